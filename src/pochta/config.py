@@ -1,0 +1,317 @@
+"""Settings: one TOML file (``DATA/pochta.toml``) validated into typed, frozen models.
+
+Every default and every limit of the server is defined here, once. Other modules receive the
+section they need (``settings.limits``, ``settings.mime`` ...) and never hard-code a number.
+``docs/configuration.md`` is generated from these models (``pochta config-reference``), so a
+field's description is its documentation.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CONFIG_FILE_NAME = "pochta.toml"
+DEFAULT_DATA_DIR = "pochta-data"
+
+
+class TlsMode(StrEnum):
+    """How a listener offers TLS."""
+
+    NONE = "none"
+    STARTTLS = "starttls"
+    IMPLICIT = "implicit"
+
+
+@dataclass(frozen=True)
+class ListenerKind:
+    """What a listener name means: its protocol, TLS mode and first-run default address."""
+
+    protocol: str
+    tls: TlsMode
+    default: str
+
+
+# The listener names an operator may configure. Defaults are the unprivileged ports of DESIGN.md so
+# that a first run needs no root; production configs set the standard ports (25, 587, 465 ...).
+LISTENER_KINDS: dict[str, ListenerKind] = {
+    "smtp": ListenerKind("smtp", TlsMode.STARTTLS, "127.0.0.1:2525"),
+    "submission": ListenerKind("submission", TlsMode.STARTTLS, "127.0.0.1:1587"),
+    "submissions": ListenerKind("submission", TlsMode.IMPLICIT, "127.0.0.1:1465"),
+    "lmtp": ListenerKind("lmtp", TlsMode.NONE, "127.0.0.1:2424"),
+    "imap": ListenerKind("imap", TlsMode.STARTTLS, "127.0.0.1:1143"),
+    "imaps": ListenerKind("imap", TlsMode.IMPLICIT, "127.0.0.1:1993"),
+    "pop3": ListenerKind("pop3", TlsMode.STARTTLS, "127.0.0.1:1110"),
+    "pop3s": ListenerKind("pop3", TlsMode.IMPLICIT, "127.0.0.1:1995"),
+    "managesieve": ListenerKind("managesieve", TlsMode.STARTTLS, "127.0.0.1:4190"),
+    "http": ListenerKind("http", TlsMode.NONE, "127.0.0.1:8080"),
+}
+
+# Listeners that may also listen on a UNIX socket path instead of host:port.
+UNIX_SOCKET_LISTENERS = frozenset({"lmtp"})
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    """A parsed listener address: TCP ``host:port`` or a UNIX socket path."""
+
+    host: str | None
+    port: int | None
+    path: str | None
+
+    def describe(self) -> str:
+        if self.path is not None:
+            return f"unix:{self.path}"
+        assert self.host is not None
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def parse_listen_address(value: str, *, allow_unix: bool) -> ListenAddress:
+    """Parse ``host:port``, ``[v6]:port`` or (where allowed) an absolute socket path.
+
+    Raises ValueError with a message fit for an operator.
+    """
+    value = value.strip()
+    if value.startswith("/") or value.startswith("unix:"):
+        if not allow_unix:
+            raise ValueError("a UNIX socket path is only allowed for lmtp")
+        path = value.removeprefix("unix:")
+        if not path.startswith("/"):
+            raise ValueError(f"UNIX socket path must be absolute, got {path!r}")
+        return ListenAddress(None, None, path)
+    if value.startswith("["):
+        close = value.find("]")
+        if close < 0 or value[close + 1 : close + 2] != ":":
+            raise ValueError(f"expected [ipv6]:port, got {value!r}")
+        host, port_text = value[1:close], value[close + 2 :]
+    else:
+        host, sep, port_text = value.rpartition(":")
+        if not sep or not host:
+            raise ValueError(f"expected host:port, got {value!r}")
+        if ":" in host:
+            raise ValueError(f"write IPv6 addresses as [addr]:port, got {value!r}")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"port must be a number, got {port_text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be 0..65535, got {port}")
+    if host not in ("localhost", "*"):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"host must be an IP address, 'localhost' or '*', got {host!r}") from None
+    return ListenAddress(host, port, None)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _default_listeners() -> dict[str, str]:
+    return {name: kind.default for name, kind in LISTENER_KINDS.items()}
+
+
+class TlsSettings(_Section):
+    certificate: str = Field(
+        "tls/cert.pem",
+        description="PEM certificate chain, relative to the data directory or absolute. "
+        "A first run creates a self-signed one here.",
+    )
+    key: str = Field("tls/key.pem", description="PEM private key for the certificate.")
+    handshake_timeout: float = Field(30.0, gt=0, description="Seconds a TLS handshake may take.")
+
+
+class ServerSettings(_Section):
+    max_connections: int = Field(
+        1000, ge=1, description="Open connections per listener; beyond it new ones get the protocol's "
+        "'too busy' greeting (421 / * BYE / -ERR) and are closed."
+    )
+    max_connections_per_ip: int = Field(
+        50, ge=1, description="Open connections per client IP address per listener."
+    )
+    idle_timeout_unauthenticated: float = Field(
+        60.0, gt=0, description="Seconds of silence before an unauthenticated session is closed."
+    )
+    shutdown_grace: float = Field(
+        10.0, ge=0, description="Seconds running commands get to finish on SIGTERM before sessions close."
+    )
+    min_free_disk: int = Field(
+        100 * 1024 * 1024, ge=0, description="Bytes of free disk below which new mail is refused (4xx)."
+    )
+
+
+class LimitSettings(_Section):
+    max_message_size: int = Field(
+        50 * 1024 * 1024, ge=1024, description="Largest message accepted (SMTP SIZE, IMAP APPENDLIMIT)."
+    )
+    max_line_length: int = Field(
+        64 * 1024, ge=1000, description="Longest command line outside literals, in octets."
+    )
+    max_recipients: int = Field(100, ge=1, description="Recipients per message (SMTP RCPT TO).")
+    max_errors: int = Field(
+        10, ge=1, description="Protocol errors a session may make before the server closes it."
+    )
+
+
+class MimeSettings(_Section):
+    max_depth: int = Field(
+        64, ge=1, le=10000, description="Deepest MIME nesting parsed; deeper parts are kept as opaque."
+    )
+    max_parts: int = Field(
+        20000, ge=1, description="Most MIME parts parsed in one message; the rest stay opaque."
+    )
+    max_headers: int = Field(
+        5000, ge=1, description="Most header fields parsed per part; further fields are ignored."
+    )
+    max_text_bytes: int = Field(
+        4 * 1024 * 1024, ge=0, description="Most UTF-8 text kept per message for full-text search."
+    )
+    preview_chars: int = Field(256, ge=0, le=1024, description="Length of the cached preview text.")
+
+
+class LoginSettings(_Section):
+    plaintext_on_insecure: Literal["loopback", "never", "always"] = Field(
+        "loopback",
+        description="Where plaintext password mechanisms (LOGIN, USER/PASS, AUTH PLAIN) are allowed "
+        "without TLS: only from loopback addresses (default), never, or always (unsafe).",
+    )
+    failures_before_delay: int = Field(
+        3, ge=0, description="Failed logins (per IP, and per account) before replies are delayed."
+    )
+    delay_base: float = Field(0.5, ge=0, description="First delay in seconds; it doubles per failure.")
+    delay_max: float = Field(15.0, ge=0, description="Longest delay in seconds.")
+    lockout_after: int = Field(
+        20, ge=1, description="Failures within the window after which the IP or account is locked out."
+    )
+    lockout_seconds: float = Field(900.0, gt=0, description="How long a lockout lasts.")
+    failure_window: float = Field(
+        3600.0, gt=0, description="Seconds after which a failure is forgotten."
+    )
+
+
+class StoreSettings(_Section):
+    backend: Literal["sqlite"] = Field("sqlite", description="Metadata store. PostgreSQL comes later.")
+    group_commit_max: int = Field(
+        256, ge=1, description="Most write transactions folded into one SQLite commit."
+    )
+    blob_grace_seconds: float = Field(
+        86400.0, ge=0, description="Age before an unreferenced blob may be collected."
+    )
+    busy_timeout: float = Field(
+        30.0, gt=0, description="Seconds a store connection waits for a lock held by another process."
+    )
+
+
+class LogSettings(_Section):
+    format: Literal["kv", "json"] = Field("kv", description="key=value lines, or JSON lines.")
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level logged.")
+
+
+class MetricsSettings(_Section):
+    listen: str = Field(
+        "off", description="host:port for the Prometheus /metrics endpoint, or 'off'."
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        if value != "off":
+            parse_listen_address(value, allow_unix=False)
+        return value
+
+
+class Settings(_Section):
+    hostname: str = Field(
+        "localhost", min_length=1, description="Name this server gives itself in greetings and Received."
+    )
+    listeners: dict[str, str] = Field(
+        default_factory=_default_listeners,
+        description="Listener name -> 'host:port', '[v6]:port', a UNIX socket path (lmtp only) "
+        "or 'off'. Names: " + ", ".join(LISTENER_KINDS) + ". Unlisted names take their defaults.",
+    )
+    tls: TlsSettings = Field(default_factory=TlsSettings)  # type: ignore[arg-type]
+    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+    limits: LimitSettings = Field(default_factory=LimitSettings)  # type: ignore[arg-type]
+    mime: MimeSettings = Field(default_factory=MimeSettings)  # type: ignore[arg-type]
+    login: LoginSettings = Field(default_factory=LoginSettings)  # type: ignore[arg-type]
+    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
+    log: LogSettings = Field(default_factory=LogSettings)  # type: ignore[arg-type]
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)  # type: ignore[arg-type]
+
+    @field_validator("hostname")
+    @classmethod
+    def _check_hostname(cls, value: str) -> str:
+        labels = value.rstrip(".").split(".")
+        for label in labels:
+            if not label or len(label) > 63 or not all(c.isalnum() or c == "-" for c in label):
+                raise ValueError(f"not a valid host name: {value!r}")
+        return value.rstrip(".").lower()
+
+    @field_validator("listeners")
+    @classmethod
+    def _check_listeners(cls, value: dict[str, str]) -> dict[str, str]:
+        merged = _default_listeners()
+        for name, address in value.items():
+            if name not in LISTENER_KINDS:
+                raise ValueError(f"unknown listener {name!r}; known: {', '.join(LISTENER_KINDS)}")
+            if address != "off":
+                parse_listen_address(address, allow_unix=name in UNIX_SOCKET_LISTENERS)
+            merged[name] = address
+        return merged
+
+    def enabled_listeners(self) -> dict[str, ListenAddress]:
+        """The listeners to open, by name, in a stable order."""
+        return {
+            name: parse_listen_address(address, allow_unix=name in UNIX_SOCKET_LISTENERS)
+            for name, address in self.listeners.items()
+            if address != "off"
+        }
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message names file, key and problem."""
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def format_validation_error(path: Path, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"{path}: {_key_path(item['loc'])}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate a config file. Raises ConfigError naming the file and key."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (run 'pochta init' first)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(path, exc)) from None
+
+
+PathLike = Annotated[str, "a path relative to the data directory, or absolute"]
+
+
+def resolve_path(data_dir: Path, value: str) -> Path:
+    """Paths in the config are relative to the data directory unless absolute."""
+    candidate = Path(value)
+    return candidate if candidate.is_absolute() else data_dir / candidate

@@ -1,0 +1,182 @@
+"""The narrow store interfaces every protocol and the CLI use.
+
+Two halves: ``Directory`` (domains, accounts, aliases, app passwords) and ``MailStore`` (mailboxes,
+messages, blobs, the change feed). Both are implemented by each backend (``sqlite.SqliteStore``
+today, PostgreSQL later) and exercised by one conformance suite (``pochta.testing.store_suite``).
+
+Rules every implementation keeps:
+- a coroutine that writes returns only after the change is durable (fsync'ed) and published on the
+  feed;
+- methods take sets of UIDs, never one message at a time;
+- no blocking call runs on the event loop thread;
+- mailbox *semantics* (name validation, INBOX rules, flag rules, quota) live in ``pochta.mail.ops``;
+  the store does what it is told, atomically, and raises the errors below on conflicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+from typing import BinaryIO, Literal, Protocol
+
+from pochta.mime import ParsedMessage
+from pochta.store.model import (
+    Account,
+    AccountId,
+    Alias,
+    AppPassword,
+    BlobRef,
+    CachedMessage,
+    Change,
+    ChangeSet,
+    CopyResult,
+    Domain,
+    MailboxId,
+    MailboxInfo,
+    MailboxView,
+    ModSeq,
+    Placed,
+    ProtocolSwitches,
+    ReconstructReport,
+    ScramCredentials,
+    Target,
+    Uid,
+    VerifyReport,
+)
+
+FlagOp = Literal["add", "remove", "replace"]
+
+
+class StoreError(Exception):
+    """Base of the store's errors; messages are fit for an operator or a protocol reply."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class AlreadyExists(StoreError):
+    pass
+
+
+class Conflict(StoreError):
+    """The request contradicts the stored state (for example deleting a domain that has users)."""
+
+
+class _Unset:
+    """Marker for 'leave this field unchanged' in update methods."""
+
+
+UNSET = _Unset()
+
+
+class Directory(Protocol):
+    # Domains
+    async def add_domain(self, name: str) -> Domain: ...
+    async def get_domain(self, name: str) -> Domain | None: ...
+    async def list_domains(self) -> list[Domain]: ...
+    async def delete_domain(self, name: str) -> None:
+        """Raises Conflict while accounts or aliases remain in it."""
+    async def set_domain_protocols(self, name: str, switches: ProtocolSwitches) -> Domain: ...
+
+    # Accounts. Addresses are matched case-insensitively; the domain must exist.
+    async def add_account(
+        self,
+        address: str,
+        password_hash: str,
+        scram: ScramCredentials | None,
+        quota_bytes: int | None = None,
+    ) -> Account:
+        """Creates the account and its default mailboxes (model.DEFAULT_MAILBOXES) in one commit."""
+    async def get_account(self, address: str) -> Account | None: ...
+    async def get_account_by_id(self, account_id: AccountId) -> Account | None: ...
+    async def list_accounts(self, domain: str | None = None) -> list[Account]: ...
+    async def update_account(
+        self,
+        address: str,
+        *,
+        password_hash: str | _Unset = UNSET,
+        scram: ScramCredentials | None | _Unset = UNSET,
+        quota_bytes: int | None | _Unset = UNSET,
+        protocols: ProtocolSwitches | _Unset = UNSET,
+        apop_secret: str | None | _Unset = UNSET,
+        enabled: bool | _Unset = UNSET,
+    ) -> Account: ...
+    async def delete_account(self, address: str) -> None:
+        """Removes the account, its mailboxes, memberships and app passwords; blobs are collected later."""
+
+    # Aliases ("@domain" is a catch-all)
+    async def add_alias(self, source: str, targets: Iterable[str]) -> Alias:
+        """Adds targets to the alias, creating it if needed."""
+    async def list_aliases(self, domain: str | None = None) -> list[Alias]: ...
+    async def get_alias(self, source: str) -> Alias | None: ...
+    async def delete_alias(self, source: str, targets: Iterable[str] | None = None) -> None:
+        """Removes the given targets, or the whole alias when targets is None."""
+
+    # App passwords
+    async def add_app_password(self, address: str, name: str, password_hash: str) -> AppPassword: ...
+    async def list_app_passwords(self, address: str) -> list[AppPassword]: ...
+    async def revoke_app_password(self, address: str, name: str) -> None: ...
+    async def touch_app_password(self, app_password_id: int, when: datetime) -> None: ...
+
+
+class ChangeFeed(Protocol):
+    def subscribe(self, mailbox_id: MailboxId) -> AsyncIterator[Change]:
+        """Changes committed to this mailbox after the call, in commit order, until the iterator is closed."""
+
+
+class MailStore(Protocol):
+    # Mailboxes
+    async def mailboxes(self, account_id: AccountId) -> list[MailboxInfo]: ...
+    async def get_mailbox(self, account_id: AccountId, name: str) -> MailboxInfo | None: ...
+    async def get_mailbox_by_id(self, mailbox_id: MailboxId) -> MailboxInfo | None: ...
+    async def create_mailbox(
+        self, account_id: AccountId, name: str, special_use: str | None = None
+    ) -> MailboxInfo: ...
+    async def rename_mailbox(self, account_id: AccountId, old: str, new: str) -> list[MailboxInfo]:
+        """Renames the mailbox and every mailbox below it, atomically; returns the renamed ones."""
+    async def delete_mailbox(self, account_id: AccountId, name: str) -> None:
+        """Deletes one mailbox (not its children) and its memberships."""
+    async def set_subscribed(self, account_id: AccountId, name: str, subscribed: bool) -> None: ...
+
+    # Blobs: bytes become durable before any metadata refers to them.
+    async def put_blob(self, data: bytes) -> BlobRef: ...
+    async def put_blob_file(self, path: str) -> BlobRef:
+        """Adopts a finished temporary file (for example a streamed SMTP DATA spool), hashing it."""
+    def open_blob(self, blob: BlobRef) -> BinaryIO: ...
+
+    # Messages
+    async def deliver(self, blob: BlobRef, parsed: ParsedMessage, targets: list[Target]) -> list[Placed]:
+        """One message, many mailboxes, one commit. Assigns UIDs and MODSEQs, updates quota usage.
+
+        The same blob delivered again reuses its message record (single-instance store).
+        """
+    async def open_view(self, mailbox_id: MailboxId) -> MailboxView: ...
+    async def changes_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet: ...
+    async def set_flags(
+        self,
+        mailbox_id: MailboxId,
+        uids: Iterable[Uid],
+        op: FlagOp,
+        flags: Iterable[str],
+        unchanged_since: ModSeq | None = None,
+    ) -> ChangeSet: ...
+    async def copy(self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId) -> CopyResult: ...
+    async def move(self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId) -> CopyResult:
+        """Copy plus expunge from the source in one commit (RFC 6851 atomicity)."""
+    async def expunge(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet: ...
+    async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]: ...
+    async def search_text(self, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]) -> set[Uid]:
+        """Full-text search: 'body' is the body text, 'text' adds the header values."""
+    async def quota_usage(self, account_id: AccountId) -> int: ...
+
+    def feed(self) -> ChangeFeed: ...
+
+    # Maintenance
+    async def reconstruct(self, dry_run: bool = False) -> ReconstructReport: ...
+    async def verify(self) -> VerifyReport: ...
+    async def close(self) -> None: ...
+
+
+class Store(Directory, MailStore, Protocol):
+    """What a backend provides."""
