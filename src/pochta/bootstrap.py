@@ -1,0 +1,150 @@
+"""Creating a data directory: config, certificate, store, first domain and (optionally) account.
+
+Everything is built in a temporary sibling directory and renamed into place at the end, so a failure
+at any step (bad option, full disk, SIGKILL) leaves either no data directory or a complete one, never
+a half-initialised directory that a later `pochta serve` would trip over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from pochta.auth.passwords import generate_password, hash_password, make_scram_credentials
+from pochta.config import (
+    CONFIG_FILE_NAME,
+    LISTENER_KINDS,
+    ConfigError,
+    Settings,
+    format_validation_error,
+    resolve_path,
+)
+from pochta.naming import normalize_address, normalize_domain
+from pochta.server.tls import ensure_certificate
+from pochta.store.sqlite import open_sqlite_store
+
+
+class InitError(Exception):
+    """The data directory cannot be created as asked; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class InitResult:
+    data_dir: Path
+    settings: Settings
+    account: str | None
+    password: str | None
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def render_config(settings: Settings) -> str:
+    """The first config file: the values chosen at init, and pointers to everything else."""
+    lines = [
+        "# pochta configuration. Every key, its default and its limits: docs/configuration.md",
+        "# (or `pochta config reference`). Check a change with `pochta config check`.",
+        "",
+        f"hostname = {_toml_string(settings.hostname)}",
+        "",
+        "[listeners]",
+        '# name = "host:port", "[v6addr]:port", "/path/to/socket" (lmtp only) or "off".',
+        "# Standard ports for production: smtp 25, submission 587, submissions 465, imap 143,",
+        "# imaps 993, pop3 110, pop3s 995, managesieve 4190 (binding below 1024 needs privileges).",
+    ]
+    for name in LISTENER_KINDS:
+        lines.append(f"{name} = {_toml_string(settings.listeners[name])}")
+    lines += [
+        "",
+        "[tls]",
+        "# A certificate from your CA replaces the self-signed one created at init.",
+        f"certificate = {_toml_string(settings.tls.certificate)}",
+        f"key = {_toml_string(settings.tls.key)}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def build_settings(hostname: str, listen: dict[str, str], config_path: Path) -> Settings:
+    try:
+        return Settings.model_validate({"hostname": hostname, "listeners": listen})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(config_path, exc)) from None
+
+
+def _fsync_tree(root: Path) -> None:
+    """Make the new directory's files durable before the rename publishes them."""
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for filename in filenames:
+            fd = os.open(os.path.join(dirpath, filename), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fd = os.open(dirpath, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+async def _create_store(
+    workdir: Path, settings: Settings, domain: str, account: str | None, password: str | None
+) -> None:
+    store = await open_sqlite_store(workdir, settings)
+    try:
+        await store.add_domain(domain)
+        if account is not None and password is not None:
+            password_hash = await asyncio.to_thread(hash_password, password)
+            scram = await asyncio.to_thread(make_scram_credentials, password)
+            await store.add_account(account, password_hash, scram)
+    finally:
+        await store.close()
+
+
+def initialise(
+    data_dir: Path,
+    *,
+    domain: str,
+    hostname: str | None = None,
+    listen: dict[str, str] | None = None,
+    account: str | None = None,
+) -> InitResult:
+    """Create a complete data directory, or raise InitError/ConfigError having changed nothing."""
+    domain_name = normalize_domain(domain)
+    settings = build_settings(hostname or domain_name, listen or {}, data_dir / CONFIG_FILE_NAME)
+    account_address = normalize_address(account) if account else None
+    if account_address is not None and account_address.rpartition("@")[2] != domain_name:
+        raise InitError(f"the first account {account_address} must be in the domain {domain_name}")
+    if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
+        raise InitError(f"{data_dir} already exists and is not empty; refusing to overwrite it")
+
+    parent = data_dir.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.init-", dir=parent))
+    password = generate_password() if account_address else None
+    try:
+        os.chmod(workdir, 0o750)
+        (workdir / CONFIG_FILE_NAME).write_text(render_config(settings), encoding="utf-8")
+        ensure_certificate(
+            resolve_path(workdir, settings.tls.certificate),
+            resolve_path(workdir, settings.tls.key),
+            settings.hostname,
+        )
+        asyncio.run(_create_store(workdir, settings, domain_name, account_address, password))
+        _fsync_tree(workdir)
+        if data_dir.exists():
+            data_dir.rmdir()  # empty, checked above; rename cannot replace a directory otherwise
+        os.rename(workdir, data_dir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return InitResult(data_dir, settings, account_address, password)

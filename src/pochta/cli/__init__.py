@@ -1,0 +1,24 @@
+"""The `pochta` command: init, serve, and the administration of domains, users, aliases and secrets.
+
+Every command takes ``--data DIR`` (env ``POCHTA_DATA``, default ``./pochta-data``).
+Exit codes: 0 success, 1 the operation failed (a message says why), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import click
+
+from pochta.cli.admin import register_admin_commands
+from pochta.cli.maintenance import register_maintenance_commands
+from pochta.cli.server import register_server_commands
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pochta")
+def main() -> None:
+    """pochta: a complete mail server (SMTP, LMTP, submission, POP3, IMAP) on one store."""
+
+
+register_server_commands(main)
+register_admin_commands(main)
+register_maintenance_commands(main)

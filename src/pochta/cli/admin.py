@@ -1,0 +1,316 @@
+"""Directory administration: `pochta domain|user|alias|app-password ...`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from pochta.auth.passwords import generate_password, hash_password, make_scram_credentials
+from pochta.cli.common import (
+    CommandFailed,
+    data_option,
+    format_size,
+    parse_size,
+    print_table,
+    read_secret_stdin,
+    with_store,
+)
+from pochta.config import Settings
+from pochta.naming import normalize_address, normalize_domain
+from pochta.store.api import UNSET, NotFound, Store
+from pochta.store.model import SWITCHABLE_PROTOCOLS, ProtocolSwitches
+
+
+def _switches_text(switches: ProtocolSwitches) -> str:
+    return ",".join(p for p in SWITCHABLE_PROTOCOLS if switches.allows(p)) or "-"
+
+
+def _protocol_options(func: click.decorators.FC) -> click.decorators.FC:
+    """--imap/--no-imap, --pop3/--no-pop3, --submission/--no-submission (unset: unchanged)."""
+    for protocol in reversed(SWITCHABLE_PROTOCOLS):
+        func = click.option(
+            f"--{protocol}/--no-{protocol}", default=None, help=f"Allow or forbid {protocol}."
+        )(func)
+    return func
+
+
+def _updated_switches(current: ProtocolSwitches, imap: bool | None, pop3: bool | None, submission: bool | None) -> ProtocolSwitches:
+    return ProtocolSwitches(
+        imap=current.imap if imap is None else imap,
+        pop3=current.pop3 if pop3 is None else pop3,
+        submission=current.submission if submission is None else submission,
+    )
+
+
+async def _hash(password: str) -> tuple[str, object]:
+    # argon2 and PBKDF2 are deliberately slow; keep them off the event loop.
+    return await asyncio.to_thread(hash_password, password), await asyncio.to_thread(make_scram_credentials, password)
+
+
+# ---------------------------------------------------------------- domains
+@click.group()
+def domain() -> None:
+    """Mail domains this server accepts mail for."""
+
+
+@domain.command("add")
+@data_option
+@click.argument("name")
+@with_store
+async def domain_add(store: Store, settings: Settings, name: str) -> None:
+    """Add a local domain."""
+    created = await store.add_domain(normalize_domain(name))
+    click.echo(f"added domain {created.name}")
+
+
+@domain.command("list")
+@data_option
+@with_store
+async def domain_list(store: Store, settings: Settings) -> None:
+    """List domains with their protocol switches and account counts."""
+    rows = []
+    for item in await store.list_domains():
+        accounts = await store.list_accounts(item.name)
+        rows.append([item.name, str(len(accounts)), _switches_text(item.protocols)])
+    print_table(["DOMAIN", "ACCOUNTS", "PROTOCOLS"], rows)
+
+
+@domain.command("del")
+@data_option
+@click.argument("name")
+@with_store
+async def domain_del(store: Store, settings: Settings, name: str) -> None:
+    """Delete a domain that has no accounts or aliases left."""
+    await store.delete_domain(normalize_domain(name))
+    click.echo(f"deleted domain {normalize_domain(name)}")
+
+
+@domain.command("set")
+@data_option
+@click.argument("name")
+@_protocol_options
+@with_store
+async def domain_set(
+    store: Store, settings: Settings, name: str, imap: bool | None, pop3: bool | None, submission: bool | None
+) -> None:
+    """Switch protocols on or off for every account of a domain."""
+    current = await store.get_domain(normalize_domain(name))
+    if current is None:
+        raise NotFound(f"no such domain: {name}")
+    updated = await store.set_domain_protocols(current.name, _updated_switches(current.protocols, imap, pop3, submission))
+    click.echo(f"{updated.name}: {_switches_text(updated.protocols)}")
+
+
+# ---------------------------------------------------------------- users
+@click.group()
+def user() -> None:
+    """Accounts: add, list, passwd, set, del."""
+
+
+@user.command("add")
+@data_option
+@click.argument("address")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--quota", "quota", default="none", show_default=True, help="Storage quota: 500M, 2G, none.")
+@with_store
+async def user_add(store: Store, settings: Settings, address: str, password_stdin: bool, quota: str) -> None:
+    """Add an account; without --password-stdin a password is generated and printed once."""
+    normalized = normalize_address(address)
+    quota_bytes = parse_size(quota)
+    password = read_secret_stdin("password") if password_stdin else generate_password()
+    password_hash, scram = await _hash(password)
+    account = await store.add_account(normalized, password_hash, scram, quota_bytes)  # type: ignore[arg-type]
+    click.echo(f"added {account.address}")
+    if not password_stdin:
+        click.echo(f"password: {password}")
+
+
+@user.command("list")
+@data_option
+@click.option("--domain", "domain_name", help="Only this domain.")
+@with_store
+async def user_list(store: Store, settings: Settings, domain_name: str | None) -> None:
+    """List accounts with quota, usage and protocol switches."""
+    rows = []
+    accounts = await store.list_accounts(normalize_domain(domain_name) if domain_name else None)
+    for account in accounts:
+        used = await store.quota_usage(account.id)
+        rows.append(
+            [
+                account.address,
+                format_size(account.quota_bytes),
+                str(used),
+                _switches_text(account.protocols),
+                "yes" if account.enabled else "no",
+            ]
+        )
+    print_table(["ADDRESS", "QUOTA", "USED", "PROTOCOLS", "ENABLED"], rows)
+
+
+@user.command("passwd")
+@data_option
+@click.argument("address")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+@with_store
+async def user_passwd(store: Store, settings: Settings, address: str, password_stdin: bool) -> None:
+    """Set a new password (generated and printed unless --password-stdin)."""
+    password = read_secret_stdin("password") if password_stdin else generate_password()
+    password_hash, scram = await _hash(password)
+    account = await store.update_account(normalize_address(address), password_hash=password_hash, scram=scram)  # type: ignore[arg-type]
+    click.echo(f"password changed for {account.address}")
+    if not password_stdin:
+        click.echo(f"password: {password}")
+
+
+@user.command("set")
+@data_option
+@click.argument("address")
+@click.option("--quota", help="Storage quota: 500M, 2G, none.")
+@_protocol_options
+@click.option("--enable/--disable", "enabled", default=None, help="Allow or refuse all logins.")
+@click.option("--apop-secret-stdin", is_flag=True, help="Read a POP3 APOP shared secret from standard input.")
+@click.option("--no-apop", is_flag=True, help="Remove the APOP secret.")
+@with_store
+async def user_set(
+    store: Store,
+    settings: Settings,
+    address: str,
+    quota: str | None,
+    imap: bool | None,
+    pop3: bool | None,
+    submission: bool | None,
+    enabled: bool | None,
+    apop_secret_stdin: bool,
+    no_apop: bool,
+) -> None:
+    """Change an account's quota, protocol switches, state or APOP secret."""
+    normalized = normalize_address(address)
+    current = await store.get_account(normalized)
+    if current is None:
+        raise NotFound(f"no such account: {normalized}")
+    if apop_secret_stdin and no_apop:
+        raise CommandFailed("--apop-secret-stdin and --no-apop exclude each other")
+    apop: str | None | object = UNSET
+    if apop_secret_stdin:
+        apop = read_secret_stdin("APOP secret")
+    elif no_apop:
+        apop = None
+    updated = await store.update_account(
+        normalized,
+        quota_bytes=UNSET if quota is None else parse_size(quota),
+        protocols=_updated_switches(current.protocols, imap, pop3, submission),
+        enabled=UNSET if enabled is None else enabled,
+        apop_secret=apop,  # type: ignore[arg-type]
+    )
+    click.echo(
+        f"{updated.address}: quota {format_size(updated.quota_bytes)}, "
+        f"protocols {_switches_text(updated.protocols)}, {'enabled' if updated.enabled else 'disabled'}, "
+        f"apop {'set' if updated.apop_secret else 'off'}"
+    )
+
+
+@user.command("del")
+@data_option
+@click.argument("address")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_store
+async def user_del(store: Store, settings: Settings, address: str, yes: bool) -> None:
+    """Delete an account and all its mail."""
+    normalized = normalize_address(address)
+    if not yes and not click.confirm(f"delete {normalized} and all its mail?", default=False):
+        raise CommandFailed("not deleted")
+    await store.delete_account(normalized)
+    click.echo(f"deleted {normalized}")
+
+
+# ---------------------------------------------------------------- aliases
+@click.group()
+def alias() -> None:
+    """Aliases: ALIAS -> TARGET...; a catch-all is @domain."""
+
+
+@alias.command("add")
+@data_option
+@click.argument("source")
+@click.argument("targets", nargs=-1, required=True)
+@with_store
+async def alias_add(store: Store, settings: Settings, source: str, targets: tuple[str, ...]) -> None:
+    """Add an alias (or more targets to an existing one)."""
+    normalized = normalize_address(source, allow_catch_all=True)
+    created = await store.add_alias(normalized, [normalize_address(t) for t in targets])
+    click.echo(f"{created.source} -> {', '.join(created.targets)}")
+
+
+@alias.command("list")
+@data_option
+@click.option("--domain", "domain_name", help="Only this domain.")
+@with_store
+async def alias_list(store: Store, settings: Settings, domain_name: str | None) -> None:
+    """List aliases."""
+    aliases = await store.list_aliases(normalize_domain(domain_name) if domain_name else None)
+    print_table(["ALIAS", "TARGETS"], [[a.source, ", ".join(a.targets)] for a in aliases])
+
+
+@alias.command("del")
+@data_option
+@click.argument("source")
+@click.argument("targets", nargs=-1)
+@with_store
+async def alias_del(store: Store, settings: Settings, source: str, targets: tuple[str, ...]) -> None:
+    """Delete an alias, or only the given targets of it."""
+    normalized = normalize_address(source, allow_catch_all=True)
+    await store.delete_alias(normalized, [normalize_address(t) for t in targets] if targets else None)
+    click.echo(f"deleted {normalized}" + (f" -> {', '.join(targets)}" if targets else ""))
+
+
+# ---------------------------------------------------------------- app passwords
+@click.group("app-password")
+def app_password() -> None:
+    """Per-device passwords, usable wherever the account password is."""
+
+
+@app_password.command("add")
+@data_option
+@click.argument("address")
+@click.argument("name")
+@with_store
+async def app_password_add(store: Store, settings: Settings, address: str, name: str) -> None:
+    """Create an app password and print it (shown once)."""
+    password = generate_password()
+    password_hash = await asyncio.to_thread(hash_password, password)
+    created = await store.add_app_password(normalize_address(address), name, password_hash)
+    click.echo(f"app password {created.name!r} for {normalize_address(address)}")
+    click.echo(f"password: {password}")
+
+
+@app_password.command("list")
+@data_option
+@click.argument("address")
+@with_store
+async def app_password_list(store: Store, settings: Settings, address: str) -> None:
+    """List an account's app passwords."""
+    items = await store.list_app_passwords(normalize_address(address))
+    print_table(
+        ["NAME", "CREATED", "LAST USED"],
+        [
+            [i.name, i.created.isoformat(timespec="seconds"), i.last_used.isoformat(timespec="seconds") if i.last_used else "never"]
+            for i in items
+        ],
+    )
+
+
+@app_password.command("revoke")
+@data_option
+@click.argument("address")
+@click.argument("name")
+@with_store
+async def app_password_revoke(store: Store, settings: Settings, address: str, name: str) -> None:
+    """Revoke an app password."""
+    await store.revoke_app_password(normalize_address(address), name)
+    click.echo(f"revoked {name!r} for {normalize_address(address)}")
+
+
+def register_admin_commands(group: click.Group) -> None:
+    for command in (domain, user, alias, app_password):
+        group.add_command(command)

@@ -1,0 +1,21 @@
+"""Suite-wide rules: interop skips become failures when CI demands the interop clients."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+
+import pytest
+
+REQUIRE_INTEROP = os.environ.get("POCHTA_REQUIRE_INTEROP") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:
+    outcome = yield
+    report = outcome.get_result()
+    # CI installs every interop client and sets POCHTA_REQUIRE_INTEROP=1: a skip there means a
+    # client is missing or broken, which must fail the run rather than pass silently.
+    if REQUIRE_INTEROP and report.skipped and item.get_closest_marker("interop") is not None:
+        report.outcome = "failed"
+        report.longrepr = f"interop test skipped under POCHTA_REQUIRE_INTEROP=1: {report.longrepr}"

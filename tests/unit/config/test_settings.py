@@ -1,0 +1,99 @@
+"""Settings: defaults, validation messages that name file and key, listener address forms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pochta.config import (
+    LISTENER_KINDS,
+    ConfigError,
+    ListenAddress,
+    Settings,
+    load_settings,
+    parse_listen_address,
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pochta.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_empty_file_gives_every_default(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, ""))
+    assert settings == Settings()
+    assert set(settings.listeners) == set(LISTENER_KINDS)
+    assert settings.enabled_listeners()["imap"] == ListenAddress("127.0.0.1", 1143, None)
+    assert settings.limits.max_line_length == 64 * 1024
+
+
+def test_listener_can_be_switched_off_and_moved(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, '[listeners]\npop3 = "off"\nimap = "[::1]:143"\nlmtp = "/run/pochta/lmtp"\n'))
+    enabled = settings.enabled_listeners()
+    assert "pop3" not in enabled
+    assert enabled["imap"] == ListenAddress("::1", 143, None)
+    assert enabled["imap"].describe() == "[::1]:143"
+    assert enabled["lmtp"] == ListenAddress(None, None, "/run/pochta/lmtp")
+    assert enabled["smtp"].port == 2525  # unlisted names keep defaults
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"),
+    [
+        ('[listeners]\nimap = "127.0.0.1:99999"\n', "listeners", "port must be 0..65535"),
+        ('[listeners]\nimap = "/tmp/imap.sock"\n', "listeners", "only allowed for lmtp"),
+        ('[listeners]\nfoo = "127.0.0.1:1"\n', "listeners", "unknown listener 'foo'"),
+        ('[listeners]\nsmtp = "mail.example.org:25"\n', "listeners", "must be an IP address"),
+        ("[limits]\nmax_recipients = 0\n", "limits.max_recipients", "greater than or equal to 1"),
+        ('[limits]\nmax_recipients = "many"\n', "limits.max_recipients", "valid integer"),
+        ("[limits]\nno_such_limit = 1\n", "limits.no_such_limit", "Extra inputs are not permitted"),
+        ('hostname = "bad host"\n', "hostname", "not a valid host name"),
+        ('[login]\nplaintext_on_insecure = "sometimes"\n', "login.plaintext_on_insecure", "'loopback'"),
+        ('[metrics]\nlisten = "nowhere"\n', "metrics.listen", "expected host:port"),
+    ],
+)
+def test_bad_values_name_file_and_key(tmp_path: Path, text: str, key: str, fragment: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {key}: ")
+    assert fragment in message
+
+
+def test_toml_syntax_error_names_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "hostname = \n")
+    with pytest.raises(ConfigError, match=r"pochta\.toml: not valid TOML"):
+        load_settings(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(tmp_path / "pochta.toml")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0.0.0.0:25", ListenAddress("0.0.0.0", 25, None)),
+        ("*:25", ListenAddress("*", 25, None)),
+        ("localhost:0", ListenAddress("localhost", 0, None)),
+        ("[2001:db8::1]:993", ListenAddress("2001:db8::1", 993, None)),
+        ("unix:/var/run/lmtp", ListenAddress(None, None, "/var/run/lmtp")),
+    ],
+)
+def test_listen_address_forms(value: str, expected: ListenAddress) -> None:
+    assert parse_listen_address(value, allow_unix=True) == expected
+
+
+@pytest.mark.parametrize("value", ["25", "host", ":25", "2001:db8::1:25", "[::1]25", "unix:relative", "1.2.3.4:x"])
+def test_listen_address_rejects(value: str) -> None:
+    with pytest.raises(ValueError):
+        parse_listen_address(value, allow_unix=True)
+
+
+def test_hostname_is_normalised() -> None:
+    assert Settings(hostname="Mail.Example.ORG.").hostname == "mail.example.org"
