@@ -1,0 +1,223 @@
+"""Mailbox names: validation, canonical form, hierarchy helpers and modified UTF-7.
+
+Names are Unicode (stored as UTF-8) with ``HIERARCHY_SEPARATOR`` ("/") between levels. They are only
+rows in the store, never file paths, but the rules below are what a client author expects of a
+server (Dovecot and Cyrus refuse the same names):
+
+- RFC 9051 §5.1: INBOX is case-insensitive; any spelling is canonicalised to "INBOX", also as the
+  first level ("inbox/foo" -> "INBOX/foo"). Other names are case-sensitive.
+- RFC 9051 §5.1: names are Net-Unicode (RFC 5198 §2): denormalised input is accepted and converted
+  to NFC, in every command (so SELECT finds what CREATE made); control characters (C0, DEL, C1),
+  line/paragraph separators and lone surrogates are refused.
+- RFC 9051 §5.1.1 / RFC 5530 §3 CANNOT: no empty name, no empty level ("a//b", leading or trailing
+  "/"), no "." or ".." level.
+- RFC 9051 §5.1 item 3: the LIST wildcards "%" and "*" are refused in names being created.
+- Implementation limits (RFC 5530 LIMIT): UTF-8 length and number of levels, checked when a name is
+  created (a lookup of a longer name simply finds nothing, and a lowered limit never locks a user
+  out of an existing mailbox).
+
+Modified UTF-7 (RFC 3501 §5.1.3, RFC 9051 Appendix A.1) is what IMAP4rev1 clients without
+UTF8=ACCEPT send and expect; the IMAP layer converts with ``modified_utf7_decode``/``_encode``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import unicodedata
+from dataclasses import dataclass
+
+from pochta.mail.errors import Code, InvalidMailboxName
+from pochta.store.model import HIERARCHY_SEPARATOR
+
+INBOX = "INBOX"
+SEPARATOR = HIERARCHY_SEPARATOR
+
+# Implementation limits. TODO(config): move to pochta.config (a [mail] section) once it exists.
+MAX_MAILBOX_NAME_BYTES = 1024  # UTF-8 octets of the whole name
+MAX_MAILBOX_DEPTH = 32  # levels ("a/b/c" has 3)
+
+_WILDCARDS = frozenset("%*")  # RFC 9051 §9 list-wildcards
+# RFC 5198 §2: no control characters; line and paragraph separators SHOULD NOT be used.
+# "Cs": a str decoded with surrogateescape is not valid Unicode and cannot be stored as UTF-8.
+_REFUSED_CATEGORIES = {
+    "Cc": "control characters",
+    "Cs": "invalid Unicode (surrogates)",
+    "Zl": "line separators",
+    "Zp": "paragraph separators",
+}
+
+
+@dataclass(frozen=True)
+class NameLimits:
+    max_bytes: int = MAX_MAILBOX_NAME_BYTES
+    max_depth: int = MAX_MAILBOX_DEPTH
+
+
+DEFAULT_LIMITS = NameLimits()
+
+
+def _invalid(message: str, code: Code = Code.CANNOT) -> InvalidMailboxName:
+    return InvalidMailboxName(code, message)
+
+
+def canonical_name(name: str, *, creating: bool = False, limits: NameLimits = DEFAULT_LIMITS) -> str:
+    """Check ``name`` and return its canonical form (NFC, "INBOX" spelled so).
+
+    With ``creating`` the rules for a new name apply too (no wildcards, length and depth limits).
+    Raises InvalidMailboxName (code CANNOT, or LIMIT for the limits). Error messages never echo the
+    name: it may hold characters a protocol reply cannot carry.
+    """
+    if not name:
+        raise _invalid("Mailbox name is empty")
+    # Cheap guard before normalising: a name of more characters than the octet limit is too long.
+    if creating and len(name) > limits.max_bytes:
+        raise _invalid(f"Mailbox name is longer than {limits.max_bytes} octets", Code.LIMIT)
+    for char in name:
+        category = unicodedata.category(char)
+        if category in _REFUSED_CATEGORIES:
+            raise _invalid(f"Mailbox names may not contain {_REFUSED_CATEGORIES[category]}")
+    # RFC 9051 §5.1: accept denormalised UTF-8 and convert it to NFC.
+    name = unicodedata.normalize("NFC", name)
+    levels = name.split(SEPARATOR)
+    if levels[0] == "":
+        raise _invalid(f"Mailbox names may not begin with {SEPARATOR!r}")
+    if levels[-1] == "":
+        raise _invalid(f"Mailbox names may not end with {SEPARATOR!r}")
+    for level in levels:
+        if level == "":
+            raise _invalid(f"Adjacent {SEPARATOR!r} separators are not supported")
+        if level in (".", ".."):
+            raise _invalid("Mailbox name levels may not be '.' or '..'")
+    # RFC 9051 §5.1: INBOX is case-insensitive. ASCII only: "ınbox".upper() is "INBOX" in Python.
+    if levels[0].isascii() and levels[0].upper() == INBOX:
+        levels[0] = INBOX
+        name = SEPARATOR.join(levels)
+    if creating:
+        if any(char in _WILDCARDS for char in name):
+            raise _invalid("Mailbox names may not contain the wildcards '*' or '%'")
+        if len(name.encode("utf-8")) > limits.max_bytes:
+            raise _invalid(f"Mailbox name is longer than {limits.max_bytes} octets", Code.LIMIT)
+        if len(levels) > limits.max_depth:
+            raise _invalid(f"Mailbox names may have at most {limits.max_depth} levels", Code.LIMIT)
+    return name
+
+
+def is_inbox(name: str) -> bool:
+    """True for the canonical name "INBOX" (not for its children)."""
+    return name == INBOX
+
+
+def parent_names(name: str) -> list[str]:
+    """Superior names of a canonical name, outermost first: "a/b/c" -> ["a", "a/b"]."""
+    levels = name.split(SEPARATOR)
+    return [SEPARATOR.join(levels[:i]) for i in range(1, len(levels))]
+
+
+def is_inferior(name: str, ancestor: str) -> bool:
+    """True when ``name`` is below ``ancestor`` in the hierarchy (not equal to it)."""
+    return name.startswith(ancestor + SEPARATOR)
+
+
+def depth(name: str) -> int:
+    return name.count(SEPARATOR) + 1
+
+
+# --- Modified UTF-7 (RFC 3501 §5.1.3) -------------------------------------------------------------
+
+_B64_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,")
+
+
+def _is_direct(char: str) -> bool:
+    # RFC 3501 §5.1.3: printable US-ASCII (0x20-0x7e) represent themselves, "&" as "&-".
+    return " " <= char <= "~"
+
+
+def _b64_encode(chars: list[str]) -> str:
+    data = "".join(chars).encode("utf-16-be")  # lone surrogates were refused by the caller
+    # RFC 3501 §5.1.3: modified BASE64 uses "," instead of "/" and has no "=" padding.
+    return base64.b64encode(data).decode("ascii").rstrip("=").replace("/", ",")
+
+
+def modified_utf7_encode(name: str) -> str:
+    """Encode a Unicode mailbox name in modified UTF-7 (RFC 3501 §5.1.3)."""
+    out: list[str] = []
+    pending: list[str] = []
+    for char in name:
+        if _is_direct(char):
+            if pending:
+                out.append("&" + _b64_encode(pending) + "-")
+                pending = []
+            out.append("&-" if char == "&" else char)
+        else:
+            if unicodedata.category(char) == "Cs":
+                raise _invalid("Mailbox name is not valid Unicode (lone surrogate)")
+            pending.append(char)
+    if pending:
+        # RFC 3501 §5.1.3: a name MUST end in US-ASCII, so the last shift is always closed.
+        out.append("&" + _b64_encode(pending) + "-")
+    return "".join(out)
+
+
+def _b64_decode(chunk: str) -> str:
+    if any(char not in _B64_ALPHABET for char in chunk):
+        raise _invalid("Malformed modified UTF-7: invalid character in BASE64")
+    if len(chunk) % 4 == 1:  # 6 bits cannot complete an octet
+        raise _invalid("Malformed modified UTF-7: truncated BASE64")
+    standard = chunk.replace(",", "/")
+    try:
+        data = base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
+    except binascii.Error:
+        raise _invalid("Malformed modified UTF-7: bad BASE64") from None
+    # Non-zero padding bits, or more BASE64 than needed, mean a non-canonical encoding.
+    if base64.b64encode(data).decode("ascii").rstrip("=") != standard:
+        raise _invalid("Malformed modified UTF-7: non-canonical BASE64 padding")
+    if len(data) % 2:
+        raise _invalid("Malformed modified UTF-7: BASE64 is not whole UTF-16 units")
+    try:
+        text = data.decode("utf-16-be")  # strict: refuses unpaired surrogates
+    except UnicodeDecodeError:
+        raise _invalid("Malformed modified UTF-7: invalid UTF-16") from None
+    # RFC 3501 §5.1.3: modified BASE64 MUST NOT represent a printable US-ASCII character.
+    if any(_is_direct(char) for char in text):
+        raise _invalid("Malformed modified UTF-7: printable US-ASCII encoded in BASE64")
+    return text
+
+
+def modified_utf7_decode(encoded: str | bytes) -> str:
+    """Decode a modified UTF-7 mailbox name; malformed or non-canonical input raises InvalidMailboxName.
+
+    RFC 3501 §5.1.3: the input is printable US-ASCII; "&-" is "&"; "&...-" is modified BASE64 of
+    UTF-16 and is closed explicitly; null shifts ("-&" inside BASE64, i.e. two adjacent encoded
+    runs) and encoded printable ASCII are not permitted. Only the one canonical spelling of a
+    name is accepted, so that a name has exactly one wire form.
+    """
+    if isinstance(encoded, bytes):
+        try:
+            encoded = encoded.decode("ascii")
+        except UnicodeDecodeError:
+            raise _invalid("Malformed modified UTF-7: 8-bit octets") from None
+    out: list[str] = []
+    i = 0
+    previous_b64_end = -1
+    while i < len(encoded):
+        char = encoded[i]
+        if not _is_direct(char):
+            raise _invalid("Malformed modified UTF-7: characters outside printable US-ASCII")
+        if char != "&":
+            out.append(char)
+            i += 1
+            continue
+        end = encoded.find("-", i + 1)
+        if end < 0:
+            raise _invalid("Malformed modified UTF-7: '&' is not closed by '-'")
+        chunk = encoded[i + 1 : end]
+        if chunk:
+            if previous_b64_end == i:
+                raise _invalid("Malformed modified UTF-7: superfluous shift between encoded runs")
+            out.append(_b64_decode(chunk))
+            previous_b64_end = end + 1
+        else:
+            out.append("&")
+        i = end + 1
+    return "".join(out)
