@@ -14,7 +14,16 @@ SRC = ROOT / "src" / "pochta"
 
 # DESIGN.md: protocol cores and the MIME parser are pure; they never import I/O or the store.
 PURE_PACKAGES = ("proto", "mime")
-FORBIDDEN_IN_PURE = {"asyncio", "socket", "ssl", "selectors", "sqlite3", "sqlalchemy", "pochta.store", "pochta.server"}
+FORBIDDEN_IN_PURE = {
+    "asyncio",
+    "socket",
+    "ssl",
+    "selectors",
+    "sqlite3",
+    "sqlalchemy",
+    "pochta.store",
+    "pochta.server",
+}
 
 
 def _imports(path: Path) -> set[str]:
@@ -47,6 +56,9 @@ def test_mypy_strict() -> None:
 
 def test_ruff_lint() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "src", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "ruff", "check", "src", "tests", "bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

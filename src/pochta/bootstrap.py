@@ -132,7 +132,7 @@ def initialise(
     workdir = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.init-", dir=parent))
     password = generate_password() if account_address else None
     try:
-        os.chmod(workdir, 0o750)
+        os.chmod(workdir, 0o700)  # holds the TLS key and password hashes
         (workdir / CONFIG_FILE_NAME).write_text(render_config(settings), encoding="utf-8")
         ensure_certificate(
             resolve_path(workdir, settings.tls.certificate),

@@ -131,8 +131,10 @@ class TlsSettings(_Section):
 
 class ServerSettings(_Section):
     max_connections: int = Field(
-        1000, ge=1, description="Open connections per listener; beyond it new ones get the protocol's "
-        "'too busy' greeting (421 / * BYE / -ERR) and are closed."
+        1000,
+        ge=1,
+        description="Open connections per listener; beyond it new ones get the protocol's "
+        "'too busy' greeting (421 / * BYE / -ERR) and are closed.",
     )
     max_connections_per_ip: int = Field(
         50, ge=1, description="Open connections per client IP address per listener."
@@ -192,9 +194,7 @@ class LoginSettings(_Section):
         20, ge=1, description="Failures within the window after which the IP or account is locked out."
     )
     lockout_seconds: float = Field(900.0, gt=0, description="How long a lockout lasts.")
-    failure_window: float = Field(
-        3600.0, gt=0, description="Seconds after which a failure is forgotten."
-    )
+    failure_window: float = Field(3600.0, gt=0, description="Seconds after which a failure is forgotten.")
 
 
 class StoreSettings(_Section):
@@ -216,9 +216,7 @@ class LogSettings(_Section):
 
 
 class MetricsSettings(_Section):
-    listen: str = Field(
-        "off", description="host:port for the Prometheus /metrics endpoint, or 'off'."
-    )
+    listen: str = Field("off", description="host:port for the Prometheus /metrics endpoint, or 'off'.")
 
     @field_validator("listen")
     @classmethod
@@ -237,14 +235,14 @@ class Settings(_Section):
         description="Listener name -> 'host:port', '[v6]:port', a UNIX socket path (lmtp only) "
         "or 'off'. Names: " + ", ".join(LISTENER_KINDS) + ". Unlisted names take their defaults.",
     )
-    tls: TlsSettings = Field(default_factory=TlsSettings)  # type: ignore[arg-type]
-    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
-    limits: LimitSettings = Field(default_factory=LimitSettings)  # type: ignore[arg-type]
-    mime: MimeSettings = Field(default_factory=MimeSettings)  # type: ignore[arg-type]
-    login: LoginSettings = Field(default_factory=LoginSettings)  # type: ignore[arg-type]
-    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
-    log: LogSettings = Field(default_factory=LogSettings)  # type: ignore[arg-type]
-    metrics: MetricsSettings = Field(default_factory=MetricsSettings)  # type: ignore[arg-type]
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    mime: MimeSettings = Field(default_factory=MimeSettings)
+    login: LoginSettings = Field(default_factory=LoginSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @field_validator("hostname")
     @classmethod

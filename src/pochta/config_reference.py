@@ -60,7 +60,9 @@ def _table(model: type[BaseModel]) -> list[str]:
     lines = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
     for name, info in model.model_fields.items():
         description = (info.description or "").replace("|", "\\|")
-        lines.append(f"| `{name}` | {_type_name(info)} | {_default(info)} | {_constraints(info)} | {description} |")
+        lines.append(
+            f"| `{name}` | {_type_name(info)} | {_default(info)} | {_constraints(info)} | {description} |"
+        )
     return lines
 
 
@@ -76,13 +78,15 @@ def render_reference(settings_model: type[Settings]) -> str:
             continue
         else:
             description = (info.description or "").replace("|", "\\|")
-            top.append(f"| `{name}` | {_type_name(info)} | {_default(info)} | {_constraints(info)} | {description} |")
+            top.append(
+                f"| `{name}` | {_type_name(info)} | {_default(info)} | {_constraints(info)} | {description} |"
+            )
     out += [*top, ""]
     out += [
         "## [listeners]",
         "",
-        "Each listener is `\"host:port\"`, `\"[v6addr]:port\"`, `\"*:port\"` (all addresses), a UNIX socket",
-        "path (`lmtp` only) or `\"off\"`. Unlisted names keep their defaults. TLS is fixed by the name:",
+        'Each listener is `"host:port"`, `"[v6addr]:port"`, `"*:port"` (all addresses), a UNIX socket',
+        'path (`lmtp` only) or `"off"`. Unlisted names keep their defaults. TLS is fixed by the name:',
         "",
         "| name | protocol | TLS | default |",
         "|---|---|---|---|",

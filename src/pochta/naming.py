@@ -15,7 +15,9 @@ MAX_LOCAL_PART_LENGTH = 64  # RFC 5321 §4.5.3.1.1
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 # RFC 5322 §3.2.3 atext, plus any non-ASCII character (RFC 6531 §3.3 UTF-8 local parts).
-_DOT_ATOM_TEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010FFFF-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010FFFF-]+)*$")
+_DOT_ATOM_TEXT = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010FFFF-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010FFFF-]+)*$"
+)
 
 
 class InvalidName(ValueError):
@@ -57,7 +59,9 @@ def split_address(address: str, *, allow_catch_all: bool = False) -> tuple[str, 
     if len(local.encode("utf-8")) > MAX_LOCAL_PART_LENGTH:
         raise InvalidName(f"local part longer than {MAX_LOCAL_PART_LENGTH} octets: {address!r}")
     if not _DOT_ATOM_TEXT.match(local):
-        raise InvalidName(f"local part must be a dot-atom (letters, digits, !#$%&'*+/=?^_`{{|}}~-, dots): {address!r}")
+        raise InvalidName(
+            f"local part must be a dot-atom (letters, digits, !#$%&'*+/=?^_`{{|}}~-, dots): {address!r}"
+        )
     return local, normalize_domain(domain)
 
 

@@ -21,7 +21,9 @@ def test_domains(given: str, expected: str) -> None:
     assert normalize_domain(given) == expected
 
 
-@pytest.mark.parametrize("bad", ["", ".", "a..b", "-a.example", "a_b.example", "a b.example", "x" * 64 + ".example"])
+@pytest.mark.parametrize(
+    "bad", ["", ".", "a..b", "-a.example", "a_b.example", "a b.example", "x" * 64 + ".example"]
+)
 def test_bad_domains(bad: str) -> None:
     with pytest.raises(InvalidName):
         normalize_domain(bad)
@@ -35,7 +37,17 @@ def test_addresses() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["alice", "@example.org", "a..b@example.org", ".a@example.org", '"a b"@example.org', "a b@example.org", "a@b@c", "x" * 65 + "@example.org"]
+    "bad",
+    [
+        "alice",
+        "@example.org",
+        "a..b@example.org",
+        ".a@example.org",
+        '"a b"@example.org',
+        "a b@example.org",
+        "a@b@c",
+        "x" * 65 + "@example.org",
+    ],
 )
 def test_bad_addresses(bad: str) -> None:
     with pytest.raises(InvalidName):

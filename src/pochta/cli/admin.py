@@ -18,8 +18,8 @@ from pochta.cli.common import (
 )
 from pochta.config import Settings
 from pochta.naming import normalize_address, normalize_domain
-from pochta.store.api import UNSET, NotFound, Store
-from pochta.store.model import SWITCHABLE_PROTOCOLS, ProtocolSwitches
+from pochta.store.api import UNSET, NotFound, Store, _Unset
+from pochta.store.model import SWITCHABLE_PROTOCOLS, ProtocolSwitches, ScramCredentials
 
 
 def _switches_text(switches: ProtocolSwitches) -> str:
@@ -35,7 +35,9 @@ def _protocol_options(func: click.decorators.FC) -> click.decorators.FC:
     return func
 
 
-def _updated_switches(current: ProtocolSwitches, imap: bool | None, pop3: bool | None, submission: bool | None) -> ProtocolSwitches:
+def _updated_switches(
+    current: ProtocolSwitches, imap: bool | None, pop3: bool | None, submission: bool | None
+) -> ProtocolSwitches:
     return ProtocolSwitches(
         imap=current.imap if imap is None else imap,
         pop3=current.pop3 if pop3 is None else pop3,
@@ -43,9 +45,11 @@ def _updated_switches(current: ProtocolSwitches, imap: bool | None, pop3: bool |
     )
 
 
-async def _hash(password: str) -> tuple[str, object]:
+async def _hash(password: str) -> tuple[str, ScramCredentials]:
     # argon2 and PBKDF2 are deliberately slow; keep them off the event loop.
-    return await asyncio.to_thread(hash_password, password), await asyncio.to_thread(make_scram_credentials, password)
+    return await asyncio.to_thread(hash_password, password), await asyncio.to_thread(
+        make_scram_credentials, password
+    )
 
 
 # ---------------------------------------------------------------- domains
@@ -98,7 +102,9 @@ async def domain_set(
     current = await store.get_domain(normalize_domain(name))
     if current is None:
         raise NotFound(f"no such domain: {name}")
-    updated = await store.set_domain_protocols(current.name, _updated_switches(current.protocols, imap, pop3, submission))
+    updated = await store.set_domain_protocols(
+        current.name, _updated_switches(current.protocols, imap, pop3, submission)
+    )
     click.echo(f"{updated.name}: {_switches_text(updated.protocols)}")
 
 
@@ -120,7 +126,7 @@ async def user_add(store: Store, settings: Settings, address: str, password_stdi
     quota_bytes = parse_size(quota)
     password = read_secret_stdin("password") if password_stdin else generate_password()
     password_hash, scram = await _hash(password)
-    account = await store.add_account(normalized, password_hash, scram, quota_bytes)  # type: ignore[arg-type]
+    account = await store.add_account(normalized, password_hash, scram, quota_bytes)
     click.echo(f"added {account.address}")
     if not password_stdin:
         click.echo(f"password: {password}")
@@ -157,7 +163,7 @@ async def user_passwd(store: Store, settings: Settings, address: str, password_s
     """Set a new password (generated and printed unless --password-stdin)."""
     password = read_secret_stdin("password") if password_stdin else generate_password()
     password_hash, scram = await _hash(password)
-    account = await store.update_account(normalize_address(address), password_hash=password_hash, scram=scram)  # type: ignore[arg-type]
+    account = await store.update_account(normalize_address(address), password_hash=password_hash, scram=scram)
     click.echo(f"password changed for {account.address}")
     if not password_stdin:
         click.echo(f"password: {password}")
@@ -191,7 +197,7 @@ async def user_set(
         raise NotFound(f"no such account: {normalized}")
     if apop_secret_stdin and no_apop:
         raise CommandFailed("--apop-secret-stdin and --no-apop exclude each other")
-    apop: str | None | object = UNSET
+    apop: str | None | _Unset = UNSET
     if apop_secret_stdin:
         apop = read_secret_stdin("APOP secret")
     elif no_apop:
@@ -201,7 +207,7 @@ async def user_set(
         quota_bytes=UNSET if quota is None else parse_size(quota),
         protocols=_updated_switches(current.protocols, imap, pop3, submission),
         enabled=UNSET if enabled is None else enabled,
-        apop_secret=apop,  # type: ignore[arg-type]
+        apop_secret=apop,
     )
     click.echo(
         f"{updated.address}: quota {format_size(updated.quota_bytes)}, "
@@ -294,7 +300,11 @@ async def app_password_list(store: Store, settings: Settings, address: str) -> N
     print_table(
         ["NAME", "CREATED", "LAST USED"],
         [
-            [i.name, i.created.isoformat(timespec="seconds"), i.last_used.isoformat(timespec="seconds") if i.last_used else "never"]
+            [
+                i.name,
+                i.created.isoformat(timespec="seconds"),
+                i.last_used.isoformat(timespec="seconds") if i.last_used else "never",
+            ]
             for i in items
         ],
     )

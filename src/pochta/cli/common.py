@@ -32,6 +32,7 @@ from pochta.store.api import StoreError
 P = ParamSpec("P")
 T = TypeVar("T")
 
+
 class CommandFailed(click.ClickException):
     """An operation failed for a reason the operator can act on (exit code 1)."""
 
@@ -96,7 +97,9 @@ def parse_listen(values: tuple[str, ...]) -> dict[str, str]:
     for item in values:
         name, sep, address = item.partition("=")
         if not sep:
-            raise click.BadParameter(f"expected NAME=HOST:PORT or NAME=off, got {item!r}", param_hint="--listen")
+            raise click.BadParameter(
+                f"expected NAME=HOST:PORT or NAME=off, got {item!r}", param_hint="--listen"
+            )
         if name not in LISTENER_KINDS:
             raise click.BadParameter(
                 f"unknown listener {name!r}; known: {', '.join(LISTENER_KINDS)}", param_hint="--listen"

@@ -31,7 +31,9 @@ async def reconstruct(store: Store, settings: Settings, dry_run: bool) -> None:
     verb = "would change" if dry_run else "changed"
     click.echo(f"messages re-parsed: {report.messages_reparsed}")
     click.echo(f"caches {verb}: {report.caches_changed}")
-    click.echo(f"mailboxes recounted: {report.mailboxes_recounted} (counters {verb}: {report.counters_changed})")
+    click.echo(
+        f"mailboxes recounted: {report.mailboxes_recounted} (counters {verb}: {report.counters_changed})"
+    )
     click.echo(f"quota usage {verb}: {report.quota_changed}")
     _list("missing blobs", report.missing_blobs)
     _list("unreferenced blobs", report.unreferenced_blobs)
@@ -52,7 +54,10 @@ async def verify(store: Store, settings: Settings) -> None:
     if report.damaged:
         click.echo("verify: DAMAGE FOUND", err=True)
         sys.exit(1)
-    click.echo("verify: ok" + (" (unreferenced blobs are collected after the grace period)" if report.unreferenced_blobs else ""))
+    click.echo(
+        "verify: ok"
+        + (" (unreferenced blobs are collected after the grace period)" if report.unreferenced_blobs else "")
+    )
 
 
 def register_maintenance_commands(group: click.Group) -> None:

@@ -17,9 +17,16 @@ FIRST_RUN_DOMAIN = "localhost"
 FIRST_RUN_ACCOUNT = "postmaster@localhost"
 
 
-def _initialise_or_exit(data_dir: Path, **options: object) -> None:
+def _initialise_or_exit(
+    data_dir: Path,
+    *,
+    domain: str,
+    hostname: str | None = None,
+    listen: dict[str, str] | None = None,
+    account: str | None = None,
+) -> None:
     try:
-        result = initialise(data_dir, **options)  # type: ignore[arg-type]
+        result = initialise(data_dir, domain=domain, hostname=hostname, listen=listen, account=account)
     except ConfigError as exc:
         click.echo(f"pochta: configuration error:\n{exc}", err=True)
         sys.exit(2)
@@ -47,7 +54,9 @@ def _initialise_or_exit(data_dir: Path, **options: object) -> None:
     "imaps, pop3, pop3s, managesieve, http.",
 )
 @click.option("--account", help="Also create this account and print its generated password.")
-def init(data_dir: Path, domain: str, hostname: str | None, listen: tuple[str, ...], account: str | None) -> None:
+def init(
+    data_dir: Path, domain: str, hostname: str | None, listen: tuple[str, ...], account: str | None
+) -> None:
     """Create a data directory: config, self-signed certificate, store and first domain."""
     _initialise_or_exit(
         data_dir, domain=domain, hostname=hostname, listen=parse_listen(listen), account=account
@@ -64,7 +73,9 @@ def serve(data_dir: Path) -> None:
     """
     if not (data_dir / CONFIG_FILE_NAME).exists():
         if data_dir.exists() and any(data_dir.iterdir()):
-            click.echo(f"pochta: {data_dir} has no {CONFIG_FILE_NAME}; is it a pochta data directory?", err=True)
+            click.echo(
+                f"pochta: {data_dir} has no {CONFIG_FILE_NAME}; is it a pochta data directory?", err=True
+            )
             sys.exit(2)
         click.echo(f"first run: creating {data_dir}")
         _initialise_or_exit(data_dir, domain=FIRST_RUN_DOMAIN, account=FIRST_RUN_ACCOUNT)
