@@ -197,7 +197,7 @@ async def user_set(
         raise NotFound(f"no such account: {normalized}")
     if apop_secret_stdin and no_apop:
         raise CommandFailed("--apop-secret-stdin and --no-apop exclude each other")
-    apop: str | None | _Unset = UNSET
+    apop: str | _Unset | None = UNSET
     if apop_secret_stdin:
         apop = read_secret_stdin("APOP secret")
     elif no_apop:

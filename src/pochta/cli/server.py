@@ -85,9 +85,13 @@ def serve(data_dir: Path) -> None:
             click.echo(f"pochta: {data_dir / CONFIG_FILE_NAME}: {key}: no such file: {value}", err=True)
             sys.exit(2)
 
+    from pochta.server.listeners import StartupError
     from pochta.server.main import serve_forever
 
-    asyncio.run(serve_forever(data_dir, settings))
+    try:
+        asyncio.run(serve_forever(data_dir, settings))
+    except StartupError as exc:
+        raise CommandFailed(f"cannot start: {exc}") from None
 
 
 @click.group()

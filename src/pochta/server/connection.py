@@ -1,0 +1,477 @@
+"""The thin I/O side of one client session, shared by every protocol loop.
+
+A protocol loop reads bytes with ``read_some``, feeds them to its sans-IO core, and writes what the
+core produces with ``write`` + ``drain``. Everything about sockets lives here: the idle timeout,
+backpressure in both directions, STARTTLS, and the server's request to shut down.
+
+This is an ``asyncio.Protocol`` underneath rather than StreamReader/StreamWriter, because STARTTLS
+must drop every plaintext byte received before the switch to TLS, and only owning the receive
+buffer lets us do that with no await between "discard" and "the transport now decrypts"
+(see ``start_tls``).
+
+Shutdown contract for handlers: the server calls ``request_shutdown``; from then on ``read_some``
+raises ``ServerShutdown`` whenever the session is between commands (not inside ``busy_section``).
+Let it propagate and the server writes the handler's goodbye; or catch it, write your own, return.
+Hold ``busy_section()`` while executing a command whose reply is written in more than one piece, so
+that no goodbye is ever written into the middle of a reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+from structlog.typing import FilteringBoundLogger
+
+from pochta.config import TlsMode
+from pochta.log import get_logger, new_connection_id
+from pochta.metrics import Metrics
+
+__all__ = [
+    "DEFAULT_READ_SIZE",
+    "Connection",
+    "ConnectionOptions",
+    "IdleTimeout",
+    "ServerShutdown",
+    "TlsHandshakeFailed",
+    "format_address",
+    "protocol_factory",
+]
+
+DEFAULT_READ_SIZE = 64 * 1024
+# Receive-side backpressure: stop reading from the socket while this much is buffered unread, so a
+# client that floods us cannot grow our memory; resume below the low mark.
+_READ_HIGH_WATER = 256 * 1024
+_READ_LOW_WATER = 64 * 1024
+# Seconds a TLS close_notify exchange and a graceful close may take before we simply drop the socket.
+_SSL_SHUTDOWN_TIMEOUT = 5.0
+_CLOSE_TIMEOUT = 2.0
+
+
+class IdleTimeout(TimeoutError):
+    """The peer sent nothing (``read_some``) or read nothing (``drain``) for the idle timeout."""
+
+
+class ServerShutdown(Exception):
+    """The server is stopping and this session is between commands: say goodbye and end."""
+
+
+class TlsHandshakeFailed(ConnectionError):
+    """The TLS handshake failed or timed out; the connection is closed."""
+
+
+def format_address(sockaddr: object) -> str:
+    """``127.0.0.1:25``, ``[::1]:25`` or ``unix:/path`` for a socket address as asyncio reports it."""
+    if isinstance(sockaddr, tuple) and len(sockaddr) >= 2:
+        host, port = str(sockaddr[0]), sockaddr[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if isinstance(sockaddr, str | bytes) and sockaddr:
+        return "unix:" + (sockaddr.decode("utf-8", "replace") if isinstance(sockaddr, bytes) else sockaddr)
+    return "unix"
+
+
+def _normalise_ip(host: str) -> str:
+    """IPv4-mapped IPv6 addresses (dual-stack sockets) are reported as the IPv4 address they are, so
+    per-IP limits and loopback checks see one client as one address."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """What a listener tells each of its connections."""
+
+    listener_name: str
+    protocol: str
+    tls_mode: TlsMode
+    ssl_context: ssl.SSLContext | None
+    idle_timeout: float
+    handshake_timeout: float
+    metrics: Metrics
+
+
+class _Stream(asyncio.Protocol):
+    """Receive buffer and flow-control state of one transport (plain, then possibly TLS)."""
+
+    def __init__(self, on_made: Callable[[_Stream], None], *, pause_at_start: bool) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.eof = False
+        self.lost = False
+        self.secure = False
+        self.reading_paused = False
+        self.write_paused = False
+        # Futures resolve to True when woken by a timer (timeout), False otherwise.
+        self.read_waiter: asyncio.Future[bool] | None = None
+        self.drain_waiters: list[asyncio.Future[bool]] = []
+        self.closed: asyncio.Future[None] = self.loop.create_future()
+        self._on_made = on_made
+        self._pause_at_start = pause_at_start
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        if self._pause_at_start:
+            # Implicit TLS: the ClientHello must reach the TLS layer, not our plaintext buffer. The
+            # socket is not yet being read (asyncio adds the reader after connection_made), so
+            # pausing now guarantees no byte is consumed before start_tls takes over.
+            self.transport.pause_reading()
+        self._on_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.reading_paused and len(self.buffer) > _READ_HIGH_WATER and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+        self.wake_reader(False)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self.wake_reader(False)
+        # Keep a plain connection half-open so that replies to commands already received still go
+        # out (``printf 'QUIT\r\n' | nc host 25`` shuts its sending side at once). asyncio's TLS
+        # transport cannot be half-open and warns if asked to.
+        return not self.secure
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.mark_lost()
+
+    def mark_lost(self) -> None:
+        self.lost = True
+        self.eof = True
+        self.wake_reader(False)
+        self._wake_drainers()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_drainers()
+
+    def wake_reader(self, timed_out: bool) -> None:
+        waiter = self.read_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(timed_out)
+
+    def _wake_drainers(self) -> None:
+        for waiter in self.drain_waiters:
+            if not waiter.done():
+                waiter.set_result(False)
+        self.drain_waiters.clear()
+
+
+def _wake_on_timeout(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(True)
+
+
+def protocol_factory(
+    options: ConnectionOptions, on_connect: Callable[[Connection], None]
+) -> Callable[[], asyncio.Protocol]:
+    """An asyncio protocol factory for ``loop.create_server``: each accepted socket becomes a
+    ``Connection`` handed to ``on_connect`` (synchronously, from ``connection_made``)."""
+    pause = options.tls_mode is TlsMode.IMPLICIT
+
+    def made(stream: _Stream) -> None:
+        on_connect(Connection(stream, options))
+
+    def factory() -> asyncio.Protocol:
+        return _Stream(made, pause_at_start=pause)
+
+    return factory
+
+
+class Connection:
+    """One client connection: reading with an idle timeout, writing with backpressure, STARTTLS."""
+
+    def __init__(self, stream: _Stream, options: ConnectionOptions) -> None:
+        assert stream.transport is not None
+        self._stream = stream
+        self._loop = stream.loop
+        self._options = options
+        self.id = new_connection_id()
+        self.listener_name = options.listener_name
+        self.protocol = options.protocol
+        self.tls_mode = options.tls_mode
+        transport = stream.transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.peer_ip = _normalise_ip(str(peer[0]))
+            self.peer_port: int | None = int(peer[1])
+            self.peer = format_address((self.peer_ip, self.peer_port))
+        else:
+            # A UNIX-socket peer has no address; it is on this machine by definition.
+            self.peer_ip = "unix"
+            self.peer_port = None
+            self.peer = "unix"
+        self.local = self.peer_ip == "unix" or _is_loopback(self.peer_ip)
+        self.local_address = format_address(transport.get_extra_info("sockname"))
+        self.log: FilteringBoundLogger = get_logger(conn=self.id)
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.tls_version: str | None = None
+        self.tls_cipher: str | None = None
+        self._idle_timeout = options.idle_timeout
+        self._busy = 0
+        self._shutdown_requested = False
+
+    # -- state -----------------------------------------------------------------------------------
+
+    @property
+    def metrics(self) -> Metrics:
+        """The server's metrics (count logins and deliveries here, not in a registry of your own)."""
+        return self._options.metrics
+
+    @property
+    def is_secure(self) -> bool:
+        """True once TLS is established (implicit TLS or after STARTTLS)."""
+        return self._stream.secure
+
+    @property
+    def starttls_available(self) -> bool:
+        """Whether the protocol should offer STARTTLS now (a STARTTLS listener, not yet secure)."""
+        has_context = self._options.ssl_context is not None
+        return self.tls_mode is TlsMode.STARTTLS and has_context and not self._stream.secure
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is closed or lost."""
+        transport = self._stream.transport
+        return self._stream.lost or transport is None or transport.is_closing()
+
+    @property
+    def idle_timeout(self) -> float:
+        return self._idle_timeout
+
+    def set_idle_timeout(self, seconds: float) -> None:
+        """Change the idle timeout for the following reads and drains (e.g. raised after login:
+        RFC 9051 §5.4 asks for at least 30 minutes for an authenticated IMAP session)."""
+        if seconds <= 0:
+            raise ValueError("idle timeout must be positive")
+        self._idle_timeout = seconds
+
+    @property
+    def shutdown_requested(self) -> bool:
+        """The server is stopping; a long-running command may check this to wrap up early."""
+        return self._shutdown_requested
+
+    @property
+    def in_command(self) -> bool:
+        return self._busy > 0
+
+    @contextlib.contextmanager
+    def busy_section(self) -> Iterator[None]:
+        """Mark a command as running: a graceful stop lets it finish (within the grace period)
+        and writes the goodbye only after it. Nesting is allowed."""
+        self._busy += 1
+        try:
+            yield
+        finally:
+            self._busy -= 1
+
+    def request_shutdown(self) -> None:
+        """Called by the server on stop: interrupt a read waiting between commands."""
+        self._shutdown_requested = True
+        if self._busy == 0:
+            self._stream.wake_reader(False)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    async def read_some(self, max_bytes: int = DEFAULT_READ_SIZE) -> bytes:
+        """Up to ``max_bytes`` received bytes; ``b''`` once the peer has closed its side.
+
+        Raises IdleTimeout after ``idle_timeout`` seconds without data, and ServerShutdown when the
+        server stops while the session is between commands.
+        """
+        stream = self._stream
+        while True:
+            if self._shutdown_requested and self._busy == 0:
+                raise ServerShutdown
+            if stream.buffer:
+                data = bytes(stream.buffer[:max_bytes])
+                del stream.buffer[:max_bytes]
+                self.bytes_in += len(data)
+                if stream.reading_paused and len(stream.buffer) < _READ_LOW_WATER:
+                    stream.reading_paused = False
+                    if stream.transport is not None:
+                        stream.transport.resume_reading()
+                return data
+            if stream.eof:
+                return b""
+            waiter: asyncio.Future[bool] = self._loop.create_future()
+            stream.read_waiter = waiter
+            timer = self._loop.call_later(self._idle_timeout, _wake_on_timeout, waiter)
+            try:
+                timed_out = await waiter
+            finally:
+                timer.cancel()
+                stream.read_waiter = None
+            if timed_out:
+                raise IdleTimeout(f"no data for {self._idle_timeout:g} seconds")
+
+    def discard_buffered(self) -> int:
+        """Drop every received byte not yet returned by ``read_some``; returns how many.
+
+        ``start_tls`` calls this itself. A protocol core must likewise drop what *it* has buffered
+        when it accepts STARTTLS (RFC 3207 §4.2, RFC 9051 §6.2.1, RFC 2595 §4: the client must
+        not pipeline after STARTTLS, and whatever it did send in clear must not be executed).
+        """
+        dropped = len(self._stream.buffer)
+        self._stream.buffer.clear()
+        return dropped
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` for sending (never blocks). Call ``drain`` to wait for buffer space.
+        After the connection is lost writes are dropped; ``drain`` reports the loss."""
+        transport = self._stream.transport
+        if self._stream.lost or transport is None or transport.is_closing():
+            return
+        transport.write(data)
+        self.bytes_out += len(data)
+
+    async def drain(self) -> None:
+        """Wait until the send buffer is below its high-water mark (backpressure).
+
+        Raises ConnectionResetError if the connection is gone, IdleTimeout if the peer has not
+        read anything for ``idle_timeout`` seconds.
+        """
+        stream = self._stream
+        if stream.lost:
+            raise ConnectionResetError("connection lost")
+        if not stream.write_paused:
+            return
+        waiter: asyncio.Future[bool] = self._loop.create_future()
+        stream.drain_waiters.append(waiter)
+        timer = self._loop.call_later(self._idle_timeout, _wake_on_timeout, waiter)
+        try:
+            timed_out = await waiter
+        finally:
+            timer.cancel()
+            if waiter in stream.drain_waiters:
+                stream.drain_waiters.remove(waiter)
+        if stream.lost:
+            raise ConnectionResetError("connection lost")
+        if timed_out:
+            raise IdleTimeout(f"peer read nothing for {self._idle_timeout:g} seconds")
+
+    async def send(self, data: bytes) -> None:
+        """``write`` + ``drain``."""
+        self.write(data)
+        await self.drain()
+
+    # -- TLS -------------------------------------------------------------------------------------
+
+    async def start_tls(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Upgrade this connection to TLS (server side), after the protocol's go-ahead reply
+        (``220 2.0.0 Ready``, ``OK Begin TLS``, ``+OK``) has been written.
+
+        Raises TlsHandshakeFailed (the connection is then closed) or RuntimeError if TLS is
+        already active or no context is configured.
+        """
+        context = ssl_context if ssl_context is not None else self._options.ssl_context
+        if context is None:
+            raise RuntimeError(f"listener {self.listener_name} has no TLS context")
+        if self._stream.secure:
+            raise RuntimeError("TLS is already active on this connection")
+        await self.drain()
+        await self._upgrade(context, starttls=True)
+
+    async def handshake(self) -> None:
+        """Implicit TLS: run the handshake on a freshly accepted connection (the server does this
+        before the handler is called)."""
+        context = self._options.ssl_context
+        if context is None:
+            raise RuntimeError(f"listener {self.listener_name} has no TLS context")
+        await self._upgrade(context, starttls=False)
+
+    async def _upgrade(self, context: ssl.SSLContext, *, starttls: bool) -> None:
+        stream = self._stream
+        transport = stream.transport
+        assert transport is not None
+        # CVE-2011-0411 class: bytes that arrived in clear before the switch (a command pipelined
+        # behind STARTTLS, perhaps injected by a man in the middle) must never be executed as if
+        # they came over TLS. Drop them, then switch synchronously: there is no await between this
+        # line and loop.start_tls() installing the TLS protocol (it runs without suspending up to
+        # its handshake wait), so no byte can slip into our buffer in between.
+        dropped = self.discard_buffered()
+        if dropped and starttls:
+            self.log.warning("plaintext after starttls discarded", bytes=dropped)
+        stream.reading_paused = False  # loop.start_tls resumes reading on the raw transport
+        timeout = self._options.handshake_timeout
+        try:
+            # The outer timeout is a backstop; asyncio's own ssl_handshake_timeout normally fires.
+            async with asyncio.timeout(timeout + 1.0):
+                new_transport = await self._loop.start_tls(
+                    transport,
+                    stream,
+                    context,
+                    server_side=True,
+                    ssl_handshake_timeout=timeout,
+                    ssl_shutdown_timeout=_SSL_SHUTDOWN_TIMEOUT,
+                )
+        except OSError as exc:  # ssl.SSLError, ConnectionError and TimeoutError are OSErrors
+            self._tls_failed(transport, exc)
+            raise TlsHandshakeFailed(str(exc) or type(exc).__name__) from None
+        if new_transport is None:  # pragma: no cover - asyncio returns None only for a closed loop
+            self._tls_failed(transport, ConnectionError("no TLS transport"))
+            raise TlsHandshakeFailed("no TLS transport")
+        stream.transport = new_transport
+        stream.secure = True
+        ssl_object: Any = new_transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.tls_version = ssl_object.version()
+            cipher = ssl_object.cipher()
+            self.tls_cipher = cipher[0] if cipher else None
+        self.log.info("tls", version=self.tls_version, cipher=self.tls_cipher)
+
+    def _tls_failed(self, transport: asyncio.Transport, exc: BaseException) -> None:
+        self._options.metrics.tls_handshakes_failed.labels(listener=self.listener_name).inc()
+        self.log.info("tls handshake failed", error=str(exc) or type(exc).__name__)
+        # The TLS layer owns the raw transport now and will not report its loss to us.
+        transport.abort()
+        self._stream.mark_lost()
+
+    # -- closing ---------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Flush what was written, close, and wait (briefly) until the socket is gone."""
+        stream = self._stream
+        transport = stream.transport
+        if transport is None or stream.lost:
+            return
+        if not transport.is_closing():
+            transport.close()
+        try:
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await asyncio.shield(stream.closed)
+        except TimeoutError:
+            # A peer that reads nothing (or never answers close_notify) must not hold us up.
+            transport.abort()
+
+    def abort(self) -> None:
+        """Drop the connection at once, discarding unsent data."""
+        transport = self._stream.transport
+        if transport is not None and not self._stream.lost:
+            transport.abort()

@@ -1,0 +1,508 @@
+"""Listeners: bind the configured addresses, accept, enforce limits, run sessions, stop gracefully.
+
+``Server`` knows nothing about any mail protocol. Each listener's protocol name (``LISTENER_KINDS``)
+selects a ``ProtocolHandler`` that gets a ``Connection`` and runs the session; the server keeps
+the books (limits, timeouts, TLS, metrics, logs) around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import signal
+import ssl
+import stat
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from pochta.config import LISTENER_KINDS, ListenAddress, ListenerKind, Settings, TlsMode, resolve_path
+from pochta.config import TlsSettings as _TlsSettings
+from pochta.log import bind_connection_id, get_logger
+from pochta.metrics import METRICS, Metrics, MetricsEndpoint
+from pochta.server.connection import (
+    Connection,
+    ConnectionOptions,
+    IdleTimeout,
+    ServerShutdown,
+    TlsHandshakeFailed,
+    format_address,
+    protocol_factory,
+)
+from pochta.server.tls import CertificateError, ensure_certificate, reload_context, server_context
+
+__all__ = ["ProtocolHandler", "Server", "StartupError", "run_until_signal"]
+
+# Seconds the busy greeting or the shutdown goodbye may take to write: both are one short line, and
+# a client that does not read it must not delay a shutdown.
+_GOODBYE_TIMEOUT = 2.0
+# Seconds to wait for cancelled sessions to unwind after the grace period.
+_CANCEL_TIMEOUT = 2.0
+# Seconds to find out whether an existing UNIX socket file still has a live listener behind it.
+_PROBE_TIMEOUT = 1.0
+# Listening socket backlog: generous, so that a burst of connects is queued rather than refused.
+_BACKLOG = 512
+_UNIX_SOCKET_MODE = 0o660
+
+
+class ProtocolHandler(Protocol):
+    """What a protocol plugs into the server.
+
+    ``__call__`` runs one whole session (greeting, command loop, goodbye) and returns when it is
+    over; the server closes the connection afterwards. ``busy`` writes the protocol's "too many
+    connections" greeting; ``shutdown`` writes its goodbye when the server stops (SMTP ``421 4.3.2``,
+    IMAP ``* BYE``, POP3 ``-ERR``).
+
+    What ``__call__`` may let propagate, and what the server then does:
+    ``ServerShutdown`` (from ``conn.read_some`` during a stop): writes ``shutdown(conn)`` and closes.
+    ``IdleTimeout``: closes without a word; catch it to send an autologout line of your own
+    (``421 4.4.2``, ``* BYE Autologout``) first. ``OSError``/``TlsHandshakeFailed``: the peer is
+    gone; closes. Any other exception is a bug: logged with its traceback, the session is closed,
+    the server carries on.
+    """
+
+    async def __call__(self, conn: Connection) -> None: ...
+
+    async def busy(self, conn: Connection) -> None: ...
+
+    async def shutdown(self, conn: Connection) -> None: ...
+
+
+class StartupError(Exception):
+    """The server cannot start (address in use, bad certificate, missing handler); the message
+    says which listener and why."""
+
+
+@dataclass(eq=False)
+class _Session:
+    conn: Connection
+    listener: _Listener
+    counted: bool
+    task: asyncio.Task[None] | None = None
+    # "handshake" (implicit TLS), "serving" (handler runs), "closing" (goodbye / close under way)
+    phase: str = "handshake"
+    aborted: bool = False
+    # Whether it was inside busy_section when cancelled (the section is unwound by the time the
+    # CancelledError reaches the session runner, so this is recorded before cancelling).
+    aborted_in_command: bool = False
+
+
+@dataclass(eq=False)
+class _Listener:
+    name: str
+    kind: ListenerKind
+    address: ListenAddress
+    handler: ProtocolHandler
+    servers: list[asyncio.Server] = field(default_factory=list)
+    bound: list[str] = field(default_factory=list)
+    first: tuple[str, int] | str | None = None
+    sessions: set[_Session] = field(default_factory=set)
+    active: int = 0
+    per_ip: collections.Counter[str] = field(default_factory=collections.Counter)
+    unix_identity: tuple[int, int] | None = None
+
+
+class Server:
+    """All listeners of one pochta process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        data_dir: Path,
+        handlers: Mapping[str, ProtocolHandler],
+        *,
+        metrics: Metrics | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """``handlers`` maps protocol names (smtp, submission, lmtp, imap, pop3, managesieve, http)
+        to handlers. ``ssl_context`` overrides the configured certificate (tests use this)."""
+        self.settings = settings
+        self.data_dir = data_dir
+        self._handlers = dict(handlers)
+        self.metrics = metrics if metrics is not None else METRICS
+        self._ssl_context = ssl_context
+        self._ssl_from_settings = ssl_context is None
+        self._listeners: dict[str, _Listener] = {}
+        self._metrics_endpoint: MetricsEndpoint | None = None
+        self._metrics_address: tuple[str, int] | None = None
+        self._started = False
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        self._log = get_logger()
+
+    # -- public ----------------------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return self._ssl_context
+
+    async def start(self) -> None:
+        """Bind every enabled listener and start accepting. On any failure, whatever was already
+        bound is closed again and StartupError is raised."""
+        if self._started:
+            raise RuntimeError("server already started")
+        self._started = True
+        enabled = self.settings.enabled_listeners()
+        for name in enabled:
+            protocol = LISTENER_KINDS[name].protocol
+            if protocol not in self._handlers:
+                raise StartupError(f"listener {name}: no handler for protocol {protocol!r}")
+        if self._ssl_context is None and any(LISTENER_KINDS[n].tls is not TlsMode.NONE for n in enabled):
+            self._ssl_context = self._load_tls()
+        try:
+            for name, address in enabled.items():
+                await self._open(name, LISTENER_KINDS[name], address)
+            if self.settings.metrics.listen != "off":
+                await self._open_metrics()
+        except BaseException:
+            await self._close_listeners()
+            raise
+
+    def bound_addresses(self) -> dict[str, tuple[str, int] | str]:
+        """Listener name -> (host, port) of its first socket, or the UNIX socket path. Includes
+        ``metrics`` when the endpoint is enabled. Port 0 in the config shows up as the real port."""
+        result: dict[str, tuple[str, int] | str] = {
+            name: listener.first for name, listener in self._listeners.items() if listener.first is not None
+        }
+        if self._metrics_address is not None:
+            result["metrics"] = self._metrics_address
+        return result
+
+    def reload_tls(self) -> bool:
+        """Reload the configured certificate and key into the live context (SIGHUP). New handshakes
+        use the new pair; on error the old one stays and the error is logged. Returns success."""
+        if self._ssl_context is None or not self._ssl_from_settings:
+            return False
+        cert, key = self._tls_paths()
+        try:
+            reload_context(self._ssl_context, cert, key)
+        except CertificateError as exc:
+            self._log.error("tls reload failed", error=str(exc))
+            return False
+        self._log.info("tls reloaded", certificate=str(cert))
+        return True
+
+    async def stop(self) -> None:
+        """Graceful shutdown: stop accepting; sessions between commands get the protocol's goodbye
+        at once; sessions inside a command get ``server.shutdown_grace`` seconds to finish it and
+        then their goodbye; whatever still runs after that is cancelled and its socket dropped
+        (without a goodbye if it was mid-command, so that no reply is ever cut by one)."""
+        if not self._started:
+            return
+        if self._stopping:
+            await self._stopped.wait()
+            return
+        self._stopping = True
+        try:
+            await self._stop()
+        finally:
+            self._stopped.set()
+
+    # -- start-up --------------------------------------------------------------------------------
+
+    def _tls_paths(self) -> tuple[Path, Path]:
+        tls = self.settings.tls
+        return resolve_path(self.data_dir, tls.certificate), resolve_path(self.data_dir, tls.key)
+
+    def _load_tls(self) -> ssl.SSLContext:
+        cert, key = self._tls_paths()
+        tls = self.settings.tls
+        defaults = _TlsSettings()
+        # DESIGN.md: the first run creates a self-signed certificate at the default place. A path the
+        # operator configured is never invented: a typo there must be an error, not a silent
+        # self-signed certificate.
+        if tls.certificate == defaults.certificate and tls.key == defaults.key:
+            try:
+                if ensure_certificate(cert, key, self.settings.hostname):
+                    self._log.info("created self-signed certificate", certificate=str(cert), key=str(key))
+            except (CertificateError, OSError) as exc:
+                raise StartupError(f"tls: {exc}") from None
+        try:
+            return server_context(cert, key)
+        except CertificateError as exc:
+            raise StartupError(f"tls: {exc}") from None
+
+    async def _open(self, name: str, kind: ListenerKind, address: ListenAddress) -> None:
+        listener = _Listener(name, kind, address, self._handlers[kind.protocol])
+        options = ConnectionOptions(
+            listener_name=name,
+            protocol=kind.protocol,
+            tls_mode=kind.tls,
+            ssl_context=self._ssl_context if kind.tls is not TlsMode.NONE else None,
+            idle_timeout=self.settings.server.idle_timeout_unauthenticated,
+            handshake_timeout=self.settings.tls.handshake_timeout,
+            metrics=self.metrics,
+        )
+
+        def accepted(conn: Connection) -> None:
+            self._accepted(listener, conn)
+
+        factory = protocol_factory(options, accepted)
+        loop = asyncio.get_running_loop()
+        try:
+            if address.path is not None:
+                await self._prepare_unix_path(address.path)
+                server = await loop.create_unix_server(factory, address.path, backlog=_BACKLOG)
+                os.chmod(address.path, _UNIX_SOCKET_MODE)
+                info = os.stat(address.path)
+                listener.unix_identity = (info.st_dev, info.st_ino)
+                listener.first = address.path
+                listener.bound = [f"unix:{address.path}"]
+            else:
+                host = None if address.host == "*" else address.host
+                assert address.port is not None
+                server = await loop.create_server(
+                    factory, host, address.port, backlog=_BACKLOG, reuse_address=True
+                )
+                names = [sock.getsockname() for sock in server.sockets]
+                listener.first = (str(names[0][0]), int(names[0][1]))
+                listener.bound = [format_address(n) for n in names]
+        except OSError as exc:
+            raise StartupError(f"listener {name}: cannot listen on {address.describe()}: {exc}") from None
+        listener.servers.append(server)
+        self._listeners[name] = listener
+        self.metrics.init_listener(name)
+        self._log.info("listening", name=name, addr=",".join(listener.bound), tls=kind.tls.value)
+
+    async def _prepare_unix_path(self, path: str) -> None:
+        """Remove a stale socket file left by a crashed run, but never a live one or a non-socket."""
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            return
+        if not stat.S_ISSOCK(info.st_mode):
+            raise StartupError(f"{path} exists and is not a socket; refusing to replace it")
+        try:
+            async with asyncio.timeout(_PROBE_TIMEOUT):
+                _reader, writer = await asyncio.open_unix_connection(path)
+        except (OSError, TimeoutError):
+            os.unlink(path)  # nobody answers: stale
+            self._log.info("removed stale socket", path=path)
+            return
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        raise StartupError(f"{path}: another process is listening on this socket")
+
+    async def _open_metrics(self) -> None:
+        from pochta.config import parse_listen_address
+
+        address = parse_listen_address(self.settings.metrics.listen, allow_unix=False)
+        host = None if address.host == "*" else address.host
+        assert address.port is not None
+        endpoint = MetricsEndpoint(self.metrics, host, address.port)
+        try:
+            bound = await endpoint.start()
+        except OSError as exc:
+            raise StartupError(f"metrics: cannot listen on {address.describe()}: {exc}") from None
+        self._metrics_endpoint = endpoint
+        self._metrics_address = bound[0]
+        addr = ",".join(format_address(b) for b in bound)
+        self._log.info("listening", name="metrics", addr=addr, tls="none")
+
+    # -- sessions --------------------------------------------------------------------------------
+
+    def _accepted(self, listener: _Listener, conn: Connection) -> None:
+        """A new connection (synchronously from connection_made): count it and start its task."""
+        if self._stopping:
+            conn.abort()  # accepted in the same loop turn as the stop; nobody will serve it
+            return
+        self.metrics.connections_opened.labels(listener=listener.name).inc()
+        limits = self.settings.server
+        reason: str | None = None
+        if listener.active >= limits.max_connections:
+            reason = "max_connections"
+        elif conn.peer_ip != "unix" and listener.per_ip[conn.peer_ip] >= limits.max_connections_per_ip:
+            # UNIX-socket peers (LMTP from the local MTA) have no address to count per.
+            reason = "max_connections_per_ip"
+        session = _Session(conn, listener, counted=reason is None)
+        if session.counted:
+            listener.active += 1
+            listener.per_ip[conn.peer_ip] += 1
+            self.metrics.connections_active.labels(listener=listener.name).inc()
+        else:
+            assert reason is not None
+            self.metrics.connections_rejected.labels(listener=listener.name, reason=reason).inc()
+        listener.sessions.add(session)
+        session.task = asyncio.get_running_loop().create_task(
+            self._run(session, reason), name=f"pochta-{listener.name}-{conn.id}"
+        )
+
+    def _release(self, session: _Session) -> None:
+        listener = session.listener
+        listener.sessions.discard(session)
+        if session.counted:
+            session.counted = False
+            listener.active -= 1
+            ip = session.conn.peer_ip
+            listener.per_ip[ip] -= 1
+            if listener.per_ip[ip] <= 0:
+                del listener.per_ip[ip]
+            self.metrics.connections_active.labels(listener=listener.name).dec()
+
+    async def _run(self, session: _Session, reject_reason: str | None) -> None:
+        conn, listener = session.conn, session.listener
+        bind_connection_id(conn.id)
+        started = time.monotonic()
+        conn.log.info("connect", listener=listener.name, peer=conn.peer, local=conn.local_address)
+        reason = "closed"
+        try:
+            if listener.kind.tls is TlsMode.IMPLICIT:
+                await conn.handshake()
+            session.phase = "serving"
+            if reject_reason is not None:
+                conn.log.warning("too many connections", limit=reject_reason)
+                reason = reject_reason
+                session.phase = "closing"
+                await self._say(conn, listener.handler.busy)
+            elif self._stopping:
+                reason = "shutdown"
+                session.phase = "closing"
+                await self._say(conn, listener.handler.shutdown)
+            else:
+                await listener.handler(conn)
+        except ServerShutdown:
+            reason = "shutdown"
+            session.phase = "closing"
+            await self._say(conn, listener.handler.shutdown)
+        except IdleTimeout as exc:
+            reason = "idle timeout"
+            conn.log.info("idle timeout", error=str(exc))
+        except TlsHandshakeFailed:
+            reason = "tls failed"
+        except asyncio.CancelledError:
+            if not session.aborted:
+                raise
+            reason = "aborted at shutdown"
+            # Mid-command (busy section) a goodbye could land inside a reply: drop the line instead.
+            if session.phase == "serving" and not session.aborted_in_command:
+                session.phase = "closing"
+                await self._say(conn, listener.handler.shutdown)
+        except OSError as exc:
+            reason = "connection lost"
+            conn.log.info("connection lost", error=str(exc) or type(exc).__name__)
+        except Exception:
+            # A bug in a handler must end this session, not the server (Principle 5).
+            reason = "error"
+            conn.log.exception("session failed")
+        finally:
+            session.phase = "closing"
+            try:
+                if session.aborted_in_command:
+                    conn.abort()
+                else:
+                    await conn.close()
+            finally:
+                self._release(session)
+                conn.log.info(
+                    "disconnect",
+                    reason=reason,
+                    duration=round(time.monotonic() - started, 3),
+                    bytes_in=conn.bytes_in,
+                    bytes_out=conn.bytes_out,
+                )
+
+    async def _say(self, conn: Connection, what: _Greeting) -> None:
+        """Write a busy greeting or goodbye, bounded in time, ignoring a peer that is gone."""
+        if conn.closed:
+            return
+        try:
+            async with asyncio.timeout(_GOODBYE_TIMEOUT):
+                await what(conn)
+        except (OSError, ServerShutdown):
+            pass  # TimeoutError/IdleTimeout are OSErrors too: the peer does not read; we close
+        except Exception:
+            conn.log.exception("goodbye failed")
+
+    # -- shutdown --------------------------------------------------------------------------------
+
+    async def _stop(self) -> None:
+        for listener in self._listeners.values():
+            for server in listener.servers:
+                server.close()
+        sessions = [s for listener in self._listeners.values() for s in listener.sessions]
+        grace = self.settings.server.shutdown_grace
+        self._log.info("stopping", sessions=len(sessions), grace=grace)
+        for session in sessions:
+            session.conn.request_shutdown()
+        tasks = {s.task for s in sessions if s.task is not None}
+        if tasks:
+            # Sessions between commands end at once with their goodbye; in-command ones get the
+            # grace period. Goodbyes and closes already under way are bounded on their own.
+            _done, pending = await asyncio.wait(tasks, timeout=grace)
+            for session in sessions:
+                if session.task in pending and session.phase != "closing":
+                    session.aborted = True
+                    session.aborted_in_command = session.conn.in_command
+                    session.task.cancel()
+            if pending:
+                _done, pending = await asyncio.wait(pending, timeout=_CANCEL_TIMEOUT + _GOODBYE_TIMEOUT)
+            if pending:
+                self._log.error("sessions did not end", count=len(pending))
+                for task in pending:
+                    task.cancel()
+        await self._close_listeners()
+        self._log.info("stopped")
+
+    async def _close_listeners(self) -> None:
+        for listener in self._listeners.values():
+            for server in listener.servers:
+                server.close()
+                await server.wait_closed()
+            listener.servers.clear()
+            if listener.address.path is not None and listener.unix_identity is not None:
+                # Remove our socket file, unless another process has replaced it meanwhile.
+                with contextlib.suppress(OSError):
+                    info = os.stat(listener.address.path)
+                    if (info.st_dev, info.st_ino) == listener.unix_identity:
+                        os.unlink(listener.address.path)
+                listener.unix_identity = None
+        if self._metrics_endpoint is not None:
+            await self._metrics_endpoint.stop()
+            self._metrics_endpoint = None
+
+
+class _Greeting(Protocol):
+    async def __call__(self, conn: Connection, /) -> None: ...
+
+
+async def run_until_signal(server: Server) -> None:
+    """Start ``server`` if needed, serve until SIGTERM or SIGINT, then stop gracefully and return.
+    SIGHUP reloads the TLS certificate. The CLI's ``pochta serve`` exits 0 after this returns."""
+    loop = asyncio.get_running_loop()
+    if not server.started:
+        await server.start()
+    stop = asyncio.Event()
+    received: list[str] = []
+
+    def on_stop(signum: signal.Signals) -> None:
+        received.append(signum.name)
+        stop.set()
+
+    installed: list[signal.Signals] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_stop, signum)
+        installed.append(signum)
+    if hasattr(signal, "SIGHUP"):
+        loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
+        installed.append(signal.SIGHUP)
+    try:
+        await stop.wait()
+        get_logger().info("signal", name=received[0] if received else "-")
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+        await server.stop()

@@ -1,0 +1,35 @@
+"""``pochta serve``: configure logging, build the server with its handlers, run until a signal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from pochta.config import Settings
+from pochta.log import configure_logging
+from pochta.server.listeners import ProtocolHandler, Server, run_until_signal
+from pochta.server.unavailable import default_handlers
+from pochta.store.sqlite import open_sqlite_store
+
+__all__ = ["serve_forever"]
+
+
+async def serve_forever(
+    data_dir: Path, settings: Settings, handlers: Mapping[str, ProtocolHandler] | None = None
+) -> None:
+    """Serve until SIGTERM/SIGINT, then stop gracefully and return. Raises StartupError (the
+    message names listener and reason) if a listener cannot be opened.
+
+    ``handlers`` replaces the placeholder of each protocol it names; protocols not yet implemented
+    keep answering with their "not implemented" reply (``pochta.server.unavailable``).
+    """
+    configure_logging(settings.log)
+    # Opening the store first applies pending migrations and fails early on a damaged database,
+    # before any listener accepts a client.
+    store = await open_sqlite_store(data_dir, settings)
+    try:
+        merged: dict[str, ProtocolHandler] = default_handlers(settings)
+        merged.update(handlers or {})
+        await run_until_signal(Server(settings, data_dir, merged))
+    finally:
+        await store.close()

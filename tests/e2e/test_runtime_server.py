@@ -1,0 +1,624 @@
+"""The server runtime over real sockets: listeners, TLS, STARTTLS, limits, timeouts, shutdown, logs.
+
+A tiny line protocol stands in for the mail protocols: ``STARTTLS``, ``ECHO x``, ``SLOW seconds``
+(a command that runs inside ``busy_section``), ``INFO``, ``LOGIN`` (raises the idle timeout),
+``CRASH`` and ``QUIT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import re
+import signal
+import socket
+import ssl
+import stat
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from pochta.config import LISTENER_KINDS, Settings
+from pochta.log import configure_logging, reset_logging
+from pochta.metrics import Metrics
+from pochta.server.connection import Connection
+from pochta.server.listeners import ProtocolHandler, Server, StartupError, run_until_signal
+
+PROTOCOLS = {kind.protocol for kind in LISTENER_KINDS.values()}
+WAIT = 5.0  # upper bound for anything a test waits for; only a hang ever reaches it
+
+
+# -- the test protocol ---------------------------------------------------------------------------
+
+
+class LineHandler:
+    """A line protocol. ``byte_at_a_time`` reads one byte per read_some, so that whatever follows
+    a command stays in the Connection's buffer rather than in ours."""
+
+    def __init__(self, *, byte_at_a_time: bool = False) -> None:
+        self.byte_at_a_time = byte_at_a_time
+        self.sessions = 0
+
+    async def __call__(self, conn: Connection) -> None:
+        self.sessions += 1
+        await conn.send(
+            f"+ hello secure={conn.is_secure} peer={conn.peer_ip} local={conn.local}\r\n".encode()
+        )
+        buffer = bytearray()
+        while True:
+            newline = buffer.find(b"\n")
+            if newline < 0:
+                data = await conn.read_some(1 if self.byte_at_a_time else 65536)
+                if not data:
+                    return
+                buffer += data
+                continue
+            line = bytes(buffer[:newline]).rstrip(b"\r")
+            del buffer[: newline + 1]
+            verb, _, arg = line.partition(b" ")
+            if verb == b"STARTTLS":
+                await conn.send(b"+ go ahead\r\n")
+                buffer.clear()  # the protocol core drops what it buffered, too
+                await conn.start_tls()
+            elif verb == b"ECHO":
+                await conn.send(arg + b"\r\n")
+            elif verb == b"INFO":
+                await conn.send(f"secure={conn.is_secure} starttls={conn.starttls_available}\r\n".encode())
+            elif verb == b"SLOW":
+                with conn.busy_section():
+                    await conn.send(b"+ working\r\n")
+                    await asyncio.sleep(float(arg))
+                    await conn.send(b"done\r\n")
+            elif verb == b"LOGIN":
+                conn.set_idle_timeout(30)
+                await conn.send(b"+ logged in\r\n")
+            elif verb == b"CRASH":
+                raise RuntimeError("handler bug")
+            elif verb == b"QUIT":
+                await conn.send(b"+ bye\r\n")
+                return
+            else:
+                await conn.send(b"- what?\r\n")
+
+    async def busy(self, conn: Connection) -> None:
+        await conn.send(b"- busy\r\n")
+
+    async def shutdown(self, conn: Connection) -> None:
+        await conn.send(b"- bye\r\n")
+
+
+class Client:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, address: Any, ssl_context: ssl.SSLContext | None = None) -> Client:
+        if isinstance(address, str):
+            reader, writer = await asyncio.open_unix_connection(address)
+        else:
+            host, port = address
+            reader, writer = await asyncio.open_connection(
+                host, port, ssl=ssl_context, server_hostname="localhost" if ssl_context else None
+            )
+        return cls(reader, writer)
+
+    async def line(self) -> bytes:
+        async with asyncio.timeout(WAIT):
+            return await self.reader.readline()
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def command(self, data: bytes) -> bytes:
+        await self.send(data + b"\r\n")
+        return await self.line()
+
+    async def rest(self) -> bytes:
+        """Everything until the server closes."""
+        async with asyncio.timeout(WAIT):
+            return await self.reader.read()
+
+    async def starttls(self, context: ssl.SSLContext) -> None:
+        await self.writer.start_tls(context, server_hostname="localhost")
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):  # ssl.SSLError is an OSError
+            await self.writer.wait_closed()
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def server_tls(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost", "127.0.0.1", "::1").configure_cert(context)
+    return context
+
+
+@pytest.fixture(scope="module")
+def client_tls(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context
+
+
+@pytest.fixture
+def log() -> Iterator[io.StringIO]:
+    buffer = io.StringIO()
+    configure_logging(stream=buffer)
+    yield buffer
+    reset_logging()
+
+
+def settings(listeners: dict[str, str], **sections: Any) -> Settings:
+    """Only ``listeners`` are on; tiny timeouts unless a test says otherwise."""
+    data: dict[str, Any] = {
+        "listeners": {name: "off" for name in LISTENER_KINDS} | listeners,
+        "server": {"idle_timeout_unauthenticated": 5.0, "shutdown_grace": 2.0},
+        "tls": {"handshake_timeout": 2.0},
+    }
+    for section, values in sections.items():
+        data[section] = data.get(section, {}) | values
+    return Settings.model_validate(data)
+
+
+StartServer = Callable[..., Awaitable[Server]]
+
+
+@pytest.fixture
+async def start(tmp_path: Path, server_tls: ssl.SSLContext, log: io.StringIO) -> AsyncIterator[StartServer]:
+    servers: list[Server] = []
+
+    async def _start(
+        config: Settings,
+        handler: ProtocolHandler | None = None,
+        *,
+        tls: ssl.SSLContext | None = server_tls,
+        data_dir: Path = tmp_path,
+    ) -> Server:
+        handler = handler if handler is not None else LineHandler()
+        server = Server(
+            config, data_dir, dict.fromkeys(PROTOCOLS, handler), metrics=Metrics(), ssl_context=tls
+        )
+        servers.append(server)
+        await server.start()
+        return server
+
+    yield _start
+    for server in servers:
+        await server.stop()
+
+
+def tcp(server: Server, name: str) -> tuple[str, int]:
+    address = server.bound_addresses()[name]
+    assert isinstance(address, tuple)
+    return address
+
+
+def sample(server: Server, name: str, **labels: str) -> float:
+    value = server.metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+async def eventually(predicate: Callable[[], bool]) -> None:
+    async with asyncio.timeout(WAIT):
+        while not predicate():  # noqa: ASYNC110 - server state observed from outside, no event to wait on
+            await asyncio.sleep(0.01)
+
+
+# -- listening -----------------------------------------------------------------------------------
+
+
+async def test_port_zero_binds_and_logs_one_listening_line(start: StartServer, log: io.StringIO) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0", "imaps": "127.0.0.1:0", "lmtp": "127.0.0.1:0"}))
+    bound = server.bound_addresses()
+    assert set(bound) == {"imap", "imaps", "lmtp"}
+    lines = log.getvalue().splitlines()
+    for name, tls in (("imap", "starttls"), ("imaps", "implicit"), ("lmtp", "none")):
+        host, port = tcp(server, name)
+        assert port != 0
+        pattern = (
+            rf"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ info listening name={name} addr={host}:{port} tls={tls}$"
+        )
+        assert len([line for line in lines if re.match(pattern, line)]) == 1, lines
+    client = await Client.connect(bound["imap"])
+    assert await client.line() == b"+ hello secure=False peer=127.0.0.1 local=True\r\n"
+    assert await client.command(b"ECHO hi") == b"hi\r\n"
+    assert await client.command(b"QUIT") == b"+ bye\r\n"
+    assert await client.rest() == b""
+    await client.close()
+
+
+async def test_logs_go_to_stderr_by_default(
+    start: StartServer, capsys: pytest.CaptureFixture[str], log: io.StringIO
+) -> None:
+    configure_logging()  # no stream: sys.stderr, looked up per line
+    server = await start(settings({"pop3": "127.0.0.1:0"}))
+    host, port = tcp(server, "pop3")
+    assert f"info listening name=pop3 addr={host}:{port} tls=starttls\n" in capsys.readouterr().err
+
+
+async def test_every_line_of_a_session_carries_its_connection_id(
+    start: StartServer, log: io.StringIO
+) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0"}))
+    for _ in range(2):
+        client = await Client.connect(server.bound_addresses()["imap"])
+        await client.line()
+        await client.command(b"QUIT")
+        await client.rest()
+        await client.close()
+    await eventually(lambda: log.getvalue().count(" disconnect ") == 2)
+    session_lines = [
+        line for line in log.getvalue().splitlines() if " connect " in line or " disconnect " in line
+    ]
+    ids = [re.search(r" conn=([a-z2-7]{8}) ", line) for line in session_lines]
+    assert all(ids), session_lines
+    assert len({m.group(1) for m in ids if m}) == 2  # two sessions, two ids, each on both lines
+    assert "listener=imap peer=127.0.0.1:" in session_lines[0]
+
+
+async def test_star_listens_on_every_address(start: StartServer, log: io.StringIO) -> None:
+    server = await start(settings({"http": "*:0"}))
+    host, port = tcp(server, "http")
+    assert host in ("0.0.0.0", "::")
+    assert re.search(r"info listening name=http addr=(0\.0\.0\.0|\[::\]):\d+", log.getvalue())
+    client = await Client.connect(("127.0.0.1" if host == "0.0.0.0" else "::1", port))
+    assert (await client.line()).startswith(b"+ hello")
+    await client.close()
+
+
+async def test_ipv6_loopback(start: StartServer) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    server = await start(settings({"imap": "[::1]:0"}))
+    host, port = tcp(server, "imap")
+    assert host == "::1"
+    client = await Client.connect(("::1", port))
+    assert await client.line() == b"+ hello secure=False peer=::1 local=True\r\n"
+    await client.close()
+
+
+async def test_unix_socket_listener(start: StartServer, tmp_path: Path, log: io.StringIO) -> None:
+    path = tmp_path / "lmtp.sock"
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))  # a socket file nobody listens on: what a crashed run leaves behind
+    stale.close()
+    server = await start(settings({"lmtp": str(path)}))
+    assert server.bound_addresses() == {"lmtp": str(path)}
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+    assert f"listening name=lmtp addr=unix:{path} tls=none" in log.getvalue()
+    assert "removed stale socket" in log.getvalue()
+    client = await Client.connect(str(path))
+    assert await client.line() == b"+ hello secure=False peer=unix local=True\r\n"
+    assert await client.command(b"ECHO lmtp") == b"lmtp\r\n"
+
+    # A live socket belongs to someone: a second server must not steal it.
+    with pytest.raises(StartupError, match="another process is listening"):
+        await start(settings({"lmtp": str(path)}))
+    assert await client.command(b"ECHO still") == b"still\r\n"
+    await client.close()
+    await server.stop()
+    assert not path.exists()
+
+
+async def test_unix_socket_path_that_is_not_a_socket_is_refused(start: StartServer, tmp_path: Path) -> None:
+    path = tmp_path / "precious"
+    path.write_text("data")
+    with pytest.raises(StartupError, match="not a socket"):
+        await start(settings({"lmtp": str(path)}))
+    assert path.read_text() == "data"
+
+
+async def test_address_in_use_is_a_startup_error_and_nothing_stays_bound(start: StartServer) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(StartupError, match=rf"listener pop3: cannot listen on 127.0.0.1:{port}"):
+            await start(settings({"imap": "127.0.0.1:0", "pop3": f"127.0.0.1:{port}"}))
+
+
+async def test_missing_handler_is_a_startup_error(tmp_path: Path, server_tls: ssl.SSLContext) -> None:
+    server = Server(
+        settings({"imap": "127.0.0.1:0"}), tmp_path, {"smtp": LineHandler()}, ssl_context=server_tls
+    )
+    with pytest.raises(StartupError, match="no handler for protocol 'imap'"):
+        await server.start()
+
+
+async def test_handler_crash_ends_only_that_session(start: StartServer, log: io.StringIO) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0"}))
+    address = server.bound_addresses()["imap"]
+    other = await Client.connect(address)
+    await other.line()
+    client = await Client.connect(address)
+    await client.line()
+    await client.send(b"CRASH\r\n")
+    assert await client.rest() == b""
+    assert "error session failed" in log.getvalue()
+    assert "RuntimeError: handler bug" in log.getvalue()
+    assert await other.command(b"ECHO alive") == b"alive\r\n"
+    await client.close()
+    await other.close()
+
+
+async def test_half_closed_client_still_gets_its_replies(start: StartServer) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0"}))
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    await client.send(b"ECHO one\r\nQUIT\r\n")
+    client.writer.write_eof()  # printf 'ECHO one\r\nQUIT\r\n' | nc host port
+    assert await client.rest() == b"one\r\n+ bye\r\n"
+    await client.close()
+
+
+# -- TLS -----------------------------------------------------------------------------------------
+
+
+async def test_implicit_tls(start: StartServer, client_tls: ssl.SSLContext, log: io.StringIO) -> None:
+    server = await start(settings({"imaps": "127.0.0.1:0"}))
+    client = await Client.connect(server.bound_addresses()["imaps"], client_tls)
+    assert await client.line() == b"+ hello secure=True peer=127.0.0.1 local=True\r\n"
+    assert await client.command(b"INFO") == b"secure=True starttls=False\r\n"
+    assert await client.command(b"ECHO over tls") == b"over tls\r\n"
+    assert await client.command(b"QUIT") == b"+ bye\r\n"
+    await client.close()
+    assert re.search(r"info tls conn=\w+ version=TLSv1\.[23] cipher=", log.getvalue())
+
+
+async def test_starttls_upgrade(start: StartServer, client_tls: ssl.SSLContext) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0"}))
+    client = await Client.connect(server.bound_addresses()["imap"])
+    assert await client.line() == b"+ hello secure=False peer=127.0.0.1 local=True\r\n"
+    assert await client.command(b"INFO") == b"secure=False starttls=True\r\n"
+    assert await client.command(b"STARTTLS") == b"+ go ahead\r\n"
+    await client.starttls(client_tls)
+    assert await client.command(b"INFO") == b"secure=True starttls=False\r\n"
+    assert await client.command(b"ECHO secret") == b"secret\r\n"
+    await client.close()
+
+
+@pytest.mark.parametrize("byte_at_a_time", [False, True], ids=["core-buffer", "connection-buffer"])
+async def test_commands_pipelined_after_starttls_are_never_executed(
+    start: StartServer, client_tls: ssl.SSLContext, log: io.StringIO, byte_at_a_time: bool
+) -> None:
+    """CVE-2011-0411: ``STARTTLS\\r\\nECHO evil\\r\\n`` in one packet. Whether the injected command
+    sits in the protocol core's buffer or still in the Connection's, it must be dropped."""
+    server = await start(settings({"imap": "127.0.0.1:0"}), LineHandler(byte_at_a_time=byte_at_a_time))
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    await client.send(b"STARTTLS\r\nECHO evil\r\n")  # one write, one segment on loopback
+    assert await client.line() == b"+ go ahead\r\n"
+    assert client.reader.at_eof() is False
+    await client.starttls(client_tls)
+    # Had "ECHO evil" been executed after the handshake, "evil" would arrive before "good".
+    assert await client.command(b"ECHO good") == b"good\r\n"
+    await client.close()
+    if byte_at_a_time:
+        assert re.search(
+            r"warning plaintext after starttls discarded conn=\w+ bytes=11$", log.getvalue(), re.M
+        )
+
+
+async def test_tls_handshake_timeout(start: StartServer, log: io.StringIO) -> None:
+    handler = LineHandler()
+    server = await start(settings({"imaps": "127.0.0.1:0"}, tls={"handshake_timeout": 0.2}), handler)
+    client = await Client.connect(server.bound_addresses()["imaps"])  # plain TCP, says nothing
+    assert await client.rest() == b""
+    await client.close()
+    await eventually(lambda: sample(server, "pochta_tls_handshakes_failed_total", listener="imaps") == 1)
+    assert handler.sessions == 0
+    assert "tls handshake failed" in log.getvalue()
+
+
+async def test_plaintext_on_implicit_tls_listener_fails_handshake(start: StartServer) -> None:
+    handler = LineHandler()
+    server = await start(settings({"imaps": "127.0.0.1:0"}), handler)
+    client = await Client.connect(server.bound_addresses()["imaps"])
+    await client.send(b"a001 LOGIN alice secret\r\n")
+    assert b"hello" not in await client.rest()
+    await client.close()
+    await eventually(lambda: sample(server, "pochta_tls_handshakes_failed_total", listener="imaps") == 1)
+    assert handler.sessions == 0
+
+
+async def test_first_run_creates_a_self_signed_certificate_clients_can_pin(
+    start: StartServer, tmp_path: Path, log: io.StringIO
+) -> None:
+    server = await start(settings({"imaps": "127.0.0.1:0"}), tls=None, data_dir=tmp_path)
+    cert = tmp_path / "tls" / "cert.pem"
+    assert cert.exists()
+    assert stat.S_IMODE(os.stat(tmp_path / "tls" / "key.pem").st_mode) == 0o600
+    assert "created self-signed certificate" in log.getvalue()
+    pinned = ssl.create_default_context(cafile=str(cert))
+    client = await Client.connect(server.bound_addresses()["imaps"], pinned)
+    assert await client.line() == b"+ hello secure=True peer=127.0.0.1 local=True\r\n"
+    await client.close()
+    assert server.reload_tls() is True
+
+
+async def test_configured_certificate_that_is_missing_is_an_error(start: StartServer, tmp_path: Path) -> None:
+    config = settings({"imaps": "127.0.0.1:0"}, tls={"certificate": "/nonexistent/cert.pem", "key": "k.pem"})
+    with pytest.raises(StartupError, match=r"tls: .*no such file"):
+        await start(config, tls=None)
+    assert not (tmp_path / "k.pem").exists()
+
+
+# -- timeouts and limits -------------------------------------------------------------------------
+
+
+async def test_idle_timeout_closes_a_silent_session(start: StartServer, log: io.StringIO) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0"}, server={"idle_timeout_unauthenticated": 0.2}))
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    assert await client.rest() == b""
+    await client.close()
+    await eventually(lambda: 'reason="idle timeout"' in log.getvalue())
+
+
+async def test_a_protocol_may_raise_the_idle_timeout_after_login(start: StartServer) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0"}, server={"idle_timeout_unauthenticated": 0.2}))
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    assert await client.command(b"LOGIN") == b"+ logged in\r\n"
+    await asyncio.sleep(0.4)  # twice the unauthenticated timeout
+    assert await client.command(b"ECHO awake") == b"awake\r\n"
+    await client.close()
+
+
+async def test_per_ip_limit(start: StartServer) -> None:
+    config = settings({"imap": "127.0.0.1:0"}, server={"max_connections_per_ip": 2, "max_connections": 10})
+    server = await start(config)
+    address = server.bound_addresses()["imap"]
+    first, second = await Client.connect(address), await Client.connect(address)
+    assert (await first.line()).startswith(b"+ hello")
+    assert (await second.line()).startswith(b"+ hello")
+    third = await Client.connect(address)
+    assert await third.rest() == b"- busy\r\n"
+    assert await first.command(b"ECHO served") == b"served\r\n"
+    assert (
+        sample(server, "pochta_connections_rejected_total", listener="imap", reason="max_connections_per_ip")
+        == 1
+    )
+
+    # A slot that frees up is usable again.
+    await first.command(b"QUIT")
+    await first.close()
+    await eventually(lambda: sample(server, "pochta_connections_active", listener="imap") == 1)
+    fourth = await Client.connect(address)
+    assert (await fourth.line()).startswith(b"+ hello")
+    for client in (second, third, fourth):
+        await client.close()
+
+
+async def test_per_listener_limit(start: StartServer) -> None:
+    config = settings({"imap": "127.0.0.1:0", "pop3": "127.0.0.1:0"}, server={"max_connections": 1})
+    server = await start(config)
+    first = await Client.connect(server.bound_addresses()["imap"])
+    await first.line()
+    second = await Client.connect(server.bound_addresses()["imap"])
+    assert await second.rest() == b"- busy\r\n"
+    assert await first.command(b"ECHO still") == b"still\r\n"
+    other_listener = await Client.connect(server.bound_addresses()["pop3"])  # limits are per listener
+    assert (await other_listener.line()).startswith(b"+ hello")
+    assert sample(server, "pochta_connections_rejected_total", listener="imap", reason="max_connections") == 1
+    for client in (first, second, other_listener):
+        await client.close()
+
+
+# -- shutdown ------------------------------------------------------------------------------------
+
+
+async def test_graceful_stop_lets_a_command_finish_and_says_goodbye(start: StartServer) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0"}, server={"shutdown_grace": 5.0}))
+    address = server.bound_addresses()["imap"]
+    idle, working = await Client.connect(address), await Client.connect(address)
+    await idle.line()
+    await working.line()
+    assert await working.command(b"SLOW 0.3") == b"+ working\r\n"
+    stopping = asyncio.create_task(server.stop())
+    assert await idle.rest() == b"- bye\r\n"  # at once, while the other command still runs
+    assert not stopping.done()
+    assert await working.rest() == b"done\r\n- bye\r\n"  # the reply whole, then the goodbye
+    async with asyncio.timeout(WAIT):
+        await stopping
+    with pytest.raises(ConnectionRefusedError):
+        await Client.connect(address)
+    await idle.close()
+    await working.close()
+
+
+async def test_stop_after_grace_drops_a_command_without_cutting_its_reply(start: StartServer) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0"}, server={"shutdown_grace": 0.2}))
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    assert await client.command(b"SLOW 30") == b"+ working\r\n"
+    async with asyncio.timeout(WAIT):
+        await server.stop()
+    assert await client.rest() == b""  # no "done", and no goodbye in the middle of the command
+    await client.close()
+
+
+async def test_stop_with_no_grace_still_says_goodbye_to_idle_sessions(start: StartServer) -> None:
+    server = await start(
+        settings({"imap": "127.0.0.1:0", "imaps": "127.0.0.1:0"}, server={"shutdown_grace": 0})
+    )
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    await server.stop()
+    assert await client.rest() == b"- bye\r\n"
+    await client.close()
+
+
+async def test_run_until_signal(tmp_path: Path, log: io.StringIO) -> None:
+    """SIGHUP reloads the certificate, SIGTERM stops gracefully; run_until_signal then returns."""
+    server = Server(settings({"imap": "127.0.0.1:0"}), tmp_path, dict.fromkeys(PROTOCOLS, LineHandler()))
+    running = asyncio.create_task(run_until_signal(server))
+    await eventually(lambda: "imap" in server.bound_addresses())
+    client = await Client.connect(tcp(server, "imap"))
+    await client.line()
+    os.kill(os.getpid(), signal.SIGHUP)
+    await eventually(lambda: "info tls reloaded" in log.getvalue())
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert await client.rest() == b"- bye\r\n"
+    async with asyncio.timeout(WAIT):
+        await running
+    assert "info signal name=SIGTERM" in log.getvalue()
+    await client.close()
+
+
+# -- metrics -------------------------------------------------------------------------------------
+
+
+async def http_get(address: tuple[str, int], request: bytes) -> tuple[bytes, bytes]:
+    reader, writer = await asyncio.open_connection(*address)
+    writer.write(request)
+    async with asyncio.timeout(WAIT):
+        response = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = response.partition(b"\r\n\r\n")
+    return head, body
+
+
+async def test_metrics_endpoint(start: StartServer, log: io.StringIO) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0"}, metrics={"listen": "127.0.0.1:0"}))
+    metrics_address = server.bound_addresses()["metrics"]
+    assert isinstance(metrics_address, tuple)
+    assert f"listening name=metrics addr=127.0.0.1:{metrics_address[1]} tls=none" in log.getvalue()
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    server.metrics.login("imap", ok=False)
+
+    head, body = await http_get(metrics_address, b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200 OK\r\n")
+    assert b"Content-Type: text/plain; version=" in head
+    text = body.decode()
+    assert 'pochta_connections_opened_total{listener="imap"} 1.0' in text
+    assert 'pochta_connections_active{listener="imap"} 1.0' in text
+    assert 'pochta_logins_total{protocol="imap",result="failed"} 1.0' in text
+    assert 'pochta_tls_handshakes_failed_total{listener="imap"} 0.0' in text
+
+    head, _ = await http_get(metrics_address, b"GET / HTTP/1.0\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 404 ")
+    head, _ = await http_get(metrics_address, b"POST /metrics HTTP/1.0\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 405 ")
+    await client.close()
