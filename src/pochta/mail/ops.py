@@ -1,0 +1,408 @@
+"""Mailbox semantics, shared by IMAP, POP3, JMAP and delivery: the one place they live.
+
+The store does what it is told, atomically; this module decides what may be told. Every method
+raises ``OpsError`` with an RFC 5530 code that the protocol layers turn into their replies.
+
+Semantics chosen where the RFCs leave a choice (documented for docs/ and the protocol layers):
+
+- CREATE (RFC 9051 §6.3.4): a trailing separator is a declaration and is ignored; missing superior
+  names are created as real (selectable) mailboxes, as Dovecot does with "/" names; creating INBOX
+  or an existing name is ALREADYEXISTS. The optional special-use attribute (RFC 6154 §5.3
+  CREATE-SPECIAL-USE) may be \\Archive, \\Drafts, \\Junk, \\Sent or \\Trash; \\All and \\Flagged need
+  virtual mailboxes, which pochta does not have, so they are refused with USEATTR.
+- DELETE (RFC 9051 §6.3.5): INBOX cannot be deleted (CANNOT). A mailbox with inferior names is
+  refused with HASCHILDREN, the first choice the RFC offers: pochta has no \\Noselect placeholders
+  to leave behind.
+- RENAME (RFC 9051 §6.3.6): inferior names move along; missing superiors of the new name are
+  created; renaming into one's own inferior is CANNOT. Renaming INBOX creates the new mailbox,
+  moves every INBOX message into it (flags kept, one atomic store.move) and leaves INBOX, and its
+  inferiors, in place.
+- SUBSCRIBE (RFC 9051 §6.3.7) does not require the mailbox to exist, and DELETE keeps the
+  subscription (the store keeps names without a mailbox); the name must be creatable. UNSUBSCRIBE
+  of a name that is not subscribed succeeds. RENAME carries subscriptions along with the mailboxes
+  (the store keeps them on the mailbox row); RFC 9051 §6.3.6 tells clients not to count on either.
+- APPEND/COPY/MOVE to a missing mailbox (RFC 9051 §6.3.12, §6.4.7, RFC 6851 §3.3): TRYCREATE when
+  the name could be created, NONEXISTENT when it never could. No mailbox is created implicitly.
+- MOVE to the source mailbox itself is refused (CANNOT): it would only renumber the messages.
+- Quota (RFC 9208 §4.1 / RFC 2087): the account's ``quota_bytes`` (None = unlimited) against the
+  store's usage plus the octets an APPEND or COPY adds; OVERQUOTA when it would be exceeded. MOVE
+  within an account never grows usage. The check runs before any write and is not atomic with
+  it: two concurrent APPENDs can both pass and overshoot the quota by one message (store.deliver
+  takes no limit to check in its own transaction).
+- EXPUNGE (RFC 9051 §6.4.3, UID EXPUNGE §6.4.9): only messages carrying \\Deleted; POP3's UPDATE
+  state (RFC 1939 §6) uses ``expunge_uids``, which removes exactly the UIDs given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime
+
+from pochta.config import MimeSettings
+from pochta.mail import flags as flagrules
+from pochta.mail import names
+from pochta.mail.errors import Code, OpsError
+from pochta.mime import ParsedMessage, parse_message
+from pochta.store.api import AlreadyExists, Conflict, FlagOp, NotFound, Store
+from pochta.store.model import (
+    AccountId,
+    ChangeSet,
+    CopyResult,
+    MailboxId,
+    MailboxInfo,
+    Placed,
+    Target,
+    Uid,
+)
+
+# Messages larger than this are parsed in a worker thread so that the event loop never stalls.
+PARSE_INLINE_MAX = 64 * 1024
+
+# RFC 6154 §2 attributes a real (non-virtual) mailbox can carry, by lower-case key.
+CREATABLE_SPECIAL_USE = {
+    attribute.lower(): attribute for attribute in ("\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash")
+}
+_VIRTUAL_SPECIAL_USE = frozenset({"\\all", "\\flagged"})
+
+_FLAG_OPS = frozenset({"add", "remove", "replace"})
+
+
+@contextmanager
+def _store_errors(missing: Code = Code.NONEXISTENT, what: str = "No such mailbox") -> Iterator[None]:
+    """Translate the store's conflict errors (a concurrent session got there first)."""
+    try:
+        yield
+    except NotFound:
+        raise OpsError(missing, what) from None
+    except AlreadyExists:
+        raise OpsError(Code.ALREADYEXISTS, "Mailbox already exists") from None
+    except Conflict as exc:
+        raise OpsError(Code.CANNOT, f"Refused by the store: {exc}") from None
+
+
+def _unique_uids(uids: Iterable[Uid]) -> list[Uid]:
+    return sorted(set(uids))
+
+
+class MailOps:
+    """Mailbox operations for one store. Stateless apart from configuration: share one instance."""
+
+    def __init__(
+        self,
+        store: Store,
+        mime_settings: MimeSettings,
+        *,
+        name_limits: names.NameLimits = names.DEFAULT_LIMITS,
+        max_keywords: int = flagrules.MAX_KEYWORDS_PER_MAILBOX,
+        max_message_size: int | None = None,
+    ) -> None:
+        self.store = store
+        self.mime_settings = mime_settings
+        self.name_limits = name_limits
+        self.max_keywords = max_keywords
+        self.max_message_size = max_message_size
+
+    # --- names and lookup ---------------------------------------------------------------------------
+
+    def canonical_name(self, name: str, *, creating: bool = False) -> str:
+        """See ``names.canonical_name``; the limits are this instance's."""
+        return names.canonical_name(name, creating=creating, limits=self.name_limits)
+
+    async def mailboxes(self, account_id: AccountId) -> list[MailboxInfo]:
+        return await self.store.mailboxes(account_id)
+
+    async def lookup(self, account_id: AccountId, name: str) -> MailboxInfo:
+        """The mailbox of that name (any INBOX spelling, any normalisation form), or NONEXISTENT."""
+        info = await self.store.get_mailbox(account_id, self.canonical_name(name))
+        if info is None:
+            raise OpsError(Code.NONEXISTENT, "No such mailbox")
+        return info
+
+    async def _destination(self, account_id: AccountId, name: str) -> MailboxInfo:
+        """The target of APPEND/COPY/MOVE: TRYCREATE when missing but creatable."""
+        info = await self.store.get_mailbox(account_id, self.canonical_name(name))
+        if info is not None:
+            return info
+        try:
+            self.canonical_name(name, creating=True)
+        except OpsError:
+            # RFC 9051 §6.3.12: no TRYCREATE when "certain that the destination mailbox can not be
+            # created".
+            raise OpsError(Code.NONEXISTENT, "No such mailbox, and that name cannot be created") from None
+        # RFC 9051 §6.3.12, §6.4.7: MUST NOT create it automatically; tell the client it may.
+        raise OpsError(Code.TRYCREATE, "No such mailbox")
+
+    async def _owned(self, account_id: AccountId, mailbox_id: MailboxId) -> MailboxInfo:
+        info = await self.store.get_mailbox_by_id(mailbox_id)
+        if info is None or info.account_id != account_id:
+            raise OpsError(Code.NONEXISTENT, "No such mailbox")
+        return info
+
+    # --- mailbox management ----------------------------------------------------------------------
+
+    async def create(self, account_id: AccountId, name: str, special_use: str | None = None) -> MailboxInfo:
+        """CREATE (RFC 9051 §6.3.4), with missing superiors created as real mailboxes."""
+        # RFC 9051 §6.3.4: a trailing separator declares intent to create inferiors; ignore it.
+        if len(name) > 1 and name.endswith(names.SEPARATOR):
+            name = name[: -len(names.SEPARATOR)]
+        canonical = self.canonical_name(name, creating=True)
+        use = self._special_use(special_use)
+        if names.is_inbox(canonical):
+            # RFC 9051 §6.3.4: "It is an error to attempt to create INBOX".
+            raise OpsError(Code.ALREADYEXISTS, "INBOX always exists")
+        existing = {info.name for info in await self.store.mailboxes(account_id)}
+        if canonical in existing:
+            raise OpsError(Code.ALREADYEXISTS, "Mailbox already exists")
+        await self._create_parents(account_id, canonical, existing)
+        with _store_errors():
+            return await self.store.create_mailbox(account_id, canonical, use)
+
+    @staticmethod
+    def _special_use(special_use: str | None) -> str | None:
+        if special_use is None:
+            return None
+        key = special_use.lower()
+        if key in CREATABLE_SPECIAL_USE:
+            return CREATABLE_SPECIAL_USE[key]
+        if key in _VIRTUAL_SPECIAL_USE:
+            raise OpsError(Code.USEATTR, f"{special_use} needs a virtual mailbox, which is not supported")
+        raise OpsError(Code.USEATTR, "Unknown special-use attribute")
+
+    async def _create_parents(self, account_id: AccountId, name: str, existing: set[str]) -> None:
+        # RFC 9051 §6.3.4 and §6.3.6: create any superior names that are needed.
+        for parent in names.parent_names(name):
+            if parent in existing:
+                continue
+            try:
+                await self.store.create_mailbox(account_id, parent)
+            except AlreadyExists:
+                pass  # created concurrently: just as good
+            except NotFound:
+                raise OpsError(Code.NONEXISTENT, "No such account") from None
+            existing.add(parent)
+
+    async def delete(self, account_id: AccountId, name: str) -> None:
+        """DELETE (RFC 9051 §6.3.5): not INBOX, not a mailbox with inferiors (HASCHILDREN)."""
+        canonical = self.canonical_name(name)
+        if names.is_inbox(canonical):
+            raise OpsError(Code.CANNOT, "INBOX cannot be deleted")
+        all_names = {info.name for info in await self.store.mailboxes(account_id)}
+        if canonical not in all_names:
+            raise OpsError(Code.NONEXISTENT, "No such mailbox")
+        # RFC 9051 §6.3.5: a server that does not permit deleting a name with inferiors "SHOULD
+        # disallow the DELETE command by returning a tagged NO response ... HASCHILDREN".
+        if any(names.is_inferior(other, canonical) for other in all_names):
+            raise OpsError(Code.HASCHILDREN, "Mailbox has children that need to be deleted first")
+        with _store_errors():
+            await self.store.delete_mailbox(account_id, canonical)
+
+    async def rename(self, account_id: AccountId, old: str, new: str) -> list[MailboxInfo]:
+        """RENAME (RFC 9051 §6.3.6). Returns the mailboxes under their new names.
+
+        For INBOX the result is the one new mailbox holding INBOX's former messages.
+        """
+        old_name = self.canonical_name(old)
+        new_name = self.canonical_name(new, creating=True)
+        by_name = {info.name: info for info in await self.store.mailboxes(account_id)}
+        if old_name not in by_name:
+            raise OpsError(Code.NONEXISTENT, "No such mailbox")
+        if new_name in by_name or names.is_inbox(new_name):
+            raise OpsError(Code.ALREADYEXISTS, "Mailbox already exists")
+        if names.is_inbox(old_name):
+            return [await self._rename_inbox(account_id, by_name[old_name], new_name, set(by_name))]
+        if names.is_inferior(new_name, old_name):
+            raise OpsError(Code.CANNOT, "Cannot rename a mailbox into its own inferior")
+        # Inferior names move along (RFC 9051 §6.3.6): each must fit the limits and be free.
+        for other in by_name:
+            if names.is_inferior(other, old_name):
+                moved = self.canonical_name(new_name + other[len(old_name) :], creating=True)
+                if moved in by_name:
+                    raise OpsError(Code.ALREADYEXISTS, "A mailbox below the new name already exists")
+        await self._create_parents(account_id, new_name, set(by_name))
+        with _store_errors():
+            return await self.store.rename_mailbox(account_id, old_name, new_name)
+
+    async def _rename_inbox(
+        self, account_id: AccountId, inbox: MailboxInfo, new_name: str, existing: set[str]
+    ) -> MailboxInfo:
+        # RFC 9051 §6.3.6: "It moves all messages in INBOX to a new mailbox with the given name,
+        # leaving INBOX empty. ... inferior hierarchical names of INBOX ... are unaffected".
+        await self._create_parents(account_id, new_name, existing)
+        with _store_errors():
+            target = await self.store.create_mailbox(account_id, new_name)
+        view = await self.store.open_view(inbox.id)
+        uids = [entry.uid for entry in view.messages]
+        if uids:
+            try:
+                with _store_errors():
+                    await self.store.move(inbox.id, uids, target.id)
+            except OpsError:
+                # The store refused the move, which is atomic: nothing moved. Undo the create so
+                # that RENAME fails as a whole. (Not on cancellation: the move may have committed.)
+                with suppress(Exception):  # best effort; the original error matters more
+                    await self.store.delete_mailbox(account_id, new_name)
+                raise
+        refreshed = await self.store.get_mailbox_by_id(target.id)
+        return refreshed if refreshed is not None else target
+
+    async def subscribe(self, account_id: AccountId, name: str) -> None:
+        """SUBSCRIBE (RFC 9051 §6.3.7). The mailbox need not exist (the RFC's "MAY validate" is not
+        taken), but the name must be one that could be created."""
+        canonical = self.canonical_name(name, creating=True)
+        with _store_errors(what="No such account"):
+            await self.store.set_subscribed(account_id, canonical, True)
+
+    async def unsubscribe(self, account_id: AccountId, name: str) -> None:
+        """UNSUBSCRIBE (RFC 9051 §6.3.8); also of names with no mailbox. Not subscribed: OK."""
+        canonical = self.canonical_name(name)
+        with _store_errors(what="No such account"):
+            await self.store.set_subscribed(account_id, canonical, False)
+
+    async def subscriptions(self, account_id: AccountId) -> list[str]:
+        """Every subscribed name, including names with no mailbox (RFC 9051 §6.3.7)."""
+        return await self.store.subscriptions(account_id)
+
+    # --- quota ------------------------------------------------------------------------------------
+
+    async def check_quota(self, account_id: AccountId, additional: int) -> None:
+        """OVERQUOTA when ``additional`` octets would take the account past its quota (RFC 9208 §4.1).
+
+        Also for delivery, which checks each recipient before accepting a message.
+        """
+        account = await self.store.get_account_by_id(account_id)
+        if account is None:
+            raise OpsError(Code.NONEXISTENT, "No such account")
+        if account.quota_bytes is None or additional <= 0:
+            return
+        used = await self.store.quota_usage(account_id)
+        if used + additional > account.quota_bytes:
+            raise OpsError(Code.OVERQUOTA, "Quota exceeded")
+
+    # --- messages ---------------------------------------------------------------------------------
+
+    async def _keywords(self, mailbox_id: MailboxId) -> dict[str, str]:
+        """Keywords in use in the mailbox, by comparison key (see flags.mailbox_keywords)."""
+        with _store_errors():
+            view = await self.store.open_view(mailbox_id)
+        return flagrules.mailbox_keywords(entry.flags for entry in view.messages)
+
+    async def _resolve_flags(
+        self, mailbox_id: MailboxId, flags: Iterable[str], *, creating: bool = True
+    ) -> frozenset[str]:
+        normalized = flagrules.normalize_flags(flags)
+        if not flagrules.keywords(normalized):
+            return normalized  # system flags only: no need to read the mailbox
+        existing = await self._keywords(mailbox_id)
+        return flagrules.resolve_keywords(
+            normalized, existing, max_keywords=self.max_keywords, creating=creating
+        )
+
+    async def parse(self, data: bytes) -> ParsedMessage:
+        """Parse a message, off the event loop when it is large (DESIGN.md performance rules)."""
+        if len(data) > PARSE_INLINE_MAX:
+            return await asyncio.to_thread(parse_message, data, self.mime_settings)
+        return parse_message(data, self.mime_settings)
+
+    async def append(
+        self,
+        account_id: AccountId,
+        mailbox_name: str,
+        data: bytes,
+        flags: Iterable[str] = (),
+        internal_date: datetime | None = None,
+    ) -> Placed:
+        """APPEND (RFC 9051 §6.3.12): one message into a mailbox of the account."""
+        flags = list(flags)  # validate before any I/O: a bad flag is the client's bug
+        flagrules.normalize_flags(flags)
+        if not data:
+            raise OpsError(Code.CANNOT, "Cannot store an empty message")
+        if self.max_message_size is not None and len(data) > self.max_message_size:
+            # RFC 7889 §4: APPENDLIMIT exceeded.
+            raise OpsError(Code.TOOBIG, f"Messages may be at most {self.max_message_size} octets")
+        mailbox = await self._destination(account_id, mailbox_name)
+        resolved = await self._resolve_flags(mailbox.id, flags)
+        await self.check_quota(account_id, len(data))
+        parsed = await self.parse(data)
+        blob = await self.store.put_blob(data)
+        with _store_errors(Code.TRYCREATE):  # deleted since the lookup
+            placed = await self.store.deliver(blob, parsed, [Target(mailbox.id, resolved, internal_date)])
+        return placed[0]
+
+    async def copy(
+        self, account_id: AccountId, source_id: MailboxId, uids: Iterable[Uid], destination_name: str
+    ) -> CopyResult:
+        """COPY / UID COPY (RFC 9051 §6.4.7); UIDs not in the source are ignored."""
+        await self._owned(account_id, source_id)
+        destination = await self._destination(account_id, destination_name)
+        wanted = set(uids)
+        with _store_errors():
+            view = await self.store.open_view(source_id)
+        entries = [entry for entry in view.messages if entry.uid in wanted]
+        if not entries:
+            return CopyResult(destination.id, destination.uidvalidity, (), ())
+        # Each copy counts against the quota, as in Dovecot, even though the blob is shared.
+        await self.check_quota(account_id, sum(entry.size for entry in entries))
+        with _store_errors():
+            return await self.store.copy(source_id, [entry.uid for entry in entries], destination.id)
+
+    async def move(
+        self, account_id: AccountId, source_id: MailboxId, uids: Iterable[Uid], destination_name: str
+    ) -> CopyResult:
+        """MOVE / UID MOVE (RFC 6851 §3): atomic copy + expunge; flags travel; quota unchanged."""
+        source = await self._owned(account_id, source_id)
+        destination = await self._destination(account_id, destination_name)
+        if destination.id == source.id:
+            raise OpsError(Code.CANNOT, "Cannot move messages into the mailbox they are in")
+        wanted = _unique_uids(uids)
+        if not wanted:
+            return CopyResult(destination.id, destination.uidvalidity, (), ())
+        with _store_errors():
+            return await self.store.move(source_id, wanted, destination.id)
+
+    async def store_flags(
+        self,
+        mailbox_id: MailboxId,
+        uids: Iterable[Uid],
+        op: FlagOp,
+        flags: Iterable[str],
+        unchanged_since: int | None = None,
+    ) -> ChangeSet:
+        """STORE / UID STORE (RFC 9051 §6.4.6): \\Recent dropped, keyword case and limit applied."""
+        if op not in _FLAG_OPS:
+            raise OpsError(Code.CLIENTBUG, "Unknown flag operation")
+        resolved = await self._resolve_flags(mailbox_id, flags, creating=op != "remove")
+        with _store_errors():
+            return await self.store.set_flags(mailbox_id, _unique_uids(uids), op, resolved, unchanged_since)
+
+    async def expunge(self, mailbox_id: MailboxId, uids: Iterable[Uid] | None = None) -> ChangeSet:
+        """EXPUNGE (all \\Deleted, RFC 9051 §6.4.3) or UID EXPUNGE (those of ``uids``, §6.4.9)."""
+        with _store_errors():
+            info = await self.store.get_mailbox_by_id(mailbox_id)
+            if info is None:
+                raise NotFound
+            if info.deleted == 0:
+                return ChangeSet(mailbox_id, info.highestmodseq)
+            view = await self.store.open_view(mailbox_id)
+        wanted = None if uids is None else set(uids)
+        doomed = [
+            entry.uid
+            for entry in view.messages
+            if (wanted is None or entry.uid in wanted) and flagrules.has_flag(entry.flags, flagrules.DELETED)
+        ]
+        if not doomed:
+            return ChangeSet(mailbox_id, view.mailbox.highestmodseq)
+        with _store_errors():
+            return await self.store.expunge(mailbox_id, doomed)
+
+    async def expunge_uids(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet:
+        """Remove exactly these UIDs, flags regardless (POP3 UPDATE state, RFC 1939 §6 QUIT)."""
+        wanted = _unique_uids(uids)
+        with _store_errors():
+            if not wanted:
+                info = await self.store.get_mailbox_by_id(mailbox_id)
+                if info is None:
+                    raise NotFound
+                return ChangeSet(mailbox_id, info.highestmodseq)
+            return await self.store.expunge(mailbox_id, wanted)
