@@ -29,6 +29,32 @@ from pochta.naming import normalize_address, normalize_domain
 from pochta.server.tls import ensure_certificate
 from pochta.store.sqlite import open_sqlite_store
 
+SERVER_SECRET_FILE = "server-secret"  # noqa: S105 (a file name, not a secret)
+
+
+def ensure_server_secret(data_dir: Path) -> bytes:
+    """The data directory's random secret (created once, mode 0600).
+
+    SCRAM answers unknown users with a fake salt derived from it, so the salt an attacker sees for
+    a non-existent account is stable across restarts, like a real one (RFC 5802 §5.1 leaves
+    indistinguishability to the server).
+    """
+    path = data_dir / SERVER_SECRET_FILE
+    try:
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except FileNotFoundError:
+        pass
+    secret = os.urandom(32)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, secret.hex().encode("ascii") + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return secret
+
 
 class InitError(Exception):
     """The data directory cannot be created as asked; nothing was changed."""
@@ -134,6 +160,7 @@ def initialise(
     try:
         os.chmod(workdir, 0o700)  # holds the TLS key and password hashes
         (workdir / CONFIG_FILE_NAME).write_text(render_config(settings), encoding="utf-8")
+        ensure_server_secret(workdir)
         ensure_certificate(
             resolve_path(workdir, settings.tls.certificate),
             resolve_path(workdir, settings.tls.key),

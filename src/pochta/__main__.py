@@ -1,0 +1,5 @@
+"""`python -m pochta` is the `pochta` command."""
+
+from pochta.cli import main
+
+main()

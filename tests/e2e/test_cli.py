@@ -1,0 +1,327 @@
+"""The `pochta` command through a real subprocess: init, serve, administration, maintenance."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pochta.auth.authenticator import AuthOk, Authenticator
+from pochta.config import load_settings
+from pochta.mime import parse_message
+from pochta.store.model import Target
+from pochta.store.sqlite import open_sqlite_store
+
+POCHTA = [sys.executable, "-m", "pochta"]
+
+
+def run(*args: str, data: Path | None = None, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    command = [*POCHTA, *args]
+    if data is not None:
+        command += ["--data", str(data)]
+    env = {**os.environ, "POCHTA_DATA": ""}
+    env.pop("POCHTA_DATA")
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd, env=env)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    return result.stdout
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
+PORT0 = [f"--listen={name}=127.0.0.1:0" for name in ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "managesieve", "http", "lmtp")]
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    ok(run("init", "--domain", "example.org", *PORT0, data=path))
+    return path
+
+
+def test_init_creates_everything_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    path = tmp_path / "data"
+    out = ok(run("init", "--domain", "Example.ORG", "--hostname", "mail.example.org", "--listen", "pop3=off", data=path))
+    assert "created" in out
+    for name in ("pochta.toml", "tls/cert.pem", "tls/key.pem", "server-secret"):
+        assert (path / name).is_file(), name
+    assert (path / "tls/key.pem").stat().st_mode & 0o077 == 0
+    settings = load_settings(path / "pochta.toml")
+    assert settings.hostname == "mail.example.org"
+    assert "pop3" not in settings.enabled_listeners()
+    assert ok(run("domain", "list", data=path)).splitlines()[1].split()[0] == "example.org"
+
+    before = snapshot(path)
+    again = run("init", "--domain", "example.org", data=path)
+    assert again.returncode == 1
+    assert "refusing to overwrite" in again.stderr
+    assert snapshot(path) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".data.init-")]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--listen", "imap=127.0.0.1:70000"], "port must be 0..65535"),
+        (["--listen", "imap=/tmp/sock"], "only allowed for lmtp"),
+        (["--hostname", "bad host"], "hostname: not a valid host name"),
+    ],
+)
+def test_init_with_bad_options_creates_nothing(tmp_path: Path, args: list[str], fragment: str) -> None:
+    result = run("init", "--domain", "example.org", *args, data=tmp_path / "data")
+    assert result.returncode == 2
+    assert fragment in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_with_bad_config_names_file_and_key_and_changes_nothing(data: Path) -> None:
+    config = data / "pochta.toml"
+    config.write_text(config.read_text() + "\n[limits]\nmax_recipients = -5\n")
+    before = snapshot(data)
+    result = run("serve", data=data)
+    assert result.returncode == 2
+    assert f"{config}: limits.max_recipients: Input should be greater than or equal to 1" in result.stderr
+    assert snapshot(data) == before
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Served:
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+
+
+def _wait_for_listeners(process: subprocess.Popen[str], count: int, timeout: float = 30.0) -> list[str]:
+    """Read stderr until `count` listening lines appeared (the server logs them there)."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while sum("listening name=" in line for line in lines) < count:
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise AssertionError("server did not start:\n" + "".join(lines))
+        line = process.stderr.readline()
+        if line:
+            lines.append(line)
+    return lines
+
+
+@pytest.fixture
+def first_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    defaults = [2525, 1587, 1465, 2424, 1143, 1993, 1110, 1995, 4190, 8080]
+    busy = [port for port in defaults if not _free(port)]
+    if busy:
+        pytest.fail(f"the default ports {busy} are in use on this machine; the first-run test needs them free")
+    process = subprocess.Popen([*POCHTA, "serve"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process, tmp_path
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def test_first_run_creates_data_prints_account_and_listeners(first_run: tuple[subprocess.Popen[str], Path]) -> None:
+    process, cwd = first_run
+    lines = _wait_for_listeners(process, 10)
+    listening = [line for line in lines if "listening name=" in line]
+    names = {re.search(r"name=(\w+)", line).group(1) for line in listening}  # type: ignore[union-attr]
+    assert names == {"smtp", "submission", "submissions", "lmtp", "imap", "imaps", "pop3", "pop3s", "managesieve", "http"}
+    assert any(re.search(r"listening name=imap addr=127\.0\.0\.1:1143 tls=starttls$", line.strip()) for line in listening)
+    assert any("name=imaps addr=127.0.0.1:1993 tls=implicit" in line for line in listening)
+    assert any("name=lmtp addr=127.0.0.1:2424 tls=none" in line for line in listening)
+
+    process.send_signal(signal.SIGTERM)
+    stdout, _ = process.communicate(timeout=20)
+    assert process.returncode == 0
+    account = re.search(r"account:\s+(\S+)", stdout)
+    password = re.search(r"password:\s+(\S+)", stdout)
+    assert account is not None and password is not None, stdout
+    assert account.group(1) == "postmaster@localhost"
+
+    data = cwd / "pochta-data"
+    assert (data / "pochta.toml").is_file()
+
+    async def login() -> None:
+        settings = load_settings(data / "pochta.toml")
+        store = await open_sqlite_store(data, settings)
+        try:
+            result = await Authenticator(store, settings.login).check_password(
+                "postmaster@localhost", password.group(1), protocol="imap", remote_ip="127.0.0.1"
+            )
+            assert isinstance(result, AuthOk)
+        finally:
+            await store.close()
+
+    asyncio.run(login())
+
+
+def test_serve_stops_on_sigint_with_exit_zero(data: Path) -> None:
+    process = subprocess.Popen([*POCHTA, "serve", "--data", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_listeners(process, 10)
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+        assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_user_lifecycle(data: Path) -> None:
+    out = ok(run("user", "add", "Alice@Example.org", "--quota", "2G", data=data))
+    assert "added Alice@example.org" in out
+    generated = re.search(r"password: (\S+)", out)
+    assert generated is not None and len(generated.group(1)) >= 20
+
+    ok(run("user", "add", "bob@example.org", "--password-stdin", data=data, stdin="correct horse battery\n"))
+    duplicate = run("user", "add", "ALICE@example.org", data=data)
+    assert duplicate.returncode == 1
+    no_domain = run("user", "add", "carol@nowhere.example", data=data)
+    assert no_domain.returncode == 1
+    bad = run("user", "add", "not an address", data=data)
+    assert bad.returncode == 1 and "not an address" in bad.stderr
+
+    listing = ok(run("user", "list", data=data))
+    assert re.search(r"Alice@example\.org\s+2G\s+0\s+imap,pop3,submission\s+yes", listing)
+    assert re.search(r"bob@example\.org\s+unlimited", listing)
+
+    out = ok(run("user", "set", "bob@example.org", "--no-pop3", "--quota", "500M", data=data))
+    assert "quota 500M" in out and "protocols imap,submission" in out
+    ok(run("user", "set", "bob@example.org", "--apop-secret-stdin", data=data, stdin="tanstaaf\n"))
+    ok(run("user", "passwd", "bob@example.org", "--password-stdin", data=data, stdin="new password 2\n"))
+
+    async def check() -> None:
+        settings = load_settings(data / "pochta.toml")
+        store = await open_sqlite_store(data, settings)
+        try:
+            auth = Authenticator(store, settings.login)
+            good = await auth.check_password("bob@example.org", "new password 2", protocol="imap", remote_ip="127.0.0.1")
+            assert isinstance(good, AuthOk)
+            pop = await auth.check_password("bob@example.org", "new password 2", protocol="pop3", remote_ip="127.0.0.1")
+            assert not isinstance(pop, AuthOk)
+            account = await store.get_account("bob@example.org")
+            assert account is not None and account.apop_secret == "tanstaaf" and account.quota_bytes == 500 * 1024**2
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+    refused = run("user", "del", "bob@example.org", data=data, stdin="n\n")
+    assert refused.returncode == 1
+    ok(run("user", "del", "bob@example.org", "--yes", data=data))
+    assert "bob@" not in ok(run("user", "list", data=data))
+
+
+def test_domains_aliases_and_app_passwords(data: Path) -> None:
+    ok(run("domain", "add", "Example.NET", data=data))
+    assert "example.net" in ok(run("domain", "list", data=data))
+    ok(run("user", "add", "alice@example.org", data=data))
+    ok(run("alias", "add", "postmaster@example.org", "alice@example.org", data=data))
+    ok(run("alias", "add", "@example.net", "alice@example.org", "friend@elsewhere.example", data=data))
+    aliases = ok(run("alias", "list", data=data))
+    assert re.search(r"postmaster@example\.org\s+alice@example\.org", aliases)
+    assert re.search(r"@example\.net\s+alice@example\.org, friend@elsewhere\.example", aliases)
+    ok(run("alias", "del", "@example.net", "friend@elsewhere.example", data=data))
+    assert "friend@" not in ok(run("alias", "list", data=data))
+
+    in_use = run("domain", "del", "example.org", data=data)
+    assert in_use.returncode == 1
+    ok(run("domain", "set", "example.net", "--no-imap", data=data))
+    assert re.search(r"example\.net\s+0\s+pop3,submission", ok(run("domain", "list", data=data)))
+
+    out = ok(run("app-password", "add", "alice@example.org", "phone", data=data))
+    app_pw = re.search(r"password: (\S+)", out)
+    assert app_pw is not None
+    assert re.search(r"phone\s+\S+\s+never", ok(run("app-password", "list", "alice@example.org", data=data)))
+
+    async def login(password: str) -> bool:
+        settings = load_settings(data / "pochta.toml")
+        store = await open_sqlite_store(data, settings)
+        try:
+            result = await Authenticator(store, settings.login).check_password(
+                "alice@example.org", password, protocol="imap", remote_ip="127.0.0.1"
+            )
+            return isinstance(result, AuthOk)
+        finally:
+            await store.close()
+
+    assert asyncio.run(login(app_pw.group(1)))
+    ok(run("app-password", "revoke", "alice@example.org", "phone", data=data))
+    assert not asyncio.run(login(app_pw.group(1)))
+
+
+def test_cli_changes_are_seen_by_a_running_store_without_restart(data: Path) -> None:
+    async def scenario() -> None:
+        settings = load_settings(data / "pochta.toml")
+        server_store = await open_sqlite_store(data, settings)  # stands for the running server
+        try:
+            assert await server_store.get_account("dave@example.org") is None
+            result = await asyncio.to_thread(run, "user", "add", "dave@example.org", data=data)
+            ok(result)
+            assert await server_store.get_account("dave@example.org") is not None
+            result = await asyncio.to_thread(run, "user", "set", "dave@example.org", "--disable", data=data)
+            ok(result)
+            account = await server_store.get_account("dave@example.org")
+            assert account is not None and not account.enabled
+        finally:
+            await server_store.close()
+
+    asyncio.run(scenario())
+
+
+def test_verify_and_reconstruct(data: Path) -> None:
+    ok(run("user", "add", "alice@example.org", data=data))
+
+    async def deliver() -> str:
+        settings = load_settings(data / "pochta.toml")
+        store = await open_sqlite_store(data, settings)
+        try:
+            account = await store.get_account("alice@example.org")
+            assert account is not None
+            inbox = await store.get_mailbox(account.id, "INBOX")
+            assert inbox is not None
+            raw = b"From: a@example.org\r\nSubject: hello\r\n\r\nbody text\r\n"
+            blob = await store.put_blob(raw)
+            await store.deliver(blob, parse_message(raw, settings.mime), [Target(inbox.id)])
+            return blob.sha256
+        finally:
+            await store.close()
+
+    sha = asyncio.run(deliver())
+    assert "verify: ok" in ok(run("verify", data=data))
+    dry = ok(run("reconstruct", "--dry-run", data=data))
+    assert "messages re-parsed: 1" in dry and "caches would change: 0" in dry
+
+    blob_path = data / "blobs" / sha[:2] / sha[2:4] / sha
+    assert blob_path.is_file()
+    blob_path.write_bytes(b"tampered")
+    damaged = run("verify", data=data)
+    assert damaged.returncode == 1
+    assert sha in damaged.stdout and "corrupt" in damaged.stdout
+
+    blob_path.unlink()
+    missing = run("verify", data=data)
+    assert missing.returncode == 1
+    assert "missing blobs: 1" in missing.stdout
