@@ -15,7 +15,7 @@ Rules every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import BinaryIO, Literal, Protocol
 
@@ -77,6 +77,7 @@ class Directory(Protocol):
     async def list_domains(self) -> list[Domain]: ...
     async def delete_domain(self, name: str) -> None:
         """Raises Conflict while accounts or aliases remain in it."""
+
     async def set_domain_protocols(self, name: str, switches: ProtocolSwitches) -> Domain: ...
 
     # Accounts. Addresses are matched case-insensitively; the domain must exist.
@@ -88,6 +89,7 @@ class Directory(Protocol):
         quota_bytes: int | None = None,
     ) -> Account:
         """Creates the account and its default mailboxes (model.DEFAULT_MAILBOXES) in one commit."""
+
     async def get_account(self, address: str) -> Account | None: ...
     async def get_account_by_id(self, account_id: AccountId) -> Account | None: ...
     async def list_accounts(self, domain: str | None = None) -> list[Account]: ...
@@ -96,10 +98,10 @@ class Directory(Protocol):
         address: str,
         *,
         password_hash: str | _Unset = UNSET,
-        scram: ScramCredentials | None | _Unset = UNSET,
-        quota_bytes: int | None | _Unset = UNSET,
+        scram: ScramCredentials | _Unset | None = UNSET,
+        quota_bytes: int | _Unset | None = UNSET,
         protocols: ProtocolSwitches | _Unset = UNSET,
-        apop_secret: str | None | _Unset = UNSET,
+        apop_secret: str | _Unset | None = UNSET,
         enabled: bool | _Unset = UNSET,
     ) -> Account: ...
     async def delete_account(self, address: str) -> None:
@@ -108,6 +110,7 @@ class Directory(Protocol):
     # Aliases ("@domain" is a catch-all)
     async def add_alias(self, source: str, targets: Iterable[str]) -> Alias:
         """Adds targets to the alias, creating it if needed."""
+
     async def list_aliases(self, domain: str | None = None) -> list[Alias]: ...
     async def get_alias(self, source: str) -> Alias | None: ...
     async def delete_alias(self, source: str, targets: Iterable[str] | None = None) -> None:
@@ -120,9 +123,21 @@ class Directory(Protocol):
     async def touch_app_password(self, app_password_id: int, when: datetime) -> None: ...
 
 
+class ChangeSubscription(Protocol):
+    """What subscribe() returns: an async iterator of changes; aclose() (or dropping it) ends it."""
+
+    def __aiter__(self) -> ChangeSubscription: ...
+    async def __anext__(self) -> Change: ...
+    async def aclose(self) -> None: ...
+
+
 class ChangeFeed(Protocol):
-    def subscribe(self, mailbox_id: MailboxId) -> AsyncIterator[Change]:
-        """Changes committed to this mailbox after the call, in commit order, until the iterator is closed."""
+    def subscribe(self, mailbox_id: MailboxId) -> ChangeSubscription:
+        """Changes committed to this mailbox after the call, in commit order, until closed.
+
+        A subscriber that falls far behind gets one ChangeKind.OVERFLOW change in place of what it
+        missed, and resyncs with changes_since().
+        """
 
 
 class MailStore(Protocol):
@@ -135,14 +150,19 @@ class MailStore(Protocol):
     ) -> MailboxInfo: ...
     async def rename_mailbox(self, account_id: AccountId, old: str, new: str) -> list[MailboxInfo]:
         """Renames the mailbox and every mailbox below it, atomically; returns the renamed ones."""
+
     async def delete_mailbox(self, account_id: AccountId, name: str) -> None:
         """Deletes one mailbox (not its children) and its memberships."""
+
     async def set_subscribed(self, account_id: AccountId, name: str, subscribed: bool) -> None: ...
+    async def subscriptions(self, account_id: AccountId) -> list[str]:
+        """Every subscribed name, sorted, with names that have no mailbox (RFC 9051 §6.3.10)."""
 
     # Blobs: bytes become durable before any metadata refers to them.
     async def put_blob(self, data: bytes) -> BlobRef: ...
     async def put_blob_file(self, path: str) -> BlobRef:
         """Adopts a finished temporary file (for example a streamed SMTP DATA spool), hashing it."""
+
     def open_blob(self, blob: BlobRef) -> BinaryIO: ...
 
     # Messages
@@ -151,6 +171,7 @@ class MailStore(Protocol):
 
         The same blob delivered again reuses its message record (single-instance store).
         """
+
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView: ...
     async def changes_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet: ...
     async def set_flags(
@@ -161,13 +182,23 @@ class MailStore(Protocol):
         flags: Iterable[str],
         unchanged_since: ModSeq | None = None,
     ) -> ChangeSet: ...
-    async def copy(self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId) -> CopyResult: ...
+    async def copy(
+        self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId
+    ) -> CopyResult: ...
     async def move(self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId) -> CopyResult:
         """Copy plus expunge from the source in one commit (RFC 6851 atomicity)."""
+
     async def expunge(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet: ...
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]: ...
-    async def search_text(self, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]) -> set[Uid]:
-        """Full-text search: 'body' is the body text, 'text' adds the header values."""
+    async def search_text(
+        self, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]
+    ) -> set[Uid]:
+        """Full-text search: 'body' is the body text, 'text' adds the header values.
+
+        RFC 9051 §6.4.4 semantics: case-insensitive substring match; the query is plain text, never
+        search syntax, and the empty string matches every message.
+        """
+
     async def quota_usage(self, account_id: AccountId) -> int: ...
 
     def feed(self) -> ChangeFeed: ...

@@ -138,6 +138,8 @@ class ChangeKind(StrEnum):
     FLAGS = "flags"
     EXPUNGED = "expunged"
     MAILBOX = "mailbox"  # created, renamed, deleted, subscription or status change
+    # The subscriber fell too far behind and changes were dropped: resync with changes_since().
+    OVERFLOW = "overflow"
 
 
 @dataclass(frozen=True)

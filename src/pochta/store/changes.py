@@ -1,0 +1,165 @@
+"""The in-process change feed: committed changes, pushed to the subscribers of each mailbox.
+
+The writer thread calls ``ChangeFeed.publish`` after each commit; every subscription belongs to one
+event loop and receives its changes through ``loop.call_soon_threadsafe``, so queues are only ever
+touched on their own loop. A subscription buffers at most ``max_pending`` changes: one that falls
+further behind (an IDLE session whose client stopped reading) has its buffer replaced by a single
+``ChangeKind.OVERFLOW`` marker, and resyncs with ``changes_since`` - memory stays bounded whatever
+the client does.
+
+Subscriptions are held weakly by the feed: an abandoned iterator costs nothing once collected. Close
+one explicitly with ``aclose()`` (or ``async with``) to stop delivery at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections import defaultdict, deque
+from collections.abc import Sequence
+from types import TracebackType
+
+from pochta.store.model import Change, ChangeKind, MailboxId
+
+DEFAULT_MAX_PENDING = 10_000
+
+
+class Subscription:
+    """An async iterator of the changes committed to one mailbox after it was created."""
+
+    def __init__(
+        self, feed: LocalChangeFeed, mailbox_id: MailboxId, loop: asyncio.AbstractEventLoop, max_pending: int
+    ) -> None:
+        self.mailbox_id = mailbox_id
+        self._feed = feed
+        self._loop = loop
+        self._max = max_pending
+        self._pending: deque[Change] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._overflowed = False  # an OVERFLOW marker is queued and not yet read
+        self._closed = False
+
+    # Consumer side (on the subscription's loop)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Change:
+        while not self._pending:
+            if self._closed:
+                raise StopAsyncIteration
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        change = self._pending.popleft()
+        if change.kind is ChangeKind.OVERFLOW:
+            self._overflowed = False
+        return change
+
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def close(self) -> None:
+        """Stop delivery; iteration ends after the changes already buffered."""
+        if self._closed:
+            return
+        self._closed = True
+        self._feed._remove(self)
+        self._wake()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # Producer side
+
+    def _deliver(self, changes: Sequence[Change]) -> None:
+        """Runs on the subscription's loop (scheduled by publish)."""
+        if self._closed:
+            return
+        for change in changes:
+            if self._overflowed:
+                continue  # the resync the marker asks for covers this change too
+            if len(self._pending) >= self._max:
+                self._pending.clear()
+                self._pending.append(
+                    Change(ChangeKind.OVERFLOW, change.account_id, self.mailbox_id, change.modseq)
+                )
+                self._overflowed = True
+            else:
+                self._pending.append(change)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class LocalChangeFeed:
+    """Implements ``pochta.store.api.ChangeFeed`` for one process."""
+
+    def __init__(self, max_pending: int = DEFAULT_MAX_PENDING) -> None:
+        self._max_pending = max_pending
+        self._lock = threading.Lock()  # subscribe/close run on loops, publish on the writer thread
+        self._subscribers: defaultdict[MailboxId, weakref.WeakSet[Subscription]] = defaultdict(
+            weakref.WeakSet
+        )
+
+    def subscribe(self, mailbox_id: MailboxId) -> Subscription:
+        """Must be called on the event loop that will iterate the subscription."""
+        subscription = Subscription(self, mailbox_id, asyncio.get_running_loop(), self._max_pending)
+        with self._lock:
+            self._subscribers[mailbox_id].add(subscription)
+        return subscription
+
+    def subscriber_count(self, mailbox_id: MailboxId) -> int:
+        with self._lock:
+            found = self._subscribers.get(mailbox_id)
+            return len(found) if found is not None else 0
+
+    def publish(self, changes: Sequence[Change]) -> None:
+        """Hand committed changes to their mailboxes' subscribers; callable from any thread."""
+        by_mailbox: defaultdict[MailboxId, list[Change]] = defaultdict(list)
+        for change in changes:
+            by_mailbox[change.mailbox_id].append(change)
+        with self._lock:
+            targets = [
+                (subscription, batch)
+                for mailbox_id, batch in by_mailbox.items()
+                if mailbox_id in self._subscribers
+                for subscription in list(self._subscribers[mailbox_id])
+            ]
+        for subscription, batch in targets:
+            try:
+                subscription._loop.call_soon_threadsafe(subscription._deliver, tuple(batch))
+            except RuntimeError:
+                # Its loop is closed: nobody will ever read it.
+                self._remove(subscription)
+
+    def close(self) -> None:
+        """End every subscription (store shutdown): iterators finish after what they buffered."""
+        with self._lock:
+            subscriptions = [s for group in self._subscribers.values() for s in list(group)]
+        for subscription in subscriptions:
+            try:
+                subscription._loop.call_soon_threadsafe(subscription.close)
+            except RuntimeError:
+                self._remove(subscription)
+
+    def _remove(self, subscription: Subscription) -> None:
+        with self._lock:
+            group = self._subscribers.get(subscription.mailbox_id)
+            if group is not None:
+                group.discard(subscription)
+                if not group:
+                    del self._subscribers[subscription.mailbox_id]

@@ -1,0 +1,209 @@
+"""The metadata tables of the embedded store, as SQLAlchemy Core objects.
+
+This module describes the *current* schema for queries. The schema in a database is created and
+changed only by the alembic revisions in ``store/migrations/versions`` (a test compares the two).
+
+Conventions:
+- times are integer seconds since the epoch (UTC), portable to PostgreSQL and sortable;
+- addresses and domain names are matched through a lower-cased ``*_key`` column beside the display
+  form, so lookups are case-insensitive without functions in the WHERE clause;
+- derived values (mailbox counters, quota usage, message refcounts, the seen/deleted bits of a
+  membership) are kept as counters in the same transaction as the change; ``reconstruct`` re-derives
+  them from membership rows when in doubt.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Deterministic constraint names, so that later migrations can refer to them (and batch mode on
+# SQLite can recreate tables).
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Free-form key/value pairs the store keeps about itself (for example the last UIDVALIDITY handed out).
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),  # lower-case A-label form
+    Column("imap", Boolean, nullable=False),
+    Column("pop3", Boolean, nullable=False),
+    Column("submission", Boolean, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    # AUTOINCREMENT: an id is never reused, so a stale session or cache can never meet a new account
+    # under an old id.
+    Column("id", Integer, primary_key=True),
+    Column("domain_id", Integer, ForeignKey("domains.id", ondelete="RESTRICT"), nullable=False, index=True),
+    Column("address", Text, nullable=False),  # local part as given, domain lower-case
+    Column("address_key", Text, nullable=False, unique=True),  # lower-cased, for lookups
+    Column("password_hash", Text, nullable=False),
+    Column("scram_salt", LargeBinary, nullable=True),
+    Column("scram_iterations", Integer, nullable=True),
+    Column("scram_stored_key", LargeBinary, nullable=True),
+    Column("scram_server_key", LargeBinary, nullable=True),
+    Column("quota_bytes", BigInteger, nullable=True),  # NULL: unlimited
+    Column("imap", Boolean, nullable=False),
+    Column("pop3", Boolean, nullable=False),
+    Column("submission", Boolean, nullable=False),
+    Column("apop_secret", Text, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+app_passwords = Table(
+    "app_passwords",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("last_used", BigInteger, nullable=True),
+    UniqueConstraint("account_id", "name"),
+    sqlite_autoincrement=True,
+)
+
+# One row per (source, target) pair; an alias is the set of rows sharing source_key.
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("domain_id", Integer, ForeignKey("domains.id", ondelete="RESTRICT"), nullable=False, index=True),
+    Column("source", Text, nullable=False),  # "local@domain" or "@domain" (catch-all)
+    Column("source_key", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("target_key", Text, nullable=False),
+    UniqueConstraint("source_key", "target_key"),
+)
+
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    # AUTOINCREMENT: feed subscribers and IMAP sessions hold mailbox ids; a deleted mailbox's id must
+    # never come back as another mailbox.
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("uidnext", BigInteger, nullable=False),
+    Column("highestmodseq", BigInteger, nullable=False),
+    Column("special_use", Text, nullable=True),
+    Column("subscribed", Boolean, nullable=False),
+    Column("messages", Integer, nullable=False),
+    Column("unseen", Integer, nullable=False),
+    Column("deleted", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "name"),
+    sqlite_autoincrement=True,
+)
+
+# RFC 9051 §6.3.10: a client may subscribe to a name that does not exist (or no longer exists);
+# such names live here. Subscriptions of existing mailboxes are mailboxes.subscribed.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    PrimaryKeyConstraint("account_id", "name"),
+)
+
+# Single-instance store: one row per blob, however many mailboxes hold it. refcount is the number of
+# membership rows pointing here; the row (and its search text) goes when it reaches zero, the blob
+# file later (garbage collection after a grace period).
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sha256", Text, nullable=False, unique=True),
+    Column("size", BigInteger, nullable=False),
+    Column("parsed_json", LargeBinary, nullable=False),  # pochta.mime.ParsedMessage.to_json()
+    Column("parse_version", Integer, nullable=False),
+    Column("refcount", Integer, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+membership = Table(
+    "membership",
+    metadata,
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False),
+    Column("uid", BigInteger, nullable=False),
+    Column("message_id", Integer, ForeignKey("messages.id", ondelete="RESTRICT"), nullable=False),
+    Column("flags", Text, nullable=False),  # space-separated, system flags in canonical case
+    # Derived from flags, kept so that counters and UNSEEN/DELETED searches are plain SQL.
+    Column("seen", Boolean, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("modseq", BigInteger, nullable=False),
+    Column("internal_date", BigInteger, nullable=False),  # epoch seconds
+    Column("internal_tz", Integer, nullable=False),  # UTC offset in minutes, as the date was given
+    PrimaryKeyConstraint("mailbox_id", "uid"),
+    Index(None, "mailbox_id", "modseq"),
+    Index(None, "message_id"),
+    # Clustered on (mailbox, uid): a UID range is one contiguous b-tree range.
+    sqlite_with_rowid=False,
+)
+
+# What left a mailbox, and when, for QRESYNC VANISHED (RFC 7162 §3.2.10).
+expunged = Table(
+    "expunged",
+    metadata,
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False),
+    Column("uid", BigInteger, nullable=False),
+    Column("modseq", BigInteger, nullable=False),
+    PrimaryKeyConstraint("mailbox_id", "uid"),
+    Index(None, "mailbox_id", "modseq"),
+    sqlite_with_rowid=False,
+)
+
+quota_usage = Table(
+    "quota_usage",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
+    Column("messages", Integer, nullable=False),
+)
+
+# The FTS5 table is SQLite-specific and not expressible as a Table; its DDL lives in the migration.
+# rowid = messages.id. The trigram tokenizer gives IMAP SEARCH its substring semantics
+# (RFC 9051 §6.4.4: "contain the specified string"), case-insensitively.
+FTS_TABLE = "message_text"
+FTS_INSERT = "INSERT INTO message_text (rowid, body, headers) VALUES (:id, :body, :headers)"
+FTS_DELETE = "DELETE FROM message_text WHERE rowid = :id"
+
+
+def is_fts_table(name: str | None) -> bool:
+    """True for the FTS table and its shadow tables (which the metadata does not describe)."""
+    return name is not None and (name == FTS_TABLE or name.startswith(FTS_TABLE + "_"))

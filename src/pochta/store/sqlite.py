@@ -1,0 +1,445 @@
+"""The embedded store: SQLite metadata (WAL) beside content-addressed blob files.
+
+``open_sqlite_store(data_dir, settings)`` returns a ``SqliteStore`` implementing
+``pochta.store.api.Store``. Threads:
+
+- one writer thread owns the only write connection (``writer.Writer``: group commit, BEGIN
+  IMMEDIATE, ``synchronous=FULL``);
+- a small pool of reader threads, each read in one transaction on its own connection (one snapshot);
+- blob writes and hashing in ``asyncio.to_thread``.
+
+No SQLite call runs on the event loop thread. Several processes may open the same data directory
+(the server and the CLI): WAL lets readers run beside a writer, and a second process's writes wait
+for the lock (``busy_timeout``) instead of failing. The feed is per process: a change made by the
+CLI reaches the server's sessions through the database, not the feed.
+
+The logic lives in plain functions over a Connection (``sqlite_directory``, ``sqlite_mail``,
+``sqlite_maintenance``); this module is the async face and the plumbing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sqlite3
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Literal, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import URL, Connection, Engine, create_engine, event
+from sqlalchemy.pool import NullPool, QueuePool
+
+from pochta.config import Settings
+from pochta.mime import ParsedMessage
+from pochta.store import sqlite_directory as directory
+from pochta.store import sqlite_mail as mail
+from pochta.store import sqlite_maintenance as maintenance
+from pochta.store.api import UNSET, FlagOp, NotFound, _Unset
+from pochta.store.blobs import BlobStore
+from pochta.store.changes import LocalChangeFeed
+from pochta.store.model import (
+    Account,
+    AccountId,
+    Alias,
+    AppPassword,
+    BlobRef,
+    CachedMessage,
+    Change,
+    ChangeSet,
+    CopyResult,
+    Domain,
+    MailboxId,
+    MailboxInfo,
+    MailboxView,
+    ModSeq,
+    Placed,
+    ProtocolSwitches,
+    ReconstructReport,
+    ScramCredentials,
+    Target,
+    Uid,
+    VerifyReport,
+)
+from pochta.store.writer import Writer, WriterStats
+
+T = TypeVar("T")
+
+DB_FILE_NAME = "pochta.db"
+BLOB_DIR_NAME = "blobs"
+READER_THREADS = 4
+
+
+def make_engine(path: Path, busy_timeout: float, *, writer: bool, pool_size: int = READER_THREADS) -> Engine:
+    """An engine whose connections carry the store's pragmas and transaction discipline."""
+    url = URL.create("sqlite", database=str(path))
+    connect_args = {"timeout": busy_timeout, "check_same_thread": False}
+    if writer:
+        engine = create_engine(url, poolclass=NullPool, connect_args=connect_args)
+    else:
+        engine = create_engine(
+            url, poolclass=QueuePool, pool_size=pool_size, max_overflow=0, connect_args=connect_args
+        )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # The driver's own transaction handling skips BEGIN before SELECT and SAVEPOINT; SQLAlchemy
+        # emits BEGIN itself (below), so reads see one snapshot and savepoints nest properly.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if writer:
+                cursor.execute("PRAGMA journal_mode = WAL")  # persistent in the file; readers follow
+                cursor.execute("PRAGMA synchronous = FULL")  # fsync the WAL at every commit
+            else:
+                cursor.execute("PRAGMA query_only = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock at BEGIN, where busy_timeout applies; a deferred transaction
+        # upgraded to a writer after another process committed would fail with SQLITE_BUSY at once.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    return engine
+
+
+def alembic_config(conn: Connection | None = None) -> Config:
+    """Alembic configuration built in code: the scripts are package resources, so this works from an
+    installed wheel as from the source tree."""
+    config = Config()
+    config.set_main_option("script_location", "pochta.store:migrations")
+    if conn is not None:
+        config.attributes["connection"] = conn
+    return config
+
+
+def _current_revision(conn: Connection) -> str | None:
+    # On the raw driver connection, in autocommit: a plain read that takes no write lock (SQLAlchemy
+    # would BEGIN IMMEDIATE here), so opening an up-to-date store never waits for another writer.
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    try:
+        row = raw.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError:  # no such table: a new database
+        return None
+    return str(row[0]) if row is not None else None
+
+
+def migrate(conn: Connection) -> None:
+    """Bring the schema to the newest revision, holding the write lock so processes take turns."""
+    config = alembic_config(conn)
+    if _current_revision(conn) == ScriptDirectory.from_config(config).get_current_head():
+        return
+    with conn.begin():
+        # Alembic re-reads the version under the lock: a process that lost the race does nothing.
+        command.upgrade(config, "head")
+
+
+class SqliteStore:
+    """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        settings: Settings,
+        writer: Writer,
+        write_engine: Engine,
+        read_engine: Engine,
+        blobs: BlobStore,
+        feed: LocalChangeFeed,
+        reader_threads: int,
+    ) -> None:
+        self.data_dir = data_dir
+        self.settings = settings
+        self.blobs = blobs
+        self._writer = writer
+        self._write_engine = write_engine
+        self._read_engine = read_engine
+        self._feed = feed
+        self._readers = concurrent.futures.ThreadPoolExecutor(
+            reader_threads, thread_name_prefix="pochta-reader"
+        )
+        self._closed = False
+
+    # Plumbing (public for maintenance code, tests and benches)
+
+    @property
+    def writer(self) -> Writer:
+        return self._writer
+
+    @property
+    def writer_stats(self) -> WriterStats:
+        """Commits, batches and jobs so far: commits/jobs is the fsyncs paid per write."""
+        return self._writer.stats
+
+    async def run_read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in a reader thread inside one read transaction (one consistent snapshot)."""
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self._read_sync, fn)
+
+    def _read_sync(self, fn: Callable[[Connection], T]) -> T:
+        with self._read_engine.connect() as conn, conn.begin():
+            return fn(conn)
+
+    async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T:
+        """Run ``fn`` as a writer job; it appends the feed events to publish once committed."""
+        events: list[Change] = []
+        return await self._writer.run(lambda conn: fn(conn, events), events)
+
+    # Directory: domains
+
+    async def add_domain(self, name: str) -> Domain:
+        return await self.run_write(lambda c, e: directory.add_domain(c, e, name))
+
+    async def get_domain(self, name: str) -> Domain | None:
+        return await self.run_read(lambda c: directory.get_domain(c, name))
+
+    async def list_domains(self) -> list[Domain]:
+        return await self.run_read(directory.list_domains)
+
+    async def delete_domain(self, name: str) -> None:
+        await self.run_write(lambda c, e: directory.delete_domain(c, e, name))
+
+    async def set_domain_protocols(self, name: str, switches: ProtocolSwitches) -> Domain:
+        return await self.run_write(lambda c, e: directory.set_domain_protocols(c, e, name, switches))
+
+    # Directory: accounts
+
+    async def add_account(
+        self, address: str, password_hash: str, scram: ScramCredentials | None, quota_bytes: int | None = None
+    ) -> Account:
+        return await self.run_write(
+            lambda c, e: directory.add_account(c, e, address, password_hash, scram, quota_bytes)
+        )
+
+    async def get_account(self, address: str) -> Account | None:
+        return await self.run_read(lambda c: directory.get_account(c, address))
+
+    async def get_account_by_id(self, account_id: AccountId) -> Account | None:
+        return await self.run_read(lambda c: directory.get_account_by_id(c, account_id))
+
+    async def list_accounts(self, domain: str | None = None) -> list[Account]:
+        return await self.run_read(lambda c: directory.list_accounts(c, domain))
+
+    async def update_account(
+        self,
+        address: str,
+        *,
+        password_hash: str | _Unset = UNSET,
+        scram: ScramCredentials | _Unset | None = UNSET,
+        quota_bytes: int | _Unset | None = UNSET,
+        protocols: ProtocolSwitches | _Unset = UNSET,
+        apop_secret: str | _Unset | None = UNSET,
+        enabled: bool | _Unset = UNSET,
+    ) -> Account:
+        return await self.run_write(
+            lambda c, e: directory.update_account(
+                c,
+                e,
+                address,
+                password_hash=password_hash,
+                scram=scram,
+                quota_bytes=quota_bytes,
+                protocols=protocols,
+                apop_secret=apop_secret,
+                enabled=enabled,
+            )
+        )
+
+    async def delete_account(self, address: str) -> None:
+        await self.run_write(lambda c, e: directory.delete_account(c, e, address))
+
+    # Directory: aliases and app passwords
+
+    async def add_alias(self, source: str, targets: Iterable[str]) -> Alias:
+        target_list = list(targets)
+        return await self.run_write(lambda c, e: directory.add_alias(c, e, source, target_list))
+
+    async def list_aliases(self, domain: str | None = None) -> list[Alias]:
+        return await self.run_read(lambda c: directory.list_aliases(c, domain))
+
+    async def get_alias(self, source: str) -> Alias | None:
+        return await self.run_read(lambda c: directory.get_alias(c, source))
+
+    async def delete_alias(self, source: str, targets: Iterable[str] | None = None) -> None:
+        target_list = None if targets is None else list(targets)
+        await self.run_write(lambda c, e: directory.delete_alias(c, e, source, target_list))
+
+    async def add_app_password(self, address: str, name: str, password_hash: str) -> AppPassword:
+        return await self.run_write(
+            lambda c, e: directory.add_app_password(c, e, address, name, password_hash)
+        )
+
+    async def list_app_passwords(self, address: str) -> list[AppPassword]:
+        return await self.run_read(lambda c: directory.list_app_passwords(c, address))
+
+    async def revoke_app_password(self, address: str, name: str) -> None:
+        await self.run_write(lambda c, e: directory.revoke_app_password(c, e, address, name))
+
+    async def touch_app_password(self, app_password_id: int, when: datetime) -> None:
+        await self.run_write(lambda c, e: directory.touch_app_password(c, e, app_password_id, when))
+
+    # Mailboxes
+
+    async def mailboxes(self, account_id: AccountId) -> list[MailboxInfo]:
+        return await self.run_read(lambda c: directory.list_mailboxes(c, account_id))
+
+    async def get_mailbox(self, account_id: AccountId, name: str) -> MailboxInfo | None:
+        return await self.run_read(lambda c: directory.get_mailbox(c, account_id, name))
+
+    async def get_mailbox_by_id(self, mailbox_id: MailboxId) -> MailboxInfo | None:
+        return await self.run_read(lambda c: directory.get_mailbox_by_id(c, mailbox_id))
+
+    async def create_mailbox(
+        self, account_id: AccountId, name: str, special_use: str | None = None
+    ) -> MailboxInfo:
+        return await self.run_write(
+            lambda c, e: directory.create_mailbox(c, e, account_id, name, special_use)
+        )
+
+    async def rename_mailbox(self, account_id: AccountId, old: str, new: str) -> list[MailboxInfo]:
+        return await self.run_write(lambda c, e: directory.rename_mailbox(c, e, account_id, old, new))
+
+    async def delete_mailbox(self, account_id: AccountId, name: str) -> None:
+        await self.run_write(lambda c, e: directory.delete_mailbox(c, e, account_id, name))
+
+    async def set_subscribed(self, account_id: AccountId, name: str, subscribed: bool) -> None:
+        await self.run_write(lambda c, e: directory.set_subscribed(c, e, account_id, name, subscribed))
+
+    async def subscriptions(self, account_id: AccountId) -> list[str]:
+        return await self.run_read(lambda c: directory.list_subscriptions(c, account_id))
+
+    # Blobs
+
+    async def put_blob(self, data: bytes) -> BlobRef:
+        return await self.blobs.put(data)
+
+    async def put_blob_file(self, path: str) -> BlobRef:
+        return await self.blobs.put_file(path)
+
+    def open_blob(self, blob: BlobRef) -> BinaryIO:
+        try:
+            return self.blobs.open(blob.sha256)
+        except FileNotFoundError:
+            raise NotFound(f"blob {blob.sha256} is missing") from None
+
+    # Messages
+
+    async def deliver(self, blob: BlobRef, parsed: ParsedMessage, targets: list[Target]) -> list[Placed]:
+        targets = list(targets)
+        if not targets:
+            return []
+        # Serialising the parse results is CPU work: off the loop, and off the writer thread too.
+        prepared = await asyncio.to_thread(
+            lambda: mail.PreparedMessage(blob, parsed.to_json(), parsed.body_text, parsed.header_text)
+        )
+        return await self.run_write(lambda c, e: mail.deliver(c, e, self.blobs, prepared, targets))
+
+    async def open_view(self, mailbox_id: MailboxId) -> MailboxView:
+        return await self.run_read(lambda c: mail.open_view(c, mailbox_id))
+
+    async def changes_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:
+        return await self.run_read(lambda c: mail.changes_since(c, mailbox_id, modseq))
+
+    async def set_flags(
+        self,
+        mailbox_id: MailboxId,
+        uids: Iterable[Uid],
+        op: FlagOp,
+        flags: Iterable[str],
+        unchanged_since: ModSeq | None = None,
+    ) -> ChangeSet:
+        uid_list = mail.normalize_uids(uids)
+        flag_list = list(flags)
+        return await self.run_write(
+            lambda c, e: mail.set_flags(c, e, mailbox_id, uid_list, op, flag_list, unchanged_since)
+        )
+
+    async def copy(self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId) -> CopyResult:
+        uid_list = mail.normalize_uids(uids)
+        return await self.run_write(
+            lambda c, e: mail.copy_messages(c, e, source_id, uid_list, destination_id, move=False)
+        )
+
+    async def move(self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId) -> CopyResult:
+        uid_list = mail.normalize_uids(uids)
+        return await self.run_write(
+            lambda c, e: mail.copy_messages(c, e, source_id, uid_list, destination_id, move=True)
+        )
+
+    async def expunge(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet:
+        uid_list = mail.normalize_uids(uids)
+        return await self.run_write(lambda c, e: mail.expunge(c, e, mailbox_id, uid_list))
+
+    async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]:
+        uid_list = mail.normalize_uids(uids)
+        return await self.run_read(lambda c: mail.cached(c, mailbox_id, uid_list))
+
+    async def search_text(
+        self, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]
+    ) -> set[Uid]:
+        return await self.run_read(lambda c: mail.search_text(c, mailbox_id, query, field))
+
+    async def quota_usage(self, account_id: AccountId) -> int:
+        return await self.run_read(lambda c: mail.get_quota_usage(c, account_id))
+
+    def feed(self) -> LocalChangeFeed:
+        return self._feed
+
+    # Maintenance
+
+    async def reconstruct(self, dry_run: bool = False) -> ReconstructReport:
+        return await maintenance.reconstruct(self, dry_run)
+
+    async def verify(self) -> VerifyReport:
+        return await maintenance.verify(self)
+
+    async def collect_blobs(self, grace_seconds: float | None = None) -> list[str]:
+        """Remove blob files no message refers to, once older than the grace period (settings)."""
+        grace = self.settings.store.blob_grace_seconds if grace_seconds is None else grace_seconds
+        return await maintenance.collect_blobs(self, grace)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._writer.close()
+        self._feed.close()
+        await asyncio.to_thread(self._readers.shutdown, True)
+        self._read_engine.dispose()
+        self._write_engine.dispose()
+
+
+def _prepare_directories(data_dir: Path, blobs: BlobStore) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    blobs.ensure_dirs()
+    blobs.sweep_tmp_sync()
+
+
+async def open_sqlite_store(
+    data_dir: Path, settings: Settings, *, reader_threads: int = READER_THREADS
+) -> SqliteStore:
+    """Open (creating or upgrading as needed) the store in ``data_dir``."""
+    data_dir = Path(data_dir)
+    blobs = BlobStore(data_dir / BLOB_DIR_NAME)
+    await asyncio.to_thread(_prepare_directories, data_dir, blobs)
+    path = data_dir / DB_FILE_NAME
+    timeout = settings.store.busy_timeout
+    write_engine = make_engine(path, timeout, writer=True)
+    feed = LocalChangeFeed()
+    writer = Writer(
+        write_engine, group_commit_max=settings.store.group_commit_max, init=migrate, publish=feed.publish
+    )
+    try:
+        await writer.start()
+    except BaseException:
+        write_engine.dispose()
+        raise
+    read_engine = make_engine(path, timeout, writer=False, pool_size=reader_threads)
+    return SqliteStore(data_dir, settings, writer, write_engine, read_engine, blobs, feed, reader_threads)

@@ -1,0 +1,679 @@
+"""Messages in mailboxes (deliver, views, flags, copy/move, expunge, search), over a Connection.
+
+Every function here runs in a writer job (those taking ``events``, inside the writer's transaction
+and savepoint) or in a reader thread (inside one read transaction, so one snapshot). None is ever
+called on the event loop. ``SqliteStore`` in ``sqlite.py`` is the async face; mailbox creation,
+renaming and deletion live beside the accounts in ``sqlite_directory``.
+
+Counters (mailbox messages/unseen/deleted/size, quota usage, message refcounts) are adjusted by deltas
+in the same transaction as the change that moves them; ``reconstruct`` re-derives them from scratch.
+MODSEQs: each write operation bumps a mailbox's HIGHESTMODSEQ once and stamps every membership it
+touched with the new value (RFC 7162 §3.1 allows one value for the messages one command changed).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Literal
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Integer,
+    Row,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+
+from pochta.store.api import FlagOp, NotFound
+from pochta.store.blobs import BlobStore
+from pochta.store.model import (
+    AccountId,
+    BlobRef,
+    CachedMessage,
+    Change,
+    ChangeKind,
+    ChangeSet,
+    CopyResult,
+    MailboxId,
+    MailboxInfo,
+    MailboxView,
+    MessageEntry,
+    MessageId,
+    ModSeq,
+    Placed,
+    Target,
+    Uid,
+)
+from pochta.store.schema import (
+    FTS_DELETE,
+    FTS_INSERT,
+    accounts,
+    expunged,
+    mailboxes,
+    membership,
+    messages,
+    quota_usage,
+)
+
+# Version of the parse cache layout written at delivery; reconstruct rewrites caches regardless.
+PARSE_VERSION = 1
+
+# Ranges per statement when selecting a UID set: SQLite limits expression depth (1000) and
+# host parameters; 200 ranges keep a statement well inside both.
+RANGES_PER_STATEMENT = 200
+IDS_PER_STATEMENT = 500
+
+# RFC 9051 §2.3.2 system flags, kept in this spelling whatever case a client used.
+SYSTEM_FLAGS = {
+    f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", "\\Recent")
+}
+SEEN = "\\seen"
+DELETED = "\\deleted"
+
+
+# Flags
+
+
+def normalize_flags(flags: Iterable[str]) -> dict[str, str]:
+    """Flags keyed by lower case (IMAP flags are case-insensitive), system flags in canonical case."""
+    result: dict[str, str] = {}
+    for flag in flags:
+        if not flag or any(c.isspace() for c in flag):
+            raise ValueError(f"not a flag: {flag!r}")
+        key = flag.lower()
+        result.setdefault(key, SYSTEM_FLAGS.get(key, flag))
+    return result
+
+
+def parse_flags(stored: str) -> dict[str, str]:
+    return {flag.lower(): flag for flag in stored.split()}
+
+
+def flags_text(flags: dict[str, str]) -> str:
+    return " ".join(sorted(flags.values(), key=str.lower))
+
+
+def apply_flags(current: dict[str, str], op: FlagOp, wanted: dict[str, str]) -> dict[str, str]:
+    if op == "add":
+        return {**wanted, **current}  # a flag already present keeps the case it was first stored in
+    if op == "remove":
+        return {key: flag for key, flag in current.items() if key not in wanted}
+    if op == "replace":
+        return {key: current.get(key, flag) for key, flag in wanted.items()}
+    raise ValueError(f"unknown flag operation {op!r}")
+
+
+# UID sets
+
+
+def normalize_uids(uids: Iterable[Uid]) -> list[Uid]:
+    return sorted({int(uid) for uid in uids if uid > 0})
+
+
+def uid_ranges(uids: Sequence[Uid]) -> list[tuple[Uid, Uid]]:
+    """Sorted, distinct UIDs as inclusive ranges: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
+    ranges: list[tuple[Uid, Uid]] = []
+    for uid in uids:
+        if ranges and ranges[-1][1] + 1 == uid:
+            ranges[-1] = (ranges[-1][0], uid)
+        else:
+            ranges.append((uid, uid))
+    return ranges
+
+
+def uid_conditions(column: Any, uids: Sequence[Uid]) -> Iterator[ColumnElement[bool]]:
+    """One WHERE condition per chunk of ranges (a range is one b-tree seek on the clustered key)."""
+    ranges = uid_ranges(uids)
+    for start in range(0, len(ranges), RANGES_PER_STATEMENT):
+        chunk = ranges[start : start + RANGES_PER_STATEMENT]
+        yield or_(*(column == low if low == high else column.between(low, high) for low, high in chunk))
+
+
+def chunked(items: Sequence[Any], size: int = IDS_PER_STATEMENT) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# Dates
+
+
+def date_parts(when: datetime | None) -> tuple[int, int]:
+    """Epoch seconds and UTC offset in minutes; a naive datetime is taken as UTC."""
+    if when is None:
+        return int(time.time()), 0
+    offset = when.utcoffset()
+    if offset is None:
+        return int(when.replace(tzinfo=UTC).timestamp()), 0
+    return int(when.timestamp()), int(offset.total_seconds() // 60)
+
+
+def date_from_parts(epoch: int, tz_minutes: int) -> datetime:
+    tz = UTC if tz_minutes == 0 else timezone(timedelta(minutes=tz_minutes))
+    return datetime.fromtimestamp(epoch, tz)
+
+
+# Rows to records
+
+
+def mailbox_info(row: Row[Any]) -> MailboxInfo:
+    return MailboxInfo(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        uidvalidity=row.uidvalidity,
+        uidnext=row.uidnext,
+        highestmodseq=row.highestmodseq,
+        special_use=row.special_use,
+        subscribed=bool(row.subscribed),
+        messages=row.messages,
+        unseen=row.unseen,
+        deleted=row.deleted,
+        size=row.size,
+    )
+
+
+ENTRY_COLUMNS = (
+    membership.c.uid,
+    membership.c.message_id,
+    membership.c.flags,
+    membership.c.seen,
+    membership.c.deleted,
+    membership.c.modseq,
+    membership.c.internal_date,
+    membership.c.internal_tz,
+    messages.c.sha256,
+    messages.c.size,
+)
+
+
+def message_entry(
+    row: Any, flags: dict[str, str] | None = None, modseq: ModSeq | None = None
+) -> MessageEntry:
+    return MessageEntry(
+        uid=row.uid,
+        message_id=row.message_id,
+        flags=frozenset(row.flags.split()) if flags is None else frozenset(flags.values()),
+        modseq=row.modseq if modseq is None else modseq,
+        size=row.size,
+        internal_date=date_from_parts(row.internal_date, row.internal_tz),
+        blob=BlobRef(row.sha256, row.size),
+    )
+
+
+def read_entries(conn: Connection, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[Row[Any]]:
+    """Membership rows (joined with their message) for the UIDs that exist, in UID order."""
+    rows: list[Row[Any]] = []
+    base = select(*ENTRY_COLUMNS).join_from(membership, messages, membership.c.message_id == messages.c.id)
+    for condition in uid_conditions(membership.c.uid, normalize_uids(uids)):
+        rows.extend(
+            conn.execute(
+                base.where(membership.c.mailbox_id == mailbox_id, condition).order_by(membership.c.uid)
+            )
+        )
+    return rows
+
+
+# Mailbox rows and counters
+#
+# The statements of the write path are built once: SQLAlchemy then skips construction and cache-key
+# computation on every call, which is most of a small statement's cost.
+
+_MAILBOX_BY_ID = select(mailboxes).where(mailboxes.c.id == bindparam("b_id"))
+
+# One statement per mailbox and operation: reserve UIDs, take the next MODSEQ and move the counters.
+_BUMP_MAILBOX = (
+    update(mailboxes)
+    .where(mailboxes.c.id == bindparam("b_id"))
+    .values(
+        uidnext=mailboxes.c.uidnext + bindparam("b_uids", type_=BigInteger),
+        highestmodseq=mailboxes.c.highestmodseq + 1,
+        messages=mailboxes.c.messages + bindparam("b_messages", type_=Integer),
+        unseen=mailboxes.c.unseen + bindparam("b_unseen", type_=Integer),
+        deleted=mailboxes.c.deleted + bindparam("b_deleted", type_=Integer),
+        size=mailboxes.c.size + bindparam("b_size", type_=BigInteger),
+    )
+    .returning(
+        mailboxes.c.uidnext, mailboxes.c.highestmodseq, mailboxes.c.uidvalidity, mailboxes.c.account_id
+    )
+)
+_ADD_QUOTA = (
+    update(quota_usage)
+    .where(quota_usage.c.account_id == bindparam("b_account"))
+    .values(
+        bytes=quota_usage.c.bytes + bindparam("b_bytes", type_=BigInteger),
+        messages=quota_usage.c.messages + bindparam("b_count", type_=Integer),
+    )
+)
+_RETAIN = (
+    update(messages)
+    .where(messages.c.id == bindparam("b_id"))
+    .values(refcount=messages.c.refcount + bindparam("b_n", type_=Integer))
+)
+_MESSAGE_BY_SHA = select(messages.c.id).where(messages.c.sha256 == bindparam("b_sha"))
+_INSERT_MESSAGE = insert(messages)
+_INSERT_MEMBERSHIP = insert(membership)
+_INSERT_EXPUNGED = insert(expunged)
+_DELETE_MEMBERSHIP = delete(membership).where(
+    membership.c.mailbox_id == bindparam("b_mailbox"), membership.c.uid == bindparam("b_uid")
+)
+_UPDATE_FLAGS = update(membership).where(
+    membership.c.mailbox_id == bindparam("b_mailbox"), membership.c.uid == bindparam("b_uid")
+)
+_DELETE_MESSAGE = delete(messages).where(messages.c.id == bindparam("b_id"))
+
+
+def mailbox_row(conn: Connection, mailbox_id: MailboxId) -> Row[Any]:
+    row = conn.execute(_MAILBOX_BY_ID, {"b_id": mailbox_id}).first()
+    if row is None:
+        raise NotFound(f"no mailbox with id {mailbox_id}")
+    return row
+
+
+def require_account(conn: Connection, account_id: AccountId) -> None:
+    if conn.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first() is None:
+        raise NotFound(f"no account with id {account_id}")
+
+
+def bump_mailbox(
+    conn: Connection,
+    mailbox_id: MailboxId,
+    *,
+    uids: int = 0,
+    messages: int = 0,
+    unseen: int = 0,
+    deleted: int = 0,
+    size: int = 0,
+) -> Row[Any]:
+    """Reserve ``uids`` UIDs, take a new MODSEQ and apply counter deltas, atomically.
+
+    Returns the mailbox's new uidnext (the reserved UIDs end just below it), highestmodseq (the new
+    MODSEQ), uidvalidity and account_id. UIDs are never handed out twice; MODSEQs only grow.
+    """
+    row = conn.execute(
+        _BUMP_MAILBOX,
+        {
+            "b_id": mailbox_id,
+            "b_uids": uids,
+            "b_messages": messages,
+            "b_unseen": unseen,
+            "b_deleted": deleted,
+            "b_size": size,
+        },
+    ).first()
+    if row is None:
+        raise NotFound(f"no mailbox with id {mailbox_id}")
+    return row
+
+
+def adjust_quota(conn: Connection, account_id: AccountId, size: int, count: int) -> None:
+    if not size and not count:
+        return
+    result = conn.execute(_ADD_QUOTA, {"b_account": account_id, "b_bytes": size, "b_count": count})
+    if result.rowcount == 0:
+        conn.execute(insert(quota_usage).values(account_id=account_id, bytes=size, messages=count))
+
+
+def retain_messages(conn: Connection, counts: Counter[MessageId]) -> None:
+    if counts:
+        conn.execute(_RETAIN, [{"b_id": mid, "b_n": n} for mid, n in counts.items()])
+
+
+def release_messages(conn: Connection, counts: Counter[MessageId]) -> None:
+    """Drop references; a message nobody holds loses its row and search text (its blob stays for GC)."""
+    if not counts:
+        return
+    conn.execute(_RETAIN, [{"b_id": mid, "b_n": -n} for mid, n in counts.items()])
+    dead: list[int] = []
+    for ids in chunked(sorted(counts)):
+        dead.extend(
+            conn.execute(
+                select(messages.c.id).where(messages.c.id.in_(ids), messages.c.refcount <= 0)
+            ).scalars()
+        )
+    if dead:
+        conn.execute(text(FTS_DELETE), [{"id": mid} for mid in dead])
+        conn.execute(_DELETE_MESSAGE, [{"b_id": mid} for mid in dead])
+
+
+def remove_memberships(
+    conn: Connection, events: list[Change], mailbox_id: MailboxId, rows: Sequence[Row[Any]]
+) -> ModSeq:
+    """Expunge these membership rows: records for VANISHED, counters, quota, refcounts, one MODSEQ."""
+    size = sum(row.size for row in rows)
+    box = bump_mailbox(
+        conn,
+        mailbox_id,
+        messages=-len(rows),
+        unseen=-sum(1 for row in rows if not row.seen),
+        deleted=-sum(1 for row in rows if row.deleted),
+        size=-size,
+    )
+    modseq = int(box.highestmodseq)
+    uids = [row.uid for row in rows]
+    conn.execute(_DELETE_MEMBERSHIP, [{"b_mailbox": mailbox_id, "b_uid": uid} for uid in uids])
+    conn.execute(_INSERT_EXPUNGED, [{"mailbox_id": mailbox_id, "uid": uid, "modseq": modseq} for uid in uids])
+    adjust_quota(conn, box.account_id, -size, -len(rows))
+    release_messages(conn, Counter(row.message_id for row in rows))
+    events.append(Change(ChangeKind.EXPUNGED, box.account_id, mailbox_id, modseq, tuple(uids)))
+    return modseq
+
+
+# Messages
+
+
+@dataclass(frozen=True)
+class PreparedMessage:
+    """What deliver stores about a message, computed off the writer thread."""
+
+    blob: BlobRef
+    parsed_json: bytes
+    body_text: str
+    header_text: str
+
+
+def upsert_message(conn: Connection, message: PreparedMessage, references: int) -> MessageId:
+    """Single-instance store: reuse the row of a known blob, else add it with its search text."""
+    row = conn.execute(_MESSAGE_BY_SHA, {"b_sha": message.blob.sha256}).first()
+    if row is not None:
+        retain_messages(conn, Counter({row.id: references}))
+        return int(row.id)
+    message_id = conn.execute(
+        _INSERT_MESSAGE,
+        {
+            "sha256": message.blob.sha256,
+            "size": message.blob.size,
+            "parsed_json": message.parsed_json,
+            "parse_version": PARSE_VERSION,
+            "refcount": references,
+        },
+    ).inserted_primary_key[0]  # type: ignore[index]
+    conn.execute(
+        text(FTS_INSERT), {"id": message_id, "body": message.body_text, "headers": message.header_text}
+    )
+    return int(message_id)
+
+
+def deliver(
+    conn: Connection,
+    events: list[Change],
+    blobs: BlobStore,
+    message: PreparedMessage,
+    targets: Sequence[Target],
+) -> list[Placed]:
+    if not targets:
+        return []
+    # Checked inside the write transaction: garbage collection removes blobs only inside one too, so
+    # a blob seen here cannot vanish before this reference commits.
+    if not blobs.exists_sync(message.blob.sha256):
+        raise NotFound(f"blob {message.blob.sha256} is not stored")
+    message_id = upsert_message(conn, message, len(targets))
+    size = message.blob.size
+    by_box: dict[MailboxId, list[int]] = {}
+    for index, target in enumerate(targets):
+        by_box.setdefault(target.mailbox_id, []).append(index)
+    flags = [normalize_flags(target.flags) for target in targets]
+    placed: list[Placed | None] = [None] * len(targets)
+    rows = []
+    quota: dict[AccountId, list[int]] = {}
+    for mid, indexes in by_box.items():
+        box = bump_mailbox(
+            conn,
+            mid,
+            uids=len(indexes),
+            messages=len(indexes),
+            unseen=sum(1 for i in indexes if SEEN not in flags[i]),
+            deleted=sum(1 for i in indexes if DELETED in flags[i]),
+            size=len(indexes) * size,
+        )
+        first_uid = int(box.uidnext) - len(indexes)
+        for uid, i in enumerate(indexes, start=first_uid):
+            epoch, tz = date_parts(targets[i].internal_date)
+            rows.append(
+                {
+                    "mailbox_id": mid,
+                    "uid": uid,
+                    "message_id": message_id,
+                    "flags": flags_text(flags[i]),
+                    "seen": SEEN in flags[i],
+                    "deleted": DELETED in flags[i],
+                    "modseq": box.highestmodseq,
+                    "internal_date": epoch,
+                    "internal_tz": tz,
+                }
+            )
+            placed[i] = Placed(mid, box.uidvalidity, uid, message_id)
+        used = quota.setdefault(box.account_id, [0, 0])
+        used[0] += len(indexes) * size
+        used[1] += len(indexes)
+        new_uids = tuple(range(first_uid, first_uid + len(indexes)))
+        events.append(Change(ChangeKind.APPENDED, box.account_id, mid, box.highestmodseq, new_uids))
+    conn.execute(_INSERT_MEMBERSHIP, rows)
+    for account_id, (used_bytes, used_count) in quota.items():
+        adjust_quota(conn, account_id, used_bytes, used_count)
+    return [p for p in placed if p is not None]
+
+
+def open_view(conn: Connection, mailbox_id: MailboxId) -> MailboxView:
+    info = mailbox_info(mailbox_row(conn, mailbox_id))
+    rows = conn.execute(
+        select(*ENTRY_COLUMNS)
+        .join_from(membership, messages, membership.c.message_id == messages.c.id)
+        .where(membership.c.mailbox_id == mailbox_id)
+        .order_by(membership.c.uid)
+    )
+    return MailboxView(info, tuple(message_entry(row) for row in rows))
+
+
+def changes_since(conn: Connection, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:
+    box = mailbox_row(conn, mailbox_id)
+    rows = conn.execute(
+        select(*ENTRY_COLUMNS)
+        .join_from(membership, messages, membership.c.message_id == messages.c.id)
+        .where(membership.c.mailbox_id == mailbox_id, membership.c.modseq > modseq)
+        .order_by(membership.c.uid)
+    )
+    changed = tuple(message_entry(row) for row in rows)
+    gone = conn.execute(
+        select(expunged.c.uid)
+        .where(expunged.c.mailbox_id == mailbox_id, expunged.c.modseq > modseq)
+        .order_by(expunged.c.uid)
+    ).scalars()
+    return ChangeSet(mailbox_id, box.highestmodseq, changed, tuple(gone))
+
+
+def set_flags(
+    conn: Connection,
+    events: list[Change],
+    mailbox_id: MailboxId,
+    uids: Iterable[Uid],
+    op: FlagOp,
+    flags: Iterable[str],
+    unchanged_since: ModSeq | None,
+) -> ChangeSet:
+    if op not in ("add", "remove", "replace"):
+        raise ValueError(f"unknown flag operation {op!r}")
+    box = mailbox_row(conn, mailbox_id)
+    wanted = normalize_flags(flags)
+    rows = read_entries(conn, mailbox_id, uids)
+    changes: list[tuple[Row[Any], dict[str, str]]] = []
+    failed: list[Uid] = []
+    unseen = deleted = 0
+    for row in rows:
+        # RFC 7162 §3.1.3: UNCHANGEDSINCE fails messages changed after the given mod-sequence.
+        if unchanged_since is not None and row.modseq > unchanged_since:
+            failed.append(row.uid)
+            continue
+        current = parse_flags(row.flags)
+        new = apply_flags(current, op, wanted)
+        if new.keys() == current.keys():
+            continue  # flags compare case-insensitively: nothing to store, no new MODSEQ
+        changes.append((row, new))
+        unseen += int(bool(row.seen)) - int(SEEN in new)
+        deleted += int(DELETED in new) - int(bool(row.deleted))
+    if not changes:
+        return ChangeSet(mailbox_id, box.highestmodseq, (), (), tuple(failed))
+    modseq = int(bump_mailbox(conn, mailbox_id, unseen=unseen, deleted=deleted).highestmodseq)
+    conn.execute(
+        _UPDATE_FLAGS,
+        [
+            {
+                "b_mailbox": mailbox_id,
+                "b_uid": row.uid,
+                "flags": flags_text(new),
+                "seen": SEEN in new,
+                "deleted": DELETED in new,
+                "modseq": modseq,
+            }
+            for row, new in changes
+        ],
+    )
+    changed = tuple(message_entry(row, new, modseq) for row, new in changes)
+    events.append(Change(ChangeKind.FLAGS, box.account_id, mailbox_id, modseq, tuple(e.uid for e in changed)))
+    return ChangeSet(mailbox_id, modseq, changed, (), tuple(failed))
+
+
+def copy_messages(
+    conn: Connection,
+    events: list[Change],
+    source_id: MailboxId,
+    uids: Iterable[Uid],
+    destination_id: MailboxId,
+    move: bool,
+) -> CopyResult:
+    mailbox_row(conn, source_id)  # NotFound for a missing source
+    rows = read_entries(conn, source_id, uids)
+    if not rows:
+        return CopyResult(destination_id, mailbox_row(conn, destination_id).uidvalidity, (), ())
+    size = sum(row.size for row in rows)
+    # RFC 4315 §4.3: the destination UIDs are allocated in source UID order.
+    box = bump_mailbox(
+        conn,
+        destination_id,
+        uids=len(rows),
+        messages=len(rows),
+        unseen=sum(1 for row in rows if not row.seen),
+        deleted=sum(1 for row in rows if row.deleted),
+        size=size,
+    )
+    first = int(box.uidnext) - len(rows)
+    new_uids = tuple(range(first, first + len(rows)))
+    conn.execute(
+        _INSERT_MEMBERSHIP,
+        [
+            {
+                "mailbox_id": destination_id,
+                "uid": uid,
+                "message_id": row.message_id,
+                "flags": row.flags,
+                "seen": row.seen,
+                "deleted": row.deleted,
+                "modseq": box.highestmodseq,
+                "internal_date": row.internal_date,
+                "internal_tz": row.internal_tz,
+            }
+            for uid, row in zip(new_uids, rows, strict=True)
+        ],
+    )
+    # References are added before the move's expunge releases them, so no message hits zero between.
+    retain_messages(conn, Counter(row.message_id for row in rows))
+    adjust_quota(conn, box.account_id, size, len(rows))
+    events.append(Change(ChangeKind.APPENDED, box.account_id, destination_id, box.highestmodseq, new_uids))
+    if move:
+        # RFC 6851 §3.3: MOVE is atomic; this runs in the same transaction as the copy.
+        remove_memberships(conn, events, source_id, rows)
+    return CopyResult(destination_id, box.uidvalidity, tuple(row.uid for row in rows), new_uids)
+
+
+def expunge(conn: Connection, events: list[Change], mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet:
+    box = mailbox_row(conn, mailbox_id)
+    rows = read_entries(conn, mailbox_id, uids)
+    if not rows:
+        return ChangeSet(mailbox_id, box.highestmodseq)
+    modseq = remove_memberships(conn, events, mailbox_id, rows)
+    return ChangeSet(mailbox_id, modseq, (), tuple(row.uid for row in rows))
+
+
+def cached(conn: Connection, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]:
+    result: list[CachedMessage] = []
+    base = (
+        select(
+            membership.c.uid,
+            membership.c.message_id,
+            messages.c.sha256,
+            messages.c.size,
+            messages.c.parsed_json,
+        )
+        .join_from(membership, messages, membership.c.message_id == messages.c.id)
+        .where(membership.c.mailbox_id == mailbox_id)
+    )
+    for condition in uid_conditions(membership.c.uid, normalize_uids(uids)):
+        for row in conn.execute(base.where(condition).order_by(membership.c.uid)):
+            result.append(
+                CachedMessage(row.uid, row.message_id, BlobRef(row.sha256, row.size), bytes(row.parsed_json))
+            )
+    return result
+
+
+# The trigram tokenizer indexes 3-character windows: shorter strings cannot use the index.
+TRIGRAM = 3
+_MATCH_SQL = (
+    "SELECT uid FROM membership WHERE mailbox_id = :mailbox AND message_id IN "
+    "(SELECT rowid FROM message_text WHERE message_text MATCH :match)"
+)
+_SCAN_SQL = {
+    "body": "SELECT m.uid FROM membership AS m JOIN message_text AS t ON t.rowid = m.message_id "
+    "WHERE m.mailbox_id = :mailbox AND t.body LIKE :pattern ESCAPE '\\'",
+    "text": "SELECT m.uid FROM membership AS m JOIN message_text AS t ON t.rowid = m.message_id "
+    "WHERE m.mailbox_id = :mailbox "
+    "AND (t.body LIKE :pattern ESCAPE '\\' OR t.headers LIKE :pattern ESCAPE '\\')",
+}
+
+
+def fts_phrase(query: str) -> str:
+    """The user's string as one FTS5 phrase: inside double quotes only '"' is special (doubled)."""
+    return '"' + query.replace('"', '""') + '"'
+
+
+def like_pattern(query: str) -> str:
+    return "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search_text(
+    conn: Connection, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]
+) -> set[Uid]:
+    """RFC 9051 §6.4.4 BODY/TEXT: messages containing the string, case-insensitively.
+
+    The user's string never becomes FTS syntax: it is passed as one quoted phrase (or a LIKE pattern
+    with its wildcards escaped), so 'NEAR(', '*', 'AND' or a stray quote are just text.
+    """
+    if field not in ("body", "text"):
+        raise ValueError(f"unknown search field {field!r}")
+    query = query.replace("\x00", "")
+    if not query:
+        # Every string contains the empty string.
+        return set(
+            conn.execute(select(membership.c.uid).where(membership.c.mailbox_id == mailbox_id)).scalars()
+        )
+    if len(query) >= TRIGRAM:
+        # A column filter restricts BODY to the body text; TEXT matches either column.
+        match = fts_phrase(query) if field == "text" else "body : " + fts_phrase(query)
+        return set(conn.execute(text(_MATCH_SQL), {"mailbox": mailbox_id, "match": match}).scalars())
+    # Too short for the index: scan the text of this mailbox's messages only.
+    params = {"mailbox": mailbox_id, "pattern": like_pattern(query)}
+    return set(conn.execute(text(_SCAN_SQL[field]), params).scalars())
+
+
+def get_quota_usage(conn: Connection, account_id: AccountId) -> int:
+    row = conn.execute(select(quota_usage.c.bytes).where(quota_usage.c.account_id == account_id)).first()
+    return int(row.bytes) if row is not None else 0

@@ -1,0 +1,285 @@
+"""reconstruct, verify and blob collection for the SQLite store.
+
+All three work beside a running server (from the CLI, in another process): reads use their own
+snapshot, writes go through the writer in short transactions that other writers simply wait for.
+
+- ``reconstruct`` re-derives everything derived from the blobs and the membership rows: the parse
+  cache and search text of each message (re-parsed from its blob), the seen/deleted bits of each
+  membership, message refcounts, mailbox counters and quota usage (Cyrus ``reconstruct`` and
+  ``quota -f`` in one). Counters are recomputed in one transaction, so they are exact even while
+  mail is being delivered.
+- ``verify`` changes nothing: missing, corrupt (hash mismatch) and unreferenced blobs, and
+  SQLite's own integrity and foreign-key checks.
+- ``collect_blobs`` removes unreferenced blob files after a grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Row, bindparam, case, delete, func, insert, select, text, update
+
+from pochta.config import MimeSettings
+from pochta.mime import parse_message
+from pochta.store.blobs import BlobStore
+from pochta.store.model import Change, ReconstructReport, VerifyReport
+from pochta.store.schema import FTS_DELETE, FTS_INSERT, mailboxes, membership, messages, quota_usage
+from pochta.store.sqlite_mail import PARSE_VERSION, chunked
+
+if TYPE_CHECKING:
+    from pochta.store.sqlite import SqliteStore
+
+# Messages re-parsed per round trip: bounded memory, and short write transactions.
+RECONSTRUCT_BATCH = 100
+COLLECT_BATCH = 500
+
+
+@dataclass(frozen=True)
+class _CacheFix:
+    message_id: int
+    size: int
+    parsed_json: bytes
+    body_text: str
+    header_text: str
+
+
+def _message_batch(conn: Connection, after: int) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            text(
+                "SELECT m.id, m.sha256, m.size, m.parsed_json, m.parse_version, t.body, t.headers "
+                "FROM messages AS m LEFT JOIN message_text AS t ON t.rowid = m.id "
+                "WHERE m.id > :after ORDER BY m.id LIMIT :limit"
+            ),
+            {"after": after, "limit": RECONSTRUCT_BATCH},
+        )
+    )
+
+
+def _reparse(
+    blobs: BlobStore, mime: MimeSettings, rows: Sequence[Row[Any]], report: ReconstructReport
+) -> list[_CacheFix]:
+    fixes = []
+    for row in rows:
+        try:
+            with blobs.open(row.sha256) as f:
+                data = f.read()
+        except FileNotFoundError:
+            report.missing_blobs.append(row.sha256)
+            continue
+        parsed = parse_message(data, mime)
+        report.messages_reparsed += 1
+        fix = _CacheFix(row.id, len(data), parsed.to_json(), parsed.body_text, parsed.header_text)
+        if (
+            bytes(row.parsed_json) != fix.parsed_json
+            or row.size != fix.size
+            or row.parse_version != PARSE_VERSION
+            or row.body != fix.body_text
+            or row.headers != fix.header_text
+        ):
+            report.caches_changed += 1
+            fixes.append(fix)
+    return fixes
+
+
+def _apply_fixes(conn: Connection, events: list[Change], fixes: Sequence[_CacheFix]) -> None:
+    for fix in fixes:
+        # The message may have been expunged everywhere since it was read: then there is nothing to fix.
+        result = conn.execute(
+            update(messages)
+            .where(messages.c.id == fix.message_id)
+            .values(size=fix.size, parsed_json=fix.parsed_json, parse_version=PARSE_VERSION)
+        )
+        if result.rowcount == 0:
+            continue
+        conn.execute(text(FTS_DELETE), {"id": fix.message_id})
+        conn.execute(
+            text(FTS_INSERT),
+            {"id": fix.message_id, "body": fix.body_text, "headers": fix.header_text},
+        )
+
+
+# The seen/deleted bits as the flags text says they should be (system flags are stored canonically).
+_COUNT_BITS_WRONG = (
+    "SELECT count(*) FROM membership "
+    "WHERE seen != (instr(' ' || flags || ' ', ' \\Seen ') > 0) "
+    "OR deleted != (instr(' ' || flags || ' ', ' \\Deleted ') > 0)"
+)
+_FIX_BITS = (
+    "UPDATE membership SET seen = (instr(' ' || flags || ' ', ' \\Seen ') > 0), "
+    "deleted = (instr(' ' || flags || ' ', ' \\Deleted ') > 0) "
+    "WHERE seen != (instr(' ' || flags || ' ', ' \\Seen ') > 0) "
+    "OR deleted != (instr(' ' || flags || ' ', ' \\Deleted ') > 0)"
+)
+_EXPUNGED_MAX = (
+    "SELECT mailbox_id, max(uid) AS max_uid, max(modseq) AS max_modseq FROM expunged GROUP BY mailbox_id"
+)
+
+
+def _recount(conn: Connection, apply: bool, report: ReconstructReport) -> None:
+    """Re-derive counters from membership rows; writes only when ``apply`` (inside a writer job)."""
+    wrong = conn.execute(text(_COUNT_BITS_WRONG)).scalar_one()
+    report.counters_changed += wrong
+    if apply and wrong:
+        conn.execute(text(_FIX_BITS))
+
+    # Message refcounts; a message no mailbox holds loses its row and search text.
+    held = (
+        select(func.count())
+        .select_from(membership)
+        .where(membership.c.message_id == messages.c.id)
+        .scalar_subquery()
+    )
+    refs = conn.execute(select(messages.c.id, held.label("held")).where(messages.c.refcount != held)).all()
+    report.counters_changed += len(refs)
+    if apply and refs:
+        alive = [{"b_id": row.id, "refcount": row.held} for row in refs if row.held > 0]
+        dead = [row.id for row in refs if row.held == 0]
+        if alive:
+            conn.execute(update(messages).where(messages.c.id == bindparam("b_id")), alive)
+        for ids in chunked(dead):
+            conn.execute(delete(messages).where(messages.c.id.in_(ids)))
+    if apply:
+        conn.execute(text("DELETE FROM message_text WHERE rowid NOT IN (SELECT id FROM messages)"))
+
+    # Mailbox counters, UIDNEXT and HIGHESTMODSEQ (never lowered: they only have to stay ahead).
+    stats = {
+        row.mailbox_id: row
+        for row in conn.execute(
+            select(
+                membership.c.mailbox_id,
+                func.count().label("n"),
+                func.sum(case((membership.c.seen, 0), else_=1)).label("unseen"),
+                func.sum(case((membership.c.deleted, 1), else_=0)).label("deleted"),
+                func.sum(messages.c.size).label("size"),
+                func.max(membership.c.uid).label("max_uid"),
+                func.max(membership.c.modseq).label("max_modseq"),
+            )
+            .join_from(membership, messages, membership.c.message_id == messages.c.id)
+            .group_by(membership.c.mailbox_id)
+        )
+    }
+    gone = {row.mailbox_id: row for row in conn.execute(text(_EXPUNGED_MAX))}
+    for box in conn.execute(select(mailboxes)).all():
+        report.mailboxes_recounted += 1
+        stat, exp = stats.get(box.id), gone.get(box.id)
+        expected = {
+            "messages": stat.n if stat else 0,
+            "unseen": int(stat.unseen) if stat else 0,
+            "deleted": int(stat.deleted) if stat else 0,
+            "size": int(stat.size) if stat else 0,
+            "uidnext": max(box.uidnext, (stat.max_uid + 1) if stat else 0, (exp.max_uid + 1) if exp else 0),
+            "highestmodseq": max(
+                box.highestmodseq, stat.max_modseq if stat else 0, exp.max_modseq if exp else 0
+            ),
+        }
+        if any(getattr(box, key) != value for key, value in expected.items()):
+            report.counters_changed += 1
+            if apply:
+                conn.execute(update(mailboxes).where(mailboxes.c.id == box.id).values(expected))
+
+    # Quota usage: every membership counts (a message in two mailboxes counts twice, as IMAP QUOTA).
+    usage = {
+        row.account_id: row
+        for row in conn.execute(
+            select(mailboxes.c.account_id, func.count().label("n"), func.sum(messages.c.size).label("size"))
+            .select_from(membership)
+            .join(mailboxes, membership.c.mailbox_id == mailboxes.c.id)
+            .join(messages, membership.c.message_id == messages.c.id)
+            .group_by(mailboxes.c.account_id)
+        )
+    }
+    stored = {row.account_id: row for row in conn.execute(select(quota_usage))}
+    account_ids = {row.account_id for row in conn.execute(text("SELECT id AS account_id FROM accounts"))}
+    for account_id in sorted(account_ids):
+        actual = usage.get(account_id)
+        size, count = (int(actual.size), int(actual.n)) if actual else (0, 0)
+        have = stored.get(account_id)
+        if have is not None and (have.bytes, have.messages) == (size, count):
+            continue
+        report.quota_changed += 1
+        if not apply:
+            continue
+        if have is None:
+            conn.execute(insert(quota_usage).values(account_id=account_id, bytes=size, messages=count))
+        else:
+            conn.execute(
+                update(quota_usage)
+                .where(quota_usage.c.account_id == account_id)
+                .values(bytes=size, messages=count)
+            )
+
+
+def _referenced(conn: Connection) -> set[str]:
+    return set(conn.execute(select(messages.c.sha256)).scalars())
+
+
+async def reconstruct(store: SqliteStore, dry_run: bool) -> ReconstructReport:
+    report = ReconstructReport()
+    after = 0
+    while True:
+        rows = await store.run_read(partial(_message_batch, after=after))
+        if not rows:
+            break
+        after = rows[-1].id
+        # Parsing is CPU work: in a thread, one batch at a time.
+        fixes = await asyncio.to_thread(_reparse, store.blobs, store.settings.mime, rows, report)
+        if fixes and not dry_run:
+            await store.run_write(partial(_apply_fixes, fixes=fixes))
+    if dry_run:
+        await store.run_read(lambda c: _recount(c, False, report))
+    else:
+        # The write transaction holds the lock: counters are recomputed against a still database.
+        await store.run_write(lambda c, e: _recount(c, True, report))
+    referenced = await store.run_read(_referenced)
+    report.unreferenced_blobs = sorted(await store.blobs.list_all() - referenced)
+    report.missing_blobs.sort()
+    return report
+
+
+def _integrity(conn: Connection) -> list[str]:
+    errors = [str(row[0]) for row in conn.exec_driver_sql("PRAGMA integrity_check")]
+    errors = [] if errors == ["ok"] else errors
+    for row in conn.exec_driver_sql("PRAGMA foreign_key_check"):
+        errors.append(f"foreign key violation: {tuple(row)}")
+    return errors
+
+
+def _hash_all(blobs: BlobStore, names: Sequence[str]) -> list[str]:
+    # A blob removed (by collection) between the listing and its check is not corrupt.
+    return [name for name in names if not blobs.verify_sync(name) and blobs.exists_sync(name)]
+
+
+async def verify(store: SqliteStore) -> VerifyReport:
+    referenced = await store.run_read(_referenced)
+    on_disk = await store.blobs.list_all()
+    report = VerifyReport(
+        missing_blobs=sorted(referenced - on_disk),
+        unreferenced_blobs=sorted(on_disk - referenced),
+    )
+    report.corrupt_blobs = await asyncio.to_thread(_hash_all, store.blobs, sorted(on_disk))
+    report.integrity_errors = await store.run_read(_integrity)
+    return report
+
+
+def _remove_unreferenced(
+    conn: Connection, events: list[Change], blobs: BlobStore, names: Sequence[str], grace: float
+) -> list[str]:
+    """Inside a write transaction, so that no delivery can reference a blob between check and unlink
+    (deliver checks the blob exists inside its write transaction too)."""
+    still = set(conn.execute(select(messages.c.sha256).where(messages.c.sha256.in_(names))).scalars())
+    return [name for name in names if name not in still and blobs.remove_if_old_sync(name, grace)]
+
+
+async def collect_blobs(store: SqliteStore, grace_seconds: float) -> list[str]:
+    referenced = await store.run_read(_referenced)
+    candidates = await asyncio.to_thread(store.blobs.collectable_sync, referenced, grace_seconds)
+    removed: list[str] = []
+    for names in chunked(candidates, COLLECT_BATCH):
+        job = partial(_remove_unreferenced, blobs=store.blobs, names=names, grace=grace_seconds)
+        removed.extend(await store.run_write(job))
+    return removed

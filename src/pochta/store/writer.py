@@ -1,0 +1,258 @@
+"""The single writer: one thread owns the write connection and folds concurrent writes into one commit.
+
+Jobs are functions ``fn(conn) -> T`` submitted from any thread and awaited as futures. The writer
+takes every job queued (up to ``group_commit_max``), runs each inside its own SAVEPOINT within one
+``BEGIN IMMEDIATE`` transaction and COMMITs once: N parallel deliveries cost one fsync, not N.
+
+- A job that raises has its savepoint rolled back and gets its exception; the others still commit.
+- If BEGIN or COMMIT fails (disk full, lock timeout), every job of the batch gets that error.
+- Futures resolve only after COMMIT returned, so "done" means durable (DESIGN.md principle 1).
+- Change-feed events a job recorded are published after the commit, before its future resolves,
+  so a session sees its own change on the feed no later than its command completes.
+
+BEGIN IMMEDIATE takes SQLite's write lock up front: another process (the CLI) waits for it with the
+busy timeout rather than failing with SQLITE_BUSY when upgrading a read transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from pochta.store.model import Change
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Job(Generic[T]):
+    fn: Callable[[Connection], T]
+    future: concurrent.futures.Future[T]
+    events: list[Change] | None
+    ok: bool = False
+    value: Any = None
+    error: BaseException | None = None
+
+
+_STOP = object()
+
+
+@dataclass
+class WriterStats:
+    """Counters a test or bench reads to show how well group commit works."""
+
+    commits: int = 0  # successful COMMITs: each costs one fsync of the WAL
+    batches: int = 0  # transactions begun (committed, rolled back or failed)
+    jobs: int = 0  # jobs committed
+    failed_jobs: int = 0  # jobs that raised (rolled back to their savepoint, or whole batch failed)
+    largest_batch: int = 0
+    batch_sizes: list[int] = field(default_factory=list)  # of committed batches, most recent last
+
+    def snapshot(self) -> WriterStats:
+        return WriterStats(
+            self.commits,
+            self.batches,
+            self.jobs,
+            self.failed_jobs,
+            self.largest_batch,
+            list(self.batch_sizes),
+        )
+
+
+class Writer:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        group_commit_max: int,
+        init: Callable[[Connection], None] | None = None,
+        publish: Callable[[Sequence[Change]], None] | None = None,
+        name: str = "pochta-writer",
+    ) -> None:
+        self._engine = engine
+        self._max = group_commit_max
+        self._init = init
+        self._publish = publish
+        self._queue: queue.SimpleQueue[_Job[Any] | object] = queue.SimpleQueue()
+        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._closed = False
+        self._lock = threading.Lock()
+        self._pending = 0
+        self.stats = WriterStats()
+
+    # Life cycle
+
+    async def start(self) -> None:
+        """Start the thread: it connects, runs ``init`` (migrations) and then serves jobs."""
+        self._thread.start()
+        await asyncio.wrap_future(self._ready)
+
+    def start_sync(self) -> None:
+        self._thread.start()
+        self._ready.result()
+
+    async def close(self) -> None:
+        """Finish every job already submitted, then stop the thread and close the connection."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+
+    @property
+    def pending(self) -> int:
+        """Jobs submitted and not yet finished (a test uses this to line up a batch)."""
+        return self._pending
+
+    # Submitting
+
+    def submit(
+        self, fn: Callable[[Connection], T], events: list[Change] | None = None
+    ) -> concurrent.futures.Future[T]:
+        """Queue a job from any thread. ``events`` (filled by the job) are published after commit."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the store is closed")
+            self._pending += 1
+            self._queue.put(_Job(fn, future, events))
+        return future
+
+    async def run(self, fn: Callable[[Connection], T], events: list[Change] | None = None) -> T:
+        return await asyncio.wrap_future(self.submit(fn, events))
+
+    # The thread
+
+    def _connect(self) -> Connection:
+        conn = self._engine.connect()
+        try:
+            if self._init is not None:
+                self._init(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _main(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:
+            self._ready.set_exception(exc)
+            return
+        self._ready.set_result(None)
+        try:
+            stop = False
+            while not stop:
+                first = self._queue.get()
+                if first is _STOP:
+                    break
+                assert isinstance(first, _Job)
+                batch: list[_Job[Any]] = [first]
+                while len(batch) < self._max:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stop = True
+                        break
+                    assert isinstance(item, _Job)
+                    batch.append(item)
+                conn = self._run_batch(conn, batch)
+        finally:
+            conn.close()
+
+    def _run_batch(self, conn: Connection, batch: list[_Job[Any]]) -> Connection:
+        """Run one batch in one transaction; returns the connection to use next."""
+        if conn.closed:
+            conn = self._reconnect(conn)
+        # A caller that was cancelled before its job started does not get it run.
+        live = [job for job in batch if job.future.set_running_or_notify_cancel()]
+        with self._lock:
+            self._pending -= len(batch) - len(live)
+        if not live:
+            return conn
+        self.stats.batches += 1
+        try:
+            transaction = conn.begin()  # BEGIN IMMEDIATE (see sqlite.py's begin hook)
+            try:
+                for job in live:
+                    savepoint = conn.begin_nested()
+                    try:
+                        job.value = job.fn(conn)
+                    except Exception as exc:
+                        # If SQLite already rolled the whole transaction back (I/O error, disk full),
+                        # this raises too and the batch fails below.
+                        savepoint.rollback()
+                        job.error = exc
+                    else:
+                        savepoint.commit()
+                        job.ok = True
+                if any(job.ok for job in live):
+                    transaction.commit()
+                    self.stats.commits += 1
+                else:
+                    transaction.rollback()
+            except BaseException:
+                if transaction.is_active:
+                    transaction.rollback()
+                raise
+        except Exception as exc:
+            log.exception("store write batch of %d jobs failed", len(live))
+            for job in live:
+                job.ok = False
+                if job.error is None:
+                    job.error = exc
+            # The connection may be unusable after an I/O error; start afresh for the next batch.
+            conn = self._reconnect(conn)
+        self._finish(live)
+        return conn
+
+    def _reconnect(self, conn: Connection) -> Connection:
+        try:
+            conn.close()
+        except Exception:
+            log.exception("closing the write connection failed")
+        try:
+            return self._engine.connect()
+        except Exception:
+            # Keep serving: the next batch fails fast on the closed connection and tries again,
+            # rather than leaving callers waiting on a dead thread.
+            log.exception("reconnecting the writer failed")
+            return conn
+
+    def _finish(self, live: list[_Job[Any]]) -> None:
+        ok = [job for job in live if job.ok]
+        self.stats.jobs += len(ok)
+        self.stats.failed_jobs += len(live) - len(ok)
+        if ok:
+            self.stats.largest_batch = max(self.stats.largest_batch, len(ok))
+            self.stats.batch_sizes.append(len(ok))
+            del self.stats.batch_sizes[:-1000]
+        if self._publish is not None:
+            events = [event for job in ok if job.events for event in job.events]
+            if events:
+                try:
+                    self._publish(events)
+                except Exception:
+                    log.exception("publishing %d changes failed", len(events))
+        with self._lock:
+            self._pending -= len(live)
+        for job in live:
+            if job.ok:
+                job.future.set_result(job.value)
+            else:
+                assert job.error is not None
+                job.future.set_exception(job.error)

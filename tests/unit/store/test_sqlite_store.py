@@ -1,0 +1,341 @@
+"""The store conformance suite bound to the SQLite backend, plus what only SQLite has.
+
+The suite (pochta.testing.store_suite) runs here through a star import; the tests below it cover
+SQLite plumbing: migrations, pragmas, a second process, blob collection, the local change feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+pytest.register_assert_rewrite("pochta.testing.store_suite")
+
+from alembic.autogenerate import compare_metadata  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+from sqlalchemy import event  # noqa: E402
+
+from pochta.config import Settings  # noqa: E402
+from pochta.store.api import Store  # noqa: E402
+from pochta.store.changes import LocalChangeFeed  # noqa: E402
+from pochta.store.model import Change, ChangeKind, Target  # noqa: E402
+from pochta.store.schema import is_fts_table, metadata  # noqa: E402
+from pochta.store.sqlite import DB_FILE_NAME, SqliteStore, alembic_config, open_sqlite_store  # noqa: E402
+from pochta.store.sqlite_mail import uid_ranges  # noqa: E402
+from pochta.testing.store_suite import *  # noqa: E402, F403
+from pochta.testing.store_suite import (  # noqa: E402
+    StoreFactory,
+    deliver,
+    mailbox,
+    make_account,
+    make_message,
+    put,
+)
+
+
+def _sqlite(store: Store) -> SqliteStore:
+    assert isinstance(store, SqliteStore)
+    return store
+
+
+def _db(store: Store) -> sqlite3.Connection:
+    # A connection of our own, as an operator's sqlite3 shell would be: it bypasses the store.
+    return sqlite3.connect(_sqlite(store).data_dir / DB_FILE_NAME, timeout=10, isolation_level=None)
+
+
+def _run_sql(store: Store, script: str) -> None:
+    conn = _db(store)
+    try:
+        conn.executescript(script)
+    finally:
+        conn.close()
+
+
+class SqliteBackdoor:
+    async def scramble_counters(self, store: Store) -> None:
+        await asyncio.to_thread(
+            _run_sql,
+            store,
+            """
+            UPDATE mailboxes SET messages = messages + 7, unseen = unseen + 3, deleted = deleted + 2,
+                size = size * 2 + 1;
+            UPDATE quota_usage SET bytes = bytes + 12345, messages = messages + 5;
+            UPDATE messages SET refcount = refcount + 3;
+            UPDATE membership SET seen = NOT seen;
+            """,
+        )
+
+    async def scramble_caches(self, store: Store) -> None:
+        await asyncio.to_thread(
+            _run_sql,
+            store,
+            """
+            UPDATE messages SET parsed_json = CAST('{"garbage": true}' AS BLOB), size = size + 1;
+            UPDATE message_text SET body = 'garbage' WHERE rowid = (SELECT min(rowid) FROM message_text);
+            DELETE FROM message_text WHERE rowid = (SELECT max(rowid) FROM message_text);
+            """,
+        )
+
+    def blob_path(self, store: Store, sha256: str) -> Path:
+        return _sqlite(store).blobs.path_for(sha256)
+
+    def blob_files(self, store: Store) -> set[str]:
+        return _sqlite(store).blobs.list_sync()
+
+
+@pytest.fixture
+def backdoor() -> SqliteBackdoor:
+    return SqliteBackdoor()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+async def store_factory(data_dir: Path) -> AsyncIterator[StoreFactory]:
+    opened: list[SqliteStore] = []
+
+    async def factory() -> Store:
+        handle = await open_sqlite_store(data_dir, Settings())
+        opened.append(handle)
+        return handle
+
+    yield factory
+    for handle in opened:
+        await handle.close()  # idempotent: tests may have closed it already
+
+
+def test_every_suite_test_is_exported() -> None:
+    # The binding runs what the star import brings in: a suite test missing from __all__ never runs.
+    import pochta.testing.store_suite as suite
+
+    tests = {name for name in vars(suite) if name.startswith("test_")}
+    assert tests <= set(suite.__all__)
+
+
+# Migrations and connection setup
+
+
+async def test_migrations_create_the_schema_described_in_code(store: Store) -> None:
+    engine = _sqlite(store)._write_engine
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={"include_name": lambda name, type_, parents: not (type_ == "table" and is_fts_table(name))},
+        )
+        assert compare_metadata(context, metadata) == []
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert context.get_current_revision() == head == "0001"
+        conn.rollback()
+
+
+async def test_reopen_is_idempotent_and_pragmas_hold(data_dir: Path) -> None:
+    first = await open_sqlite_store(data_dir, Settings())
+    await first.add_domain("example.org")
+    second = await open_sqlite_store(data_dir, Settings())  # at head already: nothing to do
+    try:
+        assert [d.name for d in await second.list_domains()] == ["example.org"]
+        pragmas = await second.run_write(
+            lambda conn, events: [
+                conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            ]
+        )
+        assert pragmas == ["wal", 2, 1, 30000]  # WAL, synchronous=FULL, FKs on, settings' timeout
+        only_read = await second.run_read(lambda conn: conn.exec_driver_sql("PRAGMA query_only").scalar())
+        assert only_read == 1
+    finally:
+        await first.close()
+        await second.close()
+    assert (data_dir / DB_FILE_NAME).is_file()
+    assert (data_dir / "blobs" / "tmp").is_dir()
+
+
+async def test_blocking_work_stays_off_the_loop(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every SQLite statement runs on the writer or a reader thread, never on the event loop thread.
+    loop_thread = threading.get_ident()
+    threads: set[int] = set()
+
+    def record(*args: object) -> None:
+        threads.add(threading.get_ident())
+
+    for engine in (_sqlite(store)._write_engine, _sqlite(store)._read_engine):
+        event.listen(engine, "before_cursor_execute", record)
+    account = await make_account(store)
+    await deliver(store, make_message(), (await mailbox(store, account)).id)
+    await store.search_text((await mailbox(store, account)).id, "hello", "text")
+    assert threads
+    assert loop_thread not in threads
+
+
+# Several processes
+
+
+async def test_another_process_writes_while_open(store: Store, data_dir: Path) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    script = textwrap.dedent(
+        f"""
+        import asyncio
+        from pathlib import Path
+        from pochta.config import MimeSettings, Settings
+        from pochta.mime import parse_message
+        from pochta.store.model import Target
+        from pochta.store.sqlite import open_sqlite_store
+
+        async def main():
+            store = await open_sqlite_store(Path({str(data_dir)!r}), Settings())
+            try:
+                await store.add_account("bob@example.org", "hash", None)
+                data = b"Subject: from the CLI\\r\\n\\r\\nhello from another process\\r\\n"
+                blob = await store.put_blob(data)
+                await store.deliver(blob, parse_message(data, MimeSettings()), [Target({inbox.id})])
+            finally:
+                await store.close()
+
+        asyncio.run(main())
+        """
+    )
+    # Meanwhile this process keeps writing: both wait for each other's locks, neither fails.
+    writer = asyncio.gather(*(deliver(store, make_message(n=n), inbox.id) for n in range(20)))
+    result = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    await writer
+    assert result.returncode == 0, result.stderr
+    bob = await store.get_account("bob@example.org")  # no cache: the other process's row is seen
+    assert bob is not None
+    info = await store.get_mailbox_by_id(inbox.id)
+    assert info is not None
+    assert info.messages == 21
+    assert await store.search_text(inbox.id, "another process", "body") != set()
+    view = await store.open_view(inbox.id)
+    assert sorted(e.uid for e in view.messages) == list(range(1, 22))
+
+
+# Blob collection (beyond the contract)
+
+
+async def test_collect_blobs_after_grace(store: Store) -> None:
+    sqlite_store = _sqlite(store)
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    kept = await deliver(store, make_message("kept"), inbox.id)
+    young = await store.put_blob(b"young and unreferenced")
+    old = await store.put_blob(b"old and unreferenced")
+    expunged = await deliver(store, make_message("expunged"), inbox.id)
+    await store.expunge(inbox.id, [expunged[0].uid])
+    past = time.time() - 7200
+    view = await store.open_view(inbox.id)
+    kept_sha = view.messages[0].blob.sha256
+    for sha in (old.sha256, kept_sha):
+        os.utime(sqlite_store.blobs.path_for(sha), (past, past))
+    removed = await sqlite_store.collect_blobs(grace_seconds=3600)
+    assert removed == [old.sha256]  # referenced, young and the just-expunged one stay
+    assert kept[0].uid in [e.uid for e in (await store.open_view(inbox.id)).messages]
+    assert sqlite_store.blobs.exists_sync(young.sha256)
+    assert sqlite_store.blobs.exists_sync(kept_sha)
+    assert await sqlite_store.collect_blobs(grace_seconds=0) != []  # now nothing protects them
+    assert not (await store.verify()).damaged
+
+
+async def test_put_blob_refreshes_an_old_blob_against_collection(store: Store) -> None:
+    sqlite_store = _sqlite(store)
+    data = b"delivered again, long after it was last referenced"
+    ref = await store.put_blob(data)
+    past = time.time() - 7200
+    os.utime(sqlite_store.blobs.path_for(ref.sha256), (past, past))
+    await store.put_blob(data)  # a new delivery of the same bytes is under way
+    assert await sqlite_store.collect_blobs(grace_seconds=3600) == []
+
+
+# Large UID sets are chunked into several statements
+
+
+def test_uid_ranges() -> None:
+    assert uid_ranges([]) == []
+    assert uid_ranges([1, 2, 3, 7, 9, 10]) == [(1, 3), (7, 7), (9, 10)]
+
+
+async def test_large_sparse_uid_sets(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    blob, parsed = await put(store, make_message())
+    placed = await store.deliver(blob, parsed, [Target(inbox.id)] * 1000)
+    assert [p.uid for p in placed] == list(range(1, 1001))
+    odd = range(1, 1001, 2)  # 500 separate ranges
+    changed = await store.set_flags(inbox.id, odd, "add", ["\\Seen"])
+    assert len(changed.changed) == 500
+    info = await store.get_mailbox_by_id(inbox.id)
+    assert info is not None
+    assert info.unseen == 500
+    copied = await store.copy(inbox.id, odd, inbox.id)
+    assert copied.destination_uids == tuple(range(1001, 1501))
+    gone = await store.expunge(inbox.id, range(1, 1501, 3))
+    assert len(gone.expunged) == 500
+    assert len(await store.cached(inbox.id, range(1, 2000))) == 1000
+    assert await store.quota_usage(account.id) == 1000 * blob.size
+
+
+# The local change feed
+
+
+def _change(n: int, mailbox_id: int = 1) -> Change:
+    return Change(ChangeKind.FLAGS, 1, mailbox_id, n, (n,))
+
+
+async def test_feed_overflow_is_bounded() -> None:
+    feed = LocalChangeFeed(max_pending=3)
+    slow = feed.subscribe(1)
+    await asyncio.to_thread(feed.publish, [_change(n) for n in range(1, 11)])  # from another thread
+    await asyncio.sleep(0.01)
+    first = await asyncio.wait_for(anext(slow), 1)
+    assert first.kind is ChangeKind.OVERFLOW  # one marker instead of the backlog
+    assert slow.pending() == 0
+    feed.publish([_change(11)])
+    later = await asyncio.wait_for(anext(slow), 1)
+    assert (later.kind, later.modseq) == (ChangeKind.FLAGS, 11)
+    await slow.aclose()
+
+
+async def test_feed_delivery_order_and_unsubscribe() -> None:
+    feed = LocalChangeFeed()
+    one, two = feed.subscribe(1), feed.subscribe(2)
+    feed.publish([_change(1, 1), _change(2, 2), _change(3, 1)])
+    assert [(await anext(one)).modseq for _ in range(2)] == [1, 3]
+    assert (await anext(two)).modseq == 2
+    async with feed.subscribe(1) as three:
+        assert feed.subscriber_count(1) == 2
+    assert feed.subscriber_count(1) == 1
+    with pytest.raises(StopAsyncIteration):
+        await anext(three)
+    await one.aclose()
+    assert feed.subscriber_count(1) == 0
+    del two
+    gc.collect()  # an abandoned subscription costs nothing
+    assert feed.subscriber_count(2) == 0
+    feed.publish([_change(4, 1), _change(5, 2)])  # nobody listens: fine
+
+
+async def test_feed_close_ends_iteration() -> None:
+    feed = LocalChangeFeed()
+    subscription = feed.subscribe(7)
+    waiter = asyncio.create_task(anext(subscription))
+    await asyncio.sleep(0)
+    feed.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(waiter, 1)

@@ -1,0 +1,257 @@
+"""The single writer: group commit, per-job savepoints, results only after COMMIT."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy.exc
+from sqlalchemy import Connection
+
+from pochta.config import Settings
+from pochta.store.model import Change, ChangeKind, Target
+from pochta.store.sqlite import SqliteStore, make_engine, open_sqlite_store
+from pochta.store.writer import Writer
+from pochta.testing.store_suite import make_account, make_message, put
+
+
+def _init(conn: Connection) -> None:
+    with conn.begin():
+        # The deferred foreign key lets a test make COMMIT itself fail.
+        conn.exec_driver_sql(
+            "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, "
+            "parent INTEGER REFERENCES t(id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+
+
+def _rows(path: Path) -> list[int]:
+    # An independent connection sees only what was committed.
+    conn = sqlite3.connect(path)
+    try:
+        return [row[0] for row in conn.execute("SELECT id FROM t ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def _insert(row_id: int, parent: int | None = None) -> Callable[[Connection], int]:
+    def job(conn: Connection) -> int:
+        conn.exec_driver_sql("INSERT INTO t (id, parent) VALUES (?, ?)", (row_id, parent))
+        return row_id
+
+    return job
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "writer.db"
+
+
+@pytest.fixture
+async def writer(db_path: Path) -> AsyncIterator[Writer]:
+    published: list[Change] = []
+    engine = make_engine(db_path, 5.0, writer=True)
+    instance = Writer(engine, group_commit_max=64, init=_init, publish=published.extend)
+    await instance.start()
+    yield instance
+    await instance.close()
+    engine.dispose()
+
+
+class Gate:
+    """A job that holds the writer thread until released, so that the next jobs queue up."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.future = writer.submit(self._hold)
+
+    def _hold(self, conn: Connection) -> None:
+        self.started.set()
+        self.release.wait(10)
+
+    async def wait_started(self) -> None:
+        assert await asyncio.to_thread(self.started.wait, 10)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not reached")
+
+
+@pytest.fixture
+def gate(writer: Writer) -> Iterator[Gate]:
+    held = Gate(writer)
+    yield held
+    held.release.set()
+
+
+async def test_group_commit_folds_queued_jobs_into_one_commit(
+    writer: Writer, gate: Gate, db_path: Path
+) -> None:
+    await gate.wait_started()
+    before = writer.stats.snapshot()
+    tasks = [asyncio.ensure_future(writer.run(_insert(n))) for n in range(1, 17)]
+    await _until(lambda: writer.pending == 17)  # the gate plus 16 queued jobs
+    gate.release.set()
+    assert await asyncio.gather(*tasks) == list(range(1, 17))
+    assert writer.stats.commits - before.commits == 2  # the gate's batch, then all 16 at once
+    assert writer.stats.largest_batch == 16
+    assert _rows(db_path) == list(range(1, 17))
+
+
+async def test_batches_are_capped(db_path: Path) -> None:
+    engine = make_engine(db_path, 5.0, writer=True)
+    capped = Writer(engine, group_commit_max=4, init=_init)
+    await capped.start()
+    try:
+        gate = Gate(capped)
+        await gate.wait_started()
+        tasks = [asyncio.ensure_future(capped.run(_insert(n))) for n in range(1, 11)]
+        await _until(lambda: capped.pending == 11)
+        gate.release.set()
+        await asyncio.gather(*tasks)
+        assert capped.stats.batch_sizes[-3:] == [4, 4, 2]
+    finally:
+        await capped.close()
+        engine.dispose()
+
+
+async def test_failing_job_does_not_spoil_its_batch(writer: Writer, gate: Gate, db_path: Path) -> None:
+    await gate.wait_started()
+
+    def insert_then_fail(conn: Connection) -> None:
+        conn.exec_driver_sql("INSERT INTO t (id) VALUES (2)")
+        raise ValueError("job failed after writing")
+
+    futures = [
+        writer.submit(_insert(1)),
+        writer.submit(insert_then_fail),
+        writer.submit(_insert(3)),
+        writer.submit(_insert(1)),  # duplicate key: an SQL error in the middle of the batch
+        writer.submit(_insert(4)),
+    ]
+    await _until(lambda: writer.pending == 6)
+    failed_before = writer.stats.failed_jobs
+    gate.release.set()
+    results = [asyncio.wrap_future(f) for f in futures]
+    assert await results[0] == 1
+    with pytest.raises(ValueError, match="after writing"):
+        await results[1]
+    assert await results[2] == 3
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        await results[3]
+    assert await results[4] == 4
+    assert _rows(db_path) == [1, 3, 4]  # job 2's insert was rolled back with its savepoint
+    assert writer.stats.failed_jobs - failed_before == 2
+
+
+async def test_commit_failure_fails_every_job_of_the_batch(writer: Writer, gate: Gate, db_path: Path) -> None:
+    await gate.wait_started()
+    good = writer.submit(_insert(10))
+    bad = writer.submit(_insert(11, parent=999))  # a deferred FK violation: COMMIT itself fails
+    await _until(lambda: writer.pending == 3)
+    gate.release.set()
+    for future in (good, bad):
+        with pytest.raises(sqlalchemy.exc.IntegrityError):
+            await asyncio.wrap_future(future)
+    assert _rows(db_path) == []
+    assert await writer.run(_insert(12)) == 12  # the writer carries on
+    assert _rows(db_path) == [12]
+
+
+async def test_results_and_events_only_after_commit(db_path: Path) -> None:
+    order: list[str] = []
+
+    def publish(changes: list[Change]) -> None:
+        order.append(f"publish {[c.modseq for c in changes]} visible={_rows(db_path)}")
+
+    engine = make_engine(db_path, 5.0, writer=True)
+    instance = Writer(engine, group_commit_max=8, init=_init, publish=publish)
+    await instance.start()
+    try:
+        events = [Change(ChangeKind.APPENDED, 1, 1, 5, (7,))]
+        future = instance.submit(_insert(7), events)
+        future.add_done_callback(lambda f: order.append(f"resolved visible={_rows(db_path)}"))
+        assert await asyncio.wrap_future(future) == 7
+        assert order == ["publish [5] visible=[7]", "resolved visible=[7]"]
+
+        def fail(conn: Connection) -> None:
+            conn.exec_driver_sql("INSERT INTO t (id) VALUES (8)")
+            raise RuntimeError("no")
+
+        with pytest.raises(RuntimeError):
+            await instance.run(fail, [Change(ChangeKind.APPENDED, 1, 1, 6, (8,))])
+        assert len([o for o in order if o.startswith("publish")]) == 1  # nothing for the failed job
+    finally:
+        await instance.close()
+        engine.dispose()
+
+
+async def test_cancelled_job_is_not_run(writer: Writer, gate: Gate, db_path: Path) -> None:
+    await gate.wait_started()
+    cancelled = writer.submit(_insert(20))
+    assert cancelled.cancel()
+    gate.release.set()
+    assert await writer.run(_insert(21)) == 21
+    assert _rows(db_path) == [21]
+
+
+async def test_close_finishes_queued_jobs_then_refuses(db_path: Path) -> None:
+    engine = make_engine(db_path, 5.0, writer=True)
+    instance = Writer(engine, group_commit_max=8, init=_init)
+    await instance.start()
+    futures = [instance.submit(_insert(n)) for n in range(1, 6)]
+    await instance.close()
+    assert [f.result() for f in futures] == [1, 2, 3, 4, 5]
+    with pytest.raises(RuntimeError):
+        instance.submit(_insert(6))
+    engine.dispose()
+
+
+async def test_start_reports_init_failure(db_path: Path) -> None:
+    def broken(conn: Connection) -> None:
+        raise OSError("cannot migrate")
+
+    engine = make_engine(db_path, 5.0, writer=True)
+    instance = Writer(engine, group_commit_max=8, init=broken)
+    with pytest.raises(OSError, match="cannot migrate"):
+        await instance.start()
+    engine.dispose()
+
+
+# Through the store: concurrent deliveries share fsyncs
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = await open_sqlite_store(tmp_path / "data", Settings())
+    yield opened
+    await opened.close()
+
+
+async def test_concurrent_deliveries_cost_fewer_commits_than_deliveries(store: SqliteStore) -> None:
+    account = await make_account(store)
+    inbox = await store.get_mailbox(account.id, "INBOX")
+    assert inbox is not None
+    messages = [await put(store, make_message(n=n)) for n in range(16)]
+    gate = Gate(store.writer)
+    await gate.wait_started()
+    before = store.writer_stats.snapshot()
+    deliveries = [asyncio.ensure_future(store.deliver(b, p, [Target(inbox.id)])) for b, p in messages]
+    await _until(lambda: store.writer.pending == 17)
+    gate.release.set()
+    placed = await asyncio.gather(*deliveries)
+    commits = store.writer_stats.commits - before.commits
+    assert sorted(p[0].uid for p in placed) == list(range(1, 17))
+    assert commits < 16
+    assert commits / len(placed) < 1  # fsyncs per delivery
+    info = await store.get_mailbox_by_id(inbox.id)
+    assert info is not None
+    assert info.messages == 16
