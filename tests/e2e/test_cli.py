@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pochta.auth.authenticator import AuthOk, Authenticator
+from pochta.auth.authenticator import Authenticator, AuthOk
 from pochta.config import load_settings
 from pochta.mime import parse_message
 from pochta.store.model import Target
@@ -24,7 +24,9 @@ from pochta.store.sqlite import open_sqlite_store
 POCHTA = [sys.executable, "-m", "pochta"]
 
 
-def run(*args: str, data: Path | None = None, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, data: Path | None = None, stdin: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     command = [*POCHTA, *args]
     if data is not None:
         command += ["--data", str(data)]
@@ -34,15 +36,33 @@ def run(*args: str, data: Path | None = None, stdin: str | None = None, cwd: Pat
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    assert result.returncode == 0, (
+        f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    )
     return result.stdout
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))
+    }
 
 
-PORT0 = [f"--listen={name}=127.0.0.1:0" for name in ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "managesieve", "http", "lmtp")]
+PORT0 = [
+    f"--listen={name}=127.0.0.1:0"
+    for name in (
+        "smtp",
+        "submission",
+        "submissions",
+        "imap",
+        "imaps",
+        "pop3",
+        "pop3s",
+        "managesieve",
+        "http",
+        "lmtp",
+    )
+]
 
 
 @pytest.fixture
@@ -54,7 +74,18 @@ def data(tmp_path: Path) -> Path:
 
 def test_init_creates_everything_and_refuses_to_overwrite(tmp_path: Path) -> None:
     path = tmp_path / "data"
-    out = ok(run("init", "--domain", "Example.ORG", "--hostname", "mail.example.org", "--listen", "pop3=off", data=path))
+    out = ok(
+        run(
+            "init",
+            "--domain",
+            "Example.ORG",
+            "--hostname",
+            "mail.example.org",
+            "--listen",
+            "pop3=off",
+            data=path,
+        )
+    )
     assert "created" in out
     for name in ("pochta.toml", "tls/cert.pem", "tls/key.pem", "server-secret"):
         assert (path / name).is_file(), name
@@ -132,8 +163,12 @@ def first_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
     defaults = [2525, 1587, 1465, 2424, 1143, 1993, 1110, 1995, 4190, 8080]
     busy = [port for port in defaults if not _free(port)]
     if busy:
-        pytest.fail(f"the default ports {busy} are in use on this machine; the first-run test needs them free")
-    process = subprocess.Popen([*POCHTA, "serve"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pytest.fail(
+            f"the default ports {busy} are in use on this machine; the first-run test needs them free"
+        )
+    process = subprocess.Popen(
+        [*POCHTA, "serve"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         yield process, tmp_path
     finally:
@@ -142,13 +177,29 @@ def first_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
         process.wait(timeout=10)
 
 
-def test_first_run_creates_data_prints_account_and_listeners(first_run: tuple[subprocess.Popen[str], Path]) -> None:
+def test_first_run_creates_data_prints_account_and_listeners(
+    first_run: tuple[subprocess.Popen[str], Path],
+) -> None:
     process, cwd = first_run
     lines = _wait_for_listeners(process, 10)
     listening = [line for line in lines if "listening name=" in line]
     names = {re.search(r"name=(\w+)", line).group(1) for line in listening}  # type: ignore[union-attr]
-    assert names == {"smtp", "submission", "submissions", "lmtp", "imap", "imaps", "pop3", "pop3s", "managesieve", "http"}
-    assert any(re.search(r"listening name=imap addr=127\.0\.0\.1:1143 tls=starttls$", line.strip()) for line in listening)
+    assert names == {
+        "smtp",
+        "submission",
+        "submissions",
+        "lmtp",
+        "imap",
+        "imaps",
+        "pop3",
+        "pop3s",
+        "managesieve",
+        "http",
+    }
+    assert any(
+        re.search(r"listening name=imap addr=127\.0\.0\.1:1143 tls=starttls$", line.strip())
+        for line in listening
+    )
     assert any("name=imaps addr=127.0.0.1:1993 tls=implicit" in line for line in listening)
     assert any("name=lmtp addr=127.0.0.1:2424 tls=none" in line for line in listening)
 
@@ -157,7 +208,8 @@ def test_first_run_creates_data_prints_account_and_listeners(first_run: tuple[su
     assert process.returncode == 0
     account = re.search(r"account:\s+(\S+)", stdout)
     password = re.search(r"password:\s+(\S+)", stdout)
-    assert account is not None and password is not None, stdout
+    assert account is not None, stdout
+    assert password is not None, stdout
     assert account.group(1) == "postmaster@localhost"
 
     data = cwd / "pochta-data"
@@ -178,7 +230,9 @@ def test_first_run_creates_data_prints_account_and_listeners(first_run: tuple[su
 
 
 def test_serve_stops_on_sigint_with_exit_zero(data: Path) -> None:
-    process = subprocess.Popen([*POCHTA, "serve", "--data", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*POCHTA, "serve", "--data", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         _wait_for_listeners(process, 10)
         process.send_signal(signal.SIGINT)
@@ -194,7 +248,8 @@ def test_user_lifecycle(data: Path) -> None:
     out = ok(run("user", "add", "Alice@Example.org", "--quota", "2G", data=data))
     assert "added Alice@example.org" in out
     generated = re.search(r"password: (\S+)", out)
-    assert generated is not None and len(generated.group(1)) >= 20
+    assert generated is not None
+    assert len(generated.group(1)) >= 20
 
     ok(run("user", "add", "bob@example.org", "--password-stdin", data=data, stdin="correct horse battery\n"))
     duplicate = run("user", "add", "ALICE@example.org", data=data)
@@ -202,14 +257,16 @@ def test_user_lifecycle(data: Path) -> None:
     no_domain = run("user", "add", "carol@nowhere.example", data=data)
     assert no_domain.returncode == 1
     bad = run("user", "add", "not an address", data=data)
-    assert bad.returncode == 1 and "not an address" in bad.stderr
+    assert bad.returncode == 1
+    assert "not an address" in bad.stderr
 
     listing = ok(run("user", "list", data=data))
     assert re.search(r"Alice@example\.org\s+2G\s+0\s+imap,pop3,submission\s+yes", listing)
     assert re.search(r"bob@example\.org\s+unlimited", listing)
 
     out = ok(run("user", "set", "bob@example.org", "--no-pop3", "--quota", "500M", data=data))
-    assert "quota 500M" in out and "protocols imap,submission" in out
+    assert "quota 500M" in out
+    assert "protocols imap,submission" in out
     ok(run("user", "set", "bob@example.org", "--apop-secret-stdin", data=data, stdin="tanstaaf\n"))
     ok(run("user", "passwd", "bob@example.org", "--password-stdin", data=data, stdin="new password 2\n"))
 
@@ -218,12 +275,18 @@ def test_user_lifecycle(data: Path) -> None:
         store = await open_sqlite_store(data, settings)
         try:
             auth = Authenticator(store, settings.login)
-            good = await auth.check_password("bob@example.org", "new password 2", protocol="imap", remote_ip="127.0.0.1")
+            good = await auth.check_password(
+                "bob@example.org", "new password 2", protocol="imap", remote_ip="127.0.0.1"
+            )
             assert isinstance(good, AuthOk)
-            pop = await auth.check_password("bob@example.org", "new password 2", protocol="pop3", remote_ip="127.0.0.1")
+            pop = await auth.check_password(
+                "bob@example.org", "new password 2", protocol="pop3", remote_ip="127.0.0.1"
+            )
             assert not isinstance(pop, AuthOk)
             account = await store.get_account("bob@example.org")
-            assert account is not None and account.apop_secret == "tanstaaf" and account.quota_bytes == 500 * 1024**2
+            assert account is not None
+            assert account.apop_secret == "tanstaaf"
+            assert account.quota_bytes == 500 * 1024**2
         finally:
             await store.close()
 
@@ -284,7 +347,8 @@ def test_cli_changes_are_seen_by_a_running_store_without_restart(data: Path) -> 
             result = await asyncio.to_thread(run, "user", "set", "dave@example.org", "--disable", data=data)
             ok(result)
             account = await server_store.get_account("dave@example.org")
-            assert account is not None and not account.enabled
+            assert account is not None
+            assert not account.enabled
         finally:
             await server_store.close()
 
@@ -312,14 +376,16 @@ def test_verify_and_reconstruct(data: Path) -> None:
     sha = asyncio.run(deliver())
     assert "verify: ok" in ok(run("verify", data=data))
     dry = ok(run("reconstruct", "--dry-run", data=data))
-    assert "messages re-parsed: 1" in dry and "caches would change: 0" in dry
+    assert "messages re-parsed: 1" in dry
+    assert "caches would change: 0" in dry
 
     blob_path = data / "blobs" / sha[:2] / sha[2:4] / sha
     assert blob_path.is_file()
     blob_path.write_bytes(b"tampered")
     damaged = run("verify", data=data)
     assert damaged.returncode == 1
-    assert sha in damaged.stdout and "corrupt" in damaged.stdout
+    assert sha in damaged.stdout
+    assert "corrupt" in damaged.stdout
 
     blob_path.unlink()
     missing = run("verify", data=data)
