@@ -1,30 +1,126 @@
-"""MIME parsing at delivery. CONTRACT PLACEHOLDER: replaced by the real parser in this session."""
+"""MIME parsing at delivery: run once per message, cached as JSON, served by IMAP and POP3.
+
+``parse_message(data, settings)`` never raises, whatever the bytes (RFC 7103 tolerance); it
+records byte offsets for every part so that BODY[section] is a slice of the stored blob, the
+ENVELOPE and BODYSTRUCTURE data, decoded header values for SEARCH/SORT, and the text for
+full-text search and the preview. See :mod:`pochta.mime.imapform` for the IMAP wire forms.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-
 from pochta.config import MimeSettings
+from pochta.mime.address import (
+    AddressItem,
+    Group,
+    InvalidAddress,
+    Mailbox,
+    SmtpPath,
+    SmtpPathError,
+    mailboxes,
+    parse_address_list,
+    parse_mailbox,
+    parse_smtp_path,
+)
+from pochta.mime.encoded_words import decode_encoded_words
+from pochta.mime.envelope import EMPTY_ENVELOPE, MAX_ADDRESS_FIELD, Address, Envelope
+from pochta.mime.fields import base_subject, message_id, message_ids, parse_date
+from pochta.mime.header import field_text, first_fields
+from pochta.mime.model import ParsedMessage, Part
+from pochta.mime.structure import build_tree, count_lines
+from pochta.mime.text import extract_text, scrub
 
+__all__ = [
+    "Address",
+    "AddressItem",
+    "Envelope",
+    "Group",
+    "InvalidAddress",
+    "Mailbox",
+    "ParsedMessage",
+    "Part",
+    "SmtpPath",
+    "SmtpPathError",
+    "decode_encoded_words",
+    "parse_address_list",
+    "parse_mailbox",
+    "parse_message",
+    "parse_smtp_path",
+]
 
-@dataclass(frozen=True)
-class ParsedMessage:
-    size: int
-    lines: int
-    body_text: str  # UTF-8 text of the body parts, for full-text search
-    header_text: str  # decoded header values, for full-text search of TEXT
-    preview: str
+_ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc"})
 
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self)).encode()
+# Decoded header values are kept for SEARCH HEADER up to this many characters each.
+MAX_HEADER_VALUE = 64 * 1024
 
-    @classmethod
-    def from_json(cls, data: bytes) -> ParsedMessage:
-        return cls(**json.loads(data))
+_SEARCH_FIELDS = frozenset({"subject", "date", "message-id", "in-reply-to", "references"})
 
 
 def parse_message(data: bytes, settings: MimeSettings) -> ParsedMessage:
-    text = data.decode("utf-8", "replace")
-    head, _, body = text.partition("\r\n\r\n")
-    return ParsedMessage(len(data), data.count(b"\n"), body, head, body[: settings.preview_chars])
+    """Parse a whole message. Never raises; limits and malformations are listed in ``defects``."""
+    try:
+        return _parse(bytes(data), settings)
+    except Exception:  # a bug must not lose mail: keep the message as one opaque text body
+        return _fallback(bytes(data))
+
+
+def _parse(data: bytes, settings: MimeSettings) -> ParsedMessage:
+    tree = build_tree(data, settings)
+    defects = tree.defects
+    if any(len(raw) > MAX_ADDRESS_FIELD for key, raw in first_fields(tree.fields, _ADDRESS_FIELDS).items()):
+        defects.add("address_field_truncated")
+    headers: list[tuple[str, str]] = []
+    for name, raw in tree.fields:
+        value = scrub(decode_encoded_words(field_text(raw)))
+        if len(value) > MAX_HEADER_VALUE:
+            value = value[:MAX_HEADER_VALUE]
+            defects.add("header_value_truncated")
+        headers.append((name, value))
+    found = first_fields(tree.fields, _SEARCH_FIELDS)
+
+    def text(name: str) -> str | None:
+        raw = found.get(name)
+        return field_text(raw) if raw is not None else None
+
+    def addresses(name: str) -> tuple[Mailbox, ...]:
+        return mailboxes(tree.addresses.get(name, ()))
+
+    raw_subject = text("subject")
+    subject = scrub(decode_encoded_words(raw_subject)) if raw_subject is not None else None
+    date_text = text("date")
+    mid_text = text("message-id")
+    irt = message_ids(text("in-reply-to") or "")
+    body_text, preview, truncated = extract_text(
+        data, tree.root, settings.max_text_bytes, settings.preview_chars
+    )
+    if truncated:
+        defects.add("text_truncated")
+    return ParsedMessage(
+        size=len(data),
+        lines=count_lines(data, 0, len(data)),
+        body_text=body_text,
+        preview=preview,
+        root=tree.root,
+        headers=tuple(headers),
+        subject=subject,
+        base_subject=base_subject(subject or ""),
+        date=parse_date(date_text) if date_text else None,
+        message_id=message_id(mid_text) if mid_text else None,
+        in_reply_to=irt[0] if irt else None,
+        references=message_ids(text("references") or ""),
+        from_=addresses("from"),
+        to=addresses("to"),
+        cc=addresses("cc"),
+        defects=tuple(sorted(defects)),
+    )
+
+
+def _fallback(data: bytes) -> ParsedMessage:
+    root = Part(0, 0, len(data), params=(("charset", "us-ascii"),), envelope=EMPTY_ENVELOPE, opaque=True)
+    return ParsedMessage(
+        size=len(data),
+        lines=count_lines(data, 0, len(data)),
+        body_text="",
+        preview="",
+        root=root,
+        defects=("internal_error",),
+    )

@@ -1,0 +1,128 @@
+"""IMAP ENVELOPE (RFC 9051 §7.5.2) built from a message header.
+
+Values are what IMAP sends: raw header text, unfolded, encoded words left as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pochta.mime.address import (
+    MISSING_DOMAIN,
+    AddressItem,
+    Group,
+    InvalidAddress,
+    Mailbox,
+    parse_address_list,
+)
+from pochta.mime.header import field_text, first_fields
+
+# Placeholders for addresses that cannot be parsed, as mainstream servers send them.
+INVALID_MAILBOX = "INVALID_ADDRESS"
+MISSING_HOST = "MISSING_DOMAIN"
+
+# Address fields longer than this are not parsed for the envelope (a defence against
+# megabyte-long To: lines); the envelope then lists the addresses parsed from the prefix.
+MAX_ADDRESS_FIELD = 64 * 1024
+
+ENVELOPE_FIELDS = frozenset(
+    {"date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc", "in-reply-to", "message-id"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """RFC 9051 §7.5.2 address structure. Group start: host None and mailbox the group name;
+    group end: mailbox and host both None."""
+
+    name: str | None
+    adl: str | None
+    mailbox: str | None
+    host: str | None
+
+
+Addresses = tuple[Address, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    date: str | None
+    subject: str | None
+    from_: Addresses  # () is NIL
+    sender: Addresses
+    reply_to: Addresses
+    to: Addresses
+    cc: Addresses
+    bcc: Addresses
+    in_reply_to: str | None
+    message_id: str | None
+
+
+EMPTY_ENVELOPE = Envelope(None, None, (), (), (), (), (), (), None, None)
+
+
+def _mailbox_address(item: Mailbox) -> Address:
+    name = item.raw_name if item.raw_name is not None else item.comment
+    adl = ",".join("@" + hop for hop in item.route) if item.route else None
+    return Address(name, adl, item.local_part_text, item.domain)
+
+
+def _invalid_address(item: InvalidAddress) -> Address:
+    if item.reason == MISSING_DOMAIN and item.text:
+        return Address(None, None, item.text, MISSING_HOST)
+    return Address(None, None, INVALID_MAILBOX, MISSING_HOST)
+
+
+def imap_addresses(items: tuple[AddressItem, ...]) -> Addresses:
+    """Parsed address-list elements as IMAP address structures, groups as start/end markers."""
+    out: list[Address] = []
+    for item in items:
+        if isinstance(item, Mailbox):
+            out.append(_mailbox_address(item))
+        elif isinstance(item, Group):
+            out.append(Address(None, None, item.raw_name, None))  # RFC 9051 §7.5.2 group start
+            for member in item.members:
+                if isinstance(member, Mailbox):
+                    out.append(_mailbox_address(member))
+                else:
+                    out.append(_invalid_address(member))
+            out.append(Address(None, None, None, None))  # group end
+        else:
+            out.append(_invalid_address(item))
+    return tuple(out)
+
+
+ParsedAddresses = dict[str, tuple[AddressItem, ...]]
+
+
+def build_envelope(fields: list[tuple[str, bytes]]) -> tuple[Envelope, ParsedAddresses]:
+    """ENVELOPE from header fields (first occurrence of each field counts), and the parsed
+    address fields by lower-case name (so that callers need not parse them again)."""
+    found = first_fields(fields, ENVELOPE_FIELDS)
+    parsed: ParsedAddresses = {}
+
+    def text(name: str) -> str | None:
+        raw = found.get(name)
+        return field_text(raw) if raw is not None else None
+
+    def addresses(name: str) -> Addresses:
+        value = text(name)
+        if not value:
+            return ()  # absent or empty -> NIL
+        items = parsed[name] = parse_address_list(value[:MAX_ADDRESS_FIELD])
+        return imap_addresses(items)
+
+    from_ = addresses("from")
+    envelope = Envelope(
+        date=text("date"),
+        subject=text("subject"),
+        from_=from_,
+        sender=addresses("sender") or from_,  # RFC 9051 §7.5.2: absent or empty -> from
+        reply_to=addresses("reply-to") or from_,
+        to=addresses("to"),
+        cc=addresses("cc"),
+        bcc=addresses("bcc"),
+        in_reply_to=text("in-reply-to"),
+        message_id=text("message-id"),
+    )
+    return envelope, parsed

@@ -1,0 +1,76 @@
+"""Decoded header values for SEARCH and SORT: subjects (RFC 5256 §2.1 base subject), dates
+(RFC 5322 §3.3 and obsolete forms), message identifiers (RFC 5322 §3.6.4)."""
+
+from __future__ import annotations
+
+import calendar
+import email.utils
+import re
+
+from pochta.mime.encoded_words import decode_encoded_words
+
+_WSP_RUN = re.compile(r"[ \t\r\n]+")
+# RFC 5256 §5: subj-trailer = "(fwd)" / WSP
+_TRAILER = re.compile(r"(?:\(fwd\)|[ \t])+\Z", re.I)
+# subj-blob = "[" *BLOBCHAR "]" *WSP
+_BLOB = re.compile(r"\[[^\[\]]*\][ \t]*")
+# subj-leader = (*subj-blob subj-refwd) / WSP ; subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"
+_LEADER = re.compile(r"(?:(?:\[[^\[\]]*\][ \t]*)*(?:re|fwd?)[ \t]*(?:\[[^\[\]]*\][ \t]*)?:|[ \t])+", re.I)
+_MSG_ID = re.compile(r"<[^<>]*>")
+_MAX_REFERENCES = 1000
+_MAX_SUBJECT = 4096  # a sort key needs no more; bounds the regex work on hostile subjects
+
+
+def base_subject(subject: str) -> str:
+    """RFC 5256 §2.1 base subject of a decoded subject."""
+    text = _WSP_RUN.sub(" ", subject[:_MAX_SUBJECT])  # (1) tabs, continuations, runs of spaces -> one space
+    while True:
+        text = _TRAILER.sub("", text)  # (2)
+        while True:
+            before = text
+            leader = _LEADER.match(text)  # (3)
+            if leader is not None:
+                text = text[leader.end() :]
+            blob = _BLOB.match(text)  # (4) only if something remains
+            if blob is not None and text[blob.end() :].strip():
+                text = text[blob.end() :]
+            if text == before:  # (5)
+                break
+        # (6) "[fwd:" subject "]"
+        if text[:5].lower() == "[fwd:" and text.endswith("]"):
+            text = text[5:-1]
+            continue
+        return text
+
+
+def decoded_subject(raw: str) -> str:
+    return decode_encoded_words(raw)
+
+
+def parse_date(value: str) -> int | None:
+    """RFC 5322 §3.3 date-time (and §4.3 obsolete forms) -> UTC seconds, or None."""
+    try:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return None
+        year = parsed[0]
+        if not 1 <= year <= 9999:
+            return None
+        offset = parsed[9] or 0  # RFC 5322 §3.3: "-0000" and unknown zones are UTC
+        return calendar.timegm((year, *parsed[1:6], 0, 1, -1)) - offset
+    except Exception:  # the stdlib date parser has raised on odd input in some versions
+        return None
+
+
+def message_ids(value: str) -> tuple[str, ...]:
+    """All ``<...>`` identifiers in a field (References, In-Reply-To), in order."""
+    return tuple(_WSP_RUN.sub("", found) for found in _MSG_ID.findall(value)[:_MAX_REFERENCES])
+
+
+def message_id(value: str) -> str | None:
+    """The identifier of a Message-ID field: the first ``<...>``, else the first word."""
+    ids = message_ids(value)
+    if ids:
+        return ids[0]
+    words = value.split()
+    return words[0] if words else None
