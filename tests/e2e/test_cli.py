@@ -391,3 +391,16 @@ def test_verify_and_reconstruct(data: Path) -> None:
     missing = run("verify", data=data)
     assert missing.returncode == 1
     assert "missing blobs: 1" in missing.stdout
+
+
+def test_serve_reports_a_port_in_use_and_exits_one(data: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = data / "pochta.toml"
+        config.write_text(re.sub(r'imap = ".*"', f'imap = "127.0.0.1:{port}"', config.read_text()))
+        result = run("serve", data=data)
+    assert result.returncode == 1
+    assert f"listener imap: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from pathlib import Path
 
@@ -88,8 +89,13 @@ def serve(data_dir: Path) -> None:
     from pochta.server.listeners import StartupError
     from pochta.server.main import serve_forever
 
+    # Until the event loop installs its own handlers, SIGTERM and SIGINT interrupt startup cleanly
+    # (KeyboardInterrupt below): nothing is accepting yet, so there is nothing to drain.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         asyncio.run(serve_forever(data_dir, settings))
+    except KeyboardInterrupt:
+        click.echo("pochta: interrupted during startup", err=True)
     except StartupError as exc:
         raise CommandFailed(f"cannot start: {exc}") from None
 

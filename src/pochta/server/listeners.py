@@ -483,8 +483,6 @@ async def run_until_signal(server: Server) -> None:
     """Start ``server`` if needed, serve until SIGTERM or SIGINT, then stop gracefully and return.
     SIGHUP reloads the TLS certificate. The CLI's ``pochta serve`` exits 0 after this returns."""
     loop = asyncio.get_running_loop()
-    if not server.started:
-        await server.start()
     stop = asyncio.Event()
     received: list[str] = []
 
@@ -500,6 +498,10 @@ async def run_until_signal(server: Server) -> None:
         loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
         installed.append(signal.SIGHUP)
     try:
+        # Handlers go in before the listeners open: a supervisor that sees the "listening" lines
+        # may signal at once, and that signal must mean a graceful stop, not a default kill.
+        if not server.started:
+            await server.start()
         await stop.wait()
         get_logger().info("signal", name=received[0] if received else "-")
     finally:

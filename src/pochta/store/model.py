@@ -198,7 +198,7 @@ class CachedMessage:
     uid: Uid
     message_id: MessageId
     blob: BlobRef
-    parsed_json: bytes  # pochta.mime.ParsedMessage.to_json()
+    parsed_json: bytes  # pochta.mime.ParsedMessage.to_json(with_text=False); the text lives in FTS
 
 
 @dataclass

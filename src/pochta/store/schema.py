@@ -150,7 +150,9 @@ messages = Table(
     Column("id", Integer, primary_key=True),
     Column("sha256", Text, nullable=False, unique=True),
     Column("size", BigInteger, nullable=False),
-    Column("parsed_json", LargeBinary, nullable=False),  # pochta.mime.ParsedMessage.to_json()
+    Column(
+        "parsed_json", LargeBinary, nullable=False
+    ),  # ParsedMessage.to_json(with_text=False): body text lives in the FTS table only
     Column("parse_version", Integer, nullable=False),
     Column("refcount", Integer, nullable=False),
     sqlite_autoincrement=True,

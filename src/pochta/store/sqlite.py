@@ -337,7 +337,9 @@ class SqliteStore:
             return []
         # Serialising the parse results is CPU work: off the loop, and off the writer thread too.
         prepared = await asyncio.to_thread(
-            lambda: mail.PreparedMessage(blob, parsed.to_json(), parsed.body_text, parsed.header_text)
+            lambda: mail.PreparedMessage(
+                blob, parsed.to_json(with_text=False), parsed.body_text, parsed.header_text
+            )
         )
         return await self.run_write(lambda c, e: mail.deliver(c, e, self.blobs, prepared, targets))
 

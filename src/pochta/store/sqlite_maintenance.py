@@ -73,7 +73,9 @@ def _reparse(
             continue
         parsed = parse_message(data, mime)
         report.messages_reparsed += 1
-        fix = _CacheFix(row.id, len(data), parsed.to_json(), parsed.body_text, parsed.header_text)
+        fix = _CacheFix(
+            row.id, len(data), parsed.to_json(with_text=False), parsed.body_text, parsed.header_text
+        )
         if (
             bytes(row.parsed_json) != fix.parsed_json
             or row.size != fix.size

@@ -703,7 +703,7 @@ async def test_cached_parse_results(store: Store) -> None:
     assert [row.uid for row in rows] == [placed[0].uid]
     assert rows[0].message_id == placed[0].message_id
     assert rows[0].blob.size == len(data)
-    assert rows[0].parsed_json == parse_message(data, MIME).to_json()
+    assert rows[0].parsed_json == parse_message(data, MIME).to_json(with_text=False)
     assert ParsedMessage.from_json(rows[0].parsed_json).size == len(data)
 
 
