@@ -32,7 +32,13 @@ from pochta.store.api import Store  # noqa: E402
 from pochta.store.changes import LocalChangeFeed  # noqa: E402
 from pochta.store.model import Change, ChangeKind, Target  # noqa: E402
 from pochta.store.schema import is_fts_table, metadata  # noqa: E402
-from pochta.store.sqlite import DB_FILE_NAME, SqliteStore, alembic_config, open_sqlite_store  # noqa: E402
+from pochta.store.sqlite import (  # noqa: E402
+    DB_FILE_NAME,
+    SCHEMA_HEAD,
+    SqliteStore,
+    alembic_config,
+    open_sqlite_store,
+)
 from pochta.store.sqlite_mail import uid_ranges  # noqa: E402
 from pochta.testing.store_suite import *  # noqa: E402, F403
 from pochta.testing.store_suite import (  # noqa: E402
@@ -139,7 +145,7 @@ async def test_migrations_create_the_schema_described_in_code(store: Store) -> N
         )
         assert compare_metadata(context, metadata) == []
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-        assert context.get_current_revision() == head == "0001"
+        assert context.get_current_revision() == head == SCHEMA_HEAD
         conn.rollback()
 
 
