@@ -161,6 +161,13 @@ class LimitSettings(_Section):
     max_errors: int = Field(
         10, ge=1, description="Protocol errors a session may make before the server closes it."
     )
+    max_mailbox_name_bytes: int = Field(
+        1024, ge=64, description="Longest mailbox name (UTF-8 octets, all levels) a client may create."
+    )
+    max_mailbox_depth: int = Field(32, ge=1, description="Most hierarchy levels in a mailbox name.")
+    max_keywords_per_mailbox: int = Field(
+        256, ge=0, description="Distinct keywords (IMAP user flags) one mailbox may hold."
+    )
 
 
 class MimeSettings(_Section):
@@ -207,6 +214,9 @@ class StoreSettings(_Section):
     )
     busy_timeout: float = Field(
         30.0, gt=0, description="Seconds a store connection waits for a lock held by another process."
+    )
+    blob_collect_interval: float = Field(
+        3600.0, gt=0, description="Seconds between sweeps that delete unreferenced blobs past their grace."
     )
 
 

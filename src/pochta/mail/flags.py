@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pochta.config import LimitSettings
 from pochta.mail.errors import Code, InvalidFlag, OpsError
 
 SEEN = "\\Seen"
@@ -31,7 +32,7 @@ SYSTEM_FLAGS: tuple[str, ...] = (ANSWERED, FLAGGED, DELETED, SEEN, DRAFT)  # RFC
 ANY_KEYWORD = "\\*"  # RFC 9051 §7.1: in PERMANENTFLAGS, "new keywords may be created"
 
 # Implementation limits. TODO(config): move to pochta.config (a [mail] section) once it exists.
-MAX_KEYWORDS_PER_MAILBOX = 256
+MAX_KEYWORDS_PER_MAILBOX: int = LimitSettings.model_fields["max_keywords_per_mailbox"].default
 MAX_KEYWORD_LENGTH = 255  # octets; keywords are ASCII atoms
 
 _SYSTEM_BY_KEY = {flag.lower(): flag for flag in SYSTEM_FLAGS}

@@ -27,6 +27,7 @@ import binascii
 import unicodedata
 from dataclasses import dataclass
 
+from pochta.config import LimitSettings
 from pochta.mail.errors import Code, InvalidMailboxName
 from pochta.store.model import HIERARCHY_SEPARATOR
 
@@ -34,8 +35,9 @@ INBOX = "INBOX"
 SEPARATOR = HIERARCHY_SEPARATOR
 
 # Implementation limits. TODO(config): move to pochta.config (a [mail] section) once it exists.
-MAX_MAILBOX_NAME_BYTES = 1024  # UTF-8 octets of the whole name
-MAX_MAILBOX_DEPTH = 32  # levels ("a/b/c" has 3)
+# Defaults come from the settings model, where every limit is defined once (config.LimitSettings).
+MAX_MAILBOX_NAME_BYTES: int = LimitSettings.model_fields["max_mailbox_name_bytes"].default  # UTF-8 octets
+MAX_MAILBOX_DEPTH: int = LimitSettings.model_fields["max_mailbox_depth"].default  # "a/b/c" has 3 levels
 
 _WILDCARDS = frozenset("%*")  # RFC 9051 §9 list-wildcards
 # RFC 5198 §2: no control characters; line and paragraph separators SHOULD NOT be used.

@@ -40,7 +40,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
 
-from pochta.config import MimeSettings
+from pochta.config import MimeSettings, Settings
 from pochta.mail import flags as flagrules
 from pochta.mail import names
 from pochta.mail.errors import Code, OpsError
@@ -103,6 +103,18 @@ class MailOps:
         self.name_limits = name_limits
         self.max_keywords = max_keywords
         self.max_message_size = max_message_size
+
+    @classmethod
+    def from_settings(cls, store: Store, settings: Settings) -> MailOps:
+        """MailOps with every limit taken from the configuration."""
+        limits = settings.limits
+        return cls(
+            store,
+            settings.mime,
+            name_limits=names.NameLimits(limits.max_mailbox_name_bytes, limits.max_mailbox_depth),
+            max_keywords=limits.max_keywords_per_mailbox,
+            max_message_size=limits.max_message_size,
+        )
 
     # --- names and lookup ---------------------------------------------------------------------------
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 
 from pochta.config import Settings
 from pochta.log import configure_logging
+from pochta.server.housekeeping import collect_blobs_periodically
 from pochta.server.listeners import ProtocolHandler, Server, run_until_signal
 from pochta.server.unavailable import default_handlers
 from pochta.store.sqlite import open_sqlite_store
@@ -27,9 +30,13 @@ async def serve_forever(
     # Opening the store first applies pending migrations and fails early on a damaged database,
     # before any listener accepts a client.
     store = await open_sqlite_store(data_dir, settings)
+    collector = asyncio.create_task(collect_blobs_periodically(store, settings.store))
     try:
         merged: dict[str, ProtocolHandler] = default_handlers(settings)
         merged.update(handlers or {})
         await run_until_signal(Server(settings, data_dir, merged))
     finally:
+        collector.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await collector
         await store.close()

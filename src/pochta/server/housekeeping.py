@@ -1,0 +1,32 @@
+"""Periodic store upkeep while the server runs: collecting unreferenced blobs.
+
+Blobs are never deleted at the moment their last message goes (DESIGN "Data model"): a delivery
+may be about to refer to the same bytes again, and deleting synchronously would put file-system
+work on the path of an expunge. A sweep at a fixed interval deletes those past their grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from pochta.config import StoreSettings
+from pochta.log import get_logger
+
+
+class CollectsBlobs(Protocol):
+    async def collect_blobs(self, grace_seconds: float | None = None) -> list[str]: ...
+
+
+async def collect_blobs_periodically(store: CollectsBlobs, settings: StoreSettings) -> None:
+    """Run until cancelled; a failed sweep is logged and retried at the next interval."""
+    log = get_logger(task="blob-collector")
+    while True:
+        await asyncio.sleep(settings.blob_collect_interval)
+        try:
+            removed = await store.collect_blobs(settings.blob_grace_seconds)
+        except Exception as exc:  # keep serving mail; the next sweep will try again
+            log.error("blob collection failed", error=repr(exc))
+            continue
+        if removed:
+            log.info("collected unreferenced blobs", count=len(removed))
