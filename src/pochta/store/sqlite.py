@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 from pochta.mime import ParsedMessage
 from pochta.store import sqlite_directory as directory
 from pochta.store import sqlite_mail as mail
+from pochta.store import sqlite_mailboxes as mailbox_tree
 from pochta.store import sqlite_maintenance as maintenance
 from pochta.store.api import UNSET, FlagOp, NotFound, _Unset
 from pochta.store.blobs import BlobStore
@@ -297,32 +298,32 @@ class SqliteStore:
     # Mailboxes
 
     async def mailboxes(self, account_id: AccountId) -> list[MailboxInfo]:
-        return await self.run_read(lambda c: directory.list_mailboxes(c, account_id))
+        return await self.run_read(lambda c: mailbox_tree.list_mailboxes(c, account_id))
 
     async def get_mailbox(self, account_id: AccountId, name: str) -> MailboxInfo | None:
-        return await self.run_read(lambda c: directory.get_mailbox(c, account_id, name))
+        return await self.run_read(lambda c: mailbox_tree.get_mailbox(c, account_id, name))
 
     async def get_mailbox_by_id(self, mailbox_id: MailboxId) -> MailboxInfo | None:
-        return await self.run_read(lambda c: directory.get_mailbox_by_id(c, mailbox_id))
+        return await self.run_read(lambda c: mailbox_tree.get_mailbox_by_id(c, mailbox_id))
 
     async def create_mailbox(
         self, account_id: AccountId, name: str, special_use: str | None = None
     ) -> MailboxInfo:
         return await self.run_write(
-            lambda c, e: directory.create_mailbox(c, e, account_id, name, special_use)
+            lambda c, e: mailbox_tree.create_mailbox(c, e, account_id, name, special_use)
         )
 
     async def rename_mailbox(self, account_id: AccountId, old: str, new: str) -> list[MailboxInfo]:
-        return await self.run_write(lambda c, e: directory.rename_mailbox(c, e, account_id, old, new))
+        return await self.run_write(lambda c, e: mailbox_tree.rename_mailbox(c, e, account_id, old, new))
 
     async def delete_mailbox(self, account_id: AccountId, name: str) -> None:
-        await self.run_write(lambda c, e: directory.delete_mailbox(c, e, account_id, name))
+        await self.run_write(lambda c, e: mailbox_tree.delete_mailbox(c, e, account_id, name))
 
     async def set_subscribed(self, account_id: AccountId, name: str, subscribed: bool) -> None:
-        await self.run_write(lambda c, e: directory.set_subscribed(c, e, account_id, name, subscribed))
+        await self.run_write(lambda c, e: mailbox_tree.set_subscribed(c, e, account_id, name, subscribed))
 
     async def subscriptions(self, account_id: AccountId) -> list[str]:
-        return await self.run_read(lambda c: directory.list_subscriptions(c, account_id))
+        return await self.run_read(lambda c: mailbox_tree.list_subscriptions(c, account_id))
 
     # Blobs
 

@@ -1,4 +1,4 @@
-"""Domains, accounts, aliases, app passwords and each account's mailbox tree, over a Connection.
+"""Domains, accounts, aliases and app passwords, over a Connection.
 
 Like ``sqlite_mail``, every function runs in a writer job or a reader thread, never on the loop.
 Nothing here is cached: the server reads directory data on each login, so a change made by the CLI
@@ -12,27 +12,21 @@ get here.
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from pochta.store.api import UNSET, AlreadyExists, Conflict, NotFound, _Unset
 from pochta.store.model import (
     DEFAULT_MAILBOXES,
-    HIERARCHY_SEPARATOR,
     Account,
     AccountId,
     Alias,
     AppPassword,
     Change,
-    ChangeKind,
     Domain,
-    MailboxId,
-    MailboxInfo,
     ProtocolSwitches,
     ScramCredentials,
 )
@@ -41,21 +35,10 @@ from pochta.store.schema import (
     aliases,
     app_passwords,
     domains,
-    expunged,
     mailboxes,
-    membership,
-    messages,
-    meta,
     quota_usage,
-    subscriptions,
 )
-from pochta.store.sqlite_mail import (
-    adjust_quota,
-    chunked,
-    mailbox_info,
-    release_messages,
-    require_account,
-)
+from pochta.store.sqlite_mailboxes import drop_mailboxes, insert_mailbox
 
 # Names and addresses
 
@@ -439,207 +422,3 @@ def touch_app_password(conn: Connection, events: list[Change], app_password_id: 
         .where(app_passwords.c.id == app_password_id)
         .values(last_used=int(used.timestamp()))
     )
-
-
-# Mailbox trees (the MailStore's mailbox administration)
-
-
-def new_uidvalidity(conn: Connection) -> int:
-    """A UIDVALIDITY no mailbox had before (RFC 9051 §2.3.1.1): it must change when a name is reused.
-
-    Seeded from the clock (so a store rebuilt from scratch does not repeat old values) and strictly
-    increasing through a counter kept in ``meta``.
-    """
-    row = conn.execute(select(meta.c.value).where(meta.c.key == "last_uidvalidity")).first()
-    last = int(row.value) if row is not None else 0
-    value = max(last + 1, int(time.time()))
-    if value >= 2**32:
-        raise OverflowError("UIDVALIDITY space exhausted")
-    if row is None:
-        conn.execute(insert(meta).values(key="last_uidvalidity", value=str(value)))
-    else:
-        conn.execute(update(meta).where(meta.c.key == "last_uidvalidity").values(value=str(value)))
-    return value
-
-
-def insert_mailbox(
-    conn: Connection, account_id: AccountId, name: str, special_use: str | None, subscribed: bool
-) -> MailboxInfo:
-    values = {
-        "account_id": account_id,
-        "name": name,
-        "uidvalidity": new_uidvalidity(conn),
-        "uidnext": 1,
-        "highestmodseq": 1,  # RFC 7162 §3.1.1: mod-sequences are positive
-        "special_use": special_use,
-        "subscribed": subscribed,
-        "messages": 0,
-        "unseen": 0,
-        "deleted": 0,
-        "size": 0,
-    }
-    mailbox_id = conn.execute(insert(mailboxes).values(values)).inserted_primary_key[0]  # type: ignore[index]
-    return MailboxInfo(
-        id=mailbox_id,
-        account_id=account_id,
-        name=name,
-        uidvalidity=values["uidvalidity"],  # type: ignore[arg-type]
-        uidnext=1,
-        highestmodseq=1,
-        special_use=special_use,
-        subscribed=subscribed,
-        messages=0,
-        unseen=0,
-        deleted=0,
-        size=0,
-    )
-
-
-def _mailbox_by_name(conn: Connection, account_id: AccountId, name: str) -> Row[Any] | None:
-    return conn.execute(
-        select(mailboxes).where(mailboxes.c.account_id == account_id, mailboxes.c.name == name)
-    ).first()
-
-
-def list_mailboxes(conn: Connection, account_id: AccountId) -> list[MailboxInfo]:
-    rows = conn.execute(
-        select(mailboxes).where(mailboxes.c.account_id == account_id).order_by(mailboxes.c.name)
-    )
-    return [mailbox_info(row) for row in rows]
-
-
-def get_mailbox(conn: Connection, account_id: AccountId, name: str) -> MailboxInfo | None:
-    row = _mailbox_by_name(conn, account_id, name)
-    return mailbox_info(row) if row is not None else None
-
-
-def get_mailbox_by_id(conn: Connection, mailbox_id: MailboxId) -> MailboxInfo | None:
-    row = conn.execute(select(mailboxes).where(mailboxes.c.id == mailbox_id)).first()
-    return mailbox_info(row) if row is not None else None
-
-
-def create_mailbox(
-    conn: Connection, events: list[Change], account_id: AccountId, name: str, special_use: str | None
-) -> MailboxInfo:
-    require_account(conn, account_id)
-    if _mailbox_by_name(conn, account_id, name) is not None:
-        raise AlreadyExists(f"mailbox {name!r} already exists")
-    # A name subscribed to while it did not exist is subscribed once it does.
-    subscribed = (
-        conn.execute(
-            delete(subscriptions).where(
-                subscriptions.c.account_id == account_id, subscriptions.c.name == name
-            )
-        ).rowcount
-        > 0
-    )
-    info = insert_mailbox(conn, account_id, name, special_use, subscribed)
-    events.append(Change(ChangeKind.MAILBOX, account_id, info.id, info.highestmodseq))
-    return info
-
-
-def _subtree(conn: Connection, account_id: AccountId, name: str) -> list[Row[Any]]:
-    """The mailbox and every mailbox below it, by name order."""
-    prefix = name + HIERARCHY_SEPARATOR
-    # Names below ``name`` sort in [prefix, prefix with the separator's successor): an index range.
-    upper = name + chr(ord(HIERARCHY_SEPARATOR) + 1)
-    return list(
-        conn.execute(
-            select(mailboxes)
-            .where(
-                mailboxes.c.account_id == account_id,
-                or_(mailboxes.c.name == name, (mailboxes.c.name >= prefix) & (mailboxes.c.name < upper)),
-            )
-            .order_by(mailboxes.c.name)
-        )
-    )
-
-
-def rename_mailbox(
-    conn: Connection, events: list[Change], account_id: AccountId, old: str, new: str
-) -> list[MailboxInfo]:
-    rows = _subtree(conn, account_id, old)
-    if not any(row.name == old for row in rows):
-        raise NotFound(f"no mailbox {old!r}")
-    if old == new:
-        raise AlreadyExists(f"mailbox {new!r} already exists")
-    renamed = {row.id: new + row.name[len(old) :] for row in rows}
-    for names in chunked(sorted(renamed.values())):
-        clash = conn.execute(
-            select(mailboxes.c.name).where(
-                mailboxes.c.account_id == account_id,
-                mailboxes.c.name.in_(names),
-                mailboxes.c.id.not_in(list(renamed)),
-            )
-        ).first()
-        if clash is not None:
-            raise AlreadyExists(f"mailbox {clash.name!r} already exists")
-    # Two steps, because a new name may be an old name of the same subtree ("a" -> "a/a") and the
-    # UNIQUE constraint is checked row by row.
-    stmt = update(mailboxes).where(mailboxes.c.id == bindparam("b_id"))
-    conn.execute(stmt, [{"b_id": mid, "name": f"\x00renaming\x00{mid}"} for mid in renamed])
-    conn.execute(stmt, [{"b_id": mid, "name": name} for mid, name in renamed.items()])
-    result = []
-    for row in rows:
-        result.append(replace(mailbox_info(row), name=renamed[row.id]))
-        events.append(Change(ChangeKind.MAILBOX, account_id, row.id, row.highestmodseq))
-    return result
-
-
-def drop_mailboxes(conn: Connection, events: list[Change], rows: Sequence[Row[Any]]) -> None:
-    """Delete mailboxes with their memberships: refcounts and quota follow, blobs are collected later."""
-    for mailbox in rows:
-        usage = conn.execute(
-            select(membership.c.message_id, func.count().label("n"), func.sum(messages.c.size).label("size"))
-            .join_from(membership, messages, membership.c.message_id == messages.c.id)
-            .where(membership.c.mailbox_id == mailbox.id)
-            .group_by(membership.c.message_id)
-        ).all()
-        conn.execute(delete(membership).where(membership.c.mailbox_id == mailbox.id))
-        conn.execute(delete(expunged).where(expunged.c.mailbox_id == mailbox.id))
-        conn.execute(delete(mailboxes).where(mailboxes.c.id == mailbox.id))
-        adjust_quota(
-            conn, mailbox.account_id, -sum(int(row.size) for row in usage), -sum(int(row.n) for row in usage)
-        )
-        release_messages(conn, Counter({int(row.message_id): int(row.n) for row in usage}))
-        events.append(Change(ChangeKind.MAILBOX, mailbox.account_id, mailbox.id, mailbox.highestmodseq))
-
-
-def delete_mailbox(conn: Connection, events: list[Change], account_id: AccountId, name: str) -> None:
-    row = _mailbox_by_name(conn, account_id, name)
-    if row is None:
-        raise NotFound(f"no mailbox {name!r}")
-    drop_mailboxes(conn, events, [row])
-    if row.subscribed:
-        # RFC 9051 §6.3.10: the server SHOULD NOT remove a subscription because the mailbox went.
-        where = (subscriptions.c.account_id == account_id, subscriptions.c.name == name)
-        conn.execute(delete(subscriptions).where(*where))
-        conn.execute(insert(subscriptions).values(account_id=account_id, name=name))
-
-
-def set_subscribed(
-    conn: Connection, events: list[Change], account_id: AccountId, name: str, subscribed: bool
-) -> None:
-    require_account(conn, account_id)
-    row = _mailbox_by_name(conn, account_id, name)
-    if row is not None:
-        if bool(row.subscribed) != subscribed:
-            conn.execute(update(mailboxes).where(mailboxes.c.id == row.id).values(subscribed=subscribed))
-            events.append(Change(ChangeKind.MAILBOX, account_id, row.id, row.highestmodseq))
-        return
-    where = (subscriptions.c.account_id == account_id, subscriptions.c.name == name)
-    exists = conn.execute(select(subscriptions.c.name).where(*where)).first() is not None
-    if subscribed and not exists:
-        conn.execute(insert(subscriptions).values(account_id=account_id, name=name))
-    elif not subscribed and exists:
-        conn.execute(delete(subscriptions).where(*where))
-
-
-def list_subscriptions(conn: Connection, account_id: AccountId) -> list[str]:
-    existing = conn.execute(
-        select(mailboxes.c.name).where(mailboxes.c.account_id == account_id, mailboxes.c.subscribed)
-    ).scalars()
-    others = conn.execute(
-        select(subscriptions.c.name).where(subscriptions.c.account_id == account_id)
-    ).scalars()
-    return sorted({*existing, *others})
