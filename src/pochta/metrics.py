@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from pochta.log import get_logger
 
@@ -24,6 +27,19 @@ __all__ = ["METRICS", "Metrics", "MetricsEndpoint"]
 _MAX_REQUEST_HEAD = 8192
 # Seconds a client gets to send its request head.
 _REQUEST_TIMEOUT = 10.0
+
+
+class _StoreCommitsCollector(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "pochta_store_commits", "Store transactions committed (after group commit: WAL fsyncs)."
+        )
+        read = self._metrics._store_commits
+        family.add_metric([], float(read() if read is not None else 0))
+        yield family
 
 
 class Metrics:
@@ -62,9 +78,8 @@ class Metrics:
             ["protocol"],
             registry=r,
         )
-        self.store_commits = Counter(
-            "pochta_store_commits", "Store transactions committed (after group commit: fsyncs).", registry=r
-        )
+        self._store_commits: Callable[[], int] | None = None
+        r.register(_StoreCommitsCollector(self))
 
     def init_listener(self, listener: str) -> None:
         """Create a listener's series at 0 so dashboards see them before the first connection."""
@@ -73,6 +88,14 @@ class Metrics:
         self.tls_handshakes_failed.labels(listener=listener)
         for reason in ("max_connections", "max_connections_per_ip"):
             self.connections_rejected.labels(listener=listener, reason=reason)
+
+    def watch_store_commits(self, read: Callable[[], int]) -> None:
+        """Export the store writer's commit count (each commit is one fsync of the WAL).
+
+        Read at scrape time from the store's own counter, so the writer thread never calls into
+        prometheus-client on its hot path.
+        """
+        self._store_commits = read
 
     def login(self, protocol: str, ok: bool) -> None:
         self.logins.labels(protocol=protocol, result="ok" if ok else "failed").inc()

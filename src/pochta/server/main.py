@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pochta.config import Settings
 from pochta.log import configure_logging
+from pochta.metrics import METRICS
 from pochta.server.housekeeping import collect_blobs_periodically
 from pochta.server.listeners import ProtocolHandler, Server, run_until_signal
 from pochta.server.unavailable import default_handlers
@@ -30,6 +31,7 @@ async def serve_forever(
     # Opening the store first applies pending migrations and fails early on a damaged database,
     # before any listener accepts a client.
     store = await open_sqlite_store(data_dir, settings)
+    METRICS.watch_store_commits(lambda: store.writer_stats.commits)
     collector = asyncio.create_task(collect_blobs_periodically(store, settings.store))
     try:
         merged: dict[str, ProtocolHandler] = default_handlers(settings)
