@@ -1,10 +1,15 @@
-"""Records the store hands out. Plain frozen dataclasses: no behaviour, no I/O."""
+"""Records the store hands out: frozen dataclasses, and ``MailboxView`` (a compact snapshot). No I/O."""
 
 from __future__ import annotations
 
+import time
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from enum import StrEnum
+from typing import overload
 
 AccountId = int
 DomainId = int
@@ -125,12 +130,274 @@ class MessageEntry:
     blob: BlobRef
 
 
-@dataclass(frozen=True)
-class MailboxView:
-    """A snapshot of a mailbox at one MODSEQ, in UID order."""
+# Internal dates are kept as epoch seconds and the UTC offset in minutes of the zone they were given
+# in. A view packs both into one integer per message: epoch * DATE_SCALE + offset + DATE_BIAS. Python
+# limits UTC offsets to under 24 hours (1,440 minutes), so the offset always fits below DATE_SCALE.
+DATE_SCALE = 4096
+DATE_BIAS = 2048
+_ZONES: dict[int, tzinfo] = {0: UTC}
+
+
+def zone(minutes: int) -> tzinfo:
+    """The fixed-offset zone of a UTC offset in minutes (shared objects: a mailbox uses a handful)."""
+    tz = _ZONES.get(minutes)
+    if tz is None:
+        tz = _ZONES.setdefault(minutes, timezone(timedelta(minutes=minutes)))
+    return tz
+
+
+def date_parts(when: datetime | None) -> tuple[int, int]:
+    """Epoch seconds and UTC offset in minutes; None is now, a naive datetime is taken as UTC."""
+    if when is None:
+        return int(time.time()), 0
+    offset = when.utcoffset()
+    if offset is None:
+        return int(when.replace(tzinfo=UTC).timestamp()), 0
+    return int(when.timestamp()), int(offset.total_seconds() // 60)
+
+
+def date_from_parts(epoch: int, tz_minutes: int) -> datetime:
+    return datetime.fromtimestamp(epoch, zone(tz_minutes))
+
+
+def pack_date(epoch: int, tz_minutes: int) -> int:
+    if not -DATE_BIAS < tz_minutes < DATE_BIAS:
+        raise ValueError(f"UTC offset out of range: {tz_minutes} minutes")
+    return epoch * DATE_SCALE + tz_minutes + DATE_BIAS
+
+
+def unpack_date(packed: int) -> datetime:
+    epoch, offset = divmod(packed, DATE_SCALE)
+    return datetime.fromtimestamp(epoch, zone(offset - DATE_BIAS))
+
+
+# A view builds its records without the dataclasses' __init__: a frozen dataclass sets each field
+# through object.__setattr__, which made building a MessageEntry cost more than everything else
+# about it. These fill the same fields (a test compares them with the regular constructors).
+_new = object.__new__
+
+
+def _blob_ref(sha256: str, size: int) -> BlobRef:
+    ref: BlobRef = _new(BlobRef)
+    fields = ref.__dict__
+    fields["sha256"] = sha256
+    fields["size"] = size
+    return ref
+
+
+def _message_entry(
+    uid: int, message_id: int, flags: frozenset[str], modseq: int, size: int, date: datetime, blob: BlobRef
+) -> MessageEntry:
+    entry: MessageEntry = _new(MessageEntry)
+    fields = entry.__dict__
+    fields["uid"] = uid
+    fields["message_id"] = message_id
+    fields["flags"] = flags
+    fields["modseq"] = modseq
+    fields["size"] = size
+    fields["internal_date"] = date
+    fields["blob"] = blob
+    return entry
+
+
+def digests_from_hex(joined: str, count: int) -> bytes | None:
+    """32 bytes per name from ``count`` concatenated blob names (64 lower-case hex digits each), or
+    None if ``joined`` is not that."""
+    if len(joined) != 64 * count:
+        return None
+    try:
+        digests = bytes.fromhex(joined)
+    except ValueError:
+        return None
+    return digests if digests.hex() == joined else None
+
+
+def pack_digests(names: Sequence[str]) -> bytes | tuple[str, ...]:
+    """Blob names as 32 bytes each; names of another form are kept as they are."""
+    digests = None
+    if all(len(name) == 64 for name in names):
+        digests = digests_from_hex("".join(names), len(names))
+    return tuple(names) if digests is None else digests
+
+
+class MailboxView(Sequence[MessageEntry]):
+    """A snapshot of a mailbox at one MODSEQ, in UID order: ``view[i]`` is sequence number ``i + 1``.
+
+    Kept as columns, not as one record per message, so that opening a mailbox of 100,000 messages
+    (IMAP SELECT, POP3 login) builds a few arrays instead of 100,000 objects:
+
+    - ``uids``, ``message_ids``, ``modseqs``, ``sizes``: ``array('q')``, one item per message;
+    - ``flags``: one frozenset per message, shared between messages with the same flags (a mailbox
+      holds a handful of combinations);
+    - internal dates and blob digests packed, read through ``internal_date(i)`` and ``blob(i)``.
+
+    ``view[i]`` (and iteration, and slices) build ``MessageEntry`` records on demand; code that needs
+    one attribute of many messages reads the column instead (``view.uids``, ``view.flags[i]``).
+    ``position(uid)`` finds a UID's index by binary search. The columns are shared by everyone
+    holding the view: never modify them.
+    """
+
+    __slots__ = ("_dates", "_digests", "flags", "mailbox", "message_ids", "modseqs", "sizes", "uids")
 
     mailbox: MailboxInfo
-    messages: tuple[MessageEntry, ...]
+    uids: array[int]
+    message_ids: array[int]
+    flags: tuple[frozenset[str], ...]
+    modseqs: array[int]
+    sizes: array[int]
+    _dates: array[int]
+    _digests: bytes | tuple[str, ...]
+
+    def __init__(
+        self,
+        mailbox: MailboxInfo,
+        *,
+        uids: array[int],
+        message_ids: array[int],
+        flags: tuple[frozenset[str], ...],
+        modseqs: array[int],
+        sizes: array[int],
+        dates: array[int],
+        digests: bytes | tuple[str, ...],
+    ) -> None:
+        """Columns as described above; ``dates`` packed (``pack_date``), ``digests`` by ``pack_digests``."""
+        n = len(uids)
+        digest_count = len(digests) // 32 if isinstance(digests, bytes) else len(digests)
+        if not (
+            len(message_ids) == len(flags) == len(modseqs) == len(sizes) == len(dates) == digest_count == n
+        ) or (isinstance(digests, bytes) and len(digests) != 32 * n):
+            raise ValueError("mailbox view columns differ in length")
+        self.mailbox = mailbox
+        self.uids = uids
+        self.message_ids = message_ids
+        self.flags = flags
+        self.modseqs = modseqs
+        self.sizes = sizes
+        self._dates = dates
+        self._digests = digests if isinstance(digests, bytes) else pack_digests(digests)
+
+    @classmethod
+    def from_entries(cls, mailbox: MailboxInfo, entries: Iterable[MessageEntry]) -> MailboxView:
+        """A view of these entries (which must be in ascending UID order), for tests and other backends."""
+        items = list(entries)
+        interned: dict[frozenset[str], frozenset[str]] = {}
+        return cls(
+            mailbox,
+            uids=array("q", (e.uid for e in items)),
+            message_ids=array("q", (e.message_id for e in items)),
+            flags=tuple(interned.setdefault(e.flags, e.flags) for e in items),
+            modseqs=array("q", (e.modseq for e in items)),
+            sizes=array("q", (e.size for e in items)),
+            dates=array("q", (pack_date(*date_parts(e.internal_date)) for e in items)),
+            digests=pack_digests([e.blob.sha256 for e in items]),
+        )
+
+    # Compatibility: ``view.messages`` was a tuple of entries; the view is that sequence itself.
+    @property
+    def messages(self) -> MailboxView:
+        return self
+
+    # One message
+
+    def blob(self, index: int) -> BlobRef:
+        size = self.sizes[index]  # IndexError when out of range
+        digests = self._digests
+        if not isinstance(digests, bytes):
+            return _blob_ref(digests[index], size)
+        if index < 0:
+            index += len(self.sizes)
+        return _blob_ref(digests[32 * index : 32 * index + 32].hex(), size)
+
+    def internal_date(self, index: int) -> datetime:
+        return unpack_date(self._dates[index])
+
+    def entry(self, index: int) -> MessageEntry:
+        """The record of the message at ``index`` (its sequence number minus one)."""
+        return _message_entry(
+            self.uids[index],
+            self.message_ids[index],
+            self.flags[index],
+            self.modseqs[index],
+            self.sizes[index],
+            unpack_date(self._dates[index]),
+            self.blob(index),
+        )
+
+    # Finding UIDs (binary search on the ascending UID column)
+
+    def position(self, uid: int) -> int | None:
+        """The index of this UID (its sequence number minus one), or None if the view lacks it."""
+        index = bisect_left(self.uids, uid)
+        return index if index < len(self.uids) and self.uids[index] == uid else None
+
+    def positions(self, first_uid: int, last_uid: int) -> range:
+        """Indexes of the UIDs from ``first_uid`` to ``last_uid`` inclusive (an IMAP UID range)."""
+        return range(bisect_left(self.uids, first_uid), bisect_right(self.uids, last_uid))
+
+    def flag_sets(self) -> list[frozenset[str]]:
+        """The distinct flag sets of the mailbox, in the order first met (by UID)."""
+        return list(dict.fromkeys(self.flags))
+
+    # Sequence
+
+    def __len__(self) -> int:
+        return len(self.uids)
+
+    @overload
+    def __getitem__(self, index: int) -> MessageEntry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[MessageEntry, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> MessageEntry | tuple[MessageEntry, ...]:
+        if isinstance(index, slice):
+            return tuple(self.entry(i) for i in range(*index.indices(len(self.uids))))
+        n = len(self.uids)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("mailbox view index out of range")
+        return self.entry(index)
+
+    def __iter__(self) -> Iterator[MessageEntry]:
+        digests = self._digests
+        names: Iterator[str]
+        if isinstance(digests, bytes):
+            names = (digests[start : start + 32].hex() for start in range(0, len(digests), 32))
+        else:
+            names = iter(digests)
+        columns = zip(
+            self.uids, self.message_ids, self.flags, self.modseqs, self.sizes, self._dates, names, strict=True
+        )
+        for uid, message_id, flags, modseq, size, date, name in columns:
+            yield _message_entry(
+                uid, message_id, flags, modseq, size, unpack_date(date), _blob_ref(name, size)
+            )
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, MessageEntry):
+            return False
+        index = self.position(value.uid)
+        return index is not None and self.entry(index) == value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MailboxView):
+            return NotImplemented
+        return (
+            self.mailbox == other.mailbox
+            and self.uids == other.uids
+            and self.message_ids == other.message_ids
+            and self.modseqs == other.modseqs
+            and self.sizes == other.sizes
+            and self._dates == other._dates
+            and self.flags == other.flags
+            and self._digests == other._digests
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable columns: not hashable
+
+    def __repr__(self) -> str:
+        return f"MailboxView({self.mailbox!r}, {len(self.uids)} messages)"
 
 
 class ChangeKind(StrEnum):

@@ -9,22 +9,27 @@ Counters (mailbox messages/unseen/deleted/size, quota usage, message refcounts) 
 in the same transaction as the change that moves them; ``reconstruct`` re-derives them from scratch.
 MODSEQs: each write operation bumps a mailbox's HIGHESTMODSEQ once and stamps every membership it
 touched with the new value (RFC 7162 §3.1 allows one value for the messages one command changed).
+
+The hot paths (``deliver``, ``open_view``) run raw SQL on the sqlite3 connection under the
+SQLAlchemy one (``writer.driver_connection``), in the same transaction: at a few hundred deliveries
+per second SQLAlchemy's per-statement work was most of the writer thread's time.
 """
 
 from __future__ import annotations
 
-import time
+import operator
+import sqlite3
+import sys
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, Literal
+from itertools import islice
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Connection,
-    Integer,
     Row,
     bindparam,
     delete,
@@ -38,6 +43,8 @@ from sqlalchemy import (
 from pochta.store.api import FlagOp, NotFound
 from pochta.store.blobs import BlobStore
 from pochta.store.model import (
+    DATE_BIAS,
+    DATE_SCALE,
     AccountId,
     BlobRef,
     CachedMessage,
@@ -54,10 +61,12 @@ from pochta.store.model import (
     Placed,
     Target,
     Uid,
+    date_from_parts,
+    date_parts,
+    digests_from_hex,
 )
 from pochta.store.schema import (
     FTS_DELETE,
-    FTS_INSERT,
     accounts,
     expunged,
     mailboxes,
@@ -65,6 +74,7 @@ from pochta.store.schema import (
     messages,
     quota_usage,
 )
+from pochta.store.writer import cancel_deferred, defer_until_commit, driver_connection
 
 # Version of the parse cache layout written at delivery; reconstruct rewrites caches regardless.
 PARSE_VERSION = 1
@@ -145,24 +155,6 @@ def chunked(items: Sequence[Any], size: int = IDS_PER_STATEMENT) -> Iterator[Seq
         yield items[start : start + size]
 
 
-# Dates
-
-
-def date_parts(when: datetime | None) -> tuple[int, int]:
-    """Epoch seconds and UTC offset in minutes; a naive datetime is taken as UTC."""
-    if when is None:
-        return int(time.time()), 0
-    offset = when.utcoffset()
-    if offset is None:
-        return int(when.replace(tzinfo=UTC).timestamp()), 0
-    return int(when.timestamp()), int(offset.total_seconds() // 60)
-
-
-def date_from_parts(epoch: int, tz_minutes: int) -> datetime:
-    tz = UTC if tz_minutes == 0 else timezone(timedelta(minutes=tz_minutes))
-    return datetime.fromtimestamp(epoch, tz)
-
-
 # Rows to records
 
 
@@ -226,42 +218,38 @@ def read_entries(conn: Connection, mailbox_id: MailboxId, uids: Iterable[Uid]) -
 
 # Mailbox rows and counters
 #
-# The statements of the write path are built once: SQLAlchemy then skips construction and cache-key
-# computation on every call, which is most of a small statement's cost.
+# The statements of the write path are raw SQL on the driver connection (see the module docstring),
+# or, for the colder ones, SQLAlchemy statements built once (SQLAlchemy then skips construction and
+# cache-key computation on every call).
 
 _MAILBOX_BY_ID = select(mailboxes).where(mailboxes.c.id == bindparam("b_id"))
 
 # One statement per mailbox and operation: reserve UIDs, take the next MODSEQ and move the counters.
-_BUMP_MAILBOX = (
-    update(mailboxes)
-    .where(mailboxes.c.id == bindparam("b_id"))
-    .values(
-        uidnext=mailboxes.c.uidnext + bindparam("b_uids", type_=BigInteger),
-        highestmodseq=mailboxes.c.highestmodseq + 1,
-        messages=mailboxes.c.messages + bindparam("b_messages", type_=Integer),
-        unseen=mailboxes.c.unseen + bindparam("b_unseen", type_=Integer),
-        deleted=mailboxes.c.deleted + bindparam("b_deleted", type_=Integer),
-        size=mailboxes.c.size + bindparam("b_size", type_=BigInteger),
-    )
-    .returning(
-        mailboxes.c.uidnext, mailboxes.c.highestmodseq, mailboxes.c.uidvalidity, mailboxes.c.account_id
-    )
+_SQL_BUMP_MAILBOX = (
+    "UPDATE mailboxes SET uidnext = uidnext + ?, highestmodseq = highestmodseq + 1, "
+    "messages = messages + ?, unseen = unseen + ?, deleted = deleted + ?, size = size + ? "
+    "WHERE id = ? RETURNING uidnext, highestmodseq, uidvalidity, account_id"
 )
-_ADD_QUOTA = (
-    update(quota_usage)
-    .where(quota_usage.c.account_id == bindparam("b_account"))
-    .values(
-        bytes=quota_usage.c.bytes + bindparam("b_bytes", type_=BigInteger),
-        messages=quota_usage.c.messages + bindparam("b_count", type_=Integer),
-    )
+_SQL_ADD_QUOTA = (
+    "INSERT INTO quota_usage (account_id, bytes, messages) VALUES (?, ?, ?) "
+    "ON CONFLICT (account_id) DO UPDATE "
+    "SET bytes = bytes + excluded.bytes, messages = messages + excluded.messages"
 )
-_RETAIN = (
-    update(messages)
-    .where(messages.c.id == bindparam("b_id"))
-    .values(refcount=messages.c.refcount + bindparam("b_n", type_=Integer))
+_SQL_RETAIN = "UPDATE messages SET refcount = refcount + ? WHERE id = ?"
+_SQL_MESSAGE_BY_SHA = "SELECT id FROM messages WHERE sha256 = ?"
+_SQL_INSERT_MESSAGE = (
+    "INSERT INTO messages (sha256, size, parsed_json, parse_version, refcount) VALUES (?, ?, ?, ?, ?)"
 )
-_MESSAGE_BY_SHA = select(messages.c.id).where(messages.c.sha256 == bindparam("b_sha"))
-_INSERT_MESSAGE = insert(messages)
+_SQL_INSERT_MEMBERSHIP = (
+    "INSERT INTO membership (mailbox_id, uid, message_id, flags, seen, deleted, modseq, internal_date, "
+    "internal_tz) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# Search text, written once per writer batch (writer.defer_until_commit): only for messages still
+# there at the end of the batch (a later job of the batch may have expunged the message again).
+_SQL_INSERT_TEXT = (
+    "INSERT INTO message_text (rowid, body, headers) "
+    "SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?1)"
+)
 _INSERT_MEMBERSHIP = insert(membership)
 _INSERT_EXPUNGED = insert(expunged)
 _DELETE_MEMBERSHIP = delete(membership).where(
@@ -285,6 +273,13 @@ def require_account(conn: Connection, account_id: AccountId) -> None:
         raise NotFound(f"no account with id {account_id}")
 
 
+class BumpedMailbox(NamedTuple):
+    uidnext: Uid
+    highestmodseq: ModSeq
+    uidvalidity: int
+    account_id: AccountId
+
+
 def bump_mailbox(
     conn: Connection,
     mailbox_id: MailboxId,
@@ -294,46 +289,37 @@ def bump_mailbox(
     unseen: int = 0,
     deleted: int = 0,
     size: int = 0,
-) -> Row[Any]:
+) -> BumpedMailbox:
     """Reserve ``uids`` UIDs, take a new MODSEQ and apply counter deltas, atomically.
 
     Returns the mailbox's new uidnext (the reserved UIDs end just below it), highestmodseq (the new
     MODSEQ), uidvalidity and account_id. UIDs are never handed out twice; MODSEQs only grow.
     """
-    row = conn.execute(
-        _BUMP_MAILBOX,
-        {
-            "b_id": mailbox_id,
-            "b_uids": uids,
-            "b_messages": messages,
-            "b_unseen": unseen,
-            "b_deleted": deleted,
-            "b_size": size,
-        },
-    ).first()
-    if row is None:
+    rows = (
+        driver_connection(conn)
+        .execute(_SQL_BUMP_MAILBOX, (uids, messages, unseen, deleted, size, mailbox_id))
+        .fetchall()  # to the end, so that the statement is finished before the next one
+    )
+    if not rows:
         raise NotFound(f"no mailbox with id {mailbox_id}")
-    return row
+    return BumpedMailbox(*rows[0])
 
 
 def adjust_quota(conn: Connection, account_id: AccountId, size: int, count: int) -> None:
-    if not size and not count:
-        return
-    result = conn.execute(_ADD_QUOTA, {"b_account": account_id, "b_bytes": size, "b_count": count})
-    if result.rowcount == 0:
-        conn.execute(insert(quota_usage).values(account_id=account_id, bytes=size, messages=count))
+    if size or count:
+        driver_connection(conn).execute(_SQL_ADD_QUOTA, (account_id, size, count))
 
 
 def retain_messages(conn: Connection, counts: Counter[MessageId]) -> None:
     if counts:
-        conn.execute(_RETAIN, [{"b_id": mid, "b_n": n} for mid, n in counts.items()])
+        driver_connection(conn).executemany(_SQL_RETAIN, [(n, mid) for mid, n in counts.items()])
 
 
 def release_messages(conn: Connection, counts: Counter[MessageId]) -> None:
     """Drop references; a message nobody holds loses its row and search text (its blob stays for GC)."""
     if not counts:
         return
-    conn.execute(_RETAIN, [{"b_id": mid, "b_n": -n} for mid, n in counts.items()])
+    driver_connection(conn).executemany(_SQL_RETAIN, [(-n, mid) for mid, n in counts.items()])
     dead: list[int] = []
     for ids in chunked(sorted(counts)):
         dead.extend(
@@ -342,6 +328,9 @@ def release_messages(conn: Connection, counts: Counter[MessageId]) -> None:
             ).scalars()
         )
     if dead:
+        for mid in dead:
+            # Delivered in this batch: its search text is not written yet, and now never will be.
+            cancel_deferred(conn, _SQL_INSERT_TEXT, mid)
         conn.execute(text(FTS_DELETE), [{"id": mid} for mid in dead])
         conn.execute(_DELETE_MESSAGE, [{"b_id": mid} for mid in dead])
 
@@ -383,25 +372,22 @@ class PreparedMessage:
 
 
 def upsert_message(conn: Connection, message: PreparedMessage, references: int) -> MessageId:
-    """Single-instance store: reuse the row of a known blob, else add it with its search text."""
-    row = conn.execute(_MESSAGE_BY_SHA, {"b_sha": message.blob.sha256}).first()
-    if row is not None:
-        retain_messages(conn, Counter({row.id: references}))
-        return int(row.id)
-    message_id = conn.execute(
-        _INSERT_MESSAGE,
-        {
-            "sha256": message.blob.sha256,
-            "size": message.blob.size,
-            "parsed_json": message.parsed_json,
-            "parse_version": PARSE_VERSION,
-            "refcount": references,
-        },
-    ).inserted_primary_key[0]  # type: ignore[index]
-    conn.execute(
-        text(FTS_INSERT), {"id": message_id, "body": message.body_text, "headers": message.header_text}
-    )
-    return int(message_id)
+    """Single-instance store: reuse the row of a known blob, else add it with its search text.
+
+    The search text is written at the end of the writer's batch (see ``_SQL_INSERT_TEXT``), so one
+    writer job must call this (the function runs inside one).
+    """
+    raw = driver_connection(conn)
+    found = raw.execute(_SQL_MESSAGE_BY_SHA, (message.blob.sha256,)).fetchall()
+    if found:
+        message_id = int(found[0][0])
+        raw.execute(_SQL_RETAIN, (references, message_id))
+        return message_id
+    params = (message.blob.sha256, message.blob.size, message.parsed_json, PARSE_VERSION, references)
+    inserted = raw.execute(_SQL_INSERT_MESSAGE, params).lastrowid
+    assert inserted is not None
+    defer_until_commit(conn, _SQL_INSERT_TEXT, inserted, (inserted, message.body_text, message.header_text))
+    return inserted
 
 
 def deliver(
@@ -424,7 +410,7 @@ def deliver(
         by_box.setdefault(target.mailbox_id, []).append(index)
     flags = [normalize_flags(target.flags) for target in targets]
     placed: list[Placed | None] = [None] * len(targets)
-    rows = []
+    rows: list[tuple[int | str | bool, ...]] = []
     quota: dict[AccountId, list[int]] = {}
     for mid, indexes in by_box.items():
         box = bump_mailbox(
@@ -436,43 +422,123 @@ def deliver(
             deleted=sum(1 for i in indexes if DELETED in flags[i]),
             size=len(indexes) * size,
         )
-        first_uid = int(box.uidnext) - len(indexes)
+        first_uid = box.uidnext - len(indexes)
         for uid, i in enumerate(indexes, start=first_uid):
             epoch, tz = date_parts(targets[i].internal_date)
-            rows.append(
-                {
-                    "mailbox_id": mid,
-                    "uid": uid,
-                    "message_id": message_id,
-                    "flags": flags_text(flags[i]),
-                    "seen": SEEN in flags[i],
-                    "deleted": DELETED in flags[i],
-                    "modseq": box.highestmodseq,
-                    "internal_date": epoch,
-                    "internal_tz": tz,
-                }
+            wanted = flags[i]
+            row = (
+                mid,
+                uid,
+                message_id,
+                flags_text(wanted),
+                SEEN in wanted,
+                DELETED in wanted,
+                box.highestmodseq,
+                epoch,
+                tz,
             )
+            rows.append(row)
             placed[i] = Placed(mid, box.uidvalidity, uid, message_id)
         used = quota.setdefault(box.account_id, [0, 0])
         used[0] += len(indexes) * size
         used[1] += len(indexes)
         new_uids = tuple(range(first_uid, first_uid + len(indexes)))
         events.append(Change(ChangeKind.APPENDED, box.account_id, mid, box.highestmodseq, new_uids))
-    conn.execute(_INSERT_MEMBERSHIP, rows)
-    for account_id, (used_bytes, used_count) in quota.items():
-        adjust_quota(conn, account_id, used_bytes, used_count)
+    raw = driver_connection(conn)
+    raw.executemany(_SQL_INSERT_MEMBERSHIP, rows)
+    raw.executemany(_SQL_ADD_QUOTA, [(account, used[0], used[1]) for account, used in quota.items()])
     return [p for p in placed if p is not None]
+
+
+# Mailbox views
+#
+# open_view reads a whole mailbox with one statement that returns one row: SQLite prints the integer
+# columns of each message as fixed-width hex and concatenates each column over the mailbox
+# (group_concat), so Python receives four long strings instead of a row of objects per message, and
+# turns them into arrays with C loops (bytes.fromhex, array.frombytes). Most of the time is spent in
+# SQLite, which runs without the GIL. Anything unexpected (the last column of _SQL_VIEW, the checks
+# after it) takes the plain path, one row per message.
+
+_VIEW_INTS = 5  # per message: uid, message_id, modseq, packed internal date, size
+_DATE_LIMIT = 1 << 50  # epoch seconds that still pack into 64 bits with their zone
+_SQL_VIEW = (
+    "SELECT count(*), "
+    "group_concat(printf('%016x%016x%016x%016x%016x', m.uid, m.message_id, m.modseq, "
+    "m.internal_date * :scale + m.internal_tz + :bias, g.size), ''), "
+    "group_concat(g.sha256, ''), "
+    "group_concat(m.flags, char(10)), "  # flags never hold white space (normalize_flags)
+    # 1 if any row would not survive this path: a zone or date that does not pack, an odd blob name.
+    "max(NOT (m.internal_tz > -:bias AND m.internal_tz < :bias AND m.internal_date > -:date_limit "
+    "AND m.internal_date < :date_limit AND length(g.sha256) = 64)) "
+    "FROM membership AS m JOIN messages AS g ON g.id = m.message_id WHERE m.mailbox_id = :mailbox"
+)
+_SQL_VIEW_ROWS = (
+    "SELECT m.uid, m.message_id, m.flags, m.modseq, m.internal_date, m.internal_tz, g.sha256, g.size "
+    "FROM membership AS m JOIN messages AS g ON g.id = m.message_id WHERE m.mailbox_id = ? "
+    "ORDER BY m.uid"
+)
+
+
+def _view_from_columns(raw: sqlite3.Connection, info: MailboxInfo) -> MailboxView | None:
+    """The view from the one-row query, or None when the data needs the plain path."""
+    params = {"mailbox": info.id, "scale": DATE_SCALE, "bias": DATE_BIAS, "date_limit": _DATE_LIMIT}
+    try:
+        count, packed, names, flags_joined, odd = raw.execute(_SQL_VIEW, params).fetchone()
+    except sqlite3.DataError:
+        # A string longer than SQLite's limit (1 GB by default: some 12 million messages).
+        return None
+    if not count:
+        return MailboxView.from_entries(info, ())
+    if odd or not isinstance(packed, str) or not isinstance(names, str) or not isinstance(flags_joined, str):
+        return None
+    ints = array("q")
+    ints.frombytes(bytes.fromhex(packed))
+    if sys.byteorder == "little":
+        ints.byteswap()  # printf wrote them big-endian
+    flag_texts = flags_joined.split("\n")
+    if len(ints) != _VIEW_INTS * count or len(flag_texts) != count or len(names) != 64 * count:
+        return None
+    uids = ints[0::_VIEW_INTS]
+    # SQLite does not promise group_concat's order; the primary key scan gives UID order, checked here.
+    if not all(map(operator.lt, uids, islice(uids, 1, None))):
+        return None
+    digests = digests_from_hex(names, count)
+    if digests is None:
+        return None
+    interned = {text: frozenset(text.split()) for text in set(flag_texts)}
+    return MailboxView(
+        info,
+        uids=uids,
+        message_ids=ints[1::_VIEW_INTS],
+        flags=tuple(map(interned.__getitem__, flag_texts)),
+        modseqs=ints[2::_VIEW_INTS],
+        dates=ints[3::_VIEW_INTS],
+        sizes=ints[4::_VIEW_INTS],
+        digests=digests,
+    )
+
+
+def _view_from_rows(raw: sqlite3.Connection, info: MailboxInfo) -> MailboxView:
+    entries = (
+        MessageEntry(
+            uid=uid,
+            message_id=message_id,
+            flags=frozenset(flags.split()),
+            modseq=modseq,
+            size=size,
+            internal_date=date_from_parts(epoch, tz),
+            blob=BlobRef(sha256, size),
+        )
+        for uid, message_id, flags, modseq, epoch, tz, sha256, size in raw.execute(_SQL_VIEW_ROWS, (info.id,))
+    )
+    return MailboxView.from_entries(info, entries)
 
 
 def open_view(conn: Connection, mailbox_id: MailboxId) -> MailboxView:
     info = mailbox_info(mailbox_row(conn, mailbox_id))
-    rows = conn.execute(
-        select(*ENTRY_COLUMNS)
-        .join_from(membership, messages, membership.c.message_id == messages.c.id)
-        .where(membership.c.mailbox_id == mailbox_id)
-        .order_by(membership.c.uid)
-    )
-    return MailboxView(info, tuple(message_entry(row) for row in rows))
+    raw = driver_connection(conn)
+    view = _view_from_columns(raw, info)
+    return view if view is not None else _view_from_rows(raw, info)
 
 
 def changes_since(conn: Connection, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:

@@ -66,6 +66,7 @@ __all__ = [
     "test_mailbox_create_get",
     "test_move_is_copy_plus_expunge",
     "test_open_blob_and_put_blob_file",
+    "test_open_view_columns_and_lookup",
     "test_open_view_snapshot",
     "test_quota_usage_counts_every_membership",
     "test_reconstruct_dry_run_changes_nothing",
@@ -537,6 +538,32 @@ async def test_open_view_snapshot(store: Store) -> None:
     assert entry.modseq <= view.mailbox.highestmodseq
     with pytest.raises(NotFound):
         await store.open_view(inbox.id + 1000)
+
+
+async def test_open_view_columns_and_lookup(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    empty = await store.open_view(inbox.id)
+    assert (len(empty), list(empty), empty.position(1), empty.flag_sets()) == (0, [], None, [])
+    for n in range(6):
+        await deliver(store, make_message(n=n), inbox.id, flags={"\\Seen"} if n % 2 else ())
+    await store.expunge(inbox.id, [2, 3])
+    view = await store.open_view(inbox.id)
+    entries = list(view)
+    assert [e.uid for e in entries] == list(view.uids) == [1, 4, 5, 6]
+    assert list(view.modseqs) == [e.modseq for e in entries]
+    assert list(view.sizes) == [e.size for e in entries]
+    assert list(view.message_ids) == [e.message_id for e in entries]
+    assert view.flags == tuple(e.flags for e in entries)
+    assert view.flag_sets() == [frozenset(), frozenset({"\\Seen"})]
+    assert [view.blob(i) for i in range(4)] == [e.blob for e in entries]
+    assert [view.internal_date(i) for i in range(4)] == [e.internal_date for e in entries]
+    assert view[1] == view.entry(1) == entries[1]
+    assert view[-1] == entries[-1]
+    assert view[1:3] == tuple(entries[1:3])
+    assert [view.position(uid) for uid in (1, 2, 3, 4, 6, 7)] == [0, None, None, 1, 3, None]
+    assert view.positions(2, 5) == range(1, 3)  # UIDs 4 and 5
+    assert view == await store.open_view(inbox.id)
 
 
 async def test_flag_operations_and_modseq(store: Store) -> None:

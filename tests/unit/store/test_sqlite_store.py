@@ -16,6 +16,8 @@ import textwrap
 import threading
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -25,12 +27,13 @@ pytest.register_assert_rewrite("pochta.testing.store_suite")
 from alembic.autogenerate import compare_metadata  # noqa: E402
 from alembic.runtime.migration import MigrationContext  # noqa: E402
 from alembic.script import ScriptDirectory  # noqa: E402
-from sqlalchemy import event  # noqa: E402
+from sqlalchemy import Connection, event  # noqa: E402
 
 from pochta.config import Settings  # noqa: E402
-from pochta.store.api import Store  # noqa: E402
+from pochta.store import sqlite_mail as mail  # noqa: E402
+from pochta.store.api import NotFound, Store  # noqa: E402
 from pochta.store.changes import LocalChangeFeed  # noqa: E402
-from pochta.store.model import Change, ChangeKind, Target  # noqa: E402
+from pochta.store.model import Change, ChangeKind, MailboxView, Target  # noqa: E402
 from pochta.store.schema import is_fts_table, metadata  # noqa: E402
 from pochta.store.sqlite import (  # noqa: E402
     DB_FILE_NAME,
@@ -40,6 +43,7 @@ from pochta.store.sqlite import (  # noqa: E402
     open_sqlite_store,
 )
 from pochta.store.sqlite_mail import uid_ranges  # noqa: E402
+from pochta.store.writer import driver_connection  # noqa: E402
 from pochta.testing.store_suite import *  # noqa: E402, F403
 from pochta.testing.store_suite import (  # noqa: E402
     StoreFactory,
@@ -48,6 +52,7 @@ from pochta.testing.store_suite import (  # noqa: E402
     make_account,
     make_message,
     put,
+    refreshed,
 )
 
 
@@ -295,6 +300,128 @@ async def test_large_sparse_uid_sets(store: Store) -> None:
     assert len(gone.expunged) == 500
     assert len(await store.cached(inbox.id, range(1, 2000))) == 1000
     assert await store.quota_usage(account.id) == 1000 * blob.size
+
+
+# Mailbox views: the one-row fast path and the plain path agree
+
+
+async def test_open_view_paths_agree(store: Store) -> None:
+    account = await make_account(store)
+    inbox, archive = await mailbox(store, account), await mailbox(store, account, "Archive")
+    zones = [timezone(timedelta(minutes=m)) for m in (0, -420, 345, 1439, -1439)]
+    for n in range(30):
+        when = datetime(1960 + n * 3, 1 + n % 12, 1 + n, 12, n, n, tzinfo=zones[n % len(zones)])
+        flags = ["\\Seen", "$Work", "\\Flagged", f"$label{n % 4}"][: n % 5]
+        await deliver(store, make_message(n=n), inbox.id, flags=flags, when=when)
+    await deliver(store, make_message(n=0), inbox.id)  # the same blob again: a shared message row
+    await store.expunge(inbox.id, [3, 4, 10])
+    await store.set_flags(inbox.id, [1, 2, 20], "add", ["\\Deleted"])
+    await store.copy(inbox.id, range(1, 40), archive.id)
+    for box in (inbox, archive):
+        fast, plain = await _sqlite(store).run_read(partial(_both_views, mailbox_id=box.id))
+        assert fast is not None
+        assert fast == plain
+        assert tuple(fast) == tuple(plain)
+        assert fast == await store.open_view(box.id)
+        assert len(fast) == (await refreshed(store, box)).messages
+
+
+def _both_views(conn: Connection, mailbox_id: int) -> tuple[MailboxView | None, MailboxView]:
+    """The view by the one-row query (None if it declines) and by one row per message."""
+    raw = driver_connection(conn)
+    info = mail.mailbox_info(mail.mailbox_row(conn, mailbox_id))
+    return mail._view_from_columns(raw, info), mail._view_from_rows(raw, info)
+
+
+async def test_open_view_takes_the_plain_path_for_odd_rows(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    for n in range(3):
+        await deliver(store, make_message(n=n), inbox.id)
+    await asyncio.to_thread(_run_sql, store, "UPDATE messages SET sha256 = 'odd' WHERE id = 2;")
+    fast, plain = await _sqlite(store).run_read(lambda conn: _both_views(conn, inbox.id))
+    assert fast is None
+    view = await store.open_view(inbox.id)
+    assert view == plain
+    assert [e.blob.sha256 for e in view][1] == "odd"
+    assert view.blob(1).sha256 == "odd"
+
+
+async def test_open_view_of_a_mailbox_too_big_for_one_string(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    for n in range(30):  # 30 x 80 hex digits: over the limit set below
+        await deliver(store, make_message(n=n), inbox.id)
+    expected = await store.open_view(inbox.id)
+
+    def limited(conn: Connection) -> tuple[MailboxView | None, MailboxView]:
+        raw = driver_connection(conn)
+        old = raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 2000)
+        try:
+            return _both_views(conn, inbox.id)
+        finally:
+            raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, old)
+
+    fast, plain = await _sqlite(store).run_read(limited)
+    assert fast is None
+    assert plain == expected
+
+
+# Search text is written once per writer batch
+
+
+class _Gate:
+    """Holds the writer thread so that the next jobs queue up into one batch."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.future = store.writer.submit(self._hold)
+
+    def _hold(self, conn: Connection) -> None:
+        self.started.set()
+        self.release.wait(10)
+
+
+async def test_search_text_of_a_batch(store: Store) -> None:
+    sqlite_store = _sqlite(store)
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    words = ["alphaword", "bravoword", "charlieword", "deltaword"]
+    prepared = [await put(store, make_message(subject=w, body=f"body {w}", n=i)) for i, w in enumerate(words)]
+    gate = _Gate(sqlite_store)
+    assert await asyncio.to_thread(gate.started.wait, 10)
+    before = sqlite_store.writer_stats.snapshot()
+    jobs = [
+        # Its message row is added, then the missing mailbox fails the job: row and text roll back,
+        # and the next new message may get the same id.
+        store.deliver(*prepared[0], [Target(inbox.id + 1000)]),
+        store.deliver(*prepared[1], [Target(inbox.id)]),  # UID 1
+        store.deliver(*prepared[2], [Target(inbox.id)]),  # UID 2, expunged in the same batch
+        store.expunge(inbox.id, [2]),
+        store.deliver(*prepared[3], [Target(inbox.id)]),  # UID 3
+    ]
+    tasks = []
+    for job in jobs:  # one at a time, so that they queue in this order
+        tasks.append(asyncio.ensure_future(job))
+        for _ in range(2000):
+            if sqlite_store.writer.pending == len(tasks) + 1:
+                break
+            await asyncio.sleep(0.005)
+    gate.release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(results[0], NotFound)
+    assert sqlite_store.writer_stats.commits - before.commits == 2  # the gate's batch, then ours
+    found = {w: await store.search_text(inbox.id, w, "body") for w in words}
+    assert found == {"alphaword": set(), "bravoword": {1}, "charlieword": set(), "deltaword": {3}}
+    conn = _db(store)
+    try:
+        text_ids = [row[0] for row in conn.execute("SELECT rowid FROM message_text ORDER BY rowid")]
+        message_ids = [row[0] for row in conn.execute("SELECT id FROM messages ORDER BY id")]
+    finally:
+        conn.close()
+    assert text_ids == message_ids
+    assert len(message_ids) == 2
 
 
 # The local change feed

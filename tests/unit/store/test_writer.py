@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from pochta.config import Settings
 from pochta.store.model import Change, ChangeKind, Target
 from pochta.store.sqlite import SqliteStore, make_engine, open_sqlite_store
-from pochta.store.writer import Writer
+from pochta.store.writer import Writer, cancel_deferred, defer_until_commit
 from pochta.testing.store_suite import make_account, make_message, put
 
 
@@ -224,6 +224,74 @@ async def test_start_reports_init_failure(db_path: Path) -> None:
     with pytest.raises(OSError, match="cannot migrate"):
         await instance.start()
     engine.dispose()
+
+
+# Rows deferred to the end of the batch
+
+
+_DEFERRED_INSERT = "INSERT INTO t (id) VALUES (?)"
+
+
+def _defer(
+    key: str, row_id: int, *, fail: bool = False, cancel: str | None = None
+) -> Callable[[Connection], int]:
+    def job(conn: Connection) -> int:
+        defer_until_commit(conn, _DEFERRED_INSERT, key, (row_id,))
+        if cancel is not None:
+            assert cancel_deferred(conn, _DEFERRED_INSERT, cancel)
+        if fail:
+            raise ValueError("job failed after deferring")
+        # Not written yet: deferred rows come after the last job of the batch.
+        return int(conn.exec_driver_sql("SELECT count(*) FROM t WHERE id >= 100").scalar_one())
+
+    return job
+
+
+async def test_deferred_rows_are_written_before_commit(writer: Writer, gate: Gate, db_path: Path) -> None:
+    await gate.wait_started()
+    futures = [
+        writer.submit(_defer("a", 100)),
+        writer.submit(_defer("b", 101, fail=True)),  # its row goes with its savepoint
+        writer.submit(_defer("c", 102)),
+        writer.submit(_defer("c", 103)),  # the same key again: replaces 102
+        writer.submit(_defer("d", 104, cancel="a")),  # and takes back 100
+        writer.submit(_defer("c", 105, fail=True)),  # replaces 103, fails: 103 is back
+        writer.submit(_defer("e", 106, cancel="d", fail=True)),  # its cancellation is undone too
+        writer.submit(_insert(5)),
+    ]
+    await _until(lambda: writer.pending == 9)
+    gate.release.set()
+    results = [asyncio.wrap_future(f) for f in futures]
+    for index in (1, 5, 6):
+        with pytest.raises(ValueError, match="after deferring"):
+            await results[index]
+    assert [await results[i] for i in (0, 2, 3, 4, 7)] == [0, 0, 0, 0, 5]
+    assert _rows(db_path) == [5, 103, 104]
+
+
+def test_defer_outside_a_writer_job_is_refused(db_path: Path) -> None:
+    engine = make_engine(db_path, 1.0, writer=True)
+    try:
+        with engine.connect() as conn:
+            with pytest.raises(RuntimeError, match="outside a writer job"):
+                defer_until_commit(conn, _DEFERRED_INSERT, "k", (1,))
+            assert not cancel_deferred(conn, _DEFERRED_INSERT, "k")
+    finally:
+        engine.dispose()
+
+
+async def test_failing_deferred_rows_fail_the_batch(writer: Writer, gate: Gate, db_path: Path) -> None:
+    await gate.wait_started()
+    first = writer.submit(_insert(30))
+    clash = writer.submit(_defer("x", 30))  # written after the jobs: duplicates the row of the first
+    await _until(lambda: writer.pending == 3)
+    gate.release.set()
+    for future in (first, clash):
+        with pytest.raises(sqlite3.IntegrityError):
+            await asyncio.wrap_future(future)
+    assert _rows(db_path) == []
+    assert await writer.run(_defer("y", 131)) == 0  # the writer carries on, with nothing left over
+    assert _rows(db_path) == [131]
 
 
 # Through the store: concurrent deliveries share fsyncs
