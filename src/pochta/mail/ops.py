@@ -245,7 +245,7 @@ class MailOps:
         with _store_errors():
             target = await self.store.create_mailbox(account_id, new_name)
         view = await self.store.open_view(inbox.id)
-        uids = [entry.uid for entry in view.messages]
+        uids = list(view.uids)  # the columns, not 100,000 entries built on the loop thread
         if uids:
             try:
                 with _store_errors():
@@ -298,7 +298,7 @@ class MailOps:
         """Keywords in use in the mailbox, by comparison key (see flags.mailbox_keywords)."""
         with _store_errors():
             view = await self.store.open_view(mailbox_id)
-        return flagrules.mailbox_keywords(entry.flags for entry in view.messages)
+        return flagrules.mailbox_keywords(view.flag_sets())  # distinct flag sets, not one per message
 
     async def _resolve_flags(
         self, mailbox_id: MailboxId, flags: Iterable[str], *, creating: bool = True
@@ -351,13 +351,13 @@ class MailOps:
         wanted = set(uids)
         with _store_errors():
             view = await self.store.open_view(source_id)
-        entries = [entry for entry in view.messages if entry.uid in wanted]
-        if not entries:
+        positions = sorted(p for p in map(view.position, wanted) if p is not None)
+        if not positions:
             return CopyResult(destination.id, destination.uidvalidity, (), ())
         # Each copy counts against the quota, as in Dovecot, even though the blob is shared.
-        await self.check_quota(account_id, sum(entry.size for entry in entries))
+        await self.check_quota(account_id, sum(view.sizes[p] for p in positions))
         with _store_errors():
-            return await self.store.copy(source_id, [entry.uid for entry in entries], destination.id)
+            return await self.store.copy(source_id, [view.uids[p] for p in positions], destination.id)
 
     async def move(
         self, account_id: AccountId, source_id: MailboxId, uids: Iterable[Uid], destination_name: str
@@ -398,10 +398,12 @@ class MailOps:
                 return ChangeSet(mailbox_id, info.highestmodseq)
             view = await self.store.open_view(mailbox_id)
         wanted = None if uids is None else set(uids)
+        # Flag sets are shared between messages: test each distinct set once, then walk the columns.
+        deleted = {f for f in view.flag_sets() if flagrules.has_flag(f, flagrules.DELETED)}
         doomed = [
-            entry.uid
-            for entry in view.messages
-            if (wanted is None or entry.uid in wanted) and flagrules.has_flag(entry.flags, flagrules.DELETED)
+            uid
+            for uid, flags in zip(view.uids, view.flags, strict=True)
+            if flags in deleted and (wanted is None or uid in wanted)
         ]
         if not doomed:
             return ChangeSet(mailbox_id, view.mailbox.highestmodseq)
