@@ -177,6 +177,23 @@ async def user_passwd(store: Store, settings: Settings, address: str, password_s
 @click.option("--enable/--disable", "enabled", default=None, help="Allow or refuse all logins.")
 @click.option("--apop-secret-stdin", is_flag=True, help="Read a POP3 APOP shared secret from standard input.")
 @click.option("--no-apop", is_flag=True, help="Remove the APOP secret.")
+@click.option(
+    "--pop-mode",
+    type=click.Choice(["all", "since-enabled", "default"]),
+    help="POP3 serves all mail, or only mail since POP3 was enabled; 'default' follows [pop3] mode.",
+)
+@click.option(
+    "--pop-delete-action",
+    type=click.Choice(["delete", "seen", "archive", "trash", "default"]),
+    help="What POP3 DELE + QUIT does: delete, mark seen and keep, move to Archive or Trash; "
+    "'default' follows [pop3] delete_action.",
+)
+@click.option(
+    "--pop-login-delay",
+    metavar="SECONDS|default",
+    help="Least seconds between POP3 logins (RFC 2449 LOGIN-DELAY), 0 for none; 'default' follows "
+    "[pop3] login_delay.",
+)
 @with_store
 async def user_set(
     store: Store,
@@ -189,8 +206,11 @@ async def user_set(
     enabled: bool | None,
     apop_secret_stdin: bool,
     no_apop: bool,
+    pop_mode: str | None,
+    pop_delete_action: str | None,
+    pop_login_delay: str | None,
 ) -> None:
-    """Change an account's quota, protocol switches, state or APOP secret."""
+    """Change an account's quota, protocol switches, state, APOP secret or POP3 policy."""
     normalized = normalize_address(address)
     current = await store.get_account(normalized)
     if current is None:
@@ -202,18 +222,38 @@ async def user_set(
         apop = read_secret_stdin("APOP secret")
     elif no_apop:
         apop = None
+    delay: int | _Unset | None = UNSET
+    if pop_login_delay == "default":
+        delay = None
+    elif pop_login_delay is not None:
+        if not pop_login_delay.isdigit():
+            raise CommandFailed("--pop-login-delay takes a number of seconds or 'default'")
+        delay = int(pop_login_delay)
     updated = await store.update_account(
         normalized,
         quota_bytes=UNSET if quota is None else parse_size(quota),
         protocols=_updated_switches(current.protocols, imap, pop3, submission),
         enabled=UNSET if enabled is None else enabled,
         apop_secret=apop,
+        pop_mode=_policy_value(pop_mode),
+        pop_delete_action=_policy_value(pop_delete_action),
+        pop_login_delay=delay,
     )
     click.echo(
         f"{updated.address}: quota {format_size(updated.quota_bytes)}, "
         f"protocols {_switches_text(updated.protocols)}, {'enabled' if updated.enabled else 'disabled'}, "
-        f"apop {'set' if updated.apop_secret else 'off'}"
+        f"apop {'set' if updated.apop_secret else 'off'}, "
+        f"pop3 mode {updated.pop_mode or 'default'}, "
+        f"delete action {updated.pop_delete_action or 'default'}, "
+        f"login delay {'default' if updated.pop_login_delay is None else updated.pop_login_delay}"
     )
+
+
+def _policy_value(choice: str | None) -> str | _Unset | None:
+    """A --pop-* choice: unchanged when absent, cleared (server default) for 'default'."""
+    if choice is None:
+        return UNSET
+    return None if choice == "default" else choice
 
 
 @user.command("del")

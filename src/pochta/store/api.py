@@ -103,7 +103,15 @@ class Directory(Protocol):
         protocols: ProtocolSwitches | _Unset = UNSET,
         apop_secret: str | _Unset | None = UNSET,
         enabled: bool | _Unset = UNSET,
-    ) -> Account: ...
+        pop_mode: str | _Unset | None = UNSET,
+        pop_delete_action: str | _Unset | None = UNSET,
+        pop_login_delay: int | _Unset | None = UNSET,
+        pop_enabled_at: datetime | _Unset | None = UNSET,
+        pop_last_login: datetime | _Unset | None = UNSET,
+    ) -> Account:
+        """Changes the given fields. ``pop_*`` are the POP3 policy (None: the ``[pop3]`` default);
+        switching POP3 back on (``protocols``) sets ``pop_enabled_at`` to now."""
+
     async def delete_account(self, address: str) -> None:
         """Removes the account, its mailboxes, memberships and app passwords; blobs are collected later."""
 

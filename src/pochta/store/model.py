@@ -83,6 +83,12 @@ class Account:
     apop_secret: str | None
     enabled: bool
     created: datetime
+    # POP3 policy (docs/pop3.md); None: the server default of [pop3].
+    pop_mode: str | None = None  # "all" | "since-enabled"
+    pop_delete_action: str | None = None  # "delete" | "seen" | "archive" | "trash"
+    pop_login_delay: int | None = None  # seconds between logins (RFC 2449 LOGIN-DELAY)
+    pop_enabled_at: datetime | None = None  # when POP3 was (re-)enabled; None: since created
+    pop_last_login: datetime | None = None  # the last POP3 login, for LOGIN-DELAY
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,12 @@ accounts = Table(
     Column("apop_secret", Text, nullable=True),
     Column("enabled", Boolean, nullable=False),
     Column("created", BigInteger, nullable=False),
+    # POP3 policy (revision 0002, docs/pop3.md); NULL: the [pop3] default / never.
+    Column("pop_mode", Text, nullable=True),  # "all" | "since-enabled"
+    Column("pop_delete_action", Text, nullable=True),  # "delete" | "seen" | "archive" | "trash"
+    Column("pop_login_delay", Integer, nullable=True),  # seconds
+    Column("pop_enabled_at", BigInteger, nullable=True),  # epoch seconds; NULL: since created
+    Column("pop_last_login", BigInteger, nullable=True),  # epoch seconds, for LOGIN-DELAY
     sqlite_autoincrement=True,
 )
 

@@ -113,7 +113,7 @@ def make_engine(path: Path, busy_timeout: float, *, writer: bool, pool_size: int
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -247,6 +247,11 @@ class SqliteStore:
         protocols: ProtocolSwitches | _Unset = UNSET,
         apop_secret: str | _Unset | None = UNSET,
         enabled: bool | _Unset = UNSET,
+        pop_mode: str | _Unset | None = UNSET,
+        pop_delete_action: str | _Unset | None = UNSET,
+        pop_login_delay: int | _Unset | None = UNSET,
+        pop_enabled_at: datetime | _Unset | None = UNSET,
+        pop_last_login: datetime | _Unset | None = UNSET,
     ) -> Account:
         return await self.run_write(
             lambda c, e: directory.update_account(
@@ -259,6 +264,11 @@ class SqliteStore:
                 protocols=protocols,
                 apop_secret=apop_secret,
                 enabled=enabled,
+                pop_mode=pop_mode,
+                pop_delete_action=pop_delete_action,
+                pop_login_delay=pop_login_delay,
+                pop_enabled_at=pop_enabled_at,
+                pop_last_login=pop_last_login,
             )
         )
 

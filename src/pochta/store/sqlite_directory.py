@@ -175,7 +175,20 @@ def _account(row: Row[Any]) -> Account:
         apop_secret=row.apop_secret,
         enabled=bool(row.enabled),
         created=datetime.fromtimestamp(row.created, UTC),
+        pop_mode=row.pop_mode,
+        pop_delete_action=row.pop_delete_action,
+        pop_login_delay=row.pop_login_delay,
+        pop_enabled_at=_optional_time(row.pop_enabled_at),
+        pop_last_login=_optional_time(row.pop_last_login),
     )
+
+
+def _optional_time(epoch: int | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+def _optional_epoch(when: datetime | None) -> int | None:
+    return None if when is None else int(when.timestamp())
 
 
 def _scram_values(scram: ScramCredentials | None) -> dict[str, Any]:
@@ -269,6 +282,11 @@ def update_account(
     protocols: ProtocolSwitches | _Unset = UNSET,
     apop_secret: str | _Unset | None = UNSET,
     enabled: bool | _Unset = UNSET,
+    pop_mode: str | _Unset | None = UNSET,
+    pop_delete_action: str | _Unset | None = UNSET,
+    pop_login_delay: int | _Unset | None = UNSET,
+    pop_enabled_at: datetime | _Unset | None = UNSET,
+    pop_last_login: datetime | _Unset | None = UNSET,
 ) -> Account:
     row = _require_account_row(conn, address)
     values: dict[str, Any] = {}
@@ -280,10 +298,23 @@ def update_account(
         values["quota_bytes"] = quota_bytes
     if not isinstance(protocols, _Unset):
         values.update(_switch_values(protocols))
+        if protocols.pop3 and not row.pop3:
+            # "Serve mail since POP3 was enabled" counts from the moment it is switched back on.
+            values["pop_enabled_at"] = now()
     if not isinstance(apop_secret, _Unset):
         values["apop_secret"] = apop_secret
     if not isinstance(enabled, _Unset):
         values["enabled"] = enabled
+    if not isinstance(pop_mode, _Unset):
+        values["pop_mode"] = pop_mode
+    if not isinstance(pop_delete_action, _Unset):
+        values["pop_delete_action"] = pop_delete_action
+    if not isinstance(pop_login_delay, _Unset):
+        values["pop_login_delay"] = pop_login_delay
+    if not isinstance(pop_enabled_at, _Unset):
+        values["pop_enabled_at"] = _optional_epoch(pop_enabled_at)
+    if not isinstance(pop_last_login, _Unset):
+        values["pop_last_login"] = _optional_epoch(pop_last_login)
     if values:
         conn.execute(update(accounts).where(accounts.c.id == row.id).values(values))
     return _account(conn.execute(select(accounts).where(accounts.c.id == row.id)).one())

@@ -1,0 +1,231 @@
+"""POP3 logins: USER/PASS and APOP (RFC 1939 §7), AUTH (RFC 5034), then the maildrop.
+
+Every way in ends in ``_admit``: the authenticator's verdict becomes an RFC 3206 response code,
+LOGIN-DELAY is enforced (RFC 2449 §8.1.2), the maildrop is locked (``[IN-USE]``, RFC 2449 §8.1.1)
+and snapshotted, and the session enters TRANSACTION.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import TYPE_CHECKING
+
+from pochta.auth.authenticator import AuthFailed, AuthFailure, AuthResult
+from pochta.proto.pop3 import ApopLogin, AuthStart, PasswordLogin, SaslResponse
+from pochta.proto.sasl import (
+    Cancel,
+    Challenge,
+    Failure,
+    Malformed,
+    NeedScramCredentials,
+    ServerMechanism,
+    Step,
+    Success,
+    VerifyPassword,
+)
+from pochta.server.pop3.maildrop import open_maildrop, policy_for
+from pochta.store.api import StoreError
+
+if TYPE_CHECKING:
+    from pochta.server.pop3.handler import Pop3Handler, Session
+
+__all__ = ["RECENT_PREFIX", "LoginFlow", "split_recent"]
+
+# Gmail's "recent mode": log in as recent:ADDRESS to list the last 30 days of mail.
+RECENT_PREFIX = "recent:"
+
+# RFC 3206 §4 [AUTH]: a problem with the credentials or the account; [SYS/TEMP] try again later.
+_FAILURES: dict[AuthFailure, tuple[str, str]] = {
+    AuthFailure.BAD_CREDENTIALS: ("AUTH", "Authentication failed"),
+    AuthFailure.LOCKED_OUT: ("AUTH", "Too many failed logins, try again later"),
+    AuthFailure.PROTOCOL_DISABLED: ("AUTH", "POP3 access is disabled for this account"),
+    AuthFailure.ACCOUNT_DISABLED: ("AUTH", "Account disabled"),
+}
+
+
+def split_recent(name: str) -> tuple[str, bool]:
+    """``recent:alice@example.org`` -> ("alice@example.org", True)."""
+    if name[: len(RECENT_PREFIX)].lower() == RECENT_PREFIX:
+        return name[len(RECENT_PREFIX) :], True
+    return name, False
+
+
+class LoginFlow:
+    def __init__(self, handler: Pop3Handler, scram_secret: bytes | None) -> None:
+        self.handler = handler
+        self.scram_secret = scram_secret
+
+    async def handle(
+        self, session: Session, event: PasswordLogin | ApopLogin | AuthStart | SaslResponse
+    ) -> None:
+        match event:
+            case PasswordLogin(user, password):
+                address, recent = split_recent(user)
+                result = await self.handler.authenticator.check_password(
+                    address, password, protocol="pop3", remote_ip=session.conn.peer_ip
+                )
+                await self._admit(session, result, recent)
+            case ApopLogin(user, digest, timestamp):
+                await self._apop(session, user, digest, timestamp)
+            case AuthStart(mechanism, initial):
+                await self._auth_start(session, mechanism, initial)
+            case SaslResponse(data):
+                await self._sasl_response(session, data)
+
+    # -- APOP ----------------------------------------------------------------------------------------
+
+    async def _apop(self, session: Session, user: str, digest: str, timestamp: str) -> None:
+        """RFC 1939 §7 APOP: digest = MD5(timestamp + shared secret), in lower-case hex. Only an
+        account with an APOP secret (``pochta user set --apop-secret-stdin``) can use it."""
+        address, recent = split_recent(user)
+        try:
+            account = await self.handler.store.get_account(address)
+        except (ValueError, StoreError):
+            account = None
+        verified = False
+        if account is not None and account.apop_secret:
+            expected = hashlib.md5(
+                (timestamp + account.apop_secret).encode(), usedforsecurity=False
+            ).hexdigest()
+            verified = hmac.compare_digest(expected, digest)
+        result = await self.handler.authenticator.complete_login(
+            address, verified, protocol="pop3", remote_ip=session.conn.peer_ip
+        )
+        await self._admit(session, result, recent)
+
+    # -- AUTH (RFC 5034) -----------------------------------------------------------------------------
+
+    async def _auth_start(
+        self, session: Session, mechanism: str, initial: bytes | Cancel | Malformed | None
+    ) -> None:
+        if isinstance(initial, Cancel | Malformed):
+            session.core.login_failed("Invalid initial response", None)
+            return
+        mech, step = ServerMechanism.start(mechanism, initial, scram_secret=self.scram_secret)
+        session.mechanism = mech
+        session.sasl_user = ""
+        await self._step(session, step)
+
+    async def _sasl_response(self, session: Session, data: bytes | Cancel | Malformed) -> None:
+        if isinstance(data, Cancel):
+            session.mechanism = None
+            session.sasl_success = None
+            # RFC 5034 §4: "*" cancels; the server answers -ERR.
+            session.core.login_failed("Authentication cancelled", None)
+            return
+        if isinstance(data, Malformed):
+            await self._sasl_failed(session, "Invalid base64 data")
+            return
+        if session.sasl_success is not None:
+            # The client acknowledged the SCRAM server-final (RFC 4422 §5, sent as a challenge).
+            user, session.sasl_success = session.sasl_success, None
+            await self._scram_done(session, user)
+            return
+        mech = session.mechanism
+        assert mech is not None
+        await self._step(session, mech.step(data))
+
+    async def _step(self, session: Session, step: Step) -> None:
+        authenticator = self.handler.authenticator
+        remote_ip = session.conn.peer_ip
+        while True:
+            match step:
+                case Challenge(data):
+                    session.core.sasl_challenge(data)
+                    return
+                case NeedScramCredentials(username):
+                    session.sasl_user = username
+                    address, _ = split_recent(username)
+                    credentials = await authenticator.scram_credentials(address)
+                    assert session.mechanism is not None
+                    step = session.mechanism.supply_credentials(credentials)
+                case VerifyPassword(authcid, _, password):
+                    session.mechanism = None
+                    address, recent = split_recent(authcid)
+                    result = await authenticator.check_password(
+                        address, password, protocol="pop3", remote_ip=remote_ip
+                    )
+                    await self._admit(session, result, recent)
+                    return
+                case Success(authcid, _, server_final):
+                    session.mechanism = None
+                    if server_final:
+                        # POP3 has no "additional data with success": send it as a challenge and
+                        # wait for the client's empty response (RFC 4422 §5 2b, RFC 5034 §4).
+                        session.sasl_success = authcid
+                        session.core.sasl_challenge(server_final)
+                        return
+                    await self._scram_done(session, authcid)
+                    return
+                case Failure(reason):
+                    await self._sasl_failed(session, reason)
+                    return
+
+    async def _scram_done(self, session: Session, authcid: str) -> None:
+        address, recent = split_recent(authcid)
+        result = await self.handler.authenticator.complete_login(
+            address, True, protocol="pop3", remote_ip=session.conn.peer_ip
+        )
+        await self._admit(session, result, recent)
+
+    async def _sasl_failed(self, session: Session, reason: str) -> None:
+        session.mechanism = None
+        session.conn.log.info("pop3 sasl failed", reason=reason)
+        address, _ = split_recent(session.sasl_user)
+        result = await self.handler.authenticator.complete_login(
+            address, False, protocol="pop3", remote_ip=session.conn.peer_ip
+        )
+        await self._admit(session, result, False)
+
+    # -- after the secret was checked ----------------------------------------------------------------
+
+    async def _admit(self, session: Session, result: AuthResult, recent: bool) -> None:
+        handler, conn, core = self.handler, session.conn, session.core
+        if isinstance(result, AuthFailed):
+            code, text = _FAILURES[result.reason]
+            conn.log.info("pop3 login failed", reason=result.reason.value)
+            conn.metrics.logins.labels(protocol="pop3", result="failed").inc()
+            core.login_failed(text, code)
+            return
+        account = result.account
+        policy = policy_for(account, handler.settings.pop3)
+        now = handler.now()
+        last = account.pop_last_login
+        since = None if last is None else (now - last).total_seconds()
+        if policy.login_delay > 0 and since is not None and 0 <= since < policy.login_delay:
+            # RFC 2449 §8.1.2: logged in too recently; the session stays in AUTHORIZATION.
+            wait = int(policy.login_delay - since) + 1
+            core.login_failed(
+                f"Minimum time between mail checks is {policy.login_delay} seconds; wait {wait}",
+                "LOGIN-DELAY",
+            )
+            return
+        if not handler.locks.acquire(account.id, recent):
+            # RFC 2449 §8.1.1: the maildrop is locked by another session.
+            core.login_failed("Maildrop is locked by another POP3 session", "IN-USE")
+            return
+        session.locked = (account.id, recent)
+        try:
+            maildrop = await open_maildrop(
+                handler.store, account, policy, handler.settings.pop3, recent=recent, now=handler.now()
+            )
+        except StoreError as exc:
+            handler.locks.release(account.id, recent)
+            session.locked = None
+            conn.log.error("pop3 maildrop unavailable", error=str(exc))
+            core.login_failed("Maildrop unavailable, try again later", "SYS/TEMP")
+            return
+        if policy.login_delay > 0 and not recent:
+            # Kept in the store, so that the delay holds across restarts (one commit per login, and
+            # only for accounts with a delay). A recent: login does not count.
+            try:
+                await handler.store.update_account(account.address, pop_last_login=now)
+            except StoreError as exc:
+                conn.log.warning("pop3 last login not recorded", error=str(exc))
+        session.maildrop = maildrop
+        # RFC 1939 §3: the autologout timer is at least 10 minutes in TRANSACTION.
+        conn.set_idle_timeout(handler.settings.pop3.autologout)
+        conn.log.info("pop3 login", account=account.address, recent=recent, messages=len(maildrop))
+        conn.metrics.logins.labels(protocol="pop3", result="ok").inc()
+        core.login_succeeded(maildrop.listing(), handler.capabilities(conn, policy, recent))
