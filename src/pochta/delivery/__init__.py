@@ -1,1 +1,29 @@
+"""Transactional local delivery: recipient resolution, quota, spool, one store commit per message."""
 
+from pochta.delivery.headers import HeaderFacts
+from pochta.delivery.pipeline import (
+    INBOX,
+    CommitResult,
+    Delivery,
+    DeliveryTransaction,
+    Envelope,
+    RecipientResult,
+    needs_queue,
+    sieve_filing,
+)
+from pochta.delivery.resolve import Destination, Resolution, Resolver
+
+__all__ = [
+    "INBOX",
+    "CommitResult",
+    "Delivery",
+    "DeliveryTransaction",
+    "Destination",
+    "Envelope",
+    "HeaderFacts",
+    "RecipientResult",
+    "Resolution",
+    "Resolver",
+    "needs_queue",
+    "sieve_filing",
+]

@@ -1,0 +1,324 @@
+"""The SMTP/LMTP connection loop: read -> feed ``ServerConnection`` -> answer its events -> write.
+
+One ``SmtpHandler`` per role: ``smtp`` (the MX: local recipients only, never a relay),
+``submission`` (submission and submissions: AUTH first, sender ownership), ``lmtp`` (RFC 2033:
+one reply per recipient after the message). Replies to a pipelined group go out in one write
+(RFC 2920 §3.2). The session's delivery transaction is aborted on any way out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass
+
+from pochta.auth.authenticator import Authenticator, plaintext_allowed
+from pochta.config import Settings
+from pochta.delivery import CommitResult, Delivery, DeliveryTransaction, Envelope
+from pochta.proto.sasl import SERVER_MECHANISMS
+from pochta.proto.smtp import (
+    AuthResponse,
+    AuthStart,
+    BdatChunkEnd,
+    BdatStart,
+    ConnectionClosed,
+    DataChunk,
+    DataEnd,
+    DataStart,
+    Ehlo,
+    Event,
+    Helo,
+    Help,
+    Lhlo,
+    MailFrom,
+    Noop,
+    ProtocolError,
+    Quit,
+    RcptTo,
+    Reply,
+    Role,
+    Rset,
+    ServerConnection,
+    SmtpCoreConfig,
+    StartTls,
+    State,
+    Vrfy,
+    replies,
+)
+from pochta.server.connection import Connection, IdleTimeout
+from pochta.server.smtp.auth import SaslState, SmtpAuth
+from pochta.server.smtp.policy import SenderPolicy, remote_not_queued
+from pochta.store.api import Store
+from pochta.store.model import Account
+
+__all__ = ["SmtpHandler"]
+
+
+@dataclass
+class Session:
+    conn: Connection
+    core: ServerConnection
+    sasl: SaslState = dataclasses.field(default_factory=SaslState)
+    account: Account | None = None
+    txn: DeliveryTransaction | None = None
+
+    async def drop_transaction(self) -> None:
+        if self.txn is not None:
+            txn, self.txn = self.txn, None
+            await txn.abort()
+
+
+class SmtpHandler:
+    """The ``ProtocolHandler`` of one SMTP role (``smtp``, ``submission`` or ``lmtp``)."""
+
+    def __init__(
+        self,
+        role: Role,
+        store: Store,
+        settings: Settings,
+        delivery: Delivery,
+        *,
+        authenticator: Authenticator | None = None,
+        scram_secret: bytes | None = None,
+    ) -> None:
+        self.role: Role = role
+        self.store = store
+        self.settings = settings
+        self.delivery = delivery
+        self.authenticator = authenticator or Authenticator(store, settings.login)
+        self.auth = SmtpAuth(self.authenticator, scram_secret)
+        self.senders = SenderPolicy(store)
+
+    # -- ProtocolHandler ---------------------------------------------------------------------------
+
+    async def __call__(self, conn: Connection) -> None:
+        core = ServerConnection(self.role, self.core_config(conn), tls=conn.is_secure)
+        session = Session(conn, core)
+        hostname = self.settings.hostname
+        conn.set_idle_timeout(self.settings.smtp.command_timeout)  # RFC 5321 §4.5.3.2.7
+        try:
+            await conn.send(core.send(replies.greeting(hostname)))
+            await self._serve(session)
+        except IdleTimeout:
+            conn.log.info("smtp timeout", state=core.state.value)
+            with contextlib.suppress(OSError):
+                await conn.send(core.send(replies.timeout(hostname)))  # 421 4.4.2
+        finally:
+            await session.drop_transaction()
+
+    async def busy(self, conn: Connection) -> None:
+        await conn.send(Reply(421, (f"{self.settings.hostname} too many connections",), "4.7.0").to_bytes())
+
+    async def shutdown(self, conn: Connection) -> None:
+        await conn.send(replies.shutting_down(self.settings.hostname).to_bytes())
+
+    def core_config(self, conn: Connection) -> SmtpCoreConfig:
+        settings, smtp = self.settings, self.settings.smtp
+        submission = self.role == "submission"
+        return SmtpCoreConfig(
+            hostname=settings.hostname,
+            max_message_size=settings.limits.max_message_size,
+            max_recipients=settings.limits.max_recipients,
+            max_errors=settings.limits.max_errors,
+            max_messages=smtp.max_messages_per_connection,
+            max_header_count=smtp.max_header_count,
+            max_header_size=smtp.max_header_size,
+            starttls=conn.starttls_available,
+            auth_mechanisms=SERVER_MECHANISMS if submission else (),
+            # Plaintext mechanisms without TLS only where login policy allows it (loopback).
+            auth_plaintext_without_tls=plaintext_allowed(settings.login, False, conn.peer_ip),
+        )
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    async def _serve(self, session: Session) -> None:
+        conn, core = session.conn, session.core
+        smtp = self.settings.smtp
+        while not core.closed:
+            in_data = core.state in (State.DATA, State.BDAT)
+            # RFC 5321 §4.5.3.2: longer timeouts while the message text flows
+            conn.set_idle_timeout(smtp.data_timeout if in_data else smtp.command_timeout)
+            data = await conn.read_some()
+            core.receive_data(data)
+            out = bytearray()
+            starttls = False
+            with conn.busy_section():
+                while True:
+                    event = core.next_event()
+                    if not isinstance(event, Event):
+                        break  # NEED_DATA
+                    if isinstance(event, ConnectionClosed):
+                        if event.in_transaction:
+                            conn.log.info("smtp dropped during transaction")
+                        await session.drop_transaction()
+                        conn.write(bytes(out))
+                        return
+                    out += await self._handle(session, event)
+                    if core.transaction is None and session.txn is not None:
+                        await session.drop_transaction()  # refused message, failed chunk, 421
+                    if isinstance(event, StartTls) and not core.closed and core.tls:
+                        starttls = True
+                        break
+                    if core.closed:
+                        break
+            await conn.send(bytes(out))
+            if starttls:
+                # RFC 3207 §4.2: the core dropped its buffer with the 220; start_tls drops the
+                # connection's, so plaintext pipelined behind STARTTLS is never executed.
+                await conn.start_tls()
+                core.config = dataclasses.replace(core.config, starttls=False)
+
+    async def _handle(self, session: Session, event: Event) -> bytes:
+        core = session.core
+        match event:
+            case Helo() | Ehlo() | Lhlo():
+                await session.drop_transaction()
+                return core.send(core.hello_reply(event))
+            case StartTls():
+                return core.send(replies.ready_to_start_tls())
+            case AuthStart(mechanism, initial):
+                reply, account = await self.auth.start(session.conn, session.sasl, mechanism, initial)
+                session.account = account or session.account
+                return core.send(reply)
+            case AuthResponse(data):
+                reply, account = await self.auth.respond(session.conn, session.sasl, data)
+                session.account = account or session.account
+                return core.send(reply)
+            case MailFrom():
+                return core.send(await self._mail(session, event))
+            case RcptTo():
+                return core.send(await self._rcpt(session, event))
+            case DataStart():
+                if session.txn is None or self.delivery.disk_low():
+                    return core.send(replies.insufficient_storage())  # 452 4.3.1
+                session.txn.start_body()
+                return core.send(replies.start_data())
+            case BdatStart(first=first):
+                if first and session.txn is not None:
+                    session.txn.start_body()
+                return b""
+            case DataChunk(data=data):
+                if session.txn is not None:
+                    session.txn.write(data)
+                return b""
+            case BdatChunkEnd(size=size):
+                return core.send(replies.chunk_received(size))
+            case DataEnd():
+                return core.send_many(await self._data_end(session, event))
+            case ProtocolError():
+                return core.send_many(event.replies)
+            case Rset():
+                await session.drop_transaction()
+                return core.send(replies.reset_ok())
+            case Noop():
+                return core.send(replies.ok())
+            case Quit():
+                await session.drop_transaction()
+                return core.send(replies.closing(self.settings.hostname))
+            case Vrfy():
+                return core.send(replies.vrfy_cannot_verify())  # RFC 5321 §3.5.3: 252
+            case Help():
+                return core.send(replies.help_reply())
+        raise AssertionError(f"unhandled SMTP event {event!r}")  # pragma: no cover
+
+    # -- transaction -------------------------------------------------------------------------------
+
+    def _protocol(self, session: Session) -> str:
+        """RFC 3848 / RFC 2033 §4.1 WITH keywords for the Received field."""
+        base = "LMTP" if self.role == "lmtp" else ("ESMTP" if session.core.esmtp else "SMTP")
+        suffix = ("S" if session.core.tls else "") + ("A" if session.account is not None else "")
+        return base + suffix if base != "SMTP" else "SMTP"
+
+    async def _mail(self, session: Session, event: MailFrom) -> Reply:
+        await session.drop_transaction()
+        if self.delivery.disk_low():
+            return replies.insufficient_storage()  # 452 4.3.1, before any data is accepted
+        account = session.account if self.role == "submission" else None
+        if account is not None and not await self.senders.may_send_as(
+            account, event.path, self.settings.smtp
+        ):
+            return replies.sender_not_owned()  # 553 5.7.1
+        conn = session.conn
+        envelope = Envelope(
+            sender=event.path,
+            helo=session.core.client_name,
+            peer=f"[{conn.peer_ip}]" if conn.peer_ip != "unix" else "unix socket",
+            protocol=self._protocol(session),
+            declared_size=event.params.size or 0,
+            submission=self.role == "submission",
+        )
+        session.txn = self.delivery.begin(envelope)
+        return replies.sender_ok()
+
+    async def _rcpt(self, session: Session, event: RcptTo) -> Reply:
+        txn = session.txn
+        if txn is None:  # pragma: no cover - the core only passes RCPT inside a transaction
+            return replies.bad_sequence()
+        result = await txn.add_recipient(event.path)
+        if result.remote and self.role == "submission" and session.account is not None:
+            return remote_not_queued()  # 451 4.3.0 until the outbound queue exists
+        if result.remote and self.role == "lmtp":
+            return replies.unknown_user()  # LMTP delivers to local mailboxes only
+        return result.reply  # the MX: 554 5.7.1 relay denied for any domain not ours
+
+    async def _data_end(self, session: Session, event: DataEnd) -> list[Reply]:
+        txn = session.txn
+        count = len(event.recipients) if self.role == "lmtp" else 1
+        if txn is None:  # pragma: no cover
+            return [replies.local_error()] * count
+        session.txn = None
+        facts = txn.end_body()
+        refusal: Reply | None = None
+        if facts.received > self.settings.smtp.max_received_headers:
+            refusal = replies.loop_detected()  # RFC 5321 §6.3: 554 5.4.6
+        elif self.role == "submission" and session.account is not None:
+            owned = await self.senders.may_use_from(session.account, facts, self.settings.smtp)
+            refusal = None if owned else replies.sender_not_owned()  # 553 5.7.1 for From:
+        if refusal is not None:
+            await txn.abort()
+            session.conn.log.info("smtp message refused", code=refusal.code, reason=refusal.lines[0])
+            return [refusal] * count
+        # SMTP has one reply for all recipients: store for all of them or for none.
+        result = await txn.commit(all_or_nothing=self.role != "lmtp")
+        self._record(session, txn, result)
+        if self.role == "lmtp":
+            return result.replies  # RFC 2033 §4.2: one per recipient, in RCPT order
+        return [_single_reply(result)]
+
+    def _record(self, session: Session, txn: DeliveryTransaction, result: CommitResult) -> None:
+        if result.delivered:
+            session.conn.metrics.messages_delivered.labels(protocol=self.role).inc(result.delivered)
+        session.conn.log.info(
+            "smtp delivered",
+            id=txn.id,
+            sender=txn.envelope.sender.address or "<>",
+            recipients=len(result.replies),
+            delivered=result.delivered,
+            size=result.size,
+        )
+
+
+def _single_reply(result: CommitResult) -> Reply:
+    """One reply for all recipients (``commit`` stored for all of them or for none)."""
+    if all(r.code < 300 for r in result.replies):
+        return result.replies[0]
+    refusals = [r for r in result.replies if r.code >= 400]
+    if all(r == refusals[0] for r in refusals) and len(refusals) == len(result.replies):
+        return refusals[0]
+    # the recipient's own reason (quota: 4.2.2) before "not stored because of another" (4.3.0)
+    temporary = sorted((r for r in refusals if r.code < 500), key=lambda r: r.enhanced == "4.3.0")
+    return temporary[0] if temporary else Reply(451, ("Some recipients refused; try again later",), "4.3.0")
+
+
+def smtp_handlers(
+    store: Store, settings: Settings, delivery: Delivery, *, scram_secret: bytes | None = None
+) -> dict[str, SmtpHandler]:
+    """The handlers of the smtp, submission (and submissions) and lmtp protocols, sharing one
+    authenticator (so lockouts count across listeners)."""
+    authenticator = Authenticator(store, settings.login)
+    return {
+        role: SmtpHandler(
+            role, store, settings, delivery, authenticator=authenticator, scram_secret=scram_secret
+        )
+        for role in ("smtp", "submission", "lmtp")
+    }

@@ -1,0 +1,137 @@
+"""LMTP (RFC 2033) over TCP and a UNIX socket: one reply per recipient, one stored copy."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from smtp_env import (
+    ALICE,
+    BOB,
+    SmtpEnv,
+    converse,
+    dot_stuff,
+    message,
+    smtp_server,
+    smtp_settings,
+    strip_received,
+)
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[SmtpEnv]:
+    async with smtp_server(tmp_path) as env:
+        yield env
+
+
+def _transaction(rcpts: list[str], data: bytes, mail_params: str = "") -> bytes:
+    lines = [b"LHLO postfix.example.org", f"MAIL FROM:<carol@example.net>{mail_params}".encode()]
+    lines += [f"RCPT TO:<{r}>".encode() for r in rcpts]
+    lines.append(b"DATA")
+    return b"\r\n".join(lines) + b"\r\n" + dot_stuff(data) + b".\r\nQUIT\r\n"
+
+
+def _replies(text: str) -> list[str]:
+    return [line for line in text.split("\r\n") if line and line[3:4] == " "]
+
+
+async def test_lmtp_one_reply_per_recipient_one_blob(env: SmtpEnv) -> None:
+    data = message("lmtp")
+    text = await converse(env.address("lmtp"), _transaction([ALICE, "nobody@example.org", BOB], data))
+    replies = _replies(text)
+    # greeting, LHLO, MAIL, RCPT x3, 354, then one per accepted recipient (2), QUIT
+    assert replies[3].startswith("250 2.1.5")
+    assert replies[4].startswith("550 5.1.1")
+    assert replies[5].startswith("250 2.1.5")
+    assert replies[6].startswith("354")
+    assert replies[7].startswith("250 2.0.0 Delivered")
+    assert replies[8].startswith("250 2.0.0 Delivered")
+    assert replies[9].startswith("221")
+    assert len(replies) == 10
+    alice, bob = await env.messages(env.alice), await env.messages(env.bob)
+    assert alice == bob
+    assert b"with LMTP id " in alice[0]
+    assert strip_received(alice[0]) == data
+    assert env.blob_count() == 1
+
+
+async def test_lmtp_quota_per_recipient(env: SmtpEnv) -> None:
+    await env.store.update_account(BOB, quota_bytes=100)
+    data = message("quota", body="x" * 500 + "\r\n")
+    text = await converse(env.address("lmtp"), _transaction([ALICE, BOB], data, f" SIZE={len(data)}"))
+    replies = _replies(text)
+    assert replies[3].startswith("250")
+    assert replies[4].startswith("452 4.2.2")  # RFC 1870: the declared SIZE is checked at RCPT
+    assert len(await env.messages(env.alice)) == 1
+
+
+async def test_lmtp_quota_after_data(env: SmtpEnv) -> None:
+    await env.store.update_account(BOB, quota_bytes=300)
+    data = message("quota2", body="x" * 500 + "\r\n")
+    text = await converse(env.address("lmtp"), _transaction([ALICE, BOB], data))
+    replies = _replies(text)
+    assert replies[3].startswith("250")
+    assert replies[4].startswith("250")  # no SIZE given: accepted at RCPT
+    assert replies[6].startswith("250 2.0.0")  # alice
+    assert replies[7].startswith("452 4.2.2")  # bob over quota with the real size
+    assert len(await env.messages(env.alice)) == 1
+    assert await env.messages(env.bob) == []
+
+
+async def test_lmtp_quota_552_by_config(tmp_path: Path) -> None:
+    async with smtp_server(tmp_path, smtp_settings(smtp={"quota_reply": "552"})) as env:
+        await env.store.update_account(BOB, quota_bytes=300)
+        data = message("quota3", body="x" * 500 + "\r\n")
+        text = await converse(env.address("lmtp"), _transaction([BOB], data))
+        assert _replies(text)[5].startswith("552 5.2.2")
+
+
+async def test_lmtp_over_unix_socket(tmp_path: Path) -> None:
+    socket_path = str(tmp_path / "lmtp.sock")
+    settings = smtp_settings(listeners={"lmtp": socket_path})
+    async with smtp_server(tmp_path, settings) as env:
+        data = message("unix")
+        text = await converse(socket_path, _transaction([ALICE], data))
+        assert _replies(text)[5].startswith("250 2.0.0 Delivered")
+        stored = await env.messages()
+        assert b"(unix socket)" in stored[0]
+        assert strip_received(stored[0]) == data
+
+
+async def test_lmtp_rejects_helo(env: SmtpEnv) -> None:
+    text = await converse(env.address("lmtp"), b"HELO x\r\nEHLO x\r\nQUIT\r\n")
+    assert _replies(text)[1].startswith("500")
+    assert _replies(text)[2].startswith("500")
+
+
+async def test_subaddress_into_existing_folder(env: SmtpEnv) -> None:
+    await env.store.create_mailbox(env.alice.id, "lists")
+    data = message("tagged")
+    await converse(
+        env.address("lmtp"), _transaction(["alice+lists@example.org", "alice+nofolder@example.org"], data)
+    )
+    assert len(await env.messages(env.alice, "lists")) == 1
+    assert len(await env.messages(env.alice)) == 1  # no folder "nofolder": INBOX
+
+
+async def test_catch_all_and_alias(env: SmtpEnv) -> None:
+    await env.store.add_alias("@example.org", [BOB])
+    await env.store.add_alias("team@example.org", [ALICE, BOB])
+    text = await converse(
+        env.address("lmtp"), _transaction(["whoever@example.org", "team@example.org"], message("c"))
+    )
+    assert [r[:3] for r in _replies(text)[3:8]] == ["250", "250", "354", "250", "250"]
+    assert len(await env.messages(env.bob)) == 1  # one copy per mailbox, even when reached twice
+    assert len(await env.messages(env.alice)) == 1
+
+
+async def test_alias_to_external_address_needs_the_queue(env: SmtpEnv) -> None:
+    await env.store.add_alias("fwd@example.org", ["someone@remote.example"])
+    text = await converse(
+        env.address("lmtp"), b"LHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<fwd@example.org>\r\nQUIT\r\n"
+    )
+    reply = _replies(text)[3]
+    assert reply.startswith("451 4.3.0")
+    assert "outbound queue" in reply

@@ -1,0 +1,193 @@
+"""The MX listener over real sockets: local delivery, unknown users, relay denial, relay tricks."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+
+from smtp_env import ALICE, BOB, SmtpEnv, message, smtp_server, strip_received
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[SmtpEnv]:
+    async with smtp_server(tmp_path) as env:
+        yield env
+
+
+def _send(
+    env: SmtpEnv, data: bytes, rcpts: list[str], *, starttls: bool = False
+) -> dict[str, tuple[int, bytes]]:
+    with smtplib.SMTP(*env.address("smtp"), timeout=10) as client:
+        client.ehlo("client.example.net")
+        if starttls:
+            client.starttls(context=env.client_context())
+            client.ehlo("client.example.net")
+        return client.sendmail("carol@example.net", rcpts, data)
+
+
+def _rcpt(env: SmtpEnv, rcpt: str) -> tuple[int, bytes]:
+    with smtplib.SMTP(*env.address("smtp"), timeout=10) as client:
+        client.ehlo("client.example.net")
+        assert client.mail("carol@example.net")[0] == 250
+        return client.docmd(f"RCPT TO:{rcpt}")
+
+
+async def test_mx_delivery_lands_in_inbox_byte_identical_plus_received(env: SmtpEnv) -> None:
+    data = message("mx plain")
+    refused = await asyncio.to_thread(_send, env, data, [ALICE])
+    assert refused == {}
+    stored = await env.messages()
+    assert len(stored) == 1
+    assert stored[0].startswith(b"Received: from client.example.net ([127.0.0.1])\r\n\tby mx.example.org")
+    assert b"with ESMTP id " in stored[0]
+    assert b"for <alice@example.org>" in stored[0]
+    assert strip_received(stored[0]) == data
+    assert env.spool_files() == []
+    assert env.metrics.messages_delivered.labels(protocol="smtp")._value.get() == 1
+
+
+async def test_mx_over_starttls_records_esmtps(env: SmtpEnv) -> None:
+    data = message("mx tls")
+    assert await asyncio.to_thread(_send, env, data, [ALICE], starttls=True) == {}
+    stored = await env.messages()
+    assert b"with ESMTPS id " in stored[0]
+    assert strip_received(stored[0]) == data
+
+
+async def test_mx_with_aiosmtplib_starttls(env: SmtpEnv) -> None:
+    data = message("aio")
+    host, port = env.address("smtp")
+    errors, _ = await aiosmtplib.send(
+        data,
+        sender="carol@example.net",
+        recipients=[ALICE, BOB],
+        hostname=host,
+        port=port,
+        start_tls=True,
+        tls_context=env.client_context(),
+    )
+    assert errors == {}
+    alice = await env.messages(env.alice)
+    bob = await env.messages(env.bob)
+    assert strip_received(alice[0]) == data
+    assert alice == bob  # one stored copy for both
+    assert b"for <" not in alice[0]  # several recipients are not disclosed (RFC 5321 §7.2)
+    assert env.blob_count() == 1
+
+
+async def test_mx_bdat_chunks(env: SmtpEnv) -> None:
+    data = message("bdat")
+    host, port = env.address("smtp")
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        await reader.readline()
+        half = len(data) // 2
+        writer.write(
+            b"EHLO c.example\r\nMAIL FROM:<c@example.net>\r\nRCPT TO:<alice@example.org>\r\n"
+            + f"BDAT {half}\r\n".encode()
+            + data[:half]
+            + f"BDAT {len(data) - half} LAST\r\n".encode()
+            + data[half:]
+            + b"QUIT\r\n"
+        )
+        await writer.drain()
+        text = (await reader.read()).decode()
+    finally:
+        writer.close()
+    assert f"250 2.0.0 {half} octets received" in text
+    assert "250 2.0.0 Delivered as" in text
+    assert strip_received((await env.messages())[0]) == data
+
+
+async def test_unknown_local_user_550(env: SmtpEnv) -> None:
+    assert await asyncio.to_thread(_rcpt, env, "<nobody@example.org>") == (550, b"5.1.1 No such user here")
+
+
+async def test_remote_domain_relay_denied(env: SmtpEnv) -> None:
+    assert await asyncio.to_thread(_rcpt, env, "<victim@remote.example>") == (
+        554,
+        b"5.7.1 Relay access denied",
+    )
+
+
+async def test_address_literal_is_never_local(env: SmtpEnv) -> None:
+    code, _ = await asyncio.to_thread(_rcpt, env, "<alice@[127.0.0.1]>")
+    assert code == 554
+
+
+# --- relay tricks: each must be refused, none may reach another domain ------------------------
+
+
+async def test_relay_trick_percent_hack(env: SmtpEnv) -> None:
+    assert (await asyncio.to_thread(_rcpt, env, "<victim%remote.example@example.org>"))[0] == 550
+
+
+async def test_relay_trick_source_route(env: SmtpEnv) -> None:
+    # RFC 5321 §C: the route is ignored; the mailbox is at remote.example: not ours, denied.
+    assert (await asyncio.to_thread(_rcpt, env, "<@example.org:victim@remote.example>"))[0] == 554
+
+
+async def test_relay_trick_quoted_at(env: SmtpEnv) -> None:
+    assert (await asyncio.to_thread(_rcpt, env, '<"victim@remote.example"@example.org>'))[0] == 550
+
+
+async def test_relay_trick_double_at(env: SmtpEnv) -> None:
+    code, _ = await asyncio.to_thread(_rcpt, env, "<victim@remote.example@example.org>")
+    assert code == 501  # a syntax error in the address (RFC 3463 X.1.3)
+
+
+async def test_relay_trick_bang_path(env: SmtpEnv) -> None:
+    assert (await asyncio.to_thread(_rcpt, env, "<remote.example!victim@example.org>"))[0] == 550
+
+
+async def test_relay_tricks_store_nothing(env: SmtpEnv) -> None:
+    tricks = [
+        "victim%remote.example@example.org",
+        "remote.example!victim@example.org",
+        "victim@remote.example",
+    ]
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        await asyncio.to_thread(_send, env, message("trick"), tricks)
+    assert await env.messages() == []
+    assert env.blob_count() == 0
+
+
+async def test_postmaster_without_domain_is_accepted(env: SmtpEnv) -> None:
+    await env.store.add_alias("postmaster@example.org", [ALICE])
+    assert (await asyncio.to_thread(_rcpt, env, "<Postmaster>"))[0] == 250
+
+
+async def test_vrfy_252(env: SmtpEnv) -> None:
+    def run() -> tuple[int, bytes]:
+        with smtplib.SMTP(*env.address("smtp"), timeout=10) as client:
+            client.ehlo()
+            return client.verify(ALICE)
+
+    assert (await asyncio.to_thread(run))[0] == 252
+
+
+async def test_smtp_stores_for_all_recipients_or_none(env: SmtpEnv) -> None:
+    # Bob's quota is exceeded only by the real size (no SIZE declared): SMTP has one reply for
+    # both recipients, so nothing is stored and the client is told to retry (RFC 5321 §4.2.5).
+    await env.store.update_account(BOB, quota_bytes=300)
+    data = message("quota", body="x" * 500 + "\r\n")
+
+    def run() -> tuple[int, bytes]:
+        with smtplib.SMTP(*env.address("smtp"), timeout=10) as client:
+            client.ehlo("c.example")
+            client.mail("carol@example.net")
+            client.rcpt(ALICE)
+            client.rcpt(BOB)
+            return client.data(data)
+
+    code, text = await asyncio.to_thread(run)
+    assert (code, text[:5]) == (452, b"4.2.2")
+    assert await env.messages(env.alice) == []
+    assert await env.messages(env.bob) == []
+    assert env.spool_files() == []
+    assert env.blob_count() == 0

@@ -1,0 +1,194 @@
+"""Submission (STARTTLS) and submissions (implicit TLS): AUTH, sender ownership, local delivery,
+remote recipients refused until the queue exists, Message-ID and Date added."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import smtplib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+
+from pochta.proto.sasl import ClientMechanism, encode_sasl
+from smtp_env import ALICE, BOB, PASSWORD, SmtpEnv, message, smtp_server, strip_received
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[SmtpEnv]:
+    async with smtp_server(tmp_path) as env:
+        yield env
+
+
+def _client(env: SmtpEnv, *, implicit: bool = False, login: bool = True) -> smtplib.SMTP:
+    if implicit:
+        client: smtplib.SMTP = smtplib.SMTP_SSL(
+            *env.address("submissions"), context=env.client_context(), timeout=10
+        )
+    else:
+        client = smtplib.SMTP(*env.address("submission"), timeout=10)
+        client.starttls(context=env.client_context())
+    client.ehlo("laptop.example.org")
+    if login:
+        client.login(ALICE, PASSWORD)
+    return client
+
+
+async def test_auth_required_before_mail(env: SmtpEnv) -> None:
+    def run() -> tuple[int, bytes]:
+        with _client(env, login=False) as client:
+            return client.docmd("MAIL FROM:<alice@example.org>")
+
+    assert await asyncio.to_thread(run) == (530, b"5.7.0 Authentication required")
+
+
+async def test_submission_starttls_auth_delivers_locally(env: SmtpEnv) -> None:
+    data = message("sub", sender=ALICE, to=BOB)
+
+    def run() -> dict[str, tuple[int, bytes]]:
+        with _client(env) as client:
+            return client.sendmail(ALICE, [BOB], data)
+
+    assert await asyncio.to_thread(run) == {}
+    stored = await env.messages(env.bob)
+    assert b"with ESMTPSA id " in stored[0]
+    assert strip_received(stored[0]) == data
+    assert env.metrics.logins.labels(protocol="submission", result="ok")._value.get() == 1
+
+
+async def test_submissions_implicit_tls_with_aiosmtplib(env: SmtpEnv) -> None:
+    data = message("implicit", sender=ALICE, to=BOB)
+    host, port = env.address("submissions")
+    errors, _ = await aiosmtplib.send(
+        data,
+        sender=ALICE,
+        recipients=[BOB],
+        hostname=host,
+        port=port,
+        use_tls=True,
+        tls_context=env.client_context(),
+        username=ALICE,
+        password=PASSWORD,
+    )
+    assert errors == {}
+    assert strip_received((await env.messages(env.bob))[0]) == data
+
+
+async def test_scram_sha_256_login(env: SmtpEnv) -> None:
+    def run() -> tuple[int, bytes]:
+        with _client(env, login=False) as client:
+            mech = ClientMechanism.start("SCRAM-SHA-256", ALICE, PASSWORD)
+            first = mech.initial_response()
+            assert first is not None
+            code, text = client.docmd("AUTH", "SCRAM-SHA-256 " + encode_sasl(first).decode())
+            assert code == 334
+            code, text = client.docmd(encode_sasl(mech.respond(base64.b64decode(text))).decode())
+            assert code == 334  # RFC 4954 §4: the server-final message as a last challenge
+            mech.finish(base64.b64decode(text))  # verifies the server's signature
+            return client.docmd("")
+
+    code, _ = await asyncio.to_thread(run)
+    assert code == 235
+
+
+async def test_wrong_password_535(env: SmtpEnv) -> None:
+    def run() -> None:
+        with _client(env, login=False) as client:
+            client.login(ALICE, "wrong")
+
+    with pytest.raises(smtplib.SMTPAuthenticationError) as info:
+        await asyncio.to_thread(run)
+    assert info.value.smtp_code == 535
+
+
+async def test_plain_auth_not_offered_without_tls_from_non_loopback_policy(tmp_path: Path) -> None:
+    from smtp_env import smtp_settings
+
+    async with smtp_server(tmp_path, smtp_settings(login={"plaintext_on_insecure": "never"})) as env:
+
+        def run() -> str:
+            with smtplib.SMTP(*env.address("submission"), timeout=10) as client:
+                client.ehlo()
+                return client.esmtp_features.get("auth", "")
+
+        assert "PLAIN" not in await asyncio.to_thread(run)
+
+
+async def test_envelope_sender_must_be_owned(env: SmtpEnv) -> None:
+    def run() -> tuple[int, bytes]:
+        with _client(env) as client:
+            return client.docmd("MAIL FROM:<bob@example.org>")
+
+    assert (await asyncio.to_thread(run))[0] == 553
+
+
+async def test_alias_of_the_account_may_be_used(env: SmtpEnv) -> None:
+    await env.store.add_alias("sales@example.org", [ALICE])
+    data = message("alias", sender="sales@example.org", to=BOB)
+
+    def run() -> dict[str, tuple[int, bytes]]:
+        with _client(env) as client:
+            return client.sendmail("sales@example.org", [BOB], data)
+
+    assert await asyncio.to_thread(run) == {}
+
+
+async def test_from_header_must_be_owned(env: SmtpEnv) -> None:
+    data = message("forged", sender=BOB, to=BOB)
+
+    def run() -> None:
+        with _client(env) as client:
+            client.sendmail(ALICE, [BOB], data)
+
+    with pytest.raises(smtplib.SMTPDataError) as info:
+        await asyncio.to_thread(run)
+    assert info.value.smtp_code == 553
+    assert await env.messages(env.bob) == []
+
+
+async def test_remote_recipient_refused_until_queue_exists(env: SmtpEnv) -> None:
+    def run() -> tuple[int, bytes]:
+        with _client(env) as client:
+            client.mail(ALICE)
+            return client.rcpt("friend@remote.example")
+
+    code, text = await asyncio.to_thread(run)
+    assert code == 451
+    assert b"4.3.0" in text
+    assert b"outbound queue" in text
+
+
+async def test_message_id_and_date_added_when_missing(env: SmtpEnv) -> None:
+    data = b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: bare\r\n\r\nHi\r\n"
+
+    def run() -> None:
+        with _client(env) as client:
+            client.sendmail(ALICE, [BOB], data)
+
+    await asyncio.to_thread(run)
+    stored = strip_received((await env.messages(env.bob))[0])
+    assert stored.endswith(data)
+    head = stored[: -len(data)]
+    assert head.startswith(b"Date: ")
+    assert b"\r\nMessage-ID: <" in head
+    assert b"@mx.example.org>\r\n" in head
+
+
+async def test_bare_lf_in_header_refused(env: SmtpEnv) -> None:
+    host, port = env.address("submissions")
+    reader, writer = await asyncio.open_connection(host, port, ssl=env.client_context())
+    try:
+        await reader.readline()
+        token = base64.b64encode(f"\0{ALICE}\0{PASSWORD}".encode()).decode()
+        writer.write(
+            f"EHLO x\r\nAUTH PLAIN {token}\r\nMAIL FROM:<{ALICE}>\r\nRCPT TO:<{BOB}>\r\nDATA\r\n".encode()
+            + b"From: alice@example.org\r\nSubject: a\nBcc: evil@remote.example\r\n\r\nbody\r\n.\r\nQUIT\r\n"
+        )
+        await writer.drain()
+        text = (await reader.read()).decode()
+    finally:
+        writer.close()
+    assert "550 5.6.0" in text
+    assert await env.messages(env.bob) == []

@@ -1,0 +1,163 @@
+"""SIGKILL of a real ``pochta serve`` process around an SMTP delivery.
+
+During DATA: the half-received message must leave nothing behind (no message, no blob).
+Right after the 250: the acknowledged message must be there, whole, after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pochta.config import load_settings
+from pochta.store.sqlite import open_sqlite_store
+
+POCHTA = [sys.executable, "-m", "pochta"]
+PORT0 = [f"--listen={name}=127.0.0.1:0" for name in ("smtp", "submission", "submissions", "lmtp")]
+OFF = [f"--listen={name}=127.0.0.1:0" for name in ("imap", "imaps", "pop3", "pop3s", "managesieve", "http")]
+
+
+def _run(*args: str, stdin: str | None = None) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "POCHTA_DATA"}
+    result = subprocess.run(
+        [*POCHTA, *args], input=stdin, capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    _run("init", "--domain", "example.org", *PORT0, *OFF, "--data", str(path))
+    _run("user", "add", "alice@example.org", "--password-stdin", "--data", str(path), stdin="pw pw pw pw\n")
+    return path
+
+
+class Served:
+    def __init__(self, data: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "POCHTA_DATA"}
+        self.process = subprocess.Popen(
+            [*POCHTA, "serve", "--data", str(data)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.port = self._smtp_port()
+
+    def _smtp_port(self) -> int:
+        assert self.process.stderr is not None
+        deadline = time.monotonic() + 30
+        lines: list[str] = []
+        while time.monotonic() < deadline and self.process.poll() is None:
+            line = self.process.stderr.readline()
+            lines.append(line)
+            found = re.search(r"listening name=smtp addr=127\.0\.0\.1:(\d+)", line)
+            if found:
+                return int(found.group(1))
+        self.kill()
+        raise AssertionError("server did not start:\n" + "".join(lines))
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+
+@pytest.fixture
+def served(data: Path) -> Iterator[Served]:
+    server = Served(data)
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def _expect(sock: socket.socket, code: bytes) -> bytes:
+    buffer = b""
+    while not re.search(rb"(^|\r\n)\d{3} [^\r\n]*\r\n$", buffer):
+        chunk = sock.recv(4096)
+        assert chunk, buffer
+        buffer += chunk
+    assert re.search(rb"(^|\r\n)" + code + rb" ", buffer), buffer
+    return buffer
+
+
+def _start_data(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    _expect(sock, b"220")
+    for command, code in (
+        (b"EHLO crash.example", b"250"),
+        (b"MAIL FROM:<carol@example.net>", b"250"),
+        (b"RCPT TO:<alice@example.org>", b"250"),
+        (b"DATA", b"354"),
+    ):
+        sock.sendall(command + b"\r\n")
+        _expect(sock, code)
+    return sock
+
+
+async def _inbox(data: Path) -> list[bytes]:
+    settings = load_settings(data / "pochta.toml")
+    store = await open_sqlite_store(data, settings)
+    try:
+        account = await store.get_account("alice@example.org")
+        assert account is not None
+        info = await store.get_mailbox(account.id, "INBOX")
+        assert info is not None
+        view = await store.open_view(info.id)
+        result = []
+        for index in range(len(view)):
+            with store.open_blob(view.blob(index)) as blob:
+                result.append(blob.read())
+        report = await store.verify()
+        assert not report.damaged, report
+        return result
+    finally:
+        await store.close()
+
+
+async def test_sigkill_during_data_leaves_no_message(data: Path, served: Served) -> None:
+    sock = _start_data(served.port)
+    try:
+        sock.sendall(b"Subject: half\r\n\r\n" + b"half of a message\r\n" * 2000)
+        spool = data / "blobs" / "tmp"
+        for _ in range(1000):
+            if any(spool.glob("smtp-*")):
+                break
+            await asyncio.sleep(0.01)
+        assert any(spool.glob("smtp-*")), "the message was not being spooled"
+        served.kill()
+    finally:
+        sock.close()
+    assert await _inbox(data) == []
+
+
+async def test_sigkill_right_after_250_loses_nothing(data: Path, served: Served) -> None:
+    body = b"Subject: acknowledged\r\n\r\n" + b"every line counts\r\n" * 500
+    sock = _start_data(served.port)
+    try:
+        sock.sendall(body + b".\r\n")
+        reply = _expect(sock, b"250")
+        served.kill()  # at once: nothing may still be in flight
+    finally:
+        sock.close()
+    assert b"2.0.0 Delivered" in reply
+    stored = await _inbox(data)
+    assert len(stored) == 1
+    assert stored[0].endswith(body)
+    assert stored[0].startswith(b"Received: ")

@@ -1,0 +1,175 @@
+"""A real SMTP server for tests: SQLite store in a temp dir, smtp (STARTTLS), submission (STARTTLS),
+submissions (implicit TLS) and lmtp listeners on ephemeral ports of 127.0.0.1, a trustme CA, the
+domain example.org with accounts alice and bob (password PASSWORD). Used by tests/e2e and
+tests/interop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trustme
+
+from pochta.auth.passwords import hash_password, make_scram_credentials
+from pochta.config import LISTENER_KINDS, Settings
+from pochta.delivery import Delivery
+from pochta.metrics import Metrics
+from pochta.server.listeners import Server
+from pochta.server.smtp import smtp_handlers
+from pochta.store.api import Store
+from pochta.store.model import Account
+from pochta.store.sqlite import open_sqlite_store
+
+DOMAIN = "example.org"
+ALICE = "alice@example.org"
+BOB = "bob@example.org"
+PASSWORD = "correct horse battery"
+
+
+def smtp_settings(**sections: Any) -> Settings:
+    data: dict[str, Any] = {
+        "hostname": "mx.example.org",
+        "listeners": {name: "off" for name in LISTENER_KINDS}
+        | {
+            "smtp": "127.0.0.1:0",
+            "submission": "127.0.0.1:0",
+            "submissions": "127.0.0.1:0",
+            "lmtp": "127.0.0.1:0",
+        },
+        "server": {"idle_timeout_unauthenticated": 10.0, "shutdown_grace": 2.0, "min_free_disk": 0},
+        "tls": {"handshake_timeout": 5.0},
+        "login": {"failures_before_delay": 1000, "lockout_after": 10000},
+    }
+    for section, values in sections.items():
+        data[section] = data.get(section, {}) | values if isinstance(values, dict) else values
+    return Settings.model_validate(data)
+
+
+@dataclass
+class SmtpEnv:
+    data_dir: Path
+    store: Store
+    server: Server
+    alice: Account
+    bob: Account
+    ca: trustme.CA
+    settings: Settings
+    metrics: Metrics
+
+    def address(self, listener: str) -> tuple[str, int]:
+        address = self.server.bound_addresses()[listener]
+        assert isinstance(address, tuple)
+        return address
+
+    def port(self, listener: str) -> int:
+        return self.address(listener)[1]
+
+    def client_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        self.ca.configure_trust(context)
+        return context
+
+    def ca_file(self) -> Path:
+        path = self.data_dir / "test-ca.pem"
+        self.ca.cert_pem.write_to_path(str(path))
+        return path
+
+    async def messages(self, account: Account | None = None, mailbox: str = "INBOX") -> list[bytes]:
+        """The stored bytes of every message in the mailbox, in UID order."""
+        info = await self.store.get_mailbox((account or self.alice).id, mailbox)
+        assert info is not None
+        view = await self.store.open_view(info.id)
+        result = []
+        for index in range(len(view)):
+            with self.store.open_blob(view.blob(index)) as blob:
+                result.append(blob.read())
+        return result
+
+    def blob_count(self) -> int:
+        root = self.data_dir / "blobs"
+        return sum(1 for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != "tmp")
+
+    def spool_files(self) -> list[Path]:
+        return [p for p in (self.data_dir / "blobs" / "tmp").glob("*") if p.is_file()]
+
+
+def message(
+    subject: str = "hello", sender: str = "carol@example.net", to: str = ALICE, body: str = ""
+) -> bytes:
+    text = body or "Hello.\r\n.A line with a leading dot\r\nBye.\r\n"
+    return (
+        f"From: Carol <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{subject.replace(' ', '.')}@example.net>\r\n"
+        "Date: Sun, 22 Nov 2026 01:00:00 +0000\r\n\r\n" + text
+    ).encode()
+
+
+def strip_received(data: bytes) -> bytes:
+    """The message as sent: the Received field we prepend removed (it is the first field)."""
+    assert data.startswith(b"Received: "), data[:80]
+    end = data.index(b"\r\n", 0)
+    while data[end + 2 : end + 3] in (b" ", b"\t"):
+        end = data.index(b"\r\n", end + 2)
+    return data[end + 2 :]
+
+
+@contextlib.asynccontextmanager
+async def smtp_server(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[SmtpEnv]:
+    settings = settings or smtp_settings()
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(exist_ok=True)
+    ca = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost", "127.0.0.1", "mx.example.org").configure_cert(server_context)
+    store = await open_sqlite_store(data_dir, settings)
+    try:
+        await store.add_domain(DOMAIN)
+        scram = make_scram_credentials(PASSWORD)
+        alice = await store.add_account(ALICE, hash_password(PASSWORD), scram)
+        bob = await store.add_account(BOB, hash_password(PASSWORD), scram)
+        delivery = Delivery(store, settings, data_dir)
+        handlers = smtp_handlers(store, settings, delivery, scram_secret=b"k" * 32)
+        metrics = Metrics()
+        server = Server(settings, data_dir, dict(handlers), metrics=metrics, ssl_context=server_context)
+        await server.start()
+        try:
+            yield SmtpEnv(data_dir, store, server, alice, bob, ca, settings, metrics)
+        finally:
+            await server.stop()
+    finally:
+        await store.close()
+
+
+async def converse(
+    address: tuple[str, int] | str,
+    payload: bytes,
+    *,
+    context: ssl.SSLContext | None = None,
+    seconds: float = 10,
+) -> str:
+    """Sends ``payload`` in one write after the greeting and returns everything the server says
+    until it closes (end the payload with QUIT)."""
+    if isinstance(address, str):
+        reader, writer = await asyncio.open_unix_connection(address)
+    else:
+        reader, writer = await asyncio.open_connection(*address, ssl=context)
+    try:
+        async with asyncio.timeout(seconds):
+            greeting = await reader.readline()
+            writer.write(payload)
+            await writer.drain()
+            rest = await reader.read()
+        return (greeting + rest).decode("utf-8", "replace")
+    finally:
+        writer.close()
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """RFC 5321 §4.5.2: a leading "." on a line is doubled."""
+    stuffed = data.replace(b"\r\n.", b"\r\n..")
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed

@@ -1,0 +1,78 @@
+"""The header buffer of the delivery pipeline, fed whole and byte by byte."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from pochta.delivery.headers import HeaderBuffer, inspect_header, received_field, submission_fields
+
+MESSAGE = (
+    b"Received: from a by b; Sun, 1 Jan 2026 00:00:00 +0000\r\n"
+    b"Received: from c\r\n by d; Sun, 1 Jan 2026 00:00:00 +0000\r\n"
+    b"From: Alice <Alice@Example.org>, bob@example.org\r\n"
+    b"Subject: hi\r\n\r\nbody\r\n\r\nmore\r\n"
+)
+
+
+def _feed(chunks: list[bytes]) -> tuple[HeaderBuffer, bytes]:
+    buffer = HeaderBuffer(4096)
+    rest = b""
+    for chunk in chunks:
+        rest += buffer.feed(chunk)
+    return buffer, rest
+
+
+@pytest.mark.parametrize("bytewise", [False, True])
+def test_header_split_and_facts(bytewise: bool) -> None:
+    chunks = [MESSAGE[i : i + 1] for i in range(len(MESSAGE))] if bytewise else [MESSAGE]
+    buffer, rest = _feed(chunks)
+    assert buffer.complete
+    assert bytes(buffer.data) + rest == MESSAGE
+    assert rest.startswith(b"\r\nbody")
+    facts = buffer.facts()
+    assert facts.received == 2
+    assert facts.from_addresses == ("alice@example.org", "bob@example.org")
+    assert not facts.has_date
+    assert not facts.has_message_id
+
+
+def test_empty_header_section() -> None:
+    buffer, rest = _feed([b"\r\nbody only\r\n"])
+    assert buffer.complete
+    assert bytes(buffer.data) == b""
+    assert rest == b"\r\nbody only\r\n"
+
+
+def test_header_over_limit_stops_buffering() -> None:
+    buffer = HeaderBuffer(100)
+    assert buffer.feed(b"X: " + b"y" * 200) == b""
+    assert buffer.complete
+
+
+def test_received_field_is_folded_and_names_one_recipient() -> None:
+    when = datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC)
+    field = received_field(
+        helo="c.example\r\nInjected: x",
+        peer="[192.0.2.1]",
+        hostname="mx.example.org",
+        protocol="ESMTPS",
+        queue_id="ABC",
+        recipient="alice@example.org",
+        when=when,
+    )
+    assert field == (
+        b"Received: from c.example  Injected: x ([192.0.2.1])\r\n"
+        b"\tby mx.example.org (pochta) with ESMTPS id ABC\r\n"
+        b"\tfor <alice@example.org>;\r\n\tSun, 22 Nov 2026 01:02:03 +0000\r\n"
+    )
+    assert inspect_header(field).received == 1
+
+
+def test_submission_fields_only_when_missing() -> None:
+    when = datetime(2026, 11, 22, tzinfo=UTC)
+    facts = inspect_header(b"Date: x\r\nMessage-ID: <a@b>\r\n")
+    assert submission_fields(facts, hostname="h", queue_id="Q", when=when) == b""
+    added = submission_fields(inspect_header(b"Subject: s\r\n"), hostname="h", queue_id="Q", when=when)
+    assert added == b"Date: Sun, 22 Nov 2026 00:00:00 +0000\r\nMessage-ID: <Q@h>\r\n"

@@ -1,0 +1,103 @@
+"""Recipient resolution against a real (temporary) SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from pochta.config import Settings, SmtpSettings
+from pochta.delivery.resolve import Resolver
+from pochta.mime.address import SmtpPath, parse_smtp_path
+from pochta.store.api import Store
+from pochta.store.sqlite import open_sqlite_store
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = await open_sqlite_store(tmp_path / "data", Settings())
+    await store.add_domain("example.org")
+    for name in ("alice", "bob", "postmaster"):
+        await store.add_account(f"{name}@example.org", "x", None)
+    await store.add_alias("team@example.org", ["alice@example.org", "bob@example.org"])
+    await store.add_alias("crew@example.org", ["team@example.org", "alice@example.org"])
+    await store.add_alias("loop1@example.org", ["loop2@example.org"])
+    await store.add_alias("loop2@example.org", ["loop1@example.org"])
+    await store.add_alias("fwd@example.org", ["friend@remote.example", "alice@example.org"])
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _path(text: str) -> SmtpPath:
+    path = parse_smtp_path(text)
+    assert isinstance(path, SmtpPath), path
+    return path
+
+
+async def _resolve(store: Store, text: str, **settings: object) -> tuple[str, list[tuple[str, str | None]]]:
+    resolver = Resolver(store, SmtpSettings.model_validate(settings), "mx.example.org")
+    result = await resolver.resolve(_path(text))
+    return result.kind, sorted((d.account.address, d.folder) for d in result.destinations)
+
+
+async def test_account_and_case(store: Store) -> None:
+    assert await _resolve(store, "<Alice@EXAMPLE.org>") == ("local", [("alice@example.org", None)])
+
+
+async def test_alias_chain_dedupes(store: Store) -> None:
+    kind, dest = await _resolve(store, "<crew@example.org>")
+    assert kind == "local"
+    assert dest == [("alice@example.org", None), ("bob@example.org", None)]
+
+
+async def test_alias_loop_resolves_to_nothing(store: Store) -> None:
+    assert (await _resolve(store, "<loop1@example.org>"))[0] == "unknown"
+
+
+async def test_external_target_needs_queue(store: Store) -> None:
+    assert (await _resolve(store, "<fwd@example.org>"))[0] == "external"
+
+
+async def test_subaddress(store: Store) -> None:
+    assert await _resolve(store, "<alice+news@example.org>") == ("local", [("alice@example.org", "news")])
+    assert await _resolve(store, "<alice+news@example.org>", subaddress_folder=False) == (
+        "local",
+        [("alice@example.org", None)],
+    )
+    assert (await _resolve(store, "<alice+news@example.org>", subaddress_separator=""))[0] == "unknown"
+
+
+async def test_catch_all(store: Store) -> None:
+    assert (await _resolve(store, "<whoever@example.org>"))[0] == "unknown"
+    await store.add_alias("@example.org", ["bob@example.org"])
+    assert await _resolve(store, "<whoever@example.org>") == ("local", [("bob@example.org", None)])
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("<victim%remote.example@example.org>", "unknown"),
+        ("<remote.example!victim@example.org>", "unknown"),
+        ('<"victim@remote.example"@example.org>', "unknown"),
+        ("<@example.org:victim@remote.example>", "remote"),
+        ("<victim@remote.example>", "remote"),
+        ("<alice@[127.0.0.1]>", "remote"),
+    ],
+)
+async def test_relay_tricks_never_resolve_elsewhere(store: Store, address: str, kind: str) -> None:
+    assert (await _resolve(store, address))[0] == kind
+
+
+async def test_postmaster_without_domain(store: Store) -> None:
+    # RFC 5321 §4.1.1.3: the core turns RCPT TO:<Postmaster> into local "Postmaster", domain ""
+    resolver = Resolver(store, SmtpSettings(), "mx.example.org")
+    result = await resolver.resolve(SmtpPath("Postmaster", ""))
+    assert [d.account.address for d in result.destinations] == ["postmaster@example.org"]
+
+
+async def test_disabled_account_is_unknown(store: Store) -> None:
+    await store.update_account("bob@example.org", enabled=False)
+    assert (await _resolve(store, "<bob@example.org>"))[0] == "unknown"
