@@ -236,6 +236,81 @@ class MetricsSettings(_Section):
         return value
 
 
+class Pop3Settings(_Section):
+    autologout: float = Field(
+        600.0,
+        ge=600.0,
+        description="Seconds an authenticated POP3 session may stay idle (RFC 1939 §3: at least 10 minutes).",
+    )
+    max_errors: int = Field(10, ge=1, description="Protocol errors before a POP3 session is closed.")
+    max_argument_length: int = Field(
+        40, ge=40, le=255, description="Longest argument of a POP3 command (RFC 2449 §4: 40 octets)."
+    )
+    recent_days: int = Field(
+        30, ge=1, description="Days of mail a 'recent:ADDRESS' login lists, whatever was downloaded before."
+    )
+    maildrop_folders: list[str] = Field(
+        default_factory=list,
+        description='Folders served after INBOX in every maildrop (for example ["Junk"]).',
+    )
+    chunk_size: int = Field(
+        256 * 1024, ge=4096, description="Octets read from a message file at a time by RETR and TOP."
+    )
+    mode: Literal["all", "since-enabled"] = Field(
+        "all",
+        description="Default for accounts without their own: serve all mail, or only mail that arrived "
+        "since POP3 was enabled for the account.",
+    )
+    delete_action: Literal["delete", "seen", "archive", "trash"] = Field(
+        "delete",
+        description="Default for accounts without their own: what DELE + QUIT does (delete, mark "
+        "\\Seen and keep, move to Archive, move to Trash).",
+    )
+    login_delay: int = Field(
+        0,
+        ge=0,
+        description="Default seconds between POP3 logins of one account (RFC 2449 LOGIN-DELAY); 0: none.",
+    )
+
+
+class SmtpSettings(_Section):
+    max_messages_per_connection: int = Field(
+        100, ge=0, description="Messages one SMTP/LMTP session may send; then 421 4.7.0. 0: no limit."
+    )
+    subaddress_separator: str = Field(
+        "+",
+        max_length=1,
+        description="Separator of subaddresses (user+tag@domain is delivered to user); '' turns them off.",
+    )
+    subaddress_folder: bool = Field(
+        True,
+        description="Deliver user+tag@ into the folder 'tag' when the account has one (otherwise INBOX).",
+    )
+    quota_reply: Literal["452", "552"] = Field(
+        "452",
+        description="Reply to a recipient over quota: 452 4.2.2 (temporary, the sender retries) or "
+        "552 5.2.2 (permanent).",
+    )
+    command_timeout: float = Field(
+        300.0, gt=0, description="Seconds to wait for the next SMTP command (RFC 5321 §4.5.3.2.7: 5 minutes)."
+    )
+    data_timeout: float = Field(
+        600.0, gt=0, description="Seconds to wait for more message data (RFC 5321 §4.5.3.2.8: 10 minutes)."
+    )
+    max_header_count: int = Field(1000, ge=10, description="Most header fields in a received message.")
+    max_header_size: int = Field(
+        1024 * 1024, ge=4096, description="Most octets of the header section of a received message."
+    )
+    max_received_headers: int = Field(
+        50, ge=5, description="More Received fields than this is a mail loop: 554 5.4.6 (RFC 5321 §6.3)."
+    )
+    sender_policy: Literal["strict", "off"] = Field(
+        "strict",
+        description="Submission: the envelope sender and From: must be the authenticated account or "
+        "one of its aliases (strict), or are not checked (off).",
+    )
+
+
 class Settings(_Section):
     hostname: str = Field(
         "localhost", min_length=1, description="Name this server gives itself in greetings and Received."
@@ -253,6 +328,8 @@ class Settings(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    pop3: Pop3Settings = Field(default_factory=Pop3Settings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
     @field_validator("hostname")
     @classmethod

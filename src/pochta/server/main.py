@@ -7,11 +7,15 @@ import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 
+from pochta.bootstrap import ensure_server_secret
 from pochta.config import Settings
+from pochta.delivery import Delivery
 from pochta.log import configure_logging
 from pochta.metrics import METRICS
 from pochta.server.housekeeping import collect_blobs_periodically
 from pochta.server.listeners import ProtocolHandler, Server, run_until_signal
+from pochta.server.pop3 import Pop3Handler
+from pochta.server.smtp import smtp_handlers
 from pochta.server.unavailable import default_handlers
 from pochta.store.sqlite import open_sqlite_store
 
@@ -35,6 +39,10 @@ async def serve_forever(
     collector = asyncio.create_task(collect_blobs_periodically(store, settings.store))
     try:
         merged: dict[str, ProtocolHandler] = default_handlers(settings)
+        merged["pop3"] = Pop3Handler(store, settings, scram_secret=ensure_server_secret(data_dir))
+        # SMTP MX, submission(s) and LMTP share one delivery pipeline and one authenticator.
+        delivery = Delivery(store, settings, data_dir)
+        merged.update(smtp_handlers(store, settings, delivery, scram_secret=ensure_server_secret(data_dir)))
         merged.update(handlers or {})
         await run_until_signal(Server(settings, data_dir, merged))
     finally:
