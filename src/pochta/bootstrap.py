@@ -115,11 +115,15 @@ def _fsync_tree(root: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        fd = os.open(dirpath, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 async def _create_store(
@@ -171,6 +175,7 @@ def initialise(
         if data_dir.exists():
             data_dir.rmdir()  # empty, checked above; rename cannot replace a directory otherwise
         os.rename(workdir, data_dir)
+        _fsync_dir(parent)  # the rename itself must survive a power cut, not only the files
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
