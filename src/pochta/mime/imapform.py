@@ -17,21 +17,19 @@ from urllib.parse import quote
 from pochta.mime.envelope import Address, Envelope
 from pochta.mime.model import Part
 from pochta.mime.params import Params
+from pochta.proto.imap import wire
 
-MAX_QUOTED = 1024  # longer strings go out as literals
 _NIL = b"NIL"
 _NIL_ENVELOPE = b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
 _EMPTY_TEXT = b'("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 0 0)'
 
 
 def string(value: str, *, utf8: bool = False) -> bytes:
-    """RFC 9051 §4.3 string: quoted when safe, else a literal."""
+    """RFC 9051 §4.3 string of a header value: the wire layer's rules; NUL (never sendable) dropped."""
     data = value.encode("utf-8", "replace")
     if b"\x00" in data:
         data = data.replace(b"\x00", b"")
-    if len(data) <= MAX_QUOTED and b"\r" not in data and b"\n" not in data and (utf8 or data.isascii()):
-        return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
-    return b"{%d}\r\n" % len(data) + data
+    return wire.string(data, utf8=utf8)
 
 
 def _upper(value: str) -> bytes:

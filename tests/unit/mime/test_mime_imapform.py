@@ -8,7 +8,8 @@ from mime_helpers import body, parse, read_imap
 
 from pochta.mime import Envelope, Part
 from pochta.mime.envelope import Address
-from pochta.mime.imapform import MAX_QUOTED, bodystructure_bytes, envelope_bytes, nstring, string
+from pochta.mime.imapform import bodystructure_bytes, envelope_bytes, nstring, string
+from pochta.proto.imap.wire import MAX_QUOTED
 
 
 def _join(text: str) -> bytes:

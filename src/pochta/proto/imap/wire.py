@@ -290,7 +290,7 @@ class Cursor:
 
 # --- writer ---------------------------------------------------------------------------------------
 
-MAX_QUOTED = 1024  # longer strings go out as literals (the same rule as pochta.mime.imapform)
+MAX_QUOTED = 1024  # longer strings go out as literals (pochta.mime.imapform writes through here)
 _NEEDS_LITERAL = re.compile(rb"[\x00\r\n]")
 _ASTRING_FULL = re.compile(ASTRING_RE.pattern + rb"\Z")
 
