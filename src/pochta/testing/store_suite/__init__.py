@@ -1,0 +1,71 @@
+"""The store conformance suite: one set of tests every backend must pass.
+
+A backend binds it in its own test module by providing two fixtures and star-importing this module:
+
+- ``store_factory``: an async callable returning a *new handle* on one fresh backing store per test
+  (same data directory / database each call within a test; the binding closes what it opened);
+- ``backdoor``: a ``StoreBackdoor`` for what only the backend can do (damage counters and caches
+  behind the store's back, find a blob's file).
+
+The tests talk to the store through ``pochta.store.api`` only, so a PostgreSQL backend reuses them
+unchanged (``tests/unit/store/test_sqlite_store.py`` is the SQLite binding).
+
+The tests live in one module per concept (``directory``, ``mailboxes``, ``messages``,
+``maintenance``; ``support`` holds the fixtures and helpers they share). This package star-imports
+every one of them, so each ``test_*`` defined in any lands here, and the binding's check that every
+suite test is listed in ``__all__`` keeps covering all of them.
+"""
+
+# The star imports are the point (see above); the names in __all__ come from them.
+# ruff: noqa: F403, F405
+
+from __future__ import annotations
+
+from pochta.testing.store_suite.directory import *
+from pochta.testing.store_suite.mailboxes import *
+from pochta.testing.store_suite.maintenance import *
+from pochta.testing.store_suite.messages import *
+from pochta.testing.store_suite.support import *
+
+__all__ = [
+    "StoreBackdoor",
+    "StoreFactory",
+    "store",
+    "test_account_crud_case_insensitive",
+    "test_account_needs_domain",
+    "test_aliases_and_catch_all",
+    "test_app_passwords",
+    "test_cached_parse_results",
+    "test_changes_since_reports_flags_and_expunges",
+    "test_concurrent_deliveries_get_distinct_uids",
+    "test_copy_preserves_flags_and_dates",
+    "test_default_mailboxes",
+    "test_delete_account_releases_messages",
+    "test_delete_and_recreate_gives_new_uidvalidity",
+    "test_delete_domain_with_accounts_or_aliases_conflicts",
+    "test_deliver_is_all_or_nothing",
+    "test_deliver_single_instance",
+    "test_domain_crud",
+    "test_expunge_records_and_uids_never_reused",
+    "test_feed_after_commit_to_right_subscriber_only",
+    "test_feed_mailbox_events_and_close",
+    "test_flag_operations_and_modseq",
+    "test_invalid_arguments",
+    "test_mailbox_create_get",
+    "test_move_is_copy_plus_expunge",
+    "test_open_blob_and_put_blob_file",
+    "test_open_view_columns_and_lookup",
+    "test_open_view_snapshot",
+    "test_quota_usage_counts_every_membership",
+    "test_reconstruct_dry_run_changes_nothing",
+    "test_reconstruct_restores_tampered_values",
+    "test_rename_with_children_keeps_uidvalidity",
+    "test_search_text",
+    "test_search_text_hostile_input",
+    "test_second_handle_sees_writes",
+    "test_subscriptions",
+    "test_unchanged_since",
+    "test_update_account",
+    "test_verify_detects_damage",
+    "test_write_errors_on_missing_mailbox",
+]

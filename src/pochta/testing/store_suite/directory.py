@@ -1,0 +1,217 @@
+"""Conformance tests for the directory: domains, accounts, aliases, app passwords."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from pochta.store.api import UNSET, AlreadyExists, Conflict, NotFound, Store
+from pochta.store.model import (
+    DEFAULT_MAILBOXES,
+    ProtocolSwitches,
+    ScramCredentials,
+)
+from pochta.testing.store_suite.support import (
+    APOP_SECRET,
+    NEW_HASH,
+    StoreBackdoor,
+    deliver,
+    mailbox,
+    make_account,
+    make_message,
+)
+
+
+async def test_domain_crud(store: Store) -> None:
+    created = await store.add_domain("Example.ORG")
+    assert created.name == "example.org"
+    assert created.protocols == ProtocolSwitches()
+    with pytest.raises(AlreadyExists):
+        await store.add_domain("example.org")
+    found = await store.get_domain("EXAMPLE.org")
+    assert found is not None
+    assert found.id == created.id
+    assert await store.get_domain("example.net") is None
+    await store.add_domain("example.net")
+    assert [d.name for d in await store.list_domains()] == ["example.net", "example.org"]
+    switched = await store.set_domain_protocols("example.org", ProtocolSwitches(pop3=False))
+    assert switched.protocols == ProtocolSwitches(pop3=False)
+    assert not switched.protocols.allows("pop3")
+    again = await store.get_domain("example.org")
+    assert again is not None
+    assert again.protocols == ProtocolSwitches(pop3=False)
+    with pytest.raises(NotFound):
+        await store.set_domain_protocols("nowhere.example", ProtocolSwitches())
+    await store.delete_domain("example.net")
+    assert await store.get_domain("example.net") is None
+    with pytest.raises(NotFound):
+        await store.delete_domain("example.net")
+
+
+async def test_delete_domain_with_accounts_or_aliases_conflicts(store: Store) -> None:
+    await make_account(store, "alice@example.org")
+    with pytest.raises(Conflict):
+        await store.delete_domain("example.org")
+    await store.delete_account("alice@example.org")
+    await store.add_alias("postmaster@example.org", ["root@example.net"])
+    with pytest.raises(Conflict):
+        await store.delete_domain("example.org")
+    await store.delete_alias("postmaster@example.org")
+    await store.delete_domain("example.org")
+    assert await store.list_domains() == []
+
+
+async def test_account_needs_domain(store: Store) -> None:
+    with pytest.raises(NotFound):
+        await store.add_account("bob@nowhere.example", "hash", None)
+
+
+async def test_account_crud_case_insensitive(store: Store) -> None:
+    await store.add_domain("example.org")
+    scram = ScramCredentials(b"salt", 4096, b"s" * 32, b"k" * 32)
+    created = await store.add_account("Alice.Smith@Example.ORG", "hash1", scram, 1000)
+    assert created.address == "Alice.Smith@example.org"  # local part kept as given
+    assert created.scram == scram
+    assert created.quota_bytes == 1000
+    assert created.enabled
+    assert created.protocols == ProtocolSwitches()
+    for spelling in ("alice.smith@example.org", "ALICE.SMITH@EXAMPLE.ORG", "Alice.Smith@example.org"):
+        found = await store.get_account(spelling)
+        assert found == created, spelling
+    assert await store.get_account_by_id(created.id) == created
+    assert await store.get_account_by_id(created.id + 1000) is None
+    assert await store.get_account("bob@example.org") is None
+    with pytest.raises(AlreadyExists):
+        await store.add_account("alice.smith@EXAMPLE.org", "hash2", None)
+    await store.add_domain("example.net")
+    other = await store.add_account("bob@example.net", "hash3", None)
+    assert [a.address for a in await store.list_accounts()] == ["Alice.Smith@example.org", "bob@example.net"]
+    assert await store.list_accounts("example.net") == [other]
+    assert await store.list_accounts("Example.NET") == [other]
+    assert await store.list_accounts("nowhere.example") == []
+
+
+async def test_update_account(store: Store) -> None:
+    account = await make_account(store)
+    same = await store.update_account("alice@example.org")
+    assert same == account
+    scram = ScramCredentials(b"salt", 4096, b"s" * 32, b"k" * 32)
+    updated = await store.update_account(
+        "ALICE@example.org",
+        password_hash=NEW_HASH,
+        scram=scram,
+        quota_bytes=5000,
+        protocols=ProtocolSwitches(imap=False),
+        apop_secret=APOP_SECRET,
+        enabled=False,
+    )
+    assert updated.password_hash == NEW_HASH
+    assert updated.scram == scram
+    assert updated.quota_bytes == 5000
+    assert updated.protocols == ProtocolSwitches(imap=False)
+    assert updated.apop_secret == APOP_SECRET
+    assert not updated.enabled
+    assert await store.get_account("alice@example.org") == updated
+    # UNSET leaves a field alone, None clears it.
+    cleared = await store.update_account(
+        "alice@example.org", scram=None, quota_bytes=None, apop_secret=None, password_hash=UNSET
+    )
+    assert cleared.scram is None
+    assert cleared.quota_bytes is None
+    assert cleared.apop_secret is None
+    assert cleared.password_hash == NEW_HASH
+    with pytest.raises(NotFound):
+        await store.update_account("nobody@example.org", enabled=True)
+
+
+async def test_default_mailboxes(store: Store) -> None:
+    account = await make_account(store)
+    boxes = {info.name: info for info in await store.mailboxes(account.id)}
+    assert set(boxes) == {name for name, _ in DEFAULT_MAILBOXES}
+    for name, special_use in DEFAULT_MAILBOXES:
+        info = boxes[name]
+        assert info.special_use == special_use
+        assert info.subscribed
+        assert info.account_id == account.id
+        assert (info.uidnext, info.messages, info.unseen, info.deleted, info.size) == (1, 0, 0, 0, 0)
+        assert 0 < info.uidvalidity < 2**32
+        assert info.highestmodseq >= 1
+    assert len({info.uidvalidity for info in boxes.values()}) == len(boxes)
+    assert await store.subscriptions(account.id) == sorted(boxes)
+
+
+async def test_delete_account_releases_messages(store: Store, backdoor: StoreBackdoor) -> None:
+    alice = await make_account(store, "alice@example.org")
+    bob = await make_account(store, "bob@example.org")
+    await store.add_app_password("alice@example.org", "phone", "hash")
+    data = make_message("shared")
+    await deliver(store, data, (await mailbox(store, alice)).id, (await mailbox(store, bob)).id)
+    await store.delete_account("alice@example.org")
+    assert await store.get_account("alice@example.org") is None
+    assert await store.mailboxes(alice.id) == []
+    with pytest.raises(NotFound):
+        await store.list_app_passwords("alice@example.org")
+    with pytest.raises(NotFound):
+        await store.delete_account("alice@example.org")
+    report = await store.verify()
+    assert report.unreferenced_blobs == []  # bob still holds it
+    await store.delete_account("bob@example.org")
+    report = await store.verify()
+    assert len(report.unreferenced_blobs) == 1  # nobody does: collected later, not now
+    assert not report.damaged
+
+
+async def test_aliases_and_catch_all(store: Store) -> None:
+    await store.add_domain("example.org")
+    created = await store.add_alias("Sales@Example.org", ["alice@example.org", "bob@example.net"])
+    assert created.source == "Sales@example.org"
+    assert created.targets == ("alice@example.org", "bob@example.net")
+    merged = await store.add_alias("sales@example.org", ["BOB@example.net", "carol@example.org"])
+    assert merged.targets == ("alice@example.org", "bob@example.net", "carol@example.org")
+    assert await store.get_alias("SALES@EXAMPLE.ORG") == merged
+    catch_all = await store.add_alias("@Example.org", ["alice@example.org"])
+    assert catch_all.source == "@example.org"
+    assert await store.get_alias("@example.org") == catch_all
+    assert await store.get_alias("nobody@example.org") is None
+    assert [a.source for a in await store.list_aliases()] == ["@example.org", "Sales@example.org"]
+    assert [a.source for a in await store.list_aliases("example.org")] == [
+        "@example.org",
+        "Sales@example.org",
+    ]
+    assert await store.list_aliases("example.net") == []
+    await store.delete_alias("sales@example.org", ["alice@example.org"])
+    after = await store.get_alias("sales@example.org")
+    assert after is not None
+    assert after.targets == ("bob@example.net", "carol@example.org")
+    await store.delete_alias("sales@example.org")
+    assert await store.get_alias("sales@example.org") is None
+    with pytest.raises(NotFound):
+        await store.delete_alias("sales@example.org")
+    with pytest.raises(NotFound):
+        await store.add_alias("x@nowhere.example", ["alice@example.org"])
+
+
+async def test_app_passwords(store: Store) -> None:
+    account = await make_account(store)
+    first = await store.add_app_password("Alice@example.org", "phone", "hash-a")
+    assert (first.account_id, first.name, first.password_hash, first.last_used) == (
+        account.id,
+        "phone",
+        "hash-a",
+        None,
+    )
+    await store.add_app_password("alice@example.org", "laptop", "hash-b")
+    with pytest.raises(AlreadyExists):
+        await store.add_app_password("alice@example.org", "phone", "hash-c")
+    assert [p.name for p in await store.list_app_passwords("alice@example.org")] == ["laptop", "phone"]
+    used = datetime(2026, 5, 4, 12, 0, 0, tzinfo=UTC)
+    await store.touch_app_password(first.id, used)
+    phone = next(p for p in await store.list_app_passwords("alice@example.org") if p.name == "phone")
+    assert phone.last_used == used
+    await store.revoke_app_password("alice@example.org", "phone")
+    assert [p.name for p in await store.list_app_passwords("alice@example.org")] == ["laptop"]
+    with pytest.raises(NotFound):
+        await store.revoke_app_password("alice@example.org", "phone")
+    with pytest.raises(NotFound):
+        await store.add_app_password("nobody@example.org", "x", "hash")
