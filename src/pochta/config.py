@@ -168,6 +168,9 @@ class LimitSettings(_Section):
     max_keywords_per_mailbox: int = Field(
         256, ge=0, description="Distinct keywords (IMAP user flags) one mailbox may hold."
     )
+    max_keyword_length: int = Field(
+        255, ge=1, le=1000, description="Longest keyword (IMAP user flag), in octets."
+    )
 
 
 class MimeSettings(_Section):

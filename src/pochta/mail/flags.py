@@ -31,9 +31,9 @@ RECENT = "\\Recent"
 SYSTEM_FLAGS: tuple[str, ...] = (ANSWERED, FLAGGED, DELETED, SEEN, DRAFT)  # RFC 9051 §9 order
 ANY_KEYWORD = "\\*"  # RFC 9051 §7.1: in PERMANENTFLAGS, "new keywords may be created"
 
-# Implementation limits. TODO(config): move to pochta.config (a [mail] section) once it exists.
+# Defaults of the limits in config.LimitSettings, where every limit is defined once.
 MAX_KEYWORDS_PER_MAILBOX: int = LimitSettings.model_fields["max_keywords_per_mailbox"].default
-MAX_KEYWORD_LENGTH = 255  # octets; keywords are ASCII atoms
+MAX_KEYWORD_LENGTH: int = LimitSettings.model_fields["max_keyword_length"].default  # ASCII atoms
 
 _SYSTEM_BY_KEY = {flag.lower(): flag for flag in SYSTEM_FLAGS}
 # RFC 9051 §9: atom-specials = "(" / ")" / "{" / SP / CTL / list-wildcards / quoted-specials /

@@ -33,7 +33,6 @@ from pochta.store.model import HIERARCHY_SEPARATOR
 INBOX = "INBOX"
 SEPARATOR = HIERARCHY_SEPARATOR
 
-# Implementation limits. TODO(config): move to pochta.config (a [mail] section) once it exists.
 # Defaults come from the settings model, where every limit is defined once (config.LimitSettings).
 MAX_MAILBOX_NAME_BYTES: int = LimitSettings.model_fields["max_mailbox_name_bytes"].default  # UTF-8 octets
 MAX_MAILBOX_DEPTH: int = LimitSettings.model_fields["max_mailbox_depth"].default  # "a/b/c" has 3 levels

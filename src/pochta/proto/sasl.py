@@ -33,6 +33,7 @@ import re
 import secrets
 import stringprep
 import unicodedata
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
@@ -252,7 +253,7 @@ def _check_authzid(authzid: str, authcid: str) -> str:
 # Server mechanisms
 
 
-class ServerMechanism:
+class ServerMechanism(ABC):
     name: ClassVar[str]
 
     def __init__(self) -> None:
@@ -299,11 +300,13 @@ class ServerMechanism:
     def supply_credentials(self, credentials: ScramSecrets | None) -> Step:
         raise SaslStateError(f"{self.name} does not ask for credentials")
 
+    @abstractmethod
     def _begin(self, initial_response: bytes | None) -> Step:
-        raise NotImplementedError
+        """The first output of the exchange (each mechanism defines it)."""
 
+    @abstractmethod
     def _step(self, client_data: bytes) -> Step:
-        raise NotImplementedError
+        """The output for one client message (each mechanism defines it)."""
 
     def _guard(self, run: Callable[[], Step]) -> Step:
         try:
@@ -537,7 +540,7 @@ class _ScramServer(ServerMechanism):
 # Client mechanisms
 
 
-class ClientMechanism:
+class ClientMechanism(ABC):
     name: ClassVar[str]
 
     def __init__(self, username: str, password: str, authzid: str) -> None:
@@ -566,11 +569,11 @@ class ClientMechanism:
         """What to send with the AUTH command, or None to wait for the first challenge."""
         return None
 
+    @abstractmethod
     def respond(self, challenge: bytes) -> bytes:
         """The reply to a server challenge."""
-        raise NotImplementedError
 
-    def finish(self, server_final: bytes | None = None) -> None:
+    def finish(self, server_final: bytes | None = None) -> None:  # noqa: B027 (no proof by default)
         """Called on the server's success; checks the server's proof where the mechanism has one."""
 
 
