@@ -39,10 +39,11 @@ async def serve_forever(
     collector = asyncio.create_task(collect_blobs_periodically(store, settings.store))
     try:
         merged: dict[str, ProtocolHandler] = default_handlers(settings)
-        merged["pop3"] = Pop3Handler(store, settings, scram_secret=ensure_server_secret(data_dir))
+        secret = ensure_server_secret(data_dir)  # SCRAM fake salts for unknown users
+        merged["pop3"] = Pop3Handler(store, settings, scram_secret=secret)
         # SMTP MX, submission(s) and LMTP share one delivery pipeline and one authenticator.
         delivery = Delivery(store, settings, data_dir)
-        merged.update(smtp_handlers(store, settings, delivery, scram_secret=ensure_server_secret(data_dir)))
+        merged.update(smtp_handlers(store, settings, delivery, scram_secret=secret))
         merged.update(handlers or {})
         await run_until_signal(Server(settings, data_dir, merged))
     finally:
