@@ -1,0 +1,341 @@
+"""The selected mailbox of one IMAP session: its own message numbering and what it still has to tell.
+
+Pure state: no I/O, no store calls. The handler feeds it ``MailboxView``/``ChangeSet`` records and
+writes the responses it returns.
+
+Numbering. The session's sequence numbers are the client's: message ``seq`` is ``uid_at(seq)``, and
+the numbering changes only when the client is told so, by EXISTS (new messages at the end) or
+EXPUNGE (RFC 9051 §7.5.1, RFC 3501 §7.4.1). A message expunged by another session stays addressable
+by its number until its EXPUNGE is sent; ``is_expunged(uid)`` says so (answer it with NO or no data).
+
+API (``SelectedMailbox``):
+
+- ``SelectedMailbox(view, *, read_only, rev1, recent_uids=())``: the state right after SELECT/EXAMINE.
+  ``rev1``: an IMAP4rev1 session (\\Recent and RECENT are reported); ``recent_uids``: the messages
+  that are \\Recent for this session (RFC 3501 §2.3.2; the caller decides which session is first).
+- ``exists``, ``uids``: the client's message count and the UIDs in sequence order (do not modify).
+- ``uid_at(seq)``, ``seq_of(uid)``: number to UID (IndexError when out of range), UID to number (None).
+- ``flags_of(uid)``, ``modseq_of(uid)``: stored flags and MODSEQ of a message in the numbering
+  (KeyError otherwise); ``client_flags(uid)``: the FETCH FLAGS list (\\Recent added for rev1).
+- ``is_expunged(uid)``, ``is_recent(uid)``, ``recent_count``, ``pending`` (anything to tell).
+- ``highestmodseq``: the MODSEQ up to which changes were absorbed: the cursor for
+  ``changes_since`` after a feed overflow. ``apply_own`` never moves it (the feed echo does), so
+  that no change from another session committed before ours can be skipped.
+- ``resolve(seqset, *, uid)``: the UIDs a sequence set names, ascending; ``InvalidSequenceNumber``
+  (answer BAD) for a message number beyond ``exists``.
+- ``save_result(uids)``: set the SEARCHRES ``$`` variable (RFC 5182 §2.1).
+- ``absorb(changes)``: learn another session's (or the feed's) changes; they are pending until
+  ``updates``. Give change sets in commit order (the feed's order, or ``changes_since``).
+- ``apply_own(changes) -> list[Expunge]``: the result of this session's own STORE/EXPUNGE/MOVE. Flag
+  changes take effect now and are not reported again (the handler sends their FETCH itself); own
+  expunges leave the numbering now and the handler must send the returned EXPUNGE responses, in the
+  returned order, before anything else that carries a sequence number. Call it with expunges only in
+  commands that may send EXPUNGE. New messages in it (APPEND/COPY into this mailbox) stay pending.
+- ``updates(*, allow_expunge, include_uid) -> list[Response]``: what to tell the client now.
+
+Decisions:
+
+- EXPUNGEs are sent in ascending order, each number lowered by the EXPUNGEs already sent (RFC 9051
+  §7.5.1 allows either order; this is the order of the RFC's own transcripts, §6.4.3 "3, 3, 5, 8"
+  and §6.4.9 "3, 3, 3", and one pass over the sorted positions computes it).
+- ``updates`` sends EXPUNGEs (when allowed), then EXISTS if new messages arrived, then RECENT (rev1),
+  then FETCH FLAGS. EXISTS counts the messages whose EXPUNGE is still held back, so it never shrinks
+  (RFC 9051 §5.2); after EXPUNGEs no EXISTS is needed for the decrement (RFC 9051 §7.5.1).
+- Messages announced by an EXISTS get no unsolicited FETCH in that batch: the client has no flags of
+  them to update and fetches them itself (RFC 9051 §7.5.2: FETCH reports flag *updates*). A flag
+  change reaches the client once it knows the message. Flag changes are taken only when their MODSEQ
+  is newer than the session's, so the feed echo of our own STORE is not reported twice.
+- A UID that the session does not know is new only if it is above every UID the session has seen:
+  new messages are appended, never inserted (RFC 9051 §2.3.1.2); others are stale echoes of expunged
+  messages and are ignored.
+- ``$`` holds UIDs; a message leaves it when the session learns of its expunge (RFC 5182 §2.1).
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
+
+from pochta.mail.flags import RECENT, flag_key
+from pochta.proto.imap.responses import Exists, Expunge, Fetch, FetchValue, Recent, Response
+from pochta.proto.imap.sequence import SequenceSet
+from pochta.store.model import ChangeSet, MailboxView, MessageEntry
+
+
+class InvalidSequenceNumber(ValueError):
+    """A message sequence number the client cannot use now: the handler answers BAD with the text."""
+
+
+def _flag_order(flag: str) -> tuple[bool, str]:
+    return (not flag.startswith("\\"), flag_key(flag))  # system flags first, then keywords
+
+
+class SelectedMailbox:
+    """Per-session state of the selected mailbox (see the module docstring for the API)."""
+
+    # RFC 7162 §3.2.10.2: once QRESYNC is enabled, expunges are reported as one VANISHED (UID set)
+    # instead of EXPUNGEs. Not implemented: ``updates``/``apply_own`` would branch on this flag there.
+    vanished: bool = False
+
+    def __init__(
+        self, view: MailboxView, *, read_only: bool, rev1: bool, recent_uids: Iterable[int] = ()
+    ) -> None:
+        self.mailbox_id = view.mailbox.id
+        self.uidvalidity = view.mailbox.uidvalidity
+        self.read_only = read_only
+        self.rev1 = rev1
+        # The view's columns are shared (never modified): copied on the first write (_private).
+        self._uids: array[int] = view.uids
+        self._flags: Sequence[frozenset[str]] = view.flags
+        self._modseqs: array[int] = view.modseqs
+        self._shared = True
+        self._max_uid = view.uids[-1] if len(view.uids) else 0  # highest UID ever seen
+        self._highestmodseq = view.mailbox.highestmodseq
+        self._recent = {uid for uid in recent_uids if self._index(uid) is not None}
+        self._new: dict[int, MessageEntry] = {}  # not yet announced, ascending UIDs
+        self._gone: set[int] = set()  # expunged, EXPUNGE not yet sent
+        self._flag_news: set[int] = set()  # flag changes not yet reported
+        self._saved: set[int] = set()  # RFC 5182 §2.1: empty after SELECT
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    @property
+    def exists(self) -> int:
+        """The number of messages the client knows (held-back expunges included)."""
+        return len(self._uids)
+
+    @property
+    def uids(self) -> array[int]:
+        return self._uids
+
+    @property
+    def highestmodseq(self) -> int:
+        return self._highestmodseq
+
+    @property
+    def recent_count(self) -> int:
+        return len(self._recent)
+
+    @property
+    def pending(self) -> bool:
+        """Whether ``updates(allow_expunge=True, ...)`` would say anything."""
+        return bool(self._new or self._gone or self._flag_news)
+
+    def uid_at(self, seq: int) -> int:
+        if not 1 <= seq <= len(self._uids):
+            raise IndexError(f"no message number {seq}")
+        return self._uids[seq - 1]
+
+    def seq_of(self, uid: int) -> int | None:
+        index = self._index(uid)
+        return None if index is None else index + 1
+
+    def flags_of(self, uid: int) -> frozenset[str]:
+        return self._flags[self._known(uid)]
+
+    def modseq_of(self, uid: int) -> int:
+        return self._modseqs[self._known(uid)]
+
+    def client_flags(self, uid: int) -> tuple[str, ...]:
+        """The FLAGS list the client is shown: system flags first; \\Recent for rev1 sessions only."""
+        flags = sorted(self.flags_of(uid), key=_flag_order)
+        if self.rev1 and uid in self._recent:
+            flags.append(RECENT)  # RFC 3501 §2.3.2 session flag; RFC 9051 has no \Recent
+        return tuple(flags)
+
+    def is_expunged(self, uid: int) -> bool:
+        """Expunged in the store, still numbered here (RFC 9051 §7.5.1: EXPUNGE not sent yet)."""
+        return uid in self._gone
+
+    def is_recent(self, uid: int) -> bool:
+        return uid in self._recent
+
+    def resolve(self, seqset: SequenceSet, *, uid: bool) -> list[int]:
+        """The UIDs ``seqset`` names in this session's numbering, ascending, each once.
+
+        Held-back expunged messages are included (check ``is_expunged``); new messages not yet
+        announced are not: the client cannot name them yet.
+        """
+        if seqset.saved:
+            return sorted(self._saved)  # RFC 5182 §2.1: "$" is UIDs here, valid for both forms
+        uids = self._uids
+        count = len(uids)
+        found: list[int] = []
+        if uid:
+            if not count:
+                return found  # RFC 9051 §6.4.9: "*" names a message "unless the mailbox is empty"
+            # RFC 9051 §9 seq-range: "3291:*" includes the last UID even if it is below 3291 (the
+            # endpoints are unordered); RFC 9051 §6.4.9: absent UIDs are ignored without error.
+            for first, last in seqset.resolve(uids[-1]):
+                found.extend(uids[bisect_left(uids, first) : bisect_right(uids, last)])
+            return found
+        if not count and seqset.uses_star():
+            # RFC 9051 §9 seq-number: BAD for a number above the count, 'This includes "*" if the
+            # selected mailbox is empty'.
+            raise InvalidSequenceNumber("* names no message: the mailbox is empty")
+        ranges = seqset.resolve(count)  # RFC 9051 §9: "*" is the number of messages
+        if ranges and ranges[-1][1] > count:
+            raise InvalidSequenceNumber(
+                f"Message number {ranges[-1][1]} is beyond the last message ({count} EXISTS)"
+            )
+        for first, last in ranges:
+            found.extend(uids[first - 1 : last])
+        return found
+
+    def save_result(self, uids: Iterable[int]) -> None:
+        """Set ``$`` (RFC 5182 §2.1) to these UIDs (those not in the numbering, or expunged, drop)."""
+        self._saved = {u for u in uids if u not in self._gone and self._index(u) is not None}
+
+    # --- learning about changes ------------------------------------------------------------------
+
+    def absorb(self, changes: ChangeSet) -> None:
+        """Record changes made elsewhere (or echoed by the feed); ``updates`` reports them."""
+        self._check(changes)
+        for entry in changes.changed:
+            self._take(entry, own=False)
+        for uid in changes.expunged:
+            if self._new.pop(uid, None) is not None:
+                continue  # never announced: the client never hears of it
+            if uid not in self._gone and self._index(uid) is not None:
+                self._gone.add(uid)  # RFC 9051 §7.5.1: held until an EXPUNGE may be sent
+                self._flag_news.discard(uid)
+                self._saved.discard(uid)  # RFC 5182 §2.1: expunged messages leave "$"
+        self._highestmodseq = max(self._highestmodseq, changes.highestmodseq)
+
+    def apply_own(self, changes: ChangeSet) -> list[Expunge]:
+        """Apply this session's own write now; return the EXPUNGEs the handler must send, in order.
+
+        The handler reports the flag changes itself (FETCH, unless .SILENT), so they are marked told.
+        """
+        self._check(changes)
+        for entry in changes.changed:
+            self._take(entry, own=True)
+        gone = [uid for uid in changes.expunged if self._new.pop(uid, None) is None]
+        return self._drop(gone)
+
+    def _check(self, changes: ChangeSet) -> None:
+        if changes.mailbox_id != self.mailbox_id:
+            raise ValueError(f"changes of mailbox {changes.mailbox_id} given to mailbox {self.mailbox_id}")
+
+    def _take(self, entry: MessageEntry, *, own: bool) -> None:
+        uid = entry.uid
+        index = self._index(uid)
+        if index is None:
+            waiting = self._new.get(uid)
+            if waiting is not None:
+                if entry.modseq > waiting.modseq:
+                    self._new[uid] = entry  # still unannounced: its flags come with the client's FETCH
+            elif uid > self._max_uid:
+                # RFC 9051 §2.3.1.2: a new message gets the number after the last: append, never insert.
+                self._new[uid] = entry
+                self._max_uid = uid
+            return  # else: an echo of a message this session has already seen expunged
+        if uid in self._gone:
+            return
+        known = self._modseqs[index]
+        if entry.modseq > known or (own and entry.modseq == known):
+            if entry.modseq > known:
+                self._private()[index] = entry.flags
+                self._modseqs[index] = entry.modseq
+            if own:
+                self._flag_news.discard(uid)  # the handler's own FETCH reports this state
+            else:
+                self._flag_news.add(uid)  # RFC 9051 §5.2: flag updates SHOULD be sent unasked
+        # An own result older than a change already absorbed: that newer change stays pending.
+
+    # --- telling the client ----------------------------------------------------------------------
+
+    def updates(self, *, allow_expunge: bool, include_uid: bool) -> list[Response]:
+        """Untagged responses that bring the client up to date, in the order to send them.
+
+        ``allow_expunge`` is False during FETCH, STORE and SEARCH (RFC 9051 §7.5.1, §5.5; the UID
+        forms allow it); held-back expunges then wait for a later call. ``include_uid``: the command
+        is a UID command, whose FETCH responses carry UID (RFC 9051 §6.4.9).
+        """
+        if self.vanished:  # pragma: no cover - RFC 7162 QRESYNC is not implemented yet
+            raise NotImplementedError("VANISHED reporting (RFC 7162 §3.2.10)")
+        out: list[Response] = []
+        if allow_expunge and self._gone:
+            gone = list(self._gone)
+            self._gone.clear()
+            out.extend(self._drop(gone))
+        if self._new:
+            self._announce()
+            # RFC 9051 §5.2: size changes MUST be sent; the count includes held-back expunges, so
+            # an EXISTS never lowers the client's count (only EXPUNGE may).
+            out.append(Exists(len(self._uids)))
+            if self.rev1:
+                out.append(Recent(len(self._recent)))  # RFC 3501 §7.3.2: with the size change
+        if self._flag_news:
+            for uid in sorted(self._flag_news):  # UID order is sequence order
+                out.append(self._flags_fetch(uid, include_uid))
+            self._flag_news.clear()
+        return out
+
+    def _flags_fetch(self, uid: int, include_uid: bool) -> Fetch:
+        seq = self._known(uid) + 1
+        items: list[tuple[str, FetchValue]] = [("FLAGS", self.client_flags(uid))]
+        if include_uid:
+            items.insert(0, ("UID", uid))  # RFC 9051 §6.4.9: UID in every FETCH of a UID command
+        return Fetch(seq, tuple(items))
+
+    def _announce(self) -> None:
+        flags = self._private()
+        for uid, entry in self._new.items():
+            self._uids.append(uid)
+            flags.append(entry.flags)
+            self._modseqs.append(entry.modseq)
+            self._recent.add(uid)  # RFC 3501 §2.3.2: this session is told first: \Recent here
+        self._new.clear()
+
+    def _drop(self, uids: Iterable[int]) -> list[Expunge]:
+        """Remove messages from the numbering (one rebuild) and return their EXPUNGE responses."""
+        positions = sorted({i for i in map(self._index, uids) if i is not None})
+        if not positions:
+            return []
+        old_uids, old_flags, old_modseqs = self._uids, self._flags, self._modseqs
+        new_uids, new_modseqs = array("q"), array("q")
+        new_flags: list[frozenset[str]] = []
+        start = 0
+        for stop in [*positions, len(old_uids)]:
+            new_uids.extend(old_uids[start:stop])
+            new_flags.extend(old_flags[start:stop])
+            new_modseqs.extend(old_modseqs[start:stop])
+            start = stop + 1
+        removed = [old_uids[i] for i in positions]
+        self._uids, self._flags, self._modseqs = new_uids, new_flags, new_modseqs
+        self._shared = False
+        for uid in removed:
+            self._gone.discard(uid)
+            self._recent.discard(uid)
+            self._flag_news.discard(uid)
+            self._saved.discard(uid)
+        # RFC 9051 §7.5.1: each EXPUNGE at once lowers the numbers after it, so ascending numbers are
+        # each reduced by the count already sent (3, 4, 7, 11 go out as 3, 3, 5, 8: §6.4.3).
+        return [Expunge(position + 1 - sent) for sent, position in enumerate(positions)]
+
+    # --- columns ---------------------------------------------------------------------------------
+
+    def _index(self, uid: int) -> int | None:
+        uids = self._uids
+        index = bisect_left(uids, uid)
+        return index if index < len(uids) and uids[index] == uid else None
+
+    def _known(self, uid: int) -> int:
+        index = self._index(uid)
+        if index is None:
+            raise KeyError(uid)
+        return index
+
+    def _private(self) -> list[frozenset[str]]:
+        """The flags column as this session's own list, copying the view's columns on first write."""
+        if self._shared:
+            self._uids = self._uids[:]  # one copy of the buffer, no per-message objects
+            self._modseqs = self._modseqs[:]
+            self._flags = list(self._flags)  # references to the view's shared frozensets
+            self._shared = False
+        flags = self._flags
+        if not isinstance(flags, list):  # pragma: no cover - _shared is False only with a list
+            raise TypeError("flags column is not private")
+        return flags

@@ -1,0 +1,610 @@
+"""SelectedMailbox: the session's message numbering and the untagged updates it owes the client."""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pochta.proto.imap.responses import Exists, Expunge, Fetch, Recent, Response, serialise
+from pochta.proto.imap.sequence import SequenceSet
+from pochta.server.imap.selected import InvalidSequenceNumber, SelectedMailbox
+from pochta.store.model import BlobRef, ChangeSet, MailboxInfo, MailboxView, MessageEntry, pack_date
+
+MAILBOX_ID = 7
+SEEN = frozenset({"\\Seen"})
+DELETED = frozenset({"\\Deleted"})
+NONE: frozenset[str] = frozenset()
+WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def info(highestmodseq: int = 100, uidnext: int = 1) -> MailboxInfo:
+    return MailboxInfo(
+        id=MAILBOX_ID,
+        account_id=1,
+        name="INBOX",
+        uidvalidity=42,
+        uidnext=uidnext,
+        highestmodseq=highestmodseq,
+        special_use=None,
+        subscribed=True,
+        messages=0,
+        unseen=0,
+        deleted=0,
+        size=0,
+    )
+
+
+def entry(uid: int, flags: frozenset[str] = NONE, modseq: int = 1) -> MessageEntry:
+    return MessageEntry(
+        uid=uid,
+        message_id=uid,
+        flags=flags,
+        modseq=modseq,
+        size=10,
+        internal_date=WHEN,
+        blob=BlobRef(f"{uid:064x}", 10),
+    )
+
+
+def view(uids: Iterable[int], flags: frozenset[str] = NONE, highestmodseq: int = 100) -> MailboxView:
+    return MailboxView.from_entries(info(highestmodseq), [entry(u, flags) for u in uids])
+
+
+def session(
+    uids: Iterable[int], *, rev1: bool = False, recent: Iterable[int] = (), flags: frozenset[str] = NONE
+) -> SelectedMailbox:
+    return SelectedMailbox(view(uids, flags), read_only=False, rev1=rev1, recent_uids=recent)
+
+
+def changes(modseq: int, changed: Sequence[MessageEntry] = (), expunged: Sequence[int] = ()) -> ChangeSet:
+    return ChangeSet(MAILBOX_ID, modseq, tuple(changed), tuple(sorted(expunged)))
+
+
+def wire(responses: Iterable[Response]) -> list[bytes]:
+    return [serialise(r) for r in responses]
+
+
+# --- numbering and lookups --------------------------------------------------------------------------
+
+
+def test_construction_from_view() -> None:
+    v = MailboxView.from_entries(info(55), [entry(3, SEEN, 4), entry(8, NONE, 9), entry(20, DELETED, 50)])
+    s = SelectedMailbox(v, read_only=True, rev1=False)
+    assert s.exists == 3
+    assert list(s.uids) == [3, 8, 20]
+    assert [s.uid_at(n) for n in (1, 2, 3)] == [3, 8, 20]
+    assert [s.seq_of(u) for u in (3, 8, 20, 5, 21)] == [1, 2, 3, None, None]
+    assert s.flags_of(3) == SEEN
+    assert s.modseq_of(20) == 50
+    assert s.highestmodseq == 55
+    assert s.read_only
+    assert s.mailbox_id == MAILBOX_ID
+    assert s.uidvalidity == 42
+    assert not s.pending
+    assert s.updates(allow_expunge=True, include_uid=False) == []
+    with pytest.raises(IndexError):
+        s.uid_at(0)
+    with pytest.raises(IndexError):
+        s.uid_at(4)
+    with pytest.raises(KeyError):
+        s.flags_of(5)
+    with pytest.raises(KeyError):
+        s.modseq_of(5)
+
+
+def test_the_view_columns_are_never_modified() -> None:
+    v = view([1, 2, 3])
+    s = SelectedMailbox(v, read_only=False, rev1=False)
+    s.absorb(changes(200, [entry(2, SEEN, 150), entry(4, NONE, 151)], [3]))
+    s.updates(allow_expunge=True, include_uid=False)
+    assert list(v.uids) == [1, 2, 3]
+    assert v.flags == (NONE, NONE, NONE)
+    assert list(v.modseqs) == [1, 1, 1]
+    assert list(s.uids) == [1, 2, 4]
+    assert s.flags_of(2) == SEEN
+
+
+def test_client_flags_order_and_recent_only_for_rev1() -> None:
+    flags = frozenset({"$Junk", "\\Seen", "\\Answered", "Work"})
+    rev1 = session([1, 2], rev1=True, recent=[2, 99], flags=flags)
+    assert rev1.client_flags(1) == ("\\Answered", "\\Seen", "$Junk", "Work")
+    assert rev1.client_flags(2) == ("\\Answered", "\\Seen", "$Junk", "Work", "\\Recent")
+    assert rev1.recent_count == 1  # UID 99 is not in the mailbox
+    assert rev1.is_recent(2)
+    rev2 = session([1, 2], rev1=False, recent=[2], flags=flags)
+    assert "\\Recent" not in rev2.client_flags(2)
+
+
+def test_changes_of_another_mailbox_are_refused() -> None:
+    s = session([1])
+    with pytest.raises(ValueError, match="mailbox 8"):
+        s.absorb(ChangeSet(8, 5))
+    with pytest.raises(ValueError, match="mailbox 8"):
+        s.apply_own(ChangeSet(8, 5))
+
+
+# --- resolve ----------------------------------------------------------------------------------------
+
+
+def resolve(s: SelectedMailbox, text: bytes, *, uid: bool = False) -> list[int]:
+    return s.resolve(SequenceSet.parse(text), uid=uid)
+
+
+def test_resolve_sequence_numbers() -> None:
+    s = session(range(101, 116))  # 15 messages, UIDs 101..115
+    # RFC 9051 §9 sequence-set example: 2,4:7,9,12:* with 15 messages.
+    assert resolve(s, b"2,4:7,9,12:*") == [101 + n - 1 for n in (2, 4, 5, 6, 7, 9, 12, 13, 14, 15)]
+    assert resolve(s, b"*:13,5:3") == [103, 104, 105, 113, 114, 115]
+    assert resolve(s, b"*") == [115]
+    assert resolve(s, b"1:*") == list(range(101, 116))
+
+
+def test_resolve_sequence_number_beyond_exists_is_an_error() -> None:
+    s = session([10, 20, 30])
+    with pytest.raises(InvalidSequenceNumber, match=r"Message number 4 is beyond the last message \(3"):
+        resolve(s, b"1,4")
+    with pytest.raises(InvalidSequenceNumber, match="Message number 9"):
+        resolve(s, b"9:2")
+
+
+def test_resolve_star_in_an_empty_mailbox_is_an_error() -> None:
+    s = session([])
+    with pytest.raises(InvalidSequenceNumber, match=r"\* names no message: the mailbox is empty"):
+        resolve(s, b"*")
+    with pytest.raises(InvalidSequenceNumber, match="Message number 1"):
+        resolve(s, b"1")
+    assert resolve(s, b"1:*", uid=True) == []  # UID sets: nothing matches, no error
+    assert resolve(s, b"*", uid=True) == []
+
+
+def test_resolve_uids() -> None:
+    s = session([3, 5, 495, 3291])
+    assert resolve(s, b"443:557", uid=True) == [495]  # RFC 9051 §6.4.9: absent UIDs are ignored
+    assert resolve(s, b"559:*", uid=True) == [3291]
+    assert resolve(s, b"5000:*", uid=True) == [3291]  # "n:*" with n above the last UID: the last
+    assert resolve(s, b"*", uid=True) == [3291]
+    assert resolve(s, b"1:4,5,6:9999", uid=True) == [3, 5, 495, 3291]
+    assert resolve(s, b"4000:5000", uid=True) == []
+    assert resolve(s, b"4", uid=True) == []
+
+
+def test_resolve_counts_held_back_expunges_and_not_unannounced_messages() -> None:
+    s = session([1, 2, 3])
+    s.absorb(changes(200, [entry(4)], [2]))
+    s.updates(allow_expunge=False, include_uid=False)
+    s.absorb(changes(201, [entry(5)]))
+    assert resolve(s, b"1:*") == [1, 2, 3, 4]  # 2 still numbered, 5 not yet announced
+    assert s.is_expunged(2)
+    assert not s.is_expunged(1)
+    assert resolve(s, b"*", uid=True) == [4]
+    with pytest.raises(InvalidSequenceNumber):
+        resolve(s, b"5")
+
+
+def test_saved_result() -> None:
+    s = session([1, 2, 3, 4, 5])
+    assert resolve(s, b"$") == []  # RFC 5182 §2.1: empty until a SEARCH ... SAVE
+    s.save_result([4, 2, 5, 99])
+    assert resolve(s, b"$") == [2, 4, 5]
+    assert resolve(s, b"$", uid=True) == [2, 4, 5]
+    s.absorb(changes(200, expunged=[4]))
+    assert resolve(s, b"$") == [2, 5]  # RFC 5182 §2.1: expunged messages leave "$"
+    assert s.apply_own(changes(201, expunged=[2])) == [Expunge(2)]
+    assert resolve(s, b"$") == [5]
+    s.updates(allow_expunge=True, include_uid=False)
+    assert resolve(s, b"$") == [5]
+    s.save_result([])
+    assert resolve(s, b"$") == []
+
+
+# --- expunges ---------------------------------------------------------------------------------------
+
+
+def test_rfc9051_6_4_3_expunge_example_own() -> None:
+    # RFC 9051 §6.4.3: messages 3, 4, 7 and 11 had \Deleted: "* 3 EXPUNGE", 3, 5, 8.
+    s = session(range(1, 12))
+    out = s.apply_own(changes(200, expunged=[3, 4, 7, 11]))
+    assert wire(out) == [b"* 3 EXPUNGE\r\n", b"* 3 EXPUNGE\r\n", b"* 5 EXPUNGE\r\n", b"* 8 EXPUNGE\r\n"]
+    assert list(s.uids) == [1, 2, 5, 6, 8, 9, 10]
+    assert s.exists == 7
+    assert not s.pending
+
+
+def test_rfc9051_6_4_3_expunge_example_from_another_session() -> None:
+    s = session(range(1, 12))
+    s.absorb(changes(200, expunged=[3, 4, 7, 11]))
+    assert s.updates(allow_expunge=True, include_uid=False) == [
+        Expunge(3),
+        Expunge(3),
+        Expunge(5),
+        Expunge(8),
+    ]
+
+
+def test_rfc9051_7_5_1_last_five_of_nine() -> None:
+    # RFC 9051 §7.5.1: a "lower to higher" server sends five EXPUNGEs for number 5.
+    s = session(range(1, 10))
+    s.absorb(changes(200, expunged=[5, 6, 7, 8, 9]))
+    assert s.updates(allow_expunge=True, include_uid=False) == [Expunge(5)] * 5
+    assert s.exists == 4
+
+
+def test_rfc9051_6_4_9_uid_expunge_example() -> None:
+    # RFC 9051 §6.4.9: C: A003 UID EXPUNGE 3000:3002 / S: * 3 EXPUNGE (three times).
+    s = session([1000, 2000, 3000, 3001, 3002, 4000])
+    uids = resolve(s, b"3000:3002", uid=True)
+    assert s.apply_own(changes(200, expunged=uids)) == [Expunge(3)] * 3
+    assert list(s.uids) == [1000, 2000, 4000]
+
+
+def test_expunges_held_during_fetch_store_search_then_released() -> None:
+    s = session([10, 20, 30, 40])
+    s.absorb(changes(200, expunged=[20, 40]))
+    assert s.pending
+    # FETCH/STORE/SEARCH by number: no EXPUNGE (RFC 9051 §7.5.1); numbers stay as the client has them.
+    assert s.updates(allow_expunge=False, include_uid=False) == []
+    assert s.exists == 4
+    assert s.uid_at(2) == 20
+    assert s.is_expunged(20)
+    assert s.flags_of(20) == NONE  # still answerable from the session
+    assert s.updates(allow_expunge=False, include_uid=False) == []
+    assert s.updates(allow_expunge=True, include_uid=False) == [Expunge(2), Expunge(3)]
+    assert list(s.uids) == [10, 30]
+    assert not s.is_expunged(20)
+    assert s.seq_of(20) is None
+    assert s.updates(allow_expunge=True, include_uid=False) == []
+
+
+def test_own_expunge_with_others_held_back() -> None:
+    s = session([1, 2, 3, 4, 5])
+    s.absorb(changes(200, expunged=[2]))
+    assert s.updates(allow_expunge=False, include_uid=False) == []
+    # Our own EXPUNGE of UID 4 is numbered with 2 still present: "* 4 EXPUNGE".
+    assert s.apply_own(changes(201, expunged=[4])) == [Expunge(4)]
+    assert s.updates(allow_expunge=True, include_uid=False) == [Expunge(2)]
+    assert list(s.uids) == [1, 3, 5]
+
+
+def test_own_expunge_of_a_held_back_message_is_sent_once() -> None:
+    s = session([1, 2, 3])
+    s.absorb(changes(200, expunged=[2]))
+    assert s.apply_own(changes(200, expunged=[2, 3])) == [Expunge(2), Expunge(2)]
+    assert s.updates(allow_expunge=True, include_uid=False) == []
+    s.absorb(changes(200, expunged=[2, 3]))  # the feed's echo
+    assert s.updates(allow_expunge=True, include_uid=False) == []
+    assert list(s.uids) == [1]
+
+
+def test_echo_of_an_expunged_uid_is_not_taken_as_new() -> None:
+    s = session([1, 2, 3])
+    s.apply_own(changes(200, expunged=[2]))
+    s.absorb(changes(201, [entry(2, SEEN, 199)]))  # stale record of UID 2
+    assert s.updates(allow_expunge=True, include_uid=False) == []
+    assert list(s.uids) == [1, 3]
+
+
+# --- EXISTS -----------------------------------------------------------------------------------------
+
+
+def test_new_messages_give_exists() -> None:
+    s = session([1, 2])
+    s.absorb(changes(200, [entry(3, SEEN, 200)]))
+    s.absorb(changes(201, [entry(4, NONE, 201)]))
+    assert s.exists == 2  # the client has not been told yet
+    assert s.updates(allow_expunge=False, include_uid=False) == [Exists(4)]
+    assert s.exists == 4
+    assert s.uid_at(4) == 4
+    assert s.flags_of(3) == SEEN
+    assert s.highestmodseq == 201
+
+
+def test_new_message_with_expunges_held_back_never_shrinks_exists() -> None:
+    s = session([1, 2, 3, 4, 5])
+    s.absorb(changes(200, [entry(6)], [2, 3]))
+    # RFC 9051 §5.2: an EXISTS may not lower the count; 2 and 3 are still counted.
+    assert s.updates(allow_expunge=False, include_uid=False) == [Exists(6)]
+    assert s.uid_at(6) == 6
+    assert s.updates(allow_expunge=True, include_uid=False) == [Expunge(2), Expunge(2)]
+    assert s.exists == 4
+
+
+def test_new_message_after_expunges_in_one_batch() -> None:
+    s = session([1, 2, 3, 4, 5])
+    s.absorb(changes(200, expunged=[2, 3]))
+    s.absorb(changes(201, [entry(6)]))
+    out = s.updates(allow_expunge=True, include_uid=False)
+    assert wire(out) == [b"* 2 EXPUNGE\r\n", b"* 2 EXPUNGE\r\n", b"* 4 EXISTS\r\n"]
+    assert list(s.uids) == [1, 4, 5, 6]
+
+
+def test_message_appended_and_expunged_before_announcement_is_never_told() -> None:
+    s = session([1])
+    s.absorb(changes(200, [entry(2)]))
+    s.absorb(changes(201, expunged=[2]))
+    assert s.updates(allow_expunge=True, include_uid=False) == []
+    assert s.exists == 1
+
+
+def test_appended_then_changed_before_announcement_is_one_exists_and_no_fetch() -> None:
+    s = session([1])
+    s.absorb(changes(200, [entry(2, NONE, 200)]))
+    s.absorb(changes(201, [entry(2, SEEN, 201)]))
+    s.absorb(changes(199, [entry(2, DELETED, 199)]))  # older: ignored
+    assert s.updates(allow_expunge=True, include_uid=True) == [Exists(2)]
+    assert s.flags_of(2) == SEEN
+    assert s.modseq_of(2) == 201
+    s.absorb(changes(202, [entry(2, DELETED, 202)]))
+    assert s.updates(allow_expunge=True, include_uid=True) == [
+        Fetch(2, (("UID", 2), ("FLAGS", ("\\Deleted",))))
+    ]
+
+
+def test_own_append_to_the_selected_mailbox_is_announced_by_updates() -> None:
+    s = session([1])
+    assert s.apply_own(changes(200, [entry(5, SEEN, 200)])) == []
+    assert s.updates(allow_expunge=True, include_uid=False) == [Exists(2)]
+
+
+# --- RECENT (IMAP4rev1) -----------------------------------------------------------------------------
+
+
+def test_rev1_recent_with_new_messages() -> None:
+    s = session([1, 2, 3], rev1=True, recent=[3])
+    assert s.recent_count == 1
+    s.absorb(changes(200, [entry(4), entry(5)]))
+    out = s.updates(allow_expunge=True, include_uid=False)
+    assert wire(out) == [b"* 5 EXISTS\r\n", b"* 3 RECENT\r\n"]
+    assert s.client_flags(4) == ("\\Recent",)
+    s.absorb(changes(201, expunged=[3]))
+    s.updates(allow_expunge=True, include_uid=False)
+    assert s.recent_count == 2
+    assert not s.is_recent(3)
+
+
+def test_rev2_sends_no_recent() -> None:
+    s = session([1], rev1=False)
+    s.absorb(changes(200, [entry(2)]))
+    out = s.updates(allow_expunge=True, include_uid=False)
+    assert out == [Exists(2)]
+    assert not any(isinstance(r, Recent) for r in out)
+    assert s.client_flags(2) == ()
+
+
+# --- flag changes -----------------------------------------------------------------------------------
+
+
+def test_flag_change_from_another_session() -> None:
+    s = session([10, 20, 30])
+    s.absorb(changes(200, [entry(30, SEEN, 200), entry(20, DELETED, 199)]))
+    assert s.flags_of(30) == SEEN  # SEARCH and FETCH see the new state at once
+    out = s.updates(allow_expunge=False, include_uid=False)
+    assert wire(out) == [b"* 2 FETCH (FLAGS (\\Deleted))\r\n", b"* 3 FETCH (FLAGS (\\Seen))\r\n"]
+    s.absorb(changes(201, [entry(10, SEEN, 201)]))
+    assert wire(s.updates(allow_expunge=False, include_uid=True)) == [
+        b"* 1 FETCH (UID 10 FLAGS (\\Seen))\r\n"
+    ]
+
+
+def test_rev1_flag_update_shows_recent() -> None:
+    s = session([1], rev1=True, recent=[1])
+    s.absorb(changes(200, [entry(1, SEEN, 200)]))
+    assert s.updates(allow_expunge=True, include_uid=False) == [
+        Fetch(1, (("FLAGS", ("\\Seen", "\\Recent")),))
+    ]
+
+
+def test_own_store_then_feed_echo_is_not_reported_twice() -> None:
+    s = session([1, 2, 3])
+    write = changes(200, [entry(2, SEEN, 200)])
+    assert s.apply_own(write) == []
+    assert s.flags_of(2) == SEEN
+    assert s.modseq_of(2) == 200
+    assert s.highestmodseq == 100  # only the feed moves the cursor
+    s.absorb(write)  # the feed's echo
+    assert s.highestmodseq == 200
+    assert s.updates(allow_expunge=True, include_uid=False) == []
+
+
+def test_feed_echo_before_own_result_is_not_reported_either() -> None:
+    s = session([1, 2, 3])
+    write = changes(200, [entry(2, SEEN, 200)])
+    s.absorb(write)
+    s.apply_own(write)
+    assert s.updates(allow_expunge=True, include_uid=False) == []
+
+
+def test_newer_change_by_another_session_survives_an_older_own_result() -> None:
+    s = session([1, 2])
+    s.absorb(changes(201, [entry(2, DELETED, 201)]))
+    s.apply_own(changes(200, [entry(2, SEEN, 200)]))
+    assert s.flags_of(2) == DELETED
+    assert s.updates(allow_expunge=True, include_uid=False) == [Fetch(2, (("FLAGS", ("\\Deleted",)),))]
+
+
+def test_stale_flag_change_is_ignored() -> None:
+    s = session([1, 2])
+    s.absorb(changes(200, [entry(1, SEEN, 1)]))  # same MODSEQ the session already has
+    assert s.updates(allow_expunge=True, include_uid=False) == []
+    assert s.flags_of(1) == NONE
+
+
+def test_flag_change_of_expunged_message_is_dropped() -> None:
+    s = session([1, 2])
+    s.absorb(changes(200, [entry(2, SEEN, 200)]))
+    s.absorb(changes(201, expunged=[2]))
+    s.absorb(changes(202, [entry(2, DELETED, 202)]))
+    assert s.updates(allow_expunge=False, include_uid=False) == []
+    assert s.updates(allow_expunge=True, include_uid=False) == [Expunge(2)]
+
+
+def test_flag_fetch_follows_the_expunges_of_the_same_batch() -> None:
+    s = session([1, 2, 3, 4])
+    s.absorb(changes(200, [entry(4, SEEN, 200)], [1, 2]))
+    assert s.updates(allow_expunge=False, include_uid=False) == [Fetch(4, (("FLAGS", ("\\Seen",)),))]
+    s.absorb(changes(201, [entry(4, NONE, 201)]))
+    assert s.updates(allow_expunge=True, include_uid=False) == [
+        Expunge(1),
+        Expunge(1),
+        Fetch(2, (("FLAGS", ()),)),
+    ]
+
+
+# --- size -------------------------------------------------------------------------------------------
+
+
+def test_large_mailbox_is_handled_in_bulk() -> None:
+    n = 100_000
+    shared = (NONE, SEEN)
+    big = MailboxView(
+        info(n),
+        uids=array("q", range(1, 2 * n, 2)),
+        message_ids=array("q", range(n)),
+        flags=tuple(shared[i % 2] for i in range(n)),
+        modseqs=array("q", range(1, n + 1)),
+        sizes=array("q", [100]) * n,
+        dates=array("q", [pack_date(1_700_000_000, 0)]) * n,
+        digests=bytes(32 * n),
+    )
+    s = SelectedMailbox(big, read_only=False, rev1=True, recent_uids=())
+    assert s.exists == n
+    all_uids = s.resolve(SequenceSet.parse(b"1:*"), uid=False)
+    assert len(all_uids) == n
+    assert all_uids[-1] == 2 * n - 1
+    assert s.resolve(SequenceSet.parse(b"1:*"), uid=True) == all_uids
+    gone = all_uids[::10]  # 10,000 expunges in one batch
+    s.absorb(changes(n + 1, [entry(2 * n + 1, SEEN, n + 1)], gone))
+    out = s.updates(allow_expunge=True, include_uid=False)
+    assert len(out) == len(gone) + 2  # EXPUNGEs, EXISTS, RECENT
+    assert out[:3] == [Expunge(1), Expunge(10), Expunge(19)]
+    assert out[-2:] == [Exists(n - len(gone) + 1), Recent(1)]
+    assert s.seq_of(3) == 1
+    assert s.seq_of(2 * n + 1) == s.exists
+    assert s.flags_of(3) is SEEN  # the view's shared flag sets, not copies
+
+
+# --- model check: the client's picture equals the store after a final flush --------------------------
+
+
+class World:
+    """The store's truth, a feed with latency, and a client that applies what the server says."""
+
+    def __init__(self, count: int, rev1: bool) -> None:
+        self.messages = {uid: NONE for uid in range(1, count + 1)}
+        self.modseq = 100
+        self.next_uid = count + 1
+        self.feed: list[ChangeSet] = []
+        self.session = session(range(1, count + 1), rev1=rev1)
+        self.client: list[tuple[int, frozenset[str]]] = [(uid, NONE) for uid in range(1, count + 1)]
+
+    def commit(self, changed: Sequence[int] = (), expunged: Sequence[int] = ()) -> ChangeSet:
+        self.modseq += 1
+        for uid in expunged:
+            del self.messages[uid]
+        entries = [entry(uid, self.messages[uid], self.modseq) for uid in sorted(changed)]
+        cs = changes(self.modseq, entries, expunged)
+        self.feed.append(cs)
+        return cs
+
+    def other(self, op: str, pick: int, flags: frozenset[str]) -> None:
+        uids = sorted(self.messages)
+        if op == "append":
+            uid = self.next_uid
+            self.next_uid += 1
+            self.messages[uid] = flags
+            self.commit(changed=[uid])
+        elif uids and op == "flags":
+            uid = uids[pick % len(uids)]
+            self.messages[uid] = flags
+            self.commit(changed=[uid])
+        elif uids and op == "expunge":
+            self.commit(expunged=sorted(set(uids[pick % len(uids) :: 3])))
+
+    def own(self, op: str, pick: int, flags: frozenset[str]) -> None:
+        s = self.session
+        live = [u for u in s.uids if u in self.messages and not s.is_expunged(u)]
+        if not live:
+            return
+        if op == "store":
+            uid = live[pick % len(live)]
+            self.messages[uid] = flags
+            s.apply_own(self.commit(changed=[uid]))
+            seq = s.seq_of(uid)
+            assert seq is not None
+            self.client[seq - 1] = (uid, s.flags_of(uid))  # the handler's own FETCH response
+        else:
+            self.tell(s.apply_own(self.commit(expunged=sorted(set(live[pick % len(live) :: 4])))), True)
+
+    def deliver(self) -> None:
+        for cs in self.feed:
+            self.session.absorb(cs)
+        self.feed.clear()
+
+    def flush(self, allow_expunge: bool, include_uid: bool) -> None:
+        out = self.session.updates(allow_expunge=allow_expunge, include_uid=include_uid)
+        self.tell(out, allow_expunge)
+
+    def tell(self, responses: Sequence[Response], allow_expunge: bool) -> None:
+        s = self.session
+        for r in responses:
+            if isinstance(r, Expunge):
+                assert allow_expunge
+                assert 1 <= r.seq <= len(self.client)
+                del self.client[r.seq - 1]
+            elif isinstance(r, Exists):
+                assert r.count > len(self.client)  # never shrinks, and only sent for a change
+                for seq in range(len(self.client) + 1, r.count + 1):
+                    uid = s.uid_at(seq)  # the client's FETCH of the new messages
+                    self.client.append((uid, s.flags_of(uid)))
+            elif isinstance(r, Recent):
+                assert s.rev1
+                assert r.count <= len(self.client)
+            elif isinstance(r, Fetch):
+                assert 1 <= r.seq <= len(self.client)
+                items = dict(r.items)
+                if "UID" in items:
+                    assert items["UID"] == self.client[r.seq - 1][0]
+                shown = items["FLAGS"]
+                assert isinstance(shown, tuple)
+                uid = self.client[r.seq - 1][0]
+                self.client[r.seq - 1] = (uid, frozenset(shown) - {"\\Recent"})
+            else:  # pragma: no cover
+                raise AssertionError(r)
+        assert len(self.client) == s.exists
+        assert [c[0] for c in self.client] == list(s.uids)
+
+
+FLAG_SETS = st.sampled_from([NONE, SEEN, DELETED, SEEN | DELETED, frozenset({"Work"})])
+STEP = st.one_of(
+    st.tuples(st.sampled_from(["append", "flags", "expunge"]), st.integers(0, 50), FLAG_SETS),
+    st.tuples(st.sampled_from(["store", "own-expunge"]), st.integers(0, 50), FLAG_SETS),
+    st.tuples(st.just("deliver"), st.just(0), st.just(NONE)),
+    st.tuples(st.sampled_from(["flush", "flush-no-expunge"]), st.integers(0, 1), st.just(NONE)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(count=st.integers(0, 12), rev1=st.booleans(), steps=st.lists(STEP, max_size=40))
+def test_client_model_matches_the_store(
+    count: int, rev1: bool, steps: list[tuple[str, int, frozenset[str]]]
+) -> None:
+    world = World(count, rev1)
+    for op, pick, flags in steps:
+        if op in ("append", "flags", "expunge"):
+            world.other(op, pick, flags)
+        elif op in ("store", "own-expunge"):
+            world.own(op, pick, flags)
+        elif op == "deliver":
+            world.deliver()
+        else:
+            world.flush(op == "flush", bool(pick))
+    world.deliver()
+    world.flush(True, False)
+    assert [c[0] for c in world.client] == sorted(world.messages)
+    assert {c[0]: c[1] for c in world.client} == world.messages
+    assert not world.session.pending
+    assert world.session.highestmodseq == world.modseq
