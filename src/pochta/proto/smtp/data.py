@@ -90,25 +90,40 @@ class DataDecoder:
         return bytes(out), i
 
 
-def encode_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Dot-stuffs CRLF message text for DATA (RFC 5321 §4.5.2) and appends the end marker, streaming.
+class DataEncoder:
+    """Dot-stuffs CRLF message text for DATA (RFC 5321 §4.5.2) one chunk at a time, for a caller
+    that reads the message asynchronously; ``end()`` gives the end marker.
 
     The content should use CRLF line ends; a last line without CRLF gets one (the marker needs it).
     """
-    bol = True  # the content so far ends with CRLF (or is empty)
-    cr = False  # the content so far ends with CR
-    for chunk in chunks:
+
+    def __init__(self) -> None:
+        self._bol = True  # the content so far ends with CRLF (or is empty)
+        self._cr = False  # the content so far ends with CR
+
+    def feed(self, chunk: bytes) -> bytes:
         if not chunk:
-            continue
+            return b""
         stuffed = chunk.replace(b"\r\n.", b"\r\n..")  # RFC 5321 §4.5.2: double a leading period
-        if bol and chunk[:1] == b".":
+        if self._bol and chunk[:1] == b".":
             stuffed = b"." + stuffed
-        elif cr and chunk[:2] == b"\n.":
+        elif self._cr and chunk[:2] == b"\n.":
             stuffed = b"\n." + stuffed[1:]  # a CRLF split between two chunks
-        yield stuffed
-        bol = chunk.endswith(b"\r\n") or (cr and chunk == b"\n")
-        cr = chunk.endswith(b"\r")
-    yield b".\r\n" if bol else b"\r\n.\r\n"
+        self._bol = chunk.endswith(b"\r\n") or (self._cr and chunk == b"\n")
+        self._cr = chunk.endswith(b"\r")
+        return stuffed
+
+    def end(self) -> bytes:
+        return b".\r\n" if self._bol else b"\r\n.\r\n"
+
+
+def encode_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """``DataEncoder`` over an iterable: the stuffed chunks, then the end marker."""
+    encoder = DataEncoder()
+    for chunk in chunks:
+        if chunk:
+            yield encoder.feed(chunk)
+    yield encoder.end()
 
 
 class BodyScanner:
