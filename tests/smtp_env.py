@@ -122,7 +122,7 @@ def strip_received(data: bytes) -> bytes:
 async def smtp_server(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[SmtpEnv]:
     settings = settings or smtp_settings()
     data_dir = tmp_path / "data"
-    data_dir.mkdir(exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("localhost", "127.0.0.1", "mx.example.org").configure_cert(server_context)

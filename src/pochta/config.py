@@ -314,6 +314,79 @@ class SmtpSettings(_Section):
     )
 
 
+class QueueSettings(_Section):
+    """The outbound queue (docs/smtp.md "Outbound queue")."""
+
+    worker: bool = Field(
+        True, description="Deliver queued mail from this process (several processes may share a store)."
+    )
+    transport: dict[str, str] = Field(
+        default_factory=dict,
+        description="Domain -> 'host:port' to deliver to instead of its MX (a smarthost, or tests). Keys: "
+        "'example.com', '.example.com' (its subdomains), '*' (everything else).",
+    )
+    dns_nameservers: list[str] = Field(
+        default_factory=list,
+        description="DNS servers for MX lookups ('192.0.2.53', '[2001:db8::53]:53'); empty: resolv.conf.",
+    )
+    dns_timeout: float = Field(
+        10.0, gt=0, description="Seconds one DNS lookup may take; then it is retried later."
+    )
+    port: int = Field(25, ge=1, le=65535, description="Port of the SMTP servers found through MX records.")
+    retry_schedule: list[float] = Field(
+        default_factory=lambda: [300.0, 600.0, 1200.0, 2400.0, 3600.0],
+        min_length=1,
+        description="Seconds to wait after the 1st, 2nd, ... temporary failure; the last value repeats.",
+    )
+    max_age: float = Field(
+        5 * 86400.0, gt=0, description="Seconds a message may stay queued; then it bounces (4.4.7)."
+    )
+    delay_notice_after: float = Field(
+        4 * 3600.0, ge=0, description="Seconds after which the sender is told of a delay (once); 0: never."
+    )
+    concurrency: int = Field(10, ge=1, description="Messages this process delivers at the same time.")
+    poll_interval: float = Field(
+        15.0, gt=0, description="Seconds between looks for due messages queued by other processes."
+    )
+    lease_seconds: float = Field(
+        120.0,
+        ge=3,
+        description="A worker's hold on a message it is delivering, renewed while it works; "
+        "after a crash, the message waits this long before another worker takes it.",
+    )
+    connect_timeout: float = Field(30.0, gt=0, description="Seconds to connect to a remote SMTP server.")
+    command_timeout: float = Field(
+        300.0, gt=0, description="Seconds to wait for a reply (RFC 5321 §4.5.3.2: 5 minutes for most)."
+    )
+    data_timeout: float = Field(
+        600.0, gt=0, description="Seconds to wait for the reply to the message data (RFC 5321 §4.5.3.2.6)."
+    )
+    tls: Literal["opportunistic", "required", "off"] = Field(
+        "opportunistic",
+        description="STARTTLS to remote servers: when offered (falling back to plaintext if the handshake "
+        "fails), always (else retry later), or never.",
+    )
+    tls_verify: bool = Field(
+        False, description="Verify the remote certificate and name (opportunistic TLS does not, RFC 7435)."
+    )
+    tls_ca_file: str | None = Field(None, description="CA bundle for tls_verify; unset: the system's.")
+    dsn_max_full_size: int = Field(
+        1024 * 1024, ge=0, description="Bounces return the whole message up to this size, else its header."
+    )
+
+    @field_validator("transport")
+    @classmethod
+    def _check_transport(cls, value: dict[str, str]) -> dict[str, str]:
+        from pochta.queue.route import parse_transport  # the one parser of these values
+
+        for domain, target in value.items():
+            try:
+                parse_transport(target)
+            except ValueError as exc:
+                raise ValueError(f"transport for {domain!r}: {exc}") from None
+        return {domain.lower().rstrip("."): target for domain, target in value.items()}
+
+
 class Settings(_Section):
     hostname: str = Field(
         "localhost", min_length=1, description="Name this server gives itself in greetings and Received."
@@ -333,6 +406,7 @@ class Settings(_Section):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     pop3: Pop3Settings = Field(default_factory=Pop3Settings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
 
     @field_validator("hostname")
     @classmethod

@@ -127,11 +127,22 @@ async def test_catch_all_and_alias(env: SmtpEnv) -> None:
     assert len(await env.messages(env.alice)) == 1
 
 
-async def test_alias_to_external_address_needs_the_queue(env: SmtpEnv) -> None:
-    await env.store.add_alias("fwd@example.org", ["someone@remote.example"])
-    text = await converse(
-        env.address("lmtp"), b"LHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<fwd@example.org>\r\nQUIT\r\n"
+async def test_alias_to_external_address_is_forwarded_through_the_queue(env: SmtpEnv) -> None:
+    await env.store.add_alias("fwd@example.org", ["someone@remote.example", BOB])
+    data = message("forwarded")
+    text = await converse(env.address("lmtp"), _transaction(["fwd@example.org"], data, " RET=HDRS ENVID=abc"))
+    assert [r[:3] for r in _replies(text)[3:6]] == ["250", "354", "250"]
+    assert len(await env.messages(env.bob)) == 1  # the local target gets its copy now
+    [entry] = await env.store.queue_entries()  # the external one waits in the queue
+    assert (entry.origin, entry.sender, entry.ret, entry.envid) == (
+        "forward",
+        "carol@example.net",
+        "HDRS",
+        "abc",
     )
-    reply = _replies(text)[3]
-    assert reply.startswith("451 4.3.0")
-    assert "outbound queue" in reply
+    [recipient] = entry.recipients
+    assert recipient.address == "someone@remote.example"
+    # RFC 3461 §4.2: the address the sender used travels along for DSNs.
+    assert recipient.orcpt == ("rfc822", "fwd@example.org")
+    with env.store.open_blob(entry.blob) as f:
+        assert f.read() == (await env.messages(env.bob))[0]  # one blob for both

@@ -1,5 +1,5 @@
 """Submission (STARTTLS) and submissions (implicit TLS): AUTH, sender ownership, local delivery,
-remote recipients refused until the queue exists, Message-ID and Date added."""
+remote recipients queued, Message-ID and Date added."""
 
 from __future__ import annotations
 
@@ -148,16 +148,43 @@ async def test_from_header_must_be_owned(env: SmtpEnv) -> None:
     assert await env.messages(env.bob) == []
 
 
-async def test_remote_recipient_refused_until_queue_exists(env: SmtpEnv) -> None:
+async def test_remote_recipients_are_queued_with_their_dsn_parameters(env: SmtpEnv) -> None:
+    data = message("outbound", sender=ALICE, to="friend@remote.example")
+
     def run() -> tuple[int, bytes]:
         with _client(env) as client:
+            client.ehlo()
+            client.mail(ALICE, ["RET=FULL", "ENVID=QQ+2B1"])
+            client.rcpt(
+                "friend@remote.example", ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;friend@remote.example"]
+            )
+            client.rcpt(BOB)
+            return client.data(data)
+
+    code, text = await asyncio.to_thread(run)
+    assert code == 250
+    assert b"queued as" in text
+    assert len(await env.messages(env.bob)) == 1  # local recipients: delivered at once
+    [entry] = await env.store.queue_entries()
+    assert (entry.origin, entry.sender, entry.ret, entry.envid) == ("submission", ALICE, "FULL", "QQ+1")
+    [recipient] = entry.recipients
+    assert recipient.address == "friend@remote.example"
+    assert recipient.notify == ("SUCCESS", "FAILURE")
+    assert recipient.orcpt == ("rfc822", "friend@remote.example")
+    assert recipient.status == "pending"
+
+
+async def test_remote_recipient_without_authentication_is_relay_denied(env: SmtpEnv) -> None:
+    def run() -> tuple[int, bytes]:
+        with smtplib.SMTP(*env.address("smtp")) as client:
+            client.ehlo()
             client.mail(ALICE)
             return client.rcpt("friend@remote.example")
 
     code, text = await asyncio.to_thread(run)
-    assert code == 451
-    assert b"4.3.0" in text
-    assert b"outbound queue" in text
+    assert code == 554
+    assert b"5.7.1" in text
+    assert await env.store.queue_entries() == []
 
 
 async def test_message_id_and_date_added_when_missing(env: SmtpEnv) -> None:

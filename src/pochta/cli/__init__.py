@@ -10,6 +10,7 @@ import click
 
 from pochta.cli.admin import register_admin_commands
 from pochta.cli.maintenance import register_maintenance_commands
+from pochta.cli.queue import register_queue_commands
 from pochta.cli.server import register_server_commands
 
 
@@ -22,3 +23,4 @@ def main() -> None:
 register_server_commands(main)
 register_admin_commands(main)
 register_maintenance_commands(main)
+register_queue_commands(main)

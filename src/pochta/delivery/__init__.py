@@ -8,7 +8,6 @@ from pochta.delivery.pipeline import (
     DeliveryTransaction,
     Envelope,
     RecipientResult,
-    needs_queue,
     sieve_filing,
 )
 from pochta.delivery.resolve import Destination, Resolution, Resolver
@@ -24,6 +23,5 @@ __all__ = [
     "RecipientResult",
     "Resolution",
     "Resolver",
-    "needs_queue",
     "sieve_filing",
 ]

@@ -9,8 +9,13 @@
 ``commit`` parses the message once (off the event loop), adopts the spool file as one blob and
 places it in every recipient's mailbox with one ``store.deliver`` (single-instance store, one
 commit): all recipients or none become durable together; a recipient refused at commit (quota)
-gets its own reply. The blob is fsync'ed by the store before any metadata refers to it, and the
-reply is sent only after ``deliver`` returned (DESIGN.md principle 1).
+gets its own reply. Remote recipients (authenticated submission) and alias targets outside our
+domains (forwarding) go into the outbound queue (``store.enqueue``) with the same blob. The blob is
+fsync'ed by the store before any metadata refers to it, and the reply is sent only after
+``deliver`` and ``enqueue`` returned (DESIGN.md principle 1).
+
+``Delivery.deliver_queued`` is the queue worker's way into the same placement, for queued mail
+whose recipient is local (a bounce to a local sender, for example).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import asyncio
 import contextlib
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,19 +36,13 @@ from pochta.delivery.resolve import Destination, Resolution, Resolver
 from pochta.mail.errors import OpsError
 from pochta.mail.ops import MailOps
 from pochta.mime import ParsedMessage, parse_message
-from pochta.mime.address import SmtpPath
+from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.proto.smtp import Reply, replies
 from pochta.store.api import Store, StoreError
-from pochta.store.model import Account, MailboxId, Target
+from pochta.store.model import Account, BlobRef, MailboxId, Target
+from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient, QueueEntry, QueueOrigin
 
 INBOX = "INBOX"
-
-
-def needs_queue() -> Reply:
-    """Forwarding and remote delivery wait for the outbound queue (issue 3, later part)."""
-    return Reply(
-        451, ("Forwarding to external addresses needs the outbound queue, not implemented yet",), "4.3.0"
-    )
 
 
 @dataclass(frozen=True)
@@ -54,6 +53,12 @@ class Envelope:
     protocol: str = "ESMTP"  # RFC 3848 WITH keyword for the Received field
     declared_size: int = 0  # RFC 1870 SIZE=, 0 when not given
     submission: bool = False  # add Message-ID/Date when missing (RFC 6409 §8)
+    relay: bool = False  # remote recipients are queued (authenticated submission); else refused
+    # MAIL FROM parameters the queue passes on (RFC 1652, RFC 6531, RFC 3461 §4.3-4.4)
+    body: str | None = None
+    smtputf8: bool = False
+    ret: str | None = None
+    envid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,30 @@ class RecipientResult:
 @dataclass
 class _Recipient:
     path: SmtpPath
-    destinations: tuple[Destination, ...]
+    destinations: tuple[Destination, ...]  # local mailboxes
+    queued: tuple[str, ...] = ()  # addresses for the outbound queue: the recipient itself when
+    # remote, or the external targets of an alias (forwarding)
+    notify: tuple[str, ...] = ()  # RFC 3461 §4.1 NOTIFY, passed on with queued copies
+    orcpt: tuple[str, str] | None = None  # RFC 3461 §4.2 ORCPT
+
+    def queue_recipients(self) -> list[NewQueueRecipient]:
+        # RFC 3461 §4.2 / §5.2.3: the original recipient travels with forwarded copies, so a DSN
+        # names the address the sender used.
+        orcpt = self.orcpt or (("rfc822", self.path.address) if self.path.address else None)
+        return [NewQueueRecipient(address, self.notify, orcpt) for address in self.queued]
+
+
+@dataclass
+class Placement:
+    """Where one message goes: per recipient a refusal or None, and the local mailboxes."""
+
+    results: list[Reply | None]
+    targets: dict[MailboxId, Target]
+    queued: list[NewQueueRecipient]
+
+    @property
+    def refused(self) -> bool:
+        return any(r is not None for r in self.results)
 
 
 @dataclass
@@ -108,6 +136,10 @@ def _read_and_parse(path: Path, settings: Settings) -> ParsedMessage:
     return parse_message(path.read_bytes(), settings.mime)
 
 
+def _quota_refusal(settings: Settings) -> Reply:
+    return replies.mailbox_full(settings.smtp.quota_reply == "552")  # 452 4.2.2 / 552 5.2.2
+
+
 class Delivery:
     """Shared by every SMTP/LMTP session of a server."""
 
@@ -120,6 +152,117 @@ class Delivery:
         self.spool_dir = self.data_dir / "blobs" / "tmp"  # same filesystem as the blobs: a rename adopts
         self.ops = ops or MailOps.from_settings(store, settings)
         self.resolver = Resolver(store, settings.smtp, settings.hostname)
+        self.on_queued: Callable[[], None] | None = None  # the queue worker's wake-up
+
+    async def is_local_domain(self, domain: str) -> bool:
+        return await self.resolver.is_local_domain(domain)
+
+    async def place(self, recipients: Sequence[_Recipient], parsed: ParsedMessage, size: int) -> Placement:
+        """Per recipient, with the message's real size: quota, then the mailboxes it files into
+        (``sieve_filing``). The accounts, their quota usage and the mailboxes: one read for all."""
+        filed = [[(d, sieve_filing(d, parsed)) for d in rcpt.destinations] for rcpt in recipients]
+        every = [pair for pairs in filed for pair in pairs]
+        current = await self.resolver.refresh(
+            [d.account.id for d, _ in every],
+            [(d.account.id, box) for d, name in every for box in (name, INBOX)],
+        )
+        placement = Placement([], {}, [])
+        for rcpt, pairs in zip(recipients, filed, strict=True):
+            refusal = await self.quota(current.current(rcpt.destinations), size)
+            if refusal is not None:
+                placement.results.append(refusal)
+                continue
+            for destination, name in pairs:
+                mailbox = _mailbox(destination.account, name, current.mailboxes)
+                placement.targets.setdefault(mailbox, Target(mailbox))
+            placement.queued.extend(rcpt.queue_recipients())
+            placement.results.append(None)
+        return placement
+
+    async def quota(self, destinations: Sequence[Destination], size: int) -> Reply | None:
+        for destination in destinations:
+            try:
+                exceeded = destination.exceeds_quota(size)  # by the usage read with the account
+                if exceeded is None:  # not read: ask the store
+                    await self.ops.check_quota(destination.account.id, size)
+                elif exceeded:
+                    return _quota_refusal(self.settings)
+            except OpsError:
+                return _quota_refusal(self.settings)
+            except StoreError:
+                return replies.local_error()
+        return None
+
+    async def enqueue(
+        self,
+        blob: BlobRef,
+        sender: SmtpPath | str,
+        recipients: Sequence[NewQueueRecipient],
+        origin: QueueOrigin,
+        envelope: Envelope | None = None,
+    ) -> None:
+        """Durable in the outbound queue when it returns; wakes this process's worker."""
+        address = sender if isinstance(sender, str) else sender.address
+        await self.store.enqueue(
+            NewQueueEntry(
+                blob=blob,
+                sender=address,
+                recipients=tuple(recipients),
+                origin=origin,
+                arrival=datetime.now(UTC),
+                envid=envelope.envid if envelope else None,
+                ret=envelope.ret if envelope else None,
+                body=envelope.body if envelope else None,
+                smtputf8=(envelope.smtputf8 if envelope else False) or not address.isascii(),
+            )
+        )
+        if self.on_queued is not None:
+            self.on_queued()
+
+    async def deliver_queued(self, entry: QueueEntry, addresses: Sequence[str]) -> dict[str, Reply]:
+        """For the queue worker: the queued message into local mailboxes, one reply per address.
+
+        External targets of a local alias are queued again as forwards (with the same blob)."""
+        out: dict[str, Reply] = {}
+        recipients: list[_Recipient] = []
+        for address in addresses:
+            path = parse_smtp_path(f"<{address}>")
+            if not isinstance(path, SmtpPath):
+                out[address] = replies.bad_address(f"<{address}>: {path.reason}")
+                continue
+            resolution = await self.resolver.resolve(path)
+            if resolution.kind == "unknown":
+                out[address] = replies.unknown_user()
+            elif resolution.kind == "remote":  # no longer ours: the next attempt routes it out
+                out[address] = Reply(451, (f"{path.domain} is no longer a local domain",), "4.3.0")
+            else:
+                recipients.append(_Recipient(path, resolution.destinations, resolution.external))
+        if not recipients:
+            return out
+        parsed = await asyncio.to_thread(self._parse_blob, entry.blob)
+        placement = await self.place(recipients, parsed, entry.blob.size)
+        try:
+            if placement.targets:
+                await self.store.deliver(entry.blob, parsed, list(placement.targets.values()))
+            if placement.queued:
+                await self.enqueue(entry.blob, entry.sender, placement.queued, "forward")
+        except StoreError as exc:
+            failure = Reply(451, (f"local delivery failed: {exc}",), "4.3.0")
+            return out | {r.path.address: failure for r in recipients}
+        done = replies.delivered("Delivered")
+        for rcpt, result in zip(recipients, placement.results, strict=True):
+            out[rcpt.path.address] = result or done
+        # Addresses as queued may differ in case from SmtpPath.address: answer under both.
+        for address in addresses:
+            if address not in out:
+                path = parse_smtp_path(f"<{address}>")
+                key = path.address if isinstance(path, SmtpPath) else address
+                out[address] = out.get(key, replies.local_error())
+        return out
+
+    def _parse_blob(self, blob: BlobRef) -> ParsedMessage:
+        with self.store.open_blob(blob) as f:
+            return parse_message(f.read(), self.settings.mime)
 
     def disk_low(self) -> bool:
         """RFC 5321 §4.5.3.1.10 / RFC 3463 X.3.1: below ``server.min_free_disk`` new mail is deferred."""
@@ -149,38 +292,34 @@ class DeliveryTransaction:
 
     # --- recipients ------------------------------------------------------------------------------
 
-    async def add_recipient(self, path: SmtpPath) -> RecipientResult:
+    async def add_recipient(
+        self, path: SmtpPath, *, notify: tuple[str, ...] = (), orcpt: tuple[str, str] | None = None
+    ) -> RecipientResult:
         delivery = self.delivery
         if delivery.disk_low():
             return RecipientResult(path, replies.insufficient_storage())  # 452 4.3.1
         resolution = await delivery.resolver.resolve(path)
-        return await self._decide(path, resolution)
+        return await self._decide(path, resolution, notify, orcpt)
 
-    async def _decide(self, path: SmtpPath, resolution: Resolution) -> RecipientResult:
+    async def _decide(
+        self, path: SmtpPath, resolution: Resolution, notify: tuple[str, ...], orcpt: tuple[str, str] | None
+    ) -> RecipientResult:
         match resolution.kind:
             case "remote":
-                return RecipientResult(path, replies.relay_denied(), remote=True)
+                if not self.envelope.relay:
+                    return RecipientResult(path, replies.relay_denied(), remote=True)
+                # Authenticated submission: queued for delivery to the remote domain.
+                self.recipients.append(_Recipient(path, (), (path.address,), notify, orcpt))
+                return RecipientResult(path, replies.recipient_ok(), remote=True)
             case "unknown":
                 return RecipientResult(path, replies.unknown_user())  # RFC 3463 X.1.1
-            case "external":
-                # An alias forwarding outside: refused honestly until the queue exists.
-                return RecipientResult(path, needs_queue())
-        quota = await self._quota(resolution.destinations, self.envelope.declared_size)
+        quota = await self.delivery.quota(resolution.destinations, self.envelope.declared_size)
         if quota is not None:
             return RecipientResult(path, quota)
-        self.recipients.append(_Recipient(path, resolution.destinations))
+        # "local", or "external": an alias whose targets include outside addresses (forwarded
+        # through the queue, besides any local targets).
+        self.recipients.append(_Recipient(path, resolution.destinations, resolution.external, notify, orcpt))
         return RecipientResult(path, replies.recipient_ok())
-
-    async def _quota(self, destinations: Sequence[Destination], size: int) -> Reply | None:
-        permanent = self.delivery.settings.smtp.quota_reply == "552"
-        for destination in destinations:
-            try:
-                await self.delivery.ops.check_quota(destination.account.id, size)
-            except OpsError:
-                return replies.mailbox_full(permanent)  # 452 4.2.2 / 552 5.2.2
-            except StoreError:
-                return replies.local_error()
-        return None
 
     # --- body ------------------------------------------------------------------------------------
 
@@ -256,26 +395,21 @@ class DeliveryTransaction:
             await asyncio.to_thread(file.close)
             parsed = await asyncio.to_thread(_read_and_parse, self._spool, delivery.settings)
             # Per recipient, now with the real size (RCPT checked the declared SIZE only).
-            results: list[Reply | None] = []
-            targets: dict[MailboxId, Target] = {}
-            for rcpt in self.recipients:
-                refusal = await self._quota(rcpt.destinations, size)
-                if refusal is not None:
-                    results.append(refusal)
-                    continue
-                for destination in rcpt.destinations:
-                    mailbox = await self._mailbox(destination.account, sieve_filing(destination, parsed))
-                    targets.setdefault(mailbox, Target(mailbox))
-                results.append(None)
-            refused = any(r is not None for r in results)
-            if not targets or (refused and all_or_nothing):
+            placement = await delivery.place(self.recipients, parsed, size)
+            results = placement.results
+            if (not placement.targets and not placement.queued) or (placement.refused and all_or_nothing):
                 await self.abort()
-                if refused and all_or_nothing:
+                if placement.refused and all_or_nothing:
                     return CommitResult([r or _not_stored() for r in results], 0, size)
                 return CommitResult([r or replies.local_error() for r in results], 0, size)
             blob = await store.put_blob_file(str(self._spool))
             self._spool = None  # adopted (moved) by the store
-            await store.deliver(blob, parsed, list(targets.values()))
+            if placement.targets:
+                await store.deliver(blob, parsed, list(placement.targets.values()))
+            if placement.queued:
+                remote = any(r.path.address in r.queued for r in self.recipients)
+                origin: QueueOrigin = "submission" if remote else "forward"
+                await delivery.enqueue(blob, self.envelope.sender, placement.queued, origin, self.envelope)
         except OSError:
             await self.abort()
             return CommitResult([replies.insufficient_storage()] * len(self.recipients), 0, size)
@@ -283,19 +417,11 @@ class DeliveryTransaction:
             await self.abort()
             return CommitResult([replies.local_error()] * len(self.recipients), 0, size)
         done = replies.delivered(f"Delivered as {self.id}")
+        if placement.queued:
+            done = replies.queued(self.id)
         final = [r or done for r in results]
         self._closed = True
         return CommitResult(final, sum(r is None for r in results), size)
-
-    async def _mailbox(self, account: Account, name: str) -> MailboxId:
-        if name != INBOX:
-            info = await self.delivery.store.get_mailbox(account.id, name)
-            if info is not None:
-                return info.id
-        info = await self.delivery.store.get_mailbox(account.id, INBOX)
-        if info is None:
-            raise StoreError(f"account {account.address} has no INBOX")
-        return info.id
 
     async def abort(self) -> None:
         """Drops the transaction: the spool file is removed; nothing was stored."""
@@ -308,3 +434,13 @@ class DeliveryTransaction:
         if spool is not None:
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(spool.unlink, True)
+
+
+def _mailbox(account: Account, name: str, mailboxes: dict[tuple[int, str], MailboxId]) -> MailboxId:
+    """The mailbox ``name`` when it exists, else INBOX; ``mailboxes`` as read by Resolver.refresh."""
+    found = mailboxes.get((account.id, name)) if name != INBOX else None
+    if found is None:
+        found = mailboxes.get((account.id, INBOX))
+    if found is None:
+        raise StoreError(f"account {account.address} has no INBOX")
+    return found

@@ -10,18 +10,25 @@ A domain that is not ours is "remote": the caller decides (relay denied on the M
 queue on submission). Relay tricks never reach another domain from here: source routes are ignored
 (RFC 5321 §4.1.2, §C: the route is dropped and the mailbox domain used), and ``%``, ``!``, quoted
 ``@`` stay inside the local part, where they name no account (so: unknown user, or the catch-all).
+
+The rules are plain synchronous functions over a ``DirectoryReader``: one resolution is one
+``Directory.read_directory`` job (one thread hop, one snapshot), however many lookups the alias
+chains take. Each destination carries its account's quota usage from that snapshot, so the RCPT quota
+check needs no further read; ``Resolver.refresh`` reads what a commit needs (accounts, usage,
+mailboxes) for a whole transaction in one job as well.
 """
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pochta.config import SmtpSettings
+from pochta.mail.ops import over_quota
 from pochta.mime.address import SmtpPath
-from pochta.store.api import Directory, StoreError
-from pochta.store.model import Account
+from pochta.store.api import Directory, DirectoryReader, StoreError
+from pochta.store.model import Account, AccountId, MailboxId
 
 MAX_ALIAS_DEPTH = 8  # alias -> alias chains followed; deeper (or circular) ones resolve to nothing
 
@@ -30,10 +37,22 @@ ResolutionKind = Literal["local", "remote", "unknown", "external"]
 
 @dataclass(frozen=True)
 class Destination:
-    """One local account and the folder the address asked for (None: INBOX)."""
+    """One local account and the folder the address asked for (None: INBOX).
+
+    ``used``: the account's quota usage read in the same snapshot as ``account`` (None: not read;
+    the quota check then asks the store). Not part of equality.
+    """
 
     account: Account
     folder: str | None = None
+    used: int | None = field(default=None, compare=False)
+
+    def exceeds_quota(self, additional: int) -> bool | None:
+        """Would ``additional`` octets take the account past its quota, by the usage read with it
+        (the rule of ``pochta.mail.ops.over_quota``)? None when the usage was not read."""
+        if self.used is None:
+            return None
+        return over_quota(self.account.quota_bytes, self.used, additional)
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,26 @@ class Resolution:
     kind: ResolutionKind
     destinations: tuple[Destination, ...] = ()
     external: tuple[str, ...] = field(default=())  # alias targets outside our domains (need the queue)
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """Accounts (with quota usage) and mailbox ids as of one snapshot: what a commit files by."""
+
+    accounts: dict[AccountId, tuple[Account, int]]  # an account deleted since is missing
+    mailboxes: dict[tuple[AccountId, str], MailboxId]  # a mailbox that does not exist is missing
+
+    def current(self, destinations: Iterable[Destination]) -> tuple[Destination, ...]:
+        """The destinations with their account and usage as of this snapshot; one whose account is
+        gone keeps its old record and loses its usage (the quota check asks the store, and refuses)."""
+        out: list[Destination] = []
+        for destination in destinations:
+            found = self.accounts.get(destination.account.id)
+            if found is None:
+                out.append(replace(destination, used=None))
+            else:
+                out.append(replace(destination, account=found[0], used=found[1]))
+        return tuple(out)
 
 
 def _split(address: str) -> tuple[str, str] | None:
@@ -57,87 +96,140 @@ class Resolver:
         self.hostname = hostname
 
     async def is_local_domain(self, domain: str) -> bool:
+        return await self.directory.read_directory(lambda reader: _Lookups(reader).is_local_domain(domain))
+
+    async def resolve(self, path: SmtpPath) -> Resolution:
+        """One read job: every lookup the rules need, in one snapshot."""
+        settings, hostname = self.settings, self.hostname
+        return await self.directory.read_directory(
+            lambda reader: _Rules(_Lookups(reader), settings).resolve(path, hostname)
+        )
+
+    async def refresh(
+        self, accounts: Iterable[AccountId], mailboxes: Iterable[tuple[AccountId, str]]
+    ) -> Refreshed:
+        """The accounts with their quota usage, and the ids of the named mailboxes, in one read job."""
+        account_ids = list(dict.fromkeys(accounts))
+        names = list(dict.fromkeys(mailboxes))
+
+        def read(reader: DirectoryReader) -> Refreshed:
+            found: dict[AccountId, tuple[Account, int]] = {}
+            for account_id in account_ids:
+                account = reader.account_by_id(account_id)
+                if account is not None:
+                    found[account_id] = (account, reader.quota_usage(account_id))
+            boxes: dict[tuple[AccountId, str], MailboxId] = {}
+            for account_id, name in names:
+                mailbox_id = reader.mailbox_id(account_id, name)
+                if mailbox_id is not None:
+                    boxes[account_id, name] = mailbox_id
+            return Refreshed(found, boxes)
+
+        return await self.directory.read_directory(read)
+
+
+class _Lookups:
+    """The directory as the rules see it: a lookup that fails (a malformed name) finds nothing."""
+
+    def __init__(self, reader: DirectoryReader) -> None:
+        self.reader = reader
+
+    def is_local_domain(self, domain: str) -> bool:
         if not domain or domain.startswith("["):
             return False  # an address literal is never one of our domains (no relaying by IP)
         try:
-            return await self.directory.get_domain(domain.lower()) is not None
+            return self.reader.domain(domain.lower()) is not None
         except (ValueError, StoreError):
             return False
 
-    async def resolve(self, path: SmtpPath) -> Resolution:
-        local, domain = path.local, path.domain
-        if not domain and local.lower() == "postmaster":
-            # RFC 5321 §4.1.1.3: <Postmaster> without a domain must be accepted.
-            return await self._postmaster()
-        if not await self.is_local_domain(domain):
-            return Resolution("remote")
-        if "@" in local or not local:
-            # '"v@remote"@ours' or 'v@remote@ours': never an address of ours, never relayed.
-            return Resolution("unknown")
-        return await self._resolve_local(local, domain, depth=0, seen=set())
-
-    async def _postmaster(self) -> Resolution:
-        domains = [self.hostname]
-        with contextlib.suppress(StoreError):
-            domains += [d.name for d in await self.directory.list_domains()]
-        for domain in domains:
-            if await self.is_local_domain(domain):
-                found = await self._resolve_local("postmaster", domain, depth=0, seen=set())
-                if found.kind != "unknown":
-                    return found
-        return Resolution("unknown")
-
-    async def _account(self, address: str) -> Account | None:
+    def domains(self) -> list[str]:
         try:
-            account = await self.directory.get_account(address)
+            return [d.name for d in self.reader.domains()]
+        except StoreError:
+            return []
+
+    def account(self, address: str) -> Destination | None:
+        """An enabled account, with its quota usage from the same snapshot."""
+        try:
+            account = self.reader.account(address)
+            if account is None or not account.enabled:
+                return None
+            return Destination(account, used=self.reader.quota_usage(account.id))
         except (ValueError, StoreError):
             return None
-        return account if account is not None and account.enabled else None
 
-    async def _alias_targets(self, source: str) -> tuple[str, ...] | None:
+    def alias_targets(self, source: str) -> tuple[str, ...] | None:
         try:
-            alias = await self.directory.get_alias(source)
+            alias = self.reader.alias(source)
         except (ValueError, StoreError):
             return None
         return None if alias is None else alias.targets
 
-    async def _resolve_local(self, local: str, domain: str, *, depth: int, seen: set[str]) -> Resolution:
+
+class _Rules:
+    """The resolution rules of the module docstring, over one snapshot of the directory."""
+
+    def __init__(self, lookups: _Lookups, settings: SmtpSettings) -> None:
+        self.lookups = lookups
+        self.settings = settings
+
+    def resolve(self, path: SmtpPath, hostname: str) -> Resolution:
+        local, domain = path.local, path.domain
+        if not domain and local.lower() == "postmaster":
+            # RFC 5321 §4.1.1.3: <Postmaster> without a domain must be accepted.
+            return self._postmaster(hostname)
+        if not self.lookups.is_local_domain(domain):
+            return Resolution("remote")
+        if "@" in local or not local:
+            # '"v@remote"@ours' or 'v@remote@ours': never an address of ours, never relayed.
+            return Resolution("unknown")
+        return self._resolve_local(local, domain, depth=0, seen=set())
+
+    def _postmaster(self, hostname: str) -> Resolution:
+        for domain in [hostname, *self.lookups.domains()]:
+            if self.lookups.is_local_domain(domain):
+                found = self._resolve_local("postmaster", domain, depth=0, seen=set())
+                if found.kind != "unknown":
+                    return found
+        return Resolution("unknown")
+
+    def _resolve_local(self, local: str, domain: str, *, depth: int, seen: set[str]) -> Resolution:
         folder: str | None = None
-        found = await self._exact(local, domain, depth, seen)
+        found = self._exact(local, domain, depth, seen)
         sep = self.settings.subaddress_separator
         if found is None and sep and sep in local:
             base, _, tag = local.partition(sep)
             if base:
-                found = await self._exact(base, domain, depth, seen)
+                found = self._exact(base, domain, depth, seen)
                 folder = tag or None
         if found is None:
-            targets = await self._alias_targets(f"@{domain}")  # the catch-all
+            targets = self.lookups.alias_targets(f"@{domain}")  # the catch-all
             if targets is not None:
-                found = await self._expand(targets, depth, seen | {f"@{domain}"})
+                found = self._expand(targets, depth, seen | {f"@{domain}"})
         if found is None:
             return Resolution("unknown")
         if folder is not None and self.settings.subaddress_folder:
             found = Resolution(
                 found.kind,
-                tuple(Destination(d.account, d.folder or folder) for d in found.destinations),
+                tuple(replace(d, folder=d.folder or folder) for d in found.destinations),
                 found.external,
             )
         return found
 
-    async def _exact(self, local: str, domain: str, depth: int, seen: set[str]) -> Resolution | None:
+    def _exact(self, local: str, domain: str, depth: int, seen: set[str]) -> Resolution | None:
         address = f"{local}@{domain}"
         key = address.lower()
         if key in seen:
             return None  # a loop of aliases
-        account = await self._account(address)
+        account = self.lookups.account(address)
         if account is not None:
-            return Resolution("local", (Destination(account),))
-        targets = await self._alias_targets(address)
+            return Resolution("local", (account,))
+        targets = self.lookups.alias_targets(address)
         if targets is None:
             return None
-        return await self._expand(targets, depth, seen | {key})
+        return self._expand(targets, depth, seen | {key})
 
-    async def _expand(self, targets: tuple[str, ...], depth: int, seen: set[str]) -> Resolution | None:
+    def _expand(self, targets: tuple[str, ...], depth: int, seen: set[str]) -> Resolution | None:
         if depth >= MAX_ALIAS_DEPTH:
             return None
         destinations: list[Destination] = []
@@ -147,10 +239,10 @@ class Resolver:
             if parts is None:
                 continue
             local, domain = parts
-            if not await self.is_local_domain(domain):
+            if not self.lookups.is_local_domain(domain):
                 external.append(target)
                 continue
-            found = await self._exact(local, domain, depth + 1, seen)
+            found = self._exact(local, domain, depth + 1, seen)
             if found is not None:
                 destinations.extend(found.destinations)
                 external.extend(found.external)

@@ -69,6 +69,12 @@ _VIRTUAL_SPECIAL_USE = frozenset({"\\all", "\\flagged"})
 _FLAG_OPS = frozenset({"add", "remove", "replace"})
 
 
+def over_quota(quota_bytes: int | None, used: int, additional: int) -> bool:
+    """THE quota rule (RFC 9208 §4.1): would ``additional`` octets take ``used`` past ``quota_bytes``
+    (None: unlimited)? ``check_quota`` applies it; delivery applies it to usage read in bulk."""
+    return quota_bytes is not None and additional > 0 and used + additional > quota_bytes
+
+
 @contextmanager
 def _store_errors(missing: Code = Code.NONEXISTENT, what: str = "No such mailbox") -> Iterator[None]:
     """Translate the store's conflict errors (a concurrent session got there first)."""
@@ -288,8 +294,7 @@ class MailOps:
             raise OpsError(Code.NONEXISTENT, "No such account")
         if account.quota_bytes is None or additional <= 0:
             return
-        used = await self.store.quota_usage(account_id)
-        if used + additional > account.quota_bytes:
+        if over_quota(account.quota_bytes, await self.store.quota_usage(account_id), additional):
             raise OpsError(Code.OVERQUOTA, "Quota exceeded")
 
     # --- messages ---------------------------------------------------------------------------------

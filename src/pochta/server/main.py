@@ -12,6 +12,7 @@ from pochta.config import Settings
 from pochta.delivery import Delivery
 from pochta.log import configure_logging
 from pochta.metrics import METRICS
+from pochta.queue.worker import QueueWorker
 from pochta.server.housekeeping import collect_blobs_periodically
 from pochta.server.listeners import ProtocolHandler, Server, run_until_signal
 from pochta.server.pop3 import Pop3Handler
@@ -36,7 +37,7 @@ async def serve_forever(
     # before any listener accepts a client.
     store = await open_sqlite_store(data_dir, settings)
     METRICS.watch_store_commits(lambda: store.writer_stats.commits)
-    collector = asyncio.create_task(collect_blobs_periodically(store, settings.store))
+    background = [asyncio.create_task(collect_blobs_periodically(store, settings.store))]
     try:
         merged: dict[str, ProtocolHandler] = default_handlers(settings)
         secret = ensure_server_secret(data_dir)  # SCRAM fake salts for unknown users
@@ -45,9 +46,16 @@ async def serve_forever(
         delivery = Delivery(store, settings, data_dir)
         merged.update(smtp_handlers(store, settings, delivery, scram_secret=secret))
         merged.update(handlers or {})
+        if settings.queue.worker:
+            # The outbound queue: delivers what submission and forwarding queued (and bounces).
+            worker = QueueWorker(store, settings, delivery)
+            delivery.on_queued = worker.wake
+            background.append(asyncio.create_task(worker.run()))
         await run_until_signal(Server(settings, data_dir, merged))
     finally:
-        collector.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await collector
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await store.close()

@@ -15,9 +15,9 @@ Rules every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import BinaryIO, Literal, Protocol
+from typing import BinaryIO, Literal, Protocol, TypeVar
 
 from pochta.mime import ParsedMessage
 from pochta.store.model import (
@@ -43,8 +43,11 @@ from pochta.store.model import (
     Uid,
     VerifyReport,
 )
+from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
 
 FlagOp = Literal["add", "remove", "replace"]
+
+T = TypeVar("T")
 
 
 class StoreError(Exception):
@@ -70,7 +73,33 @@ class _Unset:
 UNSET = _Unset()
 
 
+class DirectoryReader(Protocol):
+    """Blocking lookups inside one read transaction; handed to the function given to
+    ``Directory.read_directory`` and valid only while it runs. Names and addresses are matched as by
+    the async methods of the same meaning (case-insensitively); a malformed one raises ValueError."""
+
+    def domain(self, name: str) -> Domain | None: ...
+    def domains(self) -> list[Domain]: ...
+    def account(self, address: str) -> Account | None: ...
+    def account_by_id(self, account_id: AccountId) -> Account | None: ...
+    def alias(self, source: str) -> Alias | None: ...
+    def quota_usage(self, account_id: AccountId) -> int:
+        """Octets stored for the account (0 for an unknown account), as ``MailStore.quota_usage``."""
+
+    def mailbox_id(self, account_id: AccountId, name: str) -> MailboxId | None:
+        """The mailbox with exactly this (canonical) name, as ``MailStore.get_mailbox``."""
+
+
 class Directory(Protocol):
+    async def read_directory(self, fn: Callable[[DirectoryReader], T]) -> T:
+        """Runs ``fn`` once, off the event loop, over one consistent snapshot, and returns its result.
+
+        For callers that need several dependent lookups at once (recipient resolution follows alias
+        chains; delivery reads accounts, quota usage and mailboxes together): one thread hop and one
+        read transaction instead of one per lookup. ``fn`` must only read through the reader and
+        compute: no other I/O, no waiting. Its exceptions propagate.
+        """
+
     # Domains
     async def add_domain(self, name: str) -> Domain: ...
     async def get_domain(self, name: str) -> Domain | None: ...
@@ -217,5 +246,42 @@ class MailStore(Protocol):
     async def close(self) -> None: ...
 
 
-class Store(Directory, MailStore, Protocol):
+class OutboundQueue(Protocol):
+    """The durable outbound queue (``pochta.queue`` decides; the store records atomically).
+
+    Several workers may share one store: ``claim_queue`` leases each due message to one of them;
+    ``finish_attempt`` records an attempt only for the lease's owner, with the notices (DSNs) it
+    causes, in one commit; the message goes once no recipient is pending.
+    """
+
+    async def enqueue(self, entry: NewQueueEntry) -> QueueId:
+        """Durable when it returns. The blob must be stored (``put_blob``/``put_blob_file``) first."""
+
+    async def claim_queue(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int
+    ) -> list[QueueEntry]: ...
+    async def renew_queue_leases(self, owner: str, queue_ids: Sequence[QueueId], until: datetime) -> int: ...
+    async def finish_attempt(
+        self,
+        queue_id: QueueId,
+        owner: str,
+        outcomes: Sequence[RecipientOutcome],
+        notices: Sequence[NewQueueEntry] = (),
+        *,
+        now: datetime,
+    ) -> bool:
+        """False (nothing recorded) when ``owner`` lost the lease."""
+
+    async def release_queue_lease(self, owner: str, queue_id: QueueId) -> None: ...
+    async def queue_entries(self) -> list[QueueEntry]: ...
+    async def queue_entry(self, queue_id: QueueId) -> QueueEntry | None: ...
+    async def retry_queue(self, queue_id: QueueId | None, now: datetime) -> int:
+        """Makes pending recipients due now (one message, or all when None); returns messages touched."""
+
+    async def delete_queue_entry(self, queue_id: QueueId) -> bool: ...
+    async def queue_next_due(self) -> datetime | None:
+        """The earliest time a queued message becomes due (or its lease expires); None when empty."""
+
+
+class Store(Directory, MailStore, OutboundQueue, Protocol):
     """What a backend provides."""

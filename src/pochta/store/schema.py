@@ -204,6 +204,53 @@ quota_usage = Table(
     Column("messages", Integer, nullable=False),
 )
 
+# The outbound queue (revision 0003, docs/smtp.md "Outbound queue"). One row per queued message;
+# its bytes are a blob (referenced here, so blob collection keeps it while the row lives). The row
+# goes when every recipient is final (delivered or failed). A worker leases a row before it
+# delivers: the lease (owner, until) is taken by one UPDATE in a write transaction, so with several
+# workers on one store each message is attempted by one of them at a time; the owner renews the
+# lease while it works.
+queue_messages = Table(
+    "queue_messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sha256", Text, nullable=False, index=True),
+    Column("size", BigInteger, nullable=False),
+    Column("sender", Text, nullable=False),  # "" for the null sender <>
+    Column("envid", Text, nullable=True),  # RFC 3461 ENVID, decoded
+    Column("ret", Text, nullable=True),  # RFC 3461 RET: "FULL" | "HDRS"
+    Column("body", Text, nullable=True),  # RFC 1652 BODY: "7BIT" | "8BITMIME"
+    Column("smtputf8", Boolean, nullable=False),
+    Column("origin", Text, nullable=False),  # "submission" | "forward" | "dsn"
+    Column("arrival", BigInteger, nullable=False),  # epoch seconds
+    Column("next_attempt", BigInteger, nullable=False),  # min over pending recipients
+    Column("lease_owner", Text, nullable=True),
+    Column("lease_until", BigInteger, nullable=False),  # 0: not leased
+    sqlite_autoincrement=True,
+)
+
+queue_recipients = Table(
+    "queue_recipients",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "queue_id", Integer, ForeignKey("queue_messages.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("address", Text, nullable=False),
+    Column("orcpt_type", Text, nullable=True),  # RFC 3461 ORCPT addr-type
+    Column("orcpt", Text, nullable=True),  # ... and address, decoded
+    Column(
+        "notify", Text, nullable=True
+    ),  # RFC 3461 NOTIFY: "NEVER" or "SUCCESS,FAILURE,DELAY"; NULL: not given
+    Column("status", Text, nullable=False),  # "pending" | "delivered" | "failed"
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt", BigInteger, nullable=False),
+    Column("last_attempt", BigInteger, nullable=True),
+    Column("last_reply", Text, nullable=True),  # "451 4.3.0 try again later"
+    Column("remote_mta", Text, nullable=True),
+    Column("delay_notified", Boolean, nullable=False),
+)
+
 # The FTS5 table is SQLite-specific and not expressible as a Table; its DDL lives in the migration.
 # rowid = messages.id. The trigram tokenizer gives IMAP SEARCH its substring semantics
 # (RFC 9051 §6.4.4: "contain the specified string"), case-insensitively.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
@@ -39,7 +39,8 @@ from pochta.store import sqlite_directory as directory
 from pochta.store import sqlite_mail as mail
 from pochta.store import sqlite_mailboxes as mailbox_tree
 from pochta.store import sqlite_maintenance as maintenance
-from pochta.store.api import UNSET, FlagOp, NotFound, _Unset
+from pochta.store import sqlite_queue as queue
+from pochta.store.api import UNSET, DirectoryReader, FlagOp, NotFound, _Unset
 from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
 from pochta.store.model import (
@@ -65,6 +66,8 @@ from pochta.store.model import (
     Uid,
     VerifyReport,
 )
+from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
+from pochta.store.sqlite_reader import SqliteDirectoryReader
 from pochta.store.writer import Writer, WriterStats
 
 T = TypeVar("T")
@@ -113,7 +116,7 @@ def make_engine(path: Path, busy_timeout: float, *, writer: bool, pool_size: int
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -201,6 +204,11 @@ class SqliteStore:
         """Run ``fn`` as a writer job; it appends the feed events to publish once committed."""
         events: list[Change] = []
         return await self._writer.run(lambda conn: fn(conn, events), events)
+
+    # Directory: several lookups in one read
+
+    async def read_directory(self, fn: Callable[[DirectoryReader], T]) -> T:
+        return await self.run_read(lambda c: fn(SqliteDirectoryReader(c)))
 
     # Directory: domains
 
@@ -304,6 +312,51 @@ class SqliteStore:
 
     async def touch_app_password(self, app_password_id: int, when: datetime) -> None:
         await self.run_write(lambda c, e: directory.touch_app_password(c, e, app_password_id, when))
+
+    # Outbound queue
+
+    async def enqueue(self, entry: NewQueueEntry) -> QueueId:
+        return await self.run_write(lambda c, e: queue.enqueue(c, e, self.blobs, entry))
+
+    async def claim_queue(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int
+    ) -> list[QueueEntry]:
+        return await self.run_write(lambda c, e: queue.claim(c, e, owner, now, lease_seconds, limit))
+
+    async def renew_queue_leases(self, owner: str, queue_ids: Sequence[QueueId], until: datetime) -> int:
+        ids = list(queue_ids)
+        return await self.run_write(lambda c, e: queue.renew(c, e, owner, ids, until))
+
+    async def finish_attempt(
+        self,
+        queue_id: QueueId,
+        owner: str,
+        outcomes: Sequence[RecipientOutcome],
+        notices: Sequence[NewQueueEntry] = (),
+        *,
+        now: datetime,
+    ) -> bool:
+        return await self.run_write(
+            lambda c, e: queue.finish(c, e, self.blobs, queue_id, owner, outcomes, notices, now)
+        )
+
+    async def release_queue_lease(self, owner: str, queue_id: QueueId) -> None:
+        await self.run_write(lambda c, e: queue.release(c, e, owner, queue_id))
+
+    async def queue_entries(self) -> list[QueueEntry]:
+        return await self.run_read(queue.list_entries)
+
+    async def queue_entry(self, queue_id: QueueId) -> QueueEntry | None:
+        return await self.run_read(lambda c: queue.get_entry(c, queue_id))
+
+    async def retry_queue(self, queue_id: QueueId | None, now: datetime) -> int:
+        return await self.run_write(lambda c, e: queue.retry(c, e, queue_id, now))
+
+    async def delete_queue_entry(self, queue_id: QueueId) -> bool:
+        return await self.run_write(lambda c, e: queue.remove(c, e, queue_id))
+
+    async def queue_next_due(self) -> datetime | None:
+        return await self.run_read(queue.next_due)
 
     # Mailboxes
 

@@ -25,9 +25,18 @@ from sqlalchemy import Connection, Row, bindparam, case, delete, func, insert, s
 
 from pochta.config import MimeSettings
 from pochta.mime import parse_message
+from pochta.store import sqlite_queue as queue
 from pochta.store.blobs import BlobStore
 from pochta.store.model import Change, ReconstructReport, VerifyReport
-from pochta.store.schema import FTS_DELETE, FTS_INSERT, mailboxes, membership, messages, quota_usage
+from pochta.store.schema import (
+    FTS_DELETE,
+    FTS_INSERT,
+    mailboxes,
+    membership,
+    messages,
+    queue_messages,
+    quota_usage,
+)
 from pochta.store.sqlite_mail import PARSE_VERSION, chunked
 
 if TYPE_CHECKING:
@@ -217,7 +226,8 @@ def _recount(conn: Connection, apply: bool, report: ReconstructReport) -> None:
 
 
 def _referenced(conn: Connection) -> set[str]:
-    return set(conn.execute(select(messages.c.sha256)).scalars())
+    # Stored messages, and queued ones (the outbound queue keeps its blobs until it is done).
+    return set(conn.execute(select(messages.c.sha256)).scalars()) | queue.referenced_blobs(conn)
 
 
 async def reconstruct(store: SqliteStore, dry_run: bool) -> ReconstructReport:
@@ -274,6 +284,9 @@ def _remove_unreferenced(
     """Inside a write transaction, so that no delivery can reference a blob between check and unlink
     (deliver checks the blob exists inside its write transaction too)."""
     still = set(conn.execute(select(messages.c.sha256).where(messages.c.sha256.in_(names))).scalars())
+    still |= set(
+        conn.execute(select(queue_messages.c.sha256).where(queue_messages.c.sha256.in_(names))).scalars()
+    )
     return [name for name in names if name not in still and blobs.remove_if_old_sync(name, grace)]
 
 

@@ -47,7 +47,7 @@ from pochta.proto.smtp import (
 )
 from pochta.server.connection import Connection, IdleTimeout
 from pochta.server.smtp.auth import SaslState, SmtpAuth
-from pochta.server.smtp.policy import SenderPolicy, remote_not_queued
+from pochta.server.smtp.policy import SenderPolicy
 from pochta.store.api import Store
 from pochta.store.model import Account
 
@@ -246,6 +246,12 @@ class SmtpHandler:
             protocol=self._protocol(session),
             declared_size=event.params.size or 0,
             submission=self.role == "submission",
+            # RFC 6409 §4.3 / RFC 5321 §3.9: only an authenticated submission may reach other domains
+            relay=account is not None,
+            body=event.params.body,
+            smtputf8=event.params.smtputf8,
+            ret=event.params.ret,
+            envid=event.params.envid,
         )
         session.txn = self.delivery.begin(envelope)
         return replies.sender_ok()
@@ -254,12 +260,12 @@ class SmtpHandler:
         txn = session.txn
         if txn is None:  # pragma: no cover - the core only passes RCPT inside a transaction
             return replies.bad_sequence()
-        result = await txn.add_recipient(event.path)
-        if result.remote and self.role == "submission" and session.account is not None:
-            return remote_not_queued()  # 451 4.3.0 until the outbound queue exists
+        params = event.params
+        result = await txn.add_recipient(event.path, notify=params.notify, orcpt=params.orcpt)
         if result.remote and self.role == "lmtp":
             return replies.unknown_user()  # LMTP delivers to local mailboxes only
-        return result.reply  # the MX: 554 5.7.1 relay denied for any domain not ours
+        # The MX: 554 5.7.1 relay denied for any domain not ours; authenticated submission: queued.
+        return result.reply
 
     async def _data_end(self, session: Session, event: DataEnd) -> list[Reply]:
         txn = session.txn

@@ -1,18 +1,12 @@
-"""Submission policy: who may send as whom (RFC 6409 §6.1), and what waits for the queue."""
+"""Submission policy: who may send as whom (RFC 6409 §6.1)."""
 
 from __future__ import annotations
 
 from pochta.config import SmtpSettings
 from pochta.delivery.headers import HeaderFacts
 from pochta.mime.address import SmtpPath
-from pochta.proto.smtp import Reply
 from pochta.store.api import Directory, StoreError
 from pochta.store.model import Account
-
-
-def remote_not_queued() -> Reply:
-    """A remote recipient on submission: refused honestly, temporarily, until the queue exists."""
-    return Reply(451, ("Remote recipients need the outbound queue, not implemented yet",), "4.3.0")
 
 
 class SenderPolicy:

@@ -25,6 +25,7 @@ from pochta.testing.store_suite.directory import *
 from pochta.testing.store_suite.mailboxes import *
 from pochta.testing.store_suite.maintenance import *
 from pochta.testing.store_suite.messages import *
+from pochta.testing.store_suite.queue import *
 from pochta.testing.store_suite.support import *
 
 __all__ = [
@@ -56,7 +57,17 @@ __all__ = [
     "test_open_blob_and_put_blob_file",
     "test_open_view_columns_and_lookup",
     "test_open_view_snapshot",
+    "test_queue_claims_across_handles_are_disjoint",
+    "test_queue_deferral_failure_and_notices",
+    "test_queue_enqueue_and_read_back",
+    "test_queue_lease_is_exclusive_until_it_expires",
+    "test_queue_needs_a_stored_blob_and_recipients",
+    "test_queue_retry_and_delete",
+    "test_queued_blobs_are_referenced",
     "test_quota_usage_counts_every_membership",
+    "test_read_directory_errors_propagate",
+    "test_read_directory_is_one_snapshot",
+    "test_read_directory_lookups",
     "test_reconstruct_dry_run_changes_nothing",
     "test_reconstruct_restores_tampered_values",
     "test_rename_with_children_keeps_uidvalidity",

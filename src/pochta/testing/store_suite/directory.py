@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
-from pochta.store.api import UNSET, AlreadyExists, Conflict, NotFound, Store
+from pochta.store.api import UNSET, AlreadyExists, Conflict, DirectoryReader, NotFound, Store
 from pochta.store.model import (
     DEFAULT_MAILBOXES,
     ProtocolSwitches,
@@ -215,3 +217,82 @@ async def test_app_passwords(store: Store) -> None:
         await store.revoke_app_password("alice@example.org", "phone")
     with pytest.raises(NotFound):
         await store.add_app_password("nobody@example.org", "x", "hash")
+
+
+async def test_read_directory_lookups(store: Store) -> None:
+    alice = await make_account(store, "Alice@example.org", quota=10_000)
+    await store.add_alias("team@example.org", ["alice@example.org", "friend@example.net"])
+    inbox = await mailbox(store, alice)
+    await deliver(store, make_message(), inbox.id)
+
+    def read(reader: DirectoryReader) -> dict[str, object]:
+        return {
+            "domain": reader.domain("EXAMPLE.org"),
+            "no domain": reader.domain("example.net"),
+            "domains": reader.domains(),
+            "account": reader.account("alice@EXAMPLE.ORG"),
+            "no account": reader.account("bob@example.org"),
+            "by id": reader.account_by_id(alice.id),
+            "no id": reader.account_by_id(alice.id + 1000),
+            "alias": reader.alias("TEAM@example.org"),
+            "no alias": reader.alias("@example.org"),
+            "usage": reader.quota_usage(alice.id),
+            "no usage": reader.quota_usage(alice.id + 1000),
+            "inbox": reader.mailbox_id(alice.id, "INBOX"),
+            "sent": reader.mailbox_id(alice.id, "Sent"),
+            "no mailbox": reader.mailbox_id(alice.id, "Nope"),
+        }
+
+    found = await store.read_directory(read)
+    sent = await mailbox(store, alice, "Sent")
+    assert found == {
+        "domain": await store.get_domain("example.org"),
+        "no domain": None,
+        "domains": await store.list_domains(),
+        "account": alice,
+        "no account": None,
+        "by id": alice,
+        "no id": None,
+        "alias": await store.get_alias("team@example.org"),
+        "no alias": None,
+        "usage": await store.quota_usage(alice.id),
+        "no usage": 0,
+        "inbox": inbox.id,
+        "sent": sent.id,
+        "no mailbox": None,
+    }
+    assert found["usage"] == len(make_message())
+
+
+async def test_read_directory_errors_propagate(store: Store) -> None:
+    await store.add_domain("example.org")
+    with pytest.raises(ValueError, match="not an address"):
+        await store.read_directory(lambda reader: reader.account("no-at-sign"))
+
+    def fail(reader: DirectoryReader) -> None:
+        raise NotFound("from the caller's function")
+
+    with pytest.raises(NotFound, match="caller"):
+        await store.read_directory(fail)
+    assert await store.read_directory(lambda reader: reader.domain("example.org")) is not None
+
+
+async def test_read_directory_is_one_snapshot(store: Store) -> None:
+    await store.add_domain("example.org")
+    first_read, written = threading.Event(), threading.Event()
+
+    def read(reader: DirectoryReader) -> tuple[list[str], list[str]]:
+        before = [d.name for d in reader.domains()]
+        first_read.set()
+        written.wait(10)
+        return before, [d.name for d in reader.domains()]
+
+    task = asyncio.ensure_future(store.read_directory(read))
+    try:
+        assert await asyncio.to_thread(first_read.wait, 10)
+        await store.add_domain("example.net")  # committed while the read is open
+    finally:
+        written.set()
+    before, after = await task
+    assert before == after == ["example.org"]
+    assert [d.name for d in await store.list_domains()] == ["example.net", "example.org"]

@@ -1,0 +1,310 @@
+"""The queue worker: claims due messages, delivers them, records the outcome with its DSNs.
+
+One worker runs in each server process (``[queue] worker``); several may share a store, and the
+lease (``OutboundQueue.claim_queue``) gives each message to one of them at a time. A message's due
+recipients are grouped by domain; each group is routed (transport map, MX) and sent in one SMTP
+transaction, or delivered locally when the domain is ours (bounces to local senders, for example).
+The outcome and the notices it causes (``policy.decide``) are recorded in one store commit, so a
+crash never loses a DSN nor sends one twice for the same attempt.
+
+While an attempt runs, the worker renews its leases every third of ``lease_seconds``; after a crash
+the lease expires and any worker takes the message again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import secrets
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from pochta.config import Settings
+from pochta.log import get_logger
+from pochta.proto.smtp import Reply
+from pochta.queue.client import (
+    AttemptResult,
+    ClientOptions,
+    OutboundMessage,
+    OutboundRecipient,
+    deliver,
+    verifying_context,
+)
+from pochta.queue.dsn import DsnReport, build_dsn
+from pochta.queue.policy import Decision, decide, due_recipients
+from pochta.queue.route import RouteError, Router, RouteSettings
+from pochta.store.api import Store
+from pochta.store.queue_model import (
+    NewQueueEntry,
+    NewQueueRecipient,
+    QueuedRecipient,
+    QueueEntry,
+    RecipientOutcome,
+)
+
+
+class LocalDelivery(Protocol):
+    """Delivery into our own mailboxes (``pochta.delivery``), for queued mail to local domains."""
+
+    async def is_local_domain(self, domain: str) -> bool: ...
+    async def deliver_queued(self, entry: QueueEntry, addresses: Sequence[str]) -> dict[str, Reply]:
+        """One reply per address (2xx stored, 4xx try later, 5xx refused)."""
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class QueueWorker:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        local: LocalDelivery,
+        *,
+        owner: str | None = None,
+        router: Router | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.queue = settings.queue
+        self.local = local
+        self.owner = owner or default_owner()
+        self.clock = clock
+        self.router = router or Router(
+            RouteSettings(
+                transport=self.queue.transport,
+                nameservers=self.queue.dns_nameservers,
+                timeout=self.queue.dns_timeout,
+                port=self.queue.port,
+                local_names=(settings.hostname,),
+            )
+        )
+        verify = self.queue.tls_verify
+        self.client_options = ClientOptions(
+            helo_name=settings.hostname,
+            connect_timeout=self.queue.connect_timeout,
+            command_timeout=self.queue.command_timeout,
+            data_timeout=self.queue.data_timeout,
+            tls=self.queue.tls,
+            tls_context=verifying_context(self.queue.tls_ca_file) if verify else None,
+        )
+        self.log = get_logger(task="queue", owner=self.owner)
+        self._wake = asyncio.Event()
+        self._active: dict[int, asyncio.Task[None]] = {}
+        self.attempts = 0  # finished attempts, for tests and the log
+
+    def wake(self) -> None:
+        """Something was queued (or made due) in this process: look now rather than at the next poll."""
+        self._wake.set()
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Until cancelled. On cancellation, attempts in flight get ``server.shutdown_grace`` to finish;
+        the rest give their leases back."""
+        renewer = asyncio.create_task(self._renew_leases())
+        try:
+            while True:
+                await self._claim_and_start()
+                await self._sleep()
+        finally:
+            renewer.cancel()
+            await self._stop_active(self.settings.server.shutdown_grace)
+
+    async def run_until_idle(self, *, deadline: float = 600.0) -> int:
+        """Deliver everything due now, wait for the attempts, return how many ran (``pochta queue flush``)."""
+        renewer = asyncio.create_task(self._renew_leases())
+        before = self.attempts
+        try:
+            async with asyncio.timeout(deadline):
+                while True:
+                    started = await self._claim_and_start()
+                    if not started and not self._active:
+                        return self.attempts - before
+                    if self._active:
+                        await asyncio.wait(list(self._active.values()), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            renewer.cancel()
+            await self._stop_active(0)
+
+    async def _claim_and_start(self) -> int:
+        free = self.queue.concurrency - len(self._active)
+        if free <= 0:
+            return 0
+        try:
+            entries = await self.store.claim_queue(self.owner, self.clock(), self.queue.lease_seconds, free)
+        except Exception as exc:  # the store is unwell: log, and try again at the next poll
+            self.log.error("queue claim failed", error=repr(exc))
+            return 0
+        for entry in entries:
+            task = asyncio.create_task(self._attempt_guarded(entry))
+            self._active[entry.id] = task
+            task.add_done_callback(functools.partial(self._finished, entry.id))
+        return len(entries)
+
+    def _finished(self, queue_id: int, _task: asyncio.Task[None]) -> None:
+        self._active.pop(queue_id, None)
+        self._wake.set()  # a slot is free
+
+    async def _sleep(self) -> None:
+        wait = self.queue.poll_interval
+        with contextlib.suppress(Exception):
+            due = await self.store.queue_next_due()
+            if due is not None:
+                wait = min(wait, max(0.05, (due - self.clock()).total_seconds()))
+        if len(self._active) >= self.queue.concurrency:
+            wait = self.queue.poll_interval  # nothing can start before a slot frees (which wakes us)
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def _renew_leases(self) -> None:
+        interval = self.queue.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            if self._active:
+                until = self.clock() + timedelta(seconds=self.queue.lease_seconds)
+                with contextlib.suppress(Exception):
+                    await self.store.renew_queue_leases(self.owner, list(self._active), until)
+
+    async def _stop_active(self, grace: float) -> None:
+        tasks = list(self._active.values())
+        if not tasks:
+            return
+        if grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
+        for queue_id, task in list(self._active.items()):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            with contextlib.suppress(Exception):
+                await self.store.release_queue_lease(self.owner, queue_id)
+
+    # --- one attempt -----------------------------------------------------------------------------
+
+    async def _attempt_guarded(self, entry: QueueEntry) -> None:
+        try:
+            await self.attempt(entry)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A bug or a store failure must not spin: the due recipients wait one retry step.
+            self.log.error("queue attempt failed", id=entry.id, error=repr(exc))
+            failure = Reply(451, (f"internal error: {type(exc).__name__}",), "4.3.0")
+            due = due_recipients(entry, self.clock())
+            with contextlib.suppress(Exception):
+                await self._record(entry, {r.id: failure for r in due}, {}, {})
+        finally:
+            self.attempts += 1
+
+    async def attempt(self, entry: QueueEntry) -> None:
+        """Deliver the due recipients of one leased message and record what happened."""
+        due = due_recipients(entry, self.clock())
+        if not due:
+            await self.store.release_queue_lease(self.owner, entry.id)
+            return
+        groups: dict[str, list[QueuedRecipient]] = {}
+        for recipient in due:
+            groups.setdefault(_domain(recipient.address), []).append(recipient)
+        results = await asyncio.gather(*(self._deliver_group(entry, d, g) for d, g in groups.items()))
+        replies: dict[int, Reply] = {}
+        mtas: dict[int, str | None] = {}
+        dsn_ok: dict[int, bool] = {}
+        for group, result in zip(groups.values(), results, strict=True):
+            for recipient in group:
+                replies[recipient.id] = result.replies[recipient.address]
+                mtas[recipient.id] = result.remote_mta
+                dsn_ok[recipient.id] = result.remote_dsn
+        await self._record(entry, replies, mtas, dsn_ok)
+
+    async def _deliver_group(
+        self, entry: QueueEntry, domain: str, group: list[QueuedRecipient]
+    ) -> AttemptResult:
+        addresses = [r.address for r in group]
+        if await self.local.is_local_domain(domain):
+            return AttemptResult(await self.local.deliver_queued(entry, addresses))
+        try:
+            hops = await self.router.route(domain)
+        except RouteError as exc:
+            code = 550 if exc.permanent else 451
+            if exc.status == "5.1.10":
+                code = 556  # RFC 7505 §4.1
+            reply = Reply(code, (f"{domain}: {exc}",), exc.status)
+            return AttemptResult({a: reply for a in addresses})
+        message = OutboundMessage(
+            sender=entry.sender,
+            recipients=tuple(OutboundRecipient(r.address, r.notify, r.orcpt) for r in group),
+            size=entry.blob.size,
+            open=lambda: self.store.open_blob(entry.blob),
+            body=entry.body,
+            smtputf8=entry.smtputf8,
+            ret=entry.ret,
+            envid=entry.envid,
+        )
+        return await deliver(hops, message, self.client_options)
+
+    async def _record(
+        self,
+        entry: QueueEntry,
+        replies: Mapping[int, Reply],
+        mtas: Mapping[int, str | None],
+        dsn_ok: Mapping[int, bool],
+    ) -> None:
+        now = self.clock()
+        decision = decide(entry, replies, self.queue, now, remote_mta=mtas, remote_dsn=dsn_ok)
+        notices = await self._notices(entry, decision, now)
+        recorded = await self.store.finish_attempt(entry.id, self.owner, decision.outcomes, notices, now=now)
+        self._log(entry, decision.outcomes, recorded)
+        if notices:
+            self.wake()
+
+    async def _notices(self, entry: QueueEntry, decision: Decision, now: datetime) -> list[NewQueueEntry]:
+        if not decision.report or not entry.sender:
+            return []
+        report = DsnReport(
+            reporting_mta=self.settings.hostname,
+            recipient=entry.sender,
+            recipients=decision.report,
+            arrival=entry.arrival,
+            envid=entry.envid,
+            ret="HDRS" if entry.ret == "HDRS" else ("FULL" if entry.ret == "FULL" else None),
+        )
+
+        def build() -> bytes:
+            with self.store.open_blob(entry.blob) as original:
+                return build_dsn(report, original, now=now, max_full_size=self.queue.dsn_max_full_size)
+
+        data = await asyncio.to_thread(build)
+        blob = await self.store.put_blob(data)
+        notice = NewQueueEntry(
+            blob=blob,
+            sender="",  # RFC 3461 §6.2 / RFC 5321 §4.5.5: notices go out with the null sender
+            recipients=(NewQueueRecipient(entry.sender),),
+            origin="dsn",
+            arrival=now,
+            body="8BITMIME",  # a DSN may carry 8-bit parts (the original, RFC 6533 fields)
+            smtputf8=not entry.sender.isascii(),
+        )
+        return [notice]
+
+    def _log(self, entry: QueueEntry, outcomes: Sequence[RecipientOutcome], recorded: bool) -> None:
+        for outcome in outcomes:
+            self.log.info(
+                "queue attempt",
+                id=entry.id,
+                recipient=next((r.address for r in entry.recipients if r.id == outcome.recipient_id), "?"),
+                status=outcome.status,
+                reply=outcome.reply,
+                relay=outcome.remote_mta,
+                recorded=recorded,
+            )

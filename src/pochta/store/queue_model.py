@@ -1,0 +1,103 @@
+"""Records of the outbound queue, as the store hands them out and takes them in. No I/O.
+
+A queued message is one blob with its envelope (sender, DSN parameters) and recipients, each with its
+own state: ``pending`` (to be tried at ``next_attempt``), ``delivered`` or ``failed``. The queue
+worker (``pochta.queue``) decides what happens; the store only records it atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from pochta.store.model import BlobRef
+
+QueueId = int
+RecipientStatus = Literal["pending", "delivered", "failed"]
+QueueOrigin = Literal["submission", "forward", "dsn"]
+
+
+def epoch(when: datetime) -> int:
+    return int(when.timestamp())
+
+
+def from_epoch(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@dataclass(frozen=True)
+class NewQueueRecipient:
+    address: str
+    notify: tuple[str, ...] = ()  # RFC 3461 §4.1: () when not given, ("NEVER",) or a subset
+    orcpt: tuple[str, str] | None = None  # RFC 3461 §4.2: (addr-type, address), decoded
+
+
+@dataclass(frozen=True)
+class NewQueueEntry:
+    """What ``enqueue`` takes: a blob already durable in the store, and its envelope."""
+
+    blob: BlobRef
+    sender: str  # "" is the null sender: never a DSN to it (RFC 5321 §4.5.5)
+    recipients: tuple[NewQueueRecipient, ...]
+    origin: QueueOrigin
+    arrival: datetime
+    envid: str | None = None
+    ret: str | None = None
+    body: str | None = None
+    smtputf8: bool = False
+    next_attempt: datetime | None = None  # None: at once
+
+
+@dataclass(frozen=True)
+class QueuedRecipient:
+    id: int
+    address: str
+    notify: tuple[str, ...]
+    orcpt: tuple[str, str] | None
+    status: RecipientStatus
+    attempts: int
+    next_attempt: datetime
+    last_attempt: datetime | None
+    last_reply: str | None
+    remote_mta: str | None
+    delay_notified: bool
+
+    def wants(self, kind: Literal["SUCCESS", "FAILURE", "DELAY"]) -> bool:
+        """RFC 3461 §4.1: without NOTIFY, failures are reported (and delays at our discretion)."""
+        if not self.notify:
+            return kind in ("FAILURE", "DELAY")
+        return kind in self.notify
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    id: QueueId
+    blob: BlobRef
+    sender: str
+    envid: str | None
+    ret: str | None
+    body: str | None
+    smtputf8: bool
+    origin: QueueOrigin
+    arrival: datetime
+    next_attempt: datetime
+    lease_owner: str | None
+    lease_until: datetime | None
+    recipients: tuple[QueuedRecipient, ...]
+
+    @property
+    def pending(self) -> tuple[QueuedRecipient, ...]:
+        return tuple(r for r in self.recipients if r.status == "pending")
+
+
+@dataclass(frozen=True)
+class RecipientOutcome:
+    """The result of one attempt for one recipient, as ``finish_attempt`` records it."""
+
+    recipient_id: int
+    status: RecipientStatus  # "pending" again: deferred until next_attempt
+    reply: str | None = None
+    remote_mta: str | None = None
+    next_attempt: datetime | None = None  # for "pending"
+    delay_notified: bool = False  # a delay notice was sent with this attempt
