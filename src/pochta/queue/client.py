@@ -306,6 +306,7 @@ class _Session:
         try:
             await asyncio.wait_for(self.writer.drain(), self.options.data_timeout)
         except (OSError, TimeoutError) as exc:
+            self.client.closed = True
             raise _Broken(self, exc) from None
 
     async def _replies(self, count: int, wait: float, *, before_mail: bool = False) -> list[Response]:
@@ -325,6 +326,7 @@ class _Session:
                     assert isinstance(event, Response)
                     out.append(event)
         except (OSError, TimeoutError, SmtpClientError) as exc:
+            self.client.closed = True  # no polite QUIT on a connection that failed us
             if before_mail:
                 raise _HopFailed(_deferred(f"{self.where}: {_reason(exc)}", "4.4.2")) from None
             raise _Broken(self, exc) from None
