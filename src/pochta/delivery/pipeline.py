@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import mmap
 import os
 import secrets
 from collections.abc import Callable, Sequence
@@ -132,8 +133,18 @@ def sieve_filing(destination: Destination, parsed: ParsedMessage) -> str:
     return destination.folder or INBOX
 
 
+def parse_file(file: BinaryIO, settings: Settings) -> ParsedMessage:
+    """Parses a message file through a read-only memory map: the parser reads pages the kernel may
+    drop again, never a private copy of the whole message (which may be max_message_size)."""
+    if os.fstat(file.fileno()).st_size == 0:
+        return parse_message(b"", settings.mime)
+    with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        return parse_message(mapped, settings.mime)
+
+
 def _read_and_parse(path: Path, settings: Settings) -> ParsedMessage:
-    return parse_message(path.read_bytes(), settings.mime)
+    with open(path, "rb") as file:
+        return parse_file(file, settings)
 
 
 def _quota_refusal(settings: Settings) -> Reply:
@@ -262,7 +273,7 @@ class Delivery:
 
     def _parse_blob(self, blob: BlobRef) -> ParsedMessage:
         with self.store.open_blob(blob) as f:
-            return parse_message(f.read(), self.settings.mime)
+            return parse_file(f, self.settings)
 
     def disk_low(self) -> bool:
         """RFC 5321 §4.5.3.1.10 / RFC 3463 X.3.1: below ``server.min_free_disk`` new mail is deferred."""

@@ -26,6 +26,7 @@ from pochta.mime.envelope import EMPTY_ENVELOPE, MAX_ADDRESS_FIELD, Address, Env
 from pochta.mime.fields import base_subject, message_id, message_ids, parse_date
 from pochta.mime.header import field_text, first_fields
 from pochta.mime.model import ParsedMessage, Part
+from pochta.mime.source import Source
 from pochta.mime.structure import build_tree, count_lines
 from pochta.mime.text import extract_text, scrub
 
@@ -55,15 +56,16 @@ MAX_HEADER_VALUE = 64 * 1024
 _SEARCH_FIELDS = frozenset({"subject", "date", "message-id", "in-reply-to", "references"})
 
 
-def parse_message(data: bytes, settings: MimeSettings) -> ParsedMessage:
-    """Parse a whole message. Never raises; limits and malformations are listed in ``defects``."""
+def parse_message(data: Source, settings: MimeSettings) -> ParsedMessage:
+    """Parse a whole message (bytes, or a memory map of its file, see ``source``). Never raises;
+    limits and malformations are listed in ``defects``."""
     try:
-        return _parse(bytes(data), settings)
+        return _parse(data, settings)
     except Exception:  # a bug must not lose mail: keep the message as one opaque text body
-        return _fallback(bytes(data))
+        return _fallback(data)
 
 
-def _parse(data: bytes, settings: MimeSettings) -> ParsedMessage:
+def _parse(data: Source, settings: MimeSettings) -> ParsedMessage:
     tree = build_tree(data, settings)
     defects = tree.defects
     if any(len(raw) > MAX_ADDRESS_FIELD for key, raw in first_fields(tree.fields, _ADDRESS_FIELDS).items()):
@@ -114,7 +116,7 @@ def _parse(data: bytes, settings: MimeSettings) -> ParsedMessage:
     )
 
 
-def _fallback(data: bytes) -> ParsedMessage:
+def _fallback(data: Source) -> ParsedMessage:
     root = Part(0, 0, len(data), params=(("charset", "us-ascii"),), envelope=EMPTY_ENVELOPE, opaque=True)
     return ParsedMessage(
         size=len(data),

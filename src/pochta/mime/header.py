@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from pochta.mime.charset import decode_utf8_or_latin1
+from pochta.mime.source import Source, starts_with
 
 # RFC 5322 §2.2: field-name ":" unstructured, continuation lines start with WSP (§2.2.3 folding).
 # The name admits any octet but controls, SP and ":" (8-bit tolerated, RFC 7103 §7.4); WSP before
@@ -28,7 +29,7 @@ class HeaderBlock:
 
 
 def parse_header(
-    data: bytes, start: int, end: int, max_fields: int, *, mbox_from: bool = False
+    data: Source, start: int, end: int, max_fields: int, *, mbox_from: bool = False
 ) -> HeaderBlock:
     """Parse the header of the entity at ``data[start:end]``.
 
@@ -39,9 +40,9 @@ def parse_header(
     """
     if start >= end:
         return HeaderBlock([], end, False, False)
-    if data.startswith(b"\r\n", start, end):
+    if starts_with(data, b"\r\n", start, end):
         return HeaderBlock([], start + 2, True, False)
-    if data.startswith(b"\n", start, end):
+    if starts_with(data, b"\n", start, end):
         return HeaderBlock([], start + 1, True, False)
     crlf = data.find(b"\n\r\n", start, end)
     lf = data.find(b"\n\n", start, crlf + 2 if crlf >= 0 else end)  # RFC 7103 §6: bare LF
@@ -53,7 +54,7 @@ def parse_header(
         header_end, body_start, separator = end, end, False
 
     pos = start
-    if mbox_from and data.startswith(b"From ", pos, header_end):
+    if mbox_from and starts_with(data, b"From ", pos, header_end):
         newline = data.find(b"\n", pos, header_end)
         pos = newline + 1 if newline >= 0 else header_end
     fields: list[tuple[str, bytes]] = []

@@ -19,6 +19,7 @@ from pochta.mime.envelope import Envelope, ParsedAddresses, build_envelope
 from pochta.mime.header import field_text, first_fields, parse_header, unfold
 from pochta.mime.model import Part
 from pochta.mime.params import Params, parse_content_type, parse_disposition, parse_language, parse_token
+from pochta.mime.source import Source, count_byte, starts_with
 
 MIME_FIELDS = frozenset(
     {
@@ -65,16 +66,16 @@ class Tree:
     defects: set[str]
 
 
-def count_lines(data: bytes, start: int, end: int) -> int:
+def count_lines(data: Source, start: int, end: int) -> int:
     """Lines in ``data[start:end]``: line ends, plus a last line without one."""
     if end <= start:
         return 0
-    lines = data.count(b"\n", start, end)
+    lines = count_byte(data, b"\n", start, end)
     return lines if data[end - 1] == 0x0A else lines + 1
 
 
 def find_delimiters(
-    data: bytes, boundary: bytes, start: int, end: int, limit: int
+    data: Source, boundary: bytes, start: int, end: int, limit: int
 ) -> tuple[list[tuple[int, int, bool]], bool]:
     """Delimiter lines of ``boundary`` in ``data[start:end]``: (line start, next line start, is
     close delimiter), stopping after the close delimiter or after ``limit`` + 1 delimiters.
@@ -87,7 +88,7 @@ def find_delimiters(
         after = line + len(dash)
         # RFC 2046 §5.1.1: "--" boundary, then "--" for the close delimiter, then only
         # transport padding (LWSP) up to the line end.
-        if data.startswith(b"--", after, end):
+        if starts_with(data, b"--", after, end):
             close = True
         elif after >= end or data[after] in b" \t\r\n":
             close = False
@@ -97,7 +98,7 @@ def find_delimiters(
         found.append((line, newline + 1 if newline >= 0 else end, close))
         return True
 
-    if data.startswith(dash, start, end) and check(start) and found[-1][2]:
+    if starts_with(data, dash, start, end) and check(start) and found[-1][2]:
         return found, False
     pos = start
     while len(found) <= limit:
@@ -110,7 +111,7 @@ def find_delimiters(
     return found, True
 
 
-def _line_break_before(data: bytes, line: int, floor: int) -> int:
+def _line_break_before(data: Source, line: int, floor: int) -> int:
     """RFC 2046 §5.1.1: the CRLF before a delimiter belongs to the delimiter."""
     if line - 2 >= floor and data[line - 2 : line] == b"\r\n":
         return line - 2
@@ -120,7 +121,7 @@ def _line_break_before(data: bytes, line: int, floor: int) -> int:
 
 
 class _Builder:
-    def __init__(self, data: bytes, settings: MimeSettings) -> None:
+    def __init__(self, data: Source, settings: MimeSettings) -> None:
         self.data = data
         self.settings = settings
         self.nodes: list[_Node] = []
@@ -327,5 +328,5 @@ def _location(raw: bytes | None) -> str | None:
     return field_text(b"".join(unfold(raw).split()))
 
 
-def build_tree(data: bytes, settings: MimeSettings) -> Tree:
+def build_tree(data: Source, settings: MimeSettings) -> Tree:
     return _Builder(data, settings).build()

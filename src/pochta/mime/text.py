@@ -14,6 +14,7 @@ from pochta.mime.charset import decode_bytes
 from pochta.mime.encoded_words import decode_b64, decode_encoded_words
 from pochta.mime.envelope import Envelope
 from pochta.mime.model import Part
+from pochta.mime.source import Source
 
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _RAW_TAGS = re.compile(r"<(script|style)\b", re.I)
@@ -101,7 +102,7 @@ def _html_charset(raw: bytes) -> str | None:
     return found.group(1).decode("ascii") if found else None
 
 
-def part_text(data: bytes, part: Part, limit: int) -> str:
+def part_text(data: Source, part: Part, limit: int) -> str:
     """Text of a text/* leaf, reading at most what ``limit`` octets of text can need."""
     is_html = part.subtype == "html"
     window = limit * _READ_RATIO + 4096
@@ -153,7 +154,7 @@ def _choose_alternative(part: Part) -> tuple[Part, ...]:
     return part.children[-1:]
 
 
-def extract_text(data: bytes, root: Part, max_bytes: int, preview_chars: int) -> tuple[str, str, bool]:
+def extract_text(data: Source, root: Part, max_bytes: int, preview_chars: int) -> tuple[str, str, bool]:
     """(body text capped at ``max_bytes`` UTF-8 octets, preview, whether text was cut)."""
     chunks: list[str] = []
     budget = max_bytes
