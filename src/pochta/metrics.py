@@ -78,6 +78,14 @@ class Metrics:
             ["protocol"],
             registry=r,
         )
+        self.queue_results = Counter(
+            "pochta_queue_recipient_attempts",
+            "Outbound queue: recipients attempted, per result (delivered, deferred, failed).",
+            ["result"],
+            registry=r,
+        )
+        for result in ("delivered", "deferred", "failed"):
+            self.queue_results.labels(result=result)
         self._store_commits: Callable[[], int] | None = None
         r.register(_StoreCommitsCollector(self))
 

@@ -25,6 +25,7 @@ from typing import Protocol
 
 from pochta.config import Settings
 from pochta.log import get_logger
+from pochta.metrics import METRICS
 from pochta.proto.smtp import Reply
 from pochta.queue.client import (
     AttemptResult,
@@ -299,6 +300,8 @@ class QueueWorker:
 
     def _log(self, entry: QueueEntry, outcomes: Sequence[RecipientOutcome], recorded: bool) -> None:
         for outcome in outcomes:
+            result = "deferred" if outcome.status == "pending" else outcome.status
+            METRICS.queue_results.labels(result=result).inc()
             self.log.info(
                 "queue attempt",
                 id=entry.id,
