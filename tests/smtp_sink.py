@@ -14,6 +14,10 @@ then close) or "refuse" (454);
 ``drop_in_data`` closes once the message data starts to arrive; ``hang`` names the point from which the
 sink stops answering ("GREETING", "EHLO", "MAIL", "RCPT", "DATA", "DATA-END", ...); it still records
 what arrives and closes (silently) on QUIT, so a client's polite QUIT does not wait for a reply.
+``final_delay`` waits that many seconds after the message data before the final reply; a client that
+went away meanwhile (closed, or its process killed) gets no reply and the message is not acknowledged.
+Each transaction records when its final 2xx reply was written (``Transaction.acked``, ``time.monotonic()``)
+and ``sink.on_acked`` (if set) is called right after that write, in the sink's event loop.
 A 421 greeting closes the connection at once; any other non-2xx greeting answers 503 until QUIT.
 
 Recorded per connection (``sink.connections``): every command line in order, the raw bytes of each read
@@ -26,8 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+import socket
 import ssl
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -54,6 +61,7 @@ class Script:
     starttls: Literal["ok", "garbage", "close", "refuse"] = "ok"
     drop_in_data: bool = False
     hang: str | None = None
+    final_delay: float = 0.0  # seconds between the end of the data and the final reply
 
     def rcpt(self, address: str) -> str:
         if isinstance(self.rcpt_reply, str):
@@ -71,6 +79,7 @@ class Transaction:
     rcpts: list[str] = field(default_factory=list)  # the RCPT TO lines, parameters included
     accepted: list[str] = field(default_factory=list)  # addresses (without <>) the sink accepted
     data: bytes | None = None  # the message as the client meant it (un-dot-stuffed); None: not received
+    acked: float | None = None  # time.monotonic() when the final 2xx reply was written; None: never
 
 
 @dataclass
@@ -114,6 +123,7 @@ class SmtpSink:
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._queued = 0
+        self.on_acked: Callable[[Transaction], None] | None = None
 
     @property
     def transactions(self) -> list[Transaction]:
@@ -232,12 +242,38 @@ class _Session:
             end, content = found + 5, bytes(self.buffer[: found + 2])
         del self.buffer[:end]
         self.in_data = False
-        assert self.current is not None
-        self.current.data = _STUFFED.sub(rb"\1", content)  # RFC 5321 §4.5.2: drop one leading "."
+        transaction = self.current
+        assert transaction is not None
+        transaction.data = _STUFFED.sub(rb"\1", content)  # RFC 5321 §4.5.2: drop one leading "."
         self.current = None
         final = self.script.final_reply or f"250 2.0.0 queued as {self.sink.next_queue_id()}"
+        if self.script.final_delay > 0:
+            await asyncio.sleep(self.script.final_delay)
+            if self.client_gone():
+                self.done = True  # nobody to tell: the message is not acknowledged
+                return True
         await self.reply("DATA-END", final)
+        if not self.hung and final[:1] == "2":
+            transaction.acked = time.monotonic()
+            if self.sink.on_acked is not None:
+                self.sink.on_acked(transaction)
         return True
+
+    def client_gone(self) -> bool:
+        """Whether the client closed (or died) while the sink was not reading: EOF or a reset, seen by
+        the transport already or waiting in the socket (peeked on a duplicate of its descriptor)."""
+        if self.reader.at_eof():
+            return True
+        raw = self.writer.get_extra_info("socket")
+        if raw is None or self.log.tls:
+            return False
+        with socket.socket(fileno=os.dup(raw.fileno())) as peek:
+            try:
+                return peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                return False
+            except OSError:
+                return True
 
     async def command(self, line: str) -> None:
         verb, _, argument = line.partition(" ")

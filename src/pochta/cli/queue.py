@@ -22,6 +22,7 @@ from pochta.cli.common import (
     with_store,
 )
 from pochta.config import Settings
+from pochta.log import configure_logging
 from pochta.store.api import Store
 from pochta.store.queue_model import QueueEntry
 
@@ -123,6 +124,9 @@ async def queue_delete(store: Store, settings: Settings, queue_id: int) -> None:
 def queue_flush(data_dir: Path, timeout: float) -> None:
     """Make every message due now and deliver them from this process; report what is left."""
     settings = load_or_exit(data_dir)
+    # The worker logs each attempt; unconfigured, structlog would print its default format to stdout,
+    # mixed into this command's report. Configured: the [log] format, on stderr, as the server does.
+    configure_logging(settings.log)
 
     async def body() -> None:
         from pochta.delivery import Delivery
