@@ -9,6 +9,10 @@ import pytest
 
 REQUIRE_INTEROP = os.environ.get("POCHTA_REQUIRE_INTEROP") == "1"
 
+# The store conformance suite is a package of tests imported by several test modules: its asserts
+# are rewritten whichever module imports it first.
+pytest.register_assert_rewrite("pochta.testing.store_suite")
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:

@@ -276,6 +276,26 @@ class Pop3Settings(_Section):
     )
 
 
+class ImapSettings(_Section):
+    """IMAP and IMAPS (docs/imap.md)."""
+
+    autologout: float = Field(
+        1800.0,
+        ge=1800.0,
+        description="Seconds an authenticated IMAP session may stay idle (RFC 9051 §5.4: at least "
+        "30 minutes); before login server.idle_timeout_unauthenticated applies.",
+    )
+    max_literal_size: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest literal in a command other than APPEND (mailbox names, passwords, "
+        "search strings); APPEND messages are limited by limits.max_message_size (APPENDLIMIT).",
+    )
+    max_literals_total: int = Field(
+        256 * 1024, ge=1024, description="All literals of one command other than APPEND, in octets."
+    )
+
+
 class SmtpSettings(_Section):
     max_messages_per_connection: int = Field(
         100, ge=0, description="Messages one SMTP/LMTP session may send; then 421 4.7.0. 0: no limit."
@@ -405,6 +425,7 @@ class Settings(_Section):
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     pop3: Pop3Settings = Field(default_factory=Pop3Settings)
+    imap: ImapSettings = Field(default_factory=ImapSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
 

@@ -14,6 +14,7 @@ from pochta.log import configure_logging
 from pochta.metrics import METRICS
 from pochta.queue.worker import QueueWorker
 from pochta.server.housekeeping import collect_blobs_periodically
+from pochta.server.imap import imap_handlers
 from pochta.server.listeners import ProtocolHandler, Server, run_until_signal
 from pochta.server.pop3 import Pop3Handler
 from pochta.server.smtp import smtp_handlers
@@ -45,6 +46,7 @@ async def serve_forever(
         # SMTP MX, submission(s) and LMTP share one delivery pipeline and one authenticator.
         delivery = Delivery(store, settings, data_dir)
         merged.update(smtp_handlers(store, settings, delivery, scram_secret=secret))
+        merged.update(imap_handlers(store, settings, scram_secret=secret))
         merged.update(handlers or {})
         if settings.queue.worker:
             # The outbound queue: delivers what submission and forwarding queued (and bounces).

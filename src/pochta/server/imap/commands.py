@@ -1,0 +1,144 @@
+"""The server's command table: which handler runs each command, and what it adds to CAPABILITY.
+
+Adding a command is a module with an ``async def run(session, command) -> Tagged | None`` plus one
+``TABLE`` entry; removing its name from ``NOT_YET`` makes it live. The CAPABILITY list is derived
+from the table, so that only what works is advertised (an extension's capability sits on the entry
+of the command that implements it).
+
+``dispatch`` runs one command: a handler writes its untagged responses with ``session.send`` and
+returns its tagged completion (None when it wrote it itself, as STARTTLS must). Mailbox errors
+(``OpsError``) become ``NO [code]``; before the tagged response, the selected mailbox's pending
+changes are reported (RFC 9051 §7: untagged updates may come with any command; EXPUNGE not during a
+command that uses sequence numbers, §7.5.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pochta.auth.authenticator import plaintext_allowed
+from pochta.mail.errors import OpsError
+from pochta.proto.imap import Command, State, Status, Tagged
+from pochta.proto.imap.responses import SIMPLE_CODES, Bye
+from pochta.proto.sasl import PLAINTEXT_MECHANISMS, SERVER_MECHANISMS
+from pochta.server.imap import auth, listing, mailboxes, select, status
+from pochta.server.imap.selected import InvalidSequenceNumber
+from pochta.server.imap.session import Session
+from pochta.store.api import StoreError
+
+__all__ = ["NOT_YET", "TABLE", "Entry", "capabilities", "dispatch"]
+
+Runner = Callable[[Session, Command], Awaitable[Tagged | None]]
+
+
+@dataclass(frozen=True)
+class Entry:
+    run: Runner
+    capabilities: tuple[str, ...] = ()  # advertised because this command is implemented
+    poll: bool = False  # always look for changes of the selected mailbox (NOOP, CHECK: RFC 9051 §6.1.2)
+
+
+# Keyed by ``CommandSpec.name`` of the proto table ("UID FETCH" for the UID form).
+TABLE: dict[str, Entry] = {
+    # RFC 9051 §6.1: any state
+    "CAPABILITY": Entry(auth.capability),
+    "NOOP": Entry(auth.noop, poll=True),
+    "LOGOUT": Entry(auth.logout),
+    "ID": Entry(auth.id_command, ("ID",)),  # RFC 2971
+    # RFC 9051 §6.2: not authenticated (STARTTLS and AUTH= are advertised by ``capabilities``)
+    "STARTTLS": Entry(auth.starttls),
+    "AUTHENTICATE": Entry(auth.authenticate, ("SASL-IR",)),  # RFC 4959
+    "LOGIN": Entry(auth.login),
+    # RFC 9051 §6.3: authenticated
+    "ENABLE": Entry(auth.enable, ("ENABLE", "UTF8=ACCEPT")),  # RFC 5161, RFC 6855
+    "SELECT": Entry(select.select),
+    "EXAMINE": Entry(select.examine),
+    "CREATE": Entry(mailboxes.create, ("CREATE-SPECIAL-USE",)),  # RFC 6154 §3
+    "DELETE": Entry(mailboxes.delete),
+    "RENAME": Entry(mailboxes.rename),
+    "SUBSCRIBE": Entry(mailboxes.subscribe),
+    "UNSUBSCRIBE": Entry(mailboxes.unsubscribe),
+    "LIST": Entry(listing.list_command, ("LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CHILDREN")),
+    "LSUB": Entry(listing.lsub),
+    "NAMESPACE": Entry(mailboxes.namespace, ("NAMESPACE",)),  # RFC 2342
+    "STATUS": Entry(status.status, ("STATUS=SIZE",)),  # RFC 8438
+    # RFC 9051 §6.4: selected
+    "CHECK": Entry(auth.noop, poll=True),  # RFC 3501 §6.4.1: for us a NOOP (rev2 has no CHECK)
+    "CLOSE": Entry(select.close),
+    "UNSELECT": Entry(select.unselect, ("UNSELECT",)),  # RFC 3691
+}
+
+# Commands parsed by the proto layer but not served yet: ``NO [CANNOT]``. The value is what the
+# command will advertise once it moves into TABLE (not advertised before).
+NOT_YET: dict[str, tuple[str, ...]] = {
+    "APPEND": ("MULTIAPPEND",),  # plus APPENDLIMIT=<n> (``capabilities``)
+    "IDLE": ("IDLE",),
+    "EXPUNGE": (),
+    "SEARCH": ("ESEARCH", "SEARCHRES"),
+    "FETCH": ("BINARY",),
+    "STORE": (),
+    "COPY": (),
+    "MOVE": ("MOVE",),
+    "UID SEARCH": (),
+    "UID FETCH": (),
+    "UID STORE": (),
+    "UID COPY": (),
+    "UID MOVE": (),
+    "UID EXPUNGE": ("UIDPLUS",),
+}
+
+
+def capabilities(session: Session) -> list[str]:
+    """CAPABILITY for this session now (RFC 9051 §7.2.2): only what is implemented."""
+    conn = session.conn
+    settings = session.services.settings
+    caps = ["IMAP4rev2", "IMAP4rev1"]
+    if session.state is State.NOT_AUTHENTICATED:
+        if conn.starttls_available and "STARTTLS" in TABLE:
+            caps.append("STARTTLS")  # RFC 9051 §6.2.1
+        plain = plaintext_allowed(settings.login, conn.is_secure, conn.peer_ip)
+        caps.extend(f"AUTH={m}" for m in SERVER_MECHANISMS if plain or m not in PLAINTEXT_MECHANISMS)
+        if not plain:
+            caps.append("LOGINDISABLED")  # RFC 9051 §6.2.3, §7.2.2
+    # RFC 7888 §5: LITERAL- (the receiver's literal_minus), which IMAP4rev2 implies anyway.
+    caps.append("LITERAL-")
+    for entry in TABLE.values():
+        caps.extend(c for c in entry.capabilities if c not in caps)
+    if "APPEND" in TABLE:
+        caps.append(f"APPENDLIMIT={settings.limits.max_message_size}")  # RFC 7889
+    return caps
+
+
+async def dispatch(session: Session, command: Command) -> None:
+    """Run one command and queue its responses (flushed by the connection loop)."""
+    tag = command.tag
+    entry = TABLE.get(command.spec.name)
+    if entry is None:
+        session.send(Tagged(tag, Status.NO, f"{command.spec.name} is not implemented yet", code="CANNOT"))
+        return
+    try:
+        reply = await entry.run(session, command)
+    except OpsError as exc:
+        code = exc.code if exc.code in SIMPLE_CODES else None
+        reply = Tagged(tag, Status.NO, exc.message, code=code)
+    except InvalidSequenceNumber as exc:
+        reply = Tagged(tag, Status.BAD, str(exc))
+    except StoreError as exc:
+        session.conn.log.error("imap store error", command=command.spec.name, error=str(exc))
+        reply = Tagged(tag, Status.NO, "Temporary server failure, try again", code="UNAVAILABLE")
+    if session.selected is not None and not session.logout:
+        await select.report_updates(
+            session,
+            poll=entry.poll,
+            allow_expunge=not command.uses_sequence_numbers,
+            include_uid=command.uid,
+        )
+    if reply is None:
+        return
+    session.send(reply)
+    if reply.status is Status.BAD:
+        closing = session.receiver.record_bad()  # handler BADs count against the error budget too
+        if closing is not None and isinstance(closing.reply, Bye):
+            session.send(closing.reply)
+            session.logout = True

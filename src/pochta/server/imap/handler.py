@@ -1,0 +1,149 @@
+"""The IMAP connection loop: read -> feed ``Receiver`` -> dispatch each command -> write.
+
+- Greeting ``* OK [CAPABILITY ...]`` (RFC 9051 §7.1.1); autologout: the listener's
+  ``server.idle_timeout_unauthenticated`` before login, ``imap.autologout`` (at least 30 minutes,
+  RFC 9051 §5.4) after, then ``* BYE Autologout``.
+- Limits are the receiver's (``Limits`` from config): the command line outside literals
+  (``limits.max_line_length``), literals of APPEND (``limits.max_message_size``, APPENDLIMIT) and of
+  other commands (``imap.max_literal_size``), the error budget (``limits.max_errors`` consecutive
+  BADs, then ``* BYE``). LITERAL- (RFC 7888 §5): non-synchronising literals up to 4096 octets.
+- Commands run one after another; the responses of each are written, and the write awaited, before
+  the next command is taken (backpressure: a client that does not read stops being read).
+- Graceful stop: ``* BYE [UNAVAILABLE]`` between commands (RFC 9051 §7.1.5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from pochta.auth.authenticator import Authenticator
+from pochta.config import Settings
+from pochta.mail.ops import MailOps
+from pochta.proto.imap import (
+    Command,
+    CommandError,
+    Continuation,
+    Limits,
+    LiteralChunk,
+    NeedLiteral,
+    NeedMoreData,
+    Receiver,
+    Status,
+    Untagged,
+)
+from pochta.proto.imap.responses import Bye, Code
+from pochta.server.connection import Connection, IdleTimeout
+from pochta.server.imap.commands import capabilities, dispatch
+from pochta.server.imap.session import Services, Session, SessionClosed
+from pochta.server.listeners import ProtocolHandler
+from pochta.store.api import Store
+
+__all__ = ["ImapHandler", "imap_handlers"]
+
+
+def receiver_limits(settings: Settings) -> Limits:
+    limits, imap = settings.limits, settings.imap
+    return Limits(
+        max_line=limits.max_line_length,
+        max_literal=imap.max_literal_size,
+        max_literal_total=imap.max_literals_total,
+        append_limit=limits.max_message_size,
+        max_append_total=limits.max_message_size,  # no MULTIAPPEND yet: one message per APPEND
+        max_errors=limits.max_errors,
+        literal_minus=True,  # RFC 7888 §5 LITERAL- (advertised in commands.capabilities)
+    )
+
+
+class ImapHandler:
+    """The ``ProtocolHandler`` for the imap (STARTTLS) and imaps (implicit TLS) listeners."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        authenticator: Authenticator | None = None,
+        ops: MailOps | None = None,
+        scram_secret: bytes | None = None,
+    ) -> None:
+        self.services = Services(
+            store=store,
+            settings=settings,
+            ops=ops or MailOps.from_settings(store, settings),
+            authenticator=authenticator or Authenticator(store, settings.login),
+            scram_secret=scram_secret,
+            capabilities=capabilities,
+        )
+        self.limits = receiver_limits(settings)
+
+    # -- ProtocolHandler -----------------------------------------------------------------------------
+
+    async def __call__(self, conn: Connection) -> None:
+        session = Session(conn, Receiver(self.limits), self.services)
+        conn.set_idle_timeout(self.services.settings.server.idle_timeout_unauthenticated)
+        try:
+            caps = Code.capability(capabilities(session))
+            greeting = f"{self.services.settings.hostname} pochta IMAP ready"
+            session.send(Untagged(Status.OK, greeting, code=caps))  # RFC 9051 §7.1.1
+            await session.flush()
+            await self._serve(session)
+        except IdleTimeout:
+            # RFC 9051 §5.4: the autologout timer expired.
+            conn.log.info("imap autologout", authenticated=session.account is not None)
+            with contextlib.suppress(OSError):
+                await conn.send(Bye("Autologout; idle for too long").encode())
+        finally:
+            await session.unselect()
+
+    async def busy(self, conn: Connection) -> None:
+        await conn.send(b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n")
+
+    async def shutdown(self, conn: Connection) -> None:
+        await conn.send(b"* BYE [UNAVAILABLE] Server shutting down\r\n")
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    async def _serve(self, session: Session) -> None:
+        conn, receiver = session.conn, session.receiver
+        while True:
+            data = await conn.read_some()
+            if not data:
+                return  # the client went away
+            receiver.receive_data(data)
+            with conn.busy_section():
+                with contextlib.suppress(SessionClosed):  # session.logout is set: we end below
+                    await self._run_buffered(session)
+                await session.flush()
+            if session.logout:
+                conn.log.info("imap logout")
+                return
+
+    async def _run_buffered(self, session: Session) -> None:
+        """Everything the receiver can make of what is buffered, one event at a time."""
+        receiver = session.receiver
+        while not session.logout:
+            event = receiver.next_command()
+            match event:
+                case NeedMoreData():
+                    return
+                case NeedLiteral(sync=True):
+                    session.send(Continuation("Ready for literal data"))  # RFC 9051 §7.6
+                    await session.flush()
+                case NeedLiteral() | LiteralChunk():
+                    pass  # {n-}: nothing to send; chunks only come with Limits.stream_over
+                case CommandError(reply=reply, close=close):
+                    session.send(reply)
+                    if close:
+                        session.logout = True
+                case Command():
+                    await dispatch(session, event)
+                    await session.flush()
+                case _:  # IdleDone, ContinuationLine: only while a command drives the receiver
+                    pass
+
+
+def imap_handlers(
+    store: Store, settings: Settings, *, scram_secret: bytes | None = None
+) -> dict[str, ProtocolHandler]:
+    """The handler of the "imap" protocol (listeners imap and imaps, config.LISTENER_KINDS)."""
+    return {"imap": ImapHandler(store, settings, scram_secret=scram_secret)}

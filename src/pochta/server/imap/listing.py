@@ -1,0 +1,161 @@
+"""LIST and LSUB: RFC 9051 §6.3.9, RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE,
+RFC 3348 CHILDREN, RFC 3501 §6.3.9 LSUB.
+
+- Patterns: reference and pattern are joined; ``*`` matches anything, ``%`` anything but the
+  hierarchy separator "/" (RFC 9051 §6.3.9). "INBOX" is matched case-insensitively as a first level.
+  Names are sent in modified UTF-7 to IMAP4rev1 sessions, UTF-8 after ENABLE IMAP4rev2/UTF8=ACCEPT.
+- ``LIST "" ""`` answers the delimiter and the reference's root (RFC 9051 §6.3.9).
+- Attributes: \\HasChildren/\\HasNoChildren always (RFC 3348, RFC 5258 §4), the special use always
+  (RFC 6154 §2 allows it without the return option), \\Subscribed with RETURN (SUBSCRIBED) or the
+  SUBSCRIBED selection, \\NonExistent for subscribed names without a mailbox and for their missing
+  superiors (RFC 5258 §3).
+- Selection SUBSCRIBED / SPECIAL-USE list only what meets them; with RECURSIVEMATCH a name that does
+  not but has a descendant that does is listed with CHILDINFO (RFC 5258 §3.5). REMOTE changes
+  nothing: every mailbox is local.
+- RETURN (STATUS (...)): a STATUS response after each selectable mailbox listed (RFC 5819 §2).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pochta.mail.names import INBOX
+from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap.args import ListArgs, Lsub
+from pochta.proto.imap.responses import ListItem
+from pochta.server.imap.session import Session
+from pochta.server.imap.status import check_items, status_response
+from pochta.store.model import HIERARCHY_SEPARATOR, MailboxInfo
+
+__all__ = ["compile_pattern", "list_command", "lsub"]
+
+SEP = HIERARCHY_SEPARATOR
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """A LIST pattern (reference already joined) as a regular expression matching whole names."""
+    if pattern[:5].upper() == INBOX and (len(pattern) == 5 or pattern[5] in SEP + "%*"):
+        pattern = INBOX + pattern[5:]  # RFC 9051 §5.1: INBOX is case-insensitive
+    parts = []
+    for char in pattern:
+        if char == "*":
+            parts.append(".*")
+        elif char == "%":
+            parts.append(f"[^{re.escape(SEP)}]*")
+        else:
+            parts.append(re.escape(char))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _patterns(session: Session, reference: bytes, patterns: Iterable[bytes]) -> list[re.Pattern[str]]:
+    ref = _decode(session, reference)
+    compiled = []
+    for raw in patterns:
+        pattern = _decode(session, raw)
+        if ref is not None and pattern is not None:
+            compiled.append(compile_pattern(ref + pattern))
+    return compiled  # a pattern that cannot be decoded matches nothing
+
+
+def _decode(session: Session, raw: bytes) -> str | None:
+    try:
+        return session.ctx.mailbox_name(raw)
+    except ValueError:
+        return None
+
+
+def _parents(name: str) -> list[str]:
+    levels = name.split(SEP)
+    return [SEP.join(levels[:i]) for i in range(1, len(levels))]
+
+
+def _sort_key(name: str) -> tuple[bool, str]:
+    return (name != INBOX and not name.startswith(INBOX + SEP), name)
+
+
+async def list_command(session: Session, command: Command) -> Tagged:
+    args = command.args
+    assert isinstance(args, ListArgs)
+    if not args.extended and args.patterns == (b"",):
+        # RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root of the reference.
+        ref = _decode(session, args.reference) or ""
+        root = ref[: ref.index(SEP) + 1] if SEP in ref else ""
+        session.send(ListItem(("\\Noselect",), SEP, root))
+        return Tagged(command.tag, Status.OK, "LIST completed")
+    status_items = args.status
+    problem = check_items(status_items)
+    if problem is not None:
+        return Tagged(command.tag, Status.BAD, problem)
+    select, returns = args.select_names, args.return_names
+    by_sub = "SUBSCRIBED" in select
+    by_use = "SPECIAL-USE" in select
+    recursive = "RECURSIVEMATCH" in select
+    show_subscribed = by_sub or "SUBSCRIBED" in returns
+    services = session.services
+    infos = {info.name: info for info in await services.store.mailboxes(session.account_id)}
+    subscribed = {name for name, info in infos.items() if info.subscribed}
+    names = set(infos)
+    if by_sub:
+        # Subscriptions may name mailboxes that do not exist (RFC 9051 §6.3.7); they and their
+        # missing superiors are listed as \NonExistent.
+        subscribed = set(await services.ops.subscriptions(session.account_id))
+        names.update(subscribed)
+        names.update(p for name in subscribed for p in _parents(name))
+
+    def meets(name: str) -> bool:
+        info = infos.get(name)
+        if by_sub and name not in subscribed:
+            return False
+        if by_use and (info is None or info.special_use is None):
+            return False
+        return by_sub or info is not None
+
+    criteria = tuple(c for c, on in (("SUBSCRIBED", by_sub), ("SPECIAL-USE", by_use)) if on)
+    # Computed once, not per name: a name's superiors (for \HasChildren and RECURSIVEMATCH).
+    parents = {p for name in infos for p in _parents(name)}
+    matching_parents = {p for name in names if meets(name) for p in _parents(name)} if recursive else set()
+    patterns = _patterns(session, args.reference, args.patterns)
+    for name in sorted(names, key=_sort_key):
+        if not any(p.fullmatch(name) for p in patterns):
+            continue
+        childinfo: tuple[str, ...] = ()
+        if not meets(name):
+            if name not in matching_parents:
+                continue
+            childinfo = criteria  # RFC 5258 §3.5
+        info = infos.get(name)
+        attrs = _attributes(info, name in parents)
+        if show_subscribed and name in subscribed and not childinfo:
+            attrs.append("\\Subscribed")
+        session.send(ListItem(attrs, SEP, name, childinfo=childinfo))
+        if status_items and info is not None:
+            session.send(status_response(name, info, status_items))  # RFC 5819 §2
+    return Tagged(command.tag, Status.OK, "LIST completed")
+
+
+def _attributes(info: MailboxInfo | None, children: bool) -> list[str]:
+    attrs = []
+    if info is None:
+        attrs.append("\\NonExistent")  # RFC 5258 §3.4: implies \Noselect
+    attrs.append("\\HasChildren" if children else "\\HasNoChildren")  # RFC 3348 §4
+    if info is not None and info.special_use is not None:
+        attrs.append(info.special_use)  # RFC 6154 §2
+    return attrs
+
+
+async def lsub(session: Session, command: Command) -> Tagged:
+    """RFC 3501 §6.3.9: subscribed names; with a trailing "%", superiors of subscribed names that
+    are not subscribed themselves are listed with \\Noselect."""
+    args = command.args
+    assert isinstance(args, Lsub)
+    subscribed = set(await session.services.ops.subscriptions(session.account_id))
+    patterns = _patterns(session, args.reference, (args.pattern,))
+    implied: set[str] = set()
+    if args.pattern.endswith(b"%"):
+        implied = {p for name in subscribed for p in _parents(name)} - subscribed
+    for name in sorted(subscribed | implied, key=_sort_key):
+        if any(p.fullmatch(name) for p in patterns):
+            attrs = ("\\Noselect",) if name in implied else ()
+            session.send(ListItem(attrs, SEP, name, lsub=True))
+    return Tagged(command.tag, Status.OK, "LSUB completed")

@@ -1,0 +1,135 @@
+"""SELECT, EXAMINE, CLOSE, UNSELECT, and the untagged updates of the selected mailbox.
+
+- SELECT/EXAMINE (RFC 9051 §6.3.2, §6.3.3; RFC 3501 §6.3.1 for IMAP4rev1 sessions): the feed is
+  subscribed *before* the view is read, so no change can fall between them; then FLAGS, EXISTS,
+  (RECENT and OK [UNSEEN] for rev1), OK [UIDVALIDITY], OK [UIDNEXT], OK [PERMANENTFLAGS], (LIST for
+  rev2) and the tagged OK [READ-WRITE] / [READ-ONLY]. A SELECT while a mailbox is selected first
+  deselects it, with ``* OK [CLOSED]`` for rev2 sessions (RFC 9051 §7.1); a failed SELECT leaves no
+  mailbox selected (RFC 9051 §6.3.2).
+- \\Recent: pochta keeps no \\Recent flag across sessions, so rev1 sessions are told RECENT 0 at
+  SELECT; messages that arrive while the mailbox is selected are \\Recent to that session
+  (``SelectedMailbox``), as RFC 3501 §2.3.2 allows for the first session told of them.
+- CLOSE (RFC 9051 §6.4.1) expunges \\Deleted messages silently when the mailbox is read-write;
+  UNSELECT (RFC 3691 §2) does not.
+- ``report_updates``: EXISTS/EXPUNGE/FETCH FLAGS from ``SelectedMailbox`` (RFC 9051 §7.5), read
+  from the store with ``changes_since`` when the feed says something changed (or on every NOOP).
+"""
+
+from __future__ import annotations
+
+from pochta.mail import flags as flagrules
+from pochta.proto.imap import Command, State, Status, Tagged
+from pochta.proto.imap.args import MailboxArgs
+from pochta.proto.imap.responses import Bye, Code, Exists, Flags, ListItem, Recent, Untagged
+from pochta.server.imap.selected import SelectedMailbox
+from pochta.server.imap.session import Session
+from pochta.store.api import NotFound
+from pochta.store.model import HIERARCHY_SEPARATOR
+
+__all__ = ["close", "examine", "report_updates", "select", "unselect"]
+
+
+async def select(session: Session, command: Command) -> Tagged:
+    return await _open(session, command, read_only=False)
+
+
+async def examine(session: Session, command: Command) -> Tagged:
+    return await _open(session, command, read_only=True)
+
+
+async def _open(session: Session, command: Command, *, read_only: bool) -> Tagged:
+    args = command.args
+    assert isinstance(args, MailboxArgs)
+    if args.params:
+        # RFC 4466 §2.4: select parameters of extensions not supported here (CONDSTORE, QRESYNC).
+        return Tagged(command.tag, Status.BAD, f"Unsupported SELECT parameter {args.params[0][0]}")
+    if session.selected is not None:
+        await session.unselect()
+        if session.rev2:
+            # RFC 9051 §7.1 CLOSED: the previously selected mailbox is now closed.
+            session.send(Untagged(Status.OK, "Previous mailbox closed", code="CLOSED"))
+    # Any failure from here on leaves the session in the authenticated state (RFC 9051 §6.3.2).
+    services = session.services
+    info = await services.ops.lookup(session.account_id, session.mailbox_name(args.mailbox))
+    store = services.store
+    session.watch(store.feed().subscribe(info.id))
+    try:
+        view = await store.open_view(info.id)
+    except BaseException:
+        await session.unselect()
+        raise
+    rev1 = not session.rev2
+    selected = SelectedMailbox(view, read_only=read_only, rev1=rev1)
+    session.selected = selected
+    session.enter(State.SELECTED)
+    mailbox = view.mailbox
+    keywords = flagrules.mailbox_keywords(view.flag_sets()).values()
+    session.send(Flags(flagrules.mailbox_flags(keywords)))  # RFC 9051 §7.3.5
+    session.send(Exists(selected.exists))
+    if rev1:
+        session.send(Recent(selected.recent_count))  # RFC 3501 §6.3.1 (0: see the module docstring)
+        first_unseen = _first_unseen(view.flags)
+        if first_unseen is not None:
+            # RFC 3501 §6.3.1: OK [UNSEEN n], the first unseen message (removed in RFC 9051).
+            unseen = Code("UNSEEN", b"%d" % first_unseen)
+            session.send(Untagged(Status.OK, f"Message {first_unseen} is first unseen", unseen))
+    session.send(Untagged(Status.OK, "UIDs valid", Code.uidvalidity(mailbox.uidvalidity)))
+    session.send(Untagged(Status.OK, "Predicted next UID", Code.uidnext(mailbox.uidnext)))
+    if read_only:
+        # RFC 9051 §6.3.3: nothing can be changed in an EXAMINEd mailbox.
+        permanent: tuple[str, ...] = ()
+    else:
+        max_keywords = services.settings.limits.max_keywords_per_mailbox
+        permanent = flagrules.permanent_flags(keywords, max_keywords=max_keywords)
+    session.send(Untagged(Status.OK, "Flags permitted", Code.permanentflags(permanent)))
+    if session.rev2:
+        # RFC 9051 §6.3.2: a LIST response with the mailbox name (its canonical spelling).
+        session.send(ListItem((), HIERARCHY_SEPARATOR, mailbox.name))
+    code = "READ-ONLY" if read_only else "READ-WRITE"
+    return Tagged(command.tag, Status.OK, f"{command.name} completed", code=code)
+
+
+def _first_unseen(flag_column: tuple[frozenset[str], ...]) -> int | None:
+    unseen = {f for f in dict.fromkeys(flag_column) if not flagrules.has_flag(f, flagrules.SEEN)}
+    if not unseen:
+        return None
+    for index, flags in enumerate(flag_column):
+        if flags in unseen:
+            return index + 1
+    return None  # pragma: no cover - unseen is a subset of the column
+
+
+async def close(session: Session, command: Command) -> Tagged:
+    selected = session.selected
+    assert selected is not None
+    if not selected.read_only:
+        # RFC 9051 §6.4.1: \Deleted messages are removed, and no untagged EXPUNGE is sent.
+        await session.services.ops.expunge(selected.mailbox_id)
+    await session.unselect()
+    return Tagged(command.tag, Status.OK, "CLOSE completed")
+
+
+async def unselect(session: Session, command: Command) -> Tagged:
+    await session.unselect()  # RFC 3691 §2: like CLOSE, without expunging
+    return Tagged(command.tag, Status.OK, "UNSELECT completed")
+
+
+async def report_updates(session: Session, *, poll: bool, allow_expunge: bool, include_uid: bool) -> None:
+    """Queue the untagged updates of the selected mailbox (RFC 9051 §7.5, §5.2)."""
+    selected = session.selected
+    if selected is None:
+        return
+    if poll or session.dirty.is_set():
+        session.dirty.clear()
+        try:
+            changes = await session.services.store.changes_since(selected.mailbox_id, selected.highestmodseq)
+        except NotFound:
+            # The selected mailbox was deleted (or renamed away with INBOX semantics) elsewhere: the
+            # session cannot go on with it (as Dovecot does).
+            session.send(Bye("Selected mailbox was deleted, have to disconnect", code="NONEXISTENT"))
+            session.logout = True
+            await session.unselect()
+            return
+        selected.absorb(changes)
+    for response in selected.updates(allow_expunge=allow_expunge, include_uid=include_uid):
+        session.send(response)

@@ -1,0 +1,187 @@
+"""The state of one IMAP session, and the services its command handlers share.
+
+``Session`` holds what RFC 9051 §3 calls the connection state (``state``), who is logged in, what
+the client enabled (RFC 5161: IMAP4rev2, UTF8=ACCEPT), the selected mailbox with its change-feed
+watch, and the output buffer. Command handlers (``auth``, ``mailboxes``, ``listing``, ``status``,
+``select``) write untagged responses with ``send`` and return their tagged completion; the
+connection loop (``handler``) writes the buffer out.
+
+The change feed is used as a wake-up signal only: a background task marks the session ``dirty``
+when anything is committed to the selected mailbox, and ``refresh`` then reads the changes from the
+store (``changes_since`` the session's MODSEQ), which also covers a feed OVERFLOW.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pochta.auth.authenticator import Authenticator
+from pochta.config import Settings
+from pochta.mail.errors import Code, OpsError
+from pochta.mail.ops import MailOps
+from pochta.proto.imap import (
+    CommandError,
+    ContinuationLine,
+    NeedMoreData,
+    Receiver,
+    Response,
+    State,
+    WireContext,
+    serialise,
+)
+from pochta.server.connection import Connection
+from pochta.server.imap.selected import SelectedMailbox
+from pochta.store.api import ChangeSubscription, Store
+from pochta.store.model import Account
+
+__all__ = ["Services", "Session", "SessionClosed"]
+
+
+class SessionClosed(Exception):
+    """The session must end now (the client went away, or a BYE was queued): stop processing."""
+
+
+@dataclass(frozen=True)
+class Services:
+    """Shared by every session of the handler."""
+
+    store: Store
+    settings: Settings
+    ops: MailOps
+    authenticator: Authenticator
+    scram_secret: bytes | None
+    capabilities: Callable[[Session], list[str]]  # commands.capabilities, derived from the table
+
+
+@dataclass
+class Watch:
+    """The selected mailbox's feed subscription and the task that turns changes into ``dirty``."""
+
+    subscription: ChangeSubscription
+    task: asyncio.Task[None]
+
+
+@dataclass
+class Session:
+    conn: Connection
+    receiver: Receiver
+    services: Services
+    state: State = State.NOT_AUTHENTICATED
+    account: Account | None = None
+    enabled: set[str] = field(default_factory=set)  # RFC 5161: "IMAP4rev2", "UTF8=ACCEPT"
+    selected: SelectedMailbox | None = None
+    dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    logout: bool = False  # LOGOUT done, or a BYE was sent: close after flushing
+    _watch: Watch | None = None
+    _out: list[bytes] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.receiver.state = self.state
+
+    # --- state -----------------------------------------------------------------------------------
+
+    @property
+    def rev2(self) -> bool:
+        """ENABLE IMAP4rev2 was given (RFC 9051 §6.3.1); otherwise the session speaks IMAP4rev1."""
+        return "IMAP4rev2" in self.enabled
+
+    @property
+    def utf8(self) -> bool:
+        """IMAP4rev2 or UTF8=ACCEPT is enabled (RFC 9051 §5.1, RFC 6855 §3)."""
+        return bool(self.enabled)
+
+    @property
+    def ctx(self) -> WireContext:
+        """How strings and mailbox names are written in this session (RFC 9051 §4.3, RFC 6855 §3)."""
+        return WireContext(utf8=self.utf8)
+
+    @property
+    def account_id(self) -> int:
+        if self.account is None:
+            raise RuntimeError("not authenticated")
+        return self.account.id
+
+    def enter(self, state: State) -> None:
+        self.state = state
+        self.receiver.state = state  # commands illegal in this state are answered BAD by the receiver
+
+    def enable(self, capability: str) -> bool:
+        """Enable IMAP4rev2 or UTF8=ACCEPT; False when it already was (RFC 5161 §3.1)."""
+        if capability in self.enabled:
+            return False
+        self.enabled.add(capability)
+        self.receiver.utf8 = True  # RFC 6855 §3, RFC 9051 §5.1: UTF-8 in quoted strings from now on
+        return True
+
+    def mailbox_name(self, raw: bytes) -> str:
+        """A mailbox argument as Unicode: UTF-8 once enabled, else modified UTF-7 (RFC 3501 §5.1.3).
+
+        A name that is not valid in the session's encoding is NO [CANNOT] (RFC 5530 §3)."""
+        try:
+            return self.ctx.mailbox_name(raw)
+        except ValueError:  # mutf7.MalformedName, UnicodeDecodeError
+            encoding = "UTF-8" if self.utf8 else "modified UTF-7"
+            raise OpsError(Code.CANNOT, f"Mailbox name is not valid {encoding}") from None
+
+    # --- output ----------------------------------------------------------------------------------
+
+    def send(self, response: Response | bytes) -> None:
+        """Queue a response (serialised in this session's context) or raw octets."""
+        self._out.append(response if isinstance(response, bytes) else serialise(response, self.ctx))
+
+    async def flush(self) -> None:
+        """Write what is queued and wait for the peer to take it (backpressure: nothing more is read
+        while a response is still waiting in our send buffer)."""
+        if self._out:
+            data = b"".join(self._out)
+            self._out.clear()
+            await self.conn.send(data)
+
+    # --- interactive input (AUTHENTICATE) ---------------------------------------------------------
+
+    async def read_continuation(self) -> bytes:
+        """The client's line answering a continuation request (RFC 9051 §6.2.2)."""
+        await self.flush()
+        self.receiver.expect_line()
+        while True:
+            event = self.receiver.next_command()
+            if isinstance(event, ContinuationLine):
+                return event.line
+            if isinstance(event, CommandError):
+                self.send(event.reply)
+                self.logout = True
+                raise SessionClosed
+            if not isinstance(event, NeedMoreData):  # pragma: no cover - the receiver is in line mode
+                raise RuntimeError(f"unexpected event {event!r}")
+            data = await self.conn.read_some()
+            if not data:
+                self.logout = True
+                raise SessionClosed
+            self.receiver.receive_data(data)
+
+    # --- the selected mailbox --------------------------------------------------------------------
+
+    def watch(self, subscription: ChangeSubscription) -> None:
+        """Start turning the subscription's changes into ``dirty`` (call before opening the view)."""
+        self.dirty.clear()
+        self._watch = Watch(subscription, asyncio.create_task(self._follow(subscription)))
+
+    async def _follow(self, subscription: ChangeSubscription) -> None:
+        async for _change in subscription:
+            self.dirty.set()
+
+    async def unselect(self) -> None:
+        """Leave the selected state (CLOSE, UNSELECT, a new SELECT, a failed SELECT, logout)."""
+        self.selected = None
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch.task
+            await watch.subscription.aclose()
+        self.dirty.clear()
+        if self.state is State.SELECTED:
+            self.enter(State.AUTHENTICATED)

@@ -1,0 +1,60 @@
+"""STATUS (RFC 9051 §6.3.11, RFC 8438 STATUS=SIZE), also used by LIST-STATUS (RFC 5819).
+
+Every value comes from the mailbox counters the store keeps (``MailboxInfo``), so STATUS reads no
+messages. RECENT (IMAP4rev1, RFC 3501 §6.3.10) is always 0: pochta keeps no \\Recent flag across
+sessions. STATUS of the selected mailbox is answered from the store too (RFC 9051 §6.3.11 allows it;
+the values may run ahead of what the session has been told).
+"""
+
+from __future__ import annotations
+
+from pochta.mail.errors import Code as OpsCode
+from pochta.mail.errors import OpsError
+from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap.args import StatusArgs
+from pochta.proto.imap.responses import StatusResponse
+from pochta.server.imap.session import Session
+from pochta.store.model import MailboxInfo
+
+__all__ = ["check_items", "status", "status_response"]
+
+# Items the parser knows but whose extensions are not implemented (RFC 7889, RFC 7162, RFC 8474).
+_NOT_SUPPORTED = frozenset({"APPENDLIMIT", "HIGHESTMODSEQ", "MAILBOXID"})
+
+
+def check_items(items: tuple[str, ...]) -> str | None:
+    """The text of a BAD for an item this server does not support, or None."""
+    for item in items:
+        if item in _NOT_SUPPORTED:
+            return f"STATUS item {item} is not supported"
+    return None
+
+
+def status_response(name: str, info: MailboxInfo, items: tuple[str, ...]) -> StatusResponse:
+    values = {
+        "MESSAGES": info.messages,
+        "UIDNEXT": info.uidnext,
+        "UIDVALIDITY": info.uidvalidity,
+        "UNSEEN": info.unseen,
+        "DELETED": info.deleted,  # RFC 9051 §6.3.11
+        "SIZE": info.size,  # RFC 8438 §2 (and RFC 9051 §6.3.11)
+        "RECENT": 0,  # see the module docstring
+    }
+    return StatusResponse(name, tuple((item, values[item]) for item in dict.fromkeys(items)))
+
+
+async def status(session: Session, command: Command) -> Tagged:
+    args = command.args
+    assert isinstance(args, StatusArgs)
+    problem = check_items(args.items)
+    if problem is not None:
+        return Tagged(command.tag, Status.BAD, problem)
+    name = session.mailbox_name(args.mailbox)
+    try:
+        info = await session.services.ops.lookup(session.account_id, name)
+    except OpsError as exc:
+        if exc.code == OpsCode.CANNOT:  # a name that cannot exist: still "no such mailbox"
+            raise OpsError(OpsCode.NONEXISTENT, "No such mailbox") from None
+        raise
+    session.send(status_response(info.name, info, args.items))
+    return Tagged(command.tag, Status.OK, "STATUS completed")

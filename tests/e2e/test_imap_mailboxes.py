@@ -1,0 +1,292 @@
+"""IMAP mailbox commands end to end: CREATE, DELETE, RENAME, SUBSCRIBE, LIST (+ LIST-EXTENDED,
+LIST-STATUS, SPECIAL-USE), LSUB, STATUS, and UTF-8 versus modified UTF-7 names."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import imapclient
+import pytest
+
+from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, message
+from pochta.store.model import DEFAULT_MAILBOXES
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
+    async with imap_server(tmp_path) as running:
+        yield running
+
+
+def session(env: ImapEnv, *, enable: bytes = b"") -> socket.socket:
+    sock = env.raw()
+    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
+    if enable:
+        assert exchange(sock, b"E ENABLE " + enable)[-1] == b"E OK ENABLE completed\r\n"
+    return sock
+
+
+async def unsubscribe_defaults(env: ImapEnv) -> None:
+    """New accounts are subscribed to their default mailboxes; start from none."""
+    for name, _use in DEFAULT_MAILBOXES:
+        await env.ops.unsubscribe(env.alice.id, name)
+
+
+def run_lines(env: ImapEnv, lines: list[bytes], *, enable: bytes = b"") -> list[list[bytes]]:
+    sock = session(env, enable=enable)
+    try:
+        return [exchange(sock, line) for line in lines]
+    finally:
+        sock.close()
+
+
+async def test_create_delete_rename_codes(env: ImapEnv) -> None:
+    out = await asyncio.to_thread(
+        run_lines,
+        env,
+        [
+            b"a CREATE Work/Projects/2024",  # superiors are created too
+            b"b CREATE Work",
+            b"c CREATE inbox",
+            b'd CREATE "Bad/*"',
+            b"e CREATE Bad//Name",
+            b"f CREATE Bad/../x",
+            b"g DELETE Work",
+            b"h DELETE Nope",
+            b"i DELETE INBOX",
+            b"j RENAME Work Job",
+            b"k RENAME Nope Other",
+            b"l RENAME Job Sent",
+            b"m RENAME Job Job/Inner",
+            b"n DELETE Job/Projects/2024",
+            b'o LIST "" "Job*"',
+            b"p CREATE Spam (USE (\\Junk))",
+            b"q CREATE All (USE (\\All))",
+            b"r CREATE Folder/",
+        ],
+    )
+    codes = [replies[-1] for replies in out]
+    assert codes[0] == b"a OK CREATE completed\r\n"
+    assert codes[1] == b"b NO [ALREADYEXISTS] Mailbox already exists\r\n"
+    assert codes[2] == b"c NO [ALREADYEXISTS] INBOX always exists\r\n"
+    assert codes[3].startswith(b"d NO [CANNOT] ")
+    assert codes[4].startswith(b"e NO [CANNOT] ")
+    assert codes[5].startswith(b"f NO [CANNOT] ")
+    assert codes[6].startswith(b"g NO [HASCHILDREN] ")
+    assert codes[7] == b"h NO [NONEXISTENT] No such mailbox\r\n"
+    assert codes[8] == b"i NO [CANNOT] INBOX cannot be deleted\r\n"
+    assert codes[9] == b"j OK RENAME completed\r\n"
+    assert codes[10] == b"k NO [NONEXISTENT] No such mailbox\r\n"
+    assert codes[11] == b"l NO [ALREADYEXISTS] Mailbox already exists\r\n"
+    assert codes[12].startswith(b"m NO [CANNOT] ")
+    assert codes[13] == b"n OK DELETE completed\r\n"
+    # Renaming a parent renamed its children.
+    assert out[14] == [
+        b'* LIST (\\HasChildren) "/" Job\r\n',
+        b'* LIST (\\HasNoChildren) "/" Job/Projects\r\n',
+        b"o OK LIST completed\r\n",
+    ]
+    assert codes[15] == b"p OK CREATE completed\r\n"
+    assert codes[16].startswith(b"q NO [USEATTR] ")
+    assert codes[17] == b"r OK CREATE completed\r\n"
+    assert (await env.mailbox("Spam")).special_use == "\\Junk"
+    assert (await env.mailbox("Folder")).name == "Folder"
+
+
+async def test_rename_inbox_moves_messages(env: ImapEnv) -> None:
+    for n in range(3):
+        await env.deliver(message(n))
+    await env.ops.create(env.alice.id, "INBOX/Child")
+    out = await asyncio.to_thread(
+        run_lines, env, [b"a RENAME INBOX Old", b"b STATUS INBOX (MESSAGES)", b"c STATUS Old (MESSAGES)"]
+    )
+    assert out[0] == [b"a OK RENAME completed\r\n"]
+    assert out[1][0] == b"* STATUS INBOX (MESSAGES 0)\r\n"
+    assert out[2][0] == b"* STATUS Old (MESSAGES 3)\r\n"
+    assert len(await env.uids("Old")) == 3
+    assert (await env.mailbox("INBOX/Child")).name == "INBOX/Child"  # inferiors of INBOX stay
+
+
+async def test_list_variants(env: ImapEnv) -> None:
+    await env.ops.create(env.alice.id, "Lists/pochta")
+    await env.ops.create(env.alice.id, "Lists/python")
+    await unsubscribe_defaults(env)
+    await env.ops.subscribe(env.alice.id, "Lists/python")
+    await env.ops.subscribe(env.alice.id, "Gone/Away")  # subscribed, no such mailbox
+    await env.ops.subscribe(env.alice.id, "Sent")
+    await env.deliver(message(1), mailbox="Sent", flags=["\\Seen"])
+    out = await asyncio.to_thread(
+        run_lines,
+        env,
+        [
+            b'a LIST "" ""',
+            b'b LIST "" %',
+            b"c LIST Lists/ %",
+            b'd LIST "" "inbox"',
+            b'e LIST (SUBSCRIBED) "" *',
+            b'f LIST (SUBSCRIBED RECURSIVEMATCH) "" %',
+            b'g LIST (SPECIAL-USE) "" * RETURN (STATUS (MESSAGES UNSEEN SIZE))',
+            b'h LIST "" (Lists/* Trash) RETURN (SUBSCRIBED CHILDREN)',
+            b'i LIST (REMOTE) "" Lists',
+            b'j LIST "" * RETURN (STATUS (HIGHESTMODSEQ))',
+            b'k LIST (BOGUS) "" *',
+            b'l LSUB "" *',
+            b'm LSUB "" %',
+        ],
+    )
+    assert out[0] == [b'* LIST (\\Noselect) "/" ""\r\n', b"a OK LIST completed\r\n"]
+    assert out[1] == [
+        b'* LIST (\\HasNoChildren) "/" INBOX\r\n',
+        b'* LIST (\\HasNoChildren \\Archive) "/" Archive\r\n',
+        b'* LIST (\\HasNoChildren \\Drafts) "/" Drafts\r\n',
+        b'* LIST (\\HasNoChildren \\Junk) "/" Junk\r\n',
+        b'* LIST (\\HasChildren) "/" Lists\r\n',
+        b'* LIST (\\HasNoChildren \\Sent) "/" Sent\r\n',
+        b'* LIST (\\HasNoChildren \\Trash) "/" Trash\r\n',
+        b"b OK LIST completed\r\n",
+    ]
+    assert out[2] == [
+        b'* LIST (\\HasNoChildren) "/" Lists/pochta\r\n',
+        b'* LIST (\\HasNoChildren) "/" Lists/python\r\n',
+        b"c OK LIST completed\r\n",
+    ]
+    assert out[3] == [b'* LIST (\\HasNoChildren) "/" INBOX\r\n', b"d OK LIST completed\r\n"]
+    assert out[4] == [
+        b'* LIST (\\NonExistent \\HasNoChildren \\Subscribed) "/" Gone/Away\r\n',
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" Lists/python\r\n',
+        b'* LIST (\\HasNoChildren \\Sent \\Subscribed) "/" Sent\r\n',
+        b"e OK LIST completed\r\n",
+    ]
+    assert out[5] == [
+        b'* LIST (\\NonExistent \\HasNoChildren) "/" Gone ("CHILDINFO" ("SUBSCRIBED"))\r\n',
+        b'* LIST (\\HasChildren) "/" Lists ("CHILDINFO" ("SUBSCRIBED"))\r\n',
+        b'* LIST (\\HasNoChildren \\Sent \\Subscribed) "/" Sent\r\n',
+        b"f OK LIST completed\r\n",
+    ]
+    size = (await env.mailbox("Sent")).size
+    assert out[6][6:8] == [
+        b'* LIST (\\HasNoChildren \\Sent) "/" Sent\r\n',
+        b"* STATUS Sent (MESSAGES 1 UNSEEN 0 SIZE %d)\r\n" % size,
+    ]
+    assert len(out[6]) == 11  # five special-use mailboxes, each with its STATUS
+    assert out[7] == [
+        b'* LIST (\\HasNoChildren) "/" Lists/pochta\r\n',
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" Lists/python\r\n',
+        b'* LIST (\\HasNoChildren \\Trash) "/" Trash\r\n',
+        b"h OK LIST completed\r\n",
+    ]
+    assert out[8] == [b'* LIST (\\HasChildren) "/" Lists\r\n', b"i OK LIST completed\r\n"]
+    assert out[9] == [b"j BAD STATUS item HIGHESTMODSEQ is not supported\r\n"]
+    assert out[10][-1].startswith(b"k BAD ")
+    assert out[11] == [
+        b'* LSUB () "/" Gone/Away\r\n',
+        b'* LSUB () "/" Lists/python\r\n',
+        b'* LSUB () "/" Sent\r\n',
+        b"l OK LSUB completed\r\n",
+    ]
+    assert out[12] == [
+        b'* LSUB (\\Noselect) "/" Gone\r\n',
+        b'* LSUB (\\Noselect) "/" Lists\r\n',
+        b'* LSUB () "/" Sent\r\n',
+        b"m OK LSUB completed\r\n",
+    ]
+
+
+async def test_subscribe_unsubscribe(env: ImapEnv) -> None:
+    await unsubscribe_defaults(env)
+    out = await asyncio.to_thread(
+        run_lines,
+        env,
+        [b"a SUBSCRIBE Drafts", b"b SUBSCRIBE Not/Yet", b'c LSUB "" *', b"d UNSUBSCRIBE Not/Yet",
+         b"e UNSUBSCRIBE Never", b'f LSUB "" *', b'g SUBSCRIBE "Bad/%"'],
+    )  # fmt: skip
+    assert out[0] == [b"a OK SUBSCRIBE completed\r\n"]
+    assert out[1] == [b"b OK SUBSCRIBE completed\r\n"]
+    assert out[2] == [b'* LSUB () "/" Drafts\r\n', b'* LSUB () "/" Not/Yet\r\n', b"c OK LSUB completed\r\n"]
+    assert out[3] == [b"d OK UNSUBSCRIBE completed\r\n"]
+    assert out[4] == [b"e OK UNSUBSCRIBE completed\r\n"]
+    assert out[5] == [b'* LSUB () "/" Drafts\r\n', b"f OK LSUB completed\r\n"]
+    assert out[6][-1].startswith(b"g NO [CANNOT] ")
+
+
+async def test_utf8_and_modified_utf7_names(env: ImapEnv) -> None:
+    utf8 = "Привет".encode()
+    out = await asyncio.to_thread(
+        run_lines,
+        env,
+        [
+            b'a CREATE "' + utf8 + b'"',
+            b'b CREATE "Tom & Jerry"',
+            b'c LIST "" *',
+            b'd STATUS "' + utf8 + b'" (MESSAGES)',
+        ],
+        enable=b"UTF8=ACCEPT",
+    )
+    assert out[0] == [b"a OK CREATE completed\r\n"]
+    assert b'* LIST (\\HasNoChildren) "/" "' + utf8 + b'"\r\n' in out[2]
+    assert b'* LIST (\\HasNoChildren) "/" "Tom & Jerry"\r\n' in out[2]
+    assert out[3][0] == b'* STATUS "' + utf8 + b'" (MESSAGES 0)\r\n'
+    # An IMAP4rev1 session sees (and uses) the modified UTF-7 form (RFC 3501 §5.1.3).
+    rev1 = await asyncio.to_thread(
+        run_lines,
+        env,
+        [b'a LIST "" *', b"b STATUS &BB8EQAQ4BDIENQRC- (MESSAGES)", b'c CREATE "&Jjo-"', b"d CREATE &bad"],
+    )
+    assert b'* LIST (\\HasNoChildren) "/" &BB8EQAQ4BDIENQRC-\r\n' in rev1[0]
+    assert b'* LIST (\\HasNoChildren) "/" "Tom &- Jerry"\r\n' in rev1[0]
+    assert rev1[1][0] == b"* STATUS &BB8EQAQ4BDIENQRC- (MESSAGES 0)\r\n"
+    assert rev1[2] == [b"c OK CREATE completed\r\n"]
+    assert (await env.mailbox("☺")).name == "☺"
+    assert rev1[3] == [b"d NO [CANNOT] Mailbox name is not valid modified UTF-7\r\n"]
+
+
+async def test_status_items(env: ImapEnv) -> None:
+    await env.deliver(message(1), flags=["\\Seen"])
+    await env.deliver(message(2), flags=["\\Deleted"])
+    await env.deliver(message(3))
+    info = await env.mailbox()
+    out = await asyncio.to_thread(
+        run_lines,
+        env,
+        [
+            b"a STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT)",
+            b"b STATUS Nope (MESSAGES)",
+            b"c STATUS INBOX (APPENDLIMIT)",
+            b"d SELECT INBOX",
+            b"e STATUS INBOX (MESSAGES)",  # of the selected mailbox: allowed
+        ],
+    )
+    assert out[0] == [
+        b"* STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY %d UNSEEN 2 DELETED 1 SIZE %d RECENT 0)\r\n"
+        % (info.uidvalidity, info.size),
+        b"a OK STATUS completed\r\n",
+    ]
+    assert out[1] == [b"b NO [NONEXISTENT] No such mailbox\r\n"]
+    assert out[2] == [b"c BAD STATUS item APPENDLIMIT is not supported\r\n"]
+    assert out[4] == [b"* STATUS INBOX (MESSAGES 3)\r\n", b"e OK STATUS completed\r\n"]
+
+
+async def test_imapclient_folders(env: ImapEnv) -> None:
+    def run() -> tuple[object, object, object, object]:
+        client = imapclient.IMAPClient(env.plain[0], port=env.plain[1], ssl=False, timeout=10)
+        client.login(ALICE, PASSWORD)
+        client.create_folder("Reports/2025")
+        client.rename_folder("Reports", "Old Reports")
+        folders = client.list_folders()
+        special = client.find_special_folder(imapclient.imapclient.SENT)
+        status = client.folder_status("Old Reports/2025", ["MESSAGES", "UIDNEXT"])
+        client.delete_folder("Old Reports/2025")
+        exists = client.folder_exists("Old Reports/2025")
+        client.logout()
+        return folders, special, status, exists
+
+    folders, special, status, exists = await asyncio.to_thread(run)
+    names = [name for _flags, _delim, name in folders]  # type: ignore[attr-defined]
+    assert {"Old Reports", "Old Reports/2025"} <= set(names)
+    assert "Reports" not in names
+    assert special == "Sent"
+    assert status == {b"MESSAGES": 0, b"UIDNEXT": 1}
+    assert exists is False

@@ -1,0 +1,188 @@
+"""SELECT/EXAMINE responses line by line, CLOSE, UNSELECT, and the untagged updates NOOP reports."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import imapclient
+import pytest
+
+from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, message, read_line
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
+    async with imap_server(tmp_path) as running:
+        yield running
+
+
+def session(env: ImapEnv, *, enable: bytes = b"") -> socket.socket:
+    sock = env.raw()
+    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
+    if enable:
+        exchange(sock, b"E ENABLE " + enable)
+    return sock
+
+
+async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
+    return await asyncio.to_thread(exchange, sock, line)
+
+
+async def test_select_and_examine_rev1(env: ImapEnv) -> None:
+    await env.deliver(message(1), flags=["\\Seen"])
+    await env.deliver(message(2), flags=["$Important"])
+    await env.deliver(message(3), flags=["\\Seen"])
+    info = await env.mailbox()
+    sock = await asyncio.to_thread(session, env)
+    try:
+        selected = await ask(sock, b"a SELECT inbox")
+        examined = await ask(sock, b"b EXAMINE INBOX")
+    finally:
+        sock.close()
+    uidvalidity = b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % info.uidvalidity
+    assert selected == [
+        b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Important)\r\n",
+        b"* 3 EXISTS\r\n",
+        b"* 0 RECENT\r\n",
+        b"* OK [UNSEEN 2] Message 2 is first unseen\r\n",
+        uidvalidity,
+        b"* OK [UIDNEXT 4] Predicted next UID\r\n",
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Important \\*)]"
+        b" Flags permitted\r\n",
+        b"a OK [READ-WRITE] SELECT completed\r\n",
+    ]
+    # No CLOSED for a rev1 session (RFC 7162 §3.2.11 / RFC 9051 §7.1 are rev2 and QRESYNC).
+    assert examined == [
+        b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Important)\r\n",
+        b"* 3 EXISTS\r\n",
+        b"* 0 RECENT\r\n",
+        b"* OK [UNSEEN 2] Message 2 is first unseen\r\n",
+        uidvalidity,
+        b"* OK [UIDNEXT 4] Predicted next UID\r\n",
+        b"* OK [PERMANENTFLAGS ()] Flags permitted\r\n",
+        b"b OK [READ-ONLY] EXAMINE completed\r\n",
+    ]
+
+
+async def test_select_rev2_and_failed_select(env: ImapEnv) -> None:
+    await env.deliver(message(1))
+    info = await env.mailbox("Sent")
+    sock = await asyncio.to_thread(session, env, enable=b"IMAP4rev2")
+    try:
+        first = await ask(sock, b"a SELECT INBOX")
+        second = await ask(sock, b"b SELECT Sent")
+        failed = await ask(sock, b"c SELECT Nope")
+        after = await ask(sock, b"d CLOSE")
+    finally:
+        sock.close()
+    assert b"* 0 RECENT\r\n" not in first
+    assert first[-2:] == [b'* LIST () "/" INBOX\r\n', b"a OK [READ-WRITE] SELECT completed\r\n"]
+    assert second == [
+        b"* OK [CLOSED] Previous mailbox closed\r\n",
+        b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n",
+        b"* 0 EXISTS\r\n",
+        b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % info.uidvalidity,
+        b"* OK [UIDNEXT 1] Predicted next UID\r\n",
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n",
+        b'* LIST () "/" Sent\r\n',
+        b"b OK [READ-WRITE] SELECT completed\r\n",
+    ]
+    assert failed == [b"* OK [CLOSED] Previous mailbox closed\r\n", b"c NO [NONEXISTENT] No such mailbox\r\n"]
+    assert after == [b"d BAD No mailbox selected\r\n"]  # RFC 9051 §6.3.2: nothing is selected now
+
+
+async def test_close_expunges_deleted_silently_unselect_does_not(env: ImapEnv) -> None:
+    uids = [await env.deliver(message(n)) for n in range(4)]
+    info = await env.mailbox()
+    await env.store.set_flags(info.id, uids[:2], "add", ["\\Deleted"])
+    sock = await asyncio.to_thread(session, env)
+    try:
+        await ask(sock, b"a EXAMINE INBOX")
+        close_ro = await ask(sock, b"b CLOSE")  # read-only: nothing is expunged
+        after_ro = await env.uids()
+        await ask(sock, b"c SELECT INBOX")
+        unselect = await ask(sock, b"d UNSELECT")
+        after_unselect = await env.uids()
+        await ask(sock, b"e SELECT INBOX")
+        close = await ask(sock, b"f CLOSE")
+        after_close = await env.uids()
+        noop = await ask(sock, b"g NOOP")
+    finally:
+        sock.close()
+    assert close_ro == [b"b OK CLOSE completed\r\n"]
+    assert after_ro == uids
+    assert unselect == [b"d OK UNSELECT completed\r\n"]
+    assert after_unselect == uids
+    assert close == [b"f OK CLOSE completed\r\n"]  # no untagged EXPUNGE (RFC 9051 §6.4.1)
+    assert after_close == uids[2:]
+    assert noop == [b"g OK NOOP completed\r\n"]
+
+
+async def test_noop_reports_changes_of_other_sessions(env: ImapEnv) -> None:
+    first = await env.deliver(message(1))
+    info = await env.mailbox()
+    sock = await asyncio.to_thread(session, env)
+    try:
+        await ask(sock, b"a SELECT INBOX")
+        assert await ask(sock, b"b NOOP") == [b"b OK NOOP completed\r\n"]
+        second = await env.deliver(message(2))
+        exists = await ask(sock, b"c NOOP")
+        await env.store.set_flags(info.id, [first], "add", ["\\Flagged", "$Work"])
+        flags = await ask(sock, b"d CHECK")
+        await env.store.expunge(info.id, [first])
+        expunged = await ask(sock, b"e NOOP")
+        status = await ask(sock, b"f STATUS INBOX (MESSAGES)")
+    finally:
+        sock.close()
+    assert exists == [b"* 2 EXISTS\r\n", b"* 1 RECENT\r\n", b"c OK NOOP completed\r\n"]
+    assert flags == [b"* 1 FETCH (FLAGS (\\Flagged $Work))\r\n", b"d OK CHECK completed\r\n"]
+    assert expunged == [b"* 1 EXPUNGE\r\n", b"e OK NOOP completed\r\n"]
+    assert status == [b"* STATUS INBOX (MESSAGES 1)\r\n", b"f OK STATUS completed\r\n"]
+    assert await env.uids() == [second]
+
+
+async def test_updates_with_imapclient(env: ImapEnv) -> None:
+    await env.deliver(message(1))
+
+    def select() -> tuple[imapclient.IMAPClient, dict[bytes, object]]:
+        client = imapclient.IMAPClient(env.plain[0], port=env.plain[1], ssl=False, timeout=10)
+        client.login(ALICE, PASSWORD)
+        return client, client.select_folder("INBOX")
+
+    client, selected = await asyncio.to_thread(select)
+    try:
+        assert selected[b"EXISTS"] == 1
+        assert selected[b"READ-WRITE"] is True
+        await env.deliver(message(2))
+        responses = await asyncio.to_thread(client.noop)
+    finally:
+        await asyncio.to_thread(client.logout)
+    assert (2, b"EXISTS") in responses[1]
+
+
+async def test_deleting_the_selected_mailbox(env: ImapEnv) -> None:
+    await env.ops.create(env.alice.id, "Doomed")
+    await env.ops.create(env.alice.id, "Elsewhere")
+    sock = await asyncio.to_thread(session, env)
+    other = await asyncio.to_thread(session, env)
+    try:
+        await ask(sock, b"a SELECT Doomed")
+        deleted = await ask(sock, b"b DELETE Doomed")
+        after = await ask(sock, b"c NOOP")
+        await ask(other, b"d SELECT Elsewhere")
+        await env.ops.delete(env.alice.id, "Elsewhere")
+        bye = await ask(other, b"e NOOP")
+        eof = await asyncio.to_thread(read_line, other)
+    finally:
+        sock.close()
+        other.close()
+    assert deleted == [b"* OK [CLOSED] Selected mailbox deleted\r\n", b"b OK DELETE completed\r\n"]
+    assert after == [b"c OK NOOP completed\r\n"]
+    assert bye == [
+        b"* BYE [NONEXISTENT] Selected mailbox was deleted, have to disconnect\r\n",
+        b"e OK NOOP completed\r\n",
+    ]
+    assert eof == b""

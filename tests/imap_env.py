@@ -1,0 +1,197 @@
+"""A real IMAP server for tests: SQLite store in a temp dir, imap (STARTTLS) and imaps listeners on
+ephemeral ports of 127.0.0.1, a trustme CA, domain example.org with alice and bob.
+
+Clients (imaplib, imapclient, raw sockets) are blocking: run them with ``asyncio.to_thread`` while
+the server runs on the test's event loop."""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import socket
+import ssl
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import trustme
+
+from pochta.auth.authenticator import Authenticator
+from pochta.auth.passwords import hash_password, make_scram_credentials
+from pochta.config import LISTENER_KINDS, Settings
+from pochta.mail.ops import MailOps
+from pochta.metrics import Metrics
+from pochta.mime import parse_message
+from pochta.server.imap import ImapHandler
+from pochta.server.listeners import Server
+from pochta.store.api import Store
+from pochta.store.model import Account, MailboxInfo, Target
+from pochta.store.sqlite import open_sqlite_store
+
+ALICE = "alice@example.org"
+BOB = "bob@example.org"
+PASSWORD = "PASSWORD"
+
+
+def imap_settings(**sections: Any) -> Settings:
+    data: dict[str, Any] = {
+        "listeners": {name: "off" for name in LISTENER_KINDS}
+        | {"imap": "127.0.0.1:0", "imaps": "127.0.0.1:0"},
+        "server": {"idle_timeout_unauthenticated": 10.0, "shutdown_grace": 2.0},
+        "tls": {"handshake_timeout": 5.0},
+        # Tests fail logins on purpose; keep the authenticator from slowing them down.
+        "login": {"failures_before_delay": 1000, "lockout_after": 10000},
+    }
+    for section, values in sections.items():
+        data[section] = data.get(section, {}) | values
+    return Settings.model_validate(data)
+
+
+def message(n: int, body: bytes = b"") -> bytes:
+    head = (
+        f"From: Bob <{BOB}>\r\nTo: {ALICE}\r\nSubject: message {n}\r\nMessage-ID: <{n}@example.org>\r\n\r\n"
+    ).encode()
+    return head + (body or f"Body of message {n}.\r\n".encode())
+
+
+@dataclass
+class ImapEnv:
+    data_dir: Path
+    store: Store
+    ops: MailOps
+    server: Server
+    alice: Account
+    bob: Account
+    ca: trustme.CA
+    settings: Settings
+
+    @property
+    def plain(self) -> tuple[str, int]:
+        address = self.server.bound_addresses()["imap"]
+        assert isinstance(address, tuple)
+        return address
+
+    @property
+    def tls(self) -> tuple[str, int]:
+        address = self.server.bound_addresses()["imaps"]
+        assert isinstance(address, tuple)
+        return address
+
+    def client_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        self.ca.configure_trust(context)
+        return context
+
+    # -- clients (blocking: call from a thread) ------------------------------------------------------
+
+    def connect(self, kind: str = "plain") -> imaplib.IMAP4:
+        if kind == "imaps":
+            host, port = self.tls
+            return imaplib.IMAP4_SSL(host, port, ssl_context=self.client_context(), timeout=10)
+        host, port = self.plain
+        client = imaplib.IMAP4(host, port, timeout=10)
+        if kind == "starttls":
+            client.starttls(self.client_context())
+        return client
+
+    def login(self, kind: str = "plain", user: str = ALICE) -> imaplib.IMAP4:
+        client = self.connect(kind)
+        client.login(user, PASSWORD)
+        return client
+
+    def raw(self) -> socket.socket:
+        """A plain socket, greeting already read."""
+        sock = socket.create_connection(self.plain, timeout=10)
+        read_line(sock)
+        return sock
+
+    # -- mail ----------------------------------------------------------------------------------------
+
+    async def deliver(
+        self,
+        data: bytes,
+        *,
+        mailbox: str = "INBOX",
+        flags: Iterable[str] = (),
+        date: datetime | None = None,
+        account: Account | None = None,
+    ) -> int:
+        """Deliver like the delivery pipeline does: one blob, parsed once, store.deliver."""
+        info = await self.mailbox(mailbox, account)
+        blob = await self.store.put_blob(data)
+        parsed = parse_message(data, self.settings.mime)
+        placed = await self.store.deliver(blob, parsed, [Target(info.id, frozenset(flags), date)])
+        return placed[0].uid
+
+    async def mailbox(self, name: str = "INBOX", account: Account | None = None) -> MailboxInfo:
+        info = await self.store.get_mailbox((account or self.alice).id, name)
+        assert info is not None, name
+        return info
+
+    async def uids(self, mailbox: str = "INBOX", account: Account | None = None) -> list[int]:
+        info = await self.mailbox(mailbox, account)
+        return list((await self.store.open_view(info.id)).uids)
+
+
+def read_line(sock: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def exchange(sock: socket.socket, line: bytes, tag: bytes = b"") -> list[bytes]:
+    """Send ``line`` (CRLF added) and read responses up to the tagged one (or a BYE, or EOF)."""
+    sock.sendall(line + b"\r\n")
+    tag = tag or line.split(b" ", 1)[0]
+    return read_until(sock, tag)
+
+
+def read_until(sock: socket.socket, tag: bytes) -> list[bytes]:
+    lines = []
+    while True:
+        got = read_line(sock)
+        if not got:
+            return lines
+        lines.append(got)
+        if got.startswith(tag + b" ") or got.startswith(b"* BYE"):
+            if got.startswith(b"* BYE") and not tag.startswith(b"*"):
+                lines.append(read_line(sock))  # the tagged reply may follow (LOGOUT)
+            return [line for line in lines if line]
+
+
+@contextlib.asynccontextmanager
+async def imap_server(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[ImapEnv]:
+    settings = settings or imap_settings()
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(exist_ok=True)
+    ca = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost", "127.0.0.1", common_name="localhost").configure_cert(server_context)
+    store = await open_sqlite_store(data_dir, settings)
+    try:
+        await store.add_domain("example.org")
+        scram = make_scram_credentials(PASSWORD)
+        alice = await store.add_account(ALICE, hash_password(PASSWORD), scram)
+        bob = await store.add_account(BOB, hash_password(PASSWORD), scram)
+        ops = MailOps.from_settings(store, settings)
+        handler = ImapHandler(
+            store,
+            settings,
+            authenticator=Authenticator(store, settings.login),
+            ops=ops,
+            scram_secret=b"k" * 32,
+        )
+        server = Server(settings, data_dir, {"imap": handler}, metrics=Metrics(), ssl_context=server_context)
+        await server.start()
+        try:
+            yield ImapEnv(data_dir, store, ops, server, alice, bob, ca, settings)
+        finally:
+            await server.stop()
+    finally:
+        await store.close()
