@@ -22,7 +22,7 @@ from pochta.mail.errors import OpsError
 from pochta.proto.imap import Command, State, Status, Tagged
 from pochta.proto.imap.responses import SIMPLE_CODES, Bye
 from pochta.proto.sasl import PLAINTEXT_MECHANISMS, SERVER_MECHANISMS
-from pochta.server.imap import auth, listing, mailboxes, select, status
+from pochta.server.imap import auth, fetch, listing, mailboxes, search, select, status, store
 from pochta.server.imap.selected import InvalidSequenceNumber
 from pochta.server.imap.session import Session
 from pochta.store.api import StoreError
@@ -67,6 +67,12 @@ TABLE: dict[str, Entry] = {
     "CHECK": Entry(auth.noop, poll=True),  # RFC 3501 §6.4.1: for us a NOOP (rev2 has no CHECK)
     "CLOSE": Entry(select.close),
     "UNSELECT": Entry(select.unselect, ("UNSELECT",)),  # RFC 3691
+    "FETCH": Entry(fetch.fetch, ("BINARY",)),  # RFC 3516
+    "UID FETCH": Entry(fetch.fetch),
+    "STORE": Entry(store.store),
+    "UID STORE": Entry(store.store),
+    "SEARCH": Entry(search.search, ("ESEARCH", "SEARCHRES")),  # RFC 4731, RFC 5182
+    "UID SEARCH": Entry(search.search),
 }
 
 # Commands parsed by the proto layer but not served yet: ``NO [CANNOT]``. The value is what the
@@ -75,14 +81,8 @@ NOT_YET: dict[str, tuple[str, ...]] = {
     "APPEND": ("MULTIAPPEND",),  # plus APPENDLIMIT=<n> (``capabilities``)
     "IDLE": ("IDLE",),
     "EXPUNGE": (),
-    "SEARCH": ("ESEARCH", "SEARCHRES"),
-    "FETCH": ("BINARY",),
-    "STORE": (),
     "COPY": (),
     "MOVE": ("MOVE",),
-    "UID SEARCH": (),
-    "UID FETCH": (),
-    "UID STORE": (),
     "UID COPY": (),
     "UID MOVE": (),
     "UID EXPUNGE": ("UIDPLUS",),

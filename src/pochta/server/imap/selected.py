@@ -17,6 +17,7 @@ API (``SelectedMailbox``):
 - ``uid_at(seq)``, ``seq_of(uid)``: number to UID (IndexError when out of range), UID to number (None).
 - ``flags_of(uid)``, ``modseq_of(uid)``: stored flags and MODSEQ of a message in the numbering
   (KeyError otherwise); ``client_flags(uid)``: the FETCH FLAGS list (\\Recent added for rev1).
+- ``entry(uid)``: the message's ``MessageEntry`` (size, internal date, blob), None when unknown.
 - ``is_expunged(uid)``, ``is_recent(uid)``, ``recent_count``, ``pending`` (anything to tell).
 - ``highestmodseq``: the MODSEQ up to which changes were absorbed: the cursor for
   ``changes_since`` after a feed overflow. ``apply_own`` never moves it (the feed echo does), so
@@ -97,6 +98,8 @@ class SelectedMailbox:
         self._gone: set[int] = set()  # expunged, EXPUNGE not yet sent
         self._flag_news: set[int] = set()  # flag changes not yet reported
         self._saved: set[int] = set()  # RFC 5182 §2.1: empty after SELECT
+        self._view = view  # sizes, internal dates and blobs of the messages present at SELECT
+        self._added: dict[int, MessageEntry] = {}  # ... and of those announced since
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -143,6 +146,14 @@ class SelectedMailbox:
         if self.rev1 and uid in self._recent:
             flags.append(RECENT)  # RFC 3501 §2.3.2 session flag; RFC 9051 has no \Recent
         return tuple(flags)
+
+    def entry(self, uid: int) -> MessageEntry | None:
+        """Size, internal date and blob of a message of the numbering (they never change)."""
+        added = self._added.get(uid)
+        if added is not None:
+            return added
+        position = self._view.position(uid)
+        return self._view.entry(position) if position is not None else None
 
     def is_expunged(self, uid: int) -> bool:
         """Expunged in the store, still numbered here (RFC 9051 §7.5.1: EXPUNGE not sent yet)."""
@@ -287,6 +298,7 @@ class SelectedMailbox:
             flags.append(entry.flags)
             self._modseqs.append(entry.modseq)
             self._recent.add(uid)  # RFC 3501 §2.3.2: this session is told first: \Recent here
+            self._added[uid] = entry
         self._new.clear()
 
     def _drop(self, uids: Iterable[int]) -> list[Expunge]:

@@ -1,0 +1,256 @@
+"""FETCH and UID FETCH (RFC 9051 §6.4.5, §6.4.9, §7.5.2; RFC 3516 BINARY; RFC 3501 RFC822.*).
+
+Nothing is parsed here: ENVELOPE, BODYSTRUCTURE and the part offsets come from the parse cached at
+delivery (``store.cached``, DESIGN principle 4), FLAGS from the session, size and internal date from
+the mailbox view. Body sections (``sections.plan``) are streamed from the blob file in chunks, as
+literals whose length is known in advance, so a FETCH of large messages never holds one whole in
+memory; only HEADER.FIELDS subsets and BINARY decodings are built in memory.
+
+A non-PEEK body fetch sets \\Seen first (RFC 9051 §6.4.5), so the FLAGS of the same response show
+it; when FLAGS was not asked for, it is added for the messages whose flags changed (§6.4.5 SHOULD).
+A message expunged by another session whose EXPUNGE has not been sent yet (RFC 9051 §7.5.1) keeps
+its number: a FETCH of what the session knows of it (FLAGS, UID, RFC822.SIZE, INTERNALDATE) is
+answered; one that needs its content (gone from the store) leaves it out and ends with the tagged
+``NO [EXPUNGEISSUED]`` (RFC 5530 §3) after the other messages' responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import BinaryIO
+
+from pochta.mail import flags as flagrules
+from pochta.mime import ParsedMessage
+from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
+from pochta.mime.model import Part
+from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap.fetch import FetchArgs, FetchAtt
+from pochta.proto.imap.responses import Body, Bye, Fetch, FetchValue, Raw, StreamedBody
+from pochta.server.imap import sections
+from pochta.server.imap.selected import SelectedMailbox
+from pochta.server.imap.session import Session, SessionClosed
+from pochta.store.api import NotFound
+from pochta.store.model import BlobRef, CachedMessage, MessageEntry
+
+__all__ = ["fetch"]
+
+CACHE_CHUNK = 256  # messages whose parse records are read (and decoded) in one go
+STREAM_CHUNK = 256 * 1024  # octets read from a blob at a time
+FLUSH_AT = 256 * 1024  # queued output that is written out before more is built
+_PARSED_ITEMS = frozenset({"ENVELOPE", "BODYSTRUCTURE", "BODY", "BINARY", "BINARY.SIZE"})
+_SECTION_ITEMS = frozenset({"BINARY", "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
+
+
+def _has_section(att: FetchAtt) -> bool:
+    return att.section is not None or att.name in _SECTION_ITEMS
+
+
+def _needs_parse(att: FetchAtt) -> bool:
+    return att.name in _PARSED_ITEMS or _has_section(att)
+
+
+class _Blob:
+    """One message's blob file, opened on first use; reads run in a worker thread."""
+
+    def __init__(self, session: Session, ref: BlobRef) -> None:
+        self.session = session
+        self.ref = ref
+        self.file: BinaryIO | None = None
+
+    async def read(self, start: int, end: int) -> bytes:
+        return await asyncio.to_thread(self._read_sync, start, end)
+
+    def _read_sync(self, start: int, end: int) -> bytes:
+        if self.file is None:
+            self.file = self.session.services.store.open_blob(self.ref)
+        self.file.seek(start)
+        return self.file.read(max(0, end - start))
+
+    async def has_nul(self, extent: sections.Extent) -> bool:
+        return await asyncio.to_thread(sections.has_nul, self._read_sync, extent)
+
+    async def close(self) -> None:
+        if self.file is not None:
+            await asyncio.to_thread(self.file.close)
+
+
+class _Output:
+    """Queues the responses and writes them out whenever enough is waiting (backpressure)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.pending = 0
+
+    async def add(self, data: bytes) -> None:
+        self.session.send(data)
+        self.pending += len(data)
+        if self.pending >= FLUSH_AT:
+            self.pending = 0
+            await self.session.flush()
+
+
+async def fetch(session: Session, command: Command) -> Tagged:
+    args = command.args
+    assert isinstance(args, FetchArgs)
+    selected = session.selected
+    assert selected is not None
+    if args.modifiers:
+        # RFC 4466 fetch-modifiers: CHANGEDSINCE and VANISHED belong to CONDSTORE/QRESYNC (RFC 7162).
+        return Tagged(command.tag, Status.BAD, f"FETCH modifier {args.modifiers[0][0]} is not supported")
+    uids = selected.resolve(args.sequence_set, uid=command.uid)
+    atts = list(args.atts)
+    if command.uid and not any(a.name == "UID" for a in atts):
+        atts.insert(0, FetchAtt("UID"))  # RFC 9051 §6.4.9: UID FETCH responses always carry UID
+    flagged_now = await _set_seen(session, selected, uids, atts)
+    add_flags = bool(flagged_now) and not any(a.name == "FLAGS" for a in atts)
+    needs_parse = any(_needs_parse(a) for a in atts)
+    out = _Output(session)
+    incomplete = False
+    for start in range(0, len(uids), CACHE_CHUNK):
+        chunk = uids[start : start + CACHE_CHUNK]
+        parsed = await _parsed(session, selected, chunk) if needs_parse else {}
+        for uid in chunk:
+            seq = selected.seq_of(uid)
+            entry = selected.entry(uid)
+            if seq is None or entry is None:  # pragma: no cover - resolve() only returns numbered UIDs
+                continue
+            cached = parsed.get(uid)
+            if needs_parse and cached is None:
+                incomplete = True  # expunged meanwhile: its content is gone (RFC 9051 §7.5.1)
+                continue
+            wanted = [*atts, FetchAtt("FLAGS")] if add_flags and uid in flagged_now else atts
+            try:
+                await _respond(session, out, selected, seq, entry, cached, wanted)
+            except sections.SectionError as exc:
+                return Tagged(command.tag, Status.NO, str(exc), code=exc.code)
+            except NotFound:
+                incomplete = True
+    if incomplete:
+        # RFC 5530 §3: the client should NOOP and learn of the expunges.
+        return Tagged(command.tag, Status.NO, "Some messages were expunged meanwhile", code="EXPUNGEISSUED")
+    return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
+
+
+async def _set_seen(
+    session: Session, selected: SelectedMailbox, uids: list[int], atts: list[FetchAtt]
+) -> set[int]:
+    """RFC 9051 §6.4.5: BODY[...] (not PEEK), BINARY[...], RFC822 and RFC822.TEXT set \\Seen."""
+    if selected.read_only or not any(a.sets_seen for a in atts):
+        return set()
+    unseen = [
+        uid
+        for uid in uids
+        if not selected.is_expunged(uid) and not flagrules.has_flag(selected.flags_of(uid), flagrules.SEEN)
+    ]
+    if not unseen:
+        return set()
+    changes = await session.services.ops.store_flags(selected.mailbox_id, unseen, "add", [flagrules.SEEN])
+    selected.apply_own(changes)  # a flag change only: no expunges come back
+    return {entry.uid for entry in changes.changed}
+
+
+async def _parsed(
+    session: Session, selected: SelectedMailbox, uids: list[int]
+) -> dict[int, tuple[CachedMessage, ParsedMessage]]:
+    live = [uid for uid in uids if not selected.is_expunged(uid)]
+    rows = await session.services.store.cached(selected.mailbox_id, live)
+
+    def decode() -> dict[int, tuple[CachedMessage, ParsedMessage]]:
+        return {row.uid: (row, ParsedMessage.from_json(row.parsed_json)) for row in rows}
+
+    # Decoding the JSON of hundreds of parse records is CPU work: off the event loop.
+    return await asyncio.to_thread(decode) if len(rows) > 16 else decode()
+
+
+async def _respond(
+    session: Session,
+    out: _Output,
+    selected: SelectedMailbox,
+    seq: int,
+    entry: MessageEntry,
+    cached: tuple[CachedMessage, ParsedMessage] | None,
+    atts: list[FetchAtt],
+) -> None:
+    uid, size, utf8 = entry.uid, entry.size, session.utf8
+    items: list[tuple[str, FetchValue]] = []
+    streams: dict[int, sections.Extent] = {}
+    blob = _Blob(session, cached[0].blob if cached is not None else entry.blob)
+    try:
+        for att in atts:
+            name = att.name
+            if name == "UID":
+                items.append(("UID", uid))
+            elif name == "FLAGS":
+                items.append(("FLAGS", selected.client_flags(uid)))
+            elif name == "INTERNALDATE":
+                items.append(("INTERNALDATE", entry.internal_date))
+            elif name == "RFC822.SIZE":
+                items.append(("RFC822.SIZE", size))
+            else:
+                assert cached is not None
+                root = cached[1].root
+                if name == "ENVELOPE":
+                    items.append(("ENVELOPE", Raw(envelope_bytes(root.envelope, utf8=utf8))))
+                elif name in ("BODYSTRUCTURE", "BODY") and att.section is None:
+                    extended = name == "BODYSTRUCTURE"  # RFC 9051 §7.5.2: BODY is the non-extensible form
+                    items.append((name, Raw(bodystructure_bytes(root, extended, utf8=utf8))))
+                else:
+                    value = await _section(blob, root, size, att)
+                    if isinstance(value, tuple):
+                        stream, binary = value
+                        streams[len(items)] = stream
+                        items.append((att.response_name(), StreamedBody(stream.length, binary)))
+                    else:
+                        items.append((att.response_name(), value))
+        if streams:
+            await blob.read(0, 0)  # open it now: a missing blob must fail before any literal is sent
+        parts = Fetch(seq, tuple(items)).encode_parts(session.ctx)
+        stream_order = [streams[i] for i in sorted(streams)]
+        for part in parts:
+            if isinstance(part, bytes):
+                await out.add(part)
+                continue
+            extent = stream_order.pop(0)
+            await _stream(out, blob, extent, binary=part.binary)
+    finally:
+        await blob.close()
+
+
+async def _section(
+    blob: _Blob, root: Part, size: int, att: FetchAtt
+) -> FetchValue | tuple[sections.Extent, bool]:
+    """The value of one section item, or (extent, binary) to stream from the blob."""
+    plan = sections.plan(root, size, att)
+    if plan.extent is None:
+        return 0 if plan.kind == "BINARY.SIZE" else Body(None)  # a part that does not exist: NIL
+    if plan.stream is not None:
+        binary = plan.binary if plan.binary is not None else await blob.has_nul(plan.stream)
+        return plan.stream, binary
+    if plan.size is not None:
+        return plan.size
+    read = plan.read
+    assert read is not None
+    data = await blob.read(read.start, read.end)
+    if plan.kind == "BINARY.SIZE":
+        return sections.finish_size(plan, data)
+    built = sections.finish(plan, data)
+    return Body(built.data, binary=built.binary)
+
+
+async def _stream(out: _Output, blob: _Blob, extent: sections.Extent, *, binary: bool) -> None:
+    position = extent.start
+    while position < extent.end:
+        end = min(extent.end, position + STREAM_CHUNK)
+        data = await blob.read(position, end)
+        if len(data) != end - position:
+            # The literal's length is on the wire already: a blob shorter than its record (damage)
+            # leaves no way to go on in this session but to end it.
+            out.session.send(Bye("Message file damaged, run pochta verify", code="SERVERBUG"))
+            out.session.logout = True
+            raise SessionClosed
+        if not binary and b"\x00" in data:
+            # RFC 9051 §4.3: no NUL in a literal; as for Body values (responses._nul_free) NUL is
+            # sent as 0x80, keeping the octet count the literal announced.
+            data = data.replace(b"\x00", b"\x80")
+        await out.add(data)
+        position = end

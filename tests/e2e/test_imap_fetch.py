@@ -1,0 +1,247 @@
+"""FETCH, STORE and SEARCH over real sockets: exact lines where they matter, imapclient elsewhere,
+the bytes checked against the stored blobs and Python's email package."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import re
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import imapclient
+import pytest
+
+from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, message
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
+    async with imap_server(tmp_path) as running:
+        yield running
+
+
+MULTIPART = (
+    b"From: Carol <carol@example.net>\r\nTo: alice@example.org\r\nSubject: parts\r\n"
+    b"Date: Sun, 22 Nov 2026 10:00:00 +0100\r\nMessage-ID: <parts@example.net>\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\npreamble\r\n--b1\r\n'
+    b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+    b"caf=C3=A9 au lait=\r\n and more\r\n--b1\r\n"
+    b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    b"AAECAwQ=\r\n--b1--\r\n"
+)
+
+
+def session(env: ImapEnv, *, select: bytes = b"INBOX", enable: bytes = b"") -> socket.socket:
+    sock = env.raw()
+    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
+    if enable:
+        exchange(sock, b"E ENABLE " + enable)
+    if select:
+        assert exchange(sock, b"S SELECT " + select)[-1].startswith(b"S OK")
+    return sock
+
+
+async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
+    return await asyncio.to_thread(exchange, sock, line)
+
+
+def joined(lines: list[bytes]) -> bytes:
+    return b"".join(lines)
+
+
+async def test_fetch_simple_items_and_uid_fetch(env: ImapEnv) -> None:
+    when = datetime(2026, 11, 20, 8, 30, 5, tzinfo=timezone(timedelta(hours=2)))
+    uid = await env.deliver(message(1), flags=["\\Seen", "$Label"], date=when)
+    sock = await asyncio.to_thread(session, env)
+    try:
+        lines = await ask(sock, b"a FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE UID)")
+        assert lines[0] == (
+            b'* 1 FETCH (FLAGS (\\Seen $Label) INTERNALDATE "20-Nov-2026 08:30:05 +0200" '
+            b"RFC822.SIZE %d UID %d)\r\n" % (len(message(1)), uid)
+        )
+        assert lines[-1] == b"a OK FETCH completed\r\n"
+        lines = await ask(sock, b"b UID FETCH %d FLAGS" % uid)
+        assert lines[0] == b"* 1 FETCH (UID %d FLAGS (\\Seen $Label))\r\n" % uid  # UID added (§6.4.9)
+        assert (await ask(sock, b"c UID FETCH 999 FLAGS")) == [b"c OK UID FETCH completed\r\n"]
+        assert (await ask(sock, b"d FETCH 2 FLAGS"))[-1].startswith(b"d BAD")  # beyond EXISTS
+    finally:
+        sock.close()
+
+
+async def test_fetch_envelope_and_bodystructure_with_imapclient(env: ImapEnv) -> None:
+    await env.deliver(MULTIPART)
+
+    def run() -> dict[int, dict[bytes, object]]:
+        with imapclient.IMAPClient(env.plain[0], port=env.plain[1], ssl=False, timeout=10) as client:
+            client.login(ALICE, PASSWORD)
+            client.select_folder("INBOX")
+            return client.fetch("1", ["ENVELOPE", "BODYSTRUCTURE", "BODY"])  # type: ignore[no-any-return]
+
+    data = (await asyncio.to_thread(run))[1]
+    envelope = data[b"ENVELOPE"]
+    assert envelope.subject == b"parts"  # type: ignore[attr-defined]
+    assert envelope.from_[0].mailbox == b"carol"  # type: ignore[attr-defined]
+    assert envelope.message_id == b"<parts@example.net>"  # type: ignore[attr-defined]
+    structure = data[b"BODYSTRUCTURE"]
+    assert structure.is_multipart  # type: ignore[attr-defined]
+    assert [v.lower() for v in structure[0][0][:2]] == [b"text", b"plain"]  # type: ignore[index]
+    assert [v.lower() for v in structure[0][1][:2]] == [b"application", b"octet-stream"]  # type: ignore[index]
+    assert structure[1].lower() == b"mixed"  # type: ignore[index]
+
+
+async def test_body_sections_partials_and_seen(env: ImapEnv) -> None:
+    await env.deliver(MULTIPART)
+    sock = await asyncio.to_thread(session, env)
+    try:
+        header_end = MULTIPART.index(b"\r\n\r\n") + 4
+        lines = joined(await ask(sock, b"a FETCH 1 (BODY.PEEK[HEADER])"))
+        assert lines.startswith(b"* 1 FETCH (BODY[HEADER] {%d}\r\n" % header_end + MULTIPART[:header_end])
+        lines = joined(await ask(sock, b"b FETCH 1 (BODY.PEEK[HEADER.FIELDS (subject FROM)])"))
+        fields = b"From: Carol <carol@example.net>\r\nSubject: parts\r\n\r\n"
+        assert b'BODY[HEADER.FIELDS ("subject" "FROM")] {%d}\r\n' % len(fields) in lines or (
+            b"BODY[HEADER.FIELDS (subject FROM)] {%d}\r\n" % len(fields) in lines
+        )
+        assert fields in lines
+        lines = joined(await ask(sock, b"c FETCH 1 (BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[]<0.4>)"))
+        assert b"BODY[1] {29}\r\ncaf=C3=A9 au lait=\r\n and more BODY[2.MIME]" in lines
+        mime = b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        assert b"BODY[2.MIME] {%d}\r\n" % len(mime) + mime in lines
+        assert b"BODY[]<0> {4}\r\nFrom" in lines
+        assert b"FLAGS" not in lines  # PEEK: nothing changed
+        lines = joined(await ask(sock, b"d FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[2] BINARY.PEEK[2])"))
+        assert "BINARY[1] {22}\r\ncafé au lait and more".encode() in lines
+        assert b"BINARY.SIZE[2] 5" in lines
+        assert b"BINARY[2] ~{5}\r\n\x00\x01\x02\x03\x04" in lines  # NUL: literal8 (RFC 3516 §4.2)
+        assert b"BODY[9] NIL" in joined(await ask(sock, b"e FETCH 1 BODY.PEEK[9]"))
+        # Without PEEK: \Seen is set and reported in the same response (RFC 9051 §6.4.5).
+        lines = joined(await ask(sock, b"f FETCH 1 BODY[TEXT]<0.8>"))
+        assert b"BODY[TEXT]<0> {8}\r\npreamble" in lines
+        assert b"FLAGS (\\Seen)" in lines
+        info = await env.mailbox()
+        view = await env.store.open_view(info.id)
+        assert view.flags[0] == frozenset({"\\Seen"})
+    finally:
+        sock.close()
+
+
+async def test_rfc822_items_and_a_large_message_streamed(env: ImapEnv) -> None:
+    big = message(7, body=b"".join(b"line %06d of a long message\r\n" % i for i in range(40_000)))
+    await env.deliver(big)
+
+    def run() -> dict[bytes, object]:
+        with imapclient.IMAPClient(env.plain[0], port=env.plain[1], ssl=False, timeout=20) as client:
+            client.login(ALICE, PASSWORD)
+            client.select_folder("INBOX")
+            return client.fetch("1", ["RFC822", "RFC822.HEADER", "RFC822.SIZE"])[1]  # type: ignore[no-any-return]
+
+    data = await asyncio.to_thread(run)
+    assert data[b"RFC822"] == big
+    assert data[b"RFC822.HEADER"] == big[: big.index(b"\r\n\r\n") + 4]
+    assert data[b"RFC822.SIZE"] == len(big)
+    parsed = email.message_from_bytes(data[b"RFC822"], policy=email.policy.default)  # type: ignore[arg-type]
+    assert parsed["Subject"] is not None
+
+
+async def test_store_variants(env: ImapEnv) -> None:
+    for n in range(3):
+        await env.deliver(message(n))
+    sock = await asyncio.to_thread(session, env)
+    try:
+        lines = await ask(sock, b"a STORE 1:2 +FLAGS (\\Flagged $Todo)")
+        assert lines[:2] == [
+            b"* 1 FETCH (FLAGS (\\Flagged $Todo))\r\n",
+            b"* 2 FETCH (FLAGS (\\Flagged $Todo))\r\n",
+        ]
+        assert lines[-1] == b"a OK STORE completed\r\n"
+        lines = await ask(sock, b"b STORE 2 -FLAGS.SILENT ($Todo)")
+        assert lines == [b"b OK STORE completed\r\n"]
+        lines = await ask(sock, b"c UID STORE 3 FLAGS (\\Seen \\Recent)")
+        assert lines[0] == b"* 3 FETCH (UID 3 FLAGS (\\Seen))\r\n"  # \Recent cannot be stored
+        lines = await ask(sock, b"d FETCH 1:* FLAGS")
+        assert lines[:3] == [
+            b"* 1 FETCH (FLAGS (\\Flagged $Todo))\r\n",
+            b"* 2 FETCH (FLAGS (\\Flagged))\r\n",
+            b"* 3 FETCH (FLAGS (\\Seen))\r\n",
+        ]
+        assert (await ask(sock, b"e STORE 1 +FLAGS (\\Bogus)"))[-1].startswith(b"e ")
+        await ask(sock, b"f EXAMINE INBOX")
+        lines = await ask(sock, b"g STORE 1 +FLAGS (\\Seen)")
+        assert lines[-1] == b"g NO [READ-ONLY] Mailbox is read-only (EXAMINE)\r\n"
+    finally:
+        sock.close()
+
+
+async def test_flag_change_seen_by_another_session(env: ImapEnv) -> None:
+    await env.deliver(message(1))
+    first = await asyncio.to_thread(session, env)
+    second = await asyncio.to_thread(session, env)
+    try:
+        await ask(first, b"a STORE 1 +FLAGS (\\Answered)")
+        lines = await ask(second, b"b NOOP")
+        assert lines[0] == b"* 1 FETCH (FLAGS (\\Answered))\r\n"
+        lines = await ask(first, b"c NOOP")
+        assert lines == [b"c OK NOOP completed\r\n"]  # its own change is not reported again
+    finally:
+        first.close()
+        second.close()
+
+
+async def test_search_rev1_esearch_and_save(env: ImapEnv) -> None:
+    await env.deliver(message(1, body=b"the quetzalcoatlus flew\r\n"), flags=["\\Seen"])
+    await env.deliver(message(2, body=b"nothing here\r\n"))
+    await env.deliver(message(3, body=b"another quetzalcoatlus\r\n"), flags=["\\Flagged"])
+    sock = await asyncio.to_thread(session, env)
+    try:
+        assert (await ask(sock, b"a SEARCH BODY quetzalcoatlus"))[0] == b"* SEARCH 1 3\r\n"
+        assert (await ask(sock, b"b UID SEARCH UNSEEN"))[0] == b"* SEARCH 2 3\r\n"
+        assert (await ask(sock, b"c SEARCH OR SEEN FLAGGED NOT 2"))[0] == b"* SEARCH 1 3\r\n"
+        lines = await ask(sock, b"d SEARCH RETURN (MIN MAX COUNT ALL) ALL")
+        assert lines[0] == b'* ESEARCH (TAG "d") MIN 1 MAX 3 ALL 1:3 COUNT 3\r\n'
+        lines = await ask(sock, b"e UID SEARCH RETURN (SAVE) UNSEEN")
+        assert lines == [b"e OK UID SEARCH completed\r\n"]  # SAVE alone: no ESEARCH
+        lines = await ask(sock, b"f FETCH $ (UID)")
+        assert lines[:2] == [b"* 2 FETCH (UID 2)\r\n", b"* 3 FETCH (UID 3)\r\n"]
+        lines = await ask(sock, b"g SEARCH CHARSET KOI8-R ALL")
+        assert lines[-1] == b"g NO [BADCHARSET (US-ASCII UTF-8)] " + lines[-1].split(b"] ", 1)[1]
+        assert (await ask(sock, b"h SEARCH RETURN () SUBJECT nothing"))[0] == b'* ESEARCH (TAG "h")\r\n'
+    finally:
+        sock.close()
+
+
+async def test_search_rev2_answers_esearch(env: ImapEnv) -> None:
+    await env.deliver(message(1))
+    sock = await asyncio.to_thread(session, env, enable=b"IMAP4rev2")
+    try:
+        lines = await ask(sock, b"a UID SEARCH ALL")
+        assert re.fullmatch(rb'\* ESEARCH \(TAG "a"\) UID ALL 1\r\n', lines[0])
+    finally:
+        sock.close()
+
+
+async def test_fetch_of_a_message_expunged_elsewhere(env: ImapEnv) -> None:
+    await env.deliver(message(1))
+    await env.deliver(message(2))
+    sock = await asyncio.to_thread(session, env)
+    try:
+        info = await env.mailbox()
+        await env.store.expunge(info.id, [1])
+        # FETCH by number: no EXPUNGE may be sent now (RFC 9051 §7.5.1); message 1 keeps its number.
+        lines = await ask(sock, b"a FETCH 1:2 (FLAGS BODY.PEEK[HEADER.FIELDS (Subject)])")
+        assert not any(line.endswith(b" EXPUNGE\r\n") for line in lines), lines
+        assert not any(line.startswith(b"* 1 FETCH") for line in lines)  # its content is gone
+        assert lines[-1].startswith(b"a NO [EXPUNGEISSUED]")
+        assert any(line.startswith(b"* 2 FETCH") for line in lines)
+        assert (await ask(sock, b"a2 FETCH 1 FLAGS"))[
+            0
+        ] == b"* 1 FETCH (FLAGS ())\r\n"  # known to the session
+        lines = await ask(sock, b"b NOOP")
+        assert lines[0] == b"* 1 EXPUNGE\r\n"
+        started = datetime.now(UTC)
+        assert (await ask(sock, b"c FETCH 1 FLAGS"))[-1] == b"c OK FETCH completed\r\n"
+        assert datetime.now(UTC) - started < timedelta(seconds=5)
+    finally:
+        sock.close()
