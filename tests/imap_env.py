@@ -25,7 +25,8 @@ from pochta.mail.ops import MailOps
 from pochta.metrics import Metrics
 from pochta.mime import parse_message
 from pochta.server.imap import ImapHandler
-from pochta.server.listeners import Server
+from pochta.server.listeners import ProtocolHandler, Server
+from pochta.server.pop3 import Pop3Handler
 from pochta.store.api import Store
 from pochta.store.model import Account, MailboxInfo, Target
 from pochta.store.sqlite import open_sqlite_store
@@ -187,7 +188,11 @@ async def imap_server(tmp_path: Path, settings: Settings | None = None) -> Async
             ops=ops,
             scram_secret=b"k" * 32,
         )
-        server = Server(settings, data_dir, {"imap": handler}, metrics=Metrics(), ssl_context=server_context)
+        handlers: dict[str, ProtocolHandler] = {"imap": handler}
+        if settings.listeners.get("pop3", "off") != "off":
+            # POP3 on the same store, for tests of IMAP sessions beside POP3 clients.
+            handlers["pop3"] = Pop3Handler(store, settings, ops=ops, scram_secret=b"k" * 32)
+        server = Server(settings, data_dir, handlers, metrics=Metrics(), ssl_context=server_context)
         await server.start()
         try:
             yield ImapEnv(data_dir, store, ops, server, alice, bob, ca, settings)
