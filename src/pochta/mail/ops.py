@@ -23,7 +23,14 @@ Semantics chosen where the RFCs leave a choice (documented for docs/ and the pro
   (the store keeps them on the mailbox row); RFC 9051 §6.3.6 tells clients not to count on either.
 - APPEND/COPY/MOVE to a missing mailbox (RFC 9051 §6.3.12, §6.4.7, RFC 6851 §3.3): TRYCREATE when
   the name could be created, NONEXISTENT when it never could. No mailbox is created implicitly.
-- MOVE to the source mailbox itself is refused (CANNOT): it would only renumber the messages.
+- MOVE to the source mailbox itself is allowed (RFC 6851 §3.3: "allowed when copying the message to
+  the currently selected mailbox is allowed"): the messages get new UIDs at the end, flags kept.
+- APPEND (RFC 9051 §6.3.12) stores the message in RFC 5322 form with CRLF line ends (DESIGN data
+  model): a bare LF is turned into CRLF (RFC 5322 §2.3: CR and LF only occur together), as Dovecot
+  does; everything else is stored as given. An empty message is refused (CANNOT). Several messages
+  (RFC 3502 MULTIAPPEND, ``append_many``) are all or nothing: every check runs before any write, and
+  should a later commit still fail, the messages already placed are expunged again (the store
+  commits one message at a time, so another session may briefly see the first ones).
 - Quota (RFC 9208 §4.1 / RFC 2087): the account's ``quota_bytes`` (None = unlimited) against the
   store's usage plus the octets an APPEND or COPY adds; OVERQUOTA when it would be exceeded. MOVE
   within an account never grows usage. The check runs before any write and is not atomic with
@@ -36,8 +43,10 @@ Semantics chosen where the RFCs leave a choice (documented for docs/ and the pro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime
 
 from pochta.config import MimeSettings, Settings
@@ -86,6 +95,22 @@ def _store_errors(missing: Code = Code.NONEXISTENT, what: str = "No such mailbox
         raise OpsError(Code.ALREADYEXISTS, "Mailbox already exists") from None
     except Conflict as exc:
         raise OpsError(Code.CANNOT, f"Refused by the store: {exc}") from None
+
+
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+def _crlf(data: bytes) -> bytes:
+    return _BARE_LF.sub(b"\r\n", data)
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """One message to APPEND: its octets, flags and internal date (None: now)."""
+
+    data: bytes
+    flags: tuple[str, ...] = ()
+    internal_date: datetime | None = None
 
 
 def _unique_uids(uids: Iterable[Uid]) -> list[Uid]:
@@ -331,21 +356,57 @@ class MailOps:
         internal_date: datetime | None = None,
     ) -> Placed:
         """APPEND (RFC 9051 §6.3.12): one message into a mailbox of the account."""
-        flags = list(flags)  # validate before any I/O: a bad flag is the client's bug
-        flagrules.normalize_flags(flags)
-        if not data:
-            raise OpsError(Code.CANNOT, "Cannot store an empty message")
-        if self.max_message_size is not None and len(data) > self.max_message_size:
-            # RFC 7889 §4: APPENDLIMIT exceeded.
-            raise OpsError(Code.TOOBIG, f"Messages may be at most {self.max_message_size} octets")
+        [placed] = await self.append_many(
+            account_id, mailbox_name, [NewMessage(data, tuple(flags), internal_date)]
+        )
+        return placed
+
+    async def append_many(
+        self, account_id: AccountId, mailbox_name: str, messages: Sequence[NewMessage]
+    ) -> list[Placed]:
+        """APPEND of one or more messages (RFC 3502 MULTIAPPEND): all or nothing, in the given order."""
+        for new in messages:  # validate before any I/O: a bad flag is the client's bug
+            flagrules.normalize_flags(new.flags)
+        if not messages:
+            return []
+        contents = [await self.canonical_content(new.data) for new in messages]
+        for data in contents:
+            if not data:
+                # RFC 9051 §6.3.12: NO when the server cannot append; an empty message is no RFC 5322
+                # message (the literal syntax allows it, so this is NO, not BAD).
+                raise OpsError(Code.CANNOT, "Cannot store an empty message")
+            if self.max_message_size is not None and len(data) > self.max_message_size:
+                # RFC 7889 §4: APPENDLIMIT exceeded.
+                raise OpsError(Code.TOOBIG, f"Messages may be at most {self.max_message_size} octets")
         mailbox = await self._destination(account_id, mailbox_name)
-        resolved = await self._resolve_flags(mailbox.id, flags)
-        await self.check_quota(account_id, len(data))
-        parsed = await self.parse(data)
-        blob = await self.store.put_blob(data)
-        with _store_errors(Code.TRYCREATE):  # deleted since the lookup
-            placed = await self.store.deliver(blob, parsed, [Target(mailbox.id, resolved, internal_date)])
-        return placed[0]
+        resolved = [await self._resolve_flags(mailbox.id, new.flags) for new in messages]
+        # RFC 3502 §3: all or nothing, so the quota is checked for the messages together.
+        await self.check_quota(account_id, sum(len(data) for data in contents))
+        parsed = [await self.parse(data) for data in contents]
+        blobs = [await self.store.put_blob(data) for data in contents]
+        placed: list[Placed] = []
+        try:
+            for blob, message, flags, new in zip(blobs, parsed, resolved, messages, strict=True):
+                target = Target(mailbox.id, flags, new.internal_date)
+                with _store_errors(Code.TRYCREATE):  # deleted since the lookup
+                    placed.extend(await self.store.deliver(blob, message, [target]))
+        except BaseException:
+            if placed:
+                # RFC 3502 §3: "If the server fails to append any message, then none of the
+                # messages are appended".
+                with suppress(Exception):
+                    await self.store.expunge(mailbox.id, [p.uid for p in placed])
+            raise
+        return placed
+
+    async def canonical_content(self, data: bytes) -> bytes:
+        """The message as stored: bare LF becomes CRLF (see the module docstring); off the loop when
+        large."""
+        if data.count(b"\n") == data.count(b"\r\n"):
+            return data  # the usual case: nothing to change, no copy
+        if len(data) > PARSE_INLINE_MAX:
+            return await asyncio.to_thread(_crlf, data)
+        return _crlf(data)
 
     async def copy(
         self, account_id: AccountId, source_id: MailboxId, uids: Iterable[Uid], destination_name: str
@@ -368,10 +429,9 @@ class MailOps:
         self, account_id: AccountId, source_id: MailboxId, uids: Iterable[Uid], destination_name: str
     ) -> CopyResult:
         """MOVE / UID MOVE (RFC 6851 §3): atomic copy + expunge; flags travel; quota unchanged."""
-        source = await self._owned(account_id, source_id)
+        await self._owned(account_id, source_id)
         destination = await self._destination(account_id, destination_name)
-        if destination.id == source.id:
-            raise OpsError(Code.CANNOT, "Cannot move messages into the mailbox they are in")
+        # RFC 6851 §3.3: moving into the source mailbox itself is allowed, as COPY into it is.
         wanted = _unique_uids(uids)
         if not wanted:
             return CopyResult(destination.id, destination.uidvalidity, (), ())

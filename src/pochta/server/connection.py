@@ -289,6 +289,17 @@ class Connection:
         finally:
             self._busy -= 1
 
+    @contextlib.contextmanager
+    def waiting_for_client(self) -> Iterator[None]:
+        """Inside a command that waits for the client for as long as it likes (IMAP IDLE): a
+        graceful stop may interrupt it as it would a session between commands - ``read_some``
+        raises ``ServerShutdown`` - so the goodbye is not held back by the grace period."""
+        busy, self._busy = self._busy, 0
+        try:
+            yield
+        finally:
+            self._busy = busy
+
     def request_shutdown(self) -> None:
         """Called by the server on stop: interrupt a read waiting between commands."""
         self._shutdown_requested = True

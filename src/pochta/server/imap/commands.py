@@ -22,7 +22,20 @@ from pochta.mail.errors import OpsError
 from pochta.proto.imap import Command, State, Status, Tagged
 from pochta.proto.imap.responses import SIMPLE_CODES, Bye
 from pochta.proto.sasl import PLAINTEXT_MECHANISMS, SERVER_MECHANISMS
-from pochta.server.imap import auth, fetch, listing, mailboxes, search, select, status, store
+from pochta.server.imap import (
+    append,
+    auth,
+    copy,
+    expunge,
+    fetch,
+    idle,
+    listing,
+    mailboxes,
+    search,
+    select,
+    status,
+    store,
+)
 from pochta.server.imap.selected import InvalidSequenceNumber
 from pochta.server.imap.session import Session
 from pochta.store.api import StoreError
@@ -73,20 +86,19 @@ TABLE: dict[str, Entry] = {
     "UID STORE": Entry(store.store),
     "SEARCH": Entry(search.search, ("ESEARCH", "SEARCHRES")),  # RFC 4731, RFC 5182
     "UID SEARCH": Entry(search.search),
+    "APPEND": Entry(append.append, ("MULTIAPPEND",)),  # RFC 3502; APPENDLIMIT: ``capabilities``
+    "IDLE": Entry(idle.idle, ("IDLE",)),  # RFC 2177
+    "EXPUNGE": Entry(expunge.expunge),
+    "UID EXPUNGE": Entry(expunge.uid_expunge, ("UIDPLUS",)),  # RFC 4315
+    "COPY": Entry(copy.copy),
+    "UID COPY": Entry(copy.copy),
+    "MOVE": Entry(copy.move, ("MOVE",)),  # RFC 6851
+    "UID MOVE": Entry(copy.move),
 }
 
 # Commands parsed by the proto layer but not served yet: ``NO [CANNOT]``. The value is what the
 # command will advertise once it moves into TABLE (not advertised before).
-NOT_YET: dict[str, tuple[str, ...]] = {
-    "APPEND": ("MULTIAPPEND",),  # plus APPENDLIMIT=<n> (``capabilities``)
-    "IDLE": ("IDLE",),
-    "EXPUNGE": (),
-    "COPY": (),
-    "MOVE": ("MOVE",),
-    "UID COPY": (),
-    "UID MOVE": (),
-    "UID EXPUNGE": ("UIDPLUS",),
-}
+NOT_YET: dict[str, tuple[str, ...]] = {}
 
 
 def capabilities(session: Session) -> list[str]:

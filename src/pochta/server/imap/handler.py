@@ -48,7 +48,9 @@ def receiver_limits(settings: Settings) -> Limits:
         max_literal=imap.max_literal_size,
         max_literal_total=imap.max_literals_total,
         append_limit=limits.max_message_size,
-        max_append_total=limits.max_message_size,  # no MULTIAPPEND yet: one message per APPEND
+        # MULTIAPPEND (RFC 3502): all messages of one APPEND are held in memory until it completes
+        # (no spooling yet), so together they are bounded like one message (server.imap.append).
+        max_append_total=limits.max_message_size,
         max_errors=limits.max_errors,
         literal_minus=True,  # RFC 7888 §5 LITERAL- (advertised in commands.capabilities)
     )

@@ -1,0 +1,51 @@
+"""APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502), APPENDUID (RFC 4315 §3), APPENDLIMIT
+(RFC 7889) and the UTF8 form (RFC 6855 §4).
+
+- Limits, one rule: no message may exceed ``limits.max_message_size``, advertised as APPENDLIMIT.
+  The receiver enforces it before the ``+`` continuation of a synchronising literal with a tagged
+  ``NO [TOOBIG]`` (RFC 7889 §4, RFC 4469 §4.2), so the client never sends the octets; a larger
+  non-synchronising literal ends the session (RFC 7888 §4). ``MailOps`` checks the same limit again
+  after line-end repair. All literals of one APPEND together may not exceed it either (the receiver's
+  ``max_append_total``): the messages are held in memory until the command is complete, and this
+  bounds that memory. Streaming big literals to a spool file (``Limits.stream_over``) is not done yet.
+- MULTIAPPEND is all or nothing (RFC 3502 §3, ``MailOps.append_many``): a message over the limit
+  fails the command before anything is stored; a bad flag, a missing mailbox (TRYCREATE) or the
+  quota (OVERQUOTA) of any message fails them all.
+- Content (``MailOps.canonical_content``): stored as given except that bare LF becomes CRLF; an empty
+  message is ``NO [CANNOT]`` (the literal syntax allows it, so it is no protocol error, but it is no
+  RFC 5322 message). NUL needs a literal8 (the receiver answers BAD otherwise, RFC 9051 §4.3);
+  literal8 content is stored as given (no content-transfer-encoding is applied).
+- APPENDUID lists the new UIDs in the order of the messages (RFC 4315 §3; they ascend).
+- Appending to the selected mailbox: the new messages are announced with EXISTS before the tagged OK
+  (RFC 9051 §6.3.12: "the server SHOULD notify the client immediately via an untagged EXISTS").
+"""
+
+from __future__ import annotations
+
+from pochta.mail.ops import NewMessage
+from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap.args import Append
+from pochta.proto.imap.responses import Code
+from pochta.proto.imap.sequence import SequenceSet
+from pochta.server.imap.session import Session
+
+__all__ = ["append"]
+
+
+async def append(session: Session, command: Command) -> Tagged:
+    args = command.args
+    assert isinstance(args, Append)
+    name = session.mailbox_name(args.mailbox)
+    messages: list[NewMessage] = []
+    for message in args.messages:
+        if message.data.streamed:  # pragma: no cover - the handler sets no Limits.stream_over
+            raise RuntimeError("streamed APPEND literals are not supported")
+        # RFC 9051 §6.3.12: flags and date-time are optional; no date means the current time.
+        messages.append(NewMessage(bytes(message.data), message.flags or (), message.date))
+    placed = await session.services.ops.append_many(session.account_id, name, messages)
+    selected = session.selected
+    if selected is not None and placed[0].mailbox_id == selected.mailbox_id:
+        session.dirty.set()  # EXISTS before the tagged OK (the feed's own wake-up may still be on its way)
+    # RFC 4315 §3: APPENDUID uidvalidity uid-set.
+    code = Code.appenduid(placed[0].uidvalidity, SequenceSet.of(*(p.uid for p in placed)))
+    return Tagged(command.tag, Status.OK, "APPEND completed", code=code)

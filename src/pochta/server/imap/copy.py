@@ -1,0 +1,101 @@
+"""COPY, UID COPY (RFC 9051 §6.4.7, §6.4.9), MOVE and UID MOVE (RFC 6851, RFC 9051 §6.4.8).
+
+- What may be copied or moved where (TRYCREATE for a missing destination, OVERQUOTA, flags kept) is
+  ``MailOps.copy``/``MailOps.move``'s; the store does each as one commit, so a failed COPY or MOVE
+  changes nothing (RFC 9051 §6.4.7: "MUST restore the destination mailbox to its state before the
+  COPY attempt"; RFC 6851 §3.3: no message is lost or left in both mailboxes).
+- UIDPLUS (RFC 4315 §3): COPY answers ``OK [COPYUID uidvalidity source-uids dest-uids]``. MOVE sends
+  the COPYUID in an untagged ``* OK`` *before* its EXPUNGEs (RFC 6851 §4.3), then the EXPUNGE of each
+  moved message (``SelectedMailbox.apply_own``: ascending, each number lowered by those sent before,
+  RFC 9051 §7.5.1), then a plain tagged OK. Sets that name no message (UID sets, RFC 9051 §6.4.9)
+  answer OK without COPYUID: RFC 4315 §3 has no syntax for empty UID sets.
+- MOVE by message number sends EXPUNGE too (RFC 6851 §3.3 "the server may send EXPUNGE responses
+  before the tagged response"): they are this command's own, and the numbers are the client's current
+  ones. Expunges by *other* sessions wait while a MOVE by number runs (the dispatcher's
+  ``allow_expunge`` is False for commands using sequence numbers), which keeps the client's numbering
+  consistent; the UID forms report them as well.
+- A message that another session has expunged but whose EXPUNGE this session has not been told yet
+  cannot be copied or moved any more: the command is refused as a whole with ``NO [EXPUNGEISSUED]``
+  (RFC 5530 §3) rather than copying part of the set, so that COPY stays all or nothing. The changes
+  the feed signalled are absorbed first so that this is known; an expunge committed while the COPY
+  itself runs still just leaves that message out (its COPYUID shows which were copied).
+- Copying (or moving, RFC 6851 §3.3) into the selected mailbox itself works; the new messages are
+  announced with EXISTS before the tagged reply.
+- In an EXAMINEd mailbox COPY is allowed (it does not change the source); MOVE is refused with
+  ``NO [READ-ONLY]`` since it expunges from the source (RFC 6851 §3.3: MOVE is COPY + STORE \\Deleted +
+  UID EXPUNGE, none of which an EXAMINEd mailbox permits, RFC 9051 §6.3.3).
+"""
+
+from __future__ import annotations
+
+from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap.args import CopyArgs
+from pochta.proto.imap.responses import Code, Untagged
+from pochta.proto.imap.sequence import SequenceSet
+from pochta.server.imap.selected import SelectedMailbox
+from pochta.server.imap.session import Session
+from pochta.store.api import NotFound
+from pochta.store.model import ChangeSet, CopyResult
+
+__all__ = ["copy", "move"]
+
+
+def _copyuid(result: CopyResult) -> Code:
+    # RFC 4315 §3: destination UIDs are allocated in source UID order, so both sets ascend together.
+    source = SequenceSet.of(*result.source_uids)
+    return Code.copyuid(result.uidvalidity, source, SequenceSet.of(*result.destination_uids))
+
+
+async def _catch_up(session: Session, selected: SelectedMailbox) -> None:
+    """Learn (not yet tell) what the feed signalled, so that expunges elsewhere are known here."""
+    if session.dirty.is_set():
+        session.dirty.clear()
+        try:
+            changes = await session.services.store.changes_since(selected.mailbox_id, selected.highestmodseq)
+        except NotFound:
+            session.dirty.set()  # deleted meanwhile: report_updates ends the session after the reply
+            return
+        selected.absorb(changes)  # reported by the dispatcher's update report, as any other change
+
+
+async def copy(session: Session, command: Command) -> Tagged:
+    return await _transfer(session, command, move=False)
+
+
+async def move(session: Session, command: Command) -> Tagged:
+    return await _transfer(session, command, move=True)
+
+
+async def _transfer(session: Session, command: Command, *, move: bool) -> Tagged:
+    args = command.args
+    assert isinstance(args, CopyArgs)
+    selected = session.selected
+    assert selected is not None  # the receiver allows these commands in the selected state only
+    tag = command.tag
+    if move and selected.read_only:
+        return Tagged(tag, Status.NO, "Mailbox is read-only (EXAMINE)", code="READ-ONLY")
+    uids = selected.resolve(args.sequence_set, uid=command.uid)
+    destination = session.mailbox_name(args.mailbox)
+    await _catch_up(session, selected)
+    if any(selected.is_expunged(uid) for uid in uids):
+        # RFC 5530 §3 EXPUNGEISSUED: all or nothing (RFC 9051 §6.4.7), see the module docstring.
+        return Tagged(tag, Status.NO, "Some of the messages were expunged meanwhile", code="EXPUNGEISSUED")
+    ops = session.services.ops
+    if move:
+        result = await ops.move(session.account_id, selected.mailbox_id, uids, destination)
+    else:
+        result = await ops.copy(session.account_id, selected.mailbox_id, uids, destination)
+    if result.destination_id == selected.mailbox_id:
+        # RFC 9051 §6.4.7/§7.5: announce the new messages (EXISTS) before the tagged reply, without
+        # waiting for the feed's wake-up to arrive.
+        session.dirty.set()
+    if not result.source_uids:
+        return Tagged(tag, Status.OK, f"{command.spec.name} completed, no messages")
+    if not move:
+        return Tagged(tag, Status.OK, f"{command.spec.name} completed", code=_copyuid(result))
+    # RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs.
+    session.send(Untagged(Status.OK, "Moved", code=_copyuid(result)))
+    moved = ChangeSet(selected.mailbox_id, selected.highestmodseq, expunged=result.source_uids)
+    for response in selected.apply_own(moved):  # RFC 6851 §3.3: EXPUNGE for each moved message
+        session.send(response)
+    return Tagged(tag, Status.OK, f"{command.spec.name} completed")

@@ -1,0 +1,54 @@
+"""EXPUNGE (RFC 9051 §6.4.3) and UID EXPUNGE (RFC 4315 §2.1, RFC 9051 §6.4.9).
+
+Which messages go is ``MailOps.expunge``'s rule (those carrying \\Deleted; for UID EXPUNGE only those
+of the given UIDs). The session's own EXPUNGE responses come from ``SelectedMailbox.apply_own``, in
+ascending order with each number lowered by those sent before (RFC 9051 §7.5.1; §6.4.3 "3, 3, 5, 8").
+Expunges by other sessions follow from the dispatcher's update report (both commands may send
+EXPUNGE: neither uses sequence numbers). A message another session already expunged whose EXPUNGE is
+still held back is skipped here and reported by that report. In an EXAMINEd mailbox both are
+refused with ``NO [READ-ONLY]`` (RFC 9051 §6.3.3: no changes to the mailbox are permitted).
+"""
+
+from __future__ import annotations
+
+from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap.args import SequenceArgs
+from pochta.server.imap.selected import SelectedMailbox
+from pochta.server.imap.session import Session
+
+__all__ = ["expunge", "uid_expunge"]
+
+
+def _writable(session: Session, command: Command) -> tuple[SelectedMailbox, Tagged | None]:
+    selected = session.selected
+    assert selected is not None  # the receiver allows these commands in the selected state only
+    if selected.read_only:
+        # RFC 9051 §6.3.3: an EXAMINEd mailbox cannot be changed.
+        return selected, Tagged(command.tag, Status.NO, "Mailbox is read-only (EXAMINE)", code="READ-ONLY")
+    return selected, None
+
+
+async def expunge(session: Session, command: Command) -> Tagged:
+    selected, refused = _writable(session, command)
+    if refused is not None:
+        return refused
+    # RFC 9051 §6.4.3: remove every \Deleted message; an untagged EXPUNGE for each.
+    changes = await session.services.ops.expunge(selected.mailbox_id)
+    for response in selected.apply_own(changes):
+        session.send(response)
+    return Tagged(command.tag, Status.OK, "EXPUNGE completed")
+
+
+async def uid_expunge(session: Session, command: Command) -> Tagged:
+    args = command.args
+    assert isinstance(args, SequenceArgs)
+    selected, refused = _writable(session, command)
+    if refused is not None:
+        return refused
+    # RFC 4315 §2.1: only the \Deleted messages among the given UIDs; absent UIDs are ignored.
+    uids = [uid for uid in selected.resolve(args.sequence_set, uid=True) if not selected.is_expunged(uid)]
+    if uids:
+        changes = await session.services.ops.expunge(selected.mailbox_id, uids)
+        for response in selected.apply_own(changes):
+            session.send(response)
+    return Tagged(command.tag, Status.OK, "UID EXPUNGE completed")

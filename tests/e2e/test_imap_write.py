@@ -1,0 +1,425 @@
+"""COPY, MOVE, EXPUNGE and APPEND (RFC 9051 §6.3.12, §6.4.3, §6.4.7, §6.4.9; RFC 6851; RFC 4315;
+RFC 3502; RFC 7889) line by line over raw sockets, with a second session watching."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import imapclient
+import pytest
+
+from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, imap_settings, message, read_line
+
+LIMIT = 4096  # limits.max_message_size in the small-limit server: APPENDLIMIT
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
+    async with imap_server(tmp_path) as running:
+        yield running
+
+
+def session(env: ImapEnv, *, select: bytes = b"") -> socket.socket:
+    sock = env.raw()
+    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
+    if select:
+        assert exchange(sock, b"S SELECT " + select)[-1].startswith(b"S OK")
+    return sock
+
+
+async def open_session(env: ImapEnv, select: bytes = b"") -> socket.socket:
+    return await asyncio.to_thread(session, env, select=select)
+
+
+async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
+    return await asyncio.to_thread(exchange, sock, line)
+
+
+def send_append(sock: socket.socket, head: bytes, parts: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """``head`` is "tag APPEND mailbox"; each part is (flags/date text before the literal, octets).
+
+    Waits for each ``+`` and returns every line up to the tagged reply."""
+    tag = head.split(b" ", 1)[0]
+    lines: list[bytes] = []
+    pending = head
+    for prefix, data in parts:
+        sock.sendall(pending + b" " + prefix + b"{%d}\r\n" % len(data))
+        got = read_line(sock)
+        lines.append(got)
+        if not got.startswith(b"+"):
+            return lines  # refused before the literal (TOOBIG)
+        pending = data
+    sock.sendall(pending + b"\r\n")
+    while not lines[-1].startswith(tag + b" "):
+        lines.append(read_line(sock))
+    return lines
+
+
+async def append(sock: socket.socket, head: bytes, parts: list[tuple[bytes, bytes]]) -> list[bytes]:
+    return await asyncio.to_thread(send_append, sock, head, parts)
+
+
+# --- COPY / UID COPY (RFC 9051 §6.4.7, RFC 4315 §3) -------------------------------------------------
+
+
+async def test_copy_and_uid_copy_answer_copyuid(env: ImapEnv) -> None:
+    for n in range(1, 4):
+        await env.deliver(message(n), flags=["\\Seen"] if n == 2 else [])
+    archive = await env.mailbox("Archive")
+    sock = await open_session(env, b"INBOX")
+    try:
+        copied = await ask(sock, b"a COPY 1:2 Archive")
+        uid_copied = await ask(sock, b"b UID COPY 3,1 Archive")
+        nothing = await ask(sock, b"c UID COPY 50:60 Archive")
+        bad = await ask(sock, b"d COPY 4 Archive")
+    finally:
+        sock.close()
+    v = archive.uidvalidity
+    assert copied == [b"a OK [COPYUID %d 1:2 1:2] COPY completed\r\n" % v]
+    assert uid_copied == [b"b OK [COPYUID %d 1,3 3:4] UID COPY completed\r\n" % v]
+    # RFC 4315 §3 has no empty UID set: a set naming no message answers OK without COPYUID.
+    assert nothing == [b"c OK UID COPY completed, no messages\r\n"]
+    assert bad == [b"d BAD Message number 4 is beyond the last message (3 EXISTS)\r\n"]
+    view = await env.store.open_view(archive.id)
+    assert list(view.uids) == [1, 2, 3, 4]
+    assert [entry.flags for entry in view.messages] == [frozenset(), {"\\Seen"}, frozenset(), frozenset()]
+    assert await env.uids() == [1, 2, 3]  # the source is untouched
+
+
+async def test_copy_trycreate_nonexistent_and_overquota(env: ImapEnv) -> None:
+    await env.deliver(message(1))
+    sock = await open_session(env, b"INBOX")
+    try:
+        trycreate = await ask(sock, b"a COPY 1 Later")
+        never = await ask(sock, b'b COPY 1 "wild*card"')
+        move_trycreate = await ask(sock, b"c MOVE 1 Later")
+        usage = await env.store.quota_usage(env.alice.id)
+        await env.store.update_account(ALICE, quota_bytes=usage + 10)
+        overquota = await ask(sock, b"d COPY 1 Archive")
+        # RFC 6851 §4.1: MOVE within the account does not grow usage; it works at the quota.
+        moved = await ask(sock, b"e MOVE 1 Archive")
+    finally:
+        sock.close()
+    # RFC 9051 §6.4.7: TRYCREATE when the destination does not exist but could be created.
+    assert trycreate == [b"a NO [TRYCREATE] No such mailbox\r\n"]
+    assert never == [b"b NO [NONEXISTENT] No such mailbox, and that name cannot be created\r\n"]
+    assert move_trycreate == [b"c NO [TRYCREATE] No such mailbox\r\n"]
+    assert overquota == [b"d NO [OVERQUOTA] Quota exceeded\r\n"]
+    assert moved[-1] == b"e OK MOVE completed\r\n"
+    assert await env.store.get_mailbox(env.alice.id, "Later") is None  # never created implicitly
+
+
+async def test_copy_into_the_selected_mailbox_announces_exists(env: ImapEnv) -> None:
+    await env.deliver(message(1))
+    await env.deliver(message(2))
+    info = await env.mailbox()
+    sock = await open_session(env, b"INBOX")
+    try:
+        copied = await ask(sock, b"a COPY 1:2 INBOX")
+        noop = await ask(sock, b"b NOOP")
+    finally:
+        sock.close()
+    assert copied == [
+        b"* 4 EXISTS\r\n",
+        b"* 2 RECENT\r\n",  # IMAP4rev1 session: new messages are \Recent here (RFC 3501 §7.3.2)
+        b"a OK [COPYUID %d 1:2 3:4] COPY completed\r\n" % info.uidvalidity,
+    ]
+    assert noop == [b"b OK NOOP completed\r\n"]  # the feed's echo is not reported twice
+
+
+# --- MOVE / UID MOVE (RFC 6851) ---------------------------------------------------------------------
+
+
+async def test_move_sends_copyuid_then_expunges_in_order(env: ImapEnv) -> None:
+    for n in range(1, 6):
+        await env.deliver(message(n), flags=["\\Flagged"] if n == 4 else [])
+    archive = await env.mailbox("Archive")
+    sock = await open_session(env, b"INBOX")
+    try:
+        moved = await ask(sock, b"a MOVE 2,4 Archive")
+        uid_moved = await ask(sock, b"b UID MOVE 5 Archive")
+        nothing = await ask(sock, b"c UID MOVE 4 Archive")  # moved already: names no message now
+        noop = await ask(sock, b"d NOOP")
+    finally:
+        sock.close()
+    v = archive.uidvalidity
+    # RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs; messages 2 and 4 go out as 2, 3
+    # (RFC 9051 §7.5.1: each EXPUNGE renumbers at once).
+    assert moved == [
+        b"* OK [COPYUID %d 2,4 1:2] Moved\r\n" % v,
+        b"* 2 EXPUNGE\r\n",
+        b"* 3 EXPUNGE\r\n",
+        b"a OK MOVE completed\r\n",
+    ]
+    assert uid_moved == [
+        b"* OK [COPYUID %d 5 3] Moved\r\n" % v,
+        b"* 3 EXPUNGE\r\n",
+        b"b OK UID MOVE completed\r\n",
+    ]
+    assert nothing == [b"c OK UID MOVE completed, no messages\r\n"]
+    assert noop == [b"d NOOP completed\r\n".replace(b"d ", b"d OK ")]
+    assert await env.uids() == [1, 3]
+    view = await env.store.open_view(archive.id)
+    assert list(view.uids) == [1, 2, 3]
+    assert [entry.flags for entry in view.messages] == [frozenset(), {"\\Flagged"}, frozenset()]  # kept
+
+
+async def test_move_into_the_selected_mailbox(env: ImapEnv) -> None:
+    # RFC 6851 §3.3: allowed where COPY into it is; the message gets a new UID at the end.
+    await env.deliver(message(1))
+    await env.deliver(message(2))
+    info = await env.mailbox()
+    sock = await open_session(env, b"INBOX")
+    try:
+        moved = await ask(sock, b"a UID MOVE 1 INBOX")
+    finally:
+        sock.close()
+    assert moved == [
+        b"* OK [COPYUID %d 1 3] Moved\r\n" % info.uidvalidity,
+        b"* 1 EXPUNGE\r\n",
+        b"* 2 EXISTS\r\n",
+        b"* 1 RECENT\r\n",
+        b"a OK UID MOVE completed\r\n",
+    ]
+    assert await env.uids() == [2, 3]
+
+
+async def test_examine_allows_copy_but_refuses_move_and_expunge(env: ImapEnv) -> None:
+    uid = await env.deliver(message(1), flags=["\\Deleted"])
+    archive = await env.mailbox("Archive")
+    sock = await open_session(env)
+    try:
+        await ask(sock, b"e EXAMINE INBOX")
+        copied = await ask(sock, b"a COPY 1 Archive")
+        moved = await ask(sock, b"b MOVE 1 Archive")
+        uid_moved = await ask(sock, b"c UID MOVE 1 Archive")
+        expunged = await ask(sock, b"d EXPUNGE")
+        uid_expunged = await ask(sock, b"f UID EXPUNGE 1")
+    finally:
+        sock.close()
+    assert copied == [b"a OK [COPYUID %d 1 1] COPY completed\r\n" % archive.uidvalidity]
+    read_only = b"NO [READ-ONLY] Mailbox is read-only (EXAMINE)\r\n"
+    assert moved == [b"b " + read_only]
+    assert uid_moved == [b"c " + read_only]
+    assert expunged == [b"d " + read_only]
+    assert uid_expunged == [b"f " + read_only]
+    assert await env.uids() == [uid]
+
+
+async def test_copy_of_a_message_expunged_elsewhere_is_refused(env: ImapEnv) -> None:
+    uids = [await env.deliver(message(n)) for n in range(1, 4)]
+    info = await env.mailbox()
+    a = await open_session(env, b"INBOX")
+    try:
+        await env.store.expunge(info.id, uids[1:2])
+        copied = await ask(a, b"a COPY 1:3 Archive")  # message 2 is gone; its EXPUNGE is held back
+        uid_copied = await ask(a, b"b UID COPY 1:3 Archive")
+        again = await ask(a, b"c UID COPY 1:3 Archive")
+    finally:
+        a.close()
+    # RFC 5530 EXPUNGEISSUED; nothing is copied (COPY is all or nothing, RFC 9051 §6.4.7).
+    assert copied == [b"a NO [EXPUNGEISSUED] Some of the messages were expunged meanwhile\r\n"]
+    # UID COPY may carry EXPUNGE (RFC 9051 §7.5.1): the client learns why, and the retry works.
+    assert uid_copied == [
+        b"* 2 EXPUNGE\r\n",
+        b"b NO [EXPUNGEISSUED] Some of the messages were expunged meanwhile\r\n",
+    ]
+    archive = await env.mailbox("Archive")
+    assert again == [b"c OK [COPYUID %d 1,3 1:2] UID COPY completed\r\n" % archive.uidvalidity]
+
+
+# --- EXPUNGE / UID EXPUNGE (RFC 9051 §6.4.3, RFC 4315 §2.1) -----------------------------------------
+
+
+async def test_expunge_reports_each_removed_message(env: ImapEnv) -> None:
+    for n in range(1, 12):
+        await env.deliver(message(n), flags=["\\Deleted"] if n in (3, 4, 7, 11) else [])
+    sock = await open_session(env, b"INBOX")
+    try:
+        expunged = await ask(sock, b"a EXPUNGE")
+        again = await ask(sock, b"b EXPUNGE")
+    finally:
+        sock.close()
+    # RFC 9051 §6.4.3 example: messages 3, 4, 7 and 11 are reported as 3, 3, 5, 8.
+    assert expunged == [
+        b"* 3 EXPUNGE\r\n",
+        b"* 3 EXPUNGE\r\n",
+        b"* 5 EXPUNGE\r\n",
+        b"* 8 EXPUNGE\r\n",
+        b"a OK EXPUNGE completed\r\n",
+    ]
+    assert again == [b"b OK EXPUNGE completed\r\n"]
+    assert await env.uids() == [1, 2, 5, 6, 8, 9, 10]
+
+
+async def test_uid_expunge_removes_only_given_deleted_uids(env: ImapEnv) -> None:
+    for n in range(1, 6):
+        await env.deliver(message(n), flags=["\\Deleted"] if n != 2 else [])
+    sock = await open_session(env, b"INBOX")
+    try:
+        expunged = await ask(sock, b"a UID EXPUNGE 2:4,9")
+        none = await ask(sock, b"b UID EXPUNGE 20:*")  # "*" is UID 5 here: \Deleted, so it goes
+    finally:
+        sock.close()
+    # RFC 4315 §2.1: 2 is not \Deleted and stays; 9 does not exist.
+    assert expunged == [b"* 3 EXPUNGE\r\n", b"* 3 EXPUNGE\r\n", b"a OK UID EXPUNGE completed\r\n"]
+    assert none == [b"* 3 EXPUNGE\r\n", b"b OK UID EXPUNGE completed\r\n"]
+    assert await env.uids() == [1, 2]
+
+
+async def test_other_sessions_learn_of_expunge_move_and_append_at_the_right_time(env: ImapEnv) -> None:
+    for n in range(1, 5):
+        await env.deliver(message(n), flags=["\\Deleted"] if n == 2 else [])
+    a = await open_session(env, b"INBOX")
+    b = await open_session(env, b"INBOX")
+    try:
+        b_expunge = await ask(b, b"b1 EXPUNGE")
+        # RFC 9051 §7.5.1: no EXPUNGE while a command with message numbers runs (SEARCH here).
+        a_search = await ask(a, b"a1 SEARCH ALL")
+        a_noop = await ask(a, b"a2 NOOP")
+        b_move = await ask(b, b"b2 UID MOVE 3 Archive")
+        a_uid = await ask(a, b"a3 UID SEARCH ALL")  # UID commands may carry it
+        b_append = await append(b, b"b3 APPEND INBOX", [(b"", message(9))])
+        a_noop2 = await ask(a, b"a4 NOOP")
+    finally:
+        a.close()
+        b.close()
+    assert b_expunge == [b"* 2 EXPUNGE\r\n", b"b1 OK EXPUNGE completed\r\n"]
+    assert b"* 2 EXPUNGE\r\n" not in a_search
+    assert a_search[-1].startswith(b"a1 OK")
+    assert a_noop == [b"* 2 EXPUNGE\r\n", b"a2 OK NOOP completed\r\n"]
+    assert b_move[1:] == [b"* 2 EXPUNGE\r\n", b"b2 OK UID MOVE completed\r\n"]
+    assert a_uid == [b"* SEARCH 1 3 4\r\n", b"* 2 EXPUNGE\r\n", b"a3 OK UID SEARCH completed\r\n"]
+    assert b_append[-3:-1] == [b"* 3 EXISTS\r\n", b"* 1 RECENT\r\n"]
+    assert a_noop2 == [b"* 3 EXISTS\r\n", b"* 1 RECENT\r\n", b"a4 OK NOOP completed\r\n"]
+
+
+# --- APPEND (RFC 9051 §6.3.12, RFC 3502, RFC 4315 §3, RFC 7889) -------------------------------------
+
+
+async def test_append_with_flags_and_date_answers_appenduid(env: ImapEnv) -> None:
+    sent = await env.mailbox("Sent")
+    sock = await open_session(env)
+    try:
+        appended = await append(
+            sock, b"a APPEND Sent", [(b'(\\Seen $Forwarded) "05-Mar-2024 14:07:30 +0200" ', message(1))]
+        )
+        plain = await append(sock, b"b APPEND Sent", [(b"", message(2))])
+    finally:
+        sock.close()
+    v = sent.uidvalidity
+    assert appended == [b"+ Ready for literal data\r\n", b"a OK [APPENDUID %d 1] APPEND completed\r\n" % v]
+    assert plain[-1] == b"b OK [APPENDUID %d 2] APPEND completed\r\n" % v
+    view = await env.store.open_view(sent.id)
+    first, second = view.messages
+    assert first.flags == {"\\Seen", "$Forwarded"}
+    assert first.internal_date == datetime(2024, 3, 5, 14, 7, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert second.flags == frozenset()
+    assert abs(second.internal_date - datetime.now(UTC)) < timedelta(minutes=1)  # no date: now
+    with env.store.open_blob(first.blob) as f:
+        assert f.read() == message(1)
+
+
+async def test_multiappend_with_imapclient_and_capabilities(env: ImapEnv) -> None:
+    def run() -> tuple[tuple[bytes, ...], object]:
+        client = imapclient.IMAPClient(*env.plain, ssl=False, timeout=10)
+        try:
+            client.login(ALICE, PASSWORD)
+            caps = client.capabilities()
+            result = client.multiappend("Drafts", [message(1), {"msg": message(2), "flags": ["\\Draft"]}])
+            return caps, result
+        finally:
+            client.logout()
+
+    caps, result = await asyncio.to_thread(run)
+    drafts = await env.mailbox("Drafts")
+    for cap in (
+        b"MULTIAPPEND",
+        b"UIDPLUS",
+        b"MOVE",
+        b"IDLE",
+        b"APPENDLIMIT=%d" % env.settings.limits.max_message_size,
+    ):
+        assert cap in caps
+    assert result == ("OK", [b"[APPENDUID %d 1:2] APPEND completed" % drafts.uidvalidity])
+    view = await env.store.open_view(drafts.id)
+    assert [entry.flags for entry in view.messages] == [frozenset(), {"\\Draft"}]
+
+
+async def test_append_errors(env: ImapEnv) -> None:
+    sock = await open_session(env)
+    try:
+        trycreate = await append(sock, b"a APPEND Later", [(b"", message(1))])
+        bad_flag = await append(sock, b"b APPEND INBOX", [(b"", message(1)), (b"(\\Bogus) ", message(2))])
+        empty = await append(sock, b"c APPEND INBOX", [(b"", b"")])
+        await env.store.update_account(ALICE, quota_bytes=len(message(1)) + 10)
+        overquota = await append(sock, b"d APPEND INBOX", [(b"", message(1)), (b"", message(2))])
+        fits = await append(sock, b"e APPEND INBOX", [(b"", message(1))])
+    finally:
+        sock.close()
+    assert trycreate[-1] == b"a NO [TRYCREATE] No such mailbox\r\n"  # RFC 9051 §6.3.12
+    assert bad_flag[-1].startswith(b"b NO [CLIENTBUG]")
+    assert empty[-1] == b"c NO [CANNOT] Cannot store an empty message\r\n"
+    assert overquota[-1] == b"d NO [OVERQUOTA] Quota exceeded\r\n"  # RFC 3502 §3: neither is stored
+    assert fits[-1].startswith(b"e OK [APPENDUID ")
+    assert await env.uids() == [1]
+
+
+async def test_append_stores_bare_lf_as_crlf(env: ImapEnv) -> None:
+    sock = await open_session(env)
+    try:
+        done = await append(sock, b"a APPEND INBOX", [(b"", b"Subject: lf\n\nline\nend\n")])
+    finally:
+        sock.close()
+    assert done[-1].startswith(b"a OK [APPENDUID")
+    [entry] = (await env.store.open_view((await env.mailbox()).id)).messages
+    with env.store.open_blob(entry.blob) as f:
+        assert f.read() == b"Subject: lf\r\n\r\nline\r\nend\r\n"
+
+
+async def test_append_to_the_selected_mailbox_announces_exists(env: ImapEnv) -> None:
+    await env.deliver(message(1))
+    info = await env.mailbox()
+    sock = await open_session(env, b"INBOX")
+    try:
+        appended = await append(sock, b"a APPEND INBOX", [(b"", message(2))])
+    finally:
+        sock.close()
+    # RFC 9051 §6.3.12: "the server SHOULD notify the client immediately via an untagged EXISTS".
+    assert appended[1:] == [
+        b"* 2 EXISTS\r\n",
+        b"* 1 RECENT\r\n",
+        b"a OK [APPENDUID %d 2] APPEND completed\r\n" % info.uidvalidity,
+    ]
+
+
+@pytest.fixture
+async def small(tmp_path: Path) -> AsyncIterator[ImapEnv]:
+    async with imap_server(tmp_path, imap_settings(limits={"max_message_size": LIMIT})) as running:
+        yield running
+
+
+async def test_toobig_and_multiappend_all_or_nothing(small: ImapEnv) -> None:
+    env = small
+    big = message(2, body=b"x" * LIMIT)
+    sock = await open_session(env)
+    try:
+        toobig = await append(sock, b"a APPEND INBOX", [(b"", big)])
+        multi = await append(sock, b"b APPEND INBOX", [(b"", message(1)), (b"", big)])
+        after = await ask(sock, b"c NOOP")
+        exact = await append(
+            sock, b"d APPEND INBOX", [(b"", message(3, body=b"y" * (LIMIT - len(message(3)))))]
+        )
+    finally:
+        sock.close()
+    # RFC 7889 §4 / RFC 4469 §4.2: refused before the continuation; the client sends no octets.
+    assert toobig == [b"a NO [TOOBIG] Literal too big\r\n"]
+    # RFC 3502 §3: the second message is over the limit: the first is not appended either.
+    assert multi == [b"+ Ready for literal data\r\n", b"b NO [TOOBIG] Literal too big\r\n"]
+    assert after == [b"c OK NOOP completed\r\n"]  # the connection is still in sync
+    assert exact[-1].startswith(b"d OK [APPENDUID")
+    assert await env.uids() == [1]
