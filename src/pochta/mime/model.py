@@ -9,7 +9,7 @@ form is a flat list of parts that refer to their children by index.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +140,30 @@ class Part:
         )
 
 
+def part_at(root: Part, spec: Sequence[int]) -> Part | None:
+    """The part an IMAP section number names (RFC 9051 §6.4.5.1), or None; iterative.
+
+    In a message, a multipart's parts are numbered from 1; a message that is not multipart has the
+    single part 1 (its body: "every message has at least one part number"). The parts of a
+    message/rfc822 or message/global part are those of the encapsulated message. ``()`` is the
+    root entity (BODY[], HEADER, TEXT). Opaque parts have no children."""
+    part = root
+    in_message = True  # ``part`` is a message root whose number has not been used yet
+    for number in spec:
+        if number < 1:
+            return None
+        if not in_message and part.message is not None:
+            part, in_message = part.message, True  # RFC 9051 §6.4.5.1: 3.1 is in message 3
+        if part.is_multipart and part.children:
+            if number > len(part.children):
+                return None
+            part = part.children[number - 1]
+        elif not (in_message and number == 1):
+            return None
+        in_message = False
+    return part
+
+
 @dataclass(frozen=True)
 class ParsedMessage:
     """The parse of one message, computed once at delivery (DESIGN.md principle 4)."""
@@ -190,21 +214,7 @@ class ParsedMessage:
         In a message, a multipart's parts are numbered from 1; a message that is not multipart
         has the single part 1 (its body). The parts of a message/rfc822 part are the parts of
         the encapsulated message. ``()`` is the root entity (BODY[], HEADER, TEXT)."""
-        part = self.root
-        in_message = True
-        for number in spec:
-            if number < 1:
-                return None
-            if not in_message and part.message is not None:
-                part, in_message = part.message, True
-            if part.is_multipart and part.children:
-                if number > len(part.children):
-                    return None
-                part = part.children[number - 1]
-            elif not (in_message and number == 1):
-                return None
-            in_message = False
-        return part
+        return part_at(self.root, spec)
 
     def byte_range(self, spec: tuple[int, ...], specifier: str = "") -> tuple[int, int] | None:
         """Offsets of BODY[spec], BODY[spec.HEADER], BODY[spec.TEXT] or BODY[spec.MIME] in the

@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pochta.mime.model import Part
+from pochta.mime.model import Part, part_at
 from pochta.proto.imap.fetch import FetchAtt, Section
 
 IDENTITY_ENCODINGS = frozenset({"7bit", "8bit", "binary"})  # RFC 2045 §6.2: no decoding
@@ -105,26 +105,8 @@ class SectionPlan:
 
 
 def find_part(root: Part, numbers: Sequence[int]) -> Part | None:
-    """The part a section-part names (RFC 9051 §6.4.5.1), iteratively; ``()`` is the root.
-
-    A multipart's parts are numbered from 1; a message that is not multipart has the single part
-    1, its body ("every message has at least one part number"); the parts of a message/rfc822 or
-    message/global part are those of the encapsulated message. Opaque parts have no children."""
-    part = root
-    in_message = True  # ``part`` is a message root whose number has not been used yet
-    for number in numbers:
-        if number < 1:
-            return None
-        if not in_message and part.message is not None:
-            part, in_message = part.message, True  # RFC 9051 §6.4.5.1: 3.1 is in message 3
-        if part.is_multipart and part.children:
-            if number > len(part.children):
-                return None
-            part = part.children[number - 1]
-        elif not (in_message and number == 1):
-            return None
-        in_message = False
-    return part
+    """The part a section-part names (RFC 9051 §6.4.5.1); ``()`` is the root (``mime.model.part_at``)."""
+    return part_at(root, numbers)
 
 
 def locate(root: Part, size: int, section: Section) -> Extent | None:
