@@ -243,7 +243,19 @@ class MailboxView(Sequence[MessageEntry]):
     holding the view: never modify them.
     """
 
-    __slots__ = ("_dates", "_digests", "flags", "mailbox", "message_ids", "modseqs", "sizes", "uids")
+    # __weakref__: the store keeps the latest view of each mailbox in a weak cache, so that sessions
+    # opening a mailbox at the same MODSEQ share one view instead of one copy each.
+    __slots__ = (
+        "__weakref__",
+        "_dates",
+        "_digests",
+        "flags",
+        "mailbox",
+        "message_ids",
+        "modseqs",
+        "sizes",
+        "uids",
+    )
 
     mailbox: MailboxInfo
     uids: array[int]

@@ -180,6 +180,7 @@ class SqliteStore:
             reader_threads, thread_name_prefix="pochta-reader"
         )
         self._closed = False
+        self._views = mail.ViewCache()  # sessions opening a mailbox at the same MODSEQ share its view
 
     # Plumbing (public for maintenance code, tests and benches)
 
@@ -417,7 +418,7 @@ class SqliteStore:
         return await self.run_write(lambda c, e: mail.deliver(c, e, self.blobs, prepared, targets))
 
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView:
-        return await self.run_read(lambda c: mail.open_view(c, mailbox_id))
+        return await self.run_read(lambda c: mail.open_view(c, mailbox_id, self._views))
 
     async def changes_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:
         return await self.run_read(lambda c: mail.changes_since(c, mailbox_id, modseq))

@@ -20,6 +20,8 @@ from __future__ import annotations
 import operator
 import sqlite3
 import sys
+import threading
+import weakref
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -534,11 +536,38 @@ def _view_from_rows(raw: sqlite3.Connection, info: MailboxInfo) -> MailboxView:
     return MailboxView.from_entries(info, entries)
 
 
-def open_view(conn: Connection, mailbox_id: MailboxId) -> MailboxView:
+def open_view(conn: Connection, mailbox_id: MailboxId, reuse: ViewCache | None = None) -> MailboxView:
+    """The mailbox's view in this read snapshot. With ``reuse``: the cached view when the mailbox is
+    exactly as it was then (same MailboxInfo: same HIGHESTMODSEQ, UIDNEXT, counters, name), else a
+    new one, which replaces it in the cache. Views are immutable, so sharing them is safe."""
     info = mailbox_info(mailbox_row(conn, mailbox_id))
+    if reuse is not None:
+        cached = reuse.get(mailbox_id)
+        if cached is not None and cached.mailbox == info:
+            return cached
     raw = driver_connection(conn)
     view = _view_from_columns(raw, info)
-    return view if view is not None else _view_from_rows(raw, info)
+    view = view if view is not None else _view_from_rows(raw, info)
+    if reuse is not None:
+        reuse.put(mailbox_id, view)
+    return view
+
+
+class ViewCache:
+    """The latest view of each mailbox, held weakly (it goes when no session holds it), for reader
+    threads: one lock around the weak dictionary."""
+
+    def __init__(self) -> None:
+        self._views: weakref.WeakValueDictionary[MailboxId, MailboxView] = weakref.WeakValueDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, mailbox_id: MailboxId) -> MailboxView | None:
+        with self._lock:
+            return self._views.get(mailbox_id)
+
+    def put(self, mailbox_id: MailboxId, view: MailboxView) -> None:
+        with self._lock:
+            self._views[mailbox_id] = view
 
 
 def changes_since(conn: Connection, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:

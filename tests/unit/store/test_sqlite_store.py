@@ -472,3 +472,23 @@ async def test_feed_close_ends_iteration() -> None:
     feed.close()
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(waiter, 1)
+
+
+async def test_sessions_share_one_view_while_the_mailbox_is_unchanged(store_factory: StoreFactory) -> None:
+    store = await store_factory()
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    await deliver(store, make_message("one"), inbox.id)
+    first = await store.open_view(inbox.id)
+    assert await store.open_view(inbox.id) is first  # same MODSEQ: the same (immutable) view
+    other = await store_factory()  # another handle keeps its own cache, and sees the same content
+    assert await other.open_view(inbox.id) == first
+    await store.set_flags(inbox.id, [1], "add", ["\\Seen"])
+    changed = await store.open_view(inbox.id)
+    assert changed is not first
+    assert changed.flags[0] == frozenset({"\\Seen"})
+    assert first.flags[0] == frozenset()  # a view is a snapshot: never modified afterwards
+    del first, changed
+    gc.collect()
+    fresh = await store.open_view(inbox.id)  # the cache held it weakly; a new one is built
+    assert fresh.flags[0] == frozenset({"\\Seen"})

@@ -151,6 +151,11 @@ def _flag_list(flags: Sequence[str]) -> bytes:
     return b"(" + " ".join(flags).encode("ascii") + b")"
 
 
+def flag_list(flags: Sequence[str]) -> bytes:
+    """``(\\Seen $Label)``: a flag list in wire form (for handlers that write FETCH lines in bulk)."""
+    return _flag_list(flags)
+
+
 # --- status responses -----------------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 from pochta.mime.model import Part
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.fetch import FetchArgs, FetchAtt
-from pochta.proto.imap.responses import Body, Bye, Fetch, FetchValue, Raw, StreamedBody
+from pochta.proto.imap.responses import Body, Bye, Fetch, FetchValue, Raw, StreamedBody, flag_list
 from pochta.server.imap import sections
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session, SessionClosed
@@ -37,6 +37,7 @@ __all__ = ["fetch"]
 CACHE_CHUNK = 256  # messages whose parse records are read (and decoded) in one go
 STREAM_CHUNK = 256 * 1024  # octets read from a blob at a time
 FLUSH_AT = 256 * 1024  # queued output that is written out before more is built
+_FAST_ITEMS = frozenset({"UID", "FLAGS"})  # what a syncing client asks of every message
 _PARSED_ITEMS = frozenset({"ENVELOPE", "BODYSTRUCTURE", "BODY", "BINARY", "BINARY.SIZE"})
 _SECTION_ITEMS = frozenset({"BINARY", "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
 
@@ -101,6 +102,9 @@ async def fetch(session: Session, command: Command) -> Tagged:
     atts = list(args.atts)
     if command.uid and not any(a.name == "UID" for a in atts):
         atts.insert(0, FetchAtt("UID"))  # RFC 9051 §6.4.9: UID FETCH responses always carry UID
+    if all(a.name in _FAST_ITEMS for a in atts):
+        await _flags_only(session, selected, uids, [a.name for a in atts])
+        return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
     flagged_now = await _set_seen(session, selected, uids, atts)
     add_flags = bool(flagged_now) and not any(a.name == "FLAGS" for a in atts)
     needs_parse = any(_needs_parse(a) for a in atts)
@@ -129,6 +133,34 @@ async def fetch(session: Session, command: Command) -> Tagged:
         # RFC 5530 §3: the client should NOOP and learn of the expunges.
         return Tagged(command.tag, Status.NO, "Some messages were expunged meanwhile", code="EXPUNGEISSUED")
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
+
+
+async def _flags_only(session: Session, selected: SelectedMailbox, uids: list[int], names: list[str]) -> None:
+    """FETCH of UID and FLAGS only (``1:* (UID FLAGS)``): the lines are written directly, the flag
+    list encoded once per distinct flag set, without building response objects per message."""
+    encoded: dict[tuple[frozenset[str], bool], bytes] = {}
+    out = _Output(session)
+    batch: list[bytes] = []
+    for uid in uids:
+        seq = selected.seq_of(uid)
+        if seq is None:  # pragma: no cover - resolve() returns numbered UIDs
+            continue
+        items = []
+        for name in names:
+            if name == "UID":
+                items.append(b"UID %d" % uid)
+            else:
+                key = (selected.flags_of(uid), selected.is_recent(uid))
+                flags = encoded.get(key)
+                if flags is None:
+                    flags = encoded[key] = b"FLAGS " + flag_list(selected.client_flags(uid))
+                items.append(flags)
+        batch.append(b"* %d FETCH (%s)\r\n" % (seq, b" ".join(items)))
+        if len(batch) >= 1024:
+            await out.add(b"".join(batch))
+            batch.clear()
+    if batch:
+        await out.add(b"".join(batch))
 
 
 async def _set_seen(

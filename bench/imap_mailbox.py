@@ -1,0 +1,245 @@
+"""A big mailbox over IMAP: what a client waits for, and what idle sessions cost the server.
+
+    .venv/bin/python bench/imap_mailbox.py [--messages 100000] [--idle 1000] [--dir /tmp] [--keep DIR]
+
+Fills one INBOX with ``--messages`` small distinct messages (``store_open.fill``: 300 B - 4 KB, a rare
+word in one message of 10,000), starts a real ``pochta serve`` on loopback and times, with a raw
+socket client (median of 3):
+
+- ``SELECT INBOX`` (the view of the whole mailbox, FLAGS, EXISTS, UIDNEXT ...);
+- ``FETCH 1:* (UID FLAGS)`` (what a syncing client asks first), read to the end;
+- ``FETCH`` of 100 ENVELOPEs spread over the mailbox;
+- ``UID SEARCH TEXT <rare word>``;
+
+then opens ``--idle`` connections that log in, SELECT INBOX and IDLE (NOOP when the server does
+not offer IDLE), and reports the server's resident memory before and after, per connection.
+
+``--keep DIR`` keeps (or reuses, when it exists) the filled data directory, so the fill, which
+takes minutes, is paid once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from store_open import RARE, fill
+
+from pochta.config import load_settings
+from pochta.store.sqlite import open_sqlite_store
+
+POCHTA = [sys.executable, "-m", "pochta"]
+USER, PASSWORD = "bench@example.org", "bench password 1"
+LISTENERS = ["smtp", "submission", "submissions", "lmtp", "imaps", "pop3", "pop3s", "managesieve", "http"]
+
+
+def run(*args: str, stdin: str | None = None) -> None:
+    subprocess.run([*POCHTA, *args], input=stdin, text=True, check=True, capture_output=True)
+
+
+async def prepare(data_dir: Path, messages: int) -> None:
+    run("init", "--domain", "example.org", "--data", str(data_dir), "--listen", "imap=127.0.0.1:0",
+        *[f"--listen={name}=127.0.0.1:0" for name in LISTENERS])  # fmt: skip
+    run("user", "add", USER, "--password-stdin", "--data", str(data_dir), stdin=PASSWORD + "\n")
+    store = await open_sqlite_store(data_dir, load_settings(data_dir / "pochta.toml"))
+    try:
+        account = await store.get_account(USER)
+        assert account is not None
+        inbox = await store.get_mailbox(account.id, "INBOX")
+        assert inbox is not None
+        print(f"filling INBOX with {messages} messages ...", flush=True)
+        seconds, size = await fill(store, inbox.id, messages, 64)
+        print(f"  filled in {seconds:.0f} s ({messages / seconds:.0f} msg/s, {size / 2**20:.0f} MB)")
+    finally:
+        await store.close()
+
+
+def allow_many_connections(data_dir: Path, count: int) -> None:
+    """The per-IP and total connection limits must admit the idle sessions (all from 127.0.0.1)."""
+    config = data_dir / "pochta.toml"
+    marker = "\n# bench: connection limits\n"
+    text = config.read_text().split(marker)[0]
+    limit = count + 100
+    text += marker + f"[server]\nmax_connections = {limit}\nmax_connections_per_ip = {limit}\n"
+    config.write_text(text)
+
+
+class Server:
+    def __init__(self, data_dir: Path) -> None:
+        self.log = data_dir / "bench-serve.log"
+        self.process = subprocess.Popen(
+            [*POCHTA, "serve", "--data", str(data_dir)],
+            stdout=open(self.log, "w"),  # noqa: SIM115 - closed with the process
+            stderr=subprocess.STDOUT,
+        )
+        self.port = self._port()
+
+    def _port(self) -> int:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = re.search(r"listening\s.*addr=127\.0\.0\.1:(\d+) name=imap ", self.log.read_text())
+            found = found or re.search(r"name=imap\s.*?addr=127\.0\.0\.1:(\d+)", self.log.read_text())
+            if found:
+                return int(found.group(1))
+            time.sleep(0.1)
+        raise RuntimeError("the server did not start:\n" + self.log.read_text())
+
+    def rss_kb(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=300)
+        self.buffer = b""
+        self.n = 0
+        self.line()  # greeting
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\r\n")
+        return line
+
+    def command(self, text: str) -> list[bytes]:
+        """Send a command and read up to its tagged reply (literals are read as lines: enough here)."""
+        self.n += 1
+        tag = f"t{self.n}".encode()
+        self.sock.sendall(tag + b" " + text.encode() + b"\r\n")
+        lines = []
+        while True:
+            line = self.line()
+            lines.append(line)
+            if line.startswith(tag + b" "):
+                if not line.startswith(tag + b" OK"):
+                    raise RuntimeError(line.decode(errors="replace"))
+                return lines
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def measure(port: int, messages: int) -> list[tuple[str, str]]:
+    rows = []
+    client = Client(port)
+    client.command(f'LOGIN {USER} "{PASSWORD}"')
+    t, lines = timed(lambda: client.command("SELECT INBOX"))
+    exists = next(int(x.split()[1]) for x in lines if x.endswith(b" EXISTS"))
+    rows.append(("SELECT INBOX", f"{t * 1000:.0f} ms ({exists} messages)"))
+    t, lines = timed(lambda: client.command("FETCH 1:* (UID FLAGS)"))
+    rows.append(("FETCH 1:* (UID FLAGS)", f"{t * 1000:.0f} ms ({len(lines) - 1} responses)"))
+    step = max(1, exists // 100)
+    spread = ",".join(str(n) for n in range(1, exists + 1, step)[:100])
+    t, lines = timed(lambda: client.command(f"FETCH {spread} ENVELOPE"))
+    rows.append(("FETCH 100 ENVELOPE", f"{t * 1000:.1f} ms (spread over the mailbox)"))
+    t, lines = timed(lambda: client.command("FETCH 1:100 ENVELOPE"))
+    rows.append(("FETCH 1:100 ENVELOPE", f"{t * 1000:.1f} ms (one range)"))
+    t, lines = timed(lambda: client.command(f"UID SEARCH TEXT {RARE}"))
+    hits = len(lines[0].split()) - 2 if lines[0].startswith(b"* SEARCH") else 0
+    rows.append((f"UID SEARCH TEXT {RARE}", f"{t * 1000:.1f} ms ({hits} hits)"))
+    capabilities = client.command("CAPABILITY")[0]
+    client.close()
+    rows.append(("(IDLE offered)", str(b" IDLE" in capabilities)))
+    return rows
+
+
+async def idle_sessions(
+    port: int, count: int, idle: bool
+) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    async def one() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await reader.readline()
+        for line in (f'a LOGIN {USER} "{PASSWORD}"', "b SELECT INBOX"):
+            writer.write(line.encode() + b"\r\n")
+            tag = line.split()[0].encode()
+            while not (await reader.readline()).startswith(tag + b" "):
+                pass
+        writer.write(b"c IDLE\r\n" if idle else b"c NOOP\r\n")
+        await reader.readline()  # "+ idling" (or NOOP's OK)
+        return reader, writer
+
+    sessions = []
+    for start in range(0, count, 50):  # 50 at a time: the server's listen backlog stays small
+        sessions += await asyncio.gather(*(one() for _ in range(min(50, count - start))))
+    return sessions
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    keep = Path(args.keep) if args.keep else None
+    data_dir = keep or Path(tempfile.mkdtemp(prefix="pochta-bench-imap-", dir=args.dir))
+    try:
+        if not (data_dir / "pochta.toml").exists():
+            await prepare(data_dir, args.messages)
+        allow_many_connections(data_dir, args.idle)
+        server = Server(data_dir)
+        try:
+            rows = await asyncio.to_thread(measure, server.port, args.messages)
+            idle = rows[-1][1] == "True"
+            await asyncio.sleep(1)
+            before = server.rss_kb()
+            sessions = await idle_sessions(server.port, args.idle, idle)
+            await asyncio.sleep(2)
+            after = server.rss_kb()
+            rows.append(
+                (
+                    f"{args.idle} sessions in {'IDLE' if idle else 'SELECTED (no IDLE)'}",
+                    f"server RSS {before / 1024:.0f} MB -> {after / 1024:.0f} MB, "
+                    f"{(after - before) / max(args.idle, 1):.0f} KB per session",
+                )
+            )
+            for _reader, writer in sessions:
+                writer.close()
+        finally:
+            server.stop()
+    finally:
+        if keep is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    print(f"\nimap_mailbox: {args.messages} messages in INBOX, {os.cpu_count()} CPUs")
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--idle", type=int, default=1000, help="idle sessions to open")
+    parser.add_argument("--dir", default=None, help="parent of the temporary data directory")
+    parser.add_argument("--keep", default=None, help="data directory to keep (and reuse when filled)")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
