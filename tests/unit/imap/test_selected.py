@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import random
+import tracemalloc
 from array import array
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -485,6 +488,128 @@ def test_large_mailbox_is_handled_in_bulk() -> None:
     assert s.seq_of(3) == 1
     assert s.seq_of(2 * n + 1) == s.exists
     assert s.flags_of(3) is SEEN  # the view's shared flag sets, not copies
+
+
+def big_view(n: int) -> MailboxView:
+    """UIDs 1, 3, 5, ...; flags alternate between two shared sets; MODSEQs 1..n."""
+    shared = (NONE, SEEN)
+    return MailboxView(
+        info(n),
+        uids=array("q", range(1, 2 * n, 2)),
+        message_ids=array("q", range(n)),
+        flags=tuple(shared[i % 2] for i in range(n)),
+        modseqs=array("q", range(1, n + 1)),
+        sizes=array("q", [100]) * n,
+        dates=array("q", [pack_date(1_700_000_000, 0)]) * n,
+        digests=bytes(32 * n),
+    )
+
+
+def test_session_memory_grows_with_the_changes_not_the_mailbox() -> None:
+    # 1,000 sessions share one view of a 100,000-message INBOX: each keeps only what changed since.
+    n = 100_000
+    big = big_view(n)
+    rng = random.Random(7)
+    touched = rng.sample(list(big.uids), 2_000)
+    flagged, expunged = touched[:1_000], touched[1_000:]
+    batches: list[ChangeSet] = []  # the feed's records, shared by every session: built beforehand
+    modseq = n
+    for start in range(0, 1_000, 100):
+        modseq += 1
+        batches.append(changes(modseq, [entry(u, DELETED, modseq) for u in flagged[start : start + 100]]))
+        modseq += 1
+        new = [entry(2 * n + 1 + i, SEEN, modseq) for i in range(start, start + 100)]
+        batches.append(changes(modseq, new, expunged[start : start + 100]))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        s = SelectedMailbox(big, read_only=False, rev1=True)
+        assert s.uids is big.uids  # nothing changed yet: the view's own column, no copy
+        told = 0
+        for cs in batches:
+            s.absorb(cs)
+            told += len(s.updates(allow_expunge=True, include_uid=False))  # responses are transient
+        gc.collect()
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # A copy of the columns alone would be 2 x 800 kB of arrays and an 800 kB list of flags.
+    assert used < 1_000_000, f"the session holds {used} bytes"
+    assert told == 1_000 + 1_000 + 2 * 10  # FETCHes, EXPUNGEs, and an EXISTS and RECENT per batch
+    assert s.exists == n
+    assert s.uid_at(n) == 2 * n + 1_000
+    assert s.flags_of(flagged[0]) == DELETED
+    assert s.seq_of(expunged[0]) is None
+    assert s.recent_count == 1_000
+    uids = s.uids
+    assert len(uids) == n
+    assert list(uids) == sorted((set(big.uids) - set(expunged)) | set(range(2 * n + 1, 2 * n + 1_001)))
+    assert s.resolve(SequenceSet.parse(b"1:*"), uid=False) == list(uids)
+    assert s.seq_of(uids[54_321]) == 54_322
+
+
+FLAG_CHOICES = [NONE, SEEN, DELETED, SEEN | DELETED, frozenset({"Work"})]
+
+
+def check_numbering(s: SelectedMailbox, rng: random.Random) -> None:
+    uids = list(s.uids)
+    assert len(uids) == s.exists
+    assert uids == sorted(set(uids))
+    for seq, uid in enumerate(uids, 1):
+        assert s.uid_at(seq) == uid
+        assert s.seq_of(uid) == seq
+    assert s.seq_of(0) is None
+    if not uids:
+        return
+    assert resolve(s, b"1:*") == uids
+    assert resolve(s, b"*", uid=True) == [uids[-1]]
+    for _ in range(3):
+        a, b = rng.randint(1, len(uids)), rng.randint(1, len(uids))
+        c, d = rng.randint(1, a), rng.randint(b, len(uids))
+        assert resolve(s, f"{a}:{b},{c}:{d}".encode()) == uids[min(a, b, c) - 1 : max(a, b, d)]
+        low, high = rng.randint(1, uids[-1] + 5), rng.randint(1, uids[-1] + 5)
+        want = [u for u in uids if min(low, high) <= u <= max(low, high)]
+        assert resolve(s, f"{low}:{high}".encode(), uid=True) == want
+
+
+def test_long_random_run_keeps_the_view_intact_and_the_numbering_consistent() -> None:
+    rng = random.Random(2026)
+    count = 300
+    world = World(count, rev1=True)
+    v = view(range(1, count + 1))
+    world.session = s = SelectedMailbox(v, read_only=False, rev1=True)
+    uids, flags, modseqs = v.uids[:], list(v.flags), v.modseqs[:]
+    ops = ["append", "flags", "expunge", "store", "own-expunge", "deliver", "flush", "flush-no-expunge"]
+    for step in range(2_000):
+        op = rng.choices(ops, weights=[35, 25, 5, 10, 3, 12, 7, 3])[0]
+        chosen = rng.choice(FLAG_CHOICES)
+        present = sorted(world.messages)
+        if op in ("append", "flags"):
+            world.other(op, rng.randrange(1_000), chosen)
+        elif op == "expunge" and present:
+            world.commit(expunged=sorted(rng.sample(present, min(len(present), rng.randint(1, 5)))))
+        elif op == "store":
+            world.own(op, rng.randrange(1_000), chosen)
+        elif op == "own-expunge":
+            live = [u for u in s.uids if u in world.messages and not s.is_expunged(u)]
+            world.own(op, len(live) - rng.randint(1, 12), chosen)  # the last 1 to 3 of every 4th
+        elif op == "deliver":
+            world.deliver()
+        elif op.startswith("flush"):
+            world.flush(op == "flush", rng.random() < 0.5)
+        if step % 7 == 0:
+            check_numbering(s, rng)
+    world.deliver()
+    world.flush(True, False)
+    check_numbering(s, rng)
+    assert [c[0] for c in world.client] == sorted(world.messages)
+    assert {c[0]: c[1] for c in world.client} == world.messages
+    assert s.exists > count  # the run grew the mailbox past the view, and expunged from both parts
+    assert v.uids == uids
+    assert v.modseqs == modseqs
+    assert len(v.flags) == len(flags)
+    assert all(a is b for a, b in zip(v.flags, flags, strict=True))
 
 
 # --- model check: the client's picture equals the store after a final flush --------------------------

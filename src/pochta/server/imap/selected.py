@@ -13,7 +13,8 @@ API (``SelectedMailbox``):
 - ``SelectedMailbox(view, *, read_only, rev1, recent_uids=())``: the state right after SELECT/EXAMINE.
   ``rev1``: an IMAP4rev1 session (\\Recent and RECENT are reported); ``recent_uids``: the messages
   that are \\Recent for this session (RFC 3501 §2.3.2; the caller decides which session is first).
-- ``exists``, ``uids``: the client's message count and the UIDs in sequence order (do not modify).
+- ``exists``, ``uids``: the client's message count and the UIDs in sequence order (an ``array('q')``
+  built on demand when messages left or arrived since SELECT: fetch it once per command; do not modify).
 - ``uid_at(seq)``, ``seq_of(uid)``: number to UID (IndexError when out of range), UID to number (None).
 - ``flags_of(uid)``, ``modseq_of(uid)``: stored flags and MODSEQ of a message in the numbering
   (KeyError otherwise); ``client_flags(uid)``: the FETCH FLAGS list (\\Recent added for rev1).
@@ -50,13 +51,25 @@ Decisions:
   new messages are appended, never inserted (RFC 9051 §2.3.1.2); others are stale echoes of expunged
   messages and are ignored.
 - ``$`` holds UIDs; a message leaves it when the session learns of its expunge (RFC 5182 §2.1).
+
+Representation: an overlay over the view, so that a session's memory grows with what changed since
+SELECT, never with the mailbox (1,000 sessions share one 100,000-message view). The view's columns
+are positions ``0..n-1``; messages announced since are positions ``n, n+1, ...`` (``_tail``). Nothing
+is ever moved or copied: ``_removed`` holds the positions whose EXPUNGE was sent (ascending), so the
+message at position ``p`` is number ``p + 1 - (removed positions below p)``, and number ``k + 1`` is
+position ``k + j`` for the ``j`` removed positions ``r_i`` (``i`` from 0) with ``r_i - i <= k`` (one
+binary search). ``_over`` maps a UID to its latest ``MessageEntry`` where the flags changed since
+SELECT (and for the tail): the feed's own records, shared by every session; and to None once removed
+(a check without a search). Lookups cost O(log n), a flag change O(log n), an expunge of k messages
+O(k log n + r) (r: removed so far).
 """
 
 from __future__ import annotations
 
+import weakref
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 
 from pochta.mail.flags import RECENT, flag_key
 from pochta.proto.imap.responses import Exists, Expunge, Fetch, FetchValue, Recent, Response
@@ -86,31 +99,45 @@ class SelectedMailbox:
         self.uidvalidity = view.mailbox.uidvalidity
         self.read_only = read_only
         self.rev1 = rev1
-        # The view's columns are shared (never modified): copied on the first write (_private).
-        self._uids: array[int] = view.uids
-        self._flags: Sequence[frozenset[str]] = view.flags
-        self._modseqs: array[int] = view.modseqs
-        self._shared = True
-        self._max_uid = view.uids[-1] if len(view.uids) else 0  # highest UID ever seen
+        # The view's columns are shared with other sessions and never modified (an overlay: see
+        # "Representation" in the module docstring). The view also gives sizes, dates and blobs.
+        self._view = view
+        self._base: array[int] = view.uids  # positions 0..n-1
+        self._base_count = len(view.uids)
+        self._base_last = view.uids[-1] if len(view.uids) else -1  # tail UIDs are above it
+        self._tail: array[int] = array("q")  # announced since SELECT: positions n, n+1, ...
+        self._removed: array[int] = array("q")  # positions whose EXPUNGE was sent, ascending
+        self._over: dict[int, MessageEntry | None] = {}  # changed since SELECT, the tail; None: removed
+        self._added: dict[int, MessageEntry] = {}  # every message announced since SELECT
+        self._uids_built: weakref.ref[array[int]] | None = None  # ``uids`` while its caller holds it
+        self._max_uid = max(self._base_last, 0)  # highest UID ever seen
         self._highestmodseq = view.mailbox.highestmodseq
-        self._recent = {uid for uid in recent_uids if self._index(uid) is not None}
+        self._recent = {uid for uid in recent_uids if self._live(uid) is not None}
         self._new: dict[int, MessageEntry] = {}  # not yet announced, ascending UIDs
         self._gone: set[int] = set()  # expunged, EXPUNGE not yet sent
         self._flag_news: set[int] = set()  # flag changes not yet reported
         self._saved: set[int] = set()  # RFC 5182 §2.1: empty after SELECT
-        self._view = view  # sizes, internal dates and blobs of the messages present at SELECT
-        self._added: dict[int, MessageEntry] = {}  # ... and of those announced since
 
     # --- reading ---------------------------------------------------------------------------------
 
     @property
     def exists(self) -> int:
         """The number of messages the client knows (held-back expunges included)."""
-        return len(self._uids)
+        return len(self._base) + len(self._tail) - len(self._removed)
 
     @property
     def uids(self) -> array[int]:
-        return self._uids
+        """The UIDs in sequence order; do not modify. The view's own column while no message left or
+        arrived; else built (in C, by slices) and kept only as long as a caller holds it."""
+        if not self._tail and not self._removed:
+            return self._base
+        built = self._uids_built() if self._uids_built is not None else None
+        if built is None:
+            built = array("q")
+            for first, stop in self._segments(0, len(self._base) + len(self._tail)):
+                built.extend(self._slice(first, stop))
+            self._uids_built = weakref.ref(built)
+        return built
 
     @property
     def highestmodseq(self) -> int:
@@ -126,19 +153,21 @@ class SelectedMailbox:
         return bool(self._new or self._gone or self._flag_news)
 
     def uid_at(self, seq: int) -> int:
-        if not 1 <= seq <= len(self._uids):
+        if not 1 <= seq <= self.exists:
             raise IndexError(f"no message number {seq}")
-        return self._uids[seq - 1]
+        return self._uid(self._at(seq - 1))
 
     def seq_of(self, uid: int) -> int | None:
-        index = self._index(uid)
-        return None if index is None else index + 1
+        position = self._live(uid)
+        return None if position is None else position - bisect_left(self._removed, position) + 1
 
     def flags_of(self, uid: int) -> frozenset[str]:
-        return self._flags[self._known(uid)]
+        changed = self._over.get(uid)
+        return changed.flags if changed is not None else self._view.flags[self._base_position(uid)]
 
     def modseq_of(self, uid: int) -> int:
-        return self._modseqs[self._known(uid)]
+        changed = self._over.get(uid)
+        return changed.modseq if changed is not None else self._view.modseqs[self._base_position(uid)]
 
     def client_flags(self, uid: int) -> tuple[str, ...]:
         """The FLAGS list the client is shown: system flags first; \\Recent for rev1 sessions only."""
@@ -170,16 +199,16 @@ class SelectedMailbox:
         """
         if seqset.saved:
             return sorted(self._saved)  # RFC 5182 §2.1: "$" is UIDs here, valid for both forms
-        uids = self._uids
-        count = len(uids)
+        count = self.exists
         found: list[int] = []
         if uid:
             if not count:
                 return found  # RFC 9051 §6.4.9: "*" names a message "unless the mailbox is empty"
             # RFC 9051 §9 seq-range: "3291:*" includes the last UID even if it is below 3291 (the
             # endpoints are unordered); RFC 9051 §6.4.9: absent UIDs are ignored without error.
-            for first, last in seqset.resolve(uids[-1]):
-                found.extend(uids[bisect_left(uids, first) : bisect_right(uids, last)])
+            for first, last in seqset.resolve(self.uid_at(count)):
+                for start, stop in self._segments(self._bisect(first, False), self._bisect(last, True)):
+                    found.extend(self._slice(start, stop))
             return found
         if not count and seqset.uses_star():
             # RFC 9051 §9 seq-number: BAD for a number above the count, 'This includes "*" if the
@@ -191,12 +220,13 @@ class SelectedMailbox:
                 f"Message number {ranges[-1][1]} is beyond the last message ({count} EXISTS)"
             )
         for first, last in ranges:
-            found.extend(uids[first - 1 : last])
+            for start, stop in self._segments(self._at(first - 1), self._at(last - 1) + 1):
+                found.extend(self._slice(start, stop))
         return found
 
     def save_result(self, uids: Iterable[int]) -> None:
         """Set ``$`` (RFC 5182 §2.1) to these UIDs (those not in the numbering, or expunged, drop)."""
-        self._saved = {u for u in uids if u not in self._gone and self._index(u) is not None}
+        self._saved = {u for u in uids if u not in self._gone and self._live(u) is not None}
 
     # --- learning about changes ------------------------------------------------------------------
 
@@ -208,7 +238,7 @@ class SelectedMailbox:
         for uid in changes.expunged:
             if self._new.pop(uid, None) is not None:
                 continue  # never announced: the client never hears of it
-            if uid not in self._gone and self._index(uid) is not None:
+            if uid not in self._gone and self._live(uid) is not None:
                 self._gone.add(uid)  # RFC 9051 §7.5.1: held until an EXPUNGE may be sent
                 self._flag_news.discard(uid)
                 self._saved.discard(uid)  # RFC 5182 §2.1: expunged messages leave "$"
@@ -231,8 +261,8 @@ class SelectedMailbox:
 
     def _take(self, entry: MessageEntry, *, own: bool) -> None:
         uid = entry.uid
-        index = self._index(uid)
-        if index is None:
+        position = self._live(uid)
+        if position is None:
             waiting = self._new.get(uid)
             if waiting is not None:
                 if entry.modseq > waiting.modseq:
@@ -244,11 +274,11 @@ class SelectedMailbox:
             return  # else: an echo of a message this session has already seen expunged
         if uid in self._gone:
             return
-        known = self._modseqs[index]
+        changed = self._over.get(uid)  # None here: unchanged since SELECT (removed ones are not live)
+        known = changed.modseq if changed is not None else self._view.modseqs[position]
         if entry.modseq > known or (own and entry.modseq == known):
             if entry.modseq > known:
-                self._private()[index] = entry.flags
-                self._modseqs[index] = entry.modseq
+                self._over[uid] = entry  # the feed's record, shared with the other sessions
             if own:
                 self._flag_news.discard(uid)  # the handler's own FETCH reports this state
             else:
@@ -275,7 +305,7 @@ class SelectedMailbox:
             self._announce()
             # RFC 9051 §5.2: size changes MUST be sent; the count includes held-back expunges, so
             # an EXISTS never lowers the client's count (only EXPUNGE may).
-            out.append(Exists(len(self._uids)))
+            out.append(Exists(self.exists))
             if self.rev1:
                 out.append(Recent(len(self._recent)))  # RFC 3501 §7.3.2: with the size change
         if self._flag_news:
@@ -285,69 +315,112 @@ class SelectedMailbox:
         return out
 
     def _flags_fetch(self, uid: int, include_uid: bool) -> Fetch:
-        seq = self._known(uid) + 1
+        seq = self.seq_of(uid)
+        if seq is None:  # pragma: no cover - _flag_news holds numbered messages only
+            raise KeyError(uid)
         items: list[tuple[str, FetchValue]] = [("FLAGS", self.client_flags(uid))]
         if include_uid:
             items.insert(0, ("UID", uid))  # RFC 9051 §6.4.9: UID in every FETCH of a UID command
         return Fetch(seq, tuple(items))
 
     def _announce(self) -> None:
-        flags = self._private()
         for uid, entry in self._new.items():
-            self._uids.append(uid)
-            flags.append(entry.flags)
-            self._modseqs.append(entry.modseq)
+            self._tail.append(uid)
+            self._over[uid] = entry
             self._recent.add(uid)  # RFC 3501 §2.3.2: this session is told first: \Recent here
             self._added[uid] = entry
         self._new.clear()
+        self._uids_built = None
 
     def _drop(self, uids: Iterable[int]) -> list[Expunge]:
-        """Remove messages from the numbering (one rebuild) and return their EXPUNGE responses."""
-        positions = sorted({i for i in map(self._index, uids) if i is not None})
+        """Remove messages from the numbering and return their EXPUNGE responses."""
+        positions = sorted({p for p in map(self._live, uids) if p is not None})
         if not positions:
             return []
-        old_uids, old_flags, old_modseqs = self._uids, self._flags, self._modseqs
-        new_uids, new_modseqs = array("q"), array("q")
-        new_flags: list[frozenset[str]] = []
-        start = 0
-        for stop in [*positions, len(old_uids)]:
-            new_uids.extend(old_uids[start:stop])
-            new_flags.extend(old_flags[start:stop])
-            new_modseqs.extend(old_modseqs[start:stop])
-            start = stop + 1
-        removed = [old_uids[i] for i in positions]
-        self._uids, self._flags, self._modseqs = new_uids, new_flags, new_modseqs
-        self._shared = False
-        for uid in removed:
+        removed = self._removed
+        merged: array[int] = array("q")
+        done = 0  # removed[:done] are in merged
+        # RFC 9051 §7.5.1: each EXPUNGE at once lowers the numbers after it, so ascending numbers are
+        # each reduced by the count already sent (3, 4, 7, 11 go out as 3, 3, 5, 8: §6.4.3).
+        out: list[Expunge] = []
+        for sent, position in enumerate(positions):
+            below = bisect_left(removed, position, done)
+            merged.extend(removed[done:below])
+            merged.append(position)
+            done = below
+            out.append(Expunge(position - below + 1 - sent))
+            uid = self._uid(position)
             self._gone.discard(uid)
             self._recent.discard(uid)
             self._flag_news.discard(uid)
             self._saved.discard(uid)
-        # RFC 9051 §7.5.1: each EXPUNGE at once lowers the numbers after it, so ascending numbers are
-        # each reduced by the count already sent (3, 4, 7, 11 go out as 3, 3, 5, 8: §6.4.3).
-        return [Expunge(position + 1 - sent) for sent, position in enumerate(positions)]
+            self._over[uid] = None  # its flags are no longer needed; lookups answer at once
+        merged.extend(removed[done:])
+        self._removed = merged
+        self._uids_built = None
+        return out
 
-    # --- columns ---------------------------------------------------------------------------------
+    # --- positions -------------------------------------------------------------------------------
 
-    def _index(self, uid: int) -> int | None:
-        uids = self._uids
-        index = bisect_left(uids, uid)
-        return index if index < len(uids) and uids[index] == uid else None
+    def _uid(self, position: int) -> int:
+        n = self._base_count
+        return self._base[position] if position < n else self._tail[position - n]
 
-    def _known(self, uid: int) -> int:
-        index = self._index(uid)
-        if index is None:
+    def _bisect(self, uid: int, right: bool) -> int:
+        """The position where ``uid`` would go among base and tail (after equal ones if ``right``)."""
+        find = bisect_right if right else bisect_left
+        if uid > self._base_last:  # every tail UID is above every base UID
+            return self._base_count + find(self._tail, uid)
+        return find(self._base, uid)
+
+    def _live(self, uid: int) -> int | None:
+        """The position of a message in the numbering (not removed), None for any other UID."""
+        if self._over.get(uid, 0) is None:
+            return None  # removed
+        if uid > self._base_last:  # every tail UID is above every base UID
+            tail = self._tail
+            index = bisect_left(tail, uid)
+            return self._base_count + index if index < len(tail) and tail[index] == uid else None
+        position = bisect_left(self._base, uid)
+        return position if position < self._base_count and self._base[position] == uid else None
+
+    def _base_position(self, uid: int) -> int:
+        """The position of a numbered message not in ``_over`` (so in the view); KeyError for others."""
+        position = self._live(uid)
+        if position is None:
             raise KeyError(uid)
-        return index
+        return position
 
-    def _private(self) -> list[frozenset[str]]:
-        """The flags column as this session's own list, copying the view's columns on first write."""
-        if self._shared:
-            self._uids = self._uids[:]  # one copy of the buffer, no per-message objects
-            self._modseqs = self._modseqs[:]
-            self._flags = list(self._flags)  # references to the view's shared frozensets
-            self._shared = False
-        flags = self._flags
-        if not isinstance(flags, list):  # pragma: no cover - _shared is False only with a list
-            raise TypeError("flags column is not private")
-        return flags
+    def _at(self, index: int) -> int:
+        """The position of message number ``index + 1`` (``index`` below ``exists``)."""
+        removed = self._removed
+        if not removed or index < removed[0]:
+            return index
+        low, high = 0, len(removed)
+        while low < high:  # count the removed r_i with r_i - i <= index (non-decreasing in i)
+            middle = (low + high) // 2
+            if removed[middle] - middle <= index:
+                low = middle + 1
+            else:
+                high = middle
+        return index + low
+
+    def _segments(self, first: int, stop: int) -> Iterator[tuple[int, int]]:
+        """The runs ``[start, end)`` of positions in ``[first, stop)`` that are not removed."""
+        removed = self._removed
+        start = first
+        for position in removed[bisect_left(removed, first) : bisect_left(removed, stop)]:
+            if position > start:
+                yield start, position
+            start = position + 1
+        if start < stop:
+            yield start, stop
+
+    def _slice(self, first: int, stop: int) -> array[int]:
+        """The UIDs at positions ``[first, stop)`` (one C-level slice of base and/or tail)."""
+        base, n = self._base, len(self._base)
+        if stop <= n:
+            return base[first:stop]
+        if first >= n:
+            return self._tail[first - n : stop - n]
+        return base[first:] + self._tail[: stop - n]
