@@ -88,10 +88,6 @@ def _flag_order(flag: str) -> tuple[bool, str]:
 class SelectedMailbox:
     """Per-session state of the selected mailbox (see the module docstring for the API)."""
 
-    # RFC 7162 §3.2.10.2: once QRESYNC is enabled, expunges are reported as one VANISHED (UID set)
-    # instead of EXPUNGEs. Not implemented: ``updates``/``apply_own`` would branch on this flag there.
-    vanished: bool = False
-
     def __init__(
         self, view: MailboxView, *, read_only: bool, rev1: bool, recent_uids: Iterable[int] = ()
     ) -> None:
@@ -294,9 +290,8 @@ class SelectedMailbox:
         forms allow it); held-back expunges then wait for a later call. ``include_uid``: the command
         is a UID command, whose FETCH responses carry UID (RFC 9051 §6.4.9).
         """
-        if self.vanished:  # pragma: no cover - RFC 7162 QRESYNC is not implemented yet
-            raise NotImplementedError("VANISHED reporting (RFC 7162 §3.2.10)")
         out: list[Response] = []
+        # QRESYNC (RFC 7162 §3.2.10.2, a later issue; not advertised) reports these as one VANISHED.
         if allow_expunge and self._gone:
             gone = list(self._gone)
             self._gone.clear()
