@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import socket
-import ssl
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +29,7 @@ from pochta.server.pop3 import Pop3Handler
 from pochta.store.api import Store
 from pochta.store.model import Account, MailboxInfo, Target
 from pochta.store.sqlite import open_sqlite_store
+from server_env import ListenerEnv, loopback_ca
 
 ALICE = "alice@example.org"
 BOB = "bob@example.org"
@@ -58,7 +58,7 @@ def message(n: int, body: bytes = b"") -> bytes:
 
 
 @dataclass
-class ImapEnv:
+class ImapEnv(ListenerEnv):
     data_dir: Path
     store: Store
     ops: MailOps
@@ -70,20 +70,11 @@ class ImapEnv:
 
     @property
     def plain(self) -> tuple[str, int]:
-        address = self.server.bound_addresses()["imap"]
-        assert isinstance(address, tuple)
-        return address
+        return self.address("imap")
 
     @property
     def tls(self) -> tuple[str, int]:
-        address = self.server.bound_addresses()["imaps"]
-        assert isinstance(address, tuple)
-        return address
-
-    def client_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        self.ca.configure_trust(context)
-        return context
+        return self.address("imaps")
 
     # -- clients (blocking: call from a thread) ------------------------------------------------------
 
@@ -171,9 +162,7 @@ async def imap_server(tmp_path: Path, settings: Settings | None = None) -> Async
     settings = settings or imap_settings()
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
-    ca = trustme.CA()
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("localhost", "127.0.0.1", common_name="localhost").configure_cert(server_context)
+    ca, server_context = loopback_ca()
     store = await open_sqlite_store(data_dir, settings)
     try:
         await store.add_domain("example.org")

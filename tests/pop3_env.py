@@ -5,7 +5,6 @@ tests/interop and bench/pop3_download.py."""
 from __future__ import annotations
 
 import contextlib
-import ssl
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +23,7 @@ from pochta.server.pop3 import Pop3Handler
 from pochta.store.api import Store
 from pochta.store.model import Account
 from pochta.store.sqlite import open_sqlite_store
+from server_env import ListenerEnv, loopback_ca
 
 ADDRESS = "alice@example.org"
 PASSWORD = "correct horse battery"
@@ -44,7 +44,7 @@ def pop3_settings(**sections: Any) -> Settings:
 
 
 @dataclass
-class Pop3Env:
+class Pop3Env(ListenerEnv):
     data_dir: Path
     store: Store
     ops: MailOps
@@ -56,25 +56,11 @@ class Pop3Env:
 
     @property
     def plain(self) -> tuple[str, int]:
-        address = self.server.bound_addresses()["pop3"]
-        assert isinstance(address, tuple)
-        return address
+        return self.address("pop3")
 
     @property
     def tls(self) -> tuple[str, int]:
-        address = self.server.bound_addresses()["pop3s"]
-        assert isinstance(address, tuple)
-        return address
-
-    def client_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        self.ca.configure_trust(context)
-        return context
-
-    def ca_file(self) -> Path:
-        path = self.data_dir / "test-ca.pem"
-        self.ca.cert_pem.write_to_path(str(path))
-        return path
+        return self.address("pop3s")
 
     async def deliver(
         self,
@@ -120,10 +106,7 @@ async def pop3_server(tmp_path: Path, settings: Settings | None = None) -> Async
     settings = settings or pop3_settings()
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
-    ca = trustme.CA()
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    # fetchmail wants a subject CN beside the SANs.
-    ca.issue_cert("localhost", "127.0.0.1", common_name="localhost").configure_cert(server_context)
+    ca, server_context = loopback_ca()
     store = await open_sqlite_store(data_dir, settings)
     try:
         await store.add_domain("example.org")

@@ -24,6 +24,7 @@ from pochta.server.smtp import smtp_handlers
 from pochta.store.api import Store
 from pochta.store.model import Account
 from pochta.store.sqlite import open_sqlite_store
+from server_env import ListenerEnv, loopback_ca
 
 DOMAIN = "example.org"
 ALICE = "alice@example.org"
@@ -51,7 +52,7 @@ def smtp_settings(**sections: Any) -> Settings:
 
 
 @dataclass
-class SmtpEnv:
+class SmtpEnv(ListenerEnv):
     data_dir: Path
     store: Store
     server: Server
@@ -60,24 +61,6 @@ class SmtpEnv:
     ca: trustme.CA
     settings: Settings
     metrics: Metrics
-
-    def address(self, listener: str) -> tuple[str, int]:
-        address = self.server.bound_addresses()[listener]
-        assert isinstance(address, tuple)
-        return address
-
-    def port(self, listener: str) -> int:
-        return self.address(listener)[1]
-
-    def client_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        self.ca.configure_trust(context)
-        return context
-
-    def ca_file(self) -> Path:
-        path = self.data_dir / "test-ca.pem"
-        self.ca.cert_pem.write_to_path(str(path))
-        return path
 
     async def messages(self, account: Account | None = None, mailbox: str = "INBOX") -> list[bytes]:
         """The stored bytes of every message in the mailbox, in UID order."""
@@ -123,9 +106,7 @@ async def smtp_server(tmp_path: Path, settings: Settings | None = None) -> Async
     settings = settings or smtp_settings()
     data_dir = tmp_path / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    ca = trustme.CA()
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("localhost", "127.0.0.1", "mx.example.org").configure_cert(server_context)
+    ca, server_context = loopback_ca("localhost", "127.0.0.1", "mx.example.org", common_name=None)
     store = await open_sqlite_store(data_dir, settings)
     try:
         await store.add_domain(DOMAIN)

@@ -49,13 +49,6 @@ def need(binary: str, package: str = "") -> str:
     return path
 
 
-def ca_file(env: ImapEnv) -> Path:
-    path = env.data_dir / "test-ca.pem"
-    if not path.exists():
-        env.ca.cert_pem.write_to_path(str(path))
-    return path
-
-
 def lf(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n")
 
@@ -213,7 +206,7 @@ async def test_mbsync_two_way(env: ImapEnv, tmp_path: Path, mode: str) -> None:
         f"Host localhost\nPort {port}\n"
         f"User {ALICE}\nPass {PASSWORD}\n"
         f"SSLType {'IMAPS' if mode == 'imaps' else 'STARTTLS'}\n"
-        f"CertificateFile {ca_file(env)}\n"
+        f"CertificateFile {env.ca_file()}\n"
         "SystemCertificates no\n"
         "\n"
         "IMAPStore remote\nAccount pochta\n"
@@ -293,7 +286,7 @@ async def test_offlineimap(env: ImapEnv, tmp_path: Path) -> None:
         "type = IMAP\n"
         f"remotehost = localhost\nremoteport = {port}\n"
         f"remoteuser = {ALICE}\nremotepass = {PASSWORD}\n"
-        f"ssl = yes\nsslcacertfile = {ca_file(env)}\n"
+        f"ssl = yes\nsslcacertfile = {env.ca_file()}\n"
         "maxconnections = 1\n"
     )
 
@@ -383,7 +376,7 @@ async def test_mutt(env: ImapEnv, tmp_path: Path) -> None:
         f'set folder="imaps://localhost:{port}/"\n'
         'set spoolfile="+INBOX"\n'
         f'set imap_user="{ALICE}"\nset imap_pass="{PASSWORD}"\n'
-        f'set ssl_ca_certificates_file="{ca_file(env)}"\n'
+        f'set ssl_ca_certificates_file="{env.ca_file()}"\n'
         f'set certificate_file="{tmp_path / "certificates"}"\n'
         f'set record="{tmp_path / "sent"}"\nset postponed="{tmp_path / "postponed"}"\n'
         "unset header_cache\nunset message_cachedir\n"
@@ -427,7 +420,7 @@ async def test_curl(env: ImapEnv, scheme: str) -> None:
     await env.ops.create(env.alice.id, "Work")
     _host, port = env.plain if scheme == "imap" else env.tls
     base = f"{scheme}://127.0.0.1:{port}"
-    common = [curl, "-sS", "--cacert", str(ca_file(env)), "-u", f"{ALICE}:{PASSWORD}"]
+    common = [curl, "-sS", "--cacert", str(env.ca_file()), "-u", f"{ALICE}:{PASSWORD}"]
     if scheme == "imap":
         common.append("--ssl-reqd")  # STARTTLS, required
 
@@ -515,7 +508,7 @@ async def test_getmail(env: ImapEnv, tmp_path: Path, retriever: str, delete: boo
         f"server = {host}\nport = {port}\n"
         f"username = {ALICE}\npassword = {PASSWORD}\n"
         'mailboxes = ("INBOX", "Work")\n'
-        + (f"ca_certs = {ca_file(env)}\n" if retriever == "SimpleIMAPSSLRetriever" else "")
+        + (f"ca_certs = {env.ca_file()}\n" if retriever == "SimpleIMAPSSLRetriever" else "")
         # getmail's Maildir and Mboxrd destinations refuse to run as root (as CI does): an external
         # MDA writing one file per message stands in for them.
         + "[destination]\ntype = MDA_external\npath = /bin/sh\n"
@@ -557,7 +550,7 @@ async def test_fetchmail(env: ImapEnv, tmp_path: Path, keep: bool, mode: str) ->
     rc.write_text(
         f"poll localhost protocol IMAP port {port}\n"
         f'  user "{ALICE}" password "{PASSWORD}" is "root" here\n'
-        f'  {tls} sslcertck sslcertfile "{ca_file(env)}"\n'
+        f'  {tls} sslcertck sslcertfile "{env.ca_file()}"\n'
         f"  {'keep' if keep else 'nokeep'} fetchall\n"
         f"  mda \"/bin/sh -c 'cat > {out_dir}/msg.$$'\"\n"
     )
