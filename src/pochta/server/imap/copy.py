@@ -32,9 +32,8 @@ from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.args import CopyArgs
 from pochta.proto.imap.responses import Code, Untagged
 from pochta.proto.imap.sequence import SequenceSet
-from pochta.server.imap.selected import SelectedMailbox
+from pochta.server.imap.select import catch_up
 from pochta.server.imap.session import Session
-from pochta.store.api import NotFound
 from pochta.store.model import ChangeSet, CopyResult
 
 __all__ = ["copy", "move"]
@@ -44,18 +43,6 @@ def _copyuid(result: CopyResult) -> Code:
     # RFC 4315 §3: destination UIDs are allocated in source UID order, so both sets ascend together.
     source = SequenceSet.of(*result.source_uids)
     return Code.copyuid(result.uidvalidity, source, SequenceSet.of(*result.destination_uids))
-
-
-async def _catch_up(session: Session, selected: SelectedMailbox) -> None:
-    """Learn (not yet tell) what the feed signalled, so that expunges elsewhere are known here."""
-    if session.dirty.is_set():
-        session.dirty.clear()
-        try:
-            changes = await session.services.store.changes_since(selected.mailbox_id, selected.highestmodseq)
-        except NotFound:
-            session.dirty.set()  # deleted meanwhile: report_updates ends the session after the reply
-            return
-        selected.absorb(changes)  # reported by the dispatcher's update report, as any other change
 
 
 async def copy(session: Session, command: Command) -> Tagged:
@@ -76,7 +63,7 @@ async def _transfer(session: Session, command: Command, *, move: bool) -> Tagged
         return Tagged(tag, Status.NO, "Mailbox is read-only (EXAMINE)", code="READ-ONLY")
     uids = selected.resolve(args.sequence_set, uid=command.uid)
     destination = session.mailbox_name(args.mailbox)
-    await _catch_up(session, selected)
+    await catch_up(session)  # expunges elsewhere must be known here first
     if any(selected.is_expunged(uid) for uid in uids):
         # RFC 5530 §3 EXPUNGEISSUED: all or nothing (RFC 9051 §6.4.7), see the module docstring.
         return Tagged(tag, Status.NO, "Some of the messages were expunged meanwhile", code="EXPUNGEISSUED")

@@ -26,7 +26,7 @@ from pochta.server.imap.session import Session
 from pochta.store.api import NotFound
 from pochta.store.model import HIERARCHY_SEPARATOR
 
-__all__ = ["close", "examine", "report_updates", "select", "unselect"]
+__all__ = ["catch_up", "close", "examine", "report_updates", "select", "unselect"]
 
 
 async def select(session: Session, command: Command) -> Tagged:
@@ -114,22 +114,34 @@ async def unselect(session: Session, command: Command) -> Tagged:
     return Tagged(command.tag, Status.OK, "UNSELECT completed")
 
 
+async def catch_up(session: Session, *, poll: bool = False) -> bool:
+    """Learn (not yet tell) the selected mailbox's changes the feed signalled (all of them with
+    ``poll``); False when the mailbox no longer exists (``dirty`` stays set, so that the next
+    ``report_updates`` ends the session)."""
+    selected = session.selected
+    if selected is None or not (poll or session.dirty.is_set()):
+        return True
+    session.dirty.clear()
+    try:
+        changes = await session.services.store.changes_since(selected.mailbox_id, selected.highestmodseq)
+    except NotFound:
+        session.dirty.set()
+        return False
+    selected.absorb(changes)
+    return True
+
+
 async def report_updates(session: Session, *, poll: bool, allow_expunge: bool, include_uid: bool) -> None:
     """Queue the untagged updates of the selected mailbox (RFC 9051 §7.5, §5.2)."""
     selected = session.selected
     if selected is None:
         return
-    if poll or session.dirty.is_set():
-        session.dirty.clear()
-        try:
-            changes = await session.services.store.changes_since(selected.mailbox_id, selected.highestmodseq)
-        except NotFound:
-            # The selected mailbox was deleted (or renamed away with INBOX semantics) elsewhere: the
-            # session cannot go on with it (as Dovecot does).
-            session.send(Bye("Selected mailbox was deleted, have to disconnect", code="NONEXISTENT"))
-            session.logout = True
-            await session.unselect()
-            return
-        selected.absorb(changes)
+    if not await catch_up(session, poll=poll):
+        # The selected mailbox was deleted (or renamed away with INBOX semantics) elsewhere: the
+        # session cannot go on with it (as Dovecot does).
+        session.send(Bye("Selected mailbox was deleted, have to disconnect", code="NONEXISTENT"))
+        session.logout = True
+        await session.unselect()
+        return
     for response in selected.updates(allow_expunge=allow_expunge, include_uid=include_uid):
         session.send(response)
