@@ -294,6 +294,12 @@ class ImapSettings(_Section):
     max_literals_total: int = Field(
         256 * 1024, ge=1024, description="All literals of one command other than APPEND, in octets."
     )
+    max_list_wildcards: int = Field(
+        50,
+        ge=2,
+        description="Most wildcards ('*', '%') in one LIST or LSUB pattern (reference included); "
+        "more is NO [LIMIT].",
+    )
 
 
 class SmtpSettings(_Section):
