@@ -152,6 +152,15 @@ class Receiver:
     def closed(self) -> bool:
         return self._mode == "closed"
 
+    @property
+    def line_open(self) -> bool:
+        """Once ``next_command`` needs data: a line has begun and not ended (a command line, also the
+        part after a literal, a DONE or a continuation line). Literal octets are not a line."""
+        pending = self._pending
+        if self._mode == "closed" or (pending is not None and pending.remaining):
+            return False
+        return pending is not None or self._buf.line_open
+
     def discard_buffered(self) -> int:
         """After STARTTLS: plaintext pipelined behind it must not run (RFC 9051 §6.2.1)."""
         return self._buf.discard()

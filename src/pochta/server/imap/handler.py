@@ -2,7 +2,8 @@
 
 - Greeting ``* OK [CAPABILITY ...]`` (RFC 9051 §7.1.1); autologout: the listener's
   ``server.idle_timeout_unauthenticated`` before login, ``imap.autologout`` (at least 30 minutes,
-  RFC 9051 §5.4) after, then ``* BYE Autologout``.
+  RFC 9051 §5.4) after, then ``* BYE Autologout``; likewise when ``server.login_timeout`` passes
+  before login or ``server.line_timeout`` during one command line (``Connection`` keeps them).
 - Limits are the receiver's (``Limits`` from config): the command line outside literals
   (``limits.max_line_length``), literals of APPEND (``limits.max_message_size``, APPENDLIMIT) and of
   other commands (``imap.max_literal_size``), the error budget (``limits.max_errors`` consecutive
@@ -32,7 +33,7 @@ from pochta.proto.imap import (
     Untagged,
 )
 from pochta.proto.imap.responses import Bye, Code
-from pochta.server.connection import Connection, IdleTimeout
+from pochta.server.connection import Connection, DeadlineExpired, IdleTimeout
 from pochta.server.imap.commands import capabilities, dispatch
 from pochta.server.imap.session import Services, Session, SessionClosed
 from pochta.server.listeners import ProtocolHandler
@@ -89,11 +90,14 @@ class ImapHandler:
             session.send(Untagged(Status.OK, greeting, code=caps))  # RFC 9051 §7.1.1
             await session.flush()
             await self._serve(session)
-        except IdleTimeout:
-            # RFC 9051 §5.4: the autologout timer expired.
-            conn.log.info("imap autologout", authenticated=session.account is not None)
+        except IdleTimeout as exc:
+            # RFC 9051 §5.4: the autologout timer expired, or a deadline passed (login, one line).
+            conn.log.info("imap autologout", authenticated=session.account is not None, reason=str(exc))
+            text = (
+                f"Autologout; {exc}" if isinstance(exc, DeadlineExpired) else "Autologout; idle for too long"
+            )
             with contextlib.suppress(OSError):
-                await conn.send(Bye("Autologout; idle for too long").encode())
+                await conn.send(Bye(text).encode())
         finally:
             await session.unselect()
 
@@ -108,7 +112,7 @@ class ImapHandler:
     async def _serve(self, session: Session) -> None:
         conn, receiver = session.conn, session.receiver
         while True:
-            data = await conn.read_some()
+            data = await conn.read_some(line_open=receiver.line_open)
             if not data:
                 return  # the client went away
             receiver.receive_data(data)

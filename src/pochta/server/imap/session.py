@@ -156,7 +156,7 @@ class Session:
                 raise SessionClosed
             if not isinstance(event, NeedMoreData):  # pragma: no cover - the receiver is in line mode
                 raise RuntimeError(f"unexpected event {event!r}")
-            data = await self.conn.read_some()
+            data = await self.conn.read_some(line_open=self.receiver.line_open)
             if not data:
                 self.logout = True
                 raise SessionClosed
