@@ -3,9 +3,11 @@ a trustme CA with a server certificate for loopback, and the addresses a started
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import trustme
@@ -87,3 +89,10 @@ def drip(
                 break
             position = (position + octets) % len(payload)
     return bytes(received), time.monotonic() - started
+
+
+async def eventually(predicate: Callable[[], bool], seconds: float = 15.0) -> None:
+    """Wait until ``predicate()`` holds (polled); fails after ``seconds``, which only a hang reaches."""
+    async with asyncio.timeout(seconds):
+        while not predicate():  # noqa: ASYNC110 - server state observed from outside, no event to wait on
+            await asyncio.sleep(0.02)
