@@ -14,11 +14,11 @@
 
 from __future__ import annotations
 
+from pochta.mail.names import INBOX
 from pochta.store.model import HIERARCHY_SEPARATOR
 
 __all__ = ["NamePattern", "count_wildcards"]
 
-INBOX = "INBOX"
 _STAR, _PERCENT = "*", "%"
 _WILDCARDS = (_STAR, _PERCENT)
 
