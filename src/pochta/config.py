@@ -137,10 +137,22 @@ class ServerSettings(_Section):
         "'too busy' greeting (421 / * BYE / -ERR) and are closed.",
     )
     max_connections_per_ip: int = Field(
-        50, ge=1, description="Open connections per client IP address per listener."
+        50, ge=1, description="Open connections per client IP address (IPv6: per /64) per listener."
     )
     idle_timeout_unauthenticated: float = Field(
         60.0, gt=0, description="Seconds of silence before an unauthenticated session is closed."
+    )
+    login_timeout: float = Field(
+        180.0,
+        gt=0,
+        description="Seconds from connect to login (IMAP, POP3, submission), however active the client "
+        "is; then the protocol's goodbye. SMTP MX and LMTP sessions never log in and are exempt.",
+    )
+    line_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds one command line may take from its first octet to its end, however slowly "
+        "it trickles in (every protocol; literal and message data are no lines).",
     )
     shutdown_grace: float = Field(
         10.0, ge=0, description="Seconds running commands get to finish on SIGTERM before sessions close."
@@ -293,6 +305,12 @@ class ImapSettings(_Section):
     )
     max_literals_total: int = Field(
         256 * 1024, ge=1024, description="All literals of one command other than APPEND, in octets."
+    )
+    max_list_wildcards: int = Field(
+        50,
+        ge=2,
+        description="Most wildcards ('*', '%') in one LIST or LSUB pattern (reference included); "
+        "more is NO [LIMIT].",
     )
 
 

@@ -46,7 +46,7 @@ async def serve_forever(
         # SMTP MX, submission(s) and LMTP share one delivery pipeline and one authenticator.
         delivery = Delivery(store, settings, data_dir)
         merged.update(smtp_handlers(store, settings, delivery, scram_secret=secret))
-        merged.update(imap_handlers(store, settings, scram_secret=secret))
+        merged.update(imap_handlers(store, settings, spool_dir=delivery.spool_dir, scram_secret=secret))
         merged.update(handlers or {})
         if settings.queue.worker:
             # The outbound queue: delivers what submission and forwarding queued (and bounces).

@@ -161,6 +161,11 @@ class Pop3Core:
     def receive_data(self, data: bytes) -> None:
         self._buffer.feed(data)
 
+    @property
+    def line_open(self) -> bool:
+        """Once ``next_event`` returned None: a command line has begun and its end has not arrived."""
+        return self._buffer.line_open
+
     def data_to_send(self) -> bytes:
         data = bytes(self._out)
         self._out.clear()

@@ -100,14 +100,16 @@ class Pop3Handler:
         try:
             await conn.send(core.data_to_send())
             await self._serve(session)
-        except IdleTimeout:
+        except IdleTimeout as exc:
+            conn.log.info("pop3 autologout", authenticated=session.maildrop is not None, reason=str(exc))
             if session.maildrop is not None:
                 # RFC 1939 §3: the autologout timer expired; the session ends without UPDATE.
-                conn.log.info("pop3 autologout")
-                with contextlib.suppress(OSError):
-                    await conn.send(b"-ERR [SYS/TEMP] Autologout: idle for too long, nothing changed\r\n")
-                return
-            raise
+                goodbye = b"-ERR [SYS/TEMP] Autologout: idle for too long, nothing changed\r\n"
+            else:
+                # Before login: idle, or server.login_timeout / server.line_timeout passed.
+                goodbye = f"-ERR Autologout: {exc}\r\n".encode()
+            with contextlib.suppress(OSError):
+                await conn.send(goodbye)
         finally:
             if session.locked is not None:
                 self.locks.release(*session.locked)
@@ -123,7 +125,7 @@ class Pop3Handler:
     async def _serve(self, session: Session) -> None:
         conn, core = session.conn, session.core
         while True:
-            data = await conn.read_some()
+            data = await conn.read_some(line_open=core.line_open)
             if not data:
                 return  # dropped: RFC 1939 §6, nothing changes without QUIT
             core.receive_data(data)

@@ -226,6 +226,7 @@ class LoginFlow:
         session.maildrop = maildrop
         # RFC 1939 §3: the autologout timer is at least 10 minutes in TRANSACTION.
         conn.set_idle_timeout(handler.settings.pop3.autologout)
+        conn.end_login_phase()  # server.login_timeout no longer applies
         conn.log.info("pop3 login", account=account.address, recent=recent, messages=len(maildrop))
         conn.metrics.logins.labels(protocol="pop3", result="ok").inc()
         core.login_succeeded(maildrop.listing(), handler.capabilities(conn, policy, recent))

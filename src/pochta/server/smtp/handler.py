@@ -96,11 +96,14 @@ class SmtpHandler:
         session = Session(conn, core)
         hostname = self.settings.hostname
         conn.set_idle_timeout(self.settings.smtp.command_timeout)  # RFC 5321 §4.5.3.2.7
+        if self.role != "submission":
+            # The MX and LMTP never log in: server.login_timeout does not apply (line_timeout does).
+            conn.end_login_phase()
         try:
             await conn.send(core.send(replies.greeting(hostname)))
             await self._serve(session)
-        except IdleTimeout:
-            conn.log.info("smtp timeout", state=core.state.value)
+        except IdleTimeout as exc:
+            conn.log.info("smtp timeout", state=core.state.value, reason=str(exc))
             with contextlib.suppress(OSError):
                 await conn.send(core.send(replies.timeout(hostname)))  # 421 4.4.2
         finally:
@@ -138,7 +141,7 @@ class SmtpHandler:
             in_data = core.state in (State.DATA, State.BDAT)
             # RFC 5321 §4.5.3.2: longer timeouts while the message text flows
             conn.set_idle_timeout(smtp.data_timeout if in_data else smtp.command_timeout)
-            data = await conn.read_some()
+            data = await conn.read_some(line_open=core.line_open)
             core.receive_data(data)
             out = bytearray()
             starttls = False
@@ -168,6 +171,13 @@ class SmtpHandler:
                 await conn.start_tls()
                 core.config = dataclasses.replace(core.config, starttls=False)
 
+    @staticmethod
+    def _logged_in(session: Session, reply: Reply, account: Account | None) -> Reply:
+        if account is not None:
+            session.account = account
+            session.conn.end_login_phase()  # server.login_timeout no longer applies
+        return reply
+
     async def _handle(self, session: Session, event: Event) -> bytes:
         core = session.core
         match event:
@@ -178,12 +188,10 @@ class SmtpHandler:
                 return core.send(replies.ready_to_start_tls())
             case AuthStart(mechanism, initial):
                 reply, account = await self.auth.start(session.conn, session.sasl, mechanism, initial)
-                session.account = account or session.account
-                return core.send(reply)
+                return core.send(self._logged_in(session, reply, account))
             case AuthResponse(data):
                 reply, account = await self.auth.respond(session.conn, session.sasl, data)
-                session.account = account or session.account
-                return core.send(reply)
+                return core.send(self._logged_in(session, reply, account))
             case MailFrom():
                 return core.send(await self._mail(session, event))
             case RcptTo():
