@@ -298,7 +298,10 @@ class ImapSettings(_Section):
 
 class SmtpSettings(_Section):
     max_messages_per_connection: int = Field(
-        100, ge=0, description="Messages one SMTP/LMTP session may send; then 421 4.7.0. 0: no limit."
+        100,
+        ge=0,
+        description="Messages one SMTP or submission session may send; then 421 4.7.0. 0: no limit. "
+        "LMTP has its own ([lmtp] max_messages_per_connection).",
     )
     subaddress_separator: str = Field(
         "+",
@@ -331,6 +334,17 @@ class SmtpSettings(_Section):
         "strict",
         description="Submission: the envelope sender and From: must be the authenticated account or "
         "one of its aliases (strict), or are not checked (off).",
+    )
+
+
+class LmtpSettings(_Section):
+    """What differs for LMTP (RFC 2033), whose clients are trusted MTAs keeping one connection open."""
+
+    max_messages_per_connection: int = Field(
+        0,
+        ge=0,
+        description="Messages one LMTP session may deliver; then 421 4.7.0. 0: no limit (an MTA such as "
+        "Postfix delivers thousands over one connection).",
     )
 
 
@@ -427,6 +441,7 @@ class Settings(_Section):
     pop3: Pop3Settings = Field(default_factory=Pop3Settings)
     imap: ImapSettings = Field(default_factory=ImapSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    lmtp: LmtpSettings = Field(default_factory=LmtpSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
 
     @field_validator("hostname")

@@ -120,7 +120,7 @@ class SmtpHandler:
             max_message_size=settings.limits.max_message_size,
             max_recipients=settings.limits.max_recipients,
             max_errors=settings.limits.max_errors,
-            max_messages=smtp.max_messages_per_connection,
+            max_messages=self.max_messages(),
             max_header_count=smtp.max_header_count,
             max_header_size=smtp.max_header_size,
             starttls=conn.starttls_available,
@@ -128,6 +128,12 @@ class SmtpHandler:
             # Plaintext mechanisms without TLS only where login policy allows it (loopback).
             auth_plaintext_without_tls=plaintext_allowed(settings.login, False, conn.peer_ip),
         )
+
+    def max_messages(self) -> int:
+        """Messages per session (0: no limit): LMTP has its own setting, unlimited by default."""
+        if self.role == "lmtp":
+            return self.settings.lmtp.max_messages_per_connection
+        return self.settings.smtp.max_messages_per_connection
 
     # -- the loop ----------------------------------------------------------------------------------
 
