@@ -150,7 +150,8 @@ async def test_alias_to_external_address_is_forwarded_through_the_queue(env: Smt
 
 def _many(count: int) -> bytes:
     """``count`` transactions of one small message each, on one LMTP connection."""
-    one = b"MAIL FROM:<carol@example.net>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\nSubject: m\r\n\r\nx\r\n.\r\n"
+    one = b"MAIL FROM:<carol@example.net>\r\nRCPT TO:<alice@example.org>\r\n"
+    one += b"DATA\r\nSubject: m\r\n\r\nx\r\n.\r\n"
     return b"LHLO postfix.example.org\r\n" + one * count + b"QUIT\r\n"
 
 

@@ -23,6 +23,7 @@ from pochta.cli.common import (
 )
 from pochta.config import Settings
 from pochta.log import configure_logging
+from pochta.plural import plural
 from pochta.store.api import Store
 from pochta.store.queue_model import QueueEntry
 
@@ -83,7 +84,7 @@ async def queue_show(store: Store, settings: Settings, queue_id: int) -> None:
     if entry.lease_owner:
         click.echo(f"being delivered by: {entry.lease_owner} (until {_when(entry.lease_until)})")
     for r in entry.recipients:
-        click.echo(f"recipient {r.address}: {r.status}, {r.attempts} attempts")
+        click.echo(f"recipient {r.address}: {r.status}, {plural(r.attempts, 'attempt')}")
         click.echo(f"  next attempt: {_when(r.next_attempt) if r.status == 'pending' else '-'}")
         click.echo(f"  last attempt: {_when(r.last_attempt)} via {r.remote_mta or '-'}")
         click.echo(f"  last reply: {r.last_reply or '-'}")
@@ -102,7 +103,7 @@ async def queue_retry(store: Store, settings: Settings, queue_id: int | None) ->
     touched = await store.retry_queue(queue_id, datetime.now(UTC))
     if queue_id is not None and not touched:
         raise CommandFailed(f"no queued message {queue_id}")
-    click.echo(f"{touched} message(s) due now")
+    click.echo(f"{plural(touched, 'message')} due now")
 
 
 @queue.command("delete")
@@ -139,7 +140,7 @@ def queue_flush(data_dir: Path, timeout: float) -> None:
             worker = QueueWorker(store, settings, Delivery(store, settings, data_dir))
             attempts = await worker.run_until_idle(deadline=timeout)
             left = await store.queue_entries()
-            click.echo(f"{attempts} attempt(s); {len(left)} message(s) still queued")
+            click.echo(f"{plural(attempts, 'attempt')}; {plural(len(left), 'message')} still queued")
         finally:
             await store.close()
 

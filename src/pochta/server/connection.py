@@ -31,6 +31,7 @@ from structlog.typing import FilteringBoundLogger
 from pochta.config import TlsMode
 from pochta.log import get_logger, new_connection_id
 from pochta.metrics import Metrics
+from pochta.plural import plural
 
 __all__ = [
     "DEFAULT_READ_SIZE",
@@ -338,7 +339,7 @@ class Connection:
                 timer.cancel()
                 stream.read_waiter = None
             if timed_out:
-                raise IdleTimeout(f"no data for {self._idle_timeout:g} seconds")
+                raise IdleTimeout(f"no data for {plural(self._idle_timeout, 'second')}")
 
     def discard_buffered(self) -> int:
         """Drop every received byte not yet returned by ``read_some``; returns how many.
@@ -385,7 +386,7 @@ class Connection:
         if stream.lost:
             raise ConnectionResetError("connection lost")
         if timed_out:
-            raise IdleTimeout(f"peer read nothing for {self._idle_timeout:g} seconds")
+            raise IdleTimeout(f"peer read nothing for {plural(self._idle_timeout, 'second')}")
 
     async def send(self, data: bytes) -> None:
         """``write`` + ``drain``."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pochta.plural import plural
+
 _ENHANCED = re.compile(r"[245]\.(?:0|[1-9]\d{0,2})\.(?:0|[1-9]\d{0,2})")
 
 
@@ -109,7 +111,7 @@ def delivered(text: str = "Delivered") -> Reply:
 
 
 def chunk_received(size: int) -> Reply:
-    return Reply(250, (f"{size} octets received",), "2.0.0")  # RFC 3030 §4.1
+    return Reply(250, (f"{plural(size, 'octet')} received",), "2.0.0")  # RFC 3030 §4.1
 
 
 def reset_ok() -> Reply:
