@@ -54,6 +54,7 @@ class Envelope:
     protocol: str = "ESMTP"  # RFC 3848 WITH keyword for the Received field
     declared_size: int = 0  # RFC 1870 SIZE=, 0 when not given
     submission: bool = False  # add Message-ID/Date when missing (RFC 6409 §8)
+    author: str | None = None  # submission: the authenticated account, the From: added when missing
     relay: bool = False  # remote recipients are queued (authenticated submission); else refused
     # MAIL FROM parameters the queue passes on (RFC 1652, RFC 6531, RFC 3461 §4.3-4.4)
     body: str | None = None
@@ -375,7 +376,11 @@ class DeliveryTransaction:
         )
         if env.submission:
             prefix += submission_fields(
-                self._header.facts(), hostname=self.delivery.settings.hostname, queue_id=self.id, when=now
+                self._header.facts(),
+                hostname=self.delivery.settings.hostname,
+                queue_id=self.id,
+                when=now,
+                author=env.author,
             )
         self._file.write(prefix)
         self._file.write(self._header.data)

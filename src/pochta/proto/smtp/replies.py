@@ -254,8 +254,12 @@ def unknown_user() -> Reply:
     return Reply(550, ("No such user here",), "5.1.1")  # RFC 3463 X.1.1
 
 
-def sender_not_owned() -> Reply:
-    return Reply(553, ("Sender address not owned by the authenticated user",), "5.7.1")
+def sender_not_owned(detail: str | None = None) -> Reply:
+    """553 5.7.1; ``detail`` says which header field and why (the text is folded into one line)."""
+    text = "Sender address not owned by the authenticated user"
+    if detail:
+        text = f"{text} ({' '.join(detail.split())[:200]})"
+    return Reply(553, (text,), "5.7.1")
 
 
 def insufficient_storage() -> Reply:

@@ -252,6 +252,7 @@ class SmtpHandler:
             protocol=self._protocol(session),
             declared_size=event.params.size or 0,
             submission=self.role == "submission",
+            author=account.address if account is not None else None,
             # RFC 6409 §4.3 / RFC 5321 §3.9: only an authenticated submission may reach other domains
             relay=account is not None,
             body=event.params.body,
@@ -284,8 +285,8 @@ class SmtpHandler:
         if facts.received > self.settings.smtp.max_received_headers:
             refusal = replies.loop_detected()  # RFC 5321 §6.3: 554 5.4.6
         elif self.role == "submission" and session.account is not None:
-            owned = await self.senders.may_use_from(session.account, facts, self.settings.smtp)
-            refusal = None if owned else replies.sender_not_owned()  # 553 5.7.1 for From:
+            reason = await self.senders.header_refusal(session.account, facts, self.settings.smtp)
+            refusal = None if reason is None else replies.sender_not_owned(reason)  # 553 5.7.1
         if refusal is not None:
             await txn.abort()
             session.conn.log.info("smtp message refused", code=refusal.code, reason=refusal.lines[0])
