@@ -41,7 +41,14 @@ from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.proto.smtp import Reply, replies
 from pochta.store.api import Store, StoreError
 from pochta.store.model import Account, BlobRef, MailboxId, Target
-from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient, QueueEntry, QueueOrigin
+from pochta.store.queue_model import (
+    NewQueueEntry,
+    NewQueueRecipient,
+    QueueEntry,
+    QueueId,
+    QueueOrigin,
+    new_queue_id,
+)
 
 INBOX = "INBOX"
 
@@ -111,9 +118,10 @@ class CommitResult:
     """One reply per accepted recipient, in RCPT order, and whether anything was stored."""
 
     replies: list[Reply]
-    delivered: int = 0  # recipients that got the message
+    delivered: int = 0  # recipients stored into a local mailbox
     size: int = 0
     facts: HeaderFacts | None = None
+    queued: int = 0  # recipients (remote, or an alias forwarding elsewhere) put in the outbound queue
 
 
 def _not_stored() -> Reply:
@@ -212,11 +220,14 @@ class Delivery:
         recipients: Sequence[NewQueueRecipient],
         origin: QueueOrigin,
         envelope: Envelope | None = None,
+        queue_id: QueueId | None = None,
     ) -> None:
-        """Durable in the outbound queue when it returns; wakes this process's worker."""
+        """Durable in the outbound queue when it returns; wakes this process's worker. ``queue_id``:
+        the id the SMTP transaction told the client (a new one when None)."""
         address = sender if isinstance(sender, str) else sender.address
         await self.store.enqueue(
             NewQueueEntry(
+                id=queue_id or new_queue_id(),
                 blob=blob,
                 sender=address,
                 recipients=tuple(recipients),
@@ -294,7 +305,9 @@ class Delivery:
 class DeliveryTransaction:
     delivery: Delivery
     envelope: Envelope
-    id: str = field(default_factory=lambda: secrets.token_hex(8).upper())
+    # One id for everything about this message: the reply ("Delivered as"/"queued as"), the
+    # Received field, the log, and the outbound queue (``pochta queue show ID``).
+    id: QueueId = field(default_factory=new_queue_id)
     recipients: list[_Recipient] = field(default_factory=list)
     _spool: Path | None = None
     _file: BinaryIO | None = None
@@ -425,7 +438,9 @@ class DeliveryTransaction:
             if placement.queued:
                 remote = any(r.path.address in r.queued for r in self.recipients)
                 origin: QueueOrigin = "submission" if remote else "forward"
-                await delivery.enqueue(blob, self.envelope.sender, placement.queued, origin, self.envelope)
+                await delivery.enqueue(
+                    blob, self.envelope.sender, placement.queued, origin, self.envelope, self.id
+                )
         except OSError:
             await self.abort()
             return CommitResult([replies.insufficient_storage()] * len(self.recipients), 0, size)
@@ -437,7 +452,13 @@ class DeliveryTransaction:
             done = replies.queued(self.id)
         final = [r or done for r in results]
         self._closed = True
-        return CommitResult(final, sum(r is None for r in results), size)
+        accepted = [rcpt for rcpt, r in zip(self.recipients, results, strict=True) if r is None]
+        return CommitResult(
+            final,
+            delivered=sum(1 for rcpt in accepted if rcpt.destinations),
+            size=size,
+            queued=sum(1 for rcpt in accepted if rcpt.queued),
+        )
 
     async def abort(self) -> None:
         """Drops the transaction: the spool file is removed; nothing was stored."""

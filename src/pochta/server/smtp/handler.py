@@ -306,7 +306,8 @@ class SmtpHandler:
             id=txn.id,
             sender=txn.envelope.sender.address or "<>",
             recipients=len(result.replies),
-            delivered=result.delivered,
+            delivered=result.delivered,  # stored locally
+            queued=result.queued,  # in the outbound queue, under this same id
             size=result.size,
         )
 
