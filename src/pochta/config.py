@@ -330,6 +330,19 @@ class SmtpSettings(_Section):
     max_received_headers: int = Field(
         50, ge=5, description="More Received fields than this is a mail loop: 554 5.4.6 (RFC 5321 §6.3)."
     )
+    postmaster: str = Field(
+        "",
+        description="Address that gets mail for postmaster@ a local domain without a postmaster account "
+        "or alias of its own (RFC 5321 §4.5.1). Empty: postmaster@ the primary domain (the host name's "
+        "domain when local, else the first domain added), which also receives <Postmaster>.",
+    )
+
+    @field_validator("postmaster")
+    @classmethod
+    def _check_postmaster(cls, value: str) -> str:
+        from pochta.naming import normalize_address  # the one rule for addresses an operator types
+
+        return normalize_address(value) if value.strip() else ""
     sender_policy: Literal["strict", "off"] = Field(
         "strict",
         description="Submission: the envelope sender and From: must be the authenticated account or "

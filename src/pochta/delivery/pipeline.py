@@ -177,6 +177,10 @@ class Delivery:
     async def is_local_domain(self, domain: str) -> bool:
         return await self.resolver.is_local_domain(domain)
 
+    async def postmaster_reachable(self) -> bool:
+        """Does ``<Postmaster>`` reach a mailbox (RFC 5321 §4.5.1)? ``pochta serve`` warns if not."""
+        return (await self.resolver.resolve(SmtpPath("postmaster", ""))).kind != "unknown"
+
     async def place(self, recipients: Sequence[_Recipient], parsed: ParsedMessage, size: int) -> Placement:
         """Per recipient, with the message's real size: quota, then the mailboxes it files into
         (``sieve_filing``). The accounts, their quota usage and the mailboxes: one read for all."""
