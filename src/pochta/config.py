@@ -343,6 +343,7 @@ class SmtpSettings(_Section):
         from pochta.naming import normalize_address  # the one rule for addresses an operator types
 
         return normalize_address(value) if value.strip() else ""
+
     sender_policy: Literal["strict", "off"] = Field(
         "strict",
         description="Submission: the envelope sender and From: must be the authenticated account or "

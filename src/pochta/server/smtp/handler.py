@@ -289,7 +289,9 @@ class SmtpHandler:
             refusal = None if reason is None else replies.sender_not_owned(reason)  # 553 5.7.1
         if refusal is not None:
             await txn.abort()
-            session.conn.log.info("smtp message refused", code=refusal.code, reason=refusal.lines[0])
+            session.conn.log.info(
+                "smtp message refused", id=txn.id, code=refusal.code, reason=refusal.lines[0]
+            )
             return [refusal] * count
         # SMTP has one reply for all recipients: store for all of them or for none.
         result = await txn.commit(all_or_nothing=self.role != "lmtp")
