@@ -216,3 +216,16 @@ async def test_postmaster_setting_when_no_domain_has_one(tmp_path: Path, role: s
         for rcpt in ("<postmaster>", "<postmaster@example.org>"):
             assert await asyncio.to_thread(send_one, env, role, rcpt, data) == (250, 250), rcpt
         assert len(await env.messages(env.bob)) == 2
+
+
+async def test_postmaster_without_domain_in_received_and_forwarded(tmp_path: Path) -> None:
+    # smtp.postmaster elsewhere: <Postmaster> is forwarded through the queue, without an ORCPT
+    # naming a domainless "postmaster@"; the Received field names <postmaster> as written.
+    async with smtp_server(tmp_path, smtp_settings(smtp={"postmaster": "admin@remote.example"})) as env:
+        data = message("to postmaster")
+        assert await asyncio.to_thread(send_one, env, "smtp", "<postmaster>", data) == (250, 250)
+        [entry] = await env.store.queue_entries()
+        [recipient] = entry.recipients
+        assert (recipient.address, recipient.orcpt) == ("admin@remote.example", None)
+        with env.store.open_blob(entry.blob) as f:
+            assert b"\tfor <postmaster>;" in f.read()

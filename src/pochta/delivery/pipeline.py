@@ -96,7 +96,7 @@ class _Recipient:
     def queue_recipients(self) -> list[NewQueueRecipient]:
         # RFC 3461 §4.2 / §5.2.3: the original recipient travels with forwarded copies, so a DSN
         # names the address the sender used.
-        orcpt = self.orcpt or (("rfc822", self.path.address) if self.path.address else None)
+        orcpt = self.orcpt or (("rfc822", self.path.address) if self.path.domain else None)
         return [NewQueueRecipient(address, self.notify, orcpt) for address in self.queued]
 
 
@@ -381,7 +381,7 @@ class DeliveryTransaction:
         assert self._header is not None
         env = self.envelope
         now = datetime.now(UTC)
-        single = self.recipients[0].path.address if len(self.recipients) == 1 else None
+        single = _written(self.recipients[0].path) if len(self.recipients) == 1 else None
         prefix = received_field(
             helo=env.helo,
             peer=env.peer,
@@ -475,6 +475,11 @@ class DeliveryTransaction:
         if spool is not None:
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(spool.unlink, True)
+
+
+def _written(path: SmtpPath) -> str:
+    """A recipient as the client wrote it: ``postmaster`` for RCPT TO:<Postmaster> (no domain)."""
+    return path.address if path.domain else path.local
 
 
 def _mailbox(account: Account, name: str, mailboxes: dict[tuple[int, str], MailboxId]) -> MailboxId:
