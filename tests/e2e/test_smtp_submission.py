@@ -297,3 +297,25 @@ async def test_missing_from_is_added_from_the_account(env: SmtpEnv) -> None:
     [stored] = await env.messages(env.bob)
     assert b"\r\nFrom: <alice@example.org>\r\n" in stored
     assert stored.count(b"From:") == 1
+
+
+MALFORMED_HEADERS = {
+    "first-line-folded": b" From: bob@example.org\r\n",
+    "first-line-not-a-field": b"garbage\r\nFrom: bob@example.org\r\n",
+    "stray-line-before-the-body": b"From: alice@example.org\r\nTo: bob@example.org\r\nnot a field\r\n",
+}
+
+
+@pytest.mark.parametrize("header", MALFORMED_HEADERS.values(), ids=MALFORMED_HEADERS.keys())
+async def test_malformed_header_section_is_refused(env: SmtpEnv, header: bytes) -> None:
+    # Completing such a header (From:, Date: in front) would make its first line a continuation of
+    # ours; the message is refused instead.
+    def run() -> tuple[int, bytes]:
+        with _client(env) as client:
+            client.mail(ALICE)
+            client.rcpt(BOB)
+            return client.data(header + b"\r\nHi\r\n")
+
+    code, text = await asyncio.to_thread(run)
+    assert (code, text[:5]) == (550, b"5.6.0"), text
+    assert await env.messages(env.bob) == []

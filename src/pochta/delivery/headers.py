@@ -25,6 +25,9 @@ class HeaderFacts:
     has_message_id: bool = False
     has_date: bool = False
     names: list[str] = field(default_factory=list)
+    # A line that is neither a field nor a continuation where readers see the body begin (RFC 7103
+    # §7.2), or a first line that is a continuation: fields put in front would absorb what follows.
+    malformed: bool = False
 
 
 class HeaderBuffer:
@@ -68,6 +71,7 @@ def inspect_header(header: bytes) -> HeaderFacts:
     including a line a generator forgot to indent (RFC 7103 §7.2), which continues the field above."""
     facts = HeaderFacts()
     block = parse_header(header, 0, len(header), max_fields=len(header) + 1)
+    facts.malformed = block.body_start < len(header)
     for raw_name, raw in block.fields:
         name = raw_name.lower()
         facts.names.append(name)

@@ -242,6 +242,11 @@ def bare_line_ending() -> Reply:
     return Reply(550, ("Message contains a bare CR or LF; line endings must be CRLF",), "5.6.0")
 
 
+def malformed_header() -> Reply:
+    # RFC 5322 §2.2: a header section is fields, each a name, ":" and a value (folded lines after)
+    return Reply(550, ("Message header section is malformed: a line is not a header field",), "5.6.0")
+
+
 def loop_detected() -> Reply:
     return Reply(554, ("Too many Received header fields: mail loop",), "5.4.6")  # RFC 3463 X.4.6
 

@@ -284,6 +284,10 @@ class SmtpHandler:
         refusal: Reply | None = None
         if facts.received > self.settings.smtp.max_received_headers:
             refusal = replies.loop_detected()  # RFC 5321 §6.3: 554 5.4.6
+        elif self.role == "submission" and facts.malformed:
+            # Refused rather than completed: a From: or Date: put in front would take the stray
+            # line as its own continuation, and readers would see another header than the check.
+            refusal = replies.malformed_header()  # 550 5.6.0
         elif self.role == "submission" and session.account is not None:
             reason = await self.senders.header_refusal(session.account, facts, self.settings.smtp)
             refusal = None if reason is None else replies.sender_not_owned(reason)  # 553 5.7.1
