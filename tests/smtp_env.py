@@ -162,7 +162,9 @@ def send_one(env: SmtpEnv, role: str, rcpt: str, data: bytes) -> tuple[int, int 
     on submission, from carol@example.net elsewhere): (RCPT reply code, data reply code or None when
     RCPT was refused). Blocking: run it in a thread."""
     client: smtplib.SMTP = (
-        smtplib.LMTP(*env.address("lmtp")) if role == "lmtp" else smtplib.SMTP(*env.address(role), timeout=10)
+        smtplib.LMTP(*env.address("lmtp"), timeout=10)
+        if role == "lmtp"
+        else smtplib.SMTP(*env.address(role), timeout=10)
     )
     with client:
         client.ehlo("client.example.net")
