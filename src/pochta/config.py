@@ -316,7 +316,10 @@ class ImapSettings(_Section):
 
 class SmtpSettings(_Section):
     max_messages_per_connection: int = Field(
-        100, ge=0, description="Messages one SMTP/LMTP session may send; then 421 4.7.0. 0: no limit."
+        100,
+        ge=0,
+        description="Messages one SMTP or submission session may send; then 421 4.7.0. 0: no limit. "
+        "LMTP has its own ([lmtp] max_messages_per_connection).",
     )
     subaddress_separator: str = Field(
         "+",
@@ -345,10 +348,35 @@ class SmtpSettings(_Section):
     max_received_headers: int = Field(
         50, ge=5, description="More Received fields than this is a mail loop: 554 5.4.6 (RFC 5321 §6.3)."
     )
+    postmaster: str = Field(
+        "",
+        description="Address that gets mail for postmaster@ a local domain without a postmaster account "
+        "or alias of its own (RFC 5321 §4.5.1). Empty: postmaster@ the primary domain (the host name's "
+        "domain when local, else the first domain added), which also receives <Postmaster>.",
+    )
+
+    @field_validator("postmaster")
+    @classmethod
+    def _check_postmaster(cls, value: str) -> str:
+        from pochta.naming import normalize_address  # the one rule for addresses an operator types
+
+        return normalize_address(value) if value.strip() else ""
+
     sender_policy: Literal["strict", "off"] = Field(
         "strict",
         description="Submission: the envelope sender and From: must be the authenticated account or "
         "one of its aliases (strict), or are not checked (off).",
+    )
+
+
+class LmtpSettings(_Section):
+    """What differs for LMTP (RFC 2033), whose clients are trusted MTAs keeping one connection open."""
+
+    max_messages_per_connection: int = Field(
+        0,
+        ge=0,
+        description="Messages one LMTP session may deliver; then 421 4.7.0. 0: no limit (an MTA such as "
+        "Postfix delivers thousands over one connection).",
     )
 
 
@@ -445,6 +473,7 @@ class Settings(_Section):
     pop3: Pop3Settings = Field(default_factory=Pop3Settings)
     imap: ImapSettings = Field(default_factory=ImapSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    lmtp: LmtpSettings = Field(default_factory=LmtpSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
 
     @field_validator("hostname")

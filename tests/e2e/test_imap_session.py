@@ -367,7 +367,7 @@ async def test_deadlines_before_login(tmp_path: Path) -> None:
             asyncio.to_thread(drip, env.plain, b"a NOOP\r\n", octets=8, start=login, seconds=3.5),
         )
     said, seconds = dripped
-    assert said.endswith(b"* BYE Autologout; command line not completed within 1 seconds\r\n")
+    assert said.endswith(b"* BYE Autologout; command line not completed within 1 second\r\n")
     assert 0.9 < seconds < 2.5
     said, seconds = noops
     assert said.endswith(b"a OK NOOP completed\r\n* BYE Autologout; not logged in within 2 seconds\r\n")

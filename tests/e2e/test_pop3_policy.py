@@ -212,7 +212,7 @@ async def test_deadlines_before_login(tmp_path: Path) -> None:
             asyncio.to_thread(drip, env.plain, b"CAPA\r\n"),
             asyncio.to_thread(drip, env.plain, b"CAPA\r\n", octets=6),  # whole lines, no login
         )
-    assert dripped.endswith(b"-ERR Autologout: command line not completed within 1 seconds\r\n")
+    assert dripped.endswith(b"-ERR Autologout: command line not completed within 1 second\r\n")
     assert 0.9 < seconds < 2.5
     assert noops.endswith(b"-ERR Autologout: not logged in within 2 seconds\r\n")
     assert 1.9 < noop_seconds < 3

@@ -527,7 +527,7 @@ async def test_a_line_dripping_in_is_cut_off_at_the_line_deadline(start: StartSe
             break
         await client.send(bytes([byte]))
         await asyncio.sleep(0.3)
-    assert await answer == b"- timeout: command line not completed within 1 seconds\r\n"
+    assert await answer == b"- timeout: command line not completed within 1 second\r\n"
     assert 0.9 < loop.time() - started < 3
     await client.close()
 

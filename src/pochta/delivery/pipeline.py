@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,7 +37,14 @@ from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.proto.smtp import Reply, replies
 from pochta.store.api import Store, StoreError
 from pochta.store.model import Account, BlobRef, MailboxId, Target
-from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient, QueueEntry, QueueOrigin
+from pochta.store.queue_model import (
+    NewQueueEntry,
+    NewQueueRecipient,
+    QueueEntry,
+    QueueId,
+    QueueOrigin,
+    new_queue_id,
+)
 from pochta.store.spool import SpoolFile, parse_file, spool_directory
 
 INBOX = "INBOX"
@@ -52,6 +58,7 @@ class Envelope:
     protocol: str = "ESMTP"  # RFC 3848 WITH keyword for the Received field
     declared_size: int = 0  # RFC 1870 SIZE=, 0 when not given
     submission: bool = False  # add Message-ID/Date when missing (RFC 6409 §8)
+    author: str | None = None  # submission: the authenticated account, the From: added when missing
     relay: bool = False  # remote recipients are queued (authenticated submission); else refused
     # MAIL FROM parameters the queue passes on (RFC 1652, RFC 6531, RFC 3461 §4.3-4.4)
     body: str | None = None
@@ -86,7 +93,7 @@ class _Recipient:
     def queue_recipients(self) -> list[NewQueueRecipient]:
         # RFC 3461 §4.2 / §5.2.3: the original recipient travels with forwarded copies, so a DSN
         # names the address the sender used.
-        orcpt = self.orcpt or (("rfc822", self.path.address) if self.path.address else None)
+        orcpt = self.orcpt or (("rfc822", self.path.address) if self.path.domain else None)
         return [NewQueueRecipient(address, self.notify, orcpt) for address in self.queued]
 
 
@@ -108,9 +115,10 @@ class CommitResult:
     """One reply per accepted recipient, in RCPT order, and whether anything was stored."""
 
     replies: list[Reply]
-    delivered: int = 0  # recipients that got the message
+    delivered: int = 0  # recipients stored into a local mailbox
     size: int = 0
     facts: HeaderFacts | None = None
+    queued: int = 0  # recipients (remote, or an alias forwarding elsewhere) put in the outbound queue
 
 
 def _not_stored() -> Reply:
@@ -151,6 +159,10 @@ class Delivery:
 
     async def is_local_domain(self, domain: str) -> bool:
         return await self.resolver.is_local_domain(domain)
+
+    async def postmaster_reachable(self) -> bool:
+        """Does ``<Postmaster>`` reach a mailbox (RFC 5321 §4.5.1)? ``pochta serve`` warns if not."""
+        return (await self.resolver.resolve(SmtpPath("postmaster", ""))).kind != "unknown"
 
     async def place(self, recipients: Sequence[_Recipient], parsed: ParsedMessage, size: int) -> Placement:
         """Per recipient, with the message's real size: quota, then the mailboxes it files into
@@ -195,11 +207,14 @@ class Delivery:
         recipients: Sequence[NewQueueRecipient],
         origin: QueueOrigin,
         envelope: Envelope | None = None,
+        queue_id: QueueId | None = None,
     ) -> None:
-        """Durable in the outbound queue when it returns; wakes this process's worker."""
+        """Durable in the outbound queue when it returns; wakes this process's worker. ``queue_id``:
+        the id the SMTP transaction told the client (a new one when None)."""
         address = sender if isinstance(sender, str) else sender.address
         await self.store.enqueue(
             NewQueueEntry(
+                id=queue_id or new_queue_id(),
                 blob=blob,
                 sender=address,
                 recipients=tuple(recipients),
@@ -277,7 +292,9 @@ class Delivery:
 class DeliveryTransaction:
     delivery: Delivery
     envelope: Envelope
-    id: str = field(default_factory=lambda: secrets.token_hex(8).upper())
+    # One id for everything about this message: the reply ("Delivered as"/"queued as"), the
+    # Received field, the log, and the outbound queue (``pochta queue show ID``).
+    id: QueueId = field(default_factory=new_queue_id)
     recipients: list[_Recipient] = field(default_factory=list)
     _spool: SpoolFile | None = None
     _header: HeaderBuffer | None = None
@@ -341,7 +358,7 @@ class DeliveryTransaction:
         assert self._header is not None
         env = self.envelope
         now = datetime.now(UTC)
-        single = self.recipients[0].path.address if len(self.recipients) == 1 else None
+        single = _written(self.recipients[0].path) if len(self.recipients) == 1 else None
         prefix = received_field(
             helo=env.helo,
             peer=env.peer,
@@ -353,7 +370,11 @@ class DeliveryTransaction:
         )
         if env.submission:
             prefix += submission_fields(
-                self._header.facts(), hostname=self.delivery.settings.hostname, queue_id=self.id, when=now
+                self._header.facts(),
+                hostname=self.delivery.settings.hostname,
+                queue_id=self.id,
+                when=now,
+                author=env.author,
             )
         self._spool.write(prefix)
         self._spool.write(self._header.data)
@@ -396,7 +417,9 @@ class DeliveryTransaction:
             if placement.queued:
                 remote = any(r.path.address in r.queued for r in self.recipients)
                 origin: QueueOrigin = "submission" if remote else "forward"
-                await delivery.enqueue(blob, self.envelope.sender, placement.queued, origin, self.envelope)
+                await delivery.enqueue(
+                    blob, self.envelope.sender, placement.queued, origin, self.envelope, self.id
+                )
         except OSError:
             await self.abort()
             return CommitResult([replies.insufficient_storage()] * len(self.recipients), 0, size)
@@ -408,7 +431,13 @@ class DeliveryTransaction:
             done = replies.queued(self.id)
         final = [r or done for r in results]
         self._closed = True
-        return CommitResult(final, sum(r is None for r in results), size)
+        accepted = [rcpt for rcpt, r in zip(self.recipients, results, strict=True) if r is None]
+        return CommitResult(
+            final,
+            delivered=sum(1 for rcpt in accepted if rcpt.destinations),
+            size=size,
+            queued=sum(1 for rcpt in accepted if rcpt.queued),
+        )
 
     async def abort(self) -> None:
         """Drops the transaction: the spool file is removed; nothing was stored."""
@@ -416,6 +445,11 @@ class DeliveryTransaction:
         spool, self._spool = self._spool, None
         if spool is not None:
             await spool.discard()
+
+
+def _written(path: SmtpPath) -> str:
+    """A recipient as the client wrote it: ``postmaster`` for RCPT TO:<Postmaster> (no domain)."""
+    return path.address if path.domain else path.local
 
 
 def _mailbox(account: Account, name: str, mailboxes: dict[tuple[int, str], MailboxId]) -> MailboxId:

@@ -41,6 +41,7 @@ from pochta.config import TlsMode
 from pochta.log import get_logger, new_connection_id
 from pochta.metrics import Metrics
 from pochta.netaddr import is_loopback, normalise_ip
+from pochta.plural import plural
 
 __all__ = [
     "DEFAULT_READ_SIZE",
@@ -367,12 +368,13 @@ class Connection:
         now = self._loop.time()
         delay = self._idle_timeout
         what = "no data" if reading else "peer read nothing"
-        expired: IdleTimeout = IdleTimeout(f"{what} for {self._idle_timeout:g} seconds")
+        expired: IdleTimeout = IdleTimeout(f"{what} for {plural(self._idle_timeout, 'second')}")
         login = self._login_deadline
         if login is not None and login - now < delay:
             delay = login - now
             seconds = self._options.login_timeout
-            expired = DeadlineExpired(f"not logged in within {seconds:g} seconds")
+            assert seconds is not None  # a login deadline is only set from a login timeout
+            expired = DeadlineExpired(f"not logged in within {plural(seconds, 'second')}")
         line_since, line_timeout = self._line_since, self._line_timeout
         if (
             reading
@@ -381,7 +383,7 @@ class Connection:
             and line_since + line_timeout - now < delay
         ):
             delay = line_since + line_timeout - now
-            expired = DeadlineExpired(f"command line not completed within {line_timeout:g} seconds")
+            expired = DeadlineExpired(f"command line not completed within {plural(line_timeout, 'second')}")
         return max(delay, 0.0), expired
 
     def discard_buffered(self) -> int:

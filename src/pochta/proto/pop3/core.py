@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pochta.plural import plural
 from pochta.proto.buffer import LineTooLong, ReceiveBuffer
 from pochta.proto.pop3.events import (
     ApopLogin,
@@ -248,7 +249,7 @@ class Pop3Core:
             self._retrieved.add(index)
             # RFC 1225 LAST: the highest message number accessed.
             self._last = max(self._last, index + 1)
-            self._out += ok(f"{self._listing.sizes[index]} octets")
+            self._out += ok(plural(self._listing.sizes[index], "octet"))
         else:
             self._out += ok("top of message follows")
 
@@ -350,7 +351,7 @@ class Pop3Core:
 
     def _stat_text(self) -> str:
         count, octets = self._stat()
-        return f"{count} messages ({octets} octets)"
+        return f"{plural(count, 'message')} ({plural(octets, 'octet')})"
 
     def _stat(self) -> tuple[int, int]:
         sizes = self._listing.sizes

@@ -17,6 +17,7 @@ from typing import BinaryIO
 from pochta.auth.authenticator import Authenticator, plaintext_allowed
 from pochta.config import Settings
 from pochta.mail.ops import MailOps
+from pochta.plural import plural
 from pochta.proto.pop3 import (
     ApopLogin,
     AuthStart,
@@ -202,7 +203,7 @@ class Pop3Handler:
             "pop3 quit", deleted=len(deleted), retrieved=len(retrieved), ok=ok, recent=maildrop.recent
         )
         left = len(maildrop) - (0 if maildrop.recent else len(deleted))
-        session.core.commit_done(ok, f"Bye, {left} messages left" if ok else "")
+        session.core.commit_done(ok, f"Bye, {plural(left, 'message')} left" if ok else "")
 
     # -- helpers -------------------------------------------------------------------------------------
 

@@ -123,7 +123,7 @@ class SmtpHandler:
             max_message_size=settings.limits.max_message_size,
             max_recipients=settings.limits.max_recipients,
             max_errors=settings.limits.max_errors,
-            max_messages=smtp.max_messages_per_connection,
+            max_messages=self.max_messages(),
             max_header_count=smtp.max_header_count,
             max_header_size=smtp.max_header_size,
             starttls=conn.starttls_available,
@@ -131,6 +131,12 @@ class SmtpHandler:
             # Plaintext mechanisms without TLS only where login policy allows it (loopback).
             auth_plaintext_without_tls=plaintext_allowed(settings.login, False, conn.peer_ip),
         )
+
+    def max_messages(self) -> int:
+        """Messages per session (0: no limit): LMTP has its own setting, unlimited by default."""
+        if self.role == "lmtp":
+            return self.settings.lmtp.max_messages_per_connection
+        return self.settings.smtp.max_messages_per_connection
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -254,6 +260,7 @@ class SmtpHandler:
             protocol=self._protocol(session),
             declared_size=event.params.size or 0,
             submission=self.role == "submission",
+            author=account.address if account is not None else None,
             # RFC 6409 §4.3 / RFC 5321 §3.9: only an authenticated submission may reach other domains
             relay=account is not None,
             body=event.params.body,
@@ -285,12 +292,18 @@ class SmtpHandler:
         refusal: Reply | None = None
         if facts.received > self.settings.smtp.max_received_headers:
             refusal = replies.loop_detected()  # RFC 5321 §6.3: 554 5.4.6
+        elif self.role == "submission" and facts.malformed:
+            # Refused rather than completed: a From: or Date: put in front would take the stray
+            # line as its own continuation, and readers would see another header than the check.
+            refusal = replies.malformed_header()  # 550 5.6.0
         elif self.role == "submission" and session.account is not None:
-            owned = await self.senders.may_use_from(session.account, facts, self.settings.smtp)
-            refusal = None if owned else replies.sender_not_owned()  # 553 5.7.1 for From:
+            reason = await self.senders.header_refusal(session.account, facts, self.settings.smtp)
+            refusal = None if reason is None else replies.sender_not_owned(reason)  # 553 5.7.1
         if refusal is not None:
             await txn.abort()
-            session.conn.log.info("smtp message refused", code=refusal.code, reason=refusal.lines[0])
+            session.conn.log.info(
+                "smtp message refused", id=txn.id, code=refusal.code, reason=refusal.lines[0]
+            )
             return [refusal] * count
         # SMTP has one reply for all recipients: store for all of them or for none.
         result = await txn.commit(all_or_nothing=self.role != "lmtp")
@@ -307,7 +320,8 @@ class SmtpHandler:
             id=txn.id,
             sender=txn.envelope.sender.address or "<>",
             recipients=len(result.replies),
-            delivered=result.delivered,
+            delivered=result.delivered,  # stored locally
+            queued=result.queued,  # in the outbound queue, under this same id
             size=result.size,
         )
 
