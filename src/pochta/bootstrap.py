@@ -37,7 +37,10 @@ def ensure_server_secret(data_dir: Path) -> bytes:
 
     SCRAM answers unknown users with a fake salt derived from it, so the salt an attacker sees for
     a non-existent account is stable across restarts, like a real one (RFC 5802 §5.1 leaves
-    indistinguishability to the server).
+    indistinguishability to the server). App passwords are found by a digest keyed with it
+    (``pochta.auth.passwords.app_password_lookup``): losing it makes them unusable, so it belongs in
+    every backup. The server and the CLI may both create it: the first to publish it wins (a hard
+    link never replaces), the other reads it.
     """
     path = data_dir / SERVER_SECRET_FILE
     try:
@@ -45,14 +48,19 @@ def ensure_server_secret(data_dir: Path) -> bytes:
     except FileNotFoundError:
         pass
     secret = os.urandom(32)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f"{SERVER_SECRET_FILE}.{os.getpid()}.{secret[:4].hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, secret.hex().encode("ascii") + b"\n")
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    finally:
+        os.unlink(tmp)
     return secret
 
 

@@ -208,14 +208,22 @@ class LoginSettings(_Section):
         "without TLS: only from loopback addresses (default), never, or always (unsafe).",
     )
     failures_before_delay: int = Field(
-        3, ge=0, description="Failed logins (per IP, and per account) before replies are delayed."
+        3,
+        ge=0,
+        description="Failed logins from an address (IPv6: its /64) before its attempts are delayed; an "
+        "account's failures from every address delay only addresses that failed for it themselves.",
     )
     delay_base: float = Field(0.5, ge=0, description="First delay in seconds; it doubles per failure.")
     delay_max: float = Field(15.0, ge=0, description="Longest delay in seconds.")
     lockout_after: int = Field(
-        20, ge=1, description="Failures within the window after which the IP or account is locked out."
+        20,
+        ge=1,
+        description="Failures from an address within the window after which it is locked out; accounts "
+        "never are.",
     )
-    lockout_seconds: float = Field(900.0, gt=0, description="How long a lockout lasts.")
+    lockout_seconds: float = Field(
+        900.0, gt=0, description="How long a lockout lasts (`pochta auth unblock` ends it early)."
+    )
     failure_window: float = Field(3600.0, gt=0, description="Seconds after which a failure is forgotten.")
 
 

@@ -72,6 +72,16 @@ class Metrics:
             ["protocol", "result"],
             registry=r,
         )
+        self.login_lockouts = Counter(
+            "pochta_login_lockouts",
+            "Source addresses (IPv4, IPv6 /64) locked out after too many failed logins.",
+            registry=r,
+        )
+        self.login_locked_addresses = Gauge(
+            "pochta_login_locked_addresses",
+            "Source addresses whose logins are refused now (locked out).",
+            registry=r,
+        )
         self.messages_delivered = Counter(
             "pochta_messages_delivered",
             "Messages placed in mailboxes (one per recipient), per receiving protocol.",
@@ -104,6 +114,10 @@ class Metrics:
         prometheus-client on its hot path.
         """
         self._store_commits = read
+
+    def watch_locked_addresses(self, read: Callable[[], int]) -> None:
+        """Export how many addresses the login rate limiter has locked out, read at scrape time."""
+        self.login_locked_addresses.set_function(read)
 
     def login(self, protocol: str, ok: bool) -> None:
         self.logins.labels(protocol=protocol, result="ok" if ok else "failed").inc()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pochta.auth.authenticator import Authenticator, AuthOk
+from pochta.bootstrap import ensure_server_secret
 from pochta.config import load_settings
 from pochta.mime import parse_message
 from pochta.store.model import Target
@@ -317,13 +318,17 @@ def test_domains_aliases_and_app_passwords(data: Path) -> None:
     out = ok(run("app-password", "add", "alice@example.org", "phone", data=data))
     app_pw = re.search(r"password: (\S+)", out)
     assert app_pw is not None
-    assert re.search(r"phone\s+\S+\s+never", ok(run("app-password", "list", "alice@example.org", data=data)))
+    assert re.search(
+        r"phone\s+\S+\s+never\s+ok", ok(run("app-password", "list", "alice@example.org", data=data))
+    )
 
     async def login(password: str) -> bool:
         settings = load_settings(data / "pochta.toml")
         store = await open_sqlite_store(data, settings)
         try:
-            result = await Authenticator(store, settings.login).check_password(
+            # keyed with the server-secret `init` made, as `pochta serve` is
+            auth = Authenticator(store, settings.login, server_secret=ensure_server_secret(data))
+            result = await auth.check_password(
                 "alice@example.org", password, protocol="imap", remote_ip="127.0.0.1"
             )
             return isinstance(result, AuthOk)

@@ -1,12 +1,21 @@
 """The login decision every protocol asks: may this address log in with this secret, here, now?
 
 Order of checks, the same for every protocol and mechanism:
-1. a locked-out IP or account is refused at once, without looking at the password;
-2. after earlier failures the attempt waits (``ratelimit``), whatever its outcome;
-3. the password is verified -- against the account's hash, then its app passwords; an unknown address
-   verifies a dummy hash, so it costs the same time -- in a worker thread (argon2 is CPU-heavy);
+1. a locked-out source address is refused at once, without looking at the password;
+2. after earlier failures the attempt waits, whatever its outcome (``ratelimit`` has the rules: per
+   address, and per account only for addresses that failed for it themselves);
+3. the password is verified with exactly one argon2 check, in a worker thread (argon2 is
+   CPU-heavy): the app password whose keyed digest matches (``passwords.app_password_lookup``), else
+   the account's own hash, else -- for an unknown address -- a dummy hash. The work, and so the
+   time, of a failed login is the same whether the account exists and however many app passwords it
+   has;
 4. only a correct password learns that the account or the protocol is switched off, so that these
    replies tell nothing to someone guessing.
+
+One Authenticator serves every protocol of a server process (``pochta.server.main``), so failures
+over IMAP, POP3 and SMTP AUTH count together. Before a delay or a refusal it reads the unblocks that
+`pochta auth unblock` recorded in the store since it last looked: a normal login costs no query,
+and an unblock lifts a lockout at the next attempt.
 """
 
 from __future__ import annotations
@@ -21,12 +30,18 @@ from enum import StrEnum
 from typing import Literal
 
 from pochta.auth import passwords
-from pochta.auth.ratelimit import Clock, LoginRateLimiter
+from pochta.auth.ratelimit import Clock, LoginRateLimiter, Verdict
 from pochta.config import LoginSettings
-from pochta.store.api import Directory, StoreError
+from pochta.log import get_logger
+from pochta.metrics import METRICS, Metrics
+from pochta.store.api import Directory, DirectoryReader, StoreError
 from pochta.store.model import SWITCHABLE_PROTOCOLS, Account, AppPassword, ScramCredentials
 
 LoginProtocol = Literal["imap", "pop3", "submission", "managesieve"]
+
+# Seconds between two reads of the unblock table: refusals of a locked-out address cost no more than
+# ten queries a second however fast it knocks, and an unblock still acts within a tenth of a second.
+UNBLOCK_POLL_INTERVAL = 0.1
 
 
 class AuthFailure(StrEnum):
@@ -72,23 +87,19 @@ class _Match:
     rehash: str | None = None  # a fresh hash of the account password, when its parameters are old
 
 
-def _verify_account_password(account: Account | None, password: str) -> _Match:
-    """Runs in a worker thread."""
+def _verify(account: Account | None, app_password: AppPassword | None, password: str) -> _Match:
+    """Exactly one argon2 verification, whatever the account has. Runs in a worker thread."""
     if account is None:
         passwords.verify_dummy(password)
         return _Match(ok=False)
+    if app_password is not None:  # the digest matched: this hash, and no other, decides
+        return _Match(
+            ok=passwords.verify_password(app_password.password_hash, password).ok, app_password=app_password
+        )
     result = passwords.verify_password(account.password_hash, password)
     if not result.ok:
         return _Match(ok=False)
     return _Match(ok=True, rehash=passwords.hash_password(password) if result.needs_rehash else None)
-
-
-def _verify_app_passwords(candidates: list[AppPassword], password: str) -> _Match:
-    """Runs in a worker thread."""
-    for candidate in candidates:
-        if passwords.verify_password(candidate.password_hash, password).ok:
-            return _Match(ok=True, app_password=candidate)
-    return _Match(ok=False)
 
 
 def _wall_clock() -> datetime:
@@ -104,12 +115,21 @@ class Authenticator:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         now: Callable[[], datetime] = _wall_clock,
+        server_secret: bytes | None = None,
+        metrics: Metrics = METRICS,
     ) -> None:
+        """``server_secret`` keys the digest app passwords are found by (the data directory's
+        server-secret); without it no app password logs in."""
         self._directory = directory
         self.settings = settings
         self.limiter = LoginRateLimiter(settings, clock)
         self._sleep = sleep
         self._now = now
+        self._server_secret = server_secret
+        self._metrics = metrics
+        self._log = get_logger()
+        self._unblocks_seen = 0  # the id of the last unblock applied
+        self._next_unblock_poll = float("-inf")
 
     async def check_password(
         self, address: str, password: str, *, protocol: LoginProtocol, remote_ip: str
@@ -118,17 +138,10 @@ class Authenticator:
         refused = await self._gate(address, remote_ip)
         if refused is not None:
             return refused
-        account = await self._lookup(address)
-        match = await asyncio.to_thread(_verify_account_password, account, password)
-        if account is not None and not match.ok:
-            try:
-                candidates = await self._directory.list_app_passwords(account.address)
-            except StoreError:  # deleted meanwhile
-                candidates = []
-            if candidates:
-                match = await asyncio.to_thread(_verify_app_passwords, candidates, password)
+        account, app_password = await self._candidates(address, password)
+        match = await asyncio.to_thread(_verify, account, app_password, password)
         if account is None or not match.ok:
-            self.limiter.record_failure(remote_ip, address)
+            self._record_failure(remote_ip, address)
             return AuthFailed(AuthFailure.BAD_CREDENTIALS)
         self.limiter.record_success(remote_ip, address)
         await self._after_success(account, match)
@@ -149,14 +162,14 @@ class Authenticator:
             return refused
         account = await self._lookup(address) if verified else None
         if account is None:
-            self.limiter.record_failure(remote_ip, address)
+            self._record_failure(remote_ip, address)
             return AuthFailed(AuthFailure.BAD_CREDENTIALS)
         self.limiter.record_success(remote_ip, address)
         return await self._admit(account, protocol, None)
 
     def record_failure(self, address: str, *, remote_ip: str) -> None:
         """Counts a failure that happened outside the methods above (a client cancelling, say)."""
-        self.limiter.record_failure(remote_ip, address)
+        self._record_failure(remote_ip, address)
 
     def record_success(self, address: str, *, remote_ip: str) -> None:
         self.limiter.record_success(remote_ip, address)
@@ -169,8 +182,69 @@ class Authenticator:
         except (ValueError, StoreError):
             return None
 
-    async def _gate(self, address: str, remote_ip: str) -> AuthFailed | None:
+    async def _candidates(self, address: str, password: str) -> tuple[Account | None, AppPassword | None]:
+        """The account, and its app password whose digest matches ``password``: one read."""
+        lookup = None
+        if self._server_secret is not None:
+            lookup = passwords.app_password_lookup(self._server_secret, password)
+
+        def read(reader: DirectoryReader) -> tuple[Account | None, AppPassword | None]:
+            account = reader.account(address)
+            if account is None or lookup is None:
+                return account, None
+            return account, reader.app_password(account.id, lookup)
+
+        try:
+            return await self._directory.read_directory(read)
+        except (ValueError, StoreError):  # not an address at all: fails like an unknown one
+            return None, None
+
+    def _record_failure(self, remote_ip: str, address: str) -> None:
+        lockout = self.limiter.record_failure(remote_ip, address)
+        if lockout is not None:
+            self._metrics.login_lockouts.inc()
+            self._log.warning(
+                "login lockout",
+                address=lockout.address,
+                account=lockout.account,
+                failures=lockout.failures,
+                seconds=lockout.seconds,
+            )
+
+    async def _verdict(self, address: str, remote_ip: str) -> Verdict:
         verdict = self.limiter.check(remote_ip, address)
+        if (verdict.locked_out or verdict.delay > 0) and await self._apply_unblocks():
+            verdict = self.limiter.check(remote_ip, address)
+        return verdict
+
+    async def _apply_unblocks(self) -> bool:
+        """Applies the unblocks recorded since the last look; True if there were any."""
+        clock = self.limiter.clock()
+        if clock < self._next_unblock_poll:
+            return False
+        self._next_unblock_poll = clock + UNBLOCK_POLL_INTERVAL
+        try:
+            unblocks = await self._directory.login_unblocks_after(self._unblocks_seen)
+        except StoreError as exc:
+            self._log.warning("login unblocks unreadable", error=str(exc))
+            return False
+        if not unblocks:
+            return False
+        clock, wall = self.limiter.clock(), self._now()
+        for unblock in unblocks:
+            self._unblocks_seen = max(self._unblocks_seen, unblock.id)
+            # Forget what happened up to the unblock, not what came after it.
+            before = clock - max((wall - unblock.created).total_seconds(), 0.0)
+            try:
+                entries = self.limiter.unblock(unblock.target, before)
+            except ValueError:
+                self._log.warning("login unblock ignored", target=unblock.target)
+                continue
+            self._log.info("login unblock", target=unblock.target, entries=entries)
+        return True
+
+    async def _gate(self, address: str, remote_ip: str) -> AuthFailed | None:
+        verdict = await self._verdict(address, remote_ip)
         if verdict.locked_out:
             return AuthFailed(AuthFailure.LOCKED_OUT)
         if verdict.delay > 0:

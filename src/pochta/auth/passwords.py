@@ -6,10 +6,18 @@ Every function here is CPU-bound and synchronous; callers on the event loop run 
 Passwords are prepared with SASLprep before hashing (RFC 4616 §2: "if the output of a non-invertible
 function (e.g., hash) of the expected string is stored, the string MUST be prepared before input to
 that function"), falling back to the password as given when SASLprep rejects it.
+
+App passwords are found by a keyed digest of the password (``app_password_lookup``), so that a login
+verifies exactly one argon2 hash whatever the account has (docs/authentication.md). A fast digest is
+safe here because app passwords are always generated (``generate_password``: ~124 random bits),
+never chosen; the key, derived from the data directory's server-secret, keeps even that digest
+useless to whoever holds only a copy of the database.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -56,6 +64,14 @@ def verify_password(encoded: str, password: str) -> Verification:
 def verify_dummy(password: str) -> None:
     """Spends the time of one verification, for an unknown user."""
     verify_password(DUMMY_HASH, password)
+
+
+def app_password_lookup(server_secret: bytes, password: str) -> bytes:
+    """HMAC-SHA-256 of the prepared password, under a key derived from the server secret for this
+    use alone (the secret also derives SCRAM's fake salts)."""
+    key = hmac.new(server_secret, b"pochta app-password lookup v1", hashlib.sha256).digest()
+    prepared = prepare_password(password).encode("utf-8", "surrogatepass")
+    return hmac.new(key, prepared, hashlib.sha256).digest()
 
 
 def generate_password() -> str:

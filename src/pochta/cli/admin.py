@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import click
 
-from pochta.auth.passwords import generate_password, hash_password, make_scram_credentials
+from pochta.auth.passwords import (
+    app_password_lookup,
+    generate_password,
+    hash_password,
+    make_scram_credentials,
+)
+from pochta.bootstrap import ensure_server_secret
 from pochta.cli.common import (
     CommandFailed,
     data_option,
@@ -15,6 +22,7 @@ from pochta.cli.common import (
     print_table,
     read_secret_stdin,
     with_store,
+    with_store_and_data_dir,
 )
 from pochta.config import Settings
 from pochta.naming import normalize_address, normalize_domain
@@ -320,12 +328,14 @@ def app_password() -> None:
 @data_option
 @click.argument("address")
 @click.argument("name")
-@with_store
-async def app_password_add(store: Store, settings: Settings, address: str, name: str) -> None:
+@with_store_and_data_dir
+async def app_password_add(store: Store, settings: Settings, data_dir: Path, address: str, name: str) -> None:
     """Create an app password and print it (shown once)."""
     password = generate_password()
     password_hash = await asyncio.to_thread(hash_password, password)
-    created = await store.add_app_password(normalize_address(address), name, password_hash)
+    # The digest a login finds it by, keyed with the server's secret (docs/authentication.md).
+    lookup = app_password_lookup(ensure_server_secret(data_dir), password)
+    created = await store.add_app_password(normalize_address(address), name, password_hash, lookup)
     click.echo(f"app password {created.name!r} for {normalize_address(address)}")
     click.echo(f"password: {password}")
 
@@ -335,15 +345,17 @@ async def app_password_add(store: Store, settings: Settings, address: str, name:
 @click.argument("address")
 @with_store
 async def app_password_list(store: Store, settings: Settings, address: str) -> None:
-    """List an account's app passwords."""
+    """List an account's app passwords. "re-issue" marks one made before app passwords were found by
+    a keyed digest: it no longer logs in (docs/authentication.md)."""
     items = await store.list_app_passwords(normalize_address(address))
     print_table(
-        ["NAME", "CREATED", "LAST USED"],
+        ["NAME", "CREATED", "LAST USED", "STATE"],
         [
             [
                 i.name,
                 i.created.isoformat(timespec="seconds"),
                 i.last_used.isoformat(timespec="seconds") if i.last_used else "never",
+                "ok" if i.lookup is not None else "re-issue",
             ]
             for i in items
         ],

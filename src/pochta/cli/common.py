@@ -73,10 +73,23 @@ def with_store(
     func: Callable[..., Awaitable[T]],
 ) -> Callable[..., T]:
     """Decorate `async def cmd(store, settings, **options)` into a click callback taking `data_dir`."""
+    return _store_command(func, pass_data_dir=False)
 
+
+def with_store_and_data_dir(
+    func: Callable[..., Awaitable[T]],
+) -> Callable[..., T]:
+    """As ``with_store``, for `async def cmd(store, settings, data_dir, **options)`: commands that
+    need more of the data directory than the store (its server-secret, say)."""
+    return _store_command(func, pass_data_dir=True)
+
+
+def _store_command(func: Callable[..., Awaitable[T]], *, pass_data_dir: bool) -> Callable[..., T]:
     @functools.wraps(func)
     def wrapper(data_dir: Path, **kwargs: Any) -> T:
         settings = load_or_exit(data_dir)
+        if pass_data_dir:
+            kwargs["data_dir"] = data_dir
 
         async def body() -> T:
             from pochta.store.sqlite import open_sqlite_store

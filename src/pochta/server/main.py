@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 
+from pochta.auth.authenticator import Authenticator
 from pochta.bootstrap import ensure_server_secret
 from pochta.config import Settings
 from pochta.delivery import Delivery
@@ -41,17 +42,32 @@ async def serve_forever(
     background = [asyncio.create_task(collect_blobs_periodically(store, settings.store))]
     try:
         merged: dict[str, ProtocolHandler] = default_handlers(settings)
-        secret = ensure_server_secret(data_dir)  # SCRAM fake salts for unknown users
-        merged["pop3"] = Pop3Handler(store, settings, scram_secret=secret)
-        # SMTP MX, submission(s) and LMTP share one delivery pipeline and one authenticator.
+        # SCRAM fake salts for unknown users, the key of app passwords' lookup digests
+        secret = ensure_server_secret(data_dir)
+        # One authenticator for every protocol: failed logins over IMAP, POP3 and SMTP AUTH count
+        # together towards an address's delays and lockout.
+        authenticator = Authenticator(store, settings.login, server_secret=secret)
+        METRICS.watch_locked_addresses(authenticator.limiter.locked_addresses)
+        merged["pop3"] = Pop3Handler(store, settings, scram_secret=secret, authenticator=authenticator)
+        # SMTP MX, submission(s) and LMTP share one delivery pipeline.
         delivery = Delivery(store, settings, data_dir)
-        merged.update(smtp_handlers(store, settings, delivery, scram_secret=secret))
+        merged.update(
+            smtp_handlers(store, settings, delivery, scram_secret=secret, authenticator=authenticator)
+        )
         if not await delivery.postmaster_reachable():
             get_logger().warning(
                 "no mailbox receives postmaster mail (RFC 5321 §4.5.1): add the account or alias "
                 "postmaster@ the primary domain, or set smtp.postmaster"
             )
-        merged.update(imap_handlers(store, settings, spool_dir=delivery.spool_dir, scram_secret=secret))
+        merged.update(
+            imap_handlers(
+                store,
+                settings,
+                spool_dir=delivery.spool_dir,
+                scram_secret=secret,
+                authenticator=authenticator,
+            )
+        )
         merged.update(handlers or {})
         if settings.queue.worker:
             # The outbound queue: delivers what submission and forwarding queued (and bounces).

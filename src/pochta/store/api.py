@@ -31,6 +31,7 @@ from pochta.store.model import (
     ChangeSet,
     CopyResult,
     Domain,
+    LoginUnblock,
     MailboxId,
     MailboxInfo,
     MailboxView,
@@ -88,6 +89,9 @@ class DirectoryReader(Protocol):
 
     def mailbox_id(self, account_id: AccountId, name: str) -> MailboxId | None:
         """The mailbox with exactly this (canonical) name, as ``MailStore.get_mailbox``."""
+
+    def app_password(self, account_id: AccountId, lookup: bytes) -> AppPassword | None:
+        """The account's app password whose ``lookup`` digest is exactly this one."""
 
 
 class Directory(Protocol):
@@ -153,11 +157,21 @@ class Directory(Protocol):
     async def delete_alias(self, source: str, targets: Iterable[str] | None = None) -> None:
         """Removes the given targets, or the whole alias when targets is None."""
 
-    # App passwords
-    async def add_app_password(self, address: str, name: str, password_hash: str) -> AppPassword: ...
+    # App passwords. ``lookup`` is the keyed digest a login finds one by (DirectoryReader.app_password).
+    async def add_app_password(
+        self, address: str, name: str, password_hash: str, lookup: bytes
+    ) -> AppPassword: ...
     async def list_app_passwords(self, address: str) -> list[AppPassword]: ...
     async def revoke_app_password(self, address: str, name: str) -> None: ...
     async def touch_app_password(self, app_password_id: int, when: datetime) -> None: ...
+
+    # Login unblocks: how `pochta auth unblock` reaches the rate limiter of running servers.
+    async def add_login_unblock(self, target: str, keep_seconds: float) -> LoginUnblock:
+        """Records an unblock of ``target`` now, and drops those older than ``keep_seconds`` (past
+        the failure window and the lockout, an unblock can no longer change anything)."""
+
+    async def login_unblocks_after(self, unblock_id: int) -> list[LoginUnblock]:
+        """Unblocks with an id above ``unblock_id``, oldest first (0: every one kept)."""
 
 
 class ChangeSubscription(Protocol):

@@ -99,6 +99,18 @@ class AppPassword:
     password_hash: str  # argon2id
     created: datetime
     last_used: datetime | None
+    # The keyed digest a login finds it by (pochta.auth.passwords.app_password_lookup); None for one
+    # made before revision 0005, which no longer logs in and must be re-issued.
+    lookup: bytes | None = None
+
+
+@dataclass(frozen=True)
+class LoginUnblock:
+    """A `pochta auth unblock` request: the server forgets failures of ``target`` up to ``created``."""
+
+    id: int
+    target: str  # an account address or an IP network (pochta.auth.ratelimit.unblock_target)
+    created: datetime
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,10 @@ app_passwords = Table(
     Column("password_hash", Text, nullable=False),
     Column("created", BigInteger, nullable=False),
     Column("last_used", BigInteger, nullable=True),
+    # Revision 0005: HMAC-SHA-256 of the password under a key derived from the server secret
+    # (pochta.auth.passwords.app_password_lookup), so that a login finds the one hash to verify.
+    # NULL for app passwords made before it: they no longer log in (docs/authentication.md).
+    Column("lookup", LargeBinary, nullable=True),
     UniqueConstraint("account_id", "name"),
     sqlite_autoincrement=True,
 )
@@ -214,7 +218,7 @@ queue_messages = Table(
     "queue_messages",
     metadata,
     Column("id", Integer, primary_key=True),
-    # The message's public id (revision 0005): the SMTP transaction's "queued as" id, shown by
+    # The message's public id (revision 0006): the SMTP transaction's "queued as" id, shown by
     # `pochta queue` and the log. 16 hex digits (pochta.store.queue_model.new_queue_id).
     Column("qid", Text, nullable=False, index=True, unique=True),
     Column("sha256", Text, nullable=False, index=True),
@@ -252,6 +256,19 @@ queue_recipients = Table(
     Column("last_reply", Text, nullable=True),  # "451 4.3.0 try again later"
     Column("remote_mta", Text, nullable=True),
     Column("delay_notified", Boolean, nullable=False),
+)
+
+# Revision 0004: unblocks asked for by `pochta auth unblock`, read by the running server when a login
+# is delayed or refused (pochta.auth.authenticator). ``target`` is an account address or an IP
+# network in pochta.auth.ratelimit.unblock_target form; ``created_ms`` is epoch milliseconds (finer
+# than the usual seconds: the server forgets failures up to that instant, not a second around it).
+login_unblocks = Table(
+    "login_unblocks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("target", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False, index=True),
+    sqlite_autoincrement=True,
 )
 
 # The FTS5 table is SQLite-specific and not expressible as a Table; its DDL lives in the migration.

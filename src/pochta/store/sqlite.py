@@ -54,6 +54,7 @@ from pochta.store.model import (
     ChangeSet,
     CopyResult,
     Domain,
+    LoginUnblock,
     MailboxId,
     MailboxInfo,
     MailboxView,
@@ -116,7 +117,7 @@ def make_engine(path: Path, busy_timeout: float, *, writer: bool, pool_size: int
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -300,9 +301,11 @@ class SqliteStore:
         target_list = None if targets is None else list(targets)
         await self.run_write(lambda c, e: directory.delete_alias(c, e, source, target_list))
 
-    async def add_app_password(self, address: str, name: str, password_hash: str) -> AppPassword:
+    async def add_app_password(
+        self, address: str, name: str, password_hash: str, lookup: bytes
+    ) -> AppPassword:
         return await self.run_write(
-            lambda c, e: directory.add_app_password(c, e, address, name, password_hash)
+            lambda c, e: directory.add_app_password(c, e, address, name, password_hash, lookup)
         )
 
     async def list_app_passwords(self, address: str) -> list[AppPassword]:
@@ -313,6 +316,14 @@ class SqliteStore:
 
     async def touch_app_password(self, app_password_id: int, when: datetime) -> None:
         await self.run_write(lambda c, e: directory.touch_app_password(c, e, app_password_id, when))
+
+    # Directory: login unblocks
+
+    async def add_login_unblock(self, target: str, keep_seconds: float) -> LoginUnblock:
+        return await self.run_write(lambda c, e: directory.add_login_unblock(c, e, target, keep_seconds))
+
+    async def login_unblocks_after(self, unblock_id: int) -> list[LoginUnblock]:
+        return await self.run_read(lambda c: directory.login_unblocks_after(c, unblock_id))
 
     # Outbound queue
 

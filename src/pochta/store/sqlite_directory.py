@@ -28,6 +28,7 @@ from pochta.store.model import (
     AppPassword,
     Change,
     Domain,
+    LoginUnblock,
     ProtocolSwitches,
     ScramCredentials,
 )
@@ -36,6 +37,7 @@ from pochta.store.schema import (
     aliases,
     app_passwords,
     domains,
+    login_unblocks,
     mailboxes,
     quota_usage,
 )
@@ -414,11 +416,12 @@ def _app_password(row: Row[Any]) -> AppPassword:
         password_hash=row.password_hash,
         created=datetime.fromtimestamp(row.created, UTC),
         last_used=when(row.last_used),
+        lookup=None if row.lookup is None else bytes(row.lookup),
     )
 
 
 def add_app_password(
-    conn: Connection, events: list[Change], address: str, name: str, password_hash: str
+    conn: Connection, events: list[Change], address: str, name: str, password_hash: str, lookup: bytes
 ) -> AppPassword:
     account = _require_account_row(conn, address)
     where = (app_passwords.c.account_id == account.id, app_passwords.c.name == name)
@@ -426,10 +429,19 @@ def add_app_password(
         raise AlreadyExists(f"app password {name!r} already exists for {account.address}")
     conn.execute(
         insert(app_passwords).values(
-            account_id=account.id, name=name, password_hash=password_hash, created=now()
+            account_id=account.id, name=name, password_hash=password_hash, created=now(), lookup=lookup
         )
     )
     return _app_password(conn.execute(select(app_passwords).where(*where)).one())
+
+
+def find_app_password(conn: Connection, account_id: int, lookup: bytes) -> AppPassword | None:
+    row = conn.execute(
+        select(app_passwords).where(
+            app_passwords.c.account_id == account_id, app_passwords.c.lookup == lookup
+        )
+    ).first()
+    return None if row is None else _app_password(row)
 
 
 def list_app_passwords(conn: Connection, address: str) -> list[AppPassword]:
@@ -457,3 +469,26 @@ def touch_app_password(conn: Connection, events: list[Change], app_password_id: 
         .where(app_passwords.c.id == app_password_id)
         .values(last_used=int(used.timestamp()))
     )
+
+
+# Login unblocks
+
+
+def _login_unblock(row: Row[Any]) -> LoginUnblock:
+    return LoginUnblock(row.id, row.target, datetime.fromtimestamp(row.created_ms / 1000, UTC))
+
+
+def add_login_unblock(
+    conn: Connection, events: list[Change], target: str, keep_seconds: float
+) -> LoginUnblock:
+    created_ms = int(time.time() * 1000)
+    conn.execute(delete(login_unblocks).where(login_unblocks.c.created_ms < created_ms - keep_seconds * 1000))
+    unblock_id = conn.execute(insert(login_unblocks).values(target=target, created_ms=created_ms)).lastrowid
+    return _login_unblock(conn.execute(select(login_unblocks).where(login_unblocks.c.id == unblock_id)).one())
+
+
+def login_unblocks_after(conn: Connection, unblock_id: int) -> list[LoginUnblock]:
+    rows = conn.execute(
+        select(login_unblocks).where(login_unblocks.c.id > unblock_id).order_by(login_unblocks.c.id)
+    )
+    return [_login_unblock(row) for row in rows]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, select
 
 from pochta.store import sqlite_directory as directory
-from pochta.store.model import Account, AccountId, Alias, Domain, MailboxId
+from pochta.store.model import Account, AccountId, Alias, AppPassword, Domain, MailboxId
 from pochta.store.schema import mailboxes
 from pochta.store.sqlite_mail import get_quota_usage
 
@@ -43,3 +43,6 @@ class SqliteDirectoryReader:
             select(mailboxes.c.id).where(mailboxes.c.account_id == account_id, mailboxes.c.name == name)
         ).scalar()
         return None if found is None else int(found)
+
+    def app_password(self, account_id: AccountId, lookup: bytes) -> AppPassword | None:
+        return directory.find_app_password(self._conn, account_id, lookup)

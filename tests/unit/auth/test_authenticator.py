@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import threading
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import pytest
 from argon2 import PasswordHasher
@@ -19,14 +22,25 @@ from pochta.auth.authenticator import (
     LoginProtocol,
     plaintext_allowed,
 )
-from pochta.config import LoginSettings
+from pochta.config import LoginSettings, LogSettings
+from pochta.log import configure_logging, reset_logging
+from pochta.metrics import Metrics
 from pochta.proto.sasl import ClientMechanism, NeedScramCredentials, ServerMechanism, Success
 from pochta.store.api import StoreError
-from pochta.store.model import Account, AppPassword, Domain, ProtocolSwitches, ScramCredentials
+from pochta.store.model import (
+    Account,
+    AccountId,
+    AppPassword,
+    Domain,
+    LoginUnblock,
+    ProtocolSwitches,
+    ScramCredentials,
+)
 
+T = TypeVar("T")
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
+SECRET = b"k" * 32
 PASSWORD_HASH = passwords.hash_password("right password")
-APP_HASH = passwords.hash_password("app-secret-1")
 SCRAM = passwords.make_scram_credentials("right password")
 SETTINGS = LoginSettings(
     failures_before_delay=2,
@@ -38,6 +52,30 @@ SETTINGS = LoginSettings(
 )
 
 
+def app_password(app_id: int, account: Account, name: str, password: str, **fields: Any) -> AppPassword:
+    """An app password as `pochta app-password add` stores it (hash and keyed lookup digest)."""
+    lookup = passwords.app_password_lookup(SECRET, password)
+    item = AppPassword(app_id, account.id, name, passwords.hash_password(password), T0, None, lookup)
+    return replace(item, **fields)
+
+
+class FakeReader:
+    def __init__(self, directory: FakeDirectory) -> None:
+        self._directory = directory
+
+    def account(self, address: str) -> Account | None:
+        if "@" not in address:
+            raise ValueError(f"not an address: {address!r}")  # as the SQLite store does
+        return self._directory.accounts.get(address.lower())
+
+    def app_password(self, account_id: AccountId, lookup: bytes) -> AppPassword | None:
+        for items in self._directory.app_passwords.values():
+            for item in items:
+                if item.account_id == account_id and item.lookup == lookup:
+                    return item
+        return None
+
+
 class FakeDirectory:
     """Just the Directory methods the Authenticator calls."""
 
@@ -47,7 +85,24 @@ class FakeDirectory:
         self.app_passwords: dict[str, list[AppPassword]] = {}
         self.touched: list[tuple[int, datetime]] = []
         self.updates: list[tuple[str, dict[str, object]]] = []
+        self.unblocks: list[LoginUnblock] = []
+        self.unblock_reads: list[int] = []
         self.fail_writes = False
+        self.fail_reads = False
+
+    async def read_directory(self, fn: Callable[[FakeReader], T]) -> T:
+        if self.fail_reads:
+            raise StoreError("database is locked")
+        return fn(FakeReader(self))
+
+    async def login_unblocks_after(self, unblock_id: int) -> list[LoginUnblock]:
+        self.unblock_reads.append(unblock_id)
+        if self.fail_reads:
+            raise StoreError("database is locked")
+        return [u for u in self.unblocks if u.id > unblock_id]
+
+    def unblock(self, target: str, created: datetime = T0) -> None:
+        self.unblocks.append(LoginUnblock(len(self.unblocks) + 1, target, created))
 
     def add(self, address: str, password_hash: str = PASSWORD_HASH, **fields: object) -> Account:
         domain = address.rpartition("@")[2].lower()
@@ -107,12 +162,15 @@ class Harness:
         self.directory = FakeDirectory()
         self.clock = FakeClock()
         self.slept: list[float] = []
+        self.metrics = Metrics()
         self.auth = Authenticator(
             self.directory,  # type: ignore[arg-type]
             SETTINGS,
             self.clock,
             sleep=self._sleep,
             now=lambda: T0,
+            server_secret=SECRET,
+            metrics=self.metrics,
         )
         self.tim = self.directory.add("tim@example.com")
 
@@ -188,8 +246,8 @@ async def test_verification_runs_off_the_event_loop(h: Harness, monkeypatch: pyt
 
 async def test_app_password(h: Harness) -> None:
     h.directory.app_passwords["tim@example.com"] = [
-        AppPassword(7, h.tim.id, "old phone", passwords.hash_password("app-secret-0"), T0, None),
-        AppPassword(8, h.tim.id, "laptop", APP_HASH, T0, None),
+        app_password(7, h.tim, "old phone", "app-secret-0"),
+        app_password(8, h.tim, "laptop", "app-secret-1"),
     ]
     assert await h.login("app-secret-1") == AuthOk(h.tim, app_password="laptop")
     assert h.directory.touched == [(8, T0)]
@@ -198,10 +256,91 @@ async def test_app_password(h: Harness) -> None:
     assert h.directory.touched == [(8, T0)]
 
 
+async def test_app_password_of_another_account_does_not_log_in(h: Harness) -> None:
+    ann = h.directory.add("ann@example.com")
+    h.directory.app_passwords["ann@example.com"] = [app_password(9, ann, "phone", "app-secret-1")]
+    assert await h.login("app-secret-1") == failed(AuthFailure.BAD_CREDENTIALS)
+    assert await h.login("app-secret-1", address="ann@example.com") == AuthOk(ann, app_password="phone")
+
+
+async def test_app_password_whose_hash_disagrees_with_its_digest_fails(h: Harness) -> None:
+    """Only the hash decides: a digest match alone (a forged row, say) logs nobody in."""
+    h.directory.app_passwords["tim@example.com"] = [
+        app_password(8, h.tim, "laptop", "app-secret-1", password_hash=passwords.hash_password("other"))
+    ]
+    assert await h.login("app-secret-1") == failed(AuthFailure.BAD_CREDENTIALS)
+
+
+async def test_app_password_made_before_lookup_digests_no_longer_logs_in(h: Harness) -> None:
+    h.directory.app_passwords["tim@example.com"] = [
+        app_password(8, h.tim, "laptop", "app-secret-1", lookup=None)
+    ]
+    assert await h.login("app-secret-1") == failed(AuthFailure.BAD_CREDENTIALS)
+    assert await h.login("right password") == AuthOk(h.tim)
+
+
+async def test_without_a_server_secret_no_app_password_logs_in(h: Harness) -> None:
+    auth = Authenticator(h.directory, SETTINGS, h.clock, sleep=h._sleep)  # type: ignore[arg-type]
+    h.directory.app_passwords["tim@example.com"] = [app_password(8, h.tim, "laptop", "app-secret-1")]
+    result = await auth.check_password(
+        "tim@example.com", "app-secret-1", protocol="imap", remote_ip="192.0.2.7"
+    )
+    assert result == failed(AuthFailure.BAD_CREDENTIALS)
+
+
+class Argon2Counter:
+    """Counts argon2 verifications, whichever function asks for them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = PasswordHasher.verify
+
+        def verify(hasher: PasswordHasher, encoded: str | bytes, password: str | bytes) -> bool:
+            self.count += 1
+            return real(hasher, encoded, password)
+
+        monkeypatch.setattr(PasswordHasher, "verify", verify)
+
+
+@pytest.mark.parametrize("app_passwords", [0, 1, 5])
+@pytest.mark.parametrize(
+    ("address", "password", "ok"),
+    [
+        ("nobody@example.com", "right password", False),
+        ("nobody@example.com", "app-secret-0", False),
+        ("not an address", "x", False),
+        ("tim@example.com", "wrong", False),
+        ("tim@example.com", "app-secret-77", False),
+        ("tim@example.com", "right password", True),
+        ("tim@example.com", "app-secret-0", True),  # an app password (when the account has one)
+    ],
+)
+async def test_one_argon2_verification_per_login_whatever_the_account_has(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, app_passwords: int, address: str, password: str, ok: bool
+) -> None:
+    h.directory.app_passwords["tim@example.com"] = [
+        app_password(n, h.tim, f"device {n}", f"app-secret-{n}") for n in range(app_passwords)
+    ]
+    counter = Argon2Counter(monkeypatch)
+    result = await h.login(password, address=address)
+    expected_ok = ok and (password == "right password" or app_passwords > 0)
+    assert isinstance(result, AuthOk) == expected_ok
+    assert counter.count == 1
+
+
 async def test_store_errors_in_book_keeping_do_not_fail_the_login(h: Harness) -> None:
-    h.directory.app_passwords["tim@example.com"] = [AppPassword(8, h.tim.id, "laptop", APP_HASH, T0, None)]
+    h.directory.app_passwords["tim@example.com"] = [app_password(8, h.tim, "laptop", "app-secret-1")]
     h.directory.fail_writes = True
     assert await h.login("app-secret-1") == AuthOk(h.tim, app_password="laptop")
+
+
+async def test_store_errors_in_the_lookup_fail_like_an_unknown_account(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h.directory.fail_reads = True
+    counter = Argon2Counter(monkeypatch)
+    assert await h.login("right password") == failed(AuthFailure.BAD_CREDENTIALS)
+    assert counter.count == 1
 
 
 async def test_old_hash_is_replaced_on_login(h: Harness) -> None:
@@ -263,21 +402,117 @@ async def test_delays_grow_and_apply_before_any_reply(h: Harness) -> None:
 
 
 async def test_lockout_refuses_without_checking(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    for n in range(4):
-        await h.login("wrong", ip=f"198.51.100.{n}")
+    for _ in range(4):
+        await h.login("wrong", ip="198.51.100.1")
     checked: list[str] = []
-    monkeypatch.setattr(authenticator_module, "_verify_account_password", lambda *a: checked.append("x"))
-    assert await h.login("right password", ip="203.0.113.1") == failed(AuthFailure.LOCKED_OUT)
+    monkeypatch.setattr(authenticator_module, "_verify", lambda *a: checked.append("x"))
+    assert await h.login("right password", ip="198.51.100.1") == failed(AuthFailure.LOCKED_OUT)
+    assert await h.login("right password", ip="198.51.100.1", address="ann@example.com") == failed(
+        AuthFailure.LOCKED_OUT
+    )
     assert checked == []
     monkeypatch.undo()
     h.clock.now += 61
+    assert await h.login("right password", ip="198.51.100.1") == AuthOk(h.tim)
+
+
+async def test_smart_lockout_the_owner_at_another_address_is_neither_refused_nor_delayed(
+    h: Harness,
+) -> None:
+    for n in range(40):  # a distributed guesser: forty addresses, several locked out
+        await h.login("wrong", ip=f"198.51.100.{n % 8}")
+    h.slept.clear()
     assert await h.login("right password", ip="203.0.113.1") == AuthOk(h.tim)
+    assert h.slept == []
+    # an address that failed for tim is slowed by tim's counter, though it has one failure only
+    await h.login("wrong", ip="203.0.113.2")
+    assert await h.login("right password", ip="203.0.113.2") == AuthOk(h.tim)
+    assert h.slept == [8.0]
+
+
+async def test_lockout_is_logged_and_counted(h: Harness) -> None:
+    out = io.StringIO()
+    configure_logging(LogSettings(), stream=out)
+    try:
+        for _ in range(5):
+            await h.login("wrong", address="Tim@example.com", ip="::ffff:198.51.100.1")
+    finally:
+        reset_logging()
+    lines = [line for line in out.getvalue().splitlines() if "login lockout" in line]
+    assert len(lines) == 1
+    assert lines[0].endswith(
+        "warning login lockout address=198.51.100.1 account=tim@example.com failures=4 seconds=60"
+    )
+    assert h.metrics.login_lockouts._value.get() == 1.0
+    assert b"pochta_login_lockouts_total 1.0" in h.metrics.render()
+    h.metrics.watch_locked_addresses(h.auth.limiter.locked_addresses)
+    assert b"pochta_login_locked_addresses 1.0" in h.metrics.render()
+    h.clock.now += 61
+    assert b"pochta_login_locked_addresses 0.0" in h.metrics.render()
+
+
+async def test_unblock_lifts_a_lockout_at_the_next_attempt(h: Harness) -> None:
+    for _ in range(4):
+        await h.login("wrong", ip="198.51.100.1")
+    assert await h.login("right password", ip="198.51.100.1") == failed(AuthFailure.LOCKED_OUT)
+    h.directory.unblock("198.51.100.1/32")
+    h.clock.now += 0.05  # within the poll interval of the refusal above: not read yet
+    assert await h.login("right password", ip="198.51.100.1") == failed(AuthFailure.LOCKED_OUT)
+    h.clock.now += 0.1
+    h.slept.clear()
+    assert await h.login("right password", ip="198.51.100.1") == AuthOk(h.tim)
+    assert h.slept == []
+    # later failures count again
+    for _ in range(4):
+        await h.login("wrong", ip="198.51.100.1")
+    h.clock.now += 1
+    assert await h.login("right password", ip="198.51.100.1") == failed(AuthFailure.LOCKED_OUT)
+
+
+async def test_unblock_of_an_account_stops_its_counter_slowing_an_address(h: Harness) -> None:
+    for n in range(3):
+        await h.login("wrong", ip=f"198.51.100.{n}")
+    h.slept.clear()
+    await h.login("wrong", ip="198.51.100.9")
+    await h.login("wrong", ip="198.51.100.9")  # slowed by tim's counter
+    assert h.slept == [2.0]
+    h.directory.unblock("tim@example.com")
+    h.clock.now += 1
+    await h.login("wrong", ip="198.51.100.9")  # only its own two failures count now
+    assert h.slept == [2.0, 0.5]
+
+
+async def test_unblocks_are_read_only_when_a_login_is_delayed_or_refused(h: Harness) -> None:
+    h.directory.unblock("192.0.2.0/24", created=T0 - timedelta(seconds=30))  # older than any failure
+    assert await h.login("right password") == AuthOk(h.tim)
+    await h.login("wrong")
+    await h.login("wrong")
+    assert h.directory.unblock_reads == []  # nothing delayed yet: no query
+    await h.login("wrong")  # delayed: reads, applies (nothing to forget: older than the failures)
+    assert h.directory.unblock_reads == [0]
+    assert h.slept == [0.5]
+    h.clock.now += 1
+    await h.login("wrong")
+    assert h.directory.unblock_reads == [0, 1]  # from where it stopped
+    assert h.slept == [0.5, 1.0]
+
+
+async def test_an_unreadable_unblock_table_leaves_the_verdict(h: Harness) -> None:
+    for _ in range(4):
+        await h.login("wrong")
+    h.directory.unblock("192.0.2.7")
+    h.directory.fail_reads = True
+    assert await h.login("right password") == failed(AuthFailure.LOCKED_OUT)
+    h.directory.fail_reads = False
+    h.directory.unblocks.insert(0, LoginUnblock(0, "garbage", T0))
+    h.clock.now += 1
+    assert await h.login("right password") == AuthOk(h.tim)
 
 
 async def test_lockout_of_an_unknown_address_looks_the_same(h: Harness) -> None:
     for _ in range(4):
         await h.login("wrong", address="nobody@example.com", ip="203.0.113.5")
-    assert await h.login("x", address="nobody@example.com", ip="203.0.113.6") == failed(
+    assert await h.login("x", address="nobody@example.com", ip="203.0.113.5") == failed(
         AuthFailure.LOCKED_OUT
     )
 
@@ -322,9 +557,9 @@ async def test_complete_login_goes_through_limits_and_switches(h: Harness) -> No
     assert await complete(True) == AuthOk(h.tim)
     assert h.slept == [0.5, 1.0]
     h.auth.record_failure("tim@example.com", remote_ip="192.0.2.8")
-    h.auth.record_failure("tim@example.com", remote_ip="192.0.2.8")
-    h.auth.record_failure("tim@example.com", remote_ip="192.0.2.8")
-    h.auth.record_failure("tim@example.com", remote_ip="192.0.2.8")
+    assert await complete(True) == AuthOk(h.tim)  # another address's failure: not even slowed
+    assert h.slept == [0.5, 1.0, 1.0]
+    h.auth.record_failure("tim@example.com", remote_ip="192.0.2.7")
     assert await complete(True) == failed(AuthFailure.LOCKED_OUT)
     h.clock.now += 61
     h.auth.record_success("tim@example.com", remote_ip="192.0.2.8")

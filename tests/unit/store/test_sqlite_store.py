@@ -41,6 +41,7 @@ from pochta.store.sqlite import (  # noqa: E402
     SCHEMA_HEAD,
     SqliteStore,
     alembic_config,
+    make_engine,
     open_sqlite_store,
 )
 from pochta.store.sqlite_mail import uid_ranges  # noqa: E402
@@ -153,6 +154,28 @@ async def test_migrations_create_the_schema_described_in_code(store: Store) -> N
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         assert context.get_current_revision() == head == SCHEMA_HEAD
         conn.rollback()
+
+
+async def test_app_passwords_from_before_lookup_digests_survive_the_upgrade(data_dir: Path) -> None:
+    """Revision 0005 keeps older app passwords, without a lookup digest (they must be re-issued)."""
+    from alembic import command
+
+    store = await open_sqlite_store(data_dir, Settings())
+    await make_account(store, "alice@example.org")
+    await store.add_app_password("alice@example.org", "phone", "hash", b"x" * 32)
+    await store.add_login_unblock("127.0.0.9/32", keep_seconds=60)
+    await store.close()
+    engine = make_engine(data_dir / DB_FILE_NAME, 30.0, writer=True)
+    with engine.connect() as conn, conn.begin():
+        command.downgrade(alembic_config(conn), "0003")  # as a database from before both revisions
+    engine.dispose()
+    store = await open_sqlite_store(data_dir, Settings())  # upgrades
+    try:
+        [phone] = await store.list_app_passwords("alice@example.org")
+        assert (phone.name, phone.password_hash, phone.lookup) == ("phone", "hash", None)
+        assert await store.login_unblocks_after(0) == []
+    finally:
+        await store.close()
 
 
 async def test_reopen_is_idempotent_and_pragmas_hold(data_dir: Path) -> None:
@@ -495,10 +518,10 @@ async def test_sessions_share_one_view_while_the_mailbox_is_unchanged(store_fact
     assert fresh.flags[0] == frozenset({"\\Seen"})
 
 
-async def test_migration_0005_gives_queued_messages_ids(data_dir: Path) -> None:
-    # A store at revision 0003 with queued messages (integer ids only) is opened by this version.
+async def test_migration_0006_gives_queued_messages_ids(data_dir: Path) -> None:
+    # A store at revision 0005 with queued messages (integer ids only) is opened by this version.
     store = await open_sqlite_store(data_dir, Settings())
-    blob, _ = await put(store, make_message("queued before 0005"))
+    blob, _ = await put(store, make_message("queued before 0006"))
     for address in ("a@remote.example", "b@remote.example"):
         await store.enqueue(
             NewQueueEntry(
@@ -510,7 +533,7 @@ async def test_migration_0005_gives_queued_messages_ids(data_dir: Path) -> None:
     try:
         conn.executescript(
             "DROP INDEX ix_queue_messages_qid; ALTER TABLE queue_messages DROP COLUMN qid;"
-            "UPDATE alembic_version SET version_num = '0003';"
+            "UPDATE alembic_version SET version_num = '0005';"
         )
     finally:
         conn.close()

@@ -78,7 +78,7 @@ class ImapHandler:
             store=store,
             settings=settings,
             ops=ops or MailOps.from_settings(store, settings),
-            authenticator=authenticator or Authenticator(store, settings.login),
+            authenticator=authenticator or Authenticator(store, settings.login, server_secret=scram_secret),
             scram_secret=scram_secret,
             capabilities=capabilities,
             spool_dir=spool_dir,
@@ -162,7 +162,16 @@ class ImapHandler:
 
 
 def imap_handlers(
-    store: Store, settings: Settings, *, spool_dir: Path, scram_secret: bytes | None = None
+    store: Store,
+    settings: Settings,
+    *,
+    spool_dir: Path,
+    scram_secret: bytes | None = None,
+    authenticator: Authenticator | None = None,
 ) -> dict[str, ProtocolHandler]:
     """The handler of the "imap" protocol (listeners imap and imaps, config.LISTENER_KINDS)."""
-    return {"imap": ImapHandler(store, settings, scram_secret=scram_secret, spool_dir=spool_dir)}
+    return {
+        "imap": ImapHandler(
+            store, settings, scram_secret=scram_secret, authenticator=authenticator, spool_dir=spool_dir
+        )
+    }

@@ -80,7 +80,7 @@ class Pop3Handler:
     ) -> None:
         self.store = store
         self.settings = settings
-        self.authenticator = authenticator or Authenticator(store, settings.login)
+        self.authenticator = authenticator or Authenticator(store, settings.login, server_secret=scram_secret)
         self.ops = ops or MailOps.from_settings(store, settings)
         self.locks = MaildropLocks()
         self.login = LoginFlow(self, scram_secret)

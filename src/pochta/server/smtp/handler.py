@@ -85,7 +85,7 @@ class SmtpHandler:
         self.store = store
         self.settings = settings
         self.delivery = delivery
-        self.authenticator = authenticator or Authenticator(store, settings.login)
+        self.authenticator = authenticator or Authenticator(store, settings.login, server_secret=scram_secret)
         self.auth = SmtpAuth(self.authenticator, scram_secret)
         self.senders = SenderPolicy(store)
 
@@ -339,11 +339,17 @@ def _single_reply(result: CommitResult) -> Reply:
 
 
 def smtp_handlers(
-    store: Store, settings: Settings, delivery: Delivery, *, scram_secret: bytes | None = None
+    store: Store,
+    settings: Settings,
+    delivery: Delivery,
+    *,
+    scram_secret: bytes | None = None,
+    authenticator: Authenticator | None = None,
 ) -> dict[str, SmtpHandler]:
     """The handlers of the smtp, submission (and submissions) and lmtp protocols, sharing one
-    authenticator (so lockouts count across listeners)."""
-    authenticator = Authenticator(store, settings.login)
+    authenticator (so lockouts count across listeners; ``pochta serve`` passes the one every
+    protocol shares)."""
+    authenticator = authenticator or Authenticator(store, settings.login, server_secret=scram_secret)
     return {
         role: SmtpHandler(
             role, store, settings, delivery, authenticator=authenticator, scram_secret=scram_secret

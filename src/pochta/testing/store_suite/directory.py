@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,6 +18,7 @@ from pochta.testing.store_suite.support import (
     APOP_SECRET,
     NEW_HASH,
     StoreBackdoor,
+    StoreFactory,
     deliver,
     mailbox,
     make_account,
@@ -146,7 +147,7 @@ async def test_default_mailboxes(store: Store) -> None:
 async def test_delete_account_releases_messages(store: Store, backdoor: StoreBackdoor) -> None:
     alice = await make_account(store, "alice@example.org")
     bob = await make_account(store, "bob@example.org")
-    await store.add_app_password("alice@example.org", "phone", "hash")
+    await store.add_app_password("alice@example.org", "phone", "hash", b"lookup")
     data = make_message("shared")
     await deliver(store, data, (await mailbox(store, alice)).id, (await mailbox(store, bob)).id)
     await store.delete_account("alice@example.org")
@@ -196,16 +197,17 @@ async def test_aliases_and_catch_all(store: Store) -> None:
 
 async def test_app_passwords(store: Store) -> None:
     account = await make_account(store)
-    first = await store.add_app_password("Alice@example.org", "phone", "hash-a")
-    assert (first.account_id, first.name, first.password_hash, first.last_used) == (
+    first = await store.add_app_password("Alice@example.org", "phone", "hash-a", b"\x01" * 32)
+    assert (first.account_id, first.name, first.password_hash, first.last_used, first.lookup) == (
         account.id,
         "phone",
         "hash-a",
         None,
+        b"\x01" * 32,
     )
-    await store.add_app_password("alice@example.org", "laptop", "hash-b")
+    await store.add_app_password("alice@example.org", "laptop", "hash-b", b"\x02" * 32)
     with pytest.raises(AlreadyExists):
-        await store.add_app_password("alice@example.org", "phone", "hash-c")
+        await store.add_app_password("alice@example.org", "phone", "hash-c", b"\x03" * 32)
     assert [p.name for p in await store.list_app_passwords("alice@example.org")] == ["laptop", "phone"]
     used = datetime(2026, 5, 4, 12, 0, 0, tzinfo=UTC)
     await store.touch_app_password(first.id, used)
@@ -216,7 +218,49 @@ async def test_app_passwords(store: Store) -> None:
     with pytest.raises(NotFound):
         await store.revoke_app_password("alice@example.org", "phone")
     with pytest.raises(NotFound):
-        await store.add_app_password("nobody@example.org", "x", "hash")
+        await store.add_app_password("nobody@example.org", "x", "hash", b"\x04" * 32)
+
+
+async def test_app_password_found_by_lookup_digest_of_its_own_account_only(store: Store) -> None:
+    alice = await make_account(store, "alice@example.org")
+    bob = await make_account(store, "bob@example.org")
+    await store.add_app_password("alice@example.org", "phone", "hash-a", b"A" * 32)
+    await store.add_app_password("alice@example.org", "laptop", "hash-b", b"B" * 32)
+    await store.add_app_password("bob@example.org", "phone", "hash-c", b"C" * 32)
+
+    def read(reader: DirectoryReader) -> list[str | None]:
+        found = [
+            reader.app_password(alice.id, b"B" * 32),
+            reader.app_password(alice.id, b"C" * 32),  # bob's digest
+            reader.app_password(bob.id, b"C" * 32),
+            reader.app_password(alice.id, b"B" * 31),
+        ]
+        return [None if item is None else item.password_hash for item in found]
+
+    assert await store.read_directory(read) == ["hash-b", None, "hash-c", None]
+
+
+async def test_login_unblocks(store: Store, store_factory: StoreFactory) -> None:
+    assert await store.login_unblocks_after(0) == []
+    before = datetime.now(UTC)
+    first = await store.add_login_unblock("127.0.0.9/32", keep_seconds=3600)
+    second = await store.add_login_unblock("bob@example.org", keep_seconds=3600)
+    after = datetime.now(UTC)
+    assert first.id < second.id
+    assert before - timedelta(milliseconds=1) <= first.created <= second.created <= after
+    assert [(u.target, u.id) for u in await store.login_unblocks_after(0)] == [
+        ("127.0.0.9/32", first.id),
+        ("bob@example.org", second.id),
+    ]
+    assert await store.login_unblocks_after(first.id) == [second]
+    assert await store.login_unblocks_after(second.id) == []
+    other = await store_factory()  # what another process (the CLI) added is read by the server
+    third = await other.add_login_unblock("2001:db8::/64", keep_seconds=3600)
+    assert await store.login_unblocks_after(second.id) == [third]
+    await asyncio.sleep(0.01)
+    # keep_seconds drops the old ones as the new one is added
+    fourth = await store.add_login_unblock("10.0.0.0/8", keep_seconds=0.005)
+    assert await store.login_unblocks_after(0) == [fourth]
 
 
 async def test_read_directory_lookups(store: Store) -> None:

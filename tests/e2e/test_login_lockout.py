@@ -1,0 +1,269 @@
+"""Smart lockout against a real `pochta serve`: an attacker failing for bob from one address is slowed
+and then locked out, bob logs in at once from another address, the lockout is logged and exported
+as a metric, and `pochta auth unblock` lifts it in the running server.
+
+Clients bind their source address to 127.0.0.x (every 127/8 address is loopback on Linux), so one
+machine plays the attacker (127.0.0.9) and the victim (127.0.0.5).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import imaplib
+import os
+import poplib
+import re
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pochta.config import LISTENER_KINDS
+
+ATTACKER = "127.0.0.9"
+VICTIM = "127.0.0.5"
+BOB = "bob@example.org"
+# Small numbers so the test runs in seconds: the fourth attempt after three failures waits 1 s,
+# later ones 2 s; the twelfth failure locks the address out.
+LOGIN = """
+[login]
+failures_before_delay = 3
+delay_base = 1.0
+delay_max = 2.0
+lockout_after = 12
+lockout_seconds = 600.0
+failure_window = 600.0
+
+[metrics]
+listen = "127.0.0.1:0"
+"""
+FAST = 0.9  # well under the 1 s and 2 s delays: "at once"
+
+
+def pochta(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("POCHTA_DATA", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pochta", *args, "--data", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+class _Imap(imaplib.IMAP4):
+    def __init__(self, host: str, port: int, source: str) -> None:
+        self._source = source
+        super().__init__(host, port, timeout=30)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        return socket.create_connection((self.host, self.port), timeout, source_address=(self._source, 0))
+
+
+class _Pop3(poplib.POP3):
+    def __init__(self, host: str, port: int, source: str) -> None:
+        self._source = source
+        super().__init__(host, port, timeout=30)
+
+    def _create_socket(self, timeout: float) -> socket.socket:
+        return socket.create_connection((self.host, self.port), timeout, source_address=(self._source, 0))
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen[str]
+    ports: dict[str, int]
+    log: list[str] = field(default_factory=list)
+
+    def imap_login(self, source: str, password: str) -> tuple[bool, str, float]:
+        """(logged in, the server's text, seconds the LOGIN took)."""
+        client = _Imap("127.0.0.1", self.ports["imap"], source)
+        try:
+            start = time.monotonic()
+            try:
+                client.login(BOB, password)
+            except imaplib.IMAP4.error as exc:
+                return False, str(exc), time.monotonic() - start
+            return True, "", time.monotonic() - start
+        finally:
+            client.shutdown()
+
+    def pop3_login(self, source: str, password: str) -> tuple[bool, str, float]:
+        client = _Pop3("127.0.0.1", self.ports["pop3"], source)
+        try:
+            start = time.monotonic()
+            client.user(BOB)
+            try:
+                client.pass_(password)
+            except poplib.error_proto as exc:
+                return False, str(exc), time.monotonic() - start
+            client.quit()
+            return True, "", time.monotonic() - start
+        finally:
+            client.close()
+
+    def smtp_login(self, source: str, password: str) -> tuple[bool, str, float]:
+        with smtplib.SMTP("127.0.0.1", self.ports["submission"], source_address=(source, 0), timeout=30) as c:
+            c.ehlo()
+            c.user, c.password = BOB, password
+            start = time.monotonic()
+            try:  # one AUTH PLAIN (login() would try LOGIN after a failed PLAIN: two failures)
+                c.auth("PLAIN", c.auth_plain)
+            except smtplib.SMTPAuthenticationError as exc:
+                return False, str(exc), time.monotonic() - start
+            return True, "", time.monotonic() - start
+
+    def metric(self, name: str) -> float:
+        url = f"http://127.0.0.1:{self.ports['metrics']}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+        assert found is not None, text
+        return float(found.group(1))
+
+    def wait_for_log(self, fragment: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.log):
+                if fragment in line:
+                    return line
+            time.sleep(0.05)
+        raise AssertionError(f"no log line with {fragment!r}:\n" + "".join(self.log))
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[Running, str, Path]]:
+    data = tmp_path / "data"
+    wanted = ("imap", "pop3", "submission")
+    listen = [f"--listen={name}=" + ("127.0.0.1:0" if name in wanted else "off") for name in LISTENER_KINDS]
+    init = pochta("init", "--domain", "example.org", "--account", BOB, *listen, data=data)
+    assert init.returncode == 0, init.stderr
+    password = re.search(r"password:\s+(\S+)", init.stdout)
+    assert password is not None, init.stdout
+    with (data / "pochta.toml").open("a", encoding="utf-8") as config:
+        config.write(LOGIN)
+    env = dict(os.environ)
+    env.pop("POCHTA_DATA", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pochta", "serve", "--data", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    running = Running(process, {})
+
+    def read_log() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            running.log.append(line)
+
+    reader = threading.Thread(target=read_log, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(running.ports) < 4:
+            assert time.monotonic() < deadline, "".join(running.log)
+            assert process.poll() is None, "".join(running.log)
+            for line in list(running.log):
+                found = re.search(r"listening name=(\w+) addr=127\.0\.0\.1:(\d+)", line)
+                if found:
+                    running.ports[found.group(1)] = int(found.group(2))
+            time.sleep(0.05)
+        yield running, password.group(1), data
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        reader.join(timeout=10)
+        assert process.stderr is not None
+        process.stderr.close()
+
+
+def test_a_dozen_failures_for_bob_elsewhere_do_not_keep_bob_waiting(
+    server: tuple[Running, str, Path],
+) -> None:
+    running, password, _ = server
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(lambda _: running.imap_login(ATTACKER, "wrong"), range(14)))
+    assert not any(ok for ok, _, _ in results)
+    ok, text, _ = running.imap_login(ATTACKER, password)
+    assert not ok
+    assert "too many failures" in text
+    ok, text, took = running.imap_login(VICTIM, password)
+    assert ok, text
+    assert took < FAST
+
+
+def test_attacker_is_slowed_then_locked_out_victim_logs_in_at_once_unblock_lifts_it(
+    server: tuple[Running, str, Path],
+) -> None:
+    running, password, data = server
+    # Three failures from the attacker's address, over three protocols that share one limiter.
+    for login in (running.imap_login, running.pop3_login, running.smtp_login):
+        ok, _, took = login(ATTACKER, "wrong")
+        assert not ok
+        assert took < FAST
+    # Slowed: the fourth attempt waits the first delay before its answer.
+    ok, _, took = running.imap_login(ATTACKER, "wrong")
+    assert not ok
+    assert took >= 1.0
+    # Eight more at once (each waits 2 s): twelve failures lock the address out.
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        logins = [running.imap_login, running.pop3_login] * 4
+        results = list(pool.map(lambda login: login(ATTACKER, "wrong"), logins))
+    assert not any(ok for ok, _, _ in results)
+    # Refused: even the right password, at once, without a delay.
+    ok, text, took = running.imap_login(ATTACKER, password)
+    assert not ok
+    assert "AUTHENTICATIONFAILED" in text
+    assert "too many failures" in text
+    assert took < FAST
+    ok, text, _ = running.pop3_login(ATTACKER, password)
+    assert not ok
+    assert "Too many failed logins" in text
+
+    # The victim, at an address with no failures, logs in at once, over every protocol.
+    for login in (running.imap_login, running.pop3_login, running.smtp_login):
+        ok, text, took = login(VICTIM, password)
+        assert ok, text
+        assert took < FAST
+
+    line = running.wait_for_log("login lockout")
+    assert f"address={ATTACKER} account={BOB} failures=12 seconds=600" in line
+    assert running.metric("pochta_login_lockouts_total") == 1.0
+    assert running.metric("pochta_login_locked_addresses") == 1.0
+
+    unblock = pochta("auth", "unblock", ATTACKER, data=data)
+    assert unblock.returncode == 0, unblock.stderr
+    assert unblock.stdout.strip() == f"unblocked {ATTACKER}/32"
+    ok, text, took = running.imap_login(ATTACKER, password)
+    assert ok, text
+    assert took < FAST
+    assert f"target={ATTACKER}/32" in running.wait_for_log("login unblock")
+    assert running.metric("pochta_login_locked_addresses") == 0.0
+
+
+def test_unblock_refuses_what_is_neither_an_address_nor_an_account(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert pochta("init", "--domain", "example.org", data=data).returncode == 0
+    result = pochta("auth", "unblock", "not-an-ip", data=data)
+    assert result.returncode == 2
+    assert "not an IP address, network or account address: 'not-an-ip'" in result.stderr
+    result = pochta("auth", "unblock", "Bob@Example.org", data=data)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "unblocked bob@example.org"
