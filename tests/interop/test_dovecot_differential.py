@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import grp
 import imaplib
 import os
 import pwd
 import re
-import grp
 import shutil
 import smtplib
 import socket
@@ -29,9 +29,9 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
-from itertools import takewhile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,11 @@ class Dovecot:
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[Dovecot]:
     binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
-    if binary is None or not Path("/usr/lib/dovecot/lmtp").exists() or not Path("/usr/lib/dovecot/imap").exists():
+    if (
+        binary is None
+        or not Path("/usr/lib/dovecot/lmtp").exists()
+        or not Path("/usr/lib/dovecot/imap").exists()
+    ):
         pytest.skip("dovecot is not installed (apt-get install dovecot-imapd dovecot-lmtpd)")
     # Dovecot's processes (mail as an unprivileged user when we are root) must reach the
     # directory: pytest's tmp_path lives under a 0700 directory.
@@ -144,9 +148,15 @@ def dovecot() -> Iterator[Dovecot]:
     config = root / "dovecot.conf"
     config.write_text(
         DOVECOT_CONF.format(
-            root=root, uid=uid, gid=gid, users=users, chroot=chroot, password=PASSWORD,
-            imap=ports.imap, lmtp=ports.lmtp,
-        )  # fmt: skip
+            root=root,
+            uid=uid,
+            gid=gid,
+            users=users,
+            chroot=chroot,
+            password=PASSWORD,
+            imap=ports.imap,
+            lmtp=ports.lmtp,
+        )
     )
     process = subprocess.Popen(
         [binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
@@ -212,7 +222,10 @@ def sections(structure: list[Any]) -> list[str]:
             numbers = [f"{prefix}{index}" for index in range(1, len(children) + 1)]
             for number in numbers:
                 out += [number, number + ".MIME"]
-            stack.extend((number + ".", child) for number, child in reversed(list(zip(numbers, children))))
+            stack.extend(
+                (number + ".", child)
+                for number, child in reversed(list(zip(numbers, children, strict=False)))
+            )
             continue
         if not prefix:
             out.append("1")  # a message that is not multipart has the single part 1
@@ -245,7 +258,8 @@ def _answers(host: str, port: int, count: int) -> list[dict[str, Any]]:
     with imaplib.IMAP4(host, port, timeout=30) as client:
         client.login(ALICE, PASSWORD)
         typ, data = client.select("INBOX", readonly=True)
-        assert typ == "OK" and int(data[0] or 0) == count, data
+        assert typ == "OK", data
+        assert int(data[0] or 0) == count, data
         return [_fetch(client, number, "ENVELOPE BODYSTRUCTURE") for number in range(1, count + 1)]
 
 
@@ -310,7 +324,10 @@ def _params(params: Any, change: Callable[[list[Any]], list[Any]]) -> Any:
 
 
 def _lower_names(params: list[Any]) -> list[Any]:
-    return [item.lower() if index % 2 == 0 and isinstance(item, str) else item for index, item in enumerate(params)]
+    return [
+        item.lower() if index % 2 == 0 and isinstance(item, str) else item
+        for index, item in enumerate(params)
+    ]
 
 
 def _disposition(value: Any, change: Callable[[list[Any]], list[Any]]) -> Any:

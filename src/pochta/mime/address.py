@@ -372,6 +372,107 @@ class _Parser:
         return Group(decode_encoded_words(raw_name), raw_name, tuple(members))
 
 
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What a person reads in an element that is not a valid address: the display name, route,
+    local part and domain that can be seen, each None when missing. ``domain_error`` is set when
+    an angle-addr's domain is malformed or its ">" is missing (the local part may still stand)."""
+
+    name: str | None
+    route: str | None
+    local: str | None
+    domain: str | None
+    domain_error: bool = False
+    route_error: bool = False
+
+
+def recover_address(text: str) -> Recovered:
+    """Recover the parts of an invalid address-list element for display (IMAP ENVELOPE), never for
+    a policy decision: ``Moderator-Address <moderator>`` gives the name and the local part,
+    ``user.@host`` or ``foo@bar@baz`` give the local part and host they start with, text after
+    a complete address is ignored. This follows the obsolete and broken forms that RFC 5322 §4
+    asks readers to accept as far as they are unambiguous, and recovers what Dovecot recovers.
+    Linear in the text; the strict parser above stays the only source of mailboxes."""
+    parser = _Parser(text)
+    toks = parser.toks
+    end = parser.phrase_end(0)
+    if parser.kind(end) == "<":  # name-addr: [display-name] "<" ...
+        raw_name = _phrase_text(toks[:end]) or None
+        return _recover_angle(parser, end + 1, raw_name)
+    # addr-spec: local-part ["@" domain], or words that can only be a display name
+    local, stop = _recover_local(parser, 0)
+    if parser.kind(stop) == "@":
+        domain, ok = _recover_domain(parser, stop + 1)
+        return Recovered(None, None, local, domain if ok else None)
+    comment = next((inner.strip() for _, inner in parser.comments if inner.strip()), None)
+    if comment is not None:
+        return Recovered(comment, None, local, None)
+    if end > stop:  # "Someone Else": words that are a display name without an address
+        return Recovered(_phrase_text(toks[:end]), None, None, None)
+    return Recovered(None, None, local, None)
+
+
+def _recover_local(parser: _Parser, index: int) -> tuple[str | None, int]:
+    """A local part as written from token ``index``: words joined by "." (stray dots kept, RFC 5322
+    §4.4 obs-local-part), ending before a word that follows another word. (text, next index)."""
+    parts: list[str] = []
+    previous = ""
+    while parser.kind(index) in ("atom", "qs", "."):
+        kind = parser.kind(index)
+        if kind != "." and previous in ("atom", "qs"):
+            break
+        parts.append(parser.toks[index].value)
+        previous = kind
+        index += 1
+    return ("".join(parts) or None), index
+
+
+def _recover_domain(parser: _Parser, index: int) -> tuple[str | None, bool]:
+    """The domain starting at token ``index``: (text, whether it is well-formed)."""
+    if parser.kind(index) == "dl":
+        return parser.toks[index].value, True
+    labels: list[str] = []
+    while parser.kind(index) == "atom":
+        labels.append(parser.toks[index].value)
+        index += 1
+        if parser.kind(index) != "." or parser.kind(index + 1) != "atom":
+            return ".".join(labels), parser.kind(index) != "."
+        index += 1
+    return (".".join(labels) or None), False
+
+
+def _recover_angle(parser: _Parser, index: int, raw_name: str | None) -> Recovered:
+    if parser.kind(index) in ("@", ","):  # RFC 5322 §4.4 obs-route
+        hops: list[str] = []
+        while parser.kind(index) in ("@", ","):
+            if parser.kind(index) == "@":
+                domain, ok = _recover_domain(parser, index + 1)
+                if domain is None or not ok:
+                    return Recovered(raw_name, None, None, None, route_error=True)
+                hops.append("@" + domain)
+                index += 2 + 2 * domain.count(".")
+            else:
+                index += 1
+        if parser.kind(index) != ":" or not hops:
+            return Recovered(raw_name, None, None, None, route_error=True)
+        route: str | None = ",".join(hops)
+        index += 1
+    else:
+        route = None
+    if parser.kind(index) == ">":
+        return Recovered(raw_name, route, None, None)
+    local, stop = _recover_local(parser, index)
+    if local is None:
+        return Recovered(raw_name, route, None, None, domain_error=True)
+    if parser.kind(stop) != "@":
+        error = parser.kind(stop) != ">"
+        return Recovered(raw_name, route, local, None, domain_error=error)
+    domain, ok = _recover_domain(parser, stop + 1)
+    after = stop + 2 + (2 * domain.count(".") if domain and parser.kind(stop + 1) != "dl" else 0)
+    closed = ok and parser.kind(after) == ">"
+    return Recovered(raw_name, route, local, domain if closed else None, domain_error=not closed)
+
+
 def parse_address_list(text: str) -> tuple[AddressItem, ...]:
     """Parse an RFC 5322 address-list (From, To, Cc, Bcc, Reply-To...) into its elements."""
     return tuple(_Parser(text).address_list())

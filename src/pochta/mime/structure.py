@@ -67,11 +67,13 @@ class Tree:
 
 
 def count_lines(data: Source, start: int, end: int) -> int:
-    """Lines in ``data[start:end]``: line ends, plus a last line without one."""
+    """Lines in ``data[start:end]`` for body-fld-lines (RFC 9051 §7.5.2): its line ends. A last
+    line without one is not counted: in a multipart the CRLF before a delimiter belongs to the
+    delimiter (RFC 2046 §5.1.1), so the part's last line has none; Dovecot and UW-IMAP count the
+    same way, and clients compare the figures."""
     if end <= start:
         return 0
-    lines = count_byte(data, b"\n", start, end)
-    return lines if data[end - 1] == 0x0A else lines + 1
+    return count_byte(data, b"\n", start, end)
 
 
 def find_delimiters(
@@ -188,8 +190,8 @@ class _Builder:
                 return ("message", "rfc822", ())
             return ("text", "plain", DEFAULT_CHARSET)  # RFC 2045 §5.2
         media, subtype, params = parsed
-        if media == "text" and not params:
-            params = DEFAULT_CHARSET  # RFC 2046 §4.1.2: charset defaults to US-ASCII
+        if media == "text" and not any(key == "charset" for key, _ in params):
+            params = params + DEFAULT_CHARSET  # RFC 2046 §4.1.2: charset defaults to US-ASCII
         return media, subtype, params
 
     def can_expand(self, node: _Node) -> bool:
