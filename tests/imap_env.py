@@ -229,3 +229,21 @@ def read_imap(data: bytes, *, errors: str = "strict") -> Any:
     assert len(stack) == 1, stack
     assert len(stack[0]) == 1, stack
     return stack[0][0]
+
+
+def fetch_items(client: imaplib.IMAP4, number: int, items: str) -> dict[str, Any]:
+    """FETCH ``items`` of message ``number`` with imaplib; the answer parsed (read_imap, strings
+    that are not UTF-8 kept as surrogate escapes) into {item name: value}, e.g.
+    {"BODYSTRUCTURE": [...], "BODY[1]": "..."}."""
+    typ, data = client.fetch(str(number), f"({items})")
+    assert typ == "OK", (typ, data)
+    raw = b""
+    for piece in data:
+        if isinstance(piece, tuple):
+            raw += piece[0] + b"\r\n" + piece[1]
+        elif piece is not None:
+            raw += piece
+    seq, _, rest = raw.partition(b" ")
+    assert int(seq) == number, raw[:80]
+    values = read_imap(rest, errors="surrogateescape")
+    return {str(values[i]).upper(): values[i + 1] for i in range(0, len(values), 2)}

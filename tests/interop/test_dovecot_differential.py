@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from imap_env import ALICE, PASSWORD, ImapEnv, imap_server, imap_settings, read_imap
+from imap_env import ALICE, PASSWORD, ImapEnv, fetch_items, imap_server, imap_settings
 
 pytestmark = pytest.mark.interop
 
@@ -188,22 +188,6 @@ def corpus() -> list[tuple[str, bytes]]:
 # -- fetching --------------------------------------------------------------------------------------
 
 
-def _fetch(client: imaplib.IMAP4, number: int, items: str) -> dict[str, Any]:
-    """FETCH ``items`` of message ``number``; the answer parsed into {item name: value}."""
-    typ, data = client.fetch(str(number), f"({items})")
-    assert typ == "OK", (typ, data)
-    raw = b""
-    for piece in data:
-        if isinstance(piece, tuple):
-            raw += piece[0] + b"\r\n" + piece[1]
-        elif piece is not None:
-            raw += piece
-    seq, _, rest = raw.partition(b" ")
-    assert int(seq) == number, raw[:80]
-    values = read_imap(rest, errors="surrogateescape")
-    return {str(values[i]).upper(): values[i + 1] for i in range(0, len(values), 2)}
-
-
 def _is_message(part: list[Any]) -> bool:
     return (
         isinstance(part[0], str) and part[0].lower() == "message"
@@ -260,7 +244,7 @@ def _answers(host: str, port: int, count: int) -> list[dict[str, Any]]:
         typ, data = client.select("INBOX", readonly=True)
         assert typ == "OK", data
         assert int(data[0] or 0) == count, data
-        return [_fetch(client, number, "ENVELOPE BODYSTRUCTURE") for number in range(1, count + 1)]
+        return [fetch_items(client, number, "ENVELOPE BODYSTRUCTURE") for number in range(1, count + 1)]
 
 
 def _sections(host: str, port: int, wanted: list[list[str]]) -> list[dict[str, Any]]:
@@ -268,7 +252,7 @@ def _sections(host: str, port: int, wanted: list[list[str]]) -> list[dict[str, A
         client.login(ALICE, PASSWORD)
         client.select("INBOX", readonly=True)
         return [
-            _fetch(client, number, " ".join(f"BODY.PEEK[{section}]" for section in names))
+            fetch_items(client, number, " ".join(f"BODY.PEEK[{section}]" for section in names))
             for number, names in enumerate(wanted, 1)
         ]
 
