@@ -402,7 +402,7 @@ def recover_address(text: str) -> Recovered:
     # addr-spec: local-part ["@" domain], or words that can only be a display name
     local, stop = _recover_local(parser, 0)
     if parser.kind(stop) == "@":
-        domain, ok = _recover_domain(parser, stop + 1)
+        domain, ok, _ = _recover_domain(parser, stop + 1)
         return Recovered(None, None, local, domain if ok else None)
     comment = next((inner.strip() for _, inner in parser.comments if inner.strip()), None)
     if comment is not None:
@@ -427,18 +427,18 @@ def _recover_local(parser: _Parser, index: int) -> tuple[str | None, int]:
     return ("".join(parts) or None), index
 
 
-def _recover_domain(parser: _Parser, index: int) -> tuple[str | None, bool]:
-    """The domain starting at token ``index``: (text, whether it is well-formed)."""
+def _recover_domain(parser: _Parser, index: int) -> tuple[str | None, bool, int]:
+    """The domain starting at token ``index``: (text, whether it is well-formed, next index)."""
     if parser.kind(index) == "dl":
-        return parser.toks[index].value, True
+        return parser.toks[index].value, True, index + 1
     labels: list[str] = []
     while parser.kind(index) == "atom":
         labels.append(parser.toks[index].value)
         index += 1
         if parser.kind(index) != "." or parser.kind(index + 1) != "atom":
-            return ".".join(labels), parser.kind(index) != "."
+            return ".".join(labels), parser.kind(index) != ".", index
         index += 1
-    return (".".join(labels) or None), False
+    return (".".join(labels) or None), False, index
 
 
 def _recover_angle(parser: _Parser, index: int, raw_name: str | None) -> Recovered:
@@ -446,11 +446,10 @@ def _recover_angle(parser: _Parser, index: int, raw_name: str | None) -> Recover
         hops: list[str] = []
         while parser.kind(index) in ("@", ","):
             if parser.kind(index) == "@":
-                domain, ok = _recover_domain(parser, index + 1)
+                domain, ok, index = _recover_domain(parser, index + 1)
                 if domain is None or not ok:
                     return Recovered(raw_name, None, None, None, route_error=True)
                 hops.append("@" + domain)
-                index += 2 + 2 * domain.count(".")
             else:
                 index += 1
         if parser.kind(index) != ":" or not hops:
@@ -467,8 +466,7 @@ def _recover_angle(parser: _Parser, index: int, raw_name: str | None) -> Recover
     if parser.kind(stop) != "@":
         error = parser.kind(stop) != ">"
         return Recovered(raw_name, route, local, None, domain_error=error)
-    domain, ok = _recover_domain(parser, stop + 1)
-    after = stop + 2 + (2 * domain.count(".") if domain and parser.kind(stop + 1) != "dl" else 0)
+    domain, ok, after = _recover_domain(parser, stop + 1)
     closed = ok and parser.kind(after) == ">"
     return Recovered(raw_name, route, local, domain if closed else None, domain_error=not closed)
 

@@ -49,6 +49,10 @@ CASES = [
     ("user@host;", [None, None, "user", "host"]),
     ("user@host <>", [None, None, "user", "host"]),
     ("Alice <alice@example.org> bob@example.org", ["Alice", None, "alice", "example.org"]),
+    # routes and domain literals (RFC 5322 §4.4 obs-route, §3.4.1 domain-literal)
+    ("Name <@a.example,@[10.0.0.1]:user>", ["Name", "@a.example,@[10.0.0.1]", "user", MISSING_DOMAIN]),
+    ("Name <@[10.0.0.1]:user@[10.0.0.2] junk", ["Name", "@[10.0.0.1]", "user", SYNTAX_ERROR]),
+    ("<user@[1.2.3.4]> junk", [None, None, "user", "[1.2.3.4]"]),
     # an unterminated quoted string hides everything after it
     ('"unterminated <u@h>', [None, None, MISSING_MAILBOX, MISSING_DOMAIN]),
 ]
