@@ -163,12 +163,16 @@ def _tokenize(text: str) -> tuple[list[_Tok], list[tuple[int, str]]]:
 
 
 def _phrase_text(tokens: list[_Tok]) -> str:
-    """A phrase as written with quotes removed and whitespace runs made single spaces."""
+    """A phrase as written with quotes removed and whitespace runs made single spaces. A quoted
+    string is a word of its own (RFC 5322 §3.2.5 phrase = 1*word), so ``"Joe"Smith`` reads
+    "Joe Smith", as Dovecot shows it; atoms and dots written together stay together."""
     out: list[str] = []
+    previous = ""
     for tok in tokens:
-        if tok.space and out:
+        if out and (tok.space or tok.kind == "qs" or previous == "qs"):
             out.append(" ")
         out.append(tok.value)
+        previous = tok.kind
     return "".join(out)
 
 
@@ -401,6 +405,8 @@ def recover_address(text: str) -> Recovered:
         return _recover_angle(parser, end + 1, raw_name)
     # addr-spec: local-part ["@" domain], or words that can only be a display name
     local, stop = _recover_local(parser, 0)
+    if end and toks[0].kind == "qs" and parser.kind(stop) != "@":
+        return Recovered(_phrase_text(toks[:end]), None, None, None)  # a quoted string is a name
     if parser.kind(stop) == "@":
         domain, ok, _ = _recover_domain(parser, stop + 1)
         return Recovered(None, None, local, domain if ok else None)

@@ -23,6 +23,8 @@ CASES = [
     # words that can only be a display name
     ("Someone Else", ["Someone Else", None, MISSING_MAILBOX, MISSING_DOMAIN]),
     ('"Joe" joe@x.org', ["Joe joe", None, MISSING_MAILBOX, MISSING_DOMAIN]),
+    ('"q s"', ["q s", None, MISSING_MAILBOX, MISSING_DOMAIN]),
+    ('"q s"bc', ["q s bc", None, MISSING_MAILBOX, MISSING_DOMAIN]),
     # a lone word is a local part
     ("foo", [None, None, "foo", MISSING_DOMAIN]),
     # empty or broken angle-addr
@@ -103,3 +105,10 @@ def test_recovery_is_linear() -> None:
     text = "a." * 50_000 + "<" * 50_000
     assert recover_address(text).domain_error
     assert recover_address("a." * 100_000 + "@" + "b." * 100_000).local == "a." * 100_000
+
+
+def test_a_quoted_string_is_a_word_of_the_display_name() -> None:
+    # RFC 5322 §3.2.5: phrase = 1*word; "Joe"Smith is two words, as Dovecot shows them
+    msg = parse(b'From: "Joe"Smith <joe@example.org>\r\n\r\n')
+    assert msg.envelope.from_[0].name == "Joe Smith"
+    assert msg.from_[0].name == "Joe Smith"
