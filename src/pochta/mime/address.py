@@ -193,9 +193,13 @@ class _Parser:
         self.i += 1
 
     def span(self, start: int, stop: int) -> str:
+        """The text of the element of tokens ``start:stop``, with the comments around them (up to
+        the separators), so that ``moderator (Moderator)`` keeps its comment."""
         if start >= stop:
             return ""
-        return self.text[self.toks[start].start : self.toks[stop - 1].end].strip()
+        begin = self.toks[start - 1].end if start > 0 else 0
+        finish = self.toks[stop].start if stop < len(self.toks) else len(self.text)
+        return self.text[begin:finish].strip()
 
     # RFC 5322 §3.4: address-list = (address *("," address)) / obs-addr-list
     def address_list(self) -> list[AddressItem]:
@@ -410,7 +414,9 @@ def recover_address(text: str) -> Recovered:
     if parser.kind(stop) == "@":
         domain, ok, _ = _recover_domain(parser, stop + 1)
         return Recovered(None, None, local, domain if ok else None)
-    comment = next((inner.strip() for _, inner in parser.comments if inner.strip()), None)
+    # a comment after the local part names it, as "a@b (Name)" (one before it does not)
+    begin = toks[0].start if toks else 0
+    comment = next((inner.strip() for at, inner in parser.comments if at > begin and inner.strip()), None)
     if comment is not None:
         return Recovered(comment, None, local, None)
     if end > stop:  # "Someone Else": words that are a display name without an address

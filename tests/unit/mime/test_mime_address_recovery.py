@@ -25,6 +25,9 @@ CASES = [
     ('"Joe" joe@x.org', ["Joe joe", None, MISSING_MAILBOX, MISSING_DOMAIN]),
     ('"q s"', ["q s", None, MISSING_MAILBOX, MISSING_DOMAIN]),
     ('"q s"bc', ["q s bc", None, MISSING_MAILBOX, MISSING_DOMAIN]),
+    # a comment beside a lone word names it, as beside an addr-spec (RFC 5322 §3.4 example)
+    ("moderator (The Moderator)", ["The Moderator", None, "moderator", MISSING_DOMAIN]),
+    ("(not a name) moderator", [None, None, "moderator", MISSING_DOMAIN]),
     # a lone word is a local part
     ("foo", [None, None, "foo", MISSING_DOMAIN]),
     # empty or broken angle-addr
