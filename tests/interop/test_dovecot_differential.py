@@ -462,6 +462,14 @@ DELIBERATE: list[Deliberate] = [
         _address_lists,
     ),
     Deliberate(
+        "nil-for-missing-section",
+        "BODY[section] of a section that does not exist is NIL (RFC 9051 §7.5.2 body section data is "
+        "an nstring; an empty string would claim an empty part); Dovecot sends an empty string.",
+        lambda _message, _item, ours, theirs: (
+            (theirs, theirs) if ours is None and theirs == "" else (ours, theirs)
+        ),
+    ),
+    Deliberate(
         "first-of-repeated-fields",
         "Of a field that RFC 5322 §3.6 allows once but that appears twice (Date, Subject, From...), "
         "ENVELOPE shows the first, like the submission From: check and SEARCH; Dovecot shows the last "
@@ -573,7 +581,10 @@ def run(env: ImapEnv, peer: Dovecot, messages: list[tuple[str, bytes]]) -> Figur
     for mine, their in zip(ours, theirs, strict=True):
         union = sections(mine["BODYSTRUCTURE"])
         union += [name for name in sections(their["BODYSTRUCTURE"]) if name not in union]
-        wanted.append(union[:MAX_SECTIONS])
+        # and one part that exists in neither: what a server answers for a missing section
+        structure = mine["BODYSTRUCTURE"]
+        parts = len(list(takewhile(lambda item: isinstance(item, list), structure)))
+        wanted.append([*union[: MAX_SECTIONS - 1], str(max(parts, 1) + 1)])
     ours_sections = _sections(*env.plain, wanted)
     theirs_sections = _sections("127.0.0.1", peer.imap, wanted)
     figures = Figures()
