@@ -12,10 +12,11 @@ For each case (SMTP and LMTP, 1 and 5 recipients) ``--sessions`` client sessions
 distinct messages of ``--size`` bytes (generated before the clock starts). Each session sends many
 messages over one connection: MAIL, RCPT x n, DATA, the text, "." and then waits for the final reply
 (LMTP: one reply per recipient, RFC 2033 §4.2); no pipelining. The server's
-``smtp.max_messages_per_connection`` (default 100) is honoured: a session QUITs and reconnects after
-that many messages (the reconnect is in the wall time, not in the latency). The client is a minimal
-asyncio client (raw streams), the same for all targets; smtplib.LMTP reads only one reply after DATA,
-so it cannot be used for LMTP with several recipients.
+``smtp.max_messages_per_connection`` (default 100; ``lmtp.max_messages_per_connection`` for LMTP,
+default unlimited) is honoured: a session QUITs and reconnects after that many messages (the
+reconnect is in the wall time, not in the latency). The client is a minimal asyncio client (raw
+streams), the same for all targets; smtplib.LMTP reads only one reply after DATA, so it cannot be
+used for LMTP with several recipients.
 
 Printed per case: messages/s accepted (final 2xx replies, over the wall time of the case), the median
 and p99 time from writing the final "." to the final reply, and any refused message (non-2xx final
@@ -327,12 +328,17 @@ def main() -> None:
             pochta("user", "add", address, "--password-stdin", data=data, stdin="bench password 123\n")
         from pochta.config import load_settings
 
-        per_connection = load_settings(data / "pochta.toml").smtp.max_messages_per_connection
+        settings = load_settings(data / "pochta.toml")
+        limits = {
+            "smtp": settings.smtp.max_messages_per_connection,
+            "lmtp": settings.lmtp.max_messages_per_connection,
+        }
         server, ports = start_pochta(data, tmp / "serve.log")
         print(
             f"pochta serve pid {server.pid}: smtp 127.0.0.1:{ports['smtp']}, lmtp 127.0.0.1:{ports['lmtp']}; "
             f"{args.sessions} sessions, {args.messages} messages of {args.size} B per case, "
-            f"{per_connection or 'unlimited'} messages per connection",
+            f"messages per connection: smtp {limits['smtp'] or 'unlimited'}, "
+            f"lmtp {limits['lmtp'] or 'unlimited'}",
             flush=True,
         )
         cases = [(proto, n) for proto in ("smtp", "lmtp") for n in (1, 5)]
@@ -341,7 +347,7 @@ def main() -> None:
             messages = make_messages(args.messages, args.size, sets[0], f"{proto}{n}")
             result = asyncio.run(
                 run_case(
-                    "127.0.0.1", ports[proto], proto == "lmtp", messages, sets, args.sessions, per_connection
+                    "127.0.0.1", ports[proto], proto == "lmtp", messages, sets, args.sessions, limits[proto]
                 )
             )
             lines.append(report(f"pochta {proto.upper()}", n, result))
@@ -368,7 +374,7 @@ def main() -> None:
                     messages = make_messages(args.messages, args.size, sets[0], f"sink{proto}{n}")
                     result = asyncio.run(
                         run_case(
-                            "127.0.0.1", port, proto == "lmtp", messages, sets, args.sessions, per_connection
+                            "127.0.0.1", port, proto == "lmtp", messages, sets, args.sessions, limits[proto]
                         )
                     )
                 finally:

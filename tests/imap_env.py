@@ -31,6 +31,7 @@ from pochta.server.pop3 import Pop3Handler
 from pochta.server.smtp import smtp_handlers
 from pochta.store.api import Store
 from pochta.store.model import Account, MailboxInfo, Target
+from pochta.store.spool import spool_directory
 from pochta.store.sqlite import open_sqlite_store
 from server_env import ListenerEnv, loopback_ca
 
@@ -125,6 +126,10 @@ class ImapEnv(ListenerEnv):
         assert info is not None, name
         return info
 
+    def spool_files(self) -> list[Path]:
+        """APPEND literals being received, or left behind."""
+        return [p for p in spool_directory(self.data_dir).glob("*") if p.is_file()]
+
     async def uids(self, mailbox: str = "INBOX", account: Account | None = None) -> list[int]:
         info = await self.mailbox(mailbox, account)
         return list((await self.store.open_view(info.id)).uids)
@@ -179,6 +184,7 @@ async def imap_server(tmp_path: Path, settings: Settings | None = None) -> Async
             authenticator=Authenticator(store, settings.login),
             ops=ops,
             scram_secret=b"k" * 32,
+            spool_dir=spool_directory(data_dir),
         )
         handlers: dict[str, ProtocolHandler] = {"imap": handler}
         if settings.listeners.get("pop3", "off") != "off":

@@ -3,7 +3,11 @@ a trustme CA with a server certificate for loopback, and the addresses a started
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import ssl
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import trustme
@@ -47,3 +51,48 @@ class ListenerEnv:
         if not path.exists():
             self.ca.cert_pem.write_to_path(str(path))
         return path
+
+
+def drip(
+    address: tuple[str, int],
+    payload: bytes,
+    *,
+    start: bytes = b"",
+    interval: float = 0.3,
+    octets: int = 1,
+    seconds: float = 30.0,
+) -> tuple[bytes, float]:
+    """A slow client (blocking: run it in a thread): connects, sends ``start`` at once, then
+    ``octets`` of ``payload`` every ``interval`` seconds (from its beginning again at its end), until
+    the server closes the connection or ``seconds`` pass. Returns everything the server sent, and
+    the seconds from the connect to the close (or to giving up)."""
+    received = bytearray()
+    started = time.monotonic()
+    with socket.create_connection(address, timeout=interval) as sock:
+        sock.sendall(start)
+        position = 0
+        while time.monotonic() - started < seconds:
+            try:
+                chunk: bytes | None = sock.recv(65536)
+            except TimeoutError:
+                chunk = None
+            except ConnectionError:
+                break
+            if chunk == b"":
+                break
+            if chunk:
+                received += chunk
+                continue
+            try:
+                sock.sendall(payload[position : position + octets])
+            except ConnectionError:
+                break
+            position = (position + octets) % len(payload)
+    return bytes(received), time.monotonic() - started
+
+
+async def eventually(predicate: Callable[[], bool], seconds: float = 15.0) -> None:
+    """Wait until ``predicate()`` holds (polled); fails after ``seconds``, which only a hang reaches."""
+    async with asyncio.timeout(seconds):
+        while not predicate():  # noqa: ASYNC110 - server state observed from outside, no event to wait on
+            await asyncio.sleep(0.02)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import smtplib
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -154,3 +155,27 @@ def dot_stuff(data: bytes) -> bytes:
     """RFC 5321 §4.5.2: a leading "." on a line is doubled."""
     stuffed = data.replace(b"\r\n.", b"\r\n..")
     return b"." + stuffed if stuffed.startswith(b".") else stuffed
+
+
+def send_one(env: SmtpEnv, role: str, rcpt: str, data: bytes) -> tuple[int, int | None]:
+    """One message to one recipient over the ``smtp``, ``lmtp`` or ``submission`` listener (as alice
+    on submission, from carol@example.net elsewhere): (RCPT reply code, data reply code or None when
+    RCPT was refused). Blocking: run it in a thread."""
+    client: smtplib.SMTP = (
+        smtplib.LMTP(*env.address("lmtp"), timeout=10)
+        if role == "lmtp"
+        else smtplib.SMTP(*env.address(role), timeout=10)
+    )
+    with client:
+        client.ehlo("client.example.net")
+        sender = "carol@example.net"
+        if role == "submission":
+            client.starttls(context=env.client_context())
+            client.ehlo("client.example.net")
+            client.login(ALICE, PASSWORD)
+            sender = ALICE
+        assert client.mail(sender)[0] == 250
+        code, _ = client.docmd(f"RCPT TO:{rcpt}")
+        if code != 250:
+            return code, None
+        return code, client.data(data)[0]

@@ -137,10 +137,22 @@ class ServerSettings(_Section):
         "'too busy' greeting (421 / * BYE / -ERR) and are closed.",
     )
     max_connections_per_ip: int = Field(
-        50, ge=1, description="Open connections per client IP address per listener."
+        50, ge=1, description="Open connections per client IP address (IPv6: per /64) per listener."
     )
     idle_timeout_unauthenticated: float = Field(
         60.0, gt=0, description="Seconds of silence before an unauthenticated session is closed."
+    )
+    login_timeout: float = Field(
+        180.0,
+        gt=0,
+        description="Seconds from connect to login (IMAP, POP3, submission), however active the client "
+        "is; then the protocol's goodbye. SMTP MX and LMTP sessions never log in and are exempt.",
+    )
+    line_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds one command line may take from its first octet to its end, however slowly "
+        "it trickles in (every protocol; literal and message data are no lines).",
     )
     shutdown_grace: float = Field(
         10.0, ge=0, description="Seconds running commands get to finish on SIGTERM before sessions close."
@@ -302,11 +314,20 @@ class ImapSettings(_Section):
     max_literals_total: int = Field(
         256 * 1024, ge=1024, description="All literals of one command other than APPEND, in octets."
     )
+    max_list_wildcards: int = Field(
+        50,
+        ge=2,
+        description="Most wildcards ('*', '%') in one LIST or LSUB pattern (reference included); "
+        "more is NO [LIMIT].",
+    )
 
 
 class SmtpSettings(_Section):
     max_messages_per_connection: int = Field(
-        100, ge=0, description="Messages one SMTP/LMTP session may send; then 421 4.7.0. 0: no limit."
+        100,
+        ge=0,
+        description="Messages one SMTP or submission session may send; then 421 4.7.0. 0: no limit. "
+        "LMTP has its own ([lmtp] max_messages_per_connection).",
     )
     subaddress_separator: str = Field(
         "+",
@@ -335,10 +356,35 @@ class SmtpSettings(_Section):
     max_received_headers: int = Field(
         50, ge=5, description="More Received fields than this is a mail loop: 554 5.4.6 (RFC 5321 §6.3)."
     )
+    postmaster: str = Field(
+        "",
+        description="Address that gets mail for postmaster@ a local domain without a postmaster account "
+        "or alias of its own (RFC 5321 §4.5.1). Empty: postmaster@ the primary domain (the host name's "
+        "domain when local, else the first domain added), which also receives <Postmaster>.",
+    )
+
+    @field_validator("postmaster")
+    @classmethod
+    def _check_postmaster(cls, value: str) -> str:
+        from pochta.naming import normalize_address  # the one rule for addresses an operator types
+
+        return normalize_address(value) if value.strip() else ""
+
     sender_policy: Literal["strict", "off"] = Field(
         "strict",
         description="Submission: the envelope sender and From: must be the authenticated account or "
         "one of its aliases (strict), or are not checked (off).",
+    )
+
+
+class LmtpSettings(_Section):
+    """What differs for LMTP (RFC 2033), whose clients are trusted MTAs keeping one connection open."""
+
+    max_messages_per_connection: int = Field(
+        0,
+        ge=0,
+        description="Messages one LMTP session may deliver; then 421 4.7.0. 0: no limit (an MTA such as "
+        "Postfix delivers thousands over one connection).",
     )
 
 
@@ -435,6 +481,7 @@ class Settings(_Section):
     pop3: Pop3Settings = Field(default_factory=Pop3Settings)
     imap: ImapSettings = Field(default_factory=ImapSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    lmtp: LmtpSettings = Field(default_factory=LmtpSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
 
     @field_validator("hostname")

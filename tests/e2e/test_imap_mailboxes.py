@@ -290,3 +290,38 @@ async def test_imapclient_folders(env: ImapEnv) -> None:
     assert special == "Sent"
     assert status == {b"MESSAGES": 0, b"UIDNEXT": 1}
     assert exists is False
+
+
+async def test_wildcard_patterns_do_not_stall_the_server(env: ImapEnv) -> None:
+    # 50 "%" before a literal took 13.7 s with a backtracking matcher, and every other client waited.
+    long_name = "a" * 200
+    await env.ops.create(env.alice.id, long_name)
+    at_limit = b"%a" * 50  # 50 wildcards: the default limit, matched in linear time
+    sock = await asyncio.to_thread(session, env)
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        listed = await asyncio.gather(
+            asyncio.to_thread(exchange, sock, b'x LIST "" "' + b"%" * 50 + b'Z"'),  # the reported attack
+            asyncio.to_thread(run_lines, env, [b"n NOOP"]),  # another client, meanwhile
+        )
+        assert loop.time() - started < 5
+        assert listed == [[b"x OK LIST completed\r\n"], [[b"n OK NOOP completed\r\n"]]]
+        out = await asyncio.to_thread(
+            lambda: [
+                exchange(sock, b'a LIST "" "' + at_limit + b'Z"'),
+                exchange(sock, b'b LIST "" "' + at_limit + b'"'),
+                # One more wildcard than allowed (reference and pattern count together): NO [LIMIT].
+                exchange(sock, b'c LIST "%" "' + at_limit + b'"'),
+                exchange(sock, b'd LSUB "" "' + b"*" * 51 + b'"'),
+                exchange(sock, b'e LIST (SUBSCRIBED) "" ("*" "' + b"%" * 51 + b'")'),
+            ]
+        )
+    finally:
+        sock.close()
+    assert loop.time() - started < 10
+    assert out[0] == [b"a OK LIST completed\r\n"]
+    listed_name = b'* LIST (\\HasNoChildren) "/" ' + long_name.encode() + b"\r\n"
+    assert out[1] == [listed_name, b"b OK LIST completed\r\n"]
+    limit = [b"NO [LIMIT] At most 50 wildcards in a pattern\r\n"]
+    assert out[2:] == [[b"c " + limit[0]], [b"d " + limit[0]], [b"e " + limit[0]]]

@@ -16,6 +16,7 @@ from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, imap_setti
 from pochta.proto.sasl import ClientMechanism, encode_sasl
 from pochta.server.imap import commands
 from pochta.store.model import ProtocolSwitches
+from server_env import drip
 
 # Capabilities of commands still in the server's NOT_YET table (never advertised), and CONDSTORE.
 NOT_YET = {cap for caps in commands.NOT_YET.values() for cap in caps} | {"CONDSTORE"}
@@ -353,3 +354,25 @@ async def test_logout_and_autologout(tmp_path: Path) -> None:
     assert logout == [b"* BYE Logging out\r\n", b"a OK LOGOUT completed\r\n"]
     assert bye == b"* BYE Autologout; idle for too long\r\n"
     assert eof == b""
+
+
+async def test_deadlines_before_login(tmp_path: Path) -> None:
+    # The idle timer restarts with every octet: one every 0.3 s kept a session forever.
+    settings = imap_settings(server={"line_timeout": 1.0, "login_timeout": 2.0})
+    login = b"L LOGIN alice@example.org PASSWORD\r\n"
+    async with imap_server(tmp_path, settings) as env:
+        dripped, noops, logged_in = await asyncio.gather(
+            asyncio.to_thread(drip, env.plain, b"a NOOP\r\n"),
+            asyncio.to_thread(drip, env.plain, b"a NOOP\r\n", octets=8),  # whole lines, no login
+            asyncio.to_thread(drip, env.plain, b"a NOOP\r\n", octets=8, start=login, seconds=3.5),
+        )
+    said, seconds = dripped
+    assert said.endswith(b"* BYE Autologout; command line not completed within 1 second\r\n")
+    assert 0.9 < seconds < 2.5
+    said, seconds = noops
+    assert said.endswith(b"a OK NOOP completed\r\n* BYE Autologout; not logged in within 2 seconds\r\n")
+    assert 1.9 < seconds < 3
+    said, seconds = logged_in
+    assert b"BYE" not in said  # logged in: the login deadline is over
+    assert said.count(b"a OK NOOP completed\r\n") > 5
+    assert seconds >= 3.5

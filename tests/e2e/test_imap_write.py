@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -13,6 +14,7 @@ import imapclient
 import pytest
 
 from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, imap_settings, message, read_line
+from server_env import eventually
 
 LIMIT = 4096  # limits.max_message_size in the small-limit server: APPENDLIMIT
 
@@ -423,3 +425,110 @@ async def test_toobig_and_multiappend_all_or_nothing(small: ImapEnv) -> None:
     assert after == [b"c OK NOOP completed\r\n"]  # the connection is still in sync
     assert exact[-1].startswith(b"d OK [APPENDUID")
     assert await env.uids() == [1]
+
+
+# --- APPEND literals written to spool files as they arrive (server/imap/uploads.py) ----------------
+
+
+def text_message(n: int, size: int, *, eol: bytes = b"\r\n") -> bytes:
+    """A message of about ``size`` octets of text lines (over imap.max_literal_size: spooled)."""
+    lines = b"".join(b"line %d of message %d%s" % (i, n, eol) for i in range(size // 24))
+    return message(n).replace(b"\r\n", eol) + lines
+
+
+def stored_blobs(env: ImapEnv) -> list[Path]:
+    return [p for p in (env.data_dir / "blobs").glob("??/??/*") if p.is_file()]
+
+
+async def test_spooled_append_is_stored_byte_for_byte(env: ImapEnv) -> None:
+    crlf = text_message(1, 300_000)
+    bare_lf = text_message(2, 300_000, eol=b"\n")
+    binary = b"Subject: bin\r\n\r\n" + bytes(range(256)).replace(b"\n", b"\r\n") * 1000  # literal8: NUL...
+    sock = await open_session(env)
+    try:
+        done = await append(sock, b"a APPEND INBOX", [(b"", crlf), (b"(\\Seen) ", bare_lf)])
+        done += await append(sock, b"b APPEND INBOX", [(b"~", binary)])
+        fetched = await ask(sock, b"s SELECT INBOX")
+    finally:
+        sock.close()
+    assert done[-3].startswith(b"a OK [APPENDUID ")
+    assert done[-1].startswith(b"b OK [APPENDUID ")
+    assert fetched[-1].startswith(b"s OK")
+    view = await env.store.open_view((await env.mailbox()).id)
+    stored = []
+    for entry in view.messages:
+        with env.store.open_blob(entry.blob) as f:
+            stored.append(f.read())
+    assert stored == [crlf, bare_lf.replace(b"\n", b"\r\n"), binary]
+    assert [entry.flags for entry in view.messages] == [frozenset(), {"\\Seen"}, frozenset()]
+    assert env.spool_files() == []  # adopted by the blob store (renamed), none left over
+
+
+async def test_failed_spooled_multiappend_stores_nothing_and_leaves_no_file(env: ImapEnv) -> None:
+    first, second = text_message(1, 200_000), text_message(2, 200_000)
+    sock = await open_session(env)
+    try:
+        bad_flag = await append(sock, b"a APPEND INBOX", [(b"", first), (b"(\\Bogus) ", second)])
+        trycreate = await append(sock, b"b APPEND Later", [(b"", first), (b"", second)])
+        nul = await append(sock, b"c APPEND INBOX", [(b"", first), (b"", second[:-10] + b"\x00" * 10)])
+        await env.store.update_account(ALICE, quota_bytes=len(first) + 10)
+        overquota = await append(sock, b"d APPEND INBOX", [(b"", first), (b"", second)])
+        after = await ask(sock, b"e NOOP")
+    finally:
+        sock.close()
+    assert bad_flag[-1].startswith(b"a NO [CLIENTBUG]")
+    assert trycreate[-1] == b"b NO [TRYCREATE] No such mailbox\r\n"
+    assert nul[-1] == b"c BAD NUL in literal; use literal8\r\n"
+    assert overquota[-1] == b"d NO [OVERQUOTA] Quota exceeded\r\n"
+    assert after == [b"e OK NOOP completed\r\n"]
+    assert await env.uids() == []  # RFC 3502 §3: none of the messages
+    assert stored_blobs(env) == []
+    assert env.spool_files() == []
+
+
+async def test_spool_file_of_an_append_cut_off_is_removed(env: ImapEnv) -> None:
+    sock = await open_session(env)
+    try:
+        sock.sendall(b"a APPEND INBOX {1000000}\r\n")
+        assert await asyncio.to_thread(read_line, sock) == b"+ Ready for literal data\r\n"
+        await asyncio.to_thread(sock.sendall, b"x" * 300_000)
+        await eventually(lambda: sum(p.stat().st_size for p in env.spool_files()) > 250_000)
+    finally:
+        sock.close()  # the client goes away in the middle of the literal
+    await eventually(lambda: env.spool_files() == [])
+    assert await env.uids() == []
+
+
+async def test_unfinished_large_appends_keep_memory_flat(env: ImapEnv) -> None:
+    # 10 connections with unfinished 50 MB APPENDs took the server from 164 MB to 624 MB when each
+    # literal was kept in memory. Here: 5 x 20 MB literals, 19 MB of each sent, none finished.
+    size, sent, clients = 20 << 20, 19 << 20, 5
+    block = b"y" * (1 << 20)
+    socks = [await open_session(env) for _ in range(clients)]
+
+    def start_append(sock: socket.socket) -> None:
+        sock.sendall(b"a APPEND INBOX {%d}\r\n" % size)
+        assert read_line(sock) == b"+ Ready for literal data\r\n"
+        sock.sendall(b"Subject: big\r\n\r\n")
+        for _ in range(sent >> 20):
+            sock.sendall(block)
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+
+        def received() -> bool:
+            # Spooled: the files hold what was sent; kept in memory: the memory has grown instead.
+            on_disk = sum(p.stat().st_size for p in env.spool_files())
+            held = tracemalloc.get_traced_memory()[0] - before
+            return on_disk >= clients * (sent - (1 << 20)) or held >= clients * sent * 0.9
+
+        await asyncio.gather(*(asyncio.to_thread(start_append, sock) for sock in socks))
+        await eventually(received, seconds=60)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+        for sock in socks:
+            sock.close()
+    assert grown < 20 << 20, f"memory grew by {grown >> 20} MB for {clients} unfinished APPENDs"
+    await eventually(lambda: env.spool_files() == [])

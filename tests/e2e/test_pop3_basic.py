@@ -430,3 +430,16 @@ async def test_shutdown_mid_session_changes_nothing(env: Pop3Env) -> None:
     assert line.startswith(b"-ERR [SYS/TEMP] Server shutting down")
     client.close()
     assert len(await env.uids()) == 1
+
+
+async def test_quit_counts_in_words(env: Pop3Env) -> None:
+    for n in range(3):
+        await env.deliver(message(n))
+
+    def quit_text() -> bytes:
+        client = login(env)
+        client.dele(1)
+        client.dele(2)
+        return client.quit()
+
+    assert await asyncio.to_thread(quit_text) == b"+OK Bye, 1 message left"  # not "1 messages"

@@ -13,6 +13,7 @@ import pytest
 
 from pochta.store.model import ProtocolSwitches
 from pop3_env import ADDRESS, PASSWORD, Pop3Env, message, pop3_server, pop3_settings
+from server_env import drip
 
 
 def login(env: Pop3Env, user: str = ADDRESS) -> poplib.POP3:
@@ -202,3 +203,16 @@ async def test_account_policy_overrides_server_default(tmp_path: Path) -> None:
         await in_thread(env, lambda c: c.dele(1))
         assert len(await env.uids("Trash")) == 1
         assert len(await env.uids()) == 1
+
+
+async def test_deadlines_before_login(tmp_path: Path) -> None:
+    settings = pop3_settings(server={"line_timeout": 1.0, "login_timeout": 2.0})
+    async with pop3_server(tmp_path, settings) as env:
+        (dripped, seconds), (noops, noop_seconds) = await asyncio.gather(
+            asyncio.to_thread(drip, env.plain, b"CAPA\r\n"),
+            asyncio.to_thread(drip, env.plain, b"CAPA\r\n", octets=6),  # whole lines, no login
+        )
+    assert dripped.endswith(b"-ERR Autologout: command line not completed within 1 second\r\n")
+    assert 0.9 < seconds < 2.5
+    assert noops.endswith(b"-ERR Autologout: not logged in within 2 seconds\r\n")
+    assert 1.9 < noop_seconds < 3

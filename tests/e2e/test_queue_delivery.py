@@ -11,7 +11,12 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import os
+import re
 import smtplib
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from dns_stub import DnsStub
 from pochta.auth.passwords import hash_password, make_scram_credentials
@@ -28,7 +34,7 @@ from pochta.queue.worker import QueueWorker
 from pochta.store.model import Account
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient
 from pochta.store.sqlite import open_sqlite_store
-from smtp_env import ALICE, PASSWORD, SmtpEnv, message, smtp_server
+from smtp_env import ALICE, BOB, PASSWORD, SmtpEnv, message, smtp_server
 
 REMOTE = "remote.example"
 FRIEND = f"friend@{REMOTE}"
@@ -255,3 +261,86 @@ async def test_mx_records_route_the_mail(pair: Pair) -> None:
     text = (await pair.local.messages())[0].decode()
     assert "Final-Recipient: rfc822; someone@nullmx.example" in text
     assert "Status: 5.1.10" in text  # RFC 7505: null MX
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _cli(data_dir: Path, *args: str) -> str:
+    """``pochta ARGS --data DATA_DIR`` as an administrator runs it, next to the running server."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pochta", *args, "--data", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "POCHTA_DATA"},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+async def test_one_id_for_the_reply_received_log_and_queue_commands(pair: Pair) -> None:
+    local = pair.local
+    (local.data_dir / "pochta.toml").write_text('hostname = "mx.example.org"\n', encoding="utf-8")
+    data = message("one id", sender=ALICE, to=FRIEND)
+
+    def submit() -> bytes:
+        host, port = local.address("submission")
+        with smtplib.SMTP(host, port) as client:
+            client.starttls(context=local.client_context())
+            client.login(ALICE, PASSWORD)
+            client.mail(ALICE)
+            client.rcpt(FRIEND)
+            client.rcpt(BOB)
+            code, text = client.data(data)
+            assert code == 250
+            return text
+
+    with structlog.testing.capture_logs() as logs:
+        reply = await asyncio.to_thread(submit)
+    match = re.fullmatch(rb"2\.0\.0 Ok: queued as ([0-9A-F]{16})", reply)
+    assert match is not None, reply
+    queue_id = match.group(1).decode()
+    # The log: one id, and the local copy (bob) apart from the queued one (friend).
+    [logged] = [e for e in logs if e["event"] == "smtp delivered"]
+    assert (logged["id"], logged["recipients"], logged["delivered"], logged["queued"]) == (queue_id, 2, 1, 1)
+    # The queue, the Received field of both copies, the queue commands.
+    [entry] = await local.store.queue_entries()
+    assert entry.id == queue_id
+    with local.store.open_blob(entry.blob) as f:
+        assert f"with ESMTPSA id {queue_id}".encode() in f.read()
+    assert f"with ESMTPSA id {queue_id}".encode() in (await local.messages(local.bob))[0]
+    listing, shown = await asyncio.gather(
+        asyncio.to_thread(_cli, local.data_dir, "queue", "list"),
+        asyncio.to_thread(_cli, local.data_dir, "queue", "show", queue_id.lower()),
+    )
+    assert re.search(rf"^{queue_id}\s", listing, re.MULTILINE), listing
+    assert f"id: {queue_id}\n" in shown
+
+    # An attempt to a host that refuses the connection: the log names the id, `show` the host tried.
+    worker = pair.worker(transport={REMOTE: f"127.0.0.1:{_closed_port()}"}, retry_schedule=[3600.0])
+    with structlog.testing.capture_logs() as logs:
+        assert await worker.run_until_idle(deadline=30) == 1
+    [attempt] = [e for e in logs if e["event"] == "queue attempt"]
+    assert (attempt["id"], attempt["status"]) == (queue_id, "pending")
+    shown = await asyncio.to_thread(_cli, local.data_dir, "queue", "show", queue_id)
+    assert re.search(r"^  last attempt: \S+ \S+ via 127\.0\.0\.1$", shown, re.MULTILINE), shown
+    assert f"recipient {FRIEND}: pending, 1 attempt\n" in shown
+
+
+async def test_bounce_for_a_domain_that_does_not_exist_names_it_once(pair: Pair) -> None:
+    data = message("nowhere", sender=ALICE, to="someone@nowhere.example")
+    await asyncio.to_thread(pair.submit, data, ["someone@nowhere.example"])
+    async with DnsStub({}) as dns:  # every name: NXDOMAIN
+        worker = pair.worker(transport={}, dns_nameservers=[dns.nameserver])
+        async with running(worker):
+            await eventually(lambda: _queue_empty(pair.local))
+            await eventually(lambda: _has_mail(pair.local))
+    text = (await pair.local.messages())[0].decode()
+    assert "Status: 5.1.2" in text
+    assert "nowhere.example: no such domain" in text
+    assert "nowhere.example: nowhere.example" not in text

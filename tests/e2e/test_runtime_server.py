@@ -1,8 +1,8 @@
 """The server runtime over real sockets: listeners, TLS, STARTTLS, limits, timeouts, shutdown, logs.
 
 A tiny line protocol stands in for the mail protocols: ``STARTTLS``, ``ECHO x``, ``SLOW seconds``
-(a command that runs inside ``busy_section``), ``INFO``, ``LOGIN`` (raises the idle timeout),
-``CRASH`` and ``QUIT``.
+(a command that runs inside ``busy_section``), ``INFO``, ``LOGIN`` (raises the idle timeout and
+ends the login phase), ``CRASH`` and ``QUIT``. A passed deadline is answered ``- timeout: why``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import trustme
 from pochta.config import LISTENER_KINDS, Settings
 from pochta.log import configure_logging, reset_logging
 from pochta.metrics import Metrics
-from pochta.server.connection import Connection
-from pochta.server.listeners import ProtocolHandler, Server, StartupError, run_until_signal
+from pochta.server.connection import Connection, DeadlineExpired
+from pochta.server.listeners import AddressCounts, ProtocolHandler, Server, StartupError, run_until_signal
 
 PROTOCOLS = {kind.protocol for kind in LISTENER_KINDS.values()}
 WAIT = 5.0  # upper bound for anything a test waits for; only a hang ever reaches it
@@ -53,7 +53,11 @@ class LineHandler:
         while True:
             newline = buffer.find(b"\n")
             if newline < 0:
-                data = await conn.read_some(1 if self.byte_at_a_time else 65536)
+                try:
+                    data = await conn.read_some(1 if self.byte_at_a_time else 65536, line_open=bool(buffer))
+                except DeadlineExpired as exc:
+                    await conn.send(f"- timeout: {exc}\r\n".encode())
+                    return
                 if not data:
                     return
                 buffer += data
@@ -76,6 +80,7 @@ class LineHandler:
                     await conn.send(b"done\r\n")
             elif verb == b"LOGIN":
                 conn.set_idle_timeout(30)
+                conn.end_login_phase()
                 await conn.send(b"+ logged in\r\n")
             elif verb == b"CRASH":
                 raise RuntimeError("handler bug")
@@ -506,6 +511,92 @@ async def test_per_ip_limit(start: StartServer) -> None:
     fourth = await Client.connect(address)
     assert (await fourth.line()).startswith(b"+ hello")
     for client in (second, third, fourth):
+        await client.close()
+
+
+async def test_a_line_dripping_in_is_cut_off_at_the_line_deadline(start: StartServer) -> None:
+    # The idle timer restarts with every byte: one byte every 0.3 s never trips a 5 s idle timeout.
+    server = await start(settings({"imap": "127.0.0.1:0"}, server={"line_timeout": 1.0}))
+    client = await Client.connect(tcp(server, "imap"))
+    await client.line()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    answer = asyncio.ensure_future(client.rest())
+    for byte in b"ECHO " + b"x" * 20:
+        if answer.done():
+            break
+        await client.send(bytes([byte]))
+        await asyncio.sleep(0.3)
+    assert await answer == b"- timeout: command line not completed within 1 second\r\n"
+    assert 0.9 < loop.time() - started < 3
+    await client.close()
+
+
+async def test_complete_lines_keep_no_line_deadline_running(start: StartServer) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0"}, server={"line_timeout": 0.5}))
+    client = await Client.connect(tcp(server, "imap"))
+    await client.line()
+    for _ in range(6):  # 1.8 s of whole lines, each sent at once
+        assert await client.command(b"ECHO line") == b"line\r\n"
+        await asyncio.sleep(0.3)
+    await client.send(b"ECHO x")  # half a line, finished before the deadline
+    await asyncio.sleep(0.3)
+    assert await client.command(b"y") == b"xy\r\n"
+    await client.close()
+
+
+async def test_login_deadline_ends_an_active_session_that_never_logs_in(start: StartServer) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0"}, server={"login_timeout": 2.0}))
+    address = tcp(server, "imap")
+    idler, worker = await Client.connect(address), await Client.connect(address)
+    await idler.line()
+    await worker.line()
+    assert await worker.command(b"LOGIN") == b"+ logged in\r\n"
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    answers = []
+    while loop.time() - started < 3:  # whole commands, far inside the idle timeout
+        answers.append(await idler.command(b"ECHO busy"))
+        assert await worker.command(b"ECHO busy") == b"busy\r\n"  # logged in: no deadline
+        if answers[-1] != b"busy\r\n":
+            break
+        await asyncio.sleep(0.3)
+    assert answers[-1] == b"- timeout: not logged in within 2 seconds\r\n"
+    assert set(answers[:-1]) == {b"busy\r\n"}
+    assert 1.5 < loop.time() - started < 3
+    assert await worker.command(b"ECHO still here") == b"still here\r\n"
+    for client in (idler, worker):
+        await client.close()
+
+
+def test_connections_per_address_count_ipv6_per_64() -> None:
+    counts = AddressCounts()
+    key = counts.add("2001:db8:1:2::1")
+    counts.add("2001:db8:1:2:ffff:ffff:ffff:ffff")
+    assert counts["2001:db8:1:2::99"] == 2  # the same /64
+    assert counts["2001:db8:1:3::1"] == 0  # the next /64
+    counts.add("::ffff:192.0.2.1")
+    assert counts["192.0.2.1"] == 1  # IPv4-mapped is the IPv4 address
+    assert counts["192.0.2.2"] == 0
+    counts.remove(key)
+    counts.remove(key)
+    assert counts["2001:db8:1:2::1"] == 0
+    assert len(counts) == 1  # nothing kept for a block without connections
+
+
+async def test_per_ip_limit_over_ipv6(start: StartServer) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    config = settings({"imap": "[::1]:0"}, server={"max_connections_per_ip": 1})
+    server = await start(config)
+    first = await Client.connect(("::1", tcp(server, "imap")[1]))
+    assert (await first.line()).startswith(b"+ hello")
+    second = await Client.connect(("::1", tcp(server, "imap")[1]))
+    assert await second.rest() == b"- busy\r\n"
+    for client in (first, second):
         await client.close()
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+from server_env import drip
 from smtp_env import SmtpEnv, converse, smtp_server, smtp_settings
 
 HEAD = b"EHLO client.example\r\nMAIL FROM:<carol@example.net>\r\n"
@@ -125,3 +127,24 @@ async def test_data_timeout_drops_the_message(tmp_path: Path) -> None:
         assert _codes(text)[-1] == "421 4.4.2"
         assert await _messages(env) == 0
         assert env.spool_files() == []
+
+
+async def test_deadlines(tmp_path: Path) -> None:
+    # One command line must be complete within server.line_timeout on every listener; the login
+    # deadline applies to submission only: the MX and LMTP never log in.
+    settings = smtp_settings(server={"line_timeout": 1.0, "login_timeout": 2.0})
+    async with smtp_server(tmp_path, settings) as env:
+        results = await asyncio.gather(
+            asyncio.to_thread(drip, env.address("smtp"), b"EHLO client.example\r\n"),
+            asyncio.to_thread(drip, env.address("lmtp"), b"LHLO client.example\r\n"),
+            asyncio.to_thread(drip, env.address("submission"), b"NOOP\r\n", octets=6),
+            asyncio.to_thread(drip, env.address("smtp"), b"NOOP\r\n", octets=6, seconds=3.5),
+        )
+    for said, seconds in results[:3]:
+        assert said.decode().splitlines()[-1].startswith("421 4.4.2 "), said
+        assert 0.9 < seconds < 3
+    assert results[2][1] > 1.9  # submission: whole lines, but no login within 2 s
+    said, seconds = results[3]
+    assert b"421" not in said  # the MX: whole lines keep the session
+    assert said.count(b"250 2.0.0") > 5
+    assert seconds >= 3.5

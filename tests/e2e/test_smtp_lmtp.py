@@ -146,3 +146,27 @@ async def test_alias_to_external_address_is_forwarded_through_the_queue(env: Smt
     assert recipient.orcpt == ("rfc822", "fwd@example.org")
     with env.store.open_blob(entry.blob) as f:
         assert f.read() == (await env.messages(env.bob))[0]  # one blob for both
+
+
+def _many(count: int) -> bytes:
+    """``count`` transactions of one small message each, on one LMTP connection."""
+    one = b"MAIL FROM:<carol@example.net>\r\nRCPT TO:<alice@example.org>\r\n"
+    one += b"DATA\r\nSubject: m\r\n\r\nx\r\n.\r\n"
+    return b"LHLO postfix.example.org\r\n" + one * count + b"QUIT\r\n"
+
+
+async def test_lmtp_has_no_message_limit_by_default(env: SmtpEnv) -> None:
+    # An MTA (Postfix) keeps one LMTP connection for thousands of deliveries: no 421 after 100.
+    text = await converse(env.address("lmtp"), _many(150), seconds=120)
+    codes = [r[:3] for r in _replies(text)]
+    assert "421" not in codes
+    assert codes.count("354") == 150
+    assert codes[-1] == "221"
+    assert len(await env.messages(env.alice)) == 150
+
+
+async def test_lmtp_message_limit_when_configured(tmp_path: Path) -> None:
+    async with smtp_server(tmp_path, smtp_settings(lmtp={"max_messages_per_connection": 3})) as env:
+        text = await converse(env.address("lmtp"), _many(5))
+        assert _replies(text)[-1].startswith("421 4.7.0")
+        assert len(await env.messages(env.alice)) == 3

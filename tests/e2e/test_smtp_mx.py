@@ -10,7 +10,7 @@ from pathlib import Path
 import aiosmtplib
 import pytest
 
-from smtp_env import ALICE, BOB, SmtpEnv, message, smtp_server, strip_received
+from smtp_env import ALICE, BOB, SmtpEnv, message, send_one, smtp_server, smtp_settings, strip_received
 
 
 @pytest.fixture
@@ -191,3 +191,41 @@ async def test_smtp_stores_for_all_recipients_or_none(env: SmtpEnv) -> None:
     assert await env.messages(env.bob) == []
     assert env.spool_files() == []
     assert env.blob_count() == 0
+
+
+ROLES = ["smtp", "lmtp", "submission"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_postmaster_of_every_domain_reaches_the_primary_postmaster(env: SmtpEnv, role: str) -> None:
+    # RFC 5321 §4.5.1: postmaster at any domain served and <Postmaster> MUST be accepted. Only the
+    # primary domain (example.org: the host name mx.example.org's) has one; example.net has none.
+    await env.store.add_domain("example.net")
+    await env.store.add_alias("postmaster@example.org", [ALICE])
+    data = message("to postmaster", sender=ALICE)
+    for rcpt in ("<postmaster>", "<Postmaster>", "<postmaster@example.net>", "<POSTMASTER@example.org>"):
+        assert await asyncio.to_thread(send_one, env, role, rcpt, data) == (250, 250), rcpt
+    assert len(await env.messages(env.alice)) == 4
+    assert (await asyncio.to_thread(send_one, env, role, "<nobody@example.net>", data))[0] == 550
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_postmaster_setting_when_no_domain_has_one(tmp_path: Path, role: str) -> None:
+    async with smtp_server(tmp_path, smtp_settings(smtp={"postmaster": BOB})) as env:
+        data = message("to postmaster", sender=ALICE)
+        for rcpt in ("<postmaster>", "<postmaster@example.org>"):
+            assert await asyncio.to_thread(send_one, env, role, rcpt, data) == (250, 250), rcpt
+        assert len(await env.messages(env.bob)) == 2
+
+
+async def test_postmaster_without_domain_in_received_and_forwarded(tmp_path: Path) -> None:
+    # smtp.postmaster elsewhere: <Postmaster> is forwarded through the queue, without an ORCPT
+    # naming a domainless "postmaster@"; the Received field names <postmaster> as written.
+    async with smtp_server(tmp_path, smtp_settings(smtp={"postmaster": "admin@remote.example"})) as env:
+        data = message("to postmaster")
+        assert await asyncio.to_thread(send_one, env, "smtp", "<postmaster>", data) == (250, 250)
+        [entry] = await env.store.queue_entries()
+        [recipient] = entry.recipients
+        assert (recipient.address, recipient.orcpt) == ("admin@remote.example", None)
+        with env.store.open_blob(entry.blob) as f:
+            assert b"\tfor <postmaster>;" in f.read()

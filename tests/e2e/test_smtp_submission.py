@@ -219,3 +219,103 @@ async def test_bare_lf_in_header_refused(env: SmtpEnv) -> None:
         writer.close()
     assert "550 5.6.0" in text
     assert await env.messages(env.bob) == []
+
+
+def _send_header(env: SmtpEnv, header: bytes) -> tuple[int, bytes]:
+    """Alice (logged in) sends a message with ``header`` (raw fields, CRLF-terminated) to bob:
+    the reply to the message data."""
+    data = header + b"To: bob@example.org\r\nSubject: who?\r\nMessage-ID: <w@x>\r\nDate: x\r\n\r\nHi\r\n"
+
+    def run() -> tuple[int, bytes]:
+        with _client(env) as client:
+            client.mail(ALICE)
+            client.rcpt(BOB)
+            return client.data(data)
+
+    return run()
+
+
+# Logged in as alice, each of these was delivered as if from bob before the strict reader.
+FORGED_AUTHORS = {
+    "unclosed-angle": b"From: <bob@example.org\r\n",
+    "trailing-semicolon": b"From: bob@example.org;\r\n",
+    "trailing-dot": b"From: bob@example.org.\r\n",
+    "unclosed-comment": b"From: bob@example.org (comment\r\n",
+    "empty-angle-after": b"From: bob@example.org <>\r\n",
+    "nul-after-address": b"From: bob@example.org\x00\r\n",
+    "fold-with-comma": b"From: alice@example.org,\r\n bob@example.org\r\n",
+    "fold-without-comma": b"From: alice@example.org\r\n bob@example.org\r\n",
+    "unindented-line": b"From: alice@example.org\r\nbob@example.org\r\n",
+    "address-after-name-addr": b"From: Alice <alice@example.org> bob@example.org\r\n",
+    "encoded-word-display-name": b"From: =?utf-8?q?bob=40example.org?= <alice@example.org>\r\n",
+    "encoded-word-with-at": b"From: =?utf-8?q?bob@example.org?= <alice@example.org>\r\n",
+    "encoded-word-address": b"From: =?utf-8?q?bob=40example.org?=\r\n",
+    "quoted-display-name": b'From: "bob@example.org" <alice@example.org>\r\n',
+    "comment-name": b"From: alice@example.org (bob@example.org)\r\n",
+    "empty": b"From:\r\n",
+    "blank": b"From:   \r\n",
+    "two-from-fields": b"From: alice@example.org\r\nFrom: bob@example.org\r\n",
+    "group": b"From: Friends: bob@example.org;\r\n",
+    "obs-route": b"From: <@example.org:bob@example.org>\r\n",
+    "sender-bob": b"From: alice@example.org\r\nSender: bob@example.org\r\n",
+    "sender-unparsable": b"From: alice@example.org\r\nSender: <bob@example.org\r\n",
+    "sender-two-mailboxes": b"From: alice@example.org\r\nSender: alice@example.org, bob@example.org\r\n",
+    "not-utf8": b"From: \xff <alice@example.org>\r\n",
+}
+
+
+@pytest.mark.parametrize("header", FORGED_AUTHORS.values(), ids=FORGED_AUTHORS.keys())
+async def test_from_and_sender_must_parse_strictly_and_be_owned(env: SmtpEnv, header: bytes) -> None:
+    code, text = await asyncio.to_thread(_send_header, env, header)
+    assert (code, text[:5]) == (553, b"5.7.1"), text
+    assert await env.messages(env.bob) == []
+
+
+OWN_AUTHORS = {
+    "plain": b"From: alice@example.org\r\n",
+    "name-addr": b"From: Alice <alice@example.org>\r\n",
+    "quoted-own-address-as-name": b'From: "alice@example.org" <alice@example.org>\r\n',
+    "obs-phrase-with-dot": b"From: Dr. Alice <alice@example.org>\r\n",
+    "encoded-name": b"From: =?utf-8?q?Al=C3=AFce?= <alice@example.org>\r\n",
+    "comment": b"From: alice@example.org (Alice)\r\n",
+    "folded": b"From: Alice\r\n <alice@example.org>\r\n",
+    "alias-and-sender": b"From: Sales <sales@example.org>\r\nSender: alice@example.org\r\n",
+}
+
+
+@pytest.mark.parametrize("header", OWN_AUTHORS.values(), ids=OWN_AUTHORS.keys())
+async def test_own_addresses_in_from_and_sender_are_accepted(env: SmtpEnv, header: bytes) -> None:
+    await env.store.add_alias("sales@example.org", [ALICE])
+    code, _ = await asyncio.to_thread(_send_header, env, header)
+    assert code == 250
+    assert len(await env.messages(env.bob)) == 1
+
+
+async def test_missing_from_is_added_from_the_account(env: SmtpEnv) -> None:
+    code, _ = await asyncio.to_thread(_send_header, env, b"")
+    assert code == 250
+    [stored] = await env.messages(env.bob)
+    assert b"\r\nFrom: <alice@example.org>\r\n" in stored
+    assert stored.count(b"From:") == 1
+
+
+MALFORMED_HEADERS = {
+    "first-line-folded": b" From: bob@example.org\r\n",
+    "first-line-not-a-field": b"garbage\r\nFrom: bob@example.org\r\n",
+    "stray-line-before-the-body": b"From: alice@example.org\r\nTo: bob@example.org\r\nnot a field\r\n",
+}
+
+
+@pytest.mark.parametrize("header", MALFORMED_HEADERS.values(), ids=MALFORMED_HEADERS.keys())
+async def test_malformed_header_section_is_refused(env: SmtpEnv, header: bytes) -> None:
+    # Completing such a header (From:, Date: in front) would make its first line a continuation of
+    # ours; the message is refused instead.
+    def run() -> tuple[int, bytes]:
+        with _client(env) as client:
+            client.mail(ALICE)
+            client.rcpt(BOB)
+            return client.data(header + b"\r\nHi\r\n")
+
+    code, text = await asyncio.to_thread(run)
+    assert (code, text[:5]) == (550, b"5.6.0"), text
+    assert await env.messages(env.bob) == []

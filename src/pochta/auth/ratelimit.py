@@ -13,19 +13,19 @@ Pure logic over an injectable monotonic clock. The rules (numbers from ``LoginSe
 - memory is bounded: at most ``max_entries`` IPs and as many accounts, least recently failed dropped
   first, entries with nothing left to remember expire.
 
-IPv6 clients are counted per /64, the block one subscriber usually controls.
+IPv6 clients are counted per /64, the block one subscriber usually controls (``netaddr.ip_key``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pochta.config import LoginSettings
+from pochta.netaddr import ip_key as ip_key  # re-exported: the rule lives in pochta.netaddr
 
 Clock = Callable[[], float]
 DEFAULT_MAX_ENTRIES = 100_000
@@ -55,19 +55,6 @@ class _Entry:
 class _Table:
     max_entries: int
     entries: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)  # oldest failure first
-
-
-def ip_key(remote_ip: str) -> str:
-    """The key an address is counted under: IPv4 (also when IPv4-mapped), or the IPv6 /64."""
-    try:
-        address = ipaddress.ip_address(remote_ip.split("%", 1)[0])
-    except ValueError:
-        return remote_ip  # not an IP (a UNIX socket peer, say): counted by its name
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
 
 
 def account_key(address: str) -> str:

@@ -23,8 +23,20 @@ from pochta.cli.common import (
 )
 from pochta.config import Settings
 from pochta.log import configure_logging
+from pochta.plural import plural
 from pochta.store.api import Store
-from pochta.store.queue_model import QueueEntry
+from pochta.store.queue_model import QueueEntry, QueueId, parse_queue_id
+
+
+def _queue_id(ctx: click.Context, param: click.Parameter, value: str | None) -> QueueId | None:
+    """A message id as the SMTP reply gave it ("queued as 2ECA6CC79A4D3C47"), in any case."""
+    del ctx, param
+    if value is None:
+        return None
+    try:
+        return parse_queue_id(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _when(moment: datetime | None) -> str:
@@ -51,7 +63,7 @@ async def queue_list(store: Store, settings: Settings) -> None:
         last = next((r.last_reply for r in pending if r.last_reply), "")
         rows.append(
             [
-                str(entry.id),
+                entry.id,
                 _when(entry.arrival),
                 format_size(entry.blob.size),
                 _sender(entry),
@@ -65,9 +77,9 @@ async def queue_list(store: Store, settings: Settings) -> None:
 
 @queue.command("show")
 @data_option
-@click.argument("queue_id", type=int)
+@click.argument("queue_id", callback=_queue_id)
 @with_store
-async def queue_show(store: Store, settings: Settings, queue_id: int) -> None:
+async def queue_show(store: Store, settings: Settings, queue_id: QueueId) -> None:
     """Everything about one queued message and each of its recipients."""
     entry = await store.queue_entry(queue_id)
     if entry is None:
@@ -83,7 +95,7 @@ async def queue_show(store: Store, settings: Settings, queue_id: int) -> None:
     if entry.lease_owner:
         click.echo(f"being delivered by: {entry.lease_owner} (until {_when(entry.lease_until)})")
     for r in entry.recipients:
-        click.echo(f"recipient {r.address}: {r.status}, {r.attempts} attempts")
+        click.echo(f"recipient {r.address}: {r.status}, {plural(r.attempts, 'attempt')}")
         click.echo(f"  next attempt: {_when(r.next_attempt) if r.status == 'pending' else '-'}")
         click.echo(f"  last attempt: {_when(r.last_attempt)} via {r.remote_mta or '-'}")
         click.echo(f"  last reply: {r.last_reply or '-'}")
@@ -95,21 +107,21 @@ async def queue_show(store: Store, settings: Settings, queue_id: int) -> None:
 
 @queue.command("retry")
 @data_option
-@click.argument("queue_id", type=int, required=False)
+@click.argument("queue_id", required=False, callback=_queue_id)
 @with_store
-async def queue_retry(store: Store, settings: Settings, queue_id: int | None) -> None:
+async def queue_retry(store: Store, settings: Settings, queue_id: QueueId | None) -> None:
     """Make one message (or, without an id, every message) due now."""
     touched = await store.retry_queue(queue_id, datetime.now(UTC))
     if queue_id is not None and not touched:
         raise CommandFailed(f"no queued message {queue_id}")
-    click.echo(f"{touched} message(s) due now")
+    click.echo(f"{plural(touched, 'message')} due now")
 
 
 @queue.command("delete")
 @data_option
-@click.argument("queue_id", type=int)
+@click.argument("queue_id", callback=_queue_id)
 @with_store
-async def queue_delete(store: Store, settings: Settings, queue_id: int) -> None:
+async def queue_delete(store: Store, settings: Settings, queue_id: QueueId) -> None:
     """Remove a queued message without delivering it and without telling the sender."""
     if not await store.delete_queue_entry(queue_id):
         raise CommandFailed(f"no queued message {queue_id}")
@@ -139,7 +151,7 @@ def queue_flush(data_dir: Path, timeout: float) -> None:
             worker = QueueWorker(store, settings, Delivery(store, settings, data_dir))
             attempts = await worker.run_until_idle(deadline=timeout)
             left = await store.queue_entries()
-            click.echo(f"{attempts} attempt(s); {len(left)} message(s) still queued")
+            click.echo(f"{plural(attempts, 'attempt')}; {plural(len(left), 'message')} still queued")
         finally:
             await store.close()
 

@@ -13,6 +13,7 @@ from pochta.bootstrap import InitError, initialise
 from pochta.cli.common import CommandFailed, data_option, load_or_exit, parse_listen
 from pochta.config import CONFIG_FILE_NAME, ConfigError, Settings, resolve_path
 from pochta.naming import InvalidName
+from pochta.plural import plural
 
 FIRST_RUN_DOMAIN = "localhost"
 FIRST_RUN_ACCOUNT = "postmaster@localhost"
@@ -110,7 +111,7 @@ def config() -> None:
 def config_check(data_dir: Path) -> None:
     """Validate DATA/pochta.toml; exit code 2 names the file, key and problem."""
     settings = load_or_exit(data_dir)
-    click.echo(f"{data_dir / CONFIG_FILE_NAME}: ok ({len(settings.enabled_listeners())} listeners)")
+    click.echo(f"{data_dir / CONFIG_FILE_NAME}: ok ({plural(len(settings.enabled_listeners()), 'listener')})")
 
 
 @config.command("reference")

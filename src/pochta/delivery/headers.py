@@ -9,24 +9,25 @@ the body after it streams straight to the spool.
 from __future__ import annotations
 
 import email.utils
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pochta.mime.address import mailboxes, parse_address_list
+from pochta.mime.header import parse_header, unfold
 
 _END = b"\r\n\r\n"
-_FIELD_NAME = re.compile(rb"([!-9;-~]+)[ \t]*:")
 
 
 @dataclass
 class HeaderFacts:
     received: int = 0
-    from_addresses: tuple[str, ...] = ()
-    sender_addresses: tuple[str, ...] = ()
+    from_fields: tuple[bytes, ...] = ()  # each From: field's value, unfolded (RFC 5322 §2.2.3)
+    sender_fields: tuple[bytes, ...] = ()
     has_message_id: bool = False
     has_date: bool = False
     names: list[str] = field(default_factory=list)
+    # A line that is neither a field nor a continuation where readers see the body begin (RFC 7103
+    # §7.2), or a first line that is a continuation: fields put in front would absorb what follows.
+    malformed: bool = False
 
 
 class HeaderBuffer:
@@ -64,38 +65,22 @@ class HeaderBuffer:
         return inspect_header(bytes(self.data))
 
 
-def _fields(header: bytes) -> list[tuple[str, str]]:
-    """(lower-case name, unfolded value) of each field (RFC 5322 §2.2.3 unfolding)."""
-    result: list[tuple[str, str]] = []
-    for line in header.split(b"\r\n"):
-        if not line:
-            continue
-        if line[:1] in (b" ", b"\t") and result:
-            name, value = result[-1]
-            result[-1] = (name, value + line.decode("utf-8", "replace"))
-            continue
-        match = _FIELD_NAME.match(line)
-        if match is None:
-            continue
-        name = match.group(1).decode("ascii").lower()
-        result.append((name, line[match.end() :].decode("utf-8", "replace").strip()))
-    return result
-
-
-def _addresses(value: str) -> tuple[str, ...]:
-    return tuple(f"{m.local}@{m.domain}".lower() for m in mailboxes(parse_address_list(value)))
-
-
 def inspect_header(header: bytes) -> HeaderFacts:
+    """The facts, from the fields as the MIME parser splits them (``pochta.mime.header``): what a
+    check here sees as From: is what ENVELOPE and every reader of the stored message will see,
+    including a line a generator forgot to indent (RFC 7103 §7.2), which continues the field above."""
     facts = HeaderFacts()
-    for name, value in _fields(header):
+    block = parse_header(header, 0, len(header), max_fields=len(header) + 1)
+    facts.malformed = block.body_start < len(header)
+    for raw_name, raw in block.fields:
+        name = raw_name.lower()
         facts.names.append(name)
         if name == "received":
             facts.received += 1
         elif name == "from":
-            facts.from_addresses += _addresses(value)
+            facts.from_fields += (unfold(raw),)
         elif name == "sender":
-            facts.sender_addresses += _addresses(value)
+            facts.sender_fields += (unfold(raw),)
         elif name == "message-id":
             facts.has_message_id = True
         elif name == "date":
@@ -131,9 +116,15 @@ def received_field(
     return line.encode("utf-8")
 
 
-def submission_fields(facts: HeaderFacts, *, hostname: str, queue_id: str, when: datetime) -> bytes:
-    """Message-ID and Date when the submitted message lacks them (RFC 6409 §8.2, §8.3)."""
+def submission_fields(
+    facts: HeaderFacts, *, hostname: str, queue_id: str, when: datetime, author: str | None = None
+) -> bytes:
+    """Message-ID and Date when the submitted message lacks them (RFC 6409 §8.2, §8.3), and From:
+    with ``author`` (the authenticated account) when it has none (RFC 5322 §3.6: From: is required;
+    RFC 6409 §8: the MSA completes the message)."""
     out = b""
+    if author is not None and not facts.from_fields:
+        out += f"From: <{author}>\r\n".encode()
     if not facts.has_date:
         out += f"Date: {email.utils.format_datetime(when)}\r\n".encode()
     if not facts.has_message_id:

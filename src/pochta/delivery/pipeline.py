@@ -21,27 +21,31 @@ whose recipient is local (a bounce to a local sender, for example).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import mmap
 import os
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
 
 from pochta.config import Settings
 from pochta.delivery.headers import HeaderBuffer, HeaderFacts, received_field, submission_fields
 from pochta.delivery.resolve import Destination, Resolution, Resolver
 from pochta.mail.errors import OpsError
 from pochta.mail.ops import MailOps
-from pochta.mime import ParsedMessage, parse_message
+from pochta.mime import ParsedMessage
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.proto.smtp import Reply, replies
 from pochta.store.api import Store, StoreError
 from pochta.store.model import Account, BlobRef, MailboxId, Target
-from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient, QueueEntry, QueueOrigin
+from pochta.store.queue_model import (
+    NewQueueEntry,
+    NewQueueRecipient,
+    QueueEntry,
+    QueueId,
+    QueueOrigin,
+    new_queue_id,
+)
+from pochta.store.spool import SpoolFile, parse_file, spool_directory
 
 INBOX = "INBOX"
 
@@ -54,6 +58,7 @@ class Envelope:
     protocol: str = "ESMTP"  # RFC 3848 WITH keyword for the Received field
     declared_size: int = 0  # RFC 1870 SIZE=, 0 when not given
     submission: bool = False  # add Message-ID/Date when missing (RFC 6409 §8)
+    author: str | None = None  # submission: the authenticated account, the From: added when missing
     relay: bool = False  # remote recipients are queued (authenticated submission); else refused
     # MAIL FROM parameters the queue passes on (RFC 1652, RFC 6531, RFC 3461 §4.3-4.4)
     body: str | None = None
@@ -88,7 +93,7 @@ class _Recipient:
     def queue_recipients(self) -> list[NewQueueRecipient]:
         # RFC 3461 §4.2 / §5.2.3: the original recipient travels with forwarded copies, so a DSN
         # names the address the sender used.
-        orcpt = self.orcpt or (("rfc822", self.path.address) if self.path.address else None)
+        orcpt = self.orcpt or (("rfc822", self.path.address) if self.path.domain else None)
         return [NewQueueRecipient(address, self.notify, orcpt) for address in self.queued]
 
 
@@ -110,9 +115,10 @@ class CommitResult:
     """One reply per accepted recipient, in RCPT order, and whether anything was stored."""
 
     replies: list[Reply]
-    delivered: int = 0  # recipients that got the message
+    delivered: int = 0  # recipients stored into a local mailbox
     size: int = 0
     facts: HeaderFacts | None = None
+    queued: int = 0  # recipients (remote, or an alias forwarding elsewhere) put in the outbound queue
 
 
 def _not_stored() -> Reply:
@@ -133,20 +139,6 @@ def sieve_filing(destination: Destination, parsed: ParsedMessage) -> str:
     return destination.folder or INBOX
 
 
-def parse_file(file: BinaryIO, settings: Settings) -> ParsedMessage:
-    """Parses a message file through a read-only memory map: the parser reads pages the kernel may
-    drop again, never a private copy of the whole message (which may be max_message_size)."""
-    if os.fstat(file.fileno()).st_size == 0:
-        return parse_message(b"", settings.mime)
-    with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        return parse_message(mapped, settings.mime)
-
-
-def _read_and_parse(path: Path, settings: Settings) -> ParsedMessage:
-    with open(path, "rb") as file:
-        return parse_file(file, settings)
-
-
 def _quota_refusal(settings: Settings) -> Reply:
     return replies.mailbox_full(settings.smtp.quota_reply == "552")  # 452 4.2.2 / 552 5.2.2
 
@@ -160,13 +152,17 @@ class Delivery:
         self.store = store
         self.settings = settings
         self.data_dir = Path(data_dir)
-        self.spool_dir = self.data_dir / "blobs" / "tmp"  # same filesystem as the blobs: a rename adopts
+        self.spool_dir = spool_directory(self.data_dir)  # same filesystem as the blobs: a rename adopts
         self.ops = ops or MailOps.from_settings(store, settings)
         self.resolver = Resolver(store, settings.smtp, settings.hostname)
         self.on_queued: Callable[[], None] | None = None  # the queue worker's wake-up
 
     async def is_local_domain(self, domain: str) -> bool:
         return await self.resolver.is_local_domain(domain)
+
+    async def postmaster_reachable(self) -> bool:
+        """Does ``<Postmaster>`` reach a mailbox (RFC 5321 §4.5.1)? ``pochta serve`` warns if not."""
+        return (await self.resolver.resolve(SmtpPath("postmaster", ""))).kind != "unknown"
 
     async def place(self, recipients: Sequence[_Recipient], parsed: ParsedMessage, size: int) -> Placement:
         """Per recipient, with the message's real size: quota, then the mailboxes it files into
@@ -211,11 +207,14 @@ class Delivery:
         recipients: Sequence[NewQueueRecipient],
         origin: QueueOrigin,
         envelope: Envelope | None = None,
+        queue_id: QueueId | None = None,
     ) -> None:
-        """Durable in the outbound queue when it returns; wakes this process's worker."""
+        """Durable in the outbound queue when it returns; wakes this process's worker. ``queue_id``:
+        the id the SMTP transaction told the client (a new one when None)."""
         address = sender if isinstance(sender, str) else sender.address
         await self.store.enqueue(
             NewQueueEntry(
+                id=queue_id or new_queue_id(),
                 blob=blob,
                 sender=address,
                 recipients=tuple(recipients),
@@ -273,7 +272,7 @@ class Delivery:
 
     def _parse_blob(self, blob: BlobRef) -> ParsedMessage:
         with self.store.open_blob(blob) as f:
-            return parse_file(f, self.settings)
+            return parse_file(f, self.settings.mime)
 
     def disk_low(self) -> bool:
         """RFC 5321 §4.5.3.1.10 / RFC 3463 X.3.1: below ``server.min_free_disk`` new mail is deferred."""
@@ -293,12 +292,12 @@ class Delivery:
 class DeliveryTransaction:
     delivery: Delivery
     envelope: Envelope
-    id: str = field(default_factory=lambda: secrets.token_hex(8).upper())
+    # One id for everything about this message: the reply ("Delivered as"/"queued as"), the
+    # Received field, the log, and the outbound queue (``pochta queue show ID``).
+    id: QueueId = field(default_factory=new_queue_id)
     recipients: list[_Recipient] = field(default_factory=list)
-    _spool: Path | None = None
-    _file: BinaryIO | None = None
+    _spool: SpoolFile | None = None
     _header: HeaderBuffer | None = None
-    _size: int = 0
     _closed: bool = False
 
     # --- recipients ------------------------------------------------------------------------------
@@ -337,16 +336,13 @@ class DeliveryTransaction:
     def start_body(self) -> None:
         """Opens the spool file (DATA accepted with 354, or the first BDAT chunk)."""
         delivery = self.delivery
-        delivery.spool_dir.mkdir(parents=True, exist_ok=True)
-        self._spool = delivery.spool_dir / f"smtp-{os.getpid()}-{self.id}-{secrets.token_hex(4)}.spool"
-        self._file = open(self._spool, "xb")  # noqa: SIM115 - closed by commit/abort
+        self._spool = SpoolFile(delivery.spool_dir, f"smtp-{self.id}")
         self._header = HeaderBuffer(delivery.settings.smtp.max_header_size)
-        self._size = 0
 
     def write(self, chunk: bytes) -> None:
         """Message octets as they arrive. Buffered writes to the page cache; the fsync happens once,
         in a worker thread, when the store adopts the file."""
-        assert self._file is not None
+        assert self._spool is not None
         assert self._header is not None
         if not self._header.complete:
             rest = self._header.feed(chunk)
@@ -355,15 +351,14 @@ class DeliveryTransaction:
             self._write_header()
             chunk = rest
         if chunk:
-            self._file.write(chunk)
-            self._size += len(chunk)
+            self._spool.write(chunk)
 
     def _write_header(self) -> None:
-        assert self._file is not None
+        assert self._spool is not None
         assert self._header is not None
         env = self.envelope
         now = datetime.now(UTC)
-        single = self.recipients[0].path.address if len(self.recipients) == 1 else None
+        single = _written(self.recipients[0].path) if len(self.recipients) == 1 else None
         prefix = received_field(
             helo=env.helo,
             peer=env.peer,
@@ -375,11 +370,14 @@ class DeliveryTransaction:
         )
         if env.submission:
             prefix += submission_fields(
-                self._header.facts(), hostname=self.delivery.settings.hostname, queue_id=self.id, when=now
+                self._header.facts(),
+                hostname=self.delivery.settings.hostname,
+                queue_id=self.id,
+                when=now,
+                author=env.author,
             )
-        self._file.write(prefix)
-        self._file.write(self._header.data)
-        self._size += len(prefix) + len(self._header.data)
+        self._spool.write(prefix)
+        self._spool.write(self._header.data)
 
     def end_body(self) -> HeaderFacts:
         """The message is complete; returns what its header says (for the caller's checks)."""
@@ -397,14 +395,14 @@ class DeliveryTransaction:
         ``all_or_nothing`` (SMTP, which has one reply for all): when any recipient is refused
         now, nothing is stored and the others get a temporary refusal.
         """
-        assert self._file is not None
-        assert self._spool is not None
+        spool = self._spool
+        assert spool is not None
+        assert not spool.finished
         delivery, store = self.delivery, self.delivery.store
-        size = self._size
-        file, self._file = self._file, None
+        size = spool.size
         try:
-            await asyncio.to_thread(file.close)
-            parsed = await asyncio.to_thread(_read_and_parse, self._spool, delivery.settings)
+            await spool.finish()
+            parsed = await spool.parse(delivery.settings.mime)
             # Per recipient, now with the real size (RCPT checked the declared SIZE only).
             placement = await delivery.place(self.recipients, parsed, size)
             results = placement.results
@@ -413,14 +411,15 @@ class DeliveryTransaction:
                 if placement.refused and all_or_nothing:
                     return CommitResult([r or _not_stored() for r in results], 0, size)
                 return CommitResult([r or replies.local_error() for r in results], 0, size)
-            blob = await store.put_blob_file(str(self._spool))
-            self._spool = None  # adopted (moved) by the store
+            blob = await spool.adopt(store)
             if placement.targets:
                 await store.deliver(blob, parsed, list(placement.targets.values()))
             if placement.queued:
                 remote = any(r.path.address in r.queued for r in self.recipients)
                 origin: QueueOrigin = "submission" if remote else "forward"
-                await delivery.enqueue(blob, self.envelope.sender, placement.queued, origin, self.envelope)
+                await delivery.enqueue(
+                    blob, self.envelope.sender, placement.queued, origin, self.envelope, self.id
+                )
         except OSError:
             await self.abort()
             return CommitResult([replies.insufficient_storage()] * len(self.recipients), 0, size)
@@ -432,19 +431,25 @@ class DeliveryTransaction:
             done = replies.queued(self.id)
         final = [r or done for r in results]
         self._closed = True
-        return CommitResult(final, sum(r is None for r in results), size)
+        accepted = [rcpt for rcpt, r in zip(self.recipients, results, strict=True) if r is None]
+        return CommitResult(
+            final,
+            delivered=sum(1 for rcpt in accepted if rcpt.destinations),
+            size=size,
+            queued=sum(1 for rcpt in accepted if rcpt.queued),
+        )
 
     async def abort(self) -> None:
         """Drops the transaction: the spool file is removed; nothing was stored."""
         self._closed = True
-        file, self._file = self._file, None
         spool, self._spool = self._spool, None
-        if file is not None:
-            with contextlib.suppress(OSError):
-                file.close()
         if spool is not None:
-            with contextlib.suppress(OSError):
-                await asyncio.to_thread(spool.unlink, True)
+            await spool.discard()
+
+
+def _written(path: SmtpPath) -> str:
+    """A recipient as the client wrote it: ``postmaster`` for RCPT TO:<Postmaster> (no domain)."""
+    return path.address if path.domain else path.local
 
 
 def _mailbox(account: Account, name: str, mailboxes: dict[tuple[int, str], MailboxId]) -> MailboxId:

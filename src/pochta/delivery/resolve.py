@@ -6,6 +6,12 @@ Order for ``local@domain`` in a local domain (Postfix virtual(5) order, as opera
 3. with a subaddress separator: ``user+tag`` -> the account/alias ``user``, filed into folder
    ``tag`` when the account has one and policy allows (RFC 5233 §1: the detail part);
 4. the domain's catch-all alias ``@domain``.
+
+Postmaster (RFC 5321 §4.5.1: mail to ``postmaster`` at every domain served, and to ``<Postmaster>``
+without a domain, MUST be accepted): ``<Postmaster>`` is ``postmaster@`` the *primary domain* (the
+host name when it is a local domain, else its nearest local parent, ``mx.example.org`` ->
+``example.org``, else the first domain added). A ``postmaster@domain`` that the rules above do not
+resolve goes to ``smtp.postmaster`` when set, else to the primary domain's postmaster.
 A domain that is not ours is "remote": the caller decides (relay denied on the MX, the outbound
 queue on submission). Relay tricks never reach another domain from here: source routes are ignored
 (RFC 5321 §4.1.2, §C: the route is dropped and the mailbox domain used), and ``%``, ``!``, quoted
@@ -143,8 +149,9 @@ class _Lookups:
             return False
 
     def domains(self) -> list[str]:
+        """Our domains, the first added first."""
         try:
-            return [d.name for d in self.reader.domains()]
+            return [d.name for d in sorted(self.reader.domains(), key=lambda d: d.id)]
         except StoreError:
             return []
 
@@ -175,22 +182,49 @@ class _Rules:
 
     def resolve(self, path: SmtpPath, hostname: str) -> Resolution:
         local, domain = path.local, path.domain
-        if not domain and local.lower() == "postmaster":
-            # RFC 5321 §4.1.1.3: <Postmaster> without a domain must be accepted.
-            return self._postmaster(hostname)
+        postmaster = local.lower() == "postmaster"
+        if not domain and postmaster:
+            # RFC 5321 §4.1.1.3, §4.5.1: <Postmaster> without a domain MUST be accepted: the
+            # primary domain's postmaster.
+            return self._postmaster(self.primary_domain(hostname), hostname)
         if not self.lookups.is_local_domain(domain):
             return Resolution("remote")
         if "@" in local or not local:
             # '"v@remote"@ours' or 'v@remote@ours': never an address of ours, never relayed.
             return Resolution("unknown")
-        return self._resolve_local(local, domain, depth=0, seen=set())
+        found = self._resolve_local(local, domain, depth=0, seen=set())
+        if found.kind == "unknown" and postmaster:
+            # RFC 5321 §4.5.1: postmaster at any of our domains MUST be accepted.
+            return self._postmaster(None, hostname)
+        return found
 
-    def _postmaster(self, hostname: str) -> Resolution:
-        for domain in [hostname, *self.lookups.domains()]:
-            if self.lookups.is_local_domain(domain):
-                found = self._resolve_local("postmaster", domain, depth=0, seen=set())
-                if found.kind != "unknown":
-                    return found
+    def primary_domain(self, hostname: str) -> str | None:
+        """The host name if it is one of our domains, else its nearest parent that is, else the
+        first domain added; None without any domain."""
+        labels = hostname.lower().split(".")
+        for start in range(max(1, len(labels) - 1)):  # never a top-level domain alone
+            candidate = ".".join(labels[start:])
+            if self.lookups.is_local_domain(candidate):
+                return candidate
+        domains = self.lookups.domains()
+        return domains[0] if domains else None
+
+    def _postmaster(self, domain: str | None, hostname: str) -> Resolution:
+        """Postmaster of ``domain`` (None: already tried), else ``smtp.postmaster``, else the primary
+        domain's postmaster: the first that resolves."""
+        chain: list[str] = [f"postmaster@{domain}"] if domain else []
+        if self.settings.postmaster:
+            chain.append(self.settings.postmaster)
+        primary = self.primary_domain(hostname)
+        if primary is not None:
+            chain.append(f"postmaster@{primary}")
+        for address in dict.fromkeys(chain):
+            local, target_domain = address.rsplit("@", 1)
+            if not self.lookups.is_local_domain(target_domain):
+                return Resolution("external", (), (address,))  # smtp.postmaster elsewhere: forwarded
+            found = self._resolve_local(local, target_domain, depth=0, seen=set())
+            if found.kind != "unknown":
+                return found
         return Resolution("unknown")
 
     def _resolve_local(self, local: str, domain: str, *, depth: int, seen: set[str]) -> Resolution:

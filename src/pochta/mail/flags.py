@@ -21,6 +21,7 @@ from collections.abc import Iterable
 
 from pochta.config import LimitSettings
 from pochta.mail.errors import Code, InvalidFlag, OpsError
+from pochta.plural import plural
 
 SEEN = "\\Seen"
 ANSWERED = "\\Answered"
@@ -136,7 +137,7 @@ def resolve_keywords(
         else:
             result.add(stored)
     if creating and new and len(existing) + new > max_keywords:
-        raise OpsError(Code.LIMIT, f"At most {max_keywords} keywords in one mailbox are supported")
+        raise OpsError(Code.LIMIT, f"At most {plural(max_keywords, 'keyword')} in one mailbox are supported")
     return frozenset(result)
 
 

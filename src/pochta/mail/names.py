@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from pochta.config import LimitSettings
 from pochta.mail.errors import Code, InvalidMailboxName
+from pochta.plural import plural
 from pochta.proto.imap import mutf7
 from pochta.store.model import HIERARCHY_SEPARATOR
 
@@ -99,7 +100,7 @@ def canonical_name(name: str, *, creating: bool = False, limits: NameLimits = DE
         if len(name.encode("utf-8")) > limits.max_bytes:
             raise _invalid(f"Mailbox name is longer than {limits.max_bytes} octets", Code.LIMIT)
         if len(levels) > limits.max_depth:
-            raise _invalid(f"Mailbox names may have at most {limits.max_depth} levels", Code.LIMIT)
+            raise _invalid(f"Mailbox names may have at most {plural(limits.max_depth, 'level')}", Code.LIMIT)
     return name
 
 

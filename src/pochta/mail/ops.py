@@ -65,6 +65,7 @@ from pochta.store.model import (
     Target,
     Uid,
 )
+from pochta.store.spool import SpoolFile
 
 # Messages larger than this are parsed in a worker thread so that the event loop never stalls.
 PARSE_INLINE_MAX = 64 * 1024
@@ -104,11 +105,34 @@ def _crlf(data: bytes) -> bytes:
     return _BARE_LF.sub(b"\r\n", data)
 
 
+class LineEnds:
+    """``MailOps.canonical_content`` for a message that arrives in pieces (an APPEND literal written
+    to a spool file as it comes): bare LF becomes CRLF, also when a CR ends the previous piece."""
+
+    def __init__(self) -> None:
+        self._after_cr = False
+
+    def convert(self, piece: bytes) -> bytes:
+        if not piece:
+            return piece
+        after_cr, self._after_cr = self._after_cr, piece.endswith(b"\r")
+        if b"\n" not in piece:
+            return piece
+        if after_cr and piece.startswith(b"\n"):
+            return b"\n" + self._convert(piece[1:])  # the CR was in the previous piece
+        return self._convert(piece)
+
+    @staticmethod
+    def _convert(piece: bytes) -> bytes:
+        return piece if piece.count(b"\n") == piece.count(b"\r\n") else _crlf(piece)
+
+
 @dataclass(frozen=True)
 class NewMessage:
-    """One message to APPEND: its octets, flags and internal date (None: now)."""
+    """One message to APPEND: its octets (or a finished spool file holding them, line ends already
+    canonical, see ``LineEnds``), flags and internal date (None: now)."""
 
-    data: bytes
+    data: bytes | SpoolFile
     flags: tuple[str, ...] = ()
     internal_date: datetime | None = None
 
@@ -369,21 +393,32 @@ class MailOps:
             flagrules.normalize_flags(new.flags)
         if not messages:
             return []
-        contents = [await self.canonical_content(new.data) for new in messages]
-        for data in contents:
-            if not data:
+        contents = [
+            new.data if isinstance(new.data, SpoolFile) else await self.canonical_content(new.data)
+            for new in messages
+        ]
+        sizes = [data.size if isinstance(data, SpoolFile) else len(data) for data in contents]
+        for size in sizes:
+            if not size:
                 # RFC 9051 §6.3.12: NO when the server cannot append; an empty message is no RFC 5322
                 # message (the literal syntax allows it, so this is NO, not BAD).
                 raise OpsError(Code.CANNOT, "Cannot store an empty message")
-            if self.max_message_size is not None and len(data) > self.max_message_size:
+            if self.max_message_size is not None and size > self.max_message_size:
                 # RFC 7889 §4: APPENDLIMIT exceeded.
                 raise OpsError(Code.TOOBIG, f"Messages may be at most {self.max_message_size} octets")
         mailbox = await self._destination(account_id, mailbox_name)
         resolved = [await self._resolve_flags(mailbox.id, new.flags) for new in messages]
         # RFC 3502 §3: all or nothing, so the quota is checked for the messages together.
-        await self.check_quota(account_id, sum(len(data) for data in contents))
-        parsed = [await self.parse(data) for data in contents]
-        blobs = [await self.store.put_blob(data) for data in contents]
+        await self.check_quota(account_id, sum(sizes))
+        parsed = [
+            await (data.parse(self.mime_settings) if isinstance(data, SpoolFile) else self.parse(data))
+            for data in contents
+        ]
+        # A spool file becomes its blob by a rename (the caller discards what is not adopted).
+        blobs = [
+            await (data.adopt(self.store) if isinstance(data, SpoolFile) else self.store.put_blob(data))
+            for data in contents
+        ]
         placed: list[Placed] = []
         try:
             for blob, message, flags, new in zip(blobs, parsed, resolved, messages, strict=True):

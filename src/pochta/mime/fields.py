@@ -11,7 +11,6 @@ from pochta.mime.encoded_words import decode_encoded_words
 
 _WSP_RUN = re.compile(r"[ \t\r\n]+")
 # RFC 5256 §5: subj-trailer = "(fwd)" / WSP
-_TRAILER = re.compile(r"(?:\(fwd\)|[ \t])+\Z", re.I)
 # subj-blob = "[" *BLOBCHAR "]" *WSP
 _BLOB = re.compile(r"\[[^\[\]]*\][ \t]*")
 # subj-leader = (*subj-blob subj-refwd) / WSP ; subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"
@@ -21,11 +20,21 @@ _MAX_REFERENCES = 1000
 _MAX_SUBJECT = 4096  # a sort key needs no more; bounds the regex work on hostile subjects
 
 
+def _strip_trailer(text: str) -> str:
+    """RFC 5256 §2.1 (2): remove trailing "(fwd)" and white space, from the end backwards (a
+    regular expression searched for ``(?:\\(fwd\\)|[ \\t])+\\Z`` took quadratic time)."""
+    while True:
+        text = text.rstrip(" \t")
+        if text[-5:].lower() != "(fwd)":
+            return text
+        text = text[:-5]
+
+
 def base_subject(subject: str) -> str:
     """RFC 5256 §2.1 base subject of a decoded subject."""
     text = _WSP_RUN.sub(" ", subject[:_MAX_SUBJECT])  # (1) tabs, continuations, runs of spaces -> one space
     while True:
-        text = _TRAILER.sub("", text)  # (2)
+        text = _strip_trailer(text)  # (2)
         while True:
             before = text
             leader = _LEADER.match(text)  # (3)

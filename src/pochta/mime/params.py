@@ -19,7 +19,6 @@ _TOKEN = re.compile(r'[^\x00-\x20\x7f()<>@,;:\\"/\[\]?=]+')
 _WSP = re.compile(r"[ \t\r\n]*")
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
 _UNQUOTED = re.compile(r"[^;]*")
-_TRAILING_COMMENT = re.compile(r"\s*\((?:[^()\\]|\\.)*\)\s*\Z", re.S)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)
 _SECTION = re.compile(r"([^*]+)(?:\*([0-9]{1,3}))?(\*)?\Z")  # RFC 2231 §3, §4: name*N*
 _PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
@@ -69,10 +68,39 @@ def _value(text: str, pos: int) -> tuple[str, int]:
     assert raw is not None
     value = raw.group(0)
     # "us-ascii (Plain text)" -> "us-ascii"; "my file.pdf" stays as it is.
-    comment = _TRAILING_COMMENT.search(value)
-    if comment is not None and comment.start() > 0:
-        value = value[: comment.start()]
+    comment = _trailing_comment(value)
+    if comment is not None and value[:comment].strip():
+        value = value[:comment]
     return value.strip(), raw.end()
+
+
+def _trailing_comment(value: str) -> int | None:
+    """Where a comment that ends the value begins: the leftmost "(" followed by comment text
+    (no unescaped parenthesis; a backslash quotes the next character) up to the final ")", which
+    only whitespace may follow. One backward pass: a regular expression searched for this
+    (``\\s*\\((?:[^()\\\\]|\\\\.)*\\)\\s*\\Z``) took quadratic time on a run of spaces."""
+    end = len(value.rstrip()) - 1
+    if end < 1 or value[end] != ")":
+        return None
+    found = None
+    # reach1/reach2: whether comment text read from position i+1 / i+2 ends exactly at the ")".
+    reach1, reach2 = True, False
+    for i in range(end - 1, -1, -1):
+        char = value[i]
+        if char == "(":
+            if reach1:
+                found = i
+            here = False
+        elif char == ")":
+            here = False
+        elif char == "\\":
+            here = reach2  # the backslash and the character it quotes
+        else:
+            here = reach1
+        reach1, reach2 = here, reach1
+        if not reach1 and not reach2:
+            break  # no earlier position can reach the ")" either
+    return found
 
 
 def _percent_decode(text: str) -> bytes:

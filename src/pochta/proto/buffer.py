@@ -124,6 +124,12 @@ class ReceiveBuffer:
         """Octets buffered and not yet consumed."""
         return len(self._buf)
 
+    @property
+    def line_open(self) -> bool:
+        """Once ``next_line`` returned None: a line has begun and its end has not arrived (octets
+        are held, or the rest of an over-long line is being dropped). For line deadlines."""
+        return bool(self._buf) or self._discarding
+
     def take_all(self) -> bytes:
         """Hands over everything buffered (for example to a new protocol phase)."""
         return self._take(len(self._buf))

@@ -66,8 +66,9 @@ class AttemptResult:
     """One reply per recipient address (2xx delivered, 4xx deferred, 5xx failed)."""
 
     replies: dict[str, Reply]
-    remote_mta: str | None = None  # the host that answered the transaction
+    remote_mta: str | None = None  # the host that answered the transaction (a DSN's Remote-MTA)
     remote_dsn: bool = False  # it offered DSN, so NOTIFY went along (RFC 3461 §5.2.2)
+    tried: str | None = None  # the last host tried, whether it answered or not (`queue show` "via")
 
 
 class _HopFailed(Exception):
@@ -105,8 +106,10 @@ def _all(message: OutboundMessage, reply: Reply) -> dict[str, Reply]:
 
 async def deliver(hops: Sequence[Hop], message: OutboundMessage, options: ClientOptions) -> AttemptResult:
     last = _deferred("no host to try")
+    tried: str | None = None
     for hop in hops:
         for address in hop.addresses:
+            tried = hop.host
             tls = options.tls
             while True:
                 try:
@@ -119,7 +122,7 @@ async def deliver(hops: Sequence[Hop], message: OutboundMessage, options: Client
                 except _HopFailed as failed:
                     last = failed.reply
                     break
-    return AttemptResult(_all(message, last))
+    return AttemptResult(_all(message, last), tried=tried)
 
 
 class _Session:
@@ -293,7 +296,7 @@ class _Session:
             await asyncio.to_thread(source.close)
 
     def _result(self, replies: dict[str, Reply]) -> AttemptResult:
-        return AttemptResult(replies, self.hop.host, self.client.has("DSN"))
+        return AttemptResult(replies, self.hop.host, self.client.has("DSN"), self.hop.host)
 
     # --- wire ------------------------------------------------------------------------------------
 

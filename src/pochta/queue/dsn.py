@@ -52,7 +52,8 @@ _STATUS = re.compile(r"[245]\.(?:0|[1-9][0-9]{0,2})\.(?:0|[1-9][0-9]{0,2})")
 _CTL = re.compile(r"[\x00-\x1f\x7f]")
 _CTL_RUN = re.compile(r"[\x00-\x20\x7f]+")
 _EOL = re.compile(rb"\r\n|\r|\n")
-_LONG_LINE = re.compile(rb"[^\r\n]{%d}" % (_MAX_LINE + 1))
+# Anchored at line starts (re.M): unanchored, the search tried every offset of every line.
+_LONG_LINE = re.compile(rb"^[^\r\n]{%d}" % (_MAX_LINE + 1), re.M)
 _HEADER_END = re.compile(rb"\n\r?\n")
 _UNITEXT_ESCAPE = re.compile(r"\\x\{([0-9A-Fa-f]{2,6})\}")
 

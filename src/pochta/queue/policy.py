@@ -56,9 +56,11 @@ def decide(
     *,
     remote_mta: Mapping[int, str | None],
     remote_dsn: Mapping[int, bool],
+    via: Mapping[int, str | None] | None = None,
 ) -> Decision:
     """``replies`` by recipient id (only the recipients attempted); the outcomes to record and the
-    DSN recipients to report."""
+    DSN recipients to report. ``remote_mta``: the server that answered (a DSN's Remote-MTA);
+    ``via``: the host last tried, answered or not (recorded for ``pochta queue show``)."""
     tell_sender = entry.sender != ""
     outcomes: list[RecipientOutcome] = []
     report: list[DsnRecipient] = []
@@ -67,15 +69,16 @@ def decide(
         recipient = by_id[rid]
         text = reply_text(reply)
         mta = remote_mta.get(rid)
+        tried = (via or {}).get(rid) or mta
         if 200 <= reply.code < 300:
-            outcomes.append(RecipientOutcome(rid, "delivered", reply=text, remote_mta=mta))
+            outcomes.append(RecipientOutcome(rid, "delivered", reply=text, remote_mta=tried))
             # NOTIFY=SUCCESS: we report it, unless the next server took on that duty (it does DSN).
             passed_on = mta is not None and remote_dsn.get(rid, False)
             if tell_sender and recipient.wants("SUCCESS") and not passed_on:
                 report.append(_dsn(recipient, "delivered" if mta is None else "relayed", reply, mta, now))
             continue
         if reply.code >= 500:
-            outcomes.append(RecipientOutcome(rid, "failed", reply=text, remote_mta=mta))
+            outcomes.append(RecipientOutcome(rid, "failed", reply=text, remote_mta=tried))
             if tell_sender and recipient.wants("FAILURE"):
                 report.append(_dsn(recipient, "failed", reply, mta, now))
             continue
@@ -87,7 +90,7 @@ def decide(
             expired = Reply(
                 reply.code, (f"delivery time expired; last error: {text}",), "4.4.7"
             )  # RFC 3463 X.4.7
-            outcomes.append(RecipientOutcome(rid, "failed", reply=reply_text(expired), remote_mta=mta))
+            outcomes.append(RecipientOutcome(rid, "failed", reply=reply_text(expired), remote_mta=tried))
             if tell_sender and recipient.wants("FAILURE"):
                 report.append(_dsn(recipient, "failed", expired, mta, now, diagnostic=reply))
             continue
@@ -100,7 +103,7 @@ def decide(
         )
         outcomes.append(
             RecipientOutcome(
-                rid, "pending", reply=text, remote_mta=mta, next_attempt=due, delay_notified=notify_delay
+                rid, "pending", reply=text, remote_mta=tried, next_attempt=due, delay_notified=notify_delay
             )
         )
         if notify_delay:

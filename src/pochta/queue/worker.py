@@ -44,6 +44,7 @@ from pochta.store.queue_model import (
     NewQueueRecipient,
     QueuedRecipient,
     QueueEntry,
+    QueueId,
     RecipientOutcome,
 )
 
@@ -101,7 +102,7 @@ class QueueWorker:
         )
         self.log = get_logger(task="queue", owner=self.owner)
         self._wake = asyncio.Event()
-        self._active: dict[int, asyncio.Task[None]] = {}
+        self._active: dict[QueueId, asyncio.Task[None]] = {}
         self.attempts = 0  # finished attempts, for tests and the log
 
     def wake(self) -> None:
@@ -153,7 +154,7 @@ class QueueWorker:
             task.add_done_callback(functools.partial(self._finished, entry.id))
         return len(entries)
 
-    def _finished(self, queue_id: int, _task: asyncio.Task[None]) -> None:
+    def _finished(self, queue_id: QueueId, _task: asyncio.Task[None]) -> None:
         self._active.pop(queue_id, None)
         self._wake.set()  # a slot is free
 
@@ -221,12 +222,14 @@ class QueueWorker:
         replies: dict[int, Reply] = {}
         mtas: dict[int, str | None] = {}
         dsn_ok: dict[int, bool] = {}
+        via: dict[int, str | None] = {}
         for group, result in zip(groups.values(), results, strict=True):
             for recipient in group:
                 replies[recipient.id] = result.replies[recipient.address]
                 mtas[recipient.id] = result.remote_mta
                 dsn_ok[recipient.id] = result.remote_dsn
-        await self._record(entry, replies, mtas, dsn_ok)
+                via[recipient.id] = result.tried
+        await self._record(entry, replies, mtas, dsn_ok, via)
 
     async def _deliver_group(
         self, entry: QueueEntry, domain: str, group: list[QueuedRecipient]
@@ -240,7 +243,7 @@ class QueueWorker:
             code = 550 if exc.permanent else 451
             if exc.status == "5.1.10":
                 code = 556  # RFC 7505 §4.1
-            reply = Reply(code, (f"{domain}: {exc}",), exc.status)
+            reply = Reply(code, (str(exc),), exc.status)  # its text names the domain already
             return AttemptResult({a: reply for a in addresses})
         message = OutboundMessage(
             sender=entry.sender,
@@ -260,9 +263,10 @@ class QueueWorker:
         replies: Mapping[int, Reply],
         mtas: Mapping[int, str | None],
         dsn_ok: Mapping[int, bool],
+        via: Mapping[int, str | None] | None = None,
     ) -> None:
         now = self.clock()
-        decision = decide(entry, replies, self.queue, now, remote_mta=mtas, remote_dsn=dsn_ok)
+        decision = decide(entry, replies, self.queue, now, remote_mta=mtas, remote_dsn=dsn_ok, via=via)
         notices = await self._notices(entry, decision, now)
         recorded = await self.store.finish_attempt(entry.id, self.owner, decision.outcomes, notices, now=now)
         self._log(entry, decision.outcomes, recorded)

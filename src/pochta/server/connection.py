@@ -1,8 +1,18 @@
 """The thin I/O side of one client session, shared by every protocol loop.
 
 A protocol loop reads bytes with ``read_some``, feeds them to its sans-IO core, and writes what the
-core produces with ``write`` + ``drain``. Everything about sockets lives here: the idle timeout,
+core produces with ``write`` + ``drain``. Everything about sockets lives here: the timeouts,
 backpressure in both directions, STARTTLS, and the server's request to shut down.
+
+Timeouts (each ends the session with ``IdleTimeout``; the protocol writes its goodbye):
+- idle: no byte received (``read_some``) or taken by the peer (``drain``) for ``idle_timeout``;
+- login deadline (``server.login_timeout``): the whole phase before login, counted from the accept,
+  whatever the client sends meanwhile; ``end_login_phase`` ends it on a successful login, and a
+  protocol without logins (SMTP MX, LMTP) calls it at once;
+- line deadline (``server.line_timeout``): a command line must be complete this long after its
+  first octet arrived, however slowly the rest trickles in. The protocol loop says whether its core
+  holds an unfinished line: ``read_some(line_open=True)``. Literal and message data are no lines.
+An idle timer alone restarts on every byte, so one byte every 45 seconds kept a connection forever.
 
 This is an ``asyncio.Protocol`` underneath rather than StreamReader/StreamWriter, because STARTTLS
 must drop every plaintext byte received before the switch to TLS, and only owning the receive
@@ -20,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,11 +40,14 @@ from structlog.typing import FilteringBoundLogger
 from pochta.config import TlsMode
 from pochta.log import get_logger, new_connection_id
 from pochta.metrics import Metrics
+from pochta.netaddr import is_loopback, normalise_ip
+from pochta.plural import plural
 
 __all__ = [
     "DEFAULT_READ_SIZE",
     "Connection",
     "ConnectionOptions",
+    "DeadlineExpired",
     "IdleTimeout",
     "ServerShutdown",
     "TlsHandshakeFailed",
@@ -54,7 +66,12 @@ _CLOSE_TIMEOUT = 2.0
 
 
 class IdleTimeout(TimeoutError):
-    """The peer sent nothing (``read_some``) or read nothing (``drain``) for the idle timeout."""
+    """The peer sent nothing (``read_some``) or read nothing (``drain``) for the idle timeout, or a
+    deadline passed (``DeadlineExpired``). ``str(exc)`` says which, in words for a goodbye line."""
+
+
+class DeadlineExpired(IdleTimeout):
+    """The login deadline or the line deadline passed (however active the client was)."""
 
 
 class ServerShutdown(Exception):
@@ -75,25 +92,6 @@ def format_address(sockaddr: object) -> str:
     return "unix"
 
 
-def _normalise_ip(host: str) -> str:
-    """IPv4-mapped IPv6 addresses (dual-stack sockets) are reported as the IPv4 address they are, so
-    per-IP limits and loopback checks see one client as one address."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass(frozen=True)
 class ConnectionOptions:
     """What a listener tells each of its connections."""
@@ -105,6 +103,8 @@ class ConnectionOptions:
     idle_timeout: float
     handshake_timeout: float
     metrics: Metrics
+    login_timeout: float | None = None  # the whole pre-login phase (None: no deadline)
+    line_timeout: float | None = None  # one command line, from its first octet (None: no deadline)
 
 
 class _Stream(asyncio.Protocol):
@@ -216,7 +216,7 @@ class Connection:
         transport = stream.transport
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
-            self.peer_ip = _normalise_ip(str(peer[0]))
+            self.peer_ip = normalise_ip(str(peer[0]))
             self.peer_port: int | None = int(peer[1])
             self.peer = format_address((self.peer_ip, self.peer_port))
         else:
@@ -224,7 +224,7 @@ class Connection:
             self.peer_ip = "unix"
             self.peer_port = None
             self.peer = "unix"
-        self.local = self.peer_ip == "unix" or _is_loopback(self.peer_ip)
+        self.local = self.peer_ip == "unix" or is_loopback(self.peer_ip)
         self.local_address = format_address(transport.get_extra_info("sockname"))
         self.log: FilteringBoundLogger = get_logger(conn=self.id)
         self.bytes_in = 0
@@ -232,6 +232,12 @@ class Connection:
         self.tls_version: str | None = None
         self.tls_cipher: str | None = None
         self._idle_timeout = options.idle_timeout
+        now = self._loop.time()
+        login = options.login_timeout
+        self._login_deadline: float | None = now + login if login is not None else None
+        self._line_timeout = options.line_timeout
+        self._line_since: float | None = None  # when the first octet of an unfinished line came
+        self._received_at = now  # when read_some last returned data
         self._busy = 0
         self._shutdown_requested = False
 
@@ -271,6 +277,15 @@ class Connection:
         self._idle_timeout = seconds
 
     @property
+    def in_login_phase(self) -> bool:
+        """True until ``end_login_phase``: the login deadline applies."""
+        return self._login_deadline is not None
+
+    def end_login_phase(self) -> None:
+        """The client logged in (or the protocol has no login): the login deadline no longer applies."""
+        self._login_deadline = None
+
+    @property
     def shutdown_requested(self) -> bool:
         """The server is stopping; a long-running command may check this to wrap up early."""
         return self._shutdown_requested
@@ -308,13 +323,19 @@ class Connection:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    async def read_some(self, max_bytes: int = DEFAULT_READ_SIZE) -> bytes:
+    async def read_some(self, max_bytes: int = DEFAULT_READ_SIZE, *, line_open: bool = False) -> bytes:
         """Up to ``max_bytes`` received bytes; ``b''`` once the peer has closed its side.
 
-        Raises IdleTimeout after ``idle_timeout`` seconds without data, and ServerShutdown when the
-        server stops while the session is between commands.
+        ``line_open``: the protocol core holds the start of a line it has not seen the end of (the
+        line deadline runs from when its first octet arrived). Raises IdleTimeout after
+        ``idle_timeout`` seconds without data, DeadlineExpired when the login or line deadline
+        passes, and ServerShutdown when the server stops while the session is between commands.
         """
         stream = self._stream
+        if not line_open:
+            self._line_since = None
+        elif self._line_since is None:
+            self._line_since = self._received_at
         while True:
             if self._shutdown_requested and self._busy == 0:
                 raise ServerShutdown
@@ -326,19 +347,44 @@ class Connection:
                     stream.reading_paused = False
                     if stream.transport is not None:
                         stream.transport.resume_reading()
+                self._received_at = self._loop.time()
                 return data
             if stream.eof:
                 return b""
+            delay, expired = self._next_timeout(reading=True)
             waiter: asyncio.Future[bool] = self._loop.create_future()
             stream.read_waiter = waiter
-            timer = self._loop.call_later(self._idle_timeout, _wake_on_timeout, waiter)
+            timer = self._loop.call_later(delay, _wake_on_timeout, waiter)
             try:
                 timed_out = await waiter
             finally:
                 timer.cancel()
                 stream.read_waiter = None
             if timed_out:
-                raise IdleTimeout(f"no data for {self._idle_timeout:g} seconds")
+                raise expired
+
+    def _next_timeout(self, *, reading: bool) -> tuple[float, IdleTimeout]:
+        """Seconds until the first of the idle timeout and the deadlines, and what to raise then."""
+        now = self._loop.time()
+        delay = self._idle_timeout
+        what = "no data" if reading else "peer read nothing"
+        expired: IdleTimeout = IdleTimeout(f"{what} for {plural(self._idle_timeout, 'second')}")
+        login = self._login_deadline
+        if login is not None and login - now < delay:
+            delay = login - now
+            seconds = self._options.login_timeout
+            assert seconds is not None  # a login deadline is only set from a login timeout
+            expired = DeadlineExpired(f"not logged in within {plural(seconds, 'second')}")
+        line_since, line_timeout = self._line_since, self._line_timeout
+        if (
+            reading
+            and line_since is not None
+            and line_timeout is not None
+            and line_since + line_timeout - now < delay
+        ):
+            delay = line_since + line_timeout - now
+            expired = DeadlineExpired(f"command line not completed within {plural(line_timeout, 'second')}")
+        return max(delay, 0.0), expired
 
     def discard_buffered(self) -> int:
         """Drop every received byte not yet returned by ``read_some``; returns how many.
@@ -373,9 +419,10 @@ class Connection:
             raise ConnectionResetError("connection lost")
         if not stream.write_paused:
             return
+        delay, expired = self._next_timeout(reading=False)
         waiter: asyncio.Future[bool] = self._loop.create_future()
         stream.drain_waiters.append(waiter)
-        timer = self._loop.call_later(self._idle_timeout, _wake_on_timeout, waiter)
+        timer = self._loop.call_later(delay, _wake_on_timeout, waiter)
         try:
             timed_out = await waiter
         finally:
@@ -385,7 +432,7 @@ class Connection:
         if stream.lost:
             raise ConnectionResetError("connection lost")
         if timed_out:
-            raise IdleTimeout(f"peer read nothing for {self._idle_timeout:g} seconds")
+            raise expired
 
     async def send(self, data: bytes) -> None:
         """``write`` + ``drain``."""

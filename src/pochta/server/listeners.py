@@ -24,6 +24,7 @@ from pochta.config import LISTENER_KINDS, ListenAddress, ListenerKind, Settings,
 from pochta.config import TlsSettings as _TlsSettings
 from pochta.log import bind_connection_id, get_logger
 from pochta.metrics import METRICS, Metrics, MetricsEndpoint
+from pochta.netaddr import ip_key
 from pochta.server.connection import (
     Connection,
     ConnectionOptions,
@@ -35,7 +36,7 @@ from pochta.server.connection import (
 )
 from pochta.server.tls import CertificateError, ensure_certificate, reload_context, server_context
 
-__all__ = ["ProtocolHandler", "Server", "StartupError", "run_until_signal"]
+__all__ = ["AddressCounts", "ProtocolHandler", "Server", "StartupError", "run_until_signal"]
 
 # Seconds the busy greeting or the shutdown goodbye may take to write: both are one short line, and
 # a client that does not read it must not delay a shutdown.
@@ -59,10 +60,13 @@ class ProtocolHandler(Protocol):
 
     What ``__call__`` may let propagate, and what the server then does:
     ``ServerShutdown`` (from ``conn.read_some`` during a stop): writes ``shutdown(conn)`` and closes.
-    ``IdleTimeout``: closes without a word; catch it to send an autologout line of your own
-    (``421 4.4.2``, ``* BYE Autologout``) first. ``OSError``/``TlsHandshakeFailed``: the peer is
-    gone; closes. Any other exception is a bug: logged with its traceback, the session is closed,
-    the server carries on.
+    ``IdleTimeout`` (also ``DeadlineExpired``: the login or line deadline passed): closes without a
+    word; catch it to send an autologout line of your own (``421 4.4.2``, ``* BYE Autologout``) first.
+    ``OSError``/``TlsHandshakeFailed``: the peer is gone; closes. Any other exception is a bug: logged
+    with its traceback, the session is closed, the server carries on.
+
+    A protocol without logins calls ``conn.end_login_phase()`` first thing (else the login deadline
+    ends its sessions); the others call it on a successful login.
     """
 
     async def __call__(self, conn: Connection) -> None: ...
@@ -77,11 +81,37 @@ class StartupError(Exception):
     says which listener and why."""
 
 
+class AddressCounts:
+    """Open connections per client, for ``server.max_connections_per_ip``: counted under
+    ``netaddr.ip_key`` (an IPv4 address, an IPv6 /64), as login throttling counts them."""
+
+    def __init__(self) -> None:
+        self._counts: collections.Counter[str] = collections.Counter()
+
+    def __getitem__(self, peer_ip: str) -> int:
+        return self._counts[ip_key(peer_ip)]
+
+    def add(self, peer_ip: str) -> str:
+        """Count one more connection of ``peer_ip``; returns the key to ``remove`` it by."""
+        key = ip_key(peer_ip)
+        self._counts[key] += 1
+        return key
+
+    def remove(self, key: str) -> None:
+        self._counts[key] -= 1
+        if self._counts[key] <= 0:
+            del self._counts[key]
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+
 @dataclass(eq=False)
 class _Session:
     conn: Connection
     listener: _Listener
     counted: bool
+    ip_key: str = ""  # what the connection is counted under for max_connections_per_ip
     task: asyncio.Task[None] | None = None
     # "handshake" (implicit TLS), "serving" (handler runs), "closing" (goodbye / close under way)
     phase: str = "handshake"
@@ -102,7 +132,7 @@ class _Listener:
     first: tuple[str, int] | str | None = None
     sessions: set[_Session] = field(default_factory=set)
     active: int = 0
-    per_ip: collections.Counter[str] = field(default_factory=collections.Counter)
+    per_ip: AddressCounts = field(default_factory=AddressCounts)
     unix_identity: tuple[int, int] | None = None
 
 
@@ -244,6 +274,8 @@ class Server:
             idle_timeout=self.settings.server.idle_timeout_unauthenticated,
             handshake_timeout=self.settings.tls.handshake_timeout,
             metrics=self.metrics,
+            login_timeout=self.settings.server.login_timeout,
+            line_timeout=self.settings.server.line_timeout,
         )
 
         def accepted(conn: Connection) -> None:
@@ -331,7 +363,7 @@ class Server:
         session = _Session(conn, listener, counted=reason is None)
         if session.counted:
             listener.active += 1
-            listener.per_ip[conn.peer_ip] += 1
+            session.ip_key = listener.per_ip.add(conn.peer_ip)  # IPv6: per /64
             self.metrics.connections_active.labels(listener=listener.name).inc()
         else:
             assert reason is not None
@@ -347,10 +379,7 @@ class Server:
         if session.counted:
             session.counted = False
             listener.active -= 1
-            ip = session.conn.peer_ip
-            listener.per_ip[ip] -= 1
-            if listener.per_ip[ip] <= 0:
-                del listener.per_ip[ip]
+            listener.per_ip.remove(session.ip_key)
             self.metrics.connections_active.labels(listener=listener.name).dec()
 
     async def _run(self, session: _Session, reject_reason: str | None) -> None:

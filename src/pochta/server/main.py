@@ -10,7 +10,7 @@ from pathlib import Path
 from pochta.bootstrap import ensure_server_secret
 from pochta.config import Settings
 from pochta.delivery import Delivery
-from pochta.log import configure_logging
+from pochta.log import configure_logging, get_logger
 from pochta.metrics import METRICS
 from pochta.queue.worker import QueueWorker
 from pochta.server.housekeeping import collect_blobs_periodically
@@ -46,7 +46,12 @@ async def serve_forever(
         # SMTP MX, submission(s) and LMTP share one delivery pipeline and one authenticator.
         delivery = Delivery(store, settings, data_dir)
         merged.update(smtp_handlers(store, settings, delivery, scram_secret=secret))
-        merged.update(imap_handlers(store, settings, scram_secret=secret))
+        if not await delivery.postmaster_reachable():
+            get_logger().warning(
+                "no mailbox receives postmaster mail (RFC 5321 §4.5.1): add the account or alias "
+                "postmaster@ the primary domain, or set smtp.postmaster"
+            )
+        merged.update(imap_handlers(store, settings, spool_dir=delivery.spool_dir, scram_secret=secret))
         merged.update(handlers or {})
         if settings.queue.worker:
             # The outbound queue: delivers what submission and forwarding queued (and bounces).

@@ -7,15 +7,35 @@ worker (``pochta.queue``) decides what happens; the store only records it atomic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import secrets
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
 from pochta.store.model import BlobRef
 
-QueueId = int
+QueueId = str  # 16 upper-case hex digits, as told to the client: "250 2.0.0 Ok: queued as <id>"
 RecipientStatus = Literal["pending", "delivered", "failed"]
 QueueOrigin = Literal["submission", "forward", "dsn"]
+
+
+def new_queue_id() -> QueueId:
+    """THE message id of pochta: one per SMTP transaction (the reply, the Received field's ``id``, the
+    log) and per queued message (``pochta queue``); 64 random bits, so several processes on one store
+    never agree on one by chance."""
+    return secrets.token_hex(8).upper()
+
+
+_QUEUE_ID = re.compile(r"[0-9A-F]{16}\Z")
+
+
+def parse_queue_id(text: str) -> QueueId:
+    """An id as an administrator types it (any case), or ValueError."""
+    queue_id = text.strip().upper()
+    if not _QUEUE_ID.match(queue_id):
+        raise ValueError(f"{text!r} is not a queue id (16 hexadecimal digits, as in 'queued as ...')")
+    return queue_id
 
 
 def epoch(when: datetime) -> int:
@@ -47,6 +67,7 @@ class NewQueueEntry:
     body: str | None = None
     smtputf8: bool = False
     next_attempt: datetime | None = None  # None: at once
+    id: QueueId = field(default_factory=new_queue_id)  # the transaction's id when it has one
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,6 @@ class RecipientOutcome:
     recipient_id: int
     status: RecipientStatus  # "pending" again: deferred until next_attempt
     reply: str | None = None
-    remote_mta: str | None = None
+    remote_mta: str | None = None  # the host last tried, answered or not ("via" in `queue show`)
     next_attempt: datetime | None = None  # for "pending"
     delay_notified: bool = False  # a delay notice was sent with this attempt

@@ -214,6 +214,9 @@ queue_messages = Table(
     "queue_messages",
     metadata,
     Column("id", Integer, primary_key=True),
+    # The message's public id (revision 0005): the SMTP transaction's "queued as" id, shown by
+    # `pochta queue` and the log. 16 hex digits (pochta.store.queue_model.new_queue_id).
+    Column("qid", Text, nullable=False, index=True, unique=True),
     Column("sha256", Text, nullable=False, index=True),
     Column("size", BigInteger, nullable=False),
     Column("sender", Text, nullable=False),  # "" for the null sender <>

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
+from pochta.plural import plural
 from pochta.store.api import UNSET, AlreadyExists, Conflict, NotFound, _Unset
 from pochta.store.model import (
     DEFAULT_MAILBOXES,
@@ -138,7 +139,10 @@ def delete_domain(conn: Connection, events: list[Change], name: str) -> None:
         select(func.count(func.distinct(aliases.c.source_key))).where(aliases.c.domain_id == row.id)
     ).scalar_one()
     if users or sources:
-        raise Conflict(f"domain {row.name} still has {users} account(s) and {sources} alias(es)")
+        raise Conflict(
+            f"domain {row.name} still has {plural(users, 'account')} and "
+            f"{plural(sources, 'alias', 'aliases')}"
+        )
     conn.execute(delete(domains).where(domains.c.id == row.id))
 
 

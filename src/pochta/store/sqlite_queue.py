@@ -4,6 +4,9 @@ Like the other ``sqlite_*`` modules, every function runs in a writer job or a re
 lease is what makes several workers (threads, processes) on one store attempt each message once at
 a time: ``claim`` takes due, unleased rows with one conditional UPDATE per row inside the single
 write transaction, and ``finish`` records the outcome only for the lease's owner.
+
+Messages are named by their public id (``qid``, a ``QueueId`` string: the SMTP transaction's id);
+the integer row id is internal (what recipients refer to).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
 
 from pochta.store.api import NotFound
 from pochta.store.blobs import BlobStore
@@ -40,6 +43,7 @@ def enqueue(conn: Connection, events: list[Change], blobs: BlobStore, entry: New
     due = epoch(entry.next_attempt or entry.arrival)
     inserted = conn.execute(
         insert(queue_messages).values(
+            qid=entry.id,
             sha256=entry.blob.sha256,
             size=entry.blob.size,
             sender=entry.sender,
@@ -55,12 +59,12 @@ def enqueue(conn: Connection, events: list[Change], blobs: BlobStore, entry: New
         )
     ).inserted_primary_key
     assert inserted is not None
-    queue_id = inserted[0]
+    row_id = inserted[0]
     conn.execute(
         insert(queue_recipients),
         [
             {
-                "queue_id": queue_id,
+                "queue_id": row_id,
                 "address": r.address,
                 "orcpt_type": r.orcpt[0] if r.orcpt else None,
                 "orcpt": r.orcpt[1] if r.orcpt else None,
@@ -76,7 +80,7 @@ def enqueue(conn: Connection, events: list[Change], blobs: BlobStore, entry: New
             for r in entry.recipients
         ],
     )
-    return int(queue_id)
+    return entry.id
 
 
 def _recipient(row: Row[Any]) -> QueuedRecipient:
@@ -108,7 +112,7 @@ def _entries(conn: Connection, rows: Sequence[Row[Any]]) -> list[QueueEntry]:
             by_queue[row.queue_id].append(_recipient(row))
     return [
         QueueEntry(
-            id=row.id,
+            id=row.qid,
             blob=BlobRef(row.sha256, row.size),
             sender=row.sender,
             envid=row.envid,
@@ -132,7 +136,7 @@ def list_entries(conn: Connection) -> list[QueueEntry]:
 
 
 def get_entry(conn: Connection, queue_id: QueueId) -> QueueEntry | None:
-    rows = conn.execute(select(queue_messages).where(queue_messages.c.id == queue_id)).all()
+    rows = conn.execute(select(queue_messages).where(queue_messages.c.qid == queue_id)).all()
     found = _entries(conn, rows)
     return found[0] if found else None
 
@@ -176,7 +180,7 @@ def renew(
         return 0
     result = conn.execute(
         update(queue_messages)
-        .where(queue_messages.c.id.in_(list(queue_ids)), queue_messages.c.lease_owner == owner)
+        .where(queue_messages.c.qid.in_(list(queue_ids)), queue_messages.c.lease_owner == owner)
         .values(lease_until=epoch(until))
     )
     return int(result.rowcount)
@@ -199,11 +203,12 @@ def finish(
     """
     held = conn.execute(
         select(queue_messages.c.id).where(
-            queue_messages.c.id == queue_id, queue_messages.c.lease_owner == owner
+            queue_messages.c.qid == queue_id, queue_messages.c.lease_owner == owner
         )
-    ).first()
+    ).scalar()
     if held is None:
         return False
+    row_id = int(held)
     for outcome in outcomes:
         values: dict[str, Any] = {
             "status": outcome.status,
@@ -220,16 +225,16 @@ def finish(
             values["delay_notified"] = True
         conn.execute(
             update(queue_recipients)
-            .where(queue_recipients.c.id == outcome.recipient_id, queue_recipients.c.queue_id == queue_id)
+            .where(queue_recipients.c.id == outcome.recipient_id, queue_recipients.c.queue_id == row_id)
             .values(**values)
         )
     for notice in notices:
         enqueue(conn, events, blobs, notice)
-    _settle(conn, queue_id)
+    _settle(conn, row_id)
     return True
 
 
-def _settle(conn: Connection, queue_id: QueueId) -> None:
+def _settle(conn: Connection, queue_id: int) -> None:
     """Releases the lease; drops the row when nothing is pending, else moves its next attempt."""
     due = conn.execute(
         select(func.min(queue_recipients.c.next_attempt)).where(
@@ -252,7 +257,7 @@ def release(conn: Connection, events: list[Change], owner: str, queue_id: QueueI
     del events
     conn.execute(
         update(queue_messages)
-        .where(queue_messages.c.id == queue_id, queue_messages.c.lease_owner == owner)
+        .where(queue_messages.c.qid == queue_id, queue_messages.c.lease_owner == owner)
         .values(lease_owner=None, lease_until=0)
     )
 
@@ -264,8 +269,8 @@ def retry(conn: Connection, events: list[Change], queue_id: QueueId | None, now:
     rcpt = update(queue_recipients).where(queue_recipients.c.status == "pending")
     msgs = update(queue_messages)
     if queue_id is not None:
-        rcpt = rcpt.where(queue_recipients.c.queue_id == queue_id)
-        msgs = msgs.where(queue_messages.c.id == queue_id)
+        rcpt = rcpt.where(queue_recipients.c.queue_id.in_(_row_id(queue_id)))
+        msgs = msgs.where(queue_messages.c.qid == queue_id)
     conn.execute(rcpt.values(next_attempt=now_s))
     return int(conn.execute(msgs.values(next_attempt=now_s)).rowcount)
 
@@ -273,8 +278,13 @@ def retry(conn: Connection, events: list[Change], queue_id: QueueId | None, now:
 def remove(conn: Connection, events: list[Change], queue_id: QueueId) -> bool:
     """Deletes a queued message without any notice (the administrator's choice)."""
     del events
-    conn.execute(delete(queue_recipients).where(queue_recipients.c.queue_id == queue_id))
-    return bool(conn.execute(delete(queue_messages).where(queue_messages.c.id == queue_id)).rowcount)
+    conn.execute(delete(queue_recipients).where(queue_recipients.c.queue_id.in_(_row_id(queue_id))))
+    return bool(conn.execute(delete(queue_messages).where(queue_messages.c.qid == queue_id)).rowcount)
+
+
+def _row_id(queue_id: QueueId) -> Select[tuple[int]]:
+    """The internal row id of a message named by its public id, as a subquery."""
+    return select(queue_messages.c.id).where(queue_messages.c.qid == queue_id)
 
 
 def next_due(conn: Connection) -> datetime | None:

@@ -101,3 +101,11 @@ def test_listen_address_rejects(value: str) -> None:
 
 def test_hostname_is_normalised() -> None:
     assert Settings(hostname="Mail.Example.ORG.").hostname == "mail.example.org"
+
+
+def test_message_limit_per_session_defaults(tmp_path: Path) -> None:
+    # SMTP and submission: 100 messages a session; LMTP (trusted MTAs): no limit unless configured.
+    settings = load_settings(write(tmp_path, ""))
+    assert (settings.smtp.max_messages_per_connection, settings.lmtp.max_messages_per_connection) == (100, 0)
+    settings = load_settings(write(tmp_path, "[lmtp]\nmax_messages_per_connection = 5000\n"))
+    assert settings.lmtp.max_messages_per_connection == 5000

@@ -33,7 +33,7 @@ def test_header_split_and_facts(bytewise: bool) -> None:
     assert rest.startswith(b"\r\nbody")
     facts = buffer.facts()
     assert facts.received == 2
-    assert facts.from_addresses == ("alice@example.org", "bob@example.org")
+    assert facts.from_fields == (b"Alice <Alice@Example.org>, bob@example.org",)
     assert not facts.has_date
     assert not facts.has_message_id
 
@@ -76,3 +76,22 @@ def test_submission_fields_only_when_missing() -> None:
     assert submission_fields(facts, hostname="h", queue_id="Q", when=when) == b""
     added = submission_fields(inspect_header(b"Subject: s\r\n"), hostname="h", queue_id="Q", when=when)
     assert added == b"Date: Sun, 22 Nov 2026 00:00:00 +0000\r\nMessage-ID: <Q@h>\r\n"
+
+
+def test_from_fields_as_the_mime_parser_splits_them() -> None:
+    # A line that is not a field continues the field above when a field follows (RFC 7103 §7.2),
+    # as ENVELOPE reads it: the check must see the hidden address too. Folds are unfolded.
+    facts = inspect_header(
+        b"From: alice@example.org\r\nbob@example.org\r\nSender: a\r\n\tb@c\r\nSubject: s\r\n"
+    )
+    assert facts.from_fields == (b"alice@example.org bob@example.org",)
+    assert facts.sender_fields == (b"a\tb@c",)
+
+
+def test_from_added_for_the_author_only_when_missing() -> None:
+    when = datetime(2026, 11, 22, tzinfo=UTC)
+    facts = inspect_header(b"Date: x\r\nMessage-ID: <a@b>\r\n")
+    added = submission_fields(facts, hostname="h", queue_id="Q", when=when, author="alice@example.org")
+    assert added == b"From: <alice@example.org>\r\n"
+    facts = inspect_header(b"From: a@b\r\nDate: x\r\nMessage-ID: <a@b>\r\n")
+    assert submission_fields(facts, hostname="h", queue_id="Q", when=when, author="alice@example.org") == b""

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pochta.config import Settings, SmtpSettings
+from pochta.delivery import Delivery
 from pochta.delivery.resolve import Resolver
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.store.api import Store
@@ -101,3 +102,60 @@ async def test_postmaster_without_domain(store: Store) -> None:
 async def test_disabled_account_is_unknown(store: Store) -> None:
     await store.update_account("bob@example.org", enabled=False)
     assert (await _resolve(store, "<bob@example.org>"))[0] == "unknown"
+
+
+async def _postmasters(store: Store, hostname: str, *paths: SmtpPath, **settings: object) -> list[list[str]]:
+    resolver = Resolver(store, SmtpSettings.model_validate(settings), hostname)
+    out = []
+    for path in paths:
+        result = await resolver.resolve(path)
+        out.append([d.account.address for d in result.destinations] + list(result.external))
+    return out
+
+
+async def test_postmaster_of_the_primary_domain(store: Store) -> None:
+    # RFC 5321 §4.5.1: <Postmaster> is the primary domain's: the host name's nearest local domain,
+    # not whichever domain sorts first (here "aaa.example", added later, with its own postmaster).
+    await store.add_domain("aaa.example")
+    await store.add_account("postmaster@aaa.example", "x", None)
+    bare = SmtpPath("Postmaster", "")
+    assert await _postmasters(store, "mx.example.org", bare) == [["postmaster@example.org"]]
+    assert await _postmasters(store, "aaa.example", bare) == [["postmaster@aaa.example"]]
+    # A host name in no local domain: the first domain added.
+    assert await _postmasters(store, "mail.elsewhere.example", bare) == [["postmaster@example.org"]]
+
+
+async def test_postmaster_of_a_domain_without_one(store: Store) -> None:
+    # RFC 5321 §4.5.1: postmaster at every domain served; a domain without its own goes to the
+    # primary domain's postmaster, or to smtp.postmaster when set.
+    await store.add_domain("example.net")
+    net = _path("<POSTMASTER@example.net>")
+    assert await _postmasters(store, "mx.example.org", net) == [["postmaster@example.org"]]
+    assert await _postmasters(store, "mx.example.org", net, postmaster="alice@example.org") == [
+        ["alice@example.org"]
+    ]
+    # Its own postmaster, when it has one, first; other unknown users stay unknown.
+    await store.add_alias("postmaster@example.net", ["bob@example.org"])
+    assert await _postmasters(store, "mx.example.org", net, _path("<nobody@example.net>")) == [
+        ["bob@example.org"],
+        [],
+    ]
+
+
+async def test_postmaster_when_no_domain_has_one(store: Store) -> None:
+    await store.delete_account("postmaster@example.org")
+    bare = SmtpPath("postmaster", "")
+    assert await _postmasters(store, "mx.example.org", bare) == [[]]  # nobody: 550, and a warning
+    assert await _postmasters(store, "mx.example.org", bare, postmaster="bob@example.org") == [
+        ["bob@example.org"]
+    ]
+    assert await _postmasters(store, "mx.example.org", bare, postmaster="admin@remote.example") == [
+        ["admin@remote.example"]  # forwarded through the queue
+    ]
+
+
+async def test_postmaster_reachable_for_the_startup_warning(store: Store, tmp_path: Path) -> None:
+    delivery = Delivery(store, Settings(hostname="mx.example.org"), tmp_path / "data")
+    assert await delivery.postmaster_reachable()
+    await store.delete_account("postmaster@example.org")
+    assert not await delivery.postmaster_reachable()

@@ -339,6 +339,18 @@ def test_streamed_append_literal(mode: str) -> None:
         bytes(big.data)
 
 
+def test_small_append_literals_are_streamed_once_the_kept_ones_reach_the_total() -> None:
+    # Memory per command stays bounded however many small messages one MULTIAPPEND carries.
+    r = Receiver(Limits(stream_over=100, max_literal_total=250))
+    wire = b"a APPEND {5+}\r\nINBOX" + b" {90+}\r\n" + b"m" * 90 + b" {90+}\r\n" + b"n" * 90
+    events = feed(r, wire + b" {90+}\r\n" + b"o" * 90 + b"\r\n")
+    (cmd,) = commands(events)
+    assert isinstance(cmd.args, Append)
+    assert cmd.args.mailbox == b"INBOX"  # 5 + 90 + 90 kept; the third would make 275
+    assert [m.data.streamed for m in cmd.args.messages] == [False, False, True]
+    assert {e.index for e in events if isinstance(e, LiteralChunk)} == {3}
+
+
 def test_streaming_is_for_append_only() -> None:
     r = Receiver(Limits(stream_over=3))
     events = feed(r, b"a LOGIN {5+}\r\nalice {6+}\r\nsecret\r\n")

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pochta.config import MimeSettings
 from pochta.mail.errors import OpsError
 from pochta.mail.names import NameLimits
-from pochta.mail.ops import PARSE_INLINE_MAX, MailOps, NewMessage
+from pochta.mail.ops import PARSE_INLINE_MAX, LineEnds, MailOps, NewMessage, _crlf
 from pochta.store.api import Store
 from pochta.store.model import Account, MailboxInfo
+from pochta.store.spool import SpoolFile
 
 pytestmark = pytest.mark.usefixtures("account")
 
@@ -350,6 +354,41 @@ async def test_append_turns_bare_lf_into_crlf(ops: MailOps, store: Store, accoun
     with store.open_blob(entry.blob) as f:
         assert f.read() == b"Subject: x\r\n\r\nline 1\r\nline 2\r\nend\r"  # bare CR kept as given
     assert await ops.canonical_content(b"a\r\nb\r\n") == b"a\r\nb\r\n"
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=40) | st.text(alphabet="a\r\n", max_size=40).map(str.encode), st.data())
+def test_line_ends_in_pieces_agree_with_the_whole(data: bytes, draw: st.DataObject) -> None:
+    # However the octets are cut into pieces (a CR ending one, its LF starting the next), streaming
+    # gives what canonical_content gives for the whole.
+    cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=6)))
+    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    line_ends = LineEnds()
+    assert b"".join(line_ends.convert(piece) for piece in pieces) == _crlf(data)
+
+
+async def test_append_many_adopts_spool_files(
+    ops: MailOps, store: Store, account: Account, tmp_path: Path
+) -> None:
+    spools = []
+    for n in (1, 2):
+        spool = SpoolFile(tmp_path / "spool", "test")
+        spool.write(message(n))
+        await spool.finish()
+        spools.append(spool)
+    placed = await ops.append_many(
+        account.id, "INBOX", [NewMessage(spools[0], (r"\Seen",)), NewMessage(spools[1])]
+    )
+    assert [p.uid for p in placed] == [1, 2]
+    assert list((tmp_path / "spool").iterdir()) == []  # moved into the blob store
+    view = await store.open_view(placed[0].mailbox_id)
+    with store.open_blob(view.messages[1].blob) as f:
+        assert f.read() == message(2)
+    empty = SpoolFile(tmp_path / "spool", "test")
+    await empty.finish()
+    await expect("CANNOT", ops.append_many(account.id, "INBOX", [NewMessage(empty)]))
+    await empty.discard()
+    assert list((tmp_path / "spool").iterdir()) == []
 
 
 # --- COPY (RFC 9051 §6.4.7) and MOVE (RFC 6851) -----------------------------------------------------

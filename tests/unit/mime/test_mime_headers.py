@@ -3,13 +3,24 @@ decoded values for SEARCH/SORT (RFC 5256 base subject, dates, message ids)."""
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pochta.mime.charset import decode_bytes, is_known
 from pochta.mime.encoded_words import decode_b64, decode_encoded_words
 from pochta.mime.fields import base_subject, message_id, message_ids, parse_date
 from pochta.mime.header import field_text, parse_header, unfold
-from pochta.mime.params import parse_content_type, parse_disposition, parse_language, parse_token
+from pochta.mime.params import (
+    _trailing_comment,
+    parse_content_type,
+    parse_disposition,
+    parse_language,
+    parse_token,
+)
 from pochta.mime.text import html_to_text
 
 
@@ -233,3 +244,40 @@ def test_html_to_text() -> None:
     assert html_to_text(html) == "T\nHello world\na < b & c\nc1\nc2\ntail"
     assert html_to_text("a < b<i>x</i>") == "a < bx"
     assert html_to_text("<SCRIPT>never closed") == ""
+
+
+_OLD_TRAILING_COMMENT = re.compile(r"\s*\((?:[^()\\]|\\.)*\)\s*\Z", re.S)
+
+
+@given(st.text(alphabet=" \t()\\ab", max_size=16))
+def test_trailing_comment_agrees_with_the_regular_expression(value: str) -> None:
+    old = _OLD_TRAILING_COMMENT.search(value)
+    new = _trailing_comment(value)
+    if old is None:
+        assert new is None
+    else:
+        assert new is not None
+        assert value[old.start() : new].strip() == ""
+        assert value[new] == "("
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        " " * 200_000 + "x",  # the search restarted at every space: quadratic (40,000 took 3.9 s)
+        "x" + " " * 200_000 + "(c)",
+        "(" + "\\(" * 100_000 + ")",
+        "a" + "(" * 200_000 + ")",
+    ],
+)
+def test_parameter_comments_take_linear_time(value: str) -> None:
+    started = time.perf_counter()
+    parse_content_type("text/plain; charset=" + value)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_subject_trailer_takes_linear_time() -> None:
+    started = time.perf_counter()
+    assert base_subject("x " + "(fwd) " * 680) == "x"  # within the 4096 characters kept
+    assert base_subject("x (Fwd)\t(FWD) ") == "x"
+    assert time.perf_counter() - started < 1.0

@@ -135,7 +135,7 @@ S: +OK Message 1 deleted
 C: DELE 1
 S: -ERR Message already deleted
 C: LIST
-S: +OK 1 messages ({len(MSG2)} octets)
+S: +OK 1 message ({len(MSG2)} octets)
 S: 2 {len(MSG2)}
 S: .
 C: LAST

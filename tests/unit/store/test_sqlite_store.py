@@ -16,7 +16,7 @@ import textwrap
 import threading
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from pochta.store import sqlite_mail as mail  # noqa: E402
 from pochta.store.api import NotFound, Store  # noqa: E402
 from pochta.store.changes import LocalChangeFeed  # noqa: E402
 from pochta.store.model import Change, ChangeKind, MailboxView, Target  # noqa: E402
+from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient  # noqa: E402
 from pochta.store.schema import is_fts_table, metadata  # noqa: E402
 from pochta.store.sqlite import (  # noqa: E402
     DB_FILE_NAME,
@@ -492,3 +493,37 @@ async def test_sessions_share_one_view_while_the_mailbox_is_unchanged(store_fact
     gc.collect()
     fresh = await store.open_view(inbox.id)  # the cache held it weakly; a new one is built
     assert fresh.flags[0] == frozenset({"\\Seen"})
+
+
+async def test_migration_0005_gives_queued_messages_ids(data_dir: Path) -> None:
+    # A store at revision 0003 with queued messages (integer ids only) is opened by this version.
+    store = await open_sqlite_store(data_dir, Settings())
+    blob, _ = await put(store, make_message("queued before 0005"))
+    for address in ("a@remote.example", "b@remote.example"):
+        await store.enqueue(
+            NewQueueEntry(
+                blob, "s@example.org", (NewQueueRecipient(address),), "submission", datetime.now(UTC)
+            )
+        )
+    await store.close()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.executescript(
+            "DROP INDEX ix_queue_messages_qid; ALTER TABLE queue_messages DROP COLUMN qid;"
+            "UPDATE alembic_version SET version_num = '0003';"
+        )
+    finally:
+        conn.close()
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        entries = await store.queue_entries()
+        assert sorted(r.address for e in entries for r in e.recipients) == [
+            "a@remote.example",
+            "b@remote.example",
+        ]
+        ids = [e.id for e in entries]
+        assert len(set(ids)) == 2
+        assert all(len(i) == 16 and i == i.upper() and int(i, 16) >= 0 for i in ids)
+        assert await store.queue_entry(ids[0]) == entries[0]
+    finally:
+        await store.close()

@@ -26,9 +26,10 @@ Framing rules:
 - The command line outside literals is limited in total (``max_line``, all pieces of one command);
   over-long input closes the connection (its rest could otherwise run as commands, as Dovecot does).
 - Literal octets are never copied into one piece: they are kept in the chunks they arrived in. With
-  ``Limits.stream_over`` set, an APPEND literal larger than that is not kept at all: its chunks are
-  handed out as ``LiteralChunk`` events while they arrive (the handler spools them to a temporary
-  file), and the command's ``LiteralData`` is marked ``streamed``. The command may still turn out to be
+  ``Limits.stream_over`` set, an APPEND literal larger than that (or one that would take the literals
+  kept for the command past ``max_literal_total``) is not kept at all: its chunks are handed out as
+  ``LiteralChunk`` events while they arrive (the handler spools them to a temporary file), and the
+  command's ``LiteralData`` is marked ``streamed``. The command may still turn out to be
   invalid (a ``CommandError`` instead of a ``Command``): the handler then drops what it spooled.
 - NUL outside a literal8 is a BAD (RFC 9051 §9 CHAR8 excludes %x00). Every BAD counts against an error
   budget; when it is spent the connection is closed with BYE.
@@ -61,7 +62,9 @@ class Limits:
     max_literals: int = 1000  # literals in one command
     max_depth: int = 64  # nesting of parenthesised lists and SEARCH programs
     max_errors: int = 10  # consecutive BAD responses before the connection is closed
-    stream_over: int | None = None  # APPEND literals above this many octets come as LiteralChunk events
+    # APPEND literals above this many octets come as LiteralChunk events; so do smaller ones once
+    # those kept in memory would exceed max_literal_total (the memory any command may hold).
+    stream_over: int | None = None
     literal_minus: bool = True  # LITERAL- (IMAP4rev2 always); False: LITERAL+
 
 
@@ -123,6 +126,7 @@ class _Pending:
     append: bool = False
     line_octets: int = 0
     literal_total: int = 0
+    kept: int = 0  # octets of the literals kept in memory (not streamed)
     # a literal in progress
     remaining: int = 0
     binary: bool = False
@@ -151,6 +155,15 @@ class Receiver:
     @property
     def closed(self) -> bool:
         return self._mode == "closed"
+
+    @property
+    def line_open(self) -> bool:
+        """Once ``next_command`` needs data: a line has begun and not ended (a command line, also the
+        part after a literal, a DONE or a continuation line). Literal octets are not a line."""
+        pending = self._pending
+        if self._mode == "closed" or (pending is not None and pending.remaining):
+            return False
+        return pending is not None or self._buf.line_open
 
     def discard_buffered(self) -> int:
         """After STARTTLS: plaintext pipelined behind it must not run (RFC 9051 §6.2.1)."""
@@ -236,7 +249,13 @@ class Receiver:
         pending.literal_total += size
         pending.chunks = []
         stream_over = self.limits.stream_over
-        pending.streaming = pending.append and stream_over is not None and size > stream_over
+        pending.streaming = (
+            pending.append
+            and stream_over is not None
+            and (size > stream_over or pending.kept + size > limits.max_literal_total)
+        )
+        if not pending.streaming:
+            pending.kept += size
         if size == 0:
             self._store_literal(pending)
         return NeedLiteral(size, sync, binary)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pochta.plural import plural
 from pochta.proto.buffer import LineTooLong, ReceiveBuffer
 from pochta.proto.pop3.events import (
     ApopLogin,
@@ -161,6 +162,11 @@ class Pop3Core:
     def receive_data(self, data: bytes) -> None:
         self._buffer.feed(data)
 
+    @property
+    def line_open(self) -> bool:
+        """Once ``next_event`` returned None: a command line has begun and its end has not arrived."""
+        return self._buffer.line_open
+
     def data_to_send(self) -> bytes:
         data = bytes(self._out)
         self._out.clear()
@@ -243,7 +249,7 @@ class Pop3Core:
             self._retrieved.add(index)
             # RFC 1225 LAST: the highest message number accessed.
             self._last = max(self._last, index + 1)
-            self._out += ok(f"{self._listing.sizes[index]} octets")
+            self._out += ok(plural(self._listing.sizes[index], "octet"))
         else:
             self._out += ok("top of message follows")
 
@@ -345,7 +351,7 @@ class Pop3Core:
 
     def _stat_text(self) -> str:
         count, octets = self._stat()
-        return f"{count} messages ({octets} octets)"
+        return f"{plural(count, 'message')} ({plural(octets, 'octet')})"
 
     def _stat(self) -> tuple[int, int]:
         sizes = self._listing.sizes

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pochta.plural import plural
+
 _ENHANCED = re.compile(r"[245]\.(?:0|[1-9]\d{0,2})\.(?:0|[1-9]\d{0,2})")
 
 
@@ -109,7 +111,7 @@ def delivered(text: str = "Delivered") -> Reply:
 
 
 def chunk_received(size: int) -> Reply:
-    return Reply(250, (f"{size} octets received",), "2.0.0")  # RFC 3030 §4.1
+    return Reply(250, (f"{plural(size, 'octet')} received",), "2.0.0")  # RFC 3030 §4.1
 
 
 def reset_ok() -> Reply:
@@ -240,6 +242,11 @@ def bare_line_ending() -> Reply:
     return Reply(550, ("Message contains a bare CR or LF; line endings must be CRLF",), "5.6.0")
 
 
+def malformed_header() -> Reply:
+    # RFC 5322 §2.2: a header section is fields, each a name, ":" and a value (folded lines after)
+    return Reply(550, ("Message header section is malformed: a line is not a header field",), "5.6.0")
+
+
 def loop_detected() -> Reply:
     return Reply(554, ("Too many Received header fields: mail loop",), "5.4.6")  # RFC 3463 X.4.6
 
@@ -252,8 +259,12 @@ def unknown_user() -> Reply:
     return Reply(550, ("No such user here",), "5.1.1")  # RFC 3463 X.1.1
 
 
-def sender_not_owned() -> Reply:
-    return Reply(553, ("Sender address not owned by the authenticated user",), "5.7.1")
+def sender_not_owned(detail: str | None = None) -> Reply:
+    """553 5.7.1; ``detail`` says which header field and why (the text is folded into one line)."""
+    text = "Sender address not owned by the authenticated user"
+    if detail:
+        text = f"{text} ({' '.join(detail.split())[:200]})"
+    return Reply(553, (text,), "5.7.1")
 
 
 def insufficient_storage() -> Reply:

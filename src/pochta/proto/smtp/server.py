@@ -276,6 +276,12 @@ class ServerConnection:
         """Drops unprocessed input (STARTTLS, RFC 3207 §4.2; done by ``send`` on the 220 reply too)."""
         return self._buffer.discard()
 
+    @property
+    def line_open(self) -> bool:
+        """Once ``next_event`` needs data: a command line (or SASL response) has begun and not ended.
+        DATA text and BDAT chunks are message data, not command lines."""
+        return self._state not in (State.DATA, State.BDAT) and self._buffer.line_open
+
     def next_event(self) -> Event | _NeedData:
         if self._owed:
             raise SmtpStateError(f"a reply to {self._pending!r} is owed")

@@ -6,8 +6,10 @@
   ``NO [TOOBIG]`` (RFC 7889 §4, RFC 4469 §4.2), so the client never sends the octets; a larger
   non-synchronising literal ends the session (RFC 7888 §4). ``MailOps`` checks the same limit again
   after line-end repair. All literals of one APPEND together may not exceed it either (the receiver's
-  ``max_append_total``): the messages are held in memory until the command is complete, and this
-  bounds that memory. Streaming big literals to a spool file (``Limits.stream_over``) is not done yet.
+  ``max_append_total``, the spool space one command may take).
+- Memory: a literal above ``imap.max_literal_size``, or past ``imap.max_literals_total`` kept for the
+  command, is written to a spool file while it arrives (``uploads``); the blob store adopts the file
+  by a rename. Smaller ones are kept, as for any command.
 - MULTIAPPEND is all or nothing (RFC 3502 §3, ``MailOps.append_many``): a message over the limit
   fails the command before anything is stored; a bad flag, a missing mailbox (TRYCREATE) or the
   quota (OVERQUOTA) of any message fails them all.
@@ -38,10 +40,10 @@ async def append(session: Session, command: Command) -> Tagged:
     name = session.mailbox_name(args.mailbox)
     messages: list[NewMessage] = []
     for message in args.messages:
-        if message.data.streamed:  # pragma: no cover - the handler sets no Limits.stream_over
-            raise RuntimeError("streamed APPEND literals are not supported")
+        # A large literal was written to a spool file as it arrived (server.imap.uploads).
+        data = session.uploads.take(message.data.index) if message.data.streamed else bytes(message.data)
         # RFC 9051 §6.3.12: flags and date-time are optional; no date means the current time.
-        messages.append(NewMessage(bytes(message.data), message.flags or (), message.date))
+        messages.append(NewMessage(data, message.flags or (), message.date))
     placed = await session.services.ops.append_many(session.account_id, name, messages)
     selected = session.selected
     if selected is not None and placed[0].mailbox_id == selected.mailbox_id:

@@ -237,6 +237,7 @@ def _admit(session: Session, command: Command, result: AuthResult) -> Tagged:
     session.enter(State.AUTHENTICATED)
     # RFC 9051 §5.4: the autologout timer is at least 30 minutes once authenticated.
     conn.set_idle_timeout(session.services.settings.imap.autologout)
+    conn.end_login_phase()  # server.login_timeout no longer applies
     conn.log.info("imap login", account=result.account.address, app_password=result.app_password)
     conn.metrics.login("imap", ok=True)
     # RFC 9051 §6.2.2, §6.2.3: the tagged OK may carry the (changed) capabilities.

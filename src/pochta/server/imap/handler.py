@@ -2,7 +2,8 @@
 
 - Greeting ``* OK [CAPABILITY ...]`` (RFC 9051 §7.1.1); autologout: the listener's
   ``server.idle_timeout_unauthenticated`` before login, ``imap.autologout`` (at least 30 minutes,
-  RFC 9051 §5.4) after, then ``* BYE Autologout``.
+  RFC 9051 §5.4) after, then ``* BYE Autologout``; likewise when ``server.login_timeout`` passes
+  before login or ``server.line_timeout`` during one command line (``Connection`` keeps them).
 - Limits are the receiver's (``Limits`` from config): the command line outside literals
   (``limits.max_line_length``), literals of APPEND (``limits.max_message_size``, APPENDLIMIT) and of
   other commands (``imap.max_literal_size``), the error budget (``limits.max_errors`` consecutive
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 from pochta.auth.authenticator import Authenticator
 from pochta.config import Settings
@@ -32,7 +34,7 @@ from pochta.proto.imap import (
     Untagged,
 )
 from pochta.proto.imap.responses import Bye, Code
-from pochta.server.connection import Connection, IdleTimeout
+from pochta.server.connection import Connection, DeadlineExpired, IdleTimeout
 from pochta.server.imap.commands import capabilities, dispatch
 from pochta.server.imap.session import Services, Session, SessionClosed
 from pochta.server.listeners import ProtocolHandler
@@ -48,9 +50,12 @@ def receiver_limits(settings: Settings) -> Limits:
         max_literal=imap.max_literal_size,
         max_literal_total=imap.max_literals_total,
         append_limit=limits.max_message_size,
-        # MULTIAPPEND (RFC 3502): all messages of one APPEND are held in memory until it completes
-        # (no spooling yet), so together they are bounded like one message (server.imap.append).
+        # MULTIAPPEND (RFC 3502): all messages of one APPEND together are bounded like one message
+        # (the spool space one command may take, server.imap.append).
         max_append_total=limits.max_message_size,
+        # APPEND literals larger than any other command's literal, or past what any command may keep
+        # in memory, are written to spool files as they arrive (server.imap.uploads).
+        stream_over=imap.max_literal_size,
         max_errors=limits.max_errors,
         literal_minus=True,  # RFC 7888 §5 LITERAL- (advertised in commands.capabilities)
     )
@@ -67,6 +72,7 @@ class ImapHandler:
         authenticator: Authenticator | None = None,
         ops: MailOps | None = None,
         scram_secret: bytes | None = None,
+        spool_dir: Path,
     ) -> None:
         self.services = Services(
             store=store,
@@ -75,6 +81,7 @@ class ImapHandler:
             authenticator=authenticator or Authenticator(store, settings.login),
             scram_secret=scram_secret,
             capabilities=capabilities,
+            spool_dir=spool_dir,
         )
         self.limits = receiver_limits(settings)
 
@@ -89,12 +96,16 @@ class ImapHandler:
             session.send(Untagged(Status.OK, greeting, code=caps))  # RFC 9051 §7.1.1
             await session.flush()
             await self._serve(session)
-        except IdleTimeout:
-            # RFC 9051 §5.4: the autologout timer expired.
-            conn.log.info("imap autologout", authenticated=session.account is not None)
+        except IdleTimeout as exc:
+            # RFC 9051 §5.4: the autologout timer expired, or a deadline passed (login, one line).
+            conn.log.info("imap autologout", authenticated=session.account is not None, reason=str(exc))
+            text = (
+                f"Autologout; {exc}" if isinstance(exc, DeadlineExpired) else "Autologout; idle for too long"
+            )
             with contextlib.suppress(OSError):
-                await conn.send(Bye("Autologout; idle for too long").encode())
+                await conn.send(Bye(text).encode())
         finally:
+            await session.uploads.discard()  # an APPEND cut off: its spool files go
             await session.unselect()
 
     async def busy(self, conn: Connection) -> None:
@@ -108,7 +119,7 @@ class ImapHandler:
     async def _serve(self, session: Session) -> None:
         conn, receiver = session.conn, session.receiver
         while True:
-            data = await conn.read_some()
+            data = await conn.read_some(line_open=receiver.line_open)
             if not data:
                 return  # the client went away
             receiver.receive_data(data)
@@ -131,21 +142,27 @@ class ImapHandler:
                 case NeedLiteral(sync=True):
                     session.send(Continuation("Ready for literal data"))  # RFC 9051 §7.6
                     await session.flush()
-                case NeedLiteral() | LiteralChunk():
-                    pass  # {n-}: nothing to send; chunks only come with Limits.stream_over
+                case NeedLiteral():
+                    pass  # {n-}: nothing to send
+                case LiteralChunk(index=index, data=data, last=last):
+                    await session.uploads.write(index, data, last)  # an APPEND message, to its spool
                 case CommandError(reply=reply, close=close):
+                    await session.uploads.discard()
                     session.send(reply)
                     if close:
                         session.logout = True
                 case Command():
-                    await dispatch(session, event)
+                    try:
+                        await dispatch(session, event)
+                    finally:
+                        await session.uploads.discard()  # what APPEND did not store
                     await session.flush()
                 case _:  # IdleDone, ContinuationLine: only while a command drives the receiver
                     pass
 
 
 def imap_handlers(
-    store: Store, settings: Settings, *, scram_secret: bytes | None = None
+    store: Store, settings: Settings, *, spool_dir: Path, scram_secret: bytes | None = None
 ) -> dict[str, ProtocolHandler]:
     """The handler of the "imap" protocol (listeners imap and imaps, config.LISTENER_KINDS)."""
-    return {"imap": ImapHandler(store, settings, scram_secret=scram_secret)}
+    return {"imap": ImapHandler(store, settings, scram_secret=scram_secret, spool_dir=spool_dir)}

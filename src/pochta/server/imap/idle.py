@@ -62,7 +62,7 @@ async def idle(session: Session, command: Command) -> Tagged | None:
                 if not isinstance(event, NeedMoreData):  # pragma: no cover - the receiver is in IDLE mode
                     raise RuntimeError(f"unexpected event {event!r}")
                 if read is None:
-                    read = asyncio.ensure_future(conn.read_some())
+                    read = asyncio.ensure_future(conn.read_some(line_open=receiver.line_open))
                 if woken is None:
                     woken = asyncio.ensure_future(session.dirty.wait())
                 await asyncio.wait((read, woken), return_when=asyncio.FIRST_COMPLETED)

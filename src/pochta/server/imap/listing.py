@@ -3,6 +3,8 @@ RFC 3348 CHILDREN, RFC 3501 §6.3.9 LSUB.
 
 - Patterns: reference and pattern are joined; ``*`` matches anything, ``%`` anything but the
   hierarchy separator "/" (RFC 9051 §6.3.9). "INBOX" is matched case-insensitively as a first level.
+  Matching is linear in the length of each name (``mail.patterns``, no regular expression); more
+  than ``imap.max_list_wildcards`` wildcards in one pattern is ``NO [LIMIT]``.
   Names are sent in modified UTF-7 to IMAP4rev1 sessions, UTF-8 after ENABLE IMAP4rev2/UTF8=ACCEPT.
 - ``LIST "" ""`` answers the delimiter and the reference's root (RFC 9051 §6.3.9).
 - Attributes: \\HasChildren/\\HasNoChildren always (RFC 3348, RFC 5258 §4), the special use always
@@ -17,10 +19,10 @@ RFC 3348 CHILDREN, RFC 3501 §6.3.9 LSUB.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from pochta.mail.names import INBOX
+from pochta.mail.patterns import NamePattern, count_wildcards
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.args import ListArgs, Lsub
 from pochta.proto.imap.responses import ListItem
@@ -28,34 +30,31 @@ from pochta.server.imap.session import Session
 from pochta.server.imap.status import check_items, status_response
 from pochta.store.model import HIERARCHY_SEPARATOR, MailboxInfo
 
-__all__ = ["compile_pattern", "list_command", "lsub"]
+__all__ = ["list_command", "lsub"]
 
 SEP = HIERARCHY_SEPARATOR
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """A LIST pattern (reference already joined) as a regular expression matching whole names."""
-    if pattern[:5].upper() == INBOX and (len(pattern) == 5 or pattern[5] in SEP + "%*"):
-        pattern = INBOX + pattern[5:]  # RFC 9051 §5.1: INBOX is case-insensitive
-    parts = []
-    for char in pattern:
-        if char == "*":
-            parts.append(".*")
-        elif char == "%":
-            parts.append(f"[^{re.escape(SEP)}]*")
-        else:
-            parts.append(re.escape(char))
-    return re.compile("".join(parts), re.DOTALL)
-
-
-def _patterns(session: Session, reference: bytes, patterns: Iterable[bytes]) -> list[re.Pattern[str]]:
+def _patterns(session: Session, reference: bytes, patterns: Iterable[bytes]) -> list[NamePattern]:
     ref = _decode(session, reference)
     compiled = []
     for raw in patterns:
         pattern = _decode(session, raw)
         if ref is not None and pattern is not None:
-            compiled.append(compile_pattern(ref + pattern))
+            compiled.append(NamePattern(ref + pattern))
     return compiled  # a pattern that cannot be decoded matches nothing
+
+
+def _too_many_wildcards(
+    session: Session, command: Command, reference: bytes, patterns: Iterable[bytes]
+) -> Tagged | None:
+    """NO [LIMIT] when the reference and a pattern together hold more wildcards than allowed."""
+    limit = session.services.settings.imap.max_list_wildcards
+    # Wildcards are ASCII in both name encodings (modified UTF-7 and UTF-8): count them in the octets.
+    if any(count_wildcards((reference + raw).decode("ascii", "replace")) > limit for raw in patterns):
+        # RFC 5530 §3 LIMIT: an implementation limit, not a syntax error.
+        return Tagged(command.tag, Status.NO, f"At most {limit} wildcards in a pattern", code="LIMIT")
+    return None
 
 
 def _decode(session: Session, raw: bytes) -> str | None:
@@ -83,6 +82,9 @@ async def list_command(session: Session, command: Command) -> Tagged:
         root = ref[: ref.index(SEP) + 1] if SEP in ref else ""
         session.send(ListItem(("\\Noselect",), SEP, root))
         return Tagged(command.tag, Status.OK, "LIST completed")
+    too_many = _too_many_wildcards(session, command, args.reference, args.patterns)
+    if too_many is not None:
+        return too_many
     status_items = args.status
     problem = check_items(status_items)
     if problem is not None:
@@ -117,7 +119,7 @@ async def list_command(session: Session, command: Command) -> Tagged:
     matching_parents = {p for name in names if meets(name) for p in _parents(name)} if recursive else set()
     patterns = _patterns(session, args.reference, args.patterns)
     for name in sorted(names, key=_sort_key):
-        if not any(p.fullmatch(name) for p in patterns):
+        if not any(p.matches(name) for p in patterns):
             continue
         childinfo: tuple[str, ...] = ()
         if not meets(name):
@@ -149,13 +151,16 @@ async def lsub(session: Session, command: Command) -> Tagged:
     are not subscribed themselves are listed with \\Noselect."""
     args = command.args
     assert isinstance(args, Lsub)
+    too_many = _too_many_wildcards(session, command, args.reference, (args.pattern,))
+    if too_many is not None:
+        return too_many
     subscribed = set(await session.services.ops.subscriptions(session.account_id))
     patterns = _patterns(session, args.reference, (args.pattern,))
     implied: set[str] = set()
     if args.pattern.endswith(b"%"):
         implied = {p for name in subscribed for p in _parents(name)} - subscribed
     for name in sorted(subscribed | implied, key=_sort_key):
-        if any(p.fullmatch(name) for p in patterns):
+        if any(p.matches(name) for p in patterns):
             attrs = ("\\Noselect",) if name in implied else ()
             session.send(ListItem(attrs, SEP, name, lsub=True))
     return Tagged(command.tag, Status.OK, "LSUB completed")

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pochta.auth.authenticator import Authenticator
 from pochta.config import Settings
@@ -34,6 +35,7 @@ from pochta.proto.imap import (
 )
 from pochta.server.connection import Connection
 from pochta.server.imap.selected import SelectedMailbox
+from pochta.server.imap.uploads import Uploads
 from pochta.store.api import ChangeSubscription, Store
 from pochta.store.model import Account
 
@@ -54,6 +56,7 @@ class Services:
     authenticator: Authenticator
     scram_secret: bytes | None
     capabilities: Callable[[Session], list[str]]  # commands.capabilities, derived from the table
+    spool_dir: Path  # where APPEND literals are written as they arrive (store.spool)
 
 
 @dataclass
@@ -75,11 +78,13 @@ class Session:
     selected: SelectedMailbox | None = None
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
     logout: bool = False  # LOGOUT done, or a BYE was sent: close after flushing
+    uploads: Uploads = field(init=False)  # APPEND literals of the command being received
     _watch: Watch | None = None
     _out: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.receiver.state = self.state
+        self.uploads = Uploads(self.services.spool_dir)
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -156,7 +161,7 @@ class Session:
                 raise SessionClosed
             if not isinstance(event, NeedMoreData):  # pragma: no cover - the receiver is in line mode
                 raise RuntimeError(f"unexpected event {event!r}")
-            data = await self.conn.read_some()
+            data = await self.conn.read_some(line_open=self.receiver.line_open)
             if not data:
                 self.logout = True
                 raise SessionClosed

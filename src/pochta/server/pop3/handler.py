@@ -17,6 +17,7 @@ from typing import BinaryIO
 from pochta.auth.authenticator import Authenticator, plaintext_allowed
 from pochta.config import Settings
 from pochta.mail.ops import MailOps
+from pochta.plural import plural
 from pochta.proto.pop3 import (
     ApopLogin,
     AuthStart,
@@ -100,14 +101,16 @@ class Pop3Handler:
         try:
             await conn.send(core.data_to_send())
             await self._serve(session)
-        except IdleTimeout:
+        except IdleTimeout as exc:
+            conn.log.info("pop3 autologout", authenticated=session.maildrop is not None, reason=str(exc))
             if session.maildrop is not None:
                 # RFC 1939 §3: the autologout timer expired; the session ends without UPDATE.
-                conn.log.info("pop3 autologout")
-                with contextlib.suppress(OSError):
-                    await conn.send(b"-ERR [SYS/TEMP] Autologout: idle for too long, nothing changed\r\n")
-                return
-            raise
+                goodbye = b"-ERR [SYS/TEMP] Autologout: idle for too long, nothing changed\r\n"
+            else:
+                # Before login: idle, or server.login_timeout / server.line_timeout passed.
+                goodbye = f"-ERR Autologout: {exc}\r\n".encode()
+            with contextlib.suppress(OSError):
+                await conn.send(goodbye)
         finally:
             if session.locked is not None:
                 self.locks.release(*session.locked)
@@ -123,7 +126,7 @@ class Pop3Handler:
     async def _serve(self, session: Session) -> None:
         conn, core = session.conn, session.core
         while True:
-            data = await conn.read_some()
+            data = await conn.read_some(line_open=core.line_open)
             if not data:
                 return  # dropped: RFC 1939 §6, nothing changes without QUIT
             core.receive_data(data)
@@ -200,7 +203,7 @@ class Pop3Handler:
             "pop3 quit", deleted=len(deleted), retrieved=len(retrieved), ok=ok, recent=maildrop.recent
         )
         left = len(maildrop) - (0 if maildrop.recent else len(deleted))
-        session.core.commit_done(ok, f"Bye, {left} messages left" if ok else "")
+        session.core.commit_done(ok, f"Bye, {plural(left, 'message')} left" if ok else "")
 
     # -- helpers -------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import hmac
 from typing import TYPE_CHECKING
 
 from pochta.auth.authenticator import AuthFailed, AuthFailure, AuthResult
+from pochta.plural import plural
 from pochta.proto.pop3 import ApopLogin, AuthStart, PasswordLogin, SaslResponse
 from pochta.proto.sasl import (
     Cancel,
@@ -197,7 +198,7 @@ class LoginFlow:
             # RFC 2449 §8.1.2: logged in too recently; the session stays in AUTHORIZATION.
             wait = int(policy.login_delay - since) + 1
             core.login_failed(
-                f"Minimum time between mail checks is {policy.login_delay} seconds; wait {wait}",
+                f"Minimum time between mail checks is {plural(policy.login_delay, 'second')}; wait {wait}",
                 "LOGIN-DELAY",
             )
             return
@@ -226,6 +227,7 @@ class LoginFlow:
         session.maildrop = maildrop
         # RFC 1939 §3: the autologout timer is at least 10 minutes in TRANSACTION.
         conn.set_idle_timeout(handler.settings.pop3.autologout)
+        conn.end_login_phase()  # server.login_timeout no longer applies
         conn.log.info("pop3 login", account=account.address, recent=recent, messages=len(maildrop))
         conn.metrics.logins.labels(protocol="pop3", result="ok").inc()
         core.login_succeeded(maildrop.listing(), handler.capabilities(conn, policy, recent))

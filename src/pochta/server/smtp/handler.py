@@ -96,11 +96,14 @@ class SmtpHandler:
         session = Session(conn, core)
         hostname = self.settings.hostname
         conn.set_idle_timeout(self.settings.smtp.command_timeout)  # RFC 5321 §4.5.3.2.7
+        if self.role != "submission":
+            # The MX and LMTP never log in: server.login_timeout does not apply (line_timeout does).
+            conn.end_login_phase()
         try:
             await conn.send(core.send(replies.greeting(hostname)))
             await self._serve(session)
-        except IdleTimeout:
-            conn.log.info("smtp timeout", state=core.state.value)
+        except IdleTimeout as exc:
+            conn.log.info("smtp timeout", state=core.state.value, reason=str(exc))
             with contextlib.suppress(OSError):
                 await conn.send(core.send(replies.timeout(hostname)))  # 421 4.4.2
         finally:
@@ -120,7 +123,7 @@ class SmtpHandler:
             max_message_size=settings.limits.max_message_size,
             max_recipients=settings.limits.max_recipients,
             max_errors=settings.limits.max_errors,
-            max_messages=smtp.max_messages_per_connection,
+            max_messages=self.max_messages(),
             max_header_count=smtp.max_header_count,
             max_header_size=smtp.max_header_size,
             starttls=conn.starttls_available,
@@ -128,6 +131,12 @@ class SmtpHandler:
             # Plaintext mechanisms without TLS only where login policy allows it (loopback).
             auth_plaintext_without_tls=plaintext_allowed(settings.login, False, conn.peer_ip),
         )
+
+    def max_messages(self) -> int:
+        """Messages per session (0: no limit): LMTP has its own setting, unlimited by default."""
+        if self.role == "lmtp":
+            return self.settings.lmtp.max_messages_per_connection
+        return self.settings.smtp.max_messages_per_connection
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -138,7 +147,7 @@ class SmtpHandler:
             in_data = core.state in (State.DATA, State.BDAT)
             # RFC 5321 §4.5.3.2: longer timeouts while the message text flows
             conn.set_idle_timeout(smtp.data_timeout if in_data else smtp.command_timeout)
-            data = await conn.read_some()
+            data = await conn.read_some(line_open=core.line_open)
             core.receive_data(data)
             out = bytearray()
             starttls = False
@@ -168,6 +177,13 @@ class SmtpHandler:
                 await conn.start_tls()
                 core.config = dataclasses.replace(core.config, starttls=False)
 
+    @staticmethod
+    def _logged_in(session: Session, reply: Reply, account: Account | None) -> Reply:
+        if account is not None:
+            session.account = account
+            session.conn.end_login_phase()  # server.login_timeout no longer applies
+        return reply
+
     async def _handle(self, session: Session, event: Event) -> bytes:
         core = session.core
         match event:
@@ -178,12 +194,10 @@ class SmtpHandler:
                 return core.send(replies.ready_to_start_tls())
             case AuthStart(mechanism, initial):
                 reply, account = await self.auth.start(session.conn, session.sasl, mechanism, initial)
-                session.account = account or session.account
-                return core.send(reply)
+                return core.send(self._logged_in(session, reply, account))
             case AuthResponse(data):
                 reply, account = await self.auth.respond(session.conn, session.sasl, data)
-                session.account = account or session.account
-                return core.send(reply)
+                return core.send(self._logged_in(session, reply, account))
             case MailFrom():
                 return core.send(await self._mail(session, event))
             case RcptTo():
@@ -246,6 +260,7 @@ class SmtpHandler:
             protocol=self._protocol(session),
             declared_size=event.params.size or 0,
             submission=self.role == "submission",
+            author=account.address if account is not None else None,
             # RFC 6409 §4.3 / RFC 5321 §3.9: only an authenticated submission may reach other domains
             relay=account is not None,
             body=event.params.body,
@@ -277,12 +292,18 @@ class SmtpHandler:
         refusal: Reply | None = None
         if facts.received > self.settings.smtp.max_received_headers:
             refusal = replies.loop_detected()  # RFC 5321 §6.3: 554 5.4.6
+        elif self.role == "submission" and facts.malformed:
+            # Refused rather than completed: a From: or Date: put in front would take the stray
+            # line as its own continuation, and readers would see another header than the check.
+            refusal = replies.malformed_header()  # 550 5.6.0
         elif self.role == "submission" and session.account is not None:
-            owned = await self.senders.may_use_from(session.account, facts, self.settings.smtp)
-            refusal = None if owned else replies.sender_not_owned()  # 553 5.7.1 for From:
+            reason = await self.senders.header_refusal(session.account, facts, self.settings.smtp)
+            refusal = None if reason is None else replies.sender_not_owned(reason)  # 553 5.7.1
         if refusal is not None:
             await txn.abort()
-            session.conn.log.info("smtp message refused", code=refusal.code, reason=refusal.lines[0])
+            session.conn.log.info(
+                "smtp message refused", id=txn.id, code=refusal.code, reason=refusal.lines[0]
+            )
             return [refusal] * count
         # SMTP has one reply for all recipients: store for all of them or for none.
         result = await txn.commit(all_or_nothing=self.role != "lmtp")
@@ -299,7 +320,8 @@ class SmtpHandler:
             id=txn.id,
             sender=txn.envelope.sender.address or "<>",
             recipients=len(result.replies),
-            delivered=result.delivered,
+            delivered=result.delivered,  # stored locally
+            queued=result.queued,  # in the outbound queue, under this same id
             size=result.size,
         )
 

@@ -72,7 +72,9 @@ async def test_queue_enqueue_and_read_back(store: Store) -> None:
     assert entry.recipients[1].notify == ()
     assert entry.recipients[1].orcpt is None
     assert [e.id for e in await store.queue_entries()] == [queue_id]
-    assert await store.queue_entry(queue_id + 1000) is None
+    assert queue_id == queue_id.upper()  # the id the SMTP reply names: 16 hex digits
+    assert len(queue_id) == 16
+    assert await store.queue_entry("0" * 16) is None
     assert await store.queue_next_due() == T0
 
 
@@ -170,7 +172,7 @@ async def test_queue_claims_across_handles_are_disjoint(store_factory: StoreFact
     other = await store_factory()
     blob, _ = await put(store, make_message("many"))
     ids = {await store.enqueue(_entry(blob, f"r{i}@remote.example")) for i in range(30)}
-    claimed: list[int] = []
+    claimed: list[str] = []
 
     async def worker(handle: Store, owner: str) -> None:
         while True:
