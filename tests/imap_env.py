@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import re
 import socket
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -20,12 +21,14 @@ import trustme
 from pochta.auth.authenticator import Authenticator
 from pochta.auth.passwords import hash_password, make_scram_credentials
 from pochta.config import LISTENER_KINDS, Settings
+from pochta.delivery import Delivery
 from pochta.mail.ops import MailOps
 from pochta.metrics import Metrics
 from pochta.mime import parse_message
 from pochta.server.imap import ImapHandler
 from pochta.server.listeners import ProtocolHandler, Server
 from pochta.server.pop3 import Pop3Handler
+from pochta.server.smtp import smtp_handlers
 from pochta.store.api import Store
 from pochta.store.model import Account, MailboxInfo, Target
 from pochta.store.spool import spool_directory
@@ -187,6 +190,10 @@ async def imap_server(tmp_path: Path, settings: Settings | None = None) -> Async
         if settings.listeners.get("pop3", "off") != "off":
             # POP3 on the same store, for tests of IMAP sessions beside POP3 clients.
             handlers["pop3"] = Pop3Handler(store, settings, ops=ops, scram_secret=b"k" * 32)
+        if settings.listeners.get("lmtp", "off") != "off":
+            # LMTP delivering into the same store, for tests that deliver as an MTA would.
+            delivery = Delivery(store, settings, data_dir)
+            handlers["lmtp"] = smtp_handlers(store, settings, delivery, scram_secret=b"k" * 32)["lmtp"]
         server = Server(settings, data_dir, handlers, metrics=Metrics(), ssl_context=server_context)
         await server.start()
         try:
@@ -195,3 +202,54 @@ async def imap_server(tmp_path: Path, settings: Settings | None = None) -> Async
             await server.stop()
     finally:
         await store.close()
+
+
+_IMAP_TOKEN = re.compile(rb' *(?:(\()|(\))|"((?:[^"\\\r\n\x00]|\\["\\])*)"|\{(\d+)\}\r\n|([^ ()"{]+))')
+
+
+def read_imap(data: bytes, *, errors: str = "strict") -> Any:
+    """Read one IMAP value (parenthesised lists, quoted strings, literals, NIL, numbers) into
+    Python lists, str, int and None (other atoms, such as ``BODY[1]``, as str); asserts that the
+    whole input is well-formed and consumed. ``errors`` is how strings that are not UTF-8 decode."""
+    pos = 0
+    stack: list[list[Any]] = [[]]
+    while pos < len(data):
+        token = _IMAP_TOKEN.match(data, pos)
+        assert token is not None, data[pos : pos + 40]
+        pos = token.end()
+        opening, closing, quoted, literal, atom = token.groups()
+        if opening:
+            stack.append([])
+        elif closing:
+            done = stack.pop()
+            stack[-1].append(done)
+        elif quoted is not None:
+            stack[-1].append(re.sub(rb'\\(["\\])', rb"\1", quoted).decode("utf-8", errors))
+        elif literal is not None:
+            length = int(literal)
+            stack[-1].append(data[pos : pos + length].decode("utf-8", errors))
+            pos += length
+        else:
+            text = atom.decode("ascii")
+            stack[-1].append(None if text == "NIL" else int(text) if text.isdigit() else text)
+    assert len(stack) == 1, stack
+    assert len(stack[0]) == 1, stack
+    return stack[0][0]
+
+
+def fetch_items(client: imaplib.IMAP4, number: int, items: str) -> dict[str, Any]:
+    """FETCH ``items`` of message ``number`` with imaplib; the answer parsed (read_imap, strings
+    that are not UTF-8 kept as surrogate escapes) into {item name: value}, e.g.
+    {"BODYSTRUCTURE": [...], "BODY[1]": "..."}."""
+    typ, data = client.fetch(str(number), f"({items})")
+    assert typ == "OK", (typ, data)
+    raw = b""
+    for piece in data:
+        if isinstance(piece, tuple):
+            raw += piece[0] + b"\r\n" + piece[1]
+        elif piece is not None:
+            raw += piece
+    seq, _, rest = raw.partition(b" ")
+    assert int(seq) == number, raw[:80]
+    values = read_imap(rest, errors="surrogateescape")
+    return {str(values[i]).upper(): values[i + 1] for i in range(0, len(values), 2)}

@@ -187,10 +187,18 @@ class LimitSettings(_Section):
 
 class MimeSettings(_Section):
     max_depth: int = Field(
-        64, ge=1, le=10000, description="Deepest MIME nesting parsed; deeper parts are kept as opaque."
+        100,
+        ge=1,
+        le=10000,
+        description="Most levels of MIME nesting (the message is level 1), as Dovecot; a multipart or "
+        "message at the last level is one leaf over its whole body (a multipart shows as "
+        "application/octet-stream).",
     )
     max_parts: int = Field(
-        20000, ge=1, description="Most MIME parts parsed in one message; the rest stay opaque."
+        10000,
+        ge=1,
+        description="Most MIME parts in one message, the message itself included, as Dovecot; the last "
+        "part allowed runs to the end of its multipart, the rest kept byte for byte as one leaf.",
     )
     max_headers: int = Field(
         5000, ge=1, description="Most header fields parsed per part; further fields are ignored."

@@ -15,7 +15,7 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, message
+from imap_env import ALICE, PASSWORD, ImapEnv, exchange, fetch_items, imap_server, message
 
 
 @pytest.fixture
@@ -245,3 +245,43 @@ async def test_fetch_of_a_message_expunged_elsewhere(env: ImapEnv) -> None:
         assert datetime.now(UTC) - started < timedelta(seconds=5)
     finally:
         sock.close()
+
+
+async def test_envelope_and_search_see_the_recovered_address_parts(env: ImapEnv) -> None:
+    # An address without a domain, words without an address, stray text after an address.
+    data = (
+        b"From: Moderator-Address <moderator>\r\nTo: Someone Else, foo@bar.example@baz.example\r\n"
+        b"Cc: Alice <alice@example.org> bob@example.org\r\nSubject: recovered\r\n\r\nbody\r\n"
+    )
+    await env.deliver(message(1))
+    await env.deliver(data)
+
+    def fetch() -> tuple[object, dict[str, list[bytes]]]:
+        with env.login() as client:
+            client.select("INBOX")
+            envelope = fetch_items(client, 2, "ENVELOPE")["ENVELOPE"]
+            found = {}
+            for key in ('FROM "moderator"', 'FROM "Moderator-Address"', 'TO "Someone Else"',
+                        'TO "bar.example"', 'CC "alice@example.org"', 'FROM "nobody-here"'):  # fmt: skip
+                typ, numbers = client.search(None, key)
+                assert typ == "OK"
+                found[key] = numbers[0].split()
+            return envelope, found
+
+    envelope, found = await asyncio.to_thread(fetch)
+    assert isinstance(envelope, list)
+    assert envelope[2] == [["Moderator-Address", None, "moderator", "MISSING_DOMAIN"]]
+    assert envelope[5] == [
+        ["Someone Else", None, "MISSING_MAILBOX", "MISSING_DOMAIN"],
+        [None, None, "foo", "bar.example"],
+    ]
+    assert envelope[6] == [["Alice", None, "alice", "example.org"]]
+    # SEARCH matches the field as written: every part ENVELOPE recovered is found
+    assert found == {
+        'FROM "moderator"': [b"2"],
+        'FROM "Moderator-Address"': [b"2"],
+        'TO "Someone Else"': [b"2"],
+        'TO "bar.example"': [b"2"],
+        'CC "alice@example.org"': [b"2"],
+        'FROM "nobody-here"': [],
+    }

@@ -163,12 +163,16 @@ def _tokenize(text: str) -> tuple[list[_Tok], list[tuple[int, str]]]:
 
 
 def _phrase_text(tokens: list[_Tok]) -> str:
-    """A phrase as written with quotes removed and whitespace runs made single spaces."""
+    """A phrase as written with quotes removed and whitespace runs made single spaces. A quoted
+    string is a word of its own (RFC 5322 §3.2.5 phrase = 1*word), so ``"Joe"Smith`` reads
+    "Joe Smith", as Dovecot shows it; atoms and dots written together stay together."""
     out: list[str] = []
+    previous = ""
     for tok in tokens:
-        if tok.space and out:
+        if out and (tok.space or tok.kind == "qs" or previous == "qs"):
             out.append(" ")
         out.append(tok.value)
+        previous = tok.kind
     return "".join(out)
 
 
@@ -189,9 +193,13 @@ class _Parser:
         self.i += 1
 
     def span(self, start: int, stop: int) -> str:
+        """The text of the element of tokens ``start:stop``, with the comments around them (up to
+        the separators), so that ``moderator (Moderator)`` keeps its comment."""
         if start >= stop:
             return ""
-        return self.text[self.toks[start].start : self.toks[stop - 1].end].strip()
+        begin = self.toks[start - 1].end if start > 0 else 0
+        finish = self.toks[stop].start if stop < len(self.toks) else len(self.text)
+        return self.text[begin:finish].strip()
 
     # RFC 5322 §3.4: address-list = (address *("," address)) / obs-addr-list
     def address_list(self) -> list[AddressItem]:
@@ -370,6 +378,109 @@ class _Parser:
                 self.i = last
         raw_name = _phrase_text(phrase)
         return Group(decode_encoded_words(raw_name), raw_name, tuple(members))
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What a person reads in an element that is not a valid address: the display name, route,
+    local part and domain that can be seen, each None when missing. ``domain_error`` is set when
+    an angle-addr's domain is malformed or its ">" is missing (the local part may still stand)."""
+
+    name: str | None
+    route: str | None
+    local: str | None
+    domain: str | None
+    domain_error: bool = False
+    route_error: bool = False
+
+
+def recover_address(text: str) -> Recovered:
+    """Recover the parts of an invalid address-list element for display (IMAP ENVELOPE), never for
+    a policy decision: ``Moderator-Address <moderator>`` gives the name and the local part,
+    ``user.@host`` or ``foo@bar@baz`` give the local part and host they start with, text after
+    a complete address is ignored. This follows the obsolete and broken forms that RFC 5322 §4
+    asks readers to accept as far as they are unambiguous, and recovers what Dovecot recovers.
+    Linear in the text; the strict parser above stays the only source of mailboxes."""
+    parser = _Parser(text)
+    toks = parser.toks
+    end = parser.phrase_end(0)
+    if parser.kind(end) == "<":  # name-addr: [display-name] "<" ...
+        raw_name = _phrase_text(toks[:end]) or None
+        return _recover_angle(parser, end + 1, raw_name)
+    # addr-spec: local-part ["@" domain], or words that can only be a display name
+    local, stop = _recover_local(parser, 0)
+    if end and toks[0].kind == "qs" and parser.kind(stop) != "@":
+        return Recovered(_phrase_text(toks[:end]), None, None, None)  # a quoted string is a name
+    if parser.kind(stop) == "@":
+        domain, ok, _ = _recover_domain(parser, stop + 1)
+        return Recovered(None, None, local, domain if ok else None)
+    # a comment after the local part names it, as "a@b (Name)" (one before it does not)
+    begin = toks[0].start if toks else 0
+    comment = next((inner.strip() for at, inner in parser.comments if at > begin and inner.strip()), None)
+    if comment is not None:
+        return Recovered(comment, None, local, None)
+    if end > stop:  # "Someone Else": words that are a display name without an address
+        return Recovered(_phrase_text(toks[:end]), None, None, None)
+    return Recovered(None, None, local, None)
+
+
+def _recover_local(parser: _Parser, index: int) -> tuple[str | None, int]:
+    """A local part as written from token ``index``: words joined by "." (stray dots kept, RFC 5322
+    §4.4 obs-local-part), ending before a word that follows another word. (text, next index)."""
+    parts: list[str] = []
+    previous = ""
+    while parser.kind(index) in ("atom", "qs", "."):
+        kind = parser.kind(index)
+        if kind != "." and previous in ("atom", "qs"):
+            break
+        parts.append(parser.toks[index].value)
+        previous = kind
+        index += 1
+    return ("".join(parts) or None), index
+
+
+def _recover_domain(parser: _Parser, index: int) -> tuple[str | None, bool, int]:
+    """The domain starting at token ``index``: (text, whether it is well-formed, next index)."""
+    if parser.kind(index) == "dl":
+        return parser.toks[index].value, True, index + 1
+    labels: list[str] = []
+    while parser.kind(index) == "atom":
+        labels.append(parser.toks[index].value)
+        index += 1
+        if parser.kind(index) != "." or parser.kind(index + 1) != "atom":
+            return ".".join(labels), parser.kind(index) != ".", index
+        index += 1
+    return (".".join(labels) or None), False, index
+
+
+def _recover_angle(parser: _Parser, index: int, raw_name: str | None) -> Recovered:
+    if parser.kind(index) in ("@", ","):  # RFC 5322 §4.4 obs-route
+        hops: list[str] = []
+        while parser.kind(index) in ("@", ","):
+            if parser.kind(index) == "@":
+                domain, ok, index = _recover_domain(parser, index + 1)
+                if domain is None or not ok:
+                    return Recovered(raw_name, None, None, None, route_error=True)
+                hops.append("@" + domain)
+            else:
+                index += 1
+        if parser.kind(index) != ":" or not hops:
+            return Recovered(raw_name, None, None, None, route_error=True)
+        route: str | None = ",".join(hops)
+        index += 1
+    else:
+        route = None
+    if parser.kind(index) == ">":
+        return Recovered(raw_name, route, None, None)
+    local, stop = _recover_local(parser, index)
+    if local is None:
+        return Recovered(raw_name, route, None, None, domain_error=True)
+    if parser.kind(stop) != "@":
+        error = parser.kind(stop) != ">"
+        return Recovered(raw_name, route, local, None, domain_error=error)
+    domain, ok, after = _recover_domain(parser, stop + 1)
+    closed = ok and parser.kind(after) == ">"
+    return Recovered(raw_name, route, local, domain if closed else None, domain_error=not closed)
 
 
 def parse_address_list(text: str) -> tuple[AddressItem, ...]:

@@ -8,18 +8,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pochta.mime.address import (
-    MISSING_DOMAIN,
     AddressItem,
     Group,
     InvalidAddress,
     Mailbox,
     parse_address_list,
+    recover_address,
 )
 from pochta.mime.header import field_text, first_fields
 
-# Placeholders for addresses that cannot be parsed, as mainstream servers send them.
-INVALID_MAILBOX = "INVALID_ADDRESS"
+# Placeholders for the parts of an address that cannot be seen, as Dovecot sends them (RFC 9051
+# §7.5.2 has no form for an invalid address; a NIL host would mean a group marker).
+MISSING_MAILBOX = "MISSING_MAILBOX"
 MISSING_HOST = "MISSING_DOMAIN"
+SYNTAX_ERROR_HOST = "SYNTAX_ERROR"
+INVALID_ROUTE = "INVALID_ROUTE"
 
 # Address fields longer than this are not parsed for the envelope (a defence against
 # megabyte-long To: lines); the envelope then lists the addresses parsed from the prefix.
@@ -68,9 +71,16 @@ def _mailbox_address(item: Mailbox) -> Address:
 
 
 def _invalid_address(item: InvalidAddress) -> Address:
-    if item.reason == MISSING_DOMAIN and item.text:
-        return Address(None, None, item.text, MISSING_HOST)
-    return Address(None, None, INVALID_MAILBOX, MISSING_HOST)
+    """The parts a reader can see in an invalid element (address.recover_address), placeholders
+    for the rest: ``Moderator-Address <moderator>`` is ("Moderator-Address" NIL "moderator"
+    "MISSING_DOMAIN"), not a bare "INVALID_ADDRESS"."""
+    found = recover_address(item.text)
+    adl = INVALID_ROUTE if found.route_error else found.route
+    if found.domain_error:
+        host = SYNTAX_ERROR_HOST
+    else:
+        host = found.domain if found.domain is not None else MISSING_HOST
+    return Address(found.name, adl, found.local if found.local is not None else MISSING_MAILBOX, host)
 
 
 def imap_addresses(items: tuple[AddressItem, ...]) -> Addresses:

@@ -67,11 +67,13 @@ class Tree:
 
 
 def count_lines(data: Source, start: int, end: int) -> int:
-    """Lines in ``data[start:end]``: line ends, plus a last line without one."""
+    """Lines in ``data[start:end]`` for body-fld-lines (RFC 9051 §7.5.2): its line ends. A last
+    line without one is not counted: in a multipart the CRLF before a delimiter belongs to the
+    delimiter (RFC 2046 §5.1.1), so the part's last line has none; Dovecot and UW-IMAP count the
+    same way, and clients compare the figures."""
     if end <= start:
         return 0
-    lines = count_byte(data, b"\n", start, end)
-    return lines if data[end - 1] == 0x0A else lines + 1
+    return count_byte(data, b"\n", start, end)
 
 
 def find_delimiters(
@@ -188,12 +190,15 @@ class _Builder:
                 return ("message", "rfc822", ())
             return ("text", "plain", DEFAULT_CHARSET)  # RFC 2045 §5.2
         media, subtype, params = parsed
-        if media == "text" and not params:
-            params = DEFAULT_CHARSET  # RFC 2046 §4.1.2: charset defaults to US-ASCII
+        if media == "text" and not any(key == "charset" for key, _ in params):
+            params = params + DEFAULT_CHARSET  # RFC 2046 §4.1.2: charset defaults to US-ASCII
         return media, subtype, params
 
     def can_expand(self, node: _Node) -> bool:
-        if node.depth >= self.settings.max_depth:
+        """Whether a multipart or message may have parts of its own: at most ``max_depth`` levels
+        of nesting (the root is level 1) and ``max_parts`` parts in all, as Dovecot caps them
+        (100 and 10,000). Past a cap the entity stays one leaf over its whole body."""
+        if node.depth + 1 >= self.settings.max_depth:
             self.defects.add("depth_limit")
             return False
         if self.budget() <= 0:
@@ -242,17 +247,22 @@ class _Builder:
         for number, (_, next_line, close) in enumerate(delimiters):
             if close:
                 break
-            if self.budget() <= 0:
+            if self.budget() <= 0:  # pragma: no cover - can_expand left room for one part
                 self.defects.add("parts_limit")
                 break
-            if number + 1 < len(delimiters):
+            more = limited or (number + 1 < len(delimiters) and not delimiters[number + 1][2])
+            if more and self.budget() == 1:
+                # The parts cap is reached with parts still to come: this last part runs to the end
+                # of the multipart, the rest of it one leaf whose body is kept byte for byte.
+                self.defects.add("parts_limit")
+                stop = node.end
+            elif number + 1 < len(delimiters):
                 stop = _line_break_before(data, delimiters[number + 1][0], next_line)
-            elif limited:
-                self.defects.add("parts_limit")  # where this part ends was not looked for
-                break
             else:
                 stop = node.end
             node.kids.append(self.add(_Node(next_line, stop, node.depth + 1, digest, False)))
+            if stop == node.end:
+                break
 
     def freeze(self) -> Part:
         """Turn nodes into frozen Parts, children first (they always have higher indices)."""
@@ -261,6 +271,10 @@ class _Builder:
             node = self.nodes[index]
             mime = node.mime
             media, subtype, params = node.kind
+            if node.opaque and media == "multipart":
+                # A multipart past the caps is one leaf: application/octet-stream (what Dovecot
+                # sends), parameters kept, so that no client looks for parts inside it.
+                media, subtype = "application", "octet-stream"
 
             raw_disposition = mime.get("content-disposition")
             disposition = _disposition(raw_disposition) if raw_disposition is not None else None

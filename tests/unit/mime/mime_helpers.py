@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
 
+from imap_env import read_imap
 from pochta.config import MimeSettings
 from pochta.mime import ParsedMessage, Part, parse_message
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
@@ -67,35 +66,3 @@ def check_invariants(parsed: ParsedMessage, data: bytes) -> None:
     envelope = read_imap(envelope_bytes(parsed.envelope))
     assert isinstance(envelope, list)
     assert len(envelope) == 10
-
-
-_IMAP_TOKEN = re.compile(rb' *(?:(\()|(\))|"((?:[^"\\\r\n\x00]|\\["\\])*)"|\{(\d+)\}\r\n|([^ ()"{]+))')
-
-
-def read_imap(data: bytes) -> Any:
-    """Read one IMAP value (parenthesised lists, quoted strings, literals, NIL, numbers) into
-    Python lists, str, int and None; asserts that the whole input is well-formed and consumed."""
-    pos = 0
-    stack: list[list[Any]] = [[]]
-    while pos < len(data):
-        token = _IMAP_TOKEN.match(data, pos)
-        assert token is not None, data[pos : pos + 40]
-        pos = token.end()
-        opening, closing, quoted, literal, atom = token.groups()
-        if opening:
-            stack.append([])
-        elif closing:
-            done = stack.pop()
-            stack[-1].append(done)
-        elif quoted is not None:
-            stack[-1].append(re.sub(rb'\\(["\\])', rb"\1", quoted).decode("utf-8"))
-        elif literal is not None:
-            length = int(literal)
-            stack[-1].append(data[pos : pos + length].decode("utf-8"))
-            pos += length
-        else:
-            text = atom.decode("ascii")
-            stack[-1].append(None if text == "NIL" else int(text))
-    assert len(stack) == 1, stack
-    assert len(stack[0]) == 1, stack
-    return stack[0][0]

@@ -50,7 +50,7 @@ def test_alternative_with_related_inline_image() -> None:
         b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
     )
     assert plain.size == len(body(data, plain))
-    assert plain.lines == 3
+    assert plain.lines == 2  # line ends: the CRLF before the delimiter is the delimiter's
     related = msg.section((2,))
     assert related is not None
     assert related.params == (("boundary", "rel-boundary"), ("type", "text/html"))
@@ -339,7 +339,7 @@ def test_lf_only_line_ends() -> None:
     assert mime_header(data, first) == b"Content-Type: text/plain\n\n"
     assert body(data, second) == b"second part"
     assert first is not None
-    assert first.lines == 2
+    assert first.lines == 1  # "with two lines" ends at the delimiter's line break
     assert msg.lines == data.count(b"\n")
     assert msg.body_text == "first part\nwith two lines\nsecond part"
 
@@ -384,3 +384,24 @@ def test_json_is_compact_and_round_trips() -> None:
         ParsedMessage.from_json(b"not json")
     with pytest.raises(ValueError, match="malformed parse cache"):
         ParsedMessage.from_json(b'{"v":1}')
+
+
+def test_line_counts_are_line_ends_as_dovecot_counts() -> None:
+    """body-fld-lines counts line ends: the last line of a part, whose CRLF belongs to the
+    delimiter (RFC 2046 §5.1.1), is not counted; nor is an unterminated last line of a message."""
+    data = (
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\ntwo\r\n--b\r\n\r\n"
+        b"three\r\n\r\n--b--\r\n"
+    )
+    msg = parse(data)
+    first, second = msg.root.children
+    assert (first.lines, second.lines) == (1, 1)
+    assert parse(b"Subject: x\r\n\r\na\r\nb").root.lines == 1
+    assert parse(b"Subject: x\r\n\r\na\r\nb\r\n").root.lines == 2
+
+
+def test_text_part_without_charset_gets_us_ascii_beside_its_other_parameters() -> None:
+    # RFC 2046 §4.1.2: the default charset is US-ASCII, whatever other parameters there are.
+    msg = parse(b"Content-Type: text/plain; name=a.txt\r\n\r\nbody\r\n")
+    assert msg.root.params == (("name", "a.txt"), ("charset", "us-ascii"))
+    assert parse(b"Content-Type: text/plain; charset=utf-8\r\n\r\n").root.params == (("charset", "utf-8"),)

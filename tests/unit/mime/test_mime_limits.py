@@ -39,44 +39,95 @@ def nested_messages(depth: int) -> bytes:
     return data
 
 
-def test_ten_thousand_parts() -> None:
-    data = many_parts(10_000)
+def test_ten_thousand_parts_is_the_cap() -> None:
+    # At the cap: 9,999 parts and the message itself are 10,000 parts (RFC-less, as Dovecot).
+    data = many_parts(9_999)
     msg = parse(data)
     assert msg.defects == ()
-    assert len(msg.root.children) == 10_000
+    assert len(msg.root.children) == 9_999
     assert body(data, msg.section((1,))) == b"part 0"
     assert body(data, msg.section((5000,))) == b"part 4999"
-    assert body(data, msg.section((10_000,))) == b"part 9999"
-    assert mime_header(data, msg.section((10_000,))) == b"Content-Type: text/plain\r\n\r\n"
-    assert msg.section((10_001,)) is None
+    assert body(data, msg.section((9_999,))) == b"part 9998"
+    assert mime_header(data, msg.section((9_999,))) == b"Content-Type: text/plain\r\n\r\n"
+    assert msg.section((10_000,)) is None
     check_invariants(msg, data)
-    assert bodystructure_bytes(msg.root, False).count(b'("TEXT" "PLAIN"') == 10_000
+    assert bodystructure_bytes(msg.root, False).count(b'("TEXT" "PLAIN"') == 9_999
 
 
-def test_parts_limit_keeps_the_first_parts() -> None:
+def test_parts_cap_below_at_and_above() -> None:
+    below, at, above = many_parts(98), many_parts(99), many_parts(100)
+    for data in (below, at):
+        msg = parse(data, max_parts=100)
+        assert msg.defects == ()
+        assert len(msg.root.children) == data.count(b"--B\r\n")
+        check_invariants(msg, data)
+    msg = parse(above, max_parts=100)
+    assert msg.defects == ("parts_limit",)
+    assert len(msg.root.children) == 99  # the root counts as a part
+    last = msg.section((99,))
+    # The last part allowed runs to the end of the multipart: the rest is one leaf, kept whole.
+    assert body(above, last) == b"part 98\r\n--B\r\nContent-Type: text/plain\r\n\r\npart 99\r\n--B--\r\n"
+    assert msg.section((100,)) is None
+    assert "part 99" in msg.body_text  # searchable like the leaf it is
+    check_invariants(msg, above)
+
+
+def test_parts_cap_never_loses_a_byte() -> None:
     data = many_parts(500)
     msg = parse(data, max_parts=100)
-    assert "parts_limit" in msg.defects
-    assert len(msg.root.children) == 99  # the root counts as a part
-    assert body(data, msg.section((99,))) == b"part 98"
-    check_invariants(msg, data)
-    # A container met once the budget is spent stays an opaque leaf.
+    parts = [part for _, part in msg.sections()]
+    assert parts[-1].body_end == msg.root.body_end
+    covered = b"".join(above[part.header_start : part.body_end] for above in [data] for part in parts)
+    for index in range(100, 500):
+        assert b"part %d\r\n" % index in covered
+
+
+def test_container_met_once_the_parts_cap_is_spent_is_an_octet_stream_leaf() -> None:
     nested = b"Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n" + many_parts(3) + b"\r\n--o--\r\n"
     msg = parse(nested, max_parts=2)
-    assert msg.root.children[0].opaque
-    assert msg.root.children[0].media_type == "multipart/mixed"
+    leaf = msg.root.children[0]
+    assert leaf.opaque
+    assert leaf.media_type == "application/octet-stream"
+    assert leaf.param("boundary") == "B"
+    assert body(nested, leaf) == nested[nested.index(b"--B\r\n") : nested.index(b"\r\n--o--")]
+    structure = bodystructure_bytes(msg.root, True)
+    assert b'("APPLICATION" "OCTET-STREAM" ("BOUNDARY" "B") NIL NIL "7BIT"' in structure
     check_invariants(msg, nested)
+
+
+def test_depth_cap_below_at_and_above() -> None:
+    # nested_multiparts(n) has n + 1 multiparts and a text leaf: n + 2 levels.
+    for depth in (97, 98):  # 99 and 100 levels: within the cap
+        data = nested_multiparts(depth)
+        msg = parse(data)
+        assert msg.defects == ()
+        leaf = msg.section((1,) * (depth + 1))
+        assert leaf is not None
+        assert leaf.media_type == "text/plain"
+        assert body(data, leaf) == b"leaf"
+        check_invariants(msg, data)
+    data = nested_multiparts(99)  # 101 levels: the multipart at level 100 is one leaf
+    msg = parse(data)
+    assert msg.defects == ("depth_limit",)
+    deepest = msg.section((1,) * 99)
+    assert deepest is not None
+    assert deepest.opaque
+    assert deepest.media_type == "application/octet-stream"
+    assert body(data, deepest) == b"--b99\r\n\r\nleaf\r\n--b99--"
+    assert msg.section((1,) * 100) is None
+    assert msg.body_text == ""  # an octet-stream leaf has no text, here as everywhere
+    check_invariants(msg, data)
 
 
 def test_two_hundred_deep_multiparts() -> None:
     data = nested_multiparts(200)
-    limited = parse(data)  # default max_depth 64
+    limited = parse(data)  # default max_depth 100
     assert "depth_limit" in limited.defects
-    deepest = limited.section((1,) * 64)
+    deepest = limited.section((1,) * 99)
     assert deepest is not None
     assert deepest.opaque
-    assert deepest.media_type == "multipart/mixed"
-    assert limited.section((1,) * 65) is None
+    assert deepest.media_type == "application/octet-stream"
+    assert limited.section((1,) * 100) is None
     check_invariants(limited, data)
     full = parse(data, max_depth=1000)
     assert full.defects == ()
@@ -87,6 +138,17 @@ def test_two_hundred_deep_multiparts() -> None:
     assert full.body_text == "leaf"
     check_invariants(full, data)
     assert bodystructure_bytes(full.root, True).count(b'"MIXED"') == 201
+
+
+def test_twenty_thousand_parts_give_a_bounded_bodystructure() -> None:
+    data = many_parts(20_000)
+    msg = parse(data)
+    assert msg.defects == ("parts_limit",)
+    assert len(msg.root.children) == 9_999
+    structure = bodystructure_bytes(msg.root, True)
+    # 1.48 MB before the cap (20,000 parts); now what 10,000 parts take, as with Dovecot
+    assert len(structure) < 800_000
+    assert body(data, msg.section((9_999,))).endswith(b"part 19999\r\n--B--\r\n")
 
 
 def test_two_hundred_deep_messages() -> None:
@@ -239,3 +301,21 @@ def test_odd_structures() -> None:
     headers_only = parse(cases["part header without blank line"])
     assert headers_only.root.children[0].media_type == "text/html"
     assert headers_only.root.children[0].size == 0
+
+
+def test_depth_cap_for_encapsulated_messages() -> None:
+    # nested_messages(n): n message/rfc822 entities and the innermost text, n + 1 levels.
+    data = nested_messages(99)
+    msg = parse(data)
+    assert msg.defects == ()
+    assert body(data, msg.section((1,) * 100)) == b"innermost\r\n"
+    data = nested_messages(100)
+    msg = parse(data)
+    assert msg.defects == ("depth_limit",)
+    deepest = msg.section((1,) * 100)  # level 100: a message/rfc822 entity that stays a leaf
+    assert deepest is not None
+    assert deepest.opaque
+    assert deepest.message is None
+    assert body(data, deepest) == b"Subject: level 100\r\n\r\ninnermost\r\n"  # kept whole
+    assert msg.section((1,) * 101) is None
+    check_invariants(msg, data)
