@@ -12,7 +12,7 @@ from annotated_types import Ge, Gt, Le, MinLen
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from pochta.config import LISTENER_KINDS, Settings
+from pochta.config import LISTENER_KINDS, NOT_YET_AVAILABLE, Settings
 
 HEADER = """# Configuration reference
 
@@ -44,26 +44,47 @@ def _type_name(info: FieldInfo) -> str:
     args = getattr(annotation, "__args__", None)
     if getattr(annotation, "__origin__", None) is not None and "Literal" in repr(annotation):
         return " \\| ".join(f'`"{a}"`' for a in args or ())
-    return getattr(annotation, "__name__", repr(annotation))
+    if type(None) in (args or ()):
+        # `str | None`: an optional key; its "|" would otherwise split the table cell.
+        inner = [a for a in args or () if a is not type(None)]
+        return " or ".join(getattr(a, "__name__", repr(a)) for a in inner) + " (optional)"
+    return getattr(annotation, "__name__", repr(annotation)).replace("|", "\\|")
 
 
-def _default(info: FieldInfo) -> str:
-    if info.default_factory is not None:
-        return "(see below)"
-    value = info.default
+def toml_value(value: Any) -> str:
+    """A default written as it would be in pochta.toml (lists and tables inline)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
-        return f'`"{value}"`'
-    return f"`{value}`"
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{toml_value(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def default_cell(info: FieldInfo) -> str:
+    """The default column: the value in TOML syntax, or "unset" for an optional key."""
+    value = info.get_default(call_default_factory=True)
+    if value is None:
+        return "unset"
+    return "`" + toml_value(value).replace("|", "\\|") + "`"
 
 
 def _table(model: type[BaseModel]) -> list[str]:
     lines = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
-    for name, info in model.model_fields.items():
-        description = (info.description or "").replace("|", "\\|")
-        lines.append(
-            f"| `{name}` | {_type_name(info)} | {_default(info)} | {_constraints(info)} | {description} |"
-        )
-    return lines
+    return lines + [_row(name, info) for name, info in model.model_fields.items()]
+
+
+def _row(name: str, info: FieldInfo) -> str:
+    description = (info.description or "").replace("|", "\\|")
+    return f"| `{name}` | {_type_name(info)} | {default_cell(info)} | {_constraints(info)} | {description} |"
 
 
 def render_reference(settings_model: type[Settings]) -> str:
@@ -77,10 +98,7 @@ def render_reference(settings_model: type[Settings]) -> str:
         elif name == "listeners":
             continue
         else:
-            description = (info.description or "").replace("|", "\\|")
-            top.append(
-                f"| `{name}` | {_type_name(info)} | {_default(info)} | {_constraints(info)} | {description} |"
-            )
+            top.append(_row(name, info))
     out += [*top, ""]
     out += [
         "## [listeners]",
@@ -94,6 +112,12 @@ def render_reference(settings_model: type[Settings]) -> str:
     for name, kind in LISTENER_KINDS.items():
         out.append(f"| `{name}` | {kind.protocol} | {kind.tls.value} | `{kind.default}` |")
     out.append("")
+    for name, service in NOT_YET_AVAILABLE.items():
+        out.append(
+            f'`{name}`: {service} is not available yet; nothing listens for it, and any value but `"off"` '
+            "is a configuration error."
+        )
+        out.append("")
     for name, model in sections:
         out += [f"## [{name}]", "", *_table(model), ""]
     return "\n".join(out)

@@ -58,8 +58,6 @@ PORT0 = [
         "imaps",
         "pop3",
         "pop3s",
-        "managesieve",
-        "http",
         "lmtp",
     )
 ]
@@ -160,7 +158,7 @@ def _wait_for_listeners(process: subprocess.Popen[str], count: int, timeout: flo
 
 @pytest.fixture
 def first_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
-    defaults = [2525, 1587, 1465, 2424, 1143, 1993, 1110, 1995, 4190, 8080]
+    defaults = [2525, 1587, 1465, 2424, 1143, 1993, 1110, 1995]
     busy = [port for port in defaults if not _free(port)]
     if busy:
         pytest.fail(
@@ -181,7 +179,7 @@ def test_first_run_creates_data_prints_account_and_listeners(
     first_run: tuple[subprocess.Popen[str], Path],
 ) -> None:
     process, cwd = first_run
-    lines = _wait_for_listeners(process, 10)
+    lines = _wait_for_listeners(process, 8)
     listening = [line for line in lines if "listening name=" in line]
     names = {re.search(r"name=(\w+)", line).group(1) for line in listening}  # type: ignore[union-attr]
     assert names == {
@@ -193,8 +191,6 @@ def test_first_run_creates_data_prints_account_and_listeners(
         "imaps",
         "pop3",
         "pop3s",
-        "managesieve",
-        "http",
     }
     assert any(
         re.search(r"listening name=imap addr=127\.0\.0\.1:1143 tls=starttls$", line.strip())

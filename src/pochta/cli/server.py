@@ -11,7 +11,7 @@ import click
 
 from pochta.bootstrap import InitError, initialise
 from pochta.cli.common import CommandFailed, data_option, load_or_exit, parse_listen
-from pochta.config import CONFIG_FILE_NAME, ConfigError, Settings, resolve_path
+from pochta.config import CONFIG_FILE_NAME, LISTENER_KINDS, ConfigError, Settings, resolve_path
 from pochta.naming import InvalidName
 
 FIRST_RUN_DOMAIN = "localhost"
@@ -51,8 +51,7 @@ def _initialise_or_exit(
     "--listen",
     multiple=True,
     metavar="NAME=HOST:PORT|NAME=off",
-    help="Listener address or 'off'; repeatable. Names: smtp, submission, submissions, lmtp, imap, "
-    "imaps, pop3, pop3s, managesieve, http.",
+    help="Listener address or 'off'; repeatable. Names: " + ", ".join(LISTENER_KINDS) + ".",
 )
 @click.option("--account", help="Also create this account and print its generated password.")
 def init(

@@ -118,8 +118,8 @@ class Server:
         metrics: Metrics | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        """``handlers`` maps protocol names (smtp, submission, lmtp, imap, pop3, managesieve, http)
-        to handlers. ``ssl_context`` overrides the configured certificate (tests use this)."""
+        """``handlers`` maps protocol names (smtp, submission, lmtp, imap, pop3) to handlers.
+        ``ssl_context`` overrides the configured certificate (tests use this)."""
         self.settings = settings
         self.data_dir = data_dir
         self._handlers = dict(handlers)

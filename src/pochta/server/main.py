@@ -18,7 +18,6 @@ from pochta.server.imap import imap_handlers
 from pochta.server.listeners import ProtocolHandler, Server, run_until_signal
 from pochta.server.pop3 import Pop3Handler
 from pochta.server.smtp import smtp_handlers
-from pochta.server.unavailable import default_handlers
 from pochta.store.sqlite import open_sqlite_store
 
 __all__ = ["serve_forever"]
@@ -30,8 +29,7 @@ async def serve_forever(
     """Serve until SIGTERM/SIGINT, then stop gracefully and return. Raises StartupError (the
     message names listener and reason) if a listener cannot be opened.
 
-    ``handlers`` replaces the placeholder of each protocol it names; protocols not yet implemented
-    keep answering with their "not implemented" reply (``pochta.server.unavailable``).
+    ``handlers`` replaces the handler of each protocol it names (tests use this).
     """
     configure_logging(settings.log)
     # Opening the store first applies pending migrations and fails early on a damaged database,
@@ -40,7 +38,7 @@ async def serve_forever(
     METRICS.watch_store_commits(lambda: store.writer_stats.commits)
     background = [asyncio.create_task(collect_blobs_periodically(store, settings.store))]
     try:
-        merged: dict[str, ProtocolHandler] = default_handlers(settings)
+        merged: dict[str, ProtocolHandler] = {}
         secret = ensure_server_secret(data_dir)  # SCRAM fake salts for unknown users
         merged["pop3"] = Pop3Handler(store, settings, scram_secret=secret)
         # SMTP MX, submission(s) and LMTP share one delivery pipeline and one authenticator.
