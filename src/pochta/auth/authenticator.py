@@ -111,6 +111,11 @@ class Authenticator:
         self._sleep = sleep
         self._now = now
 
+    def reconfigure(self, settings: LoginSettings) -> None:
+        """Login settings from a reload; failures counted so far are kept."""
+        self.settings = settings
+        self.limiter.reconfigure(settings)
+
     async def check_password(
         self, address: str, password: str, *, protocol: LoginProtocol, remote_ip: str
     ) -> AuthResult:

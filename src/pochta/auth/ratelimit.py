@@ -85,6 +85,10 @@ class LoginRateLimiter:
         self._ips = _Table(max_entries)
         self._accounts = _Table(max_entries)
 
+    def reconfigure(self, settings: LoginSettings) -> None:
+        """New thresholds and delays from a reload; the failures recorded so far stay."""
+        self._settings = settings
+
     def check(self, remote_ip: str, address: str) -> Verdict:
         """Before an attempt: is it refused outright, and how long must it wait?"""
         now = self._clock()

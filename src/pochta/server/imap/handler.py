@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 from pochta.auth.authenticator import Authenticator
 from pochta.config import Settings
@@ -75,6 +76,15 @@ class ImapHandler:
             authenticator=authenticator or Authenticator(store, settings.login),
             scram_secret=scram_secret,
             capabilities=capabilities,
+        )
+        self.limits = receiver_limits(settings)
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Settings from a reload, for sessions from now on (open ones keep their ``Services``)."""
+        services = self.services
+        services.authenticator.reconfigure(settings.login)
+        self.services = dataclasses.replace(
+            services, settings=settings, ops=MailOps.from_settings(services.store, settings)
         )
         self.limits = receiver_limits(settings)
 
