@@ -256,6 +256,28 @@ def test_domains_aliases_and_app_passwords(data: Path) -> None:
     assert not asyncio.run(login(app_pw.group(1)))
 
 
+def test_alias_to_an_unknown_local_target_is_refused_unless_forced(data: Path) -> None:
+    refused = run("alias", "add", "info@example.org", "ghost@example.org", data=data)
+    assert refused.returncode == 1
+    assert "ghost@example.org: no account, alias or catch-all receives mail" in refused.stderr
+    assert "--force" in refused.stderr
+    assert "info@" not in ok(run("alias", "list", data=data))
+    # Any target that delivers is fine: an account, another alias, a remote address (forwarded).
+    ok(run("user", "add", "alice@example.org", data=data))
+    ok(run("alias", "add", "team@example.org", "alice@example.org", "friend@elsewhere.example", data=data))
+    ok(run("alias", "add", "info@example.org", "team@example.org", data=data))
+    # One bad target refuses the whole command; nothing is added.
+    mixed = run("alias", "add", "sales@example.org", "alice@example.org", "Ghost@Example.org", data=data)
+    assert mixed.returncode == 1
+    assert "ghost@example.org" in mixed.stderr.lower()
+    assert "sales@" not in ok(run("alias", "list", data=data))
+    forced = ok(run("alias", "add", "sales@example.org", "ghost@example.org", "--force", data=data))
+    assert "sales@example.org -> ghost@example.org" in forced
+    # With a catch-all, every address of the domain receives mail.
+    ok(run("alias", "add", "@example.org", "alice@example.org", data=data))
+    ok(run("alias", "add", "help@example.org", "nobody@example.org", data=data))
+
+
 def test_cli_changes_are_seen_by_a_running_store_without_restart(data: Path) -> None:
     async def scenario() -> None:
         settings = load_settings(data / "pochta.toml")
