@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from pochta.cli.admin import register_admin_commands
+from pochta.cli.backup import register_backup_commands
 from pochta.cli.maintenance import register_maintenance_commands
 from pochta.cli.queue import register_queue_commands
 from pochta.cli.server import register_server_commands
@@ -24,3 +25,4 @@ register_server_commands(main)
 register_admin_commands(main)
 register_maintenance_commands(main)
 register_queue_commands(main)
+register_backup_commands(main)

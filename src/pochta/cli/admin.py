@@ -290,7 +290,6 @@ async def _refuse_unknown_local_targets(store: Store, settings: Settings, target
         )
 
 
-
 @click.group()
 def alias() -> None:
     """Aliases: ALIAS -> TARGET...; a catch-all is @domain."""
