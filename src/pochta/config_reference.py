@@ -18,8 +18,38 @@ HEADER = """# Configuration reference
 
 pochta reads one TOML file, `DATA/pochta.toml` (`DATA` is `--data`, `$POCHTA_DATA` or
 `./pochta-data`). Every key is optional; a missing key takes the default below. A bad value stops
-`pochta serve` with exit code 2 and a message naming the file, the key and the problem, before
-anything is created or changed; `pochta config check` does the same check on demand.
+`pochta serve` with exit code 2 and a message naming the file, the key and the problem
+(`pochta.toml: listeners.imap: port must be 0..65535, got 70000`), before anything is created or
+changed.
+
+## Checking a change
+
+`pochta config check` runs every check `pochta serve` runs before it starts: each value, the
+certificate and key files (they must exist and belong together), two listeners (or the metrics
+endpoint) on one address (`*` counts as every address), a UNIX socket path that is not a socket.
+It also binds each listener address and closes it at once, which finds an address in use, a port
+below 1024 without the privilege, or an address this machine does not have. While `pochta serve`
+runs on the data directory (it holds `DATA/pochta.pid` locked) its own addresses are in use by it,
+so check does not bind them and says so; `--no-bind` skips binding anyway.
+
+## Applying a change: reload
+
+`pochta config reload` checks the file the same way, then sends SIGHUP to the running server (found
+through `DATA/pochta.pid`; a pid file left by a crashed server is recognised as stale, because its
+lock is gone). On SIGHUP the server reads and checks the file again. If the file is bad, the server
+keeps the configuration it runs and logs each problem with its key
+(`config reload failed, running configuration kept key=limits.max_recipients ...`). Otherwise it
+logs every changed key, as one of:
+
+- `config changed key=... old=... new=...`: applied at once, to sessions that start from now on
+  (sessions already open keep the limits they started with). This holds for `[limits]`,
+  `[login]`, `[smtp]`, `[pop3]`, `[imap]`, `[mime]`, `[log]`, `[server]` (except
+  `idle_timeout_unauthenticated`), and `[tls]` `certificate` and `key`: the pair is loaded again
+  for new handshakes (SIGHUP reloads it even when the paths did not change, for a renewed
+  certificate).
+- `config change needs a restart key=... running=... new=...`: the running value stays until the
+  next start, because it was set up once: `hostname`, `[listeners]`, `[store]`, `[queue]`,
+  `[metrics]`, `tls.handshake_timeout` and `server.idle_timeout_unauthenticated`.
 
 This page is generated from the settings model: `pochta config reference > docs/configuration.md`.
 """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from pochta.cli.common import CommandFailed, data_option, format_size, load_or_exit, run_async
+from pochta.cli.common import CommandFailed, data_option, load_or_exit, run_async
 from pochta.cli.maintenance import print_verify_report
 from pochta.server.pidfile import AlreadyRunning, PidFile, server_state
 from pochta.store.backup import BackupError, BackupReport
@@ -40,8 +40,8 @@ def backup(data_dir: Path, destination: Path) -> None:
     except BackupError as exc:
         raise CommandFailed(str(exc)) from None
     click.echo(
-        f"backup of {data_dir} in {destination}: {report.blobs} messages' blobs "
-        f"({format_size(report.blob_bytes)}B), {', '.join(report.files)}"
+        f"backup of {data_dir} in {destination}: {report.blobs} blobs "
+        f"({report.blob_bytes} bytes), {', '.join(report.files)}"
     )
     for path in report.outside:
         click.echo(f"not copied (outside the data directory, back it up with the system): {path}")
