@@ -69,6 +69,7 @@ def test_init_creates_everything_and_refuses_to_overwrite(tmp_path: Path) -> Non
         (["--listen", "imap=127.0.0.1:70000"], "port must be 0..65535"),
         (["--listen", "imap=/tmp/sock"], "only allowed for lmtp"),
         (["--hostname", "bad host"], "hostname: not a valid host name"),
+        (["--listen", "managesieve=127.0.0.1:4190"], "ManageSieve (Sieve script management) is not"),
     ],
 )
 def test_init_with_bad_options_creates_nothing(tmp_path: Path, args: list[str], fragment: str) -> None:
