@@ -418,7 +418,7 @@ class QueueSettings(_Section):
             try:
                 parse_transport(target)
             except ValueError as exc:
-                raise ValueError(f"transport for {domain!r}: {exc}") from None
+                raise SubkeyError(f'"{domain}"', str(exc)) from None
         return {domain.lower().rstrip("."): target for domain, target in value.items()}
 
 

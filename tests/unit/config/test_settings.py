@@ -62,6 +62,7 @@ def test_listener_can_be_switched_off_and_moved(tmp_path: Path) -> None:
         ('hostname = "bad host"\n', "hostname", "not a valid host name"),
         ('[login]\nplaintext_on_insecure = "sometimes"\n', "login.plaintext_on_insecure", "'loopback'"),
         ('[metrics]\nlisten = "nowhere"\n', "metrics.listen", "expected host:port"),
+        ('[queue.transport]\n"example.com" = "x:y:z"\n', 'queue.transport."example.com"', ""),
     ],
 )
 def test_bad_values_name_file_and_key(tmp_path: Path, text: str, key: str, fragment: str) -> None:
