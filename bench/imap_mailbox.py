@@ -43,7 +43,7 @@ from pochta.store.sqlite import open_sqlite_store
 
 POCHTA = [sys.executable, "-m", "pochta"]
 USER, PASSWORD = "bench@example.org", "bench password 1"
-LISTENERS = ["smtp", "submission", "submissions", "lmtp", "imaps", "pop3", "pop3s", "managesieve", "http"]
+LISTENERS = ["smtp", "submission", "submissions", "lmtp", "imaps", "pop3", "pop3s"]
 
 
 def run(*args: str, stdin: str | None = None) -> None:

@@ -56,8 +56,6 @@ LISTENERS = (
     "imaps",
     "pop3",
     "pop3s",
-    "managesieve",
-    "http",
     "lmtp",
 )
 WANTED = {"smtp", "lmtp"}

@@ -49,8 +49,14 @@ LISTENER_KINDS: dict[str, ListenerKind] = {
     "imaps": ListenerKind("imap", TlsMode.IMPLICIT, "127.0.0.1:1993"),
     "pop3": ListenerKind("pop3", TlsMode.STARTTLS, "127.0.0.1:1110"),
     "pop3s": ListenerKind("pop3", TlsMode.IMPLICIT, "127.0.0.1:1995"),
-    "managesieve": ListenerKind("managesieve", TlsMode.STARTTLS, "127.0.0.1:4190"),
-    "http": ListenerKind("http", TlsMode.NONE, "127.0.0.1:8080"),
+}
+
+# Listener names of services pochta does not have yet. Nothing is ever listened for in their name
+# (a server must not advertise what it cannot serve); configuring one with an address is an error
+# that says so, and "off" is accepted so that a config written by an older `pochta init` still loads.
+NOT_YET_AVAILABLE: dict[str, str] = {
+    "managesieve": "ManageSieve (Sieve script management)",
+    "http": "the HTTP service (autoconfig, MTA-STS, JMAP)",
 }
 
 # Listeners that may also listen on a UNIX socket path instead of host:port.
@@ -109,6 +115,15 @@ def parse_listen_address(value: str, *, allow_unix: bool) -> ListenAddress:
         except ValueError:
             raise ValueError(f"host must be an IP address, 'localhost' or '*', got {host!r}") from None
     return ListenAddress(host, port, None)
+
+
+class SubkeyError(ValueError):
+    """A bad entry of a mapping field: the error message names ``field.subkey``
+    (``listeners.imap: port must be 0..65535``), not just the field."""
+
+    def __init__(self, subkey: str, message: str) -> None:
+        super().__init__(message)
+        self.subkey = subkey
 
 
 class _Section(BaseModel):
@@ -465,7 +480,7 @@ class QueueSettings(_Section):
             try:
                 parse_transport(target)
             except ValueError as exc:
-                raise ValueError(f"transport for {domain!r}: {exc}") from None
+                raise SubkeyError(f'"{domain}"', str(exc)) from None
         return {domain.lower().rstrip("."): target for domain, target in value.items()}
 
 
@@ -506,10 +521,21 @@ class Settings(_Section):
     def _check_listeners(cls, value: dict[str, str]) -> dict[str, str]:
         merged = _default_listeners()
         for name, address in value.items():
+            if name in NOT_YET_AVAILABLE:
+                if address != "off":
+                    raise SubkeyError(
+                        name,
+                        f"{NOT_YET_AVAILABLE[name]} is not available yet, so nothing can listen for it; "
+                        'remove this line or set it to "off"',
+                    )
+                continue
             if name not in LISTENER_KINDS:
-                raise ValueError(f"unknown listener {name!r}; known: {', '.join(LISTENER_KINDS)}")
+                raise SubkeyError(name, f"unknown listener; known: {', '.join(LISTENER_KINDS)}")
             if address != "off":
-                parse_listen_address(address, allow_unix=name in UNIX_SOCKET_LISTENERS)
+                try:
+                    parse_listen_address(address, allow_unix=name in UNIX_SOCKET_LISTENERS)
+                except ValueError as exc:
+                    raise SubkeyError(name, str(exc)) from None
             merged[name] = address
         return merged
 
@@ -534,7 +560,11 @@ def format_validation_error(path: Path, error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         message = str(item["msg"]).removeprefix("Value error, ")
-        lines.append(f"{path}: {_key_path(item['loc'])}: {message}")
+        loc = tuple(item["loc"])
+        cause = (item.get("ctx") or {}).get("error")
+        if isinstance(cause, SubkeyError):
+            loc += (cause.subkey,)
+        lines.append(f"{path}: {_key_path(loc)}: {message}")
     return "\n".join(lines)
 
 

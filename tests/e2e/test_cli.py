@@ -3,67 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from cli_env import PORT0, ServerProcess, ok, run
 from pochta.auth.authenticator import Authenticator, AuthOk
 from pochta.bootstrap import ensure_server_secret
-from pochta.config import load_settings
+from pochta.config import LISTENER_KINDS, load_settings
 from pochta.mime import parse_message
 from pochta.store.model import Target
 from pochta.store.sqlite import open_sqlite_store
-
-POCHTA = [sys.executable, "-m", "pochta"]
-
-
-def run(
-    *args: str, data: Path | None = None, stdin: str | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    command = [*POCHTA, *args]
-    if data is not None:
-        command += ["--data", str(data)]
-    env = {**os.environ, "POCHTA_DATA": ""}
-    env.pop("POCHTA_DATA")
-    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd, env=env)
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, (
-        f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-    )
-    return result.stdout
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return {
         str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))
     }
-
-
-PORT0 = [
-    f"--listen={name}=127.0.0.1:0"
-    for name in (
-        "smtp",
-        "submission",
-        "submissions",
-        "imap",
-        "imaps",
-        "pop3",
-        "pop3s",
-        "managesieve",
-        "http",
-        "lmtp",
-    )
-]
 
 
 @pytest.fixture
@@ -110,6 +70,7 @@ def test_init_creates_everything_and_refuses_to_overwrite(tmp_path: Path) -> Non
         (["--listen", "imap=127.0.0.1:70000"], "port must be 0..65535"),
         (["--listen", "imap=/tmp/sock"], "only allowed for lmtp"),
         (["--hostname", "bad host"], "hostname: not a valid host name"),
+        (["--listen", "managesieve=127.0.0.1:4190"], "ManageSieve (Sieve script management) is not"),
     ],
 )
 def test_init_with_bad_options_creates_nothing(tmp_path: Path, args: list[str], fragment: str) -> None:
@@ -138,54 +99,24 @@ def _free(port: int) -> bool:
     return True
 
 
-class Served:
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.process = process
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-
-
-def _wait_for_listeners(process: subprocess.Popen[str], count: int, timeout: float = 30.0) -> list[str]:
-    """Read stderr until `count` listening lines appeared (the server logs them there)."""
-    assert process.stderr is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while sum("listening name=" in line for line in lines) < count:
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise AssertionError("server did not start:\n" + "".join(lines))
-        line = process.stderr.readline()
-        if line:
-            lines.append(line)
-    return lines
-
-
 @pytest.fixture
-def first_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
-    defaults = [2525, 1587, 1465, 2424, 1143, 1993, 1110, 1995, 4190, 8080]
+def first_run(tmp_path: Path) -> Iterator[tuple[ServerProcess, Path]]:
+    defaults = [int(kind.default.rpartition(":")[2]) for kind in LISTENER_KINDS.values()]
     busy = [port for port in defaults if not _free(port)]
     if busy:
         pytest.fail(
             f"the default ports {busy} are in use on this machine; the first-run test needs them free"
         )
-    process = subprocess.Popen(
-        [*POCHTA, "serve"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        yield process, tmp_path
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
+    with ServerProcess(cwd=tmp_path) as server:
+        yield server, tmp_path
 
 
 def test_first_run_creates_data_prints_account_and_listeners(
-    first_run: tuple[subprocess.Popen[str], Path],
+    first_run: tuple[ServerProcess, Path],
 ) -> None:
-    process, cwd = first_run
-    lines = _wait_for_listeners(process, 10)
-    listening = [line for line in lines if "listening name=" in line]
-    names = {re.search(r"name=(\w+)", line).group(1) for line in listening}  # type: ignore[union-attr]
-    assert names == {
+    server, cwd = first_run
+    # Only services that work are listened for: no ManageSieve, no HTTP (issue 9 item 8).
+    assert set(server.wait_listening(8)) == {
         "smtp",
         "submission",
         "submissions",
@@ -194,9 +125,9 @@ def test_first_run_creates_data_prints_account_and_listeners(
         "imaps",
         "pop3",
         "pop3s",
-        "managesieve",
-        "http",
     }
+    listening = [line for line in server.lines if "listening name=" in line]
+    assert len(listening) == 8
     assert any(
         re.search(r"listening name=imap addr=127\.0\.0\.1:1143 tls=starttls$", line.strip())
         for line in listening
@@ -204,9 +135,8 @@ def test_first_run_creates_data_prints_account_and_listeners(
     assert any("name=imaps addr=127.0.0.1:1993 tls=implicit" in line for line in listening)
     assert any("name=lmtp addr=127.0.0.1:2424 tls=none" in line for line in listening)
 
-    process.send_signal(signal.SIGTERM)
-    stdout, _ = process.communicate(timeout=20)
-    assert process.returncode == 0
+    assert server.stop() == 0
+    stdout = server.stdout()
     account = re.search(r"account:\s+(\S+)", stdout)
     password = re.search(r"password:\s+(\S+)", stdout)
     assert account is not None, stdout
@@ -215,6 +145,7 @@ def test_first_run_creates_data_prints_account_and_listeners(
 
     data = cwd / "pochta-data"
     assert (data / "pochta.toml").is_file()
+    assert "managesieve" not in (data / "pochta.toml").read_text()
 
     async def login() -> None:
         settings = load_settings(data / "pochta.toml")
@@ -231,18 +162,9 @@ def test_first_run_creates_data_prints_account_and_listeners(
 
 
 def test_serve_stops_on_sigint_with_exit_zero(data: Path) -> None:
-    process = subprocess.Popen(
-        [*POCHTA, "serve", "--data", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        _wait_for_listeners(process, 10)
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=20)
-        assert process.returncode == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with ServerProcess(data) as server:
+        server.wait_listening()
+        assert server.stop(signal.SIGINT) == 0
 
 
 def test_user_lifecycle(data: Path) -> None:
@@ -338,6 +260,28 @@ def test_domains_aliases_and_app_passwords(data: Path) -> None:
     assert asyncio.run(login(app_pw.group(1)))
     ok(run("app-password", "revoke", "alice@example.org", "phone", data=data))
     assert not asyncio.run(login(app_pw.group(1)))
+
+
+def test_alias_to_an_unknown_local_target_is_refused_unless_forced(data: Path) -> None:
+    refused = run("alias", "add", "info@example.org", "ghost@example.org", data=data)
+    assert refused.returncode == 1
+    assert "ghost@example.org: no account, alias or catch-all receives mail" in refused.stderr
+    assert "--force" in refused.stderr
+    assert "info@" not in ok(run("alias", "list", data=data))
+    # Any target that delivers is fine: an account, another alias, a remote address (forwarded).
+    ok(run("user", "add", "alice@example.org", data=data))
+    ok(run("alias", "add", "team@example.org", "alice@example.org", "friend@elsewhere.example", data=data))
+    ok(run("alias", "add", "info@example.org", "team@example.org", data=data))
+    # One bad target refuses the whole command; nothing is added.
+    mixed = run("alias", "add", "sales@example.org", "alice@example.org", "Ghost@Example.org", data=data)
+    assert mixed.returncode == 1
+    assert "ghost@example.org" in mixed.stderr.lower()
+    assert "sales@" not in ok(run("alias", "list", data=data))
+    forced = ok(run("alias", "add", "sales@example.org", "ghost@example.org", "--force", data=data))
+    assert "sales@example.org -> ghost@example.org" in forced
+    # With a catch-all, every address of the domain receives mail.
+    ok(run("alias", "add", "@example.org", "alice@example.org", data=data))
+    ok(run("alias", "add", "help@example.org", "nobody@example.org", data=data))
 
 
 def test_cli_changes_are_seen_by_a_running_store_without_restart(data: Path) -> None:

@@ -278,10 +278,10 @@ async def test_every_line_of_a_session_carries_its_connection_id(
 
 
 async def test_star_listens_on_every_address(start: StartServer, log: io.StringIO) -> None:
-    server = await start(settings({"http": "*:0"}))
-    host, port = tcp(server, "http")
+    server = await start(settings({"imap": "*:0"}))
+    host, port = tcp(server, "imap")
     assert host in ("0.0.0.0", "::")
-    assert re.search(r"info listening name=http addr=(0\.0\.0\.0|\[::\]):\d+", log.getvalue())
+    assert re.search(r"info listening name=imap addr=(0\.0\.0\.0|\[::\]):\d+", log.getvalue())
     client = await Client.connect(("127.0.0.1" if host == "0.0.0.0" else "::1", port))
     assert (await client.line()).startswith(b"+ hello")
     await client.close()

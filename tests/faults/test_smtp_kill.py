@@ -24,7 +24,7 @@ from pochta.store.sqlite import open_sqlite_store
 
 POCHTA = [sys.executable, "-m", "pochta"]
 PORT0 = [f"--listen={name}=127.0.0.1:0" for name in ("smtp", "submission", "submissions", "lmtp")]
-OFF = [f"--listen={name}=127.0.0.1:0" for name in ("imap", "imaps", "pop3", "pop3s", "managesieve", "http")]
+OFF = [f"--listen={name}=127.0.0.1:0" for name in ("imap", "imaps", "pop3", "pop3s")]
 
 
 def _run(*args: str, stdin: str | None = None) -> str:

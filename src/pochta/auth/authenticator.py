@@ -131,6 +131,11 @@ class Authenticator:
         self._unblocks_seen = 0  # the id of the last unblock applied
         self._next_unblock_poll = float("-inf")
 
+    def reconfigure(self, settings: LoginSettings) -> None:
+        """Login settings from a reload; failures counted so far are kept."""
+        self.settings = settings
+        self.limiter.reconfigure(settings)
+
     async def check_password(
         self, address: str, password: str, *, protocol: LoginProtocol, remote_ip: str
     ) -> AuthResult:

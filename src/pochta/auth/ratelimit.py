@@ -168,6 +168,10 @@ class LoginRateLimiter:
     def clock(self) -> Clock:
         return self._clock
 
+    def reconfigure(self, settings: LoginSettings) -> None:
+        """New thresholds and delays from a reload; the failures recorded so far stay."""
+        self._settings = settings
+
     def check(self, remote_ip: str, address: str) -> Verdict:
         """Before an attempt: is it refused outright, and how long must it wait?"""
         now, window = self._clock(), self._settings.failure_window

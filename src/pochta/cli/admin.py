@@ -279,6 +279,25 @@ async def user_del(store: Store, settings: Settings, address: str, yes: bool) ->
 
 
 # ---------------------------------------------------------------- aliases
+async def _refuse_unknown_local_targets(store: Store, settings: Settings, targets: list[str]) -> None:
+    """Delivery's own resolver decides: a local target it cannot resolve would bounce every message."""
+    from pochta.delivery import Resolver
+    from pochta.mime.address import SmtpPath
+
+    resolver = Resolver(store, settings.smtp, settings.hostname)
+    unknown = []
+    for target in targets:
+        local, _, domain = target.rpartition("@")
+        if (await resolver.resolve(SmtpPath(local, domain))).kind == "unknown":
+            unknown.append(target)
+    if unknown:
+        raise CommandFailed(
+            f"{', '.join(unknown)}: no account, alias or catch-all receives mail for "
+            f"{'this address' if len(unknown) == 1 else 'these addresses'} here, so mail to the alias "
+            "would bounce; add the account first, or use --force to add the alias anyway"
+        )
+
+
 @click.group()
 def alias() -> None:
     """Aliases: ALIAS -> TARGET...; a catch-all is @domain."""
@@ -288,11 +307,25 @@ def alias() -> None:
 @data_option
 @click.argument("source")
 @click.argument("targets", nargs=-1, required=True)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Accept a target in one of our domains that nothing receives (yet): no account, alias or catch-all.",
+)
 @with_store
-async def alias_add(store: Store, settings: Settings, source: str, targets: tuple[str, ...]) -> None:
-    """Add an alias (or more targets to an existing one)."""
+async def alias_add(
+    store: Store, settings: Settings, source: str, targets: tuple[str, ...], force: bool
+) -> None:
+    """Add an alias (or more targets to an existing one).
+
+    A target in one of this server's domains must receive mail (an enabled account, an alias or a
+    catch-all), else nothing is changed, unless --force. Targets in other domains are forwarded.
+    """
     normalized = normalize_address(source, allow_catch_all=True)
-    created = await store.add_alias(normalized, [normalize_address(t) for t in targets])
+    addresses = [normalize_address(t) for t in targets]
+    if not force:
+        await _refuse_unknown_local_targets(store, settings, addresses)
+    created = await store.add_alias(normalized, addresses)
     click.echo(f"{created.source} -> {', '.join(created.targets)}")
 
 

@@ -22,6 +22,7 @@ from pochta.config import (
     CONFIG_FILE_NAME,
     DEFAULT_DATA_DIR,
     LISTENER_KINDS,
+    NOT_YET_AVAILABLE,
     ConfigError,
     Settings,
     load_settings,
@@ -113,7 +114,11 @@ def parse_listen(values: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(
                 f"expected NAME=HOST:PORT or NAME=off, got {item!r}", param_hint="--listen"
             )
-        if name not in LISTENER_KINDS:
+        if name in NOT_YET_AVAILABLE and address != "off":
+            raise click.BadParameter(
+                f"{name}: {NOT_YET_AVAILABLE[name]} is not available yet", param_hint="--listen"
+            )
+        if name not in LISTENER_KINDS and name not in NOT_YET_AVAILABLE:
             raise click.BadParameter(
                 f"unknown listener {name!r}; known: {', '.join(LISTENER_KINDS)}", param_hint="--listen"
             )

@@ -9,6 +9,7 @@ import click
 from pochta.cli.common import data_option, with_store
 from pochta.config import Settings
 from pochta.store.api import Store
+from pochta.store.model import VerifyReport
 
 
 def _list(title: str, items: list[str], limit: int = 50) -> None:
@@ -47,13 +48,19 @@ async def reconstruct(store: Store, settings: Settings, dry_run: bool) -> None:
 async def verify(store: Store, settings: Settings) -> None:
     """Check every blob against its hash and the database's integrity; exit 1 on damage."""
     report = await store.verify()
+    print_verify_report(report)
+    if report.damaged:
+        sys.exit(1)
+
+
+def print_verify_report(report: VerifyReport) -> None:
     _list("missing blobs", report.missing_blobs)
     _list("corrupt blobs (hash mismatch)", report.corrupt_blobs)
     _list("unreferenced blobs", report.unreferenced_blobs)
     _list("database integrity errors", report.integrity_errors)
     if report.damaged:
         click.echo("verify: DAMAGE FOUND", err=True)
-        sys.exit(1)
+        return
     click.echo(
         "verify: ok"
         + (" (unreferenced blobs are collected after the grace period)" if report.unreferenced_blobs else "")

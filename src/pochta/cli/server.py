@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -11,9 +12,11 @@ import click
 
 from pochta.bootstrap import InitError, initialise
 from pochta.cli.common import CommandFailed, data_option, load_or_exit, parse_listen
-from pochta.config import CONFIG_FILE_NAME, ConfigError, Settings, resolve_path
+from pochta.config import CONFIG_FILE_NAME, LISTENER_KINDS, ConfigError, Settings
 from pochta.naming import InvalidName
 from pochta.plural import plural
+from pochta.server.pidfile import PID_FILE_NAME, server_state
+from pochta.server.preflight import Problem, check_settings
 
 FIRST_RUN_DOMAIN = "localhost"
 FIRST_RUN_ACCOUNT = "postmaster@localhost"
@@ -52,8 +55,7 @@ def _initialise_or_exit(
     "--listen",
     multiple=True,
     metavar="NAME=HOST:PORT|NAME=off",
-    help="Listener address or 'off'; repeatable. Names: smtp, submission, submissions, lmtp, imap, "
-    "imaps, pop3, pop3s, managesieve, http.",
+    help="Listener address or 'off'; repeatable. Names: " + ", ".join(LISTENER_KINDS) + ".",
 )
 @click.option("--account", help="Also create this account and print its generated password.")
 def init(
@@ -82,10 +84,8 @@ def serve(data_dir: Path) -> None:
         click.echo(f"first run: creating {data_dir}")
         _initialise_or_exit(data_dir, domain=FIRST_RUN_DOMAIN, account=FIRST_RUN_ACCOUNT)
     settings = load_or_exit(data_dir)
-    for key, value in (("tls.certificate", settings.tls.certificate), ("tls.key", settings.tls.key)):
-        if not resolve_path(data_dir, value).is_file():
-            click.echo(f"pochta: {data_dir / CONFIG_FILE_NAME}: {key}: no such file: {value}", err=True)
-            sys.exit(2)
+    # The checks `pochta config check` runs, but for binding: that is the start itself.
+    exit_on_problems(data_dir, check_settings(data_dir, settings, bind=False))
 
     from pochta.server.listeners import StartupError
     from pochta.server.main import serve_forever
@@ -106,12 +106,67 @@ def config() -> None:
     """Check the configuration, or print its reference."""
 
 
+def exit_on_problems(data_dir: Path, problems: list[Problem]) -> None:
+    if problems:
+        path = data_dir / CONFIG_FILE_NAME
+        lines = "\n".join(f"{path}: {problem}" for problem in problems)
+        click.echo(f"pochta: configuration error:\n{lines}", err=True)
+        sys.exit(2)
+
+
 @config.command("check")
 @data_option
-def config_check(data_dir: Path) -> None:
-    """Validate DATA/pochta.toml; exit code 2 names the file, key and problem."""
+@click.option(
+    "--no-bind",
+    is_flag=True,
+    help="Do not try to bind the listener addresses (skipped anyway while pochta serve runs here).",
+)
+def config_check(data_dir: Path, no_bind: bool) -> None:
+    """Run every check `pochta serve` runs before it starts; exit code 2 names file, key and problem.
+
+    Beyond the values themselves: certificate and key files, two listeners on one address, and
+    (unless --no-bind, or while the server runs on this data directory and holds its addresses)
+    whether each address can be bound now.
+    """
     settings = load_or_exit(data_dir)
-    click.echo(f"{data_dir / CONFIG_FILE_NAME}: ok ({plural(len(settings.enabled_listeners()), 'listener')})")
+    state = server_state(data_dir)
+    bind = not no_bind and not state.running
+    exit_on_problems(data_dir, check_settings(data_dir, settings, bind=bind))
+    if state.running:
+        note = f"; pochta serve runs here (pid {state.pid}), its addresses were not bound"
+    else:
+        note = "" if bind else "; addresses not bound (--no-bind)"
+    click.echo(
+        f"{data_dir / CONFIG_FILE_NAME}: ok ({plural(len(settings.enabled_listeners()), 'listener')}{note})"
+    )
+
+
+@config.command("reload")
+@data_option
+def config_reload(data_dir: Path) -> None:
+    """Check DATA/pochta.toml, then make the running server reload it (SIGHUP).
+
+    The server checks the file again, keeps its running configuration if the file is bad, and logs
+    each changed key: applied to new sessions at once, or needing a restart (listener addresses,
+    TLS handshake timeout, store, queue, metrics endpoint, hostname).
+    """
+    settings = load_or_exit(data_dir)
+    exit_on_problems(data_dir, check_settings(data_dir, settings, bind=False))
+    state = server_state(data_dir)
+    if state.stale:
+        raise CommandFailed(
+            f"no server runs on {data_dir}: {data_dir / PID_FILE_NAME} is stale (pid {state.pid} "
+            "is not a running pochta serve); the file is read at the next start"
+        )
+    if not state.running:
+        raise CommandFailed(f"no server runs on {data_dir}; the file is read at the next start")
+    if state.pid is None:
+        raise CommandFailed("the server is starting and has not written its pid yet; try again")
+    os.kill(state.pid, signal.SIGHUP)
+    click.echo(
+        f"asked pochta serve (pid {state.pid}) to reload {data_dir / CONFIG_FILE_NAME}; "
+        "its log says what changed and what needs a restart"
+    )
 
 
 @config.command("reference")

@@ -157,6 +157,12 @@ class Delivery:
         self.resolver = Resolver(store, settings.smtp, settings.hostname)
         self.on_queued: Callable[[], None] | None = None  # the queue worker's wake-up
 
+    def reconfigure(self, settings: Settings) -> None:
+        """Settings from a reload, for transactions from now on."""
+        self.settings = settings
+        self.ops = MailOps.from_settings(self.store, settings)
+        self.resolver = Resolver(self.store, settings.smtp, settings.hostname)
+
     async def is_local_domain(self, domain: str) -> bool:
         return await self.resolver.is_local_domain(domain)
 

@@ -15,7 +15,7 @@ import signal
 import ssl
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -148,8 +148,8 @@ class Server:
         metrics: Metrics | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        """``handlers`` maps protocol names (smtp, submission, lmtp, imap, pop3, managesieve, http)
-        to handlers. ``ssl_context`` overrides the configured certificate (tests use this)."""
+        """``handlers`` maps protocol names (smtp, submission, lmtp, imap, pop3) to handlers.
+        ``ssl_context`` overrides the configured certificate (tests use this)."""
         self.settings = settings
         self.data_dir = data_dir
         self._handlers = dict(handlers)
@@ -209,6 +209,13 @@ class Server:
         if self._metrics_address is not None:
             result["metrics"] = self._metrics_address
         return result
+
+    def reconfigure(self, settings: Settings) -> None:
+        """New settings from a reload (``server.reload``): connection limits and the shutdown grace
+        apply at once; the certificate and key are loaded again for new handshakes. Addresses and
+        connection options stay as started (the reloader keeps their running values)."""
+        self.settings = settings
+        self.reload_tls()
 
     def reload_tls(self) -> bool:
         """Reload the configured certificate and key into the live context (SIGHUP). New handshakes
@@ -508,9 +515,10 @@ class _Greeting(Protocol):
     async def __call__(self, conn: Connection, /) -> None: ...
 
 
-async def run_until_signal(server: Server) -> None:
+async def run_until_signal(server: Server, on_reload: Callable[[], object] | None = None) -> None:
     """Start ``server`` if needed, serve until SIGTERM or SIGINT, then stop gracefully and return.
-    SIGHUP reloads the TLS certificate. The CLI's ``pochta serve`` exits 0 after this returns."""
+    SIGHUP calls ``on_reload`` (``pochta serve``: the config reload), by default it reloads the TLS
+    certificate. The CLI's ``pochta serve`` exits 0 after this returns."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[str] = []
@@ -524,7 +532,7 @@ async def run_until_signal(server: Server) -> None:
         loop.add_signal_handler(signum, on_stop, signum)
         installed.append(signum)
     if hasattr(signal, "SIGHUP"):
-        loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
+        loop.add_signal_handler(signal.SIGHUP, on_reload or server.reload_tls)
         installed.append(signal.SIGHUP)
     try:
         # Handlers go in before the listeners open: a supervisor that sees the "listening" lines

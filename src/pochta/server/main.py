@@ -16,10 +16,11 @@ from pochta.metrics import METRICS
 from pochta.queue.worker import QueueWorker
 from pochta.server.housekeeping import collect_blobs_periodically
 from pochta.server.imap import imap_handlers
-from pochta.server.listeners import ProtocolHandler, Server, run_until_signal
+from pochta.server.listeners import ProtocolHandler, Server, StartupError, run_until_signal
+from pochta.server.pidfile import AlreadyRunning, PidFile
 from pochta.server.pop3 import Pop3Handler
+from pochta.server.reload import Reconfigurable, Reloader
 from pochta.server.smtp import smtp_handlers
-from pochta.server.unavailable import default_handlers
 from pochta.store.sqlite import open_sqlite_store
 
 __all__ = ["serve_forever"]
@@ -29,19 +30,30 @@ async def serve_forever(
     data_dir: Path, settings: Settings, handlers: Mapping[str, ProtocolHandler] | None = None
 ) -> None:
     """Serve until SIGTERM/SIGINT, then stop gracefully and return. Raises StartupError (the
-    message names listener and reason) if a listener cannot be opened.
+    message names listener and reason) if a listener cannot be opened or another server runs on
+    the data directory. SIGHUP reloads the config file (``server.reload``).
 
-    ``handlers`` replaces the placeholder of each protocol it names; protocols not yet implemented
-    keep answering with their "not implemented" reply (``pochta.server.unavailable``).
+    ``handlers`` replaces the handler of each protocol it names (tests use this).
     """
     configure_logging(settings.log)
+    try:
+        pid_file = PidFile.acquire(data_dir)  # DATA/pochta.pid, locked until we exit
+    except AlreadyRunning as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        await _serve(data_dir, settings, handlers)
+    finally:
+        pid_file.release()
+
+
+async def _serve(data_dir: Path, settings: Settings, handlers: Mapping[str, ProtocolHandler] | None) -> None:
     # Opening the store first applies pending migrations and fails early on a damaged database,
     # before any listener accepts a client.
     store = await open_sqlite_store(data_dir, settings)
     METRICS.watch_store_commits(lambda: store.writer_stats.commits)
     background = [asyncio.create_task(collect_blobs_periodically(store, settings.store))]
     try:
-        merged: dict[str, ProtocolHandler] = default_handlers(settings)
+        merged: dict[str, ProtocolHandler] = {}
         # SCRAM fake salts for unknown users, the key of app passwords' lookup digests
         secret = ensure_server_secret(data_dir)
         # One authenticator for every protocol: failed logins over IMAP, POP3 and SMTP AUTH count
@@ -74,7 +86,17 @@ async def serve_forever(
             worker = QueueWorker(store, settings, delivery)
             delivery.on_queued = worker.wake
             background.append(asyncio.create_task(worker.run()))
-        await run_until_signal(Server(settings, data_dir, merged))
+        server = Server(settings, data_dir, merged)
+        parts = [server, *{id(h): h for h in merged.values() if isinstance(h, Reconfigurable)}.values()]
+
+        def apply(new: Settings) -> None:
+            if new.log != server.settings.log:
+                configure_logging(new.log)
+            for part in parts:
+                part.reconfigure(new)
+
+        reloader = Reloader(data_dir, settings, apply)
+        await run_until_signal(server, on_reload=reloader.reload)
     finally:
         for task in background:
             task.cancel()

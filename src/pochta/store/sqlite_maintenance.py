@@ -225,7 +225,7 @@ def _recount(conn: Connection, apply: bool, report: ReconstructReport) -> None:
             )
 
 
-def _referenced(conn: Connection) -> set[str]:
+def referenced_blobs(conn: Connection) -> set[str]:
     # Stored messages, and queued ones (the outbound queue keeps its blobs until it is done).
     return set(conn.execute(select(messages.c.sha256)).scalars()) | queue.referenced_blobs(conn)
 
@@ -247,7 +247,7 @@ async def reconstruct(store: SqliteStore, dry_run: bool) -> ReconstructReport:
     else:
         # The write transaction holds the lock: counters are recomputed against a still database.
         await store.run_write(lambda c, e: _recount(c, True, report))
-    referenced = await store.run_read(_referenced)
+    referenced = await store.run_read(referenced_blobs)
     report.unreferenced_blobs = sorted(await store.blobs.list_all() - referenced)
     report.missing_blobs.sort()
     return report
@@ -267,7 +267,7 @@ def _hash_all(blobs: BlobStore, names: Sequence[str]) -> list[str]:
 
 
 async def verify(store: SqliteStore) -> VerifyReport:
-    referenced = await store.run_read(_referenced)
+    referenced = await store.run_read(referenced_blobs)
     on_disk = await store.blobs.list_all()
     report = VerifyReport(
         missing_blobs=sorted(referenced - on_disk),
@@ -291,7 +291,7 @@ def _remove_unreferenced(
 
 
 async def collect_blobs(store: SqliteStore, grace_seconds: float) -> list[str]:
-    referenced = await store.run_read(_referenced)
+    referenced = await store.run_read(referenced_blobs)
     candidates = await asyncio.to_thread(store.blobs.collectable_sync, referenced, grace_seconds)
     removed: list[str] = []
     for names in chunked(candidates, COLLECT_BATCH):

@@ -45,16 +45,24 @@ def test_listener_can_be_switched_off_and_moved(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "key", "fragment"),
     [
-        ('[listeners]\nimap = "127.0.0.1:99999"\n', "listeners", "port must be 0..65535"),
-        ('[listeners]\nimap = "/tmp/imap.sock"\n', "listeners", "only allowed for lmtp"),
-        ('[listeners]\nfoo = "127.0.0.1:1"\n', "listeners", "unknown listener 'foo'"),
-        ('[listeners]\nsmtp = "mail.example.org:25"\n', "listeners", "must be an IP address"),
+        ('[listeners]\nimap = "127.0.0.1:99999"\n', "listeners.imap", "port must be 0..65535"),
+        ('[listeners]\nimap = "/tmp/imap.sock"\n', "listeners.imap", "only allowed for lmtp"),
+        ('[listeners]\nfoo = "127.0.0.1:1"\n', "listeners.foo", "unknown listener; known: smtp,"),
+        ('[listeners]\nsmtp = "mail.example.org:25"\n', "listeners.smtp", "must be an IP address"),
+        ("[listeners]\nimap = 143\n", "listeners.imap", "valid string"),
+        (
+            '[listeners]\nmanagesieve = "127.0.0.1:4190"\n',
+            "listeners.managesieve",
+            "ManageSieve (Sieve script management) is not available yet",
+        ),
+        ('[listeners]\nhttp = "*:8080"\n', "listeners.http", "is not available yet"),
         ("[limits]\nmax_recipients = 0\n", "limits.max_recipients", "greater than or equal to 1"),
         ('[limits]\nmax_recipients = "many"\n', "limits.max_recipients", "valid integer"),
         ("[limits]\nno_such_limit = 1\n", "limits.no_such_limit", "Extra inputs are not permitted"),
         ('hostname = "bad host"\n', "hostname", "not a valid host name"),
         ('[login]\nplaintext_on_insecure = "sometimes"\n', "login.plaintext_on_insecure", "'loopback'"),
         ('[metrics]\nlisten = "nowhere"\n', "metrics.listen", "expected host:port"),
+        ('[queue.transport]\n"example.com" = "x:y:z"\n', 'queue.transport."example.com"', ""),
     ],
 )
 def test_bad_values_name_file_and_key(tmp_path: Path, text: str, key: str, fragment: str) -> None:
@@ -64,6 +72,15 @@ def test_bad_values_name_file_and_key(tmp_path: Path, text: str, key: str, fragm
     message = str(info.value)
     assert message.startswith(f"{path}: {key}: ")
     assert fragment in message
+
+
+def test_services_not_available_are_never_listened_for(tmp_path: Path) -> None:
+    """A config written by an older `pochta init` (managesieve/http "off" or absent) still loads,
+    and neither name is among the listeners opened by default."""
+    assert "managesieve" not in Settings().enabled_listeners()
+    assert "http" not in Settings().enabled_listeners()
+    settings = load_settings(write(tmp_path, '[listeners]\nmanagesieve = "off"\nhttp = "off"\n'))
+    assert set(settings.enabled_listeners()) == set(LISTENER_KINDS)
 
 
 def test_toml_syntax_error_names_file(tmp_path: Path) -> None:

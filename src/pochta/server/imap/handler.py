@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 
 from pochta.auth.authenticator import Authenticator
@@ -82,6 +83,15 @@ class ImapHandler:
             scram_secret=scram_secret,
             capabilities=capabilities,
             spool_dir=spool_dir,
+        )
+        self.limits = receiver_limits(settings)
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Settings from a reload, for sessions from now on (open ones keep their ``Services``)."""
+        services = self.services
+        services.authenticator.reconfigure(settings.login)
+        self.services = dataclasses.replace(
+            services, settings=settings, ops=MailOps.from_settings(services.store, settings)
         )
         self.limits = receiver_limits(settings)
 

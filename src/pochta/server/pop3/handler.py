@@ -86,6 +86,12 @@ class Pop3Handler:
         self.login = LoginFlow(self, scram_secret)
         self._clock = 0
 
+    def reconfigure(self, settings: Settings) -> None:
+        """Settings from a reload, for logins from now on; maildrop locks are kept."""
+        self.settings = settings
+        self.authenticator.reconfigure(settings.login)
+        self.ops = MailOps.from_settings(self.store, settings)
+
     # -- ProtocolHandler -----------------------------------------------------------------------------
 
     async def __call__(self, conn: Connection) -> None:

@@ -89,6 +89,13 @@ class SmtpHandler:
         self.auth = SmtpAuth(self.authenticator, scram_secret)
         self.senders = SenderPolicy(store)
 
+    def reconfigure(self, settings: Settings) -> None:
+        """Settings from a reload, for the sessions that start from now on (and the shared
+        authenticator and delivery pipeline)."""
+        self.settings = settings
+        self.authenticator.reconfigure(settings.login)
+        self.delivery.reconfigure(settings)
+
     # -- ProtocolHandler ---------------------------------------------------------------------------
 
     async def __call__(self, conn: Connection) -> None:
