@@ -25,6 +25,7 @@ from pochta.config import (
     format_validation_error,
     resolve_path,
 )
+from pochta.durable import fsync_path, fsync_tree
 from pochta.naming import normalize_address, normalize_domain
 from pochta.server.tls import ensure_certificate
 from pochta.store.sqlite import open_sqlite_store
@@ -114,26 +115,6 @@ def build_settings(hostname: str, listen: dict[str, str], config_path: Path) -> 
         raise ConfigError(format_validation_error(config_path, exc)) from None
 
 
-def _fsync_tree(root: Path) -> None:
-    """Make the new directory's files durable before the rename publishes them."""
-    for dirpath, _dirnames, filenames in os.walk(root):
-        for filename in filenames:
-            fd = os.open(os.path.join(dirpath, filename), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(dirpath))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 async def _create_store(
     workdir: Path, settings: Settings, domain: str, account: str | None, password: str | None
 ) -> None:
@@ -179,11 +160,11 @@ def initialise(
             settings.hostname,
         )
         asyncio.run(_create_store(workdir, settings, domain_name, account_address, password))
-        _fsync_tree(workdir)
+        fsync_tree(workdir)
         if data_dir.exists():
             data_dir.rmdir()  # empty, checked above; rename cannot replace a directory otherwise
         os.rename(workdir, data_dir)
-        _fsync_dir(parent)  # the rename itself must survive a power cut, not only the files
+        fsync_path(parent)  # the rename itself must survive a power cut, not only the files
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_env import PORT0, ServerProcess, ok, run
+from cli_env import PORT0, ServerProcess, ok, port_is_free, run
 from pochta.auth.authenticator import Authenticator, AuthOk
 from pochta.bootstrap import ensure_server_secret
 from pochta.config import LISTENER_KINDS, load_settings
@@ -90,19 +90,10 @@ def test_serve_with_bad_config_names_file_and_key_and_changes_nothing(data: Path
     assert snapshot(data) == before
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture
 def first_run(tmp_path: Path) -> Iterator[tuple[ServerProcess, Path]]:
     defaults = [int(kind.default.rpartition(":")[2]) for kind in LISTENER_KINDS.values()]
-    busy = [port for port in defaults if not _free(port)]
+    busy = [port for port in defaults if not port_is_free(port)]
     if busy:
         pytest.fail(
             f"the default ports {busy} are in use on this machine; the first-run test needs them free"

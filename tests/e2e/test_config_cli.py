@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from cli_env import ServerProcess, init_data, ok, run
+from cli_env import ServerProcess, init_data, ok, port_is_free, run
 
 
 @pytest.fixture
@@ -233,16 +233,7 @@ def test_a_listener_change_needs_a_restart(
     server.wait_for(r"config reloaded changed=1 needs_restart=1", start=start)
     with socket.socket() as probe:  # still listening where it started, not on the new port
         probe.connect(addresses["imap"])
-    assert _free(port)
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    assert port_is_free(port)
 
 
 def test_reload_without_a_server_and_with_a_stale_pid_file(data: Path) -> None:

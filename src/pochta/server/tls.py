@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from pochta.durable import fsync_path
+
 __all__ = ["CertificateError", "ensure_certificate", "reload_context", "server_context"]
 
 # Long enough that a test or hobby install never sees it expire; clients either pin it or (better)
@@ -30,14 +32,6 @@ _BACKDATE = datetime.timedelta(days=1)
 
 class CertificateError(Exception):
     """A certificate/key pair that cannot be used; the message names the file and the problem."""
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_atomically(path: Path, data: bytes, mode: int) -> None:
@@ -56,7 +50,7 @@ def _write_atomically(path: Path, data: bytes, mode: int) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def _subject_alt_names(hostname: str) -> list[x509.GeneralName]:

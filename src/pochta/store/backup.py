@@ -40,6 +40,7 @@ from pathlib import Path
 from sqlalchemy import create_engine
 
 from pochta.config import CONFIG_FILE_NAME, Settings, resolve_path
+from pochta.durable import fsync_path, fsync_tree
 from pochta.store.sqlite import BLOB_DIR_NAME, DB_FILE_NAME
 from pochta.store.sqlite_maintenance import referenced_blobs
 
@@ -70,21 +71,6 @@ class BackupReport:
     @property
     def damaged(self) -> bool:
         return bool(self.missing_blobs or self.corrupt_blobs)
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_tree(root: Path) -> None:
-    for dirpath, _dirnames, filenames in os.walk(root):
-        for name in filenames:
-            _fsync_path(Path(dirpath) / name)
-        _fsync_path(Path(dirpath))
 
 
 def _blob_relpath(sha256: str) -> Path:
@@ -156,11 +142,11 @@ def _building(destination: Path, purpose: str) -> Iterator[Path]:
 
 
 def _publish(work: Path, destination: Path) -> None:
-    _fsync_tree(work)
+    fsync_tree(work)
     if destination.exists():
         destination.rmdir()  # empty (checked by the callers)
     os.rename(work, destination)
-    _fsync_path(destination.resolve().parent)
+    fsync_path(destination.resolve().parent)
 
 
 def _require_empty(path: Path, what: str) -> None:
@@ -241,7 +227,7 @@ def restore(
                 (work / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(backup_dir / relative, work / relative)
                 report.files.append(str(relative))
-        _fsync_tree(work)
+        fsync_tree(work)
         # A server can only run on a directory that is not empty (serve on an empty one would
         # initialise it, and init wants it empty): that is where the lock is needed.
         in_use = data_dir.is_dir() and any(data_dir.iterdir())

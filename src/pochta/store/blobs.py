@@ -26,6 +26,7 @@ from collections.abc import Callable, Container, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from pochta.durable import fsync_path
 from pochta.store.model import BlobRef
 
 CHUNK = 1024 * 1024
@@ -37,14 +38,6 @@ FILE_MODE = 0o640
 
 def is_blob_name(name: str) -> bool:
     return len(name) == 64 and set(name) <= _HEX
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _hash_file(path: Path) -> tuple[str, int]:
@@ -73,7 +66,7 @@ class BlobStore:
         for path in (self.root, self.tmp):
             if not path.is_dir():
                 path.mkdir(parents=True, exist_ok=True)
-                _fsync_dir(path.parent)
+                fsync_path(path.parent)
 
     def _make_parents(self, final: Path) -> None:
         """Create ab/ and ab/cd/ as needed, fsync'ing the parent of each directory created."""
@@ -82,13 +75,13 @@ class BlobStore:
                 directory.mkdir()
             except FileExistsError:
                 continue
-            _fsync_dir(directory.parent)
+            fsync_path(directory.parent)
 
     def _install(self, source: Path, final: Path) -> None:
         """Rename an fsync'ed file to its final name and make the name durable."""
         self._make_parents(final)
         os.replace(source, final)
-        _fsync_dir(final.parent)
+        fsync_path(final.parent)
 
     def _refresh(self, final: Path, size: int) -> bool:
         """True if the blob exists; touches it so that garbage collection leaves it alone a while.
