@@ -19,11 +19,13 @@ reads every reply until the server closes. Then:
   IMAP and finds every message acknowledged to bob so far, byte for byte (nothing acknowledged is
   lost, and the server keeps serving others).
 
-The default suite runs a few examples per state; the ``slow`` variant many more.
+The default suite runs a few examples per state; the ``slow`` variant many more (300 per state, or
+``POCHTA_FUZZ_EXAMPLES``).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import socket
@@ -552,7 +554,13 @@ def run_session(server: FuzzServer, case: Case, script: list[bytes]) -> None:
 FAST = settings(
     max_examples=6, deadline=None, database=None, suppress_health_check=list(HealthCheck), derandomize=False
 )
-SLOW = settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+# POCHTA_FUZZ_EXAMPLES sets the examples per state of the slow variant.
+SLOW = settings(
+    max_examples=int(os.environ.get("POCHTA_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.listener}-{c.state}")
