@@ -395,8 +395,9 @@ async def smtp_sender(trial: Trial, port: int, lmtp: bool) -> None:
     kind = "l" if lmtp else "s"
     rnd = random.Random(f"{trial.rnd.random()}")
     while True:
-        wire = await Wire.open(port)
+        wire: Wire | None = None
         try:
+            wire = await Wire.open(port)
             await smtp_reply(wire)
             await smtp_command(wire, ("LHLO" if lmtp else "EHLO") + " crash.example", 250)
             for _ in range(rnd.randint(1, 20)):
@@ -418,11 +419,12 @@ async def smtp_sender(trial: Trial, port: int, lmtp: bool) -> None:
                     for target in [account] if account else accounts:
                         trial.ack_delivery(token, f"{target}/INBOX", "smtp" if not lmtp else "lmtp")
             await smtp_command(wire, "QUIT", 221)
-        except (Closed, OSError) as exc:
+        except (Closed, OSError, asyncio.IncompleteReadError) as exc:
             trial.note(f"{kind}: {exc!r}")
             await asyncio.sleep(0.1)
         finally:
-            wire.close()
+            if wire is not None:
+                wire.close()
 
 
 class Imap:
@@ -477,8 +479,9 @@ def copyuid(lines: list[bytes]) -> int | None:
 async def imap_appender(trial: Trial, port: int) -> None:
     box = f"{ALICE}/Drafts"
     while True:
-        imap = await Imap.login(port, ALICE)
+        imap: Imap | None = None
         try:
+            imap = await Imap.login(port, ALICE)
             for _ in range(trial.rnd.randint(1, 20)):
                 token = trial.token("a")
                 trial.begin_delivery(token, box)
@@ -492,7 +495,8 @@ async def imap_appender(trial: Trial, port: int) -> None:
             trial.note(f"append: {exc!r}")
             await asyncio.sleep(0.1)
         finally:
-            imap.wire.close()
+            if imap is not None:
+                imap.wire.close()
 
 
 FETCH_UID = re.compile(rb"^\* \d+ FETCH \(.*?\bUID (\d+)")
@@ -501,8 +505,9 @@ FETCH_UID = re.compile(rb"^\* \d+ FETCH \(.*?\bUID (\d+)")
 async def imap_mutator(trial: Trial, port: int) -> None:
     rnd = random.Random(f"{trial.rnd.random()}")
     while True:
-        imap = await Imap.login(port, ALICE)
+        imap: Imap | None = None
         try:
+            imap = await Imap.login(port, ALICE)
             while True:
                 name = rnd.choice(BOXES[ALICE])
                 box = f"{ALICE}/{name}"
@@ -537,7 +542,8 @@ async def imap_mutator(trial: Trial, port: int) -> None:
             trial.note(f"imap: {exc!r}")
             await asyncio.sleep(0.1)
         finally:
-            imap.wire.close()
+            if imap is not None:
+                imap.wire.close()
 
 
 async def mutate(
@@ -587,8 +593,9 @@ async def pop3_remover(trial: Trial, port: int) -> None:
     rnd = random.Random(f"{trial.rnd.random()}")
     box = f"{BOB}/INBOX"
     while True:
-        wire = await Wire.open(port)
+        wire: Wire | None = None
         try:
+            wire = await Wire.open(port)
             await wire.line()
             await pop3_ok(wire, f"USER {BOB}")
             await pop3_ok(wire, f"PASS {PASSWORD}")
@@ -612,10 +619,11 @@ async def pop3_remover(trial: Trial, port: int) -> None:
                 del trial.state.places[token][box]
             trial.acked["pop3-quit"] += 1
             trial.acked["pop3-dele"] += len(chosen)
-        except (Closed, OSError, ValueError) as exc:
+        except (Closed, OSError, ValueError, asyncio.IncompleteReadError) as exc:
             trial.note(f"pop3: {exc!r}")
         finally:
-            wire.close()
+            if wire is not None:
+                wire.close()
         await asyncio.sleep(rnd.uniform(0.05, 0.3))
 
 
@@ -737,10 +745,14 @@ async def run_trial(
             await asyncio.sleep(delay)
             what = f"killed during startup at {delay:.2f}s"
         else:
-            ports = await asyncio.to_thread(server.wait_listening, LISTENERS)
-            t_ready = time.monotonic()
-            if not lenient:
-                await check_restart(trial, ports["imap"])
+            try:
+                ports = await asyncio.to_thread(server.wait_listening, LISTENERS)
+                t_ready = time.monotonic()
+                if not lenient:
+                    await check_restart(trial, ports["imap"])
+            except (RuntimeError, Closed, OSError, asyncio.IncompleteReadError) as exc:
+                trial.violation(f"the server did not restart and serve: {exc}")
+                ports = {}
             workers: list[Callable[[], Awaitable[None]]] = [
                 lambda: smtp_sender(trial, ports["smtp"], lmtp=False),
                 lambda: smtp_sender(trial, ports["smtp"], lmtp=False),
@@ -749,7 +761,7 @@ async def run_trial(
                 lambda: imap_mutator(trial, ports["imap"]),
                 lambda: pop3_remover(trial, ports["pop3"]),
             ]
-            tasks = [asyncio.create_task(worker()) for worker in workers]
+            tasks = [asyncio.create_task(worker()) for worker in workers] if ports else []
             delay = trial.rnd.uniform(0.2, max_load)
             await asyncio.sleep(delay)
             what = f"killed under load at {delay:.2f}s"
@@ -832,6 +844,8 @@ async def main_async(args: argparse.Namespace) -> int:
         acked = " ".join(f"{k}={v}" for k, v in sorted(trial.acked.items())) or "nothing acknowledged"
         messages = sum(state.counts.values())
         verdict = "ok" if not trial.violations else f"{len(trial.violations)} VIOLATIONS (log {log})"
+        if trial.notes:  # refusals or dropped sessions before the kill: not violations, but worth a look
+            verdict += f", {len(trial.notes)} client errors before the kill (--verbose lists them)"
         print(
             f"trial {trial.number}/{args.trials}: {what}; {acked}; store {messages} messages; "
             f"{verdict} ({elapsed:.1f}s)",
