@@ -16,7 +16,7 @@ A trial:
    the UIDVALIDITY, UIDNEXT and message count the store had after the kill;
 2. runs concurrent load: two SMTP (MX) sessions and one LMTP session delivering to alice and/or bob,
    an IMAP session APPENDing to alice's Drafts, an IMAP session on alice's INBOX, Drafts and Archive
-   doing ``UID STORE`` (\\Flagged), ``UID EXPUNGE`` and ``UID MOVE``, and POP3 sessions of bob doing
+   doing ``UID STORE`` (\\Flagged), ``UID EXPUNGE`` (of one or several UIDs) and ``UID MOVE``, and POP3 sessions of bob doing
    DELE + QUIT. Each client records what the server acknowledged (SMTP/LMTP 250, per recipient for
    LMTP; APPEND OK with its APPENDUID; STORE/EXPUNGE/MOVE OK with MOVE's COPYUID; +OK to QUIT);
 3. SIGKILLs the server at a random moment (uniform in 0.2 s .. ``--max-load``; one trial in 20 is
@@ -29,7 +29,7 @@ A trial:
      the server gave (APPENDUID, COPYUID), with the \\Flagged state last acknowledged;
    - nothing acknowledged as removed (UID EXPUNGE, the source of a UID MOVE, POP3 DELE + QUIT) is
      there; a message moved is in exactly one of its two mailboxes, even when the MOVE was cut
-     short; a POP3 QUIT cut short removed all its DELEs or none;
+     short; a POP3 QUIT or a UID EXPUNGE of several messages cut short removed all or none;
    - no message appears that was not sent, or twice in one account (never copied, only moved);
    - no UID is reused: a UID seen (in the store, or by a client during the load) names the same
      message every time, a UID not present at the previous check is above every UID handed out
@@ -291,7 +291,8 @@ class Trial:
         self.seen: dict[str, dict[int, str]] = {box: {} for box in ALL_BOXES}  # by clients during load
         self.handed_out: dict[str, list[tuple[int, str]]] = {box: [] for box in ALL_BOXES}  # APPENDUID...
         self.one_of: list[tuple[str, str, str]] = []  # (token, source, destination) of a MOVE cut short
-        self.all_or_none: list[list[tuple[str, str]]] = []  # the DELEs of a POP3 QUIT cut short
+        # the messages of a POP3 QUIT (its DELEs) or a UID EXPUNGE of several UIDs, cut short
+        self.all_or_none: list[tuple[str, list[tuple[str, str]]]] = []
         self.notes: list[str] = []  # refusals and dropped connections before the kill (not violations)
         self.killed = False
         self.phases: dict[str, float] = {}
@@ -304,7 +305,8 @@ class Trial:
     async def pace(self) -> None:
         """Senders slow down while the store holds many messages, so that the removers keep it
         small (the checks read every message after every trial)."""
-        if len(self.state.places) > 4 * BIG_MAILBOX:
+        sizes = Counter(box for boxes in self.state.places.values() for box in boxes)
+        if max(sizes.values(), default=0) > 2 * BIG_MAILBOX:
             await asyncio.sleep(0.3)
 
     def violation(self, text: str) -> None:
@@ -509,7 +511,7 @@ async def imap_mutator(trial: Trial, port: int) -> None:
         try:
             imap = await Imap.login(port, ALICE)
             while True:
-                name = rnd.choice(BOXES[ALICE])
+                name = rnd.choice(["INBOX", *BOXES[ALICE]])  # INBOX, where the mail arrives, twice as often
                 box = f"{ALICE}/{name}"
                 lines = await imap.command(f"SELECT {name}")
                 for line in lines:
@@ -536,6 +538,9 @@ async def imap_mutator(trial: Trial, port: int) -> None:
                     (u, t) for u, t in present.items() if (p := trial.place(t, box)) and p.state == "yes"
                 ]
                 rnd.shuffle(choices)
+                if exists > BIG_MAILBOX and rnd.random() < 0.5:
+                    await expunge_many(trial, imap, box, choices[: rnd.randint(2, 12)])
+                    continue
                 for uid, token in choices[: rnd.randint(1, 6)]:
                     await mutate(trial, imap, rnd, box, uid, token, expunge_bias=exists > BIG_MAILBOX)
         except (Closed, OSError, asyncio.IncompleteReadError) as exc:
@@ -544,6 +549,23 @@ async def imap_mutator(trial: Trial, port: int) -> None:
         finally:
             if imap is not None:
                 imap.wire.close()
+
+
+async def expunge_many(trial: Trial, imap: Imap, box: str, picks: list[tuple[int, str]]) -> None:
+    """One UID STORE \\Deleted and one UID EXPUNGE for several messages."""
+    if not picks:
+        return
+    uids = ",".join(str(uid) for uid, _ in picks)
+    await imap.command(f"UID STORE {uids} +FLAGS.SILENT (\\Deleted)")
+    for _, token in picks:
+        trial.state.places[token][box].state = "maybe"
+    group = ("UID EXPUNGE", [(token, box) for _, token in picks])
+    trial.all_or_none.append(group)
+    await imap.command(f"UID EXPUNGE {uids}")
+    trial.all_or_none.remove(group)
+    for _, token in picks:
+        del trial.state.places[token][box]
+    trial.acked["expunge"] += len(picks)
 
 
 async def mutate(
@@ -612,9 +634,10 @@ async def pop3_remover(trial: Trial, port: int) -> None:
                 await pop3_ok(wire, f"DELE {number}")
             for _, token in chosen:
                 trial.state.places[token][box].state = "maybe"
-            trial.all_or_none.append([(token, box) for _, token in chosen])
+            group = ("POP3 QUIT", [(token, box) for _, token in chosen])
+            trial.all_or_none.append(group)
             await pop3_ok(wire, "QUIT")
-            trial.all_or_none.pop()
+            trial.all_or_none.remove(group)
             for _, token in chosen:
                 del trial.state.places[token][box]
             trial.acked["pop3-quit"] += 1
@@ -688,10 +711,10 @@ def check(trial: Trial, snapshot: Snapshot, lenient: bool) -> None:
         count = sum(b in where.get(token, {}) for b in (source, target))
         if count != 1:
             trial.violation(f"{token} moved from {source} to {target} is in {count} of them")
-    for group in trial.all_or_none:
+    for what, group in trial.all_or_none:
         there = [box in where.get(token, {}) for token, box in group]
         if any(there) and not all(there):
-            trial.violation(f"POP3 QUIT cut short removed some of its DELEs only: {group} {there}")
+            trial.violation(f"{what} cut short removed only some of its messages: {group} {there}")
 
     # The model becomes the store.
     state.places = {
