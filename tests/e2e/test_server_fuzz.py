@@ -29,6 +29,7 @@ import os
 import re
 import secrets
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -141,6 +142,11 @@ class Raw:
             self.received += chunk
 
     def close(self) -> None:
+        self.sock.close()
+
+    def abort(self) -> None:
+        """Close with a RST (SO_LINGER 0), as a client that crashed or lost its network."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.sock.close()
 
 
@@ -314,6 +320,13 @@ VALID_IMAP = [
     b"p APPEND INBOX (\\Seen) {24+}\r\nSubject: fuzz\r\n\r\nfuzz\r\n\r\n",
     b"i IDLE\r\n",
     b"DONE\r\n",
+    b"n FETCH * (BODY[1] BODY[1.MIME] BODY[2.1] BODY[1.1.1.1] BODY[TEXT]<0.100> BODY[HEADER])\r\n",
+    b"b FETCH * (BINARY[1] BINARY.SIZE[1] BINARY[2] BINARY.SIZE[2.1] BINARY[1]<3.7>)\r\n",
+    b"v FETCH * (ENVELOPE BODY BODYSTRUCTURE RFC822.SIZE BODY[HEADER.FIELDS.NOT (X-LONG)])\r\n",
+    b'h SEARCH OR FROM a HEADER Content-Type mixed TEXT "\xd0\xbf\xd0\xbe" \r\n',
+    b"k UID SEARCH CHARSET UTF-8 BODY {8+}\r\n\xd0\xbf\xd0\xbe\xd1\x87\r\n",
+    b"d UID STORE 1:* +FLAGS.SILENT (\\Deleted)\r\n",
+    b"g EXPUNGE\r\n",
 ]
 SMTP_COMMANDS = [
     b"EHLO", b"HELO", b"LHLO", b"MAIL FROM:", b"RCPT TO:", b"DATA", b"BDAT", b"RSET", b"NOOP", b"QUIT",
@@ -352,6 +365,29 @@ VALID_POP3 = [
     b"STAT\r\n", b"LIST\r\n", b"UIDL 1\r\n", b"RETR 1\r\n", b"TOP 2 3\r\n", b"DELE 1\r\n", b"RSET\r\n",
 ]  # fmt: skip
 
+MIME_LINES = [
+    b"Content-Type: multipart/mixed; boundary=b", b'Content-Type: multipart/alternative; boundary="b"',
+    b"Content-Type: multipart/mixed", b"Content-Type: message/rfc822", b"Content-Type: message/global",
+    b"Content-Type: multipart/digest; boundary=b", b"Content-Type: text/plain; charset=utf-8",
+    b"Content-Type: text/plain; charset=x-bogus", b"Content-Type: text/html; charset=utf-16",
+    b"Content-Type: application/octet-stream; name*0*=utf-8''%FF%FE; name*1=x; name*9=y",
+    b"Content-Type: text/plain;;; a=; =b; c=\"", b"Content-Type: /", b"Content-Type: multipart/",
+    b"Content-Transfer-Encoding: base64", b"Content-Transfer-Encoding: quoted-printable",
+    b"Content-Transfer-Encoding: x-uuencode", b"Content-Transfer-Encoding: binary",
+    b"Content-Disposition: attachment; filename*=''%ZZ", b"Content-Disposition: inline; size=-1",
+    b"From: =?utf-8?b?!!!?= <a@b>", b'To: "unterminated <e@f>, <>, @, a@, @b, <<a@b>>',
+    b"Subject: =?utf-8?q?=FF=FE=00?=", b"Date: Mon, 99 Foo 99999 99:99:99 +9999", b"Date: 0",
+    b"Message-ID: <<<>>>", b"In-Reply-To: <a@b> <c@d", b"References: " + b"<r@x> " * 200,
+    b"Content-Language: \x00", b"Content-ID: <", b"Content-MD5: ", b"MIME-Version: 99.9", b" folded",
+    b"\tfolded", b"Bcc:", b"Sender: a@b", b"Reply-To: group: a@b, c@d;", b"X-Long: " + b"y" * 5000,
+    b"--b", b"--b--", b"--", b"----", b"", b"", b"", b"!!!!====****", b"=ZZ=", b"=", b"A===",
+    b"AAECAwQFBgcICQ==", b"2D3YPQ==", b"begin 644 x", b"plain text line", "почта 郵便".encode(),
+    b"\xff\xfe\x00", b".", b"..",
+]  # fmt: skip
+MESSAGES = st.lists(st.sampled_from(MIME_LINES), min_size=1, max_size=40).map(
+    lambda lines: b"\r\n".join(lines)
+)
+
 _tag = st.sampled_from([b"a", b"A1", b"*", b"+", b"", b"tag!", b"t" * 300, b"\x00t"])
 IMAP_LINE = _line(
     st.sampled_from(IMAP_WORDS),
@@ -375,7 +411,7 @@ SCRIPTS = {
 # -- reaching a state --------------------------------------------------------------------------------------
 
 
-def _imap_enter(raw: Raw, state: str) -> None:
+def _imap_enter(raw: Raw, state: str, message: bytes) -> None:
     raw.until(rb"^\* OK [^\r\n]*\r\n")
     if state == "authenticate":
         raw.send(b"a1 AUTHENTICATE PLAIN\r\n")
@@ -385,9 +421,15 @@ def _imap_enter(raw: Raw, state: str) -> None:
         return
     raw.send(f"a1 LOGIN {ALICE} {PASSWORD}\r\n".encode())
     raw.until(rb"\r\na1 OK[^\r\n]*\r\n")
-    if state in ("selected", "idle"):
+    if state in ("selected", "idle", "message"):
         raw.send(b"a2 SELECT INBOX\r\n")
         raw.until(rb"\r\na2 OK[^\r\n]*\r\n")
+    if state == "message":  # a hostile message, then the script FETCHes and SEARCHes it
+        raw.send(b"a3 APPEND INBOX {%d}\r\n" % len(message))
+        answer = raw.until(rb"\r\n(\+|a3 (NO|BAD))[^\r\n]*\r\n$")
+        if answer.rstrip(b"\r\n").rsplit(b"\r\n", 1)[-1].startswith(b"+"):  # a NO: too big or empty
+            raw.send(message + b"\r\n")
+            raw.until(rb"\r\na3 (OK|NO|BAD)[^\r\n]*\r\n")
     if state == "idle":
         raw.send(b"a3 IDLE\r\n")
         raw.until(rb"\r\n\+[^\r\n]*\r\n$")
@@ -515,7 +557,10 @@ class Case:
 
 
 CASES = [
-    *(Case("imap", s) for s in ("greeting", "authenticated", "selected", "idle", "authenticate", "append")),
+    *(
+        Case("imap", s)
+        for s in ("greeting", "authenticated", "selected", "idle", "authenticate", "append", "message")
+    ),
     *(Case("pop3", s) for s in ("authorization", "transaction", "auth")),
     *(
         Case(listener, s)
@@ -526,24 +571,47 @@ CASES = [
 ]
 
 
-def run_session(server: FuzzServer, case: Case, script: list[bytes]) -> None:
+@dataclass(frozen=True)
+class Session:
+    """What one example does after reaching its state."""
+
+    script: list[bytes]
+    reset_after: float | None  # None: half-close and read every reply; else drop with a RST
+    message: bytes  # for the IMAP "message" state: APPENDed first, then the script works on it
+
+
+def sessions(case: Case) -> st.SearchStrategy[Session]:
+    return st.builds(
+        Session,
+        SCRIPTS[case.protocol],
+        st.one_of(st.none(), st.none(), st.none(), st.sampled_from([0.0, 0.001, 0.01, 0.05])),
+        MESSAGES if case.state == "message" else st.just(b""),
+    )
+
+
+def run_session(server: FuzzServer, case: Case, session: Session) -> None:
     raw = Raw(server.ports[case.listener])
     try:
         if case.protocol == "imap":
-            _imap_enter(raw, case.state)
+            _imap_enter(raw, case.state, session.message)
         elif case.protocol == "pop3":
             _pop3_enter(raw, case.state)
         else:
             _smtp_enter(raw, case.state, case.listener)
         try:
-            for chunk in script:
+            for chunk in session.script:
                 raw.send(chunk)
-            raw.sock.shutdown(socket.SHUT_WR)
+            if session.reset_after is None:
+                raw.sock.shutdown(socket.SHUT_WR)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server may close first (too many errors, an overlong line): its replies are read
-        closed = raw.to_eof(EOF_DEADLINE)
-        assert closed, f"{case}: the server did not close the session {EOF_DEADLINE}s after EOF"
-        CHECKS[case.protocol](raw.received, complete=not raw.reset)
+        if session.reset_after is not None:
+            time.sleep(session.reset_after)
+            raw.abort()  # the client vanishes in the middle of whatever the server is doing
+        else:
+            closed = raw.to_eof(EOF_DEADLINE)
+            assert closed, f"{case}: the server did not close the session {EOF_DEADLINE}s after EOF"
+            CHECKS[case.protocol](raw.received, complete=not raw.reset)
     finally:
         raw.close()
     failures = server.new_failures()
@@ -567,7 +635,7 @@ SLOW = settings(
 @FAST
 @given(data=st.data())
 def test_fuzz_session(fuzz_server: FuzzServer, case: Case, data: st.DataObject) -> None:
-    run_session(fuzz_server, case, data.draw(SCRIPTS[case.protocol], label="script"))
+    run_session(fuzz_server, case, data.draw(sessions(case), label="session"))
 
 
 @pytest.mark.slow
@@ -575,7 +643,7 @@ def test_fuzz_session(fuzz_server: FuzzServer, case: Case, data: st.DataObject) 
 @SLOW
 @given(data=st.data())
 def test_fuzz_session_many(fuzz_server: FuzzServer, case: Case, data: st.DataObject) -> None:
-    run_session(fuzz_server, case, data.draw(SCRIPTS[case.protocol], label="script"))
+    run_session(fuzz_server, case, data.draw(sessions(case), label="session"))
 
 
 @pytest.mark.parametrize(
