@@ -25,6 +25,7 @@ The default suite runs a few examples per state; the ``slow`` variant many more 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -106,10 +107,10 @@ class Raw:
         self.received = b""
         self.reset = False
 
-    def until(self, pattern: bytes, timeout: float = 10.0) -> bytes:
-        """Read until ``pattern`` matches what was received; everything received so far."""
+    def until(self, pattern: bytes, timeout: float = 10.0, start: int = 0) -> bytes:
+        """Read until ``pattern`` matches what was received (from ``start`` on); everything received."""
         deadline = time.monotonic() + timeout
-        while not re.search(pattern, self.received):
+        while not re.search(pattern, self.received[start:]):
             self.sock.settimeout(max(0.01, deadline - time.monotonic()))
             try:
                 chunk = self.sock.recv(65536)
@@ -619,6 +620,125 @@ def run_session(server: FuzzServer, case: Case, session: Session) -> None:
     probe(server)
 
 
+# -- two IMAP sessions and a POP3 session of one account, interleaved -----------------------------------
+
+SHARED_COMMANDS = [
+    b"FETCH 1:* (FLAGS UID)", b"FETCH 2 (BODY[] ENVELOPE)", b"FETCH * (BODYSTRUCTURE BINARY[1])",
+    b"FETCH 1,3 BODY.PEEK[HEADER]", b"STORE 1 +FLAGS (\\Deleted)", b"STORE 2:3 -FLAGS.SILENT (\\Seen)",
+    b"STORE * +FLAGS ($Fuzz)", b"UID STORE 1:* +FLAGS (\\Deleted)", b"EXPUNGE", b"UID EXPUNGE 1:*",
+    b"MOVE 1 Trash", b"COPY 1:* Archive", b"UID MOVE * Archive", b"UID COPY 1:2 INBOX", b"SEARCH ALL",
+    b"UID SEARCH DELETED", b"NOOP", b"CHECK", b"SELECT INBOX", b"EXAMINE INBOX", b"SELECT Archive",
+    b"CLOSE", b"UNSELECT", b"STATUS INBOX (MESSAGES UIDNEXT UNSEEN SIZE)", b"IDLE", b"DELETE Archive",
+    b"CREATE Archive", b"RENAME Archive Archive2", b"RENAME Archive2 Archive", b"DELETE INBOX",
+    b"APPEND INBOX {26+}\r\nSubject: new\r\n\r\nnew mail\r\n",  # the step adds the final CRLF
+    b"LIST \"\" * RETURN (STATUS (MESSAGES))",
+]  # fmt: skip
+POP3_SHARED = [b"STAT", b"LIST", b"UIDL", b"RETR 1", b"TOP 2 0", b"DELE 1", b"DELE 2", b"RSET", b"QUIT"]
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["A", "B"]), st.sampled_from(SHARED_COMMANDS)),
+        st.tuples(st.just("P"), st.sampled_from(POP3_SHARED)),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+class ImapActor:
+    """One logged-in IMAP session with INBOX selected; each step waits for its tagged reply."""
+
+    def __init__(self, port: int) -> None:
+        self.raw = Raw(port)
+        self.raw.until(rb"^\* OK [^\r\n]*\r\n")
+        self.tags = 0
+        self.idling: bytes | None = None
+        self.step(f"LOGIN {ALICE} {PASSWORD}".encode())
+        self.step(b"SELECT INBOX")
+
+    def step(self, command: bytes) -> None:
+        if self.idling is not None:
+            self.raw.send(b"DONE\r\n")
+            self.raw.until(rb"\r\n" + self.idling + rb" (OK|NO|BAD)[^\r\n]*\r\n", timeout=EOF_DEADLINE)
+            self.idling = None
+        self.tags += 1
+        tag = b"s%d" % self.tags
+        start = len(self.raw.received)
+        self.raw.send(tag + b" " + command + b"\r\n")
+        if command == b"IDLE":
+            pattern = rb"(^|\r\n)(\+|" + tag + rb" (NO|BAD))[^\r\n]*\r\n"
+            found = self.raw.until(pattern, timeout=EOF_DEADLINE, start=start)[start:]
+            if not re.search(rb"(^|\r\n)" + tag + rb" (NO|BAD)", found):
+                self.idling = tag
+            return
+        self.raw.until(rb"(^|\r\n)" + tag + rb" (OK|NO|BAD)[^\r\n]*\r\n", timeout=EOF_DEADLINE, start=start)
+
+    def finish(self) -> None:
+        self.step(b"LOGOUT")
+        assert self.raw.to_eof(EOF_DEADLINE), "no close after LOGOUT"
+        check_imap(self.raw.received, complete=not self.raw.reset)
+        self.raw.close()
+
+
+class Pop3Actor:
+    """A POP3 session of the same account, (re)connected as needed; QUIT commits its DELEs."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.raw: Raw | None = None
+        self.transcript = b""
+
+    def step(self, command: bytes) -> None:
+        if self.raw is None:
+            self.raw = Raw(self.port)
+            self.raw.until(rb"^\+OK [^\r\n]*\r\n")
+            self.raw.send(f"USER {ALICE}\r\nPASS {PASSWORD}\r\n".encode())
+            reply = self.raw.until(rb"\r\n(\+OK|-ERR)[^\r\n]*\r\n(\+OK|-ERR)[^\r\n]*\r\n$")
+            if b"\r\n-ERR" in reply:  # the maildrop is locked by another session: try later
+                self.finish()
+                return
+        self.transcript += self.raw.received
+        self.raw.received = b""
+        self.raw.send(command + b"\r\n")
+        multi = command in (b"LIST", b"UIDL", b"RETR 1", b"TOP 2 0")
+        self.raw.until(
+            rb"(?s)\A(-ERR[^\r\n]*|\+OK[^\r\n]*" + (rb"\r\n(.*\r\n)?\." if multi else b"") + rb")\r\n\Z"
+        )
+        if command == b"QUIT":
+            self.finish()
+
+    def finish(self) -> None:
+        if self.raw is None:
+            return
+        with contextlib.suppress(OSError):
+            self.raw.sock.shutdown(socket.SHUT_WR)
+        assert self.raw.to_eof(EOF_DEADLINE), "no close after QUIT"
+        check_pop3(self.transcript + self.raw.received, complete=not self.raw.reset)
+        self.transcript = b""
+        self.raw.close()
+        self.raw = None
+
+
+def run_shared(server: FuzzServer, steps: list[tuple[str, bytes]]) -> None:
+    """Interleave two IMAP sessions and a POP3 session of alice, each step answered before the next."""
+    _lmtp_deliver(server.ports["lmtp"], ALICE, SEED_MESSAGES[1], "127.0.0.2")
+    imap = {"A": ImapActor(server.ports["imap"]), "B": ImapActor(server.ports["imap"])}
+    pop3 = Pop3Actor(server.ports["pop3"])
+    try:
+        for actor, command in steps:
+            (pop3 if actor == "P" else imap[actor]).step(command)
+        for session in imap.values():
+            session.finish()
+        pop3.finish()
+    finally:
+        for session in imap.values():
+            session.raw.close()
+        if pop3.raw is not None:
+            pop3.raw.close()
+    failures = server.new_failures()
+    assert not failures, "the server logged:\n" + "\n".join(failures)
+    probe(server)
+
+
 FAST = settings(
     max_examples=6, deadline=None, database=None, suppress_health_check=list(HealthCheck), derandomize=False
 )
@@ -671,3 +791,16 @@ def test_reply_checks_accept_well_formed() -> None:
     check_imap(b"* OK hi\r\n+ \r\n* 1 FETCH (BODY[] {5}\r\nab\r\nc UID 3)\r\na1 OK done\r\n", complete=True)
     check_smtp(b"220 hi\r\n250-a\r\n250-b\r\n250 c\r\n354\r\n", complete=True)
     check_pop3(b"+OK\r\n+OK 2\r\n1 1\r\n..dot\r\n.\r\n-ERR no\r\n+ \r\n+OK bye\r\n", complete=True)
+
+
+@FAST
+@given(steps=STEPS)
+def test_fuzz_shared_mailbox(fuzz_server: FuzzServer, steps: list[tuple[str, bytes]]) -> None:
+    run_shared(fuzz_server, steps)
+
+
+@pytest.mark.slow
+@SLOW
+@given(steps=STEPS)
+def test_fuzz_shared_mailbox_many(fuzz_server: FuzzServer, steps: list[tuple[str, bytes]]) -> None:
+    run_shared(fuzz_server, steps)
