@@ -17,8 +17,9 @@ A trial:
 2. runs concurrent load: two SMTP (MX) sessions and one LMTP session delivering to alice and/or bob,
    an IMAP session APPENDing to alice's Drafts, an IMAP session on alice's INBOX, Drafts and Archive
    doing ``UID STORE`` (\\Flagged), ``UID EXPUNGE`` (of one or several UIDs) and ``UID MOVE``, and
-   POP3 sessions of bob doing DELE + QUIT. Each client records what the server acknowledged (SMTP/LMTP 250, per recipient for
-   LMTP; APPEND OK with its APPENDUID; STORE/EXPUNGE/MOVE OK with MOVE's COPYUID; +OK to QUIT);
+   POP3 sessions of bob doing DELE + QUIT. Each client records what the server acknowledged
+   (SMTP/LMTP 250, per recipient for LMTP; APPEND OK with its APPENDUID; STORE/EXPUNGE/MOVE OK with
+   MOVE's COPYUID; +OK to QUIT);
 3. SIGKILLs the server at a random moment (uniform in 0.2 s .. ``--max-load``; one trial in 20 is
    killed during startup instead);
 4. runs ``pochta verify`` (must exit 0), walks the blob tree (no corrupt or foreign file), opens the
