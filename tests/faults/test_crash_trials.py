@@ -33,36 +33,30 @@ def _summary(output: str) -> tuple[int, int, int]:
     return trials, violations, smtp
 
 
-def test_two_trials_pass_and_a_run_resumes(tmp_path: Path) -> None:
+def test_two_trials_pass_then_a_resumed_run_finds_what_was_lost(tmp_path: Path) -> None:
+    """Two trials pass. Then the model is doctored: it says a message was acknowledged into bob's
+    INBOX that the store does not hold, and that UIDs a million above the store's UIDNEXT were handed
+    out in Drafts. The resumed run (trial 3 only) must report both and exit 1."""
     root = tmp_path / "run"
     status, output = _run("--trials", "2", "--seed", "7", "--data-root", str(root))
     assert status == 0, output
     assert _summary(output)[:2] == (2, 0), output
     assert "trial 2/2" in output
-    status, output = _run("--trials", "3", "--data-root", str(root))
-    assert status == 0, output
-    assert "resuming" in output, output
-    assert "trial 3/3" in output, output
-    assert "trial 1/" not in output  # the first two were not run again
-    assert _summary(output)[:2] == (3, 0), output
 
-
-def test_a_lost_message_and_a_reused_uid_are_violations(tmp_path: Path) -> None:
-    """The model says a message was acknowledged into bob's INBOX that the store does not hold, and
-    that UIDs up to a million more were handed out in Drafts than the store's UIDNEXT allows."""
-    root = tmp_path / "run"
-    status, output = _run("--trials", "1", "--seed", "11", "--data-root", str(root))
-    assert status == 0, output
     state_file = root / "state.json"
     state = json.loads(state_file.read_text())
     state["places"]["s999x1"] = {"bob@example.org/INBOX": ["yes", None, False]}
     state["high"]["alice@example.org/Drafts"] += 1_000_000
     state_file.write_text(json.dumps(state))
-    status, output = _run("--trials", "2", "--data-root", str(root))
+    status, output = _run("--trials", "3", "--data-root", str(root))
     assert status == 1, output
-    assert "VIOLATION trial 2: bob@example.org/INBOX: acknowledged s999x1 is missing" in output, output
-    assert re.search(r"VIOLATION trial 2: alice@example.org/Drafts: (new message|UIDNEXT)", output), output
-    assert _summary(output)[1] >= 2
+    assert "resuming" in output, output
+    assert "trial 1/" not in output  # the first two were not run again
+    assert "VIOLATION trial 3: bob@example.org/INBOX: acknowledged s999x1 is missing" in output, output
+    assert re.search(r"VIOLATION trial 3: alice@example.org/Drafts: (new message|UIDNEXT)", output), output
+    trials, violations, _ = _summary(output)
+    assert trials == 3, output
+    assert violations >= 2, output
 
 
 @pytest.mark.slow
