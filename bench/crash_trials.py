@@ -56,6 +56,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import random
@@ -69,6 +70,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "faults")]
@@ -829,12 +831,28 @@ async def setup(data: Path, state: State) -> None:
     state.uids = {box: {} for box in ALL_BOXES}
 
 
+def lock_root(root: Path) -> IO[str] | None:
+    """One run per data root (two runs on one directory would see each other's mail as violations):
+    an exclusive lock held until the process ends; None if another run holds it."""
+    lock = open(root / "lock", "w")  # noqa: SIM115 - held until the process ends
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    return lock
+
+
 async def main_async(args: argparse.Namespace) -> int:
     temporary = args.data_root is None
     root = Path(tempfile.mkdtemp(prefix="pochta-crash-")) if temporary else Path(args.data_root)
     root.mkdir(parents=True, exist_ok=True)
     data, logs, state_file = root / "data", root / "logs", root / "state.json"
     logs.mkdir(exist_ok=True)
+    lock = lock_root(root)
+    if lock is None:
+        print(f"another crash_trials run is using {root}", flush=True)
+        return 2
     lenient = False
     if state_file.exists():
         state = State.load(state_file)
@@ -918,6 +936,10 @@ def main() -> None:
     parser.add_argument("--stop-on-violation", action="store_true", help="stop after the first bad trial")
     parser.add_argument("--verbose", action="store_true", help="print refusals and dropped connections")
     args = parser.parse_args()
+    # Stop cleanly on Ctrl-C and on SIGTERM, even when started in the background (where a shell
+    # without job control ignores SIGINT): the trial's server is killed and the run can resume.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         sys.exit(asyncio.run(main_async(args)))
     except KeyboardInterrupt:
