@@ -262,6 +262,9 @@ SCRIPTS = {
 # -- checking the replies ----------------------------------------------------------------------------------
 
 _BAD_IN_LINE = re.compile(rb"[\x00\r\n]")
+# RFC 9051 §7: an untagged response, a continuation request, or tag SP (OK / NO / BAD); a tag is 7-bit
+# ASTRING-CHARs except "+" (no SP, CTL, "(", ")", "{", "%", "*", quote or backslash; "]" is allowed).
+_RESPONSE_START = re.compile(rb'(\* |\+ |(?:(?![(){%*"\\+])[\x21-\x7e])+ (OK|NO|BAD)( |$))')
 
 
 def _lines(data: bytes, complete: bool) -> tuple[list[bytes], bytes]:
@@ -280,7 +283,7 @@ def check_imap(data: bytes, complete: bool) -> None:
             return
         line = data[position:end]
         assert not _BAD_IN_LINE.search(line), f"NUL or bare CR/LF in an IMAP response: {line[:300]!r}"
-        assert re.match(rb"(\* |\+ |[^\s*+(){%\"\\\]]+ (OK|NO|BAD)( |$))", line), f"malformed: {line[:300]!r}"
+        assert _RESPONSE_START.match(line), f"malformed: {line[:300]!r}"
         position = end + 2
         literal = re.search(rb"\{(\d+)\}$", line)
         while literal is not None:  # the response goes on after the literal

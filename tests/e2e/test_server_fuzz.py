@@ -311,7 +311,7 @@ def run_session(server: FuzzServer, case: Case, session: Session) -> None:
                 raw.send(chunk)
             if session.reset_after is None:
                 raw.sock.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # EPIPE, ECONNRESET, ENOTCONN
             pass  # the server may close first (too many errors, an overlong line): its replies are read
         if session.reset_after is not None:
             time.sleep(session.reset_after)
@@ -480,6 +480,8 @@ def test_fuzz_session_many(fuzz_server: FuzzServer, case: Case, data: st.DataObj
         ("imap", b"a OK done\r\n* partial"),
         ("imap", b"* 1 FETCH (BODY[] {10}\r\n0123\r\n"),
         ("imap", b"a BAD bare \r in a line\r\n"),
+        ("imap", b"]\xb0 BAD Expected a space\r\n"),
+        ("imap", b"a(b OK fine\r\n"),
         ("smtp", b"250-first\r\n251 second\r\n"),
         ("smtp", b"2500 four digits\r\n"),
         ("smtp", b"250-no last line\r\n"),
@@ -495,7 +497,10 @@ def test_reply_checks_reject_malformed(protocol: str, reply: bytes) -> None:
 
 
 def test_reply_checks_accept_well_formed() -> None:
-    check_imap(b"* OK hi\r\n+ \r\n* 1 FETCH (BODY[] {5}\r\nab\r\nc UID 3)\r\na1 OK done\r\n", complete=True)
+    check_imap(
+        b"a]1 NO x\r\n* OK hi\r\n+ \r\n* 1 FETCH (BODY[] {5}\r\nab\r\nc UID 3)\r\na1 OK done\r\n",
+        complete=True,
+    )
     check_smtp(b"220 hi\r\n250-a\r\n250-b\r\n250 c\r\n354\r\n", complete=True)
     check_pop3(b"+OK\r\n+OK 2\r\n1 1\r\n..dot\r\n.\r\n-ERR no\r\n+ \r\n+OK bye\r\n", complete=True)
 
