@@ -262,6 +262,7 @@ SCRIPTS = {
 # -- checking the replies ----------------------------------------------------------------------------------
 
 _BAD_IN_LINE = re.compile(rb"[\x00\r\n]")
+_NOT_TEXT = re.compile(rb"[^\t\x20-\x7e]")
 # RFC 9051 §7: an untagged response, a continuation request, or tag SP (OK / NO / BAD); a tag is 7-bit
 # ASTRING-CHARs except "+" (no SP, CTL, "(", ")", "{", "%", "*", quote or backslash; "]" is allowed).
 _RESPONSE_START = re.compile(rb'(\* |\+ |(?:(?![(){%*"\\+])[\x21-\x7e])+ (OK|NO|BAD)( |$))')
@@ -300,7 +301,8 @@ def check_smtp(data: bytes, complete: bool) -> None:
     lines, _ = _lines(data, complete)
     code = None
     for line in lines:
-        assert not _BAD_IN_LINE.search(line), f"NUL or bare CR/LF in an SMTP reply: {line[:300]!r}"
+        # RFC 5321 §4.2: textstring = 1*(%d09 / %d32-126): 7-bit, no controls but HT
+        assert not _NOT_TEXT.search(line), f"not 7-bit text in an SMTP reply: {line[:300]!r}"
         found = re.fullmatch(rb"([2-5][0-5]\d)([ -].*|)", line, re.DOTALL)
         assert found, f"malformed SMTP reply line: {line[:300]!r}"
         if code is not None:
@@ -314,7 +316,7 @@ def check_pop3(data: bytes, complete: bool) -> None:
     in_body = after_ok = False
     for line in lines:
         if not in_body and re.match(rb"(\+OK|-ERR)( |$)|\+ ", line):
-            assert not _BAD_IN_LINE.search(line), f"NUL or bare CR/LF in a POP3 reply: {line[:300]!r}"
+            assert not _NOT_TEXT.search(line), f"not 7-bit text in a POP3 status line: {line[:300]!r}"
             after_ok = line.startswith(b"+OK")
             continue
         # Anything else must be the body of a multi-line response right after its +OK, up to "."
