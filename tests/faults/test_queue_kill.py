@@ -16,14 +16,10 @@ answers 451, so they wait in the queue; then the server is killed:
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
 import secrets
-import signal
 import smtplib
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,13 +28,12 @@ from pathlib import Path
 import pytest
 from faults_support import base_seed
 
-from pochta.config import LISTENER_KINDS, load_settings
+from pochta.config import load_settings
 from pochta.store.queue_model import QueueEntry
 from pochta.store.sqlite import open_sqlite_store
+from serve_process import ServeProcess, init_data_dir, run_pochta
 from smtp_sink import Script, SmtpSink, Transaction
 
-POCHTA = [sys.executable, "-m", "pochta"]
-LISTEN = [f"--listen={name}=" + ("127.0.0.1:0" if name == "submission" else "off") for name in LISTENER_KINDS]
 ALICE = "alice@example.org"
 PASSWORD = "pw pw pw pw"
 REMOTE = "remote.example"
@@ -46,23 +41,10 @@ COUNT = 10
 BUSY = Script(mail_reply="451 4.3.0 try again later")
 
 
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "POCHTA_DATA"}
-
-
-def _run(*args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [*POCHTA, *args], input=stdin, capture_output=True, text=True, timeout=60, env=_env()
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
     path = tmp_path / "data"
-    _run("init", "--domain", "example.org", *LISTEN, "--data", str(path))
-    _run("user", "add", ALICE, "--password-stdin", "--data", str(path), stdin=PASSWORD + "\n")
+    init_data_dir(path, listeners=["submission"], accounts={ALICE: PASSWORD})
     return path
 
 
@@ -77,48 +59,30 @@ def _configure_queue(data: Path, sink_port: int) -> None:
         )
 
 
-class Served:
-    """A ``pochta serve`` process; its log goes to a file (a pipe nobody reads would fill and block it)."""
+class Served(ServeProcess):
+    """A ``pochta serve`` process (tests/serve_process.py) that remembers when it died."""
 
     def __init__(self, data: Path, log: Path) -> None:
-        self.log = log
-        with open(log, "wb") as err:
-            self.process = subprocess.Popen(
-                [*POCHTA, "serve", "--data", str(data)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                env=_env(),
-            )
+        super().__init__(data, log)
         self.port = 0
         self.died = 0.0  # time.monotonic() once the process is known to be dead
 
     async def started(self) -> Served:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self.process.poll() is None:
-            found = re.search(r"listening name=submission addr=127\.0\.0\.1:(\d+)", self.log.read_text())
-            if found:
-                self.port = int(found.group(1))
-                return self
-            await asyncio.sleep(0.05)  # the sink keeps serving meanwhile
-        self.kill()
-        raise AssertionError("server did not start:\n" + self.tail())
+        # In a thread: the sink keeps serving on this event loop meanwhile.
+        ports = await asyncio.to_thread(self.wait_listening, ["submission"], 30)
+        self.port = ports["submission"]
+        return self
 
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-    def kill(self) -> None:
+    def kill(self) -> int | None:
         """SIGKILL and reap, synchronously: called on the event loop thread, nothing else runs meanwhile."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
+        status = super().kill()
         if not self.died:
             self.died = time.monotonic()
+        return status
 
-    async def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(self.process.wait, 30)
+    async def stop_gracefully(self) -> int:
+        """SIGTERM and wait, in a thread (the sink keeps serving)."""
+        return await asyncio.to_thread(self.stop)
 
 
 def _message(index: int, run: str) -> tuple[str, bytes]:
@@ -175,7 +139,8 @@ def _acked(sink: SmtpSink) -> list[Transaction]:
 
 
 async def _queue_list(data: Path) -> str:
-    return await asyncio.to_thread(_run, "queue", "list", "--data", str(data))
+    result = await asyncio.to_thread(run_pochta, "queue", "list", "--data", str(data))
+    return result.stdout
 
 
 class Scenario:
@@ -238,7 +203,7 @@ async def test_sigkill_with_deferred_messages_then_each_delivered_once(data: Pat
     try:
         await scenario.drain(server)
     finally:
-        await server.stop()
+        await server.stop_gracefully()
     assert server.process.returncode == 0, server.tail()
     delivered = Counter(_subject(t.data) for t in _acked(sink) if t.data is not None)
     assert delivered == Counter(scenario.subjects), delivered  # each exactly once
@@ -295,7 +260,7 @@ async def test_sigkill_in_the_middle_of_deliveries_loses_nothing(data: Path, sin
     try:
         await scenario.drain(server)
     finally:
-        await server.stop()
+        await server.stop_gracefully()
     acked = Counter(_subject(t.data) for t in _acked(sink) if t.data is not None)
     after = Counter(
         _subject(t.data)

@@ -7,13 +7,8 @@ Right after the 250: the acknowledged message must be there, whole, after a rest
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,61 +16,22 @@ import pytest
 
 from pochta.config import load_settings
 from pochta.store.sqlite import open_sqlite_store
+from serve_process import ServeProcess, init_data_dir
 
-POCHTA = [sys.executable, "-m", "pochta"]
-PORT0 = [f"--listen={name}=127.0.0.1:0" for name in ("smtp", "submission", "submissions", "lmtp")]
-OFF = [f"--listen={name}=127.0.0.1:0" for name in ("imap", "imaps", "pop3", "pop3s")]
-
-
-def _run(*args: str, stdin: str | None = None) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "POCHTA_DATA"}
-    result = subprocess.run(
-        [*POCHTA, *args], input=stdin, capture_output=True, text=True, timeout=60, env=env
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+LISTENERS = ("smtp", "submission", "submissions", "lmtp")
 
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
     path = tmp_path / "data"
-    _run("init", "--domain", "example.org", *PORT0, *OFF, "--data", str(path))
-    _run("user", "add", "alice@example.org", "--password-stdin", "--data", str(path), stdin="pw pw pw pw\n")
+    init_data_dir(path, listeners=LISTENERS, accounts={"alice@example.org": "pw pw pw pw"})
     return path
 
 
-class Served:
+class Served(ServeProcess):
     def __init__(self, data: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "POCHTA_DATA"}
-        self.process = subprocess.Popen(
-            [*POCHTA, "serve", "--data", str(data)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.port = self._smtp_port()
-
-    def _smtp_port(self) -> int:
-        assert self.process.stderr is not None
-        deadline = time.monotonic() + 30
-        lines: list[str] = []
-        while time.monotonic() < deadline and self.process.poll() is None:
-            line = self.process.stderr.readline()
-            lines.append(line)
-            found = re.search(r"listening name=smtp addr=127\.0\.0\.1:(\d+)", line)
-            if found:
-                return int(found.group(1))
-        self.kill()
-        raise AssertionError("server did not start:\n" + "".join(lines))
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
+        super().__init__(data, data.parent / "serve.log")
+        self.port = self.wait_listening(["smtp"], timeout=30)["smtp"]
 
 
 @pytest.fixture

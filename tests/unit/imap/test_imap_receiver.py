@@ -241,6 +241,24 @@ def test_bad_without_a_tag_is_untagged() -> None:
     assert error(feed(r, b"\r\n")).reply.encode() == b"* BAD Empty command line\r\n"
 
 
+@pytest.mark.parametrize(
+    "line",
+    [b"]\xb0 NOOP\r\n", b"a\xff NOOP\r\n", b"\xc3\xa9 NOOP\r\n", b"t]\x80x FOO\r\n", b"a\x80\r\n"],
+)
+def test_an_invalid_tag_is_never_echoed(line: bytes) -> None:
+    # RFC 9051 §9: tag = 1*<any ASTRING-CHAR except "+">, ASCII only. Found by the whole-server fuzz
+    # test: the BAD for "]\xb0 ..." went out as "]\xb0 BAD ...", an 8-bit byte where a tag must be.
+    r = Receiver()
+    reply = error(feed(r, line)).reply.encode()
+    assert reply.startswith(b"* BAD "), reply
+
+
+def test_a_valid_tag_with_a_bracket_is_echoed() -> None:
+    r = Receiver()
+    assert error(feed(r, b"a]1 FOO\r\n")).reply.encode() == b"a]1 BAD Unknown command\r\n"
+    assert error(feed(r, b"a]1\r\n")).reply.encode().startswith(b"a]1 BAD ")
+
+
 def test_error_budget_closes() -> None:
     r = Receiver(Limits(max_errors=3))
     events = feed(r, b"a FOO\r\nb BAR\r\nc BAZ\r\nd NOOP\r\n")

@@ -359,9 +359,17 @@ class Receiver:
         return CommandError(tag, Bye(text, code=code), close=True)
 
 
-_TAG_PREFIX = re.compile(rb"[^ \x00-\x1f\x7f(){%*\"\\]+")
+_TAG_PREFIX = re.compile(rb"[^ \x00-\x1f\x7f-\xff(){%*\"\\]+")
 
 
 def _tag_of(piece: bytes) -> bytes | None:
+    """The tag to answer a command that did not parse with, or None for an untagged BAD."""
     m = _TAG_PREFIX.match(piece)
-    return m.group() if m and b"+" not in m.group() else None
+    if m is None or b"+" in m.group():
+        return None
+    after = piece[m.end() : m.end() + 1]
+    # RFC 9051 §9: tag = 1*<any ASTRING-CHAR except "+">, 7-bit; a tag running on into an 8-bit
+    # byte or a control is not one, and echoing it would put that byte where a tag must be.
+    if after and not 0x20 <= after[0] < 0x7F:
+        return None
+    return m.group()
