@@ -1,28 +1,24 @@
 """The `pochta` command in tests: one-shot commands, and `pochta serve` as a real subprocess whose
-log (stderr) is collected on a thread so that a test can wait for a line without blocking on it."""
+log (stderr) is collected on a thread so that a test can wait for a line without blocking on it
+(and read what the server printed on stdout). ``serve_process`` has the kind whose log goes to a
+file, for the SIGKILL trials and the fuzz tests; both start pochta the same way."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from types import TracebackType
 
 from pochta.config import LISTENER_KINDS, load_settings
+from serve_process import POCHTA, pochta_env
 
-POCHTA = [sys.executable, "-m", "pochta"]
 # `init` options that put every listener on a free port (the server logs the real one).
 PORT0 = [f"--listen={name}=127.0.0.1:0" for name in LISTENER_KINDS]
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "POCHTA_DATA"}
 
 
 def run(
@@ -32,7 +28,7 @@ def run(
     if data is not None:
         command += ["--data", str(data)]
     return subprocess.run(
-        command, input=stdin, capture_output=True, text=True, timeout=120, cwd=cwd, env=_env()
+        command, input=stdin, capture_output=True, text=True, timeout=120, cwd=cwd, env=pochta_env()
     )
 
 
@@ -56,7 +52,7 @@ class ServerProcess:
         command = [*POCHTA, "serve"] + (["--data", str(data)] if data is not None else [])
         self.data = data
         self.process = subprocess.Popen(
-            command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+            command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=pochta_env()
         )
         self.lines: list[str] = []
         self._lock = threading.Lock()
