@@ -42,8 +42,18 @@ from imap_env import ALICE, PASSWORD, ImapEnv, fetch_items, imap_server, imap_se
 pytestmark = pytest.mark.interop
 
 REPO = Path(__file__).resolve().parents[2]
-# The shared corpus sits beside the repository (../shared/corpus), as on the CI machine.
-SHARED_CORPUS = REPO.parent / "shared" / "corpus"
+
+
+def _shared_corpus() -> Path:
+    """The shared corpus: $POCHTA_SHARED_CORPUS, else beside the repository (../shared/corpus, as in
+    the development checkout), else the machine's /work/shared/corpus (CI clones main elsewhere)."""
+    configured = os.environ.get("POCHTA_SHARED_CORPUS")
+    candidates = [Path(configured)] if configured else []
+    candidates += [REPO.parent / "shared" / "corpus", Path("/work/shared/corpus")]
+    return next((path for path in candidates if path.is_dir()), candidates[0])
+
+
+SHARED_CORPUS = _shared_corpus()
 LOCAL_CORPUS = REPO / "tests" / "corpus" / "mime"
 MAX_SECTIONS = 80  # per message: enough for every corpus message, bounded for a hostile one
 
