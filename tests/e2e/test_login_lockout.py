@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import concurrent.futures
 import imaplib
-import os
 import poplib
 import re
-import signal
 import smtplib
 import socket
-import subprocess
-import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from cli_env import ServerProcess, ok, run
 from pochta.config import LISTENER_KINDS
 
 ATTACKER = "127.0.0.9"
@@ -49,18 +45,6 @@ listen = "127.0.0.1:0"
 FAST = 0.9  # well under the 1 s and 2 s delays: "at once"
 
 
-def pochta(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.pop("POCHTA_DATA", None)
-    return subprocess.run(
-        [sys.executable, "-m", "pochta", *args, "--data", str(data)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-
-
 class _Imap(imaplib.IMAP4):
     def __init__(self, host: str, port: int, source: str) -> None:
         self._source = source
@@ -81,9 +65,8 @@ class _Pop3(poplib.POP3):
 
 @dataclass
 class Running:
-    process: subprocess.Popen[str]
+    server: ServerProcess
     ports: dict[str, int]
-    log: list[str] = field(default_factory=list)
 
     def imap_login(self, source: str, password: str) -> tuple[bool, str, float]:
         """(logged in, the server's text, seconds the LOGIN took)."""
@@ -132,13 +115,7 @@ class Running:
         return float(found.group(1))
 
     def wait_for_log(self, fragment: str, timeout: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.log):
-                if fragment in line:
-                    return line
-            time.sleep(0.05)
-        raise AssertionError(f"no log line with {fragment!r}:\n" + "".join(self.log))
+        return self.server.wait_for(f".*{re.escape(fragment)}.*", timeout).group(0)
 
 
 @pytest.fixture
@@ -146,52 +123,15 @@ def server(tmp_path: Path) -> Iterator[tuple[Running, str, Path]]:
     data = tmp_path / "data"
     wanted = ("imap", "pop3", "submission")
     listen = [f"--listen={name}=" + ("127.0.0.1:0" if name in wanted else "off") for name in LISTENER_KINDS]
-    init = pochta("init", "--domain", "example.org", "--account", BOB, *listen, data=data)
-    assert init.returncode == 0, init.stderr
-    password = re.search(r"password:\s+(\S+)", init.stdout)
-    assert password is not None, init.stdout
+    init = ok(run("init", "--domain", "example.org", "--account", BOB, *listen, data=data))
+    password = re.search(r"password:\s+(\S+)", init)
+    assert password is not None, init
     with (data / "pochta.toml").open("a", encoding="utf-8") as config:
         config.write(LOGIN)
-    env = dict(os.environ)
-    env.pop("POCHTA_DATA", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pochta", "serve", "--data", str(data)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    running = Running(process, {})
-
-    def read_log() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            running.log.append(line)
-
-    reader = threading.Thread(target=read_log, daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 30
-        while len(running.ports) < 4:
-            assert time.monotonic() < deadline, "".join(running.log)
-            assert process.poll() is None, "".join(running.log)
-            for line in list(running.log):
-                found = re.search(r"listening name=(\w+) addr=127\.0\.0\.1:(\d+)", line)
-                if found:
-                    running.ports[found.group(1)] = int(found.group(2))
-            time.sleep(0.05)
-        yield running, password.group(1), data
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
-        reader.join(timeout=10)
-        assert process.stderr is not None
-        process.stderr.close()
+    with ServerProcess(data) as server:
+        addresses = server.wait_listening(count=len(wanted) + 1)  # and the metrics endpoint
+        yield Running(server, {name: port for name, (_, port) in addresses.items()}), password.group(1), data
+        server.stop()
 
 
 def test_a_dozen_failures_for_bob_elsewhere_do_not_keep_bob_waiting(
@@ -248,7 +188,7 @@ def test_attacker_is_slowed_then_locked_out_victim_logs_in_at_once_unblock_lifts
     assert running.metric("pochta_login_lockouts_total") == 1.0
     assert running.metric("pochta_login_locked_addresses") == 1.0
 
-    unblock = pochta("auth", "unblock", ATTACKER, data=data)
+    unblock = run("auth", "unblock", ATTACKER, data=data)
     assert unblock.returncode == 0, unblock.stderr
     assert unblock.stdout.strip() == f"unblocked {ATTACKER}/32"
     ok, text, took = running.imap_login(ATTACKER, password)
@@ -260,10 +200,10 @@ def test_attacker_is_slowed_then_locked_out_victim_logs_in_at_once_unblock_lifts
 
 def test_unblock_refuses_what_is_neither_an_address_nor_an_account(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    assert pochta("init", "--domain", "example.org", data=data).returncode == 0
-    result = pochta("auth", "unblock", "not-an-ip", data=data)
+    assert run("init", "--domain", "example.org", data=data).returncode == 0
+    result = run("auth", "unblock", "not-an-ip", data=data)
     assert result.returncode == 2
     assert "not an IP address, network or account address: 'not-an-ip'" in result.stderr
-    result = pochta("auth", "unblock", "Bob@Example.org", data=data)
+    result = run("auth", "unblock", "Bob@Example.org", data=data)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "unblocked bob@example.org"
