@@ -175,6 +175,28 @@ class ServerSettings(_Section):
     min_free_disk: int = Field(
         100 * 1024 * 1024, ge=0, description="Bytes of free disk below which new mail is refused (4xx)."
     )
+    workers: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="Worker processes serving every listener (0: one per CPU core; 1: one process and "
+        "no supervisor). `pochta serve --workers N` overrides it.",
+    )
+    worker_start_timeout: float = Field(
+        60.0, gt=0, description="Seconds a worker process may take to start serving before the start fails."
+    )
+    worker_restart_delay_max: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait before a worker that keeps dying is started again (the wait doubles "
+        "from 0.5 s with each death soon after its start).",
+    )
+    housekeeper_retry: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds between a worker's attempts to take over the one-per-server jobs (queue "
+        "worker, blob collection) when the process running them is gone.",
+    )
 
 
 class LimitSettings(_Section):

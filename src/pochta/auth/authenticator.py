@@ -128,6 +128,9 @@ class Authenticator:
         self._server_secret = server_secret
         self._metrics = metrics
         self._log = get_logger()
+        # Hears every attempt counted here: (remote_ip, address, failed). The server shares them
+        # with its other worker processes, which ``apply_shared`` them to their own limiter.
+        self.share: Callable[[str, str, bool], None] | None = None
         self._unblocks_seen = 0  # the id of the last unblock applied
         self._next_unblock_poll = float("-inf")
 
@@ -148,7 +151,7 @@ class Authenticator:
         if account is None or not match.ok:
             self._record_failure(remote_ip, address)
             return AuthFailed(AuthFailure.BAD_CREDENTIALS)
-        self.limiter.record_success(remote_ip, address)
+        self._record_success(remote_ip, address)
         await self._after_success(account, match)
         return await self._admit(account, protocol, match.app_password)
 
@@ -169,7 +172,7 @@ class Authenticator:
         if account is None:
             self._record_failure(remote_ip, address)
             return AuthFailed(AuthFailure.BAD_CREDENTIALS)
-        self.limiter.record_success(remote_ip, address)
+        self._record_success(remote_ip, address)
         return await self._admit(account, protocol, None)
 
     def record_failure(self, address: str, *, remote_ip: str) -> None:
@@ -177,7 +180,19 @@ class Authenticator:
         self._record_failure(remote_ip, address)
 
     def record_success(self, address: str, *, remote_ip: str) -> None:
+        self._record_success(remote_ip, address)
+
+    def apply_shared(self, remote_ip: str, address: str, failed: bool) -> None:
+        """An attempt another process counted: into our limiter too (it logged any lockout)."""
+        if failed:
+            self.limiter.record_failure(remote_ip, address)
+        else:
+            self.limiter.record_success(remote_ip, address)
+
+    def _record_success(self, remote_ip: str, address: str) -> None:
         self.limiter.record_success(remote_ip, address)
+        if self.share is not None:
+            self.share(remote_ip, address, False)
 
     async def _lookup(self, address: str) -> Account | None:
         """The account, or None when there is none -- also when the name is not an address at all
@@ -206,6 +221,8 @@ class Authenticator:
 
     def _record_failure(self, remote_ip: str, address: str) -> None:
         lockout = self.limiter.record_failure(remote_ip, address)
+        if self.share is not None:
+            self.share(remote_ip, address, True)
         if lockout is not None:
             self._metrics.login_lockouts.inc()
             self._log.warning(

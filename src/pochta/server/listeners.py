@@ -35,7 +35,7 @@ from pochta.server.connection import (
 )
 from pochta.server.tls import CertificateError, ensure_certificate, reload_context, server_context
 
-__all__ = ["AddressCounts", "ProtocolHandler", "Server", "StartupError", "run_until_signal"]
+__all__ = ["AddressCounts", "ProtocolHandler", "Server", "StartupError", "load_tls", "run_until_signal"]
 
 # Seconds the busy greeting or the shutdown goodbye may take to write: both are one short line, and
 # a client that does not read it must not delay a shutdown.
@@ -255,22 +255,7 @@ class Server:
         return resolve_path(self.data_dir, tls.certificate), resolve_path(self.data_dir, tls.key)
 
     def _load_tls(self) -> ssl.SSLContext:
-        cert, key = self._tls_paths()
-        tls = self.settings.tls
-        defaults = _TlsSettings()
-        # DESIGN.md: the first run creates a self-signed certificate at the default place. A path the
-        # operator configured is never invented: a typo there must be an error, not a silent
-        # self-signed certificate.
-        if tls.certificate == defaults.certificate and tls.key == defaults.key:
-            try:
-                if ensure_certificate(cert, key, self.settings.hostname):
-                    self._log.info("created self-signed certificate", certificate=str(cert), key=str(key))
-            except (CertificateError, OSError) as exc:
-                raise StartupError(f"tls: {exc}") from None
-        try:
-            return server_context(cert, key)
-        except CertificateError as exc:
-            raise StartupError(f"tls: {exc}") from None
+        return load_tls(self.settings, self.data_dir)
 
     async def _open(self, name: str, kind: ListenerKind, address: ListenAddress) -> None:
         listener = _Listener(name, kind, address, self._handlers[kind.protocol])
@@ -312,7 +297,7 @@ class Server:
             listener.servers.append(server)
         names = bound.names()
         listener.first = names[0]
-        listener.bound = [f"unix:{n}" if isinstance(n, str) else format_address(n) for n in names]
+        listener.bound = [format_address(n) for n in names]
         self.metrics.init_listener(name)
         if inherited is None:
             self._log.info("listening", name=name, addr=",".join(listener.bound), tls=kind.tls.value)
@@ -486,6 +471,27 @@ class Server:
         if self._metrics_endpoint is not None:
             await self._metrics_endpoint.stop()
             self._metrics_endpoint = None
+
+
+def load_tls(settings: Settings, data_dir: Path) -> ssl.SSLContext:
+    """The server's TLS context from the configured pair; on a first run (default paths, no files)
+    the self-signed certificate is created first. Raises StartupError."""
+    tls = settings.tls
+    cert, key = resolve_path(data_dir, tls.certificate), resolve_path(data_dir, tls.key)
+    defaults = _TlsSettings()
+    # DESIGN.md: the first run creates a self-signed certificate at the default place. A path the
+    # operator configured is never invented: a typo there must be an error, not a silent
+    # self-signed certificate.
+    if tls.certificate == defaults.certificate and tls.key == defaults.key:
+        try:
+            if ensure_certificate(cert, key, settings.hostname):
+                get_logger().info("created self-signed certificate", certificate=str(cert), key=str(key))
+        except (CertificateError, OSError) as exc:
+            raise StartupError(f"tls: {exc}") from None
+    try:
+        return server_context(cert, key)
+    except CertificateError as exc:
+        raise StartupError(f"tls: {exc}") from None
 
 
 class _Greeting(Protocol):
