@@ -37,10 +37,10 @@ def server(tmp_path: Path) -> Iterator[ServeProcess]:
         data,
         listeners=LISTENERS,
         accounts={ALICE: PASSWORD},
-        config="[login]\nlockout_after = 4\nfailures_before_delay = 100\n",
+        config='[login]\nlockout_after = 4\nfailures_before_delay = 100\n[metrics]\nlisten = "127.0.0.1:0"\n',
     )
     process = ServeProcess(data, tmp_path / "serve.log", workers=2)
-    process.wait_listening(LISTENERS)
+    process.wait_listening((*LISTENERS, "metrics"))
     yield process
     status = process.stop()
     assert status == 0, process.tail()

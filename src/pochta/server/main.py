@@ -25,6 +25,7 @@ from pochta.server.pop3 import Pop3Handler
 from pochta.server.reload import Reconfigurable, Reloader
 from pochta.server.smtp import smtp_handlers
 from pochta.server.sockets import BoundListener
+from pochta.server.worker_metrics import serve_worker_metrics
 from pochta.store.changes import LocalChangeFeed
 from pochta.store.model import Change
 from pochta.store.sqlite import open_sqlite_store
@@ -64,12 +65,13 @@ async def serve_worker(data_dir: Path, settings: Settings, role: WorkerRole) -> 
 @dataclass(frozen=True)
 class WorkerRole:
     """How a worker of a supervised run differs from a server running alone: its listeners'
-    sockets come bound, ``ready`` is called once it accepts, and maybe it serves no metrics."""
+    sockets come bound, ``ready`` is called once it accepts, and its metrics go to the supervisor
+    through ``metrics_socket`` (``server.worker_metrics``) instead of an endpoint of its own."""
 
     index: int
     inherited: Mapping[str, BoundListener]
     ready: Callable[[], None]
-    serve_metrics: bool
+    metrics_socket: Path | None
 
 
 async def _serve(
@@ -84,6 +86,7 @@ async def _serve(
     METRICS.watch_store_commits(lambda: store.writer_stats.commits)
     peers = PeerChannel(data_dir)
     background: list[asyncio.Task[None]] = []
+    metrics_server: asyncio.Server | None = None
     try:
         merged: dict[str, ProtocolHandler] = {}
         # SCRAM fake salts for unknown users, the key of app passwords' lookup digests
@@ -139,7 +142,7 @@ async def _serve(
             data_dir,
             merged,
             inherited=role.inherited if role is not None else None,
-            serve_metrics=role.serve_metrics if role is not None else True,
+            serve_metrics=role is None,
         )
         parts = [server, *{id(h): h for h in merged.values() if isinstance(h, Reconfigurable)}.values()]
 
@@ -152,6 +155,8 @@ async def _serve(
         reloader = Reloader(data_dir, settings, apply)
         if role is not None:
             await server.start()
+            if role.metrics_socket is not None:
+                metrics_server = await serve_worker_metrics(METRICS, role.metrics_socket)
             role.ready()
         await run_until_signal(server, on_reload=reloader.reload)
     finally:
@@ -160,6 +165,8 @@ async def _serve(
         for task in background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if metrics_server is not None:
+            metrics_server.close()
         peers.close()
         await store.close()
 

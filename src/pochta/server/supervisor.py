@@ -11,6 +11,7 @@ While running it:
 - replaces a worker that dies (logged with its exit status), at once the first time and with a
   doubling wait, up to ``server.worker_restart_delay_max``, for one that keeps dying soon after its
   start; connections queued on the listeners meanwhile are served by the others;
+- serves the metrics endpoint with every worker's counters added up (``server.worker_metrics``);
 - forwards SIGHUP (configuration reload) to the workers;
 - on SIGTERM or SIGINT forwards SIGTERM, waits for the workers' graceful stop, closes the listeners
   and exits.
@@ -34,13 +35,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pochta.bootstrap import ensure_server_secret
-from pochta.config import LISTENER_KINDS, Settings
+from pochta.config import LISTENER_KINDS, Settings, parse_listen_address
 from pochta.log import configure_logging, get_logger
+from pochta.metrics import MetricsEndpoint
 from pochta.server import sockets
 from pochta.server.connection import format_address
 from pochta.server.listeners import StartupError, load_tls
 from pochta.server.peers import clear_peers
 from pochta.server.pidfile import AlreadyRunning, PidFile
+from pochta.server.worker_metrics import METRICS_DIR, gather
 from pochta.store.sqlite import open_sqlite_store
 
 __all__ = ["WORKER_MODULE", "supervise"]
@@ -83,6 +86,7 @@ class _Supervisor:
         self.log = get_logger()  # lines as a single process writes them ("listening name=...")
         self.stopping = False
         self.wake = asyncio.Event()
+        self.metrics_endpoint: MetricsEndpoint | None = None
 
     async def run(self) -> None:
         await self._prepare()
@@ -100,6 +104,8 @@ class _Supervisor:
         try:
             self._bind()
             await asyncio.gather(*(self._start(slot, startup=True) for slot in self.slots))
+            if self.metrics_enabled:
+                await self._open_metrics()
             for name, bound in self.bound.items():
                 addr = ",".join(format_address(n) for n in bound.names())
                 self.log.info("listening", name=name, addr=addr, tls=LISTENER_KINDS[name].tls.value)
@@ -111,6 +117,8 @@ class _Supervisor:
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(signum)
+            if self.metrics_endpoint is not None:
+                await self.metrics_endpoint.stop()
             await self._stop_workers()
             for name, bound in self.bound.items():
                 sockets.close_all(bound.sockets)
@@ -138,6 +146,29 @@ class _Supervisor:
                     raise StartupError(str(exc)) from None
                 raise StartupError(f"listener {name}: cannot listen on {address.describe()}: {exc}") from None
 
+    @property
+    def metrics_enabled(self) -> bool:
+        return self.settings.metrics.listen != "off"
+
+    def _metrics_socket(self, index: int) -> Path:
+        return self.data_dir / METRICS_DIR / f"{index}.sock"
+
+    async def _open_metrics(self) -> None:
+        """The endpoint: every worker's counters merged (``server.worker_metrics``)."""
+        address = parse_listen_address(self.settings.metrics.listen, allow_unix=False)
+        assert address.port is not None
+        paths = [self._metrics_socket(slot.index) for slot in self.slots]
+        endpoint = MetricsEndpoint(
+            lambda: gather(paths), None if address.host == "*" else address.host, address.port
+        )
+        try:
+            bound = await endpoint.start()
+        except OSError as exc:
+            raise StartupError(f"metrics: cannot listen on {address.describe()}: {exc}") from None
+        self.metrics_endpoint = endpoint
+        addr = ",".join(format_address(b) for b in bound)
+        self.log.info("listening", name="metrics", addr=addr, tls="none")
+
     def _spec(self, slot: _Slot, ready_fd: int) -> str:
         listeners = {name: [s.fileno() for s in bound.sockets] for name, bound in self.bound.items()}
         return json.dumps(
@@ -147,7 +178,7 @@ class _Supervisor:
                 "supervisor": os.getpid(),
                 "listeners": listeners,
                 "ready_fd": ready_fd,
-                "metrics": slot.index == 0,
+                "metrics": str(self._metrics_socket(slot.index)) if self.metrics_enabled else None,
             }
         )
 

@@ -2,7 +2,7 @@
 
 ``python -m pochta.server.worker SPEC``: SPEC is JSON with the data directory, the worker's index,
 the supervisor's pid, the inherited listening sockets (listener name -> descriptors), the descriptor
-to write ``ready`` to once accepting, and whether this worker serves the metrics endpoint.
+to write ``ready`` to once accepting, and the socket to serve its metrics on (or null).
 """
 
 from __future__ import annotations
@@ -51,7 +51,10 @@ def main(argv: list[str]) -> int:
     try:
         settings = load_settings(data_dir / CONFIG_FILE_NAME)
         role = WorkerRole(
-            index=int(spec["index"]), inherited=inherited, ready=ready, serve_metrics=bool(spec["metrics"])
+            index=int(spec["index"]),
+            inherited=inherited,
+            ready=ready,
+            metrics_socket=Path(spec["metrics"]) if spec["metrics"] else None,
         )
         asyncio.run(serve_worker(data_dir, settings, role))
     except KeyboardInterrupt:
