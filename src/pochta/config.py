@@ -148,11 +148,15 @@ class ServerSettings(_Section):
     max_connections: int = Field(
         1000,
         ge=1,
-        description="Open connections per listener; beyond it new ones get the protocol's "
-        "'too busy' greeting (421 / * BYE / -ERR) and are closed.",
+        description="Open connections per listener in each worker process (the server's limit is "
+        "this times server.workers); beyond it new ones get the protocol's 'too busy' greeting "
+        "(421 / * BYE / -ERR) and are closed.",
     )
     max_connections_per_ip: int = Field(
-        50, ge=1, description="Open connections per client IP address (IPv6: per /64) per listener."
+        50,
+        ge=1,
+        description="Open connections per client IP address (IPv6: per /64) per listener, in each "
+        "worker process.",
     )
     idle_timeout_unauthenticated: float = Field(
         60.0, gt=0, description="Seconds of silence before an unauthenticated session is closed."
