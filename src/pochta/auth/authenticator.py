@@ -131,7 +131,11 @@ class Authenticator:
         # Hears every attempt counted here: (remote_ip, address, failed). The server shares them
         # with its other worker processes, which ``apply_shared`` them to their own limiter.
         self.share: Callable[[str, str, bool], None] | None = None
+        # Hears that this process applied unblocks: the others then read them at once too
+        # (``catch_up_unblocks``), so that none keeps a lockout (and its metric) an admin lifted.
+        self.unblocked: Callable[[], None] | None = None
         self._unblocks_seen = 0  # the id of the last unblock applied
+        self._applying_shared = False
         self._next_unblock_poll = float("-inf")
 
     def reconfigure(self, settings: LoginSettings) -> None:
@@ -263,7 +267,18 @@ class Authenticator:
                 self._log.warning("login unblock ignored", target=unblock.target)
                 continue
             self._log.info("login unblock", target=unblock.target, entries=entries)
+        if self.unblocked is not None and not self._applying_shared:
+            self.unblocked()
         return True
+
+    async def catch_up_unblocks(self) -> None:
+        """Apply the unblocks recorded so far now (another process applied them)."""
+        self._next_unblock_poll = float("-inf")
+        self._applying_shared = True
+        try:
+            await self._apply_unblocks()
+        finally:
+            self._applying_shared = False
 
     async def _gate(self, address: str, remote_ip: str) -> AuthFailed | None:
         verdict = await self._verdict(address, remote_ip)

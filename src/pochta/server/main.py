@@ -183,6 +183,8 @@ def _connect_peers(
     def share(remote_ip: str, address: str, failed: bool) -> None:
         peers.send([{"t": "login", "ip": remote_ip, "a": address, "f": failed}])
 
+    pending: set[asyncio.Task[None]] = set()
+
     def received(message: Message) -> None:
         kind = message.get("t")
         try:
@@ -194,9 +196,14 @@ def _connect_peers(
                 queue_worker.wake()
             elif kind == "login":
                 authenticator.apply_shared(str(message["ip"]), str(message["a"]), bool(message["f"]))
+            elif kind == "unblocks":
+                task = asyncio.get_running_loop().create_task(authenticator.catch_up_unblocks())
+                pending.add(task)
+                task.add_done_callback(pending.discard)
         except (KeyError, TypeError, ValueError) as exc:
             get_logger(task="peers").error("peer channel: bad message", kind=kind, error=repr(exc))
 
     feed.relay = relay
     authenticator.share = share
+    authenticator.unblocked = lambda: peers.send([{"t": "unblocks"}])
     peers.open(received)

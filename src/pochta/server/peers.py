@@ -13,6 +13,8 @@ must hear at once to every other socket there:
   wakes it.
 - ``login``: a login attempt failed or succeeded (address, account): every process applies it to
   its own rate limiter, so delays and lockouts hold whichever worker a client reaches.
+- ``unblocks``: this process applied ``pochta auth unblock`` records; the others read them now
+  rather than at their next delayed login.
 
 Datagrams on a local socket are never silently dropped: a send to a full queue fails at once
 (non-blocking, so the writer thread never waits on a slow peer), and is answered by ``resync``.

@@ -10,8 +10,9 @@
 
 No SQLite call runs on the event loop thread. Several processes may open the same data directory
 (the server and the CLI): WAL lets readers run beside a writer, and a second process's writes wait
-for the lock (``busy_timeout``) instead of failing. The feed is per process: a change made by the
-CLI reaches the server's sessions through the database, not the feed.
+for the lock (``busy_timeout``) instead of failing. The feed is per process; a server's worker
+processes relay their commits to each other (``LocalChangeFeed.relay``, ``server.peers``), while a
+change made by the CLI reaches the server's sessions through the database, not the feed.
 
 The logic lives in plain functions over a Connection (``sqlite_directory``, ``sqlite_mail``,
 ``sqlite_maintenance``); this module is the async face and the plumbing.
