@@ -152,7 +152,10 @@ async def test_store_variants(env: ImapEnv) -> None:
     sock = await asyncio.to_thread(session, env)
     try:
         lines = await ask(sock, b"a STORE 1:2 +FLAGS (\\Flagged $Todo)")
-        assert lines[:2] == [
+        # $Todo is new to the mailbox: FLAGS and PERMANENTFLAGS (RFC 9051 §7.3.5) come first.
+        assert lines[0] == b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Todo)\r\n"
+        assert lines[1].startswith(b"* OK [PERMANENTFLAGS (")
+        assert lines[2:4] == [
             b"* 1 FETCH (FLAGS (\\Flagged $Todo))\r\n",
             b"* 2 FETCH (FLAGS (\\Flagged $Todo))\r\n",
         ]
