@@ -274,6 +274,16 @@ class LoginSettings(_Section):
         900.0, gt=0, description="How long a lockout lasts (`pochta auth unblock` ends it early)."
     )
     failure_window: float = Field(3600.0, gt=0, description="Seconds after which a failure is forgotten.")
+    verified_cache_seconds: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds a successful password check is remembered (as a keyed digest of the stored "
+        "hash and the password, in memory), so that the same password logs in again without another "
+        "argon2 verification; 0 turns it off. A changed password or revoked app password never matches.",
+    )
+    verified_cache_size: int = Field(
+        10000, ge=1, description="Most successful password checks remembered per worker process."
+    )
 
 
 class StoreSettings(_Section):

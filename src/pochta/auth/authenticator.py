@@ -31,6 +31,7 @@ from typing import Literal
 
 from pochta.auth import passwords
 from pochta.auth.ratelimit import Clock, LoginRateLimiter, Verdict
+from pochta.auth.verified import VerifiedPasswords
 from pochta.config import LoginSettings
 from pochta.log import get_logger
 from pochta.metrics import METRICS, Metrics
@@ -102,6 +103,14 @@ def _verify(account: Account | None, app_password: AppPassword | None, password:
     return _Match(ok=True, rehash=passwords.hash_password(password) if result.needs_rehash else None)
 
 
+def _stored_hash(account: Account, app_password: AppPassword | None, match: _Match) -> str:
+    """The hash a successful check matched (the fresh one when the account password is rehashed:
+    that is the hash the store holds from now on)."""
+    if app_password is not None:
+        return app_password.password_hash
+    return match.rehash if match.rehash is not None else account.password_hash
+
+
 def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
@@ -123,6 +132,9 @@ class Authenticator:
         self._directory = directory
         self.settings = settings
         self.limiter = LoginRateLimiter(settings, clock)
+        self.verified = VerifiedPasswords(
+            settings.verified_cache_seconds, settings.verified_cache_size, clock
+        )
         self._sleep = sleep
         self._now = now
         self._server_secret = server_secret
@@ -142,6 +154,7 @@ class Authenticator:
         """Login settings from a reload; failures counted so far are kept."""
         self.settings = settings
         self.limiter.reconfigure(settings)
+        self.verified.reconfigure(settings.verified_cache_seconds, settings.verified_cache_size)
 
     async def check_password(
         self, address: str, password: str, *, protocol: LoginProtocol, remote_ip: str
@@ -151,13 +164,28 @@ class Authenticator:
         if refused is not None:
             return refused
         account, app_password = await self._candidates(address, password)
-        match = await asyncio.to_thread(_verify, account, app_password, password)
+        match = self._remembered(account, app_password, password)
+        if match is None:
+            match = await asyncio.to_thread(_verify, account, app_password, password)
+            if match.ok and account is not None:
+                self.verified.remember(_stored_hash(account, app_password, match), password)
         if account is None or not match.ok:
             self._record_failure(remote_ip, address)
             return AuthFailed(AuthFailure.BAD_CREDENTIALS)
         self._record_success(remote_ip, address)
         await self._after_success(account, match)
         return await self._admit(account, protocol, match.app_password)
+
+    def _remembered(
+        self, account: Account | None, app_password: AppPassword | None, password: str
+    ) -> _Match | None:
+        """A match without argon2 if this password was verified lately (``auth.verified``)."""
+        if account is None:
+            return None
+        stored = app_password.password_hash if app_password is not None else account.password_hash
+        if not self.verified.known(stored, password):
+            return None
+        return _Match(ok=True, app_password=app_password)
 
     async def scram_credentials(self, address: str) -> ScramCredentials | None:
         """The SCRAM-SHA-256 keys of an account; None for an unknown one or one without keys."""
