@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import smtplib
 import socket
@@ -258,3 +259,26 @@ def test_sighup_reaches_every_worker(server: ServeProcess) -> None:
     eventually(lambda: len(re.findall(r"config changed .*key=login.lockout_after", server.log_text())) >= 2)
     changed = re.findall(r"config changed .*key=login.lockout_after.*worker=(\d+)", server.log_text())
     assert set(changed) == {"0", "1"}
+
+
+def test_serve_takes_the_hard_limit_of_open_files(tmp_path: Path) -> None:
+    """Each connection is a descriptor: a soft limit of 1,024 would end a busy server in EMFILE."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard <= 1024:
+        pytest.skip(f"the hard limit ({hard}) leaves nothing to raise")
+    data = tmp_path / "data"
+    init_data_dir(data, listeners=("imap",), accounts={})
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        process = ServeProcess(data, tmp_path / "serve.log", workers=2)  # inherits the soft 1,024
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    process.wait_listening(["imap"])
+    try:
+        for pid in [process.pid, *worker_pids(process.pid)]:
+            limits = Path(f"/proc/{pid}/limits").read_text()
+            found = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits)
+            assert found is not None, limits
+            assert int(found.group(1)) == hard
+    finally:
+        assert process.stop() == 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -99,6 +101,7 @@ def serve(data_dir: Path, workers: int | None) -> None:
     from pochta.server.supervisor import supervise
 
     count = worker_count(settings.server.workers if workers is None else workers)
+    raise_open_files_limit()
     # Until the event loop installs its own handlers, SIGTERM and SIGINT interrupt startup cleanly
     # (KeyboardInterrupt below): nothing is accepting yet, so there is nothing to drain.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -111,6 +114,15 @@ def serve(data_dir: Path, workers: int | None) -> None:
         click.echo("pochta: interrupted during startup", err=True)
     except StartupError as exc:
         raise CommandFailed(f"cannot start: {exc}") from None
+
+
+def raise_open_files_limit() -> None:
+    """Every connection is a descriptor: take the hard limit the system allows (workers inherit it),
+    rather than a soft default of 1,024 that ends a busy server at ``accept`` with EMFILE."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def worker_count(configured: int) -> int:
