@@ -11,13 +11,13 @@ advisory lock, which the database likewise drops with its connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pochta.log import get_logger
+from pochta.server.tasks import cancel_and_wait
 
 __all__ = ["HOUSEKEEPER_LOCK", "Lease", "hold_housekeeping"]
 
@@ -73,9 +73,5 @@ async def hold_housekeeping(data_dir: Path, start: Callable[[], list[Awaitable[N
         else:
             await asyncio.Event().wait()
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)
         lease.release()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from pochta.server.pop3 import Pop3Handler
 from pochta.server.reload import Reconfigurable, Reloader
 from pochta.server.smtp import smtp_handlers
 from pochta.server.sockets import BoundListener
+from pochta.server.tasks import cancel_and_wait
 from pochta.server.worker_metrics import serve_worker_metrics
 from pochta.store.changes import LocalChangeFeed
 from pochta.store.model import Change
@@ -160,11 +160,7 @@ async def _serve(
             role.ready()
         await run_until_signal(server, on_reload=reloader.reload)
     finally:
-        for task in background:
-            task.cancel()
-        for task in background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(background)
         if metrics_server is not None:
             metrics_server.close()
         peers.close()
