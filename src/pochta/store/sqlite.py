@@ -11,7 +11,9 @@
 No SQLite call runs on the event loop thread. Several processes may open the same data directory
 (the server and the CLI): WAL lets readers run beside a writer, and a second process's writes wait
 for the lock (``busy_timeout``) instead of failing. The feed is per process: a change made by the
-CLI reaches the server's sessions through the database, not the feed.
+CLI reaches the server's sessions through the database, not the feed. Session locks (``try_lock``,
+the POP3 maildrop lock) are ``flock``s on files under ``DATA/run/locks`` (``locks.py``), so they hold
+across every process on the directory and die with their holder.
 
 The logic lives in plain functions over a Connection (``sqlite_directory``, ``sqlite_mail``,
 ``sqlite_maintenance``); this module is the async face and the plumbing.
@@ -43,6 +45,7 @@ from pochta.store import sqlite_queue as queue
 from pochta.store.api import UNSET, DirectoryReader, FlagOp, NotFound, _Unset
 from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
+from pochta.store.locks import FileLock, FileLocks
 from pochta.store.model import (
     Account,
     AccountId,
@@ -182,6 +185,7 @@ class SqliteStore:
         )
         self._closed = False
         self._views = mail.ViewCache()  # sessions opening a mailbox at the same MODSEQ share its view
+        self._locks = FileLocks(data_dir)  # DATA/run/locks: flock, see locks.py
 
     # Plumbing (public for maintenance code, tests and benches)
 
@@ -478,6 +482,12 @@ class SqliteStore:
 
     def feed(self) -> LocalChangeFeed:
         return self._feed
+
+    # Session locks
+
+    async def try_lock(self, name: str) -> FileLock | None:
+        # One open and one non-blocking flock: no thread hop (see locks.py).
+        return self._locks.try_lock(name)
 
     # Maintenance
 
