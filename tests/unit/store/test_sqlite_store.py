@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import sqlite3
 import subprocess
@@ -260,6 +261,75 @@ async def test_another_process_writes_while_open(store: Store, data_dir: Path) -
     assert await store.search_text(inbox.id, "another process", "body") != set()
     view = await store.open_view(inbox.id)
     assert sorted(e.uid for e in view.messages) == list(range(1, 22))
+
+
+async def test_quota_race_between_processes(store: Store, data_dir: Path) -> None:
+    # Two processes (as two workers of pochta serve) deliver 30 messages each, all at once, into an
+    # account with room for 7: the check in each write transaction lets exactly 7 through in all.
+    size = len(make_message(n=10))
+    account = await make_account(store, quota=7 * size + size // 2)
+    inbox = await mailbox(store, account)
+    script = textwrap.dedent(
+        f"""
+        import asyncio, json, sys
+        from pathlib import Path
+        from pochta.config import Settings
+        from pochta.store.api import QuotaExceeded
+        from pochta.store.sqlite import open_sqlite_store
+        from pochta.testing.store_suite.support import deliver, make_message
+
+        async def main(first):
+            store = await open_sqlite_store(Path({str(data_dir)!r}), Settings())
+            try:
+                print("ready", flush=True)
+                await asyncio.to_thread(sys.stdin.readline)
+                results = await asyncio.gather(
+                    *(deliver(store, make_message(n=n), {inbox.id}) for n in range(first, first + 30)),
+                    return_exceptions=True,
+                )
+                stored = sum(isinstance(r, list) for r in results)
+                refused = sum(isinstance(r, QuotaExceeded) for r in results)
+                print(json.dumps([stored, refused]), flush=True)
+            finally:
+                await store.close()
+
+        asyncio.run(main(int(sys.argv[1])))
+        """
+    )
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            script,
+            str(first),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for first in (10, 40)
+    ]
+    try:
+        async with asyncio.timeout(120):
+            for child in children:
+                assert child.stdout is not None
+                assert await child.stdout.readline() == b"ready\n"
+            for child in children:
+                assert child.stdin is not None
+                child.stdin.write(b"go\n")
+                await child.stdin.drain()
+            outputs = [await child.communicate() for child in children]
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+    counts = [json.loads(out) for out, _ in outputs]
+    assert [child.returncode for child in children] == [0, 0], [err.decode() for _, err in outputs]
+    assert sum(stored for stored, _ in counts) == 7, counts
+    assert sum(refused for _, refused in counts) == 53, counts
+    assert await store.quota_usage(account.id) == 7 * size
+    info = await refreshed(store, inbox)
+    assert (info.messages, info.size, info.uidnext) == (7, 7 * size, 8)
 
 
 # Blob collection (beyond the contract)
