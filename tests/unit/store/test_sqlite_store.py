@@ -57,6 +57,7 @@ from pochta.testing.store_suite import (  # noqa: E402
     put,
     refreshed,
 )
+from server_env import WriterGate  # noqa: E402
 
 
 def _sqlite(store: Store) -> SqliteStore:
@@ -464,27 +465,13 @@ async def test_open_view_of_a_mailbox_too_big_for_one_string(store: Store) -> No
 # Search text is written once per writer batch
 
 
-class _Gate:
-    """Holds the writer thread so that the next jobs queue up into one batch."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self.started = threading.Event()
-        self.release = threading.Event()
-        self.future = store.writer.submit(self._hold)
-
-    def _hold(self, conn: Connection) -> None:
-        self.started.set()
-        self.release.wait(10)
-
-
 async def test_search_text_of_a_batch(store: Store) -> None:
     sqlite_store = _sqlite(store)
     account = await make_account(store)
     inbox = await mailbox(store, account)
     words = ["alphaword", "bravoword", "charlieword", "deltaword"]
     prepared = [await put(store, make_message(subject=w, body=f"body {w}", n=i)) for i, w in enumerate(words)]
-    gate = _Gate(sqlite_store)
-    assert await asyncio.to_thread(gate.started.wait, 10)
+    gate = WriterGate(sqlite_store.writer)
     before = sqlite_store.writer_stats.snapshot()
     jobs = [
         # Its message row is added, then the missing mailbox fails the job: row and text roll back,
@@ -496,13 +483,10 @@ async def test_search_text_of_a_batch(store: Store) -> None:
         store.deliver(*prepared[3], [Target(inbox.id)]),  # UID 3
     ]
     tasks = []
-    for job in jobs:  # one at a time, so that they queue in this order
-        tasks.append(asyncio.ensure_future(job))
-        for _ in range(2000):
-            if sqlite_store.writer.pending == len(tasks) + 1:
-                break
-            await asyncio.sleep(0.005)
-    gate.release.set()
+    async with gate:
+        for job in jobs:  # one at a time, so that they queue in this order
+            tasks.append(asyncio.ensure_future(job))
+            await gate.queued(len(tasks))
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert isinstance(results[0], NotFound)
     assert sqlite_store.writer_stats.commits - before.commits == 2  # the gate's batch, then ours
