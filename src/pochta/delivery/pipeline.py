@@ -241,7 +241,7 @@ class Delivery:
                 await self.store.deliver(blob, parsed, list(placement.targets.values()))
                 return
             except QuotaExceeded as exc:
-                # RFC 9208 §4.1 / RFC 3463 X.2.2: over quota, now that the usage is what it is.
+                # RFC 9208 §3.1.2 / RFC 3463 X.2.2: over quota, now that the usage is what it is.
                 if not placement.refuse(exc.accounts, _quota_refusal(self.settings)):
                     raise  # none of ours: a store bug, answered as a local error
                 if all_or_nothing:

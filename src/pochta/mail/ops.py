@@ -31,8 +31,8 @@ Semantics chosen where the RFCs leave a choice (documented for docs/ and the pro
   (RFC 3502 MULTIAPPEND, ``append_many``) are all or nothing: every check runs before any write, and
   should a later commit still fail, the messages already placed are expunged again (the store
   commits one message at a time, so another session may briefly see the first ones).
-- Quota (RFC 9208 §4.1 / RFC 2087): the account's ``quota_bytes`` (None = unlimited) against the
-  store's usage plus the octets an APPEND, COPY or delivery adds; OVERQUOTA when it would be
+- Quota (RFC 9208 §3.1.2, §4.3.1 / RFC 2087): the account's ``quota_bytes`` (None = unlimited)
+  against the store's usage plus the octets an APPEND, COPY or delivery adds; OVERQUOTA when it would be
   exceeded. ``over_quota`` is THE rule. Every copy counts (the blob is shared, the usage is not);
   MOVE within an account never grows usage. The authority is the store: ``deliver`` and ``copy``
   apply the rule inside their write transaction and raise QuotaExceeded, storing nothing, so two
@@ -84,7 +84,7 @@ _FLAG_OPS = frozenset({"add", "remove", "replace"})
 
 
 def over_quota(quota_bytes: int | None, used: int, additional: int) -> bool:
-    """THE quota rule (RFC 9208 §4.1): would ``additional`` octets take ``used`` past ``quota_bytes``
+    """THE quota rule (RFC 9208 §3.1.2): would ``additional`` octets take ``used`` past ``quota_bytes``
     (None: unlimited)? The store applies it in its write transaction (the authority);
     ``check_quota`` and delivery's RCPT check apply it earlier, to usage read before."""
     return quota_bytes is not None and additional > 0 and used + additional > quota_bytes
@@ -101,7 +101,7 @@ def _store_errors(missing: Code = Code.NONEXISTENT, what: str = "No such mailbox
     except AlreadyExists:
         raise OpsError(Code.ALREADYEXISTS, "Mailbox already exists") from None
     except QuotaExceeded:
-        # RFC 9208 §4.1: refused by the store's own check, in the transaction that would write.
+        # RFC 9208 §4.3.1: OVERQUOTA; refused by the store's own check, in the write transaction.
         raise OpsError(Code.OVERQUOTA, "Quota exceeded") from None
     except Conflict as exc:
         raise OpsError(Code.CANNOT, f"Refused by the store: {exc}") from None
@@ -343,7 +343,7 @@ class MailOps:
     # --- quota ------------------------------------------------------------------------------------
 
     async def check_quota(self, account_id: AccountId, additional: int) -> None:
-        """OVERQUOTA when ``additional`` octets would take the account past its quota (RFC 9208 §4.1).
+        """OVERQUOTA (RFC 9208 §4.3.1) when ``additional`` octets would take the account past its quota.
 
         Also for delivery, which checks each recipient before accepting a message.
         """

@@ -6,8 +6,8 @@ the kernel drops it when the process dies in any way (SIGKILL, power cut), so a 
 nobody holds is *stale* (left by a crash) whatever pid it names, and a pid that was reused by an
 unrelated process is never mistaken for a running server.
 
-Users: a second ``pochta serve`` on the same directory refuses to start (the POP3 maildrop lock and
-the change feed are per process); ``pochta config reload`` finds the pid to signal; ``pochta
+Users: a second ``pochta serve`` on the same directory refuses to start (the change feed is per
+process); ``pochta config reload`` finds the pid to signal; ``pochta
 restore`` refuses to overwrite a directory a server is using; ``pochta config check`` does not try
 to bind addresses a running server holds.
 """

@@ -73,7 +73,7 @@ class Conflict(StoreError):
 
 
 class QuotaExceeded(StoreError):
-    """``deliver``/``copy``/``move`` would take these accounts past their quota (RFC 9208 §4.1,
+    """``deliver``/``copy``/``move`` would take these accounts past their quota (RFC 9208 §3.1.2,
     ``pochta.mail.ops.over_quota``); nothing of the call was stored. The caller decides what to tell:
     LMTP refuses those recipients and stores for the others with another call."""
 

@@ -333,7 +333,7 @@ def enforce_quota(conn: Connection, additional: dict[AccountId, int]) -> None:
     for ids in chunked(sorted(growing)):
         sql = _SQL_QUOTA_OF + "(" + ",".join("?" * len(ids)) + ")"
         for account, quota_bytes, used in raw.execute(sql, tuple(ids)).fetchall():
-            # RFC 9208 §4.1: a write that would take usage past the limit fails as a whole.
+            # RFC 9208 §3.1.2: a write that would take usage past the limit fails as a whole.
             if over_quota(quota_bytes, used, additional[account]):
                 over.append(account)
     if over:

@@ -66,7 +66,7 @@ async def test_quota_refusal_is_all_or_nothing_per_call(store: Store) -> None:
         after = await refreshed(store, info)
         assert (after.messages, after.uidnext, after.highestmodseq) == (0, 1, info.highestmodseq)
     assert [await store.quota_usage(a.id) for a in (alice, bob, carol)] == [0, 0, 0]
-    # Exactly up to the limit is allowed (RFC 9208 §4.1: refused only past it).
+    # Exactly up to the limit is allowed (RFC 9208 §3.1.2: refused when it "would be exceeded").
     placed = await store.deliver(blob, parsed, [Target(inbox_a.id), Target(inbox_b.id)])
     assert [p.uid for p in placed] == [1, 1]
     assert await store.quota_usage(alice.id) == size
