@@ -9,16 +9,18 @@
 ``commit`` parses the message once (off the event loop), adopts the spool file as one blob and
 places it in every recipient's mailbox with one ``store.deliver`` (single-instance store, one
 commit): all recipients or none become durable together; a recipient refused at commit (quota)
-gets its own reply. The quota is checked three times, each by THE rule (``mail.ops.over_quota``):
-at RCPT with the declared SIZE, before the commit with the real size (both cheap first answers,
-on usage read before), and by the store inside the write transaction, the authority: when another
-delivery (of this process or another worker) filled an account in between, ``store.deliver``
-raises QuotaExceeded having stored nothing, the recipients of those accounts get the quota reply,
-and the message is delivered to the others with another call (``Delivery.file``; SMTP, with one
-reply for all, stores for none). Remote recipients (authenticated submission) and alias targets outside our
+gets its own reply. Remote recipients (authenticated submission) and alias targets outside our
 domains (forwarding) go into the outbound queue (``store.enqueue``) with the same blob. The blob is
 fsync'ed by the store before any metadata refers to it, and the reply is sent only after
 ``deliver`` and ``enqueue`` returned (DESIGN.md principle 1).
+
+The quota is checked three times, each by THE rule (``mail.ops.over_quota``): at RCPT with the
+declared SIZE and before the commit with the real size (cheap first answers, on usage read
+before), then by the store inside the write transaction, the authority. When another delivery (of
+this process or another worker) filled an account in between, ``store.deliver`` raises
+QuotaExceeded having stored nothing; the recipients of those accounts get the quota reply, and the
+message is delivered to the others with another call (``Delivery.file``; SMTP, with one reply for
+all, stores for none).
 
 ``Delivery.deliver_queued`` is the queue worker's way into the same placement, for queued mail
 whose recipient is local (a bounce to a local sender, for example).
