@@ -91,7 +91,9 @@ class FileLocks:
         try:
             return os.open(path, flags, 0o600)
         except FileNotFoundError:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # DATA/run and DATA/run/locks, each 0700 (parents that mkdir makes get the umask's mode).
+            self.directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, exist_ok=True)
             return os.open(path, flags, 0o600)
 
     def try_lock(self, name: str) -> FileLock | None:

@@ -87,6 +87,7 @@ async def test_lock_files_stay_and_are_private(data_dir: Path) -> None:
     # Never deleted: unlinking on release would race a process that opened the path just before.
     assert path.exists()
     assert stat.S_IMODE(directory.stat().st_mode) & 0o077 == 0
+    assert stat.S_IMODE(directory.parent.stat().st_mode) & 0o077 == 0
     assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
     # A symlink planted in place of a lock file is not followed.
     (directory / "pop3-6").symlink_to(data_dir / "elsewhere")
