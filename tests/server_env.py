@@ -1,18 +1,28 @@
 """What the test environments of every protocol share (tests/smtp_env.py, pop3_env.py, imap_env.py):
-a trustme CA with a server certificate for loopback, and the addresses a started Server bound."""
+a trustme CA with a server certificate for loopback, the addresses a started Server bound, slow
+clients, waiting for server state, and a gate that holds the store's writer."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import trustme
+from sqlalchemy import Connection
 
+from pochta.config import MimeSettings
+from pochta.mime import parse_message
 from pochta.server.listeners import Server
+from pochta.store.api import Store
+from pochta.store.model import Target
+from pochta.store.sqlite import SqliteStore
+from pochta.store.writer import Writer
 
 
 def loopback_ca(*names: str, common_name: str | None = "localhost") -> tuple[trustme.CA, ssl.SSLContext]:
@@ -96,3 +106,53 @@ async def eventually(predicate: Callable[[], bool], seconds: float = 15.0) -> No
     async with asyncio.timeout(seconds):
         while not predicate():  # noqa: ASYNC110 - server state observed from outside, no event to wait on
             await asyncio.sleep(0.02)
+
+
+class WriterGate:
+    """Holds a store's writer thread with a job of its own, so that the writes submitted meanwhile
+    queue up and run, in the order they were submitted, in one batch once ``open`` is called (for
+    tests that need two writes in a given order after both were decided). Opened at exit too."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.future = writer.submit(self._hold)
+
+    def _hold(self, conn: Connection) -> None:
+        self.started.set()
+        self.release.wait(30)
+
+    async def __aenter__(self) -> WriterGate:
+        assert await asyncio.to_thread(self.started.wait, 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.open()
+
+    async def queued(self, jobs: int) -> None:
+        """Wait until ``jobs`` writes wait behind the gate."""
+        await eventually(lambda: self.writer.pending >= jobs + 1)
+
+    def open(self) -> None:
+        self.release.set()
+
+
+@contextlib.asynccontextmanager
+async def delivered_first(store: Store, mailbox_id: int, data: bytes) -> AsyncIterator[WriterGate]:
+    """Hold the store's writer and queue a delivery of ``data`` into the mailbox behind it. The block
+    starts a session whose write must come second (and waits for it: ``await gate.queued(2)``); at
+    its end the writer runs both, this delivery first. So every check the session made before its
+    write saw the mailbox's account without this message: races decided in the write transaction."""
+    assert isinstance(store, SqliteStore)
+    gate = WriterGate(store.writer)
+    async with gate:
+        blob = await store.put_blob(data)
+        parsed = parse_message(data, MimeSettings())
+        filling = asyncio.ensure_future(store.deliver(blob, parsed, [Target(mailbox_id)]))
+        try:
+            await gate.queued(1)
+            yield gate
+        finally:
+            gate.open()
+            await filling

@@ -14,7 +14,7 @@ import imapclient
 import pytest
 
 from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, imap_settings, message, read_line
-from server_env import eventually
+from server_env import delivered_first, eventually
 
 LIMIT = 4096  # limits.max_message_size in the small-limit server: APPENDLIMIT
 
@@ -369,6 +369,68 @@ async def test_append_errors(env: ImapEnv) -> None:
     assert overquota[-1] == b"d NO [OVERQUOTA] Quota exceeded\r\n"  # RFC 3502 §3: neither is stored
     assert fits[-1].startswith(b"e OK [APPENDUID ")
     assert await env.uids() == [1]
+
+
+async def test_concurrent_appends_store_exactly_what_the_quota_holds(env: ImapEnv) -> None:
+    # Eight sessions APPEND at once with room for three: each session's check before the write
+    # may pass, the store's check in the write transaction lets exactly three through.
+    messages = [message(n) for n in range(10, 18)]  # one size
+    size = len(messages[0])
+    await env.store.update_account(ALICE, quota_bytes=3 * size + size // 2)
+
+    async def appending(data: bytes) -> bytes:
+        # asyncio streams, not threads: eight blocked client threads would take the default
+        # executor that the in-process server needs for its own to_thread calls.
+        reader, writer = await asyncio.open_connection(*env.plain)
+        try:
+            await reader.readline()  # greeting
+            writer.write(b"L LOGIN alice@example.org PASSWORD\r\n")
+            assert (await reader.readline()).startswith(b"L OK")
+            writer.write(b"a APPEND Archive {%d}\r\n" % len(data))
+            assert (await reader.readline()).startswith(b"+")
+            writer.write(data + b"\r\n")
+            while not (line := await reader.readline()).startswith(b"a "):
+                pass
+            return line
+        finally:
+            writer.close()
+
+    async with asyncio.timeout(30):
+        last = sorted(await asyncio.gather(*map(appending, messages)))
+    assert last[:5] == [b"a NO [OVERQUOTA] Quota exceeded\r\n"] * 5, last
+    assert [line[:16] for line in last[5:]] == [b"a OK [APPENDUID "] * 3, last
+    assert len(await env.uids("Archive")) == 3
+    assert await env.store.quota_usage(env.alice.id) == 3 * size
+
+
+async def test_append_and_copy_refused_when_the_quota_filled_before_their_write(env: ImapEnv) -> None:
+    # Another delivery lands between the session's quota check and its write: the store refuses
+    # the write in its transaction, and the client gets NO [OVERQUOTA] (RFC 9208 §4.1, §4.3).
+    first = message(11)
+    await env.deliver(first)
+    await env.store.update_account(ALICE, quota_bytes=2 * len(first) + len(first) // 2)  # one more
+    sock = await open_session(env, b"INBOX")
+    inbox = await env.mailbox()
+    try:
+        async with delivered_first(env.store, inbox.id, message(12)) as gate:
+            appending = asyncio.ensure_future(append(sock, b"a APPEND Archive", [(b"", message(13))]))
+            await gate.queued(2)
+        appended = await appending
+        # Now full: a COPY of one more is refused by the check before the write...
+        refused = await ask(sock, b"b COPY 1 Archive")
+        await env.store.update_account(ALICE, quota_bytes=3 * len(first) + len(first) // 2)
+        # ...and with room for one more, by the store when another delivery takes it first.
+        async with delivered_first(env.store, inbox.id, message(14)) as gate:
+            copying = asyncio.ensure_future(ask(sock, b"c COPY 1 Archive"))
+            await gate.queued(2)
+        copied = await copying
+    finally:
+        sock.close()
+    assert appended[-1] == b"a NO [OVERQUOTA] Quota exceeded\r\n"
+    assert refused[-1] == b"b NO [OVERQUOTA] Quota exceeded\r\n"
+    assert copied[-1] == b"c NO [OVERQUOTA] Quota exceeded\r\n"
+    assert await env.uids("Archive") == []
+    assert await env.store.quota_usage(env.alice.id) == 3 * len(first)
 
 
 async def test_append_stores_bare_lf_as_crlf(env: ImapEnv) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import poplib
 import re
+import signal
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from client_process import LockBusy, lock_holder
 from pochta.proto.sasl import ClientMechanism, encode_sasl
+from pochta.server.pop3.maildrop import MaildropLocks
 from pop3_env import ADDRESS, PASSWORD, Pop3Env, message, pop3_server
 
 
@@ -200,6 +203,33 @@ async def test_lock_in_use(env: Pop3Env) -> None:
     await asyncio.to_thread(second.pass_, PASSWORD)
     assert (await asyncio.to_thread(second.stat))[0] == 0
     await asyncio.to_thread(second.quit)
+
+
+async def test_lock_held_by_another_process(env: Pop3Env) -> None:
+    # Another worker of the same data directory holds the maildrop: [IN-USE] here; once that worker
+    # is SIGKILLed, the kernel drops its lock and the login succeeds.
+    await env.deliver(message(1))
+    name = MaildropLocks.name(env.account.id, recent=False)
+    async with lock_holder(env.data_dir, name) as worker:
+        client = await asyncio.to_thread(connect, env)
+        await asyncio.to_thread(client.user, ADDRESS)
+        with pytest.raises(poplib.error_proto, match=r"\[IN-USE\]"):
+            await asyncio.to_thread(client.pass_, PASSWORD)
+        # recent: has its own lock, which nobody holds.
+        recent = await asyncio.to_thread(login, env, "plain", f"recent:{ADDRESS}")
+        await asyncio.to_thread(recent.quit)
+        worker.send_signal(signal.SIGKILL)
+        await worker.wait()
+        await asyncio.to_thread(client.user, ADDRESS)
+        await asyncio.to_thread(client.pass_, PASSWORD)
+        assert (await asyncio.to_thread(client.stat))[0] == 1
+        # Held by this server's session now: the other process is refused in turn.
+        with pytest.raises(LockBusy):
+            async with lock_holder(env.data_dir, name):
+                pass
+        await asyncio.to_thread(client.quit)
+    async with lock_holder(env.data_dir, name):
+        pass  # QUIT released it
 
 
 async def test_snapshot_fixed_at_login(env: Pop3Env) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from server_env import delivered_first
 from smtp_env import (
     ALICE,
     BOB,
@@ -78,6 +80,29 @@ async def test_lmtp_quota_after_data(env: SmtpEnv) -> None:
     assert replies[7].startswith("452 4.2.2")  # bob over quota with the real size
     assert len(await env.messages(env.alice)) == 1
     assert await env.messages(env.bob) == []
+
+
+async def test_lmtp_quota_filled_by_another_delivery_before_the_commit(env: SmtpEnv) -> None:
+    # Bob has room for this message, and for the one another session delivers meanwhile, but not
+    # for both. Every check before the write passes (RCPT, the real size before the commit); the
+    # store's check in the write transaction, after the other delivery, refuses bob alone, and the
+    # message is stored for alice (RFC 2033 §4.2: one reply per recipient).
+    data = message("raced", body="x" * 400 + "\r\n")
+    other = message("meanwhile", to=BOB, body="y" * 400 + "\r\n")
+    await env.store.update_account(BOB, quota_bytes=1000)
+    inbox = await env.store.get_mailbox(env.bob.id, "INBOX")
+    assert inbox is not None
+    async with delivered_first(env.store, inbox.id, other) as gate:
+        session = asyncio.ensure_future(converse(env.address("lmtp"), _transaction([ALICE, BOB], data)))
+        await gate.queued(2)
+    replies = _replies(await session)
+    assert [r[:3] for r in replies[3:5]] == ["250", "250"]  # RCPT: both fit then
+    assert replies[6].startswith("250 2.0.0")  # alice
+    assert replies[7].startswith("452 4.2.2")  # bob, refused by the store at commit
+    assert len(replies) == 9
+    assert [strip_received(m) for m in await env.messages(env.alice)] == [data]
+    assert await env.messages(env.bob) == [other]
+    assert await env.store.quota_usage(env.bob.id) == len(other) <= 1000
 
 
 async def test_lmtp_quota_552_by_config(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiosmtplib
 import pytest
 
+from server_env import delivered_first
 from smtp_env import ALICE, BOB, SmtpEnv, message, send_one, smtp_server, smtp_settings, strip_received
 
 
@@ -191,6 +192,25 @@ async def test_smtp_stores_for_all_recipients_or_none(env: SmtpEnv) -> None:
     assert await env.messages(env.bob) == []
     assert env.spool_files() == []
     assert env.blob_count() == 0
+
+
+async def test_smtp_quota_filled_before_the_commit_stores_for_none(env: SmtpEnv) -> None:
+    # As above, but bob's quota is filled by another delivery between the checks and the write: the
+    # store refuses bob in the write transaction, and SMTP, with one reply, stores for alice neither.
+    data = message("raced", body="x" * 400 + "\r\n")
+    other = message("meanwhile", to=BOB, body="y" * 400 + "\r\n")
+    await env.store.update_account(BOB, quota_bytes=1000)
+    inbox = await env.store.get_mailbox(env.bob.id, "INBOX")
+    assert inbox is not None
+    async with delivered_first(env.store, inbox.id, other) as gate:
+        session = asyncio.ensure_future(asyncio.to_thread(_send, env, data, [ALICE, BOB]))
+        await gate.queued(2)
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await session
+    assert (refused.value.smtp_code, refused.value.smtp_error[:5]) == (452, b"4.2.2")
+    assert await env.messages(env.alice) == []
+    assert await env.messages(env.bob) == [other]
+    assert env.spool_files() == []
 
 
 ROLES = ["smtp", "lmtp", "submission"]

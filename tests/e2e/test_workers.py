@@ -282,3 +282,74 @@ def test_serve_takes_the_hard_limit_of_open_files(tmp_path: Path) -> None:
             assert int(found.group(1)) == hard
     finally:
         assert process.stop() == 0
+
+
+def pop3_session(server: ServeProcess) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.ports["pop3"]), timeout=20)
+    assert read_line(sock).startswith(b"+OK")
+    return sock
+
+
+def pop3_login(sock: socket.socket) -> bytes:
+    sock.sendall(f"USER {ALICE}\r\n".encode())
+    assert read_line(sock).startswith(b"+OK")
+    sock.sendall(f"PASS {PASSWORD}\r\n".encode())
+    return read_line(sock)
+
+
+def test_the_pop3_maildrop_lock_holds_across_workers(server: ServeProcess) -> None:
+    lmtp_deliver(server, 2)
+    sessions = one_on_each_worker(lambda: pop3_session(server), server)
+    assert pop3_login(sessions[0]).startswith(b"+OK")
+    # RFC 2449 §8.1.1: the other worker's session finds the maildrop locked.
+    assert pop3_login(sessions[1]).startswith(b"-ERR [IN-USE]")
+    sessions[0].sendall(b"QUIT\r\n")
+    assert read_line(sessions[0]).startswith(b"+OK")
+    sessions[0].close()
+    sessions[1].close()
+    again = one_on_each_worker(lambda: pop3_session(server), server)
+    assert pop3_login(again[1]).startswith(b"+OK")  # released: the other worker may take it now
+    for sock in again.values():
+        sock.close()
+
+
+def test_the_quota_holds_when_workers_deliver_at_once(tmp_path: Path) -> None:
+    """Room for 5 messages; 4 LMTP sessions at once (spread over both workers) try 5 each: exactly
+    as many as fit are accepted, the rest refused, and usage never passes the quota."""
+    data = tmp_path / "data"
+    init_data_dir(data, listeners=("lmtp", "imap"), accounts={ALICE: PASSWORD})
+    size = 2000
+    body = b"From: b@example.net\r\nSubject: q\r\n\r\n" + b"x" * (size - 40) + b"\r\n"
+    run_pochta("user", "set", ALICE, "--quota", str(5 * (len(body) + 200)), "--data", str(data))
+    server = ServeProcess(data, tmp_path / "serve.log", workers=2)
+    ports = server.wait_listening(["lmtp", "imap"])
+    accepted: list[int] = []
+    refused: list[int] = []
+
+    def load() -> None:
+        with smtplib.LMTP("127.0.0.1", ports["lmtp"], timeout=30) as client:
+            for _ in range(5):
+                try:
+                    client.sendmail("b@example.net", [ALICE], body)
+                    accepted.append(1)
+                except smtplib.SMTPRecipientsRefused:
+                    refused.append(1)
+                except smtplib.SMTPDataError:
+                    refused.append(1)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    try:
+        assert len(accepted) + len(refused) == 20
+        assert 1 <= len(accepted) <= 5
+        sock = socket.create_connection(("127.0.0.1", ports["imap"]), timeout=20)
+        read_line(sock)
+        exchange(sock, f'L LOGIN {ALICE} "{PASSWORD}"'.encode())
+        status = exchange(sock, b"S STATUS INBOX (MESSAGES)")[0]
+        assert f"MESSAGES {len(accepted)})".encode() in status
+        sock.close()
+    finally:
+        assert server.stop() == 0

@@ -14,6 +14,14 @@ domains (forwarding) go into the outbound queue (``store.enqueue``) with the sam
 fsync'ed by the store before any metadata refers to it, and the reply is sent only after
 ``deliver`` and ``enqueue`` returned (DESIGN.md principle 1).
 
+The quota is checked three times, each by THE rule (``mail.ops.over_quota``): at RCPT with the
+declared SIZE and before the commit with the real size (cheap first answers, on usage read
+before), then by the store inside the write transaction, the authority. When another delivery (of
+this process or another worker) filled an account in between, ``store.deliver`` raises
+QuotaExceeded having stored nothing; the recipients of those accounts get the quota reply, and the
+message is delivered to the others with another call (``Delivery.file``; SMTP, with one reply for
+all, stores for none).
+
 ``Delivery.deliver_queued`` is the queue worker's way into the same placement, for queued mail
 whose recipient is local (a bounce to a local sender, for example).
 """
@@ -35,8 +43,8 @@ from pochta.mail.ops import MailOps
 from pochta.mime import ParsedMessage
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.proto.smtp import Reply, replies
-from pochta.store.api import Store, StoreError
-from pochta.store.model import Account, BlobRef, MailboxId, Target
+from pochta.store.api import QuotaExceeded, Store, StoreError
+from pochta.store.model import Account, AccountId, BlobRef, MailboxId, Target
 from pochta.store.queue_model import (
     NewQueueEntry,
     NewQueueRecipient,
@@ -99,15 +107,46 @@ class _Recipient:
 
 @dataclass
 class Placement:
-    """Where one message goes: per recipient a refusal or None, and the local mailboxes."""
+    """Where one message goes, per recipient: a refusal or None, the (account, mailbox) pairs it
+    files into and what it puts in the outbound queue."""
 
-    results: list[Reply | None]
-    targets: dict[MailboxId, Target]
-    queued: list[NewQueueRecipient]
+    results: list[Reply | None] = field(default_factory=list)
+    filing: list[tuple[tuple[AccountId, MailboxId], ...]] = field(default_factory=list)
+    queueing: list[list[NewQueueRecipient]] = field(default_factory=list)
+
+    def add(
+        self,
+        refusal: Reply | None,
+        filing: Sequence[tuple[AccountId, MailboxId]] = (),
+        queueing: Sequence[NewQueueRecipient] = (),
+    ) -> None:
+        self.results.append(refusal)
+        self.filing.append(tuple(filing) if refusal is None else ())
+        self.queueing.append(list(queueing) if refusal is None else [])
 
     @property
     def refused(self) -> bool:
         return any(r is not None for r in self.results)
+
+    @property
+    def targets(self) -> dict[MailboxId, Target]:
+        """The local mailboxes of the accepted recipients, each once."""
+        return {mailbox: Target(mailbox) for pairs in self.filing for _, mailbox in pairs}
+
+    @property
+    def queued(self) -> list[NewQueueRecipient]:
+        return [rcpt for rcpts in self.queueing for rcpt in rcpts]
+
+    def refuse(self, accounts: frozenset[AccountId], refusal: Reply) -> bool:
+        """Refuse every accepted recipient filing into one of ``accounts``; True if any was."""
+        changed = False
+        for index, pairs in enumerate(self.filing):
+            if self.results[index] is None and any(account in accounts for account, _ in pairs):
+                self.results[index] = refusal
+                self.filing[index] = ()
+                self.queueing[index] = []
+                changed = True
+        return changed
 
 
 @dataclass
@@ -179,18 +218,36 @@ class Delivery:
             [d.account.id for d, _ in every],
             [(d.account.id, box) for d, name in every for box in (name, INBOX)],
         )
-        placement = Placement([], {}, [])
+        placement = Placement()
         for rcpt, pairs in zip(recipients, filed, strict=True):
             refusal = await self.quota(current.current(rcpt.destinations), size)
             if refusal is not None:
-                placement.results.append(refusal)
+                placement.add(refusal)
                 continue
-            for destination, name in pairs:
-                mailbox = _mailbox(destination.account, name, current.mailboxes)
-                placement.targets.setdefault(mailbox, Target(mailbox))
-            placement.queued.extend(rcpt.queue_recipients())
-            placement.results.append(None)
+            filing = [
+                (destination.account.id, _mailbox(destination.account, name, current.mailboxes))
+                for destination, name in pairs
+            ]
+            placement.add(None, filing, rcpt.queue_recipients())
         return placement
+
+    async def file(
+        self, blob: BlobRef, parsed: ParsedMessage, placement: Placement, *, all_or_nothing: bool = False
+    ) -> None:
+        """``store.deliver`` into the mailboxes of the accepted recipients. The store's quota check
+        is the authority (see the module docstring): the recipients of the accounts it refuses get
+        the quota reply in ``placement``, and the message goes to the others with another call (none
+        with ``all_or_nothing``: the caller then stores nothing at all)."""
+        while placement.targets:
+            try:
+                await self.store.deliver(blob, parsed, list(placement.targets.values()))
+                return
+            except QuotaExceeded as exc:
+                # RFC 9208 §3.1.2 / RFC 3463 X.2.2: over quota, now that the usage is what it is.
+                if not placement.refuse(exc.accounts, _quota_refusal(self.settings)):
+                    raise  # none of ours: a store bug, answered as a local error
+                if all_or_nothing:
+                    return
 
     async def quota(self, destinations: Sequence[Destination], size: int) -> Reply | None:
         for destination in destinations:
@@ -258,8 +315,7 @@ class Delivery:
         parsed = await asyncio.to_thread(self._parse_blob, entry.blob)
         placement = await self.place(recipients, parsed, entry.blob.size)
         try:
-            if placement.targets:
-                await self.store.deliver(entry.blob, parsed, list(placement.targets.values()))
+            await self.file(entry.blob, parsed, placement)
             if placement.queued:
                 await self.enqueue(entry.blob, entry.sender, placement.queued, "forward")
         except StoreError as exc:
@@ -418,10 +474,16 @@ class DeliveryTransaction:
                     return CommitResult([r or _not_stored() for r in results], 0, size)
                 return CommitResult([r or replies.local_error() for r in results], 0, size)
             blob = await spool.adopt(store)
-            if placement.targets:
-                await store.deliver(blob, parsed, list(placement.targets.values()))
+            await delivery.file(blob, parsed, placement, all_or_nothing=all_or_nothing)
+            if placement.refused and all_or_nothing:  # refused by the store: nothing was stored
+                await self.abort()
+                return CommitResult([r or _not_stored() for r in results], 0, size)
             if placement.queued:
-                remote = any(r.path.address in r.queued for r in self.recipients)
+                remote = any(
+                    rcpt.path.address in rcpt.queued
+                    for rcpt, refusal in zip(self.recipients, results, strict=True)
+                    if refusal is None
+                )
                 origin: QueueOrigin = "submission" if remote else "forward"
                 await delivery.enqueue(
                     blob, self.envelope.sender, placement.queued, origin, self.envelope, self.id

@@ -31,11 +31,15 @@ Semantics chosen where the RFCs leave a choice (documented for docs/ and the pro
   (RFC 3502 MULTIAPPEND, ``append_many``) are all or nothing: every check runs before any write, and
   should a later commit still fail, the messages already placed are expunged again (the store
   commits one message at a time, so another session may briefly see the first ones).
-- Quota (RFC 9208 §4.1 / RFC 2087): the account's ``quota_bytes`` (None = unlimited) against the
-  store's usage plus the octets an APPEND or COPY adds; OVERQUOTA when it would be exceeded. MOVE
-  within an account never grows usage. The check runs before any write and is not atomic with
-  it: two concurrent APPENDs can both pass and overshoot the quota by one message (store.deliver
-  takes no limit to check in its own transaction).
+- Quota (RFC 9208 §3.1.2, §4.3.1 / RFC 2087): the account's ``quota_bytes`` (None = unlimited)
+  against the store's usage plus the octets an APPEND, COPY or delivery adds; OVERQUOTA when it would be
+  exceeded. ``over_quota`` is THE rule. Every copy counts (the blob is shared, the usage is not);
+  MOVE within an account never grows usage. The authority is the store: ``deliver`` and ``copy``
+  apply the rule inside their write transaction and raise QuotaExceeded, storing nothing, so two
+  concurrent APPENDs or deliveries (in one process or in several on one data directory) can never
+  both pass and overshoot. ``check_quota`` runs the same rule earlier as a cheap first answer
+  (before an APPEND's data is parsed and stored, at SMTP RCPT), knowing that the usage it read may
+  have grown by the time of the write.
 - EXPUNGE (RFC 9051 §6.4.3, UID EXPUNGE §6.4.9): only messages carrying \\Deleted; POP3's UPDATE
   state (RFC 1939 §6) uses ``expunge_uids``, which removes exactly the UIDs given.
 """
@@ -54,7 +58,7 @@ from pochta.mail import flags as flagrules
 from pochta.mail import names
 from pochta.mail.errors import Code, OpsError
 from pochta.mime import ParsedMessage, parse_message
-from pochta.store.api import AlreadyExists, Conflict, FlagOp, NotFound, Store
+from pochta.store.api import AlreadyExists, Conflict, FlagOp, NotFound, QuotaExceeded, Store
 from pochta.store.model import (
     AccountId,
     ChangeSet,
@@ -80,20 +84,25 @@ _FLAG_OPS = frozenset({"add", "remove", "replace"})
 
 
 def over_quota(quota_bytes: int | None, used: int, additional: int) -> bool:
-    """THE quota rule (RFC 9208 §4.1): would ``additional`` octets take ``used`` past ``quota_bytes``
-    (None: unlimited)? ``check_quota`` applies it; delivery applies it to usage read in bulk."""
+    """THE quota rule (RFC 9208 §3.1.2): would ``additional`` octets take ``used`` past ``quota_bytes``
+    (None: unlimited)? The store applies it in its write transaction (the authority);
+    ``check_quota`` and delivery's RCPT check apply it earlier, to usage read before."""
     return quota_bytes is not None and additional > 0 and used + additional > quota_bytes
 
 
 @contextmanager
 def _store_errors(missing: Code = Code.NONEXISTENT, what: str = "No such mailbox") -> Iterator[None]:
-    """Translate the store's conflict errors (a concurrent session got there first)."""
+    """Translate the store's conflict errors (a concurrent session got there first, or filled the
+    quota)."""
     try:
         yield
     except NotFound:
         raise OpsError(missing, what) from None
     except AlreadyExists:
         raise OpsError(Code.ALREADYEXISTS, "Mailbox already exists") from None
+    except QuotaExceeded:
+        # RFC 9208 §4.3.1: OVERQUOTA; refused by the store's own check, in the write transaction.
+        raise OpsError(Code.OVERQUOTA, "Quota exceeded") from None
     except Conflict as exc:
         raise OpsError(Code.CANNOT, f"Refused by the store: {exc}") from None
 
@@ -334,7 +343,7 @@ class MailOps:
     # --- quota ------------------------------------------------------------------------------------
 
     async def check_quota(self, account_id: AccountId, additional: int) -> None:
-        """OVERQUOTA when ``additional`` octets would take the account past its quota (RFC 9208 §4.1).
+        """OVERQUOTA (RFC 9208 §4.3.1) when ``additional`` octets would take the account past its quota.
 
         Also for delivery, which checks each recipient before accepting a message.
         """

@@ -1,69 +1,42 @@
-"""The housekeeper lease: of the processes serving one data directory, exactly one runs the jobs
-that must run once (the outbound queue worker, the blob collector).
+"""The housekeeper: of the processes serving one data directory, exactly one runs the jobs that must
+run once (the outbound queue worker, the blob collector, the search indexer).
 
-The lease is an exclusive ``flock`` on ``DATA/run/housekeeper.lock``, tried without blocking. The
-kernel drops it when its holder dies in any way (SIGKILL included), and another process, trying
-again every ``retry`` seconds, takes the jobs over; nobody has to notice the death. A process holds
-it until it stops. On several machines (PostgreSQL) the same interface becomes a session-level
-advisory lock, which the database likewise drops with its connection.
+It is whoever holds the store lock ``housekeeper`` (``MailStore.try_lock``: a ``flock`` on SQLite,
+an advisory lock on PostgreSQL), tried without blocking. The lock dies with its holder (SIGKILL
+included), and another process, trying again every ``retry`` seconds, takes the jobs over; nobody has
+to notice the death. A process holds it until it stops.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from pochta.log import get_logger
 from pochta.server.tasks import cancel_and_wait
+from pochta.store.api import HeldLock
 
-__all__ = ["HOUSEKEEPER_LOCK", "Lease", "hold_housekeeping"]
+__all__ = ["HOUSEKEEPER_LOCK", "hold_housekeeping"]
 
-HOUSEKEEPER_LOCK = Path("run") / "housekeeper.lock"
-
-
-class Lease:
-    """An exclusive, non-blocking file lock."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
-    def try_acquire(self) -> bool:
-        if self._fd is not None:
-            return True
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)  # closing the only descriptor drops the lock
+HOUSEKEEPER_LOCK = "housekeeper"
 
 
-async def hold_housekeeping(data_dir: Path, start: Callable[[], list[Awaitable[None]]], retry: float) -> None:
-    """Run until cancelled: take the lease as soon as it is free, then run ``start()``'s jobs
-    until cancelled (cancelling them too), and release it."""
-    lease = Lease(data_dir / HOUSEKEEPER_LOCK)
+async def hold_housekeeping(
+    try_lock: Callable[[str], Awaitable[HeldLock | None]],
+    start: Callable[[], list[Awaitable[None]]],
+    retry: float,
+) -> None:
+    """Run until cancelled: take the lock as soon as it is free, then run ``start()``'s jobs until
+    cancelled (cancelling them too), and release it."""
     log = get_logger(task="housekeeper")
     tasks: list[asyncio.Task[None]] = []
+    lock: HeldLock | None = None
     try:
-        # Polled: a flock cannot be awaited, and the holder's death is noticed by nobody else.
+        # Polled: a lock that must die with its holder cannot be waited for across machines.
         while True:
-            if await asyncio.to_thread(lease.try_acquire):
+            lock = await try_lock(HOUSEKEEPER_LOCK)
+            if lock is not None:
                 break
             await asyncio.sleep(retry)
         log.info("housekeeper", pid=os.getpid())
@@ -74,4 +47,5 @@ async def hold_housekeeping(data_dir: Path, start: Callable[[], list[Awaitable[N
             await asyncio.Event().wait()
     finally:
         await cancel_and_wait(tasks)
-        lease.release()
+        if lock is not None:
+            await lock.release()

@@ -135,7 +135,9 @@ async def _serve(
             return jobs
 
         background.append(
-            asyncio.create_task(hold_housekeeping(data_dir, housekeeping, settings.server.housekeeper_retry))
+            asyncio.create_task(
+                hold_housekeeping(store.try_lock, housekeeping, settings.server.housekeeper_retry)
+            )
         )
         server = Server(
             settings,

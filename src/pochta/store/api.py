@@ -10,7 +10,12 @@ Rules every implementation keeps:
 - methods take sets of UIDs, never one message at a time;
 - no blocking call runs on the event loop thread;
 - mailbox *semantics* (name validation, INBOX rules, flag rules, quota) live in ``pochta.mail.ops``;
-  the store does what it is told, atomically, and raises the errors below on conflicts.
+  the store does what it is told, atomically, and raises the errors below on conflicts;
+- except one check only the write transaction can make: ``deliver`` and ``copy``/``move`` refuse,
+  atomically, to take an account past its ``quota_bytes`` (``QuotaExceeded``; the rule applied is
+  ``pochta.mail.ops.over_quota``). Checked before the write, by a caller, two concurrent deliveries
+  (in one process or in two) could both pass and overshoot; checked in the transaction that writes,
+  they cannot.
 """
 
 from __future__ import annotations
@@ -65,6 +70,17 @@ class AlreadyExists(StoreError):
 
 class Conflict(StoreError):
     """The request contradicts the stored state (for example deleting a domain that has users)."""
+
+
+class QuotaExceeded(StoreError):
+    """``deliver``/``copy``/``move`` would take these accounts past their quota (RFC 9208 §3.1.2,
+    ``pochta.mail.ops.over_quota``); nothing of the call was stored. The caller decides what to tell:
+    LMTP refuses those recipients and stores for the others with another call."""
+
+    def __init__(self, accounts: Iterable[AccountId]) -> None:
+        self.accounts = frozenset(accounts)
+        names = ", ".join(str(a) for a in sorted(self.accounts))
+        super().__init__(f"over quota: account {names}")
 
 
 class _Unset:
@@ -174,6 +190,15 @@ class Directory(Protocol):
         """Unblocks with an id above ``unblock_id``, oldest first (0: every one kept)."""
 
 
+class HeldLock(Protocol):
+    """A lock ``MailStore.try_lock`` granted."""
+
+    @property
+    def name(self) -> str: ...
+    async def release(self) -> None:
+        """Gives the lock up; a second call does nothing."""
+
+
 class ChangeSubscription(Protocol):
     """What subscribe() returns: an async iterator of changes; aclose() (or dropping it) ends it."""
 
@@ -220,7 +245,9 @@ class MailStore(Protocol):
     async def deliver(self, blob: BlobRef, parsed: ParsedMessage, targets: list[Target]) -> list[Placed]:
         """One message, many mailboxes, one commit. Assigns UIDs and MODSEQs, updates quota usage.
 
-        The same blob delivered again reuses its message record (single-instance store).
+        The same blob delivered again reuses its message record (single-instance store). Raises
+        QuotaExceeded, storing nothing, when the copies would take any account past its quota (every
+        copy counts: two targets in one account add the size twice).
         """
 
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView: ...
@@ -233,11 +260,12 @@ class MailStore(Protocol):
         flags: Iterable[str],
         unchanged_since: ModSeq | None = None,
     ) -> ChangeSet: ...
-    async def copy(
-        self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId
-    ) -> CopyResult: ...
+    async def copy(self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId) -> CopyResult:
+        """Raises QuotaExceeded (nothing copied) when the copies take the account past its quota."""
+
     async def move(self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId) -> CopyResult:
-        """Copy plus expunge from the source in one commit (RFC 6851 atomicity)."""
+        """Copy plus expunge from the source in one commit (RFC 6851 atomicity). Within one account
+        usage does not grow, so no quota applies; into another account, as ``copy``."""
 
     async def expunge(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet: ...
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]: ...
@@ -253,6 +281,17 @@ class MailStore(Protocol):
     async def quota_usage(self, account_id: AccountId) -> int: ...
 
     def feed(self) -> ChangeFeed: ...
+
+    # Locks held by a session (the POP3 maildrop lock, RFC 1939 §8)
+    async def try_lock(self, name: str) -> HeldLock | None:
+        """An exclusive lock named ``name`` (letters, digits, '.', '_', '-'), or None at once when
+        anyone else holds it: another session of this process, another process on this store, or
+        another machine on a shared database. Never waits.
+
+        Held until ``HeldLock.release`` or until the holding process dies in any way (SIGKILL too):
+        a crashed worker never leaves a lock behind. Not re-entrant: a second ``try_lock`` of a
+        name this process already holds returns None as well.
+        """
 
     # Maintenance
     async def reconstruct(self, dry_run: bool = False) -> ReconstructReport: ...

@@ -12,7 +12,9 @@ No SQLite call runs on the event loop thread. Several processes may open the sam
 (the server and the CLI): WAL lets readers run beside a writer, and a second process's writes wait
 for the lock (``busy_timeout``) instead of failing. The feed is per process; a server's worker
 processes relay their commits to each other (``LocalChangeFeed.relay``, ``server.peers``), while a
-change made by the CLI reaches the server's sessions through the database, not the feed.
+change made by the CLI reaches the server's sessions through the database, not the feed. Session
+locks (``try_lock``, the POP3 maildrop lock) are ``flock``s on files under ``DATA/run/locks``
+(``locks.py``), so they hold across every process on the directory and die with their holder.
 
 The logic lives in plain functions over a Connection (``sqlite_directory``, ``sqlite_mail``,
 ``sqlite_maintenance``); this module is the async face and the plumbing.
@@ -44,6 +46,7 @@ from pochta.store import sqlite_queue as queue
 from pochta.store.api import UNSET, DirectoryReader, FlagOp, NotFound, _Unset
 from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
+from pochta.store.locks import FileLock, FileLocks
 from pochta.store.model import (
     Account,
     AccountId,
@@ -184,6 +187,7 @@ class SqliteStore:
         )
         self._closed = False
         self._views = mail.ViewCache()  # sessions opening a mailbox at the same MODSEQ share its view
+        self._locks = FileLocks(data_dir)  # DATA/run/locks: flock, see locks.py
 
     # Plumbing (public for maintenance code, tests and benches)
 
@@ -480,6 +484,12 @@ class SqliteStore:
 
     def feed(self) -> LocalChangeFeed:
         return self._feed
+
+    # Session locks
+
+    async def try_lock(self, name: str) -> FileLock | None:
+        # One open and one non-blocking flock: no thread hop (see locks.py).
+        return self._locks.try_lock(name)
 
     # Maintenance
 

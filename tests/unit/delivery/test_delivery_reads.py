@@ -6,7 +6,9 @@ quota usage, mailboxes); a real (temporary) SQLite store whose ``run_read`` is c
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,7 +21,9 @@ from pochta.delivery.resolve import Destination
 from pochta.mime import parse_message
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.store.model import Target
+from pochta.store.queue_model import QueueEntry, new_queue_id
 from pochta.store.sqlite import SqliteStore, open_sqlite_store
+from server_env import delivered_first
 
 T = TypeVar("T")
 
@@ -160,3 +164,59 @@ async def test_quota_changed_or_account_deleted_before_commit(store: SqliteStore
     await store.delete_account("postmaster@example.org")  # gone after RCPT: refused as before
     result = await txn.commit()
     assert [f"{r.code} {r.enhanced}" for r in result.replies] == ["250 2.0.0", "452 4.2.2", "452 4.2.2"]
+
+
+async def test_quota_filled_between_the_checks_and_the_write(store: SqliteStore, tmp_path: Path) -> None:
+    # The queue worker's way in (deliver_queued), and an LMTP-like commit: bob has room for this
+    # message, but another delivery takes it between the checks and the write. The store refuses
+    # bob's account in the write transaction; bob and the alias reaching him get the quota reply,
+    # and the message is delivered to the others with a second call.
+    delivery = _delivery(store, tmp_path)
+    other = b"Subject: meanwhile\r\n\r\n" + b"y" * 150 + b"\r\n"
+    await store.update_account("bob@example.org", quota_bytes=len(MESSAGE) + 100)
+    bob = await store.get_account("bob@example.org")
+    alice = await store.get_account("alice@example.org")
+    assert bob is not None
+    assert alice is not None
+    inbox_b, inbox_a = await store.get_mailbox(bob.id, "INBOX"), await store.get_mailbox(alice.id, "INBOX")
+    assert inbox_b is not None
+    assert inbox_a is not None
+    now = datetime.now(UTC)
+    entry = QueueEntry(
+        new_queue_id(), await store.put_blob(MESSAGE), "a@remote.example", None, None, None, False,
+        "forward", now, now, None, None, (),
+    )  # fmt: skip
+    addresses = ["alice@example.org", "team@example.org", "Bob@example.org"]
+    async with delivered_first(store, inbox_b.id, other) as gate:
+        queued = asyncio.ensure_future(delivery.deliver_queued(entry, addresses))
+        await gate.queued(2)
+    out = {address: f"{r.code} {r.enhanced}" for address, r in (await queued).items()}
+    assert out == {
+        "alice@example.org": "250 2.0.0",
+        "team@example.org": "452 4.2.2",
+        "Bob@example.org": "452 4.2.2",
+    }
+    assert [(await store.open_view(box.id)).sizes.tolist() for box in (inbox_a, inbox_b)] == [
+        [len(MESSAGE)],
+        [len(other)],
+    ]
+    assert await store.quota_usage(bob.id) == len(other)
+    # The same through a transaction (LMTP: one reply each). Room for 1000 more octets: this
+    # message with its Received field (under 1000) or the other one (700), not both.
+    await store.update_account("bob@example.org", quota_bytes=len(other) + 1000)
+    bigger = b"Subject: meanwhile\r\n\r\n" + b"z" * 676 + b"\r\n"
+    assert len(bigger) == 700
+    txn = delivery.begin(Envelope(_path("<a@remote.example>")))
+    for rcpt in ("<bob@example.org>", "<alice@example.org>"):
+        assert (await txn.add_recipient(_path(rcpt))).accepted
+    txn.start_body()
+    txn.write(MESSAGE)
+    txn.end_body()
+    async with delivered_first(store, inbox_b.id, bigger) as gate:
+        committing = asyncio.ensure_future(txn.commit())
+        await gate.queued(2)
+    result = await committing
+    assert [f"{r.code} {r.enhanced}" for r in result.replies] == ["452 4.2.2", "250 2.0.0"]
+    assert result.delivered == 1
+    assert len((await store.open_view(inbox_a.id)).uids) == 2
+    assert await store.quota_usage(bob.id) == len(other) + len(bigger)

@@ -1,18 +1,18 @@
 """The channel between the processes of one data directory (``server.peers``) and the housekeeper
-lease (``server.lease``), each process played by an object of its own on real sockets and locks."""
+housekeeper (``server.lease``), each process played by an object of its own on real sockets and locks."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import socket
-import subprocess
-import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from pochta.server.lease import Lease
+from pochta.server.lease import hold_housekeeping
 from pochta.server.peers import PeerChannel, clear_peers, decode_changes, encode_changes
 from pochta.store.changes import LocalChangeFeed
+from pochta.store.locks import FileLock, FileLocks
 from pochta.store.model import Change, ChangeKind
 from server_env import eventually
 
@@ -108,32 +108,28 @@ def test_relay_hears_what_is_published_but_not_what_was_relayed_to_us() -> None:
     assert relayed == [[change(1, 5)]]
 
 
-def test_the_housekeeper_lease_has_one_holder_and_is_free_when_it_goes(tmp_path: Path) -> None:
-    path = tmp_path / "run" / "housekeeper.lock"
-    first, second = Lease(path), Lease(path)
-    assert first.try_acquire()
-    assert not second.try_acquire()
-    first.release()
-    assert second.try_acquire()
-    second.release()
+async def test_one_housekeeper_runs_and_another_takes_over_when_it_stops(tmp_path: Path) -> None:
+    """Two processes' housekeeping on one data directory (locks.py's flocks conflict between open
+    files in one process too): one runs the jobs; when it ends, the other takes them over."""
+    locks = FileLocks(tmp_path)
+    running: list[str] = []
 
+    async def try_lock(name: str) -> FileLock | None:
+        return locks.try_lock(name)
 
-def test_the_lease_of_a_killed_process_is_free(tmp_path: Path) -> None:
-    path = tmp_path / "run" / "housekeeper.lock"
-    code = (
-        "import sys, time; from pathlib import Path; from pochta.server.lease import Lease; "
-        f"assert Lease(Path({str(path)!r})).try_acquire(); print('held', flush=True); time.sleep(60)"
-    )
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "held"
-        assert not Lease(path).try_acquire()
-        holder.kill()
-        holder.wait(10)
-        assert Lease(path).try_acquire()
-    finally:
-        holder.kill()
-        holder.wait(10)
-        if holder.stdout is not None:
-            holder.stdout.close()
+    def jobs(who: str) -> Callable[[], list[Awaitable[None]]]:
+        async def job() -> None:
+            running.append(who)
+            await asyncio.Event().wait()
+
+        return lambda: [job()]
+
+    first = asyncio.create_task(hold_housekeeping(try_lock, jobs("first"), 0.05))
+    await eventually(lambda: running == ["first"], 5)
+    second = asyncio.create_task(hold_housekeeping(try_lock, jobs("second"), 0.05))
+    await asyncio.sleep(0.3)
+    assert running == ["first"]  # several retries, none took it
+    first.cancel()
+    await eventually(lambda: running == ["first", "second"], 5)
+    second.cancel()
+    await asyncio.gather(first, second, return_exceptions=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import sqlite3
 import subprocess
@@ -56,6 +57,7 @@ from pochta.testing.store_suite import (  # noqa: E402
     put,
     refreshed,
 )
+from server_env import WriterGate  # noqa: E402
 
 
 def _sqlite(store: Store) -> SqliteStore:
@@ -262,6 +264,75 @@ async def test_another_process_writes_while_open(store: Store, data_dir: Path) -
     assert sorted(e.uid for e in view.messages) == list(range(1, 22))
 
 
+async def test_quota_race_between_processes(store: Store, data_dir: Path) -> None:
+    # Two processes (as two workers of pochta serve) deliver 30 messages each, all at once, into an
+    # account with room for 7: the check in each write transaction lets exactly 7 through in all.
+    size = len(make_message(n=10))
+    account = await make_account(store, quota=7 * size + size // 2)
+    inbox = await mailbox(store, account)
+    script = textwrap.dedent(
+        f"""
+        import asyncio, json, sys
+        from pathlib import Path
+        from pochta.config import Settings
+        from pochta.store.api import QuotaExceeded
+        from pochta.store.sqlite import open_sqlite_store
+        from pochta.testing.store_suite.support import deliver, make_message
+
+        async def main(first):
+            store = await open_sqlite_store(Path({str(data_dir)!r}), Settings())
+            try:
+                print("ready", flush=True)
+                await asyncio.to_thread(sys.stdin.readline)
+                results = await asyncio.gather(
+                    *(deliver(store, make_message(n=n), {inbox.id}) for n in range(first, first + 30)),
+                    return_exceptions=True,
+                )
+                stored = sum(isinstance(r, list) for r in results)
+                refused = sum(isinstance(r, QuotaExceeded) for r in results)
+                print(json.dumps([stored, refused]), flush=True)
+            finally:
+                await store.close()
+
+        asyncio.run(main(int(sys.argv[1])))
+        """
+    )
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            script,
+            str(first),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for first in (10, 40)
+    ]
+    try:
+        async with asyncio.timeout(120):
+            for child in children:
+                assert child.stdout is not None
+                assert await child.stdout.readline() == b"ready\n"
+            for child in children:
+                assert child.stdin is not None
+                child.stdin.write(b"go\n")
+                await child.stdin.drain()
+            outputs = [await child.communicate() for child in children]
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+    counts = [json.loads(out) for out, _ in outputs]
+    assert [child.returncode for child in children] == [0, 0], [err.decode() for _, err in outputs]
+    assert sum(stored for stored, _ in counts) == 7, counts
+    assert sum(refused for _, refused in counts) == 53, counts
+    assert await store.quota_usage(account.id) == 7 * size
+    info = await refreshed(store, inbox)
+    assert (info.messages, info.size, info.uidnext) == (7, 7 * size, 8)
+
+
 # Blob collection (beyond the contract)
 
 
@@ -394,27 +465,13 @@ async def test_open_view_of_a_mailbox_too_big_for_one_string(store: Store) -> No
 # Search text is written once per writer batch
 
 
-class _Gate:
-    """Holds the writer thread so that the next jobs queue up into one batch."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self.started = threading.Event()
-        self.release = threading.Event()
-        self.future = store.writer.submit(self._hold)
-
-    def _hold(self, conn: Connection) -> None:
-        self.started.set()
-        self.release.wait(10)
-
-
 async def test_search_text_of_a_batch(store: Store) -> None:
     sqlite_store = _sqlite(store)
     account = await make_account(store)
     inbox = await mailbox(store, account)
     words = ["alphaword", "bravoword", "charlieword", "deltaword"]
     prepared = [await put(store, make_message(subject=w, body=f"body {w}", n=i)) for i, w in enumerate(words)]
-    gate = _Gate(sqlite_store)
-    assert await asyncio.to_thread(gate.started.wait, 10)
+    gate = WriterGate(sqlite_store.writer)
     before = sqlite_store.writer_stats.snapshot()
     jobs = [
         # Its message row is added, then the missing mailbox fails the job: row and text roll back,
@@ -426,13 +483,10 @@ async def test_search_text_of_a_batch(store: Store) -> None:
         store.deliver(*prepared[3], [Target(inbox.id)]),  # UID 3
     ]
     tasks = []
-    for job in jobs:  # one at a time, so that they queue in this order
-        tasks.append(asyncio.ensure_future(job))
-        for _ in range(2000):
-            if sqlite_store.writer.pending == len(tasks) + 1:
-                break
-            await asyncio.sleep(0.005)
-    gate.release.set()
+    async with gate:
+        for job in jobs:  # one at a time, so that they queue in this order
+            tasks.append(asyncio.ensure_future(job))
+            await gate.queued(len(tasks))
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert isinstance(results[0], NotFound)
     assert sqlite_store.writer_stats.commits - before.commits == 2  # the gate's batch, then ours

@@ -82,7 +82,7 @@ class Pop3Handler:
         self.settings = settings
         self.authenticator = authenticator or Authenticator(store, settings.login, server_secret=scram_secret)
         self.ops = ops or MailOps.from_settings(store, settings)
-        self.locks = MaildropLocks()
+        self.locks = MaildropLocks(store)
         self.login = LoginFlow(self, scram_secret)
         self._clock = 0
 
@@ -119,7 +119,7 @@ class Pop3Handler:
                 await conn.send(goodbye)
         finally:
             if session.locked is not None:
-                self.locks.release(*session.locked)
+                await self.locks.release(*session.locked)
 
     async def busy(self, conn: Connection) -> None:
         await conn.send(b"-ERR [SYS/TEMP] Too many connections, try again later\r\n")

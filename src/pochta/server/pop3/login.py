@@ -202,7 +202,7 @@ class LoginFlow:
                 "LOGIN-DELAY",
             )
             return
-        if not handler.locks.acquire(account.id, recent):
+        if not await handler.locks.acquire(account.id, recent):
             # RFC 2449 §8.1.1: the maildrop is locked by another session.
             core.login_failed("Maildrop is locked by another POP3 session", "IN-USE")
             return
@@ -212,7 +212,7 @@ class LoginFlow:
                 handler.store, account, policy, handler.settings.pop3, recent=recent, now=handler.now()
             )
         except StoreError as exc:
-            handler.locks.release(account.id, recent)
+            await handler.locks.release(account.id, recent)
             session.locked = None
             conn.log.error("pop3 maildrop unavailable", error=str(exc))
             core.login_failed("Maildrop unavailable, try again later", "SYS/TEMP")

@@ -26,7 +26,7 @@ from pochta.mail import flags as flagrules
 from pochta.mail.errors import OpsError
 from pochta.mail.ops import MailOps
 from pochta.proto.pop3 import Listing
-from pochta.store.api import Store
+from pochta.store.api import HeldLock, Store
 from pochta.store.model import Account, AccountId, BlobRef, MailboxInfo, MailboxView
 
 __all__ = [
@@ -78,24 +78,39 @@ _ACTIONS: dict[str, DeleteAction] = {
 class MaildropLocks:
     """RFC 1939 §8: "the POP3 server ... acquires an exclusive-access lock on the maildrop".
 
-    In-process: one pochta process serves an account's POP3 sessions. A ``recent:`` session never
-    removes anything, so it has a lock of its own and may run beside a normal one.
+    The store's session lock (``Store.try_lock``), so it holds across every process serving the
+    data directory (the workers of ``pochta serve``) and is dropped by the kernel (or, on
+    PostgreSQL, by the database) when its holder dies: a SIGKILLed worker leaves no account locked.
+    Non-blocking: a locked maildrop is refused at once with ``[IN-USE]`` (RFC 2449 §8.1.1), never
+    waited for. A ``recent:`` session never removes anything, so it has a lock of its own and may
+    run beside a normal one.
     """
 
-    def __init__(self) -> None:
-        self._held: set[tuple[AccountId, bool]] = set()
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._held: dict[tuple[AccountId, bool], HeldLock] = {}  # by this process
 
-    def acquire(self, account_id: AccountId, recent: bool) -> bool:
+    @staticmethod
+    def name(account_id: AccountId, recent: bool) -> str:
+        return f"pop3-{'recent-' if recent else ''}{int(account_id)}"
+
+    async def acquire(self, account_id: AccountId, recent: bool) -> bool:
         key = (account_id, recent)
         if key in self._held:
             return False
-        self._held.add(key)
+        lock = await self.store.try_lock(self.name(account_id, recent))
+        if lock is None:
+            return False
+        self._held[key] = lock
         return True
 
-    def release(self, account_id: AccountId, recent: bool) -> None:
-        self._held.discard((account_id, recent))
+    async def release(self, account_id: AccountId, recent: bool) -> None:
+        lock = self._held.pop((account_id, recent), None)
+        if lock is not None:
+            await lock.release()
 
     def held(self, account_id: AccountId, recent: bool = False) -> bool:
+        """Held by a session of this process."""
         return (account_id, recent) in self._held
 
 

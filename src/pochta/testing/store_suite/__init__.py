@@ -11,9 +11,10 @@ The tests talk to the store through ``pochta.store.api`` only, so a PostgreSQL b
 unchanged (``tests/unit/store/test_sqlite_store.py`` is the SQLite binding).
 
 The tests live in one module per concept (``directory``, ``mailboxes``, ``messages``,
-``maintenance``; ``support`` holds the fixtures and helpers they share). This package star-imports
-every one of them, so each ``test_*`` defined in any lands here, and the binding's check that every
-suite test is listed in ``__all__`` keeps covering all of them.
+``maintenance``, ``queue``, ``quota`` with session locks; ``support`` holds the fixtures and helpers
+they share). This package star-imports every one of them, so each ``test_*`` defined in any lands
+here, and the binding's check that every suite test is listed in ``__all__`` keeps covering all of
+them.
 """
 
 # The star imports are the point (see above); the names in __all__ come from them.
@@ -26,6 +27,7 @@ from pochta.testing.store_suite.mailboxes import *
 from pochta.testing.store_suite.maintenance import *
 from pochta.testing.store_suite.messages import *
 from pochta.testing.store_suite.queue import *
+from pochta.testing.store_suite.quota import *
 from pochta.testing.store_suite.support import *
 
 __all__ = [
@@ -66,6 +68,10 @@ __all__ = [
     "test_queue_needs_a_stored_blob_and_recipients",
     "test_queue_retry_and_delete",
     "test_queued_blobs_are_referenced",
+    "test_quota_of_copy_and_move",
+    "test_quota_race_between_handles",
+    "test_quota_race_stores_exactly_what_fits",
+    "test_quota_refusal_is_all_or_nothing_per_call",
     "test_quota_usage_counts_every_membership",
     "test_read_directory_errors_propagate",
     "test_read_directory_is_one_snapshot",
@@ -77,6 +83,7 @@ __all__ = [
     "test_search_text_hostile_input",
     "test_second_handle_sees_writes",
     "test_subscriptions",
+    "test_try_lock_is_exclusive_until_released",
     "test_unchanged_since",
     "test_update_account",
     "test_verify_detects_damage",

@@ -1,0 +1,159 @@
+"""Conformance tests for what the store decides alone: the quota, checked in the transaction that
+writes (``QuotaExceeded``), and session locks (``try_lock``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pochta.store.api import QuotaExceeded, Store
+from pochta.store.model import Target
+from pochta.testing.store_suite.support import (
+    StoreFactory,
+    deliver,
+    mailbox,
+    make_account,
+    make_message,
+    put,
+    refreshed,
+)
+
+# make_message(n=N) for two-digit N: messages of one size.
+SAME_SIZE = range(10, 100)
+
+
+def _size() -> int:
+    return len(make_message(n=SAME_SIZE[0]))
+
+
+async def test_quota_race_stores_exactly_what_fits(store: Store) -> None:
+    # Room for 5 messages (and half of a sixth); 16 deliveries at once. A check made before the
+    # write would let all of them pass; the one in the write transaction lets exactly 5 through.
+    size = _size()
+    account = await make_account(store, quota=5 * size + size // 2)
+    inbox = await mailbox(store, account)
+    results = await asyncio.gather(
+        *(deliver(store, make_message(n=n), inbox.id) for n in SAME_SIZE[:16]), return_exceptions=True
+    )
+    stored = [r for r in results if isinstance(r, list)]
+    refused = [r for r in results if isinstance(r, QuotaExceeded)]
+    assert (len(stored), len(refused)) == (5, 11), results
+    assert all(r.accounts == {account.id} for r in refused)
+    assert await store.quota_usage(account.id) == 5 * size
+    info = await refreshed(store, inbox)
+    assert (info.messages, info.size) == (5, 5 * size)
+    assert sorted(p.uid for placed in stored for p in placed) == [1, 2, 3, 4, 5]
+
+
+async def test_quota_refusal_is_all_or_nothing_per_call(store: Store) -> None:
+    size = _size()
+    alice = await make_account(store, quota=size)
+    bob = await make_account(store, "bob@example.org", quota=10 * size)
+    carol = await make_account(store, "carol@example.org", quota=size - 1)
+    inbox_a, archive_a = await mailbox(store, alice), await mailbox(store, alice, "Archive")
+    inbox_b, inbox_c = await mailbox(store, bob), await mailbox(store, carol)
+    blob, parsed = await put(store, make_message(n=10))
+    # Every copy counts: two in one account need twice the size.
+    with pytest.raises(QuotaExceeded) as refused:
+        await store.deliver(blob, parsed, [Target(inbox_a.id), Target(archive_a.id), Target(inbox_b.id)])
+    assert refused.value.accounts == {alice.id}
+    # Every account over quota is named, and nothing of the call is stored, not even bob's copy.
+    with pytest.raises(QuotaExceeded) as refused:
+        await store.deliver(blob, parsed, [Target(inbox_c.id), Target(inbox_b.id), Target(inbox_a.id)] * 2)
+    assert refused.value.accounts == {alice.id, carol.id}
+    for info in (inbox_a, archive_a, inbox_b, inbox_c):
+        after = await refreshed(store, info)
+        assert (after.messages, after.uidnext, after.highestmodseq) == (0, 1, info.highestmodseq)
+    assert [await store.quota_usage(a.id) for a in (alice, bob, carol)] == [0, 0, 0]
+    # Exactly up to the limit is allowed (RFC 9208 §3.1.2: refused when it "would be exceeded").
+    placed = await store.deliver(blob, parsed, [Target(inbox_a.id), Target(inbox_b.id)])
+    assert [p.uid for p in placed] == [1, 1]
+    assert await store.quota_usage(alice.id) == size
+    # A lowered quota refuses more mail but never removes any.
+    await store.update_account("bob@example.org", quota_bytes=0)
+    with pytest.raises(QuotaExceeded):
+        await deliver(store, make_message(n=11), inbox_b.id)
+    assert (await refreshed(store, inbox_b)).messages == 1
+    # No quota: unlimited.
+    await store.update_account("bob@example.org", quota_bytes=None)
+    await deliver(store, make_message(n=11), inbox_b.id, inbox_b.id)
+    assert await store.quota_usage(bob.id) == 3 * size
+
+
+async def test_quota_of_copy_and_move(store: Store) -> None:
+    size = _size()
+    alice = await make_account(store, quota=3 * size)
+    bob = await make_account(store, "bob@example.org", quota=size)
+    inbox, archive = await mailbox(store, alice), await mailbox(store, alice, "Archive")
+    inbox_b = await mailbox(store, bob)
+    for n in SAME_SIZE[:2]:
+        await deliver(store, make_message(n=n), inbox.id)
+    # Copying both would make 4 copies: refused as a whole, nothing copied.
+    with pytest.raises(QuotaExceeded) as refused:
+        await store.copy(inbox.id, [1, 2], archive.id)
+    assert refused.value.accounts == {alice.id}
+    assert (await refreshed(store, archive)).messages == 0
+    assert (await store.copy(inbox.id, [1], archive.id)).destination_uids == (1,)
+    assert await store.quota_usage(alice.id) == 3 * size  # full
+    # MOVE within the account does not grow usage: allowed at a full quota.
+    moved = await store.move(inbox.id, [2], archive.id)
+    assert moved.destination_uids == (2,)
+    assert await store.quota_usage(alice.id) == 3 * size
+    # Into another account it counts there (and bob has room for one only).
+    with pytest.raises(QuotaExceeded) as refused:
+        await store.move(archive.id, [1, 2], inbox_b.id)
+    assert refused.value.accounts == {bob.id}
+    assert (await refreshed(store, archive)).messages == 2
+    await store.move(archive.id, [2], inbox_b.id)
+    assert [await store.quota_usage(a.id) for a in (alice, bob)] == [2 * size, size]
+
+
+async def test_quota_race_between_handles(store: Store, store_factory: StoreFactory) -> None:
+    # Two handles on one store (as two worker processes have): their writes are checked against
+    # each other's too.
+    other = await store_factory()
+    try:
+        size = _size()
+        account = await make_account(store, quota=4 * size)
+        inbox = await mailbox(store, account)
+        messages = [make_message(n=n) for n in SAME_SIZE[:12]]
+        results = await asyncio.gather(
+            *(deliver(store if n % 2 else other, data, inbox.id) for n, data in enumerate(messages)),
+            return_exceptions=True,
+        )
+        assert sum(isinstance(r, list) for r in results) == 4, results
+        assert all(isinstance(r, (list, QuotaExceeded)) for r in results)
+        assert await other.quota_usage(account.id) == 4 * size
+        assert (await refreshed(store, inbox)).messages == 4
+    finally:
+        await other.close()
+
+
+async def test_try_lock_is_exclusive_until_released(store: Store, store_factory: StoreFactory) -> None:
+    other = await store_factory()
+    try:
+        first = await store.try_lock("pop3-7")
+        assert first is not None
+        assert first.name == "pop3-7"
+        # Held: refused at once to another handle (another process) and to this one alike.
+        assert await other.try_lock("pop3-7") is None
+        assert await store.try_lock("pop3-7") is None
+        # Other names are independent.
+        recent = await other.try_lock("pop3-recent-7")
+        assert recent is not None
+        await first.release()
+        await first.release()  # a second release does nothing
+        second = await other.try_lock("pop3-7")
+        assert second is not None
+        assert await store.try_lock("pop3-7") is None
+        await second.release()
+        await recent.release()
+        again = await store.try_lock("pop3-7")
+        assert again is not None
+        await again.release()
+        for bad in ("", "../x", "a/b", ".hidden", "x" * 200, "sp ace", "nul\x00"):
+            with pytest.raises(ValueError, match="lock name"):
+                await store.try_lock(bad)
+    finally:
+        await other.close()
