@@ -6,8 +6,9 @@
 Installs nothing. Dovecot is Debian's (``apt-get install dovecot-imapd dovecot-pop3d dovecot-lmtpd``);
 when it is absent its rows are printed without it. It runs with its own configuration in a
 temporary directory (tests/dovecot_env.py: ``dovecot -F -c CONF``, mail as maildir or sdbox with the
-default fsync settings, a passwd-file with the same argon2id hashes pochta keeps, so that a login
-costs both servers the same). pochta is a real ``pochta serve`` subprocess on a data directory made
+default fsync settings, a passwd-file with the same argon2id hash pochta keeps, so that a login
+costs both servers the same, and for imaptest also users with {PLAIN} passwords, which spare Dovecot
+the hash). pochta is a real ``pochta serve`` subprocess on a data directory made
 by ``pochta init`` (tests/serve_process.py), with ``--workers`` when its ``serve`` has that option.
 Every server binds 127.0.0.1 on free ports and is stopped by its PID; the directories are removed
 (kept under ``--keep DIR``).
@@ -20,7 +21,8 @@ Rows (each run alternates pochta, Dovecot, pochta, ...; the figure is the median
   poplib (LIST, RETR each, QUIT): msgs/s;
 - ``imaptest``: Dovecot's imaptest (``--imaptest`` or .tools/bin/imaptest, built by
   ``sh ../shared/conformance/imaptest/build.sh .tools``), default mix, 10 clients, 20 s, users
-  user1..user10, APPENDing from a generated mbox: commands/s and ``Error:`` lines;
+  user1..user10, APPENDing from a generated mbox: commands/s and ``Error:`` lines; against Dovecot
+  twice per round, with argon2id and with {PLAIN} passwords (the mix logs in every ~10 commands);
 - ``big``: one INBOX of ``--big`` realistic messages filled over 10 LMTP sessions into pochta and into
   Dovecot's sdbox (fill rate), then a raw-socket IMAP client on a new connection per run: SELECT,
   UID FETCH 1:* (UID FLAGS), FETCH of 100 ENVELOPEs spread over the box, UID SEARCH TEXT of a word
@@ -71,6 +73,7 @@ from serve_process import ServeProcess, init_data_dir, run_pochta  # noqa: E402
 
 PASSWORD = "bench password 1"
 IMAPTEST_USERS = [f"user{i}@{DOMAIN}" for i in range(1, 11)]
+PLAIN_USERS = [f"user{i}@{DOMAIN}" for i in range(11, 21)]  # Dovecot only: {PLAIN} passwords
 BOXES = [f"box{i}@{DOMAIN}" for i in range(1, 11)]
 POP_USER, BIG_USER = f"pop@{DOMAIN}", f"big@{DOMAIN}"
 ROWS = ("lmtp", "smtp", "pop3", "imaptest", "big")
@@ -104,6 +107,8 @@ class Row:
 def _fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
+    if not unit:
+        return f"{value:g}"
     if value >= 100:
         return f"{value:,.0f} {unit}"
     return f"{value:.1f} {unit}" if value >= 10 else f"{value:.2f} {unit}"
@@ -151,17 +156,15 @@ def pochta_server(
 
 
 @contextmanager
-def dovecot_peer(
-    parent: Path, protocols: list[str], mail_format: str, auth: str, keep: bool
-) -> Iterator[Target]:
-    accounts = [*IMAPTEST_USERS, *BOXES, POP_USER, BIG_USER]
-    secret = f"{{ARGON2ID}}{hash_password(PASSWORD)}" if auth == "argon2id" else f"{{PLAIN}}{PASSWORD}"
+def dovecot_peer(parent: Path, protocols: list[str], mail_format: str, keep: bool) -> Iterator[Target]:
+    """Dovecot with a passwd-file: user1..user10 (and the other accounts) with pochta's own argon2id
+    hash of the password, so that a login costs both servers the same, and user11..user20 with
+    {PLAIN} passwords (no hashing, as a Dovecot with a static or plaintext passdb)."""
+    hashed = f"{{ARGON2ID}}{hash_password(PASSWORD)}"
+    users = dict.fromkeys([*IMAPTEST_USERS, *BOXES, POP_USER, BIG_USER], hashed)
+    users |= dict.fromkeys(PLAIN_USERS, f"{{PLAIN}}{PASSWORD}")
     with dovecot_server(
-        protocols=protocols,
-        mail_format=mail_format,
-        users=dict.fromkeys(accounts, secret),
-        parent=parent,
-        keep=keep,
+        protocols=protocols, mail_format=mail_format, users=users, parent=parent, keep=keep
     ) as server:
         yield Target(f"Dovecot {mail_format}", server.ports, server.pid)
         _report_dovecot_errors(server)
@@ -221,32 +224,41 @@ def pop3_row(runs: int, targets: list[Target], count: int) -> Row:
     return row
 
 
-def imaptest_row(runs: int, targets: list[Target], binary: Path, mbox: Path, secs: int) -> tuple[Row, Row]:
-    rate = Row(f"imaptest default mix, 10 clients, {secs} s", "cmds/s", True)
-    errors = Row("imaptest errors (per run)", "", False)
-    results: dict[str, list[ImaptestResult]] = {}
-
-    def measure(target: Target, run: int) -> float:
-        result = run_imaptest(binary, target.ports["imap"], mbox, PASSWORD, 10, 10, secs)
-        results.setdefault(target.name, []).append(result)
-        say(f"    {target.name}: {result.commands} commands, {len(result.errors)} errors, {result.totals}")
-        return result.per_second
-
-    alternate(rate, runs, targets, measure)
-    for index, target in enumerate(targets):
-        counts = [float(len(result.errors)) for result in results[target.name]]
-        (errors.pochta if index == 0 else errors.peer).extend(counts)
-    pochta_errors = [line for result in results[targets[0].name] for line in result.errors]
-    errors.note = f"pochta total {len(pochta_errors)}"
-    if pochta_errors:
-        say("  distinct imaptest errors pochta showed:")
-        for line in distinct_errors(pochta_errors, 15):
-            say(f"    {line}")
+def imaptest_rows(runs: int, targets: list[Target], binary: Path, mbox: Path, secs: int) -> list[Row]:
+    """imaptest in turns against pochta (user1..user10), Dovecot with the same argon2id logins
+    (user1..user10) and Dovecot with {PLAIN} passwords (user11..user20): imaptest's default mix logs
+    out and in again after every dozen commands, so the password hash weighs on commands/s."""
+    runs_of = [(targets[0], "1-10", "pochta")]
     if len(targets) > 1:
-        theirs = [line for result in results[targets[1].name] for line in result.errors]
-        for line in distinct_errors(theirs, 5):
-            say(f"    {targets[1].name}: {line}")
-    return rate, errors
+        runs_of += [(targets[1], "1-10", "argon2id"), (targets[1], "11-20", "PLAIN")]
+    results: dict[str, list[ImaptestResult]] = {}
+    for run in range(runs):
+        for target, users, label in runs_of:
+            result = run_imaptest(binary, target.ports["imap"], mbox, PASSWORD, users, 10, secs)
+            results.setdefault(label, []).append(result)
+            say(
+                f"  imaptest run {run + 1} {target.name} ({label} logins): {result.per_second:.0f} cmds/s, "
+                f"{len(result.errors)} errors, {result.totals}"
+            )
+    pochta_errors = [line for result in results["pochta"] for line in result.errors]
+    if pochta_errors:
+        say(f"  distinct imaptest errors pochta showed ({len(pochta_errors)} in all):")
+        for line in distinct_errors(pochta_errors, 20):
+            say(f"    {line}")
+    rows = []
+    for label, how in (("argon2id", "same argon2id logins"), ("PLAIN", "Dovecot with PLAIN passwords")):
+        rate = Row(f"imaptest default mix, 10 clients, {secs} s ({how})", "cmds/s", True)
+        errors = Row(f"imaptest errors per run ({how})", "", False)
+        rate.pochta = [result.per_second for result in results["pochta"]]
+        errors.pochta = [float(len(result.errors)) for result in results["pochta"]]
+        rate.peer = [result.per_second for result in results.get(label, [])]
+        errors.peer = [float(len(result.errors)) for result in results.get(label, [])]
+        for line in distinct_errors([e for result in results.get(label, []) for e in result.errors], 5):
+            say(f"    Dovecot ({label}): {line}")
+        rows += [rate, errors]
+        if len(targets) == 1:
+            break
+    return rows
 
 
 def big_rows(runs: int, targets: list[Target], count: int) -> list[Row]:
@@ -326,12 +338,6 @@ def main() -> None:
     parser.add_argument("--imaptest-secs", type=int, default=20, help="seconds per imaptest run")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="pochta serve --workers")
     parser.add_argument("--imaptest", type=Path, default=ROOT / ".tools" / "bin" / "imaptest")
-    parser.add_argument(
-        "--dovecot-auth",
-        choices=("argon2id", "plain"),
-        default="argon2id",
-        help="Dovecot's passwd-file: pochta's argon2id hash (default: equal login cost) or {PLAIN}",
-    )
     parser.add_argument("--keep", type=Path, default=None, help="keep the servers' directories under DIR")
     args = parser.parse_args()
     only = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -372,7 +378,6 @@ def main() -> None:
                                 parent,
                                 ["imap", "pop3", "lmtp"],
                                 "maildir",
-                                args.dovecot_auth,
                                 bool(args.keep),
                             )
                         )
@@ -395,7 +400,9 @@ def main() -> None:
                         say("imaptest ...")
                         mbox = parent / "imaptest.mbox"
                         write_mbox(mbox, realistic_mailbox(1000, "user1@example.org", seed=3))
-                        rows.extend(imaptest_row(args.runs, targets, args.imaptest, mbox, args.imaptest_secs))
+                        rows.extend(
+                            imaptest_rows(args.runs, targets, args.imaptest, mbox, args.imaptest_secs)
+                        )
                     else:
                         say(
                             f"imaptest row skipped: no {args.imaptest} (build it: "
@@ -408,11 +415,7 @@ def main() -> None:
                 targets = [ours]
                 if not missing:
                     targets.append(
-                        stack.enter_context(
-                            dovecot_peer(
-                                parent, ["imap", "lmtp"], "sdbox", args.dovecot_auth, bool(args.keep)
-                            )
-                        )
+                        stack.enter_context(dovecot_peer(parent, ["imap", "lmtp"], "sdbox", bool(args.keep)))
                     )
                 rows.extend(big_rows(args.runs, targets, args.big))
     finally:
@@ -421,7 +424,7 @@ def main() -> None:
     say("")
     say(f"Load average at end: {load()}. Median of {args.runs} runs; ratio > 1.0: pochta ahead.")
     peer = f"absent ({APT_LINE})" if missing else dovecot_version()
-    say(f"Dovecot: {peer}, passwd-file {args.dovecot_auth}")
+    say(f"Dovecot: {peer}")
     say("| workload | pochta | reference | ratio | note |\n|---|---:|---:|---:|---|")
     for row in rows:
         say(row.line())

@@ -283,12 +283,12 @@ class ImaptestResult:
 
 
 def run_imaptest(
-    binary: Path, port: int, mbox: Path, password: str, users: int, clients: int, secs: int
+    binary: Path, port: int, mbox: Path, password: str, users: str, clients: int, secs: int
 ) -> ImaptestResult:
     """imaptest's default mix against 127.0.0.1:``port``; commands from its "Totals:" row, errors
     from its ``Error:`` lines."""
     args = [
-        str(binary), "host=127.0.0.1", f"port={port}", f"user=user%d@{DOMAIN}", f"users=1-{users}",
+        str(binary), "host=127.0.0.1", f"port={port}", f"user=user%d@{DOMAIN}", f"users={users}",
         f"pass={password}", f"mbox={mbox}", f"clients={clients}", f"secs={secs}",
     ]  # fmt: skip
     completed = subprocess.run(
