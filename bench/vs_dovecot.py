@@ -419,15 +419,15 @@ def main() -> None:
                     )
                 rows.extend(big_rows(args.runs, targets, args.big))
     finally:
+        say("")  # the table (of the rows done, also after an error), then the clean-up
+        say(f"Load average at end: {load()}. Median of {args.runs} runs; ratio > 1.0: pochta ahead.")
+        say(f"Dovecot: {f'absent ({APT_LINE})' if missing else dovecot_version()}")
+        say("| workload | pochta | reference | ratio | note |\n|---|---:|---:|---:|---|")
+        for row in rows:
+            say(row.line())
         if args.keep is None:
+            say(f"(removing {parent})")
             shutil.rmtree(parent, ignore_errors=True)
-    say("")
-    say(f"Load average at end: {load()}. Median of {args.runs} runs; ratio > 1.0: pochta ahead.")
-    peer = f"absent ({APT_LINE})" if missing else dovecot_version()
-    say(f"Dovecot: {peer}")
-    say("| workload | pochta | reference | ratio | note |\n|---|---:|---:|---:|---|")
-    for row in rows:
-        say(row.line())
 
 
 def smtp_row(runs: int, ours: Target) -> Row:

@@ -310,12 +310,13 @@ def run_imaptest(
 
 
 def distinct_errors(errors: Sequence[str], limit: int) -> list[str]:
-    """The first ``limit`` distinct error lines, numbers (tags, UIDs, counts) folded so that one kind
-    of error is listed once, each with how often it occurred."""
+    """The first ``limit`` kinds of error line, each with how often it occurred and its first line:
+    the kind is the message without the user, the echoed response and the numbers."""
     counts: dict[str, int] = {}
     first: dict[str, str] = {}
     for line in errors:
-        key = re.sub(r"\d+", "N", re.sub(r"^.*?Error: ", "", line))[:160]
+        message = re.sub(r"^.*?Error: (\S+\[\d+\]: )?", "", line).split(": * ")[0]
+        key = re.sub(r"\d+", "N", message)[:160]
         counts[key] = counts.get(key, 0) + 1
         first.setdefault(key, line)
     return [f"x{counts[key]}: {first[key][:300]}" for key in list(first)[:limit]]
