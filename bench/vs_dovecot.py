@@ -22,7 +22,7 @@ Rows (each run alternates pochta, Dovecot, pochta, ...; the figure is the median
 - ``imaptest``: Dovecot's imaptest (``--imaptest`` or .tools/bin/imaptest, built by
   ``sh ../shared/conformance/imaptest/build.sh .tools``), default mix, 10 clients, 20 s, users
   user1..user10, APPENDing from a generated mbox: commands/s and ``Error:`` lines; against Dovecot
-  twice per round, with argon2id and with {PLAIN} passwords (the mix logs in every ~10 commands);
+  twice per round, with argon2id and with {PLAIN} passwords (the mix logs in every ~9 commands);
 - ``big``: one INBOX of ``--big`` realistic messages filled over 10 LMTP sessions into pochta and into
   Dovecot's sdbox (fill rate), then a raw-socket IMAP client on a new connection per run: SELECT,
   UID FETCH 1:* (UID FLAGS), FETCH of 100 ENVELOPEs spread over the box, UID SEARCH TEXT of a word
@@ -227,7 +227,7 @@ def pop3_row(runs: int, targets: list[Target], count: int) -> Row:
 def imaptest_rows(runs: int, targets: list[Target], binary: Path, mbox: Path, secs: int) -> list[Row]:
     """imaptest in turns against pochta (user1..user10), Dovecot with the same argon2id logins
     (user1..user10) and Dovecot with {PLAIN} passwords (user11..user20): imaptest's default mix logs
-    out and in again after every dozen commands, so the password hash weighs on commands/s."""
+    out and in again every ~9 commands, so the password hash weighs on commands/s."""
     runs_of = [(targets[0], "1-10", "pochta")]
     if len(targets) > 1:
         runs_of += [(targets[1], "1-10", "argon2id"), (targets[1], "11-20", "PLAIN")]
