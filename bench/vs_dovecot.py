@@ -353,9 +353,13 @@ def main() -> None:
         f"{os.cpu_count()} cores, SHARED by the client, pochta and Dovecot (and other users of this "
         f"machine): every figure includes the client's own CPU. Load average at start: {load()}"
     )
-    missing = dovecot_missing(("imap", "pop3", "lmtp"))
+    # Dovecot takes part with the protocols installed (LMTP fills its mailboxes, so it is needed).
+    missing = dovecot_missing(("lmtp",))
+    peer_protocols = [proto for proto in ("imap", "pop3", "lmtp") if not dovecot_missing((proto,))]
     if missing:
         say(f"Dovecot rows skipped: {missing}")
+    elif len(peer_protocols) < 3:
+        say(f"Dovecot rows partly skipped: {dovecot_missing(('imap', 'pop3'))}")
     workers = serve_args(args.workers)
     say(f"pochta serve {' '.join(workers) or '(one process: this pochta has no --workers)'}")
     parent = args.keep or Path(tempfile.mkdtemp(prefix="pochta-vs-dovecot-"))
@@ -373,14 +377,7 @@ def main() -> None:
                 targets = [ours]
                 if not missing:
                     targets.append(
-                        stack.enter_context(
-                            dovecot_peer(
-                                parent,
-                                ["imap", "pop3", "lmtp"],
-                                "maildir",
-                                bool(args.keep),
-                            )
-                        )
+                        stack.enter_context(dovecot_peer(parent, peer_protocols, "maildir", bool(args.keep)))
                     )
                 say(
                     f"pochta pid {ours.pid} {ours.ports}; "
@@ -394,14 +391,16 @@ def main() -> None:
                     rows.append(smtp_row(args.runs, ours))
                 if "pop3" in only:
                     say("POP3 ...")
-                    rows.append(pop3_row(args.runs, targets, args.pop3_messages))
+                    pop3_targets = [target for target in targets if "pop3" in target.ports]
+                    rows.append(pop3_row(args.runs, pop3_targets, args.pop3_messages))
                 if "imaptest" in only:
                     if args.imaptest.exists():
                         say("imaptest ...")
                         mbox = parent / "imaptest.mbox"
                         write_mbox(mbox, realistic_mailbox(1000, "user1@example.org", seed=3))
+                        imap_targets = [target for target in targets if "imap" in target.ports]
                         rows.extend(
-                            imaptest_rows(args.runs, targets, args.imaptest, mbox, args.imaptest_secs)
+                            imaptest_rows(args.runs, imap_targets, args.imaptest, mbox, args.imaptest_secs)
                         )
                     else:
                         say(
@@ -413,7 +412,7 @@ def main() -> None:
             with ExitStack() as stack:
                 ours = stack.enter_context(pochta_server(parent, ["lmtp", "imap"], [BIG_USER], workers))
                 targets = [ours]
-                if not missing:
+                if not missing and "imap" in peer_protocols:
                     targets.append(
                         stack.enter_context(dovecot_peer(parent, ["imap", "lmtp"], "sdbox", bool(args.keep)))
                     )
