@@ -94,7 +94,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pochta-idle-push-") as tmp:
         data = Path(tmp) / "data"
         init_data_dir(data, listeners=("imap", "lmtp"), accounts={ACCOUNT: PASSWORD})
-        server = ServeProcess(data, Path(tmp) / "serve.log", workers=args.workers)
+        server = ServeProcess(data, Path(tmp) / "serve.log", [f"--workers={args.workers}"])
         try:
             ports = server.wait_listening(["imap", "lmtp"])
             sessions: list[socket.socket] = []

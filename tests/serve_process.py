@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pochta.config import LISTENER_KINDS
@@ -67,17 +67,17 @@ def init_data_dir(
 
 
 class ServeProcess:
-    """``pochta serve --data DATA`` with its log in ``log``; ``ports`` once ``wait_listening`` returned."""
+    """``pochta serve --data DATA [ARGS]`` with its log in ``log``; ``ports`` once ``wait_listening``
+    returned."""
 
-    def __init__(self, data: Path, log: Path, *, workers: int | None = None) -> None:
-        """``workers``: ``--workers N`` (None: the configured default, one per core)."""
+    def __init__(self, data: Path, log: Path, args: Sequence[str] = ()) -> None:
         self.data = data
         self.log = log
         self.ports: dict[str, int] = {}
         with open(log, "ab") as err:
             self._log_start = err.tell()
             self.process = subprocess.Popen(
-                [*POCHTA, "serve", "--data", str(data), *([f"--workers={workers}"] if workers else [])],
+                [*POCHTA, "serve", "--data", str(data), *args],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,

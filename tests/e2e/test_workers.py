@@ -40,7 +40,7 @@ def server(tmp_path: Path) -> Iterator[ServeProcess]:
         accounts={ALICE: PASSWORD},
         config='[login]\nlockout_after = 4\nfailures_before_delay = 100\n[metrics]\nlisten = "127.0.0.1:0"\n',
     )
-    process = ServeProcess(data, tmp_path / "serve.log", workers=2)
+    process = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
     process.wait_listening((*LISTENERS, "metrics"))
     yield process
     status = process.stop()
@@ -237,7 +237,7 @@ def worker_pids(supervisor: int) -> list[int]:
 def test_killing_the_supervisor_takes_the_workers_along(tmp_path: Path) -> None:
     data = tmp_path / "data"
     init_data_dir(data, listeners=("imap",), accounts={})
-    process = ServeProcess(data, tmp_path / "serve.log", workers=2)
+    process = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
     port = process.wait_listening(["imap"])["imap"]
     workers = worker_pids(process.pid)
     assert len(workers) == 2
@@ -246,7 +246,7 @@ def test_killing_the_supervisor_takes_the_workers_along(tmp_path: Path) -> None:
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
     # And the data directory serves again at once.
-    again = ServeProcess(data, tmp_path / "serve2.log", workers=2)
+    again = ServeProcess(data, tmp_path / "serve2.log", ["--workers=2"])
     again.wait_listening(["imap"])
     assert again.stop() == 0
 
@@ -270,7 +270,7 @@ def test_serve_takes_the_hard_limit_of_open_files(tmp_path: Path) -> None:
     init_data_dir(data, listeners=("imap",), accounts={})
     resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
     try:
-        process = ServeProcess(data, tmp_path / "serve.log", workers=2)  # inherits the soft 1,024
+        process = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])  # inherits the soft 1,024
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     process.wait_listening(["imap"])
@@ -321,7 +321,7 @@ def test_the_quota_holds_when_workers_deliver_at_once(tmp_path: Path) -> None:
     size = 2000
     body = b"From: b@example.net\r\nSubject: q\r\n\r\n" + b"x" * (size - 40) + b"\r\n"
     run_pochta("user", "set", ALICE, "--quota", str(5 * (len(body) + 200)), "--data", str(data))
-    server = ServeProcess(data, tmp_path / "serve.log", workers=2)
+    server = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
     ports = server.wait_listening(["lmtp", "imap"])
     accepted: list[int] = []
     refused: list[int] = []

@@ -2,11 +2,12 @@
 2033), must give the same FETCH ENVELOPE, BODYSTRUCTURE and BODY[section] answers, item by item.
 
 Debian's Dovecot (dovecot-imapd, dovecot-lmtpd) is started by hand with its own configuration in a
-temporary directory (``dovecot -F -c CONFIG``, stopped by its PID), LMTP and IMAP on free loopback
-ports, mail in a Maildir under the same directory. pochta runs in-process (tests/imap_env.py) with
-an LMTP and an IMAP listener on one store. Every message of the shared corpus (``../shared/corpus``
-beside the repository) and of ``tests/corpus/mime`` is delivered to both, in the same order; both
-answers are read with imaplib and parsed into Python lists before they are compared.
+temporary directory (tests/dovecot_env.py: ``dovecot -F -c CONFIG``, stopped by its PID), LMTP and
+IMAP on free loopback ports, mail in a Maildir under the same directory. pochta runs in-process
+(tests/imap_env.py) with an LMTP and an IMAP listener on one store. Every message of the shared
+corpus (``../shared/corpus`` beside the repository) and of ``tests/corpus/mime`` is delivered to
+both, in the same order; both answers are read with imaplib and parsed into Python lists before they
+are compared.
 
 Where pochta answers differently on purpose, the difference is one entry of ``DELIBERATE`` below,
 with its reason; docs/imap.md ("Differences from Dovecot") describes the same list. Any other
@@ -16,18 +17,10 @@ difference fails the test.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import grp
 import imaplib
 import os
-import pwd
 import re
-import shutil
 import smtplib
-import socket
-import subprocess
-import tempfile
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
 from imap_env import ALICE, PASSWORD, ImapEnv, fetch_items, imap_server, imap_settings
 
 pytestmark = pytest.mark.interop
@@ -57,135 +51,14 @@ SHARED_CORPUS = _shared_corpus()
 LOCAL_CORPUS = REPO / "tests" / "corpus" / "mime"
 MAX_SECTIONS = 80  # per message: enough for every corpus message, bounded for a hostile one
 
-DOVECOT_CONF = """\
-base_dir = {root}/run
-state_dir = {root}/state
-log_path = {root}/dovecot.log
-info_log_path = {root}/dovecot.log
-protocols = imap lmtp
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-first_valid_uid = {uid}
-first_valid_gid = {gid}
-{users}
-mail_location = maildir:{root}/mail/%u
-passdb {{
-  driver = static
-  args = password={password}
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={root}/home/%u allow_all_users=yes
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {imap}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-  {chroot}
-}}
-service lmtp {{
-  inet_listener lmtp {{
-    address = 127.0.0.1
-    port = {lmtp}
-  }}
-  unix_listener lmtp {{
-    mode = 0
-  }}
-}}
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"dovecot exited: {log.read_text() if log.exists() else ''}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
-        time.sleep(0.05)
-    raise AssertionError("dovecot did not listen")
-
-
-@dataclass
-class Dovecot:
-    imap: int
-    lmtp: int
-    log: Path
-
 
 @pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
-    if (
-        binary is None
-        or not Path("/usr/lib/dovecot/lmtp").exists()
-        or not Path("/usr/lib/dovecot/imap").exists()
-    ):
-        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd dovecot-lmtpd)")
-    # Dovecot's processes (mail as an unprivileged user when we are root) must reach the
-    # directory: pytest's tmp_path lives under a 0700 directory.
-    root = Path(tempfile.mkdtemp(prefix="pochta-dovecot-"))
-    root.chmod(0o755)
-    if os.geteuid() == 0:
-        # Dovecot refuses to keep mail as root: store it as nobody. Its own processes use the
-        # users the Debian package created (dovecot, dovenull).
-        uid, gid = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
-        users, chroot = "", ""
-    else:
-        # Unprivileged: everything runs as the current user, no chroot.
-        uid, gid = os.getuid(), os.getgid()
-        name, group = pwd.getpwuid(uid).pw_name, grp.getgrgid(gid).gr_name
-        users = (
-            f"default_login_user = {name}\ndefault_internal_user = {name}\n"
-            f"default_internal_group = {group}\n"  # its sockets cannot be given to group dovecot
-        )
-        chroot = "chroot ="
-    for sub in ("run", "state", "mail", "home"):
-        (root / sub).mkdir()
-    for sub in ("mail", "home"):
-        os.chown(root / sub, uid, gid)
-    ports = Dovecot(_free_port(), _free_port(), root / "dovecot.log")
-    config = root / "dovecot.conf"
-    config.write_text(
-        DOVECOT_CONF.format(
-            root=root,
-            uid=uid,
-            gid=gid,
-            users=users,
-            chroot=chroot,
-            password=PASSWORD,
-            imap=ports.imap,
-            lmtp=ports.lmtp,
-        )
-    )
-    process = subprocess.Popen(
-        [binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-    )
-    try:
-        _wait_for_port(ports.imap, process, ports.log)
-        _wait_for_port(ports.lmtp, process, ports.log)
-        yield ports
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(root, ignore_errors=True)
+def dovecot() -> Iterator[DovecotServer]:
+    missing = dovecot_missing(("imap", "lmtp"))
+    if missing:
+        pytest.skip(missing)
+    with dovecot_server(protocols=("imap", "lmtp"), password=PASSWORD) as server:
+        yield server
 
 
 def corpus() -> list[tuple[str, bytes]]:
@@ -576,7 +449,7 @@ def compare(figures: Figures, where: str, item: str, ours: Any, theirs: Any) -> 
     figures.unexplained.append(f"{where} {item}:\n  pochta:  {ours!r}\n  dovecot: {theirs!r}")
 
 
-def run(env: ImapEnv, peer: Dovecot, messages: list[tuple[str, bytes]]) -> Figures:
+def run(env: ImapEnv, peer: DovecotServer, messages: list[tuple[str, bytes]]) -> Figures:
     ours_accepted = _deliver(env.port("lmtp"), ALICE, messages)
     theirs_accepted = _deliver(peer.lmtp, ALICE, messages)
     assert [o == "ok" for o in ours_accepted] == [o == "ok" for o in theirs_accepted], [
@@ -610,7 +483,7 @@ def run(env: ImapEnv, peer: Dovecot, messages: list[tuple[str, bytes]]) -> Figur
     return figures
 
 
-async def test_fetch_answers_agree_with_dovecot(dovecot: Dovecot, tmp_path: Path) -> None:
+async def test_fetch_answers_agree_with_dovecot(dovecot: DovecotServer, tmp_path: Path) -> None:
     messages = corpus()
     if not SHARED_CORPUS.is_dir():
         pytest.skip(f"the shared corpus is not at {SHARED_CORPUS}")

@@ -135,7 +135,10 @@ async def fetch(session: Session, command: Command) -> Tagged:
                 incomplete = True
     if incomplete:
         # RFC 5530 §3: the client should NOOP and learn of the expunges.
-        return Tagged(command.tag, Status.NO, "Some messages were expunged meanwhile", code="EXPUNGEISSUED")
+        # The wording clients and test tools look for (Dovecot's): "no longer exist".
+        return Tagged(
+            command.tag, Status.NO, "Some of the requested messages no longer exist", code="EXPUNGEISSUED"
+        )
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
 
 
