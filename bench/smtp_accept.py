@@ -308,6 +308,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10240, help="message size in bytes")
     parser.add_argument("--dir", type=Path, default=None, help="parent of the temporary data directory")
     parser.add_argument("--no-sink", action="store_true", help="skip the smtp-sink ceiling")
+    parser.add_argument(
+        "--cases",
+        default="smtp1,smtp5,lmtp1,lmtp5",
+        help="which cases to run, comma-separated (protocol and recipient count: smtp1,lmtp1,...)",
+    )
+    parser.add_argument("--runs", type=int, default=1, help="run each case this many times (alternating)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="pochta-bench-smtp-", dir=args.dir))
@@ -339,8 +345,9 @@ def main() -> None:
             f"lmtp {limits['lmtp'] or 'unlimited'}",
             flush=True,
         )
-        cases = [(proto, n) for proto in ("smtp", "lmtp") for n in (1, 5)]
-        for proto, n in cases:
+        chosen = set(args.cases.split(","))
+        cases = [(proto, n) for proto in ("smtp", "lmtp") for n in (1, 5) if f"{proto}{n}" in chosen]
+        for proto, n in [case for _ in range(args.runs) for case in cases]:
             sets = [[ACCOUNTS[i % 5]] for i in range(5)] if n == 1 else [ACCOUNTS[:]]
             messages = make_messages(args.messages, args.size, sets[0], f"{proto}{n}")
             result = asyncio.run(

@@ -302,6 +302,18 @@ class Pop3Settings(_Section):
     chunk_size: int = Field(
         256 * 1024, ge=4096, description="Octets read from a message file at a time by RETR and TOP."
     )
+    inline_read_max: int = Field(
+        64 * 1024,
+        ge=0,
+        description="RETR/TOP of a message up to this many octets reads it in one read on the session's "
+        "own thread (a small file from the page cache costs less than a trip to a worker thread); "
+        "larger ones are read by a worker thread. 0: always a worker thread.",
+    )
+    sendfile: bool = Field(
+        True,
+        description="RETR of a message larger than inline_read_max on a connection without TLS sends "
+        "the file with sendfile(2) when no line of it starts with '.' (no byte-stuffing needed).",
+    )
     mode: Literal["all", "since-enabled"] = Field(
         "all",
         description="Default for accounts without their own: serve all mail, or only mail that arrived "
