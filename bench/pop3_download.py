@@ -10,7 +10,8 @@ implicit-TLS pop3s on ephemeral ports, a throw-away CA) with one account whose I
 process, so client and server do not share a GIL) logs in with poplib, lists the mailbox (UIDL +
 LIST), RETRs every message and QUITs without deleting, over plain TCP, over STLS, and over POP3S
 (``--modes`` picks some). Printed per mode: messages/s and MB/s of message octets, and the time of
-login+LIST+UIDL. The server's pid is printed first (for ``py-spy record --pid``).
+login+LIST+UIDL, and the server process's CPU time (user + system, all threads) per message: less
+sensitive to the machine's load than the rate. The server's pid is printed first (for ``py-spy``).
 """
 
 from __future__ import annotations
@@ -208,6 +209,15 @@ def download_raw(mode: str, info: dict[str, object]) -> tuple[int, int, float, f
     return count, octets, time.perf_counter() - started, listed
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -257,7 +267,7 @@ def main() -> None:
         )
         print(
             f"{'mode/client':14} {'msgs':>6} {'MB':>8} {'seconds':>8} {'msg/s':>8} {'MB/s':>8}"
-            f" {'login+LIST':>14}"
+            f" {'login+LIST':>14} {'server CPU us/msg':>18}"
         )
         pairs = [(m, c) for c in ("poplib", "raw") for m in ("plain", "stls", "pop3s")]
         if args.modes:
@@ -266,11 +276,13 @@ def main() -> None:
         for _ in range(args.runs):
             for mode, client in pairs:
                 run = download if client == "poplib" else download_raw
+                cpu = cpu_seconds(child.pid)
                 count, octets, seconds, listed = run(mode, info)
+                cpu = cpu_seconds(child.pid) - cpu
                 print(
                     f"{mode + '/' + client:14} {count:6d} {octets / 1e6:8.1f} {seconds:8.2f} "
                     f"{count / seconds:8.0f} "
-                    f"{octets / 1e6 / seconds:8.1f} {listed * 1000:11.0f} ms"
+                    f"{octets / 1e6 / seconds:8.1f} {listed * 1000:11.0f} ms {cpu / count * 1e6:18.0f}"
                 )
     finally:
         child.send_signal(signal.SIGTERM)

@@ -175,6 +175,16 @@ class ServerSettings(_Section):
     min_free_disk: int = Field(
         100 * 1024 * 1024, ge=0, description="Bytes of free disk below which new mail is refused (4xx)."
     )
+    inline_message_max: int = Field(
+        32 * 1024,
+        ge=0,
+        le=1024 * 1024,
+        description="Messages up to this many octets are handled on the event loop thread, where a trip "
+        "to a worker thread costs more than the work: received over SMTP/LMTP into memory instead of "
+        "a spool file, parsed, and their parse results serialised for the store (their blob is still "
+        "written and fsync'ed by a worker thread before the reply). Larger messages are spooled to "
+        "disk and parsed by worker threads. 0: always worker threads.",
+    )
 
 
 class LimitSettings(_Section):
@@ -263,6 +273,13 @@ class StoreSettings(_Section):
     )
     blob_collect_interval: float = Field(
         3600.0, gt=0, description="Seconds between sweeps that delete unreferenced blobs past their grace."
+    )
+    blob_threads: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="Threads writing and fsync'ing message files. Concurrent fsyncs share the "
+        "filesystem's journal commits, so more deliveries in flight cost fewer disk flushes each.",
     )
 
 
