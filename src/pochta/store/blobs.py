@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import errno
 import hashlib
 import os
@@ -60,6 +61,7 @@ class BlobStore:
         deliveries share the filesystem's journal commits instead of queueing behind each other."""
         self.root = root
         self.tmp = root / "tmp"
+        self._known_dirs: set[Path] = set()  # ab/ and ab/cd/ known to exist, durably (at most 65,792)
         self._writers: concurrent.futures.ThreadPoolExecutor | None = None
         if write_threads > 0:
             self._writers = concurrent.futures.ThreadPoolExecutor(
@@ -92,16 +94,30 @@ class BlobStore:
     def _make_parents(self, final: Path) -> None:
         """Create ab/ and ab/cd/ as needed, fsync'ing the parent of each directory created."""
         for directory in (final.parent.parent, final.parent):
-            try:
-                directory.mkdir()
-            except FileExistsError:
+            if directory in self._known_dirs:
                 continue
+            with contextlib.suppress(FileExistsError):
+                directory.mkdir()
+            # Also when it existed: another thread may have made it and not yet fsync'ed its
+            # parent; a blob renamed into it must not be acknowledged before that name is durable.
             fsync_path(directory.parent)
+            # It exists and stays (blobs are collected, their directories never are) and its name
+            # is durable: later blobs skip the mkdir attempt and the fsync of its parent.
+            self._known_dirs.add(directory)
 
     def _install(self, source: Path, final: Path) -> None:
         """Rename an fsync'ed file to its final name and make the name durable."""
         self._make_parents(final)
-        os.replace(source, final)
+        try:
+            os.replace(source, final)
+        except FileNotFoundError:
+            if not source.exists():
+                raise
+            # The directory went away after all (an operator's hand): make it again.
+            self._known_dirs.discard(final.parent)
+            self._known_dirs.discard(final.parent.parent)
+            self._make_parents(final)
+            os.replace(source, final)
         fsync_path(final.parent)
 
     def _refresh(self, final: Path, size: int) -> bool:
