@@ -1,14 +1,17 @@
 """Download a whole mailbox over POP3 with poplib: messages/s and MB/s, plain and TLS.
 
-    .venv/bin/python bench/pop3_download.py [--messages 2000] [--seed 1] [--dir /tmp] [--runs 1]
+    .venv/bin/python bench/pop3_download.py [--messages 2000] [--size 0] [--seed 1] [--dir /tmp] [--runs 1]
+                                            [--modes plain/poplib,plain/raw,...]
 
 A child process runs the pochta server (store + POP3 handler on 127.0.0.1, STLS-capable pop3 and
 implicit-TLS pop3s on ephemeral ports, a throw-away CA) with one account whose INBOX gets
 ``--messages`` messages of a realistic size mix between 2 KB and 2 MB: 70% 2-20 KB, 20% 20-200 KB,
-8% 200 KB-1 MB, 2% 1-2 MB. The parent (a separate process, so client and server do not share a GIL)
-logs in with poplib, lists the mailbox (UIDL + LIST), RETRs every message and QUITs without deleting,
-over plain TCP, over STLS, and over POP3S. Printed per mode: messages/s and MB/s of message octets,
-and the time of login+LIST+UIDL.
+8% 200 KB-1 MB, 2% 1-2 MB (or, with ``--size N``, every message N bytes). The parent (a separate
+process, so client and server do not share a GIL) logs in with poplib, lists the mailbox (UIDL +
+LIST), RETRs every message and QUITs without deleting, over plain TCP, over STLS, and over POP3S
+(``--modes`` picks some). Printed per mode: messages/s and MB/s of message octets, and the time of
+login+LIST+UIDL, and the server process's CPU time (user + system, all threads) per message: less
+sensitive to the machine's load than the rate. The server's pid is printed first (for ``py-spy``).
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ ADDRESS = "bench@example.org"
 PASSWORD = "bench password"
 
 
-def sizes(count: int, seed: int) -> list[int]:
+def sizes(count: int, seed: int, fixed: int = 0) -> list[int]:
+    if fixed:
+        return [fixed] * count
     rng = random.Random(seed)
     out = []
     for _ in range(count):
@@ -62,7 +67,7 @@ def make_message(n: int, size: int, rng: random.Random) -> bytes:
     return head + bytes(body[: max(0, size - len(head) - 2)]) + b"\r\n"
 
 
-async def serve(data_dir: Path, count: int, seed: int) -> None:
+async def serve(data_dir: Path, count: int, seed: int, fixed: int) -> None:
     import trustme
 
     from pochta.auth.authenticator import Authenticator
@@ -93,7 +98,7 @@ async def serve(data_dir: Path, count: int, seed: int) -> None:
     account = await store.add_account(ADDRESS, hash_password(PASSWORD), make_scram_credentials(PASSWORD))
     ops = MailOps.from_settings(store, settings)
     rng = random.Random(seed)
-    wanted = sizes(count, seed)
+    wanted = sizes(count, seed, fixed)
     started = time.perf_counter()
     total = 0
     for first in range(0, count, 64):
@@ -204,18 +209,33 @@ def download_raw(mode: str, info: dict[str, object]) -> tuple[int, int, float, f
     return count, octets, time.perf_counter() - started, listed
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=0, help="every message this many bytes (0: the mix)")
+    parser.add_argument(
+        "--modes",
+        default="",
+        help="comma-separated mode/client pairs to run (default: all), e.g. plain/poplib,plain/raw",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--serve", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        asyncio.run(serve(args.serve, args.messages, args.seed))
+        asyncio.run(serve(args.serve, args.messages, args.seed, args.size))
         return
     root = Path(tempfile.mkdtemp(prefix="pochta-bench-pop3-", dir=args.dir))
     child = subprocess.Popen(
@@ -228,6 +248,8 @@ def main() -> None:
             str(args.messages),
             "--seed",
             str(args.seed),
+            "--size",
+            str(args.size),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -238,22 +260,29 @@ def main() -> None:
         while line and not line.startswith("READY "):
             line = child.stdout.readline()
         info = json.loads(line.removeprefix("READY "))
+        print(f"server pid {child.pid}", flush=True)
         print(
             f"mailbox: {args.messages} messages, {info['octets'] / 1e6:.1f} MB "
             f"(filled in {info['fill_seconds']:.1f} s); CPUs: {os.cpu_count()}"
         )
         print(
             f"{'mode/client':14} {'msgs':>6} {'MB':>8} {'seconds':>8} {'msg/s':>8} {'MB/s':>8}"
-            f" {'login+LIST':>14}"
+            f" {'login+LIST':>14} {'server CPU us/msg':>18}"
         )
+        pairs = [(m, c) for c in ("poplib", "raw") for m in ("plain", "stls", "pop3s")]
+        if args.modes:
+            wanted = set(args.modes.split(","))
+            pairs = [(m, c) for m, c in pairs if f"{m}/{c}" in wanted]
         for _ in range(args.runs):
-            for mode, client in [(m, c) for c in ("poplib", "raw") for m in ("plain", "stls", "pop3s")]:
+            for mode, client in pairs:
                 run = download if client == "poplib" else download_raw
+                cpu = cpu_seconds(child.pid)
                 count, octets, seconds, listed = run(mode, info)
+                cpu = cpu_seconds(child.pid) - cpu
                 print(
                     f"{mode + '/' + client:14} {count:6d} {octets / 1e6:8.1f} {seconds:8.2f} "
                     f"{count / seconds:8.0f} "
-                    f"{octets / 1e6 / seconds:8.1f} {listed * 1000:11.0f} ms"
+                    f"{octets / 1e6 / seconds:8.1f} {listed * 1000:11.0f} ms {cpu / count * 1e6:18.0f}"
                 )
     finally:
         child.send_signal(signal.SIGTERM)

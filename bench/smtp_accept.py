@@ -223,14 +223,25 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def report(name: str, rcpts: int, result: CaseResult) -> str:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def report(name: str, rcpts: int, result: CaseResult, cpu: float = float("nan")) -> str:
     lat = result.latencies
     median = statistics.median(lat) * 1000 if lat else float("nan")
     p99 = percentile(lat, 0.99) * 1000
     refused = sum(result.refused.values())
+    per_message = cpu / result.accepted * 1000 if result.accepted else float("nan")
     line = (
         f"| {name} | {rcpts} | {result.accepted / result.wall:8.1f} | {median:7.2f} | {p99:7.2f} | "
-        f"{result.accepted} | {refused} | {len(result.errors)} | {result.connections} | {result.wall:6.1f} |"
+        f"{result.accepted} | {refused} | {len(result.errors)} | {result.connections} | {result.wall:6.1f} "
+        f"| {per_message:5.2f} |"
     )
     for reason, count in result.refused.items():
         line += f"\n    refused x{count}: {reason}"
@@ -241,8 +252,8 @@ def report(name: str, rcpts: int, result: CaseResult) -> str:
 
 HEADER = (
     "| target | rcpts | msg/s | final reply p50 ms | p99 ms | accepted | refused | errors "
-    "| connections | wall s |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| connections | wall s | server CPU ms/msg |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -308,6 +319,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10240, help="message size in bytes")
     parser.add_argument("--dir", type=Path, default=None, help="parent of the temporary data directory")
     parser.add_argument("--no-sink", action="store_true", help="skip the smtp-sink ceiling")
+    parser.add_argument(
+        "--cases",
+        default="smtp1,smtp5,lmtp1,lmtp5",
+        help="which cases to run, comma-separated (protocol and recipient count: smtp1,lmtp1,...)",
+    )
+    parser.add_argument("--save-log", type=Path, default=None, help="copy the server's log here at the end")
+    parser.add_argument("--runs", type=int, default=1, help="run each case this many times (alternating)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="pochta-bench-smtp-", dir=args.dir))
@@ -339,21 +357,26 @@ def main() -> None:
             f"lmtp {limits['lmtp'] or 'unlimited'}",
             flush=True,
         )
-        cases = [(proto, n) for proto in ("smtp", "lmtp") for n in (1, 5)]
-        for proto, n in cases:
+        chosen = set(args.cases.split(","))
+        cases = [(proto, n) for proto in ("smtp", "lmtp") for n in (1, 5) if f"{proto}{n}" in chosen]
+        for proto, n in [case for _ in range(args.runs) for case in cases]:
             sets = [[ACCOUNTS[i % 5]] for i in range(5)] if n == 1 else [ACCOUNTS[:]]
             messages = make_messages(args.messages, args.size, sets[0], f"{proto}{n}")
+            cpu = cpu_seconds(server.pid)
             result = asyncio.run(
                 run_case(
                     "127.0.0.1", ports[proto], proto == "lmtp", messages, sets, args.sessions, limits[proto]
                 )
             )
-            lines.append(report(f"pochta {proto.upper()}", n, result))
+            cpu = cpu_seconds(server.pid) - cpu
+            lines.append(report(f"pochta {proto.upper()}", n, result, cpu))
             print(lines[-1], flush=True)
         stop(server)
         code = server.returncode
         server = None
         log = (tmp / "serve.log").read_text(errors="replace")
+        if args.save_log is not None:
+            args.save_log.write_text(log)
         delivered = sum(int(m) for m in re.findall(r"smtp delivered .*?delivered=(\d+)", log))
         problems = [
             line for line in log.splitlines() if re.search(r"\b(error|warning|critical)\b", line, re.I)

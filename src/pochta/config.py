@@ -201,6 +201,16 @@ class ServerSettings(_Section):
         description="Seconds between a worker's attempts to take over the one-per-server jobs (queue "
         "worker, blob collection) when the process running them is gone.",
     )
+    inline_message_max: int = Field(
+        32 * 1024,
+        ge=0,
+        le=1024 * 1024,
+        description="Messages up to this many octets are handled on the event loop thread, where a trip "
+        "to a worker thread costs more than the work: received over SMTP/LMTP into memory instead of "
+        "a spool file, parsed, and their parse results serialised for the store (their blob is still "
+        "written and fsync'ed by a worker thread before the reply). Larger messages are spooled to "
+        "disk and parsed by worker threads. 0: always worker threads.",
+    )
 
 
 class LimitSettings(_Section):
@@ -300,6 +310,13 @@ class StoreSettings(_Section):
     blob_collect_interval: float = Field(
         3600.0, gt=0, description="Seconds between sweeps that delete unreferenced blobs past their grace."
     )
+    blob_threads: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="Threads writing and fsync'ing message files. Concurrent fsyncs share the "
+        "filesystem's journal commits, so more deliveries in flight cost fewer disk flushes each.",
+    )
 
 
 class LogSettings(_Section):
@@ -337,6 +354,18 @@ class Pop3Settings(_Section):
     )
     chunk_size: int = Field(
         256 * 1024, ge=4096, description="Octets read from a message file at a time by RETR and TOP."
+    )
+    inline_read_max: int = Field(
+        64 * 1024,
+        ge=0,
+        description="RETR/TOP of a message up to this many octets reads it in one read on the session's "
+        "own thread (a small file from the page cache costs less than a trip to a worker thread); "
+        "larger ones are read by a worker thread. 0: always a worker thread.",
+    )
+    sendfile: bool = Field(
+        True,
+        description="RETR of a message larger than inline_read_max on a connection without TLS sends "
+        "the file with sendfile(2) when no line of it starts with '.' (no byte-stuffing needed).",
     )
     mode: Literal["all", "since-enabled"] = Field(
         "all",

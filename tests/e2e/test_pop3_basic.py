@@ -473,3 +473,138 @@ async def test_quit_counts_in_words(env: Pop3Env) -> None:
         return client.quit()
 
     assert await asyncio.to_thread(quit_text) == b"+OK Bye, 1 message left"  # not "1 messages"
+
+
+# -- the three ways RETR sends a message: whole from one read, sendfile, chunks -----------------------
+
+# Messages that need byte-stuffing and messages that do not, with and without a last line end.
+RETRIEVED = [
+    message(1, b"no leading dots here\r\nnone at all\r\n", size=20_000),
+    message(2, b"line\r\n.leading dot\r\n..two\r\n.\r\nend\r\n", size=20_000),
+    message(3, b"no line end at the very end", size=20_000)[:-2] + b"no CRLF",
+    message(4, b"dot right after a chunk\r\n" + b"x" * 4071 + b"\r\n.dot\r\n", size=20_000),
+    b".starts with a dot\r\n\r\nbody\r\n",
+    message(6, b"short\r\n"),
+    message(7, b"short with\r\n.dot\r\n"),
+]
+
+
+def stuffed_reference(data: bytes) -> bytes:
+    """RFC 1939 §3, written out line by line (independent of DotStuffer): a line that begins with
+    "." gets another; the text ends with CRLF (added if missing), then ".CRLF"."""
+    lines = data.split(b"\n")
+    out = b"\n".join(b"." + line if line.startswith(b".") else line for line in lines)
+    if data and not data.endswith(b"\n"):
+        out += b"\r\n"
+    return out + b".\r\n"
+
+
+async def retr_raw(env: Pop3Env, kind: str, commands: list[bytes], replies: int) -> list[bytes]:
+    """Log in over plain or POP3S, send ``commands`` pipelined in one write, return the next
+    ``replies`` responses (a multi-line one ends at the first CRLF.CRLF, which stuffing guarantees
+    is its terminator)."""
+    if kind == "pop3s":
+        reader, writer = await asyncio.open_connection(
+            *env.tls, ssl=env.client_context(), server_hostname="127.0.0.1"
+        )
+    else:
+        reader, writer = await asyncio.open_connection(*env.plain)
+    try:
+        async with asyncio.timeout(20):
+            await reader.readline()
+            writer.write(b"USER " + ADDRESS.encode() + b"\r\nPASS " + PASSWORD.encode() + b"\r\n")
+            await reader.readline()
+            assert (await reader.readline()).startswith(b"+OK")
+            writer.write(b"".join(c + b"\r\n" for c in commands))
+            out: list[bytes] = []
+            for command in commands[:replies]:
+                first = await reader.readline()
+                if first.startswith(b"+OK") and command.split()[0] in (b"RETR", b"TOP", b"LIST", b"UIDL"):
+                    first += await reader.readuntil(b"\r\n.\r\n") if not first.endswith(b"\r\n.\r\n") else b""
+                out.append(first)
+            writer.write(b"QUIT\r\n")
+            await reader.readline()
+            return out
+    finally:
+        writer.close()
+
+
+@pytest.fixture
+def sendfile_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the octets each RETR sent by sendfile (a spy: the real method runs)."""
+    from pochta.server.connection import Connection
+
+    calls: list[int] = []
+    real = Connection.sendfile
+
+    async def spy(self: Connection, file: object, offset: int, count: int, piece: int) -> int:
+        sent = await real(self, file, offset, count, piece)  # type: ignore[arg-type]
+        calls.append(sent)
+        return sent
+
+    monkeypatch.setattr(Connection, "sendfile", spy)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("inline", "sendfile"),
+    [(65536, True), (0, True), (0, False)],
+    ids=["one-read", "sendfile-or-chunks", "chunks"],
+)
+@pytest.mark.parametrize("kind", ["plain", "pop3s"])
+async def test_retr_paths_byte_exact(
+    tmp_path: Path, sendfile_calls: list[int], kind: str, inline: int, sendfile: bool
+) -> None:
+    """Every way a message leaves the server gives the same octets: RFC 1939 §3 stuffing of lines
+    beginning with ".", a CRLF added before the terminator when the last line has none; TOP too.
+    Small chunks (4 KiB) so that a 20 KB message takes several reads or sendfile pieces."""
+    from pop3_env import pop3_settings
+
+    settings = pop3_settings(pop3={"inline_read_max": inline, "sendfile": sendfile, "chunk_size": 4096})
+    async with pop3_server(tmp_path, settings) as env:
+        for data in RETRIEVED:
+            await env.deliver(data)
+        count = len(RETRIEVED)
+        commands = [f"RETR {n}".encode() for n in range(1, count + 1)] + [b"TOP 2 1", b"TOP 4 0"]
+        got = await retr_raw(env, kind, commands, len(commands))
+    for data, reply in zip(RETRIEVED, got, strict=False):
+        assert reply == f"+OK {len(data)} octets\r\n".encode() + stuffed_reference(data)
+    head2 = RETRIEVED[1].split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    assert got[count] == b"+OK top of message follows\r\n" + head2 + b"line\r\n.\r\n"
+    head4 = RETRIEVED[3].split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    assert got[count + 1] == b"+OK top of message follows\r\n" + head4 + b".\r\n"
+    # sendfile takes exactly the large messages that need no stuffing, and only without TLS.
+    large_unstuffed = [len(d) for d in RETRIEVED if len(d) > inline and b"\n." not in d and d[:1] != b"."]
+    expected = large_unstuffed if kind == "plain" and sendfile else []
+    assert sorted(sendfile_calls) == sorted(expected)
+
+
+async def test_retr_pipelined_batch_keeps_order(env: Pop3Env) -> None:
+    """Small messages read in one piece join the batch's other replies in command order."""
+    for data in RETRIEVED[4:]:
+        await env.deliver(data)
+    commands = [b"RETR 1", b"DELE 2", b"RETR 3", b"NOOP", b"RETR 2", b"STAT"]
+    got = await retr_raw(env, "plain", commands, len(commands))
+    assert got == [
+        f"+OK {len(RETRIEVED[4])} octets\r\n".encode() + stuffed_reference(RETRIEVED[4]),
+        b"+OK Message 2 deleted\r\n",
+        f"+OK {len(RETRIEVED[6])} octets\r\n".encode() + stuffed_reference(RETRIEVED[6]),
+        b"+OK\r\n",
+        b"-ERR Message already deleted\r\n",
+        f"+OK 2 {len(RETRIEVED[4]) + len(RETRIEVED[6])}\r\n".encode(),
+    ]
+
+
+@pytest.mark.parametrize("size", [100, 100_000])
+async def test_retr_of_a_missing_blob_fails_alone(env: Pop3Env, size: int) -> None:
+    """A message whose file is gone gets -ERR [SYS/TEMP]; the session goes on."""
+    await env.deliver(message(1, size=size))
+    await env.deliver(message(2))
+    info = await env.store.get_mailbox(env.account.id, "INBOX")
+    assert info is not None
+    view = await env.store.open_view(info.id)
+    sha256 = view.blob(0).sha256
+    (env.data_dir / "blobs" / sha256[:2] / sha256[2:4] / sha256).unlink()
+    got = await retr_raw(env, "plain", [b"RETR 1", b"RETR 2"], 2)
+    assert got[0] == b"-ERR [SYS/TEMP] Message cannot be read now\r\n"
+    assert got[1] == f"+OK {len(message(2))} octets\r\n".encode() + stuffed_reference(message(2))

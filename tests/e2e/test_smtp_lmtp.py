@@ -195,3 +195,41 @@ async def test_lmtp_message_limit_when_configured(tmp_path: Path) -> None:
         text = await converse(env.address("lmtp"), _many(5))
         assert _replies(text)[-1].startswith("421 4.7.0")
         assert len(await env.messages(env.alice)) == 3
+
+
+@pytest.mark.parametrize(
+    ("inline_max", "size", "spooled"), [(32768, 4000, False), (0, 4000, True), (2000, 4000, True)]
+)
+async def test_lmtp_small_message_held_in_memory(
+    tmp_path: Path, inline_max: int, size: int, spooled: bool
+) -> None:
+    """server.inline_message_max: a message up to it is received into memory (no spool file while
+    DATA runs); past it, or with 0, into a spool file. Stored the same either way, nothing left."""
+    settings = smtp_settings(server={"inline_message_max": inline_max})
+    async with smtp_server(tmp_path, settings) as env:
+        data = message("held", body="x" * size + "\r\n")
+        head, tail = data[: len(data) - 10], data[len(data) - 10 :]
+        reader, writer = await asyncio.open_connection(*env.address("lmtp"))
+        try:
+            async with asyncio.timeout(20):
+                await reader.readline()
+                writer.write(
+                    f"LHLO c.example\r\nMAIL FROM:<c@example.net>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n".encode()
+                )
+                while not (await reader.readline()).startswith(b"354"):
+                    pass
+                writer.write(head)
+                await writer.drain()
+                # A spool file shows up as soon as the server has read past the bound; give a
+                # memory-held message the same time to (not) show one.
+                for _ in range(50):
+                    if env.spool_files():
+                        break
+                    await asyncio.sleep(0.01)
+                assert bool(env.spool_files()) is spooled
+                writer.write(tail + b".\r\n")
+                assert (await reader.readline()).startswith(b"250 2.0.0")
+        finally:
+            writer.close()
+        assert [strip_received(m) for m in await env.messages()] == [data]
+        assert env.spool_files() == []

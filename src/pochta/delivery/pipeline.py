@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +57,9 @@ from pochta.store.queue_model import (
 from pochta.store.spool import SpoolFile, parse_file, spool_directory
 
 INBOX = "INBOX"
+# How long one free-space reading answers ``Delivery.disk_low``: a margin of server.min_free_disk
+# (100 MB by default) is not used up by the mail of one second.
+_DISK_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,8 @@ class Delivery:
         self.ops = ops or MailOps.from_settings(store, settings)
         self.resolver = Resolver(store, settings.smtp, settings.hostname)
         self.on_queued: Callable[[], None] | None = None  # the queue worker's wake-up
+        self._disk_low = False
+        self._disk_checked = -_DISK_CHECK_SECONDS  # monotonic time of the last statvfs
 
     def reconfigure(self, settings: Settings) -> None:
         """Settings from a reload, for transactions from now on."""
@@ -337,14 +343,22 @@ class Delivery:
             return parse_file(f, self.settings.mime)
 
     def disk_low(self) -> bool:
-        """RFC 5321 §4.5.3.1.10 / RFC 3463 X.3.1: below ``server.min_free_disk`` new mail is deferred."""
+        """RFC 5321 §4.5.3.1.10 / RFC 3463 X.3.1: below ``server.min_free_disk`` new mail is deferred.
+
+        Asked at MAIL, RCPT and DATA of every message: the answer is kept for
+        ``_DISK_CHECK_SECONDS`` rather than calling statvfs three times per message."""
         minimum = self.settings.server.min_free_disk
         if minimum <= 0:
             return False
+        now = time.monotonic()
+        if now < self._disk_checked + _DISK_CHECK_SECONDS:
+            return self._disk_low
         try:
-            return free_disk(self.data_dir) < minimum
+            low = free_disk(self.data_dir) < minimum
         except OSError:
-            return True
+            low = True
+        self._disk_low, self._disk_checked = low, now
+        return low
 
     def begin(self, envelope: Envelope) -> DeliveryTransaction:
         return DeliveryTransaction(self, envelope)
@@ -398,7 +412,10 @@ class DeliveryTransaction:
     def start_body(self) -> None:
         """Opens the spool file (DATA accepted with 354, or the first BDAT chunk)."""
         delivery = self.delivery
-        self._spool = SpoolFile(delivery.spool_dir, f"smtp-{self.id}")
+        # A small message stays in memory (server.inline_message_max): no spool file to create,
+        # close and rename, and it is parsed without a trip to a worker thread.
+        memory_max = delivery.settings.server.inline_message_max
+        self._spool = SpoolFile(delivery.spool_dir, f"smtp-{self.id}", memory_max=memory_max)
         self._header = HeaderBuffer(delivery.settings.smtp.max_header_size)
 
     def write(self, chunk: bytes) -> None:

@@ -16,6 +16,8 @@ The ``*_sync`` methods block; the async methods run them in a worker thread, nev
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import errno
 import hashlib
 import os
@@ -24,10 +26,12 @@ import stat
 import time
 from collections.abc import Callable, Container, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from pochta.durable import fsync_path
 from pochta.store.model import BlobRef
+
+T = TypeVar("T")
 
 CHUNK = 1024 * 1024
 _HEX = frozenset("0123456789abcdef")
@@ -51,9 +55,28 @@ def _hash_file(path: Path) -> tuple[str, int]:
 
 
 class BlobStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, write_threads: int = 0) -> None:
+        """``write_threads``: a pool of its own for ``put``/``put_file`` (0: the loop's default
+        executor). Their time is mostly fsync waits; with more of them in flight, concurrent
+        deliveries share the filesystem's journal commits instead of queueing behind each other."""
         self.root = root
         self.tmp = root / "tmp"
+        self._known_dirs: set[Path] = set()  # ab/ and ab/cd/ known to exist, durably (at most 65,792)
+        self._writers: concurrent.futures.ThreadPoolExecutor | None = None
+        if write_threads > 0:
+            self._writers = concurrent.futures.ThreadPoolExecutor(
+                write_threads, thread_name_prefix="pochta-blob"
+            )
+
+    def close(self) -> None:
+        """Stop the write pool (after the writes already submitted)."""
+        if self._writers is not None:
+            self._writers.shutdown(wait=True)
+
+    async def _in_writer(self, fn: Callable[[T], BlobRef], arg: T) -> BlobRef:
+        if self._writers is None:
+            return await asyncio.to_thread(fn, arg)
+        return await asyncio.get_running_loop().run_in_executor(self._writers, fn, arg)
 
     # Layout
 
@@ -71,16 +94,30 @@ class BlobStore:
     def _make_parents(self, final: Path) -> None:
         """Create ab/ and ab/cd/ as needed, fsync'ing the parent of each directory created."""
         for directory in (final.parent.parent, final.parent):
-            try:
-                directory.mkdir()
-            except FileExistsError:
+            if directory in self._known_dirs:
                 continue
+            with contextlib.suppress(FileExistsError):
+                directory.mkdir()
+            # Also when it existed: another thread may have made it and not yet fsync'ed its
+            # parent; a blob renamed into it must not be acknowledged before that name is durable.
             fsync_path(directory.parent)
+            # It exists and stays (blobs are collected, their directories never are) and its name
+            # is durable: later blobs skip the mkdir attempt and the fsync of its parent.
+            self._known_dirs.add(directory)
 
     def _install(self, source: Path, final: Path) -> None:
         """Rename an fsync'ed file to its final name and make the name durable."""
         self._make_parents(final)
-        os.replace(source, final)
+        try:
+            os.replace(source, final)
+        except FileNotFoundError:
+            if not source.exists():
+                raise
+            # The directory went away after all (an operator's hand): make it again.
+            self._known_dirs.discard(final.parent)
+            self._known_dirs.discard(final.parent.parent)
+            self._make_parents(final)
+            os.replace(source, final)
         fsync_path(final.parent)
 
     def _refresh(self, final: Path, size: int) -> bool:
@@ -168,10 +205,10 @@ class BlobStore:
         raise OSError(errno.EEXIST, "could not create a temporary blob file")
 
     async def put(self, data: bytes) -> BlobRef:
-        return await asyncio.to_thread(self.put_sync, data)
+        return await self._in_writer(self.put_sync, data)
 
     async def put_file(self, path: str | Path) -> BlobRef:
-        return await asyncio.to_thread(self.put_file_sync, path)
+        return await self._in_writer(self.put_file_sync, path)
 
     # Reading and checking
 

@@ -10,6 +10,13 @@ removed by ``discard``; files a crash left behind are swept when the store opens
 Writes go to the page cache from the event loop thread (buffered, cheap); the fsync happens once,
 in a worker thread, when the store adopts the file. Parsing reads the file through a read-only
 memory map (``parse_file``): pages the kernel may drop again, never a private copy of the message.
+
+A spool file made with ``memory_max`` keeps a message of up to that many octets in memory and
+creates its file only when the message grows past it. A message that stays small costs no file of
+its own: ``finish`` and ``discard`` do nothing, ``parse`` runs on the calling (loop) thread - a
+few KiB parse in less time than a trip to a worker thread takes, and DESIGN.md keeps large messages
+off the loop, which ``memory_max`` bounds - and ``adopt`` writes the blob from memory
+(``Store.put_blob``: temp file, fsync, rename, directory fsync, in one worker-thread job).
 """
 
 from __future__ import annotations
@@ -52,45 +59,79 @@ def _parse_path(path: Path, settings: MimeSettings) -> ParsedMessage:
 class SpoolFile:
     """One message on its way in: ``write`` pieces, ``finish``, then ``adopt`` it or ``discard`` it."""
 
-    def __init__(self, directory: Path, label: str) -> None:
-        """Creates the file (``directory`` is made if missing); ``label`` names the protocol and
-        transaction in the file name, for an operator looking at ``blobs/tmp``."""
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path: Path | None = directory / f"{label}-{os.getpid()}-{secrets.token_hex(6)}.spool"
-        self._file: BinaryIO | None = open(self.path, "xb")  # noqa: SIM115 - closed by finish/discard
+    def __init__(self, directory: Path, label: str, *, memory_max: int = 0) -> None:
+        """``label`` names the protocol and transaction in the file name, for an operator looking at
+        ``blobs/tmp``. With ``memory_max`` 0 the file is created now (``directory`` is made if
+        missing); otherwise once the message outgrows ``memory_max`` octets held in memory."""
+        self.directory = directory
+        self.label = label
+        self.memory_max = memory_max
+        self.path: Path | None = None
+        self._file: BinaryIO | None = None
+        self._memory: bytearray | None = bytearray()
+        self._finished = False
         self.size = 0
+        if memory_max <= 0:
+            self._open_file()
+
+    def _open_file(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / f"{self.label}-{os.getpid()}-{secrets.token_hex(6)}.spool"
+        self._file = open(self.path, "xb")  # noqa: SIM115 - closed by finish/discard
+        held, self._memory = self._memory, None
+        if held:
+            self._file.write(held)
+
+    @property
+    def in_memory(self) -> bool:
+        """The message is held in memory (no file was needed)."""
+        return self._memory is not None
 
     def write(self, data: bytes | bytearray) -> None:
-        assert self._file is not None, "write after finish"
-        self._file.write(data)
+        assert not self._finished, "write after finish"
         self.size += len(data)
+        if self._memory is not None:
+            if self.size <= self.memory_max:
+                self._memory += data
+                return
+            self._open_file()  # past memory_max: what was held goes to the file first
+        assert self._file is not None
+        self._file.write(data)
 
     @property
     def finished(self) -> bool:
-        return self._file is None
+        return self._finished
 
     async def finish(self) -> None:
         """No more octets: flushes and closes the file (in a worker thread)."""
+        self._finished = True
         file, self._file = self._file, None
         if file is not None:
             await asyncio.to_thread(file.close)
 
     async def parse(self, settings: MimeSettings) -> ParsedMessage:
-        """The finished message, parsed once, off the event loop."""
+        """The finished message, parsed once: in memory on this thread, a file off the event loop."""
+        assert self._finished, "parse of an unfinished spool file"
+        if self._memory is not None:
+            return parse_message(bytes(self._memory), settings)
         assert self.path is not None, "parse of an adopted spool file"
-        assert self._file is None, "parse of an unfinished spool file"
         return await asyncio.to_thread(_parse_path, self.path, settings)
 
     async def adopt(self, store: Store) -> BlobRef:
         """The finished file becomes a blob (moved, durable when this returns); the spool is empty."""
+        assert self._finished, "adopt of an unfinished spool file"
+        if self._memory is not None:
+            held, self._memory = self._memory, None
+            return await store.put_blob(bytes(held))
         assert self.path is not None, "adopt of an adopted spool file"
-        assert self._file is None, "adopt of an unfinished spool file"
         blob = await store.put_blob_file(str(self.path))
         self.path = None
         return blob
 
     async def discard(self) -> None:
         """Removes the file unless it was adopted; safe to call more than once."""
+        self._finished = True
+        self._memory = None
         file, self._file = self._file, None
         path, self.path = self.path, None
         if file is not None:

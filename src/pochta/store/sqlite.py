@@ -426,12 +426,18 @@ class SqliteStore:
         targets = list(targets)
         if not targets:
             return []
-        # Serialising the parse results is CPU work: off the loop, and off the writer thread too.
-        prepared = await asyncio.to_thread(
-            lambda: mail.PreparedMessage(
+
+        def prepare() -> mail.PreparedMessage:
+            return mail.PreparedMessage(
                 blob, parsed.to_json(with_text=False), parsed.body_text, parsed.header_text
             )
-        )
+
+        # Serialising the parse results is CPU work, kept off the writer thread; off the loop too,
+        # unless the message is small enough that the trip to a worker thread costs more.
+        if blob.size <= self.settings.server.inline_message_max:
+            prepared = prepare()
+        else:
+            prepared = await asyncio.to_thread(prepare)
         return await self.run_write(lambda c, e: mail.deliver(c, e, self.blobs, prepared, targets))
 
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView:
@@ -511,6 +517,7 @@ class SqliteStore:
         await self._writer.close()
         self._feed.close()
         await asyncio.to_thread(self._readers.shutdown, True)
+        await asyncio.to_thread(self.blobs.close)
         self._read_engine.dispose()
         self._write_engine.dispose()
 
@@ -526,7 +533,7 @@ async def open_sqlite_store(
 ) -> SqliteStore:
     """Open (creating or upgrading as needed) the store in ``data_dir``."""
     data_dir = Path(data_dir)
-    blobs = BlobStore(data_dir / BLOB_DIR_NAME)
+    blobs = BlobStore(data_dir / BLOB_DIR_NAME, write_threads=settings.store.blob_threads)
     await asyncio.to_thread(_prepare_directories, data_dir, blobs)
     path = data_dir / DB_FILE_NAME
     timeout = settings.store.busy_timeout

@@ -103,9 +103,13 @@ def _switch_values(switches: ProtocolSwitches) -> dict[str, bool]:
 
 
 def _domain(row: Row[Any]) -> Domain:
+    """A Domain from a ``domains`` row (SQLAlchemy's, or any with the columns as attributes)."""
     return Domain(
         id=row.id, name=row.name, protocols=_switches(row), created=datetime.fromtimestamp(row.created, UTC)
     )
+
+
+domain_from_row = _domain
 
 
 def _domain_row(conn: Connection, name: str) -> Row[Any] | None:
@@ -162,6 +166,7 @@ def set_domain_protocols(
 
 
 def _account(row: Row[Any]) -> Account:
+    """An Account from an ``accounts`` row (SQLAlchemy's, or any with the columns as attributes)."""
     scram = None
     if row.scram_salt is not None:
         scram = ScramCredentials(
@@ -187,6 +192,9 @@ def _account(row: Row[Any]) -> Account:
         pop_enabled_at=_optional_time(row.pop_enabled_at),
         pop_last_login=_optional_time(row.pop_last_login),
     )
+
+
+account_from_row = _account
 
 
 def _optional_time(epoch: int | None) -> datetime | None:

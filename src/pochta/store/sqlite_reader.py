@@ -2,16 +2,47 @@
 
 Each lookup is the query the store's async method of the same meaning runs; here they share one
 read transaction, so a caller's dependent lookups cost one thread hop and one BEGIN.
+
+The lookups every delivered message makes (domain, account, quota usage, mailbox id: recipient
+resolution at RCPT and the refresh at commit) run on the driver connection inside the same
+transaction: SQLAlchemy's own work per statement costs several times what SQLite spends on these
+one-row primary-key or unique-index lookups. Rows come back as named tuples, so the same
+``_domain``/``_account`` builders serve both.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+import functools
+import sqlite3
+from collections import namedtuple
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection
 
 from pochta.store import sqlite_directory as directory
 from pochta.store.model import Account, AccountId, Alias, AppPassword, Domain, MailboxId
-from pochta.store.schema import mailboxes
-from pochta.store.sqlite_mail import get_quota_usage
+from pochta.store.writer import driver_connection
+
+_DOMAIN_BY_NAME = "SELECT * FROM domains WHERE name = ?"
+_ACCOUNT_BY_KEY = "SELECT * FROM accounts WHERE address_key = ?"
+_ACCOUNT_BY_ID = "SELECT * FROM accounts WHERE id = ?"
+_QUOTA_USAGE = "SELECT bytes FROM quota_usage WHERE account_id = ?"
+_MAILBOX_ID = "SELECT id FROM mailboxes WHERE account_id = ? AND name = ?"
+
+
+@functools.cache
+def _row_type(names: tuple[str, ...]) -> Any:
+    return namedtuple("Row", names)
+
+
+def _first(raw: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Any:
+    """The first row as a named tuple (attribute access by column name, like SQLAlchemy's Row)."""
+    cursor = raw.execute(sql, params)
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return _row_type(tuple(column[0] for column in cursor.description))(*row)
 
 
 class SqliteDirectoryReader:
@@ -19,30 +50,33 @@ class SqliteDirectoryReader:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._raw = driver_connection(conn)  # inside the same read transaction (one snapshot)
 
     def domain(self, name: str) -> Domain | None:
-        return directory.get_domain(self._conn, name)
+        row = _first(self._raw, _DOMAIN_BY_NAME, (directory.domain_key(name),))
+        return None if row is None else directory.domain_from_row(row)
 
     def domains(self) -> list[Domain]:
         return directory.list_domains(self._conn)
 
     def account(self, address: str) -> Account | None:
-        return directory.get_account(self._conn, address)
+        row = _first(self._raw, _ACCOUNT_BY_KEY, (directory.address_key(address),))
+        return None if row is None else directory.account_from_row(row)
 
     def account_by_id(self, account_id: AccountId) -> Account | None:
-        return directory.get_account_by_id(self._conn, account_id)
+        row = _first(self._raw, _ACCOUNT_BY_ID, (account_id,))
+        return None if row is None else directory.account_from_row(row)
 
     def alias(self, source: str) -> Alias | None:
         return directory.get_alias(self._conn, source)
 
     def quota_usage(self, account_id: AccountId) -> int:
-        return get_quota_usage(self._conn, account_id)
+        row = self._raw.execute(_QUOTA_USAGE, (account_id,)).fetchone()
+        return 0 if row is None else int(row[0])
 
     def mailbox_id(self, account_id: AccountId, name: str) -> MailboxId | None:
-        found = self._conn.execute(
-            select(mailboxes.c.id).where(mailboxes.c.account_id == account_id, mailboxes.c.name == name)
-        ).scalar()
-        return None if found is None else int(found)
+        row = self._raw.execute(_MAILBOX_ID, (account_id, name)).fetchone()
+        return None if row is None else int(row[0])
 
     def app_password(self, account_id: AccountId, lookup: bytes) -> AppPassword | None:
         return directory.find_app_password(self._conn, account_id, lookup)

@@ -11,7 +11,18 @@ from driver import TIMESTAMP, Driver
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pochta.proto.pop3 import Capabilities, Commit, DotStuffer, Pop3Core, Pop3StateError, State, TopFilter
+from pochta.proto.pop3 import (
+    Capabilities,
+    Commit,
+    DotStuffer,
+    Pop3Core,
+    Pop3StateError,
+    State,
+    TopFilter,
+    needs_stuffing,
+    stuff_whole,
+    terminator,
+)
 
 MSG1 = b"From: a@example.org\r\nSubject: one\r\n\r\nHello\r\n.dot\r\n"
 SP = " "  # a trailing space in a transcript line, kept visible
@@ -375,6 +386,22 @@ def test_stuffing_chunk_independent_and_reversible(data: bytes, size: int) -> No
     # No line of the body is a lone "." (the terminator appears once, at the end).
     assert b"\r\n.\r\n" not in out[:-3]
     assert not out[:-3].startswith(b".\r\n")
+
+
+@given(messages)
+@settings(max_examples=300)
+def test_unstuffed_fast_path_is_byte_exact(data: bytes) -> None:
+    """What RETR sends without a stuffer (sendfile, or one read) is what DotStuffer gives: the text
+    itself plus ``terminator`` exactly when ``needs_stuffing`` says no; ``stuff_whole`` always."""
+    stuffer = DotStuffer()
+    reference = stuffer.feed(data) + stuffer.end()
+    assert stuff_whole(data) == reference
+    # needs_stuffing also looks at a prefix only (a file longer than its recorded size)
+    assert needs_stuffing(data + b"\n.", len(data)) == needs_stuffing(data, len(data))
+    if not needs_stuffing(data, len(data)):
+        assert data + terminator(not data or data.endswith(b"\n")) == reference
+    else:
+        assert reference != data + terminator(not data or data.endswith(b"\n"))
 
 
 @given(messages, st.integers(min_value=0, max_value=5), st.integers(min_value=1, max_value=7))

@@ -76,6 +76,37 @@ def test_second_blob_in_existing_directories(blobs: BlobStore, events: list[Even
     assert events[-1][1] == str(blobs.path_for(sha).parent)
 
 
+def test_directories_made_durable_once_per_process(tmp_path: Path, events: list[Event]) -> None:
+    """A fan-out directory this store has made (or fsync'ed) is not fsync'ed in its parent again;
+    one that already existed is, once, before the first blob is renamed into it: another process
+    or thread may have made it without its name being durable yet."""
+    root = tmp_path / "data" / "blobs"
+    first = BlobStore(root)
+    first.put_sync(DATA)
+    sibling = _same_directory(DATA + b"sibling")
+    events.clear()
+    first.put_sync(sibling)  # same ab/cd/: only the file and the directory receiving its name
+    assert [kind for kind, _ in events] == ["fsync file", "rename", "fsync dir"]
+    again = BlobStore(root)  # a fresh process: the directories exist, but it has not seen them
+    third = _same_directory(DATA + b"third")
+    events.clear()
+    again.put_sync(third)
+    assert events[1:3] == [("fsync dir", str(root)), ("fsync dir", str(root / SHA[:2]))]
+    assert [kind for kind, _ in events] == ["fsync file", "fsync dir", "fsync dir", "rename", "fsync dir"]
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _same_directory(data: bytes) -> bytes:
+    """``data`` with a suffix that puts its blob in DATA's ab/cd/ directory (1 in 65,536 tries)."""
+    n = 0
+    while _sha(found := data + str(n).encode())[:4] != SHA[:4]:
+        n += 1
+    return found
+
+
 def test_put_is_idempotent(blobs: BlobStore, events: list[Event]) -> None:
     first = blobs.put_sync(DATA)
     path = blobs.path_for(SHA)

@@ -12,7 +12,7 @@ from pochta.proto.pop3.events import (
     SaslResponse,
     StartTls,
 )
-from pochta.proto.pop3.stuffing import DotStuffer, TopFilter, stuff
+from pochta.proto.pop3.stuffing import DotStuffer, TopFilter, needs_stuffing, stuff, stuff_whole, terminator
 
 __all__ = [
     "ApopLogin",
@@ -32,6 +32,9 @@ __all__ = [
     "State",
     "TopFilter",
     "err",
+    "needs_stuffing",
     "ok",
     "stuff",
+    "stuff_whole",
+    "terminator",
 ]

@@ -6,7 +6,9 @@ held whole in memory, and give the same bytes whatever the chunk boundaries are.
 
 from __future__ import annotations
 
-__all__ = ["DotStuffer", "TopFilter", "stuff"]
+from typing import Protocol
+
+__all__ = ["DotStuffer", "TopFilter", "needs_stuffing", "stuff", "stuff_whole", "terminator"]
 
 _TERMINATOR = b".\r\n"
 
@@ -39,6 +41,30 @@ class DotStuffer:
         if self._last == b"\n":
             return _TERMINATOR
         return b"\r\n" + _TERMINATOR
+
+
+class _Searchable(Protocol):
+    def find(self, sub: bytes, start: int = ..., end: int = ...) -> int: ...
+    def __getitem__(self, index: int) -> int: ...
+
+
+def needs_stuffing(data: _Searchable, size: int) -> bool:
+    """Whether any line of the first ``size`` octets of ``data`` (bytes, or a memory map of a
+    message file) begins with "." (RFC 1939 §3). When none does, the stuffed text is the text
+    itself and can be sent as it is (``sendfile``)."""
+    return size > 0 and (data[0] == 0x2E or data.find(b"\n.", 0, size) >= 0)
+
+
+def terminator(ends_with_line_end: bool) -> bytes:
+    """What follows a multi-line response's text: ".CRLF", after a CRLF if the text's last line
+    lacks its line end (``DotStuffer.end`` for text sent without a stuffer)."""
+    return _TERMINATOR if ends_with_line_end else b"\r\n" + _TERMINATOR
+
+
+def stuff_whole(data: bytes) -> bytes:
+    """A whole message, stuffed and terminated: what ``DotStuffer`` gives for it in one chunk."""
+    stuffer = DotStuffer()
+    return stuffer.feed(data) + stuffer.end()
 
 
 def stuff(lines: list[bytes]) -> bytes:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import mmap
 import os
 import time
 from dataclasses import dataclass
@@ -32,12 +34,15 @@ from pochta.proto.pop3 import (
     SaslResponse,
     StartTls,
     TopFilter,
+    needs_stuffing,
+    stuff_whole,
+    terminator,
 )
 from pochta.proto.sasl import PLAINTEXT_MECHANISMS, SERVER_MECHANISMS, ServerMechanism
 from pochta.server.connection import Connection, IdleTimeout
 from pochta.server.pop3.login import LoginFlow
 from pochta.server.pop3.maildrop import Maildrop, MaildropLocks, Pop3Policy, commit
-from pochta.store.api import Store
+from pochta.store.api import Store, StoreError
 from pochta.store.model import BlobRef
 
 __all__ = ["Pop3Handler"]
@@ -48,6 +53,29 @@ def _open_and_read(store: Store, ref: BlobRef, size: int) -> tuple[BinaryIO, byt
     blob = store.open_blob(ref)
     try:
         return blob, blob.read(size)
+    except BaseException:
+        blob.close()
+        raise
+
+
+def _read_whole(store: Store, ref: BlobRef) -> bytes:
+    """A small message in one read (on the loop thread: see ``Pop3Settings.inline_read_max``)."""
+    with store.open_blob(ref) as blob:
+        return blob.read(ref.size)
+
+
+def _open_and_scan(store: Store, ref: BlobRef) -> tuple[BinaryIO, bool, bool] | None:
+    """Runs in a worker thread: the open blob, whether it needs byte-stuffing, whether it ends with
+    a line end; None (the file closed) if it cannot be mapped (empty: shorter than recorded)."""
+    blob = store.open_blob(ref)
+    try:
+        length = min(os.fstat(blob.fileno()).st_size, ref.size)
+        if length == 0:
+            blob.close()
+            return None
+        with mmap.mmap(blob.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            # A scan at memchr speed, which also brings the pages in for sendfile.
+            return blob, needs_stuffing(mapped, length), mapped[length - 1] == 0x0A
     except BaseException:
         blob.close()
         raise
@@ -64,6 +92,16 @@ class Session:
     sasl_user: str = ""
     sasl_success: str | None = None  # SCRAM succeeded; waiting for the client's empty line
     locked: tuple[int, bool] | None = None
+    # Replies of the current batch of (pipelined) commands not yet written, in order: the core's
+    # output so far and message texts read in one piece.
+    out: bytearray = dataclasses.field(default_factory=bytearray)
+
+    def take_output(self) -> bytes:
+        """Everything due to the client, in order: ``out`` and then the core's output."""
+        self.out += self.core.data_to_send()
+        data = bytes(self.out)
+        self.out.clear()
+        return data
 
 
 class Pop3Handler:
@@ -139,19 +177,19 @@ class Pop3Handler:
             with conn.busy_section():
                 while (event := core.next_event()) is not None:
                     if isinstance(event, Close):
-                        await conn.send(core.data_to_send())
+                        await conn.send(session.take_output())
                         conn.log.info("pop3 close", reason=event.reason)
                         return
                     await self._handle(session, event)
                 # RFC 2449 §6.6 PIPELINING: replies to a batch of commands go out together.
-                await conn.send(core.data_to_send())
+                await conn.send(session.take_output())
 
     async def _handle(self, session: Session, event: Event) -> None:
         match event:
             case PasswordLogin() | ApopLogin() | AuthStart() | SaslResponse():
                 await self.login.handle(session, event)
             case StartTls():
-                await session.conn.send(session.core.data_to_send())
+                await session.conn.send(session.take_output())
                 await session.conn.start_tls()
                 session.core.tls_started(self.capabilities(session.conn))
             case Retrieve(index, body_lines):
@@ -162,42 +200,98 @@ class Pop3Handler:
     # -- RETR / TOP ----------------------------------------------------------------------------------
 
     async def _retrieve(self, session: Session, index: int, body_lines: int | None) -> None:
-        conn, core, maildrop = session.conn, session.core, session.maildrop
+        """RFC 1939 §7 RETR and TOP: "+OK", the message byte-stuffed (RFC 1939 §3), ".CRLF".
+
+        Three ways, by size and connection: a small message is read in one read on this thread and
+        joins the batch's replies (one write for a pipelined batch); a larger one that needs no
+        stuffing goes by sendfile(2) on a plain connection; anything else streams in chunks read by
+        a worker thread. All three give the same octets."""
+        conn, maildrop = session.conn, session.maildrop
         assert maildrop is not None
         ref = maildrop.blob(index)
-        chunk_size = self.settings.pop3.chunk_size
+        pop3 = self.settings.pop3
         try:
-            # Opening and the first read share one trip to a worker thread: most messages are
-            # smaller than a chunk, so a RETR usually costs exactly one.
-            blob, chunk = await asyncio.to_thread(_open_and_read, self.store, ref, chunk_size)
-        except OSError as exc:
+            if ref.size <= pop3.inline_read_max:
+                # A page-cache read of a few KiB costs less than the trip to a worker thread.
+                await self._retrieve_whole(session, index, body_lines, _read_whole(self.store, ref))
+                return
+            if body_lines is None and pop3.sendfile and conn.can_sendfile:
+                scanned = await asyncio.to_thread(_open_and_scan, self.store, ref)
+                if scanned is not None and not scanned[1]:
+                    blob, _, line_end = scanned
+                    with blob:
+                        await self._retrieve_sendfile(session, index, blob, ref.size, line_end)
+                    return
+                if scanned is not None:
+                    scanned[0].close()
+            # Opening and the first read share one trip to a worker thread.
+            blob, chunk = await asyncio.to_thread(_open_and_read, self.store, ref, pop3.chunk_size)
+        except (OSError, StoreError) as exc:  # StoreError: NotFound, the blob is missing
             conn.log.error("pop3 blob unreadable", error=str(exc), uid=maildrop.uid(index))
-            core.retrieve_failed("Message cannot be read now")
+            session.core.retrieve_failed("Message cannot be read now")
             return
         with blob:
-            core.retrieve_begin(index, body_lines)
-            conn.write(core.data_to_send())
-            stuffer = DotStuffer()
-            top = None if body_lines is None else TopFilter(body_lines)
-            remaining = ref.size - len(chunk)
-            # RFC 1939 §3: the message streams from its file in chunks, byte-stuffed; never whole
-            # in memory. (sendfile cannot be used: stuffing has to look at every line start.)
-            while True:
-                if top is not None:
-                    chunk = top.feed(chunk)
-                conn.write(stuffer.feed(chunk))
-                if top is not None and top.done:
-                    break
-                if remaining <= 0:
-                    break
-                await conn.drain()
-                chunk = await asyncio.to_thread(blob.read, min(chunk_size, remaining))
-                if not chunk:
-                    break  # shorter than recorded: send what there is (reconstruct will report it)
-                remaining -= len(chunk)
+            await self._retrieve_chunks(session, index, body_lines, blob, chunk, ref.size - len(chunk))
+
+    async def _retrieve_whole(
+        self, session: Session, index: int, body_lines: int | None, text: bytes
+    ) -> None:
+        session.core.retrieve_begin(index, body_lines)
+        out = session.out
+        out += session.core.data_to_send()
+        if body_lines is not None:
+            top = TopFilter(body_lines)
+            text = top.feed(text) + top.flush()
+        out += stuff_whole(text)
+        if len(out) >= self.settings.pop3.chunk_size:
+            # A long pipelined batch: write what has gathered, and wait if the client lags.
+            await session.conn.send(session.take_output())
+
+    async def _retrieve_sendfile(
+        self, session: Session, index: int, blob: BinaryIO, size: int, line_end: bool
+    ) -> None:
+        conn = session.conn
+        session.core.retrieve_begin(index, None)
+        conn.write(session.take_output())
+        # RFC 1939 §3: no line starts with ".", so the stuffed text is the file itself.
+        sent = await conn.sendfile(blob, 0, size, self.settings.pop3.chunk_size)
+        if sent < size:  # shorter than recorded: send what there is (reconstruct will report it)
+            blob.seek(max(sent - 1, 0))
+            line_end = sent == 0 or blob.read(1) == b"\n"
+        conn.write(terminator(line_end))
+
+    async def _retrieve_chunks(
+        self,
+        session: Session,
+        index: int,
+        body_lines: int | None,
+        blob: BinaryIO,
+        chunk: bytes,
+        remaining: int,
+    ) -> None:
+        conn = session.conn
+        session.core.retrieve_begin(index, body_lines)
+        conn.write(session.take_output())
+        stuffer = DotStuffer()
+        top = None if body_lines is None else TopFilter(body_lines)
+        # RFC 1939 §3: the message streams from its file in chunks, byte-stuffed; never whole
+        # in memory.
+        while True:
             if top is not None:
-                conn.write(stuffer.feed(top.flush()))
-            conn.write(stuffer.end())
+                chunk = top.feed(chunk)
+            conn.write(stuffer.feed(chunk))
+            if top is not None and top.done:
+                break
+            if remaining <= 0:
+                break
+            await conn.drain()
+            chunk = await asyncio.to_thread(blob.read, min(self.settings.pop3.chunk_size, remaining))
+            if not chunk:
+                break  # shorter than recorded: send what there is (reconstruct will report it)
+            remaining -= len(chunk)
+        if top is not None:
+            conn.write(stuffer.feed(top.flush()))
+        conn.write(stuffer.end())
 
     # -- QUIT ----------------------------------------------------------------------------------------
 

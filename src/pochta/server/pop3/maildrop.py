@@ -11,7 +11,8 @@ Semantics (docs/pop3.md):
 - Policy ``delete_action`` for DELE + QUIT: "delete" expunges (RFC 1939 §6); "seen" adds \\Seen and
   the keyword ``$POP3Deleted`` (which hides the message from later non-recent sessions); "archive"
   and "trash" move the message to the account's \\Archive or \\Trash mailbox.
-- RETR'd messages get \\Seen at QUIT (as Dovecot does); nothing at all changes without QUIT.
+- RETR'd messages get \\Seen at QUIT (as Dovecot does: those that were not \\Seen at login); nothing at
+  all changes without QUIT.
 """
 
 from __future__ import annotations
@@ -137,6 +138,10 @@ class Maildrop:
     def blob(self, index: int) -> BlobRef:
         return self.views[self.which[index]].blob(self.positions[index])
 
+    def seen(self, index: int) -> bool:
+        """The message had \\Seen when the maildrop was opened."""
+        return flagrules.has_flag(self.views[self.which[index]].flags[self.positions[index]], _SEEN)
+
     def listing(self) -> Listing:
         sizes = array("q")
         uids: list[str] = []
@@ -194,6 +199,8 @@ async def commit(
     for index in retrieved:
         if action == "delete" and index in doomed:
             continue
+        if maildrop.seen(index):
+            continue  # already \Seen at login (as Dovecot: only messages it saw unseen get the flag)
         seen.setdefault(maildrop.mailbox(index).id, []).append(maildrop.uid(index))
     removed: dict[int, list[int]] = {}
     for index in deleted:
