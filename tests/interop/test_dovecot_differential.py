@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
-import os
 import re
 import smtplib
 import urllib.parse
@@ -32,22 +31,14 @@ import pytest
 
 from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
 from imap_env import ALICE, PASSWORD, ImapEnv, fetch_items, imap_server, imap_settings
+from shared_dir import shared_path
 
 pytestmark = pytest.mark.interop
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _shared_corpus() -> Path:
-    """The shared corpus: $POCHTA_SHARED_CORPUS, else beside the repository (../shared/corpus, as in
-    the development checkout), else the machine's /work/shared/corpus (CI clones main elsewhere)."""
-    configured = os.environ.get("POCHTA_SHARED_CORPUS")
-    candidates = [Path(configured)] if configured else []
-    candidates += [REPO.parent / "shared" / "corpus", Path("/work/shared/corpus")]
-    return next((path for path in candidates if path.is_dir()), candidates[0])
-
-
-SHARED_CORPUS = _shared_corpus()
+SHARED_CORPUS = shared_path("corpus", "POCHTA_SHARED_CORPUS")
 LOCAL_CORPUS = REPO / "tests" / "corpus" / "mime"
 MAX_SECTIONS = 80  # per message: enough for every corpus message, bounded for a hostile one
 

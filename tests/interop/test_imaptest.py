@@ -1,0 +1,86 @@
+"""imaptest (Dovecot's IMAP stress and state checker) against ``pochta serve --workers 2``.
+
+Ten clients on ten accounts run imaptest's default random mix (LOGIN, LIST, STATUS, SELECT, FETCH,
+STORE, EXPUNGE, APPEND, LOGOUT) for a few seconds, checking every reply against the state each client
+tracks: any ``Error:`` line is a protocol or consistency error of the server. The
+messages it APPENDs are the shared corpus's real-world ones. The binary is built by
+``../shared/conformance/imaptest/build.sh .tools`` (``.ci/run`` does it); found at $POCHTA_IMAPTEST
+or ``.tools/bin/imaptest``. The throughput figures belong to ``bench/vs_dovecot.py``, not here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from serve_process import ServeProcess, init_data_dir
+from shared_dir import REPO, shared_path
+
+pytestmark = pytest.mark.interop
+
+IMAPTEST = Path(os.environ.get("POCHTA_IMAPTEST", REPO / ".tools" / "bin" / "imaptest"))
+CORPUS = shared_path("corpus", "POCHTA_SHARED_CORPUS")
+USERS = 10
+PASSWORD = "imaptest password"
+SECONDS = 10
+
+
+def write_mbox(path: Path, messages: list[bytes]) -> None:
+    """An mbox (mboxrd quoting of "From " lines) of the messages, with LF line ends as mbox has."""
+    with open(path, "wb") as out:
+        for data in messages:
+            body = data.replace(b"\r\n", b"\n")
+            body = re.sub(rb"(?m)^(>*From )", rb">\1", body)
+            out.write(b"From imaptest@example.org Thu Jan  1 00:00:00 2026\n" + body.rstrip(b"\n") + b"\n\n")
+
+
+def test_imaptest_random_mix_finds_no_error(tmp_path: Path) -> None:
+    if not IMAPTEST.is_file():
+        pytest.skip(
+            f"imaptest is not built at {IMAPTEST} (sh ../shared/conformance/imaptest/build.sh .tools)"
+        )
+    messages = sorted((CORPUS / "rfc").glob("*.eml")) + sorted(
+        (REPO / "tests" / "corpus" / "mime").glob("*.eml")
+    )
+    if len(messages) < 10:
+        pytest.skip(f"too few messages in the corpus at {CORPUS}")
+    mbox = tmp_path / "corpus.mbox"
+    write_mbox(mbox, [path.read_bytes() for path in messages])
+    data = tmp_path / "data"
+    accounts = {f"user{n}@example.org": PASSWORD for n in range(1, USERS + 1)}
+    init_data_dir(data, listeners=("imap",), accounts=accounts)
+    server = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
+    try:
+        port = server.wait_listening(["imap"])["imap"]
+        result = subprocess.run(
+            [
+                str(IMAPTEST),
+                "host=127.0.0.1",
+                f"port={port}",
+                "user=user%d@example.org",
+                f"users=1-{USERS}",
+                f"pass={PASSWORD}",
+                f"mbox={mbox}",
+                f"clients={USERS}",
+                f"secs={SECONDS}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=SECONDS + 120,
+        )
+    finally:
+        status = server.stop()
+    output = result.stdout + result.stderr
+    errors = [line for line in output.splitlines() if "Error:" in line or "Fatal:" in line]
+    assert errors == [], "\n".join(errors[:20])
+    assert status == 0, server.tail()
+    assert server.failures() == [], server.tail()
+    # It did run the mix: the totals line counts the LOGINs (first column) and more.
+    totals = output.rsplit("Totals:", 1)[-1].splitlines()
+    counts = [int(n) for n in totals[-1].split()] if totals and totals[-1].split() else []
+    assert counts, output[-2000:]
+    assert counts[0] >= USERS, output[-2000:]

@@ -1,0 +1,21 @@
+"""Where the project's shared material is (``../shared``: the corpus, the conformance suites).
+
+Beside the repository in a development checkout; CI clones main elsewhere on the same machine, so
+the machine's ``/work/shared`` is tried next. An environment variable may name the place first.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_path(relative: str, env: str) -> Path:
+    """``$env`` if set, else ``../shared/<relative>``, else ``/work/shared/<relative>``; the first
+    that exists (the first candidate when none does, for the skip message)."""
+    configured = os.environ.get(env)
+    candidates = [Path(configured)] if configured else []
+    candidates += [REPO.parent / "shared" / relative, Path("/work/shared") / relative]
+    return next((path for path in candidates if path.exists()), candidates[0])
