@@ -264,6 +264,18 @@ class StoreSettings(_Section):
     blob_collect_interval: float = Field(
         3600.0, gt=0, description="Seconds between sweeps that delete unreferenced blobs past their grace."
     )
+    view_cache_mb: int = Field(
+        64,
+        ge=0,
+        description="Megabytes of mailbox views each process keeps for the next SELECT of the same mailbox "
+        "(checked against the database on every use; 0 keeps only views that sessions hold).",
+    )
+    view_snapshot_min_messages: int = Field(
+        1000,
+        ge=1,
+        description="Mailboxes of at least this many messages get a stored snapshot of their view, so that "
+        "a process opening one reads the changes since instead of every message.",
+    )
 
 
 class LogSettings(_Section):

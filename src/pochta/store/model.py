@@ -327,6 +327,18 @@ class MailboxView(Sequence[MessageEntry]):
     def messages(self) -> MailboxView:
         return self
 
+    # The packed columns, for code that stores or rebuilds views (``sqlite_views``)
+
+    @property
+    def packed_dates(self) -> array[int]:
+        """Internal dates as ``pack_date`` packs them, one per message; do not modify."""
+        return self._dates
+
+    @property
+    def packed_digests(self) -> bytes | None:
+        """Blob digests, 32 bytes per message; None when some blob name is not a SHA-256 in hex."""
+        return self._digests if isinstance(self._digests, bytes) else None
+
     # One message
 
     def blob(self, index: int) -> BlobRef:
