@@ -213,7 +213,10 @@ def apply_delta(
         # it all again.
         then = base.mailbox
         same = (then.messages, then.unseen, then.deleted, then.size) == (
-            info.messages, info.unseen, info.deleted, info.size
+            info.messages,
+            info.unseen,
+            info.deleted,
+            info.size,
         )
         return (_with_columns(info, base), 0) if same else None
     limit = _delta_limit(max(len(base), info.messages))
