@@ -14,6 +14,7 @@ from pochta.delivery import Delivery
 from pochta.log import configure_logging, get_logger
 from pochta.metrics import METRICS
 from pochta.queue.worker import QueueWorker
+from pochta.server.heap import set_mmap_threshold
 from pochta.server.housekeeping import collect_blobs_periodically
 from pochta.server.imap import imap_handlers
 from pochta.server.listeners import ProtocolHandler, Server, StartupError, run_until_signal
@@ -36,6 +37,7 @@ async def serve_forever(
     ``handlers`` replaces the handler of each protocol it names (tests use this).
     """
     configure_logging(settings.log)
+    set_mmap_threshold(settings.server.malloc_mmap_threshold)  # per-process: each worker sets it
     try:
         pid_file = PidFile.acquire(data_dir)  # DATA/pochta.pid, locked until we exit
     except AlreadyRunning as exc:
