@@ -25,7 +25,10 @@ when it is large compared to the mailbox, or when the result disagrees with the 
 message count.
 
 Anything that changes a membership row must bump the mailbox's HIGHESTMODSEQ and stamp the row (all
-writes in ``sqlite_mail`` do; ``reconstruct`` stamps the rows of a message whose size it corrects).
+writes in ``sqlite_mail`` do), and ``expunged`` records must be kept as long as a view older than
+them may be brought forward (they are only deleted with their mailbox). ``reconstruct``, which may
+repair a message's size without a new MODSEQ, deletes every stored snapshot, and a cached view whose
+counters moved without a new MODSEQ is read again.
 """
 
 from __future__ import annotations

@@ -247,3 +247,17 @@ async def test_cache_budget_evicts_the_least_recently_used() -> None:
     assert cache.get(0) is None
     assert cache.get(1) is held[0]
     assert cache.get(2) is held[1]
+
+
+async def test_without_a_cache_budget_only_views_sessions_hold_are_reused(tmp_path: Path) -> None:
+    assert Settings().store.view_cache_mb == 64
+    store = await open_sqlite_store(tmp_path / "data", _settings(view_cache_mb=0))
+    try:
+        inbox = await _filled(store, 2)
+        held = await store.open_view(inbox.id)
+        assert (await store.open_view_traced(inbox.id)).view is held  # a "session" holds it
+        del held
+        gc.collect()
+        assert (await store.open_view_traced(inbox.id)).source == "full"
+    finally:
+        await store.close()
