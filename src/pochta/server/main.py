@@ -52,6 +52,7 @@ async def _serve(data_dir: Path, settings: Settings, handlers: Mapping[str, Prot
     # Opening the store first applies pending migrations and fails early on a damaged database,
     # before any listener accepts a client.
     store = await open_sqlite_store(data_dir, settings)
+    await store.start_readers()
     METRICS.watch_store_commits(lambda: store.writer_stats.commits)
     background = [asyncio.create_task(collect_blobs_periodically(store, settings.store))]
     try:

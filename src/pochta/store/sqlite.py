@@ -23,6 +23,7 @@ import asyncio
 import concurrent.futures
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -184,6 +185,7 @@ class SqliteStore:
         self._readers = concurrent.futures.ThreadPoolExecutor(
             reader_threads, thread_name_prefix="pochta-reader"
         )
+        self._reader_count = reader_threads
         self._closed = False
         # Sessions opening a mailbox in the same state share its view; a later state is a delta away.
         self._views = views.ViewCache(settings.store.view_cache_mb * 2**20)
@@ -203,6 +205,21 @@ class SqliteStore:
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a reader thread inside one read transaction (one consistent snapshot)."""
         return await asyncio.get_running_loop().run_in_executor(self._readers, self._read_sync, fn)
+
+    async def start_readers(self) -> None:
+        """Start every reader thread with its connection now (the server does, before it accepts).
+
+        The pool otherwise starts a thread, and the thread its SQLite connection, on first use:
+        inside some session's command, which then waits for the thread to be scheduled (10-15 ms of
+        a first SELECT on a loaded machine)."""
+        count = self._reader_count
+        barrier = threading.Barrier(count)
+
+        def hold(conn: Connection) -> None:
+            conn.exec_driver_sql("SELECT 1")  # the connection is open and its schema read
+            barrier.wait(30)  # every job on its own thread: each thread starts and connects
+
+        await asyncio.gather(*(self.run_read(hold) for _ in range(count)))
 
     def _read_sync(self, fn: Callable[[Connection], T]) -> T:
         with self._read_engine.connect() as conn, conn.begin():

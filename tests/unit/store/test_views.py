@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -259,5 +260,18 @@ async def test_without_a_cache_budget_only_views_sessions_hold_are_reused(tmp_pa
         del held
         gc.collect()
         assert (await store.open_view_traced(inbox.id)).source == "full"
+    finally:
+        await store.close()
+
+
+async def test_start_readers_starts_every_reader_thread_with_its_connection(tmp_path: Path) -> None:
+    store = await open_sqlite_store(tmp_path / "data", _settings(), reader_threads=3)
+    try:
+        before = {t.name for t in threading.enumerate() if t.name.startswith("pochta-reader")}
+        await store.start_readers()
+        after = {t.name for t in threading.enumerate() if t.name.startswith("pochta-reader")}
+        assert (len(before), len(after)) == (0, 3)
+        inbox = await _filled(store, 1)
+        assert len(await store.open_view(inbox.id)) == 1
     finally:
         await store.close()
