@@ -6,13 +6,17 @@ Fills one INBOX with ``--messages`` small distinct messages (``store_open.fill``
 word in one message of 10,000), starts a real ``pochta serve`` on loopback and times, with a raw
 socket client (median of 3):
 
-- ``SELECT INBOX`` (the view of the whole mailbox, FLAGS, EXISTS, UIDNEXT ...);
+- the first ``SELECT INBOX`` of the new server process (nothing of the mailbox in its memory);
+- ``SELECT INBOX`` on a new connection, no other session holding the mailbox (then LOGOUT);
+- ``SELECT INBOX`` again in the same session;
 - ``FETCH 1:* (UID FLAGS)`` (what a syncing client asks first), read to the end;
 - ``FETCH`` of 100 ENVELOPEs spread over the mailbox;
 - ``UID SEARCH TEXT <rare word>``;
 
 then opens ``--idle`` connections that log in, SELECT INBOX and IDLE (NOOP when the server does
-not offer IDLE), and reports the server's resident memory before and after, per connection.
+not offer IDLE), and reports the server's resident memory (RSS) and proportional set size (PSS,
+``/proc/PID/smaps_rollup``: shared pages divided among the processes sharing them) before and after,
+per connection.
 
 ``--keep DIR`` keeps (or reuses, when it exists) the filled data directory, so the fill, which
 takes minutes, is paid once.
@@ -97,11 +101,15 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError("the server did not start:\n" + self.log.read_text())
 
-    def rss_kb(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
+    def memory_kb(self) -> tuple[int, int]:
+        """(RSS, PSS) of the server process, in KB."""
+        rss = pss = 0
+        for line in Path(f"/proc/{self.process.pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+        return rss, pss
 
     def stop(self) -> None:
         self.process.terminate()
@@ -113,30 +121,36 @@ class Client:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=300)
         self.buffer = b""
         self.n = 0
-        self.line()  # greeting
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._read_until(b"\r\n* ")  # greeting
 
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buffer:
+    def _read_until(self, marker: bytes) -> bytes:
+        """Everything up to the end of the line where ``marker`` is found (searched from the start
+        of a line: the data is seen with a CRLF in front); reads in big chunks, searches new data."""
+        data = bytearray(b"\r\n" + self.buffer)
+        start = 0
+        while True:
+            found = data.find(marker, max(0, start - len(marker)))
+            end = data.find(b"\r\n", found + len(marker)) if found >= 0 else -1
+            if end >= 0:
+                self.buffer = bytes(data[end + 2 :])
+                return bytes(data[2 : end + 2])
+            start = len(data)
             chunk = self.sock.recv(1 << 20)
             if not chunk:
                 raise ConnectionError("closed")
-            self.buffer += chunk
-        line, _, self.buffer = self.buffer.partition(b"\r\n")
-        return line
+            data += chunk
 
     def command(self, text: str) -> list[bytes]:
         """Send a command and read up to its tagged reply (literals are read as lines: enough here)."""
         self.n += 1
         tag = f"t{self.n}".encode()
         self.sock.sendall(tag + b" " + text.encode() + b"\r\n")
-        lines = []
-        while True:
-            line = self.line()
-            lines.append(line)
-            if line.startswith(tag + b" "):
-                if not line.startswith(tag + b" OK"):
-                    raise RuntimeError(line.decode(errors="replace"))
-                return lines
+        data = self._read_until(b"\r\n" + tag + b" ")
+        lines = data.split(b"\r\n")[:-1]
+        if not lines[-1].startswith(tag + b" OK"):
+            raise RuntimeError(lines[-1].decode(errors="replace"))
+        return lines
 
     def close(self) -> None:
         self.sock.close()
@@ -151,15 +165,33 @@ def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
+def select_once(port: int) -> float:
+    """A SELECT INBOX on a new connection (timed alone), then LOGOUT."""
+    client = Client(port)
+    client.command(f'LOGIN {USER} "{PASSWORD}"')
+    t0 = time.perf_counter()
+    client.command("SELECT INBOX")
+    t = time.perf_counter() - t0
+    client.command("LOGOUT")
+    client.close()
+    return t
+
+
 def measure(port: int, messages: int) -> list[tuple[str, str]]:
     rows = []
+    first = select_once(port)
+    rows.append(("first SELECT INBOX of the process", f"{first * 1000:.1f} ms"))
+    t = statistics.median(select_once(port) for _ in range(3))
+    rows.append(("SELECT INBOX, new connection", f"{t * 1000:.1f} ms (no other session holds it)"))
     client = Client(port)
     client.command(f'LOGIN {USER} "{PASSWORD}"')
     t, lines = timed(lambda: client.command("SELECT INBOX"))
     exists = next(int(x.split()[1]) for x in lines if x.endswith(b" EXISTS"))
-    rows.append(("SELECT INBOX", f"{t * 1000:.0f} ms ({exists} messages)"))
+    rows.append(("SELECT INBOX, same session", f"{t * 1000:.1f} ms ({exists} messages)"))
     t, lines = timed(lambda: client.command("FETCH 1:* (UID FLAGS)"))
-    rows.append(("FETCH 1:* (UID FLAGS)", f"{t * 1000:.0f} ms ({len(lines) - 1} responses)"))
+    rows.append(("FETCH 1:* (UID FLAGS)", f"{t * 1000:.1f} ms ({len(lines) - 1} responses)"))
+    t, lines = timed(lambda: client.command("UID FETCH 1:* (UID FLAGS)"))
+    rows.append(("UID FETCH 1:* (UID FLAGS)", f"{t * 1000:.1f} ms ({len(lines) - 1} responses)"))
     step = max(1, exists // 100)
     spread = ",".join(str(n) for n in range(1, exists + 1, step)[:100])
     t, lines = timed(lambda: client.command(f"FETCH {spread} ENVELOPE"))
@@ -208,15 +240,19 @@ async def main_async(args: argparse.Namespace) -> None:
             rows = await asyncio.to_thread(measure, server.port, args.messages)
             idle = rows[-1][1] == "True"
             await asyncio.sleep(1)
-            before = server.rss_kb()
+            rss0, pss0 = server.memory_kb()
             sessions = await idle_sessions(server.port, args.idle, idle)
             await asyncio.sleep(2)
-            after = server.rss_kb()
+            rss1, pss1 = server.memory_kb()
+            count = max(args.idle, 1)
+            state = "IDLE" if idle else "SELECTED (no IDLE)"
             rows.append(
                 (
-                    f"{args.idle} sessions in {'IDLE' if idle else 'SELECTED (no IDLE)'}",
-                    f"server RSS {before / 1024:.0f} MB -> {after / 1024:.0f} MB, "
-                    f"{(after - before) / max(args.idle, 1):.0f} KB per session",
+                    f"{args.idle} sessions in {state}",
+                    f"server RSS {rss0 / 1024:.0f} MB -> {rss1 / 1024:.0f} MB, "
+                    f"{(rss1 - rss0) / count:.0f} KB per session; "
+                    f"PSS {pss0 / 1024:.0f} MB -> {pss1 / 1024:.0f} MB, "
+                    f"{(pss1 - pss0) / count:.0f} KB per session",
                 )
             )
             for _reader, writer in sessions:

@@ -211,6 +211,14 @@ class ServerSettings(_Section):
         "written and fsync'ed by a worker thread before the reply). Larger messages are spooled to "
         "disk and parsed by worker threads. 0: always worker threads.",
     )
+    malloc_mmap_threshold: int = Field(
+        4 * 1024 * 1024,
+        ge=0,
+        le=32 * 1024 * 1024,
+        description="Bytes from which the C heap (glibc) maps each buffer and unmaps it when freed, so "
+        "that the 19 MiB of every password check does not stay resident in a thread's arena after a "
+        "burst of logins; 0 keeps malloc's adaptive default.",
+    )
 
 
 class LimitSettings(_Section):
@@ -316,6 +324,18 @@ class StoreSettings(_Section):
         le=256,
         description="Threads writing and fsync'ing message files. Concurrent fsyncs share the "
         "filesystem's journal commits, so more deliveries in flight cost fewer disk flushes each.",
+    )
+    view_cache_mb: int = Field(
+        64,
+        ge=0,
+        description="Megabytes of mailbox views each process keeps for the next SELECT of the same mailbox "
+        "(checked against the database on every use; 0 keeps only views that sessions hold).",
+    )
+    view_snapshot_min_messages: int = Field(
+        1000,
+        ge=1,
+        description="Mailboxes of at least this many messages get a stored snapshot of their view, so that "
+        "a process opening one reads the changes since instead of every message.",
     )
 
 

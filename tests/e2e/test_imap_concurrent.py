@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 
 from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, imap_settings, message
+from pochta.mime import parse_message
+from pochta.store.model import Target
+from pochta.store.sqlite import SqliteStore, open_sqlite_store
 
 
 @pytest.fixture
@@ -125,3 +128,64 @@ async def test_pop3_deletions_reach_imap_when_quit_commits(env: ImapEnv) -> None
         assert (await ask(a, b"a4 FETCH 1:* (UID)"))[0] == b"* 1 FETCH (UID 2)\r\n"
     finally:
         a.close()
+
+
+def flag_lines(lines: list[bytes]) -> list[bytes]:
+    return [line for line in lines if b" FETCH (UID " in line]
+
+
+async def test_sessions_sharing_a_view_diverge_and_new_ones_see_every_change(env: ImapEnv) -> None:
+    # Sessions of one process that select the same mailbox state share one immutable view (the
+    # store's view cache); each keeps its own overlay. A later SELECT gets the cached view brought
+    # forward, also after a change made by another process (here a second store on the data
+    # directory, as the CLI or another worker would be).
+    for n in range(6):
+        await env.deliver(message(n))
+    inbox = await env.mailbox()
+    a = await asyncio.to_thread(session, env)
+    b = await asyncio.to_thread(session, env)
+    try:
+        assert isinstance(env.store, SqliteStore)
+        assert (await env.store.open_view_traced(inbox.id)).source == "cache"  # what A and B got
+        await ask(a, b"a1 STORE 2 +FLAGS (\\Flagged)")
+        await ask(b, b"b1 NOOP")  # B learns of it ...
+        lines = await ask(b, b"b2 FETCH 1:* (UID FLAGS)")  # ... and lists it from its overlay
+        assert flag_lines(lines)[:3] == [
+            b"* 1 FETCH (UID 1 FLAGS ())\r\n",
+            b"* 2 FETCH (UID 2 FLAGS (\\Flagged))\r\n",
+            b"* 3 FETCH (UID 3 FLAGS ())\r\n",
+        ]
+        await ask(a, b"a2 STORE 3 +FLAGS.SILENT (\\Deleted)")
+        await ask(a, b"a3 EXPUNGE")
+        # B has not been told: its numbering still holds message 3.
+        assert len(flag_lines(await ask(b, b"b3 FETCH 1:* (UID FLAGS)"))) == 6
+        assert untagged(await ask(b, b"b4 NOOP")) == [b"* 3 EXPUNGE\r\n"]
+        from_b = flag_lines(await ask(b, b"b5 UID FETCH 1:* (UID FLAGS)"))
+        assert [line.split(b" (")[0] for line in from_b] == [b"* %d FETCH" % n for n in range(1, 6)]
+        # A new session: the cached view plus the delta, the same state.
+        c = await asyncio.to_thread(session, env)
+        try:
+            assert flag_lines(await ask(c, b"c1 UID FETCH 1:* (UID FLAGS)")) == from_b
+        finally:
+            c.close()
+        # Another process changes the mailbox: this process's cached view is checked against the
+        # database at the next SELECT, not trusted.
+        other = await open_sqlite_store(env.data_dir, env.settings)
+        try:
+            await other.set_flags(inbox.id, [1], "add", ["$FromElsewhere"])
+            await other.expunge(inbox.id, [6])
+            blob = await other.put_blob(message(7))
+            parsed = parse_message(message(7), env.settings.mime)
+            await other.deliver(blob, parsed, [Target(inbox.id)])
+        finally:
+            await other.close()
+        d = await asyncio.to_thread(session, env)
+        try:
+            lines = flag_lines(await ask(d, b"d1 UID FETCH 1:* (UID FLAGS)"))
+            assert lines[0] == b"* 1 FETCH (UID 1 FLAGS ($FromElsewhere))\r\n"
+            assert [line.split(b"UID ")[1].split(b" ")[0] for line in lines] == [b"1", b"2", b"4", b"5", b"7"]
+        finally:
+            d.close()
+    finally:
+        a.close()
+        b.close()

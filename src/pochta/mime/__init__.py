@@ -25,7 +25,7 @@ from pochta.mime.encoded_words import decode_encoded_words
 from pochta.mime.envelope import EMPTY_ENVELOPE, MAX_ADDRESS_FIELD, Address, Envelope
 from pochta.mime.fields import base_subject, message_id, message_ids, parse_date
 from pochta.mime.header import field_text, first_fields
-from pochta.mime.model import ParsedMessage, Part
+from pochta.mime.model import ParsedMessage, Part, envelope_from_json
 from pochta.mime.source import Source
 from pochta.mime.structure import build_tree, count_lines
 from pochta.mime.text import extract_text, scrub
@@ -42,6 +42,7 @@ __all__ = [
     "SmtpPath",
     "SmtpPathError",
     "decode_encoded_words",
+    "envelope_from_json",
     "parse_address_list",
     "parse_mailbox",
     "parse_message",

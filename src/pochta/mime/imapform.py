@@ -11,6 +11,7 @@ Rendering walks the part tree with an explicit stack: nesting depth is input-con
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -24,8 +25,14 @@ _NIL_ENVELOPE = b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
 _EMPTY_TEXT = b'("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 0 0)'
 
 
+# What a plain quoted string may not hold (the common case: 7-bit, short, no CR/LF/NUL/quote/backslash).
+_NOT_PLAIN = re.compile(r'[\x00\r\n"\\]')
+
+
 def string(value: str, *, utf8: bool = False) -> bytes:
     """RFC 9051 §4.3 string of a header value: the wire layer's rules; NUL (never sendable) dropped."""
+    if value.isascii() and len(value) <= wire.MAX_QUOTED and not _NOT_PLAIN.search(value):
+        return b'"%s"' % value.encode("ascii")  # what wire.string makes of it, without its checks
     data = value.encode("utf-8", "replace")
     if b"\x00" in data:
         data = data.replace(b"\x00", b"")

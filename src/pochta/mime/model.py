@@ -341,6 +341,18 @@ def _envelope_out(env: Envelope | None) -> list[Any] | None:
     ]  # fmt: skip
 
 
+def envelope_from_json(data: bytes) -> Envelope | None:
+    """The root part's ENVELOPE from :meth:`ParsedMessage.to_json`, without rebuilding the rest (what
+    FETCH ENVELOPE needs of a parse record). Raises ValueError as ``from_json`` does."""
+    try:
+        doc = json.loads(data)
+        if doc.get("v") != JSON_VERSION:
+            raise ValueError(f"unknown parse cache version {doc.get('v')!r}")
+        return _envelope_in(doc["parts"][0][18])
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+        raise ValueError(f"malformed parse cache: {exc!r}") from None
+
+
 def _envelope_in(doc: list[Any] | None) -> Envelope | None:
     if doc is None:
         return None

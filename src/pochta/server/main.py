@@ -14,6 +14,7 @@ from pochta.delivery import Delivery
 from pochta.log import bind_worker, configure_logging, get_logger
 from pochta.metrics import METRICS
 from pochta.queue.worker import QueueWorker
+from pochta.server.heap import set_mmap_threshold
 from pochta.server.housekeeping import collect_blobs_periodically
 from pochta.server.imap import imap_handlers
 from pochta.server.lease import hold_housekeeping
@@ -43,6 +44,7 @@ async def serve_forever(
     ``handlers`` replaces the handler of each protocol it names (tests use this).
     """
     configure_logging(settings.log)
+    set_mmap_threshold(settings.server.malloc_mmap_threshold)  # per-process: each worker sets it
     try:
         pid_file = PidFile.acquire(data_dir)  # DATA/pochta.pid, locked until we exit
     except AlreadyRunning as exc:
@@ -83,6 +85,7 @@ async def _serve(
     # Opening the store first applies pending migrations and fails early on a damaged database,
     # before any listener accepts a client.
     store = await open_sqlite_store(data_dir, settings)
+    await store.start_readers()
     METRICS.watch_store_commits(lambda: store.writer_stats.commits)
     peers = PeerChannel(data_dir)
     background: list[asyncio.Task[None]] = []

@@ -261,6 +261,7 @@ class MailboxView(Sequence[MessageEntry]):
         "__weakref__",
         "_dates",
         "_digests",
+        "_distinct",
         "flags",
         "mailbox",
         "message_ids",
@@ -305,6 +306,7 @@ class MailboxView(Sequence[MessageEntry]):
         self.sizes = sizes
         self._dates = dates
         self._digests = digests if isinstance(digests, bytes) else pack_digests(digests)
+        self._distinct: tuple[frozenset[str], ...] | None = None
 
     @classmethod
     def from_entries(cls, mailbox: MailboxInfo, entries: Iterable[MessageEntry]) -> MailboxView:
@@ -326,6 +328,18 @@ class MailboxView(Sequence[MessageEntry]):
     @property
     def messages(self) -> MailboxView:
         return self
+
+    # The packed columns, for code that stores or rebuilds views (``sqlite_views``)
+
+    @property
+    def packed_dates(self) -> array[int]:
+        """Internal dates as ``pack_date`` packs them, one per message; do not modify."""
+        return self._dates
+
+    @property
+    def packed_digests(self) -> bytes | None:
+        """Blob digests, 32 bytes per message; None when some blob name is not a SHA-256 in hex."""
+        return self._digests if isinstance(self._digests, bytes) else None
 
     # One message
 
@@ -365,8 +379,11 @@ class MailboxView(Sequence[MessageEntry]):
         return range(bisect_left(self.uids, first_uid), bisect_right(self.uids, last_uid))
 
     def flag_sets(self) -> list[frozenset[str]]:
-        """The distinct flag sets of the mailbox, in the order first met (by UID)."""
-        return list(dict.fromkeys(self.flags))
+        """The distinct flag sets of the mailbox, in the order first met (by UID). Computed once per
+        view (every SELECT of a shared view asks)."""
+        if self._distinct is None:
+            self._distinct = tuple(dict.fromkeys(self.flags))
+        return list(self._distinct)
 
     # Sequence
 

@@ -200,6 +200,22 @@ expunged = Table(
     sqlite_with_rowid=False,
 )
 
+# Revision 0009: a mailbox's view (uid, message id, modseq, date, size, flags, blob digest of every
+# message) packed at one HIGHESTMODSEQ, so that a process opening a big mailbox reads one row and
+# the changes since instead of every membership row (sqlite_views). Derived data: losing it costs
+# one full read; reconstruct does not need to rebuild it.
+mailbox_snapshots = Table(
+    "mailbox_snapshots",
+    metadata,
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("highestmodseq", BigInteger, nullable=False),
+    Column("messages", Integer, nullable=False),
+    Column("layout", Text, nullable=False),  # byte order and version of data (SNAPSHOT_LAYOUT)
+    Column("flag_texts", Text, nullable=False),  # the distinct flag sets, one per line
+    Column("data", LargeBinary, nullable=False),
+)
+
 quota_usage = Table(
     "quota_usage",
     metadata,

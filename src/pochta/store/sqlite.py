@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +45,7 @@ from pochta.store import sqlite_mail as mail
 from pochta.store import sqlite_mailboxes as mailbox_tree
 from pochta.store import sqlite_maintenance as maintenance
 from pochta.store import sqlite_queue as queue
+from pochta.store import sqlite_views as views
 from pochta.store.api import UNSET, DirectoryReader, FlagOp, NotFound, _Unset
 from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
@@ -73,7 +76,9 @@ from pochta.store.model import (
 )
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
 from pochta.store.sqlite_reader import SqliteDirectoryReader
-from pochta.store.writer import Writer, WriterStats, WriteTurn
+from pochta.store.writer import Writer, WriterStats, WriteTurn, driver_connection
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -122,7 +127,7 @@ def make_engine(path: Path, busy_timeout: float, *, writer: bool, pool_size: int
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0009"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -185,8 +190,11 @@ class SqliteStore:
         self._readers = concurrent.futures.ThreadPoolExecutor(
             reader_threads, thread_name_prefix="pochta-reader"
         )
+        self._reader_count = reader_threads
         self._closed = False
-        self._views = mail.ViewCache()  # sessions opening a mailbox at the same MODSEQ share its view
+        # Sessions opening a mailbox in the same state share its view; a later state is a delta away.
+        self._views = views.ViewCache(settings.store.view_cache_mb * 2**20)
+        self._saving: dict[MailboxId, asyncio.Task[None]] = {}  # snapshots being stored
         self._locks = FileLocks(data_dir)  # DATA/run/locks: flock, see locks.py
 
     # Plumbing (public for maintenance code, tests and benches)
@@ -203,6 +211,21 @@ class SqliteStore:
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a reader thread inside one read transaction (one consistent snapshot)."""
         return await asyncio.get_running_loop().run_in_executor(self._readers, self._read_sync, fn)
+
+    async def start_readers(self) -> None:
+        """Start every reader thread with its connection now (the server does, before it accepts).
+
+        The pool otherwise starts a thread, and the thread its SQLite connection, on first use:
+        inside some session's command, which then waits for the thread to be scheduled (10-15 ms of
+        a first SELECT on a loaded machine)."""
+        count = self._reader_count
+        barrier = threading.Barrier(count)
+
+        def hold(conn: Connection) -> None:
+            conn.exec_driver_sql("SELECT 1")  # the connection is open and its schema read
+            barrier.wait(30)  # every job on its own thread: each thread starts and connects
+
+        await asyncio.gather(*(self.run_read(hold) for _ in range(count)))
 
     def _read_sync(self, fn: Callable[[Connection], T]) -> T:
         with self._read_engine.connect() as conn, conn.begin():
@@ -441,7 +464,34 @@ class SqliteStore:
         return await self.run_write(lambda c, e: mail.deliver(c, e, self.blobs, prepared, targets))
 
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView:
-        return await self.run_read(lambda c: mail.open_view(c, mailbox_id, self._views))
+        return (await self.open_view_traced(mailbox_id)).view
+
+    async def open_view_traced(self, mailbox_id: MailboxId) -> views.Opened:
+        """``open_view`` saying where the view came from (tests and benches)."""
+        minimum = self.settings.store.view_snapshot_min_messages
+        opened = await self.run_read(
+            lambda c: views.open_view(driver_connection(c), mailbox_id, self._views, minimum)
+        )
+        if opened.store_snapshot and mailbox_id not in self._saving and not self._closed:
+            # In the background: the session does not wait for the writer.
+            task = asyncio.get_running_loop().create_task(self._save_snapshot(opened.view))
+            self._saving[mailbox_id] = task
+            task.add_done_callback(lambda _: self._saving.pop(mailbox_id, None))
+        return opened
+
+    async def _save_snapshot(self, view: MailboxView) -> None:
+        snapshot = await asyncio.to_thread(views.pack_snapshot, view)
+        if snapshot is None:
+            return
+        try:
+            await self.run_write(lambda c, e: views.save_snapshot(driver_connection(c), snapshot))
+        except Exception as exc:  # derived data: a failed save costs the next process a full read
+            log.warning("view snapshot of mailbox %d not stored: %s", view.mailbox.id, exc)
+
+    async def wait_snapshots(self) -> None:
+        """Wait for the snapshots being stored (tests, benches, close)."""
+        while self._saving:
+            await asyncio.gather(*list(self._saving.values()), return_exceptions=True)
 
     async def changes_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:
         return await self.run_read(lambda c: mail.changes_since(c, mailbox_id, modseq))
@@ -514,6 +564,7 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
+        await self.wait_snapshots()
         await self._writer.close()
         self._feed.close()
         await asyncio.to_thread(self._readers.shutdown, True)

@@ -14,23 +14,17 @@ anything of the job is kept.
 MODSEQs: each write operation bumps a mailbox's HIGHESTMODSEQ once and stamps every membership it
 touched with the new value (RFC 7162 §3.1 allows one value for the messages one command changed).
 
-The hot paths (``deliver``, ``open_view``) run raw SQL on the sqlite3 connection under the
-SQLAlchemy one (``writer.driver_connection``), in the same transaction: at a few hundred deliveries
-per second SQLAlchemy's per-statement work was most of the writer thread's time.
+Mailbox views (``open_view``) live in ``sqlite_views``. The hot paths (``deliver``, views) run raw
+SQL on the sqlite3 connection under the SQLAlchemy one (``writer.driver_connection``), in the same
+transaction: at a few hundred deliveries per second SQLAlchemy's per-statement work was most of the
+writer thread's time.
 """
 
 from __future__ import annotations
 
-import operator
-import sqlite3
-import sys
-import threading
-import weakref
-from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import (
@@ -50,8 +44,6 @@ from pochta.mail.ops import over_quota
 from pochta.store.api import FlagOp, NotFound, QuotaExceeded
 from pochta.store.blobs import BlobStore
 from pochta.store.model import (
-    DATE_BIAS,
-    DATE_SCALE,
     AccountId,
     BlobRef,
     CachedMessage,
@@ -61,7 +53,6 @@ from pochta.store.model import (
     CopyResult,
     MailboxId,
     MailboxInfo,
-    MailboxView,
     MessageEntry,
     MessageId,
     ModSeq,
@@ -70,7 +61,6 @@ from pochta.store.model import (
     Uid,
     date_from_parts,
     date_parts,
-    digests_from_hex,
 )
 from pochta.store.schema import (
     FTS_DELETE,
@@ -487,124 +477,6 @@ def deliver(
     return [p for p in placed if p is not None]
 
 
-# Mailbox views
-#
-# open_view reads a whole mailbox with one statement that returns one row: SQLite prints the integer
-# columns of each message as fixed-width hex and concatenates each column over the mailbox
-# (group_concat), so Python receives four long strings instead of a row of objects per message, and
-# turns them into arrays with C loops (bytes.fromhex, array.frombytes). Most of the time is spent in
-# SQLite, which runs without the GIL. Anything unexpected (the last column of _SQL_VIEW, the checks
-# after it) takes the plain path, one row per message.
-
-_VIEW_INTS = 5  # per message: uid, message_id, modseq, packed internal date, size
-_DATE_LIMIT = 1 << 50  # epoch seconds that still pack into 64 bits with their zone
-_SQL_VIEW = (
-    "SELECT count(*), "
-    "group_concat(printf('%016x%016x%016x%016x%016x', m.uid, m.message_id, m.modseq, "
-    "m.internal_date * :scale + m.internal_tz + :bias, g.size), ''), "
-    "group_concat(g.sha256, ''), "
-    "group_concat(m.flags, char(10)), "  # flags never hold white space (normalize_flags)
-    # 1 if any row would not survive this path: a zone or date that does not pack, an odd blob name.
-    "max(NOT (m.internal_tz > -:bias AND m.internal_tz < :bias AND m.internal_date > -:date_limit "
-    "AND m.internal_date < :date_limit AND length(g.sha256) = 64)) "
-    "FROM membership AS m JOIN messages AS g ON g.id = m.message_id WHERE m.mailbox_id = :mailbox"
-)
-_SQL_VIEW_ROWS = (
-    "SELECT m.uid, m.message_id, m.flags, m.modseq, m.internal_date, m.internal_tz, g.sha256, g.size "
-    "FROM membership AS m JOIN messages AS g ON g.id = m.message_id WHERE m.mailbox_id = ? "
-    "ORDER BY m.uid"
-)
-
-
-def _view_from_columns(raw: sqlite3.Connection, info: MailboxInfo) -> MailboxView | None:
-    """The view from the one-row query, or None when the data needs the plain path."""
-    params = {"mailbox": info.id, "scale": DATE_SCALE, "bias": DATE_BIAS, "date_limit": _DATE_LIMIT}
-    try:
-        count, packed, names, flags_joined, odd = raw.execute(_SQL_VIEW, params).fetchone()
-    except sqlite3.DataError:
-        # A string longer than SQLite's limit (1 GB by default: some 12 million messages).
-        return None
-    if not count:
-        return MailboxView.from_entries(info, ())
-    if odd or not isinstance(packed, str) or not isinstance(names, str) or not isinstance(flags_joined, str):
-        return None
-    ints = array("q")
-    ints.frombytes(bytes.fromhex(packed))
-    if sys.byteorder == "little":
-        ints.byteswap()  # printf wrote them big-endian
-    flag_texts = flags_joined.split("\n")
-    if len(ints) != _VIEW_INTS * count or len(flag_texts) != count or len(names) != 64 * count:
-        return None
-    uids = ints[0::_VIEW_INTS]
-    # SQLite does not promise group_concat's order; the primary key scan gives UID order, checked here.
-    if not all(map(operator.lt, uids, islice(uids, 1, None))):
-        return None
-    digests = digests_from_hex(names, count)
-    if digests is None:
-        return None
-    interned = {text: frozenset(text.split()) for text in set(flag_texts)}
-    return MailboxView(
-        info,
-        uids=uids,
-        message_ids=ints[1::_VIEW_INTS],
-        flags=tuple(map(interned.__getitem__, flag_texts)),
-        modseqs=ints[2::_VIEW_INTS],
-        dates=ints[3::_VIEW_INTS],
-        sizes=ints[4::_VIEW_INTS],
-        digests=digests,
-    )
-
-
-def _view_from_rows(raw: sqlite3.Connection, info: MailboxInfo) -> MailboxView:
-    entries = (
-        MessageEntry(
-            uid=uid,
-            message_id=message_id,
-            flags=frozenset(flags.split()),
-            modseq=modseq,
-            size=size,
-            internal_date=date_from_parts(epoch, tz),
-            blob=BlobRef(sha256, size),
-        )
-        for uid, message_id, flags, modseq, epoch, tz, sha256, size in raw.execute(_SQL_VIEW_ROWS, (info.id,))
-    )
-    return MailboxView.from_entries(info, entries)
-
-
-def open_view(conn: Connection, mailbox_id: MailboxId, reuse: ViewCache | None = None) -> MailboxView:
-    """The mailbox's view in this read snapshot. With ``reuse``: the cached view when the mailbox is
-    exactly as it was then (same MailboxInfo: same HIGHESTMODSEQ, UIDNEXT, counters, name), else a
-    new one, which replaces it in the cache. Views are immutable, so sharing them is safe."""
-    info = mailbox_info(mailbox_row(conn, mailbox_id))
-    if reuse is not None:
-        cached = reuse.get(mailbox_id)
-        if cached is not None and cached.mailbox == info:
-            return cached
-    raw = driver_connection(conn)
-    view = _view_from_columns(raw, info)
-    view = view if view is not None else _view_from_rows(raw, info)
-    if reuse is not None:
-        reuse.put(mailbox_id, view)
-    return view
-
-
-class ViewCache:
-    """The latest view of each mailbox, held weakly (it goes when no session holds it), for reader
-    threads: one lock around the weak dictionary."""
-
-    def __init__(self) -> None:
-        self._views: weakref.WeakValueDictionary[MailboxId, MailboxView] = weakref.WeakValueDictionary()
-        self._lock = threading.Lock()
-
-    def get(self, mailbox_id: MailboxId) -> MailboxView | None:
-        with self._lock:
-            return self._views.get(mailbox_id)
-
-    def put(self, mailbox_id: MailboxId, view: MailboxView) -> None:
-        with self._lock:
-            self._views[mailbox_id] = view
-
-
 def changes_since(conn: Connection, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:
     box = mailbox_row(conn, mailbox_id)
     rows = conn.execute(
@@ -739,24 +611,37 @@ def expunge(conn: Connection, events: list[Change], mailbox_id: MailboxId, uids:
     return ChangeSet(mailbox_id, modseq, (), tuple(row.uid for row in rows))
 
 
+_SQL_CACHED = (
+    "SELECT m.uid, m.message_id, g.sha256, g.size, g.parsed_json FROM membership AS m "
+    "JOIN messages AS g ON g.id = m.message_id WHERE m.mailbox_id = ? AND ({}) ORDER BY m.uid"
+)
+
+
+def uid_condition_sql(ranges: Sequence[tuple[Uid, Uid]]) -> tuple[str, list[int]]:
+    """Raw SQL for ``m.uid`` in these ranges: single UIDs in one IN list, runs as BETWEEN."""
+    singles = [low for low, high in ranges if low == high]
+    terms = [f"m.uid IN ({','.join('?' * len(singles))})"] if singles else []
+    params: list[int] = list(singles)
+    for low, high in ranges:
+        if low != high:
+            terms.append("m.uid BETWEEN ? AND ?")
+            params += (low, high)
+    return " OR ".join(terms), params
+
+
 def cached(conn: Connection, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]:
+    """Parse records of these UIDs (those that exist), in UID order: raw SQL (FETCH ENVELOPE and
+    BODYSTRUCTURE read this for every chunk of messages; SQLAlchemy's statement building for a
+    hundred scattered UIDs cost more than SQLite's work)."""
     result: list[CachedMessage] = []
-    base = (
-        select(
-            membership.c.uid,
-            membership.c.message_id,
-            messages.c.sha256,
-            messages.c.size,
-            messages.c.parsed_json,
-        )
-        .join_from(membership, messages, membership.c.message_id == messages.c.id)
-        .where(membership.c.mailbox_id == mailbox_id)
-    )
-    for condition in uid_conditions(membership.c.uid, normalize_uids(uids)):
-        for row in conn.execute(base.where(condition).order_by(membership.c.uid)):
-            result.append(
-                CachedMessage(row.uid, row.message_id, BlobRef(row.sha256, row.size), bytes(row.parsed_json))
-            )
+    raw = driver_connection(conn)
+    ranges = uid_ranges(normalize_uids(uids))
+    for start in range(0, len(ranges), RANGES_PER_STATEMENT):
+        condition, params = uid_condition_sql(ranges[start : start + RANGES_PER_STATEMENT])
+        for uid, message_id, sha256, size, parsed in raw.execute(
+            _SQL_CACHED.format(condition), (mailbox_id, *params)
+        ):
+            result.append(CachedMessage(uid, message_id, BlobRef(sha256, size), bytes(parsed)))
     return result
 
 

@@ -31,6 +31,7 @@ from pochta.store.model import Change, ReconstructReport, VerifyReport
 from pochta.store.schema import (
     FTS_DELETE,
     FTS_INSERT,
+    mailbox_snapshots,
     mailboxes,
     membership,
     messages,
@@ -132,7 +133,14 @@ _EXPUNGED_MAX = (
 
 
 def _recount(conn: Connection, apply: bool, report: ReconstructReport) -> None:
-    """Re-derive counters from membership rows; writes only when ``apply`` (inside a writer job)."""
+    """Re-derive counters from membership rows; writes only when ``apply`` (inside a writer job).
+
+    Stored view snapshots (``sqlite_views``) are derived data too: a reconstruct drops them all, and
+    the next full read of each big mailbox stores a new one. (A process's cached view notices a
+    repaired size by the mailbox's size counter, which changes without a new MODSEQ.)
+    """
+    if apply:
+        conn.execute(delete(mailbox_snapshots))
     wrong = conn.execute(text(_COUNT_BITS_WRONG)).scalar_one()
     report.counters_changed += wrong
     if apply and wrong:

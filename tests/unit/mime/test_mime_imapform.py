@@ -9,6 +9,7 @@ from mime_helpers import body, parse, read_imap
 from pochta.mime import Envelope, Part
 from pochta.mime.envelope import Address
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes, nstring, string
+from pochta.proto.imap import wire
 from pochta.proto.imap.wire import MAX_QUOTED
 
 
@@ -197,3 +198,14 @@ def test_deep_structures_render_without_recursion() -> None:
     rendered = bodystructure_bytes(part, True)
     assert rendered.count(b'"RFC822"') == 5000
     assert rendered.count(b"(") == rendered.count(b")")
+
+
+def test_plain_strings_take_the_short_path_to_the_same_bytes() -> None:
+    # string() quotes plain 7-bit values itself; every value must come out as the wire layer's rules say.
+    values = ["", "plain", "a b", 'say "hi"', "back\\slash", "tab\there", "x" * MAX_QUOTED,
+              "x" * (MAX_QUOTED + 1), "line\r\nbreak", "nul\x00here", "caf\u00e9", "\x7f", "{5}",
+              "NIL"]  # fmt: skip
+    for value in values:
+        data = value.encode("utf-8").replace(b"\x00", b"")
+        for utf8 in (False, True):
+            assert string(value, utf8=utf8) == wire.string(data, utf8=utf8), value

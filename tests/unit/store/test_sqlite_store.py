@@ -31,7 +31,7 @@ from alembic.script import ScriptDirectory  # noqa: E402
 from sqlalchemy import Connection, event  # noqa: E402
 
 from pochta.config import Settings  # noqa: E402
-from pochta.store import sqlite_mail as mail  # noqa: E402
+from pochta.store import sqlite_views as views  # noqa: E402
 from pochta.store.api import NotFound, Store  # noqa: E402
 from pochta.store.changes import LocalChangeFeed  # noqa: E402
 from pochta.store.model import Change, ChangeKind, MailboxView, Target  # noqa: E402
@@ -424,8 +424,8 @@ async def test_open_view_paths_agree(store: Store) -> None:
 def _both_views(conn: Connection, mailbox_id: int) -> tuple[MailboxView | None, MailboxView]:
     """The view by the one-row query (None if it declines) and by one row per message."""
     raw = driver_connection(conn)
-    info = mail.mailbox_info(mail.mailbox_row(conn, mailbox_id))
-    return mail._view_from_columns(raw, info), mail._view_from_rows(raw, info)
+    info = views.read_mailbox(raw, mailbox_id)
+    return views.view_from_columns(raw, info), views.view_from_rows(raw, info)
 
 
 async def test_open_view_takes_the_plain_path_for_odd_rows(store: Store) -> None:
@@ -587,6 +587,7 @@ async def test_migration_0006_gives_queued_messages_ids(data_dir: Path) -> None:
     try:
         conn.executescript(
             "DROP INDEX ix_queue_messages_qid; ALTER TABLE queue_messages DROP COLUMN qid;"
+            "DROP TABLE mailbox_snapshots;"  # revision 0009, after 0006
             "UPDATE alembic_version SET version_num = '0005';"
         )
     finally:

@@ -20,10 +20,11 @@ whose blob is gone too is left out, and the command ends with the tagged ``NO [E
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import BinaryIO
 
 from pochta.mail import flags as flagrules
-from pochta.mime import ParsedMessage
+from pochta.mime import Envelope, ParsedMessage, envelope_from_json
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 from pochta.mime.model import Part
 from pochta.proto.imap import Command, Status, Tagged
@@ -52,6 +53,33 @@ def _has_section(att: FetchAtt) -> bool:
 
 def _needs_parse(att: FetchAtt) -> bool:
     return att.name in _PARSED_ITEMS or _has_section(att)
+
+
+def _needs_tree(att: FetchAtt) -> bool:
+    """Whether the item needs the whole parse record (ENVELOPE alone needs only the envelope)."""
+    return att.name != "ENVELOPE" and _needs_parse(att)
+
+
+class _Record:
+    """A message's parse record, decoded as far as the FETCH needs: the whole tree, or only the
+    root's ENVELOPE (``envelope_from_json``: no part objects, headers or text rebuilt)."""
+
+    __slots__ = ("cached", "envelope", "parsed")
+
+    def __init__(self, cached: CachedMessage, whole: bool, parsed: ParsedMessage | None = None) -> None:
+        """``parsed``: the message parsed again from its blob (its record is gone)."""
+        self.cached = cached
+        if parsed is None and whole:
+            parsed = ParsedMessage.from_json(cached.parsed_json)
+        self.parsed = parsed
+        self.envelope: Envelope | None = (
+            self.parsed.root.envelope if self.parsed is not None else envelope_from_json(cached.parsed_json)
+        )
+
+    @property
+    def root(self) -> Part:
+        assert self.parsed is not None
+        return self.parsed.root
 
 
 class _Blob:
@@ -112,11 +140,20 @@ async def fetch(session: Session, command: Command) -> Tagged:
     flagged_now = await _set_seen(session, selected, uids, atts)
     add_flags = bool(flagged_now) and not any(a.name == "FLAGS" for a in atts)
     needs_parse = any(_needs_parse(a) for a in atts)
+    whole = any(_needs_tree(a) for a in atts)
     out = _Output(session)
     incomplete = False
+    streaming = any(_has_section(a) for a in atts)
+    add = flagged_now if add_flags else set()
     for start in range(0, len(uids), CACHE_CHUNK):
         chunk = uids[start : start + CACHE_CHUNK]
-        parsed = await _parsed(session, selected, chunk) if needs_parse else {}
+        parsed = await _parsed(session, selected, chunk, whole) if needs_parse else {}
+        if not streaming:
+            # Nothing to stream: the chunk's responses are built at once and written together.
+            lines, missing = _lines(session, selected, chunk, parsed, atts, add)
+            incomplete = incomplete or missing
+            await out.add(b"".join(lines))
+            continue
         for uid in chunk:
             seq = selected.seq_of(uid)
             entry = selected.entry(uid)
@@ -126,7 +163,7 @@ async def fetch(session: Session, command: Command) -> Tagged:
             if needs_parse and cached is None:
                 incomplete = True  # expunged meanwhile: its content is gone (RFC 9051 §7.5.1)
                 continue
-            wanted = [*atts, FetchAtt("FLAGS")] if add_flags and uid in flagged_now else atts
+            wanted = [*atts, FetchAtt("FLAGS")] if uid in add else atts
             try:
                 await _respond(session, out, selected, seq, entry, cached, wanted)
             except sections.SectionError as exc:
@@ -144,7 +181,12 @@ async def fetch(session: Session, command: Command) -> Tagged:
 
 async def _flags_only(session: Session, selected: SelectedMailbox, uids: list[int], names: list[str]) -> None:
     """FETCH of UID and FLAGS only (``1:* (UID FLAGS)``): the lines are written directly, the flag
-    list encoded once per distinct flag set, without building response objects per message."""
+    list encoded once per distinct flag set, without building response objects per message; for a
+    run of messages (``flag_run``) a whole batch of lines is one formatting pass over the columns."""
+    run = selected.flag_run(uids)
+    if run is not None:
+        await _flag_run_lines(session, uids, names, run[0], run[1])
+        return
     encoded: dict[tuple[frozenset[str], bool], bytes] = {}
     out = _Output(session)
     batch: list[bytes] = []
@@ -170,6 +212,44 @@ async def _flags_only(session: Session, selected: SelectedMailbox, uids: list[in
         await out.add(b"".join(batch))
 
 
+_LINE_FORMATS: dict[tuple[str, ...], bytes] = {
+    ("UID", "FLAGS"): b"* %d FETCH (UID %d FLAGS %s)\r\n",
+    ("FLAGS", "UID"): b"* %d FETCH (FLAGS %s UID %d)\r\n",
+}
+_RUN_BATCH = 4096  # lines formatted per write
+
+
+async def _flag_run_lines(
+    session: Session, uids: list[int], names: list[str], first_seq: int, flags: list[frozenset[str]]
+) -> None:
+    encoded: dict[frozenset[str], bytes] = {}
+    for flag_set in dict.fromkeys(flags):
+        encoded[flag_set] = flag_list(SelectedMailbox.client_flag_order(flag_set))
+    lists = list(map(encoded.__getitem__, flags))
+    seqs = range(first_seq, first_seq + len(uids))
+    key = tuple(names)
+    out = _Output(session)
+    fmt = _LINE_FORMATS.get(key)
+    for start in range(0, len(uids), _RUN_BATCH):
+        stop = start + _RUN_BATCH
+        batch = (seqs[start:stop], uids[start:stop], lists[start:stop])
+        if fmt is None:
+            lines = map(_generic_line(names), *batch)
+        elif key == ("UID", "FLAGS"):
+            lines = map(fmt.__mod__, zip(*batch, strict=True))
+        else:
+            lines = map(fmt.__mod__, zip(batch[0], batch[2], batch[1], strict=True))
+        await out.add(b"".join(lines))
+
+
+def _generic_line(names: list[str]) -> Callable[[int, int, bytes], bytes]:
+    def line(seq: int, uid: int, flags: bytes) -> bytes:
+        items = [b"UID %d" % uid if name == "UID" else b"FLAGS " + flags for name in names]
+        return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(items))
+
+    return line
+
+
 async def _set_seen(
     session: Session, selected: SelectedMailbox, uids: list[int], atts: list[FetchAtt]
 ) -> set[int]:
@@ -189,16 +269,17 @@ async def _set_seen(
 
 
 async def _parsed(
-    session: Session, selected: SelectedMailbox, uids: list[int]
-) -> dict[int, tuple[CachedMessage, ParsedMessage]]:
+    session: Session, selected: SelectedMailbox, uids: list[int], whole: bool
+) -> dict[int, _Record]:
     live = [uid for uid in uids if not selected.is_expunged(uid)]
     rows = await session.services.store.cached(selected.mailbox_id, live)
 
-    def decode() -> dict[int, tuple[CachedMessage, ParsedMessage]]:
-        return {row.uid: (row, ParsedMessage.from_json(row.parsed_json)) for row in rows}
+    def decode() -> dict[int, _Record]:
+        return {row.uid: _Record(row, whole) for row in rows}
 
-    # Decoding the JSON of hundreds of parse records is CPU work: off the event loop.
-    found = await asyncio.to_thread(decode) if len(rows) > 16 else decode()
+    # Decoding the JSON of hundreds of whole parse records is CPU work: off the event loop. Envelopes
+    # alone (a JSON load and a few tuples each) cost less than the thread hop.
+    found = await asyncio.to_thread(decode) if whole and len(rows) > 16 else decode()
     # Expunged elsewhere: known to the session already, or learnt just now (no parse record).
     gone = [entry for uid in uids if uid not in found and (entry := selected.entry(uid)) is not None]
     if gone:
@@ -206,20 +287,68 @@ async def _parsed(
     return found
 
 
-def _parse_again(
-    session: Session, entries: list[MessageEntry]
-) -> dict[int, tuple[CachedMessage, ParsedMessage]]:
+def _parse_again(session: Session, entries: list[MessageEntry]) -> dict[int, _Record]:
     """Messages expunged elsewhere, from their blobs while these still exist (module docstring)."""
     settings = session.services.settings.mime
-    found: dict[int, tuple[CachedMessage, ParsedMessage]] = {}
+    found: dict[int, _Record] = {}
     for entry in entries:
         try:
             with session.services.store.open_blob(entry.blob) as file:
                 parsed = parse_file(file, settings)
         except (NotFound, OSError):
             continue  # collected: the caller answers NO [EXPUNGEISSUED]
-        found[entry.uid] = (CachedMessage(entry.uid, entry.message_id, entry.blob, b""), parsed)
+        cached = CachedMessage(entry.uid, entry.message_id, entry.blob, b"")
+        found[entry.uid] = _Record(cached, whole=True, parsed=parsed)
     return found
+
+
+def _lines(
+    session: Session,
+    selected: SelectedMailbox,
+    uids: list[int],
+    parsed: dict[int, _Record],
+    atts: list[FetchAtt],
+    add_flags: set[int],
+) -> tuple[list[bytes], bool]:
+    """The FETCH responses of items that need no blob (no body section), and whether some message
+    was left out because its record is gone (expunged meanwhile)."""
+    lines: list[bytes] = []
+    missing = False
+    needs_parse = any(_needs_parse(a) for a in atts)
+    with_flags = [*atts, FetchAtt("FLAGS")]
+    for uid in uids:
+        seq = selected.seq_of(uid)
+        entry = selected.entry(uid)
+        if seq is None or entry is None:  # pragma: no cover - resolve() only returns numbered UIDs
+            continue
+        record = parsed.get(uid)
+        if needs_parse and record is None:
+            missing = True  # RFC 9051 §7.5.1: its content is gone
+            continue
+        wanted = with_flags if uid in add_flags else atts
+        items = [_simple_item(session, selected, entry, record, att) for att in wanted]
+        lines.append(Fetch(seq, items).encode(session.ctx))
+    return lines, missing
+
+
+def _simple_item(
+    session: Session, selected: SelectedMailbox, entry: MessageEntry, record: _Record | None, att: FetchAtt
+) -> tuple[str, FetchValue]:
+    """The value of an item that is not a body section."""
+    name = att.name
+    if name == "UID":
+        return "UID", entry.uid
+    if name == "FLAGS":
+        return "FLAGS", selected.client_flags(entry.uid)
+    if name == "INTERNALDATE":
+        return "INTERNALDATE", entry.internal_date
+    if name == "RFC822.SIZE":
+        return "RFC822.SIZE", entry.size
+    assert record is not None
+    if name == "ENVELOPE":
+        return "ENVELOPE", Raw(envelope_bytes(record.envelope, utf8=session.utf8))
+    # BODYSTRUCTURE, or BODY without a section: RFC 9051 §7.5.2 BODY is the non-extensible form.
+    return name, Raw(bodystructure_bytes(record.root, name == "BODYSTRUCTURE", utf8=session.utf8))
 
 
 async def _respond(
@@ -228,40 +357,25 @@ async def _respond(
     selected: SelectedMailbox,
     seq: int,
     entry: MessageEntry,
-    cached: tuple[CachedMessage, ParsedMessage] | None,
+    record: _Record | None,
     atts: list[FetchAtt],
 ) -> None:
-    uid, size, utf8 = entry.uid, entry.size, session.utf8
     items: list[tuple[str, FetchValue]] = []
     streams: dict[int, sections.Extent] = {}
-    blob = _Blob(session, cached[0].blob if cached is not None else entry.blob)
+    blob = _Blob(session, record.cached.blob if record is not None else entry.blob)
     try:
         for att in atts:
-            name = att.name
-            if name == "UID":
-                items.append(("UID", uid))
-            elif name == "FLAGS":
-                items.append(("FLAGS", selected.client_flags(uid)))
-            elif name == "INTERNALDATE":
-                items.append(("INTERNALDATE", entry.internal_date))
-            elif name == "RFC822.SIZE":
-                items.append(("RFC822.SIZE", size))
+            if not _has_section(att):
+                items.append(_simple_item(session, selected, entry, record, att))
+                continue
+            assert record is not None
+            value = await _section(blob, record.root, entry.size, att)
+            if isinstance(value, tuple):
+                stream, binary = value
+                streams[len(items)] = stream
+                items.append((att.response_name(), StreamedBody(stream.length, binary)))
             else:
-                assert cached is not None
-                root = cached[1].root
-                if name == "ENVELOPE":
-                    items.append(("ENVELOPE", Raw(envelope_bytes(root.envelope, utf8=utf8))))
-                elif name in ("BODYSTRUCTURE", "BODY") and att.section is None:
-                    extended = name == "BODYSTRUCTURE"  # RFC 9051 §7.5.2: BODY is the non-extensible form
-                    items.append((name, Raw(bodystructure_bytes(root, extended, utf8=utf8))))
-                else:
-                    value = await _section(blob, root, size, att)
-                    if isinstance(value, tuple):
-                        stream, binary = value
-                        streams[len(items)] = stream
-                        items.append((att.response_name(), StreamedBody(stream.length, binary)))
-                    else:
-                        items.append((att.response_name(), value))
+                items.append((att.response_name(), value))
         if streams:
             await blob.read(0, 0)  # open it now: a missing blob must fail before any literal is sent
         parts = Fetch(seq, tuple(items)).encode_parts(session.ctx)

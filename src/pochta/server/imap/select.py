@@ -67,7 +67,7 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
     session.send(Exists(selected.exists))
     if rev1:
         session.send(Recent(selected.recent_count))  # RFC 3501 §6.3.1 (0: see the module docstring)
-        first_unseen = _first_unseen(view.flags)
+        first_unseen = _first_unseen(view.flags, view.flag_sets())
         if first_unseen is not None:
             # RFC 3501 §6.3.1: OK [UNSEEN n], the first unseen message (removed in RFC 9051).
             unseen = Code("UNSEEN", b"%d" % first_unseen)
@@ -102,14 +102,12 @@ def announce_keywords(session: Session) -> None:
         session.send(_permanent_flags(session, selected))
 
 
-def _first_unseen(flag_column: tuple[frozenset[str], ...]) -> int | None:
-    unseen = {f for f in dict.fromkeys(flag_column) if not flagrules.has_flag(f, flagrules.SEEN)}
+def _first_unseen(flag_column: tuple[frozenset[str], ...], distinct: list[frozenset[str]]) -> int | None:
+    unseen = [f for f in distinct if not flagrules.has_flag(f, flagrules.SEEN)]
     if not unseen:
         return None
-    for index, flags in enumerate(flag_column):
-        if flags in unseen:
-            return index + 1
-    return None  # pragma: no cover - unseen is a subset of the column
+    # One C-level search per distinct unseen flag set (a mailbox has a handful), not a Python loop.
+    return min(flag_column.index(f) for f in unseen) + 1
 
 
 async def close(session: Session, command: Command) -> Tagged:

@@ -17,7 +17,9 @@ API (``SelectedMailbox``):
   built on demand when messages left or arrived since SELECT: fetch it once per command; do not modify).
 - ``uid_at(seq)``, ``seq_of(uid)``: number to UID (IndexError when out of range), UID to number (None).
 - ``flags_of(uid)``, ``modseq_of(uid)``: stored flags and MODSEQ of a message in the numbering
-  (KeyError otherwise); ``client_flags(uid)``: the FETCH FLAGS list (\\Recent added for rev1).
+  (KeyError otherwise); ``client_flags(uid)``: the FETCH FLAGS list (\\Recent added for rev1);
+  ``flag_run(uids)``: the same for a run of messages in bulk (FETCH 1:* (UID FLAGS)), when it can.
+  ``client_flag_order(flags)``: a flag set in the order FETCH FLAGS lists it.
 - ``entry(uid)``: the message's ``MessageEntry`` (size, internal date, blob), None when unknown.
 - ``is_expunged(uid)``, ``is_recent(uid)``, ``recent_count``, ``pending`` (anything to tell).
 - ``highestmodseq``: the MODSEQ up to which changes were absorbed: the cursor for
@@ -69,7 +71,7 @@ from __future__ import annotations
 import weakref
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from pochta.mail import flags as flagrules
 from pochta.mail.flags import RECENT, flag_key
@@ -170,12 +172,36 @@ class SelectedMailbox:
         changed = self._over.get(uid)
         return changed.modseq if changed is not None else self._view.modseqs[self._base_position(uid)]
 
+    @staticmethod
+    def client_flag_order(flags: Iterable[str]) -> list[str]:
+        return sorted(flags, key=_flag_order)
+
     def client_flags(self, uid: int) -> tuple[str, ...]:
         """The FLAGS list the client is shown: system flags first; \\Recent for rev1 sessions only."""
         flags = sorted(self.flags_of(uid), key=_flag_order)
         if self.rev1 and uid in self._recent:
             flags.append(RECENT)  # RFC 3501 §2.3.2 session flag; RFC 9051 has no \Recent
         return tuple(flags)
+
+    def flag_run(self, uids: Sequence[int]) -> tuple[int, list[frozenset[str]]] | None:
+        """For ``uids`` (ascending) that are consecutive messages of the view with no message removed
+        from the numbering and no \\Recent: the sequence number of the first and the stored flags of
+        each, read from the view's column in bulk (flags changed since SELECT patched in). None
+        otherwise: ask per message (``seq_of``, ``client_flags``)."""
+        if not uids or self._removed or (self.rev1 and self._recent):
+            return None
+        first = self._view.position(uids[0])
+        stop = -1 if first is None else first + len(uids)
+        # Strictly ascending UIDs with the same ends and count as a run of the view are that run.
+        if first is None or stop > self._base_count or self._base[stop - 1] != uids[-1]:
+            return None
+        flags = list(self._view.flags[first:stop])
+        for uid, changed in self._over.items():
+            if changed is not None and uids[0] <= uid <= uids[-1]:
+                position = self._view.position(uid)
+                if position is not None:
+                    flags[position - first] = changed.flags
+        return first + 1, flags
 
     def entry(self, uid: int) -> MessageEntry | None:
         """Size, internal date and blob of a message of the numbering (they never change)."""

@@ -1,0 +1,524 @@
+"""Mailbox views over SQLite: a full read, a per-process cache refreshed by deltas, stored snapshots.
+
+``open_view`` (in a reader thread, inside one read transaction) returns the view of a mailbox in
+that transaction's snapshot, the cheapest way it can:
+
+1. **The process cache** (``ViewCache``): the last view of each mailbox this process built. Its
+   ``MailboxInfo`` is compared with the mailbox row read in this transaction: equal (same
+   HIGHESTMODSEQ, UIDNEXT, counters, name) means nothing changed, in this process or any other,
+   since every change of a membership row bumps HIGHESTMODSEQ in the same transaction. An older
+   cached view of the same UIDVALIDITY is brought forward by a **delta** (below) instead of a new
+   read. The cache is never trusted without that check, so several processes may share a data
+   directory.
+2. **The stored snapshot** (table ``mailbox_snapshots``, migration 0009): the packed columns of a big
+   mailbox at one HIGHESTMODSEQ, written by the store's writer in the background after a full read.
+   A process that has not opened the mailbox yet (a new worker, after a restart) reads one row and
+   applies the delta since it, instead of reading every message. The snapshot lives in the same
+   database as the data it describes, so a backup, a restore or another process see the two
+   together.
+3. **The full read** (``read_full``): every membership row, as before (one-row group_concat query).
+
+A delta is what ``changes_since`` reads: membership rows whose MODSEQ is above the base view's (new
+messages and changed flags) and ``expunged`` records above it. It is applied to copies of the base
+columns (a view is immutable and other sessions hold it). It is refused (and the full read taken)
+when it is large compared to the mailbox, or when the result disagrees with the mailbox row's
+message count.
+
+Anything that changes a membership row must bump the mailbox's HIGHESTMODSEQ and stamp the row (all
+writes in ``sqlite_mail`` do), and ``expunged`` records must be kept as long as a view older than
+them may be brought forward (they are only deleted with their mailbox). ``reconstruct``, which may
+repair a message's size without a new MODSEQ, deletes every stored snapshot, and a cached view whose
+counters moved without a new MODSEQ is read again.
+"""
+
+from __future__ import annotations
+
+import operator
+import sqlite3
+import sys
+import threading
+import weakref
+from array import array
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from itertools import islice
+from typing import Any
+
+from pochta.store.api import NotFound
+from pochta.store.model import (
+    DATE_BIAS,
+    DATE_SCALE,
+    BlobRef,
+    MailboxId,
+    MailboxInfo,
+    MailboxView,
+    MessageEntry,
+    date_from_parts,
+    digests_from_hex,
+    pack_date,
+)
+
+# Layout of a stored snapshot's data: native byte order, five int64 columns, uint32 flag-set
+# indexes, 32-byte digests. A snapshot of another layout (a database moved to another machine) is
+# ignored, and replaced by the next full read.
+SNAPSHOT_LAYOUT = f"{sys.byteorder}-1"
+_INT_COLUMNS = 5  # uids, message_ids, modseqs, dates, sizes
+_BYTES_PER_MESSAGE = _INT_COLUMNS * 8 + 4 + 32
+# A delta of more rows than this share of the mailbox is not worth applying: read it all.
+_DELTA_SHARE = 4
+_DELTA_FLOOR = 64  # ... but a delta this small is always applied
+# A stored snapshot this far behind (rows of delta) is written again.
+SNAPSHOT_REFRESH_ROWS = 1000
+
+
+# The full read
+#
+# One statement that returns one row: SQLite prints the integer columns of each message as
+# fixed-width hex and concatenates each column over the mailbox (group_concat), so Python receives
+# four long strings instead of a row of objects per message, and turns them into arrays with C loops
+# (bytes.fromhex, array.frombytes). Most of the time is spent in SQLite, which runs without the GIL.
+# Anything unexpected (the last column of _SQL_VIEW, the checks after it) takes the plain path, one
+# row per message.
+
+_VIEW_INTS = 5  # per message: uid, message_id, modseq, packed internal date, size
+_DATE_LIMIT = 1 << 50  # epoch seconds that still pack into 64 bits with their zone
+_SQL_VIEW = (
+    "SELECT count(*), "
+    "group_concat(printf('%016x%016x%016x%016x%016x', m.uid, m.message_id, m.modseq, "
+    "m.internal_date * :scale + m.internal_tz + :bias, g.size), ''), "
+    "group_concat(g.sha256, ''), "
+    "group_concat(m.flags, char(10)), "  # flags never hold white space (normalize_flags)
+    # 1 if any row would not survive this path: a zone or date that does not pack, an odd blob name.
+    "max(NOT (m.internal_tz > -:bias AND m.internal_tz < :bias AND m.internal_date > -:date_limit "
+    "AND m.internal_date < :date_limit AND length(g.sha256) = 64)) "
+    "FROM membership AS m JOIN messages AS g ON g.id = m.message_id WHERE m.mailbox_id = :mailbox"
+)
+_SQL_VIEW_ROWS = (
+    "SELECT m.uid, m.message_id, m.flags, m.modseq, m.internal_date, m.internal_tz, g.sha256, g.size "
+    "FROM membership AS m JOIN messages AS g ON g.id = m.message_id WHERE m.mailbox_id = ? "
+    "ORDER BY m.uid"
+)
+_SQL_DELTA_ROWS = (
+    "SELECT m.uid, m.message_id, m.flags, m.modseq, m.internal_date, m.internal_tz, g.sha256, g.size "
+    "FROM membership AS m JOIN messages AS g ON g.id = m.message_id "
+    "WHERE m.mailbox_id = ? AND m.modseq > ? ORDER BY m.uid"
+)
+_SQL_DELTA_GONE = "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?"
+_SQL_MAILBOX = (
+    "SELECT id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed, "
+    "messages, unseen, deleted, size FROM mailboxes WHERE id = ?"
+)
+_SQL_SNAPSHOT = (
+    "SELECT uidvalidity, highestmodseq, messages, layout, flag_texts, data FROM mailbox_snapshots "
+    "WHERE mailbox_id = ?"
+)
+# Written only over an older snapshot, and only while the mailbox is the one it was taken of.
+_SQL_SAVE_SNAPSHOT = (
+    "INSERT INTO mailbox_snapshots (mailbox_id, uidvalidity, highestmodseq, messages, layout, "
+    "flag_texts, data) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 "
+    "WHERE EXISTS (SELECT 1 FROM mailboxes WHERE id = ?1 AND uidvalidity = ?2) "
+    "ON CONFLICT (mailbox_id) DO UPDATE SET uidvalidity = excluded.uidvalidity, "
+    "highestmodseq = excluded.highestmodseq, messages = excluded.messages, layout = excluded.layout, "
+    "flag_texts = excluded.flag_texts, data = excluded.data "
+    "WHERE excluded.highestmodseq > mailbox_snapshots.highestmodseq "
+    "OR excluded.uidvalidity != mailbox_snapshots.uidvalidity"
+)
+
+
+def read_mailbox(raw: sqlite3.Connection, mailbox_id: MailboxId) -> MailboxInfo:
+    row = raw.execute(_SQL_MAILBOX, (mailbox_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no mailbox with id {mailbox_id}")
+    mid, account, name, validity, uidnext, modseq, special, subscribed, count, unseen, deleted, size = row
+    return MailboxInfo(
+        mid, account, name, validity, uidnext, modseq, special, bool(subscribed), count, unseen, deleted, size
+    )
+
+
+def view_from_columns(raw: sqlite3.Connection, info: MailboxInfo) -> MailboxView | None:
+    """The view from the one-row query, or None when the data needs the plain path."""
+    params = {"mailbox": info.id, "scale": DATE_SCALE, "bias": DATE_BIAS, "date_limit": _DATE_LIMIT}
+    try:
+        count, packed, names, flags_joined, odd = raw.execute(_SQL_VIEW, params).fetchone()
+    except sqlite3.DataError:
+        # A string longer than SQLite's limit (1 GB by default: some 12 million messages).
+        return None
+    if not count:
+        return MailboxView.from_entries(info, ())
+    if odd or not isinstance(packed, str) or not isinstance(names, str) or not isinstance(flags_joined, str):
+        return None
+    ints = array("q")
+    ints.frombytes(bytes.fromhex(packed))
+    if sys.byteorder == "little":
+        ints.byteswap()  # printf wrote them big-endian
+    flag_texts = flags_joined.split("\n")
+    if len(ints) != _VIEW_INTS * count or len(flag_texts) != count or len(names) != 64 * count:
+        return None
+    uids = ints[0::_VIEW_INTS]
+    # SQLite does not promise group_concat's order; the primary key scan gives UID order, checked here.
+    if not all(map(operator.lt, uids, islice(uids, 1, None))):
+        return None
+    digests = digests_from_hex(names, count)
+    if digests is None:
+        return None
+    interned = {text: frozenset(text.split()) for text in set(flag_texts)}
+    return MailboxView(
+        info,
+        uids=uids,
+        message_ids=ints[1::_VIEW_INTS],
+        flags=tuple(map(interned.__getitem__, flag_texts)),
+        modseqs=ints[2::_VIEW_INTS],
+        dates=ints[3::_VIEW_INTS],
+        sizes=ints[4::_VIEW_INTS],
+        digests=digests,
+    )
+
+
+def view_from_rows(raw: sqlite3.Connection, info: MailboxInfo) -> MailboxView:
+    return MailboxView.from_entries(info, map(_entry, raw.execute(_SQL_VIEW_ROWS, (info.id,))))
+
+
+def _entry(row: tuple[Any, ...]) -> MessageEntry:
+    uid, message_id, flags, modseq, epoch, tz, sha256, size = row
+    return MessageEntry(
+        uid=uid,
+        message_id=message_id,
+        flags=frozenset(flags.split()),
+        modseq=modseq,
+        size=size,
+        internal_date=date_from_parts(epoch, tz),
+        blob=BlobRef(sha256, size),
+    )
+
+
+def read_full(raw: sqlite3.Connection, info: MailboxInfo) -> MailboxView:
+    view = view_from_columns(raw, info)
+    return view if view is not None else view_from_rows(raw, info)
+
+
+# Deltas
+
+
+def _delta_limit(count: int) -> int:
+    return max(_DELTA_FLOOR, count // _DELTA_SHARE)
+
+
+def apply_delta(
+    raw: sqlite3.Connection, base: MailboxView, info: MailboxInfo
+) -> tuple[MailboxView, int] | None:
+    """``base`` brought forward to ``info`` (the same mailbox, later) with the changes since its
+    HIGHESTMODSEQ, and the number of rows that delta had; None when the delta is too large or does
+    not add up (then read it all)."""
+    since = base.mailbox.highestmodseq
+    if since == info.highestmodseq:
+        # No message changed (a rename, a subscription): the same columns, new info. Counters that
+        # moved without a new MODSEQ are reconstruct's repairs (a message's size among them): read
+        # it all again.
+        then = base.mailbox
+        same = (then.messages, then.unseen, then.deleted, then.size) == (
+            info.messages,
+            info.unseen,
+            info.deleted,
+            info.size,
+        )
+        return (_with_columns(info, base), 0) if same else None
+    limit = _delta_limit(max(len(base), info.messages))
+    rows = raw.execute(_SQL_DELTA_ROWS + " LIMIT ?", (info.id, since, limit + 1)).fetchall()
+    gone = raw.execute(_SQL_DELTA_GONE + " LIMIT ?", (info.id, since, limit + 1)).fetchall()
+    if len(rows) + len(gone) > limit:
+        return None
+    uids = base.uids
+    last = uids[-1] if len(uids) else 0
+    changed: dict[int, tuple[Any, ...]] = {}
+    appended: list[tuple[Any, ...]] = []
+    for row in rows:
+        uid = row[0]
+        if uid > last:
+            appended.append(row)  # UIDs only grow: every new message is above the base's last
+            continue
+        position = base.position(uid)
+        if position is None:
+            return None  # a message below the base's last UID that the base lacks: not a delta
+        changed[position] = row
+    dropped = sorted({p for p in (base.position(uid) for (uid,) in gone if uid <= last) if p is not None})
+    digests = base.packed_digests
+    if digests is None:
+        return None
+    message_ids, modseqs, dates, sizes = base.message_ids, base.modseqs, base.packed_dates, base.sizes
+    flags: list[frozenset[str]] | tuple[frozenset[str], ...] = base.flags
+    if changed:
+        modseqs, sizes, flags = array("q", modseqs), array("q", sizes), list(flags)
+        interned: dict[str, frozenset[str]] = {}
+        for position, row in changed.items():
+            text = row[2]
+            flag_set = interned.get(text)
+            if flag_set is None:
+                flag_set = interned[text] = frozenset(text.split())
+            flags[position] = flag_set
+            modseqs[position] = row[3]
+            sizes[position] = row[7]
+    if dropped:
+        keep = _runs(dropped, len(uids))
+        uids, message_ids, modseqs, dates, sizes = (
+            _take(column, keep) for column in (uids, message_ids, modseqs, dates, sizes)
+        )
+        flags = [f for start, stop in keep for f in flags[start:stop]]
+        digests = b"".join(digests[32 * start : 32 * stop] for start, stop in keep)
+    if appended:
+        uids, message_ids, modseqs, dates, sizes = (
+            array("q", column) for column in (uids, message_ids, modseqs, dates, sizes)
+        )
+        flags = list(flags)
+        added: list[bytes] = []
+        for uid, message_id, text, modseq, epoch, tz, sha256, size in appended:
+            if not (-DATE_BIAS < tz < DATE_BIAS) or len(sha256) != 64:
+                return None
+            digest = digests_from_hex(sha256, 1)
+            if digest is None:
+                return None
+            uids.append(uid)
+            message_ids.append(message_id)
+            modseqs.append(modseq)
+            dates.append(pack_date(epoch, tz))
+            sizes.append(size)
+            flags.append(frozenset(text.split()))
+            added.append(digest)
+        digests += b"".join(added)
+    if len(uids) != info.messages:
+        return None
+    return MailboxView(
+        info,
+        uids=uids,
+        message_ids=message_ids,
+        flags=tuple(flags),
+        modseqs=modseqs,
+        dates=dates,
+        sizes=sizes,
+        digests=digests,
+    ), len(rows) + len(gone)
+
+
+def _runs(dropped: list[int], count: int) -> list[tuple[int, int]]:
+    """The runs ``[start, stop)`` of positions below ``count`` not in ``dropped`` (ascending)."""
+    runs = []
+    start = 0
+    for position in dropped:
+        if position > start:
+            runs.append((start, position))
+        start = position + 1
+    if start < count:
+        runs.append((start, count))
+    return runs
+
+
+def _take(column: array[int], runs: list[tuple[int, int]]) -> array[int]:
+    out = array("q")
+    for start, stop in runs:
+        out.extend(column[start:stop])
+    return out
+
+
+def _with_columns(info: MailboxInfo, base: MailboxView) -> MailboxView:
+    digests = base.packed_digests
+    return MailboxView(
+        info,
+        uids=base.uids,
+        message_ids=base.message_ids,
+        flags=base.flags,
+        modseqs=base.modseqs,
+        dates=base.packed_dates,
+        sizes=base.sizes,
+        digests=digests if digests is not None else tuple(e.blob.sha256 for e in base),
+    )
+
+
+# Stored snapshots
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A view packed for the ``mailbox_snapshots`` table."""
+
+    mailbox_id: MailboxId
+    uidvalidity: int
+    highestmodseq: int
+    messages: int
+    flag_texts: str
+    data: bytes
+
+
+def pack_snapshot(view: MailboxView) -> Snapshot | None:
+    """The view's columns as one row (None for a view whose blob names are not all SHA-256s)."""
+    digests = view.packed_digests
+    if digests is None:
+        return None
+    table: dict[frozenset[str], int] = {}
+    indexes = array("I", [table.setdefault(f, len(table)) for f in view.flags])
+    texts = "\n".join(" ".join(sorted(f)) for f in table)
+    parts = [c.tobytes() for c in (view.uids, view.message_ids, view.modseqs, view.packed_dates, view.sizes)]
+    data = b"".join([*parts, indexes.tobytes(), digests])
+    info = view.mailbox
+    return Snapshot(info.id, info.uidvalidity, info.highestmodseq, len(view), texts, data)
+
+
+def save_snapshot(raw: sqlite3.Connection, snapshot: Snapshot) -> None:
+    """Store it (inside a writer job), unless a newer one is there or the mailbox went."""
+    raw.execute(
+        _SQL_SAVE_SNAPSHOT,
+        (
+            snapshot.mailbox_id,
+            snapshot.uidvalidity,
+            snapshot.highestmodseq,
+            snapshot.messages,
+            SNAPSHOT_LAYOUT,
+            snapshot.flag_texts,
+            snapshot.data,
+        ),
+    )
+
+
+def load_snapshot(raw: sqlite3.Connection, info: MailboxInfo) -> MailboxView | None:
+    """The stored snapshot as a view (with the MailboxInfo of its time, but for the counters), or
+    None when there is none that can lead to ``info``."""
+    row = raw.execute(_SQL_SNAPSHOT, (info.id,)).fetchone()
+    if row is None:
+        return None
+    validity, modseq, count, layout, texts, data = row
+    if validity != info.uidvalidity or modseq > info.highestmodseq or layout != SNAPSHOT_LAYOUT:
+        return None
+    if not isinstance(data, bytes) or len(data) != count * _BYTES_PER_MESSAGE:
+        return None
+    view = memoryview(data)
+    columns = []
+    offset = 0
+    for _ in range(_INT_COLUMNS):
+        column = array("q")
+        column.frombytes(view[offset : offset + 8 * count])
+        columns.append(column)
+        offset += 8 * count
+    indexes = array("I")
+    indexes.frombytes(view[offset : offset + 4 * count])
+    offset += 4 * count
+    table = [frozenset(text.split()) for text in texts.split("\n")] if count else []
+    try:
+        flags = tuple(map(table.__getitem__, indexes))
+    except IndexError:
+        return None
+    uids, message_ids, modseqs, dates, sizes = columns
+    # The snapshot keeps the message count of its time; the other counters are taken from now
+    # (reconstruct, which may repair them without a new MODSEQ, drops every stored snapshot).
+    then = replace(info, uidvalidity=validity, highestmodseq=modseq, messages=count)
+    return MailboxView(
+        then,
+        uids=uids,
+        message_ids=message_ids,
+        flags=flags,
+        modseqs=modseqs,
+        dates=dates,
+        sizes=sizes,
+        digests=data[offset:],
+    )
+
+
+# The process cache
+
+
+def view_bytes(view: MailboxView) -> int:
+    """About what a view's columns take in memory (for the cache's budget)."""
+    return 200 + len(view) * (_INT_COLUMNS * 8 + 8 + 32)
+
+
+class ViewCache:
+    """The latest view of each mailbox this process built: the ``budget`` most recently used ones
+    (in bytes of columns) held strongly, any other still held by a session held weakly. Threads
+    opening the same mailbox take turns (one lock per stripe of mailbox ids), so that one of them
+    builds the view and the others reuse it."""
+
+    STRIPES = 64
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._recent: OrderedDict[MailboxId, MailboxView] = OrderedDict()
+        self._held = 0
+        self._weak: weakref.WeakValueDictionary[MailboxId, MailboxView] = weakref.WeakValueDictionary()
+        self._lock = threading.Lock()
+        self._stripes = [threading.Lock() for _ in range(self.STRIPES)]
+
+    def building(self, mailbox_id: MailboxId) -> threading.Lock:
+        """Hold this while looking up, building and storing the view of ``mailbox_id``."""
+        return self._stripes[mailbox_id % self.STRIPES]
+
+    def get(self, mailbox_id: MailboxId) -> MailboxView | None:
+        with self._lock:
+            view = self._recent.get(mailbox_id)
+            if view is not None:
+                self._recent.move_to_end(mailbox_id)
+                return view
+            return self._weak.get(mailbox_id)
+
+    def put(self, mailbox_id: MailboxId, view: MailboxView) -> None:
+        with self._lock:
+            self._weak[mailbox_id] = view
+            old = self._recent.pop(mailbox_id, None)
+            if old is not None:
+                self._held -= view_bytes(old)
+            size = view_bytes(view)
+            if size > self.budget:
+                return
+            self._recent[mailbox_id] = view
+            self._held += size
+            while self._held > self.budget:
+                _, evicted = self._recent.popitem(last=False)
+                self._held -= view_bytes(evicted)
+
+    def discard(self, mailbox_id: MailboxId) -> None:
+        with self._lock:
+            old = self._recent.pop(mailbox_id, None)
+            if old is not None:
+                self._held -= view_bytes(old)
+            self._weak.pop(mailbox_id, None)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What ``open_view`` found: the view, and whether a snapshot of it should be stored."""
+
+    view: MailboxView
+    store_snapshot: bool
+    source: str  # "cache", "delta", "snapshot" or "full": for tests and benches
+
+
+def open_view(
+    raw: sqlite3.Connection, mailbox_id: MailboxId, cache: ViewCache | None, snapshot_min: int
+) -> Opened:
+    """The mailbox's view in this read transaction (see the module docstring). ``snapshot_min``:
+    mailboxes of fewer messages are neither stored nor looked up as snapshots."""
+    info = read_mailbox(raw, mailbox_id)
+    if cache is None:
+        return Opened(read_full(raw, info), False, "full")
+    with cache.building(mailbox_id):
+        opened = _open(raw, info, cache.get(mailbox_id), snapshot_min)
+        if opened.source != "cache":
+            cache.put(mailbox_id, opened.view)
+        return opened
+
+
+def _open(
+    raw: sqlite3.Connection, info: MailboxInfo, cached: MailboxView | None, snapshot_min: int
+) -> Opened:
+    big = info.messages >= snapshot_min
+    if cached is not None and cached.mailbox.uidvalidity == info.uidvalidity:
+        if cached.mailbox == info:
+            return Opened(cached, False, "cache")
+        if cached.mailbox.highestmodseq <= info.highestmodseq:
+            delta = apply_delta(raw, cached, info)
+            if delta is not None:
+                return Opened(delta[0], False, "delta")
+    if big:
+        stored = load_snapshot(raw, info)
+        if stored is not None:
+            delta = apply_delta(raw, stored, info)
+            if delta is not None:
+                # A snapshot far behind is written again, so that the next process pays less.
+                return Opened(delta[0], delta[1] >= SNAPSHOT_REFRESH_ROWS, "snapshot")
+    return Opened(read_full(raw, info), big, "full")

@@ -1,0 +1,277 @@
+"""Mailbox views: the process cache, deltas and stored snapshots (``pochta.store.sqlite_views``).
+
+Two ``SqliteStore`` instances on one data directory stand for two processes (two server workers, or
+the server and the CLI): each has its own cache, and neither is told of the other's writes except
+through the database. Every view any path returns must equal the full read of the same state.
+"""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from pochta.config import Settings
+from pochta.store import sqlite_views as views
+from pochta.store.model import MailboxInfo, MailboxView
+from pochta.store.sqlite import DB_FILE_NAME, SqliteStore, open_sqlite_store
+from pochta.store.writer import driver_connection
+from pochta.testing.store_suite.support import deliver, mailbox, make_account, make_message
+
+SMALL = 5  # mailboxes of this many messages get stored snapshots in these tests
+
+
+def _settings(**store: object) -> Settings:
+    return Settings.model_validate({"store": {"view_snapshot_min_messages": SMALL, **store}})
+
+
+@pytest.fixture
+async def stores(tmp_path: Path) -> AsyncIterator[tuple[SqliteStore, SqliteStore]]:
+    first = await open_sqlite_store(tmp_path / "data", _settings())
+    second = await open_sqlite_store(tmp_path / "data", _settings())
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def _full(store: SqliteStore, mailbox_id: int) -> MailboxView:
+    def read(conn: object) -> MailboxView:
+        raw = driver_connection(conn)  # type: ignore[arg-type]
+        return views.read_full(raw, views.read_mailbox(raw, mailbox_id))
+
+    return await store.run_read(read)  # type: ignore[arg-type]
+
+
+async def _filled(store: SqliteStore, count: int) -> MailboxInfo:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    for n in range(count):
+        await deliver(store, make_message(subject=f"m{n}", n=n), inbox.id, flags={"\\Seen"} if n % 3 else ())
+    return inbox
+
+
+def _snapshot_rows(store: SqliteStore) -> list[tuple[int, int, int]]:
+    conn = sqlite3.connect(store.data_dir / DB_FILE_NAME)
+    try:
+        return conn.execute("SELECT mailbox_id, highestmodseq, messages FROM mailbox_snapshots").fetchall()
+    finally:
+        conn.close()
+
+
+async def test_cache_hit_and_delta_after_another_process_writes(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    first, second = stores
+    inbox = await _filled(first, 3)  # below SMALL: no snapshot
+    opened = await first.open_view_traced(inbox.id)
+    assert opened.source == "full"
+    again = await first.open_view_traced(inbox.id)
+    assert (again.source, again.view is opened.view) == ("cache", True)
+    # The other "process" flags, expunges and delivers: the first one's cache is stale, and its
+    # check against the mailbox row notices.
+    await second.set_flags(inbox.id, [1], "add", ["\\Flagged", "$Work"])
+    await second.expunge(inbox.id, [2])
+    await deliver(second, make_message(subject="late", n=99), inbox.id)
+    fresh = await first.open_view_traced(inbox.id)
+    assert fresh.source == "delta"
+    assert fresh.view == await _full(first, inbox.id)
+    assert list(fresh.view.uids) == [1, 3, 4]
+    assert fresh.view.flags[0] == frozenset({"\\Flagged", "$Work"})
+    # The view a session held is a snapshot: not changed by the delta.
+    assert list(opened.view.uids) == [1, 2, 3]
+    assert opened.view.flags[0] == frozenset()
+
+
+async def test_a_rename_keeps_the_columns(stores: tuple[SqliteStore, SqliteStore]) -> None:
+    first, second = stores
+    account = await make_account(first)
+    box = await first.create_mailbox(account.id, "Work")
+    await deliver(first, make_message(), box.id)
+    opened = await first.open_view_traced(box.id)
+    await second.rename_mailbox(account.id, "Work", "Play")
+    renamed = await first.open_view_traced(box.id)
+    assert renamed.source == "delta"
+    assert renamed.view.mailbox.name == "Play"
+    assert renamed.view.uids is opened.view.uids
+    assert renamed.view == await _full(first, box.id)
+
+
+async def test_a_delta_too_large_reads_it_all(stores: tuple[SqliteStore, SqliteStore]) -> None:
+    first, second = stores
+    inbox = await _filled(first, 2)
+    await first.open_view(inbox.id)
+    for n in range(70):  # above the delta floor (64), and above a quarter of the mailbox
+        await deliver(second, make_message(subject=f"x{n}", n=100 + n), inbox.id)
+    opened = await first.open_view_traced(inbox.id)
+    assert opened.source == "full"
+    assert len(opened.view) == 72
+
+
+async def test_snapshot_is_stored_and_used_by_another_process(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    first, second = stores
+    inbox = await _filled(first, 8)
+    opened = await first.open_view_traced(inbox.id)
+    assert (opened.source, opened.store_snapshot) == ("full", True)
+    await first.wait_snapshots()
+    assert _snapshot_rows(first) == [(inbox.id, opened.view.mailbox.highestmodseq, 8)]
+    # Another process has no cached view: it reads the snapshot, nothing changed since.
+    other = await second.open_view_traced(inbox.id)
+    assert (other.source, other.store_snapshot) == ("snapshot", False)
+    assert other.view == opened.view
+    # Changes from the first process after the snapshot: the second reads snapshot + delta.
+    await first.set_flags(inbox.id, [1, 5], "replace", ["\\Answered"])
+    await first.expunge(inbox.id, [2, 8])
+    await deliver(first, make_message(subject="new", n=50), inbox.id, flags={"\\Draft"})
+    third = await open_sqlite_store(second.data_dir, _settings())
+    try:
+        seen = await third.open_view_traced(inbox.id)
+        assert seen.source == "snapshot"
+        assert seen.view == await _full(third, inbox.id)
+        assert list(seen.view.uids) == [1, 3, 4, 5, 6, 7, 9]
+        assert seen.view.flags[3] == frozenset({"\\Answered"})
+        assert seen.view.flags[-1] == frozenset({"\\Draft"})
+    finally:
+        await third.close()
+
+
+async def test_snapshot_far_behind_is_stored_again(
+    stores: tuple[SqliteStore, SqliteStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = stores
+    monkeypatch.setattr(views, "SNAPSHOT_REFRESH_ROWS", 3)
+    inbox = await _filled(first, 20)
+    await first.open_view(inbox.id)
+    await first.wait_snapshots()
+    await first.set_flags(inbox.id, [1, 2, 3, 4], "add", ["\\Flagged"])
+    opened = await second.open_view_traced(inbox.id)
+    assert (opened.source, opened.store_snapshot) == ("snapshot", True)
+    await second.wait_snapshots()
+    assert _snapshot_rows(first) == [(inbox.id, opened.view.mailbox.highestmodseq, 20)]
+
+
+async def test_an_older_snapshot_never_replaces_a_newer_one(stores: tuple[SqliteStore, SqliteStore]) -> None:
+    first, second = stores
+    inbox = await _filled(first, 6)
+    old = (await first.open_view_traced(inbox.id)).view
+    await first.wait_snapshots()
+    await first.set_flags(inbox.id, [1], "add", ["\\Flagged"])
+    await second.open_view(inbox.id)  # snapshot + delta of one row: not stored again
+    newer = views.pack_snapshot(await _full(first, inbox.id))
+    older = views.pack_snapshot(old)
+    assert newer is not None
+    assert older is not None
+    await first.run_write(lambda c, e: views.save_snapshot(driver_connection(c), newer))
+    await first.run_write(lambda c, e: views.save_snapshot(driver_connection(c), older))
+    assert _snapshot_rows(first) == [(inbox.id, newer.highestmodseq, 6)]
+
+
+async def test_snapshot_of_a_deleted_mailbox_goes_with_it(stores: tuple[SqliteStore, SqliteStore]) -> None:
+    first, _ = stores
+    account = await make_account(first)
+    box = await first.create_mailbox(account.id, "Old")
+    for n in range(SMALL):
+        await deliver(first, make_message(n=n), box.id)
+    view = await first.open_view(box.id)
+    await first.wait_snapshots()
+    assert len(_snapshot_rows(first)) == 1
+    await first.delete_mailbox(account.id, "Old")
+    assert _snapshot_rows(first) == []
+    snapshot = views.pack_snapshot(view)
+    assert snapshot is not None
+    await first.run_write(lambda c, e: views.save_snapshot(driver_connection(c), snapshot))
+    assert _snapshot_rows(first) == []  # not written for a mailbox that is gone
+
+
+async def test_snapshot_of_another_layout_or_damaged_is_ignored(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    first, second = stores
+    inbox = await _filled(first, 6)
+    await first.open_view(inbox.id)
+    await first.wait_snapshots()
+    conn = sqlite3.connect(first.data_dir / DB_FILE_NAME)
+    try:
+        conn.execute("UPDATE mailbox_snapshots SET data = substr(data, 1, 100)")
+        conn.commit()
+    finally:
+        conn.close()
+    opened = await second.open_view_traced(inbox.id)
+    assert opened.source == "full"
+    assert opened.view == await _full(second, inbox.id)
+
+
+async def test_reconstruct_drops_snapshots_and_cached_views_follow_repairs(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    first, second = stores
+    inbox = await _filled(first, 6)
+    before = await _full(first, inbox.id)
+    conn = sqlite3.connect(first.data_dir / DB_FILE_NAME)
+    try:
+        # Damage behind the store's back, without a new MODSEQ: a wrong size and its counter.
+        conn.execute("UPDATE messages SET size = size + 1 WHERE id = 1")
+        conn.execute("UPDATE mailboxes SET size = size + 1 WHERE id = ?", (inbox.id,))
+        conn.commit()
+    finally:
+        conn.close()
+    damaged = await first.open_view(inbox.id)  # cached, and stored as a snapshot
+    await first.wait_snapshots()
+    assert damaged.sizes != before.sizes
+    assert len(_snapshot_rows(first)) == 1
+    report = await second.reconstruct()
+    assert report.caches_changed == 1
+    assert _snapshot_rows(first) == []
+    opened = await first.open_view_traced(inbox.id)
+    assert opened.source == "full"  # the counters moved without a new MODSEQ
+    assert opened.view == await _full(first, inbox.id)
+    assert opened.view.sizes == before.sizes  # repaired
+
+
+async def test_cache_budget_evicts_the_least_recently_used() -> None:
+    info = MailboxInfo(1, 1, "INBOX", 1, 1, 1, None, True, 0, 0, 0, 0)
+    small = MailboxView.from_entries(info, ())
+    cache = views.ViewCache(budget=2 * views.view_bytes(small))
+    held = [MailboxView.from_entries(info, ()) for _ in range(3)]
+    for mailbox_id, view in enumerate(held):
+        cache.put(mailbox_id, view)
+    assert cache.get(0) is held[0]  # evicted from the budget, still held by a "session"
+    del held[0]
+    gc.collect()
+    assert cache.get(0) is None
+    assert cache.get(1) is held[0]
+    assert cache.get(2) is held[1]
+
+
+async def test_without_a_cache_budget_only_views_sessions_hold_are_reused(tmp_path: Path) -> None:
+    assert Settings().store.view_cache_mb == 64
+    store = await open_sqlite_store(tmp_path / "data", _settings(view_cache_mb=0))
+    try:
+        inbox = await _filled(store, 2)
+        held = await store.open_view(inbox.id)
+        assert (await store.open_view_traced(inbox.id)).view is held  # a "session" holds it
+        del held
+        gc.collect()
+        assert (await store.open_view_traced(inbox.id)).source == "full"
+    finally:
+        await store.close()
+
+
+async def test_start_readers_starts_every_reader_thread_with_its_connection(tmp_path: Path) -> None:
+    store = await open_sqlite_store(tmp_path / "data", _settings(), reader_threads=3)
+    try:
+        before = {t.name for t in threading.enumerate() if t.name.startswith("pochta-reader")}
+        await store.start_readers()
+        after = {t.name for t in threading.enumerate() if t.name.startswith("pochta-reader")}
+        assert (len(before), len(after)) == (0, 3)
+        inbox = await _filled(store, 1)
+        assert len(await store.open_view(inbox.id)) == 1
+    finally:
+        await store.close()
