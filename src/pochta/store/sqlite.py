@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -40,6 +42,7 @@ from pochta.store import sqlite_mail as mail
 from pochta.store import sqlite_mailboxes as mailbox_tree
 from pochta.store import sqlite_maintenance as maintenance
 from pochta.store import sqlite_queue as queue
+from pochta.store import sqlite_search as search
 from pochta.store.api import UNSET, DirectoryReader, FlagOp, NotFound, _Unset
 from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
@@ -54,6 +57,7 @@ from pochta.store.model import (
     ChangeSet,
     CopyResult,
     Domain,
+    IndexResult,
     LoginUnblock,
     MailboxId,
     MailboxInfo,
@@ -72,6 +76,8 @@ from pochta.store.sqlite_reader import SqliteDirectoryReader
 from pochta.store.writer import Writer, WriterStats
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 DB_FILE_NAME = "pochta.db"
 BLOB_DIR_NAME = "blobs"
@@ -117,7 +123,7 @@ def make_engine(path: Path, busy_timeout: float, *, writer: bool, pool_size: int
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -181,6 +187,8 @@ class SqliteStore:
             reader_threads, thread_name_prefix="pochta-reader"
         )
         self._closed = False
+        self._indexer: asyncio.Task[None] | None = None
+        self._indexer_wake = asyncio.Event()
         self._views = mail.ViewCache()  # sessions opening a mailbox at the same MODSEQ share its view
 
     # Plumbing (public for maintenance code, tests and benches)
@@ -422,9 +430,7 @@ class SqliteStore:
             return []
         # Serialising the parse results is CPU work: off the loop, and off the writer thread too.
         prepared = await asyncio.to_thread(
-            lambda: mail.PreparedMessage(
-                blob, parsed.to_json(with_text=False), parsed.body_text, parsed.header_text
-            )
+            lambda: mail.PreparedMessage(blob, parsed.to_json(with_text=False), search.search_rows(parsed))
         )
         return await self.run_write(lambda c, e: mail.deliver(c, e, self.blobs, prepared, targets))
 
@@ -471,13 +477,78 @@ class SqliteStore:
     async def search_text(
         self, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]
     ) -> set[Uid]:
-        return await self.run_read(lambda c: mail.search_text(c, mailbox_id, query, field))
+        mime = self.settings.mime
+        return await self.run_read(
+            lambda c: search.search_text(c, self.blobs, mime, mailbox_id, query, field)
+        )
+
+    async def search_header(self, mailbox_id: MailboxId, name: str, query: str) -> tuple[set[Uid], set[Uid]]:
+        return await self.run_read(lambda c: search.search_header(c, mailbox_id, name, query))
 
     async def quota_usage(self, account_id: AccountId) -> int:
         return await self.run_read(lambda c: mail.get_quota_usage(c, account_id))
 
     def feed(self) -> LocalChangeFeed:
         return self._feed
+
+    # The search indexer (sqlite_search): deliveries queue messages, this catches up in batches
+
+    async def index_pending(self, limit: int | None = None) -> IndexResult:
+        """Index up to ``limit`` queued messages (default ``search.index_batch``) in one write
+        transaction, re-parsing the blobs of messages stored before the index existed. Safe to run
+        in several processes at once: queue rows are claimed inside the write transaction."""
+        limit = self.settings.search.index_batch if limit is None else limit
+        if not await self.run_read(search.has_backlog):
+            return IndexResult()
+        result = await self.run_write(lambda c, e: search.index_pending(c, limit))
+        if result.fill:
+            blobs, mime = self.blobs, self.settings.mime
+            items = await asyncio.to_thread(
+                lambda: [(mid, search.parse_for_fill(blobs, mime, sha)) for mid, sha in result.fill]
+            )
+            result.filled = await self.run_write(lambda c, e: search.fill_messages(c, items))
+        return result
+
+    async def index_backlog(self) -> int:
+        """Messages waiting for the indexer (added, removed, or stored before revision 0007)."""
+        return await self.run_read(search.backlog)
+
+    async def run_indexer(self) -> None:
+        """Index until cancelled: batches back to back while there is a backlog, then a look every
+        ``search.index_interval`` seconds. An error is logged and retried after the interval."""
+        settings = self.settings.search
+        while True:
+            try:
+                result = await self.index_pending()
+                busy = result.done > 0 or bool(result.fill)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if self._closed:
+                    return
+                log.exception("search indexer: a batch failed")
+                busy = False
+            if not busy:
+                self._indexer_wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._indexer_wake.wait(), settings.index_interval)
+
+    def start_indexer(self) -> None:
+        """Run ``run_indexer`` as a task of the running loop until the store closes."""
+        if self._indexer is None:
+            self._indexer = asyncio.get_running_loop().create_task(self.run_indexer(), name="pochta-indexer")
+
+    async def stop_indexer(self) -> None:
+        """Stop the background indexer of this store (``index_pending`` still works)."""
+        task, self._indexer = self._indexer, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake_indexer(self) -> None:
+        """Look at the queue now rather than at the next interval (tests, the CLI)."""
+        self._indexer_wake.set()
 
     # Maintenance
 
@@ -496,6 +567,7 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
+        await self.stop_indexer()
         await self._writer.close()
         self._feed.close()
         await asyncio.to_thread(self._readers.shutdown, True)
@@ -510,9 +582,10 @@ def _prepare_directories(data_dir: Path, blobs: BlobStore) -> None:
 
 
 async def open_sqlite_store(
-    data_dir: Path, settings: Settings, *, reader_threads: int = READER_THREADS
+    data_dir: Path, settings: Settings, *, reader_threads: int = READER_THREADS, indexer: bool | None = None
 ) -> SqliteStore:
-    """Open (creating or upgrading as needed) the store in ``data_dir``."""
+    """Open (creating or upgrading as needed) the store in ``data_dir``. The background search
+    indexer starts with it when ``indexer`` (default: ``search.indexer`` in settings) is true."""
     data_dir = Path(data_dir)
     blobs = BlobStore(data_dir / BLOB_DIR_NAME)
     await asyncio.to_thread(_prepare_directories, data_dir, blobs)
@@ -529,4 +602,7 @@ async def open_sqlite_store(
         write_engine.dispose()
         raise
     read_engine = make_engine(path, timeout, writer=False, pool_size=reader_threads)
-    return SqliteStore(data_dir, settings, writer, write_engine, read_engine, blobs, feed, reader_threads)
+    store = SqliteStore(data_dir, settings, writer, write_engine, read_engine, blobs, feed, reader_threads)
+    if settings.search.indexer if indexer is None else indexer:
+        store.start_indexer()
+    return store
