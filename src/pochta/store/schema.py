@@ -306,7 +306,7 @@ search_queue = Table(
     "search_queue",
     metadata,
     Column("message_id", Integer, primary_key=True),
-    Column("action", Integer, nullable=False),
+    Column("action", Integer, nullable=False, index=True),
 )
 
 # The FTS5 table is SQLite-specific and not expressible as a Table; its DDL lives in the migration.

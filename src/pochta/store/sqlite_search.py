@@ -10,7 +10,8 @@ running it take turns on the write lock and find the rows the other one claimed 
 
 ``message_index`` is FTS5 trigram, contentless, ``detail=none``: it returns the messages holding every
 trigram of the folded string, a superset that the queries check against the folded text with
-``instr`` (exact). Messages not yet indexed (queued INDEX_ADD) are checked directly. Messages stored
+``instr`` (exact); when the candidates outnumber the mailbox's messages, the mailbox's texts are
+checked instead. Messages not yet indexed (queued INDEX_ADD) are checked directly. Messages stored
 before revision 0007 (INDEX_FILL) have no search rows until the indexer re-parses their blob; until
 then text searches parse their blob and header searches report them as undecided (the caller reads
 their parse records).
@@ -274,22 +275,32 @@ def _trigram_match(query: str) -> str:
 
 
 _SQL_ALL = "SELECT uid FROM membership WHERE mailbox_id = ?"
-_JOIN = "SELECT m.uid FROM membership AS m JOIN message_search_text AS t ON t.message_id = m.message_id "
-# Index candidates, plus what the indexer has not reached yet; each checked exactly.
-_CANDIDATES = (
-    " AND (m.message_id IN (SELECT rowid FROM message_index WHERE message_index MATCH :match)"
-    " OR m.message_id IN (SELECT message_id FROM search_queue))"
-)
-_SQL_TEXT_SEARCH = {
-    ("body", False): _JOIN + "WHERE m.mailbox_id = :mailbox AND instr(t.body, :q) > 0",
-    ("text", False): _JOIN
-    + "WHERE m.mailbox_id = :mailbox AND (instr(t.headers, :q) > 0 OR instr(t.body, :q) > 0)",
+_SQL_COUNT = "SELECT messages FROM mailboxes WHERE id = ?"
+_SQL_CANDIDATES = "SELECT rowid FROM message_index WHERE message_index MATCH ?"
+# Every message of the mailbox, checked against its text.
+_SQL_SCAN = {
+    "body": "SELECT m.uid FROM membership AS m JOIN message_search_text AS t ON t.message_id = m.message_id "
+    "WHERE m.mailbox_id = :mailbox AND instr(t.body, :q) > 0",
+    "text": "SELECT m.uid FROM membership AS m JOIN message_search_text AS t ON t.message_id = m.message_id "
+    "WHERE m.mailbox_id = :mailbox AND (instr(t.headers, :q) > 0 OR instr(t.body, :q) > 0)",
 }
-_SQL_TEXT_SEARCH[("body", True)] = _SQL_TEXT_SEARCH[("body", False)] + _CANDIDATES
-_SQL_TEXT_SEARCH[("text", True)] = _SQL_TEXT_SEARCH[("text", False)] + _CANDIDATES
+# The index's candidates and what the indexer has not reached yet, each checked against its text:
+# SQLite walks the id list (one index probe each) rather than the mailbox.
+_SQL_CHECK = {
+    "body": "SELECT m.uid FROM membership AS m JOIN message_search_text AS t ON t.message_id = m.message_id "
+    "WHERE m.mailbox_id = :mailbox AND m.message_id IN "
+    "(SELECT value FROM json_each(:ids) UNION ALL SELECT message_id FROM search_queue) "
+    "AND instr(t.body, :q) > 0",
+    "text": "SELECT m.uid FROM membership AS m JOIN message_search_text AS t ON t.message_id = m.message_id "
+    "WHERE m.mailbox_id = :mailbox AND m.message_id IN "
+    "(SELECT value FROM json_each(:ids) UNION ALL SELECT message_id FROM search_queue) "
+    "AND (instr(t.headers, :q) > 0 OR instr(t.body, :q) > 0)",
+}
+# Messages of the mailbox stored before revision 0007 and not filled yet: from the queue's action
+# index, so that a store without any costs one index probe.
 _SQL_UNFILLED = (
-    "SELECT m.uid, g.sha256 FROM membership AS m JOIN search_queue AS s ON s.message_id = m.message_id "
-    "JOIN messages AS g ON g.id = m.message_id WHERE m.mailbox_id = ? AND s.action = ?"
+    "SELECT m.uid, g.sha256 FROM search_queue AS s CROSS JOIN membership AS m ON m.message_id = s.message_id "
+    "JOIN messages AS g ON g.id = m.message_id WHERE s.action = ? AND m.mailbox_id = ?"
 )
 
 
@@ -309,10 +320,17 @@ def search_text(
     if not q:
         # Every string contains the empty string.
         return {row[0] for row in raw.execute(_SQL_ALL, (mailbox_id,))}
-    indexed = len(q) >= TRIGRAM
-    params = {"mailbox": mailbox_id, "q": q, "match": _trigram_match(q) if indexed else ""}
-    found = {row[0] for row in raw.execute(_SQL_TEXT_SEARCH[where, indexed], params)}
-    for uid, sha256 in raw.execute(_SQL_UNFILLED, (mailbox_id, INDEX_FILL)).fetchall():
+    sql = _SQL_SCAN[where]
+    params: dict[str, object] = {"mailbox": mailbox_id, "q": q}
+    if len(q) >= TRIGRAM:
+        candidates = [row[0] for row in raw.execute(_SQL_CANDIDATES, (_trigram_match(q),))]
+        # Candidates from every mailbox: when they outnumber this mailbox's messages (a common
+        # word), checking the mailbox's texts is cheaper than probing for each candidate.
+        size = raw.execute(_SQL_COUNT, (mailbox_id,)).fetchone()
+        if size is not None and len(candidates) < size[0]:
+            sql, params["ids"] = _SQL_CHECK[where], _ids(candidates)
+    found = {row[0] for row in raw.execute(sql, params)}
+    for uid, sha256 in raw.execute(_SQL_UNFILLED, (INDEX_FILL, mailbox_id)).fetchall():
         rows = parse_for_fill(blobs, mime, sha256)
         if q in rows.body or (where == "text" and q in rows.headers):
             found.add(uid)
@@ -344,5 +362,5 @@ def search_header(
         found = {row[0] for row in raw.execute(_SQL_HEADER_MATCH, (mailbox_id, name, q))}
     else:
         found = {row[0] for row in raw.execute(_SQL_HEADER_ANY, (mailbox_id, name))}
-    unknown = {row[0] for row in raw.execute(_SQL_UNFILLED, (mailbox_id, INDEX_FILL))}
+    unknown = {row[0] for row in raw.execute(_SQL_UNFILLED, (INDEX_FILL, mailbox_id))}
     return found - unknown, unknown

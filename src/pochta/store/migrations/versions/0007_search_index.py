@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("action", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("message_id", name=op.f("pk_search_queue")),
     )
+    op.create_index("ix_search_queue_action", "search_queue", ["action"])
     op.execute("INSERT INTO search_queue (message_id, action) SELECT id, 3 FROM messages")
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TABLE message_text")
@@ -64,6 +65,7 @@ def downgrade() -> None:
         op.execute("DROP TABLE message_index")
         op.execute("CREATE VIRTUAL TABLE message_text USING fts5(body, headers, tokenize = 'trigram')")
         # The text comes back with `pochta reconstruct` (it re-parses every blob).
+    op.drop_index("ix_search_queue_action", table_name="search_queue")
     op.drop_table("search_queue")
     op.drop_table("message_header_values")
     op.drop_table("message_search_text")
