@@ -273,7 +273,11 @@ class SearchSettings(_Section):
         "'Search index'). Searches stay exact without it; unindexed messages are just slower to search.",
     )
     index_batch: int = Field(
-        500, ge=1, le=100_000, description="Messages the indexer adds to the index per write transaction."
+        100,
+        ge=1,
+        le=100_000,
+        description="Messages the indexer adds to the index per write transaction (bounds how long "
+        "it holds the writer: deliveries queued meanwhile wait for it).",
     )
     index_interval: float = Field(
         1.0,

@@ -1,9 +1,10 @@
-"""Messages in mailboxes (deliver, views, flags, copy/move, expunge, search), over a Connection.
+"""Messages in mailboxes (deliver, views, flags, copy/move, expunge), over a Connection.
 
 Every function here runs in a writer job (those taking ``events``, inside the writer's transaction
 and savepoint) or in a reader thread (inside one read transaction, so one snapshot). None is ever
 called on the event loop. ``SqliteStore`` in ``sqlite.py`` is the async face; mailbox creation,
-renaming and deletion live in ``sqlite_mailboxes``.
+renaming and deletion live in ``sqlite_mailboxes``; search data, the indexer and the search queries
+in ``sqlite_search``.
 
 Counters (mailbox messages/unseen/deleted/size, quota usage, message refcounts) are adjusted by deltas
 in the same transaction as the change that moves them; ``reconstruct`` re-derives them from scratch.

@@ -130,7 +130,7 @@ def test_message_limit_per_session_defaults(tmp_path: Path) -> None:
 
 def test_search_indexer_settings(tmp_path: Path) -> None:
     defaults = Settings().search
-    assert (defaults.indexer, defaults.index_batch, defaults.index_interval) == (True, 500, 1.0)
+    assert (defaults.indexer, defaults.index_batch, defaults.index_interval) == (True, 100, 1.0)
     settings = load_settings(
         write(tmp_path, "[search]\nindexer = false\nindex_batch = 64\nindex_interval = 0.5\n")
     )
