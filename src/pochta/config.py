@@ -279,6 +279,12 @@ class SearchSettings(_Section):
         description="Messages the indexer adds to the index per write transaction (bounds how long "
         "it holds the writer: deliveries queued meanwhile wait for it).",
     )
+    index_batch_chars: int = Field(
+        256 * 1024,
+        ge=1,
+        description="Characters of text the indexer adds per write transaction at most (at least one "
+        "message): with index_batch, how long a batch may hold the writer.",
+    )
     index_interval: float = Field(
         1.0,
         gt=0,

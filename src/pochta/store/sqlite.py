@@ -500,7 +500,8 @@ class SqliteStore:
         limit = self.settings.search.index_batch if limit is None else limit
         if not await self.run_read(search.has_backlog):
             return IndexResult()
-        result = await self.run_write(lambda c, e: search.index_pending(c, limit))
+        max_chars = self.settings.search.index_batch_chars
+        result = await self.run_write(lambda c, e: search.index_pending(c, limit, max_chars))
         if result.fill:
             blobs, mime = self.blobs, self.settings.mime
             items = await asyncio.to_thread(

@@ -102,7 +102,11 @@ def forget_messages(raw: sqlite3.Connection, dead: Sequence[int]) -> None:
 # The indexer
 
 
-_SQL_QUEUED = "SELECT message_id, action FROM search_queue WHERE action IN (?, ?) ORDER BY message_id LIMIT ?"
+_SQL_QUEUED = (
+    "SELECT q.message_id, q.action, coalesce(length(t.body) + length(t.headers), 0) "
+    "FROM search_queue AS q LEFT JOIN message_search_text AS t ON t.message_id = q.message_id "
+    "WHERE q.action IN (?, ?) ORDER BY q.message_id LIMIT ?"
+)
 _SQL_INDEX_ADD = (
     "INSERT INTO message_index (rowid, body, headers) SELECT message_id, body, headers "
     "FROM message_search_text WHERE message_id IN (SELECT value FROM json_each(?))"
@@ -118,13 +122,23 @@ _SQL_TO_FILL = (
 )
 
 
-def index_pending(conn: Connection, limit: int) -> IndexResult:
-    """A writer job: move up to ``limit`` queued messages into (or out of) the index, claiming the
-    queue rows in this transaction. Also returns up to ``limit`` messages that need their blob
-    re-parsed (INDEX_FILL; ``fill_messages`` stores them)."""
+def index_pending(conn: Connection, limit: int, max_chars: int | None = None) -> IndexResult:
+    """A writer job: move up to ``limit`` queued messages, and no more than ``max_chars`` characters
+    of text (at least one message), into (or out of) the index, claiming the queue rows in this
+    transaction: the job holds the writer, so its size bounds how long deliveries wait. Also
+    returns up to ``limit`` messages that need their blob re-parsed (INDEX_FILL; ``fill_messages``
+    stores them) when the batch was not full."""
     raw = driver_connection(conn)
     result = IndexResult()
-    queued = raw.execute(_SQL_QUEUED, (INDEX_ADD, INDEX_DROP, limit)).fetchall()
+    queued = []
+    chars = 0
+    rows = raw.execute(_SQL_QUEUED, (INDEX_ADD, INDEX_DROP, limit)).fetchall()
+    for mid, action, size in rows:
+        if queued and max_chars is not None and chars + size > max_chars:
+            break
+        queued.append((mid, action))
+        chars += size
+    full = len(queued) < len(rows)
     add = [mid for mid, action in queued if action == INDEX_ADD]
     drop = [mid for mid, action in queued if action == INDEX_DROP]
     if add:
@@ -135,7 +149,7 @@ def index_pending(conn: Connection, limit: int) -> IndexResult:
     if queued:
         raw.execute(_SQL_UNQUEUE, (_ids(mid for mid, _ in queued),))
     result.added, result.dropped = len(add), len(drop)
-    if len(queued) < limit:
+    if not full and len(queued) < limit:
         fill = raw.execute(_SQL_TO_FILL, (INDEX_FILL, limit - len(queued))).fetchall()
         result.fill = [(int(mid), str(sha)) for mid, sha in fill]
     return result

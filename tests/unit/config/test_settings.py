@@ -131,6 +131,7 @@ def test_message_limit_per_session_defaults(tmp_path: Path) -> None:
 def test_search_indexer_settings(tmp_path: Path) -> None:
     defaults = Settings().search
     assert (defaults.indexer, defaults.index_batch, defaults.index_interval) == (True, 100, 1.0)
+    assert defaults.index_batch_chars == 256 * 1024
     settings = load_settings(
         write(tmp_path, "[search]\nindexer = false\nindex_batch = 64\nindex_interval = 0.5\n")
     )
@@ -139,6 +140,6 @@ def test_search_indexer_settings(tmp_path: Path) -> None:
         64,
         0.5,
     )
-    for bad in ("index_batch = 0", "index_interval = 0", "index_interval = 7200"):
+    for bad in ("index_batch = 0", "index_batch_chars = 0", "index_interval = 0", "index_interval = 7200"):
         with pytest.raises(ConfigError, match=r"search\.index_"):
             load_settings(write(tmp_path, f"[search]\n{bad}\n"))

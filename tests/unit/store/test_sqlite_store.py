@@ -238,6 +238,33 @@ async def test_verify_reports_messages_without_search_text(store: Store) -> None
     assert await store.search_text(inbox.id, "lost text", "text") == {1}
 
 
+async def test_index_batch_is_bounded_by_messages_and_characters(data_dir: Path) -> None:
+    settings = Settings.model_validate({"search": {"index_batch": 3, "index_batch_chars": 300}})
+    store = await open_sqlite_store(data_dir, settings, indexer=False)
+    try:
+        account = await make_account(store)
+        inbox = await mailbox(store, account)
+        for n in range(4):
+            await deliver(store, make_message(f"s{n}", "small"), inbox.id)  # ~200 characters each
+        await deliver(store, make_message("big", "large " * 200), inbox.id)
+        await deliver(store, make_message("after", "small"), inbox.id)
+        sizes = []
+        while (result := await store.index_pending()).done:
+            sizes.append(result.added)
+        assert sizes == [1, 1, 1, 1, 1, 1]  # 300 characters hold one message of these
+        for n in range(3):
+            await deliver(store, make_message(f"t{n}", "x"), inbox.id)
+        assert (await store.index_pending(2)).added == 1  # a limit given: characters still bound it
+    finally:
+        await store.close()
+    settings = Settings.model_validate({"search": {"index_batch": 2}})
+    store = await open_sqlite_store(data_dir, settings, indexer=False)
+    try:
+        assert (await store.index_pending()).added == 2
+    finally:
+        await store.close()
+
+
 async def test_indexer_runs_in_the_background(data_dir: Path) -> None:
     settings = Settings.model_validate({"search": {"index_interval": 0.05, "index_batch": 2}})
     store = await open_sqlite_store(data_dir, settings)
