@@ -69,14 +69,15 @@ def init_data_dir(
 class ServeProcess:
     """``pochta serve --data DATA`` with its log in ``log``; ``ports`` once ``wait_listening`` returned."""
 
-    def __init__(self, data: Path, log: Path) -> None:
+    def __init__(self, data: Path, log: Path, *, workers: int | None = None) -> None:
+        """``workers``: ``--workers N`` (None: the configured default, one per core)."""
         self.data = data
         self.log = log
         self.ports: dict[str, int] = {}
         with open(log, "ab") as err:
             self._log_start = err.tell()
             self.process = subprocess.Popen(
-                [*POCHTA, "serve", "--data", str(data)],
+                [*POCHTA, "serve", "--data", str(data), *([f"--workers={workers}"] if workers else [])],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,

@@ -148,11 +148,15 @@ class ServerSettings(_Section):
     max_connections: int = Field(
         1000,
         ge=1,
-        description="Open connections per listener; beyond it new ones get the protocol's "
-        "'too busy' greeting (421 / * BYE / -ERR) and are closed.",
+        description="Open connections per listener in each worker process (the server's limit is "
+        "this times server.workers); beyond it new ones get the protocol's 'too busy' greeting "
+        "(421 / * BYE / -ERR) and are closed.",
     )
     max_connections_per_ip: int = Field(
-        50, ge=1, description="Open connections per client IP address (IPv6: per /64) per listener."
+        50,
+        ge=1,
+        description="Open connections per client IP address (IPv6: per /64) per listener, in each "
+        "worker process.",
     )
     idle_timeout_unauthenticated: float = Field(
         60.0, gt=0, description="Seconds of silence before an unauthenticated session is closed."
@@ -174,6 +178,28 @@ class ServerSettings(_Section):
     )
     min_free_disk: int = Field(
         100 * 1024 * 1024, ge=0, description="Bytes of free disk below which new mail is refused (4xx)."
+    )
+    workers: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="Worker processes serving every listener (0: one per CPU core; 1: one process and "
+        "no supervisor). `pochta serve --workers N` overrides it.",
+    )
+    worker_start_timeout: float = Field(
+        60.0, gt=0, description="Seconds a worker process may take to start serving before the start fails."
+    )
+    worker_restart_delay_max: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait before a worker that keeps dying is started again (the wait doubles "
+        "from 0.5 s with each death soon after its start).",
+    )
+    housekeeper_retry: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds between a worker's attempts to take over the one-per-server jobs (queue "
+        "worker, blob collection) when the process running them is gone.",
     )
 
 
@@ -248,6 +274,16 @@ class LoginSettings(_Section):
         900.0, gt=0, description="How long a lockout lasts (`pochta auth unblock` ends it early)."
     )
     failure_window: float = Field(3600.0, gt=0, description="Seconds after which a failure is forgotten.")
+    verified_cache_seconds: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds a successful password check is remembered (as a keyed digest of the stored "
+        "hash and the password, in memory), so that the same password logs in again without another "
+        "argon2 verification; 0 turns it off. A changed password or revoked app password never matches.",
+    )
+    verified_cache_size: int = Field(
+        10000, ge=1, description="Most successful password checks remembered per worker process."
+    )
 
 
 class StoreSettings(_Section):

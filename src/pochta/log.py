@@ -29,6 +29,7 @@ from pochta.config import LogSettings
 
 __all__ = [
     "bind_connection_id",
+    "bind_worker",
     "configure_logging",
     "get_logger",
     "new_connection_id",
@@ -249,6 +250,11 @@ def get_logger(**initial: Any) -> FilteringBoundLogger:
 def new_connection_id() -> str:
     """A short, unique-enough id for one connection: 8 characters of [a-z2-7] (40 random bits)."""
     return base64.b32encode(secrets.token_bytes(5)).decode("ascii").lower()
+
+
+def bind_worker(index: int) -> None:
+    """Bind ``worker=<index>`` for the current task and those it starts (a supervised worker)."""
+    structlog.contextvars.bind_contextvars(worker=index)
 
 
 def bind_connection_id(conn_id: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -44,6 +44,10 @@ class _StoreCommitsCollector(Collector):
 
 class Metrics:
     """The server's counters, in their own registry."""
+
+    # Gauges each worker process holds whole rather than its own share of (a supervised server
+    # reports their largest value, not their sum: ``server.worker_metrics``).
+    SHARED_GAUGES = frozenset({"pochta_login_locked_addresses"})
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -134,7 +138,11 @@ METRICS = Metrics()
 class MetricsEndpoint:
     """Serves ``GET /metrics`` for one ``Metrics`` on ``host:port`` (port 0: an ephemeral port)."""
 
-    def __init__(self, metrics: Metrics, host: str | None, port: int) -> None:
+    def __init__(
+        self, metrics: Metrics | Callable[[], Awaitable[bytes]], host: str | None, port: int
+    ) -> None:
+        """``metrics``: what to serve, or a coroutine function making the exposition (a supervisor
+        gathering its workers')."""
         self._metrics = metrics
         self._host = host
         self._port = port
@@ -194,7 +202,7 @@ class MetricsEndpoint:
         elif path != "/metrics":
             await self._respond(writer, 404, "Not Found", b"try /metrics\n")
         else:
-            body = self._metrics.render()
+            body = self._metrics.render() if isinstance(self._metrics, Metrics) else await self._metrics()
             await self._respond(
                 writer, 200, "OK", body, content_type=CONTENT_TYPE_LATEST, head_only=method == "HEAD"
             )

@@ -152,7 +152,10 @@ async def test_store_variants(env: ImapEnv) -> None:
     sock = await asyncio.to_thread(session, env)
     try:
         lines = await ask(sock, b"a STORE 1:2 +FLAGS (\\Flagged $Todo)")
-        assert lines[:2] == [
+        # $Todo is new to the mailbox: FLAGS and PERMANENTFLAGS (RFC 9051 §7.3.5) come first.
+        assert lines[0] == b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Todo)\r\n"
+        assert lines[1].startswith(b"* OK [PERMANENTFLAGS (")
+        assert lines[2:4] == [
             b"* 1 FETCH (FLAGS (\\Flagged $Todo))\r\n",
             b"* 2 FETCH (FLAGS (\\Flagged $Todo))\r\n",
         ]
@@ -229,11 +232,18 @@ async def test_fetch_of_a_message_expunged_elsewhere(env: ImapEnv) -> None:
     try:
         info = await env.mailbox()
         await env.store.expunge(info.id, [1])
-        # FETCH by number: no EXPUNGE may be sent now (RFC 9051 §7.5.1); message 1 keeps its number.
+        # FETCH by number: no EXPUNGE may be sent now (RFC 9051 §7.5.1); message 1 keeps its number,
+        # and its content is served from its blob while blob collection keeps it (RFC 2180 §4.1.1).
         lines = await ask(sock, b"a FETCH 1:2 (FLAGS BODY.PEEK[HEADER.FIELDS (Subject)])")
         assert not any(line.endswith(b" EXPUNGE\r\n") for line in lines), lines
-        assert not any(line.startswith(b"* 1 FETCH") for line in lines)  # its content is gone
-        assert lines[-1].startswith(b"a NO [EXPUNGEISSUED]")
+        assert any(line.startswith(b"* 1 FETCH") for line in lines)
+        assert any(line.startswith(b"* 2 FETCH") for line in lines)
+        assert lines[-1] == b"a OK FETCH completed\r\n"
+        # Once the blob is collected, the content is gone: NO [EXPUNGEISSUED] (RFC 5530 §3).
+        assert await env.store.collect_blobs(0.0)
+        lines = await ask(sock, b"a1 FETCH 1:2 (FLAGS BODY.PEEK[HEADER.FIELDS (Subject)])")
+        assert not any(line.startswith(b"* 1 FETCH") for line in lines)
+        assert lines[-1].startswith(b"a1 NO [EXPUNGEISSUED]")
         assert any(line.startswith(b"* 2 FETCH") for line in lines)
         assert (await ask(sock, b"a2 FETCH 1 FLAGS"))[
             0

@@ -138,7 +138,14 @@ async def test_noop_reports_changes_of_other_sessions(env: ImapEnv) -> None:
     finally:
         sock.close()
     assert exists == [b"* 2 EXISTS\r\n", b"* 1 RECENT\r\n", b"c OK NOOP completed\r\n"]
-    assert flags == [b"* 1 FETCH (FLAGS (\\Flagged $Work))\r\n", b"d OK CHECK completed\r\n"]
+    # $Work is new to the mailbox: FLAGS and PERMANENTFLAGS list it before the FETCH shows it.
+    assert flags == [
+        b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)\r\n",
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)] "
+        b"Flags permitted\r\n",
+        b"* 1 FETCH (FLAGS (\\Flagged $Work))\r\n",
+        b"d OK CHECK completed\r\n",
+    ]
     assert expunged == [b"* 1 EXPUNGE\r\n", b"e OK NOOP completed\r\n"]
     assert status == [b"* STATUS INBOX (MESSAGES 1)\r\n", b"f OK STATUS completed\r\n"]
     assert await env.uids() == [second]

@@ -532,3 +532,31 @@ async def test_unfinished_large_appends_keep_memory_flat(env: ImapEnv) -> None:
             sock.close()
     assert grown < 20 << 20, f"memory grew by {grown >> 20} MB for {clients} unfinished APPENDs"
     await eventually(lambda: env.spool_files() == [])
+
+
+# --- FLAGS when a keyword is new to the mailbox (RFC 9051 §7.3.5, RFC 3501 §7.2.6) ----------------
+
+
+async def test_a_new_keyword_is_announced_in_flags_before_any_fetch_shows_it(env: ImapEnv) -> None:
+    await env.deliver(message(1))
+    a = await open_session(env, select=b"INBOX")
+    b = await open_session(env, select=b"INBOX")
+    # The session that adds the keyword: FLAGS (and PERMANENTFLAGS) come before its STORE's FETCH.
+    lines = await ask(a, b"A STORE 1 +FLAGS ($Project)")
+    flags = next(i for i, line in enumerate(lines) if line.startswith(b"* FLAGS"))
+    fetch = next(i for i, line in enumerate(lines) if line.startswith(b"* 1 FETCH"))
+    assert flags < fetch
+    assert b"$Project" in lines[flags]
+    assert any(b"PERMANENTFLAGS" in line and b"$Project" in line for line in lines[flags:fetch])
+    # The other session is told at its next command, FLAGS again first.
+    lines = await ask(b, b"N NOOP")
+    flags = next(i for i, line in enumerate(lines) if line.startswith(b"* FLAGS"))
+    fetch = next(i for i, line in enumerate(lines) if b"FETCH" in line)
+    assert flags < fetch
+    assert b"$Project" in lines[flags]
+    # A keyword already announced brings no second FLAGS.
+    lines = await ask(a, b"A2 STORE 1 -FLAGS ($Project)")
+    lines += await ask(a, b"A3 STORE 1 +FLAGS ($Project)")
+    assert not any(line.startswith(b"* FLAGS") for line in lines)
+    a.close()
+    b.close()

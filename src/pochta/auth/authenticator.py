@@ -31,6 +31,7 @@ from typing import Literal
 
 from pochta.auth import passwords
 from pochta.auth.ratelimit import Clock, LoginRateLimiter, Verdict
+from pochta.auth.verified import VerifiedPasswords
 from pochta.config import LoginSettings
 from pochta.log import get_logger
 from pochta.metrics import METRICS, Metrics
@@ -102,6 +103,14 @@ def _verify(account: Account | None, app_password: AppPassword | None, password:
     return _Match(ok=True, rehash=passwords.hash_password(password) if result.needs_rehash else None)
 
 
+def _stored_hash(account: Account, app_password: AppPassword | None, match: _Match) -> str:
+    """The hash a successful check matched (the fresh one when the account password is rehashed:
+    that is the hash the store holds from now on)."""
+    if app_password is not None:
+        return app_password.password_hash
+    return match.rehash if match.rehash is not None else account.password_hash
+
+
 def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
@@ -123,18 +132,29 @@ class Authenticator:
         self._directory = directory
         self.settings = settings
         self.limiter = LoginRateLimiter(settings, clock)
+        self.verified = VerifiedPasswords(
+            settings.verified_cache_seconds, settings.verified_cache_size, clock
+        )
         self._sleep = sleep
         self._now = now
         self._server_secret = server_secret
         self._metrics = metrics
         self._log = get_logger()
+        # Hears every attempt counted here: (remote_ip, address, failed). The server shares them
+        # with its other worker processes, which ``apply_shared`` them to their own limiter.
+        self.share: Callable[[str, str, bool], None] | None = None
+        # Hears that this process applied unblocks: the others then read them at once too
+        # (``catch_up_unblocks``), so that none keeps a lockout (and its metric) an admin lifted.
+        self.unblocked: Callable[[], None] | None = None
         self._unblocks_seen = 0  # the id of the last unblock applied
+        self._applying_shared = False
         self._next_unblock_poll = float("-inf")
 
     def reconfigure(self, settings: LoginSettings) -> None:
         """Login settings from a reload; failures counted so far are kept."""
         self.settings = settings
         self.limiter.reconfigure(settings)
+        self.verified.reconfigure(settings.verified_cache_seconds, settings.verified_cache_size)
 
     async def check_password(
         self, address: str, password: str, *, protocol: LoginProtocol, remote_ip: str
@@ -144,13 +164,28 @@ class Authenticator:
         if refused is not None:
             return refused
         account, app_password = await self._candidates(address, password)
-        match = await asyncio.to_thread(_verify, account, app_password, password)
+        match = self._remembered(account, app_password, password)
+        if match is None:
+            match = await asyncio.to_thread(_verify, account, app_password, password)
+            if match.ok and account is not None:
+                self.verified.remember(_stored_hash(account, app_password, match), password)
         if account is None or not match.ok:
             self._record_failure(remote_ip, address)
             return AuthFailed(AuthFailure.BAD_CREDENTIALS)
-        self.limiter.record_success(remote_ip, address)
+        self._record_success(remote_ip, address)
         await self._after_success(account, match)
         return await self._admit(account, protocol, match.app_password)
+
+    def _remembered(
+        self, account: Account | None, app_password: AppPassword | None, password: str
+    ) -> _Match | None:
+        """A match without argon2 if this password was verified lately (``auth.verified``)."""
+        if account is None:
+            return None
+        stored = app_password.password_hash if app_password is not None else account.password_hash
+        if not self.verified.known(stored, password):
+            return None
+        return _Match(ok=True, app_password=app_password)
 
     async def scram_credentials(self, address: str) -> ScramCredentials | None:
         """The SCRAM-SHA-256 keys of an account; None for an unknown one or one without keys."""
@@ -169,7 +204,7 @@ class Authenticator:
         if account is None:
             self._record_failure(remote_ip, address)
             return AuthFailed(AuthFailure.BAD_CREDENTIALS)
-        self.limiter.record_success(remote_ip, address)
+        self._record_success(remote_ip, address)
         return await self._admit(account, protocol, None)
 
     def record_failure(self, address: str, *, remote_ip: str) -> None:
@@ -177,7 +212,19 @@ class Authenticator:
         self._record_failure(remote_ip, address)
 
     def record_success(self, address: str, *, remote_ip: str) -> None:
+        self._record_success(remote_ip, address)
+
+    def apply_shared(self, remote_ip: str, address: str, failed: bool) -> None:
+        """An attempt another process counted: into our limiter too (it logged any lockout)."""
+        if failed:
+            self.limiter.record_failure(remote_ip, address)
+        else:
+            self.limiter.record_success(remote_ip, address)
+
+    def _record_success(self, remote_ip: str, address: str) -> None:
         self.limiter.record_success(remote_ip, address)
+        if self.share is not None:
+            self.share(remote_ip, address, False)
 
     async def _lookup(self, address: str) -> Account | None:
         """The account, or None when there is none -- also when the name is not an address at all
@@ -206,6 +253,8 @@ class Authenticator:
 
     def _record_failure(self, remote_ip: str, address: str) -> None:
         lockout = self.limiter.record_failure(remote_ip, address)
+        if self.share is not None:
+            self.share(remote_ip, address, True)
         if lockout is not None:
             self._metrics.login_lockouts.inc()
             self._log.warning(
@@ -246,7 +295,18 @@ class Authenticator:
                 self._log.warning("login unblock ignored", target=unblock.target)
                 continue
             self._log.info("login unblock", target=unblock.target, entries=entries)
+        if self.unblocked is not None and not self._applying_shared:
+            self.unblocked()
         return True
+
+    async def catch_up_unblocks(self) -> None:
+        """Apply the unblocks recorded so far now (another process applied them)."""
+        self._next_unblock_poll = float("-inf")
+        self._applying_shared = True
+        try:
+            await self._apply_unblocks()
+        finally:
+            self._applying_shared = False
 
     async def _gate(self, address: str, remote_ip: str) -> AuthFailed | None:
         verdict = await self._verdict(address, remote_ip)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -69,11 +71,18 @@ def init(
 
 @click.command()
 @data_option
-def serve(data_dir: Path) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 256),
+    default=None,
+    help="Worker processes (default: server.workers; 0: one per CPU core; 1: a single process).",
+)
+def serve(data_dir: Path, workers: int | None) -> None:
     """Run the server in the foreground until SIGTERM or SIGINT.
 
     On a first run (no data directory yet) it creates one with the domain `localhost` and the
-    account postmaster@localhost, and prints that account's password.
+    account postmaster@localhost, and prints that account's password. With several workers, a
+    supervisor process starts them and replaces any that dies.
     """
     if not (data_dir / CONFIG_FILE_NAME).exists():
         if data_dir.exists() and any(data_dir.iterdir()):
@@ -89,16 +98,38 @@ def serve(data_dir: Path) -> None:
 
     from pochta.server.listeners import StartupError
     from pochta.server.main import serve_forever
+    from pochta.server.supervisor import supervise
 
+    count = worker_count(settings.server.workers if workers is None else workers)
+    raise_open_files_limit()
     # Until the event loop installs its own handlers, SIGTERM and SIGINT interrupt startup cleanly
     # (KeyboardInterrupt below): nothing is accepting yet, so there is nothing to drain.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        asyncio.run(serve_forever(data_dir, settings))
+        if count == 1:
+            asyncio.run(serve_forever(data_dir, settings))
+        else:
+            asyncio.run(supervise(data_dir, settings, count))
     except KeyboardInterrupt:
         click.echo("pochta: interrupted during startup", err=True)
     except StartupError as exc:
         raise CommandFailed(f"cannot start: {exc}") from None
+
+
+def raise_open_files_limit() -> None:
+    """Every connection is a descriptor: take the hard limit the system allows (workers inherit it),
+    rather than a soft default of 1,024 that ends a busy server at ``accept`` with EMFILE."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def worker_count(configured: int) -> int:
+    """``server.workers`` / ``--workers``: 0 means one per CPU core this process may run on."""
+    if configured > 0:
+        return configured
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @click.group()

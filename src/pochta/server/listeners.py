@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
-import os
 import signal
+import socket
 import ssl
-import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from pochta.config import TlsSettings as _TlsSettings
 from pochta.log import bind_connection_id, get_logger
 from pochta.metrics import METRICS, Metrics, MetricsEndpoint
 from pochta.netaddr import ip_key
+from pochta.server import sockets
 from pochta.server.connection import (
     Connection,
     ConnectionOptions,
@@ -36,18 +35,13 @@ from pochta.server.connection import (
 )
 from pochta.server.tls import CertificateError, ensure_certificate, reload_context, server_context
 
-__all__ = ["AddressCounts", "ProtocolHandler", "Server", "StartupError", "run_until_signal"]
+__all__ = ["AddressCounts", "ProtocolHandler", "Server", "StartupError", "load_tls", "run_until_signal"]
 
 # Seconds the busy greeting or the shutdown goodbye may take to write: both are one short line, and
 # a client that does not read it must not delay a shutdown.
 _GOODBYE_TIMEOUT = 2.0
 # Seconds to wait for cancelled sessions to unwind after the grace period.
 _CANCEL_TIMEOUT = 2.0
-# Seconds to find out whether an existing UNIX socket file still has a live listener behind it.
-_PROBE_TIMEOUT = 1.0
-# Listening socket backlog: generous, so that a burst of connects is queued rather than refused.
-_BACKLOG = 512
-_UNIX_SOCKET_MODE = 0o660
 
 
 class ProtocolHandler(Protocol):
@@ -147,15 +141,22 @@ class Server:
         *,
         metrics: Metrics | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        inherited: Mapping[str, sockets.BoundListener] | None = None,
+        serve_metrics: bool = True,
     ) -> None:
         """``handlers`` maps protocol names (smtp, submission, lmtp, imap, pop3) to handlers.
-        ``ssl_context`` overrides the configured certificate (tests use this)."""
+        ``ssl_context`` overrides the configured certificate (tests use this). ``inherited``: the
+        listeners' sockets, already bound by the supervisor (a worker then logs no "listening" lines:
+        the supervisor does, once its workers are ready). ``serve_metrics``: open the metrics
+        endpoint if configured (in a supervised run, one worker does)."""
         self.settings = settings
         self.data_dir = data_dir
         self._handlers = dict(handlers)
         self.metrics = metrics if metrics is not None else METRICS
         self._ssl_context = ssl_context
         self._ssl_from_settings = ssl_context is None
+        self._inherited = dict(inherited or {})
+        self._serve_metrics = serve_metrics
         self._listeners: dict[str, _Listener] = {}
         self._metrics_endpoint: MetricsEndpoint | None = None
         self._metrics_address: tuple[str, int] | None = None
@@ -194,7 +195,7 @@ class Server:
         try:
             for name, address in enabled.items():
                 await self._open(name, LISTENER_KINDS[name], address)
-            if self.settings.metrics.listen != "off":
+            if self.settings.metrics.listen != "off" and self._serve_metrics:
                 await self._open_metrics()
         except BaseException:
             await self._close_listeners()
@@ -254,22 +255,7 @@ class Server:
         return resolve_path(self.data_dir, tls.certificate), resolve_path(self.data_dir, tls.key)
 
     def _load_tls(self) -> ssl.SSLContext:
-        cert, key = self._tls_paths()
-        tls = self.settings.tls
-        defaults = _TlsSettings()
-        # DESIGN.md: the first run creates a self-signed certificate at the default place. A path the
-        # operator configured is never invented: a typo there must be an error, not a silent
-        # self-signed certificate.
-        if tls.certificate == defaults.certificate and tls.key == defaults.key:
-            try:
-                if ensure_certificate(cert, key, self.settings.hostname):
-                    self._log.info("created self-signed certificate", certificate=str(cert), key=str(key))
-            except (CertificateError, OSError) as exc:
-                raise StartupError(f"tls: {exc}") from None
-        try:
-            return server_context(cert, key)
-        except CertificateError as exc:
-            raise StartupError(f"tls: {exc}") from None
+        return load_tls(self.settings, self.data_dir)
 
     async def _open(self, name: str, kind: ListenerKind, address: ListenAddress) -> None:
         listener = _Listener(name, kind, address, self._handlers[kind.protocol])
@@ -290,51 +276,31 @@ class Server:
 
         factory = protocol_factory(options, accepted)
         loop = asyncio.get_running_loop()
-        try:
-            if address.path is not None:
-                await self._prepare_unix_path(address.path)
-                server = await loop.create_unix_server(factory, address.path, backlog=_BACKLOG)
-                os.chmod(address.path, _UNIX_SOCKET_MODE)
-                info = os.stat(address.path)
-                listener.unix_identity = (info.st_dev, info.st_ino)
-                listener.first = address.path
-                listener.bound = [f"unix:{address.path}"]
-            else:
-                host = None if address.host == "*" else address.host
-                assert address.port is not None
-                server = await loop.create_server(
-                    factory, host, address.port, backlog=_BACKLOG, reuse_address=True
-                )
-                names = [sock.getsockname() for sock in server.sockets]
-                listener.first = (str(names[0][0]), int(names[0][1]))
-                listener.bound = [format_address(n) for n in names]
-        except OSError as exc:
-            raise StartupError(f"listener {name}: cannot listen on {address.describe()}: {exc}") from None
-        listener.servers.append(server)
+        inherited = self._inherited.get(name)
+        if inherited is not None:
+            bound = inherited  # bound by the supervisor, shared with the other workers
+        else:
+            try:
+                bound = await asyncio.to_thread(sockets.bind, address)
+            except sockets.BindError as exc:
+                if exc.complete:
+                    raise StartupError(str(exc)) from None
+                raise StartupError(f"listener {name}: cannot listen on {address.describe()}: {exc}") from None
+            listener.unix_identity = bound.unix_identity
+        # Registered before the servers exist: a failure below closes what was already started.
         self._listeners[name] = listener
+        for sock in bound.sockets:
+            if sock.family == socket.AF_UNIX:
+                server = await loop.create_unix_server(factory, sock=sock, backlog=sockets.BACKLOG)
+            else:
+                server = await loop.create_server(factory, sock=sock, backlog=sockets.BACKLOG)
+            listener.servers.append(server)
+        names = bound.names()
+        listener.first = names[0]
+        listener.bound = [format_address(n) for n in names]
         self.metrics.init_listener(name)
-        self._log.info("listening", name=name, addr=",".join(listener.bound), tls=kind.tls.value)
-
-    async def _prepare_unix_path(self, path: str) -> None:
-        """Remove a stale socket file left by a crashed run, but never a live one or a non-socket."""
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            return
-        if not stat.S_ISSOCK(info.st_mode):
-            raise StartupError(f"{path} exists and is not a socket; refusing to replace it")
-        try:
-            async with asyncio.timeout(_PROBE_TIMEOUT):
-                _reader, writer = await asyncio.open_unix_connection(path)
-        except (OSError, TimeoutError):
-            os.unlink(path)  # nobody answers: stale
-            self._log.info("removed stale socket", path=path)
-            return
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        raise StartupError(f"{path}: another process is listening on this socket")
+        if inherited is None:
+            self._log.info("listening", name=name, addr=",".join(listener.bound), tls=kind.tls.value)
 
     async def _open_metrics(self) -> None:
         from pochta.config import parse_listen_address
@@ -499,16 +465,33 @@ class Server:
                 server.close()
                 await server.wait_closed()
             listener.servers.clear()
-            if listener.address.path is not None and listener.unix_identity is not None:
-                # Remove our socket file, unless another process has replaced it meanwhile.
-                with contextlib.suppress(OSError):
-                    info = os.stat(listener.address.path)
-                    if (info.st_dev, info.st_ino) == listener.unix_identity:
-                        os.unlink(listener.address.path)
+            if listener.address.path is not None:
+                sockets.release_unix_path(listener.address.path, listener.unix_identity)
                 listener.unix_identity = None
         if self._metrics_endpoint is not None:
             await self._metrics_endpoint.stop()
             self._metrics_endpoint = None
+
+
+def load_tls(settings: Settings, data_dir: Path) -> ssl.SSLContext:
+    """The server's TLS context from the configured pair; on a first run (default paths, no files)
+    the self-signed certificate is created first. Raises StartupError."""
+    tls = settings.tls
+    cert, key = resolve_path(data_dir, tls.certificate), resolve_path(data_dir, tls.key)
+    defaults = _TlsSettings()
+    # DESIGN.md: the first run creates a self-signed certificate at the default place. A path the
+    # operator configured is never invented: a typo there must be an error, not a silent
+    # self-signed certificate.
+    if tls.certificate == defaults.certificate and tls.key == defaults.key:
+        try:
+            if ensure_certificate(cert, key, settings.hostname):
+                get_logger().info("created self-signed certificate", certificate=str(cert), key=str(key))
+        except (CertificateError, OSError) as exc:
+            raise StartupError(f"tls: {exc}") from None
+    try:
+        return server_context(cert, key)
+    except CertificateError as exc:
+        raise StartupError(f"tls: {exc}") from None
 
 
 class _Greeting(Protocol):

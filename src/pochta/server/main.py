@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pochta.auth.authenticator import Authenticator
 from pochta.bootstrap import ensure_server_secret
 from pochta.config import Settings
 from pochta.delivery import Delivery
-from pochta.log import configure_logging, get_logger
+from pochta.log import bind_worker, configure_logging, get_logger
 from pochta.metrics import METRICS
 from pochta.queue.worker import QueueWorker
 from pochta.server.housekeeping import collect_blobs_periodically
 from pochta.server.imap import imap_handlers
+from pochta.server.lease import hold_housekeeping
 from pochta.server.listeners import ProtocolHandler, Server, StartupError, run_until_signal
+from pochta.server.peers import Message, PeerChannel, clear_peers, decode_changes, encode_changes
 from pochta.server.pidfile import AlreadyRunning, PidFile
 from pochta.server.pop3 import Pop3Handler
 from pochta.server.reload import Reconfigurable, Reloader
 from pochta.server.smtp import smtp_handlers
+from pochta.server.sockets import BoundListener
+from pochta.server.tasks import cancel_and_wait
+from pochta.server.worker_metrics import serve_worker_metrics
+from pochta.store.changes import LocalChangeFeed
+from pochta.store.model import Change
 from pochta.store.sqlite import open_sqlite_store
 
-__all__ = ["serve_forever"]
+__all__ = ["WorkerRole", "serve_forever", "serve_worker"]
 
 
 async def serve_forever(
@@ -41,17 +48,45 @@ async def serve_forever(
     except AlreadyRunning as exc:
         raise StartupError(str(exc)) from None
     try:
+        clear_peers(data_dir)
         await _serve(data_dir, settings, handlers)
     finally:
         pid_file.release()
 
 
-async def _serve(data_dir: Path, settings: Settings, handlers: Mapping[str, ProtocolHandler] | None) -> None:
+async def serve_worker(data_dir: Path, settings: Settings, role: WorkerRole) -> None:
+    """One worker of a supervised run (``server.worker``): the supervisor holds the pid file."""
+    configure_logging(settings.log)
+    # Every line this worker logs says which it is (sessions' tasks inherit the binding).
+    bind_worker(role.index)
+    await _serve(data_dir, settings, None, role)
+
+
+@dataclass(frozen=True)
+class WorkerRole:
+    """How a worker of a supervised run differs from a server running alone: its listeners'
+    sockets come bound, ``ready`` is called once it accepts, and its metrics go to the supervisor
+    through ``metrics_socket`` (``server.worker_metrics``) instead of an endpoint of its own."""
+
+    index: int
+    inherited: Mapping[str, BoundListener]
+    ready: Callable[[], None]
+    metrics_socket: Path | None
+
+
+async def _serve(
+    data_dir: Path,
+    settings: Settings,
+    handlers: Mapping[str, ProtocolHandler] | None,
+    role: WorkerRole | None = None,
+) -> None:
     # Opening the store first applies pending migrations and fails early on a damaged database,
     # before any listener accepts a client.
     store = await open_sqlite_store(data_dir, settings)
     METRICS.watch_store_commits(lambda: store.writer_stats.commits)
-    background = [asyncio.create_task(collect_blobs_periodically(store, settings.store))]
+    peers = PeerChannel(data_dir)
+    background: list[asyncio.Task[None]] = []
+    metrics_server: asyncio.Server | None = None
     try:
         merged: dict[str, ProtocolHandler] = {}
         # SCRAM fake salts for unknown users, the key of app passwords' lookup digests
@@ -81,12 +116,34 @@ async def _serve(data_dir: Path, settings: Settings, handlers: Mapping[str, Prot
             )
         )
         merged.update(handlers or {})
-        if settings.queue.worker:
-            # The outbound queue: delivers what submission and forwarding queued (and bounces).
-            worker = QueueWorker(store, settings, delivery)
-            delivery.on_queued = worker.wake
-            background.append(asyncio.create_task(worker.run()))
-        server = Server(settings, data_dir, merged)
+        # The queue worker, if this process becomes the housekeeper (server.lease).
+        queue_worker = QueueWorker(store, settings, delivery) if settings.queue.worker else None
+
+        def queued() -> None:
+            if queue_worker is not None:
+                queue_worker.wake()
+            peers.send([{"t": "queue"}])
+
+        delivery.on_queued = queued
+        _connect_peers(peers, store.feed(), authenticator, queue_worker)
+
+        def housekeeping() -> list[Awaitable[None]]:
+            jobs: list[Awaitable[None]] = [collect_blobs_periodically(store, settings.store)]
+            if queue_worker is not None:
+                # The outbound queue: delivers what submission and forwarding queued (and bounces).
+                jobs.append(queue_worker.run())
+            return jobs
+
+        background.append(
+            asyncio.create_task(hold_housekeeping(data_dir, housekeeping, settings.server.housekeeper_retry))
+        )
+        server = Server(
+            settings,
+            data_dir,
+            merged,
+            inherited=role.inherited if role is not None else None,
+            serve_metrics=role is None,
+        )
         parts = [server, *{id(h): h for h in merged.values() if isinstance(h, Reconfigurable)}.values()]
 
         def apply(new: Settings) -> None:
@@ -96,11 +153,53 @@ async def _serve(data_dir: Path, settings: Settings, handlers: Mapping[str, Prot
                 part.reconfigure(new)
 
         reloader = Reloader(data_dir, settings, apply)
+        if role is not None:
+            await server.start()
+            if role.metrics_socket is not None:
+                metrics_server = await serve_worker_metrics(METRICS, role.metrics_socket)
+            role.ready()
         await run_until_signal(server, on_reload=reloader.reload)
     finally:
-        for task in background:
-            task.cancel()
-        for task in background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(background)
+        if metrics_server is not None:
+            metrics_server.close()
+        peers.close()
         await store.close()
+
+
+def _connect_peers(
+    peers: PeerChannel, feed: LocalChangeFeed, authenticator: Authenticator, queue_worker: QueueWorker | None
+) -> None:
+    """Wire this process to the others on the data directory (``server.peers``): our commits and
+    login attempts go out, theirs come in."""
+
+    def relay(changes: Sequence[Change]) -> None:
+        peers.send(encode_changes(changes))
+
+    def share(remote_ip: str, address: str, failed: bool) -> None:
+        peers.send([{"t": "login", "ip": remote_ip, "a": address, "f": failed}])
+
+    pending: set[asyncio.Task[None]] = set()
+
+    def received(message: Message) -> None:
+        kind = message.get("t")
+        try:
+            if kind == "changes":
+                feed.publish_local(decode_changes(message))
+            elif kind == "resync":
+                feed.resync_all()
+            elif kind == "queue" and queue_worker is not None:
+                queue_worker.wake()
+            elif kind == "login":
+                authenticator.apply_shared(str(message["ip"]), str(message["a"]), bool(message["f"]))
+            elif kind == "unblocks":
+                task = asyncio.get_running_loop().create_task(authenticator.catch_up_unblocks())
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+        except (KeyError, TypeError, ValueError) as exc:
+            get_logger(task="peers").error("peer channel: bad message", kind=kind, error=repr(exc))
+
+    feed.relay = relay
+    authenticator.share = share
+    authenticator.unblocked = lambda: peers.send([{"t": "unblocks"}])
+    peers.open(received)

@@ -6,10 +6,11 @@ the kernel drops it when the process dies in any way (SIGKILL, power cut), so a 
 nobody holds is *stale* (left by a crash) whatever pid it names, and a pid that was reused by an
 unrelated process is never mistaken for a running server.
 
-Users: a second ``pochta serve`` on the same directory refuses to start (the POP3 maildrop lock and
-the change feed are per process); ``pochta config reload`` finds the pid to signal; ``pochta
-restore`` refuses to overwrite a directory a server is using; ``pochta config check`` does not try
-to bind addresses a running server holds.
+Users: a second ``pochta serve`` on the same directory refuses to start (one server, with its
+supervisor and workers, owns the listeners, the run/ directory and the housekeeping); ``pochta
+config reload`` finds the pid to signal (the supervisor's, which forwards it); ``pochta restore``
+refuses to overwrite a directory a server is using; ``pochta config check`` does not try to bind
+addresses a running server holds.
 """
 
 from __future__ import annotations

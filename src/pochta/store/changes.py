@@ -17,10 +17,10 @@ import asyncio
 import threading
 import weakref
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
-from pochta.store.model import Change, ChangeKind, MailboxId
+from pochta.store.model import AccountId, Change, ChangeKind, MailboxId, ModSeq
 
 DEFAULT_MAX_PENDING = 10_000
 
@@ -100,6 +100,14 @@ class Subscription:
                 self._pending.append(change)
         self._wake()
 
+    def _force_overflow(self, marker: Change) -> None:
+        if self._closed or self._overflowed:
+            return
+        self._pending.clear()
+        self._pending.append(marker)
+        self._overflowed = True
+        self._wake()
+
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
@@ -110,6 +118,9 @@ class LocalChangeFeed:
 
     def __init__(self, max_pending: int = DEFAULT_MAX_PENDING) -> None:
         self._max_pending = max_pending
+        # Called with every batch published here (from the writer thread): how other processes on
+        # the same data directory hear of our commits (``pochta.server.peers``).
+        self.relay: Callable[[Sequence[Change]], None] | None = None
         self._lock = threading.Lock()  # subscribe/close run on loops, publish on the writer thread
         self._subscribers: defaultdict[MailboxId, weakref.WeakSet[Subscription]] = defaultdict(
             weakref.WeakSet
@@ -128,7 +139,14 @@ class LocalChangeFeed:
             return len(found) if found is not None else 0
 
     def publish(self, changes: Sequence[Change]) -> None:
-        """Hand committed changes to their mailboxes' subscribers; callable from any thread."""
+        """Hand committed changes to their mailboxes' subscribers, and to the relay; callable from
+        any thread."""
+        self.publish_local(changes)
+        if self.relay is not None and changes:
+            self.relay(changes)
+
+    def publish_local(self, changes: Sequence[Change]) -> None:
+        """Hand changes to this process's subscribers only (what another process relayed)."""
         by_mailbox: defaultdict[MailboxId, list[Change]] = defaultdict(list)
         for change in changes:
             by_mailbox[change.mailbox_id].append(change)
@@ -144,6 +162,18 @@ class LocalChangeFeed:
                 subscription._loop.call_soon_threadsafe(subscription._deliver, tuple(batch))
             except RuntimeError:
                 # Its loop is closed: nobody will ever read it.
+                self._remove(subscription)
+
+    def resync_all(self) -> None:
+        """Changes may have been missed (a relay queue overflowed): every subscription gets an
+        OVERFLOW marker, which makes its reader catch up from the store."""
+        with self._lock:
+            subscriptions = [s for group in self._subscribers.values() for s in list(group)]
+        for subscription in subscriptions:
+            marker = Change(ChangeKind.OVERFLOW, AccountId(0), subscription.mailbox_id, ModSeq(0))
+            try:
+                subscription._loop.call_soon_threadsafe(subscription._force_overflow, marker)
+            except RuntimeError:
                 self._remove(subscription)
 
     def close(self) -> None:

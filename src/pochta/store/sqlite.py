@@ -10,8 +10,9 @@
 
 No SQLite call runs on the event loop thread. Several processes may open the same data directory
 (the server and the CLI): WAL lets readers run beside a writer, and a second process's writes wait
-for the lock (``busy_timeout``) instead of failing. The feed is per process: a change made by the
-CLI reaches the server's sessions through the database, not the feed.
+for the lock (``busy_timeout``) instead of failing. The feed is per process; a server's worker
+processes relay their commits to each other (``LocalChangeFeed.relay``, ``server.peers``), while a
+change made by the CLI reaches the server's sessions through the database, not the feed.
 
 The logic lives in plain functions over a Connection (``sqlite_directory``, ``sqlite_mail``,
 ``sqlite_maintenance``); this module is the async face and the plumbing.
@@ -73,13 +74,14 @@ from pochta.store.model import (
 )
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
 from pochta.store.sqlite_reader import SqliteDirectoryReader
-from pochta.store.writer import Writer, WriterStats
+from pochta.store.writer import Writer, WriterStats, WriteTurn
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
 DB_FILE_NAME = "pochta.db"
+WRITE_TURN_LOCK = Path("run") / "writer.lock"
 BLOB_DIR_NAME = "blobs"
 READER_THREADS = 4
 
@@ -594,13 +596,20 @@ async def open_sqlite_store(
     timeout = settings.store.busy_timeout
     write_engine = make_engine(path, timeout, writer=True)
     feed = LocalChangeFeed()
+    # The processes of a server (its workers) take turns to write: writer.WriteTurn.
+    turn = await asyncio.to_thread(WriteTurn, data_dir / WRITE_TURN_LOCK)
     writer = Writer(
-        write_engine, group_commit_max=settings.store.group_commit_max, init=migrate, publish=feed.publish
+        write_engine,
+        group_commit_max=settings.store.group_commit_max,
+        init=migrate,
+        publish=feed.publish,
+        turn=turn,
     )
     try:
         await writer.start()
     except BaseException:
         write_engine.dispose()
+        turn.close()
         raise
     read_engine = make_engine(path, timeout, writer=False, pool_size=reader_threads)
     store = SqliteStore(data_dir, settings, writer, write_engine, read_engine, blobs, feed, reader_threads)

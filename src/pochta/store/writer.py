@@ -17,18 +17,28 @@ takes every job queued (up to ``group_commit_max``), runs each inside its own SA
 
 BEGIN IMMEDIATE takes SQLite's write lock up front: another process (the CLI) waits for it with the
 busy timeout rather than failing with SQLITE_BUSY when upgrading a read transaction.
+
+Several processes of one server (worker processes, each with its own writer) take turns through a
+``WriteTurn`` first: an exclusive ``flock`` held from BEGIN to COMMIT. Waiting for SQLite's lock
+alone means polling it, with sleeps that grow (1, 2, 5, 10 ... 100 ms) while the other process has
+long committed; a process blocked in ``flock`` is woken the moment the lock is free, so the
+database is never idle while someone waits to write.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import fcntl
 import logging
+import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -128,6 +138,28 @@ def cancel_deferred(conn: Connection, statement: str, key: Hashable) -> bool:
     return deferred is not None and deferred.cancel(statement, key)
 
 
+class WriteTurn:
+    """Whose turn it is to write, among the processes sharing one database (see the module doc).
+
+    The lock file is opened once; the lock is taken with a blocking ``flock`` on the writer thread
+    (its only work) and dropped after COMMIT. The kernel drops it too if its holder dies."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 @dataclass
 class WriterStats:
     """Counters a test or bench reads to show how well group commit works."""
@@ -159,8 +191,10 @@ class Writer:
         init: Callable[[Connection], None] | None = None,
         publish: Callable[[Sequence[Change]], None] | None = None,
         name: str = "pochta-writer",
+        turn: WriteTurn | None = None,
     ) -> None:
         self._engine = engine
+        self._turn = turn
         self._max = group_commit_max
         self._init = init
         self._publish = publish
@@ -191,6 +225,8 @@ class Writer:
             self._closed = True
         self._queue.put(_STOP)
         await asyncio.to_thread(self._thread.join)
+        if self._turn is not None:
+            self._turn.close()
 
     @property
     def pending(self) -> int:
@@ -268,39 +304,13 @@ class Writer:
         self.stats.batches += 1
         deferred = _Deferred()
         info: dict[Any, Any] = {}
+        turn = self._turn.held() if self._turn is not None else contextlib.nullcontext()
         try:
             info = conn.info
             info[_DEFERRED] = deferred
-            transaction = conn.begin()  # BEGIN IMMEDIATE (see sqlite.py's begin hook)
             try:
-                # Savepoints straight on the driver: SQLAlchemy's begin_nested() costs half a
-                # millisecond per job, more than a small delivery's statements.
-                raw = driver_connection(conn)
-                for job in live:
-                    deferred.undo.clear()
-                    raw.execute("SAVEPOINT job")
-                    try:
-                        job.value = job.fn(conn)
-                    except Exception as exc:
-                        # If SQLite already rolled the whole transaction back (I/O error, disk full),
-                        # this raises too and the batch fails below.
-                        raw.execute("ROLLBACK TO job")
-                        raw.execute("RELEASE job")
-                        deferred.forget_job()
-                        job.error = exc
-                    else:
-                        raw.execute("RELEASE job")
-                        job.ok = True
-                if any(job.ok for job in live):
-                    deferred.write(raw)
-                    transaction.commit()
-                    self.stats.commits += 1
-                else:
-                    transaction.rollback()
-            except BaseException:
-                if transaction.is_active:
-                    transaction.rollback()
-                raise
+                with turn:
+                    self._transaction(conn, live, deferred)
             finally:
                 info.pop(_DEFERRED, None)
         except Exception as exc:
@@ -313,6 +323,38 @@ class Writer:
             conn = self._reconnect(conn)
         self._finish(live)
         return conn
+
+    def _transaction(self, conn: Connection, live: list[_Job[Any]], deferred: _Deferred) -> None:
+        transaction = conn.begin()  # BEGIN IMMEDIATE (see sqlite.py's begin hook)
+        try:
+            # Savepoints straight on the driver: SQLAlchemy's begin_nested() costs half a
+            # millisecond per job, more than a small delivery's statements.
+            raw = driver_connection(conn)
+            for job in live:
+                deferred.undo.clear()
+                raw.execute("SAVEPOINT job")
+                try:
+                    job.value = job.fn(conn)
+                except Exception as exc:
+                    # If SQLite already rolled the whole transaction back (I/O error, disk full),
+                    # this raises too and the batch fails in the caller.
+                    raw.execute("ROLLBACK TO job")
+                    raw.execute("RELEASE job")
+                    deferred.forget_job()
+                    job.error = exc
+                else:
+                    raw.execute("RELEASE job")
+                    job.ok = True
+            if any(job.ok for job in live):
+                deferred.write(raw)
+                transaction.commit()
+                self.stats.commits += 1
+            else:
+                transaction.rollback()
+        except BaseException:
+            if transaction.is_active:
+                transaction.rollback()
+            raise
 
     def _reconnect(self, conn: Connection) -> Connection:
         try:

@@ -588,3 +588,50 @@ async def test_complete_login_goes_through_limits_and_switches(h: Harness) -> No
 def test_plaintext_allowed(policy: str, secure: bool, ip: str, allowed: bool) -> None:
     settings = LoginSettings(plaintext_on_insecure=policy)  # type: ignore[arg-type]
     assert plaintext_allowed(settings, secure, ip) is allowed
+
+
+# --- successful checks remembered (auth.verified) -------------------------------------------------
+
+
+async def test_a_repeated_login_with_the_same_password_skips_argon2(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h.directory.app_passwords["tim@example.com"] = [app_password(3, h.tim, "phone", "app-secret-3")]
+    counter = Argon2Counter(monkeypatch)
+    for _ in range(3):
+        assert await h.login("right password") == AuthOk(h.tim)
+        assert await h.login("app-secret-3") == AuthOk(h.tim, app_password="phone")
+    assert counter.count == 2  # one each, the first time
+    # A wrong password never matches what was remembered: a full check, and a failure counted.
+    assert await h.login("right passwor") == failed(AuthFailure.BAD_CREDENTIALS)
+    assert counter.count == 3
+    # Past verified_cache_seconds it is checked again.
+    h.clock.now += SETTINGS.verified_cache_seconds + 1
+    assert await h.login("right password") == AuthOk(h.tim)
+    assert counter.count == 4
+
+
+async def test_a_changed_password_or_revoked_app_password_is_not_remembered(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h.directory.app_passwords["tim@example.com"] = [app_password(3, h.tim, "phone", "app-secret-3")]
+    assert await h.login("right password") == AuthOk(h.tim)
+    assert await h.login("app-secret-3") == AuthOk(h.tim, app_password="phone")
+    # The admin sets a new password and revokes the app password: the old ones no longer log in,
+    # however recently they did.
+    h.directory.accounts["tim@example.com"] = replace(h.tim, password_hash=passwords.hash_password("new one"))
+    h.directory.app_passwords["tim@example.com"] = []
+    assert await h.login("right password") == failed(AuthFailure.BAD_CREDENTIALS)
+    assert await h.login("app-secret-3") == failed(AuthFailure.BAD_CREDENTIALS)
+    counter = Argon2Counter(monkeypatch)
+    assert isinstance(await h.login("new one"), AuthOk)
+    assert counter.count == 1
+
+
+async def test_remembering_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness()
+    h.auth.reconfigure(SETTINGS.model_copy(update={"verified_cache_seconds": 0.0}))
+    counter = Argon2Counter(monkeypatch)
+    for _ in range(2):
+        assert await h.login("right password") == AuthOk(h.tim)
+    assert counter.count == 2

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -15,7 +17,7 @@ from sqlalchemy import Connection
 from pochta.config import Settings
 from pochta.store.model import Change, ChangeKind, Target
 from pochta.store.sqlite import SqliteStore, make_engine, open_sqlite_store
-from pochta.store.writer import Writer, cancel_deferred, defer_until_commit
+from pochta.store.writer import Writer, WriteTurn, cancel_deferred, defer_until_commit
 from pochta.testing.store_suite import make_account, make_message, put
 
 
@@ -323,3 +325,27 @@ async def test_concurrent_deliveries_cost_fewer_commits_than_deliveries(store: S
     info = await store.get_mailbox_by_id(inbox.id)
     assert info is not None
     assert info.messages == 16
+
+
+async def test_a_write_waits_for_the_turn_another_process_holds(db_path: Path, tmp_path: Path) -> None:
+    """Two writers (two worker processes) on one database: while one holds the write turn, the
+    other's job waits, and runs as soon as the turn is free (no busy-polling sleep)."""
+    lock = tmp_path / "run" / "writer.lock"
+    engine = make_engine(db_path, 5.0, writer=True)
+    instance = Writer(engine, group_commit_max=64, init=_init, turn=WriteTurn(lock))
+    await instance.start()
+    # Another process's turn: flock conflicts between open file descriptions, in one process too.
+    other = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        future = instance.submit(_insert(1))
+        await asyncio.sleep(0.3)
+        assert not future.done()
+        assert _rows(db_path) == []
+        fcntl.flock(other, fcntl.LOCK_UN)
+        assert await asyncio.wrap_future(future) == 1
+        assert _rows(db_path) == [1]
+    finally:
+        os.close(other)
+        await instance.close()
+        engine.dispose()

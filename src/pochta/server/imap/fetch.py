@@ -9,9 +9,12 @@ memory; only HEADER.FIELDS subsets and BINARY decodings are built in memory.
 A non-PEEK body fetch sets \\Seen first (RFC 9051 §6.4.5), so the FLAGS of the same response show
 it; when FLAGS was not asked for, it is added for the messages whose flags changed (§6.4.5 SHOULD).
 A message expunged by another session whose EXPUNGE has not been sent yet (RFC 9051 §7.5.1) keeps
-its number: a FETCH of what the session knows of it (FLAGS, UID, RFC822.SIZE, INTERNALDATE) is
-answered; one that needs its content (gone from the store) leaves it out and ends with the tagged
-``NO [EXPUNGEISSUED]`` (RFC 5530 §3) after the other messages' responses.
+its number and is answered as long as its bytes exist (RFC 2180 §4.1.1 lets the server return the
+data; Dovecot does): what the session knows (FLAGS, UID, RFC822.SIZE, INTERNALDATE) from its state,
+its content from the blob, which blob collection keeps for ``store.blob_grace_seconds`` after the
+expunge (the cached parse is gone with the message: it is parsed again, off the loop). Only one
+whose blob is gone too is left out, and the command ends with the tagged ``NO [EXPUNGEISSUED]``
+(RFC 5530 §3) after the other messages' responses.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session, SessionClosed
 from pochta.store.api import NotFound
 from pochta.store.model import BlobRef, CachedMessage, MessageEntry
+from pochta.store.spool import parse_file
 
 __all__ = ["fetch"]
 
@@ -191,7 +195,28 @@ async def _parsed(
         return {row.uid: (row, ParsedMessage.from_json(row.parsed_json)) for row in rows}
 
     # Decoding the JSON of hundreds of parse records is CPU work: off the event loop.
-    return await asyncio.to_thread(decode) if len(rows) > 16 else decode()
+    found = await asyncio.to_thread(decode) if len(rows) > 16 else decode()
+    # Expunged elsewhere: known to the session already, or learnt just now (no parse record).
+    gone = [entry for uid in uids if uid not in found and (entry := selected.entry(uid)) is not None]
+    if gone:
+        found.update(await asyncio.to_thread(_parse_again, session, gone))
+    return found
+
+
+def _parse_again(
+    session: Session, entries: list[MessageEntry]
+) -> dict[int, tuple[CachedMessage, ParsedMessage]]:
+    """Messages expunged elsewhere, from their blobs while these still exist (module docstring)."""
+    settings = session.services.settings.mime
+    found: dict[int, tuple[CachedMessage, ParsedMessage]] = {}
+    for entry in entries:
+        try:
+            with session.services.store.open_blob(entry.blob) as file:
+                parsed = parse_file(file, settings)
+        except (NotFound, OSError):
+            continue  # collected: the caller answers NO [EXPUNGEISSUED]
+        found[entry.uid] = (CachedMessage(entry.uid, entry.message_id, entry.blob, b""), parsed)
+    return found
 
 
 async def _respond(

@@ -26,7 +26,7 @@ from pochta.server.imap.session import Session
 from pochta.store.api import NotFound
 from pochta.store.model import HIERARCHY_SEPARATOR
 
-__all__ = ["catch_up", "close", "examine", "report_updates", "select", "unselect"]
+__all__ = ["announce_keywords", "catch_up", "close", "examine", "report_updates", "select", "unselect"]
 
 
 async def select(session: Session, command: Command) -> Tagged:
@@ -63,8 +63,7 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
     session.selected = selected
     session.enter(State.SELECTED)
     mailbox = view.mailbox
-    keywords = flagrules.mailbox_keywords(view.flag_sets()).values()
-    session.send(Flags(flagrules.mailbox_flags(keywords)))  # RFC 9051 §7.3.5
+    session.send(Flags(flagrules.mailbox_flags(selected.keywords)))  # RFC 9051 §7.3.5
     session.send(Exists(selected.exists))
     if rev1:
         session.send(Recent(selected.recent_count))  # RFC 3501 §6.3.1 (0: see the module docstring)
@@ -75,18 +74,32 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
             session.send(Untagged(Status.OK, f"Message {first_unseen} is first unseen", unseen))
     session.send(Untagged(Status.OK, "UIDs valid", Code.uidvalidity(mailbox.uidvalidity)))
     session.send(Untagged(Status.OK, "Predicted next UID", Code.uidnext(mailbox.uidnext)))
-    if read_only:
-        # RFC 9051 §6.3.3: nothing can be changed in an EXAMINEd mailbox.
-        permanent: tuple[str, ...] = ()
-    else:
-        max_keywords = services.settings.limits.max_keywords_per_mailbox
-        permanent = flagrules.permanent_flags(keywords, max_keywords=max_keywords)
-    session.send(Untagged(Status.OK, "Flags permitted", Code.permanentflags(permanent)))
+    session.send(_permanent_flags(session, selected))
     if session.rev2:
         # RFC 9051 §6.3.2: a LIST response with the mailbox name (its canonical spelling).
         session.send(ListItem((), HIERARCHY_SEPARATOR, mailbox.name))
     code = "READ-ONLY" if read_only else "READ-WRITE"
     return Tagged(command.tag, Status.OK, f"{command.name} completed", code=code)
+
+
+def _permanent_flags(session: Session, selected: SelectedMailbox) -> Untagged:
+    if selected.read_only:
+        # RFC 9051 §6.3.3: nothing can be changed in an EXAMINEd mailbox.
+        permanent: tuple[str, ...] = ()
+    else:
+        max_keywords = session.services.settings.limits.max_keywords_per_mailbox
+        permanent = flagrules.permanent_flags(selected.keywords, max_keywords=max_keywords)
+    return Untagged(Status.OK, "Flags permitted", Code.permanentflags(permanent))
+
+
+def announce_keywords(session: Session) -> None:
+    """FLAGS and PERMANENTFLAGS again if a change brought a keyword the client was not told of:
+    RFC 9051 §7.3.5 ("the flags ... defined in the mailbox"); RFC 3501 §7.2.6 notes the FLAGS
+    response is sent when the set of flags changes. Call before sending FETCH responses."""
+    selected = session.selected
+    if selected is not None and selected.take_keyword_news():
+        session.send(Flags(flagrules.mailbox_flags(selected.keywords)))
+        session.send(_permanent_flags(session, selected))
 
 
 def _first_unseen(flag_column: tuple[frozenset[str], ...]) -> int | None:
@@ -143,5 +156,6 @@ async def report_updates(session: Session, *, poll: bool, allow_expunge: bool, i
         session.logout = True
         await session.unselect()
         return
+    announce_keywords(session)
     for response in selected.updates(allow_expunge=allow_expunge, include_uid=include_uid):
         session.send(response)

@@ -71,6 +71,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 
+from pochta.mail import flags as flagrules
 from pochta.mail.flags import RECENT, flag_key
 from pochta.proto.imap.responses import Exists, Expunge, Fetch, FetchValue, Recent, Response
 from pochta.proto.imap.sequence import SequenceSet
@@ -113,6 +114,10 @@ class SelectedMailbox:
         self._gone: set[int] = set()  # expunged, EXPUNGE not yet sent
         self._flag_news: set[int] = set()  # flag changes not yet reported
         self._saved: set[int] = set()  # RFC 5182 §2.1: empty after SELECT
+        # Keywords the client was told in FLAGS (by comparison key), and whether a change brought one
+        # it was not: RFC 9051 §7.3.5 / RFC 3501 §7.2.6, FLAGS must list every keyword a FETCH shows.
+        self._keywords = flagrules.mailbox_keywords(view.flag_sets())
+        self._keyword_news = False
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -257,6 +262,10 @@ class SelectedMailbox:
 
     def _take(self, entry: MessageEntry, *, own: bool) -> None:
         uid = entry.uid
+        for flag in entry.flags:
+            if not flagrules.is_system_flag(flag) and flag_key(flag) not in self._keywords:
+                self._keywords[flag_key(flag)] = flag
+                self._keyword_news = True
         position = self._live(uid)
         if position is None:
             waiting = self._new.get(uid)
@@ -282,6 +291,17 @@ class SelectedMailbox:
         # An own result older than a change already absorbed: that newer change stays pending.
 
     # --- telling the client ----------------------------------------------------------------------
+
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        """Every keyword the session has seen in the mailbox (what FLAGS lists)."""
+        return tuple(self._keywords.values())
+
+    def take_keyword_news(self) -> bool:
+        """True once after a change brought a keyword the client's FLAGS does not list yet: the
+        caller sends FLAGS (and PERMANENTFLAGS) again before any FETCH showing it."""
+        news, self._keyword_news = self._keyword_news, False
+        return news
 
     def updates(self, *, allow_expunge: bool, include_uid: bool) -> list[Response]:
         """Untagged responses that bring the client up to date, in the order to send them.

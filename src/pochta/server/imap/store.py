@@ -12,6 +12,7 @@ from __future__ import annotations
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.args import Store
 from pochta.proto.imap.responses import Fetch, FetchValue
+from pochta.server.imap.select import announce_keywords
 from pochta.server.imap.session import Session
 from pochta.store.api import FlagOp
 
@@ -37,6 +38,7 @@ async def store(session: Session, command: Command) -> Tagged:
             selected.mailbox_id, live, _OPS[args.mode], args.flags
         )
         selected.apply_own(changes)  # flags only: no expunges come back
+    announce_keywords(session)  # a keyword new to the mailbox is in FLAGS before any FETCH shows it
     if not args.silent:
         for uid in uids:
             seq = selected.seq_of(uid)

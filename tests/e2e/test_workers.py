@@ -1,0 +1,284 @@
+"""``pochta serve --workers 2``: a supervisor, two worker processes on the same listeners, and what
+must hold across them (issue 10): IDLE pushes of a change made in the other worker, one
+housekeeper, login lockouts that count across workers, a killed worker replaced with nothing
+acknowledged lost, a killed supervisor taking its workers along, SIGHUP and SIGTERM forwarded.
+
+Which worker serves a connection is the kernel's choice: a test opens connections until each
+worker has one, telling them apart by the ``connect ... peer=127.0.0.1:PORT ... worker=N`` lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import signal
+import smtplib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from imap_env import exchange, read_line
+from serve_process import ServeProcess, init_data_dir, run_pochta
+
+PASSWORD = "correct horse battery"
+ALICE = "alice@example.org"
+LISTENERS = ("imap", "lmtp", "pop3")
+_CONNECT = re.compile(r" connect .*")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServeProcess]:
+    data = tmp_path / "data"
+    init_data_dir(
+        data,
+        listeners=LISTENERS,
+        accounts={ALICE: PASSWORD},
+        config='[login]\nlockout_after = 4\nfailures_before_delay = 100\n[metrics]\nlisten = "127.0.0.1:0"\n',
+    )
+    process = ServeProcess(data, tmp_path / "serve.log", workers=2)
+    process.wait_listening((*LISTENERS, "metrics"))
+    yield process
+    status = process.stop()
+    assert status == 0, process.tail()
+    assert process.failures() == [], process.tail()
+
+
+def eventually(check: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def worker_of(server: ServeProcess, sock: socket.socket) -> int:
+    """The index of the worker that logged the connect of ``sock``."""
+    port = sock.getsockname()[1]
+    found: list[int] = []
+
+    def logged() -> bool:
+        for line in _CONNECT.findall(server.log_text()):
+            if f"peer=127.0.0.1:{port} " in line + " ":
+                match = re.search(r"worker=(\d+)", line)
+                if match:
+                    found.append(int(match.group(1)))
+                    return True
+        return False
+
+    eventually(logged)
+    return found[0]
+
+
+def imap_session(server: ServeProcess, *, select: bool = True) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.ports["imap"]), timeout=20)
+    assert read_line(sock).startswith(b"* OK")
+    assert exchange(sock, f'L LOGIN {ALICE} "{PASSWORD}"'.encode())[-1].startswith(b"L OK")
+    if select:
+        assert exchange(sock, b"S SELECT INBOX")[-1].startswith(b"S OK")
+    return sock
+
+
+def one_on_each_worker(
+    open_one: Callable[[], socket.socket], server: ServeProcess
+) -> dict[int, socket.socket]:
+    """Open sessions until both workers serve one; the others are closed again."""
+    chosen: dict[int, socket.socket] = {}
+    spare: list[socket.socket] = []
+    for _ in range(60):
+        sock = open_one()
+        index = worker_of(server, sock)
+        if index in chosen:
+            spare.append(sock)
+        else:
+            chosen[index] = sock
+        if len(chosen) == 2:
+            break
+    for sock in spare:
+        sock.close()
+    assert set(chosen) == {0, 1}, "the kernel never gave a connection to one of the workers"
+    return chosen
+
+
+def lmtp_deliver(server: ServeProcess, count: int, tag: str = "m") -> list[int]:
+    """Deliver ``count`` messages over LMTP (one session); the numbers acknowledged with 250."""
+    acknowledged: list[int] = []
+    with smtplib.LMTP("127.0.0.1", server.ports["lmtp"], timeout=30) as client:
+        for n in range(count):
+            body = (
+                f"From: bob@example.net\r\nSubject: {tag} {n}\r\nMessage-ID: <{tag}{n}@t>\r\n\r\nbody {n}\r\n"
+            )
+            client.sendmail("bob@example.net", [ALICE], body.encode())
+            acknowledged.append(n)
+    return acknowledged
+
+
+def read_until_match(sock: socket.socket, pattern: bytes, seconds: float = 10.0) -> bytes:
+    sock.settimeout(seconds)
+    seen = b""
+    while pattern not in seen:
+        line = read_line(sock)
+        assert line, f"connection closed before {pattern!r}: {seen!r}"
+        seen += line
+    return seen
+
+
+def idle(sock: socket.socket) -> None:
+    sock.sendall(b"I IDLE\r\n")
+    assert read_line(sock) == b"+ idling\r\n"
+
+
+def test_changes_in_one_worker_are_pushed_to_idle_sessions_in_the_other(server: ServeProcess) -> None:
+    sessions = one_on_each_worker(lambda: imap_session(server), server)
+    for sock in sessions.values():
+        idle(sock)
+    # A delivery (served by whichever worker accepts the LMTP connection) reaches both.
+    lmtp_deliver(server, 1)
+    for sock in sessions.values():
+        assert b"* 1 EXISTS" in read_until_match(sock, b"EXISTS")
+    # A flag change made in worker 0 reaches the IDLE session of worker 1, and an expunge too.
+    changer = sessions[0]
+    assert exchange(changer, b"DONE", b"I")[-1].startswith(b"I OK")
+    assert exchange(changer, b"F STORE 1 +FLAGS (\\Deleted)")[-1].startswith(b"F OK")
+    assert b"\\Deleted" in read_until_match(sessions[1], b"FETCH")
+    assert exchange(changer, b"E EXPUNGE")[-1].startswith(b"E OK")
+    assert b"* 1 EXPUNGE" in read_until_match(sessions[1], b"EXPUNGE")
+    for sock in sessions.values():
+        sock.close()
+
+
+def test_exactly_one_housekeeper_and_a_new_one_when_it_dies(server: ServeProcess) -> None:
+    def housekeepers() -> list[str]:
+        return re.findall(r"housekeeper task=housekeeper pid=(\d+)", server.log_text())
+
+    eventually(lambda: len(housekeepers()) == 1)
+    time.sleep(2.5)  # longer than server.housekeeper_retry: nobody else took it meanwhile
+    assert len(housekeepers()) == 1
+    first = int(housekeepers()[0])
+    os.kill(first, signal.SIGKILL)
+    eventually(lambda: len(housekeepers()) == 2)
+    assert int(housekeepers()[1]) != first
+    eventually(lambda: "worker restarted" in server.log_text())
+    assert re.search(rf"worker died .*pid={first} .*status=.killed by SIGKILL", server.log_text())
+
+
+def test_login_failures_count_across_workers(server: ServeProcess) -> None:
+    """lockout_after = 4: four failures, wherever they land, lock the address out on both workers."""
+    for _ in range(4):
+        sock = imap_session_raw(server)
+        reply = exchange(sock, f"L LOGIN {ALICE} wrong".encode())[-1]
+        assert b"L NO" in reply
+        sock.close()
+    # Now every new attempt is refused, on either worker, even with the right password.
+    refused = one_on_each_worker(lambda: imap_session_raw(server), server)
+    for sock in refused.values():
+        reply = exchange(sock, f'L LOGIN {ALICE} "{PASSWORD}"'.encode())[-1]
+        assert reply.startswith(b"L NO"), reply
+        sock.close()
+
+
+def imap_session_raw(server: ServeProcess) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.ports["imap"]), timeout=20)
+    assert read_line(sock).startswith(b"* OK")
+    return sock
+
+
+def test_a_killed_worker_is_replaced_and_no_acknowledged_mail_is_lost(server: ServeProcess) -> None:
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def load(tag: str) -> None:
+        n = 0
+        while not stop.is_set():
+            try:
+                with smtplib.LMTP("127.0.0.1", server.ports["lmtp"], timeout=30) as client:
+                    for _ in range(5):
+                        subject = f"{tag}-{n}"
+                        body = f"From: b@example.net\r\nSubject: {subject}\r\n\r\nx\r\n"
+                        client.sendmail("b@example.net", [ALICE], body.encode())
+                        acknowledged.append(subject)
+                        n += 1
+            except (smtplib.SMTPException, OSError):
+                n += 1  # a session cut by the kill: whatever it did not acknowledge may be lost
+
+    threads = [threading.Thread(target=load, args=(f"t{i}",)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        eventually(lambda: len(acknowledged) >= 20)
+        workers = worker_pids(server.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        eventually(lambda: "worker restarted" in server.log_text())
+        before = len(acknowledged)
+        eventually(lambda: len(acknowledged) >= before + 20)  # served again after the restart
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+    assert len(worker_pids(server.pid)) == 2
+    sock = imap_session(server, select=False)
+    exchange(sock, b"E EXAMINE INBOX")
+    subjects = b"".join(exchange(sock, b"F FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+    missing = [s for s in acknowledged if f"Subject: {s}\r\n".encode() not in subjects]
+    assert missing == []
+    sock.close()
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    """The supervisor's children, from /proc."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return sorted(int(pid) for pid in children)
+
+
+def test_killing_the_supervisor_takes_the_workers_along(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    init_data_dir(data, listeners=("imap",), accounts={})
+    process = ServeProcess(data, tmp_path / "serve.log", workers=2)
+    port = process.wait_listening(["imap"])["imap"]
+    workers = worker_pids(process.pid)
+    assert len(workers) == 2
+    process.kill()
+    eventually(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 10)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    # And the data directory serves again at once.
+    again = ServeProcess(data, tmp_path / "serve2.log", workers=2)
+    again.wait_listening(["imap"])
+    assert again.stop() == 0
+
+
+def test_sighup_reaches_every_worker(server: ServeProcess) -> None:
+    config = server.data / "pochta.toml"
+    config.write_text(config.read_text().replace("lockout_after = 4", "lockout_after = 5"))
+    run_pochta("config", "check", "--no-bind", "--data", str(server.data))
+    os.kill(server.pid, signal.SIGHUP)
+    eventually(lambda: len(re.findall(r"config changed .*key=login.lockout_after", server.log_text())) >= 2)
+    changed = re.findall(r"config changed .*key=login.lockout_after.*worker=(\d+)", server.log_text())
+    assert set(changed) == {"0", "1"}
+
+
+def test_serve_takes_the_hard_limit_of_open_files(tmp_path: Path) -> None:
+    """Each connection is a descriptor: a soft limit of 1,024 would end a busy server in EMFILE."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard <= 1024:
+        pytest.skip(f"the hard limit ({hard}) leaves nothing to raise")
+    data = tmp_path / "data"
+    init_data_dir(data, listeners=("imap",), accounts={})
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        process = ServeProcess(data, tmp_path / "serve.log", workers=2)  # inherits the soft 1,024
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    process.wait_listening(["imap"])
+    try:
+        for pid in [process.pid, *worker_pids(process.pid)]:
+            limits = Path(f"/proc/{pid}/limits").read_text()
+            found = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits)
+            assert found is not None, limits
+            assert int(found.group(1)) == hard
+    finally:
+        assert process.stop() == 0
