@@ -305,8 +305,9 @@ class StoreSettings(_Section):
 class SearchSettings(_Section):
     indexer: bool = Field(
         True,
-        description="Run the background full-text indexer in this process (docs/architecture.md "
-        "'Search index'). Searches stay exact without it; unindexed messages are just slower to search.",
+        description="Run the background full-text indexer (in pochta serve: in the housekeeper process; "
+        "docs/architecture.md 'Search index'). Searches stay exact without it; unindexed messages are "
+        "just slower to search.",
     )
     index_batch: int = Field(
         100,

@@ -130,7 +130,7 @@ def index_pending(conn: Connection, limit: int, max_chars: int | None = None) ->
     stores them) when the batch was not full."""
     raw = driver_connection(conn)
     result = IndexResult()
-    queued = []
+    queued: list[tuple[int, int]] = []
     chars = 0
     rows = raw.execute(_SQL_QUEUED, (INDEX_ADD, INDEX_DROP, limit)).fetchall()
     for mid, action, size in rows:
