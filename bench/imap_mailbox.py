@@ -11,7 +11,8 @@ socket client (median of 3):
 - ``SELECT INBOX`` again in the same session;
 - ``FETCH 1:* (UID FLAGS)`` (what a syncing client asks first), read to the end;
 - ``FETCH`` of 100 ENVELOPEs spread over the mailbox;
-- ``UID SEARCH TEXT <rare word>``;
+- ``UID SEARCH TEXT <rare word>``, ``UID SEARCH TEXT meeting`` (a word in most messages) and
+  ``UID SEARCH SUBJECT "meeting"`` (in about one subject in ten);
 
 then opens ``--idle`` connections that log in, SELECT INBOX and IDLE (NOOP when the server does
 not offer IDLE), and reports the server's resident memory (RSS) and proportional set size (PSS,
@@ -67,6 +68,12 @@ async def prepare(data_dir: Path, messages: int) -> None:
         print(f"filling INBOX with {messages} messages ...", flush=True)
         seconds, size = await fill(store, inbox.id, messages, 64)
         print(f"  filled in {seconds:.0f} s ({messages / seconds:.0f} msg/s, {size / 2**20:.0f} MB)")
+        (data_dir / "bench-message-bytes").write_text(str(size))
+        if hasattr(store, "index_pending"):  # the background search indexer (revision 0007 on)
+            t0 = time.perf_counter()
+            while (await store.index_pending()).done:
+                pass
+            print(f"  search index caught up {time.perf_counter() - t0:.1f} s after the fill")
     finally:
         await store.close()
 
@@ -201,6 +208,10 @@ def measure(port: int, messages: int) -> list[tuple[str, str]]:
     t, lines = timed(lambda: client.command(f"UID SEARCH TEXT {RARE}"))
     hits = len(lines[0].split()) - 2 if lines[0].startswith(b"* SEARCH") else 0
     rows.append((f"UID SEARCH TEXT {RARE}", f"{t * 1000:.1f} ms ({hits} hits)"))
+    for key in ("TEXT meeting", 'SUBJECT "meeting"'):
+        t, lines = timed(lambda k=key: client.command(f"UID SEARCH {k}"))
+        hits = len(lines[0].split()) - 2 if lines[0].startswith(b"* SEARCH") else 0
+        rows.append((f"UID SEARCH {key}", f"{t * 1000:.1f} ms ({hits} hits)"))
     capabilities = client.command("CAPABILITY")[0]
     client.close()
     rows.append(("(IDLE offered)", str(b" IDLE" in capabilities)))
@@ -231,9 +242,17 @@ async def idle_sessions(
 async def main_async(args: argparse.Namespace) -> None:
     keep = Path(args.keep) if args.keep else None
     data_dir = keep or Path(tempfile.mkdtemp(prefix="pochta-bench-imap-", dir=args.dir))
+    db_size = ""
     try:
         if not (data_dir / "pochta.toml").exists():
             await prepare(data_dir, args.messages)
+        db = data_dir / "pochta.db"
+        size_file = data_dir / "bench-message-bytes"
+        if db.exists() and size_file.exists():
+            size = int(size_file.read_text())
+            db_size = (
+                f"{db.stat().st_size / 2**20:.0f} MB / {size / 2**20:.0f} MB = {db.stat().st_size / size:.1f}"
+            )
         allow_many_connections(data_dir, args.idle)
         server = Server(data_dir)
         try:
@@ -263,6 +282,8 @@ async def main_async(args: argparse.Namespace) -> None:
         if keep is None:
             shutil.rmtree(data_dir, ignore_errors=True)
     print(f"\nimap_mailbox: {args.messages} messages in INBOX, {os.cpu_count()} CPUs")
+    if db_size:
+        rows.append(("database / message bytes", db_size))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")

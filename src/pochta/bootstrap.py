@@ -118,7 +118,7 @@ def build_settings(hostname: str, listen: dict[str, str], config_path: Path) -> 
 async def _create_store(
     workdir: Path, settings: Settings, domain: str, account: str | None, password: str | None
 ) -> None:
-    store = await open_sqlite_store(workdir, settings)
+    store = await open_sqlite_store(workdir, settings, indexer=False)
     try:
         await store.add_domain(domain)
         if account is not None and password is not None:

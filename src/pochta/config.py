@@ -339,6 +339,34 @@ class StoreSettings(_Section):
     )
 
 
+class SearchSettings(_Section):
+    indexer: bool = Field(
+        True,
+        description="Run the background full-text indexer (in pochta serve: in the housekeeper process; "
+        "docs/architecture.md 'Search index'). Searches stay exact without it; unindexed messages are "
+        "just slower to search.",
+    )
+    index_batch: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="Messages the indexer adds to the index per write transaction (bounds how long "
+        "it holds the writer: deliveries queued meanwhile wait for it).",
+    )
+    index_batch_chars: int = Field(
+        256 * 1024,
+        ge=1,
+        description="Characters of text the indexer adds per write transaction at most (at least one "
+        "message): with index_batch, how long a batch may hold the writer.",
+    )
+    index_interval: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        description="Seconds the indexer waits before looking again once it has caught up.",
+    )
+
+
 class LogSettings(_Section):
     format: Literal["kv", "json"] = Field("kv", description="key=value lines, or JSON lines.")
     level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level logged.")
@@ -584,6 +612,7 @@ class Settings(_Section):
     mime: MimeSettings = Field(default_factory=MimeSettings)
     login: LoginSettings = Field(default_factory=LoginSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     pop3: Pop3Settings = Field(default_factory=Pop3Settings)

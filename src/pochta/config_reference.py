@@ -48,7 +48,7 @@ logs every changed key, as one of:
   for new handshakes (SIGHUP reloads it even when the paths did not change, for a renewed
   certificate).
 - `config change needs a restart key=... running=... new=...`: the running value stays until the
-  next start, because it was set up once: `hostname`, `[listeners]`, `[store]`, `[queue]`,
+  next start, because it was set up once: `hostname`, `[listeners]`, `[store]`, `[search]`, `[queue]`,
   `[metrics]`, `tls.handshake_timeout` and `server.idle_timeout_unauthenticated`.
 
 This page is generated from the settings model: `pochta config reference > docs/configuration.md`.

@@ -300,7 +300,7 @@ def test_verify_and_reconstruct(data: Path) -> None:
 
     async def deliver() -> str:
         settings = load_settings(data / "pochta.toml")
-        store = await open_sqlite_store(data, settings)
+        store = await open_sqlite_store(data, settings, indexer=False)
         try:
             account = await store.get_account("alice@example.org")
             assert account is not None
@@ -314,10 +314,15 @@ def test_verify_and_reconstruct(data: Path) -> None:
             await store.close()
 
     sha = asyncio.run(deliver())
-    assert "verify: ok" in ok(run("verify", data=data))
+    verified = ok(run("verify", data=data))
+    assert "verify: ok" in verified
+    assert "search backlog: 1 messages" in verified  # nobody indexed it: no server runs
     dry = ok(run("reconstruct", "--dry-run", data=data))
     assert "messages re-parsed: 1" in dry
     assert "caches would change: 0" in dry
+    assert "search index rebuilt" not in dry
+    rebuilt = ok(run("reconstruct", data=data))
+    assert "search index rebuilt: 1 messages queued for the indexer" in rebuilt
 
     blob_path = data / "blobs" / sha[:2] / sha[2:4] / sha
     assert blob_path.is_file()

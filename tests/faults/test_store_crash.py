@@ -336,9 +336,17 @@ class CrashHarness:
                 "membership without its message": "SELECT count(*) FROM membership "
                 "WHERE message_id NOT IN (SELECT id FROM messages)",
                 "message without search text": "SELECT count(*) FROM messages "
-                "WHERE id NOT IN (SELECT rowid FROM message_text)",
-                "search text without message": "SELECT count(*) FROM message_text "
-                "WHERE rowid NOT IN (SELECT id FROM messages)",
+                "WHERE id NOT IN (SELECT message_id FROM message_search_text)",
+                # Kept after the message went only until the indexer takes it out of the index.
+                "search text without message or removal queued": "SELECT count(*) FROM message_search_text "
+                "WHERE message_id NOT IN (SELECT id FROM messages) "
+                "AND message_id NOT IN (SELECT message_id FROM search_queue WHERE action = 2)",
+                "header values without message": "SELECT count(*) FROM message_header_values "
+                "WHERE message_id NOT IN (SELECT id FROM messages)",
+                "message text neither indexed nor queued": "SELECT count(*) FROM message_search_text AS t "
+                "WHERE t.message_id NOT IN (SELECT message_id FROM search_queue) "
+                "AND t.message_id NOT IN (SELECT rowid FROM message_index WHERE message_index MATCH "
+                "'\"' || replace(substr(t.headers || t.body || '   ', 1, 3), '\"', '\"\"') || '\"')",
                 "message nobody holds": "SELECT count(*) FROM messages "
                 "WHERE id NOT IN (SELECT message_id FROM membership)",
                 "UID both present and expunged": "SELECT count(*) FROM membership AS m "

@@ -92,7 +92,7 @@ def restore(data_dir: Path, source: Path, replace: bool) -> None:
     async def verify() -> bool:
         from pochta.store.sqlite import open_sqlite_store
 
-        store = await open_sqlite_store(data_dir, load_or_exit(data_dir))
+        store = await open_sqlite_store(data_dir, load_or_exit(data_dir), indexer=False)
         try:
             result = await store.verify()
         finally:

@@ -95,7 +95,8 @@ def _store_command(func: Callable[..., Awaitable[T]], *, pass_data_dir: bool) ->
         async def body() -> T:
             from pochta.store.sqlite import open_sqlite_store
 
-            store = await open_sqlite_store(data_dir, settings)
+            # Short commands leave indexing to the server (docs/architecture.md "Search index").
+            store = await open_sqlite_store(data_dir, settings, indexer=False)
             try:
                 return await func(store, settings, **kwargs)
             finally:

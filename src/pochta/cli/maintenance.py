@@ -36,6 +36,8 @@ async def reconstruct(store: Store, settings: Settings, dry_run: bool) -> None:
         f"mailboxes recounted: {report.mailboxes_recounted} (counters {verb}: {report.counters_changed})"
     )
     click.echo(f"quota usage {verb}: {report.quota_changed}")
+    if not dry_run:
+        click.echo(f"search index rebuilt: {report.search_queued} messages queued for the indexer")
     _list("missing blobs", report.missing_blobs)
     _list("unreferenced blobs", report.unreferenced_blobs)
     if report.missing_blobs:
@@ -58,6 +60,11 @@ def print_verify_report(report: VerifyReport) -> None:
     _list("corrupt blobs (hash mismatch)", report.corrupt_blobs)
     _list("unreferenced blobs", report.unreferenced_blobs)
     _list("database integrity errors", report.integrity_errors)
+    _list(
+        "messages without search text (pochta reconstruct rebuilds it)",
+        [str(i) for i in report.search_missing],
+    )
+    click.echo(f"search backlog: {report.search_backlog} messages waiting for the indexer")
     if report.damaged:
         click.echo("verify: DAMAGE FOUND", err=True)
         return

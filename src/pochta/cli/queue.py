@@ -145,7 +145,7 @@ def queue_flush(data_dir: Path, timeout: float) -> None:
         from pochta.queue.worker import QueueWorker
         from pochta.store.sqlite import open_sqlite_store
 
-        store = await open_sqlite_store(data_dir, settings)
+        store = await open_sqlite_store(data_dir, settings, indexer=False)
         try:
             await store.retry_queue(None, datetime.now(UTC))
             worker = QueueWorker(store, settings, Delivery(store, settings, data_dir))

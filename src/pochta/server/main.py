@@ -84,7 +84,8 @@ async def _serve(
 ) -> None:
     # Opening the store first applies pending migrations and fails early on a damaged database,
     # before any listener accepts a client.
-    store = await open_sqlite_store(data_dir, settings)
+    # The search indexer runs as a housekeeping job below: one process per data directory.
+    store = await open_sqlite_store(data_dir, settings, indexer=False)
     await store.start_readers()
     METRICS.watch_store_commits(lambda: store.writer_stats.commits)
     peers = PeerChannel(data_dir)
@@ -132,6 +133,9 @@ async def _serve(
 
         def housekeeping() -> list[Awaitable[None]]:
             jobs: list[Awaitable[None]] = [collect_blobs_periodically(store, settings.store)]
+            if settings.search.indexer:
+                # Full-text indexing of what deliveries queued (docs/architecture.md "Search index").
+                jobs.append(store.run_indexer())
             if queue_worker is not None:
                 # The outbound queue: delivers what submission and forwarding queued (and bounces).
                 jobs.append(queue_worker.run())

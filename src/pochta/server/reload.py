@@ -33,6 +33,7 @@ RESTART_KEYS = (
     "tls.handshake_timeout",  # part of each listener's connection options
     "server.idle_timeout_unauthenticated",  # likewise
     "store",  # the open store and its housekeeping task
+    "search",  # the indexer: a housekeeping task with the settings it started with
     "metrics",  # the endpoint's socket
     "queue",  # the worker, its router and resolver
 )

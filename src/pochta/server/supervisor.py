@@ -129,7 +129,7 @@ class _Supervisor:
 
     async def _prepare(self) -> None:
         """What workers must not race to do: migrations, the secret, the certificate, stale peers."""
-        store = await open_sqlite_store(self.data_dir, self.settings)
+        store = await open_sqlite_store(self.data_dir, self.settings, indexer=False)
         await store.close()
         ensure_server_secret(self.data_dir)
         enabled = self.settings.enabled_listeners()

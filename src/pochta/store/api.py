@@ -36,6 +36,7 @@ from pochta.store.model import (
     ChangeSet,
     CopyResult,
     Domain,
+    IndexResult,
     LoginUnblock,
     MailboxId,
     MailboxInfo,
@@ -278,7 +279,26 @@ class MailStore(Protocol):
         search syntax, and the empty string matches every message.
         """
 
+    async def search_header(self, mailbox_id: MailboxId, name: str, query: str) -> tuple[set[Uid], set[Uid]]:
+        """Header keys on a field of ``pochta.mime.search.SEARCH_FIELDS`` (kept at delivery):
+        (UIDs with a ``name`` field whose decoded value contains ``query`` as ``fold`` compares, ""
+        any such field; UIDs the store cannot decide yet, whose parse records the caller reads)."""
+
     async def quota_usage(self, account_id: AccountId) -> int: ...
+
+    # The background search indexer: deliveries only queue messages for the full-text index.
+    async def index_pending(self, limit: int | None = None) -> IndexResult:
+        """Index one batch of queued messages (at most ``limit``) in one transaction; safe to run in
+        several processes at once."""
+
+    async def index_backlog(self) -> int:
+        """Messages waiting for the indexer."""
+
+    def start_indexer(self) -> None:
+        """Run the indexer in the background (a task of the running loop) until the store closes."""
+
+    async def stop_indexer(self) -> None:
+        """Stop the background indexer; searches stay exact, and ``index_pending`` still works."""
 
     def feed(self) -> ChangeFeed: ...
 

@@ -512,7 +512,21 @@ class CachedMessage:
     uid: Uid
     message_id: MessageId
     blob: BlobRef
-    parsed_json: bytes  # pochta.mime.ParsedMessage.to_json(with_text=False); the text lives in FTS
+    parsed_json: bytes  # pochta.mime.ParsedMessage.to_json(with_text=False); no body text
+
+
+@dataclass
+class IndexResult:
+    """What one batch of the background search indexer did."""
+
+    added: int = 0  # messages added to the full-text index
+    dropped: int = 0  # messages gone, taken out of it
+    filled: int = 0  # messages stored before the index existed, re-parsed and indexed
+    fill: list[tuple[int, str]] = field(default_factory=list)  # (message id, sha256) to re-parse next
+
+    @property
+    def done(self) -> int:
+        return self.added + self.dropped + self.filled
 
 
 @dataclass
@@ -521,10 +535,14 @@ class VerifyReport:
     corrupt_blobs: list[str] = field(default_factory=list)
     unreferenced_blobs: list[str] = field(default_factory=list)
     integrity_errors: list[str] = field(default_factory=list)
+    # Messages waiting for the search indexer: normal under load, not damage.
+    search_backlog: int = 0
+    # Messages with no search text and none queued: SEARCH would miss them (`pochta reconstruct`).
+    search_missing: list[int] = field(default_factory=list)
 
     @property
     def damaged(self) -> bool:
-        return bool(self.missing_blobs or self.corrupt_blobs or self.integrity_errors)
+        return bool(self.missing_blobs or self.corrupt_blobs or self.integrity_errors or self.search_missing)
 
 
 @dataclass
@@ -534,5 +552,6 @@ class ReconstructReport:
     mailboxes_recounted: int = 0
     counters_changed: int = 0
     quota_changed: int = 0
+    search_queued: int = 0  # messages queued to be indexed again (the index is rebuilt)
     missing_blobs: list[str] = field(default_factory=list)
     unreferenced_blobs: list[str] = field(default_factory=list)

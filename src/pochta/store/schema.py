@@ -200,7 +200,7 @@ expunged = Table(
     sqlite_with_rowid=False,
 )
 
-# Revision 0009: a mailbox's view (uid, message id, modseq, date, size, flags, blob digest of every
+# Revision 0008: a mailbox's view (uid, message id, modseq, date, size, flags, blob digest of every
 # message) packed at one HIGHESTMODSEQ, so that a process opening a big mailbox reads one row and
 # the changes since instead of every membership row (sqlite_views). Derived data: losing it costs
 # one full read; reconstruct does not need to rebuild it.
@@ -287,12 +287,53 @@ login_unblocks = Table(
     sqlite_autoincrement=True,
 )
 
+# Search data (revision 0007, docs/data-layout.md "Search"). Written at delivery, in the delivery's
+# transaction: the folded text of each message once (BODY/TEXT compare against it), the folded values
+# of the header fields SEARCH keys name (pochta.mime.search.SEARCH_FIELDS), and a queue row telling
+# the background indexer to add the text to the full-text index (or, once the message is gone, to
+# take it out). Messages stored before revision 0007 are queued with action FILL: the indexer
+# re-parses their blob to write all three.
+message_search_text = Table(
+    "message_search_text",
+    metadata,
+    Column("message_id", Integer, primary_key=True),  # messages.id (no FK: kept until unindexed)
+    Column("headers", Text, nullable=False),  # folded "Name: value" lines (ParsedMessage.header_text)
+    Column("body", Text, nullable=False),  # folded body text (ParsedMessage.body_text)
+)
+
+message_header_values = Table(
+    "message_header_values",
+    metadata,
+    Column("message_id", Integer, nullable=False),  # messages.id; rows go with the message
+    Column("field", Text, nullable=False),  # lower-case field name
+    Column("position", Integer, nullable=False),  # index of the field in the header
+    Column("value", Text, nullable=False),  # RFC 2047-decoded, folded (pochta.mime.search.fold)
+    PrimaryKeyConstraint("message_id", "field", "position"),
+    sqlite_with_rowid=False,
+)
+
+# One row per message whose index entry is not what it should be; the indexer claims rows inside its
+# write transaction and deletes them there, with the index change (so two processes never index one
+# message twice, and a crash leaves either both or neither).
+INDEX_ADD = 1  # text in message_search_text, not yet in the index
+INDEX_DROP = 2  # message gone: take its text out of the index, then drop the text
+INDEX_FILL = 3  # stored before revision 0007: no search text or header values yet (re-parse the blob)
+search_queue = Table(
+    "search_queue",
+    metadata,
+    Column("message_id", Integer, primary_key=True),
+    Column("action", Integer, nullable=False, index=True),
+)
+
 # The FTS5 table is SQLite-specific and not expressible as a Table; its DDL lives in the migration.
-# rowid = messages.id. The trigram tokenizer gives IMAP SEARCH its substring semantics
-# (RFC 9051 §6.4.4: "contain the specified string"), case-insensitively.
-FTS_TABLE = "message_text"
-FTS_INSERT = "INSERT INTO message_text (rowid, body, headers) VALUES (:id, :body, :headers)"
-FTS_DELETE = "DELETE FROM message_text WHERE rowid = :id"
+# rowid = messages.id. Contentless (the text is message_search_text's) with detail=none: it answers
+# "which messages hold every trigram of the string", a superset that the search then checks against
+# the folded text (docs/search-index.md has the measurements behind this choice).
+FTS_TABLE = "message_index"
+FTS_DDL = (
+    "CREATE VIRTUAL TABLE message_index USING fts5(body, headers, tokenize = 'trigram', "
+    "content = '', columnsize = 0, detail = none)"
+)
 
 
 def is_fts_table(name: str | None) -> bool:

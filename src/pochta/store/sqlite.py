@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -45,6 +46,7 @@ from pochta.store import sqlite_mail as mail
 from pochta.store import sqlite_mailboxes as mailbox_tree
 from pochta.store import sqlite_maintenance as maintenance
 from pochta.store import sqlite_queue as queue
+from pochta.store import sqlite_search as search
 from pochta.store import sqlite_views as views
 from pochta.store.api import UNSET, DirectoryReader, FlagOp, NotFound, _Unset
 from pochta.store.blobs import BlobStore
@@ -61,6 +63,7 @@ from pochta.store.model import (
     ChangeSet,
     CopyResult,
     Domain,
+    IndexResult,
     LoginUnblock,
     MailboxId,
     MailboxInfo,
@@ -81,6 +84,8 @@ from pochta.store.writer import Writer, WriterStats, WriteTurn, driver_connectio
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 DB_FILE_NAME = "pochta.db"
 WRITE_TURN_LOCK = Path("run") / "writer.lock"
@@ -127,7 +132,7 @@ def make_engine(path: Path, busy_timeout: float, *, writer: bool, pool_size: int
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0009"
+SCHEMA_HEAD = "0008"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -196,6 +201,8 @@ class SqliteStore:
         self._views = views.ViewCache(settings.store.view_cache_mb * 2**20)
         self._saving: dict[MailboxId, asyncio.Task[None]] = {}  # snapshots being stored
         self._locks = FileLocks(data_dir)  # DATA/run/locks: flock, see locks.py
+        self._indexer: asyncio.Task[None] | None = None
+        self._indexer_wake = asyncio.Event()
 
     # Plumbing (public for maintenance code, tests and benches)
 
@@ -451,9 +458,7 @@ class SqliteStore:
             return []
 
         def prepare() -> mail.PreparedMessage:
-            return mail.PreparedMessage(
-                blob, parsed.to_json(with_text=False), parsed.body_text, parsed.header_text
-            )
+            return mail.PreparedMessage(blob, parsed.to_json(with_text=False), search.search_rows(parsed))
 
         # Serialising the parse results is CPU work, kept off the writer thread; off the loop too,
         # unless the message is small enough that the trip to a worker thread costs more.
@@ -533,7 +538,13 @@ class SqliteStore:
     async def search_text(
         self, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]
     ) -> set[Uid]:
-        return await self.run_read(lambda c: mail.search_text(c, mailbox_id, query, field))
+        mime = self.settings.mime
+        return await self.run_read(
+            lambda c: search.search_text(c, self.blobs, mime, mailbox_id, query, field)
+        )
+
+    async def search_header(self, mailbox_id: MailboxId, name: str, query: str) -> tuple[set[Uid], set[Uid]]:
+        return await self.run_read(lambda c: search.search_header(c, mailbox_id, name, query))
 
     async def quota_usage(self, account_id: AccountId) -> int:
         return await self.run_read(lambda c: mail.get_quota_usage(c, account_id))
@@ -546,6 +557,66 @@ class SqliteStore:
     async def try_lock(self, name: str) -> FileLock | None:
         # One open and one non-blocking flock: no thread hop (see locks.py).
         return self._locks.try_lock(name)
+
+    # The search indexer (sqlite_search): deliveries queue messages, this catches up in batches
+
+    async def index_pending(self, limit: int | None = None) -> IndexResult:
+        """Index up to ``limit`` queued messages (default ``search.index_batch``) in one write
+        transaction, re-parsing the blobs of messages stored before the index existed. Safe to run
+        in several processes at once: queue rows are claimed inside the write transaction."""
+        limit = self.settings.search.index_batch if limit is None else limit
+        if not await self.run_read(search.has_backlog):
+            return IndexResult()
+        max_chars = self.settings.search.index_batch_chars
+        result = await self.run_write(lambda c, e: search.index_pending(c, limit, max_chars))
+        if result.fill:
+            blobs, mime = self.blobs, self.settings.mime
+            items = await asyncio.to_thread(
+                lambda: [(mid, search.parse_for_fill(blobs, mime, sha)) for mid, sha in result.fill]
+            )
+            result.filled = await self.run_write(lambda c, e: search.fill_messages(c, items))
+        return result
+
+    async def index_backlog(self) -> int:
+        """Messages waiting for the indexer (added, removed, or stored before revision 0007)."""
+        return await self.run_read(search.backlog)
+
+    async def run_indexer(self) -> None:
+        """Index until cancelled: batches back to back while there is a backlog, then a look every
+        ``search.index_interval`` seconds. An error is logged and retried after the interval."""
+        settings = self.settings.search
+        while True:
+            try:
+                result = await self.index_pending()
+                busy = result.done > 0 or bool(result.fill)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if self._closed:
+                    return
+                log.exception("search indexer: a batch failed")
+                busy = False
+            if not busy:
+                self._indexer_wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._indexer_wake.wait(), settings.index_interval)
+
+    def start_indexer(self) -> None:
+        """Run ``run_indexer`` as a task of the running loop until the store closes."""
+        if self._indexer is None:
+            self._indexer = asyncio.get_running_loop().create_task(self.run_indexer(), name="pochta-indexer")
+
+    async def stop_indexer(self) -> None:
+        """Stop the background indexer of this store (``index_pending`` still works)."""
+        task, self._indexer = self._indexer, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake_indexer(self) -> None:
+        """Look at the queue now rather than at the next interval (tests, the CLI)."""
+        self._indexer_wake.set()
 
     # Maintenance
 
@@ -564,6 +635,7 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
+        await self.stop_indexer()
         await self.wait_snapshots()
         await self._writer.close()
         self._feed.close()
@@ -580,9 +652,10 @@ def _prepare_directories(data_dir: Path, blobs: BlobStore) -> None:
 
 
 async def open_sqlite_store(
-    data_dir: Path, settings: Settings, *, reader_threads: int = READER_THREADS
+    data_dir: Path, settings: Settings, *, reader_threads: int = READER_THREADS, indexer: bool | None = None
 ) -> SqliteStore:
-    """Open (creating or upgrading as needed) the store in ``data_dir``."""
+    """Open (creating or upgrading as needed) the store in ``data_dir``. The background search
+    indexer starts with it when ``indexer`` (default: ``search.indexer`` in settings) is true."""
     data_dir = Path(data_dir)
     blobs = BlobStore(data_dir / BLOB_DIR_NAME, write_threads=settings.store.blob_threads)
     await asyncio.to_thread(_prepare_directories, data_dir, blobs)
@@ -606,4 +679,7 @@ async def open_sqlite_store(
         turn.close()
         raise
     read_engine = make_engine(path, timeout, writer=False, pool_size=reader_threads)
-    return SqliteStore(data_dir, settings, writer, write_engine, read_engine, blobs, feed, reader_threads)
+    store = SqliteStore(data_dir, settings, writer, write_engine, read_engine, blobs, feed, reader_threads)
+    if settings.search.indexer if indexer is None else indexer:
+        store.start_indexer()
+    return store

@@ -1,9 +1,10 @@
-"""Messages in mailboxes (deliver, views, flags, copy/move, expunge, search), over a Connection.
+"""Messages in mailboxes (deliver, views, flags, copy/move, expunge), over a Connection.
 
 Every function here runs in a writer job (those taking ``events``, inside the writer's transaction
 and savepoint) or in a reader thread (inside one read transaction, so one snapshot). None is ever
 called on the event loop. ``SqliteStore`` in ``sqlite.py`` is the async face; mailbox creation,
-renaming and deletion live in ``sqlite_mailboxes``.
+renaming and deletion live in ``sqlite_mailboxes``; search data, the indexer and the search queries
+in ``sqlite_search``.
 
 Counters (mailbox messages/unseen/deleted/size, quota usage, message refcounts) are adjusted by deltas
 in the same transaction as the change that moves them; ``reconstruct`` re-derives them from scratch.
@@ -25,7 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -36,11 +37,11 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     update,
 )
 
 from pochta.mail.ops import over_quota
+from pochta.store import sqlite_search as search
 from pochta.store.api import FlagOp, NotFound, QuotaExceeded
 from pochta.store.blobs import BlobStore
 from pochta.store.model import (
@@ -63,7 +64,6 @@ from pochta.store.model import (
     date_parts,
 )
 from pochta.store.schema import (
-    FTS_DELETE,
     accounts,
     expunged,
     mailboxes,
@@ -71,7 +71,7 @@ from pochta.store.schema import (
     messages,
     quota_usage,
 )
-from pochta.store.writer import cancel_deferred, defer_until_commit, driver_connection
+from pochta.store.writer import driver_connection
 
 # Version of the parse cache layout written at delivery; reconstruct rewrites caches regardless.
 PARSE_VERSION = 1
@@ -241,12 +241,6 @@ _SQL_INSERT_MEMBERSHIP = (
     "INSERT INTO membership (mailbox_id, uid, message_id, flags, seen, deleted, modseq, internal_date, "
     "internal_tz) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# Search text, written once per writer batch (writer.defer_until_commit): only for messages still
-# there at the end of the batch (a later job of the batch may have expunged the message again).
-_SQL_INSERT_TEXT = (
-    "INSERT INTO message_text (rowid, body, headers) "
-    "SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?1)"
-)
 _INSERT_MEMBERSHIP = insert(membership)
 _INSERT_EXPUNGED = insert(expunged)
 _DELETE_MEMBERSHIP = delete(membership).where(
@@ -341,7 +335,7 @@ def retain_messages(conn: Connection, counts: Counter[MessageId]) -> None:
 
 
 def release_messages(conn: Connection, counts: Counter[MessageId]) -> None:
-    """Drop references; a message nobody holds loses its row and search text (its blob stays for GC)."""
+    """Drop references; a message nobody holds loses its row and search data (its blob stays for GC)."""
     if not counts:
         return
     driver_connection(conn).executemany(_SQL_RETAIN, [(-n, mid) for mid, n in counts.items()])
@@ -353,10 +347,7 @@ def release_messages(conn: Connection, counts: Counter[MessageId]) -> None:
             ).scalars()
         )
     if dead:
-        for mid in dead:
-            # Delivered in this batch: its search text is not written yet, and now never will be.
-            cancel_deferred(conn, _SQL_INSERT_TEXT, mid)
-        conn.execute(text(FTS_DELETE), [{"id": mid} for mid in dead])
+        search.forget_messages(driver_connection(conn), dead)
         conn.execute(_DELETE_MESSAGE, [{"b_id": mid} for mid in dead])
 
 
@@ -392,16 +383,12 @@ class PreparedMessage:
 
     blob: BlobRef
     parsed_json: bytes
-    body_text: str
-    header_text: str
+    search: search.SearchRows
 
 
 def upsert_message(conn: Connection, message: PreparedMessage, references: int) -> MessageId:
-    """Single-instance store: reuse the row of a known blob, else add it with its search text.
-
-    The search text is written at the end of the writer's batch (see ``_SQL_INSERT_TEXT``), so one
-    writer job must call this (the function runs inside one).
-    """
+    """Single-instance store: reuse the row of a known blob, else add it with its search rows (the
+    full-text index is the background indexer's, ``sqlite_search``)."""
     raw = driver_connection(conn)
     found = raw.execute(_SQL_MESSAGE_BY_SHA, (message.blob.sha256,)).fetchall()
     if found:
@@ -411,7 +398,7 @@ def upsert_message(conn: Connection, message: PreparedMessage, references: int) 
     params = (message.blob.sha256, message.blob.size, message.parsed_json, PARSE_VERSION, references)
     inserted = raw.execute(_SQL_INSERT_MESSAGE, params).lastrowid
     assert inserted is not None
-    defer_until_commit(conn, _SQL_INSERT_TEXT, inserted, (inserted, message.body_text, message.header_text))
+    search.add_message(raw, inserted, message.search)
     return inserted
 
 
@@ -643,55 +630,6 @@ def cached(conn: Connection, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list
         ):
             result.append(CachedMessage(uid, message_id, BlobRef(sha256, size), bytes(parsed)))
     return result
-
-
-# The trigram tokenizer indexes 3-character windows: shorter strings cannot use the index.
-TRIGRAM = 3
-_MATCH_SQL = (
-    "SELECT uid FROM membership WHERE mailbox_id = :mailbox AND message_id IN "
-    "(SELECT rowid FROM message_text WHERE message_text MATCH :match)"
-)
-_SCAN_SQL = {
-    "body": "SELECT m.uid FROM membership AS m JOIN message_text AS t ON t.rowid = m.message_id "
-    "WHERE m.mailbox_id = :mailbox AND t.body LIKE :pattern ESCAPE '\\'",
-    "text": "SELECT m.uid FROM membership AS m JOIN message_text AS t ON t.rowid = m.message_id "
-    "WHERE m.mailbox_id = :mailbox "
-    "AND (t.body LIKE :pattern ESCAPE '\\' OR t.headers LIKE :pattern ESCAPE '\\')",
-}
-
-
-def fts_phrase(query: str) -> str:
-    """The user's string as one FTS5 phrase: inside double quotes only '"' is special (doubled)."""
-    return '"' + query.replace('"', '""') + '"'
-
-
-def like_pattern(query: str) -> str:
-    return "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def search_text(
-    conn: Connection, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]
-) -> set[Uid]:
-    """RFC 9051 §6.4.4 BODY/TEXT: messages containing the string, case-insensitively.
-
-    The user's string never becomes FTS syntax: it is passed as one quoted phrase (or a LIKE pattern
-    with its wildcards escaped), so 'NEAR(', '*', 'AND' or a stray quote are just text.
-    """
-    if field not in ("body", "text"):
-        raise ValueError(f"unknown search field {field!r}")
-    query = query.replace("\x00", "")
-    if not query:
-        # Every string contains the empty string.
-        return set(
-            conn.execute(select(membership.c.uid).where(membership.c.mailbox_id == mailbox_id)).scalars()
-        )
-    if len(query) >= TRIGRAM:
-        # A column filter restricts BODY to the body text; TEXT matches either column.
-        match = fts_phrase(query) if field == "text" else "body : " + fts_phrase(query)
-        return set(conn.execute(text(_MATCH_SQL), {"mailbox": mailbox_id, "match": match}).scalars())
-    # Too short for the index: scan the text of this mailbox's messages only.
-    params = {"mailbox": mailbox_id, "pattern": like_pattern(query)}
-    return set(conn.execute(text(_SCAN_SQL[field]), params).scalars())
 
 
 def get_quota_usage(conn: Connection, account_id: AccountId) -> int:

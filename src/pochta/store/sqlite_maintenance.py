@@ -4,12 +4,14 @@ All three work beside a running server (from the CLI, in another process): reads
 snapshot, writes go through the writer in short transactions that other writers simply wait for.
 
 - ``reconstruct`` re-derives everything derived from the blobs and the membership rows: the parse
-  cache and search text of each message (re-parsed from its blob), the seen/deleted bits of each
+  cache, search text and header values of each message (re-parsed from its blob), the full-text
+  index (emptied, every message queued for the background indexer), the seen/deleted bits of each
   membership, message refcounts, mailbox counters and quota usage (Cyrus ``reconstruct`` and
   ``quota -f`` in one). Counters are recomputed in one transaction, so they are exact even while
   mail is being delivered.
-- ``verify`` changes nothing: missing, corrupt (hash mismatch) and unreferenced blobs, and
-  SQLite's own integrity and foreign-key checks.
+- ``verify`` changes nothing: missing, corrupt (hash mismatch) and unreferenced blobs, messages
+  without search text, the indexer's backlog (not damage), and SQLite's own integrity and
+  foreign-key checks.
 - ``collect_blobs`` removes unreferenced blob files after a grace period.
 """
 
@@ -26,11 +28,10 @@ from sqlalchemy import Connection, Row, bindparam, case, delete, func, insert, s
 from pochta.config import MimeSettings
 from pochta.mime import parse_message
 from pochta.store import sqlite_queue as queue
+from pochta.store import sqlite_search as search
 from pochta.store.blobs import BlobStore
 from pochta.store.model import Change, ReconstructReport, VerifyReport
 from pochta.store.schema import (
-    FTS_DELETE,
-    FTS_INSERT,
     mailbox_snapshots,
     mailboxes,
     membership,
@@ -39,6 +40,7 @@ from pochta.store.schema import (
     quota_usage,
 )
 from pochta.store.sqlite_mail import PARSE_VERSION, chunked
+from pochta.store.writer import driver_connection
 
 if TYPE_CHECKING:
     from pochta.store.sqlite import SqliteStore
@@ -53,28 +55,35 @@ class _CacheFix:
     message_id: int
     size: int
     parsed_json: bytes
-    body_text: str
-    header_text: str
+    search: search.SearchRows
 
 
-def _message_batch(conn: Connection, after: int) -> list[Row[Any]]:
-    return list(
-        conn.execute(
-            text(
-                "SELECT m.id, m.sha256, m.size, m.parsed_json, m.parse_version, t.body, t.headers "
-                "FROM messages AS m LEFT JOIN message_text AS t ON t.rowid = m.id "
-                "WHERE m.id > :after ORDER BY m.id LIMIT :limit"
-            ),
-            {"after": after, "limit": RECONSTRUCT_BATCH},
-        )
-    )
+_SQL_HEADER_VALUES = (
+    "SELECT field, position, value FROM message_header_values WHERE message_id = ? ORDER BY field, position"
+)
+
+
+def _message_batch(conn: Connection, after: int) -> list[tuple[Row[Any], list[tuple[str, int, str]]]]:
+    rows = conn.execute(
+        text(
+            "SELECT m.id, m.sha256, m.size, m.parsed_json, m.parse_version, t.body, t.headers "
+            "FROM messages AS m LEFT JOIN message_search_text AS t ON t.message_id = m.id "
+            "WHERE m.id > :after ORDER BY m.id LIMIT :limit"
+        ),
+        {"after": after, "limit": RECONSTRUCT_BATCH},
+    ).all()
+    raw = driver_connection(conn)
+    return [(row, [tuple(h) for h in raw.execute(_SQL_HEADER_VALUES, (row.id,))]) for row in rows]
 
 
 def _reparse(
-    blobs: BlobStore, mime: MimeSettings, rows: Sequence[Row[Any]], report: ReconstructReport
+    blobs: BlobStore,
+    mime: MimeSettings,
+    rows: Sequence[tuple[Row[Any], list[tuple[str, int, str]]]],
+    report: ReconstructReport,
 ) -> list[_CacheFix]:
     fixes = []
-    for row in rows:
+    for row, header_values in rows:
         try:
             with blobs.open(row.sha256) as f:
                 data = f.read()
@@ -83,15 +92,14 @@ def _reparse(
             continue
         parsed = parse_message(data, mime)
         report.messages_reparsed += 1
-        fix = _CacheFix(
-            row.id, len(data), parsed.to_json(with_text=False), parsed.body_text, parsed.header_text
-        )
+        fix = _CacheFix(row.id, len(data), parsed.to_json(with_text=False), search.search_rows(parsed))
         if (
             bytes(row.parsed_json) != fix.parsed_json
             or row.size != fix.size
             or row.parse_version != PARSE_VERSION
-            or row.body != fix.body_text
-            or row.headers != fix.header_text
+            or row.body != fix.search.body
+            or row.headers != fix.search.headers
+            or sorted(header_values) != sorted(fix.search.header_values)
         ):
             report.caches_changed += 1
             fixes.append(fix)
@@ -108,11 +116,8 @@ def _apply_fixes(conn: Connection, events: list[Change], fixes: Sequence[_CacheF
         )
         if result.rowcount == 0:
             continue
-        conn.execute(text(FTS_DELETE), {"id": fix.message_id})
-        conn.execute(
-            text(FTS_INSERT),
-            {"id": fix.message_id, "body": fix.body_text, "headers": fix.header_text},
-        )
+        # The index is rebuilt at the end of reconstruct (search.rebuild_index), from these rows.
+        search.replace_message(driver_connection(conn), fix.message_id, fix.search)
 
 
 # The seen/deleted bits as the flags text says they should be (system flags are stored canonically).
@@ -163,7 +168,7 @@ def _recount(conn: Connection, apply: bool, report: ReconstructReport) -> None:
         for ids in chunked(dead):
             conn.execute(delete(messages).where(messages.c.id.in_(ids)))
     if apply:
-        conn.execute(text("DELETE FROM message_text WHERE rowid NOT IN (SELECT id FROM messages)"))
+        search.forget_orphans(driver_connection(conn))
 
     # Mailbox counters, UIDNEXT and HIGHESTMODSEQ (never lowered: they only have to stay ahead).
     stats = {
@@ -245,7 +250,7 @@ async def reconstruct(store: SqliteStore, dry_run: bool) -> ReconstructReport:
         rows = await store.run_read(partial(_message_batch, after=after))
         if not rows:
             break
-        after = rows[-1].id
+        after = rows[-1][0].id
         # Parsing is CPU work: in a thread, one batch at a time.
         fixes = await asyncio.to_thread(_reparse, store.blobs, store.settings.mime, rows, report)
         if fixes and not dry_run:
@@ -255,6 +260,7 @@ async def reconstruct(store: SqliteStore, dry_run: bool) -> ReconstructReport:
     else:
         # The write transaction holds the lock: counters are recomputed against a still database.
         await store.run_write(lambda c, e: _recount(c, True, report))
+        report.search_queued = await store.run_write(lambda c, e: search.rebuild_index(c))
     referenced = await store.run_read(referenced_blobs)
     report.unreferenced_blobs = sorted(await store.blobs.list_all() - referenced)
     report.missing_blobs.sort()
@@ -283,6 +289,7 @@ async def verify(store: SqliteStore) -> VerifyReport:
     )
     report.corrupt_blobs = await asyncio.to_thread(_hash_all, store.blobs, sorted(on_disk))
     report.integrity_errors = await store.run_read(_integrity)
+    report.search_backlog, report.search_missing = await store.run_read(search.check)
     return report
 
 

@@ -10,7 +10,7 @@ that transaction's snapshot, the cheapest way it can:
    cached view of the same UIDVALIDITY is brought forward by a **delta** (below) instead of a new
    read. The cache is never trusted without that check, so several processes may share a data
    directory.
-2. **The stored snapshot** (table ``mailbox_snapshots``, migration 0009): the packed columns of a big
+2. **The stored snapshot** (table ``mailbox_snapshots``, migration 0008): the packed columns of a big
    mailbox at one HIGHESTMODSEQ, written by the store's writer in the background after a full read.
    A process that has not opened the mailbox yet (a new worker, after a restart) reads one row and
    applies the delta since it, instead of reading every message. The snapshot lives in the same

@@ -7,9 +7,9 @@ takes every job queued (up to ``group_commit_max``), runs each inside its own SA
 - A job that raises has its savepoint rolled back and gets its exception; the others still commit.
 - A job may hand rows to the end of its batch (``defer_until_commit``): they are written with one
   ``executemany`` per statement after the last job, just before COMMIT, and dropped with the job's
-  savepoint if it fails. The store uses this for full-text rows: FTS5 writes its pending index data at
-  every savepoint, so inserting search text inside each job would cost one index segment per
-  delivery instead of one per batch.
+  savepoint if it fails. (FTS5 writes its pending index data at every savepoint, so rows meant for an
+  FTS5 table are cheaper written this way, once per batch; the search indexer avoids the question by
+  indexing many messages in one job.)
 - If BEGIN or COMMIT fails (disk full, lock timeout), every job of the batch gets that error.
 - Futures resolve only after COMMIT returned, so "done" means durable (DESIGN.md principle 1).
 - Change-feed events a job recorded are published after the commit, before its future resolves,

@@ -126,3 +126,20 @@ def test_message_limit_per_session_defaults(tmp_path: Path) -> None:
     assert (settings.smtp.max_messages_per_connection, settings.lmtp.max_messages_per_connection) == (100, 0)
     settings = load_settings(write(tmp_path, "[lmtp]\nmax_messages_per_connection = 5000\n"))
     assert settings.lmtp.max_messages_per_connection == 5000
+
+
+def test_search_indexer_settings(tmp_path: Path) -> None:
+    defaults = Settings().search
+    assert (defaults.indexer, defaults.index_batch, defaults.index_interval) == (True, 100, 1.0)
+    assert defaults.index_batch_chars == 256 * 1024
+    settings = load_settings(
+        write(tmp_path, "[search]\nindexer = false\nindex_batch = 64\nindex_interval = 0.5\n")
+    )
+    assert (settings.search.indexer, settings.search.index_batch, settings.search.index_interval) == (
+        False,
+        64,
+        0.5,
+    )
+    for bad in ("index_batch = 0", "index_batch_chars = 0", "index_interval = 0", "index_interval = 7200"):
+        with pytest.raises(ConfigError, match=r"search\.index_"):
+            load_settings(write(tmp_path, f"[search]\n{bad}\n"))

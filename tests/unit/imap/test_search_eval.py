@@ -469,6 +469,10 @@ class CountingStore:
         self.calls.append("search_text")
         return await self._store.search_text(mailbox_id, query, field)
 
+    async def search_header(self, mailbox_id: int, name: str, query: str) -> tuple[set[int], set[int]]:
+        self.calls.append("search_header")
+        return await self._store.search_header(mailbox_id, name, query)
+
     async def open_view(self, mailbox_id: int) -> MailboxView:
         self.calls.append("open_view")
         return await self._store.open_view(mailbox_id)
@@ -481,16 +485,48 @@ async def test_column_keys_make_no_store_call(env: Env) -> None:
     assert counting.calls == []
 
 
-async def test_header_prefilter_loads_candidates_only(env: Env) -> None:
+async def test_kept_header_fields_load_no_records(env: Env) -> None:
     counting = CountingStore(env.store)
     found = await evaluate(
         cast(MailStore, counting), env.session(), program('SUBJECT "report"'), view=env.view
     )
     assert found == [env.uids[0]]
-    assert counting.cached_uids == [env.uids[0]]  # only the prefilter's candidate
-    counting.cached_uids.clear()
+    assert counting.cached_uids == []
+    assert counting.calls == ["search_header"]
     await evaluate(cast(MailStore, counting), env.session(), program('SEEN FROM "a"'), view=env.view)
-    assert counting.cached_uids == [env.uids[0]]  # a short string scans, but only the SEEN ones
+    assert counting.cached_uids == []  # a short string too
+
+
+class UnfilledStore(CountingStore):
+    """As a store whose messages predate the kept header values: search_header decides nothing."""
+
+    async def search_header(self, mailbox_id: int, name: str, query: str) -> tuple[set[int], set[int]]:
+        found, unknown = await self._store.search_header(mailbox_id, name, query)
+        every = set((await self._store.open_view(mailbox_id)).uids)
+        half = set(sorted(every)[::2])  # half undecided, the other half answered
+        return found - half, unknown | half
+
+
+async def test_header_keys_read_records_of_undecided_messages(env: Env) -> None:
+    unfilled = UnfilledStore(env.store)
+    for text in ('SUBJECT "report"', 'FROM "a"', 'NOT TO "example"', 'OR SUBJECT "" CC "x"', 'FROM ""'):
+        expected = await search(env, text, env.session())
+        found = await evaluate(cast(MailStore, unfilled), env.session(), program(text), view=env.view)
+        assert found == expected, text
+        assert set(unfilled.cached_uids) <= set(env.uids[::2])  # records only of the undecided
+        unfilled.cached_uids.clear()
+    assert "cached" in unfilled.calls
+
+
+async def test_header_prefilter_loads_candidates_only(env: Env) -> None:
+    counting = CountingStore(env.store)
+    # Date is not kept for search: HEADER on it reads the records of the prefilter's candidates.
+    found = await evaluate(
+        cast(MailStore, counting), env.session(), program('HEADER Date "23:30"'), view=env.view
+    )
+    assert found == [env.uids[0]]
+    assert counting.calls == ["search_text", "cached"]
+    assert counting.cached_uids == found  # only the prefilter's candidate
 
 
 async def test_text_search_of_2000_messages_loads_no_records(store: Store) -> None:
@@ -514,10 +550,10 @@ async def test_text_search_of_2000_messages_loads_no_records(store: Store) -> No
         assert await evaluate(cast(MailStore, counting), session, program(key), view=view) == rare
     assert counting.cached_uids == []
     assert counting.calls == ["search_text"] * 3
-    # A header key with a rare word loads only its candidates' records.
+    # A header key on a kept field loads no records either.
     found = await evaluate(cast(MailStore, counting), session, program('SUBJECT "message 1999"'), view=view)
     assert found == [uid_of[1999]]
-    assert counting.cached_uids == [uid_of[1999]]
+    assert counting.cached_uids == []
 
 
 # --- folding -----------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ def test_restart_keys_keep_their_running_value() -> None:
 
 def test_restart_classification() -> None:
     assert Change("store.busy_timeout", 1, 2).needs_restart
+    assert Change("search.index_batch", 100, 50).needs_restart
     assert Change("metrics.listen", "off", "127.0.0.1:9").needs_restart
     assert not Change("log.level", "info", "debug").needs_restart
     assert not Change("smtp.sender_policy", "strict", "off").needs_restart

@@ -98,8 +98,12 @@ class SqliteBackdoor:
             store,
             """
             UPDATE messages SET parsed_json = CAST('{"garbage": true}' AS BLOB), size = size + 1;
-            UPDATE message_text SET body = 'garbage' WHERE rowid = (SELECT min(rowid) FROM message_text);
-            DELETE FROM message_text WHERE rowid = (SELECT max(rowid) FROM message_text);
+            UPDATE message_search_text SET body = 'garbage'
+                WHERE message_id = (SELECT min(message_id) FROM message_search_text);
+            DELETE FROM message_search_text
+                WHERE message_id = (SELECT max(message_id) FROM message_search_text);
+            DELETE FROM message_header_values
+                WHERE message_id = (SELECT max(message_id) FROM message_header_values);
             """,
         )
 
@@ -176,6 +180,116 @@ async def test_app_passwords_from_before_lookup_digests_survive_the_upgrade(data
         [phone] = await store.list_app_passwords("alice@example.org")
         assert (phone.name, phone.password_hash, phone.lookup) == ("phone", "hash", None)
         assert await store.login_unblocks_after(0) == []
+    finally:
+        await store.close()
+
+
+async def test_messages_from_before_0007_are_searchable_and_filled_by_the_indexer(data_dir: Path) -> None:
+    """Revision 0007 queues stored messages for the indexer (FILL) instead of parsing them itself;
+    until then text searches read their blobs and header searches leave them to the caller."""
+    from alembic import command
+
+    store = await open_sqlite_store(data_dir, Settings(), indexer=False)
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    for n in range(3):
+        await deliver(store, make_message(f"old meeting {n}", f"old body okapi{n}"), inbox.id)
+    await store.close()
+    engine = make_engine(data_dir / DB_FILE_NAME, 30.0, writer=True)
+    with engine.connect() as conn, conn.begin():
+        command.downgrade(alembic_config(conn), "0006")  # the search data of 0007 is gone
+    engine.dispose()
+    store = await open_sqlite_store(data_dir, Settings(), indexer=False)  # upgrades
+    try:
+        assert await store.index_backlog() == 3
+        assert (await store.verify()).damaged is False  # a backlog, not damage
+        assert await store.search_text(inbox.id, "okapi1", "body") == {2}  # from the blob
+        assert await store.search_text(inbox.id, "meeting 2", "text") == {3}
+        assert await store.search_header(inbox.id, "subject", "meeting") == (set(), {1, 2, 3})
+        result = await store.index_pending(2)
+        assert (result.added, result.filled) == (0, 2)
+        assert await store.search_header(inbox.id, "subject", "meeting") == ({1, 2}, {3})
+        await store.index_pending()
+        assert await store.index_backlog() == 0
+        assert await store.search_header(inbox.id, "subject", "meeting 2") == ({3}, set())
+        assert await store.search_text(inbox.id, "okapi1", "body") == {2}  # through the index
+        conn = _db(store)
+        try:
+            indexed = conn.execute(
+                "SELECT rowid FROM message_index WHERE message_index MATCH 'oka'"
+            ).fetchall()
+        finally:
+            conn.close()
+        assert len(indexed) == 3
+    finally:
+        await store.close()
+
+
+async def test_verify_reports_messages_without_search_text(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    await deliver(store, make_message("lost text", "body"), inbox.id)
+    await _sqlite(store).stop_indexer()
+    await store.index_pending()
+    await asyncio.to_thread(_run_sql, store, "DELETE FROM message_search_text")
+    report = await store.verify()
+    assert report.search_missing == [1]
+    assert report.damaged
+    await store.reconstruct()
+    assert not (await store.verify()).damaged
+    assert await store.search_text(inbox.id, "lost text", "text") == {1}
+
+
+async def test_index_batch_is_bounded_by_messages_and_characters(data_dir: Path) -> None:
+    settings = Settings.model_validate({"search": {"index_batch": 3, "index_batch_chars": 300}})
+    store = await open_sqlite_store(data_dir, settings, indexer=False)
+    try:
+        account = await make_account(store)
+        inbox = await mailbox(store, account)
+        for n in range(4):
+            await deliver(store, make_message(f"s{n}", "small"), inbox.id)  # ~200 characters each
+        await deliver(store, make_message("big", "large " * 200), inbox.id)
+        await deliver(store, make_message("after", "small"), inbox.id)
+        sizes = []
+        while (result := await store.index_pending()).done:
+            sizes.append(result.added)
+        assert sizes == [1, 1, 1, 1, 1, 1]  # 300 characters hold one message of these
+        for n in range(3):
+            await deliver(store, make_message(f"t{n}", "x"), inbox.id)
+        assert (await store.index_pending(2)).added == 1  # a limit given: characters still bound it
+    finally:
+        await store.close()
+    settings = Settings.model_validate({"search": {"index_batch": 2}})
+    store = await open_sqlite_store(data_dir, settings, indexer=False)
+    try:
+        assert (await store.index_pending()).added == 2
+    finally:
+        await store.close()
+
+
+async def test_indexer_runs_in_the_background(data_dir: Path) -> None:
+    settings = Settings.model_validate({"search": {"index_interval": 0.05, "index_batch": 2}})
+    store = await open_sqlite_store(data_dir, settings)
+    try:
+        account = await make_account(store)
+        inbox = await mailbox(store, account)
+        for n in range(5):
+            await deliver(store, make_message(f"m{n}", "background badger"), inbox.id)
+        for _ in range(400):
+            if await store.index_backlog() == 0:
+                break
+            await asyncio.sleep(0.025)
+        assert await store.index_backlog() == 0
+        assert await store.search_text(inbox.id, "badger", "body") == {1, 2, 3, 4, 5}
+    finally:
+        await store.close()
+    # Switched off in settings: nothing indexes.
+    off = Settings.model_validate({"search": {"indexer": False, "index_interval": 0.05}})
+    store = await open_sqlite_store(data_dir, off)
+    try:
+        await deliver(store, make_message("later", "quiet badger"), inbox.id)
+        await asyncio.sleep(0.3)
+        assert await store.index_backlog() == 1
     finally:
         await store.close()
 
@@ -462,11 +576,12 @@ async def test_open_view_of_a_mailbox_too_big_for_one_string(store: Store) -> No
     assert plain == expected
 
 
-# Search text is written once per writer batch
+# Search text is written with the delivery, and goes with a failed job
 
 
 async def test_search_text_of_a_batch(store: Store) -> None:
     sqlite_store = _sqlite(store)
+    await sqlite_store.stop_indexer()  # its commits would count below
     account = await make_account(store)
     inbox = await mailbox(store, account)
     words = ["alphaword", "bravoword", "charlieword", "deltaword"]
@@ -494,7 +609,7 @@ async def test_search_text_of_a_batch(store: Store) -> None:
     assert found == {"alphaword": set(), "bravoword": {1}, "charlieword": set(), "deltaword": {3}}
     conn = _db(store)
     try:
-        text_ids = [row[0] for row in conn.execute("SELECT rowid FROM message_text ORDER BY rowid")]
+        text_ids = [row[0] for row in conn.execute("SELECT message_id FROM message_search_text ORDER BY 1")]
         message_ids = [row[0] for row in conn.execute("SELECT id FROM messages ORDER BY id")]
     finally:
         conn.close()
@@ -572,6 +687,14 @@ async def test_sessions_share_one_view_while_the_mailbox_is_unchanged(store_fact
     assert fresh.flags[0] == frozenset({"\\Seen"})
 
 
+# What revision 0007 added, taken out again by hand (as its downgrade does).
+UNDO_0007 = (
+    "DROP TABLE message_index; DROP TABLE search_queue; DROP TABLE message_header_values; "
+    "DROP TABLE message_search_text; "
+    "CREATE VIRTUAL TABLE message_text USING fts5(body, headers, tokenize = 'trigram');"
+)
+
+
 async def test_migration_0006_gives_queued_messages_ids(data_dir: Path) -> None:
     # A store at revision 0005 with queued messages (integer ids only) is opened by this version.
     store = await open_sqlite_store(data_dir, Settings())
@@ -586,8 +709,9 @@ async def test_migration_0006_gives_queued_messages_ids(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            "DROP INDEX ix_queue_messages_qid; ALTER TABLE queue_messages DROP COLUMN qid;"
-            "DROP TABLE mailbox_snapshots;"  # revision 0009, after 0006
+            "DROP TABLE mailbox_snapshots;"  # revision 0008
+            + UNDO_0007
+            + "DROP INDEX ix_queue_messages_qid; ALTER TABLE queue_messages DROP COLUMN qid;"
             "UPDATE alembic_version SET version_num = '0005';"
         )
     finally:

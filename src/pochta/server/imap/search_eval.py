@@ -7,7 +7,10 @@
 - Layer 2, ``evaluate(store, selected, program, ...)``, fetches only what the program needs, in bulk:
   flags, \\Recent, numbers, UIDs from the session; sizes and internal dates from a ``MailboxView``
   (no store call when the caller passes one); BODY/TEXT as one ``search_text`` per distinct string.
-  Header keys (FROM TO CC BCC SUBJECT HEADER) and SENT* need parse records: a first pass runs the
+  Header keys on a field the store keeps at delivery (``pochta.mime.search.SEARCH_FIELDS``: FROM TO
+  CC BCC SUBJECT, HEADER on those and a few more) are one ``search_header`` query each; messages it
+  cannot decide (stored before those values were kept, until the indexer fills them) go the record
+  way below. HEADER on other fields and SENT* need parse records: a first pass runs the
   program with them unknown, and records are read (``RECORD_CHUNK`` at a time, awaiting between) only
   for messages still undecided, narrowed by a ``search_text(s, "text")`` prefilter where that is
   exact-or-superset: the "text" field holds the decoded header lines ("Name: value") the match reads,
@@ -46,6 +49,7 @@ from typing import Literal, NamedTuple
 
 from pochta.mail.flags import flag_key
 from pochta.mime import ParsedMessage
+from pochta.mime.search import SEARCH_FIELDS, fold
 from pochta.proto.imap.search import (
     And,
     DateKey,
@@ -237,15 +241,6 @@ def _leaves(program: SearchKey) -> list[SearchKey]:
 # --- strings ---------------------------------------------------------------------------------------
 
 
-def fold(text: str) -> str:
-    """Case folding for substring matches: ``str.lower``, except that U+0130 stays itself (lower()
-    makes it two characters and FTS5 does not fold it; so every match here is one the prefilter finds).
-    """
-    if "\u0130" not in text:
-        return text.lower()
-    return "\u0130".join(part.lower() for part in text.split("\u0130"))
-
-
 def _fold_safe(ch: str) -> bool:
     o = ord(ch)
     if o < 0x80 or (o != 0x307 and ch.lower() == ch == ch.upper()):  # ASCII, caseless (not the dot of İ)
@@ -330,6 +325,7 @@ class _RecordKey(NamedTuple):
     field: str  # header field name, lower-case ("date" for SENT*)
     query: str  # folded
     candidates: int | None  # prefilter mask; None: every message
+    known: int = 0  # positions the store already found matching (``search_header``)
 
 
 class _Evaluation:
@@ -376,6 +372,15 @@ class _Evaluation:
             else:
                 name = strings[key.field] if isinstance(key, HeaderKey) else key.name
                 query = strings[key.value]
+                if name.lower() in SEARCH_FIELDS:
+                    # Kept at delivery: one query; records only for messages stored before that.
+                    found, unknown = await self.store.search_header(self.selected.mailbox_id, name, query)
+                    known = self.mask(self.seq_positions(found)) & ~self.gone
+                    undecided = self.mask(self.seq_positions(unknown)) & ~self.gone
+                    facts.found[key] = known, undecided | self.gone
+                    if undecided:
+                        records.append(_RecordKey(key, name.lower(), fold(query), undecided, known))
+                    continue
                 candidates = None
                 if prefilterable(query):
                     candidates = await self.text_mask(query, "text")
@@ -493,4 +498,4 @@ class _Evaluation:
                 no_date = set(_positions(self.facts.no_columns)) & set(undated[n])  # held back, in no view
                 hits[n] += (p for p in undated[n] if p not in no_date and test(days[p]))
                 undecided |= self.mask(no_date)
-            self.facts.found[record.key] = self.mask(hits[n]) & ~undecided, undecided
+            self.facts.found[record.key] = (self.mask(hits[n]) | record.known) & ~undecided, undecided

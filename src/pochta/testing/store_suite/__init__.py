@@ -15,6 +15,9 @@ The tests live in one module per concept (``directory``, ``mailboxes``, ``messag
 they share). This package star-imports every one of them, so each ``test_*`` defined in any lands
 here, and the binding's check that every suite test is listed in ``__all__`` keeps covering all of
 them.
+``maintenance``, ``queue``, ``search``; ``support`` holds the fixtures and helpers they share). This
+package star-imports every one of them, so each ``test_*`` defined in any lands here, and the
+binding's check that every suite test is listed in ``__all__`` keeps covering all of them.
 """
 
 # The star imports are the point (see above); the names in __all__ come from them.
@@ -28,6 +31,7 @@ from pochta.testing.store_suite.maintenance import *
 from pochta.testing.store_suite.messages import *
 from pochta.testing.store_suite.queue import *
 from pochta.testing.store_suite.quota import *
+from pochta.testing.store_suite.search import *
 from pochta.testing.store_suite.support import *
 
 __all__ = [
@@ -54,6 +58,8 @@ __all__ = [
     "test_feed_after_commit_to_right_subscriber_only",
     "test_feed_mailbox_events_and_close",
     "test_flag_operations_and_modseq",
+    "test_index_claims_across_handles_are_disjoint",
+    "test_index_drops_expunged_messages",
     "test_invalid_arguments",
     "test_login_unblocks",
     "test_mailbox_create_get",
@@ -77,8 +83,11 @@ __all__ = [
     "test_read_directory_is_one_snapshot",
     "test_read_directory_lookups",
     "test_reconstruct_dry_run_changes_nothing",
+    "test_reconstruct_rebuilds_the_index",
     "test_reconstruct_restores_tampered_values",
     "test_rename_with_children_keeps_uidvalidity",
+    "test_search_header_fields",
+    "test_search_is_exact_before_and_after_indexing",
     "test_search_text",
     "test_search_text_hostile_input",
     "test_second_handle_sees_writes",

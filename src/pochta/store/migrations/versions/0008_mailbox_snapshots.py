@@ -1,7 +1,7 @@
 """Stored mailbox views: one packed row per big mailbox, so that opening it reads the changes since.
 
-Revision ID: 0009
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-06
 
 ``mailbox_snapshots`` holds a mailbox's view packed at one HIGHESTMODSEQ (``pochta.store.sqlite_views``).
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

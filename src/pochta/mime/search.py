@@ -1,0 +1,42 @@
+"""What IMAP SEARCH compares, computed once at delivery: folded text and folded header values.
+
+RFC 9051 §6.4.4 string keys match "case-insensitively" a substring of the field or text. ``fold`` is
+the one case folding every comparison uses (the store folds what it keeps, the search folds the
+user's string), so a match is ``fold(query) in folded_value`` wherever it is evaluated.
+"""
+
+from __future__ import annotations
+
+from pochta.mime.model import ParsedMessage
+
+# Header fields whose folded, decoded values the store keeps per message (at delivery), so that
+# SUBJECT/FROM/TO/CC/BCC and HEADER on these names are answered by a query, not by reading and
+# decoding a parse record per message. HEADER on any other field uses the parse records.
+SEARCH_FIELDS = frozenset(
+    {"from", "sender", "reply-to", "to", "cc", "bcc", "subject", "message-id", "in-reply-to", "list-id"}
+)
+
+
+def fold(text: str) -> str:
+    """Case folding for substring matches: ``str.lower``, except that U+0130 stays itself (lower()
+    makes it two characters and FTS5 does not fold it; so every match here is one the index finds).
+    """
+    if "\u0130" not in text:
+        return text.lower()
+    return "\u0130".join(part.lower() for part in text.split("\u0130"))
+
+
+def folded_text(parsed: ParsedMessage) -> tuple[str, str]:
+    """(body, header) text as the store keeps it for BODY/TEXT: folded; NUL removed (a query cannot
+    hold one either)."""
+    return fold(parsed.body_text).replace("\x00", ""), fold(parsed.header_text).replace("\x00", "")
+
+
+def header_rows(parsed: ParsedMessage) -> list[tuple[str, int, str]]:
+    """(field name lower-case, position, folded decoded value) of each ``SEARCH_FIELDS`` field."""
+    rows: list[tuple[str, int, str]] = []
+    for n, (name, value) in enumerate(parsed.headers):
+        key = name.lower()
+        if key in SEARCH_FIELDS:
+            rows.append((key, n, fold(value).replace("\x00", "")))
+    return rows
