@@ -154,16 +154,10 @@ async def fetch(session: Session, command: Command) -> Tagged:
             incomplete = incomplete or missing
             await out.add(b"".join(lines))
             continue
-        for uid in chunk:
-            seq = selected.seq_of(uid)
-            entry = selected.entry(uid)
-            if seq is None or entry is None:  # pragma: no cover - resolve() only returns numbered UIDs
-                continue
-            cached = parsed.get(uid)
-            if needs_parse and cached is None:
-                incomplete = True  # expunged meanwhile: its content is gone (RFC 9051 §7.5.1)
-                continue
-            wanted = [*atts, FetchAtt("FLAGS")] if uid in add else atts
+        answerable, missing = _answerable(selected, chunk, parsed, needs_parse)
+        incomplete = incomplete or missing
+        for seq, entry, cached in answerable:
+            wanted = [*atts, FetchAtt("FLAGS")] if entry.uid in add else atts
             try:
                 await _respond(session, out, selected, seq, entry, cached, wanted)
             except sections.SectionError as exc:
@@ -313,9 +307,22 @@ def _lines(
     """The FETCH responses of items that need no blob (no body section), and whether some message
     was left out because its record is gone (expunged meanwhile)."""
     lines: list[bytes] = []
-    missing = False
-    needs_parse = any(_needs_parse(a) for a in atts)
     with_flags = [*atts, FetchAtt("FLAGS")]
+    answerable, missing = _answerable(selected, uids, parsed, any(_needs_parse(a) for a in atts))
+    for seq, entry, record in answerable:
+        wanted = with_flags if entry.uid in add_flags else atts
+        items = [_simple_item(session, selected, entry, record, att) for att in wanted]
+        lines.append(Fetch(seq, items).encode(session.ctx))
+    return lines, missing
+
+
+def _answerable(
+    selected: SelectedMailbox, uids: list[int], parsed: dict[int, _Record], needs_parse: bool
+) -> tuple[list[tuple[int, MessageEntry, _Record | None]], bool]:
+    """(number, entry, record) of each message the FETCH can answer, and whether some was left out
+    because its content is gone (expunged meanwhile and its blob collected: RFC 9051 §7.5.1)."""
+    found: list[tuple[int, MessageEntry, _Record | None]] = []
+    missing = False
     for uid in uids:
         seq = selected.seq_of(uid)
         entry = selected.entry(uid)
@@ -323,12 +330,10 @@ def _lines(
             continue
         record = parsed.get(uid)
         if needs_parse and record is None:
-            missing = True  # RFC 9051 §7.5.1: its content is gone
+            missing = True
             continue
-        wanted = with_flags if uid in add_flags else atts
-        items = [_simple_item(session, selected, entry, record, att) for att in wanted]
-        lines.append(Fetch(seq, items).encode(session.ctx))
-    return lines, missing
+        found.append((seq, entry, record))
+    return found, missing
 
 
 def _simple_item(
