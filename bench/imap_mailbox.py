@@ -109,13 +109,17 @@ class Server:
         raise RuntimeError("the server did not start:\n" + self.log.read_text())
 
     def memory_kb(self) -> tuple[int, int]:
-        """(RSS, PSS) of the server process, in KB."""
+        """(RSS, PSS) of the server, in KB: the process and its worker processes (a supervised
+        ``pochta serve``), summed."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         rss = pss = 0
-        for line in Path(f"/proc/{self.process.pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Rss:"):
-                rss = int(line.split()[1])
-            elif line.startswith("Pss:"):
-                pss = int(line.split()[1])
+        for each in [pid, *map(int, children)]:
+            for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
         return rss, pss
 
     def stop(self) -> None:
