@@ -85,21 +85,24 @@ def imap_session(server: ServeProcess, *, select: bool = True) -> socket.socket:
 def one_on_each_worker(
     open_one: Callable[[], socket.socket], server: ServeProcess
 ) -> dict[int, socket.socket]:
-    """Open sessions until both workers serve one; the others are closed again."""
+    """Open sessions until both workers serve one; the others are closed at once (else they would
+    count against the per-address connection limit of the worker the kernel keeps choosing)."""
     chosen: dict[int, socket.socket] = {}
-    spare: list[socket.socket] = []
-    for _ in range(60):
-        sock = open_one()
-        index = worker_of(server, sock)
-        if index in chosen:
-            spare.append(sock)
-        else:
-            chosen[index] = sock
-        if len(chosen) == 2:
-            break
-    for sock in spare:
-        sock.close()
-    assert set(chosen) == {0, 1}, "the kernel never gave a connection to one of the workers"
+    try:
+        for _ in range(60):
+            sock = open_one()
+            index = worker_of(server, sock)
+            if index in chosen:
+                sock.close()
+            else:
+                chosen[index] = sock
+            if len(chosen) == 2:
+                break
+        assert set(chosen) == {0, 1}, "the kernel never gave a connection to one of the workers"
+    except BaseException:
+        for sock in chosen.values():
+            sock.close()
+        raise
     return chosen
 
 
@@ -300,17 +303,21 @@ def pop3_login(sock: socket.socket) -> bytes:
 def test_the_pop3_maildrop_lock_holds_across_workers(server: ServeProcess) -> None:
     lmtp_deliver(server, 2)
     sessions = one_on_each_worker(lambda: pop3_session(server), server)
-    assert pop3_login(sessions[0]).startswith(b"+OK")
-    # RFC 2449 §8.1.1: the other worker's session finds the maildrop locked.
-    assert pop3_login(sessions[1]).startswith(b"-ERR [IN-USE]")
-    sessions[0].sendall(b"QUIT\r\n")
-    assert read_line(sessions[0]).startswith(b"+OK")
-    sessions[0].close()
-    sessions[1].close()
+    try:
+        assert pop3_login(sessions[0]).startswith(b"+OK")
+        # RFC 2449 §8.1.1: the other worker's session finds the maildrop locked.
+        assert pop3_login(sessions[1]).startswith(b"-ERR [IN-USE]")
+        sessions[0].sendall(b"QUIT\r\n")
+        assert read_line(sessions[0]).startswith(b"+OK")
+    finally:
+        for sock in sessions.values():
+            sock.close()
     again = one_on_each_worker(lambda: pop3_session(server), server)
-    assert pop3_login(again[1]).startswith(b"+OK")  # released: the other worker may take it now
-    for sock in again.values():
-        sock.close()
+    try:
+        assert pop3_login(again[1]).startswith(b"+OK")  # released: the other worker may take it now
+    finally:
+        for sock in again.values():
+            sock.close()
 
 
 def test_the_quota_holds_when_workers_deliver_at_once(tmp_path: Path) -> None:
