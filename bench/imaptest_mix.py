@@ -107,8 +107,8 @@ def main() -> None:
                 port = target.ports["imap"]
                 result = run_imaptest(args.imaptest, port, mbox, PASSWORD, users, 10, args.secs)
                 used = cpu_seconds(pids) - before
-                for spy in spies:
-                    spy.wait()
+                for recorder in spies:
+                    recorder.wait()
                 rates.setdefault(label, []).append(result.per_second)
                 cpu_note = ""
                 if target is ours:
