@@ -409,3 +409,19 @@ def _parts_in(rows: list[list[Any]]) -> Part:
     root = built[0]
     assert root is not None
     return root
+
+
+def root_offsets_from_json(data: bytes) -> Part:
+    """The root part's offsets alone (header start, body start, body end) from
+    :meth:`ParsedMessage.to_json`, as a ``Part`` whose other fields keep their defaults: what a
+    FETCH of a section of the whole message (BODY[], HEADER, HEADER.FIELDS, TEXT, BINARY[]) needs,
+    without rebuilding the part tree, the header list and the addresses. Raises ValueError as
+    ``from_json`` does."""
+    try:
+        doc = json.loads(data)
+        if doc.get("v") != JSON_VERSION:
+            raise ValueError(f"unknown parse cache version {doc.get('v')!r}")
+        header_start, body_start, body_end = doc["parts"][0][:3]
+        return Part(int(header_start), int(body_start), int(body_end))
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+        raise ValueError(f"malformed parse cache: {exc!r}") from None

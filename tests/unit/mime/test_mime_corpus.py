@@ -7,7 +7,7 @@ import json
 import pytest
 from mime_helpers import CORPUS, body, check_invariants, load, mime_header, parse, read_imap
 
-from pochta.mime import Address, ParsedMessage, envelope_from_json
+from pochta.mime import Address, ParsedMessage, envelope_from_json, root_offsets_from_json
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 
 CORPUS_FILES = sorted(path.name for path in CORPUS.glob("*.eml"))
@@ -387,6 +387,8 @@ def test_json_is_compact_and_round_trips() -> None:
     for bad in (b'{"v":99}', b"not json", b'{"v":1}', b'{"v":1,"parts":[]}'):
         with pytest.raises(ValueError, match="parse cache"):
             envelope_from_json(bad)
+        with pytest.raises(ValueError, match="parse cache"):
+            root_offsets_from_json(bad)
 
 
 def test_line_counts_are_line_ends_as_dovecot_counts() -> None:

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pochta.mail import flags as flagrules
-from pochta.mime import Envelope, ParsedMessage, envelope_from_json
+from pochta.mime import Envelope, ParsedMessage, envelope_from_json, root_offsets_from_json
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 from pochta.mime.model import Part
 from pochta.proto.imap import Command, Status, Tagged
@@ -55,16 +55,28 @@ def _needs_parse(att: FetchAtt) -> bool:
     return att.name in _PARSED_ITEMS or _has_section(att)
 
 
+def _whole_message_section(att: FetchAtt) -> bool:
+    """A section of the message itself, not of a part: BODY[], BODY[HEADER], BODY[HEADER.FIELDS ...],
+    BODY[TEXT], BINARY[], RFC822*: the root's offsets are all it needs of the parse record."""
+    section = sections.RFC822_SECTIONS.get(att.name, att.section)
+    return section is not None and not section.part
+
+
 def _needs_tree(att: FetchAtt) -> bool:
-    """Whether the item needs the whole parse record (ENVELOPE alone needs only the envelope)."""
-    return att.name != "ENVELOPE" and _needs_parse(att)
+    """Whether the item needs the whole parse record (ENVELOPE alone needs only the envelope, a
+    section of the whole message only the root's offsets)."""
+    return att.name != "ENVELOPE" and _needs_parse(att) and not _whole_message_section(att)
+
+
+_UNREAD: Any = object()
 
 
 class _Record:
-    """A message's parse record, decoded as far as the FETCH needs: the whole tree, or only the
-    root's ENVELOPE (``envelope_from_json``: no part objects, headers or text rebuilt)."""
+    """A message's parse record, decoded as far as the FETCH needs: the whole tree, or on first use
+    only the root's ENVELOPE (``envelope_from_json``) or only the root's offsets
+    (``root_offsets_from_json``): no part objects, headers or text rebuilt."""
 
-    __slots__ = ("cached", "envelope", "parsed")
+    __slots__ = ("_envelope", "_root", "cached", "parsed")
 
     def __init__(self, cached: CachedMessage, whole: bool, parsed: ParsedMessage | None = None) -> None:
         """``parsed``: the message parsed again from its blob (its record is gone)."""
@@ -72,14 +84,27 @@ class _Record:
         if parsed is None and whole:
             parsed = ParsedMessage.from_json(cached.parsed_json)
         self.parsed = parsed
-        self.envelope: Envelope | None = (
-            self.parsed.root.envelope if self.parsed is not None else envelope_from_json(cached.parsed_json)
-        )
+        self._envelope: Envelope | None = _UNREAD
+        self._root: Part | None = None
+
+    @property
+    def envelope(self) -> Envelope | None:
+        if self._envelope is _UNREAD:
+            parsed = self.parsed
+            self._envelope = (
+                parsed.root.envelope if parsed is not None else envelope_from_json(self.cached.parsed_json)
+            )
+        return self._envelope
 
     @property
     def root(self) -> Part:
-        assert self.parsed is not None
-        return self.parsed.root
+        """The part tree; without the whole record, the root's offsets alone (sections of the
+        whole message only: ``_needs_tree``)."""
+        if self.parsed is not None:
+            return self.parsed.root
+        if self._root is None:
+            self._root = root_offsets_from_json(self.cached.parsed_json)
+        return self._root
 
 
 class _Blob:

@@ -43,6 +43,9 @@ from pochta.store.model import Account, ChangeKind
 
 __all__ = ["Services", "Session", "SessionClosed"]
 
+# The two wire contexts a session can be in (``Session.ctx``): made once, not per response.
+_ASCII, _UTF8 = WireContext(utf8=False), WireContext(utf8=True)
+
 # Feed changes that carry the MODSEQ of the commit that made them (see ``Session.take_signals``).
 _MESSAGE_CHANGES = frozenset({ChangeKind.APPENDED, ChangeKind.FLAGS, ChangeKind.EXPUNGED})
 
@@ -108,7 +111,7 @@ class Session:
     @property
     def ctx(self) -> WireContext:
         """How strings and mailbox names are written in this session (RFC 9051 §4.3, RFC 6855 §3)."""
-        return WireContext(utf8=self.utf8)
+        return _UTF8 if self.enabled else _ASCII
 
     @property
     def account_id(self) -> int:
