@@ -8,7 +8,6 @@ so that the server rejects the message after its real end (RFC 5321 §2.3.8, §4
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 
 _CR = 0x0D
