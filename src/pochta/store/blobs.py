@@ -21,6 +21,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import shutil
 import stat
 import time
@@ -34,14 +35,14 @@ from pochta.store.model import BlobRef
 T = TypeVar("T")
 
 CHUNK = 1024 * 1024
-_HEX = frozenset("0123456789abcdef")
+_BLOB_NAME = re.compile(r"[0-9a-f]{64}")  # a SHA-256 digest in lower-case hex
 # Blob files are written once and never modified; group-readable so that an operator's backup user
 # may read them.
 FILE_MODE = 0o640
 
 
 def is_blob_name(name: str) -> bool:
-    return len(name) == 64 and set(name) <= _HEX
+    return _BLOB_NAME.fullmatch(name) is not None
 
 
 def _hash_file(path: Path) -> tuple[str, int]:
