@@ -255,6 +255,8 @@ class SqliteStore:
     def directory_version(self) -> int | None:
         # On the caller's thread (the event loop): a one-row read in WAL mode takes no lock and
         # waits for no writer, so it costs what a Python function call does, not a thread hop.
+        if self._closed:
+            return None
         try:
             if self._version_conn is None:
                 conn = sqlite3.connect(
