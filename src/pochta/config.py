@@ -474,6 +474,12 @@ class SmtpSettings(_Section):
         True,
         description="Deliver user+tag@ into the folder 'tag' when the account has one (otherwise INBOX).",
     )
+    recipient_cache: int = Field(
+        10_000,
+        ge=0,
+        description="Recipient resolutions and mailbox ids each process keeps while the directory "
+        "(domains, accounts, aliases, mailbox names) does not change; 0 looks every recipient up.",
+    )
     quota_reply: Literal["452", "552"] = Field(
         "452",
         description="Reply to a recipient over quota: 452 4.2.2 (temporary, the sender retries) or "

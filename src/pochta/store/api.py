@@ -121,6 +121,15 @@ class Directory(Protocol):
         compute: no other I/O, no waiting. Its exceptions propagate.
         """
 
+    def directory_version(self) -> int | None:
+        """A number that changes with every committed change, by any process, to what
+        ``read_directory`` lookups of recipient resolution read: domains, aliases, the delivery
+        fields of accounts (address, domain, quota, enabled) and mailbox names. Not moved by
+        deliveries (quota usage, UIDs). None when it cannot be read now: cache nothing.
+
+        Blocking but cheap (one one-row read, no thread hop): callable on the event loop, so that a
+        process may keep what it looked up for as long as this number stays the same."""
+
     # Domains
     async def add_domain(self, name: str) -> Domain: ...
     async def get_domain(self, name: str) -> Domain | None: ...

@@ -5,6 +5,7 @@ takes every job queued (up to ``group_commit_max``), runs each inside its own SA
 ``BEGIN IMMEDIATE`` transaction and COMMITs once: N parallel deliveries cost one fsync, not N.
 
 - A job that raises has its savepoint rolled back and gets its exception; the others still commit.
+  (A job alone in its batch runs without a savepoint: when it raises, the transaction rolls back.)
 - A job may hand rows to the end of its batch (``defer_until_commit``): they are written with one
   ``executemany`` per statement after the last job, just before COMMIT, and dropped with the job's
   savepoint if it fails. (FTS5 writes its pending index data at every savepoint, so rows meant for an
@@ -330,20 +331,25 @@ class Writer:
             # Savepoints straight on the driver: SQLAlchemy's begin_nested() costs half a
             # millisecond per job, more than a small delivery's statements.
             raw = driver_connection(conn)
+            # A job alone in its batch needs no savepoint: if it fails, the transaction rolls back.
+            savepoints = len(live) > 1
             for job in live:
                 deferred.undo.clear()
-                raw.execute("SAVEPOINT job")
+                if savepoints:
+                    raw.execute("SAVEPOINT job")
                 try:
                     job.value = job.fn(conn)
                 except Exception as exc:
                     # If SQLite already rolled the whole transaction back (I/O error, disk full),
                     # this raises too and the batch fails in the caller.
-                    raw.execute("ROLLBACK TO job")
-                    raw.execute("RELEASE job")
+                    if savepoints:
+                        raw.execute("ROLLBACK TO job")
+                        raw.execute("RELEASE job")
                     deferred.forget_job()
                     job.error = exc
                 else:
-                    raw.execute("RELEASE job")
+                    if savepoints:
+                        raw.execute("RELEASE job")
                     job.ok = True
             if any(job.ok for job in live):
                 deferred.write(raw)
