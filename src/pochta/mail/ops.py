@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,6 +65,7 @@ from pochta.store.model import (
     CopyResult,
     MailboxId,
     MailboxInfo,
+    MailboxView,
     Placed,
     Target,
     Uid,
@@ -195,6 +196,30 @@ class MailOps:
         if info is None:
             raise OpsError(Code.NONEXISTENT, "No such mailbox")
         return info
+
+    async def open_mailbox(
+        self, account_id: AccountId, name: str, watch: Callable[[MailboxId], Awaitable[None]]
+    ) -> MailboxView:
+        """The view of the mailbox of that name (NONEXISTENT if none), ``watch(id)`` awaited before
+        the view is read (subscribe to its changes there, so that none falls between; awaited again
+        if the id turns out different). No read at all when this process holds a view of it that
+        is provably current (``Store.current_view``), else one read (the lookup and the view), two
+        when the process has not seen that name yet."""
+        canonical = self.canonical_name(name)
+        store = self.store
+        guess = store.mailbox_hint(account_id, canonical)
+        if guess is not None:
+            await watch(guess)
+            view = store.current_view(guess)
+            if view is None or view.mailbox.name != canonical or view.mailbox.account_id != account_id:
+                view = await store.open_named_view(account_id, canonical, guess)
+            if view is None:
+                raise OpsError(Code.NONEXISTENT, "No such mailbox")
+            if view.mailbox.id == guess:
+                return view
+        info = await self.lookup(account_id, canonical)
+        await watch(info.id)
+        return await store.open_view(info.id)
 
     async def _destination(self, account_id: AccountId, name: str) -> MailboxInfo:
         """The target of APPEND/COPY/MOVE: TRYCREATE when missing but creatable."""

@@ -15,7 +15,7 @@ from pochta.log import bind_worker, configure_logging, get_logger
 from pochta.metrics import METRICS
 from pochta.queue.worker import QueueWorker
 from pochta.server.heap import set_mmap_threshold
-from pochta.server.housekeeping import collect_blobs_periodically
+from pochta.server.housekeeping import collect_blobs_periodically, refresh_snapshots_periodically
 from pochta.server.imap import imap_handlers
 from pochta.server.lease import hold_housekeeping
 from pochta.server.listeners import ProtocolHandler, Server, StartupError, run_until_signal
@@ -133,6 +133,10 @@ async def _serve(
 
         def housekeeping() -> list[Awaitable[None]]:
             jobs: list[Awaitable[None]] = [collect_blobs_periodically(store, settings.store)]
+            if settings.store.view_snapshot_interval > 0:
+                # Stored view snapshots near the head: a worker's first SELECT of a big mailbox
+                # reads one and a short delta (docs/architecture.md "Mailbox views").
+                jobs.append(refresh_snapshots_periodically(store, settings.store))
             if settings.search.indexer:
                 # Full-text indexing of what deliveries queued (docs/architecture.md "Search index").
                 jobs.append(store.run_indexer())

@@ -79,6 +79,7 @@ from pochta.store.model import (
 )
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
 from pochta.store.sqlite_reader import SqliteDirectoryReader
+from pochta.store.view_stamps import STAMPS_FILE, ViewStamps
 from pochta.store.writer import Writer, WriterStats, WriteTurn, driver_connection
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,11 @@ BLOB_DIR_NAME = "blobs"
 READER_THREADS = 4
 
 
-def make_engine(path: Path, busy_timeout: float, *, writer: bool, pool_size: int = READER_THREADS) -> Engine:
-    """An engine whose connections carry the store's pragmas and transaction discipline."""
+def make_engine(
+    path: Path, busy_timeout: float, *, writer: bool, pool_size: int = READER_THREADS, mmap_bytes: int = 0
+) -> Engine:
+    """An engine whose connections carry the store's pragmas and transaction discipline;
+    ``mmap_bytes``: how much of the database file a reader maps (``PRAGMA mmap_size``)."""
     url = URL.create("sqlite", database=str(path))
     connect_args = {"timeout": busy_timeout, "check_same_thread": False}
     if writer:
@@ -118,6 +122,9 @@ def make_engine(path: Path, busy_timeout: float, *, writer: bool, pool_size: int
                 cursor.execute("PRAGMA synchronous = FULL")  # fsync the WAL at every commit
             else:
                 cursor.execute("PRAGMA query_only = ON")
+                # Pages read through the mapping, not a read() call each: a stored view snapshot
+                # (1.5 MB for 20,000 messages) loads 5-7 times faster into a cold connection.
+                cursor.execute(f"PRAGMA mmap_size = {int(mmap_bytes)}")
         finally:
             cursor.close()
 
@@ -184,8 +191,10 @@ class SqliteStore:
         blobs: BlobStore,
         feed: LocalChangeFeed,
         reader_threads: int,
+        stamps: ViewStamps | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self._stamps = stamps  # shared with the writer: view_stamps
         self.settings = settings
         self.blobs = blobs
         self._writer = writer
@@ -474,15 +483,52 @@ class SqliteStore:
     async def open_view_traced(self, mailbox_id: MailboxId) -> views.Opened:
         """``open_view`` saying where the view came from (tests and benches)."""
         minimum = self.settings.store.view_snapshot_min_messages
+        stamps = self._stamps
         opened = await self.run_read(
-            lambda c: views.open_view(driver_connection(c), mailbox_id, self._views, minimum)
+            lambda c: views.open_view(driver_connection(c), mailbox_id, self._views, minimum, stamps)
         )
-        if opened.store_snapshot and mailbox_id not in self._saving and not self._closed:
-            # In the background: the session does not wait for the writer.
-            task = asyncio.get_running_loop().create_task(self._save_snapshot(opened.view))
+        self._after_open(opened)
+        return opened
+
+    def mailbox_hint(self, account_id: AccountId, name: str) -> MailboxId | None:
+        """The id the account's mailbox of that name had when this process last opened its view (no
+        read: a hint to check, see ``open_named_view``)."""
+        return self._views.named(account_id, name)
+
+    def current_view(self, mailbox_id: MailboxId) -> MailboxView | None:
+        """The view this process holds of the mailbox when it is provably current (no commit touched
+        the mailbox since it was read: ``view_stamps``), else None. No thread hop, no read."""
+        stamps = self._stamps
+        return None if stamps is None else self._views.current(mailbox_id, stamps.read(mailbox_id))
+
+    async def open_named_view(
+        self, account_id: AccountId, name: str, guess: MailboxId | None = None
+    ) -> MailboxView | None:
+        """The view of the account's mailbox of that name (None: no such mailbox), the lookup and
+        the view in one read. ``guess`` (``mailbox_hint``): the id it probably has."""
+        minimum = self.settings.store.view_snapshot_min_messages
+        stamps = self._stamps
+        opened = await self.run_read(
+            lambda c: views.open_named_view(
+                driver_connection(c), account_id, name, guess, self._views, minimum, stamps
+            )
+        )
+        if opened is None:
+            return None
+        self._after_open(opened)
+        return opened.view
+
+    def _after_open(self, opened: views.Opened) -> None:
+        if opened.store_snapshot:
+            self._store_snapshot(opened.view)
+
+    def _store_snapshot(self, view: MailboxView) -> None:
+        """Store the view's snapshot in the background (the caller does not wait for the writer)."""
+        mailbox_id = view.mailbox.id
+        if mailbox_id not in self._saving and not self._closed:
+            task = asyncio.get_running_loop().create_task(self._save_snapshot(view))
             self._saving[mailbox_id] = task
             task.add_done_callback(lambda _: self._saving.pop(mailbox_id, None))
-        return opened
 
     async def _save_snapshot(self, view: MailboxView) -> None:
         snapshot = await asyncio.to_thread(views.pack_snapshot, view)
@@ -492,6 +538,25 @@ class SqliteStore:
             await self.run_write(lambda c, e: views.save_snapshot(driver_connection(c), snapshot))
         except Exception as exc:  # derived data: a failed save costs the next process a full read
             log.warning("view snapshot of mailbox %d not stored: %s", view.mailbox.id, exc)
+
+    async def refresh_snapshots(self, limit: int = 100) -> int:
+        """Store a new snapshot of up to ``limit`` big mailboxes whose stored one is missing or
+        ``store.view_snapshot_behind`` changes behind (the housekeeper's job, off any session's
+        path), so that a process opening one reads it and a short delta. Returns how many."""
+        settings = self.settings.store
+        minimum, behind = settings.view_snapshot_min_messages, settings.view_snapshot_behind
+        stale = await self.run_read(
+            lambda c: views.stale_snapshots(driver_connection(c), minimum, behind, limit)
+        )
+        for mailbox_id in stale:
+            try:
+                opened = await self.open_view_traced(mailbox_id)
+            except NotFound:
+                continue  # deleted since
+            if not opened.store_snapshot:  # else it is being stored already
+                await self._save_snapshot(opened.view)
+        await self.wait_snapshots()
+        return len(stale)
 
     async def wait_snapshots(self) -> None:
         """Wait for the snapshots being stored (tests, benches, close)."""
@@ -643,6 +708,9 @@ class SqliteStore:
         await asyncio.to_thread(self.blobs.close)
         self._read_engine.dispose()
         self._write_engine.dispose()
+        stamps, self._stamps = self._stamps, None
+        if stamps is not None:
+            stamps.close()
 
 
 def _prepare_directories(data_dir: Path, blobs: BlobStore) -> None:
@@ -665,21 +733,29 @@ async def open_sqlite_store(
     feed = LocalChangeFeed()
     # The processes of a server (its workers) take turns to write: writer.WriteTurn.
     turn = await asyncio.to_thread(WriteTurn, data_dir / WRITE_TURN_LOCK)
+    # Mailbox change stamps, bumped by the writer in its turn: SELECT without a read (view_stamps).
+    stamps = await asyncio.to_thread(ViewStamps, data_dir / STAMPS_FILE)
     writer = Writer(
         write_engine,
         group_commit_max=settings.store.group_commit_max,
         init=migrate,
         publish=feed.publish,
         turn=turn,
+        stamps=stamps,
     )
     try:
         await writer.start()
     except BaseException:
         write_engine.dispose()
         turn.close()
+        stamps.close()
         raise
-    read_engine = make_engine(path, timeout, writer=False, pool_size=reader_threads)
-    store = SqliteStore(data_dir, settings, writer, write_engine, read_engine, blobs, feed, reader_threads)
+    read_engine = make_engine(
+        path, timeout, writer=False, pool_size=reader_threads, mmap_bytes=settings.store.read_mmap_mb * 2**20
+    )
+    store = SqliteStore(
+        data_dir, settings, writer, write_engine, read_engine, blobs, feed, reader_threads, stamps
+    )
     if settings.search.indexer if indexer is None else indexer:
         store.start_indexer()
     return store
