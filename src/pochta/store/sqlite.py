@@ -209,6 +209,11 @@ class SqliteStore:
         # Sessions opening a mailbox in the same state share its view; a later state is a delta away.
         self._views = views.ViewCache(settings.store.view_cache_mb * 2**20)
         self._saving: dict[MailboxId, asyncio.Task[None]] = {}  # snapshots being stored
+        self._prefetching: dict[MailboxId, asyncio.Task[None]] = {}
+        # Told the id of a big mailbox whose view this process just read from its stored snapshot
+        # or in full (a client uses it): the server tells the other workers, which read it too
+        # (``prefetch_view``), so that their next SELECT of it needs no read.
+        self.view_loaded: Callable[[MailboxId], None] | None = None
         self._locks = FileLocks(data_dir)  # DATA/run/locks: flock, see locks.py
         self._indexer: asyncio.Task[None] | None = None
         self._indexer_wake = asyncio.Event()
@@ -480,15 +485,33 @@ class SqliteStore:
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView:
         return (await self.open_view_traced(mailbox_id)).view
 
-    async def open_view_traced(self, mailbox_id: MailboxId) -> views.Opened:
-        """``open_view`` saying where the view came from (tests and benches)."""
+    async def open_view_traced(self, mailbox_id: MailboxId, *, announce: bool = True) -> views.Opened:
+        """``open_view`` saying where the view came from (tests and benches); ``announce``: call
+        ``view_loaded`` when it was read from a snapshot or in full."""
         minimum = self.settings.store.view_snapshot_min_messages
         stamps = self._stamps
         opened = await self.run_read(
             lambda c: views.open_view(driver_connection(c), mailbox_id, self._views, minimum, stamps)
         )
-        self._after_open(opened)
+        self._after_open(opened, announce=announce)
         return opened
+
+    def prefetch_view(self, mailbox_id: MailboxId) -> None:
+        """Read the mailbox's view into this process's cache in the background, unless it is there
+        already (another worker's client opened it: the next SELECT here is answered at once)."""
+        if self._closed or mailbox_id in self._prefetching or self._views.get(mailbox_id) is not None:
+            return
+        task = asyncio.get_running_loop().create_task(self._prefetch(mailbox_id))
+        self._prefetching[mailbox_id] = task
+        task.add_done_callback(lambda _: self._prefetching.pop(mailbox_id, None))
+
+    async def _prefetch(self, mailbox_id: MailboxId) -> None:
+        try:
+            await self.open_view_traced(mailbox_id, announce=False)
+        except NotFound:
+            pass  # deleted since
+        except Exception as exc:  # only a head start: the next SELECT reads it itself
+            log.warning("view of mailbox %d not prefetched: %s", mailbox_id, exc)
 
     def mailbox_hint(self, account_id: AccountId, name: str) -> MailboxId | None:
         """The id the account's mailbox of that name had when this process last opened its view (no
@@ -516,11 +539,25 @@ class SqliteStore:
         if opened is None:
             return None
         self._after_open(opened)
-        return opened.view
+        view = opened.view
+        if stamps is not None and opened.any_stamp is not None and stamps.read_any() == opened.any_stamp:
+            # No mailbox changed since before the read began: the view is current, as of the
+            # mailbox's stamp now (how a process that did not know the id stamps it).
+            mailbox_id = view.mailbox.id
+            self._views.confirm(mailbox_id, view, stamps.read(mailbox_id))
+        return view
 
-    def _after_open(self, opened: views.Opened) -> None:
+    def _after_open(self, opened: views.Opened, *, announce: bool = True) -> None:
         if opened.store_snapshot:
             self._store_snapshot(opened.view)
+        loaded = self.view_loaded
+        if (
+            announce
+            and loaded is not None
+            and opened.source in ("snapshot", "full")
+            and len(opened.view) >= self.settings.store.view_snapshot_min_messages
+        ):
+            loaded(opened.view.mailbox.id)
 
     def _store_snapshot(self, view: MailboxView) -> None:
         """Store the view's snapshot in the background (the caller does not wait for the writer)."""
@@ -701,6 +738,9 @@ class SqliteStore:
             return
         self._closed = True
         await self.stop_indexer()
+        for task in list(self._prefetching.values()):
+            task.cancel()
+        await asyncio.gather(*self._prefetching.values(), return_exceptions=True)
         await self.wait_snapshots()
         await self._writer.close()
         self._feed.close()

@@ -427,11 +427,9 @@ def load_snapshot(raw: sqlite3.Connection, info: MailboxInfo) -> MailboxView | N
         column.frombytes(view[offset : offset + 8 * count])
         columns.append(column)
         offset += 8 * count
-    indexes = array("I")
-    indexes.frombytes(view[offset : offset + 4 * count])
-    offset += 4 * count
     table = [frozenset(text.split()) for text in texts.split("\n")] if count else []
-    flags = _flag_column(table, indexes)
+    flags = _flag_column(table, data[offset : offset + 4 * count])
+    offset += 4 * count
     if flags is None:
         return None
     uids, message_ids, modseqs, dates, sizes = columns
@@ -450,18 +448,24 @@ def load_snapshot(raw: sqlite3.Connection, info: MailboxInfo) -> MailboxView | N
     )
 
 
-def _flag_column(table: list[frozenset[str]], indexes: array[int]) -> tuple[frozenset[str], ...] | None:
-    """The flag set of each message from its index into ``table`` (None: an index out of range)."""
-    if not indexes:
+def _flag_column(table: list[frozenset[str]], packed: bytes) -> tuple[frozenset[str], ...] | None:
+    """The flag set of each message from its index into ``table`` (``packed``: native uint32s);
+    None when an index is past the table (a damaged snapshot). C loops only."""
+    count = len(packed) // 4
+    if not count:
         return ()
-    if max(indexes) >= len(table):
-        return None
     if len(table) == 1:
-        return (table[0],) * len(indexes)  # one flag set for all (a new or an all-read mailbox)
-    if len(indexes) == 1:
-        return (table[indexes[0]],)
-    # itemgetter picks them in one C loop (map over __getitem__ calls a method per message).
-    picked: tuple[frozenset[str], ...] = operator.itemgetter(*indexes)(table)
+        # One flag set for all (a new or an all-read mailbox): every index must be 0.
+        return (table[0],) * count if packed.count(0) == len(packed) else None
+    indexes = array("I")
+    indexes.frombytes(packed)
+    try:
+        if count == 1:
+            return (table[indexes[0]],)
+        # itemgetter picks them in one C loop (map over __getitem__ calls a method per message).
+        picked: tuple[frozenset[str], ...] = operator.itemgetter(*indexes)(table)
+    except IndexError:
+        return None
     return picked
 
 
@@ -583,6 +587,7 @@ class Opened:
     view: MailboxView
     store_snapshot: bool
     source: str  # "cache", "delta", "snapshot" or "full": for tests and benches
+    any_stamp: int | None = None  # ``ViewStamps.read_any`` before the read (open_named_view)
 
 
 def open_view(
@@ -610,13 +615,16 @@ def open_named_view(
 ) -> Opened | None:
     """The view of the account's mailbox of that name (None: no such mailbox), looked up in the same
     read transaction. ``guess``: the id it probably has, whose stamp is read before the
-    transaction's first statement (so that the view is stamped when the guess was right)."""
+    transaction's first statement (so that the view is stamped when the guess was right); the
+    stamp of all mailboxes is read then too (``Opened.any_stamp``, for when it was wrong)."""
     stamp = stamps.read(guess) if stamps is not None and guess is not None else None
+    any_stamp = stamps.read_any() if stamps is not None else None
     row = raw.execute(_SQL_MAILBOX_BY_NAME, (account_id, name)).fetchone()
     if row is None:
         return None
     info = _mailbox_info(row)
-    return _open_info(raw, info, cache, snapshot_min, stamp if info.id == guess else None)
+    opened = _open_info(raw, info, cache, snapshot_min, stamp if info.id == guess else None)
+    return replace(opened, any_stamp=any_stamp)
 
 
 def _open_info(

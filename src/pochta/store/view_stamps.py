@@ -1,12 +1,15 @@
 """Mailbox change stamps shared by the processes of one data directory (``DATA/run/view-stamps``).
 
 A small file mapped into every process that opens the store: one 64-bit counter per slot
-(``mailbox id % SLOTS``) and one for the whole database. The store's writer records, with temporary
-triggers on its connection, every row of ``mailboxes`` a transaction inserts, updates or deletes
-(every change of a mailbox's messages bumps its HIGHESTMODSEQ in that row, a rename changes its
-name, ``reconstruct`` its counters), and after the commit, still holding the write turn
-(``writer.WriteTurn``), adds one to the counters of those mailboxes; an update of a message's size
-(a repair) adds one to the database counter.
+(``mailbox id % SLOTS``), one for the whole database, and one that every bump moves
+(``read_any``: for a process that does not know a mailbox's id before its read). The store's
+writer records, with temporary triggers on its connection, every row of ``mailboxes`` a
+transaction inserts, updates or deletes (every change of a mailbox's messages bumps its
+HIGHESTMODSEQ in that row, a rename changes its name, ``reconstruct`` its counters), and after the
+commit, still holding the write turn (``writer.WriteTurn``), adds one to the counters of those
+mailboxes; an update of a message's size (a repair) adds one to the database counter. A change
+made to the database file by anything else (a hand edit with the sqlite3 shell) is not seen by a
+cached view until the next change of that mailbox through pochta.
 
 What this proves: a process reads a mailbox's stamp (``read``) *before* the read transaction in
 which it builds or checks that mailbox's view. If the stamp is still the same later, no commit that
@@ -34,8 +37,10 @@ __all__ = ["STAMPS_FILE", "ViewStamps"]
 
 STAMPS_FILE = Path("run") / "view-stamps"
 SLOTS = 4096
-_DATABASE = 0  # the counter of the whole database; mailbox slots follow it
-_SIZE = 8 * (SLOTS + 1)
+_DATABASE = 0  # the counter of the whole database
+_ANY = 1  # counts every bump of any mailbox: unchanged means no mailbox changed at all
+_FIRST = 2  # the mailbox slots follow
+_SIZE = 8 * (_FIRST + SLOTS)
 _FUNCTION = "pochta_mailbox_touched"
 WHOLE_DATABASE = -1  # what the triggers record for a change that may touch any mailbox's view
 _TRIGGERS = (
@@ -68,14 +73,20 @@ class ViewStamps:
     def read(self, mailbox_id: int) -> int:
         """The mailbox's stamp: changes when a commit touching it (or the database) is bumped."""
         slots = self._slots
-        return slots[_DATABASE] + slots[1 + mailbox_id % SLOTS]
+        return slots[_DATABASE] + slots[_FIRST + mailbox_id % SLOTS]
+
+    def read_any(self) -> int:
+        """A stamp of every mailbox at once: it moves whenever any mailbox's stamp moves."""
+        slots = self._slots
+        return slots[_DATABASE] + slots[_ANY]
 
     def bump(self, touched: Iterable[int]) -> None:
         """Count one change for each touched mailbox (``WHOLE_DATABASE``: all). Call after the
         commit, holding the write turn."""
         slots = self._slots
-        for index in {_DATABASE if m == WHOLE_DATABASE else 1 + m % SLOTS for m in touched}:
+        for index in {_DATABASE if m == WHOLE_DATABASE else _FIRST + m % SLOTS for m in touched}:
             slots[index] += 1
+        slots[_ANY] += 1
 
     def watch(self, raw: sqlite3.Connection, touched: set[int]) -> None:
         """Make ``raw`` (a writer connection) add the ids of the mailboxes its statements change to

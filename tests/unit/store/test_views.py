@@ -7,6 +7,7 @@ through the database. Every view any path returns must equal the full read of th
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sqlite3
 import threading
@@ -319,17 +320,21 @@ async def test_a_named_view_is_looked_up_and_read_in_one_read(
     assert view is not None
     assert view == await _full(first, box.id)
     assert first.mailbox_hint(account.id, "Work") == box.id
-    assert first.current_view(box.id) is None  # no guess, so no stamp read before the lookup
-    again = await first.open_named_view(account.id, "Work", box.id)
-    assert again is view
+    # No guess, but no mailbox changed during the read: stamped all the same.
     assert first.current_view(box.id) is view
+    await deliver(second, make_message(subject="new", n=3), box.id)
+    assert first.current_view(box.id) is None
+    again = await first.open_named_view(account.id, "Work", box.id)
+    assert again is not None
+    assert again == await _full(first, box.id)
+    assert first.current_view(box.id) is again
     # Renamed and deleted by another "process": the hint is only a hint.
     await second.rename_mailbox(account.id, "Work", "Play")
     assert first.current_view(box.id) is None
     assert await first.open_named_view(account.id, "Work", box.id) is None
     played = await first.open_named_view(account.id, "Play", box.id)
     assert played is not None
-    assert (played.mailbox.name, played.uids) == ("Play", view.uids)
+    assert (played.mailbox.name, played.uids) == ("Play", again.uids)
     assert first.current_view(box.id) is played
     await second.delete_mailbox(account.id, "Play")
     assert first.current_view(box.id) is None
@@ -375,12 +380,14 @@ async def test_refresh_snapshots_keeps_stored_snapshots_near_the_head(tmp_path: 
         ([frozenset(), frozenset({"b"})], [1], (frozenset({"b"}),)),
         ([frozenset(), frozenset({"b"})], [1, 0, 1], (frozenset({"b"}), frozenset(), frozenset({"b"}))),
         ([frozenset()], [0, 1], None),  # an index past the table: a damaged snapshot
+        ([frozenset(), frozenset({"b"})], [0, 2], None),
+        ([frozenset(), frozenset({"b"})], [2], None),
     ],
 )
 def test_flag_column_of_a_snapshot(
     table: list[frozenset[str]], indexes: list[int], expected: tuple[frozenset[str], ...] | None
 ) -> None:
-    assert views._flag_column(table, array("I", indexes)) == expected
+    assert views._flag_column(table, array("I", indexes).tobytes()) == expected
 
 
 async def test_readers_map_the_database_file(tmp_path: Path) -> None:
@@ -391,3 +398,30 @@ async def test_readers_map_the_database_file(tmp_path: Path) -> None:
         assert mapped == 8 * 2**20
     finally:
         await store.close()
+
+
+async def test_a_big_view_read_is_announced_and_another_process_prefetches_it(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    first, second = stores
+    inbox = await _filled(first, 8)
+    small = await first.create_mailbox(inbox.account_id, "Small")
+    announced: list[int] = []
+    first.view_loaded = second.view_loaded = announced.append
+    await first.open_view(small.id)
+    assert announced == []  # below view_snapshot_min_messages
+    await first.open_view(inbox.id)  # read in full
+    await first.open_view(inbox.id)  # from the cache: not announced again
+    assert announced == [inbox.id]
+    assert second.current_view(inbox.id) is None
+    second.prefetch_view(inbox.id)
+    for _ in range(500):
+        if second.current_view(inbox.id) is not None:
+            break
+        await asyncio.sleep(0.01)
+    view = second.current_view(inbox.id)
+    assert view is not None
+    assert view == await _full(second, inbox.id)
+    assert announced == [inbox.id]  # a prefetch is not announced back
+    await deliver(first, make_message(subject="after", n=90), inbox.id)
+    assert second.current_view(inbox.id) is None
