@@ -210,10 +210,11 @@ class SqliteStore:
         self._views = views.ViewCache(settings.store.view_cache_mb * 2**20)
         self._saving: dict[MailboxId, asyncio.Task[None]] = {}  # snapshots being stored
         self._prefetching: dict[MailboxId, asyncio.Task[None]] = {}
-        # Told the id of a big mailbox whose view this process just read from its stored snapshot
-        # or in full (a client uses it): the server tells the other workers, which read it too
-        # (``prefetch_view``), so that their next SELECT of it needs no read.
+        # Told the id of a big mailbox the first time this process serves a client its view (not
+        # for the housekeeper's rounds or prefetches): the server tells the other workers, which
+        # read it too (``prefetch_view``), so that their next SELECT of it needs no read.
         self.view_loaded: Callable[[MailboxId], None] | None = None
+        self._announced: set[MailboxId] = set()
         self._locks = FileLocks(data_dir)  # DATA/run/locks: flock, see locks.py
         self._indexer: asyncio.Task[None] | None = None
         self._indexer_wake = asyncio.Event()
@@ -486,8 +487,8 @@ class SqliteStore:
         return (await self.open_view_traced(mailbox_id)).view
 
     async def open_view_traced(self, mailbox_id: MailboxId, *, announce: bool = True) -> views.Opened:
-        """``open_view`` saying where the view came from (tests and benches); ``announce``: call
-        ``view_loaded`` when it was read from a snapshot or in full."""
+        """``open_view`` saying where the view came from (tests and benches); ``announce``: a client
+        uses it (``view_loaded``)."""
         minimum = self.settings.store.view_snapshot_min_messages
         stamps = self._stamps
         opened = await self.run_read(
@@ -522,7 +523,10 @@ class SqliteStore:
         """The view this process holds of the mailbox when it is provably current (no commit touched
         the mailbox since it was read: ``view_stamps``), else None. No thread hop, no read."""
         stamps = self._stamps
-        return None if stamps is None else self._views.current(mailbox_id, stamps.read(mailbox_id))
+        view = None if stamps is None else self._views.current(mailbox_id, stamps.read(mailbox_id))
+        if view is not None:
+            self._announce(view)
+        return view
 
     async def open_named_view(
         self, account_id: AccountId, name: str, guess: MailboxId | None = None
@@ -550,14 +554,19 @@ class SqliteStore:
     def _after_open(self, opened: views.Opened, *, announce: bool = True) -> None:
         if opened.store_snapshot:
             self._store_snapshot(opened.view)
-        loaded = self.view_loaded
-        if (
-            announce
-            and loaded is not None
-            and opened.source in ("snapshot", "full")
-            and len(opened.view) >= self.settings.store.view_snapshot_min_messages
-        ):
-            loaded(opened.view.mailbox.id)
+        if announce:
+            self._announce(opened.view)
+
+    def _announce(self, view: MailboxView) -> None:
+        """Call ``view_loaded`` the first time this process serves a client a big mailbox's view."""
+        loaded, announced, mailbox_id = self.view_loaded, self._announced, view.mailbox.id
+        if loaded is None or mailbox_id in announced:
+            return
+        if len(view) >= self.settings.store.view_snapshot_min_messages:
+            if len(announced) >= 4096:
+                announced.clear()
+            announced.add(mailbox_id)
+            loaded(mailbox_id)
 
     def _store_snapshot(self, view: MailboxView) -> None:
         """Store the view's snapshot in the background (the caller does not wait for the writer)."""
@@ -587,7 +596,7 @@ class SqliteStore:
         )
         for mailbox_id in stale:
             try:
-                opened = await self.open_view_traced(mailbox_id)
+                opened = await self.open_view_traced(mailbox_id, announce=False)  # no client's use
             except NotFound:
                 continue  # deleted since
             if not opened.store_snapshot:  # else it is being stored already
