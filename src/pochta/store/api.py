@@ -261,6 +261,18 @@ class MailStore(Protocol):
         """
 
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView: ...
+    async def open_named_view(
+        self, account_id: AccountId, name: str, guess: MailboxId | None = None
+    ) -> MailboxView | None:
+        """The view of the account's mailbox of that (canonical) name, or None when there is none:
+        the lookup and the view in one read. ``guess``: the id it probably has (``mailbox_hint``)."""
+
+    def mailbox_hint(self, account_id: AccountId, name: str) -> MailboxId | None:
+        """The id the mailbox of that name probably has (no I/O; None when unknown)."""
+
+    def current_view(self, mailbox_id: MailboxId) -> MailboxView | None:
+        """A view of the mailbox provably current without reading the store (no I/O), or None."""
+
     async def changes_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet: ...
     async def set_flags(
         self,
