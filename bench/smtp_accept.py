@@ -224,12 +224,26 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its threads so far (Linux /proc)."""
+    """User + system CPU time so far of a process and its threads, plus its child processes (the
+    workers of ``pochta serve --workers N``) and theirs (Linux /proc)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for child in children(pid):
+        total += cpu_seconds(child)
+    return total
+
+
+def children(pid: int) -> list[int]:
+    """Child processes of ``pid`` (from every thread's ``children`` list)."""
+    out: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                out += [int(n) for n in (task / "children").read_text().split()]
+    return out
 
 
 def report(name: str, rcpts: int, result: CaseResult, cpu: float = float("nan")) -> str:
@@ -257,11 +271,16 @@ HEADER = (
 )
 
 
-def start_pochta(data: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+def start_pochta(
+    data: Path, log_path: Path, workers: int | None = None
+) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
     env = {k: v for k, v in os.environ.items() if k != "POCHTA_DATA"}
     log = open(log_path, "wb")  # noqa: SIM115 - the child keeps writing to it
     process = subprocess.Popen(
-        [*POCHTA, "serve", "--data", str(data)], stdout=subprocess.DEVNULL, stderr=log, env=env
+        [*POCHTA, "serve", "--data", str(data), *([] if workers is None else ["--workers", str(workers)])],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env=env,
     )
     log.close()
     ports: dict[str, int] = {}
@@ -326,6 +345,7 @@ def main() -> None:
     )
     parser.add_argument("--save-log", type=Path, default=None, help="copy the server's log here at the end")
     parser.add_argument("--runs", type=int, default=1, help="run each case this many times (alternating)")
+    parser.add_argument("--workers", type=int, default=None, help="pochta serve --workers (default: its own)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="pochta-bench-smtp-", dir=args.dir))
@@ -349,7 +369,7 @@ def main() -> None:
             "smtp": settings.smtp.max_messages_per_connection,
             "lmtp": settings.lmtp.max_messages_per_connection,
         }
-        server, ports = start_pochta(data, tmp / "serve.log")
+        server, ports = start_pochta(data, tmp / "serve.log", args.workers)
         print(
             f"pochta serve pid {server.pid}: smtp 127.0.0.1:{ports['smtp']}, lmtp 127.0.0.1:{ports['lmtp']}; "
             f"{args.sessions} sessions, {args.messages} messages of {args.size} B per case, "

@@ -329,13 +329,34 @@ class StoreSettings(_Section):
         64,
         ge=0,
         description="Megabytes of mailbox views each process keeps for the next SELECT of the same mailbox "
-        "(checked against the database on every use; 0 keeps only views that sessions hold).",
+        "(checked against the database, or proven unchanged by the change stamps, on every use; 0 keeps "
+        "only views that sessions hold).",
+    )
+    read_mmap_mb: int = Field(
+        256,
+        ge=0,
+        description="Megabytes of the database file each reader connection maps into memory (SQLite "
+        "mmap_size): reads of cached pages cost no system call, which makes loading a stored mailbox "
+        "snapshot several times faster. 0 reads every page with read().",
     )
     view_snapshot_min_messages: int = Field(
         1000,
         ge=1,
         description="Mailboxes of at least this many messages get a stored snapshot of their view, so that "
         "a process opening one reads the changes since instead of every message.",
+    )
+    view_snapshot_interval: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds between the housekeeper's rounds of bringing stored view snapshots up to date "
+        "(those missing or view_snapshot_behind changes behind); 0 turns the rounds off (a snapshot is "
+        "then written only when some process reads a big mailbox in full or far behind).",
+    )
+    view_snapshot_behind: int = Field(
+        100,
+        ge=1,
+        description="A stored snapshot this many changes (MODSEQs) behind its mailbox is written again by "
+        "the housekeeper's next round, so that a process opening the mailbox applies a short delta.",
     )
 
 
@@ -481,6 +502,12 @@ class SmtpSettings(_Section):
     subaddress_folder: bool = Field(
         True,
         description="Deliver user+tag@ into the folder 'tag' when the account has one (otherwise INBOX).",
+    )
+    recipient_cache: int = Field(
+        10_000,
+        ge=0,
+        description="Recipient resolutions and mailbox ids each process keeps while the directory "
+        "(domains, accounts, aliases, mailbox names) does not change; 0 looks every recipient up.",
     )
     quota_reply: Literal["452", "552"] = Field(
         "452",

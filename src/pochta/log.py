@@ -16,9 +16,11 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import secrets
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any, TextIO, cast
 
@@ -73,10 +75,27 @@ class _WriterFactory:
         return self._writer
 
 
+_SPECIAL = re.compile(r'[ "=\\]')
+
+
 def _needs_quoting(text: str) -> bool:
-    if not text:
-        return True
-    return any(char in ' "=\\' or not char.isprintable() for char in text)
+    return not text or not text.isprintable() or _SPECIAL.search(text) is not None
+
+
+class _SecondStamper:
+    """``timestamp`` in whole seconds, UTC: formatted once per second, not once per line."""
+
+    def __init__(self) -> None:
+        self._last: tuple[int, str] = (-1, "")
+
+    def __call__(self, _logger: WrappedLogger, _method_name: str, event_dict: EventDict) -> EventDict:
+        second = int(time.time())
+        last = self._last
+        if last[0] != second:
+            last = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+            self._last = last  # one tuple: threads logging at once never see a torn pair
+        event_dict[_TIMESTAMP] = last[1]
+        return event_dict
 
 
 def _escape(text: str) -> str:
@@ -182,7 +201,7 @@ def configure_logging(settings: LogSettings | None = None, *, stream: TextIO | N
     level = _LEVELS[settings.level]
     writer = _LineWriter(stream)
     # Whole seconds in UTC, as in the examples operators know from other mail servers' logs.
-    timestamper = structlog.processors.TimeStamper(fmt="%Y-%m-%dT%H:%M:%SZ", utc=True, key=_TIMESTAMP)
+    timestamper = _SecondStamper()
     renderer: Any
     if settings.format == "json":
         renderer = structlog.processors.JSONRenderer(serializer=_json_dumps)

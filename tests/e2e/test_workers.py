@@ -153,6 +153,41 @@ def test_changes_in_one_worker_are_pushed_to_idle_sessions_in_the_other(server: 
         sock.close()
 
 
+def select_answer(sock: socket.socket, name: bytes) -> list[bytes]:
+    """SELECT's own responses, from its FLAGS to its tagged reply (updates of the mailbox selected
+    before come first, and are left out)."""
+    reply = exchange(sock, b"S SELECT " + name)
+    starts = [i for i, line in enumerate(reply) if line.startswith(b"* FLAGS ")]
+    return reply[starts[0] :] if starts else reply[-1:]
+
+
+def test_a_select_in_one_worker_sees_what_the_other_changed(server: ServeProcess) -> None:
+    """Each worker answers a SELECT of a mailbox it has read, and not changed since, from its own
+    view without reading the database (view_stamps): never with a view the other worker made old."""
+    sessions = one_on_each_worker(lambda: imap_session(server), server)  # each worker read INBOX
+    lmtp_deliver(server, 3)
+    assert b"* 3 EXISTS\r\n" in exchange(sessions[0], b"N NOOP")
+    assert exchange(sessions[0], b"F STORE 1:2 +FLAGS (\\Seen)")[-1].startswith(b"F OK")
+    answers = [select_answer(sock, b"INBOX") for sock in (*sessions.values(), *sessions.values())]
+    assert all(answer == answers[0] for answer in answers), answers  # read, then from the view
+    assert b"* 3 EXISTS\r\n" in answers[0]
+    assert any(b"[UNSEEN 3]" in line for line in answers[0])
+    assert any(b"[UIDNEXT 4]" in line for line in answers[0])
+    assert answers[0][-1].startswith(b"S OK [READ-WRITE]")
+    # A rename and a delete in worker 0 of a mailbox that worker 1 holds a view of.
+    assert exchange(sessions[0], b'C CREATE "Box"')[-1].startswith(b"C OK")
+    for _ in range(2):
+        assert select_answer(sessions[1], b"Box")[-1].startswith(b"S OK")
+    assert exchange(sessions[0], b"R RENAME Box Box2")[-1].startswith(b"R OK")
+    assert b"NONEXISTENT" in select_answer(sessions[1], b"Box")[-1]
+    assert select_answer(sessions[1], b"Box2")[-1].startswith(b"S OK")
+    assert select_answer(sessions[1], b"INBOX")[-1].startswith(b"S OK")
+    assert exchange(sessions[0], b"D DELETE Box2")[-1].startswith(b"D OK")
+    assert b"NONEXISTENT" in select_answer(sessions[1], b"Box2")[-1]
+    for sock in sessions.values():
+        sock.close()
+
+
 def test_exactly_one_housekeeper_and_a_new_one_when_it_dies(server: ServeProcess) -> None:
     def housekeepers() -> list[str]:
         return re.findall(r"housekeeper task=housekeeper pid=(\d+)", server.log_text())

@@ -22,6 +22,16 @@ The rules are plain synchronous functions over a ``DirectoryReader``: one resolu
 chains take. Each destination carries its account's quota usage from that snapshot, so the RCPT quota
 check needs no further read; ``Resolver.refresh`` reads what a commit needs (accounts, usage,
 mailboxes) for a whole transaction in one job as well.
+
+Each process keeps (``smtp.recipient_cache`` entries) the resolutions and the refreshed accounts
+and mailbox ids it read, tagged with ``Directory.directory_version``: a number that every change
+to domains, aliases, accounts' delivery fields or mailbox names moves, in whichever process it is
+made (database triggers). A lookup reads that number (a one-row read on the loop, no thread hop)
+and answers from the cache while it is the one the entry was read under; the number is read
+before the lookup it tags, so a change committed meanwhile only makes the entry look stale. Only
+what involves no quota is kept: a destination whose account has a quota needs its usage read
+fresh, so those resolutions and refreshes always read (the store's write transaction stays the
+authority on quota in any case).
 """
 
 from __future__ import annotations
@@ -95,28 +105,123 @@ def _split(address: str) -> tuple[str, str] | None:
     return local, domain.lower()
 
 
+class _Cache:
+    """What one process looked up, valid while ``Directory.directory_version`` stays the same."""
+
+    def __init__(self, directory: Directory, capacity: int) -> None:
+        self.directory = directory
+        self.capacity = capacity
+        self.version: int | None = None
+        self.resolutions: dict[tuple[str, str], Resolution] = {}
+        self.accounts: dict[AccountId, Account] = {}  # accounts without a quota only
+        self.mailboxes: dict[tuple[AccountId, str], MailboxId | None] = {}  # None: no such mailbox
+        self.hits = 0
+        self.misses = 0
+
+    def current(self) -> int | None:
+        """The directory version now, the cache emptied if it moved; None: do not use the cache."""
+        if self.capacity <= 0:
+            return None
+        version = self.directory.directory_version()
+        if version != self.version:
+            self.clear()
+            self.version = version
+        return version
+
+    def clear(self) -> None:
+        self.resolutions.clear()
+        self.accounts.clear()
+        self.mailboxes.clear()
+
+    def room(self, version: int) -> bool:
+        """May entries read under ``version`` be kept? (Emptied when full.)"""
+        if version != self.version:
+            return False  # moved while the read ran: the entry may already be stale
+        if len(self.resolutions) + len(self.accounts) + len(self.mailboxes) >= self.capacity:
+            self.clear()
+        return True
+
+
+def _unlimited(destinations: Iterable[Destination]) -> bool:
+    return all(d.account.quota_bytes is None for d in destinations)
+
+
 class Resolver:
     def __init__(self, directory: Directory, settings: SmtpSettings, hostname: str) -> None:
         self.directory = directory
         self.settings = settings
         self.hostname = hostname
+        self.cache = _Cache(directory, settings.recipient_cache)
 
     async def is_local_domain(self, domain: str) -> bool:
         return await self.directory.read_directory(lambda reader: _Lookups(reader).is_local_domain(domain))
 
     async def resolve(self, path: SmtpPath) -> Resolution:
-        """One read job: every lookup the rules need, in one snapshot."""
+        """One read job: every lookup the rules need, in one snapshot (or none: the cache)."""
+        cache = self.cache
+        version = cache.current()
+        key = (path.local, path.domain)
+        if version is not None:
+            found = cache.resolutions.get(key)
+            if found is not None:
+                cache.hits += 1
+                return found
+            cache.misses += 1
         settings, hostname = self.settings, self.hostname
-        return await self.directory.read_directory(
+        resolution = await self.directory.read_directory(
             lambda reader: _Rules(_Lookups(reader), settings).resolve(path, hostname)
         )
+        # An account with a quota: its usage must be read afresh each time.
+        if version is not None and _unlimited(resolution.destinations) and cache.room(version):
+            cache.resolutions[key] = resolution
+        return resolution
 
     async def refresh(
         self, accounts: Iterable[AccountId], mailboxes: Iterable[tuple[AccountId, str]]
     ) -> Refreshed:
-        """The accounts with their quota usage, and the ids of the named mailboxes, in one read job."""
+        """The accounts with their quota usage, and the ids of the named mailboxes, in one read job
+        (or none, when the cache knows them all and none of the accounts has a quota)."""
         account_ids = list(dict.fromkeys(accounts))
         names = list(dict.fromkeys(mailboxes))
+        cache = self.cache
+        version = cache.current()
+        if version is not None:
+            kept = self._refresh_cached(account_ids, names)
+            if kept is not None:
+                cache.hits += 1
+                return kept
+            cache.misses += 1
+        refreshed = await self._refresh_read(account_ids, names)
+        if version is not None and cache.room(version):
+            for account, _ in refreshed.accounts.values():
+                if account.quota_bytes is None:
+                    cache.accounts[account.id] = account
+            for name in names:
+                cache.mailboxes[name] = refreshed.mailboxes.get(name)
+        return refreshed
+
+    def _refresh_cached(
+        self, account_ids: list[AccountId], names: list[tuple[AccountId, str]]
+    ) -> Refreshed | None:
+        cache = self.cache
+        found: dict[AccountId, tuple[Account, int]] = {}
+        for account_id in account_ids:
+            account = cache.accounts.get(account_id)
+            if account is None:
+                return None
+            found[account_id] = (account, 0)  # no quota: the usage is never looked at
+        boxes: dict[tuple[AccountId, str], MailboxId] = {}
+        for name in names:
+            if name not in cache.mailboxes:
+                return None
+            mailbox_id = cache.mailboxes[name]
+            if mailbox_id is not None:
+                boxes[name] = mailbox_id
+        return Refreshed(found, boxes)
+
+    async def _refresh_read(
+        self, account_ids: list[AccountId], names: list[tuple[AccountId, str]]
+    ) -> Refreshed:
 
         def read(reader: DirectoryReader) -> Refreshed:
             found: dict[AccountId, tuple[Account, int]] = {}

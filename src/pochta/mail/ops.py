@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,6 +65,7 @@ from pochta.store.model import (
     CopyResult,
     MailboxId,
     MailboxInfo,
+    MailboxView,
     Placed,
     Target,
     Uid,
@@ -195,6 +196,34 @@ class MailOps:
         if info is None:
             raise OpsError(Code.NONEXISTENT, "No such mailbox")
         return info
+
+    async def open_mailbox(
+        self, account_id: AccountId, name: str, watch: Callable[[MailboxId], Awaitable[None]]
+    ) -> MailboxView:
+        """The view of the mailbox of that name (NONEXISTENT if none), ``watch(id)`` awaited before
+        the view is read (subscribe to its changes there, so that none falls between; awaited again
+        if the id turns out different). No read at all when this process holds a view of it that
+        is provably current (``Store.current_view``), else one read (the lookup and the view); a
+        second one only when the mailbox's id was not known and some mailbox changed meanwhile."""
+        canonical = self.canonical_name(name)
+        store = self.store
+        guess = store.mailbox_hint(account_id, canonical)
+        view = None
+        if guess is not None:
+            await watch(guess)
+            view = store.current_view(guess)
+            if view is not None and (view.mailbox.name, view.mailbox.account_id) != (canonical, account_id):
+                view = None
+        if view is None:
+            view = await store.open_named_view(account_id, canonical, guess)
+            if view is None:
+                raise OpsError(Code.NONEXISTENT, "No such mailbox")
+            mailbox_id = view.mailbox.id
+            if mailbox_id != guess:
+                await watch(mailbox_id)
+                # Read before the watch: usable only if provably unchanged since, else read again.
+                view = store.current_view(mailbox_id) or await store.open_view(mailbox_id)
+        return view
 
     async def _destination(self, account_id: AccountId, name: str) -> MailboxInfo:
         """The target of APPEND/COPY/MOVE: TRYCREATE when missing but creatable."""

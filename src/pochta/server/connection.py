@@ -34,6 +34,7 @@ import os
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, BinaryIO, cast
 
 from structlog.typing import FilteringBoundLogger
@@ -362,20 +363,20 @@ class Connection:
                 timer.cancel()
                 stream.read_waiter = None
             if timed_out:
-                raise expired
+                raise expired()
 
-    def _next_timeout(self, *, reading: bool) -> tuple[float, IdleTimeout]:
-        """Seconds until the first of the idle timeout and the deadlines, and what to raise then."""
+    def _next_timeout(self, *, reading: bool) -> tuple[float, Callable[[], IdleTimeout]]:
+        """Seconds until the first of the idle timeout and the deadlines, and what makes the error
+        to raise then (made only if it happens: most reads end with data)."""
         now = self._loop.time()
         delay = self._idle_timeout
-        what = "no data" if reading else "peer read nothing"
-        expired: IdleTimeout = IdleTimeout(f"{what} for {plural(self._idle_timeout, 'second')}")
+        expired: Callable[[], IdleTimeout] = partial(self._idle_expired, reading, self._idle_timeout)
         login = self._login_deadline
         if login is not None and login - now < delay:
             delay = login - now
             seconds = self._options.login_timeout
             assert seconds is not None  # a login deadline is only set from a login timeout
-            expired = DeadlineExpired(f"not logged in within {plural(seconds, 'second')}")
+            expired = partial(DeadlineExpired, f"not logged in within {plural(seconds, 'second')}")
         line_since, line_timeout = self._line_since, self._line_timeout
         if (
             reading
@@ -384,8 +385,15 @@ class Connection:
             and line_since + line_timeout - now < delay
         ):
             delay = line_since + line_timeout - now
-            expired = DeadlineExpired(f"command line not completed within {plural(line_timeout, 'second')}")
+            expired = partial(
+                DeadlineExpired, f"command line not completed within {plural(line_timeout, 'second')}"
+            )
         return max(delay, 0.0), expired
+
+    @staticmethod
+    def _idle_expired(reading: bool, seconds: float) -> IdleTimeout:
+        what = "no data" if reading else "peer read nothing"
+        return IdleTimeout(f"{what} for {plural(seconds, 'second')}")
 
     def discard_buffered(self) -> int:
         """Drop every received byte not yet returned by ``read_some``; returns how many.
@@ -433,7 +441,7 @@ class Connection:
         if stream.lost:
             raise ConnectionResetError("connection lost")
         if timed_out:
-            raise expired
+            raise expired()
 
     async def send(self, data: bytes) -> None:
         """``write`` + ``drain``."""
@@ -474,7 +482,7 @@ class Connection:
                 async with asyncio.timeout(delay):
                     done = await self._loop.sendfile(transport, file, offset + sent, wanted, fallback=False)
             except TimeoutError:
-                raise expired from None
+                raise expired() from None
             except RuntimeError as exc:  # asyncio: "Transport is closing" and the like
                 raise ConnectionResetError(str(exc)) from None
             sent += done

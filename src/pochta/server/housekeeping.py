@@ -1,4 +1,5 @@
-"""Periodic store upkeep while the server runs: collecting unreferenced blobs.
+"""Periodic store upkeep while the server runs: collecting unreferenced blobs, and keeping the
+stored view snapshots of big mailboxes near their head (docs/architecture.md "Mailbox views").
 
 Blobs are never deleted at the moment their last message goes (DESIGN "Data model"): a delivery
 may be about to refer to the same bytes again, and deleting synchronously would put file-system
@@ -18,6 +19,10 @@ class CollectsBlobs(Protocol):
     async def collect_blobs(self, grace_seconds: float | None = None) -> list[str]: ...
 
 
+class RefreshesSnapshots(Protocol):
+    async def refresh_snapshots(self, limit: int = 100) -> int: ...
+
+
 async def collect_blobs_periodically(store: CollectsBlobs, settings: StoreSettings) -> None:
     """Run until cancelled; a failed sweep is logged and retried at the next interval."""
     log = get_logger(task="blob-collector")
@@ -30,3 +35,18 @@ async def collect_blobs_periodically(store: CollectsBlobs, settings: StoreSettin
             continue
         if removed:
             log.info("collected unreferenced blobs", count=len(removed))
+
+
+async def refresh_snapshots_periodically(store: RefreshesSnapshots, settings: StoreSettings) -> None:
+    """Every ``store.view_snapshot_interval`` seconds, store new snapshots of the big mailboxes whose
+    stored one is missing or behind (until cancelled; a failed round is logged and retried)."""
+    log = get_logger(task="view-snapshots")
+    while True:
+        await asyncio.sleep(settings.view_snapshot_interval)
+        try:
+            stored = await store.refresh_snapshots()
+        except Exception as exc:  # derived data: a process opening the mailbox reads more meanwhile
+            log.error("storing view snapshots failed", error=repr(exc))
+            continue
+        if stored:
+            log.debug("stored view snapshots", count=stored)

@@ -15,7 +15,7 @@ from pochta.log import bind_worker, configure_logging, get_logger
 from pochta.metrics import METRICS
 from pochta.queue.worker import QueueWorker
 from pochta.server.heap import set_mmap_threshold
-from pochta.server.housekeeping import collect_blobs_periodically
+from pochta.server.housekeeping import collect_blobs_periodically, refresh_snapshots_periodically
 from pochta.server.imap import imap_handlers
 from pochta.server.lease import hold_housekeeping
 from pochta.server.listeners import ProtocolHandler, Server, StartupError, run_until_signal
@@ -27,9 +27,8 @@ from pochta.server.smtp import smtp_handlers
 from pochta.server.sockets import BoundListener
 from pochta.server.tasks import cancel_and_wait
 from pochta.server.worker_metrics import serve_worker_metrics
-from pochta.store.changes import LocalChangeFeed
 from pochta.store.model import Change
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite import SqliteStore, open_sqlite_store
 
 __all__ = ["WorkerRole", "serve_forever", "serve_worker"]
 
@@ -129,10 +128,14 @@ async def _serve(
             peers.send([{"t": "queue"}])
 
         delivery.on_queued = queued
-        _connect_peers(peers, store.feed(), authenticator, queue_worker)
+        _connect_peers(peers, store, authenticator, queue_worker)
 
         def housekeeping() -> list[Awaitable[None]]:
             jobs: list[Awaitable[None]] = [collect_blobs_periodically(store, settings.store)]
+            if settings.store.view_snapshot_interval > 0:
+                # Stored view snapshots near the head: a worker's first SELECT of a big mailbox
+                # reads one and a short delta (docs/architecture.md "Mailbox views").
+                jobs.append(refresh_snapshots_periodically(store, settings.store))
             if settings.search.indexer:
                 # Full-text indexing of what deliveries queued (docs/architecture.md "Search index").
                 jobs.append(store.run_indexer())
@@ -177,10 +180,11 @@ async def _serve(
 
 
 def _connect_peers(
-    peers: PeerChannel, feed: LocalChangeFeed, authenticator: Authenticator, queue_worker: QueueWorker | None
+    peers: PeerChannel, store: SqliteStore, authenticator: Authenticator, queue_worker: QueueWorker | None
 ) -> None:
-    """Wire this process to the others on the data directory (``server.peers``): our commits and
-    login attempts go out, theirs come in."""
+    """Wire this process to the others on the data directory (``server.peers``): our commits,
+    login attempts and the big mailbox views we read go out, theirs come in."""
+    feed = store.feed()
 
     def relay(changes: Sequence[Change]) -> None:
         peers.send(encode_changes(changes))
@@ -201,6 +205,10 @@ def _connect_peers(
                 queue_worker.wake()
             elif kind == "login":
                 authenticator.apply_shared(str(message["ip"]), str(message["a"]), bool(message["f"]))
+            elif kind == "view":
+                # A client of another worker opened this big mailbox: read its view now, so that
+                # a SELECT of it here needs no read (docs/architecture.md "Mailbox views").
+                store.prefetch_view(int(message["m"]))
             elif kind == "unblocks":
                 task = asyncio.get_running_loop().create_task(authenticator.catch_up_unblocks())
                 pending.add(task)
@@ -209,6 +217,7 @@ def _connect_peers(
             get_logger(task="peers").error("peer channel: bad message", kind=kind, error=repr(exc))
 
     feed.relay = relay
+    store.view_loaded = lambda mailbox_id: peers.send([{"t": "view", "m": int(mailbox_id)}])
     authenticator.share = share
     authenticator.unblocked = lambda: peers.send([{"t": "unblocks"}])
     peers.open(received)

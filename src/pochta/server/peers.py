@@ -15,6 +15,8 @@ must hear at once to every other socket there:
   its own rate limiter, so delays and lockouts hold whichever worker a client reaches.
 - ``unblocks``: this process applied ``pochta auth unblock`` records; the others read them now
   rather than at their next delayed login.
+- ``view``: this process served a client a big mailbox's view for the first time; the others read
+  it into their view caches too unless they hold it (``SqliteStore.prefetch_view``).
 
 Datagrams on a local socket are never silently dropped: a send to a full queue fails at once
 (non-blocking, so the writer thread never waits on a slow peer), and is answered by ``resync``.

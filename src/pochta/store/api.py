@@ -121,6 +121,15 @@ class Directory(Protocol):
         compute: no other I/O, no waiting. Its exceptions propagate.
         """
 
+    def directory_version(self) -> int | None:
+        """A number that changes with every committed change, by any process, to what
+        ``read_directory`` lookups of recipient resolution read: domains, aliases, the delivery
+        fields of accounts (address, domain, quota, enabled) and mailbox names. Not moved by
+        deliveries (quota usage, UIDs). None when it cannot be read now: cache nothing.
+
+        Blocking but cheap (one one-row read, no thread hop): callable on the event loop, so that a
+        process may keep what it looked up for as long as this number stays the same."""
+
     # Domains
     async def add_domain(self, name: str) -> Domain: ...
     async def get_domain(self, name: str) -> Domain | None: ...
@@ -252,6 +261,18 @@ class MailStore(Protocol):
         """
 
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView: ...
+    async def open_named_view(
+        self, account_id: AccountId, name: str, guess: MailboxId | None = None
+    ) -> MailboxView | None:
+        """The view of the account's mailbox of that (canonical) name, or None when there is none:
+        the lookup and the view in one read. ``guess``: the id it probably has (``mailbox_hint``)."""
+
+    def mailbox_hint(self, account_id: AccountId, name: str) -> MailboxId | None:
+        """The id the mailbox of that name probably has (no I/O; None when unknown)."""
+
+    def current_view(self, mailbox_id: MailboxId) -> MailboxView | None:
+        """A view of the mailbox provably current without reading the store (no I/O), or None."""
+
     async def changes_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet: ...
     async def set_flags(
         self,

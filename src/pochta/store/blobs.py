@@ -20,6 +20,7 @@ import concurrent.futures
 import contextlib
 import errno
 import hashlib
+import itertools
 import os
 import re
 import shutil
@@ -35,12 +36,10 @@ from pochta.store.model import BlobRef
 T = TypeVar("T")
 
 CHUNK = 1024 * 1024
+_BLOB_NAME = re.compile(r"[0-9a-f]{64}")  # a SHA-256 digest in lower-case hex
 # Blob files are written once and never modified; group-readable so that an operator's backup user
 # may read them.
 FILE_MODE = 0o640
-
-
-_BLOB_NAME = re.compile(r"[0-9a-f]{64}")
 
 
 def is_blob_name(name: str) -> bool:
@@ -65,6 +64,8 @@ class BlobStore:
         self.root = root
         self._root_text = os.fspath(root)
         self.tmp = root / "tmp"
+        self._pid = os.getpid()
+        self._serial = itertools.count()  # temporary file names (next() is atomic under the GIL)
         self._known_dirs: set[Path] = set()  # ab/ and ab/cd/ known to exist, durably (at most 65,792)
         self._writers: concurrent.futures.ThreadPoolExecutor | None = None
         if write_threads > 0:
@@ -145,7 +146,6 @@ class BlobStore:
         final = self.path_for(sha256)
         if self._refresh(final, len(data)):
             return ref
-        self.ensure_dirs()
         fd, tmp_path = self._tmp_file()
         try:
             try:
@@ -200,12 +200,18 @@ class BlobStore:
             raise
 
     def _tmp_file(self) -> tuple[int, Path]:
-        for _ in range(100):
-            path = self.tmp / f"{os.getpid()}-{time.monotonic_ns()}-{os.urandom(4).hex()}"
+        """A new file in ``tmp/``: process id, a counter and the clock make its name unique (and
+        O_EXCL makes sure), with no system call of their own. ``tmp/`` is made again if it went."""
+        for attempt in range(100):
+            path = self.tmp / f"{self._pid}-{next(self._serial)}-{time.monotonic_ns()}"
             try:
                 return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), path
             except FileExistsError:
                 continue
+            except FileNotFoundError:
+                if attempt:
+                    raise
+                self.ensure_dirs()
         raise OSError(errno.EEXIST, "could not create a temporary blob file")
 
     async def put(self, data: bytes) -> BlobRef:

@@ -325,6 +325,16 @@ search_queue = Table(
     Column("action", Integer, nullable=False, index=True),
 )
 
+# Revision 0011: one row whose ``version`` triggers (DDL in the migration) add 1 to with every change
+# to domains, aliases, the delivery fields of accounts and mailbox names: a process keeps recipient
+# resolutions while it stays the same (pochta.delivery.resolve).
+directory_version = Table(
+    "directory_version",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
 # The FTS5 table is SQLite-specific and not expressible as a Table; its DDL lives in the migration.
 # rowid = messages.id. Contentless (the text is message_search_text's) with detail=none: it answers
 # "which messages hold every trigram of the string", a superset that the search then checks against

@@ -5,6 +5,7 @@ takes every job queued (up to ``group_commit_max``), runs each inside its own SA
 ``BEGIN IMMEDIATE`` transaction and COMMITs once: N parallel deliveries cost one fsync, not N.
 
 - A job that raises has its savepoint rolled back and gets its exception; the others still commit.
+  (A job alone in its batch runs without a savepoint: when it raises, the transaction rolls back.)
 - A job may hand rows to the end of its batch (``defer_until_commit``): they are written with one
   ``executemany`` per statement after the last job, just before COMMIT, and dropped with the job's
   savepoint if it fails. (FTS5 writes its pending index data at every savepoint, so rows meant for an
@@ -44,6 +45,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection, Engine
 
 from pochta.store.model import Change
+from pochta.store.view_stamps import ViewStamps
 
 log = logging.getLogger(__name__)
 
@@ -192,9 +194,13 @@ class Writer:
         publish: Callable[[Sequence[Change]], None] | None = None,
         name: str = "pochta-writer",
         turn: WriteTurn | None = None,
+        stamps: ViewStamps | None = None,
     ) -> None:
         self._engine = engine
         self._turn = turn
+        # Mailboxes the current transaction changed, bumped in ``stamps`` after its commit.
+        self._stamps = stamps
+        self._touched: set[int] = set()
         self._max = group_commit_max
         self._init = init
         self._publish = publish
@@ -257,6 +263,7 @@ class Writer:
         try:
             if self._init is not None:
                 self._init(conn)
+            self._watch(conn)
         except BaseException:
             conn.close()
             raise
@@ -324,26 +331,46 @@ class Writer:
         self._finish(live)
         return conn
 
+    def _watch(self, conn: Connection) -> None:
+        if self._stamps is not None:
+            self._stamps.watch(driver_connection(conn), self._touched)
+
     def _transaction(self, conn: Connection, live: list[_Job[Any]], deferred: _Deferred) -> None:
+        self._touched.clear()
+        try:
+            self._transaction_body(conn, live, deferred)
+        finally:
+            # Still in the write turn, before any caller is answered or the feed told (view_stamps).
+            # Also after a failed COMMIT: a stamp bumped for nothing only costs a database read.
+            if self._touched and self._stamps is not None:
+                self._stamps.bump(self._touched)
+            self._touched.clear()
+
+    def _transaction_body(self, conn: Connection, live: list[_Job[Any]], deferred: _Deferred) -> None:
         transaction = conn.begin()  # BEGIN IMMEDIATE (see sqlite.py's begin hook)
         try:
             # Savepoints straight on the driver: SQLAlchemy's begin_nested() costs half a
             # millisecond per job, more than a small delivery's statements.
             raw = driver_connection(conn)
+            # A job alone in its batch needs no savepoint: if it fails, the transaction rolls back.
+            savepoints = len(live) > 1
             for job in live:
                 deferred.undo.clear()
-                raw.execute("SAVEPOINT job")
+                if savepoints:
+                    raw.execute("SAVEPOINT job")
                 try:
                     job.value = job.fn(conn)
                 except Exception as exc:
                     # If SQLite already rolled the whole transaction back (I/O error, disk full),
                     # this raises too and the batch fails in the caller.
-                    raw.execute("ROLLBACK TO job")
-                    raw.execute("RELEASE job")
+                    if savepoints:
+                        raw.execute("ROLLBACK TO job")
+                        raw.execute("RELEASE job")
                     deferred.forget_job()
                     job.error = exc
                 else:
-                    raw.execute("RELEASE job")
+                    if savepoints:
+                        raw.execute("RELEASE job")
                     job.ok = True
             if any(job.ok for job in live):
                 deferred.write(raw)
@@ -362,12 +389,19 @@ class Writer:
         except Exception:
             log.exception("closing the write connection failed")
         try:
-            return self._engine.connect()
+            fresh = self._engine.connect()
         except Exception:
             # Keep serving: the next batch fails fast on the closed connection and tries again,
             # rather than leaving callers waiting on a dead thread.
             log.exception("reconnecting the writer failed")
             return conn
+        try:
+            self._watch(fresh)  # a connection that would not stamp its changes is not written with
+        except Exception:
+            log.exception("reconnecting the writer failed")
+            fresh.close()
+            return conn
+        return fresh
 
     def _finish(self, live: list[_Job[Any]]) -> None:
         ok = [job for job in live if job.ok]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar, cast
 
 import pytest
 
@@ -11,8 +13,12 @@ from pochta.config import Settings, SmtpSettings
 from pochta.delivery import Delivery
 from pochta.delivery.resolve import Resolver
 from pochta.mime.address import SmtpPath, parse_smtp_path
-from pochta.store.api import Store
+from pochta.store.api import DirectoryReader, Store
+from pochta.store.model import MailboxInfo
 from pochta.store.sqlite import open_sqlite_store
+from pochta.testing.store_suite import deliver, make_message
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -159,3 +165,138 @@ async def test_postmaster_reachable_for_the_startup_warning(store: Store, tmp_pa
     assert await delivery.postmaster_reachable()
     await store.delete_account("postmaster@example.org")
     assert not await delivery.postmaster_reachable()
+
+
+# The per-process cache (smtp.recipient_cache), kept while the directory version stays the same.
+
+
+class _CountingReads:
+    """Counts ``read_directory`` jobs of the store under it (every other call passes through)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+    async def read_directory(self, fn: Callable[[DirectoryReader], T]) -> T:
+        self.reads += 1
+        return await self.store.read_directory(fn)
+
+
+async def _kinds(resolver: Resolver, *texts: str) -> list[tuple[str, list[str]]]:
+    out = []
+    for text in texts:
+        result = await resolver.resolve(_path(text))
+        out.append((result.kind, sorted(d.account.address for d in result.destinations)))
+    return out
+
+
+async def test_cache_answers_repeated_recipients_without_a_read(store: Store) -> None:
+    counting = _CountingReads(store)
+    resolver = Resolver(cast(Store, counting), SmtpSettings(), "mx.example.org")
+    first = await _kinds(resolver, "<alice@example.org>", "<team@example.org>", "<nobody@example.org>")
+    assert counting.reads == 3
+    again = await _kinds(resolver, "<alice@example.org>", "<team@example.org>", "<nobody@example.org>")
+    assert again == first
+    assert counting.reads == 3
+    assert resolver.cache.hits == 3
+    # Turned off: every recipient is read.
+    uncached = Resolver(cast(Store, counting), SmtpSettings(recipient_cache=0), "mx.example.org")
+    assert await _kinds(uncached, "<alice@example.org>", "<alice@example.org>") == [first[0]] * 2
+    assert counting.reads == 5
+
+
+async def test_cache_sees_every_directory_change_made_by_another_process(
+    store: Store, tmp_path: Path
+) -> None:
+    # Another worker (or the CLI): its own store on the same data directory, its own connections.
+    other = await open_sqlite_store(tmp_path / "data", Settings())
+    resolver = Resolver(store, SmtpSettings(), "mx.example.org")
+    try:
+        texts = ("<alice@example.org>", "<new@example.org>", "<carol@example.net>", "<team@example.org>")
+        assert await _kinds(resolver, *texts) == [
+            ("local", ["alice@example.org"]),
+            ("unknown", []),
+            ("remote", []),
+            ("local", ["alice@example.org", "bob@example.org"]),
+        ]
+        await other.add_alias("new@example.org", ["bob@example.org"])
+        assert (await _kinds(resolver, texts[1])) == [("local", ["bob@example.org"])]
+        await other.add_domain("example.net")
+        await other.add_account("carol@example.net", "x", None)
+        assert (await _kinds(resolver, texts[2])) == [("local", ["carol@example.net"])]
+        await other.update_account("alice@example.org", enabled=False)
+        assert await _kinds(resolver, texts[0], texts[3]) == [
+            ("unknown", []),
+            ("local", ["bob@example.org"]),
+        ]
+        await other.update_account("alice@example.org", enabled=True)
+        await other.delete_alias("team@example.org", ["bob@example.org"])
+        assert (await _kinds(resolver, texts[3])) == [("local", ["alice@example.org"])]
+        await other.delete_account("carol@example.net")
+        assert (await _kinds(resolver, texts[2])) == [("unknown", [])]
+    finally:
+        await other.close()
+
+
+async def test_cache_keeps_mailbox_ids_until_a_mailbox_changes(store: Store, tmp_path: Path) -> None:
+    other = await open_sqlite_store(tmp_path / "data", Settings())
+    counting = _CountingReads(store)
+    resolver = Resolver(cast(Store, counting), SmtpSettings(), "mx.example.org")
+    alice = await store.get_account("alice@example.org")
+    assert alice is not None
+    try:
+        wanted = [(alice.id, "news"), (alice.id, "INBOX")]
+        first = await resolver.refresh([alice.id], wanted)
+        assert (alice.id, "news") not in first.mailboxes
+        inbox = first.mailboxes[alice.id, "INBOX"]
+        assert (await resolver.refresh([alice.id], wanted)) == first
+        assert counting.reads == 1
+        created = await other.create_mailbox(alice.id, "news")
+        assert (await resolver.refresh([alice.id], wanted)).mailboxes == {
+            (alice.id, "news"): created.id,
+            (alice.id, "INBOX"): inbox,
+        }
+        await other.rename_mailbox(alice.id, "news", "old-news")
+        assert (await resolver.refresh([alice.id], wanted)).mailboxes == {(alice.id, "INBOX"): inbox}
+        assert counting.reads == 3
+    finally:
+        await other.close()
+
+
+async def test_accounts_with_a_quota_are_always_read(store: Store) -> None:
+    # Their usage moves with every delivery: the RCPT quota check needs it read afresh.
+    await store.update_account("bob@example.org", quota_bytes=10_000)
+    bob = await store.get_account("bob@example.org")
+    assert bob is not None
+    counting = _CountingReads(store)
+    resolver = Resolver(cast(Store, counting), SmtpSettings(), "mx.example.org")
+    for _ in range(2):
+        result = await resolver.resolve(_path("<bob@example.org>"))
+        assert [d.used for d in result.destinations] == [0]
+        await resolver.refresh([bob.id], [(bob.id, "INBOX")])
+    assert counting.reads == 4
+    await deliver(store, make_message(), (await store.get_mailbox(bob.id, "INBOX") or _missing()).id)
+    result = await resolver.resolve(_path("<bob@example.org>"))
+    assert [d.used for d in result.destinations] == [len(make_message())]
+
+
+def _missing() -> MailboxInfo:
+    raise AssertionError("no such mailbox")
+
+
+async def test_deliveries_and_logins_leave_the_directory_version_alone(store: Store) -> None:
+    version = store.directory_version()
+    assert version is not None
+    alice = await store.get_account("alice@example.org")
+    assert alice is not None
+    inbox = await store.get_mailbox(alice.id, "INBOX")
+    assert inbox is not None
+    await deliver(store, make_message(), inbox.id)
+    await store.update_account("alice@example.org", pop_last_login=datetime.now(UTC), password_hash="y")
+    await store.set_subscribed(alice.id, "INBOX", False)
+    assert store.directory_version() == version
+    await store.update_account("alice@example.org", quota_bytes=1)
+    assert store.directory_version() == version + 1

@@ -1,4 +1,5 @@
-"""The periodic blob sweep: runs at its interval with the configured grace, survives a failure."""
+"""The periodic blob sweep and view snapshot rounds: run at their interval (the sweep with the
+configured grace), survive a failure."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import contextlib
 
 from pochta.config import StoreSettings
-from pochta.server.housekeeping import collect_blobs_periodically
+from pochta.server.housekeeping import collect_blobs_periodically, refresh_snapshots_periodically
 
 
 class FakeStore:
@@ -33,3 +34,29 @@ async def test_sweeps_repeatedly_and_survives_errors() -> None:
         await task
     assert len(store.calls) >= 3
     assert set(store.calls) == {42.0}
+
+
+class SnapshotStore:
+    def __init__(self) -> None:
+        self.rounds = 0
+
+    async def refresh_snapshots(self, limit: int = 100) -> int:
+        self.rounds += 1
+        if self.rounds == 1:
+            raise OSError("database is locked")
+        return 1
+
+
+async def test_snapshot_rounds_repeat_and_survive_errors() -> None:
+    store = SnapshotStore()
+    task = asyncio.create_task(
+        refresh_snapshots_periodically(store, StoreSettings(view_snapshot_interval=0.01))
+    )
+    for _ in range(200):
+        if store.rounds >= 3:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert store.rounds >= 3

@@ -31,6 +31,20 @@ def test_kv_line_shape(out: io.StringIO) -> None:
     )
 
 
+def test_timestamps_are_the_current_utc_second(out: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Formatted once per second and kept: the next second must give the next text.
+    configure_logging(LogSettings(), stream=out)
+    for now in (1_700_000_000.2, 1_700_000_000.9, 1_700_000_001.0, 86_399.5):
+        monkeypatch.setattr("time.time", lambda now=now: now)
+        get_logger().info("tick")
+    assert [line.split(" ")[0] for line in out.getvalue().splitlines()] == [
+        "2023-11-14T22:13:20Z",
+        "2023-11-14T22:13:20Z",
+        "2023-11-14T22:13:21Z",
+        "1970-01-01T23:59:59Z",
+    ]
+
+
 def test_kv_values_cannot_forge_lines() -> None:
     line = render_kv(
         None,

@@ -168,6 +168,41 @@ def test_encode_decode_round_trip(lines: list[bytes], cuts: list[int]) -> None:
     assert scanner.error is None
 
 
+def reference_decode(wire: bytes) -> tuple[bytes, int]:
+    """RFC 5321 §4.5.2 said plainly: the text ends at the first CRLF "." CRLF (the 354 counts as a
+    CRLF), and a period that starts a line is removed. Returns (content, octets used)."""
+    text = b"\r\n" + wire
+    end = text.find(b"\r\n.\r\n")
+    assert end >= 0
+    return text[: end + 2].replace(b"\r\n.", b"\r\n")[2:], end + 3
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from([b"\r", b"\n", b".", b"a", b"\r\n", b"\r\n."]), max_size=40),
+    st.lists(st.integers(1, 12), max_size=10),
+)
+def test_decoder_matches_the_rule_however_the_text_is_split(parts: list[bytes], cuts: list[int]) -> None:
+    wire = b"".join(parts) + b"\r\n.\r\nNEXT"
+    expected, used = reference_decode(wire)
+    pieces, pos = [], 0
+    for cut in cuts:
+        pieces.append(wire[pos : pos + cut])
+        pos += cut
+    pieces.append(wire[pos:])
+    decoder = DataDecoder()
+    out, consumed = bytearray(), 0
+    for piece in pieces:
+        content, n = decoder.feed(piece)
+        out += content
+        consumed += n
+        if decoder.done:
+            break
+    assert decoder.done
+    assert bytes(out) == expected
+    assert consumed == used
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=60))
 def test_scanner_finds_bare_line_ends_whole_and_split(data: bytes) -> None:

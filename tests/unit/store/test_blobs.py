@@ -119,6 +119,16 @@ def test_put_is_idempotent(blobs: BlobStore, events: list[Event]) -> None:
     assert blobs.list_sync() == {SHA}
 
 
+def test_put_makes_a_missing_tmp_directory_again(blobs: BlobStore) -> None:
+    blobs.put_sync(DATA)
+    blobs.tmp.rmdir()  # an operator's hand
+    other = DATA + b"more\r\n"
+    ref = blobs.put_sync(other)
+    assert blobs.tmp.is_dir()
+    assert blobs.verify_sync(ref.sha256)
+    assert list(blobs.tmp.iterdir()) == []
+
+
 def test_put_rewrites_a_truncated_blob(blobs: BlobStore) -> None:
     blobs.put_sync(DATA)
     path = blobs.path_for(SHA)

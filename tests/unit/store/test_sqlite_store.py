@@ -688,6 +688,14 @@ async def test_sessions_share_one_view_while_the_mailbox_is_unchanged(store_fact
 
 
 # What revision 0007 added, taken out again by hand (as its downgrade does).
+def undo_0011(conn: sqlite3.Connection) -> str:
+    """SQL taking out what revision 0011 added: the directory version and its triggers."""
+    triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name != ''")
+    names = [name for (name,) in triggers if name.startswith("directory_version_")]
+    assert len(names) == 12
+    return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
+
+
 UNDO_0007 = (
     "DROP TABLE message_index; DROP TABLE search_queue; DROP TABLE message_header_values; "
     "DROP TABLE message_search_text; "
@@ -709,7 +717,8 @@ async def test_migration_0006_gives_queued_messages_ids(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            "DROP TABLE mailbox_snapshots;"  # revision 0008
+            undo_0011(conn)
+            + "DROP TABLE mailbox_snapshots;"  # revision 0008
             + UNDO_0007
             + "DROP INDEX ix_queue_messages_qid; ALTER TABLE queue_messages DROP COLUMN qid;"
             "UPDATE alembic_version SET version_num = '0005';"

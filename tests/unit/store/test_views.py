@@ -7,9 +7,11 @@ through the database. Every view any path returns must equal the full read of th
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sqlite3
 import threading
+from array import array
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -226,9 +228,11 @@ async def test_reconstruct_drops_snapshots_and_cached_views_follow_repairs(
     await first.wait_snapshots()
     assert damaged.sizes != before.sizes
     assert len(_snapshot_rows(first)) == 1
+    assert first.current_view(inbox.id) is damaged
     report = await second.reconstruct()
     assert report.caches_changed == 1
     assert _snapshot_rows(first) == []
+    assert first.current_view(inbox.id) is None  # reconstruct's repairs moved the stamps
     opened = await first.open_view_traced(inbox.id)
     assert opened.source == "full"  # the counters moved without a new MODSEQ
     assert opened.view == await _full(first, inbox.id)
@@ -275,3 +279,153 @@ async def test_start_readers_starts_every_reader_thread_with_its_connection(tmp_
         assert len(await store.open_view(inbox.id)) == 1
     finally:
         await store.close()
+
+
+async def test_a_view_is_current_without_a_read_until_a_commit_touches_its_mailbox(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    first, second = stores
+    inbox = await _filled(first, 3)
+    other = await first.create_mailbox(inbox.account_id, "Other")
+    view = await first.open_view(inbox.id)
+    assert first.current_view(inbox.id) is view
+    assert second.current_view(inbox.id) is None  # that "process" never read it
+    await deliver(second, make_message(subject="elsewhere", n=40), other.id)
+    assert first.current_view(inbox.id) is view  # another mailbox changed, not this one
+    changes = [
+        lambda: second.set_flags(inbox.id, [1], "add", ["\\Flagged"]),
+        lambda: deliver(second, make_message(subject="new", n=41), inbox.id),
+        lambda: second.expunge(inbox.id, [2]),
+        lambda: second.set_subscribed(inbox.account_id, "INBOX", False),
+    ]
+    for change in changes:
+        await change()
+        assert first.current_view(inbox.id) is None
+        fresh = await first.open_view(inbox.id)
+        assert fresh == await _full(first, inbox.id)
+        assert fresh.mailbox == await first.get_mailbox_by_id(inbox.id)
+        assert first.current_view(inbox.id) is fresh
+
+
+async def test_a_named_view_is_looked_up_and_read_in_one_read(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    first, second = stores
+    account = await make_account(first)
+    box = await first.create_mailbox(account.id, "Work")
+    await deliver(first, make_message(), box.id)
+    assert first.mailbox_hint(account.id, "Work") is None
+    assert await first.open_named_view(account.id, "Nope") is None
+    view = await first.open_named_view(account.id, "Work")
+    assert view is not None
+    assert view == await _full(first, box.id)
+    assert first.mailbox_hint(account.id, "Work") == box.id
+    # No guess, but no mailbox changed during the read: stamped all the same.
+    assert first.current_view(box.id) is view
+    await deliver(second, make_message(subject="new", n=3), box.id)
+    assert first.current_view(box.id) is None
+    again = await first.open_named_view(account.id, "Work", box.id)
+    assert again is not None
+    assert again == await _full(first, box.id)
+    assert first.current_view(box.id) is again
+    # Renamed and deleted by another "process": the hint is only a hint.
+    await second.rename_mailbox(account.id, "Work", "Play")
+    assert first.current_view(box.id) is None
+    assert await first.open_named_view(account.id, "Work", box.id) is None
+    played = await first.open_named_view(account.id, "Play", box.id)
+    assert played is not None
+    assert (played.mailbox.name, played.uids) == ("Play", again.uids)
+    assert first.current_view(box.id) is played
+    await second.delete_mailbox(account.id, "Play")
+    assert first.current_view(box.id) is None
+    assert await first.open_named_view(account.id, "Play", box.id) is None
+
+
+async def test_refresh_snapshots_keeps_stored_snapshots_near_the_head(tmp_path: Path) -> None:
+    store = await open_sqlite_store(tmp_path / "data", _settings(view_snapshot_behind=3))
+    try:
+        inbox = await _filled(store, 8)
+        small = await store.create_mailbox(inbox.account_id, "Small")
+        await deliver(store, make_message(subject="one", n=70), small.id)
+        assert _snapshot_rows(store) == []  # no view was read in full
+        assert await store.refresh_snapshots() == 1  # the big mailbox only
+        info = await store.get_mailbox_by_id(inbox.id)
+        assert info is not None
+        assert _snapshot_rows(store) == [(inbox.id, info.highestmodseq, 8)]
+        assert await store.refresh_snapshots() == 0  # up to date
+        await store.set_flags(inbox.id, [1], "add", ["\\Flagged"])
+        assert await store.refresh_snapshots() == 0  # one change behind: under view_snapshot_behind
+        for n in range(2):
+            await deliver(store, make_message(subject=f"late {n}", n=80 + n), inbox.id)
+        assert await store.refresh_snapshots() == 1
+        info = await store.get_mailbox_by_id(inbox.id)
+        assert info is not None
+        assert _snapshot_rows(store) == [(inbox.id, info.highestmodseq, 10)]
+        other = await open_sqlite_store(tmp_path / "data", _settings())
+        try:
+            opened = await other.open_view_traced(inbox.id)
+            assert opened.source == "snapshot"
+            assert opened.view == await _full(other, inbox.id)
+        finally:
+            await other.close()
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("table", "indexes", "expected"),
+    [
+        ([], [], ()),
+        ([frozenset({"a"})], [0, 0, 0], (frozenset({"a"}),) * 3),
+        ([frozenset(), frozenset({"b"})], [1], (frozenset({"b"}),)),
+        ([frozenset(), frozenset({"b"})], [1, 0, 1], (frozenset({"b"}), frozenset(), frozenset({"b"}))),
+        ([frozenset()], [0, 1], None),  # an index past the table: a damaged snapshot
+        ([frozenset(), frozenset({"b"})], [0, 2], None),
+        ([frozenset(), frozenset({"b"})], [2], None),
+    ],
+)
+def test_flag_column_of_a_snapshot(
+    table: list[frozenset[str]], indexes: list[int], expected: tuple[frozenset[str], ...] | None
+) -> None:
+    assert views._flag_column(table, array("I", indexes).tobytes()) == expected
+
+
+async def test_readers_map_the_database_file(tmp_path: Path) -> None:
+    assert Settings().store.read_mmap_mb == 256
+    store = await open_sqlite_store(tmp_path / "data", _settings(read_mmap_mb=8))
+    try:
+        mapped = await store.run_read(lambda c: c.exec_driver_sql("PRAGMA mmap_size").scalar())
+        assert mapped == 8 * 2**20
+    finally:
+        await store.close()
+
+
+async def test_a_big_view_a_client_uses_is_announced_and_another_process_prefetches_it(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    first, second = stores
+    inbox = await _filled(first, 8)
+    small = await first.create_mailbox(inbox.account_id, "Small")
+    announced: list[int] = []
+    echoed: list[int] = []
+    first.view_loaded, second.view_loaded = announced.append, echoed.append
+    await first.open_view(small.id)
+    assert announced == []  # below view_snapshot_min_messages
+    assert await first.refresh_snapshots() == 1  # the housekeeper's read: no client uses it
+    assert announced == []
+    assert first.current_view(inbox.id) is not None  # a SELECT from the view: the first use
+    await first.open_view(inbox.id)  # once per process
+    assert announced == [inbox.id]
+    assert second.current_view(inbox.id) is None
+    second.prefetch_view(inbox.id)
+    for _ in range(500):
+        if second.mailbox_hint(inbox.account_id, "INBOX") is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert echoed == []  # a prefetch is not announced back
+    view = second.current_view(inbox.id)
+    assert view is not None
+    assert view == await _full(second, inbox.id)
+    assert echoed == [inbox.id]  # ... but a client's use there is (the first holds it: no-op)
+    await deliver(first, make_message(subject="after", n=90), inbox.id)
+    assert second.current_view(inbox.id) is None

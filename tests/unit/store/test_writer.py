@@ -154,6 +154,20 @@ async def test_failing_job_does_not_spoil_its_batch(writer: Writer, gate: Gate, 
     assert writer.stats.failed_jobs - failed_before == 2
 
 
+async def test_a_lone_failing_job_writes_nothing(writer: Writer, db_path: Path) -> None:
+    # Alone in its batch it runs without a savepoint: the transaction's rollback undoes it.
+    def insert_then_fail(conn: Connection) -> None:
+        conn.exec_driver_sql("INSERT INTO t (id) VALUES (7)")
+        raise ValueError("lone job failed after writing")
+
+    commits = writer.stats.commits
+    with pytest.raises(ValueError, match="lone job"):
+        await writer.run(insert_then_fail)
+    assert writer.stats.commits == commits
+    assert await writer.run(_insert(8)) == 8
+    assert _rows(db_path) == [8]
+
+
 async def test_commit_failure_fails_every_job_of_the_batch(writer: Writer, gate: Gate, db_path: Path) -> None:
     await gate.wait_started()
     good = writer.submit(_insert(10))

@@ -8,13 +8,11 @@ so that the server rejects the message after its real end (RFC 5321 §2.3.8, §4
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 
 _CR = 0x0D
 _LF = 0x0A
 _DOT = 0x2E
-_CR_OR_LF = re.compile(rb"[\r\n]")
 
 # decoder states
 _BOL = 0  # at the beginning of a line (after CRLF, or right after the 354)
@@ -39,21 +37,27 @@ class DataDecoder:
     def feed(self, data: bytes) -> tuple[bytes, int]:
         if self.done:
             return b"", 0
-        out = bytearray()
+        pieces: list[bytes] = []
         state = self._state
         i, n = 0, len(data)
         while i < n:
             if state == _MID:
-                match = _CR_OR_LF.search(data, i)
-                if match is None:
-                    out += data[i:]
+                # Inside a line only CRLF leads to the beginning of a line (a bare LF or CR stays
+                # inside it), and only a period there matters: the text up to the next CRLF "."
+                # is content as it stands, copied in one slice however many lines it spans.
+                j = data.find(b"\r\n.", i)
+                if j < 0:
+                    tail = data[i:] if i else data
+                    pieces.append(tail)
+                    if tail.endswith(b"\r\n"):
+                        state = _BOL
+                    elif tail.endswith(b"\r"):
+                        state = _CR_SEEN
                     i = n
                     break
-                j = match.start()
-                out += data[i : j + 1]
-                # a bare LF stays inside the line: only CRLF leads to the beginning of a line
-                state = _CR_SEEN if data[j] == _CR else _MID
-                i = j + 1
+                pieces.append(data[i : j + 2])
+                state = _DOT_SEEN  # RFC 5321 §4.5.2: the period is removed (or ends the text)
+                i = j + 3
                 continue
             byte = data[i]
             i += 1
@@ -73,21 +77,23 @@ class DataDecoder:
                 if byte == _LF:
                     self.done = True  # <CRLF>.<CRLF>: the only end of DATA
                     self._state = _BOL
-                    return bytes(out), i
-                out.append(_CR)  # ".\r" + other: a bare CR (rejected later by the scanner)
+                    return b"".join(pieces), i
+                pieces.append(b"\r")  # ".\r" + other: a bare CR (rejected later by the scanner)
                 state = _MID
                 i -= 1
             elif state == _CR_SEEN:
                 if byte == _LF:
-                    out.append(_LF)
+                    pieces.append(b"\n")
                     state = _BOL
                 elif byte == _CR:
-                    out.append(_CR)  # the previous CR was bare; this one may still end the line
+                    pieces.append(b"\r")  # the previous CR was bare; this one may still end the line
                 else:
                     state = _MID
                     i -= 1
         self._state = state
-        return bytes(out), i
+        if len(pieces) == 1:
+            return pieces[0], i
+        return b"".join(pieces), i
 
 
 class DataEncoder:

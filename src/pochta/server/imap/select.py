@@ -24,7 +24,7 @@ from pochta.proto.imap.responses import Bye, Code, Exists, Flags, ListItem, Rece
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 from pochta.store.api import NotFound
-from pochta.store.model import HIERARCHY_SEPARATOR
+from pochta.store.model import HIERARCHY_SEPARATOR, MailboxId
 
 __all__ = ["announce_keywords", "catch_up", "close", "examine", "report_updates", "select", "unselect"]
 
@@ -50,11 +50,15 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
             session.send(Untagged(Status.OK, "Previous mailbox closed", code="CLOSED"))
     # Any failure from here on leaves the session in the authenticated state (RFC 9051 §6.3.2).
     services = session.services
-    info = await services.ops.lookup(session.account_id, session.mailbox_name(args.mailbox))
-    store = services.store
-    session.watch(store.feed().subscribe(info.id))
+    feed = services.store.feed()
+
+    async def watch(mailbox_id: MailboxId) -> None:
+        await session.unselect()  # the watch of a wrong guess (ops.open_mailbox), if any
+        session.watch(feed.subscribe(mailbox_id))
+
     try:
-        view = await store.open_view(info.id)
+        # The feed is subscribed before the view is read (or proved current): no change falls between.
+        view = await services.ops.open_mailbox(session.account_id, session.mailbox_name(args.mailbox), watch)
     except BaseException:
         await session.unselect()
         raise
