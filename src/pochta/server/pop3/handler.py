@@ -58,12 +58,6 @@ def _open_and_read(store: Store, ref: BlobRef, size: int) -> tuple[BinaryIO, byt
         raise
 
 
-def _read_whole(store: Store, ref: BlobRef) -> bytes:
-    """A small message in one read (on the loop thread: see ``Pop3Settings.inline_read_max``)."""
-    with store.open_blob(ref) as blob:
-        return blob.read(ref.size)
-
-
 def _open_and_scan(store: Store, ref: BlobRef) -> tuple[BinaryIO, bool, bool] | None:
     """Runs in a worker thread: the open blob, whether it needs byte-stuffing, whether it ends with
     a line end; None (the file closed) if it cannot be mapped (empty: shorter than recorded)."""
@@ -213,7 +207,7 @@ class Pop3Handler:
         try:
             if ref.size <= pop3.inline_read_max:
                 # A page-cache read of a few KiB costs less than the trip to a worker thread.
-                await self._retrieve_whole(session, index, body_lines, _read_whole(self.store, ref))
+                await self._retrieve_whole(session, index, body_lines, self.store.read_blob(ref))
                 return
             if body_lines is None and pop3.sendfile and conn.can_sendfile:
                 scanned = await asyncio.to_thread(_open_and_scan, self.store, ref)
