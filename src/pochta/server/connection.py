@@ -470,9 +470,10 @@ class Connection:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         """Queue ``data`` for sending (never blocks). Call ``drain`` to wait for buffer space.
-        After the connection is lost writes are dropped; ``drain`` reports the loss."""
+        After the connection is lost writes are dropped; ``drain`` reports the loss. A bytearray
+        is handed over, not copied: the transport may hold it, so never change it afterwards."""
         transport = self._stream.transport
         if self._stream.lost or transport is None or transport.is_closing():
             return
@@ -505,7 +506,7 @@ class Connection:
         if timed_out:
             raise expired
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, data: bytes | bytearray) -> None:
         """``write`` + ``drain``."""
         self.write(data)
         await self.drain()

@@ -96,11 +96,11 @@ class Session:
     resume: bool = False
     fast: bool = False  # the fast reader is installed (once in TRANSACTION)
 
-    def take_output(self) -> bytes:
-        """Everything due to the client, in order: ``out`` and then the core's output."""
-        self.out += self.core.data_to_send()
-        data = bytes(self.out)
-        self.out.clear()
+    def take_output(self) -> bytearray:
+        """Everything due to the client, in order: ``out`` and then the core's output. Handed
+        over, not copied: ``out`` starts afresh and the returned buffer is never changed again."""
+        data, self.out = self.out, bytearray()
+        data += self.core.data_to_send()
         return data
 
 
@@ -290,7 +290,11 @@ class Pop3Handler:
         if body_lines is not None:
             top = TopFilter(body_lines)
             text = top.feed(text) + top.flush()
-        out += stuff_whole(text)
+        if needs_stuffing(text, len(text)):
+            out += stuff_whole(text)
+        else:  # RFC 1939 §3: no line starts with ".", the text as it is (no copy made by stuffing)
+            out += text
+            out += terminator(not text or text[-1] == 0x0A)
         return True
 
     async def _retrieve_sendfile(
