@@ -126,3 +126,21 @@ async def test_idle_timer_counts_from_the_last_command(tmp_path: Path) -> None:
             assert line.startswith(b"-ERR [SYS/TEMP] Autologout")
         finally:
             client.close()
+
+
+async def test_line_trickled_after_login_meets_its_deadline(tmp_path: Path) -> None:
+    """One octet of a command line every 0.25 s, never its end: each piece is taken by the fast
+    reader, and still the line deadline (1 s) counts from the first octet, not from the last."""
+    async with pop3_server(tmp_path, pop3_settings(server={"line_timeout": 1.0})) as env:
+        client = await RawClient.login(env)
+        try:
+            goodbye = asyncio.ensure_future(client.reader.readline())
+            for octet in b"NOOP" + b" " * 12:  # 4 s of trickle, four times the deadline
+                if goodbye.done():
+                    break
+                client.writer.write(bytes([octet]))
+                await asyncio.sleep(0.25)
+            assert goodbye.done()
+            assert goodbye.result().startswith(b"-ERR [SYS/TEMP] Autologout")
+        finally:
+            client.close()

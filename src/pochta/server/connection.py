@@ -372,13 +372,15 @@ class Connection:
             stream.transport.resume_reading()
         self.bytes_in += len(data)
         self._received_at = self._loop.time()
-        self._line_since = None  # the reader interrupts the read if it holds an unfinished line
         try:
             reader(data)
         except Exception as exc:  # raised by the waiting read_some, in the session's task
             self._fast_error = exc
             return False
-        return not self._interrupted
+        if self._interrupted:
+            return False  # an unfinished line keeps the deadline it has (a trickle never resets it)
+        self._line_since = None  # every line answered
+        return True
 
     async def read_some(self, max_bytes: int = DEFAULT_READ_SIZE, *, line_open: bool = False) -> bytes:
         """Up to ``max_bytes`` received bytes; ``b''`` once the peer has closed its side.
