@@ -250,6 +250,9 @@ class MailStore(Protocol):
         """Adopts a finished temporary file (for example a streamed SMTP DATA spool), hashing it."""
 
     def open_blob(self, blob: BlobRef) -> BinaryIO: ...
+    def read_blob(self, blob: BlobRef) -> bytes:
+        """The blob's first ``blob.size`` octets (all of it) in one read on the calling thread: for
+        small blobs, which the page cache usually holds (POP3 RETR). NotFound when it is missing."""
 
     # Messages
     async def deliver(self, blob: BlobRef, parsed: ParsedMessage, targets: list[Target]) -> list[Placed]:

@@ -79,6 +79,7 @@ __all__ = [
     "test_quota_race_stores_exactly_what_fits",
     "test_quota_refusal_is_all_or_nothing_per_call",
     "test_quota_usage_counts_every_membership",
+    "test_read_blob_whole_and_missing",
     "test_read_directory_errors_propagate",
     "test_read_directory_is_one_snapshot",
     "test_read_directory_lookups",
