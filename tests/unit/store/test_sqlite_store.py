@@ -107,6 +107,19 @@ class SqliteBackdoor:
             """,
         )
 
+    async def drop_wire_forms(self, store: Store) -> None:
+        await asyncio.to_thread(_run_sql, store, "DELETE FROM message_wire")
+
+    async def wire_form_count(self, store: Store) -> int:
+        def count() -> int:
+            conn = _db(store)
+            try:
+                return int(conn.execute("SELECT count(*) FROM message_wire").fetchone()[0])
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(count)
+
     def blob_path(self, store: Store, sha256: str) -> Path:
         return _sqlite(store).blobs.path_for(sha256)
 
@@ -709,6 +722,7 @@ async def test_migration_0006_gives_queued_messages_ids(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
+            "DROP TABLE message_wire;"  # revision 0009
             "DROP TABLE mailbox_snapshots;"  # revision 0008
             + UNDO_0007
             + "DROP INDEX ix_queue_messages_qid; ALTER TABLE queue_messages DROP COLUMN qid;"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pochta.mail import flags as flagrules
 from pochta.mime import Envelope, ParsedMessage, envelope_from_json
@@ -29,7 +29,16 @@ from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 from pochta.mime.model import Part
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.fetch import FetchArgs, FetchAtt
-from pochta.proto.imap.responses import Body, Bye, Fetch, FetchValue, Raw, StreamedBody, flag_list
+from pochta.proto.imap.responses import (
+    Body,
+    Bye,
+    Fetch,
+    FetchValue,
+    Raw,
+    StreamedBody,
+    flag_list,
+    format_datetime,
+)
 from pochta.server.imap import sections
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session, SessionClosed
@@ -45,6 +54,10 @@ FLUSH_AT = 256 * 1024  # queued output that is written out before more is built
 _FAST_ITEMS = frozenset({"UID", "FLAGS"})  # what a syncing client asks of every message
 _PARSED_ITEMS = frozenset({"ENVELOPE", "BODYSTRUCTURE", "BODY", "BINARY", "BINARY.SIZE"})
 _SECTION_ITEMS = frozenset({"BINARY", "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
+# Items answered from the session's state and the wire forms kept at delivery (no section, no \Seen).
+_FORM_ITEMS = ("ENVELOPE", "BODY", "BODYSTRUCTURE")
+_STORED_ITEMS = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", *_FORM_ITEMS})
+STORED_CHUNK = 1024  # messages whose wire forms are read in one go (a few hundred octets each)
 
 
 def _has_section(att: FetchAtt) -> bool:
@@ -136,6 +149,13 @@ async def fetch(session: Session, command: Command) -> Tagged:
         atts.insert(0, FetchAtt("UID"))  # RFC 9051 §6.4.9: UID FETCH responses always carry UID
     if all(a.name in _FAST_ITEMS for a in atts):
         await _flags_only(session, selected, uids, [a.name for a in atts])
+        return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
+    if all(a.name in _STORED_ITEMS and a.section is None for a in atts):
+        # ENVELOPE, BODY, BODYSTRUCTURE as stored at delivery, beside what the session knows.
+        if await _stored_lines(session, selected, uids, [a.name for a in atts]):
+            return Tagged(
+                command.tag, Status.NO, "Some of the requested messages no longer exist", code="EXPUNGEISSUED"
+            )
         return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
     flagged_now = await _set_seen(session, selected, uids, atts)
     add_flags = bool(flagged_now) and not any(a.name == "FLAGS" for a in atts)
@@ -433,3 +453,84 @@ async def _stream(out: _Output, blob: _Blob, extent: sections.Extent, *, binary:
             data = data.replace(b"\x00", b"\x80")
         await out.add(data)
         position = end
+
+
+async def _stored_lines(
+    session: Session, selected: SelectedMailbox, uids: list[int], names: list[str]
+) -> bool:
+    """FETCH of items that need no blob and no parse tree: ENVELOPE, BODY and BODYSTRUCTURE as kept at
+    delivery (``store.wire_forms``, one read per chunk), UID, FLAGS, INTERNALDATE and RFC822.SIZE from
+    the session. Each chunk's lines are one formatting pass and one write. A message without stored
+    forms (kept before they were, or expunged elsewhere) is answered from its parse record as before.
+    Returns whether some message was left out because its content is gone."""
+    forms = [name for name in _FORM_ITEMS if name in names]
+    column = {name: 1 + i for i, name in enumerate(forms)}  # a form's index in a row (uid, form...)
+    # The line of one message: ``fmt % (seq, value, ...)``, the values in the order of ``names``.
+    fmt = b"* %%d FETCH (%s)\r\n" % b" ".join(
+        name.encode("ascii") + (b" %d" if name in ("UID", "RFC822.SIZE") else b" %s") for name in names
+    )
+    needs_entry = "INTERNALDATE" in names or "RFC822.SIZE" in names
+    flag_lists: dict[tuple[frozenset[str], bool], bytes] = {}
+    out = _Output(session)
+    missing = False
+    for start in range(0, len(uids), STORED_CHUNK):
+        chunk = uids[start : start + STORED_CHUNK]
+        rows = await _stored_rows(session, selected, chunk, forms)
+        lines: list[bytes] = []
+        for uid in chunk:
+            row = rows.get(uid) if forms else (uid,)
+            seq = selected.seq_of(uid)
+            entry = selected.entry(uid) if needs_entry else None
+            if row is None or seq is None:
+                missing = missing or row is None
+                continue
+            values: list[object] = [seq]
+            for name in names:
+                if name == "UID":
+                    values.append(uid)
+                elif name == "FLAGS":
+                    key = (selected.flags_of(uid), selected.is_recent(uid))
+                    flags = flag_lists.get(key)
+                    if flags is None:
+                        flags = flag_lists[key] = flag_list(selected.client_flags(uid))
+                    values.append(flags)
+                elif name == "INTERNALDATE":
+                    assert entry is not None
+                    values.append(b'"%s"' % format_datetime(entry.internal_date).encode("ascii"))
+                elif name == "RFC822.SIZE":
+                    assert entry is not None
+                    values.append(entry.size)
+                else:
+                    values.append(row[column[name]])
+            lines.append(fmt % tuple(values))
+        await out.add(b"".join(lines))
+    return missing
+
+
+async def _stored_rows(
+    session: Session, selected: SelectedMailbox, uids: list[int], forms: list[str]
+) -> dict[int, tuple[Any, ...]]:
+    """``uid -> (uid, form, ...)`` of the messages that can be answered (module docstring)."""
+    if not forms:
+        return {}
+    utf8 = session.utf8
+    live = [uid for uid in uids if not selected.is_expunged(uid)]
+    stored = await session.services.store.wire_forms(selected.mailbox_id, live, forms, utf8)
+    rows = {row[0]: row for row in stored}
+    lacking = [uid for uid in uids if (row := rows.get(uid)) is None or None in row]
+    if lacking:
+        # Kept before revision 0009 (until reconstruct), or expunged elsewhere: from the parse record.
+        whole = forms != ["ENVELOPE"]
+        for uid, record in (await _parsed(session, selected, lacking, whole)).items():
+            rows[uid] = (uid, *(_computed(record, name, utf8) for name in forms))
+        for uid in lacking:
+            if uid not in rows or None in rows[uid]:
+                rows.pop(uid, None)  # gone, with its blob: the caller answers NO [EXPUNGEISSUED]
+    return rows
+
+
+def _computed(record: _Record, name: str, utf8: bool) -> bytes:
+    if name == "ENVELOPE":
+        return envelope_bytes(record.envelope, utf8=utf8)
+    # RFC 9051 §7.5.2: BODY is the non-extensible form of BODYSTRUCTURE.
+    return bodystructure_bytes(record.root, name == "BODYSTRUCTURE", utf8=utf8)
