@@ -469,42 +469,47 @@ async def _stored_lines(
     fmt = b"* %%d FETCH (%s)\r\n" % b" ".join(
         name.encode("ascii") + (b" %d" if name in ("UID", "RFC822.SIZE") else b" %s") for name in names
     )
-    needs_entry = "INTERNALDATE" in names or "RFC822.SIZE" in names
-    flag_lists: dict[tuple[frozenset[str], bool], bytes] = {}
     out = _Output(session)
     missing = False
     for start in range(0, len(uids), STORED_CHUNK):
         chunk = uids[start : start + STORED_CHUNK]
         rows = await _stored_rows(session, selected, chunk, forms)
-        lines: list[bytes] = []
-        for uid in chunk:
-            row = rows.get(uid) if forms else (uid,)
-            seq = selected.seq_of(uid)
-            entry = selected.entry(uid) if needs_entry else None
-            if row is None or seq is None:
-                missing = missing or row is None
-                continue
-            values: list[object] = [seq]
-            for name in names:
-                if name == "UID":
-                    values.append(uid)
-                elif name == "FLAGS":
-                    key = (selected.flags_of(uid), selected.is_recent(uid))
-                    flags = flag_lists.get(key)
-                    if flags is None:
-                        flags = flag_lists[key] = flag_list(selected.client_flags(uid))
-                    values.append(flags)
-                elif name == "INTERNALDATE":
-                    assert entry is not None
-                    values.append(b'"%s"' % format_datetime(entry.internal_date).encode("ascii"))
-                elif name == "RFC822.SIZE":
-                    assert entry is not None
-                    values.append(entry.size)
-                else:
-                    values.append(row[column[name]])
-            lines.append(fmt % tuple(values))
-        await out.add(b"".join(lines))
+        answered = [uid for uid in chunk if uid in rows] if forms else chunk
+        missing = missing or len(answered) < len(chunk)
+        seqs = [selected.seq_of(uid) for uid in answered]  # resolve() returns numbered UIDs only
+        # One column per item, then one formatting pass over the lines.
+        columns = [_stored_column(selected, name, answered, rows, column) for name in names]
+        await out.add(b"".join(map(fmt.__mod__, zip(seqs, *columns, strict=True))))
     return missing
+
+
+def _stored_column(
+    selected: SelectedMailbox,
+    name: str,
+    uids: list[int],
+    rows: dict[int, tuple[Any, ...]],
+    column: dict[str, int],
+) -> list[Any]:
+    """The values of one item for these messages, as ``fmt`` in ``_stored_lines`` formats them."""
+    if name == "UID":
+        return uids
+    if name == "FLAGS":
+        encoded: dict[tuple[frozenset[str], bool], bytes] = {}
+        values = []
+        for uid in uids:
+            key = (selected.flags_of(uid), selected.is_recent(uid))
+            flags = encoded.get(key)
+            if flags is None:
+                flags = encoded[key] = flag_list(selected.client_flags(uid))
+            values.append(flags)
+        return values
+    if name == "INTERNALDATE":
+        dates = [selected.entry(uid) for uid in uids]
+        return [b'"%s"' % format_datetime(e.internal_date).encode("ascii") if e else b"NIL" for e in dates]
+    if name == "RFC822.SIZE":
+        return [e.size if e else 0 for e in map(selected.entry, uids)]
+    index = column[name]
+    return [rows[uid][index] for uid in uids]
 
 
 async def _stored_rows(
