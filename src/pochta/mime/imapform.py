@@ -202,11 +202,16 @@ def wire_forms(root: Part) -> WireForms:
     envelope = envelope_bytes(root.envelope)
     body = bodystructure_bytes(root, False)
     structure = bodystructure_bytes(root, True)
-    # RFC 6855 §3: with UTF8=ACCEPT, UTF-8 goes in quoted strings and parameters are not RFC 2231
-    # encoded; a form whose strings and parameters are all 7-bit is the same either way.
-    envelope_utf8 = envelope_bytes(root.envelope, utf8=True)
-    body_utf8 = bodystructure_bytes(root, False, utf8=True)
-    structure_utf8 = bodystructure_bytes(root, True, utf8=True)
+    # RFC 6855 §3: with UTF8=ACCEPT, UTF-8 goes in quoted strings and parameter values are not RFC
+    # 2231 encoded. Only a non-ASCII string (sent as a literal of 8-bit octets without UTF-8) or a
+    # non-ASCII parameter value (sent as ``utf-8''%XX``) makes a difference: the other forms are the
+    # same either way and are not written twice.
+    envelope_utf8 = envelope_bytes(root.envelope, utf8=True) if not envelope.isascii() else envelope
+    if structure.isascii() and b"utf-8''" not in structure:
+        body_utf8, structure_utf8 = body, structure
+    else:
+        body_utf8 = bodystructure_bytes(root, False, utf8=True)
+        structure_utf8 = bodystructure_bytes(root, True, utf8=True)
     return WireForms(
         envelope,
         body,
