@@ -1,7 +1,7 @@
 """FETCH ENVELOPE / BODYSTRUCTURE on a big INBOX: pochta before and after a change, and Dovecot, in turns.
 
     .venv/bin/python bench/fetch_envelope.py [--messages 20000] [--before SRC] [--rounds 3]
-                                             [--repeat 10] [--workers 1] [--no-dovecot] [--keep DIR]
+                                             [--repeat 30] [--workers 1] [--no-dovecot] [--keep DIR]
 
 One INBOX of ``--messages`` realistic messages (``workloads.realistic_mailbox``, the same as
 ``vs_dovecot.py --only big``) is filled into pochta through the store (in a child process, parsing
@@ -72,6 +72,18 @@ def tree_cpu(root: int) -> float:
         total += times.get(pid, 0.0)
         todo.extend(child for child, parent in parents.items() if parent == pid)
     return total
+
+
+def settle(target: Target, limit: float = 300.0) -> None:
+    """Wait until the server is quiet (less than 5 % of a core over a second): pochta's background
+    indexer catches up after ``reconstruct`` queued every message, which is not what is measured."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = tree_cpu(target.pid)
+        time.sleep(1.0)
+        if tree_cpu(target.pid) - before < 0.05:
+            return
+    print(f"  {target.name} still busy after {limit:.0f} s")
 
 
 def commands(count: int) -> dict[str, str]:
@@ -175,7 +187,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--before", type=Path, default=None, help="src directory of the code to compare with")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-dovecot", action="store_true")
     parser.add_argument("--keep", type=Path, default=None)
@@ -231,6 +243,8 @@ def main() -> None:
                 targets.append(Target("Dovecot sdbox", server.ports["imap"], server.pid))
             elif missing:
                 print(f"no Dovecot: {missing}")
+            for target in targets:
+                settle(target)
             for round_ in range(args.rounds):
                 for target in targets:
                     measure(target, wanted, args.repeat)

@@ -504,10 +504,9 @@ def _stored_column(
             values.append(flags)
         return values
     if name == "INTERNALDATE":
-        dates = [selected.entry(uid) for uid in uids]
-        return [b'"%s"' % format_datetime(e.internal_date).encode("ascii") if e else b"NIL" for e in dates]
+        return [b'"%s"' % format_datetime(date).encode("ascii") for date in selected.internal_dates(uids)]
     if name == "RFC822.SIZE":
-        return [e.size if e else 0 for e in map(selected.entry, uids)]
+        return selected.sizes(uids)
     index = column[name]
     return [rows[uid][index] for uid in uids]
 
