@@ -196,7 +196,8 @@ def main() -> None:
     if args.fill is not None:
         asyncio.run(fill_store(args.fill, args.messages))
         return
-    parent = args.keep or Path(tempfile.mkdtemp(prefix="pochta-fetch-envelope-"))
+    # A short name: Dovecot's UNIX sockets live under it (108 octets at most for their paths).
+    parent = args.keep or Path(tempfile.mkdtemp(prefix="pfe-"))
     parent.mkdir(parents=True, exist_ok=True)
     print(f"fetch_envelope.py {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}")
     print("2 cores SHARED by the client and the servers (and other users of this machine)")

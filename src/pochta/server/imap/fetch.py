@@ -1,10 +1,12 @@
 """FETCH and UID FETCH (RFC 9051 §6.4.5, §6.4.9, §7.5.2; RFC 3516 BINARY; RFC 3501 RFC822.*).
 
-Nothing is parsed here: ENVELOPE, BODYSTRUCTURE and the part offsets come from the parse cached at
-delivery (``store.cached``, DESIGN principle 4), FLAGS from the session, size and internal date from
-the mailbox view. Body sections (``sections.plan``) are streamed from the blob file in chunks, as
-literals whose length is known in advance, so a FETCH of large messages never holds one whole in
-memory; only HEADER.FIELDS subsets and BINARY decodings are built in memory.
+Nothing is parsed here (DESIGN principle 4): ENVELOPE, BODY and BODYSTRUCTURE are sent as their wire
+forms were stored at delivery (``store.wire_forms``; computed from the parse record for a message
+stored before they were kept), the part offsets of body sections come from the parse record
+(``store.cached``), FLAGS from the session, size and internal date from the mailbox view. Body
+sections (``sections.plan``) are streamed from the blob file in chunks, as literals whose length is
+known in advance, so a FETCH of large messages never holds one whole in memory; only HEADER.FIELDS
+subsets and BINARY decodings are built in memory.
 
 A non-PEEK body fetch sets \\Seen first (RFC 9051 §6.4.5), so the FLAGS of the same response show
 it; when FLAGS was not asked for, it is added for the messages whose flags changed (§6.4.5 SHOULD).
@@ -150,30 +152,21 @@ async def fetch(session: Session, command: Command) -> Tagged:
     if all(a.name in _FAST_ITEMS for a in atts):
         await _flags_only(session, selected, uids, [a.name for a in atts])
         return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
-    if all(a.name in _STORED_ITEMS and a.section is None for a in atts):
-        # ENVELOPE, BODY, BODYSTRUCTURE as stored at delivery, beside what the session knows.
-        if await _stored_lines(session, selected, uids, [a.name for a in atts]):
-            return Tagged(
-                command.tag, Status.NO, "Some of the requested messages no longer exist", code="EXPUNGEISSUED"
-            )
-        return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
+    incomplete = False
+    if not any(_has_section(a) for a in atts):
+        # Every item is one of _STORED_ITEMS: ENVELOPE, BODY, BODYSTRUCTURE as stored at delivery,
+        # the rest from the session; nothing sets \Seen.
+        incomplete = await _stored_lines(session, selected, uids, [a.name for a in atts])
+        return _done(command, incomplete)
     flagged_now = await _set_seen(session, selected, uids, atts)
     add_flags = bool(flagged_now) and not any(a.name == "FLAGS" for a in atts)
     needs_parse = any(_needs_parse(a) for a in atts)
     whole = any(_needs_tree(a) for a in atts)
     out = _Output(session)
-    incomplete = False
-    streaming = any(_has_section(a) for a in atts)
     add = flagged_now if add_flags else set()
     for start in range(0, len(uids), CACHE_CHUNK):
         chunk = uids[start : start + CACHE_CHUNK]
         parsed = await _parsed(session, selected, chunk, whole) if needs_parse else {}
-        if not streaming:
-            # Nothing to stream: the chunk's responses are built at once and written together.
-            lines, missing = _lines(session, selected, chunk, parsed, atts, add)
-            incomplete = incomplete or missing
-            await out.add(b"".join(lines))
-            continue
         answerable, missing = _answerable(selected, chunk, parsed, needs_parse)
         incomplete = incomplete or missing
         for seq, entry, cached in answerable:
@@ -184,6 +177,10 @@ async def fetch(session: Session, command: Command) -> Tagged:
                 return Tagged(command.tag, Status.NO, str(exc), code=exc.code)
             except NotFound:
                 incomplete = True
+    return _done(command, incomplete)
+
+
+def _done(command: Command, incomplete: bool) -> Tagged:
     if incomplete:
         # RFC 5530 §3: the client should NOOP and learn of the expunges.
         # The wording clients and test tools look for (Dovecot's): "no longer exist".
@@ -316,26 +313,6 @@ def _parse_again(session: Session, entries: list[MessageEntry]) -> dict[int, _Re
     return found
 
 
-def _lines(
-    session: Session,
-    selected: SelectedMailbox,
-    uids: list[int],
-    parsed: dict[int, _Record],
-    atts: list[FetchAtt],
-    add_flags: set[int],
-) -> tuple[list[bytes], bool]:
-    """The FETCH responses of items that need no blob (no body section), and whether some message
-    was left out because its record is gone (expunged meanwhile)."""
-    lines: list[bytes] = []
-    with_flags = [*atts, FetchAtt("FLAGS")]
-    answerable, missing = _answerable(selected, uids, parsed, any(_needs_parse(a) for a in atts))
-    for seq, entry, record in answerable:
-        wanted = with_flags if entry.uid in add_flags else atts
-        items = [_simple_item(session, selected, entry, record, att) for att in wanted]
-        lines.append(Fetch(seq, items).encode(session.ctx))
-    return lines, missing
-
-
 def _answerable(
     selected: SelectedMailbox, uids: list[int], parsed: dict[int, _Record], needs_parse: bool
 ) -> tuple[list[tuple[int, MessageEntry, _Record | None]], bool]:
@@ -463,6 +440,7 @@ async def _stored_lines(
     the session. Each chunk's lines are one formatting pass and one write. A message without stored
     forms (kept before they were, or expunged elsewhere) is answered from its parse record as before.
     Returns whether some message was left out because its content is gone."""
+    assert _STORED_ITEMS.issuperset(names)
     forms = [name for name in _FORM_ITEMS if name in names]
     column = {name: 1 + i for i, name in enumerate(forms)}  # a form's index in a row (uid, form...)
     # The line of one message: ``fmt % (seq, value, ...)``, the values in the order of ``names``.
