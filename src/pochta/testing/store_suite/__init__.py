@@ -15,7 +15,7 @@ The tests live in one module per concept (``directory``, ``mailboxes``, ``messag
 they share). This package star-imports every one of them, so each ``test_*`` defined in any lands
 here, and the binding's check that every suite test is listed in ``__all__`` keeps covering all of
 them.
-``maintenance``, ``queue``, ``search``; ``support`` holds the fixtures and helpers they share). This
+``maintenance``, ``queue``, ``search``, ``wire``; ``support`` holds the fixtures and helpers they share). This
 package star-imports every one of them, so each ``test_*`` defined in any lands here, and the
 binding's check that every suite test is listed in ``__all__`` keeps covering all of them.
 """
@@ -33,6 +33,7 @@ from pochta.testing.store_suite.queue import *
 from pochta.testing.store_suite.quota import *
 from pochta.testing.store_suite.search import *
 from pochta.testing.store_suite.support import *
+from pochta.testing.store_suite.wire import *
 
 __all__ = [
     "StoreBackdoor",
@@ -97,5 +98,6 @@ __all__ = [
     "test_unchanged_since",
     "test_update_account",
     "test_verify_detects_damage",
+    "test_wire_forms_kept_at_delivery",
     "test_write_errors_on_missing_mailbox",
 ]
