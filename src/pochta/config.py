@@ -425,7 +425,7 @@ class Pop3Settings(_Section):
         256 * 1024, ge=4096, description="Octets read from a message file at a time by RETR and TOP."
     )
     inline_read_max: int = Field(
-        64 * 1024,
+        128 * 1024,
         ge=0,
         description="RETR/TOP of a message up to this many octets reads it in one read on the session's "
         "own thread (a small file from the page cache costs less than a trip to a worker thread); "

@@ -8,6 +8,7 @@ import email
 import email.policy
 import re
 import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -16,6 +17,10 @@ import imapclient
 import pytest
 
 from imap_env import ALICE, PASSWORD, ImapEnv, exchange, fetch_items, imap_server, imap_settings, message
+from pochta.mime import parse_message
+from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
+from pochta.store.sqlite import DB_FILE_NAME
+from shared_dir import corpus_messages
 
 
 @pytest.fixture
@@ -306,3 +311,58 @@ async def test_envelope_and_search_see_the_recovered_address_parts(env: ImapEnv)
         'CC "alice@example.org"': [b"2"],
         'FROM "nobody-here"': [],
     }
+
+
+# What clients fetch with the envelope (Thunderbird, mutt), and the syncing forms.
+STORED_FETCHES = (
+    b"f1 FETCH 1:* (ENVELOPE BODY BODYSTRUCTURE)",
+    b"f2 UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE ENVELOPE)",
+    b"f3 FETCH 1:* (FLAGS ENVELOPE)",
+    b"f4 FETCH 1:* ALL",
+    b"f5 FETCH 1:* FULL",
+)
+
+
+async def test_wire_forms_kept_at_delivery_are_what_the_parse_record_gives(env: ImapEnv) -> None:
+    messages = corpus_messages()
+    assert len(messages) >= 50  # the shared corpus is there
+    for _, data in messages:
+        await env.deliver(data, flags=["\\Seen"] if len(data) % 2 else [])
+    info = await env.mailbox()
+    uids = await env.uids()
+    # Stored at delivery = computed from the parse, in both variants (RFC 6855: UTF-8 sessions differ).
+    for utf8 in (False, True):
+        stored = await env.store.wire_forms(info.id, uids, ["ENVELOPE", "BODY", "BODYSTRUCTURE"], utf8)
+        for (name, data), row in zip(messages, stored, strict=True):
+            root = parse_message(data, env.settings.mime).root
+            computed = (
+                envelope_bytes(root.envelope, utf8=utf8),
+                bodystructure_bytes(root, False, utf8=utf8),
+                bodystructure_bytes(root, True, utf8=utf8),
+            )
+            assert row[1:] == computed, name
+
+    def answers(enable: bytes) -> list[bytes]:
+        sock = session(env, enable=enable)
+        try:
+            return [joined(exchange(sock, line)) for line in STORED_FETCHES]
+        finally:
+            sock.close()
+
+    async def both() -> dict[bytes, list[bytes]]:
+        return {enable: await asyncio.to_thread(answers, enable) for enable in (b"", b"UTF8=ACCEPT")}
+
+    served = await both()
+    assert all(answer.endswith(b" OK FETCH completed\r\n") or b"OK UID FETCH" in answer
+               for answer in served[b""])  # fmt: skip
+    assert served[b""][0].count(b" FETCH (ENVELOPE (") == len(messages)
+    assert served[b""] != served[b"UTF8=ACCEPT"]  # 8-bit headers: literals without UTF-8
+    # A store from before the forms were kept: the same octets, computed from the parse records.
+    conn = sqlite3.connect(env.data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        # One row per stored message (single instance: the corpus holds one message twice).
+        assert conn.execute("DELETE FROM message_wire").rowcount == len({data for _, data in messages})
+    finally:
+        conn.close()
+    assert await env.store.wire_forms(info.id, uids[:1], ["ENVELOPE"], False) == [(uids[0], None)]
+    assert await both() == served

@@ -2,7 +2,9 @@
 
 A tiny line protocol stands in for the mail protocols: ``STARTTLS``, ``ECHO x``, ``SLOW seconds``
 (a command that runs inside ``busy_section``), ``INFO``, ``LOGIN`` (raises the idle timeout and
-ends the login phase), ``CRASH`` and ``QUIT``. A passed deadline is answered ``- timeout: why``.
+ends the login phase), ``FAST`` (from then on ``PING`` lines are answered by a fast reader in the
+socket callback, ``BOOM`` raises there), ``PING``, ``CRASH`` and ``QUIT``. A passed deadline is
+answered ``- timeout: why``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,22 @@ class LineHandler:
             f"+ hello secure={conn.is_secure} peer={conn.peer_ip} local={conn.local}\r\n".encode()
         )
         buffer = bytearray()
+        handed_over = [False]  # the fast reader interrupted the read: b"" is no end of stream
+
+        def fast(data: bytes) -> None:
+            buffer.extend(data)
+            while (newline := buffer.find(b"\n")) >= 0 and buffer[:newline].rstrip(b"\r") in (
+                b"PING",
+                b"BOOM",
+            ):
+                if buffer.startswith(b"BOOM"):
+                    raise RuntimeError("fast reader bug")
+                del buffer[: newline + 1]
+                conn.write(b"PONG fast\r\n")
+            if buffer:
+                handed_over[0] = True
+                conn.interrupt_read()
+
         while True:
             newline = buffer.find(b"\n")
             if newline < 0:
@@ -58,8 +76,9 @@ class LineHandler:
                 except DeadlineExpired as exc:
                     await conn.send(f"- timeout: {exc}\r\n".encode())
                     return
-                if not data:
+                if not data and not handed_over[0]:
                     return
+                handed_over[0] = False
                 buffer += data
                 continue
             line = bytes(buffer[:newline]).rstrip(b"\r")
@@ -82,6 +101,11 @@ class LineHandler:
                 conn.set_idle_timeout(30)
                 conn.end_login_phase()
                 await conn.send(b"+ logged in\r\n")
+            elif verb == b"FAST":
+                conn.set_fast_reader(fast)
+                await conn.send(b"+ fast\r\n")
+            elif verb == b"PING":
+                await conn.send(b"PONG loop\r\n")
             elif verb == b"CRASH":
                 raise RuntimeError("handler bug")
             elif verb == b"QUIT":
@@ -368,6 +392,27 @@ async def test_handler_crash_ends_only_that_session(start: StartServer, log: io.
     assert await other.command(b"ECHO alive") == b"alive\r\n"
     await client.close()
     await other.close()
+
+
+async def test_fast_reader_answers_in_the_callback_and_hands_over(
+    start: StartServer, log: io.StringIO
+) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0"}))
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    assert await client.command(b"FAST") == b"+ fast\r\n"
+    assert await client.command(b"PING") == b"PONG fast\r\n"
+    # What the fast reader cannot answer goes to the loop, in order, and the rest with it.
+    await client.send(b"PING\r\nECHO after\r\nPING\r\n")
+    assert [await client.line() for _ in range(3)] == [b"PONG fast\r\n", b"after\r\n", b"PONG loop\r\n"]
+    assert await client.command(b"PING") == b"PONG fast\r\n"
+    # An exception in the fast reader fails the session in its own task, as a handler's would.
+    await client.send(b"BOOM\r\n")
+    assert await client.rest() == b""
+    assert "error session failed" in log.getvalue()
+    assert "RuntimeError: fast reader bug" in log.getvalue()
+    assert "data_received() call failed" not in log.getvalue()
+    await client.close()
 
 
 async def test_half_closed_client_still_gets_its_replies(start: StartServer) -> None:

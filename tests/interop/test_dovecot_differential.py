@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
-import re
 import smtplib
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -31,15 +30,12 @@ import pytest
 
 from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
 from imap_env import ALICE, PASSWORD, ImapEnv, fetch_items, imap_server, imap_settings
-from shared_dir import shared_path
+from shared_dir import corpus_messages, shared_path
 
 pytestmark = pytest.mark.interop
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 SHARED_CORPUS = shared_path("corpus", "POCHTA_SHARED_CORPUS")
-LOCAL_CORPUS = REPO / "tests" / "corpus" / "mime"
 MAX_SECTIONS = 80  # per message: enough for every corpus message, bounded for a hostile one
 
 
@@ -50,16 +46,6 @@ def dovecot() -> Iterator[DovecotServer]:
         pytest.skip(missing)
     with dovecot_server(protocols=("imap", "lmtp"), password=PASSWORD) as server:
         yield server
-
-
-def corpus() -> list[tuple[str, bytes]]:
-    files = sorted(SHARED_CORPUS.glob("*/*.eml")) + sorted(LOCAL_CORPUS.glob("*.eml"))
-    out = []
-    for path in files:
-        name = str(path.relative_to(SHARED_CORPUS if path.is_relative_to(SHARED_CORPUS) else REPO))
-        # As an MTA relays them: lines end in CRLF (pochta refuses bare CR or LF over LMTP).
-        out.append((name, re.sub(rb"\r\n|\r|\n", b"\r\n", path.read_bytes())))
-    return out
 
 
 # -- fetching --------------------------------------------------------------------------------------
@@ -475,7 +461,7 @@ def run(env: ImapEnv, peer: DovecotServer, messages: list[tuple[str, bytes]]) ->
 
 
 async def test_fetch_answers_agree_with_dovecot(dovecot: DovecotServer, tmp_path: Path) -> None:
-    messages = corpus()
+    messages = corpus_messages()
     if not SHARED_CORPUS.is_dir():
         pytest.skip(f"the shared corpus is not at {SHARED_CORPUS}")
     settings = imap_settings(listeners={"lmtp": "127.0.0.1:0"})

@@ -12,6 +12,7 @@ Rendering walks the part tree with an explicit stack: nesting depth is input-con
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -175,3 +176,47 @@ def bodystructure_bytes(part: Part, extended: bool, *, utf8: bool = False) -> by
             out.append(b" %d" % item.lines)
         out.append(ext + b")")
     return b"".join(out)
+
+
+# Stored wire forms (DESIGN principle 4: computed once, at delivery, kept beside the parse record).
+# Bump WIRE_VERSION whenever what the functions above write changes: stored forms of another version
+# are then ignored (served from the parse record) until ``pochta reconstruct`` rebuilds them.
+WIRE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class WireForms:
+    """A message's ENVELOPE, BODY and BODYSTRUCTURE as a session without UTF-8 gets them, and as a
+    session with UTF8=ACCEPT or IMAP4rev2 enabled gets them where that differs (None: the same)."""
+
+    envelope: bytes
+    body: bytes
+    bodystructure: bytes
+    envelope_utf8: bytes | None = None
+    body_utf8: bytes | None = None
+    bodystructure_utf8: bytes | None = None
+
+
+def wire_forms(root: Part) -> WireForms:
+    """The stored forms of a message whose parse tree is ``root`` (``ParsedMessage.root``)."""
+    envelope = envelope_bytes(root.envelope)
+    body = bodystructure_bytes(root, False)
+    structure = bodystructure_bytes(root, True)
+    # RFC 6855 §3: with UTF8=ACCEPT, UTF-8 goes in quoted strings and parameter values are not RFC
+    # 2231 encoded. Only a non-ASCII string (sent as a literal of 8-bit octets without UTF-8) or a
+    # non-ASCII parameter value (sent as ``utf-8''%XX``) makes a difference: the other forms are the
+    # same either way and are not written twice.
+    envelope_utf8 = envelope_bytes(root.envelope, utf8=True) if not envelope.isascii() else envelope
+    if structure.isascii() and b"utf-8''" not in structure:
+        body_utf8, structure_utf8 = body, structure
+    else:
+        body_utf8 = bodystructure_bytes(root, False, utf8=True)
+        structure_utf8 = bodystructure_bytes(root, True, utf8=True)
+    return WireForms(
+        envelope,
+        body,
+        structure,
+        None if envelope_utf8 == envelope else envelope_utf8,
+        None if body_utf8 == body else body_utf8,
+        None if structure_utf8 == structure else structure_utf8,
+    )

@@ -125,6 +125,9 @@ class _Stream(asyncio.Protocol):
         self.read_waiter: asyncio.Future[bool] | None = None
         self.drain_waiters: list[asyncio.Future[bool]] = []
         self.closed: asyncio.Future[None] = self.loop.create_future()
+        # Offered each arrival before the waiting reader is woken (``Connection.set_fast_reader``);
+        # True: it answered everything, the reader goes on waiting.
+        self.on_data: Callable[[], bool] | None = None
         self._on_made = on_made
         self._pause_at_start = pause_at_start
 
@@ -142,6 +145,9 @@ class _Stream(asyncio.Protocol):
         if not self.reading_paused and len(self.buffer) > _READ_HIGH_WATER and self.transport is not None:
             self.reading_paused = True
             self.transport.pause_reading()
+        on_data = self.on_data
+        if on_data is not None and on_data():
+            return
         self.wake_reader(False)
 
     def eof_received(self) -> bool:
@@ -242,6 +248,9 @@ class Connection:
         self._received_at = now  # when read_some last returned data
         self._busy = 0
         self._shutdown_requested = False
+        self._fast_reader: Callable[[bytes], None] | None = None
+        self._fast_error: Exception | None = None
+        self._interrupted = False
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -325,6 +334,55 @@ class Connection:
 
     # -- reading ---------------------------------------------------------------------------------
 
+    def set_fast_reader(self, reader: Callable[[bytes], None] | None) -> None:
+        """Answer commands straight from the socket callback while the session waits between them.
+
+        While the session's loop waits in ``read_some`` (not in a ``busy_section``, no shutdown
+        requested, the peer reading what we write), each arrival is handed to ``reader`` at once,
+        in the event loop's callback, instead of waking the loop's task: a protocol answers cheap
+        commands there with ``write`` and no task switch. ``reader`` must not block; when it needs
+        the loop (anything that awaits) or leaves a line unfinished, it calls ``interrupt_read`` and
+        the waiting ``read_some`` returns ``b""`` (the protocol knows from its own state that this
+        is no end of stream). An exception in ``reader`` is raised by that ``read_some``. The bytes
+        count as received (idle timer, counters) as if ``read_some`` had returned them."""
+        self._fast_reader = reader
+        self._stream.on_data = None if reader is None else self._read_fast
+
+    def interrupt_read(self) -> None:
+        """From a fast reader: the waiting ``read_some`` returns (``b""`` if nothing new arrived)."""
+        self._interrupted = True
+        self._stream.wake_reader(False)
+
+    def _read_fast(self) -> bool:
+        stream, reader = self._stream, self._fast_reader
+        waiter = stream.read_waiter
+        if (
+            reader is None
+            or waiter is None
+            or waiter.done()
+            or self._busy
+            or self._shutdown_requested
+            or self._interrupted
+            or stream.write_paused
+        ):
+            return False
+        data = bytes(stream.buffer)
+        stream.buffer.clear()
+        if stream.reading_paused and stream.transport is not None:
+            stream.reading_paused = False
+            stream.transport.resume_reading()
+        self.bytes_in += len(data)
+        self._received_at = self._loop.time()
+        try:
+            reader(data)
+        except Exception as exc:  # raised by the waiting read_some, in the session's task
+            self._fast_error = exc
+            return False
+        if self._interrupted:
+            return False  # an unfinished line keeps the deadline it has (a trickle never resets it)
+        self._line_since = None  # every line answered
+        return True
+
     async def read_some(self, max_bytes: int = DEFAULT_READ_SIZE, *, line_open: bool = False) -> bytes:
         """Up to ``max_bytes`` received bytes; ``b''`` once the peer has closed its side.
 
@@ -338,10 +396,16 @@ class Connection:
             self._line_since = None
         elif self._line_since is None:
             self._line_since = self._received_at
+        since: float | None = None  # the idle time counts from here after a fast reader's arrival
         while True:
             if self._shutdown_requested and self._busy == 0:
                 raise ServerShutdown
+            if self._fast_error is not None:
+                error, self._fast_error = self._fast_error, None
+                self._interrupted = False
+                raise error
             if stream.buffer:
+                self._interrupted = False
                 data = bytes(stream.buffer[:max_bytes])
                 del stream.buffer[:max_bytes]
                 self.bytes_in += len(data)
@@ -351,9 +415,13 @@ class Connection:
                         stream.transport.resume_reading()
                 self._received_at = self._loop.time()
                 return data
+            if self._interrupted:
+                self._interrupted = False
+                return b""
             if stream.eof:
                 return b""
-            delay, expired = self._next_timeout(reading=True)
+            delay, expired = self._next_timeout(reading=True, since=since)
+            waited_from = self._received_at
             waiter: asyncio.Future[bool] = self._loop.create_future()
             stream.read_waiter = waiter
             timer = self._loop.call_later(delay, _wake_on_timeout, waiter)
@@ -363,13 +431,19 @@ class Connection:
                 timer.cancel()
                 stream.read_waiter = None
             if timed_out:
+                if self._received_at > waited_from:
+                    since = self._received_at  # a fast reader took data meanwhile: wait on
+                    continue
                 raise expired()
 
-    def _next_timeout(self, *, reading: bool) -> tuple[float, Callable[[], IdleTimeout]]:
-        """Seconds until the first of the idle timeout and the deadlines, and what makes the error
-        to raise then (made only if it happens: most reads end with data)."""
+    def _next_timeout(
+        self, *, reading: bool, since: float | None = None
+    ) -> tuple[float, Callable[[], IdleTimeout]]:
+        """Seconds until the first of the idle timeout (counted from ``since``, or now) and the
+        deadlines, and what makes the error to raise then (made only if it happens: most reads end
+        with data)."""
         now = self._loop.time()
-        delay = self._idle_timeout
+        delay = self._idle_timeout if since is None else since + self._idle_timeout - now
         expired: Callable[[], IdleTimeout] = partial(self._idle_expired, reading, self._idle_timeout)
         login = self._login_deadline
         if login is not None and login - now < delay:
@@ -408,9 +482,10 @@ class Connection:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         """Queue ``data`` for sending (never blocks). Call ``drain`` to wait for buffer space.
-        After the connection is lost writes are dropped; ``drain`` reports the loss."""
+        After the connection is lost writes are dropped; ``drain`` reports the loss. A bytearray
+        is handed over, not copied: the transport may hold it, so never change it afterwards."""
         transport = self._stream.transport
         if self._stream.lost or transport is None or transport.is_closing():
             return
@@ -443,10 +518,15 @@ class Connection:
         if timed_out:
             raise expired()
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, data: bytes | bytearray) -> None:
         """``write`` + ``drain``."""
         self.write(data)
         await self.drain()
+
+    @property
+    def writing_paused(self) -> bool:
+        """The peer lags: more than the high-water mark waits to be sent (``drain`` would wait)."""
+        return self._stream.write_paused
 
     @property
     def can_sendfile(self) -> bool:

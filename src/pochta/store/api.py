@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import BinaryIO, Literal, Protocol, TypeVar
+from typing import Any, BinaryIO, Literal, Protocol, TypeVar
 
 from pochta.mime import ParsedMessage
 from pochta.store.model import (
@@ -250,6 +250,9 @@ class MailStore(Protocol):
         """Adopts a finished temporary file (for example a streamed SMTP DATA spool), hashing it."""
 
     def open_blob(self, blob: BlobRef) -> BinaryIO: ...
+    def read_blob(self, blob: BlobRef) -> bytes:
+        """The blob's first ``blob.size`` octets (all of it) in one read on the calling thread: for
+        small blobs, which the page cache usually holds (POP3 RETR). NotFound when it is missing."""
 
     # Messages
     async def deliver(self, blob: BlobRef, parsed: ParsedMessage, targets: list[Target]) -> list[Placed]:
@@ -291,6 +294,14 @@ class MailStore(Protocol):
 
     async def expunge(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet: ...
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]: ...
+    async def wire_forms(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid], names: Sequence[str], utf8: bool
+    ) -> list[tuple[Any, ...]]:
+        """IMAP wire forms kept at delivery (``pochta.mime.imapform.wire_forms``): ``(uid, form, ...)``
+        for the UIDs that exist, in UID order, one octet string per item of ``names`` (ENVELOPE, BODY,
+        BODYSTRUCTURE) as a session with (``utf8``) or without UTF8=ACCEPT gets it; None where none is
+        kept for the message (the caller computes it from the parse record, ``cached``)."""
+
     async def search_text(
         self, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]
     ) -> set[Uid]:

@@ -168,6 +168,24 @@ messages = Table(
     sqlite_autoincrement=True,
 )
 
+# IMAP wire forms of each message (revision 0009, pochta.mime.imapform.wire_forms), written at
+# delivery beside the parse record so that FETCH ENVELOPE/BODY/BODYSTRUCTURE sends stored octets.
+# The *_utf8 columns are NULL where a UTF-8 session (RFC 6855) gets the same octets. A message without
+# a row here, or with a row of another ``version`` (imapform.WIRE_VERSION), is served from its parse
+# record; ``pochta reconstruct`` (re)writes the rows. A row goes with its message.
+message_wire = Table(
+    "message_wire",
+    metadata,
+    Column("message_id", Integer, primary_key=True),  # messages.id
+    Column("version", Integer, nullable=False),
+    Column("envelope", LargeBinary, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("bodystructure", LargeBinary, nullable=False),
+    Column("envelope_utf8", LargeBinary, nullable=True),
+    Column("body_utf8", LargeBinary, nullable=True),
+    Column("bodystructure_utf8", LargeBinary, nullable=True),
+)
+
 membership = Table(
     "membership",
     metadata,
@@ -325,7 +343,7 @@ search_queue = Table(
     Column("action", Integer, nullable=False, index=True),
 )
 
-# Revision 0011: one row whose ``version`` triggers (DDL in the migration) add 1 to with every change
+# Revision 0010: one row whose ``version`` triggers (DDL in the migration) add 1 to with every change
 # to domains, aliases, the delivery fields of accounts and mailbox names: a process keeps recipient
 # resolutions while it stays the same (pochta.delivery.resolve).
 directory_version = Table(

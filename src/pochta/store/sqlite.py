@@ -26,6 +26,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -41,6 +42,7 @@ from pochta.config import Settings
 if TYPE_CHECKING:
     from alembic.config import Config
 from pochta.mime import ParsedMessage
+from pochta.mime.imapform import wire_forms
 from pochta.store import sqlite_directory as directory
 from pochta.store import sqlite_mail as mail
 from pochta.store import sqlite_mailboxes as mailbox_tree
@@ -48,8 +50,9 @@ from pochta.store import sqlite_maintenance as maintenance
 from pochta.store import sqlite_queue as queue
 from pochta.store import sqlite_search as search
 from pochta.store import sqlite_views as views
+from pochta.store import sqlite_wire as wire
 from pochta.store.api import UNSET, DirectoryReader, FlagOp, NotFound, _Unset
-from pochta.store.blobs import BlobStore
+from pochta.store.blobs import BlobStore, is_blob_name
 from pochta.store.changes import LocalChangeFeed
 from pochta.store.locks import FileLock, FileLocks
 from pochta.store.model import (
@@ -147,7 +150,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0011"
+SCHEMA_HEAD = "0010"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -205,6 +208,7 @@ class SqliteStore:
         self._stamps = stamps  # shared with the writer: view_stamps
         self.settings = settings
         self.blobs = blobs
+        self._blob_root = str(blobs.root)
         self._writer = writer
         self._write_engine = write_engine
         self._read_engine = read_engine
@@ -503,6 +507,20 @@ class SqliteStore:
         except FileNotFoundError:
             raise NotFound(f"blob {blob.sha256} is missing") from None
 
+    def read_blob(self, blob: BlobRef) -> bytes:
+        # os.open/os.read on a str path: no pathlib joins, no buffered file object (RETR per message).
+        name = blob.sha256
+        if not is_blob_name(name):
+            raise ValueError(f"not a blob name: {name!r}")
+        try:
+            fd = os.open(f"{self._blob_root}/{name[:2]}/{name[2:4]}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NotFound(f"blob {name} is missing") from None
+        try:
+            return os.read(fd, blob.size)
+        finally:
+            os.close(fd)
+
     # Messages
 
     async def deliver(self, blob: BlobRef, parsed: ParsedMessage, targets: list[Target]) -> list[Placed]:
@@ -511,7 +529,9 @@ class SqliteStore:
             return []
 
         def prepare() -> mail.PreparedMessage:
-            return mail.PreparedMessage(blob, parsed.to_json(with_text=False), search.search_rows(parsed))
+            return mail.PreparedMessage(
+                blob, parsed.to_json(with_text=False), search.search_rows(parsed), wire_forms(parsed.root)
+            )
 
         # Serialising the parse results is CPU work, kept off the writer thread; off the loop too,
         # unless the message is small enough that the trip to a worker thread costs more.
@@ -683,6 +703,15 @@ class SqliteStore:
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]:
         uid_list = mail.normalize_uids(uids)
         return await self.run_read(lambda c: mail.cached(c, mailbox_id, uid_list))
+
+    async def wire_forms(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid], names: Sequence[str], utf8: bool
+    ) -> list[tuple[Any, ...]]:
+        uid_list = mail.normalize_uids(uids)
+        name_list = list(names)
+        return await self.run_read(
+            lambda c: wire.read_forms(driver_connection(c), mailbox_id, uid_list, name_list, utf8)
+        )
 
     async def search_text(
         self, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]

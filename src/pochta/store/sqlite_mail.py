@@ -41,7 +41,9 @@ from sqlalchemy import (
 )
 
 from pochta.mail.ops import over_quota
+from pochta.mime.imapform import WireForms
 from pochta.store import sqlite_search as search
+from pochta.store import sqlite_wire as wire
 from pochta.store.api import FlagOp, NotFound, QuotaExceeded
 from pochta.store.blobs import BlobStore
 from pochta.store.model import (
@@ -348,6 +350,7 @@ def release_messages(conn: Connection, counts: Counter[MessageId]) -> None:
         )
     if dead:
         search.forget_messages(driver_connection(conn), dead)
+        wire.forget_forms(driver_connection(conn), dead)
         conn.execute(_DELETE_MESSAGE, [{"b_id": mid} for mid in dead])
 
 
@@ -384,6 +387,7 @@ class PreparedMessage:
     blob: BlobRef
     parsed_json: bytes
     search: search.SearchRows
+    wire: WireForms  # ENVELOPE, BODY, BODYSTRUCTURE as sent (sqlite_wire)
 
 
 def upsert_message(conn: Connection, message: PreparedMessage, references: int) -> MessageId:
@@ -399,6 +403,7 @@ def upsert_message(conn: Connection, message: PreparedMessage, references: int) 
     inserted = raw.execute(_SQL_INSERT_MESSAGE, params).lastrowid
     assert inserted is not None
     search.add_message(raw, inserted, message.search)
+    wire.store_forms(raw, inserted, message.wire)
     return inserted
 
 

@@ -4,9 +4,9 @@ All three work beside a running server (from the CLI, in another process): reads
 snapshot, writes go through the writer in short transactions that other writers simply wait for.
 
 - ``reconstruct`` re-derives everything derived from the blobs and the membership rows: the parse
-  cache, search text and header values of each message (re-parsed from its blob), the full-text
-  index (emptied, every message queued for the background indexer), the seen/deleted bits of each
-  membership, message refcounts, mailbox counters and quota usage (Cyrus ``reconstruct`` and
+  cache, IMAP wire forms, search text and header values of each message (re-parsed from its blob),
+  the full-text index (emptied, every message queued for the background indexer), the seen/deleted
+  bits of each membership, message refcounts, mailbox counters and quota usage (Cyrus ``reconstruct`` and
   ``quota -f`` in one). Counters are recomputed in one transaction, so they are exact even while
   mail is being delivered.
 - ``verify`` changes nothing: missing, corrupt (hash mismatch) and unreferenced blobs, messages
@@ -27,8 +27,10 @@ from sqlalchemy import Connection, Row, bindparam, case, delete, func, insert, s
 
 from pochta.config import MimeSettings
 from pochta.mime import parse_message
+from pochta.mime.imapform import WireForms, wire_forms
 from pochta.store import sqlite_queue as queue
 from pochta.store import sqlite_search as search
+from pochta.store import sqlite_wire as wire
 from pochta.store.blobs import BlobStore
 from pochta.store.model import Change, ReconstructReport, VerifyReport
 from pochta.store.schema import (
@@ -56,6 +58,7 @@ class _CacheFix:
     size: int
     parsed_json: bytes
     search: search.SearchRows
+    wire: WireForms
 
 
 _SQL_HEADER_VALUES = (
@@ -63,7 +66,10 @@ _SQL_HEADER_VALUES = (
 )
 
 
-def _message_batch(conn: Connection, after: int) -> list[tuple[Row[Any], list[tuple[str, int, str]]]]:
+_Batch = list[tuple[Row[Any], list[tuple[str, int, str]], WireForms | None]]
+
+
+def _message_batch(conn: Connection, after: int) -> _Batch:
     rows = conn.execute(
         text(
             "SELECT m.id, m.sha256, m.size, m.parsed_json, m.parse_version, t.body, t.headers "
@@ -73,17 +79,20 @@ def _message_batch(conn: Connection, after: int) -> list[tuple[Row[Any], list[tu
         {"after": after, "limit": RECONSTRUCT_BATCH},
     ).all()
     raw = driver_connection(conn)
-    return [(row, [tuple(h) for h in raw.execute(_SQL_HEADER_VALUES, (row.id,))]) for row in rows]
+    return [
+        (row, [tuple(h) for h in raw.execute(_SQL_HEADER_VALUES, (row.id,))], wire.stored_forms(raw, row.id))
+        for row in rows
+    ]
 
 
 def _reparse(
     blobs: BlobStore,
     mime: MimeSettings,
-    rows: Sequence[tuple[Row[Any], list[tuple[str, int, str]]]],
+    rows: _Batch,
     report: ReconstructReport,
 ) -> list[_CacheFix]:
     fixes = []
-    for row, header_values in rows:
+    for row, header_values, stored_wire in rows:
         try:
             with blobs.open(row.sha256) as f:
                 data = f.read()
@@ -92,7 +101,13 @@ def _reparse(
             continue
         parsed = parse_message(data, mime)
         report.messages_reparsed += 1
-        fix = _CacheFix(row.id, len(data), parsed.to_json(with_text=False), search.search_rows(parsed))
+        fix = _CacheFix(
+            row.id,
+            len(data),
+            parsed.to_json(with_text=False),
+            search.search_rows(parsed),
+            wire_forms(parsed.root),
+        )
         if (
             bytes(row.parsed_json) != fix.parsed_json
             or row.size != fix.size
@@ -100,6 +115,7 @@ def _reparse(
             or row.body != fix.search.body
             or row.headers != fix.search.headers
             or sorted(header_values) != sorted(fix.search.header_values)
+            or stored_wire != fix.wire
         ):
             report.caches_changed += 1
             fixes.append(fix)
@@ -118,6 +134,7 @@ def _apply_fixes(conn: Connection, events: list[Change], fixes: Sequence[_CacheF
             continue
         # The index is rebuilt at the end of reconstruct (search.rebuild_index), from these rows.
         search.replace_message(driver_connection(conn), fix.message_id, fix.search)
+        wire.replace_forms(driver_connection(conn), fix.message_id, fix.wire)
 
 
 # The seen/deleted bits as the flags text says they should be (system flags are stored canonically).
@@ -169,6 +186,7 @@ def _recount(conn: Connection, apply: bool, report: ReconstructReport) -> None:
             conn.execute(delete(messages).where(messages.c.id.in_(ids)))
     if apply:
         search.forget_orphans(driver_connection(conn))
+        wire.forget_forms(driver_connection(conn), None)
 
     # Mailbox counters, UIDNEXT and HIGHESTMODSEQ (never lowered: they only have to stay ahead).
     stats = {

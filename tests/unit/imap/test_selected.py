@@ -306,6 +306,29 @@ def test_new_messages_give_exists() -> None:
     assert s.highestmodseq == 201
 
 
+def test_sizes_and_internal_dates_in_bulk_match_the_entries() -> None:
+    v = MailboxView.from_entries(
+        info(55),
+        [
+            MessageEntry(
+                uid, uid, NONE, 1, 100 + uid, datetime(2026, 1, uid, tzinfo=UTC), BlobRef(f"{uid:064x}", 1)
+            )
+            for uid in (3, 8, 20)
+        ],
+    )
+    s = SelectedMailbox(v, read_only=False, rev1=False)
+    later = MessageEntry(30, 30, NONE, 200, 77, WHEN, BlobRef("f" * 64, 77))
+    s.absorb(changes(200, [later], expunged=[8]))  # a message added, one expunged but still numbered
+    s.updates(allow_expunge=False, include_uid=False)
+    s.apply_own(changes(201, [entry(3, SEEN, 201)]))  # a flag change over the view
+    uids = [3, 8, 20, 30]
+    assert s.sizes(uids) == [103, 108, 120, 77]
+    assert s.internal_dates(uids) == [datetime(2026, 1, d, tzinfo=UTC) for d in (3, 8, 20)] + [WHEN]
+    entries = [s.entry(uid) for uid in uids]
+    assert s.sizes(uids) == [e.size for e in entries if e is not None]
+    assert s.internal_dates(uids) == [e.internal_date for e in entries if e is not None]
+
+
 def test_new_message_with_expunges_held_back_never_shrinks_exists() -> None:
     s = session([1, 2, 3, 4, 5])
     s.absorb(changes(200, [entry(6)], [2, 3]))

@@ -8,7 +8,7 @@ from mime_helpers import body, parse, read_imap
 
 from pochta.mime import Envelope, Part
 from pochta.mime.envelope import Address
-from pochta.mime.imapform import bodystructure_bytes, envelope_bytes, nstring, string
+from pochta.mime.imapform import bodystructure_bytes, envelope_bytes, nstring, string, wire_forms
 from pochta.proto.imap import wire
 from pochta.proto.imap.wire import MAX_QUOTED
 
@@ -209,3 +209,31 @@ def test_plain_strings_take_the_short_path_to_the_same_bytes() -> None:
         data = value.encode("utf-8").replace(b"\x00", b"")
         for utf8 in (False, True):
             assert string(value, utf8=utf8) == wire.string(data, utf8=utf8), value
+
+
+def test_wire_forms_keep_the_utf8_variants_only_where_they_differ() -> None:
+    ascii_message = parse(b"From: a@example.net\r\nSubject: plain\r\n\r\nhi\r\n")
+    forms = wire_forms(ascii_message.root)
+    assert forms.envelope == envelope_bytes(ascii_message.root.envelope)
+    assert forms.body == bodystructure_bytes(ascii_message.root, False)
+    assert forms.bodystructure == bodystructure_bytes(ascii_message.root, True)
+    assert (forms.envelope_utf8, forms.body_utf8, forms.bodystructure_utf8) == (None, None, None)
+
+    # An 8-bit subject: a literal without UTF-8, a quoted string with it (RFC 6855 §3).
+    subject = parse("From: a@example.net\r\nSubject: Grüße\r\n\r\nhi\r\n".encode())
+    forms = wire_forms(subject.root)
+    assert forms.envelope_utf8 == envelope_bytes(subject.root.envelope, utf8=True) != forms.envelope
+    assert b'"Gr\xc3\xbc\xc3\x9fe"' in forms.envelope_utf8
+    assert (forms.body_utf8, forms.bodystructure_utf8) == (None, None)
+
+    # A non-ASCII parameter with ASCII headers: RFC 2231 without UTF-8, the value as is with it.
+    attachment = parse(
+        b"From: a@example.net\r\nContent-Type: application/pdf\r\n"
+        b"Content-Disposition: attachment; filename*=utf-8''%C3%BCber.pdf\r\n\r\nx\r\n"
+    )
+    forms = wire_forms(attachment.root)
+    assert forms.envelope_utf8 is None
+    assert b'"FILENAME*" "utf-8\'\'%C3%BCber.pdf"' in forms.bodystructure
+    assert forms.bodystructure_utf8 == bodystructure_bytes(attachment.root, True, utf8=True)
+    assert b'"FILENAME" "\xc3\xbcber.pdf"' in forms.bodystructure_utf8
+    assert forms.body_utf8 is None  # BODY has no disposition

@@ -107,6 +107,19 @@ class SqliteBackdoor:
             """,
         )
 
+    async def drop_wire_forms(self, store: Store) -> None:
+        await asyncio.to_thread(_run_sql, store, "DELETE FROM message_wire")
+
+    async def wire_form_count(self, store: Store) -> int:
+        def count() -> int:
+            conn = _db(store)
+            try:
+                return int(conn.execute("SELECT count(*) FROM message_wire").fetchone()[0])
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(count)
+
     def blob_path(self, store: Store, sha256: str) -> Path:
         return _sqlite(store).blobs.path_for(sha256)
 
@@ -687,15 +700,15 @@ async def test_sessions_share_one_view_while_the_mailbox_is_unchanged(store_fact
     assert fresh.flags[0] == frozenset({"\\Seen"})
 
 
-# What revision 0007 added, taken out again by hand (as its downgrade does).
-def undo_0011(conn: sqlite3.Connection) -> str:
-    """SQL taking out what revision 0011 added: the directory version and its triggers."""
+def undo_0010(conn: sqlite3.Connection) -> str:
+    """SQL taking out what revision 0010 added: the directory version and its triggers."""
     triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name != ''")
     names = [name for (name,) in triggers if name.startswith("directory_version_")]
     assert len(names) == 12
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
+# What revision 0007 added, taken out again by hand (as its downgrade does).
 UNDO_0007 = (
     "DROP TABLE message_index; DROP TABLE search_queue; DROP TABLE message_header_values; "
     "DROP TABLE message_search_text; "
@@ -717,10 +730,9 @@ async def test_migration_0006_gives_queued_messages_ids(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            undo_0011(conn)
-            + "DROP TABLE mailbox_snapshots;"  # revision 0008
-            + UNDO_0007
-            + "DROP INDEX ix_queue_messages_qid; ALTER TABLE queue_messages DROP COLUMN qid;"
+            undo_0010(conn) + "DROP TABLE message_wire;"  # revision 0009
+            "DROP TABLE mailbox_snapshots;"  # revision 0008
+             + UNDO_0007 + "DROP INDEX ix_queue_messages_qid; ALTER TABLE queue_messages DROP COLUMN qid;"
             "UPDATE alembic_version SET version_num = '0005';"
         )
     finally:

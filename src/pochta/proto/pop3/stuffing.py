@@ -6,11 +6,18 @@ held whole in memory, and give the same bytes whatever the chunk boundaries are.
 
 from __future__ import annotations
 
-from typing import Protocol
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import mmap
 
 __all__ = ["DotStuffer", "TopFilter", "needs_stuffing", "stuff", "stuff_whole", "terminator"]
 
 _TERMINATOR = b".\r\n"
+# A line that begins with ".", after the first: the regular expression engine finds it several
+# times faster than bytes.find/replace with this two-octet needle (RFC 1939 §3 byte-stuffing).
+_DOT_LINE = re.compile(rb"\n\.")
 
 
 class DotStuffer:
@@ -43,16 +50,11 @@ class DotStuffer:
         return b"\r\n" + _TERMINATOR
 
 
-class _Searchable(Protocol):
-    def find(self, sub: bytes, start: int = ..., end: int = ...) -> int: ...
-    def __getitem__(self, index: int) -> int: ...
-
-
-def needs_stuffing(data: _Searchable, size: int) -> bool:
+def needs_stuffing(data: bytes | mmap.mmap, size: int) -> bool:
     """Whether any line of the first ``size`` octets of ``data`` (bytes, or a memory map of a
     message file) begins with "." (RFC 1939 §3). When none does, the stuffed text is the text
     itself and can be sent as it is (``sendfile``)."""
-    return size > 0 and (data[0] == 0x2E or data.find(b"\n.", 0, size) >= 0)
+    return size > 0 and (data[0] == 0x2E or _DOT_LINE.search(data, 0, size) is not None)
 
 
 def terminator(ends_with_line_end: bool) -> bytes:
@@ -63,6 +65,8 @@ def terminator(ends_with_line_end: bool) -> bytes:
 
 def stuff_whole(data: bytes) -> bytes:
     """A whole message, stuffed and terminated: what ``DotStuffer`` gives for it in one chunk."""
+    if not needs_stuffing(data, len(data)):
+        return data + terminator(not data or data[-1] == 0x0A)
     stuffer = DotStuffer()
     return stuffer.feed(data) + stuffer.end()
 

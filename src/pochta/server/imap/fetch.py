@@ -1,10 +1,12 @@
 """FETCH and UID FETCH (RFC 9051 §6.4.5, §6.4.9, §7.5.2; RFC 3516 BINARY; RFC 3501 RFC822.*).
 
-Nothing is parsed here: ENVELOPE, BODYSTRUCTURE and the part offsets come from the parse cached at
-delivery (``store.cached``, DESIGN principle 4), FLAGS from the session, size and internal date from
-the mailbox view. Body sections (``sections.plan``) are streamed from the blob file in chunks, as
-literals whose length is known in advance, so a FETCH of large messages never holds one whole in
-memory; only HEADER.FIELDS subsets and BINARY decodings are built in memory.
+Nothing is parsed here (DESIGN principle 4): ENVELOPE, BODY and BODYSTRUCTURE are sent as their wire
+forms were stored at delivery (``store.wire_forms``; computed from the parse record for a message
+stored before they were kept), the part offsets of body sections come from the parse record
+(``store.cached``), FLAGS from the session, size and internal date from the mailbox view. Body
+sections (``sections.plan``) are streamed from the blob file in chunks, as literals whose length is
+known in advance, so a FETCH of large messages never holds one whole in memory; only HEADER.FIELDS
+subsets and BINARY decodings are built in memory.
 
 A non-PEEK body fetch sets \\Seen first (RFC 9051 §6.4.5), so the FLAGS of the same response show
 it; when FLAGS was not asked for, it is added for the messages whose flags changed (§6.4.5 SHOULD).
@@ -29,7 +31,16 @@ from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 from pochta.mime.model import Part
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.fetch import FetchArgs, FetchAtt
-from pochta.proto.imap.responses import Body, Bye, Fetch, FetchValue, Raw, StreamedBody, flag_list
+from pochta.proto.imap.responses import (
+    Body,
+    Bye,
+    Fetch,
+    FetchValue,
+    Raw,
+    StreamedBody,
+    flag_list,
+    format_datetime,
+)
 from pochta.server.imap import sections
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session, SessionClosed
@@ -45,6 +56,10 @@ FLUSH_AT = 256 * 1024  # queued output that is written out before more is built
 _FAST_ITEMS = frozenset({"UID", "FLAGS"})  # what a syncing client asks of every message
 _PARSED_ITEMS = frozenset({"ENVELOPE", "BODYSTRUCTURE", "BODY", "BINARY", "BINARY.SIZE"})
 _SECTION_ITEMS = frozenset({"BINARY", "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
+# Items answered from the session's state and the wire forms kept at delivery (no section, no \Seen).
+_FORM_ITEMS = ("ENVELOPE", "BODY", "BODYSTRUCTURE")
+_STORED_ITEMS = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", *_FORM_ITEMS})
+STORED_CHUNK = 1024  # messages whose wire forms are read in one go (a few hundred octets each)
 
 
 def _has_section(att: FetchAtt) -> bool:
@@ -181,23 +196,21 @@ async def fetch(session: Session, command: Command) -> Tagged:
     if all(a.name in _FAST_ITEMS for a in atts):
         await _flags_only(session, selected, uids, [a.name for a in atts])
         return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
+    incomplete = False
+    if not any(_has_section(a) for a in atts):
+        # Every item is one of _STORED_ITEMS: ENVELOPE, BODY, BODYSTRUCTURE as stored at delivery,
+        # the rest from the session; nothing sets \Seen.
+        incomplete = await _stored_lines(session, selected, uids, [a.name for a in atts])
+        return _done(command, incomplete)
     flagged_now = await _set_seen(session, selected, uids, atts)
     add_flags = bool(flagged_now) and not any(a.name == "FLAGS" for a in atts)
     needs_parse = any(_needs_parse(a) for a in atts)
     whole = any(_needs_tree(a) for a in atts)
     out = _Output(session)
-    incomplete = False
-    streaming = any(_has_section(a) for a in atts)
     add = flagged_now if add_flags else set()
     for start in range(0, len(uids), CACHE_CHUNK):
         chunk = uids[start : start + CACHE_CHUNK]
         parsed = await _parsed(session, selected, chunk, whole) if needs_parse else {}
-        if not streaming:
-            # Nothing to stream: the chunk's responses are built at once and written together.
-            lines, missing = _lines(session, selected, chunk, parsed, atts, add)
-            incomplete = incomplete or missing
-            await out.add(b"".join(lines))
-            continue
         answerable, missing = _answerable(selected, chunk, parsed, needs_parse)
         incomplete = incomplete or missing
         for seq, entry, cached in answerable:
@@ -208,6 +221,10 @@ async def fetch(session: Session, command: Command) -> Tagged:
                 return Tagged(command.tag, Status.NO, str(exc), code=exc.code)
             except NotFound:
                 incomplete = True
+    return _done(command, incomplete)
+
+
+def _done(command: Command, incomplete: bool) -> Tagged:
     if incomplete:
         # RFC 5530 §3: the client should NOOP and learn of the expunges.
         # The wording clients and test tools look for (Dovecot's): "no longer exist".
@@ -340,26 +357,6 @@ def _parse_again(session: Session, entries: list[MessageEntry]) -> dict[int, _Re
     return found
 
 
-def _lines(
-    session: Session,
-    selected: SelectedMailbox,
-    uids: list[int],
-    parsed: dict[int, _Record],
-    atts: list[FetchAtt],
-    add_flags: set[int],
-) -> tuple[list[bytes], bool]:
-    """The FETCH responses of items that need no blob (no body section), and whether some message
-    was left out because its record is gone (expunged meanwhile)."""
-    lines: list[bytes] = []
-    with_flags = [*atts, FetchAtt("FLAGS")]
-    answerable, missing = _answerable(selected, uids, parsed, any(_needs_parse(a) for a in atts))
-    for seq, entry, record in answerable:
-        wanted = with_flags if entry.uid in add_flags else atts
-        items = [_simple_item(session, selected, entry, record, att) for att in wanted]
-        lines.append(Fetch(seq, items).encode(session.ctx))
-    return lines, missing
-
-
 def _answerable(
     selected: SelectedMailbox, uids: list[int], parsed: dict[int, _Record], needs_parse: bool
 ) -> tuple[list[tuple[int, MessageEntry, _Record | None]], bool]:
@@ -477,3 +474,89 @@ async def _stream(out: _Output, blob: _Blob, extent: sections.Extent, *, binary:
             data = data.replace(b"\x00", b"\x80")
         await out.add(data)
         position = end
+
+
+async def _stored_lines(
+    session: Session, selected: SelectedMailbox, uids: list[int], names: list[str]
+) -> bool:
+    """FETCH of items that need no blob and no parse tree: ENVELOPE, BODY and BODYSTRUCTURE as kept at
+    delivery (``store.wire_forms``, one read per chunk), UID, FLAGS, INTERNALDATE and RFC822.SIZE from
+    the session. Each chunk's lines are one formatting pass and one write. A message without stored
+    forms (kept before they were, or expunged elsewhere) is answered from its parse record as before.
+    Returns whether some message was left out because its content is gone."""
+    assert _STORED_ITEMS.issuperset(names)
+    forms = [name for name in _FORM_ITEMS if name in names]
+    column = {name: 1 + i for i, name in enumerate(forms)}  # a form's index in a row (uid, form...)
+    # The line of one message: ``fmt % (seq, value, ...)``, the values in the order of ``names``.
+    fmt = b"* %%d FETCH (%s)\r\n" % b" ".join(
+        name.encode("ascii") + (b" %d" if name in ("UID", "RFC822.SIZE") else b" %s") for name in names
+    )
+    out = _Output(session)
+    missing = False
+    for start in range(0, len(uids), STORED_CHUNK):
+        chunk = uids[start : start + STORED_CHUNK]
+        rows = await _stored_rows(session, selected, chunk, forms)
+        answered = [uid for uid in chunk if uid in rows] if forms else chunk
+        missing = missing or len(answered) < len(chunk)
+        seqs = [selected.seq_of(uid) for uid in answered]  # resolve() returns numbered UIDs only
+        # One column per item, then one formatting pass over the lines.
+        columns = [_stored_column(selected, name, answered, rows, column) for name in names]
+        await out.add(b"".join(map(fmt.__mod__, zip(seqs, *columns, strict=True))))
+    return missing
+
+
+def _stored_column(
+    selected: SelectedMailbox,
+    name: str,
+    uids: list[int],
+    rows: dict[int, tuple[Any, ...]],
+    column: dict[str, int],
+) -> list[Any]:
+    """The values of one item for these messages, as ``fmt`` in ``_stored_lines`` formats them."""
+    if name == "UID":
+        return uids
+    if name == "FLAGS":
+        encoded: dict[tuple[frozenset[str], bool], bytes] = {}
+        values = []
+        for uid in uids:
+            key = (selected.flags_of(uid), selected.is_recent(uid))
+            flags = encoded.get(key)
+            if flags is None:
+                flags = encoded[key] = flag_list(selected.client_flags(uid))
+            values.append(flags)
+        return values
+    if name == "INTERNALDATE":
+        return [b'"%s"' % format_datetime(date).encode("ascii") for date in selected.internal_dates(uids)]
+    if name == "RFC822.SIZE":
+        return selected.sizes(uids)
+    index = column[name]
+    return [rows[uid][index] for uid in uids]
+
+
+async def _stored_rows(
+    session: Session, selected: SelectedMailbox, uids: list[int], forms: list[str]
+) -> dict[int, tuple[Any, ...]]:
+    """``uid -> (uid, form, ...)`` of the messages that can be answered (module docstring)."""
+    if not forms:
+        return {}
+    utf8 = session.utf8
+    live = [uid for uid in uids if not selected.is_expunged(uid)]
+    stored = await session.services.store.wire_forms(selected.mailbox_id, live, forms, utf8)
+    rows = {row[0]: row for row in stored}
+    lacking = [uid for uid in uids if (row := rows.get(uid)) is None or None in row]
+    if lacking:
+        # Kept before revision 0009 (until reconstruct), or expunged elsewhere: from the parse record.
+        whole = forms != ["ENVELOPE"]
+        for uid, record in (await _parsed(session, selected, lacking, whole)).items():
+            rows[uid] = (uid, *(_computed(record, name, utf8) for name in forms))
+        for uid in lacking:
+            if uid not in rows or None in rows[uid]:
+                rows.pop(uid, None)  # gone, with its blob: the caller answers NO [EXPUNGEISSUED]
+    return rows
+
+
+def _computed(record: _Record, name: str, utf8: bool) -> bytes:
+    if name == "ENVELOPE":
+        return envelope_bytes(record.envelope, utf8=utf8)
+    # RFC 9051 §7.5.2: BODY is the non-extensible form of BODYSTRUCTURE.
+    return bodystructure_bytes(record.root, name == "BODYSTRUCTURE", utf8=utf8)

@@ -73,6 +73,7 @@ import weakref
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 
 from pochta.mail import flags as flagrules
 from pochta.mail.flags import RECENT, flag_key
@@ -211,6 +212,25 @@ class SelectedMailbox:
             return added
         position = self._view.position(uid)
         return self._view.entry(position) if position is not None else None
+
+    def sizes(self, uids: Iterable[int]) -> list[int]:
+        """RFC822.SIZE of each of these messages of the numbering, read from the view's column
+        (``entry`` builds a whole record per message)."""
+        view, added = self._view, self._added
+        return [
+            entry.size if (entry := added.get(uid)) is not None else view.sizes[self._base_position(uid)]
+            for uid in uids
+        ]
+
+    def internal_dates(self, uids: Iterable[int]) -> list[datetime]:
+        """INTERNALDATE of each of these messages of the numbering, from the view's column."""
+        view, added = self._view, self._added
+        return [
+            entry.internal_date
+            if (entry := added.get(uid)) is not None
+            else view.internal_date(self._base_position(uid))
+            for uid in uids
+        ]
 
     def is_expunged(self, uid: int) -> bool:
         """Expunged in the store, still numbered here (RFC 9051 §7.5.1: EXPUNGE not sent yet)."""

@@ -33,6 +33,7 @@ from pochta.proto.pop3 import (
     Retrieve,
     SaslResponse,
     StartTls,
+    State,
     TopFilter,
     needs_stuffing,
     stuff_whole,
@@ -56,12 +57,6 @@ def _open_and_read(store: Store, ref: BlobRef, size: int) -> tuple[BinaryIO, byt
     except BaseException:
         blob.close()
         raise
-
-
-def _read_whole(store: Store, ref: BlobRef) -> bytes:
-    """A small message in one read (on the loop thread: see ``Pop3Settings.inline_read_max``)."""
-    with store.open_blob(ref) as blob:
-        return blob.read(ref.size)
 
 
 def _open_and_scan(store: Store, ref: BlobRef) -> tuple[BinaryIO, bool, bool] | None:
@@ -95,12 +90,17 @@ class Session:
     # Replies of the current batch of (pipelined) commands not yet written, in order: the core's
     # output so far and message texts read in one piece.
     out: bytearray = dataclasses.field(default_factory=bytearray)
+    # The fast reader (``_receive_fast``) handed over to the loop: the event it could not answer
+    # without awaiting (answered first), and that the loop's read returning b"" is no end of stream.
+    parked: Event | None = None
+    resume: bool = False
+    fast: bool = False  # the fast reader is installed (once in TRANSACTION)
 
-    def take_output(self) -> bytes:
-        """Everything due to the client, in order: ``out`` and then the core's output."""
-        self.out += self.core.data_to_send()
-        data = bytes(self.out)
-        self.out.clear()
+    def take_output(self) -> bytearray:
+        """Everything due to the client, in order: ``out`` and then the core's output. Handed
+        over, not copied: ``out`` starts afresh and the returned buffer is never changed again."""
+        data, self.out = self.out, bytearray()
+        data += self.core.data_to_send()
         return data
 
 
@@ -156,6 +156,7 @@ class Pop3Handler:
             with contextlib.suppress(OSError):
                 await conn.send(goodbye)
         finally:
+            conn.set_fast_reader(None)
             if session.locked is not None:
                 await self.locks.release(*session.locked)
 
@@ -171,18 +172,51 @@ class Pop3Handler:
         conn, core = session.conn, session.core
         while True:
             data = await conn.read_some(line_open=core.line_open)
-            if not data:
+            if data:
+                core.receive_data(data)
+            elif not session.resume:
                 return  # dropped: RFC 1939 §6, nothing changes without QUIT
-            core.receive_data(data)
+            session.resume = False
             with conn.busy_section():
-                while (event := core.next_event()) is not None:
+                event, session.parked = session.parked, None
+                if event is None:
+                    event = core.next_event()
+                while event is not None:
                     if isinstance(event, Close):
                         await conn.send(session.take_output())
                         conn.log.info("pop3 close", reason=event.reason)
                         return
                     await self._handle(session, event)
+                    event = core.next_event()
                 # RFC 2449 §6.6 PIPELINING: replies to a batch of commands go out together.
                 await conn.send(session.take_output())
+            if not session.fast and core.state is State.TRANSACTION:
+                session.fast = True
+                conn.set_fast_reader(lambda data: self._receive_fast(session, data))
+
+    def _receive_fast(self, session: Session, data: bytes) -> None:
+        """Commands that arrive while the loop waits, answered in the socket callback (see
+        ``Connection.set_fast_reader``): everything but RETR/TOP is answered by the core alone, and
+        a RETR/TOP of a message up to ``inline_read_max`` needs one read. The first event that
+        needs more is parked for the loop, which is woken for it."""
+        conn, core = session.conn, session.core
+        core.receive_data(data)
+        chunk_size = self.settings.pop3.chunk_size
+        while not conn.writing_paused:
+            event = core.next_event()
+            if event is None:
+                break
+            if not (isinstance(event, Retrieve) and self._retrieve_inline(session, event)):
+                session.parked = event
+                break
+            if len(session.out) >= chunk_size:
+                conn.write(session.take_output())
+        conn.write(session.take_output())
+        if session.parked is not None or core.line_open or conn.writing_paused:
+            # The loop takes over: the parked event, the unfinished line (its deadline), or the
+            # rest of a pipelined batch once the peer has read (drain).
+            session.resume = True
+            conn.interrupt_read()
 
     async def _handle(self, session: Session, event: Event) -> None:
         match event:
@@ -208,13 +242,14 @@ class Pop3Handler:
         a worker thread. All three give the same octets."""
         conn, maildrop = session.conn, session.maildrop
         assert maildrop is not None
-        ref = maildrop.blob(index)
         pop3 = self.settings.pop3
+        if self._retrieve_inline(session, Retrieve(index, body_lines)):
+            if len(session.out) >= pop3.chunk_size:
+                # A long pipelined batch: write what has gathered, and wait if the client lags.
+                await conn.send(session.take_output())
+            return
+        ref = maildrop.blob(index)
         try:
-            if ref.size <= pop3.inline_read_max:
-                # A page-cache read of a few KiB costs less than the trip to a worker thread.
-                await self._retrieve_whole(session, index, body_lines, _read_whole(self.store, ref))
-                return
             if body_lines is None and pop3.sendfile and conn.can_sendfile:
                 scanned = await asyncio.to_thread(_open_and_scan, self.store, ref)
                 if scanned is not None and not scanned[1]:
@@ -233,19 +268,34 @@ class Pop3Handler:
         with blob:
             await self._retrieve_chunks(session, index, body_lines, blob, chunk, ref.size - len(chunk))
 
-    async def _retrieve_whole(
-        self, session: Session, index: int, body_lines: int | None, text: bytes
-    ) -> None:
-        session.core.retrieve_begin(index, body_lines)
+    def _retrieve_inline(self, session: Session, event: Retrieve) -> bool:
+        """A message up to ``inline_read_max``: read in one read on this thread (a page-cache read
+        of a few KiB costs less than the trip to a worker thread) and added to ``session.out``
+        with its "+OK" and terminator. False (nothing done) for a larger one."""
+        maildrop, core = session.maildrop, session.core
+        assert maildrop is not None
+        index, body_lines = event.index, event.body_lines
+        ref = maildrop.blob(index)
+        if ref.size > self.settings.pop3.inline_read_max:
+            return False
+        try:
+            text = self.store.read_blob(ref)
+        except (OSError, StoreError) as exc:  # StoreError: NotFound, the blob is missing
+            session.conn.log.error("pop3 blob unreadable", error=str(exc), uid=maildrop.uid(index))
+            core.retrieve_failed("Message cannot be read now")
+            return True
+        core.retrieve_begin(index, body_lines)
         out = session.out
-        out += session.core.data_to_send()
+        out += core.data_to_send()
         if body_lines is not None:
             top = TopFilter(body_lines)
             text = top.feed(text) + top.flush()
-        out += stuff_whole(text)
-        if len(out) >= self.settings.pop3.chunk_size:
-            # A long pipelined batch: write what has gathered, and wait if the client lags.
-            await session.conn.send(session.take_output())
+        if needs_stuffing(text, len(text)):
+            out += stuff_whole(text)
+        else:  # RFC 1939 §3: no line starts with ".", the text as it is (no copy made by stuffing)
+            out += text
+            out += terminator(not text or text[-1] == 0x0A)
+        return True
 
     async def _retrieve_sendfile(
         self, session: Session, index: int, blob: BinaryIO, size: int, line_end: bool

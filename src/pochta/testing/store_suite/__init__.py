@@ -15,7 +15,7 @@ The tests live in one module per concept (``directory``, ``mailboxes``, ``messag
 they share). This package star-imports every one of them, so each ``test_*`` defined in any lands
 here, and the binding's check that every suite test is listed in ``__all__`` keeps covering all of
 them.
-``maintenance``, ``queue``, ``search``; ``support`` holds the fixtures and helpers they share). This
+``maintenance``, ``queue``, ``search``, ``wire``; ``support`` holds the fixtures and helpers they share). This
 package star-imports every one of them, so each ``test_*`` defined in any lands here, and the
 binding's check that every suite test is listed in ``__all__`` keeps covering all of them.
 """
@@ -33,6 +33,7 @@ from pochta.testing.store_suite.queue import *
 from pochta.testing.store_suite.quota import *
 from pochta.testing.store_suite.search import *
 from pochta.testing.store_suite.support import *
+from pochta.testing.store_suite.wire import *
 
 __all__ = [
     "StoreBackdoor",
@@ -79,6 +80,7 @@ __all__ = [
     "test_quota_race_stores_exactly_what_fits",
     "test_quota_refusal_is_all_or_nothing_per_call",
     "test_quota_usage_counts_every_membership",
+    "test_read_blob_whole_and_missing",
     "test_read_directory_errors_propagate",
     "test_read_directory_is_one_snapshot",
     "test_read_directory_lookups",
@@ -96,5 +98,6 @@ __all__ = [
     "test_unchanged_since",
     "test_update_account",
     "test_verify_detects_damage",
+    "test_wire_forms_kept_at_delivery",
     "test_write_errors_on_missing_mailbox",
 ]

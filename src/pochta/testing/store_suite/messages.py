@@ -449,6 +449,18 @@ async def test_open_blob_and_put_blob_file(store: Store, tmp_path: Path) -> None
         store.open_blob(BlobRef("f" * 64, 1))
 
 
+async def test_read_blob_whole_and_missing(store: Store) -> None:
+    data = make_message("read") * 50
+    blob = await store.put_blob(data)
+    assert store.read_blob(blob) == data
+    # At most the recorded size: a ref that records fewer octets gets only those.
+    assert store.read_blob(BlobRef(blob.sha256, 10)) == data[:10]
+    with pytest.raises(NotFound):
+        store.read_blob(BlobRef("e" * 64, 1))
+    with pytest.raises(ValueError, match="not a blob name"):
+        store.read_blob(BlobRef("../" + "e" * 61, 1))
+
+
 # Change feed
 
 

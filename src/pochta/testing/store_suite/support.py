@@ -33,6 +33,12 @@ class StoreBackdoor(Protocol):
     async def scramble_caches(self, store: Store) -> None:
         """Replace every message's parse cache and search text with garbage (or remove it)."""
 
+    async def drop_wire_forms(self, store: Store) -> None:
+        """Remove every message's kept IMAP wire forms (as a store from before they were kept)."""
+
+    async def wire_form_count(self, store: Store) -> int:
+        """How many messages have kept IMAP wire forms (whether or not their message still exists)."""
+
     def blob_path(self, store: Store, sha256: str) -> Path:
         """The file holding a blob."""
 

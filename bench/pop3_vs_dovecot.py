@@ -1,0 +1,153 @@
+"""The ``vs_dovecot.py`` POP3 row, quicker and with server CPU: pochta (this tree and optionally an
+older one) and Dovecot maildir in turns, the same poplib download of one maildrop each round.
+
+    .venv/bin/python bench/pop3_vs_dovecot.py [--runs 5] [--messages 2000] [--workers 2]
+                                              [--base OLD_TREE/src] [--profile SECONDS]
+
+Every server gets the same ``realistic_mailbox`` over LMTP (not timed); then each round downloads it
+from every server in turn with ``workloads.pop3_download`` (USER/PASS, LIST, RETR of every message,
+QUIT). Printed per server: msgs/s (median and range) and the server's CPU per message (user +
+system summed over the server's processes: pochta's supervisor and workers; Dovecot's master and
+every child, including the pop3 processes it has reaped), which moves far less with the machine's
+load than the rate. ``--base DIR`` runs a second pochta from another tree's ``src`` (put first on
+PYTHONPATH), e.g. main's, for a before/after in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+
+from vs_dovecot import POP_USER, dovecot_peer, pochta_server, serve_args  # noqa: E402
+from workloads import deliver, pop3_download, realistic_mailbox  # noqa: E402
+
+PASSWORD = "bench password 1"  # vs_dovecot's
+
+
+def _ticks(pid: int, children: bool) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    # utime, stime (and cutime, cstime: reaped children) in clock ticks
+    return sum(int(fields[i]) for i in ((11, 12, 13, 14) if children else (11, 12)))
+
+
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(parents.get(current, []))
+    return found
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and its live descendants, and of the children they reaped."""
+    return sum(_ticks(p, children=True) for p in _descendants(pid)) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Series:
+    name: str
+    pid: int
+    port: int
+    rates: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # us per message
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--base", type=Path, default=None, help="another tree's src, run as a second pochta")
+    parser.add_argument("--no-dovecot", action="store_true")
+    args = parser.parse_args()
+    parent = Path(tempfile.mkdtemp(prefix="pochta-pop3-vs-"))
+    parent.chmod(0o755)
+    messages = realistic_mailbox(args.messages, POP_USER, seed=2)
+    print(f"{len(messages)} messages, {sum(map(len, messages)) / 2**20:.1f} MB; load {os.getloadavg()}")
+    series: list[Series] = []
+    try:
+        with ExitStack() as stack:
+            workers = serve_args(args.workers)
+            listeners = ["lmtp", "pop3"]
+            trees: list[tuple[str, Path | None]] = [("pochta", None)]
+            if args.base is not None:
+                trees.append(("pochta base", args.base.resolve()))
+            for name, src in trees:
+                saved = os.environ.get("PYTHONPATH")
+                if src is not None:
+                    os.environ["PYTHONPATH"] = str(src)
+                try:
+                    target = stack.enter_context(pochta_server(parent, listeners, [POP_USER], workers))
+                finally:
+                    if saved is None:
+                        os.environ.pop("PYTHONPATH", None)
+                    else:
+                        os.environ["PYTHONPATH"] = saved
+                series.append(Series(name, target.pid, target.ports["pop3"]))
+                filled = deliver(target.ports["lmtp"], messages, [POP_USER], 10)
+                print(f"filled {name} (pid {target.pid}): {filled.accepted}, errors {len(filled.errors)}")
+            if not args.no_dovecot:
+                peer = stack.enter_context(dovecot_peer(parent, ["pop3", "lmtp"], "maildir", False))
+                series.append(Series(peer.name, peer.pid, peer.ports["pop3"]))
+                filled = deliver(peer.ports["lmtp"], messages, [POP_USER], 10)
+                print(f"filled {peer.name} (pid {peer.pid}): {filled.accepted}, errors {len(filled.errors)}")
+            measure: Callable[[Series], None]
+
+            def measure(one: Series) -> None:
+                before = tree_cpu(one.pid)
+                listed, _, seconds = pop3_download(one.port, POP_USER, PASSWORD)
+                used = tree_cpu(one.pid) - before
+                one.rates.append(listed / seconds)
+                one.cpu.append(used / listed * 1e6)
+                print(
+                    f"  {one.name:16} {listed / seconds:8.0f} msgs/s {used / listed * 1e6:6.0f} us/msg"
+                    f"  load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+
+            for _ in range(args.runs):
+                for one in series:
+                    measure(one)
+        print("| server | msgs/s median | range | server CPU us/msg median |")
+        print("|---|---:|---:|---:|")
+        for one in series:
+            print(
+                f"| {one.name} | {statistics.median(one.rates):,.0f} | {min(one.rates):,.0f}-"
+                f"{max(one.rates):,.0f} | {statistics.median(one.cpu):.0f} |"
+            )
+        if len(series) > 1 and not args.no_dovecot:
+            peer_rate = statistics.median(series[-1].rates)
+            for one in series[:-1]:
+                print(f"ratio {one.name} / {series[-1].name}: {statistics.median(one.rates) / peer_rate:.2f}")
+        print(f"load at end {os.getloadavg()}")
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Conformance tests for the IMAP wire forms kept at delivery (``Store.wire_forms``)."""
+
+from __future__ import annotations
+
+from pochta.mime import parse_message
+from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
+from pochta.store.api import Store
+from pochta.testing.store_suite.support import MIME, StoreBackdoor, deliver, mailbox, make_account
+
+# 8-bit and RFC 2047 header values, a non-ASCII RFC 2231 filename: the UTF-8 forms differ (RFC 6855).
+EIGHT_BIT = (
+    "From: =?utf-8?q?J=C3=B6rg?= <joerg@example.net>\r\nTo: Zoë <zoe@example.org>\r\n"
+    "Subject: Grüße aus Köln\r\nDate: Mon, 04 May 2026 10:00:00 +0000\r\nMessage-ID: <8bit@example.net>\r\n"
+    'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+    "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nbody\r\n--b\r\n"
+    "Content-Type: application/pdf\r\nContent-Disposition: attachment; filename*=utf-8''%C3%BCber.pdf\r\n"
+    "Content-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--b--\r\n"
+).encode()
+NAMES = ("ENVELOPE", "BODY", "BODYSTRUCTURE")
+
+
+def computed(data: bytes, utf8: bool) -> tuple[bytes, bytes, bytes]:
+    root = parse_message(data, MIME).root
+    return (
+        envelope_bytes(root.envelope, utf8=utf8),
+        bodystructure_bytes(root, False, utf8=utf8),
+        bodystructure_bytes(root, True, utf8=utf8),
+    )
+
+
+async def test_wire_forms_kept_at_delivery(store: Store, backdoor: StoreBackdoor) -> None:
+    inbox = await mailbox(store, await make_account(store))
+    plain = b"From: a@example.net\r\nSubject: plain\r\n\r\nhello\r\n"
+    first = (await deliver(store, plain, inbox.id))[0].uid
+    second = (await deliver(store, EIGHT_BIT, inbox.id))[0].uid
+    want = {
+        utf8: [(first, *computed(plain, utf8)), (second, *computed(EIGHT_BIT, utf8))]
+        for utf8 in (False, True)
+    }
+    assert want[False][1] != want[True][1]  # the variants differ for this message
+    for utf8 in (False, True):
+        assert await store.wire_forms(inbox.id, [second, 404, first], NAMES, utf8) == want[utf8]
+    # Any subset, in the order asked.
+    assert await store.wire_forms(inbox.id, [second], ["BODYSTRUCTURE", "ENVELOPE"], True) == [
+        (second, want[True][1][3], want[True][1][1])
+    ]
+
+    # Kept before they were (or by a version whose forms differ): None, the caller computes them;
+    # reconstruct writes them again.
+    await backdoor.drop_wire_forms(store)
+    assert await store.wire_forms(inbox.id, [first, second], NAMES, False) == [
+        (first, None, None, None),
+        (second, None, None, None),
+    ]
+    report = await store.reconstruct()
+    assert report.caches_changed == 2
+    for utf8 in (False, True):
+        assert await store.wire_forms(inbox.id, [first, second], NAMES, utf8) == want[utf8]
+    assert (await store.reconstruct()).caches_changed == 0
+
+    # They go with the message.
+    await store.expunge(inbox.id, [first, second])
+    assert await store.wire_forms(inbox.id, [first, second], NAMES, False) == []
+    assert await backdoor.wire_form_count(store) == 0
