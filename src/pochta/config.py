@@ -477,6 +477,14 @@ class ImapSettings(_Section):
         description="Most wildcards ('*', '%') in one LIST or LSUB pattern (reference included); "
         "more is NO [LIMIT].",
     )
+    inline_read_max: int = Field(
+        64 * 1024,
+        ge=0,
+        description="FETCH of a body section (BODY[...], BINARY[...], RFC822.*) of a message up to this "
+        "many octets reads the message in one read on the session's own thread (a small file from the "
+        "page cache costs less than a trip to a worker thread); larger ones are read in chunks by a "
+        "worker thread. 0: always a worker thread.",
+    )
 
 
 class SmtpSettings(_Section):

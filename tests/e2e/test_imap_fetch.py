@@ -16,7 +16,7 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from imap_env import ALICE, PASSWORD, ImapEnv, exchange, fetch_items, imap_server, message
+from imap_env import ALICE, PASSWORD, ImapEnv, exchange, fetch_items, imap_server, imap_settings, message
 from pochta.mime import parse_message
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 from pochta.store.sqlite import DB_FILE_NAME
@@ -26,6 +26,15 @@ from shared_dir import corpus_messages
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
     async with imap_server(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture(params=["inline", "thread"])
+async def reads_env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ImapEnv]:
+    """Body sections read whole on the session's thread (small messages, the default) or in chunks
+    by a worker thread (``imap.inline_read_max`` 0): the same octets either way."""
+    inline_max = 64 * 1024 if request.param == "inline" else 0
+    async with imap_server(tmp_path, imap_settings(imap={"inline_read_max": inline_max})) as running:
         yield running
 
 
@@ -98,7 +107,8 @@ async def test_fetch_envelope_and_bodystructure_with_imapclient(env: ImapEnv) ->
     assert structure[1].lower() == b"mixed"  # type: ignore[index]
 
 
-async def test_body_sections_partials_and_seen(env: ImapEnv) -> None:
+async def test_body_sections_partials_and_seen(reads_env: ImapEnv) -> None:
+    env = reads_env
     await env.deliver(MULTIPART)
     sock = await asyncio.to_thread(session, env)
     try:
@@ -230,7 +240,8 @@ async def test_search_rev2_answers_esearch(env: ImapEnv) -> None:
         sock.close()
 
 
-async def test_fetch_of_a_message_expunged_elsewhere(env: ImapEnv) -> None:
+async def test_fetch_of_a_message_expunged_elsewhere(reads_env: ImapEnv) -> None:
+    env = reads_env
     await env.deliver(message(1))
     await env.deliver(message(2))
     sock = await asyncio.to_thread(session, env)

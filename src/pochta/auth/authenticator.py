@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pochta.auth import passwords
 from pochta.auth.ratelimit import Clock, LoginRateLimiter, Verdict
@@ -36,7 +36,7 @@ from pochta.config import LoginSettings
 from pochta.log import get_logger
 from pochta.metrics import METRICS, Metrics
 from pochta.store.api import Directory, DirectoryReader, StoreError
-from pochta.store.model import SWITCHABLE_PROTOCOLS, Account, AppPassword, ScramCredentials
+from pochta.store.model import SWITCHABLE_PROTOCOLS, Account, AppPassword, Domain, ScramCredentials
 
 LoginProtocol = Literal["imap", "pop3", "submission", "managesieve"]
 
@@ -115,6 +115,14 @@ def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
+def _domain_of(account: Account) -> str:
+    return account.address.rpartition("@")[2].lower()
+
+
+# ``Authenticator._admit``'s "the caller did not read the domain" (None is "there is none").
+_UNREAD: Any = object()
+
+
 class Authenticator:
     def __init__(
         self,
@@ -163,7 +171,7 @@ class Authenticator:
         refused = await self._gate(address, remote_ip)
         if refused is not None:
             return refused
-        account, app_password = await self._candidates(address, password)
+        account, app_password, domain = await self._candidates(address, password)
         match = self._remembered(account, app_password, password)
         if match is None:
             match = await asyncio.to_thread(_verify, account, app_password, password)
@@ -174,7 +182,7 @@ class Authenticator:
             return AuthFailed(AuthFailure.BAD_CREDENTIALS)
         self._record_success(remote_ip, address)
         await self._after_success(account, match)
-        return await self._admit(account, protocol, match.app_password)
+        return await self._admit(account, protocol, match.app_password, domain)
 
     def _remembered(
         self, account: Account | None, app_password: AppPassword | None, password: str
@@ -222,8 +230,9 @@ class Authenticator:
             self.limiter.record_success(remote_ip, address)
 
     def _record_success(self, remote_ip: str, address: str) -> None:
-        self.limiter.record_success(remote_ip, address)
-        if self.share is not None:
+        # Every process counted the same failures (they are shared), so a success with none to
+        # forget here has none to forget anywhere: nothing to tell the others.
+        if self.limiter.record_success(remote_ip, address) and self.share is not None:
             self.share(remote_ip, address, False)
 
     async def _lookup(self, address: str) -> Account | None:
@@ -234,22 +243,28 @@ class Authenticator:
         except (ValueError, StoreError):
             return None
 
-    async def _candidates(self, address: str, password: str) -> tuple[Account | None, AppPassword | None]:
-        """The account, and its app password whose digest matches ``password``: one read."""
+    async def _candidates(
+        self, address: str, password: str
+    ) -> tuple[Account | None, AppPassword | None, Domain | None]:
+        """The account, its app password whose digest matches ``password``, and its domain (for
+        ``_admit``): one read."""
         lookup = None
         if self._server_secret is not None:
             lookup = passwords.app_password_lookup(self._server_secret, password)
 
-        def read(reader: DirectoryReader) -> tuple[Account | None, AppPassword | None]:
+        def read(reader: DirectoryReader) -> tuple[Account | None, AppPassword | None, Domain | None]:
             account = reader.account(address)
-            if account is None or lookup is None:
-                return account, None
-            return account, reader.app_password(account.id, lookup)
+            if account is None:
+                return None, None, None
+            domain = reader.domain(_domain_of(account))
+            if lookup is None:
+                return account, None, domain
+            return account, reader.app_password(account.id, lookup), domain
 
         try:
             return await self._directory.read_directory(read)
         except (ValueError, StoreError):  # not an address at all: fails like an unknown one
-            return None, None
+            return None, None, None
 
     def _record_failure(self, remote_ip: str, address: str) -> None:
         lockout = self.limiter.record_failure(remote_ip, address)
@@ -327,14 +342,20 @@ class Authenticator:
             pass
 
     async def _admit(
-        self, account: Account, protocol: LoginProtocol, app_password: AppPassword | None
+        self,
+        account: Account,
+        protocol: LoginProtocol,
+        app_password: AppPassword | None,
+        domain: Domain | None = _UNREAD,
     ) -> AuthResult:
+        """``domain``: the account's domain when the caller read it already (with the account)."""
         if not account.enabled:
             return AuthFailed(AuthFailure.ACCOUNT_DISABLED)
         if protocol in SWITCHABLE_PROTOCOLS:  # managesieve has no switch of its own
             if not account.protocols.allows(protocol):
                 return AuthFailed(AuthFailure.PROTOCOL_DISABLED)
-            domain = await self._directory.get_domain(account.address.rpartition("@")[2].lower())
+            if domain is _UNREAD:
+                domain = await self._directory.get_domain(_domain_of(account))
             if domain is not None and not domain.protocols.allows(protocol):
                 return AuthFailed(AuthFailure.PROTOCOL_DISABLED)
         return AuthOk(account, None if app_password is None else app_password.name)

@@ -16,6 +16,7 @@ useless to whoever holds only a copy of the database.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -69,9 +70,14 @@ def verify_dummy(password: str) -> None:
 def app_password_lookup(server_secret: bytes, password: str) -> bytes:
     """HMAC-SHA-256 of the prepared password, under a key derived from the server secret for this
     use alone (the secret also derives SCRAM's fake salts)."""
-    key = hmac.new(server_secret, b"pochta app-password lookup v1", hashlib.sha256).digest()
     prepared = prepare_password(password).encode("utf-8", "surrogatepass")
-    return hmac.new(key, prepared, hashlib.sha256).digest()
+    return hmac.new(_lookup_key(server_secret), prepared, hashlib.sha256).digest()
+
+
+@functools.lru_cache(maxsize=4)
+def _lookup_key(server_secret: bytes) -> bytes:
+    """Derived once per secret (a process has one), not at every login."""
+    return hmac.new(server_secret, b"pochta app-password lookup v1", hashlib.sha256).digest()
 
 
 def generate_password() -> str:

@@ -209,8 +209,9 @@ class LoginRateLimiter:
             return Lockout(ip, account, failures, settings.lockout_seconds)
         return None
 
-    def record_success(self, remote_ip: str, address: str) -> None:
-        self._pairs.entries.pop((ip_key(remote_ip), account_key(address)), None)  # rule 4
+    def record_success(self, remote_ip: str, address: str) -> bool:
+        """Forgets the address's failures for the account (rule 4); False when there were none."""
+        return self._pairs.entries.pop((ip_key(remote_ip), account_key(address)), None) is not None
 
     def unblock(self, target: str, before: float) -> int:
         """Forgets what was recorded for ``target`` (an ``unblock_target``) at monotonic time ``before``

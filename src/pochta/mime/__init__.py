@@ -25,7 +25,7 @@ from pochta.mime.encoded_words import decode_encoded_words
 from pochta.mime.envelope import EMPTY_ENVELOPE, MAX_ADDRESS_FIELD, Address, Envelope
 from pochta.mime.fields import base_subject, message_id, message_ids, parse_date
 from pochta.mime.header import field_text, first_fields
-from pochta.mime.model import ParsedMessage, Part, envelope_from_json
+from pochta.mime.model import ParsedMessage, Part, envelope_from_json, root_offsets_from_json
 from pochta.mime.source import Source
 from pochta.mime.structure import build_tree, count_lines
 from pochta.mime.text import extract_text, scrub
@@ -47,6 +47,7 @@ __all__ = [
     "parse_mailbox",
     "parse_message",
     "parse_smtp_path",
+    "root_offsets_from_json",
 ]
 
 _ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc"})

@@ -9,6 +9,7 @@ form is a flat list of parts that refer to their children by index.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -409,3 +410,30 @@ def _parts_in(rows: list[list[Any]]) -> Part:
     root = built[0]
     assert root is not None
     return root
+
+
+_ROOT_OFFSETS = re.compile(rb'"parts":\[\[(\d+),(\d+),(\d+),')
+
+
+def root_offsets_from_json(data: bytes) -> Part:
+    """The root part's offsets alone (header start, body start, body end) from
+    :meth:`ParsedMessage.to_json`, as a ``Part`` whose other fields keep their defaults: what a
+    FETCH of a section of the whole message (BODY[], HEADER, HEADER.FIELDS, TEXT, BINARY[]) needs,
+    without rebuilding the part tree, the header list and the addresses. Raises ValueError as
+    ``from_json`` does.
+
+    The three numbers are found in the compact JSON itself, without decoding the rest: ``"parts":``
+    with both quotes bare can only be that key (a quote inside a JSON string is escaped), and
+    ``to_json`` writes the root's row first. Anything else is decoded in full."""
+    at = data.rfind(b'"parts":[[')
+    found = _ROOT_OFFSETS.match(data, at) if at >= 0 else None
+    if found is not None and data.startswith(b'{"v":%d,' % JSON_VERSION):
+        return Part(int(found[1]), int(found[2]), int(found[3]))
+    try:
+        doc = json.loads(data)
+        if doc.get("v") != JSON_VERSION:
+            raise ValueError(f"unknown parse cache version {doc.get('v')!r}")
+        header_start, body_start, body_end = doc["parts"][0][:3]
+        return Part(int(header_start), int(body_start), int(body_end))
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+        raise ValueError(f"malformed parse cache: {exc!r}") from None

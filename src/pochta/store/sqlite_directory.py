@@ -428,6 +428,9 @@ def _app_password(row: Row[Any]) -> AppPassword:
     )
 
 
+app_password_from_row = _app_password
+
+
 def add_app_password(
     conn: Connection, events: list[Change], address: str, name: str, password_hash: str, lookup: bytes
 ) -> AppPassword:

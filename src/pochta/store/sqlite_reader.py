@@ -4,7 +4,8 @@ Each lookup is the query the store's async method of the same meaning runs; here
 read transaction, so a caller's dependent lookups cost one thread hop and one BEGIN.
 
 The lookups every delivered message makes (domain, account, quota usage, mailbox id: recipient
-resolution at RCPT and the refresh at commit) run on the driver connection inside the same
+resolution at RCPT and the refresh at commit) and every login makes (account, domain, app password)
+run on the driver connection inside the same
 transaction: SQLAlchemy's own work per statement costs several times what SQLite spends on these
 one-row primary-key or unique-index lookups. Rows come back as named tuples, so the same
 ``_domain``/``_account`` builders serve both.
@@ -29,6 +30,7 @@ _ACCOUNT_BY_KEY = "SELECT * FROM accounts WHERE address_key = ?"
 _ACCOUNT_BY_ID = "SELECT * FROM accounts WHERE id = ?"
 _QUOTA_USAGE = "SELECT bytes FROM quota_usage WHERE account_id = ?"
 _MAILBOX_ID = "SELECT id FROM mailboxes WHERE account_id = ? AND name = ?"
+_APP_KEY_ROW = "SELECT * FROM app_passwords WHERE account_id = ? AND lookup = ?"
 
 
 @functools.cache
@@ -79,4 +81,5 @@ class SqliteDirectoryReader:
         return None if row is None else int(row[0])
 
     def app_password(self, account_id: AccountId, lookup: bytes) -> AppPassword | None:
-        return directory.find_app_password(self._conn, account_id, lookup)
+        row = _first(self._raw, _APP_KEY_ROW, (account_id, lookup))
+        return None if row is None else directory.app_password_from_row(row)

@@ -68,6 +68,9 @@ class FakeReader:
             raise ValueError(f"not an address: {address!r}")  # as the SQLite store does
         return self._directory.accounts.get(address.lower())
 
+    def domain(self, name: str) -> Domain | None:
+        return self._directory.domains.get(name.lower())
+
     def app_password(self, account_id: AccountId, lookup: bytes) -> AppPassword | None:
         for items in self._directory.app_passwords.values():
             for item in items:
@@ -89,8 +92,11 @@ class FakeDirectory:
         self.unblock_reads: list[int] = []
         self.fail_writes = False
         self.fail_reads = False
+        self.directory_reads = 0  # read_directory calls (one thread hop each in the store)
+        self.domain_reads = 0  # get_domain calls
 
     async def read_directory(self, fn: Callable[[FakeReader], T]) -> T:
+        self.directory_reads += 1
         if self.fail_reads:
             raise StoreError("database is locked")
         return fn(FakeReader(self))
@@ -130,6 +136,7 @@ class FakeDirectory:
         return self.accounts.get(address.lower())
 
     async def get_domain(self, name: str) -> Domain | None:
+        self.domain_reads += 1
         return self.domains.get(name)
 
     async def list_app_passwords(self, address: str) -> list[AppPassword]:
@@ -635,3 +642,32 @@ async def test_remembering_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) ->
     for _ in range(2):
         assert await h.login("right password") == AuthOk(h.tim)
     assert counter.count == 2
+
+
+async def test_a_password_login_is_one_directory_read(h: Harness) -> None:
+    """Account, app password and domain (for its switches) come from one read: one thread hop."""
+    assert await h.login("right password") == AuthOk(h.tim)
+    assert await h.login("right password") == AuthOk(h.tim)
+    assert (h.directory.directory_reads, h.directory.domain_reads) == (2, 0)
+    h.directory.domains["example.com"] = replace(
+        h.directory.domains["example.com"], protocols=ProtocolSwitches(imap=False)
+    )
+    assert await h.login("right password") == failed(AuthFailure.PROTOCOL_DISABLED)
+    assert await h.auth.complete_login("tim@example.com", True, protocol="pop3", remote_ip="192.0.2.7") == (
+        AuthOk(h.tim)
+    )
+    assert h.directory.domain_reads == 1  # complete_login reads the domain itself
+
+
+async def test_a_success_is_shared_only_when_it_clears_failures(h: Harness) -> None:
+    """Failures are shared with the other processes, so a success with none to forget here has none
+    to forget there: it is not sent (one datagram per login saved)."""
+    shared: list[tuple[str, str, bool]] = []
+    h.auth.share = lambda ip, address, failed: shared.append((ip, address, failed))
+    assert await h.login("right password") == AuthOk(h.tim)
+    assert shared == []
+    assert await h.login("wrong password") == failed(AuthFailure.BAD_CREDENTIALS)
+    assert await h.login("right password") == AuthOk(h.tim)
+    assert shared == [("192.0.2.7", "tim@example.com", True), ("192.0.2.7", "tim@example.com", False)]
+    assert await h.login("right password") == AuthOk(h.tim)
+    assert len(shared) == 2

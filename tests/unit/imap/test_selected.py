@@ -436,6 +436,26 @@ def test_own_store_then_feed_echo_is_not_reported_twice() -> None:
     assert s.updates(allow_expunge=True, include_uid=False) == []
 
 
+def test_own_write_with_the_next_modseq_moves_the_cursor() -> None:
+    s = session([1, 2, 3])  # at MODSEQ 100
+    assert s.apply_own(changes(101, [entry(2, SEEN, 101)])) == []
+    assert s.highestmodseq == 101  # nothing can have been committed between: the echo is not needed
+    assert s.apply_own(changes(102, expunged=[3])) == [Expunge(3)]
+    assert s.highestmodseq == 102
+    assert s.updates(allow_expunge=True, include_uid=False) == []
+
+
+def test_own_write_after_a_gap_leaves_the_cursor_to_the_feed() -> None:
+    s = session([1, 2, 3])
+    s.apply_own(changes(102, [entry(2, SEEN, 102)]))  # another session committed 101 meanwhile
+    assert s.highestmodseq == 100
+    s.apply_own(changes(101))  # a write that changed nothing reports the mailbox's MODSEQ: no move
+    assert s.highestmodseq == 100
+    s.absorb(changes(102, [entry(1, DELETED, 101), entry(2, SEEN, 102)]))  # changes_since(100)
+    assert s.highestmodseq == 102
+    assert s.updates(allow_expunge=True, include_uid=False) == [Fetch(1, (("FLAGS", ("\\Deleted",)),))]
+
+
 def test_feed_echo_before_own_result_is_not_reported_either() -> None:
     s = session([1, 2, 3])
     write = changes(200, [entry(2, SEEN, 200)])
@@ -688,8 +708,11 @@ class World:
             self.tell(s.apply_own(self.commit(expunged=sorted(set(live[pick % len(live) :: 4])))), True)
 
     def deliver(self) -> None:
-        for cs in self.feed:
-            self.session.absorb(cs)
+        # As the server does (Session.take_signals): a wake-up whose changes are all at or below the
+        # session's cursor (the echo of its own writes) is dropped without reading anything.
+        if any(cs.highestmodseq > self.session.highestmodseq for cs in self.feed):
+            for cs in self.feed:
+                self.session.absorb(cs)
         self.feed.clear()
 
     def flush(self, allow_expunge: bool, include_uid: bool) -> None:

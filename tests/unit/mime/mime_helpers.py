@@ -6,7 +6,7 @@ from pathlib import Path
 
 from imap_env import read_imap
 from pochta.config import MimeSettings
-from pochta.mime import ParsedMessage, Part, envelope_from_json, parse_message
+from pochta.mime import ParsedMessage, Part, envelope_from_json, parse_message, root_offsets_from_json
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "mime"
@@ -61,6 +61,12 @@ def check_invariants(parsed: ParsedMessage, data: bytes) -> None:
         assert parsed.section(spec) is part
     assert ParsedMessage.from_json(parsed.to_json()) == parsed
     assert envelope_from_json(parsed.to_json(with_text=False)) == parsed.root.envelope  # FETCH ENVELOPE
+    offsets = root_offsets_from_json(parsed.to_json(with_text=False))  # FETCH BODY[HEADER] and the like
+    assert (offsets.header_start, offsets.body_start, offsets.body_end) == (
+        root.header_start,
+        root.body_start,
+        root.body_end,
+    )
     structure = read_imap(bodystructure_bytes(root, True))
     assert isinstance(structure, list)
     read_imap(bodystructure_bytes(root, False))

@@ -7,7 +7,7 @@ import json
 import pytest
 from mime_helpers import CORPUS, body, check_invariants, load, mime_header, parse, read_imap
 
-from pochta.mime import Address, ParsedMessage, envelope_from_json
+from pochta.mime import Address, ParsedMessage, envelope_from_json, root_offsets_from_json
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 
 CORPUS_FILES = sorted(path.name for path in CORPUS.glob("*.eml"))
@@ -387,6 +387,8 @@ def test_json_is_compact_and_round_trips() -> None:
     for bad in (b'{"v":99}', b"not json", b'{"v":1}', b'{"v":1,"parts":[]}'):
         with pytest.raises(ValueError, match="parse cache"):
             envelope_from_json(bad)
+        with pytest.raises(ValueError, match="parse cache"):
+            root_offsets_from_json(bad)
 
 
 def test_line_counts_are_line_ends_as_dovecot_counts() -> None:
@@ -408,3 +410,17 @@ def test_text_part_without_charset_gets_us_ascii_beside_its_other_parameters() -
     msg = parse(b"Content-Type: text/plain; name=a.txt\r\n\r\nbody\r\n")
     assert msg.root.params == (("name", "a.txt"), ("charset", "us-ascii"))
     assert parse(b"Content-Type: text/plain; charset=utf-8\r\n\r\n").root.params == (("charset", "utf-8"),)
+
+
+def test_root_offsets_are_found_whatever_the_header_says() -> None:
+    """``root_offsets_from_json`` reads the root's row out of the compact JSON: a header value that
+    looks like that row, or a document written another way (decoded in full), gives the same."""
+    data = (
+        b'Subject: "parts":[[7,8,9,\r\nX-Parts: \\"parts\\":[[1,2,3,\r\n'
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b--\r\n"
+    )
+    msg = parse(data)
+    expected = (msg.root.header_start, msg.root.body_start, msg.root.body_end)
+    for cached in (msg.to_json(with_text=False), json.dumps(json.loads(msg.to_json()), indent=1).encode()):
+        offsets = root_offsets_from_json(cached)
+        assert (offsets.header_start, offsets.body_start, offsets.body_end) == expected

@@ -75,7 +75,7 @@ async def _transfer(session: Session, command: Command, *, move: bool) -> Tagged
     if result.destination_id == selected.mailbox_id:
         # RFC 9051 §6.4.7/§7.5: announce the new messages (EXISTS) before the tagged reply, without
         # waiting for the feed's wake-up to arrive.
-        session.dirty.set()
+        session.mark_stale()
     if not result.source_uids:
         return Tagged(tag, Status.OK, f"{command.spec.name} completed, no messages")
     if not move:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from pochta.mail import flags as flagrules
-from pochta.mime import Envelope, ParsedMessage, envelope_from_json
+from pochta.mime import Envelope, ParsedMessage, envelope_from_json, root_offsets_from_json
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 from pochta.mime.model import Part
 from pochta.proto.imap import Command, Status, Tagged
@@ -70,16 +70,28 @@ def _needs_parse(att: FetchAtt) -> bool:
     return att.name in _PARSED_ITEMS or _has_section(att)
 
 
+def _whole_message_section(att: FetchAtt) -> bool:
+    """A section of the message itself, not of a part: BODY[], BODY[HEADER], BODY[HEADER.FIELDS ...],
+    BODY[TEXT], BINARY[], RFC822*: the root's offsets are all it needs of the parse record."""
+    section = sections.RFC822_SECTIONS.get(att.name, att.section)
+    return section is not None and not section.part
+
+
 def _needs_tree(att: FetchAtt) -> bool:
-    """Whether the item needs the whole parse record (ENVELOPE alone needs only the envelope)."""
-    return att.name != "ENVELOPE" and _needs_parse(att)
+    """Whether the item needs the whole parse record (ENVELOPE alone needs only the envelope, a
+    section of the whole message only the root's offsets)."""
+    return att.name != "ENVELOPE" and _needs_parse(att) and not _whole_message_section(att)
+
+
+_UNREAD: Any = object()
 
 
 class _Record:
-    """A message's parse record, decoded as far as the FETCH needs: the whole tree, or only the
-    root's ENVELOPE (``envelope_from_json``: no part objects, headers or text rebuilt)."""
+    """A message's parse record, decoded as far as the FETCH needs: the whole tree, or on first use
+    only the root's ENVELOPE (``envelope_from_json``) or only the root's offsets
+    (``root_offsets_from_json``): no part objects, headers or text rebuilt."""
 
-    __slots__ = ("cached", "envelope", "parsed")
+    __slots__ = ("_envelope", "_root", "cached", "parsed")
 
     def __init__(self, cached: CachedMessage, whole: bool, parsed: ParsedMessage | None = None) -> None:
         """``parsed``: the message parsed again from its blob (its record is gone)."""
@@ -87,25 +99,54 @@ class _Record:
         if parsed is None and whole:
             parsed = ParsedMessage.from_json(cached.parsed_json)
         self.parsed = parsed
-        self.envelope: Envelope | None = (
-            self.parsed.root.envelope if self.parsed is not None else envelope_from_json(cached.parsed_json)
-        )
+        self._envelope: Envelope | None = _UNREAD
+        self._root: Part | None = None
+
+    @property
+    def envelope(self) -> Envelope | None:
+        if self._envelope is _UNREAD:
+            parsed = self.parsed
+            self._envelope = (
+                parsed.root.envelope if parsed is not None else envelope_from_json(self.cached.parsed_json)
+            )
+        return self._envelope
 
     @property
     def root(self) -> Part:
-        assert self.parsed is not None
-        return self.parsed.root
+        """The part tree; without the whole record, the root's offsets alone (sections of the
+        whole message only: ``_needs_tree``)."""
+        if self.parsed is not None:
+            return self.parsed.root
+        if self._root is None:
+            self._root = root_offsets_from_json(self.cached.parsed_json)
+        return self._root
 
 
 class _Blob:
-    """One message's blob file, opened on first use; reads run in a worker thread."""
+    """One message's blob file, opened on first use. A message up to ``imap.inline_read_max``
+    octets is read whole, at once, on the session's thread (a page-cache read of a few KiB costs
+    less than the trip to a worker thread, and a FETCH of 100 messages would make hundreds of
+    them); a larger one is read in chunks by a worker thread."""
 
     def __init__(self, session: Session, ref: BlobRef) -> None:
         self.session = session
         self.ref = ref
         self.file: BinaryIO | None = None
+        self.inline = ref.size <= session.services.settings.imap.inline_read_max
+        self.data: bytes | None = None  # the whole message, when inline
+
+    def _whole(self) -> bytes:
+        if self.data is None:
+            with self.session.services.store.open_blob(self.ref) as file:
+                self.data = file.read(self.ref.size)
+        return self.data
+
+    def _slice(self, start: int, end: int) -> bytes:
+        return self._whole()[start:end]
 
     async def read(self, start: int, end: int) -> bytes:
+        if self.inline:
+            return self._slice(start, end)
         return await asyncio.to_thread(self._read_sync, start, end)
 
     def _read_sync(self, start: int, end: int) -> bytes:
@@ -115,9 +156,12 @@ class _Blob:
         return self.file.read(max(0, end - start))
 
     async def has_nul(self, extent: sections.Extent) -> bool:
+        if self.inline:
+            return sections.has_nul(self._slice, extent)
         return await asyncio.to_thread(sections.has_nul, self._read_sync, extent)
 
     async def close(self) -> None:
+        self.data = None
         if self.file is not None:
             await asyncio.to_thread(self.file.close)
 

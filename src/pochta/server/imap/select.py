@@ -137,10 +137,12 @@ async def catch_up(session: Session, *, poll: bool = False) -> bool:
     if selected is None or not (poll or session.dirty.is_set()):
         return True
     session.dirty.clear()
+    if not session.take_signals(selected.highestmodseq) and not poll:
+        return True  # only the echo of the session's own write: nothing to learn
     try:
         changes = await session.services.store.changes_since(selected.mailbox_id, selected.highestmodseq)
     except NotFound:
-        session.dirty.set()
+        session.mark_stale()
         return False
     selected.absorb(changes)
     return True

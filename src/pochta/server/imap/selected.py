@@ -23,8 +23,9 @@ API (``SelectedMailbox``):
 - ``entry(uid)``: the message's ``MessageEntry`` (size, internal date, blob), None when unknown.
 - ``is_expunged(uid)``, ``is_recent(uid)``, ``recent_count``, ``pending`` (anything to tell).
 - ``highestmodseq``: the MODSEQ up to which changes were absorbed: the cursor for
-  ``changes_since`` after a feed overflow. ``apply_own`` never moves it (the feed echo does), so
-  that no change from another session committed before ours can be skipped.
+  ``changes_since`` after a feed overflow. ``apply_own`` moves it only when its write took the very
+  next MODSEQ (nothing committed between), so that no change from another session committed before
+  ours can be skipped; otherwise the feed's echo does.
 - ``resolve(seqset, *, uid)``: the UIDs a sequence set names, ascending; ``InvalidSequenceNumber``
   (answer BAD) for a message number beyond ``exists``.
 - ``save_result(uids)``: set the SEARCHRES ``$`` variable (RFC 5182 §2.1).
@@ -297,6 +298,10 @@ class SelectedMailbox:
         The handler reports the flag changes itself (FETCH, unless .SILENT), so they are marked told.
         """
         self._check(changes)
+        if (changes.changed or changes.expunged) and changes.highestmodseq == self._highestmodseq + 1:
+            # The write took the next MODSEQ (one per commit): nothing was committed between what the
+            # session knew and it, so the cursor may move (and the feed's echo needs no read).
+            self._highestmodseq = changes.highestmodseq
         for entry in changes.changed:
             self._take(entry, own=True)
         gone = [uid for uid in changes.expunged if self._new.pop(uid, None) is None]

@@ -7,8 +7,10 @@ watch, and the output buffer. Command handlers (``auth``, ``mailboxes``, ``listi
 connection loop (``handler``) writes the buffer out.
 
 The change feed is used as a wake-up signal only: a background task marks the session ``dirty``
-when anything is committed to the selected mailbox, and ``refresh`` then reads the changes from the
-store (``changes_since`` the session's MODSEQ), which also covers a feed OVERFLOW.
+when anything is committed to the selected mailbox, and ``select.catch_up`` then reads the changes
+from the store (``changes_since`` the session's MODSEQ), which also covers a feed OVERFLOW. A wake-up
+that only echoes the session's own STORE/EXPUNGE (its MODSEQ is one the session already took with
+``SelectedMailbox.apply_own``) costs no read (``take_signals``).
 """
 
 from __future__ import annotations
@@ -37,9 +39,15 @@ from pochta.server.connection import Connection
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.uploads import Uploads
 from pochta.store.api import ChangeSubscription, Store
-from pochta.store.model import Account
+from pochta.store.model import Account, ChangeKind
 
 __all__ = ["Services", "Session", "SessionClosed"]
+
+# The two wire contexts a session can be in (``Session.ctx``): made once, not per response.
+_ASCII, _UTF8 = WireContext(utf8=False), WireContext(utf8=True)
+
+# Feed changes that carry the MODSEQ of the commit that made them (see ``Session.take_signals``).
+_MESSAGE_CHANGES = frozenset({ChangeKind.APPENDED, ChangeKind.FLAGS, ChangeKind.EXPUNGED})
 
 
 class SessionClosed(Exception):
@@ -80,6 +88,8 @@ class Session:
     logout: bool = False  # LOGOUT done, or a BYE was sent: close after flushing
     uploads: Uploads = field(init=False)  # APPEND literals of the command being received
     _watch: Watch | None = None
+    _signalled: int = 0  # the highest MODSEQ of a message change the feed signalled
+    _must_read: bool = False  # the feed signalled something else (or COPY into the mailbox)
     _out: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -101,7 +111,7 @@ class Session:
     @property
     def ctx(self) -> WireContext:
         """How strings and mailbox names are written in this session (RFC 9051 §4.3, RFC 6855 §3)."""
-        return WireContext(utf8=self.utf8)
+        return _UTF8 if self.enabled else _ASCII
 
     @property
     def account_id(self) -> int:
@@ -172,11 +182,30 @@ class Session:
     def watch(self, subscription: ChangeSubscription) -> None:
         """Start turning the subscription's changes into ``dirty`` (call before opening the view)."""
         self.dirty.clear()
+        self._signalled, self._must_read = 0, False
         self._watch = Watch(subscription, asyncio.create_task(self._follow(subscription)))
 
     async def _follow(self, subscription: ChangeSubscription) -> None:
-        async for _change in subscription:
+        async for change in subscription:
+            if change.kind in _MESSAGE_CHANGES:
+                self._signalled = max(self._signalled, change.modseq)
+            else:  # a mailbox change, or OVERFLOW: changes were dropped
+                self._must_read = True
             self.dirty.set()
+
+    def mark_stale(self) -> None:
+        """The selected mailbox changed in a way only the store can tell (COPY into it): the next
+        ``select.catch_up`` reads its changes whatever the feed said."""
+        self._must_read = True
+        self.dirty.set()
+
+    def take_signals(self, highestmodseq: int) -> bool:
+        """Whether the changes the feed signalled since the last call need a read from the store:
+        not when every one is a message change at or below ``highestmodseq`` (the echo of this
+        session's own write, which ``SelectedMailbox.apply_own`` took already)."""
+        must_read = self._must_read or self._signalled > highestmodseq
+        self._must_read = False
+        return must_read
 
     async def unselect(self) -> None:
         """Leave the selected state (CLOSE, UNSELECT, a new SELECT, a failed SELECT, logout)."""
