@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))
+from proc_stats import tree_cpu_seconds
 from workloads import DOMAIN, ImapClient, deliver, realistic_mailbox
 
 from dovecot_env import dovecot_missing, dovecot_server
@@ -52,36 +53,14 @@ class Target:
     cpu: dict[str, list[float]] = field(default_factory=dict)  # command -> ms of server CPU per command
 
 
-def tree_cpu(root: int) -> float:
-    """User + system CPU seconds of ``root`` and every process below it (Linux /proc)."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += times.get(pid, 0.0)
-        todo.extend(child for child, parent in parents.items() if parent == pid)
-    return total
-
-
 def settle(target: Target, limit: float = 300.0) -> None:
     """Wait until the server is quiet (less than 5 % of a core over a second): pochta's background
     indexer catches up after ``reconstruct`` queued every message, which is not what is measured."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        before = tree_cpu(target.pid)
+        before = tree_cpu_seconds(target.pid)
         time.sleep(1.0)
-        if tree_cpu(target.pid) - before < 0.05:
+        if tree_cpu_seconds(target.pid) - before < 0.05:
             return
     print(f"  {target.name} still busy after {limit:.0f} s")
 
@@ -108,12 +87,12 @@ def measure(target: Target, wanted: dict[str, str], repeat: int) -> None:
         for name, command in wanted.items():
             client.command(command)  # warm: the first answer reads pages from disk
             times = []
-            cpu_before = tree_cpu(target.pid)
+            cpu_before = tree_cpu_seconds(target.pid)
             for _ in range(repeat):
                 started = time.perf_counter()
                 client.command(command)
                 times.append((time.perf_counter() - started) * 1000)
-            cpu = (tree_cpu(target.pid) - cpu_before) * 1000 / repeat
+            cpu = (tree_cpu_seconds(target.pid) - cpu_before) * 1000 / repeat
             target.wall.setdefault(name, []).append(statistics.median(times))
             target.cpu.setdefault(name, []).append(cpu)
     finally:

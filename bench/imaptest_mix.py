@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT / "tests")]
 
+from proc_stats import process_tree, tree_cpu_seconds  # noqa: E402
 from vs_dovecot import (  # noqa: E402
     IMAPTEST_USERS,
     PASSWORD,
@@ -40,25 +41,6 @@ from vs_dovecot import (  # noqa: E402
 from workloads import distinct_errors, realistic_mailbox, run_imaptest, write_mbox  # noqa: E402
 
 from dovecot_env import dovecot_missing  # noqa: E402
-
-
-def server_pids(pid: int) -> list[int]:
-    """A supervised ``pochta serve``: the supervisor and its worker processes."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [pid, *map(int, children)]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time so far of the processes (and their threads), summed (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
 
 
 def spy(pid: int, output: Path, secs: int) -> subprocess.Popen[bytes]:
@@ -98,15 +80,15 @@ def main() -> None:
             targets.append((peer, "11-20", "Dovecot PLAIN"))
         for run in range(args.runs):
             for target, users, label in targets:
-                pids = server_pids(target.pid) if target is ours else []
+                pids = process_tree(target.pid) if target is ours else []
                 spies: list[subprocess.Popen[bytes]] = []
                 if args.profile and target is ours and run == 0:
                     args.profile.mkdir(parents=True, exist_ok=True)
                     spies = [spy(pid, args.profile / f"worker-{pid}.json", args.secs) for pid in pids[1:]]
-                before = cpu_seconds(pids)
+                before = tree_cpu_seconds(target.pid)
                 port = target.ports["imap"]
                 result = run_imaptest(args.imaptest, port, mbox, PASSWORD, users, 10, args.secs)
-                used = cpu_seconds(pids) - before
+                used = tree_cpu_seconds(target.pid) - before
                 for recorder in spies:
                     recorder.wait()
                 rates.setdefault(label, []).append(result.per_second)

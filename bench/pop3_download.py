@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from proc_stats import tree_cpu_seconds
+
 ADDRESS = "bench@example.org"
 PASSWORD = "bench password"
 
@@ -209,15 +211,6 @@ def download_raw(mode: str, info: dict[str, object]) -> tuple[int, int, float, f
     return count, octets, time.perf_counter() - started, listed
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its threads so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -276,9 +269,9 @@ def main() -> None:
         for _ in range(args.runs):
             for mode, client in pairs:
                 run = download if client == "poplib" else download_raw
-                cpu = cpu_seconds(child.pid)
+                cpu = tree_cpu_seconds(child.pid)
                 count, octets, seconds, listed = run(mode, info)
-                cpu = cpu_seconds(child.pid) - cpu
+                cpu = tree_cpu_seconds(child.pid) - cpu
                 print(
                     f"{mode + '/' + client:14} {count:6d} {octets / 1e6:8.1f} {seconds:8.2f} "
                     f"{count / seconds:8.0f} "

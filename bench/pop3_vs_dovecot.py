@@ -29,41 +29,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
+from proc_stats import tree_cpu_seconds  # noqa: E402
 from vs_dovecot import POP_USER, dovecot_peer, pochta_server, serve_args  # noqa: E402
 from workloads import deliver, pop3_download, realistic_mailbox  # noqa: E402
 
 PASSWORD = "bench password 1"  # vs_dovecot's
-
-
-def _ticks(pid: int, children: bool) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    # utime, stime (and cutime, cstime: reaped children) in clock ticks
-    return sum(int(fields[i]) for i in ((11, 12, 13, 14) if children else (11, 12)))
-
-
-def _descendants(pid: int) -> list[int]:
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(parents.get(current, []))
-    return found
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of ``pid`` and its live descendants, and of the children they reaped."""
-    return sum(_ticks(p, children=True) for p in _descendants(pid)) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -119,9 +89,9 @@ def main() -> None:
             measure: Callable[[Series], None]
 
             def measure(one: Series) -> None:
-                before = tree_cpu(one.pid)
+                before = tree_cpu_seconds(one.pid)
                 listed, _, seconds = pop3_download(one.port, POP_USER, PASSWORD)
-                used = tree_cpu(one.pid) - before
+                used = tree_cpu_seconds(one.pid) - before
                 one.rates.append(listed / seconds)
                 one.cpu.append(used / listed * 1e6)
                 print(

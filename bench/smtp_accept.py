@@ -44,6 +44,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from proc_stats import tree_cpu_seconds
+
 PYTHON = sys.executable
 POCHTA = [PYTHON, "-m", "pochta"]
 DOMAIN = "example.org"
@@ -223,29 +225,6 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time so far of a process and its threads, plus its child processes (the
-    workers of ``pochta serve --workers N``) and theirs (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    for child in children(pid):
-        total += cpu_seconds(child)
-    return total
-
-
-def children(pid: int) -> list[int]:
-    """Child processes of ``pid`` (from every thread's ``children`` list)."""
-    out: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                out += [int(n) for n in (task / "children").read_text().split()]
-    return out
-
-
 def report(name: str, rcpts: int, result: CaseResult, cpu: float = float("nan")) -> str:
     lat = result.latencies
     median = statistics.median(lat) * 1000 if lat else float("nan")
@@ -382,13 +361,13 @@ def main() -> None:
         for proto, n in [case for _ in range(args.runs) for case in cases]:
             sets = [[ACCOUNTS[i % 5]] for i in range(5)] if n == 1 else [ACCOUNTS[:]]
             messages = make_messages(args.messages, args.size, sets[0], f"{proto}{n}")
-            cpu = cpu_seconds(server.pid)
+            cpu = tree_cpu_seconds(server.pid)
             result = asyncio.run(
                 run_case(
                     "127.0.0.1", ports[proto], proto == "lmtp", messages, sets, args.sessions, limits[proto]
                 )
             )
-            cpu = cpu_seconds(server.pid) - cpu
+            cpu = tree_cpu_seconds(server.pid) - cpu
             lines.append(report(f"pochta {proto.upper()}", n, result, cpu))
             print(lines[-1], flush=True)
         stop(server)
