@@ -283,18 +283,26 @@ class SqliteStore:
         return await self._writer.run(lambda conn: fn(conn, events), events)
 
     def directory_version(self) -> int | None:
-        # On the caller's thread (the event loop): a one-row read in WAL mode takes no lock and
-        # waits for no writer, so it costs what a Python function call does, not a thread hop.
+        # On the caller's thread (the event loop), an exception to "no SQLite call on the loop"
+        # (DESIGN, Data model) because it can never wait: a one-row read in WAL mode takes no lock a
+        # writer holds, and with timeout=0 the one case that could wait (SQLITE_BUSY while another
+        # connection recovers the WAL after a crash) answers None at once: "read it the usual way"
+        # (a reader-thread job), not a stalled loop. It costs what a Python call does, not a hop.
         if self._closed:
             return None
         try:
             if self._version_conn is None:
                 conn = sqlite3.connect(
-                    self.data_dir / DB_FILE_NAME, timeout=1.0, isolation_level=None, check_same_thread=False
+                    self.data_dir / DB_FILE_NAME, timeout=0, isolation_level=None, check_same_thread=False
                 )
                 conn.execute("PRAGMA query_only = ON")
                 self._version_conn = conn
             row = self._version_conn.execute(_SQL_DIRECTORY_VERSION).fetchone()
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return None  # busy for a moment: this lookup goes through a reader job
+            log.warning("reading the directory version failed", exc_info=True)
+            return None
         except sqlite3.Error:
             log.warning("reading the directory version failed", exc_info=True)
             return None
