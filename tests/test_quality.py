@@ -62,3 +62,17 @@ def test_ruff_lint() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_asyncio_wait_for_in_src() -> None:
+    # Python 3.11's asyncio.wait_for returns the inner result when a cancellation arrives as the
+    # inner awaitable completes, so the cancellation is lost (CPython gh-86296): a queue worker
+    # woken at the moment it was cancelled went on polling for ever, and its test hung. asyncio.timeout
+    # does not lose it.
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "src").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "wait_for(" in line and not line.lstrip().startswith("#")
+    ]
+    assert offenders == []

@@ -155,9 +155,8 @@ class _Session:
 
     async def _connect(self) -> None:
         try:
-            self.reader, self.writer = await asyncio.wait_for(
-                asyncio.open_connection(self.address, self.hop.port), self.options.connect_timeout
-            )
+            async with asyncio.timeout(self.options.connect_timeout):
+                self.reader, self.writer = await asyncio.open_connection(self.address, self.hop.port)
         except (OSError, TimeoutError) as exc:
             raise _HopFailed(_deferred(f"connect to {self.where} failed: {_reason(exc)}", "4.4.1")) from None
         greeting = await self._replies(1, self.options.command_timeout, before_mail=True)
@@ -183,9 +182,8 @@ class _Session:
         assert self.writer is not None
         context = self.options.tls_context or opportunistic_context()
         try:
-            await asyncio.wait_for(
-                self.writer.start_tls(context, server_hostname=self.hop.host), self.options.connect_timeout
-            )
+            async with asyncio.timeout(self.options.connect_timeout):
+                await self.writer.start_tls(context, server_hostname=self.hop.host)
         except (OSError, ssl.SSLError, TimeoutError) as exc:
             raise _TlsFailed(_deferred(f"TLS with {self.where} failed: {_reason(exc)}", "4.7.5")) from None
         await self._ehlo()  # RFC 3207 §4.2: forget what was learnt before TLS; ask again
@@ -307,7 +305,8 @@ class _Session:
     async def _drain(self) -> None:
         assert self.writer is not None
         try:
-            await asyncio.wait_for(self.writer.drain(), self.options.data_timeout)
+            async with asyncio.timeout(self.options.data_timeout):
+                await self.writer.drain()
         except (OSError, TimeoutError) as exc:
             self.client.closed = True
             raise _Broken(self, exc) from None
@@ -337,7 +336,8 @@ class _Session:
 
     async def _drain_quietly(self) -> None:
         if self.writer is not None:
-            await asyncio.wait_for(self.writer.drain(), self.options.command_timeout)
+            async with asyncio.timeout(self.options.command_timeout):
+                await self.writer.drain()
 
     def _refusal(self, stage: str, reply: Reply) -> Reply:
         text = f"{self.where} refused {stage}: {reply.code} {' '.join(reply.lines)}"
@@ -350,13 +350,16 @@ class _Session:
         with contextlib.suppress(Exception):
             if not self.client.closed and not writer.is_closing():
                 writer.write(self.client.quit())
-                await asyncio.wait_for(writer.drain(), 5)
+                async with asyncio.timeout(5):
+                    await writer.drain()
                 # The reply to QUIT does not matter (RFC 5321 §4.1.1.10); a short wait is polite.
                 assert self.reader is not None
-                await asyncio.wait_for(self.reader.read(512), 2)
+                async with asyncio.timeout(2):
+                    await self.reader.read(512)
         writer.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer.wait_closed(), 5)
+            async with asyncio.timeout(5):
+                await writer.wait_closed()
 
 
 class _Broken(Exception):

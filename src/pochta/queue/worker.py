@@ -168,7 +168,8 @@ class QueueWorker:
             wait = self.queue.poll_interval  # nothing can start before a slot frees (which wakes us)
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), wait)
+            async with asyncio.timeout(wait):  # not wait_for: see tests/test_quality.py
+                await self._wake.wait()
 
     async def _renew_leases(self) -> None:
         interval = self.queue.lease_seconds / 3

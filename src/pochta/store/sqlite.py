@@ -785,7 +785,8 @@ class SqliteStore:
             if not busy:
                 self._indexer_wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._indexer_wake.wait(), settings.index_interval)
+                    async with asyncio.timeout(settings.index_interval):  # not wait_for: test_quality
+                        await self._indexer_wake.wait()
 
     def start_indexer(self) -> None:
         """Run ``run_indexer`` as a task of the running loop until the store closes."""

@@ -107,4 +107,5 @@ async def refreshed(store: Store, info: MailboxInfo) -> MailboxInfo:
 
 
 async def next_change(changes: AsyncIterator[Change]) -> Change:
-    return await asyncio.wait_for(anext(changes), 5)
+    async with asyncio.timeout(5):
+        return await anext(changes)
