@@ -26,7 +26,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -52,7 +51,7 @@ from pochta.store import sqlite_search as search
 from pochta.store import sqlite_views as views
 from pochta.store import sqlite_wire as wire
 from pochta.store.api import UNSET, DirectoryReader, FlagOp, NotFound, _Unset
-from pochta.store.blobs import BlobStore, is_blob_name
+from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
 from pochta.store.locks import FileLock, FileLocks
 from pochta.store.model import (
@@ -209,7 +208,6 @@ class SqliteStore:
         self._stamps = stamps  # shared with the writer: view_stamps
         self.settings = settings
         self.blobs = blobs
-        self._blob_root = str(blobs.root)
         self._writer = writer
         self._write_engine = write_engine
         self._read_engine = read_engine
@@ -509,18 +507,10 @@ class SqliteStore:
             raise NotFound(f"blob {blob.sha256} is missing") from None
 
     def read_blob(self, blob: BlobRef) -> bytes:
-        # os.open/os.read on a str path: no pathlib joins, no buffered file object (RETR per message).
-        name = blob.sha256
-        if not is_blob_name(name):
-            raise ValueError(f"not a blob name: {name!r}")
         try:
-            fd = os.open(f"{self._blob_root}/{name[:2]}/{name[2:4]}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+            return self.blobs.read(blob.sha256, blob.size)
         except FileNotFoundError:
-            raise NotFound(f"blob {name} is missing") from None
-        try:
-            return os.read(fd, blob.size)
-        finally:
-            os.close(fd)
+            raise NotFound(f"blob {blob.sha256} is missing") from None
 
     # Messages
 
