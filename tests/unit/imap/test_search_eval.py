@@ -69,7 +69,11 @@ M3 = (
     "Keywords: headeronlyword\r\n"
     "\r\n" + "body only words\r\n" * 200
 )
-M4 = "From: eve@example.org\r\nSubject: garbage date\r\nDate: not a date at all\r\n\r\nlast\r\n"
+M4 = (
+    "From: eve@example.org\r\n"
+    "To: <zed (comment)@ (another) example.net>\r\n"  # CFWS inside the addr-spec (RFC 5322 §3.4.1)
+    "Subject: garbage date\r\nDate: not a date at all\r\n\r\nlast\r\n"
+)
 
 WHEN = [
     datetime(2026, 5, 4, 23, 30, tzinfo=PST),  # internal date May 4 in its zone, May 5 in UTC
@@ -266,6 +270,8 @@ async def test_sent_fallback_without_a_view(env: Env) -> None:
         ('FROM "bob"', []),
         ('TO "bob@example.net"', [1]),
         ('TO "alice"', [2, 3]),
+        ('TO "zed@example.net"', [4]),  # the address without its comments, as in the envelope
+        ('TO "(another) example"', [4]),  # and the field as written
         ('CC "carol"', [1]),
         ('CC ""', [1]),  # the empty string: messages with the field
         ('BCC "secret"', [3]),  # present only in this (draft-like) message

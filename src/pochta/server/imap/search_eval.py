@@ -21,9 +21,11 @@ Decisions:
 
 - Strings ("contain the specified string", RFC 9051 §6.4.4): case-insensitive substring of the RFC
   2047-decoded value of any field of that name. FROM/TO/CC/BCC match the decoded field as written
-  (display names, addr-specs, comments); BCC is rarely in delivered mail. "" matches the messages that
-  have the field, for every header key as for HEADER; BODY/TEXT "" match all. TEXT is the store's
-  "text" field: top-level header and body text (MIME part headers are not indexed).
+  (display names, addr-specs, comments) and each address in its canonical form (``mime.search.
+  searchable``: ``<a (c)@ b.org>`` is found as ``a@b.org``); BCC is rarely in delivered mail. ""
+  matches the messages that have the field, for every header key as for HEADER; BODY/TEXT "" match
+  all. TEXT is the store's "text" field: top-level header and body text (MIME part headers are not
+  indexed).
 - BEFORE/ON/SINCE take the internal date's calendar date in the zone it was stored with, SENT* the
   Date: field's date as written ("disregarding time and timezone", RFC 9051 §6.4.4; as Dovecot).
   Without a parsable Date:, SENT* use the internal date (RFC 5256 §2.2 for SORT; RFC 9051 is silent).
@@ -49,7 +51,7 @@ from typing import Literal, NamedTuple
 
 from pochta.mail.flags import flag_key
 from pochta.mime import ParsedMessage
-from pochta.mime.search import SEARCH_FIELDS, fold
+from pochta.mime.search import SEARCH_FIELDS, fold, searchable
 from pochta.proto.imap.search import (
     And,
     DateKey,
@@ -296,7 +298,7 @@ def header_match(field_name: str, query: str, parsed: ParsedMessage) -> bool:
     """``query`` (folded) in a decoded value of a ``field_name`` field; "" if there is one (RFC 9051
     §6.4.4 HEADER: "the empty string is a substring")."""
     values = parsed.header_values(field_name)
-    return any(query in fold(value) for value in values) if query else bool(values)
+    return any(query in searchable(field_name, value) for value in values) if query else bool(values)
 
 
 # --- layer 2: fetching what the program needs ------------------------------------------------------
