@@ -229,9 +229,12 @@ def _binary_plan(root: Part, size: int, att: FetchAtt, name: str, section: Secti
         if kind == "BINARY.SIZE":
             return SectionPlan(name, kind, whole, size=size)
         return SectionPlan(name, kind, whole, stream=_clip(whole, att.partial), binary=None)
-    if part.children or part.message is not None:
-        # RFC 9051 §6.4.5: BINARY and BINARY.SIZE "can only be requested for leaf body parts".
-        raise SectionError("BINARY applies to leaf body parts only, not multipart or message parts")
+    if part.children:
+        # RFC 9051 §6.4.5: BINARY and BINARY.SIZE "can only be requested for leaf body parts". A
+        # message/rfc822 or message/global part is answered all the same, with the encapsulated
+        # message decoded of the part's own encoding (RFC 3516 §4.2 has no such restriction; imaptest
+        # and Dovecot expect it); a multipart body has no encoding of its own to remove.
+        raise SectionError("BINARY applies to leaf body parts and message parts, not multipart")
     encoding = part.encoding.lower()
     if encoding not in KNOWN_ENCODINGS:
         raise SectionError(f"Unknown Content-Transfer-Encoding {encoding[:40]!r}", "UNKNOWN-CTE")
