@@ -652,7 +652,8 @@ def test_binary_of_a_message_part_is_the_encapsulated_message(name: str, section
     # the message/rfc822 body, which its 7bit/8bit encoding leaves as it is.
     data = load(name)
     body = fetch(data, f"BODY[{section}]")[1]
-    assert isinstance(body, bytes) and body.startswith(b"From: ")
+    assert isinstance(body, bytes)
+    assert body.startswith(b"From: ")
     assert fetch(data, f"BINARY[{section}]") == (f"BINARY[{section}]", body)
     assert fetch(data, f"BINARY.SIZE[{section}]") == (f"BINARY.SIZE[{section}]", len(body))
 
