@@ -35,8 +35,8 @@ Decisions:
   session knows (flags, number, UID; size and internal date if a view has them). Their text and
   headers are gone from the store: content keys are unknown for them, so they are in the result only
   if the program holds whatever those say (ALL, ``OR SEEN BODY x`` when seen; never ``BODY x``).
-- Message numbers beyond the count raise ``InvalidSequenceNumber`` from ``SelectedMailbox.resolve``
-  (the handler answers BAD); ``$`` is the saved result (RFC 5182 §2.1). Errors come before any I/O.
+- Message numbers beyond the count match nothing (a SEARCH key is a criterion; Dovecot answers the
+  same), ``$`` is the saved result (RFC 5182 §2.1). Errors come before any I/O.
 """
 
 from __future__ import annotations
@@ -417,9 +417,14 @@ class _Evaluation:
                 low, high = bisect_left(uids, first), bisect_right(uids, last)
                 mask |= ((1 << (high - low)) - 1) << low
             return mask
-        self.selected.resolve(key.set, uid=False)  # RFC 9051 §9 seq-number: BAD beyond the count (raises)
-        for first, last in key.set.resolve(len(uids)):
-            mask |= ((1 << (last - first + 1)) - 1) << (first - 1)
+        # A sequence set in SEARCH is a criterion, not a reference to messages: numbers past the
+        # count (and "*" in an empty mailbox) match nothing, as Dovecot answers and imaptest
+        # expects, rather than the BAD that RFC 9051 §9 seq-number asks of commands acting on them.
+        count = len(uids)
+        for low, high in key.set.resolve(count):
+            first, last = max(low, 1), min(high, count)  # "*" is 0 in an empty mailbox
+            if first <= last:
+                mask |= ((1 << (last - first + 1)) - 1) << (first - 1)
         return mask
 
     async def where(self) -> MailboxView | list[tuple[MailboxView, int] | None]:
