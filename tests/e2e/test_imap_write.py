@@ -14,6 +14,10 @@ import imapclient
 import pytest
 
 from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, imap_settings, message, read_line
+from pochta.config import MimeSettings
+from pochta.mail.ops import binary_to_text
+from pochta.mime import parse_message
+from pochta.server.imap.sections import decode_binary
 from server_env import delivered_first, eventually
 
 LIMIT = 4096  # limits.max_message_size in the small-limit server: APPENDLIMIT
@@ -521,9 +525,44 @@ async def test_spooled_append_is_stored_byte_for_byte(env: ImapEnv) -> None:
     for entry in view.messages:
         with env.store.open_blob(entry.blob) as f:
             stored.append(f.read())
-    assert stored == [crlf, bare_lf.replace(b"\n", b"\r\n"), binary]
+    # The literal8's NUL-holding text goes to base64 (RFC 3516 §4.4), and BINARY gives it back.
+    assert stored[:2] == [crlf, bare_lf.replace(b"\n", b"\r\n")]
+    assert stored[2] == binary_to_text(binary, MimeSettings())
+    assert stored[2].startswith(b"Subject: bin\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+    assert binary_body(stored[2]) == binary.split(b"\r\n\r\n", 1)[1]
     assert [entry.flags for entry in view.messages] == [frozenset(), {"\\Seen"}, frozenset()]
     assert env.spool_files() == []  # adopted by the blob store (renamed), none left over
+
+
+def binary_body(stored: bytes) -> bytes:
+    """BINARY[1] of a single-part message as stored: its body decoded of its encoding."""
+    root = parse_message(stored, MimeSettings()).root
+    return decode_binary(stored[root.body_start : root.body_end], root.encoding)
+
+
+async def test_small_literal8_append_keeps_every_octet(env: ImapEnv) -> None:
+    # imaptest's append-binary: CTE binary with NUL, 8-bit and bare LF, kept in memory (small).
+    head = b"From: user@domain.org\r\nContent-Type: application/octet-stream\r\n"
+    body = b"\x00-\xe4\n\r\n\n"
+    sock = await open_session(env)
+    try:
+        done = await append(
+            sock, b"a APPEND INBOX", [(b"~", head + b"Content-Transfer-Encoding: binary\r\n\r\n" + body)]
+        )
+        text = await append(
+            sock, b"b APPEND INBOX", [(b"~", b"Subject: t\nContent-Type: text/plain\n\nbare\nLF\n")]
+        )
+    finally:
+        sock.close()
+    assert done[-1].startswith(b"a OK [APPENDUID ")
+    assert text[-1].startswith(b"b OK [APPENDUID ")
+    view = await env.store.open_view((await env.mailbox()).id)
+    stored = [env.store.read_blob(entry.blob) for entry in view.messages]
+    assert b"Content-Transfer-Encoding: base64\r\n" in stored[0]
+    assert b"binary" not in stored[0]
+    assert binary_body(stored[0]) == body  # BINARY.SIZE[1] 7, the octets as sent
+    # Text with bare LF (and no NUL) keeps the line-end rule, as any APPEND.
+    assert stored[1] == b"Subject: t\r\nContent-Type: text/plain\r\n\r\nbare\r\nLF\r\n"
 
 
 async def test_failed_spooled_multiappend_stores_nothing_and_leaves_no_file(env: ImapEnv) -> None:

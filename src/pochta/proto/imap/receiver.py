@@ -104,6 +104,7 @@ class LiteralChunk:
     index: int
     data: bytes
     last: bool
+    binary: bool = False  # a literal8 (RFC 3516 §4.2): its octets are not text
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,7 @@ class Receiver:
             index = len(pending.assembled.literals)
             if not pending.remaining:
                 self._store_literal(pending)
-            return LiteralChunk(index, chunk, last=not pending.remaining)
+            return LiteralChunk(index, chunk, last=not pending.remaining, binary=pending.binary)
         pending.chunks.append(chunk)
         if pending.remaining:
             return _NEED_MORE

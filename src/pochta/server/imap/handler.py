@@ -156,8 +156,8 @@ class ImapHandler:
                     await session.flush()
                 case NeedLiteral():
                     pass  # {n-}: nothing to send
-                case LiteralChunk(index=index, data=data, last=last):
-                    await session.uploads.write(index, data, last)  # an APPEND message, to its spool
+                case LiteralChunk(index=index, data=data, last=last, binary=binary):
+                    await session.uploads.write(index, data, last, binary=binary)  # to its spool
                 case CommandError(reply=reply, close=close):
                     await session.uploads.discard()
                     session.send(reply)
