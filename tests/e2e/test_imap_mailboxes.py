@@ -280,17 +280,18 @@ async def test_status_items(env: ImapEnv) -> None:
             b"b STATUS Nope (MESSAGES)",
             b"c STATUS INBOX (APPENDLIMIT)",
             b"d SELECT INBOX",
-            b"e STATUS INBOX (MESSAGES)",  # of the selected mailbox: allowed
+            b"e STATUS INBOX (MESSAGES RECENT)",  # of the selected mailbox: allowed
         ],
     )
+    # RECENT: none taken yet (RFC 3501 §2.3.2); once this session selected them, they are its own.
     assert out[0] == [
-        b"* STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY %d UNSEEN 2 DELETED 1 SIZE %d RECENT 0)\r\n"
+        b"* STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY %d UNSEEN 2 DELETED 1 SIZE %d RECENT 3)\r\n"
         % (info.uidvalidity, info.size),
         b"a OK STATUS completed\r\n",
     ]
     assert out[1] == [b"b NO [NONEXISTENT] No such mailbox\r\n"]
     assert out[2] == [b"c BAD STATUS item APPENDLIMIT is not supported\r\n"]
-    assert out[4] == [b"* STATUS INBOX (MESSAGES 3)\r\n", b"e OK STATUS completed\r\n"]
+    assert out[4] == [b"* STATUS INBOX (MESSAGES 3 RECENT 0)\r\n", b"e OK STATUS completed\r\n"]
 
 
 async def test_imapclient_folders(env: ImapEnv) -> None:

@@ -131,7 +131,8 @@ async def test_copy_into_the_selected_mailbox_announces_exists(env: ImapEnv) -> 
         sock.close()
     assert copied == [
         b"* 4 EXISTS\r\n",
-        b"* 2 RECENT\r\n",  # IMAP4rev1 session: new messages are \Recent here (RFC 3501 §7.3.2)
+        # IMAP4rev1 session: its SELECT took 1-2, the copies are new here (RFC 3501 §2.3.2, §7.3.2).
+        b"* 4 RECENT\r\n",
         b"a OK [COPYUID %d 1:2 3:4] COPY completed\r\n" % info.uidvalidity,
     ]
     assert noop == [b"b OK NOOP completed\r\n"]  # the feed's echo is not reported twice
@@ -188,7 +189,7 @@ async def test_move_into_the_selected_mailbox(env: ImapEnv) -> None:
         b"* OK [COPYUID %d 1 3] Moved\r\n" % info.uidvalidity,
         b"* 1 EXPUNGE\r\n",
         b"* 2 EXISTS\r\n",
-        b"* 1 RECENT\r\n",
+        b"* 2 RECENT\r\n",  # 2 (taken at SELECT) and 3 (the moved one, new here)
         b"a OK UID MOVE completed\r\n",
     ]
     assert await env.uids() == [2, 3]
@@ -300,8 +301,9 @@ async def test_other_sessions_learn_of_expunge_move_and_append_at_the_right_time
     assert a_noop == [b"* 2 EXPUNGE\r\n", b"a2 OK NOOP completed\r\n"]
     assert b_move[1:] == [b"* 2 EXPUNGE\r\n", b"b2 OK UID MOVE completed\r\n"]
     assert a_uid == [b"* SEARCH 1 3 4\r\n", b"* 2 EXPUNGE\r\n", b"a3 OK UID SEARCH completed\r\n"]
+    # \\Recent (RFC 3501 §2.3.2): A selected first and holds 1 and 4; B was told of 9 first.
     assert b_append[-3:-1] == [b"* 3 EXISTS\r\n", b"* 1 RECENT\r\n"]
-    assert a_noop2 == [b"* 3 EXISTS\r\n", b"* 1 RECENT\r\n", b"a4 OK NOOP completed\r\n"]
+    assert a_noop2 == [b"* 3 EXISTS\r\n", b"* 2 RECENT\r\n", b"a4 OK NOOP completed\r\n"]
 
 
 # --- APPEND (RFC 9051 §6.3.12, RFC 3502, RFC 4315 §3, RFC 7889) -------------------------------------
@@ -460,7 +462,7 @@ async def test_append_to_the_selected_mailbox_announces_exists(env: ImapEnv) -> 
     # RFC 9051 §6.3.12: "the server SHOULD notify the client immediately via an untagged EXISTS".
     assert appended[1:] == [
         b"* 2 EXISTS\r\n",
-        b"* 1 RECENT\r\n",
+        b"* 2 RECENT\r\n",  # 1 taken at SELECT, 2 when announced (RFC 3501 §2.3.2)
         b"a OK [APPENDUID %d 2] APPEND completed\r\n" % info.uidvalidity,
     ]
 

@@ -92,8 +92,8 @@ class Env:
     view: MailboxView
     sizes: list[int]
 
-    def session(self, *, rev1: bool = True, recent: Iterable[int] = ()) -> SelectedMailbox:
-        return SelectedMailbox(self.view, read_only=False, rev1=rev1, recent_uids=recent)
+    def session(self, *, rev1: bool = True, recent: int | None = None) -> SelectedMailbox:
+        return SelectedMailbox(self.view, read_only=False, rev1=rev1, recent_from=recent)
 
 
 def program(text: str) -> And:
@@ -191,13 +191,13 @@ async def test_flag_keys(env: Env, text: str, expected: list[int]) -> None:
     ],
 )
 async def test_recent_keys(env: Env, text: str, rev1: bool, expected: list[int]) -> None:
-    session = env.session(rev1=rev1, recent=env.uids[2:])
+    session = env.session(rev1=rev1, recent=env.uids[2])
     assert await search(env, text, session) == expected
 
 
 async def test_new_excludes_seen_recent(env: Env) -> None:
-    session = env.session(recent=env.uids[:2])  # message 1 is seen, 2 is not
-    assert await search(env, "NEW", session) == [2]
+    session = env.session(recent=env.uids[0])  # all four; message 1 is seen, 2 to 4 are not
+    assert await search(env, "NEW", session) == [2, 3, 4]
 
 
 # --- sizes and internal dates -----------------------------------------------------------------------------
