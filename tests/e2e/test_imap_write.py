@@ -17,7 +17,7 @@ from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, imap_setti
 from pochta.config import MimeSettings
 from pochta.mail.ops import binary_to_text
 from pochta.mime import parse_message
-from pochta.server.imap.sections import decode_binary
+from pochta.proto.imap.sections import decode_binary
 from server_env import delivered_first, eventually
 
 LIMIT = 4096  # limits.max_message_size in the small-limit server: APPENDLIMIT

@@ -1,4 +1,4 @@
-"""FETCH body sections (pochta.server.imap.sections): RFC 9051 §6.4.5/§6.4.5.1, RFC 3516, RFC 3501."""
+"""FETCH body sections (pochta.proto.imap.sections): RFC 9051 §6.4.5/§6.4.5.1, RFC 3516, RFC 3501."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from pochta.config import MimeSettings
 from pochta.mime import ParsedMessage, parse_message
 from pochta.proto.imap.fetch import FetchAtt, Section, fetch_att
-from pochta.proto.imap.wire import Assembled, Cursor
-from pochta.server.imap.sections import (
+from pochta.proto.imap.sections import (
     Built,
     Extent,
     SectionError,
@@ -31,6 +30,7 @@ from pochta.server.imap.sections import (
     locate,
     plan,
 )
+from pochta.proto.imap.wire import Assembled, Cursor
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "mime"
 CORPUS_FILES = sorted(path.name for path in CORPUS.glob("*.eml"))

@@ -17,7 +17,7 @@ from pochta.mail.errors import OpsError
 from pochta.mail.ops import binary_file_to_text, binary_to_text
 from pochta.mime import parse_message
 from pochta.mime.binary_content import storable_pieces
-from pochta.server.imap.sections import decode_binary, find_part
+from pochta.proto.imap.sections import decode_binary, find_part
 from pochta.store.spool import SpoolFile
 
 MIME = MimeSettings()
