@@ -15,16 +15,11 @@ import pytest
 import pytest_asyncio
 
 from pochta.config import Settings
+from pochta.mime.search import fold
 from pochta.proto.imap.search import And, Not, Or, SearchKey, StringKey, parse_keys
+from pochta.proto.imap.search_program import Facts, SearchError, prefilterable, run_program
 from pochta.proto.imap.wire import Assembled, Cursor
-from pochta.server.imap.search_eval import (
-    Facts,
-    SearchError,
-    evaluate,
-    fold,
-    prefilterable,
-    run_program,
-)
+from pochta.server.imap.search_eval import evaluate
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.store.api import MailStore, Store
 from pochta.store.model import MailboxView
