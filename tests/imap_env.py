@@ -126,6 +126,12 @@ class ImapEnv(ListenerEnv):
         assert info is not None, name
         return info
 
+    async def seen_elsewhere(self, name: str = "INBOX") -> None:
+        """As if another session had selected the mailbox: its messages so far are \\Recent to no
+        session that comes later (RFC 3501 §2.3.2), for tests about something else."""
+        info = await self.mailbox(name)
+        await self.store.take_recent(info.id, info.uidnext)
+
     def spool_files(self) -> list[Path]:
         """APPEND literals being received, or left behind."""
         return [p for p in spool_directory(self.data_dir).glob("*") if p.is_file()]

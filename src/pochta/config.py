@@ -471,6 +471,19 @@ class ImapSettings(_Section):
     max_literals_total: int = Field(
         256 * 1024, ge=1024, description="All literals of one command other than APPEND, in octets."
     )
+    literal_plus: bool = Field(
+        True,
+        description="Advertise LITERAL+ (RFC 7888 §3: non-synchronising literals of any size up to the "
+        "limits); false: LITERAL- (at most 4096 octets each, RFC 7888 §5). The two are never "
+        "advertised together.",
+    )
+    max_discarded_literal: int = Field(
+        50 * 1024 * 1024,
+        ge=0,
+        description="Octets of refused non-synchronising literals (over a limit) that one command may "
+        "still send: they are read and dropped, and the command gets a tagged NO/BAD [TOOBIG] "
+        "(RFC 7888 §4). Past it the connection is closed with BYE [TOOBIG].",
+    )
     max_list_wildcards: int = Field(
         50,
         ge=2,

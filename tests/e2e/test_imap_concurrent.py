@@ -56,7 +56,7 @@ async def test_expunge_by_another_session_waits_for_an_allowed_moment(env: ImapE
         assert not [x for x in lines if x.endswith(b"EXPUNGE\r\n")]
         lines = await ask(a, b"a2 STORE 5 +FLAGS (\\Seen)")
         assert not [x for x in lines if x.endswith(b"EXPUNGE\r\n")]
-        assert b"* 5 FETCH (FLAGS (\\Seen))\r\n" in lines
+        assert b"* 5 FETCH (FLAGS (\\Seen \\Recent))\r\n" in lines  # A selected first: A's
         lines = await ask(a, b"a3 SEARCH ALL")
         assert lines[0] == b"* SEARCH 1 2 3 4 5\r\n"  # still five as far as A was told
         # NOOP may: ascending, each number lowered by those before (RFC 9051 §7.5.1).
@@ -67,7 +67,7 @@ async def test_expunge_by_another_session_waits_for_an_allowed_moment(env: ImapE
         await ask(b, b"b3 STORE 1 +FLAGS.SILENT (\\Deleted)")
         await ask(b, b"b4 EXPUNGE")
         lines = await ask(a, b"a7 UID FETCH 5 (FLAGS)")
-        assert lines[0] == b"* 3 FETCH (UID 5 FLAGS (\\Seen))\r\n"  # the numbering A knows now
+        assert lines[0] == b"* 3 FETCH (UID 5 FLAGS (\\Seen \\Recent))\r\n"  # the numbering A knows now
         assert lines[1] == b"* 1 EXPUNGE\r\n"  # then the update, before the tagged OK
         assert (await ask(a, b"a8 FETCH 2 (UID)"))[0] == b"* 2 FETCH (UID 5)\r\n"
     finally:
@@ -84,10 +84,12 @@ async def test_new_mail_and_flags_reach_the_other_session(env: ImapEnv) -> None:
         await ask(b, b"b1 STORE 1 +FLAGS (\\Flagged)")
         lines = untagged(await ask(a, b"a1 NOOP"))
         assert b"* 2 EXISTS\r\n" in lines
-        assert b"* 1 FETCH (FLAGS (\\Flagged))\r\n" in lines
-        assert lines.index(b"* 2 EXISTS\r\n") < lines.index(b"* 1 FETCH (FLAGS (\\Flagged))\r\n")
-        # \Recent: this (IMAP4rev1) session was the first told of it (RFC 3501 §2.3.2).
-        assert (await ask(a, b"a2 FETCH 2 (UID FLAGS)"))[0] == b"* 2 FETCH (UID 2 FLAGS (\\Recent))\r\n"
+        # \Recent (RFC 3501 §2.3.2): message 1 is A's (A selected first); message 2 is B's, told of
+        # it first (after its STORE).
+        assert b"* 1 FETCH (FLAGS (\\Flagged \\Recent))\r\n" in lines
+        assert lines.index(b"* 2 EXISTS\r\n") < lines.index(b"* 1 FETCH (FLAGS (\\Flagged \\Recent))\r\n")
+        assert (await ask(a, b"a2 FETCH 2 (UID FLAGS)"))[0] == b"* 2 FETCH (UID 2 FLAGS ())\r\n"
+        assert (await ask(b, b"b9 FETCH 2 (UID FLAGS)"))[0] == b"* 2 FETCH (UID 2 FLAGS (\\Recent))\r\n"
         # UIDs ascend and are never reused: an expunged UID does not come back.
         await ask(b, b"b2 UID STORE 2 +FLAGS.SILENT (\\Deleted)")
         await ask(b, b"b3 EXPUNGE")

@@ -110,6 +110,30 @@ async def test_rename_inbox_moves_messages(env: ImapEnv) -> None:
     assert (await env.mailbox("INBOX/Child")).name == "INBOX/Child"  # inferiors of INBOX stay
 
 
+async def test_recursivematch_childinfo_rfc5258_example_9(env: ImapEnv) -> None:
+    # RFC 5258 §5 example 9 (on top of the default mailboxes, which do not match "*2"), and
+    # §3.5: CHILDINFO only where a descendant meeting the criteria is not listed itself.
+    for name in ("foo2/bar1", "foo2/bar2", "baz2/bar2", "baz2/bar22", "baz2/bar222", "eps2/mamba"):
+        await env.ops.create(env.alice.id, name)
+    await env.ops.create(env.alice.id, "qux2/bar2")
+    await unsubscribe_defaults(env)
+    for name in ("foo2/bar1", "foo2/bar2", "baz2/bar2", "baz2/bar22", "baz2/bar222", "eps2"):
+        await env.ops.subscribe(env.alice.id, name)
+    await env.ops.subscribe(env.alice.id, "eps2/mamba")
+    await env.ops.subscribe(env.alice.id, "qux2/bar2")
+    out = await asyncio.to_thread(run_lines, env, [b'D03 LIST (RECURSIVEMATCH SUBSCRIBED) "" "*2"'])
+    assert out[0] == [
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" baz2/bar2\r\n',
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" baz2/bar22\r\n',
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" baz2/bar222\r\n',
+        b'* LIST (\\HasChildren \\Subscribed) "/" eps2 ("CHILDINFO" ("SUBSCRIBED"))\r\n',
+        b'* LIST (\\HasChildren) "/" foo2 ("CHILDINFO" ("SUBSCRIBED"))\r\n',
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" foo2/bar2\r\n',
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" qux2/bar2\r\n',
+        b"D03 OK LIST completed\r\n",
+    ]
+
+
 async def test_list_variants(env: ImapEnv) -> None:
     await env.ops.create(env.alice.id, "Lists/pochta")
     await env.ops.create(env.alice.id, "Lists/python")
@@ -256,17 +280,18 @@ async def test_status_items(env: ImapEnv) -> None:
             b"b STATUS Nope (MESSAGES)",
             b"c STATUS INBOX (APPENDLIMIT)",
             b"d SELECT INBOX",
-            b"e STATUS INBOX (MESSAGES)",  # of the selected mailbox: allowed
+            b"e STATUS INBOX (MESSAGES RECENT)",  # of the selected mailbox: allowed
         ],
     )
+    # RECENT: none taken yet (RFC 3501 §2.3.2); once this session selected them, they are its own.
     assert out[0] == [
-        b"* STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY %d UNSEEN 2 DELETED 1 SIZE %d RECENT 0)\r\n"
+        b"* STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY %d UNSEEN 2 DELETED 1 SIZE %d RECENT 3)\r\n"
         % (info.uidvalidity, info.size),
         b"a OK STATUS completed\r\n",
     ]
     assert out[1] == [b"b NO [NONEXISTENT] No such mailbox\r\n"]
     assert out[2] == [b"c BAD STATUS item APPENDLIMIT is not supported\r\n"]
-    assert out[4] == [b"* STATUS INBOX (MESSAGES 3)\r\n", b"e OK STATUS completed\r\n"]
+    assert out[4] == [b"* STATUS INBOX (MESSAGES 3 RECENT 0)\r\n", b"e OK STATUS completed\r\n"]
 
 
 async def test_imapclient_folders(env: ImapEnv) -> None:

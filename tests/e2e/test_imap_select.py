@@ -38,15 +38,18 @@ async def test_select_and_examine_rev1(env: ImapEnv) -> None:
     info = await env.mailbox()
     sock = await asyncio.to_thread(session, env)
     try:
+        # RFC 3501 §2.3.2: EXAMINE shows \\Recent and takes nothing; the first SELECT takes them.
+        first_look = await ask(sock, b"x EXAMINE INBOX")
         selected = await ask(sock, b"a SELECT inbox")
         examined = await ask(sock, b"b EXAMINE INBOX")
     finally:
         sock.close()
+    assert b"* 3 RECENT\r\n" in first_look
     uidvalidity = b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % info.uidvalidity
     assert selected == [
         b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Important)\r\n",
         b"* 3 EXISTS\r\n",
-        b"* 0 RECENT\r\n",
+        b"* 3 RECENT\r\n",
         b"* OK [UNSEEN 2] Message 2 is first unseen\r\n",
         uidvalidity,
         b"* OK [UIDNEXT 4] Predicted next UID\r\n",
@@ -65,6 +68,39 @@ async def test_select_and_examine_rev1(env: ImapEnv) -> None:
         b"* OK [PERMANENTFLAGS ()] Flags permitted\r\n",
         b"b OK [READ-ONLY] EXAMINE completed\r\n",
     ]
+
+
+async def test_recent_belongs_to_one_session(env: ImapEnv) -> None:
+    # RFC 3501 §2.3.2: "subsequent sessions will not see \\Recent set for this message"; new mail
+    # goes to the first read-write session told of it; IMAP4rev2 sessions take nothing.
+    await env.deliver(message(1))
+    await env.deliver(message(2))
+    first, second, modern = [await asyncio.to_thread(session, env) for _ in range(3)]
+    await ask(modern, b"E ENABLE IMAP4rev2")
+    try:
+        status = await ask(second, b"s STATUS INBOX (RECENT)")
+        await ask(modern, b"m SELECT INBOX")
+        status_after_rev2 = await ask(second, b"t STATUS INBOX (RECENT)")
+        taken = await ask(first, b"a SELECT INBOX")
+        late = await ask(second, b"b SELECT INBOX")
+        status_after = await ask(second, b"u STATUS INBOX (RECENT)")
+        new = await env.deliver(message(3))
+        told_first = await ask(first, b"c NOOP")
+        told_second = await ask(second, b"d NOOP")
+        search = await ask(first, b"e SEARCH RECENT")
+        fetched = await ask(second, b"f UID FETCH %d (FLAGS)" % new)
+    finally:
+        for sock in (first, second, modern):
+            sock.close()
+    assert status[0] == b"* STATUS INBOX (RECENT 2)\r\n"
+    assert status_after_rev2[0] == b"* STATUS INBOX (RECENT 2)\r\n"
+    assert b"* 2 RECENT\r\n" in taken
+    assert b"* 0 RECENT\r\n" in late
+    assert status_after[0] == b"* STATUS INBOX (RECENT 0)\r\n"
+    assert told_first == [b"* 3 EXISTS\r\n", b"* 3 RECENT\r\n", b"c OK NOOP completed\r\n"]
+    assert told_second == [b"* 3 EXISTS\r\n", b"* 0 RECENT\r\n", b"d OK NOOP completed\r\n"]
+    assert search[0] == b"* SEARCH 1 2 3\r\n"
+    assert fetched[0] == b"* 3 FETCH (UID %d FLAGS ())\r\n" % new
 
 
 async def test_select_rev2_and_failed_select(env: ImapEnv) -> None:
@@ -137,13 +173,14 @@ async def test_noop_reports_changes_of_other_sessions(env: ImapEnv) -> None:
         status = await ask(sock, b"f STATUS INBOX (MESSAGES)")
     finally:
         sock.close()
-    assert exists == [b"* 2 EXISTS\r\n", b"* 1 RECENT\r\n", b"c OK NOOP completed\r\n"]
+    # Both messages are \\Recent here: the first taken at SELECT, the second when announced.
+    assert exists == [b"* 2 EXISTS\r\n", b"* 2 RECENT\r\n", b"c OK NOOP completed\r\n"]
     # $Work is new to the mailbox: FLAGS and PERMANENTFLAGS list it before the FETCH shows it.
     assert flags == [
         b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)\r\n",
         b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)] "
         b"Flags permitted\r\n",
-        b"* 1 FETCH (FLAGS (\\Flagged $Work))\r\n",
+        b"* 1 FETCH (FLAGS (\\Flagged $Work \\Recent))\r\n",
         b"d OK CHECK completed\r\n",
     ]
     assert expunged == [b"* 1 EXPUNGE\r\n", b"e OK NOOP completed\r\n"]

@@ -56,7 +56,7 @@ async def test_greeting_and_capabilities(env: ImapEnv) -> None:
     assert {"IMAP4rev2", "IMAP4rev1", "STARTTLS", "AUTH=PLAIN", "AUTH=LOGIN", "AUTH=SCRAM-SHA-256"} <= {
         c.decode() for c in before
     }
-    expected = {"SASL-IR", "ID", "ENABLE", "UTF8=ACCEPT", "LITERAL-", "NAMESPACE", "UNSELECT", "CHILDREN"}
+    expected = {"SASL-IR", "ID", "ENABLE", "UTF8=ACCEPT", "LITERAL+", "NAMESPACE", "UNSELECT", "CHILDREN"}
     expected |= {"LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "STATUS=SIZE"}
     assert expected <= after_login
     assert after_login == {c.decode() for c in after}
@@ -304,8 +304,12 @@ async def test_bad_input_and_limits(env: ImapEnv) -> None:
         # A synchronising literal over APPENDLIMIT is refused before the client sends it.
         out["toobig"] = exchange(sock, b"d APPEND INBOX {999999999}")
         out["still"] = exchange(sock, b"e NOOP")
-        # Over 4096 octets a non-synchronising literal breaks LITERAL- (RFC 7888 §5): BYE.
-        out["nonsync"] = exchange(sock, b"f APPEND INBOX {5000+}", tag=b"*")
+        # A non-synchronising literal over a limit is read, dropped and refused (RFC 7888 §4).
+        sock.sendall(b"f STATUS {70000+}\r\n" + b"x" * 70_000)
+        out["nonsync"] = exchange(sock, b" (MESSAGES)", tag=b"f")
+        out["after_nonsync"] = exchange(sock, b"g NOOP")
+        # One the server would have to read 1 GB of, only to drop it: BYE (imap.max_discarded_literal).
+        out["huge"] = exchange(sock, b"h APPEND INBOX {999999999+}", tag=b"*")
         out["closed"] = [sock.recv(10)]
         sock.close()
         return out
@@ -316,8 +320,36 @@ async def test_bad_input_and_limits(env: ImapEnv) -> None:
     assert out["after_nul"] == [b"c OK NOOP completed\r\n"]
     assert out["toobig"] == [b"d NO [TOOBIG] Literal too big\r\n"]
     assert out["still"] == [b"e OK NOOP completed\r\n"]
-    assert out["nonsync"] == [b"* BYE [TOOBIG] Non-synchronizing literal over 4096 octets\r\n"]
+    assert out["nonsync"] == [b"f NO [TOOBIG] Literal too big\r\n"]
+    assert out["after_nonsync"] == [b"g OK NOOP completed\r\n"]
+    assert out["huge"] == [b"* BYE [TOOBIG] Literal too big\r\n"]
     assert out["closed"] == [b""]
+
+
+async def test_literal_minus_by_config(tmp_path: Path) -> None:
+    # imap.literal_plus = false: LITERAL- instead of LITERAL+ (RFC 7888 §5, never both), and a
+    # non-synchronising literal over 4096 octets gets BAD [TOOBIG] after it was read past.
+    async with imap_server(tmp_path, imap_settings(imap={"literal_plus": False})) as minus:
+
+        def run() -> tuple[set[str], list[bytes], list[bytes], list[bytes]]:
+            sock = minus.raw()
+            caps = caps_of(exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1])
+            message = b"Subject: x\r\n\r\n" + b"y" * 5000
+            sock.sendall(b"a APPEND INBOX {%d+}\r\n" % len(message) + message)
+            over = exchange(sock, b"", tag=b"a")
+            small = b"Subject: x\r\n\r\nsmall\r\n"
+            sock.sendall(b"b APPEND INBOX {%d+}\r\n" % len(small) + small)
+            under = exchange(sock, b"", tag=b"b")
+            after = exchange(sock, b"c NOOP")
+            sock.close()
+            return caps, over, under, after
+
+        caps, over, under, after = await asyncio.to_thread(run)
+    assert "LITERAL-" in caps
+    assert "LITERAL+" not in caps
+    assert over == [b"a BAD [TOOBIG] Non-synchronizing literal over 4096 octets\r\n"]
+    assert under[-1].startswith(b"b OK [APPENDUID ")
+    assert after == [b"c OK NOOP completed\r\n"]
 
 
 async def test_too_many_errors_close_with_bye(env: ImapEnv) -> None:

@@ -14,6 +14,10 @@ import imapclient
 import pytest
 
 from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, imap_settings, message, read_line
+from pochta.config import MimeSettings
+from pochta.mail.ops import binary_to_text
+from pochta.mime import parse_message
+from pochta.proto.imap.sections import decode_binary
 from server_env import delivered_first, eventually
 
 LIMIT = 4096  # limits.max_message_size in the small-limit server: APPENDLIMIT
@@ -127,7 +131,8 @@ async def test_copy_into_the_selected_mailbox_announces_exists(env: ImapEnv) -> 
         sock.close()
     assert copied == [
         b"* 4 EXISTS\r\n",
-        b"* 2 RECENT\r\n",  # IMAP4rev1 session: new messages are \Recent here (RFC 3501 §7.3.2)
+        # IMAP4rev1 session: its SELECT took 1-2, the copies are new here (RFC 3501 §2.3.2, §7.3.2).
+        b"* 4 RECENT\r\n",
         b"a OK [COPYUID %d 1:2 3:4] COPY completed\r\n" % info.uidvalidity,
     ]
     assert noop == [b"b OK NOOP completed\r\n"]  # the feed's echo is not reported twice
@@ -184,7 +189,7 @@ async def test_move_into_the_selected_mailbox(env: ImapEnv) -> None:
         b"* OK [COPYUID %d 1 3] Moved\r\n" % info.uidvalidity,
         b"* 1 EXPUNGE\r\n",
         b"* 2 EXISTS\r\n",
-        b"* 1 RECENT\r\n",
+        b"* 2 RECENT\r\n",  # 2 (taken at SELECT) and 3 (the moved one, new here)
         b"a OK UID MOVE completed\r\n",
     ]
     assert await env.uids() == [2, 3]
@@ -296,8 +301,9 @@ async def test_other_sessions_learn_of_expunge_move_and_append_at_the_right_time
     assert a_noop == [b"* 2 EXPUNGE\r\n", b"a2 OK NOOP completed\r\n"]
     assert b_move[1:] == [b"* 2 EXPUNGE\r\n", b"b2 OK UID MOVE completed\r\n"]
     assert a_uid == [b"* SEARCH 1 3 4\r\n", b"* 2 EXPUNGE\r\n", b"a3 OK UID SEARCH completed\r\n"]
+    # \\Recent (RFC 3501 §2.3.2): A selected first and holds 1 and 4; B was told of 9 first.
     assert b_append[-3:-1] == [b"* 3 EXISTS\r\n", b"* 1 RECENT\r\n"]
-    assert a_noop2 == [b"* 3 EXISTS\r\n", b"* 1 RECENT\r\n", b"a4 OK NOOP completed\r\n"]
+    assert a_noop2 == [b"* 3 EXISTS\r\n", b"* 2 RECENT\r\n", b"a4 OK NOOP completed\r\n"]
 
 
 # --- APPEND (RFC 9051 §6.3.12, RFC 3502, RFC 4315 §3, RFC 7889) -------------------------------------
@@ -456,7 +462,7 @@ async def test_append_to_the_selected_mailbox_announces_exists(env: ImapEnv) -> 
     # RFC 9051 §6.3.12: "the server SHOULD notify the client immediately via an untagged EXISTS".
     assert appended[1:] == [
         b"* 2 EXISTS\r\n",
-        b"* 1 RECENT\r\n",
+        b"* 2 RECENT\r\n",  # 1 taken at SELECT, 2 when announced (RFC 3501 §2.3.2)
         b"a OK [APPENDUID %d 2] APPEND completed\r\n" % info.uidvalidity,
     ]
 
@@ -521,9 +527,44 @@ async def test_spooled_append_is_stored_byte_for_byte(env: ImapEnv) -> None:
     for entry in view.messages:
         with env.store.open_blob(entry.blob) as f:
             stored.append(f.read())
-    assert stored == [crlf, bare_lf.replace(b"\n", b"\r\n"), binary]
+    # The literal8's NUL-holding text goes to base64 (RFC 3516 §4.4), and BINARY gives it back.
+    assert stored[:2] == [crlf, bare_lf.replace(b"\n", b"\r\n")]
+    assert stored[2] == binary_to_text(binary, MimeSettings())
+    assert stored[2].startswith(b"Subject: bin\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+    assert binary_body(stored[2]) == binary.split(b"\r\n\r\n", 1)[1]
     assert [entry.flags for entry in view.messages] == [frozenset(), {"\\Seen"}, frozenset()]
     assert env.spool_files() == []  # adopted by the blob store (renamed), none left over
+
+
+def binary_body(stored: bytes) -> bytes:
+    """BINARY[1] of a single-part message as stored: its body decoded of its encoding."""
+    root = parse_message(stored, MimeSettings()).root
+    return decode_binary(stored[root.body_start : root.body_end], root.encoding)
+
+
+async def test_small_literal8_append_keeps_every_octet(env: ImapEnv) -> None:
+    # imaptest's append-binary: CTE binary with NUL, 8-bit and bare LF, kept in memory (small).
+    head = b"From: user@domain.org\r\nContent-Type: application/octet-stream\r\n"
+    body = b"\x00-\xe4\n\r\n\n"
+    sock = await open_session(env)
+    try:
+        done = await append(
+            sock, b"a APPEND INBOX", [(b"~", head + b"Content-Transfer-Encoding: binary\r\n\r\n" + body)]
+        )
+        text = await append(
+            sock, b"b APPEND INBOX", [(b"~", b"Subject: t\nContent-Type: text/plain\n\nbare\nLF\n")]
+        )
+    finally:
+        sock.close()
+    assert done[-1].startswith(b"a OK [APPENDUID ")
+    assert text[-1].startswith(b"b OK [APPENDUID ")
+    view = await env.store.open_view((await env.mailbox()).id)
+    stored = [env.store.read_blob(entry.blob) for entry in view.messages]
+    assert b"Content-Transfer-Encoding: base64\r\n" in stored[0]
+    assert b"binary" not in stored[0]
+    assert binary_body(stored[0]) == body  # BINARY.SIZE[1] 7, the octets as sent
+    # Text with bare LF (and no NUL) keeps the line-end rule, as any APPEND.
+    assert stored[1] == b"Subject: t\r\nContent-Type: text/plain\r\n\r\nbare\r\nLF\r\n"
 
 
 async def test_failed_spooled_multiappend_stores_nothing_and_leaves_no_file(env: ImapEnv) -> None:

@@ -28,6 +28,7 @@ class Code(StrEnum):
     EXPUNGEISSUED = "EXPUNGEISSUED"
     USEATTR = "USEATTR"  # RFC 6154 §5.3: special-use attribute not supported
     TOOBIG = "TOOBIG"  # RFC 7889 §4 (APPENDLIMIT): message larger than allowed
+    UNKNOWN_CTE = "UNKNOWN-CTE"  # RFC 3516 §4.4: binary content that cannot be stored
 
 
 class OpsError(Exception):

@@ -47,17 +47,21 @@ Semantics chosen where the RFCs leave a choice (documented for docs/ and the pro
 from __future__ import annotations
 
 import asyncio
+import mmap
+import os
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from pochta.config import MimeSettings, Settings
 from pochta.mail import flags as flagrules
 from pochta.mail import names
 from pochta.mail.errors import Code, OpsError
 from pochta.mime import ParsedMessage, parse_message
+from pochta.mime.binary_content import BinaryContentError, storable_pieces
 from pochta.store.api import AlreadyExists, Conflict, FlagOp, NotFound, QuotaExceeded, Store
 from pochta.store.model import (
     AccountId,
@@ -113,6 +117,37 @@ _BARE_LF = re.compile(rb"(?<!\r)\n")
 
 def _crlf(data: bytes) -> bytes:
     return _BARE_LF.sub(b"\r\n", data)
+
+
+def _slices(view: memoryview, size: int = 1 << 20) -> Iterator[bytes]:
+    for offset in range(0, len(view), size):
+        yield bytes(view[offset : offset + size])
+
+
+def binary_to_text(data: bytes, settings: MimeSettings) -> bytes:
+    """The message of an APPEND literal8 as stored: its binary leaves in base64 (RFC 3516 §4.4,
+    ``mime.binary_content``), then the line-end rule of ``MailOps.canonical_content``. Raises
+    OpsError (UNKNOWN-CTE) for binary content that cannot be stored without loss."""
+    try:
+        pieces = storable_pieces(data, parse_message(data, settings))
+    except BinaryContentError as exc:
+        raise OpsError(Code.UNKNOWN_CTE, str(exc)) from None
+    return _crlf(data if pieces is None else b"".join(pieces))
+
+
+def binary_file_to_text(path: Path, into: SpoolFile, settings: MimeSettings) -> None:
+    """``binary_to_text`` for a literal8 written to a file as it came: the file is read through a
+    memory map and the result written to ``into`` a piece at a time (no copy of the whole message)."""
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else nullcontext(b"") as data:
+            try:
+                pieces = storable_pieces(data, parse_message(data, settings))
+            except BinaryContentError as exc:
+                raise OpsError(Code.UNKNOWN_CTE, str(exc)) from None
+            line_ends = LineEnds()
+            for piece in pieces if pieces is not None else _slices(memoryview(data)):
+                into.write(line_ends.convert(piece))
 
 
 class LineEnds:
@@ -471,6 +506,17 @@ class MailOps:
                     await self.store.expunge(mailbox.id, [p.uid for p in placed])
             raise
         return placed
+
+    async def canonical_binary(self, data: bytes) -> bytes:
+        """The message of an APPEND literal8 as stored (``binary_to_text``), off the loop when large."""
+        if len(data) > PARSE_INLINE_MAX:
+            return await asyncio.to_thread(binary_to_text, data, self.mime_settings)
+        return binary_to_text(data, self.mime_settings)
+
+    def binary_file_to_text(self, raw: SpoolFile, into: SpoolFile) -> None:
+        """``binary_to_text`` of a literal8 in a spool file; blocking (call it in a thread)."""
+        assert raw.path is not None
+        binary_file_to_text(raw.path, into, self.mime_settings)
 
     async def canonical_content(self, data: bytes) -> bytes:
         """The message as stored: bare LF becomes CRLF (see the module docstring); off the loop when

@@ -7,6 +7,7 @@ user's string), so a match is ``fold(query) in folded_value`` wherever it is eva
 
 from __future__ import annotations
 
+from pochta.mime.address import mailboxes, parse_address_list
 from pochta.mime.model import ParsedMessage
 
 # Header fields whose folded, decoded values the store keeps per message (at delivery), so that
@@ -26,6 +27,27 @@ def fold(text: str) -> str:
     return "\u0130".join(part.lower() for part in text.split("\u0130"))
 
 
+# Fields holding address lists: their searchable value also carries each address in its canonical
+# form, so that FROM "user@domain.org" finds "<user (comment)@ (comment) domain.org>" (RFC 9051
+# §6.4.4: FROM/TO/CC/BCC match "the envelope structure's" field, whose addresses have no comments).
+ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc"})
+
+
+def searchable(name: str, value: str) -> str:
+    """The folded text a SEARCH string on field ``name`` is a substring of: the decoded value as
+    written, and for an address field, after a line feed each addr-spec that the written form does
+    not already hold (a header value has no line feed of its own: it is unfolded)."""
+    text = fold(value).replace("\x00", "")
+    if name.lower() not in ADDRESS_FIELDS:
+        return text
+    extra = []
+    for mailbox in mailboxes(parse_address_list(value)):
+        spec = fold(mailbox.addr_spec)
+        if spec not in text and spec not in extra:
+            extra.append(spec)
+    return "\n".join([text, *extra])
+
+
 def folded_text(parsed: ParsedMessage) -> tuple[str, str]:
     """(body, header) text as the store keeps it for BODY/TEXT: folded; NUL removed (a query cannot
     hold one either)."""
@@ -38,5 +60,5 @@ def header_rows(parsed: ParsedMessage) -> list[tuple[str, int, str]]:
     for n, (name, value) in enumerate(parsed.headers):
         key = name.lower()
         if key in SEARCH_FIELDS:
-            rows.append((key, n, fold(value).replace("\x00", "")))
+            rows.append((key, n, searchable(key, value)))
     return rows

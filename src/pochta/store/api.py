@@ -241,6 +241,12 @@ class MailStore(Protocol):
         """Deletes one mailbox (not its children) and its memberships."""
 
     async def set_subscribed(self, account_id: AccountId, name: str, subscribed: bool) -> None: ...
+    async def take_recent(self, mailbox_id: MailboxId, before: Uid) -> Uid:
+        """RFC 3501 §2.3.2 \\Recent: the calling session takes the messages below UID ``before``
+        that no session has taken; returns the first of them (UIDs from it up to ``before`` are
+        \\Recent to this session alone; none when it is ``before`` or above). One write
+        transaction: two sessions never take the same message. NotFound for a deleted mailbox."""
+
     async def subscriptions(self, account_id: AccountId) -> list[str]:
         """Every subscribed name, sorted, with names that have no mailbox (RFC 9051 §6.3.10)."""
 

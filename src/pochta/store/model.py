@@ -133,6 +133,9 @@ class MailboxInfo:
     unseen: int
     deleted: int  # messages with \Deleted
     size: int  # octets of all messages
+    # RFC 3501 §2.3.2: messages from this UID on are \Recent, not yet taken by any session; how many.
+    first_recent_uid: Uid = 1
+    recent: int = 0
 
 
 @dataclass(frozen=True)

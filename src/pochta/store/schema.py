@@ -137,6 +137,9 @@ mailboxes = Table(
     Column("unseen", Integer, nullable=False),
     Column("deleted", Integer, nullable=False),
     Column("size", BigInteger, nullable=False),
+    # RFC 3501 §2.3.2 \Recent: UIDs from here on are not yet taken by a session (revision 0012).
+    Column("first_recent_uid", BigInteger, nullable=False, server_default="1"),
+    Column("recent", Integer, nullable=False, server_default="0"),  # messages from first_recent_uid on
     UniqueConstraint("account_id", "name"),
     sqlite_autoincrement=True,
 )

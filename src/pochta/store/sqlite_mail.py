@@ -171,6 +171,8 @@ def mailbox_info(row: Row[Any]) -> MailboxInfo:
         unseen=row.unseen,
         deleted=row.deleted,
         size=row.size,
+        first_recent_uid=row.first_recent_uid,
+        recent=row.recent,
     )
 
 

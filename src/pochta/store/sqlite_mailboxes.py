@@ -21,6 +21,7 @@ from pochta.store.model import (
     ChangeKind,
     MailboxId,
     MailboxInfo,
+    Uid,
 )
 from pochta.store.schema import (
     expunged,
@@ -113,6 +114,25 @@ def get_mailbox(conn: Connection, account_id: AccountId, name: str) -> MailboxIn
 def get_mailbox_by_id(conn: Connection, mailbox_id: MailboxId) -> MailboxInfo | None:
     row = conn.execute(select(mailboxes).where(mailboxes.c.id == mailbox_id)).first()
     return mailbox_info(row) if row is not None else None
+
+
+def take_recent(conn: Connection, mailbox_id: MailboxId, before: Uid) -> Uid:
+    """``Store.take_recent``: the boundary read and raised in the caller's write transaction (the
+    one writer serialises sessions of every worker)."""
+    row = conn.execute(select(mailboxes.c.first_recent_uid).where(mailboxes.c.id == mailbox_id)).first()
+    if row is None:
+        raise NotFound(f"no mailbox with id {mailbox_id}")
+    first = Uid(row.first_recent_uid)
+    if first < before:
+        # RFC 3501 §2.3.2: "subsequent sessions will not see \\Recent set for this message". The
+        # count (kept by triggers, revision 0012) is what remains at or above the new boundary.
+        left = conn.execute(
+            select(func.count()).where(membership.c.mailbox_id == mailbox_id, membership.c.uid >= before)
+        ).scalar_one()
+        conn.execute(
+            update(mailboxes).where(mailboxes.c.id == mailbox_id).values(first_recent_uid=before, recent=left)
+        )
+    return first
 
 
 def create_mailbox(

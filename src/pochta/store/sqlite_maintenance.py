@@ -200,8 +200,12 @@ def _recount(conn: Connection, apply: bool, report: ReconstructReport) -> None:
                 func.sum(messages.c.size).label("size"),
                 func.max(membership.c.uid).label("max_uid"),
                 func.max(membership.c.modseq).label("max_modseq"),
+                func.sum(case((membership.c.uid >= mailboxes.c.first_recent_uid, 1), else_=0)).label(
+                    "recent"
+                ),
             )
             .join_from(membership, messages, membership.c.message_id == messages.c.id)
+            .join(mailboxes, membership.c.mailbox_id == mailboxes.c.id)
             .group_by(membership.c.mailbox_id)
         )
     }
@@ -214,6 +218,7 @@ def _recount(conn: Connection, apply: bool, report: ReconstructReport) -> None:
             "unseen": int(stat.unseen) if stat else 0,
             "deleted": int(stat.deleted) if stat else 0,
             "size": int(stat.size) if stat else 0,
+            "recent": int(stat.recent) if stat else 0,  # RFC 3501 §2.3.2 (revision 0012)
             "uidnext": max(box.uidnext, (stat.max_uid + 1) if stat else 0, (exp.max_uid + 1) if exp else 0),
             "highestmodseq": max(
                 box.highestmodseq, stat.max_modseq if stat else 0, exp.max_modseq if exp else 0

@@ -133,24 +133,52 @@ def test_append_limit_applies_to_append_only(mode: str) -> None:
     assert error(events).reply.encode() == b"b NO [TOOBIG] Literal too big\r\n"
 
 
-def test_non_sync_literal_too_big_closes(mode: str) -> None:
+def test_non_sync_literal_too_big_is_read_past_and_refused(mode: str) -> None:
+    # RFC 7888 §4, choice 1: the octets are read and dropped, the command refused, the session goes on.
     r = Receiver(Limits(max_literal=10, literal_minus=False))
     events = feed(r, b"a LOGIN {11+}\r\nxxxxxxxxxxx x\r\nb NOOP\r\n", mode)
+    err = error(events)
+    assert not err.close
+    assert err.reply.encode() == b"a NO [TOOBIG] Literal too big\r\n"
+    assert [c.tag for c in commands(events)] == [b"b"]
+    assert not r.closed
+
+
+def test_refused_literals_are_not_kept(mode: str) -> None:
+    # A later literal of the refused command is dropped as well, whatever its size.
+    r = Receiver(Limits(max_literal=10, max_literal_total=20, literal_minus=False))
+    data = b"a LOGIN {11+}\r\nxxxxxxxxxxx {30+}\r\n" + b"y" * 30 + b"\r\nb NOOP\r\n"
+    events = feed(r, data, mode)
+    assert error(events).reply.encode() == b"a NO [TOOBIG] Literal too big\r\n"
+    assert [c.tag for c in commands(events)] == [b"b"]
+
+
+def test_refused_literal_octets_past_max_discard_close(mode: str) -> None:
+    # RFC 7888 §4, choice 2, once the client would make the server read too much for nothing.
+    r = Receiver(Limits(append_limit=10, max_discard=100, literal_minus=False))
+    events = feed(r, b"a APPEND INBOX {60+}\r\n" + b"z" * 60 + b" {41+}\r\n", mode)
     err = error(events)
     assert err.close
     assert isinstance(err.reply, Bye)
     assert err.reply.encode() == b"* BYE [TOOBIG] Literal too big\r\n"
-    assert commands(events) == []
     assert r.closed
+    # Exactly at the limit, the session goes on.
+    r = Receiver(Limits(append_limit=10, max_discard=100, literal_minus=False))
+    events = feed(r, b"a APPEND INBOX {100+}\r\n" + b"z" * 100 + b"\r\nb NOOP\r\n", mode)
+    assert error(events).reply.encode() == b"a NO [TOOBIG] Literal too big\r\n"
+    assert [c.tag for c in commands(events)] == [b"b"]
 
 
 def test_literal_minus_limits_non_sync_to_4096(mode: str) -> None:
     data = b"a APPEND INBOX {4096+}\r\n" + b"z" * 4096 + b"\r\n"
     assert len(commands(feed(Receiver(Limits(literal_minus=True)), data, mode))) == 1
+    # RFC 7888 §5: over 4096 octets under LITERAL-, a tagged BAD with TOOBIG after the literal.
     r = Receiver(Limits(literal_minus=True))
-    err = error(feed(r, b"a APPEND INBOX {4097+}\r\n", mode))
-    assert err.close
-    assert err.reply.encode().startswith(b"* BYE [TOOBIG]")
+    events = feed(r, b"a APPEND INBOX {4097+}\r\n" + b"z" * 4097 + b"\r\nb NOOP\r\n", mode)
+    err = error(events)
+    assert not err.close
+    assert err.reply.encode() == b"a BAD [TOOBIG] Non-synchronizing literal over 4096 octets\r\n"
+    assert [c.tag for c in commands(events)] == [b"b"]
     # LITERAL+ accepts the same literal
     r = Receiver(Limits(literal_minus=False))
     assert r.next_command() == NeedMoreData()

@@ -1,4 +1,4 @@
-"""FETCH body sections (pochta.server.imap.sections): RFC 9051 §6.4.5/§6.4.5.1, RFC 3516, RFC 3501."""
+"""FETCH body sections (pochta.proto.imap.sections): RFC 9051 §6.4.5/§6.4.5.1, RFC 3516, RFC 3501."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from pochta.config import MimeSettings
 from pochta.mime import ParsedMessage, parse_message
 from pochta.proto.imap.fetch import FetchAtt, Section, fetch_att
-from pochta.proto.imap.wire import Assembled, Cursor
-from pochta.server.imap.sections import (
+from pochta.proto.imap.sections import (
     Built,
     Extent,
     SectionError,
@@ -31,6 +30,7 @@ from pochta.server.imap.sections import (
     locate,
     plan,
 )
+from pochta.proto.imap.wire import Assembled, Cursor
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "mime"
 CORPUS_FILES = sorted(path.name for path in CORPUS.glob("*.eml"))
@@ -634,17 +634,28 @@ def test_binary_empty_section_is_the_message() -> None:
     assert fetch(data, "BINARY.SIZE[]") == ("BINARY.SIZE[]", len(data))
 
 
-def test_binary_of_non_leaf_parts_is_refused() -> None:
-    # RFC 9051 §6.4.5: BINARY and BINARY.SIZE only for leaf parts (not multipart/*, message/*).
-    for name, section in (("alternative_related.eml", "2"), ("nested_rfc822.eml", "2"),
-                          ("nested_rfc822.eml", "2.2"), ("digest.eml", "1")):  # fmt: skip
-        data = load(name)
-        for item in (f"BINARY[{section}]", f"BINARY.SIZE[{section}]"):
-            with pytest.raises(SectionError) as caught:
-                fetch(data, item)
-            assert caught.value.code is None
+def test_binary_of_a_multipart_is_refused() -> None:
+    # RFC 9051 §6.4.5: BINARY and BINARY.SIZE are for leaf parts; a multipart has no encoding to remove.
+    data = load("alternative_related.eml")
+    for item in ("BINARY[2]", "BINARY.SIZE[2]"):
+        with pytest.raises(SectionError) as caught:
+            fetch(data, item)
+        assert caught.value.code is None
     data = load("nested_rfc822.eml")
     assert fetch(data, "BINARY[2.2.1]")[1] == b"The innermost body."
+
+
+@pytest.mark.parametrize(("name", "section"), [("nested_rfc822.eml", "2"), ("nested_rfc822.eml", "2.2"),
+                                               ("digest.eml", "1")])  # fmt: skip
+def test_binary_of_a_message_part_is_the_encapsulated_message(name: str, section: str) -> None:
+    # Answered although RFC 9051 §6.4.5 asks clients not to (RFC 3516 §4.2 does not; as Dovecot):
+    # the message/rfc822 body, which its 7bit/8bit encoding leaves as it is.
+    data = load(name)
+    body = fetch(data, f"BODY[{section}]")[1]
+    assert isinstance(body, bytes)
+    assert body.startswith(b"From: ")
+    assert fetch(data, f"BINARY[{section}]") == (f"BINARY[{section}]", body)
+    assert fetch(data, f"BINARY.SIZE[{section}]") == (f"BINARY.SIZE[{section}]", len(body))
 
 
 def test_binary_of_missing_part() -> None:

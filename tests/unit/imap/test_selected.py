@@ -59,9 +59,9 @@ def view(uids: Iterable[int], flags: frozenset[str] = NONE, highestmodseq: int =
 
 
 def session(
-    uids: Iterable[int], *, rev1: bool = False, recent: Iterable[int] = (), flags: frozenset[str] = NONE
+    uids: Iterable[int], *, rev1: bool = False, recent: int | None = None, flags: frozenset[str] = NONE
 ) -> SelectedMailbox:
-    return SelectedMailbox(view(uids, flags), read_only=False, rev1=rev1, recent_uids=recent)
+    return SelectedMailbox(view(uids, flags), read_only=False, rev1=rev1, recent_from=recent)
 
 
 def changes(modseq: int, changed: Sequence[MessageEntry] = (), expunged: Sequence[int] = ()) -> ChangeSet:
@@ -114,12 +114,12 @@ def test_the_view_columns_are_never_modified() -> None:
 
 def test_client_flags_order_and_recent_only_for_rev1() -> None:
     flags = frozenset({"$Junk", "\\Seen", "\\Answered", "Work"})
-    rev1 = session([1, 2], rev1=True, recent=[2, 99], flags=flags)
+    rev1 = session([1, 2], rev1=True, recent=2, flags=flags)
     assert rev1.client_flags(1) == ("\\Answered", "\\Seen", "$Junk", "Work")
     assert rev1.client_flags(2) == ("\\Answered", "\\Seen", "$Junk", "Work", "\\Recent")
-    assert rev1.recent_count == 1  # UID 99 is not in the mailbox
+    assert rev1.recent_count == 1
     assert rev1.is_recent(2)
-    rev2 = session([1, 2], rev1=False, recent=[2], flags=flags)
+    rev2 = session([1, 2], rev1=False, recent=2, flags=flags)
     assert "\\Recent" not in rev2.client_flags(2)
 
 
@@ -380,7 +380,7 @@ def test_own_append_to_the_selected_mailbox_is_announced_by_updates() -> None:
 
 
 def test_rev1_recent_with_new_messages() -> None:
-    s = session([1, 2, 3], rev1=True, recent=[3])
+    s = session([1, 2, 3], rev1=True, recent=3)
     assert s.recent_count == 1
     s.absorb(changes(200, [entry(4), entry(5)]))
     out = s.updates(allow_expunge=True, include_uid=False)
@@ -390,6 +390,35 @@ def test_rev1_recent_with_new_messages() -> None:
     s.updates(allow_expunge=True, include_uid=False)
     assert s.recent_count == 2
     assert not s.is_recent(3)
+
+
+def test_recent_of_the_view_is_a_suffix_and_expunges_leave_it() -> None:
+    s = session([2, 4, 6, 8, 10], rev1=True, recent=5)  # UIDs 6, 8 and 10
+    assert [s.is_recent(u) for u in (2, 4, 6, 8, 10, 5, 12)] == [False, False, True, True, True, False, False]
+    assert s.recent_count == 3
+    assert s.flag_run([2, 4]) is None  # per message while anything is \Recent
+    s.absorb(changes(200, expunged=[8, 2]))
+    s.updates(allow_expunge=True, include_uid=False)
+    assert s.recent_count == 2
+    assert not s.is_recent(8)
+    assert s.client_flags(10) == ("\\Recent",)
+    assert session([1, 2], rev1=True, recent=3).recent_count == 0  # from UIDNEXT on: none
+
+
+def test_new_messages_are_recent_only_where_this_session_took_them() -> None:
+    s = session([1], rev1=True, recent=2)
+    assert s.new_uid_end is None
+    s.absorb(changes(200, [entry(2), entry(3), entry(4)]))
+    assert s.new_uid_end == 5
+    s.recent_news_from(4, 5)  # another session took 2 and 3 first (Store.take_recent gave 4)
+    out = s.updates(allow_expunge=True, include_uid=False)
+    assert wire(out) == [b"* 4 EXISTS\r\n", b"* 1 RECENT\r\n"]
+    assert [s.is_recent(u) for u in (2, 3, 4)] == [False, False, True]
+    # Without a decision (a read-only session) every new message counts as recent.
+    s.absorb(changes(201, [entry(5)]))
+    s.updates(allow_expunge=True, include_uid=False)
+    assert s.is_recent(5)
+    assert s.recent_count == 2
 
 
 def test_rev2_sends_no_recent() -> None:
@@ -417,7 +446,7 @@ def test_flag_change_from_another_session() -> None:
 
 
 def test_rev1_flag_update_shows_recent() -> None:
-    s = session([1], rev1=True, recent=[1])
+    s = session([1], rev1=True, recent=1)
     s.absorb(changes(200, [entry(1, SEEN, 200)]))
     assert s.updates(allow_expunge=True, include_uid=False) == [
         Fetch(1, (("FLAGS", ("\\Seen", "\\Recent")),))
@@ -516,7 +545,7 @@ def test_large_mailbox_is_handled_in_bulk() -> None:
         dates=array("q", [pack_date(1_700_000_000, 0)]) * n,
         digests=bytes(32 * n),
     )
-    s = SelectedMailbox(big, read_only=False, rev1=True, recent_uids=())
+    s = SelectedMailbox(big, read_only=False, rev1=True)
     assert s.exists == n
     all_uids = s.resolve(SequenceSet.parse(b"1:*"), uid=False)
     assert len(all_uids) == n

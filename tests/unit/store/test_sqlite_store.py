@@ -85,7 +85,7 @@ class SqliteBackdoor:
             store,
             """
             UPDATE mailboxes SET messages = messages + 7, unseen = unseen + 3, deleted = deleted + 2,
-                size = size * 2 + 1;
+                size = size * 2 + 1, recent = recent + 4;
             UPDATE quota_usage SET bytes = bytes + 12345, messages = messages + 5;
             UPDATE messages SET refcount = refcount + 3;
             UPDATE membership SET seen = NOT seen;
@@ -708,6 +708,13 @@ def undo_0010(conn: sqlite3.Connection) -> str:
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
+# What revision 0012 added (\\Recent), taken out again by hand.
+UNDO_0012 = (
+    "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "
+    "ALTER TABLE mailboxes DROP COLUMN recent; ALTER TABLE mailboxes DROP COLUMN first_recent_uid;"
+)
+
+
 # What revision 0007 added, taken out again by hand (as its downgrade does).
 UNDO_0007 = (
     "DROP TABLE message_index; DROP TABLE search_queue; DROP TABLE message_header_values; "
@@ -730,7 +737,7 @@ async def test_migration_0006_gives_queued_messages_ids(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            undo_0010(conn) + "DROP TABLE message_wire;"  # revision 0009
+            UNDO_0012 + undo_0010(conn) + "DROP TABLE message_wire;"  # revision 0009
             "DROP TABLE mailbox_snapshots;"  # revision 0008
              + UNDO_0007 + "DROP INDEX ix_queue_messages_qid; ALTER TABLE queue_messages DROP COLUMN qid;"
             "UPDATE alembic_version SET version_num = '0005';"

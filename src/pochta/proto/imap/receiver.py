@@ -21,8 +21,11 @@ Framing rules:
   §4.2) or ``~{n+}`` just before its CRLF; the octets after it and the next line belong to the same
   command. A synchronising literal is answered (``NeedLiteral(sync=True)``: send ``+``) only after its size
   is checked: too big gives a tagged ``NO [TOOBIG]`` (RFC 4469 §4.2, RFC 7889 §4) and the client never
-  sends it. A non-synchronising literal that is too big, or above 4096 under LITERAL- (RFC 7888 §5),
-  cannot be refused without losing framing: ``* BYE [TOOBIG]`` and close (RFC 7888 §4, choice 2).
+  sends it. A non-synchronising literal that is too big (or above 4096 under LITERAL-, RFC 7888 §5)
+  is on its way already: its octets are read and dropped, never kept, and the command is answered
+  with a tagged error once it ends (RFC 7888 §4, choice 1), so that the session goes on. Past
+  ``Limits.max_discard`` dropped octets in one command the connection is closed with
+  ``* BYE [TOOBIG]`` instead (choice 2): reading a client's gigabytes to stay polite is no defence.
 - The command line outside literals is limited in total (``max_line``, all pieces of one command);
   over-long input closes the connection (its rest could otherwise run as commands, as Dovecot does).
 - Literal octets are never copied into one piece: they are kept in the chunks they arrived in. With
@@ -66,6 +69,9 @@ class Limits:
     # those kept in memory would exceed max_literal_total (the memory any command may hold).
     stream_over: int | None = None
     literal_minus: bool = True  # LITERAL- (IMAP4rev2 always); False: LITERAL+
+    # Octets of refused non-synchronising literals one command may still send (read and dropped);
+    # past it the connection is closed.
+    max_discard: int = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,7 @@ class LiteralChunk:
     index: int
     data: bytes
     last: bool
+    binary: bool = False  # a literal8 (RFC 3516 §4.2): its octets are not text
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,8 @@ class _Pending:
     streaming: bool = False
     size: int = 0
     chunks: list[bytes] = field(default_factory=list)
+    discarding: bool = False  # the literal in progress is refused: its octets are dropped
+    discarded: int = 0  # octets of refused literals of this command
     doomed: CommandError | None = None  # consume its literals, then report this
 
 
@@ -233,12 +242,18 @@ class Receiver:
         else:
             limit, total = limits.max_literal, limits.max_literal_total
         if len(pending.assembled.literals) >= limits.max_literals:
-            return self._reject_literal(pending, sync, "Too many literals in one command")
+            return self._reject_literal(pending, size, sync, "Too many literals in one command")
         if size > limit or pending.literal_total + size > total:
-            return self._reject_literal(pending, sync, "Literal too big")
+            return self._reject_literal(pending, size, sync, "Literal too big")
         if not sync and self.limits.literal_minus and size > LITERAL_MINUS_MAX:
-            # RFC 7888 §5: under LITERAL- a non-synchronising literal is at most 4096 octets.
-            return self._fatal("Non-synchronizing literal over 4096 octets", "TOOBIG")
+            # RFC 7888 §5: under LITERAL- a non-synchronising literal is at most 4096 octets; the
+            # tagged answer to it is BAD with TOOBIG.
+            return self._reject_literal(
+                pending, size, sync, "Non-synchronizing literal over 4096 octets", Status.BAD
+            )
+        if not sync and pending.doomed is not None:
+            # The command fails anyway: its literals need not be kept, only read past.
+            return self._discard_literal(pending, size)
         if sync and pending.doomed is not None:
             # The command fails anyway: answer now, so that the client does not send the literal.
             self._pending = None
@@ -276,27 +291,49 @@ class Receiver:
         elif self.state is not None and (reason := check_state(spec, self.state)) is not None:
             pending.doomed = self._error(tag, reason)
 
-    def _reject_literal(self, pending: _Pending, sync: bool, text: str) -> Event:
+    def _reject_literal(
+        self, pending: _Pending, size: int, sync: bool, text: str, status: Status = Status.NO
+    ) -> Event:
+        reply = CommandError(pending.tag, Tagged(pending.tag or b"*", status, text, code="TOOBIG"))
         if not sync:
-            # RFC 7888 §4: a non-synchronising literal cannot be refused; its octets are on the way.
-            return self._fatal(text, "TOOBIG")
+            # RFC 7888 §4, choice 1: a non-synchronising literal cannot be refused before it comes;
+            # read it, drop it, and answer the command with the refusal once it ends.
+            if pending.doomed is None:
+                pending.doomed = reply
+            return self._discard_literal(pending, size)
         self._pending = None
         # RFC 4469 §4.2 / RFC 7889 §4: NO [TOOBIG] before the continuation; the client sends nothing more.
-        reply = Tagged(pending.tag or b"*", Status.NO, text, code="TOOBIG")
-        return CommandError(pending.tag, reply)
+        return reply
+
+    def _discard_literal(self, pending: _Pending, size: int) -> Event:
+        """Read past a non-synchronising literal of a failed command without keeping it."""
+        pending.discarded += size
+        if pending.discarded > self.limits.max_discard:
+            # RFC 7888 §4, choice 2: too much to read only to drop it.
+            return self._fatal("Literal too big", "TOOBIG")
+        pending.remaining = size
+        pending.size = size
+        pending.discarding = size > 0
+        pending.streaming = False
+        return NeedLiteral(size, False)
 
     def _read_literal(self, pending: _Pending) -> Event:
         chunk = self._buf.read_up_to(pending.remaining)
         if not chunk:
             return _NEED_MORE
         pending.remaining -= len(chunk)
+        if pending.discarding:
+            if pending.remaining:
+                return _NEED_MORE
+            pending.discarding = False
+            return self.next_command()
         if pending.streaming:
             if not pending.binary and pending.doomed is None and b"\x00" in chunk:
                 pending.doomed = self._error(pending.tag, "NUL in literal; use literal8")
             index = len(pending.assembled.literals)
             if not pending.remaining:
                 self._store_literal(pending)
-            return LiteralChunk(index, chunk, last=not pending.remaining)
+            return LiteralChunk(index, chunk, last=not pending.remaining, binary=pending.binary)
         pending.chunks.append(chunk)
         if pending.remaining:
             return _NEED_MORE

@@ -15,8 +15,10 @@
   quota (OVERQUOTA) of any message fails them all.
 - Content (``MailOps.canonical_content``): stored as given except that bare LF becomes CRLF; an empty
   message is ``NO [CANNOT]`` (the literal syntax allows it, so it is no protocol error, but it is no
-  RFC 5322 message). NUL needs a literal8 (the receiver answers BAD otherwise, RFC 9051 §4.3);
-  literal8 content is stored as given (no content-transfer-encoding is applied).
+  RFC 5322 message). NUL needs a literal8 (the receiver answers BAD otherwise, RFC 9051 §4.3); in a
+  literal8 the leaf parts whose bodies are not CRLF text (NUL, bare CR or LF) are stored in base64
+  with their Content-Transfer-Encoding field saying so (RFC 3516 §4.4: no octet lost; BINARY[n]
+  gives them back as sent), the rest under the line-end rule (``MailOps.canonical_binary``).
 - APPENDUID lists the new UIDs in the order of the messages (RFC 4315 §3; they ascend).
 - Appending to the selected mailbox: the new messages are announced with EXISTS before the tagged OK
   (RFC 9051 §6.3.12: "the server SHOULD notify the client immediately via an untagged EXISTS").
@@ -30,6 +32,7 @@ from pochta.proto.imap.args import Append
 from pochta.proto.imap.responses import Code
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap.session import Session
+from pochta.store.spool import SpoolFile
 
 __all__ = ["append"]
 
@@ -39,12 +42,24 @@ async def append(session: Session, command: Command) -> Tagged:
     assert isinstance(args, Append)
     name = session.mailbox_name(args.mailbox)
     messages: list[NewMessage] = []
+    ops = session.services.ops
     for message in args.messages:
-        # A large literal was written to a spool file as it arrived (server.imap.uploads).
-        data = session.uploads.take(message.data.index) if message.data.streamed else bytes(message.data)
+        literal = message.data
+        data: bytes | SpoolFile
+        if literal.streamed:  # a large literal was written to a spool file as it arrived (uploads)
+            index = literal.index
+            data = (
+                await session.uploads.take_binary(index, ops)
+                if literal.binary
+                else session.uploads.take(index)
+            )
+        else:
+            data = bytes(literal)
+            if literal.binary:
+                data = await ops.canonical_binary(data)  # RFC 3516 §4.4: binary parts in base64
         # RFC 9051 §6.3.12: flags and date-time are optional; no date means the current time.
         messages.append(NewMessage(data, message.flags or (), message.date))
-    placed = await session.services.ops.append_many(session.account_id, name, messages)
+    placed = await ops.append_many(session.account_id, name, messages)
     selected = session.selected
     if selected is not None and placed[0].mailbox_id == selected.mailbox_id:
         session.dirty.set()  # EXISTS before the tagged OK (the feed's own wake-up may still be on its way)

@@ -113,8 +113,9 @@ def capabilities(session: Session) -> list[str]:
         caps.extend(f"AUTH={m}" for m in SERVER_MECHANISMS if plain or m not in PLAINTEXT_MECHANISMS)
         if not plain:
             caps.append("LOGINDISABLED")  # RFC 9051 §6.2.3, §7.2.2
-    # RFC 7888 §5: LITERAL- (the receiver's literal_minus), which IMAP4rev2 implies anyway.
-    caps.append("LITERAL-")
+    # RFC 7888 §3 LITERAL+, or §5 LITERAL- (which IMAP4rev2 implies anyway), never both (§5); the
+    # receiver's Limits.literal_minus follows the same setting.
+    caps.append("LITERAL+" if settings.imap.literal_plus else "LITERAL-")
     for entry in TABLE.values():
         caps.extend(c for c in entry.capabilities if c not in caps)
     if "APPEND" in TABLE:

@@ -29,7 +29,7 @@ from pochta.mail import flags as flagrules
 from pochta.mime import Envelope, ParsedMessage, envelope_from_json, root_offsets_from_json
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 from pochta.mime.model import Part
-from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap import Command, Status, Tagged, sections
 from pochta.proto.imap.fetch import FetchArgs, FetchAtt
 from pochta.proto.imap.responses import (
     Body,
@@ -41,7 +41,6 @@ from pochta.proto.imap.responses import (
     flag_list,
     format_datetime,
 )
-from pochta.server.imap import sections
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session, SessionClosed
 from pochta.store.api import NotFound

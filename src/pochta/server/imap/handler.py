@@ -7,7 +7,7 @@
 - Limits are the receiver's (``Limits`` from config): the command line outside literals
   (``limits.max_line_length``), literals of APPEND (``limits.max_message_size``, APPENDLIMIT) and of
   other commands (``imap.max_literal_size``), the error budget (``limits.max_errors`` consecutive
-  BADs, then ``* BYE``). LITERAL- (RFC 7888 §5): non-synchronising literals up to 4096 octets.
+  BADs, then ``* BYE``). LITERAL+ (RFC 7888 §3; or LITERAL- by config, §5): non-synchronising literals.
 - Commands run one after another; the responses of each are written, and the write awaited, before
   the next command is taken (backpressure: a client that does not read stops being read).
 - Graceful stop: ``* BYE [UNAVAILABLE]`` between commands (RFC 9051 §7.1.5).
@@ -58,7 +58,9 @@ def receiver_limits(settings: Settings) -> Limits:
         # in memory, are written to spool files as they arrive (server.imap.uploads).
         stream_over=imap.max_literal_size,
         max_errors=limits.max_errors,
-        literal_minus=True,  # RFC 7888 §5 LITERAL- (advertised in commands.capabilities)
+        # RFC 7888: LITERAL+ or LITERAL- as advertised by commands.capabilities.
+        literal_minus=not imap.literal_plus,
+        max_discard=imap.max_discarded_literal,
     )
 
 
@@ -154,8 +156,8 @@ class ImapHandler:
                     await session.flush()
                 case NeedLiteral():
                     pass  # {n-}: nothing to send
-                case LiteralChunk(index=index, data=data, last=last):
-                    await session.uploads.write(index, data, last)  # an APPEND message, to its spool
+                case LiteralChunk(index=index, data=data, last=last, binary=binary):
+                    await session.uploads.write(index, data, last, binary=binary)  # to its spool
                 case CommandError(reply=reply, close=close):
                     await session.uploads.discard()
                     session.send(reply)

@@ -11,9 +11,10 @@ RFC 3348 CHILDREN, RFC 3501 §6.3.9 LSUB.
   (RFC 6154 §2 allows it without the return option), \\Subscribed with RETURN (SUBSCRIBED) or the
   SUBSCRIBED selection, \\NonExistent for subscribed names without a mailbox and for their missing
   superiors (RFC 5258 §3).
-- Selection SUBSCRIBED / SPECIAL-USE list only what meets them; with RECURSIVEMATCH a name that does
-  not but has a descendant that does is listed with CHILDINFO (RFC 5258 §3.5). REMOTE changes
-  nothing: every mailbox is local.
+- Selection SUBSCRIBED / SPECIAL-USE list only what meets them; with RECURSIVEMATCH a name with a
+  descendant that meets them and is not listed itself gets CHILDINFO, and is listed for it when it
+  does not meet them itself (RFC 5258 §3.1 (b), §3.5: redundant CHILDINFO is suppressed). REMOTE
+  changes nothing: every mailbox is local.
 - RETURN (STATUS (...)): a STATUS response after each selectable mailbox listed (RFC 5819 §2).
 """
 
@@ -114,21 +115,25 @@ async def list_command(session: Session, command: Command) -> Tagged:
         return by_sub or info is not None
 
     criteria = tuple(c for c, on in (("SUBSCRIBED", by_sub), ("SPECIAL-USE", by_use)) if on)
+    patterns = _patterns(session, args.reference, args.patterns)
+    listed = {name for name in names if any(p.matches(name) for p in patterns)}
     # Computed once, not per name: a name's superiors (for \HasChildren and RECURSIVEMATCH).
     parents = {p for name in infos for p in _parents(name)}
-    matching_parents = {p for name in names if meets(name) for p in _parents(name)} if recursive else set()
-    patterns = _patterns(session, args.reference, args.patterns)
-    for name in sorted(names, key=_sort_key):
-        if not any(p.matches(name) for p in patterns):
+    # RFC 5258 §3.1 (b) and §3.5: CHILDINFO for a listed name with a descendant that meets the
+    # criteria and is not listed itself; one whose matching descendants are all listed would be
+    # redundant ("servers SHOULD suppress redundant CHILDINFO responses").
+    unlisted_parents = (
+        {p for name in names if meets(name) and name not in listed for p in _parents(name)}
+        if recursive
+        else set()
+    )
+    for name in sorted(listed, key=_sort_key):
+        childinfo: tuple[str, ...] = criteria if name in unlisted_parents else ()  # RFC 5258 §3.5
+        if not childinfo and not meets(name):
             continue
-        childinfo: tuple[str, ...] = ()
-        if not meets(name):
-            if name not in matching_parents:
-                continue
-            childinfo = criteria  # RFC 5258 §3.5
         info = infos.get(name)
         attrs = _attributes(info, name in parents)
-        if show_subscribed and name in subscribed and not childinfo:
+        if show_subscribed and name in subscribed:
             attrs.append("\\Subscribed")
         session.send(ListItem(attrs, SEP, name, childinfo=childinfo))
         if status_items and info is not None:

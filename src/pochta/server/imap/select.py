@@ -6,9 +6,14 @@
   rev2) and the tagged OK [READ-WRITE] / [READ-ONLY]. A SELECT while a mailbox is selected first
   deselects it, with ``* OK [CLOSED]`` for rev2 sessions (RFC 9051 §7.1); a failed SELECT leaves no
   mailbox selected (RFC 9051 §6.3.2).
-- \\Recent: pochta keeps no \\Recent flag across sessions, so rev1 sessions are told RECENT 0 at
-  SELECT; messages that arrive while the mailbox is selected are \\Recent to that session
-  (``SelectedMailbox``), as RFC 3501 §2.3.2 allows for the first session told of them.
+- \\Recent (IMAP4rev1 sessions only; RFC 9051 dropped it): a message is \\Recent in the first
+  session told of it that has the mailbox selected read-write, and in no later one (RFC 3501
+  §2.3.2). SELECT takes the messages of its view no session took yet (``Store.take_recent``, one
+  write, only when there are any: ``MailboxInfo.first_recent_uid``), and so does each announcement
+  of new messages (``report_updates``); whichever session of whichever worker writes first gets
+  them. EXAMINE takes nothing and shows what is not taken yet; a read-only session counts the new
+  messages it is told of as recent (§2.3.2: "SHOULD be considered recent" when undeterminable).
+  IMAP4rev2 sessions take nothing, so IMAP4rev1 clients of the same mailbox still see them.
 - CLOSE (RFC 9051 §6.4.1) expunges \\Deleted messages silently when the mailbox is read-write;
   UNSELECT (RFC 3691 §2) does not.
 - ``report_updates``: EXISTS/EXPUNGE/FETCH FLAGS from ``SelectedMailbox`` (RFC 9051 §7.5), read
@@ -24,7 +29,7 @@ from pochta.proto.imap.responses import Bye, Code, Exists, Flags, ListItem, Rece
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 from pochta.store.api import NotFound
-from pochta.store.model import HIERARCHY_SEPARATOR, MailboxId
+from pochta.store.model import HIERARCHY_SEPARATOR, MailboxId, MailboxView
 
 __all__ = ["announce_keywords", "catch_up", "close", "examine", "report_updates", "select", "unselect"]
 
@@ -63,14 +68,15 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
         await session.unselect()
         raise
     rev1 = not session.rev2
-    selected = SelectedMailbox(view, read_only=read_only, rev1=rev1)
+    recent_from = await _recent_from(session, view, read_only) if rev1 else None
+    selected = SelectedMailbox(view, read_only=read_only, rev1=rev1, recent_from=recent_from)
     session.selected = selected
     session.enter(State.SELECTED)
     mailbox = view.mailbox
     session.send(Flags(flagrules.mailbox_flags(selected.keywords)))  # RFC 9051 §7.3.5
     session.send(Exists(selected.exists))
     if rev1:
-        session.send(Recent(selected.recent_count))  # RFC 3501 §6.3.1 (0: see the module docstring)
+        session.send(Recent(selected.recent_count))  # RFC 3501 §6.3.1 (see the module docstring)
         first_unseen = _first_unseen(view.flags, view.flag_sets())
         if first_unseen is not None:
             # RFC 3501 §6.3.1: OK [UNSEEN n], the first unseen message (removed in RFC 9051).
@@ -84,6 +90,31 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
         session.send(ListItem((), HIERARCHY_SEPARATOR, mailbox.name))
     code = "READ-ONLY" if read_only else "READ-WRITE"
     return Tagged(command.tag, Status.OK, f"{command.name} completed", code=code)
+
+
+async def _recent_from(session: Session, view: MailboxView, read_only: bool) -> int:
+    """The first UID of the view that is \\Recent to this session (RFC 3501 §2.3.2): taken from
+    the store by a read-write session when any message is still untaken, only shown by EXAMINE."""
+    mailbox = view.mailbox
+    if read_only or mailbox.first_recent_uid >= mailbox.uidnext:
+        return mailbox.first_recent_uid
+    try:
+        return await session.services.store.take_recent(mailbox.id, mailbox.uidnext)
+    except NotFound:
+        return mailbox.uidnext  # deleted meanwhile: the next command finds out (catch_up)
+
+
+async def _take_recent_news(session: Session, selected: SelectedMailbox) -> None:
+    """Before new messages are announced to a read-write IMAP4rev1 session: take those no other
+    session took (RFC 3501 §2.3.2); they alone are \\Recent here."""
+    end = selected.new_uid_end
+    if end is None or not selected.rev1 or selected.read_only:
+        return
+    try:
+        first = await session.services.store.take_recent(selected.mailbox_id, end)
+    except NotFound:
+        first = end  # deleted meanwhile: none is recent (the session ends at the next catch-up)
+    selected.recent_news_from(first, end)
 
 
 def _permanent_flags(session: Session, selected: SelectedMailbox) -> Untagged:
@@ -161,5 +192,6 @@ async def report_updates(session: Session, *, poll: bool, allow_expunge: bool, i
         await session.unselect()
         return
     announce_keywords(session)
+    await _take_recent_news(session, selected)
     for response in selected.updates(allow_expunge=allow_expunge, include_uid=include_uid):
         session.send(response)

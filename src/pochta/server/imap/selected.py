@@ -10,9 +10,12 @@ by its number until its EXPUNGE is sent; ``is_expunged(uid)`` says so (answer it
 
 API (``SelectedMailbox``):
 
-- ``SelectedMailbox(view, *, read_only, rev1, recent_uids=())``: the state right after SELECT/EXAMINE.
-  ``rev1``: an IMAP4rev1 session (\\Recent and RECENT are reported); ``recent_uids``: the messages
-  that are \\Recent for this session (RFC 3501 §2.3.2; the caller decides which session is first).
+- ``SelectedMailbox(view, *, read_only, rev1, recent_from=None)``: the state right after SELECT/
+  EXAMINE. ``rev1``: an IMAP4rev1 session (\\Recent and RECENT are reported); ``recent_from``: the
+  view's messages from this UID on are \\Recent for this session (RFC 3501 §2.3.2; the caller
+  decides which session is first, ``Store.take_recent``). ``new_uid_end`` and ``recent_news_from``:
+  the same decision for messages announced later (before ``updates``: new UIDs from the given one on
+  are \\Recent; all are when it is not called).
 - ``exists``, ``uids``: the client's message count and the UIDs in sequence order (an ``array('q')``
   built on demand when messages left or arrived since SELECT: fetch it once per command; do not modify).
 - ``uid_at(seq)``, ``seq_of(uid)``: number to UID (IndexError when out of range), UID to number (None).
@@ -81,6 +84,8 @@ from pochta.proto.imap.responses import Exists, Expunge, Fetch, FetchValue, Rece
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.store.model import ChangeSet, MailboxView, MessageEntry
 
+_ALL_RECENT = (0, 2**63)  # every announced message is \\Recent (see recent_news_from)
+
 
 class InvalidSequenceNumber(ValueError):
     """A message sequence number the client cannot use now: the handler answers BAD with the text."""
@@ -94,7 +99,7 @@ class SelectedMailbox:
     """Per-session state of the selected mailbox (see the module docstring for the API)."""
 
     def __init__(
-        self, view: MailboxView, *, read_only: bool, rev1: bool, recent_uids: Iterable[int] = ()
+        self, view: MailboxView, *, read_only: bool, rev1: bool, recent_from: int | None = None
     ) -> None:
         self.mailbox_id = view.mailbox.id
         self.uidvalidity = view.mailbox.uidvalidity
@@ -113,7 +118,11 @@ class SelectedMailbox:
         self._uids_built: weakref.ref[array[int]] | None = None  # ``uids`` while its caller holds it
         self._max_uid = max(self._base_last, 0)  # highest UID ever seen
         self._highestmodseq = view.mailbox.highestmodseq
-        self._recent = {uid for uid in recent_uids if self._live(uid) is not None}
+        # \\Recent (RFC 3501 §2.3.2): the view's messages from position ``_base_recent`` on (a
+        # suffix: one bisect, whatever the count), and announced ones in ``_recent``.
+        self._base_recent = self._base_count if recent_from is None else bisect_left(self._base, recent_from)
+        self._recent: set[int] = set()
+        self._news_recent = _ALL_RECENT  # announced UIDs in [first, end) are \\Recent here
         self._new: dict[int, MessageEntry] = {}  # not yet announced, ascending UIDs
         self._gone: set[int] = set()  # expunged, EXPUNGE not yet sent
         self._flag_news: set[int] = set()  # flag changes not yet reported
@@ -150,7 +159,22 @@ class SelectedMailbox:
 
     @property
     def recent_count(self) -> int:
-        return len(self._recent)
+        removed = self._removed  # the view's recent ones whose EXPUNGE was sent do not count
+        gone = bisect_left(removed, self._base_count) - bisect_left(removed, self._base_recent)
+        return self._base_count - self._base_recent - gone + len(self._recent)
+
+    @property
+    def new_uid_end(self) -> int | None:
+        """One past the highest UID the next ``updates`` will announce; None when there is none."""
+        return max(self._new) + 1 if self._new else None
+
+    def recent_news_from(self, first: int, end: int) -> None:
+        """Of the messages the next ``updates`` announces, those with UIDs in [first, end) are
+        \\Recent here (``Store.take_recent(mailbox, end)`` gave this session ``first``: below it
+        another session took them). Without this call every announced message is \\Recent: a
+        session that cannot take them counts them recent (RFC 3501 §2.3.2: "SHOULD be considered
+        recent" when it cannot be determined)."""
+        self._news_recent = (first, end)
 
     @property
     def pending(self) -> bool:
@@ -181,7 +205,7 @@ class SelectedMailbox:
     def client_flags(self, uid: int) -> tuple[str, ...]:
         """The FLAGS list the client is shown: system flags first; \\Recent for rev1 sessions only."""
         flags = sorted(self.flags_of(uid), key=_flag_order)
-        if self.rev1 and uid in self._recent:
+        if self.rev1 and self.is_recent(uid):
             flags.append(RECENT)  # RFC 3501 §2.3.2 session flag; RFC 9051 has no \Recent
         return tuple(flags)
 
@@ -190,7 +214,7 @@ class SelectedMailbox:
         from the numbering and no \\Recent: the sequence number of the first and the stored flags of
         each, read from the view's column in bulk (flags changed since SELECT patched in). None
         otherwise: ask per message (``seq_of``, ``client_flags``)."""
-        if not uids or self._removed or (self.rev1 and self._recent):
+        if not uids or self._removed or (self.rev1 and self.recent_count):
             return None
         first = self._view.position(uids[0])
         stop = -1 if first is None else first + len(uids)
@@ -237,7 +261,12 @@ class SelectedMailbox:
         return uid in self._gone
 
     def is_recent(self, uid: int) -> bool:
-        return uid in self._recent
+        if uid in self._recent:
+            return True
+        if self._base_recent >= self._base_count or uid < self._base[self._base_recent]:
+            return False
+        position = self._live(uid)
+        return position is not None and self._base_recent <= position < self._base_count
 
     def resolve(self, seqset: SequenceSet, *, uid: bool) -> list[int]:
         """The UIDs ``seqset`` names in this session's numbering, ascending, each once.
@@ -373,7 +402,7 @@ class SelectedMailbox:
             # an EXISTS never lowers the client's count (only EXPUNGE may).
             out.append(Exists(self.exists))
             if self.rev1:
-                out.append(Recent(len(self._recent)))  # RFC 3501 §7.3.2: with the size change
+                out.append(Recent(self.recent_count))  # RFC 3501 §7.3.2: with the size change
         if self._flag_news:
             for uid in sorted(self._flag_news):  # UID order is sequence order
                 out.append(self._flags_fetch(uid, include_uid))
@@ -390,10 +419,12 @@ class SelectedMailbox:
         return Fetch(seq, tuple(items))
 
     def _announce(self) -> None:
+        (first, end), self._news_recent = self._news_recent, _ALL_RECENT
         for uid, entry in self._new.items():
             self._tail.append(uid)
             self._over[uid] = entry
-            self._recent.add(uid)  # RFC 3501 §2.3.2: this session is told first: \Recent here
+            if first <= uid < end:
+                self._recent.add(uid)  # RFC 3501 §2.3.2: this session is told first: \Recent here
             self._added[uid] = entry
         self._new.clear()
         self._uids_built = None

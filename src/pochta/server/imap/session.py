@@ -80,7 +80,6 @@ class Session:
     conn: Connection
     receiver: Receiver
     services: Services
-    state: State = State.NOT_AUTHENTICATED
     account: Account | None = None
     enabled: set[str] = field(default_factory=set)  # RFC 5161: "IMAP4rev2", "UTF8=ACCEPT"
     selected: SelectedMailbox | None = None
@@ -93,7 +92,8 @@ class Session:
     _out: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.receiver.state = self.state
+        if self.receiver.state is None:
+            self.receiver.state = State.NOT_AUTHENTICATED
         self.uploads = Uploads(self.services.spool_dir)
 
     # --- state -----------------------------------------------------------------------------------
@@ -119,9 +119,16 @@ class Session:
             raise RuntimeError("not authenticated")
         return self.account.id
 
+    @property
+    def state(self) -> State:
+        """The connection state (RFC 9051 §3). Its one owner is the receiver, which answers BAD to
+        commands not legal in it before they are dispatched; ``enter`` changes it."""
+        state = self.receiver.state
+        assert state is not None  # set in __post_init__
+        return state
+
     def enter(self, state: State) -> None:
-        self.state = state
-        self.receiver.state = state  # commands illegal in this state are answered BAD by the receiver
+        self.receiver.state = state
 
     def enable(self, capability: str) -> bool:
         """Enable IMAP4rev2 or UTF8=ACCEPT; False when it already was (RFC 5161 §3.1)."""

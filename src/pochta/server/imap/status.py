@@ -1,9 +1,10 @@
 """STATUS (RFC 9051 §6.3.11, RFC 8438 STATUS=SIZE), also used by LIST-STATUS (RFC 5819).
 
 Every value comes from the mailbox counters the store keeps (``MailboxInfo``), so STATUS reads no
-messages. RECENT (IMAP4rev1, RFC 3501 §6.3.10) is always 0: pochta keeps no \\Recent flag across
-sessions. STATUS of the selected mailbox is answered from the store too (RFC 9051 §6.3.11 allows it;
-the values may run ahead of what the session has been told).
+messages. RECENT (IMAP4rev1, RFC 3501 §6.3.10) counts the messages no session has taken as \\Recent
+yet (RFC 3501 §2.3.2, ``MailboxInfo.recent``; see ``select``). STATUS of the selected mailbox is
+answered from the store too (RFC 9051 §6.3.11 allows it; the values may run ahead of what the
+session has been told).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def status_response(name: str, info: MailboxInfo, items: tuple[str, ...]) -> Sta
         "UNSEEN": info.unseen,
         "DELETED": info.deleted,  # RFC 9051 §6.3.11
         "SIZE": info.size,  # RFC 8438 §2 (and RFC 9051 §6.3.11)
-        "RECENT": 0,  # see the module docstring
+        "RECENT": info.recent,  # RFC 3501 §6.3.10, see the module docstring
     }
     return StatusResponse(name, tuple((item, values[item]) for item in dict.fromkeys(items)))
 

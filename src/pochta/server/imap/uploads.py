@@ -3,8 +3,10 @@
 The receiver hands the octets of a large APPEND literal out as ``LiteralChunk`` events
 (``Limits.stream_over``) instead of keeping them; ``Uploads`` writes each literal to its own
 ``SpoolFile`` (the one SMTP DATA uses), with bare LF turned into CRLF on the way (``LineEnds``, the
-rule of ``MailOps.canonical_content``). The APPEND handler ``take``s the finished files by literal
-index and gives them to ``MailOps.append_many``, which adopts them as blobs by a rename. After every
+rule of ``MailOps.canonical_content``); a literal8 is written as it comes, and ``take_binary`` makes
+the stored form of it (binary parts in base64, RFC 3516 §4.4: ``MailOps.binary_file_to_text``).
+The APPEND handler ``take``s the finished files by literal index and gives them to
+``MailOps.append_many``, which adopts them as blobs by a rename. After every
 command (done, refused or failed) and when the session ends, ``discard`` removes whatever was not
 adopted, so a MULTIAPPEND that fails leaves no file behind, and nothing of it is stored.
 
@@ -14,9 +16,10 @@ with unfinished 50 MB APPENDs took the server from 164 MB to 624 MB when literal
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from pochta.mail.ops import LineEnds
+from pochta.mail.ops import LineEnds, MailOps
 from pochta.store.spool import SpoolFile
 
 __all__ = ["Uploads"]
@@ -28,20 +31,34 @@ class Uploads:
     def __init__(self, directory: Path) -> None:
         self._directory = directory
         self._files: dict[int, SpoolFile] = {}
-        self._line_ends: dict[int, LineEnds] = {}
+        self._line_ends: dict[int, LineEnds | None] = {}  # None: a literal8, kept as it comes
 
     def __len__(self) -> int:
         return len(self._files)
 
-    async def write(self, index: int, data: bytes, last: bool) -> None:
+    async def write(self, index: int, data: bytes, last: bool, *, binary: bool = False) -> None:
         """Octets of literal ``index``; ``last`` finishes (closes) its file."""
         spool = self._files.get(index)
         if spool is None:
             spool = self._files[index] = SpoolFile(self._directory, "imap-append")
-            self._line_ends[index] = LineEnds()
-        spool.write(self._line_ends[index].convert(data))
+            self._line_ends[index] = None if binary else LineEnds()
+        line_ends = self._line_ends[index]
+        spool.write(data if line_ends is None else line_ends.convert(data))
         if last:
             await spool.finish()
+
+    async def take_binary(self, index: int, ops: MailOps) -> SpoolFile:
+        """The stored form of literal8 ``index`` in a new file (the one written as it came is
+        removed); raises OpsError (UNKNOWN-CTE) when its binary content cannot be stored."""
+        raw = self.take(index)
+        converted = SpoolFile(self._directory, "imap-append")
+        self._files[index] = converted  # ``discard`` removes it unless it is adopted
+        try:
+            await asyncio.to_thread(ops.binary_file_to_text, raw, converted)
+            await converted.finish()
+        finally:
+            await raw.discard()
+        return converted
 
     def take(self, index: int) -> SpoolFile:
         """The finished file of literal ``index`` (it stays listed: ``discard`` removes it unless

@@ -107,3 +107,41 @@ async def test_subscriptions(store: Store) -> None:
     assert "Later" not in await store.subscriptions(account.id)
     with pytest.raises(NotFound):
         await store.set_subscribed(account.id + 1000, "X", True)
+
+
+async def test_recent_is_taken_once(store: Store) -> None:
+    # RFC 3501 §2.3.2: a message is \Recent to the first session that takes it, and to no other.
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    assert (inbox.first_recent_uid, inbox.recent) == (1, 0)
+    for n in range(3):
+        await deliver(store, make_message(f"recent {n}", n=n), inbox.id)
+    inbox = await refreshed(store, inbox)
+    assert (inbox.first_recent_uid, inbox.recent, inbox.uidnext) == (1, 3, 4)
+    assert await store.take_recent(inbox.id, 3) == 1  # UIDs 1 and 2 are this session's
+    assert await store.take_recent(inbox.id, 3) == 3  # a later session: none of them
+    inbox = await refreshed(store, inbox)
+    assert (inbox.first_recent_uid, inbox.recent) == (3, 1)  # UID 3 is still to be taken
+    # Expunging a message not yet taken lowers the count; one taken already does not.
+    await store.expunge(inbox.id, [1, 3])
+    inbox = await refreshed(store, inbox)
+    assert (inbox.first_recent_uid, inbox.recent) == (3, 0)
+    await deliver(store, make_message("recent 4", n=4), inbox.id)
+    assert (await refreshed(store, inbox)).recent == 1
+    assert await store.take_recent(inbox.id, 100) == 3
+    inbox = await refreshed(store, inbox)
+    assert (inbox.first_recent_uid, inbox.recent) == (100, 0)
+    assert await store.take_recent(inbox.id, 50) == 100  # the boundary never goes back
+    with pytest.raises(NotFound):
+        await store.take_recent(inbox.id + 1000, 5)
+
+
+async def test_copies_are_recent_in_their_new_mailbox(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    archive = await store.create_mailbox(account.id, "Kept")
+    await deliver(store, make_message("copied"), inbox.id)
+    await store.take_recent(inbox.id, 2)
+    await store.copy(inbox.id, [1], archive.id)
+    assert (await refreshed(store, inbox)).recent == 0
+    assert (await refreshed(store, archive)).recent == 1

@@ -17,9 +17,10 @@ caller reads the blob. ``plan(root, size, att)`` returns a ``SectionPlan``:
   ``finish_size(plan, data) -> int`` for BINARY.SIZE; ``size`` is set when no read is needed.
 
 Decisions: BINARY[] is the whole message as stored (RFC 3516 §4.2 section-binary may be
-empty; a message is 7bit/8bit/binary, RFC 2045 §6.4). BINARY of a part with children or an
-encapsulated message is refused with NO (RFC 9051 §6.4.5: "only ... for leaf body parts");
-opaque parts, kept as leaves by the parser's limits, are leaves and decode per their CTE.
+empty; a message is 7bit/8bit/binary, RFC 2045 §6.4). BINARY of a multipart is refused with NO
+(RFC 9051 §6.4.5: "only ... for leaf body parts"); of a message/rfc822 part it is the encapsulated
+message, decoded of the part's encoding (as Dovecot; RFC 3516 has no such restriction); opaque
+parts, kept as leaves by the parser's limits, are leaves and decode per their CTE.
 HEADER.FIELDS output keeps each selected field's octets (folded lines included) and appends the
 header's own blank line only when it has one (RFC 9051 §6.4.5.1: except a message with no body
 and no blank line). Base64 ignores octets outside the alphabet and stops at "=" (RFC 2045 §6.8);
@@ -229,9 +230,12 @@ def _binary_plan(root: Part, size: int, att: FetchAtt, name: str, section: Secti
         if kind == "BINARY.SIZE":
             return SectionPlan(name, kind, whole, size=size)
         return SectionPlan(name, kind, whole, stream=_clip(whole, att.partial), binary=None)
-    if part.children or part.message is not None:
-        # RFC 9051 §6.4.5: BINARY and BINARY.SIZE "can only be requested for leaf body parts".
-        raise SectionError("BINARY applies to leaf body parts only, not multipart or message parts")
+    if part.children:
+        # RFC 9051 §6.4.5: BINARY and BINARY.SIZE "can only be requested for leaf body parts". A
+        # message/rfc822 or message/global part is answered all the same, with the encapsulated
+        # message decoded of the part's own encoding (RFC 3516 §4.2 has no such restriction; imaptest
+        # and Dovecot expect it); a multipart body has no encoding of its own to remove.
+        raise SectionError("BINARY applies to leaf body parts and message parts, not multipart")
     encoding = part.encoding.lower()
     if encoding not in KNOWN_ENCODINGS:
         raise SectionError(f"Unknown Content-Transfer-Encoding {encoding[:40]!r}", "UNKNOWN-CTE")
