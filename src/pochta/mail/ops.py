@@ -225,25 +225,38 @@ class MailOps:
                 view = store.current_view(mailbox_id) or await store.open_view(mailbox_id)
         return view
 
+    def _known_view(self, account_id: AccountId, canonical: str) -> MailboxView | None:
+        """This process's view of the account's mailbox of that canonical name when it is provably
+        current (``Store.current_view``): its row and keywords without a read. None otherwise."""
+        store = self.store
+        guess = store.mailbox_hint(account_id, canonical)
+        view = None if guess is None else store.current_view(guess)
+        if view is None or (view.mailbox.name, view.mailbox.account_id) != (canonical, account_id):
+            return None
+        return view
+
     async def _destination(self, account_id: AccountId, name: str) -> MailboxInfo:
-        """The target of APPEND/COPY/MOVE: TRYCREATE when missing but creatable."""
-        info = await self.store.get_mailbox(account_id, self.canonical_name(name))
+        """The target of APPEND/COPY/MOVE: TRYCREATE when missing but creatable. No read when this
+        process holds a current view of it."""
+        canonical = self.canonical_name(name)
+        view = self._known_view(account_id, canonical)
+        if view is not None:
+            return view.mailbox
+        info = await self.store.get_mailbox(account_id, canonical)
         if info is not None:
             return info
+        raise self._missing_destination(name)
+
+    def _missing_destination(self, name: str) -> OpsError:
+        """The error for an APPEND/COPY/MOVE destination that does not exist."""
         try:
             self.canonical_name(name, creating=True)
         except OpsError:
             # RFC 9051 §6.3.12: no TRYCREATE when "certain that the destination mailbox can not be
             # created".
-            raise OpsError(Code.NONEXISTENT, "No such mailbox, and that name cannot be created") from None
+            return OpsError(Code.NONEXISTENT, "No such mailbox, and that name cannot be created")
         # RFC 9051 §6.3.12, §6.4.7: MUST NOT create it automatically; tell the client it may.
-        raise OpsError(Code.TRYCREATE, "No such mailbox")
-
-    async def _owned(self, account_id: AccountId, mailbox_id: MailboxId) -> MailboxInfo:
-        info = await self.store.get_mailbox_by_id(mailbox_id)
-        if info is None or info.account_id != account_id:
-            raise OpsError(Code.NONEXISTENT, "No such mailbox")
-        return info
+        return OpsError(Code.TRYCREATE, "No such mailbox")
 
     # --- mailbox management ----------------------------------------------------------------------
 
@@ -387,9 +400,12 @@ class MailOps:
     # --- messages ---------------------------------------------------------------------------------
 
     async def _keywords(self, mailbox_id: MailboxId) -> dict[str, str]:
-        """Keywords in use in the mailbox, by comparison key (see flags.mailbox_keywords)."""
-        with _store_errors():
-            view = await self.store.open_view(mailbox_id)
+        """Keywords in use in the mailbox, by comparison key (see flags.mailbox_keywords), from this
+        process's view when it is provably current, else from a read."""
+        view = self.store.current_view(mailbox_id)
+        if view is None:
+            with _store_errors():
+                view = await self.store.open_view(mailbox_id)
         return flagrules.mailbox_keywords(view.flag_sets())  # distinct flag sets, not one per message
 
     async def _resolve_flags(
@@ -446,8 +462,12 @@ class MailOps:
                 raise OpsError(Code.TOOBIG, f"Messages may be at most {self.max_message_size} octets")
         mailbox = await self._destination(account_id, mailbox_name)
         resolved = [await self._resolve_flags(mailbox.id, new.flags) for new in messages]
-        # RFC 3502 §3: all or nothing, so the quota is checked for the messages together.
-        await self.check_quota(account_id, sum(sizes))
+        if len(contents) > 1 or isinstance(contents[0], SpoolFile):
+            # RFC 3502 §3: all or nothing, so the quota is checked for the messages together. One
+            # message held in memory needs no early check: the store's check in the write
+            # transaction (``deliver``) refuses it just the same, storing nothing, and this read
+            # would only save parsing it.
+            await self.check_quota(account_id, sum(sizes))
         parsed = [
             await (data.parse(self.mime_settings) if isinstance(data, SpoolFile) else self.parse(data))
             for data in contents
@@ -484,32 +504,29 @@ class MailOps:
     async def copy(
         self, account_id: AccountId, source_id: MailboxId, uids: Iterable[Uid], destination_name: str
     ) -> CopyResult:
-        """COPY / UID COPY (RFC 9051 §6.4.7); UIDs not in the source are ignored."""
-        await self._owned(account_id, source_id)
-        destination = await self._destination(account_id, destination_name)
-        wanted = set(uids)
-        with _store_errors():
-            view = await self.store.open_view(source_id)
-        positions = sorted(p for p in map(view.position, wanted) if p is not None)
-        if not positions:
-            return CopyResult(destination.id, destination.uidvalidity, (), ())
-        # Each copy counts against the quota, as in Dovecot, even though the blob is shared.
-        await self.check_quota(account_id, sum(view.sizes[p] for p in positions))
-        with _store_errors():
-            return await self.store.copy(source_id, [view.uids[p] for p in positions], destination.id)
+        """COPY / UID COPY (RFC 9051 §6.4.7); UIDs not in the source are ignored. Each copy counts
+        against the quota, as in Dovecot, even though the blob is shared: the store checks it in
+        the write transaction. One write, no read before it (``Store.transfer``)."""
+        return await self._transfer(account_id, source_id, uids, destination_name, move=False)
 
     async def move(
         self, account_id: AccountId, source_id: MailboxId, uids: Iterable[Uid], destination_name: str
     ) -> CopyResult:
         """MOVE / UID MOVE (RFC 6851 §3): atomic copy + expunge; flags travel; quota unchanged."""
-        await self._owned(account_id, source_id)
-        destination = await self._destination(account_id, destination_name)
         # RFC 6851 §3.3: moving into the source mailbox itself is allowed, as COPY into it is.
-        wanted = _unique_uids(uids)
-        if not wanted:
-            return CopyResult(destination.id, destination.uidvalidity, (), ())
-        with _store_errors():
-            return await self.store.move(source_id, wanted, destination.id)
+        return await self._transfer(account_id, source_id, uids, destination_name, move=True)
+
+    async def _transfer(
+        self, account_id: AccountId, source_id: MailboxId, uids: Iterable[Uid], name: str, *, move: bool
+    ) -> CopyResult:
+        canonical = self.canonical_name(name)
+        with _store_errors():  # NotFound: the source is gone (or not the account's)
+            result = await self.store.transfer(
+                account_id, source_id, _unique_uids(uids), canonical, move=move
+            )
+        if result is None:
+            raise self._missing_destination(name)
+        return result
 
     async def store_flags(
         self,
@@ -527,26 +544,15 @@ class MailOps:
             return await self.store.set_flags(mailbox_id, _unique_uids(uids), op, resolved, unchanged_since)
 
     async def expunge(self, mailbox_id: MailboxId, uids: Iterable[Uid] | None = None) -> ChangeSet:
-        """EXPUNGE (all \\Deleted, RFC 9051 §6.4.3) or UID EXPUNGE (those of ``uids``, §6.4.9)."""
-        with _store_errors():
-            info = await self.store.get_mailbox_by_id(mailbox_id)
-            if info is None:
-                raise NotFound
-            if info.deleted == 0:
-                return ChangeSet(mailbox_id, info.highestmodseq)
-            view = await self.store.open_view(mailbox_id)
-        wanted = None if uids is None else set(uids)
-        # Flag sets are shared between messages: test each distinct set once, then walk the columns.
-        deleted = {f for f in view.flag_sets() if flagrules.has_flag(f, flagrules.DELETED)}
-        doomed = [
-            uid
-            for uid, flags in zip(view.uids, view.flags, strict=True)
-            if flags in deleted and (wanted is None or uid in wanted)
-        ]
-        if not doomed:
+        """EXPUNGE (all \\Deleted, RFC 9051 §6.4.3) or UID EXPUNGE (those of ``uids``, §6.4.9).
+
+        No I/O when this process's view of the mailbox is provably current and counts no \\Deleted
+        message; otherwise one write that picks the \\Deleted messages in its own transaction."""
+        view = self.store.current_view(mailbox_id)
+        if view is not None and view.mailbox.deleted == 0:
             return ChangeSet(mailbox_id, view.mailbox.highestmodseq)
         with _store_errors():
-            return await self.store.expunge(mailbox_id, doomed)
+            return await self.store.expunge_deleted(mailbox_id, None if uids is None else _unique_uids(uids))
 
     async def expunge_uids(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet:
         """Remove exactly these UIDs, flags regardless (POP3 UPDATE state, RFC 1939 §6 QUIT)."""

@@ -596,9 +596,27 @@ class SqliteStore:
             lambda c, e: mail.copy_messages(c, e, source_id, uid_list, destination_id, move=True)
         )
 
+    async def transfer(
+        self,
+        account_id: AccountId,
+        source_id: MailboxId,
+        uids: Iterable[Uid],
+        to: str,
+        *,
+        move: bool,
+    ) -> CopyResult | None:
+        uid_list = mail.normalize_uids(uids)
+        return await self.run_write(
+            lambda c, e: mail.transfer(c, e, account_id, source_id, uid_list, to, move)
+        )
+
     async def expunge(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet:
         uid_list = mail.normalize_uids(uids)
         return await self.run_write(lambda c, e: mail.expunge(c, e, mailbox_id, uid_list))
+
+    async def expunge_deleted(self, mailbox_id: MailboxId, uids: Iterable[Uid] | None = None) -> ChangeSet:
+        uid_list = None if uids is None else mail.normalize_uids(uids)
+        return await self.run_write(lambda c, e: mail.expunge_deleted(c, e, mailbox_id, uid_list))
 
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]:
         uid_list = mail.normalize_uids(uids)
