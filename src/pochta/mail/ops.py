@@ -39,7 +39,9 @@ Semantics chosen where the RFCs leave a choice (documented for docs/ and the pro
   concurrent APPENDs or deliveries (in one process or in several on one data directory) can never
   both pass and overshoot. ``check_quota`` runs the same rule earlier as a cheap first answer
   (before an APPEND's data is parsed and stored, at SMTP RCPT), knowing that the usage it read may
-  have grown by the time of the write.
+  have grown by the time of the write. A single APPEND of a message held in memory skips that early
+  read (and the lookup of its mailbox, unless keywords need its view): its write looks the mailbox
+  up and applies the quota itself, so the answer is the same and only the parse is spent.
 - EXPUNGE (RFC 9051 §6.4.3, UID EXPUNGE §6.4.9): only messages carrying \\Deleted; POP3's UPDATE
   state (RFC 1939 §6) uses ``expunge_uids``, which removes exactly the UIDs given.
 """
@@ -67,7 +69,6 @@ from pochta.store.model import (
     MailboxInfo,
     MailboxView,
     Placed,
-    Target,
     Uid,
 )
 from pochta.store.spool import SpoolFile
@@ -235,17 +236,14 @@ class MailOps:
             return None
         return view
 
-    async def _destination(self, account_id: AccountId, name: str) -> MailboxInfo:
-        """The target of APPEND/COPY/MOVE: TRYCREATE when missing but creatable. No read when this
-        process holds a current view of it."""
-        canonical = self.canonical_name(name)
+    async def _named_view(self, account_id: AccountId, canonical: str) -> MailboxView | None:
+        """The view of the account's mailbox of that canonical name (None: there is none): this
+        process's when provably current, else one read."""
         view = self._known_view(account_id, canonical)
         if view is not None:
-            return view.mailbox
-        info = await self.store.get_mailbox(account_id, canonical)
-        if info is not None:
-            return info
-        raise self._missing_destination(name)
+            return view
+        guess = self.store.mailbox_hint(account_id, canonical)
+        return await self.store.open_named_view(account_id, canonical, guess)
 
     def _missing_destination(self, name: str) -> OpsError:
         """The error for an APPEND/COPY/MOVE destination that does not exist."""
@@ -460,13 +458,33 @@ class MailOps:
             if self.max_message_size is not None and size > self.max_message_size:
                 # RFC 7889 §4: APPENDLIMIT exceeded.
                 raise OpsError(Code.TOOBIG, f"Messages may be at most {self.max_message_size} octets")
-        mailbox = await self._destination(account_id, mailbox_name)
-        resolved = [await self._resolve_flags(mailbox.id, new.flags) for new in messages]
-        if len(contents) > 1 or isinstance(contents[0], SpoolFile):
-            # RFC 3502 §3: all or nothing, so the quota is checked for the messages together. One
-            # message held in memory needs no early check: the store's check in the write
-            # transaction (``deliver``) refuses it just the same, storing nothing, and this read
-            # would only save parsing it.
+        canonical = self.canonical_name(mailbox_name)
+        normalized = [flagrules.normalize_flags(new.flags) for new in messages]
+        resolved = normalized
+        # Several messages, or one spooled (large): the checks run before any is parsed or stored
+        # (RFC 3502 §3 all or nothing). One message held in memory needs neither read: the write
+        # looks the mailbox up itself (``Store.append``) and applies the quota in its transaction,
+        # refusing it just the same; the reads would only save parsing it.
+        careful = len(contents) > 1 or isinstance(contents[0], SpoolFile)
+        if any(flagrules.keywords(flags) for flags in normalized):
+            # Keywords take the case of those in the mailbox, within its limit: its view (no read
+            # when this process holds a current one).
+            view = await self._named_view(account_id, canonical)
+            if view is None:
+                raise self._missing_destination(mailbox_name)
+            existing = flagrules.mailbox_keywords(view.flag_sets())
+            resolved = [
+                flagrules.resolve_keywords(flags, existing, max_keywords=self.max_keywords, creating=True)
+                for flags in normalized
+            ]
+        elif (
+            careful
+            and self._known_view(account_id, canonical) is None
+            and await self.store.get_mailbox(account_id, canonical) is None
+        ):
+            raise self._missing_destination(mailbox_name)
+        if careful:
+            # RFC 3502 §3: all or nothing, so the quota is checked for the messages together.
             await self.check_quota(account_id, sum(sizes))
         parsed = [
             await (data.parse(self.mime_settings) if isinstance(data, SpoolFile) else self.parse(data))
@@ -480,15 +498,21 @@ class MailOps:
         placed: list[Placed] = []
         try:
             for blob, message, flags, new in zip(blobs, parsed, resolved, messages, strict=True):
-                target = Target(mailbox.id, flags, new.internal_date)
-                with _store_errors(Code.TRYCREATE):  # deleted since the lookup
-                    placed.extend(await self.store.deliver(blob, message, [target]))
+                with _store_errors(Code.TRYCREATE):  # deleted since the keyword lookup
+                    date = new.internal_date
+                    one = await self.store.append(account_id, canonical, blob, message, flags, date)
+                if one is None:  # RFC 9051 §6.3.12: TRYCREATE, or NONEXISTENT
+                    raise self._missing_destination(mailbox_name)
+                placed.append(one)
         except BaseException:
-            if placed:
-                # RFC 3502 §3: "If the server fails to append any message, then none of the
-                # messages are appended".
+            # RFC 3502 §3: "If the server fails to append any message, then none of the messages
+            # are appended".
+            by_mailbox: dict[MailboxId, list[Uid]] = {}
+            for done in placed:
+                by_mailbox.setdefault(done.mailbox_id, []).append(done.uid)
+            for mailbox_id, uids in by_mailbox.items():
                 with suppress(Exception):
-                    await self.store.expunge(mailbox.id, [p.uid for p in placed])
+                    await self.store.expunge(mailbox_id, uids)
             raise
         return placed
 

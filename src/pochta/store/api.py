@@ -263,6 +263,18 @@ class MailStore(Protocol):
         copy counts: two targets in one account add the size twice).
         """
 
+    async def append(
+        self,
+        account_id: AccountId,
+        mailbox: str,
+        blob: BlobRef,
+        parsed: ParsedMessage,
+        flags: frozenset[str] = frozenset(),
+        internal_date: datetime | None = None,
+    ) -> Placed | None:
+        """``deliver`` of one message to the account's mailbox of that canonical name, looked up in
+        the write itself (no read before it): None when there is no such mailbox, nothing stored."""
+
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView: ...
     async def open_named_view(
         self, account_id: AccountId, name: str, guess: MailboxId | None = None

@@ -518,7 +518,26 @@ class SqliteStore:
         targets = list(targets)
         if not targets:
             return []
+        prepared = await self._prepare(blob, parsed)
+        return await self.run_write(lambda c, e: mail.deliver(c, e, self.blobs, prepared, targets))
 
+    async def append(
+        self,
+        account_id: AccountId,
+        mailbox: str,
+        blob: BlobRef,
+        parsed: ParsedMessage,
+        flags: frozenset[str] = frozenset(),
+        internal_date: datetime | None = None,
+    ) -> Placed | None:
+        prepared = await self._prepare(blob, parsed)
+        return await self.run_write(
+            lambda c, e: mail.append_named(
+                c, e, self.blobs, prepared, account_id, mailbox, Target(MailboxId(0), flags, internal_date)
+            )
+        )
+
+    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> mail.PreparedMessage:
         def prepare() -> mail.PreparedMessage:
             return mail.PreparedMessage(
                 blob, parsed.to_json(with_text=False), search.search_rows(parsed), wire_forms(parsed.root)
@@ -527,10 +546,8 @@ class SqliteStore:
         # Serialising the parse results is CPU work, kept off the writer thread; off the loop too,
         # unless the message is small enough that the trip to a worker thread costs more.
         if blob.size <= self.settings.server.inline_message_max:
-            prepared = prepare()
-        else:
-            prepared = await asyncio.to_thread(prepare)
-        return await self.run_write(lambda c, e: mail.deliver(c, e, self.blobs, prepared, targets))
+            return prepare()
+        return await asyncio.to_thread(prepare)
 
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView:
         return (await self._opener.open_view_traced(mailbox_id)).view

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, select
@@ -483,6 +483,25 @@ def deliver(
     raw.executemany(_SQL_INSERT_MEMBERSHIP, rows)
     raw.executemany(_SQL_ADD_QUOTA, [(account, used[0], used[1]) for account, used in quota.items()])
     return [p for p in placed if p is not None]
+
+
+def append_named(
+    conn: Connection,
+    events: list[Change],
+    blobs: BlobStore,
+    message: PreparedMessage,
+    account_id: AccountId,
+    name: str,
+    target: Target,
+) -> Placed | None:
+    """``deliver`` to the account's mailbox of that (canonical) name, looked up in the write
+    transaction (``target`` gives flags and date; its mailbox id is not used): None when there is
+    no such mailbox, nothing stored."""
+    found = driver_connection(conn).execute(_SQL_BOX_BY_NAME, (account_id, name)).fetchall()
+    if not found:
+        return None
+    [placed] = deliver(conn, events, blobs, message, [replace(target, mailbox_id=found[0][0])])
+    return placed
 
 
 def changes_since(conn: Connection, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:

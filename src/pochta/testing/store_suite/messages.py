@@ -326,6 +326,14 @@ async def test_write_results_carry_the_new_entries(store: Store) -> None:
     [entry] = moved.added.changed
     assert (entry.uid, entry.flags, entry.internal_date) == (3, frozenset({"\\Seen", "$x"}), when)
     assert entry == (await store.open_view(archive.id)).messages[-1]
+    # APPEND: the mailbox looked up by name in the write; None (nothing stored) when there is none.
+    blob, parsed = await put(store, make_message(n=3))
+    assert await store.append(alice.id, "Nowhere", blob, parsed) is None
+    appended = await store.append(alice.id, "Archive", blob, parsed, frozenset({"\\Flagged"}), when)
+    assert appended is not None
+    assert (appended.mailbox_id, appended.uid, appended.uidvalidity) == (archive.id, 4, archive.uidvalidity)
+    assert appended.entry == (await store.open_view(archive.id)).messages[-1]
+    assert (await refreshed(store, archive)).messages == 4
 
 
 async def test_changes_since_reports_flags_and_expunges(store: Store) -> None:
