@@ -192,8 +192,13 @@ class MailOps:
         return await self.store.mailboxes(account_id)
 
     async def lookup(self, account_id: AccountId, name: str) -> MailboxInfo:
-        """The mailbox of that name (any INBOX spelling, any normalisation form), or NONEXISTENT."""
-        info = await self.store.get_mailbox(account_id, self.canonical_name(name))
+        """The mailbox of that name (any INBOX spelling, any normalisation form), or NONEXISTENT.
+        No read when this process holds a provably current view of it (``Store.current_view``)."""
+        canonical = self.canonical_name(name)
+        view = self._known_view(account_id, canonical)
+        if view is not None:
+            return view.mailbox
+        info = await self.store.get_mailbox(account_id, canonical)
         if info is None:
             raise OpsError(Code.NONEXISTENT, "No such mailbox")
         return info

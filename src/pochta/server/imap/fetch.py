@@ -163,7 +163,7 @@ class _Blob:
     async def close(self) -> None:
         self.data = None
         if self.file is not None:
-            await asyncio.to_thread(self.file.close)
+            self.file.close()  # a read-only file: close() never waits (no flush, no sync)
 
 
 class _Output:
@@ -448,9 +448,9 @@ async def _respond(
             if isinstance(value, tuple):
                 stream, binary = value
                 streams[len(items)] = stream
-                items.append((att.response_name(), StreamedBody(stream.length, binary)))
+                items.append((sections.response_name(att), StreamedBody(stream.length, binary)))
             else:
-                items.append((att.response_name(), value))
+                items.append((sections.response_name(att), value))
         if streams:
             await blob.read(0, 0)  # open it now: a missing blob must fail before any literal is sent
         parts = Fetch(seq, tuple(items)).encode_parts(session.ctx)
