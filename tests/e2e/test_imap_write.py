@@ -9,6 +9,7 @@ import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import imapclient
 import pytest
@@ -510,6 +511,41 @@ async def test_own_appends_copies_and_moves_are_announced_without_a_read_back(
     assert unread == []
     assert noop == [b"e OK NOOP completed\r\n"]
     assert await env.uids() == [1, 3, 4]
+
+
+async def test_keywords_the_session_knows_need_no_read_of_the_mailbox(
+    env: ImapEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # STORE and APPEND into the selected mailbox spell a keyword as the mailbox does; when the
+    # session's own keywords of it (FLAGS) spell them all, the mailbox's view is not read for them.
+    await env.deliver(message(1), flags=["$Label1"])
+    sock = await open_session(env, b"INBOX")
+    reads: list[str] = []
+    for name in ("open_view", "open_named_view"):
+        method = getattr(env.store, name)
+
+        async def counted(*args: object, _method: Any = method, _name: str = name) -> object:
+            reads.append(_name)
+            return await _method(*args)
+
+        monkeypatch.setattr(env.store, name, counted)
+    try:
+        seen = await ask(sock, b"a STORE 1 +FLAGS (\\Seen)")  # a write: this process's view is stale now
+        stored = await ask(sock, b"b STORE 1 +FLAGS ($label1 \\Flagged)")
+        appended = await append(sock, b"c APPEND INBOX", [(b"($LABEL1) ", message(2))])
+        unknown = await ask(sock, b"d STORE 1 +FLAGS ($New)")  # not known: read, then stored as given
+    finally:
+        sock.close()
+    assert seen[-1] == b"a OK STORE completed\r\n"
+    assert stored == [b"* 1 FETCH (FLAGS (\\Flagged \\Seen $Label1))\r\n", b"b OK STORE completed\r\n"]
+    assert appended[-1].startswith(b"c OK [APPENDUID")
+    assert unknown[-1] == b"d OK STORE completed\r\n"
+    assert reads == ["open_view"]  # for $New only
+    view = await env.store.open_view((await env.mailbox()).id)
+    assert [set(entry.flags) for entry in view.messages] == [
+        {"\\Flagged", "\\Seen", "$Label1", "$New"},
+        {"$Label1"},
+    ]
 
 
 async def test_own_append_after_an_unseen_delivery_keeps_uid_order(env: ImapEnv) -> None:

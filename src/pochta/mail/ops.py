@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,6 +150,13 @@ class NewMessage:
 
 def _unique_uids(uids: Iterable[Uid]) -> list[Uid]:
     return sorted(set(uids))
+
+
+def _knows_all(known: Mapping[str, str] | None, keywords: Iterable[str]) -> bool:
+    """Whether every keyword is in ``known`` (a session's keywords of the mailbox, by comparison
+    key): then they are spelt as the mailbox spells them without reading it, and none is new, so
+    the keyword limit cannot be passed (a keyword removed meanwhile everywhere only comes back)."""
+    return known is not None and all(flagrules.flag_key(keyword) in known for keyword in keywords)
 
 
 class MailOps:
@@ -412,12 +419,23 @@ class MailOps:
         return flagrules.mailbox_keywords(view.flag_sets())  # distinct flag sets, not one per message
 
     async def _resolve_flags(
-        self, mailbox_id: MailboxId, flags: Iterable[str], *, creating: bool = True
+        self,
+        mailbox_id: MailboxId,
+        flags: Iterable[str],
+        *,
+        creating: bool = True,
+        known: Mapping[str, str] | None = None,
     ) -> frozenset[str]:
         normalized = flagrules.normalize_flags(flags)
-        if not flagrules.keywords(normalized):
+        wanted = flagrules.keywords(normalized)
+        if not wanted:
             return normalized  # system flags only: no need to read the mailbox
-        existing = await self._keywords(mailbox_id)
+        if not creating:
+            return normalized  # removing: flags compare without case, and no keyword is created
+        if known is not None and _knows_all(known, wanted):
+            existing = dict(known)  # the caller's view of the mailbox spells them all already
+        else:
+            existing = await self._keywords(mailbox_id)
         return flagrules.resolve_keywords(
             normalized, existing, max_keywords=self.max_keywords, creating=creating
         )
@@ -443,11 +461,18 @@ class MailOps:
         return placed
 
     async def append_many(
-        self, account_id: AccountId, mailbox_name: str, messages: Sequence[NewMessage]
+        self,
+        account_id: AccountId,
+        mailbox_name: str,
+        messages: Sequence[NewMessage],
+        known_keywords: tuple[str, Mapping[str, str]] | None = None,
     ) -> list[Placed]:
-        """APPEND of one or more messages (RFC 3502 MULTIAPPEND): all or nothing, in the given order."""
-        for new in messages:  # validate before any I/O: a bad flag is the client's bug
-            flagrules.normalize_flags(new.flags)
+        """APPEND of one or more messages (RFC 3502 MULTIAPPEND): all or nothing, in the given order.
+        ``known_keywords``: (canonical name, keywords by comparison key) of a mailbox the caller
+        knows, a session its selected one: when the APPEND goes there with keywords it spells
+        already, they need no read of the mailbox."""
+        # Validated before any I/O: a bad flag is the client's bug.
+        normalized = [flagrules.normalize_flags(new.flags) for new in messages]
         if not messages:
             return []
         contents = [
@@ -464,30 +489,13 @@ class MailOps:
                 # RFC 7889 §4: APPENDLIMIT exceeded.
                 raise OpsError(Code.TOOBIG, f"Messages may be at most {self.max_message_size} octets")
         canonical = self.canonical_name(mailbox_name)
-        normalized = [flagrules.normalize_flags(new.flags) for new in messages]
-        resolved = normalized
         # Several messages, or one spooled (large): the checks run before any is parsed or stored
         # (RFC 3502 §3 all or nothing). One message held in memory needs neither read: the write
         # looks the mailbox up itself (``Store.append``) and applies the quota in its transaction,
         # refusing it just the same; the reads would only save parsing it.
         careful = len(contents) > 1 or isinstance(contents[0], SpoolFile)
-        if any(flagrules.keywords(flags) for flags in normalized):
-            # Keywords take the case of those in the mailbox, within its limit: its view (no read
-            # when this process holds a current one).
-            view = await self._named_view(account_id, canonical)
-            if view is None:
-                raise self._missing_destination(mailbox_name)
-            existing = flagrules.mailbox_keywords(view.flag_sets())
-            resolved = [
-                flagrules.resolve_keywords(flags, existing, max_keywords=self.max_keywords, creating=True)
-                for flags in normalized
-            ]
-        elif (
-            careful
-            and self._known_view(account_id, canonical) is None
-            and await self.store.get_mailbox(account_id, canonical) is None
-        ):
-            raise self._missing_destination(mailbox_name)
+        known = known_keywords[1] if known_keywords is not None and known_keywords[0] == canonical else None
+        resolved = await self._append_flags(account_id, mailbox_name, canonical, normalized, known, careful)
         if careful:
             # RFC 3502 §3: all or nothing, so the quota is checked for the messages together.
             await self.check_quota(account_id, sum(sizes))
@@ -520,6 +528,45 @@ class MailOps:
                     await self.store.expunge(mailbox_id, uids)
             raise
         return placed
+
+    async def _append_flags(
+        self,
+        account_id: AccountId,
+        mailbox_name: str,
+        canonical: str,
+        normalized: list[frozenset[str]],
+        known: Mapping[str, str] | None,
+        careful: bool,
+    ) -> list[frozenset[str]]:
+        """The flags each message is stored with: keywords spelt as the mailbox spells them, within
+        its limit, from ``known`` when it spells them all, else from the mailbox's view (current, or
+        one read of it by name). A ``careful`` APPEND makes sure the mailbox exists before anything
+        is parsed or stored; otherwise the write finds out."""
+        wanted = [keyword for flags in normalized for keyword in flagrules.keywords(flags)]
+        existing: Mapping[str, str] | None = None
+        found = False
+        if wanted:
+            if known is not None and _knows_all(known, wanted):
+                existing = known
+            else:
+                view = await self._named_view(account_id, canonical)
+                if view is None:
+                    raise self._missing_destination(mailbox_name)
+                existing, found = flagrules.mailbox_keywords(view.flag_sets()), True
+        if (
+            careful
+            and not found
+            and self._known_view(account_id, canonical) is None
+            and await self.store.get_mailbox(account_id, canonical) is None
+        ):
+            raise self._missing_destination(mailbox_name)
+        if existing is None:
+            return normalized
+        spelt = dict(existing)
+        return [
+            flagrules.resolve_keywords(flags, spelt, max_keywords=self.max_keywords, creating=True)
+            for flags in normalized
+        ]
 
     async def canonical_content(self, data: bytes) -> bytes:
         """The message as stored: bare LF becomes CRLF (see the module docstring); off the loop when
@@ -564,11 +611,14 @@ class MailOps:
         op: FlagOp,
         flags: Iterable[str],
         unchanged_since: int | None = None,
+        known_keywords: Mapping[str, str] | None = None,
     ) -> ChangeSet:
-        """STORE / UID STORE (RFC 9051 §6.4.6): \\Recent dropped, keyword case and limit applied."""
+        """STORE / UID STORE (RFC 9051 §6.4.6): \\Recent dropped, keyword case and limit applied.
+        ``known_keywords``: the caller's keywords of the mailbox by comparison key (a session's of its
+        selected mailbox): keywords it spells already need no read of the mailbox."""
         if op not in _FLAG_OPS:
             raise OpsError(Code.CLIENTBUG, "Unknown flag operation")
-        resolved = await self._resolve_flags(mailbox_id, flags, creating=op != "remove")
+        resolved = await self._resolve_flags(mailbox_id, flags, creating=op != "remove", known=known_keywords)
         with _store_errors():
             return await self.store.set_flags(mailbox_id, _unique_uids(uids), op, resolved, unchanged_since)
 

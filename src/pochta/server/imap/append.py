@@ -48,8 +48,9 @@ async def append(session: Session, command: Command) -> Tagged:
         data = session.uploads.take(message.data.index) if message.data.streamed else bytes(message.data)
         # RFC 9051 §6.3.12: flags and date-time are optional; no date means the current time.
         messages.append(NewMessage(data, message.flags or (), message.date))
-    placed = await session.services.ops.append_many(session.account_id, name, messages)
     selected = session.selected
+    known = None if selected is None else (selected.name, selected.known_keywords)
+    placed = await session.services.ops.append_many(session.account_id, name, messages, known)
     if selected is not None and placed[0].mailbox_id == selected.mailbox_id:
         # EXISTS before the tagged OK, from the write's own result (the feed's wake-up may still be
         # on its way); one change set per message: MULTIAPPEND commits them one by one.
