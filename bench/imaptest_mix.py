@@ -6,7 +6,7 @@ server's CPU time per command.
 
 The same setup as ``vs_dovecot.py --only imaptest`` (10 clients, users user1..user10, APPENDing from a
 generated mbox), but one row only, alternated with Dovecot's PLAIN row, and with the CPU seconds
-(user + system from /proc) of the pochta supervisor and its workers per imaptest command: the CPU
+(user + system from /proc) of each server's process tree per imaptest command: the CPU
 figure moves far less with the machine's load than commands/s. ``--profile DIR`` records each pochta
 worker with ``py-spy record --native --gil`` during the first pochta run (py-spy must be installed
 in the venv).
@@ -70,7 +70,7 @@ def main() -> None:
     write_mbox(mbox, realistic_mailbox(1000, "user1@example.org", seed=3))
     use_dovecot = not args.no_dovecot and not dovecot_missing(("imap", "lmtp"))
     rates: dict[str, list[float]] = {}
-    per_command: list[float] = []
+    per_command: dict[str, list[float]] = {}
     errors: list[str] = []
     with ExitStack() as stack:
         ours = stack.enter_context(pochta_server(parent, ["imap"], IMAPTEST_USERS, serve_args(args.workers)))
@@ -92,11 +92,11 @@ def main() -> None:
                 for recorder in spies:
                     recorder.wait()
                 rates.setdefault(label, []).append(result.per_second)
-                cpu_note = ""
+                cpu = per_command.setdefault(label, [])
+                cpu.append(used * 1000 / max(result.commands, 1))
+                cpu_note = f", server CPU {used:.1f} s = {cpu[-1]:.2f} ms/command"
                 if target is ours:
                     errors += result.errors
-                    per_command.append(used * 1000 / max(result.commands, 1))
-                    cpu_note = f", server CPU {used:.1f} s = {per_command[-1]:.2f} ms/command"
                 say(
                     f"  run {run + 1} {label}: {result.per_second:.0f} cmds/s, {len(result.errors)} errors"
                     f"{cpu_note}, load {load()}; {result.totals}"
@@ -104,10 +104,12 @@ def main() -> None:
     for line in distinct_errors(errors, 10):
         say(f"    pochta error {line}")
     ours_rate = statistics.median(rates["pochta"])
-    summary = f"pochta {ours_rate:.0f} cmds/s, {statistics.median(per_command):.2f} ms CPU/command"
+    summary = f"pochta {ours_rate:.0f} cmds/s, {statistics.median(per_command['pochta']):.2f} ms CPU/command"
     if "Dovecot PLAIN" in rates:
         theirs = statistics.median(rates["Dovecot PLAIN"])
-        summary += f"; Dovecot PLAIN {theirs:.0f} cmds/s; ratio {ours_rate / theirs:.2f}"
+        their_cpu = statistics.median(per_command["Dovecot PLAIN"])
+        summary += f"; Dovecot PLAIN {theirs:.0f} cmds/s, {their_cpu:.2f} ms CPU/command"
+        summary += f"; ratio {ours_rate / theirs:.2f}"
     say(f"median of {args.runs}: {summary}; {len(errors)} pochta errors; load at end {load()}")
 
 

@@ -324,7 +324,39 @@ STORED_FETCHES = (
     b"f3 FETCH 1:* (FLAGS ENVELOPE)",
     b"f4 FETCH 1:* ALL",
     b"f5 FETCH 1:* FULL",
+    # Beside body sections (imaptest's default mix asks so): the stored forms, not the parse tree.
+    b"f6 FETCH 1:* (BODYSTRUCTURE ENVELOPE BODY.PEEK[HEADER.FIELDS (Subject From)])",
+    b"f7 FETCH 1:* (UID BODY BODY.PEEK[1] RFC822.SIZE)",
 )
+
+
+async def test_stored_forms_beside_body_sections_are_the_forms_alone(env: ImapEnv) -> None:
+    # With a body section in the same FETCH, ENVELOPE/BODY/BODYSTRUCTURE are still sent as stored
+    # (not computed from a decoded parse tree): each the same octets as when fetched alone.
+    await env.deliver(MULTIPART)
+    await env.deliver(message(2))
+    sock = await asyncio.to_thread(session, env)
+    try:
+        mixed = {
+            n: await ask(sock, b"m FETCH %d (BODYSTRUCTURE BODY.PEEK[1] ENVELOPE BODY UID)" % n)
+            for n in (1, 2)
+        }
+        alone = {
+            n: [
+                await ask(sock, b"a FETCH %d (%s)" % (n, item))
+                for item in (b"BODYSTRUCTURE", b"ENVELOPE", b"BODY")
+            ]
+            for n in (1, 2)
+        }
+    finally:
+        sock.close()
+    for n in (1, 2):
+        forms = [answer[0].split(b" FETCH (", 1)[1].removesuffix(b")\r\n") for answer in alone[n]]
+        answer = joined(mixed[n])
+        assert answer.startswith(b"* %d FETCH (%s BODY[1] {" % (n, forms[0])), answer
+        assert answer.endswith(b" %s %s UID %d)\r\nm OK FETCH completed\r\n" % (forms[1], forms[2], n)), (
+            answer
+        )
 
 
 async def test_wire_forms_kept_at_delivery_are_what_the_parse_record_gives(env: ImapEnv) -> None:

@@ -9,6 +9,7 @@ import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import imapclient
 import pytest
@@ -18,6 +19,7 @@ from pochta.config import MimeSettings
 from pochta.mail.ops import binary_to_text
 from pochta.mime import parse_message
 from pochta.proto.imap.sections import decode_binary
+from pochta.store.model import ChangeSet
 from server_env import delivered_first, eventually
 
 LIMIT = 4096  # limits.max_message_size in the small-limit server: APPENDLIMIT
@@ -464,6 +466,119 @@ async def test_append_to_the_selected_mailbox_announces_exists(env: ImapEnv) -> 
         b"* 2 EXISTS\r\n",
         b"* 2 RECENT\r\n",  # 1 taken at SELECT, 2 when announced (RFC 3501 §2.3.2)
         b"a OK [APPENDUID %d 2] APPEND completed\r\n" % info.uidvalidity,
+    ]
+
+
+async def test_own_appends_copies_and_moves_are_announced_without_a_read_back(
+    env: ImapEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The write's result carries the new messages (Placed.entry, CopyResult.added/removed): when
+    # nothing else was committed to the mailbox in between, the session takes them from there.
+    await env.deliver(message(1))
+    info = await env.mailbox()
+    await env.seen_elsewhere()  # what was delivered before is not \\Recent here
+    sock = await open_session(env, b"INBOX")
+    reads: list[int] = []
+    changes_since = env.store.changes_since
+
+    async def counted(mailbox_id: int, modseq: int) -> ChangeSet:
+        reads.append(modseq)
+        return await changes_since(mailbox_id, modseq)
+
+    monkeypatch.setattr(env.store, "changes_since", counted)
+    try:
+        appended = await append(sock, b"a APPEND INBOX", [(b"(\\Flagged) ", message(2))])
+        copied = await ask(sock, b"b COPY 1 INBOX")
+        moved = await ask(sock, b"c UID MOVE 2 INBOX")
+        fetched = await ask(sock, b"d FETCH 1:* (UID FLAGS)")
+        unread = list(reads)
+        noop = await ask(sock, b"e NOOP")  # NOOP always reads (RFC 9051 §6.1.2): nothing new
+    finally:
+        sock.close()
+    v = info.uidvalidity
+    assert appended[1:] == [
+        b"* 2 EXISTS\r\n",
+        b"* 1 RECENT\r\n",
+        b"a OK [APPENDUID %d 2] APPEND completed\r\n" % v,
+    ]
+    assert copied == [b"* 3 EXISTS\r\n", b"* 2 RECENT\r\n", b"b OK [COPYUID %d 1 3] COPY completed\r\n" % v]
+    assert moved == [
+        b"* OK [COPYUID %d 2 4] Moved\r\n" % v,
+        b"* 2 EXPUNGE\r\n",
+        b"* 3 EXISTS\r\n",
+        b"* 2 RECENT\r\n",
+        b"c OK UID MOVE completed\r\n",
+    ]
+    assert fetched == [
+        b"* 1 FETCH (UID 1 FLAGS ())\r\n",
+        b"* 2 FETCH (UID 3 FLAGS (\\Recent))\r\n",
+        b"* 3 FETCH (UID 4 FLAGS (\\Flagged \\Recent))\r\n",
+        b"d OK FETCH completed\r\n",
+    ]
+    assert unread == []
+    assert noop == [b"e OK NOOP completed\r\n"]
+    assert await env.uids() == [1, 3, 4]
+
+
+async def test_keywords_the_session_knows_need_no_read_of_the_mailbox(
+    env: ImapEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # STORE and APPEND into the selected mailbox spell a keyword as the mailbox does; when the
+    # session's own keywords of it (FLAGS) spell them all, the mailbox's view is not read for them.
+    await env.deliver(message(1), flags=["$Label1"])
+    await env.seen_elsewhere()  # what was delivered before is not \\Recent here
+    sock = await open_session(env, b"INBOX")
+    reads: list[str] = []
+    for name in ("open_view", "open_named_view"):
+        method = getattr(env.store, name)
+
+        async def counted(*args: object, _method: Any = method, _name: str = name) -> object:
+            reads.append(_name)
+            return await _method(*args)
+
+        monkeypatch.setattr(env.store, name, counted)
+    try:
+        seen = await ask(sock, b"a STORE 1 +FLAGS (\\Seen)")  # a write: this process's view is stale now
+        stored = await ask(sock, b"b STORE 1 +FLAGS ($label1 \\Flagged)")
+        appended = await append(sock, b"c APPEND INBOX", [(b"($LABEL1) ", message(2))])
+        unknown = await ask(sock, b"d STORE 1 +FLAGS ($New)")  # not known: read, then stored as given
+    finally:
+        sock.close()
+    assert seen[-1] == b"a OK STORE completed\r\n"
+    assert stored == [b"* 1 FETCH (FLAGS (\\Flagged \\Seen $Label1))\r\n", b"b OK STORE completed\r\n"]
+    assert appended[-1].startswith(b"c OK [APPENDUID")
+    assert unknown[-1] == b"d OK STORE completed\r\n"
+    assert reads == ["open_view"]  # for $New only
+    view = await env.store.open_view((await env.mailbox()).id)
+    assert [set(entry.flags) for entry in view.messages] == [
+        {"\\Flagged", "\\Seen", "$Label1", "$New"},
+        {"$Label1"},
+    ]
+
+
+async def test_own_append_after_an_unseen_delivery_keeps_uid_order(env: ImapEnv) -> None:
+    # Another commit fell between what the session knew and its own APPEND: the session reads the
+    # changes, so the delivered message (a lower UID) is announced too, before its own, not lost.
+    await env.deliver(message(1))
+    info = await env.mailbox()
+    await env.seen_elsewhere()  # what was delivered before is not \\Recent here
+    sock = await open_session(env, b"INBOX")
+    try:
+        await env.deliver(message(2))  # UID 2, not yet told to the session
+        appended = await append(sock, b"a APPEND INBOX", [(b"", message(3))])
+        fetched = await ask(sock, b"b FETCH 1:* (UID)")
+    finally:
+        sock.close()
+    assert appended[1:] == [
+        b"* 3 EXISTS\r\n",
+        b"* 2 RECENT\r\n",
+        b"a OK [APPENDUID %d 3] APPEND completed\r\n" % info.uidvalidity,
+    ]
+    assert fetched == [
+        b"* 1 FETCH (UID 1)\r\n",
+        b"* 2 FETCH (UID 2)\r\n",
+        b"* 3 FETCH (UID 3)\r\n",
+        b"b OK FETCH completed\r\n",
     ]
 
 

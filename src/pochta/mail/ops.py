@@ -39,7 +39,9 @@ Semantics chosen where the RFCs leave a choice (documented for docs/ and the pro
   concurrent APPENDs or deliveries (in one process or in several on one data directory) can never
   both pass and overshoot. ``check_quota`` runs the same rule earlier as a cheap first answer
   (before an APPEND's data is parsed and stored, at SMTP RCPT), knowing that the usage it read may
-  have grown by the time of the write.
+  have grown by the time of the write. A single APPEND of a message held in memory skips that early
+  read (and the lookup of its mailbox, unless keywords need its view): its write looks the mailbox
+  up and applies the quota itself, so the answer is the same and only the parse is spent.
 - EXPUNGE (RFC 9051 §6.4.3, UID EXPUNGE §6.4.9): only messages carrying \\Deleted; POP3's UPDATE
   state (RFC 1939 §6) uses ``expunge_uids``, which removes exactly the UIDs given.
 """
@@ -50,7 +52,7 @@ import asyncio
 import mmap
 import os
 import re
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,7 +73,6 @@ from pochta.store.model import (
     MailboxInfo,
     MailboxView,
     Placed,
-    Target,
     Uid,
 )
 from pochta.store.spool import SpoolFile
@@ -186,6 +187,13 @@ def _unique_uids(uids: Iterable[Uid]) -> list[Uid]:
     return sorted(set(uids))
 
 
+def _knows_all(known: Mapping[str, str] | None, keywords: Iterable[str]) -> bool:
+    """Whether every keyword is in ``known`` (a session's keywords of the mailbox, by comparison
+    key): then they are spelt as the mailbox spells them without reading it, and none is new, so
+    the keyword limit cannot be passed (a keyword removed meanwhile everywhere only comes back)."""
+    return known is not None and all(flagrules.flag_key(keyword) in known for keyword in keywords)
+
+
 class MailOps:
     """Mailbox operations for one store. Stateless apart from configuration: share one instance."""
 
@@ -226,8 +234,13 @@ class MailOps:
         return await self.store.mailboxes(account_id)
 
     async def lookup(self, account_id: AccountId, name: str) -> MailboxInfo:
-        """The mailbox of that name (any INBOX spelling, any normalisation form), or NONEXISTENT."""
-        info = await self.store.get_mailbox(account_id, self.canonical_name(name))
+        """The mailbox of that name (any INBOX spelling, any normalisation form), or NONEXISTENT.
+        No read when this process holds a provably current view of it (``Store.current_view``)."""
+        canonical = self.canonical_name(name)
+        view = self._known_view(account_id, canonical)
+        if view is not None:
+            return view.mailbox
+        info = await self.store.get_mailbox(account_id, canonical)
         if info is None:
             raise OpsError(Code.NONEXISTENT, "No such mailbox")
         return info
@@ -260,25 +273,35 @@ class MailOps:
                 view = store.current_view(mailbox_id) or await store.open_view(mailbox_id)
         return view
 
-    async def _destination(self, account_id: AccountId, name: str) -> MailboxInfo:
-        """The target of APPEND/COPY/MOVE: TRYCREATE when missing but creatable."""
-        info = await self.store.get_mailbox(account_id, self.canonical_name(name))
-        if info is not None:
-            return info
+    def _known_view(self, account_id: AccountId, canonical: str) -> MailboxView | None:
+        """This process's view of the account's mailbox of that canonical name when it is provably
+        current (``Store.current_view``): its row and keywords without a read. None otherwise."""
+        store = self.store
+        guess = store.mailbox_hint(account_id, canonical)
+        view = None if guess is None else store.current_view(guess)
+        if view is None or (view.mailbox.name, view.mailbox.account_id) != (canonical, account_id):
+            return None
+        return view
+
+    async def _named_view(self, account_id: AccountId, canonical: str) -> MailboxView | None:
+        """The view of the account's mailbox of that canonical name (None: there is none): this
+        process's when provably current, else one read."""
+        view = self._known_view(account_id, canonical)
+        if view is not None:
+            return view
+        guess = self.store.mailbox_hint(account_id, canonical)
+        return await self.store.open_named_view(account_id, canonical, guess)
+
+    def _missing_destination(self, name: str) -> OpsError:
+        """The error for an APPEND/COPY/MOVE destination that does not exist."""
         try:
             self.canonical_name(name, creating=True)
         except OpsError:
             # RFC 9051 §6.3.12: no TRYCREATE when "certain that the destination mailbox can not be
             # created".
-            raise OpsError(Code.NONEXISTENT, "No such mailbox, and that name cannot be created") from None
+            return OpsError(Code.NONEXISTENT, "No such mailbox, and that name cannot be created")
         # RFC 9051 §6.3.12, §6.4.7: MUST NOT create it automatically; tell the client it may.
-        raise OpsError(Code.TRYCREATE, "No such mailbox")
-
-    async def _owned(self, account_id: AccountId, mailbox_id: MailboxId) -> MailboxInfo:
-        info = await self.store.get_mailbox_by_id(mailbox_id)
-        if info is None or info.account_id != account_id:
-            raise OpsError(Code.NONEXISTENT, "No such mailbox")
-        return info
+        return OpsError(Code.TRYCREATE, "No such mailbox")
 
     # --- mailbox management ----------------------------------------------------------------------
 
@@ -422,18 +445,32 @@ class MailOps:
     # --- messages ---------------------------------------------------------------------------------
 
     async def _keywords(self, mailbox_id: MailboxId) -> dict[str, str]:
-        """Keywords in use in the mailbox, by comparison key (see flags.mailbox_keywords)."""
-        with _store_errors():
-            view = await self.store.open_view(mailbox_id)
+        """Keywords in use in the mailbox, by comparison key (see flags.mailbox_keywords), from this
+        process's view when it is provably current, else from a read."""
+        view = self.store.current_view(mailbox_id)
+        if view is None:
+            with _store_errors():
+                view = await self.store.open_view(mailbox_id)
         return flagrules.mailbox_keywords(view.flag_sets())  # distinct flag sets, not one per message
 
     async def _resolve_flags(
-        self, mailbox_id: MailboxId, flags: Iterable[str], *, creating: bool = True
+        self,
+        mailbox_id: MailboxId,
+        flags: Iterable[str],
+        *,
+        creating: bool = True,
+        known: Mapping[str, str] | None = None,
     ) -> frozenset[str]:
         normalized = flagrules.normalize_flags(flags)
-        if not flagrules.keywords(normalized):
+        wanted = flagrules.keywords(normalized)
+        if not wanted:
             return normalized  # system flags only: no need to read the mailbox
-        existing = await self._keywords(mailbox_id)
+        if not creating:
+            return normalized  # removing: flags compare without case, and no keyword is created
+        if known is not None and _knows_all(known, wanted):
+            existing = dict(known)  # the caller's view of the mailbox spells them all already
+        else:
+            existing = await self._keywords(mailbox_id)
         return flagrules.resolve_keywords(
             normalized, existing, max_keywords=self.max_keywords, creating=creating
         )
@@ -459,11 +496,18 @@ class MailOps:
         return placed
 
     async def append_many(
-        self, account_id: AccountId, mailbox_name: str, messages: Sequence[NewMessage]
+        self,
+        account_id: AccountId,
+        mailbox_name: str,
+        messages: Sequence[NewMessage],
+        known_keywords: tuple[str, Mapping[str, str]] | None = None,
     ) -> list[Placed]:
-        """APPEND of one or more messages (RFC 3502 MULTIAPPEND): all or nothing, in the given order."""
-        for new in messages:  # validate before any I/O: a bad flag is the client's bug
-            flagrules.normalize_flags(new.flags)
+        """APPEND of one or more messages (RFC 3502 MULTIAPPEND): all or nothing, in the given order.
+        ``known_keywords``: (canonical name, keywords by comparison key) of a mailbox the caller
+        knows, a session its selected one: when the APPEND goes there with keywords it spells
+        already, they need no read of the mailbox."""
+        # Validated before any I/O: a bad flag is the client's bug.
+        normalized = [flagrules.normalize_flags(new.flags) for new in messages]
         if not messages:
             return []
         contents = [
@@ -479,10 +523,17 @@ class MailOps:
             if self.max_message_size is not None and size > self.max_message_size:
                 # RFC 7889 §4: APPENDLIMIT exceeded.
                 raise OpsError(Code.TOOBIG, f"Messages may be at most {self.max_message_size} octets")
-        mailbox = await self._destination(account_id, mailbox_name)
-        resolved = [await self._resolve_flags(mailbox.id, new.flags) for new in messages]
-        # RFC 3502 §3: all or nothing, so the quota is checked for the messages together.
-        await self.check_quota(account_id, sum(sizes))
+        canonical = self.canonical_name(mailbox_name)
+        # Several messages, or one spooled (large): the checks run before any is parsed or stored
+        # (RFC 3502 §3 all or nothing). One message held in memory needs neither read: the write
+        # looks the mailbox up itself (``Store.append``) and applies the quota in its transaction,
+        # refusing it just the same; the reads would only save parsing it.
+        careful = len(contents) > 1 or isinstance(contents[0], SpoolFile)
+        known = known_keywords[1] if known_keywords is not None and known_keywords[0] == canonical else None
+        resolved = await self._append_flags(account_id, mailbox_name, canonical, normalized, known, careful)
+        if careful:
+            # RFC 3502 §3: all or nothing, so the quota is checked for the messages together.
+            await self.check_quota(account_id, sum(sizes))
         parsed = [
             await (data.parse(self.mime_settings) if isinstance(data, SpoolFile) else self.parse(data))
             for data in contents
@@ -495,15 +546,21 @@ class MailOps:
         placed: list[Placed] = []
         try:
             for blob, message, flags, new in zip(blobs, parsed, resolved, messages, strict=True):
-                target = Target(mailbox.id, flags, new.internal_date)
-                with _store_errors(Code.TRYCREATE):  # deleted since the lookup
-                    placed.extend(await self.store.deliver(blob, message, [target]))
+                with _store_errors(Code.TRYCREATE):  # deleted since the keyword lookup
+                    date = new.internal_date
+                    one = await self.store.append(account_id, canonical, blob, message, flags, date)
+                if one is None:  # RFC 9051 §6.3.12: TRYCREATE, or NONEXISTENT
+                    raise self._missing_destination(mailbox_name)
+                placed.append(one)
         except BaseException:
-            if placed:
-                # RFC 3502 §3: "If the server fails to append any message, then none of the
-                # messages are appended".
+            # RFC 3502 §3: "If the server fails to append any message, then none of the messages
+            # are appended".
+            by_mailbox: dict[MailboxId, list[Uid]] = {}
+            for done in placed:
+                by_mailbox.setdefault(done.mailbox_id, []).append(done.uid)
+            for mailbox_id, uids in by_mailbox.items():
                 with suppress(Exception):
-                    await self.store.expunge(mailbox.id, [p.uid for p in placed])
+                    await self.store.expunge(mailbox_id, uids)
             raise
         return placed
 
@@ -518,6 +575,45 @@ class MailOps:
         assert raw.path is not None
         binary_file_to_text(raw.path, into, self.mime_settings)
 
+    async def _append_flags(
+        self,
+        account_id: AccountId,
+        mailbox_name: str,
+        canonical: str,
+        normalized: list[frozenset[str]],
+        known: Mapping[str, str] | None,
+        careful: bool,
+    ) -> list[frozenset[str]]:
+        """The flags each message is stored with: keywords spelt as the mailbox spells them, within
+        its limit, from ``known`` when it spells them all, else from the mailbox's view (current, or
+        one read of it by name). A ``careful`` APPEND makes sure the mailbox exists before anything
+        is parsed or stored; otherwise the write finds out."""
+        wanted = [keyword for flags in normalized for keyword in flagrules.keywords(flags)]
+        existing: Mapping[str, str] | None = None
+        found = False
+        if wanted:
+            if known is not None and _knows_all(known, wanted):
+                existing = known
+            else:
+                view = await self._named_view(account_id, canonical)
+                if view is None:
+                    raise self._missing_destination(mailbox_name)
+                existing, found = flagrules.mailbox_keywords(view.flag_sets()), True
+        if (
+            careful
+            and not found
+            and self._known_view(account_id, canonical) is None
+            and await self.store.get_mailbox(account_id, canonical) is None
+        ):
+            raise self._missing_destination(mailbox_name)
+        if existing is None:
+            return normalized
+        spelt = dict(existing)
+        return [
+            flagrules.resolve_keywords(flags, spelt, max_keywords=self.max_keywords, creating=True)
+            for flags in normalized
+        ]
+
     async def canonical_content(self, data: bytes) -> bytes:
         """The message as stored: bare LF becomes CRLF (see the module docstring); off the loop when
         large."""
@@ -530,32 +626,29 @@ class MailOps:
     async def copy(
         self, account_id: AccountId, source_id: MailboxId, uids: Iterable[Uid], destination_name: str
     ) -> CopyResult:
-        """COPY / UID COPY (RFC 9051 §6.4.7); UIDs not in the source are ignored."""
-        await self._owned(account_id, source_id)
-        destination = await self._destination(account_id, destination_name)
-        wanted = set(uids)
-        with _store_errors():
-            view = await self.store.open_view(source_id)
-        positions = sorted(p for p in map(view.position, wanted) if p is not None)
-        if not positions:
-            return CopyResult(destination.id, destination.uidvalidity, (), ())
-        # Each copy counts against the quota, as in Dovecot, even though the blob is shared.
-        await self.check_quota(account_id, sum(view.sizes[p] for p in positions))
-        with _store_errors():
-            return await self.store.copy(source_id, [view.uids[p] for p in positions], destination.id)
+        """COPY / UID COPY (RFC 9051 §6.4.7); UIDs not in the source are ignored. Each copy counts
+        against the quota, as in Dovecot, even though the blob is shared: the store checks it in
+        the write transaction. One write, no read before it (``Store.transfer``)."""
+        return await self._transfer(account_id, source_id, uids, destination_name, move=False)
 
     async def move(
         self, account_id: AccountId, source_id: MailboxId, uids: Iterable[Uid], destination_name: str
     ) -> CopyResult:
         """MOVE / UID MOVE (RFC 6851 §3): atomic copy + expunge; flags travel; quota unchanged."""
-        await self._owned(account_id, source_id)
-        destination = await self._destination(account_id, destination_name)
         # RFC 6851 §3.3: moving into the source mailbox itself is allowed, as COPY into it is.
-        wanted = _unique_uids(uids)
-        if not wanted:
-            return CopyResult(destination.id, destination.uidvalidity, (), ())
-        with _store_errors():
-            return await self.store.move(source_id, wanted, destination.id)
+        return await self._transfer(account_id, source_id, uids, destination_name, move=True)
+
+    async def _transfer(
+        self, account_id: AccountId, source_id: MailboxId, uids: Iterable[Uid], name: str, *, move: bool
+    ) -> CopyResult:
+        canonical = self.canonical_name(name)
+        with _store_errors():  # NotFound: the source is gone (or not the account's)
+            result = await self.store.transfer(
+                account_id, source_id, _unique_uids(uids), canonical, move=move
+            )
+        if result is None:
+            raise self._missing_destination(name)
+        return result
 
     async def store_flags(
         self,
@@ -564,35 +657,27 @@ class MailOps:
         op: FlagOp,
         flags: Iterable[str],
         unchanged_since: int | None = None,
+        known_keywords: Mapping[str, str] | None = None,
     ) -> ChangeSet:
-        """STORE / UID STORE (RFC 9051 §6.4.6): \\Recent dropped, keyword case and limit applied."""
+        """STORE / UID STORE (RFC 9051 §6.4.6): \\Recent dropped, keyword case and limit applied.
+        ``known_keywords``: the caller's keywords of the mailbox by comparison key (a session's of its
+        selected mailbox): keywords it spells already need no read of the mailbox."""
         if op not in _FLAG_OPS:
             raise OpsError(Code.CLIENTBUG, "Unknown flag operation")
-        resolved = await self._resolve_flags(mailbox_id, flags, creating=op != "remove")
+        resolved = await self._resolve_flags(mailbox_id, flags, creating=op != "remove", known=known_keywords)
         with _store_errors():
             return await self.store.set_flags(mailbox_id, _unique_uids(uids), op, resolved, unchanged_since)
 
     async def expunge(self, mailbox_id: MailboxId, uids: Iterable[Uid] | None = None) -> ChangeSet:
-        """EXPUNGE (all \\Deleted, RFC 9051 §6.4.3) or UID EXPUNGE (those of ``uids``, §6.4.9)."""
-        with _store_errors():
-            info = await self.store.get_mailbox_by_id(mailbox_id)
-            if info is None:
-                raise NotFound
-            if info.deleted == 0:
-                return ChangeSet(mailbox_id, info.highestmodseq)
-            view = await self.store.open_view(mailbox_id)
-        wanted = None if uids is None else set(uids)
-        # Flag sets are shared between messages: test each distinct set once, then walk the columns.
-        deleted = {f for f in view.flag_sets() if flagrules.has_flag(f, flagrules.DELETED)}
-        doomed = [
-            uid
-            for uid, flags in zip(view.uids, view.flags, strict=True)
-            if flags in deleted and (wanted is None or uid in wanted)
-        ]
-        if not doomed:
+        """EXPUNGE (all \\Deleted, RFC 9051 §6.4.3) or UID EXPUNGE (those of ``uids``, §6.4.9).
+
+        No I/O when this process's view of the mailbox is provably current and counts no \\Deleted
+        message; otherwise one write that picks the \\Deleted messages in its own transaction."""
+        view = self.store.current_view(mailbox_id)
+        if view is not None and view.mailbox.deleted == 0:
             return ChangeSet(mailbox_id, view.mailbox.highestmodseq)
         with _store_errors():
-            return await self.store.expunge(mailbox_id, doomed)
+            return await self.store.expunge_deleted(mailbox_id, None if uids is None else _unique_uids(uids))
 
     async def expunge_uids(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet:
         """Remove exactly these UIDs, flags regardless (POP3 UPDATE state, RFC 1939 §6 QUIT)."""

@@ -269,6 +269,18 @@ class MailStore(Protocol):
         copy counts: two targets in one account add the size twice).
         """
 
+    async def append(
+        self,
+        account_id: AccountId,
+        mailbox: str,
+        blob: BlobRef,
+        parsed: ParsedMessage,
+        flags: frozenset[str] = frozenset(),
+        internal_date: datetime | None = None,
+    ) -> Placed | None:
+        """``deliver`` of one message to the account's mailbox of that canonical name, looked up in
+        the write itself (no read before it): None when there is no such mailbox, nothing stored."""
+
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView: ...
     async def open_named_view(
         self, account_id: AccountId, name: str, guess: MailboxId | None = None
@@ -298,7 +310,24 @@ class MailStore(Protocol):
         """Copy plus expunge from the source in one commit (RFC 6851 atomicity). Within one account
         usage does not grow, so no quota applies; into another account, as ``copy``."""
 
+    async def transfer(
+        self,
+        account_id: AccountId,
+        source_id: MailboxId,
+        uids: Iterable[Uid],
+        to: str,
+        *,
+        move: bool,
+    ) -> CopyResult | None:
+        """``copy`` (or ``move``) to the account's mailbox named ``to`` (canonical), looked up in the
+        write itself: one write, no read before it. None when there is no such mailbox (nothing
+        copied); NotFound when ``source_id`` is not a mailbox of the account."""
+
     async def expunge(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet: ...
+    async def expunge_deleted(self, mailbox_id: MailboxId, uids: Iterable[Uid] | None = None) -> ChangeSet:
+        """Expunge the messages carrying \\Deleted (among ``uids`` unless None), chosen inside the
+        write: one write, no read before it."""
+
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]: ...
     async def wire_forms(
         self, mailbox_id: MailboxId, uids: Iterable[Uid], names: Sequence[str], utf8: bool

@@ -113,6 +113,12 @@ class Subscription:
             self._waiter.set_result(None)
 
 
+def _deliver_all(deliveries: list[tuple[Subscription, tuple[Change, ...]]]) -> None:
+    """On a subscriptions' loop: hand each its changes (``LocalChangeFeed.publish_local``)."""
+    for subscription, changes in deliveries:
+        subscription._deliver(changes)
+
+
 class LocalChangeFeed:
     """Implements ``pochta.store.api.ChangeFeed`` for one process."""
 
@@ -150,19 +156,23 @@ class LocalChangeFeed:
         by_mailbox: defaultdict[MailboxId, list[Change]] = defaultdict(list)
         for change in changes:
             by_mailbox[change.mailbox_id].append(change)
+        # One wake-up per event loop (a write to its self-pipe), however many of its sessions watch.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Subscription, tuple[Change, ...]]]] = {}
         with self._lock:
-            targets = [
-                (subscription, batch)
-                for mailbox_id, batch in by_mailbox.items()
-                if mailbox_id in self._subscribers
-                for subscription in list(self._subscribers[mailbox_id])
-            ]
-        for subscription, batch in targets:
+            for mailbox_id, batch in by_mailbox.items():
+                group = self._subscribers.get(mailbox_id)
+                if group is None:
+                    continue
+                changes_of = tuple(batch)
+                for subscription in list(group):
+                    by_loop.setdefault(subscription._loop, []).append((subscription, changes_of))
+        for loop, deliveries in by_loop.items():
             try:
-                subscription._loop.call_soon_threadsafe(subscription._deliver, tuple(batch))
+                loop.call_soon_threadsafe(_deliver_all, deliveries)
             except RuntimeError:
-                # Its loop is closed: nobody will ever read it.
-                self._remove(subscription)
+                # Its loop is closed: nobody will ever read these.
+                for subscription, _ in deliveries:
+                    self._remove(subscription)
 
     def resync_all(self) -> None:
         """Changes may have been missed (a relay queue overflowed): every subscription gets an

@@ -496,6 +496,9 @@ class Placed:
     uidvalidity: int
     uid: Uid
     message_id: MessageId
+    # The new message as its mailbox now lists it (the commit's MODSEQ): an IMAP session that has
+    # the mailbox selected takes it from here instead of reading the change back.
+    entry: MessageEntry | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -506,6 +509,10 @@ class CopyResult:
     uidvalidity: int
     source_uids: tuple[Uid, ...]
     destination_uids: tuple[Uid, ...]
+    # What the write did, as ``ChangeSet``s a session applies as its own (no read of them back):
+    # the destination's new messages, and for a MOVE the source's expunges (None: nothing, or not known).
+    added: ChangeSet | None = field(default=None, compare=False)
+    removed: ChangeSet | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 # Deterministic constraint names, so that later migrations can refer to them (and batch mode on
@@ -205,6 +206,8 @@ membership = Table(
     PrimaryKeyConstraint("mailbox_id", "uid"),
     Index(None, "mailbox_id", "modseq"),
     Index(None, "message_id"),
+    # Revision 0013: the \\Deleted messages only, which EXPUNGE picks inside its write.
+    Index("ix_membership_deleted", "mailbox_id", "uid", sqlite_where=text("deleted")),
     # Clustered on (mailbox, uid): a UID range is one contiguous b-tree range.
     sqlite_with_rowid=False,
 )

@@ -150,7 +150,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0012"
+SCHEMA_HEAD = "0013"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -521,7 +521,26 @@ class SqliteStore:
         targets = list(targets)
         if not targets:
             return []
+        prepared = await self._prepare(blob, parsed)
+        return await self.run_write(lambda c, e: mail.deliver(c, e, self.blobs, prepared, targets))
 
+    async def append(
+        self,
+        account_id: AccountId,
+        mailbox: str,
+        blob: BlobRef,
+        parsed: ParsedMessage,
+        flags: frozenset[str] = frozenset(),
+        internal_date: datetime | None = None,
+    ) -> Placed | None:
+        prepared = await self._prepare(blob, parsed)
+        return await self.run_write(
+            lambda c, e: mail.append_named(
+                c, e, self.blobs, prepared, account_id, mailbox, Target(MailboxId(0), flags, internal_date)
+            )
+        )
+
+    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> mail.PreparedMessage:
         def prepare() -> mail.PreparedMessage:
             return mail.PreparedMessage(
                 blob, parsed.to_json(with_text=False), search.search_rows(parsed), wire_forms(parsed.root)
@@ -530,10 +549,8 @@ class SqliteStore:
         # Serialising the parse results is CPU work, kept off the writer thread; off the loop too,
         # unless the message is small enough that the trip to a worker thread costs more.
         if blob.size <= self.settings.server.inline_message_max:
-            prepared = prepare()
-        else:
-            prepared = await asyncio.to_thread(prepare)
-        return await self.run_write(lambda c, e: mail.deliver(c, e, self.blobs, prepared, targets))
+            return prepare()
+        return await asyncio.to_thread(prepare)
 
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView:
         return (await self._opener.open_view_traced(mailbox_id)).view
@@ -599,9 +616,27 @@ class SqliteStore:
             lambda c, e: mail.copy_messages(c, e, source_id, uid_list, destination_id, move=True)
         )
 
+    async def transfer(
+        self,
+        account_id: AccountId,
+        source_id: MailboxId,
+        uids: Iterable[Uid],
+        to: str,
+        *,
+        move: bool,
+    ) -> CopyResult | None:
+        uid_list = mail.normalize_uids(uids)
+        return await self.run_write(
+            lambda c, e: mail.transfer(c, e, account_id, source_id, uid_list, to, move)
+        )
+
     async def expunge(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet:
         uid_list = mail.normalize_uids(uids)
         return await self.run_write(lambda c, e: mail.expunge(c, e, mailbox_id, uid_list))
+
+    async def expunge_deleted(self, mailbox_id: MailboxId, uids: Iterable[Uid] | None = None) -> ChangeSet:
+        uid_list = None if uids is None else mail.normalize_uids(uids)
+        return await self.run_write(lambda c, e: mail.expunge_deleted(c, e, mailbox_id, uid_list))
 
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]:
         uid_list = mail.normalize_uids(uids)

@@ -25,20 +25,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Row,
-    bindparam,
-    delete,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Row, select
 
 from pochta.mail.ops import over_quota
 from pochta.mime.imapform import WireForms
@@ -65,14 +55,7 @@ from pochta.store.model import (
     date_from_parts,
     date_parts,
 )
-from pochta.store.schema import (
-    accounts,
-    expunged,
-    mailboxes,
-    membership,
-    messages,
-    quota_usage,
-)
+from pochta.store.schema import accounts, quota_usage
 from pochta.store.writer import driver_connection
 
 # Version of the parse cache layout written at delivery; reconstruct rewrites caches regardless.
@@ -141,14 +124,6 @@ def uid_ranges(uids: Sequence[Uid]) -> list[tuple[Uid, Uid]]:
     return ranges
 
 
-def uid_conditions(column: Any, uids: Sequence[Uid]) -> Iterator[ColumnElement[bool]]:
-    """One WHERE condition per chunk of ranges (a range is one b-tree seek on the clustered key)."""
-    ranges = uid_ranges(uids)
-    for start in range(0, len(ranges), RANGES_PER_STATEMENT):
-        chunk = ranges[start : start + RANGES_PER_STATEMENT]
-        yield or_(*(column == low if low == high else column.between(low, high) for low, high in chunk))
-
-
 def chunked(items: Sequence[Any], size: int = IDS_PER_STATEMENT) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -176,25 +151,50 @@ def mailbox_info(row: Row[Any]) -> MailboxInfo:
     )
 
 
-ENTRY_COLUMNS = (
-    membership.c.uid,
-    membership.c.message_id,
-    membership.c.flags,
-    membership.c.seen,
-    membership.c.deleted,
-    membership.c.modseq,
-    membership.c.internal_date,
-    membership.c.internal_tz,
-    messages.c.sha256,
-    messages.c.size,
+class EntryRow(NamedTuple):
+    """One membership row joined with its message, as the write jobs and ``changes_since`` read it."""
+
+    uid: Uid
+    message_id: MessageId
+    flags: str
+    seen: int
+    deleted: int
+    modseq: ModSeq
+    internal_date: int
+    internal_tz: int
+    sha256: str
+    size: int
+
+
+_ENTRY_COLUMNS = (
+    "SELECT m.uid, m.message_id, m.flags, m.seen, m.deleted, m.modseq, m.internal_date, m.internal_tz, "
+    "g.sha256, g.size FROM membership AS m "
+)
+_JOIN = "JOIN messages AS g ON g.id = m.message_id WHERE m.mailbox_id = ? "
+_SQL_ENTRIES = _ENTRY_COLUMNS + _JOIN
+# The indexes are named: without statistics (no ANALYZE) SQLite would rather walk the mailbox's whole
+# primary-key range for its ORDER BY, 100,000 rows for the few changed since a recent MODSEQ.
+_SQL_ENTRIES_SINCE = (
+    _ENTRY_COLUMNS + "INDEXED BY ix_membership_mailbox_id_modseq " + _JOIN + "AND m.modseq > ? ORDER BY m.uid"
+)
+# The \Deleted messages of a mailbox (EXPUNGE): the partial index holds just those (revision 0013).
+_SQL_ENTRIES_DELETED = (
+    _ENTRY_COLUMNS + "INDEXED BY ix_membership_deleted " + _JOIN + "AND m.deleted ORDER BY m.uid"
+)
+_SQL_EXPUNGED_SINCE = (
+    "SELECT uid FROM expunged INDEXED BY ix_expunged_mailbox_id_modseq "
+    "WHERE mailbox_id = ? AND modseq > ? ORDER BY uid"
 )
 
 
 def message_entry(
-    row: Any, flags: dict[str, str] | None = None, modseq: ModSeq | None = None
+    row: EntryRow,
+    flags: dict[str, str] | None = None,
+    modseq: ModSeq | None = None,
+    uid: Uid | None = None,
 ) -> MessageEntry:
     return MessageEntry(
-        uid=row.uid,
+        uid=row.uid if uid is None else uid,
         message_id=row.message_id,
         flags=frozenset(row.flags.split()) if flags is None else frozenset(flags.values()),
         modseq=row.modseq if modseq is None else modseq,
@@ -204,16 +204,16 @@ def message_entry(
     )
 
 
-def read_entries(conn: Connection, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[Row[Any]]:
-    """Membership rows (joined with their message) for the UIDs that exist, in UID order."""
-    rows: list[Row[Any]] = []
-    base = select(*ENTRY_COLUMNS).join_from(membership, messages, membership.c.message_id == messages.c.id)
-    for condition in uid_conditions(membership.c.uid, normalize_uids(uids)):
-        rows.extend(
-            conn.execute(
-                base.where(membership.c.mailbox_id == mailbox_id, condition).order_by(membership.c.uid)
-            )
-        )
+def read_entries(conn: Connection, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[EntryRow]:
+    """Membership rows (joined with their message) for the UIDs that exist, in UID order: raw SQL,
+    one statement per chunk of UID ranges (``uid_condition_sql``)."""
+    raw = driver_connection(conn)
+    rows: list[EntryRow] = []
+    ranges = uid_ranges(normalize_uids(uids))
+    for start in range(0, len(ranges), RANGES_PER_STATEMENT):
+        condition, params = uid_condition_sql(ranges[start : start + RANGES_PER_STATEMENT])
+        sql = f"{_SQL_ENTRIES}AND ({condition}) ORDER BY m.uid"
+        rows.extend(map(EntryRow._make, raw.execute(sql, (mailbox_id, *params))))
     return rows
 
 
@@ -223,7 +223,8 @@ def read_entries(conn: Connection, mailbox_id: MailboxId, uids: Iterable[Uid]) -
 # or, for the colder ones, SQLAlchemy statements built once (SQLAlchemy then skips construction and
 # cache-key computation on every call).
 
-_MAILBOX_BY_ID = select(mailboxes).where(mailboxes.c.id == bindparam("b_id"))
+_SQL_BOX = "SELECT account_id, highestmodseq, uidvalidity, deleted FROM mailboxes WHERE id = ?"
+_SQL_BOX_BY_NAME = "SELECT id FROM mailboxes WHERE account_id = ? AND name = ?"
 
 # One statement per mailbox and operation: reserve UIDs, take the next MODSEQ and move the counters.
 _SQL_BUMP_MAILBOX = (
@@ -245,22 +246,29 @@ _SQL_INSERT_MEMBERSHIP = (
     "INSERT INTO membership (mailbox_id, uid, message_id, flags, seen, deleted, modseq, internal_date, "
     "internal_tz) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_MEMBERSHIP = insert(membership)
-_INSERT_EXPUNGED = insert(expunged)
-_DELETE_MEMBERSHIP = delete(membership).where(
-    membership.c.mailbox_id == bindparam("b_mailbox"), membership.c.uid == bindparam("b_uid")
+_SQL_INSERT_EXPUNGED = "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)"
+_SQL_DELETE_MEMBERSHIP = "DELETE FROM membership WHERE mailbox_id = ? AND uid = ?"
+_SQL_UPDATE_FLAGS = (
+    "UPDATE membership SET flags = ?, seen = ?, deleted = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?"
 )
-_UPDATE_FLAGS = update(membership).where(
-    membership.c.mailbox_id == bindparam("b_mailbox"), membership.c.uid == bindparam("b_uid")
-)
-_DELETE_MESSAGE = delete(messages).where(messages.c.id == bindparam("b_id"))
+_SQL_DELETE_MESSAGE = "DELETE FROM messages WHERE id = ?"
+_SQL_DEAD_MESSAGES = "SELECT id FROM messages WHERE refcount <= 0 AND id IN "
 
 
-def mailbox_row(conn: Connection, mailbox_id: MailboxId) -> Row[Any]:
-    row = conn.execute(_MAILBOX_BY_ID, {"b_id": mailbox_id}).first()
-    if row is None:
+class Box(NamedTuple):
+    """What the write jobs read of a mailbox row before they change it."""
+
+    account_id: AccountId
+    highestmodseq: ModSeq
+    uidvalidity: int
+    deleted: int
+
+
+def mailbox_box(conn: Connection, mailbox_id: MailboxId) -> Box:
+    rows = driver_connection(conn).execute(_SQL_BOX, (mailbox_id,)).fetchall()
+    if not rows:
         raise NotFound(f"no mailbox with id {mailbox_id}")
-    return row
+    return Box(*rows[0])
 
 
 def require_account(conn: Connection, account_id: AccountId) -> None:
@@ -342,22 +350,20 @@ def release_messages(conn: Connection, counts: Counter[MessageId]) -> None:
     """Drop references; a message nobody holds loses its row and search data (its blob stays for GC)."""
     if not counts:
         return
-    driver_connection(conn).executemany(_SQL_RETAIN, [(-n, mid) for mid, n in counts.items()])
+    raw = driver_connection(conn)
+    raw.executemany(_SQL_RETAIN, [(-n, mid) for mid, n in counts.items()])
     dead: list[int] = []
     for ids in chunked(sorted(counts)):
-        dead.extend(
-            conn.execute(
-                select(messages.c.id).where(messages.c.id.in_(ids), messages.c.refcount <= 0)
-            ).scalars()
-        )
+        sql = _SQL_DEAD_MESSAGES + "(" + ",".join("?" * len(ids)) + ")"
+        dead.extend(mid for (mid,) in raw.execute(sql, tuple(ids)).fetchall())
     if dead:
-        search.forget_messages(driver_connection(conn), dead)
-        wire.forget_forms(driver_connection(conn), dead)
-        conn.execute(_DELETE_MESSAGE, [{"b_id": mid} for mid in dead])
+        search.forget_messages(raw, dead)
+        wire.forget_forms(raw, dead)
+        raw.executemany(_SQL_DELETE_MESSAGE, [(mid,) for mid in dead])
 
 
 def remove_memberships(
-    conn: Connection, events: list[Change], mailbox_id: MailboxId, rows: Sequence[Row[Any]]
+    conn: Connection, events: list[Change], mailbox_id: MailboxId, rows: Sequence[EntryRow]
 ) -> ModSeq:
     """Expunge these membership rows: records for VANISHED, counters, quota, refcounts, one MODSEQ."""
     size = sum(row.size for row in rows)
@@ -371,8 +377,9 @@ def remove_memberships(
     )
     modseq = int(box.highestmodseq)
     uids = [row.uid for row in rows]
-    conn.execute(_DELETE_MEMBERSHIP, [{"b_mailbox": mailbox_id, "b_uid": uid} for uid in uids])
-    conn.execute(_INSERT_EXPUNGED, [{"mailbox_id": mailbox_id, "uid": uid, "modseq": modseq} for uid in uids])
+    raw = driver_connection(conn)
+    raw.executemany(_SQL_DELETE_MEMBERSHIP, [(mailbox_id, uid) for uid in uids])
+    raw.executemany(_SQL_INSERT_EXPUNGED, [(mailbox_id, uid, modseq) for uid in uids])
     adjust_quota(conn, box.account_id, -size, -len(rows))
     release_messages(conn, Counter(row.message_id for row in rows))
     events.append(Change(ChangeKind.EXPUNGED, box.account_id, mailbox_id, modseq, tuple(uids)))
@@ -457,7 +464,16 @@ def deliver(
                 tz,
             )
             rows.append(row)
-            placed[i] = Placed(mid, box.uidvalidity, uid, message_id)
+            entry = MessageEntry(
+                uid,
+                message_id,
+                frozenset(wanted.values()),
+                box.highestmodseq,
+                size,
+                date_from_parts(epoch, tz),
+                message.blob,
+            )
+            placed[i] = Placed(mid, box.uidvalidity, uid, message_id, entry)
         used = quota.setdefault(box.account_id, [0, 0])
         used[0] += len(indexes) * size
         used[1] += len(indexes)
@@ -471,21 +487,32 @@ def deliver(
     return [p for p in placed if p is not None]
 
 
+def append_named(
+    conn: Connection,
+    events: list[Change],
+    blobs: BlobStore,
+    message: PreparedMessage,
+    account_id: AccountId,
+    name: str,
+    target: Target,
+) -> Placed | None:
+    """``deliver`` to the account's mailbox of that (canonical) name, looked up in the write
+    transaction (``target`` gives flags and date; its mailbox id is not used): None when there is
+    no such mailbox, nothing stored."""
+    found = driver_connection(conn).execute(_SQL_BOX_BY_NAME, (account_id, name)).fetchall()
+    if not found:
+        return None
+    [placed] = deliver(conn, events, blobs, message, [replace(target, mailbox_id=found[0][0])])
+    return placed
+
+
 def changes_since(conn: Connection, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:
-    box = mailbox_row(conn, mailbox_id)
-    rows = conn.execute(
-        select(*ENTRY_COLUMNS)
-        .join_from(membership, messages, membership.c.message_id == messages.c.id)
-        .where(membership.c.mailbox_id == mailbox_id, membership.c.modseq > modseq)
-        .order_by(membership.c.uid)
-    )
-    changed = tuple(message_entry(row) for row in rows)
-    gone = conn.execute(
-        select(expunged.c.uid)
-        .where(expunged.c.mailbox_id == mailbox_id, expunged.c.modseq > modseq)
-        .order_by(expunged.c.uid)
-    ).scalars()
-    return ChangeSet(mailbox_id, box.highestmodseq, changed, tuple(gone))
+    box = mailbox_box(conn, mailbox_id)
+    raw = driver_connection(conn)
+    rows = raw.execute(_SQL_ENTRIES_SINCE, (mailbox_id, modseq)).fetchall()
+    changed = tuple(message_entry(EntryRow._make(row)) for row in rows)
+    gone = tuple(uid for (uid,) in raw.execute(_SQL_EXPUNGED_SINCE, (mailbox_id, modseq)).fetchall())
+    return ChangeSet(mailbox_id, box.highestmodseq, changed, gone)
 
 
 def set_flags(
@@ -499,10 +526,10 @@ def set_flags(
 ) -> ChangeSet:
     if op not in ("add", "remove", "replace"):
         raise ValueError(f"unknown flag operation {op!r}")
-    box = mailbox_row(conn, mailbox_id)
+    box = mailbox_box(conn, mailbox_id)
     wanted = normalize_flags(flags)
     rows = read_entries(conn, mailbox_id, uids)
-    changes: list[tuple[Row[Any], dict[str, str]]] = []
+    changes: list[tuple[EntryRow, dict[str, str]]] = []
     failed: list[Uid] = []
     unseen = deleted = 0
     for row in rows:
@@ -520,23 +547,34 @@ def set_flags(
     if not changes:
         return ChangeSet(mailbox_id, box.highestmodseq, (), (), tuple(failed))
     modseq = int(bump_mailbox(conn, mailbox_id, unseen=unseen, deleted=deleted).highestmodseq)
-    conn.execute(
-        _UPDATE_FLAGS,
-        [
-            {
-                "b_mailbox": mailbox_id,
-                "b_uid": row.uid,
-                "flags": flags_text(new),
-                "seen": SEEN in new,
-                "deleted": DELETED in new,
-                "modseq": modseq,
-            }
-            for row, new in changes
-        ],
+    driver_connection(conn).executemany(
+        _SQL_UPDATE_FLAGS,
+        [(flags_text(new), SEEN in new, DELETED in new, modseq, mailbox_id, row.uid) for row, new in changes],
     )
     changed = tuple(message_entry(row, new, modseq) for row, new in changes)
     events.append(Change(ChangeKind.FLAGS, box.account_id, mailbox_id, modseq, tuple(e.uid for e in changed)))
     return ChangeSet(mailbox_id, modseq, changed, (), tuple(failed))
+
+
+def transfer(
+    conn: Connection,
+    events: list[Change],
+    account_id: AccountId,
+    source_id: MailboxId,
+    uids: Iterable[Uid],
+    destination_name: str,
+    move: bool,
+) -> CopyResult | None:
+    """COPY or MOVE from the account's mailbox ``source_id`` (NotFound when it is not one) to its
+    mailbox of that (canonical) name, the lookups in the write transaction: None when there is no
+    such destination, nothing copied."""
+    source = mailbox_box(conn, source_id)
+    if source.account_id != account_id:
+        raise NotFound(f"no mailbox with id {source_id} in account {account_id}")
+    found = driver_connection(conn).execute(_SQL_BOX_BY_NAME, (account_id, destination_name)).fetchall()
+    if not found:
+        return None
+    return copy_messages(conn, events, source_id, uids, found[0][0], move, source)
 
 
 def copy_messages(
@@ -546,13 +584,15 @@ def copy_messages(
     uids: Iterable[Uid],
     destination_id: MailboxId,
     move: bool,
+    source: Box | None = None,
 ) -> CopyResult:
-    source = mailbox_row(conn, source_id)  # NotFound for a missing source
+    if source is None:
+        source = mailbox_box(conn, source_id)  # NotFound for a missing source
     rows = read_entries(conn, source_id, uids)
     if not rows:
-        return CopyResult(destination_id, mailbox_row(conn, destination_id).uidvalidity, (), ())
+        return CopyResult(destination_id, mailbox_box(conn, destination_id).uidvalidity, (), ())
     size = sum(row.size for row in rows)
-    target = mailbox_row(conn, destination_id)
+    target = mailbox_box(conn, destination_id)
     if not (move and target.account_id == source.account_id):
         # Each copy counts against the quota (the blob is shared, the usage is not); a MOVE within
         # one account leaves its usage as it was.
@@ -569,36 +609,64 @@ def copy_messages(
     )
     first = int(box.uidnext) - len(rows)
     new_uids = tuple(range(first, first + len(rows)))
-    conn.execute(
-        _INSERT_MEMBERSHIP,
+    modseq = box.highestmodseq
+    driver_connection(conn).executemany(
+        _SQL_INSERT_MEMBERSHIP,
         [
-            {
-                "mailbox_id": destination_id,
-                "uid": uid,
-                "message_id": row.message_id,
-                "flags": row.flags,
-                "seen": row.seen,
-                "deleted": row.deleted,
-                "modseq": box.highestmodseq,
-                "internal_date": row.internal_date,
-                "internal_tz": row.internal_tz,
-            }
+            (
+                destination_id,
+                uid,
+                row.message_id,
+                row.flags,
+                row.seen,
+                row.deleted,
+                modseq,
+                row.internal_date,
+                row.internal_tz,
+            )
             for uid, row in zip(new_uids, rows, strict=True)
         ],
     )
     # References are added before the move's expunge releases them, so no message hits zero between.
     retain_messages(conn, Counter(row.message_id for row in rows))
     adjust_quota(conn, box.account_id, size, len(rows))
-    events.append(Change(ChangeKind.APPENDED, box.account_id, destination_id, box.highestmodseq, new_uids))
+    events.append(Change(ChangeKind.APPENDED, box.account_id, destination_id, modseq, new_uids))
+    entries = tuple(
+        message_entry(row, modseq=modseq, uid=uid) for uid, row in zip(new_uids, rows, strict=True)
+    )
+    added = ChangeSet(destination_id, modseq, entries)
+    source_uids = tuple(row.uid for row in rows)
+    removed = None
     if move:
         # RFC 6851 §3.3: MOVE is atomic; this runs in the same transaction as the copy.
-        remove_memberships(conn, events, source_id, rows)
-    return CopyResult(destination_id, box.uidvalidity, tuple(row.uid for row in rows), new_uids)
+        removed = ChangeSet(source_id, remove_memberships(conn, events, source_id, rows), (), source_uids)
+    return CopyResult(destination_id, box.uidvalidity, source_uids, new_uids, added, removed)
 
 
 def expunge(conn: Connection, events: list[Change], mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet:
-    box = mailbox_row(conn, mailbox_id)
+    box = mailbox_box(conn, mailbox_id)
     rows = read_entries(conn, mailbox_id, uids)
+    if not rows:
+        return ChangeSet(mailbox_id, box.highestmodseq)
+    modseq = remove_memberships(conn, events, mailbox_id, rows)
+    return ChangeSet(mailbox_id, modseq, (), tuple(row.uid for row in rows))
+
+
+def expunge_deleted(
+    conn: Connection, events: list[Change], mailbox_id: MailboxId, uids: Sequence[Uid] | None
+) -> ChangeSet:
+    """Expunge the messages carrying \\Deleted (only those among ``uids`` unless None), chosen in
+    the write transaction itself: no read before the write, and no message flagged or unflagged
+    between the choice and the expunge. Nothing to do (the mailbox's counter says no \\Deleted
+    message): no write at all."""
+    box = mailbox_box(conn, mailbox_id)
+    if not box.deleted:
+        return ChangeSet(mailbox_id, box.highestmodseq)
+    raw = driver_connection(conn)
+    rows = list(map(EntryRow._make, raw.execute(_SQL_ENTRIES_DELETED, (mailbox_id,)).fetchall()))
+    if uids is not None:
+        wanted = set(uids)
+        rows = [row for row in rows if row.uid in wanted]
     if not rows:
         return ChangeSet(mailbox_id, box.highestmodseq)
     modseq = remove_memberships(conn, events, mailbox_id, rows)

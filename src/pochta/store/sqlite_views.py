@@ -100,10 +100,12 @@ _SQL_VIEW_ROWS = (
     "FROM membership AS m JOIN messages AS g ON g.id = m.message_id WHERE m.mailbox_id = ? "
     "ORDER BY m.uid"
 )
+# The index named: without statistics SQLite would walk the mailbox's whole primary-key range (its
+# ORDER BY) for the few rows changed since the base (sqlite_mail's changes_since does the same).
 _SQL_DELTA_ROWS = (
     "SELECT m.uid, m.message_id, m.flags, m.modseq, m.internal_date, m.internal_tz, g.sha256, g.size "
-    "FROM membership AS m JOIN messages AS g ON g.id = m.message_id "
-    "WHERE m.mailbox_id = ? AND m.modseq > ? ORDER BY m.uid"
+    "FROM membership AS m INDEXED BY ix_membership_mailbox_id_modseq "
+    "JOIN messages AS g ON g.id = m.message_id WHERE m.mailbox_id = ? AND m.modseq > ? ORDER BY m.uid"
 )
 _SQL_DELTA_GONE = "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?"
 _SQL_MAILBOX = (

@@ -737,7 +737,10 @@ async def test_migration_0006_gives_queued_messages_ids(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0012 + undo_0010(conn) + "DROP TABLE message_wire;"  # revision 0009
+            "DROP INDEX ix_membership_deleted;"  # revision 0013
+            + UNDO_0012
+            + undo_0010(conn)
+            + "DROP TABLE message_wire;"  # revision 0009
             "DROP TABLE mailbox_snapshots;"  # revision 0008
              + UNDO_0007 + "DROP INDEX ix_queue_messages_qid; ALTER TABLE queue_messages DROP COLUMN qid;"
             "UPDATE alembic_version SET version_num = '0005';"

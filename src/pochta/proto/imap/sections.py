@@ -198,11 +198,24 @@ def _base64(body: bytes) -> bytes:
     return binascii.a2b_base64(clean + b"=" * ((4 - extra) % 4))
 
 
+_NAMES: dict[FetchAtt, str] = {}  # response names built so far (a FETCH asks the same per message)
+
+
+def response_name(att: FetchAtt) -> str:
+    """``att.response_name()``, built once per distinct item rather than once per message."""
+    name = _NAMES.get(att)
+    if name is None:
+        if len(_NAMES) >= 1024:
+            _NAMES.clear()
+        name = _NAMES[att] = att.response_name()
+    return name
+
+
 def plan(root: Part, size: int, att: FetchAtt) -> SectionPlan:
     """Everything the FETCH handler needs for one BODY[...], BINARY[...], BINARY.SIZE[...] or
     RFC822/RFC822.HEADER/RFC822.TEXT item. Raises SectionError (answer NO) for BINARY of a
     non-leaf part or of an unknown CTE, ValueError for an item without a section."""
-    name = att.response_name()
+    name = response_name(att)
     section = RFC822_SECTIONS.get(att.name, att.section)
     if section is None:
         raise ValueError(f"{att.name} has no section")

@@ -21,7 +21,9 @@
   gives them back as sent), the rest under the line-end rule (``MailOps.canonical_binary``).
 - APPENDUID lists the new UIDs in the order of the messages (RFC 4315 §3; they ascend).
 - Appending to the selected mailbox: the new messages are announced with EXISTS before the tagged OK
-  (RFC 9051 §6.3.12: "the server SHOULD notify the client immediately via an untagged EXISTS").
+  (RFC 9051 §6.3.12: "the server SHOULD notify the client immediately via an untagged EXISTS"),
+  taken from the store's result (``Placed.entry``) rather than read back when nothing else was
+  committed to the mailbox in between (``select.take_own_additions``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.args import Append
 from pochta.proto.imap.responses import Code
 from pochta.proto.imap.sequence import SequenceSet
+from pochta.server.imap.select import take_own_additions
 from pochta.server.imap.session import Session
+from pochta.store.model import ChangeSet
 from pochta.store.spool import SpoolFile
 
 __all__ = ["append"]
@@ -59,10 +63,19 @@ async def append(session: Session, command: Command) -> Tagged:
                 data = await ops.canonical_binary(data)  # RFC 3516 §4.4: binary parts in base64
         # RFC 9051 §6.3.12: flags and date-time are optional; no date means the current time.
         messages.append(NewMessage(data, message.flags or (), message.date))
-    placed = await ops.append_many(session.account_id, name, messages)
     selected = session.selected
+    known = None if selected is None else (selected.name, selected.known_keywords)
+    placed = await ops.append_many(session.account_id, name, messages, known)
     if selected is not None and placed[0].mailbox_id == selected.mailbox_id:
-        session.dirty.set()  # EXISTS before the tagged OK (the feed's own wake-up may still be on its way)
+        # EXISTS before the tagged OK, from the write's own result (the feed's wake-up may still be
+        # on its way); one change set per message: MULTIAPPEND commits them one by one.
+        take_own_additions(
+            session,
+            [
+                None if p.entry is None else ChangeSet(p.mailbox_id, p.entry.modseq, (p.entry,))
+                for p in placed
+            ],
+        )
     # RFC 4315 §3: APPENDUID uidvalidity uid-set.
     code = Code.appenduid(placed[0].uidvalidity, SequenceSet.of(*(p.uid for p in placed)))
     return Tagged(command.tag, Status.OK, "APPEND completed", code=code)

@@ -32,7 +32,7 @@ from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.args import CopyArgs
 from pochta.proto.imap.responses import Code, Untagged
 from pochta.proto.imap.sequence import SequenceSet
-from pochta.server.imap.select import catch_up
+from pochta.server.imap.select import catch_up, take_own_additions
 from pochta.server.imap.session import Session
 from pochta.store.model import ChangeSet, CopyResult
 
@@ -72,17 +72,19 @@ async def _transfer(session: Session, command: Command, *, move: bool) -> Tagged
         result = await ops.move(session.account_id, selected.mailbox_id, uids, destination)
     else:
         result = await ops.copy(session.account_id, selected.mailbox_id, uids, destination)
-    if result.destination_id == selected.mailbox_id:
+    if result.destination_id == selected.mailbox_id and result.source_uids:
         # RFC 9051 §6.4.7/§7.5: announce the new messages (EXISTS) before the tagged reply, without
-        # waiting for the feed's wake-up to arrive.
-        session.mark_stale()
+        # waiting for the feed's wake-up to arrive, from the write's result when it can be.
+        take_own_additions(session, [result.added])
     if not result.source_uids:
         return Tagged(tag, Status.OK, f"{command.spec.name} completed, no messages")
     if not move:
         return Tagged(tag, Status.OK, f"{command.spec.name} completed", code=_copyuid(result))
     # RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs.
     session.send(Untagged(Status.OK, "Moved", code=_copyuid(result)))
-    moved = ChangeSet(selected.mailbox_id, selected.highestmodseq, expunged=result.source_uids)
+    moved = result.removed
+    if moved is None:
+        moved = ChangeSet(selected.mailbox_id, selected.highestmodseq, expunged=result.source_uids)
     for response in selected.apply_own(moved):  # RFC 6851 §3.3: EXPUNGE for each moved message
         session.send(response)
     return Tagged(tag, Status.OK, f"{command.spec.name} completed")

@@ -162,7 +162,7 @@ class _Blob:
     async def close(self) -> None:
         self.data = None
         if self.file is not None:
-            await asyncio.to_thread(self.file.close)
+            self.file.close()  # a read-only file: close() never waits (no flush, no sync)
 
 
 class _Output:
@@ -204,18 +204,28 @@ async def fetch(session: Session, command: Command) -> Tagged:
     flagged_now = await _set_seen(session, selected, uids, atts)
     add_flags = bool(flagged_now) and not any(a.name == "FLAGS" for a in atts)
     needs_parse = any(_needs_parse(a) for a in atts)
-    whole = any(_needs_tree(a) for a in atts)
+    # ENVELOPE, BODY and BODYSTRUCTURE beside body sections come as stored too: the parse record is
+    # then decoded whole only for sections of parts, not for a form the store keeps ready.
+    forms = [name for name in _FORM_ITEMS if any(a.name == name and not _has_section(a) for a in atts)]
+    whole = any(_needs_tree(a) for a in atts if _has_section(a) or a.name not in _FORM_ITEMS)
     out = _Output(session)
     add = flagged_now if add_flags else set()
     for start in range(0, len(uids), CACHE_CHUNK):
         chunk = uids[start : start + CACHE_CHUNK]
-        parsed = await _parsed(session, selected, chunk, whole) if needs_parse else {}
-        answerable, missing = _answerable(selected, chunk, parsed, needs_parse)
+        stored: dict[int, tuple[Any, ...]] = {}
+        if forms:  # both reads at once: two reader threads
+            parsed, stored = await asyncio.gather(
+                _parsed(session, selected, chunk, whole), _stored_rows(session, selected, chunk, forms)
+            )
+        else:
+            parsed = await _parsed(session, selected, chunk, whole) if needs_parse else {}
+        answerable, missing = _answerable(selected, chunk, parsed, needs_parse, stored if forms else None)
         incomplete = incomplete or missing
         for seq, entry, cached in answerable:
             wanted = [*atts, FetchAtt("FLAGS")] if entry.uid in add else atts
+            row = stored.get(entry.uid)
             try:
-                await _respond(session, out, selected, seq, entry, cached, wanted)
+                await _respond(session, out, selected, seq, entry, cached, wanted, (forms, row))
             except sections.SectionError as exc:
                 return Tagged(command.tag, Status.NO, str(exc), code=exc.code)
             except NotFound:
@@ -357,10 +367,15 @@ def _parse_again(session: Session, entries: list[MessageEntry]) -> dict[int, _Re
 
 
 def _answerable(
-    selected: SelectedMailbox, uids: list[int], parsed: dict[int, _Record], needs_parse: bool
+    selected: SelectedMailbox,
+    uids: list[int],
+    parsed: dict[int, _Record],
+    needs_parse: bool,
+    stored: dict[int, tuple[Any, ...]] | None = None,
 ) -> tuple[list[tuple[int, MessageEntry, _Record | None]], bool]:
     """(number, entry, record) of each message the FETCH can answer, and whether some was left out
-    because its content is gone (expunged meanwhile and its blob collected: RFC 9051 §7.5.1)."""
+    because its content is gone (expunged meanwhile and its blob collected: RFC 9051 §7.5.1).
+    ``stored``: the stored forms read, when some were asked for (a message needs its row too)."""
     found: list[tuple[int, MessageEntry, _Record | None]] = []
     missing = False
     for uid in uids:
@@ -369,18 +384,31 @@ def _answerable(
         if seq is None or entry is None:  # pragma: no cover - resolve() only returns numbered UIDs
             continue
         record = parsed.get(uid)
-        if needs_parse and record is None:
+        if (needs_parse and record is None) or (stored is not None and uid not in stored):
             missing = True
             continue
         found.append((seq, entry, record))
     return found, missing
 
 
+# The stored forms of one message beside body sections: the names read and its row (uid, form...).
+_Stored = tuple[list[str], tuple[Any, ...] | None]
+_NOTHING_STORED: _Stored = ([], None)
+
+
 def _simple_item(
-    session: Session, selected: SelectedMailbox, entry: MessageEntry, record: _Record | None, att: FetchAtt
+    session: Session,
+    selected: SelectedMailbox,
+    entry: MessageEntry,
+    record: _Record | None,
+    att: FetchAtt,
+    stored: _Stored = _NOTHING_STORED,
 ) -> tuple[str, FetchValue]:
     """The value of an item that is not a body section."""
     name = att.name
+    forms, row = stored
+    if row is not None and name in forms:
+        return name, Raw(row[1 + forms.index(name)])
     if name == "UID":
         return "UID", entry.uid
     if name == "FLAGS":
@@ -404,6 +432,7 @@ async def _respond(
     entry: MessageEntry,
     record: _Record | None,
     atts: list[FetchAtt],
+    stored: _Stored = _NOTHING_STORED,
 ) -> None:
     items: list[tuple[str, FetchValue]] = []
     streams: dict[int, sections.Extent] = {}
@@ -411,16 +440,16 @@ async def _respond(
     try:
         for att in atts:
             if not _has_section(att):
-                items.append(_simple_item(session, selected, entry, record, att))
+                items.append(_simple_item(session, selected, entry, record, att, stored))
                 continue
             assert record is not None
             value = await _section(blob, record.root, entry.size, att)
             if isinstance(value, tuple):
                 stream, binary = value
                 streams[len(items)] = stream
-                items.append((att.response_name(), StreamedBody(stream.length, binary)))
+                items.append((sections.response_name(att), StreamedBody(stream.length, binary)))
             else:
-                items.append((att.response_name(), value))
+                items.append((sections.response_name(att), value))
         if streams:
             await blob.read(0, 0)  # open it now: a missing blob must fail before any literal is sent
         parts = Fetch(seq, tuple(items)).encode_parts(session.ctx)

@@ -22,6 +22,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pochta.mail import flags as flagrules
 from pochta.proto.imap import Command, State, Status, Tagged
 from pochta.proto.imap.args import MailboxArgs
@@ -29,9 +31,18 @@ from pochta.proto.imap.responses import Bye, Code, Exists, Flags, ListItem, Rece
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 from pochta.store.api import NotFound
-from pochta.store.model import HIERARCHY_SEPARATOR, MailboxId, MailboxView
+from pochta.store.model import HIERARCHY_SEPARATOR, ChangeSet, MailboxId, MailboxView
 
-__all__ = ["announce_keywords", "catch_up", "close", "examine", "report_updates", "select", "unselect"]
+__all__ = [
+    "announce_keywords",
+    "catch_up",
+    "close",
+    "examine",
+    "report_updates",
+    "select",
+    "take_own_additions",
+    "unselect",
+]
 
 
 async def select(session: Session, command: Command) -> Tagged:
@@ -177,6 +188,22 @@ async def catch_up(session: Session, *, poll: bool = False) -> bool:
         return False
     selected.absorb(changes)
     return True
+
+
+def take_own_additions(session: Session, changes: Iterable[ChangeSet | None]) -> None:
+    """New messages this session's own APPEND/COPY/MOVE put into the selected mailbox, one change
+    set per commit in commit order: taken as they are, with no read of them back, when each took
+    the very next MODSEQ (so nothing another session committed can fall between, and no message of
+    a lower UID can be announced after them, RFC 9051 §2.3.1.2); else the next ``catch_up`` reads
+    the changes from the store. Either way they are announced (EXISTS) before the tagged reply."""
+    selected = session.selected
+    if selected is None:
+        return
+    for change in changes:
+        if change is None or change.highestmodseq != selected.highestmodseq + 1 or not change.changed:
+            session.mark_stale()
+            return
+        selected.apply_own(change)  # the feed's echo of it then costs no read (take_signals)
 
 
 async def report_updates(session: Session, *, poll: bool, allow_expunge: bool, include_uid: bool) -> None:

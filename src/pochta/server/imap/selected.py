@@ -75,7 +75,7 @@ from __future__ import annotations
 import weakref
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 from pochta.mail import flags as flagrules
@@ -102,6 +102,7 @@ class SelectedMailbox:
         self, view: MailboxView, *, read_only: bool, rev1: bool, recent_from: int | None = None
     ) -> None:
         self.mailbox_id = view.mailbox.id
+        self.name = view.mailbox.name  # as selected (a rename elsewhere is not followed)
         self.uidvalidity = view.mailbox.uidvalidity
         self.read_only = read_only
         self.rev1 = rev1
@@ -376,6 +377,11 @@ class SelectedMailbox:
     def keywords(self) -> tuple[str, ...]:
         """Every keyword the session has seen in the mailbox (what FLAGS lists)."""
         return tuple(self._keywords.values())
+
+    @property
+    def known_keywords(self) -> Mapping[str, str]:
+        """The same by comparison key (``flags.mailbox_keywords``): a hint for STORE and APPEND."""
+        return self._keywords
 
     def take_keyword_news(self) -> bool:
         """True once after a change brought a keyword the client's FLAGS does not list yet: the

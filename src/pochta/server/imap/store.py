@@ -35,7 +35,7 @@ async def store(session: Session, command: Command) -> Tagged:
     live = [uid for uid in uids if not selected.is_expunged(uid)]
     if live:
         changes = await session.services.ops.store_flags(
-            selected.mailbox_id, live, _OPS[args.mode], args.flags
+            selected.mailbox_id, live, _OPS[args.mode], args.flags, known_keywords=selected.known_keywords
         )
         selected.apply_own(changes)  # flags only: no expunges come back
     announce_keywords(session)  # a keyword new to the mailbox is in FLAGS before any FETCH shows it

@@ -56,6 +56,7 @@ __all__ = [
     "test_deliver_is_all_or_nothing",
     "test_deliver_single_instance",
     "test_domain_crud",
+    "test_expunge_deleted_chooses_in_the_write",
     "test_expunge_records_and_uids_never_reused",
     "test_feed_after_commit_to_right_subscriber_only",
     "test_feed_mailbox_events_and_close",
@@ -102,4 +103,5 @@ __all__ = [
     "test_verify_detects_damage",
     "test_wire_forms_kept_at_delivery",
     "test_write_errors_on_missing_mailbox",
+    "test_write_results_carry_the_new_entries",
 ]

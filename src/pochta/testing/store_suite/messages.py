@@ -273,6 +273,69 @@ async def test_expunge_records_and_uids_never_reused(store: Store) -> None:
     assert [e.uid for e in all_changes.changed] == [4]
 
 
+async def test_expunge_deleted_chooses_in_the_write(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    for n in range(1, 5):
+        await deliver(store, make_message(n=n), inbox.id, flags={"\\Deleted"} if n != 2 else ())
+    await store.set_flags(inbox.id, [4], "remove", ["\\Deleted"])  # unflagged again: it stays
+    await store.set_flags(inbox.id, [2], "add", ["\\Deleted"])  # flagged later: it goes
+    mark = (await refreshed(store, inbox)).highestmodseq
+    only = await store.expunge_deleted(inbox.id, [3, 4, 99])  # UID EXPUNGE: among these only
+    assert only.expunged == (3,)
+    assert only.highestmodseq == mark + 1
+    rest = await store.expunge_deleted(inbox.id)
+    assert rest.expunged == (1, 2)
+    assert rest.highestmodseq == mark + 2
+    none = await store.expunge_deleted(inbox.id)  # nothing flagged: no write, no new MODSEQ
+    assert (none.expunged, none.highestmodseq) == ((), rest.highestmodseq)
+    info = await refreshed(store, inbox)
+    assert (info.messages, info.deleted, info.highestmodseq) == (1, 0, rest.highestmodseq)
+    assert (await store.changes_since(inbox.id, mark)).expunged == (1, 2, 3)
+    with pytest.raises(NotFound):
+        await store.expunge_deleted(inbox.id + 1000)
+
+
+async def test_write_results_carry_the_new_entries(store: Store) -> None:
+    # APPEND, COPY and MOVE return what the mailboxes now list, so that a session need not read it back.
+    alice = await make_account(store)
+    bob = await make_account(store, "bob@example.org")
+    inbox, archive = await mailbox(store, alice), await mailbox(store, alice, "Archive")
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    placed = await deliver(store, make_message(n=1), inbox.id, flags={"\\Seen", "$x"}, when=when)
+    await deliver(store, make_message(n=2), inbox.id)
+    view = await store.open_view(inbox.id)
+    assert placed[0].entry == view.messages[0]
+    archive_mark = (await refreshed(store, archive)).highestmodseq
+    copied = await store.transfer(alice.id, inbox.id, [2, 1, 7], "Archive", move=False)
+    assert copied is not None
+    assert (copied.source_uids, copied.destination_uids, copied.removed) == ((1, 2), (1, 2), None)
+    assert copied.added == await store.changes_since(archive.id, archive_mark)
+    # No such destination: nothing copied; a source of another account is NotFound.
+    assert await store.transfer(alice.id, inbox.id, [1], "Nowhere", move=False) is None
+    with pytest.raises(NotFound):
+        await store.transfer(bob.id, inbox.id, [1], "INBOX", move=False)
+    assert await store.open_view(inbox.id) == view
+    inbox_mark = (await refreshed(store, inbox)).highestmodseq
+    moved = await store.transfer(alice.id, inbox.id, [1], "Archive", move=True)
+    assert moved is not None
+    assert moved.added is not None
+    assert moved.removed is not None
+    assert moved.removed == await store.changes_since(inbox.id, inbox_mark)
+    assert moved.removed.expunged == (1,)
+    [entry] = moved.added.changed
+    assert (entry.uid, entry.flags, entry.internal_date) == (3, frozenset({"\\Seen", "$x"}), when)
+    assert entry == (await store.open_view(archive.id)).messages[-1]
+    # APPEND: the mailbox looked up by name in the write; None (nothing stored) when there is none.
+    blob, parsed = await put(store, make_message(n=3))
+    assert await store.append(alice.id, "Nowhere", blob, parsed) is None
+    appended = await store.append(alice.id, "Archive", blob, parsed, frozenset({"\\Flagged"}), when)
+    assert appended is not None
+    assert (appended.mailbox_id, appended.uid, appended.uidvalidity) == (archive.id, 4, archive.uidvalidity)
+    assert appended.entry == (await store.open_view(archive.id)).messages[-1]
+    assert (await refreshed(store, archive)).messages == 4
+
+
 async def test_changes_since_reports_flags_and_expunges(store: Store) -> None:
     account = await make_account(store)
     inbox = await mailbox(store, account)
