@@ -21,12 +21,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # shared_dir, when run as a script
-from shared_dir import REPO, corpus_messages, shared_path
-
 from pochta.config import MimeSettings
 from pochta.mime import parse_message
 from pochta.mime.imapform import wire_forms
 from pochta.mime.search import folded_text, header_rows
+from shared_dir import REPO, corpus_messages, shared_path
 
 RECORDS = Path(__file__).with_name("parse_records.json")
 
