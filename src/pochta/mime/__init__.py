@@ -56,7 +56,6 @@ _ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc"})
 MAX_HEADER_VALUE = 64 * 1024
 
 
-
 def parse_message(data: Source, settings: MimeSettings) -> ParsedMessage:
     """Parse a whole message (bytes, or a memory map of its file, see ``source``). Never raises;
     limits and malformations are listed in ``defects``."""
