@@ -18,9 +18,12 @@ import contextlib
 import dataclasses
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+
 from pochta.auth.authenticator import Authenticator, plaintext_allowed
 from pochta.config import Settings
 from pochta.delivery import CommitResult, Delivery, DeliveryTransaction, Envelope, RecipientResult
+from pochta.metrics import Metrics
 from pochta.proto.sasl import SERVER_MECHANISMS
 from pochta.proto.smtp import (
     AuthResponse,
@@ -101,6 +104,7 @@ class SmtpHandler:
         self.authenticator = authenticator or Authenticator(store, settings.login, server_secret=scram_secret)
         self.auth = SmtpAuth(self.authenticator, scram_secret)
         self.senders = SenderPolicy(store)
+        self._counted: tuple[Metrics, Counter] | None = None
 
     def reconfigure(self, settings: Settings) -> None:
         """Settings from a reload, for the sessions that start from now on (and the shared
@@ -403,9 +407,15 @@ class SmtpHandler:
             return result.replies  # RFC 2033 §4.2: one per recipient, in RCPT order
         return [_single_reply(result)]
 
+    def _delivered_counter(self, metrics: Metrics) -> Counter:
+        """This role's child of ``messages_delivered``, looked up once per metrics registry."""
+        if self._counted is None or self._counted[0] is not metrics:
+            self._counted = (metrics, metrics.messages_delivered.labels(protocol=self.role))
+        return self._counted[1]
+
     def _record(self, session: Session, txn: DeliveryTransaction, result: CommitResult) -> None:
         if result.delivered:
-            session.conn.metrics.messages_delivered.labels(protocol=self.role).inc(result.delivered)
+            self._delivered_counter(session.conn.metrics).inc(result.delivered)
         session.conn.log.info(
             "smtp delivered",
             id=txn.id,
