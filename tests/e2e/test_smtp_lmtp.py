@@ -233,3 +233,91 @@ async def test_lmtp_small_message_held_in_memory(
             writer.close()
         assert [strip_received(m) for m in await env.messages()] == [data]
         assert env.spool_files() == []
+
+
+class _Client:
+    """One command at a time, each reply awaited: how an MTA drives LMTP without pipelining."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def reply(self) -> str:
+        while True:
+            line = (await self.reader.readline()).decode()
+            if not line or line[3:4] != "-":
+                return line.rstrip("\r\n")
+
+    async def command(self, text: bytes) -> str:
+        self.writer.write(text)
+        return await self.reply()
+
+
+async def test_lmtp_answers_between_commands_as_in_the_loop(env: SmtpEnv) -> None:
+    """Commands answered in the socket callback (a recipient resolved before, MAIL, DATA, the text)
+    and in the session's loop (the first resolution of each recipient, the commit) interleave with
+    every reply in its place, one command at a time and pipelined."""
+    first, second = message("first"), message("second")
+    reader, writer = await asyncio.open_connection(*env.address("lmtp"))
+    client = _Client(reader, writer)
+    try:
+        async with asyncio.timeout(20):
+            assert (await client.reply()).startswith("220")
+            assert (await client.command(b"LHLO c.example\r\n")).startswith("250 ")
+            for data in (first, second):  # the second time the recipients are known
+                assert (await client.command(b"MAIL FROM:<c@example.net>\r\n")).startswith("250 2.1.0")
+                assert (await client.command(f"RCPT TO:<{ALICE}>\r\n".encode())).startswith("250 2.1.5")
+                assert (await client.command(b"RCPT TO:<nobody@example.org>\r\n")).startswith("550 5.1.1")
+                assert (await client.command(b"NOOP\r\n")).startswith("250 2.0.0")
+                assert (await client.command(f"RCPT TO:<{BOB}>\r\n".encode())).startswith("250 2.1.5")
+                assert (await client.command(b"DATA\r\n")).startswith("354")
+                writer.write(dot_stuff(data))
+                assert (await client.command(b".\r\n")).startswith("250 2.0.0 Delivered")
+                assert (await client.reply()).startswith("250 2.0.0 Delivered")
+            # A pipelined group mixing both: replies in order, then the next group.
+            writer.write(
+                _transaction([BOB, "nobody@example.org", ALICE], first)[
+                    len(b"LHLO postfix.example.org\r\n") :
+                ]
+            )
+            expected = [
+                "250 2.1.0",
+                "250 2.1.5",
+                "550 5.1.1",
+                "250 2.1.5",
+                "354",
+                "250 2.0.0",
+                "250 2.0.0",
+                "221",
+            ]
+            got = [await client.reply() for _ in expected]
+            assert [line[: len(want)] for line, want in zip(got, expected, strict=True)] == expected
+    finally:
+        writer.close()
+    alice = [strip_received(m) for m in await env.messages(env.alice)]
+    bob = [strip_received(m) for m in await env.messages(env.bob)]
+    assert alice == bob == [first, second, first]
+
+
+async def test_lmtp_data_timeout_shorter_than_command_timeout(tmp_path: Path) -> None:
+    """DATA answered in the socket callback still arms smtp.data_timeout for the text (the loop's
+    read is woken to take it): a stalled message is dropped after the data timeout."""
+    async with smtp_server(tmp_path, smtp_settings(smtp={"data_timeout": 0.5})) as env:
+        reader, writer = await asyncio.open_connection(*env.address("lmtp"))
+        client = _Client(reader, writer)
+        try:
+            async with asyncio.timeout(20):
+                await client.reply()
+                await client.command(b"LHLO c.example\r\n")
+                for subject in ("whole", "stalled"):
+                    await client.command(b"MAIL FROM:<c@example.net>\r\n")
+                    assert (await client.command(f"RCPT TO:<{ALICE}>\r\n".encode())).startswith("250")
+                    assert (await client.command(b"DATA\r\n")).startswith("354")
+                    writer.write(f"Subject: {subject}\r\n\r\ntext\r\n".encode())
+                    if subject == "whole":
+                        assert (await client.command(b".\r\n")).startswith("250 2.0.0")
+            async with asyncio.timeout(5):  # the command timeout (300 s) would not end it
+                assert (await client.reply()).startswith("421 4.4.2")
+        finally:
+            writer.close()
+        assert len(await env.messages(env.alice)) == 1
+        assert env.spool_files() == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import email.utils
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pochta.mime.header import parse_header, unfold
 
@@ -88,6 +88,22 @@ def inspect_header(header: bytes) -> HeaderFacts:
     return facts
 
 
+# The date of the last Received field written: a second's messages share its text.
+_last_date: tuple[tuple[datetime, timedelta | None], str] = ((datetime.min, None), "")
+
+
+def _date(when: datetime) -> str:
+    """RFC 5322 §3.3 date-time of ``when`` (whole seconds), formatted once per second and zone."""
+    global _last_date
+    second = when.replace(microsecond=0)
+    key = (second, second.utcoffset())  # the same instant in another zone is written otherwise
+    last = _last_date
+    if last[0] != key:
+        last = (key, email.utils.format_datetime(second))
+        _last_date = last  # one tuple: a thread never sees a torn pair
+    return last[1]
+
+
 def _fold(text: str) -> str:
     return text.replace("\r", " ").replace("\n", " ")
 
@@ -112,7 +128,7 @@ def received_field(
     line = f"Received: {source}\r\n\tby {hostname} (pochta) with {protocol} id {queue_id}"
     if recipient:
         line += f"\r\n\tfor <{_fold(recipient)}>"
-    line += f";\r\n\t{email.utils.format_datetime(when)}\r\n"
+    line += f";\r\n\t{_date(when)}\r\n"
     return line.encode("utf-8")
 
 

@@ -255,6 +255,17 @@ class Delivery:
                 if all_or_nothing:
                     return
 
+    def quota_known(self, destinations: Sequence[Destination], size: int) -> tuple[bool, Reply | None]:
+        """``quota`` from the usage read with the destinations alone: (True, its answer), or
+        (False, None) when a usage was not read and the store must be asked (``quota`` does)."""
+        for destination in destinations:
+            exceeded = destination.exceeds_quota(size)
+            if exceeded is None:
+                return False, None
+            if exceeded:
+                return True, _quota_refusal(self.settings)
+        return True, None
+
     async def quota(self, destinations: Sequence[Destination], size: int) -> Reply | None:
         for destination in destinations:
             try:
@@ -385,11 +396,39 @@ class DeliveryTransaction:
         if delivery.disk_low():
             return RecipientResult(path, replies.insufficient_storage())  # 452 4.3.1
         resolution = await delivery.resolver.resolve(path)
-        return await self._decide(path, resolution, notify, orcpt)
+        quota = None
+        if resolution.kind in ("local", "external"):
+            quota = await delivery.quota(resolution.destinations, self.envelope.declared_size)
+        return self._decide(path, resolution, notify, orcpt, quota)
 
-    async def _decide(
-        self, path: SmtpPath, resolution: Resolution, notify: tuple[str, ...], orcpt: tuple[str, str] | None
+    def add_recipient_now(
+        self, path: SmtpPath, *, notify: tuple[str, ...] = (), orcpt: tuple[str, str] | None = None
+    ) -> RecipientResult | None:
+        """``add_recipient`` without waiting for anything, when all it needs is at hand: the
+        resolution this process keeps, and quota usage read with it (recipients without a quota).
+        None when it is not: then ``add_recipient`` answers."""
+        delivery = self.delivery
+        if delivery.disk_low():
+            return RecipientResult(path, replies.insufficient_storage())  # 452 4.3.1
+        resolution = delivery.resolver.resolve_cached(path)
+        if resolution is None:
+            return None
+        quota = None
+        if resolution.kind in ("local", "external"):
+            known, quota = delivery.quota_known(resolution.destinations, self.envelope.declared_size)
+            if not known:
+                return None
+        return self._decide(path, resolution, notify, orcpt, quota)
+
+    def _decide(
+        self,
+        path: SmtpPath,
+        resolution: Resolution,
+        notify: tuple[str, ...],
+        orcpt: tuple[str, str] | None,
+        quota: Reply | None,
     ) -> RecipientResult:
+        """The answer to RCPT, given the resolution and (local destinations) the quota refusal."""
         match resolution.kind:
             case "remote":
                 if not self.envelope.relay:
@@ -399,7 +438,6 @@ class DeliveryTransaction:
                 return RecipientResult(path, replies.recipient_ok(), remote=True)
             case "unknown":
                 return RecipientResult(path, replies.unknown_user())  # RFC 3463 X.1.1
-        quota = await self.delivery.quota(resolution.destinations, self.envelope.declared_size)
         if quota is not None:
             return RecipientResult(path, quota)
         # "local", or "external": an alias whose targets include outside addresses (forwarded

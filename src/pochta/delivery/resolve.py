@@ -156,6 +156,17 @@ class Resolver:
     async def is_local_domain(self, domain: str) -> bool:
         return await self.directory.read_directory(lambda reader: _Lookups(reader).is_local_domain(domain))
 
+    def resolve_cached(self, path: SmtpPath) -> Resolution | None:
+        """The resolution this process keeps for ``path`` under the current directory version, or
+        None (then ``resolve`` reads it): what an answer without a thread hop can use."""
+        cache = self.cache
+        if cache.current() is None:
+            return None
+        found = cache.resolutions.get((path.local, path.domain))
+        if found is not None:
+            cache.hits += 1
+        return found
+
     async def resolve(self, path: SmtpPath) -> Resolution:
         """One read job: every lookup the rules need, in one snapshot (or none: the cache)."""
         cache = self.cache

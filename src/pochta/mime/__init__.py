@@ -24,7 +24,7 @@ from pochta.mime.address import (
 from pochta.mime.encoded_words import decode_encoded_words
 from pochta.mime.envelope import EMPTY_ENVELOPE, MAX_ADDRESS_FIELD, Address, Envelope
 from pochta.mime.fields import base_subject, message_id, message_ids, parse_date
-from pochta.mime.header import field_text, first_fields
+from pochta.mime.header import field_text
 from pochta.mime.model import ParsedMessage, Part, envelope_from_json, root_offsets_from_json
 from pochta.mime.source import Source
 from pochta.mime.structure import build_tree, count_lines
@@ -55,8 +55,6 @@ _ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc"})
 # Decoded header values are kept for SEARCH HEADER up to this many characters each.
 MAX_HEADER_VALUE = 64 * 1024
 
-_SEARCH_FIELDS = frozenset({"subject", "date", "message-id", "in-reply-to", "references"})
-
 
 def parse_message(data: Source, settings: MimeSettings) -> ParsedMessage:
     """Parse a whole message (bytes, or a memory map of its file, see ``source``). Never raises;
@@ -70,29 +68,30 @@ def parse_message(data: Source, settings: MimeSettings) -> ParsedMessage:
 def _parse(data: Source, settings: MimeSettings) -> ParsedMessage:
     tree = build_tree(data, settings)
     defects = tree.defects
-    if any(len(raw) > MAX_ADDRESS_FIELD for key, raw in first_fields(tree.fields, _ADDRESS_FIELDS).items()):
+    found = tree.firsts
+    if any(len(found.get(name, b"")) > MAX_ADDRESS_FIELD for name in _ADDRESS_FIELDS):
         defects.add("address_field_truncated")
     headers: list[tuple[str, str]] = []
     for name, raw in tree.fields:
-        value = scrub(decode_encoded_words(field_text(raw)))
+        value = field_text(raw)
+        if "=?" in value:  # only decoded words can hold lone surrogates (UTF-8 and latin-1 cannot)
+            value = scrub(decode_encoded_words(value))
         if len(value) > MAX_HEADER_VALUE:
             value = value[:MAX_HEADER_VALUE]
             defects.add("header_value_truncated")
         headers.append((name, value))
-    found = first_fields(tree.fields, _SEARCH_FIELDS)
-
-    def text(name: str) -> str | None:
-        raw = found.get(name)
-        return field_text(raw) if raw is not None else None
 
     def addresses(name: str) -> tuple[Mailbox, ...]:
         return mailboxes(tree.addresses.get(name, ()))
 
-    raw_subject = text("subject")
+    # The root's ENVELOPE holds the first Subject, Date, Message-ID and In-Reply-To as field_text.
+    envelope = tree.root.envelope or EMPTY_ENVELOPE
+    raw_subject = envelope.subject
     subject = scrub(decode_encoded_words(raw_subject)) if raw_subject is not None else None
-    date_text = text("date")
-    mid_text = text("message-id")
-    irt = message_ids(text("in-reply-to") or "")
+    date_text = envelope.date
+    mid_text = envelope.message_id
+    irt = message_ids(envelope.in_reply_to or "")
+    references = found.get("references")
     body_text, preview, truncated = extract_text(
         data, tree.root, settings.max_text_bytes, settings.preview_chars
     )
@@ -110,7 +109,7 @@ def _parse(data: Source, settings: MimeSettings) -> ParsedMessage:
         date=parse_date(date_text) if date_text else None,
         message_id=message_id(mid_text) if mid_text else None,
         in_reply_to=irt[0] if irt else None,
-        references=message_ids(text("references") or ""),
+        references=message_ids(field_text(references)) if references is not None else (),
         from_=addresses("from"),
         to=addresses("to"),
         cc=addresses("cc"),

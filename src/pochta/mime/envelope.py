@@ -15,7 +15,7 @@ from pochta.mime.address import (
     parse_address_list,
     recover_address,
 )
-from pochta.mime.header import field_text, first_fields
+from pochta.mime.header import field_text
 
 # Placeholders for the parts of an address that cannot be seen, as Dovecot sends them (RFC 9051
 # §7.5.2 has no form for an invalid address; a NIL host would mean a group marker).
@@ -27,10 +27,6 @@ INVALID_ROUTE = "INVALID_ROUTE"
 # Address fields longer than this are not parsed for the envelope (a defence against
 # megabyte-long To: lines); the envelope then lists the addresses parsed from the prefix.
 MAX_ADDRESS_FIELD = 64 * 1024
-
-ENVELOPE_FIELDS = frozenset(
-    {"date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc", "in-reply-to", "message-id"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +101,10 @@ def imap_addresses(items: tuple[AddressItem, ...]) -> Addresses:
 ParsedAddresses = dict[str, tuple[AddressItem, ...]]
 
 
-def build_envelope(fields: list[tuple[str, bytes]]) -> tuple[Envelope, ParsedAddresses]:
-    """ENVELOPE from header fields (first occurrence of each field counts), and the parsed
-    address fields by lower-case name (so that callers need not parse them again)."""
-    found = first_fields(fields, ENVELOPE_FIELDS)
+def build_envelope(found: dict[str, bytes]) -> tuple[Envelope, ParsedAddresses]:
+    """ENVELOPE from header fields (``found``: the first occurrence of each, by lower-case name,
+    as ``header.first_of_each`` gives them), and the parsed address fields by lower-case name (so
+    that callers need not parse them again)."""
     parsed: ParsedAddresses = {}
 
     def text(name: str) -> str | None:

@@ -56,8 +56,31 @@ def decoded_subject(raw: str) -> str:
     return decode_encoded_words(raw)
 
 
+# RFC 5322 §3.3 date-time as nearly every sender writes it: [day-name ", "] day month year
+# hour ":" minute [":" second] zone, single spaces, a numeric zone, perhaps a "(comment)" after it.
+_COMMON_DATE = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"([1-9]\d{3}) (\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d)(\d\d)(?: \([^()]*\))?\Z",
+    re.ASCII,
+)
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}  # not calendar's: locale
+
+
 def parse_date(value: str) -> int | None:
     """RFC 5322 §3.3 date-time (and §4.3 obsolete forms) -> UTC seconds, or None."""
+    found = _COMMON_DATE.match(value)
+    if found is None:
+        return _parse_any_date(value)
+    day, month, year, hour, minute, second, sign, zone_hours, zone_minutes = found.groups()
+    # What email.utils.parsedate_tz reads in this form: "-0000" (unknown zone) counts as UTC.
+    offset = int(zone_hours) * 3600 + int(zone_minutes) * 60
+    moment = (int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second or 0), 0, 1, -1)
+    return calendar.timegm(moment) - (offset if sign == "+" else -offset)
+
+
+def _parse_any_date(value: str) -> int | None:
+    """Any form email.utils reads (obsolete zones, two-digit years, missing parts)."""
     try:
         parsed = email.utils.parsedate_tz(value)
         if parsed is None:

@@ -92,11 +92,10 @@ def field_text(raw: bytes) -> str:
     return decode_utf8_or_latin1(unfold(raw))
 
 
-def first_fields(fields: list[tuple[str, bytes]], wanted: frozenset[str]) -> dict[str, bytes]:
-    """First occurrence of each wanted (lower-case) field name -> raw value."""
+def first_of_each(fields: list[tuple[str, bytes]]) -> dict[str, bytes]:
+    """Lower-case field name -> raw value of its first occurrence, for every name: one pass over a
+    header serves every lookup of an entity (MIME fields, ENVELOPE, search values)."""
     found: dict[str, bytes] = {}
-    for name, value in fields:
-        key = name.lower()
-        if key in wanted and key not in found:
-            found[key] = value
+    for name, value in reversed(fields):
+        found[name.lower()] = value
     return found

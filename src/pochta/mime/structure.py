@@ -16,23 +16,11 @@ from functools import lru_cache
 
 from pochta.config import MimeSettings
 from pochta.mime.envelope import Envelope, ParsedAddresses, build_envelope
-from pochta.mime.header import field_text, first_fields, parse_header, unfold
+from pochta.mime.header import field_text, first_of_each, parse_header, unfold
 from pochta.mime.model import Part
 from pochta.mime.params import Params, parse_content_type, parse_disposition, parse_language, parse_token
 from pochta.mime.source import Source, count_byte, starts_with
 
-MIME_FIELDS = frozenset(
-    {
-        "content-type",
-        "content-transfer-encoding",
-        "content-id",
-        "content-description",
-        "content-md5",
-        "content-disposition",
-        "content-language",
-        "content-location",
-    }
-)
 DEFAULT_CHARSET: Params = (("charset", "us-ascii"),)  # RFC 2045 §5.2, RFC 2046 §4.1.2
 # RFC 2046 §5.2.1: message/rfc822 bodies may only be 7bit, 8bit or binary.
 IDENTITY_ENCODINGS = frozenset({"7bit", "8bit", "binary"})
@@ -49,7 +37,7 @@ class _Node:
     message_root: bool
     body_start: int = 0
     kind: tuple[str, str, Params] = ("text", "plain", DEFAULT_CHARSET)
-    mime: dict[str, bytes] = field(default_factory=dict)
+    mime: dict[str, bytes] = field(default_factory=dict)  # first of each field, lower-case names
     kids: list[int] = field(default_factory=list)
     msg: int | None = None
     envelope: Envelope | None = None
@@ -62,6 +50,7 @@ class _Node:
 class Tree:
     root: Part
     fields: list[tuple[str, bytes]]  # top-level header fields, for search
+    firsts: dict[str, bytes]  # the first of each top-level field by lower-case name
     addresses: ParsedAddresses  # top-level address fields, parsed
     defects: set[str]
 
@@ -129,6 +118,7 @@ class _Builder:
         self.nodes: list[_Node] = []
         self.defects: set[str] = set()
         self.top_fields: list[tuple[str, bytes]] = []
+        self.top_firsts: dict[str, bytes] = {}
         self.top_addresses: ParsedAddresses = {}
 
     def add(self, node: _Node) -> int:
@@ -149,7 +139,7 @@ class _Builder:
             stack.extend(reversed(node.kids))
             if node.msg is not None:
                 stack.append(node.msg)
-        return Tree(self.freeze(), self.top_fields, self.top_addresses, self.defects)
+        return Tree(self.freeze(), self.top_fields, self.top_firsts, self.top_addresses, self.defects)
 
     def parse_entity(self, index: int, node: _Node) -> None:
         data = self.data
@@ -163,11 +153,12 @@ class _Builder:
             self.defects.add("stray_header_line")
         if not block.separator and block.body_start < node.end:
             self.defects.add("no_header_separator")
+        # The first of each field: the MIME fields of this entity, its ENVELOPE, search values.
+        node.mime = first_of_each(block.fields)
         if index == 0:
-            self.top_fields = block.fields
-        node.mime = first_fields(block.fields, MIME_FIELDS)
+            self.top_fields, self.top_firsts = block.fields, node.mime
         if node.message_root:
-            node.envelope, addresses = build_envelope(block.fields)
+            node.envelope, addresses = build_envelope(node.mime)
             if index == 0:
                 self.top_addresses = addresses
         node.kind = self.content_type(node)

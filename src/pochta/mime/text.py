@@ -27,7 +27,6 @@ _BLOCK_TAG = re.compile(
 _ANY_TAG = re.compile(r"<[^<>]*>")  # "[^<>]" keeps a stray "<" from scanning to the end again
 _ODD_SPACE = re.compile(r"[^\S\n]{2,}|[^\S\n ]")  # a whitespace run that is not one SP
 _META_CHARSET = re.compile(rb"""<meta[^<>]{0,512}?charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.I)
-_WHITESPACE = re.compile(r"\s+")
 
 # Encoded octets read per octet of text budget: QP is at most 3:1; HTML markup past 4x the
 # budget is not read, which bounds the work (and the text of such documents rarely matters).
@@ -37,6 +36,8 @@ _PREVIEW_WINDOW = 64 * 1024
 
 def scrub(text: str) -> str:
     """Replace lone surrogates (some codecs, e.g. UTF-7, can produce them) with U+FFFD."""
+    if text.isascii():  # a flag of the string: no scan
+        return text
     return _SURROGATES.sub("\ufffd", text) if _SURROGATES.search(text) else text
 
 
@@ -123,7 +124,7 @@ def collapse(text: str, chars: int) -> str:
         return ""
     window = chars * 4
     while True:
-        head = _WHITESPACE.sub(" ", text[:window]).strip()
+        head = " ".join(text[:window].split())  # str.split and regex \s: the same whitespace
         if len(head) >= chars or window >= len(text):
             return head[:chars].rstrip()
         window *= 4

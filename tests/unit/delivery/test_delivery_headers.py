@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import email.utils
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -68,6 +69,36 @@ def test_received_field_is_folded_and_names_one_recipient() -> None:
         b"\tfor <alice@example.org>;\r\n\tSun, 22 Nov 2026 01:02:03 +0000\r\n"
     )
     assert inspect_header(field).received == 1
+
+
+def test_received_field_date_of_each_second_and_zone() -> None:
+    """The date text is kept from one message to the next within a second; never across seconds
+    or zones, and microseconds never show."""
+    base = datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC)
+    berlin = timezone(timedelta(hours=1))
+    moments = [
+        base,
+        base.replace(microsecond=999_999),
+        base.astimezone(berlin),  # the same instant, written in its own zone
+        base + timedelta(seconds=1),
+        base.replace(tzinfo=None),
+        base,
+    ]
+    for when in moments:
+        field = received_field(
+            helo="c",
+            peer="[192.0.2.1]",
+            hostname="h",
+            protocol="LMTP",
+            queue_id="Q",
+            recipient=None,
+            when=when,
+        )
+        stamp = email.utils.format_datetime(when.replace(microsecond=0))
+        assert field.endswith(f";\r\n\t{stamp}\r\n".encode()), (when, field)
+    assert b"+0100" in received_field(
+        helo="c", peer="p", hostname="h", protocol="LMTP", queue_id="Q", recipient=None, when=moments[2]
+    )
 
 
 def test_submission_fields_only_when_missing() -> None:

@@ -20,6 +20,9 @@ VERBS = frozenset(
 )
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # controls but HT
+
+
 @dataclass(frozen=True, slots=True)
 class CommandError:
     reply: Reply
@@ -48,7 +51,7 @@ def parse_command(line: bytes) -> Command | CommandError:
         return CommandError(replies.syntax_error("Invalid UTF-8 in command"))
     if verb not in ("MAIL", "RCPT") and not argument.isascii():
         return CommandError(replies.syntax_error("8-bit characters in command"))
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in argument if c != "\t"):
+    if _CONTROL.search(argument) is not None:
         return CommandError(replies.syntax_error("Control characters in command"))
     return Command(verb, argument.rstrip(" "))  # trailing spaces are tolerated (RFC 5321 §4.1.1)
 
@@ -102,17 +105,22 @@ def _split_path(argument: str, prefix: str) -> tuple[str, str] | CommandError:
     if not rest.startswith("<"):
         # Postfix-style leniency is not offered: RFC 5321 §4.1.2 requires the angle brackets
         return CommandError(replies.bad_address("Address must be enclosed in <>"))
-    i, quoted = 1, False
-    while i < len(rest):
-        c = rest[i]
-        if quoted and c == "\\":
-            i += 2
-            continue
-        if c == '"':
-            quoted = not quoted
-        elif c == ">" and not quoted:
-            break
-        i += 1
+    if '"' not in rest:
+        i = rest.find(">")  # no quoted string: the first ">" ends the path
+        if i < 0:
+            i = len(rest)
+    else:
+        i, quoted = 1, False
+        while i < len(rest):
+            c = rest[i]
+            if quoted and c == "\\":
+                i += 2
+                continue
+            if c == '"':
+                quoted = not quoted
+            elif c == ">" and not quoted:
+                break
+            i += 1
     if i >= len(rest):
         return CommandError(replies.bad_address("Missing '>'"))
     path, params = rest[: i + 1], rest[i + 1 :]

@@ -62,6 +62,10 @@ class Reply:
 
     def to_bytes(self) -> bytes:
         """RFC 5321 §4.2.1: ``code-text`` lines for all but the last, ``code SP text`` for the last."""
+        if len(self.lines) == 1:  # most replies: one line, one format
+            if self.enhanced:
+                return f"{self.code} {self.enhanced} {self.lines[0]}\r\n".encode()
+            return f"{self.code} {self.lines[0]}\r\n".encode()
         out = bytearray()
         last = len(self.lines) - 1
         for i, line in enumerate(self.lines):
@@ -90,16 +94,22 @@ def ok(text: str = "Ok", enhanced: str = "2.0.0") -> Reply:
     return Reply(250, (text,), enhanced)
 
 
+# The replies of every transaction are made once (a Reply is immutable).
+_SENDER_OK = Reply(250, ("Sender ok",), "2.1.0")  # RFC 3463 §3.2: X.1.0 other address status
+_RECIPIENT_OK = Reply(250, ("Recipient ok",), "2.1.5")  # RFC 3463 §3.2: X.1.5 destination address valid
+_START_DATA = Reply(354, ("End data with <CR><LF>.<CR><LF>",))  # RFC 2034 §3: 3xx may go without
+
+
 def sender_ok() -> Reply:
-    return Reply(250, ("Sender ok",), "2.1.0")  # RFC 3463 §3.2: X.1.0 other address status
+    return _SENDER_OK
 
 
 def recipient_ok() -> Reply:
-    return Reply(250, ("Recipient ok",), "2.1.5")  # RFC 3463 §3.2: X.1.5 destination address valid
+    return _RECIPIENT_OK
 
 
 def start_data() -> Reply:
-    return Reply(354, ("End data with <CR><LF>.<CR><LF>",))  # RFC 2034 §3: 3xx may go without
+    return _START_DATA
 
 
 def queued(queue_id: str = "") -> Reply:

@@ -178,6 +178,7 @@ class ServerConnection:
         self._pending: Event | None = None
         self._owed = 0
         self._decoder: DataDecoder | None = None
+        self._extensions_for: tuple[SmtpCoreConfig, Extensions] | None = None
         self._scanner: BodyScanner | None = None
         self._bdat_left = 0
         self._bdat_last = False
@@ -251,8 +252,12 @@ class ServerConnection:
         return Reply(250, (first, *self.capabilities()))
 
     def _extensions(self) -> Extensions:
+        """What MAIL and RCPT parameters may use: made once per configuration (it is immutable)."""
         cfg = self.config
-        return Extensions(
+        cached = self._extensions_for
+        if cached is not None and cached[0] is cfg:
+            return cached[1]
+        extensions = Extensions(
             size=True,
             eightbitmime=cfg.eightbitmime,
             smtputf8=cfg.smtputf8 and cfg.eightbitmime,
@@ -260,6 +265,8 @@ class ServerConnection:
             auth=bool(cfg.auth_mechanisms),
             max_size=cfg.max_message_size,
         )
+        self._extensions_for = (cfg, extensions)
+        return extensions
 
     # --- input -----------------------------------------------------------------------------------
 

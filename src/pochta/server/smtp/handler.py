@@ -4,6 +4,12 @@ One ``SmtpHandler`` per role: ``smtp`` (the MX: local recipients only, never a r
 ``submission`` (submission and submissions: AUTH first, sender ownership), ``lmtp`` (RFC 2033:
 one reply per recipient after the message). Replies to a pipelined group go out in one write
 (RFC 2920 §3.2). The session's delivery transaction is aborted on any way out.
+
+On the MX and LMTP, what arrives while the loop waits for the client is first offered to a fast
+reader in the socket callback (``Connection.set_fast_reader``): MAIL, RCPT with a recipient the
+process has resolved before, DATA, the message text and NOOP are answered there, with no task
+switch; the first event that needs to wait for anything (the commit at the end of the message, a
+directory read, a reply that closes the session) is parked and the loop is woken for it.
 """
 
 from __future__ import annotations
@@ -12,9 +18,12 @@ import contextlib
 import dataclasses
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+
 from pochta.auth.authenticator import Authenticator, plaintext_allowed
 from pochta.config import Settings
-from pochta.delivery import CommitResult, Delivery, DeliveryTransaction, Envelope
+from pochta.delivery import CommitResult, Delivery, DeliveryTransaction, Envelope, RecipientResult
+from pochta.metrics import Metrics
 from pochta.proto.sasl import SERVER_MECHANISMS
 from pochta.proto.smtp import (
     AuthResponse,
@@ -24,6 +33,7 @@ from pochta.proto.smtp import (
     ConnectionClosed,
     DataChunk,
     DataEnd,
+    DataRejected,
     DataStart,
     Ehlo,
     Event,
@@ -61,6 +71,12 @@ class Session:
     sasl: SaslState = dataclasses.field(default_factory=SaslState)
     account: Account | None = None
     txn: DeliveryTransaction | None = None
+    # The fast reader: an event it took from the core for the loop to handle, the replies it wrote
+    # for the same pipelined group (sent with the loop's, RFC 2920 §3.2), and whether it woke the
+    # loop (a read that returns b"" then is no end of stream).
+    parked: Event | None = None
+    pending: bytes = b""
+    resume: bool = False
 
     async def drop_transaction(self) -> None:
         if self.txn is not None:
@@ -88,6 +104,7 @@ class SmtpHandler:
         self.authenticator = authenticator or Authenticator(store, settings.login, server_secret=scram_secret)
         self.auth = SmtpAuth(self.authenticator, scram_secret)
         self.senders = SenderPolicy(store)
+        self._counted: tuple[Metrics, Counter] | None = None
 
     def reconfigure(self, settings: Settings) -> None:
         """Settings from a reload, for the sessions that start from now on (and the shared
@@ -108,12 +125,15 @@ class SmtpHandler:
             conn.end_login_phase()
         try:
             await conn.send(core.send(replies.greeting(hostname)))
+            if self.role != "submission":
+                conn.set_fast_reader(lambda data: self._receive_fast(session, data))
             await self._serve(session)
         except IdleTimeout as exc:
             conn.log.info("smtp timeout", state=core.state.value, reason=str(exc))
             with contextlib.suppress(OSError):
                 await conn.send(core.send(replies.timeout(hostname)))  # 421 4.4.2
         finally:
+            conn.set_fast_reader(None)
             await session.drop_transaction()
 
     async def busy(self, conn: Connection) -> None:
@@ -155,12 +175,18 @@ class SmtpHandler:
             # RFC 5321 §4.5.3.2: longer timeouts while the message text flows
             conn.set_idle_timeout(smtp.data_timeout if in_data else smtp.command_timeout)
             data = await conn.read_some(line_open=core.line_open)
-            core.receive_data(data)
-            out = bytearray()
+            if data or not session.resume:
+                core.receive_data(data)
+            session.resume = False
+            out = bytearray(session.pending)
+            session.pending = b""
             starttls = False
             with conn.busy_section():
+                if core.transaction is None and session.txn is not None:
+                    await session.drop_transaction()  # refused by the fast reader's last reply
                 while True:
-                    event = core.next_event()
+                    event = session.parked or core.next_event()
+                    session.parked = None
                     if not isinstance(event, Event):
                         break  # NEED_DATA
                     if isinstance(event, ConnectionClosed):
@@ -183,6 +209,66 @@ class SmtpHandler:
                 # connection's, so plaintext pipelined behind STARTTLS is never executed.
                 await conn.start_tls()
                 core.config = dataclasses.replace(core.config, starttls=False)
+
+    def _receive_fast(self, session: Session, data: bytes) -> None:
+        """Data that arrived while the loop waits, in the socket callback (module docstring)."""
+        conn, core = session.conn, session.core
+        core.receive_data(data)
+        out = bytearray()
+        was_data = core.state is State.DATA
+        while True:
+            event = core.next_event()
+            if not isinstance(event, Event):
+                break  # NEED_DATA
+            answer = self._answer_now(session, event)
+            if answer is None:
+                session.parked = event
+                break
+            out += answer
+        smtp = self.settings.smtp
+        # A shorter data timeout than the command timeout needs the loop's read to arm it anew.
+        rearm = core.state is State.DATA and not was_data and smtp.data_timeout < smtp.command_timeout
+        if session.parked is not None or core.line_open or rearm or conn.writing_paused:
+            session.pending = bytes(out)  # goes out with the loop's replies to the same group
+            session.resume = True
+            conn.interrupt_read()
+            return
+        if core.state is State.DATA:
+            conn.set_idle_timeout(smtp.data_timeout)  # RFC 5321 §4.5.3.2.8
+        if out:
+            conn.write(bytes(out))
+
+    def _answer_now(self, session: Session, event: Event) -> bytes | None:
+        """The reply to ``event`` if it needs no waiting (``b""`` for message text), else None."""
+        core = session.core
+        match event:
+            case MailFrom() if session.txn is None:
+                return core.send(self._mail_now(session, event))
+            case RcptTo() if session.txn is not None:
+                params = event.params
+                result = session.txn.add_recipient_now(event.path, notify=params.notify, orcpt=params.orcpt)
+                return None if result is None else core.send(self._rcpt_reply(result))
+            case DataStart() | DataChunk() | Noop():
+                return self._handle_now(session, event)
+            case ProtocolError() if not isinstance(event, DataRejected) and all(
+                reply.code != 421 for reply in event.replies
+            ):
+                return core.send_many(event.replies)
+        return None
+
+    def _handle_now(self, session: Session, event: DataStart | DataChunk | Noop) -> bytes:
+        core = session.core
+        match event:
+            case DataStart():
+                if session.txn is None or self.delivery.disk_low():
+                    return core.send(replies.insufficient_storage())  # 452 4.3.1
+                session.txn.start_body()
+                return core.send(replies.start_data())
+            case DataChunk(data=data):
+                if session.txn is not None:
+                    session.txn.write(data)
+                return b""
+        return core.send(replies.ok())
 
     @staticmethod
     def _logged_in(session: Session, reply: Reply, account: Account | None) -> Reply:
@@ -209,18 +295,11 @@ class SmtpHandler:
                 return core.send(await self._mail(session, event))
             case RcptTo():
                 return core.send(await self._rcpt(session, event))
-            case DataStart():
-                if session.txn is None or self.delivery.disk_low():
-                    return core.send(replies.insufficient_storage())  # 452 4.3.1
-                session.txn.start_body()
-                return core.send(replies.start_data())
+            case DataStart() | DataChunk() | Noop():
+                return self._handle_now(session, event)
             case BdatStart(first=first):
                 if first and session.txn is not None:
                     session.txn.start_body()
-                return b""
-            case DataChunk(data=data):
-                if session.txn is not None:
-                    session.txn.write(data)
                 return b""
             case BdatChunkEnd(size=size):
                 return core.send(replies.chunk_received(size))
@@ -231,8 +310,6 @@ class SmtpHandler:
             case Rset():
                 await session.drop_transaction()
                 return core.send(replies.reset_ok())
-            case Noop():
-                return core.send(replies.ok())
             case Quit():
                 await session.drop_transaction()
                 return core.send(replies.closing(self.settings.hostname))
@@ -259,6 +336,15 @@ class SmtpHandler:
             account, event.path, self.settings.smtp
         ):
             return replies.sender_not_owned()  # 553 5.7.1
+        return self._begin(session, event, account)
+
+    def _mail_now(self, session: Session, event: MailFrom) -> Reply:
+        """``_mail`` on the MX or LMTP (no sender to check) when no transaction is open."""
+        if self.delivery.disk_low():
+            return replies.insufficient_storage()  # 452 4.3.1, before any data is accepted
+        return self._begin(session, event, None)
+
+    def _begin(self, session: Session, event: MailFrom, account: Account | None) -> Reply:
         conn = session.conn
         envelope = Envelope(
             sender=event.path,
@@ -283,7 +369,9 @@ class SmtpHandler:
         if txn is None:  # pragma: no cover - the core only passes RCPT inside a transaction
             return replies.bad_sequence()
         params = event.params
-        result = await txn.add_recipient(event.path, notify=params.notify, orcpt=params.orcpt)
+        return self._rcpt_reply(await txn.add_recipient(event.path, notify=params.notify, orcpt=params.orcpt))
+
+    def _rcpt_reply(self, result: RecipientResult) -> Reply:
         if result.remote and self.role == "lmtp":
             return replies.unknown_user()  # LMTP delivers to local mailboxes only
         # The MX: 554 5.7.1 relay denied for any domain not ours; authenticated submission: queued.
@@ -319,9 +407,15 @@ class SmtpHandler:
             return result.replies  # RFC 2033 §4.2: one per recipient, in RCPT order
         return [_single_reply(result)]
 
+    def _delivered_counter(self, metrics: Metrics) -> Counter:
+        """This role's child of ``messages_delivered``, looked up once per metrics registry."""
+        if self._counted is None or self._counted[0] is not metrics:
+            self._counted = (metrics, metrics.messages_delivered.labels(protocol=self.role))
+        return self._counted[1]
+
     def _record(self, session: Session, txn: DeliveryTransaction, result: CommitResult) -> None:
         if result.delivered:
-            session.conn.metrics.messages_delivered.labels(protocol=self.role).inc(result.delivered)
+            self._delivered_counter(session.conn.metrics).inc(result.delivered)
         session.conn.log.info(
             "smtp delivered",
             id=txn.id,
