@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from imap_helpers import drain, only_command
 
 from pochta.proto.imap import Command, CommandError, Limits, NeedLiteral, Receiver, SequenceSet, State, wire
-from pochta.proto.imap.args import CopyArgs, Login, MailboxArgs, Store
+from pochta.proto.imap.args import Append, CopyArgs, Login, MailboxArgs, Store
 from pochta.proto.imap.commands import COMMANDS
 from pochta.proto.imap.fetch import SIMPLE_ITEMS, FetchArgs, FetchAtt, Section
 from pochta.proto.imap.search import (
@@ -213,6 +213,7 @@ PIECES = [
     st.integers(1, 7),
     st.sampled_from([None, 2]),
 )
+@example(b"! APPEND ! {3}\n\x01\x01\x01\n", None, False, 1, 2)  # a streamed APPEND literal
 def test_random_input_never_raises(
     data: bytes, state: State | None, utf8: bool, step: int, stream_over: int | None
 ) -> None:
@@ -230,11 +231,17 @@ def test_random_input_never_raises(
                 if event.close:
                     assert r.closed
             elif isinstance(event, Command):
+                if _streamed(event):
+                    continue  # its octets went out as LiteralChunk events: nothing to encode again
                 assert event.encode().endswith(b"\r\n")
             else:
                 assert isinstance(event, NeedLiteral) or event is not None
         if r.closed:
             break
+
+
+def _streamed(command: Command) -> bool:
+    return isinstance(command.args, Append) and any(m.data.streamed for m in command.args.messages)
 
 
 def _parse_all(data: bytes) -> list[Command | CommandError]:
