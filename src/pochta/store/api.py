@@ -363,6 +363,10 @@ class MailStore(Protocol):
     # Maintenance
     async def reconstruct(self, dry_run: bool = False) -> ReconstructReport: ...
     async def verify(self) -> VerifyReport: ...
+    async def collect_blobs(self, grace_seconds: float | None = None) -> list[str]:
+        """Removes blobs nothing refers to: files once older than the grace period (default
+        ``store.blob_grace_seconds``), blobs kept in the database at once. Their digests."""
+
     async def close(self) -> None: ...
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import mmap
 import os
 import secrets
@@ -45,7 +46,10 @@ def spool_directory(data_dir: Path) -> Path:
 
 def parse_file(file: BinaryIO, settings: MimeSettings) -> ParsedMessage:
     """Parses a message file through a read-only memory map: the parser reads pages the kernel may
-    drop again, never a private copy of the whole message (which may be max_message_size)."""
+    drop again, never a private copy of the whole message (which may be max_message_size). A blob
+    kept in the database comes as a BytesIO (``Store.open_blob``): small, parsed from memory."""
+    if isinstance(file, io.BytesIO):
+        return parse_message(file.getvalue(), settings)
     if os.fstat(file.fileno()).st_size == 0:
         return parse_message(b"", settings)
     with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:

@@ -127,6 +127,31 @@ class SqliteBackdoor:
     def blob_files(self, store: Store) -> set[str]:
         return _sqlite(store).blobs.list_sync()
 
+    async def inline_blobs(self, store: Store) -> dict[str, bytes]:
+        def rows() -> dict[str, bytes]:
+            conn = _db(store)
+            try:
+                return {
+                    name: bytes(data) for name, data in conn.execute("SELECT sha256, data FROM inline_blobs")
+                }
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(rows)
+
+    async def set_inline_blob(self, store: Store, sha256: str, data: bytes | None) -> None:
+        def change() -> None:
+            conn = _db(store)
+            try:
+                if data is None:
+                    conn.execute("DELETE FROM inline_blobs WHERE sha256 = ?", (sha256,))
+                else:
+                    conn.execute("UPDATE inline_blobs SET data = ? WHERE sha256 = ?", (data, sha256))
+            finally:
+                conn.close()
+
+        await asyncio.to_thread(change)
+
 
 @pytest.fixture
 def backdoor() -> SqliteBackdoor:
@@ -142,8 +167,8 @@ def data_dir(tmp_path: Path) -> Path:
 async def store_factory(data_dir: Path) -> AsyncIterator[StoreFactory]:
     opened: list[SqliteStore] = []
 
-    async def factory() -> Store:
-        handle = await open_sqlite_store(data_dir, Settings())
+    async def factory(settings: Settings | None = None) -> Store:
+        handle = await open_sqlite_store(data_dir, settings or Settings())
         opened.append(handle)
         return handle
 
