@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sqlite3
 import ssl
 import threading
 import time
@@ -156,3 +157,51 @@ async def delivered_first(store: Store, mailbox_id: int, data: bytes) -> AsyncIt
         finally:
             gate.open()
             await filling
+
+
+# A message's bytes behind the store's back: a file under blobs/, or a row of inline_blobs in the
+# database (store.inline_blob_max), as an operator's hands or a failing disk would find them.
+
+
+def blob_file(data_dir: Path, sha256: str) -> Path:
+    return data_dir / "blobs" / sha256[:2] / sha256[2:4] / sha256
+
+
+def stored_blob_names(data_dir: Path) -> set[str]:
+    """The digest of every blob kept: files and rows of the database alike."""
+    root = data_dir / "blobs"
+    names = {p.name for p in root.glob("??/??/*") if p.is_file()}
+    with contextlib.closing(sqlite3.connect(data_dir / "pochta.db", timeout=10)) as conn:
+        return names | {str(row[0]) for row in conn.execute("SELECT sha256 FROM inline_blobs")}
+
+
+def stored_blob(data_dir: Path, sha256: str) -> bytes | None:
+    """A blob's bytes wherever they are kept (the file first), None if nowhere."""
+    path = blob_file(data_dir, sha256)
+    if path.is_file():
+        return path.read_bytes()
+    with contextlib.closing(sqlite3.connect(data_dir / "pochta.db", timeout=10)) as conn:
+        row = conn.execute("SELECT data FROM inline_blobs WHERE sha256 = ?", (sha256,)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def replace_blob(data_dir: Path, sha256: str, data: bytes | None) -> None:
+    """Damage a stored blob wherever it is kept: new bytes, or gone (None). Raises if it is nowhere."""
+    path = blob_file(data_dir, sha256)
+    if path.is_file():
+        if data is None:
+            path.unlink()
+        else:
+            path.chmod(0o600)
+            path.write_bytes(data)
+        return
+    with contextlib.closing(
+        sqlite3.connect(data_dir / "pochta.db", timeout=10, isolation_level=None)
+    ) as conn:
+        if data is None:
+            changed = conn.execute("DELETE FROM inline_blobs WHERE sha256 = ?", (sha256,)).rowcount
+        else:
+            changed = conn.execute(
+                "UPDATE inline_blobs SET data = ? WHERE sha256 = ?", (data, sha256)
+            ).rowcount
+    assert changed == 1, f"blob {sha256} is stored nowhere"

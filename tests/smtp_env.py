@@ -25,7 +25,7 @@ from pochta.server.smtp import smtp_handlers
 from pochta.store.api import Store
 from pochta.store.model import Account
 from pochta.store.sqlite import open_sqlite_store
-from server_env import ListenerEnv, loopback_ca
+from server_env import ListenerEnv, loopback_ca, stored_blob_names
 
 DOMAIN = "example.org"
 ALICE = "alice@example.org"
@@ -75,8 +75,8 @@ class SmtpEnv(ListenerEnv):
         return result
 
     def blob_count(self) -> int:
-        root = self.data_dir / "blobs"
-        return sum(1 for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != "tmp")
+        """Blobs kept, as files or rows of the database (store.inline_blob_max)."""
+        return len(stored_blob_names(self.data_dir))
 
     def spool_files(self) -> list[Path]:
         return [p for p in (self.data_dir / "blobs" / "tmp").glob("*") if p.is_file()]

@@ -325,6 +325,23 @@ class StoreSettings(_Section):
         description="Threads writing and fsync'ing message files. Concurrent fsyncs share the "
         "filesystem's journal commits, so more deliveries in flight cost fewer disk flushes each.",
     )
+    inline_blob_max: int = Field(
+        32 * 1024,
+        ge=0,
+        le=1024 * 1024,
+        description="Messages up to this many octets that arrive in memory (server.inline_message_max), "
+        "by IMAP APPEND or as queue notices are stored inside the database, written in the transaction "
+        "that delivers them: the commit's one fsync covers their bytes and metadata, with no message "
+        "file, rename or directory fsync of their own. Larger ones are files under blobs/. A change "
+        "applies to new messages; stored ones stay readable where they are. 0: always files.",
+    )
+    blob_prefetch_bytes: int = Field(
+        1024 * 1024,
+        ge=64 * 1024,
+        description="Most octets of small messages a FETCH of body sections or a run of POP3 RETR/TOP "
+        "reads ahead in one job on a reader thread (messages in the database and small files alike), "
+        "so that the session's thread never reads the database itself.",
+    )
     view_cache_mb: int = Field(
         64,
         ge=0,

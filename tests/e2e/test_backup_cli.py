@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from cli_env import ServerProcess, init_data, ok, run
+from server_env import stored_blob
 
 USER, PASSWORD = "alice@example.org", "alice password 1"
 
@@ -56,9 +57,9 @@ def fetch_all(address: tuple[str, int]) -> list[bytes]:
         return [item[1] for item in data if isinstance(item, tuple)]
 
 
-def blob(data_dir: Path, content: bytes) -> Path:
-    sha = hashlib.sha256(content).hexdigest()
-    return data_dir / "blobs" / sha[:2] / sha[2:4] / sha
+def blob(data_dir: Path, content: bytes) -> bytes | None:
+    """What the data directory keeps under the content's digest (a file or a row of the database)."""
+    return stored_blob(data_dir, hashlib.sha256(content).hexdigest())
 
 
 def test_backup_while_serving_and_restore_into_a_fresh_directory(tmp_path: Path) -> None:
@@ -97,7 +98,8 @@ def test_backup_while_serving_and_restore_into_a_fresh_directory(tmp_path: Path)
     assert before_backup <= subjects  # everything acknowledged before the backup began
     assert subjects <= set(sender.acknowledged)
     for raw in messages:  # byte for byte what the original server stored
-        assert blob(data, raw).read_bytes() == raw
+        assert blob(data, raw) == raw
+        assert blob(fresh, raw) == raw
 
 
 def test_restore_refuses_a_running_server_and_a_directory_in_use(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from pochta.config import LISTENER_KINDS, load_settings
 from pochta.mime import parse_message
 from pochta.store.model import Target
 from pochta.store.sqlite import open_sqlite_store
+from server_env import replace_blob, stored_blob
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -307,7 +308,7 @@ def test_verify_and_reconstruct(data: Path) -> None:
             inbox = await store.get_mailbox(account.id, "INBOX")
             assert inbox is not None
             raw = b"From: a@example.org\r\nSubject: hello\r\n\r\nbody text\r\n"
-            blob = await store.put_blob(raw)
+            blob = await store.new_blob(raw)  # small: kept in the database
             await store.deliver(blob, parse_message(raw, settings.mime), [Target(inbox.id)])
             return blob.sha256
         finally:
@@ -324,15 +325,14 @@ def test_verify_and_reconstruct(data: Path) -> None:
     rebuilt = ok(run("reconstruct", data=data))
     assert "search index rebuilt: 1 messages queued for the indexer" in rebuilt
 
-    blob_path = data / "blobs" / sha[:2] / sha[2:4] / sha
-    assert blob_path.is_file()
-    blob_path.write_bytes(b"tampered")
+    assert stored_blob(data, sha) is not None  # a file, or a row of the database (a small message)
+    replace_blob(data, sha, b"tampered")
     damaged = run("verify", data=data)
     assert damaged.returncode == 1
     assert sha in damaged.stdout
     assert "corrupt" in damaged.stdout
 
-    blob_path.unlink()
+    replace_blob(data, sha, None)
     missing = run("verify", data=data)
     assert missing.returncode == 1
     assert "missing blobs: 1" in missing.stdout

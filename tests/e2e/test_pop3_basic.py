@@ -19,6 +19,7 @@ from client_process import LockBusy, lock_holder
 from pochta.proto.sasl import ClientMechanism, encode_sasl
 from pochta.server.pop3.maildrop import MaildropLocks
 from pop3_env import ADDRESS, PASSWORD, Pop3Env, message, pop3_server
+from server_env import replace_blob
 
 
 @pytest.fixture
@@ -547,20 +548,24 @@ def sendfile_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.mark.parametrize(
-    ("inline", "sendfile"),
-    [(65536, True), (0, True), (0, False)],
-    ids=["one-read", "sendfile-or-chunks", "chunks"],
+    ("inline", "sendfile", "in_database"),
+    [(65536, True, True), (65536, True, False), (0, True, False), (0, False, False), (0, True, True)],
+    ids=["one-read", "one-read-files", "sendfile-or-chunks", "chunks", "chunks-from-database"],
 )
 @pytest.mark.parametrize("kind", ["plain", "pop3s"])
 async def test_retr_paths_byte_exact(
-    tmp_path: Path, sendfile_calls: list[int], kind: str, inline: int, sendfile: bool
+    tmp_path: Path, sendfile_calls: list[int], kind: str, inline: int, sendfile: bool, in_database: bool
 ) -> None:
     """Every way a message leaves the server gives the same octets: RFC 1939 §3 stuffing of lines
     beginning with ".", a CRLF added before the terminator when the last line has none; TOP too.
-    Small chunks (4 KiB) so that a 20 KB message takes several reads or sendfile pieces."""
+    Small chunks (4 KiB) so that a 20 KB message takes several reads or sendfile pieces. The
+    messages are rows of the database (``store.inline_blob_max``) or files."""
     from pop3_env import pop3_settings
 
-    settings = pop3_settings(pop3={"inline_read_max": inline, "sendfile": sendfile, "chunk_size": 4096})
+    settings = pop3_settings(
+        pop3={"inline_read_max": inline, "sendfile": sendfile, "chunk_size": 4096},
+        store={"inline_blob_max": 65536 if in_database else 0},
+    )
     async with pop3_server(tmp_path, settings) as env:
         for data in RETRIEVED:
             await env.deliver(data)
@@ -573,9 +578,10 @@ async def test_retr_paths_byte_exact(
     assert got[count] == b"+OK top of message follows\r\n" + head2 + b"line\r\n.\r\n"
     head4 = RETRIEVED[3].split(b"\r\n\r\n")[0] + b"\r\n\r\n"
     assert got[count + 1] == b"+OK top of message follows\r\n" + head4 + b".\r\n"
-    # sendfile takes exactly the large messages that need no stuffing, and only without TLS.
+    # sendfile takes exactly the large messages that need no stuffing, and only without TLS, from
+    # files (a message in the database has none).
     large_unstuffed = [len(d) for d in RETRIEVED if len(d) > inline and b"\n." not in d and d[:1] != b"."]
-    expected = large_unstuffed if kind == "plain" and sendfile else []
+    expected = large_unstuffed if kind == "plain" and sendfile and not in_database else []
     assert sorted(sendfile_calls) == sorted(expected)
 
 
@@ -604,7 +610,7 @@ async def test_retr_of_a_missing_blob_fails_alone(env: Pop3Env, size: int) -> No
     assert info is not None
     view = await env.store.open_view(info.id)
     sha256 = view.blob(0).sha256
-    (env.data_dir / "blobs" / sha256[:2] / sha256[2:4] / sha256).unlink()
+    replace_blob(env.data_dir, sha256, None)  # a file (100,000 octets) or a row of the database (100)
     got = await retr_raw(env, "plain", [b"RETR 1", b"RETR 2"], 2)
     assert got[0] == b"-ERR [SYS/TEMP] Message cannot be read now\r\n"
     assert got[1] == f"+OK {len(message(2))} octets\r\n".encode() + stuffed_reference(message(2))

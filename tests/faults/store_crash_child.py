@@ -3,7 +3,8 @@
     python store_crash_child.py DATA_DIR LOG_FILE SEED MAILBOX_IDS [--tasks N] [--mode MODE]
 
 It opens the store, prints ``ready`` on stdout, then runs ``--tasks`` concurrent workers, each of
-which loops over: delivering a new message (1 KB - 300 KB, to 1-3 mailboxes at once), delivering the
+which loops over: delivering a new message (1 KB - 300 KB, to 1-3 mailboxes at once; up to
+``store.inline_blob_max`` its bytes are a row of the database, else a file), delivering the
 bytes of an earlier message again (single-instance store), expunging messages and adding keywords.
 With ``--mode reconstruct`` a full ``reconstruct()`` runs in a loop beside the workers. With ``--mode
 create`` it prints ``ready`` first and then creates the store in an empty DATA_DIR (migrations), a
@@ -133,7 +134,9 @@ class Child:
         self.log.write(
             {"t": "begin", "op": op, "kind": "deliver", "sha": sha, "fresh": fresh, "targets": targets}
         )
-        blob = await self.store.put_blob(data)
+        # Up to store.inline_blob_max the bytes are stored by the delivery's own transaction (a row of
+        # the database), larger ones as a file first: both kinds die with the process here.
+        blob = await self.store.new_blob(data)
         parsed = await asyncio.to_thread(parse_message, data, self.store.settings.mime)
         placed = await self.store.deliver(
             blob, parsed, [Target(box, frozenset(flags)) for box, flags in targets]

@@ -538,9 +538,10 @@ class MailOps:
             await (data.parse(self.mime_settings) if isinstance(data, SpoolFile) else self.parse(data))
             for data in contents
         ]
-        # A spool file becomes its blob by a rename (the caller discards what is not adopted).
+        # A spool file becomes its blob by a rename (the caller discards what is not adopted); a
+        # small message's bytes are stored by its deliver, in the same commit (Store.new_blob).
         blobs = [
-            await (data.adopt(self.store) if isinstance(data, SpoolFile) else self.store.put_blob(data))
+            await (data.adopt(self.store) if isinstance(data, SpoolFile) else self.store.new_blob(data))
             for data in contents
         ]
         placed: list[Placed] = []

@@ -291,7 +291,7 @@ class QueueWorker:
                 return build_dsn(report, original, now=now, max_full_size=self.queue.dsn_max_full_size)
 
         data = await asyncio.to_thread(build)
-        blob = await self.store.put_blob(data)
+        blob = await self.store.new_blob(data)  # a small notice is stored with its queue entry
         notice = NewQueueEntry(
             blob=blob,
             sender="",  # RFC 3461 §6.2 / RFC 5321 §4.5.5: notices go out with the null sender

@@ -250,21 +250,36 @@ class MailStore(Protocol):
     async def subscriptions(self, account_id: AccountId) -> list[str]:
         """Every subscribed name, sorted, with names that have no mailbox (RFC 9051 §6.3.10)."""
 
-    # Blobs: bytes become durable before any metadata refers to them.
-    async def put_blob(self, data: bytes) -> BlobRef: ...
+    # Blobs: bytes become durable before any metadata refers to them, or with it (``new_blob``).
+    async def put_blob(self, data: bytes) -> BlobRef:
+        """A blob file, durable when this returns."""
+
     async def put_blob_file(self, path: str) -> BlobRef:
         """Adopts a finished temporary file (for example a streamed SMTP DATA spool), hashing it."""
 
-    def open_blob(self, blob: BlobRef) -> BinaryIO: ...
+    async def new_blob(self, data: bytes) -> BlobRef:
+        """The blob for new bytes: up to ``store.inline_blob_max`` a ``NewBlob`` (nothing stored
+        yet: ``deliver``/``enqueue`` store its bytes in their own transaction), else ``put_blob``."""
+
+    def open_blob(self, blob: BlobRef) -> BinaryIO:
+        """On a worker thread, never the event loop (a blob may live in the database). NotFound
+        when it is missing."""
+
     def read_blob(self, blob: BlobRef) -> bytes:
-        """The blob's first ``blob.size`` octets (all of it) in one read on the calling thread: for
-        small blobs, which the page cache usually holds (POP3 RETR). NotFound when it is missing."""
+        """The blob's first ``blob.size`` octets (all of it), on a worker thread as ``open_blob``.
+        NotFound when it is missing."""
+
+    async def read_blobs(self, blobs: Sequence[BlobRef]) -> dict[str, bytes]:
+        """Whole small blobs by digest, in one reader job (one query for those in the database, the
+        files read there too): what a session thread reads ahead (FETCH, POP3 RETR) instead of
+        reading on the event loop. A blob that is missing is left out."""
 
     # Messages
     async def deliver(self, blob: BlobRef, parsed: ParsedMessage, targets: list[Target]) -> list[Placed]:
         """One message, many mailboxes, one commit. Assigns UIDs and MODSEQs, updates quota usage.
 
-        The same blob delivered again reuses its message record (single-instance store). Raises
+        The same blob delivered again reuses its message record (single-instance store). A
+        ``NewBlob``'s bytes are stored in the same commit. Raises
         QuotaExceeded, storing nothing, when the copies would take any account past its quota (every
         copy counts: two targets in one account add the size twice).
         """
@@ -383,6 +398,10 @@ class MailStore(Protocol):
     # Maintenance
     async def reconstruct(self, dry_run: bool = False) -> ReconstructReport: ...
     async def verify(self) -> VerifyReport: ...
+    async def collect_blobs(self, grace_seconds: float | None = None) -> list[str]:
+        """Removes blobs nothing refers to: files once older than the grace period (default
+        ``store.blob_grace_seconds``), blobs kept in the database at once. Their digests."""
+
     async def close(self) -> None: ...
 
 
@@ -395,7 +414,8 @@ class OutboundQueue(Protocol):
     """
 
     async def enqueue(self, entry: NewQueueEntry) -> QueueId:
-        """Durable when it returns. The blob must be stored (``put_blob``/``put_blob_file``) first."""
+        """Durable when it returns. The blob is stored first (``put_blob``/``put_blob_file``) or
+        is a ``NewBlob`` (``new_blob``), whose bytes this stores with the entry."""
 
     async def claim_queue(
         self, owner: str, now: datetime, lease_seconds: float, limit: int

@@ -13,7 +13,9 @@ Backup, in this order:
    one may only disappear later if every message holding it is deleted *and* it then stays
    unreferenced for ``store.blob_grace_seconds`` (a day by default) before collection -- a backup
    would have to take that long. The other order (blobs, then database) would miss the blobs of
-   messages committed in between;
+   messages committed in between. Small messages kept inside the database (``inline_blobs``,
+   ``sqlite_inline``) are in the snapshot itself, committed with the rows that refer to them: they
+   are re-hashed there, not copied;
 3. the config, the server secret and the TLS files;
 4. a manifest, then ``fsync`` of every file and directory; the backup is built in a temporary
    sibling directory and renamed into place, so a backup directory is always complete.
@@ -41,8 +43,10 @@ from sqlalchemy import create_engine
 
 from pochta.config import CONFIG_FILE_NAME, Settings, resolve_path
 from pochta.durable import fsync_path, fsync_tree
+from pochta.store import sqlite_inline as inline
 from pochta.store.sqlite import BLOB_DIR_NAME, DB_FILE_NAME
 from pochta.store.sqlite_maintenance import referenced_blobs
+from pochta.store.writer import driver_connection
 
 __all__ = ["MANIFEST_NAME", "BackupError", "BackupReport", "backup", "restore"]
 
@@ -106,13 +110,25 @@ def _copy_blobs(source_dir: Path, target_dir: Path, names: list[str], report: Ba
         report.blob_bytes += size
 
 
-def _referenced(db_path: Path) -> list[str]:
+def _referenced(db_path: Path, report: BackupReport) -> list[str]:
+    """The blob files the database at ``db_path`` refers to; its inline rows it refers to are
+    counted (and re-hashed) into ``report`` instead."""
     engine = create_engine(f"sqlite:///{db_path}")
     try:
         with engine.connect() as conn:
-            return sorted(referenced_blobs(conn))
+            wanted = sorted(referenced_blobs(conn))
+            raw = driver_connection(conn)
+            rows: set[str] = set()
+            for start in range(0, len(wanted), inline.IN_LIST_MAX):  # a bounded batch in memory
+                for sha256, data in inline.get_many(raw, wanted[start : start + inline.IN_LIST_MAX]).items():
+                    if hashlib.sha256(data).hexdigest() != sha256:
+                        report.corrupt_blobs.append(sha256)
+                    report.blobs += 1
+                    report.blob_bytes += len(data)
+                    rows.add(sha256)
     finally:
         engine.dispose()
+    return [name for name in wanted if name not in rows]
 
 
 def _small_files(data_dir: Path, settings: Settings, report: BackupReport) -> list[Path]:
@@ -178,7 +194,7 @@ def backup(
         finally:
             source.close()
         # 2. The blobs that snapshot refers to.
-        _copy_blobs(data_dir, work, _referenced(work / DB_FILE_NAME), report)
+        _copy_blobs(data_dir, work, _referenced(work / DB_FILE_NAME, report), report)
         # 3. Config, secret, certificate and key.
         for relative in _small_files(data_dir, settings, report):
             (work / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -221,7 +237,7 @@ def restore(
     report = BackupReport(data_dir)
     with _building(data_dir, "restore") as work:
         shutil.copy2(backup_dir / DB_FILE_NAME, work / DB_FILE_NAME)
-        _copy_blobs(backup_dir, work, _referenced(work / DB_FILE_NAME), report)
+        _copy_blobs(backup_dir, work, _referenced(work / DB_FILE_NAME, report), report)
         for relative in manifest.get("files", []):
             if (backup_dir / relative).is_file():
                 (work / relative).parent.mkdir(parents=True, exist_ok=True)

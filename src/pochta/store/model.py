@@ -43,6 +43,16 @@ class BlobRef:
     size: int
 
 
+@dataclass(frozen=True, eq=False)
+class NewBlob(BlobRef):
+    """A small blob not stored yet: its bytes go into the database (``store.inline_blob_max``), in
+    the transaction of the write that first refers to it (``Store.deliver``, ``Store.enqueue``), so
+    that one commit makes the bytes and the metadata durable together. ``Store.new_blob`` makes one;
+    everywhere else it is the ``BlobRef`` it extends."""
+
+    data: bytes = field(repr=False)
+
+
 @dataclass(frozen=True)
 class ProtocolSwitches:
     imap: bool = True

@@ -190,6 +190,17 @@ message_wire = Table(
     Column("bodystructure_utf8", LargeBinary, nullable=True),
 )
 
+# Revision 0011: the bytes of small messages (up to ``store.inline_blob_max``), stored in the
+# transaction that first refers to them instead of in a blob file (``sqlite_inline``). Keyed like
+# the files: messages.sha256 and queue_messages.sha256 refer to a row here or to a file. A row no
+# message or queue entry refers to is deleted by blob collection.
+inline_blobs = Table(
+    "inline_blobs",
+    metadata,
+    Column("sha256", Text, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
 membership = Table(
     "membership",
     metadata,

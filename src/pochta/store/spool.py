@@ -15,14 +15,16 @@ A spool file made with ``memory_max`` keeps a message of up to that many octets 
 creates its file only when the message grows past it. A message that stays small costs no file of
 its own: ``finish`` and ``discard`` do nothing, ``parse`` runs on the calling (loop) thread - a
 few KiB parse in less time than a trip to a worker thread takes, and DESIGN.md keeps large messages
-off the loop, which ``memory_max`` bounds - and ``adopt`` writes the blob from memory
-(``Store.put_blob``: temp file, fsync, rename, directory fsync, in one worker-thread job).
+off the loop, which ``memory_max`` bounds - and ``adopt`` hands the bytes to ``Store.new_blob``: up
+to ``store.inline_blob_max`` a ``NewBlob`` that the delivery's own transaction stores in the
+database (no file, no thread, no fsync of its own), else a blob file written by a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import mmap
 import os
 import secrets
@@ -44,7 +46,10 @@ def spool_directory(data_dir: Path) -> Path:
 
 def parse_file(file: BinaryIO, settings: MimeSettings) -> ParsedMessage:
     """Parses a message file through a read-only memory map: the parser reads pages the kernel may
-    drop again, never a private copy of the whole message (which may be max_message_size)."""
+    drop again, never a private copy of the whole message (which may be max_message_size). A blob
+    kept in the database comes as a BytesIO (``Store.open_blob``): small, parsed from memory."""
+    if isinstance(file, io.BytesIO):
+        return parse_message(file.getvalue(), settings)
     if os.fstat(file.fileno()).st_size == 0:
         return parse_message(b"", settings)
     with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
@@ -118,11 +123,13 @@ class SpoolFile:
         return await asyncio.to_thread(_parse_path, self.path, settings)
 
     async def adopt(self, store: Store) -> BlobRef:
-        """The finished file becomes a blob (moved, durable when this returns); the spool is empty."""
+        """The finished message becomes a blob; the spool is empty. A file is moved (durable when
+        this returns); a message held in memory may come back as a ``NewBlob``, stored by the
+        ``deliver``/``enqueue`` it is given to (``Store.new_blob``)."""
         assert self._finished, "adopt of an unfinished spool file"
         if self._memory is not None:
             held, self._memory = self._memory, None
-            return await store.put_blob(bytes(held))
+            return await store.new_blob(bytes(held))
         assert self.path is not None, "adopt of an adopted spool file"
         blob = await store.put_blob_file(str(self.path))
         self.path = None

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 from pochta.mime import ParsedMessage
 from pochta.mime.imapform import wire_forms
 from pochta.store import sqlite_directory as directory
+from pochta.store import sqlite_inline as inline
 from pochta.store import sqlite_mail as mail
 from pochta.store import sqlite_mailboxes as mailbox_tree
 from pochta.store import sqlite_maintenance as maintenance
@@ -50,7 +51,7 @@ from pochta.store import sqlite_queue as queue
 from pochta.store import sqlite_search as search
 from pochta.store import sqlite_views as views
 from pochta.store import sqlite_wire as wire
-from pochta.store.api import UNSET, DirectoryReader, FlagOp, NotFound, _Unset
+from pochta.store.api import UNSET, DirectoryReader, FlagOp, _Unset
 from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
 from pochta.store.locks import FileLock, FileLocks
@@ -225,12 +226,20 @@ class SqliteStore:
         self._indexer: asyncio.Task[None] | None = None
         self._indexer_wake = asyncio.Event()
         self._version_conn: sqlite3.Connection | None = None  # directory_version's, opened on first use
+        self._blob_reader = inline.BlobReader(
+            data_dir / DB_FILE_NAME, blobs, settings.store.inline_blob_max, settings.store.busy_timeout
+        )
 
     # Plumbing (public for maintenance code, tests and benches)
 
     @property
     def writer(self) -> Writer:
         return self._writer
+
+    @property
+    def blob_reader(self) -> inline.BlobReader:
+        """Blob bytes from files and ``inline_blobs`` rows alike (worker threads only)."""
+        return self._blob_reader
 
     @property
     def writer_stats(self) -> WriterStats:
@@ -503,17 +512,24 @@ class SqliteStore:
     async def put_blob_file(self, path: str) -> BlobRef:
         return await self.blobs.put_file(path)
 
+    async def new_blob(self, data: bytes) -> BlobRef:
+        # Up to inline_blob_max: hashed (on this thread when small enough) and stored by the write
+        # that refers to it (sqlite_inline). Larger: a file, durable when this returns.
+        if len(data) > self.settings.store.inline_blob_max:
+            return await self.blobs.put(data)
+        if len(data) <= self.settings.server.inline_message_max:
+            return inline.new_blob(data)
+        return await asyncio.to_thread(inline.new_blob, data)
+
     def open_blob(self, blob: BlobRef) -> BinaryIO:
-        try:
-            return self.blobs.open(blob.sha256)
-        except FileNotFoundError:
-            raise NotFound(f"blob {blob.sha256} is missing") from None
+        return self._blob_reader.open(blob)
 
     def read_blob(self, blob: BlobRef) -> bytes:
-        try:
-            return self.blobs.read(blob.sha256, blob.size)
-        except FileNotFoundError:
-            raise NotFound(f"blob {blob.sha256} is missing") from None
+        return self._blob_reader.read(blob)
+
+    async def read_blobs(self, blobs: Sequence[BlobRef]) -> dict[str, bytes]:
+        refs = list(blobs)
+        return await self.run_read(lambda c: self._blob_reader.read_many(driver_connection(c), refs))
 
     # Messages
 
@@ -656,7 +672,7 @@ class SqliteStore:
     ) -> set[Uid]:
         mime = self.settings.mime
         return await self.run_read(
-            lambda c: search.search_text(c, self.blobs, mime, mailbox_id, query, field)
+            lambda c: search.search_text(c, self._blob_reader, mime, mailbox_id, query, field)
         )
 
     async def search_header(self, mailbox_id: MailboxId, name: str, query: str) -> tuple[set[Uid], set[Uid]]:
@@ -686,7 +702,7 @@ class SqliteStore:
         max_chars = self.settings.search.index_batch_chars
         result = await self.run_write(lambda c, e: search.index_pending(c, limit, max_chars))
         if result.fill:
-            blobs, mime = self.blobs, self.settings.mime
+            blobs, mime = self._blob_reader, self.settings.mime
             items = await asyncio.to_thread(
                 lambda: [(mid, search.parse_for_fill(blobs, mime, sha)) for mid, sha in result.fill]
             )
@@ -762,6 +778,7 @@ class SqliteStore:
         for conn in conns:
             await asyncio.to_thread(conn.close)  # the reader threads are gone: nothing else uses it
         await asyncio.to_thread(self.blobs.close)
+        self._blob_reader.close()
         self._read_engine.dispose()
         self._write_engine.dispose()
         if self._version_conn is not None:

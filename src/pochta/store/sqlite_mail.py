@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Row, select
 
 from pochta.mail.ops import over_quota
 from pochta.mime.imapform import WireForms
+from pochta.store import sqlite_inline as inline
 from pochta.store import sqlite_search as search
 from pochta.store import sqlite_wire as wire
 from pochta.store.api import FlagOp, NotFound, QuotaExceeded
@@ -425,10 +426,10 @@ def deliver(
 ) -> list[Placed]:
     if not targets:
         return []
-    # Checked inside the write transaction: garbage collection removes blobs only inside one too, so
-    # a blob seen here cannot vanish before this reference commits.
-    if not blobs.exists_sync(message.blob.sha256):
-        raise NotFound(f"blob {message.blob.sha256} is not stored")
+    # A small message's bytes are stored here, in this transaction; any other blob is checked inside
+    # it: garbage collection removes blobs only inside one too, so a blob seen here cannot vanish
+    # before this reference commits.
+    inline.ensure_stored(driver_connection(conn), blobs, message.blob)
     message_id = upsert_message(conn, message, len(targets))
     size = message.blob.size
     by_box: dict[MailboxId, list[int]] = {}

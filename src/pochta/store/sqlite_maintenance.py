@@ -12,7 +12,12 @@ snapshot, writes go through the writer in short transactions that other writers 
 - ``verify`` changes nothing: missing, corrupt (hash mismatch) and unreferenced blobs, messages
   without search text, the indexer's backlog (not damage), and SQLite's own integrity and
   foreign-key checks.
-- ``collect_blobs`` removes unreferenced blob files after a grace period.
+- ``collect_blobs`` removes unreferenced blob files after a grace period, and unreferenced rows of
+  ``inline_blobs`` (small messages kept in the database, ``sqlite_inline``) at once, in one write
+  transaction.
+
+Blobs are files and rows alike here: reconstruct re-parses a message from either, verify re-hashes
+both and reports missing and unreferenced ones of both kinds.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from sqlalchemy import Connection, Row, bindparam, case, delete, func, insert, s
 from pochta.config import MimeSettings
 from pochta.mime import parse_message
 from pochta.mime.imapform import WireForms, wire_forms
+from pochta.store import sqlite_inline as inline
 from pochta.store import sqlite_queue as queue
 from pochta.store import sqlite_search as search
 from pochta.store import sqlite_wire as wire
+from pochta.store.api import NotFound
 from pochta.store.blobs import BlobStore
-from pochta.store.model import Change, ReconstructReport, VerifyReport
+from pochta.store.model import BlobRef, Change, ReconstructReport, VerifyReport
 from pochta.store.schema import (
     mailbox_snapshots,
     mailboxes,
@@ -41,6 +48,7 @@ from pochta.store.schema import (
     queue_messages,
     quota_usage,
 )
+from pochta.store.sqlite_inline import BlobReader
 from pochta.store.sqlite_mail import PARSE_VERSION, chunked
 from pochta.store.writer import driver_connection
 
@@ -86,7 +94,7 @@ def _message_batch(conn: Connection, after: int) -> _Batch:
 
 
 def _reparse(
-    blobs: BlobStore,
+    blobs: BlobReader,
     mime: MimeSettings,
     rows: _Batch,
     report: ReconstructReport,
@@ -94,9 +102,9 @@ def _reparse(
     fixes = []
     for row, header_values, stored_wire in rows:
         try:
-            with blobs.open(row.sha256) as f:
+            with blobs.open(BlobRef(row.sha256, row.size)) as f:
                 data = f.read()
-        except FileNotFoundError:
+        except NotFound:
             report.missing_blobs.append(row.sha256)
             continue
         parsed = parse_message(data, mime)
@@ -275,7 +283,7 @@ async def reconstruct(store: SqliteStore, dry_run: bool) -> ReconstructReport:
             break
         after = rows[-1][0].id
         # Parsing is CPU work: in a thread, one batch at a time.
-        fixes = await asyncio.to_thread(_reparse, store.blobs, store.settings.mime, rows, report)
+        fixes = await asyncio.to_thread(_reparse, store.blob_reader, store.settings.mime, rows, report)
         if fixes and not dry_run:
             await store.run_write(partial(_apply_fixes, fixes=fixes))
     if dry_run:
@@ -285,9 +293,29 @@ async def reconstruct(store: SqliteStore, dry_run: bool) -> ReconstructReport:
         await store.run_write(lambda c, e: _recount(c, True, report))
         report.search_queued = await store.run_write(lambda c, e: search.rebuild_index(c))
     referenced = await store.run_read(referenced_blobs)
-    report.unreferenced_blobs = sorted(await store.blobs.list_all() - referenced)
+    report.unreferenced_blobs = sorted(await _stored_blobs(store) - referenced)
     report.missing_blobs.sort()
     return report
+
+
+async def _stored_blobs(store: SqliteStore) -> set[str]:
+    """The digest of every blob file and every inline row."""
+    rows = await store.run_read(lambda c: inline.names(driver_connection(c)))
+    return rows | await store.blobs.list_all()
+
+
+def _corrupt_after(conn: Connection, after: str) -> tuple[list[str], str | None]:
+    return inline.corrupt_after(driver_connection(conn), after)
+
+
+async def _corrupt_rows(store: SqliteStore) -> list[str]:
+    """Inline rows whose bytes no longer match their digest, a batch per read job."""
+    corrupt: list[str] = []
+    after: str | None = ""
+    while after is not None:
+        bad, after = await store.run_read(partial(_corrupt_after, after=after))
+        corrupt.extend(bad)
+    return corrupt
 
 
 def _integrity(conn: Connection) -> list[str]:
@@ -306,11 +334,13 @@ def _hash_all(blobs: BlobStore, names: Sequence[str]) -> list[str]:
 async def verify(store: SqliteStore) -> VerifyReport:
     referenced = await store.run_read(referenced_blobs)
     on_disk = await store.blobs.list_all()
+    stored = on_disk | await store.run_read(lambda c: inline.names(driver_connection(c)))
     report = VerifyReport(
-        missing_blobs=sorted(referenced - on_disk),
-        unreferenced_blobs=sorted(on_disk - referenced),
+        missing_blobs=sorted(referenced - stored),
+        unreferenced_blobs=sorted(stored - referenced),
     )
-    report.corrupt_blobs = await asyncio.to_thread(_hash_all, store.blobs, sorted(on_disk))
+    corrupt = await asyncio.to_thread(_hash_all, store.blobs, sorted(on_disk))
+    report.corrupt_blobs = sorted(set(corrupt) | set(await _corrupt_rows(store)))
     report.integrity_errors = await store.run_read(_integrity)
     report.search_backlog, report.search_missing = await store.run_read(search.check)
     return report
@@ -329,9 +359,11 @@ def _remove_unreferenced(
 
 
 async def collect_blobs(store: SqliteStore, grace_seconds: float) -> list[str]:
+    # Rows: no grace period (module docstring of sqlite_inline), one write transaction.
+    rows = await store.run_write(lambda c, e: inline.collect(driver_connection(c)))
     referenced = await store.run_read(referenced_blobs)
     candidates = await asyncio.to_thread(store.blobs.collectable_sync, referenced, grace_seconds)
-    removed: list[str] = []
+    removed: list[str] = rows
     for names in chunked(candidates, COLLECT_BATCH):
         job = partial(_remove_unreferenced, blobs=store.blobs, names=names, grace=grace_seconds)
         removed.extend(await store.run_write(job))

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
 
-from pochta.store.api import NotFound
+from pochta.store import sqlite_inline as inline
 from pochta.store.blobs import BlobStore
 from pochta.store.model import BlobRef, Change
 from pochta.store.queue_model import (
@@ -30,16 +30,16 @@ from pochta.store.queue_model import (
     from_epoch,
 )
 from pochta.store.schema import queue_messages, queue_recipients
+from pochta.store.writer import driver_connection
 
 
 def enqueue(conn: Connection, events: list[Change], blobs: BlobStore, entry: NewQueueEntry) -> QueueId:
     del events  # the queue is not a mailbox: nothing for IMAP sessions to see
     if not entry.recipients:
         raise ValueError("a queued message needs at least one recipient")
-    # Checked inside the write transaction, as deliver does: blob collection removes files only
-    # inside one too, so the blob cannot vanish before this reference commits.
-    if not blobs.exists_sync(entry.blob.sha256):
-        raise NotFound(f"blob {entry.blob.sha256} is not stored")
+    # Stored (a NewBlob) or checked inside the write transaction, as deliver does: blob collection
+    # removes blobs only inside one too, so the blob cannot vanish before this reference commits.
+    inline.ensure_stored(driver_connection(conn), blobs, entry.blob)
     due = epoch(entry.next_attempt or entry.arrival)
     inserted = conn.execute(
         insert(queue_messages).values(

@@ -35,9 +35,10 @@ from sqlalchemy import Connection
 from pochta.config import MimeSettings
 from pochta.mime import ParsedMessage, parse_message
 from pochta.mime.search import SEARCH_FIELDS, fold, folded_text, header_rows
-from pochta.store.blobs import BlobStore
-from pochta.store.model import IndexResult, MailboxId, Uid
+from pochta.store.api import NotFound
+from pochta.store.model import BlobRef, IndexResult, MailboxId, Uid
 from pochta.store.schema import INDEX_ADD, INDEX_DROP, INDEX_FILL
+from pochta.store.sqlite_inline import BlobReader
 from pochta.store.writer import driver_connection
 
 log = logging.getLogger(__name__)
@@ -155,12 +156,13 @@ def index_pending(conn: Connection, limit: int, max_chars: int | None = None) ->
     return result
 
 
-def parse_for_fill(blobs: BlobStore, mime: MimeSettings, sha256: str) -> SearchRows:
-    """The search rows of a stored message, from its blob (empty if the blob is missing)."""
+def parse_for_fill(blobs: BlobReader, mime: MimeSettings, sha256: str) -> SearchRows:
+    """The search rows of a stored message, from its blob, a file or a row (empty if it is missing).
+    On a worker thread: the blob may be read from the database."""
     try:
-        with blobs.open(sha256) as f:
+        with blobs.open(BlobRef(sha256, 0)) as f:
             data = f.read()
-    except FileNotFoundError:
+    except NotFound:
         log.warning("search index: blob %s is missing; the message is indexed without text", sha256)
         return SearchRows("", "", [])
     return search_rows(parse_message(data, mime))
@@ -320,7 +322,7 @@ _SQL_UNFILLED = (
 
 def search_text(
     conn: Connection,
-    blobs: BlobStore,
+    blobs: BlobReader,
     mime: MimeSettings,
     mailbox_id: MailboxId,
     query: str,

@@ -143,3 +143,13 @@ def test_search_indexer_settings(tmp_path: Path) -> None:
     for bad in ("index_batch = 0", "index_batch_chars = 0", "index_interval = 0", "index_interval = 7200"):
         with pytest.raises(ConfigError, match=r"search\.index_"):
             load_settings(write(tmp_path, f"[search]\n{bad}\n"))
+
+
+def test_inline_blob_settings(tmp_path: Path) -> None:
+    defaults = Settings().store
+    assert (defaults.inline_blob_max, defaults.blob_prefetch_bytes) == (32 * 1024, 1024 * 1024)
+    settings = load_settings(write(tmp_path, "[store]\ninline_blob_max = 0\nblob_prefetch_bytes = 65536\n"))
+    assert (settings.store.inline_blob_max, settings.store.blob_prefetch_bytes) == (0, 65536)
+    for bad in ("inline_blob_max = -1", "inline_blob_max = 2097152", "blob_prefetch_bytes = 1000"):
+        with pytest.raises(ConfigError, match=r"store\.(inline_blob_max|blob_prefetch_bytes)"):
+            load_settings(write(tmp_path, f"[store]\n{bad}\n"))

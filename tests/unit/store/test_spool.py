@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pochta.config import Settings
+from pochta.store.model import BlobRef, NewBlob, Target
 from pochta.store.spool import SpoolFile
 from pochta.store.sqlite import SqliteStore, open_sqlite_store
 
@@ -33,7 +35,8 @@ async def test_spool_adopts_the_same_blob_in_memory_or_on_disk(
     store: SqliteStore, tmp_path: Path, memory_max: int
 ) -> None:
     """However the message was held, the blob is its exact octets; a file exists exactly when the
-    message outgrew ``memory_max`` (what was held goes to the file first, in order)."""
+    message outgrew ``memory_max`` (what was held goes to the file first, in order). A message held
+    in memory is a NewBlob: no file, its bytes stored by the delivery that refers to it."""
     directory = tmp_path / "spool"
     spool = SpoolFile(directory, "test", memory_max=memory_max)
     for start in range(0, len(MESSAGE), 7):
@@ -46,10 +49,19 @@ async def test_spool_adopts_the_same_blob_in_memory_or_on_disk(
     assert "spooled" in (parsed.header_text or "")
     blob = await spool.adopt(store)
     assert (blob.sha256, blob.size) == (hashlib.sha256(MESSAGE).hexdigest(), len(MESSAGE))
-    assert blob_bytes(store, blob.sha256) == MESSAGE
     assert not directory.is_dir() or list(directory.iterdir()) == []
     await spool.discard()  # after adopt: nothing left to remove, and no error
-    assert store.blobs.exists_sync(blob.sha256)
+    assert isinstance(blob, NewBlob) is not on_disk
+    assert store.blobs.exists_sync(blob.sha256) is on_disk
+    if on_disk:
+        assert blob_bytes(store, blob.sha256) == MESSAGE
+    else:
+        await store.add_domain("example.org")
+        account = await store.add_account("spool@example.org", "x", None)
+        inbox = await store.get_mailbox(account.id, "INBOX")
+        assert inbox is not None
+        await store.deliver(blob, parsed, [Target(inbox.id)])
+        assert await asyncio.to_thread(store.read_blob, BlobRef(blob.sha256, blob.size)) == MESSAGE
 
 
 @pytest.mark.parametrize("memory_max", [0, 1 << 20])

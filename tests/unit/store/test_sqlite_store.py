@@ -31,10 +31,11 @@ from alembic.script import ScriptDirectory  # noqa: E402
 from sqlalchemy import Connection, event  # noqa: E402
 
 from pochta.config import Settings  # noqa: E402
+from pochta.mime import parse_message  # noqa: E402
 from pochta.store import sqlite_views as views  # noqa: E402
 from pochta.store.api import NotFound, Store  # noqa: E402
 from pochta.store.changes import LocalChangeFeed  # noqa: E402
-from pochta.store.model import Change, ChangeKind, MailboxView, Target  # noqa: E402
+from pochta.store.model import BlobRef, Change, ChangeKind, MailboxView, Target  # noqa: E402
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient  # noqa: E402
 from pochta.store.schema import is_fts_table, metadata  # noqa: E402
 from pochta.store.sqlite import (  # noqa: E402
@@ -126,6 +127,31 @@ class SqliteBackdoor:
     def blob_files(self, store: Store) -> set[str]:
         return _sqlite(store).blobs.list_sync()
 
+    async def inline_blobs(self, store: Store) -> dict[str, bytes]:
+        def rows() -> dict[str, bytes]:
+            conn = _db(store)
+            try:
+                return {
+                    name: bytes(data) for name, data in conn.execute("SELECT sha256, data FROM inline_blobs")
+                }
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(rows)
+
+    async def set_inline_blob(self, store: Store, sha256: str, data: bytes | None) -> None:
+        def change() -> None:
+            conn = _db(store)
+            try:
+                if data is None:
+                    conn.execute("DELETE FROM inline_blobs WHERE sha256 = ?", (sha256,))
+                else:
+                    conn.execute("UPDATE inline_blobs SET data = ? WHERE sha256 = ?", (data, sha256))
+            finally:
+                conn.close()
+
+        await asyncio.to_thread(change)
+
 
 @pytest.fixture
 def backdoor() -> SqliteBackdoor:
@@ -141,8 +167,8 @@ def data_dir(tmp_path: Path) -> Path:
 async def store_factory(data_dir: Path) -> AsyncIterator[StoreFactory]:
     opened: list[SqliteStore] = []
 
-    async def factory() -> Store:
-        handle = await open_sqlite_store(data_dir, Settings())
+    async def factory(settings: Settings | None = None) -> Store:
+        handle = await open_sqlite_store(data_dir, settings or Settings())
         opened.append(handle)
         return handle
 
@@ -700,6 +726,35 @@ async def test_sessions_share_one_view_while_the_mailbox_is_unchanged(store_fact
     assert fresh.flags[0] == frozenset({"\\Seen"})
 
 
+async def test_migration_0011_adds_inline_blobs_and_files_stay_readable(data_dir: Path) -> None:
+    # A store at revision 0010 (every blob a file) is opened by this version: the file-backed
+    # message reads as before, and a new small message goes into the new table.
+    store = await open_sqlite_store(data_dir, Settings())
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    old, parsed = await put(store, make_message("before 0011"))
+    await store.deliver(old, parsed, [Target(inbox.id)])
+    await store.close()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.executescript("DROP TABLE inline_blobs; UPDATE alembic_version SET version_num = '0010';")
+    finally:
+        conn.close()
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        assert await asyncio.to_thread(store.read_blob, old) == make_message("before 0011")
+        data = make_message("after 0011")
+        new = await store.new_blob(data)
+        await store.deliver(new, parse_message(data, Settings().mime), [Target(inbox.id)])
+        assert not store.blobs.exists_sync(new.sha256)
+        assert await store.read_blobs([old, BlobRef(new.sha256, new.size)]) == {
+            old.sha256: make_message("before 0011"),
+            new.sha256: data,
+        }
+    finally:
+        await store.close()
+
+
 def undo_0010(conn: sqlite3.Connection) -> str:
     """SQL taking out what revision 0010 added: the directory version and its triggers."""
     triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name != ''")
@@ -739,6 +794,7 @@ async def test_migration_0006_gives_queued_messages_ids(data_dir: Path) -> None:
         conn.executescript(
             "DROP INDEX ix_membership_deleted;"  # revision 0013
             + UNDO_0012
+            + "DROP TABLE inline_blobs;"  # revision 0011
             + undo_0010(conn)
             + "DROP TABLE message_wire;"  # revision 0009
             "DROP TABLE mailbox_snapshots;"  # revision 0008

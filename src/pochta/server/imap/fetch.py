@@ -41,6 +41,7 @@ from pochta.proto.imap.responses import (
     flag_list,
     format_datetime,
 )
+from pochta.server.blob_window import BlobWindow
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session, SessionClosed
 from pochta.store.api import NotFound
@@ -122,30 +123,31 @@ class _Record:
 
 
 class _Blob:
-    """One message's blob file, opened on first use. A message up to ``imap.inline_read_max``
-    octets is read whole, at once, on the session's thread (a page-cache read of a few KiB costs
-    less than the trip to a worker thread, and a FETCH of 100 messages would make hundreds of
-    them); a larger one is read in chunks by a worker thread."""
+    """One message's blob, read on first use. A message up to ``imap.inline_read_max`` octets is
+    taken whole from the FETCH's ``BlobWindow`` (the next messages' bytes, rows of the database and
+    small files alike, read ahead in one reader job: no trip per message, and no SQLite call on the
+    session's thread); a larger one is read in chunks by a worker thread."""
 
-    def __init__(self, session: Session, ref: BlobRef) -> None:
+    def __init__(self, session: Session, ref: BlobRef, window: BlobWindow, index: int) -> None:
         self.session = session
         self.ref = ref
         self.file: BinaryIO | None = None
         self.inline = ref.size <= session.services.settings.imap.inline_read_max
+        self.window = window
+        self.index = index  # in the window's refs
         self.data: bytes | None = None  # the whole message, when inline
 
-    def _whole(self) -> bytes:
+    async def _whole(self) -> bytes:
         if self.data is None:
-            with self.session.services.store.open_blob(self.ref) as file:
-                self.data = file.read(self.ref.size)
+            data = await self.window.get(self.index)
+            if data is None:
+                raise NotFound(f"blob {self.ref.sha256} is missing")
+            self.data = data[: self.ref.size]
         return self.data
-
-    def _slice(self, start: int, end: int) -> bytes:
-        return self._whole()[start:end]
 
     async def read(self, start: int, end: int) -> bytes:
         if self.inline:
-            return self._slice(start, end)
+            return (await self._whole())[start:end]
         return await asyncio.to_thread(self._read_sync, start, end)
 
     def _read_sync(self, start: int, end: int) -> bytes:
@@ -156,7 +158,8 @@ class _Blob:
 
     async def has_nul(self, extent: sections.Extent) -> bool:
         if self.inline:
-            return sections.has_nul(self._slice, extent)
+            data = await self._whole()
+            return sections.has_nul(lambda start, end: data[start:end], extent)
         return await asyncio.to_thread(sections.has_nul, self._read_sync, extent)
 
     async def close(self) -> None:
@@ -221,11 +224,21 @@ async def fetch(session: Session, command: Command) -> Tagged:
             parsed = await _parsed(session, selected, chunk, whole) if needs_parse else {}
         answerable, missing = _answerable(selected, chunk, parsed, needs_parse, stored if forms else None)
         incomplete = incomplete or missing
-        for seq, entry, cached in answerable:
+        refs = [_blob_ref(entry, cached) for _, entry, cached in answerable]
+        window = BlobWindow(
+            session.services.store,
+            refs.__getitem__,
+            len(refs),
+            session.services.settings.imap.inline_read_max,
+            session.services.settings.store.blob_prefetch_bytes,
+        )
+        for index, (seq, entry, cached) in enumerate(answerable):
             wanted = [*atts, FetchAtt("FLAGS")] if entry.uid in add else atts
             row = stored.get(entry.uid)
             try:
-                await _respond(session, out, selected, seq, entry, cached, wanted, (forms, row))
+                await _respond(
+                    session, out, selected, seq, entry, cached, wanted, (window, index), (forms, row)
+                )
             except sections.SectionError as exc:
                 return Tagged(command.tag, Status.NO, str(exc), code=exc.code)
             except NotFound:
@@ -432,11 +445,13 @@ async def _respond(
     entry: MessageEntry,
     record: _Record | None,
     atts: list[FetchAtt],
+    place: tuple[BlobWindow, int],
     stored: _Stored = _NOTHING_STORED,
 ) -> None:
+    """``place``: the FETCH's window of small messages read ahead, and this message's index in it."""
     items: list[tuple[str, FetchValue]] = []
     streams: dict[int, sections.Extent] = {}
-    blob = _Blob(session, record.cached.blob if record is not None else entry.blob)
+    blob = _Blob(session, _blob_ref(entry, record), *place)
     try:
         for att in atts:
             if not _has_section(att):
@@ -462,6 +477,10 @@ async def _respond(
             await _stream(out, blob, extent, binary=part.binary)
     finally:
         await blob.close()
+
+
+def _blob_ref(entry: MessageEntry, record: _Record | None) -> BlobRef:
+    return record.cached.blob if record is not None else entry.blob
 
 
 async def _section(

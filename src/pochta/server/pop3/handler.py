@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import io
 import mmap
 import os
 import time
@@ -40,6 +41,7 @@ from pochta.proto.pop3 import (
     terminator,
 )
 from pochta.proto.sasl import PLAINTEXT_MECHANISMS, SERVER_MECHANISMS, ServerMechanism
+from pochta.server.blob_window import BlobWindow
 from pochta.server.connection import Connection, IdleTimeout
 from pochta.server.pop3.login import LoginFlow
 from pochta.server.pop3.maildrop import Maildrop, MaildropLocks, Pop3Policy, commit
@@ -63,6 +65,9 @@ def _open_and_scan(store: Store, ref: BlobRef) -> tuple[BinaryIO, bool, bool] | 
     """Runs in a worker thread: the open blob, whether it needs byte-stuffing, whether it ends with
     a line end; None (the file closed) if it cannot be mapped (empty: shorter than recorded)."""
     blob = store.open_blob(ref)
+    if isinstance(blob, io.BytesIO):  # kept in the database (store.inline_blob_max): no file to map
+        blob.close()
+        return None
     try:
         length = min(os.fstat(blob.fileno()).st_size, ref.size)
         if length == 0:
@@ -95,6 +100,8 @@ class Session:
     parked: Event | None = None
     resume: bool = False
     fast: bool = False  # the fast reader is installed (once in TRANSACTION)
+    # Small messages read ahead for RETR/TOP (``BlobWindow``), made with the maildrop's first one.
+    window: BlobWindow | None = None
 
     def take_output(self) -> bytearray:
         """Everything due to the client, in order: ``out`` and then the core's output. Handed
@@ -243,12 +250,22 @@ class Pop3Handler:
         conn, maildrop = session.conn, session.maildrop
         assert maildrop is not None
         pop3 = self.settings.pop3
+        ref = maildrop.blob(index)
+        window = self._window(session, maildrop)
+        if ref.size <= pop3.inline_read_max and window.take(index) is None:
+            # Not held: this message and the next small ones, in one reader job (the socket
+            # callback then answers their RETRs from memory).
+            try:
+                await window.load(index)
+            except (OSError, StoreError) as exc:
+                conn.log.error("pop3 blob unreadable", error=str(exc), uid=maildrop.uid(index))
+                session.core.retrieve_failed("Message cannot be read now")
+                return
         if self._retrieve_inline(session, Retrieve(index, body_lines)):
             if len(session.out) >= pop3.chunk_size:
                 # A long pipelined batch: write what has gathered, and wait if the client lags.
                 await conn.send(session.take_output())
             return
-        ref = maildrop.blob(index)
         try:
             if body_lines is None and pop3.sendfile and conn.can_sendfile:
                 scanned = await asyncio.to_thread(_open_and_scan, self.store, ref)
@@ -268,22 +285,36 @@ class Pop3Handler:
         with blob:
             await self._retrieve_chunks(session, index, body_lines, blob, chunk, ref.size - len(chunk))
 
+    def _window(self, session: Session, maildrop: Maildrop) -> BlobWindow:
+        if session.window is None:
+            pop3 = self.settings.pop3
+            prefetch = self.settings.store.blob_prefetch_bytes
+            session.window = BlobWindow(
+                self.store, maildrop.blob, len(maildrop), pop3.inline_read_max, prefetch
+            )
+        return session.window
+
     def _retrieve_inline(self, session: Session, event: Retrieve) -> bool:
-        """A message up to ``inline_read_max``: read in one read on this thread (a page-cache read
-        of a few KiB costs less than the trip to a worker thread) and added to ``session.out``
-        with its "+OK" and terminator. False (nothing done) for a larger one."""
+        """A message up to ``inline_read_max`` whose bytes the session's ``BlobWindow`` holds (read
+        ahead by a reader job, rows of the database and files alike: no I/O on this thread), added
+        to ``session.out`` with its "+OK" and terminator. False (nothing done) for a larger one or
+        one not held; True, with the error reply, for one that the window found missing."""
         maildrop, core = session.maildrop, session.core
         assert maildrop is not None
         index, body_lines = event.index, event.body_lines
         ref = maildrop.blob(index)
         if ref.size > self.settings.pop3.inline_read_max:
             return False
-        try:
-            text = self.store.read_blob(ref)
-        except (OSError, StoreError) as exc:  # StoreError: NotFound, the blob is missing
-            session.conn.log.error("pop3 blob unreadable", error=str(exc), uid=maildrop.uid(index))
+        window = self._window(session, maildrop)
+        text = window.take(index)
+        if text is None:
+            if not window.tried(index):
+                return False  # the loop reads it ahead (``_retrieve``)
+            # NotFound: the blob is missing.
+            session.conn.log.error("pop3 blob unreadable", error="missing", uid=maildrop.uid(index))
             core.retrieve_failed("Message cannot be read now")
             return True
+        text = text[: ref.size]
         core.retrieve_begin(index, body_lines)
         out = session.out
         out += core.data_to_send()

@@ -10,7 +10,7 @@ A backend binds it in its own test module by providing two fixtures and star-imp
 The tests talk to the store through ``pochta.store.api`` only, so a PostgreSQL backend reuses them
 unchanged (``tests/unit/store/test_sqlite_store.py`` is the SQLite binding).
 
-The tests live in one module per concept (``directory``, ``mailboxes``, ``messages``,
+The tests live in one module per concept (``directory``, ``inline`` blobs, ``mailboxes``, ``messages``,
 ``maintenance``, ``queue``, ``quota`` with session locks; ``support`` holds the fixtures and helpers
 they share). This package star-imports every one of them, so each ``test_*`` defined in any lands
 here, and the binding's check that every suite test is listed in ``__all__`` keeps covering all of
@@ -26,6 +26,7 @@ binding's check that every suite test is listed in ``__all__`` keeps covering al
 from __future__ import annotations
 
 from pochta.testing.store_suite.directory import *
+from pochta.testing.store_suite.inline import *
 from pochta.testing.store_suite.mailboxes import *
 from pochta.testing.store_suite.maintenance import *
 from pochta.testing.store_suite.messages import *
@@ -63,7 +64,13 @@ __all__ = [
     "test_flag_operations_and_modseq",
     "test_index_claims_across_handles_are_disjoint",
     "test_index_drops_expunged_messages",
+    "test_inline_blob_collected_once_unreferenced_and_not_before",
+    "test_inline_blob_stored_by_its_delivery_and_read_back",
+    "test_inline_blobs_are_single_instance",
+    "test_inline_blobs_readable_after_the_threshold_changes",
+    "test_inline_blobs_seen_by_verify_and_reconstruct",
     "test_invalid_arguments",
+    "test_large_new_blob_is_a_file",
     "test_login_unblocks",
     "test_mailbox_create_get",
     "test_move_is_copy_plus_expunge",

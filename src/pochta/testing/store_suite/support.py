@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 import pytest
 
-from pochta.config import MimeSettings
+from pochta.config import MimeSettings, Settings
 from pochta.mime import ParsedMessage, parse_message
 from pochta.store.api import Store
 from pochta.store.model import (
@@ -22,7 +22,10 @@ from pochta.store.model import (
     Target,
 )
 
-StoreFactory = Callable[[], Awaitable[Store]]
+
+class StoreFactory(Protocol):
+    def __call__(self, settings: Settings | None = None) -> Awaitable[Store]:
+        """A new handle on the test's store, with these settings (default: ``Settings()``)."""
 
 
 class StoreBackdoor(Protocol):
@@ -44,6 +47,12 @@ class StoreBackdoor(Protocol):
 
     def blob_files(self, store: Store) -> set[str]:
         """Names of every blob file present."""
+
+    async def inline_blobs(self, store: Store) -> dict[str, bytes]:
+        """Every blob kept inside the database (``store.inline_blob_max``): digest -> bytes."""
+
+    async def set_inline_blob(self, store: Store, sha256: str, data: bytes | None) -> None:
+        """Replace a blob kept in the database behind the store's back (None: remove it)."""
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """\\Recent for IMAP4rev1 sessions: per mailbox, the first UID no session has taken, and a count.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-06
 
 RFC 3501 §2.3.2: a message is \\Recent in exactly one session, the first one told of it that has the
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
