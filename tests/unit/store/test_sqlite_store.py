@@ -737,7 +737,11 @@ async def test_migration_0011_adds_inline_blobs_and_files_stay_readable(data_dir
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript("DROP TABLE inline_blobs; UPDATE alembic_version SET version_num = '0010';")
+        conn.executescript(
+            "DROP INDEX ix_membership_deleted;"  # revision 0013
+            + UNDO_0012
+            + "DROP TABLE inline_blobs; UPDATE alembic_version SET version_num = '0010';"
+        )
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
