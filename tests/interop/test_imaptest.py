@@ -47,11 +47,32 @@ def write_mbox(path: Path, messages: list[bytes]) -> None:
             out.write(b"From imaptest@example.org Thu Jan  1 00:00:00 2026\n" + body.rstrip(b"\n") + b"\n\n")
 
 
-def test_imaptest_random_mix_finds_no_error(tmp_path: Path) -> None:
+def require_imaptest() -> None:
     if not IMAPTEST.is_file():
         pytest.skip(
             f"imaptest is not built at {IMAPTEST} (sh ../shared/conformance/imaptest/build.sh .tools)"
         )
+
+
+def run_imaptest(
+    tmp_path: Path, accounts: dict[str, str], arguments: list[str], timeout: float
+) -> tuple[str, ServeProcess, int]:
+    """imaptest with ``arguments`` against a new ``pochta serve --workers 2`` holding ``accounts``:
+    its output, the (stopped) server and the server's exit status."""
+    data = tmp_path / "data"
+    init_data_dir(data, listeners=("imap",), accounts=accounts)
+    server = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
+    try:
+        port = server.wait_listening(["imap"])["imap"]
+        command = [str(IMAPTEST), "host=127.0.0.1", f"port={port}", f"pass={PASSWORD}", *arguments]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    finally:
+        status = server.stop()
+    return result.stdout + result.stderr, server, status
+
+
+def test_imaptest_random_mix_finds_no_error(tmp_path: Path) -> None:
+    require_imaptest()
     messages = sorted((CORPUS / "rfc").glob("*.eml")) + sorted(
         (REPO / "tests" / "corpus" / "mime").glob("*.eml")
     )
@@ -59,31 +80,15 @@ def test_imaptest_random_mix_finds_no_error(tmp_path: Path) -> None:
         pytest.skip(f"too few messages in the corpus at {CORPUS}")
     mbox = tmp_path / "corpus.mbox"
     write_mbox(mbox, [path.read_bytes() for path in messages])
-    data = tmp_path / "data"
     accounts = {f"user{n}@example.org": PASSWORD for n in range(1, USERS + 1)}
-    init_data_dir(data, listeners=("imap",), accounts=accounts)
-    server = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
-    try:
-        port = server.wait_listening(["imap"])["imap"]
-        result = subprocess.run(
-            [
-                str(IMAPTEST),
-                "host=127.0.0.1",
-                f"port={port}",
-                "user=user%d@example.org",
-                f"users=1-{USERS}",
-                f"pass={PASSWORD}",
-                f"mbox={mbox}",
-                f"clients={USERS}",
-                f"secs={SECONDS}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=SECONDS + 120,
-        )
-    finally:
-        status = server.stop()
-    output = result.stdout + result.stderr
+    mix = [
+        "user=user%d@example.org",
+        f"users=1-{USERS}",
+        f"mbox={mbox}",
+        f"clients={USERS}",
+        f"secs={SECONDS}",
+    ]
+    output, server, status = run_imaptest(tmp_path, accounts, mix, SECONDS + 120)
     errors = [line for line in output.splitlines() if "Error:" in line or "Fatal:" in line]
     assert errors == [], "\n".join(errors[:20])
     assert status == 0, server.tail()
@@ -105,36 +110,13 @@ def scripted_tests(into: Path) -> Path:
 
 
 def test_imaptest_scripted_compliance_tests_all_pass(tmp_path: Path) -> None:
-    if not IMAPTEST.is_file():
-        pytest.skip(
-            f"imaptest is not built at {IMAPTEST} (sh ../shared/conformance/imaptest/build.sh .tools)"
-        )
+    require_imaptest()
     if not SOURCE.is_file():
         pytest.skip(f"the imaptest source archive is not at {SOURCE}")
     tests = scripted_tests(tmp_path / "source")
-    data = tmp_path / "data"
     accounts = {"testuser@example.org": PASSWORD, "testuser2@example.org": PASSWORD}
-    init_data_dir(data, listeners=("imap",), accounts=accounts)
-    server = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
-    try:
-        port = server.wait_listening(["imap"])["imap"]
-        result = subprocess.run(
-            [
-                str(IMAPTEST),
-                "host=127.0.0.1",
-                f"port={port}",
-                "user=testuser@example.org",
-                "user2=testuser2@example.org",
-                f"pass={PASSWORD}",
-                f"test={tests}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    finally:
-        status = server.stop()
-    output = result.stdout + result.stderr
+    users = ["user=testuser@example.org", "user2=testuser2@example.org", f"test={tests}"]
+    output, server, status = run_imaptest(tmp_path, accounts, users, 600)
     groups = re.search(r"(\d+) test groups: (\d+) failed, (\d+) skipped", output)
     base = re.search(r"base protocol: (\d+)/(\d+) individual commands failed", output)
     extensions = re.search(r"extensions: (\d+)/(\d+) individual commands failed", output)

@@ -737,11 +737,7 @@ async def test_migration_0011_adds_inline_blobs_and_files_stay_readable(data_dir
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(
-            "DROP INDEX ix_membership_deleted;"  # revision 0013
-            + UNDO_0012
-            + "DROP TABLE inline_blobs; UPDATE alembic_version SET version_num = '0010';"
-        )
+        conn.executescript(UNDO_AFTER_0010 + "UPDATE alembic_version SET version_num = '0010';")
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -767,10 +763,13 @@ def undo_0010(conn: sqlite3.Connection) -> str:
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
-# What revision 0012 added (\\Recent), taken out again by hand.
-UNDO_0012 = (
+# What revisions 0011-0013 added, taken out again by hand, newest first: the partial index of
+# \\Deleted rows (0013), \\Recent's columns and triggers (0012), the inline blobs (0011).
+UNDO_AFTER_0010 = (
+    "DROP INDEX ix_membership_deleted;"
     "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "
     "ALTER TABLE mailboxes DROP COLUMN recent; ALTER TABLE mailboxes DROP COLUMN first_recent_uid;"
+    "DROP TABLE inline_blobs;"
 )
 
 
@@ -796,11 +795,7 @@ async def test_migration_0006_gives_queued_messages_ids(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            "DROP INDEX ix_membership_deleted;"  # revision 0013
-            + UNDO_0012
-            + "DROP TABLE inline_blobs;"  # revision 0011
-            + undo_0010(conn)
-            + "DROP TABLE message_wire;"  # revision 0009
+            UNDO_AFTER_0010 + undo_0010(conn) + "DROP TABLE message_wire;"  # revision 0009
             "DROP TABLE mailbox_snapshots;"  # revision 0008
              + UNDO_0007 + "DROP INDEX ix_queue_messages_qid; ALTER TABLE queue_messages DROP COLUMN qid;"
             "UPDATE alembic_version SET version_num = '0005';"
