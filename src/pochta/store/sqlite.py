@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from alembic.config import Config
 from pochta.mime import ParsedMessage
 from pochta.mime.imapform import wire_forms
-from pochta.store import sqlite_directory as directory
 from pochta.store import sqlite_inline as inline
 from pochta.store import sqlite_mail as mail
 from pochta.store import sqlite_mailboxes as mailbox_tree
@@ -51,38 +50,31 @@ from pochta.store import sqlite_queue as queue
 from pochta.store import sqlite_search as search
 from pochta.store import sqlite_views as views
 from pochta.store import sqlite_wire as wire
-from pochta.store.api import UNSET, DirectoryReader, FlagOp, _Unset
+from pochta.store.api import FlagOp
 from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
 from pochta.store.locks import FileLock, FileLocks
 from pochta.store.model import (
-    Account,
     AccountId,
-    Alias,
-    AppPassword,
     BlobRef,
     CachedMessage,
     Change,
     ChangeSet,
     CopyResult,
-    Domain,
     IndexResult,
-    LoginUnblock,
     MailboxId,
     MailboxInfo,
     MailboxView,
     ModSeq,
     Placed,
-    ProtocolSwitches,
     ReconstructReport,
-    ScramCredentials,
     Target,
     Uid,
     VerifyReport,
 )
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
+from pochta.store.sqlite_directory_methods import DirectoryMethods
 from pochta.store.sqlite_opener import ViewOpener
-from pochta.store.sqlite_reader import SqliteDirectoryReader
 from pochta.store.view_stamps import STAMPS_FILE, ViewStamps
 from pochta.store.writer import Writer, WriterStats, WriteTurn, driver_connection
 
@@ -190,7 +182,7 @@ def migrate(conn: Connection) -> None:
         command.upgrade(config, "head")
 
 
-class SqliteStore:
+class SqliteStore(DirectoryMethods):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 
     def __init__(
@@ -307,124 +299,6 @@ class SqliteStore:
             log.warning("reading the directory version failed", exc_info=True)
             return None
         return None if row is None else int(row[0])
-
-    # Directory: several lookups in one read
-
-    async def read_directory(self, fn: Callable[[DirectoryReader], T]) -> T:
-        return await self.run_read(lambda c: fn(SqliteDirectoryReader(c)))
-
-    # Directory: domains
-
-    async def add_domain(self, name: str) -> Domain:
-        return await self.run_write(lambda c, e: directory.add_domain(c, e, name))
-
-    async def get_domain(self, name: str) -> Domain | None:
-        return await self.run_read(lambda c: directory.get_domain(c, name))
-
-    async def list_domains(self) -> list[Domain]:
-        return await self.run_read(directory.list_domains)
-
-    async def delete_domain(self, name: str) -> None:
-        await self.run_write(lambda c, e: directory.delete_domain(c, e, name))
-
-    async def set_domain_protocols(self, name: str, switches: ProtocolSwitches) -> Domain:
-        return await self.run_write(lambda c, e: directory.set_domain_protocols(c, e, name, switches))
-
-    # Directory: accounts
-
-    async def add_account(
-        self, address: str, password_hash: str, scram: ScramCredentials | None, quota_bytes: int | None = None
-    ) -> Account:
-        return await self.run_write(
-            lambda c, e: directory.add_account(c, e, address, password_hash, scram, quota_bytes)
-        )
-
-    async def get_account(self, address: str) -> Account | None:
-        return await self.run_read(lambda c: directory.get_account(c, address))
-
-    async def get_account_by_id(self, account_id: AccountId) -> Account | None:
-        return await self.run_read(lambda c: directory.get_account_by_id(c, account_id))
-
-    async def list_accounts(self, domain: str | None = None) -> list[Account]:
-        return await self.run_read(lambda c: directory.list_accounts(c, domain))
-
-    async def update_account(
-        self,
-        address: str,
-        *,
-        password_hash: str | _Unset = UNSET,
-        scram: ScramCredentials | _Unset | None = UNSET,
-        quota_bytes: int | _Unset | None = UNSET,
-        protocols: ProtocolSwitches | _Unset = UNSET,
-        apop_secret: str | _Unset | None = UNSET,
-        enabled: bool | _Unset = UNSET,
-        pop_mode: str | _Unset | None = UNSET,
-        pop_delete_action: str | _Unset | None = UNSET,
-        pop_login_delay: int | _Unset | None = UNSET,
-        pop_enabled_at: datetime | _Unset | None = UNSET,
-        pop_last_login: datetime | _Unset | None = UNSET,
-    ) -> Account:
-        return await self.run_write(
-            lambda c, e: directory.update_account(
-                c,
-                e,
-                address,
-                password_hash=password_hash,
-                scram=scram,
-                quota_bytes=quota_bytes,
-                protocols=protocols,
-                apop_secret=apop_secret,
-                enabled=enabled,
-                pop_mode=pop_mode,
-                pop_delete_action=pop_delete_action,
-                pop_login_delay=pop_login_delay,
-                pop_enabled_at=pop_enabled_at,
-                pop_last_login=pop_last_login,
-            )
-        )
-
-    async def delete_account(self, address: str) -> None:
-        await self.run_write(lambda c, e: directory.delete_account(c, e, address))
-
-    # Directory: aliases and app passwords
-
-    async def add_alias(self, source: str, targets: Iterable[str]) -> Alias:
-        target_list = list(targets)
-        return await self.run_write(lambda c, e: directory.add_alias(c, e, source, target_list))
-
-    async def list_aliases(self, domain: str | None = None) -> list[Alias]:
-        return await self.run_read(lambda c: directory.list_aliases(c, domain))
-
-    async def get_alias(self, source: str) -> Alias | None:
-        return await self.run_read(lambda c: directory.get_alias(c, source))
-
-    async def delete_alias(self, source: str, targets: Iterable[str] | None = None) -> None:
-        target_list = None if targets is None else list(targets)
-        await self.run_write(lambda c, e: directory.delete_alias(c, e, source, target_list))
-
-    async def add_app_password(
-        self, address: str, name: str, password_hash: str, lookup: bytes
-    ) -> AppPassword:
-        return await self.run_write(
-            lambda c, e: directory.add_app_password(c, e, address, name, password_hash, lookup)
-        )
-
-    async def list_app_passwords(self, address: str) -> list[AppPassword]:
-        return await self.run_read(lambda c: directory.list_app_passwords(c, address))
-
-    async def revoke_app_password(self, address: str, name: str) -> None:
-        await self.run_write(lambda c, e: directory.revoke_app_password(c, e, address, name))
-
-    async def touch_app_password(self, app_password_id: int, when: datetime) -> None:
-        await self.run_write(lambda c, e: directory.touch_app_password(c, e, app_password_id, when))
-
-    # Directory: login unblocks
-
-    async def add_login_unblock(self, target: str, keep_seconds: float) -> LoginUnblock:
-        return await self.run_write(lambda c, e: directory.add_login_unblock(c, e, target, keep_seconds))
-
-    async def login_unblocks_after(self, unblock_id: int) -> list[LoginUnblock]:
-        return await self.run_read(lambda c: directory.login_unblocks_after(c, unblock_id))
 
     # Outbound queue
 
