@@ -14,6 +14,7 @@ LOGOUT, LIST, STATUS, SELECT, the FETCH forms, STORE, APPEND, COPY, MOVE, EXPUNG
 from __future__ import annotations
 
 import argparse
+import shutil
 import socket
 import sys
 import tempfile
@@ -91,6 +92,15 @@ def main() -> None:
     n = args.count
     say(f"imap_commands.py: {n} of each, --workers {args.workers}; load at start {load()}")
     parent = Path(tempfile.mkdtemp(prefix="pochta-imap-commands-"))
+    try:
+        probe(parent, args)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)  # the server's data directory, as every script here
+    say(f"load at end {load()}")
+
+
+def probe(parent: Path, args: argparse.Namespace) -> None:
+    n = args.count
     messages = realistic_mailbox(60, "user1@example.org", seed=3)
     login = f'LOGIN user1@example.org "{PASSWORD}"'.encode()
     with pochta_server(parent, ["imap"], IMAPTEST_USERS, serve_args(args.workers)) as target:
@@ -154,7 +164,6 @@ def main() -> None:
         measure("MOVE n Other", lambda i: client.command(b"MOVE %d Other" % (60 + i)), n // 4)
         measure("EXAMINE", lambda i: client.command(b"EXAMINE INBOX"))
         client.close()
-    say(f"load at end {load()}")
 
 
 if __name__ == "__main__":
