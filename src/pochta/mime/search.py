@@ -7,6 +7,8 @@ user's string), so a match is ``fold(query) in folded_value`` wherever it is eva
 
 from __future__ import annotations
 
+import re
+
 from pochta.mime.address import mailboxes, parse_address_list
 from pochta.mime.model import ParsedMessage
 
@@ -31,6 +33,10 @@ def fold(text: str) -> str:
 # form, so that FROM "user@domain.org" finds "<user (comment)@ (comment) domain.org>" (RFC 9051
 # §6.4.4: FROM/TO/CC/BCC match "the envelope structure's" field, whose addresses have no comments).
 ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc"})
+# What can make an addr-spec read otherwise than as written: a comment, a quoted string or pair,
+# white space inside it (CFWS beside "@" or "."). A value with none of these holds each of its
+# addr-specs verbatim, and is not parsed again (this runs at every delivery, per address field).
+_MAY_DIFFER = re.compile(r'[("\\]|\s[.@]|[.@]\s')
 
 
 def searchable(name: str, value: str) -> str:
@@ -38,7 +44,7 @@ def searchable(name: str, value: str) -> str:
     written, and for an address field, after a line feed each addr-spec that the written form does
     not already hold (a header value has no line feed of its own: it is unfolded)."""
     text = fold(value).replace("\x00", "")
-    if name.lower() not in ADDRESS_FIELDS:
+    if name.lower() not in ADDRESS_FIELDS or not _MAY_DIFFER.search(value):
         return text
     extra = []
     for mailbox in mailboxes(parse_address_list(value)):
