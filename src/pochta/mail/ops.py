@@ -571,11 +571,6 @@ class MailOps:
             return await asyncio.to_thread(binary_to_text, data, self.mime_settings)
         return binary_to_text(data, self.mime_settings)
 
-    def binary_file_to_text(self, raw: SpoolFile, into: SpoolFile) -> None:
-        """``binary_to_text`` of a literal8 in a spool file; blocking (call it in a thread)."""
-        assert raw.path is not None
-        binary_file_to_text(raw.path, into, self.mime_settings)
-
     async def _append_flags(
         self,
         account_id: AccountId,

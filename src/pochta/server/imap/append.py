@@ -53,7 +53,7 @@ async def append(session: Session, command: Command) -> Tagged:
         if literal.streamed:  # a large literal was written to a spool file as it arrived (uploads)
             index = literal.index
             data = (
-                await session.uploads.take_binary(index, ops)
+                await session.uploads.take_binary(index, session.services.settings.mime)
                 if literal.binary
                 else session.uploads.take(index)
             )

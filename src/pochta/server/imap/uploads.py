@@ -4,7 +4,7 @@ The receiver hands the octets of a large APPEND literal out as ``LiteralChunk`` 
 (``Limits.stream_over``) instead of keeping them; ``Uploads`` writes each literal to its own
 ``SpoolFile`` (the one SMTP DATA uses), with bare LF turned into CRLF on the way (``LineEnds``, the
 rule of ``MailOps.canonical_content``); a literal8 is written as it comes, and ``take_binary`` makes
-the stored form of it (binary parts in base64, RFC 3516 §4.4: ``MailOps.binary_file_to_text``).
+the stored form of it (binary parts in base64, RFC 3516 §4.4: ``mail.ops.binary_file_to_text``).
 The APPEND handler ``take``s the finished files by literal index and gives them to
 ``MailOps.append_many``, which adopts them as blobs by a rename. After every
 command (done, refused or failed) and when the session ends, ``discard`` removes whatever was not
@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from pochta.mail.ops import LineEnds, MailOps
+from pochta.config import MimeSettings
+from pochta.mail.ops import LineEnds, binary_file_to_text
 from pochta.store.spool import SpoolFile
 
 __all__ = ["Uploads"]
@@ -47,14 +48,15 @@ class Uploads:
         if last:
             await spool.finish()
 
-    async def take_binary(self, index: int, ops: MailOps) -> SpoolFile:
+    async def take_binary(self, index: int, settings: MimeSettings) -> SpoolFile:
         """The stored form of literal8 ``index`` in a new file (the one written as it came is
         removed); raises OpsError (UNKNOWN-CTE) when its binary content cannot be stored."""
         raw = self.take(index)
         converted = SpoolFile(self._directory, "imap-append")
         self._files[index] = converted  # ``discard`` removes it unless it is adopted
         try:
-            await asyncio.to_thread(ops.binary_file_to_text, raw, converted)
+            assert raw.path is not None
+            await asyncio.to_thread(binary_file_to_text, raw.path, converted, settings)
             await converted.finish()
         finally:
             await raw.discard()
