@@ -13,11 +13,15 @@
   spelled canonically; a keyword keeps the case it was first stored with in the mailbox.
 - RFC 5530 LIMIT: at most ``MAX_KEYWORDS_PER_MAILBOX`` distinct keywords in a mailbox; when the limit
   is reached PERMANENTFLAGS loses "\\*" (RFC 9051 §7.1 PERMANENTFLAGS).
+- The stored form (``StoredFlags``, the last section): what a membership row holds, one space-separated
+  text, keyed by ``flag_key`` in memory. The store applies flag operations in this form inside its
+  write; it checks only the shape (no white space), since the rules above ran before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from pochta.config import LimitSettings
 from pochta.mail.errors import Code, InvalidFlag, OpsError
@@ -153,3 +157,48 @@ def permanent_flags(
     used = tuple(sorted(existing_keywords, key=flag_key))
     more = (ANY_KEYWORD,) if len(used) < max_keywords else ()
     return SYSTEM_FLAGS + used + more
+
+
+# The stored form: flags by comparison key, each in its stored spelling.
+
+StoredFlags = dict[str, str]
+SEEN_KEY = flag_key(SEEN)  # membership.seen / .deleted are derived from these two
+DELETED_KEY = flag_key(DELETED)
+
+
+def stored_flags(flags: Iterable[str]) -> StoredFlags:
+    """Flags for storage: keyed by ``flag_key``, system flags spelled canonically, first spelling kept.
+
+    Raises ValueError for a value that cannot be one word of the stored text (empty, white space):
+    the protocol layers validated flags already (``normalize_flags``), so this is a bug, not input.
+    """
+    result: StoredFlags = {}
+    for flag in flags:
+        if not flag or any(c.isspace() for c in flag):
+            raise ValueError(f"not a flag: {flag!r}")
+        key = flag_key(flag)
+        result.setdefault(key, _SYSTEM_BY_KEY.get(key, flag))
+    return result
+
+
+def parse_stored(text: str) -> StoredFlags:
+    """A membership row's flags text back into the stored form."""
+    return {flag_key(flag): flag for flag in text.split()}
+
+
+def stored_text(flags: StoredFlags) -> str:
+    """The text a membership row holds: flags sorted by comparison key, space-separated."""
+    return " ".join(sorted(flags.values(), key=flag_key))
+
+
+def apply_stored(
+    current: StoredFlags, op: Literal["add", "remove", "replace"], wanted: StoredFlags
+) -> StoredFlags:
+    """STORE's operations (RFC 9051 §6.4.6 +FLAGS, -FLAGS, FLAGS) on one message's stored flags."""
+    if op == "add":
+        return {**wanted, **current}  # a flag already present keeps the case it was first stored in
+    if op == "remove":
+        return {key: flag for key, flag in current.items() if key not in wanted}
+    if op == "replace":
+        return {key: current.get(key, flag) for key, flag in wanted.items()}
+    raise ValueError(f"unknown flag operation {op!r}")

@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, select
 
+from pochta.mail.flags import DELETED_KEY, SEEN_KEY, apply_stored, parse_stored, stored_flags, stored_text
 from pochta.mail.ops import over_quota
 from pochta.mime.imapform import WireForms
 from pochta.store import sqlite_inline as inline
@@ -66,46 +67,6 @@ PARSE_VERSION = 1
 # host parameters; 200 ranges keep a statement well inside both.
 RANGES_PER_STATEMENT = 200
 IDS_PER_STATEMENT = 500
-
-# RFC 9051 §2.3.2 system flags, kept in this spelling whatever case a client used.
-SYSTEM_FLAGS = {
-    f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", "\\Recent")
-}
-SEEN = "\\seen"
-DELETED = "\\deleted"
-
-
-# Flags
-
-
-def normalize_flags(flags: Iterable[str]) -> dict[str, str]:
-    """Flags keyed by lower case (IMAP flags are case-insensitive), system flags in canonical case."""
-    result: dict[str, str] = {}
-    for flag in flags:
-        if not flag or any(c.isspace() for c in flag):
-            raise ValueError(f"not a flag: {flag!r}")
-        key = flag.lower()
-        result.setdefault(key, SYSTEM_FLAGS.get(key, flag))
-    return result
-
-
-def parse_flags(stored: str) -> dict[str, str]:
-    return {flag.lower(): flag for flag in stored.split()}
-
-
-def flags_text(flags: dict[str, str]) -> str:
-    return " ".join(sorted(flags.values(), key=str.lower))
-
-
-def apply_flags(current: dict[str, str], op: FlagOp, wanted: dict[str, str]) -> dict[str, str]:
-    if op == "add":
-        return {**wanted, **current}  # a flag already present keeps the case it was first stored in
-    if op == "remove":
-        return {key: flag for key, flag in current.items() if key not in wanted}
-    if op == "replace":
-        return {key: current.get(key, flag) for key, flag in wanted.items()}
-    raise ValueError(f"unknown flag operation {op!r}")
-
 
 # UID sets
 
@@ -435,7 +396,7 @@ def deliver(
     by_box: dict[MailboxId, list[int]] = {}
     for index, target in enumerate(targets):
         by_box.setdefault(target.mailbox_id, []).append(index)
-    flags = [normalize_flags(target.flags) for target in targets]
+    flags = [stored_flags(target.flags) for target in targets]
     placed: list[Placed | None] = [None] * len(targets)
     rows: list[tuple[int | str | bool, ...]] = []
     quota: dict[AccountId, list[int]] = {}
@@ -445,8 +406,8 @@ def deliver(
             mid,
             uids=len(indexes),
             messages=len(indexes),
-            unseen=sum(1 for i in indexes if SEEN not in flags[i]),
-            deleted=sum(1 for i in indexes if DELETED in flags[i]),
+            unseen=sum(1 for i in indexes if SEEN_KEY not in flags[i]),
+            deleted=sum(1 for i in indexes if DELETED_KEY in flags[i]),
             size=len(indexes) * size,
         )
         first_uid = box.uidnext - len(indexes)
@@ -457,9 +418,9 @@ def deliver(
                 mid,
                 uid,
                 message_id,
-                flags_text(wanted),
-                SEEN in wanted,
-                DELETED in wanted,
+                stored_text(wanted),
+                SEEN_KEY in wanted,
+                DELETED_KEY in wanted,
                 box.highestmodseq,
                 epoch,
                 tz,
@@ -528,7 +489,7 @@ def set_flags(
     if op not in ("add", "remove", "replace"):
         raise ValueError(f"unknown flag operation {op!r}")
     box = mailbox_box(conn, mailbox_id)
-    wanted = normalize_flags(flags)
+    wanted = stored_flags(flags)
     rows = read_entries(conn, mailbox_id, uids)
     changes: list[tuple[EntryRow, dict[str, str]]] = []
     failed: list[Uid] = []
@@ -538,19 +499,22 @@ def set_flags(
         if unchanged_since is not None and row.modseq > unchanged_since:
             failed.append(row.uid)
             continue
-        current = parse_flags(row.flags)
-        new = apply_flags(current, op, wanted)
+        current = parse_stored(row.flags)
+        new = apply_stored(current, op, wanted)
         if new.keys() == current.keys():
             continue  # flags compare case-insensitively: nothing to store, no new MODSEQ
         changes.append((row, new))
-        unseen += int(bool(row.seen)) - int(SEEN in new)
-        deleted += int(DELETED in new) - int(bool(row.deleted))
+        unseen += int(bool(row.seen)) - int(SEEN_KEY in new)
+        deleted += int(DELETED_KEY in new) - int(bool(row.deleted))
     if not changes:
         return ChangeSet(mailbox_id, box.highestmodseq, (), (), tuple(failed))
     modseq = int(bump_mailbox(conn, mailbox_id, unseen=unseen, deleted=deleted).highestmodseq)
     driver_connection(conn).executemany(
         _SQL_UPDATE_FLAGS,
-        [(flags_text(new), SEEN in new, DELETED in new, modseq, mailbox_id, row.uid) for row, new in changes],
+        [
+            (stored_text(new), SEEN_KEY in new, DELETED_KEY in new, modseq, mailbox_id, row.uid)
+            for row, new in changes
+        ],
     )
     changed = tuple(message_entry(row, new, modseq) for row, new in changes)
     events.append(Change(ChangeKind.FLAGS, box.account_id, mailbox_id, modseq, tuple(e.uid for e in changed)))

@@ -89,7 +89,7 @@ _SQL_VIEW = (
     "group_concat(printf('%016x%016x%016x%016x%016x', m.uid, m.message_id, m.modseq, "
     "m.internal_date * :scale + m.internal_tz + :bias, g.size), ''), "
     "group_concat(g.sha256, ''), "
-    "group_concat(m.flags, char(10)), "  # flags never hold white space (normalize_flags)
+    "group_concat(m.flags, char(10)), "  # flags never hold white space (mail.flags.stored_flags)
     # 1 if any row would not survive this path: a zone or date that does not pack, an odd blob name.
     "max(NOT (m.internal_tz > -:bias AND m.internal_tz < :bias AND m.internal_date > -:date_limit "
     "AND m.internal_date < :date_limit AND length(g.sha256) = 64)) "

@@ -10,13 +10,17 @@ from pochta.mail.flags import (
     MAX_KEYWORD_LENGTH,
     MAX_KEYWORDS_PER_MAILBOX,
     SYSTEM_FLAGS,
+    apply_stored,
     canonical_flag,
     has_flag,
     mailbox_flags,
     mailbox_keywords,
     normalize_flags,
+    parse_stored,
     permanent_flags,
     resolve_keywords,
+    stored_flags,
+    stored_text,
 )
 
 
@@ -132,3 +136,28 @@ def test_permanent_flags() -> None:
 def test_mailbox_flags() -> None:
     assert mailbox_flags(["$Junk"]) == (*SYSTEM_FLAGS, "$Junk")
     assert mailbox_flags([]) == ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+
+
+def test_stored_form_round_trip_and_spelling() -> None:
+    stored = stored_flags(["\\seen", "$Work", "$work", "\\DELETED"])
+    # System flags canonical, a keyword's first spelling kept, one entry per comparison key.
+    assert stored == {"\\seen": "\\Seen", "$work": "$Work", "\\deleted": "\\Deleted"}
+    text = stored_text(stored)
+    assert text == "$Work \\Deleted \\Seen"  # sorted by comparison key
+    assert parse_stored(text) == stored
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "x\tz"])
+def test_stored_form_refuses_what_cannot_be_one_word(bad: str) -> None:
+    with pytest.raises(ValueError, match="not a flag"):
+        stored_flags([bad])
+
+
+def test_apply_stored_operations_keep_first_spelling() -> None:
+    current = stored_flags(["$Work", "\\Seen"])
+    wanted = stored_flags(["$WORK", "\\Flagged"])
+    assert stored_text(apply_stored(current, "add", wanted)) == "$Work \\Flagged \\Seen"
+    assert stored_text(apply_stored(current, "remove", wanted)) == "\\Seen"
+    assert stored_text(apply_stored(current, "replace", wanted)) == "$Work \\Flagged"
+    with pytest.raises(ValueError, match="unknown flag operation"):
+        apply_stored(current, "toggle", wanted)  # type: ignore[arg-type]
