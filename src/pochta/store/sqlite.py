@@ -48,6 +48,7 @@ from pochta.store import sqlite_mailboxes as mailbox_tree
 from pochta.store import sqlite_maintenance as maintenance
 from pochta.store import sqlite_queue as queue
 from pochta.store import sqlite_search as search
+from pochta.store import sqlite_threads as threads
 from pochta.store import sqlite_views as views
 from pochta.store import sqlite_wire as wire
 from pochta.store.api import FlagOp
@@ -66,6 +67,7 @@ from pochta.store.model import (
     MailboxInfo,
     MailboxView,
     ModSeq,
+    ObjectRow,
     Placed,
     ReconstructReport,
     Target,
@@ -143,7 +145,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0013"
+SCHEMA_HEAD = "0016"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -571,8 +573,14 @@ class SqliteStore(DirectoryMethods):
         transaction, re-parsing the blobs of messages stored before the index existed. Safe to run
         in several processes at once: queue rows are claimed inside the write transaction."""
         limit = self.settings.search.index_batch if limit is None else limit
-        if not await self.run_read(search.has_backlog):
-            return IndexResult()
+        backlog, unthreaded = await self.run_read(lambda c: (search.has_backlog(c), threads.has_pending(c)))
+        result = await self._index_search(limit) if backlog else IndexResult()
+        if unthreaded:
+            # RFC 8474 §5.2 THREADID, off the delivery path: the new messages of any mailbox.
+            result.threaded, _ = await self.run_write(lambda c, e: threads.thread_pending(c, limit))
+        return result
+
+    async def _index_search(self, limit: int) -> IndexResult:
         max_chars = self.settings.search.index_batch_chars
         result = await self.run_write(lambda c, e: search.index_pending(c, limit, max_chars))
         if result.fill:
@@ -582,6 +590,21 @@ class SqliteStore(DirectoryMethods):
             )
             result.filled = await self.run_write(lambda c, e: search.fill_messages(c, items))
         return result
+
+    async def thread_now(self, mailbox_id: MailboxId) -> int:
+        """Thread the mailbox's messages the indexer has not reached, in batches of
+        ``search.index_batch`` (one writer job each); returns how many rows were threaded."""
+        limit, total, more = self.settings.search.index_batch, 0, True
+        while more:
+            done, more = await self.run_write(lambda c, e: threads.thread_pending(c, limit, mailbox_id))
+            total += done
+        return total
+
+    async def message_objects(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid] | None, *, preview: bool = False
+    ) -> list[ObjectRow]:
+        uid_list = None if uids is None else mail.normalize_uids(uids)
+        return await self.run_read(lambda c: threads.read_objects(c, mailbox_id, uid_list, preview))
 
     async def index_backlog(self) -> int:
         """Messages waiting for the indexer (added, removed, or stored before revision 0007)."""

@@ -763,9 +763,12 @@ def undo_0010(conn: sqlite3.Connection) -> str:
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
-# What revisions 0011-0013 added, taken out again by hand, newest first: the partial index of
-# \\Deleted rows (0013), \\Recent's columns and triggers (0012), the inline blobs (0011).
+# What revisions 0011-0016 added, taken out again by hand, newest first: thread tables and the save
+# date (0016), the partial index of \\Deleted rows (0013), \\Recent's columns and triggers (0012),
+# the inline blobs (0011).
 UNDO_AFTER_0010 = (
+    "DROP TABLE thread_progress; DROP TABLE thread_keys; DROP TABLE message_threads;"
+    "ALTER TABLE membership DROP COLUMN save_date;"
     "DROP INDEX ix_membership_deleted;"
     "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "
     "ALTER TABLE mailboxes DROP COLUMN recent; ALTER TABLE mailboxes DROP COLUMN first_recent_uid;"
