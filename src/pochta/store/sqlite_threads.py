@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+
 from sqlalchemy import Connection
 
 from pochta.store.model import MailboxId, ObjectRow, Uid
@@ -44,7 +45,8 @@ _SQL_NEW_ROWS = (
     "WHERE m.mailbox_id = ? AND m.uid > ? ORDER BY m.uid LIMIT ?"
 )
 _SQL_FIND_THREAD = (
-    "SELECT min(thread_id) FROM thread_keys WHERE account_id = ? AND msgid IN (SELECT value FROM json_each(?))"
+    "SELECT min(thread_id) FROM thread_keys "
+    "WHERE account_id = ? AND msgid IN (SELECT value FROM json_each(?))"
 )
 _SQL_ADD_THREAD = "INSERT OR IGNORE INTO message_threads (account_id, message_id, thread_id) VALUES (?, ?, ?)"
 _SQL_ADD_KEY = "INSERT OR IGNORE INTO thread_keys (account_id, msgid, thread_id) VALUES (?, ?, ?)"

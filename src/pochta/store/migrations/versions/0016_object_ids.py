@@ -49,7 +49,10 @@ def upgrade() -> None:
         sa.Column("msgid", sa.Text(), nullable=False),
         sa.Column("thread_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_thread_keys_account_id_accounts"), ondelete="CASCADE"
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_thread_keys_account_id_accounts"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("account_id", "msgid", name=op.f("pk_thread_keys")),
         sqlite_with_rowid=False,
