@@ -6,7 +6,8 @@ dispatcher. What MailOps decides, in IMAP terms:
 
 - CREATE: answers OK [MAILBOXID (id)] (RFC 8474 §4.1); missing superiors are created as real
   mailboxes; INBOX or an existing name is NO [ALREADYEXISTS]; wildcards, empty levels, "." / ".."
-  are NO [CANNOT]; a trailing "/" is ignored (RFC 9051 §6.3.4). ``USE (\\Sent)`` sets the special use (RFC 6154 §3, one attribute).
+  are NO [CANNOT]; a trailing "/" is ignored (RFC 9051 §6.3.4). ``USE (\\Sent)`` sets the special
+  use (RFC 6154 §3, one attribute).
 - DELETE: INBOX is NO [CANNOT]; a mailbox with inferiors is NO [HASCHILDREN], the choice RFC 9051
   §6.3.5 offers besides \\Noselect placeholders, which pochta does not have.
 - RENAME: inferiors move along; renaming INBOX moves its messages to the new mailbox and leaves
