@@ -547,7 +547,7 @@ class IndexResult:
 
     @property
     def done(self) -> int:
-        return self.added + self.dropped + self.filled + self.threaded
+        return self.added + self.dropped + self.filled  # search work; ``threaded`` is apart
 
 
 class ObjectRow(NamedTuple):

@@ -617,7 +617,7 @@ class SqliteStore(DirectoryMethods):
         while True:
             try:
                 result = await self.index_pending()
-                busy = result.done > 0 or bool(result.fill)
+                busy = result.done > 0 or bool(result.fill) or result.threaded > 0
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -98,7 +98,7 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
     session.send(_permanent_flags(session, selected))
     # RFC 8474 §4.2: an untagged OK [MAILBOXID (id)] on every successful SELECT and EXAMINE.
     mailboxid = Code.mailboxid(objectid.objectid(objectid.MAILBOX, mailbox.id))
-    session.send(Untagged(Status.OK, "Ok", mailboxid))
+    session.send(Untagged(Status.OK, "Mailbox ID", mailboxid))
     if session.rev2:
         # RFC 9051 §6.3.2: a LIST response with the mailbox name (its canonical spelling).
         session.send(ListItem((), HIERARCHY_SEPARATOR, mailbox.name))
