@@ -15,7 +15,7 @@ The tests live in one module per concept (``directory``, ``inline`` blobs, ``mai
 they share). This package star-imports every one of them, so each ``test_*`` defined in any lands
 here, and the binding's check that every suite test is listed in ``__all__`` keeps covering all of
 them.
-``maintenance``, ``queue``, ``search``, ``wire``; ``support`` holds the fixtures and helpers they share). This
+``maintenance``, ``objects``, ``queue``, ``search``, ``wire``; ``support`` holds the fixtures and helpers they share). This
 package star-imports every one of them, so each ``test_*`` defined in any lands here, and the
 binding's check that every suite test is listed in ``__all__`` keeps covering all of them.
 """
@@ -30,6 +30,7 @@ from pochta.testing.store_suite.inline import *
 from pochta.testing.store_suite.mailboxes import *
 from pochta.testing.store_suite.maintenance import *
 from pochta.testing.store_suite.messages import *
+from pochta.testing.store_suite.objects import *
 from pochta.testing.store_suite.queue import *
 from pochta.testing.store_suite.quota import *
 from pochta.testing.store_suite.search import *
@@ -98,11 +99,14 @@ __all__ = [
     "test_reconstruct_rebuilds_the_index",
     "test_reconstruct_restores_tampered_values",
     "test_rename_with_children_keeps_uidvalidity",
+    "test_save_date_of_every_write",
     "test_search_header_fields",
     "test_search_is_exact_before_and_after_indexing",
     "test_search_text",
     "test_search_text_hostile_input",
     "test_second_handle_sees_writes",
+    "test_thread_now_threads_what_the_indexer_has_not",
+    "test_threads_follow_references_per_account",
     "test_subscriptions",
     "test_try_lock_is_exclusive_until_released",
     "test_unchanged_since",
