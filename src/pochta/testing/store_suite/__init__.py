@@ -11,13 +11,10 @@ The tests talk to the store through ``pochta.store.api`` only, so a PostgreSQL b
 unchanged (``tests/unit/store/test_sqlite_store.py`` is the SQLite binding).
 
 The tests live in one module per concept (``directory``, ``inline`` blobs, ``mailboxes``, ``messages``,
-``maintenance``, ``queue``, ``quota`` with session locks; ``support`` holds the fixtures and helpers
-they share). This package star-imports every one of them, so each ``test_*`` defined in any lands
-here, and the binding's check that every suite test is listed in ``__all__`` keeps covering all of
-them.
-``maintenance``, ``objects``, ``queue``, ``search``, ``wire``; ``support`` holds the fixtures and helpers they share). This
-package star-imports every one of them, so each ``test_*`` defined in any lands here, and the
-binding's check that every suite test is listed in ``__all__`` keeps covering all of them.
+``maintenance``, ``objects``, ``queue``, ``quota`` with session locks, ``search``, ``wire``;
+``support`` holds the fixtures and helpers they share). This package star-imports every one of
+them, so each ``test_*`` defined in any lands here, and the binding's check that every suite test
+is listed in ``__all__`` keeps covering all of them.
 """
 
 # The star imports are the point (see above); the names in __all__ come from them.
