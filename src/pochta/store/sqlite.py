@@ -569,20 +569,24 @@ class SqliteStore(DirectoryMethods):
     # The search indexer (sqlite_search): deliveries queue messages, this catches up in batches
 
     async def index_pending(self, limit: int | None = None) -> IndexResult:
-        """Index up to ``limit`` queued messages (default ``search.index_batch``) in one write
-        transaction, re-parsing the blobs of messages stored before the index existed. Safe to run
-        in several processes at once: queue rows are claimed inside the write transaction."""
+        """Index up to ``limit`` queued messages (default ``search.index_batch``) and thread up to
+        ``limit`` new membership rows (RFC 8474 §5.2, ``sqlite_threads``) in one write transaction,
+        re-parsing the blobs of messages stored before the index existed. Safe to run in several
+        processes at once: queue rows are claimed inside the write transaction."""
         limit = self.settings.search.index_batch if limit is None else limit
         backlog, unthreaded = await self.run_read(lambda c: (search.has_backlog(c), threads.has_pending(c)))
-        result = await self._index_search(limit) if backlog else IndexResult()
-        if unthreaded:
-            # RFC 8474 §5.2 THREADID, off the delivery path: the new messages of any mailbox.
-            result.threaded, _ = await self.run_write(lambda c, e: threads.thread_pending(c, limit))
-        return result
-
-    async def _index_search(self, limit: int) -> IndexResult:
+        if not (backlog or unthreaded):
+            return IndexResult()
         max_chars = self.settings.search.index_batch_chars
-        result = await self.run_write(lambda c, e: search.index_pending(c, limit, max_chars))
+
+        def batch(conn: Connection) -> IndexResult:
+            result = search.index_pending(conn, limit, max_chars) if backlog else IndexResult()
+            if unthreaded:
+                # THREADID off the delivery path: the new messages of any mailbox, same commit.
+                result.threaded, _ = threads.thread_pending(conn, limit)
+            return result
+
+        result = await self.run_write(lambda c, e: batch(c))
         if result.fill:
             blobs, mime = self._blob_reader, self.settings.mime
             items = await asyncio.to_thread(
