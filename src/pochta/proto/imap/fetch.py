@@ -14,11 +14,11 @@ from pochta.proto.imap.args import Params, encode_params, params
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.proto.imap.wire import Cursor, ParseError
 
-# Items without a section; RFC822* are IMAP4rev1 (RFC 3501 §6.4.5). Extensions (MODSEQ, EMAILID,
-# PREVIEW, SAVEDATE ...) add their names here.
+# Items without a section; RFC822* are IMAP4rev1 (RFC 3501 §6.4.5). Extensions add their names here:
+# EMAILID and THREADID (RFC 8474 §5.3), SAVEDATE (RFC 8514 §4.2), PREVIEW (RFC 8970 §3.1).
 SIMPLE_ITEMS = frozenset(
     {"ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "BODY", "BODYSTRUCTURE", "UID", "RFC822",
-     "RFC822.HEADER", "RFC822.TEXT", *("EMAILID", "THREADID"), "SAVEDATE", "PREVIEW"}
+     "RFC822.HEADER", "RFC822.TEXT", "EMAILID", "THREADID", "SAVEDATE", "PREVIEW"}
 )  # fmt: skip
 # RFC 8970 §6 preview-mod.
 PREVIEW_MODIFIERS = frozenset({"LAZY"})

@@ -33,6 +33,10 @@ Decisions:
   session knows (flags, number, UID; size and internal date if a view has them). Their text and
   headers are gone from the store: content keys are unknown for them, so they are in the result only
   if the program holds whatever those say (ALL, ``OR SEEN BODY x`` when seen; never ``BODY x``).
+- EMAILID/THREADID (RFC 8474 §6) and SAVEDBEFORE/SAVEDON/SAVEDSINCE (RFC 8514 §4.3) come from one
+  read of the mailbox's object rows (``store.message_objects``; THREADID has pending messages
+  threaded first); SAVED* compare the save date's UTC calendar date; SAVEDATESUPPORTED is every
+  message (every mailbox keeps save dates; older rows answer their internal date, docs/imap.md).
 - Message numbers beyond the count match nothing (a SEARCH key is a criterion; Dovecot answers the
   same), ``$`` is the saved result (RFC 5182 §2.1). Errors come before any I/O.
 """
