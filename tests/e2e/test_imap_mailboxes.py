@@ -4,6 +4,7 @@ LIST-STATUS, SPECIAL-USE), LSUB, STATUS, and UTF-8 versus modified UTF-7 names."
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -69,7 +70,8 @@ async def test_create_delete_rename_codes(env: ImapEnv) -> None:
         ],
     )
     codes = [replies[-1] for replies in out]
-    assert codes[0] == b"a OK CREATE completed\r\n"
+    # RFC 8474 §4.1: every successful CREATE names the new mailbox's MAILBOXID (test_imap_objects).
+    assert re.fullmatch(rb"a OK \[MAILBOXID \(F[0-9]+\)\] CREATE completed\r\n", codes[0])
     assert codes[1] == b"b NO [ALREADYEXISTS] Mailbox already exists\r\n"
     assert codes[2] == b"c NO [ALREADYEXISTS] INBOX always exists\r\n"
     assert codes[3].startswith(b"d NO [CANNOT] ")
@@ -89,9 +91,9 @@ async def test_create_delete_rename_codes(env: ImapEnv) -> None:
         b'* LIST (\\HasNoChildren) "/" Job/Projects\r\n',
         b"o OK LIST completed\r\n",
     ]
-    assert codes[15] == b"p OK CREATE completed\r\n"
+    assert codes[15] == b"p OK [MAILBOXID (F%d)] CREATE completed\r\n" % (await env.mailbox("Spam")).id
     assert codes[16].startswith(b"q NO [USEATTR] ")
-    assert codes[17] == b"r OK CREATE completed\r\n"
+    assert codes[17] == b"r OK [MAILBOXID (F%d)] CREATE completed\r\n" % (await env.mailbox("Folder")).id
     assert (await env.mailbox("Spam")).special_use == "\\Junk"
     assert (await env.mailbox("Folder")).name == "Folder"
 
@@ -249,7 +251,7 @@ async def test_utf8_and_modified_utf7_names(env: ImapEnv) -> None:
         ],
         enable=b"UTF8=ACCEPT",
     )
-    assert out[0] == [b"a OK CREATE completed\r\n"]
+    assert out[0] == [b"a OK [MAILBOXID (F%d)] CREATE completed\r\n" % (await env.mailbox("Привет")).id]
     assert b'* LIST (\\HasNoChildren) "/" "' + utf8 + b'"\r\n' in out[2]
     assert b'* LIST (\\HasNoChildren) "/" "Tom & Jerry"\r\n' in out[2]
     assert out[3][0] == b'* STATUS "' + utf8 + b'" (MESSAGES 0)\r\n'
@@ -262,7 +264,7 @@ async def test_utf8_and_modified_utf7_names(env: ImapEnv) -> None:
     assert b'* LIST (\\HasNoChildren) "/" &BB8EQAQ4BDIENQRC-\r\n' in rev1[0]
     assert b'* LIST (\\HasNoChildren) "/" "Tom &- Jerry"\r\n' in rev1[0]
     assert rev1[1][0] == b"* STATUS &BB8EQAQ4BDIENQRC- (MESSAGES 0)\r\n"
-    assert rev1[2] == [b"c OK CREATE completed\r\n"]
+    assert rev1[2] == [b"c OK [MAILBOXID (F%d)] CREATE completed\r\n" % (await env.mailbox("☺")).id]
     assert (await env.mailbox("☺")).name == "☺"
     assert rev1[3] == [b"d NO [CANNOT] Mailbox name is not valid modified UTF-7\r\n"]
 

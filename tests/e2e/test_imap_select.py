@@ -46,6 +46,7 @@ async def test_select_and_examine_rev1(env: ImapEnv) -> None:
         sock.close()
     assert b"* 3 RECENT\r\n" in first_look
     uidvalidity = b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % info.uidvalidity
+    mailboxid = b"* OK [MAILBOXID (F%d)] Mailbox ID\r\n" % info.id
     assert selected == [
         b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Important)\r\n",
         b"* 3 EXISTS\r\n",
@@ -55,6 +56,7 @@ async def test_select_and_examine_rev1(env: ImapEnv) -> None:
         b"* OK [UIDNEXT 4] Predicted next UID\r\n",
         b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Important \\*)]"
         b" Flags permitted\r\n",
+        mailboxid,
         b"a OK [READ-WRITE] SELECT completed\r\n",
     ]
     # No CLOSED for a rev1 session (RFC 7162 §3.2.11 / RFC 9051 §7.1 are rev2 and QRESYNC).
@@ -66,6 +68,7 @@ async def test_select_and_examine_rev1(env: ImapEnv) -> None:
         uidvalidity,
         b"* OK [UIDNEXT 4] Predicted next UID\r\n",
         b"* OK [PERMANENTFLAGS ()] Flags permitted\r\n",
+        mailboxid,  # RFC 8474 §4.2: on every SELECT and EXAMINE
         b"b OK [READ-ONLY] EXAMINE completed\r\n",
     ]
 
@@ -123,6 +126,7 @@ async def test_select_rev2_and_failed_select(env: ImapEnv) -> None:
         b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % info.uidvalidity,
         b"* OK [UIDNEXT 1] Predicted next UID\r\n",
         b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n",
+        b"* OK [MAILBOXID (F%d)] Mailbox ID\r\n" % info.id,
         b'* LIST () "/" Sent\r\n',
         b"b OK [READ-WRITE] SELECT completed\r\n",
     ]

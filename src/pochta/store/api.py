@@ -42,6 +42,7 @@ from pochta.store.model import (
     MailboxInfo,
     MailboxView,
     ModSeq,
+    ObjectRow,
     Placed,
     ProtocolSwitches,
     ReconstructReport,
@@ -367,6 +368,17 @@ class MailStore(Protocol):
         any such field; UIDs the store cannot decide yet, whose parse records the caller reads)."""
 
     async def quota_usage(self, account_id: AccountId) -> int: ...
+
+    async def message_objects(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid] | None, *, preview: bool = False
+    ) -> list[ObjectRow]:
+        """EMAILID (the message id), THREADID (None while not threaded), SAVEDATE and, when asked,
+        PREVIEW of these UIDs (None: every message of the mailbox), in UID order (RFC 8474, RFC 8514,
+        RFC 8970). UIDs that do not exist are left out."""
+
+    async def thread_now(self, mailbox_id: MailboxId) -> int:
+        """Give every message of the mailbox its THREADID now, where the background indexer has not
+        yet (RFC 8474 §5.2); returns how many were threaded."""
 
     # The background search indexer: deliveries only queue messages for the full-text index.
     async def index_pending(self, limit: int | None = None) -> IndexResult:

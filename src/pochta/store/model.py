@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from enum import StrEnum
-from typing import overload
+from typing import NamedTuple, overload
 
 AccountId = int
 DomainId = int
@@ -543,10 +543,21 @@ class IndexResult:
     dropped: int = 0  # messages gone, taken out of it
     filled: int = 0  # messages stored before the index existed, re-parsed and indexed
     fill: list[tuple[int, str]] = field(default_factory=list)  # (message id, sha256) to re-parse next
+    threaded: int = 0  # membership rows given their THREADID (RFC 8474 §5.2, sqlite_threads)
 
     @property
     def done(self) -> int:
-        return self.added + self.dropped + self.filled
+        return self.added + self.dropped + self.filled  # search work; ``threaded`` is apart
+
+
+class ObjectRow(NamedTuple):
+    """What FETCH and SEARCH read of one message for EMAILID, THREADID, SAVEDATE and PREVIEW."""
+
+    uid: Uid
+    message_id: int  # EMAILID
+    thread_id: int | None  # THREADID; None: not threaded yet
+    save_date: int  # epoch seconds: the save date, or the internal date of rows older than it
+    preview: str | None  # None unless asked for (or when the parse record holds none)
 
 
 @dataclass

@@ -214,6 +214,9 @@ membership = Table(
     Column("modseq", BigInteger, nullable=False),
     Column("internal_date", BigInteger, nullable=False),  # epoch seconds
     Column("internal_tz", Integer, nullable=False),  # UTC offset in minutes, as the date was given
+    # Revision 0016, RFC 8514 §3: epoch seconds the row was written (delivery, APPEND, COPY, MOVE);
+    # NULL for rows older than the revision (answered with the internal date).
+    Column("save_date", BigInteger, nullable=True),
     PrimaryKeyConstraint("mailbox_id", "uid"),
     Index(None, "mailbox_id", "modseq"),
     Index(None, "message_id"),
@@ -221,6 +224,42 @@ membership = Table(
     Index("ix_membership_deleted", "mailbox_id", "uid", sqlite_where=text("deleted")),
     # Clustered on (mailbox, uid): a UID range is one contiguous b-tree range.
     sqlite_with_rowid=False,
+)
+
+# Revision 0016, RFC 8474 §5.2 THREADID (``sqlite_threads``): the thread of each message of an
+# account, given once by the background indexer and never changed. thread_id is the messages.id of
+# the message that started the thread (unique within the account). Rows stay when the message goes
+# from the account (a later copy of the same message gets its old thread back).
+message_threads = Table(
+    "message_threads",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", Integer, nullable=False),  # messages.id (no FK: kept past the message)
+    Column("thread_id", Integer, nullable=False),
+    PrimaryKeyConstraint("account_id", "message_id"),
+    Index(None, "account_id", "thread_id"),
+    Index(None, "message_id"),
+    sqlite_with_rowid=False,
+)
+
+# Each Message-ID an account's threaded messages carry or refer to (own, In-Reply-To, References),
+# with the thread of the first message that had it: a later message with any of them joins that thread.
+thread_keys = Table(
+    "thread_keys",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("msgid", Text, nullable=False),  # "<local@domain>" as written
+    Column("thread_id", Integer, nullable=False),
+    PrimaryKeyConstraint("account_id", "msgid"),
+    sqlite_with_rowid=False,
+)
+
+# Per mailbox, the highest UID the indexer has threaded (no row: none yet).
+thread_progress = Table(
+    "thread_progress",
+    metadata,
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
+    Column("uid", BigInteger, nullable=False),
 )
 
 # What left a mailbox, and when, for QRESYNC VANISHED (RFC 7162 §3.2.10).

@@ -48,6 +48,7 @@ from pochta.store import sqlite_mailboxes as mailbox_tree
 from pochta.store import sqlite_maintenance as maintenance
 from pochta.store import sqlite_queue as queue
 from pochta.store import sqlite_search as search
+from pochta.store import sqlite_threads as threads
 from pochta.store import sqlite_views as views
 from pochta.store import sqlite_wire as wire
 from pochta.store.api import FlagOp
@@ -66,6 +67,7 @@ from pochta.store.model import (
     MailboxInfo,
     MailboxView,
     ModSeq,
+    ObjectRow,
     Placed,
     ReconstructReport,
     Target,
@@ -143,7 +145,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0013"
+SCHEMA_HEAD = "0016"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -567,14 +569,24 @@ class SqliteStore(DirectoryMethods):
     # The search indexer (sqlite_search): deliveries queue messages, this catches up in batches
 
     async def index_pending(self, limit: int | None = None) -> IndexResult:
-        """Index up to ``limit`` queued messages (default ``search.index_batch``) in one write
-        transaction, re-parsing the blobs of messages stored before the index existed. Safe to run
-        in several processes at once: queue rows are claimed inside the write transaction."""
+        """Index up to ``limit`` queued messages (default ``search.index_batch``) and thread up to
+        ``limit`` new membership rows (RFC 8474 §5.2, ``sqlite_threads``) in one write transaction,
+        re-parsing the blobs of messages stored before the index existed. Safe to run in several
+        processes at once: queue rows are claimed inside the write transaction."""
         limit = self.settings.search.index_batch if limit is None else limit
-        if not await self.run_read(search.has_backlog):
+        backlog, unthreaded = await self.run_read(lambda c: (search.has_backlog(c), threads.has_pending(c)))
+        if not (backlog or unthreaded):
             return IndexResult()
         max_chars = self.settings.search.index_batch_chars
-        result = await self.run_write(lambda c, e: search.index_pending(c, limit, max_chars))
+
+        def batch(conn: Connection) -> IndexResult:
+            result = search.index_pending(conn, limit, max_chars) if backlog else IndexResult()
+            if unthreaded:
+                # THREADID off the delivery path: the new messages of any mailbox, same commit.
+                result.threaded, _ = threads.thread_pending(conn, limit)
+            return result
+
+        result = await self.run_write(lambda c, e: batch(c))
         if result.fill:
             blobs, mime = self._blob_reader, self.settings.mime
             items = await asyncio.to_thread(
@@ -582,6 +594,21 @@ class SqliteStore(DirectoryMethods):
             )
             result.filled = await self.run_write(lambda c, e: search.fill_messages(c, items))
         return result
+
+    async def thread_now(self, mailbox_id: MailboxId) -> int:
+        """Thread the mailbox's messages the indexer has not reached, in batches of
+        ``search.index_batch`` (one writer job each); returns how many rows were threaded."""
+        limit, total, more = self.settings.search.index_batch, 0, True
+        while more:
+            done, more = await self.run_write(lambda c, e: threads.thread_pending(c, limit, mailbox_id))
+            total += done
+        return total
+
+    async def message_objects(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid] | None, *, preview: bool = False
+    ) -> list[ObjectRow]:
+        uid_list = None if uids is None else mail.normalize_uids(uids)
+        return await self.run_read(lambda c: threads.read_objects(c, mailbox_id, uid_list, preview))
 
     async def index_backlog(self) -> int:
         """Messages waiting for the indexer (added, removed, or stored before revision 0007)."""
@@ -594,7 +621,7 @@ class SqliteStore(DirectoryMethods):
         while True:
             try:
                 result = await self.index_pending()
-                busy = result.done > 0 or bool(result.fill)
+                busy = result.done > 0 or bool(result.fill) or result.threaded > 0
             except asyncio.CancelledError:
                 raise
             except Exception:

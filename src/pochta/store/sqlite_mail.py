@@ -23,6 +23,7 @@ writer thread's time.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -35,6 +36,7 @@ from pochta.mail.ops import over_quota
 from pochta.mime.imapform import WireForms
 from pochta.store import sqlite_inline as inline
 from pochta.store import sqlite_search as search
+from pochta.store import sqlite_threads as threads
 from pochta.store import sqlite_wire as wire
 from pochta.store.api import FlagOp, NotFound, QuotaExceeded
 from pochta.store.blobs import BlobStore
@@ -206,7 +208,7 @@ _SQL_INSERT_MESSAGE = (
 )
 _SQL_INSERT_MEMBERSHIP = (
     "INSERT INTO membership (mailbox_id, uid, message_id, flags, seen, deleted, modseq, internal_date, "
-    "internal_tz) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "internal_tz, save_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SQL_INSERT_EXPUNGED = "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)"
 _SQL_DELETE_MEMBERSHIP = "DELETE FROM membership WHERE mailbox_id = ? AND uid = ?"
@@ -321,6 +323,7 @@ def release_messages(conn: Connection, counts: Counter[MessageId]) -> None:
     if dead:
         search.forget_messages(raw, dead)
         wire.forget_forms(raw, dead)
+        threads.forget_messages(raw, dead)
         raw.executemany(_SQL_DELETE_MESSAGE, [(mid,) for mid in dead])
 
 
@@ -399,6 +402,7 @@ def deliver(
     flags = [stored_flags(target.flags) for target in targets]
     placed: list[Placed | None] = [None] * len(targets)
     rows: list[tuple[int | str | bool, ...]] = []
+    saved = int(time.time())  # RFC 8514 §3: the save date, whatever internal date APPEND gave
     quota: dict[AccountId, list[int]] = {}
     for mid, indexes in by_box.items():
         box = bump_mailbox(
@@ -424,6 +428,7 @@ def deliver(
                 box.highestmodseq,
                 epoch,
                 tz,
+                saved,
             )
             rows.append(row)
             entry = MessageEntry(
@@ -575,6 +580,7 @@ def copy_messages(
     first = int(box.uidnext) - len(rows)
     new_uids = tuple(range(first, first + len(rows)))
     modseq = box.highestmodseq
+    saved = int(time.time())  # RFC 8514 §3: a copy (or a move) is saved now, not when its source was
     driver_connection(conn).executemany(
         _SQL_INSERT_MEMBERSHIP,
         [
@@ -588,6 +594,7 @@ def copy_messages(
                 modseq,
                 row.internal_date,
                 row.internal_tz,
+                saved,
             )
             for uid, row in zip(new_uids, rows, strict=True)
         ],

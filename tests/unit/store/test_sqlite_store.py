@@ -755,6 +755,35 @@ async def test_migration_0011_adds_inline_blobs_and_files_stay_readable(data_dir
         await store.close()
 
 
+async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_date(data_dir: Path) -> None:
+    # A store at revision 0013 (no save dates, no threads) is opened by this version: its rows answer
+    # SAVEDATE with their internal date (RFC 8514 §4.2, docs/imap.md), and the indexer threads them.
+    store = await open_sqlite_store(data_dir, Settings(), indexer=False)
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    when = datetime(2020, 5, 6, 7, 8, 9, tzinfo=UTC)
+    for n, refs in ((1, ""), (2, "References: <1.old@example.net>\r\n")):
+        data = make_message("old", "text", n).replace(b"MIME-Version", refs.encode() + b"MIME-Version")
+        blob, parsed = await put(store, data)
+        await store.deliver(blob, parsed, [Target(inbox.id, frozenset(), when)])
+    await store.close()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.executescript(UNDO_0016 + "UPDATE alembic_version SET version_num = '0013';")
+    finally:
+        conn.close()
+    store = await open_sqlite_store(data_dir, Settings(), indexer=False)
+    try:
+        rows = await store.message_objects(inbox.id, None)
+        assert [(row.save_date, row.thread_id) for row in rows] == [(int(when.timestamp()), None)] * 2
+        assert (await store.index_pending()).threaded == 2
+        threads = {row.thread_id for row in await store.message_objects(inbox.id, None)}
+        assert len(threads) == 1
+        assert None not in threads
+    finally:
+        await store.close()
+
+
 def undo_0010(conn: sqlite3.Connection) -> str:
     """SQL taking out what revision 0010 added: the directory version and its triggers."""
     triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name != ''")
@@ -763,10 +792,15 @@ def undo_0010(conn: sqlite3.Connection) -> str:
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
-# What revisions 0011-0013 added, taken out again by hand, newest first: the partial index of
-# \\Deleted rows (0013), \\Recent's columns and triggers (0012), the inline blobs (0011).
+# What revisions 0011-0016 added, taken out again by hand, newest first: thread tables and the save
+# date (0016), the partial index of \\Deleted rows (0013), \\Recent's columns and triggers (0012),
+# the inline blobs (0011).
+UNDO_0016 = (
+    "DROP TABLE thread_progress; DROP TABLE thread_keys; DROP TABLE message_threads;"
+    "ALTER TABLE membership DROP COLUMN save_date;"
+)
 UNDO_AFTER_0010 = (
-    "DROP INDEX ix_membership_deleted;"
+    UNDO_0016 + "DROP INDEX ix_membership_deleted;"
     "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "
     "ALTER TABLE mailboxes DROP COLUMN recent; ALTER TABLE mailboxes DROP COLUMN first_recent_uid;"
     "DROP TABLE inline_blobs;"

@@ -14,12 +14,14 @@ from pochta.proto.imap.args import Params, encode_params, params
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.proto.imap.wire import Cursor, ParseError
 
-# Items without a section; RFC822* are IMAP4rev1 (RFC 3501 §6.4.5). Extensions (MODSEQ, EMAILID,
-# PREVIEW, SAVEDATE ...) add their names here.
+# Items without a section; RFC822* are IMAP4rev1 (RFC 3501 §6.4.5). Extensions add their names here:
+# EMAILID and THREADID (RFC 8474 §5.3), SAVEDATE (RFC 8514 §4.2), PREVIEW (RFC 8970 §3.1).
 SIMPLE_ITEMS = frozenset(
     {"ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "BODY", "BODYSTRUCTURE", "UID", "RFC822",
-     "RFC822.HEADER", "RFC822.TEXT"}
+     "RFC822.HEADER", "RFC822.TEXT", "EMAILID", "THREADID", "SAVEDATE", "PREVIEW"}
 )  # fmt: skip
+# RFC 8970 §6 preview-mod.
+PREVIEW_MODIFIERS = frozenset({"LAZY"})
 # RFC 9051 §6.4.5 macros.
 MACROS = {
     "ALL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"),
@@ -60,6 +62,7 @@ class FetchAtt:
     section: Section | None = None
     partial: tuple[int, int] | None = None  # (offset, length), RFC 9051 §9 partial
     peek: bool = False
+    modifiers: tuple[str, ...] = ()  # RFC 8970 §4 PREVIEW (LAZY)
 
     @property
     def sets_seen(self) -> bool:
@@ -76,6 +79,8 @@ class FetchAtt:
 
     def _name(self, *, response: bool) -> bytes:
         name = self.name.encode("ascii")
+        if self.modifiers and not response:
+            return name + b" (" + " ".join(self.modifiers).encode("ascii") + b")"
         if self.section is None:
             return name
         if self.peek and not response:
@@ -173,9 +178,28 @@ def fetch_att(cur: Cursor) -> FetchAtt:
         return FetchAtt("BINARY", _section(cur, binary=True), _partial(cur), peek=name == "BINARY.PEEK")
     if name == "BINARY.SIZE":
         return FetchAtt("BINARY.SIZE", _section(cur, binary=True))
+    if name == "PREVIEW":
+        return FetchAtt("PREVIEW", modifiers=_preview_modifiers(cur))
     if name in SIMPLE_ITEMS:
         return FetchAtt(name)
     raise ParseError(f"Unknown FETCH item {name[:40]}")
+
+
+def _preview_modifiers(cur: Cursor) -> tuple[str, ...]:
+    """RFC 8970 §6: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"]. "(" after the space
+    starts the modifiers only when a preview-mod follows: else it is FETCH's own (RFC 4466
+    fetch-modifiers, ``FETCH 1 PREVIEW (CHANGEDSINCE 5)``)."""
+    if not any(cur.peek_is(b" (" + mod.encode("ascii")) for mod in PREVIEW_MODIFIERS):
+        return ()
+    cur.skip(2)
+    mods = [cur.keyword()]
+    while not cur.maybe(b")"):
+        cur.sp()
+        mods.append(cur.keyword())
+    for mod in mods:
+        if mod not in PREVIEW_MODIFIERS:
+            raise ParseError(f"Unknown PREVIEW modifier {mod[:40]}")
+    return tuple(dict.fromkeys(mods))
 
 
 def parse_fetch(cur: Cursor, max_depth: int) -> FetchArgs:

@@ -118,6 +118,11 @@ class Code:
         return cls("COPYUID", b"%d %s %s" % (uidvalidity, bytes(source), bytes(dest)))
 
     @classmethod
+    def mailboxid(cls, objectid: str) -> Code:
+        """RFC 8474 §4.1/§4.2: MAILBOXID SP "(" objectid ")"."""
+        return cls("MAILBOXID", b"(" + objectid.encode("ascii") + b")")
+
+    @classmethod
     def capability(cls, caps: Sequence[str]) -> Code:
         return cls("CAPABILITY", " ".join(caps).encode("ascii"))
 
@@ -353,10 +358,12 @@ class StatusResponse:
     """``* STATUS name (MESSAGES n ...)`` (RFC 9051 §7.3.2); items in the order given."""
 
     name: str
-    items: Sequence[tuple[str, int]]
+    items: Sequence[tuple[str, int | Raw]]  # Raw: a value sent as is (MAILBOXID's "(id)")
 
     def encode(self, ctx: WireContext = DEFAULT_CONTEXT) -> bytes:
-        values = b" ".join(b"%s %d" % (k.encode("ascii"), v) for k, v in self.items)
+        values = b" ".join(
+            k.encode("ascii") + b" " + (v.data if isinstance(v, Raw) else b"%d" % v) for k, v in self.items
+        )
         return b"* STATUS " + ctx.mailbox(self.name) + b" (" + values + b")\r\n"
 
 

@@ -14,16 +14,21 @@ from datetime import date
 
 from pochta.proto.imap import wire
 from pochta.proto.imap.args import ExtValue, encode_ext, ext_value
+from pochta.proto.imap.objectid import is_objectid
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.proto.imap.wire import Cursor, ParseError
 
 # Keys without arguments; NEW, OLD, RECENT are IMAP4rev1 only (RFC 3501 §6.4.4).
 FLAG_KEYS = frozenset(
     {"ALL", "ANSWERED", "DELETED", "FLAGGED", "SEEN", "DRAFT", "UNANSWERED", "UNDELETED", "UNFLAGGED",
-     "UNSEEN", "UNDRAFT", "NEW", "OLD", "RECENT"}
+     "UNSEEN", "UNDRAFT", "NEW", "OLD", "RECENT", "SAVEDATESUPPORTED"}
 )  # fmt: skip
 STRING_KEYS = frozenset({"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"})
-DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"})
+# RFC 8514 §4.3 adds the SAVED* keys (the save date instead of the internal date).
+DATE_KEYS = frozenset(
+    {"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE", "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE"}
+)
+OBJECT_KEYS = frozenset({"EMAILID", "THREADID"})  # RFC 8474 §6
 SIZE_KEYS = frozenset({"LARGER", "SMALLER"})
 KEYWORD_KEYS = frozenset({"KEYWORD", "UNKEYWORD"})
 RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
@@ -67,6 +72,14 @@ class KeywordKey:
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectKey:
+    """RFC 8474 §6: EMAILID or THREADID and an objectid (case-sensitive, RFC 8474 §7)."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
 class SequenceKey:
     """A bare sequence set (message numbers) or ``UID set``."""
 
@@ -92,7 +105,19 @@ class And:
     keys: tuple[SearchKey, ...]
 
 
-SearchKey = FlagKey | StringKey | HeaderKey | DateKey | SizeKey | KeywordKey | SequenceKey | Not | Or | And
+SearchKey = (
+    FlagKey
+    | StringKey
+    | HeaderKey
+    | DateKey
+    | SizeKey
+    | KeywordKey
+    | ObjectKey
+    | SequenceKey
+    | Not
+    | Or
+    | And
+)
 
 
 @dataclass(frozen=True)
@@ -174,6 +199,12 @@ def _leaf(cur: Cursor, name: str) -> SearchKey:
     if name == "UID":
         cur.sp()
         return SequenceKey(cur.sequence_set(), uid=True)
+    if name in OBJECT_KEYS:
+        cur.sp()
+        value = cur.atom().decode("ascii", "replace")
+        if not is_objectid(value):  # RFC 8474 §7 objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+            raise ParseError(f"Invalid {name}")
+        return ObjectKey(name, value)
     raise ParseError(f"Unknown search key {name[:40]}")
 
 
@@ -280,6 +311,8 @@ def _encode_leaf(key: SearchKey) -> bytes:
             return b"%s %d" % (name.encode(), size)
         case KeywordKey(name, keyword):
             return name.encode() + b" " + keyword.encode("ascii")
+        case ObjectKey(name, value):
+            return name.encode() + b" " + value.encode("ascii")
         case SequenceKey(seq, uid):
             return (b"UID " if uid else b"") + bytes(seq)
     raise TypeError(f"not a leaf search key: {key!r}")  # pragma: no cover

@@ -41,6 +41,7 @@ TRIGRAM = 3  # the store's FTS index cannot serve shorter strings (it scans them
 SYSTEM_KEYS = {"ANSWERED": "\\Answered", "DELETED": "\\Deleted", "DRAFT": "\\Draft", "FLAGGED": "\\Flagged",
            "SEEN": "\\Seen"}  # fmt: skip
 
+INTERNAL_DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE"})  # SENT*: the Date: field; SAVED*: RFC 8514
 Tri = tuple[int, int]  # (matching, unknown): disjoint bit masks over the session's positions
 
 
@@ -131,6 +132,8 @@ def leaf_value(key: SearchKey, facts: Facts) -> Tri:
     match key:
         case FlagKey("ALL"):
             return facts.full, 0
+        case FlagKey("SAVEDATESUPPORTED"):  # RFC 8514 §4.3: every mailbox keeps save dates
+            return facts.full, 0
         case FlagKey("RECENT"):
             return facts.recent, 0
         case FlagKey("OLD"):  # RFC 3501 §6.4.4: NOT RECENT
@@ -144,7 +147,7 @@ def leaf_value(key: SearchKey, facts: Facts) -> Tri:
         case SizeKey(name, size) if facts.sizes is not None:
             # RFC 9051 §6.4.4 LARGER/SMALLER: RFC822.SIZE strictly above/below n.
             return facts.column_mask(facts.sizes, size.__lt__ if name == "LARGER" else size.__gt__)
-        case DateKey(name) if not name.startswith("SENT") and facts.days is not None:
+        case DateKey(name) if name in INTERNAL_DATE_KEYS and facts.days is not None:
             return facts.column_mask(facts.days, day_test(key))
         case SequenceKey() if key in facts.sequences:
             return facts.sequences[key], 0

@@ -81,7 +81,7 @@ TABLE: dict[str, Entry] = {
     "CLOSE": Entry(select.close),
     "UNSELECT": Entry(select.unselect, ("UNSELECT",)),  # RFC 3691
     "FETCH": Entry(fetch.fetch, ("BINARY",)),  # RFC 3516
-    "UID FETCH": Entry(fetch.fetch),
+    "UID FETCH": Entry(fetch.fetch, ("OBJECTID", "SAVEDATE", "PREVIEW")),  # RFC 8474, RFC 8514, RFC 8970
     "STORE": Entry(store.store),
     "UID STORE": Entry(store.store),
     "SEARCH": Entry(search.search, ("ESEARCH", "SEARCHRES")),  # RFC 4731, RFC 5182

@@ -42,6 +42,7 @@ from pochta.proto.imap.responses import (
     format_datetime,
 )
 from pochta.server.blob_window import BlobWindow
+from pochta.server.imap.fetch_objects import OBJECT_ITEMS, object_values
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session, SessionClosed
 from pochta.store.api import NotFound
@@ -199,7 +200,7 @@ async def fetch(session: Session, command: Command) -> Tagged:
         await _flags_only(session, selected, uids, [a.name for a in atts])
         return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
     incomplete = False
-    if not any(_has_section(a) for a in atts):
+    if not any(_has_section(a) or a.name in OBJECT_ITEMS for a in atts):
         # Every item is one of _STORED_ITEMS: ENVELOPE, BODY, BODYSTRUCTURE as stored at delivery,
         # the rest from the session; nothing sets \Seen.
         incomplete = await _stored_lines(session, selected, uids, [a.name for a in atts])
@@ -224,6 +225,7 @@ async def fetch(session: Session, command: Command) -> Tagged:
             parsed = await _parsed(session, selected, chunk, whole) if needs_parse else {}
         answerable, missing = _answerable(selected, chunk, parsed, needs_parse, stored if forms else None)
         incomplete = incomplete or missing
+        objects = await object_values(session, selected, [entry.uid for _, entry, _ in answerable], atts)
         refs = [_blob_ref(entry, cached) for _, entry, cached in answerable]
         window = BlobWindow(
             session.services.store,
@@ -237,7 +239,16 @@ async def fetch(session: Session, command: Command) -> Tagged:
             row = stored.get(entry.uid)
             try:
                 await _respond(
-                    session, out, selected, seq, entry, cached, wanted, (window, index), (forms, row)
+                    session,
+                    out,
+                    selected,
+                    seq,
+                    entry,
+                    cached,
+                    wanted,
+                    (window, index),
+                    (forms, row),
+                    objects.get(entry.uid, {}),
                 )
             except sections.SectionError as exc:
                 return Tagged(command.tag, Status.NO, str(exc), code=exc.code)
@@ -447,13 +458,18 @@ async def _respond(
     atts: list[FetchAtt],
     place: tuple[BlobWindow, int],
     stored: _Stored = _NOTHING_STORED,
+    objects: dict[str, FetchValue] | None = None,
 ) -> None:
-    """``place``: the FETCH's window of small messages read ahead, and this message's index in it."""
+    """``place``: the FETCH's window of small messages read ahead, and this message's index in it;
+    ``objects``: the message's EMAILID, THREADID, SAVEDATE, PREVIEW values (``fetch_objects``)."""
     items: list[tuple[str, FetchValue]] = []
     streams: dict[int, sections.Extent] = {}
     blob = _Blob(session, _blob_ref(entry, record), *place)
     try:
         for att in atts:
+            if objects is not None and att.name in objects:
+                items.append((att.name, objects[att.name]))
+                continue
             if not _has_section(att):
                 items.append(_simple_item(session, selected, entry, record, att, stored))
                 continue

@@ -4,9 +4,10 @@ The rules are ``pochta.mail.ops.MailOps``'s (see its docstring); this module onl
 the session's encoding and turns results into responses. ``OpsError`` becomes ``NO [code]`` in the
 dispatcher. What MailOps decides, in IMAP terms:
 
-- CREATE: missing superiors are created as real mailboxes; INBOX or an existing name is
-  NO [ALREADYEXISTS]; wildcards, empty levels, "." / ".." are NO [CANNOT]; a trailing "/" is ignored
-  (RFC 9051 §6.3.4). ``USE (\\Sent)`` sets the special use (RFC 6154 §3, one attribute).
+- CREATE: answers OK [MAILBOXID (id)] (RFC 8474 §4.1); missing superiors are created as real
+  mailboxes; INBOX or an existing name is NO [ALREADYEXISTS]; wildcards, empty levels, "." / ".."
+  are NO [CANNOT]; a trailing "/" is ignored (RFC 9051 §6.3.4). ``USE (\\Sent)`` sets the special
+  use (RFC 6154 §3, one attribute).
 - DELETE: INBOX is NO [CANNOT]; a mailbox with inferiors is NO [HASCHILDREN], the choice RFC 9051
   §6.3.5 offers besides \\Noselect placeholders, which pochta does not have.
 - RENAME: inferiors move along; renaming INBOX moves its messages to the new mailbox and leaves
@@ -17,9 +18,9 @@ from __future__ import annotations
 
 from pochta.mail.errors import Code as OpsCode
 from pochta.mail.errors import OpsError
-from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap import Command, Status, Tagged, objectid
 from pochta.proto.imap.args import MailboxArgs, Rename
-from pochta.proto.imap.responses import Namespace, NamespaceDescr, Untagged
+from pochta.proto.imap.responses import Code, Namespace, NamespaceDescr, Untagged
 from pochta.server.imap.session import Session
 from pochta.store.model import HIERARCHY_SEPARATOR
 
@@ -40,8 +41,10 @@ async def create(session: Session, command: Command) -> Tagged:
     if len(use) > 1:
         raise OpsError(OpsCode.USEATTR, "A mailbox can have one special use here")  # RFC 6154 §3
     name = session.mailbox_name(args.mailbox)
-    await session.services.ops.create(session.account_id, name, use[0] if use else None)
-    return _ok(command)
+    info = await session.services.ops.create(session.account_id, name, use[0] if use else None)
+    # RFC 8474 §4.1: the tagged OK of every successful CREATE carries the new mailbox's MAILBOXID.
+    mailboxid = Code.mailboxid(objectid.objectid(objectid.MAILBOX, info.id))
+    return Tagged(command.tag, Status.OK, f"{command.name} completed", code=mailboxid)
 
 
 async def delete(session: Session, command: Command) -> Tagged:

@@ -33,6 +33,10 @@ Decisions:
   session knows (flags, number, UID; size and internal date if a view has them). Their text and
   headers are gone from the store: content keys are unknown for them, so they are in the result only
   if the program holds whatever those say (ALL, ``OR SEEN BODY x`` when seen; never ``BODY x``).
+- EMAILID/THREADID (RFC 8474 §6) and SAVEDBEFORE/SAVEDON/SAVEDSINCE (RFC 8514 §4.3) come from one
+  read of the mailbox's object rows (``store.message_objects``; THREADID has pending messages
+  threaded first); SAVED* compare the save date's UTC calendar date; SAVEDATESUPPORTED is every
+  message (every mailbox keeps save dates; older rows answer their internal date, docs/imap.md).
 - Message numbers beyond the count match nothing (a SEARCH key is a criterion; Dovecot answers the
   same), ``$`` is the saved result (RFC 5182 §2.1). Errors come before any I/O.
 """
@@ -41,12 +45,23 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from itertools import compress
 from typing import Literal, NamedTuple
 
 from pochta.mime import ParsedMessage
 from pochta.mime.search import SEARCH_FIELDS, fold
-from pochta.proto.imap.search import And, DateKey, FlagKey, HeaderKey, SearchKey, SequenceKey, StringKey
+from pochta.proto.imap import objectid
+from pochta.proto.imap.search import (
+    And,
+    DateKey,
+    FlagKey,
+    HeaderKey,
+    ObjectKey,
+    SearchKey,
+    SequenceKey,
+    StringKey,
+)
 from pochta.proto.imap.search_program import (
     SYSTEM_KEYS,
     Facts,
@@ -130,8 +145,15 @@ class _Evaluation:
             facts.days = await self.days()
         sent = {k for k in leaves if isinstance(k, DateKey) and k.name.startswith("SENT")}
         content = [k for k in leaves if isinstance(k, StringKey | HeaderKey) or k in sent]
-        if content:
+        objects = [
+            k
+            for k in leaves
+            if isinstance(k, ObjectKey) or (isinstance(k, DateKey) and k.name.startswith("SAVED"))
+        ]
+        if content or objects:
             self.gone = mask_from_bits(bytes(map(selected.is_expunged, uids)))
+        if objects:
+            await self.object_keys(objects)
         records: list[_RecordKey] = []
         for key in content:
             if isinstance(key, DateKey):
@@ -167,6 +189,37 @@ class _Evaluation:
             # A first pass with the header keys unknown: only undecided messages need their records.
             await self.match_records(records, run_program(program, facts)[1] & ~self.gone)
         return list(compress(uids, mask_selector(run_program(program, facts)[0])))
+
+    async def object_keys(self, keys: Sequence[DateKey | ObjectKey]) -> None:
+        """RFC 8474 §6 EMAILID/THREADID and RFC 8514 §4.3 SAVED*, from one read of the mailbox's
+        object rows (``store.message_objects``). Held-back expunges are unknown, as for content."""
+        store, mailbox_id = self.store, self.selected.mailbox_id
+        rows = await store.message_objects(mailbox_id, None)
+        if any(isinstance(k, ObjectKey) and k.name == "THREADID" for k in keys) and any(
+            row.thread_id is None for row in rows
+        ):
+            await store.thread_now(mailbox_id)  # RFC 8474 §5.2: every message has its thread
+            rows = await store.message_objects(mailbox_id, None)
+        placed = [(seq - 1, row) for row in rows if (seq := self.selected.seq_of(row.uid)) is not None]
+        days: list[tuple[int, int]] | None = None
+        for key in keys:
+            if isinstance(key, ObjectKey):
+                prefix = objectid.EMAIL if key.name == "EMAILID" else objectid.THREAD
+                wanted = objectid.parse_objectid(prefix, key.value)  # None: none of ours, no match
+                hits = [
+                    p
+                    for p, row in placed
+                    if wanted is not None
+                    and (row.message_id if prefix == objectid.EMAIL else row.thread_id) == wanted
+                ]
+            else:
+                assert isinstance(key, DateKey)
+                if days is None:
+                    # RFC 8514 §4.3: the save date "disregarding time and timezone" (kept in UTC).
+                    days = [(p, datetime.fromtimestamp(row.save_date, UTC).toordinal()) for p, row in placed]
+                test = day_test(key)
+                hits = [p for p, day in days if test(day)]
+            self.facts.found[key] = self.mask(hits) & ~self.gone, self.gone
 
     async def text_mask(self, query: str, where: TextField) -> int:
         if (query, where) not in self.searched:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pochta.mail import flags as flagrules
-from pochta.proto.imap import Command, State, Status, Tagged
+from pochta.proto.imap import Command, State, Status, Tagged, objectid
 from pochta.proto.imap.args import MailboxArgs
 from pochta.proto.imap.responses import Bye, Code, Exists, Flags, ListItem, Recent, Untagged
 from pochta.server.imap.selected import SelectedMailbox
@@ -96,6 +96,9 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
     session.send(Untagged(Status.OK, "UIDs valid", Code.uidvalidity(mailbox.uidvalidity)))
     session.send(Untagged(Status.OK, "Predicted next UID", Code.uidnext(mailbox.uidnext)))
     session.send(_permanent_flags(session, selected))
+    # RFC 8474 §4.2: an untagged OK [MAILBOXID (id)] on every successful SELECT and EXAMINE.
+    mailboxid = Code.mailboxid(objectid.objectid(objectid.MAILBOX, mailbox.id))
+    session.send(Untagged(Status.OK, "Mailbox ID", mailboxid))
     if session.rev2:
         # RFC 9051 §6.3.2: a LIST response with the mailbox name (its canonical spelling).
         session.send(ListItem((), HIERARCHY_SEPARATOR, mailbox.name))

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from pochta.mail.errors import Code as OpsCode
 from pochta.mail.errors import OpsError
-from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap import Command, Status, Tagged, objectid
 from pochta.proto.imap.args import StatusArgs
-from pochta.proto.imap.responses import StatusResponse
+from pochta.proto.imap.responses import Raw, StatusResponse
 from pochta.server.imap.session import Session
 from pochta.store.model import MailboxInfo
 
 __all__ = ["check_items", "status", "status_response"]
 
-# Items the parser knows but whose extensions are not implemented (RFC 7889, RFC 7162, RFC 8474).
-_NOT_SUPPORTED = frozenset({"APPENDLIMIT", "HIGHESTMODSEQ", "MAILBOXID"})
+# Items the parser knows but whose extensions are not implemented (RFC 7889, RFC 7162).
+_NOT_SUPPORTED = frozenset({"APPENDLIMIT", "HIGHESTMODSEQ"})
 
 
 def check_items(items: tuple[str, ...]) -> str | None:
@@ -32,7 +32,7 @@ def check_items(items: tuple[str, ...]) -> str | None:
 
 
 def status_response(name: str, info: MailboxInfo, items: tuple[str, ...]) -> StatusResponse:
-    values = {
+    values: dict[str, int | Raw] = {
         "MESSAGES": info.messages,
         "UIDNEXT": info.uidnext,
         "UIDVALIDITY": info.uidvalidity,
@@ -40,6 +40,8 @@ def status_response(name: str, info: MailboxInfo, items: tuple[str, ...]) -> Sta
         "DELETED": info.deleted,  # RFC 9051 §6.3.11
         "SIZE": info.size,  # RFC 8438 §2 (and RFC 9051 §6.3.11)
         "RECENT": info.recent,  # RFC 3501 §6.3.10, see the module docstring
+        # RFC 8474 §4.3: "MAILBOXID" SP "(" objectid ")".
+        "MAILBOXID": Raw(b"(" + objectid.objectid(objectid.MAILBOX, info.id).encode("ascii") + b")"),
     }
     return StatusResponse(name, tuple((item, values[item]) for item in dict.fromkeys(items)))
 

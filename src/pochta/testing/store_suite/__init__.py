@@ -11,13 +11,10 @@ The tests talk to the store through ``pochta.store.api`` only, so a PostgreSQL b
 unchanged (``tests/unit/store/test_sqlite_store.py`` is the SQLite binding).
 
 The tests live in one module per concept (``directory``, ``inline`` blobs, ``mailboxes``, ``messages``,
-``maintenance``, ``queue``, ``quota`` with session locks; ``support`` holds the fixtures and helpers
-they share). This package star-imports every one of them, so each ``test_*`` defined in any lands
-here, and the binding's check that every suite test is listed in ``__all__`` keeps covering all of
-them.
-``maintenance``, ``queue``, ``search``, ``wire``; ``support`` holds the fixtures and helpers they share). This
-package star-imports every one of them, so each ``test_*`` defined in any lands here, and the
-binding's check that every suite test is listed in ``__all__`` keeps covering all of them.
+``maintenance``, ``objects``, ``queue``, ``quota`` with session locks, ``search``, ``wire``;
+``support`` holds the fixtures and helpers they share). This package star-imports every one of
+them, so each ``test_*`` defined in any lands here, and the binding's check that every suite test
+is listed in ``__all__`` keeps covering all of them.
 """
 
 # The star imports are the point (see above); the names in __all__ come from them.
@@ -30,6 +27,7 @@ from pochta.testing.store_suite.inline import *
 from pochta.testing.store_suite.mailboxes import *
 from pochta.testing.store_suite.maintenance import *
 from pochta.testing.store_suite.messages import *
+from pochta.testing.store_suite.objects import *
 from pochta.testing.store_suite.queue import *
 from pochta.testing.store_suite.quota import *
 from pochta.testing.store_suite.search import *
@@ -98,12 +96,15 @@ __all__ = [
     "test_reconstruct_rebuilds_the_index",
     "test_reconstruct_restores_tampered_values",
     "test_rename_with_children_keeps_uidvalidity",
+    "test_save_date_of_every_write",
     "test_search_header_fields",
     "test_search_is_exact_before_and_after_indexing",
     "test_search_text",
     "test_search_text_hostile_input",
     "test_second_handle_sees_writes",
     "test_subscriptions",
+    "test_thread_now_threads_what_the_indexer_has_not",
+    "test_threads_follow_references_per_account",
     "test_try_lock_is_exclusive_until_released",
     "test_unchanged_since",
     "test_update_account",
