@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from imap_helpers import error, feed, only_command
+from imap_helpers import MODES, error, feed, only_command
 
 from pochta.proto.imap import Receiver, SequenceSet
-from pochta.proto.imap.args import Append, Authenticate, ListArgs, MailboxArgs, StatusArgs, Store
+from pochta.proto.imap.args import Append, Authenticate, Compress, ListArgs, MailboxArgs, StatusArgs, Store
 from pochta.proto.imap.fetch import FetchArgs
 from pochta.proto.imap.search import SearchArgs
 
@@ -66,6 +66,9 @@ from pochta.proto.imap.search import SearchArgs
         b"a AUTHENTICATE PLAIN !!",
         b"a UID NOOP",
         b"a UID",
+        b"a COMPRESS",  # RFC 4978 §5: compress = "COMPRESS" SP algorithm
+        b"a COMPRESS DEFLATE X",
+        b'a COMPRESS "DEFLATE"',
         b"+a NOOP",
     ],
 )
@@ -159,6 +162,15 @@ def test_authenticate_sasl_ir() -> None:
     assert only_command(b"a authenticate plain =\r\n").args == Authenticate("PLAIN", b"=")
     # the password never shows in a repr
     assert "SESAME" not in repr(only_command(b"a LOGIN SMITH SESAME\r\n").args)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_compress(mode: str) -> None:
+    command = only_command(b"z compress deflate\r\n", mode)
+    assert (command.name, command.args) == ("COMPRESS", Compress("DEFLATE"))
+    assert command.encode() == b"z COMPRESS DEFLATE\r\n"
+    # Any atom parses; the handler says BAD to an unknown algorithm (RFC 4978 §3).
+    assert only_command(b"z COMPRESS LZW\r\n", mode).args == Compress("LZW")
 
 
 def test_uses_sequence_numbers() -> None:

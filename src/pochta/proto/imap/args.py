@@ -588,3 +588,18 @@ def parse_id(cur: Cursor, max_depth: int) -> IdArgs:
         if len(pairs) > MAX_ID_PAIRS:
             raise ParseError("Too many ID parameters")
     return IdArgs(tuple(pairs))
+
+
+@dataclass(frozen=True)
+class Compress:
+    """RFC 4978 §5: ``COMPRESS SP algorithm`` (only DEFLATE is defined; the handler judges it)."""
+
+    mechanism: str
+
+    def encode(self) -> bytes:
+        return b" " + self.mechanism.encode("ascii")
+
+
+def parse_compress(cur: Cursor, max_depth: int) -> Compress:
+    cur.sp()
+    return Compress(cur.keyword())

@@ -25,6 +25,7 @@ from pochta.proto.sasl import PLAINTEXT_MECHANISMS, SERVER_MECHANISMS
 from pochta.server.imap import (
     append,
     auth,
+    compress,
     copy,
     expunge,
     fetch,
@@ -88,6 +89,7 @@ TABLE: dict[str, Entry] = {
     "UID SEARCH": Entry(search.search),
     "APPEND": Entry(append.append, ("MULTIAPPEND",)),  # RFC 3502; APPENDLIMIT: ``capabilities``
     "IDLE": Entry(idle.idle, ("IDLE",)),  # RFC 2177
+    "COMPRESS": Entry(compress.compress),  # RFC 4978; COMPRESS=DEFLATE: ``capabilities``
     "EXPUNGE": Entry(expunge.expunge),
     "UID EXPUNGE": Entry(expunge.uid_expunge, ("UIDPLUS",)),  # RFC 4315
     "COPY": Entry(copy.copy),
@@ -120,6 +122,8 @@ def capabilities(session: Session) -> list[str]:
         caps.extend(c for c in entry.capabilities if c not in caps)
     if "APPEND" in TABLE:
         caps.append(f"APPENDLIMIT={settings.limits.max_message_size}")  # RFC 7889
+    if "COMPRESS" in TABLE and settings.imap.compress:
+        caps.append(f"COMPRESS={compress.MECHANISM}")  # RFC 4978 §5
     return caps
 
 
