@@ -172,6 +172,10 @@ class DeflateSocket:
         """``data`` as this client's compressor sends it (sync-flushed)."""
         return self._out.compress(data) + self._out.flush(zlib.Z_SYNC_FLUSH)
 
+    def finished(self, data: bytes) -> bytes:
+        """``data`` and the end of this client's DEFLATE stream (Z_FINISH)."""
+        return self._out.compress(data) + self._out.flush(zlib.Z_FINISH)
+
     def sendall(self, data: bytes) -> None:
         self.raw.sendall(self.compressed(data))
 
@@ -184,6 +188,16 @@ class DeflateSocket:
             self._pending = self._in.decompress(chunk)
         data, self._pending = self._pending[:size], self._pending[size:]
         return data
+
+    def read_to_end(self) -> bytes:
+        """Read until the server finished its DEFLATE stream (Z_FINISH); returns the octets that
+        came after it, in clear. Fails if inflated octets were still unread."""
+        while not self._in.eof:
+            chunk = self.raw.recv(65536)
+            assert chunk, "the connection closed before the end of the compressed stream"
+            self._pending += self._in.decompress(chunk)
+        assert self._pending == b"", self._pending
+        return self._in.unused_data
 
     def close(self) -> None:
         self.raw.close()

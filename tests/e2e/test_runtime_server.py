@@ -557,7 +557,7 @@ async def test_invalid_compressed_data_ends_the_session(start: StartServer, log:
     client.writer.write(b"\xff" * 64)  # not DEFLATE (a reserved block type)
     assert await client.rest() == b""
     # A CompressionError is a ConnectionError: the session ends as a lost connection, no traceback.
-    assert 'connection lost conn=' in log.getvalue()
+    assert "connection lost conn=" in log.getvalue()
     assert 'error="invalid compressed data: ' in log.getvalue()
     assert "Traceback" not in log.getvalue()
     await client.close()

@@ -325,6 +325,11 @@ class Connection:
         """The client logged in (or the protocol has no login): the login deadline no longer applies."""
         self._login_deadline = None
 
+    def begin_login_phase(self) -> None:
+        """The client logged out but stays (IMAP UNAUTHENTICATE): a new login deadline from now."""
+        login = self._options.login_timeout
+        self._login_deadline = self._loop.time() + login if login is not None else None
+
     @property
     def shutdown_requested(self) -> bool:
         """The server is stopping; a long-running command may check this to wrap up early."""
@@ -714,6 +719,28 @@ class Connection:
         self._deflater = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
         self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         self._inflate_max = max_inflate
+
+    def stop_compression(self) -> None:
+        """End DEFLATE both ways (IMAP UNAUTHENTICATE, RFC 8437 §4.1), right after the reply that
+        ends it was written: our stream is finished (Z_FINISH) so the peer sees its end; what the
+        peer sent after finishing its own stream is plain data again. Compressed input it sent
+        without finishing its stream, not yet taken by ``read_some``, is dropped."""
+        if self._inflater is None:
+            return
+        deflater, inflater = self._deflater, self._inflater
+        self._deflater = self._inflater = None
+        self._deflate_pending = False
+        transport = self._stream.transport
+        if not self._stream.lost and transport is not None and not transport.is_closing():
+            tail = deflater.flush(zlib.Z_FINISH)
+            transport.write(tail)
+            self.bytes_out += len(tail)
+        if inflater.eof and inflater.unused_data:
+            self._stream.buffer[:0] = inflater.unused_data
+        elif self._stream.buffer or inflater.unconsumed_tail:
+            dropped = len(self._stream.buffer) + len(inflater.unconsumed_tail)
+            self._stream.buffer.clear()
+            self.log.warning("compressed input after the end of compression discarded", bytes=dropped)
 
     def _inflate(self, data: bytes, max_bytes: int) -> bytes:
         """Inflate ``data`` (or, when empty, what the last call left over) to at most

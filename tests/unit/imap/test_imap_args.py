@@ -66,6 +66,7 @@ from pochta.proto.imap.search import SearchArgs
         b"a AUTHENTICATE PLAIN !!",
         b"a UID NOOP",
         b"a UID",
+        b"a UNAUTHENTICATE x",  # RFC 8437 §3: no arguments
         b"a COMPRESS",  # RFC 4978 §5: compress = "COMPRESS" SP algorithm
         b"a COMPRESS DEFLATE X",
         b'a COMPRESS "DEFLATE"',

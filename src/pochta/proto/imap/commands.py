@@ -139,6 +139,7 @@ for _spec in (
     CommandSpec("APPEND", AUTH, a.parse_append),
     CommandSpec("IDLE", AUTH, a.parse_none, Flag.INTERACTIVE),  # RFC 2177
     CommandSpec("COMPRESS", AUTH, a.parse_compress),  # RFC 4978 §3: command-auth
+    CommandSpec("UNAUTHENTICATE", AUTH, a.parse_none, BREAKS),  # RFC 8437 §3
     # RFC 9051 §6.4: selected
     CommandSpec("CHECK", SELECTED, a.parse_none),  # RFC 3501 §6.4.1 (rev1; NOOP in rev2)
     CommandSpec("CLOSE", SELECTED, a.parse_none, BREAKS),

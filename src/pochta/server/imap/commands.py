@@ -90,6 +90,7 @@ TABLE: dict[str, Entry] = {
     "APPEND": Entry(append.append, ("MULTIAPPEND",)),  # RFC 3502; APPENDLIMIT: ``capabilities``
     "IDLE": Entry(idle.idle, ("IDLE",)),  # RFC 2177
     "COMPRESS": Entry(compress.compress),  # RFC 4978; COMPRESS=DEFLATE: ``capabilities``
+    "UNAUTHENTICATE": Entry(auth.unauthenticate, ("UNAUTHENTICATE",)),  # RFC 8437
     "EXPUNGE": Entry(expunge.expunge),
     "UID EXPUNGE": Entry(expunge.uid_expunge, ("UIDPLUS",)),  # RFC 4315
     "COPY": Entry(copy.copy),
