@@ -254,6 +254,27 @@ def exchange(sock: SocketLike, line: bytes, tag: bytes = b"") -> list[bytes]:
     return read_until(sock, tag)
 
 
+def send_append(sock: socket.socket, head: bytes, parts: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """``head`` is "tag APPEND mailbox" (or "tag REPLACE n mailbox"); each part is (flags/date text
+    before the literal, octets).
+
+    Waits for each ``+`` and returns every line up to the tagged reply."""
+    tag = head.split(b" ", 1)[0]
+    lines: list[bytes] = []
+    pending = head
+    for prefix, data in parts:
+        sock.sendall(pending + b" " + prefix + b"{%d}\r\n" % len(data))
+        got = read_line(sock)
+        lines.append(got)
+        if not got.startswith(b"+"):
+            return lines  # refused before the literal (TOOBIG)
+        pending = data
+    sock.sendall(pending + b"\r\n")
+    while not lines[-1].startswith(tag + b" "):
+        lines.append(read_line(sock))
+    return lines
+
+
 def read_until(sock: SocketLike, tag: bytes) -> list[bytes]:
     lines = []
     while True:

@@ -6,7 +6,16 @@ import pytest
 from imap_helpers import MODES, error, feed, only_command
 
 from pochta.proto.imap import Receiver, SequenceSet
-from pochta.proto.imap.args import Append, Authenticate, Compress, ListArgs, MailboxArgs, StatusArgs, Store
+from pochta.proto.imap.args import (
+    Append,
+    Authenticate,
+    Compress,
+    ListArgs,
+    MailboxArgs,
+    Replace,
+    StatusArgs,
+    Store,
+)
 from pochta.proto.imap.fetch import FetchArgs
 from pochta.proto.imap.search import SearchArgs
 
@@ -67,6 +76,11 @@ from pochta.proto.imap.search import SearchArgs
         b"a UID NOOP",
         b"a UID",
         b"a UNAUTHENTICATE x",  # RFC 8437 §3: no arguments
+        b"a REPLACE 1 INBOX",  # RFC 8508 §5: append-message is required
+        b"a REPLACE 0 INBOX {1+}\r\nx",
+        b"a REPLACE 1:2 INBOX {1+}\r\nx",
+        b"a REPLACE 1 INBOX {1+}\r\nx {1+}\r\ny",  # one message (§4.7)
+        b"a UID REPLACE x INBOX {1+}\r\nx",
         b"a COMPRESS",  # RFC 4978 §5: compress = "COMPRESS" SP algorithm
         b"a COMPRESS DEFLATE X",
         b'a COMPRESS "DEFLATE"',
@@ -172,6 +186,24 @@ def test_compress(mode: str) -> None:
     assert command.encode() == b"z COMPRESS DEFLATE\r\n"
     # Any atom parses; the handler says BAD to an unknown algorithm (RFC 4978 §3).
     assert only_command(b"z COMPRESS LZW\r\n", mode).args == Compress("LZW")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_replace(mode: str) -> None:
+    line = b'r uid replace 2000 Drafts (\\Seen \\Draft) "11-Jan-2015 00:05:00 -0500" {5}\r\nhello\r\n'
+    command = only_command(line, mode)
+    assert (command.name, command.uid, command.spec.name) == ("REPLACE", True, "UID REPLACE")
+    assert isinstance(command.args, Replace)
+    assert (command.args.target, command.args.mailbox) == (2000, b"Drafts")
+    assert command.args.message.flags == ("\\Seen", "\\Draft")
+    assert bytes(command.args.message.data) == b"hello"
+    assert command.encode() == line.replace(b"uid replace", b"UID REPLACE")
+    star = only_command(b"r REPLACE * INBOX ~{2}\r\n\x00x\r\n", mode)
+    assert isinstance(star.args, Replace)
+    assert star.args.target is None
+    assert star.args.message.data.binary
+    assert star.uses_sequence_numbers
+    assert not command.uses_sequence_numbers
 
 
 def test_uses_sequence_numbers() -> None:

@@ -41,6 +41,8 @@ class Flag(enum.Flag):
     MAY_BE_PIPELINED = enum.auto()
     # Uses continuation requests beyond literals (AUTHENTICATE, IDLE): the handler drives the receiver.
     INTERACTIVE = enum.auto()
+    # Its literals are messages (APPEND, REPLACE): bounded by APPENDLIMIT, spooled when large.
+    MESSAGE_LITERALS = enum.auto()
 
 
 ANY = frozenset({State.NOT_AUTHENTICATED, State.AUTHENTICATED, State.SELECTED})
@@ -64,6 +66,7 @@ Args = (
     | a.Store
     | a.IdArgs
     | a.Compress
+    | a.Replace
     | SearchArgs
     | FetchArgs
 )
@@ -136,7 +139,7 @@ for _spec in (
     CommandSpec("LSUB", AUTH, a.parse_lsub, P),  # RFC 3501 §6.3.9 (rev1)
     CommandSpec("NAMESPACE", AUTH, a.parse_none, P),  # RFC 2342
     CommandSpec("STATUS", AUTH, a.parse_status, P),
-    CommandSpec("APPEND", AUTH, a.parse_append),
+    CommandSpec("APPEND", AUTH, a.parse_append, Flag.MESSAGE_LITERALS),
     CommandSpec("IDLE", AUTH, a.parse_none, Flag.INTERACTIVE),  # RFC 2177
     CommandSpec("COMPRESS", AUTH, a.parse_compress),  # RFC 4978 §3: command-auth
     CommandSpec("UNAUTHENTICATE", AUTH, a.parse_none, BREAKS),  # RFC 8437 §3
@@ -157,6 +160,9 @@ for _spec in (
     CommandSpec("UID COPY", SELECTED, a.parse_copy),
     CommandSpec("UID MOVE", SELECTED, a.parse_copy, BREAKS),
     CommandSpec("UID EXPUNGE", SELECTED, a.parse_sequence, BREAKS),  # RFC 4315 §2.1
+    # RFC 8508 §3.5: selected state only, both forms.
+    CommandSpec("REPLACE", SELECTED, a.parse_replace, SEQ | BREAKS | Flag.MESSAGE_LITERALS),
+    CommandSpec("UID REPLACE", SELECTED, a.parse_replace, BREAKS | Flag.MESSAGE_LITERALS),
 ):
     register(_spec)
 

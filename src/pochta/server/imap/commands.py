@@ -32,6 +32,7 @@ from pochta.server.imap import (
     idle,
     listing,
     mailboxes,
+    replace,
     search,
     select,
     status,
@@ -97,6 +98,8 @@ TABLE: dict[str, Entry] = {
     "UID COPY": Entry(copy.copy),
     "MOVE": Entry(copy.move, ("MOVE",)),  # RFC 6851
     "UID MOVE": Entry(copy.move),
+    "REPLACE": Entry(replace.replace, ("REPLACE",)),  # RFC 8508
+    "UID REPLACE": Entry(replace.replace),
 }
 
 # Commands parsed by the proto layer but not served yet: ``NO [CANNOT]``. The value is what the
