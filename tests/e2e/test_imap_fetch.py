@@ -233,6 +233,29 @@ async def test_search_rev1_esearch_and_save(env: ImapEnv) -> None:
         sock.close()
 
 
+async def test_search_within_older_younger(env: ImapEnv) -> None:
+    """WITHIN (RFC 5032): intervals in seconds back from the server's clock, to the second."""
+    now = datetime.now(UTC)
+    await env.deliver(message(1), date=now - timedelta(days=4))
+    await env.deliver(message(2), date=now - timedelta(hours=1))
+    await env.deliver(message(3), date=now - timedelta(seconds=30))
+    sock = await asyncio.to_thread(session, env)
+    try:
+        caps = await ask(sock, b"c CAPABILITY")
+        day = b"%d" % (24 * 3600)
+        younger = await ask(sock, b"a SEARCH YOUNGER " + day)  # RFC 5032 §4's example, a day
+        older = await ask(sock, b"b UID SEARCH OLDER " + day)
+        both = await ask(sock, b"d SEARCH RETURN (COUNT) YOUNGER 259200 OLDER 600")
+        bad = await ask(sock, b"e SEARCH OLDER 0")  # nz-number (RFC 5032 §3)
+    finally:
+        sock.close()
+    assert b" WITHIN" in caps[0]
+    assert younger[0] == b"* SEARCH 2 3\r\n"
+    assert older[0] == b"* SEARCH 1\r\n"
+    assert both[0] == b'* ESEARCH (TAG "d") COUNT 1\r\n'
+    assert bad[0].startswith(b"e BAD ")
+
+
 async def test_search_rev2_answers_esearch(env: ImapEnv) -> None:
     await env.deliver(message(1))
     sock = await asyncio.to_thread(session, env, enable=b"IMAP4rev2")

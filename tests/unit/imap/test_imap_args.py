@@ -17,7 +17,7 @@ from pochta.proto.imap.args import (
     Store,
 )
 from pochta.proto.imap.fetch import FetchArgs
-from pochta.proto.imap.search import SearchArgs
+from pochta.proto.imap.search import IntervalKey, Not, SearchArgs
 
 
 @pytest.mark.parametrize(
@@ -56,6 +56,9 @@ from pochta.proto.imap.search import SearchArgs
         b"a SEARCH SINCE yesterday",
         b"a SEARCH LARGER -1",
         b"a SEARCH XYZZY",
+        b"a SEARCH OLDER 0",  # RFC 5032 §3: nz-number
+        b"a SEARCH YOUNGER",
+        b"a SEARCH YOUNGER -5",
         b"a SEARCH RETURN (FOO) ALL",
         b"a SEARCH ALL  ALL",
         b"a STATUS INBOX ()",
@@ -186,6 +189,17 @@ def test_compress(mode: str) -> None:
     assert command.encode() == b"z COMPRESS DEFLATE\r\n"
     # Any atom parses; the handler says BAD to an unknown algorithm (RFC 4978 §3).
     assert only_command(b"z COMPRESS LZW\r\n", mode).args == Compress("LZW")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_search_within(mode: str) -> None:
+    command = only_command(b"a SEARCH UNSEEN younger 259200 NOT OLDER 4294967295\r\n", mode)
+    assert isinstance(command.args, SearchArgs)
+    assert command.args.key.keys[1:] == (
+        IntervalKey("YOUNGER", 259200),
+        Not(IntervalKey("OLDER", 4294967295)),
+    )
+    assert command.encode() == b"a SEARCH UNSEEN YOUNGER 259200 NOT OLDER 4294967295\r\n"
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -25,6 +25,7 @@ FLAG_KEYS = frozenset(
 STRING_KEYS = frozenset({"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"})
 DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"})
 SIZE_KEYS = frozenset({"LARGER", "SMALLER"})
+INTERVAL_KEYS = frozenset({"OLDER", "YOUNGER"})  # RFC 5032 §3 (WITHIN)
 KEYWORD_KEYS = frozenset({"KEYWORD", "UNKEYWORD"})
 RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
 # Return options that take a value (RFC 4466 search-ret-opt-ext): extensions add theirs here.
@@ -61,6 +62,14 @@ class SizeKey:
 
 
 @dataclass(frozen=True, slots=True)
+class IntervalKey:
+    """RFC 5032 §3: ``OLDER``/``YOUNGER`` nz-number (seconds before the server's current time)."""
+
+    name: str
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class KeywordKey:
     name: str  # KEYWORD or UNKEYWORD
     keyword: str
@@ -92,7 +101,19 @@ class And:
     keys: tuple[SearchKey, ...]
 
 
-SearchKey = FlagKey | StringKey | HeaderKey | DateKey | SizeKey | KeywordKey | SequenceKey | Not | Or | And
+SearchKey = (
+    FlagKey
+    | StringKey
+    | HeaderKey
+    | DateKey
+    | SizeKey
+    | IntervalKey
+    | KeywordKey
+    | SequenceKey
+    | Not
+    | Or
+    | And
+)
 
 
 @dataclass(frozen=True)
@@ -163,6 +184,9 @@ def _leaf(cur: Cursor, name: str) -> SearchKey:
     if name in SIZE_KEYS:
         cur.sp()
         return SizeKey(name, cur.number(limit=wire.MAX_NUMBER64))
+    if name in INTERVAL_KEYS:
+        cur.sp()
+        return IntervalKey(name, cur.number(nonzero=True))  # RFC 5032 §3: nz-number
     if name in KEYWORD_KEYS:
         cur.sp()
         return KeywordKey(name, cur.atom().decode("ascii"))
@@ -278,6 +302,8 @@ def _encode_leaf(key: SearchKey) -> bytes:
             )
         case SizeKey(name, size):
             return b"%s %d" % (name.encode(), size)
+        case IntervalKey(name, seconds):
+            return b"%s %d" % (name.encode(), seconds)
         case KeywordKey(name, keyword):
             return name.encode() + b" " + keyword.encode("ascii")
         case SequenceKey(seq, uid):

@@ -86,7 +86,7 @@ TABLE: dict[str, Entry] = {
     "UID FETCH": Entry(fetch.fetch),
     "STORE": Entry(store.store),
     "UID STORE": Entry(store.store),
-    "SEARCH": Entry(search.search, ("ESEARCH", "SEARCHRES")),  # RFC 4731, RFC 5182
+    "SEARCH": Entry(search.search, ("ESEARCH", "SEARCHRES", "WITHIN")),  # RFC 4731, 5182, 5032
     "UID SEARCH": Entry(search.search),
     "APPEND": Entry(append.append, ("MULTIAPPEND",)),  # RFC 3502; APPENDLIMIT: ``capabilities``
     "IDLE": Entry(idle.idle, ("IDLE",)),  # RFC 2177
