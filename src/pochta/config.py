@@ -515,6 +515,12 @@ class ImapSettings(_Section):
         "page cache costs less than a trip to a worker thread); larger ones are read in chunks by a "
         "worker thread. 0: always a worker thread.",
     )
+    max_search_mailboxes: int = Field(
+        100,
+        ge=1,
+        description="Most mailboxes one ESEARCH IN (...) may search (MULTISEARCH, RFC 7377 §2.4); more "
+        "is NO [LIMIT] before any is searched.",
+    )
     compress: bool = Field(
         True,
         description="Offer COMPRESS=DEFLATE (RFC 4978): raw DEFLATE both ways once a client asks, above "

@@ -17,7 +17,7 @@ from pochta.proto.imap.args import (
     Store,
 )
 from pochta.proto.imap.fetch import FetchArgs
-from pochta.proto.imap.search import IntervalKey, Not, SearchArgs
+from pochta.proto.imap.search import ESearchArgs, IntervalKey, Not, SearchArgs, Source
 
 
 @pytest.mark.parametrize(
@@ -84,6 +84,14 @@ from pochta.proto.imap.search import IntervalKey, Not, SearchArgs
         b"a REPLACE 1:2 INBOX {1+}\r\nx",
         b"a REPLACE 1 INBOX {1+}\r\nx {1+}\r\ny",  # one message (§4.7)
         b"a UID REPLACE x INBOX {1+}\r\nx",
+        b"a ESEARCH IN (selected-delayed) ALL",  # RFC 7377 §4
+        b"a ESEARCH IN () ALL",
+        b"a ESEARCH IN (personal (x)) ALL",  # no scope options are defined
+        b"a ESEARCH IN (subtree) ALL",
+        b"a ESEARCH IN (mailboxes ()) ALL",
+        b"a ESEARCH IN (personal)",
+        b"a ESEARCH IN personal ALL",
+        b"a UID ESEARCH ALL",
         b"a COMPRESS",  # RFC 4978 §5: compress = "COMPRESS" SP algorithm
         b"a COMPRESS DEFLATE X",
         b'a COMPRESS "DEFLATE"',
@@ -200,6 +208,28 @@ def test_search_within(mode: str) -> None:
         Not(IntervalKey("OLDER", 4294967295)),
     )
     assert command.encode() == b"a SEARCH UNSEEN YOUNGER 259200 NOT OLDER 4294967295\r\n"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_esearch(mode: str) -> None:
+    line = b'a ESEARCH in (mailboxes "folder1" subtree ({7}\r\nfolder2 x) Personal) RETURN (MIN) UNSEEN\r\n'
+    command = only_command(line, mode)
+    assert isinstance(command.args, ESearchArgs)
+    assert command.args.sources == (
+        Source("MAILBOXES", (b"folder1",)),
+        Source("SUBTREE", (b"folder2", b"x")),
+        Source("PERSONAL"),
+    )
+    assert command.args.search.returns == (("MIN", None),)
+    assert (
+        command.encode()
+        == b"a ESEARCH IN (mailboxes folder1 subtree (folder2 x) personal) RETURN (MIN) UNSEEN\r\n"
+    )
+    plain = only_command(b"b ESEARCH 1:* SEEN\r\n", mode)
+    assert isinstance(plain.args, ESearchArgs)
+    assert plain.args.sources == ()
+    assert plain.uses_sequence_numbers  # a message-number set in the program
+    assert plain.encode() == b"b ESEARCH 1:* SEEN\r\n"
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pochta.proto.imap import args as a
 from pochta.proto.imap.fetch import FetchArgs, parse_fetch
-from pochta.proto.imap.search import SearchArgs, parse_search
+from pochta.proto.imap.search import ESearchArgs, SearchArgs, parse_esearch, parse_search
 from pochta.proto.imap.wire import TAG_RE, Assembled, Cursor, ParseError
 
 
@@ -68,6 +68,7 @@ Args = (
     | a.Compress
     | a.Replace
     | SearchArgs
+    | ESearchArgs
     | FetchArgs
 )
 Parser = Callable[[Cursor, int], Args]
@@ -99,7 +100,8 @@ class Command:
         """USES_SEQUENCE_NUMBERS, or a UID SEARCH whose program has a message-number set."""
         if Flag.USES_SEQUENCE_NUMBERS in self.spec.flags:
             return True
-        return isinstance(self.args, SearchArgs) and self.args.uses_sequence_numbers
+        args = self.args.search if isinstance(self.args, ESearchArgs) else self.args
+        return isinstance(args, SearchArgs) and args.uses_sequence_numbers
 
     def encode(self) -> bytes:
         """The canonical client form, CRLF included."""
@@ -163,6 +165,8 @@ for _spec in (
     # RFC 8508 §3.5: selected state only, both forms.
     CommandSpec("REPLACE", SELECTED, a.parse_replace, SEQ | BREAKS | Flag.MESSAGE_LITERALS),
     CommandSpec("UID REPLACE", SELECTED, a.parse_replace, BREAKS | Flag.MESSAGE_LITERALS),
+    # RFC 7377 §4: command-auth and command-select; answers in UIDs only (§2.1).
+    CommandSpec("ESEARCH", AUTH, parse_esearch),
 ):
     register(_spec)
 

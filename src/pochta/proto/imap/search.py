@@ -313,6 +313,10 @@ def _encode_leaf(key: SearchKey) -> bytes:
 
 def parse_search(cur: Cursor, max_depth: int) -> SearchArgs:
     cur.sp()
+    return _search_args(cur, max_depth)
+
+
+def _search_args(cur: Cursor, max_depth: int) -> SearchArgs:
     returns = None
     if cur.peek_keyword(b"RETURN"):
         # RFC 9051 §9 search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP ...)] ")"
@@ -340,3 +344,73 @@ def parse_search(cur: Cursor, max_depth: int) -> SearchArgs:
         charset = cur.astring().decode("ascii", "replace")
         cur.sp()
     return SearchArgs(parse_keys(cur, max_depth), charset, returns)
+
+
+# --- MULTISEARCH (RFC 7377) -------------------------------------------------------------------------
+
+# RFC 7377 §4 source-mbox: RFC 5465 §6 filter-mailboxes without "selected-delayed", with "subtree-one".
+SOURCES_ALONE = frozenset({"SELECTED", "INBOXES", "PERSONAL", "SUBSCRIBED"})
+SOURCES_WITH_MAILBOXES = frozenset({"SUBTREE", "SUBTREE-ONE", "MAILBOXES"})
+
+
+@dataclass(frozen=True)
+class Source:
+    """One filter-mailboxes item: ``kind`` upper-case, ``mailboxes`` as sent (for SUBTREE,
+    SUBTREE-ONE and MAILBOXES; empty for the others)."""
+
+    kind: str
+    mailboxes: tuple[bytes, ...] = ()
+
+    def encode(self) -> bytes:
+        name = self.kind.lower().encode("ascii")
+        if not self.mailboxes:
+            return name
+        if len(self.mailboxes) == 1:
+            return name + b" " + wire.astring(self.mailboxes[0], utf8=True)
+        return name + b" (" + b" ".join(wire.astring(m, utf8=True) for m in self.mailboxes) + b")"
+
+
+@dataclass(frozen=True)
+class ESearchArgs:
+    """RFC 7377 §4 ``ESEARCH [SP "IN" SP "(" source-mbox ")"] [SP search-return-opts] SP
+    search-program``. ``sources`` empty: none given, "selected" is meant (§2.2)."""
+
+    sources: tuple[Source, ...]
+    search: SearchArgs
+
+    def encode(self) -> bytes:
+        head = b" IN (" + b" ".join(s.encode() for s in self.sources) + b")" if self.sources else b""
+        return head + self.search.encode()
+
+
+def _source(cur: Cursor) -> Source:
+    kind = cur.keyword()
+    if kind in SOURCES_ALONE:
+        return Source(kind)
+    if kind not in SOURCES_WITH_MAILBOXES:
+        raise ParseError(f"Unknown mailbox source {kind[:40]}")  # selected-delayed too (§4)
+    cur.sp()
+    if not cur.maybe(b"("):  # RFC 5465 §8 one-or-more-mailbox
+        return Source(kind, (cur.astring(),))
+    names = [cur.astring()]
+    while not cur.maybe(b")"):
+        cur.sp()
+        names.append(cur.astring())
+    return Source(kind, tuple(names))
+
+
+def parse_esearch(cur: Cursor, max_depth: int) -> ESearchArgs:
+    cur.sp()
+    sources: list[Source] = []
+    if cur.peek_keyword(b"IN"):
+        cur.skip(2)
+        cur.sp()
+        cur.expect(b"(")
+        sources.append(_source(cur))
+        while not cur.maybe(b")"):
+            cur.sp()
+            if cur.peek() == 0x28:  # "(" scope-options ")": none are defined (RFC 7377 §4)
+                raise ParseError("Unknown scope option")
+            sources.append(_source(cur))
+        cur.sp()
+    return ESearchArgs(tuple(sources), _search_args(cur, max_depth))

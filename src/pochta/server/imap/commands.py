@@ -32,6 +32,7 @@ from pochta.server.imap import (
     idle,
     listing,
     mailboxes,
+    multisearch,
     replace,
     search,
     select,
@@ -88,6 +89,7 @@ TABLE: dict[str, Entry] = {
     "UID STORE": Entry(store.store),
     "SEARCH": Entry(search.search, ("ESEARCH", "SEARCHRES", "WITHIN")),  # RFC 4731, 5182, 5032
     "UID SEARCH": Entry(search.search),
+    "ESEARCH": Entry(multisearch.esearch, ("MULTISEARCH",)),  # RFC 7377
     "APPEND": Entry(append.append, ("MULTIAPPEND",)),  # RFC 3502; APPENDLIMIT: ``capabilities``
     "IDLE": Entry(idle.idle, ("IDLE",)),  # RFC 2177
     "COMPRESS": Entry(compress.compress),  # RFC 4978; COMPRESS=DEFLATE: ``capabilities``
