@@ -77,6 +77,7 @@ async def test_sources(env: ImapEnv) -> None:
             b"e esearch in (SUBSCRIBED personal) BODY needle",  # duplicates searched once
             b"f ESEARCH IN (personal) SUBJECT nothing-matches",
             b"g ESEARCH IN (subtree (a x)) RETURN () ALL",
+            b"h ESEARCH IN (mailboxes a/b) RETURN (PARTIAL -1:-1) BODY needle",  # per mailbox (RFC 9394)
         ],
     )
     personal = [("INBOX", "ALL 1"), ("a", "ALL 1"), ("a/b", "ALL 2"), ("a/b/c", "ALL 1"), ("x", "ALL 1")]
@@ -96,6 +97,7 @@ async def test_sources(env: ImapEnv) -> None:
     ]
     assert got[5] == [b"f OK ESEARCH completed\r\n"]  # RFC 7377 §2.1: no ESEARCH without a match
     assert [m for m, _ in found(got[6])] == ["a", "a/b", "a/b/c", "x"]
+    assert found(got[7]) == [("a/b", "PARTIAL (-1:-1 2)")]
 
 
 async def test_selected_and_state_rules(env: ImapEnv) -> None:

@@ -63,10 +63,11 @@ def encode_ext(value: ExtValue) -> bytes:
 
 
 def _value_follows(cur: Cursor) -> bool:
-    # A parameter's value starts with "(", a digit, "*" or "$" (tagged-ext-simple); a letter starts
-    # the next parameter's name (RFC 4466 §2.1 leaves this to each extension's grammar).
+    # A parameter's value starts with "(", a digit, "*", "$" or "-" (tagged-ext-simple, with RFC
+    # 9394 §4's partial-range-last); a letter starts the next parameter's name (RFC 4466 §2.1
+    # leaves this to each extension's grammar).
     c = cur.peek()
-    return c is not None and (c in b"(*$" or 0x30 <= c <= 0x39)
+    return c is not None and (c in b"(*$-" or 0x30 <= c <= 0x39)
 
 
 def params(cur: Cursor, max_depth: int) -> Params:

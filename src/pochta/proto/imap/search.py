@@ -14,6 +14,7 @@ from datetime import date
 
 from pochta.proto.imap import wire
 from pochta.proto.imap.args import ExtValue, encode_ext, ext_value
+from pochta.proto.imap.partial import PartialRange
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.proto.imap.wire import Cursor, ParseError
 
@@ -29,7 +30,7 @@ INTERVAL_KEYS = frozenset({"OLDER", "YOUNGER"})  # RFC 5032 §3 (WITHIN)
 KEYWORD_KEYS = frozenset({"KEYWORD", "UNKEYWORD"})
 RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
 # Return options that take a value (RFC 4466 search-ret-opt-ext): extensions add theirs here.
-RETURN_VALUE_OPTIONS: frozenset[str] = frozenset()
+RETURN_VALUE_OPTIONS: frozenset[str] = frozenset({"PARTIAL"})  # RFC 9394 §4
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,14 @@ class SearchArgs:
     @property
     def return_names(self) -> frozenset[str]:
         return frozenset(n for n, _ in self.returns or ())
+
+    @property
+    def partial(self) -> PartialRange | None:
+        """RETURN (PARTIAL range) (RFC 9394 §3.1), validated by the parser."""
+        for name, value in self.returns or ():
+            if name == "PARTIAL" and isinstance(value, bytes):
+                return PartialRange.parse(value)
+        return None
 
     @property
     def uses_sequence_numbers(self) -> bool:
@@ -334,7 +343,15 @@ def _search_args(cur: Cursor, max_depth: int) -> SearchArgs:
                 value = ext_value(cur, max_depth)
             elif name not in RETURN_OPTIONS:
                 raise ParseError(f"Unknown SEARCH return option {name[:40]}")  # RFC 4466 §2.6
+            if any(n == name for n, _ in opts):
+                raise ParseError(f"SEARCH return option {name} given twice")
             opts.append((name, value))
+        names = {n for n, _ in opts}
+        if {"PARTIAL", "ALL"} <= names:
+            raise ParseError("PARTIAL and ALL exclude each other")  # RFC 9394 §3.1
+        for name, value in opts:
+            if name == "PARTIAL":
+                PartialRange.parse(value if isinstance(value, bytes) else b"")  # BAD if it is none
         returns = tuple(opts)
         cur.sp()
     charset = None

@@ -84,7 +84,7 @@ TABLE: dict[str, Entry] = {
     "CLOSE": Entry(select.close),
     "UNSELECT": Entry(select.unselect, ("UNSELECT",)),  # RFC 3691
     "FETCH": Entry(fetch.fetch, ("BINARY",)),  # RFC 3516
-    "UID FETCH": Entry(fetch.fetch),
+    "UID FETCH": Entry(fetch.fetch, ("PARTIAL",)),  # RFC 9394: the modifier, and SEARCH's option
     "STORE": Entry(store.store),
     "UID STORE": Entry(store.store),
     "SEARCH": Entry(search.search, ("ESEARCH", "SEARCHRES", "WITHIN")),  # RFC 4731, 5182, 5032

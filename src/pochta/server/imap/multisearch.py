@@ -49,7 +49,8 @@ async def esearch(session: Session, command: Command) -> Tagged:
     if len(targets) > limit:
         # RFC 7377 §2.4: a limit on the mailboxes one search may cover, applied up front.
         return Tagged(tag, Status.NO, f"At most {limit} mailboxes may be searched at once", code="LIMIT")
-    wanted = names_wanted - {"SAVE"} or {"ALL"}  # RFC 7377 §2.1: a source option implies ALL
+    # RFC 7377 §2.1: a source option implies ALL (unless PARTIAL, which excludes it: RFC 9394 §3.1)
+    wanted = names_wanted - {"SAVE"} or ({"ALL"} if search.partial is None else set())
     store = session.services.store
     for info in targets:
         if selected is not None and info.id == selected.mailbox_id:
@@ -64,12 +65,18 @@ async def esearch(session: Session, command: Command) -> Tagged:
                 selected.save_result(())  # RFC 5182 §2.1
             return failed(session, command, exc)
         if searched is selected and "SAVE" in names_wanted:
-            selected.save_result(saved_part(names_wanted, uids))
+            selected.save_result(saved_part(names_wanted, uids, search.partial))
         if not uids or names_wanted == {"SAVE"}:
             continue  # RFC 7377 §2.1: no ESEARCH for a mailbox without a match
         session.send(
             esearch_response(
-                tag, uids, wanted, uid=True, mailbox=searched.name, uidvalidity=searched.uidvalidity
+                tag,
+                uids,
+                wanted,
+                uid=True,
+                mailbox=searched.name,
+                uidvalidity=searched.uidvalidity,
+                partial=search.partial,  # RFC 7377 §2.2: applies to each mailbox searched
             )
         )
     return Tagged(tag, Status.OK, "ESEARCH completed")
