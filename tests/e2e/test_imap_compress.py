@@ -59,6 +59,12 @@ async def test_imaplib_session_over_deflate(env: ImapEnv, kind: str) -> None:
         bodies = [piece[1] for piece in data if isinstance(piece, tuple)]
         typ, data = client.append("INBOX", "(\\Seen)", None, message(3, b"appended over deflate\r\n"))
         assert typ == "OK", data
+        # Past imap.max_literal_size: the literal is spooled to a file as it is inflated.
+        typ, data = client.append("INBOX", None, None, message(4, text))
+        assert typ == "OK", data
+        typ, data = client.fetch("4", "(RFC822.SIZE)")
+        assert typ == "OK", data
+        assert b"RFC822.SIZE %d" % len(message(4, text)) in data[0]
         typ, data = client.fetch("3", "(FLAGS BODY.PEEK[TEXT])")
         assert typ == "OK", data
         assert client.deflate is not None

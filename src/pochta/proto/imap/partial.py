@@ -22,7 +22,7 @@ _RANGE = re.compile(rb"(-?)([1-9][0-9]{0,9}):(-?)([1-9][0-9]{0,9})")
 
 @dataclass(frozen=True)
 class PartialRange:
-    first: int  # as sent, without the minus
+    first: int  # the lower end, without the minus (answers echo "1:3" for "3:1", as Dovecot does)
     last: int
     from_end: bool  # partial-range-last: counted back from the last result
 
@@ -31,8 +31,8 @@ class PartialRange:
         m = _RANGE.fullmatch(data)
         if m is None or m[1] != m[3]:
             raise ParseError("Invalid PARTIAL range")  # RFC 9394 §4: both ends of one kind
-        first, last = int(m[2]), int(m[4])
-        if first > _MAX or last > _MAX:
+        first, last = sorted((int(m[2]), int(m[4])))  # RFC 9394 §4: "500:400 is the same as 400:500"
+        if last > _MAX:
             raise ParseError("Number out of range")
         return cls(first, last, bool(m[1]))
 
@@ -43,7 +43,7 @@ class PartialRange:
     def pick(self, results: Sequence[int]) -> list[int]:
         """The results (ascending, mailbox order) the range names, ascending; fewer or none where
         it reaches past them (RFC 9394 §3.1)."""
-        low, high = min(self.first, self.last), max(self.first, self.last)
+        low, high = self.first, self.last
         count = len(results)
         if self.from_end:  # -1 is the last result, -2 the one before (RFC 9394 §3.1)
             return list(results[max(count - high, 0) : max(count - low + 1, 0)])
