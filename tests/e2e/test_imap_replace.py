@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest
 
 from imap_env import ImapEnv, exchange, imap_server, imap_settings, message, read_line, send_append
+from pochta.store.model import ChangeSet
 
 LIMIT = 4096
 
@@ -162,3 +163,35 @@ async def test_appendlimit_applies_before_the_continuation(tmp_path: Path) -> No
         assert toobig == [b"a NO [TOOBIG] Literal too big\r\n"]
         assert after[-1] == b"b OK NOOP completed\r\n"
         assert await env.uids() == [1]
+
+
+async def test_message_vanishing_between_the_two_writes_leaves_nothing(
+    env: ImapEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another session expunges the message after REPLACE appended its replacement and before the
+    removal: the replacement is removed again, NO [EXPUNGEISSUED], no EXPUNGE of it is sent."""
+    original = env.ops.expunge_uids
+    raced: list[int] = []
+
+    async def expunged_meanwhile(mailbox_id: int, uids: Iterable[int]) -> ChangeSet:
+        wanted = list(uids)
+        if not raced:
+            raced.extend(wanted)
+            await original(mailbox_id, wanted)  # "another session" gets there first
+        return await original(mailbox_id, wanted)
+
+    monkeypatch.setattr(env.ops, "expunge_uids", expunged_meanwhile)
+
+    def run() -> tuple[list[bytes], list[bytes]]:
+        sock = session(env)
+        try:
+            return send_append(sock, b"r UID REPLACE 2 INBOX", [(b"", message(8))]), exchange(sock, b"n NOOP")
+        finally:
+            sock.close()
+
+    replaced, noop = await asyncio.to_thread(run)
+    assert raced == [2]
+    assert replaced[-1] == b"r NO [EXPUNGEISSUED] The message was expunged meanwhile\r\n"
+    assert not any(b"APPENDUID" in line or b"EXISTS" in line for line in replaced)
+    assert b"* 2 EXPUNGE\r\n" in replaced + noop  # the other session's expunge, reported
+    assert await env.uids() == [1, 3]  # the replacement (UID 4) is gone again
