@@ -528,6 +528,36 @@ async def test_deflate_both_ways_above_tls(start: StartServer, client_tls: ssl.S
     await client.close()
 
 
+async def test_deflate_output_is_sync_flushed_every_16_kib(start: StartServer) -> None:
+    """A long reply is cut by sync flushes at most 16 KiB of output apart, so no piece the client
+    reads (no TLS record) inflates to more: imaplib2 inflates a read into 32 KiB and then waits."""
+    server = await start(settings({"imap": "127.0.0.1:0"}))
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    assert await client.command(b"COMPRESS") == b"+ deflate\r\n"
+    client.start_deflate()
+    payload = b"".join(b"line %06d of a long reply; " % n for n in range(4000))  # 112 KB
+    await client.send(b"ECHO " + payload + b"\r\n")
+    raw, inflated = b"", b""
+    check = zlib.decompressobj(-zlib.MAX_WBITS)
+    async with asyncio.timeout(WAIT):
+        while not inflated.endswith(b"\r\n"):
+            chunk = await client.reader.read(65536)
+            assert chunk
+            raw += chunk
+            inflated += check.decompress(chunk)
+    assert inflated == payload + b"\r\n"
+    marker = b"\x00\x00\xff\xff"  # the end of a sync flush (RFC 1951 stored block, empty)
+    pieces = raw.split(marker)
+    assert pieces[-1] == b""  # the reply ends with one
+    pieces_inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    sizes = [len(pieces_inflater.decompress(piece + marker)) for piece in pieces[:-1]]
+    assert sum(sizes) == len(payload) + 2
+    assert max(sizes) <= 16 * 1024
+    assert len(sizes) >= len(payload) // (16 * 1024)
+    await client.close()
+
+
 async def test_inflate_is_bounded_per_read(start: StartServer) -> None:
     """A decompression bomb (2 MiB of zeros in about 2 KiB) is read in pieces of at most
     ``max_inflate`` octets (4096 in the test protocol), whatever ``read_some`` asks for."""

@@ -67,6 +67,10 @@ _READ_LOW_WATER = 64 * 1024
 # Seconds a TLS close_notify exchange and a graceful close may take before we simply drop the socket.
 _SSL_SHUTDOWN_TIMEOUT = 5.0
 _CLOSE_TIMEOUT = 2.0
+# COMPRESS: a sync flush at least every this many octets of output, so that no single write (no
+# TLS record) inflates to more than this: clients that inflate one read into a fixed-size buffer
+# and then wait for the socket (imaplib2, offlineimap3's library: 32 KiB) never sit on the rest.
+_DEFLATE_FLUSH_EVERY = 16 * 1024
 
 
 class IdleTimeout(TimeoutError):
@@ -261,6 +265,7 @@ class Connection:
         self._deflater: Any = None  # zlib.Compress (its type is not importable)
         self._inflater: Any = None  # zlib.Decompress
         self._deflate_pending = False  # written into the compressor since its last sync flush
+        self._deflate_unflushed = 0  # octets of it
         self._inflate_max = 0
 
     # -- state -----------------------------------------------------------------------------------
@@ -535,14 +540,28 @@ class Connection:
         if self._stream.lost or transport is None or transport.is_closing():
             return
         if self._deflater is not None:
-            # RFC 4978 §3: everything after the tagged OK is compressed; ``drain`` (and a read
-            # that waits) ends the burst with a sync flush so the peer can inflate all of it.
-            data = self._deflater.compress(data)
-            self._deflate_pending = True
-            if not data:
-                return
+            self._write_deflated(transport, data)
+            return
         transport.write(data)
         self.bytes_out += len(data)
+
+    def _write_deflated(self, transport: asyncio.Transport, data: bytes | bytearray) -> None:
+        """RFC 4978 §3: everything after the tagged OK is compressed; ``drain`` (and a read that
+        waits) ends a burst with a sync flush so the peer can inflate all of it, and so does every
+        ``_DEFLATE_FLUSH_EVERY`` octets within a long one."""
+        deflater, view = self._deflater, memoryview(data)
+        while view:
+            room = _DEFLATE_FLUSH_EVERY - self._deflate_unflushed
+            piece, view = view[:room], view[room:]
+            out = deflater.compress(piece)
+            self._deflate_unflushed += len(piece)
+            if self._deflate_unflushed >= _DEFLATE_FLUSH_EVERY:
+                out += deflater.flush(zlib.Z_SYNC_FLUSH)
+                self._deflate_unflushed = 0
+            if out:
+                transport.write(out)
+                self.bytes_out += len(out)
+        self._deflate_pending = self._deflate_unflushed > 0
 
     async def drain(self) -> None:
         """Wait until the send buffer is below its high-water mark (backpressure).
@@ -730,6 +749,7 @@ class Connection:
         deflater, inflater = self._deflater, self._inflater
         self._deflater = self._inflater = None
         self._deflate_pending = False
+        self._deflate_unflushed = 0
         transport = self._stream.transport
         if not self._stream.lost and transport is not None and not transport.is_closing():
             tail = deflater.flush(zlib.Z_FINISH)
@@ -760,6 +780,7 @@ class Connection:
         if not self._deflate_pending:
             return
         self._deflate_pending = False
+        self._deflate_unflushed = 0
         transport = self._stream.transport
         tail = self._deflater.flush(zlib.Z_SYNC_FLUSH)
         if self._stream.lost or transport is None or transport.is_closing():
