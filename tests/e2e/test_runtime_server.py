@@ -576,6 +576,22 @@ async def test_inflate_is_bounded_per_read(start: StartServer) -> None:
     await client.close()
 
 
+async def test_a_finished_compressed_stream_ends_the_session(start: StartServer) -> None:
+    """The peer ends its DEFLATE stream (Z_FINISH) without a protocol step that ends compression:
+    nothing more can come, so read_some reports the end of the stream (not a wait until timeout)."""
+    server = await start(settings({"imap": "127.0.0.1:0"}))
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    assert await client.command(b"COMPRESS") == b"+ deflate\r\n"
+    client.start_deflate()
+    client.writer.write(client.deflate.compress(b"PING\r\n") + client.deflate.flush(zlib.Z_FINISH))
+    assert await client.line() == b"PONG loop\r\n"
+    async with asyncio.timeout(2.0):  # well before the 5 s idle timeout
+        while await client.reader.read(65536):
+            pass
+    await client.close()
+
+
 async def test_invalid_compressed_data_ends_the_session(start: StartServer, log: io.StringIO) -> None:
     server = await start(settings({"imap": "127.0.0.1:0"}))
     client = await Client.connect(server.bound_addresses()["imap"])

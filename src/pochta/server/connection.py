@@ -448,6 +448,8 @@ class Connection:
                 inflated = self._inflate(b"", max_bytes)
                 if inflated:
                     return inflated
+            if self._inflater is not None and self._inflater.eof:
+                return b""  # the peer finished its compressed stream: it sends no more
             if stream.buffer:
                 self._interrupted = False
                 data = bytes(stream.buffer[:max_bytes])
