@@ -142,7 +142,8 @@ IMAP_COMMANDS = [
     b"NAMESPACE", b"CREATE", b"DELETE", b"RENAME", b"SUBSCRIBE", b"UNSUBSCRIBE", b"LIST", b"LSUB",
     b"STATUS", b"SELECT", b"EXAMINE", b"CLOSE", b"UNSELECT", b"EXPUNGE", b"APPEND", b"FETCH", b"STORE",
     b"SEARCH", b"COPY", b"MOVE", b"UID FETCH", b"UID STORE", b"UID SEARCH", b"UID COPY", b"UID MOVE",
-    b"UID EXPUNGE", b"IDLE", b"CHECK", b"DONE", b"XYZZY",
+    b"UID EXPUNGE", b"IDLE", b"CHECK", b"DONE", b"XYZZY", b"UNAUTHENTICATE", b"REPLACE", b"UID REPLACE",
+    b"ESEARCH",
 ]  # fmt: skip
 IMAP_WORDS = [
     b"INBOX", b"Trash", b'"Archive"', b"a/b/c", b"&Jjo-", b"&-", b"&", b'""', b"%", b"*", b"1", b"1:*",
@@ -154,7 +155,8 @@ IMAP_WORDS = [
     b"(MIN MAX COUNT ALL SAVE)", b"(MESSAGES UIDNEXT SIZE UNSEEN)", b"(SUBSCRIBED RECURSIVEMATCH)",
     b"(SPECIAL-USE)", b"(\\Archive)", b"{5}", b"{3+}", b"IMAP4rev2", b"UTF8=ACCEPT", b"NIL",
     b'("name" "fuzz")', b"PLAIN", b"LOGIN", b"SCRAM-SHA-256", PLAIN.encode(), b"=", ALICE.encode(),
-    PASSWORD.encode(), b'"' + PASSWORD.encode() + b'"',
+    PASSWORD.encode(), b'"' + PASSWORD.encode() + b'"', b"IN", b"(personal)", b"(subtree INBOX)", b"OLDER",
+    b"(PARTIAL -1:-5)",
 ]  # fmt: skip
 VALID_IMAP = [
     b"f FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER] BINARY.PEEK[1])\r\n",

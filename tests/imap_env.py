@@ -10,11 +10,12 @@ import contextlib
 import imaplib
 import re
 import socket
+import zlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import trustme
 
@@ -92,6 +93,16 @@ class ImapEnv(ListenerEnv):
             client.starttls(self.client_context())
         return client
 
+    def login_deflate(self, kind: str = "plain", user: str = ALICE) -> DeflateIMAP4:
+        """A logged-in imaplib client (plain, or "starttls") that has sent COMPRESS DEFLATE."""
+        client = DeflateIMAP4(*self.plain, timeout=10)
+        if kind == "starttls":
+            client.starttls(self.client_context())
+        client.login(user, PASSWORD)
+        typ, data = client.compress()
+        assert typ == "OK", data
+        return client
+
     def login(self, kind: str = "plain", user: str = ALICE) -> imaplib.IMAP4:
         client = self.connect(kind)
         client.login(user, PASSWORD)
@@ -141,7 +152,92 @@ class ImapEnv(ListenerEnv):
         return list((await self.store.open_view(info.id)).uids)
 
 
-def read_line(sock: socket.socket) -> bytes:
+class SocketLike(Protocol):
+    def sendall(self, data: bytes, /) -> None: ...
+    def recv(self, size: int, /) -> bytes: ...
+
+
+class DeflateSocket:
+    """A client socket after COMPRESS DEFLATE (RFC 4978): raw DEFLATE both ways, each ``sendall``
+    sync-flushed. ``recv`` returns inflated octets; ``raw`` is the socket underneath."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.raw = sock
+        self._out = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        self._in = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._pending = b""
+        self.wire_in = 0  # compressed octets received
+
+    def compressed(self, data: bytes) -> bytes:
+        """``data`` as this client's compressor sends it (sync-flushed)."""
+        return self._out.compress(data) + self._out.flush(zlib.Z_SYNC_FLUSH)
+
+    def finished(self, data: bytes) -> bytes:
+        """``data`` and the end of this client's DEFLATE stream (Z_FINISH)."""
+        return self._out.compress(data) + self._out.flush(zlib.Z_FINISH)
+
+    def sendall(self, data: bytes) -> None:
+        self.raw.sendall(self.compressed(data))
+
+    def recv(self, size: int) -> bytes:
+        while not self._pending:
+            chunk = self.raw.recv(65536)
+            if not chunk:
+                return b""
+            self.wire_in += len(chunk)
+            self._pending = self._in.decompress(chunk)
+        data, self._pending = self._pending[:size], self._pending[size:]
+        return data
+
+    def read_to_end(self) -> bytes:
+        """Read until the server finished its DEFLATE stream (Z_FINISH); returns the octets that
+        came after it, in clear. Fails if inflated octets were still unread."""
+        while not self._in.eof:
+            chunk = self.raw.recv(65536)
+            assert chunk, "the connection closed before the end of the compressed stream"
+            self._pending += self._in.decompress(chunk)
+        assert self._pending == b"", self._pending
+        return self._in.unused_data
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class DeflateIMAP4(imaplib.IMAP4):
+    """imaplib with ``compress()`` (RFC 4978): after its OK, everything goes through DEFLATE."""
+
+    deflate: DeflateSocket | None = None
+
+    def compress(self) -> tuple[str, list[Any]]:
+        typ, data = self.xatom("COMPRESS", "DEFLATE")
+        if typ == "OK":
+            self.deflate = DeflateSocket(self.sock)
+        return typ, data
+
+    def read(self, size: int) -> bytes:
+        if self.deflate is None:
+            return super().read(size)
+        out = b""
+        while len(out) < size:
+            got = self.deflate.recv(size - len(out))
+            if not got:
+                break
+            out += got
+        return out
+
+    def readline(self) -> bytes:
+        if self.deflate is None:
+            return super().readline()
+        return read_line(self.deflate)
+
+    def send(self, data: bytes) -> None:
+        if self.deflate is None:
+            super().send(data)
+        else:
+            self.deflate.sendall(data)
+
+
+def read_line(sock: SocketLike) -> bytes:
     data = b""
     while not data.endswith(b"\r\n"):
         chunk = sock.recv(1)
@@ -151,14 +247,35 @@ def read_line(sock: socket.socket) -> bytes:
     return data
 
 
-def exchange(sock: socket.socket, line: bytes, tag: bytes = b"") -> list[bytes]:
+def exchange(sock: SocketLike, line: bytes, tag: bytes = b"") -> list[bytes]:
     """Send ``line`` (CRLF added) and read responses up to the tagged one (or a BYE, or EOF)."""
     sock.sendall(line + b"\r\n")
     tag = tag or line.split(b" ", 1)[0]
     return read_until(sock, tag)
 
 
-def read_until(sock: socket.socket, tag: bytes) -> list[bytes]:
+def send_append(sock: socket.socket, head: bytes, parts: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """``head`` is "tag APPEND mailbox" (or "tag REPLACE n mailbox"); each part is (flags/date text
+    before the literal, octets).
+
+    Waits for each ``+`` and returns every line up to the tagged reply."""
+    tag = head.split(b" ", 1)[0]
+    lines: list[bytes] = []
+    pending = head
+    for prefix, data in parts:
+        sock.sendall(pending + b" " + prefix + b"{%d}\r\n" % len(data))
+        got = read_line(sock)
+        lines.append(got)
+        if not got.startswith(b"+"):
+            return lines  # refused before the literal (TOOBIG)
+        pending = data
+    sock.sendall(pending + b"\r\n")
+    while not lines[-1].startswith(tag + b" "):
+        lines.append(read_line(sock))
+    return lines
+
+
+def read_until(sock: SocketLike, tag: bytes) -> list[bytes]:
     lines = []
     while True:
         got = read_line(sock)

@@ -515,6 +515,31 @@ class ImapSettings(_Section):
         "page cache costs less than a trip to a worker thread); larger ones are read in chunks by a "
         "worker thread. 0: always a worker thread.",
     )
+    max_search_mailboxes: int = Field(
+        100,
+        ge=1,
+        description="Most mailboxes one ESEARCH IN (...) may search (MULTISEARCH, RFC 7377 §2.4); more "
+        "is NO [LIMIT] before any is searched.",
+    )
+    compress: bool = Field(
+        True,
+        description="Offer COMPRESS=DEFLATE (RFC 4978): raw DEFLATE both ways once a client asks, above "
+        "TLS when TLS is active.",
+    )
+    compress_level: int = Field(
+        1,
+        ge=1,
+        le=9,
+        description="zlib level of what the server compresses (1: fastest; RFC 4978 §4 finds the "
+        "cheapest settings compress IMAP responses to 25-40%).",
+    )
+    compress_max_inflate: int = Field(
+        64 * 1024,
+        ge=4096,
+        description="Most octets one read of a compressed client stream inflates to; the rest of the "
+        "input waits. A decompression bomb is thus taken in bounded pieces, each judged by the usual "
+        "line and literal limits (limits.max_line_length, imap.max_literal_size, APPENDLIMIT).",
+    )
 
 
 class SmtpSettings(_Section):

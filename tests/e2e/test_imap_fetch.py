@@ -233,6 +233,63 @@ async def test_search_rev1_esearch_and_save(env: ImapEnv) -> None:
         sock.close()
 
 
+async def test_search_within_older_younger(env: ImapEnv) -> None:
+    """WITHIN (RFC 5032): intervals in seconds back from the server's clock, to the second."""
+    now = datetime.now(UTC)
+    await env.deliver(message(1), date=now - timedelta(days=4))
+    await env.deliver(message(2), date=now - timedelta(hours=1))
+    await env.deliver(message(3), date=now - timedelta(seconds=30))
+    sock = await asyncio.to_thread(session, env)
+    try:
+        caps = await ask(sock, b"c CAPABILITY")
+        day = b"%d" % (24 * 3600)
+        younger = await ask(sock, b"a SEARCH YOUNGER " + day)  # RFC 5032 §4's example, a day
+        older = await ask(sock, b"b UID SEARCH OLDER " + day)
+        both = await ask(sock, b"d SEARCH RETURN (COUNT) YOUNGER 259200 OLDER 600")
+        bad = await ask(sock, b"e SEARCH OLDER 0")  # nz-number (RFC 5032 §3)
+    finally:
+        sock.close()
+    assert b" WITHIN" in caps[0]
+    assert younger[0] == b"* SEARCH 2 3\r\n"
+    assert older[0] == b"* SEARCH 1\r\n"
+    assert both[0] == b'* ESEARCH (TAG "d") COUNT 1\r\n'
+    assert bad[0].startswith(b"e BAD ")
+
+
+async def test_partial_search_and_uid_fetch(env: ImapEnv) -> None:
+    """PARTIAL (RFC 9394): slices of SEARCH results and of UID FETCH sets, and SAVE with it."""
+    for n in range(1, 8):
+        await env.deliver(message(n), flags=["\\Seen"] if n in (2, 5) else [])
+    await env.seen_elsewhere()
+    sock = await asyncio.to_thread(session, env)
+    try:
+        first = await ask(sock, b"a SEARCH RETURN (PARTIAL 1:3) UNSEEN")  # unseen: 1 3 4 6 7
+        last = await ask(sock, b"b UID SEARCH RETURN (COUNT PARTIAL -1:-2) UNSEEN")
+        beyond = await ask(sock, b"c SEARCH RETURN (PARTIAL 6:9) UNSEEN")
+        saved = await ask(sock, b"d SEARCH RETURN (SAVE PARTIAL 2:3 MAX) UNSEEN")
+        dollar = await ask(sock, b"e UID FETCH $ (FLAGS)")
+        fetched = await ask(sock, b"f UID FETCH 2:* (FLAGS) (PARTIAL -1:-3)")
+        forward = await ask(sock, b"g UID FETCH 1:* (UID) (PARTIAL 2:3)")
+        plain = await ask(sock, b"h FETCH 1:* (FLAGS) (PARTIAL 1:2)")  # §3.3: UID FETCH only
+        both = await ask(sock, b"i SEARCH RETURN (ALL PARTIAL 1:2) ALL")
+        other = await ask(sock, b"j UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1)")
+        caps = await ask(sock, b"k CAPABILITY")
+    finally:
+        sock.close()
+    assert first[0] == b'* ESEARCH (TAG "a") PARTIAL (1:3 1,3:4)\r\n'
+    assert last[0] == b'* ESEARCH (TAG "b") UID COUNT 5 PARTIAL (-1:-2 6:7)\r\n'
+    assert beyond[0] == b'* ESEARCH (TAG "c") PARTIAL (6:9 NIL)\r\n'
+    assert saved[0] == b'* ESEARCH (TAG "d") MAX 7 PARTIAL (2:3 3:4)\r\n'
+    # RFC 9394 §3.2 Table 1: SAVE PARTIAL MAX keeps the partial results and the MAX.
+    assert [line.split(b" FETCH")[0] for line in dollar[:-1]] == [b"* 3", b"* 4", b"* 7"]
+    assert [line.split(b" FETCH")[0] for line in fetched[:-1]] == [b"* 5", b"* 6", b"* 7"]
+    assert forward[:-1] == [b"* 2 FETCH (UID 2)\r\n", b"* 3 FETCH (UID 3)\r\n"]
+    assert plain == [b"h BAD FETCH modifier PARTIAL is not supported\r\n"]
+    assert both[0].startswith(b"i BAD ")
+    assert other == [b"j BAD UID FETCH modifier CHANGEDSINCE is not supported\r\n"]
+    assert b" PARTIAL" in caps[0]
+
+
 async def test_search_rev2_answers_esearch(env: ImapEnv) -> None:
     await env.deliver(message(1))
     sock = await asyncio.to_thread(session, env, enable=b"IMAP4rev2")

@@ -352,3 +352,35 @@ async def test_wildcard_patterns_do_not_stall_the_server(env: ImapEnv) -> None:
     assert out[1] == [listed_name, b"b OK LIST completed\r\n"]
     limit = [b"NO [LIMIT] At most 50 wildcards in a pattern\r\n"]
     assert out[2:] == [[b"c " + limit[0]], [b"d " + limit[0]], [b"e " + limit[0]]]
+
+
+async def test_important_mailbox_and_keyword(env: ImapEnv) -> None:
+    """RFC 8457: \\Important on CREATE (CREATE-SPECIAL-USE) and in LIST; $Important is a keyword
+    like any other (stored, fetched, searched)."""
+    await env.deliver(message(1))
+    await env.deliver(message(2), flags=["\\Deleted"])
+    out = await asyncio.to_thread(
+        run_lines,
+        env,
+        [
+            b'a CREATE "Important Messages" (USE (\\Important))',  # RFC 8457 §3.2.2
+            b'b LIST "" "Imp*"',
+            b'c LIST (SPECIAL-USE) "" "*"',
+            b"d SELECT INBOX",
+            b"e STORE 1 +FLAGS ($Important)",
+            b"f SEARCH KEYWORD $important",
+            b"g STATUS INBOX (DELETED)",  # RFC 9051 §6.3.11, in this IMAP4rev2 session
+        ],
+        enable=b"IMAP4rev2",
+    )
+    assert out[0] == [b"a OK CREATE completed\r\n"]
+    assert out[1] == [
+        b'* LIST (\\HasNoChildren \\Important) "/" "Important Messages"\r\n',
+        b"b OK LIST completed\r\n",
+    ]
+    assert b'* LIST (\\HasNoChildren \\Important) "/" "Important Messages"\r\n' in out[2]
+    assert out[3][-1].startswith(b"d OK [READ-WRITE]")
+    assert any(line.startswith(b"* FLAGS (") and b"$Important" in line for line in out[4])  # a new keyword
+    assert out[4][-2:] == [b"* 1 FETCH (FLAGS ($Important))\r\n", b"e OK STORE completed\r\n"]
+    assert out[5][0] == b'* ESEARCH (TAG "f") ALL 1\r\n'
+    assert out[6][0] == b"* STATUS INBOX (DELETED 1)\r\n"

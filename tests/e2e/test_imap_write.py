@@ -14,7 +14,17 @@ from typing import Any
 import imapclient
 import pytest
 
-from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, imap_settings, message, read_line
+from imap_env import (
+    ALICE,
+    PASSWORD,
+    ImapEnv,
+    exchange,
+    imap_server,
+    imap_settings,
+    message,
+    read_line,
+    send_append,
+)
 from pochta.config import MimeSettings
 from pochta.mail.ops import binary_to_text
 from pochta.mime import parse_message
@@ -45,26 +55,6 @@ async def open_session(env: ImapEnv, select: bytes = b"") -> socket.socket:
 
 async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
     return await asyncio.to_thread(exchange, sock, line)
-
-
-def send_append(sock: socket.socket, head: bytes, parts: list[tuple[bytes, bytes]]) -> list[bytes]:
-    """``head`` is "tag APPEND mailbox"; each part is (flags/date text before the literal, octets).
-
-    Waits for each ``+`` and returns every line up to the tagged reply."""
-    tag = head.split(b" ", 1)[0]
-    lines: list[bytes] = []
-    pending = head
-    for prefix, data in parts:
-        sock.sendall(pending + b" " + prefix + b"{%d}\r\n" % len(data))
-        got = read_line(sock)
-        lines.append(got)
-        if not got.startswith(b"+"):
-            return lines  # refused before the literal (TOOBIG)
-        pending = data
-    sock.sendall(pending + b"\r\n")
-    while not lines[-1].startswith(tag + b" "):
-        lines.append(read_line(sock))
-    return lines
 
 
 async def append(sock: socket.socket, head: bytes, parts: list[tuple[bytes, bytes]]) -> list[bytes]:

@@ -18,6 +18,7 @@ import signal
 import socket
 import ssl
 import stat
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,19 @@ class LineHandler:
                 await conn.send(b"+ fast\r\n")
             elif verb == b"PING":
                 await conn.send(b"PONG loop\r\n")
+            elif verb == b"COMPRESS":
+                await conn.send(b"+ deflate\r\n")
+                buffer.clear()  # what the client sent before it saw the go-ahead
+                conn.start_compression(level=1, max_inflate=4096)
+            elif verb == b"SIZES":  # read int(arg) octets, report the largest read
+                got, largest = len(buffer), len(buffer)  # what came with the line
+                buffer.clear()
+                while got < int(arg):
+                    data = await conn.read_some(1 << 20)
+                    if not data:
+                        return
+                    got, largest = got + len(data), max(largest, len(data))
+                await conn.send(f"got={got} largest={largest}\r\n".encode())
             elif verb == b"CRASH":
                 raise RuntimeError("handler bug")
             elif verb == b"QUIT":
@@ -125,6 +139,14 @@ class Client:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.deflate: Any = None  # after ``start_deflate``: zlib compressor and decompressor
+        self.inflate: Any = None
+        self.inflated = b""
+
+    def start_deflate(self) -> None:
+        """Raw DEFLATE both ways from now on (what the COMPRESS verb starts on the server)."""
+        self.deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        self.inflate = zlib.decompressobj(-zlib.MAX_WBITS)
 
     @classmethod
     async def connect(cls, address: Any, ssl_context: ssl.SSLContext | None = None) -> Client:
@@ -139,9 +161,19 @@ class Client:
 
     async def line(self) -> bytes:
         async with asyncio.timeout(WAIT):
-            return await self.reader.readline()
+            if self.inflate is None:
+                return await self.reader.readline()
+            while b"\n" not in self.inflated:
+                chunk = await self.reader.read(65536)
+                if not chunk:
+                    break
+                self.inflated += self.inflate.decompress(chunk)
+            line, newline, self.inflated = self.inflated.partition(b"\n")
+            return line + newline
 
     async def send(self, data: bytes) -> None:
+        if self.deflate is not None:
+            data = self.deflate.compress(data) + self.deflate.flush(zlib.Z_SYNC_FLUSH)
         self.writer.write(data)
         await self.writer.drain()
 
@@ -471,6 +503,110 @@ async def test_commands_pipelined_after_starttls_are_never_executed(
         assert re.search(
             r"warning plaintext after starttls discarded conn=\w+ bytes=11$", log.getvalue(), re.M
         )
+
+
+# -- COMPRESS (RFC 4978 DEFLATE layer) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "starttls"])
+async def test_deflate_both_ways_above_tls(start: StartServer, client_tls: ssl.SSLContext, tls: bool) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0"}))
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    if tls:
+        assert await client.command(b"STARTTLS") == b"+ go ahead\r\n"
+        await client.starttls(client_tls)
+    assert await client.command(b"COMPRESS") == b"+ deflate\r\n"  # the last line in clear
+    client.start_deflate()
+    # Compressed, then encrypted: a reply the client inflates proves both layers are right.
+    assert await client.command(b"ECHO " + b"x" * 5000) == b"x" * 5000 + b"\r\n"
+    # Pipelined commands in one compressed burst, each reply sync-flushed out.
+    await client.send(b"PING\r\nECHO two\r\nPING\r\n")
+    assert [await client.line() for _ in range(3)] == [b"PONG loop\r\n", b"two\r\n", b"PONG loop\r\n"]
+    # TLS can no longer start below the compression layer.
+    assert await client.command(b"INFO") == f"secure={tls} starttls=False\r\n".encode()
+    await client.close()
+
+
+async def test_deflate_output_is_sync_flushed_every_16_kib(start: StartServer) -> None:
+    """A long reply is cut by sync flushes at most 16 KiB of output apart, so no piece the client
+    reads (no TLS record) inflates to more: imaplib2 inflates a read into 32 KiB and then waits."""
+    server = await start(settings({"imap": "127.0.0.1:0"}))
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    assert await client.command(b"COMPRESS") == b"+ deflate\r\n"
+    client.start_deflate()
+    payload = b"".join(b"line %06d of a long reply; " % n for n in range(4000))  # 112 KB
+    await client.send(b"ECHO " + payload + b"\r\n")
+    raw, inflated = b"", b""
+    check = zlib.decompressobj(-zlib.MAX_WBITS)
+    async with asyncio.timeout(WAIT):
+        while not inflated.endswith(b"\r\n"):
+            chunk = await client.reader.read(65536)
+            assert chunk
+            raw += chunk
+            inflated += check.decompress(chunk)
+    assert inflated == payload + b"\r\n"
+    marker = b"\x00\x00\xff\xff"  # the end of a sync flush (RFC 1951 stored block, empty)
+    pieces = raw.split(marker)
+    assert pieces[-1] == b""  # the reply ends with one
+    pieces_inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    sizes = [len(pieces_inflater.decompress(piece + marker)) for piece in pieces[:-1]]
+    assert sum(sizes) == len(payload) + 2
+    assert max(sizes) <= 16 * 1024
+    assert len(sizes) >= len(payload) // (16 * 1024)
+    await client.close()
+
+
+async def test_inflate_is_bounded_per_read(start: StartServer) -> None:
+    """A decompression bomb (2 MiB of zeros in about 2 KiB) is read in pieces of at most
+    ``max_inflate`` octets (4096 in the test protocol), whatever ``read_some`` asks for."""
+    server = await start(settings({"imap": "127.0.0.1:0"}))
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    assert await client.command(b"COMPRESS") == b"+ deflate\r\n"
+    client.start_deflate()
+    bomb = 2 * 1024 * 1024
+    await client.send(b"SIZES %d\r\n" % bomb)
+    compressed = client.deflate.compress(bytes(bomb)) + client.deflate.flush(zlib.Z_SYNC_FLUSH)
+    assert len(compressed) < bomb // 500
+    client.writer.write(compressed)
+    assert await client.line() == b"got=%d largest=4096\r\n" % bomb
+    assert await client.command(b"ECHO still here") == b"still here\r\n"
+    await client.close()
+
+
+async def test_a_finished_compressed_stream_ends_the_session(start: StartServer) -> None:
+    """The peer ends its DEFLATE stream (Z_FINISH) without a protocol step that ends compression:
+    nothing more can come, so read_some reports the end of the stream (not a wait until timeout)."""
+    server = await start(settings({"imap": "127.0.0.1:0"}))
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    assert await client.command(b"COMPRESS") == b"+ deflate\r\n"
+    client.start_deflate()
+    client.writer.write(client.deflate.compress(b"PING\r\n") + client.deflate.flush(zlib.Z_FINISH))
+    assert await client.line() == b"PONG loop\r\n"
+    async with asyncio.timeout(2.0):  # well before the 5 s idle timeout
+        while await client.reader.read(65536):
+            pass
+    await client.close()
+
+
+async def test_invalid_compressed_data_ends_the_session(start: StartServer, log: io.StringIO) -> None:
+    server = await start(settings({"imap": "127.0.0.1:0"}))
+    client = await Client.connect(server.bound_addresses()["imap"])
+    await client.line()
+    assert await client.command(b"COMPRESS") == b"+ deflate\r\n"
+    client.start_deflate()
+    await client.send(b"PING\r\n")
+    assert await client.line() == b"PONG loop\r\n"
+    client.writer.write(b"\xff" * 64)  # not DEFLATE (a reserved block type)
+    assert await client.rest() == b""
+    # A CompressionError is a ConnectionError: the session ends as a lost connection, no traceback.
+    assert "connection lost conn=" in log.getvalue()
+    assert 'error="invalid compressed data: ' in log.getvalue()
+    assert "Traceback" not in log.getvalue()
+    await client.close()
 
 
 async def test_tls_handshake_timeout(start: StartServer, log: io.StringIO) -> None:

@@ -339,6 +339,10 @@ SHARED_COMMANDS = [
     b"CREATE Archive", b"RENAME Archive Archive2", b"RENAME Archive2 Archive", b"DELETE INBOX",
     b"APPEND INBOX {26+}\r\nSubject: new\r\n\r\nnew mail\r\n",  # the step adds the final CRLF
     b"LIST \"\" * RETURN (STATUS (MESSAGES))",
+    b"REPLACE 1 INBOX {26+}\r\nSubject: new\r\n\r\nnew mail\r\n",  # RFC 8508
+    b"UID REPLACE * Archive {26+}\r\nSubject: new\r\n\r\nnew mail\r\n",
+    b"ESEARCH IN (personal) RETURN (MIN COUNT) UNSEEN", b"ESEARCH RETURN (PARTIAL -1:-2) ALL",  # 7377, 9394
+    b"UID FETCH 1:* (FLAGS) (PARTIAL 1:2)", b"SEARCH YOUNGER 3600",  # RFC 9394, RFC 5032
 ]  # fmt: skip
 POP3_SHARED = [b"STAT", b"LIST", b"UIDL", b"RETR 1", b"TOP 2 0", b"DELE 1", b"DELE 2", b"RSET", b"QUIT"]
 STEPS = st.lists(

@@ -264,7 +264,8 @@ async def test_mbsync_two_way(env: ImapEnv, tmp_path: Path, mode: str) -> None:
 # -- offlineimap3 ------------------------------------------------------------------------------------
 
 
-async def test_offlineimap(env: ImapEnv, tmp_path: Path) -> None:
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "deflate"])
+async def test_offlineimap(env: ImapEnv, tmp_path: Path, compress: bool) -> None:
     offlineimap = need("offlineimap", "offlineimap3")
     await fill(env)
     mail = tmp_path / "mail"
@@ -287,7 +288,8 @@ async def test_offlineimap(env: ImapEnv, tmp_path: Path) -> None:
         f"remotehost = localhost\nremoteport = {port}\n"
         f"remoteuser = {ALICE}\nremotepass = {PASSWORD}\n"
         f"ssl = yes\nsslcacertfile = {env.ca_file()}\n"
-        "maxconnections = 1\n"
+        "maxconnections = 1\n" + ("usecompression = yes\n" if compress else "")
+        # COMPRESS=DEFLATE (RFC 4978) when asked: imaplib2 then compresses above TLS.
     )
 
     async def sync() -> None:
@@ -299,6 +301,7 @@ async def test_offlineimap(env: ImapEnv, tmp_path: Path) -> None:
         assert code == 0, output[-20000:]
         # offlineimap reports a folder it could not sync as an error but may still exit 0.
         assert "ERROR" not in output, output[-20000:]
+        assert ("COMPRESS DEFLATE" in output) == compress, output[-20000:]
 
     await sync()
     expected = await server_tree(env)

@@ -81,8 +81,11 @@ from pochta.store.spool import SpoolFile
 PARSE_INLINE_MAX = 64 * 1024
 
 # RFC 6154 §2 attributes a real (non-virtual) mailbox can carry, by lower-case key.
+# RFC 6154 §2 attributes of real mailboxes, and RFC 8457 §3 \Important (here a real mailbox the user
+# or a filter fills, which §3 allows; not a virtual view of the $Important messages).
 CREATABLE_SPECIAL_USE = {
-    attribute.lower(): attribute for attribute in ("\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash")
+    attribute.lower(): attribute
+    for attribute in ("\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash", "\\Important")
 }
 _VIRTUAL_SPECIAL_USE = frozenset({"\\all", "\\flagged"})
 

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import os
 import ssl
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -47,6 +48,7 @@ from pochta.plural import plural
 
 __all__ = [
     "DEFAULT_READ_SIZE",
+    "CompressionError",
     "Connection",
     "ConnectionOptions",
     "DeadlineExpired",
@@ -65,6 +67,10 @@ _READ_LOW_WATER = 64 * 1024
 # Seconds a TLS close_notify exchange and a graceful close may take before we simply drop the socket.
 _SSL_SHUTDOWN_TIMEOUT = 5.0
 _CLOSE_TIMEOUT = 2.0
+# COMPRESS: a sync flush at least every this many octets of output, so that no single write (no
+# TLS record) inflates to more than this: clients that inflate one read into a fixed-size buffer
+# and then wait for the socket (imaplib2, offlineimap3's library: 32 KiB) never sit on the rest.
+_DEFLATE_FLUSH_EVERY = 16 * 1024
 
 
 class IdleTimeout(TimeoutError):
@@ -82,6 +88,10 @@ class ServerShutdown(Exception):
 
 class TlsHandshakeFailed(ConnectionError):
     """The TLS handshake failed or timed out; the connection is closed."""
+
+
+class CompressionError(ConnectionError):
+    """The peer's compressed stream is not valid DEFLATE data (``start_compression``)."""
 
 
 def format_address(sockaddr: object) -> str:
@@ -251,6 +261,12 @@ class Connection:
         self._fast_reader: Callable[[bytes], None] | None = None
         self._fast_error: Exception | None = None
         self._interrupted = False
+        # COMPRESS=DEFLATE (``start_compression``): raw DEFLATE both ways above TLS.
+        self._deflater: Any = None  # zlib.Compress (its type is not importable)
+        self._inflater: Any = None  # zlib.Decompress
+        self._deflate_pending = False  # written into the compressor since its last sync flush
+        self._deflate_unflushed = 0  # octets of it
+        self._inflate_max = 0
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -266,9 +282,27 @@ class Connection:
 
     @property
     def starttls_available(self) -> bool:
-        """Whether the protocol should offer STARTTLS now (a STARTTLS listener, not yet secure)."""
+        """Whether the protocol should offer STARTTLS now (a STARTTLS listener, not yet secure, and
+        no compression layer below which TLS could no longer go: RFC 4978 §3 orders them)."""
         has_context = self._options.ssl_context is not None
-        return self.tls_mode is TlsMode.STARTTLS and has_context and not self._stream.secure
+        return (
+            self.tls_mode is TlsMode.STARTTLS
+            and has_context
+            and not self._stream.secure
+            and self._inflater is None
+        )
+
+    @property
+    def compressing(self) -> bool:
+        """True once ``start_compression`` ran: DEFLATE both ways."""
+        return self._inflater is not None
+
+    @property
+    def tls_compression(self) -> str | None:
+        """The compression TLS negotiated (``"zlib"``...), None when TLS does not compress."""
+        transport = self._stream.transport
+        ssl_object: Any = None if transport is None else transport.get_extra_info("ssl_object")
+        return None if ssl_object is None else cast(str | None, ssl_object.compression())
 
     @property
     def closed(self) -> bool:
@@ -295,6 +329,11 @@ class Connection:
     def end_login_phase(self) -> None:
         """The client logged in (or the protocol has no login): the login deadline no longer applies."""
         self._login_deadline = None
+
+    def begin_login_phase(self) -> None:
+        """The client logged out but stays (IMAP UNAUTHENTICATE): a new login deadline from now."""
+        login = self._options.login_timeout
+        self._login_deadline = self._loop.time() + login if login is not None else None
 
     @property
     def shutdown_requested(self) -> bool:
@@ -364,6 +403,7 @@ class Connection:
             or self._shutdown_requested
             or self._interrupted
             or stream.write_paused
+            or self._inflater is not None  # compressed octets are inflated by read_some only
         ):
             return False
         data = bytes(stream.buffer)
@@ -404,6 +444,12 @@ class Connection:
                 error, self._fast_error = self._fast_error, None
                 self._interrupted = False
                 raise error
+            if self._inflater is not None and self._inflater.unconsumed_tail:
+                inflated = self._inflate(b"", max_bytes)
+                if inflated:
+                    return inflated
+            if self._inflater is not None and self._inflater.eof:
+                return b""  # the peer finished its compressed stream: it sends no more
             if stream.buffer:
                 self._interrupted = False
                 data = bytes(stream.buffer[:max_bytes])
@@ -414,12 +460,18 @@ class Connection:
                     if stream.transport is not None:
                         stream.transport.resume_reading()
                 self._received_at = self._loop.time()
-                return data
+                if self._inflater is None:
+                    return data
+                inflated = self._inflate(data, max_bytes)
+                if inflated:
+                    return inflated
+                continue  # a piece of a deflate block: wait for the rest
             if self._interrupted:
                 self._interrupted = False
                 return b""
             if stream.eof:
                 return b""
+            self._flush_deflate()  # what we wrote must reach the peer before we wait for it
             delay, expired = self._next_timeout(reading=True, since=since)
             waited_from = self._received_at
             waiter: asyncio.Future[bool] = self._loop.create_future()
@@ -489,8 +541,29 @@ class Connection:
         transport = self._stream.transport
         if self._stream.lost or transport is None or transport.is_closing():
             return
+        if self._deflater is not None:
+            self._write_deflated(transport, data)
+            return
         transport.write(data)
         self.bytes_out += len(data)
+
+    def _write_deflated(self, transport: asyncio.Transport, data: bytes | bytearray) -> None:
+        """RFC 4978 §3: everything after the tagged OK is compressed; ``drain`` (and a read that
+        waits) ends a burst with a sync flush so the peer can inflate all of it, and so does every
+        ``_DEFLATE_FLUSH_EVERY`` octets within a long one."""
+        deflater, view = self._deflater, memoryview(data)
+        while view:
+            room = _DEFLATE_FLUSH_EVERY - self._deflate_unflushed
+            piece, view = view[:room], view[room:]
+            out = deflater.compress(piece)
+            self._deflate_unflushed += len(piece)
+            if self._deflate_unflushed >= _DEFLATE_FLUSH_EVERY:
+                out += deflater.flush(zlib.Z_SYNC_FLUSH)
+                self._deflate_unflushed = 0
+            if out:
+                transport.write(out)
+                self.bytes_out += len(out)
+        self._deflate_pending = self._deflate_unflushed > 0
 
     async def drain(self) -> None:
         """Wait until the send buffer is below its high-water mark (backpressure).
@@ -501,6 +574,7 @@ class Connection:
         stream = self._stream
         if stream.lost:
             raise ConnectionResetError("connection lost")
+        self._flush_deflate()
         if not stream.write_paused:
             return
         delay, expired = self._next_timeout(reading=False)
@@ -535,6 +609,7 @@ class Connection:
         transport = self._stream.transport
         return (
             not self._stream.secure
+            and self._deflater is None
             and not self._stream.lost
             and transport is not None
             and not transport.is_closing()
@@ -585,6 +660,8 @@ class Connection:
             raise RuntimeError(f"listener {self.listener_name} has no TLS context")
         if self._stream.secure:
             raise RuntimeError("TLS is already active on this connection")
+        if self._inflater is not None:
+            raise RuntimeError("TLS cannot start below an active compression layer")
         await self.drain()
         await self._upgrade(context, starttls=True)
 
@@ -643,6 +720,76 @@ class Connection:
         transport.abort()
         self._stream.mark_lost()
 
+    # -- compression -----------------------------------------------------------------------------
+
+    def start_compression(self, *, level: int, max_inflate: int) -> None:
+        """Compress both directions with raw DEFLATE (RFC 1951; IMAP COMPRESS=DEFLATE, RFC 4978)
+        from now on, above TLS if it is active (RFC 4978 §3: compress first, then encrypt).
+
+        Call it right after the go-ahead reply was written, with nothing awaited in between. Every
+        received octet not yet returned by ``read_some`` counts as compressed. ``read_some`` then
+        returns inflated data, never more than its ``max_bytes`` nor ``max_inflate`` per call,
+        whatever the ratio of the input: a small compressed burst inflating to gigabytes (a
+        decompression bomb) is taken in bounded pieces that the protocol's own line and literal
+        limits judge as they would plain input. Raises RuntimeError when already compressing.
+        """
+        if self._inflater is not None:
+            raise RuntimeError("compression is already active on this connection")
+        if max_inflate <= 0:
+            raise ValueError("max_inflate must be positive")
+        self._deflater = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+        self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._inflate_max = max_inflate
+
+    def stop_compression(self) -> None:
+        """End DEFLATE both ways (IMAP UNAUTHENTICATE, RFC 8437 §4.1), right after the reply that
+        ends it was written: our stream is finished (Z_FINISH) so the peer sees its end; what the
+        peer sent after finishing its own stream is plain data again. Compressed input it sent
+        without finishing its stream, not yet taken by ``read_some``, is dropped."""
+        if self._inflater is None:
+            return
+        deflater, inflater = self._deflater, self._inflater
+        self._deflater = self._inflater = None
+        self._deflate_pending = False
+        self._deflate_unflushed = 0
+        transport = self._stream.transport
+        if not self._stream.lost and transport is not None and not transport.is_closing():
+            tail = deflater.flush(zlib.Z_FINISH)
+            transport.write(tail)
+            self.bytes_out += len(tail)
+        if inflater.eof and inflater.unused_data:
+            self._stream.buffer[:0] = inflater.unused_data
+        elif self._stream.buffer or inflater.unconsumed_tail:
+            dropped = len(self._stream.buffer) + len(inflater.unconsumed_tail)
+            self._stream.buffer.clear()
+            self.log.warning("compressed input after the end of compression discarded", bytes=dropped)
+
+    def _inflate(self, data: bytes, max_bytes: int) -> bytes:
+        """Inflate ``data`` (or, when empty, what the last call left over) to at most
+        ``min(max_bytes, max_inflate)`` octets; the rest of the input waits in ``unconsumed_tail``."""
+        inflater = self._inflater
+        source = data if data else inflater.unconsumed_tail
+        if inflater.eof:
+            return b""  # the peer ended its compressed stream: nothing after it is read
+        try:
+            return cast(bytes, inflater.decompress(source, min(max_bytes, self._inflate_max)))
+        except zlib.error as exc:
+            raise CompressionError(f"invalid compressed data: {exc}") from None
+
+    def _flush_deflate(self) -> None:
+        """End a burst of compressed output with Z_SYNC_FLUSH: the peer can inflate all of it now
+        (an IDLE update or a pipelined reply must not sit in the compressor)."""
+        if not self._deflate_pending:
+            return
+        self._deflate_pending = False
+        self._deflate_unflushed = 0
+        transport = self._stream.transport
+        tail = self._deflater.flush(zlib.Z_SYNC_FLUSH)
+        if self._stream.lost or transport is None or transport.is_closing():
+            return
+        transport.write(tail)
+        self.bytes_out += len(tail)
+
     # -- closing ---------------------------------------------------------------------------------
 
     async def close(self) -> None:
@@ -651,6 +798,7 @@ class Connection:
         transport = stream.transport
         if transport is None or stream.lost:
             return
+        self._flush_deflate()
         if not transport.is_closing():
             transport.close()
         try:

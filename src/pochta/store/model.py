@@ -368,6 +368,10 @@ class MailboxView(Sequence[MessageEntry]):
     def internal_date(self, index: int) -> datetime:
         return unpack_date(self._dates[index])
 
+    def internal_epoch(self, index: int) -> int:
+        """The internal date of the message at ``index`` in epoch seconds (no datetime made)."""
+        return self._dates[index] // DATE_SCALE
+
     def entry(self, index: int) -> MessageEntry:
         """The record of the message at ``index`` (its sequence number minus one)."""
         return _message_entry(

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import pytest
-from imap_helpers import error, feed, only_command
+from imap_helpers import MODES, error, feed, only_command
 
 from pochta.proto.imap import Receiver, SequenceSet
-from pochta.proto.imap.args import Append, Authenticate, ListArgs, MailboxArgs, StatusArgs, Store
+from pochta.proto.imap.args import (
+    Append,
+    Authenticate,
+    Compress,
+    ListArgs,
+    MailboxArgs,
+    Replace,
+    StatusArgs,
+    Store,
+)
 from pochta.proto.imap.fetch import FetchArgs
-from pochta.proto.imap.search import SearchArgs
+from pochta.proto.imap.search import ESearchArgs, IntervalKey, Not, SearchArgs, Source
 
 
 @pytest.mark.parametrize(
@@ -47,6 +56,9 @@ from pochta.proto.imap.search import SearchArgs
         b"a SEARCH SINCE yesterday",
         b"a SEARCH LARGER -1",
         b"a SEARCH XYZZY",
+        b"a SEARCH OLDER 0",  # RFC 5032 §3: nz-number
+        b"a SEARCH YOUNGER",
+        b"a SEARCH YOUNGER -5",
         b"a SEARCH RETURN (FOO) ALL",
         b"a SEARCH ALL  ALL",
         b"a STATUS INBOX ()",
@@ -66,6 +78,23 @@ from pochta.proto.imap.search import SearchArgs
         b"a AUTHENTICATE PLAIN !!",
         b"a UID NOOP",
         b"a UID",
+        b"a UNAUTHENTICATE x",  # RFC 8437 §3: no arguments
+        b"a REPLACE 1 INBOX",  # RFC 8508 §5: append-message is required
+        b"a REPLACE 0 INBOX {1+}\r\nx",
+        b"a REPLACE 1:2 INBOX {1+}\r\nx",
+        b"a REPLACE 1 INBOX {1+}\r\nx {1+}\r\ny",  # one message (§4.7)
+        b"a UID REPLACE x INBOX {1+}\r\nx",
+        b"a ESEARCH IN (selected-delayed) ALL",  # RFC 7377 §4
+        b"a ESEARCH IN () ALL",
+        b"a ESEARCH IN (personal (x)) ALL",  # no scope options are defined
+        b"a ESEARCH IN (subtree) ALL",
+        b"a ESEARCH IN (mailboxes ()) ALL",
+        b"a ESEARCH IN (personal)",
+        b"a ESEARCH IN personal ALL",
+        b"a UID ESEARCH ALL",
+        b"a COMPRESS",  # RFC 4978 §5: compress = "COMPRESS" SP algorithm
+        b"a COMPRESS DEFLATE X",
+        b'a COMPRESS "DEFLATE"',
         b"+a NOOP",
     ],
 )
@@ -159,6 +188,66 @@ def test_authenticate_sasl_ir() -> None:
     assert only_command(b"a authenticate plain =\r\n").args == Authenticate("PLAIN", b"=")
     # the password never shows in a repr
     assert "SESAME" not in repr(only_command(b"a LOGIN SMITH SESAME\r\n").args)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_compress(mode: str) -> None:
+    command = only_command(b"z compress deflate\r\n", mode)
+    assert (command.name, command.args) == ("COMPRESS", Compress("DEFLATE"))
+    assert command.encode() == b"z COMPRESS DEFLATE\r\n"
+    # Any atom parses; the handler says BAD to an unknown algorithm (RFC 4978 §3).
+    assert only_command(b"z COMPRESS LZW\r\n", mode).args == Compress("LZW")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_search_within(mode: str) -> None:
+    command = only_command(b"a SEARCH UNSEEN younger 259200 NOT OLDER 4294967295\r\n", mode)
+    assert isinstance(command.args, SearchArgs)
+    assert command.args.key.keys[1:] == (
+        IntervalKey("YOUNGER", 259200),
+        Not(IntervalKey("OLDER", 4294967295)),
+    )
+    assert command.encode() == b"a SEARCH UNSEEN YOUNGER 259200 NOT OLDER 4294967295\r\n"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_esearch(mode: str) -> None:
+    line = b'a ESEARCH in (mailboxes "folder1" subtree ({7}\r\nfolder2 x) Personal) RETURN (MIN) UNSEEN\r\n'
+    command = only_command(line, mode)
+    assert isinstance(command.args, ESearchArgs)
+    assert command.args.sources == (
+        Source("MAILBOXES", (b"folder1",)),
+        Source("SUBTREE", (b"folder2", b"x")),
+        Source("PERSONAL"),
+    )
+    assert command.args.search.returns == (("MIN", None),)
+    assert (
+        command.encode()
+        == b"a ESEARCH IN (mailboxes folder1 subtree (folder2 x) personal) RETURN (MIN) UNSEEN\r\n"
+    )
+    plain = only_command(b"b ESEARCH 1:* SEEN\r\n", mode)
+    assert isinstance(plain.args, ESearchArgs)
+    assert plain.args.sources == ()
+    assert plain.uses_sequence_numbers  # a message-number set in the program
+    assert plain.encode() == b"b ESEARCH 1:* SEEN\r\n"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_replace(mode: str) -> None:
+    line = b'r uid replace 2000 Drafts (\\Seen \\Draft) "11-Jan-2015 00:05:00 -0500" {5}\r\nhello\r\n'
+    command = only_command(line, mode)
+    assert (command.name, command.uid, command.spec.name) == ("REPLACE", True, "UID REPLACE")
+    assert isinstance(command.args, Replace)
+    assert (command.args.target, command.args.mailbox) == (2000, b"Drafts")
+    assert command.args.message.flags == ("\\Seen", "\\Draft")
+    assert bytes(command.args.message.data) == b"hello"
+    assert command.encode() == line.replace(b"uid replace", b"UID REPLACE")
+    star = only_command(b"r REPLACE * INBOX ~{2}\r\n\x00x\r\n", mode)
+    assert isinstance(star.args, Replace)
+    assert star.args.target is None
+    assert star.args.message.data.binary
+    assert star.uses_sequence_numbers
+    assert not command.uses_sequence_numbers
 
 
 def test_uses_sequence_numbers() -> None:

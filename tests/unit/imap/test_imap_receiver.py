@@ -133,6 +133,16 @@ def test_append_limit_applies_to_append_only(mode: str) -> None:
     assert error(events).reply.encode() == b"b NO [TOOBIG] Literal too big\r\n"
 
 
+def test_replace_literals_are_messages_like_append(mode: str) -> None:
+    # RFC 8508 §3.4: what affects APPEND affects REPLACE (APPENDLIMIT, not max_literal).
+    r = Receiver(Limits(max_literal=10, append_limit=100))
+    r.state = State.SELECTED
+    data = b"a REPLACE 1 INBOX {50}\r\n" + b"y" * 50 + b"\r\nb UID REPLACE 2 INBOX {101}\r\n"
+    events = feed(r, data, mode)
+    assert [c.spec.name for c in commands(events)] == ["REPLACE"]
+    assert error(events).reply.encode() == b"b NO [TOOBIG] Literal too big\r\n"
+
+
 def test_non_sync_literal_too_big_is_read_past_and_refused(mode: str) -> None:
     # RFC 7888 §4, choice 1: the octets are read and dropped, the command refused, the session goes on.
     r = Receiver(Limits(max_literal=10, literal_minus=False))

@@ -109,6 +109,10 @@ UTF8 = WireContext(utf8=True)
         (ESearch(b"A285", uid=True, min=7, max=3800), b'* ESEARCH (TAG "A285") UID MIN 7 MAX 3800'),
         (ESearch(b"A286", count=15), b'* ESEARCH (TAG "A286") COUNT 15'),
         (ESearch(b"A287", all=SequenceSet()), b'* ESEARCH (TAG "A287")'),
+        (  # RFC 7377 §3 (the mailbox an astring, as in LIST)
+            ESearch(b"tag1", uid=True, all=S(b"3002,4004"), mailbox="folder2/banana", uidvalidity=503),
+            b'* ESEARCH (TAG "tag1" MAILBOX folder2/banana UIDVALIDITY 503) UID ALL 3002,4004',
+        ),
         (
             StatusResponse("blurdybloop", [("MESSAGES", 231), ("UIDNEXT", 44292)]),
             b"* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)",

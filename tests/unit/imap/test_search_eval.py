@@ -244,6 +244,25 @@ async def test_sent_date_keys(env: Env, text: str, expected: list[int]) -> None:
     assert await search(env, text) == expected
 
 
+async def test_older_younger_against_the_clock(env: Env) -> None:
+    """RFC 5032 §2: the target is now minus the interval; in UTC the messages are ordered 4, 2, 1, 3."""
+    now = datetime.now(UTC)
+    interval = int((now - WHEN[0]).total_seconds()) + 60  # the target: a minute before message 1
+    assert await search(env, f"YOUNGER {interval}") == [1, 3]
+    assert await search(env, f"OLDER {interval}") == [2, 4]
+    assert await search(env, f"NOT OLDER {interval}") == [1, 3]
+    assert await search(env, "OLDER 1") == [1, 2, 3, 4]
+    assert await search(env, "YOUNGER 1") == []
+
+
+async def test_older_younger_include_the_target_second() -> None:
+    older = program("OLDER 800").keys[0]
+    younger = program("YOUNGER 800").keys[0]
+    facts = Facts(count=3, times=[100, 200, 300], now=1000)  # the target is 200
+    assert run_program(older, facts) == (0b011, 0)
+    assert run_program(younger, facts) == (0b110, 0)
+
+
 async def test_sent_fallback_without_a_view(env: Env) -> None:
     found = await evaluate(env.store, env.session(), program("SENTON 6-May-2026"))
     assert found == [env.uids[2]]

@@ -63,10 +63,11 @@ def encode_ext(value: ExtValue) -> bytes:
 
 
 def _value_follows(cur: Cursor) -> bool:
-    # A parameter's value starts with "(", a digit, "*" or "$" (tagged-ext-simple); a letter starts
-    # the next parameter's name (RFC 4466 §2.1 leaves this to each extension's grammar).
+    # A parameter's value starts with "(", a digit, "*", "$" or "-" (tagged-ext-simple, with RFC
+    # 9394 §4's partial-range-last); a letter starts the next parameter's name (RFC 4466 §2.1
+    # leaves this to each extension's grammar).
     c = cur.peek()
-    return c is not None and (c in b"(*$" or 0x30 <= c <= 0x39)
+    return c is not None and (c in b"(*$-" or 0x30 <= c <= 0x39)
 
 
 def params(cur: Cursor, max_depth: int) -> Params:
@@ -445,32 +446,60 @@ class Append:
         return b" " + _a(self.mailbox) + b"".join(m.encode() for m in self.messages)
 
 
+def _append_message(cur: Cursor) -> AppendMessage:
+    """RFC 4466 §2.3 append-message after its SP: [flag-list SP] [date-time SP] append-data."""
+    flags = None
+    date = None
+    if cur.peek() == 0x28:
+        flags = cur.flag_list()
+        cur.sp()
+    if cur.peek() == 0x22:
+        date = date_time(cur)
+        cur.sp()
+    utf8 = False
+    if cur.maybe(b"UTF8 ("):
+        utf8 = True
+        data = cur.literal()
+        if not data.binary:
+            raise ParseError("UTF8 APPEND takes a literal8")  # RFC 6855 §4
+        cur.expect(b")")
+    else:
+        data = cur.literal()
+    return AppendMessage(flags, date, data, utf8)
+
+
 def parse_append(cur: Cursor, max_depth: int) -> Append:
     cur.sp()
     mailbox = cur.astring()
     messages: list[AppendMessage] = []
     while cur.maybe_sp():
-        flags = None
-        date = None
-        if cur.peek() == 0x28:
-            flags = cur.flag_list()
-            cur.sp()
-        if cur.peek() == 0x22:
-            date = date_time(cur)
-            cur.sp()
-        utf8 = False
-        if cur.maybe(b"UTF8 ("):
-            utf8 = True
-            data = cur.literal()
-            if not data.binary:
-                raise ParseError("UTF8 APPEND takes a literal8")  # RFC 6855 §4
-            cur.expect(b")")
-        else:
-            data = cur.literal()
-        messages.append(AppendMessage(flags, date, data, utf8))
+        messages.append(_append_message(cur))
     if not messages:
         raise ParseError("APPEND needs a message literal")
     return Append(mailbox, tuple(messages))
+
+
+@dataclass(frozen=True)
+class Replace:
+    """RFC 8508 §5: ``REPLACE SP seq-number SP mailbox append-message`` (a UID for UID REPLACE);
+    ``target`` None is ``*``."""
+
+    target: int | None
+    mailbox: bytes
+    message: AppendMessage
+
+    def encode(self) -> bytes:
+        target = b"*" if self.target is None else b"%d" % self.target
+        return b" " + target + b" " + _a(self.mailbox) + self.message.encode()
+
+
+def parse_replace(cur: Cursor, max_depth: int) -> Replace:
+    cur.sp()
+    target = None if cur.maybe(b"*") else cur.number(nonzero=True)  # RFC 9051 §9 seq-number
+    cur.sp()
+    mailbox = cur.astring()
+    cur.sp()
+    return Replace(target, mailbox, _append_message(cur))  # one message: no MULTIAPPEND (§4.7)
 
 
 @dataclass(frozen=True)
@@ -588,3 +617,18 @@ def parse_id(cur: Cursor, max_depth: int) -> IdArgs:
         if len(pairs) > MAX_ID_PAIRS:
             raise ParseError("Too many ID parameters")
     return IdArgs(tuple(pairs))
+
+
+@dataclass(frozen=True)
+class Compress:
+    """RFC 4978 §5: ``COMPRESS SP algorithm`` (only DEFLATE is defined; the handler judges it)."""
+
+    mechanism: str
+
+    def encode(self) -> bytes:
+        return b" " + self.mechanism.encode("ascii")
+
+
+def parse_compress(cur: Cursor, max_depth: int) -> Compress:
+    cur.sp()
+    return Compress(cur.keyword())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pochta.proto.imap import args as a
 from pochta.proto.imap.fetch import FetchArgs, parse_fetch
-from pochta.proto.imap.search import SearchArgs, parse_search
+from pochta.proto.imap.search import ESearchArgs, SearchArgs, parse_esearch, parse_search
 from pochta.proto.imap.wire import TAG_RE, Assembled, Cursor, ParseError
 
 
@@ -41,6 +41,8 @@ class Flag(enum.Flag):
     MAY_BE_PIPELINED = enum.auto()
     # Uses continuation requests beyond literals (AUTHENTICATE, IDLE): the handler drives the receiver.
     INTERACTIVE = enum.auto()
+    # Its literals are messages (APPEND, REPLACE): bounded by APPENDLIMIT, spooled when large.
+    MESSAGE_LITERALS = enum.auto()
 
 
 ANY = frozenset({State.NOT_AUTHENTICATED, State.AUTHENTICATED, State.SELECTED})
@@ -63,7 +65,10 @@ Args = (
     | a.CopyArgs
     | a.Store
     | a.IdArgs
+    | a.Compress
+    | a.Replace
     | SearchArgs
+    | ESearchArgs
     | FetchArgs
 )
 Parser = Callable[[Cursor, int], Args]
@@ -95,7 +100,8 @@ class Command:
         """USES_SEQUENCE_NUMBERS, or a UID SEARCH whose program has a message-number set."""
         if Flag.USES_SEQUENCE_NUMBERS in self.spec.flags:
             return True
-        return isinstance(self.args, SearchArgs) and self.args.uses_sequence_numbers
+        args = self.args.search if isinstance(self.args, ESearchArgs) else self.args
+        return isinstance(args, SearchArgs) and args.uses_sequence_numbers
 
     def encode(self) -> bytes:
         """The canonical client form, CRLF included."""
@@ -135,8 +141,10 @@ for _spec in (
     CommandSpec("LSUB", AUTH, a.parse_lsub, P),  # RFC 3501 §6.3.9 (rev1)
     CommandSpec("NAMESPACE", AUTH, a.parse_none, P),  # RFC 2342
     CommandSpec("STATUS", AUTH, a.parse_status, P),
-    CommandSpec("APPEND", AUTH, a.parse_append),
+    CommandSpec("APPEND", AUTH, a.parse_append, Flag.MESSAGE_LITERALS),
     CommandSpec("IDLE", AUTH, a.parse_none, Flag.INTERACTIVE),  # RFC 2177
+    CommandSpec("COMPRESS", AUTH, a.parse_compress),  # RFC 4978 §3: command-auth
+    CommandSpec("UNAUTHENTICATE", AUTH, a.parse_none, BREAKS),  # RFC 8437 §3
     # RFC 9051 §6.4: selected
     CommandSpec("CHECK", SELECTED, a.parse_none),  # RFC 3501 §6.4.1 (rev1; NOOP in rev2)
     CommandSpec("CLOSE", SELECTED, a.parse_none, BREAKS),
@@ -154,6 +162,11 @@ for _spec in (
     CommandSpec("UID COPY", SELECTED, a.parse_copy),
     CommandSpec("UID MOVE", SELECTED, a.parse_copy, BREAKS),
     CommandSpec("UID EXPUNGE", SELECTED, a.parse_sequence, BREAKS),  # RFC 4315 §2.1
+    # RFC 8508 §3.5: selected state only, both forms.
+    CommandSpec("REPLACE", SELECTED, a.parse_replace, SEQ | BREAKS | Flag.MESSAGE_LITERALS),
+    CommandSpec("UID REPLACE", SELECTED, a.parse_replace, BREAKS | Flag.MESSAGE_LITERALS),
+    # RFC 7377 §4: command-auth and command-select; answers in UIDs only (§2.1).
+    CommandSpec("ESEARCH", AUTH, parse_esearch),
 ):
     register(_spec)
 

@@ -44,7 +44,7 @@ import re
 from dataclasses import dataclass, field
 
 from pochta.proto.buffer import BareLineFeed, LineTooLong, ReceiveBuffer
-from pochta.proto.imap.commands import Command, State, check_state, lookup, parse_command, parse_head
+from pochta.proto.imap.commands import Command, Flag, State, check_state, lookup, parse_command, parse_head
 from pochta.proto.imap.responses import Bye, Status, Tagged
 from pochta.proto.imap.wire import Assembled, LiteralData, ParseError
 
@@ -284,8 +284,8 @@ class Receiver:
             pending.doomed = self._error(pending.tag, exc.message)
             return
         pending.tag = tag
-        pending.append = name == "APPEND"
         spec = lookup(name)
+        pending.append = spec is not None and Flag.MESSAGE_LITERALS in spec.flags  # APPEND, REPLACE
         if spec is None:
             pending.doomed = self._error(tag, "Unknown command")
         elif self.state is not None and (reason := check_state(spec, self.state)) is not None:

@@ -388,11 +388,19 @@ class ESearch:
     all: SequenceSet | None = None
     count: int | None = None
     extra: Sequence[tuple[str, bytes]] = ()  # other return data, already encoded (MODSEQ later)
+    # RFC 7377 §2.1 (MULTISEARCH): the MAILBOX and UIDVALIDITY correlators beside TAG.
+    mailbox: str | None = None
+    uidvalidity: int | None = None
 
     def encode(self, ctx: WireContext = DEFAULT_CONTEXT) -> bytes:
         out = [b"* ESEARCH"]
         if self.tag is not None:
-            out.append(b" (TAG " + wire.string(self.tag) + b")")
+            correlators = b"TAG " + wire.string(self.tag)
+            if self.mailbox is not None:
+                correlators += b" MAILBOX " + ctx.mailbox(self.mailbox)
+            if self.uidvalidity is not None:
+                correlators += b" UIDVALIDITY %d" % self.uidvalidity
+            out.append(b" (" + correlators + b")")
         if self.uid:
             out.append(b" UID")
         if self.min is not None:

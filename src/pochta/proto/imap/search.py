@@ -15,6 +15,7 @@ from datetime import date
 from pochta.proto.imap import wire
 from pochta.proto.imap.args import ExtValue, encode_ext, ext_value
 from pochta.proto.imap.objectid import is_objectid
+from pochta.proto.imap.partial import PartialRange
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.proto.imap.wire import Cursor, ParseError
 
@@ -30,10 +31,11 @@ DATE_KEYS = frozenset(
 )
 OBJECT_KEYS = frozenset({"EMAILID", "THREADID"})  # RFC 8474 §6
 SIZE_KEYS = frozenset({"LARGER", "SMALLER"})
+INTERVAL_KEYS = frozenset({"OLDER", "YOUNGER"})  # RFC 5032 §3 (WITHIN)
 KEYWORD_KEYS = frozenset({"KEYWORD", "UNKEYWORD"})
 RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
 # Return options that take a value (RFC 4466 search-ret-opt-ext): extensions add theirs here.
-RETURN_VALUE_OPTIONS: frozenset[str] = frozenset()
+RETURN_VALUE_OPTIONS: frozenset[str] = frozenset({"PARTIAL"})  # RFC 9394 §4
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,14 @@ class DateKey:
 class SizeKey:
     name: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalKey:
+    """RFC 5032 §3: ``OLDER``/``YOUNGER`` nz-number (seconds before the server's current time)."""
+
+    name: str
+    seconds: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +121,7 @@ SearchKey = (
     | HeaderKey
     | DateKey
     | SizeKey
+    | IntervalKey
     | KeywordKey
     | ObjectKey
     | SequenceKey
@@ -132,6 +143,14 @@ class SearchArgs:
     @property
     def return_names(self) -> frozenset[str]:
         return frozenset(n for n, _ in self.returns or ())
+
+    @property
+    def partial(self) -> PartialRange | None:
+        """RETURN (PARTIAL range) (RFC 9394 §3.1), validated by the parser."""
+        for name, value in self.returns or ():
+            if name == "PARTIAL" and isinstance(value, bytes):
+                return PartialRange.parse(value)
+        return None
 
     @property
     def uses_sequence_numbers(self) -> bool:
@@ -188,6 +207,9 @@ def _leaf(cur: Cursor, name: str) -> SearchKey:
     if name in SIZE_KEYS:
         cur.sp()
         return SizeKey(name, cur.number(limit=wire.MAX_NUMBER64))
+    if name in INTERVAL_KEYS:
+        cur.sp()
+        return IntervalKey(name, cur.number(nonzero=True))  # RFC 5032 §3: nz-number
     if name in KEYWORD_KEYS:
         cur.sp()
         return KeywordKey(name, cur.atom().decode("ascii"))
@@ -309,6 +331,8 @@ def _encode_leaf(key: SearchKey) -> bytes:
             )
         case SizeKey(name, size):
             return b"%s %d" % (name.encode(), size)
+        case IntervalKey(name, seconds):
+            return b"%s %d" % (name.encode(), seconds)
         case KeywordKey(name, keyword):
             return name.encode() + b" " + keyword.encode("ascii")
         case ObjectKey(name, value):
@@ -320,6 +344,10 @@ def _encode_leaf(key: SearchKey) -> bytes:
 
 def parse_search(cur: Cursor, max_depth: int) -> SearchArgs:
     cur.sp()
+    return _search_args(cur, max_depth)
+
+
+def _search_args(cur: Cursor, max_depth: int) -> SearchArgs:
     returns = None
     if cur.peek_keyword(b"RETURN"):
         # RFC 9051 §9 search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP ...)] ")"
@@ -337,7 +365,15 @@ def parse_search(cur: Cursor, max_depth: int) -> SearchArgs:
                 value = ext_value(cur, max_depth)
             elif name not in RETURN_OPTIONS:
                 raise ParseError(f"Unknown SEARCH return option {name[:40]}")  # RFC 4466 §2.6
+            if any(n == name for n, _ in opts):
+                raise ParseError(f"SEARCH return option {name} given twice")
             opts.append((name, value))
+        names = {n for n, _ in opts}
+        if {"PARTIAL", "ALL"} <= names:
+            raise ParseError("PARTIAL and ALL exclude each other")  # RFC 9394 §3.1
+        for name, value in opts:
+            if name == "PARTIAL":
+                PartialRange.parse(value if isinstance(value, bytes) else b"")  # BAD if it is none
         returns = tuple(opts)
         cur.sp()
     charset = None
@@ -347,3 +383,73 @@ def parse_search(cur: Cursor, max_depth: int) -> SearchArgs:
         charset = cur.astring().decode("ascii", "replace")
         cur.sp()
     return SearchArgs(parse_keys(cur, max_depth), charset, returns)
+
+
+# --- MULTISEARCH (RFC 7377) -------------------------------------------------------------------------
+
+# RFC 7377 §4 source-mbox: RFC 5465 §6 filter-mailboxes without "selected-delayed", with "subtree-one".
+SOURCES_ALONE = frozenset({"SELECTED", "INBOXES", "PERSONAL", "SUBSCRIBED"})
+SOURCES_WITH_MAILBOXES = frozenset({"SUBTREE", "SUBTREE-ONE", "MAILBOXES"})
+
+
+@dataclass(frozen=True)
+class Source:
+    """One filter-mailboxes item: ``kind`` upper-case, ``mailboxes`` as sent (for SUBTREE,
+    SUBTREE-ONE and MAILBOXES; empty for the others)."""
+
+    kind: str
+    mailboxes: tuple[bytes, ...] = ()
+
+    def encode(self) -> bytes:
+        name = self.kind.lower().encode("ascii")
+        if not self.mailboxes:
+            return name
+        if len(self.mailboxes) == 1:
+            return name + b" " + wire.astring(self.mailboxes[0], utf8=True)
+        return name + b" (" + b" ".join(wire.astring(m, utf8=True) for m in self.mailboxes) + b")"
+
+
+@dataclass(frozen=True)
+class ESearchArgs:
+    """RFC 7377 §4 ``ESEARCH [SP "IN" SP "(" source-mbox ")"] [SP search-return-opts] SP
+    search-program``. ``sources`` empty: none given, "selected" is meant (§2.2)."""
+
+    sources: tuple[Source, ...]
+    search: SearchArgs
+
+    def encode(self) -> bytes:
+        head = b" IN (" + b" ".join(s.encode() for s in self.sources) + b")" if self.sources else b""
+        return head + self.search.encode()
+
+
+def _source(cur: Cursor) -> Source:
+    kind = cur.keyword()
+    if kind in SOURCES_ALONE:
+        return Source(kind)
+    if kind not in SOURCES_WITH_MAILBOXES:
+        raise ParseError(f"Unknown mailbox source {kind[:40]}")  # selected-delayed too (§4)
+    cur.sp()
+    if not cur.maybe(b"("):  # RFC 5465 §8 one-or-more-mailbox
+        return Source(kind, (cur.astring(),))
+    names = [cur.astring()]
+    while not cur.maybe(b")"):
+        cur.sp()
+        names.append(cur.astring())
+    return Source(kind, tuple(names))
+
+
+def parse_esearch(cur: Cursor, max_depth: int) -> ESearchArgs:
+    cur.sp()
+    sources: list[Source] = []
+    if cur.peek_keyword(b"IN"):
+        cur.skip(2)
+        cur.sp()
+        cur.expect(b"(")
+        sources.append(_source(cur))
+        while not cur.maybe(b")"):
+            cur.sp()
+            if cur.peek() == 0x28:  # "(" scope-options ")": none are defined (RFC 7377 §4)
+                raise ParseError("Unknown scope option")
+            sources.append(_source(cur))
+        cur.sp()
+    return ESearchArgs(tuple(sources), _search_args(cur, max_depth))

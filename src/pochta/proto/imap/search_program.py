@@ -26,6 +26,7 @@ from pochta.proto.imap.search import (
     DateKey,
     FlagKey,
     HeaderKey,
+    IntervalKey,
     KeywordKey,
     Not,
     Or,
@@ -109,6 +110,8 @@ class Facts:
     sizes: Sequence[int] | None = None
     days: Sequence[int] | None = None
     no_columns: int = 0
+    times: Sequence[int] | None = None  # internal dates in epoch seconds (OLDER, YOUNGER)
+    now: int = 0  # the server's current time for OLDER/YOUNGER, epoch seconds
     sequences: dict[SequenceKey, int] = field(default_factory=dict)
     found: dict[SearchKey, Tri] = field(default_factory=dict)
 
@@ -149,6 +152,11 @@ def leaf_value(key: SearchKey, facts: Facts) -> Tri:
             return facts.column_mask(facts.sizes, size.__lt__ if name == "LARGER" else size.__gt__)
         case DateKey(name) if name in INTERNAL_DATE_KEYS and facts.days is not None:
             return facts.column_mask(facts.days, day_test(key))
+        case IntervalKey(name, seconds) if facts.times is not None:
+            # RFC 5032 §2: the target is now minus the interval; OLDER matches an internal date at
+            # or before it, YOUNGER one at or after it (to the second).
+            target = facts.now - seconds
+            return facts.column_mask(facts.times, target.__ge__ if name == "OLDER" else target.__le__)
         case SequenceKey() if key in facts.sequences:
             return facts.sequences[key], 0
     if key in facts.found:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from pochta.mail.ops import NewMessage
 from pochta.proto.imap import Command, Status, Tagged
-from pochta.proto.imap.args import Append
+from pochta.proto.imap.args import Append, AppendMessage
 from pochta.proto.imap.responses import Code
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap.select import take_own_additions
@@ -38,31 +38,34 @@ from pochta.server.imap.session import Session
 from pochta.store.model import ChangeSet
 from pochta.store.spool import SpoolFile
 
-__all__ = ["append"]
+__all__ = ["append", "new_message"]
+
+
+async def new_message(session: Session, message: AppendMessage) -> NewMessage:
+    """One message of APPEND (or REPLACE, RFC 8508 §3.4) as ``MailOps`` stores it."""
+    literal = message.data
+    data: bytes | SpoolFile
+    if literal.streamed:  # a large literal was written to a spool file as it arrived (uploads)
+        index = literal.index
+        data = (
+            await session.uploads.take_binary(index, session.services.settings.mime)
+            if literal.binary
+            else session.uploads.take(index)
+        )
+    else:
+        data = bytes(literal)
+        if literal.binary:
+            data = await session.services.ops.canonical_binary(data)  # RFC 3516 §4.4: base64 parts
+    # RFC 9051 §6.3.12: flags and date-time are optional; no date means the current time.
+    return NewMessage(data, message.flags or (), message.date)
 
 
 async def append(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, Append)
     name = session.mailbox_name(args.mailbox)
-    messages: list[NewMessage] = []
+    messages = [await new_message(session, message) for message in args.messages]
     ops = session.services.ops
-    for message in args.messages:
-        literal = message.data
-        data: bytes | SpoolFile
-        if literal.streamed:  # a large literal was written to a spool file as it arrived (uploads)
-            index = literal.index
-            data = (
-                await session.uploads.take_binary(index, session.services.settings.mime)
-                if literal.binary
-                else session.uploads.take(index)
-            )
-        else:
-            data = bytes(literal)
-            if literal.binary:
-                data = await ops.canonical_binary(data)  # RFC 3516 §4.4: binary parts in base64
-        # RFC 9051 §6.3.12: flags and date-time are optional; no date means the current time.
-        messages.append(NewMessage(data, message.flags or (), message.date))
     selected = session.selected
     known = None if selected is None else (selected.name, selected.known_keywords)
     placed = await ops.append_many(session.account_id, name, messages, known)

@@ -38,6 +38,7 @@ __all__ = [
     "logout",
     "noop",
     "starttls",
+    "unauthenticate",
 ]
 
 # RFC 5530 §3 codes for each refusal. Wrong secrets and lockouts look alike on purpose; only a correct
@@ -114,6 +115,26 @@ async def enable(session: Session, command: Command) -> Tagged:
             newly.append(known)
     session.send(Enabled(newly))
     return _ok(command, "ENABLE completed")
+
+
+async def unauthenticate(session: Session, command: Command) -> Tagged | None:
+    """RFC 8437 §3: reset all connection state but TLS (and ID, §3); never NO."""
+    conn, settings = session.conn, session.services.settings
+    account = session.account
+    await session.unauthenticate()
+    # The not-authenticated timers again: idle timeout and login deadline (RFC 9051 §5.4).
+    conn.set_idle_timeout(settings.server.idle_timeout_unauthenticated)
+    conn.begin_login_phase()
+    conn.log.info("imap unauthenticate", account=None if account is None else account.address)
+    ok = _ok(command, "UNAUTHENTICATE completed")
+    if not conn.compressing:
+        return ok
+    # RFC 8437 §4.1: COMPRESS ends right after the CRLF of this OK (and the client's after its
+    # command's CRLF).
+    session.send(ok)
+    await session.flush()
+    conn.stop_compression()
+    return None
 
 
 # --- not authenticated ----------------------------------------------------------------------------

@@ -25,12 +25,15 @@ from pochta.proto.sasl import PLAINTEXT_MECHANISMS, SERVER_MECHANISMS
 from pochta.server.imap import (
     append,
     auth,
+    compress,
     copy,
     expunge,
     fetch,
     idle,
     listing,
     mailboxes,
+    multisearch,
+    replace,
     search,
     select,
     status,
@@ -81,19 +84,26 @@ TABLE: dict[str, Entry] = {
     "CLOSE": Entry(select.close),
     "UNSELECT": Entry(select.unselect, ("UNSELECT",)),  # RFC 3691
     "FETCH": Entry(fetch.fetch, ("BINARY",)),  # RFC 3516
-    "UID FETCH": Entry(fetch.fetch, ("OBJECTID", "SAVEDATE", "PREVIEW")),  # RFC 8474, RFC 8514, RFC 8970
+    "UID FETCH": Entry(
+        fetch.fetch, ("OBJECTID", "SAVEDATE", "PREVIEW", "PARTIAL")
+    ),  # RFC 8474, 8514, 8970; RFC 9394: the modifier, and SEARCH's option
     "STORE": Entry(store.store),
     "UID STORE": Entry(store.store),
-    "SEARCH": Entry(search.search, ("ESEARCH", "SEARCHRES")),  # RFC 4731, RFC 5182
+    "SEARCH": Entry(search.search, ("ESEARCH", "SEARCHRES", "WITHIN")),  # RFC 4731, 5182, 5032
     "UID SEARCH": Entry(search.search),
+    "ESEARCH": Entry(multisearch.esearch, ("MULTISEARCH",)),  # RFC 7377
     "APPEND": Entry(append.append, ("MULTIAPPEND",)),  # RFC 3502; APPENDLIMIT: ``capabilities``
     "IDLE": Entry(idle.idle, ("IDLE",)),  # RFC 2177
+    "COMPRESS": Entry(compress.compress),  # RFC 4978; COMPRESS=DEFLATE: ``capabilities``
+    "UNAUTHENTICATE": Entry(auth.unauthenticate, ("UNAUTHENTICATE",)),  # RFC 8437
     "EXPUNGE": Entry(expunge.expunge),
     "UID EXPUNGE": Entry(expunge.uid_expunge, ("UIDPLUS",)),  # RFC 4315
     "COPY": Entry(copy.copy),
     "UID COPY": Entry(copy.copy),
     "MOVE": Entry(copy.move, ("MOVE",)),  # RFC 6851
     "UID MOVE": Entry(copy.move),
+    "REPLACE": Entry(replace.replace, ("REPLACE",)),  # RFC 8508
+    "UID REPLACE": Entry(replace.replace),
 }
 
 # Commands parsed by the proto layer but not served yet: ``NO [CANNOT]``. The value is what the
@@ -120,6 +130,8 @@ def capabilities(session: Session) -> list[str]:
         caps.extend(c for c in entry.capabilities if c not in caps)
     if "APPEND" in TABLE:
         caps.append(f"APPENDLIMIT={settings.limits.max_message_size}")  # RFC 7889
+    if "COMPRESS" in TABLE and settings.imap.compress:
+        caps.append(f"COMPRESS={compress.MECHANISM}")  # RFC 4978 §5
     return caps
 
 

@@ -29,8 +29,9 @@ from pochta.mail import flags as flagrules
 from pochta.mime import Envelope, ParsedMessage, envelope_from_json, root_offsets_from_json
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 from pochta.mime.model import Part
-from pochta.proto.imap import Command, Status, Tagged, sections
+from pochta.proto.imap import Command, ParseError, Status, Tagged, sections
 from pochta.proto.imap.fetch import FetchArgs, FetchAtt
+from pochta.proto.imap.partial import PartialRange
 from pochta.proto.imap.responses import (
     Body,
     Bye,
@@ -189,10 +190,19 @@ async def fetch(session: Session, command: Command) -> Tagged:
     assert isinstance(args, FetchArgs)
     selected = session.selected
     assert selected is not None
-    if args.modifiers:
+    partial: PartialRange | None = None
+    for name, value in args.modifiers:
+        if name == "PARTIAL" and command.uid and partial is None and isinstance(value, bytes):
+            try:
+                partial = PartialRange.parse(value)  # RFC 9394 §3.3: UID FETCH only
+            except ParseError as exc:
+                return Tagged(command.tag, Status.BAD, exc.message)
+            continue
         # RFC 4466 fetch-modifiers: CHANGEDSINCE and VANISHED belong to CONDSTORE/QRESYNC (RFC 7162).
-        return Tagged(command.tag, Status.BAD, f"FETCH modifier {args.modifiers[0][0]} is not supported")
+        return Tagged(command.tag, Status.BAD, f"{command.spec.name} modifier {name} is not supported")
     uids = selected.resolve(args.sequence_set, uid=command.uid)
+    if partial is not None:
+        uids = partial.pick(uids)  # RFC 9394 §3.3: only the messages of that slice of the set
     atts = list(args.atts)
     if command.uid and not any(a.name == "UID" for a in atts):
         atts.insert(0, FetchAtt("UID"))  # RFC 9051 §6.4.9: UID FETCH responses always carry UID

@@ -35,7 +35,7 @@ from pochta.proto.imap import (
     Untagged,
 )
 from pochta.proto.imap.responses import Bye, Code
-from pochta.server.connection import Connection, DeadlineExpired, IdleTimeout
+from pochta.server.connection import CompressionError, Connection, DeadlineExpired, IdleTimeout
 from pochta.server.imap.commands import capabilities, dispatch
 from pochta.server.imap.session import Services, Session, SessionClosed
 from pochta.server.listeners import ProtocolHandler
@@ -116,6 +116,11 @@ class ImapHandler:
             )
             with contextlib.suppress(OSError):
                 await conn.send(Bye(text).encode())
+        except CompressionError as exc:
+            # RFC 4978: the client's DEFLATE stream is broken; nothing more of it can be read.
+            conn.log.info("imap compression error", error=str(exc))
+            with contextlib.suppress(OSError):
+                await conn.send(Bye("Invalid compressed data").encode())
         finally:
             await session.uploads.discard()  # an APPEND cut off: its spool files go
             await session.unselect()

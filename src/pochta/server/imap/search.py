@@ -6,18 +6,21 @@ SEARCHRES (RFC 5182): the program is evaluated by ``search_eval``; this module a
 - RETURN () means RETURN (ALL) (RFC 4731 §3.1). MIN, MAX, COUNT, ALL as asked.
 - SAVE (RFC 5182 §2.4): the result goes into ``$``; with MIN and/or MAX only those are saved; with
   SAVE alone no ESEARCH is sent. A failed SEARCH ... SAVE empties ``$`` (RFC 5182 §2.1).
+- PARTIAL (RFC 9394 §3.1): ``PARTIAL (range set)`` (NIL when the range holds no result); with SAVE,
+  ``$`` keeps what Table 1 of §3.2 says.
 """
 
 from __future__ import annotations
 
 from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap.partial import PartialRange
 from pochta.proto.imap.responses import Code, ESearch, Search
 from pochta.proto.imap.search import SearchArgs
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap.search_eval import SearchError, evaluate
 from pochta.server.imap.session import Session
 
-__all__ = ["search"]
+__all__ = ["esearch_response", "failed", "saved_part", "search"]
 
 
 async def search(session: Session, command: Command) -> Tagged:
@@ -32,21 +35,13 @@ async def search(session: Session, command: Command) -> Tagged:
     except SearchError as exc:
         if saving:
             selected.save_result(())  # RFC 5182 §2.1: a failed SAVE search leaves $ empty
-        if exc.bad:
-            return Tagged(command.tag, Status.BAD, str(exc))
-        code = Code.badcharset(exc.charsets) if exc.code == "BADCHARSET" else exc.code
-        return Tagged(command.tag, Status.NO, str(exc), code=code)
+        return failed(session, command, exc)
     except BaseException:
         if saving:
             selected.save_result(())
         raise
     if saving:
-        kept = uids
-        if names & {"MIN", "MAX"} and not names & {"ALL", "COUNT"}:
-            # RFC 5182 §2.4: SAVE with MIN and/or MAX saves just those.
-            ends = ([uids[0]] if "MIN" in names else []) + ([uids[-1]] if "MAX" in names else [])
-            kept = sorted(set(ends)) if uids else []
-        selected.save_result(kept)
+        selected.save_result(saved_part(names, uids, args.partial))
     numbers = uids if command.uid else [n for n in map(selected.seq_of, uids) if n is not None]
     if args.returns is None and not session.rev2:
         session.send(Search(numbers))  # RFC 3501 §7.2.5
@@ -54,14 +49,54 @@ async def search(session: Session, command: Command) -> Tagged:
         wanted = names or {"ALL"}  # RFC 4731 §3.1: RETURN () is RETURN (ALL)
         if args.returns is None:
             wanted = {"ALL"}  # RFC 9051 §6.4.4: a plain SEARCH in rev2 answers ESEARCH ALL
-        session.send(
-            ESearch(
-                tag=command.tag,
-                uid=command.uid,
-                min=numbers[0] if "MIN" in wanted and numbers else None,
-                max=numbers[-1] if "MAX" in wanted and numbers else None,
-                all=SequenceSet.of(*numbers) if "ALL" in wanted and numbers else None,
-                count=len(numbers) if "COUNT" in wanted else None,
-            )
-        )
+        session.send(esearch_response(command.tag, numbers, wanted, uid=command.uid, partial=args.partial))
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
+
+
+def failed(session: Session, command: Command, exc: SearchError) -> Tagged:
+    """The tagged answer to a search that could not run (BAD syntax of a string, NO [BADCHARSET])."""
+    if exc.bad:
+        return Tagged(command.tag, Status.BAD, str(exc))
+    code = Code.badcharset(exc.charsets) if exc.code == "BADCHARSET" else exc.code
+    return Tagged(command.tag, Status.NO, str(exc), code=code)
+
+
+def saved_part(names: frozenset[str], uids: list[int], partial: PartialRange | None = None) -> list[int]:
+    """What SAVE keeps of a result: all of it, or with MIN and/or MAX alone just those (RFC 5182
+    §2.4); with PARTIAL and no COUNT, the partial results and MIN/MAX (RFC 9394 §3.2, Table 1)."""
+    if "COUNT" in names or "ALL" in names or not (partial or names & {"MIN", "MAX"}):
+        return uids
+    kept = set(partial.pick(uids)) if partial is not None else set()
+    if uids:
+        kept.update(([uids[0]] if "MIN" in names else []) + ([uids[-1]] if "MAX" in names else []))
+    return sorted(kept)
+
+
+def esearch_response(
+    tag: bytes,
+    numbers: list[int],
+    wanted: frozenset[str] | set[str],
+    *,
+    uid: bool,
+    mailbox: str | None = None,
+    uidvalidity: int | None = None,
+    partial: PartialRange | None = None,
+) -> ESearch:
+    """``* ESEARCH`` with the RETURN options ``wanted`` (RFC 4731 §3.1), over ascending ``numbers``."""
+    extra: list[tuple[str, bytes]] = []
+    if partial is not None:
+        # RFC 9394 §3.1: the range as requested, then the results in it (NIL when none).
+        picked = partial.pick(numbers)
+        found = bytes(SequenceSet.of(*picked)) if picked else b"NIL"
+        extra.append(("PARTIAL", b"(" + partial.encode() + b" " + found + b")"))
+    return ESearch(
+        tag=tag,
+        uid=uid,
+        min=numbers[0] if "MIN" in wanted and numbers else None,
+        max=numbers[-1] if "MAX" in wanted and numbers else None,
+        all=SequenceSet.of(*numbers) if "ALL" in wanted and numbers else None,
+        count=len(numbers) if "COUNT" in wanted else None,
+        mailbox=mailbox,
+        uidvalidity=uidvalidity,
+        extra=extra,
+    )

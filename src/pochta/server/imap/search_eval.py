@@ -27,6 +27,8 @@ Decisions:
 - BEFORE/ON/SINCE take the internal date's calendar date in the zone it was stored with, SENT* the
   Date: field's date as written ("disregarding time and timezone", RFC 9051 §6.4.4; as Dovecot).
   Without a parsable Date:, SENT* use the internal date (RFC 5256 §2.2 for SORT; RFC 9051 is silent).
+- OLDER/YOUNGER (RFC 5032, WITHIN) compare the internal date to the second with the server's clock
+  when the SEARCH runs (``Facts.now``): the evaluator itself reads no clock.
 - NEW/OLD/RECENT: \\Recent exists in IMAP4rev1 sessions only (RFC 3501 §2.3.2; RFC 9051 Appendix E
   item 12): in IMAP4rev2 nothing is recent (as FETCH FLAGS shows): RECENT, NEW none, OLD all.
 - Messages whose expunge is held back (RFC 9051 §7.5.1) keep their numbers and match on what the
@@ -43,6 +45,7 @@ Decisions:
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -143,6 +146,8 @@ class _Evaluation:
             facts.sizes = await self.sizes()
         if kinds & {"BEFORE", "ON", "SINCE"}:
             facts.days = await self.days()
+        if "IntervalKey" in kinds:  # RFC 5032: OLDER, YOUNGER against the server's clock now
+            facts.times, facts.now = await self.times(), int(time.time())
         sent = {k for k in leaves if isinstance(k, DateKey) and k.name.startswith("SENT")}
         content = [k for k in leaves if isinstance(k, StringKey | HeaderKey) or k in sent]
         objects = [
@@ -291,6 +296,12 @@ class _Evaluation:
             else:
                 self._days = [0 if w is None else w[0].internal_date(w[1]).toordinal() for w in where]
         return self._days
+
+    async def times(self) -> list[int]:
+        where = await self.where()
+        if isinstance(where, MailboxView):
+            return [where.internal_epoch(i) for i in range(len(where))]
+        return [0 if w is None else w[0].internal_epoch(w[1]) for w in where]
 
     async def match_records(self, records: list[_RecordKey], needed: int) -> None:
         """Evaluate header keys and SENT* exactly for the ``needed`` positions, a chunk at a time."""

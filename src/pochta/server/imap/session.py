@@ -214,6 +214,16 @@ class Session:
         self._must_read = False
         return must_read
 
+    async def unauthenticate(self) -> None:
+        """Back to the not-authenticated state with nothing of the login left (RFC 8437 §3, §4.1):
+        the selected mailbox (no expunge) with its feed subscription and ``$``, the account, what
+        ENABLE turned on. The receiver's error budget and the connection's TLS stay."""
+        await self.unselect()
+        self.account = None
+        self.enabled.clear()
+        self.receiver.utf8 = False  # RFC 8437 §4.1: UTF8=ACCEPT ceases to be enabled
+        self.enter(State.NOT_AUTHENTICATED)
+
     async def unselect(self) -> None:
         """Leave the selected state (CLOSE, UNSELECT, a new SELECT, a failed SELECT, logout)."""
         self.selected = None
