@@ -46,6 +46,7 @@ from pochta.store.model import (
     ProtocolSwitches,
     ReconstructReport,
     ScramCredentials,
+    SortRow,
     Target,
     Uid,
     VerifyReport,
@@ -365,6 +366,11 @@ class MailStore(Protocol):
         """Header keys on a field of ``pochta.mime.search.SEARCH_FIELDS`` (kept at delivery):
         (UIDs with a ``name`` field whose decoded value contains ``query`` as ``fold`` compares, ""
         any such field; UIDs the store cannot decide yet, whose parse records the caller reads)."""
+
+    async def sort_keys(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[SortRow]:
+        """What SORT and THREAD compare (RFC 5256, ``pochta.mime.sortkeys``) for these UIDs (those
+        that exist), in UID order: kept per message, derived from the parse record (and then kept)
+        for a message that has none yet."""
 
     async def quota_usage(self, account_id: AccountId) -> int: ...
 

@@ -9,7 +9,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from enum import StrEnum
-from typing import overload
+from typing import NamedTuple, overload
+
+from pochta.mime.sortkeys import SortKeys
 
 AccountId = int
 DomainId = int
@@ -525,6 +527,15 @@ class CopyResult:
     removed: ChangeSet | None = field(default=None, compare=False)
 
 
+class SortRow(NamedTuple):
+    """What SORT and THREAD read of one message (``MailStore.sort_keys``)."""
+
+    uid: Uid
+    keys: SortKeys
+    internal_date: int  # UTC seconds
+    size: int
+
+
 @dataclass(frozen=True)
 class CachedMessage:
     """A message's parse results as cached at delivery (see pochta.mime)."""
@@ -543,6 +554,7 @@ class IndexResult:
     dropped: int = 0  # messages gone, taken out of it
     filled: int = 0  # messages stored before the index existed, re-parsed and indexed
     fill: list[tuple[int, str]] = field(default_factory=list)  # (message id, sha256) to re-parse next
+    added_ids: list[int] = field(default_factory=list)  # messages added: their sort keys come next
 
     @property
     def done(self) -> int:

@@ -48,6 +48,7 @@ from pochta.store import sqlite_mailboxes as mailbox_tree
 from pochta.store import sqlite_maintenance as maintenance
 from pochta.store import sqlite_queue as queue
 from pochta.store import sqlite_search as search
+from pochta.store import sqlite_sortkeys as sortkeys
 from pochta.store import sqlite_views as views
 from pochta.store import sqlite_wire as wire
 from pochta.store.api import FlagOp
@@ -68,6 +69,7 @@ from pochta.store.model import (
     ModSeq,
     Placed,
     ReconstructReport,
+    SortRow,
     Target,
     Uid,
     VerifyReport,
@@ -143,7 +145,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0013"
+SCHEMA_HEAD = "0015"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -552,6 +554,15 @@ class SqliteStore(DirectoryMethods):
     async def search_header(self, mailbox_id: MailboxId, name: str, query: str) -> tuple[set[Uid], set[Uid]]:
         return await self.run_read(lambda c: search.search_header(c, mailbox_id, name, query))
 
+    async def sort_keys(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[SortRow]:
+        uid_list = mail.normalize_uids(uids)
+        rows, derived = await self.run_read(
+            lambda c: sortkeys.read_keys(driver_connection(c), mailbox_id, uid_list)
+        )
+        if derived:  # kept: the next SORT reads them (never part of a delivery's write)
+            await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
+        return rows
+
     async def quota_usage(self, account_id: AccountId) -> int:
         return await self.run_read(lambda c: mail.get_quota_usage(c, account_id))
 
@@ -581,6 +592,12 @@ class SqliteStore(DirectoryMethods):
                 lambda: [(mid, search.parse_for_fill(blobs, mime, sha)) for mid, sha in result.fill]
             )
             result.filled = await self.run_write(lambda c, e: search.fill_messages(c, items))
+        if result.added_ids:
+            # SORT and THREAD keys of what was just indexed, off the delivery path (revision 0015).
+            added = result.added_ids
+            derived = await self.run_read(lambda c: sortkeys.derive(driver_connection(c), added))
+            if derived:
+                await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
         return result
 
     async def index_backlog(self) -> int:

@@ -34,6 +34,7 @@ from pochta.mail.ops import over_quota
 from pochta.mime.imapform import WireForms
 from pochta.store import sqlite_inline as inline
 from pochta.store import sqlite_search as search
+from pochta.store import sqlite_sortkeys as sortkeys
 from pochta.store import sqlite_wire as wire
 from pochta.store.api import FlagOp, NotFound, QuotaExceeded
 from pochta.store.blobs import BlobStore
@@ -360,6 +361,7 @@ def release_messages(conn: Connection, counts: Counter[MessageId]) -> None:
     if dead:
         search.forget_messages(raw, dead)
         wire.forget_forms(raw, dead)
+        sortkeys.forget_keys(raw, dead)
         raw.executemany(_SQL_DELETE_MESSAGE, [(mid,) for mid in dead])
 
 

@@ -766,6 +766,7 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 # What revisions 0011-0013 added, taken out again by hand, newest first: the partial index of
 # \\Deleted rows (0013), \\Recent's columns and triggers (0012), the inline blobs (0011).
 UNDO_AFTER_0010 = (
+    "DROP TABLE message_sort_keys;"
     "DROP INDEX ix_membership_deleted;"
     "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "
     "ALTER TABLE mailboxes DROP COLUMN recent; ALTER TABLE mailboxes DROP COLUMN first_recent_uid;"

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pochta.proto.imap import args as a
 from pochta.proto.imap.fetch import FetchArgs, parse_fetch
 from pochta.proto.imap.search import SearchArgs, parse_search
+from pochta.proto.imap.sort import SortArgs, parse_sort
+from pochta.proto.imap.thread import ThreadArgs, parse_thread
 from pochta.proto.imap.wire import TAG_RE, Assembled, Cursor, ParseError
 
 
@@ -65,6 +67,8 @@ Args = (
     | a.IdArgs
     | SearchArgs
     | FetchArgs
+    | SortArgs
+    | ThreadArgs
 )
 Parser = Callable[[Cursor, int], Args]
 
@@ -92,10 +96,10 @@ class Command:
 
     @property
     def uses_sequence_numbers(self) -> bool:
-        """USES_SEQUENCE_NUMBERS, or a UID SEARCH whose program has a message-number set."""
+        """USES_SEQUENCE_NUMBERS, or a UID SEARCH (SORT, THREAD) whose program has a message-number set."""
         if Flag.USES_SEQUENCE_NUMBERS in self.spec.flags:
             return True
-        return isinstance(self.args, SearchArgs) and self.args.uses_sequence_numbers
+        return isinstance(self.args, SearchArgs | SortArgs | ThreadArgs) and self.args.uses_sequence_numbers
 
     def encode(self) -> bytes:
         """The canonical client form, CRLF included."""
@@ -154,6 +158,11 @@ for _spec in (
     CommandSpec("UID COPY", SELECTED, a.parse_copy),
     CommandSpec("UID MOVE", SELECTED, a.parse_copy, BREAKS),
     CommandSpec("UID EXPUNGE", SELECTED, a.parse_sequence, BREAKS),  # RFC 4315 §2.1
+    # RFC 5256 §3: SORT and THREAD are SEARCH variants; their UID forms may see untagged EXPUNGE.
+    CommandSpec("SORT", SELECTED, parse_sort, SEQ),
+    CommandSpec("UID SORT", SELECTED, parse_sort),
+    CommandSpec("THREAD", SELECTED, parse_thread, SEQ),
+    CommandSpec("UID THREAD", SELECTED, parse_thread),
 ):
     register(_spec)
 

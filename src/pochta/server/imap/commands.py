@@ -33,6 +33,7 @@ from pochta.server.imap import (
     mailboxes,
     search,
     select,
+    sort,
     status,
     store,
 )
@@ -86,6 +87,10 @@ TABLE: dict[str, Entry] = {
     "UID STORE": Entry(store.store),
     "SEARCH": Entry(search.search, ("ESEARCH", "SEARCHRES")),  # RFC 4731, RFC 5182
     "UID SEARCH": Entry(search.search),
+    "SORT": Entry(sort.sort, ("SORT", "SORT=DISPLAY", "ESORT")),  # RFC 5256, RFC 5957, RFC 5267 §3
+    "UID SORT": Entry(sort.sort),
+    "THREAD": Entry(sort.thread, ("THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES")),  # RFC 5256 §3
+    "UID THREAD": Entry(sort.thread),
     "APPEND": Entry(append.append, ("MULTIAPPEND",)),  # RFC 3502; APPENDLIMIT: ``capabilities``
     "IDLE": Entry(idle.idle, ("IDLE",)),  # RFC 2177
     "EXPUNGE": Entry(expunge.expunge),

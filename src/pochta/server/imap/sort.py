@@ -1,0 +1,89 @@
+"""SORT, UID SORT (RFC 5256 §3, RFC 5957 DISPLAYFROM/DISPLAYTO, RFC 5267 §3 ESORT), THREAD and UID
+THREAD (RFC 5256 §3): SEARCH's evaluator chooses the messages (``search_eval``), the store gives
+their kept sort keys (``MailStore.sort_keys``), and the pure orderings of ``pochta.proto.imap.sort``
+and ``pochta.proto.imap.thread`` arrange them.
+
+- SORT answers ``* SORT``, in IMAP4rev2 sessions too (RFC 5256 §4 names no ESEARCH form for it);
+  SORT RETURN (...) answers ``* ESEARCH`` (RFC 5267 §3), RETURN () meaning ALL; MIN and MAX are the
+  first and last message in the sort order, ALL lists them in that order.
+- The charset is mandatory and is SEARCH's: US-ASCII and UTF-8, else NO [BADCHARSET].
+- A message whose expunge this session has not been told of (RFC 9051 §7.5.1) is sorted with empty
+  keys (its data is gone from the store), at its place in the mailbox.
+"""
+
+from __future__ import annotations
+
+from pochta.mime.sortkeys import SortKeys
+from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap.responses import Code, ESearch
+from pochta.proto.imap.sort import Item, SortArgs, encode_sort, ordered_set, sort_items
+from pochta.proto.imap.thread import ThreadArgs, encode_threads, ordered_subject, references
+from pochta.server.imap.search_eval import SearchError, evaluate
+from pochta.server.imap.session import Session
+
+__all__ = ["sort", "thread"]
+
+_EMPTY = SortKeys()
+
+
+async def _items(session: Session, command: Command, args: SortArgs | ThreadArgs) -> list[Item] | Tagged:
+    """The searched messages with their keys (mailbox order), or the tagged refusal of the search."""
+    selected = session.selected
+    assert selected is not None
+    store = session.services.store
+    try:
+        uids = await evaluate(store, selected, args.key, charset=args.charset)
+    except SearchError as exc:
+        if exc.bad:
+            return Tagged(command.tag, Status.BAD, str(exc))
+        code = Code.badcharset(exc.charsets) if exc.code == "BADCHARSET" else exc.code
+        return Tagged(command.tag, Status.NO, str(exc), code=code)
+    rows = {row.uid: row for row in await store.sort_keys(selected.mailbox_id, uids)} if uids else {}
+    items: list[Item] = []
+    for uid in uids:
+        seq = selected.seq_of(uid)
+        if seq is None:
+            continue
+        row = rows.get(uid)
+        number = uid if command.uid else seq
+        if row is None:
+            items.append(Item(number, seq, _EMPTY, 0, 0))
+        else:
+            items.append(Item(number, seq, row.keys, row.internal_date, row.size))
+    return items
+
+
+async def sort(session: Session, command: Command) -> Tagged:
+    args = command.args
+    assert isinstance(args, SortArgs)
+    items = await _items(session, command, args)
+    if isinstance(items, Tagged):
+        return items
+    numbers = [item.number for item in sort_items(items, args.criteria)]
+    if args.returns is None:
+        session.send(encode_sort(numbers))
+    else:
+        wanted = set(args.returns) or {"ALL"}  # RFC 4731 §3.1: RETURN () is RETURN (ALL)
+        session.send(
+            ESearch(
+                tag=command.tag,
+                uid=command.uid,
+                # RFC 5267 §3.1: MIN/MAX are the lowest and highest *sorted* messages.
+                min=numbers[0] if "MIN" in wanted and numbers else None,
+                max=numbers[-1] if "MAX" in wanted and numbers else None,
+                all=ordered_set(numbers) if "ALL" in wanted and numbers else None,
+                count=len(numbers) if "COUNT" in wanted else None,
+            )
+        )
+    return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
+
+
+async def thread(session: Session, command: Command) -> Tagged:
+    args = command.args
+    assert isinstance(args, ThreadArgs)
+    items = await _items(session, command, args)
+    if isinstance(items, Tagged):
+        return items
+    roots = ordered_subject(items) if args.algorithm == "ORDEREDSUBJECT" else references(items)
+    session.send(encode_threads(roots))
+    return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
