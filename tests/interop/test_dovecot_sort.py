@@ -87,7 +87,8 @@ def _fill_and_ask(host: str, port: int, messages: list[tuple[bytes, datetime]]) 
             typ, answer = client.append("sorted", "", imaplib.Time2Internaldate(when), data)
             assert typ == "OK", answer
         typ, answer = client.select("sorted", readonly=True)
-        assert typ == "OK" and int(answer[0] or 0) == len(messages), answer
+        assert typ == "OK", answer
+        assert int(answer[0] or 0) == len(messages), answer
         answers: dict[str, list[bytes]] = {}
         for command in COMMANDS:
             tag = client._new_tag()  # type: ignore[attr-defined]
