@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pochta.mime.encoded_words import decode_encoded_words
 from pochta.mime.envelope import Address, Addresses
@@ -52,11 +52,11 @@ def normalize_msgid(value: str) -> str | None:
     return f"<{local}@{domain}>"
 
 
-@dataclass(frozen=True, slots=True)
-class SortKeys:
+class SortKeys(NamedTuple):
     """One message's keys. Strings are casemapped ("" when the field is absent: RFC 5256 §3 "treated
     as the empty string"); ``sent`` is the Date: field in UTC seconds, None when there is no usable one
-    (the caller falls back to the internal date, RFC 5256 §2.2)."""
+    (the caller falls back to the internal date, RFC 5256 §2.2). A named tuple: a SORT builds one
+    per message (20,000 of a big mailbox), several times cheaper than a frozen dataclass."""
 
     subject: str = ""  # RFC 5256 §2.1 base subject
     reply: bool = False  # the extraction removed a subj-refwd, "(fwd)" or "[fwd: ]" (RFC 5256 §3)

@@ -367,10 +367,13 @@ class MailStore(Protocol):
         (UIDs with a ``name`` field whose decoded value contains ``query`` as ``fold`` compares, ""
         any such field; UIDs the store cannot decide yet, whose parse records the caller reads)."""
 
-    async def sort_keys(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[SortRow]:
+    async def sort_keys(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid], fields: Iterable[str]
+    ) -> list[SortRow]:
         """What SORT and THREAD compare (RFC 5256, ``pochta.mime.sortkeys``) for these UIDs (those
-        that exist), in UID order: kept per message, derived from the parse record (and then kept)
-        for a message that has none yet."""
+        that exist), in UID order: the ``SortKeys`` fields named in ``fields`` ("size" too; the
+        others hold their defaults, the internal date is always there). Kept per message, derived
+        from the parse record (and then kept) for a message that has none yet."""
 
     async def quota_usage(self, account_id: AccountId) -> int: ...
 

@@ -554,10 +554,12 @@ class SqliteStore(DirectoryMethods):
     async def search_header(self, mailbox_id: MailboxId, name: str, query: str) -> tuple[set[Uid], set[Uid]]:
         return await self.run_read(lambda c: search.search_header(c, mailbox_id, name, query))
 
-    async def sort_keys(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[SortRow]:
-        uid_list = mail.normalize_uids(uids)
+    async def sort_keys(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid], fields: Iterable[str]
+    ) -> list[SortRow]:
+        uid_list, wanted = mail.normalize_uids(uids), frozenset(fields)
         rows, derived = await self.run_read(
-            lambda c: sortkeys.read_keys(driver_connection(c), mailbox_id, uid_list)
+            lambda c: sortkeys.read_keys(driver_connection(c), mailbox_id, uid_list, wanted)
         )
         if derived:  # kept: the next SORT reads them (never part of a delivery's write)
             await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))

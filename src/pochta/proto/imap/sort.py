@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
+from typing import NamedTuple
 
 from pochta.mime.sortkeys import SortKeys
 from pochta.proto.imap import wire
@@ -24,8 +25,7 @@ CRITERIA = BASE_CRITERIA + DISPLAY_CRITERIA
 RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT"})
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
+class Item(NamedTuple):
     """One searched message as SORT and THREAD see it. ``position``: its place in the mailbox (the
     implicit last criterion, RFC 5256 §3); ``number``: what the response names (number or UID)."""
 

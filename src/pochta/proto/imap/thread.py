@@ -49,12 +49,14 @@ def parse_thread(cur: Cursor, max_depth: int) -> ThreadArgs:
 class Node:
     """A message (``item``) or a dummy (``item`` None) in a thread tree."""
 
-    __slots__ = ("children", "item", "parent")
+    __slots__ = ("children", "item", "key", "parent")
 
     def __init__(self, item: Item | None = None) -> None:
         self.item = item
         self.parent: Node | None = None
         self.children: list[Node] = []
+        # RFC 5256 §2.2 sent date, ties by mailbox order (a dummy's: its first child's, _date_key)
+        self.key = (item.sent, item.position) if item is not None else (0, 0)
 
     def __repr__(self) -> str:
         return f"Node({'dummy' if self.item is None else self.item.number}, {len(self.children)} children)"
@@ -62,11 +64,9 @@ class Node:
 
 def _date_key(node: Node) -> tuple[int, int]:
     """RFC 5256 §2.2 sent date, ties by mailbox order; a dummy's is its first child's (§3 step 4)."""
-    while node.item is None:
-        if not node.children:
-            return (0, 0)
+    while node.item is None and node.children:
         node = node.children[0]
-    return (node.item.sent, node.item.position)
+    return node.key
 
 
 def ordered_subject(items: Sequence[Item]) -> list[Node]:
@@ -146,45 +146,35 @@ def references(items: Sequence[Item]) -> list[Node]:
             _unlink(node)
             if last is not None and not _would_loop(last, node):
                 _link(last, node)
-    roots = [node for node in order if node.parent is None]  # step 2
-    roots = _prune(roots)  # step 3
+    dummies = order[len(nodes) :]
+    roots = _prune([node for node in order if node.parent is None], dummies)  # steps 2 and 3
     roots.sort(key=_sort_dummy_children)  # step 4
     roots = _merge_subjects(roots)  # step 5
-    _sort_siblings(roots)  # step 6
+    _sort_siblings(nodes, roots)  # step 6
     return roots
 
 
-def _post_order(roots: Sequence[Node]) -> list[Node]:
-    """Every node under ``roots`` (and the roots), children before their parents."""
-    out: list[Node] = []
-    stack: list[tuple[Node, bool]] = [(root, False) for root in reversed(roots)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            out.append(node)
-            continue
-        stack.append((node, True))
-        stack.extend((child, False) for child in reversed(node.children))
-    return out
-
-
-def _prune(roots: list[Node]) -> list[Node]:
+def _prune(roots: list[Node], dummies: Sequence[Node]) -> list[Node]:
     """Step 3: a dummy without children goes; one with children is replaced by them, except at the
-    top where that would make siblings of the root's children out of more than one child."""
-    for node in _post_order(roots):
-        if any(child.item is None for child in node.children):
-            kept: list[Node] = []
-            for child in node.children:
-                if child.item is None:
-                    kept.extend(child.children)  # already pruned: no dummies among them
-                else:
-                    kept.append(child)
-            for child in kept:
-                child.parent = node
-            node.children = kept
+    top where that would make siblings of the root's children out of more than one child. Only the
+    dummies are visited: splicing one into its parent is local, so their order does not matter (a
+    dummy spliced among its parent's children is spliced again when its own turn comes)."""
+    for dummy in dummies:
+        parent = dummy.parent
+        if parent is None:
+            continue
+        at = parent.children.index(dummy)
+        parent.children[at : at + 1] = dummy.children
+        for child in dummy.children:
+            child.parent = parent
+        dummy.children, dummy.parent = [], None
     top: list[Node] = []
     for root in roots:
-        if root.item is not None or len(root.children) > 1:
+        if root.item is not None:
+            top.append(root)
+            continue
+        # A dummy at the top: its nested dummies are gone (spliced above), the children are final.
+        if len(root.children) > 1:
             top.append(root)
         elif root.children:
             only = root.children[0]
@@ -244,11 +234,16 @@ def _merge_subjects(roots: list[Node]) -> list[Node]:
     return [node for node in top if node is not None]
 
 
-def _sort_siblings(roots: list[Node]) -> None:
-    """Step 6: every set of siblings by sent date, the deepest first; a dummy by its first child."""
-    for node in _post_order(roots):
+def _sort_siblings(nodes: Sequence[Node], roots: list[Node]) -> None:
+    """Step 6: every set of siblings by sent date, the deepest first; a dummy by its first child.
+    Dummies are only at the top (steps 3 and 5 leave none below), so a message's siblings sort by
+    their own dates whatever the order, and the top's dummies sort their children before the top."""
+    for node in nodes:
         if len(node.children) > 1:
             node.children.sort(key=_date_key)
+    for root in roots:
+        if root.item is None:
+            root.children.sort(key=_date_key)
     roots.sort(key=_date_key)
 
 

@@ -26,6 +26,22 @@ __all__ = ["sort", "thread"]
 _EMPTY = SortKeys()
 
 
+# The keys each criterion and algorithm reads (``MailStore.sort_keys`` fields; the internal date
+# always comes): a store reads only those columns.
+_FIELDS = {
+    "ARRIVAL": (), "CC": ("cc",), "DATE": ("sent",), "FROM": ("from_",), "SIZE": ("size",),
+    "SUBJECT": ("subject",), "TO": ("to",), "DISPLAYFROM": ("display_from",), "DISPLAYTO": ("display_to",),
+    "ORDEREDSUBJECT": ("subject", "sent"),
+    "REFERENCES": ("subject", "reply", "sent", "message_id", "references"),
+}  # fmt: skip
+
+
+def _fields(args: SortArgs | ThreadArgs) -> set[str]:
+    if isinstance(args, ThreadArgs):
+        return set(_FIELDS[args.algorithm])
+    return {field for name, _ in args.criteria for field in _FIELDS[name]}
+
+
 async def _items(session: Session, command: Command, args: SortArgs | ThreadArgs) -> list[Item] | Tagged:
     """The searched messages with their keys (mailbox order), or the tagged refusal of the search."""
     selected = session.selected
@@ -38,7 +54,9 @@ async def _items(session: Session, command: Command, args: SortArgs | ThreadArgs
             return Tagged(command.tag, Status.BAD, str(exc))
         code = Code.badcharset(exc.charsets) if exc.code == "BADCHARSET" else exc.code
         return Tagged(command.tag, Status.NO, str(exc), code=code)
-    rows = {row.uid: row for row in await store.sort_keys(selected.mailbox_id, uids)} if uids else {}
+    rows = {}
+    if uids:
+        rows = {row.uid: row for row in await store.sort_keys(selected.mailbox_id, uids, _fields(args))}
     items: list[Item] = []
     for uid in uids:
         seq = selected.seq_of(uid)

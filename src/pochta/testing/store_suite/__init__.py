@@ -11,13 +11,10 @@ The tests talk to the store through ``pochta.store.api`` only, so a PostgreSQL b
 unchanged (``tests/unit/store/test_sqlite_store.py`` is the SQLite binding).
 
 The tests live in one module per concept (``directory``, ``inline`` blobs, ``mailboxes``, ``messages``,
-``maintenance``, ``queue``, ``quota`` with session locks; ``support`` holds the fixtures and helpers
-they share). This package star-imports every one of them, so each ``test_*`` defined in any lands
-here, and the binding's check that every suite test is listed in ``__all__`` keeps covering all of
-them.
-``maintenance``, ``queue``, ``search``, ``wire``; ``support`` holds the fixtures and helpers they share). This
-package star-imports every one of them, so each ``test_*`` defined in any lands here, and the
-binding's check that every suite test is listed in ``__all__`` keeps covering all of them.
+``maintenance``, ``queue``, ``quota`` with session locks, ``search``, ``sortkeys``, ``wire``;
+``support`` holds the fixtures and helpers they share). This package star-imports every one of
+them, so each ``test_*`` defined in any lands here, and the binding's check that every suite test is
+listed in ``__all__`` keeps covering all of them.
 """
 
 # The star imports are the point (see above); the names in __all__ come from them.
@@ -33,6 +30,7 @@ from pochta.testing.store_suite.messages import *
 from pochta.testing.store_suite.queue import *
 from pochta.testing.store_suite.quota import *
 from pochta.testing.store_suite.search import *
+from pochta.testing.store_suite.sortkeys import *
 from pochta.testing.store_suite.support import *
 from pochta.testing.store_suite.wire import *
 
@@ -103,6 +101,7 @@ __all__ = [
     "test_search_text",
     "test_search_text_hostile_input",
     "test_second_handle_sees_writes",
+    "test_sort_keys_derived_kept_and_forgotten",
     "test_subscriptions",
     "test_try_lock_is_exclusive_until_released",
     "test_unchanged_since",
