@@ -375,6 +375,14 @@ class MailStore(Protocol):
         others hold their defaults, the internal date is always there). Kept per message, derived
         from the parse record (and then kept) for a message that has none yet."""
 
+    async def sort_order(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid], order: Sequence[tuple[str, bool]]
+    ) -> list[Uid]:
+        """These UIDs (those that exist) sorted by their kept keys, no key returned: ``order`` is
+        (key, descending) pairs, the first deciding first, ties by UID; keys are "arrival", "date"
+        (the sent date, else the internal date), "size" and the string ``SortKeys`` fields. Messages
+        without keys get theirs first (as ``sort_keys``)."""
+
     async def quota_usage(self, account_id: AccountId) -> int: ...
 
     # The background search indexer: deliveries only queue messages for the full-text index.

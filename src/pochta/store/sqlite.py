@@ -565,6 +565,26 @@ class SqliteStore(DirectoryMethods):
             await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
         return rows
 
+    async def sort_order(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid], order: Sequence[tuple[str, bool]]
+    ) -> list[Uid]:
+        uid_list, keys = mail.normalize_uids(uids), list(order)
+
+        def read(c: Connection) -> tuple[list[Uid], sortkeys.Derived]:
+            raw = driver_connection(c)
+            missing = sortkeys.without_keys(raw, mailbox_id, uid_list)
+            if missing:
+                return [], sortkeys.derive(raw, missing)
+            return sortkeys.ordered_uids(raw, mailbox_id, uid_list, keys), []
+
+        ordered, derived = await self.run_read(read)
+        if derived:  # kept first, then ordered by SQLite with every key in place
+            await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
+            ordered = await self.run_read(
+                lambda c: sortkeys.ordered_uids(driver_connection(c), mailbox_id, uid_list, keys)
+            )
+        return ordered
+
     async def quota_usage(self, account_id: AccountId) -> int:
         return await self.run_read(lambda c: mail.get_quota_usage(c, account_id))
 

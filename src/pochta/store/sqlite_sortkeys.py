@@ -14,13 +14,16 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pochta.mime import ParsedMessage
 from pochta.mime.sortkeys import SORT_KEYS_VERSION, SortKeys, sort_keys
 from pochta.store import sqlite_mail as mail
 from pochta.store.model import MailboxId, SortRow, Uid
 
-__all__ = ["derive", "forget_keys", "forget_orphans", "read_keys", "store_keys"]
+__all__ = [
+    "derive", "forget_keys", "forget_orphans", "ordered_uids", "read_keys", "store_keys", "without_keys",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +114,8 @@ def read_keys(
         for row in raw.execute(sql.format(condition), (mailbox_id, *params)):
             uid, message_id, internal_date, size, version = row[:5]
             if version == SORT_KEYS_VERSION:
-                keys = make(row[5:])
-                if refs:  # stored space-separated
-                    keys = keys._replace(references=tuple(row[-1].split()))
+                # references are stored space-separated
+                keys = make((*row[5:-1], tuple(row[-1].split()))) if refs else make(row[5:])
                 rows.append(SortRow(uid, keys, internal_date, size))
             else:
                 pending.setdefault(message_id, []).append(len(rows))
@@ -129,6 +131,66 @@ def read_keys(
             for index in pending[message_id]:
                 rows[index] = rows[index]._replace(keys=shown)
     return rows, derived
+
+
+# What ``ordered_uids`` orders by: each key's SQL expression (the sent date falls back to the internal
+# date, RFC 5256 §2.2). Text compares as SQLite's BINARY collation, byte by byte of UTF-8, which is
+# the order of code points: the order Python gives the same casemapped strings.
+ORDER_KEYS = {
+    "arrival": "m.internal_date",
+    "date": "coalesce(k.sent, m.internal_date)",
+    "size": "g.size",
+    "subject": "k.subject",
+    "from_": "k.from_addr",
+    "to": "k.to_addr",
+    "cc": "k.cc_addr",
+    "display_from": "k.display_from",
+    "display_to": "k.display_to",
+}
+_SQL_ORDERED = (
+    "SELECT m.uid FROM membership AS m {join}LEFT JOIN message_sort_keys AS k ON k.message_id = m.message_id "
+    "WHERE m.mailbox_id = ? AND ({condition}) ORDER BY {order}, m.uid"
+)
+_SQL_WITHOUT_KEYS = (
+    "SELECT m.message_id FROM membership AS m "
+    "LEFT JOIN message_sort_keys AS k ON k.message_id = m.message_id "
+    "WHERE m.mailbox_id = ? AND ({condition}) AND (k.version IS NULL OR k.version != ?)"
+)
+
+
+def _uid_condition(uids: Sequence[Uid]) -> tuple[str, list[Any]]:
+    """One condition for any set of UIDs: ranges while they are few, else a JSON list."""
+    ranges = mail.uid_ranges(uids)
+    if len(ranges) <= mail.RANGES_PER_STATEMENT:
+        return mail.uid_condition_sql(ranges)
+    return "m.uid IN (SELECT value FROM json_each(?))", [json.dumps(list(uids))]
+
+
+def without_keys(raw: sqlite3.Connection, mailbox_id: MailboxId, uids: Sequence[Uid]) -> list[int]:
+    """messages.id of these UIDs that have no current keys yet."""
+    if not uids:
+        return []
+    condition, params = _uid_condition(uids)
+    sql = _SQL_WITHOUT_KEYS.format(condition=condition)
+    return [row[0] for row in raw.execute(sql, (mailbox_id, *params, SORT_KEYS_VERSION))]
+
+
+def ordered_uids(
+    raw: sqlite3.Connection, mailbox_id: MailboxId, uids: Sequence[Uid], order: Sequence[tuple[str, bool]]
+) -> list[Uid]:
+    """These UIDs (those that exist) ordered by ``order`` ((``ORDER_KEYS`` name, descending), the
+    first deciding first), ties by UID: the sort happens in SQLite, no key reaches Python. Messages
+    without current keys sort as empty ones (``without_keys`` says which, to derive them first)."""
+    if not uids:
+        return []
+    unknown = {name for name, _ in order} - set(ORDER_KEYS)
+    if unknown or not order:
+        raise ValueError(f"cannot order by {sorted(unknown)}")
+    terms = ", ".join(ORDER_KEYS[name] + (" DESC" if descending else "") for name, descending in order)
+    join = _JOIN_MESSAGES if any(name == "size" for name, _ in order) else ""
+    condition, params = _uid_condition(uids)
+    sql = _SQL_ORDERED.format(join=join, condition=condition, order=terms)
+    return [row[0] for row in raw.execute(sql, (mailbox_id, *params))]
 
 
 def derive(raw: sqlite3.Connection, message_ids: Iterable[int]) -> Derived:

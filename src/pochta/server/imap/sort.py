@@ -7,8 +7,10 @@ and ``pochta.proto.imap.thread`` arrange them.
   SORT RETURN (...) answers ``* ESEARCH`` (RFC 5267 §3), RETURN () meaning ALL; MIN and MAX are the
   first and last message in the sort order, ALL lists them in that order.
 - The charset is mandatory and is SEARCH's: US-ASCII and UTF-8, else NO [BADCHARSET].
-- A message whose expunge this session has not been told of (RFC 9051 §7.5.1) is sorted with empty
-  keys (its data is gone from the store), at its place in the mailbox.
+- SORT is done by the store (``sort_order``: SQLite orders the kept keys, no key reaches Python);
+  THREAD reads the keys its algorithm needs (``sort_keys``). A message whose expunge this session
+  has not been told of (RFC 9051 §7.5.1) is sorted here with empty keys (its data is gone from the
+  store), at its place in the mailbox.
 """
 
 from __future__ import annotations
@@ -42,27 +44,34 @@ def _fields(args: SortArgs | ThreadArgs) -> set[str]:
     return {field for name, _ in args.criteria for field in _FIELDS[name]}
 
 
-async def _items(session: Session, command: Command, args: SortArgs | ThreadArgs) -> list[Item] | Tagged:
-    """The searched messages with their keys (mailbox order), or the tagged refusal of the search."""
+async def _searched(session: Session, command: Command, args: SortArgs | ThreadArgs) -> list[int] | Tagged:
+    """The UIDs the program finds, or the tagged refusal of the search."""
     selected = session.selected
     assert selected is not None
-    store = session.services.store
     try:
-        uids = await evaluate(store, selected, args.key, charset=args.charset)
+        return await evaluate(session.services.store, selected, args.key, charset=args.charset)
     except SearchError as exc:
         if exc.bad:
             return Tagged(command.tag, Status.BAD, str(exc))
         code = Code.badcharset(exc.charsets) if exc.code == "BADCHARSET" else exc.code
         return Tagged(command.tag, Status.NO, str(exc), code=code)
-    rows = {}
-    if uids:
-        rows = {row.uid: row for row in await store.sort_keys(selected.mailbox_id, uids, _fields(args))}
+
+
+async def _keyed(
+    session: Session, command: Command, args: SortArgs | ThreadArgs, uids: list[int]
+) -> list[Item]:
+    """The searched messages with their keys, in mailbox order."""
+    selected = session.selected
+    assert selected is not None
+    store = session.services.store
+    rows = await store.sort_keys(selected.mailbox_id, uids, _fields(args)) if uids else []
+    found = {row.uid: row for row in rows} if len(rows) != len(uids) else None  # else: the same UIDs
     items: list[Item] = []
-    for uid in uids:
+    for index, uid in enumerate(uids):
         seq = selected.seq_of(uid)
         if seq is None:
             continue
-        row = rows.get(uid)
+        row = rows[index] if found is None else found.get(uid)
         number = uid if command.uid else seq
         if row is None:
             items.append(Item(number, seq, _EMPTY, 0, 0))
@@ -71,13 +80,40 @@ async def _items(session: Session, command: Command, args: SortArgs | ThreadArgs
     return items
 
 
+# SORT criterion -> the store's order key (``MailStore.sort_order``).
+_ORDER_KEYS = {
+    "ARRIVAL": "arrival", "DATE": "date", "SIZE": "size", "SUBJECT": "subject", "FROM": "from_", "TO": "to",
+    "CC": "cc", "DISPLAYFROM": "display_from", "DISPLAYTO": "display_to",
+}  # fmt: skip
+
+
+async def _sorted(session: Session, command: Command, args: SortArgs) -> list[int] | Tagged:
+    """The numbers (or UIDs) of the searched messages in the order of ``args.criteria``: sorted by
+    the store, which keeps the keys; here only when a held-back expunge is among them (its keys are
+    gone from the store: it sorts with empty ones, at its place in the mailbox)."""
+    selected = session.selected
+    assert selected is not None
+    uids = await _searched(session, command, args)
+    if isinstance(uids, Tagged):
+        return uids
+    ordered: list[int] = []
+    if not any(map(selected.is_expunged, uids)):
+        order = [(_ORDER_KEYS[name], reverse) for name, reverse in args.criteria]
+        ordered = await session.services.store.sort_order(selected.mailbox_id, uids, order) if uids else []
+    if len(ordered) != len(uids):  # held back, or expunged since the search: keys gone
+        items = await _keyed(session, command, args, uids)
+        return [item.number for item in sort_items(items, args.criteria)]
+    if command.uid:
+        return ordered
+    return [n for n in map(selected.seq_of, ordered) if n is not None]
+
+
 async def sort(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, SortArgs)
-    items = await _items(session, command, args)
-    if isinstance(items, Tagged):
-        return items
-    numbers = [item.number for item in sort_items(items, args.criteria)]
+    numbers = await _sorted(session, command, args)
+    if isinstance(numbers, Tagged):
+        return numbers
     if args.returns is None:
         session.send(encode_sort(numbers))
     else:
@@ -99,9 +135,10 @@ async def sort(session: Session, command: Command) -> Tagged:
 async def thread(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, ThreadArgs)
-    items = await _items(session, command, args)
-    if isinstance(items, Tagged):
-        return items
+    uids = await _searched(session, command, args)
+    if isinstance(uids, Tagged):
+        return uids
+    items = await _keyed(session, command, args, uids)
     roots = ordered_subject(items) if args.algorithm == "ORDEREDSUBJECT" else references(items)
     session.send(encode_threads(roots))
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")

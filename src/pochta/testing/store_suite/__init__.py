@@ -102,6 +102,7 @@ __all__ = [
     "test_search_text_hostile_input",
     "test_second_handle_sees_writes",
     "test_sort_keys_derived_kept_and_forgotten",
+    "test_sort_order_is_the_order_of_the_keys",
     "test_subscriptions",
     "test_try_lock_is_exclusive_until_released",
     "test_unchanged_since",
