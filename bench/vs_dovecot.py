@@ -37,8 +37,8 @@ Ratios are pochta/Dovecot for rates and Dovecot/pochta for times: above 1.0 poch
 from __future__ import annotations
 
 import argparse
-import re
 import os
+import re
 import shutil
 import statistics
 import subprocess
