@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from operator import attrgetter
 
 from pochta.proto.imap.search import And, encode_keys, parse_keys, uses_sequence_numbers
 from pochta.proto.imap.sort import Item, parse_charset
@@ -46,27 +47,29 @@ def parse_thread(cur: Cursor, max_depth: int) -> ThreadArgs:
     return ThreadArgs(algorithm, charset, parse_keys(cur, max_depth))
 
 
+_LEAF: list[Node] = []  # shared by every node without children, never appended to
+
+
 class Node:
     """A message (``item``) or a dummy (``item`` None) in a thread tree."""
 
-    __slots__ = ("children", "item", "key", "parent")
+    __slots__ = ("children", "item", "key", "parent", "reply", "subject")
 
     def __init__(self, item: Item | None = None) -> None:
         self.item = item
         self.parent: Node | None = None
-        self.children: list[Node] = []
-        # RFC 5256 §2.2 sent date, ties by mailbox order (a dummy's: its first child's, _date_key)
+        self.children: list[Node] = _LEAF  # a list of its own once a child is linked (``_link``)
+        # RFC 5256 §2.2 sent date, ties by mailbox order; a dummy's is its first child's, set once
+        # its children are sorted (``_settle``)
         self.key = (item.sent, item.position) if item is not None else (0, 0)
+        self.subject = item.keys.subject if item is not None else ""
+        self.reply = item is not None and item.keys.reply
 
     def __repr__(self) -> str:
         return f"Node({'dummy' if self.item is None else self.item.number}, {len(self.children)} children)"
 
 
-def _date_key(node: Node) -> tuple[int, int]:
-    """RFC 5256 §2.2 sent date, ties by mailbox order; a dummy's is its first child's (§3 step 4)."""
-    while node.item is None and node.children:
-        node = node.children[0]
-    return node.key
+_KEY = attrgetter("key")  # a node's date key: RFC 5256 §2.2 sent date, ties by mailbox order
 
 
 def ordered_subject(items: Sequence[Item]) -> list[Node]:
@@ -82,13 +85,16 @@ def ordered_subject(items: Sequence[Item]) -> list[Node]:
         else:
             threads.append(node)
             subject = item.keys.subject
-    threads.sort(key=_date_key)
+    threads.sort(key=_KEY)
     return threads
 
 
 def _link(parent: Node, child: Node) -> None:
     child.parent = parent
-    parent.children.append(child)
+    if parent.children is _LEAF:
+        parent.children = [child]  # most messages never have a child: no list for them
+    else:
+        parent.children.append(child)
 
 
 def _unlink(child: Node) -> None:
@@ -135,7 +141,10 @@ def references(items: Sequence[Item]) -> list[Node]:
 
     for node in nodes:
         assert node.item is not None
-        refs = [lookup(mid) for mid in node.item.keys.references]
+        mids = node.item.keys.references
+        if not mids and node.parent is None:
+            continue  # no references, no parent: nothing to link (most messages)
+        refs = [lookup(mid) for mid in mids]
         for parent, child in pairwise(refs):
             # Step 1.A: keep an existing link (References may have been truncated); no loops.
             if child.parent is None and not _would_loop(parent, child):
@@ -148,7 +157,10 @@ def references(items: Sequence[Item]) -> list[Node]:
                 _link(last, node)
     dummies = order[len(nodes) :]
     roots = _prune([node for node in order if node.parent is None], dummies)  # steps 2 and 3
-    roots.sort(key=_sort_dummy_children)  # step 4
+    for root in roots:  # step 4
+        if root.item is None:
+            _settle(root)
+    roots.sort(key=_KEY)
     roots = _merge_subjects(roots)  # step 5
     _sort_siblings(nodes, roots)  # step 6
     return roots
@@ -167,7 +179,7 @@ def _prune(roots: list[Node], dummies: Sequence[Node]) -> list[Node]:
         parent.children[at : at + 1] = dummy.children
         for child in dummy.children:
             child.parent = parent
-        dummy.children, dummy.parent = [], None
+        dummy.children, dummy.parent = _LEAF, None
     top: list[Node] = []
     for root in roots:
         if root.item is not None:
@@ -183,20 +195,18 @@ def _prune(roots: list[Node], dummies: Sequence[Node]) -> list[Node]:
     return top
 
 
-def _sort_dummy_children(node: Node) -> tuple[int, int]:
-    if node.item is None:
-        node.children.sort(key=_date_key)
-    return _date_key(node)
+def _settle(dummy: Node) -> None:
+    """A dummy's children by date, and its date key their first's (RFC 5256 §3 steps 4 and 6)."""
+    dummy.children.sort(key=_KEY)
+    dummy.key = dummy.children[0].key
 
 
 def _thread_subject(node: Node) -> str:
-    first = node if node.item is not None else node.children[0]
-    assert first.item is not None
-    return first.item.keys.subject
+    return node.subject if node.item is not None else node.children[0].subject
 
 
 def _is_reply(node: Node) -> bool:
-    return node.item is not None and node.item.keys.reply
+    return node.reply
 
 
 def _merge_subjects(roots: list[Node]) -> list[Node]:
@@ -240,11 +250,11 @@ def _sort_siblings(nodes: Sequence[Node], roots: list[Node]) -> None:
     their own dates whatever the order, and the top's dummies sort their children before the top."""
     for node in nodes:
         if len(node.children) > 1:
-            node.children.sort(key=_date_key)
+            node.children.sort(key=_KEY)
     for root in roots:
         if root.item is None:
-            root.children.sort(key=_date_key)
-    roots.sort(key=_date_key)
+            _settle(root)
+    roots.sort(key=_KEY)
 
 
 def encode_threads(roots: Sequence[Node]) -> bytes:

@@ -15,6 +15,10 @@ and ``pochta.proto.imap.thread`` arrange them.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
+
 from pochta.mime.sortkeys import SortKeys
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.responses import Code, ESearch
@@ -26,6 +30,20 @@ from pochta.server.imap.session import Session
 __all__ = ["sort", "thread"]
 
 _EMPTY = SortKeys()
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a THREAD builds and writes its tree: the 50,000 objects of
+    20,000 messages' tree start collections that walk the whole process's heap (a third of the CPU
+    time measured). Nothing awaits inside; collection resumes right after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # The keys each criterion and algorithm reads (``MailStore.sort_keys`` fields; the internal date
@@ -139,6 +157,7 @@ async def thread(session: Session, command: Command) -> Tagged:
     if isinstance(uids, Tagged):
         return uids
     items = await _keyed(session, command, args, uids)
-    roots = ordered_subject(items) if args.algorithm == "ORDEREDSUBJECT" else references(items)
-    session.send(encode_threads(roots))
+    with _gc_paused():
+        roots = ordered_subject(items) if args.algorithm == "ORDEREDSUBJECT" else references(items)
+        session.send(encode_threads(roots))
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
