@@ -17,6 +17,7 @@ from pochta.mime.encoded_words import decode_encoded_words
 from pochta.mime.envelope import Address, Addresses
 from pochta.mime.fields import subject_base
 from pochta.mime.model import ParsedMessage
+from pochta.mime.text import scrub
 
 # Bump when what ``sort_keys`` derives changes: stored keys of another version are derived again.
 SORT_KEYS_VERSION = 1
@@ -74,12 +75,17 @@ def _clip(text: str) -> str:
     return casemap(text[:MAX_KEY_CHARS])
 
 
+def _decoded(text: str) -> str:
+    # Encoded words can decode to lone surrogates, which a key cannot hold (nor SQLite store).
+    return scrub(decode_encoded_words(text)) if "=?" in text else text
+
+
 def _mailbox(addresses: Addresses) -> str:
     # RFC 5256 §3: "[IMAP] addr-mailbox of the first ... address"; a group's start (the first item
     # of "To: group: a@b;") has the group's name there, as Dovecot compares it.
     if not addresses or addresses[0].mailbox is None:
         return ""
-    return _clip(decode_encoded_words(addresses[0].mailbox))
+    return _clip(_decoded(addresses[0].mailbox))
 
 
 def _display(addresses: Addresses) -> str:
@@ -87,13 +93,13 @@ def _display(addresses: Addresses) -> str:
     if not addresses:
         return ""
     first: Address = addresses[0]
-    name = decode_encoded_words(first.name).strip() if first.name else ""
+    name = _decoded(first.name).strip() if first.name else ""
     if name:
         return _clip(name)
     if first.mailbox is None:
         return ""
     if first.host is None:  # the start of a group: its name
-        return _clip(decode_encoded_words(first.mailbox))
+        return _clip(_decoded(first.mailbox))
     return _clip(f"{first.mailbox}@{first.host}")
 
 

@@ -107,3 +107,11 @@ def test_keys_fall_back() -> None:
     assert keys.message_id is None
     assert keys_of("Subject: x").references == ()
     assert keys_of("References: <nodomain>\nIn-Reply-To: <c@x>").references == ("<c@x>",)
+
+
+def test_keys_hold_no_lone_surrogates() -> None:
+    # UTF-7 can decode to a lone surrogate, which neither a key nor SQLite can hold
+    keys = keys_of("From: =?utf-7?Q?+2D0-?= <x@example.org>\nTo: =?utf-7?Q?+2D0-?=: a@b;")
+    assert keys.display_from == "\ufffd"
+    assert keys.display_to == "\ufffd"
+    assert keys.to == "\ufffd"
