@@ -26,7 +26,10 @@ Rows (each run alternates pochta, Dovecot, pochta, ...; the figure is the median
 - ``big``: one INBOX of ``--big`` realistic messages filled over 10 LMTP sessions into pochta and into
   Dovecot's sdbox (fill rate), then a raw-socket IMAP client on a new connection per run: SELECT,
   UID FETCH 1:* (UID FLAGS), FETCH of 100 ENVELOPEs spread over the box, UID SEARCH TEXT of a word
-  in one message, UID SEARCH SUBJECT "meeting" (ms).
+  in one message, UID SEARCH SUBJECT "meeting", UID SORT (SUBJECT), UID SORT (DATE) and UID THREAD
+  REFERENCES over the whole box (ms; the parallel fill stores the messages in another order in each
+  server, so only the count of numbers answered is compared: tests/interop/test_dovecot_sort.py
+  compares the answers themselves).
 
 Ratios are pochta/Dovecot for rates and Dovecot/pochta for times: above 1.0 pochta is ahead.
 """
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -283,6 +287,9 @@ def big_rows(runs: int, targets: list[Target], count: int) -> list[Row]:
         "envelopes": "FETCH of 100 ENVELOPEs spread over the box",
         "text": "UID SEARCH TEXT, a word in one message",
         "subject": f'UID SEARCH SUBJECT "{SUBJECT_WORD}"',
+        "sort_subject": "UID SORT (SUBJECT) UTF-8 ALL",
+        "sort_date": "UID SORT (DATE) UTF-8 ALL",
+        "thread": "UID THREAD REFERENCES UTF-8 ALL",
     }
     rows = {key: Row(name, "ms", False) for key, name in names.items()}
     answers: dict[str, set[str]] = {}
@@ -307,16 +314,26 @@ def big_rows(runs: int, targets: list[Target], count: int) -> list[Row]:
                 text_hits = search_hits(answer)
                 figures["subject"], answer = timed(client, f"UID SEARCH SUBJECT {SUBJECT_WORD}")
                 subject_hits = search_hits(answer)
+                ordered = []
+                for key in ("sort_subject", "sort_date", "thread"):
+                    figures[key], answer = timed(client, names[key])
+                    ordered.append(len(re.findall(rb"\d+", answer.split(b"\r\n", 1)[0])))
             finally:
                 client.close()
             answers.setdefault(target.name, set()).add(
-                f"{exists} exist, {fetched} fetched, TEXT {text_hits} hit(s), SUBJECT {subject_hits} hits"
+                f"{exists} exist, {fetched} fetched, TEXT {text_hits} hit(s), SUBJECT {subject_hits} hits, "
+                f"SORT SUBJECT/DATE and THREAD numbers {'/'.join(map(str, ordered))}"
             )
             for key, value in figures.items():
                 (rows[key].pochta if index == 0 else rows[key].peer).append(value)
             say(f"  run {run + 1} {target.name}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in figures.items()))
     for name, seen in answers.items():
         say(f"  answers {name}: {'; '.join(sorted(seen))}")
+    for key in ("sort_subject", "sort_date", "thread"):
+        rows[key].note = "first run (sort keys or Dovecot's caches built): " + ", ".join(
+            f"{target.name} {(rows[key].pochta if i == 0 else rows[key].peer)[0]:.1f} ms"
+            for i, target in enumerate(targets)
+        )
     rows["select"].note = "first run (right after the fill): " + ", ".join(
         f"{target.name} {(rows['select'].pochta if i == 0 else rows['select'].peer)[0]:.1f} ms"
         for i, target in enumerate(targets)

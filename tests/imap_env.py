@@ -6,6 +6,7 @@ the server runs on the test's event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import imaplib
 import re
@@ -286,6 +287,24 @@ def read_until(sock: SocketLike, tag: bytes) -> list[bytes]:
             if got.startswith(b"* BYE") and not tag.startswith(b"*"):
                 lines.append(read_line(sock))  # the tagged reply may follow (LOGOUT)
             return [line for line in lines if line]
+
+
+def imap_session(
+    env: ImapEnv, *, select: bytes = b"INBOX", enable: bytes = b"", user: bytes = ALICE.encode()
+) -> socket.socket:
+    """A raw socket logged in (and with ``select``, a mailbox selected; with ``enable``, ENABLEd)."""
+    sock = env.raw()
+    assert exchange(sock, b"L LOGIN " + user + b" " + PASSWORD.encode())[-1].startswith(b"L OK")
+    if enable:
+        assert exchange(sock, b"E ENABLE " + enable)[-1].startswith(b"E OK")
+    if select:
+        assert exchange(sock, b"S SELECT " + select)[-1].startswith(b"S OK")
+    return sock
+
+
+async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
+    """``exchange`` off the event loop (the server under test runs on it)."""
+    return await asyncio.to_thread(exchange, sock, line)
 
 
 @contextlib.asynccontextmanager

@@ -20,25 +20,37 @@ _MAX_REFERENCES = 1000
 _MAX_SUBJECT = 4096  # a sort key needs no more; bounds the regex work on hostile subjects
 
 
-def _strip_trailer(text: str) -> str:
+def _strip_trailer(text: str) -> tuple[str, bool]:
     """RFC 5256 §2.1 (2): remove trailing "(fwd)" and white space, from the end backwards (a
-    regular expression searched for ``(?:\\(fwd\\)|[ \\t])+\\Z`` took quadratic time)."""
+    regular expression searched for ``(?:\\(fwd\\)|[ \\t])+\\Z`` took quadratic time). Also says
+    whether a "(fwd)" went (RFC 5256 §3 REFERENCES: a reply or forward)."""
+    forwarded = False
     while True:
         text = text.rstrip(" \t")
         if text[-5:].lower() != "(fwd)":
-            return text
-        text = text[:-5]
+            return text, forwarded
+        text, forwarded = text[:-5], True
 
 
 def base_subject(subject: str) -> str:
     """RFC 5256 §2.1 base subject of a decoded subject."""
+    return subject_base(subject)[0]
+
+
+def subject_base(subject: str) -> tuple[str, bool]:
+    """RFC 5256 §2.1 base subject of a decoded subject, and whether the extraction removed a
+    subj-refwd, a "(fwd)" trailer or a "[fwd: ...]" wrapper: RFC 5256 §3 REFERENCES calls such a
+    message "a reply or forward"."""
     text = _WSP_RUN.sub(" ", subject[:_MAX_SUBJECT])  # (1) tabs, continuations, runs of spaces -> one space
+    reply = False
     while True:
-        text = _strip_trailer(text)  # (2)
+        text, forwarded = _strip_trailer(text)  # (2)
+        reply = reply or forwarded
         while True:
             before = text
             leader = _LEADER.match(text)  # (3)
             if leader is not None:
+                reply = reply or bool(leader.group().strip(" \t"))  # more than white space: a subj-refwd
                 text = text[leader.end() :]
             blob = _BLOB.match(text)  # (4) only if something remains
             if blob is not None and text[blob.end() :].strip():
@@ -47,9 +59,9 @@ def base_subject(subject: str) -> str:
                 break
         # (6) "[fwd:" subject "]"
         if text[:5].lower() == "[fwd:" and text.endswith("]"):
-            text = text[5:-1]
+            text, reply = text[5:-1], True
             continue
-        return text
+        return text, reply
 
 
 def decoded_subject(raw: str) -> str:

@@ -47,6 +47,7 @@ from pochta.store.model import (
     ProtocolSwitches,
     ReconstructReport,
     ScramCredentials,
+    SortRow,
     Target,
     Uid,
     VerifyReport,
@@ -366,6 +367,22 @@ class MailStore(Protocol):
         """Header keys on a field of ``pochta.mime.search.SEARCH_FIELDS`` (kept at delivery):
         (UIDs with a ``name`` field whose decoded value contains ``query`` as ``fold`` compares, ""
         any such field; UIDs the store cannot decide yet, whose parse records the caller reads)."""
+
+    async def sort_keys(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid], fields: Iterable[str]
+    ) -> list[SortRow]:
+        """What SORT and THREAD compare (RFC 5256, ``pochta.mime.sortkeys``) for these UIDs (those
+        that exist), in UID order: the ``SortKeys`` fields named in ``fields`` ("size" too; the
+        others hold their defaults, the internal date is always there). Kept per message, derived
+        from the parse record (and then kept) for a message that has none yet."""
+
+    async def sort_order(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid], order: Sequence[tuple[str, bool]]
+    ) -> list[Uid]:
+        """These UIDs (those that exist) sorted by their kept keys, no key returned: ``order`` is
+        (key, descending) pairs, the first deciding first, ties by UID; keys are "arrival", "date"
+        (the sent date, else the internal date), "size" and the string ``SortKeys`` fields. Messages
+        without keys get theirs first (as ``sort_keys``)."""
 
     async def quota_usage(self, account_id: AccountId) -> int: ...
 

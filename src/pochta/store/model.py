@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from enum import StrEnum
 from typing import NamedTuple, overload
 
+from pochta.mime.sortkeys import SortKeys
+
 AccountId = int
 DomainId = int
 MailboxId = int
@@ -529,6 +531,15 @@ class CopyResult:
     removed: ChangeSet | None = field(default=None, compare=False)
 
 
+class SortRow(NamedTuple):
+    """What SORT and THREAD read of one message (``MailStore.sort_keys``)."""
+
+    uid: Uid
+    keys: SortKeys
+    internal_date: int  # UTC seconds
+    size: int
+
+
 @dataclass(frozen=True)
 class CachedMessage:
     """A message's parse results as cached at delivery (see pochta.mime)."""
@@ -548,6 +559,7 @@ class IndexResult:
     filled: int = 0  # messages stored before the index existed, re-parsed and indexed
     fill: list[tuple[int, str]] = field(default_factory=list)  # (message id, sha256) to re-parse next
     threaded: int = 0  # membership rows given their THREADID (RFC 8474 §5.2, sqlite_threads)
+    added_ids: list[int] = field(default_factory=list)  # messages added: their sort keys come next
 
     @property
     def done(self) -> int:

@@ -399,6 +399,27 @@ search_queue = Table(
     Column("action", Integer, nullable=False, index=True),
 )
 
+# Revision 0015: what SORT and THREAD compare (pochta.mime.sortkeys.SortKeys), one row per message,
+# derived from its parse record off the delivery path: the background indexer writes the rows of the
+# messages it indexes, and a SORT that met messages without a row (stored before revision 0015, or of
+# another ``version``) derives theirs on demand and keeps them. A row goes with its message.
+message_sort_keys = Table(
+    "message_sort_keys",
+    metadata,
+    Column("message_id", Integer, primary_key=True),  # messages.id
+    Column("version", Integer, nullable=False),  # pochta.mime.sortkeys.SORT_KEYS_VERSION
+    Column("subject", Text, nullable=False),  # casemapped base subject (RFC 5256 §2.1)
+    Column("reply", Boolean, nullable=False),
+    Column("from_addr", Text, nullable=False),
+    Column("to_addr", Text, nullable=False),
+    Column("cc_addr", Text, nullable=False),
+    Column("display_from", Text, nullable=False),
+    Column("display_to", Text, nullable=False),
+    Column("sent", BigInteger, nullable=True),  # Date: in UTC seconds; NULL: none usable
+    Column("msgid", Text, nullable=True),  # normalised Message-ID
+    Column("refs", Text, nullable=False),  # normalised references, space-separated
+)
+
 # Revision 0010: one row whose ``version`` triggers (DDL in the migration) add 1 to with every change
 # to domains, aliases, the delivery fields of accounts and mailbox names: a process keeps recipient
 # resolutions while it stays the same (pochta.delivery.resolve).

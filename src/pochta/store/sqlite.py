@@ -48,6 +48,7 @@ from pochta.store import sqlite_mailboxes as mailbox_tree
 from pochta.store import sqlite_maintenance as maintenance
 from pochta.store import sqlite_queue as queue
 from pochta.store import sqlite_search as search
+from pochta.store import sqlite_sortkeys as sortkeys
 from pochta.store import sqlite_threads as threads
 from pochta.store import sqlite_views as views
 from pochta.store import sqlite_wire as wire
@@ -70,6 +71,7 @@ from pochta.store.model import (
     ObjectRow,
     Placed,
     ReconstructReport,
+    SortRow,
     Target,
     Uid,
     VerifyReport,
@@ -554,6 +556,37 @@ class SqliteStore(DirectoryMethods):
     async def search_header(self, mailbox_id: MailboxId, name: str, query: str) -> tuple[set[Uid], set[Uid]]:
         return await self.run_read(lambda c: search.search_header(c, mailbox_id, name, query))
 
+    async def sort_keys(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid], fields: Iterable[str]
+    ) -> list[SortRow]:
+        uid_list, wanted = mail.normalize_uids(uids), frozenset(fields)
+        rows, derived = await self.run_read(
+            lambda c: sortkeys.read_keys(driver_connection(c), mailbox_id, uid_list, wanted)
+        )
+        if derived:  # kept: the next SORT reads them (never part of a delivery's write)
+            await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
+        return rows
+
+    async def sort_order(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid], order: Sequence[tuple[str, bool]]
+    ) -> list[Uid]:
+        uid_list, keys = mail.normalize_uids(uids), list(order)
+
+        def read(c: Connection) -> tuple[list[Uid], sortkeys.Derived]:
+            raw = driver_connection(c)
+            missing = sortkeys.without_keys(raw, mailbox_id, uid_list)
+            if missing:
+                return [], sortkeys.derive(raw, missing)
+            return sortkeys.ordered_uids(raw, mailbox_id, uid_list, keys), []
+
+        ordered, derived = await self.run_read(read)
+        if derived:  # kept first, then ordered by SQLite with every key in place
+            await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
+            ordered = await self.run_read(
+                lambda c: sortkeys.ordered_uids(driver_connection(c), mailbox_id, uid_list, keys)
+            )
+        return ordered
+
     async def quota_usage(self, account_id: AccountId) -> int:
         return await self.run_read(lambda c: mail.get_quota_usage(c, account_id))
 
@@ -593,6 +626,12 @@ class SqliteStore(DirectoryMethods):
                 lambda: [(mid, search.parse_for_fill(blobs, mime, sha)) for mid, sha in result.fill]
             )
             result.filled = await self.run_write(lambda c, e: search.fill_messages(c, items))
+        if result.added_ids:
+            # SORT and THREAD keys of what was just indexed, off the delivery path (revision 0015).
+            added = result.added_ids
+            derived = await self.run_read(lambda c: sortkeys.derive(driver_connection(c), added))
+            if derived:
+                await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
         return result
 
     async def thread_now(self, mailbox_id: MailboxId) -> int:

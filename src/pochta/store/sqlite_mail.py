@@ -36,6 +36,7 @@ from pochta.mail.ops import over_quota
 from pochta.mime.imapform import WireForms
 from pochta.store import sqlite_inline as inline
 from pochta.store import sqlite_search as search
+from pochta.store import sqlite_sortkeys as sortkeys
 from pochta.store import sqlite_threads as threads
 from pochta.store import sqlite_wire as wire
 from pochta.store.api import FlagOp, NotFound, QuotaExceeded
@@ -324,6 +325,7 @@ def release_messages(conn: Connection, counts: Counter[MessageId]) -> None:
         search.forget_messages(raw, dead)
         wire.forget_forms(raw, dead)
         threads.forget_messages(raw, dead)
+        sortkeys.forget_keys(raw, dead)
         raw.executemany(_SQL_DELETE_MESSAGE, [(mid,) for mid in dead])
 
 

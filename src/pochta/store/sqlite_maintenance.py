@@ -36,6 +36,7 @@ from pochta.mime.imapform import WireForms, wire_forms
 from pochta.store import sqlite_inline as inline
 from pochta.store import sqlite_queue as queue
 from pochta.store import sqlite_search as search
+from pochta.store import sqlite_sortkeys as sortkeys
 from pochta.store import sqlite_wire as wire
 from pochta.store.api import NotFound
 from pochta.store.blobs import BlobStore
@@ -143,6 +144,7 @@ def _apply_fixes(conn: Connection, events: list[Change], fixes: Sequence[_CacheF
         # The index is rebuilt at the end of reconstruct (search.rebuild_index), from these rows.
         search.replace_message(driver_connection(conn), fix.message_id, fix.search)
         wire.replace_forms(driver_connection(conn), fix.message_id, fix.wire)
+        sortkeys.forget_keys(driver_connection(conn), [fix.message_id])  # derived again when needed
 
 
 # The seen/deleted bits as the flags text says they should be (system flags are stored canonically).
@@ -195,6 +197,7 @@ def _recount(conn: Connection, apply: bool, report: ReconstructReport) -> None:
     if apply:
         search.forget_orphans(driver_connection(conn))
         wire.forget_forms(driver_connection(conn), None)
+        sortkeys.forget_orphans(driver_connection(conn))
 
     # Mailbox counters, UIDNEXT and HIGHESTMODSEQ (never lowered: they only have to stay ahead).
     stats = {

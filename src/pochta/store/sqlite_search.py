@@ -149,7 +149,7 @@ def index_pending(conn: Connection, limit: int, max_chars: int | None = None) ->
         raw.execute(_SQL_DELETE_TEXTS, (_ids(drop),))
     if queued:
         raw.execute(_SQL_UNQUEUE, (_ids(mid for mid, _ in queued),))
-    result.added, result.dropped = len(add), len(drop)
+    result.added, result.dropped, result.added_ids = len(add), len(drop), add
     if not full and len(queued) < limit:
         fill = raw.execute(_SQL_TO_FILL, (INDEX_FILL, limit - len(queued))).fetchall()
         result.fill = [(int(mid), str(sha)) for mid, sha in fill]

@@ -31,6 +31,8 @@ from pochta.proto.imap.search import (
     SizeKey,
     StringKey,
 )
+from pochta.proto.imap.sort import CRITERIA, RETURN_OPTIONS, SortArgs
+from pochta.proto.imap.thread import ALGORITHMS, ThreadArgs
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -147,6 +149,29 @@ def roundtrip(name: str, args: object, *, uid: bool = False) -> None:
 @given(search_args, st.booleans())
 def test_search_roundtrip(args: SearchArgs, uid: bool) -> None:
     roundtrip("SEARCH", args, uid=uid)
+
+
+programs = st.lists(search_keys, min_size=1, max_size=4).map(lambda k: And(tuple(k)))
+charsets = st.sampled_from(["UTF-8", "US-ASCII", "utf-8"])
+sort_args = st.builds(
+    SortArgs,
+    st.lists(st.tuples(st.sampled_from(CRITERIA), st.booleans()), min_size=1, max_size=4).map(tuple),
+    charsets,
+    programs,
+    st.one_of(st.none(), st.lists(st.sampled_from(sorted(RETURN_OPTIONS)), unique=True).map(tuple)),
+)
+
+
+@FAST
+@given(sort_args, st.booleans())
+def test_sort_roundtrip(args: SortArgs, uid: bool) -> None:
+    roundtrip("SORT", args, uid=uid)
+
+
+@FAST
+@given(st.builds(ThreadArgs, st.sampled_from(ALGORITHMS), charsets, programs), st.booleans())
+def test_thread_roundtrip(args: ThreadArgs, uid: bool) -> None:
+    roundtrip("THREAD", args, uid=uid)
 
 
 @FAST

@@ -769,7 +769,7 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0016 + "UPDATE alembic_version SET version_num = '0013';")
+        conn.executescript(UNDO_0016 + "UPDATE alembic_version SET version_num = '0015';")
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings(), indexer=False)
@@ -793,14 +793,15 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 
 
 # What revisions 0011-0016 added, taken out again by hand, newest first: thread tables and the save
-# date (0016), the partial index of \\Deleted rows (0013), \\Recent's columns and triggers (0012),
-# the inline blobs (0011).
+# date (0016), the sort keys (0015), the partial index of \\Deleted rows (0013), \\Recent's
+# columns and triggers (0012), the inline blobs (0011).
 UNDO_0016 = (
     "DROP TABLE thread_progress; DROP TABLE thread_keys; DROP TABLE message_threads;"
     "ALTER TABLE membership DROP COLUMN save_date;"
 )
 UNDO_AFTER_0010 = (
-    UNDO_0016 + "DROP INDEX ix_membership_deleted;"
+    UNDO_0016 + "DROP TABLE message_sort_keys;"
+    "DROP INDEX ix_membership_deleted;"
     "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "
     "ALTER TABLE mailboxes DROP COLUMN recent; ALTER TABLE mailboxes DROP COLUMN first_recent_uid;"
     "DROP TABLE inline_blobs;"

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pochta.proto.imap import args as a
 from pochta.proto.imap.fetch import FetchArgs, parse_fetch
 from pochta.proto.imap.search import ESearchArgs, SearchArgs, parse_esearch, parse_search
+from pochta.proto.imap.sort import SortArgs, parse_sort
+from pochta.proto.imap.thread import ThreadArgs, parse_thread
 from pochta.proto.imap.wire import TAG_RE, Assembled, Cursor, ParseError
 
 
@@ -70,6 +72,8 @@ Args = (
     | SearchArgs
     | ESearchArgs
     | FetchArgs
+    | SortArgs
+    | ThreadArgs
 )
 Parser = Callable[[Cursor, int], Args]
 
@@ -97,11 +101,11 @@ class Command:
 
     @property
     def uses_sequence_numbers(self) -> bool:
-        """USES_SEQUENCE_NUMBERS, or a UID SEARCH whose program has a message-number set."""
+        """USES_SEQUENCE_NUMBERS, or a UID SEARCH (SORT, THREAD) whose program has a message-number set."""
         if Flag.USES_SEQUENCE_NUMBERS in self.spec.flags:
             return True
         args = self.args.search if isinstance(self.args, ESearchArgs) else self.args
-        return isinstance(args, SearchArgs) and args.uses_sequence_numbers
+        return isinstance(args, SearchArgs | SortArgs | ThreadArgs) and args.uses_sequence_numbers
 
     def encode(self) -> bytes:
         """The canonical client form, CRLF included."""
@@ -167,6 +171,11 @@ for _spec in (
     CommandSpec("UID REPLACE", SELECTED, a.parse_replace, BREAKS | Flag.MESSAGE_LITERALS),
     # RFC 7377 §4: command-auth and command-select; answers in UIDs only (§2.1).
     CommandSpec("ESEARCH", AUTH, parse_esearch),
+    # RFC 5256 §3: SORT and THREAD are SEARCH variants; their UID forms may see untagged EXPUNGE.
+    CommandSpec("SORT", SELECTED, parse_sort, SEQ),
+    CommandSpec("UID SORT", SELECTED, parse_sort),
+    CommandSpec("THREAD", SELECTED, parse_thread, SEQ),
+    CommandSpec("UID THREAD", SELECTED, parse_thread),
 ):
     register(_spec)
 

@@ -154,21 +154,7 @@ class SearchArgs:
 
     @property
     def uses_sequence_numbers(self) -> bool:
-        """A bare sequence set anywhere in the program refers to message numbers, even in UID SEARCH
-        (RFC 9051 §6.4.4): such a command must not run alongside one that expunges (RFC 9051 §5.5)."""
-        todo: list[SearchKey] = [self.key]
-        while todo:
-            key = todo.pop()
-            match key:
-                case SequenceKey(uid=False):
-                    return True
-                case And(keys):
-                    todo.extend(keys)
-                case Or(left, right):
-                    todo += (left, right)
-                case Not(inner):
-                    todo.append(inner)
-        return False
+        return uses_sequence_numbers(self.key)
 
     def encode(self) -> bytes:
         out = b""
@@ -178,6 +164,24 @@ class SearchArgs:
         if self.charset is not None:
             out += b" CHARSET " + wire.astring(self.charset.encode("ascii"))
         return out + b" " + encode_keys(self.key.keys)
+
+
+def uses_sequence_numbers(program: And) -> bool:
+    """A bare sequence set anywhere in the program refers to message numbers, even in UID SEARCH
+    (RFC 9051 §6.4.4): such a command must not run alongside one that expunges (RFC 9051 §5.5)."""
+    todo: list[SearchKey] = [program]
+    while todo:
+        key = todo.pop()
+        match key:
+            case SequenceKey(uid=False):
+                return True
+            case And(keys):
+                todo.extend(keys)
+            case Or(left, right):
+                todo += (left, right)
+            case Not(inner):
+                todo.append(inner)
+    return False
 
 
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")

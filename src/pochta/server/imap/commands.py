@@ -36,6 +36,7 @@ from pochta.server.imap import (
     replace,
     search,
     select,
+    sort,
     status,
     store,
 )
@@ -92,6 +93,10 @@ TABLE: dict[str, Entry] = {
     "SEARCH": Entry(search.search, ("ESEARCH", "SEARCHRES", "WITHIN")),  # RFC 4731, 5182, 5032
     "UID SEARCH": Entry(search.search),
     "ESEARCH": Entry(multisearch.esearch, ("MULTISEARCH",)),  # RFC 7377
+    "SORT": Entry(sort.sort, ("SORT", "SORT=DISPLAY", "ESORT")),  # RFC 5256, RFC 5957, RFC 5267 §3
+    "UID SORT": Entry(sort.sort),
+    "THREAD": Entry(sort.thread, ("THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES")),  # RFC 5256 §3
+    "UID THREAD": Entry(sort.thread),
     "APPEND": Entry(append.append, ("MULTIAPPEND",)),  # RFC 3502; APPENDLIMIT: ``capabilities``
     "IDLE": Entry(idle.idle, ("IDLE",)),  # RFC 2177
     "COMPRESS": Entry(compress.compress),  # RFC 4978; COMPRESS=DEFLATE: ``capabilities``

@@ -11,10 +11,10 @@ The tests talk to the store through ``pochta.store.api`` only, so a PostgreSQL b
 unchanged (``tests/unit/store/test_sqlite_store.py`` is the SQLite binding).
 
 The tests live in one module per concept (``directory``, ``inline`` blobs, ``mailboxes``, ``messages``,
-``maintenance``, ``objects``, ``queue``, ``quota`` with session locks, ``search``, ``wire``;
-``support`` holds the fixtures and helpers they share). This package star-imports every one of
-them, so each ``test_*`` defined in any lands here, and the binding's check that every suite test
-is listed in ``__all__`` keeps covering all of them.
+``maintenance``, ``objects``, ``queue``, ``quota`` with session locks, ``search``, ``sortkeys``,
+``wire``; ``support`` holds the fixtures and helpers they share). This package star-imports every
+one of them, so each ``test_*`` defined in any lands here, and the binding's check that every suite
+test is listed in ``__all__`` keeps covering all of them.
 """
 
 # The star imports are the point (see above); the names in __all__ come from them.
@@ -31,6 +31,7 @@ from pochta.testing.store_suite.objects import *
 from pochta.testing.store_suite.queue import *
 from pochta.testing.store_suite.quota import *
 from pochta.testing.store_suite.search import *
+from pochta.testing.store_suite.sortkeys import *
 from pochta.testing.store_suite.support import *
 from pochta.testing.store_suite.wire import *
 
@@ -102,6 +103,8 @@ __all__ = [
     "test_search_text",
     "test_search_text_hostile_input",
     "test_second_handle_sees_writes",
+    "test_sort_keys_derived_kept_and_forgotten",
+    "test_sort_order_is_the_order_of_the_keys",
     "test_subscriptions",
     "test_thread_now_threads_what_the_indexer_has_not",
     "test_threads_follow_references_per_account",

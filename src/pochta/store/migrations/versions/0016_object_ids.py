@@ -1,7 +1,7 @@
 """OBJECTID threads and SAVEDATE: per-account thread ids, and the date a message entered its mailbox.
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-06
 
 - ``membership.save_date`` (RFC 8514 §3): set by every write that adds a membership row (delivery,
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,210 @@
+"""SORT, UID SORT, ESORT and THREAD over real sockets (RFC 5256, RFC 5957, RFC 5267 §3): exact
+transcripts, imapclient's sort() and thread(), a second session's expunge, and the kept sort keys
+(filled by the indexer, or by the first SORT that needs them; gone with their message)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import imapclient
+import pytest
+
+from imap_env import ImapEnv, ask, imap_server, imap_session
+from pochta.store.sqlite import DB_FILE_NAME
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+# (headers, internal date offset in minutes): a conversation and two strangers
+MESSAGES = [
+    ("From: Zoe <zoe@example.net>\r\nTo: alice@example.org\r\nSubject: Lunch\r\n"
+     "Date: Mon, 02 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@x>", 5),
+    ("From: adam@example.net\r\nTo: Bob <bob@example.org>\r\nSubject: Re: lunch\r\n"
+     "Date: Mon, 02 Nov 2026 11:00:00 +0000\r\nMessage-ID: <2@x>\r\nReferences: <1@x>", 3),
+    ("From: =?utf-8?q?=C3=89mile?= <emile@example.net>\r\nTo: carol@example.org\r\nSubject: agenda\r\n"
+     "Date: Mon, 02 Nov 2026 09:00:00 +0000\r\nMessage-ID: <3@x>", 9),
+    ("From: Bea <bea@example.net>\r\nTo: alice@example.org\r\nSubject: [fwd: Lunch]\r\n"
+     "Message-ID: <4@x>\r\nIn-Reply-To: <2@x>", 1),
+    ("From: carl@example.net\r\nSubject: Re: agenda (fwd)\r\nCc: dan@example.org\r\n"
+     "Date: Mon, 02 Nov 2026 09:30:00 +0000\r\nMessage-ID: <5@x>\r\nReferences: <gone@x> <3@x>", 7),
+]  # fmt: skip
+
+
+def data(n: int) -> bytes:
+    headers, _ = MESSAGES[n]
+    return (headers + "\r\n\r\n" + "x" * (10 * (n + 1)) + "\r\n").encode()
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
+    async with imap_server(tmp_path) as running:
+        for n, (_, minutes) in enumerate(MESSAGES):
+            await running.deliver(data(n), date=T0 + timedelta(minutes=minutes))
+        await running.seen_elsewhere()
+        yield running
+
+
+def newest_has_keys(env: ImapEnv) -> bool:
+    with sqlite3.connect(env.data_dir / DB_FILE_NAME) as db:
+        found = db.execute(
+            "SELECT count(*) FROM message_sort_keys WHERE message_id = (SELECT max(id) FROM messages)"
+        )
+        return bool(found.fetchone()[0])
+
+
+def key_rows(env: ImapEnv) -> int:
+    with sqlite3.connect(env.data_dir / DB_FILE_NAME) as db:
+        return int(db.execute("SELECT count(*) FROM message_sort_keys").fetchone()[0])
+
+
+async def test_sort_transcripts(env: ImapEnv) -> None:
+    sock = await asyncio.to_thread(imap_session, env)
+    try:
+        assert await ask(sock, b"a SORT (SUBJECT) UTF-8 ALL") == [
+            b"* SORT 3 5 1 2 4\r\n",
+            b"a OK SORT completed\r\n",
+        ]
+        assert (await ask(sock, b"a SORT (REVERSE SUBJECT DATE) US-ASCII ALL"))[0] == b"* SORT 4 1 2 3 5\r\n"
+        # DATE: 4 has no Date:, its internal date (12:01 on the 1st) is its sent date (RFC 5256 §2.2)
+        assert (await ask(sock, b"a SORT (DATE) UTF-8 ALL"))[0] == b"* SORT 4 3 5 1 2\r\n"
+        assert (await ask(sock, b"a SORT (ARRIVAL) UTF-8 ALL"))[0] == b"* SORT 4 2 1 5 3\r\n"
+        by_size = sorted(range(1, 6), key=lambda n: -len(data(n - 1)))
+        assert (await ask(sock, b"a SORT (REVERSE SIZE) UTF-8 ALL"))[0] == b"* SORT %s\r\n" % " ".join(
+            map(str, by_size)
+        ).encode()
+        # FROM compares the addr-mailbox, DISPLAYFROM the decoded name (RFC 5957 §3)
+        assert (await ask(sock, b"a SORT (FROM) UTF-8 ALL"))[0] == b"* SORT 2 4 5 3 1\r\n"
+        assert (await ask(sock, b"a SORT (DISPLAYFROM) UTF-8 ALL"))[0] == b"* SORT 2 4 5 3 1\r\n"
+        assert (await ask(sock, b"a SORT (DISPLAYTO TO) UTF-8 ALL"))[0] == b"* SORT 5 1 4 2 3\r\n"
+        assert (await ask(sock, b"a SORT (CC) UTF-8 ALL"))[0] == b"* SORT 1 2 3 4 5\r\n"
+        # searching first: a criterion and a UID SORT
+        assert (await ask(sock, b'a UID SORT (SUBJECT) UTF-8 SUBJECT "lunch"'))[0] == b"* SORT 1 2 4\r\n"
+        assert (await ask(sock, b"a SORT (SUBJECT) UTF-8 TEXT nowhere"))[0] == b"* SORT\r\n"
+        assert (await ask(sock, b"a SORT (SUBJECT) UTF-8 2:3,5"))[0] == b"* SORT 3 5 2\r\n"
+    finally:
+        sock.close()
+
+
+async def test_esort(env: ImapEnv) -> None:
+    sock = await asyncio.to_thread(imap_session, env)
+    try:
+        lines = await ask(sock, b"e1 SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL")
+        # RFC 5267 §3.1: MIN and MAX are the first and last in the sort order; ALL keeps the order
+        assert lines[0] == b'* ESEARCH (TAG "e1") MIN 3 MAX 4 ALL 3,5,1:2,4 COUNT 5\r\n'
+        lines = await ask(sock, b"e2 UID SORT RETURN () (REVERSE ARRIVAL) UTF-8 ALL")
+        assert lines[0] == b'* ESEARCH (TAG "e2") UID ALL 3,5,1:2,4\r\n'
+        lines = await ask(sock, b"e3 SORT RETURN (COUNT MIN) (DATE) UTF-8 TEXT nowhere")
+        assert lines[0] == b'* ESEARCH (TAG "e3") COUNT 0\r\n'
+    finally:
+        sock.close()
+
+
+async def test_thread_transcripts(env: ImapEnv) -> None:
+    sock = await asyncio.to_thread(imap_session, env)
+    try:
+        lines = await ask(sock, b"t THREAD REFERENCES UTF-8 ALL")
+        # 5's parent <gone@x> is absent but its last reference <3@x> is present; 4 answers 2
+        assert lines == [b"* THREAD (3 5)(1 2 4)\r\n", b"t OK THREAD completed\r\n"]
+        lines = await ask(sock, b"t THREAD ORDEREDSUBJECT UTF-8 ALL")
+        assert lines[0] == b"* THREAD (4 (1)(2))(3 5)\r\n"
+        lines = await ask(sock, b"t UID THREAD REFERENCES US-ASCII NOT 1")
+        # without 1 the lunch thread's root is a dummy, promoted since 2 is its only child
+        assert lines[0] == b"* THREAD (3 5)(2 4)\r\n"
+        assert (await ask(sock, b"t THREAD REFERENCES UTF-8 TEXT nowhere"))[0] == b"* THREAD\r\n"
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    ("line", "reply"),
+    [
+        (b"x SORT (SUBJECT) KOI8-R ALL", b"x NO [BADCHARSET (US-ASCII UTF-8)]"),
+        (b"x THREAD REFERENCES ISO-2022-JP ALL", b"x NO [BADCHARSET (US-ASCII UTF-8)]"),
+        (b"x SORT (SUBJECT) US-ASCII SUBJECT \xc3\xa9", b"x BAD"),
+        (b"x SORT (SIZE) UTF-8 ALL ALL)", b"x BAD"),
+        (b"x SORT (FOO) UTF-8 ALL", b"x BAD Unknown sort criterion FOO"),
+        (b"x THREAD FOO UTF-8 ALL", b"x BAD Unknown threading algorithm FOO"),
+        (b"x SORT RETURN (PARTIAL 1:2) (SIZE) UTF-8 ALL", b"x BAD Unknown SORT return option PARTIAL"),
+    ],
+)
+async def test_refusals(env: ImapEnv, line: bytes, reply: bytes) -> None:
+    sock = await asyncio.to_thread(imap_session, env)
+    try:
+        lines = await ask(sock, line)
+        assert lines[-1].startswith(reply), lines
+        assert (await ask(sock, b"n NOOP"))[-1].startswith(b"n OK")  # the session goes on
+    finally:
+        sock.close()
+
+
+async def test_not_selected_and_capabilities(env: ImapEnv) -> None:
+    sock = await asyncio.to_thread(imap_session, env, select=b"")
+    try:
+        assert (await ask(sock, b"s SORT (SUBJECT) UTF-8 ALL"))[-1].startswith(b"s BAD No mailbox selected")
+        caps = (await ask(sock, b"c CAPABILITY"))[0].split()
+        for name in (b"SORT", b"SORT=DISPLAY", b"ESORT", b"THREAD=ORDEREDSUBJECT", b"THREAD=REFERENCES"):
+            assert name in caps
+        assert b"CONTEXT=SORT" not in caps  # not built: not advertised
+    finally:
+        sock.close()
+
+
+async def test_expunge_in_another_session(env: ImapEnv) -> None:
+    first = await asyncio.to_thread(imap_session, env)
+    other = await asyncio.to_thread(imap_session, env)
+    try:
+        assert (await ask(other, b"d STORE 1 +FLAGS.SILENT (\\Deleted)"))[-1].startswith(b"d OK")
+        assert (await ask(other, b"d EXPUNGE"))[0] == b"* 1 EXPUNGE\r\n"
+        # RFC 5256 §3: no untagged EXPUNGE during SORT; message 1 keeps its number, with empty keys
+        lines = await ask(first, b"a SORT (SUBJECT) UTF-8 ALL")
+        assert b"* 1 EXPUNGE\r\n" not in lines
+        assert lines[0] == b"* SORT 1 3 5 2 4\r\n"
+        # ... but during UID SORT it may come, and the numbers then move
+        lines = await ask(first, b"b UID SORT (SUBJECT) UTF-8 ALL")
+        assert lines[0] == b"* SORT 1 3 5 2 4\r\n"
+        assert b"* 1 EXPUNGE\r\n" in lines
+        assert (await ask(first, b"c SORT (SUBJECT) UTF-8 ALL"))[0] == b"* SORT 2 4 1 3\r\n"
+        assert (await ask(first, b"t THREAD REFERENCES UTF-8 ALL"))[0] == b"* THREAD (2 4)(1 3)\r\n"
+    finally:
+        first.close()
+        other.close()
+
+
+async def test_keys_are_kept_and_go_with_their_message(env: ImapEnv) -> None:
+    await env.store.stop_indexer()
+    await env.deliver(data(0).replace(b"<1@x>", b"<6@x>"), date=T0)
+    assert not newest_has_keys(env)  # nothing written at delivery
+    sock = await asyncio.to_thread(imap_session, env)
+    try:
+        await ask(sock, b"a SORT (SUBJECT) UTF-8 ALL")
+        assert key_rows(env) == 6  # derived by the first SORT that needed them, and kept
+        await ask(sock, b"d STORE 2 +FLAGS.SILENT (\\Deleted)")
+        await ask(sock, b"d EXPUNGE")
+        assert key_rows(env) == 5  # gone with the message
+        assert (await ask(sock, b"a SORT (SUBJECT) UTF-8 ALL"))[0] == b"* SORT 2 4 1 3 5\r\n"
+    finally:
+        sock.close()
+    # the indexer derives the keys of what it indexes, before any SORT
+    await env.deliver(data(2).replace(b"<3@x>", b"<7@x>"), date=T0)
+    assert not newest_has_keys(env)
+    await env.store.index_pending()
+    assert newest_has_keys(env)
+    assert key_rows(env) == 6
+
+
+async def test_imapclient_sort_and_thread(env: ImapEnv) -> None:
+    def run() -> tuple[list[int], tuple[tuple[int, ...], ...]]:
+        with imapclient.IMAPClient(env.plain[0], port=env.plain[1], ssl=False, timeout=10) as client:
+            client.login("alice@example.org", "PASSWORD")
+            client.select_folder("INBOX", readonly=True)
+            assert client.has_capability("SORT")
+            sorted_uids = client.sort(["REVERSE", "DATE"], ["NOT", "SUBJECT", "agenda"])
+            return sorted_uids, tuple(client.thread("REFERENCES"))
+
+    sorted_uids, threads = await asyncio.to_thread(run)
+    uids = await env.uids()
+    assert sorted_uids == [uids[1], uids[0], uids[3]]
+    assert threads == ((uids[2], uids[4]), (uids[0], uids[1], uids[3]))
