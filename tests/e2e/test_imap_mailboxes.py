@@ -373,7 +373,9 @@ async def test_important_mailbox_and_keyword(env: ImapEnv) -> None:
         ],
         enable=b"IMAP4rev2",
     )
-    assert out[0] == [b"a OK CREATE completed\r\n"]
+    assert out[0] == [
+        b"a OK [MAILBOXID (F%d)] CREATE completed\r\n" % (await env.mailbox("Important Messages")).id
+    ]
     assert out[1] == [
         b'* LIST (\\HasNoChildren \\Important) "/" "Important Messages"\r\n',
         b"b OK LIST completed\r\n",
