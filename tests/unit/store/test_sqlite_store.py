@@ -763,9 +763,11 @@ def undo_0010(conn: sqlite3.Connection) -> str:
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
-# What revisions 0011-0013 added, taken out again by hand, newest first: the partial index of
-# \\Deleted rows (0013), \\Recent's columns and triggers (0012), the inline blobs (0011).
+# What revisions 0011-0014 added, taken out again by hand, newest first: the expunge records' time
+# and horizon (0014), the partial index of \\Deleted rows (0013), \\Recent's columns and triggers
+# (0012), the inline blobs (0011).
 UNDO_AFTER_0010 = (
+    "DROP TABLE expunge_horizon; ALTER TABLE expunged DROP COLUMN at;"
     "DROP INDEX ix_membership_deleted;"
     "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "
     "ALTER TABLE mailboxes DROP COLUMN recent; ALTER TABLE mailboxes DROP COLUMN first_recent_uid;"
