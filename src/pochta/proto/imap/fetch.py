@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pochta.proto.imap import wire
+from pochta.proto.imap import condstore, wire
 from pochta.proto.imap.args import Params, encode_params, params
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.proto.imap.wire import Cursor, ParseError
@@ -18,7 +18,7 @@ from pochta.proto.imap.wire import Cursor, ParseError
 # PREVIEW, SAVEDATE ...) add their names here.
 SIMPLE_ITEMS = frozenset(
     {"ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "BODY", "BODYSTRUCTURE", "UID", "RFC822",
-     "RFC822.HEADER", "RFC822.TEXT"}
+     "RFC822.HEADER", "RFC822.TEXT", "MODSEQ"}
 )  # fmt: skip
 # RFC 9051 §6.4.5 macros.
 MACROS = {
@@ -93,6 +93,11 @@ class FetchArgs:
     macro: str | None = None  # ALL, FAST or FULL as given (atts holds its expansion)
     modifiers: Params = ()  # RFC 4466 fetch-modifiers: CHANGEDSINCE, VANISHED (RFC 7162)
     parenthesised: bool = field(default=True, compare=False)
+
+    @property
+    def options(self) -> condstore.FetchOptions:
+        """RFC 7162 CHANGEDSINCE / VANISHED (checked by the parser)."""
+        return condstore.fetch_options(self.modifiers)
 
     def encode(self) -> bytes:
         out = b" " + bytes(self.sequence_set) + b" "
@@ -200,4 +205,5 @@ def parse_fetch(cur: Cursor, max_depth: int) -> FetchArgs:
     modifiers: Params = ()
     if cur.maybe_sp():
         modifiers = params(cur, max_depth)
+        condstore.fetch_options(modifiers)  # RFC 7162 §7 fetch-modifier values
     return FetchArgs(seq, tuple(atts), macro, modifiers, parenthesised)

@@ -27,6 +27,7 @@ from pochta.proto.imap.search import (
     FlagKey,
     HeaderKey,
     KeywordKey,
+    ModSeqKey,
     Not,
     Or,
     SearchKey,
@@ -107,6 +108,7 @@ class Facts:
     recent: int = 0
     sizes: Sequence[int] | None = None
     days: Sequence[int] | None = None
+    modseqs: Sequence[int] | None = None  # RFC 7162 §3.1.5: each message's mod-sequence
     no_columns: int = 0
     sequences: dict[SequenceKey, int] = field(default_factory=dict)
     found: dict[SearchKey, Tri] = field(default_factory=dict)
@@ -146,6 +148,10 @@ def leaf_value(key: SearchKey, facts: Facts) -> Tri:
             return facts.column_mask(facts.sizes, size.__lt__ if name == "LARGER" else size.__gt__)
         case DateKey(name) if not name.startswith("SENT") and facts.days is not None:
             return facts.column_mask(facts.days, day_test(key))
+        case ModSeqKey(modseq) if facts.modseqs is not None:
+            # RFC 7162 §3.1.5: mod-sequence equal to or greater than the value (one per message is
+            # stored, so the entry name and type do not narrow it).
+            return mask_from_bits(bytes(map(modseq.__le__, facts.modseqs))), 0
         case SequenceKey() if key in facts.sequences:
             return facts.sequences[key], 0
     if key in facts.found:

@@ -48,7 +48,13 @@ _FAILURES: dict[AuthFailure, tuple[str, str]] = {
     AuthFailure.PROTOCOL_DISABLED: ("AUTHORIZATIONFAILED", "IMAP access is disabled for this account"),
     AuthFailure.ACCOUNT_DISABLED: ("CONTACTADMIN", "Account disabled"),
 }
-_ENABLEABLE = {"IMAP4REV2": "IMAP4rev2", "UTF8=ACCEPT": "UTF8=ACCEPT"}  # RFC 5161, RFC 6855 §3
+# RFC 5161, RFC 6855 §3, RFC 7162 §3.2.3
+_ENABLEABLE = {
+    "IMAP4REV2": "IMAP4rev2",
+    "UTF8=ACCEPT": "UTF8=ACCEPT",
+    "CONDSTORE": "CONDSTORE",
+    "QRESYNC": "QRESYNC",
+}
 
 
 def _ok(command: Command, text: str, code: Code | str | None = None) -> Tagged:

@@ -15,6 +15,7 @@ from pochta.proto.imap.responses import Code, ESearch, Search
 from pochta.proto.imap.search import SearchArgs
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap.search_eval import SearchError, evaluate
+from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 
 __all__ = ["search"]
@@ -27,6 +28,9 @@ async def search(session: Session, command: Command) -> Tagged:
     assert selected is not None
     names = args.return_names
     saving = "SAVE" in names
+    with_modseq = args.has_modseq
+    if with_modseq:
+        session.enable_condstore()  # RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE
     try:
         uids = await evaluate(session.services.store, selected, args.key, charset=args.charset)
     except SearchError as exc:
@@ -49,7 +53,9 @@ async def search(session: Session, command: Command) -> Tagged:
         selected.save_result(kept)
     numbers = uids if command.uid else [n for n in map(selected.seq_of, uids) if n is not None]
     if args.returns is None and not session.rev2:
-        session.send(Search(numbers))  # RFC 3501 §7.2.5
+        # RFC 3501 §7.2.5; RFC 7162 §3.1.6: with a MODSEQ key, the highest mod-sequence of the result.
+        highest = max(map(selected.modseq_of, uids)) if with_modseq and uids else None
+        session.send(Search(numbers, highest))
     elif names != {"SAVE"}:
         wanted = names or {"ALL"}  # RFC 4731 §3.1: RETURN () is RETURN (ALL)
         if args.returns is None:
@@ -62,6 +68,21 @@ async def search(session: Session, command: Command) -> Tagged:
                 max=numbers[-1] if "MAX" in wanted and numbers else None,
                 all=SequenceSet.of(*numbers) if "ALL" in wanted and numbers else None,
                 count=len(numbers) if "COUNT" in wanted else None,
+                extra=_modseq_data(selected, uids, wanted) if with_modseq else (),
             )
         )
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
+
+
+def _modseq_data(
+    selected: SelectedMailbox, uids: list[int], wanted: set[str] | frozenset[str]
+) -> list[tuple[str, bytes]]:
+    """RFC 7162 §3.1.10, RFC 4731 §3.2: the MODSEQ result option, the highest mod-sequence of the
+    messages returned (only MIN and/or MAX: of those), omitted when nothing matched."""
+    if not uids:
+        return []
+    if wanted & {"ALL", "COUNT"}:
+        returned = uids
+    else:
+        returned = ([uids[0]] if "MIN" in wanted else []) + ([uids[-1]] if "MAX" in wanted else [])
+    return [("MODSEQ", b"%d" % max(map(selected.modseq_of, returned)))]

@@ -80,7 +80,7 @@ from datetime import datetime
 
 from pochta.mail import flags as flagrules
 from pochta.mail.flags import RECENT, flag_key
-from pochta.proto.imap.responses import Exists, Expunge, Fetch, FetchValue, Recent, Response
+from pochta.proto.imap.responses import Exists, Expunge, Fetch, FetchValue, Raw, Recent, Response, Vanished
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.store.model import ChangeSet, MailboxView, MessageEntry
 
@@ -99,9 +99,20 @@ class SelectedMailbox:
     """Per-session state of the selected mailbox (see the module docstring for the API)."""
 
     def __init__(
-        self, view: MailboxView, *, read_only: bool, rev1: bool, recent_from: int | None = None
+        self,
+        view: MailboxView,
+        *,
+        read_only: bool,
+        rev1: bool,
+        recent_from: int | None = None,
+        condstore: bool = False,
+        qresync: bool = False,
     ) -> None:
         self.mailbox_id = view.mailbox.id
+        # RFC 7162 §3.1, §3.2.4: CONDSTORE enabled: unsolicited FETCH carries UID and MODSEQ;
+        # §3.2.10: QRESYNC enabled: VANISHED instead of EXPUNGE. The session turns them on.
+        self.condstore = condstore
+        self.qresync = qresync
         self.name = view.mailbox.name  # as selected (a rename elsewhere is not followed)
         self.uidvalidity = view.mailbox.uidvalidity
         self.read_only = read_only
@@ -157,6 +168,11 @@ class SelectedMailbox:
     @property
     def highestmodseq(self) -> int:
         return self._highestmodseq
+
+    @property
+    def max_uid(self) -> int:
+        """The highest UID the session has seen in the mailbox (announced or not)."""
+        return self._max_uid
 
     @property
     def recent_count(self) -> int:
@@ -313,7 +329,13 @@ class SelectedMailbox:
         self._check(changes)
         for entry in changes.changed:
             self._take(entry, own=False)
-        for uid in changes.expunged:
+        expunged: Iterable[int] = changes.expunged
+        if changes.live_uids is not None:
+            # The store's expunge records since our MODSEQ were pruned: whatever we number that the
+            # mailbox no longer holds is gone (and only that: new messages come from ``changed``).
+            live = set(changes.live_uids)
+            expunged = sorted({*changes.expunged, *(u for u in self.uids if u not in live)})
+        for uid in expunged:
             if self._new.pop(uid, None) is not None:
                 continue  # never announced: the client never hears of it
             if uid not in self._gone and self._live(uid) is not None:
@@ -322,7 +344,7 @@ class SelectedMailbox:
                 self._saved.discard(uid)  # RFC 5182 §2.1: expunged messages leave "$"
         self._highestmodseq = max(self._highestmodseq, changes.highestmodseq)
 
-    def apply_own(self, changes: ChangeSet) -> list[Expunge]:
+    def apply_own(self, changes: ChangeSet) -> list[Response]:
         """Apply this session's own write now; return the EXPUNGEs the handler must send, in order.
 
         The handler reports the flag changes itself (FETCH, unless .SILENT), so they are marked told.
@@ -397,7 +419,7 @@ class SelectedMailbox:
         is a UID command, whose FETCH responses carry UID (RFC 9051 §6.4.9).
         """
         out: list[Response] = []
-        # QRESYNC (RFC 7162 §3.2.10.2, a later issue; not advertised) reports these as one VANISHED.
+        # With QRESYNC enabled these go out as one VANISHED (RFC 7162 §3.2.10.2, ``_drop``).
         if allow_expunge and self._gone:
             gone = list(self._gone)
             self._gone.clear()
@@ -420,9 +442,16 @@ class SelectedMailbox:
         if seq is None:  # pragma: no cover - _flag_news holds numbered messages only
             raise KeyError(uid)
         items: list[tuple[str, FetchValue]] = [("FLAGS", self.client_flags(uid))]
+        if self.condstore:
+            # RFC 7162 §3.2.4: once CONDSTORE is enabled, every untagged FETCH carries UID and MODSEQ.
+            return Fetch(seq, (("UID", uid), *items, ("MODSEQ", self.modseq_item(uid))))
         if include_uid:
             items.insert(0, ("UID", uid))  # RFC 9051 §6.4.9: UID in every FETCH of a UID command
         return Fetch(seq, tuple(items))
+
+    def modseq_item(self, uid: int) -> Raw:
+        """RFC 7162 §3.1.4.2 the FETCH value ``(permsg-modsequence)`` of a numbered message."""
+        return Raw(b"(%d)" % self.modseq_of(uid))
 
     def _announce(self) -> None:
         (first, end), self._news_recent = self._news_recent, _ALL_RECENT
@@ -435,11 +464,13 @@ class SelectedMailbox:
         self._new.clear()
         self._uids_built = None
 
-    def _drop(self, uids: Iterable[int]) -> list[Expunge]:
-        """Remove messages from the numbering and return their EXPUNGE responses."""
+    def _drop(self, uids: Iterable[int]) -> list[Response]:
+        """Remove messages from the numbering and return their EXPUNGE responses (one VANISHED
+        with QRESYNC enabled, RFC 7162 §3.2.10.2)."""
         positions = sorted({p for p in map(self._live, uids) if p is not None})
         if not positions:
             return []
+        vanished = Vanished(SequenceSet.of(*map(self._uid, positions))) if self.qresync else None
         removed = self._removed
         merged: array[int] = array("q")
         done = 0  # removed[:done] are in merged
@@ -461,7 +492,7 @@ class SelectedMailbox:
         merged.extend(removed[done:])
         self._removed = merged
         self._uids_built = None
-        return out
+        return [vanished] if vanished is not None else list(out)
 
     # --- positions -------------------------------------------------------------------------------
 

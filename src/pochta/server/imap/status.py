@@ -19,8 +19,8 @@ from pochta.store.model import MailboxInfo
 
 __all__ = ["check_items", "status", "status_response"]
 
-# Items the parser knows but whose extensions are not implemented (RFC 7889, RFC 7162, RFC 8474).
-_NOT_SUPPORTED = frozenset({"APPENDLIMIT", "HIGHESTMODSEQ", "MAILBOXID"})
+# Items the parser knows but whose extensions are not implemented (RFC 7889, RFC 8474).
+_NOT_SUPPORTED = frozenset({"APPENDLIMIT", "MAILBOXID"})
 
 
 def check_items(items: tuple[str, ...]) -> str | None:
@@ -40,6 +40,7 @@ def status_response(name: str, info: MailboxInfo, items: tuple[str, ...]) -> Sta
         "DELETED": info.deleted,  # RFC 9051 §6.3.11
         "SIZE": info.size,  # RFC 8438 §2 (and RFC 9051 §6.3.11)
         "RECENT": info.recent,  # RFC 3501 §6.3.10, see the module docstring
+        "HIGHESTMODSEQ": info.highestmodseq,  # RFC 7162 §3.1.7
     }
     return StatusResponse(name, tuple((item, values[item]) for item in dict.fromkeys(items)))
 
@@ -50,6 +51,8 @@ async def status(session: Session, command: Command) -> Tagged:
     problem = check_items(args.items)
     if problem is not None:
         return Tagged(command.tag, Status.BAD, problem)
+    if "HIGHESTMODSEQ" in args.items:
+        session.enable_condstore()  # RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) enables CONDSTORE
     name = session.mailbox_name(args.mailbox)
     try:
         info = await session.services.ops.lookup(session.account_id, name)
