@@ -6,6 +6,7 @@ the server runs on the test's event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import imaplib
 import re
@@ -103,6 +104,14 @@ class ImapEnv(ListenerEnv):
         read_line(sock)
         return sock
 
+    def session(self, *, enable: bytes = b"", user: str = ALICE) -> socket.socket:
+        """A plain socket logged in as ``user``, after ``ENABLE enable`` when given."""
+        sock = self.raw()
+        assert exchange(sock, b"L LOGIN %s %s" % (user.encode(), PASSWORD.encode()))[-1].startswith(b"L OK")
+        if enable:
+            assert exchange(sock, b"E ENABLE " + enable)[-1].startswith(b"E OK")
+        return sock
+
     # -- mail ----------------------------------------------------------------------------------------
 
     async def deliver(
@@ -140,6 +149,12 @@ class ImapEnv(ListenerEnv):
         info = await self.mailbox(mailbox, account)
         return list((await self.store.open_view(info.id)).uids)
 
+    async def modseqs(self, mailbox: str = "INBOX", account: Account | None = None) -> dict[int, int]:
+        """Each message's MODSEQ by UID (RFC 7162), as the store holds it now."""
+        info = await self.mailbox(mailbox, account)
+        view = await self.store.open_view(info.id)
+        return dict(zip(view.uids, view.modseqs, strict=True))
+
 
 def read_line(sock: socket.socket) -> bytes:
     data = b""
@@ -156,6 +171,11 @@ def exchange(sock: socket.socket, line: bytes, tag: bytes = b"") -> list[bytes]:
     sock.sendall(line + b"\r\n")
     tag = tag or line.split(b" ", 1)[0]
     return read_until(sock, tag)
+
+
+async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
+    """``exchange`` from a coroutine (the client is blocking, the server runs on this loop)."""
+    return await asyncio.to_thread(exchange, sock, line)
 
 
 def read_until(sock: socket.socket, tag: bytes) -> list[bytes]:

@@ -113,10 +113,14 @@ async def enable(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, Enable)
     newly = []
+    before = set(session.enabled)
     for name in args.capabilities:
         known = _ENABLEABLE.get(name.upper())
-        # RFC 5161 §3.1: unknown capabilities are ignored; ENABLED lists only those enabled now.
-        if known is not None and session.enable(known):
+        # RFC 5161 §3.1: unknown capabilities are ignored; ENABLED lists only those enabled now
+        # (RFC 7162 §3.2.3: "ENABLE QRESYNC CONDSTORE" lists both, though QRESYNC implies CONDSTORE).
+        if known is None or known in newly:
+            continue
+        if session.enable(known) or known not in before:
             newly.append(known)
     session.send(Enabled(newly))
     return _ok(command, "ENABLE completed")

@@ -73,10 +73,12 @@ async def vanished(
     """RFC 7162 §3.2.6: VANISHED (EARLIER) with the UIDs of ``uid_set`` expunged after
     ``changed_since``, before the FETCH responses."""
     uids = selected.uids
-    top = max(selected.max_uid, 0)
+    top = selected.max_uid
     if uid_set.saved:
         return  # "$" holds UIDs of messages still numbered: nothing of it has vanished earlier
-    ranges = uid_set.resolve(uids[-1] if len(uids) else top)
+    # "*" as the highest UID the mailbox gave that the session knows of, so that "1:*" covers
+    # messages that vanished from the end too (RFC 9051 §9 would make it the highest UID still there).
+    ranges = uid_set.resolve(top)
     expunged = await session.services.store.expunged_since(selected.mailbox_id, changed_since)
     gone = vanished_earlier(ranges, uids, expunged, top=top)
     if gone.ranges:

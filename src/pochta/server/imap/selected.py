@@ -171,8 +171,9 @@ class SelectedMailbox:
 
     @property
     def max_uid(self) -> int:
-        """The highest UID the session has seen in the mailbox (announced or not)."""
-        return self._max_uid
+        """The highest UID the mailbox has given that the session knows of: seen in it (announced
+        or not), or below UIDNEXT at SELECT."""
+        return max(self._max_uid, self._view.mailbox.uidnext - 1)
 
     @property
     def recent_count(self) -> int:
