@@ -238,3 +238,29 @@ async def test_seq_match_data_narrows_the_pruned_answer(env: ImapEnv) -> None:
     finally:
         sock.close()
     assert [line for line in matched if line.startswith(b"* VANISHED")] == [b"* VANISHED (EARLIER) 5\r\n"]
+
+
+async def test_enable_qresync_with_a_mailbox_selected(env: ImapEnv) -> None:
+    info = await env.mailbox()
+    sock = await asyncio.to_thread(env.session)
+    other = await asyncio.to_thread(env.session)
+    try:
+        await ask(sock, b"s SELECT INBOX")
+        # RFC 5161 asks clients to ENABLE before selecting; pochta accepts it after, and it applies
+        # from then on: HIGHESTMODSEQ at once (RFC 7162 §3.1), VANISHED for later expunges (§3.2.10).
+        enabled = await ask(sock, b"e ENABLE QRESYNC")
+        await ask(other, b"s SELECT INBOX")
+        await ask(other, b"a UID STORE 2 +FLAGS.SILENT (\\Deleted)")
+        await ask(other, b"b UID EXPUNGE 2")
+        told = await ask(sock, b"n NOOP")
+        closed = await ask(sock, b"c CLOSE")
+    finally:
+        sock.close()
+        other.close()
+    assert enabled == [
+        b"* OK [HIGHESTMODSEQ %d] Highest mailbox mod-sequence\r\n" % info.highestmodseq,
+        b"* ENABLED QRESYNC\r\n",
+        b"e OK ENABLE completed\r\n",
+    ]
+    assert told == [b"* VANISHED 2\r\n", b"n OK NOOP completed\r\n"]  # its flag change is moot
+    assert closed == [b"c OK CLOSE completed\r\n"]  # §3.2.8: no VANISHED, no HIGHESTMODSEQ
