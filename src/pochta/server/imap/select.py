@@ -4,8 +4,10 @@
   subscribed *before* the view is read, so no change can fall between them; then FLAGS, EXISTS,
   (RECENT and OK [UNSEEN] for rev1), OK [UIDVALIDITY], OK [UIDNEXT], OK [PERMANENTFLAGS], (LIST for
   rev2) and the tagged OK [READ-WRITE] / [READ-ONLY]. A SELECT while a mailbox is selected first
-  deselects it, with ``* OK [CLOSED]`` for rev2 sessions (RFC 9051 §7.1); a failed SELECT leaves no
-  mailbox selected (RFC 9051 §6.3.2).
+  deselects it, with ``* OK [CLOSED]`` (RFC 9051 §7.1; RFC 7162 §3.2.11 for every session); a failed
+  SELECT leaves no mailbox selected (RFC 9051 §6.3.2). Once CONDSTORE is enabled ``OK
+  [HIGHESTMODSEQ n]`` follows PERMANENTFLAGS; ``(QRESYNC (...))`` then adds the VANISHED (EARLIER)
+  and FETCH responses of ``qresync.resync`` (RFC 7162 §3.2.5).
 - \\Recent (IMAP4rev1 sessions only; RFC 9051 dropped it): a message is \\Recent in the first
   session told of it that has the mailbox selected read-write, and in no later one (RFC 3501
   §2.3.2). SELECT takes the messages of its view no session took yet (``Store.take_recent``, one
