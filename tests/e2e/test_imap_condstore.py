@@ -295,3 +295,25 @@ async def test_imapclient_condstore_helpers(env: ImapEnv) -> None:
     assert changed == {2: {b"FLAGS": (b"\\Seen", b"$Label"), b"MODSEQ": (modseqs[2],), b"SEQ": 2}}
     assert found == [2]
     assert status == {b"HIGHESTMODSEQ": modseqs[2]}
+
+
+async def test_highestmodseq_stays_below_an_expunge_not_told(env: ImapEnv) -> None:
+    before = (await env.mailbox()).highestmodseq
+    sock = await asyncio.to_thread(env.session)
+    other = await asyncio.to_thread(env.session)
+    try:
+        await ask(sock, b"s SELECT INBOX")
+        await ask(other, b"s SELECT INBOX")
+        await ask(other, b"a UID STORE 1 +FLAGS.SILENT (\\Deleted)")
+        await ask(other, b"b UID EXPUNGE 1")
+        held = await ask(sock, b"f FETCH 1 (UID)")  # learns of the expunge, may not tell it (by number)
+        enabled = await ask(sock, b"g FETCH 2 (MODSEQ)")
+        told = await ask(sock, b"n NOOP")
+    finally:
+        sock.close()
+        other.close()
+    assert held == [b"* 1 FETCH (UID 1)\r\n", b"f OK FETCH completed\r\n"]
+    # RFC 7162 §3.2: the HIGHESTMODSEQ does not cover the EXPUNGE still held back (learnt in one read
+    # with the \\Deleted change before it: the MODSEQ the session had before that read).
+    assert enabled[0] == b"* OK [HIGHESTMODSEQ %d] Highest mailbox mod-sequence\r\n" % before
+    assert told == [b"* 1 EXPUNGE\r\n", b"n OK NOOP completed\r\n"]

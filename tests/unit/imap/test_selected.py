@@ -846,3 +846,15 @@ def test_pruned_records_are_told_by_what_is_left() -> None:
         b"* 3 EXISTS\r\n",
     ]
     assert list(s.uids) == [1, 3, 5]
+
+
+def test_safe_modseq_stays_below_held_back_expunges() -> None:
+    s = session([1, 2, 3])  # at MODSEQ 100
+    s.absorb(changes(101, [entry(1, SEEN, 101)]))
+    assert s.safe_modseq == 101
+    s.absorb(changes(102, expunged=[2]))  # held back while a FETCH by number runs
+    s.absorb(changes(103, [entry(3, SEEN, 103)]))
+    # RFC 7162 §3.2: a HIGHESTMODSEQ sent now must not cover the expunge the client lacks.
+    assert (s.highestmodseq, s.safe_modseq) == (103, 101)
+    s.updates(allow_expunge=True, include_uid=False)
+    assert s.safe_modseq == 103

@@ -62,6 +62,6 @@ def _done(session: Session, command: Command, changes: ChangeSet, text: str) -> 
     selected = session.selected
     if session.qresync and changes.expunged and selected is not None:
         # RFC 7162 §3.2.7, §3.2.9: with QRESYNC enabled, the new HIGHESTMODSEQ in the tagged OK when
-        # something was expunged (what this session has absorbed: never past a change not yet told).
-        return Tagged(command.tag, Status.OK, text, code=Code.highestmodseq(selected.highestmodseq))
+        # something was expunged (what this session has absorbed, below any expunge not yet told).
+        return Tagged(command.tag, Status.OK, text, code=Code.highestmodseq(selected.safe_modseq))
     return Tagged(command.tag, Status.OK, text)

@@ -141,6 +141,7 @@ class SelectedMailbox:
         self._news_recent = _ALL_RECENT  # announced UIDs in [first, end) are \\Recent here
         self._new: dict[int, MessageEntry] = {}  # not yet announced, ascending UIDs
         self._gone: set[int] = set()  # expunged, EXPUNGE not yet sent
+        self._gone_floor = 0  # the MODSEQ absorbed before the first of ``_gone`` (see ``safe_modseq``)
         self._flag_news: set[int] = set()  # flag changes not yet reported
         self._saved: set[int] = set()  # RFC 5182 §2.1: empty after SELECT
         # Keywords the client was told in FLAGS (by comparison key), and whether a change brought one
@@ -172,6 +173,12 @@ class SelectedMailbox:
     @property
     def highestmodseq(self) -> int:
         return self._highestmodseq
+
+    @property
+    def safe_modseq(self) -> int:
+        """The HIGHESTMODSEQ the client may be told now: below any expunge it has not been told yet
+        (RFC 7162 §3.2: held-back EXPUNGE/VANISHED must not be covered by a HIGHESTMODSEQ sent)."""
+        return self._gone_floor if self._gone else self._highestmodseq
 
     @property
     def max_uid(self) -> int:
@@ -332,6 +339,7 @@ class SelectedMailbox:
     def absorb(self, changes: ChangeSet) -> None:
         """Record changes made elsewhere (or echoed by the feed); ``updates`` reports them."""
         self._check(changes)
+        before = self._highestmodseq
         for entry in changes.changed:
             self._take(entry, own=False)
         expunged: Iterable[int] = changes.expunged
@@ -344,6 +352,8 @@ class SelectedMailbox:
             if self._new.pop(uid, None) is not None:
                 continue  # never announced: the client never hears of it
             if uid not in self._gone and self._live(uid) is not None:
+                if not self._gone:
+                    self._gone_floor = before
                 self._gone.add(uid)  # RFC 9051 §7.5.1: held until an EXPUNGE may be sent
                 self._flag_news.discard(uid)
                 self._saved.discard(uid)  # RFC 5182 §2.1: expunged messages leave "$"

@@ -172,7 +172,7 @@ class Session:
             selected.condstore = True
             # RFC 7162 §3.1: "A first CONDSTORE enabling command executed in the session with a
             # mailbox selected MUST cause the server to return HIGHESTMODSEQ".
-            code = ResponseCode.highestmodseq(selected.highestmodseq)
+            code = ResponseCode.highestmodseq(selected.safe_modseq)
             self.send(Untagged(Status.OK, "Highest mailbox mod-sequence", code))
 
     def mailbox_name(self, raw: bytes) -> str:
