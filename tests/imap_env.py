@@ -115,6 +115,14 @@ class ImapEnv(ListenerEnv):
         read_line(sock)
         return sock
 
+    def session(self, *, enable: bytes = b"", user: str = ALICE) -> socket.socket:
+        """A plain socket logged in as ``user``, after ``ENABLE enable`` when given."""
+        sock = self.raw()
+        assert exchange(sock, b"L LOGIN %s %s" % (user.encode(), PASSWORD.encode()))[-1].startswith(b"L OK")
+        if enable:
+            assert exchange(sock, b"E ENABLE " + enable)[-1].startswith(b"E OK")
+        return sock
+
     # -- mail ----------------------------------------------------------------------------------------
 
     async def deliver(
@@ -151,6 +159,12 @@ class ImapEnv(ListenerEnv):
     async def uids(self, mailbox: str = "INBOX", account: Account | None = None) -> list[int]:
         info = await self.mailbox(mailbox, account)
         return list((await self.store.open_view(info.id)).uids)
+
+    async def modseqs(self, mailbox: str = "INBOX", account: Account | None = None) -> dict[int, int]:
+        """Each message's MODSEQ by UID (RFC 7162), as the store holds it now."""
+        info = await self.mailbox(mailbox, account)
+        view = await self.store.open_view(info.id)
+        return dict(zip(view.uids, view.modseqs, strict=True))
 
 
 class SocketLike(Protocol):

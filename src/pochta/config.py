@@ -315,6 +315,14 @@ class StoreSettings(_Section):
     busy_timeout: float = Field(
         30.0, gt=0, description="Seconds a store connection waits for a lock held by another process."
     )
+    expunge_record_days: float = Field(
+        30.0,
+        ge=0,
+        description="Days the record of an expunged message (its UID and MODSEQ, for IMAP QRESYNC's "
+        "VANISHED, RFC 7162) is kept; housekeeping prunes older ones at every blob sweep. A client "
+        "resynchronising from before the pruned records is told every UID it knows that is gone. "
+        "0 keeps them forever.",
+    )
     blob_collect_interval: float = Field(
         3600.0, gt=0, description="Seconds between sweeps that delete unreferenced blobs past their grace."
     )

@@ -47,7 +47,11 @@ async def test_select_and_examine_rev1(env: ImapEnv) -> None:
     assert b"* 3 RECENT\r\n" in first_look
     uidvalidity = b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % info.uidvalidity
     mailboxid = b"* OK [MAILBOXID (F%d)] Mailbox ID\r\n" % info.id
+    # RFC 7162 §3.2.11: CLOSED when a SELECT replaces a selected mailbox, for every session of a
+    # server advertising CONDSTORE/QRESYNC (RFC 9051 §7.1 has it for rev2 anyway).
+    closed = b"* OK [CLOSED] Previous mailbox closed\r\n"
     assert selected == [
+        closed,
         b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Important)\r\n",
         b"* 3 EXISTS\r\n",
         b"* 3 RECENT\r\n",
@@ -59,8 +63,8 @@ async def test_select_and_examine_rev1(env: ImapEnv) -> None:
         mailboxid,
         b"a OK [READ-WRITE] SELECT completed\r\n",
     ]
-    # No CLOSED for a rev1 session (RFC 7162 §3.2.11 / RFC 9051 §7.1 are rev2 and QRESYNC).
     assert examined == [
+        closed,
         b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Important)\r\n",
         b"* 3 EXISTS\r\n",
         b"* 0 RECENT\r\n",

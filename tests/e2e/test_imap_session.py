@@ -18,8 +18,8 @@ from pochta.server.imap import commands
 from pochta.store.model import ProtocolSwitches
 from server_env import drip
 
-# Capabilities of commands still in the server's NOT_YET table (never advertised), and CONDSTORE.
-NOT_YET = {cap for caps in commands.NOT_YET.values() for cap in caps} | {"CONDSTORE"}
+# Capabilities of commands still in the server's NOT_YET table (never advertised).
+NOT_YET = {cap for caps in commands.NOT_YET.values() for cap in caps}
 
 
 @pytest.fixture

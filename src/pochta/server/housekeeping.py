@@ -1,5 +1,6 @@
-"""Periodic store upkeep while the server runs: collecting unreferenced blobs, and keeping the
-stored view snapshots of big mailboxes near their head (docs/architecture.md "Mailbox views").
+"""Periodic store upkeep while the server runs: collecting unreferenced blobs, keeping the
+stored view snapshots of big mailboxes near their head (docs/architecture.md "Mailbox views"), and
+pruning old expunge records (QRESYNC's VANISHED data, ``store.expunge_record_days``).
 
 Blobs are never deleted at the moment their last message goes (DESIGN "Data model"): a delivery
 may be about to refer to the same bytes again, and deleting synchronously would put file-system
@@ -17,6 +18,10 @@ from pochta.log import get_logger
 
 class CollectsBlobs(Protocol):
     async def collect_blobs(self, grace_seconds: float | None = None) -> list[str]: ...
+
+
+class PrunesExpunged(Protocol):
+    async def prune_expunged(self, older_than_seconds: float) -> int: ...
 
 
 class RefreshesSnapshots(Protocol):
@@ -50,3 +55,19 @@ async def refresh_snapshots_periodically(store: RefreshesSnapshots, settings: St
             continue
         if stored:
             log.debug("stored view snapshots", count=stored)
+
+
+async def prune_expunged_periodically(store: PrunesExpunged, settings: StoreSettings) -> None:
+    """Every ``store.blob_collect_interval`` seconds, delete expunge records older than
+    ``store.expunge_record_days`` (off the hot path: EXPUNGE only inserts them). Until cancelled; a
+    failed round is logged and retried."""
+    log = get_logger(task="expunge-pruner")
+    while True:
+        await asyncio.sleep(settings.blob_collect_interval)
+        try:
+            removed = await store.prune_expunged(settings.expunge_record_days * 86400)
+        except Exception as exc:  # QRESYNC stays correct with more records; try again later
+            log.error("pruning expunge records failed", error=repr(exc))
+            continue
+        if removed:
+            log.info("pruned expunge records", count=removed)

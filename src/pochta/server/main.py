@@ -15,7 +15,11 @@ from pochta.log import bind_worker, configure_logging, get_logger
 from pochta.metrics import METRICS
 from pochta.queue.worker import QueueWorker
 from pochta.server.heap import set_mmap_threshold
-from pochta.server.housekeeping import collect_blobs_periodically, refresh_snapshots_periodically
+from pochta.server.housekeeping import (
+    collect_blobs_periodically,
+    prune_expunged_periodically,
+    refresh_snapshots_periodically,
+)
 from pochta.server.imap import imap_handlers
 from pochta.server.lease import hold_housekeeping
 from pochta.server.listeners import ProtocolHandler, Server, StartupError, run_until_signal
@@ -132,6 +136,9 @@ async def _serve(
 
         def housekeeping() -> list[Awaitable[None]]:
             jobs: list[Awaitable[None]] = [collect_blobs_periodically(store, settings.store)]
+            if settings.store.expunge_record_days > 0:
+                # RFC 7162 QRESYNC: old expunge records go, the mailbox's horizon remembers them.
+                jobs.append(prune_expunged_periodically(store, settings.store))
             if settings.store.view_snapshot_interval > 0:
                 # Stored view snapshots near the head: a worker's first SELECT of a big mailbox
                 # reads one and a short delta (docs/architecture.md "Mailbox views").

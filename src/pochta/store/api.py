@@ -312,6 +312,15 @@ class MailStore(Protocol):
         """A view of the mailbox provably current without reading the store (no I/O), or None."""
 
     async def changes_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet: ...
+    async def expunged_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> tuple[Uid, ...] | None:
+        """UIDs expunged from the mailbox after ``modseq`` (ascending), from its expunge records;
+        None when records after ``modseq`` were pruned (RFC 7162 QRESYNC: then every UID not in the
+        mailbox may have gone)."""
+
+    async def prune_expunged(self, older_than_seconds: float) -> int:
+        """Delete expunge records older than this, remembering per mailbox the highest MODSEQ
+        deleted (``expunged_since`` answers None below it); returns how many were deleted."""
+
     async def set_flags(
         self,
         mailbox_id: MailboxId,

@@ -494,7 +494,10 @@ class ChangeSet:
     highestmodseq: ModSeq
     changed: tuple[MessageEntry, ...] = ()  # new or re-flagged, in UID order
     expunged: tuple[Uid, ...] = ()  # vanished UIDs, ascending
-    failed_unchanged_since: tuple[Uid, ...] = ()  # RFC 7162 MODIFIED set (for later CONDSTORE)
+    failed_unchanged_since: tuple[Uid, ...] = ()  # RFC 7162 §3.1.3 the MODIFIED set, UIDs
+    # changes_since() only, when the expunge records since the MODSEQ asked were pruned (``expunged``
+    # is then incomplete): every UID the mailbox holds now; what a caller knows beyond them is gone.
+    live_uids: tuple[Uid, ...] | None = None
 
 
 @dataclass(frozen=True)

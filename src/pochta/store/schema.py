@@ -269,9 +269,21 @@ expunged = Table(
     Column("mailbox_id", Integer, ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False),
     Column("uid", BigInteger, nullable=False),
     Column("modseq", BigInteger, nullable=False),
+    # Revision 0014: when (epoch seconds): housekeeping prunes old records (store.expunge_record_days).
+    Column("at", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("mailbox_id", "uid"),
     Index(None, "mailbox_id", "modseq"),
     sqlite_with_rowid=False,
+)
+
+# Revision 0014: per mailbox, the highest MODSEQ of the expunge records pruned. Changes since an
+# older MODSEQ cannot be listed from the records: QRESYNC then reports every known UID that is not in
+# the mailbox as VANISHED (EARLIER) (RFC 7162 §3.2.6 <minmodseq>), a view older than it is read whole.
+expunge_horizon = Table(
+    "expunge_horizon",
+    metadata,
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
+    Column("modseq", BigInteger, nullable=False),
 )
 
 # Revision 0008: a mailbox's view (uid, message id, modseq, date, size, flags, blob digest of every

@@ -484,6 +484,9 @@ class SqliteStore(DirectoryMethods):
     async def changes_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:
         return await self.run_read(lambda c: mail.changes_since(c, mailbox_id, modseq))
 
+    async def expunged_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> tuple[Uid, ...] | None:
+        return await self.run_read(lambda c: mail.expunged_since(c, mailbox_id, modseq))
+
     async def set_flags(
         self,
         mailbox_id: MailboxId,
@@ -703,6 +706,10 @@ class SqliteStore(DirectoryMethods):
         """Remove blob files no message refers to, once older than the grace period (settings)."""
         grace = self.settings.store.blob_grace_seconds if grace_seconds is None else grace_seconds
         return await maintenance.collect_blobs(self, grace)
+
+    async def prune_expunged(self, older_than_seconds: float) -> int:
+        """Delete expunge records older than this (QRESYNC stays correct: ``sqlite_maintenance``)."""
+        return await maintenance.prune_expunged(self, older_than_seconds)
 
     async def close(self) -> None:
         if self._closed:

@@ -23,6 +23,7 @@ writer thread's time.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -211,7 +212,9 @@ _SQL_INSERT_MEMBERSHIP = (
     "INSERT INTO membership (mailbox_id, uid, message_id, flags, seen, deleted, modseq, internal_date, "
     "internal_tz, save_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_SQL_INSERT_EXPUNGED = "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)"
+_SQL_INSERT_EXPUNGED = "INSERT INTO expunged (mailbox_id, uid, modseq, at) VALUES (?, ?, ?, ?)"
+_SQL_HORIZON = "SELECT modseq FROM expunge_horizon WHERE mailbox_id = ?"
+_SQL_LIVE_UIDS = "SELECT uid FROM membership WHERE mailbox_id = ? ORDER BY uid"
 _SQL_DELETE_MEMBERSHIP = "DELETE FROM membership WHERE mailbox_id = ? AND uid = ?"
 _SQL_UPDATE_FLAGS = (
     "UPDATE membership SET flags = ?, seen = ?, deleted = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?"
@@ -346,7 +349,8 @@ def remove_memberships(
     uids = [row.uid for row in rows]
     raw = driver_connection(conn)
     raw.executemany(_SQL_DELETE_MEMBERSHIP, [(mailbox_id, uid) for uid in uids])
-    raw.executemany(_SQL_INSERT_EXPUNGED, [(mailbox_id, uid, modseq) for uid in uids])
+    now = int(time.time())
+    raw.executemany(_SQL_INSERT_EXPUNGED, [(mailbox_id, uid, modseq, now) for uid in uids])
     adjust_quota(conn, box.account_id, -size, -len(rows))
     release_messages(conn, Counter(row.message_id for row in rows))
     events.append(Change(ChangeKind.EXPUNGED, box.account_id, mailbox_id, modseq, tuple(uids)))
@@ -475,13 +479,33 @@ def append_named(
     return placed
 
 
+def expunge_horizon(raw: sqlite3.Connection, mailbox_id: MailboxId) -> ModSeq:
+    """The highest MODSEQ of the mailbox's pruned expunge records (0: none pruned): the records
+    list every expunge above it, none at or below it."""
+    row = raw.execute(_SQL_HORIZON, (mailbox_id,)).fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def expunged_since(conn: Connection, mailbox_id: MailboxId, modseq: ModSeq) -> tuple[Uid, ...] | None:
+    mailbox_box(conn, mailbox_id)  # NotFound for a mailbox that is gone
+    raw = driver_connection(conn)
+    if modseq < expunge_horizon(raw, mailbox_id):
+        return None
+    return tuple(uid for (uid,) in raw.execute(_SQL_EXPUNGED_SINCE, (mailbox_id, modseq)).fetchall())
+
+
 def changes_since(conn: Connection, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:
     box = mailbox_box(conn, mailbox_id)
     raw = driver_connection(conn)
     rows = raw.execute(_SQL_ENTRIES_SINCE, (mailbox_id, modseq)).fetchall()
     changed = tuple(message_entry(EntryRow._make(row)) for row in rows)
     gone = tuple(uid for (uid,) in raw.execute(_SQL_EXPUNGED_SINCE, (mailbox_id, modseq)).fetchall())
-    return ChangeSet(mailbox_id, box.highestmodseq, changed, gone)
+    live = None
+    if modseq < expunge_horizon(raw, mailbox_id):
+        # Records of expunges after ``modseq`` were pruned: the caller tells what is gone by what is
+        # still here (RFC 7162 §3.2.6: as if asked to report every expunged message).
+        live = tuple(uid for (uid,) in raw.execute(_SQL_LIVE_UIDS, (mailbox_id,)).fetchall())
+    return ChangeSet(mailbox_id, box.highestmodseq, changed, gone, live_uids=live)
 
 
 def set_flags(

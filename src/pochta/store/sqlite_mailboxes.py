@@ -24,6 +24,7 @@ from pochta.store.model import (
     Uid,
 )
 from pochta.store.schema import (
+    expunge_horizon,
     expunged,
     mailboxes,
     membership,
@@ -214,6 +215,7 @@ def drop_mailboxes(conn: Connection, events: list[Change], rows: Sequence[Row[An
         ).all()
         conn.execute(delete(membership).where(membership.c.mailbox_id == mailbox.id))
         conn.execute(delete(expunged).where(expunged.c.mailbox_id == mailbox.id))
+        conn.execute(delete(expunge_horizon).where(expunge_horizon.c.mailbox_id == mailbox.id))
         conn.execute(delete(mailboxes).where(mailboxes.c.id == mailbox.id))
         adjust_quota(
             conn, mailbox.account_id, -sum(int(row.size) for row in usage), -sum(int(row.n) for row in usage)

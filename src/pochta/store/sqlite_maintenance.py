@@ -23,6 +23,7 @@ both and reports missing and unreferenced ones of both kinds.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -371,3 +372,38 @@ async def collect_blobs(store: SqliteStore, grace_seconds: float) -> list[str]:
         job = partial(_remove_unreferenced, blobs=store.blobs, names=names, grace=grace_seconds)
         removed.extend(await store.run_write(job))
     return removed
+
+
+# Expunge records older than the cutoff, per mailbox: the highest MODSEQ among them. Housekeeping
+# deletes every record of the mailbox up to it and raises the mailbox's horizon to it, in one write.
+_SQL_PRUNABLE = "SELECT mailbox_id, max(modseq) FROM expunged WHERE at < ? GROUP BY mailbox_id LIMIT ?"
+_SQL_RAISE_HORIZON = (
+    "INSERT INTO expunge_horizon (mailbox_id, modseq) VALUES (?, ?) ON CONFLICT (mailbox_id) "
+    "DO UPDATE SET modseq = max(expunge_horizon.modseq, excluded.modseq)"
+)
+_SQL_PRUNE = "DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?"
+PRUNE_MAILBOXES = 100  # mailboxes pruned in one write transaction
+
+
+def _prune_batch(conn: Connection, cutoff: int) -> tuple[int, int]:
+    """One write job: (mailboxes pruned, records deleted)."""
+    raw = driver_connection(conn)
+    found = raw.execute(_SQL_PRUNABLE, (cutoff, PRUNE_MAILBOXES)).fetchall()
+    deleted = 0
+    for mailbox_id, modseq in found:
+        raw.execute(_SQL_RAISE_HORIZON, (mailbox_id, modseq))
+        deleted += raw.execute(_SQL_PRUNE, (mailbox_id, modseq)).rowcount
+    return len(found), deleted
+
+
+async def prune_expunged(store: SqliteStore, older_than_seconds: float) -> int:
+    """Delete expunge records older than ``older_than_seconds`` (RFC 7162 QRESYNC's VANISHED data)
+    and remember per mailbox the highest MODSEQ deleted (``expunge_horizon``), in writes of
+    ``PRUNE_MAILBOXES`` mailboxes each. Returns the number of records deleted."""
+    cutoff = int(time.time() - older_than_seconds)
+    total = 0
+    while True:
+        mailboxes_done, deleted = await store.run_write(lambda c, e: _prune_batch(c, cutoff))
+        total += deleted
+        if mailboxes_done < PRUNE_MAILBOXES:
+            return total

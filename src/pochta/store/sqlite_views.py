@@ -25,10 +25,11 @@ when it is large compared to the mailbox, or when the result disagrees with the 
 message count.
 
 Anything that changes a membership row must bump the mailbox's HIGHESTMODSEQ and stamp the row (all
-writes in ``sqlite_mail`` do), and ``expunged`` records must be kept as long as a view older than
-them may be brought forward (they are only deleted with their mailbox). ``reconstruct``, which may
-repair a message's size without a new MODSEQ, deletes every stored snapshot, and a cached view whose
-counters moved without a new MODSEQ is read again.
+writes in ``sqlite_mail`` do). ``expunged`` records are pruned by housekeeping after
+``store.expunge_record_days`` (``sqlite_maintenance.prune_expunged``), which raises the mailbox's
+``expunge_horizon``: a view older than the horizon is never brought forward, it is read whole.
+``reconstruct``, which may repair a message's size without a new MODSEQ, deletes every stored
+snapshot, and a cached view whose counters moved without a new MODSEQ is read again.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from pochta.store.model import (
     digests_from_hex,
     pack_date,
 )
+from pochta.store.sqlite_mail import expunge_horizon
 from pochta.store.view_stamps import ViewStamps
 
 # Layout of a stored snapshot's data: native byte order, five int64 columns, uint32 flag-set
@@ -237,6 +239,8 @@ def apply_delta(
             info.size,
         )
         return (_with_columns(info, base), 0) if same else None
+    if since < expunge_horizon(raw, info.id):
+        return None  # expunge records after ``since`` were pruned: the delta cannot list them
     limit = _delta_limit(max(len(base), info.messages))
     rows = raw.execute(_SQL_DELTA_ROWS + " LIMIT ?", (info.id, since, limit + 1)).fetchall()
     gone = raw.execute(_SQL_DELTA_GONE + " LIMIT ?", (info.id, since, limit + 1)).fetchall()

@@ -808,3 +808,53 @@ def test_client_model_matches_the_store(
     assert {c[0]: c[1] for c in world.client} == world.messages
     assert not world.session.pending
     assert world.session.highestmodseq == world.modseq
+
+
+# --- CONDSTORE and QRESYNC (RFC 7162) -----------------------------------------------------------
+
+
+def test_condstore_fetch_carries_uid_and_modseq() -> None:
+    s = session([1, 2, 3])
+    s.condstore = True
+    s.absorb(changes(101, [entry(2, SEEN, 101)]))
+    # RFC 7162 §3.2.4: UID and MODSEQ in every unsolicited FETCH once CONDSTORE is on.
+    assert [serialise(r) for r in s.updates(allow_expunge=True, include_uid=False)] == [
+        b"* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (101))\r\n"
+    ]
+
+
+def test_qresync_reports_vanished_instead_of_expunge() -> None:
+    s = session([1, 2, 3, 4, 5])
+    s.qresync = True
+    s.absorb(changes(101, expunged=[2, 4]))
+    # RFC 7162 §3.2.10.2: one VANISHED of the UIDs, and the numbering follows.
+    assert [serialise(r) for r in s.updates(allow_expunge=True, include_uid=False)] == [b"* VANISHED 2,4\r\n"]
+    assert list(s.uids) == [1, 3, 5]
+    assert [serialise(r) for r in s.apply_own(changes(102, expunged=[5]))] == [b"* VANISHED 5\r\n"]
+    assert s.exists == 2
+
+
+def test_pruned_records_are_told_by_what_is_left() -> None:
+    s = session([1, 2, 3, 4])
+    # changes_since() after pruning: no expunge list, but every UID the mailbox holds (and UID 5,
+    # new, as a changed entry).
+    pruned = ChangeSet(MAILBOX_ID, 110, (entry(5, NONE, 109),), (), live_uids=(1, 3, 5))
+    s.absorb(pruned)
+    assert [serialise(r) for r in s.updates(allow_expunge=True, include_uid=False)] == [
+        b"* 2 EXPUNGE\r\n",
+        b"* 3 EXPUNGE\r\n",
+        b"* 3 EXISTS\r\n",
+    ]
+    assert list(s.uids) == [1, 3, 5]
+
+
+def test_safe_modseq_stays_below_held_back_expunges() -> None:
+    s = session([1, 2, 3])  # at MODSEQ 100
+    s.absorb(changes(101, [entry(1, SEEN, 101)]))
+    assert s.safe_modseq == 101
+    s.absorb(changes(102, expunged=[2]))  # held back while a FETCH by number runs
+    s.absorb(changes(103, [entry(3, SEEN, 103)]))
+    # RFC 7162 §3.2: a HIGHESTMODSEQ sent now must not cover the expunge the client lacks.
+    assert (s.highestmodseq, s.safe_modseq) == (103, 101)
+    s.updates(allow_expunge=True, include_uid=False)
+    assert s.safe_modseq == 103

@@ -1,13 +1,20 @@
-"""The periodic blob sweep and view snapshot rounds: run at their interval (the sweep with the
-configured grace), survive a failure."""
+"""The periodic blob sweep, view snapshot rounds and expunge record pruning: run at their interval
+(the sweep with the configured grace, the pruning with the configured age), survive a failure."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
+import pytest
+from pydantic import ValidationError
+
 from pochta.config import StoreSettings
-from pochta.server.housekeeping import collect_blobs_periodically, refresh_snapshots_periodically
+from pochta.server.housekeeping import (
+    collect_blobs_periodically,
+    prune_expunged_periodically,
+    refresh_snapshots_periodically,
+)
 
 
 class FakeStore:
@@ -60,3 +67,36 @@ async def test_snapshot_rounds_repeat_and_survive_errors() -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     assert store.rounds >= 3
+
+
+class PruningStore:
+    def __init__(self) -> None:
+        self.ages: list[float] = []
+
+    async def prune_expunged(self, older_than_seconds: float) -> int:
+        self.ages.append(older_than_seconds)
+        if len(self.ages) == 1:
+            raise OSError("database is locked")
+        return 5
+
+
+async def test_expunge_records_are_pruned_at_their_age_and_survive_errors() -> None:
+    store = PruningStore()
+    settings = StoreSettings(blob_collect_interval=0.01, expunge_record_days=2.5)
+    task = asyncio.create_task(prune_expunged_periodically(store, settings))
+    for _ in range(200):
+        if len(store.ages) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert len(store.ages) >= 3
+    assert set(store.ages) == {2.5 * 86400}  # store.expunge_record_days, in seconds
+
+
+def test_expunge_record_days_default_and_bounds() -> None:
+    assert StoreSettings().expunge_record_days == 30.0
+    assert StoreSettings(expunge_record_days=0).expunge_record_days == 0  # 0: kept forever
+    with pytest.raises(ValidationError):
+        StoreSettings(expunge_record_days=-1)

@@ -793,14 +793,15 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 
 
 # What revisions 0011-0016 added, taken out again by hand, newest first: thread tables and the save
-# date (0016), the sort keys (0015), the partial index of \\Deleted rows (0013), \\Recent's
-# columns and triggers (0012), the inline blobs (0011).
+# date (0016), the sort keys (0015), the expunge records' time and horizon (0014), the partial index
+# of \\Deleted rows (0013), \\Recent's columns and triggers (0012), the inline blobs (0011).
 UNDO_0016 = (
     "DROP TABLE thread_progress; DROP TABLE thread_keys; DROP TABLE message_threads;"
     "ALTER TABLE membership DROP COLUMN save_date;"
 )
 UNDO_AFTER_0010 = (
     UNDO_0016 + "DROP TABLE message_sort_keys;"
+    "DROP TABLE expunge_horizon; ALTER TABLE expunged DROP COLUMN at;"
     "DROP INDEX ix_membership_deleted;"
     "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "
     "ALTER TABLE mailboxes DROP COLUMN recent; ALTER TABLE mailboxes DROP COLUMN first_recent_uid;"

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from pochta.proto.imap import wire
+from pochta.proto.imap import condstore, wire
 from pochta.proto.imap.responses import format_datetime
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.proto.imap.wire import Cursor, LiteralData, ParseError
@@ -218,6 +218,11 @@ class MailboxArgs:
     params: Params = ()
 
     @property
+    def select_options(self) -> condstore.SelectOptions:
+        """RFC 7162 CONDSTORE / QRESYNC select parameters (checked by the parser)."""
+        return condstore.select_options(self.params)
+
+    @property
     def use(self) -> tuple[str, ...]:
         for name, value in self.params:
             if name == "USE" and isinstance(value, tuple):
@@ -245,6 +250,7 @@ def parse_mailbox_params(cur: Cursor, max_depth: int) -> MailboxArgs:
             )
         ):
             raise ParseError("USE takes a list of special-use attributes")
+    condstore.select_options(args.params)  # RFC 7162 §3.2.5: BAD for an invalid parameter
     return args
 
 
@@ -548,10 +554,7 @@ class Store:
 
     @property
     def unchanged_since(self) -> int | None:
-        for name, value in self.modifiers:
-            if name == "UNCHANGEDSINCE" and isinstance(value, bytes) and value.isdigit():
-                return int(value)
-        return None
+        return condstore.unchanged_since(self.modifiers)  # checked by the parser
 
     def encode(self) -> bytes:
         item = f"{self.mode}FLAGS{'.SILENT' if self.silent else ''}".encode("ascii")
@@ -566,9 +569,7 @@ def parse_store(cur: Cursor, max_depth: int) -> Store:
     modifiers: Params = ()
     if cur.peek() == 0x28:
         modifiers = params(cur, max_depth)
-        for name, value in modifiers:
-            if name == "UNCHANGEDSINCE" and not (isinstance(value, bytes) and value.isdigit()):
-                raise ParseError("UNCHANGEDSINCE takes a number")
+        condstore.unchanged_since(modifiers)  # RFC 7162 §7 store-modifier
         cur.sp()
     mode = "+" if cur.maybe(b"+") else "-" if cur.maybe(b"-") else ""
     cur.expect(b"FLAGS")

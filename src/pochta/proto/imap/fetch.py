@@ -9,16 +9,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pochta.proto.imap import wire
+from pochta.proto.imap import condstore, wire
 from pochta.proto.imap.args import Params, encode_params, params
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.proto.imap.wire import Cursor, ParseError
 
 # Items without a section; RFC822* are IMAP4rev1 (RFC 3501 §6.4.5). Extensions add their names here:
-# EMAILID and THREADID (RFC 8474 §5.3), SAVEDATE (RFC 8514 §4.2), PREVIEW (RFC 8970 §3.1).
+# EMAILID and THREADID (RFC 8474 §5.3), SAVEDATE (RFC 8514 §4.2), PREVIEW (RFC 8970 §3.1), MODSEQ
+# (RFC 7162 §3.1.4).
 SIMPLE_ITEMS = frozenset(
     {"ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "BODY", "BODYSTRUCTURE", "UID", "RFC822",
-     "RFC822.HEADER", "RFC822.TEXT", "EMAILID", "THREADID", "SAVEDATE", "PREVIEW"}
+     "RFC822.HEADER", "RFC822.TEXT", "EMAILID", "THREADID", "SAVEDATE", "PREVIEW", "MODSEQ"}
 )  # fmt: skip
 # RFC 8970 §6 preview-mod.
 PREVIEW_MODIFIERS = frozenset({"LAZY"})
@@ -98,6 +99,11 @@ class FetchArgs:
     macro: str | None = None  # ALL, FAST or FULL as given (atts holds its expansion)
     modifiers: Params = ()  # RFC 4466 fetch-modifiers: CHANGEDSINCE, VANISHED (RFC 7162)
     parenthesised: bool = field(default=True, compare=False)
+
+    @property
+    def options(self) -> condstore.FetchOptions:
+        """RFC 7162 CHANGEDSINCE / VANISHED (checked by the parser)."""
+        return condstore.fetch_options(self.modifiers)
 
     def encode(self) -> bytes:
         out = b" " + bytes(self.sequence_set) + b" "
@@ -224,4 +230,5 @@ def parse_fetch(cur: Cursor, max_depth: int) -> FetchArgs:
     modifiers: Params = ()
     if cur.maybe_sp():
         modifiers = params(cur, max_depth)
+        condstore.fetch_options(modifiers)  # RFC 7162 §7 fetch-modifier values
     return FetchArgs(seq, tuple(atts), macro, modifiers, parenthesised)

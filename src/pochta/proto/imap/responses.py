@@ -123,6 +123,16 @@ class Code:
         return cls("MAILBOXID", b"(" + objectid.encode("ascii") + b")")
 
     @classmethod
+    def highestmodseq(cls, modseq: int) -> Code:
+        """RFC 7162 §3.1.2.1 HIGHESTMODSEQ mod-sequence-value."""
+        return cls("HIGHESTMODSEQ", b"%d" % modseq)
+
+    @classmethod
+    def modified(cls, numbers: SequenceSet) -> Code:
+        """RFC 7162 §3.1.3 MODIFIED: the messages that failed the UNCHANGEDSINCE test."""
+        return cls("MODIFIED", bytes(numbers))
+
+    @classmethod
     def capability(cls, caps: Sequence[str]) -> Code:
         return cls("CAPABILITY", " ".join(caps).encode("ascii"))
 
@@ -320,6 +330,17 @@ class Expunge:
 
 
 @dataclass(frozen=True)
+class Vanished:
+    """``* VANISHED [(EARLIER)] uids`` (RFC 7162 §3.2.10): UIDs removed from the mailbox."""
+
+    uids: SequenceSet
+    earlier: bool = False
+
+    def encode(self, ctx: WireContext = DEFAULT_CONTEXT) -> bytes:
+        return b"* VANISHED %s%s\r\n" % (b"(EARLIER) " if self.earlier else b"", bytes(self.uids))
+
+
+@dataclass(frozen=True)
 class ListItem:
     """``* LIST (attrs) "/" name [(extended items)]`` (RFC 9051 §7.3.1, RFC 5258 §4, RFC 6154).
 
@@ -369,12 +390,15 @@ class StatusResponse:
 
 @dataclass(frozen=True)
 class Search:
-    """IMAP4rev1 ``* SEARCH n ...`` (RFC 3501 §7.2.5; obsolete-search-response in RFC 9051)."""
+    """IMAP4rev1 ``* SEARCH n ...`` (RFC 3501 §7.2.5; obsolete-search-response in RFC 9051), with
+    ``(MODSEQ n)`` at the end when the program had a MODSEQ key and something matched (RFC 7162 §3.1.6)."""
 
     numbers: Sequence[int]
+    modseq: int | None = None
 
     def encode(self, ctx: WireContext = DEFAULT_CONTEXT) -> bytes:
-        return b"".join([b"* SEARCH", *(b" %d" % n for n in self.numbers), b"\r\n"])
+        tail = b" (MODSEQ %d)" % self.modseq if self.modseq is not None and self.numbers else b""
+        return b"".join([b"* SEARCH", *(b" %d" % n for n in self.numbers), tail, b"\r\n"])
 
 
 @dataclass(frozen=True)
@@ -536,6 +560,7 @@ Response = (
     | Exists
     | Recent
     | Expunge
+    | Vanished
     | ListItem
     | StatusResponse
     | Search

@@ -90,6 +90,17 @@ class ObjectKey:
 
 
 @dataclass(frozen=True, slots=True)
+class ModSeqKey:
+    """RFC 7162 §3.1.5 ``MODSEQ [entry-name entry-type-req] mod-sequence-valzer``: messages whose
+    mod-sequence is at least ``modseq``. The entry (``"/flags/\\seen" all``) is kept for the
+    canonical form; one mod-sequence per message is stored, so it does not narrow the search."""
+
+    modseq: int
+    entry: bytes | None = None  # the flag name after "/flags/", as given
+    entry_type: str | None = None  # "PRIV", "SHARED" or "ALL"
+
+
+@dataclass(frozen=True, slots=True)
 class SequenceKey:
     """A bare sequence set (message numbers) or ``UID set``."""
 
@@ -124,6 +135,7 @@ SearchKey = (
     | IntervalKey
     | KeywordKey
     | ObjectKey
+    | ModSeqKey
     | SequenceKey
     | Not
     | Or
@@ -155,6 +167,23 @@ class SearchArgs:
     @property
     def uses_sequence_numbers(self) -> bool:
         return uses_sequence_numbers(self.key)
+
+    @property
+    def has_modseq(self) -> bool:
+        """The program has a MODSEQ key (RFC 7162 §3.1.5: the result then carries a MODSEQ)."""
+        todo: list[SearchKey] = [self.key]
+        while todo:
+            key = todo.pop()
+            match key:
+                case ModSeqKey():
+                    return True
+                case And(keys):
+                    todo.extend(keys)
+                case Or(left, right):
+                    todo += (left, right)
+                case Not(inner):
+                    todo.append(inner)
+        return False
 
     def encode(self) -> bytes:
         out = b""
@@ -231,7 +260,39 @@ def _leaf(cur: Cursor, name: str) -> SearchKey:
         if not is_objectid(value):  # RFC 8474 §7 objectid = 1*255(ALPHA / DIGIT / "_" / "-")
             raise ParseError(f"Invalid {name}")
         return ObjectKey(name, value)
+    if name == "MODSEQ":
+        return _modseq(cur)
     raise ParseError(f"Unknown search key {name[:40]}")
+
+
+_ENTRY_TYPES = frozenset({"PRIV", "SHARED", "ALL"})  # RFC 7162 §7 entry-type-req
+
+
+def _modseq(cur: Cursor) -> ModSeqKey:
+    """RFC 7162 §7 search-modsequence = "MODSEQ" [SP entry-name SP entry-type-req] SP
+    mod-sequence-valzer; entry-name = DQUOTE "/flags/" attr-flag DQUOTE."""
+    cur.sp()
+    entry = entry_type = None
+    if cur.peek() == 0x22:
+        name = cur.string()
+        if not name.lower().startswith(b"/flags/") or len(name) == 7:
+            raise ParseError("MODSEQ entry name must be /flags/<flag>")
+        entry = name[7:]
+        cur.sp()
+        entry_type = cur.keyword()
+        if entry_type not in _ENTRY_TYPES:
+            raise ParseError("MODSEQ entry type must be priv, shared or all")
+        cur.sp()
+    digits = cur.match_regex(_DIGITS)
+    if digits is None:
+        raise ParseError("MODSEQ takes a mod-sequence number")
+    value = int(digits.group())
+    if value > wire.MAX_NUMBER64:
+        raise ParseError("MODSEQ mod-sequence out of range")  # RFC 7162 §7: 63-bit
+    return ModSeqKey(value, entry, entry_type)
+
+
+_DIGITS = re.compile(rb"[0-9]+")
 
 
 class _Frame:
@@ -343,6 +404,11 @@ def _encode_leaf(key: SearchKey) -> bytes:
             return name.encode() + b" " + value.encode("ascii")
         case SequenceKey(seq, uid):
             return (b"UID " if uid else b"") + bytes(seq)
+        case ModSeqKey(modseq, entry, entry_type):
+            if entry is None or entry_type is None:
+                return b"MODSEQ %d" % modseq
+            quoted = wire.string(b"/flags/" + entry)
+            return b"MODSEQ %s %s %d" % (quoted, entry_type.lower().encode(), modseq)
     raise TypeError(f"not a leaf search key: {key!r}")  # pragma: no cover
 
 

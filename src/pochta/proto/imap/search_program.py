@@ -28,6 +28,7 @@ from pochta.proto.imap.search import (
     HeaderKey,
     IntervalKey,
     KeywordKey,
+    ModSeqKey,
     Not,
     Or,
     SearchKey,
@@ -109,6 +110,7 @@ class Facts:
     recent: int = 0
     sizes: Sequence[int] | None = None
     days: Sequence[int] | None = None
+    modseqs: Sequence[int] | None = None  # RFC 7162 §3.1.5: each message's mod-sequence
     no_columns: int = 0
     times: Sequence[int] | None = None  # internal dates in epoch seconds (OLDER, YOUNGER)
     now: int = 0  # the server's current time for OLDER/YOUNGER, epoch seconds
@@ -157,6 +159,10 @@ def leaf_value(key: SearchKey, facts: Facts) -> Tri:
             # or before it, YOUNGER one at or after it (to the second).
             target = facts.now - seconds
             return facts.column_mask(facts.times, target.__ge__ if name == "OLDER" else target.__le__)
+        case ModSeqKey(modseq) if facts.modseqs is not None:
+            # RFC 7162 §3.1.5: mod-sequence equal to or greater than the value (one per message is
+            # stored, so the entry name and type do not narrow it).
+            return mask_from_bits(bytes(map(modseq.__le__, facts.modseqs))), 0
         case SequenceKey() if key in facts.sequences:
             return facts.sequences[key], 0
     if key in facts.found:

@@ -49,7 +49,13 @@ _FAILURES: dict[AuthFailure, tuple[str, str]] = {
     AuthFailure.PROTOCOL_DISABLED: ("AUTHORIZATIONFAILED", "IMAP access is disabled for this account"),
     AuthFailure.ACCOUNT_DISABLED: ("CONTACTADMIN", "Account disabled"),
 }
-_ENABLEABLE = {"IMAP4REV2": "IMAP4rev2", "UTF8=ACCEPT": "UTF8=ACCEPT"}  # RFC 5161, RFC 6855 §3
+# RFC 5161, RFC 6855 §3, RFC 7162 §3.2.3
+_ENABLEABLE = {
+    "IMAP4REV2": "IMAP4rev2",
+    "UTF8=ACCEPT": "UTF8=ACCEPT",
+    "CONDSTORE": "CONDSTORE",
+    "QRESYNC": "QRESYNC",
+}
 
 
 def _ok(command: Command, text: str, code: Code | str | None = None) -> Tagged:
@@ -108,10 +114,14 @@ async def enable(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, Enable)
     newly = []
+    before = set(session.enabled)
     for name in args.capabilities:
         known = _ENABLEABLE.get(name.upper())
-        # RFC 5161 §3.1: unknown capabilities are ignored; ENABLED lists only those enabled now.
-        if known is not None and session.enable(known):
+        # RFC 5161 §3.1: unknown capabilities are ignored; ENABLED lists only those enabled now
+        # (RFC 7162 §3.2.3: "ENABLE QRESYNC CONDSTORE" lists both, though QRESYNC implies CONDSTORE).
+        if known is None or known in newly:
+            continue
+        if session.enable(known) or known not in before:
             newly.append(known)
     session.send(Enabled(newly))
     return _ok(command, "ENABLE completed")

@@ -68,7 +68,7 @@ TABLE: dict[str, Entry] = {
     "AUTHENTICATE": Entry(auth.authenticate, ("SASL-IR",)),  # RFC 4959
     "LOGIN": Entry(auth.login),
     # RFC 9051 §6.3: authenticated
-    "ENABLE": Entry(auth.enable, ("ENABLE", "UTF8=ACCEPT")),  # RFC 5161, RFC 6855
+    "ENABLE": Entry(auth.enable, ("ENABLE", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC")),  # RFC 5161, 6855, 7162
     "SELECT": Entry(select.select),
     "EXAMINE": Entry(select.examine),
     "CREATE": Entry(mailboxes.create, ("CREATE-SPECIAL-USE",)),  # RFC 6154 §3

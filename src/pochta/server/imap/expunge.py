@@ -6,15 +6,18 @@ ascending order with each number lowered by those sent before (RFC 9051 §7.5.1;
 Expunges by other sessions follow from the dispatcher's update report (both commands may send
 EXPUNGE: neither uses sequence numbers). A message another session already expunged whose EXPUNGE is
 still held back is skipped here and reported by that report. In an EXAMINEd mailbox both are
-refused with ``NO [READ-ONLY]`` (RFC 9051 §6.3.3: no changes to the mailbox are permitted).
+refused with ``NO [READ-ONLY]`` (RFC 9051 §6.3.3: no changes to the mailbox are permitted). With
+QRESYNC enabled the expunged messages are one ``VANISHED`` (``apply_own``) and the tagged OK carries
+``[HIGHESTMODSEQ n]`` (RFC 7162 §3.2.7, §3.2.9).
 """
 
 from __future__ import annotations
 
-from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap import Code, Command, Status, Tagged
 from pochta.proto.imap.args import SequenceArgs
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
+from pochta.store.model import ChangeSet
 
 __all__ = ["expunge", "uid_expunge"]
 
@@ -36,7 +39,7 @@ async def expunge(session: Session, command: Command) -> Tagged:
     changes = await session.services.ops.expunge(selected.mailbox_id)
     for response in selected.apply_own(changes):
         session.send(response)
-    return Tagged(command.tag, Status.OK, "EXPUNGE completed")
+    return _done(session, command, changes, "EXPUNGE completed")
 
 
 async def uid_expunge(session: Session, command: Command) -> Tagged:
@@ -51,4 +54,14 @@ async def uid_expunge(session: Session, command: Command) -> Tagged:
         changes = await session.services.ops.expunge(selected.mailbox_id, uids)
         for response in selected.apply_own(changes):
             session.send(response)
+        return _done(session, command, changes, "UID EXPUNGE completed")
     return Tagged(command.tag, Status.OK, "UID EXPUNGE completed")
+
+
+def _done(session: Session, command: Command, changes: ChangeSet, text: str) -> Tagged:
+    selected = session.selected
+    if session.qresync and changes.expunged and selected is not None:
+        # RFC 7162 §3.2.7, §3.2.9: with QRESYNC enabled, the new HIGHESTMODSEQ in the tagged OK when
+        # something was expunged (what this session has absorbed, below any expunge not yet told).
+        return Tagged(command.tag, Status.OK, text, code=Code.highestmodseq(selected.safe_modseq))
+    return Tagged(command.tag, Status.OK, text)

@@ -43,6 +43,7 @@ from pochta.proto.imap.responses import (
     format_datetime,
 )
 from pochta.server.blob_window import BlobWindow
+from pochta.server.imap import qresync
 from pochta.server.imap.fetch_objects import OBJECT_ITEMS, object_values
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session, SessionClosed
@@ -60,7 +61,8 @@ _PARSED_ITEMS = frozenset({"ENVELOPE", "BODYSTRUCTURE", "BODY", "BINARY", "BINAR
 _SECTION_ITEMS = frozenset({"BINARY", "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
 # Items answered from the session's state and the wire forms kept at delivery (no section, no \Seen).
 _FORM_ITEMS = ("ENVELOPE", "BODY", "BODYSTRUCTURE")
-_STORED_ITEMS = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", *_FORM_ITEMS})
+_STORED_ITEMS = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ", *_FORM_ITEMS})
+_NUMBER_FORMATS = {"UID": b" %d", "RFC822.SIZE": b" %d", "MODSEQ": b" (%d)"}  # RFC 7162 §3.1.4.2
 STORED_CHUNK = 1024  # messages whose wire forms are read in one go (a few hundred octets each)
 
 
@@ -190,20 +192,42 @@ async def fetch(session: Session, command: Command) -> Tagged:
     assert isinstance(args, FetchArgs)
     selected = session.selected
     assert selected is not None
+    options = args.options
     partial: PartialRange | None = None
     for name, value in args.modifiers:
+        if name in ("CHANGEDSINCE", "VANISHED"):
+            continue  # RFC 7162, in ``options``
         if name == "PARTIAL" and command.uid and partial is None and isinstance(value, bytes):
             try:
                 partial = PartialRange.parse(value)  # RFC 9394 §3.3: UID FETCH only
             except ParseError as exc:
                 return Tagged(command.tag, Status.BAD, exc.message)
             continue
-        # RFC 4466 fetch-modifiers: CHANGEDSINCE and VANISHED belong to CONDSTORE/QRESYNC (RFC 7162).
+        # RFC 4466 fetch-modifiers other than RFC 7162's CHANGEDSINCE and VANISHED, RFC 9394's PARTIAL.
         return Tagged(command.tag, Status.BAD, f"{command.spec.name} modifier {name} is not supported")
+    if options.vanished and not command.uid:
+        # RFC 7162 §3.2.6: "The server MUST return a tagged BAD response if this response is
+        # specified as a modifier to the FETCH command."
+        return Tagged(command.tag, Status.BAD, "VANISHED is allowed in UID FETCH only")
+    if options.vanished and not session.qresync:
+        # RFC 7162 §3.2.6: BAD unless ENABLE QRESYNC was issued.
+        return Tagged(command.tag, Status.BAD, "QRESYNC is not enabled (ENABLE QRESYNC first)")
+    atts = list(args.atts)
+    changed_since = options.changed_since
+    if changed_since is not None or any(a.name == "MODSEQ" for a in atts):
+        session.enable_condstore()  # RFC 7162 §3.1: CONDSTORE enabling commands
     uids = selected.resolve(args.sequence_set, uid=command.uid)
     if partial is not None:
-        uids = partial.pick(uids)  # RFC 9394 §3.3: only the messages of that slice of the set
-    atts = list(args.atts)
+        # RFC 9394 §3.3: only the messages of that slice of the set (then CHANGEDSINCE, §3.3's example).
+        uids = partial.pick(uids)
+    if changed_since is not None:
+        if options.vanished:
+            # RFC 7162 §3.2.6: the UID set's expunged messages, before any FETCH response.
+            await qresync.vanished(session, selected, args.sequence_set, changed_since)
+        # RFC 7162 §3.1.4.1: only messages whose mod-sequence is above CHANGEDSINCE, with MODSEQ.
+        uids = [uid for uid in uids if selected.modseq_of(uid) > changed_since]
+        if not any(a.name == "MODSEQ" for a in atts):
+            atts.append(FetchAtt("MODSEQ"))
     if command.uid and not any(a.name == "UID" for a in atts):
         atts.insert(0, FetchAtt("UID"))  # RFC 9051 §6.4.9: UID FETCH responses always carry UID
     if all(a.name in _FAST_ITEMS for a in atts):
@@ -216,14 +240,17 @@ async def fetch(session: Session, command: Command) -> Tagged:
         incomplete = await _stored_lines(session, selected, uids, [a.name for a in atts])
         return _done(command, incomplete)
     flagged_now = await _set_seen(session, selected, uids, atts)
-    add_flags = bool(flagged_now) and not any(a.name == "FLAGS" for a in atts)
     needs_parse = any(_needs_parse(a) for a in atts)
     # ENVELOPE, BODY and BODYSTRUCTURE beside body sections come as stored too: the parse record is
     # then decoded whole only for sections of parts, not for a form the store keeps ready.
     forms = [name for name in _FORM_ITEMS if any(a.name == name and not _has_section(a) for a in atts)]
     whole = any(_needs_tree(a) for a in atts if _has_section(a) or a.name not in _FORM_ITEMS)
     out = _Output(session)
-    add = flagged_now if add_flags else set()
+    # RFC 9051 §6.4.5: FLAGS for the messages that got \Seen; RFC 7162 §3.2.4: with UID and MODSEQ
+    # once CONDSTORE is on.
+    added = ("UID", "FLAGS", "MODSEQ") if session.condstore else ("FLAGS",)
+    extra = [FetchAtt(name) for name in added if not any(a.name == name for a in atts)]
+    add = flagged_now if extra else set()
     for start in range(0, len(uids), CACHE_CHUNK):
         chunk = uids[start : start + CACHE_CHUNK]
         stored: dict[int, tuple[Any, ...]] = {}
@@ -245,7 +272,7 @@ async def fetch(session: Session, command: Command) -> Tagged:
             session.services.settings.store.blob_prefetch_bytes,
         )
         for index, (seq, entry, cached) in enumerate(answerable):
-            wanted = [*atts, FetchAtt("FLAGS")] if entry.uid in add else atts
+            wanted = [*atts, *extra] if entry.uid in add else atts
             row = stored.get(entry.uid)
             try:
                 await _respond(
@@ -451,6 +478,8 @@ def _simple_item(
         return "INTERNALDATE", entry.internal_date
     if name == "RFC822.SIZE":
         return "RFC822.SIZE", entry.size
+    if name == "MODSEQ":
+        return "MODSEQ", selected.modseq_item(entry.uid)  # RFC 7162 §3.1.4.2
     assert record is not None
     if name == "ENVELOPE":
         return "ENVELOPE", Raw(envelope_bytes(record.envelope, utf8=session.utf8))
@@ -562,7 +591,7 @@ async def _stored_lines(
     column = {name: 1 + i for i, name in enumerate(forms)}  # a form's index in a row (uid, form...)
     # The line of one message: ``fmt % (seq, value, ...)``, the values in the order of ``names``.
     fmt = b"* %%d FETCH (%s)\r\n" % b" ".join(
-        name.encode("ascii") + (b" %d" if name in ("UID", "RFC822.SIZE") else b" %s") for name in names
+        name.encode("ascii") + _NUMBER_FORMATS.get(name, b" %s") for name in names
     )
     out = _Output(session)
     missing = False
@@ -602,6 +631,8 @@ def _stored_column(
         return [b'"%s"' % format_datetime(date).encode("ascii") for date in selected.internal_dates(uids)]
     if name == "RFC822.SIZE":
         return selected.sizes(uids)
+    if name == "MODSEQ":
+        return list(map(selected.modseq_of, uids))
     index = column[name]
     return [rows[uid][index] for uid in uids]
 

@@ -12,12 +12,15 @@ SEARCHRES (RFC 5182): the program is evaluated by ``search_eval``; this module a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.partial import PartialRange
 from pochta.proto.imap.responses import Code, ESearch, Search
 from pochta.proto.imap.search import SearchArgs
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap.search_eval import SearchError, evaluate
+from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 
 __all__ = ["esearch_response", "failed", "saved_part", "search"]
@@ -30,6 +33,9 @@ async def search(session: Session, command: Command) -> Tagged:
     assert selected is not None
     names = args.return_names
     saving = "SAVE" in names
+    with_modseq = args.has_modseq
+    if with_modseq:
+        session.enable_condstore()  # RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE
     try:
         uids = await evaluate(session.services.store, selected, args.key, charset=args.charset)
     except SearchError as exc:
@@ -44,12 +50,19 @@ async def search(session: Session, command: Command) -> Tagged:
         selected.save_result(saved_part(names, uids, args.partial))
     numbers = uids if command.uid else [n for n in map(selected.seq_of, uids) if n is not None]
     if args.returns is None and not session.rev2:
-        session.send(Search(numbers))  # RFC 3501 §7.2.5
+        # RFC 3501 §7.2.5; RFC 7162 §3.1.6: with a MODSEQ key, the highest mod-sequence of the result.
+        highest = max(map(selected.modseq_of, uids)) if with_modseq and uids else None
+        session.send(Search(numbers, highest))
     elif names != {"SAVE"}:
         wanted = names or {"ALL"}  # RFC 4731 §3.1: RETURN () is RETURN (ALL)
         if args.returns is None:
             wanted = {"ALL"}  # RFC 9051 §6.4.4: a plain SEARCH in rev2 answers ESEARCH ALL
-        session.send(esearch_response(command.tag, numbers, wanted, uid=command.uid, partial=args.partial))
+        modseq = _modseq_data(selected, uids, wanted) if with_modseq else ()
+        session.send(
+            esearch_response(
+                command.tag, numbers, wanted, uid=command.uid, partial=args.partial, extra=modseq
+            )
+        )
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
 
 
@@ -81,14 +94,16 @@ def esearch_response(
     mailbox: str | None = None,
     uidvalidity: int | None = None,
     partial: PartialRange | None = None,
+    extra: Sequence[tuple[str, bytes]] = (),
 ) -> ESearch:
-    """``* ESEARCH`` with the RETURN options ``wanted`` (RFC 4731 §3.1), over ascending ``numbers``."""
-    extra: list[tuple[str, bytes]] = []
+    """``* ESEARCH`` with the RETURN options ``wanted`` (RFC 4731 §3.1), over ascending ``numbers``;
+    ``extra``: further return data (RFC 7162's MODSEQ)."""
+    data: list[tuple[str, bytes]] = []
     if partial is not None:
         # RFC 9394 §3.1: the range as requested, then the results in it (NIL when none).
         picked = partial.pick(numbers)
         found = bytes(SequenceSet.of(*picked)) if picked else b"NIL"
-        extra.append(("PARTIAL", b"(" + partial.encode() + b" " + found + b")"))
+        data.append(("PARTIAL", b"(" + partial.encode() + b" " + found + b")"))
     return ESearch(
         tag=tag,
         uid=uid,
@@ -98,5 +113,19 @@ def esearch_response(
         count=len(numbers) if "COUNT" in wanted else None,
         mailbox=mailbox,
         uidvalidity=uidvalidity,
-        extra=extra,
+        extra=[*data, *extra],
     )
+
+
+def _modseq_data(
+    selected: SelectedMailbox, uids: list[int], wanted: set[str] | frozenset[str]
+) -> list[tuple[str, bytes]]:
+    """RFC 7162 §3.1.10, RFC 4731 §3.2: the MODSEQ result option, the highest mod-sequence of the
+    messages returned (only MIN and/or MAX: of those), omitted when nothing matched."""
+    if not uids:
+        return []
+    if wanted & {"ALL", "COUNT"}:
+        returned = uids
+    else:
+        returned = ([uids[0]] if "MIN" in wanted else []) + ([uids[-1]] if "MAX" in wanted else [])
+    return [("MODSEQ", b"%d" % max(map(selected.modseq_of, returned)))]

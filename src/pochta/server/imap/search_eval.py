@@ -142,6 +142,8 @@ class _Evaluation:
             facts.flags = list(map(selected.flags_of, uids))
         if selected.rev1 and kinds & {"NEW", "OLD", "RECENT"}:
             facts.recent = mask_from_bits(bytes(map(selected.is_recent, uids)))
+        if "ModSeqKey" in kinds:
+            facts.modseqs = list(map(selected.modseq_of, uids))  # RFC 7162 §3.1.5, as the session knows
         if "SizeKey" in kinds:
             facts.sizes = await self.sizes()
         if kinds & {"BEFORE", "ON", "SINCE"}:

@@ -4,8 +4,10 @@
   subscribed *before* the view is read, so no change can fall between them; then FLAGS, EXISTS,
   (RECENT and OK [UNSEEN] for rev1), OK [UIDVALIDITY], OK [UIDNEXT], OK [PERMANENTFLAGS], (LIST for
   rev2) and the tagged OK [READ-WRITE] / [READ-ONLY]. A SELECT while a mailbox is selected first
-  deselects it, with ``* OK [CLOSED]`` for rev2 sessions (RFC 9051 §7.1); a failed SELECT leaves no
-  mailbox selected (RFC 9051 §6.3.2).
+  deselects it, with ``* OK [CLOSED]`` (RFC 9051 §7.1; RFC 7162 §3.2.11 for every session); a failed
+  SELECT leaves no mailbox selected (RFC 9051 §6.3.2). Once CONDSTORE is enabled ``OK
+  [HIGHESTMODSEQ n]`` follows PERMANENTFLAGS; ``(QRESYNC (...))`` then adds the VANISHED (EARLIER)
+  and FETCH responses of ``qresync.resync`` (RFC 7162 §3.2.5).
 - \\Recent (IMAP4rev1 sessions only; RFC 9051 dropped it): a message is \\Recent in the first
   session told of it that has the mailbox selected read-write, and in no later one (RFC 3501
   §2.3.2). SELECT takes the messages of its view no session took yet (``Store.take_recent``, one
@@ -28,6 +30,7 @@ from pochta.mail import flags as flagrules
 from pochta.proto.imap import Command, State, Status, Tagged, objectid
 from pochta.proto.imap.args import MailboxArgs
 from pochta.proto.imap.responses import Bye, Code, Exists, Flags, ListItem, Recent, Untagged
+from pochta.server.imap import qresync
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 from pochta.store.api import NotFound
@@ -56,14 +59,20 @@ async def examine(session: Session, command: Command) -> Tagged:
 async def _open(session: Session, command: Command, *, read_only: bool) -> Tagged:
     args = command.args
     assert isinstance(args, MailboxArgs)
-    if args.params:
-        # RFC 4466 §2.4: select parameters of extensions not supported here (CONDSTORE, QRESYNC).
-        return Tagged(command.tag, Status.BAD, f"Unsupported SELECT parameter {args.params[0][0]}")
+    options = args.select_options
+    if options.other is not None:
+        # RFC 4466 §2.4: select parameters of extensions not supported here.
+        return Tagged(command.tag, Status.BAD, f"Unsupported SELECT parameter {options.other}")
+    if options.qresync is not None and not session.qresync:
+        # RFC 7162 §3.2.5: BAD unless ENABLE QRESYNC was answered with ENABLED QRESYNC.
+        return Tagged(command.tag, Status.BAD, "QRESYNC is not enabled (ENABLE QRESYNC first)")
     if session.selected is not None:
         await session.unselect()
-        if session.rev2:
-            # RFC 9051 §7.1 CLOSED: the previously selected mailbox is now closed.
-            session.send(Untagged(Status.OK, "Previous mailbox closed", code="CLOSED"))
+        # RFC 9051 §7.1 CLOSED, and RFC 7162 §3.2.11 for every session of a server advertising
+        # CONDSTORE/QRESYNC: the responses before it were of the previous mailbox.
+        session.send(Untagged(Status.OK, "Previous mailbox closed", code="CLOSED"))
+    if options.condstore:
+        session.enable_condstore()  # RFC 7162 §3.1.8 (no mailbox is selected here: nothing sent)
     # Any failure from here on leaves the session in the authenticated state (RFC 9051 §6.3.2).
     services = session.services
     feed = services.store.feed()
@@ -80,7 +89,14 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
         raise
     rev1 = not session.rev2
     recent_from = await _recent_from(session, view, read_only) if rev1 else None
-    selected = SelectedMailbox(view, read_only=read_only, rev1=rev1, recent_from=recent_from)
+    selected = SelectedMailbox(
+        view,
+        read_only=read_only,
+        rev1=rev1,
+        recent_from=recent_from,
+        condstore=session.condstore,
+        qresync=session.qresync,
+    )
     session.selected = selected
     session.enter(State.SELECTED)
     mailbox = view.mailbox
@@ -99,6 +115,12 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
     # RFC 8474 §4.2: an untagged OK [MAILBOXID (id)] on every successful SELECT and EXAMINE.
     mailboxid = Code.mailboxid(objectid.objectid(objectid.MAILBOX, mailbox.id))
     session.send(Untagged(Status.OK, "Mailbox ID", mailboxid))
+    if session.condstore:
+        # RFC 7162 §3.1.2.1: after a CONDSTORE enabling command, every SELECT/EXAMINE reports it.
+        code_modseq = Code.highestmodseq(mailbox.highestmodseq)
+        session.send(Untagged(Status.OK, "Highest mailbox mod-sequence", code_modseq))
+    if options.qresync is not None:
+        await qresync.resync(session, selected, view, options.qresync)
     if session.rev2:
         # RFC 9051 §6.3.2: a LIST response with the mailbox name (its canonical spelling).
         session.send(ListItem((), HIERARCHY_SEPARATOR, mailbox.name))

@@ -40,6 +40,10 @@ API (``SelectedMailbox``):
   returned order, before anything else that carries a sequence number. Call it with expunges only in
   commands that may send EXPUNGE. New messages in it (APPEND/COPY into this mailbox) stay pending.
 - ``updates(*, allow_expunge, include_uid) -> list[Response]``: what to tell the client now.
+- ``condstore``, ``qresync`` (set by the session, RFC 7162): unsolicited FETCH carries UID and MODSEQ
+  (§3.2.4); expunges are told as one ``VANISHED`` instead of EXPUNGEs (§3.2.10.2), by ``updates`` and
+  ``apply_own`` alike. ``absorb`` of a ``ChangeSet`` with ``live_uids`` (the store's expunge records
+  were pruned) takes every numbered UID not among them as expunged.
 
 Decisions:
 
@@ -80,7 +84,7 @@ from datetime import datetime
 
 from pochta.mail import flags as flagrules
 from pochta.mail.flags import RECENT, flag_key
-from pochta.proto.imap.responses import Exists, Expunge, Fetch, FetchValue, Recent, Response
+from pochta.proto.imap.responses import Exists, Expunge, Fetch, FetchValue, Raw, Recent, Response, Vanished
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.store.model import ChangeSet, MailboxView, MessageEntry
 
@@ -99,9 +103,20 @@ class SelectedMailbox:
     """Per-session state of the selected mailbox (see the module docstring for the API)."""
 
     def __init__(
-        self, view: MailboxView, *, read_only: bool, rev1: bool, recent_from: int | None = None
+        self,
+        view: MailboxView,
+        *,
+        read_only: bool,
+        rev1: bool,
+        recent_from: int | None = None,
+        condstore: bool = False,
+        qresync: bool = False,
     ) -> None:
         self.mailbox_id = view.mailbox.id
+        # RFC 7162 §3.1, §3.2.4: CONDSTORE enabled: unsolicited FETCH carries UID and MODSEQ;
+        # §3.2.10: QRESYNC enabled: VANISHED instead of EXPUNGE. The session turns them on.
+        self.condstore = condstore
+        self.qresync = qresync
         self.name = view.mailbox.name  # as selected (a rename elsewhere is not followed)
         self.uidvalidity = view.mailbox.uidvalidity
         self.read_only = read_only
@@ -126,6 +141,7 @@ class SelectedMailbox:
         self._news_recent = _ALL_RECENT  # announced UIDs in [first, end) are \\Recent here
         self._new: dict[int, MessageEntry] = {}  # not yet announced, ascending UIDs
         self._gone: set[int] = set()  # expunged, EXPUNGE not yet sent
+        self._gone_floor = 0  # the MODSEQ absorbed before the first of ``_gone`` (see ``safe_modseq``)
         self._flag_news: set[int] = set()  # flag changes not yet reported
         self._saved: set[int] = set()  # RFC 5182 §2.1: empty after SELECT
         # Keywords the client was told in FLAGS (by comparison key), and whether a change brought one
@@ -157,6 +173,18 @@ class SelectedMailbox:
     @property
     def highestmodseq(self) -> int:
         return self._highestmodseq
+
+    @property
+    def safe_modseq(self) -> int:
+        """The HIGHESTMODSEQ the client may be told now: below any expunge it has not been told yet
+        (RFC 7162 §3.2: held-back EXPUNGE/VANISHED must not be covered by a HIGHESTMODSEQ sent)."""
+        return self._gone_floor if self._gone else self._highestmodseq
+
+    @property
+    def max_uid(self) -> int:
+        """The highest UID the mailbox has given that the session knows of: seen in it (announced
+        or not), or below UIDNEXT at SELECT."""
+        return max(self._max_uid, self._view.mailbox.uidnext - 1)
 
     @property
     def recent_count(self) -> int:
@@ -311,18 +339,27 @@ class SelectedMailbox:
     def absorb(self, changes: ChangeSet) -> None:
         """Record changes made elsewhere (or echoed by the feed); ``updates`` reports them."""
         self._check(changes)
+        before = self._highestmodseq
         for entry in changes.changed:
             self._take(entry, own=False)
-        for uid in changes.expunged:
+        expunged: Iterable[int] = changes.expunged
+        if changes.live_uids is not None:
+            # The store's expunge records since our MODSEQ were pruned: whatever we number that the
+            # mailbox no longer holds is gone (and only that: new messages come from ``changed``).
+            live = set(changes.live_uids)
+            expunged = sorted({*changes.expunged, *(u for u in self.uids if u not in live)})
+        for uid in expunged:
             if self._new.pop(uid, None) is not None:
                 continue  # never announced: the client never hears of it
             if uid not in self._gone and self._live(uid) is not None:
+                if not self._gone:
+                    self._gone_floor = before
                 self._gone.add(uid)  # RFC 9051 §7.5.1: held until an EXPUNGE may be sent
                 self._flag_news.discard(uid)
                 self._saved.discard(uid)  # RFC 5182 §2.1: expunged messages leave "$"
         self._highestmodseq = max(self._highestmodseq, changes.highestmodseq)
 
-    def apply_own(self, changes: ChangeSet) -> list[Expunge]:
+    def apply_own(self, changes: ChangeSet) -> list[Response]:
         """Apply this session's own write now; return the EXPUNGEs the handler must send, in order.
 
         The handler reports the flag changes itself (FETCH, unless .SILENT), so they are marked told.
@@ -397,7 +434,7 @@ class SelectedMailbox:
         is a UID command, whose FETCH responses carry UID (RFC 9051 §6.4.9).
         """
         out: list[Response] = []
-        # QRESYNC (RFC 7162 §3.2.10.2, a later issue; not advertised) reports these as one VANISHED.
+        # With QRESYNC enabled these go out as one VANISHED (RFC 7162 §3.2.10.2, ``_drop``).
         if allow_expunge and self._gone:
             gone = list(self._gone)
             self._gone.clear()
@@ -420,9 +457,16 @@ class SelectedMailbox:
         if seq is None:  # pragma: no cover - _flag_news holds numbered messages only
             raise KeyError(uid)
         items: list[tuple[str, FetchValue]] = [("FLAGS", self.client_flags(uid))]
+        if self.condstore:
+            # RFC 7162 §3.2.4: once CONDSTORE is enabled, every untagged FETCH carries UID and MODSEQ.
+            return Fetch(seq, (("UID", uid), *items, ("MODSEQ", self.modseq_item(uid))))
         if include_uid:
             items.insert(0, ("UID", uid))  # RFC 9051 §6.4.9: UID in every FETCH of a UID command
         return Fetch(seq, tuple(items))
+
+    def modseq_item(self, uid: int) -> Raw:
+        """RFC 7162 §3.1.4.2 the FETCH value ``(permsg-modsequence)`` of a numbered message."""
+        return Raw(b"(%d)" % self.modseq_of(uid))
 
     def _announce(self) -> None:
         (first, end), self._news_recent = self._news_recent, _ALL_RECENT
@@ -435,11 +479,13 @@ class SelectedMailbox:
         self._new.clear()
         self._uids_built = None
 
-    def _drop(self, uids: Iterable[int]) -> list[Expunge]:
-        """Remove messages from the numbering and return their EXPUNGE responses."""
+    def _drop(self, uids: Iterable[int]) -> list[Response]:
+        """Remove messages from the numbering and return their EXPUNGE responses (one VANISHED
+        with QRESYNC enabled, RFC 7162 §3.2.10.2)."""
         positions = sorted({p for p in map(self._live, uids) if p is not None})
         if not positions:
             return []
+        vanished = Vanished(SequenceSet.of(*map(self._uid, positions))) if self.qresync else None
         removed = self._removed
         merged: array[int] = array("q")
         done = 0  # removed[:done] are in merged
@@ -461,7 +507,7 @@ class SelectedMailbox:
         merged.extend(removed[done:])
         self._removed = merged
         self._uids_built = None
-        return out
+        return [vanished] if vanished is not None else list(out)
 
     # --- positions -------------------------------------------------------------------------------
 

@@ -32,9 +32,12 @@ from pochta.proto.imap import (
     Receiver,
     Response,
     State,
+    Status,
+    Untagged,
     WireContext,
     serialise,
 )
+from pochta.proto.imap.responses import Code as ResponseCode
 from pochta.server.connection import Connection
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.uploads import Uploads
@@ -45,6 +48,7 @@ __all__ = ["Services", "Session", "SessionClosed"]
 
 # The two wire contexts a session can be in (``Session.ctx``): made once, not per response.
 _ASCII, _UTF8 = WireContext(utf8=False), WireContext(utf8=True)
+_UTF8_CAPABILITIES = frozenset({"IMAP4rev2", "UTF8=ACCEPT"})
 
 # Feed changes that carry the MODSEQ of the commit that made them (see ``Session.take_signals``).
 _MESSAGE_CHANGES = frozenset({ChangeKind.APPENDED, ChangeKind.FLAGS, ChangeKind.EXPUNGED})
@@ -81,7 +85,8 @@ class Session:
     receiver: Receiver
     services: Services
     account: Account | None = None
-    enabled: set[str] = field(default_factory=set)  # RFC 5161: "IMAP4rev2", "UTF8=ACCEPT"
+    # RFC 5161: "IMAP4rev2", "UTF8=ACCEPT", "CONDSTORE" (RFC 7162 §3.1: also enabled implicitly), "QRESYNC"
+    enabled: set[str] = field(default_factory=set)
     selected: SelectedMailbox | None = None
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
     logout: bool = False  # LOGOUT done, or a BYE was sent: close after flushing
@@ -106,12 +111,22 @@ class Session:
     @property
     def utf8(self) -> bool:
         """IMAP4rev2 or UTF8=ACCEPT is enabled (RFC 9051 §5.1, RFC 6855 §3)."""
-        return bool(self.enabled)
+        return not self.enabled.isdisjoint(_UTF8_CAPABILITIES)
 
     @property
     def ctx(self) -> WireContext:
         """How strings and mailbox names are written in this session (RFC 9051 §4.3, RFC 6855 §3)."""
-        return _UTF8 if self.enabled else _ASCII
+        return _UTF8 if self.utf8 else _ASCII
+
+    @property
+    def condstore(self) -> bool:
+        """A CONDSTORE enabling command was given (RFC 7162 §3.1), or ENABLE QRESYNC (§3.2.3)."""
+        return "CONDSTORE" in self.enabled
+
+    @property
+    def qresync(self) -> bool:
+        """ENABLE QRESYNC was answered with ENABLED QRESYNC (RFC 7162 §3.2.3)."""
+        return "QRESYNC" in self.enabled
 
     @property
     def account_id(self) -> int:
@@ -131,12 +146,34 @@ class Session:
         self.receiver.state = state
 
     def enable(self, capability: str) -> bool:
-        """Enable IMAP4rev2 or UTF8=ACCEPT; False when it already was (RFC 5161 §3.1)."""
+        """Enable IMAP4rev2, UTF8=ACCEPT, CONDSTORE or QRESYNC; False when it already was (RFC 5161
+        §3.1). QRESYNC enables CONDSTORE too (RFC 7162 §3.2.3)."""
         if capability in self.enabled:
             return False
+        if capability in ("CONDSTORE", "QRESYNC"):
+            self.enable_condstore()
+            if capability == "QRESYNC":
+                self.enabled.add(capability)
+                if self.selected is not None:
+                    self.selected.qresync = True  # RFC 7162 §3.2.10: VANISHED from now on
+            return True
         self.enabled.add(capability)
         self.receiver.utf8 = True  # RFC 6855 §3, RFC 9051 §5.1: UTF-8 in quoted strings from now on
         return True
+
+    def enable_condstore(self) -> None:
+        """A CONDSTORE enabling command ran (RFC 7162 §3.1): MODSEQ in every untagged FETCH from now
+        on, and the first one with a mailbox selected reports its HIGHESTMODSEQ."""
+        if "CONDSTORE" in self.enabled:
+            return
+        self.enabled.add("CONDSTORE")
+        selected = self.selected
+        if selected is not None:
+            selected.condstore = True
+            # RFC 7162 §3.1: "A first CONDSTORE enabling command executed in the session with a
+            # mailbox selected MUST cause the server to return HIGHESTMODSEQ".
+            code = ResponseCode.highestmodseq(selected.safe_modseq)
+            self.send(Untagged(Status.OK, "Highest mailbox mod-sequence", code))
 
     def mailbox_name(self, raw: bytes) -> str:
         """A mailbox argument as Unicode: UTF-8 once enabled, else modified UTF-7 (RFC 3501 §5.1.3).

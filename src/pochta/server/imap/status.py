@@ -19,8 +19,8 @@ from pochta.store.model import MailboxInfo
 
 __all__ = ["check_items", "status", "status_response"]
 
-# Items the parser knows but whose extensions are not implemented (RFC 7889, RFC 7162).
-_NOT_SUPPORTED = frozenset({"APPENDLIMIT", "HIGHESTMODSEQ"})
+# Items the parser knows but whose extensions are not implemented (RFC 7889).
+_NOT_SUPPORTED = frozenset({"APPENDLIMIT"})
 
 
 def check_items(items: tuple[str, ...]) -> str | None:
@@ -42,6 +42,7 @@ def status_response(name: str, info: MailboxInfo, items: tuple[str, ...]) -> Sta
         "RECENT": info.recent,  # RFC 3501 §6.3.10, see the module docstring
         # RFC 8474 §4.3: "MAILBOXID" SP "(" objectid ")".
         "MAILBOXID": Raw(b"(" + objectid.objectid(objectid.MAILBOX, info.id).encode("ascii") + b")"),
+        "HIGHESTMODSEQ": info.highestmodseq,  # RFC 7162 §3.1.7
     }
     return StatusResponse(name, tuple((item, values[item]) for item in dict.fromkeys(items)))
 
@@ -52,6 +53,8 @@ async def status(session: Session, command: Command) -> Tagged:
     problem = check_items(args.items)
     if problem is not None:
         return Tagged(command.tag, Status.BAD, problem)
+    if "HIGHESTMODSEQ" in args.items:
+        session.enable_condstore()  # RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) enables CONDSTORE
     name = session.mailbox_name(args.mailbox)
     try:
         info = await session.services.ops.lookup(session.account_id, name)

@@ -5,11 +5,16 @@ Every message of the set gets its FETCH (FLAGS ...) unless .SILENT, changed or n
 §6.4.6: "the server returns an untagged FETCH response ... for each message"); UID STORE adds UID
 (§6.4.9). A message whose expunge by another session is not told yet keeps its number; its flags
 can no longer change, and it is reported as it is. In an EXAMINEd mailbox STORE is refused.
+
+CONDSTORE (RFC 7162 §3.1.3): ``(UNCHANGEDSINCE n)`` changes only the messages whose mod-sequence is
+at most n (the store decides, in the write), the others are listed in ``OK [MODIFIED set]``
+(message numbers, or UIDs for UID STORE) and get no FETCH; the rest get ``FETCH (UID [FLAGS] MODSEQ)``
+even with .SILENT. Once CONDSTORE is enabled every FETCH here carries UID and MODSEQ (§3.2.4).
 """
 
 from __future__ import annotations
 
-from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap import Code, Command, SequenceSet, Status, Tagged
 from pochta.proto.imap.args import Store
 from pochta.proto.imap.responses import Fetch, FetchValue
 from pochta.server.imap.select import announce_keywords
@@ -28,24 +33,54 @@ async def store(session: Session, command: Command) -> Tagged:
     assert selected is not None
     if selected.read_only:
         return Tagged(command.tag, Status.NO, "Mailbox is read-only (EXAMINE)", code="READ-ONLY")
-    if args.modifiers:
-        # RFC 4466 store-modifiers: UNCHANGEDSINCE is CONDSTORE (RFC 7162), not implemented yet.
+    unchanged_since = args.unchanged_since
+    if any(name != "UNCHANGEDSINCE" for name, _ in args.modifiers):
+        # RFC 4466 store-modifiers other than RFC 7162's UNCHANGEDSINCE.
         return Tagged(command.tag, Status.BAD, f"STORE modifier {args.modifiers[0][0]} is not supported")
+    if unchanged_since is not None:
+        session.enable_condstore()  # RFC 7162 §3.1: a CONDSTORE enabling command
     uids = selected.resolve(args.sequence_set, uid=command.uid)
     live = [uid for uid in uids if not selected.is_expunged(uid)]
+    failed: frozenset[int] = frozenset()
+    changed: frozenset[int] = frozenset()
     if live:
         changes = await session.services.ops.store_flags(
-            selected.mailbox_id, live, _OPS[args.mode], args.flags, known_keywords=selected.known_keywords
+            selected.mailbox_id,
+            live,
+            _OPS[args.mode],
+            args.flags,
+            unchanged_since=unchanged_since,
+            known_keywords=selected.known_keywords,
         )
         selected.apply_own(changes)  # flags only: no expunges come back
+        # RFC 7162 §3.1.3: a message whose mod-sequence is above UNCHANGEDSINCE is left as it is (one
+        # equal to it is changed); its number (UID for UID STORE) goes into MODIFIED.
+        failed = frozenset(changes.failed_unchanged_since)
+        changed = frozenset(entry.uid for entry in changes.changed)
     announce_keywords(session)  # a keyword new to the mailbox is in FLAGS before any FETCH shows it
-    if not args.silent:
-        for uid in uids:
-            seq = selected.seq_of(uid)
-            if seq is None:  # pragma: no cover - resolve() returns numbered UIDs
-                continue
-            items: list[tuple[str, FetchValue]] = [("FLAGS", selected.client_flags(uid))]
-            if command.uid:
-                items.insert(0, ("UID", uid))
-            session.send(Fetch(seq, tuple(items)))
+    condstore = session.condstore
+    for uid in uids:
+        if uid in failed:
+            continue
+        # RFC 7162 §3.1.3: a conditional STORE answers FETCH (MODSEQ) even when .SILENT; once
+        # CONDSTORE is on, a new mod-sequence is told too (the client's cache needs it).
+        if args.silent and unchanged_since is None and not (condstore and uid in changed):
+            continue
+        seq = selected.seq_of(uid)
+        if seq is None:  # pragma: no cover - resolve() returns numbered UIDs
+            continue
+        items: list[tuple[str, FetchValue]] = []
+        if command.uid or condstore:
+            items.append(("UID", uid))  # RFC 9051 §6.4.9; RFC 7162 §3.2.4 once CONDSTORE is on
+        if not args.silent:
+            items.append(("FLAGS", selected.client_flags(uid)))
+        if condstore:
+            items.append(("MODSEQ", selected.modseq_item(uid)))  # RFC 7162 §3.1.3, §3.2.4
+        session.send(Fetch(seq, tuple(items)))
+    if failed:
+        numbers = (
+            sorted(failed) if command.uid else [n for n in map(selected.seq_of, failed) if n is not None]
+        )
+        modified = Code.modified(SequenceSet.of(*numbers))
+        return Tagged(command.tag, Status.OK, "Conditional STORE failed", code=modified)
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")

@@ -1,7 +1,7 @@
 """SORT and THREAD keys per message (RFC 5256, RFC 5957), kept off the delivery path.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-06
 
 One row per message holding what SORT and THREAD compare (``pochta.mime.sortkeys``), derived from
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
