@@ -178,6 +178,7 @@ def main() -> None:
     # A short name: Dovecot's UNIX sockets live under it (108 octets at most for their paths).
     parent = args.keep or Path(tempfile.mkdtemp(prefix="pfe-"))
     parent.mkdir(parents=True, exist_ok=True)
+    parent.chmod(0o755)  # Dovecot's unprivileged processes walk into it (dovecot_env.write_config)
     print(f"fetch_envelope.py {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}")
     print("2 cores SHARED by the client and the servers (and other users of this machine)")
     try:

@@ -47,3 +47,24 @@ def tree_cpu_seconds(root: int) -> float:
         if fields is not None:
             ticks += sum(int(fields[i]) for i in (11, 12, 13, 14))
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_sched_ns(root: int) -> tuple[int, int]:
+    """Nanoseconds on a CPU and waiting for one (run queue) so far, summed over every thread of
+    ``root`` and its live descendants (``/proc/PID/task/TID/schedstat``: exact, where the clock-tick
+    counts of ``tree_cpu_seconds`` are 10 ms coarse). Threads that ended are not counted: use it
+    around a command, not across process exits."""
+    running = waiting = 0
+    for pid in process_tree(root):
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                fields = (task / "schedstat").read_text().split()
+            except OSError:
+                continue
+            running += int(fields[0])
+            waiting += int(fields[1])
+    return running, waiting

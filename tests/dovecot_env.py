@@ -174,6 +174,11 @@ def write_config(
     # Dovecot's processes (mail as an unprivileged user when we are root) must reach the directory.
     root.chmod(0o755)
     if os.geteuid() == 0:
+        for parent in root.resolve().parents:
+            if not parent.stat().st_mode & 0o001:
+                # Else its auth processes cannot reach the passwd-file and every login answers
+                # "Temporary authentication failure" (a tempfile.mkdtemp parent is 0700).
+                raise RuntimeError(f"{parent} is not searchable by Dovecot's processes: chmod o+x it")
         # Dovecot refuses to keep mail as root: store it as nobody. Its own processes use the
         # users the Debian package created (dovecot, dovenull).
         uid, gid = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid

@@ -395,3 +395,42 @@ def test_the_quota_holds_when_workers_deliver_at_once(tmp_path: Path) -> None:
         sock.close()
     finally:
         assert server.stop() == 0
+
+
+def test_recent_once_across_workers_whose_views_a_take_refreshes(tmp_path: Path) -> None:
+    """RFC 3501 §2.3.2 across workers: a message is \\Recent in the first session that selects the
+    mailbox, whichever worker serves it, and in no other. Each take of \\Recent refreshes the
+    views of the mailbox in both workers (``store.view_snapshot_min_messages`` = 2 makes INBOX big
+    enough for that): the later SELECTs are answered from those views, with the new boundary."""
+    data = tmp_path / "data"
+    config = "[store]\nview_snapshot_min_messages = 2\n"
+    init_data_dir(data, listeners=("imap", "lmtp"), accounts={ALICE: PASSWORD}, config=config)
+    server = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
+    server.wait_listening(["imap", "lmtp"])
+    try:
+        sessions = one_on_each_worker(lambda: imap_session(server, select=False), server)
+        lmtp_deliver(server, 3)
+        first = select_answer(sessions[0], b"INBOX")
+        assert {b"* 3 EXISTS\r\n", b"* 3 RECENT\r\n"} <= set(first), first
+        for _ in range(2):  # read after the take, then from the refreshed view
+            other = select_answer(sessions[1], b"INBOX")
+            assert {b"* 3 EXISTS\r\n", b"* 0 RECENT\r\n"} <= set(other), other
+            flags = exchange(sessions[1], b"F FETCH 1:* FLAGS")
+            assert flags[-1].startswith(b"F OK"), flags
+            assert not any(b"\\Recent" in line for line in flags), flags
+        assert sum(b"\\Recent" in line for line in exchange(sessions[0], b"F FETCH 1:* FLAGS")) == 3
+        lmtp_deliver(server, 2, tag="n")
+        news = exchange(sessions[1], b"N NOOP")
+        assert {b"* 5 EXISTS\r\n", b"* 2 RECENT\r\n"} <= set(news), news
+        news = exchange(sessions[0], b"N NOOP")
+        assert {b"* 5 EXISTS\r\n", b"* 3 RECENT\r\n"} <= set(news), news  # its own three stay
+        for sock in (sessions[0], sessions[1], sessions[0]):
+            again = select_answer(sock, b"INBOX")
+            assert {b"* 5 EXISTS\r\n", b"* 0 RECENT\r\n"} <= set(again), again
+        status = exchange(sessions[1], b"T STATUS INBOX (MESSAGES RECENT)")
+        assert b"(MESSAGES 5 RECENT 0)" in status[0], status
+        for sock in sessions.values():
+            sock.close()
+    finally:
+        assert server.stop() == 0
+    assert server.failures() == [], server.tail()

@@ -14,7 +14,7 @@ from pochta.delivery import Delivery
 from pochta.log import bind_worker, configure_logging, get_logger
 from pochta.metrics import METRICS
 from pochta.queue.worker import QueueWorker
-from pochta.server.heap import set_mmap_threshold
+from pochta.server.heap import freeze_startup_objects, set_mmap_threshold
 from pochta.server.housekeeping import (
     collect_blobs_periodically,
     prune_expunged_periodically,
@@ -177,6 +177,7 @@ async def _serve(
             if role.metrics_socket is not None:
                 metrics_server = await serve_worker_metrics(METRICS, role.metrics_socket)
             role.ready()
+        freeze_startup_objects()  # full collections walk only what serving makes (server.heap)
         await run_until_signal(server, on_reload=reloader.reload)
     finally:
         await cancel_and_wait(background)

@@ -273,10 +273,11 @@ class SqliteStore(DirectoryMethods):
         with conn.begin():
             return fn(conn)
 
-    async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T:
-        """Run ``fn`` as a writer job; it appends the feed events to publish once committed."""
+    async def run_write(self, fn: Callable[[Connection, list[Change]], T], *, durable: bool = True) -> T:
+        """Run ``fn`` as a writer job; it appends the feed events to publish once committed.
+        ``durable=False``: see ``writer`` (only for what a crash of the machine may lose)."""
         events: list[Change] = []
-        return await self._writer.run(lambda conn: fn(conn, events), events)
+        return await self._writer.run(lambda conn: fn(conn, events), events, durable=durable)
 
     def directory_version(self) -> int | None:
         # On the caller's thread (the event loop), an exception to "no SQLite call on the loop"
@@ -380,7 +381,14 @@ class SqliteStore(DirectoryMethods):
         return await self.run_read(lambda c: mailbox_tree.list_subscriptions(c, account_id))
 
     async def take_recent(self, mailbox_id: MailboxId, before: Uid) -> Uid:
-        return await self.run_write(lambda c, _e: mailbox_tree.take_recent(c, mailbox_id, before))
+        # Not fsync'ed (writer: durable=False): a take lost in a crash of the machine shows those
+        # messages as \\Recent once more, as RFC 3501 §2.3.2 asks when it cannot be told.
+        first = await self.run_write(
+            lambda c, _e: mailbox_tree.take_recent(c, mailbox_id, before), durable=False
+        )
+        if first < before:
+            self._opener.row_changed(mailbox_id)  # the boundary moved: refresh the views of it
+        return first
 
     # Blobs
 

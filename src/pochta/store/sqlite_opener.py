@@ -53,6 +53,7 @@ class ViewOpener:
         self._views = views.ViewCache(settings.view_cache_mb * 2**20)
         self._saving: dict[MailboxId, asyncio.Task[None]] = {}  # snapshots being stored
         self._prefetching: dict[MailboxId, asyncio.Task[None]] = {}
+        self._again: set[MailboxId] = set()  # to prefetch again once the prefetch under way ends
         # Told the id of a big mailbox the first time this process serves a client its view (not
         # for the housekeeper's rounds or prefetches): the server tells the other workers, which
         # read it too (``prefetch_view``), so that their next SELECT of it needs no read.
@@ -74,13 +75,44 @@ class ViewOpener:
         return opened
 
     def prefetch_view(self, mailbox_id: MailboxId) -> None:
-        """Read the mailbox's view into this process's cache in the background, unless it is there
-        already (another worker's client opened it: the next SELECT here is answered at once)."""
-        if self._closed or mailbox_id in self._prefetching or self._views.get(mailbox_id) is not None:
+        """Read the mailbox's view into this process's cache in the background, unless a current
+        one is there already (another worker's client opened it, or changed its row: the next
+        SELECT here is answered at once). A view held but no longer provably current is brought
+        forward (a delta read); without stamps, any view held counts as there."""
+        if self._closed:
+            return
+        if mailbox_id in self._prefetching:
+            self._again.add(mailbox_id)  # the read under way may have begun before the change
+            return
+        stamps = self._stamps
+        if stamps is None:
+            held = self._views.get(mailbox_id) is not None
+        else:
+            held = self._views.current(mailbox_id, stamps.read(mailbox_id)) is not None
+        if held:
             return
         task = asyncio.get_running_loop().create_task(self._prefetch(mailbox_id))
         self._prefetching[mailbox_id] = task
-        task.add_done_callback(lambda _: self._prefetching.pop(mailbox_id, None))
+        task.add_done_callback(lambda _: self._prefetched(mailbox_id))
+
+    def _prefetched(self, mailbox_id: MailboxId) -> None:
+        self._prefetching.pop(mailbox_id, None)
+        if mailbox_id in self._again:
+            self._again.discard(mailbox_id)
+            self.prefetch_view(mailbox_id)
+
+    def row_changed(self, mailbox_id: MailboxId) -> None:
+        """A write changed the mailbox's row and none of its messages (``Store.take_recent``
+        raising the \\Recent boundary): every cached view of it is stale by its stamp, though only
+        the row differs. When this process holds a big one, bring it forward in the background
+        and have the other workers do the same with theirs (``view_loaded``), so that the next
+        SELECT of it, in any worker, finds a current view instead of reading one."""
+        view = self._views.get(mailbox_id)
+        if view is None or len(view) < self._settings.view_snapshot_min_messages:
+            return
+        self.prefetch_view(mailbox_id)
+        if self.view_loaded is not None:
+            self.view_loaded(mailbox_id)
 
     async def _prefetch(self, mailbox_id: MailboxId) -> None:
         try:

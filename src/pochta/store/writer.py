@@ -13,6 +13,11 @@ takes every job queued (up to ``group_commit_max``), runs each inside its own SA
   indexing many messages in one job.)
 - If BEGIN or COMMIT fails (disk full, lock timeout), every job of the batch gets that error.
 - Futures resolve only after COMMIT returned, so "done" means durable (DESIGN.md principle 1).
+  The one exception is asked for by name: a job submitted with ``durable=False`` (taking IMAP
+  \\Recent, whose loss in a crash of the machine only shows messages as recent once more, as RFC
+  3501 §2.3.2 allows when it cannot be told) is committed without an fsync when every job of its
+  batch is such a job (``PRAGMA synchronous = NORMAL`` for that commit: in WAL mode the commit is
+  still atomic and ordered, and the next durable commit's fsync of the WAL makes it durable too).
 - Change-feed events a job recorded are published after the commit, before its future resolves,
   so a session sees its own change on the feed no later than its command completes.
 
@@ -57,6 +62,7 @@ class _Job(Generic[T]):
     fn: Callable[[Connection], T]
     future: concurrent.futures.Future[T]
     events: list[Change] | None
+    durable: bool = True
     ok: bool = False
     value: Any = None
     error: BaseException | None = None
@@ -166,7 +172,8 @@ class WriteTurn:
 class WriterStats:
     """Counters a test or bench reads to show how well group commit works."""
 
-    commits: int = 0  # successful COMMITs: each costs one fsync of the WAL
+    commits: int = 0  # successful COMMITs: each costs one fsync of the WAL (unless lazy)
+    lazy_commits: int = 0  # batches of jobs none of which was durable: committed without an fsync
     batches: int = 0  # transactions begun (committed, rolled back or failed)
     jobs: int = 0  # jobs committed
     failed_jobs: int = 0  # jobs that raised (rolled back to their savepoint, or whole batch failed)
@@ -176,6 +183,7 @@ class WriterStats:
     def snapshot(self) -> WriterStats:
         return WriterStats(
             self.commits,
+            self.lazy_commits,
             self.batches,
             self.jobs,
             self.failed_jobs,
@@ -242,19 +250,22 @@ class Writer:
     # Submitting
 
     def submit(
-        self, fn: Callable[[Connection], T], events: list[Change] | None = None
+        self, fn: Callable[[Connection], T], events: list[Change] | None = None, *, durable: bool = True
     ) -> concurrent.futures.Future[T]:
-        """Queue a job from any thread. ``events`` (filled by the job) are published after commit."""
+        """Queue a job from any thread. ``events`` (filled by the job) are published after commit.
+        ``durable=False``: the job's effect may be lost in a crash of the machine (module docstring)."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         with self._lock:
             if self._closed:
                 raise RuntimeError("the store is closed")
             self._pending += 1
-            self._queue.put(_Job(fn, future, events))
+            self._queue.put(_Job(fn, future, events, durable))
         return future
 
-    async def run(self, fn: Callable[[Connection], T], events: list[Change] | None = None) -> T:
-        return await asyncio.wrap_future(self.submit(fn, events))
+    async def run(
+        self, fn: Callable[[Connection], T], events: list[Change] | None = None, *, durable: bool = True
+    ) -> T:
+        return await asyncio.wrap_future(self.submit(fn, events, durable=durable))
 
     # The thread
 
@@ -347,6 +358,21 @@ class Writer:
             self._touched.clear()
 
     def _transaction_body(self, conn: Connection, live: list[_Job[Any]], deferred: _Deferred) -> None:
+        if any(job.durable for job in live):
+            self._transaction_jobs(conn, live, deferred)
+            return
+        # Only jobs whose effect may be lost in a crash of the machine: the commit is not fsync'ed
+        # (synchronous=NORMAL in WAL mode; the next durable commit's fsync of the WAL carries it).
+        raw = driver_connection(conn)
+        raw.execute("PRAGMA synchronous = NORMAL")
+        try:
+            if self._transaction_jobs(conn, live, deferred):
+                self.stats.lazy_commits += 1
+        finally:
+            raw.execute("PRAGMA synchronous = FULL")
+
+    def _transaction_jobs(self, conn: Connection, live: list[_Job[Any]], deferred: _Deferred) -> bool:
+        """Run the jobs in one transaction; whether it committed."""
         transaction = conn.begin()  # BEGIN IMMEDIATE (see sqlite.py's begin hook)
         try:
             # Savepoints straight on the driver: SQLAlchemy's begin_nested() costs half a
@@ -376,8 +402,9 @@ class Writer:
                 deferred.write(raw)
                 transaction.commit()
                 self.stats.commits += 1
-            else:
-                transaction.rollback()
+                return True
+            transaction.rollback()
+            return False
         except BaseException:
             if transaction.is_active:
                 transaction.rollback()

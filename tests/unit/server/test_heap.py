@@ -58,3 +58,28 @@ def test_zero_leaves_the_default_and_the_setting_is_bounded() -> None:
     assert Settings().server.malloc_mmap_threshold == 4 * 1024 * 1024
     with pytest.raises(ValueError, match="less than or equal"):
         Settings.model_validate({"server": {"malloc_mmap_threshold": 64 * 1024 * 1024}})
+
+
+# In a fresh interpreter: the objects of start-up are frozen; a full collection then walks only
+# what was made since, and garbage made since is still collected.
+FREEZE_PROBE = textwrap.dedent(
+    """
+    import gc
+    import pochta.server.main
+    from pochta.server.heap import freeze_startup_objects
+    alive = len(gc.get_objects())
+    frozen = freeze_startup_objects()
+    cycle = []
+    cycle.append(cycle)
+    del cycle
+    print(alive, frozen, len(gc.get_objects()), gc.collect())
+    """
+)
+
+
+def test_the_objects_of_start_up_are_left_out_of_later_collections() -> None:
+    done = subprocess.run([sys.executable, "-c", FREEZE_PROBE], capture_output=True, text=True, check=True)
+    alive, frozen, walked, collected = map(int, done.stdout.split())
+    assert frozen > alive // 2 > 10_000, (alive, frozen)
+    assert walked < 1_000, walked  # gc.get_objects() lists the generations a collection walks
+    assert collected >= 1  # the cycle made after the freeze

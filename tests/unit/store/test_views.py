@@ -22,7 +22,7 @@ from pochta.store import sqlite_views as views
 from pochta.store.model import MailboxInfo, MailboxView
 from pochta.store.sqlite import DB_FILE_NAME, SqliteStore, open_sqlite_store
 from pochta.store.writer import driver_connection
-from pochta.testing.store_suite.support import deliver, mailbox, make_account, make_message
+from pochta.testing.store_suite.support import deliver, mailbox, make_account, make_message, refreshed
 
 SMALL = 5  # mailboxes of this many messages get stored snapshots in these tests
 
@@ -429,3 +429,65 @@ async def test_a_big_view_a_client_uses_is_announced_and_another_process_prefetc
     assert echoed == [inbox.id]  # ... but a client's use there is (the first holds it: no-op)
     await deliver(first, make_message(subject="after", n=90), inbox.id)
     assert second.current_view(inbox.id) is None
+
+
+async def _until(check: object, what: str) -> None:
+    for _ in range(500):
+        if check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"not in time: {what}")
+
+
+async def test_a_take_of_recent_refreshes_the_views_of_every_process(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    """Raising the \\Recent boundary changes the mailbox row only: the process that took brings its
+    cached view forward at once and tells the others (``view_loaded``), whose prefetch brings a view
+    that is stale by its stamp forward too; a take that moved nothing, or of a small mailbox, does
+    neither."""
+    first, second = stores
+    inbox = await refreshed(first, await _filled(first, 8))
+    small = await first.create_mailbox(inbox.account_id, "Small")
+    told: list[int] = []
+    first.view_loaded = told.append
+    await first.open_view_traced(inbox.id, announce=False)
+    held = await second.open_view(inbox.id)
+    assert held.mailbox.first_recent_uid == 1
+    told_before = len(told)
+    assert await first.take_recent(inbox.id, inbox.uidnext) == 1
+    assert told[told_before:] == [inbox.id]
+    assert second.current_view(inbox.id) is None  # stale by its stamp
+    second.prefetch_view(inbox.id)  # what the peer message "view" does in the other worker
+    for store in (first, second):
+        await _until(lambda s=store: s.current_view(inbox.id) is not None, "a current view")  # type: ignore[misc]
+        view = store.current_view(inbox.id)
+        assert view is not None
+        assert view == await _full(store, inbox.id)
+        assert (view.mailbox.first_recent_uid, view.mailbox.recent) == (inbox.uidnext, 0)
+        assert view.mailbox == await store.get_mailbox_by_id(inbox.id)
+    told_before = len(told)
+    assert await first.take_recent(inbox.id, inbox.uidnext) == inbox.uidnext  # nothing left to take
+    await first.open_view(small.id)
+    await deliver(second, make_message(subject="new", n=50), small.id)
+    assert await first.take_recent(small.id, 2) == 1
+    assert told[told_before:] == []
+    assert first.current_view(inbox.id) is not None
+
+
+async def test_a_prefetch_brings_a_stale_view_forward_and_runs_again_after_a_change_meanwhile(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    first, second = stores
+    inbox = await _filled(first, 8)
+    await second.open_view(inbox.id)
+    await deliver(first, make_message(subject="later", n=60), inbox.id)
+    assert second.current_view(inbox.id) is None
+    second.prefetch_view(inbox.id)
+    await deliver(first, make_message(subject="meanwhile", n=61), inbox.id)  # maybe after its read began
+    second.prefetch_view(inbox.id)  # the peer message of that change
+    await _until(lambda: second.current_view(inbox.id) is not None, "a current view")
+    view = second.current_view(inbox.id)
+    assert view is not None
+    assert len(view) == 10
+    assert view == await _full(second, inbox.id)

@@ -363,3 +363,34 @@ async def test_a_write_waits_for_the_turn_another_process_holds(db_path: Path, t
         os.close(other)
         await instance.close()
         engine.dispose()
+
+
+def _insert_seeing_synchronous(row_id: int) -> Callable[[Connection], int]:
+    """Inserts the row; returns the connection's ``synchronous`` level (1 NORMAL, 2 FULL)."""
+
+    def job(conn: Connection) -> int:
+        _insert(row_id)(conn)
+        return int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+
+    return job
+
+
+async def test_only_a_batch_of_jobs_none_durable_commits_without_fsync(writer: Writer, db_path: Path) -> None:
+    """``durable=False`` (taking \\Recent): committed with synchronous=NORMAL (no fsync of the WAL)
+    when its batch holds no durable job; beside one, the whole batch is fsync'ed as ever."""
+    assert await writer.run(_insert_seeing_synchronous(1)) == 2
+    before = writer.stats.snapshot()
+    assert await writer.run(_insert_seeing_synchronous(2), durable=False) == 1
+    assert writer.stats.lazy_commits - before.lazy_commits == 1
+    assert await writer.run(_insert_seeing_synchronous(3)) == 2  # FULL again afterwards
+    gate = Gate(writer)
+    await gate.wait_started()
+    mixed = [
+        asyncio.ensure_future(writer.run(_insert_seeing_synchronous(4), durable=False)),
+        asyncio.ensure_future(writer.run(_insert_seeing_synchronous(5))),
+    ]
+    await _until(lambda: writer.pending == 3)
+    gate.release.set()
+    assert await asyncio.gather(*mixed) == [2, 2]
+    assert writer.stats.lazy_commits - before.lazy_commits == 1
+    assert _rows(db_path) == [1, 2, 3, 4, 5]
