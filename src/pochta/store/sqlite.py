@@ -47,6 +47,7 @@ from pochta.store import sqlite_mail as mail
 from pochta.store import sqlite_mailboxes as mailbox_tree
 from pochta.store import sqlite_maintenance as maintenance
 from pochta.store import sqlite_queue as queue
+from pochta.store import sqlite_quota
 from pochta.store import sqlite_search as search
 from pochta.store import sqlite_views as views
 from pochta.store import sqlite_wire as wire
@@ -56,6 +57,7 @@ from pochta.store.changes import LocalChangeFeed
 from pochta.store.locks import FileLock, FileLocks
 from pochta.store.model import (
     AccountId,
+    AccountQuota,
     BlobRef,
     CachedMessage,
     Change,
@@ -67,6 +69,8 @@ from pochta.store.model import (
     MailboxView,
     ModSeq,
     Placed,
+    QuotaLimits,
+    QuotaUsage,
     ReconstructReport,
     Target,
     Uid,
@@ -143,7 +147,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0013"
+SCHEMA_HEAD = "0017"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -554,6 +558,15 @@ class SqliteStore(DirectoryMethods):
 
     async def quota_usage(self, account_id: AccountId) -> int:
         return await self.run_read(lambda c: mail.get_quota_usage(c, account_id))
+
+    async def account_quota(self, account_id: AccountId) -> AccountQuota | None:
+        return await self.run_read(lambda c: sqlite_quota.account_quota(c, account_id))
+
+    async def domain_quota(self, name: str) -> tuple[QuotaLimits, QuotaUsage] | None:
+        return await self.run_read(lambda c: sqlite_quota.domain_quota(c, name))
+
+    async def deleted_storage(self, mailbox_id: MailboxId) -> int:
+        return await self.run_read(lambda c: sqlite_quota.deleted_storage(c, mailbox_id))
 
     def feed(self) -> LocalChangeFeed:
         return self._feed

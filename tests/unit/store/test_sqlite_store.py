@@ -763,9 +763,18 @@ def undo_0010(conn: sqlite3.Connection) -> str:
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
-# What revisions 0011-0013 added, taken out again by hand, newest first: the partial index of
-# \\Deleted rows (0013), \\Recent's columns and triggers (0012), the inline blobs (0011).
+# What revisions 0011-0017 added, taken out again by hand, newest first: the quota resources (0017:
+# the MESSAGE and domain limits, the admin flag, domain usage and its triggers; the directory
+# version's accounts trigger back to its 0010 columns), the partial index of \\Deleted rows (0013),
+# \\Recent's columns and triggers (0012), the inline blobs (0011).
 UNDO_AFTER_0010 = (
+    "DROP TRIGGER directory_version_accounts_update; CREATE TRIGGER directory_version_accounts_update "
+    "AFTER UPDATE OF address, address_key, domain_id, quota_bytes, enabled ON accounts "
+    "BEGIN UPDATE directory_version SET version = version + 1 WHERE id = 1; END;"
+    "DROP TRIGGER quota_usage_domain_insert; DROP TRIGGER quota_usage_domain_update; "
+    "DROP TRIGGER accounts_domain_quota_delete; DROP TABLE domain_quota_usage; "
+    "ALTER TABLE domains DROP COLUMN quota_messages; ALTER TABLE domains DROP COLUMN quota_bytes; "
+    "ALTER TABLE accounts DROP COLUMN admin; ALTER TABLE accounts DROP COLUMN quota_messages;"
     "DROP INDEX ix_membership_deleted;"
     "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "
     "ALTER TABLE mailboxes DROP COLUMN recent; ALTER TABLE mailboxes DROP COLUMN first_recent_uid;"
