@@ -101,9 +101,9 @@ def _store_errors(missing: Code = Code.NONEXISTENT, what: str = "No such mailbox
         raise OpsError(missing, what) from None
     except AlreadyExists:
         raise OpsError(Code.ALREADYEXISTS, "Mailbox already exists") from None
-    except QuotaExceeded:
+    except QuotaExceeded as exc:
         # RFC 9208 §4.3.1: OVERQUOTA; refused by the store's own check, in the write transaction.
-        raise OpsError(Code.OVERQUOTA, "Quota exceeded") from None
+        raise OpsError(Code.OVERQUOTA, exc.reason) from None
     except Conflict as exc:
         raise OpsError(Code.CANNOT, f"Refused by the store: {exc}") from None
 
@@ -433,9 +433,9 @@ class MailOps:
         quota = await self.store.account_quota(account_id)
         if quota is None:
             raise OpsError(Code.NONEXISTENT, "No such account")
-        resource = quota_exceeded(quota, additional, messages)
-        if resource is not None:
-            raise OpsError(Code.OVERQUOTA, f"Quota exceeded ({resource})")
+        refused = quota_exceeded(quota, additional, messages)
+        if refused is not None:
+            raise OpsError(Code.OVERQUOTA, refused)
 
     # --- messages ---------------------------------------------------------------------------------
 

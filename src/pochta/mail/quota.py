@@ -39,6 +39,7 @@ __all__ = [
     "exceeds",
     "over_limit",
     "quota_exceeded",
+    "refusal",
 ]
 
 ACCOUNT_ROOT = ""  # the name of a user's own quota root, for that user
@@ -67,11 +68,19 @@ def exceeds(limits: QuotaLimits, used: QuotaUsage, octets: int, messages: int) -
     return None
 
 
-def quota_exceeded(quota: AccountQuota, octets: int, messages: int) -> Resource | None:
-    """``exceeds`` for both roots of an account's mailboxes (its own, then its domain's)."""
-    return exceeds(quota.account_limits, quota.account_used, octets, messages) or exceeds(
-        quota.domain_limits, quota.domain_used, octets, messages
-    )
+def refusal(resource: Resource, domain: bool) -> str:
+    """The text of an OVERQUOTA refusal: which root and resource (RFC 9208 §4.3.1)."""
+    return f"{'Domain quota' if domain else 'Quota'} exceeded ({resource})"
+
+
+def quota_exceeded(quota: AccountQuota, octets: int, messages: int) -> str | None:
+    """``exceeds`` for both roots of an account's mailboxes (its own, then its domain's): the
+    ``refusal`` text, or None when both roots hold the addition."""
+    own = exceeds(quota.account_limits, quota.account_used, octets, messages)
+    if own is not None:
+        return refusal(own, domain=False)
+    domain = exceeds(quota.domain_limits, quota.domain_used, octets, messages)
+    return None if domain is None else refusal(domain, domain=True)
 
 
 @dataclass(frozen=True)
@@ -155,11 +164,16 @@ class Quotas:
             raise OpsError(Code.NONEXISTENT, "No such quota root")
         return QuotaRoot(name, found[0], found[1])
 
-    async def set_root(self, account_id: int, name: str, limits: QuotaLimits) -> QuotaRoot:
-        """SETQUOTA (RFC 9208 §4.1.3): administrators only; the limits replace every earlier one."""
+    async def require_admin(self, account_id: int) -> Account:
+        """The account, or NOPERM when it is no administrator."""
         account = await self._current(account_id)
         if not account.admin:
             raise OpsError(Code.NOPERM, "Only administrators may set quotas")
+        return account
+
+    async def set_root(self, account_id: int, name: str, limits: QuotaLimits) -> QuotaRoot:
+        """SETQUOTA (RFC 9208 §4.1.3): administrators only; the limits replace every earlier one."""
+        account = await self.require_admin(account_id)
         target = await self._target(account, name)
         if isinstance(target, Account):
             await self.store.update_account(

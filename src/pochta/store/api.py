@@ -83,8 +83,9 @@ class QuotaExceeded(StoreError):
     The caller decides what to tell: LMTP refuses those recipients and stores for the others with
     another call."""
 
-    def __init__(self, accounts: Iterable[AccountId]) -> None:
+    def __init__(self, accounts: Iterable[AccountId], reason: str = "Quota exceeded") -> None:
         self.accounts = frozenset(accounts)
+        self.reason = reason  # for the user: which root and resource (``pochta.mail.quota.refusal``)
         names = ", ".join(str(a) for a in sorted(self.accounts))
         super().__init__(f"over quota: account {names}")
 

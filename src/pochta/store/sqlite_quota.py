@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from pochta.mail.quota import exceeds
+from pochta.mail.quota import exceeds, refusal
 from pochta.store.api import QuotaExceeded
 from pochta.store.model import (
     AccountId,
@@ -84,16 +84,22 @@ def enforce_quota(conn: Connection, additional: dict[AccountId, tuple[int, int]]
         total[0] += octets
         total[1] += count
     over: list[AccountId] = []
+    reason = ""
     for row in rows:
         octets, count = additional[row[0]]
         domain_octets, domain_count = to_domain[row[1]]
         # RFC 9208 §3.1.2: a write that would take usage past a limit of either root fails as a whole.
         own = exceeds(QuotaLimits(row[2], row[3]), QuotaUsage(row[4], row[5]), octets, count)
         domain = exceeds(QuotaLimits(row[6], row[7]), QuotaUsage(row[8], row[9]), domain_octets, domain_count)
-        if own is not None or domain is not None:
-            over.append(row[0])
+        if own is not None:
+            reason = reason or refusal(own, domain=False)
+        elif domain is not None:
+            reason = reason or refusal(domain, domain=True)
+        else:
+            continue
+        over.append(row[0])
     if over:
-        raise QuotaExceeded(over)
+        raise QuotaExceeded(over, reason)
 
 
 def account_quota(conn: Connection, account_id: AccountId) -> AccountQuota | None:

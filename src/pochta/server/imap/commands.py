@@ -31,6 +31,7 @@ from pochta.server.imap import (
     idle,
     listing,
     mailboxes,
+    quota,
     search,
     select,
     status,
@@ -88,6 +89,10 @@ TABLE: dict[str, Entry] = {
     "UID SEARCH": Entry(search.search),
     "APPEND": Entry(append.append, ("MULTIAPPEND",)),  # RFC 3502; APPENDLIMIT: ``capabilities``
     "IDLE": Entry(idle.idle, ("IDLE",)),  # RFC 2177
+    # RFC 9208 §3.1.1, §5: the resources counted, each as QUOTA=RES-; QUOTASET with SETQUOTA (§1).
+    "GETQUOTA": Entry(quota.getquota, ("QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")),
+    "GETQUOTAROOT": Entry(quota.getquotaroot),
+    "SETQUOTA": Entry(quota.setquota, ("QUOTASET",)),
     "EXPUNGE": Entry(expunge.expunge),
     "UID EXPUNGE": Entry(expunge.uid_expunge, ("UIDPLUS",)),  # RFC 4315
     "COPY": Entry(copy.copy),
