@@ -64,8 +64,10 @@ def _chunked(items: Sequence[AccountId]) -> Iterator[Sequence[AccountId]]:
 
 def enforce_quota(conn: Connection, additional: dict[AccountId, tuple[int, int]]) -> None:
     """QuotaExceeded naming every account that ``additional`` (octets, messages per account, not yet
-    counted in its usage) would take past a limit of its own root or of its domain's (the domain's
-    check adds up every account of that domain in the call), by THE rule (``mail.quota.exceeds``).
+    counted in its usage) would take past a limit of its own root or of its domain's, by THE rule
+    (``mail.quota.exceeds``). Accounts of one domain are taken in id order, each counted against the
+    domain with those before it that fit: the ones named are exactly those that do not fit, so a
+    caller that stores for the others (delivery) stores all that the domain holds.
 
     Called from a writer job, so the usage read here is the committed usage plus the earlier jobs of
     this batch, and nothing else can commit before this job does: the check and the write are one.
@@ -77,27 +79,25 @@ def enforce_quota(conn: Connection, additional: dict[AccountId, tuple[int, int]]
     rows: list[tuple[Any, ...]] = []
     for ids in _chunked(growing):
         rows += raw.execute(_SQL_LIMITED + "(" + ",".join("?" * len(ids)) + ")", tuple(ids)).fetchall()
-    to_domain: dict[int, list[int]] = {}
-    for row in rows:
-        octets, count = additional[row[0]]
-        total = to_domain.setdefault(row[1], [0, 0])
-        total[0] += octets
-        total[1] += count
+    taken: dict[int, QuotaUsage] = {}  # per domain: what the accounts that fit add to it
     over: list[AccountId] = []
     reason = ""
-    for row in rows:
-        octets, count = additional[row[0]]
-        domain_octets, domain_count = to_domain[row[1]]
-        # RFC 9208 §3.1.2: a write that would take usage past a limit of either root fails as a whole.
+    for row in sorted(rows):
+        account, domain_id = row[0], row[1]
+        octets, count = additional[account]
+        before = taken.get(domain_id, QuotaUsage())
+        domain_used = QuotaUsage(row[8] + before.bytes, row[9] + before.messages)
+        # RFC 9208 §3.1.2: a write that would take usage past a limit of either root fails.
         own = exceeds(QuotaLimits(row[2], row[3]), QuotaUsage(row[4], row[5]), octets, count)
-        domain = exceeds(QuotaLimits(row[6], row[7]), QuotaUsage(row[8], row[9]), domain_octets, domain_count)
+        domain = exceeds(QuotaLimits(row[6], row[7]), domain_used, octets, count)
+        if own is None and domain is None:
+            taken[domain_id] = QuotaUsage(before.bytes + octets, before.messages + count)
+            continue
         if own is not None:
             reason = reason or refusal(own, domain=False)
         elif domain is not None:
             reason = reason or refusal(domain, domain=True)
-        else:
-            continue
-        over.append(row[0])
+        over.append(account)
     if over:
         raise QuotaExceeded(over, reason)
 
