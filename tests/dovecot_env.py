@@ -166,8 +166,10 @@ def write_config(
     mail_format: str = "maildir",
     password: str | None = None,
     users: Mapping[str, str] | None = None,
+    extra: str = "",
 ) -> tuple[Path, dict[str, int]]:
-    """The directories and ``dovecot.conf`` under ``root``; the config path and the chosen ports."""
+    """The directories and ``dovecot.conf`` under ``root``; the config path and the chosen ports.
+    ``extra`` is appended to the configuration (plugins and their settings, say)."""
     protocols = list(protocols)
     # Dovecot's processes (mail as an unprivileged user when we are root) must reach the directory.
     root.chmod(0o755)
@@ -215,7 +217,7 @@ def write_config(
         else:
             text += _LOGIN_SERVICE.format(proto=proto, port=ports[proto], chroot=chroot)
     config = root / "dovecot.conf"
-    config.write_text(text)
+    config.write_text(text + extra)
     return config, ports
 
 
@@ -228,6 +230,7 @@ def dovecot_server(
     users: Mapping[str, str] | None = None,
     parent: Path | None = None,
     keep: bool = False,
+    extra: str = "",
 ) -> Iterator[DovecotServer]:
     """A Dovecot on free loopback ports in a new temporary directory, stopped and removed on exit
     (kept when ``keep``). Check ``dovecot_missing`` first."""
@@ -239,7 +242,7 @@ def dovecot_server(
     server: DovecotServer | None = None
     try:
         config, ports = write_config(
-            root, protocols=protocols, mail_format=mail_format, password=password, users=users
+            root, protocols=protocols, mail_format=mail_format, password=password, users=users, extra=extra
         )
         process = subprocess.Popen(
             [binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
