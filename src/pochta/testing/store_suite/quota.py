@@ -216,7 +216,10 @@ async def test_message_and_domain_quotas_refuse_what_does_not_fit(store: Store) 
     await deliver(store, make_message(n=10), inbox.id, inbox.id)
     with pytest.raises(QuotaExceeded) as refused:
         await deliver(store, make_message(n=11), inbox.id)
-    assert (refused.value.accounts, refused.value.reason) == ({alice.id}, "Quota exceeded (MESSAGE)")
+    assert (refused.value.accounts, refused.value.reason) == (
+        frozenset({alice.id}),
+        "Quota exceeded (MESSAGE)",
+    )
     with pytest.raises(QuotaExceeded):
         await store.copy(inbox.id, [1], archive.id)
     await store.move(inbox.id, [1], archive.id)  # within the account: allowed when full
@@ -227,7 +230,10 @@ async def test_message_and_domain_quotas_refuse_what_does_not_fit(store: Store) 
     blob, parsed = await put(store, make_message(n=12))
     with pytest.raises(QuotaExceeded) as refused:
         await store.deliver(blob, parsed, [Target(inbox_c.id), Target(inbox_b.id)])
-    assert (refused.value.accounts, refused.value.reason) == ({carol.id}, "Domain quota exceeded (STORAGE)")
+    assert (refused.value.accounts, refused.value.reason) == (
+        frozenset({carol.id}),
+        "Domain quota exceeded (STORAGE)",
+    )
     assert [(await refreshed(store, box)).messages for box in (inbox_b, inbox_c)] == [0, 0]
     await store.deliver(blob, parsed, [Target(inbox_b.id)])
     with pytest.raises(QuotaExceeded):
