@@ -14,7 +14,7 @@ allows a mailbox with no root); GETQUOTA of a root without limits answers its em
 
 Who: any user reads the roots of their own mailboxes (RFC 9208 §6: GETQUOTA needs no right), hence
 also their domain's usage; another account's or domain's root exists only for an administrator
-(``Account.admin``, set by ``pochta user mod --admin``): to anyone else it is "no such quota root", so
+(``Account.admin``, set by ``pochta user set --admin``): to anyone else it is "no such quota root", so
 that its existence does not leak. Only an administrator sets limits (SETQUOTA, RFC 9208 §4.1.3).
 
 Enforcement is the store's: ``exceeds`` is applied inside the write transaction that adds messages
