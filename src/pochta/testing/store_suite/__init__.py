@@ -109,6 +109,7 @@ __all__ = [
     "test_try_lock_is_exclusive_until_released",
     "test_unchanged_since",
     "test_update_account",
+    "test_usage_matches_the_mailboxes_after_random_changes",
     "test_verify_detects_damage",
     "test_wire_forms_kept_at_delivery",
     "test_write_errors_on_missing_mailbox",

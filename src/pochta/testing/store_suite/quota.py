@@ -4,6 +4,7 @@ writes (``QuotaExceeded``), and session locks (``try_lock``)."""
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 
@@ -248,3 +249,45 @@ async def test_message_and_domain_quotas_refuse_what_does_not_fit(store: Store) 
     assert (domain.quota_bytes, domain.quota_messages) == (None, None)
     await deliver(store, make_message(n=13), inbox_c.id)
     assert await store.domain_quota("example.org") == (QuotaLimits(), QuotaUsage(3 * size, 3))
+
+
+async def test_usage_matches_the_mailboxes_after_random_changes(store: Store) -> None:
+    # A fixed pseudo-random run of every write that moves usage, over two accounts of one domain:
+    # after each, the account's usage is what its mailboxes hold, the domain's the sum of both, and
+    # reconstruct finds nothing to correct.
+    rng = random.Random(9208)
+    accounts = [await make_account(store), await make_account(store, "bob@example.org")]
+    boxes = [await mailbox(store, a, name) for a in accounts for name in ("INBOX", "Archive", "Trash")]
+    owner = {box.id: account for account in accounts for box in boxes if box.account_id == account.id}
+    for step in range(40):
+        source = rng.choice(boxes)
+        uids = list((await store.open_view(source.id)).uids)
+        action = rng.choice(["deliver", "deliver", "copy", "move", "expunge"] if uids else ["deliver"])
+        if action == "deliver":
+            targets = rng.sample(boxes, rng.randint(1, 3))
+            await deliver(
+                store, make_message(n=step, body="x" * rng.randint(1, 400)), *(b.id for b in targets)
+            )
+        else:
+            chosen = rng.sample(uids, rng.randint(1, len(uids)))
+            if action == "expunge":
+                await store.expunge(source.id, chosen)
+            else:
+                destination = rng.choice([b for b in boxes if b.id != source.id])
+                await (store.copy if action == "copy" else store.move)(source.id, chosen, destination.id)
+        if step == 30:
+            trash = boxes.pop()  # bob's Trash, with whatever it holds
+            await store.delete_mailbox(trash.account_id, "Trash")
+        held = {a.id: QuotaUsage() for a in accounts}
+        for box in boxes:
+            info = await refreshed(store, box)
+            used = held[owner[box.id].id]
+            held[owner[box.id].id] = QuotaUsage(used.bytes + info.size, used.messages + info.messages)
+        for account in accounts:
+            quota = await store.account_quota(account.id)
+            assert quota is not None
+            assert quota.account_used == held[account.id], (step, action)
+            total = QuotaUsage(sum(u.bytes for u in held.values()), sum(u.messages for u in held.values()))
+            assert quota.domain_used == total, (step, action)
+    report = await store.reconstruct(dry_run=True)
+    assert (report.quota_changed, report.counters_changed) == (0, 0)
