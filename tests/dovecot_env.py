@@ -169,7 +169,7 @@ def write_config(
     extra: str = "",
 ) -> tuple[Path, dict[str, int]]:
     """The directories and ``dovecot.conf`` under ``root``; the config path and the chosen ports.
-    ``extra``: more configuration, appended (plugins, say)."""
+    ``extra`` is appended to the configuration (plugins and their settings, say)."""
     protocols = list(protocols)
     # Dovecot's processes (mail as an unprivileged user when we are root) must reach the directory.
     root.chmod(0o755)

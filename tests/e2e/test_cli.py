@@ -176,7 +176,7 @@ def test_user_lifecycle(data: Path) -> None:
     assert "not an address" in bad.stderr
 
     listing = ok(run("user", "list", data=data))
-    assert re.search(r"Alice@example\.org\s+2G\s+0\s+imap,pop3,submission\s+yes", listing)
+    assert re.search(r"Alice@example\.org\s+2G\s+0\s+unlimited\s+0\s+imap,pop3,submission\s+yes", listing)
     assert re.search(r"bob@example\.org\s+unlimited", listing)
 
     out = ok(run("user", "set", "bob@example.org", "--no-pop3", "--quota", "500M", data=data))
@@ -294,6 +294,67 @@ def test_cli_changes_are_seen_by_a_running_store_without_restart(data: Path) -> 
             await server_store.close()
 
     asyncio.run(scenario())
+
+
+def test_quota_commands(data: Path) -> None:
+    ok(run("user", "add", "alice@example.org", data=data))
+    ok(run("user", "add", "bob@example.org", data=data))
+
+    async def deliver() -> int:
+        settings = load_settings(data / "pochta.toml")
+        store = await open_sqlite_store(data, settings, indexer=False)
+        try:
+            raw = b"From: a@example.org\r\nSubject: hello\r\n\r\nbody text\r\n"
+            for address in ("alice@example.org", "bob@example.org"):
+                account = await store.get_account(address)
+                assert account is not None
+                inbox = await store.get_mailbox(account.id, "INBOX")
+                assert inbox is not None
+                blob = await store.new_blob(raw)
+                await store.deliver(blob, parse_message(raw, settings.mime), [Target(inbox.id)])
+            return len(raw)
+        finally:
+            await store.close()
+
+    size = asyncio.run(deliver())
+    out = ok(run("quota", "set", "alice@example.org", "--storage", "2G", "--messages", "100", data=data))
+    assert out.strip() == "alice@example.org: storage 2G, messages 100"
+    out = ok(run("quota", "set", "EXAMPLE.org", "--messages", "1000", data=data))
+    assert out.strip() == "example.org: storage unlimited, messages 1000"
+    shown = ok(run("quota", "show", "alice@example.org", data=data))
+    assert re.search(rf"alice@example\.org\s+storage\s+{size}\s+2G", shown)
+    assert re.search(r"alice@example\.org\s+messages\s+1\s+100", shown)
+    assert re.search(rf"example\.org\s+storage\s+{2 * size}\s+unlimited", shown)  # the domain's root
+    assert re.search(r"example\.org\s+messages\s+2\s+1000", shown)
+    domain = ok(run("quota", "show", "example.org", data=data))
+    assert len(domain.splitlines()) == 3
+    assert re.search(r"example\.org\s+messages\s+2\s+1000", domain)
+    # `user set` sets the same limits, and the administrator flag.
+    out = ok(run("user", "set", "alice@example.org", "--messages", "none", "--admin", data=data))
+    assert "quota 2G, messages unlimited, admin," in out
+    listing = ok(run("user", "list", data=data))
+    assert re.search(rf"alice@example\.org \(admin\)\s+2G\s+{size}\s+unlimited\s+1\s", listing)
+    assert re.search(rf"bob@example\.org\s+unlimited\s+{size}\s+unlimited\s+1\s", listing)
+    ok(run("quota", "set", "example.org", "--messages", "none", data=data))
+    assert re.search(
+        r"example\.org\s+messages\s+2\s+unlimited", ok(run("quota", "show", "example.org", data=data))
+    )
+    # Errors: nothing to set, no such account or domain, bad values.
+    for args in (
+        ["quota", "set", "alice@example.org"],
+        ["quota", "set", "nobody@example.org", "--messages", "1"],
+        ["quota", "set", "nowhere.example", "--messages", "1"],
+        ["quota", "show", "nobody@example.org"],
+        ["quota", "show", "nowhere.example"],
+    ):
+        assert run(*args, data=data).returncode == 1, args
+    for args in (
+        ["quota", "set", "alice@example.org", "--messages", "many"],
+        ["quota", "set", "alice@example.org", "--storage", "-1G"],
+    ):
+        bad = run(*args, data=data)
+        assert bad.returncode == 2, args
+        assert "Invalid value" in bad.stderr
 
 
 def test_verify_and_reconstruct(data: Path) -> None:

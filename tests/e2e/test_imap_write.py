@@ -106,7 +106,7 @@ async def test_copy_trycreate_nonexistent_and_overquota(env: ImapEnv) -> None:
     assert trycreate == [b"a NO [TRYCREATE] No such mailbox\r\n"]
     assert never == [b"b NO [NONEXISTENT] No such mailbox, and that name cannot be created\r\n"]
     assert move_trycreate == [b"c NO [TRYCREATE] No such mailbox\r\n"]
-    assert overquota == [b"d NO [OVERQUOTA] Quota exceeded\r\n"]
+    assert overquota == [b"d NO [OVERQUOTA] Quota exceeded (STORAGE)\r\n"]
     assert moved[-1] == b"e OK MOVE completed\r\n"
     assert await env.store.get_mailbox(env.alice.id, "Later") is None  # never created implicitly
 
@@ -364,7 +364,7 @@ async def test_append_errors(env: ImapEnv) -> None:
     assert trycreate[-1] == b"a NO [TRYCREATE] No such mailbox\r\n"  # RFC 9051 §6.3.12
     assert bad_flag[-1].startswith(b"b NO [CLIENTBUG]")
     assert empty[-1] == b"c NO [CANNOT] Cannot store an empty message\r\n"
-    assert overquota[-1] == b"d NO [OVERQUOTA] Quota exceeded\r\n"  # RFC 3502 §3: neither is stored
+    assert overquota[-1] == b"d NO [OVERQUOTA] Quota exceeded (STORAGE)\r\n"  # RFC 3502 §3: neither is stored
     assert fits[-1].startswith(b"e OK [APPENDUID ")
     assert await env.uids() == [1]
 
@@ -395,7 +395,7 @@ async def test_concurrent_appends_store_exactly_what_the_quota_holds(env: ImapEn
 
     async with asyncio.timeout(30):
         last = sorted(await asyncio.gather(*map(appending, messages)))
-    assert last[:5] == [b"a NO [OVERQUOTA] Quota exceeded\r\n"] * 5, last
+    assert last[:5] == [b"a NO [OVERQUOTA] Quota exceeded (STORAGE)\r\n"] * 5, last
     assert [line[:16] for line in last[5:]] == [b"a OK [APPENDUID "] * 3, last
     assert len(await env.uids("Archive")) == 3
     assert await env.store.quota_usage(env.alice.id) == 3 * size
@@ -424,9 +424,9 @@ async def test_append_and_copy_refused_when_the_quota_filled_before_their_write(
         copied = await copying
     finally:
         sock.close()
-    assert appended[-1] == b"a NO [OVERQUOTA] Quota exceeded\r\n"
-    assert refused[-1] == b"b NO [OVERQUOTA] Quota exceeded\r\n"
-    assert copied[-1] == b"c NO [OVERQUOTA] Quota exceeded\r\n"
+    assert appended[-1] == b"a NO [OVERQUOTA] Quota exceeded (STORAGE)\r\n"
+    assert refused[-1] == b"b NO [OVERQUOTA] Quota exceeded (STORAGE)\r\n"
+    assert copied[-1] == b"c NO [OVERQUOTA] Quota exceeded (STORAGE)\r\n"
     assert await env.uids("Archive") == []
     assert await env.store.quota_usage(env.alice.id) == 3 * len(first)
 
@@ -687,7 +687,7 @@ async def test_failed_spooled_multiappend_stores_nothing_and_leaves_no_file(env:
     assert bad_flag[-1].startswith(b"a NO [CLIENTBUG]")
     assert trycreate[-1] == b"b NO [TRYCREATE] No such mailbox\r\n"
     assert nul[-1] == b"c BAD NUL in literal; use literal8\r\n"
-    assert overquota[-1] == b"d NO [OVERQUOTA] Quota exceeded\r\n"
+    assert overquota[-1] == b"d NO [OVERQUOTA] Quota exceeded (STORAGE)\r\n"
     assert after == [b"e OK NOOP completed\r\n"]
     assert await env.uids() == []  # RFC 3502 §3: none of the messages
     assert stored_blobs(env) == []

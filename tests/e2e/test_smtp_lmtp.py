@@ -113,6 +113,38 @@ async def test_lmtp_quota_552_by_config(tmp_path: Path) -> None:
         assert _replies(text)[5].startswith("552 5.2.2")
 
 
+async def test_lmtp_message_quota_at_rcpt(env: SmtpEnv) -> None:
+    # RFC 9208 §5.2 MESSAGE: bob may hold one message; the count is known at RCPT, no SIZE needed.
+    await env.store.update_account(BOB, quota_messages=1)
+    first = await converse(env.address("lmtp"), _transaction([BOB], message("one")))
+    assert _replies(first)[5].startswith("250 2.0.0")
+    second = await converse(env.address("lmtp"), _transaction([ALICE, BOB], message("two")))
+    replies = _replies(second)
+    assert replies[3].startswith("250")
+    assert replies[4].startswith("452 4.2.2")
+    assert len(await env.messages(env.bob)) == 1
+    assert len(await env.messages(env.alice)) == 1
+
+
+async def test_lmtp_domain_quota_bounds_the_sum_of_its_accounts(tmp_path: Path) -> None:
+    async with smtp_server(tmp_path, smtp_settings(smtp={"quota_reply": "552"})) as env:
+        data = message("domain", body="x" * 500 + "\r\n")
+        # Neither account has a quota of its own; the domain holds one such message and a half.
+        ok = await converse(env.address("lmtp"), _transaction([ALICE], data))
+        assert _replies(ok)[5].startswith("250 2.0.0")  # cached as unlimited before the domain quota
+        await env.store.set_domain_quota("example.org", quota_bytes=len(data) * 3 // 2 + 200)
+        text = await converse(env.address("lmtp"), _transaction([BOB], data))
+        assert _replies(text)[5].startswith("552 5.2.2")  # RFC 3463 X.2.2, after DATA (no SIZE)
+        # The message limit of the domain counts alice's message too: refused at RCPT.
+        await env.store.set_domain_quota("example.org", quota_bytes=None, quota_messages=1)
+        counted = await converse(env.address("lmtp"), _transaction([BOB], message("small")))
+        assert _replies(counted)[3].startswith("552 5.2.2")
+        assert await env.messages(env.bob) == []
+        await env.store.set_domain_quota("example.org", quota_messages=None)
+        free = await converse(env.address("lmtp"), _transaction([BOB], message("free")))
+        assert _replies(free)[5].startswith("250 2.0.0")
+
+
 async def test_lmtp_over_unix_socket(tmp_path: Path) -> None:
     socket_path = str(tmp_path / "lmtp.sock")
     settings = smtp_settings(listeners={"lmtp": socket_path})

@@ -13,6 +13,7 @@ from pochta.cli.auth import register_auth_commands
 from pochta.cli.backup import register_backup_commands
 from pochta.cli.maintenance import register_maintenance_commands
 from pochta.cli.queue import register_queue_commands
+from pochta.cli.quota import register_quota_commands
 from pochta.cli.server import register_server_commands
 
 
@@ -26,5 +27,6 @@ register_server_commands(main)
 register_admin_commands(main)
 register_maintenance_commands(main)
 register_queue_commands(main)
+register_quota_commands(main)
 register_auth_commands(main)
 register_backup_commands(main)

@@ -24,10 +24,11 @@ from pochta.cli.common import (
     with_store,
     with_store_and_data_dir,
 )
+from pochta.cli.quota import parse_count
 from pochta.config import Settings
 from pochta.naming import normalize_address, normalize_domain
 from pochta.store.api import UNSET, NotFound, Store, _Unset
-from pochta.store.model import SWITCHABLE_PROTOCOLS, ProtocolSwitches, ScramCredentials
+from pochta.store.model import SWITCHABLE_PROTOCOLS, ProtocolSwitches, QuotaUsage, ScramCredentials
 
 
 def _switches_text(switches: ProtocolSwitches) -> str:
@@ -145,21 +146,24 @@ async def user_add(store: Store, settings: Settings, address: str, password_stdi
 @click.option("--domain", "domain_name", help="Only this domain.")
 @with_store
 async def user_list(store: Store, settings: Settings, domain_name: str | None) -> None:
-    """List accounts with quota, usage and protocol switches."""
+    """List accounts with their quota (storage and messages), usage and protocol switches."""
     rows = []
     accounts = await store.list_accounts(normalize_domain(domain_name) if domain_name else None)
     for account in accounts:
-        used = await store.quota_usage(account.id)
+        quota = await store.account_quota(account.id)
+        used = QuotaUsage() if quota is None else quota.account_used
         rows.append(
             [
-                account.address,
+                account.address + (" (admin)" if account.admin else ""),
                 format_size(account.quota_bytes),
-                str(used),
+                str(used.bytes),
+                "unlimited" if account.quota_messages is None else str(account.quota_messages),
+                str(used.messages),
                 _switches_text(account.protocols),
                 "yes" if account.enabled else "no",
             ]
         )
-    print_table(["ADDRESS", "QUOTA", "USED", "PROTOCOLS", "ENABLED"], rows)
+    print_table(["ADDRESS", "QUOTA", "USED", "MESSAGES", "STORED", "PROTOCOLS", "ENABLED"], rows)
 
 
 @user.command("passwd")
@@ -181,6 +185,12 @@ async def user_passwd(store: Store, settings: Settings, address: str, password_s
 @data_option
 @click.argument("address")
 @click.option("--quota", help="Storage quota: 500M, 2G, none.")
+@click.option("--messages", help="Message quota: a number, or none.")
+@click.option(
+    "--admin/--no-admin",
+    default=None,
+    help="Administrator: may set quotas over IMAP (SETQUOTA) and read any quota root.",
+)
 @_protocol_options
 @click.option("--enable/--disable", "enabled", default=None, help="Allow or refuse all logins.")
 @click.option("--apop-secret-stdin", is_flag=True, help="Read a POP3 APOP shared secret from standard input.")
@@ -208,6 +218,8 @@ async def user_set(
     settings: Settings,
     address: str,
     quota: str | None,
+    messages: str | None,
+    admin: bool | None,
     imap: bool | None,
     pop3: bool | None,
     submission: bool | None,
@@ -218,7 +230,7 @@ async def user_set(
     pop_delete_action: str | None,
     pop_login_delay: str | None,
 ) -> None:
-    """Change an account's quota, protocol switches, state, APOP secret or POP3 policy."""
+    """Change an account's quota, admin flag, protocol switches, state, APOP secret or POP3 policy."""
     normalized = normalize_address(address)
     current = await store.get_account(normalized)
     if current is None:
@@ -240,6 +252,8 @@ async def user_set(
     updated = await store.update_account(
         normalized,
         quota_bytes=UNSET if quota is None else parse_size(quota),
+        quota_messages=UNSET if messages is None else parse_count(messages),
+        admin=UNSET if admin is None else admin,
         protocols=_updated_switches(current.protocols, imap, pop3, submission),
         enabled=UNSET if enabled is None else enabled,
         apop_secret=apop,
@@ -249,6 +263,8 @@ async def user_set(
     )
     click.echo(
         f"{updated.address}: quota {format_size(updated.quota_bytes)}, "
+        f"messages {'unlimited' if updated.quota_messages is None else updated.quota_messages}, "
+        f"{'admin, ' if updated.admin else ''}"
         f"protocols {_switches_text(updated.protocols)}, {'enabled' if updated.enabled else 'disabled'}, "
         f"apop {'set' if updated.apop_secret else 'off'}, "
         f"pop3 mode {updated.pop_mode or 'default'}, "

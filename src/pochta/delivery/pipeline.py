@@ -14,7 +14,7 @@ domains (forwarding) go into the outbound queue (``store.enqueue``) with the sam
 fsync'ed by the store before any metadata refers to it, and the reply is sent only after
 ``deliver`` and ``enqueue`` returned (DESIGN.md principle 1).
 
-The quota is checked three times, each by THE rule (``mail.ops.over_quota``): at RCPT with the
+The quota is checked three times, each by THE rule (``mail.quota``: account and domain): at RCPT with the
 declared SIZE and before the commit with the real size (cheap first answers, on usage read
 before), then by the store inside the write transaction, the authority. When another delivery (of
 this process or another worker) filled an account in between, ``store.deliver`` raises

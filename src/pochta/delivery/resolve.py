@@ -19,9 +19,10 @@ queue on submission). Relay tricks never reach another domain from here: source 
 
 The rules are plain synchronous functions over a ``DirectoryReader``: one resolution is one
 ``Directory.read_directory`` job (one thread hop, one snapshot), however many lookups the alias
-chains take. Each destination carries its account's quota usage from that snapshot, so the RCPT quota
-check needs no further read; ``Resolver.refresh`` reads what a commit needs (accounts, usage,
-mailboxes) for a whole transaction in one job as well.
+chains take. Each destination carries its account's quota (the limits and usage of the account and
+of its domain, ``AccountQuota``) from that snapshot, so the RCPT quota check needs no further read;
+``Resolver.refresh`` reads what a commit needs (accounts, quotas, mailboxes) for a whole
+transaction in one job as well.
 
 Each process keeps (``smtp.recipient_cache`` entries) the resolutions and the refreshed accounts
 and mailbox ids it read, tagged with ``Directory.directory_version``: a number that every change
@@ -29,8 +30,8 @@ to domains, aliases, accounts' delivery fields or mailbox names moves, in whiche
 made (database triggers). A lookup reads that number (a one-row read on the loop, no thread hop)
 and answers from the cache while it is the one the entry was read under; the number is read
 before the lookup it tags, so a change committed meanwhile only makes the entry look stale. Only
-what involves no quota is kept: a destination whose account has a quota needs its usage read
-fresh, so those resolutions and refreshes always read (the store's write transaction stays the
+what involves no quota is kept: a destination whose account or domain has a quota needs its usage
+read fresh, so those resolutions and refreshes always read (the store's write transaction stays the
 authority on quota in any case).
 """
 
@@ -41,10 +42,10 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pochta.config import SmtpSettings
-from pochta.mail.ops import over_quota
+from pochta.mail.quota import quota_exceeded
 from pochta.mime.address import SmtpPath
 from pochta.store.api import Directory, DirectoryReader, StoreError
-from pochta.store.model import Account, AccountId, MailboxId
+from pochta.store.model import Account, AccountId, AccountQuota, MailboxId
 
 MAX_ALIAS_DEPTH = 8  # alias -> alias chains followed; deeper (or circular) ones resolve to nothing
 
@@ -55,20 +56,20 @@ ResolutionKind = Literal["local", "remote", "unknown", "external"]
 class Destination:
     """One local account and the folder the address asked for (None: INBOX).
 
-    ``used``: the account's quota usage read in the same snapshot as ``account`` (None: not read;
-    the quota check then asks the store). Not part of equality.
+    ``quota``: the account's and its domain's quota limits and usage, read in the same snapshot as
+    ``account`` (None: not read; the quota check then asks the store). Not part of equality.
     """
 
     account: Account
     folder: str | None = None
-    used: int | None = field(default=None, compare=False)
+    quota: AccountQuota | None = field(default=None, compare=False)
 
     def exceeds_quota(self, additional: int) -> bool | None:
-        """Would ``additional`` octets take the account past its quota, by the usage read with it
-        (the rule of ``pochta.mail.ops.over_quota``)? None when the usage was not read."""
-        if self.used is None:
+        """Would one message of ``additional`` octets take the account or its domain past a limit,
+        by the usage read with it (the rule of ``pochta.mail.quota``)? None when it was not read."""
+        if self.quota is None:
             return None
-        return over_quota(self.account.quota_bytes, self.used, additional)
+        return quota_exceeded(self.quota, additional, 1) is not None
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class Resolution:
 class Refreshed:
     """Accounts (with quota usage) and mailbox ids as of one snapshot: what a commit files by."""
 
-    accounts: dict[AccountId, tuple[Account, int]]  # an account deleted since is missing
+    accounts: dict[AccountId, tuple[Account, AccountQuota]]  # an account deleted since is missing
     mailboxes: dict[tuple[AccountId, str], MailboxId]  # a mailbox that does not exist is missing
 
     def current(self, destinations: Iterable[Destination]) -> tuple[Destination, ...]:
@@ -92,9 +93,9 @@ class Refreshed:
         for destination in destinations:
             found = self.accounts.get(destination.account.id)
             if found is None:
-                out.append(replace(destination, used=None))
+                out.append(replace(destination, quota=None))
             else:
-                out.append(replace(destination, account=found[0], used=found[1]))
+                out.append(replace(destination, account=found[0], quota=found[1]))
         return tuple(out)
 
 
@@ -113,7 +114,9 @@ class _Cache:
         self.capacity = capacity
         self.version: int | None = None
         self.resolutions: dict[tuple[str, str], Resolution] = {}
-        self.accounts: dict[AccountId, Account] = {}  # accounts without a quota only
+        # Accounts whose quota roots (own and domain) are both unlimited only: their usage is never
+        # looked at, so the one kept with them may be stale.
+        self.accounts: dict[AccountId, tuple[Account, AccountQuota]] = {}
         self.mailboxes: dict[tuple[AccountId, str], MailboxId | None] = {}  # None: no such mailbox
         self.hits = 0
         self.misses = 0
@@ -143,7 +146,7 @@ class _Cache:
 
 
 def _unlimited(destinations: Iterable[Destination]) -> bool:
-    return all(d.account.quota_bytes is None for d in destinations)
+    return all(d.quota is not None and d.quota.unlimited for d in destinations)
 
 
 class Resolver:
@@ -182,7 +185,7 @@ class Resolver:
         resolution = await self.directory.read_directory(
             lambda reader: _Rules(_Lookups(reader), settings).resolve(path, hostname)
         )
-        # An account with a quota: its usage must be read afresh each time.
+        # An account or domain with a quota: its usage must be read afresh each time.
         if version is not None and _unlimited(resolution.destinations) and cache.room(version):
             cache.resolutions[key] = resolution
         return resolution
@@ -204,9 +207,9 @@ class Resolver:
             cache.misses += 1
         refreshed = await self._refresh_read(account_ids, names)
         if version is not None and cache.room(version):
-            for account, _ in refreshed.accounts.values():
-                if account.quota_bytes is None:
-                    cache.accounts[account.id] = account
+            for account, quota in refreshed.accounts.values():
+                if quota.unlimited:
+                    cache.accounts[account.id] = (account, quota)
             for name in names:
                 cache.mailboxes[name] = refreshed.mailboxes.get(name)
         return refreshed
@@ -215,12 +218,12 @@ class Resolver:
         self, account_ids: list[AccountId], names: list[tuple[AccountId, str]]
     ) -> Refreshed | None:
         cache = self.cache
-        found: dict[AccountId, tuple[Account, int]] = {}
+        found: dict[AccountId, tuple[Account, AccountQuota]] = {}
         for account_id in account_ids:
-            account = cache.accounts.get(account_id)
-            if account is None:
+            kept = cache.accounts.get(account_id)
+            if kept is None:
                 return None
-            found[account_id] = (account, 0)  # no quota: the usage is never looked at
+            found[account_id] = kept  # no quota: the usage is never looked at
         boxes: dict[tuple[AccountId, str], MailboxId] = {}
         for name in names:
             if name not in cache.mailboxes:
@@ -235,11 +238,12 @@ class Resolver:
     ) -> Refreshed:
 
         def read(reader: DirectoryReader) -> Refreshed:
-            found: dict[AccountId, tuple[Account, int]] = {}
+            found: dict[AccountId, tuple[Account, AccountQuota]] = {}
             for account_id in account_ids:
                 account = reader.account_by_id(account_id)
-                if account is not None:
-                    found[account_id] = (account, reader.quota_usage(account_id))
+                quota = reader.quota(account_id)
+                if account is not None and quota is not None:
+                    found[account_id] = (account, quota)
             boxes: dict[tuple[AccountId, str], MailboxId] = {}
             for account_id, name in names:
                 mailbox_id = reader.mailbox_id(account_id, name)
@@ -277,7 +281,7 @@ class _Lookups:
             account = self.reader.account(address)
             if account is None or not account.enabled:
                 return None
-            return Destination(account, used=self.reader.quota_usage(account.id))
+            return Destination(account, quota=self.reader.quota(account.id))
         except (ValueError, StoreError):
             return None
 

@@ -1,7 +1,8 @@
 """Mailbox semantics shared by IMAP, POP3, JMAP and delivery (see ``ops``).
 
 ``names``: mailbox name rules and modified UTF-7; ``flags``: flag and keyword rules; ``errors``:
-``OpsError`` with RFC 5530 codes; ``ops``: ``MailOps``, the operations themselves.
+``OpsError`` with RFC 5530 codes; ``ops``: ``MailOps``, the operations themselves; ``quota``: the
+quota rule and roots (RFC 9208).
 """
 
 from pochta.mail.errors import Code, InvalidFlag, InvalidMailboxName, OpsError

@@ -31,9 +31,10 @@ Semantics chosen where the RFCs leave a choice (documented for docs/ and the pro
   (RFC 3502 MULTIAPPEND, ``append_many``) are all or nothing: every check runs before any write, and
   should a later commit still fail, the messages already placed are expunged again (the store
   commits one message at a time, so another session may briefly see the first ones).
-- Quota (RFC 9208 §3.1.2, §4.3.1 / RFC 2087): the account's ``quota_bytes`` (None = unlimited)
-  against the store's usage plus the octets an APPEND, COPY or delivery adds; OVERQUOTA when it would be
-  exceeded. ``over_quota`` is THE rule. Every copy counts (the blob is shared, the usage is not);
+- Quota (RFC 9208 §3.1.2, §4.3.1 / RFC 2087): the limits of the account and of its domain
+  (``pochta.mail.quota``: STORAGE and MESSAGE, None = unlimited) against the store's usage plus what an
+  APPEND, COPY or delivery adds; OVERQUOTA when one would be exceeded. ``mail.quota.exceeds`` is THE
+  rule. Every copy counts (the blob is shared, the usage is not);
   MOVE within an account never grows usage. The authority is the store: ``deliver`` and ``copy``
   apply the rule inside their write transaction and raise QuotaExceeded, storing nothing, so two
   concurrent APPENDs or deliveries (in one process or in several on one data directory) can never
@@ -62,6 +63,7 @@ from pochta.config import MimeSettings, Settings
 from pochta.mail import flags as flagrules
 from pochta.mail import names
 from pochta.mail.errors import Code, OpsError
+from pochta.mail.quota import quota_exceeded
 from pochta.mime import ParsedMessage, parse_message
 from pochta.mime.binary_content import BinaryContentError, storable_pieces
 from pochta.store.api import AlreadyExists, Conflict, FlagOp, NotFound, QuotaExceeded, Store
@@ -92,13 +94,6 @@ _VIRTUAL_SPECIAL_USE = frozenset({"\\all", "\\flagged"})
 _FLAG_OPS = frozenset({"add", "remove", "replace"})
 
 
-def over_quota(quota_bytes: int | None, used: int, additional: int) -> bool:
-    """THE quota rule (RFC 9208 §3.1.2): would ``additional`` octets take ``used`` past ``quota_bytes``
-    (None: unlimited)? The store applies it in its write transaction (the authority);
-    ``check_quota`` and delivery's RCPT check apply it earlier, to usage read before."""
-    return quota_bytes is not None and additional > 0 and used + additional > quota_bytes
-
-
 @contextmanager
 def _store_errors(missing: Code = Code.NONEXISTENT, what: str = "No such mailbox") -> Iterator[None]:
     """Translate the store's conflict errors (a concurrent session got there first, or filled the
@@ -109,9 +104,9 @@ def _store_errors(missing: Code = Code.NONEXISTENT, what: str = "No such mailbox
         raise OpsError(missing, what) from None
     except AlreadyExists:
         raise OpsError(Code.ALREADYEXISTS, "Mailbox already exists") from None
-    except QuotaExceeded:
+    except QuotaExceeded as exc:
         # RFC 9208 §4.3.1: OVERQUOTA; refused by the store's own check, in the write transaction.
-        raise OpsError(Code.OVERQUOTA, "Quota exceeded") from None
+        raise OpsError(Code.OVERQUOTA, exc.reason) from None
     except Conflict as exc:
         raise OpsError(Code.CANNOT, f"Refused by the store: {exc}") from None
 
@@ -432,18 +427,18 @@ class MailOps:
 
     # --- quota ------------------------------------------------------------------------------------
 
-    async def check_quota(self, account_id: AccountId, additional: int) -> None:
-        """OVERQUOTA (RFC 9208 §4.3.1) when ``additional`` octets would take the account past its quota.
+    async def check_quota(self, account_id: AccountId, additional: int, messages: int = 1) -> None:
+        """OVERQUOTA (RFC 9208 §4.3.1) when ``additional`` octets in ``messages`` messages would take
+        the account or its domain past a limit (``mail.quota.quota_exceeded``).
 
         Also for delivery, which checks each recipient before accepting a message.
         """
-        account = await self.store.get_account_by_id(account_id)
-        if account is None:
+        quota = await self.store.account_quota(account_id)
+        if quota is None:
             raise OpsError(Code.NONEXISTENT, "No such account")
-        if account.quota_bytes is None or additional <= 0:
-            return
-        if over_quota(account.quota_bytes, await self.store.quota_usage(account_id), additional):
-            raise OpsError(Code.OVERQUOTA, "Quota exceeded")
+        refused = quota_exceeded(quota, additional, messages)
+        if refused is not None:
+            raise OpsError(Code.OVERQUOTA, refused)
 
     # --- messages ---------------------------------------------------------------------------------
 
@@ -536,7 +531,7 @@ class MailOps:
         resolved = await self._append_flags(account_id, mailbox_name, canonical, normalized, known, careful)
         if careful:
             # RFC 3502 §3: all or nothing, so the quota is checked for the messages together.
-            await self.check_quota(account_id, sum(sizes))
+            await self.check_quota(account_id, sum(sizes), len(sizes))
         parsed = [
             await (data.parse(self.mime_settings) if isinstance(data, SpoolFile) else self.parse(data))
             for data in contents

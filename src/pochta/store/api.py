@@ -12,8 +12,9 @@ Rules every implementation keeps:
 - mailbox *semantics* (name validation, INBOX rules, flag rules, quota) live in ``pochta.mail.ops``;
   the store does what it is told, atomically, and raises the errors below on conflicts;
 - except one check only the write transaction can make: ``deliver`` and ``copy``/``move`` refuse,
-  atomically, to take an account past its ``quota_bytes`` (``QuotaExceeded``; the rule applied is
-  ``pochta.mail.ops.over_quota``). Checked before the write, by a caller, two concurrent deliveries
+  atomically, to take an account or its domain past a limit of its quota, octets or messages
+  (``QuotaExceeded``; the rule applied is ``pochta.mail.quota.exceeds``). Checked before the
+  write, by a caller, two concurrent deliveries
   (in one process or in two) could both pass and overshoot; checked in the transaction that writes,
   they cannot.
 """
@@ -28,6 +29,7 @@ from pochta.mime import ParsedMessage
 from pochta.store.model import (
     Account,
     AccountId,
+    AccountQuota,
     Alias,
     AppPassword,
     BlobRef,
@@ -45,6 +47,8 @@ from pochta.store.model import (
     ObjectRow,
     Placed,
     ProtocolSwitches,
+    QuotaLimits,
+    QuotaUsage,
     ReconstructReport,
     ScramCredentials,
     SortRow,
@@ -76,12 +80,14 @@ class Conflict(StoreError):
 
 
 class QuotaExceeded(StoreError):
-    """``deliver``/``copy``/``move`` would take these accounts past their quota (RFC 9208 §3.1.2,
-    ``pochta.mail.ops.over_quota``); nothing of the call was stored. The caller decides what to tell:
-    LMTP refuses those recipients and stores for the others with another call."""
+    """``deliver``/``copy``/``move`` would take these accounts (or their domain) past a limit of
+    their quota (RFC 9208 §3.1.2, ``pochta.mail.quota.exceeds``); nothing of the call was stored.
+    The caller decides what to tell: LMTP refuses those recipients and stores for the others with
+    another call."""
 
-    def __init__(self, accounts: Iterable[AccountId]) -> None:
+    def __init__(self, accounts: Iterable[AccountId], reason: str = "Quota exceeded") -> None:
         self.accounts = frozenset(accounts)
+        self.reason = reason  # for the user: which root and resource (``pochta.mail.quota.refusal``)
         names = ", ".join(str(a) for a in sorted(self.accounts))
         super().__init__(f"over quota: account {names}")
 
@@ -103,8 +109,9 @@ class DirectoryReader(Protocol):
     def account(self, address: str) -> Account | None: ...
     def account_by_id(self, account_id: AccountId) -> Account | None: ...
     def alias(self, source: str) -> Alias | None: ...
-    def quota_usage(self, account_id: AccountId) -> int:
-        """Octets stored for the account (0 for an unknown account), as ``MailStore.quota_usage``."""
+    def quota(self, account_id: AccountId) -> AccountQuota | None:
+        """The account's and its domain's quota limits and usage (None: no such account), as
+        ``MailStore.account_quota``."""
 
     def mailbox_id(self, account_id: AccountId, name: str) -> MailboxId | None:
         """The mailbox with exactly this (canonical) name, as ``MailStore.get_mailbox``."""
@@ -140,6 +147,14 @@ class Directory(Protocol):
         """Raises Conflict while accounts or aliases remain in it."""
 
     async def set_domain_protocols(self, name: str, switches: ProtocolSwitches) -> Domain: ...
+    async def set_domain_quota(
+        self,
+        name: str,
+        *,
+        quota_bytes: int | _Unset | None = UNSET,
+        quota_messages: int | _Unset | None = UNSET,
+    ) -> Domain:
+        """Changes the domain's quota root (None: unlimited); its usage is the sum over its accounts."""
 
     # Accounts. Addresses are matched case-insensitively; the domain must exist.
     async def add_account(
@@ -148,6 +163,7 @@ class Directory(Protocol):
         password_hash: str,
         scram: ScramCredentials | None,
         quota_bytes: int | None = None,
+        quota_messages: int | None = None,
     ) -> Account:
         """Creates the account and its default mailboxes (model.DEFAULT_MAILBOXES) in one commit."""
 
@@ -169,6 +185,8 @@ class Directory(Protocol):
         pop_login_delay: int | _Unset | None = UNSET,
         pop_enabled_at: datetime | _Unset | None = UNSET,
         pop_last_login: datetime | _Unset | None = UNSET,
+        quota_messages: int | _Unset | None = UNSET,
+        admin: bool | _Unset = UNSET,
     ) -> Account:
         """Changes the given fields. ``pop_*`` are the POP3 policy (None: the ``[pop3]`` default);
         switching POP3 back on (``protocols``) sets ``pop_enabled_at`` to now."""
@@ -394,6 +412,16 @@ class MailStore(Protocol):
         without keys get theirs first (as ``sort_keys``)."""
 
     async def quota_usage(self, account_id: AccountId) -> int: ...
+    async def account_quota(self, account_id: AccountId) -> AccountQuota | None:
+        """The limits and usage of the account's two quota roots, its own and its domain's, in one
+        snapshot (RFC 9208 §3.2); None: no such account."""
+
+    async def domain_quota(self, name: str) -> tuple[QuotaLimits, QuotaUsage] | None:
+        """A domain's quota limits and usage (the sum over its accounts); None: no such domain."""
+
+    async def deleted_storage(self, mailbox_id: MailboxId) -> int:
+        """Octets of the mailbox's messages flagged \\Deleted: what an EXPUNGE gives back to the
+        quota (RFC 9208 §4.1.4 DELETED-STORAGE)."""
 
     async def message_objects(
         self, mailbox_id: MailboxId, uids: Iterable[Uid] | None, *, preview: bool = False

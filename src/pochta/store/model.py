@@ -71,6 +71,9 @@ class Domain:
     name: str  # lower-case, IDNA A-label form
     protocols: ProtocolSwitches
     created: datetime
+    # The domain's quota root (RFC 9208 §3.2): limits on the sum over its accounts; None: unlimited.
+    quota_bytes: int | None = None
+    quota_messages: int | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,45 @@ class Account:
     pop_login_delay: int | None = None  # seconds between logins (RFC 2449 LOGIN-DELAY)
     pop_enabled_at: datetime | None = None  # when POP3 was (re-)enabled; None: since created
     pop_last_login: datetime | None = None  # the last POP3 login, for LOGIN-DELAY
+    quota_messages: int | None = None  # RFC 9208 §5.2 MESSAGE limit; None: unlimited
+    admin: bool = False  # may SETQUOTA and read any quota root over IMAP (docs/imap.md "QUOTA")
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    """What a quota root holds: octets (RFC822.SIZE summed) and messages; a message in two mailboxes
+    counts twice, as each copy is what IMAP shows (the blob is stored once all the same)."""
+
+    bytes: int = 0
+    messages: int = 0
+
+
+@dataclass(frozen=True)
+class QuotaLimits:
+    """A quota root's limits; None: that resource is unlimited (RFC 9208 §4.2.1)."""
+
+    bytes: int | None = None
+    messages: int | None = None
+
+    @property
+    def unlimited(self) -> bool:
+        return self.bytes is None and self.messages is None
+
+
+@dataclass(frozen=True)
+class AccountQuota:
+    """The two quota roots of an account's mailboxes as of one snapshot: the account's own and its
+    domain's (RFC 9208 §3.2: every mailbox of the account is under both)."""
+
+    account_limits: QuotaLimits
+    account_used: QuotaUsage
+    domain: str
+    domain_limits: QuotaLimits
+    domain_used: QuotaUsage
+
+    @property
+    def unlimited(self) -> bool:
+        return self.account_limits.unlimited and self.domain_limits.unlimited
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,9 @@ domains = Table(
     Column("pop3", Boolean, nullable=False),
     Column("submission", Boolean, nullable=False),
     Column("created", BigInteger, nullable=False),
+    # RFC 9208 domain quota root (revision 0017): bounds the sum over the domain's accounts; NULL: unlimited.
+    Column("quota_bytes", BigInteger, nullable=True),
+    Column("quota_messages", BigInteger, nullable=True),
     sqlite_autoincrement=True,
 )
 
@@ -88,6 +91,10 @@ accounts = Table(
     Column("pop_login_delay", Integer, nullable=True),  # seconds
     Column("pop_enabled_at", BigInteger, nullable=True),  # epoch seconds; NULL: since created
     Column("pop_last_login", BigInteger, nullable=True),  # epoch seconds, for LOGIN-DELAY
+    # Revision 0017: the MESSAGE limit beside quota_bytes (NULL: unlimited), and the administrator
+    # flag (SETQUOTA over IMAP, GETQUOTA of any root; docs/imap.md "QUOTA").
+    Column("quota_messages", BigInteger, nullable=True),
+    Column("admin", Boolean, nullable=False, server_default="0"),
     sqlite_autoincrement=True,
 )
 
@@ -308,6 +315,16 @@ quota_usage = Table(
     Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     Column("bytes", BigInteger, nullable=False),
     Column("messages", Integer, nullable=False),
+)
+
+# A domain's usage: the sum of its accounts' quota_usage (revision 0017), kept by triggers on
+# quota_usage and accounts in the same transaction; reconstruct re-derives it.
+domain_quota_usage = Table(
+    "domain_quota_usage",
+    metadata,
+    Column("domain_id", Integer, ForeignKey("domains.id", ondelete="CASCADE"), primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
+    Column("messages", BigInteger, nullable=False),
 )
 
 # The outbound queue (revision 0003, docs/smtp.md "Outbound queue"). One row per queued message;

@@ -47,6 +47,7 @@ from pochta.store import sqlite_mail as mail
 from pochta.store import sqlite_mailboxes as mailbox_tree
 from pochta.store import sqlite_maintenance as maintenance
 from pochta.store import sqlite_queue as queue
+from pochta.store import sqlite_quota
 from pochta.store import sqlite_search as search
 from pochta.store import sqlite_sortkeys as sortkeys
 from pochta.store import sqlite_threads as threads
@@ -58,6 +59,7 @@ from pochta.store.changes import LocalChangeFeed
 from pochta.store.locks import FileLock, FileLocks
 from pochta.store.model import (
     AccountId,
+    AccountQuota,
     BlobRef,
     CachedMessage,
     Change,
@@ -70,6 +72,8 @@ from pochta.store.model import (
     ModSeq,
     ObjectRow,
     Placed,
+    QuotaLimits,
+    QuotaUsage,
     ReconstructReport,
     SortRow,
     Target,
@@ -147,7 +151,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0016"
+SCHEMA_HEAD = "0017"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -600,6 +604,15 @@ class SqliteStore(DirectoryMethods):
 
     async def quota_usage(self, account_id: AccountId) -> int:
         return await self.run_read(lambda c: mail.get_quota_usage(c, account_id))
+
+    async def account_quota(self, account_id: AccountId) -> AccountQuota | None:
+        return await self.run_read(lambda c: sqlite_quota.account_quota(c, account_id))
+
+    async def domain_quota(self, name: str) -> tuple[QuotaLimits, QuotaUsage] | None:
+        return await self.run_read(lambda c: sqlite_quota.domain_quota(c, name))
+
+    async def deleted_storage(self, mailbox_id: MailboxId) -> int:
+        return await self.run_read(lambda c: sqlite_quota.deleted_storage(c, mailbox_id))
 
     def feed(self) -> LocalChangeFeed:
         return self._feed

@@ -36,6 +36,7 @@ from pochta.store.schema import (
     accounts,
     aliases,
     app_passwords,
+    domain_quota_usage,
     domains,
     login_unblocks,
     mailboxes,
@@ -105,7 +106,12 @@ def _switch_values(switches: ProtocolSwitches) -> dict[str, bool]:
 def _domain(row: Row[Any]) -> Domain:
     """A Domain from a ``domains`` row (SQLAlchemy's, or any with the columns as attributes)."""
     return Domain(
-        id=row.id, name=row.name, protocols=_switches(row), created=datetime.fromtimestamp(row.created, UTC)
+        id=row.id,
+        name=row.name,
+        protocols=_switches(row),
+        created=datetime.fromtimestamp(row.created, UTC),
+        quota_bytes=row.quota_bytes,
+        quota_messages=row.quota_messages,
     )
 
 
@@ -122,6 +128,8 @@ def add_domain(conn: Connection, events: list[Change], name: str) -> Domain:
         raise AlreadyExists(f"domain {key} already exists")
     values = {"name": key, **_switch_values(ProtocolSwitches()), "created": now()}
     domain_id = conn.execute(insert(domains).values(values)).inserted_primary_key[0]  # type: ignore[index]
+    # The sum of its accounts' usage, kept by triggers (revision 0017, ``sqlite_quota``).
+    conn.execute(insert(domain_quota_usage).values(domain_id=domain_id, bytes=0, messages=0))
     return _domain(conn.execute(select(domains).where(domains.c.id == domain_id)).one())
 
 
@@ -150,6 +158,26 @@ def delete_domain(conn: Connection, events: list[Change], name: str) -> None:
             f"{plural(sources, 'alias', 'aliases')}"
         )
     conn.execute(delete(domains).where(domains.c.id == row.id))
+
+
+def set_domain_quota(
+    conn: Connection,
+    events: list[Change],
+    name: str,
+    quota_bytes: int | _Unset | None = UNSET,
+    quota_messages: int | _Unset | None = UNSET,
+) -> Domain:
+    row = _domain_row(conn, name)
+    if row is None:
+        raise NotFound(f"no domain {domain_key(name)}")
+    values: dict[str, int | None] = {}
+    if not isinstance(quota_bytes, _Unset):
+        values["quota_bytes"] = quota_bytes
+    if not isinstance(quota_messages, _Unset):
+        values["quota_messages"] = quota_messages
+    if values:
+        conn.execute(update(domains).where(domains.c.id == row.id).values(values))
+    return _domain(conn.execute(select(domains).where(domains.c.id == row.id)).one())
 
 
 def set_domain_protocols(
@@ -191,6 +219,8 @@ def _account(row: Row[Any]) -> Account:
         pop_login_delay=row.pop_login_delay,
         pop_enabled_at=_optional_time(row.pop_enabled_at),
         pop_last_login=_optional_time(row.pop_last_login),
+        quota_messages=row.quota_messages,
+        admin=bool(row.admin),
     )
 
 
@@ -239,6 +269,7 @@ def add_account(
     password_hash: str,
     scram: ScramCredentials | None,
     quota_bytes: int | None,
+    quota_messages: int | None = None,
 ) -> Account:
     display = address_display(address)
     _, domain = split_address(address)
@@ -254,6 +285,7 @@ def add_account(
         "password_hash": password_hash,
         **_scram_values(scram),
         "quota_bytes": quota_bytes,
+        "quota_messages": quota_messages,
         **_switch_values(ProtocolSwitches()),
         "apop_secret": None,
         "enabled": True,
@@ -301,6 +333,8 @@ def update_account(
     pop_login_delay: int | _Unset | None = UNSET,
     pop_enabled_at: datetime | _Unset | None = UNSET,
     pop_last_login: datetime | _Unset | None = UNSET,
+    quota_messages: int | _Unset | None = UNSET,
+    admin: bool | _Unset = UNSET,
 ) -> Account:
     row = _require_account_row(conn, address)
     values: dict[str, Any] = {}
@@ -329,6 +363,10 @@ def update_account(
         values["pop_enabled_at"] = _optional_epoch(pop_enabled_at)
     if not isinstance(pop_last_login, _Unset):
         values["pop_last_login"] = _optional_epoch(pop_last_login)
+    if not isinstance(quota_messages, _Unset):
+        values["quota_messages"] = quota_messages
+    if not isinstance(admin, _Unset):
+        values["admin"] = admin
     if values:
         conn.execute(update(accounts).where(accounts.c.id == row.id).values(values))
     return _account(conn.execute(select(accounts).where(accounts.c.id == row.id)).one())

@@ -59,6 +59,17 @@ class DirectoryMethods:
     async def set_domain_protocols(self: _Jobs, name: str, switches: ProtocolSwitches) -> Domain:
         return await self.run_write(lambda c, e: directory.set_domain_protocols(c, e, name, switches))
 
+    async def set_domain_quota(
+        self: _Jobs,
+        name: str,
+        *,
+        quota_bytes: int | _Unset | None = UNSET,
+        quota_messages: int | _Unset | None = UNSET,
+    ) -> Domain:
+        return await self.run_write(
+            lambda c, e: directory.set_domain_quota(c, e, name, quota_bytes, quota_messages)
+        )
+
     # Directory: accounts
 
     async def add_account(
@@ -67,9 +78,12 @@ class DirectoryMethods:
         password_hash: str,
         scram: ScramCredentials | None,
         quota_bytes: int | None = None,
+        quota_messages: int | None = None,
     ) -> Account:
         return await self.run_write(
-            lambda c, e: directory.add_account(c, e, address, password_hash, scram, quota_bytes)
+            lambda c, e: directory.add_account(
+                c, e, address, password_hash, scram, quota_bytes, quota_messages
+            )
         )
 
     async def get_account(self: _Jobs, address: str) -> Account | None:
@@ -96,6 +110,8 @@ class DirectoryMethods:
         pop_login_delay: int | _Unset | None = UNSET,
         pop_enabled_at: datetime | _Unset | None = UNSET,
         pop_last_login: datetime | _Unset | None = UNSET,
+        quota_messages: int | _Unset | None = UNSET,
+        admin: bool | _Unset = UNSET,
     ) -> Account:
         return await self.run_write(
             lambda c, e: directory.update_account(
@@ -113,6 +129,8 @@ class DirectoryMethods:
                 pop_login_delay=pop_login_delay,
                 pop_enabled_at=pop_enabled_at,
                 pop_last_login=pop_last_login,
+                quota_messages=quota_messages,
+                admin=admin,
             )
         )
 

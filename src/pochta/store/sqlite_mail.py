@@ -8,10 +8,9 @@ in ``sqlite_search``.
 
 Counters (mailbox messages/unseen/deleted/size, quota usage, message refcounts) are adjusted by deltas
 in the same transaction as the change that moves them; ``reconstruct`` re-derives them from scratch.
-The quota is enforced there too (``enforce_quota``): ``deliver`` and ``copy_messages`` read each
-account's limit and usage inside the write transaction (BEGIN IMMEDIATE holds SQLite's write lock,
-so no other writer, in this process or another, commits in between) and raise QuotaExceeded before
-anything of the job is kept.
+The quota is enforced there too (``sqlite_quota.enforce_quota``): ``deliver`` and ``copy_messages``
+check each account's and its domain's limits and usage inside the write transaction and raise
+QuotaExceeded before anything of the job is kept.
 MODSEQs: each write operation bumps a mailbox's HIGHESTMODSEQ once and stamps every membership it
 touched with the new value (RFC 7162 §3.1 allows one value for the messages one command changed).
 
@@ -33,14 +32,13 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Row, select
 
 from pochta.mail.flags import DELETED_KEY, SEEN_KEY, apply_stored, parse_stored, stored_flags, stored_text
-from pochta.mail.ops import over_quota
 from pochta.mime.imapform import WireForms
 from pochta.store import sqlite_inline as inline
 from pochta.store import sqlite_search as search
 from pochta.store import sqlite_sortkeys as sortkeys
 from pochta.store import sqlite_threads as threads
 from pochta.store import sqlite_wire as wire
-from pochta.store.api import FlagOp, NotFound, QuotaExceeded
+from pochta.store.api import FlagOp, NotFound
 from pochta.store.blobs import BlobStore
 from pochta.store.model import (
     AccountId,
@@ -62,6 +60,7 @@ from pochta.store.model import (
     date_parts,
 )
 from pochta.store.schema import accounts, quota_usage
+from pochta.store.sqlite_quota import enforce_quota
 from pochta.store.writer import driver_connection
 
 # Version of the parse cache layout written at delivery; reconstruct rewrites caches regardless.
@@ -276,34 +275,6 @@ def bump_mailbox(
     return BumpedMailbox(*rows[0])
 
 
-_SQL_QUOTA_OF = (
-    "SELECT a.id, a.quota_bytes, coalesce(q.bytes, 0) FROM accounts AS a "
-    "LEFT JOIN quota_usage AS q ON q.account_id = a.id WHERE a.quota_bytes IS NOT NULL AND a.id IN "
-)
-
-
-def enforce_quota(conn: Connection, additional: dict[AccountId, int]) -> None:
-    """QuotaExceeded naming every account that ``additional`` octets (per account, not yet counted in
-    its usage) would take past its quota, by THE rule (``pochta.mail.ops.over_quota``).
-
-    Called from a writer job, so the usage read here is the committed usage plus the earlier jobs of
-    this batch, and nothing else can commit before this job does: the check and the write are one.
-    """
-    growing = [account for account, size in additional.items() if size > 0]
-    if not growing:
-        return
-    over: list[AccountId] = []
-    raw = driver_connection(conn)
-    for ids in chunked(sorted(growing)):
-        sql = _SQL_QUOTA_OF + "(" + ",".join("?" * len(ids)) + ")"
-        for account, quota_bytes, used in raw.execute(sql, tuple(ids)).fetchall():
-            # RFC 9208 §3.1.2: a write that would take usage past the limit fails as a whole.
-            if over_quota(quota_bytes, used, additional[account]):
-                over.append(account)
-    if over:
-        raise QuotaExceeded(over)
-
-
 def adjust_quota(conn: Connection, account_id: AccountId, size: int, count: int) -> None:
     if size or count:
         driver_connection(conn).execute(_SQL_ADD_QUOTA, (account_id, size, count))
@@ -453,7 +424,7 @@ def deliver(
         new_uids = tuple(range(first_uid, first_uid + len(indexes)))
         events.append(Change(ChangeKind.APPENDED, box.account_id, mid, box.highestmodseq, new_uids))
     # Before anything is inserted; the mailbox bumps above roll back with the job's savepoint.
-    enforce_quota(conn, {account: used[0] for account, used in quota.items()})
+    enforce_quota(conn, {account: (used[0], used[1]) for account, used in quota.items()})
     raw = driver_connection(conn)
     raw.executemany(_SQL_INSERT_MEMBERSHIP, rows)
     raw.executemany(_SQL_ADD_QUOTA, [(account, used[0], used[1]) for account, used in quota.items()])
@@ -592,7 +563,7 @@ def copy_messages(
     if not (move and target.account_id == source.account_id):
         # Each copy counts against the quota (the blob is shared, the usage is not); a MOVE within
         # one account leaves its usage as it was.
-        enforce_quota(conn, {target.account_id: size})
+        enforce_quota(conn, {target.account_id: (size, len(rows))})
     # RFC 4315 §4.3: the destination UIDs are allocated in source UID order.
     box = bump_mailbox(
         conn,

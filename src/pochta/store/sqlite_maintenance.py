@@ -36,6 +36,7 @@ from pochta.mime import parse_message
 from pochta.mime.imapform import WireForms, wire_forms
 from pochta.store import sqlite_inline as inline
 from pochta.store import sqlite_queue as queue
+from pochta.store import sqlite_quota
 from pochta.store import sqlite_search as search
 from pochta.store import sqlite_sortkeys as sortkeys
 from pochta.store import sqlite_wire as wire
@@ -271,6 +272,9 @@ def _recount(conn: Connection, apply: bool, report: ReconstructReport) -> None:
                 .where(quota_usage.c.account_id == account_id)
                 .values(bytes=size, messages=count)
             )
+    # Domain usage (revision 0017): the triggers carried the accounts' corrections to it; a domain
+    # row wrong on its own is found here.
+    sqlite_quota.recount_domains(conn, report, apply)
 
 
 def referenced_blobs(conn: Connection) -> set[str]:

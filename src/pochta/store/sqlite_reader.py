@@ -3,7 +3,7 @@
 Each lookup is the query the store's async method of the same meaning runs; here they share one
 read transaction, so a caller's dependent lookups cost one thread hop and one BEGIN.
 
-The lookups every delivered message makes (domain, account, quota usage, mailbox id: recipient
+The lookups every delivered message makes (domain, account, quota limits and usage, mailbox id: recipient
 resolution at RCPT and the refresh at commit) and every login makes (account, domain, app password)
 run on the driver connection inside the same
 transaction: SQLAlchemy's own work per statement costs several times what SQLite spends on these
@@ -22,13 +22,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from pochta.store import sqlite_directory as directory
-from pochta.store.model import Account, AccountId, Alias, AppPassword, Domain, MailboxId
+from pochta.store import sqlite_quota
+from pochta.store.model import Account, AccountId, AccountQuota, Alias, AppPassword, Domain, MailboxId
 from pochta.store.writer import driver_connection
 
 _DOMAIN_BY_NAME = "SELECT * FROM domains WHERE name = ?"
 _ACCOUNT_BY_KEY = "SELECT * FROM accounts WHERE address_key = ?"
 _ACCOUNT_BY_ID = "SELECT * FROM accounts WHERE id = ?"
-_QUOTA_USAGE = "SELECT bytes FROM quota_usage WHERE account_id = ?"
 _MAILBOX_ID = "SELECT id FROM mailboxes WHERE account_id = ? AND name = ?"
 _APP_KEY_ROW = "SELECT * FROM app_passwords WHERE account_id = ? AND lookup = ?"
 
@@ -72,9 +72,8 @@ class SqliteDirectoryReader:
     def alias(self, source: str) -> Alias | None:
         return directory.get_alias(self._conn, source)
 
-    def quota_usage(self, account_id: AccountId) -> int:
-        row = self._raw.execute(_QUOTA_USAGE, (account_id,)).fetchone()
-        return 0 if row is None else int(row[0])
+    def quota(self, account_id: AccountId) -> AccountQuota | None:
+        return sqlite_quota.account_quota(self._conn, account_id)
 
     def mailbox_id(self, account_id: AccountId, name: str) -> MailboxId | None:
         row = self._raw.execute(_MAILBOX_ID, (account_id, name)).fetchone()

@@ -20,7 +20,7 @@ from pochta.delivery.pipeline import Delivery, Envelope
 from pochta.delivery.resolve import Destination
 from pochta.mime import parse_message
 from pochta.mime.address import SmtpPath, parse_smtp_path
-from pochta.store.model import Target
+from pochta.store.model import QuotaUsage, Target
 from pochta.store.queue_model import QueueEntry, new_queue_id
 from pochta.store.sqlite import SqliteStore, open_sqlite_store
 from server_env import delivered_first
@@ -93,8 +93,11 @@ async def test_destinations_carry_quota_usage(store: SqliteStore, tmp_path: Path
         await store.put_blob(MESSAGE), parse_message(MESSAGE, Settings().mime), [Target(inbox.id)]
     )
     result = await _delivery(store, tmp_path).resolver.resolve(_path("<alice@example.org>"))
-    assert [d.used for d in result.destinations] == [len(MESSAGE)] == [await store.quota_usage(alice.id)]
-    assert result.destinations[0] == Destination(alice)  # usage is not part of equality
+    used = QuotaUsage(len(MESSAGE), 1)
+    assert [d.quota for d in result.destinations] == [await store.account_quota(alice.id)]
+    assert [d.quota and d.quota.account_used for d in result.destinations] == [used]
+    assert [d.quota and d.quota.domain_used for d in result.destinations] == [used]
+    assert result.destinations[0] == Destination(alice)  # the quota is not part of equality
     assert result.destinations[0].exceeds_quota(10**9) is False  # no quota: never
     assert Destination(alice).exceeds_quota(1) is None  # usage not read
 

@@ -14,7 +14,7 @@ from pochta.delivery import Delivery
 from pochta.delivery.resolve import Resolver
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.store.api import DirectoryReader, Store
-from pochta.store.model import MailboxInfo
+from pochta.store.model import MailboxInfo, QuotaUsage
 from pochta.store.sqlite import open_sqlite_store
 from pochta.testing.store_suite import deliver, make_message
 
@@ -266,21 +266,37 @@ async def test_cache_keeps_mailbox_ids_until_a_mailbox_changes(store: Store, tmp
         await other.close()
 
 
-async def test_accounts_with_a_quota_are_always_read(store: Store) -> None:
-    # Their usage moves with every delivery: the RCPT quota check needs it read afresh.
-    await store.update_account("bob@example.org", quota_bytes=10_000)
+@pytest.mark.parametrize("root", ["account bytes", "account messages", "domain bytes", "domain messages"])
+async def test_accounts_with_a_quota_are_always_read(store: Store, root: str) -> None:
+    # Their usage moves with every delivery: the RCPT quota check needs it read afresh. A quota of
+    # the account's domain counts as much as its own (RFC 9208 §3.2: both roots hold its mailboxes).
     bob = await store.get_account("bob@example.org")
     assert bob is not None
     counting = _CountingReads(store)
     resolver = Resolver(cast(Store, counting), SmtpSettings(), "mx.example.org")
+    await resolver.resolve(_path("<bob@example.org>"))
+    await resolver.refresh([bob.id], [(bob.id, "INBOX")])
+    assert counting.reads == 2  # unlimited: kept from now on
+    match root:
+        case "account bytes":
+            await store.update_account("bob@example.org", quota_bytes=10_000)
+        case "account messages":
+            await store.update_account("bob@example.org", quota_messages=10)
+        case "domain bytes":
+            await store.set_domain_quota("example.org", quota_bytes=10_000)
+        case _:
+            await store.set_domain_quota("example.org", quota_messages=10)
     for _ in range(2):
         result = await resolver.resolve(_path("<bob@example.org>"))
-        assert [d.used for d in result.destinations] == [0]
+        assert [d.quota and d.quota.account_used for d in result.destinations] == [QuotaUsage()]
         await resolver.refresh([bob.id], [(bob.id, "INBOX")])
-    assert counting.reads == 4
+    assert counting.reads == 6
     await deliver(store, make_message(), (await store.get_mailbox(bob.id, "INBOX") or _missing()).id)
     result = await resolver.resolve(_path("<bob@example.org>"))
-    assert [d.used for d in result.destinations] == [len(make_message())]
+    used = QuotaUsage(len(make_message()), 1)
+    assert [d.quota and (d.quota.account_used, d.quota.domain_used) for d in result.destinations] == [
+        (used, used)
+    ]
 
 
 def _missing() -> MailboxInfo:
@@ -300,3 +316,9 @@ async def test_deliveries_and_logins_leave_the_directory_version_alone(store: St
     assert store.directory_version() == version
     await store.update_account("alice@example.org", quota_bytes=1)
     assert store.directory_version() == version + 1
+    await store.update_account("alice@example.org", quota_messages=1)  # revision 0017
+    assert store.directory_version() == version + 2
+    await store.set_domain_quota("example.org", quota_messages=1)
+    assert store.directory_version() == version + 3
+    await store.update_account("alice@example.org", admin=True)  # no delivery field
+    assert store.directory_version() == version + 3

@@ -381,10 +381,11 @@ def parse_lsub(cur: Cursor, max_depth: int) -> Lsub:
     return Lsub(ref, cur.list_mailbox())
 
 
-# RFC 9051 §6.3.11; RECENT for rev1 (RFC 3501 §6.3.10); APPENDLIMIT (RFC 7889 §4); later CONDSTORE/OBJECTID.
+# RFC 9051 §6.3.11; RECENT for rev1 (RFC 3501 §6.3.10); APPENDLIMIT (RFC 7889 §4); later CONDSTORE/OBJECTID;
+# DELETED-STORAGE (RFC 9208 §4.1.4).
 STATUS_ITEMS = frozenset(
     {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT",
-     "HIGHESTMODSEQ", "MAILBOXID"}
+     "HIGHESTMODSEQ", "MAILBOXID", "DELETED-STORAGE"}
 )  # fmt: skip
 
 

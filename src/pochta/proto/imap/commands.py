@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pochta.proto.imap import args as a
+from pochta.proto.imap import quota as q
 from pochta.proto.imap.fetch import FetchArgs, parse_fetch
 from pochta.proto.imap.search import ESearchArgs, SearchArgs, parse_esearch, parse_search
 from pochta.proto.imap.sort import SortArgs, parse_sort
@@ -69,6 +70,9 @@ Args = (
     | a.IdArgs
     | a.Compress
     | a.Replace
+    | q.GetQuota
+    | q.GetQuotaRoot
+    | q.SetQuota
     | SearchArgs
     | ESearchArgs
     | FetchArgs
@@ -149,6 +153,9 @@ for _spec in (
     CommandSpec("IDLE", AUTH, a.parse_none, Flag.INTERACTIVE),  # RFC 2177
     CommandSpec("COMPRESS", AUTH, a.parse_compress),  # RFC 4978 §3: command-auth
     CommandSpec("UNAUTHENTICATE", AUTH, a.parse_none, BREAKS),  # RFC 8437 §3
+    CommandSpec("GETQUOTA", AUTH, q.parse_getquota, P),  # RFC 9208 §4.1.1
+    CommandSpec("GETQUOTAROOT", AUTH, q.parse_getquotaroot, P),  # RFC 9208 §4.1.2
+    CommandSpec("SETQUOTA", AUTH, q.parse_setquota),  # RFC 9208 §4.1.3
     # RFC 9051 §6.4: selected
     CommandSpec("CHECK", SELECTED, a.parse_none),  # RFC 3501 §6.4.1 (rev1; NOOP in rev2)
     CommandSpec("CLOSE", SELECTED, a.parse_none, BREAKS),

@@ -389,6 +389,39 @@ class StatusResponse:
 
 
 @dataclass(frozen=True)
+class Quota:
+    """``* QUOTA root (STORAGE 10 512 MESSAGE 1 100)`` (RFC 9208 §4.2.1): (resource, usage, limit)
+    triplets; an empty list says the root has no limit."""
+
+    root: str
+    resources: Sequence[tuple[str, int, int]]
+
+    def encode(self, ctx: WireContext = DEFAULT_CONTEXT) -> bytes:
+        items = b" ".join(
+            b"%s %d %d" % (name.encode("ascii"), used, limit) for name, used, limit in self.resources
+        )
+        return b"* QUOTA " + _root(self.root, ctx) + b" (" + items + b")\r\n"
+
+
+@dataclass(frozen=True)
+class QuotaRoot:
+    """``* QUOTAROOT mailbox root...`` (RFC 9208 §4.2.2); no roots: the mailbox has none."""
+
+    mailbox: str
+    roots: Sequence[str]
+
+    def encode(self, ctx: WireContext = DEFAULT_CONTEXT) -> bytes:
+        return b"".join(
+            [b"* QUOTAROOT ", ctx.mailbox(self.mailbox), *(b" " + _root(r, ctx) for r in self.roots), b"\r\n"]
+        )
+
+
+def _root(name: str, ctx: WireContext) -> bytes:
+    # RFC 9208 §7: quota-root-name = astring ("" is a quoted empty string).
+    return wire.astring(name.encode("utf-8"), utf8=ctx.utf8)
+
+
+@dataclass(frozen=True)
 class Search:
     """IMAP4rev1 ``* SEARCH n ...`` (RFC 3501 §7.2.5; obsolete-search-response in RFC 9051), with
     ``(MODSEQ n)`` at the end when the program had a MODSEQ key and something matched (RFC 7162 §3.1.6)."""
@@ -563,6 +596,8 @@ Response = (
     | Vanished
     | ListItem
     | StatusResponse
+    | Quota
+    | QuotaRoot
     | Search
     | ESearch
     | Fetch

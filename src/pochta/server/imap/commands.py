@@ -33,6 +33,7 @@ from pochta.server.imap import (
     listing,
     mailboxes,
     multisearch,
+    quota,
     replace,
     search,
     select,
@@ -101,6 +102,10 @@ TABLE: dict[str, Entry] = {
     "IDLE": Entry(idle.idle, ("IDLE",)),  # RFC 2177
     "COMPRESS": Entry(compress.compress),  # RFC 4978; COMPRESS=DEFLATE: ``capabilities``
     "UNAUTHENTICATE": Entry(auth.unauthenticate, ("UNAUTHENTICATE",)),  # RFC 8437
+    # RFC 9208 §3.1.1, §5: the resources counted, each as QUOTA=RES-; QUOTASET with SETQUOTA (§1).
+    "GETQUOTA": Entry(quota.getquota, ("QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")),
+    "GETQUOTAROOT": Entry(quota.getquotaroot),
+    "SETQUOTA": Entry(quota.setquota, ("QUOTASET",)),
     "EXPUNGE": Entry(expunge.expunge),
     "UID EXPUNGE": Entry(expunge.uid_expunge, ("UIDPLUS",)),  # RFC 4315
     "COPY": Entry(copy.copy),

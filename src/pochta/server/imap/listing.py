@@ -28,7 +28,7 @@ from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.args import ListArgs, Lsub
 from pochta.proto.imap.responses import ListItem
 from pochta.server.imap.session import Session
-from pochta.server.imap.status import check_items, status_response
+from pochta.server.imap.status import check_items, extra_values, status_response
 from pochta.store.model import HIERARCHY_SEPARATOR, MailboxInfo
 
 __all__ = ["list_command", "lsub"]
@@ -137,7 +137,8 @@ async def list_command(session: Session, command: Command) -> Tagged:
             attrs.append("\\Subscribed")
         session.send(ListItem(attrs, SEP, name, childinfo=childinfo))
         if status_items and info is not None:
-            session.send(status_response(name, info, status_items))  # RFC 5819 §2
+            extra = await extra_values(session, info, status_items)
+            session.send(status_response(name, info, status_items, extra))  # RFC 5819 §2
     return Tagged(command.tag, Status.OK, "LIST completed")
 
 

@@ -4,7 +4,9 @@ Every value comes from the mailbox counters the store keeps (``MailboxInfo``), s
 messages. RECENT (IMAP4rev1, RFC 3501 §6.3.10) counts the messages no session has taken as \\Recent
 yet (RFC 3501 §2.3.2, ``MailboxInfo.recent``; see ``select``). STATUS of the selected mailbox is
 answered from the store too (RFC 9051 §6.3.11 allows it; the values may run ahead of what the
-session has been told).
+session has been told). DELETED-STORAGE (RFC 9208 §4.1.4, with QUOTA=RES-STORAGE) is the one value no
+counter keeps: the octets of the \\Deleted messages, summed by one read over the partial index of
+them, only when asked for.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pochta.proto.imap.responses import Raw, StatusResponse
 from pochta.server.imap.session import Session
 from pochta.store.model import MailboxInfo
 
-__all__ = ["check_items", "status", "status_response"]
+__all__ = ["check_items", "extra_values", "status", "status_response"]
 
 # Items the parser knows but whose extensions are not implemented (RFC 7889).
 _NOT_SUPPORTED = frozenset({"APPENDLIMIT"})
@@ -31,7 +33,17 @@ def check_items(items: tuple[str, ...]) -> str | None:
     return None
 
 
-def status_response(name: str, info: MailboxInfo, items: tuple[str, ...]) -> StatusResponse:
+async def extra_values(session: Session, info: MailboxInfo, items: tuple[str, ...]) -> dict[str, int]:
+    """The values asked for that the mailbox counters do not hold (read only when asked for)."""
+    if "DELETED-STORAGE" not in items:
+        return {}
+    # RFC 9208 §4.1.4: what an EXPUNGE would give back, the RFC822.SIZE of the \\Deleted messages.
+    return {"DELETED-STORAGE": await session.services.store.deleted_storage(info.id)}
+
+
+def status_response(
+    name: str, info: MailboxInfo, items: tuple[str, ...], extra: dict[str, int] | None = None
+) -> StatusResponse:
     values: dict[str, int | Raw] = {
         "MESSAGES": info.messages,
         "UIDNEXT": info.uidnext,
@@ -43,6 +55,7 @@ def status_response(name: str, info: MailboxInfo, items: tuple[str, ...]) -> Sta
         # RFC 8474 §4.3: "MAILBOXID" SP "(" objectid ")".
         "MAILBOXID": Raw(b"(" + objectid.objectid(objectid.MAILBOX, info.id).encode("ascii") + b")"),
         "HIGHESTMODSEQ": info.highestmodseq,  # RFC 7162 §3.1.7
+        **(extra or {}),
     }
     return StatusResponse(name, tuple((item, values[item]) for item in dict.fromkeys(items)))
 
@@ -62,5 +75,5 @@ async def status(session: Session, command: Command) -> Tagged:
         if exc.code == OpsCode.CANNOT:  # a name that cannot exist: still "no such mailbox"
             raise OpsError(OpsCode.NONEXISTENT, "No such mailbox") from None
         raise
-    session.send(status_response(info.name, info, args.items))
+    session.send(status_response(info.name, info, args.items, await extra_values(session, info, args.items)))
     return Tagged(command.tag, Status.OK, "STATUS completed")

@@ -11,7 +11,10 @@ import pytest
 from pochta.store.api import UNSET, AlreadyExists, Conflict, DirectoryReader, NotFound, Store
 from pochta.store.model import (
     DEFAULT_MAILBOXES,
+    AccountQuota,
     ProtocolSwitches,
+    QuotaLimits,
+    QuotaUsage,
     ScramCredentials,
 )
 from pochta.testing.store_suite.support import (
@@ -280,8 +283,8 @@ async def test_read_directory_lookups(store: Store) -> None:
             "no id": reader.account_by_id(alice.id + 1000),
             "alias": reader.alias("TEAM@example.org"),
             "no alias": reader.alias("@example.org"),
-            "usage": reader.quota_usage(alice.id),
-            "no usage": reader.quota_usage(alice.id + 1000),
+            "quota": reader.quota(alice.id),
+            "no quota": reader.quota(alice.id + 1000),
             "inbox": reader.mailbox_id(alice.id, "INBOX"),
             "sent": reader.mailbox_id(alice.id, "Sent"),
             "no mailbox": reader.mailbox_id(alice.id, "Nope"),
@@ -299,13 +302,16 @@ async def test_read_directory_lookups(store: Store) -> None:
         "no id": None,
         "alias": await store.get_alias("team@example.org"),
         "no alias": None,
-        "usage": await store.quota_usage(alice.id),
-        "no usage": 0,
+        "quota": await store.account_quota(alice.id),
+        "no quota": None,
         "inbox": inbox.id,
         "sent": sent.id,
         "no mailbox": None,
     }
-    assert found["usage"] == len(make_message())
+    size = len(make_message())
+    assert found["quota"] == AccountQuota(
+        QuotaLimits(10_000), QuotaUsage(size, 1), "example.org", QuotaLimits(), QuotaUsage(size, 1)
+    )
 
 
 async def test_read_directory_errors_propagate(store: Store) -> None:

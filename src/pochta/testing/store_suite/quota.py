@@ -4,11 +4,12 @@ writes (``QuotaExceeded``), and session locks (``try_lock``)."""
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 
 from pochta.store.api import QuotaExceeded, Store
-from pochta.store.model import Target
+from pochta.store.model import QuotaLimits, QuotaUsage, Target
 from pochta.testing.store_suite.support import (
     StoreFactory,
     deliver,
@@ -157,3 +158,136 @@ async def test_try_lock_is_exclusive_until_released(store: Store, store_factory:
                 await store.try_lock(bad)
     finally:
         await other.close()
+
+
+async def test_domain_usage_follows_every_change(store: Store) -> None:
+    # RFC 9208 §3.2: the domain's root holds every mailbox of its accounts; its usage is their sum,
+    # moved in the same write as theirs (deliver, copy, move, expunge, mailbox and account deletion).
+    size = _size()
+    alice = await make_account(store)
+    bob = await make_account(store, "bob@example.org")
+    other = await make_account(store, "carol@example.net")  # another domain: never counted here
+    inbox, archive, trash = [await mailbox(store, alice, name) for name in ("INBOX", "Archive", "Trash")]
+    inbox_b = await mailbox(store, bob)
+
+    async def usage() -> tuple[QuotaUsage, QuotaUsage, QuotaUsage]:
+        quota_a, quota_b = await store.account_quota(alice.id), await store.account_quota(bob.id)
+        domain = await store.domain_quota("example.org")
+        assert quota_a is not None
+        assert quota_b is not None
+        assert domain is not None
+        assert quota_a.domain == quota_b.domain == "example.org"
+        assert quota_a.domain_used == quota_b.domain_used == domain[1]
+        return quota_a.account_used, quota_b.account_used, domain[1]
+
+    def used(n: int) -> QuotaUsage:
+        return QuotaUsage(n * size, n)
+
+    assert await usage() == (used(0), used(0), used(0))
+    await deliver(
+        store, make_message(n=10), inbox.id, archive.id, inbox_b.id, (await mailbox(store, other)).id
+    )
+    assert await usage() == (used(2), used(1), used(3))
+    await store.copy(inbox.id, [1], trash.id)
+    assert await usage() == (used(3), used(1), used(4))
+    await store.move(archive.id, [1], inbox.id)  # within the account: nothing moves
+    assert await usage() == (used(3), used(1), used(4))
+    await store.move(inbox.id, [2], inbox_b.id)  # to another account of the domain
+    assert await usage() == (used(2), used(2), used(4))
+    await store.expunge(inbox.id, [1])
+    assert await usage() == (used(1), used(2), used(3))
+    await store.delete_mailbox(alice.id, "Trash")
+    assert await usage() == (used(0), used(2), used(2))
+    await store.delete_account("bob@example.org")
+    assert await store.domain_quota("example.org") == (QuotaLimits(), used(0))
+    assert await store.domain_quota("example.net") == (QuotaLimits(), used(1))
+    assert await store.domain_quota("nowhere.example") is None
+    assert await store.account_quota(bob.id) is None
+
+
+async def test_message_and_domain_quotas_refuse_what_does_not_fit(store: Store) -> None:
+    size = _size()
+    alice = await make_account(store)
+    bob = await make_account(store, "bob@example.org")
+    carol = await make_account(store, "carol@example.org")
+    inbox, archive = await mailbox(store, alice), await mailbox(store, alice, "Archive")
+    inbox_b, inbox_c = await mailbox(store, bob), await mailbox(store, carol)
+    # RFC 9208 §5.2 MESSAGE on the account's root.
+    await store.update_account("alice@example.org", quota_messages=2)
+    await deliver(store, make_message(n=10), inbox.id, inbox.id)
+    with pytest.raises(QuotaExceeded) as refused:
+        await deliver(store, make_message(n=11), inbox.id)
+    assert (refused.value.accounts, refused.value.reason) == (
+        frozenset({alice.id}),
+        "Quota exceeded (MESSAGE)",
+    )
+    with pytest.raises(QuotaExceeded):
+        await store.copy(inbox.id, [1], archive.id)
+    await store.move(inbox.id, [1], archive.id)  # within the account: allowed when full
+    await store.update_account("alice@example.org", quota_messages=None)
+    # The domain's root, STORAGE: room for one more message in all. One delivery to bob and carol
+    # stores nothing, and names only the account (in id order) that does not fit beside the other.
+    await store.set_domain_quota("example.org", quota_bytes=3 * size + size // 2)
+    blob, parsed = await put(store, make_message(n=12))
+    with pytest.raises(QuotaExceeded) as refused:
+        await store.deliver(blob, parsed, [Target(inbox_c.id), Target(inbox_b.id)])
+    assert (refused.value.accounts, refused.value.reason) == (
+        frozenset({carol.id}),
+        "Domain quota exceeded (STORAGE)",
+    )
+    assert [(await refreshed(store, box)).messages for box in (inbox_b, inbox_c)] == [0, 0]
+    await store.deliver(blob, parsed, [Target(inbox_b.id)])
+    with pytest.raises(QuotaExceeded):
+        await store.copy(inbox.id, [2], archive.id)
+    # The domain's MESSAGE limit; 0 prohibits any addition (RFC 9208 §3.1.2).
+    await store.set_domain_quota("example.org", quota_bytes=None, quota_messages=0)
+    with pytest.raises(QuotaExceeded) as refused:
+        await deliver(store, make_message(n=13), inbox_c.id)
+    assert refused.value.reason == "Domain quota exceeded (MESSAGE)"
+    await store.expunge(inbox_b.id, [1])  # giving back is always allowed
+    domain = await store.set_domain_quota("example.org", quota_messages=None)
+    assert (domain.quota_bytes, domain.quota_messages) == (None, None)
+    await deliver(store, make_message(n=13), inbox_c.id)
+    assert await store.domain_quota("example.org") == (QuotaLimits(), QuotaUsage(3 * size, 3))
+
+
+async def test_usage_matches_the_mailboxes_after_random_changes(store: Store) -> None:
+    # A fixed pseudo-random run of every write that moves usage, over two accounts of one domain:
+    # after each, the account's usage is what its mailboxes hold, the domain's the sum of both, and
+    # reconstruct finds nothing to correct.
+    rng = random.Random(9208)
+    accounts = [await make_account(store), await make_account(store, "bob@example.org")]
+    boxes = [await mailbox(store, a, name) for a in accounts for name in ("INBOX", "Archive", "Trash")]
+    owner = {box.id: account for account in accounts for box in boxes if box.account_id == account.id}
+    for step in range(40):
+        source = rng.choice(boxes)
+        uids = list((await store.open_view(source.id)).uids)
+        action = rng.choice(["deliver", "deliver", "copy", "move", "expunge"] if uids else ["deliver"])
+        if action == "deliver":
+            targets = rng.sample(boxes, rng.randint(1, 3))
+            await deliver(
+                store, make_message(n=step, body="x" * rng.randint(1, 400)), *(b.id for b in targets)
+            )
+        else:
+            chosen = rng.sample(uids, rng.randint(1, len(uids)))
+            if action == "expunge":
+                await store.expunge(source.id, chosen)
+            else:
+                destination = rng.choice([b for b in boxes if b.id != source.id])
+                await (store.copy if action == "copy" else store.move)(source.id, chosen, destination.id)
+        if step == 30:
+            trash = boxes.pop()  # bob's Trash, with whatever it holds
+            await store.delete_mailbox(trash.account_id, "Trash")
+        held = {a.id: QuotaUsage() for a in accounts}
+        for box in boxes:
+            info = await refreshed(store, box)
+            used = held[owner[box.id].id]
+            held[owner[box.id].id] = QuotaUsage(used.bytes + info.size, used.messages + info.messages)
+        for account in accounts:
+            quota = await store.account_quota(account.id)
+            assert quota is not None
+            assert quota.account_used == held[account.id], (step, action)
+            total = QuotaUsage(sum(u.bytes for u in held.values()), sum(u.messages for u in held.values()))
+            assert quota.domain_used == total, (step, action)
+    report = await store.reconstruct(dry_run=True)
+    assert (report.quota_changed, report.counters_changed) == (0, 0)
