@@ -272,7 +272,7 @@ async def test_partial_search_and_uid_fetch(env: ImapEnv) -> None:
         forward = await ask(sock, b"g UID FETCH 1:* (UID) (PARTIAL 2:3)")
         plain = await ask(sock, b"h FETCH 1:* (FLAGS) (PARTIAL 1:2)")  # §3.3: UID FETCH only
         both = await ask(sock, b"i SEARCH RETURN (ALL PARTIAL 1:2) ALL")
-        other = await ask(sock, b"j UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1)")
+        other = await ask(sock, b"j UID FETCH 1:* (FLAGS) (XPOCHTA 1)")
         caps = await ask(sock, b"k CAPABILITY")
     finally:
         sock.close()
@@ -286,7 +286,7 @@ async def test_partial_search_and_uid_fetch(env: ImapEnv) -> None:
     assert forward[:-1] == [b"* 2 FETCH (UID 2)\r\n", b"* 3 FETCH (UID 3)\r\n"]
     assert plain == [b"h BAD FETCH modifier PARTIAL is not supported\r\n"]
     assert both[0].startswith(b"i BAD ")
-    assert other == [b"j BAD UID FETCH modifier CHANGEDSINCE is not supported\r\n"]
+    assert other == [b"j BAD UID FETCH modifier XPOCHTA is not supported\r\n"]
     assert b" PARTIAL" in caps[0]
 
 

@@ -93,8 +93,10 @@ async def test_select_qresync_after_flag_changes_and_expunges(env: ImapEnv) -> N
     ]
     highest = b"* OK [HIGHESTMODSEQ %d] Highest mailbox mod-sequence\r\n" % info.highestmodseq
     # RFC 7162 §3.2.5.1: after the SELECT responses, VANISHED (EARLIER), then FETCH (UID FLAGS MODSEQ).
+    mailboxid = b"* OK [MAILBOXID (F%d)] Mailbox ID\r\n" % info.id  # RFC 8474 §4.2, after PERMANENTFLAGS
     assert full[:6] == head[1:]
-    assert full[7:] == [
+    assert full[7] == mailboxid
+    assert full[8:] == [
         highest,
         b"* VANISHED (EARLIER) 3,5\r\n",
         b"* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (%d))\r\n" % modseqs[2],
@@ -102,15 +104,16 @@ async def test_select_qresync_after_flag_changes_and_expunges(env: ImapEnv) -> N
     ]
     # Known UIDs 1:4: only what is among them.
     assert known[:7] == head
-    assert known[8:] == [
+    assert known[8] == mailboxid
+    assert known[9:] == [
         highest,
         b"* VANISHED (EARLIER) 3\r\n",
         b"* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (%d))\r\n" % modseqs[2],
         b"b OK [READ-ONLY] EXAMINE completed\r\n",
     ]
     # RFC 7162 §3.2.5: another UIDVALIDITY ignores the rest; nothing changed since the current MODSEQ.
-    assert other_validity[8:] == [highest, b"c OK [READ-WRITE] SELECT completed\r\n"]
-    assert current[8:] == [highest, b"d OK [READ-WRITE] SELECT completed\r\n"]
+    assert other_validity[9:] == [highest, b"c OK [READ-WRITE] SELECT completed\r\n"]
+    assert current[9:] == [highest, b"d OK [READ-WRITE] SELECT completed\r\n"]
 
 
 async def test_uid_fetch_vanished(env: ImapEnv) -> None:
