@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pochta.auth import passwords
-from pochta.auth.ratelimit import Clock, LoginRateLimiter, Verdict
+from pochta.auth.ratelimit import Clock, Lockout, LoginRateLimiter, Verdict
 from pochta.auth.verified import VerifiedPasswords
 from pochta.config import LoginSettings
 from pochta.log import get_logger
@@ -154,6 +154,13 @@ class Authenticator:
         # Hears that this process applied unblocks: the others then read them at once too
         # (``catch_up_unblocks``), so that none keeps a lockout (and its metric) an admin lifted.
         self.unblocked: Callable[[], None] | None = None
+        # With peers (``share`` set), each process locks an address out on its own count of the
+        # shared failures, and the failure that reaches the limit in one process's count may be
+        # another's in the next: no process's own failure need be the one. So one process reports
+        # lockouts (log line, counter), on whichever failure reached the limit in its count: the
+        # housekeeper (``server.lease``), which sets this when it takes the lease. Alone (no
+        # ``share``), this process reports its own.
+        self.reports_lockouts = False
         self._unblocks_seen = 0  # the id of the last unblock applied
         self._applying_shared = False
         self._next_unblock_poll = float("-inf")
@@ -223,9 +230,12 @@ class Authenticator:
         self._record_success(remote_ip, address)
 
     def apply_shared(self, remote_ip: str, address: str, failed: bool) -> None:
-        """An attempt another process counted: into our limiter too (it logged any lockout)."""
+        """An attempt another process counted: into our limiter too (``reports_lockouts`` says
+        whether a lockout it causes here is ours to report)."""
         if failed:
-            self.limiter.record_failure(remote_ip, address)
+            lockout = self.limiter.record_failure(remote_ip, address)
+            if lockout is not None and self.reports_lockouts:
+                self._report_lockout(lockout)
         else:
             self.limiter.record_success(remote_ip, address)
 
@@ -270,15 +280,18 @@ class Authenticator:
         lockout = self.limiter.record_failure(remote_ip, address)
         if self.share is not None:
             self.share(remote_ip, address, True)
-        if lockout is not None:
-            self._metrics.login_lockouts.inc()
-            self._log.warning(
-                "login lockout",
-                address=lockout.address,
-                account=lockout.account,
-                failures=lockout.failures,
-                seconds=lockout.seconds,
-            )
+        if lockout is not None and (self.share is None or self.reports_lockouts):
+            self._report_lockout(lockout)
+
+    def _report_lockout(self, lockout: Lockout) -> None:
+        self._metrics.login_lockouts.inc()
+        self._log.warning(
+            "login lockout",
+            address=lockout.address,
+            account=lockout.account,
+            failures=lockout.failures,
+            seconds=lockout.seconds,
+        )
 
     async def _verdict(self, address: str, remote_ip: str) -> Verdict:
         verdict = self.limiter.check(remote_ip, address)

@@ -135,6 +135,8 @@ async def _serve(
         _connect_peers(peers, store, authenticator, queue_worker)
 
         def housekeeping() -> list[Awaitable[None]]:
+            # The housekeeper reports login lockouts for every process (Authenticator.reports_lockouts).
+            authenticator.reports_lockouts = True
             jobs: list[Awaitable[None]] = [collect_blobs_periodically(store, settings.store)]
             if settings.store.expunge_record_days > 0:
                 # RFC 7162 QRESYNC: old expunge records go, the mailbox's horizon remembers them.

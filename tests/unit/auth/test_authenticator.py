@@ -671,3 +671,31 @@ async def test_a_success_is_shared_only_when_it_clears_failures(h: Harness) -> N
     assert shared == [("192.0.2.7", "tim@example.com", True), ("192.0.2.7", "tim@example.com", False)]
     assert await h.login("right password") == AuthOk(h.tim)
     assert len(shared) == 2
+
+
+async def test_with_peers_the_housekeeper_reports_a_lockout_once_whoever_failed_last() -> None:
+    """Two processes share their failures late (each one's limit is reached by the other's shared
+    failures, not its own): the housekeeper reports the lockout, exactly once, the other never."""
+    worker, housekeeper = Harness(), Harness()
+    housekeeper.auth.reports_lockouts = True
+    in_flight: dict[Harness, list[tuple[str, str, bool]]] = {worker: [], housekeeper: []}
+    worker.auth.share = lambda *attempt: in_flight[housekeeper].append(attempt)
+    housekeeper.auth.share = lambda *attempt: in_flight[worker].append(attempt)
+    out = io.StringIO()
+    configure_logging(LogSettings(), stream=out)
+    try:
+        for side in (worker, housekeeper):
+            for _ in range(2):  # SETTINGS lock out after four failures: two here, two there
+                await side.login("wrong", ip="198.51.100.1")
+        for side, attempts in in_flight.items():
+            for attempt in attempts:
+                side.auth.apply_shared(*attempt)
+    finally:
+        reset_logging()
+    lines = [line for line in out.getvalue().splitlines() if "login lockout" in line]
+    assert len(lines) == 1, lines
+    assert "address=198.51.100.1 account=tim@example.com failures=4" in lines[0]
+    assert housekeeper.metrics.login_lockouts._value.get() == 1.0
+    assert worker.metrics.login_lockouts._value.get() == 0.0
+    for side in (worker, housekeeper):  # both refuse the address all the same
+        assert await side.login("right password", ip="198.51.100.1") == failed(AuthFailure.LOCKED_OUT)
