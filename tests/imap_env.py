@@ -310,10 +310,17 @@ def imap_session(
     sock = env.raw()
     assert exchange(sock, b"L LOGIN " + user + b" " + PASSWORD.encode())[-1].startswith(b"L OK")
     if enable:
-        assert exchange(sock, b"E ENABLE " + enable)[-1].startswith(b"E OK")
+        assert exchange(sock, b"E ENABLE " + enable)[-1] == b"E OK ENABLE completed\r\n"
     if select:
         assert exchange(sock, b"S SELECT " + select)[-1].startswith(b"S OK")
     return sock
+
+
+async def open_session(
+    env: ImapEnv, *, select: bytes = b"INBOX", enable: bytes = b"", user: bytes = ALICE.encode()
+) -> socket.socket:
+    """``imap_session`` off the event loop (the server under test runs on it)."""
+    return await asyncio.to_thread(imap_session, env, select=select, enable=enable, user=user)
 
 
 async def ask(sock: socket.socket, line: bytes) -> list[bytes]:

@@ -6,20 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
-
-from imap_env import ImapEnv, exchange, imap_server, message
+from imap_env import ImapEnv, exchange, message
 
 COMMAND = b"f FETCH 1 BODY.PEEK[]\r\n"
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
-    async with imap_server(tmp_path) as running:
-        yield running
 
 
 def _flood(env: ImapEnv) -> tuple[int, int]:

@@ -8,7 +8,6 @@ import asyncio
 import socket
 import ssl
 import zlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from imap_env import (
     ImapEnv,
     exchange,
     imap_server,
+    imap_session,
     imap_settings,
     message,
     read_line,
@@ -25,20 +25,8 @@ from imap_env import (
 )
 
 
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
-    async with imap_server(tmp_path) as running:
-        yield running
-
-
-def logged_in(env: ImapEnv) -> socket.socket:
-    sock = env.raw()
-    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
-    return sock
-
-
 def compressed(env: ImapEnv) -> DeflateSocket:
-    sock = logged_in(env)
+    sock = imap_session(env, select=b"")
     assert exchange(sock, b"Z COMPRESS DEFLATE") == [b"Z OK DEFLATE active\r\n"]
     return DeflateSocket(sock)
 
@@ -210,7 +198,7 @@ async def test_broken_stream_ends_the_session(env: ImapEnv) -> None:
 
 async def test_plaintext_sent_before_the_ok_is_dropped(env: ImapEnv) -> None:
     def run() -> tuple[list[bytes], list[bytes]]:
-        sock = logged_in(env)
+        sock = imap_session(env, select=b"")
         sock.sendall(b"z COMPRESS DEFLATE\r\nevil DELETE INBOX.x\r\n")  # pipelined in clear: illegal
         ok = read_until(sock, b"z")
         deflated = DeflateSocket(sock)
@@ -228,7 +216,7 @@ async def test_turned_off_by_config(tmp_path: Path) -> None:
     async with imap_server(tmp_path, imap_settings(imap={"compress": False})) as env:
 
         def run() -> tuple[list[bytes], list[bytes]]:
-            sock = logged_in(env)
+            sock = imap_session(env, select=b"")
             try:
                 return exchange(sock, b"c CAPABILITY"), exchange(sock, b"z COMPRESS DEFLATE")
             finally:

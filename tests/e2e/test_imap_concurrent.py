@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import poplib
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, imap_settings, message
+from imap_env import ALICE, PASSWORD, ImapEnv, ask, imap_server, imap_settings, message, open_session
 from pochta.mime import parse_message
 from pochta.store.model import Target
 from pochta.store.sqlite import SqliteStore, open_sqlite_store
@@ -27,17 +26,6 @@ async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
         yield running
 
 
-def session(env: ImapEnv) -> socket.socket:
-    sock = env.raw()
-    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
-    assert exchange(sock, b"S SELECT INBOX")[-1].startswith(b"S OK")
-    return sock
-
-
-async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
-    return await asyncio.to_thread(exchange, sock, line)
-
-
 def untagged(lines: list[bytes]) -> list[bytes]:
     return [line for line in lines if line.startswith(b"* ")]
 
@@ -45,8 +33,8 @@ def untagged(lines: list[bytes]) -> list[bytes]:
 async def test_expunge_by_another_session_waits_for_an_allowed_moment(env: ImapEnv) -> None:
     for n in range(5):
         await env.deliver(message(n))
-    a = await asyncio.to_thread(session, env)
-    b = await asyncio.to_thread(session, env)
+    a = await open_session(env)
+    b = await open_session(env)
     try:
         await ask(b, b"b1 STORE 2,4 +FLAGS.SILENT (\\Deleted)")
         assert untagged(await ask(b, b"b2 EXPUNGE")) == [b"* 2 EXPUNGE\r\n", b"* 3 EXPUNGE\r\n"]
@@ -77,8 +65,8 @@ async def test_expunge_by_another_session_waits_for_an_allowed_moment(env: ImapE
 
 async def test_new_mail_and_flags_reach_the_other_session(env: ImapEnv) -> None:
     await env.deliver(message(1))
-    a = await asyncio.to_thread(session, env)
-    b = await asyncio.to_thread(session, env)
+    a = await open_session(env)
+    b = await open_session(env)
     try:
         await env.deliver(message(2))  # through the store, as SMTP/LMTP deliver
         await ask(b, b"b1 STORE 1 +FLAGS (\\Flagged)")
@@ -119,7 +107,7 @@ def _pop3_delete(env: ImapEnv, numbers: list[int], *, quit: bool) -> None:
 async def test_pop3_deletions_reach_imap_when_quit_commits(env: ImapEnv) -> None:
     for n in range(3):
         await env.deliver(message(n))
-    a = await asyncio.to_thread(session, env)
+    a = await open_session(env)
     try:
         await asyncio.to_thread(_pop3_delete, env, [1, 3], quit=False)
         assert untagged(await ask(a, b"a1 NOOP")) == []  # no QUIT: nothing happened
@@ -144,8 +132,8 @@ async def test_sessions_sharing_a_view_diverge_and_new_ones_see_every_change(env
     for n in range(6):
         await env.deliver(message(n))
     inbox = await env.mailbox()
-    a = await asyncio.to_thread(session, env)
-    b = await asyncio.to_thread(session, env)
+    a = await open_session(env)
+    b = await open_session(env)
     try:
         assert isinstance(env.store, SqliteStore)
         assert (await env.store.open_view_traced(inbox.id)).source == "cache"  # what A and B got
@@ -165,7 +153,7 @@ async def test_sessions_sharing_a_view_diverge_and_new_ones_see_every_change(env
         from_b = flag_lines(await ask(b, b"b5 UID FETCH 1:* (UID FLAGS)"))
         assert [line.split(b" (")[0] for line in from_b] == [b"* %d FETCH" % n for n in range(1, 6)]
         # A new session: the cached view plus the delta, the same state.
-        c = await asyncio.to_thread(session, env)
+        c = await open_session(env)
         try:
             assert flag_lines(await ask(c, b"c1 UID FETCH 1:* (UID FLAGS)")) == from_b
         finally:
@@ -181,7 +169,7 @@ async def test_sessions_sharing_a_view_diverge_and_new_ones_see_every_change(env
             await other.deliver(blob, parsed, [Target(inbox.id)])
         finally:
             await other.close()
-        d = await asyncio.to_thread(session, env)
+        d = await open_session(env)
         try:
             lines = flag_lines(await ask(d, b"d1 UID FETCH 1:* (UID FLAGS)"))
             assert lines[0] == b"* 1 FETCH (UID 1 FLAGS ($FromElsewhere))\r\n"

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
-from imap_env import ImapEnv, exchange, imap_server, imap_settings, message
+from imap_env import ImapEnv, exchange, imap_server, imap_session, imap_settings, message
 
 
 async def fill(env: ImapEnv) -> dict[str, int]:
@@ -30,22 +26,8 @@ async def fill(env: ImapEnv) -> dict[str, int]:
     return {name: (await env.mailbox(name)).uidvalidity for name in ("INBOX", "a", "a/b", "a/b/c", "x")}
 
 
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
-    async with imap_server(tmp_path) as running:
-        yield running
-
-
-def session(env: ImapEnv, select: bytes = b"") -> socket.socket:
-    sock = env.raw()
-    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
-    if select:
-        assert exchange(sock, b"S SELECT " + select)[-1].startswith(b"S OK")
-    return sock
-
-
 def run(env: ImapEnv, lines: list[bytes], select: bytes = b"") -> list[list[bytes]]:
-    sock = session(env, select)
+    sock = imap_session(env, select=select)
     try:
         return [exchange(sock, line) for line in lines]
     finally:

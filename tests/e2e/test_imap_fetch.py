@@ -7,7 +7,6 @@ import asyncio
 import email
 import email.policy
 import re
-import socket
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -16,17 +15,23 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from imap_env import ALICE, PASSWORD, ImapEnv, exchange, fetch_items, imap_server, imap_settings, message
+from imap_env import (
+    ALICE,
+    PASSWORD,
+    ImapEnv,
+    ask,
+    exchange,
+    fetch_items,
+    imap_server,
+    imap_session,
+    imap_settings,
+    message,
+    open_session,
+)
 from pochta.mime import parse_message
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 from pochta.store.sqlite import DB_FILE_NAME
 from shared_dir import corpus_messages
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
-    async with imap_server(tmp_path) as running:
-        yield running
 
 
 @pytest.fixture(params=["inline", "thread"])
@@ -49,20 +54,6 @@ MULTIPART = (
 )
 
 
-def session(env: ImapEnv, *, select: bytes = b"INBOX", enable: bytes = b"") -> socket.socket:
-    sock = env.raw()
-    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
-    if enable:
-        exchange(sock, b"E ENABLE " + enable)
-    if select:
-        assert exchange(sock, b"S SELECT " + select)[-1].startswith(b"S OK")
-    return sock
-
-
-async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
-    return await asyncio.to_thread(exchange, sock, line)
-
-
 def joined(lines: list[bytes]) -> bytes:
     return b"".join(lines)
 
@@ -71,7 +62,7 @@ async def test_fetch_simple_items_and_uid_fetch(env: ImapEnv) -> None:
     when = datetime(2026, 11, 20, 8, 30, 5, tzinfo=timezone(timedelta(hours=2)))
     uid = await env.deliver(message(1), flags=["\\Seen", "$Label"], date=when)
     await env.seen_elsewhere()
-    sock = await asyncio.to_thread(session, env)
+    sock = await open_session(env)
     try:
         lines = await ask(sock, b"a FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE UID)")
         assert lines[0] == (
@@ -112,7 +103,7 @@ async def test_body_sections_partials_and_seen(reads_env: ImapEnv) -> None:
     env = reads_env
     await env.deliver(MULTIPART)
     await env.seen_elsewhere()
-    sock = await asyncio.to_thread(session, env)
+    sock = await open_session(env)
     try:
         header_end = MULTIPART.index(b"\r\n\r\n") + 4
         lines = joined(await ask(sock, b"a FETCH 1 (BODY.PEEK[HEADER])"))
@@ -167,7 +158,7 @@ async def test_store_variants(env: ImapEnv) -> None:
     for n in range(3):
         await env.deliver(message(n))
     await env.seen_elsewhere()  # none \\Recent here: "\\Recent cannot be stored" below shows
-    sock = await asyncio.to_thread(session, env)
+    sock = await open_session(env)
     try:
         lines = await ask(sock, b"a STORE 1:2 +FLAGS (\\Flagged $Todo)")
         # $Todo is new to the mailbox: FLAGS and PERMANENTFLAGS (RFC 9051 §7.3.5) come first.
@@ -198,8 +189,8 @@ async def test_store_variants(env: ImapEnv) -> None:
 
 async def test_flag_change_seen_by_another_session(env: ImapEnv) -> None:
     await env.deliver(message(1))
-    first = await asyncio.to_thread(session, env)
-    second = await asyncio.to_thread(session, env)
+    first = await open_session(env)
+    second = await open_session(env)
     try:
         await ask(first, b"a STORE 1 +FLAGS (\\Answered)")
         lines = await ask(second, b"b NOOP")
@@ -215,7 +206,7 @@ async def test_search_rev1_esearch_and_save(env: ImapEnv) -> None:
     await env.deliver(message(1, body=b"the quetzalcoatlus flew\r\n"), flags=["\\Seen"])
     await env.deliver(message(2, body=b"nothing here\r\n"))
     await env.deliver(message(3, body=b"another quetzalcoatlus\r\n"), flags=["\\Flagged"])
-    sock = await asyncio.to_thread(session, env)
+    sock = await open_session(env)
     try:
         assert (await ask(sock, b"a SEARCH BODY quetzalcoatlus"))[0] == b"* SEARCH 1 3\r\n"
         assert (await ask(sock, b"b UID SEARCH UNSEEN"))[0] == b"* SEARCH 2 3\r\n"
@@ -239,7 +230,7 @@ async def test_search_within_older_younger(env: ImapEnv) -> None:
     await env.deliver(message(1), date=now - timedelta(days=4))
     await env.deliver(message(2), date=now - timedelta(hours=1))
     await env.deliver(message(3), date=now - timedelta(seconds=30))
-    sock = await asyncio.to_thread(session, env)
+    sock = await open_session(env)
     try:
         caps = await ask(sock, b"c CAPABILITY")
         day = b"%d" % (24 * 3600)
@@ -261,7 +252,7 @@ async def test_partial_search_and_uid_fetch(env: ImapEnv) -> None:
     for n in range(1, 8):
         await env.deliver(message(n), flags=["\\Seen"] if n in (2, 5) else [])
     await env.seen_elsewhere()
-    sock = await asyncio.to_thread(session, env)
+    sock = await open_session(env)
     try:
         first = await ask(sock, b"a SEARCH RETURN (PARTIAL 1:3) UNSEEN")  # unseen: 1 3 4 6 7
         last = await ask(sock, b"b UID SEARCH RETURN (COUNT PARTIAL -1:-2) UNSEEN")
@@ -292,7 +283,7 @@ async def test_partial_search_and_uid_fetch(env: ImapEnv) -> None:
 
 async def test_search_rev2_answers_esearch(env: ImapEnv) -> None:
     await env.deliver(message(1))
-    sock = await asyncio.to_thread(session, env, enable=b"IMAP4rev2")
+    sock = await open_session(env, enable=b"IMAP4rev2")
     try:
         lines = await ask(sock, b"a UID SEARCH ALL")
         assert re.fullmatch(rb'\* ESEARCH \(TAG "a"\) UID ALL 1\r\n', lines[0])
@@ -305,7 +296,7 @@ async def test_fetch_of_a_message_expunged_elsewhere(reads_env: ImapEnv) -> None
     await env.deliver(message(1))
     await env.deliver(message(2))
     await env.seen_elsewhere()
-    sock = await asyncio.to_thread(session, env)
+    sock = await open_session(env)
     try:
         info = await env.mailbox()
         await env.store.expunge(info.id, [1])
@@ -392,7 +383,7 @@ async def test_stored_forms_beside_body_sections_are_the_forms_alone(env: ImapEn
     # (not computed from a decoded parse tree): each the same octets as when fetched alone.
     await env.deliver(MULTIPART)
     await env.deliver(message(2))
-    sock = await asyncio.to_thread(session, env)
+    sock = await open_session(env)
     try:
         mixed = {
             n: await ask(sock, b"m FETCH %d (BODYSTRUCTURE BODY.PEEK[1] ENVELOPE BODY UID)" % n)
@@ -436,7 +427,7 @@ async def test_wire_forms_kept_at_delivery_are_what_the_parse_record_gives(env: 
             assert row[1:] == computed, name
 
     def answers(enable: bytes) -> list[bytes]:
-        sock = session(env, enable=enable)
+        sock = imap_session(env, enable=enable)
         try:
             return [joined(exchange(sock, line)) for line in STORED_FETCHES]
         finally:

@@ -6,35 +6,10 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import imapclient
-import pytest
 
-from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, message, read_line
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
-    async with imap_server(tmp_path) as running:
-        yield running
-
-
-def session(env: ImapEnv, *, select: bytes = b"INBOX") -> socket.socket:
-    sock = env.raw()
-    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
-    if select:
-        assert exchange(sock, b"S SELECT " + select)[-1].startswith(b"S OK")
-    return sock
-
-
-async def open_session(env: ImapEnv, select: bytes = b"INBOX") -> socket.socket:
-    return await asyncio.to_thread(session, env, select=select)
-
-
-async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
-    return await asyncio.to_thread(exchange, sock, line)
+from imap_env import ALICE, PASSWORD, ImapEnv, ask, exchange, message, open_session, read_line
 
 
 async def line(sock: socket.socket) -> bytes:

@@ -5,29 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import imapclient
-import pytest
 
-from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, message
+from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_session, message, open_session
 from pochta.store.model import DEFAULT_MAILBOXES
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
-    async with imap_server(tmp_path) as running:
-        yield running
-
-
-def session(env: ImapEnv, *, enable: bytes = b"") -> socket.socket:
-    sock = env.raw()
-    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
-    if enable:
-        assert exchange(sock, b"E ENABLE " + enable)[-1] == b"E OK ENABLE completed\r\n"
-    return sock
 
 
 async def unsubscribe_defaults(env: ImapEnv) -> None:
@@ -37,7 +19,7 @@ async def unsubscribe_defaults(env: ImapEnv) -> None:
 
 
 def run_lines(env: ImapEnv, lines: list[bytes], *, enable: bytes = b"") -> list[list[bytes]]:
-    sock = session(env, enable=enable)
+    sock = imap_session(env, select=b"", enable=enable)
     try:
         return [exchange(sock, line) for line in lines]
     finally:
@@ -326,7 +308,7 @@ async def test_wildcard_patterns_do_not_stall_the_server(env: ImapEnv) -> None:
     long_name = "a" * 200
     await env.ops.create(env.alice.id, long_name)
     at_limit = b"%a" * 50  # 50 wildcards: the default limit, matched in linear time
-    sock = await asyncio.to_thread(session, env)
+    sock = await open_session(env, select=b"")
     loop = asyncio.get_running_loop()
     try:
         started = loop.time()

@@ -6,40 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import imapclient
-import pytest
 
 from cli_env import ok, run
-from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, message
+from imap_env import ALICE, PASSWORD, ImapEnv, ask, message, open_session
 from pochta.store.sqlite import DB_FILE_NAME
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
-    async with imap_server(tmp_path) as running:
-        yield running
-
-
-def session(env: ImapEnv, *, select: bytes = b"") -> socket.socket:
-    sock = env.raw()
-    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
-    if select:
-        assert exchange(sock, b"S SELECT " + select)[-1].startswith(b"S OK")
-    return sock
-
-
-async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
-    return await asyncio.to_thread(exchange, sock, line)
-
-
-async def open_session(env: ImapEnv, select: bytes = b"") -> socket.socket:
-    return await asyncio.to_thread(session, env, select=select)
 
 
 def mail(mid: str, *, refs: str = "", body: str = "Hello there.", subject: str = "s") -> bytes:
@@ -58,7 +32,7 @@ def ids(lines: list[bytes], name: bytes) -> list[str]:
 
 
 async def test_capabilities(env: ImapEnv) -> None:
-    sock = await open_session(env)
+    sock = await open_session(env, select=b"")
     try:
         caps = (await ask(sock, b"c CAPABILITY"))[0].split()
     finally:
@@ -67,7 +41,7 @@ async def test_capabilities(env: ImapEnv) -> None:
 
 
 async def test_mailboxid_on_create_select_status_and_across_rename(env: ImapEnv) -> None:
-    first, second = await open_session(env), await open_session(env)
+    first, second = await open_session(env, select=b""), await open_session(env, select=b"")
     try:
         created = await ask(first, b"a CREATE Projects")
         found = re.fullmatch(rb"a OK \[MAILBOXID \((F[0-9]+)\)\] CREATE completed\r\n", created[-1])
@@ -108,8 +82,8 @@ async def test_emailid_and_threadid(env: ImapEnv) -> None:
     await env.deliver(mail("<root@example.org>"))  # 1
     await env.deliver(mail("<other@example.org>"))  # 2
     await env.deliver(mail("<reply@example.org>", refs="<root@example.org>"))  # 3
-    first = await open_session(env, b"INBOX")
-    second = await open_session(env, b"Archive")
+    first = await open_session(env, select=b"INBOX")
+    second = await open_session(env, select=b"Archive")
     try:
         fetched = await ask(first, b"a FETCH 1:* (EMAILID THREADID)")
         emails, threads = ids(fetched, b"EMAILID"), ids(fetched, b"THREADID")
@@ -156,8 +130,8 @@ def _savedate(line: bytes) -> datetime:
 async def test_savedate(env: ImapEnv) -> None:
     old = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
     await env.deliver(message(1), date=old)
-    sock = await open_session(env, b"INBOX")
-    watcher = await open_session(env, b"Archive")
+    sock = await open_session(env, select=b"INBOX")
+    watcher = await open_session(env, select=b"Archive")
     try:
         data = message(2)
         appended = await ask(
@@ -226,7 +200,7 @@ async def test_preview(env: ImapEnv) -> None:
     await env.deliver(ALTERNATIVE)
     await env.deliver(b"Subject: empty\r\n\r\n")
     await env.deliver(message(4, b"x" * 300 + b"\r\n"))
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env, select=b"INBOX")
     try:
         plain = await ask(sock, b"a FETCH 1:4 (PREVIEW)")
         lazy = await ask(sock, b"b UID FETCH 1:3 (UID PREVIEW (LAZY) RFC822.SIZE)")
@@ -254,7 +228,7 @@ async def test_preview_lazy_is_nil_only_when_it_would_wait(env: ImapEnv) -> None
         conn.execute("UPDATE messages SET parsed_json = x'7b6261' WHERE id = (SELECT min(id) FROM messages)")
     finally:
         conn.close()
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env, select=b"INBOX")
     try:
         lazy = await ask(sock, b"a FETCH 1:2 (PREVIEW (LAZY))")
         eager = await ask(sock, b"b FETCH 1 (PREVIEW)")
@@ -294,7 +268,7 @@ async def test_reconstruct_keeps_ids_and_dates(env: ImapEnv) -> None:
     await env.deliver(mail("<a@example.org>"), date=datetime(2010, 1, 1, tzinfo=UTC))
     await env.deliver(mail("<b@example.org>", refs="<a@example.org>"))
     await env.deliver(mail("<c@example.org>"))
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env, select=b"INBOX")
     try:
         await ask(sock, b"a COPY 2 Archive")
         query = b"FETCH 1:* (EMAILID THREADID SAVEDATE INTERNALDATE PREVIEW)"
@@ -304,7 +278,7 @@ async def test_reconstruct_keeps_ids_and_dates(env: ImapEnv) -> None:
         rebuilt = await asyncio.to_thread(run, "reconstruct", data=env.data_dir)
         after = await ask(sock, b"d " + query)
         boxes_after = [await ask(sock, b"e STATUS %s (MAILBOXID)" % name) for name in (b"INBOX", b"Archive")]
-        fresh = await open_session(env, b"INBOX")
+        fresh = await open_session(env, select=b"INBOX")
         try:
             other = await ask(fresh, b"f " + query)
         finally:

@@ -5,36 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import imapclient
 import pytest
 
-from imap_env import ALICE, BOB, PASSWORD, ImapEnv, exchange, imap_server, message, read_line
+from imap_env import ALICE, BOB, PASSWORD, ImapEnv, ask, message, open_session, read_line
 from pochta.store.model import QuotaLimits, QuotaUsage
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
-    async with imap_server(tmp_path) as running:
-        yield running
-
-
-def session(env: ImapEnv, user: str = ALICE, select: bytes = b"") -> socket.socket:
-    sock = env.raw()
-    assert exchange(sock, b"L LOGIN " + user.encode() + b" PASSWORD")[-1].startswith(b"L OK")
-    if select:
-        assert exchange(sock, b"S SELECT " + select)[-1].startswith(b"S OK")
-    return sock
-
-
-async def open_session(env: ImapEnv, user: str = ALICE, select: bytes = b"") -> socket.socket:
-    return await asyncio.to_thread(session, env, user, select)
-
-
-async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
-    return await asyncio.to_thread(exchange, sock, line)
 
 
 def send_append(sock: socket.socket, tag: bytes, *messages: bytes) -> list[bytes]:
@@ -62,7 +38,7 @@ def kib(octets: int) -> int:
 
 
 async def test_capabilities_advertise_quota(env: ImapEnv) -> None:
-    sock = await open_session(env)
+    sock = await open_session(env, select=b"")
     try:
         caps = (await ask(sock, b"c CAPABILITY"))[0].split()
     finally:
@@ -76,7 +52,7 @@ async def test_getquotaroot_lists_the_limited_roots_with_their_quota(env: ImapEn
     size = len(message(1))
     await env.deliver(message(1))
     await env.deliver(message(2), account=env.bob)
-    sock = await open_session(env)
+    sock = await open_session(env, select=b"")
     try:
         unlimited = await ask(sock, b"a GETQUOTAROOT INBOX")
         unlimited_root = await ask(sock, b'b GETQUOTA ""')
@@ -115,8 +91,8 @@ async def test_getquotaroot_lists_the_limited_roots_with_their_quota(env: ImapEn
 
 
 async def test_setquota_by_an_administrator_and_refused_for_a_user(env: ImapEnv) -> None:
-    sock = await open_session(env)
-    watcher = await open_session(env, BOB)
+    sock = await open_session(env, select=b"")
+    watcher = await open_session(env, select=b"", user=BOB.encode())
     try:
         refused = await ask(sock, b'a SETQUOTA "" (STORAGE 100)')
         refused_bad_resource = await ask(sock, b'b SETQUOTA "" (MAILBOX 3)')
@@ -203,7 +179,7 @@ async def test_overquota_on_append_and_copy_move_allowed(env: ImapEnv, root: str
 
 async def test_overquota_on_multiappend_counts_the_messages_together(env: ImapEnv) -> None:
     await env.store.update_account(ALICE, quota_messages=1)
-    sock = await open_session(env)
+    sock = await open_session(env, select=b"")
     try:
         both = await append(sock, b"a", message(1), message(2))
         single = await append(sock, b"b", message(3))
@@ -218,7 +194,7 @@ async def test_status_deleted_storage(env: ImapEnv) -> None:
     sizes = [len(message(n)) for n in (1, 2, 3)]
     for n in (1, 2, 3):
         await env.deliver(message(n), flags=["\\Deleted"] if n != 2 else [])
-    sock = await open_session(env)
+    sock = await open_session(env, select=b"")
     try:
         status = await ask(sock, b"a STATUS INBOX (MESSAGES DELETED DELETED-STORAGE)")
         none = await ask(sock, b"b STATUS Archive (DELETED-STORAGE)")

@@ -5,13 +5,21 @@ literal8, the errors (nothing appended when the old message is gone) and APPENDL
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest
 
-from imap_env import ImapEnv, exchange, imap_server, imap_settings, message, read_line, send_append
+from imap_env import (
+    ImapEnv,
+    exchange,
+    imap_server,
+    imap_session,
+    imap_settings,
+    message,
+    read_line,
+    send_append,
+)
 from pochta.store.model import ChangeSet
 
 LIMIT = 4096
@@ -27,19 +35,11 @@ async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
         yield running
 
 
-def session(env: ImapEnv, select: bytes = b"SELECT INBOX") -> socket.socket:
-    sock = env.raw()
-    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
-    if select:
-        assert exchange(sock, b"S " + select)[-1].startswith(b"S OK")
-    return sock
-
-
 async def test_replace_in_the_selected_mailbox_and_another_session_sees_it(env: ImapEnv) -> None:
     new = message(4, b"the second draft\r\n")
 
     def run() -> tuple[list[bytes], list[bytes], list[bytes], list[bytes]]:
-        a, b = session(env), session(env)
+        a, b = imap_session(env), imap_session(env)
         try:
             replaced = send_append(a, b"r REPLACE 2 INBOX", [(b"(\\Draft \\Seen) ", new)])
             fetched = exchange(a, b"f FETCH 1:* (UID FLAGS)")
@@ -74,7 +74,7 @@ async def test_uid_replace_into_another_mailbox_with_a_date(env: ImapEnv) -> Non
     sent = await env.mailbox("Sent")
 
     def run() -> list[bytes]:
-        sock = session(env)
+        sock = imap_session(env)
         try:
             date = b'"01-Jan-2015 00:05:00 -0500" '
             return send_append(sock, b"u UID REPLACE 3 Sent", [(b"(\\Seen) " + date, message(5))])
@@ -95,7 +95,7 @@ async def test_literal8_replacement_keeps_its_octets(env: ImapEnv) -> None:
     binary = message(6, b"NUL \x00 here\r\n")
 
     def run() -> list[bytes]:
-        sock = session(env)
+        sock = imap_session(env)
         try:
             sock.sendall(b"r REPLACE 1 INBOX ~{%d+}\r\n" % len(binary) + binary + b"\r\n")
             lines = [read_line(sock) for _ in range(5)]
@@ -110,7 +110,7 @@ async def test_literal8_replacement_keeps_its_octets(env: ImapEnv) -> None:
 
 async def test_errors_leave_everything_as_it_was(env: ImapEnv) -> None:
     def run() -> list[list[bytes]]:
-        a, b = session(env), session(env)
+        a, b = imap_session(env), imap_session(env)
         try:
             got = [
                 send_append(a, b"a REPLACE 9 INBOX", [(b"", message(7))]),  # past the end: BAD
@@ -152,7 +152,7 @@ async def test_appendlimit_applies_before_the_continuation(tmp_path: Path) -> No
         await env.deliver(message(1))
 
         def run() -> tuple[list[bytes], list[bytes]]:
-            sock = session(env)
+            sock = imap_session(env)
             try:
                 big = message(2, b"x" * LIMIT)
                 return send_append(sock, b"a REPLACE 1 INBOX", [(b"", big)]), exchange(sock, b"b NOOP")
@@ -183,7 +183,7 @@ async def test_message_vanishing_between_the_two_writes_leaves_nothing(
     monkeypatch.setattr(env.ops, "expunge_uids", expunged_meanwhile)
 
     def run() -> tuple[list[bytes], list[bytes]]:
-        sock = session(env)
+        sock = imap_session(env)
         try:
             return send_append(sock, b"r UID REPLACE 2 INBOX", [(b"", message(8))]), exchange(sock, b"n NOOP")
         finally:

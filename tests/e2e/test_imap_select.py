@@ -3,32 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import imapclient
-import pytest
 
-from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, message, read_line
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
-    async with imap_server(tmp_path) as running:
-        yield running
-
-
-def session(env: ImapEnv, *, enable: bytes = b"") -> socket.socket:
-    sock = env.raw()
-    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
-    if enable:
-        exchange(sock, b"E ENABLE " + enable)
-    return sock
-
-
-async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
-    return await asyncio.to_thread(exchange, sock, line)
+from imap_env import ALICE, PASSWORD, ImapEnv, ask, message, open_session, read_line
 
 
 async def test_select_and_examine_rev1(env: ImapEnv) -> None:
@@ -36,7 +14,7 @@ async def test_select_and_examine_rev1(env: ImapEnv) -> None:
     await env.deliver(message(2), flags=["$Important"])
     await env.deliver(message(3), flags=["\\Seen"])
     info = await env.mailbox()
-    sock = await asyncio.to_thread(session, env)
+    sock = await open_session(env, select=b"")
     try:
         # RFC 3501 §2.3.2: EXAMINE shows \\Recent and takes nothing; the first SELECT takes them.
         first_look = await ask(sock, b"x EXAMINE INBOX")
@@ -82,7 +60,7 @@ async def test_recent_belongs_to_one_session(env: ImapEnv) -> None:
     # goes to the first read-write session told of it; IMAP4rev2 sessions take nothing.
     await env.deliver(message(1))
     await env.deliver(message(2))
-    first, second, modern = [await asyncio.to_thread(session, env) for _ in range(3)]
+    first, second, modern = [await open_session(env, select=b"") for _ in range(3)]
     await ask(modern, b"E ENABLE IMAP4rev2")
     try:
         status = await ask(second, b"s STATUS INBOX (RECENT)")
@@ -113,7 +91,7 @@ async def test_recent_belongs_to_one_session(env: ImapEnv) -> None:
 async def test_select_rev2_and_failed_select(env: ImapEnv) -> None:
     await env.deliver(message(1))
     info = await env.mailbox("Sent")
-    sock = await asyncio.to_thread(session, env, enable=b"IMAP4rev2")
+    sock = await open_session(env, select=b"", enable=b"IMAP4rev2")
     try:
         first = await ask(sock, b"a SELECT INBOX")
         second = await ask(sock, b"b SELECT Sent")
@@ -142,7 +120,7 @@ async def test_close_expunges_deleted_silently_unselect_does_not(env: ImapEnv) -
     uids = [await env.deliver(message(n)) for n in range(4)]
     info = await env.mailbox()
     await env.store.set_flags(info.id, uids[:2], "add", ["\\Deleted"])
-    sock = await asyncio.to_thread(session, env)
+    sock = await open_session(env, select=b"")
     try:
         await ask(sock, b"a EXAMINE INBOX")
         close_ro = await ask(sock, b"b CLOSE")  # read-only: nothing is expunged
@@ -168,7 +146,7 @@ async def test_close_expunges_deleted_silently_unselect_does_not(env: ImapEnv) -
 async def test_noop_reports_changes_of_other_sessions(env: ImapEnv) -> None:
     first = await env.deliver(message(1))
     info = await env.mailbox()
-    sock = await asyncio.to_thread(session, env)
+    sock = await open_session(env, select=b"")
     try:
         await ask(sock, b"a SELECT INBOX")
         assert await ask(sock, b"b NOOP") == [b"b OK NOOP completed\r\n"]
@@ -218,8 +196,8 @@ async def test_updates_with_imapclient(env: ImapEnv) -> None:
 async def test_deleting_the_selected_mailbox(env: ImapEnv) -> None:
     await env.ops.create(env.alice.id, "Doomed")
     await env.ops.create(env.alice.id, "Elsewhere")
-    sock = await asyncio.to_thread(session, env)
-    other = await asyncio.to_thread(session, env)
+    sock = await open_session(env, select=b"")
+    other = await open_session(env, select=b"")
     try:
         await ask(sock, b"a SELECT Doomed")
         deleted = await ask(sock, b"b DELETE Doomed")

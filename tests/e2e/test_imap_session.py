@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import imapclient
 import pytest
 
-from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, imap_settings, read_line
+from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, imap_session, imap_settings, read_line
 from pochta.proto.sasl import ClientMechanism, encode_sasl
 from pochta.server.imap import commands
 from pochta.store.model import ProtocolSwitches
@@ -22,21 +21,9 @@ from server_env import drip
 NOT_YET = {cap for caps in commands.NOT_YET.values() for cap in caps}
 
 
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
-    async with imap_server(tmp_path) as running:
-        yield running
-
-
 def caps_of(line: bytes) -> set[str]:
     start = line.index(b"[CAPABILITY ") + len(b"[CAPABILITY ")
     return set(line[start : line.index(b"]", start)].decode().split())
-
-
-def logged_in(env: ImapEnv) -> socket.socket:
-    sock = env.raw()
-    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
-    return sock
 
 
 async def test_greeting_and_capabilities(env: ImapEnv) -> None:
@@ -243,7 +230,7 @@ async def test_imapclient_login_enable_id_namespace(env: ImapEnv) -> None:
 
 async def test_enable_lists_only_what_is_newly_enabled(env: ImapEnv) -> None:
     def run() -> list[list[bytes]]:
-        sock = logged_in(env)
+        sock = imap_session(env, select=b"")
         out = [
             exchange(sock, b"a ENABLE IMAP4rev2"),
             exchange(sock, b"b ENABLE IMAP4rev2 UTF8=ACCEPT"),
@@ -280,7 +267,7 @@ async def test_unimplemented_commands_say_so(env: ImapEnv) -> None:
         return
 
     def run() -> list[list[bytes]]:
-        sock = logged_in(env)
+        sock = imap_session(env, select=b"")
         exchange(sock, b"s SELECT INBOX")
         out = [exchange(sock, b"t%d " % n + line) for n, (line, _name) in enumerate(pending)]
         sock.close()
@@ -293,12 +280,12 @@ async def test_unimplemented_commands_say_so(env: ImapEnv) -> None:
 
 async def test_bad_input_and_limits(env: ImapEnv) -> None:
     def run() -> dict[str, list[bytes]]:
-        sock = logged_in(env)
+        sock = imap_session(env, select=b"")
         out = {
             "long": exchange(sock, b"a NOOP " + b"x" * 70_000, tag=b"a"),
         }
         sock.close()
-        sock = logged_in(env)
+        sock = imap_session(env, select=b"")
         out["nul"] = exchange(sock, b'b STATUS "IN\x00BOX" (MESSAGES)')
         out["after_nul"] = exchange(sock, b"c NOOP")
         # A synchronising literal over APPENDLIMIT is refused before the client sends it.

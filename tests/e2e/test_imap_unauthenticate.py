@@ -7,10 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from imap_env import (
     BOB,
@@ -19,23 +16,13 @@ from imap_env import (
     ImapEnv,
     exchange,
     imap_server,
+    imap_session,
     imap_settings,
     message,
+    open_session,
     read_line,
     read_until,
 )
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
-    async with imap_server(tmp_path) as running:
-        yield running
-
-
-def logged_in(env: ImapEnv) -> socket.socket:
-    sock = env.raw()
-    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
-    return sock
 
 
 async def test_nothing_of_the_first_user_leaks(env: ImapEnv) -> None:
@@ -64,7 +51,7 @@ async def test_nothing_of_the_first_user_leaks(env: ImapEnv) -> None:
             exchange(sock, b"n NOOP"),
         ]
 
-    sock = await asyncio.to_thread(logged_in, env)
+    sock = await open_session(env, select=b"")
     try:
         enable, select, save, unauth, fetch, listing, caps = await asyncio.to_thread(first_part, sock)
         await env.deliver(message(4))  # to alice: bob's session must not hear of it
@@ -92,7 +79,7 @@ async def test_pipelined_with_authenticate_and_idle_released(env: ImapEnv) -> No
     initial = base64.b64encode(b"\0" + BOB.encode() + b"\0" + PASSWORD.encode())
 
     def run() -> tuple[list[bytes], list[bytes], list[bytes]]:
-        sock = logged_in(env)
+        sock = imap_session(env, select=b"")
         try:
             exchange(sock, b"s SELECT INBOX")
             sock.sendall(b"u UNAUTHENTICATE\r\na AUTHENTICATE PLAIN " + initial + b"\r\n")
@@ -113,7 +100,7 @@ async def test_compress_ends_with_it(env: ImapEnv) -> None:
     """RFC 8437 §4.1: COMPRESS ends after the OK; the next login (and a new COMPRESS) work."""
 
     def run() -> tuple[list[bytes], bytes, list[bytes], list[bytes]]:
-        sock = logged_in(env)
+        sock = imap_session(env, select=b"")
         try:
             assert exchange(sock, b"z COMPRESS DEFLATE") == [b"z OK DEFLATE active\r\n"]
             deflated = DeflateSocket(sock)
@@ -160,7 +147,7 @@ async def test_client_finishing_its_stream_may_pipeline_the_next_login(env: Imap
     clear in the same write: what follows the end of the stream is read as plain input."""
 
     def run() -> tuple[list[bytes], list[bytes]]:
-        sock = logged_in(env)
+        sock = imap_session(env, select=b"")
         try:
             assert exchange(sock, b"z COMPRESS DEFLATE") == [b"z OK DEFLATE active\r\n"]
             deflated = DeflateSocket(sock)

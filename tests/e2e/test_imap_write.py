@@ -18,10 +18,11 @@ from imap_env import (
     ALICE,
     PASSWORD,
     ImapEnv,
-    exchange,
+    ask,
     imap_server,
     imap_settings,
     message,
+    open_session,
     read_line,
     send_append,
 )
@@ -35,28 +36,6 @@ from server_env import delivered_first, eventually
 LIMIT = 4096  # limits.max_message_size in the small-limit server: APPENDLIMIT
 
 
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
-    async with imap_server(tmp_path) as running:
-        yield running
-
-
-def session(env: ImapEnv, *, select: bytes = b"") -> socket.socket:
-    sock = env.raw()
-    assert exchange(sock, b"L LOGIN alice@example.org PASSWORD")[-1].startswith(b"L OK")
-    if select:
-        assert exchange(sock, b"S SELECT " + select)[-1].startswith(b"S OK")
-    return sock
-
-
-async def open_session(env: ImapEnv, select: bytes = b"") -> socket.socket:
-    return await asyncio.to_thread(session, env, select=select)
-
-
-async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
-    return await asyncio.to_thread(exchange, sock, line)
-
-
 async def append(sock: socket.socket, head: bytes, parts: list[tuple[bytes, bytes]]) -> list[bytes]:
     return await asyncio.to_thread(send_append, sock, head, parts)
 
@@ -68,7 +47,7 @@ async def test_copy_and_uid_copy_answer_copyuid(env: ImapEnv) -> None:
     for n in range(1, 4):
         await env.deliver(message(n), flags=["\\Seen"] if n == 2 else [])
     archive = await env.mailbox("Archive")
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env)
     try:
         copied = await ask(sock, b"a COPY 1:2 Archive")
         uid_copied = await ask(sock, b"b UID COPY 3,1 Archive")
@@ -90,7 +69,7 @@ async def test_copy_and_uid_copy_answer_copyuid(env: ImapEnv) -> None:
 
 async def test_copy_trycreate_nonexistent_and_overquota(env: ImapEnv) -> None:
     await env.deliver(message(1))
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env)
     try:
         trycreate = await ask(sock, b"a COPY 1 Later")
         never = await ask(sock, b'b COPY 1 "wild*card"')
@@ -115,7 +94,7 @@ async def test_copy_into_the_selected_mailbox_announces_exists(env: ImapEnv) -> 
     await env.deliver(message(1))
     await env.deliver(message(2))
     info = await env.mailbox()
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env)
     try:
         copied = await ask(sock, b"a COPY 1:2 INBOX")
         noop = await ask(sock, b"b NOOP")
@@ -137,7 +116,7 @@ async def test_move_sends_copyuid_then_expunges_in_order(env: ImapEnv) -> None:
     for n in range(1, 6):
         await env.deliver(message(n), flags=["\\Flagged"] if n == 4 else [])
     archive = await env.mailbox("Archive")
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env)
     try:
         moved = await ask(sock, b"a MOVE 2,4 Archive")
         uid_moved = await ask(sock, b"b UID MOVE 5 Archive")
@@ -172,7 +151,7 @@ async def test_move_into_the_selected_mailbox(env: ImapEnv) -> None:
     await env.deliver(message(1))
     await env.deliver(message(2))
     info = await env.mailbox()
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env)
     try:
         moved = await ask(sock, b"a UID MOVE 1 INBOX")
     finally:
@@ -190,7 +169,7 @@ async def test_move_into_the_selected_mailbox(env: ImapEnv) -> None:
 async def test_examine_allows_copy_but_refuses_move_and_expunge(env: ImapEnv) -> None:
     uid = await env.deliver(message(1), flags=["\\Deleted"])
     archive = await env.mailbox("Archive")
-    sock = await open_session(env)
+    sock = await open_session(env, select=b"")
     try:
         await ask(sock, b"e EXAMINE INBOX")
         copied = await ask(sock, b"a COPY 1 Archive")
@@ -212,7 +191,7 @@ async def test_examine_allows_copy_but_refuses_move_and_expunge(env: ImapEnv) ->
 async def test_copy_of_a_message_expunged_elsewhere_is_refused(env: ImapEnv) -> None:
     uids = [await env.deliver(message(n)) for n in range(1, 4)]
     info = await env.mailbox()
-    a = await open_session(env, b"INBOX")
+    a = await open_session(env)
     try:
         await env.store.expunge(info.id, uids[1:2])
         copied = await ask(a, b"a COPY 1:3 Archive")  # message 2 is gone; its EXPUNGE is held back
@@ -237,7 +216,7 @@ async def test_copy_of_a_message_expunged_elsewhere_is_refused(env: ImapEnv) -> 
 async def test_expunge_reports_each_removed_message(env: ImapEnv) -> None:
     for n in range(1, 12):
         await env.deliver(message(n), flags=["\\Deleted"] if n in (3, 4, 7, 11) else [])
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env)
     try:
         expunged = await ask(sock, b"a EXPUNGE")
         again = await ask(sock, b"b EXPUNGE")
@@ -258,7 +237,7 @@ async def test_expunge_reports_each_removed_message(env: ImapEnv) -> None:
 async def test_uid_expunge_removes_only_given_deleted_uids(env: ImapEnv) -> None:
     for n in range(1, 6):
         await env.deliver(message(n), flags=["\\Deleted"] if n != 2 else [])
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env)
     try:
         expunged = await ask(sock, b"a UID EXPUNGE 2:4,9")
         none = await ask(sock, b"b UID EXPUNGE 20:*")  # "*" is UID 5 here: \Deleted, so it goes
@@ -273,8 +252,8 @@ async def test_uid_expunge_removes_only_given_deleted_uids(env: ImapEnv) -> None
 async def test_other_sessions_learn_of_expunge_move_and_append_at_the_right_time(env: ImapEnv) -> None:
     for n in range(1, 5):
         await env.deliver(message(n), flags=["\\Deleted"] if n == 2 else [])
-    a = await open_session(env, b"INBOX")
-    b = await open_session(env, b"INBOX")
+    a = await open_session(env)
+    b = await open_session(env)
     try:
         b_expunge = await ask(b, b"b1 EXPUNGE")
         # RFC 9051 §7.5.1: no EXPUNGE while a command with message numbers runs (SEARCH here).
@@ -303,7 +282,7 @@ async def test_other_sessions_learn_of_expunge_move_and_append_at_the_right_time
 
 async def test_append_with_flags_and_date_answers_appenduid(env: ImapEnv) -> None:
     sent = await env.mailbox("Sent")
-    sock = await open_session(env)
+    sock = await open_session(env, select=b"")
     try:
         appended = await append(
             sock, b"a APPEND Sent", [(b'(\\Seen $Forwarded) "05-Mar-2024 14:07:30 +0200" ', message(1))]
@@ -351,7 +330,7 @@ async def test_multiappend_with_imapclient_and_capabilities(env: ImapEnv) -> Non
 
 
 async def test_append_errors(env: ImapEnv) -> None:
-    sock = await open_session(env)
+    sock = await open_session(env, select=b"")
     try:
         trycreate = await append(sock, b"a APPEND Later", [(b"", message(1))])
         bad_flag = await append(sock, b"b APPEND INBOX", [(b"", message(1)), (b"(\\Bogus) ", message(2))])
@@ -407,7 +386,7 @@ async def test_append_and_copy_refused_when_the_quota_filled_before_their_write(
     first = message(11)
     await env.deliver(first)
     await env.store.update_account(ALICE, quota_bytes=2 * len(first) + len(first) // 2)  # one more
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env)
     inbox = await env.mailbox()
     try:
         async with delivered_first(env.store, inbox.id, message(12)) as gate:
@@ -432,7 +411,7 @@ async def test_append_and_copy_refused_when_the_quota_filled_before_their_write(
 
 
 async def test_append_stores_bare_lf_as_crlf(env: ImapEnv) -> None:
-    sock = await open_session(env)
+    sock = await open_session(env, select=b"")
     try:
         done = await append(sock, b"a APPEND INBOX", [(b"", b"Subject: lf\n\nline\nend\n")])
     finally:
@@ -446,7 +425,7 @@ async def test_append_stores_bare_lf_as_crlf(env: ImapEnv) -> None:
 async def test_append_to_the_selected_mailbox_announces_exists(env: ImapEnv) -> None:
     await env.deliver(message(1))
     info = await env.mailbox()
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env)
     try:
         appended = await append(sock, b"a APPEND INBOX", [(b"", message(2))])
     finally:
@@ -467,7 +446,7 @@ async def test_own_appends_copies_and_moves_are_announced_without_a_read_back(
     await env.deliver(message(1))
     info = await env.mailbox()
     await env.seen_elsewhere()  # what was delivered before is not \\Recent here
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env)
     reads: list[int] = []
     changes_since = env.store.changes_since
 
@@ -517,7 +496,7 @@ async def test_keywords_the_session_knows_need_no_read_of_the_mailbox(
     # session's own keywords of it (FLAGS) spell them all, the mailbox's view is not read for them.
     await env.deliver(message(1), flags=["$Label1"])
     await env.seen_elsewhere()  # what was delivered before is not \\Recent here
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env)
     reads: list[str] = []
     for name in ("open_view", "open_named_view"):
         method = getattr(env.store, name)
@@ -552,7 +531,7 @@ async def test_own_append_after_an_unseen_delivery_keeps_uid_order(env: ImapEnv)
     await env.deliver(message(1))
     info = await env.mailbox()
     await env.seen_elsewhere()  # what was delivered before is not \\Recent here
-    sock = await open_session(env, b"INBOX")
+    sock = await open_session(env)
     try:
         await env.deliver(message(2))  # UID 2, not yet told to the session
         appended = await append(sock, b"a APPEND INBOX", [(b"", message(3))])
@@ -581,7 +560,7 @@ async def small(tmp_path: Path) -> AsyncIterator[ImapEnv]:
 async def test_toobig_and_multiappend_all_or_nothing(small: ImapEnv) -> None:
     env = small
     big = message(2, body=b"x" * LIMIT)
-    sock = await open_session(env)
+    sock = await open_session(env, select=b"")
     try:
         toobig = await append(sock, b"a APPEND INBOX", [(b"", big)])
         multi = await append(sock, b"b APPEND INBOX", [(b"", message(1)), (b"", big)])
@@ -617,7 +596,7 @@ async def test_spooled_append_is_stored_byte_for_byte(env: ImapEnv) -> None:
     crlf = text_message(1, 300_000)
     bare_lf = text_message(2, 300_000, eol=b"\n")
     binary = b"Subject: bin\r\n\r\n" + bytes(range(256)).replace(b"\n", b"\r\n") * 1000  # literal8: NUL...
-    sock = await open_session(env)
+    sock = await open_session(env, select=b"")
     try:
         done = await append(sock, b"a APPEND INBOX", [(b"", crlf), (b"(\\Seen) ", bare_lf)])
         done += await append(sock, b"b APPEND INBOX", [(b"~", binary)])
@@ -651,7 +630,7 @@ async def test_small_literal8_append_keeps_every_octet(env: ImapEnv) -> None:
     # imaptest's append-binary: CTE binary with NUL, 8-bit and bare LF, kept in memory (small).
     head = b"From: user@domain.org\r\nContent-Type: application/octet-stream\r\n"
     body = b"\x00-\xe4\n\r\n\n"
-    sock = await open_session(env)
+    sock = await open_session(env, select=b"")
     try:
         done = await append(
             sock, b"a APPEND INBOX", [(b"~", head + b"Content-Transfer-Encoding: binary\r\n\r\n" + body)]
@@ -674,7 +653,7 @@ async def test_small_literal8_append_keeps_every_octet(env: ImapEnv) -> None:
 
 async def test_failed_spooled_multiappend_stores_nothing_and_leaves_no_file(env: ImapEnv) -> None:
     first, second = text_message(1, 200_000), text_message(2, 200_000)
-    sock = await open_session(env)
+    sock = await open_session(env, select=b"")
     try:
         bad_flag = await append(sock, b"a APPEND INBOX", [(b"", first), (b"(\\Bogus) ", second)])
         trycreate = await append(sock, b"b APPEND Later", [(b"", first), (b"", second)])
@@ -695,7 +674,7 @@ async def test_failed_spooled_multiappend_stores_nothing_and_leaves_no_file(env:
 
 
 async def test_spool_file_of_an_append_cut_off_is_removed(env: ImapEnv) -> None:
-    sock = await open_session(env)
+    sock = await open_session(env, select=b"")
     try:
         sock.sendall(b"a APPEND INBOX {1000000}\r\n")
         assert await asyncio.to_thread(read_line, sock) == b"+ Ready for literal data\r\n"
@@ -712,7 +691,7 @@ async def test_unfinished_large_appends_keep_memory_flat(env: ImapEnv) -> None:
     # literal was kept in memory. Here: 5 x 20 MB literals, 19 MB of each sent, none finished.
     size, sent, clients = 20 << 20, 19 << 20, 5
     block = b"y" * (1 << 20)
-    socks = [await open_session(env) for _ in range(clients)]
+    socks = [await open_session(env, select=b"") for _ in range(clients)]
 
     def start_append(sock: socket.socket) -> None:
         sock.sendall(b"a APPEND INBOX {%d}\r\n" % size)
@@ -747,8 +726,8 @@ async def test_unfinished_large_appends_keep_memory_flat(env: ImapEnv) -> None:
 
 async def test_a_new_keyword_is_announced_in_flags_before_any_fetch_shows_it(env: ImapEnv) -> None:
     await env.deliver(message(1))
-    a = await open_session(env, select=b"INBOX")
-    b = await open_session(env, select=b"INBOX")
+    a = await open_session(env)
+    b = await open_session(env)
     # The session that adds the keyword: FLAGS (and PERMANENTFLAGS) come before its STORE's FETCH.
     lines = await ask(a, b"A STORE 1 +FLAGS ($Project)")
     flags = next(i for i, line in enumerate(lines) if line.startswith(b"* FLAGS"))
