@@ -17,9 +17,6 @@ from pochta.server.imap import commands
 from pochta.store.model import ProtocolSwitches
 from server_env import drip
 
-# Capabilities of commands still in the server's NOT_YET table (never advertised).
-NOT_YET = {cap for caps in commands.NOT_YET.values() for cap in caps}
-
 
 def caps_of(line: bytes) -> set[str]:
     start = line.index(b"[CAPABILITY ") + len(b"[CAPABILITY ")
@@ -47,9 +44,8 @@ async def test_greeting_and_capabilities(env: ImapEnv) -> None:
     expected |= {"LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "STATUS=SIZE"}
     assert expected <= after_login
     assert after_login == {c.decode() for c in after}
-    # After login: no STARTTLS, no AUTH=; never what is not implemented yet.
+    # After login: no STARTTLS, no AUTH=.
     assert not {c for c in after_login if c.startswith("AUTH=") or c == "STARTTLS"}
-    assert not NOT_YET & (after_login | {c.decode() for c in before})
     assert any(c.startswith("APPENDLIMIT") for c in after_login) == ("APPEND" in commands.TABLE)
     assert "LOGINDISABLED" not in after_login
 
@@ -243,39 +239,6 @@ async def test_enable_lists_only_what_is_newly_enabled(env: ImapEnv) -> None:
     assert first == [b"* ENABLED IMAP4rev2\r\n", b"a OK ENABLE completed\r\n"]
     assert second == [b"* ENABLED UTF8=ACCEPT\r\n", b"b OK ENABLE completed\r\n"]
     assert third == [b"* ENABLED\r\n", b"c OK ENABLE completed\r\n"]
-
-
-UNIMPLEMENTED = [
-    (b"APPEND INBOX {3+}\r\nabc", b"APPEND"),
-    (b"IDLE", b"IDLE"),
-    (b"EXPUNGE", b"EXPUNGE"),
-    (b"FETCH 1 FLAGS", b"FETCH"),
-    (b"STORE 1 +FLAGS (\\Seen)", b"STORE"),
-    (b"SEARCH ALL", b"SEARCH"),
-    (b"COPY 1 Trash", b"COPY"),
-    (b"MOVE 1 Trash", b"MOVE"),
-    (b"UID FETCH 1 FLAGS", b"UID FETCH"),
-    (b"UID EXPUNGE 1", b"UID EXPUNGE"),
-]
-
-
-async def test_unimplemented_commands_say_so(env: ImapEnv) -> None:
-    await env.deliver(b"Subject: x\r\n\r\nx\r\n")
-    pending = [(line, name) for line, name in UNIMPLEMENTED if name.decode() in commands.NOT_YET]
-    if not pending:
-        assert not commands.NOT_YET  # every command is served
-        return
-
-    def run() -> list[list[bytes]]:
-        sock = imap_session(env, select=b"")
-        exchange(sock, b"s SELECT INBOX")
-        out = [exchange(sock, b"t%d " % n + line) for n, (line, _name) in enumerate(pending)]
-        sock.close()
-        return out
-
-    out = await asyncio.to_thread(run)
-    for n, (_line, name) in enumerate(pending):
-        assert out[n] == [b"t%d NO [CANNOT] %s is not implemented yet\r\n" % (n, name)]
 
 
 async def test_bad_input_and_limits(env: ImapEnv) -> None:

@@ -1,9 +1,9 @@
 """The server's command table: which handler runs each command, and what it adds to CAPABILITY.
 
 Adding a command is a module with an ``async def run(session, command) -> Tagged | None`` plus one
-``TABLE`` entry; removing its name from ``NOT_YET`` makes it live. The CAPABILITY list is derived
-from the table, so that only what works is advertised (an extension's capability sits on the entry
-of the command that implements it).
+``TABLE`` entry (and its grammar in the proto command table: a test holds the two equal). The
+CAPABILITY list is derived from the table, so that only what works is advertised (an extension's
+capability sits on the entry of the command that implements it).
 
 ``dispatch`` runs one command: a handler writes its untagged responses with ``session.send`` and
 returns its tagged completion (None when it wrote it itself, as STARTTLS must). Mailbox errors
@@ -45,7 +45,7 @@ from pochta.server.imap.selected import InvalidSequenceNumber
 from pochta.server.imap.session import Session
 from pochta.store.api import StoreError
 
-__all__ = ["NOT_YET", "TABLE", "Entry", "capabilities", "dispatch"]
+__all__ = ["TABLE", "Entry", "capabilities", "dispatch"]
 
 Runner = Callable[[Session, Command], Awaitable[Tagged | None]]
 
@@ -116,10 +116,6 @@ TABLE: dict[str, Entry] = {
     "UID REPLACE": Entry(replace.replace),
 }
 
-# Commands parsed by the proto layer but not served yet: ``NO [CANNOT]``. The value is what the
-# command will advertise once it moves into TABLE (not advertised before).
-NOT_YET: dict[str, tuple[str, ...]] = {}
-
 
 def capabilities(session: Session) -> list[str]:
     """CAPABILITY for this session now (RFC 9051 §7.2.2): only what is implemented."""
@@ -148,10 +144,7 @@ def capabilities(session: Session) -> list[str]:
 async def dispatch(session: Session, command: Command) -> None:
     """Run one command and queue its responses (flushed by the connection loop)."""
     tag = command.tag
-    entry = TABLE.get(command.spec.name)
-    if entry is None:
-        session.send(Tagged(tag, Status.NO, f"{command.spec.name} is not implemented yet", code="CANNOT"))
-        return
+    entry = TABLE[command.spec.name]  # every parsed command has one (tests/unit/imap/test_server_table.py)
     try:
         reply = await entry.run(session, command)
     except OpsError as exc:
