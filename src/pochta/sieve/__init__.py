@@ -1,12 +1,17 @@
-"""The Sieve mail filtering language (RFC 5228): pure code that turns a script into a syntax tree
-(``parse``), and later checks it against the commands and extensions it requires and runs it over a
-message and its envelope, returning actions that delivery carries out.
+"""The Sieve mail filtering language (RFC 5228): pure code that turns a script into a checked
+``Script`` (``compile_script``: ``parse`` then ``validate``) and runs it over a message and its
+envelope (``run``), returning the actions delivery carries out.
 
-What exists so far is the language's syntax: the lexer (RFC 5228 §8.1) and the grammar (§8.2). No
-listener, delivery step or capability uses it yet; ManageSieve stays unavailable until scripts run.
+So far: the base language with fileinto, envelope, encoded-character, copy (RFC 3894), reject and
+ereject (RFC 5429) and the comparators of RFC 4790. No listener, delivery step or capability uses
+it yet; ManageSieve stays unavailable until scripts run at delivery.
 """
 
+from pochta.sieve.actions import Action, FileIntoAction, KeepAction, RedirectAction, RejectAction
+from pochta.sieve.interpreter import Outcome, RunLimits, run
+from pochta.sieve.message import Envelope, SieveMessage
 from pochta.sieve.parser import ParseLimits, parse
+from pochta.sieve.script import Script
 from pochta.sieve.syntax import (
     Argument,
     Command,
@@ -16,15 +21,35 @@ from pochta.sieve.syntax import (
     Tag,
     Test,
 )
+from pochta.sieve.validate import SUPPORTED_EXTENSIONS, validate
 
 __all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "Action",
     "Argument",
     "Command",
+    "Envelope",
+    "FileIntoAction",
+    "KeepAction",
     "Number",
+    "Outcome",
     "ParseLimits",
+    "RedirectAction",
+    "RejectAction",
+    "RunLimits",
+    "Script",
+    "SieveMessage",
     "SieveSyntaxError",
     "StringList",
     "Tag",
     "Test",
+    "compile_script",
     "parse",
+    "run",
+    "validate",
 ]
+
+
+def compile_script(text: str, limits: ParseLimits | None = None) -> Script:
+    """Parse and check a script; raises SieveSyntaxError naming the line and column."""
+    return validate(parse(text, limits))

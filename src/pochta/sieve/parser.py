@@ -87,10 +87,10 @@ class _Parser:
 
     def command(self, depth: int) -> Command:
         name = self.take()
-        arguments, tests = self.arguments(test_depth=0)
+        arguments, tests, test_list = self.arguments(test_depth=0)
         end = self.take()
         if end.kind == "punctuation" and end.text == ";":
-            return Command(name.text, arguments, tests, None, name.position)
+            return Command(name.text, arguments, tests, None, name.position, test_list)
         if end.kind == "punctuation" and end.text == "{":
             if depth + 1 > self.limits.max_block_nesting:
                 raise SieveSyntaxError(
@@ -102,12 +102,12 @@ class _Parser:
                 raise SieveSyntaxError(
                     end.position, f"the block of '{name.text}' opened here is not closed with '}}'"
                 )
-            return Command(name.text, arguments, tests, block, name.position)
+            return Command(name.text, arguments, tests, block, name.position, test_list)
         raise SieveSyntaxError(
             end.position, f"expected ';' or '{{' after the arguments of '{name.text}', found {_describe(end)}"
         )
 
-    def arguments(self, test_depth: int) -> tuple[tuple[Argument, ...], tuple[Test, ...]]:
+    def arguments(self, test_depth: int) -> tuple[tuple[Argument, ...], tuple[Test, ...], bool]:
         arguments: list[Argument] = []
         while True:
             token = self.peek()
@@ -123,10 +123,10 @@ class _Parser:
                 break
         token = self.peek()
         if token.kind == "identifier":
-            return tuple(arguments), (self.test(test_depth + 1),)
+            return tuple(arguments), (self.test(test_depth + 1),), False
         if self.is_punctuation("("):
-            return tuple(arguments), self.test_list(test_depth + 1)
-        return tuple(arguments), ()
+            return tuple(arguments), self.test_list(test_depth + 1), True
+        return tuple(arguments), (), False
 
     def string_list(self) -> StringList:
         first = self.take()
@@ -161,8 +161,8 @@ class _Parser:
             raise SieveSyntaxError(
                 name.position, f"tests are nested more than {self.limits.max_test_nesting} deep"
             )
-        arguments, tests = self.arguments(depth)
-        return Test(name.text, arguments, tests, name.position)
+        arguments, tests, test_list = self.arguments(depth)
+        return Test(name.text, arguments, tests, name.position, test_list)
 
     def test_list(self, depth: int) -> tuple[Test, ...]:
         opened = self.take()

@@ -72,6 +72,7 @@ class Test:
     arguments: tuple[Argument, ...]
     tests: tuple[Test, ...]
     position: Position = field(compare=False)
+    test_list: bool = field(default=False, compare=False)  # written as "(...)", even of one test
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,4 @@ class Command:
     tests: tuple[Test, ...]
     block: tuple[Command, ...] | None
     position: Position = field(compare=False)
+    test_list: bool = field(default=False, compare=False)  # its tests were written as "(...)"

@@ -1,0 +1,90 @@
+"""The message and envelope as Sieve tests see them (RFC 5228 §5): header values unfolded,
+trimmed and with encoded words decoded (§5.7, §2.7.2), the addresses in address headers
+(§2.7.4, §5.1), the envelope's sender and recipient (§5.4) and the size (§5.9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pochta.mime.address import Group, InvalidAddress, Mailbox, parse_address_list
+from pochta.mime.encoded_words import decode_encoded_words
+from pochta.mime.header import field_text, parse_header
+
+__all__ = ["AddressValue", "Envelope", "SieveMessage"]
+
+# Header fields read from a message; more are ignored (as the MIME parser's caps do).
+MAX_HEADER_FIELDS = 1000
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The SMTP envelope of one delivery: ``sender`` is "" for the null reverse-path."""
+
+    sender: str
+    recipient: str
+
+
+@dataclass(frozen=True)
+class AddressValue:
+    """One address of a header, by address part (RFC 5228 §2.7.4): ``localpart`` and ``domain``
+    are None for an address that is not syntactically valid (it then matches only as :all)."""
+
+    all: str
+    localpart: str | None
+    domain: str | None
+
+
+@dataclass
+class SieveMessage:
+    """A message's header fields (name, raw value) and size, with per-name caches."""
+
+    fields: list[tuple[str, bytes]]
+    size: int
+    _texts: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _addresses: dict[str, tuple[AddressValue, ...]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SieveMessage:
+        header = parse_header(data, 0, len(data), MAX_HEADER_FIELDS)
+        return cls(header.fields, len(data))
+
+    def has(self, name: str) -> bool:
+        wanted = name.lower()
+        return any(field_name.lower() == wanted for field_name, _ in self.fields)
+
+    def _raw_texts(self, name: str) -> list[str]:
+        wanted = name.lower()
+        return [field_text(value) for field_name, value in self.fields if field_name.lower() == wanted]
+
+    def header_texts(self, name: str) -> tuple[str, ...]:
+        """Every value of the field ``name`` (RFC 5228 §5.7: leading and trailing white space
+        ignored; §2.7.2: encoded words decoded to Unicode)."""
+        key = name.lower()
+        found = self._texts.get(key)
+        if found is None:
+            found = tuple(decode_encoded_words(text).strip(" \t") for text in self._raw_texts(name))
+            self._texts[key] = found
+        return found
+
+    def addresses(self, name: str) -> tuple[AddressValue, ...]:
+        """The addresses of every ``name`` field, group members included (RFC 5228 §2.7.4)."""
+        key = name.lower()
+        found = self._addresses.get(key)
+        if found is None:
+            values: list[AddressValue] = []
+            for text in self._raw_texts(name):
+                for item in parse_address_list(text):
+                    members = item.members if isinstance(item, Group) else (item,)
+                    values.extend(_address_value(member) for member in members)
+            found = tuple(values)
+            self._addresses[key] = found
+        return found
+
+
+def _address_value(item: Mailbox | InvalidAddress) -> AddressValue:
+    if isinstance(item, InvalidAddress):
+        return AddressValue(item.text.strip(), None, None)
+    if not item.domain:
+        return AddressValue(item.local, None, None)
+    return AddressValue(item.addr_spec, item.local, item.domain)

@@ -1,0 +1,411 @@
+"""From a syntax tree to a checked ``Script`` (RFC 5228 §2.6, §3-§5 and the extensions required).
+
+Everything that can be known before a message arrives is checked here, so that a script that
+reaches delivery only fails on what depends on the message: unknown commands, tests and tags,
+extensions used without ``require`` (§3.2), conflicting or repeated tagged arguments (§2.6),
+tagged arguments after positional ones (§2.6.2), argument counts and types, comparators that
+cannot do :contains/:matches (§2.7.1), if/elsif/else order (§3.1), a redirect address that is not
+a mailbox (§4.2). Errors are ``SieveSyntaxError`` with the node's position.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pochta.mime.address import SmtpPathError, parse_smtp_path
+from pochta.sieve import script as s
+from pochta.sieve.comparators import COMPARATORS, Comparator, MatchType
+from pochta.sieve.syntax import Argument, Command, Number, Position, SieveSyntaxError, StringList, Tag, Test
+
+__all__ = ["ADDRESS_HEADERS", "SUPPORTED_EXTENSIONS", "validate"]
+
+# What ``require`` accepts (RFC 5228 §3.2: anything else fails the script). The two base
+# comparators are always there; naming them in require is allowed (§2.7.3).
+SUPPORTED_EXTENSIONS = frozenset(
+    {
+        "fileinto",  # RFC 5228 §4.1
+        "envelope",  # RFC 5228 §5.4
+        "encoded-character",  # RFC 5228 §2.4.2.4
+        "comparator-i;octet",
+        "comparator-i;ascii-casemap",
+        "comparator-i;ascii-numeric",  # RFC 4790 §9.1
+        "copy",  # RFC 3894
+        "reject",  # RFC 5429 §2.2
+        "ereject",  # RFC 5429 §2.1
+    }
+)
+# RFC 5228 §5.1: at least From, To, Cc, Bcc, Sender, Resent-From, Resent-To, and any other field
+# whose body is an address list (RFC 5322 §3.6.2, §3.6.3, §3.6.6, and the common trace fields).
+ADDRESS_HEADERS = frozenset(
+    {
+        "from", "sender", "reply-to", "to", "cc", "bcc",
+        "resent-from", "resent-sender", "resent-to", "resent-cc", "resent-bcc",
+        "return-path", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to",
+        "disposition-notification-to", "errors-to", "mail-followup-to", "mail-reply-to",
+    }
+)  # fmt: skip
+_ALWAYS_AVAILABLE_COMPARATORS = frozenset({"i;octet", "i;ascii-casemap"})
+
+ValueKind = Literal["none", "string", "number"]
+
+
+@dataclass(frozen=True)
+class _TagSpec:
+    group: str  # tags of one group exclude each other (RFC 5228 §2.6: conflicting arguments)
+    value: ValueKind = "none"  # what follows the tag
+    extension: str | None = None  # the require it needs
+
+
+_MATCH_TYPE = {name: _TagSpec("match type") for name in ("is", "contains", "matches")}
+_COMPARATOR = {"comparator": _TagSpec("comparator", "string")}
+_ADDRESS_PART = {name: _TagSpec("address part") for name in ("all", "localpart", "domain")}
+_COPY = {"copy": _TagSpec("copy", extension="copy")}
+_SIZE = {"over": _TagSpec("size"), "under": _TagSpec("size")}
+
+_ADDRESS_PARTS: dict[str, s.AddressPart] = {"all": "all", "localpart": "localpart", "domain": "domain"}
+_MATCH_TYPES: dict[str, MatchType] = {"is": "is", "contains": "contains", "matches": "matches"}
+
+PositionalKind = Literal["string", "string-list", "number"]
+
+
+@dataclass(frozen=True)
+class _Scanned:
+    tags: dict[str, tuple[str, Argument | None]]  # group -> (tag name, its value)
+    positional: list[Argument]
+
+
+def validate(tree: Sequence[Command]) -> s.Script:
+    """Check ``tree`` (from ``parse``) and return the script to run; raises SieveSyntaxError."""
+    checker = _Checker()
+    commands = list(tree)
+    index = 0
+    while index < len(commands) and commands[index].name == "require":
+        checker.require(commands[index])
+        index += 1
+    return s.Script(checker.block(commands[index:]), frozenset(checker.extensions))
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.extensions: set[str] = set()
+
+    # -- require (RFC 5228 §3.2) ------------------------------------------------------------------
+
+    def require(self, command: Command) -> None:
+        scanned = self.scan(command, {}, ("string-list",), names=("capabilities",))
+        self.no_test_or_block(command)
+        capabilities = self.strings(scanned.positional[0])
+        for name in capabilities:
+            if name not in SUPPORTED_EXTENSIONS:
+                raise SieveSyntaxError(command.position, f"unsupported extension '{name}' in require")
+            self.extensions.add(name)
+
+    def needs(self, extension: str, what: str, position: Position) -> None:
+        if extension not in self.extensions:
+            raise SieveSyntaxError(position, f'{what} needs require "{extension}" (RFC 5228 §3.2)')
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def block(self, commands: Sequence[Command]) -> tuple[s.Node, ...]:
+        nodes: list[s.Node] = []
+        index = 0
+        while index < len(commands):
+            command = commands[index]
+            if command.name == "if":
+                branches: list[tuple[s.TestNode | None, tuple[s.Node, ...]]] = [
+                    (self.condition(command), self.body(command))
+                ]
+                index += 1
+                while index < len(commands) and commands[index].name in ("elsif", "else"):
+                    follower = commands[index]
+                    if follower.name == "elsif":
+                        branches.append((self.condition(follower), self.body(follower)))
+                        index += 1
+                        continue
+                    self.scan(follower, {}, ())
+                    if follower.tests:
+                        raise SieveSyntaxError(follower.position, "'else' takes no test (RFC 5228 §3.1)")
+                    branches.append((None, self.body(follower)))
+                    index += 1
+                    break
+                nodes.append(s.If(tuple(branches), command.position))
+                continue
+            nodes.append(self.command(command))
+            index += 1
+        return tuple(nodes)
+
+    def condition(self, command: Command) -> s.TestNode:
+        self.scan(command, {}, ())
+        if len(command.tests) != 1 or command.test_list:
+            raise SieveSyntaxError(
+                command.position, f"'{command.name}' takes exactly one test, not a test list (RFC 5228 §3.1)"
+            )
+        return self.test(command.tests[0])
+
+    def body(self, command: Command) -> tuple[s.Node, ...]:
+        if command.block is None:
+            raise SieveSyntaxError(
+                command.position, f"'{command.name}' needs a block {{ ... }} (RFC 5228 §3.1)"
+            )
+        return self.block(command.block)
+
+    def no_test_or_block(self, command: Command) -> None:
+        if command.tests:
+            raise SieveSyntaxError(command.tests[0].position, f"'{command.name}' takes no test")
+        if command.block is not None:
+            raise SieveSyntaxError(command.position, f"'{command.name}' takes no block: end it with ';'")
+
+    def command(self, command: Command) -> s.Node:
+        name, at = command.name, command.position
+        match name:
+            case "require":
+                raise SieveSyntaxError(at, "require must come before every other command (RFC 5228 §3.2)")
+            case "elsif" | "else":
+                raise SieveSyntaxError(at, f"'{name}' must follow 'if' or 'elsif' (RFC 5228 §3.1)")
+            case "stop" | "keep" | "discard":
+                self.scan(command, {}, ())
+                self.no_test_or_block(command)
+                return s.Stop(at) if name == "stop" else s.Keep(at) if name == "keep" else s.Discard(at)
+            case "fileinto":
+                self.needs("fileinto", "'fileinto'", at)
+                scanned = self.scan(command, _COPY, ("string",), names=("mailbox",))
+                self.no_test_or_block(command)
+                mailbox = self.string(scanned.positional[0])
+                if not mailbox:
+                    raise SieveSyntaxError(scanned.positional[0].position, "the mailbox name is empty")
+                return s.FileInto(mailbox, "copy" in scanned.tags, at)
+            case "redirect":
+                scanned = self.scan(command, _COPY, ("string",), names=("address",))
+                self.no_test_or_block(command)
+                address = self.string(scanned.positional[0])
+                # RFC 5228 §4.2: the address must be a syntactically valid RFC 5321 mailbox.
+                if not address or isinstance(parse_smtp_path(f"<{address}>"), SmtpPathError):
+                    raise SieveSyntaxError(
+                        scanned.positional[0].position, f"redirect to '{address}': not a valid mail address"
+                    )
+                return s.Redirect(address, "copy" in scanned.tags, at)
+            case "reject" | "ereject":
+                self.needs(name, f"'{name}'", at)
+                scanned = self.scan(command, {}, ("string",), names=("reason",))
+                self.no_test_or_block(command)
+                return s.Reject(self.string(scanned.positional[0]), name == "ereject", at)
+            case _:
+                raise SieveSyntaxError(at, f"unknown command '{name}'")
+
+    # -- tests (RFC 5228 §5) ------------------------------------------------------------------
+
+    def test(self, test: Test) -> s.TestNode:
+        name, at = test.name, test.position
+        if name in ("allof", "anyof"):
+            self.scan(test, {}, ())
+            if not test.test_list:
+                raise SieveSyntaxError(at, f"'{name}' takes a test list in parentheses (RFC 5228 §5.2, §5.3)")
+            tests = tuple(self.test(inner) for inner in test.tests)
+            return s.AllOf(tests, at) if name == "allof" else s.AnyOf(tests, at)
+        if name == "not":
+            self.scan(test, {}, ())
+            if len(test.tests) != 1 or test.test_list:
+                raise SieveSyntaxError(at, "'not' takes exactly one test, not a test list (RFC 5228 §5.8)")
+            return s.Not(self.test(test.tests[0]), at)
+        if test.tests:
+            raise SieveSyntaxError(test.tests[0].position, f"'{name}' takes no test")
+        match name:
+            case "true" | "false":
+                self.scan(test, {}, ())
+                return s.Constant(name == "true", at)
+            case "exists":
+                scanned = self.scan(test, {}, ("string-list",), names=("header names",))
+                return s.ExistsTest(self.header_names(scanned.positional[0]), at)
+            case "size":
+                scanned = self.scan(test, _SIZE, ("number",), names=("limit",))
+                if "size" not in scanned.tags:
+                    raise SieveSyntaxError(at, "'size' needs :over or :under (RFC 5228 §5.9)")
+                tag, _ = scanned.tags["size"]
+                limit = scanned.positional[0]
+                assert isinstance(limit, Number)
+                return s.SizeTest(tag == "over", limit.value, at)
+            case "header":
+                scanned = self.scan(
+                    test,
+                    _COMPARATOR | _MATCH_TYPE,
+                    ("string-list", "string-list"),
+                    names=("header names", "keys"),
+                )
+                return s.HeaderTest(
+                    self.matching(scanned, at),
+                    self.header_names(scanned.positional[0]),
+                    self.strings(scanned.positional[1]),
+                    at,
+                )
+            case "address" | "envelope":
+                if name == "envelope":
+                    self.needs("envelope", "'envelope'", at)
+                scanned = self.scan(
+                    test,
+                    _COMPARATOR | _MATCH_TYPE | _ADDRESS_PART,
+                    ("string-list", "string-list"),
+                    names=("header names" if name == "address" else "envelope parts", "keys"),
+                )
+                part = _ADDRESS_PARTS[scanned.tags.get("address part", ("all", None))[0]]
+                matching, keys = self.matching(scanned, at), self.strings(scanned.positional[1])
+                if name == "address":
+                    names = self.header_names(scanned.positional[0])
+                    for header in names:
+                        # RFC 5228 §5.1: only headers that hold addresses.
+                        if header.lower() not in ADDRESS_HEADERS:
+                            raise SieveSyntaxError(
+                                scanned.positional[0].position,
+                                f"'{header}' does not hold addresses: use 'header' (RFC 5228 §5.1)",
+                            )
+                    return s.AddressTest(matching, part, names, keys, at)
+                parts = tuple(value.lower() for value in self.strings(scanned.positional[0]))
+                for value in parts:
+                    if value not in ("from", "to"):
+                        raise SieveSyntaxError(
+                            scanned.positional[0].position,
+                            f"unknown envelope part '{value}': 'from' or 'to' (RFC 5228 §5.4)",
+                        )
+                return s.EnvelopeTest(matching, part, parts, keys, at)
+            case _:
+                raise SieveSyntaxError(at, f"unknown test '{name}'")
+
+    def matching(self, scanned: _Scanned, at: Position) -> s.Matching:
+        comparator: Comparator = COMPARATORS["i;ascii-casemap"]  # RFC 5228 §2.7.3: the default
+        if "comparator" in scanned.tags:
+            value = scanned.tags["comparator"][1]
+            assert value is not None
+            name = self.string(value)
+            if name not in COMPARATORS:
+                raise SieveSyntaxError(value.position, f"unknown comparator '{name}'")
+            if name not in _ALWAYS_AVAILABLE_COMPARATORS:
+                self.needs(f"comparator-{name}", f"comparator '{name}'", value.position)
+            comparator = COMPARATORS[name]
+        match_type: MatchType = "is"
+        if "match type" in scanned.tags:
+            match_type = _MATCH_TYPES[scanned.tags["match type"][0]]
+        if match_type != "is" and not comparator.substring:
+            # RFC 5228 §2.7.1: a comparator without substring matching cannot do these.
+            raise SieveSyntaxError(at, f"comparator '{comparator.name}' cannot be used with :{match_type}")
+        return s.Matching(comparator, match_type)
+
+    # -- arguments ----------------------------------------------------------------------------
+
+    def scan(
+        self,
+        node: Command | Test,
+        tags: dict[str, _TagSpec],
+        positional: tuple[PositionalKind, ...],
+        *,
+        names: tuple[str, ...] = (),
+    ) -> _Scanned:
+        found: dict[str, tuple[str, Argument | None]] = {}
+        values: list[Argument] = []
+        arguments = list(node.arguments)
+        index = 0
+        while index < len(arguments):
+            argument = arguments[index]
+            index += 1
+            if not isinstance(argument, Tag):
+                values.append(argument)
+                continue
+            spec = tags.get(argument.name)
+            if spec is None:
+                raise SieveSyntaxError(argument.position, f"'{node.name}' has no argument ':{argument.name}'")
+            if spec.extension is not None:
+                self.needs(spec.extension, f"':{argument.name}'", argument.position)
+            if values:
+                raise SieveSyntaxError(
+                    argument.position,
+                    f"':{argument.name}' must come before the positional arguments of '{node.name}'"
+                    " (RFC 5228 §2.6.2)",
+                )
+            if spec.group in found:
+                earlier = found[spec.group][0]
+                what = "is given twice" if earlier == argument.name else f"conflicts with ':{earlier}'"
+                raise SieveSyntaxError(argument.position, f"':{argument.name}' {what} (RFC 5228 §2.6)")
+            value: Argument | None = None
+            if spec.value != "none":
+                value = arguments[index] if index < len(arguments) else None
+                if value is None or not _is_kind(value, spec.value):
+                    raise SieveSyntaxError(
+                        argument.position, f"':{argument.name}' must be followed by a {spec.value}"
+                    )
+                index += 1
+            found[spec.group] = (argument.name, value)
+        if len(values) != len(positional):
+            wanted = ", ".join(names) if names else "none"
+            plural = "" if len(positional) == 1 else "s"
+            raise SieveSyntaxError(
+                node.position,
+                f"'{node.name}' takes {len(positional)} positional argument{plural} ({wanted}),"
+                f" got {len(values)}",
+            )
+        for value, kind, name in zip(values, positional, names or positional, strict=True):
+            if not _is_kind(value, kind):
+                raise SieveSyntaxError(value.position, f"the {name} of '{node.name}' must be a {kind}")
+        return _Scanned(found, values)
+
+    def string(self, argument: Argument) -> str:
+        assert isinstance(argument, StringList)
+        return self.decoded(argument.values[0], argument.position)
+
+    def strings(self, argument: Argument) -> tuple[str, ...]:
+        assert isinstance(argument, StringList)
+        return tuple(self.decoded(value, argument.position) for value in argument.values)
+
+    def decoded(self, value: str, position: Position) -> str:
+        if "encoded-character" not in self.extensions:
+            return value
+        return _decode_encoded_characters(value, position)
+
+    def header_names(self, argument: Argument) -> tuple[str, ...]:
+        names = self.strings(argument)
+        for name in names:
+            # RFC 5322 §3.6.8: a field name is printable US-ASCII except ':'.
+            if not name or any(not 33 <= ord(char) <= 126 or char == ":" for char in name):
+                raise SieveSyntaxError(argument.position, f"'{name}' is not a header field name")
+        return names
+
+
+def _is_kind(argument: Argument, kind: str) -> bool:
+    if kind == "number":
+        return isinstance(argument, Number)
+    if kind == "string":
+        return isinstance(argument, StringList) and not argument.bracketed and len(argument.values) == 1
+    return isinstance(argument, StringList)
+
+
+_ENCODED = re.compile(r"\$\{(hex|unicode):([0-9A-Fa-f \t\r\n]*)\}", re.IGNORECASE)
+_BLANKS = re.compile(r"[ \t]|\r\n")
+
+
+def _decode_encoded_characters(value: str, position: Position) -> str:
+    # RFC 5228 §2.4.2.4: ${hex:...} gives octets, ${unicode:...} UTF-8 characters; a sequence
+    # that is not well-formed stays as written.
+    def replace(found: re.Match[str]) -> str:
+        kind, body = found.group(1).lower(), found.group(2)
+        items = [item for item in re.split(r"(?:[ \t]|\r\n)+", body) if item]
+        if (
+            not items
+            or _BLANKS.sub("", body).strip("0123456789abcdefABCDEF")
+            or "\r" in _BLANKS.sub("", body)
+        ):
+            return found.group(0)
+        if kind == "hex":
+            if any(len(item) > 2 for item in items):
+                return found.group(0)
+            return bytes(int(item, 16) for item in items).decode("utf-8", "surrogateescape")
+        characters = []
+        for item in items:
+            code = int(item, 16)
+            if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+                raise SieveSyntaxError(
+                    position, f"${{unicode:{item}}} is not a Unicode character (RFC 5228 §2.4.2.4)"
+                )
+            characters.append(chr(code))
+        return "".join(characters)
+
+    return _ENCODED.sub(replace, value)
