@@ -1,14 +1,14 @@
 """Running a checked script over one message and its envelope (RFC 5228 §2.10, §3-§5).
 
 Pure: the result is a list of actions for delivery to carry out. A runtime error (too many
-actions or redirects, reject together with an action that delivers, RFC 5429 §2.4) never loses
-the message: the result is then the implicit keep alone, with the error for the user's log
-(RFC 5228 §2.10.6).
+actions or redirects, reject together with an action that delivers, RFC 5429 §2.4, a redirect
+address built from variables that is not an address) never loses the message: the result is then
+the implicit keep alone, with the error for the user's log (RFC 5228 §2.10.6).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pochta.sieve import script as s
@@ -16,6 +16,8 @@ from pochta.sieve.actions import Action, FileIntoAction, KeepAction, RedirectAct
 from pochta.sieve.comparators import match
 from pochta.sieve.message import AddressValue, Envelope, SieveMessage
 from pochta.sieve.syntax import Position
+from pochta.sieve.text import MatchRef, Text, VariableRef
+from pochta.sieve.validate import ENVELOPE_PARTS, header_name_ok, redirect_address_ok
 
 __all__ = ["Outcome", "RunLimits", "run"]
 
@@ -24,10 +26,13 @@ INBOX = "INBOX"
 
 @dataclass(frozen=True)
 class RunLimits:
-    """Per-run bounds (RFC 5228 §10: administrators MUST be able to limit redirects)."""
+    """Per-run bounds (RFC 5228 §10: administrators MUST be able to limit redirects; RFC 5229
+    §6: at least 128 variables of at least 4,000 characters)."""
 
     max_actions: int = 32
     max_redirects: int = 4
+    max_variables: int = 255
+    max_variable_size: int = 4096  # characters; a longer value is cut (RFC 5229 §6: not an error)
 
 
 @dataclass(frozen=True)
@@ -49,13 +54,41 @@ class _Stop(Exception):
 
 
 class _Run:
-    def __init__(self, message: SieveMessage, envelope: Envelope, limits: RunLimits) -> None:
+    def __init__(self, message: SieveMessage, envelope: Envelope, limits: RunLimits, variables: bool) -> None:
         self.message = message
         self.envelope = envelope
         self.limits = limits
         self.actions: list[Action] = []
         self.implicit_keep = True
         self.redirects = 0
+        self.variables: dict[str, str] = {}
+        self.match_values: tuple[str, ...] = ()  # RFC 5229 §3.2: of the last successful :matches
+        self.keep_match_values = variables
+
+    # -- strings (RFC 5229 §3) ----------------------------------------------------------------
+
+    def expand(self, text: Text) -> str:
+        constant = text.constant
+        if constant is not None:
+            return constant
+        pieces: list[str] = []
+        for part in text.parts:
+            if isinstance(part, str):
+                pieces.append(part)
+            elif isinstance(part, VariableRef):
+                pieces.append(self.variables.get(part.name, ""))  # unknown: the empty string
+            elif isinstance(part, MatchRef):
+                values = self.match_values
+                pieces.append(values[part.index] if part.index < len(values) else "")
+        return "".join(pieces)
+
+    def set_variable(self, node: s.Set) -> None:
+        value = self.expand(node.value)
+        for modifier in node.modifiers:
+            value = _MODIFIERS[modifier](value)
+        if node.name not in self.variables and len(self.variables) >= self.limits.max_variables:
+            raise _RuntimeError(node.position, f"more than {self.limits.max_variables} variables")
+        self.variables[node.name] = value[: self.limits.max_variable_size]
 
     # -- actions (RFC 5228 §2.10, §4) ---------------------------------------------------------
 
@@ -95,14 +128,22 @@ class _Run:
             elif isinstance(node, s.Discard):
                 self.implicit_keep = False  # §4.4: only cancels the implicit keep
             elif isinstance(node, s.FileInto):
-                self.add(FileIntoAction(node.mailbox), node.position)
+                mailbox = self.expand(node.mailbox)
+                if not mailbox:
+                    raise _RuntimeError(node.position, "fileinto an empty mailbox name")
+                self.add(FileIntoAction(mailbox), node.position)
                 self.implicit_keep = self.implicit_keep and node.copy  # RFC 3894 §3: :copy keeps it
             elif isinstance(node, s.Redirect):
-                self.add(RedirectAction(node.address), node.position)
+                address = self.expand(node.address)
+                if not redirect_address_ok(address):
+                    raise _RuntimeError(node.position, f"redirect to '{address}': not a valid mail address")
+                self.add(RedirectAction(address), node.position)
                 self.implicit_keep = self.implicit_keep and node.copy
             elif isinstance(node, s.Reject):
-                self.add(RejectAction(node.reason, node.extended), node.position)
+                self.add(RejectAction(self.expand(node.reason), node.extended), node.position)
                 self.implicit_keep = False  # RFC 5429 §2.4
+            elif isinstance(node, s.Set):
+                self.set_variable(node)  # RFC 5229 §4: no effect on the implicit keep
 
     # -- tests (RFC 5228 §5) ------------------------------------------------------------------
 
@@ -116,20 +157,33 @@ class _Run:
         if isinstance(test, s.AnyOf):
             return any(self.test(inner) for inner in test.tests)
         if isinstance(test, s.ExistsTest):
-            return all(self.message.has(name) for name in test.names)  # §5.5
+            names = [self.expand(text) for text in test.names]  # §5.5: a bad name does not exist
+            return all(header_name_ok(name) and self.message.has(name) for name in names)
         if isinstance(test, s.SizeTest):
             return self.message.size > test.limit if test.over else self.message.size < test.limit  # §5.9
         if isinstance(test, s.HeaderTest):
-            values = [value for name in test.names for value in self.message.header_texts(name)]
+            values = [
+                value for name in self.header_names(test.names) for value in self.message.header_texts(name)
+            ]
             return self.any_match(test.matching, values, test.keys)
         if isinstance(test, s.AddressTest):
-            found = [address for name in test.names for address in self.message.addresses(name)]
+            names = self.header_names(test.names)
+            found = [address for name in names for address in self.message.addresses(name)]
             return self.any_match(test.matching, _address_parts(found, test.part), test.keys)
-        return self.any_match(test.matching, self.envelope_values(test), test.keys)
+        if isinstance(test, s.EnvelopeTest):
+            return self.any_match(test.matching, self.envelope_values(test), test.keys)
+        # RFC 5229 §5: the script's own strings, white space kept.
+        return self.any_match(test.matching, [self.expand(source) for source in test.sources], test.keys)
+
+    def header_names(self, names: tuple[Text, ...]) -> list[str]:
+        # A name built from variables that is not a field name matches nothing.
+        return [name for name in (self.expand(text) for text in names) if header_name_ok(name)]
 
     def envelope_values(self, test: s.EnvelopeTest) -> list[str]:
         values: list[str] = []
-        for part in test.names:
+        for part in (self.expand(text).lower() for text in test.names):
+            if part not in ENVELOPE_PARTS:
+                continue
             if part == "from" and not self.envelope.sender:
                 values.append("")  # §5.4: the null reverse-path matches "" whatever the part
                 continue
@@ -139,14 +193,56 @@ class _Run:
             values.extend(_address_parts([parsed], test.part))
         return values
 
-    @staticmethod
-    def any_match(matching: s.Matching, values: list[str], keys: tuple[str, ...]) -> bool:
-        # §5.7 (and §2.7): true when any value matches any key.
-        return any(
-            match(matching.comparator, matching.match_type, value, key) is not None
-            for value in values
-            for key in keys
-        )
+    def any_match(self, matching: s.Matching, values: list[str], keys: tuple[Text, ...]) -> bool:
+        # §5.7 (and §2.7): true when any value matches any key; the first match ends the search
+        # (RFC 5229 §3.2: its wildcards' strings become the match variables).
+        expanded = [self.expand(key) for key in keys]
+        for value in values:
+            for key in expanded:
+                found = match(matching.comparator, matching.match_type, value, key)
+                if found is not None:
+                    if matching.match_type == "matches" and self.keep_match_values:
+                        self.match_values = found
+                    return True
+        return False
+
+
+def _quote_wildcards(value: str) -> str:
+    # RFC 5229 §4.1.2: "*", "?" and "\" get a backslash.
+    return value.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+
+
+def _ascii_lower(value: str) -> str:
+    # RFC 5229 §4.1.3: only A-Z and a-z change case.
+    return value.translate(_LOWER)
+
+
+def _ascii_upper(value: str) -> str:
+    return value.translate(_UPPER)
+
+
+_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+def _lower_first(value: str) -> str:
+    return _ascii_lower(value[:1]) + value[1:]
+
+
+def _upper_first(value: str) -> str:
+    return _ascii_upper(value[:1]) + value[1:]
+
+
+def _length(value: str) -> str:
+    return str(len(value))  # RFC 5229 §4.1.1: characters, not octets
+
+
+_MODIFIERS: dict[s.Modifier, Callable[[str], str]] = {
+    "lower": _ascii_lower,
+    "upper": _ascii_upper,
+    "lowerfirst": _lower_first,
+    "upperfirst": _upper_first,
+    "quotewildcard": _quote_wildcards,
+    "length": _length,
+}
 
 
 def _address_parts(addresses: list[AddressValue], part: s.AddressPart) -> list[str]:
@@ -161,7 +257,7 @@ def run(
     script: s.Script, message: SieveMessage, envelope: Envelope, limits: RunLimits | None = None
 ) -> Outcome:
     """Run ``script``: the actions for delivery, the implicit keep last when nothing cancelled it."""
-    state = _Run(message, envelope, limits or RunLimits())
+    state = _Run(message, envelope, limits or RunLimits(), "variables" in script.extensions)
     try:
         state.execute(script.commands)
     except _Stop:

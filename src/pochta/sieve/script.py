@@ -10,6 +10,7 @@ from typing import Literal
 
 from pochta.sieve.comparators import Comparator, MatchType
 from pochta.sieve.syntax import Position
+from pochta.sieve.text import Text
 
 __all__ = [
     "AddressPart",
@@ -25,13 +26,16 @@ __all__ = [
     "If",
     "Keep",
     "Matching",
+    "Modifier",
     "Node",
     "Not",
     "Redirect",
     "Reject",
     "Script",
+    "Set",
     "SizeTest",
     "Stop",
+    "StringTest",
     "TestNode",
 ]
 
@@ -77,7 +81,7 @@ class AnyOf:
 
 @dataclass(frozen=True)
 class ExistsTest:
-    names: tuple[str, ...]
+    names: tuple[Text, ...]
     position: Position
 
 
@@ -91,8 +95,8 @@ class SizeTest:
 @dataclass(frozen=True)
 class HeaderTest:
     matching: Matching
-    names: tuple[str, ...]
-    keys: tuple[str, ...]
+    names: tuple[Text, ...]
+    keys: tuple[Text, ...]
     position: Position
 
 
@@ -100,8 +104,8 @@ class HeaderTest:
 class AddressTest:
     matching: Matching
     part: AddressPart
-    names: tuple[str, ...]
-    keys: tuple[str, ...]
+    names: tuple[Text, ...]
+    keys: tuple[Text, ...]
     position: Position
 
 
@@ -109,12 +113,33 @@ class AddressTest:
 class EnvelopeTest:
     matching: Matching
     part: AddressPart
-    names: tuple[str, ...]  # "from", "to" (lower case)
-    keys: tuple[str, ...]
+    names: tuple[Text, ...]  # "from", "to"
+    keys: tuple[Text, ...]
     position: Position
 
 
-TestNode = Constant | Not | AllOf | AnyOf | ExistsTest | SizeTest | HeaderTest | AddressTest | EnvelopeTest
+@dataclass(frozen=True)
+class StringTest:
+    """RFC 5229 §5: ``string``, on the script's own strings (no white space stripped)."""
+
+    matching: Matching
+    sources: tuple[Text, ...]
+    keys: tuple[Text, ...]
+    position: Position
+
+
+TestNode = (
+    Constant
+    | Not
+    | AllOf
+    | AnyOf
+    | ExistsTest
+    | SizeTest
+    | HeaderTest
+    | AddressTest
+    | EnvelopeTest
+    | StringTest
+)
 
 
 # -- commands (RFC 5228 §3, §4 and extensions) -----------------------------------------------------
@@ -147,7 +172,7 @@ class Discard:
 class FileInto:
     """RFC 5228 §4.1; ``copy`` (RFC 3894) keeps the implicit keep."""
 
-    mailbox: str
+    mailbox: Text
     copy: bool
     position: Position
 
@@ -156,7 +181,7 @@ class FileInto:
 class Redirect:
     """RFC 5228 §4.2; ``copy`` (RFC 3894) keeps the implicit keep."""
 
-    address: str
+    address: Text
     copy: bool
     position: Position
 
@@ -165,12 +190,26 @@ class Redirect:
 class Reject:
     """reject and ereject (RFC 5429 §2.1, §2.2): refuse the message with ``reason``."""
 
-    reason: str
+    reason: Text
     extended: bool
     position: Position
 
 
-Node = If | Stop | Keep | Discard | FileInto | Redirect | Reject
+Modifier = Literal["lower", "upper", "lowerfirst", "upperfirst", "quotewildcard", "length"]
+
+
+@dataclass(frozen=True)
+class Set:
+    """RFC 5229 §4: ``set``; ``modifiers`` in the order they apply (§4.1: highest precedence
+    first)."""
+
+    name: str  # lower case
+    modifiers: tuple[Modifier, ...]
+    value: Text
+    position: Position
+
+
+Node = If | Stop | Keep | Discard | FileInto | Redirect | Reject | Set
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,16 @@ from pochta.mime.address import SmtpPathError, parse_smtp_path
 from pochta.sieve import script as s
 from pochta.sieve.comparators import COMPARATORS, Comparator, MatchType
 from pochta.sieve.syntax import Argument, Command, Number, Position, SieveSyntaxError, StringList, Tag, Test
+from pochta.sieve.text import Text, parse_text, variable_name_ok
 
-__all__ = ["ADDRESS_HEADERS", "SUPPORTED_EXTENSIONS", "validate"]
+__all__ = [
+    "ADDRESS_HEADERS",
+    "ENVELOPE_PARTS",
+    "SUPPORTED_EXTENSIONS",
+    "header_name_ok",
+    "redirect_address_ok",
+    "validate",
+]
 
 # What ``require`` accepts (RFC 5228 §3.2: anything else fails the script). The two base
 # comparators are always there; naming them in require is allowed (§2.7.3).
@@ -35,8 +43,10 @@ SUPPORTED_EXTENSIONS = frozenset(
         "copy",  # RFC 3894
         "reject",  # RFC 5429 §2.2
         "ereject",  # RFC 5429 §2.1
+        "variables",  # RFC 5229
     }
 )
+ENVELOPE_PARTS = frozenset({"from", "to"})
 # RFC 5228 §5.1: at least From, To, Cc, Bcc, Sender, Resent-From, Resent-To, and any other field
 # whose body is an address list (RFC 5322 §3.6.2, §3.6.3, §3.6.6, and the common trace fields).
 ADDRESS_HEADERS = frozenset(
@@ -64,6 +74,24 @@ _COMPARATOR = {"comparator": _TagSpec("comparator", "string")}
 _ADDRESS_PART = {name: _TagSpec("address part") for name in ("all", "localpart", "domain")}
 _COPY = {"copy": _TagSpec("copy", extension="copy")}
 _SIZE = {"over": _TagSpec("size"), "under": _TagSpec("size")}
+# RFC 5229 §4.1: one modifier per precedence level, applied from the highest level down.
+_MODIFIER_ORDER: tuple[s.Modifier, ...] = (
+    "lower",
+    "upper",
+    "lowerfirst",
+    "upperfirst",
+    "quotewildcard",
+    "length",
+)
+_MODIFIERS_BY_NAME: dict[str, s.Modifier] = {name: name for name in _MODIFIER_ORDER}
+_MODIFIERS = {
+    "lower": _TagSpec("precedence 40"),
+    "upper": _TagSpec("precedence 40"),
+    "lowerfirst": _TagSpec("precedence 30"),
+    "upperfirst": _TagSpec("precedence 30"),
+    "quotewildcard": _TagSpec("precedence 20"),
+    "length": _TagSpec("precedence 10"),
+}
 
 _ADDRESS_PARTS: dict[str, s.AddressPart] = {"all": "all", "localpart": "localpart", "domain": "domain"}
 _MATCH_TYPES: dict[str, MatchType] = {"is": "is", "contains": "contains", "matches": "matches"}
@@ -173,25 +201,29 @@ class _Checker:
                 self.needs("fileinto", "'fileinto'", at)
                 scanned = self.scan(command, _COPY, ("string",), names=("mailbox",))
                 self.no_test_or_block(command)
-                mailbox = self.string(scanned.positional[0])
-                if not mailbox:
+                mailbox = self.text(scanned.positional[0])
+                if mailbox.constant == "":
                     raise SieveSyntaxError(scanned.positional[0].position, "the mailbox name is empty")
                 return s.FileInto(mailbox, "copy" in scanned.tags, at)
             case "redirect":
                 scanned = self.scan(command, _COPY, ("string",), names=("address",))
                 self.no_test_or_block(command)
-                address = self.string(scanned.positional[0])
-                # RFC 5228 §4.2: the address must be a syntactically valid RFC 5321 mailbox.
-                if not address or isinstance(parse_smtp_path(f"<{address}>"), SmtpPathError):
+                address = self.text(scanned.positional[0])
+                # RFC 5228 §4.2: the address must be a syntactically valid RFC 5321 mailbox (one
+                # built from variables is checked when it runs).
+                if address.constant is not None and not redirect_address_ok(address.constant):
                     raise SieveSyntaxError(
-                        scanned.positional[0].position, f"redirect to '{address}': not a valid mail address"
+                        scanned.positional[0].position,
+                        f"redirect to '{address.constant}': not a valid mail address",
                     )
                 return s.Redirect(address, "copy" in scanned.tags, at)
             case "reject" | "ereject":
                 self.needs(name, f"'{name}'", at)
                 scanned = self.scan(command, {}, ("string",), names=("reason",))
                 self.no_test_or_block(command)
-                return s.Reject(self.string(scanned.positional[0]), name == "ereject", at)
+                return s.Reject(self.text(scanned.positional[0]), name == "ereject", at)
+            case "set":
+                return self.set_command(command)
             case _:
                 raise SieveSyntaxError(at, f"unknown command '{name}'")
 
@@ -237,7 +269,7 @@ class _Checker:
                 return s.HeaderTest(
                     self.matching(scanned, at),
                     self.header_names(scanned.positional[0]),
-                    self.strings(scanned.positional[1]),
+                    self.texts(scanned.positional[1]),
                     at,
                 )
             case "address" | "envelope":
@@ -250,25 +282,36 @@ class _Checker:
                     names=("header names" if name == "address" else "envelope parts", "keys"),
                 )
                 part = _ADDRESS_PARTS[scanned.tags.get("address part", ("all", None))[0]]
-                matching, keys = self.matching(scanned, at), self.strings(scanned.positional[1])
+                matching, keys = self.matching(scanned, at), self.texts(scanned.positional[1])
                 if name == "address":
                     names = self.header_names(scanned.positional[0])
                     for header in names:
                         # RFC 5228 §5.1: only headers that hold addresses.
-                        if header.lower() not in ADDRESS_HEADERS:
+                        if header.constant is not None and header.constant.lower() not in ADDRESS_HEADERS:
                             raise SieveSyntaxError(
                                 scanned.positional[0].position,
-                                f"'{header}' does not hold addresses: use 'header' (RFC 5228 §5.1)",
+                                f"'{header.constant}' does not hold addresses: use 'header' (RFC 5228 §5.1)",
                             )
                     return s.AddressTest(matching, part, names, keys, at)
-                parts = tuple(value.lower() for value in self.strings(scanned.positional[0]))
+                parts = self.texts(scanned.positional[0])
                 for value in parts:
-                    if value not in ("from", "to"):
+                    if value.constant is not None and value.constant.lower() not in ENVELOPE_PARTS:
                         raise SieveSyntaxError(
                             scanned.positional[0].position,
-                            f"unknown envelope part '{value}': 'from' or 'to' (RFC 5228 §5.4)",
+                            f"unknown envelope part '{value.constant}': 'from' or 'to' (RFC 5228 §5.4)",
                         )
                 return s.EnvelopeTest(matching, part, parts, keys, at)
+            case "string":
+                self.needs("variables", "'string'", at)
+                scanned = self.scan(
+                    test, _COMPARATOR | _MATCH_TYPE, ("string-list", "string-list"), names=("source", "keys")
+                )
+                return s.StringTest(
+                    self.matching(scanned, at),
+                    self.texts(scanned.positional[0]),
+                    self.texts(scanned.positional[1]),
+                    at,
+                )
             case _:
                 raise SieveSyntaxError(at, f"unknown test '{name}'")
 
@@ -361,13 +404,54 @@ class _Checker:
             return value
         return _decode_encoded_characters(value, position)
 
-    def header_names(self, argument: Argument) -> tuple[str, ...]:
-        names = self.strings(argument)
+    def text(self, argument: Argument) -> Text:
+        assert isinstance(argument, StringList)
+        return self.to_text(argument.values[0], argument.position)
+
+    def texts(self, argument: Argument) -> tuple[Text, ...]:
+        assert isinstance(argument, StringList)
+        return tuple(self.to_text(value, argument.position) for value in argument.values)
+
+    def to_text(self, value: str, position: Position) -> Text:
+        # RFC 5229 §3.1: encoded characters are decoded first, then references found.
+        decoded = self.decoded(value, position)
+        if "variables" not in self.extensions:
+            return Text.of(decoded)
+        return parse_text(decoded, position)
+
+    def header_names(self, argument: Argument) -> tuple[Text, ...]:
+        names = self.texts(argument)
         for name in names:
-            # RFC 5322 §3.6.8: a field name is printable US-ASCII except ':'.
-            if not name or any(not 33 <= ord(char) <= 126 or char == ":" for char in name):
-                raise SieveSyntaxError(argument.position, f"'{name}' is not a header field name")
+            if name.constant is not None and not header_name_ok(name.constant):
+                raise SieveSyntaxError(argument.position, f"'{name.constant}' is not a header field name")
         return names
+
+    # -- variables (RFC 5229) -----------------------------------------------------------------
+
+    def set_command(self, command: Command) -> s.Set:
+        self.needs("variables", "'set'", command.position)
+        scanned = self.scan(command, _MODIFIERS, ("string", "string"), names=("name", "value"))
+        self.no_test_or_block(command)
+        name = self.string(scanned.positional[0])
+        # RFC 5229 §4: a constant identifier; match variables cannot be set.
+        if not variable_name_ok(name) or name.isdigit():
+            raise SieveSyntaxError(
+                scanned.positional[0].position, f"'{name}' cannot be set: not a variable name"
+            )
+        modifiers = sorted(
+            (_MODIFIERS_BY_NAME[tag] for tag, _ in scanned.tags.values()), key=_MODIFIER_ORDER.index
+        )
+        return s.Set(name.lower(), tuple(modifiers), self.text(scanned.positional[1]), command.position)
+
+
+def header_name_ok(name: str) -> bool:
+    """RFC 5322 §3.6.8: a field name is printable US-ASCII except ':'."""
+    return bool(name) and all(33 <= ord(char) <= 126 and char != ":" for char in name)
+
+
+def redirect_address_ok(address: str) -> bool:
+    """RFC 5228 §4.2: a syntactically valid RFC 5321 mailbox."""
+    return bool(address) and not isinstance(parse_smtp_path(f"<{address}>"), SmtpPathError)
 
 
 def _is_kind(argument: Argument, kind: str) -> bool:

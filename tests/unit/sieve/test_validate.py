@@ -53,10 +53,10 @@ def test_encoded_character() -> None:
     ).commands
     assert isinstance(node, s.FileInto)
     # RFC 5228 §2.4.2.4: well-formed sequences decoded, others left as written.
-    assert node.mailbox == "INBOX.\u263a${unicode:}${hex: zz}"
+    assert node.mailbox.constant == "INBOX.\u263a${unicode:}${hex: zz}"
     (plain,) = compile_script('require "fileinto"; fileinto "${hex:41}";').commands
     assert isinstance(plain, s.FileInto)
-    assert plain.mailbox == "${hex:41}"  # without require it is just text
+    assert plain.mailbox.constant == "${hex:41}"  # without require it is just text
 
 
 def test_copy_needs_its_require() -> None:
