@@ -223,6 +223,8 @@ def _ascii_upper(value: str) -> str:
 
 _LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def _lower_first(value: str) -> str:
     return _ascii_lower(value[:1]) + value[1:]
 
