@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["COMPARATORS", "Comparator", "MatchType", "match", "octets"]
+__all__ = ["COMPARATORS", "RELATIONS", "Comparator", "MatchType", "Relation", "match", "octets", "relate"]
 
-MatchType = Literal["is", "contains", "matches"]
+MatchType = Literal["is", "contains", "matches", "count", "value"]  # the last two: RFC 5231
+Relation = Literal["gt", "ge", "lt", "le", "eq", "ne"]
+RELATIONS: dict[str, Relation] = {name: name for name in ("gt", "ge", "lt", "le", "eq", "ne")}
 
 
 def octets(text: str) -> bytes:
@@ -49,9 +51,51 @@ COMPARATORS: dict[str, Comparator] = {
 }
 
 
-def match(comparator: Comparator, match_type: MatchType, value: str, key: str) -> tuple[str, ...] | None:
+def relate(comparator: Comparator, relation: Relation, left: str, right: str) -> bool:
+    """RFC 5231 §4.1: ``left`` (from the message) ``relation`` ``right`` (the key) in the
+    comparator's order: octets (case-folded for i;ascii-casemap), or numbers with positive
+    infinity last for i;ascii-numeric (RFC 4790 §9.1.1)."""
+    a, b = comparator.key(octets(left)), comparator.key(octets(right))
+    order = _order(a, b)
+    match relation:
+        case "gt":
+            return order > 0
+        case "ge":
+            return order >= 0
+        case "lt":
+            return order < 0
+        case "le":
+            return order <= 0
+        case "eq":
+            return order == 0
+        case _:
+            return order != 0
+
+
+def _order(a: bytes | int | None, b: bytes | int | None) -> int:
+    if a == b:
+        return 0
+    if a is None:  # i;ascii-numeric's positive infinity is above every number
+        return 1
+    if b is None:
+        return -1
+    if isinstance(a, int) and isinstance(b, int):
+        return -1 if a < b else 1
+    if isinstance(a, bytes) and isinstance(b, bytes):
+        return -1 if a < b else 1
+    raise TypeError("values of two different comparators")
+
+
+def match(
+    comparator: Comparator, match_type: MatchType, value: str, key: str, relation: Relation = "eq"
+) -> tuple[str, ...] | None:
     """None when ``value`` does not match ``key``; else the strings the wildcards took (empty
-    unless :matches), with the whole matched value first (RFC 5229 §3.2: index 0)."""
+    unless :matches), with the whole matched value first (RFC 5229 §3.2: index 0). ``relation``
+    is the :value match's (RFC 5231); :count is the caller's, which knows what to count."""
+    if match_type == "value":
+        return (value,) if relate(comparator, relation, value, key) else None
+    if match_type == "count":
+        raise ValueError(":count compares a number of values: use relate")
     if match_type == "is":
         return (value,) if comparator.key(octets(value)) == comparator.key(octets(key)) else None
     if not comparator.substring:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from pochta.sieve import script as s
 from pochta.sieve.actions import Action, FileIntoAction, KeepAction, RedirectAction, RejectAction
-from pochta.sieve.comparators import match
-from pochta.sieve.message import AddressValue, Envelope, SieveMessage
+from pochta.sieve.comparators import match, relate
+from pochta.sieve.message import AddressValue, DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.syntax import Position
 from pochta.sieve.text import MatchRef, Text, VariableRef
 from pochta.sieve.validate import ENVELOPE_PARTS, header_name_ok, redirect_address_ok
@@ -54,9 +54,17 @@ class _Stop(Exception):
 
 
 class _Run:
-    def __init__(self, message: SieveMessage, envelope: Envelope, limits: RunLimits, variables: bool) -> None:
+    def __init__(
+        self,
+        message: SieveMessage,
+        envelope: Envelope,
+        context: DeliveryContext,
+        limits: RunLimits,
+        variables: bool,
+    ) -> None:
         self.message = message
         self.envelope = envelope
+        self.context = context
         self.limits = limits
         self.actions: list[Action] = []
         self.implicit_keep = True
@@ -165,41 +173,77 @@ class _Run:
             values = [
                 value for name in self.header_names(test.names) for value in self.message.header_texts(name)
             ]
-            return self.any_match(test.matching, values, test.keys)
+            return self.any_match(test.matching, values, test.keys, count=len(values))
         if isinstance(test, s.AddressTest):
             names = self.header_names(test.names)
             found = [address for name in names for address in self.message.addresses(name)]
-            return self.any_match(test.matching, _address_parts(found, test.part), test.keys)
+            # RFC 5231 §4.2: the count is of mailboxes (group members, not groups).
+            count = sum(1 for address in found if address.localpart is not None)
+            return self.any_match(test.matching, self.address_parts(found, test.part), test.keys, count=count)
         if isinstance(test, s.EnvelopeTest):
-            return self.any_match(test.matching, self.envelope_values(test), test.keys)
-        # RFC 5229 §5: the script's own strings, white space kept.
-        return self.any_match(test.matching, [self.expand(source) for source in test.sources], test.keys)
+            values, count = self.envelope_values(test)
+            return self.any_match(test.matching, values, test.keys, count=count)
+        # RFC 5229 §5: the script's own strings, white space kept; the count is of non-empty ones.
+        sources = [self.expand(source) for source in test.sources]
+        return self.any_match(test.matching, sources, test.keys, count=sum(1 for value in sources if value))
 
     def header_names(self, names: tuple[Text, ...]) -> list[str]:
         # A name built from variables that is not a field name matches nothing.
         return [name for name in (self.expand(text) for text in names) if header_name_ok(name)]
 
-    def envelope_values(self, test: s.EnvelopeTest) -> list[str]:
+    def envelope_values(self, test: s.EnvelopeTest) -> tuple[list[str], int]:
+        """The values of the envelope parts, and their count (RFC 5231 §4.2: "from" counts 0
+        for the null reverse-path, "to" always 1)."""
         values: list[str] = []
+        count = 0
         for part in (self.expand(text).lower() for text in test.names):
             if part not in ENVELOPE_PARTS:
                 continue
             if part == "from" and not self.envelope.sender:
                 values.append("")  # §5.4: the null reverse-path matches "" whatever the part
                 continue
+            count += 1
             address = self.envelope.sender if part == "from" else self.envelope.recipient
             local, at, domain = address.rpartition("@")
             parsed = AddressValue(address, local, domain) if at else AddressValue(address, None, None)
-            values.extend(_address_parts([parsed], test.part))
+            values.extend(self.address_parts([parsed], test.part))
+        return values, count
+
+    def address_parts(self, addresses: list[AddressValue], part: s.AddressPart) -> list[str]:
+        if part == "all":
+            return [address.all for address in addresses]
+        # §2.7.4: an address that is not valid does not match :localpart or :domain (nor, RFC
+        # 5233 §4, :user or :detail).
+        values: list[str] = []
+        separator = self.context.subaddress_separator
+        for address in addresses:
+            if address.localpart is None or address.domain is None:
+                continue
+            if part == "localpart":
+                values.append(address.localpart)
+            elif part == "domain":
+                values.append(address.domain)
+            else:
+                user, found, detail = (
+                    address.localpart.partition(separator) if separator else (address.localpart, "", "")
+                )
+                if part == "user":
+                    values.append(user)
+                elif found:
+                    values.append(detail)  # RFC 5233 §4: no separator, no :detail to match
         return values
 
-    def any_match(self, matching: s.Matching, values: list[str], keys: tuple[Text, ...]) -> bool:
+    def any_match(
+        self, matching: s.Matching, values: list[str], keys: tuple[Text, ...], *, count: int
+    ) -> bool:
         # §5.7 (and §2.7): true when any value matches any key; the first match ends the search
         # (RFC 5229 §3.2: its wildcards' strings become the match variables).
         expanded = [self.expand(key) for key in keys]
+        if matching.match_type == "count":  # RFC 5231 §4.2: the number of values against each key
+            return any(relate(matching.comparator, matching.relation, str(count), key) for key in expanded)
         for value in values:
             for key in expanded:
-                found = match(matching.comparator, matching.match_type, value, key)
+                found = match(matching.comparator, matching.match_type, value, key, matching.relation)
                 if found is not None:
                     if matching.match_type == "matches" and self.keep_match_values:
                         self.match_values = found
@@ -247,19 +291,16 @@ _MODIFIERS: dict[s.Modifier, Callable[[str], str]] = {
 }
 
 
-def _address_parts(addresses: list[AddressValue], part: s.AddressPart) -> list[str]:
-    if part == "all":
-        return [address.all for address in addresses]
-    # §2.7.4: an address that is not valid does not match :localpart or :domain.
-    picked = (address.localpart if part == "localpart" else address.domain for address in addresses)
-    return [value for value in picked if value is not None]
-
-
 def run(
-    script: s.Script, message: SieveMessage, envelope: Envelope, limits: RunLimits | None = None
+    script: s.Script,
+    message: SieveMessage,
+    envelope: Envelope,
+    limits: RunLimits | None = None,
+    context: DeliveryContext | None = None,
 ) -> Outcome:
     """Run ``script``: the actions for delivery, the implicit keep last when nothing cancelled it."""
-    state = _Run(message, envelope, limits or RunLimits(), "variables" in script.extensions)
+    variables = "variables" in script.extensions
+    state = _Run(message, envelope, context or DeliveryContext(), limits or RunLimits(), variables)
     try:
         state.execute(script.commands)
     except _Stop:

@@ -11,7 +11,7 @@ from pochta.mime.address import Group, InvalidAddress, Mailbox, parse_address_li
 from pochta.mime.encoded_words import decode_encoded_words
 from pochta.mime.header import field_text, parse_header
 
-__all__ = ["AddressValue", "Envelope", "SieveMessage"]
+__all__ = ["AddressValue", "DeliveryContext", "Envelope", "SieveMessage"]
 
 # Header fields read from a message; more are ignored (as the MIME parser's caps do).
 MAX_HEADER_FIELDS = 1000
@@ -23,6 +23,13 @@ class Envelope:
 
     sender: str
     recipient: str
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """What a script may know of the delivery besides the message and envelope."""
+
+    subaddress_separator: str = "+"  # RFC 5233 §4: the server's (smtp.subaddress_separator)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pochta.sieve.comparators import Comparator, MatchType
+from pochta.sieve.comparators import Comparator, MatchType, Relation
 from pochta.sieve.syntax import Position
 from pochta.sieve.text import Text
 
@@ -39,7 +39,7 @@ __all__ = [
     "TestNode",
 ]
 
-AddressPart = Literal["all", "localpart", "domain"]
+AddressPart = Literal["all", "localpart", "domain", "user", "detail"]  # the last two: RFC 5233
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Matching:
 
     comparator: Comparator
     match_type: MatchType
+    relation: Relation = "eq"  # of :count and :value (RFC 5231)
 
 
 # -- tests (RFC 5228 §5) -------------------------------------------------------------------------

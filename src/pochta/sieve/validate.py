@@ -17,7 +17,7 @@ from typing import Literal
 
 from pochta.mime.address import SmtpPathError, parse_smtp_path
 from pochta.sieve import script as s
-from pochta.sieve.comparators import COMPARATORS, Comparator, MatchType
+from pochta.sieve.comparators import COMPARATORS, RELATIONS, Comparator, MatchType, Relation
 from pochta.sieve.syntax import Argument, Command, Number, Position, SieveSyntaxError, StringList, Tag, Test
 from pochta.sieve.text import Text, parse_text, variable_name_ok
 
@@ -44,6 +44,8 @@ SUPPORTED_EXTENSIONS = frozenset(
         "reject",  # RFC 5429 §2.2
         "ereject",  # RFC 5429 §2.1
         "variables",  # RFC 5229
+        "relational",  # RFC 5231
+        "subaddress",  # RFC 5233
     }
 )
 ENVELOPE_PARTS = frozenset({"from", "to"})
@@ -69,9 +71,15 @@ class _TagSpec:
     extension: str | None = None  # the require it needs
 
 
-_MATCH_TYPE = {name: _TagSpec("match type") for name in ("is", "contains", "matches")}
+_MATCH_TYPE = {name: _TagSpec("match type") for name in ("is", "contains", "matches")} | {
+    name: _TagSpec("match type", "string", extension="relational")
+    for name in ("count", "value")  # RFC 5231 §4
+}
 _COMPARATOR = {"comparator": _TagSpec("comparator", "string")}
-_ADDRESS_PART = {name: _TagSpec("address part") for name in ("all", "localpart", "domain")}
+_ADDRESS_PART = {name: _TagSpec("address part") for name in ("all", "localpart", "domain")} | {
+    name: _TagSpec("address part", extension="subaddress")
+    for name in ("user", "detail")  # RFC 5233 §4
+}
 _COPY = {"copy": _TagSpec("copy", extension="copy")}
 _SIZE = {"over": _TagSpec("size"), "under": _TagSpec("size")}
 # RFC 5229 §4.1: one modifier per precedence level, applied from the highest level down.
@@ -93,8 +101,20 @@ _MODIFIERS = {
     "length": _TagSpec("precedence 10"),
 }
 
-_ADDRESS_PARTS: dict[str, s.AddressPart] = {"all": "all", "localpart": "localpart", "domain": "domain"}
-_MATCH_TYPES: dict[str, MatchType] = {"is": "is", "contains": "contains", "matches": "matches"}
+_ADDRESS_PARTS: dict[str, s.AddressPart] = {
+    "all": "all",
+    "localpart": "localpart",
+    "domain": "domain",
+    "user": "user",
+    "detail": "detail",
+}
+_MATCH_TYPES: dict[str, MatchType] = {
+    "is": "is",
+    "contains": "contains",
+    "matches": "matches",
+    "count": "count",
+    "value": "value",
+}
 
 PositionalKind = Literal["string", "string-list", "number"]
 
@@ -327,12 +347,21 @@ class _Checker:
                 self.needs(f"comparator-{name}", f"comparator '{name}'", value.position)
             comparator = COMPARATORS[name]
         match_type: MatchType = "is"
+        relation: Relation = "eq"
         if "match type" in scanned.tags:
-            match_type = _MATCH_TYPES[scanned.tags["match type"][0]]
-        if match_type != "is" and not comparator.substring:
+            tag, value = scanned.tags["match type"]
+            match_type = _MATCH_TYPES[tag]
+            if value is not None:  # :count / :value take a relation (RFC 5231 §4)
+                name = self.string(value).lower()
+                if name not in RELATIONS:
+                    raise SieveSyntaxError(
+                        value.position, f"unknown relation '{name}': gt, ge, lt, le, eq or ne (RFC 5231 §4)"
+                    )
+                relation = RELATIONS[name]
+        if match_type in ("contains", "matches") and not comparator.substring:
             # RFC 5228 §2.7.1: a comparator without substring matching cannot do these.
             raise SieveSyntaxError(at, f"comparator '{comparator.name}' cannot be used with :{match_type}")
-        return s.Matching(comparator, match_type)
+        return s.Matching(comparator, match_type, relation)
 
     # -- arguments ----------------------------------------------------------------------------
 
