@@ -14,11 +14,13 @@ class KeepAction:
     implicit keep (§2.10.2) or when the script failed."""
 
     implicit: bool = False
+    flags: tuple[str, ...] = ()  # IMAP flags to store it with (RFC 5232)
 
 
 @dataclass(frozen=True)
 class FileIntoAction:
     mailbox: str
+    flags: tuple[str, ...] = ()  # IMAP flags to store it with (RFC 5232)
 
 
 @dataclass(frozen=True)

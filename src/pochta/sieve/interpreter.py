@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pochta.sieve import script as s
 from pochta.sieve.actions import Action, FileIntoAction, KeepAction, RedirectAction, RejectAction
 from pochta.sieve.comparators import match, relate
+from pochta.sieve.flags import add_flags, flag_words, remove_flags
 from pochta.sieve.message import AddressValue, DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.syntax import Position
 from pochta.sieve.text import MatchRef, Text, VariableRef
@@ -72,6 +73,7 @@ class _Run:
         self.variables: dict[str, str] = {}
         self.match_values: tuple[str, ...] = ()  # RFC 5229 §3.2: of the last successful :matches
         self.keep_match_values = variables
+        self.internal_flags: list[str] = []  # RFC 5232 §3: empty when the script starts
 
     # -- strings (RFC 5229 §3) ----------------------------------------------------------------
 
@@ -94,17 +96,23 @@ class _Run:
         value = self.expand(node.value)
         for modifier in node.modifiers:
             value = _MODIFIERS[modifier](value)
-        if node.name not in self.variables and len(self.variables) >= self.limits.max_variables:
-            raise _RuntimeError(node.position, f"more than {self.limits.max_variables} variables")
-        self.variables[node.name] = value[: self.limits.max_variable_size]
+        self.store_variable(node.name, value, node.position)
+
+    def store_variable(self, name: str, value: str, position: Position) -> None:
+        if name not in self.variables and len(self.variables) >= self.limits.max_variables:
+            raise _RuntimeError(position, f"more than {self.limits.max_variables} variables")
+        self.variables[name] = value[: self.limits.max_variable_size]
 
     # -- actions (RFC 5228 §2.10, §4) ---------------------------------------------------------
 
     def add(self, action: Action, position: Position) -> None:
         if isinstance(action, FileIntoAction) and action.mailbox.upper() == INBOX:
-            action = KeepAction()  # §2.10.3: fileinto "INBOX" and keep store one copy
-        if action in self.actions:
-            return  # §2.10.3: the same action twice is done once
+            action = KeepAction(flags=action.flags)  # §2.10.3: fileinto "INBOX" and keep store one copy
+        for index, done in enumerate(self.actions):
+            if _same_target(done, action):
+                # §2.10.3: the same action twice is done once; RFC 5232 §3: the last flags win.
+                self.actions[index] = action
+                return
         rejects = [done for done in self.actions if isinstance(done, RejectAction)]
         if isinstance(action, RejectAction):
             if rejects:
@@ -131,7 +139,7 @@ class _Run:
             elif isinstance(node, s.Stop):
                 raise _Stop  # §3.3
             elif isinstance(node, s.Keep):
-                self.add(KeepAction(), node.position)  # §4.3
+                self.add(KeepAction(flags=self.flags_for(node.flags)), node.position)  # §4.3
                 self.implicit_keep = False
             elif isinstance(node, s.Discard):
                 self.implicit_keep = False  # §4.4: only cancels the implicit keep
@@ -139,7 +147,7 @@ class _Run:
                 mailbox = self.expand(node.mailbox)
                 if not mailbox:
                     raise _RuntimeError(node.position, "fileinto an empty mailbox name")
-                self.add(FileIntoAction(mailbox), node.position)
+                self.add(FileIntoAction(mailbox, self.flags_for(node.flags)), node.position)
                 self.implicit_keep = self.implicit_keep and node.copy  # RFC 3894 §3: :copy keeps it
             elif isinstance(node, s.Redirect):
                 address = self.expand(node.address)
@@ -152,6 +160,33 @@ class _Run:
                 self.implicit_keep = False  # RFC 5429 §2.4
             elif isinstance(node, s.Set):
                 self.set_variable(node)  # RFC 5229 §4: no effect on the implicit keep
+            elif isinstance(node, s.ChangeFlags):
+                self.change_flags(node)
+
+    # -- flags (RFC 5232) ---------------------------------------------------------------------
+
+    def flag_variable(self, name: str | None) -> list[str]:
+        return self.internal_flags if name is None else flag_words([self.variables.get(name, "")])
+
+    def change_flags(self, node: s.ChangeFlags) -> None:
+        given = [self.expand(text) for text in node.flags]
+        current = self.flag_variable(node.variable)
+        if node.operation == "set":
+            flags = flag_words(given)
+        elif node.operation == "add":
+            flags = add_flags(current, given)
+        else:
+            flags = remove_flags(current, given)
+        if node.variable is None:
+            self.internal_flags = flags
+        else:
+            self.store_variable(node.variable, " ".join(flags), node.position)
+
+    def flags_for(self, given: tuple[Text, ...] | None) -> tuple[str, ...]:
+        """RFC 5232 §5: the :flags given, else the internal variable's."""
+        if given is None:
+            return tuple(self.internal_flags)
+        return tuple(flag_words(self.expand(text) for text in given))
 
     # -- tests (RFC 5228 §5) ------------------------------------------------------------------
 
@@ -183,6 +218,13 @@ class _Run:
         if isinstance(test, s.EnvelopeTest):
             values, count = self.envelope_values(test)
             return self.any_match(test.matching, values, test.keys, count=count)
+        if isinstance(test, s.HasFlag):
+            # RFC 5232 §4: the flags of the variables against each flag of the keys; :count
+            # counts distinct flags.
+            variables: list[str | None] = list(test.variables) or [None]
+            held = [flag for variable in variables for flag in self.flag_variable(variable)]
+            keys = tuple(Text.of(flag) for flag in flag_words(self.expand(text) for text in test.flags))
+            return self.any_match(test.matching, held, keys, count=len(held))
         # RFC 5229 §5: the script's own strings, white space kept; the count is of non-empty ones.
         sources = [self.expand(source) for source in test.sources]
         return self.any_match(test.matching, sources, test.keys, count=sum(1 for value in sources if value))
@@ -291,6 +333,15 @@ _MODIFIERS: dict[s.Modifier, Callable[[str], str]] = {
 }
 
 
+def _same_target(a: Action, b: Action) -> bool:
+    """Whether ``b`` repeats ``a`` (RFC 5228 §2.10.3), whatever the flags."""
+    if isinstance(a, KeepAction) and isinstance(b, KeepAction):
+        return True
+    if isinstance(a, FileIntoAction) and isinstance(b, FileIntoAction):
+        return a.mailbox == b.mailbox
+    return a == b
+
+
 def run(
     script: s.Script,
     message: SieveMessage,
@@ -307,6 +358,7 @@ def run(
         pass
     except _RuntimeError as error:
         return Outcome((KeepAction(implicit=True),), str(error))
-    if state.implicit_keep and KeepAction() not in state.actions:
-        state.actions.append(KeepAction(implicit=True))  # §2.10.2
+    if state.implicit_keep and not any(isinstance(action, KeepAction) for action in state.actions):
+        # §2.10.2, with the internal flag variable's flags (RFC 5232 §3).
+        state.actions.append(KeepAction(implicit=True, flags=tuple(state.internal_flags)))
     return Outcome(tuple(state.actions))

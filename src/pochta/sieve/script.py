@@ -17,11 +17,14 @@ __all__ = [
     "AddressTest",
     "AllOf",
     "AnyOf",
+    "ChangeFlags",
     "Constant",
     "Discard",
     "EnvelopeTest",
     "ExistsTest",
     "FileInto",
+    "FlagOperation",
+    "HasFlag",
     "HeaderTest",
     "If",
     "Keep",
@@ -129,6 +132,16 @@ class StringTest:
     position: Position
 
 
+@dataclass(frozen=True)
+class HasFlag:
+    """RFC 5232 §4: ``hasflag`` over variables (empty: the internal variable)."""
+
+    matching: Matching
+    variables: tuple[str, ...]
+    flags: tuple[Text, ...]
+    position: Position
+
+
 TestNode = (
     Constant
     | Not
@@ -140,6 +153,7 @@ TestNode = (
     | AddressTest
     | EnvelopeTest
     | StringTest
+    | HasFlag
 )
 
 
@@ -162,6 +176,7 @@ class Stop:
 @dataclass(frozen=True)
 class Keep:
     position: Position
+    flags: tuple[Text, ...] | None = None  # :flags (RFC 5232 §5); None: the internal variable's
 
 
 @dataclass(frozen=True)
@@ -176,6 +191,7 @@ class FileInto:
     mailbox: Text
     copy: bool
     position: Position
+    flags: tuple[Text, ...] | None = None  # :flags (RFC 5232 §5); None: the internal variable's
 
 
 @dataclass(frozen=True)
@@ -210,7 +226,20 @@ class Set:
     position: Position
 
 
-Node = If | Stop | Keep | Discard | FileInto | Redirect | Reject | Set
+FlagOperation = Literal["set", "add", "remove"]
+
+
+@dataclass(frozen=True)
+class ChangeFlags:
+    """setflag, addflag, removeflag (RFC 5232 §3) on a variable (None: the internal one)."""
+
+    operation: FlagOperation
+    variable: str | None
+    flags: tuple[Text, ...]
+    position: Position
+
+
+Node = If | Stop | Keep | Discard | FileInto | Redirect | Reject | Set | ChangeFlags
 
 
 @dataclass(frozen=True)

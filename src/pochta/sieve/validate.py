@@ -46,6 +46,7 @@ SUPPORTED_EXTENSIONS = frozenset(
         "variables",  # RFC 5229
         "relational",  # RFC 5231
         "subaddress",  # RFC 5233
+        "imap4flags",  # RFC 5232
     }
 )
 ENVELOPE_PARTS = frozenset({"from", "to"})
@@ -61,7 +62,7 @@ ADDRESS_HEADERS = frozenset(
 )  # fmt: skip
 _ALWAYS_AVAILABLE_COMPARATORS = frozenset({"i;octet", "i;ascii-casemap"})
 
-ValueKind = Literal["none", "string", "number"]
+ValueKind = Literal["none", "string", "number", "string-list"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ _ADDRESS_PART = {name: _TagSpec("address part") for name in ("all", "localpart",
     for name in ("user", "detail")  # RFC 5233 §4
 }
 _COPY = {"copy": _TagSpec("copy", extension="copy")}
+_FLAGS = {"flags": _TagSpec("flags", "string-list", extension="imap4flags")}  # RFC 5232 §5
 _SIZE = {"over": _TagSpec("size"), "under": _TagSpec("size")}
 # RFC 5229 §4.1: one modifier per precedence level, applied from the highest level down.
 _MODIFIER_ORDER: tuple[s.Modifier, ...] = (
@@ -115,6 +117,8 @@ _MATCH_TYPES: dict[str, MatchType] = {
     "count": "count",
     "value": "value",
 }
+
+_FLAG_OPERATIONS: dict[str, s.FlagOperation] = {"setflag": "set", "addflag": "add", "removeflag": "remove"}
 
 PositionalKind = Literal["string", "string-list", "number"]
 
@@ -213,18 +217,31 @@ class _Checker:
                 raise SieveSyntaxError(at, "require must come before every other command (RFC 5228 §3.2)")
             case "elsif" | "else":
                 raise SieveSyntaxError(at, f"'{name}' must follow 'if' or 'elsif' (RFC 5228 §3.1)")
-            case "stop" | "keep" | "discard":
+            case "keep":
+                scanned = self.scan(command, _FLAGS, ())
+                self.no_test_or_block(command)
+                return s.Keep(at, self.flags_argument(scanned))
+            case "stop" | "discard":
                 self.scan(command, {}, ())
                 self.no_test_or_block(command)
-                return s.Stop(at) if name == "stop" else s.Keep(at) if name == "keep" else s.Discard(at)
+                return s.Stop(at) if name == "stop" else s.Discard(at)
+            case "setflag" | "addflag" | "removeflag":
+                self.needs("imap4flags", f"'{name}'", at)
+                scanned = self.scan(
+                    command, {}, ("string-list",), names=("flags",), optional=("string", "variable")
+                )
+                self.no_test_or_block(command)
+                variable = self.variable_argument(scanned) if len(scanned.positional) == 2 else None
+                operation = _FLAG_OPERATIONS[name]
+                return s.ChangeFlags(operation, variable, self.texts(scanned.positional[-1]), at)
             case "fileinto":
                 self.needs("fileinto", "'fileinto'", at)
-                scanned = self.scan(command, _COPY, ("string",), names=("mailbox",))
+                scanned = self.scan(command, _COPY | _FLAGS, ("string",), names=("mailbox",))
                 self.no_test_or_block(command)
                 mailbox = self.text(scanned.positional[0])
                 if mailbox.constant == "":
                     raise SieveSyntaxError(scanned.positional[0].position, "the mailbox name is empty")
-                return s.FileInto(mailbox, "copy" in scanned.tags, at)
+                return s.FileInto(mailbox, "copy" in scanned.tags, at, self.flags_argument(scanned))
             case "redirect":
                 scanned = self.scan(command, _COPY, ("string",), names=("address",))
                 self.no_test_or_block(command)
@@ -321,6 +338,24 @@ class _Checker:
                             f"unknown envelope part '{value.constant}': 'from' or 'to' (RFC 5228 §5.4)",
                         )
                 return s.EnvelopeTest(matching, part, parts, keys, at)
+            case "hasflag":
+                self.needs("imap4flags", "'hasflag'", at)
+                scanned = self.scan(
+                    test,
+                    _COMPARATOR | _MATCH_TYPE,
+                    ("string-list",),
+                    names=("flags",),
+                    optional=("string-list", "variable list"),
+                )
+                variables: tuple[str, ...] = ()
+                if len(scanned.positional) == 2:
+                    self.needs("variables", "a variable list in 'hasflag'", at)
+                    variables = tuple(
+                        self.variable_name(name, scanned.positional[0].position)
+                        for name in self.constant_strings(scanned.positional[0])
+                    )
+                flags = self.texts(scanned.positional[-1])
+                return s.HasFlag(self.matching(scanned, at), variables, flags, at)
             case "string":
                 self.needs("variables", "'string'", at)
                 scanned = self.scan(
@@ -372,7 +407,10 @@ class _Checker:
         positional: tuple[PositionalKind, ...],
         *,
         names: tuple[str, ...] = (),
+        optional: tuple[PositionalKind, str] | None = None,
     ) -> _Scanned:
+        """Check ``node``'s arguments: the tags it may take, then ``positional`` (named ``names``
+        in errors), with one ``optional`` positional (kind, name) allowed in front of them."""
         found: dict[str, tuple[str, Argument | None]] = {}
         values: list[Argument] = []
         arguments = list(node.arguments)
@@ -407,6 +445,9 @@ class _Checker:
                     )
                 index += 1
             found[spec.group] = (argument.name, value)
+        if optional is not None and len(values) == len(positional) + 1:
+            positional = (optional[0], *positional)
+            names = (optional[1], *names)
         if len(values) != len(positional):
             wanted = ", ".join(names) if names else "none"
             plural = "" if len(positional) == 1 else "s"
@@ -457,20 +498,36 @@ class _Checker:
 
     # -- variables (RFC 5229) -----------------------------------------------------------------
 
+    def flags_argument(self, scanned: _Scanned) -> tuple[Text, ...] | None:
+        if "flags" not in scanned.tags:
+            return None
+        value = scanned.tags["flags"][1]
+        assert value is not None
+        return self.texts(value)
+
+    def constant_strings(self, argument: Argument) -> tuple[str, ...]:
+        assert isinstance(argument, StringList)
+        return tuple(self.decoded(value, argument.position) for value in argument.values)
+
+    def variable_name(self, name: str, position: Position) -> str:
+        # RFC 5229 §4: a constant identifier; match variables cannot be set.
+        if not variable_name_ok(name) or name.isdigit():
+            raise SieveSyntaxError(position, f"'{name}' cannot be set: not a variable name")
+        return name.lower()
+
+    def variable_argument(self, scanned: _Scanned) -> str:
+        self.needs("variables", "a variable name", scanned.positional[0].position)
+        return self.variable_name(self.string(scanned.positional[0]), scanned.positional[0].position)
+
     def set_command(self, command: Command) -> s.Set:
         self.needs("variables", "'set'", command.position)
         scanned = self.scan(command, _MODIFIERS, ("string", "string"), names=("name", "value"))
         self.no_test_or_block(command)
-        name = self.string(scanned.positional[0])
-        # RFC 5229 §4: a constant identifier; match variables cannot be set.
-        if not variable_name_ok(name) or name.isdigit():
-            raise SieveSyntaxError(
-                scanned.positional[0].position, f"'{name}' cannot be set: not a variable name"
-            )
+        name = self.variable_name(self.string(scanned.positional[0]), scanned.positional[0].position)
         modifiers = sorted(
             (_MODIFIERS_BY_NAME[tag] for tag, _ in scanned.tags.values()), key=_MODIFIER_ORDER.index
         )
-        return s.Set(name.lower(), tuple(modifiers), self.text(scanned.positional[1]), command.position)
+        return s.Set(name, tuple(modifiers), self.text(scanned.positional[1]), command.position)
 
 
 def header_name_ok(name: str) -> bool:
