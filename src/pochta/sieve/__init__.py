@@ -3,12 +3,20 @@
 envelope (``run``), returning the actions delivery carries out.
 
 So far: the base language with fileinto, envelope, encoded-character, copy (RFC 3894), variables
-(RFC 5229), relational (RFC 5231), imap4flags (RFC 5232), subaddress (RFC 5233), reject and ereject (RFC 5429) and the
-comparators of RFC 4790. No listener, delivery
-step or capability uses it yet; ManageSieve stays unavailable until scripts run at delivery.
+(RFC 5229), vacation (RFC 5230, RFC 6131), relational (RFC 5231), imap4flags (RFC 5232),
+subaddress (RFC 5233), reject and ereject (RFC 5429) and the comparators of RFC 4790. No listener,
+delivery step or capability uses it yet; ManageSieve stays unavailable until scripts run at
+delivery.
 """
 
-from pochta.sieve.actions import Action, FileIntoAction, KeepAction, RedirectAction, RejectAction
+from pochta.sieve.actions import (
+    Action,
+    FileIntoAction,
+    KeepAction,
+    RedirectAction,
+    RejectAction,
+    VacationAction,
+)
 from pochta.sieve.interpreter import Outcome, RunLimits, run
 from pochta.sieve.message import Envelope, SieveMessage
 from pochta.sieve.parser import ParseLimits, parse
@@ -44,6 +52,7 @@ __all__ = [
     "StringList",
     "Tag",
     "Test",
+    "VacationAction",
     "compile_script",
     "parse",
     "run",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Action", "FileIntoAction", "KeepAction", "RedirectAction", "RejectAction"]
+__all__ = ["Action", "FileIntoAction", "KeepAction", "RedirectAction", "RejectAction", "VacationAction"]
 
 
 @dataclass(frozen=True)
@@ -36,4 +36,23 @@ class RejectAction:
     extended: bool
 
 
-Action = KeepAction | FileIntoAction | RedirectAction | RejectAction
+@dataclass(frozen=True)
+class VacationAction:
+    """Send an auto-reply (RFC 5230) unless one with the same ``tracking`` went to ``recipient``
+    within ``period`` seconds (§4.2; delivery keeps that record). Everything the reply needs is
+    here: ``subject`` already defaulted (§5.3), ``sender`` the :from when it was a valid address
+    (§4.3; None: the user's address, §5.4), ``in_reply_to``/``references`` from the original
+    (§5.8), ``reason`` a UTF-8 text or, with ``mime``, a MIME entity (§4.4)."""
+
+    recipient: str
+    tracking: str
+    period: int
+    subject: str
+    sender: str | None
+    reason: str
+    mime: bool
+    in_reply_to: str | None
+    references: tuple[str, ...]
+
+
+Action = KeepAction | FileIntoAction | RedirectAction | RejectAction | VacationAction

@@ -12,12 +12,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pochta.sieve import script as s
-from pochta.sieve.actions import Action, FileIntoAction, KeepAction, RedirectAction, RejectAction
+from pochta.sieve.actions import (
+    Action,
+    FileIntoAction,
+    KeepAction,
+    RedirectAction,
+    RejectAction,
+    VacationAction,
+)
 from pochta.sieve.comparators import match, relate
 from pochta.sieve.flags import add_flags, flag_words, remove_flags
 from pochta.sieve.message import AddressValue, DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.syntax import Position
 from pochta.sieve.text import MatchRef, Text, VariableRef
+from pochta.sieve.vacation import reply_refusal, reply_subject, sender_ok, threading
 from pochta.sieve.validate import ENVELOPE_PARTS, header_name_ok, redirect_address_ok
 
 __all__ = ["Outcome", "RunLimits", "run"]
@@ -34,6 +42,11 @@ class RunLimits:
     max_redirects: int = 4
     max_variables: int = 255
     max_variable_size: int = 4096  # characters; a longer value is cut (RFC 5229 §6: not an error)
+    # RFC 5230 §4.1 and RFC 6131 §2: the period when the script names none, and the bounds of
+    # the period a script may ask for (the effective value is clamped to them).
+    vacation_default_period: int = 7 * 86400
+    vacation_min_period: int = 86400
+    vacation_max_period: int = 90 * 86400
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,7 @@ class Outcome:
 
     actions: tuple[Action, ...]
     error: str | None = None
+    notes: tuple[str, ...] = ()  # what the script did not do, and why (a vacation not sent)
 
 
 class _RuntimeError(Exception):
@@ -74,6 +88,8 @@ class _Run:
         self.match_values: tuple[str, ...] = ()  # RFC 5229 §3.2: of the last successful :matches
         self.keep_match_values = variables
         self.internal_flags: list[str] = []  # RFC 5232 §3: empty when the script starts
+        self.notes: list[str] = []
+        self.vacation_ran = False
 
     # -- strings (RFC 5229 §3) ----------------------------------------------------------------
 
@@ -117,10 +133,13 @@ class _Run:
         if isinstance(action, RejectAction):
             if rejects:
                 raise _RuntimeError(position, "more than one reject (RFC 5429 §2.4)")
+            if self.vacation_ran:
+                raise _RuntimeError(position, "reject together with vacation (RFC 5429 §2.4)")
             if self.actions:
                 raise _RuntimeError(position, "reject together with an action that delivers (RFC 5429 §2.4)")
         elif rejects:
-            raise _RuntimeError(position, "an action that delivers together with reject (RFC 5429 §2.4)")
+            what = "vacation" if isinstance(action, VacationAction) else "an action that delivers"
+            raise _RuntimeError(position, f"{what} together with reject (RFC 5429 §2.4)")
         if isinstance(action, RedirectAction):
             self.redirects += 1
             if self.redirects > self.limits.max_redirects:
@@ -162,6 +181,47 @@ class _Run:
                 self.set_variable(node)  # RFC 5229 §4: no effect on the implicit keep
             elif isinstance(node, s.ChangeFlags):
                 self.change_flags(node)
+            elif isinstance(node, s.Vacation):
+                self.vacation(node)
+
+    # -- vacation (RFC 5230, RFC 6131) ---------------------------------------------------------
+
+    def vacation(self, node: s.Vacation) -> None:
+        if self.vacation_ran:
+            raise _RuntimeError(node.position, "vacation runs at most once (RFC 5230 §4.7)")
+        if any(isinstance(action, RejectAction) for action in self.actions):
+            raise _RuntimeError(node.position, "vacation together with reject (RFC 5429 §2.4)")
+        self.vacation_ran = True
+        own = [
+            *self.context.user_addresses,
+            self.envelope.recipient,
+            *(self.expand(text) for text in node.addresses),
+        ]
+        refusal = reply_refusal(self.message, self.envelope, own)
+        if refusal is not None:
+            self.notes.append(f"{node.position}: no vacation reply: {refusal}")
+            return
+        limits = self.limits
+        period = limits.vacation_default_period if node.period is None else node.period
+        period = min(max(period, limits.vacation_min_period), limits.vacation_max_period)
+        sender = None if node.sender is None else self.expand(node.sender)
+        if sender is not None and not sender_ok(sender):
+            self.notes.append(f"{node.position}: :from {sender!r} is not an address, ignored (RFC 5230 §4.3)")
+            sender = None
+        in_reply_to, references = threading(self.message)
+        subject = reply_subject(self.message) if node.subject is None else self.expand(node.subject)
+        action = VacationAction(
+            recipient=self.envelope.sender,
+            tracking=node.tracking,
+            period=period,
+            subject=subject,
+            sender=sender,
+            reason=self.expand(node.reason),
+            mime=node.mime,
+            in_reply_to=in_reply_to,
+            references=references,
+        )
+        self.add(action, node.position)  # RFC 5230 §4.7: the implicit keep stays
 
     # -- flags (RFC 5232) ---------------------------------------------------------------------
 
@@ -357,8 +417,8 @@ def run(
     except _Stop:
         pass
     except _RuntimeError as error:
-        return Outcome((KeepAction(implicit=True),), str(error))
+        return Outcome((KeepAction(implicit=True),), str(error), tuple(state.notes))
     if state.implicit_keep and not any(isinstance(action, KeepAction) for action in state.actions):
         # §2.10.2, with the internal flag variable's flags (RFC 5232 §3).
         state.actions.append(KeepAction(implicit=True, flags=tuple(state.internal_flags)))
-    return Outcome(tuple(state.actions))
+    return Outcome(tuple(state.actions), notes=tuple(state.notes))

@@ -30,6 +30,8 @@ class DeliveryContext:
     """What a script may know of the delivery besides the message and envelope."""
 
     subaddress_separator: str = "+"  # RFC 5233 §4: the server's (smtp.subaddress_separator)
+    # RFC 5230 §4.5 (1): addresses known to be the user's (the account's, its aliases).
+    user_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ __all__ = [
     "Stop",
     "StringTest",
     "TestNode",
+    "Vacation",
 ]
 
 AddressPart = Literal["all", "localpart", "domain", "user", "detail"]  # the last two: RFC 5233
@@ -226,6 +227,22 @@ class Set:
     position: Position
 
 
+@dataclass(frozen=True)
+class Vacation:
+    """RFC 5230 §4 (with :seconds, RFC 6131 §2). ``period`` is in seconds as the script wrote it
+    (None: the site default); ``tracking`` names the response for §4.2's once-per-period rule:
+    its :handle, or a digest of its arguments before any variable was expanded."""
+
+    period: int | None
+    subject: Text | None
+    sender: Text | None  # :from
+    addresses: tuple[Text, ...]
+    mime: bool
+    reason: Text
+    tracking: str
+    position: Position
+
+
 FlagOperation = Literal["set", "add", "remove"]
 
 
@@ -239,7 +256,7 @@ class ChangeFlags:
     position: Position
 
 
-Node = If | Stop | Keep | Discard | FileInto | Redirect | Reject | Set | ChangeFlags
+Node = If | Stop | Keep | Discard | FileInto | Redirect | Reject | Set | ChangeFlags | Vacation
 
 
 @dataclass(frozen=True)

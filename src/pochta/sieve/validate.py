@@ -10,6 +10,7 @@ a mailbox (§4.2). Errors are ``SieveSyntaxError`` with the node's position.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ SUPPORTED_EXTENSIONS = frozenset(
         "relational",  # RFC 5231
         "subaddress",  # RFC 5233
         "imap4flags",  # RFC 5232
+        "vacation",  # RFC 5230
+        "vacation-seconds",  # RFC 6131
     }
 )
 ENVELOPE_PARTS = frozenset({"from", "to"})
@@ -118,6 +121,15 @@ _MATCH_TYPES: dict[str, MatchType] = {
     "value": "value",
 }
 
+_VACATION = {
+    "days": _TagSpec("period", "number"),  # RFC 5230 §4.1
+    "seconds": _TagSpec("period", "number", extension="vacation-seconds"),  # RFC 6131 §2: not with :days
+    "subject": _TagSpec("subject", "string"),
+    "from": _TagSpec("from", "string"),
+    "addresses": _TagSpec("addresses", "string-list"),
+    "mime": _TagSpec("mime"),
+    "handle": _TagSpec("handle", "string"),
+}
 _FLAG_OPERATIONS: dict[str, s.FlagOperation] = {"setflag": "set", "addflag": "add", "removeflag": "remove"}
 
 PositionalKind = Literal["string", "string-list", "number"]
@@ -154,6 +166,8 @@ class _Checker:
             if name not in SUPPORTED_EXTENSIONS:
                 raise SieveSyntaxError(command.position, f"unsupported extension '{name}' in require")
             self.extensions.add(name)
+            if name == "vacation-seconds":
+                self.extensions.add("vacation")  # RFC 6131 §2: it implies vacation
 
     def needs(self, extension: str, what: str, position: Position) -> None:
         if extension not in self.extensions:
@@ -261,6 +275,8 @@ class _Checker:
                 return s.Reject(self.text(scanned.positional[0]), name == "ereject", at)
             case "set":
                 return self.set_command(command)
+            case "vacation":
+                return self.vacation(command)
             case _:
                 raise SieveSyntaxError(at, f"unknown command '{name}'")
 
@@ -497,6 +513,57 @@ class _Checker:
         return names
 
     # -- variables (RFC 5229) -----------------------------------------------------------------
+
+    # -- vacation (RFC 5230, RFC 6131) -----------------------------------------------------------
+
+    def vacation(self, command: Command) -> s.Vacation:
+        at = command.position
+        self.needs("vacation", "'vacation'", at)
+        scanned = self.scan(command, _VACATION, ("string",), names=("reason",))
+        self.no_test_or_block(command)
+        period: int | None = None
+        if "period" in scanned.tags:
+            tag, value = scanned.tags["period"]
+            assert isinstance(value, Number)
+            if tag == "days":
+                if value.value < 1:  # RFC 5230 §4.1 has no zero days (RFC 6131 §2 says so too)
+                    raise SieveSyntaxError(value.position, ":days must be at least 1 (RFC 5230 §4.1)")
+                period = value.value * 86400
+            else:
+                if value.value >= 2**31:  # RFC 6131 §2
+                    raise SieveSyntaxError(value.position, ":seconds must be below 2^31 (RFC 6131 §2)")
+                period = value.value
+
+        def optional_text(group: str) -> Text | None:
+            value = scanned.tags.get(group, ("", None))[1]
+            return None if value is None else self.text(value)
+
+        addresses = scanned.tags.get("addresses", ("", None))[1]
+        reason = scanned.positional[0]
+        assert isinstance(reason, StringList)
+        handle = scanned.tags.get("handle", ("", None))[1]
+        # RFC 5230 §4.2: the response is its :handle, or its arguments before expansion, each
+        # counted so that one string in two places cannot collide.
+        if isinstance(handle, StringList):
+            tracking = "handle:" + handle.values[0]
+        else:
+            raw = [scanned.tags.get(group, ("", None))[1] for group in ("subject", "from")]
+            parts = [value.values[0] if isinstance(value, StringList) else "\0" for value in raw]
+            parts += ["mime" if "mime" in scanned.tags else "", reason.values[0]]
+            digest = hashlib.sha256(
+                "".join(f"{len(part)}:{part}" for part in parts).encode("utf-8", "surrogateescape")
+            )
+            tracking = "args:" + digest.hexdigest()
+        return s.Vacation(
+            period,
+            optional_text("subject"),
+            optional_text("from"),
+            () if addresses is None else self.texts(addresses),
+            "mime" in scanned.tags,
+            self.text(reason),
+            tracking,
+            at,
+        )
 
     def flags_argument(self, scanned: _Scanned) -> tuple[Text, ...] | None:
         if "flags" not in scanned.tags:

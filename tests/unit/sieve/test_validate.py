@@ -68,7 +68,7 @@ def test_copy_needs_its_require() -> None:
 @pytest.mark.parametrize(
     ("script", "says"),
     [
-        ('require "vacation-seconds";', "unsupported extension 'vacation-seconds'"),
+        ('require "foreverypart";', "unsupported extension 'foreverypart'"),
         ('keep; require "fileinto";', "require must come before every other command"),
         ('fileinto "a";', "'fileinto' needs require \"fileinto\""),
         ('if envelope "from" "a" {}', "'envelope' needs require \"envelope\""),
