@@ -21,6 +21,7 @@ class KeepAction:
 class FileIntoAction:
     mailbox: str
     flags: tuple[str, ...] = ()  # IMAP flags to store it with (RFC 5232)
+    create: bool = False  # RFC 5490 §3.2: create the mailbox when missing (failing is an error)
 
 
 @dataclass(frozen=True)

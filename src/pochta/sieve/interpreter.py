@@ -126,7 +126,10 @@ class _Run:
             action = KeepAction(flags=action.flags)  # §2.10.3: fileinto "INBOX" and keep store one copy
         for index, done in enumerate(self.actions):
             if _same_target(done, action):
-                # §2.10.3: the same action twice is done once; RFC 5232 §3: the last flags win.
+                # §2.10.3: the same action twice is done once; RFC 5232 §3: the last flags win;
+                # a :create of either stands (RFC 5490 §3.2).
+                if isinstance(done, FileIntoAction) and isinstance(action, FileIntoAction) and done.create:
+                    action = FileIntoAction(action.mailbox, action.flags, create=True)
                 self.actions[index] = action
                 return
         rejects = [done for done in self.actions if isinstance(done, RejectAction)]
@@ -166,7 +169,7 @@ class _Run:
                 mailbox = self.expand(node.mailbox)
                 if not mailbox:
                     raise _RuntimeError(node.position, "fileinto an empty mailbox name")
-                self.add(FileIntoAction(mailbox, self.flags_for(node.flags)), node.position)
+                self.add(FileIntoAction(mailbox, self.flags_for(node.flags), node.create), node.position)
                 self.implicit_keep = self.implicit_keep and node.copy  # RFC 3894 §3: :copy keeps it
             elif isinstance(node, s.Redirect):
                 address = self.expand(node.address)
@@ -183,6 +186,8 @@ class _Run:
                 self.change_flags(node)
             elif isinstance(node, s.Vacation):
                 self.vacation(node)
+            elif isinstance(node, s.Error):
+                raise _RuntimeError(node.position, f"the script ended with: {self.expand(node.message)}")
 
     # -- vacation (RFC 5230, RFC 6131) ---------------------------------------------------------
 
@@ -278,6 +283,14 @@ class _Run:
         if isinstance(test, s.EnvelopeTest):
             values, count = self.envelope_values(test)
             return self.any_match(test.matching, values, test.keys, count=count)
+        if isinstance(test, s.EnvironmentTest):
+            # RFC 5183 §4: an unknown item is false; :count is 0 for an empty value, else 1.
+            item = self.context.environment.get(self.expand(test.name).lower())
+            if item is None:
+                return False
+            return self.any_match(test.matching, [item], test.keys, count=1 if item else 0)
+        if isinstance(test, s.MailboxExists):
+            return all(self.context.mailbox_exists(self.expand(name)) for name in test.names)  # RFC 5490 §3.1
         if isinstance(test, s.HasFlag):
             # RFC 5232 §4: the flags of the variables against each flag of the keys; :count
             # counts distinct flags.

@@ -5,6 +5,7 @@ trimmed and with encoded words decoded (§5.7, §2.7.2), the addresses in addres
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pochta.mime.address import Group, InvalidAddress, Mailbox, parse_address_list
@@ -32,6 +33,14 @@ class DeliveryContext:
     subaddress_separator: str = "+"  # RFC 5233 §4: the server's (smtp.subaddress_separator)
     # RFC 5230 §4.5 (1): addresses known to be the user's (the account's, its aliases).
     user_addresses: tuple[str, ...] = ()
+    # RFC 5183 §4.1: the environment items ("domain", "host", "remote-ip" ...); a missing item
+    # makes the environment test false.
+    environment: Mapping[str, str] = field(default_factory=dict)
+    # RFC 5490 §3.1: the user's mailboxes that mail may be filed into (INBOX always).
+    mailboxes: frozenset[str] = frozenset()
+
+    def mailbox_exists(self, name: str) -> bool:
+        return name.upper() == "INBOX" or name in self.mailboxes
 
 
 @dataclass(frozen=True)

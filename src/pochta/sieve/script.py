@@ -21,6 +21,8 @@ __all__ = [
     "Constant",
     "Discard",
     "EnvelopeTest",
+    "EnvironmentTest",
+    "Error",
     "ExistsTest",
     "FileInto",
     "FlagOperation",
@@ -28,6 +30,7 @@ __all__ = [
     "HeaderTest",
     "If",
     "Keep",
+    "MailboxExists",
     "Matching",
     "Modifier",
     "Node",
@@ -64,6 +67,7 @@ class Constant:
 
     value: bool
     position: Position
+    unknown_capability: bool = False  # an ihave of something unsupported (RFC 5463 §4)
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,24 @@ class StringTest:
 
 
 @dataclass(frozen=True)
+class EnvironmentTest:
+    """RFC 5183 §4: an item of the delivery's environment against the keys."""
+
+    matching: Matching
+    name: Text
+    keys: tuple[Text, ...]
+    position: Position
+
+
+@dataclass(frozen=True)
+class MailboxExists:
+    """RFC 5490 §3.1: every named mailbox exists and mail may be filed into it."""
+
+    names: tuple[Text, ...]
+    position: Position
+
+
+@dataclass(frozen=True)
 class HasFlag:
     """RFC 5232 §4: ``hasflag`` over variables (empty: the internal variable)."""
 
@@ -155,6 +177,8 @@ TestNode = (
     | EnvelopeTest
     | StringTest
     | HasFlag
+    | EnvironmentTest
+    | MailboxExists
 )
 
 
@@ -193,6 +217,7 @@ class FileInto:
     copy: bool
     position: Position
     flags: tuple[Text, ...] | None = None  # :flags (RFC 5232 §5); None: the internal variable's
+    create: bool = False  # :create (RFC 5490 §3.2)
 
 
 @dataclass(frozen=True)
@@ -228,6 +253,14 @@ class Set:
 
 
 @dataclass(frozen=True)
+class Error:
+    """RFC 5463 §5: end the script with an error (the implicit keep then applies)."""
+
+    message: Text
+    position: Position
+
+
+@dataclass(frozen=True)
 class Vacation:
     """RFC 5230 §4 (with :seconds, RFC 6131 §2). ``period`` is in seconds as the script wrote it
     (None: the site default); ``tracking`` names the response for §4.2's once-per-period rule:
@@ -256,7 +289,7 @@ class ChangeFlags:
     position: Position
 
 
-Node = If | Stop | Keep | Discard | FileInto | Redirect | Reject | Set | ChangeFlags | Vacation
+Node = If | Stop | Keep | Discard | FileInto | Redirect | Reject | Set | ChangeFlags | Vacation | Error
 
 
 @dataclass(frozen=True)

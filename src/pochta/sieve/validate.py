@@ -50,6 +50,9 @@ SUPPORTED_EXTENSIONS = frozenset(
         "imap4flags",  # RFC 5232
         "vacation",  # RFC 5230
         "vacation-seconds",  # RFC 6131
+        "environment",  # RFC 5183
+        "ihave",  # RFC 5463
+        "mailbox",  # RFC 5490 §3
     }
 )
 ENVELOPE_PARTS = frozenset({"from", "to"})
@@ -85,6 +88,7 @@ _ADDRESS_PART = {name: _TagSpec("address part") for name in ("all", "localpart",
     for name in ("user", "detail")  # RFC 5233 §4
 }
 _COPY = {"copy": _TagSpec("copy", extension="copy")}
+_CREATE = {"create": _TagSpec("create", extension="mailbox")}  # RFC 5490 §3.2
 _FLAGS = {"flags": _TagSpec("flags", "string-list", extension="imap4flags")}  # RFC 5232 §5
 _SIZE = {"over": _TagSpec("size"), "under": _TagSpec("size")}
 # RFC 5229 §4.1: one modifier per precedence level, applied from the highest level down.
@@ -165,9 +169,12 @@ class _Checker:
         for name in capabilities:
             if name not in SUPPORTED_EXTENSIONS:
                 raise SieveSyntaxError(command.position, f"unsupported extension '{name}' in require")
-            self.extensions.add(name)
-            if name == "vacation-seconds":
-                self.extensions.add("vacation")  # RFC 6131 §2: it implies vacation
+            self.enable(name)
+
+    def enable(self, name: str) -> None:
+        self.extensions.add(name)
+        if name == "vacation-seconds":
+            self.extensions.add("vacation")  # RFC 6131 §2: it implies vacation
 
     def needs(self, extension: str, what: str, position: Position) -> None:
         if extension not in self.extensions:
@@ -181,14 +188,16 @@ class _Checker:
         while index < len(commands):
             command = commands[index]
             if command.name == "if":
+                condition = self.condition(command)
                 branches: list[tuple[s.TestNode | None, tuple[s.Node, ...]]] = [
-                    (self.condition(command), self.body(command))
+                    (condition, self.body(command, condition))
                 ]
                 index += 1
                 while index < len(commands) and commands[index].name in ("elsif", "else"):
                     follower = commands[index]
                     if follower.name == "elsif":
-                        branches.append((self.condition(follower), self.body(follower)))
+                        condition = self.condition(follower)
+                        branches.append((condition, self.body(follower, condition)))
                         index += 1
                         continue
                     self.scan(follower, {}, ())
@@ -211,11 +220,15 @@ class _Checker:
             )
         return self.test(command.tests[0])
 
-    def body(self, command: Command) -> tuple[s.Node, ...]:
+    def body(self, command: Command, condition: s.TestNode | None = None) -> tuple[s.Node, ...]:
         if command.block is None:
             raise SieveSyntaxError(
                 command.position, f"'{command.name}' needs a block {{ ... }} (RFC 5228 §3.1)"
             )
+        if _never(condition):
+            # RFC 5463 §4 (2): behind an ihave of something unsupported the block may use what
+            # this server does not know; it never runs, so it is not checked.
+            return ()
         return self.block(command.block)
 
     def no_test_or_block(self, command: Command) -> None:
@@ -250,12 +263,13 @@ class _Checker:
                 return s.ChangeFlags(operation, variable, self.texts(scanned.positional[-1]), at)
             case "fileinto":
                 self.needs("fileinto", "'fileinto'", at)
-                scanned = self.scan(command, _COPY | _FLAGS, ("string",), names=("mailbox",))
+                scanned = self.scan(command, _COPY | _FLAGS | _CREATE, ("string",), names=("mailbox",))
                 self.no_test_or_block(command)
                 mailbox = self.text(scanned.positional[0])
                 if mailbox.constant == "":
                     raise SieveSyntaxError(scanned.positional[0].position, "the mailbox name is empty")
-                return s.FileInto(mailbox, "copy" in scanned.tags, at, self.flags_argument(scanned))
+                flags = self.flags_argument(scanned)
+                return s.FileInto(mailbox, "copy" in scanned.tags, at, flags, "create" in scanned.tags)
             case "redirect":
                 scanned = self.scan(command, _COPY, ("string",), names=("address",))
                 self.no_test_or_block(command)
@@ -277,6 +291,11 @@ class _Checker:
                 return self.set_command(command)
             case "vacation":
                 return self.vacation(command)
+            case "error":
+                self.needs("ihave", "'error'", at)  # RFC 5463 §5
+                scanned = self.scan(command, {}, ("string",), names=("message",))
+                self.no_test_or_block(command)
+                return s.Error(self.text(scanned.positional[0]), at)
             case _:
                 raise SieveSyntaxError(at, f"unknown command '{name}'")
 
@@ -372,6 +391,31 @@ class _Checker:
                     )
                 flags = self.texts(scanned.positional[-1])
                 return s.HasFlag(self.matching(scanned, at), variables, flags, at)
+            case "environment":
+                self.needs("environment", "'environment'", at)
+                scanned = self.scan(
+                    test, _COMPARATOR | _MATCH_TYPE, ("string", "string-list"), names=("name", "keys")
+                )
+                matching = self.matching(scanned, at)
+                name_text, keys = self.text(scanned.positional[0]), self.texts(scanned.positional[1])
+                return s.EnvironmentTest(matching, name_text, keys, at)
+            case "mailboxexists":
+                self.needs("mailbox", "'mailboxexists'", at)
+                scanned = self.scan(test, {}, ("string-list",), names=("mailbox names",))
+                return s.MailboxExists(self.texts(scanned.positional[0]), at)
+            case "ihave":
+                # RFC 5463 §4: constant names; true when every one is supported, and from here on
+                # they may be used as if required (§4, 1).
+                self.needs("ihave", "'ihave'", at)
+                scanned = self.scan(test, {}, ("string-list",), names=("capabilities",))
+                wanted = self.constant_strings(scanned.positional[0])
+                if "variables" in self.extensions and any("${" in name for name in wanted):
+                    raise SieveSyntaxError(at, "the capabilities of 'ihave' must be constant (RFC 5463 §4)")
+                if all(name in SUPPORTED_EXTENSIONS for name in wanted):
+                    for name in wanted:
+                        self.enable(name)
+                    return s.Constant(True, at)
+                return s.Constant(False, at, unknown_capability=True)
             case "string":
                 self.needs("variables", "'string'", at)
                 scanned = self.scan(
@@ -595,6 +639,16 @@ class _Checker:
             (_MODIFIERS_BY_NAME[tag] for tag, _ in scanned.tags.values()), key=_MODIFIER_ORDER.index
         )
         return s.Set(name, tuple(modifiers), self.text(scanned.positional[1]), command.position)
+
+
+def _never(condition: s.TestNode | None) -> bool:
+    """Whether ``condition`` is false because of an ihave of an unsupported capability, alone or
+    in an allof (RFC 5463 §4)."""
+    if isinstance(condition, s.Constant):
+        return condition.unknown_capability
+    if isinstance(condition, s.AllOf):
+        return any(_never(test) for test in condition.tests)
+    return False
 
 
 def header_name_ok(name: str) -> bool:
