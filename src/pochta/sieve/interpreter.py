@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
 
 from pochta.sieve import script as s
 from pochta.sieve.actions import (
@@ -21,6 +23,7 @@ from pochta.sieve.actions import (
     VacationAction,
 )
 from pochta.sieve.comparators import match, relate
+from pochta.sieve.dates import DATE_PARTS, date_part, field_date, parse_zone
 from pochta.sieve.flags import add_flags, flag_words, remove_flags
 from pochta.sieve.message import AddressValue, DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.syntax import Position
@@ -31,6 +34,7 @@ from pochta.sieve.validate import ENVELOPE_PARTS, header_name_ok, redirect_addre
 __all__ = ["Outcome", "RunLimits", "run"]
 
 INBOX = "INBOX"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class _Run:
         self.keep_match_values = variables
         self.internal_flags: list[str] = []  # RFC 5232 §3: empty when the script starts
         self.notes: list[str] = []
+        # RFC 5260 §5: every currentdate of a run sees one moment.
+        self.now = context.now or datetime.now().astimezone()
         self.vacation_ran = False
 
     # -- strings (RFC 5229 §3) ----------------------------------------------------------------
@@ -270,13 +276,15 @@ class _Run:
         if isinstance(test, s.SizeTest):
             return self.message.size > test.limit if test.over else self.message.size < test.limit  # §5.9
         if isinstance(test, s.HeaderTest):
-            values = [
-                value for name in self.header_names(test.names) for value in self.message.header_texts(name)
-            ]
+            names = self.header_names(test.names)
+            values = _pick([value for name in names for value in self.message.header_texts(name)], test.index)
             return self.any_match(test.matching, values, test.keys, count=len(values))
+        if isinstance(test, s.DateTest):
+            return self.date_test(test)
         if isinstance(test, s.AddressTest):
             names = self.header_names(test.names)
-            found = [address for name in names for address in self.message.addresses(name)]
+            fields = [addresses for name in names for addresses in self.message.address_fields(name)]
+            found = [address for addresses in _pick(fields, test.index) for address in addresses]
             # RFC 5231 §4.2: the count is of mailboxes (group members, not groups).
             count = sum(1 for address in found if address.localpart is not None)
             return self.any_match(test.matching, self.address_parts(found, test.part), test.keys, count=count)
@@ -301,6 +309,29 @@ class _Run:
         # RFC 5229 §5: the script's own strings, white space kept; the count is of non-empty ones.
         sources = [self.expand(source) for source in test.sources]
         return self.any_match(test.matching, sources, test.keys, count=sum(1 for value in sources if value))
+
+    def date_test(self, test: s.DateTest) -> bool:
+        # RFC 5260 §4, §5: one moment (the first field's date, or now), shifted to a zone, one part.
+        part = self.expand(test.part).lower()
+        if part not in DATE_PARTS:
+            return False
+        if test.header is None:
+            moment: datetime | None = self.now
+        else:
+            names = self.header_names((test.header,))
+            values = [value for name in names for value in self.message.header_texts(name)]
+            chosen = _pick(values, test.index) if test.index is not None else values[:1]
+            moment = field_date(chosen[0]) if chosen else None
+        if moment is None:
+            return self.any_match(test.matching, [], test.keys, count=0)  # §4: no valid date
+        if test.zone is not None:
+            zone = parse_zone(self.expand(test.zone))
+            if zone is None:
+                return False
+            moment = moment.astimezone(zone)
+        elif not test.original_zone:
+            moment = moment.astimezone(self.now.tzinfo)  # §4.1: the local zone
+        return self.any_match(test.matching, [date_part(moment, part)], test.keys, count=1)
 
     def header_names(self, names: tuple[Text, ...]) -> list[str]:
         # A name built from variables that is not a field name matches nothing.
@@ -404,6 +435,14 @@ _MODIFIERS: dict[s.Modifier, Callable[[str], str]] = {
     "quotewildcard": _quote_wildcards,
     "length": _length,
 }
+
+
+def _pick(values: list[T], index: s.FieldIndex | None) -> list[T]:
+    """All of ``values``, or only the field :index names (RFC 5260 §6)."""
+    if index is None:
+        return values
+    position = index.pick(len(values))
+    return [] if position is None else [values[position]]
 
 
 def _same_target(a: Action, b: Action) -> bool:

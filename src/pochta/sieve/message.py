@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pochta.mime.address import Group, InvalidAddress, Mailbox, parse_address_list
 from pochta.mime.encoded_words import decode_encoded_words
@@ -36,6 +37,9 @@ class DeliveryContext:
     # RFC 5183 §4.1: the environment items ("domain", "host", "remote-ip" ...); a missing item
     # makes the environment test false.
     environment: Mapping[str, str] = field(default_factory=dict)
+    # RFC 5260 §5: the moment of the delivery, in the server's zone (also the zone of the date test
+    # without :zone, §4.1); None: the clock when the script runs.
+    now: datetime | None = None
     # RFC 5490 §3.1: the user's mailboxes that mail may be filed into (INBOX always).
     mailboxes: frozenset[str] = frozenset()
 
@@ -60,7 +64,7 @@ class SieveMessage:
     fields: list[tuple[str, bytes]]
     size: int
     _texts: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
-    _addresses: dict[str, tuple[AddressValue, ...]] = field(default_factory=dict, repr=False)
+    _addresses: dict[str, tuple[tuple[AddressValue, ...], ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SieveMessage:
@@ -87,15 +91,21 @@ class SieveMessage:
 
     def addresses(self, name: str) -> tuple[AddressValue, ...]:
         """The addresses of every ``name`` field, group members included (RFC 5228 §2.7.4)."""
+        return tuple(address for field_addresses in self.address_fields(name) for address in field_addresses)
+
+    def address_fields(self, name: str) -> tuple[tuple[AddressValue, ...], ...]:
+        """The addresses of each ``name`` field, field by field (for RFC 5260 §6's :index)."""
         key = name.lower()
         found = self._addresses.get(key)
         if found is None:
-            values: list[AddressValue] = []
+            fields: list[tuple[AddressValue, ...]] = []
             for text in self._raw_texts(name):
+                values: list[AddressValue] = []
                 for item in parse_address_list(text):
                     members = item.members if isinstance(item, Group) else (item,)
                     values.extend(_address_value(member) for member in members)
-            found = tuple(values)
+                fields.append(tuple(values))
+            found = tuple(fields)
             self._addresses[key] = found
         return found
 

@@ -19,11 +19,13 @@ __all__ = [
     "AnyOf",
     "ChangeFlags",
     "Constant",
+    "DateTest",
     "Discard",
     "EnvelopeTest",
     "EnvironmentTest",
     "Error",
     "ExistsTest",
+    "FieldIndex",
     "FileInto",
     "FlagOperation",
     "HasFlag",
@@ -59,6 +61,20 @@ class Matching:
 
 
 # -- tests (RFC 5228 §5) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldIndex:
+    """:index n [:last] (RFC 5260 §6): only the nth of the named fields (counted from the end)."""
+
+    number: int
+    last: bool
+
+    def pick(self, count: int) -> int | None:
+        """The 0-based position among ``count`` fields, None when there is no such field."""
+        if not 1 <= self.number <= count:
+            return None
+        return count - self.number if self.last else self.number - 1
 
 
 @dataclass(frozen=True)
@@ -107,6 +123,7 @@ class HeaderTest:
     names: tuple[Text, ...]
     keys: tuple[Text, ...]
     position: Position
+    index: FieldIndex | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +133,7 @@ class AddressTest:
     names: tuple[Text, ...]
     keys: tuple[Text, ...]
     position: Position
+    index: FieldIndex | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +163,21 @@ class EnvironmentTest:
     name: Text
     keys: tuple[Text, ...]
     position: Position
+
+
+@dataclass(frozen=True)
+class DateTest:
+    """RFC 5260 §4 ``date`` (``header`` None: §5 ``currentdate``). ``zone``: a :zone value; with
+    ``original_zone`` the field's own zone; neither: the server's local zone (§4.1)."""
+
+    matching: Matching
+    zone: Text | None
+    original_zone: bool
+    header: Text | None
+    part: Text
+    keys: tuple[Text, ...]
+    position: Position
+    index: FieldIndex | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +212,7 @@ TestNode = (
     | HasFlag
     | EnvironmentTest
     | MailboxExists
+    | DateTest
 )
 
 

@@ -19,6 +19,7 @@ from typing import Literal
 from pochta.mime.address import SmtpPathError, parse_smtp_path
 from pochta.sieve import script as s
 from pochta.sieve.comparators import COMPARATORS, RELATIONS, Comparator, MatchType, Relation
+from pochta.sieve.dates import DATE_PARTS, parse_zone
 from pochta.sieve.syntax import Argument, Command, Number, Position, SieveSyntaxError, StringList, Tag, Test
 from pochta.sieve.text import Text, parse_text, variable_name_ok
 
@@ -53,6 +54,8 @@ SUPPORTED_EXTENSIONS = frozenset(
         "environment",  # RFC 5183
         "ihave",  # RFC 5463
         "mailbox",  # RFC 5490 §3
+        "date",  # RFC 5260 §4, §5
+        "index",  # RFC 5260 §6
     }
 )
 ENVELOPE_PARTS = frozenset({"from", "to"})
@@ -88,6 +91,11 @@ _ADDRESS_PART = {name: _TagSpec("address part") for name in ("all", "localpart",
     for name in ("user", "detail")  # RFC 5233 §4
 }
 _COPY = {"copy": _TagSpec("copy", extension="copy")}
+_INDEX = {
+    "index": _TagSpec("index", "number", extension="index"),  # RFC 5260 §6
+    "last": _TagSpec("last", extension="index"),
+}
+_ZONE = {"zone": _TagSpec("zone", "string"), "originalzone": _TagSpec("zone")}  # RFC 5260 §4.1
 _CREATE = {"create": _TagSpec("create", extension="mailbox")}  # RFC 5490 §3.2
 _FLAGS = {"flags": _TagSpec("flags", "string-list", extension="imap4flags")}  # RFC 5232 §5
 _SIZE = {"over": _TagSpec("size"), "under": _TagSpec("size")}
@@ -334,7 +342,7 @@ class _Checker:
             case "header":
                 scanned = self.scan(
                     test,
-                    _COMPARATOR | _MATCH_TYPE,
+                    _COMPARATOR | _MATCH_TYPE | _INDEX,
                     ("string-list", "string-list"),
                     names=("header names", "keys"),
                 )
@@ -343,13 +351,16 @@ class _Checker:
                     self.header_names(scanned.positional[0]),
                     self.texts(scanned.positional[1]),
                     at,
+                    self.field_index(scanned, at),
                 )
+            case "date" | "currentdate":
+                return self.date_test(test)
             case "address" | "envelope":
                 if name == "envelope":
                     self.needs("envelope", "'envelope'", at)
                 scanned = self.scan(
                     test,
-                    _COMPARATOR | _MATCH_TYPE | _ADDRESS_PART,
+                    _COMPARATOR | _MATCH_TYPE | _ADDRESS_PART | (_INDEX if name == "address" else {}),
                     ("string-list", "string-list"),
                     names=("header names" if name == "address" else "envelope parts", "keys"),
                 )
@@ -364,7 +375,7 @@ class _Checker:
                                 scanned.positional[0].position,
                                 f"'{header.constant}' does not hold addresses: use 'header' (RFC 5228 §5.1)",
                             )
-                    return s.AddressTest(matching, part, names, keys, at)
+                    return s.AddressTest(matching, part, names, keys, at, self.field_index(scanned, at))
                 parts = self.texts(scanned.positional[0])
                 for value in parts:
                     if value.constant is not None and value.constant.lower() not in ENVELOPE_PARTS:
@@ -607,6 +618,53 @@ class _Checker:
             self.text(reason),
             tracking,
             at,
+        )
+
+    # -- date and index (RFC 5260) --------------------------------------------------------------
+
+    def field_index(self, scanned: _Scanned, at: Position) -> s.FieldIndex | None:
+        if "index" not in scanned.tags:
+            if "last" in scanned.tags:
+                raise SieveSyntaxError(at, ":last needs :index (RFC 5260 §6)")
+            return None
+        value = scanned.tags["index"][1]
+        assert isinstance(value, Number)
+        if value.value < 1:
+            raise SieveSyntaxError(value.position, ":index counts from 1 (RFC 5260 §6)")
+        return s.FieldIndex(value.value, "last" in scanned.tags)
+
+    def date_test(self, test: Test) -> s.DateTest:
+        name, at = test.name, test.position
+        self.needs("date", f"'{name}'", at)
+        current = name == "currentdate"
+        zones = {"zone": _ZONE["zone"]} if current else _ZONE | _INDEX
+        positional: tuple[PositionalKind, ...] = ("string", "string-list")
+        names: tuple[str, ...] = ("date-part", "keys")
+        if not current:
+            positional, names = ("string", *positional), ("header name", *names)
+        scanned = self.scan(test, _COMPARATOR | _MATCH_TYPE | zones, positional, names=names)
+        zone: Text | None = None
+        original = False
+        if "zone" in scanned.tags:
+            tag, value = scanned.tags["zone"]
+            original = tag == "originalzone"
+            if value is not None:
+                zone = self.text(value)
+                if zone.constant is not None and parse_zone(zone.constant) is None:
+                    raise SieveSyntaxError(
+                        value.position, f"'{zone.constant}' is not a zone like +0100 (RFC 5260 §4.1)"
+                    )
+        header = None if current else self.header_names(scanned.positional[0])[0]
+        part_argument = scanned.positional[-2]
+        part = self.text(part_argument)
+        if part.constant is not None and part.constant.lower() not in DATE_PARTS:
+            raise SieveSyntaxError(
+                part_argument.position, f"unknown date-part '{part.constant}' (RFC 5260 §4.2)"
+            )
+        index = None if current else self.field_index(scanned, at)
+        matching = self.matching(scanned, at)
+        return s.DateTest(
+            matching, zone, original, header, part, self.texts(scanned.positional[-1]), at, index
         )
 
     def flags_argument(self, scanned: _Scanned) -> tuple[Text, ...] | None:
