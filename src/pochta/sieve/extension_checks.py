@@ -1,0 +1,122 @@
+"""Checks of the extensions whose arguments take more than a table: set (RFC 5229 §4), vacation
+(RFC 5230, RFC 6131), date and currentdate (RFC 5260)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pochta.sieve import script as s
+from pochta.sieve.arguments import (
+    COMPARATOR,
+    INDEX,
+    MATCH_TYPE,
+    MODIFIER_ORDER,
+    MODIFIERS,
+    MODIFIERS_BY_NAME,
+    VACATION,
+    ZONE,
+    ArgumentChecker,
+    PositionalKind,
+)
+from pochta.sieve.dates import DATE_PARTS, parse_zone
+from pochta.sieve.syntax import Command, Number, SieveSyntaxError, StringList, Test
+from pochta.sieve.text import Text
+
+__all__ = ["ExtensionChecks"]
+
+
+class ExtensionChecks(ArgumentChecker):
+    def set_command(self, command: Command) -> s.Set:
+        self.needs("variables", "'set'", command.position)
+        scanned = self.scan(command, MODIFIERS, ("string", "string"), names=("name", "value"))
+        self.no_test_or_block(command)
+        name = self.variable_name(self.string(scanned.positional[0]), scanned.positional[0].position)
+        modifiers = sorted(
+            (MODIFIERS_BY_NAME[tag] for tag, _ in scanned.tags.values()), key=MODIFIER_ORDER.index
+        )
+        return s.Set(name, tuple(modifiers), self.text(scanned.positional[1]), command.position)
+
+    # -- vacation (RFC 5230, RFC 6131) -----------------------------------------------------------
+
+    def vacation(self, command: Command) -> s.Vacation:
+        at = command.position
+        self.needs("vacation", "'vacation'", at)
+        scanned = self.scan(command, VACATION, ("string",), names=("reason",))
+        self.no_test_or_block(command)
+        period: int | None = None
+        if "period" in scanned.tags:
+            tag, value = scanned.tags["period"]
+            assert isinstance(value, Number)
+            if tag == "days":
+                if value.value < 1:  # RFC 5230 §4.1 has no zero days (RFC 6131 §2 says so too)
+                    raise SieveSyntaxError(value.position, ":days must be at least 1 (RFC 5230 §4.1)")
+                period = value.value * 86400
+            else:
+                if value.value >= 2**31:  # RFC 6131 §2
+                    raise SieveSyntaxError(value.position, ":seconds must be below 2^31 (RFC 6131 §2)")
+                period = value.value
+
+        def optional_text(group: str) -> Text | None:
+            value = scanned.tags.get(group, ("", None))[1]
+            return None if value is None else self.text(value)
+
+        addresses = scanned.tags.get("addresses", ("", None))[1]
+        reason = scanned.positional[0]
+        assert isinstance(reason, StringList)
+        handle = scanned.tags.get("handle", ("", None))[1]
+        # RFC 5230 §4.2: the response is its :handle, or its arguments before expansion, each
+        # counted so that one string in two places cannot collide.
+        if isinstance(handle, StringList):
+            tracking = "handle:" + handle.values[0]
+        else:
+            raw = [scanned.tags.get(group, ("", None))[1] for group in ("subject", "from")]
+            parts = [value.values[0] if isinstance(value, StringList) else "\0" for value in raw]
+            parts += ["mime" if "mime" in scanned.tags else "", reason.values[0]]
+            digest = hashlib.sha256(
+                "".join(f"{len(part)}:{part}" for part in parts).encode("utf-8", "surrogateescape")
+            )
+            tracking = "args:" + digest.hexdigest()
+        return s.Vacation(
+            period,
+            optional_text("subject"),
+            optional_text("from"),
+            () if addresses is None else self.texts(addresses),
+            "mime" in scanned.tags,
+            self.text(reason),
+            tracking,
+            at,
+        )
+
+    def date_test(self, test: Test) -> s.DateTest:
+        name, at = test.name, test.position
+        self.needs("date", f"'{name}'", at)
+        current = name == "currentdate"
+        zones = {"zone": ZONE["zone"]} if current else ZONE | INDEX
+        positional: tuple[PositionalKind, ...] = ("string", "string-list")
+        names: tuple[str, ...] = ("date-part", "keys")
+        if not current:
+            positional, names = ("string", *positional), ("header name", *names)
+        scanned = self.scan(test, COMPARATOR | MATCH_TYPE | zones, positional, names=names)
+        zone: Text | None = None
+        original = False
+        if "zone" in scanned.tags:
+            tag, value = scanned.tags["zone"]
+            original = tag == "originalzone"
+            if value is not None:
+                zone = self.text(value)
+                if zone.constant is not None and parse_zone(zone.constant) is None:
+                    raise SieveSyntaxError(
+                        value.position, f"'{zone.constant}' is not a zone like +0100 (RFC 5260 §4.1)"
+                    )
+        header = None if current else self.header_names(scanned.positional[0])[0]
+        part_argument = scanned.positional[-2]
+        part = self.text(part_argument)
+        if part.constant is not None and part.constant.lower() not in DATE_PARTS:
+            raise SieveSyntaxError(
+                part_argument.position, f"unknown date-part '{part.constant}' (RFC 5260 §4.2)"
+            )
+        index = None if current else self.field_index(scanned, at)
+        matching = self.matching(scanned, at)
+        return s.DateTest(
+            matching, zone, original, header, part, self.texts(scanned.positional[-1]), at, index
+        )
