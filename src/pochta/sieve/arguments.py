@@ -22,6 +22,7 @@ __all__ = [
     "ADDRESS_PART",
     "ADDRESS_PARTS",
     "ALWAYS_AVAILABLE_COMPARATORS",
+    "BODY_TRANSFORM",
     "COMPARATOR",
     "COPY",
     "CREATE",
@@ -68,6 +69,11 @@ COPY = {"copy": TagSpec("copy", extension="copy")}
 INDEX = {
     "index": TagSpec("index", "number", extension="index"),  # RFC 5260 §6
     "last": TagSpec("last", extension="index"),
+}
+BODY_TRANSFORM = {  # RFC 5173 §5
+    "raw": TagSpec("transform"),
+    "content": TagSpec("transform", "string-list"),
+    "text": TagSpec("transform"),
 }
 ZONE = {"zone": TagSpec("zone", "string"), "originalzone": TagSpec("zone")}  # RFC 5260 §4.1
 CREATE = {"create": TagSpec("create", extension="mailbox")}  # RFC 5490 §3.2

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+from pochta.mime.model import Part
 from pochta.sieve import script as s
 from pochta.sieve.actions import (
     Action,
@@ -22,6 +23,7 @@ from pochta.sieve.actions import (
     RejectAction,
     VacationAction,
 )
+from pochta.sieve.body import content_values, parse_root, raw_body, text_values
 from pochta.sieve.comparators import match, relate
 from pochta.sieve.dates import DATE_PARTS, date_part, field_date, parse_zone
 from pochta.sieve.flags import add_flags, flag_words, remove_flags
@@ -93,6 +95,7 @@ class _Run:
         self.keep_match_values = variables
         self.internal_flags: list[str] = []  # RFC 5232 §3: empty when the script starts
         self.notes: list[str] = []
+        self.body_root: Part | None = None  # the MIME structure, parsed at the first body test
         # RFC 5260 §5: every currentdate of a run sees one moment.
         self.now = context.now or datetime.now().astimezone()
         self.vacation_ran = False
@@ -281,6 +284,10 @@ class _Run:
             return self.any_match(test.matching, values, test.keys, count=len(values))
         if isinstance(test, s.DateTest):
             return self.date_test(test)
+        if isinstance(test, s.BodyTest):
+            values = self.body_values(test)
+            # RFC 5173 §6: wildcards of the body test set no match variables.
+            return self.any_match(test.matching, values, test.keys, count=len(values), sets_variables=False)
         if isinstance(test, s.AddressTest):
             names = self.header_names(test.names)
             fields = [addresses for name in names for addresses in self.message.address_fields(name)]
@@ -379,8 +386,24 @@ class _Run:
                     values.append(detail)  # RFC 5233 §4: no separator, no :detail to match
         return values
 
+    def body_values(self, test: s.BodyTest) -> list[str]:
+        if self.body_root is None:
+            self.body_root = parse_root(self.message.data)
+        data, root = self.message.data, self.body_root
+        if test.transform == "raw":
+            return raw_body(data, root)
+        if test.transform == "text":
+            return text_values(data, root)
+        return content_values(data, root, [self.expand(text) for text in test.content_types])
+
     def any_match(
-        self, matching: s.Matching, values: list[str], keys: tuple[Text, ...], *, count: int
+        self,
+        matching: s.Matching,
+        values: list[str],
+        keys: tuple[Text, ...],
+        *,
+        count: int,
+        sets_variables: bool = True,
     ) -> bool:
         # §5.7 (and §2.7): true when any value matches any key; the first match ends the search
         # (RFC 5229 §3.2: its wildcards' strings become the match variables).
@@ -391,7 +414,7 @@ class _Run:
             for key in expanded:
                 found = match(matching.comparator, matching.match_type, value, key, matching.relation)
                 if found is not None:
-                    if matching.match_type == "matches" and self.keep_match_values:
+                    if matching.match_type == "matches" and self.keep_match_values and sets_variables:
                         self.match_values = found
                     return True
         return False

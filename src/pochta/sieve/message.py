@@ -63,13 +63,14 @@ class SieveMessage:
 
     fields: list[tuple[str, bytes]]
     size: int
+    data: bytes = b""  # the whole message, for the body test (RFC 5173)
     _texts: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     _addresses: dict[str, tuple[tuple[AddressValue, ...], ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SieveMessage:
         header = parse_header(data, 0, len(data), MAX_HEADER_FIELDS)
-        return cls(header.fields, len(data))
+        return cls(header.fields, len(data), data)
 
     def has(self, name: str) -> bool:
         wanted = name.lower()

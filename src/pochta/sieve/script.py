@@ -17,6 +17,8 @@ __all__ = [
     "AddressTest",
     "AllOf",
     "AnyOf",
+    "BodyTest",
+    "BodyTransform",
     "ChangeFlags",
     "Constant",
     "DateTest",
@@ -180,6 +182,20 @@ class DateTest:
     index: FieldIndex | None = None
 
 
+BodyTransform = Literal["raw", "content", "text"]
+
+
+@dataclass(frozen=True)
+class BodyTest:
+    """RFC 5173 §4: the body, transformed (§5: :raw, :content types, :text), against the keys."""
+
+    matching: Matching
+    transform: BodyTransform
+    content_types: tuple[Text, ...]
+    keys: tuple[Text, ...]
+    position: Position
+
+
 @dataclass(frozen=True)
 class MailboxExists:
     """RFC 5490 §3.1: every named mailbox exists and mail may be filed into it."""
@@ -213,6 +229,7 @@ TestNode = (
     | EnvironmentTest
     | MailboxExists
     | DateTest
+    | BodyTest
 )
 
 

@@ -16,6 +16,7 @@ from pochta.sieve import script as s
 from pochta.sieve.arguments import (
     ADDRESS_PART,
     ADDRESS_PARTS,
+    BODY_TRANSFORM,
     COMPARATOR,
     COPY,
     CREATE,
@@ -63,6 +64,7 @@ SUPPORTED_EXTENSIONS = frozenset(
         "mailbox",  # RFC 5490 §3
         "date",  # RFC 5260 §4, §5
         "index",  # RFC 5260 §6
+        "body",  # RFC 5173
     }
 )
 ENVELOPE_PARTS = frozenset({"from", "to"})
@@ -267,6 +269,15 @@ class _Checker(ExtensionChecks):
                 )
             case "date" | "currentdate":
                 return self.date_test(test)
+            case "body":
+                self.needs("body", "'body'", at)
+                scanned = self.scan(
+                    test, COMPARATOR | MATCH_TYPE | BODY_TRANSFORM, ("string-list",), names=("keys",)
+                )
+                transform, types = scanned.tags.get("transform", ("text", None))
+                content_types = () if types is None else self.texts(types)
+                keys = self.texts(scanned.positional[0])
+                return s.BodyTest(self.matching(scanned, at), _TRANSFORMS[transform], content_types, keys, at)
             case "address" | "envelope":
                 if name == "envelope":
                     self.needs("envelope", "'envelope'", at)
@@ -352,6 +363,9 @@ class _Checker(ExtensionChecks):
                 )
             case _:
                 raise SieveSyntaxError(at, f"unknown test '{name}'")
+
+
+_TRANSFORMS: dict[str, s.BodyTransform] = {"raw": "raw", "content": "content", "text": "text"}
 
 
 def _never(condition: s.TestNode | None) -> bool:
