@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from pochta.mime.address import SmtpPathError, parse_smtp_path
+from pochta.mime.address import Mailbox, SmtpPathError, parse_mailbox, parse_smtp_path
 from pochta.sieve import script as s
 from pochta.sieve.comparators import COMPARATORS, RELATIONS, Comparator, MatchType, Relation
 from pochta.sieve.syntax import Argument, Command, Number, Position, SieveSyntaxError, StringList, Tag, Test
@@ -41,7 +41,7 @@ __all__ = [
     "Scanned",
     "TagSpec",
     "header_name_ok",
-    "redirect_address_ok",
+    "redirect_target",
 ]
 
 ALWAYS_AVAILABLE_COMPARATORS = frozenset({"i;octet", "i;ascii-casemap"})
@@ -268,9 +268,8 @@ class ArgumentChecker:
 
     def header_names(self, argument: Argument) -> tuple[Text, ...]:
         names = self.texts(argument)
-        for name in names:
-            if name.constant is not None and not header_name_ok(name.constant):
-                raise SieveSyntaxError(argument.position, f"'{name.constant}' is not a header field name")
+        # A name that is no field name (RFC 5322 §3.6.8) is not an error, as in Pigeonhole: it
+        # matches nothing (``interpreter.header_names``).
         return names
 
     def field_index(self, scanned: Scanned, at: Position) -> s.FieldIndex | None:
@@ -311,9 +310,14 @@ def header_name_ok(name: str) -> bool:
     return bool(name) and all(33 <= ord(char) <= 126 and char != ":" for char in name)
 
 
-def redirect_address_ok(address: str) -> bool:
-    """RFC 5228 §4.2: a syntactically valid RFC 5321 mailbox."""
-    return bool(address) and not isinstance(parse_smtp_path(f"<{address}>"), SmtpPathError)
+def redirect_target(address: str) -> str | None:
+    """RFC 5228 §4.2: the address of a redirect, an RFC 5322 mailbox ("a@b" or "Name <a@b>",
+    white space allowed, as Pigeonhole takes it), as the SMTP path it names; None when it is none."""
+    mailbox = parse_mailbox(address)
+    if not isinstance(mailbox, Mailbox) or not mailbox.domain or mailbox.route:
+        return None
+    target = mailbox.addr_spec
+    return None if isinstance(parse_smtp_path(f"<{target}>"), SmtpPathError) else target
 
 
 def _is_kind(argument: Argument, kind: str) -> bool:

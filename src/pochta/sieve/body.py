@@ -28,7 +28,12 @@ def content_type_matches(wanted: str, part: Part) -> bool:
     if wanted.startswith("/") or wanted.endswith("/") or wanted.count("/") > 1:
         return False
     kind, _, sub = wanted.partition("/")
-    return part.type == kind and (not sub or part.subtype == sub)
+    return part.type == kind and (not sub or part.subtype == sub) and _well_formed(part)
+
+
+def _well_formed(part: Part) -> bool:
+    # "text/plain/stupid" is no text part: its subtype cannot hold a slash (RFC 2045 §5.1).
+    return "/" not in part.subtype
 
 
 def _parts(root: Part) -> list[Part]:
@@ -87,7 +92,7 @@ def text_values(data: bytes, root: Part) -> list[str]:
     """RFC 5173 §5.3: the text of each text part (HTML reduced to its text)."""
     values: list[str] = []
     for part in _parts(root):
-        if part.type == "text" and not part.children and part.message is None:
+        if part.type == "text" and not part.children and part.message is None and _well_formed(part):
             text = _leaf(data, part)
             values.append(html_to_text(text) if part.subtype == "html" else text)
     return values

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from pochta.mime.model import Part
 from pochta.sieve import script as s
@@ -31,9 +31,9 @@ from pochta.sieve.message import AddressValue, DeliveryContext, Envelope, SieveM
 from pochta.sieve.syntax import Position
 from pochta.sieve.text import MatchRef, Text, VariableRef
 from pochta.sieve.vacation import reply_refusal, reply_subject, sender_ok, threading
-from pochta.sieve.validate import ENVELOPE_PARTS, header_name_ok, redirect_address_ok
+from pochta.sieve.validate import ENVELOPE_PARTS, header_name_ok, redirect_target
 
-__all__ = ["Outcome", "RunLimits", "run"]
+__all__ = ["Outcome", "RunLimits", "RunPlugin", "RunState", "SieveRuntimeError", "StopScript", "run"]
 
 INBOX = "INBOX"
 T = TypeVar("T")
@@ -47,7 +47,9 @@ class RunLimits:
     max_actions: int = 32
     max_redirects: int = 4
     max_variables: int = 255
-    max_variable_size: int = 4096  # characters; a longer value is cut (RFC 5229 §6: not an error)
+    # Octets (UTF-8), as Pigeonhole counts; a longer value is cut at a character boundary (RFC 5229
+    # §6: not an error).
+    max_variable_size: int = 4096
     # RFC 5230 §4.1 and RFC 6131 §2: the period when the script names none, and the bounds of
     # the period a script may ask for (the effective value is clamped to them).
     vacation_default_period: int = 7 * 86400
@@ -65,16 +67,30 @@ class Outcome:
     notes: tuple[str, ...] = ()  # what the script did not do, and why (a vacation not sent)
 
 
-class _RuntimeError(Exception):
+class SieveRuntimeError(Exception):
+    """The script cannot go on (a plugin may raise it too): the run falls back to the implicit
+    keep with this error."""
+
     def __init__(self, position: Position, message: str) -> None:
         super().__init__(f"{position}: {message}")
 
 
-class _Stop(Exception):
+class StopScript(Exception):
+    """``stop`` (RFC 5228 §3.3): the rest of the script does not run."""
+
     pass
 
 
-class _Run:
+class RunPlugin(Protocol):
+    """Runs the commands and tests a ``validate`` plugin added."""
+
+    def execute(self, state: RunState, node: s.Custom) -> None: ...
+    def evaluate(self, state: RunState, test: s.CustomTest) -> bool: ...
+
+
+class RunState:
+    """One run of a script: the message, what the script did so far, its variables."""
+
     def __init__(
         self,
         message: SieveMessage,
@@ -82,7 +98,9 @@ class _Run:
         context: DeliveryContext,
         limits: RunLimits,
         variables: bool,
+        plugin: RunPlugin | None = None,
     ) -> None:
+        self.plugin = plugin
         self.message = message
         self.envelope = envelope
         self.context = context
@@ -98,6 +116,31 @@ class _Run:
         self.body_root: Part | None = None  # the MIME structure, parsed at the first body test
         # RFC 5260 §5: every currentdate of a run sees one moment.
         self.now = context.now or datetime.now().astimezone()
+        self.vacation_ran = False
+
+    def run(self, commands: Iterable[s.Node]) -> Outcome:
+        """Run ``commands`` to the end (or a stop) and give the outcome."""
+        try:
+            self.execute(commands)
+        except StopScript:
+            pass
+        except SieveRuntimeError as error:
+            return Outcome((KeepAction(implicit=True),), str(error), tuple(self.notes))
+        return Outcome(tuple(self.result()), notes=tuple(self.notes))
+
+    def result(self) -> list[Action]:
+        """The actions so far, with the implicit keep when nothing cancelled it (§2.10.2; with the
+        internal flag variable's flags, RFC 5232 §3)."""
+        actions = list(self.actions)
+        if self.implicit_keep and not any(isinstance(action, KeepAction) for action in actions):
+            actions.append(KeepAction(implicit=True, flags=tuple(self.internal_flags)))
+        return actions
+
+    def reset_result(self) -> None:
+        """Forget the actions so far (a test harness between tests)."""
+        self.actions.clear()
+        self.implicit_keep = True
+        self.redirects = 0
         self.vacation_ran = False
 
     # -- strings (RFC 5229 §3) ----------------------------------------------------------------
@@ -125,8 +168,8 @@ class _Run:
 
     def store_variable(self, name: str, value: str, position: Position) -> None:
         if name not in self.variables and len(self.variables) >= self.limits.max_variables:
-            raise _RuntimeError(position, f"more than {self.limits.max_variables} variables")
-        self.variables[name] = value[: self.limits.max_variable_size]
+            raise SieveRuntimeError(position, f"more than {self.limits.max_variables} variables")
+        self.variables[name] = _cut(value, self.limits.max_variable_size)
 
     # -- actions (RFC 5228 §2.10, §4) ---------------------------------------------------------
 
@@ -144,20 +187,22 @@ class _Run:
         rejects = [done for done in self.actions if isinstance(done, RejectAction)]
         if isinstance(action, RejectAction):
             if rejects:
-                raise _RuntimeError(position, "more than one reject (RFC 5429 §2.4)")
+                raise SieveRuntimeError(position, "more than one reject (RFC 5429 §2.4)")
             if self.vacation_ran:
-                raise _RuntimeError(position, "reject together with vacation (RFC 5429 §2.4)")
+                raise SieveRuntimeError(position, "reject together with vacation (RFC 5429 §2.4)")
             if self.actions:
-                raise _RuntimeError(position, "reject together with an action that delivers (RFC 5429 §2.4)")
+                raise SieveRuntimeError(
+                    position, "reject together with an action that delivers (RFC 5429 §2.4)"
+                )
         elif rejects:
             what = "vacation" if isinstance(action, VacationAction) else "an action that delivers"
-            raise _RuntimeError(position, f"{what} together with reject (RFC 5429 §2.4)")
+            raise SieveRuntimeError(position, f"{what} together with reject (RFC 5429 §2.4)")
         if isinstance(action, RedirectAction):
             self.redirects += 1
             if self.redirects > self.limits.max_redirects:
-                raise _RuntimeError(position, f"more than {self.limits.max_redirects} redirects")
+                raise SieveRuntimeError(position, f"more than {self.limits.max_redirects} redirects")
         if len(self.actions) >= self.limits.max_actions:
-            raise _RuntimeError(position, f"more than {self.limits.max_actions} actions")
+            raise SieveRuntimeError(position, f"more than {self.limits.max_actions} actions")
         self.actions.append(action)
 
     def execute(self, nodes: Iterable[s.Node]) -> None:
@@ -168,7 +213,7 @@ class _Run:
                         self.execute(block)
                         break
             elif isinstance(node, s.Stop):
-                raise _Stop  # §3.3
+                raise StopScript  # §3.3
             elif isinstance(node, s.Keep):
                 self.add(KeepAction(flags=self.flags_for(node.flags)), node.position)  # §4.3
                 self.implicit_keep = False
@@ -177,13 +222,16 @@ class _Run:
             elif isinstance(node, s.FileInto):
                 mailbox = self.expand(node.mailbox)
                 if not mailbox:
-                    raise _RuntimeError(node.position, "fileinto an empty mailbox name")
+                    raise SieveRuntimeError(node.position, "fileinto an empty mailbox name")
                 self.add(FileIntoAction(mailbox, self.flags_for(node.flags), node.create), node.position)
                 self.implicit_keep = self.implicit_keep and node.copy  # RFC 3894 §3: :copy keeps it
             elif isinstance(node, s.Redirect):
-                address = self.expand(node.address)
-                if not redirect_address_ok(address):
-                    raise _RuntimeError(node.position, f"redirect to '{address}': not a valid mail address")
+                written = self.expand(node.address)
+                address = redirect_target(written)
+                if address is None:
+                    raise SieveRuntimeError(
+                        node.position, f"redirect to '{written}': not a valid mail address"
+                    )
                 self.add(RedirectAction(address), node.position)
                 self.implicit_keep = self.implicit_keep and node.copy
             elif isinstance(node, s.Reject):
@@ -195,16 +243,20 @@ class _Run:
                 self.change_flags(node)
             elif isinstance(node, s.Vacation):
                 self.vacation(node)
+            elif isinstance(node, s.Custom):
+                if self.plugin is None:
+                    raise SieveRuntimeError(node.position, f"'{node.name}' cannot run here")
+                self.plugin.execute(self, node)
             elif isinstance(node, s.Error):
-                raise _RuntimeError(node.position, f"the script ended with: {self.expand(node.message)}")
+                raise SieveRuntimeError(node.position, f"the script ended with: {self.expand(node.message)}")
 
     # -- vacation (RFC 5230, RFC 6131) ---------------------------------------------------------
 
     def vacation(self, node: s.Vacation) -> None:
         if self.vacation_ran:
-            raise _RuntimeError(node.position, "vacation runs at most once (RFC 5230 §4.7)")
+            raise SieveRuntimeError(node.position, "vacation runs at most once (RFC 5230 §4.7)")
         if any(isinstance(action, RejectAction) for action in self.actions):
-            raise _RuntimeError(node.position, "vacation together with reject (RFC 5429 §2.4)")
+            raise SieveRuntimeError(node.position, "vacation together with reject (RFC 5429 §2.4)")
         self.vacation_ran = True
         own = [
             *self.context.user_addresses,
@@ -306,6 +358,10 @@ class _Run:
             return self.any_match(test.matching, [item], test.keys, count=1 if item else 0)
         if isinstance(test, s.MailboxExists):
             return all(self.context.mailbox_exists(self.expand(name)) for name in test.names)  # RFC 5490 §3.1
+        if isinstance(test, s.CustomTest):
+            if self.plugin is None:
+                raise SieveRuntimeError(test.position, f"'{test.name}' cannot run here")
+            return self.plugin.evaluate(self, test)
         if isinstance(test, s.HasFlag):
             # RFC 5232 §4: the flags of the variables against each flag of the keys; :count
             # counts distinct flags.
@@ -460,6 +516,16 @@ _MODIFIERS: dict[s.Modifier, Callable[[str], str]] = {
 }
 
 
+def _cut(value: str, octets: int) -> str:
+    """``value`` in at most ``octets`` UTF-8 octets, never half a character."""
+    if len(value) * 4 <= octets:
+        return value
+    encoded = value.encode("utf-8", "surrogateescape")
+    if len(encoded) <= octets:
+        return value
+    return encoded[:octets].decode("utf-8", "ignore")
+
+
 def _pick(values: list[T], index: s.FieldIndex | None) -> list[T]:
     """All of ``values``, or only the field :index names (RFC 5260 §6)."""
     if index is None:
@@ -483,17 +549,11 @@ def run(
     envelope: Envelope,
     limits: RunLimits | None = None,
     context: DeliveryContext | None = None,
+    plugin: RunPlugin | None = None,
 ) -> Outcome:
     """Run ``script``: the actions for delivery, the implicit keep last when nothing cancelled it."""
     variables = "variables" in script.extensions
-    state = _Run(message, envelope, context or DeliveryContext(), limits or RunLimits(), variables)
-    try:
-        state.execute(script.commands)
-    except _Stop:
-        pass
-    except _RuntimeError as error:
-        return Outcome((KeepAction(implicit=True),), str(error), tuple(state.notes))
-    if state.implicit_keep and not any(isinstance(action, KeepAction) for action in state.actions):
-        # §2.10.2, with the internal flag variable's flags (RFC 5232 §3).
-        state.actions.append(KeepAction(implicit=True, flags=tuple(state.internal_flags)))
-    return Outcome(tuple(state.actions), notes=tuple(state.notes))
+    state = RunState(
+        message, envelope, context or DeliveryContext(), limits or RunLimits(), variables, plugin
+    )
+    return state.run(script.commands)

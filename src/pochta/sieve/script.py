@@ -21,6 +21,8 @@ __all__ = [
     "BodyTransform",
     "ChangeFlags",
     "Constant",
+    "Custom",
+    "CustomTest",
     "DateTest",
     "Discard",
     "EnvelopeTest",
@@ -182,6 +184,15 @@ class DateTest:
     index: FieldIndex | None = None
 
 
+@dataclass(frozen=True)
+class CustomTest:
+    """A test an embedding adds through a plugin; the plugin evaluates it."""
+
+    name: str
+    payload: object
+    position: Position
+
+
 BodyTransform = Literal["raw", "content", "text"]
 
 
@@ -230,6 +241,7 @@ TestNode = (
     | MailboxExists
     | DateTest
     | BodyTest
+    | CustomTest
 )
 
 
@@ -340,7 +352,20 @@ class ChangeFlags:
     position: Position
 
 
-Node = If | Stop | Keep | Discard | FileInto | Redirect | Reject | Set | ChangeFlags | Vacation | Error
+@dataclass(frozen=True)
+class Custom:
+    """A command an embedding adds through a plugin (``validate``'s ``plugin``: a test harness,
+    never the server); the plugin runs it."""
+
+    name: str
+    payload: object
+    block: tuple[Node, ...] | None
+    position: Position
+
+
+Node = (
+    If | Stop | Keep | Discard | FileInto | Redirect | Reject | Set | ChangeFlags | Vacation | Error | Custom
+)
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,9 @@ def parse_text(value: str, position: Position, namespaces: frozenset[str] = froz
         end = value.find("}", start + 2)
         body = value[start + 2 : end] if end >= 0 else ""
         components = body.split(".")
-        if end < 0 or not all(variable_name_ok(component) for component in components):
+        # namespace = identifier "." *sub-namespace: the first of several parts is no number.
+        namespace_ok = len(components) == 1 or not components[0].isdigit()
+        if end < 0 or not namespace_ok or not all(variable_name_ok(component) for component in components):
             literal.append("${")  # not a reference: keep it, and look for one right after it
             index = start + 2
             continue

@@ -11,6 +11,7 @@ a mailbox (§4.2). Errors are ``SieveSyntaxError`` with the node's position.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from pochta.sieve import script as s
 from pochta.sieve.arguments import (
@@ -26,7 +27,7 @@ from pochta.sieve.arguments import (
     MATCH_TYPE,
     SIZE,
     header_name_ok,
-    redirect_address_ok,
+    redirect_target,
 )
 from pochta.sieve.extension_checks import ExtensionChecks
 from pochta.sieve.syntax import Command, Number, SieveSyntaxError, Test
@@ -35,8 +36,10 @@ __all__ = [
     "ADDRESS_HEADERS",
     "ENVELOPE_PARTS",
     "SUPPORTED_EXTENSIONS",
+    "Checker",
+    "Plugin",
     "header_name_ok",
-    "redirect_address_ok",
+    "redirect_target",
     "validate",
 ]
 
@@ -80,9 +83,19 @@ ADDRESS_HEADERS = frozenset(
 )  # fmt: skip
 
 
-def validate(tree: Sequence[Command]) -> s.Script:
+class Plugin(Protocol):
+    """Commands and tests an embedding adds (the Pigeonhole test-suite harness), with the
+    capabilities that make them available."""
+
+    capabilities: frozenset[str]
+
+    def command(self, checker: Checker, command: Command) -> s.Node | None: ...
+    def test(self, checker: Checker, test: Test) -> s.TestNode | None: ...
+
+
+def validate(tree: Sequence[Command], plugin: Plugin | None = None) -> s.Script:
     """Check ``tree`` (from ``parse``) and return the script to run; raises SieveSyntaxError."""
-    checker = _Checker()
+    checker = Checker(plugin)
     commands = list(tree)
     index = 0
     while index < len(commands) and commands[index].name == "require":
@@ -91,7 +104,14 @@ def validate(tree: Sequence[Command]) -> s.Script:
     return s.Script(checker.block(commands[index:]), frozenset(checker.extensions))
 
 
-class _Checker(ExtensionChecks):
+class Checker(ExtensionChecks):
+    """The checker of one script; a plugin uses its methods to check its own commands."""
+
+    def __init__(self, plugin: Plugin | None = None) -> None:
+        super().__init__()
+        self.plugin = plugin
+        self.supported = SUPPORTED_EXTENSIONS | (plugin.capabilities if plugin is not None else frozenset())
+
     # -- require (RFC 5228 §3.2) ------------------------------------------------------------------
 
     def require(self, command: Command) -> None:
@@ -99,7 +119,7 @@ class _Checker(ExtensionChecks):
         self.no_test_or_block(command)
         capabilities = self.strings(scanned.positional[0])
         for name in capabilities:
-            if name not in SUPPORTED_EXTENSIONS:
+            if name not in self.supported:
                 raise SieveSyntaxError(command.position, f"unsupported extension '{name}' in require")
             self.enable(name)
 
@@ -198,7 +218,7 @@ class _Checker(ExtensionChecks):
                 address = self.text(scanned.positional[0])
                 # RFC 5228 §4.2: the address must be a syntactically valid RFC 5321 mailbox (one
                 # built from variables is checked when it runs).
-                if address.constant is not None and not redirect_address_ok(address.constant):
+                if address.constant is not None and redirect_target(address.constant) is None:
                     raise SieveSyntaxError(
                         scanned.positional[0].position,
                         f"redirect to '{address.constant}': not a valid mail address",
@@ -219,7 +239,10 @@ class _Checker(ExtensionChecks):
                 self.no_test_or_block(command)
                 return s.Error(self.text(scanned.positional[0]), at)
             case _:
-                raise SieveSyntaxError(at, f"unknown command '{name}'")
+                added = self.plugin.command(self, command) if self.plugin is not None else None
+                if added is None:
+                    raise SieveSyntaxError(at, f"unknown command '{name}'")
+                return added
 
     # -- tests (RFC 5228 §5) ------------------------------------------------------------------
 
@@ -345,7 +368,7 @@ class _Checker(ExtensionChecks):
                 wanted = self.constant_strings(scanned.positional[0])
                 if "variables" in self.extensions and any("${" in name for name in wanted):
                     raise SieveSyntaxError(at, "the capabilities of 'ihave' must be constant (RFC 5463 §4)")
-                if all(name in SUPPORTED_EXTENSIONS for name in wanted):
+                if all(name in self.supported for name in wanted):
                     for name in wanted:
                         self.enable(name)
                     return s.Constant(True, at)
@@ -362,7 +385,10 @@ class _Checker(ExtensionChecks):
                     at,
                 )
             case _:
-                raise SieveSyntaxError(at, f"unknown test '{name}'")
+                added_test = self.plugin.test(self, test) if self.plugin is not None else None
+                if added_test is None:
+                    raise SieveSyntaxError(at, f"unknown test '{name}'")
+                return added_test
 
 
 _TRANSFORMS: dict[str, s.BodyTransform] = {"raw": "raw", "content": "content", "text": "text"}

@@ -88,6 +88,8 @@ def test_header_test() -> None:
     assert actions('if header :is "received" "two" { discard; }') == []  # any value of the name
     assert actions('if not header :matches "Bcc" "?*" { discard; }') == []
     assert actions('if header :matches ["nope", "subject"] ["x", "*meeting"] { discard; }') == []
+    # A name that is no field name is not an error (as in Pigeonhole): it matches nothing.
+    assert actions('if header :contains ["subject:", "to!", "bad name"] "" { discard; }') == [IMPLICIT]
 
 
 def test_address_test() -> None:
@@ -184,3 +186,12 @@ def test_every_corpus_message_runs() -> None:
         assert FileIntoAction("e") in result.actions  # the null sender matches every time
         seen.update(result.actions)
     assert FileIntoAction("b") in seen  # the corpus exercises the header test too
+
+
+def test_redirect_takes_a_mailbox_as_rfc_5322_writes_it() -> None:
+    # RFC 5228 §4.2: an RFC 5322 mailbox; the SMTP path it names is what delivery gets.
+    assert actions('redirect " stephan@example.org";') == [RedirectAction("stephan@example.org")]
+    assert actions('redirect "Stephan Bosch <stephan@example.com>";') == [
+        RedirectAction("stephan@example.com")
+    ]
+    assert actions('redirect "\\"a b\\"@example.org";') == [RedirectAction('"a b"@example.org')]
