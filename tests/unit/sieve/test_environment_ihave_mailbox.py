@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sieve_helpers import assert_compile_error
 
 from pochta.sieve import (
     Envelope,
@@ -10,7 +11,6 @@ from pochta.sieve import (
     KeepAction,
     Outcome,
     SieveMessage,
-    SieveSyntaxError,
     compile_script,
     run,
 )
@@ -99,6 +99,4 @@ def test_mailbox() -> None:
     ],
 )
 def test_errors(script: str, says: str) -> None:
-    with pytest.raises(SieveSyntaxError) as caught:
-        compile_script(script)
-    assert says in caught.value.message
+    assert_compile_error(script, says)

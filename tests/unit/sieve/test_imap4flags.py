@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from sieve_helpers import assert_compile_error
 
 from pochta.sieve import (
     Envelope,
     FileIntoAction,
     KeepAction,
     SieveMessage,
-    SieveSyntaxError,
     compile_script,
     run,
 )
@@ -130,6 +130,4 @@ def test_internal_variable_and_the_implicit_keep() -> None:
     ],
 )
 def test_errors(script: str, says: str) -> None:
-    with pytest.raises(SieveSyntaxError) as caught:
-        compile_script(script)
-    assert says in caught.value.message
+    assert_compile_error(script, says)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from sieve_helpers import assert_compile_error
 
-from pochta.sieve import Envelope, FileIntoAction, SieveMessage, SieveSyntaxError, compile_script, run
+from pochta.sieve import Envelope, FileIntoAction, SieveMessage, compile_script, run
 from pochta.sieve.comparators import COMPARATORS, relate
 from pochta.sieve.message import DeliveryContext
 
@@ -94,6 +95,4 @@ def test_the_example_of_rfc_5233() -> None:
     ],
 )
 def test_errors(script: str, says: str) -> None:
-    with pytest.raises(SieveSyntaxError) as caught:
-        compile_script(script)
-    assert says in caught.value.message
+    assert_compile_error(script, says)

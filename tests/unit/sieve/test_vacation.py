@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sieve_helpers import assert_compile_error
 
 from pochta.sieve import (
     Envelope,
@@ -11,7 +12,6 @@ from pochta.sieve import (
     RedirectAction,
     RunLimits,
     SieveMessage,
-    SieveSyntaxError,
     VacationAction,
     compile_script,
     run,
@@ -183,6 +183,4 @@ def test_with_other_actions() -> None:
     ],
 )
 def test_errors(script: str, says: str) -> None:
-    with pytest.raises(SieveSyntaxError) as caught:
-        compile_script(script)
-    assert says in caught.value.message
+    assert_compile_error(script, says)

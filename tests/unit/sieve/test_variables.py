@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from sieve_helpers import assert_compile_error
 
 from pochta.sieve import (
     Envelope,
     FileIntoAction,
     RunLimits,
     SieveMessage,
-    SieveSyntaxError,
     compile_script,
     run,
 )
@@ -145,6 +145,4 @@ def test_runtime_checks_of_built_values() -> None:
     ],
 )
 def test_errors(script: str, says: str) -> None:
-    with pytest.raises(SieveSyntaxError) as caught:
-        compile_script(script)
-    assert says in caught.value.message
+    assert_compile_error(script, says)
