@@ -15,6 +15,7 @@ class KeepAction:
 
     implicit: bool = False
     flags: tuple[str, ...] = ()  # IMAP flags to store it with (RFC 5232)
+    message: bytes | None = None  # the message as editheader left it (RFC 5293 §7); None: as it came
 
 
 @dataclass(frozen=True)
@@ -22,11 +23,13 @@ class FileIntoAction:
     mailbox: str
     flags: tuple[str, ...] = ()  # IMAP flags to store it with (RFC 5232)
     create: bool = False  # RFC 5490 §3.2: create the mailbox when missing (failing is an error)
+    message: bytes | None = None  # the message as editheader left it (RFC 5293 §7); None: as it came
 
 
 @dataclass(frozen=True)
 class RedirectAction:
     address: str
+    message: bytes | None = None  # the message as editheader left it (RFC 5293 §7); None: as it came
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,11 @@ __all__ = [
     "COMPARATOR",
     "COPY",
     "CREATE",
+    "DELETE_INDEX",
     "FLAGS",
     "FLAG_OPERATIONS",
     "INDEX",
+    "LAST",
     "MATCH_TYPE",
     "MODIFIERS",
     "MODIFIERS_BY_NAME",
@@ -75,6 +77,8 @@ BODY_TRANSFORM = {  # RFC 5173 §5
     "content": TagSpec("transform", "string-list"),
     "text": TagSpec("transform"),
 }
+LAST = {"last": TagSpec("last")}  # addheader's (RFC 5293 §4)
+DELETE_INDEX = {"index": TagSpec("index", "number"), "last": TagSpec("last")}  # RFC 5293 §5
 ZONE = {"zone": TagSpec("zone", "string"), "originalzone": TagSpec("zone")}  # RFC 5260 §4.1
 CREATE = {"create": TagSpec("create", extension="mailbox")}  # RFC 5490 §3.2
 FLAGS = {"flags": TagSpec("flags", "string-list", extension="imap4flags")}  # RFC 5232 §5
@@ -185,6 +189,7 @@ class ArgumentChecker:
         *,
         names: tuple[str, ...] = (),
         optional: tuple[PositionalKind, str] | None = None,
+        optional_last: tuple[PositionalKind, str] | None = None,
     ) -> Scanned:
         """Check ``node``'s arguments: the tags it may take, then ``positional`` (named ``names``
         in errors), with one ``optional`` positional (kind, name) allowed in front of them."""
@@ -225,6 +230,9 @@ class ArgumentChecker:
         if optional is not None and len(values) == len(positional) + 1:
             positional = (optional[0], *positional)
             names = (optional[1], *names)
+        elif optional_last is not None and len(values) == len(positional) + 1:
+            positional = (*positional, optional_last[0])
+            names = (*names, optional_last[1])
         if len(values) != len(positional):
             wanted = ", ".join(names) if names else "none"
             plural = "" if len(positional) == 1 else "s"
@@ -271,6 +279,15 @@ class ArgumentChecker:
         # A name that is no field name (RFC 5322 §3.6.8) is not an error, as in Pigeonhole: it
         # matches nothing (``interpreter.header_names``).
         return names
+
+    def field_name(self, argument: Argument) -> Text:
+        """A field name addheader/deleteheader act on: RFC 5293 §4, §5 make a bad one an error."""
+        name = self.text(argument)
+        if name.constant is not None and not header_name_ok(name.constant):
+            raise SieveSyntaxError(
+                argument.position, f"'{name.constant}' is not a header field name (RFC 5293 §4)"
+            )
+        return name
 
     def field_index(self, scanned: Scanned, at: Position) -> s.FieldIndex | None:
         if "index" not in scanned.tags:

@@ -9,7 +9,7 @@ the implicit keep alone, with the error for the user's log (RFC 5228 §2.10.6).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol, TypeVar
 
@@ -26,6 +26,7 @@ from pochta.sieve.actions import (
 from pochta.sieve.body import content_values, parse_root, raw_body, text_values
 from pochta.sieve.comparators import match, relate
 from pochta.sieve.dates import DATE_PARTS, date_part, field_date, parse_zone
+from pochta.sieve.editheader import PROTECTED_FIELDS, encode_field_value
 from pochta.sieve.flags import add_flags, flag_words, remove_flags
 from pochta.sieve.message import AddressValue, DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.syntax import Position
@@ -133,7 +134,8 @@ class RunState:
         internal flag variable's flags, RFC 5232 §3)."""
         actions = list(self.actions)
         if self.implicit_keep and not any(isinstance(action, KeepAction) for action in actions):
-            actions.append(KeepAction(implicit=True, flags=tuple(self.internal_flags)))
+            # RFC 5293 §7: the implicit keep comes after the edits.
+            actions.append(KeepAction(implicit=True, flags=tuple(self.internal_flags), message=self.edited()))
         return actions
 
     def reset_result(self) -> None:
@@ -175,13 +177,13 @@ class RunState:
 
     def add(self, action: Action, position: Position) -> None:
         if isinstance(action, FileIntoAction) and action.mailbox.upper() == INBOX:
-            action = KeepAction(flags=action.flags)  # §2.10.3: fileinto "INBOX" and keep store one copy
+            action = KeepAction(flags=action.flags, message=action.message)  # §2.10.3: one copy in INBOX
         for index, done in enumerate(self.actions):
             if _same_target(done, action):
                 # §2.10.3: the same action twice is done once; RFC 5232 §3: the last flags win;
                 # a :create of either stands (RFC 5490 §3.2).
                 if isinstance(done, FileIntoAction) and isinstance(action, FileIntoAction) and done.create:
-                    action = FileIntoAction(action.mailbox, action.flags, create=True)
+                    action = replace(action, create=True)
                 self.actions[index] = action
                 return
         rejects = [done for done in self.actions if isinstance(done, RejectAction)]
@@ -215,7 +217,9 @@ class RunState:
             elif isinstance(node, s.Stop):
                 raise StopScript  # §3.3
             elif isinstance(node, s.Keep):
-                self.add(KeepAction(flags=self.flags_for(node.flags)), node.position)  # §4.3
+                self.add(
+                    KeepAction(flags=self.flags_for(node.flags), message=self.edited()), node.position
+                )  # §4.3
                 self.implicit_keep = False
             elif isinstance(node, s.Discard):
                 self.implicit_keep = False  # §4.4: only cancels the implicit keep
@@ -223,7 +227,8 @@ class RunState:
                 mailbox = self.expand(node.mailbox)
                 if not mailbox:
                     raise SieveRuntimeError(node.position, "fileinto an empty mailbox name")
-                self.add(FileIntoAction(mailbox, self.flags_for(node.flags), node.create), node.position)
+                action = FileIntoAction(mailbox, self.flags_for(node.flags), node.create, self.edited())
+                self.add(action, node.position)
                 self.implicit_keep = self.implicit_keep and node.copy  # RFC 3894 §3: :copy keeps it
             elif isinstance(node, s.Redirect):
                 written = self.expand(node.address)
@@ -232,7 +237,7 @@ class RunState:
                     raise SieveRuntimeError(
                         node.position, f"redirect to '{written}': not a valid mail address"
                     )
-                self.add(RedirectAction(address), node.position)
+                self.add(RedirectAction(address, self.edited()), node.position)
                 self.implicit_keep = self.implicit_keep and node.copy
             elif isinstance(node, s.Reject):
                 self.add(RejectAction(self.expand(node.reason), node.extended), node.position)
@@ -243,12 +248,56 @@ class RunState:
                 self.change_flags(node)
             elif isinstance(node, s.Vacation):
                 self.vacation(node)
+            elif isinstance(node, s.AddHeader):
+                self.add_header(node)
+            elif isinstance(node, s.DeleteHeader):
+                self.delete_header(node)
             elif isinstance(node, s.Custom):
                 if self.plugin is None:
                     raise SieveRuntimeError(node.position, f"'{node.name}' cannot run here")
                 self.plugin.execute(self, node)
             elif isinstance(node, s.Error):
                 raise SieveRuntimeError(node.position, f"the script ended with: {self.expand(node.message)}")
+
+    # -- editheader (RFC 5293) ------------------------------------------------------------------
+
+    def field_to_edit(self, text: Text, position: Position) -> str | None:
+        """The field name an edit is about, None when it may not be edited (§6: silently)."""
+        name = self.expand(text)
+        if not header_name_ok(name):
+            raise SieveRuntimeError(position, f"'{name}' is not a header field name (RFC 5293 §4)")
+        return None if name.lower() in PROTECTED_FIELDS else name
+
+    def add_header(self, node: s.AddHeader) -> None:
+        name = self.field_to_edit(node.name, node.position)
+        if name is None:
+            return
+        self.message.add_field(name, encode_field_value(name, self.expand(node.value)), last=node.last)
+
+    def delete_header(self, node: s.DeleteHeader) -> None:
+        name = self.field_to_edit(node.name, node.position)
+        if name is None:
+            return
+        keys = None if node.patterns is None else [self.expand(text) for text in node.patterns]
+        index = node.index
+
+        def keep(position: int, count: int, text: str) -> bool:
+            # §5: :index counts the named fields first, then the patterns (as the header test) decide.
+            if index is not None and index.pick(count) != position - 1:
+                return True
+            if keys is None:
+                return False
+            matching = node.matching
+            found = (
+                match(matching.comparator, matching.match_type, text, key, matching.relation) for key in keys
+            )
+            return all(result is None for result in found)
+
+        self.message.delete_fields(name, keep)
+
+    def edited(self) -> bytes | None:
+        """The message as the edits so far left it, for an action that stores or sends it (§7)."""
+        return self.message.to_bytes() if self.message.edited else None
 
     # -- vacation (RFC 5230, RFC 6131) ---------------------------------------------------------
 

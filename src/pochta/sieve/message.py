@@ -5,7 +5,7 @@ trimmed and with encoded words decoded (§5.7, §2.7.2), the addresses in addres
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -64,13 +64,56 @@ class SieveMessage:
     fields: list[tuple[str, bytes]]
     size: int
     data: bytes = b""  # the whole message, for the body test (RFC 5173)
+    body_start: int = 0  # where the body starts in ``data`` (after the empty line)
+    edited: bool = False  # editheader (RFC 5293) changed the fields
     _texts: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     _addresses: dict[str, tuple[tuple[AddressValue, ...], ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SieveMessage:
         header = parse_header(data, 0, len(data), MAX_HEADER_FIELDS)
-        return cls(header.fields, len(data), data)
+        return cls(header.fields, len(data), data, header.body_start)
+
+    # -- editheader (RFC 5293) ----------------------------------------------------------------
+
+    def add_field(self, name: str, value: bytes, *, last: bool) -> None:
+        """Add a field (RFC 5293 §4: first unless ``last``); ``value`` is already encoded."""
+        entry = (name, b" " + value)
+        if last:
+            self.fields.append(entry)
+        else:
+            self.fields.insert(0, entry)
+        self._changed()
+
+    def delete_fields(self, name: str, keep: Callable[[int, int, str], bool]) -> None:
+        """Delete the fields named ``name`` for which ``keep(position, count, text)`` is False
+        (position 1-based among the fields of that name, ``text`` the value a header test sees)."""
+        wanted = name.lower()
+        count = sum(1 for field_name, _ in self.fields if field_name.lower() == wanted)
+        kept: list[tuple[str, bytes]] = []
+        position = 0
+        for field_name, value in self.fields:
+            if field_name.lower() == wanted:
+                position += 1
+                text = decode_encoded_words(field_text(value)).strip(" \t")
+                if not keep(position, count, text):
+                    continue
+            kept.append((field_name, value))
+        if len(kept) != len(self.fields):
+            self.fields = kept
+            self._changed()
+
+    def _changed(self) -> None:
+        self.edited = True
+        self.size = len(self.to_bytes())  # RFC 5293 §7: the size test sees the edited message
+        self._texts.clear()
+        self._addresses.clear()
+
+    def to_bytes(self) -> bytes:
+        """The message with its current fields (the body as it came)."""
+        lines = [name.encode("latin-1") + b":" + value.rstrip(b"\r") for name, value in self.fields]
+        header = b"\r\n".join(line.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") for line in lines)
+        return header + b"\r\n\r\n" + self.data[self.body_start :]
 
     def has(self, name: str) -> bool:
         wanted = name.lower()

@@ -13,6 +13,7 @@ from pochta.sieve.syntax import Position
 from pochta.sieve.text import Text
 
 __all__ = [
+    "AddHeader",
     "AddressPart",
     "AddressTest",
     "AllOf",
@@ -24,6 +25,7 @@ __all__ = [
     "Custom",
     "CustomTest",
     "DateTest",
+    "DeleteHeader",
     "Discard",
     "EnvelopeTest",
     "EnvironmentTest",
@@ -353,6 +355,27 @@ class ChangeFlags:
 
 
 @dataclass(frozen=True)
+class AddHeader:
+    """RFC 5293 §4: add a header field (first, or last with :last)."""
+
+    name: Text
+    value: Text
+    last: bool
+    position: Position
+
+
+@dataclass(frozen=True)
+class DeleteHeader:
+    """RFC 5293 §5: delete the named fields (those at :index, those whose values match)."""
+
+    name: Text
+    index: FieldIndex | None
+    matching: Matching
+    patterns: tuple[Text, ...] | None
+    position: Position
+
+
+@dataclass(frozen=True)
 class Custom:
     """A command an embedding adds through a plugin (``validate``'s ``plugin``: a test harness,
     never the server); the plugin runs it."""
@@ -364,7 +387,20 @@ class Custom:
 
 
 Node = (
-    If | Stop | Keep | Discard | FileInto | Redirect | Reject | Set | ChangeFlags | Vacation | Error | Custom
+    If
+    | Stop
+    | Keep
+    | Discard
+    | FileInto
+    | Redirect
+    | Reject
+    | Set
+    | ChangeFlags
+    | Vacation
+    | Error
+    | AddHeader
+    | DeleteHeader
+    | Custom
 )
 
 

@@ -21,9 +21,11 @@ from pochta.sieve.arguments import (
     COMPARATOR,
     COPY,
     CREATE,
+    DELETE_INDEX,
     FLAG_OPERATIONS,
     FLAGS,
     INDEX,
+    LAST,
     MATCH_TYPE,
     SIZE,
     header_name_ok,
@@ -68,6 +70,7 @@ SUPPORTED_EXTENSIONS = frozenset(
         "date",  # RFC 5260 §4, §5
         "index",  # RFC 5260 §6
         "body",  # RFC 5173
+        "editheader",  # RFC 5293
     }
 )
 ENVELOPE_PARTS = frozenset({"from", "to"})
@@ -233,6 +236,26 @@ class Checker(ExtensionChecks):
                 return self.set_command(command)
             case "vacation":
                 return self.vacation(command)
+            case "addheader":
+                self.needs("editheader", "'addheader'", at)
+                scanned = self.scan(command, LAST, ("string", "string"), names=("field name", "value"))
+                self.no_test_or_block(command)
+                field = self.field_name(scanned.positional[0])
+                return s.AddHeader(field, self.text(scanned.positional[1]), "last" in scanned.tags, at)
+            case "deleteheader":
+                self.needs("editheader", "'deleteheader'", at)
+                scanned = self.scan(
+                    command,
+                    DELETE_INDEX | COMPARATOR | MATCH_TYPE,
+                    ("string",),
+                    names=("field name",),
+                    optional_last=("string-list", "value patterns"),
+                )
+                self.no_test_or_block(command)
+                field = self.field_name(scanned.positional[0])
+                patterns = self.texts(scanned.positional[1]) if len(scanned.positional) == 2 else None
+                index = self.field_index(scanned, at)
+                return s.DeleteHeader(field, index, self.matching(scanned, at), patterns, at)
             case "error":
                 self.needs("ihave", "'error'", at)  # RFC 5463 §5
                 scanned = self.scan(command, {}, ("string",), names=("message",))

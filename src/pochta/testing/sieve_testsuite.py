@@ -239,6 +239,7 @@ class Testsuite:
 
     def _run_test(self, state: RunState, name: str, block: tuple[s.Node, ...]) -> None:
         state.reset_result()
+        self.world.outbox.clear()  # "test_message :smtp 0" is the first message this test sent
         try:
             state.execute(block)
         except _TestFailed as failure:
@@ -285,11 +286,13 @@ class Testsuite:
         world, data = self.world, state.message.data
         for action in state.result():
             if isinstance(action, KeepAction):
-                world.folders.setdefault("INBOX", []).append(_Stored(data, action.flags))
+                world.folders.setdefault("INBOX", []).append(_Stored(action.message or data, action.flags))
             elif isinstance(action, FileIntoAction):
-                world.folders.setdefault(action.mailbox, []).append(_Stored(data, action.flags))
+                world.folders.setdefault(action.mailbox, []).append(
+                    _Stored(action.message or data, action.flags)
+                )
             elif isinstance(action, RedirectAction):
-                world.outbox.append((Envelope(state.envelope.sender, action.address), data))
+                world.outbox.append((Envelope(state.envelope.sender, action.address), action.message or data))
             elif isinstance(action, RejectAction):
                 world.outbox.append((Envelope("", state.envelope.sender), _notice(state, action.reason)))
             elif isinstance(action, VacationAction):
