@@ -29,6 +29,7 @@ __all__ = [
     "DELETE_INDEX",
     "FLAGS",
     "FLAG_OPERATIONS",
+    "INCLUDE",
     "INDEX",
     "LAST",
     "MATCH_TYPE",
@@ -44,8 +45,10 @@ __all__ = [
     "TagSpec",
     "header_name_ok",
     "redirect_target",
+    "script_name_ok",
 ]
 
+_INCLUDE_NAMESPACES = frozenset({"global"})
 ALWAYS_AVAILABLE_COMPARATORS = frozenset({"i;octet", "i;ascii-casemap"})
 
 ValueKind = Literal["none", "string", "number", "string-list"]
@@ -76,6 +79,12 @@ BODY_TRANSFORM = {  # RFC 5173 §5
     "raw": TagSpec("transform"),
     "content": TagSpec("transform", "string-list"),
     "text": TagSpec("transform"),
+}
+INCLUDE = {  # RFC 6609 §3.2
+    "personal": TagSpec("location"),
+    "global": TagSpec("location"),
+    "once": TagSpec("once"),
+    "optional": TagSpec("optional"),
 }
 LAST = {"last": TagSpec("last")}  # addheader's (RFC 5293 §4)
 DELETE_INDEX = {"index": TagSpec("index", "number"), "last": TagSpec("last")}  # RFC 5293 §5
@@ -272,7 +281,10 @@ class ArgumentChecker:
         decoded = self.decoded(value, position)
         if "variables" not in self.extensions:
             return Text.of(decoded)
-        return parse_text(decoded, position)
+        # RFC 6609 §3.4.2: the "global" namespace comes with include.
+        return parse_text(
+            decoded, position, _INCLUDE_NAMESPACES if "include" in self.extensions else frozenset()
+        )
 
     def header_names(self, argument: Argument) -> tuple[Text, ...]:
         names = self.texts(argument)
@@ -320,6 +332,14 @@ class ArgumentChecker:
     def variable_argument(self, scanned: Scanned) -> str:
         self.needs("variables", "a variable name", scanned.positional[0].position)
         return self.variable_name(self.string(scanned.positional[0]), scanned.positional[0].position)
+
+
+def script_name_ok(name: str) -> bool:
+    """RFC 5804 §1.6: a non-empty name without control characters (U+0000-001F, U+007F-009F)
+    and without the line and paragraph separators U+2028 and U+2029."""
+    return bool(name) and not any(
+        ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F or char in "\u2028\u2029" for char in name
+    )
 
 
 def header_name_ok(name: str) -> bool:

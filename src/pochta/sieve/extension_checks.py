@@ -8,6 +8,7 @@ import hashlib
 from pochta.sieve import script as s
 from pochta.sieve.arguments import (
     COMPARATOR,
+    INCLUDE,
     INDEX,
     MATCH_TYPE,
     MODIFIER_ORDER,
@@ -17,10 +18,11 @@ from pochta.sieve.arguments import (
     ZONE,
     ArgumentChecker,
     PositionalKind,
+    script_name_ok,
 )
 from pochta.sieve.dates import DATE_PARTS, parse_zone
 from pochta.sieve.syntax import Command, Number, SieveSyntaxError, StringList, Test
-from pochta.sieve.text import Text
+from pochta.sieve.text import Text, variable_name_ok
 
 __all__ = ["ExtensionChecks"]
 
@@ -30,11 +32,48 @@ class ExtensionChecks(ArgumentChecker):
         self.needs("variables", "'set'", command.position)
         scanned = self.scan(command, MODIFIERS, ("string", "string"), names=("name", "value"))
         self.no_test_or_block(command)
-        name = self.variable_name(self.string(scanned.positional[0]), scanned.positional[0].position)
+        written = self.string(scanned.positional[0])
+        shared = "include" in self.extensions and written.lower().startswith("global.")
+        if shared:
+            written = written[len("global.") :]  # RFC 6609 §3.4.2: an identifier follows
+            if written.isdigit():
+                raise SieveSyntaxError(scanned.positional[0].position, f"'global.{written}' cannot be set")
+        name = self.variable_name(written, scanned.positional[0].position)
         modifiers = sorted(
             (MODIFIERS_BY_NAME[tag] for tag, _ in scanned.tags.values()), key=MODIFIER_ORDER.index
         )
-        return s.Set(name, tuple(modifiers), self.text(scanned.positional[1]), command.position)
+        return s.Set(name, tuple(modifiers), self.text(scanned.positional[1]), command.position, shared)
+
+    # -- include (RFC 6609) -------------------------------------------------------------------
+
+    def include(self, command: Command) -> s.Include:
+        at = command.position
+        self.needs("include", "'include'", at)
+        scanned = self.scan(command, INCLUDE, ("string",), names=("script name",))
+        self.no_test_or_block(command)
+        # §3.2: a constant name, never expanded, and a valid ManageSieve name (RFC 5804 §1.6).
+        name = self.string(scanned.positional[0])
+        if not script_name_ok(name) or "/" in name:
+            raise SieveSyntaxError(
+                scanned.positional[0].position, f"{name!r} is not a script name (RFC 5804 §1.6)"
+            )
+        personal = scanned.tags.get("location", ("personal", None))[0] == "personal"
+        return s.Include(name, personal, "once" in scanned.tags, "optional" in scanned.tags, at)
+
+    def global_command(self, command: Command) -> s.Global:
+        at = command.position
+        self.needs("include", "'global'", at)
+        self.needs("variables", "'global'", at)  # RFC 6609 §3.4.1: both
+        scanned = self.scan(command, {}, ("string-list",), names=("variable names",))
+        self.no_test_or_block(command)
+        names = []
+        for name in self.constant_strings(scanned.positional[0]):
+            if name.isdigit() or not variable_name_ok(name):
+                raise SieveSyntaxError(
+                    scanned.positional[0].position, f"'{name}' cannot be a global variable"
+                )
+            names.append(name.lower())
+        return s.Global(tuple(names), at)
 
     # -- vacation (RFC 5230, RFC 6131) -----------------------------------------------------------
 

@@ -29,10 +29,11 @@ from pochta.sieve.dates import DATE_PARTS, date_part, field_date, parse_zone
 from pochta.sieve.editheader import PROTECTED_FIELDS, encode_field_value
 from pochta.sieve.flags import add_flags, flag_words, remove_flags
 from pochta.sieve.message import AddressValue, DeliveryContext, Envelope, SieveMessage
-from pochta.sieve.syntax import Position
+from pochta.sieve.parser import parse
+from pochta.sieve.syntax import Position, SieveSyntaxError
 from pochta.sieve.text import MatchRef, Text, VariableRef
 from pochta.sieve.vacation import reply_refusal, reply_subject, sender_ok, threading
-from pochta.sieve.validate import ENVELOPE_PARTS, header_name_ok, redirect_target
+from pochta.sieve.validate import ENVELOPE_PARTS, header_name_ok, redirect_target, validate
 
 __all__ = ["Outcome", "RunLimits", "RunPlugin", "RunState", "SieveRuntimeError", "StopScript", "run"]
 
@@ -56,6 +57,9 @@ class RunLimits:
     vacation_default_period: int = 7 * 86400
     vacation_min_period: int = 86400
     vacation_max_period: int = 90 * 86400
+    # RFC 6609: how deep includes nest, and how many scripts one run may include.
+    max_include_depth: int = 10
+    max_includes: int = 255
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,10 @@ class SieveRuntimeError(Exception):
 
     def __init__(self, position: Position, message: str) -> None:
         super().__init__(f"{position}: {message}")
+
+
+class ReturnFromScript(Exception):
+    """``return`` (RFC 6609 §3.3): the script running now ends; in the main script, as stop."""
 
 
 class StopScript(Exception):
@@ -109,7 +117,12 @@ class RunState:
         self.actions: list[Action] = []
         self.implicit_keep = True
         self.redirects = 0
-        self.variables: dict[str, str] = {}
+        self.variables: dict[str, str] = {}  # of the script running now (RFC 6609 §3.4)
+        self.globals: dict[str, str] = {}  # shared by every script of the run
+        self.global_names: set[str] = set()  # names the script running now declared global
+        self.include_stack: list[tuple[bool, str]] = []  # (personal, name) of scripts running
+        self.included: set[tuple[bool, str]] = set()  # every script included so far
+        self.scripts: dict[tuple[bool, str], s.Script] = {}  # compiled includes
         self.match_values: tuple[str, ...] = ()  # RFC 5229 §3.2: of the last successful :matches
         self.keep_match_values = variables
         self.internal_flags: list[str] = []  # RFC 5232 §3: empty when the script starts
@@ -123,7 +136,7 @@ class RunState:
         """Run ``commands`` to the end (or a stop) and give the outcome."""
         try:
             self.execute(commands)
-        except StopScript:
+        except (StopScript, ReturnFromScript):
             pass
         except SieveRuntimeError as error:
             return Outcome((KeepAction(implicit=True),), str(error), tuple(self.notes))
@@ -156,7 +169,8 @@ class RunState:
             if isinstance(part, str):
                 pieces.append(part)
             elif isinstance(part, VariableRef):
-                pieces.append(self.variables.get(part.name, ""))  # unknown: the empty string
+                # Unknown: the empty string (RFC 5229 §3).
+                pieces.append(self.variable_scope(part.name, part.shared).get(part.name, ""))
             elif isinstance(part, MatchRef):
                 values = self.match_values
                 pieces.append(values[part.index] if part.index < len(values) else "")
@@ -166,12 +180,18 @@ class RunState:
         value = self.expand(node.value)
         for modifier in node.modifiers:
             value = _MODIFIERS[modifier](value)
-        self.store_variable(node.name, value, node.position)
+        self.store_variable(node.name, value, node.position, shared=node.shared)
 
-    def store_variable(self, name: str, value: str, position: Position) -> None:
-        if name not in self.variables and len(self.variables) >= self.limits.max_variables:
+    def variable_scope(self, name: str, shared: bool = False) -> dict[str, str]:
+        """Where a variable lives: the shared ones (RFC 6609 §3.4: "global.name", or a name this
+        script declared global) or this script's own."""
+        return self.globals if shared or name in self.global_names else self.variables
+
+    def store_variable(self, name: str, value: str, position: Position, *, shared: bool = False) -> None:
+        scope = self.variable_scope(name, shared)
+        if name not in scope and len(scope) >= self.limits.max_variables:
             raise SieveRuntimeError(position, f"more than {self.limits.max_variables} variables")
-        self.variables[name] = _cut(value, self.limits.max_variable_size)
+        scope[name] = _cut(value, self.limits.max_variable_size)
 
     # -- actions (RFC 5228 §2.10, §4) ---------------------------------------------------------
 
@@ -248,6 +268,17 @@ class RunState:
                 self.change_flags(node)
             elif isinstance(node, s.Vacation):
                 self.vacation(node)
+            elif isinstance(node, s.Include):
+                self.include(node)
+            elif isinstance(node, s.Return):
+                raise ReturnFromScript
+            elif isinstance(node, s.Global):
+                for name in node.names:
+                    if name in self.variables:  # RFC 6609 §3.4.1
+                        raise SieveRuntimeError(
+                            node.position, f"'{name}' was set in this script before 'global'"
+                        )
+                    self.global_names.add(name)
             elif isinstance(node, s.AddHeader):
                 self.add_header(node)
             elif isinstance(node, s.DeleteHeader):
@@ -258,6 +289,59 @@ class RunState:
                 self.plugin.execute(self, node)
             elif isinstance(node, s.Error):
                 raise SieveRuntimeError(node.position, f"the script ended with: {self.expand(node.message)}")
+
+    # -- include (RFC 6609) ---------------------------------------------------------------------
+
+    def include(self, node: s.Include) -> None:
+        key = (node.personal, node.name)
+        where = "personal" if node.personal else "global"
+        if node.once and (key in self.included or key in self.include_stack):
+            return  # §3.2: :once includes once, and a recursive :once counts as done
+        if key in self.include_stack:
+            raise SieveRuntimeError(
+                node.position, f"{where} script '{node.name}' includes itself (RFC 6609 §3.2)"
+            )
+        if len(self.include_stack) >= self.limits.max_include_depth:
+            raise SieveRuntimeError(
+                node.position, f"includes nested more than {self.limits.max_include_depth} deep"
+            )
+        script = self.load(key, node)
+        if script is None:
+            return  # §3.2: a missing :optional script is as if there were no include
+        if key not in self.included and len(self.included) >= self.limits.max_includes:
+            raise SieveRuntimeError(node.position, f"more than {self.limits.max_includes} scripts included")
+        self.included.add(key)
+        saved = (self.variables, self.global_names, self.keep_match_values)
+        # §3.4: the included script has its own variables; the shared ones stay.
+        self.variables, self.global_names = {}, set()
+        self.keep_match_values = "variables" in script.extensions
+        self.include_stack.append(key)
+        try:
+            self.execute(script.commands)
+        except ReturnFromScript:
+            pass  # §3.3: back to the including script
+        finally:
+            self.include_stack.pop()
+            self.variables, self.global_names, self.keep_match_values = saved
+
+    def load(self, key: tuple[bool, str], node: s.Include) -> s.Script | None:
+        script = self.scripts.get(key)
+        if script is not None:
+            return script
+        where = "personal" if key[0] else "global"
+        source = self.context.load_script(where, key[1]) if self.context.load_script is not None else None
+        if source is None:
+            if node.optional:
+                return None
+            raise SieveRuntimeError(
+                node.position, f"{where} script '{key[1]}' does not exist (RFC 6609 §3.2)"
+            )
+        try:
+            script = validate(parse(source))
+        except SieveSyntaxError as error:
+            raise SieveRuntimeError(node.position, f"{where} script '{key[1]}': {error}") from None
+        self.scripts[key] = script
+        return script
 
     # -- editheader (RFC 5293) ------------------------------------------------------------------
 
@@ -341,7 +425,7 @@ class RunState:
     # -- flags (RFC 5232) ---------------------------------------------------------------------
 
     def flag_variable(self, name: str | None) -> list[str]:
-        return self.internal_flags if name is None else flag_words([self.variables.get(name, "")])
+        return self.internal_flags if name is None else flag_words([self.variable_scope(name).get(name, "")])
 
     def change_flags(self, node: s.ChangeFlags) -> None:
         given = [self.expand(text) for text in node.flags]

@@ -42,6 +42,9 @@ class DeliveryContext:
     now: datetime | None = None
     # RFC 5490 §3.1: the user's mailboxes that mail may be filed into (INBOX always).
     mailboxes: frozenset[str] = frozenset()
+    # RFC 6609: the source of a script by location ("personal", "global") and name, None when
+    # there is no such script.
+    load_script: Callable[[str, str], str | None] | None = None
 
     def mailbox_exists(self, name: str) -> bool:
         return name.upper() == "INBOX" or name in self.mailboxes

@@ -34,9 +34,11 @@ __all__ = [
     "FieldIndex",
     "FileInto",
     "FlagOperation",
+    "Global",
     "HasFlag",
     "HeaderTest",
     "If",
+    "Include",
     "Keep",
     "MailboxExists",
     "Matching",
@@ -45,6 +47,7 @@ __all__ = [
     "Not",
     "Redirect",
     "Reject",
+    "Return",
     "Script",
     "Set",
     "SizeTest",
@@ -315,6 +318,7 @@ class Set:
     modifiers: tuple[Modifier, ...]
     value: Text
     position: Position
+    shared: bool = False  # "global.name" (RFC 6609 §3.4.2)
 
 
 @dataclass(frozen=True)
@@ -351,6 +355,32 @@ class ChangeFlags:
     operation: FlagOperation
     variable: str | None
     flags: tuple[Text, ...]
+    position: Position
+
+
+@dataclass(frozen=True)
+class Include:
+    """RFC 6609 §3.2: run another script of the user's (or the site's, ``personal`` False)."""
+
+    name: str
+    personal: bool
+    once: bool
+    optional: bool
+    position: Position
+
+
+@dataclass(frozen=True)
+class Return:
+    """RFC 6609 §3.3: end the immediate script (in the main script: as stop)."""
+
+    position: Position
+
+
+@dataclass(frozen=True)
+class Global:
+    """RFC 6609 §3.4.1: these variables of this script are the shared ones."""
+
+    names: tuple[str, ...]
     position: Position
 
 
@@ -400,6 +430,9 @@ Node = (
     | Error
     | AddHeader
     | DeleteHeader
+    | Include
+    | Return
+    | Global
     | Custom
 )
 

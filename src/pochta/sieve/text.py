@@ -19,9 +19,11 @@ _IDENTIFIER = _ALPHA | frozenset("0123456789")
 
 @dataclass(frozen=True)
 class VariableRef:
-    """``${name}`` (lower case: RFC 5229 §3 names are case-insensitive)."""
+    """``${name}`` (lower case: RFC 5229 §3 names are case-insensitive); ``shared`` for
+    ``${global.name}`` (RFC 6609 §3.4.2)."""
 
     name: str
+    shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,20 +82,23 @@ def parse_text(value: str, position: Position, namespaces: frozenset[str] = froz
             literal.append("${")  # not a reference: keep it, and look for one right after it
             index = start + 2
             continue
+        reference: VariableRef | MatchRef
         if len(components) > 1:
             namespace = components[0].lower()
             if namespace not in namespaces:
                 raise SieveSyntaxError(position, f"'${{{body}}}' names the unknown namespace '{namespace}'")
-            raise SieveSyntaxError(position, f"'${{{body}}}': namespace variables are not supported")
-        name = components[0]
-        reference: VariableRef | MatchRef
-        if name.isdigit():
+            # RFC 6609 §3.4.2: "global" has no sub-namespaces, and its names are identifiers.
+            if len(components) != 2 or components[1].isdigit():
+                raise SieveSyntaxError(position, f"'${{{body}}}' is no variable of the global namespace")
+            reference = VariableRef(components[1].lower(), shared=True)
+        elif components[0].isdigit():
+            name = components[0]
             number = int(name)  # RFC 5229 §3.2: leading zeroes are ignored
             if number > MAX_MATCH_INDEX:
                 raise SieveSyntaxError(position, f"'${{{name}}}': match variables go up to {MAX_MATCH_INDEX}")
             reference = MatchRef(number)
         else:
-            reference = VariableRef(name.lower())
+            reference = VariableRef(components[0].lower())
         joined = "".join(literal)
         if joined:
             parts.append(joined)

@@ -71,6 +71,7 @@ SUPPORTED_EXTENSIONS = frozenset(
         "index",  # RFC 5260 §6
         "body",  # RFC 5173
         "editheader",  # RFC 5293
+        "include",  # RFC 6609
     }
 )
 ENVELOPE_PARTS = frozenset({"from", "to"})
@@ -256,6 +257,15 @@ class Checker(ExtensionChecks):
                 patterns = self.texts(scanned.positional[1]) if len(scanned.positional) == 2 else None
                 index = self.field_index(scanned, at)
                 return s.DeleteHeader(field, index, self.matching(scanned, at), patterns, at)
+            case "include":
+                return self.include(command)
+            case "return":
+                self.needs("include", "'return'", at)
+                self.scan(command, {}, ())
+                self.no_test_or_block(command)
+                return s.Return(at)
+            case "global":
+                return self.global_command(command)
             case "error":
                 self.needs("ihave", "'error'", at)  # RFC 5463 §5
                 scanned = self.scan(command, {}, ("string",), names=("message",))

@@ -17,6 +17,7 @@ sequence) fails the test that asks for it with a reason, so that it counts as no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
@@ -31,7 +32,7 @@ from pochta.sieve.actions import (
     VacationAction,
 )
 from pochta.sieve.arguments import COMPARATOR, MATCH_TYPE, TagSpec
-from pochta.sieve.interpreter import RunLimits, RunState, SieveRuntimeError, StopScript
+from pochta.sieve.interpreter import ReturnFromScript, RunLimits, RunState, SieveRuntimeError, StopScript
 from pochta.sieve.message import DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.parser import parse
 from pochta.sieve.syntax import Command, Number, SieveSyntaxError, StringList, Test
@@ -245,7 +246,7 @@ class Testsuite:
         except _TestFailed as failure:
             self.world.outcomes.append(Outcome(name, False, str(failure)))
             return
-        except StopScript:
+        except (StopScript, ReturnFromScript):
             pass
         except SieveRuntimeError as error:
             self.world.outcomes.append(Outcome(name, False, f"runtime error: {error}"))
@@ -381,14 +382,9 @@ def run_file(path: Path) -> list[Outcome]:
         script = validate(parse(path.read_text(encoding="utf-8")), harness)
     except SieveSyntaxError as error:
         return [Outcome(path.name, False, f"does not compile: {error}")]
-    state = RunState(
-        SieveMessage.from_bytes(DEFAULT_MESSAGE),
-        DEFAULT_ENVELOPE,
-        _context(),
-        harness.world.limits,
-        True,
-        harness,
-    )
+    context = replace(_context(), load_script=_script_loader(path.parent))
+    message = SieveMessage.from_bytes(DEFAULT_MESSAGE)
+    state = RunState(message, DEFAULT_ENVELOPE, context, harness.world.limits, True, harness)
     try:
         state.execute(script.commands)
     except _TestFailed as failure:
@@ -396,6 +392,20 @@ def run_file(path: Path) -> list[Outcome]:
     except (StopScript, SieveRuntimeError) as error:
         harness.world.outcomes.append(Outcome(path.name, False, f"outside a test: {error}"))
     return harness.world.outcomes
+
+
+def _script_loader(directory: Path) -> Callable[[str, str], str | None]:
+    """Included scripts as the suite lays them out: "included/NAME.sieve" beside the test file for
+    the personal ones, "included-global/NAME.sieve" for the site's."""
+
+    def load(where: str, name: str) -> str | None:
+        path = directory / ("included" if where == "personal" else "included-global") / f"{name}.sieve"
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    return load
 
 
 def _context() -> DeliveryContext:
