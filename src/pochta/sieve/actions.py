@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Action", "FileIntoAction", "KeepAction", "RedirectAction", "RejectAction", "VacationAction"]
+__all__ = [
+    "Action",
+    "DuplicateRecord",
+    "FileIntoAction",
+    "KeepAction",
+    "RedirectAction",
+    "RejectAction",
+    "VacationAction",
+]
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,16 @@ class VacationAction:
     mime: bool
     in_reply_to: str | None
     references: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DuplicateRecord:
+    """RFC 7352 §3: put ``key`` in the tracking list when the run's actions were carried out
+    (first sight: expiring ``seconds`` later; with ``last``, each sight moves the expiry)."""
+
+    key: str
+    seconds: int
+    last: bool
 
 
 Action = KeepAction | FileIntoAction | RedirectAction | RejectAction | VacationAction

@@ -27,6 +27,7 @@ __all__ = [
     "COPY",
     "CREATE",
     "DELETE_INDEX",
+    "DUPLICATE",
     "FLAGS",
     "FLAG_OPERATIONS",
     "INCLUDE",
@@ -85,6 +86,13 @@ INCLUDE = {  # RFC 6609 §3.2
     "global": TagSpec("location"),
     "once": TagSpec("once"),
     "optional": TagSpec("optional"),
+}
+DUPLICATE = {  # RFC 7352 §3
+    "handle": TagSpec("handle", "string"),
+    "header": TagSpec("source", "string"),
+    "uniqueid": TagSpec("source", "string"),
+    "seconds": TagSpec("seconds", "number"),
+    "last": TagSpec("last"),
 }
 LAST = {"last": TagSpec("last")}  # addheader's (RFC 5293 §4)
 DELETE_INDEX = {"index": TagSpec("index", "number"), "last": TagSpec("last")}  # RFC 5293 §5

@@ -17,6 +17,7 @@ from pochta.mime.model import Part
 from pochta.sieve import script as s
 from pochta.sieve.actions import (
     Action,
+    DuplicateRecord,
     FileIntoAction,
     KeepAction,
     RedirectAction,
@@ -57,6 +58,9 @@ class RunLimits:
     vacation_default_period: int = 7 * 86400
     vacation_min_period: int = 86400
     vacation_max_period: int = 90 * 86400
+    # RFC 7352 §3.3: how long a duplicate is remembered unless the script says, and at most.
+    duplicate_default_period: int = 7 * 86400
+    duplicate_max_period: int = 30 * 86400
     # RFC 6609: how deep includes nest, and how many scripts one run may include.
     max_include_depth: int = 10
     max_includes: int = 255
@@ -70,6 +74,8 @@ class Outcome:
     actions: tuple[Action, ...]
     error: str | None = None
     notes: tuple[str, ...] = ()  # what the script did not do, and why (a vacation not sent)
+    # RFC 7352 §3: IDs to track once the actions were carried out (none after an error).
+    duplicates: tuple[DuplicateRecord, ...] = ()
 
 
 class SieveRuntimeError(Exception):
@@ -123,6 +129,8 @@ class RunState:
         self.include_stack: list[tuple[bool, str]] = []  # (personal, name) of scripts running
         self.included: set[tuple[bool, str]] = set()  # every script included so far
         self.scripts: dict[tuple[bool, str], s.Script] = {}  # compiled includes
+        self.duplicates_seen: dict[str, bool] = {}  # RFC 7352: answers of this run
+        self.duplicate_records: dict[str, DuplicateRecord] = {}  # for delivery, once it succeeded
         self.match_values: tuple[str, ...] = ()  # RFC 5229 §3.2: of the last successful :matches
         self.keep_match_values = variables
         self.internal_flags: list[str] = []  # RFC 5232 §3: empty when the script starts
@@ -140,7 +148,9 @@ class RunState:
             pass
         except SieveRuntimeError as error:
             return Outcome((KeepAction(implicit=True),), str(error), tuple(self.notes))
-        return Outcome(tuple(self.result()), notes=tuple(self.notes))
+        return Outcome(
+            tuple(self.result()), notes=tuple(self.notes), duplicates=tuple(self.duplicate_records.values())
+        )
 
     def result(self) -> list[Action]:
         """The actions so far, with the implicit keep when nothing cancelled it (§2.10.2; with the
@@ -289,6 +299,33 @@ class RunState:
                 self.plugin.execute(self, node)
             elif isinstance(node, s.Error):
                 raise SieveRuntimeError(node.position, f"the script ended with: {self.expand(node.message)}")
+
+    # -- duplicate (RFC 7352) -------------------------------------------------------------------
+
+    def duplicate(self, test: s.DuplicateTest) -> bool:
+        if test.uniqueid is not None:
+            unique = self.expand(test.uniqueid)
+        else:
+            name = "message-id" if test.header is None else self.expand(test.header)
+            # §3.1: a bad name, or no such field, is false and tracks nothing; the first field.
+            values = self.message.header_texts(name) if header_name_ok(name) else ()
+            if not values:
+                return False
+            unique = values[0]
+        seconds = self.limits.duplicate_default_period if test.seconds is None else test.seconds
+        seconds = min(seconds, self.limits.duplicate_max_period)  # §3.3: silently
+        if seconds == 0:
+            return False  # §3.3
+        handle = None if test.handle is None else self.expand(test.handle)
+        # §3.2: one list whatever the ID's source; a handle keeps its own entries.
+        key = "-" if handle is None else f"{len(handle)}:{handle}"
+        key = f"{key}:{unique}"
+        seen = self.duplicates_seen.get(key)
+        if seen is None:  # §3: every test of one run answers alike for one key
+            check = self.context.duplicate_seen
+            seen = self.duplicates_seen[key] = bool(check(key)) if check is not None else False
+        self.duplicate_records[key] = DuplicateRecord(key, seconds, test.last)  # §3.3: the last one wins
+        return seen
 
     # -- include (RFC 6609) ---------------------------------------------------------------------
 
@@ -491,6 +528,8 @@ class RunState:
             return self.any_match(test.matching, [item], test.keys, count=1 if item else 0)
         if isinstance(test, s.MailboxExists):
             return all(self.context.mailbox_exists(self.expand(name)) for name in test.names)  # RFC 5490 §3.1
+        if isinstance(test, s.DuplicateTest):
+            return self.duplicate(test)
         if isinstance(test, s.CustomTest):
             if self.plugin is None:
                 raise SieveRuntimeError(test.position, f"'{test.name}' cannot run here")

@@ -45,6 +45,8 @@ class DeliveryContext:
     # RFC 6609: the source of a script by location ("personal", "global") and name, None when
     # there is no such script.
     load_script: Callable[[str, str], str | None] | None = None
+    # RFC 7352: whether a tracking key is in the user's duplicate-tracking list (not expired).
+    duplicate_seen: Callable[[str], bool] | None = None
 
     def mailbox_exists(self, name: str) -> bool:
         return name.upper() == "INBOX" or name in self.mailboxes

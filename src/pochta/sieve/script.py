@@ -27,6 +27,7 @@ __all__ = [
     "DateTest",
     "DeleteHeader",
     "Discard",
+    "DuplicateTest",
     "EnvelopeTest",
     "EnvironmentTest",
     "Error",
@@ -198,6 +199,18 @@ class CustomTest:
     position: Position
 
 
+@dataclass(frozen=True)
+class DuplicateTest:
+    """RFC 7352 §3: seen before? ``header`` (None: Message-ID) or ``uniqueid`` names the ID."""
+
+    handle: Text | None
+    header: Text | None
+    uniqueid: Text | None
+    seconds: int | None
+    last: bool
+    position: Position
+
+
 BodyTransform = Literal["raw", "content", "text"]
 
 
@@ -247,6 +260,7 @@ TestNode = (
     | DateTest
     | BodyTest
     | CustomTest
+    | DuplicateTest
 )
 
 

@@ -22,6 +22,7 @@ from pochta.sieve.arguments import (
     COPY,
     CREATE,
     DELETE_INDEX,
+    DUPLICATE,
     FLAG_OPERATIONS,
     FLAGS,
     INDEX,
@@ -33,6 +34,7 @@ from pochta.sieve.arguments import (
 )
 from pochta.sieve.extension_checks import ExtensionChecks
 from pochta.sieve.syntax import Command, Number, SieveSyntaxError, Test
+from pochta.sieve.text import Text
 
 __all__ = [
     "ADDRESS_HEADERS",
@@ -72,6 +74,7 @@ SUPPORTED_EXTENSIONS = frozenset(
         "body",  # RFC 5173
         "editheader",  # RFC 5293
         "include",  # RFC 6609
+        "duplicate",  # RFC 7352
     }
 )
 ENVELOPE_PARTS = frozenset({"from", "to"})
@@ -325,6 +328,25 @@ class Checker(ExtensionChecks):
                 )
             case "date" | "currentdate":
                 return self.date_test(test)
+            case "duplicate":
+                self.needs("duplicate", "'duplicate'", at)
+                scanned = self.scan(test, DUPLICATE, ())
+
+                def tag_text(group: str, tag: str | None = None) -> Text | None:
+                    found_tag, value = scanned.tags.get(group, ("", None))
+                    if value is None or (tag is not None and found_tag != tag):
+                        return None
+                    return self.text(value)
+
+                seconds = scanned.tags.get("seconds", ("", None))[1]
+                return s.DuplicateTest(
+                    tag_text("handle"),
+                    tag_text("source", "header"),
+                    tag_text("source", "uniqueid"),
+                    seconds.value if isinstance(seconds, Number) else None,
+                    "last" in scanned.tags,
+                    at,
+                )
             case "body":
                 self.needs("body", "'body'", at)
                 scanned = self.scan(

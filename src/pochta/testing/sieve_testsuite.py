@@ -79,6 +79,7 @@ class _World:
     compiled: s.Script | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     limits: RunLimits = field(default_factory=RunLimits)
+    duplicates: set[str] = field(default_factory=set)  # RFC 7352's tracking list
 
 
 class Testsuite:
@@ -299,6 +300,9 @@ class Testsuite:
             elif isinstance(action, VacationAction):
                 world.outbox.append((Envelope("", action.recipient), _reply(state, action)))
         state.context = replace(state.context, mailboxes=frozenset(world.folders))
+        world.duplicates.update(state.duplicate_records)  # tracked once the result was carried out
+        state.duplicate_records.clear()
+        state.duplicates_seen.clear()
         return True
 
 
@@ -382,7 +386,11 @@ def run_file(path: Path) -> list[Outcome]:
         script = validate(parse(path.read_text(encoding="utf-8")), harness)
     except SieveSyntaxError as error:
         return [Outcome(path.name, False, f"does not compile: {error}")]
-    context = replace(_context(), load_script=_script_loader(path.parent))
+    context = replace(
+        _context(),
+        load_script=_script_loader(path.parent),
+        duplicate_seen=harness.world.duplicates.__contains__,
+    )
     message = SieveMessage.from_bytes(DEFAULT_MESSAGE)
     state = RunState(message, DEFAULT_ENVELOPE, context, harness.world.limits, True, harness)
     try:
