@@ -2,12 +2,9 @@
 ``Script`` (``compile_script``: ``parse`` then ``validate``) and runs it over a message and its
 envelope (``run``), returning the actions delivery carries out.
 
-So far: the base language with fileinto, envelope, encoded-character, copy (RFC 3894), variables
-(RFC 5229), vacation (RFC 5230, RFC 6131), relational (RFC 5231), imap4flags (RFC 5232),
-subaddress (RFC 5233), body (RFC 5173), editheader (RFC 5293), environment (RFC 5183), date and
-index (RFC 5260), ihave (RFC 5463), include (RFC 6609), duplicate (RFC 7352), mailbox (RFC 5490
-§3), reject and ereject (RFC 5429) and the comparators of RFC 4790. No listener, delivery step or capability uses it yet;
-ManageSieve stays unavailable until scripts run at delivery.
+The base language and the extensions in ``SUPPORTED_EXTENSIONS`` (docs/rfc-status.md lists them
+with their RFCs). No listener, delivery step or capability uses it yet; ManageSieve stays
+unavailable until scripts run at delivery.
 """
 
 from pochta.sieve.actions import (
