@@ -10,6 +10,7 @@ __all__ = [
     "DuplicateRecord",
     "FileIntoAction",
     "KeepAction",
+    "NotifyAction",
     "RedirectAction",
     "RejectAction",
     "VacationAction",
@@ -68,6 +69,24 @@ class VacationAction:
 
 
 @dataclass(frozen=True)
+class NotifyAction:
+    """A notification by mail (RFC 5435, RFC 5436 §2.7), composed: the envelope sender ("" when the
+    triggering message had the null sender, so no loop can start), From, the recipients, the
+    subject and body, the URI's other header fields, the importance (1 high .. 3 low). Delivery
+    adds Auto-Submitted: auto-notified with the owner's address, Date and Message-ID."""
+
+    method: str
+    envelope_sender: str
+    sender: str
+    recipients: tuple[str, ...]
+    subject: str
+    body: str | None
+    headers: tuple[tuple[str, str], ...]
+    importance: int
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DuplicateRecord:
     """RFC 7352 §3: put ``key`` in the tracking list when the run's actions were carried out
     (first sight: expiring ``seconds`` later; with ``last``, each sight moves the expiry)."""
@@ -77,4 +96,4 @@ class DuplicateRecord:
     last: bool
 
 
-Action = KeepAction | FileIntoAction | RedirectAction | RejectAction | VacationAction
+Action = KeepAction | FileIntoAction | RedirectAction | RejectAction | VacationAction | NotifyAction

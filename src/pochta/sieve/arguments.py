@@ -37,6 +37,7 @@ __all__ = [
     "MODIFIERS",
     "MODIFIERS_BY_NAME",
     "MODIFIER_ORDER",
+    "NOTIFY",
     "SIZE",
     "VACATION",
     "ZONE",
@@ -94,6 +95,12 @@ DUPLICATE = {  # RFC 7352 §3
     "seconds": TagSpec("seconds", "number"),
     "last": TagSpec("last"),
 }
+NOTIFY = {  # RFC 5435 §3.1
+    "from": TagSpec("from", "string"),
+    "importance": TagSpec("importance", "string"),
+    "options": TagSpec("options", "string-list"),
+    "message": TagSpec("message", "string"),
+}
 LAST = {"last": TagSpec("last")}  # addheader's (RFC 5293 §4)
 DELETE_INDEX = {"index": TagSpec("index", "number"), "last": TagSpec("last")}  # RFC 5293 §5
 ZONE = {"zone": TagSpec("zone", "string"), "originalzone": TagSpec("zone")}  # RFC 5260 §4.1
@@ -107,6 +114,7 @@ MODIFIER_ORDER: tuple[s.Modifier, ...] = (
     "lowerfirst",
     "upperfirst",
     "quotewildcard",
+    "encodeurl",
     "length",
 )
 MODIFIERS_BY_NAME: dict[str, s.Modifier] = {name: name for name in MODIFIER_ORDER}
@@ -116,6 +124,7 @@ MODIFIERS = {
     "lowerfirst": TagSpec("precedence 30"),
     "upperfirst": TagSpec("precedence 30"),
     "quotewildcard": TagSpec("precedence 20"),
+    "encodeurl": TagSpec("precedence 15", extension="enotify"),  # RFC 5435 §6
     "length": TagSpec("precedence 10"),
 }
 

@@ -14,6 +14,7 @@ from pochta.sieve.arguments import (
     MODIFIER_ORDER,
     MODIFIERS,
     MODIFIERS_BY_NAME,
+    NOTIFY,
     VACATION,
     ZONE,
     ArgumentChecker,
@@ -21,10 +22,19 @@ from pochta.sieve.arguments import (
     script_name_ok,
 )
 from pochta.sieve.dates import DATE_PARTS, parse_zone
+from pochta.sieve.mailto import MailtoError, parse_mailto
 from pochta.sieve.syntax import Command, Number, SieveSyntaxError, StringList, Test
 from pochta.sieve.text import Text, variable_name_ok
 
-__all__ = ["ExtensionChecks"]
+__all__ = ["ExtensionChecks", "notify_option_ok"]
+
+
+def notify_option_ok(option: str) -> bool:
+    """RFC 5435 §3.5: optionname "=" value, optionname = l-d *(l-d / "." / "-" / "_")."""
+    name, equals, _ = option.partition("=")
+    return bool(equals and name and name[0].isascii() and name[0].isalnum()) and all(
+        char.isascii() and (char.isalnum() or char in ".-_") for char in name
+    )
 
 
 class ExtensionChecks(ArgumentChecker):
@@ -43,6 +53,42 @@ class ExtensionChecks(ArgumentChecker):
             (MODIFIERS_BY_NAME[tag] for tag, _ in scanned.tags.values()), key=MODIFIER_ORDER.index
         )
         return s.Set(name, tuple(modifiers), self.text(scanned.positional[1]), command.position, shared)
+
+    # -- enotify (RFC 5435, RFC 5436) -----------------------------------------------------------
+
+    def notify(self, command: Command) -> s.Notify:
+        at = command.position
+        self.needs("enotify", "'notify'", at)
+        scanned = self.scan(command, NOTIFY, ("string",), names=("method",))
+        self.no_test_or_block(command)
+
+        def tag_text(group: str) -> Text | None:
+            value = scanned.tags.get(group, ("", None))[1]
+            return None if value is None else self.text(value)
+
+        importance = tag_text("importance")
+        if (
+            importance is not None
+            and importance.constant is not None
+            and importance.constant not in ("1", "2", "3")
+        ):
+            raise SieveSyntaxError(
+                at, f':importance must be "1", "2" or "3", not {importance.constant!r} (RFC 5435 §3.4)'
+            )
+        options_value = scanned.tags.get("options", ("", None))[1]
+        options = () if options_value is None else self.texts(options_value)
+        for option in options:
+            if option.constant is not None and not notify_option_ok(option.constant):
+                raise SieveSyntaxError(at, f"{option.constant!r} is not name=value (RFC 5435 §3.5)")
+        method = self.text(scanned.positional[0])
+        # RFC 5435 §3.2: an unsupported method is an error when it runs; a mailto URI that is
+        # written out must be valid now.
+        if method.constant is not None and method.constant.lower().startswith("mailto:"):
+            try:
+                parse_mailto(method.constant)
+            except MailtoError as error:
+                raise SieveSyntaxError(scanned.positional[0].position, f"{error} (RFC 5436 §2.1)") from None
+        return s.Notify(method, tag_text("from"), importance, options, tag_text("message"), at)
 
     # -- include (RFC 6609) -------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol, TypeVar
+from urllib.parse import quote
 
 from pochta.mime.model import Part
 from pochta.sieve import script as s
@@ -20,6 +21,7 @@ from pochta.sieve.actions import (
     DuplicateRecord,
     FileIntoAction,
     KeepAction,
+    NotifyAction,
     RedirectAction,
     RejectAction,
     VacationAction,
@@ -29,6 +31,7 @@ from pochta.sieve.comparators import match, relate
 from pochta.sieve.dates import DATE_PARTS, date_part, field_date, parse_zone
 from pochta.sieve.editheader import PROTECTED_FIELDS, encode_field_value
 from pochta.sieve.flags import add_flags, flag_words, remove_flags
+from pochta.sieve.mailto import MailtoError, MailtoUri, parse_mailto
 from pochta.sieve.message import AddressValue, DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.parser import parse
 from pochta.sieve.syntax import Position, SieveSyntaxError
@@ -130,6 +133,7 @@ class RunState:
         self.included: set[tuple[bool, str]] = set()  # every script included so far
         self.scripts: dict[tuple[bool, str], s.Script] = {}  # compiled includes
         self.duplicates_seen: dict[str, bool] = {}  # RFC 7352: answers of this run
+        self.notified: set[str] = set()  # addresses notified in this run (RFC 5436 §2.7)
         self.duplicate_records: dict[str, DuplicateRecord] = {}  # for delivery, once it succeeded
         self.match_values: tuple[str, ...] = ()  # RFC 5229 §3.2: of the last successful :matches
         self.keep_match_values = variables
@@ -222,11 +226,11 @@ class RunState:
                 raise SieveRuntimeError(position, "more than one reject (RFC 5429 §2.4)")
             if self.vacation_ran:
                 raise SieveRuntimeError(position, "reject together with vacation (RFC 5429 §2.4)")
-            if self.actions:
+            if any(isinstance(done, KeepAction | FileIntoAction | RedirectAction) for done in self.actions):
                 raise SieveRuntimeError(
                     position, "reject together with an action that delivers (RFC 5429 §2.4)"
                 )
-        elif rejects:
+        elif rejects and not isinstance(action, NotifyAction):  # RFC 5435 §7: notify goes with all
             what = "vacation" if isinstance(action, VacationAction) else "an action that delivers"
             raise SieveRuntimeError(position, f"{what} together with reject (RFC 5429 §2.4)")
         if isinstance(action, RedirectAction):
@@ -278,6 +282,8 @@ class RunState:
                 self.change_flags(node)
             elif isinstance(node, s.Vacation):
                 self.vacation(node)
+            elif isinstance(node, s.Notify):
+                self.notify(node)
             elif isinstance(node, s.Include):
                 self.include(node)
             elif isinstance(node, s.Return):
@@ -299,6 +305,57 @@ class RunState:
                 self.plugin.execute(self, node)
             elif isinstance(node, s.Error):
                 raise SieveRuntimeError(node.position, f"the script ended with: {self.expand(node.message)}")
+
+    # -- enotify (RFC 5435, RFC 5436) -----------------------------------------------------------
+
+    def mailto(self, text: Text) -> MailtoUri | None:
+        try:
+            return parse_mailto(self.expand(text))
+        except MailtoError:
+            return None
+
+    def notify(self, node: s.Notify) -> None:
+        method = self.expand(node.method)
+        try:
+            uri = parse_mailto(method)
+        except MailtoError as error:
+            raise SieveRuntimeError(node.position, f"{error} (RFC 5435 §3.2)") from None
+        importance = "2" if node.importance is None else self.expand(node.importance)
+        if importance not in ("1", "2", "3"):
+            raise SieveRuntimeError(
+                node.position, f":importance {importance!r} is not 1, 2 or 3 (RFC 5435 §3.4)"
+            )
+        # RFC 5436 §2.7: no notification of a message sent automatically.
+        for value in self.message.header_texts("auto-submitted"):
+            if value.split(";")[0].strip().lower() != "no":
+                self.notes.append(f"{node.position}: no notification of an automatic message (RFC 5436 §2.7)")
+                return
+        fresh = tuple(address for address in uri.recipients if address.lower() not in self.notified)
+        if not fresh:
+            return  # RFC 5436 §2.7: one notification per address and run
+        self.notified.update(address.lower() for address in fresh)
+        written_from = None if node.sender is None else self.expand(node.sender)
+        own = self.envelope.recipient
+        sender = written_from if written_from is not None and sender_ok(written_from) else own
+        subjects = self.message.header_texts("subject")
+        if node.message is not None:
+            subject = self.expand(node.message)
+        elif uri.subject is not None:
+            subject = uri.subject
+        else:
+            subject = subjects[0] if subjects else "Notification"
+        action = NotifyAction(
+            method=method,
+            envelope_sender="" if not self.envelope.sender else sender,
+            sender=sender,
+            recipients=fresh,
+            subject=subject,
+            body=uri.body,
+            headers=uri.headers,
+            importance=int(importance),
+            options=tuple(self.expand(option) for option in node.options),
+        )
+        self.add(action, node.position)  # RFC 5435 §7: the implicit keep stays
 
     # -- duplicate (RFC 7352) -------------------------------------------------------------------
 
@@ -541,6 +598,14 @@ class RunState:
             held = [flag for variable in variables for flag in self.flag_variable(variable)]
             keys = tuple(Text.of(flag) for flag in flag_words(self.expand(text) for text in test.flags))
             return self.any_match(test.matching, held, keys, count=len(held))
+        if isinstance(test, s.ValidNotifyMethod):
+            return all(self.mailto(uri) is not None for uri in test.uris)  # RFC 5435 §4
+        if isinstance(test, s.NotifyMethodCapability):
+            # RFC 5435 §5: false for an invalid URI or an unknown capability; RFC 5436 §2.2: for
+            # mailto, "online" is "maybe" (whether a reader is there cannot be known).
+            if self.mailto(test.uri) is None or self.expand(test.capability).lower() != "online":
+                return False
+            return self.any_match(test.matching, ["maybe"], test.keys, count=1)
         # RFC 5229 §5: the script's own strings, white space kept; the count is of non-empty ones.
         sources = [self.expand(source) for source in test.sources]
         return self.any_match(test.matching, sources, test.keys, count=sum(1 for value in sources if value))
@@ -674,6 +739,11 @@ def _upper_first(value: str) -> str:
     return _ascii_upper(value[:1]) + value[1:]
 
 
+def _encode_url(value: str) -> str:
+    # RFC 5435 §6: percent-encode every octet outside RFC 3986's "unreserved".
+    return quote(value.encode("utf-8", "surrogateescape"), safe="-._~")
+
+
 def _length(value: str) -> str:
     return str(len(value))  # RFC 5229 §4.1.1: characters, not octets
 
@@ -684,6 +754,7 @@ _MODIFIERS: dict[s.Modifier, Callable[[str], str]] = {
     "lowerfirst": _lower_first,
     "upperfirst": _upper_first,
     "quotewildcard": _quote_wildcards,
+    "encodeurl": _encode_url,
     "length": _length,
 }
 

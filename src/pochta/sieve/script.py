@@ -46,6 +46,8 @@ __all__ = [
     "Modifier",
     "Node",
     "Not",
+    "Notify",
+    "NotifyMethodCapability",
     "Redirect",
     "Reject",
     "Return",
@@ -56,6 +58,7 @@ __all__ = [
     "StringTest",
     "TestNode",
     "Vacation",
+    "ValidNotifyMethod",
 ]
 
 AddressPart = Literal["all", "localpart", "domain", "user", "detail"]  # the last two: RFC 5233
@@ -200,6 +203,25 @@ class CustomTest:
 
 
 @dataclass(frozen=True)
+class ValidNotifyMethod:
+    """RFC 5435 §4: every URI names a supported method and is valid."""
+
+    uris: tuple[Text, ...]
+    position: Position
+
+
+@dataclass(frozen=True)
+class NotifyMethodCapability:
+    """RFC 5435 §5: a capability of a method ("online": mailto says "maybe") against the keys."""
+
+    matching: Matching
+    uri: Text
+    capability: Text
+    keys: tuple[Text, ...]
+    position: Position
+
+
+@dataclass(frozen=True)
 class DuplicateTest:
     """RFC 7352 §3: seen before? ``header`` (None: Message-ID) or ``uniqueid`` names the ID."""
 
@@ -261,6 +283,8 @@ TestNode = (
     | BodyTest
     | CustomTest
     | DuplicateTest
+    | ValidNotifyMethod
+    | NotifyMethodCapability
 )
 
 
@@ -320,7 +344,7 @@ class Reject:
     position: Position
 
 
-Modifier = Literal["lower", "upper", "lowerfirst", "upperfirst", "quotewildcard", "length"]
+Modifier = Literal["lower", "upper", "lowerfirst", "upperfirst", "quotewildcard", "encodeurl", "length"]
 
 
 @dataclass(frozen=True)
@@ -369,6 +393,18 @@ class ChangeFlags:
     operation: FlagOperation
     variable: str | None
     flags: tuple[Text, ...]
+    position: Position
+
+
+@dataclass(frozen=True)
+class Notify:
+    """RFC 5435 §3: send a notification by ``method`` (a URI: mailto, RFC 5436)."""
+
+    method: Text
+    sender: Text | None  # :from
+    importance: Text | None
+    options: tuple[Text, ...]
+    message: Text | None
     position: Position
 
 
@@ -445,6 +481,7 @@ Node = (
     | AddHeader
     | DeleteHeader
     | Include
+    | Notify
     | Return
     | Global
     | Custom

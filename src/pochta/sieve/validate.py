@@ -75,6 +75,7 @@ SUPPORTED_EXTENSIONS = frozenset(
         "editheader",  # RFC 5293
         "include",  # RFC 6609
         "duplicate",  # RFC 7352
+        "enotify",  # RFC 5435, with the mailto method of RFC 5436
     }
 )
 ENVELOPE_PARTS = frozenset({"from", "to"})
@@ -260,6 +261,8 @@ class Checker(ExtensionChecks):
                 patterns = self.texts(scanned.positional[1]) if len(scanned.positional) == 2 else None
                 index = self.field_index(scanned, at)
                 return s.DeleteHeader(field, index, self.matching(scanned, at), patterns, at)
+            case "notify":
+                return self.notify(command)
             case "include":
                 return self.include(command)
             case "return":
@@ -328,6 +331,21 @@ class Checker(ExtensionChecks):
                 )
             case "date" | "currentdate":
                 return self.date_test(test)
+            case "valid_notify_method":
+                self.needs("enotify", "'valid_notify_method'", at)
+                scanned = self.scan(test, {}, ("string-list",), names=("notification URIs",))
+                return s.ValidNotifyMethod(self.texts(scanned.positional[0]), at)
+            case "notify_method_capability":
+                self.needs("enotify", "'notify_method_capability'", at)
+                scanned = self.scan(
+                    test,
+                    COMPARATOR | MATCH_TYPE,
+                    ("string", "string", "string-list"),
+                    names=("notification URI", "capability", "keys"),
+                )
+                uri, capability = self.text(scanned.positional[0]), self.text(scanned.positional[1])
+                keys = self.texts(scanned.positional[2])
+                return s.NotifyMethodCapability(self.matching(scanned, at), uri, capability, keys, at)
             case "duplicate":
                 self.needs("duplicate", "'duplicate'", at)
                 scanned = self.scan(test, DUPLICATE, ())

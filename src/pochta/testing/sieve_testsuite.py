@@ -27,6 +27,7 @@ from pochta.sieve.actions import (
     Action,
     FileIntoAction,
     KeepAction,
+    NotifyAction,
     RedirectAction,
     RejectAction,
     VacationAction,
@@ -299,6 +300,9 @@ class Testsuite:
                 world.outbox.append((Envelope("", state.envelope.sender), _notice(state, action.reason)))
             elif isinstance(action, VacationAction):
                 world.outbox.append((Envelope("", action.recipient), _reply(state, action)))
+            elif isinstance(action, NotifyAction):
+                for recipient in action.recipients:
+                    world.outbox.append((Envelope(action.envelope_sender, recipient), _notification(action)))
         state.context = replace(state.context, mailboxes=frozenset(world.folders))
         world.duplicates.update(state.duplicate_records)  # tracked once the result was carried out
         state.duplicate_records.clear()
@@ -329,6 +333,8 @@ def _action_name(action: Action) -> str:
         return "redirect"
     if isinstance(action, RejectAction):
         return "ereject" if action.extended else "reject"
+    if isinstance(action, NotifyAction):
+        return "notify"
     return "vacation"
 
 
@@ -336,6 +342,17 @@ def _notice(state: RunState, reason: str) -> bytes:
     return (
         f"From: MAILER-DAEMON\r\nTo: {state.envelope.sender}\r\nSubject: Rejected\r\n\r\n{reason}\r\n"
     ).encode()
+
+
+def _notification(action: NotifyAction) -> bytes:
+    lines = [
+        f'Auto-Submitted: auto-notified; owner-email="{action.sender}"',
+        f"From: {action.sender}",
+        f"To: {', '.join(action.recipients)}",
+        f"Subject: {action.subject}",
+        *(f"{name.capitalize()}: {value}" for name, value in action.headers),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n" + (action.body or "") + "\r\n").encode("utf-8", "surrogateescape")
 
 
 def _reply(state: RunState, action: VacationAction) -> bytes:
