@@ -8,6 +8,7 @@ from dataclasses import dataclass
 __all__ = [
     "Action",
     "DuplicateRecord",
+    "Fcc",
     "FileIntoAction",
     "KeepAction",
     "NotifyAction",
@@ -15,6 +16,17 @@ __all__ = [
     "RejectAction",
     "VacationAction",
 ]
+
+
+@dataclass(frozen=True)
+class Fcc:
+    """RFC 8580: where a copy of a message the script sends is stored (with its flags, created
+    when missing with ``create``, or into the mailbox holding ``special_use`` when one does)."""
+
+    mailbox: str
+    flags: tuple[str, ...] = ()
+    create: bool = False
+    special_use: str | None = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,9 @@ class FileIntoAction:
     mailbox: str
     flags: tuple[str, ...] = ()  # IMAP flags to store it with (RFC 5232)
     create: bool = False  # RFC 5490 §3.2: create the mailbox when missing (failing is an error)
+    # RFC 8579 §4: file into the mailbox with this attribute when there is one (``mailbox`` is
+    # then already that one); with ``create``, a mailbox created may be given the attribute.
+    special_use: str | None = None
     message: bytes | None = None  # the message as editheader left it (RFC 5293 §7); None: as it came
 
 
@@ -66,6 +81,7 @@ class VacationAction:
     mime: bool
     in_reply_to: str | None
     references: tuple[str, ...]
+    fcc: Fcc | None = None  # RFC 8580
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,7 @@ class NotifyAction:
     headers: tuple[tuple[str, str], ...]
     importance: int
     options: tuple[str, ...] = ()
+    fcc: Fcc | None = None  # RFC 8580
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ __all__ = [
     "CREATE",
     "DELETE_INDEX",
     "DUPLICATE",
+    "FCC",
     "FLAGS",
     "FLAG_OPERATIONS",
     "INCLUDE",
@@ -39,6 +40,7 @@ __all__ = [
     "MODIFIER_ORDER",
     "NOTIFY",
     "SIZE",
+    "SPECIAL_USE",
     "VACATION",
     "ZONE",
     "ArgumentChecker",
@@ -48,6 +50,7 @@ __all__ = [
     "header_name_ok",
     "redirect_target",
     "script_name_ok",
+    "special_use_ok",
 ]
 
 _INCLUDE_NAMESPACES = frozenset({"global"})
@@ -101,7 +104,10 @@ NOTIFY = {  # RFC 5435 §3.1
     "options": TagSpec("options", "string-list"),
     "message": TagSpec("message", "string"),
 }
-LAST = {"last": TagSpec("last")}  # addheader's (RFC 5293 §4)
+LAST = {"last": TagSpec("last")}
+SPECIAL_USE = {"specialuse": TagSpec("specialuse", "string", extension="special-use")}  # RFC 8579 §4
+# RFC 8580 §3: :fcc, and with it :flags, :create and :specialuse for the copy.
+FCC = {"fcc": TagSpec("fcc", "string", extension="fcc")}  # addheader's (RFC 5293 §4)
 DELETE_INDEX = {"index": TagSpec("index", "number"), "last": TagSpec("last")}  # RFC 5293 §5
 ZONE = {"zone": TagSpec("zone", "string"), "originalzone": TagSpec("zone")}  # RFC 5260 §4.1
 CREATE = {"create": TagSpec("create", extension="mailbox")}  # RFC 5490 §3.2
@@ -318,6 +324,29 @@ class ArgumentChecker:
             )
         return name
 
+    def special_use(self, argument: Argument | None) -> Text | None:
+        """A special-use attribute (RFC 6154 §2: a backslash and an atom)."""
+        if argument is None:
+            return None
+        attribute = self.text(argument)
+        if attribute.constant is not None and not special_use_ok(attribute.constant):
+            raise SieveSyntaxError(
+                argument.position, f"{attribute.constant!r} is no special-use attribute (RFC 6154)"
+            )
+        return attribute
+
+    def fcc_target(self, scanned: Scanned, at: Position) -> s.FccTarget | None:
+        """RFC 8580 §3: :fcc, and :flags/:create/:specialuse, which only go with it."""
+        value = scanned.tags.get("fcc", ("", None))[1]
+        if value is None:
+            for group in ("flags", "create", "specialuse"):
+                if group in scanned.tags:
+                    raise SieveSyntaxError(at, f":{group} needs :fcc here (RFC 8580 §3)")
+            return None
+        mailbox = self.text(value)
+        special = self.special_use(scanned.tags.get("specialuse", ("", None))[1])
+        return s.FccTarget(mailbox, self.flags_argument(scanned), "create" in scanned.tags, special)
+
     def field_index(self, scanned: Scanned, at: Position) -> s.FieldIndex | None:
         if "index" not in scanned.tags:
             if "last" in scanned.tags:
@@ -349,6 +378,16 @@ class ArgumentChecker:
     def variable_argument(self, scanned: Scanned) -> str:
         self.needs("variables", "a variable name", scanned.positional[0].position)
         return self.variable_name(self.string(scanned.positional[0]), scanned.positional[0].position)
+
+
+def special_use_ok(attribute: str) -> bool:
+    """RFC 6154 §2 / RFC 9051 §9: "\\" followed by an atom."""
+    return (
+        len(attribute) > 1
+        and attribute[0] == "\\"
+        and attribute[1:].isascii()
+        and all(32 < ord(char) < 127 and char not in '(){%*"\\]' for char in attribute[1:])
+    )
 
 
 def script_name_ok(name: str) -> bool:

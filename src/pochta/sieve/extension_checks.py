@@ -8,6 +8,9 @@ import hashlib
 from pochta.sieve import script as s
 from pochta.sieve.arguments import (
     COMPARATOR,
+    CREATE,
+    FCC,
+    FLAGS,
     INCLUDE,
     INDEX,
     MATCH_TYPE,
@@ -15,6 +18,7 @@ from pochta.sieve.arguments import (
     MODIFIERS,
     MODIFIERS_BY_NAME,
     NOTIFY,
+    SPECIAL_USE,
     VACATION,
     ZONE,
     ArgumentChecker,
@@ -59,7 +63,9 @@ class ExtensionChecks(ArgumentChecker):
     def notify(self, command: Command) -> s.Notify:
         at = command.position
         self.needs("enotify", "'notify'", at)
-        scanned = self.scan(command, NOTIFY, ("string",), names=("method",))
+        scanned = self.scan(
+            command, NOTIFY | FCC | FLAGS | CREATE | SPECIAL_USE, ("string",), names=("method",)
+        )
         self.no_test_or_block(command)
 
         def tag_text(group: str) -> Text | None:
@@ -88,7 +94,8 @@ class ExtensionChecks(ArgumentChecker):
                 parse_mailto(method.constant)
             except MailtoError as error:
                 raise SieveSyntaxError(scanned.positional[0].position, f"{error} (RFC 5436 §2.1)") from None
-        return s.Notify(method, tag_text("from"), importance, options, tag_text("message"), at)
+        fcc = self.fcc_target(scanned, at)
+        return s.Notify(method, tag_text("from"), importance, options, tag_text("message"), at, fcc)
 
     # -- include (RFC 6609) -------------------------------------------------------------------
 
@@ -126,7 +133,9 @@ class ExtensionChecks(ArgumentChecker):
     def vacation(self, command: Command) -> s.Vacation:
         at = command.position
         self.needs("vacation", "'vacation'", at)
-        scanned = self.scan(command, VACATION, ("string",), names=("reason",))
+        scanned = self.scan(
+            command, VACATION | FCC | FLAGS | CREATE | SPECIAL_USE, ("string",), names=("reason",)
+        )
         self.no_test_or_block(command)
         period: int | None = None
         if "period" in scanned.tags:
@@ -170,6 +179,7 @@ class ExtensionChecks(ArgumentChecker):
             self.text(reason),
             tracking,
             at,
+            self.fcc_target(scanned, at),
         )
 
     def date_test(self, test: Test) -> s.DateTest:

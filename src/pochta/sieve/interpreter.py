@@ -19,6 +19,7 @@ from pochta.sieve import script as s
 from pochta.sieve.actions import (
     Action,
     DuplicateRecord,
+    Fcc,
     FileIntoAction,
     KeepAction,
     NotifyAction,
@@ -26,6 +27,7 @@ from pochta.sieve.actions import (
     RejectAction,
     VacationAction,
 )
+from pochta.sieve.arguments import special_use_ok
 from pochta.sieve.body import content_values, parse_root, raw_body, text_values
 from pochta.sieve.comparators import match, relate
 from pochta.sieve.dates import DATE_PARTS, date_part, field_date, parse_zone
@@ -261,7 +263,17 @@ class RunState:
                 mailbox = self.expand(node.mailbox)
                 if not mailbox:
                     raise SieveRuntimeError(node.position, "fileinto an empty mailbox name")
-                action = FileIntoAction(mailbox, self.flags_for(node.flags), node.create, self.edited())
+                special = None if node.special_use is None else self.expand(node.special_use)
+                if special is not None:
+                    if not special_use_ok(special):
+                        raise SieveRuntimeError(
+                            node.position, f"{special!r} is no special-use attribute (RFC 6154)"
+                        )
+                    mailbox = self.context.special_use_mailbox(special) or mailbox  # RFC 8579 §4
+                flags = self.flags_for(node.flags)
+                action = FileIntoAction(
+                    mailbox, flags, node.create, special_use=special, message=self.edited()
+                )
                 self.add(action, node.position)
                 self.implicit_keep = self.implicit_keep and node.copy  # RFC 3894 §3: :copy keeps it
             elif isinstance(node, s.Redirect):
@@ -354,8 +366,27 @@ class RunState:
             headers=uri.headers,
             importance=int(importance),
             options=tuple(self.expand(option) for option in node.options),
+            fcc=self.fcc(node.fcc, node.position),
         )
         self.add(action, node.position)  # RFC 5435 §7: the implicit keep stays
+
+    def fcc(self, target: s.FccTarget | None, position: Position) -> Fcc | None:
+        """RFC 8580 §3: where the copy of a sent message goes (RFC 8579: the special-use mailbox
+        when there is one)."""
+        if target is None:
+            return None
+        mailbox = self.expand(target.mailbox)
+        special = None if target.special_use is None else self.expand(target.special_use)
+        if special is not None:
+            if not special_use_ok(special):
+                raise SieveRuntimeError(position, f"{special!r} is no special-use attribute (RFC 6154)")
+            mailbox = self.context.special_use_mailbox(special) or mailbox
+        if not mailbox:
+            raise SieveRuntimeError(position, ":fcc names no mailbox")
+        flags = (
+            tuple(flag_words(self.expand(text) for text in target.flags)) if target.flags is not None else ()
+        )
+        return Fcc(mailbox, flags, target.create, special)
 
     # -- duplicate (RFC 7352) -------------------------------------------------------------------
 
@@ -503,6 +534,7 @@ class RunState:
             sender = None
         in_reply_to, references = threading(self.message)
         subject = reply_subject(self.message) if node.subject is None else self.expand(node.subject)
+        fcc = self.fcc(node.fcc, node.position)
         action = VacationAction(
             recipient=self.envelope.sender,
             tracking=node.tracking,
@@ -513,6 +545,7 @@ class RunState:
             mime=node.mime,
             in_reply_to=in_reply_to,
             references=references,
+            fcc=fcc,
         )
         self.add(action, node.position)  # RFC 5230 §4.7: the implicit keep stays
 
@@ -598,6 +631,18 @@ class RunState:
             held = [flag for variable in variables for flag in self.flag_variable(variable)]
             keys = tuple(Text.of(flag) for flag in flag_words(self.expand(text) for text in test.flags))
             return self.any_match(test.matching, held, keys, count=len(held))
+        if isinstance(test, s.SpecialUseExists):
+            # RFC 8579 §3: every attribute held, by the mailbox named or by some mailbox.
+            wanted = [self.expand(attribute) for attribute in test.attributes]
+            if not all(special_use_ok(attribute) for attribute in wanted):
+                return False
+            if test.mailbox is None:
+                return all(self.context.special_use_mailbox(attribute) is not None for attribute in wanted)
+            assigned = {
+                attribute.lower()
+                for attribute in self.context.special_uses.get(self.expand(test.mailbox), ())
+            }
+            return all(attribute.lower() in assigned for attribute in wanted)
         if isinstance(test, s.ValidNotifyMethod):
             return all(self.mailto(uri) is not None for uri in test.uris)  # RFC 5435 §4
         if isinstance(test, s.NotifyMethodCapability):

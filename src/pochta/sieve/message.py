@@ -48,8 +48,19 @@ class DeliveryContext:
     # RFC 7352: whether a tracking key is in the user's duplicate-tracking list (not expired).
     duplicate_seen: Callable[[str], bool] | None = None
 
+    # RFC 8579: the special-use attributes ("\\Junk" ...) of the user's mailboxes, by mailbox.
+    special_uses: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
     def mailbox_exists(self, name: str) -> bool:
-        return name.upper() == "INBOX" or name in self.mailboxes
+        return name.upper() == "INBOX" or name in self.mailboxes or name in self.special_uses
+
+    def special_use_mailbox(self, attribute: str) -> str | None:
+        """The mailbox that holds ``attribute`` (RFC 8579 §4), None when none does."""
+        wanted = attribute.lower()
+        for name, attributes in sorted(self.special_uses.items()):
+            if any(held.lower() == wanted for held in attributes):
+                return name
+        return None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ __all__ = [
     "EnvironmentTest",
     "Error",
     "ExistsTest",
+    "FccTarget",
     "FieldIndex",
     "FileInto",
     "FlagOperation",
@@ -54,6 +55,7 @@ __all__ = [
     "Script",
     "Set",
     "SizeTest",
+    "SpecialUseExists",
     "Stop",
     "StringTest",
     "TestNode",
@@ -203,6 +205,15 @@ class CustomTest:
 
 
 @dataclass(frozen=True)
+class SpecialUseExists:
+    """RFC 8579 §3: the attributes are all held (by ``mailbox``, or by any mailbox)."""
+
+    mailbox: Text | None
+    attributes: tuple[Text, ...]
+    position: Position
+
+
+@dataclass(frozen=True)
 class ValidNotifyMethod:
     """RFC 5435 §4: every URI names a supported method and is valid."""
 
@@ -285,6 +296,7 @@ TestNode = (
     | DuplicateTest
     | ValidNotifyMethod
     | NotifyMethodCapability
+    | SpecialUseExists
 )
 
 
@@ -324,6 +336,7 @@ class FileInto:
     position: Position
     flags: tuple[Text, ...] | None = None  # :flags (RFC 5232 §5); None: the internal variable's
     create: bool = False  # :create (RFC 5490 §3.2)
+    special_use: Text | None = None  # :specialuse (RFC 8579 §4)
 
 
 @dataclass(frozen=True)
@@ -368,6 +381,16 @@ class Error:
 
 
 @dataclass(frozen=True)
+class FccTarget:
+    """RFC 8580 §3: :fcc and the arguments that go with it."""
+
+    mailbox: Text
+    flags: tuple[Text, ...] | None
+    create: bool
+    special_use: Text | None
+
+
+@dataclass(frozen=True)
 class Vacation:
     """RFC 5230 §4 (with :seconds, RFC 6131 §2). ``period`` is in seconds as the script wrote it
     (None: the site default); ``tracking`` names the response for §4.2's once-per-period rule:
@@ -381,6 +404,7 @@ class Vacation:
     reason: Text
     tracking: str
     position: Position
+    fcc: FccTarget | None = None
 
 
 FlagOperation = Literal["set", "add", "remove"]
@@ -406,6 +430,7 @@ class Notify:
     options: tuple[Text, ...]
     message: Text | None
     position: Position
+    fcc: FccTarget | None = None
 
 
 @dataclass(frozen=True)

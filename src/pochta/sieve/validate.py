@@ -29,8 +29,10 @@ from pochta.sieve.arguments import (
     LAST,
     MATCH_TYPE,
     SIZE,
+    SPECIAL_USE,
     header_name_ok,
     redirect_target,
+    special_use_ok,
 )
 from pochta.sieve.extension_checks import ExtensionChecks
 from pochta.sieve.syntax import Command, Number, SieveSyntaxError, Test
@@ -76,6 +78,8 @@ SUPPORTED_EXTENSIONS = frozenset(
         "include",  # RFC 6609
         "duplicate",  # RFC 7352
         "enotify",  # RFC 5435, with the mailto method of RFC 5436
+        "special-use",  # RFC 8579
+        "fcc",  # RFC 8580
     }
 )
 ENVELOPE_PARTS = frozenset({"from", "to"})
@@ -213,13 +217,18 @@ class Checker(ExtensionChecks):
                 return s.ChangeFlags(operation, variable, self.texts(scanned.positional[-1]), at)
             case "fileinto":
                 self.needs("fileinto", "'fileinto'", at)
-                scanned = self.scan(command, COPY | FLAGS | CREATE, ("string",), names=("mailbox",))
+                scanned = self.scan(
+                    command, COPY | FLAGS | CREATE | SPECIAL_USE, ("string",), names=("mailbox",)
+                )
                 self.no_test_or_block(command)
                 mailbox = self.text(scanned.positional[0])
                 if mailbox.constant == "":
                     raise SieveSyntaxError(scanned.positional[0].position, "the mailbox name is empty")
                 flags = self.flags_argument(scanned)
-                return s.FileInto(mailbox, "copy" in scanned.tags, at, flags, "create" in scanned.tags)
+                special = self.special_use(scanned.tags.get("specialuse", ("", None))[1])
+                return s.FileInto(
+                    mailbox, "copy" in scanned.tags, at, flags, "create" in scanned.tags, special
+                )
             case "redirect":
                 scanned = self.scan(command, COPY, ("string",), names=("address",))
                 self.no_test_or_block(command)
@@ -331,6 +340,23 @@ class Checker(ExtensionChecks):
                 )
             case "date" | "currentdate":
                 return self.date_test(test)
+            case "specialuse_exists":
+                self.needs("special-use", "'specialuse_exists'", at)
+                scanned = self.scan(
+                    test,
+                    {},
+                    ("string-list",),
+                    names=("special-use attributes",),
+                    optional=("string", "mailbox"),
+                )
+                mailbox = self.text(scanned.positional[0]) if len(scanned.positional) == 2 else None
+                attributes = self.texts(scanned.positional[-1])
+                for value in attributes:
+                    if value.constant is not None and not special_use_ok(value.constant):
+                        raise SieveSyntaxError(
+                            at, f"{value.constant!r} is no special-use attribute (RFC 6154)"
+                        )
+                return s.SpecialUseExists(mailbox, attributes, at)
             case "valid_notify_method":
                 self.needs("enotify", "'valid_notify_method'", at)
                 scanned = self.scan(test, {}, ("string-list",), names=("notification URIs",))
