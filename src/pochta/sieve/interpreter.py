@@ -388,6 +388,25 @@ class RunState:
         )
         return Fcc(mailbox, flags, target.create, special)
 
+    # -- spamtest, virustest (RFC 5235) -------------------------------------------------------
+
+    def spam_count(self, test: s.SpamTest) -> int:
+        """RFC 5235 §3.1: :count is 1 when the check was done, 0 when not."""
+        verdict = self.context.virus_status if test.virus else self.context.spam_percent
+        return 0 if verdict is None else 1
+
+    def spam_value(self, test: s.SpamTest) -> str:
+        """The normalised result: virustest 0 (not checked) or 1-5 (§3.3); spamtest 0 (not
+        checked) or 1 (clear) .. 10 (spam) (§3.2.1); with :percent 0 .. 100 (§3.2.2)."""
+        if test.virus:
+            status = self.context.virus_status
+            return "0" if status is None else str(min(max(status, 1), 5))
+        percent = self.context.spam_percent
+        if percent is None:
+            return "0"
+        percent = min(max(percent, 0), 100)
+        return str(percent) if test.percent else str(1 + (percent * 9 + 50) // 100)  # half up
+
     # -- duplicate (RFC 7352) -------------------------------------------------------------------
 
     def duplicate(self, test: s.DuplicateTest) -> bool:
@@ -631,6 +650,10 @@ class RunState:
             held = [flag for variable in variables for flag in self.flag_variable(variable)]
             keys = tuple(Text.of(flag) for flag in flag_words(self.expand(text) for text in test.flags))
             return self.any_match(test.matching, held, keys, count=len(held))
+        if isinstance(test, s.SpamTest):
+            return self.any_match(
+                test.matching, [self.spam_value(test)], (test.value,), count=self.spam_count(test)
+            )
         if isinstance(test, s.SpecialUseExists):
             # RFC 8579 §3: every attribute held, by the mailbox named or by some mailbox.
             wanted = [self.expand(attribute) for attribute in test.attributes]

@@ -48,6 +48,10 @@ class DeliveryContext:
     # RFC 7352: whether a tracking key is in the user's duplicate-tracking list (not expired).
     duplicate_seen: Callable[[str], bool] | None = None
 
+    # RFC 5235: the spam check's verdict as a percentage (0 clean .. 100 spam) and the virus
+    # check's status (1 clean .. 5 infected); None when the message was not checked.
+    spam_percent: int | None = None
+    virus_status: int | None = None
     # RFC 8579: the special-use attributes ("\\Junk" ...) of the user's mailboxes, by mailbox.
     special_uses: Mapping[str, frozenset[str]] = field(default_factory=dict)
 

@@ -55,6 +55,7 @@ __all__ = [
     "Script",
     "Set",
     "SizeTest",
+    "SpamTest",
     "SpecialUseExists",
     "Stop",
     "StringTest",
@@ -205,6 +206,18 @@ class CustomTest:
 
 
 @dataclass(frozen=True)
+class SpamTest:
+    """RFC 5235 §3.2 ``spamtest`` (``percent``: the 0-100 scale of spamtestplus) and §3.3
+    ``virustest`` (``virus``)."""
+
+    matching: Matching
+    percent: bool
+    virus: bool
+    value: Text
+    position: Position
+
+
+@dataclass(frozen=True)
 class SpecialUseExists:
     """RFC 8579 §3: the attributes are all held (by ``mailbox``, or by any mailbox)."""
 
@@ -297,6 +310,7 @@ TestNode = (
     | ValidNotifyMethod
     | NotifyMethodCapability
     | SpecialUseExists
+    | SpamTest
 )
 
 

@@ -30,6 +30,7 @@ from pochta.sieve.arguments import (
     MATCH_TYPE,
     SIZE,
     SPECIAL_USE,
+    TagSpec,
     header_name_ok,
     redirect_target,
     special_use_ok,
@@ -80,6 +81,9 @@ SUPPORTED_EXTENSIONS = frozenset(
         "enotify",  # RFC 5435, with the mailto method of RFC 5436
         "special-use",  # RFC 8579
         "fcc",  # RFC 8580
+        "spamtest",  # RFC 5235
+        "spamtestplus",
+        "virustest",
     }
 )
 ENVELOPE_PARTS = frozenset({"from", "to"})
@@ -340,6 +344,20 @@ class Checker(ExtensionChecks):
                 )
             case "date" | "currentdate":
                 return self.date_test(test)
+            case "spamtest" | "virustest":
+                virus = name == "virustest"
+                if virus:
+                    self.needs("virustest", "'virustest'", at)
+                elif "spamtestplus" not in self.extensions:
+                    self.needs("spamtest", "'spamtest'", at)  # RFC 5235 §3.2: either capability
+                percent_tag = {} if virus else {"percent": TagSpec("percent", extension="spamtestplus")}
+                scanned = self.scan(
+                    test, COMPARATOR | MATCH_TYPE | percent_tag, ("string",), names=("value",)
+                )
+                percent = "percent" in scanned.tags
+                return s.SpamTest(
+                    self.matching(scanned, at), percent, virus, self.text(scanned.positional[0]), at
+                )
             case "specialuse_exists":
                 self.needs("special-use", "'specialuse_exists'", at)
                 scanned = self.scan(
