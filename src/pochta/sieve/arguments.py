@@ -48,6 +48,7 @@ __all__ = [
     "Scanned",
     "TagSpec",
     "header_name_ok",
+    "metadata_entry_ok",
     "redirect_target",
     "script_name_ok",
     "special_use_ok",
@@ -335,6 +336,15 @@ class ArgumentChecker:
             )
         return attribute
 
+    def metadata_entry(self, argument: Argument, index: int = 0) -> Text:
+        """An entry name (RFC 5464 §3.2: "/private/..." or "/shared/...", no "*", "%" or "//")."""
+        entry = self.texts(argument)[index]
+        if entry.constant is not None and not metadata_entry_ok(entry.constant):
+            raise SieveSyntaxError(
+                argument.position, f"{entry.constant!r} is no METADATA entry name (RFC 5464 §3.2)"
+            )
+        return entry
+
     def fcc_target(self, scanned: Scanned, at: Position) -> s.FccTarget | None:
         """RFC 8580 §3: :fcc, and :flags/:create/:specialuse, which only go with it."""
         value = scanned.tags.get("fcc", ("", None))[1]
@@ -378,6 +388,18 @@ class ArgumentChecker:
     def variable_argument(self, scanned: Scanned) -> str:
         self.needs("variables", "a variable name", scanned.positional[0].position)
         return self.variable_name(self.string(scanned.positional[0]), scanned.positional[0].position)
+
+
+def metadata_entry_ok(name: str) -> bool:
+    """RFC 5464 §3.2: "/private" or "/shared" and further components, without "//", a trailing
+    "/", "*", "%" or control characters."""
+    lowered = name.lower()
+    return (
+        lowered.startswith(("/private/", "/shared/"))
+        and not name.endswith("/")
+        and "//" not in name
+        and not any(char in "*%" or ord(char) < 0x20 or ord(char) == 0x7F for char in name)
+    )
 
 
 def special_use_ok(attribute: str) -> bool:

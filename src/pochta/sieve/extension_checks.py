@@ -97,6 +97,27 @@ class ExtensionChecks(ArgumentChecker):
         fcc = self.fcc_target(scanned, at)
         return s.Notify(method, tag_text("from"), importance, options, tag_text("message"), at, fcc)
 
+    # -- mboxmetadata, servermetadata (RFC 5490 §3.3-§4.2) ----------------------------------------
+
+    def metadata_test(self, test: Test) -> s.MetadataTest:
+        name, at = test.name, test.position
+        server = name.startswith("server")
+        self.needs("servermetadata" if server else "mboxmetadata", f"'{name}'", at)
+        exists = name.endswith("exists")
+        positional: tuple[PositionalKind, ...] = ("string-list",) if exists else ("string", "string-list")
+        labels: tuple[str, ...] = ("entry names",) if exists else ("entry name", "keys")
+        if not server:
+            positional, labels = ("string", *positional), ("mailbox", *labels)
+        scanned = self.scan(test, {} if exists else COMPARATOR | MATCH_TYPE, positional, names=labels)
+        mailbox = None if server else self.text(scanned.positional[0])
+        if exists:
+            names = scanned.positional[-1]
+            entries = tuple(self.metadata_entry(names, index) for index in range(len(self.texts(names))))
+            return s.MetadataTest(None, mailbox, entries, (), at)
+        entry = self.metadata_entry(scanned.positional[-2])
+        keys = self.texts(scanned.positional[-1])
+        return s.MetadataTest(self.matching(scanned, at), mailbox, (entry,), keys, at)
+
     # -- include (RFC 6609) -------------------------------------------------------------------
 
     def include(self, command: Command) -> s.Include:

@@ -27,7 +27,7 @@ from pochta.sieve.actions import (
     RejectAction,
     VacationAction,
 )
-from pochta.sieve.arguments import special_use_ok
+from pochta.sieve.arguments import metadata_entry_ok, special_use_ok
 from pochta.sieve.body import content_values, parse_root, raw_body, text_values
 from pochta.sieve.comparators import match, relate
 from pochta.sieve.dates import DATE_PARTS, date_part, field_date, parse_zone
@@ -388,6 +388,25 @@ class RunState:
         )
         return Fcc(mailbox, flags, target.create, special)
 
+    # -- mboxmetadata, servermetadata (RFC 5490 §3.3-§4.2) ---------------------------------------
+
+    def metadata(self, test: s.MetadataTest) -> bool:
+        lookup = self.context.metadata
+        mailbox = None if test.mailbox is None else self.expand(test.mailbox)
+        values: list[str] = []
+        for text in test.names:
+            entry = self.expand(text)
+            value = lookup(mailbox, entry) if lookup is not None and metadata_entry_ok(entry) else None
+            if value is None:
+                if test.matching is None:
+                    return False  # metadataexists: every entry must have a value
+                continue
+            values.append(value)
+        if test.matching is None:
+            return True
+        # §3.3: false when the entry has no value; else its value against the keys.
+        return bool(values) and self.any_match(test.matching, values, test.keys, count=len(values))
+
     # -- spamtest, virustest (RFC 5235) -------------------------------------------------------
 
     def spam_count(self, test: s.SpamTest) -> int:
@@ -650,6 +669,8 @@ class RunState:
             held = [flag for variable in variables for flag in self.flag_variable(variable)]
             keys = tuple(Text.of(flag) for flag in flag_words(self.expand(text) for text in test.flags))
             return self.any_match(test.matching, held, keys, count=len(held))
+        if isinstance(test, s.MetadataTest):
+            return self.metadata(test)
         if isinstance(test, s.SpamTest):
             return self.any_match(
                 test.matching, [self.spam_value(test)], (test.value,), count=self.spam_count(test)

@@ -48,6 +48,9 @@ class DeliveryContext:
     # RFC 7352: whether a tracking key is in the user's duplicate-tracking list (not expired).
     duplicate_seen: Callable[[str], bool] | None = None
 
+    # RFC 5490 §3.3, §4.1: the value of a METADATA entry (RFC 5464) of a mailbox (None: of the
+    # server) as the user sees it, None when it has none.
+    metadata: Callable[[str | None, str], str | None] | None = None
     # RFC 5235: the spam check's verdict as a percentage (0 clean .. 100 spam) and the virus
     # check's status (1 clean .. 5 infected); None when the message was not checked.
     spam_percent: int | None = None

@@ -44,6 +44,7 @@ __all__ = [
     "Keep",
     "MailboxExists",
     "Matching",
+    "MetadataTest",
     "Modifier",
     "Node",
     "Not",
@@ -206,6 +207,18 @@ class CustomTest:
 
 
 @dataclass(frozen=True)
+class MetadataTest:
+    """RFC 5490 §3.3-§4.2: a METADATA entry of a mailbox (``mailbox`` None: of the server)
+    against the keys, or (``matching`` None) whether the entries all exist."""
+
+    matching: Matching | None
+    mailbox: Text | None
+    names: tuple[Text, ...]
+    keys: tuple[Text, ...]
+    position: Position
+
+
+@dataclass(frozen=True)
 class SpamTest:
     """RFC 5235 §3.2 ``spamtest`` (``percent``: the 0-100 scale of spamtestplus) and §3.3
     ``virustest`` (``virus``)."""
@@ -311,6 +324,7 @@ TestNode = (
     | NotifyMethodCapability
     | SpecialUseExists
     | SpamTest
+    | MetadataTest
 )
 
 

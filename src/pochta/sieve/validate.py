@@ -81,6 +81,8 @@ SUPPORTED_EXTENSIONS = frozenset(
         "enotify",  # RFC 5435, with the mailto method of RFC 5436
         "special-use",  # RFC 8579
         "fcc",  # RFC 8580
+        "mboxmetadata",  # RFC 5490 §3.3, §3.4
+        "servermetadata",  # RFC 5490 §4
         "spamtest",  # RFC 5235
         "spamtestplus",
         "virustest",
@@ -344,6 +346,8 @@ class Checker(ExtensionChecks):
                 )
             case "date" | "currentdate":
                 return self.date_test(test)
+            case "metadata" | "servermetadata" | "metadataexists" | "servermetadataexists":
+                return self.metadata_test(test)
             case "spamtest" | "virustest":
                 virus = name == "virustest"
                 if virus:
