@@ -62,6 +62,7 @@ from pathlib import Path
 from pochta.config import MimeSettings, Settings
 from pochta.mail import flags as flagrules
 from pochta.mail import names
+from pochta.mail.access import Access
 from pochta.mail.errors import Code, OpsError
 from pochta.mail.quota import quota_exceeded
 from pochta.mime import ParsedMessage, parse_message
@@ -207,6 +208,7 @@ class MailOps:
         self.store = store
         self.mime_settings = mime_settings
         self.name_limits = name_limits
+        self.access = Access(store, self.canonical_name)  # other users' mailboxes and rights (RFC 4314)
         self.max_keywords = max_keywords
         self.max_message_size = max_message_size
 
