@@ -51,6 +51,7 @@ class Located:
     name: str  # in the owner's account (canonical for another's mailbox; as given for one's own)
     shown: str
     rights: frozenset[str]
+    owner: str  # the owning account's address
     mailbox: MailboxInfo | None = None  # read for another's mailbox; None for one's own
 
     @property
@@ -80,7 +81,7 @@ class Access:
         """Where ``name`` leads for ``account``. No read for one's own names; for another's, three
         small reads (owner, mailbox, ACL). NONEXISTENT when the user holds no right there."""
         if not is_shared_name(name):
-            return Located(account.id, name, name, acl.ALL)
+            return Located(account.id, name, name, acl.ALL, account.address)
         rest = name[len(_PREFIX) :]
         owner_address, sep, local = rest.partition(namerules.SEPARATOR)
         if not sep or not local or not owner_address:
@@ -98,7 +99,9 @@ class Access:
         rights = acl.rights_for(account.address, owner=False, acl=await self.store.mailbox_acl(info.id))
         if not rights:
             raise OpsError(Code.NONEXISTENT, _NO_SUCH)  # RFC 4314 §6: as if it did not exist
-        return Located(owner.id, info.name, shared_name(owner.address, info.name), rights, info)
+        return Located(
+            owner.id, info.name, shared_name(owner.address, info.name), rights, owner.address, info
+        )
 
     async def rights_on(self, account: Account, mailbox_id: MailboxId, owner_id: AccountId) -> frozenset[str]:
         """The user's rights on a mailbox now (a selected one, read again on each command)."""

@@ -327,7 +327,7 @@ def _list_mailbox(data: bytes) -> bytes:
 
 
 SELECT_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
-RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "STATUS", "SPECIAL-USE"})
+RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "STATUS", "SPECIAL-USE", "MYRIGHTS"})  # RFC 8440 §2
 
 
 def parse_list(cur: Cursor, max_depth: int) -> ListArgs:
