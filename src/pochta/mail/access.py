@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pochta.mail import acl
 from pochta.mail import names as namerules
 from pochta.mail.errors import Code, OpsError
-from pochta.store.api import Store
+from pochta.store.api import NotFound, Store
 from pochta.store.model import Account, AccountId, MailboxId, MailboxInfo
 
 __all__ = ["OTHER_USERS", "Access", "Located", "is_shared_name", "shared_name"]
@@ -119,3 +119,46 @@ class Access:
             if rights:
                 out.append((shared_name(shared.owner, shared.mailbox.name), shared.mailbox, rights))
         return out
+
+    # --- changing an ACL (IMAP SETACL/DELETEACL and ``pochta acl``) -------------------------------
+
+    async def entries(self, mailbox_id: MailboxId, owner: str) -> list[tuple[str, str]]:
+        """The ACL as GETACL and ``pochta acl list`` show it: the owner's implicit entry first, then
+        the stored ones by identifier, rights with ``c``/``d`` (RFC 4314 §2.1.1)."""
+        stored = await self.store.mailbox_acl(mailbox_id)
+        listed = [(owner, acl.format_rights(acl.ALL, legacy=True))]
+        listed += [
+            (who, acl.format_rights(acl.parse_rights(r), legacy=True)) for who, r in sorted(stored.items())
+        ]
+        return listed
+
+    async def check_identifier(self, owner: str, key: str) -> None:
+        """CANNOT for the owner (whose rights are implicit) and for what is neither ``anyone`` nor
+        the address of an account."""
+        bare = key.removeprefix("-")
+        if bare == owner.lower():
+            raise OpsError(Code.CANNOT, "The owner's rights are implicit and cannot be changed")
+        if bare != acl.ANYONE and await self.store.get_account(bare) is None:
+            raise OpsError(Code.CANNOT, "An identifier is 'anyone' or the address of an account")
+
+    async def change(
+        self, mailbox_id: MailboxId, owner: str, key: str, op: str, rights: frozenset[str]
+    ) -> frozenset[str]:
+        """SETACL (RFC 4314 §3.1): the identifier's rights after the change, stored (an entry left
+        with no right is deleted). NONEXISTENT when the mailbox went away meanwhile."""
+        await self.check_identifier(owner, key)
+        current = acl.parse_rights((await self.store.mailbox_acl(mailbox_id)).get(key, ""))
+        after = acl.apply_change(current, op, rights)
+        await self._write(mailbox_id, key, acl.format_rights(after) or None)
+        return after
+
+    async def delete(self, mailbox_id: MailboxId, owner: str, key: str) -> None:
+        """DELETEACL (RFC 4314 §3.2); an identifier without an entry is no error."""
+        await self.check_identifier(owner, key)
+        await self._write(mailbox_id, key, None)
+
+    async def _write(self, mailbox_id: MailboxId, key: str, rights: str | None) -> None:
+        try:
+            await self.store.set_mailbox_acl(mailbox_id, key, rights)
+        except NotFound:
+            raise OpsError(Code.NONEXISTENT, _NO_SUCH) from None

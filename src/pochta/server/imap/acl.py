@@ -30,7 +30,6 @@ from pochta.proto.imap.responses import Acl, Bye, ListRights, MyRights
 from pochta.server.imap.select import announce_rights
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
-from pochta.store.api import NotFound
 from pochta.store.model import MailboxId
 
 __all__ = [
@@ -63,25 +62,12 @@ def _identifier(command: Command, raw: bytes | None) -> str | Tagged:
         return Tagged(command.tag, Status.BAD, f"Invalid identifier: {exc}")
 
 
-async def _check_identifier(session: Session, located: Located, key: str) -> None:
-    bare = key.removeprefix("-")
-    if bare == located.owner.lower():
-        raise OpsError(Code.CANNOT, "The owner's rights are implicit and cannot be changed")
-    if bare != acl.ANYONE and await session.services.store.get_account(bare) is None:
-        raise OpsError(Code.CANNOT, "An identifier is 'anyone' or the address of an account")
-
-
 async def getacl(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, AclArgs)
     located = await session.locate(args.mailbox)
     located.require("a", "GETACL")  # RFC 4314 §4
-    entries = await session.services.store.mailbox_acl(await _mailbox_id(session, located))
-    listed = [(located.owner, acl.format_rights(acl.ALL, legacy=True))]
-    listed += [
-        (who, acl.format_rights(acl.parse_rights(rights), legacy=True))
-        for who, rights in sorted(entries.items())
-    ]
+    listed = await session.services.ops.access.entries(await _mailbox_id(session, located), located.owner)
     session.send(Acl(located.shown, listed))
     return Tagged(command.tag, Status.OK, "GETACL completed")
 
@@ -100,12 +86,9 @@ async def setacl(session: Session, command: Command) -> Tagged:
         return Tagged(command.tag, Status.BAD, f"Invalid rights: {exc}")
     located = await session.locate(args.mailbox)
     located.require("a", "SETACL")
-    await _check_identifier(session, located, key)
-    store = session.services.store
-    mailbox_id = await _mailbox_id(session, located)
-    current = acl.parse_rights((await store.mailbox_acl(mailbox_id)).get(key, ""))
-    after = acl.apply_change(current, op, rights)
-    await _write(session, mailbox_id, key, acl.format_rights(after) or None)
+    await session.services.ops.access.change(
+        await _mailbox_id(session, located), located.owner, key, op, rights
+    )
     return Tagged(command.tag, Status.OK, "SETACL completed")
 
 
@@ -117,16 +100,8 @@ async def deleteacl(session: Session, command: Command) -> Tagged:
         return key
     located = await session.locate(args.mailbox)
     located.require("a", "DELETEACL")
-    await _check_identifier(session, located, key)
-    await _write(session, await _mailbox_id(session, located), key, None)
+    await session.services.ops.access.delete(await _mailbox_id(session, located), located.owner, key)
     return Tagged(command.tag, Status.OK, "DELETEACL completed")
-
-
-async def _write(session: Session, mailbox_id: MailboxId, key: str, rights: str | None) -> None:
-    try:
-        await session.services.store.set_mailbox_acl(mailbox_id, key, rights)
-    except NotFound:  # deleted meanwhile
-        raise OpsError(Code.NONEXISTENT, "No such mailbox") from None
 
 
 async def listrights(session: Session, command: Command) -> Tagged:
