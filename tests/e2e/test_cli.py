@@ -369,7 +369,9 @@ def test_acl_commands(data: Path) -> None:
     assert re.search(r"INBOX\s+alice@example\.org\s+lrswipkxteacd", listed)
     assert re.search(r"INBOX\s+anyone\s+l$", listed, re.MULTILINE)
     assert re.search(r"INBOX\s+bob@example\.org\s+lred$", listed, re.MULTILINE)
-    assert ok(run("acl", "list", "bob@example.org", data=data)).splitlines() == ["MAILBOX  IDENTIFIER  RIGHTS"]
+    assert ok(run("acl", "list", "bob@example.org", data=data)).splitlines() == [
+        "MAILBOX  IDENTIFIER  RIGHTS"
+    ]
     out = ok(run("acl", "delete", "alice@example.org", "INBOX", "anyone", data=data))
     assert out.strip() == "alice@example.org INBOX: anyone removed"
     assert "anyone" not in ok(run("acl", "list", "alice@example.org", "INBOX", data=data))
