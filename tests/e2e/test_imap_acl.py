@@ -33,7 +33,7 @@ async def test_capabilities_and_namespace(env: ImapEnv) -> None:
         namespace = await ask(sock, b"n NAMESPACE")
     finally:
         sock.close()
-    # RFC 4314 §5.1.1: RIGHTS= with t, e, x and k; RFC 8440 §4.
+    # RFC 4314 §5.1.1: RIGHTS= with t, e, x and k; RFC 8440 §8.1.
     for cap in (b"ACL", b"RIGHTS=kxte", b"LIST-MYRIGHTS"):
         assert cap in caps
     # RFC 2342 §5: personal "" and the other users' namespace; no shared one.
@@ -114,7 +114,7 @@ async def test_other_user_lists_selects_and_stores_with_partial_rights(env: Imap
     assert b'* LIST (\\Noselect \\HasChildren) "/" "Other Users/alice@example.org"\r\n' in listing
     assert b'* LIST (\\HasNoChildren) "/" "Other Users/alice@example.org/Projects"\r\n' in listing
     assert not any(b"Secret" in line for line in listing)  # no right: not listed
-    assert b'* MYRIGHTS "Other Users/alice@example.org/Projects" lrs\r\n' in rights  # RFC 8440 §2
+    assert b'* MYRIGHTS "Other Users/alice@example.org/Projects" lrs\r\n' in rights  # RFC 8440 §3
     assert status[0] == b'* STATUS "Other Users/alice@example.org/Projects" (MESSAGES 2 UNSEEN 2)\r\n'
     assert my[0] == b'* MYRIGHTS "Other Users/alice@example.org/Projects" lrs\r\n'
     # RFC 4314 §5.2: "s" is a flag right, so READ-WRITE; PERMANENTFLAGS shows only \Seen.

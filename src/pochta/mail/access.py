@@ -26,7 +26,7 @@ from pochta.store.model import Account, AccountId, MailboxId, MailboxInfo
 
 __all__ = ["OTHER_USERS", "Access", "Located", "is_shared_name", "shared_name"]
 
-OTHER_USERS = "Other Users"  # RFC 2342 §4 "Other Users' Namespace" prefix (before the delimiter)
+OTHER_USERS = "Other Users"  # RFC 2342 §2 "Other Users' Namespace" prefix (before the delimiter)
 _PREFIX = OTHER_USERS + namerules.SEPARATOR
 
 _NO_SUCH = "No such mailbox"

@@ -52,7 +52,7 @@ def test_acl_commands_parse(line: bytes, args: AclArgs, mode: str) -> None:
         b"a LISTRIGHTS INBOX",
         b"a MYRIGHTS",
         b"a MYRIGHTS (INBOX)",
-        b'a LIST "" * RETURN (MYRIGHTS (x))',  # RFC 8440 §3: MYRIGHTS takes no parameters
+        b'a LIST "" * RETURN (MYRIGHTS (x))',  # RFC 8440 §5: MYRIGHTS takes no parameters
     ],
 )
 def test_acl_commands_bad_syntax(line: bytes, mode: str) -> None:
@@ -65,7 +65,7 @@ def test_acl_commands_bad_syntax(line: bytes, mode: str) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_list_return_myrights(mode: str) -> None:
-    # RFC 8440 §3: list-return-opt =/ "MYRIGHTS".
+    # RFC 8440 §5: list-return-opt =/ "MYRIGHTS".
     args = only_command(b'a LIST "" "*" RETURN (MYRIGHTS STATUS (MESSAGES))\r\n', mode).args
     assert isinstance(args, ListArgs)
     assert args.return_names == {"MYRIGHTS", "STATUS"}

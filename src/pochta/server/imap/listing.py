@@ -19,7 +19,7 @@ RFC 3348 CHILDREN, RFC 3501 §6.3.9 LSUB.
 - Other users' mailboxes (RFC 4314, ``mail.access``): those the user holds "l" on, under
   ``Other Users/<owner>/``, with the two levels above them as \\Noselect \\HasChildren; none of the
   owner's other names (a mailbox without "l" is not listed, nor its parent: RFC 4314 §4). STATUS of
-  them needs "r". RETURN (MYRIGHTS) adds the user's rights after each mailbox (RFC 8440 §2).
+  them needs "r". RETURN (MYRIGHTS) adds the user's rights after each mailbox (RFC 8440 §3).
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ async def list_command(session: Session, command: Command) -> Tagged:
             extra = await extra_values(session, info, status_items)
             session.send(status_response(name, info, status_items, extra))  # RFC 5819 §2
         if myrights and info is not None:
-            # RFC 8440 §2: a MYRIGHTS response after the LIST response of each mailbox listed.
+            # RFC 8440 §3: a MYRIGHTS response after the LIST response of each mailbox listed.
             session.send(MyRights(name, acl.format_rights(granted, legacy=True)))
     return Tagged(command.tag, Status.OK, "LIST completed")
 

@@ -146,7 +146,7 @@ async def unsubscribe(session: Session, command: Command) -> Tagged:
 
 async def namespace(session: Session, command: Command) -> Tagged:
     # RFC 2342 §5 / RFC 9051 §6.3.10: one personal namespace with prefix "" and "/", and the other
-    # users' one (RFC 2342 §4, ``mail.access``); no shared namespace (every mailbox has an owner).
+    # users' one (RFC 2342 §2, ``mail.access``); no shared namespace (every mailbox has an owner).
     session.send(
         Namespace(
             personal=(NamespaceDescr("", HIERARCHY_SEPARATOR),),
