@@ -237,3 +237,46 @@ async def test_imapclient_setacl_getacl(env: ImapEnv) -> None:
     assert acl == [(ALICE.encode(), b"lrswipkxteacd"), (BOB.encode(), b"lr")]
     assert "Other Users/alice@example.org/Team" in folders
     assert selected[b"READ-ONLY"] == [b""]
+
+
+async def test_copy_into_a_shared_mailbox_keeps_only_the_flags_granted(env: ImapEnv) -> None:
+    # RFC 4314 §4's COPY example: with "rwis" on the target, \Deleted is dropped; with "rsti", the
+    # flags that need "w" are.
+    alice, bob = await _setup(env)
+    await env.deliver(message(4), account=env.bob, flags=["\\Draft", "\\Deleted"])
+    await env.deliver(message(5), account=env.bob, flags=["\\Answered"])
+    await env.deliver(message(6), account=env.bob, flags=["$Forwarded", "\\Seen"])
+    try:
+        await ask(alice, b"a SETACL Projects bob@example.org lrwis")
+        await ask(alice, b"b SETACL Secret bob@example.org lrsti")
+        await ask(bob, b"c SELECT INBOX")
+        first = await ask(bob, b"d COPY 1:3 " + SHARED)
+        second = await ask(bob, b"e COPY 1:3 " + SECRET)
+        subscribed = await ask(bob, b"f SUBSCRIBE " + SHARED)
+        listed = await ask(bob, b'g LIST (SUBSCRIBED) "" "Other Users/*"')
+        await ask(bob, b"h SELECT " + SECRET)
+        await ask(bob, b"i STORE 1 +FLAGS.SILENT (\\Deleted)")
+        closed = await ask(bob, b"j CLOSE")  # no "e": closed, nothing expunged (RFC 4314 §4)
+        renamed = await ask(
+            bob, b'k RENAME "Other Users/alice@example.org/Secret" "Other Users/alice@example.org/Box"'
+        )
+        deleted = await ask(bob, b"l DELETE " + SECRET)
+    finally:
+        alice.close()
+        bob.close()
+    assert first[-1].startswith(b"d OK [COPYUID ")
+    assert second[-1].startswith(b"e OK [COPYUID ")
+    projects = await env.store.open_view((await env.mailbox("Projects")).id)
+    secret = await env.store.open_view((await env.mailbox("Secret")).id)
+    assert list(projects.flags)[2:] == [
+        frozenset({"\\Draft"}),
+        frozenset({"\\Answered"}),
+        frozenset({"$Forwarded", "\\Seen"}),
+    ]
+    assert list(secret.flags)[1:] == [frozenset({"\\Deleted"}), frozenset(), frozenset({"\\Seen"})]
+    assert subscribed == [b"f OK SUBSCRIBE completed\r\n"]
+    assert b'* LIST (\\HasNoChildren \\Subscribed) "/" "Other Users/alice@example.org/Projects"\r\n' in listed
+    assert closed == [b"j OK CLOSE completed\r\n"]
+    assert secret.flags[0] == {"\\Deleted"}  # stored with "t", and CLOSE without "e" left it there
+    assert renamed == [b"k NO [NOPERM] Permission denied: RENAME needs the 'x' right\r\n"]
+    assert deleted == [b"l NO [NOPERM] Permission denied: DELETE needs the 'x' right\r\n"]

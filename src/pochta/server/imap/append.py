@@ -72,7 +72,9 @@ async def append(session: Session, command: Command) -> Tagged:
         messages = [replace(new, flags=storable(located, new.flags)) for new in messages]
     ops = session.services.ops
     selected = session.selected
-    known = None if selected is None else (selected.name, selected.known_keywords)
+    # The selected mailbox's keywords help only an APPEND into it: both must be of this account.
+    mine = selected is not None and selected.owner_id is None and located.own
+    known = (selected.name, selected.known_keywords) if selected is not None and mine else None
     placed = await ops.append_many(located.account_id, located.name, messages, known)
     if selected is not None and placed[0].mailbox_id == selected.mailbox_id:
         # EXISTS before the tagged OK, from the write's own result (the feed's wake-up may still be

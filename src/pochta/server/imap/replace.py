@@ -59,9 +59,9 @@ async def replace(session: Session, command: Command) -> Tagged:
     if not destination.own:
         new = dataclasses.replace(new, flags=storable(destination, new.flags))
     ops = session.services.ops
-    [placed] = await ops.append_many(
-        destination.account_id, destination.name, [new], (selected.name, selected.known_keywords)
-    )
+    mine = selected.owner_id is None and destination.own  # the keywords help within this account only
+    known = (selected.name, selected.known_keywords) if mine else None
+    [placed] = await ops.append_many(destination.account_id, destination.name, [new], known)
     removed = await ops.expunge_uids(selected.mailbox_id, [uid])
     if uid not in removed.expunged:
         # RFC 8508 §3.4: no inconsistent state: the replacement goes again, nothing was announced.
