@@ -74,6 +74,7 @@ from pochta.store.model import (
     Uid,
     VerifyReport,
 )
+from pochta.store.sqlite_acl import AclMethods
 from pochta.store.sqlite_directory_methods import DirectoryMethods
 from pochta.store.sqlite_opener import ViewOpener
 from pochta.store.sqlite_query_methods import QueryMethods
@@ -84,8 +85,6 @@ from pochta.store.writer import Writer, WriterStats, WriteTurn, driver_connectio
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-log = logging.getLogger(__name__)
 
 DB_FILE_NAME = "pochta.db"
 WRITE_TURN_LOCK = Path("run") / "writer.lock"
@@ -146,7 +145,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0017"
+SCHEMA_HEAD = "0018"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -185,7 +184,7 @@ def migrate(conn: Connection) -> None:
         command.upgrade(config, "head")
 
 
-class SqliteStore(DirectoryMethods, QueueMethods, QueryMethods):
+class SqliteStore(DirectoryMethods, QueueMethods, QueryMethods, AclMethods):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 
     def __init__(
