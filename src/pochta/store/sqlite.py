@@ -82,6 +82,7 @@ from pochta.store.model import (
 )
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
 from pochta.store.sqlite_directory_methods import DirectoryMethods
+from pochta.store.sqlite_metadata import MetadataMethods
 from pochta.store.sqlite_opener import ViewOpener
 from pochta.store.view_stamps import STAMPS_FILE, ViewStamps
 from pochta.store.writer import Writer, WriterStats, WriteTurn, driver_connection
@@ -151,7 +152,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0017"
+SCHEMA_HEAD = "0019"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -190,7 +191,7 @@ def migrate(conn: Connection) -> None:
         command.upgrade(config, "head")
 
 
-class SqliteStore(DirectoryMethods):
+class SqliteStore(DirectoryMethods, MetadataMethods):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 
     def __init__(

@@ -32,6 +32,7 @@ from pochta.server.imap import (
     idle,
     listing,
     mailboxes,
+    metadata,
     multisearch,
     quota,
     replace,
@@ -106,6 +107,8 @@ TABLE: dict[str, Entry] = {
     "GETQUOTA": Entry(quota.getquota, ("QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")),
     "GETQUOTAROOT": Entry(quota.getquotaroot),
     "SETQUOTA": Entry(quota.setquota, ("QUOTASET",)),
+    "GETMETADATA": Entry(metadata.getmetadata, ("METADATA", "METADATA-SERVER")),  # RFC 5464 §1
+    "SETMETADATA": Entry(metadata.setmetadata),
     "EXPUNGE": Entry(expunge.expunge),
     "UID EXPUNGE": Entry(expunge.uid_expunge, ("UIDPLUS",)),  # RFC 4315
     "COPY": Entry(copy.copy),
