@@ -524,7 +524,7 @@ class ChangeKind(StrEnum):
     EXPUNGED = "expunged"
     MAILBOX = "mailbox"  # created, renamed, deleted, subscription or status change
     # RFC 5464: a METADATA entry of the mailbox was set or removed; mailbox_id SERVER_METADATA: one of
-    # the server's. The hook for NOTIFY's MailboxMetadataChange/ServerMetadataChange (RFC 5465 §5.7).
+    # the server's. The hook for NOTIFY's MailboxMetadataChange/ServerMetadataChange (RFC 5465 §5.6, §5.7).
     METADATA = "metadata"
     # The subscriber fell too far behind and changes were dropped: resync with changes_since().
     OVERFLOW = "overflow"

@@ -10,7 +10,7 @@ checks the limits on the result and raises ``MetadataRefused`` before commit whe
 a SETMETADATA of several entries changes all of them or none (RFC 5464 §4.3).
 
 A change publishes one ``ChangeKind.METADATA`` feed event per mailbox (``SERVER_METADATA`` for the
-server's entries): the hook NOTIFY can turn into METADATA responses (RFC 5465 §5.7).
+server's entries): the hook NOTIFY can turn into METADATA responses (RFC 5465 §5.6, §5.7).
 """
 
 from __future__ import annotations

@@ -66,7 +66,11 @@ def _entry(cur: Cursor, *, for_set: bool = False) -> str:
             raise ParseError("An entry name is a string, not a literal8")  # RFC 5464 §5: entry = astring
         return check_entry(bytes(lit), for_set=for_set)
     # RFC 5464 §5: entry = astring; read as far as "*" and "%" too, to say why such a name is refused.
-    return check_entry(cur.list_mailbox(), for_set=for_set)
+    try:
+        raw = cur.list_mailbox()
+    except ParseError:
+        raise ParseError("Expected an entry name") from None
+    return check_entry(raw, for_set=for_set)
 
 
 @dataclass(frozen=True)
