@@ -293,6 +293,9 @@ async def test_entries_follow_rename_and_go_with_delete(env: ImapEnv) -> None:
         await ask(sock, b"g CREATE Projects/Old")
         recreated = await ask(sock, b"h GETMETADATA Projects/Old (/shared/comment /private/comment)")
         missing = await ask(sock, b'i SETMETADATA Nowhere (/shared/comment "x")')
+        await ask(sock, b'j SETMETADATA INBOX (/shared/comment "inbox")')
+        assert (await ask(sock, b"k RENAME INBOX Before"))[-1] == b"k OK RENAME completed\r\n"
+        both = [await ask(sock, b"l GETMETADATA %s /shared/comment" % name) for name in (b"INBOX", b"Before")]
     finally:
         sock.close()
     # RFC 5464 §4.1: annotations follow a renamed mailbox, and go when it is deleted.
@@ -306,6 +309,11 @@ async def test_entries_follow_rename_and_go_with_delete(env: ImapEnv) -> None:
         b"h OK GETMETADATA completed\r\n",
     ]
     assert missing == [b"i NO [NONEXISTENT] No such mailbox\r\n"]
+    # RFC 5464 §4.1: a renamed INBOX keeps its annotations, and the new mailbox gets copies.
+    assert both == [
+        [b'* METADATA INBOX (/shared/comment "inbox")\r\n', b"l OK GETMETADATA completed\r\n"],
+        [b'* METADATA Before (/shared/comment "inbox")\r\n', b"l OK GETMETADATA completed\r\n"],
+    ]
 
 
 async def test_second_session_sees_the_value_and_private_stays_private(env: ImapEnv) -> None:

@@ -450,6 +450,10 @@ class MailStore(Protocol):
         would be broken, NotFound when the mailbox is gone. Publishes a ``ChangeKind.METADATA``."""
         ...
 
+    async def copy_metadata(self, source_id: MailboxId, target_id: MailboxId) -> None:
+        """Copy every METADATA entry of a mailbox onto a new one (RENAME INBOX, RFC 5464 §4.1)."""
+        ...
+
     async def message_objects(
         self, mailbox_id: MailboxId, uids: Iterable[Uid] | None, *, preview: bool = False
     ) -> list[ObjectRow]:

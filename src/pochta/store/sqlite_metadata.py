@@ -24,7 +24,7 @@ from pochta.store.api import MetadataRefused, NotFound
 from pochta.store.model import AccountId, Change, ChangeKind, MailboxId, MetadataLimits
 from pochta.store.schema import mailboxes, metadata_entries
 
-__all__ = ["SERVER_METADATA", "MetadataMethods", "entries", "set_entries"]
+__all__ = ["SERVER_METADATA", "MetadataMethods", "copy_entries", "entries", "set_entries"]
 
 T = TypeVar("T")
 
@@ -121,6 +121,20 @@ def set_entries(
     events.append(Change(ChangeKind.METADATA, owner if owner is not None else account_id, key, modseq))
 
 
+def copy_entries(conn: Connection, events: list[Change], source_id: MailboxId, target_id: MailboxId) -> None:
+    """Every entry of ``source_id`` (shared, and each user's private ones) onto ``target_id``, which
+    has none yet (RFC 5464 §4.1: a renamed INBOX keeps its entries and the new mailbox gets copies).
+    No limit is checked: the entries were within them, and the copy is the server's doing."""
+    owner, modseq = _owner(conn, target_id)
+    rows = conn.execute(select(_m.account_id, _m.name, _m.value).where(_m.mailbox_id == source_id)).all()
+    if rows:
+        conn.execute(
+            insert(metadata_entries),
+            [{"mailbox_id": target_id, "account_id": a, "name": n, "value": v} for a, n, v in rows],
+        )
+        events.append(Change(ChangeKind.METADATA, owner, target_id, modseq))
+
+
 class _Jobs(Protocol):
     async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
     async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
@@ -141,3 +155,6 @@ class MetadataMethods:
     ) -> None:
         items = list(values)
         await self.run_write(lambda c, e: set_entries(c, e, mailbox_id, account_id, items, limits))
+
+    async def copy_metadata(self: _Jobs, source_id: MailboxId, target_id: MailboxId) -> None:
+        await self.run_write(lambda c, e: copy_entries(c, e, source_id, target_id))

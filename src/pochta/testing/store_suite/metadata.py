@@ -103,6 +103,15 @@ async def test_metadata_follows_rename_and_goes_with_mailbox_and_account(store: 
     await store.delete_mailbox(alice.id, "Play")
     again = await store.create_mailbox(alice.id, "Play")
     assert await store.metadata(again.id, alice.id) == {}
+    # RENAME INBOX: its entries, every user's, copied onto the new mailbox; INBOX keeps them.
+    inbox = await mailbox(store, alice)
+    await store.set_metadata(inbox.id, alice.id, [("/shared/c", b"in"), ("/private/p", b"a")], LIMITS)
+    await store.set_metadata(inbox.id, bob.id, [("/private/p", b"b")], LIMITS)
+    copy = await store.create_mailbox(alice.id, "Old INBOX")
+    await store.copy_metadata(inbox.id, copy.id)
+    for box_id in (inbox.id, copy.id):
+        assert await store.metadata(box_id, alice.id) == {"/shared/c": b"in", "/private/p": b"a"}
+        assert await store.metadata(box_id, bob.id) == {"/shared/c": b"in", "/private/p": b"b"}
     await store.set_metadata(None, bob.id, [("/private/p", b"bob's"), ("/shared/s", b"server")], LIMITS)
     await store.delete_account("bob@example.org")
     assert await store.metadata(None, alice.id) == {"/shared/s": b"server"}
