@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pochta.config import Settings
 from pochta.proto.imap.metadata import DEPTH_INFINITY
-from pochta.store.model import AccountId, MailboxInfo, MetadataLimits
+from pochta.store.model import MailboxInfo, MetadataLimits
 
 __all__ = [
     "ADMIN",
@@ -35,14 +35,14 @@ SPECIALUSE = "/private/specialuse"  # RFC 6154 §4
 ADMIN = "/shared/admin"  # RFC 5464 §3.2.1.1
 
 
-def can_access_metadata(account_id: AccountId, mailbox: MailboxInfo) -> bool:
-    """Whether the user may read and set the entries (private and shared) of ``mailbox``.
+def can_access_metadata(rights: frozenset[str]) -> bool:
+    """Whether a user holding ``rights`` on a mailbox (RFC 4314; every right on their own) may read
+    and set its entries, private and shared.
 
-    RFC 5464 §3.3: without ACL, a mailbox that exists, is listed to the user and whose messages they
-    may read or write; with ACL (RFC 4314), the "l" right and any one of "r", "s", "w", "i" or "p",
-    for reading and setting alike. Until pochta has ACL a user reaches only their own mailboxes.
+    RFC 5464 §3.3: with ACL, the "l" right and any one of "r", "s", "w", "i" or "p", for reading and
+    setting alike.
     """
-    return mailbox.account_id == account_id
+    return "l" in rights and not rights.isdisjoint("rswip")
 
 
 def admin_uri(settings: Settings) -> str | None:

@@ -25,27 +25,32 @@ from pochta.store.model import MailboxInfo
 __all__ = ["getmetadata", "setmetadata"]
 
 
-async def _mailbox(session: Session, raw: bytes) -> MailboxInfo | None:
-    """The mailbox a METADATA command names, or None for ``""``: the server (RFC 5464 §4.1)."""
+async def _mailbox(session: Session, raw: bytes) -> tuple[MailboxInfo, str] | None:
+    """The mailbox a METADATA command names and its name as the user writes it, or None for ``""``:
+    the server (RFC 5464 §4.1)."""
     if raw == b"":
         return None
-    info = await session.services.ops.lookup(session.account_id, session.mailbox_name(raw))
-    if not rules.can_access_metadata(session.account_id, info):
+    # Another user's mailbox by its "Other Users/" name, as ACL (RFC 4314) allows; NONEXISTENT
+    # when the user holds no right there (§6).
+    located = await session.locate(raw)
+    info = located.mailbox or await session.services.ops.lookup(session.account_id, located.name)
+    if not rules.can_access_metadata(located.rights):
         # RFC 5464 §3.3: "the server MUST respond with a NO response".
         raise OpsError(OpsCode.NOPERM, "No access to this mailbox's annotations")
-    return info
+    return info, located.shown if located.mailbox is not None else info.name
 
 
 async def getmetadata(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, GetMetadata)
-    mailbox = await _mailbox(session, args.mailbox)
+    target = await _mailbox(session, args.mailbox)
+    mailbox, shown = (None, "") if target is None else target
     store = session.services.store
     values = await store.metadata(None if mailbox is None else mailbox.id, session.account_id)
     values.update(rules.computed_entries(session.services.settings, mailbox))
     found, longest = rules.select_entries(values, args.entries, args.depth, args.maxsize)
     if found:
-        session.send(Metadata("" if mailbox is None else mailbox.name, found))
+        session.send(Metadata(shown, found))
     # RFC 5464 §4.2.1: the size of the biggest value left out by MAXSIZE.
     code = None if longest is None else Code("METADATA", b"LONGENTRIES %d" % longest)
     return Tagged(command.tag, Status.OK, "GETMETADATA completed", code=code)
@@ -54,7 +59,8 @@ async def getmetadata(session: Session, command: Command) -> Tagged:
 async def setmetadata(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, SetMetadata)
-    mailbox = await _mailbox(session, args.mailbox)
+    target = await _mailbox(session, args.mailbox)
+    mailbox = None if target is None else target[0]
     store = session.services.store
     server = mailbox is None
     for name, _value in args.values:
