@@ -67,10 +67,16 @@ class TagSpec:
     extension: str | None = None  # the require it needs
 
 
-MATCH_TYPE = {name: TagSpec("match type") for name in ("is", "contains", "matches")} | {
-    name: TagSpec("match type", "string", extension="relational")
-    for name in ("count", "value")  # RFC 5231 §4
-}
+MATCH_TYPE = (
+    {name: TagSpec("match type") for name in ("is", "contains", "matches")}
+    | {
+        "regex": TagSpec("match type", extension="regex"),  # draft-ietf-sieve-regex
+    }
+    | {
+        name: TagSpec("match type", "string", extension="relational")
+        for name in ("count", "value")  # RFC 5231 §4
+    }
+)
 COMPARATOR = {"comparator": TagSpec("comparator", "string")}
 ADDRESS_PART = {name: TagSpec("address part") for name in ("all", "localpart", "domain")} | {
     name: TagSpec("address part", extension="subaddress")
@@ -121,6 +127,7 @@ MODIFIER_ORDER: tuple[s.Modifier, ...] = (
     "lowerfirst",
     "upperfirst",
     "quotewildcard",
+    "quoteregex",
     "encodeurl",
     "length",
 )
@@ -131,6 +138,7 @@ MODIFIERS = {
     "lowerfirst": TagSpec("precedence 30"),
     "upperfirst": TagSpec("precedence 30"),
     "quotewildcard": TagSpec("precedence 20"),
+    "quoteregex": TagSpec("precedence 20", extension="regex"),
     "encodeurl": TagSpec("precedence 15", extension="enotify"),  # RFC 5435 §6
     "length": TagSpec("precedence 10"),
 }
@@ -148,6 +156,7 @@ MATCH_TYPES: dict[str, MatchType] = {
     "matches": "matches",
     "count": "count",
     "value": "value",
+    "regex": "regex",
 }
 
 VACATION = {
@@ -207,7 +216,7 @@ class ArgumentChecker:
                         value.position, f"unknown relation '{name}': gt, ge, lt, le, eq or ne (RFC 5231 §4)"
                     )
                 relation = RELATIONS[name]
-        if match_type in ("contains", "matches") and not comparator.substring:
+        if match_type in ("contains", "matches", "regex") and not comparator.substring:
             # RFC 5228 §2.7.1: a comparator without substring matching cannot do these.
             raise SieveSyntaxError(at, f"comparator '{comparator.name}' cannot be used with :{match_type}")
         return s.Matching(comparator, match_type, relation)

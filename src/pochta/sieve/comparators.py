@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pochta.sieve.regex import regex_search
+
 __all__ = ["COMPARATORS", "RELATIONS", "Comparator", "MatchType", "Relation", "match", "octets", "relate"]
 
-MatchType = Literal["is", "contains", "matches", "count", "value"]  # the last two: RFC 5231
+# :count and :value are RFC 5231's, :regex draft-ietf-sieve-regex's.
+MatchType = Literal["is", "contains", "matches", "count", "value", "regex"]
 Relation = Literal["gt", "ge", "lt", "le", "eq", "ne"]
 RELATIONS: dict[str, Relation] = {name: name for name in ("gt", "ge", "lt", "le", "eq", "ne")}
 
@@ -96,6 +99,10 @@ def match(
         return (value,) if relate(comparator, relation, value, key) else None
     if match_type == "count":
         raise ValueError(":count compares a number of values: use relate")
+    if match_type == "regex":
+        if comparator.numeric:
+            raise ValueError(f"comparator {comparator.name} cannot do :regex")
+        return regex_search(key, value, comparator.fold_case)
     if match_type == "is":
         return (value,) if comparator.key(octets(value)) == comparator.key(octets(key)) else None
     if not comparator.substring:

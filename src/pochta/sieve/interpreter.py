@@ -36,6 +36,7 @@ from pochta.sieve.flags import add_flags, flag_words, remove_flags
 from pochta.sieve.mailto import MailtoError, MailtoUri, parse_mailto
 from pochta.sieve.message import AddressValue, DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.parser import parse
+from pochta.sieve.regex import RegexError, quote_regex
 from pochta.sieve.syntax import Position, SieveSyntaxError
 from pochta.sieve.text import MatchRef, Text, VariableRef
 from pochta.sieve.vacation import reply_refusal, reply_subject, sender_ok, threading
@@ -615,6 +616,12 @@ class RunState:
     # -- tests (RFC 5228 §5) ------------------------------------------------------------------
 
     def test(self, test: s.TestNode) -> bool:
+        try:
+            return self.evaluate(test)
+        except RegexError as error:  # a pattern built from variables that does not compile
+            raise SieveRuntimeError(test.position, f"regular expression: {error}") from None
+
+    def evaluate(self, test: s.TestNode) -> bool:
         if isinstance(test, s.Constant):
             return test.value
         if isinstance(test, s.Not):
@@ -796,7 +803,11 @@ class RunState:
             for key in expanded:
                 found = match(matching.comparator, matching.match_type, value, key, matching.relation)
                 if found is not None:
-                    if matching.match_type == "matches" and self.keep_match_values and sets_variables:
+                    if (
+                        matching.match_type in ("matches", "regex")
+                        and self.keep_match_values
+                        and sets_variables
+                    ):
                         self.match_values = found
                     return True
         return False
@@ -843,6 +854,7 @@ _MODIFIERS: dict[s.Modifier, Callable[[str], str]] = {
     "lowerfirst": _lower_first,
     "upperfirst": _upper_first,
     "quotewildcard": _quote_wildcards,
+    "quoteregex": quote_regex,
     "encodeurl": _encode_url,
     "length": _length,
 }

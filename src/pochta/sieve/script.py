@@ -385,7 +385,9 @@ class Reject:
     position: Position
 
 
-Modifier = Literal["lower", "upper", "lowerfirst", "upperfirst", "quotewildcard", "encodeurl", "length"]
+Modifier = Literal[
+    "lower", "upper", "lowerfirst", "upperfirst", "quotewildcard", "quoteregex", "encodeurl", "length"
+]
 
 
 @dataclass(frozen=True)

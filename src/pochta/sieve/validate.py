@@ -36,6 +36,7 @@ from pochta.sieve.arguments import (
     special_use_ok,
 )
 from pochta.sieve.extension_checks import ExtensionChecks
+from pochta.sieve.regex import RegexError, check_regex
 from pochta.sieve.syntax import Command, Number, SieveSyntaxError, Test
 from pochta.sieve.text import Text
 
@@ -83,6 +84,7 @@ SUPPORTED_EXTENSIONS = frozenset(
         "fcc",  # RFC 8580
         "mboxmetadata",  # RFC 5490 §3.3, §3.4
         "servermetadata",  # RFC 5490 §4
+        "regex",  # draft-ietf-sieve-regex, on RE2
         "spamtest",  # RFC 5235
         "spamtestplus",
         "virustest",
@@ -301,6 +303,21 @@ class Checker(ExtensionChecks):
     # -- tests (RFC 5228 §5) ------------------------------------------------------------------
 
     def test(self, test: Test) -> s.TestNode:
+        node = self.one_test(test)
+        matching = getattr(node, "matching", None)
+        if isinstance(matching, s.Matching) and matching.match_type == "regex":
+            # A pattern written out must compile now; one built from variables is checked when it runs.
+            for key in getattr(node, "keys", ()):
+                if isinstance(key, Text) and key.constant is not None:
+                    try:
+                        check_regex(key.constant, matching.comparator.fold_case)
+                    except RegexError as error:
+                        raise SieveSyntaxError(
+                            test.position, f"the regular expression {key.constant!r}: {error}"
+                        ) from None
+        return node
+
+    def one_test(self, test: Test) -> s.TestNode:
         name, at = test.name, test.position
         if name in ("allof", "anyof"):
             self.scan(test, {}, ())
