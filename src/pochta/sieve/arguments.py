@@ -35,6 +35,7 @@ __all__ = [
     "INDEX",
     "LAST",
     "MATCH_TYPE",
+    "MIME",
     "MODIFIERS",
     "MODIFIERS_BY_NAME",
     "MODIFIER_ORDER",
@@ -112,6 +113,20 @@ NOTIFY = {  # RFC 5435 §3.1
     "message": TagSpec("message", "string"),
 }
 LAST = {"last": TagSpec("last")}
+MIME = {  # RFC 5703 §4
+    "mime": TagSpec("mime", extension="mime"),
+    "anychild": TagSpec("anychild", extension="mime"),
+    "type": TagSpec("mime option", extension="mime"),
+    "subtype": TagSpec("mime option", extension="mime"),
+    "contenttype": TagSpec("mime option", extension="mime"),
+    "param": TagSpec("mime option", "string-list", extension="mime"),
+}
+_MIME_OPTIONS: dict[str, s.MimeOption] = {
+    "type": "type",
+    "subtype": "subtype",
+    "contenttype": "contenttype",
+    "param": "param",
+}
 SPECIAL_USE = {"specialuse": TagSpec("specialuse", "string", extension="special-use")}  # RFC 8579 §4
 # RFC 8580 §3: :fcc, and with it :flags, :create and :specialuse for the copy.
 FCC = {"fcc": TagSpec("fcc", "string", extension="fcc")}  # addheader's (RFC 5293 §4)
@@ -182,6 +197,7 @@ class Scanned:
 class ArgumentChecker:
     def __init__(self) -> None:
         self.extensions: set[str] = set()
+        self.loops: list[str | None] = []  # the foreverypart loops around what is checked (RFC 5703)
 
     def no_test_or_block(self, command: Command) -> None:
         if command.tests:
@@ -365,6 +381,22 @@ class ArgumentChecker:
         mailbox = self.text(value)
         special = self.special_use(scanned.tags.get("specialuse", ("", None))[1])
         return s.FccTarget(mailbox, self.flags_argument(scanned), "create" in scanned.tags, special)
+
+    def mime_scope(self, scanned: Scanned, at: Position) -> s.MimeScope | None:
+        """RFC 5703 §4: :mime and what goes with it (:anychild and the options need :mime)."""
+        if "mime" not in scanned.tags:
+            for group in ("anychild", "mime option"):
+                if group in scanned.tags:
+                    raise SieveSyntaxError(at, f":{scanned.tags[group][0]} needs :mime (RFC 5703 §4)")
+            return None
+        option = None
+        params: tuple[Text, ...] = ()
+        if "mime option" in scanned.tags:
+            tag, value = scanned.tags["mime option"]
+            option = _MIME_OPTIONS[tag]
+            if value is not None:
+                params = self.texts(value)
+        return s.MimeScope("anychild" in scanned.tags, option, params)
 
     def field_index(self, scanned: Scanned, at: Position) -> s.FieldIndex | None:
         if "index" not in scanned.tags:

@@ -9,7 +9,7 @@ from pochta.mime.model import Part
 from pochta.mime.structure import build_tree
 from pochta.mime.text import html_to_text, scrub, transfer_decode
 
-__all__ = ["content_type_matches", "content_values", "raw_body", "text_values"]
+__all__ = ["content_type_matches", "content_values", "mime_parts", "raw_body", "text_values"]
 
 
 def raw_body(data: bytes, root: Part) -> list[str]:
@@ -36,7 +36,8 @@ def _well_formed(part: Part) -> bool:
     return "/" not in part.subtype
 
 
-def _parts(root: Part) -> list[Part]:
+def mime_parts(root: Part) -> list[Part]:
+    """``root`` and every part below it, depth first, in order (nested messages included)."""
     found: list[Part] = []
     stack = [root]
     while stack:  # depth first, in order: the MIME parser has already bounded the depth
@@ -75,7 +76,7 @@ def _leaf(data: bytes, part: Part) -> str:
 def content_values(data: bytes, root: Part, wanted: list[str]) -> list[str]:
     """RFC 5173 §5.2: every part whose type one of ``wanted`` names, each on its own."""
     values: list[str] = []
-    for part in _parts(root):
+    for part in mime_parts(root):
         if not any(content_type_matches(name, part) for name in wanted):
             continue
         if part.type == "multipart" and part.children:
@@ -91,7 +92,7 @@ def content_values(data: bytes, root: Part, wanted: list[str]) -> list[str]:
 def text_values(data: bytes, root: Part) -> list[str]:
     """RFC 5173 §5.3: the text of each text part (HTML reduced to its text)."""
     values: list[str] = []
-    for part in _parts(root):
+    for part in mime_parts(root):
         if part.type == "text" and not part.children and part.message is None and _well_formed(part):
             text = _leaf(data, part)
             values.append(html_to_text(text) if part.subtype == "html" else text)

@@ -23,6 +23,8 @@ from pochta.sieve.arguments import (
     ZONE,
     ArgumentChecker,
     PositionalKind,
+    Scanned,
+    TagSpec,
     script_name_ok,
 )
 from pochta.sieve.dates import DATE_PARTS, parse_zone
@@ -117,6 +119,35 @@ class ExtensionChecks(ArgumentChecker):
         entry = self.metadata_entry(scanned.positional[-2])
         keys = self.texts(scanned.positional[-1])
         return s.MetadataTest(self.matching(scanned, at), mailbox, (entry,), keys, at)
+
+    # -- foreverypart, extracttext (RFC 5703 §3, §7) ----------------------------------------------
+
+    def loop_name(self, scanned: Scanned) -> str:
+        value = scanned.tags["name"][1]
+        assert value is not None
+        return self.string(value)
+
+    def extract_text(self, command: Command) -> s.ExtractText:
+        at = command.position
+        self.needs("extracttext", "'extracttext'", at)
+        self.needs("variables", "'extracttext'", at)  # RFC 5703 §7: it sets a variable
+        scanned = self.scan(
+            command, MODIFIERS | {"first": TagSpec("first", "number")}, ("string",), names=("name",)
+        )
+        self.no_test_or_block(command)
+        if not self.loops:
+            raise SieveSyntaxError(at, "'extracttext' must be inside a foreverypart loop (RFC 5703 §7)")
+        name = self.variable_name(self.string(scanned.positional[0]), scanned.positional[0].position)
+        first = scanned.tags.get("first", ("", None))[1]
+        modifiers = sorted(
+            (
+                MODIFIERS_BY_NAME[tag]
+                for group, (tag, _) in scanned.tags.items()
+                if group.startswith("precedence")
+            ),
+            key=MODIFIER_ORDER.index,
+        )
+        return s.ExtractText(name, tuple(modifiers), first.value if isinstance(first, Number) else None, at)
 
     # -- include (RFC 6609) -------------------------------------------------------------------
 

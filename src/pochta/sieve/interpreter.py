@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 from urllib.parse import quote
 
+from pochta.mime.header import parse_header
 from pochta.mime.model import Part
+from pochta.mime.text import part_text
 from pochta.sieve import script as s
 from pochta.sieve.actions import (
     Action,
@@ -28,13 +30,13 @@ from pochta.sieve.actions import (
     VacationAction,
 )
 from pochta.sieve.arguments import metadata_entry_ok, special_use_ok
-from pochta.sieve.body import content_values, parse_root, raw_body, text_values
+from pochta.sieve.body import content_values, mime_parts, parse_root, raw_body, text_values
 from pochta.sieve.comparators import match, relate
 from pochta.sieve.dates import DATE_PARTS, date_part, field_date, parse_zone
 from pochta.sieve.editheader import PROTECTED_FIELDS, encode_field_value
 from pochta.sieve.flags import add_flags, flag_words, remove_flags
 from pochta.sieve.mailto import MailtoError, MailtoUri, parse_mailto
-from pochta.sieve.message import AddressValue, DeliveryContext, Envelope, SieveMessage
+from pochta.sieve.message import MAX_HEADER_FIELDS, AddressValue, DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.parser import parse
 from pochta.sieve.regex import RegexError, quote_regex
 from pochta.sieve.syntax import Position, SieveSyntaxError
@@ -67,6 +69,8 @@ class RunLimits:
     # RFC 7352 §3.3: how long a duplicate is remembered unless the script says, and at most.
     duplicate_default_period: int = 7 * 86400
     duplicate_max_period: int = 30 * 86400
+    # RFC 5703 §3: how deep foreverypart loops nest.
+    max_loop_depth: int = 16
     # RFC 6609: how deep includes nest, and how many scripts one run may include.
     max_include_depth: int = 10
     max_includes: int = 255
@@ -90,6 +94,14 @@ class SieveRuntimeError(Exception):
 
     def __init__(self, position: Position, message: str) -> None:
         super().__init__(f"{position}: {message}")
+
+
+class BreakLoop(Exception):
+    """``break`` (RFC 5703 §3.2), with the name of the loop it leaves (None: the innermost)."""
+
+    def __init__(self, name: str | None) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 class ReturnFromScript(Exception):
@@ -137,6 +149,8 @@ class RunState:
         self.scripts: dict[tuple[bool, str], s.Script] = {}  # compiled includes
         self.duplicates_seen: dict[str, bool] = {}  # RFC 7352: answers of this run
         self.notified: set[str] = set()  # addresses notified in this run (RFC 5436 §2.7)
+        self.part_stack: list[Part] = []  # the foreverypart loops' current parts (RFC 5703 §3)
+        self.part_views: dict[int, SieveMessage] = {}  # MIME parts' headers, read once
         self.duplicate_records: dict[str, DuplicateRecord] = {}  # for delivery, once it succeeded
         self.match_values: tuple[str, ...] = ()  # RFC 5229 §3.2: of the last successful :matches
         self.keep_match_values = variables
@@ -297,6 +311,12 @@ class RunState:
                 self.vacation(node)
             elif isinstance(node, s.Notify):
                 self.notify(node)
+            elif isinstance(node, s.ForEveryPart):
+                self.for_every_part(node)
+            elif isinstance(node, s.Break):
+                raise BreakLoop(node.name)
+            elif isinstance(node, s.ExtractText):
+                self.extract_text(node)
             elif isinstance(node, s.Include):
                 self.include(node)
             elif isinstance(node, s.Return):
@@ -453,6 +473,91 @@ class RunState:
             seen = self.duplicates_seen[key] = bool(check(key)) if check is not None else False
         self.duplicate_records[key] = DuplicateRecord(key, seconds, test.last)  # §3.3: the last one wins
         return seen
+
+    # -- MIME parts (RFC 5703) -------------------------------------------------------------------
+
+    def root_part(self) -> Part:
+        if self.body_root is None:
+            self.body_root = parse_root(self.message.data)
+        return self.body_root
+
+    def for_every_part(self, node: s.ForEveryPart) -> None:
+        # §3.1: at the top the message and every part below it; nested, the parts below the
+        # current one; depth first, in order.
+        below = self.part_stack[-1] if self.part_stack else None
+        parts = mime_parts(self.root_part()) if below is None else mime_parts(below)[1:]
+        if len(self.part_stack) >= self.limits.max_loop_depth:
+            raise SieveRuntimeError(
+                node.position, f"foreverypart nested more than {self.limits.max_loop_depth} deep"
+            )
+        for part in parts:
+            self.part_stack.append(part)
+            try:
+                self.execute(node.block)
+            except BreakLoop as loop:
+                if loop.name is None or loop.name == node.name:
+                    return  # §3.2: this loop ends
+                raise
+            finally:
+                self.part_stack.pop()
+
+    def scoped(self, scope: s.MimeScope | None) -> list[tuple[SieveMessage, Part | None]]:
+        """The headers a test looks at (RFC 5703 §4): the message's, or with :mime the current
+        part's (the message's outside a loop), and with :anychild those of every part below."""
+        if scope is None:
+            return [(self.message, None)]
+        current = self.part_stack[-1] if self.part_stack else self.root_part()
+        parts = mime_parts(current) if scope.anychild else [current]
+        return [(self.part_view(part), part) for part in parts]
+
+    def part_view(self, part: Part) -> SieveMessage:
+        if part is self.root_part():
+            return self.message  # the message's own header, with editheader's changes
+        view = self.part_views.get(id(part))
+        if view is None:
+            fields = parse_header(
+                self.message.data, part.header_start, part.body_start, MAX_HEADER_FIELDS
+            ).fields
+            view = self.part_views[id(part)] = SieveMessage(fields, part.body_end - part.header_start)
+        return view
+
+    def mime_values(
+        self, view: SieveMessage, part: Part | None, name: str, scope: s.MimeScope | None
+    ) -> list[str]:
+        """The values of ``name`` in one part; with an option, Content-Type or Content-Disposition
+        read as the parser parsed them (RFC 5703 §4.1)."""
+        texts = list(view.header_texts(name))
+        if scope is None or scope.option is None or part is None or not texts:
+            return texts
+        field = name.lower()
+        if field == "content-type":
+            kind, params = (part.type, part.subtype), part.params
+        elif field == "content-disposition":
+            kind, params = (part.disposition or "", ""), part.disposition_params
+        else:
+            return texts
+        match scope.option:
+            case "type":
+                return [kind[0]]
+            case "subtype":
+                return [kind[1]] if kind[1] else []
+            case "contenttype":
+                return [f"{kind[0]}/{kind[1]}" if kind[1] else kind[0]]
+            case _:
+                wanted = {self.expand(text).lower() for text in scope.params}
+                return [value for key, value in params if key in wanted]
+
+    def extract_text(self, node: s.ExtractText) -> None:
+        # §7: the text of the current part (none unless it is text), :first characters of it.
+        part = self.part_stack[-1] if self.part_stack else None
+        text = ""
+        if part is not None and part.type == "text" and not part.children and part.message is None:
+            text = part_text(self.message.data, part, self.limits.max_variable_size)
+        if node.first is not None:
+            text = text[: node.first]
+        for modifier in node.modifiers:
+            text = _MODIFIERS[modifier](text)
+        self.store_variable(node.name, text, node.position)
 
     # -- include (RFC 6609) ---------------------------------------------------------------------
 
@@ -632,12 +737,20 @@ class RunState:
             return any(self.test(inner) for inner in test.tests)
         if isinstance(test, s.ExistsTest):
             names = [self.expand(text) for text in test.names]  # §5.5: a bad name does not exist
-            return all(header_name_ok(name) and self.message.has(name) for name in names)
+            # RFC 5703 §4.3: with :anychild, each may be in any of the parts (as Pigeonhole reads it).
+            views = [view for view, _ in self.scoped(test.mime)]
+            return all(header_name_ok(name) and any(view.has(name) for view in views) for name in names)
         if isinstance(test, s.SizeTest):
             return self.message.size > test.limit if test.over else self.message.size < test.limit  # §5.9
         if isinstance(test, s.HeaderTest):
             names = self.header_names(test.names)
-            values = _pick([value for name in names for value in self.message.header_texts(name)], test.index)
+            values = [
+                value
+                for view, part in self.scoped(test.mime)
+                for name in names
+                for value in self.mime_values(view, part, name, test.mime)
+            ]
+            values = _pick(values, test.index)
             return self.any_match(test.matching, values, test.keys, count=len(values))
         if isinstance(test, s.DateTest):
             return self.date_test(test)
@@ -647,7 +760,12 @@ class RunState:
             return self.any_match(test.matching, values, test.keys, count=len(values), sets_variables=False)
         if isinstance(test, s.AddressTest):
             names = self.header_names(test.names)
-            fields = [addresses for name in names for addresses in self.message.address_fields(name)]
+            fields = [
+                addresses
+                for view, _ in self.scoped(test.mime)
+                for name in names
+                for addresses in view.address_fields(name)
+            ]
             found = [address for addresses in _pick(fields, test.index) for address in addresses]
             # RFC 5231 §4.2: the count is of mailboxes (group members, not groups).
             count = sum(1 for address in found if address.localpart is not None)

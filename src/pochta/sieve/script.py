@@ -20,6 +20,7 @@ __all__ = [
     "AnyOf",
     "BodyTest",
     "BodyTransform",
+    "Break",
     "ChangeFlags",
     "Constant",
     "Custom",
@@ -32,10 +33,12 @@ __all__ = [
     "EnvironmentTest",
     "Error",
     "ExistsTest",
+    "ExtractText",
     "FccTarget",
     "FieldIndex",
     "FileInto",
     "FlagOperation",
+    "ForEveryPart",
     "Global",
     "HasFlag",
     "HeaderTest",
@@ -45,6 +48,8 @@ __all__ = [
     "MailboxExists",
     "Matching",
     "MetadataTest",
+    "MimeOption",
+    "MimeScope",
     "Modifier",
     "Node",
     "Not",
@@ -121,10 +126,25 @@ class AnyOf:
     position: Position
 
 
+MimeOption = Literal["type", "subtype", "contenttype", "param"]
+
+
+@dataclass(frozen=True)
+class MimeScope:
+    """RFC 5703 §4: :mime makes header, address and exists test the current MIME part's header
+    (with :anychild, every part below it too); the option reads a Content-Type or
+    Content-Disposition field as its type, subtype, both, or the named parameters."""
+
+    anychild: bool
+    option: MimeOption | None
+    params: tuple[Text, ...]
+
+
 @dataclass(frozen=True)
 class ExistsTest:
     names: tuple[Text, ...]
     position: Position
+    mime: MimeScope | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +161,7 @@ class HeaderTest:
     keys: tuple[Text, ...]
     position: Position
     index: FieldIndex | None = None
+    mime: MimeScope | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +172,7 @@ class AddressTest:
     keys: tuple[Text, ...]
     position: Position
     index: FieldIndex | None = None
+    mime: MimeScope | None = None
 
 
 @dataclass(frozen=True)
@@ -464,6 +486,35 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class ForEveryPart:
+    """RFC 5703 §3.1: run the block for each MIME part (the message first, at the top level; the
+    parts below the current one in a nested loop)."""
+
+    name: str | None
+    block: tuple[Node, ...]
+    position: Position
+
+
+@dataclass(frozen=True)
+class Break:
+    """RFC 5703 §3.2: leave the innermost loop, or the one named."""
+
+    name: str | None
+    position: Position
+
+
+@dataclass(frozen=True)
+class ExtractText:
+    """RFC 5703 §7: set a variable to the text of the current MIME part (:first: its first
+    characters)."""
+
+    name: str
+    modifiers: tuple[Modifier, ...]
+    first: int | None
+    position: Position
+
+
+@dataclass(frozen=True)
 class Include:
     """RFC 6609 §3.2: run another script of the user's (or the site's, ``personal`` False)."""
 
@@ -535,6 +586,9 @@ Node = (
     | Error
     | AddHeader
     | DeleteHeader
+    | ForEveryPart
+    | Break
+    | ExtractText
     | Include
     | Notify
     | Return

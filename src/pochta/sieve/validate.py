@@ -28,6 +28,7 @@ from pochta.sieve.arguments import (
     INDEX,
     LAST,
     MATCH_TYPE,
+    MIME,
     SIZE,
     SPECIAL_USE,
     TagSpec,
@@ -85,6 +86,9 @@ SUPPORTED_EXTENSIONS = frozenset(
         "mboxmetadata",  # RFC 5490 §3.3, §3.4
         "servermetadata",  # RFC 5490 §4
         "regex",  # draft-ietf-sieve-regex, on RE2
+        "mime",  # RFC 5703 §4
+        "foreverypart",  # RFC 5703 §3
+        "extracttext",  # RFC 5703 §7
         "spamtest",  # RFC 5235
         "spamtestplus",
         "virustest",
@@ -280,6 +284,34 @@ class Checker(ExtensionChecks):
                 return s.DeleteHeader(field, index, self.matching(scanned, at), patterns, at)
             case "notify":
                 return self.notify(command)
+            case "foreverypart":
+                self.needs("foreverypart", "'foreverypart'", at)
+                scanned = self.scan(command, {"name": TagSpec("name", "string")}, ())
+                if command.tests:
+                    raise SieveSyntaxError(at, "'foreverypart' takes no test")
+                if command.block is None:
+                    raise SieveSyntaxError(at, "'foreverypart' needs a block { ... } (RFC 5703 §3.1)")
+                loop_name = None if "name" not in scanned.tags else self.loop_name(scanned)
+                self.loops.append(loop_name)
+                try:
+                    block = self.block(command.block)
+                finally:
+                    self.loops.pop()
+                return s.ForEveryPart(loop_name, block, at)
+            case "break":
+                self.needs("foreverypart", "'break'", at)
+                scanned = self.scan(command, {"name": TagSpec("name", "string")}, ())
+                self.no_test_or_block(command)
+                loop_name = None if "name" not in scanned.tags else self.loop_name(scanned)
+                # RFC 5703 §3.2: inside a loop, and a name must be that of an enclosing one.
+                if not self.loops or (loop_name is not None and loop_name not in self.loops):
+                    where = (
+                        "a foreverypart loop" if loop_name is None else f"a foreverypart named {loop_name!r}"
+                    )
+                    raise SieveSyntaxError(at, f"'break' must be inside {where} (RFC 5703 §3.2)")
+                return s.Break(loop_name, at)
+            case "extracttext":
+                return self.extract_text(command)
             case "include":
                 return self.include(command)
             case "return":
@@ -337,8 +369,9 @@ class Checker(ExtensionChecks):
                 self.scan(test, {}, ())
                 return s.Constant(name == "true", at)
             case "exists":
-                scanned = self.scan(test, {}, ("string-list",), names=("header names",))
-                return s.ExistsTest(self.header_names(scanned.positional[0]), at)
+                scanned = self.scan(test, MIME, ("string-list",), names=("header names",))
+                mime = self.mime_scope(scanned, at)
+                return s.ExistsTest(self.header_names(scanned.positional[0]), at, mime)
             case "size":
                 scanned = self.scan(test, SIZE, ("number",), names=("limit",))
                 if "size" not in scanned.tags:
@@ -350,7 +383,7 @@ class Checker(ExtensionChecks):
             case "header":
                 scanned = self.scan(
                     test,
-                    COMPARATOR | MATCH_TYPE | INDEX,
+                    COMPARATOR | MATCH_TYPE | INDEX | MIME,
                     ("string-list", "string-list"),
                     names=("header names", "keys"),
                 )
@@ -360,6 +393,7 @@ class Checker(ExtensionChecks):
                     self.texts(scanned.positional[1]),
                     at,
                     self.field_index(scanned, at),
+                    self.mime_scope(scanned, at),
                 )
             case "date" | "currentdate":
                 return self.date_test(test)
@@ -444,7 +478,7 @@ class Checker(ExtensionChecks):
                     self.needs("envelope", "'envelope'", at)
                 scanned = self.scan(
                     test,
-                    COMPARATOR | MATCH_TYPE | ADDRESS_PART | (INDEX if name == "address" else {}),
+                    COMPARATOR | MATCH_TYPE | ADDRESS_PART | (INDEX | MIME if name == "address" else {}),
                     ("string-list", "string-list"),
                     names=("header names" if name == "address" else "envelope parts", "keys"),
                 )
@@ -459,7 +493,8 @@ class Checker(ExtensionChecks):
                                 scanned.positional[0].position,
                                 f"'{header.constant}' does not hold addresses: use 'header' (RFC 5228 §5.1)",
                             )
-                    return s.AddressTest(matching, part, names, keys, at, self.field_index(scanned, at))
+                    index, mime = self.field_index(scanned, at), self.mime_scope(scanned, at)
+                    return s.AddressTest(matching, part, names, keys, at, index, mime)
                 parts = self.texts(scanned.positional[0])
                 for value in parts:
                     if value.constant is not None and value.constant.lower() not in ENVELOPE_PARTS:
