@@ -275,6 +275,21 @@ def start_pochta(
     return process, ports
 
 
+def add_settings(path: Path, settings: list[str]) -> None:
+    """Append ``SECTION.KEY=VALUE`` settings to a pochta.toml made by ``pochta init`` (which writes no
+    section but [listeners] and [tls])."""
+    sections: dict[str, list[str]] = {}
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        section, _, key = name.partition(".")
+        if not (section and key and value):
+            raise SystemExit(f"--setting {setting!r}: expected SECTION.KEY=VALUE")
+        sections.setdefault(section, []).append(f"{key} = {value}")
+    with path.open("a") as out:
+        for section, lines in sections.items():
+            out.write(f"\n[{section}]\n" + "\n".join(lines) + "\n")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -325,6 +340,13 @@ def main() -> None:
     parser.add_argument("--save-log", type=Path, default=None, help="copy the server's log here at the end")
     parser.add_argument("--runs", type=int, default=1, help="run each case this many times (alternating)")
     parser.add_argument("--workers", type=int, default=None, help="pochta serve --workers (default: its own)")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="add to pochta.toml (VALUE as TOML, e.g. search.indexer=false); repeatable",
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="pochta-bench-smtp-", dir=args.dir))
@@ -341,6 +363,7 @@ def main() -> None:
         )
         for address in ACCOUNTS:
             pochta("user", "add", address, "--password-stdin", data=data, stdin="bench password 123\n")
+        add_settings(data / "pochta.toml", args.setting)
         from pochta.config import load_settings
 
         settings = load_settings(data / "pochta.toml")
