@@ -5,7 +5,9 @@ are done (the indexer's work on what was just delivered), and optionally the fsy
     .venv/bin/python bench/delivery_costs.py --variant default= --variant noindex=search.indexer=false \\
         --runs 3 --messages 2000 --size 4096 [--strace]
 
-A variant is NAME=SETTING[,SETTING...] (SETTING as in smtp_accept.py --setting; none for defaults);
+A variant is NAME[@SRC]=SETTING[,SETTING...] (SETTING as in smtp_accept.py --setting; none for
+defaults; SRC: run that server from another tree's src, e.g. `git archive main src | tar -x -C /tmp/b`
+and `--variant main@/tmp/b/src=`);
 each gets its own data directory and server, started once and driven in turns (variant A, B, A, B,
 ...), so the machine's load moves them alike. Columns per variant (medians over the runs):
 - msg/s: accepted messages per second of the case's wall time;
@@ -54,6 +56,7 @@ class Variant:
     name: str
     settings: list[str]
     data: Path
+    src: Path | None = None
     server: subprocess.Popen[bytes] | None = None
     port: int = 0
     rates: list[float] = field(default_factory=list)
@@ -132,7 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--variant", action="append", default=[], help="NAME=SETTING[,SETTING...]")
+    parser.add_argument("--variant", action="append", default=[], help="NAME[@SRC]=SETTING[,SETTING...]")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--size", type=int, default=4096)
@@ -144,7 +147,9 @@ def main() -> None:
     variants: list[Variant] = []
     for spec in args.variant or ["default="]:
         name, _, settings = spec.partition("=")
-        variants.append(Variant(name, [s for s in settings.split(",") if s], tmp / name / "data"))
+        name, _, src = name.partition("@")
+        chosen = [s for s in settings.split(",") if s]
+        variants.append(Variant(name, chosen, tmp / name / "data", Path(src) if src else None))
     try:
         print(f"load average at start: {os.getloadavg()}", flush=True)
         for v in variants:
@@ -153,7 +158,7 @@ def main() -> None:
             for address in ACCOUNTS:
                 pochta("user", "add", address, "--password-stdin", data=v.data, stdin="bench password 123\n")
             add_settings(v.data / "pochta.toml", v.settings)
-            v.server, ports = start_pochta(v.data, v.data.parent / "serve.log", args.workers)
+            v.server, ports = start_pochta(v.data, v.data.parent / "serve.log", args.workers, v.src)
             v.port = ports["lmtp"]
         time.sleep(2)
         for run in range(args.runs):

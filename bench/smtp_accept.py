@@ -251,9 +251,12 @@ HEADER = (
 
 
 def start_pochta(
-    data: Path, log_path: Path, workers: int | None = None
+    data: Path, log_path: Path, workers: int | None = None, src: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+    """``src``: run the server from another tree's ``src`` (first on PYTHONPATH), for a before/after."""
     env = {k: v for k, v in os.environ.items() if k != "POCHTA_DATA"}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     log = open(log_path, "wb")  # noqa: SIM115 - the child keeps writing to it
     process = subprocess.Popen(
         [*POCHTA, "serve", "--data", str(data), *([] if workers is None else ["--workers", str(workers)])],
