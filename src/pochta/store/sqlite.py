@@ -701,6 +701,7 @@ class SqliteStore(DirectoryMethods):
         seconds once nothing was found. An error is logged and retried after the interval."""
         settings = self.settings.search
         while True:
+            self._indexer_wake.clear()  # a wake-up during the batch below ends the wait after it
             try:
                 result = await self.index_pending()
                 busy = result.done > 0 or bool(result.fill) or result.threaded > 0
@@ -714,7 +715,6 @@ class SqliteStore(DirectoryMethods):
                 busy = more = False
             if more:
                 continue
-            self._indexer_wake.clear()
             with contextlib.suppress(TimeoutError):
                 # not wait_for: test_quality
                 async with asyncio.timeout(settings.index_pause if busy else settings.index_interval):
