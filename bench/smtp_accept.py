@@ -251,9 +251,12 @@ HEADER = (
 
 
 def start_pochta(
-    data: Path, log_path: Path, workers: int | None = None
+    data: Path, log_path: Path, workers: int | None = None, src: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+    """``src``: run the server from another tree's ``src`` (first on PYTHONPATH), for a before/after."""
     env = {k: v for k, v in os.environ.items() if k != "POCHTA_DATA"}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     log = open(log_path, "wb")  # noqa: SIM115 - the child keeps writing to it
     process = subprocess.Popen(
         [*POCHTA, "serve", "--data", str(data), *([] if workers is None else ["--workers", str(workers)])],
@@ -273,6 +276,21 @@ def start_pochta(
             ports[match.group(1)] = int(match.group(2))
         time.sleep(0.1)
     return process, ports
+
+
+def add_settings(path: Path, settings: list[str]) -> None:
+    """Append ``SECTION.KEY=VALUE`` settings to a pochta.toml made by ``pochta init`` (which writes no
+    section but [listeners] and [tls])."""
+    sections: dict[str, list[str]] = {}
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        section, _, key = name.partition(".")
+        if not (section and key and value):
+            raise SystemExit(f"--setting {setting!r}: expected SECTION.KEY=VALUE")
+        sections.setdefault(section, []).append(f"{key} = {value}")
+    with path.open("a") as out:
+        for section, lines in sections.items():
+            out.write(f"\n[{section}]\n" + "\n".join(lines) + "\n")
 
 
 def free_port() -> int:
@@ -325,6 +343,13 @@ def main() -> None:
     parser.add_argument("--save-log", type=Path, default=None, help="copy the server's log here at the end")
     parser.add_argument("--runs", type=int, default=1, help="run each case this many times (alternating)")
     parser.add_argument("--workers", type=int, default=None, help="pochta serve --workers (default: its own)")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="add to pochta.toml (VALUE as TOML, e.g. search.indexer=false); repeatable",
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="pochta-bench-smtp-", dir=args.dir))
@@ -341,6 +366,7 @@ def main() -> None:
         )
         for address in ACCOUNTS:
             pochta("user", "add", address, "--password-stdin", data=data, stdin="bench password 123\n")
+        add_settings(data / "pochta.toml", args.setting)
         from pochta.config import load_settings
 
         settings = load_settings(data / "pochta.toml")

@@ -34,6 +34,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from pochta.config import Settings
 from pochta.mime import parse_message
@@ -85,6 +86,32 @@ def make_messages(count: int, size: int, seed: int) -> list[bytes]:
     return out
 
 
+class WriterWatch:
+    """Times every job of the store's writer (bench only: wraps ``Writer.submit`` of this instance,
+    which ``Writer.run`` calls): how long it waited from submit to its start inside its batch (the
+    queue and the jobs before it, an indexer batch among them), and how long it ran."""
+
+    def __init__(self, writer: Any) -> None:
+        self.waits: list[float] = []
+        self.runs: list[float] = []
+        submit = writer.submit
+
+        def timed(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            queued = time.perf_counter()
+
+            def job(conn: Any) -> Any:
+                started = time.perf_counter()
+                self.waits.append(started - queued)
+                try:
+                    return fn(conn)
+                finally:
+                    self.runs.append(time.perf_counter() - started)
+
+            return submit(job, *args, **kwargs)
+
+        writer.submit = timed
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -106,6 +133,10 @@ class Result:
     py_fsyncs: int
     py_fsyncs_per_delivery: float
     index_catch_up: float = 0.0  # seconds the search indexer still needed after the last delivery
+    wait_p50_ms: float = 0.0  # writer jobs: from submit to the start of the job in its batch
+    wait_p99_ms: float = 0.0
+    long_jobs: int = 0  # writer jobs that ran 5 ms or more (the indexer's batches)
+    long_job_max_ms: float = 0.0
 
     @property
     def indexed_per_second(self) -> float:
@@ -142,6 +173,7 @@ async def run(writers: int, messages: list[bytes], parent: str | None, max_secon
                     deliver_ms.append((t2 - t1) * 1000)
                     total_ms.append((t2 - t0) * 1000)
 
+            watch = WriterWatch(store.writer)
             before = store.writer_stats.snapshot()
             with FsyncCounter() as fsyncs:
                 start = time.perf_counter()
@@ -172,6 +204,10 @@ async def run(writers: int, messages: list[bytes], parent: str | None, max_secon
                 py_fsyncs=fsyncs.calls,
                 py_fsyncs_per_delivery=fsyncs.calls / done,
                 index_catch_up=catch_up,
+                wait_p50_ms=statistics.median(watch.waits) * 1000,
+                wait_p99_ms=percentile(watch.waits, 0.99) * 1000,
+                long_jobs=sum(1 for t in watch.runs if t >= 0.005),
+                long_job_max_ms=max(watch.runs, default=0.0) * 1000,
             )
         finally:
             await store.close()
@@ -183,7 +219,7 @@ def print_table(results: list[Result]) -> None:
     print(
         f"{'writers':>7} {'msgs':>6} {'secs':>6} {'deliv/s':>8} {'deliver p50/p99 ms':>19} "
         f"{'pipeline p50/p99 ms':>20} {'commits/deliv':>13} {'jobs/commit':>11} {'py fsync/deliv':>14} "
-        f"{'indexed/s':>9}"
+        f"{'indexed/s':>9} {'job wait p50/p99 ms':>19} {'jobs >=5ms (max ms)':>19}"
     )
     for r in results:
         print(
@@ -191,14 +227,17 @@ def print_table(results: list[Result]) -> None:
             f"{r.deliver_p50_ms:>9.1f} / {r.deliver_p99_ms:<7.1f} "
             f"{r.total_p50_ms:>9.1f} / {r.total_p99_ms:<8.1f} "
             f"{r.commits_per_delivery:>13.3f} {r.batch_mean:>11.1f} {r.py_fsyncs_per_delivery:>14.2f} "
-            f"{r.indexed_per_second:>9.0f}"
+            f"{r.indexed_per_second:>9.0f} {r.wait_p50_ms:>9.2f} / {r.wait_p99_ms:<7.2f} "
+            f"{r.long_jobs:>8} ({r.long_job_max_ms:.1f})"
         )
     print(
         "deliver = store.deliver() alone; pipeline = put_blob + parse + deliver.\n"
         "commits = SQLite COMMITs (one WAL fsync each, synchronous=FULL); "
         "py fsync = os.fsync calls from Python (blob file + directories).\n"
         "indexed/s = deliveries per second until the search index held them all (the background "
-        "indexer's catch-up after the last delivery added to the time)."
+        "indexer's catch-up after the last delivery added to the time).\n"
+        "job wait = from a writer job's submit to its start in its batch (every job: deliveries and the "
+        "indexer's); jobs >=5ms = jobs that ran that long (the indexer's batches), and the longest."
     )
 
 

@@ -344,6 +344,14 @@ class SearchSettings(Section):
         le=3600,
         description="Seconds the indexer waits before looking again once it has caught up.",
     )
+    index_pause: float = Field(
+        0.25,
+        gt=0,
+        le=3600,
+        description="Seconds the indexer waits after a batch that took all it found (deliveries are still "
+        "arriving) before the next: fewer, larger batches, each a write transaction of its own that "
+        "deliveries may wait behind. Searches stay exact meanwhile.",
+    )
 
 
 class LogSettings(Section):

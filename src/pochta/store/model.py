@@ -627,7 +627,8 @@ class IndexResult:
     filled: int = 0  # messages stored before the index existed, re-parsed and indexed
     fill: list[tuple[int, str]] = field(default_factory=list)  # (message id, sha256) to re-parse next
     threaded: int = 0  # membership rows given their THREADID (RFC 8474 §5.2, sqlite_threads)
-    added_ids: list[int] = field(default_factory=list)  # messages added: their sort keys come next
+    added_ids: list[int] = field(default_factory=list)  # messages added (their sort keys are stored)
+    more: bool = False  # the batch was cut by its limits: more work may be waiting right now
 
     @property
     def done(self) -> int:

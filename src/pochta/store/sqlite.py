@@ -74,6 +74,7 @@ from pochta.store.model import (
     Uid,
     VerifyReport,
 )
+from pochta.store.schema import INDEX_ADD
 from pochta.store.sqlite_acl import AclMethods
 from pochta.store.sqlite_directory_methods import DirectoryMethods
 from pochta.store.sqlite_metadata import MetadataMethods
@@ -272,11 +273,16 @@ class SqliteStore(DirectoryMethods, QueueMethods, QueryMethods, AclMethods, Meta
         with conn.begin():
             return fn(conn)
 
-    async def run_write(self, fn: Callable[[Connection, list[Change]], T], *, durable: bool = True) -> T:
+    async def run_write(
+        self, fn: Callable[[Connection, list[Change]], T], *, durable: bool = True, background: bool = False
+    ) -> T:
         """Run ``fn`` as a writer job; it appends the feed events to publish once committed.
-        ``durable=False``: see ``writer`` (only for what a crash of the machine may lose)."""
+        ``durable=False``: see ``writer`` (only for what a crash of the machine may lose);
+        ``background=True``: jobs that are not background go first (``Writer.submit``)."""
         events: list[Change] = []
-        return await self._writer.run(lambda conn: fn(conn, events), events, durable=durable)
+        return await self._writer.run(
+            lambda conn: fn(conn, events), events, durable=durable, background=background
+        )
 
     def directory_version(self) -> int | None:
         # On the caller's thread (the event loop), an exception to "no SQLite call on the loop"
@@ -522,36 +528,47 @@ class SqliteStore(DirectoryMethods, QueueMethods, QueryMethods, AclMethods, Meta
     # The search indexer (sqlite_search): deliveries queue messages, this catches up in batches
 
     async def index_pending(self, limit: int | None = None) -> IndexResult:
-        """Index up to ``limit`` queued messages (default ``search.index_batch``) and thread up to
-        ``limit`` new membership rows (RFC 8474 §5.2, ``sqlite_threads``) in one write transaction,
-        re-parsing the blobs of messages stored before the index existed. Safe to run in several
-        processes at once: queue rows are claimed inside the write transaction."""
+        """Index up to ``limit`` queued messages (default ``search.index_batch``), store their SORT and
+        THREAD keys (revision 0015, ``sqlite_sortkeys``) and thread up to ``limit`` new membership rows
+        (RFC 8474 §5.2, ``sqlite_threads``) in one write transaction, re-parsing the blobs of messages
+        stored before the index existed. One read before it (is there work; the keys, derived from the
+        parse records on a reader thread). The writes are background jobs: deliveries queued at the
+        writer go first (``Writer.submit``). Safe to run in several processes at once: queue rows are
+        claimed inside the write transaction."""
         limit = self.settings.search.index_batch if limit is None else limit
-        backlog, unthreaded = await self.run_read(lambda c: (search.has_backlog(c), threads.has_pending(c)))
+
+        def look(conn: Connection) -> tuple[bool, bool, sortkeys.Derived]:
+            backlog = search.has_backlog(conn)
+            derived = sortkeys.derive_queued(driver_connection(conn), INDEX_ADD, limit) if backlog else []
+            return backlog, threads.has_pending(conn), derived
+
+        backlog, unthreaded, derived = await self.run_read(look)
         if not (backlog or unthreaded):
             return IndexResult()
         max_chars = self.settings.search.index_batch_chars
 
         def batch(conn: Connection) -> IndexResult:
             result = search.index_pending(conn, limit, max_chars) if backlog else IndexResult()
+            if result.added_ids:
+                # The keys of what this batch indexed, off the delivery path: derived before, but for
+                # messages queued after the look (few); a row is stored only for a message that exists.
+                raw = driver_connection(conn)
+                known = {message_id for message_id, _ in derived}
+                late = [message_id for message_id in result.added_ids if message_id not in known]
+                sortkeys.store_keys(raw, derived + (sortkeys.derive(raw, late) if late else []))
             if unthreaded:
                 # THREADID off the delivery path: the new messages of any mailbox, same commit.
-                result.threaded, _ = threads.thread_pending(conn, limit)
+                result.threaded, more = threads.thread_pending(conn, limit)
+                result.more = result.more or more
             return result
 
-        result = await self.run_write(lambda c, e: batch(c))
+        result = await self.run_write(lambda c, e: batch(c), background=True)
         if result.fill:
             blobs, mime = self._blob_reader, self.settings.mime
             items = await asyncio.to_thread(
                 lambda: [(mid, search.parse_for_fill(blobs, mime, sha)) for mid, sha in result.fill]
             )
-            result.filled = await self.run_write(lambda c, e: search.fill_messages(c, items))
-        if result.added_ids:
-            # SORT and THREAD keys of what was just indexed, off the delivery path (revision 0015).
-            added = result.added_ids
-            derived = await self.run_read(lambda c: sortkeys.derive(driver_connection(c), added))
-            if derived:
-                await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
+            result.filled = await self.run_write(lambda c, e: search.fill_messages(c, items), background=True)
         return result
 
     async def thread_now(self, mailbox_id: MailboxId) -> int:
@@ -574,25 +591,30 @@ class SqliteStore(DirectoryMethods, QueueMethods, QueryMethods, AclMethods, Meta
         return await self.run_read(search.backlog)
 
     async def run_indexer(self) -> None:
-        """Index until cancelled: batches back to back while there is a backlog, then a look every
-        ``search.index_interval`` seconds. An error is logged and retried after the interval."""
+        """Index until cancelled: batches back to back while each is cut by its limits (a backlog),
+        ``search.index_pause`` seconds after one that took all there was (deliveries still arriving:
+        the next batch is bigger and rounds are fewer), then a look every ``search.index_interval``
+        seconds once nothing was found. An error is logged and retried after the interval."""
         settings = self.settings.search
         while True:
+            self._indexer_wake.clear()  # a wake-up during the batch below ends the wait after it
             try:
                 result = await self.index_pending()
                 busy = result.done > 0 or bool(result.fill) or result.threaded > 0
+                more = result.more or bool(result.fill)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 if self._closed:
                     return
                 log.exception("search indexer: a batch failed")
-                busy = False
-            if not busy:
-                self._indexer_wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(settings.index_interval):  # not wait_for: test_quality
-                        await self._indexer_wake.wait()
+                busy = more = False
+            if more:
+                continue
+            with contextlib.suppress(TimeoutError):
+                # not wait_for: test_quality
+                async with asyncio.timeout(settings.index_pause if busy else settings.index_interval):
+                    await self._indexer_wake.wait()
 
     def start_indexer(self) -> None:
         """Run ``run_indexer`` as a task of the running loop until the store closes."""

@@ -150,6 +150,7 @@ def index_pending(conn: Connection, limit: int, max_chars: int | None = None) ->
     if queued:
         raw.execute(_SQL_UNQUEUE, (_ids(mid for mid, _ in queued),))
     result.added, result.dropped, result.added_ids = len(add), len(drop), add
+    result.more = full or len(rows) >= limit
     if not full and len(queued) < limit:
         fill = raw.execute(_SQL_TO_FILL, (INDEX_FILL, limit - len(queued))).fetchall()
         result.fill = [(int(mid), str(sha)) for mid, sha in fill]

@@ -1,11 +1,13 @@
 """Stored SORT and THREAD keys (table ``message_sort_keys``, revision 0015; DESIGN principle 4).
 
 Delivery does not write them (its speed is the MTA's): the background indexer derives the keys of
-the messages it has just indexed from their parse records (``derive`` on a reader, ``store_keys`` a
-writer job), and ``read_keys`` derives, for a SORT or THREAD, the keys of any message still without a
-current row (stored before revision 0015, indexed by a crashed process, or of another
-``SORT_KEYS_VERSION``) and returns them to be stored, so that each message's parse record is read
-for its keys once. A row goes with its message (``forget_keys``).
+the messages it is about to index from their parse records when it looks at its queue
+(``derive_queued``, on a reader) and stores them in its one write transaction per batch
+(``store_keys``; ``derive`` there for the few queued after its look), and ``read_keys`` derives,
+for a SORT or THREAD, the keys of any message still without a current row (stored before revision
+0015, indexed by a crashed process, or of another ``SORT_KEYS_VERSION``) and returns them to be
+stored, so that each message's parse record is read for its keys once. A row goes with its message
+(``forget_keys``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from pochta.store import sqlite_mail as mail
 from pochta.store.model import MailboxId, SortRow, Uid
 
 __all__ = [
-    "derive", "forget_keys", "forget_orphans", "ordered_uids", "read_keys", "store_keys", "without_keys",
+    "derive", "derive_queued", "forget_keys", "forget_orphans", "ordered_uids", "read_keys", "store_keys",
+    "without_keys",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,12 @@ _SQL_MISSING = (
     "WHERE g.id IN (SELECT value FROM json_each(?)) AND (k.version IS NULL OR k.version != ?)"
 )
 # Only for a message that still exists: a row never outlives its message.
+# The messages queued to be added to the search index (``action``) that have no current keys yet.
+_SQL_QUEUED_MISSING = (
+    "SELECT g.id, g.parsed_json FROM search_queue AS q JOIN messages AS g ON g.id = q.message_id "
+    "LEFT JOIN message_sort_keys AS k ON k.message_id = g.id "
+    "WHERE q.action = ? AND (k.version IS NULL OR k.version != ?) ORDER BY q.message_id LIMIT ?"
+)
 _SQL_STORE = (
     "INSERT OR REPLACE INTO message_sort_keys (message_id, version, subject, reply, from_addr, to_addr, "
     "cc_addr, display_from, display_to, sent, msgid, refs) "
@@ -202,6 +211,16 @@ def derive(raw: sqlite3.Connection, message_ids: Iterable[int]) -> Derived:
         for message_id, parsed_json in raw.execute(_SQL_MISSING, (chunk, SORT_KEYS_VERSION)):
             derived.append((message_id, _keys_of(parsed_json)))
     return derived
+
+
+def derive_queued(raw: sqlite3.Connection, action: int, limit: int) -> Derived:
+    """Keys of the first ``limit`` messages queued for the search index with ``action`` (what the
+    indexer's next batch takes) that have no current row: read by the indexer's look at its queue, on
+    a reader, so that its one write transaction only stores them."""
+    return [
+        (message_id, _keys_of(parsed_json))
+        for message_id, parsed_json in raw.execute(_SQL_QUEUED_MISSING, (action, SORT_KEYS_VERSION, limit))
+    ]
 
 
 def store_keys(raw: sqlite3.Connection, derived: Derived) -> None:

@@ -20,6 +20,10 @@ takes every job queued (up to ``group_commit_max``), runs each inside its own SA
   still atomic and ordered, and the next durable commit's fsync of the WAL makes it durable too).
 - Change-feed events a job recorded are published after the commit, before its future resolves,
   so a session sees its own change on the feed no later than its command completes.
+- A job submitted with ``background=True`` (the search indexer's batches) lets the other jobs taken
+  with it commit first, then runs in a transaction of its own: a delivery never shares a commit with
+  an indexer batch (its commit waits for none queued with it, only for one already running, which
+  ``search.index_batch`` bounds).
 
 BEGIN IMMEDIATE takes SQLite's write lock up front: another process (the CLI) waits for it with the
 busy timeout rather than failing with SQLITE_BUSY when upgrading a read transaction.
@@ -63,6 +67,7 @@ class _Job(Generic[T]):
     future: concurrent.futures.Future[T]
     events: list[Change] | None
     durable: bool = True
+    background: bool = False
     ok: bool = False
     value: Any = None
     error: BaseException | None = None
@@ -250,22 +255,33 @@ class Writer:
     # Submitting
 
     def submit(
-        self, fn: Callable[[Connection], T], events: list[Change] | None = None, *, durable: bool = True
+        self,
+        fn: Callable[[Connection], T],
+        events: list[Change] | None = None,
+        *,
+        durable: bool = True,
+        background: bool = False,
     ) -> concurrent.futures.Future[T]:
         """Queue a job from any thread. ``events`` (filled by the job) are published after commit.
-        ``durable=False``: the job's effect may be lost in a crash of the machine (module docstring)."""
+        ``durable=False``: the job's effect may be lost in a crash of the machine (module docstring);
+        ``background=True``: the job lets every other queued job go first (module docstring)."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         with self._lock:
             if self._closed:
                 raise RuntimeError("the store is closed")
             self._pending += 1
-            self._queue.put(_Job(fn, future, events, durable))
+            self._queue.put(_Job(fn, future, events, durable, background))
         return future
 
     async def run(
-        self, fn: Callable[[Connection], T], events: list[Change] | None = None, *, durable: bool = True
+        self,
+        fn: Callable[[Connection], T],
+        events: list[Change] | None = None,
+        *,
+        durable: bool = True,
+        background: bool = False,
     ) -> T:
-        return await asyncio.wrap_future(self.submit(fn, events, durable=durable))
+        return await asyncio.wrap_future(self.submit(fn, events, durable=durable, background=background))
 
     # The thread
 
@@ -294,8 +310,8 @@ class Writer:
                 if first is _STOP:
                     break
                 assert isinstance(first, _Job)
-                batch: list[_Job[Any]] = [first]
-                while len(batch) < self._max:
+                taken: list[_Job[Any]] = [first]
+                while len(taken) < self._max:
                     try:
                         item = self._queue.get_nowait()
                     except queue.Empty:
@@ -304,8 +320,15 @@ class Writer:
                         stop = True
                         break
                     assert isinstance(item, _Job)
-                    batch.append(item)
-                conn = self._run_batch(conn, batch)
+                    taken.append(item)
+                # Background jobs let the others taken with them commit first, then run in a
+                # transaction of their own: never inside a delivery's commit.
+                batch = [job for job in taken if not job.background]
+                if batch:
+                    conn = self._run_batch(conn, batch)
+                background = [job for job in taken if job.background]
+                if background:
+                    conn = self._run_batch(conn, background)
         finally:
             conn.close()
 

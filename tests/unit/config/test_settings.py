@@ -145,6 +145,8 @@ def test_search_indexer_settings(tmp_path: Path) -> None:
     defaults = Settings().search
     assert (defaults.indexer, defaults.index_batch, defaults.index_interval) == (True, 100, 1.0)
     assert defaults.index_batch_chars == 256 * 1024
+    assert defaults.index_pause == 0.25
+    assert load_settings(write(tmp_path, "[search]\nindex_pause = 2\n")).search.index_pause == 2.0
     settings = load_settings(
         write(tmp_path, "[search]\nindexer = false\nindex_batch = 64\nindex_interval = 0.5\n")
     )
@@ -153,7 +155,14 @@ def test_search_indexer_settings(tmp_path: Path) -> None:
         64,
         0.5,
     )
-    for bad in ("index_batch = 0", "index_batch_chars = 0", "index_interval = 0", "index_interval = 7200"):
+    for bad in (
+        "index_batch = 0",
+        "index_batch_chars = 0",
+        "index_interval = 0",
+        "index_interval = 7200",
+        "index_pause = 0",
+        "index_pause = 7200",
+    ):
         with pytest.raises(ConfigError, match=r"search\.index_"):
             load_settings(write(tmp_path, f"[search]\n{bad}\n"))
 

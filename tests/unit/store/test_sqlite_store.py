@@ -298,10 +298,12 @@ async def test_index_batch_is_bounded_by_messages_and_characters(data_dir: Path)
             await deliver(store, make_message(f"s{n}", "small"), inbox.id)  # ~200 characters each
         await deliver(store, make_message("big", "large " * 200), inbox.id)
         await deliver(store, make_message("after", "small"), inbox.id)
-        sizes = []
+        sizes, more = [], []
         while (result := await store.index_pending()).done:
             sizes.append(result.added)
+            more.append(result.more)
         assert sizes == [1, 1, 1, 1, 1, 1]  # 300 characters hold one message of these
+        assert more == [True, True, True, True, True, False]  # cut by the characters but the last
         for n in range(3):
             await deliver(store, make_message(f"t{n}", "x"), inbox.id)
         assert (await store.index_pending(2)).added == 1  # a limit given: characters still bound it
@@ -313,6 +315,31 @@ async def test_index_batch_is_bounded_by_messages_and_characters(data_dir: Path)
         assert (await store.index_pending()).added == 2
     finally:
         await store.close()
+
+
+async def _until_indexed(store: Store) -> None:
+    for _ in range(400):
+        if await store.index_backlog() == 0:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("the indexer did not catch up")
+
+
+async def test_indexer_writes_once_per_batch_with_the_sort_keys(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    await _sqlite(store).stop_indexer()
+    for n in range(3):
+        await deliver(store, make_message(f"keyed {n}", "body"), inbox.id)
+    commits = _sqlite(store).writer_stats.commits
+    result = await store.index_pending()
+    assert (result.added, result.more) == (3, False)
+    assert _sqlite(store).writer_stats.commits == commits + 1  # index, keys and threads: one commit
+    conn = _db(store)
+    try:
+        assert conn.execute("SELECT count(*) FROM message_sort_keys").fetchone() == (3,)
+    finally:
+        conn.close()
 
 
 async def test_indexer_runs_in_the_background(data_dir: Path) -> None:
@@ -329,6 +356,20 @@ async def test_indexer_runs_in_the_background(data_dir: Path) -> None:
             await asyncio.sleep(0.025)
         assert await store.index_backlog() == 0
         assert await store.search_text(inbox.id, "badger", "body") == {1, 2, 3, 4, 5}
+    finally:
+        await store.close()
+    # After a batch that took all it found, the next waits search.index_pause (or a wake-up).
+    paused = Settings.model_validate({"search": {"index_interval": 0.05, "index_pause": 3600}})
+    store = await open_sqlite_store(data_dir, paused)
+    try:
+        await deliver(store, make_message("first", "paused badger"), inbox.id)
+        await _until_indexed(store)
+        await deliver(store, make_message("second", "paused badger"), inbox.id)
+        await asyncio.sleep(0.3)  # past index_interval: the pause holds
+        assert await store.index_backlog() == 1
+        _sqlite(store).wake_indexer()
+        await _until_indexed(store)
+        assert await store.search_text(inbox.id, "paused", "body") == {6, 7}
     finally:
         await store.close()
     # Switched off in settings: nothing indexes.

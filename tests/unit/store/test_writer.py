@@ -108,6 +108,35 @@ async def test_group_commit_folds_queued_jobs_into_one_commit(
     assert _rows(db_path) == list(range(1, 17))
 
 
+async def test_background_jobs_commit_after_the_others_taken_with_them(
+    writer: Writer, gate: Gate, db_path: Path
+) -> None:
+    await gate.wait_started()
+    before = writer.stats.snapshot()
+    seen: list[list[int]] = []
+
+    def background(conn: Connection) -> int:
+        # What a job that ran in the same transaction before this one would leave uncommitted
+        # is visible here; an independent connection shows only what was committed.
+        seen.append(_rows(db_path))
+        conn.exec_driver_sql("INSERT INTO t (id) VALUES (100)")
+        return 100
+
+    tasks = [asyncio.ensure_future(writer.run(_insert(1)))]
+    await _until(lambda: writer.pending == 2)
+    tasks.append(asyncio.ensure_future(writer.run(background, background=True)))
+    await _until(lambda: writer.pending == 3)
+    tasks += [asyncio.ensure_future(writer.run(_insert(n))) for n in (2, 3)]
+    await _until(lambda: writer.pending == 5)
+    gate.release.set()
+    assert await asyncio.gather(*tasks) == [1, 100, 2, 3]
+    # Queued before and after it, the other jobs committed first in one batch; it ran alone after.
+    assert seen == [[1, 2, 3]]
+    assert writer.stats.batch_sizes[-2:] == [3, 1]
+    assert writer.stats.commits - before.commits == 3  # the gate's, the three jobs', the background's
+    assert _rows(db_path) == [1, 2, 3, 100]
+
+
 async def test_batches_are_capped(db_path: Path) -> None:
     engine = make_engine(db_path, 5.0, writer=True)
     capped = Writer(engine, group_commit_max=4, init=_init)
