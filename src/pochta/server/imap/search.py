@@ -8,6 +8,8 @@ SEARCHRES (RFC 5182): the program is evaluated by ``search_eval``; this module a
   SAVE alone no ESEARCH is sent. A failed SEARCH ... SAVE empties ``$`` (RFC 5182 §2.1).
 - PARTIAL (RFC 9394 §3.1): ``PARTIAL (range set)`` (NIL when the range holds no result); with SAVE,
   ``$`` keeps what Table 1 of §3.2 says.
+- CONTEXT and UPDATE (RFC 5267 §4.2, §4.3): UPDATE starts a context (``context``); neither is a
+  result option, so ``RETURN (UPDATE)`` answers ``* ESEARCH (TAG "t")`` with no result data.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pochta.proto.imap.partial import PartialRange
 from pochta.proto.imap.responses import Code, ESearch, Search
 from pochta.proto.imap.search import SearchArgs
 from pochta.proto.imap.sequence import SequenceSet
+from pochta.server.imap import context
 from pochta.server.imap.search_eval import SearchError, evaluate
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
@@ -33,6 +36,9 @@ async def search(session: Session, command: Command) -> Tagged:
     assert selected is not None
     names = args.return_names
     saving = "SAVE" in names
+    updating = "UPDATE" in names
+    if updating and (refused := context.reused(session, command)) is not None:
+        return refused
     with_modseq = args.has_modseq
     if with_modseq:
         session.enable_condstore()  # RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE
@@ -63,6 +69,8 @@ async def search(session: Session, command: Command) -> Tagged:
                 command.tag, numbers, wanted, uid=command.uid, partial=args.partial, extra=modseq
             )
         )
+    if updating:
+        context.start(session, command, args.key, args.charset, uids)
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
 
 

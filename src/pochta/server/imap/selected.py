@@ -84,6 +84,7 @@ from datetime import datetime
 
 from pochta.mail import flags as flagrules
 from pochta.mail.flags import RECENT, flag_key
+from pochta.proto.imap.context import SearchContexts
 from pochta.proto.imap.responses import Exists, Expunge, Fetch, FetchValue, Raw, Recent, Response, Vanished
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.store.model import ChangeSet, MailboxView, MessageEntry
@@ -148,6 +149,9 @@ class SelectedMailbox:
         # it was not: RFC 9051 §7.3.5 / RFC 3501 §7.2.6, FLAGS must list every keyword a FETCH shows.
         self._keywords = flagrules.mailbox_keywords(view.flag_sets())
         self._keyword_news = False
+        # RFC 5267 §4.3: the UPDATE contexts, told of every message whose state changes (``touch``)
+        # and of expunges before their EXPUNGE is sent (``_drop``); server.imap.context does the rest.
+        self.contexts = SearchContexts()
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -349,6 +353,7 @@ class SelectedMailbox:
             live = set(changes.live_uids)
             expunged = sorted({*changes.expunged, *(u for u in self.uids if u not in live)})
         for uid in expunged:
+            self.contexts.touch(uid)
             if self._new.pop(uid, None) is not None:
                 continue  # never announced: the client never hears of it
             if uid not in self._gone and self._live(uid) is not None:
@@ -380,6 +385,7 @@ class SelectedMailbox:
 
     def _take(self, entry: MessageEntry, *, own: bool) -> None:
         uid = entry.uid
+        self.contexts.touch(uid)
         for flag in entry.flags:
             if not flagrules.is_system_flag(flag) and flag_key(flag) not in self._keywords:
                 self._keywords[flag_key(flag)] = flag
@@ -486,6 +492,8 @@ class SelectedMailbox:
         if not positions:
             return []
         vanished = Vanished(SequenceSet.of(*map(self._uid, positions))) if self.qresync else None
+        # RFC 5267 §4.3.4: REMOVEFROM before the EXPUNGE, while the numbers are valid.
+        told: list[Response] = [*self.contexts.dropping(map(self._uid, positions), self.seq_of)]
         removed = self._removed
         merged: array[int] = array("q")
         done = 0  # removed[:done] are in merged
@@ -507,7 +515,7 @@ class SelectedMailbox:
         merged.extend(removed[done:])
         self._removed = merged
         self._uids_built = None
-        return [vanished] if vanished is not None else list(out)
+        return [*told, vanished] if vanished is not None else [*told, *out]
 
     # --- positions -------------------------------------------------------------------------------
 

@@ -1,0 +1,191 @@
+"""CONTEXT=SEARCH and CONTEXT=SORT (RFC 5267 §4): UPDATE contexts kept current, and CANCELUPDATE.
+
+- ``SEARCH``/``SORT`` with ``RETURN (UPDATE ...)`` (``search``, ``sort``) answer as usual and then
+  ``start`` a context on the selected mailbox (``SelectedMailbox.contexts``, pure state in
+  ``pochta.proto.imap.context``). A tag that already names a context is refused with BAD before the
+  search runs (RFC 5267 §4.3: "SHALL result in the server rejecting the searching command with a BAD
+  response"); past ``imap.max_search_updates`` contexts in the session the command still answers,
+  with ``* NO [NOUPDATE "tag"]`` (RFC 5267 §4.3.1). CONTEXT is a hint and changes nothing (§4.2).
+- Message-number criteria (and ``$``) are taken as the UIDs they named when the command ran
+  (RFC 5267 §4.3: "evaluated at the time the command is received ... no notifications will be
+  emitted" when those numbers later name other messages).
+- ``refresh`` runs where the selected mailbox's pending changes are reported (``select.
+  report_updates``, after EXISTS/EXPUNGE/FETCH: an ADDTO of a new message follows its EXISTS,
+  RFC 5267 §4.3.3, and the FETCH of a flag change precedes the ESEARCH, RFC 5465 §5.1). It
+  re-evaluates each program on the messages whose state changed since the last report (new ones,
+  flag changes of this session and others, expunges held back), with SEARCH's evaluator restricted
+  to them (``search_eval.evaluate(only=...)``): a change costs a search of the changed messages, not
+  of the mailbox. A program with a UID range ending in "*" depends on the highest UID in the mailbox:
+  it is re-run whole and diffed. A SORT context whose result gained messages asks the store for the
+  order of its new result (``sort_order``, the same ordering SORT used); removals need no store call.
+- Expunges: REMOVEFROM goes out just before the EXPUNGE (or VANISHED), while the numbers it carries
+  are valid (``SelectedMailbox._drop``, RFC 5267 §4.3.4), so it follows RFC 9051 §7.5.1: during
+  FETCH, STORE and SEARCH the EXPUNGE waits, and so does its REMOVEFROM, unless a flag change of the
+  same message was being reported (it is then removed at once: the result no longer holds an
+  expunged message, RFC 5267 Appendix A.3). ESEARCH itself may be sent at any time (§4.3.2), so no
+  other update is held back.
+- CONDSTORE: updates carry no MODSEQ (RFC 7162 §3.1.10 defines it for the searching command's own
+  result; RFC 5267 §4.3: UPDATE does not interact with other return options); the unsolicited FETCH
+  that precedes a flag-caused update carries the MODSEQ (RFC 7162 §3.2.4), and a ``MODSEQ`` key
+  is re-evaluated like any other, so a message whose flags change joins ``MODSEQ n`` results.
+- WITHIN (RFC 5032 §2): OLDER/YOUNGER are evaluated when a message's state changes, not as time
+  passes ("the server might perform the evaluation periodically. Thus, the server may delay the
+  updates").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap.context import CancelUpdate, UpdateContext
+from pochta.proto.imap.responses import Code, Untagged
+from pochta.proto.imap.search import And, Not, Or, SearchKey, SequenceKey
+from pochta.proto.imap.sequence import SequenceSet
+from pochta.proto.imap.sort import ORDER_KEYS
+from pochta.server.imap.search_eval import evaluate
+from pochta.server.imap.selected import SelectedMailbox
+from pochta.server.imap.session import Session
+
+__all__ = ["cancelupdate", "refresh", "reused", "start"]
+
+
+def reused(session: Session, command: Command) -> Tagged | None:
+    """BAD when the command's tag names a context still updating (RFC 5267 §4.3)."""
+    selected = session.selected
+    if selected is not None and command.tag in selected.contexts:
+        return Tagged(command.tag, Status.BAD, "Tag reuse: an UPDATE context has this tag (CANCELUPDATE it)")
+    return None
+
+
+def start(
+    session: Session,
+    command: Command,
+    program: And,
+    charset: str | None,
+    result: Sequence[int],
+    criteria: tuple[tuple[str, bool], ...] | None = None,
+) -> None:
+    """Keep ``result`` (UIDs, SORT: in the sort order) updated for the command's tag, or send
+    NOUPDATE when the session has as many contexts as ``imap.max_search_updates`` allows."""
+    selected = session.selected
+    assert selected is not None
+    limit = session.services.settings.imap.max_search_updates
+    if len(selected.contexts) >= limit:
+        # RFC 5267 §4.3.1: an untagged NO [NOUPDATE "tag"]; the other return options are honoured.
+        code = Code("NOUPDATE", b'"' + command.tag + b'"')  # a tag is an astring of ASTRING-CHARs
+        session.send(Untagged(Status.NO, f"At most {limit} UPDATE contexts per session", code=code))
+        return
+    frozen, rerun = _freeze(selected, program)
+    selected.contexts.add(
+        UpdateContext(
+            tag=command.tag,
+            uid=command.uid,
+            program=frozen,
+            charset=charset,
+            criteria=criteria,
+            members=set(result),
+            order=list(result) if criteria is not None else [],
+            rerun=rerun,
+        )
+    )
+    for uid in result:
+        if selected.is_expunged(uid):
+            # Expunged, its EXPUNGE held back: the client's result holds it, the context's does not;
+            # the next report removes it (RFC 5267 Appendix A.3: expunges are told at once).
+            selected.contexts.touch(uid)
+
+
+async def cancelupdate(session: Session, command: Command) -> Tagged:
+    """RFC 5267 §4.3.5: end the contexts named; a tag that names none is an error of the client."""
+    args = command.args
+    assert isinstance(args, CancelUpdate)
+    selected = session.selected
+    assert selected is not None
+    unknown = selected.contexts.cancel(args.tags)
+    if unknown:
+        name = unknown[0].decode("ascii", "replace")[:40]
+        return Tagged(command.tag, Status.BAD, f"No UPDATE context has the tag {name}")
+    return Tagged(command.tag, Status.OK, "CANCELUPDATE completed, no further updates")
+
+
+async def refresh(session: Session) -> None:
+    """Send ADDTO/REMOVEFROM for every context whose result changed since the last report."""
+    selected = session.selected
+    if selected is None:
+        return
+    contexts = selected.contexts
+    touched = contexts.take_touched()
+    if not touched or not len(contexts):
+        return
+    # The changed messages the client can name (numbered, not expunged): the subset to search;
+    # the others (expunged, or echoes of messages gone) are in no result.
+    live = sorted(u for u in touched if selected.seq_of(u) is not None and not selected.is_expunged(u))
+    store = session.services.store
+    for context in contexts:
+        if context.rerun:
+            everything = await evaluate(store, selected, context.program, charset=context.charset)
+            found = {u for u in everything if not selected.is_expunged(u)}
+        else:
+            matched = (
+                await evaluate(store, selected, context.program, charset=context.charset, only=live)
+                if live
+                else []
+            )
+            found = (context.members - touched).union(matched)
+        number = _numbering(selected, context.uid)
+        if context.criteria is None:
+            response = context.update(sorted(found), number)
+        elif found == context.members:
+            continue
+        elif found <= context.members:
+            response = context.update([u for u in context.order if u in found], number)  # order kept
+        else:
+            order = [(ORDER_KEYS[name], reverse) for name, reverse in context.criteria]
+            # Those expunged meanwhile are left out by the store: gone from the result too.
+            response = context.update(
+                await store.sort_order(selected.mailbox_id, sorted(found), order), number
+            )
+        if response is not None:
+            session.send(response)
+
+
+def _numbering(selected: SelectedMailbox, uid: bool) -> Callable[[int], int | None]:
+    """RFC 5267 §4.3.2: UIDs for UID SEARCH/UID SORT contexts, message numbers for the others."""
+    return (lambda u: u) if uid else selected.seq_of
+
+
+def _freeze(selected: SelectedMailbox, program: And) -> tuple[And, bool]:
+    """The program with message-number sets and ``$`` replaced by the UIDs they name now (RFC 5267
+    §4.3), and whether it must be re-run whole (a UID set with "*": the highest UID moves)."""
+    uids = selected.uids
+    count = len(uids)
+    rerun = False
+
+    def freeze(key: SearchKey) -> SearchKey:
+        nonlocal rerun
+        match key:
+            case SequenceKey(set=numbers, uid=False) if not numbers.saved:
+                # As SEARCH reads them (search_eval.sequence_mask): numbers past the end match nothing.
+                named: list[int] = []
+                for low, high in numbers.resolve(count):
+                    first, last = max(low, 1), min(high, count)
+                    if first <= last:
+                        named.extend(uids[first - 1 : last])
+                return SequenceKey(SequenceSet.of(*named), uid=True)
+            case SequenceKey(set=numbers) if numbers.saved:
+                return SequenceKey(SequenceSet.of(*selected.resolve(numbers, uid=True)), uid=True)
+            case SequenceKey(set=numbers):
+                rerun = rerun or numbers.uses_star()
+                return key
+            case And(keys):
+                return And(tuple(map(freeze, keys)))
+            case Or(left, right):
+                return Or(freeze(left), freeze(right))
+            case Not(inner):
+                return Not(freeze(inner))
+        return key
+
+    frozen = freeze(program)
+    assert isinstance(frozen, And)
+    return frozen, rerun
