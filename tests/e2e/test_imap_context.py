@@ -62,9 +62,11 @@ async def test_search_update_follows_another_sessions_changes(env: ImapEnv) -> N
 
 
 async def test_updates_are_pushed_during_idle(env: ImapEnv) -> None:
-    uids = await fill(env, 3)
-    a = await open_session(env, enable=b"IMAP4rev2")
+    uids = (await fill(env, 4))[1:]
     b = await open_session(env, enable=b"IMAP4rev2")
+    await ask(b, b"b0 STORE 1 +FLAGS.SILENT (\\Deleted)")
+    await ask(b, b"b0 EXPUNGE")  # UIDs 2, 3, 4 are messages 1, 2, 3: UIDs and numbers differ
+    a = await open_session(env, enable=b"IMAP4rev2")
     try:
         started = await ask(a, b"s UID SEARCH RETURN (UPDATE) UNFLAGGED")
         await asyncio.to_thread(a.sendall, b"i IDLE\r\n")

@@ -78,9 +78,11 @@ class UpdateContext:
     def sorted(self) -> bool:
         return self.criteria is not None
 
-    def update(self, new: Sequence[int], number: Callable[[int], int | None]) -> ESearch | None:
+    def update(self, new: Sequence[int], seq_of: Callable[[int], int | None]) -> ESearch | None:
         """Take the new result (UIDs; a SEARCH's in any order, a SORT's in the requested order) and
-        return the ESEARCH that tells the client, None when nothing changed."""
+        return the ESEARCH that tells the client, None when nothing changed. ``seq_of``: a UID's
+        message number now (for contexts of SEARCH and SORT, RFC 5267 §4.3.2)."""
+        number = _same if self.uid else seq_of
         if not self.sorted:
             kept = set(new)
             removed = sorted(self.members - kept)
@@ -97,17 +99,14 @@ class UpdateContext:
         self.members = set(new)
         return self._response(removals, additions, number)
 
-    def remove(self, uids: Iterable[int], number: Callable[[int], int | None]) -> ESearch | None:
+    def remove(self, uids: Iterable[int], seq_of: Callable[[int], int | None]) -> ESearch | None:
         """The messages ``uids`` leave the result (expunged): the REMOVEFROM, None if none was in it."""
         gone = self.members.intersection(uids)
         if not gone:
             return None
         if not self.sorted:
-            self.members -= gone
-            return ESearch(
-                tag=self.tag, uid=self.uid, extra=[("REMOVEFROM", _pairs([(0, sorted(gone))], number, False))]
-            )
-        return self.update([u for u in self.order if u not in gone], number)
+            return self.update(sorted(self.members - gone), seq_of)
+        return self.update([u for u in self.order if u not in gone], seq_of)
 
     def _response(
         self, removals: Runs, additions: Runs, number: Callable[[int], int | None]
@@ -118,6 +117,10 @@ class UpdateContext:
         if additions:
             data.append(("ADDTO", _pairs(additions, number, sort=True)))
         return ESearch(tag=self.tag, uid=self.uid, extra=data) if data else None
+
+
+def _same(uid: int) -> int:
+    return uid
 
 
 def _pairs(runs: Runs, number: Callable[[int], int | None], sort: bool) -> bytes:
@@ -194,10 +197,10 @@ class SearchContexts:
         touched, self._touched = self._touched, set()
         return touched
 
-    def dropping(self, uids: Iterable[int], number: Callable[[int], int | None]) -> list[ESearch]:
+    def dropping(self, uids: Iterable[int], seq_of: Callable[[int], int | None]) -> list[ESearch]:
         """REMOVEFROM for the messages about to leave the numbering (before their EXPUNGE)."""
         if not self._contexts:
             return []
         gone = set(uids)
         self._touched -= gone
-        return [r for c in self._contexts.values() if (r := c.remove(gone, number)) is not None]
+        return [r for c in self._contexts.values() if (r := c.remove(gone, seq_of)) is not None]

@@ -35,19 +35,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.context import CancelUpdate, UpdateContext
-from pochta.proto.imap.responses import Code, Untagged
+from pochta.proto.imap.responses import Code, ESearch, Untagged
 from pochta.proto.imap.search import And, Not, Or, SearchKey, SequenceKey
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.proto.imap.sort import ORDER_KEYS
 from pochta.server.imap.search_eval import evaluate
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
+from pochta.store.api import MailStore
 
-__all__ = ["cancelupdate", "refresh", "reused", "start"]
+__all__ = ["add", "cancelupdate", "refresh", "reused", "start", "updates"]
 
 
 def reused(session: Session, command: Command) -> Tagged | None:
@@ -76,24 +77,37 @@ def start(
         code = Code("NOUPDATE", b'"' + command.tag + b'"')  # a tag is an astring of ASTRING-CHARs
         session.send(Untagged(Status.NO, f"At most {limit} UPDATE contexts per session", code=code))
         return
+    add(selected, command.tag, command.uid, program, charset, result, criteria)
+
+
+def add(
+    selected: SelectedMailbox,
+    tag: bytes,
+    uid: bool,
+    program: And,
+    charset: str | None,
+    result: Sequence[int],
+    criteria: tuple[tuple[str, bool], ...] | None = None,
+) -> UpdateContext:
+    """Add the context of a searching command that found ``result`` (UIDs, in the requested order)."""
     frozen, rerun = _freeze(selected, program)
-    selected.contexts.add(
-        UpdateContext(
-            tag=command.tag,
-            uid=command.uid,
-            program=frozen,
-            charset=charset,
-            criteria=criteria,
-            members=set(result),
-            order=list(result) if criteria is not None else [],
-            rerun=rerun,
-        )
+    context = UpdateContext(
+        tag=tag,
+        uid=uid,
+        program=frozen,
+        charset=charset,
+        criteria=criteria,
+        members=set(result),
+        order=list(result) if criteria is not None else [],
+        rerun=rerun,
     )
-    for uid in result:
-        if selected.is_expunged(uid):
-            # Expunged, its EXPUNGE held back: the client's result holds it, the context's does not;
-            # the next report removes it (RFC 5267 Appendix A.3: expunges are told at once).
-            selected.contexts.touch(uid)
+    selected.contexts.add(context)
+    for member in result:
+        if selected.is_expunged(member):
+            # Expunged, its EXPUNGE held back: in the client's result now; the next report removes
+            # it (RFC 5267 Appendix A.3: a context tells of expunges at once).
+            selected.contexts.touch(member)
+    return context
 
 
 async def cancelupdate(session: Session, command: Command) -> Tagged:
@@ -111,17 +125,21 @@ async def cancelupdate(session: Session, command: Command) -> Tagged:
 
 async def refresh(session: Session) -> None:
     """Send ADDTO/REMOVEFROM for every context whose result changed since the last report."""
-    selected = session.selected
-    if selected is None:
-        return
+    if session.selected is not None:
+        for response in await updates(session.services.store, session.selected):
+            session.send(response)
+
+
+async def updates(store: MailStore, selected: SelectedMailbox) -> list[ESearch]:
+    """The ESEARCH updates of the contexts whose result changed since the last call."""
     contexts = selected.contexts
     touched = contexts.take_touched()
+    out: list[ESearch] = []
     if not touched or not len(contexts):
-        return
+        return out
     # The changed messages the client can name (numbered, not expunged): the subset to search;
     # the others (expunged, or echoes of messages gone) are in no result.
     live = sorted(u for u in touched if selected.seq_of(u) is not None and not selected.is_expunged(u))
-    store = session.services.store
     for context in contexts:
         if context.rerun:
             everything = await evaluate(store, selected, context.program, charset=context.charset)
@@ -133,7 +151,7 @@ async def refresh(session: Session) -> None:
                 else []
             )
             found = (context.members - touched).union(matched)
-        number = _numbering(selected, context.uid)
+        number = selected.seq_of
         if context.criteria is None:
             response = context.update(sorted(found), number)
         elif found == context.members:
@@ -147,12 +165,8 @@ async def refresh(session: Session) -> None:
                 await store.sort_order(selected.mailbox_id, sorted(found), order), number
             )
         if response is not None:
-            session.send(response)
-
-
-def _numbering(selected: SelectedMailbox, uid: bool) -> Callable[[int], int | None]:
-    """RFC 5267 §4.3.2: UIDs for UID SEARCH/UID SORT contexts, message numbers for the others."""
-    return (lambda u: u) if uid else selected.seq_of
+            out.append(response)
+    return out
 
 
 def _freeze(selected: SelectedMailbox, program: And) -> tuple[And, bool]:
