@@ -131,7 +131,7 @@ async def test_own_changes_and_cancelupdate(env: ImapEnv) -> None:
     ]
     assert cancelled == [b"c OK CANCELUPDATE completed, no further updates\r\n"]
     assert silent == [b"t5 OK STORE completed\r\n"]  # no ESEARCH after CANCELUPDATE
-    assert again == [b"c2 BAD No UPDATE context has the tag s\r\n"]
+    assert again == [b"c2 NO No UPDATE context has the tag s\r\n"]
     assert reused == [b'* ESEARCH (TAG "s") COUNT 1\r\n', b"s OK SEARCH completed\r\n"]  # free again
     assert bad[-1].startswith(b"c3 BAD ")  # RFC 5267 §5: quoted tags only
 

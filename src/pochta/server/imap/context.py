@@ -111,15 +111,17 @@ def add(
 
 
 async def cancelupdate(session: Session, command: Command) -> Tagged:
-    """RFC 5267 §4.3.5: end the contexts named; a tag that names none is an error of the client."""
+    """RFC 5267 §4.3.5: end the contexts named; NO, ending none, when a tag names none (as Dovecot)."""
     args = command.args
     assert isinstance(args, CancelUpdate)
     selected = session.selected
     assert selected is not None
-    unknown = selected.contexts.cancel(args.tags)
+    unknown = [tag for tag in args.tags if tag not in selected.contexts]
     if unknown:
+        # None is cancelled then (as Dovecot does): the command either did all it said or nothing.
         name = unknown[0].decode("ascii", "replace")[:40]
-        return Tagged(command.tag, Status.BAD, f"No UPDATE context has the tag {name}")
+        return Tagged(command.tag, Status.NO, f"No UPDATE context has the tag {name}")
+    selected.contexts.cancel(args.tags)
     return Tagged(command.tag, Status.OK, "CANCELUPDATE completed, no further updates")
 
 

@@ -9,7 +9,8 @@ SEARCHRES (RFC 5182): the program is evaluated by ``search_eval``; this module a
 - PARTIAL (RFC 9394 §3.1): ``PARTIAL (range set)`` (NIL when the range holds no result); with SAVE,
   ``$`` keeps what Table 1 of §3.2 says.
 - CONTEXT and UPDATE (RFC 5267 §4.2, §4.3): UPDATE starts a context (``context``); neither is a
-  result option, so ``RETURN (UPDATE)`` answers ``* ESEARCH (TAG "t")`` with no result data.
+  result option: ``RETURN (UPDATE)`` answers ``* ESEARCH (TAG "t")`` with no result data, and
+  ``RETURN (CONTEXT)`` is ``RETURN ()``, ALL (as Dovecot answers both).
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ async def search(session: Session, command: Command) -> Tagged:
         # RFC 3501 §7.2.5; RFC 7162 §3.1.6: with a MODSEQ key, the highest mod-sequence of the result.
         highest = max(map(selected.modseq_of, uids)) if with_modseq and uids else None
         session.send(Search(numbers, highest))
-    elif names != {"SAVE"}:
-        wanted = names or {"ALL"}  # RFC 4731 §3.1: RETURN () is RETURN (ALL)
+    elif (shown := names - {"CONTEXT"}) != {"SAVE"}:
+        # RFC 4731 §3.1: RETURN () is RETURN (ALL); so is RETURN (CONTEXT), a hint (RFC 5267 §4.2),
+        # as Dovecot answers. UPDATE alone asks for no result data.
+        wanted = shown or {"ALL"}
         if args.returns is None:
             wanted = {"ALL"}  # RFC 9051 §6.4.4: a plain SEARCH in rev2 answers ESEARCH ALL
         modseq = _modseq_data(selected, uids, wanted) if with_modseq else ()

@@ -140,8 +140,9 @@ async def sort(session: Session, command: Command) -> Tagged:
     if args.returns is None:
         session.send(encode_sort(numbers))
     else:
-        # RFC 4731 §3.1: RETURN () is RETURN (ALL); PARTIAL excludes ALL (RFC 5267 §4.4).
-        wanted = set(args.returns) or ({"ALL"} if args.partial is None else set())
+        # RFC 4731 §3.1: RETURN () is RETURN (ALL), and so is RETURN (CONTEXT) (a hint, RFC 5267
+        # §4.2); PARTIAL excludes ALL (RFC 5267 §4.4).
+        wanted = set(args.returns) - {"CONTEXT"} or ({"ALL"} if args.partial is None else set())
         extra: list[tuple[str, bytes]] = []
         if args.partial is not None:
             # RFC 9394 §3.1 (RFC 5267 §4.4): the range as asked, the results in it in the sort order.
