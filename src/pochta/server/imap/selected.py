@@ -40,6 +40,10 @@ API (``SelectedMailbox``):
   returned order, before anything else that carries a sequence number. Call it with expunges only in
   commands that may send EXPUNGE. New messages in it (APPEND/COPY into this mailbox) stay pending.
 - ``updates(*, allow_expunge, include_uid) -> list[Response]``: what to tell the client now.
+- ``contexts`` (RFC 5267 §4.3, ``pochta.proto.imap.context``): the UPDATE contexts of SEARCH/SORT,
+  told of every message whose state changes (``_take``, ``absorb``) and, in ``_drop``, of messages
+  about to be expunged: their REMOVEFROM comes first in the responses ``updates``/``apply_own``
+  return. ``server.imap.context`` re-evaluates the rest where the updates are reported.
 - ``condstore``, ``qresync`` (set by the session, RFC 7162): unsolicited FETCH carries UID and MODSEQ
   (§3.2.4); expunges are told as one ``VANISHED`` instead of EXPUNGEs (§3.2.10.2), by ``updates`` and
   ``apply_own`` alike. ``absorb`` of a ``ChangeSet`` with ``live_uids`` (the store's expunge records
