@@ -85,19 +85,28 @@ class UpdateContext:
         number = _same if self.uid else seq_of
         if not self.sorted:
             kept = set(new)
-            removed = sorted(self.members - kept)
-            added = sorted(kept - self.members)
-            self.members = kept
-            data: list[tuple[str, bytes]] = []
-            if removed:
-                data.append(("REMOVEFROM", _pairs([(0, removed)], number, sort=False)))
-            if added:
-                data.append(("ADDTO", _pairs([(0, added)], number, sort=False)))
-            return ESearch(tag=self.tag, uid=self.uid, extra=data) if data else None
+            return self.change(self.members - kept, kept - self.members, seq_of)
         removals, additions = diff(self.order, new)
         self.order = list(new)
         self.members = set(new)
         return self._response(removals, additions, number)
+
+    def change(
+        self, removed: Iterable[int], added: Iterable[int], seq_of: Callable[[int], int | None]
+    ) -> ESearch | None:
+        """A SEARCH context: ``removed`` leave the result and ``added`` join it; the cost is theirs,
+        not the result's (position 0, sets in mailbox order, RFC 5267 §4.3.3, §4.3.4)."""
+        assert not self.sorted
+        number = _same if self.uid else seq_of
+        gone, new = sorted(self.members.intersection(removed)), sorted(set(added) - self.members)
+        self.members.difference_update(gone)
+        self.members.update(new)
+        data: list[tuple[str, bytes]] = []
+        if gone:
+            data.append(("REMOVEFROM", _pairs([(0, gone)], number, sort=False)))
+        if new:
+            data.append(("ADDTO", _pairs([(0, new)], number, sort=False)))
+        return ESearch(tag=self.tag, uid=self.uid, extra=data) if data else None
 
     def remove(self, uids: Iterable[int], seq_of: Callable[[int], int | None]) -> ESearch | None:
         """The messages ``uids`` leave the result (expunged): the REMOVEFROM, None if none was in it."""
@@ -105,7 +114,7 @@ class UpdateContext:
         if not gone:
             return None
         if not self.sorted:
-            return self.update(sorted(self.members - gone), seq_of)
+            return self.change(gone, (), seq_of)
         return self.update([u for u in self.order if u not in gone], seq_of)
 
     def _response(

@@ -143,28 +143,34 @@ async def updates(store: MailStore, selected: SelectedMailbox) -> list[ESearch]:
     # the others (expunged, or echoes of messages gone) are in no result.
     live = sorted(u for u in touched if selected.seq_of(u) is not None and not selected.is_expunged(u))
     for context in contexts:
+        members = context.members
         if context.rerun:
             everything = await evaluate(store, selected, context.program, charset=context.charset)
             found = {u for u in everything if not selected.is_expunged(u)}
+            removed, added = members - found, found - members
         else:
             matched = (
-                await evaluate(store, selected, context.program, charset=context.charset, only=live)
+                set(await evaluate(store, selected, context.program, charset=context.charset, only=live))
                 if live
-                else []
+                else set()
             )
-            found = (context.members - touched).union(matched)
-        number = selected.seq_of
-        if context.criteria is None:
-            response = context.update(sorted(found), number)
-        elif found == context.members:
+            # Only the changed messages can have moved in or out: the cost is theirs.
+            removed = {u for u in touched if u in members and u not in matched}
+            added = matched - members
+        if not removed and not added:
             continue
-        elif found <= context.members:
-            response = context.update([u for u in context.order if u in found], number)  # order kept
+        if context.criteria is None:
+            response = context.change(removed, added, selected.seq_of)
+        elif not added:
+            response = context.update(
+                [u for u in context.order if u not in removed], selected.seq_of
+            )  # kept order
         else:
             order = [(ORDER_KEYS[name], reverse) for name, reverse in context.criteria]
+            new = sorted((members - removed) | added)
             # Those expunged meanwhile are left out by the store: gone from the result too.
             response = context.update(
-                await store.sort_order(selected.mailbox_id, sorted(found), order), number
+                await store.sort_order(selected.mailbox_id, new, order), selected.seq_of
             )
         if response is not None:
             out.append(response)
