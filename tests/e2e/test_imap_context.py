@@ -255,3 +255,25 @@ async def test_message_numbers_are_frozen_when_the_command_runs(env: ImapEnv) ->
         b'* ESEARCH (TAG "s") REMOVEFROM (0 2)\r\n',
         b"n2 OK NOOP completed\r\n",
     ]
+
+
+async def test_modseq_criterion_with_condstore(env: ImapEnv) -> None:
+    await fill(env, 2)
+    highest = (await env.mailbox()).highestmodseq
+    a = await open_session(env, enable=b"IMAP4rev2 CONDSTORE")
+    b = await open_session(env)
+    try:
+        started = await ask(a, b"s SEARCH RETURN (UPDATE COUNT) MODSEQ %d" % (highest + 1))
+        await ask(b, b"b1 STORE 2 +FLAGS.SILENT (\\Seen)")
+        told = await ask(a, b"n NOOP")
+    finally:
+        a.close()
+        b.close()
+    assert started == [b'* ESEARCH (TAG "s") COUNT 0\r\n', b"s OK SEARCH completed\r\n"]  # no MODSEQ: none
+    # RFC 7162 §3.2.4: the FETCH carries the new MODSEQ; the message now matches MODSEQ n (the
+    # update itself carries no MODSEQ: RFC 7162 §3.1.10 defines it for the command's own result).
+    assert told == [
+        b"* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (%d))\r\n" % (highest + 1),
+        b'* ESEARCH (TAG "s") ADDTO (0 2)\r\n',
+        b"n OK NOOP completed\r\n",
+    ]
