@@ -161,10 +161,8 @@ async def updates(store: MailStore, selected: SelectedMailbox) -> list[ESearch]:
             continue
         if context.criteria is None:
             response = context.change(removed, added, selected.seq_of)
-        elif not added:
-            response = context.update(
-                [u for u in context.order if u not in removed], selected.seq_of
-            )  # kept order
+        elif not added:  # the others keep their order: no store call
+            response = context.update([u for u in context.order if u not in removed], selected.seq_of)
         else:
             order = [(ORDER_KEYS[name], reverse) for name, reverse in context.criteria]
             new = sorted((members - removed) | added)
