@@ -470,6 +470,13 @@ class ImapSettings(Section):
         description="Most mailboxes one ESEARCH IN (...) may search (MULTISEARCH, RFC 7377 §2.4); more "
         "is NO [LIMIT] before any is searched.",
     )
+    max_search_updates: int = Field(
+        16,
+        ge=1,
+        description="Most UPDATE contexts (SEARCH/SORT RETURN (UPDATE), RFC 5267 §4.3) one session keeps "
+        "at once; one more is answered with NO [NOUPDATE] (§4.3.1: at least one per client). Each "
+        "holds its result (a set of UIDs) and is re-evaluated on the messages that change.",
+    )
     compress: bool = Field(
         True,
         description="Offer COMPRESS=DEFLATE (RFC 4978): raw DEFLATE both ways once a client asks, above "

@@ -127,7 +127,8 @@ async def test_thread_transcripts(env: ImapEnv) -> None:
         (b"x SORT (SIZE) UTF-8 ALL ALL)", b"x BAD"),
         (b"x SORT (FOO) UTF-8 ALL", b"x BAD Unknown sort criterion FOO"),
         (b"x THREAD FOO UTF-8 ALL", b"x BAD Unknown threading algorithm FOO"),
-        (b"x SORT RETURN (PARTIAL 1:2) (SIZE) UTF-8 ALL", b"x BAD Unknown SORT return option PARTIAL"),
+        (b"x SORT RETURN (SAVE) (SIZE) UTF-8 ALL", b"x BAD Unknown or repeated SORT return option SAVE"),
+        (b"x SORT RETURN (PARTIAL 1:*) (SIZE) UTF-8 ALL", b"x BAD"),  # RFC 5267 §5: no "*"
     ],
 )
 async def test_refusals(env: ImapEnv, line: bytes, reply: bytes) -> None:
@@ -147,7 +148,8 @@ async def test_not_selected_and_capabilities(env: ImapEnv) -> None:
         caps = (await ask(sock, b"c CAPABILITY"))[0].split()
         for name in (b"SORT", b"SORT=DISPLAY", b"ESORT", b"THREAD=ORDEREDSUBJECT", b"THREAD=REFERENCES"):
             assert name in caps
-        assert b"CONTEXT=SORT" not in caps  # not built: not advertised
+        assert b"CONTEXT=SORT" in caps  # RFC 5267 §4.1: with SORT
+        assert b"CONTEXT=SEARCH" in caps
     finally:
         sock.close()
 

@@ -153,6 +153,37 @@ def test_changes_in_one_worker_are_pushed_to_idle_sessions_in_the_other(server: 
         sock.close()
 
 
+def test_search_updates_follow_changes_made_in_the_other_worker(server: ServeProcess) -> None:
+    """RFC 5267 §4.3: an UPDATE context in worker 1 hears of a delivery and of worker 0's STORE and
+    EXPUNGE through the cross-process change feed, pushed during IDLE."""
+    sessions = one_on_each_worker(lambda: imap_session(server), server)
+    watcher, changer = sessions[1], sessions[0]
+    try:
+        assert exchange(watcher, b"U SEARCH RETURN (UPDATE) UNDELETED") == [
+            b'* ESEARCH (TAG "U")\r\n',
+            b"U OK SEARCH completed\r\n",
+        ]
+        idle(watcher)
+        lmtp_deliver(server, 2, "ctx")
+        seen = read_until_match(watcher, b"ADDTO")
+        while b"ADDTO (0 1:2)" not in seen and b"ADDTO (0 2)" not in seen:
+            seen += read_until_match(watcher, b"ADDTO")  # one delivery at a time, or both at once
+        assert exchange(changer, b"N NOOP")[-1].startswith(b"N OK")
+        assert exchange(changer, b"F STORE 1 +FLAGS.SILENT (\\Deleted)")[-1].startswith(b"F OK")
+        assert b'* ESEARCH (TAG "U") REMOVEFROM (0 1)' in read_until_match(watcher, b"REMOVEFROM")
+        assert exchange(changer, b"F STORE 1 -FLAGS.SILENT (\\Deleted)")[-1].startswith(b"F OK")
+        assert b'* ESEARCH (TAG "U") ADDTO (0 1)' in read_until_match(watcher, b"ADDTO")
+        assert exchange(changer, b"F STORE 2 +FLAGS.SILENT (\\Deleted)")[-1].startswith(b"F OK")
+        assert exchange(changer, b"E EXPUNGE")[-1].startswith(b"E OK")
+        pushed = read_until_match(watcher, b"EXPUNGE")
+        assert b'* ESEARCH (TAG "U") REMOVEFROM (0 2)\r\n' in pushed
+        assert pushed.index(b"REMOVEFROM") < pushed.index(b"* 2 EXPUNGE")  # RFC 5267 §4.3.4
+        assert exchange(watcher, b"DONE", b"I")[-1].startswith(b"I OK")
+    finally:
+        for sock in sessions.values():
+            sock.close()
+
+
 def select_answer(sock: socket.socket, name: bytes) -> list[bytes]:
     """SELECT's own responses, from its FLAGS to its tagged reply (updates of the mailbox selected
     before come first, and are left out)."""

@@ -605,3 +605,32 @@ async def test_messages_missing_from_the_view_use_a_fresh_one(own_env: Env) -> N
     found = await evaluate(cast(MailStore, counting), session, program(f"LARGER {env.sizes[2] - 1}"))
     assert found == [env.uids[2]]
     assert counting.calls == ["open_view"]
+
+
+# --- a subset (RFC 5267 §4.3 UPDATE contexts re-evaluate the changed messages only) --------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SEEN",
+        "OR FLAGGED DELETED",
+        'BODY "zebra"',
+        'TEXT "world"',
+        'FROM "alice"',
+        'SUBJECT "report" UNSEEN',
+        'HEADER X-Spam-Flag "yes"',
+        "SENTON 5-May-2026",
+        "ON 4-May-2026",
+        "LARGER 150",
+        "NOT (OR SEEN BODY zebra)",
+    ],
+)
+@pytest.mark.parametrize("subset", [(0,), (1, 3), (0, 2, 3), (0, 1, 2, 3), ()])
+async def test_a_subset_finds_what_the_whole_finds_among_it(
+    env: Env, text: str, subset: tuple[int, ...]
+) -> None:
+    whole = await evaluate(env.store, env.session(), program(text), view=env.view)
+    only = [env.uids[i] for i in subset]
+    found = await evaluate(env.store, env.session(), program(text), only=only)
+    assert found == [uid for uid in whole if uid in only]

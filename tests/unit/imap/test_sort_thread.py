@@ -69,7 +69,10 @@ def test_thread_arguments(mode: str) -> None:
         b"a SORT (SENDER) UTF-8 ALL",
         b"a SORT (SUBJECT)  UTF-8 ALL",
         b"a SORT RETURN (SAVE) (SUBJECT) UTF-8 ALL",
-        b"a SORT RETURN (PARTIAL 1:5) (SUBJECT) UTF-8 ALL",  # CONTEXT=SORT is not offered
+        b"a SORT RETURN (PARTIAL 1:*) (SUBJECT) UTF-8 ALL",  # RFC 5267 §5 partial-range: no "*"
+        b"a SORT RETURN (PARTIAL 1:5 PARTIAL 2:3) (SUBJECT) UTF-8 ALL",
+        b"a SORT RETURN (ALL PARTIAL 1:5) (SUBJECT) UTF-8 ALL",
+        b"a SORT RETURN (UPDATE UPDATE) (SUBJECT) UTF-8 ALL",
         b"a SORT RETURN (MIN (SUBJECT) UTF-8 ALL",
         b"a SORT (SUBJECT) UTF-8 XYZZY",
         b"a THREAD",

@@ -15,6 +15,7 @@ from pochta.proto.imap import acl as acl_args
 from pochta.proto.imap import args as a
 from pochta.proto.imap import metadata as md
 from pochta.proto.imap import quota as q
+from pochta.proto.imap.context import CancelUpdate, parse_cancelupdate
 from pochta.proto.imap.fetch import FetchArgs, parse_fetch
 from pochta.proto.imap.search import ESearchArgs, SearchArgs, parse_esearch, parse_search
 from pochta.proto.imap.sort import SortArgs, parse_sort
@@ -83,6 +84,7 @@ Args = (
     | FetchArgs
     | SortArgs
     | ThreadArgs
+    | CancelUpdate
 )
 Parser = Callable[[Cursor, int], Args]
 
@@ -193,6 +195,7 @@ for _spec in (
     # RFC 5256 §3: SORT and THREAD are SEARCH variants; their UID forms may see untagged EXPUNGE.
     CommandSpec("SORT", SELECTED, parse_sort, SEQ),
     CommandSpec("UID SORT", SELECTED, parse_sort),
+    CommandSpec("CANCELUPDATE", SELECTED, parse_cancelupdate),  # RFC 5267 §4.3.5 command-select
     CommandSpec("THREAD", SELECTED, parse_thread, SEQ),
     CommandSpec("UID THREAD", SELECTED, parse_thread),
 ):

@@ -33,7 +33,8 @@ OBJECT_KEYS = frozenset({"EMAILID", "THREADID"})  # RFC 8474 §6
 SIZE_KEYS = frozenset({"LARGER", "SMALLER"})
 INTERVAL_KEYS = frozenset({"OLDER", "YOUNGER"})  # RFC 5032 §3 (WITHIN)
 KEYWORD_KEYS = frozenset({"KEYWORD", "UNKEYWORD"})
-RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
+# RFC 5267 §4.2, §4.3: CONTEXT (a hint) and UPDATE (CONTEXT=SEARCH) take no value.
+RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE", "CONTEXT", "UPDATE"})
 # Return options that take a value (RFC 4466 search-ret-opt-ext): extensions add theirs here.
 RETURN_VALUE_OPTIONS: frozenset[str] = frozenset({"PARTIAL"})  # RFC 9394 §4
 

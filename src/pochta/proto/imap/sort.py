@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from pochta.mime.sortkeys import SortKeys
 from pochta.proto.imap import wire
+from pochta.proto.imap.partial import PartialRange
 from pochta.proto.imap.search import And, encode_keys, parse_keys, uses_sequence_numbers
 from pochta.proto.imap.sequence import Range, SequenceSet
 from pochta.proto.imap.wire import Cursor, ParseError
@@ -21,8 +22,9 @@ from pochta.proto.imap.wire import Cursor, ParseError
 BASE_CRITERIA = ("ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO")
 DISPLAY_CRITERIA = ("DISPLAYFROM", "DISPLAYTO")
 CRITERIA = BASE_CRITERIA + DISPLAY_CRITERIA
-# RFC 5267 §3.1: the ESEARCH return options of RFC 4731 (PARTIAL and CONTEXT belong to CONTEXT=SORT).
-RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT"})
+# RFC 5267 §3.1: the ESEARCH return options of RFC 4731; §4.1: CONTEXT=SORT adds CONTEXT, UPDATE
+# and PARTIAL (with its range, RFC 9394 §3.1).
+RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "CONTEXT", "UPDATE"})
 
 
 class Item(NamedTuple):
@@ -50,6 +52,7 @@ class SortArgs:
     charset: str
     key: And
     returns: tuple[str, ...] | None = None
+    partial: PartialRange | None = None  # RETURN (PARTIAL range), RFC 5267 §4.4 / RFC 9394 §3.1
 
     @property
     def uses_sequence_numbers(self) -> bool:
@@ -58,7 +61,10 @@ class SortArgs:
     def encode(self) -> bytes:
         out = b""
         if self.returns is not None:
-            out += b" RETURN (" + " ".join(self.returns).encode() + b")"
+            opts = [name.encode() for name in self.returns]
+            if self.partial is not None:
+                opts.append(b"PARTIAL " + self.partial.encode())
+            out += b" RETURN (" + b" ".join(opts) + b")"
         names = [("REVERSE " if rev else "") + name for name, rev in self.criteria]
         out += b" (" + " ".join(names).encode() + b") "
         return out + wire.astring(self.charset.encode("ascii")) + b" " + encode_keys(self.key.keys)
@@ -72,19 +78,28 @@ def parse_charset(cur: Cursor) -> str:
 def parse_sort(cur: Cursor, max_depth: int) -> SortArgs:
     cur.sp()
     returns = None
+    partial: PartialRange | None = None
     if cur.peek_keyword(b"RETURN"):
         # RFC 5267 §5: sort =/ ... "SORT" [search-return-opts] SP sort-criteria ...
         cur.skip(6)
         cur.sp()
         cur.expect(b"(")
         opts: list[str] = []
+        first = True
         while not cur.maybe(b")"):
-            if opts:
+            if not first:
                 cur.sp()
+            first = False
             name = cur.keyword()
-            if name not in RETURN_OPTIONS:
-                raise ParseError(f"Unknown SORT return option {name[:40]}")
+            if name == "PARTIAL" and partial is None:
+                cur.sp()  # RFC 5267 §5 modifier-partial = "PARTIAL" SP partial-range
+                partial = PartialRange.parse(cur.atom())
+                continue
+            if name not in RETURN_OPTIONS or name in opts:
+                raise ParseError(f"Unknown or repeated SORT return option {name[:40]}")
             opts.append(name)
+        if partial is not None and "ALL" in opts:
+            raise ParseError("PARTIAL and ALL exclude each other")  # RFC 5267 §4.4
         returns = tuple(opts)
         cur.sp()
     cur.expect(b"(")
@@ -104,8 +119,14 @@ def parse_sort(cur: Cursor, max_depth: int) -> SortArgs:
     cur.sp()
     charset = parse_charset(cur)
     cur.sp()
-    return SortArgs(tuple(criteria), charset, parse_keys(cur, max_depth), returns)
+    return SortArgs(tuple(criteria), charset, parse_keys(cur, max_depth), returns, partial)
 
+
+# SORT criterion -> the key the store orders by (``MailStore.sort_order``).
+ORDER_KEYS = {
+    "ARRIVAL": "arrival", "DATE": "date", "SIZE": "size", "SUBJECT": "subject", "FROM": "from_", "TO": "to",
+    "CC": "cc", "DISPLAYFROM": "display_from", "DISPLAYTO": "display_to",
+}  # fmt: skip
 
 _KEYS = {
     "ARRIVAL": attrgetter("arrival"),

@@ -27,6 +27,7 @@ from pochta.server.imap import (
     append,
     auth,
     compress,
+    context,
     copy,
     expunge,
     fetch,
@@ -98,6 +99,8 @@ TABLE: dict[str, Entry] = {
     "ESEARCH": Entry(multisearch.esearch, ("MULTISEARCH",)),  # RFC 7377
     "SORT": Entry(sort.sort, ("SORT", "SORT=DISPLAY", "ESORT")),  # RFC 5256, RFC 5957, RFC 5267 §3
     "UID SORT": Entry(sort.sort),
+    # RFC 5267 §4: UPDATE/CONTEXT/PARTIAL of SEARCH and SORT, CANCELUPDATE (§4.3.5).
+    "CANCELUPDATE": Entry(context.cancelupdate, ("CONTEXT=SEARCH", "CONTEXT=SORT")),
     "THREAD": Entry(sort.thread, ("THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES")),  # RFC 5256 §3
     "UID THREAD": Entry(sort.thread),
     "APPEND": Entry(append.append, ("MULTIAPPEND",)),  # RFC 3502; APPENDLIMIT: ``capabilities``

@@ -42,6 +42,9 @@ async def esearch(session: Session, command: Command) -> Tagged:
     if wants_selected and selected is None:
         return Tagged(tag, Status.BAD, "No mailbox selected")  # RFC 7377 §2.2
     names_wanted = search.return_names
+    if "UPDATE" in names_wanted:
+        # RFC 7377 §2.2 lets UPDATE apply to the selected mailbox alone; SEARCH RETURN (UPDATE) does that.
+        return Tagged(tag, Status.BAD, "UPDATE is not supported by ESEARCH; use SEARCH RETURN (UPDATE)")
     if "SAVE" in names_wanted and not all(s.kind == "SELECTED" for s in sources):
         return Tagged(tag, Status.BAD, "SAVE needs the selected mailbox as the only source")  # §2.2
     targets = await _mailboxes(session, sources)
@@ -50,7 +53,8 @@ async def esearch(session: Session, command: Command) -> Tagged:
         # RFC 7377 §2.4: a limit on the mailboxes one search may cover, applied up front.
         return Tagged(tag, Status.NO, f"At most {limit} mailboxes may be searched at once", code="LIMIT")
     # RFC 7377 §2.1: a source option implies ALL (unless PARTIAL, which excludes it: RFC 9394 §3.1)
-    wanted = names_wanted - {"SAVE"} or ({"ALL"} if search.partial is None else set())
+    # RFC 7377 §2.2: CONTEXT is allowed (RFC 5267 §4.2: a hint, ignored here).
+    wanted = names_wanted - {"SAVE", "CONTEXT"} or ({"ALL"} if search.partial is None else set())
     store = session.services.store
     for info in targets:
         if selected is not None and info.id == selected.mailbox_id:

@@ -8,6 +8,9 @@ SEARCHRES (RFC 5182): the program is evaluated by ``search_eval``; this module a
   SAVE alone no ESEARCH is sent. A failed SEARCH ... SAVE empties ``$`` (RFC 5182 §2.1).
 - PARTIAL (RFC 9394 §3.1): ``PARTIAL (range set)`` (NIL when the range holds no result); with SAVE,
   ``$`` keeps what Table 1 of §3.2 says.
+- CONTEXT and UPDATE (RFC 5267 §4.2, §4.3): UPDATE starts a context (``context``); neither is a
+  result option: ``RETURN (UPDATE)`` answers ``* ESEARCH (TAG "t")`` with no result data, and
+  ``RETURN (CONTEXT)`` is ``RETURN ()``, ALL (as Dovecot answers both).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pochta.proto.imap.partial import PartialRange
 from pochta.proto.imap.responses import Code, ESearch, Search
 from pochta.proto.imap.search import SearchArgs
 from pochta.proto.imap.sequence import SequenceSet
+from pochta.server.imap import context
 from pochta.server.imap.search_eval import SearchError, evaluate
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
@@ -33,6 +37,9 @@ async def search(session: Session, command: Command) -> Tagged:
     assert selected is not None
     names = args.return_names
     saving = "SAVE" in names
+    updating = "UPDATE" in names
+    if updating and (refused := context.reused(session, command)) is not None:
+        return refused
     with_modseq = args.has_modseq
     if with_modseq:
         session.enable_condstore()  # RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE
@@ -53,8 +60,10 @@ async def search(session: Session, command: Command) -> Tagged:
         # RFC 3501 §7.2.5; RFC 7162 §3.1.6: with a MODSEQ key, the highest mod-sequence of the result.
         highest = max(map(selected.modseq_of, uids)) if with_modseq and uids else None
         session.send(Search(numbers, highest))
-    elif names != {"SAVE"}:
-        wanted = names or {"ALL"}  # RFC 4731 §3.1: RETURN () is RETURN (ALL)
+    elif (shown := names - {"CONTEXT"}) != {"SAVE"}:
+        # RFC 4731 §3.1: RETURN () is RETURN (ALL); so is RETURN (CONTEXT), a hint (RFC 5267 §4.2),
+        # as Dovecot answers. UPDATE alone asks for no result data.
+        wanted = shown or {"ALL"}
         if args.returns is None:
             wanted = {"ALL"}  # RFC 9051 §6.4.4: a plain SEARCH in rev2 answers ESEARCH ALL
         modseq = _modseq_data(selected, uids, wanted) if with_modseq else ()
@@ -63,6 +72,8 @@ async def search(session: Session, command: Command) -> Tagged:
                 command.tag, numbers, wanted, uid=command.uid, partial=args.partial, extra=modseq
             )
         )
+    if updating:
+        context.start(session, command, args.key, args.charset, uids)
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
 
 

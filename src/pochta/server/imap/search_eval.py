@@ -46,6 +46,7 @@ Decisions:
 from __future__ import annotations
 
 import time
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -102,15 +103,20 @@ async def evaluate(
     *,
     charset: str | None = None,
     view: MailboxView | None = None,
+    only: Sequence[int] | None = None,
 ) -> list[int]:
     """UIDs (ascending) of the session's messages that match ``program``.
+
+    ``only``: evaluate on these numbered messages alone (ascending UIDs, none held back), as the
+    UPDATE contexts of RFC 5267 §4.3 do for the messages whose state changed. Message-number keys
+    and a UID range's "*" then see only them: such programs are re-run whole (``server.imap.context``).
 
     ``view``: any view of the mailbox the caller holds (a UID's size and internal date never change);
     without it, or for messages it lacks, one is opened when a size or date key needs it. Raises
     SearchError (charset, string bytes) and InvalidSequenceNumber before any store call.
     """
     strings = decode_strings(program, charset)
-    return await _Evaluation(store, selected, view).run(program, strings)
+    return await _Evaluation(store, selected, view, only).run(program, strings)
 
 
 class _RecordKey(NamedTuple):
@@ -122,9 +128,17 @@ class _RecordKey(NamedTuple):
 
 
 class _Evaluation:
-    def __init__(self, store: MailStore, selected: SelectedMailbox, view: MailboxView | None) -> None:
+    def __init__(
+        self,
+        store: MailStore,
+        selected: SelectedMailbox,
+        view: MailboxView | None,
+        only: Sequence[int] | None = None,
+    ) -> None:
         self.store, self.selected, self.view = store, selected, view
-        self.uids = selected.uids
+        self.uids = selected.uids if only is None else array("q", only)
+        # A subset: a UID's position is its index among ``only``, not its message number - 1.
+        self.index = None if only is None else {uid: i for i, uid in enumerate(only)}
         self.facts = Facts(count=len(self.uids))
         self.gone = 0  # held-back expunges (RFC 9051 §7.5.1): their content is unknown
         self.searched: dict[tuple[str, TextField], int] = {}
@@ -207,7 +221,7 @@ class _Evaluation:
         ):
             await store.thread_now(mailbox_id)  # RFC 8474 §5.2: every message has its thread
             rows = await store.message_objects(mailbox_id, None)
-        placed = [(seq - 1, row) for row in rows if (seq := self.selected.seq_of(row.uid)) is not None]
+        placed = [(p, row) for row in rows if (p := self.position_of(row.uid)) is not None]
         days: list[tuple[int, int]] | None = None
         for key in keys:
             if isinstance(key, ObjectKey):
@@ -238,7 +252,16 @@ class _Evaluation:
         return mask_of(positions, self.facts.count)
 
     def seq_positions(self, uids: Iterable[int]) -> Iterator[int]:
+        if self.index is not None:
+            index = self.index
+            return (index[uid] for uid in uids if uid in index)
         return (seq - 1 for seq in map(self.selected.seq_of, uids) if seq is not None)
+
+    def position_of(self, uid: int) -> int | None:
+        if self.index is not None:
+            return self.index.get(uid)
+        seq = self.selected.seq_of(uid)
+        return None if seq is None else seq - 1
 
     def sequence_mask(self, key: SequenceKey) -> int:
         uids, mask = self.uids, 0

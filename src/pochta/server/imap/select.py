@@ -19,7 +19,8 @@
 - CLOSE (RFC 9051 §6.4.1) expunges \\Deleted messages silently when the mailbox is read-write;
   UNSELECT (RFC 3691 §2) does not.
 - ``report_updates``: EXISTS/EXPUNGE/FETCH FLAGS from ``SelectedMailbox`` (RFC 9051 §7.5), read
-  from the store with ``changes_since`` when the feed says something changed (or on every NOOP).
+  from the store with ``changes_since`` when the feed says something changed (or on every NOOP),
+  then the ESEARCH updates of the UPDATE contexts (``context.refresh``, RFC 5267 §4.3).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pochta.mail import flags as flagrules
 from pochta.proto.imap import Command, State, Status, Tagged, objectid
 from pochta.proto.imap.args import MailboxArgs
 from pochta.proto.imap.responses import Bye, Code, Exists, Flags, ListItem, Recent, Untagged
-from pochta.server.imap import qresync
+from pochta.server.imap import context, qresync
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 from pochta.store.api import NotFound
@@ -269,3 +270,4 @@ async def report_updates(session: Session, *, poll: bool, allow_expunge: bool, i
     await _take_recent_news(session, selected)
     for response in selected.updates(allow_expunge=allow_expunge, include_uid=include_uid):
         session.send(response)
+    await context.refresh(session)  # RFC 5267 §4.3: ADDTO/REMOVEFROM after the EXISTS and FETCH

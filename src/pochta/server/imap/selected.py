@@ -40,6 +40,10 @@ API (``SelectedMailbox``):
   returned order, before anything else that carries a sequence number. Call it with expunges only in
   commands that may send EXPUNGE. New messages in it (APPEND/COPY into this mailbox) stay pending.
 - ``updates(*, allow_expunge, include_uid) -> list[Response]``: what to tell the client now.
+- ``contexts`` (RFC 5267 §4.3, ``pochta.proto.imap.context``): the UPDATE contexts of SEARCH/SORT,
+  told of every message whose state changes (``_take``, ``absorb``) and, in ``_drop``, of messages
+  about to be expunged: their REMOVEFROM comes first in the responses ``updates``/``apply_own``
+  return. ``server.imap.context`` re-evaluates the rest where the updates are reported.
 - ``condstore``, ``qresync`` (set by the session, RFC 7162): unsolicited FETCH carries UID and MODSEQ
   (§3.2.4); expunges are told as one ``VANISHED`` instead of EXPUNGEs (§3.2.10.2), by ``updates`` and
   ``apply_own`` alike. ``absorb`` of a ``ChangeSet`` with ``live_uids`` (the store's expunge records
@@ -85,6 +89,7 @@ from datetime import datetime
 from pochta.mail import acl
 from pochta.mail import flags as flagrules
 from pochta.mail.flags import RECENT, flag_key
+from pochta.proto.imap.context import SearchContexts
 from pochta.proto.imap.responses import Exists, Expunge, Fetch, FetchValue, Raw, Recent, Response, Vanished
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.store.model import AccountId, ChangeSet, MailboxView, MessageEntry
@@ -153,6 +158,9 @@ class SelectedMailbox:
         # it was not: RFC 9051 §7.3.5 / RFC 3501 §7.2.6, FLAGS must list every keyword a FETCH shows.
         self._keywords = flagrules.mailbox_keywords(view.flag_sets())
         self._keyword_news = False
+        # RFC 5267 §4.3: the UPDATE contexts, told of every message whose state changes (``touch``)
+        # and of expunges before their EXPUNGE is sent (``_drop``); server.imap.context does the rest.
+        self.contexts = SearchContexts()
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -354,6 +362,7 @@ class SelectedMailbox:
             live = set(changes.live_uids)
             expunged = sorted({*changes.expunged, *(u for u in self.uids if u not in live)})
         for uid in expunged:
+            self.contexts.touch(uid)
             if self._new.pop(uid, None) is not None:
                 continue  # never announced: the client never hears of it
             if uid not in self._gone and self._live(uid) is not None:
@@ -385,6 +394,7 @@ class SelectedMailbox:
 
     def _take(self, entry: MessageEntry, *, own: bool) -> None:
         uid = entry.uid
+        self.contexts.touch(uid)
         for flag in entry.flags:
             if not flagrules.is_system_flag(flag) and flag_key(flag) not in self._keywords:
                 self._keywords[flag_key(flag)] = flag
@@ -491,6 +501,8 @@ class SelectedMailbox:
         if not positions:
             return []
         vanished = Vanished(SequenceSet.of(*map(self._uid, positions))) if self.qresync else None
+        # RFC 5267 §4.3.4: REMOVEFROM before the EXPUNGE, while the numbers are valid.
+        told: list[Response] = [*self.contexts.dropping(map(self._uid, positions), self.seq_of)]
         removed = self._removed
         merged: array[int] = array("q")
         done = 0  # removed[:done] are in merged
@@ -512,7 +524,7 @@ class SelectedMailbox:
         merged.extend(removed[done:])
         self._removed = merged
         self._uids_built = None
-        return [vanished] if vanished is not None else list(out)
+        return [*told, vanished] if vanished is not None else [*told, *out]
 
     # --- positions -------------------------------------------------------------------------------
 

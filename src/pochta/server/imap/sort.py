@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from pochta.mime.sortkeys import SortKeys
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.responses import Code, ESearch
-from pochta.proto.imap.sort import Item, SortArgs, encode_sort, ordered_set, sort_items
+from pochta.proto.imap.sort import ORDER_KEYS, Item, SortArgs, encode_sort, ordered_set, sort_items
 from pochta.proto.imap.thread import ThreadArgs, encode_threads, ordered_subject, references
+from pochta.server.imap import context
 from pochta.server.imap.search_eval import SearchError, evaluate
 from pochta.server.imap.session import Session
 
@@ -76,9 +77,16 @@ async def _searched(session: Session, command: Command, args: SortArgs | ThreadA
 
 
 async def _keyed(
-    session: Session, command: Command, args: SortArgs | ThreadArgs, uids: list[int]
+    session: Session,
+    command: Command,
+    args: SortArgs | ThreadArgs,
+    uids: list[int],
+    *,
+    as_uid: bool | None = None,
 ) -> list[Item]:
-    """The searched messages with their keys, in mailbox order."""
+    """The searched messages with their keys, in mailbox order; ``number`` is the UID with
+    ``as_uid`` (default: for UID commands), else the message number."""
+    by_uid = command.uid if as_uid is None else as_uid
     selected = session.selected
     assert selected is not None
     store = session.services.store
@@ -90,7 +98,7 @@ async def _keyed(
         if seq is None:
             continue
         row = rows[index] if found is None else found.get(uid)
-        number = uid if command.uid else seq
+        number = uid if by_uid else seq
         if row is None:
             items.append(Item(number, seq, _EMPTY, 0, 0))
         else:
@@ -98,15 +106,8 @@ async def _keyed(
     return items
 
 
-# SORT criterion -> the store's order key (``MailStore.sort_order``).
-_ORDER_KEYS = {
-    "ARRIVAL": "arrival", "DATE": "date", "SIZE": "size", "SUBJECT": "subject", "FROM": "from_", "TO": "to",
-    "CC": "cc", "DISPLAYFROM": "display_from", "DISPLAYTO": "display_to",
-}  # fmt: skip
-
-
 async def _sorted(session: Session, command: Command, args: SortArgs) -> list[int] | Tagged:
-    """The numbers (or UIDs) of the searched messages in the order of ``args.criteria``: sorted by
+    """The UIDs of the searched messages in the order of ``args.criteria``: sorted by
     the store, which keeps the keys; here only when a held-back expunge is among them (its keys are
     gone from the store: it sorts with empty ones, at its place in the mailbox)."""
     selected = session.selected
@@ -116,26 +117,38 @@ async def _sorted(session: Session, command: Command, args: SortArgs) -> list[in
         return uids
     ordered: list[int] = []
     if not any(map(selected.is_expunged, uids)):
-        order = [(_ORDER_KEYS[name], reverse) for name, reverse in args.criteria]
+        order = [(ORDER_KEYS[name], reverse) for name, reverse in args.criteria]
         ordered = await session.services.store.sort_order(selected.mailbox_id, uids, order) if uids else []
     if len(ordered) != len(uids):  # held back, or expunged since the search: keys gone
-        items = await _keyed(session, command, args, uids)
+        items = await _keyed(session, command, args, uids, as_uid=True)
         return [item.number for item in sort_items(items, args.criteria)]
-    if command.uid:
-        return ordered
-    return [n for n in map(selected.seq_of, ordered) if n is not None]
+    return ordered
 
 
 async def sort(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, SortArgs)
-    numbers = await _sorted(session, command, args)
-    if isinstance(numbers, Tagged):
-        return numbers
+    selected = session.selected
+    assert selected is not None
+    updating = args.returns is not None and "UPDATE" in args.returns
+    if updating and (refused := context.reused(session, command)) is not None:
+        return refused
+    uids = await _sorted(session, command, args)
+    if isinstance(uids, Tagged):
+        return uids
+    numbers = uids if command.uid else [n for n in map(selected.seq_of, uids) if n is not None]
     if args.returns is None:
         session.send(encode_sort(numbers))
     else:
-        wanted = set(args.returns) or {"ALL"}  # RFC 4731 §3.1: RETURN () is RETURN (ALL)
+        # RFC 4731 §3.1: RETURN () is RETURN (ALL), and so is RETURN (CONTEXT) (a hint, RFC 5267
+        # §4.2); PARTIAL excludes ALL (RFC 5267 §4.4).
+        wanted = set(args.returns) - {"CONTEXT"} or ({"ALL"} if args.partial is None else set())
+        extra: list[tuple[str, bytes]] = []
+        if args.partial is not None:
+            # RFC 9394 §3.1 (RFC 5267 §4.4): the range as asked, the results in it in the sort order.
+            picked = args.partial.pick(numbers)
+            found = bytes(ordered_set(picked)) if picked else b"NIL"
+            extra.append(("PARTIAL", b"(" + args.partial.encode() + b" " + found + b")"))
         session.send(
             ESearch(
                 tag=command.tag,
@@ -145,8 +158,11 @@ async def sort(session: Session, command: Command) -> Tagged:
                 max=numbers[-1] if "MAX" in wanted and numbers else None,
                 all=ordered_set(numbers) if "ALL" in wanted and numbers else None,
                 count=len(numbers) if "COUNT" in wanted else None,
+                extra=extra,
             )
         )
+    if updating:
+        context.start(session, command, args.key, args.charset, uids, criteria=args.criteria)
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
 
 
