@@ -462,6 +462,20 @@ class ImapSettings(Section):
         description="Most mailboxes one ESEARCH IN (...) may search (MULTISEARCH, RFC 7377 §2.4); more "
         "is NO [LIMIT] before any is searched.",
     )
+    notify_max_mailboxes: int = Field(
+        100,
+        ge=1,
+        description="Most mailbox names the SUBTREE and MAILBOXES filters of one NOTIFY SET may give "
+        "(RFC 5465 §6.5, §6.6); more is NO [NOTIFICATIONOVERFLOW] (§3.1: too expensive), and the "
+        "previous NOTIFY stays in force.",
+    )
+    notify_max_pending: int = Field(
+        1000,
+        ge=1,
+        description="Most committed changes a NOTIFY session may have waiting to be told (changes of "
+        "watched mailboxes, coalesced into one STATUS per mailbox when sent); past it the session gets "
+        "OK [NOTIFICATIONOVERFLOW] and NOTIFY NONE (RFC 5465 §5.8).",
+    )
     compress: bool = Field(
         True,
         description="Offer COMPRESS=DEFLATE (RFC 4978): raw DEFLATE both ways once a client asks, above "

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pochta.proto.imap import args as a
+from pochta.proto.imap import notify as n
 from pochta.proto.imap import quota as q
 from pochta.proto.imap.fetch import FetchArgs, parse_fetch
 from pochta.proto.imap.search import ESearchArgs, SearchArgs, parse_esearch, parse_search
@@ -73,6 +74,7 @@ Args = (
     | q.GetQuota
     | q.GetQuotaRoot
     | q.SetQuota
+    | n.NotifyArgs
     | SearchArgs
     | ESearchArgs
     | FetchArgs
@@ -156,6 +158,7 @@ for _spec in (
     CommandSpec("GETQUOTA", AUTH, q.parse_getquota, P),  # RFC 9208 §4.1.1
     CommandSpec("GETQUOTAROOT", AUTH, q.parse_getquotaroot, P),  # RFC 9208 §4.1.2
     CommandSpec("SETQUOTA", AUTH, q.parse_setquota),  # RFC 9208 §4.1.3
+    CommandSpec("NOTIFY", AUTH, n.parse_notify),  # RFC 5465 §8: command-auth
     # RFC 9051 §6.4: selected
     CommandSpec("CHECK", SELECTED, a.parse_none),  # RFC 3501 §6.4.1 (rev1; NOOP in rev2)
     CommandSpec("CLOSE", SELECTED, a.parse_none, BREAKS),

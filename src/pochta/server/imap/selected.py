@@ -206,6 +206,16 @@ class SelectedMailbox:
         self._news_recent = (first, end)
 
     @property
+    def announced(self) -> int:
+        """How many messages were announced since SELECT (a mark for ``announced_after``)."""
+        return len(self._tail)
+
+    def announced_after(self, mark: int) -> list[int]:
+        """The UIDs announced since ``announced`` was ``mark`` and not expunged (RFC 5465 §5.2: the
+        FETCH that follows their EXISTS)."""
+        return [uid for uid in self._tail[mark:] if self._live(uid) is not None]
+
+    @property
     def pending(self) -> bool:
         """Whether ``updates(allow_expunge=True, ...)`` would say anything."""
         return bool(self._new or self._gone or self._flag_news)
