@@ -65,7 +65,8 @@ NEW_EXPUNGE = ("MessageNew", "MessageExpunge")
             ),
         ),
         (
-            b'a NOTIFY SET (mailboxes (INBOX "a b" {1+}\r\nc) (MessageNew MessageExpunge)) (inboxes (MessageNew))',
+            b'a NOTIFY SET (mailboxes (INBOX "a b" {1+}\r\nc) (MessageNew MessageExpunge))'
+            b" (inboxes (MessageNew))",
             NotifyArgs(
                 (
                     EventGroup("MAILBOXES", NEW_EXPUNGE, (b"INBOX", b"a b", b"c")),
@@ -218,7 +219,9 @@ async def test_the_notifier_coalesces_changes_per_mailbox_and_overflows() -> Non
         await asyncio.wait_for(notifier.ready.wait(), 5)
         kinds, names = notifier.take()
         assert kinds == {MailboxId(7): {ChangeKind.APPENDED, ChangeKind.FLAGS}}  # one entry, one STATUS
-        assert not names and not notifier.overflowed and not notifier.ready.is_set()
+        assert not names
+        assert not notifier.overflowed
+        assert not notifier.ready.is_set()
         feed_.publish([Change(ChangeKind.MAILBOX, account, MailboxId(8), ModSeq(6))])
         await asyncio.wait_for(notifier.ready.wait(), 5)
         assert notifier.take() == ({}, True)
