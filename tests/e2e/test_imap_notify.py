@@ -54,6 +54,19 @@ async def nothing_more(sock: socket.socket) -> None:
     assert await ask(sock, b"Z NOOP") == [b"Z OK NOOP completed\r\n"]
 
 
+async def status_line(env: ImapEnv, name: str) -> bytes:
+    """The STATUS a NOTIFY session is told of a change of ``name``'s messages (RFC 5465 §5.2, §5.3:
+    MESSAGES and UIDNEXT; UIDVALIDITY and UNSEEN as Dovecot sends them), from the store now."""
+    info = await env.mailbox(name)
+    return b"* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d UNSEEN %d)\r\n" % (
+        name.encode(),
+        info.messages,
+        info.uidnext,
+        info.uidvalidity,
+        info.unseen,
+    )
+
+
 async def create(env: ImapEnv, *names: str) -> None:
     for name in names:
         await env.store.create_mailbox(env.alice.id, name)
@@ -78,7 +91,8 @@ async def test_delivery_and_append_elsewhere_are_status_between_commands(env: Im
         infos = sorted(await env.store.mailboxes(env.alice.id), key=lambda i: i.name)
         assert got == [
             *(
-                b"* STATUS %s (MESSAGES 0 UIDNEXT 1 UIDVALIDITY %d)\r\n" % (i.name.encode(), i.uidvalidity)
+                b"* STATUS %s (MESSAGES 0 UIDNEXT 1 UIDVALIDITY %d UNSEEN 0)\r\n"
+                % (i.name.encode(), i.uidvalidity)
                 for i in infos
                 if i.name != "Other"
             ),
@@ -91,21 +105,22 @@ async def test_delivery_and_append_elsewhere_are_status_between_commands(env: Im
         assert told[0].startswith(b"* STATUS INBOX (MESSAGES ")
         while b"MESSAGES 3 " not in told[-1]:
             told += await lines(a, 1)
-        assert told[-1] == b"* STATUS INBOX (MESSAGES 3 UIDNEXT 4)\r\n"  # RFC 5465 §5.2
+        assert b"(MESSAGES 3 UIDNEXT 4 " in told[-1]
+        assert told[-1] == await status_line(env, "INBOX")  # RFC 5465 §5.2
         # APPEND by another session.
         appended = await asyncio.to_thread(send_append, b, b"A APPEND Lists/a", [(b"", message(1))])
         assert appended[-1].startswith(b"A OK")
-        assert await lines(a, 1) == [b"* STATUS Lists/a (MESSAGES 1 UIDNEXT 2)\r\n"]
+        assert await lines(a, 1) == [await status_line(env, "Lists/a")]
         # An expunge there.
         assert (await ask(b, b"S SELECT Lists/a"))[-1].startswith(b"S OK")
         assert (await ask(b, b"F STORE 1 +FLAGS.SILENT (\\Deleted)"))[-1].startswith(b"F OK")
         await nothing_more(a)  # a flag change: FlagChange was not asked for
         assert (await ask(b, b"X EXPUNGE"))[-1].startswith(b"X OK")
-        assert await lines(a, 1) == [b"* STATUS Lists/a (MESSAGES 0 UIDNEXT 2)\r\n"]  # RFC 5465 §5.3
+        assert await lines(a, 1) == [await status_line(env, "Lists/a")]  # RFC 5465 §5.3
         # Mailboxes no filter names say nothing.
         await env.deliver(message(5), mailbox="Other")  # the selected one: no SELECTED filter
         await env.deliver(message(6), mailbox="Lists/a", account=env.alice)
-        assert await lines(a, 1) == [b"* STATUS Lists/a (MESSAGES 1 UIDNEXT 3)\r\n"]
+        assert await lines(a, 1) == [await status_line(env, "Lists/a")]
         # ... and the selected mailbox is reported as without NOTIFY: with the next command.
         assert await ask(a, b"Z NOOP") == [b"* 1 EXISTS\r\n", b"* 1 RECENT\r\n", b"Z OK NOOP completed\r\n"]
         assert await ask(a, b"N NOTIFY NONE") == [b"N OK NOTIFY completed\r\n"]
@@ -203,11 +218,11 @@ async def test_notifications_arrive_during_idle(env: ImapEnv) -> None:
         await asyncio.to_thread(a.sendall, b"I IDLE\r\n")
         assert await lines(a, 1) == [b"+ idling\r\n"]
         await env.deliver(message(1), mailbox="Other")
-        assert await lines(a, 1) == [b"* STATUS Other (MESSAGES 1 UIDNEXT 2)\r\n"]
+        assert await lines(a, 1) == [await status_line(env, "Other")]
         # RFC 5465 §4: no SELECTED filter, so the selected mailbox is not told during IDLE ...
         await env.deliver(message(2))
         await env.deliver(message(3), mailbox="Other")
-        assert await lines(a, 1) == [b"* STATUS Other (MESSAGES 2 UIDNEXT 3)\r\n"]
+        assert await lines(a, 1) == [await status_line(env, "Other")]
         # ... but at the end of the command, as without NOTIFY.
         got = await asyncio.to_thread(exchange, a, b"DONE", b"I")
         assert got == [b"* 1 EXISTS\r\n", b"* 1 RECENT\r\n", b"I OK IDLE terminated\r\n"]
@@ -224,14 +239,33 @@ async def test_flag_change_elsewhere_with_condstore(env: ImapEnv) -> None:
         info = await env.mailbox("Other")
         got = await ask(a, b"N NOTIFY SET STATUS (mailboxes Other (FlagChange))")
         assert got == [
-            b"* STATUS Other (UIDVALIDITY %d HIGHESTMODSEQ %d)\r\n" % (info.uidvalidity, info.highestmodseq),
+            b"* STATUS Other (MESSAGES 1 UIDNEXT 2 UIDVALIDITY %d UNSEEN 1 HIGHESTMODSEQ %d)\r\n"
+            % (info.uidvalidity, info.highestmodseq),
             b"N OK NOTIFY completed\r\n",
         ]
         assert (await ask(b, b"F STORE 1 +FLAGS.SILENT (\\Seen)"))[-1].startswith(b"F OK")
         info = await env.mailbox("Other")
         assert await lines(a, 1) == [
-            b"* STATUS Other (UIDVALIDITY %d HIGHESTMODSEQ %d)\r\n" % (info.uidvalidity, info.highestmodseq)
+            b"* STATUS Other (UIDVALIDITY %d UNSEEN 0 HIGHESTMODSEQ %d)\r\n"
+            % (info.uidvalidity, info.highestmodseq)
         ]  # RFC 5465 §5.1
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_flag_change_elsewhere_without_condstore_is_told_by_unseen(env: ImapEnv) -> None:
+    await create(env, "Other")
+    await env.deliver(message(1), mailbox="Other")
+    a = await open_session(env, select=b"")
+    b = await open_session(env, select=b"Other")
+    try:
+        assert await ask(a, b"N NOTIFY SET (mailboxes Other (FlagChange))") == [b"N OK NOTIFY completed\r\n"]
+        # RFC 5465 §5.1: without CONDSTORE only a change of the count of unseen messages is told.
+        assert (await ask(b, b"F STORE 1 +FLAGS.SILENT (\\Flagged)"))[-1].startswith(b"F OK")
+        await nothing_more(a)
+        assert (await ask(b, b"F STORE 1 +FLAGS.SILENT (\\Seen)"))[-1].startswith(b"F OK")
+        assert await lines(a, 1) == [b"* STATUS Other (UNSEEN 0)\r\n"]
     finally:
         a.close()
         b.close()
@@ -277,9 +311,7 @@ async def test_overflow_ends_notify(env: ImapEnv) -> None:
         assert (await ask(a, b"N NOTIFY SET (personal (MessageNew MessageExpunge))"))[-1].startswith(b"N OK")
         await env.store.deliver(blob, parsed, [Target(info.id) for info in infos[:5]])
         told = await lines(a, 5)
-        assert told == [
-            b"* STATUS Box0 (MESSAGES 3 UIDNEXT 4)\r\n",
-            *(b"* STATUS Box%d (MESSAGES 2 UIDNEXT 3)\r\n" % n for n in range(1, 5)),
-        ]
+        assert told == [await status_line(env, name) for name in names[:5]]
+        assert b"(MESSAGES 3 UIDNEXT 4 " in told[0]
     finally:
         a.close()

@@ -6,13 +6,14 @@
   ``imap.notify_max_mailboxes`` is ``NO [NOTIFICATIONOVERFLOW]`` (§3.1: too expensive). A refused
   NOTIFY leaves the previous one in force. Names that do not exist are ignored (§3.1). With STATUS,
   every mailbox the filters watch for message events but the selected one gets its STATUS before the
-  tagged OK: MESSAGES UIDNEXT UIDVALIDITY for MessageNew, MESSAGES for MessageExpunge, UIDVALIDITY
-  HIGHESTMODSEQ for FlagChange (§3.1). NOTIFY SET implies a NOOP (§3.1: the command table polls).
+  tagged OK: MESSAGES UIDNEXT UIDVALIDITY UNSEEN, with HIGHESTMODSEQ for FlagChange (§3.1 asks for
+  less; these are Dovecot's items). NOTIFY SET implies a NOOP (§3.1: the command table polls).
 - Other mailboxes (``notifier.Notifier`` collects the account's changes from the feed, whichever worker
   process made them): one STATUS per mailbox and report, however many changes it had (coalesced):
-  UIDNEXT MESSAGES for MessageNew and MessageExpunge (§5.2, §5.3; HIGHESTMODSEQ with CONDSTORE,
-  with QRESYNC for expunges), UIDVALIDITY HIGHESTMODSEQ for FlagChange with CONDSTORE, else UNSEEN
-  when the count of unseen messages changed (§5.1). MailboxName: a LIST for a created mailbox, LIST
+  MESSAGES UIDNEXT UIDVALIDITY UNSEEN for MessageNew and MessageExpunge (§5.2, §5.3 ask for MESSAGES
+  and UIDNEXT; the others as Dovecot sends them; HIGHESTMODSEQ too with CONDSTORE), UIDVALIDITY
+  UNSEEN HIGHESTMODSEQ for FlagChange with CONDSTORE, else UNSEEN when the count of unseen messages
+  changed (§5.1). MailboxName: a LIST for a created mailbox, LIST
   (\\NonExistent) for a deleted one, LIST with OLDNAME for the top of a renamed subtree (§5.4).
   SubscriptionChange: a LIST with or without \\Subscribed (§5.5). The account's mailbox list is read
   once per report when the feed said a mailbox changed, and compared with the one last told; this
@@ -124,21 +125,19 @@ def _watch(session: Session, groups: tuple[EventGroup, ...]) -> Watch:
 
 def _initial_status(session: Session, notifier: Notifier, infos: list[MailboxInfo]) -> None:
     """RFC 5465 §3.1: with SET STATUS, a STATUS for each mailbox but the selected one for which
-    message events are asked."""
+    message events are asked: MESSAGES UIDNEXT UIDVALIDITY UNSEEN (what MessageNew and MessageExpunge
+    require, and UNSEEN, as Dovecot 2.3 sends), and HIGHESTMODSEQ for FlagChange."""
     selected = session.selected
     for info in sorted(infos, key=lambda i: i.name):
         if selected is not None and info.id == selected.mailbox_id:
             continue
-        events = notifier.watch.events_for(info.name, info.subscribed)
-        items: set[str] = set()
-        if "MessageNew" in events:
-            items |= {"MESSAGES", "UIDNEXT", "UIDVALIDITY"}
-        if "MessageExpunge" in events:
-            items.add("MESSAGES")
+        events = notifier.watch.events_for(info.name, info.subscribed) & _MESSAGE_EVENTS
+        if not events:
+            continue
+        items = {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN"}
         if "FlagChange" in events:
-            items |= {"UIDVALIDITY", "HIGHESTMODSEQ"}  # §3.1: the server supports CONDSTORE
-        if items:
-            session.send(_status(info, items))
+            items.add("HIGHESTMODSEQ")  # §3.1: with UIDVALIDITY, as the server supports CONDSTORE
+        session.send(_status(info, items))
 
 
 def _status(info: MailboxInfo, items: set[str]) -> StatusResponse:
@@ -183,17 +182,16 @@ async def _status_change(
         return  # deleted meanwhile (told as MailboxName, if asked)
     events = notifier.watch.events_for(before.name, before.subscribed)
     items: set[str] = set()
-    if ChangeKind.APPENDED in changed and "MessageNew" in events:
-        items |= {"UIDNEXT", "MESSAGES"}  # RFC 5465 §5.2
+    new = ChangeKind.APPENDED in changed and "MessageNew" in events
+    if new or (ChangeKind.EXPUNGED in changed and "MessageExpunge" in events):
+        # RFC 5465 §5.2, §5.3: UIDNEXT MESSAGES (and UIDVALIDITY UNSEEN, as Dovecot); HIGHESTMODSEQ
+        # with CONDSTORE (§5.3 asks for it with QRESYNC, which enables CONDSTORE).
+        items |= {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN"}
         if session.condstore:
-            items.add("HIGHESTMODSEQ")
-    if ChangeKind.EXPUNGED in changed and "MessageExpunge" in events:
-        items |= {"UIDNEXT", "MESSAGES"}  # RFC 5465 §5.3
-        if session.qresync:
             items.add("HIGHESTMODSEQ")
     flags = ChangeKind.FLAGS in changed and "FlagChange" in events
     if flags and session.condstore:
-        items |= {"UIDVALIDITY", "HIGHESTMODSEQ"}  # RFC 5465 §5.1
+        items |= {"UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ"}  # RFC 5465 §5.1
     if not items and not flags:
         return
     info = await session.services.store.get_mailbox_by_id(mailbox_id)
