@@ -166,14 +166,18 @@ async def test_selected_delayed_holds_expunges_until_a_command_allows_them(env: 
             b"N OK NOTIFY completed\r\n"
         ]
         await ask(b, b"F STORE 1 +FLAGS.SILENT (\\Deleted)")
-        # Flag changes of the selected mailbox come with its other news.
-        assert await lines(a, 1) == [b"* 1 FETCH (FLAGS (\\Deleted))\r\n"]
+        await ask(b, b"F STORE 2 +FLAGS.SILENT (\\Flagged)")
         assert (await ask(b, b"X EXPUNGE"))[-1].startswith(b"X OK")
         await env.deliver(message(3))
-        assert await lines(a, 1) == [b"* 3 EXISTS\r\n"]  # new messages come at once
+        # New messages come at once; flag changes (no FlagChange asked) wait for a command.
+        assert await lines(a, 1) == [b"* 3 EXISTS\r\n"]
         # RFC 5465 §6.1.2, RFC 9051 §7.5.1: no EXPUNGE during FETCH ...
         got = await ask(a, b"F FETCH 1 (UID)")
-        assert got == [b"* 1 FETCH (UID 1)\r\n", b"F OK FETCH completed\r\n"]
+        assert got == [
+            b"* 1 FETCH (UID 1)\r\n",
+            b"* 2 FETCH (FLAGS (\\Flagged))\r\n",
+            b"F OK FETCH completed\r\n",
+        ]
         # ... until a command that allows it.
         assert await ask(a, b"Z NOOP") == [b"* 1 EXPUNGE\r\n", b"Z OK NOOP completed\r\n"]
     finally:

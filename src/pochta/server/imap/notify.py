@@ -19,7 +19,8 @@
   once per report when the feed said a mailbox changed, and compared with the one last told; this
   session's own CREATE, DELETE, RENAME, (UN)SUBSCRIBE are taken silently (§5: SHOULD NOT notify).
 - The selected mailbox (SELECTED / SELECTED-DELAYED, §6.1): its EXISTS, FETCH FLAGS, and with SELECTED
-  EXPUNGE/VANISHED too, are sent between commands as they happen; during a command the rules of RFC
+  EXPUNGE/VANISHED too, are sent between commands as they happen (flag changes only with FlagChange,
+  else with the next command, as without NOTIFY); during a command the rules of RFC
   9051 §7.5.1 stay (no EXPUNGE during FETCH, STORE, SEARCH). SELECTED-DELAYED holds expunges until a
   command that allows them (§6.1.2). MessageNew's fetch attributes: a FETCH (with UID) of the newly
   announced messages after their EXISTS (§5.2). Without either filter the selected mailbox is
@@ -271,7 +272,9 @@ def selected_pushed(session: Session) -> bool:
     return notifier is not None and session.selected is not None and bool(notifier.watch.selected_events)
 
 
-async def report_selected(session: Session, *, poll: bool, allow_expunge: bool, include_uid: bool) -> None:
+async def report_selected(
+    session: Session, *, poll: bool, allow_expunge: bool, include_uid: bool, flags: bool = True
+) -> None:
     """``select.report_updates``, and with MessageNew's fetch attributes a FETCH of the messages it
     announced (RFC 5465 §5.2: after the EXISTS)."""
     selected = session.selected
@@ -279,7 +282,9 @@ async def report_selected(session: Session, *, poll: bool, allow_expunge: bool, 
     if selected is None:
         return
     mark = selected.announced
-    await select.report_updates(session, poll=poll, allow_expunge=allow_expunge, include_uid=include_uid)
+    await select.report_updates(
+        session, poll=poll, allow_expunge=allow_expunge, include_uid=include_uid, flags=flags
+    )
     watch = notifier.watch if notifier is not None else None
     if watch is None or "MessageNew" not in watch.selected_events or not watch.fetch_atts:
         return
@@ -303,7 +308,9 @@ async def push(session: Session, *, idle: bool = False) -> None:
         watch = notifier.watch
         # RFC 5465 §6.1.2: SELECTED-DELAYED holds expunges until a command allows them (IDLE does).
         allow = "MessageExpunge" in watch.selected_events and (idle or not watch.delayed)
-        await report_selected(session, poll=False, allow_expunge=allow, include_uid=False)
+        # Flag changes without FlagChange wait for the next command (RFC 9051 §7: with any command).
+        flags = "FlagChange" in watch.selected_events
+        await report_selected(session, poll=False, allow_expunge=allow, include_uid=False, flags=flags)
     if not session.logout:
         await report(session)
     await session.flush()
