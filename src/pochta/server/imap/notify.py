@@ -166,17 +166,22 @@ async def report(session: Session) -> None:
         await session.stop_notify()
         return
     kinds, names = notifier.take()
+    told = dict(notifier.known)  # as last told: the baseline of UNSEEN, whatever the list read brings
     if names or any(mailbox_id not in notifier.known for mailbox_id in kinds):
         await _mailbox_changes(session, notifier)
     selected = session.selected
     for mailbox_id, changed in sorted(kinds.items()):
         if selected is not None and mailbox_id == selected.mailbox_id:
             continue  # RFC 5465 §3.1: only SELECTED / SELECTED-DELAYED speak of it
-        await _status_change(session, notifier, mailbox_id, changed)
+        await _status_change(session, notifier, mailbox_id, changed, told.get(mailbox_id))
 
 
 async def _status_change(
-    session: Session, notifier: Notifier, mailbox_id: MailboxId, changed: set[ChangeKind]
+    session: Session,
+    notifier: Notifier,
+    mailbox_id: MailboxId,
+    changed: set[ChangeKind],
+    told: MailboxInfo | None,
 ) -> None:
     before = notifier.known.get(mailbox_id)
     if before is None:
@@ -199,7 +204,7 @@ async def _status_change(
     if info is None:
         return
     notifier.known[mailbox_id] = info
-    if flags and not session.condstore and info.unseen != before.unseen:
+    if flags and not session.condstore and info.unseen != (told or before).unseen:
         items.add("UNSEEN")  # RFC 5465 §5.1: MAY, when the count of unseen messages changed
     if items:
         session.send(_status(info, items))
