@@ -16,6 +16,7 @@ import pytest
 from imap_env import (
     ALICE,
     BOB,
+    PASSWORD,
     ImapEnv,
     ask,
     exchange,
@@ -317,5 +318,38 @@ async def test_overflow_ends_notify(env: ImapEnv) -> None:
         told = await lines(a, 5)
         assert told == [await status_line(env, name) for name in names[:5]]
         assert b"(MESSAGES 3 UIDNEXT 4 " in told[0]
+    finally:
+        a.close()
+
+
+async def test_selected_with_qresync_gets_vanished_at_once(env: ImapEnv) -> None:
+    for n in (1, 2):
+        await env.deliver(message(n))
+    a = await open_session(env, enable=b"QRESYNC")
+    b = await open_session(env)
+    try:
+        assert (await ask(a, b"N NOTIFY SET (selected (MessageNew MessageExpunge))"))[-1].startswith(b"N OK")
+        await ask(b, b"F STORE 2 +FLAGS.SILENT (\\Deleted)")
+        assert (await ask(b, b"X EXPUNGE"))[-1].startswith(b"X OK")
+        assert await lines(a, 1) == [b"* VANISHED 2\r\n"]  # RFC 5465 §5.3, RFC 7162 §3.2.10
+        got = await ask(a, b"F FETCH 1:* (UID)")  # numbering as the client now knows it
+        assert got == [
+            b"* 1 FETCH (UID 1)\r\n",
+            b"F OK FETCH completed\r\n",
+        ]
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_unauthenticate_ends_notify(env: ImapEnv) -> None:
+    await create(env, "Other")
+    a = await open_session(env, select=b"")
+    try:
+        assert (await ask(a, b"N NOTIFY SET (personal (MessageNew MessageExpunge))"))[-1].startswith(b"N OK")
+        assert (await ask(a, b"U UNAUTHENTICATE"))[-1].startswith(b"U OK")
+        assert (await ask(a, b"L LOGIN %s %s" % (ALICE.encode(), PASSWORD.encode())))[-1].startswith(b"L OK")
+        await env.deliver(message(1), mailbox="Other")
+        await nothing_more(a)
     finally:
         a.close()
