@@ -477,6 +477,20 @@ class ImapSettings(Section):
         "at once; one more is answered with NO [NOUPDATE] (§4.3.1: at least one per client). Each "
         "holds its result (a set of UIDs) and is re-evaluated on the messages that change.",
     )
+    notify_max_mailboxes: int = Field(
+        100,
+        ge=1,
+        description="Most mailbox names the SUBTREE and MAILBOXES filters of one NOTIFY SET may give "
+        "(RFC 5465 §6.5, §6.6); more is NO [NOTIFICATIONOVERFLOW] (§3.1: too expensive), and the "
+        "previous NOTIFY stays in force.",
+    )
+    notify_max_pending: int = Field(
+        1000,
+        ge=1,
+        description="Most committed changes a NOTIFY session may have waiting to be told (changes of "
+        "watched mailboxes, coalesced into one STATUS per mailbox when sent); past it the session gets "
+        "OK [NOTIFICATIONOVERFLOW] and NOTIFY NONE (RFC 5465 §5.8).",
+    )
     compress: bool = Field(
         True,
         description="Offer COMPRESS=DEFLATE (RFC 4978): raw DEFLATE both ways once a client asks, above "

@@ -184,6 +184,37 @@ def test_search_updates_follow_changes_made_in_the_other_worker(server: ServePro
             sock.close()
 
 
+def test_notify_sessions_hear_of_changes_made_in_the_other_worker(server: ServeProcess) -> None:
+    """NOTIFY (RFC 5465) across processes: the account-wide feed subscription of a session in one
+    worker gets the changes committed in the other (relayed by server.peers) and by delivery."""
+    sessions = one_on_each_worker(lambda: imap_session(server), server)
+    watcher, changer = sessions[1], sessions[0]
+    got = exchange(
+        watcher,
+        b"N NOTIFY SET (selected (MessageNew (UID) MessageExpunge))"
+        b" (personal (MessageNew MessageExpunge MailboxName))",
+    )
+    assert got[-1] == b"N OK NOTIFY completed\r\n"
+    # A mailbox created and filled in worker 0: LIST, then one STATUS, told between commands.
+    assert exchange(changer, b"C CREATE Work")[-1].startswith(b"C OK")
+    assert read_until_match(watcher, b"Work") == b'* LIST (\\HasNoChildren) "/" Work\r\n'
+    changer.sendall(b"A APPEND Work {6+}\r\nHi\r\n\r\n\r\n")
+    assert read_line(changer).startswith(b"A OK")
+    assert read_until_match(watcher, b"STATUS").startswith(
+        b"* STATUS Work (MESSAGES 1 UIDNEXT 2 UIDVALIDITY "
+    )
+    # A delivery to the selected INBOX: EXISTS and the FETCH asked for.
+    lmtp_deliver(server, 1)
+    assert read_until_match(watcher, b"FETCH").endswith(b"* 1 EXISTS\r\n* 1 RECENT\r\n* 1 FETCH (UID 1)\r\n")
+    # An expunge in worker 0 (SELECTED: at once).
+    assert b"* 1 EXISTS\r\n" in exchange(changer, b"N NOOP")
+    assert exchange(changer, b"F STORE 1 +FLAGS.SILENT (\\Deleted)")[-1].startswith(b"F OK")
+    assert exchange(changer, b"E EXPUNGE")[-1].startswith(b"E OK")
+    assert read_until_match(watcher, b"EXPUNGE").endswith(b"* 1 EXPUNGE\r\n")
+    for sock in sessions.values():
+        sock.close()
+
+
 def select_answer(sock: socket.socket, name: bytes) -> list[bytes]:
     """SELECT's own responses, from its FLAGS to its tagged reply (updates of the mailbox selected
     before come first, and are left out)."""

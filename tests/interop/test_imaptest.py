@@ -11,10 +11,11 @@ Then imaptest's scripted compliance tests (session scripts with the replies they
 taken from the bundled source archive): every group imaptest runs must pass, with no command
 failed. imaptest runs a group only when the server advertises the capabilities its script names:
 the SORT (SORT, SORT=DISPLAY, ESORT) and THREAD groups run (their 81 commands pass), the CONDSTORE
-group (``esearch-condstore``, 13 commands) and the CONTEXT=SEARCH/CONTEXT=SORT groups
+group (``esearch-condstore``, 13 commands), the CONTEXT=SEARCH/CONTEXT=SORT groups
 (``search-context-update``, ``-update2``, ``-update3``: ADDTO/REMOVEFROM after STORE, EXPUNGE and
-APPEND, CANCELUPDATE; ``search-partial``, ``sort-partial``); those needing NOTIFY with QRESYNC (1),
-CATENATE (2) or URLAUTH (3) wait for pochta to advertise them (docs/imap.md).
+APPEND, CANCELUPDATE; ``search-partial``, ``sort-partial``) and NOTIFY's (``notify``, 7 commands,
+with QRESYNC; also run alone below, so that its running is checked); those needing CATENATE (2) or
+URLAUTH (3) wait for pochta to advertise them (docs/imap.md).
 """
 
 from __future__ import annotations
@@ -128,5 +129,21 @@ def test_imaptest_scripted_compliance_tests_all_pass(tmp_path: Path) -> None:
     assert int(groups[1]) >= 71, output[-3000:]  # as many groups as today, more as capabilities come
     assert (groups[2], base[1], extensions[1]) == ("0", "0", "0"), output[-6000:]
     assert int(base[2]) >= 450, output[-3000:]
-    assert int(extensions[2]) >= 289, output[-3000:]  # SORT and THREAD (81), CONDSTORE (13), CONTEXT
+    # SORT and THREAD (81), CONDSTORE (13), CONTEXT, NOTIFY (7)
+    assert int(extensions[2]) >= 296, output[-3000:]
+    assert status == 0, server.tail()
+
+
+def test_imaptest_notify_script_passes(tmp_path: Path) -> None:
+    """imaptest's ``notify`` script (RFC 5465: the initial STATUS of NOTIFY SET STATUS per event, none
+    without STATUS) runs, because NOTIFY and QRESYNC are advertised, and passes."""
+    require_imaptest()
+    if not SOURCE.is_file():
+        pytest.skip(f"the imaptest source archive is not at {SOURCE}")
+    tests = scripted_tests(tmp_path / "source")
+    accounts = {"testuser@example.org": PASSWORD, "testuser2@example.org": PASSWORD}
+    users = ["user=testuser@example.org", "user2=testuser2@example.org", f"test={tests / 'notify'}"]
+    output, server, status = run_imaptest(tmp_path, accounts, users, 300)
+    assert "1 test groups: 0 failed, 0 skipped" in output, output[-3000:]
+    assert "extensions: 0/7 individual commands failed" in output, output[-3000:]
     assert status == 0, server.tail()

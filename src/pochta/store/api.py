@@ -257,6 +257,10 @@ class ChangeFeed(Protocol):
         missed, and resyncs with changes_since().
         """
 
+    def subscribe_account(self, account_id: AccountId, max_pending: int | None = None) -> ChangeSubscription:
+        """Changes committed to any mailbox of this account after the call (IMAP NOTIFY), with
+        ChangeKind.OVERFLOW when more than ``max_pending`` wait unread."""
+
 
 class MailStore(Protocol):
     # Mailboxes

@@ -9,6 +9,10 @@ the client does.
 
 Subscriptions are held weakly by the feed: an abandoned iterator costs nothing once collected. Close
 one explicitly with ``aclose()`` (or ``async with``) to stop delivery at once.
+
+``subscribe_account`` gives the changes of every mailbox of one account (IMAP NOTIFY, RFC 5465: the
+session watches mailboxes other than the selected one); a commit costs one dict lookup more only while
+such a subscription exists.
 """
 
 from __future__ import annotations
@@ -29,9 +33,15 @@ class Subscription:
     """An async iterator of the changes committed to one mailbox after it was created."""
 
     def __init__(
-        self, feed: LocalChangeFeed, mailbox_id: MailboxId, loop: asyncio.AbstractEventLoop, max_pending: int
+        self,
+        feed: LocalChangeFeed,
+        mailbox_id: MailboxId,
+        loop: asyncio.AbstractEventLoop,
+        max_pending: int,
+        account_id: AccountId | None = None,
     ) -> None:
-        self.mailbox_id = mailbox_id
+        self.mailbox_id = mailbox_id  # MailboxId(0) for an account's subscription
+        self.account_id = account_id  # set: every mailbox of this account (``subscribe_account``)
         self._feed = feed
         self._loop = loop
         self._max = max_pending
@@ -131,12 +141,23 @@ class LocalChangeFeed:
         self._subscribers: defaultdict[MailboxId, weakref.WeakSet[Subscription]] = defaultdict(
             weakref.WeakSet
         )
+        self._accounts: defaultdict[AccountId, weakref.WeakSet[Subscription]] = defaultdict(weakref.WeakSet)
 
     def subscribe(self, mailbox_id: MailboxId) -> Subscription:
         """Must be called on the event loop that will iterate the subscription."""
         subscription = Subscription(self, mailbox_id, asyncio.get_running_loop(), self._max_pending)
         with self._lock:
             self._subscribers[mailbox_id].add(subscription)
+        return subscription
+
+    def subscribe_account(self, account_id: AccountId, max_pending: int | None = None) -> Subscription:
+        """The changes of every mailbox of ``account_id`` (created, renamed and deleted ones too);
+        on the loop that will iterate it. ``max_pending``: its own bound (default the feed's)."""
+        bound = self._max_pending if max_pending is None else max_pending
+        loop = asyncio.get_running_loop()
+        subscription = Subscription(self, MailboxId(0), loop, bound, account_id=account_id)
+        with self._lock:
+            self._accounts[account_id].add(subscription)
         return subscription
 
     def subscriber_count(self, mailbox_id: MailboxId) -> int:
@@ -166,6 +187,17 @@ class LocalChangeFeed:
                 changes_of = tuple(batch)
                 for subscription in list(group):
                     by_loop.setdefault(subscription._loop, []).append((subscription, changes_of))
+            if self._accounts:
+                by_account: defaultdict[AccountId, list[Change]] = defaultdict(list)
+                for change in changes:
+                    by_account[change.account_id].append(change)
+                for account_id, batch in by_account.items():
+                    watchers = self._accounts.get(account_id)
+                    if watchers is None:
+                        continue
+                    changes_of = tuple(batch)
+                    for subscription in list(watchers):
+                        by_loop.setdefault(subscription._loop, []).append((subscription, changes_of))
         for loop, deliveries in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_deliver_all, deliveries)
@@ -179,6 +211,7 @@ class LocalChangeFeed:
         OVERFLOW marker, which makes its reader catch up from the store."""
         with self._lock:
             subscriptions = [s for group in self._subscribers.values() for s in list(group)]
+            subscriptions += [s for group in self._accounts.values() for s in list(group)]
         for subscription in subscriptions:
             marker = Change(ChangeKind.OVERFLOW, AccountId(0), subscription.mailbox_id, ModSeq(0))
             try:
@@ -190,6 +223,7 @@ class LocalChangeFeed:
         """End every subscription (store shutdown): iterators finish after what they buffered."""
         with self._lock:
             subscriptions = [s for group in self._subscribers.values() for s in list(group)]
+            subscriptions += [s for group in self._accounts.values() for s in list(group)]
         for subscription in subscriptions:
             try:
                 subscription._loop.call_soon_threadsafe(subscription.close)
@@ -198,6 +232,14 @@ class LocalChangeFeed:
 
     def _remove(self, subscription: Subscription) -> None:
         with self._lock:
+            account_id = subscription.account_id
+            if account_id is not None:
+                watchers = self._accounts.get(account_id)
+                if watchers is not None:
+                    watchers.discard(subscription)
+                    if not watchers:
+                        del self._accounts[account_id]
+                return
             group = self._subscribers.get(subscription.mailbox_id)
             if group is not None:
                 group.discard(subscription)

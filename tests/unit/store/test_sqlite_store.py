@@ -36,6 +36,7 @@ from pochta.store import sqlite_views as views  # noqa: E402
 from pochta.store.api import NotFound, Store  # noqa: E402
 from pochta.store.changes import LocalChangeFeed  # noqa: E402
 from pochta.store.model import (  # noqa: E402
+    AccountId,
     BlobRef,
     Change,
     ChangeKind,
@@ -843,6 +844,27 @@ async def test_feed_close_ends_iteration() -> None:
     feed.close()
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(waiter, 1)
+
+
+async def test_feed_account_subscriptions_get_every_mailbox_of_their_account() -> None:
+    feed = LocalChangeFeed()
+    alice = feed.subscribe_account(AccountId(1), max_pending=2)
+    bob = feed.subscribe_account(AccountId(2))
+    feed.publish([_change(1, 1), Change(ChangeKind.MAILBOX, 2, 9, 2), _change(3, 5)])
+    assert [(c.mailbox_id, c.modseq) for c in [await anext(alice), await anext(alice)]] == [(1, 1), (5, 3)]
+    assert (await anext(bob)).kind is ChangeKind.MAILBOX
+    # Its own bound: a fourth change waiting makes one OVERFLOW marker; resync_all makes one too.
+    feed.publish([_change(n, n) for n in range(4, 8)])
+    await asyncio.sleep(0.01)
+    assert (await anext(alice)).kind is ChangeKind.OVERFLOW
+    feed.resync_all()
+    await asyncio.sleep(0.01)
+    assert (await anext(bob)).kind is ChangeKind.OVERFLOW
+    await alice.aclose()
+    feed.publish([_change(8, 1)])  # nobody of account 1 listens: fine
+    feed.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(bob), 1)
 
 
 async def test_sessions_share_one_view_while_the_mailbox_is_unchanged(store_factory: StoreFactory) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pochta.proto.imap import acl as acl_args
 from pochta.proto.imap import args as a
 from pochta.proto.imap import metadata as md
+from pochta.proto.imap import notify as n
 from pochta.proto.imap import quota as q
 from pochta.proto.imap.context import CancelUpdate, parse_cancelupdate
 from pochta.proto.imap.fetch import FetchArgs, parse_fetch
@@ -79,6 +80,7 @@ Args = (
     | acl_args.AclArgs
     | md.GetMetadata
     | md.SetMetadata
+    | n.NotifyArgs
     | SearchArgs
     | ESearchArgs
     | FetchArgs
@@ -170,6 +172,7 @@ for _spec in (
     CommandSpec("MYRIGHTS", AUTH, acl_args.parse_mailbox_only, P),  # RFC 4314 §3.5
     CommandSpec("GETMETADATA", AUTH, md.parse_getmetadata, P),  # RFC 5464 §4.2
     CommandSpec("SETMETADATA", AUTH, md.parse_setmetadata),  # RFC 5464 §4.3
+    CommandSpec("NOTIFY", AUTH, n.parse_notify),  # RFC 5465 §8: command-auth
     # RFC 9051 §6.4: selected
     CommandSpec("CHECK", SELECTED, a.parse_none),  # RFC 3501 §6.4.1 (rev1; NOOP in rev2)
     CommandSpec("CLOSE", SELECTED, a.parse_none, BREAKS),

@@ -36,6 +36,7 @@ from pochta.server.imap import (
     mailboxes,
     metadata,
     multisearch,
+    notify,
     quota,
     replace,
     search,
@@ -106,6 +107,7 @@ TABLE: dict[str, Entry] = {
     "APPEND": Entry(append.append, ("MULTIAPPEND",)),  # RFC 3502; APPENDLIMIT: ``capabilities``
     "IDLE": Entry(idle.idle, ("IDLE",)),  # RFC 2177
     "COMPRESS": Entry(compress.compress),  # RFC 4978; COMPRESS=DEFLATE: ``capabilities``
+    "NOTIFY": Entry(notify.notify, ("NOTIFY",), poll=True),  # RFC 5465; §3.1: SET implies a NOOP
     "UNAUTHENTICATE": Entry(auth.unauthenticate, ("UNAUTHENTICATE",)),  # RFC 8437
     # RFC 9208 §3.1.1, §5: the resources counted, each as QUOTA=RES-; QUOTASET with SETQUOTA (§1).
     "GETQUOTA": Entry(quota.getquota, ("QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")),
@@ -171,12 +173,16 @@ async def dispatch(session: Session, command: Command) -> None:
         session.conn.log.error("imap store error", command=command.spec.name, error=str(exc))
         reply = Tagged(tag, Status.NO, "Temporary server failure, try again", code="UNAVAILABLE")
     if session.selected is not None and not session.logout:
-        await select.report_updates(
+        await notify.report_selected(
             session,
             poll=entry.poll,
             allow_expunge=not command.uses_sequence_numbers,
             include_uid=command.uid,
         )
+    if session.notifier is not None and not session.logout:
+        if command.spec.name in notify.OWN_NAME_CHANGES:
+            await notify.absorb_own(session)
+        await notify.report(session)  # RFC 5465: untagged STATUS and LIST may come with any command
     if reply is None:
         return
     session.send(reply)

@@ -36,6 +36,7 @@ from pochta.proto.imap import (
 )
 from pochta.proto.imap.responses import Bye, Code
 from pochta.server.connection import CompressionError, Connection, DeadlineExpired, IdleTimeout
+from pochta.server.imap import notify
 from pochta.server.imap.commands import capabilities, dispatch
 from pochta.server.imap.session import Services, Session, SessionClosed
 from pochta.server.listeners import ProtocolHandler
@@ -124,6 +125,7 @@ class ImapHandler:
         finally:
             await session.uploads.discard()  # an APPEND cut off: its spool files go
             await session.unselect()
+            await session.stop_notify()
 
     async def busy(self, conn: Connection) -> None:
         await conn.send(b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n")
@@ -136,7 +138,10 @@ class ImapHandler:
     async def _serve(self, session: Session) -> None:
         conn, receiver = session.conn, session.receiver
         while True:
-            data = await conn.read_some(line_open=receiver.line_open)
+            if session.notifier is None:
+                data = await conn.read_some(line_open=receiver.line_open)
+            else:
+                data = await notify.read_between_commands(session)  # RFC 5465 §3: news meanwhile
             if not data:
                 return  # the client went away
             receiver.receive_data(data)

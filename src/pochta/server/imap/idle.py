@@ -19,6 +19,9 @@
 - Shutdown: IDLE waits inside ``conn.waiting_for_client()``, so a graceful stop interrupts it at
   once (``ServerShutdown`` from the read) and the server writes ``* BYE [UNAVAILABLE]``.
 - Without a selected mailbox (IDLE is legal in the authenticated state) nothing is ever pushed.
+- After NOTIFY SET (RFC 5465 §4: "exactly the same events as instructed by the client using the
+  NOTIFY command"): the notifications NOTIFY asked for, the selected mailbox's only with SELECTED
+  or SELECTED-DELAYED (whose held expunges IDLE allows); ``notify.push`` sends them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 
 from pochta.proto.imap import Command, CommandError, Continuation, IdleDone, NeedMoreData, Status, Tagged
+from pochta.server.imap import notify
 from pochta.server.imap.select import report_updates
 from pochta.server.imap.session import Session, SessionClosed
 
@@ -33,9 +37,12 @@ __all__ = ["idle"]
 
 
 async def _push(session: Session) -> None:
-    # RFC 9051 §6.3.13, §7.5.1: untagged updates, EXPUNGE included, while idling.
-    await report_updates(session, poll=False, allow_expunge=True, include_uid=False)
-    await session.flush()
+    if session.notifier is not None:
+        await notify.push(session, idle=True)  # RFC 5465 §4
+    else:
+        # RFC 9051 §6.3.13, §7.5.1: untagged updates, EXPUNGE included, while idling.
+        await report_updates(session, poll=False, allow_expunge=True, include_uid=False)
+        await session.flush()
     if session.logout:  # the selected mailbox was deleted: report_updates queued a BYE
         raise SessionClosed
 
@@ -46,7 +53,7 @@ async def idle(session: Session, command: Command) -> Tagged | None:
     receiver.expect_idle_done(command.tag)
     await _push(session)  # anything that was already waiting
     read: asyncio.Task[bytes] | None = None
-    woken: asyncio.Task[bool] | None = None
+    woken: asyncio.Task[None] | None = None
     try:
         with conn.waiting_for_client():
             while True:
@@ -64,7 +71,9 @@ async def idle(session: Session, command: Command) -> Tagged | None:
                 if read is None:
                     read = asyncio.ensure_future(conn.read_some(line_open=receiver.line_open))
                 if woken is None:
-                    woken = asyncio.ensure_future(session.dirty.wait())
+                    # RFC 5465 §4: with NOTIFY, the selected mailbox only with SELECTED(-DELAYED).
+                    selected = session.notifier is None or notify.selected_pushed(session)
+                    woken = asyncio.ensure_future(notify.wait_for_news(session, selected=selected))
                 await asyncio.wait((read, woken), return_when=asyncio.FIRST_COMPLETED)
                 if woken.done():
                     woken = None

@@ -254,8 +254,11 @@ def take_own_additions(session: Session, changes: Iterable[ChangeSet | None]) ->
         selected.apply_own(change)  # the feed's echo of it then costs no read (take_signals)
 
 
-async def report_updates(session: Session, *, poll: bool, allow_expunge: bool, include_uid: bool) -> None:
-    """Queue the untagged updates of the selected mailbox (RFC 9051 §7.5, §5.2)."""
+async def report_updates(
+    session: Session, *, poll: bool, allow_expunge: bool, include_uid: bool, flags: bool = True
+) -> None:
+    """Queue the untagged updates of the selected mailbox (RFC 9051 §7.5, §5.2); flag changes only
+    with ``flags`` (else they wait: a NOTIFY push without FlagChange)."""
     selected = session.selected
     if selected is None:
         return
@@ -268,6 +271,6 @@ async def report_updates(session: Session, *, poll: bool, allow_expunge: bool, i
         return
     announce_keywords(session)
     await _take_recent_news(session, selected)
-    for response in selected.updates(allow_expunge=allow_expunge, include_uid=include_uid):
+    for response in selected.updates(allow_expunge=allow_expunge, include_uid=include_uid, flags=flags):
         session.send(response)
     await context.refresh(session)  # RFC 5267 §4.3: ADDTO/REMOVEFROM after the EXISTS and FETCH

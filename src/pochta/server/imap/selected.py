@@ -219,6 +219,16 @@ class SelectedMailbox:
         self._news_recent = (first, end)
 
     @property
+    def announced(self) -> int:
+        """How many messages were announced since SELECT (a mark for ``announced_after``)."""
+        return len(self._tail)
+
+    def announced_after(self, mark: int) -> list[int]:
+        """The UIDs announced since ``announced`` was ``mark`` and not expunged (RFC 5465 §5.2: the
+        FETCH that follows their EXISTS)."""
+        return [uid for uid in self._tail[mark:] if self._live(uid) is not None]
+
+    @property
     def pending(self) -> bool:
         """Whether ``updates(allow_expunge=True, ...)`` would say anything."""
         return bool(self._new or self._gone or self._flag_news)
@@ -441,12 +451,13 @@ class SelectedMailbox:
         news, self._keyword_news = self._keyword_news, False
         return news
 
-    def updates(self, *, allow_expunge: bool, include_uid: bool) -> list[Response]:
+    def updates(self, *, allow_expunge: bool, include_uid: bool, flags: bool = True) -> list[Response]:
         """Untagged responses that bring the client up to date, in the order to send them.
 
         ``allow_expunge`` is False during FETCH, STORE and SEARCH (RFC 9051 §7.5.1, §5.5; the UID
         forms allow it); held-back expunges then wait for a later call. ``include_uid``: the command
-        is a UID command, whose FETCH responses carry UID (RFC 9051 §6.4.9).
+        is a UID command, whose FETCH responses carry UID (RFC 9051 §6.4.9). ``flags`` False: flag
+        changes wait for a later call (a NOTIFY push without FlagChange, RFC 5465 §5.1).
         """
         out: list[Response] = []
         # With QRESYNC enabled these go out as one VANISHED (RFC 7162 §3.2.10.2, ``_drop``).
@@ -461,7 +472,7 @@ class SelectedMailbox:
             out.append(Exists(self.exists))
             if self.rev1:
                 out.append(Recent(self.recent_count))  # RFC 3501 §7.3.2: with the size change
-        if self._flag_news:
+        if self._flag_news and flags:
             for uid in sorted(self._flag_news):  # UID order is sequence order
                 out.append(self._flags_fetch(uid, include_uid))
             self._flag_news.clear()

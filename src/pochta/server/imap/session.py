@@ -40,6 +40,7 @@ from pochta.proto.imap import (
 )
 from pochta.proto.imap.responses import Code as ResponseCode
 from pochta.server.connection import Connection
+from pochta.server.imap.notifier import Notifier
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.uploads import Uploads
 from pochta.store.api import ChangeSubscription, Store
@@ -91,6 +92,7 @@ class Session:
     selected: SelectedMailbox | None = None
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
     logout: bool = False  # LOGOUT done, or a BYE was sent: close after flushing
+    notifier: Notifier | None = None  # NOTIFY SET in force (RFC 5465, ``notify``)
     uploads: Uploads = field(init=False)  # APPEND literals of the command being received
     _watch: Watch | None = None
     _signalled: int = 0  # the highest MODSEQ of a message change the feed signalled
@@ -265,10 +267,17 @@ class Session:
         the selected mailbox (no expunge) with its feed subscription and ``$``, the account, what
         ENABLE turned on. The receiver's error budget and the connection's TLS stay."""
         await self.unselect()
+        await self.stop_notify()
         self.account = None
         self.enabled.clear()
         self.receiver.utf8 = False  # RFC 8437 §4.1: UTF8=ACCEPT ceases to be enabled
         self.enter(State.NOT_AUTHENTICATED)
+
+    async def stop_notify(self) -> None:
+        """NOTIFY NONE (RFC 5465 §3.1): no more notifications, the feed subscription closed."""
+        notifier, self.notifier = self.notifier, None
+        if notifier is not None:
+            await notifier.close()
 
     async def unselect(self) -> None:
         """Leave the selected state (CLOSE, UNSELECT, a new SELECT, a failed SELECT, logout)."""

@@ -1,0 +1,366 @@
+"""NOTIFY (RFC 5465): the command, and telling a NOTIFY session what changed, when it may be told.
+
+- ``NOTIFY NONE`` ends the notifications; ``NOTIFY SET [STATUS] groups`` replaces them (§3.1). An event
+  this server does not support (AnnotationChange, MailboxMetadataChange, ServerMetadataChange,
+  anything unknown) is ``NO [BADEVENT (supported events)]`` (§3.1, §5); more mailbox names than
+  ``imap.notify_max_mailboxes`` is ``NO [NOTIFICATIONOVERFLOW]`` (§3.1: too expensive). A refused
+  NOTIFY leaves the previous one in force. Names that do not exist are ignored (§3.1). With STATUS,
+  every mailbox the filters watch for message events but the selected one gets its STATUS before the
+  tagged OK: MESSAGES UIDNEXT UIDVALIDITY UNSEEN, with HIGHESTMODSEQ for FlagChange (§3.1 asks for
+  less; these are Dovecot's items). NOTIFY SET implies a NOOP (§3.1: the command table polls).
+- Other mailboxes (``notifier.Notifier`` collects the account's changes from the feed, whichever worker
+  process made them): one STATUS per mailbox and report, however many changes it had (coalesced):
+  MESSAGES UIDNEXT UIDVALIDITY UNSEEN for MessageNew and MessageExpunge (§5.2, §5.3 ask for MESSAGES
+  and UIDNEXT; the others as Dovecot sends them; HIGHESTMODSEQ too with CONDSTORE), UIDVALIDITY
+  UNSEEN HIGHESTMODSEQ for FlagChange with CONDSTORE, else UNSEEN when the count of unseen messages
+  changed (§5.1). MailboxName: a LIST for a created mailbox, LIST
+  (\\NonExistent) for a deleted one, LIST with OLDNAME for the top of a renamed subtree (§5.4).
+  SubscriptionChange: a LIST with or without \\Subscribed (§5.5). The account's mailbox list is read
+  once per report when the feed said a mailbox changed, and compared with the one last told; this
+  session's own CREATE, DELETE, RENAME, (UN)SUBSCRIBE are taken silently (§5: SHOULD NOT notify).
+- The selected mailbox (SELECTED / SELECTED-DELAYED, §6.1): its EXISTS, FETCH FLAGS, and with SELECTED
+  EXPUNGE/VANISHED too, are sent between commands as they happen (flag changes only with FlagChange,
+  else with the next command, as without NOTIFY); during a command the rules of RFC
+  9051 §7.5.1 stay (no EXPUNGE during FETCH, STORE, SEARCH). SELECTED-DELAYED holds expunges until a
+  command that allows them (§6.1.2). MessageNew's fetch attributes: a FETCH (with UID) of the newly
+  announced messages after their EXISTS (§5.2). Without either filter the selected mailbox is
+  reported as without NOTIFY: during commands (RFC 9051 §7).
+- When: after every command, between commands (the connection loop waits for input and news at
+  once, ``read_between_commands``), and during IDLE, which then sends what NOTIFY asked for (§4).
+- More than ``imap.notify_max_pending`` changes untold (the client stopped reading), or changes the
+  feed dropped: ``* OK [NOTIFICATIONOVERFLOW]`` and NOTIFY NONE (§5.8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from pochta.mail.errors import OpsError
+from pochta.mail.names import canonical_name, parent_names
+from pochta.proto.imap import Command, Status, Tagged
+from pochta.proto.imap.commands import COMMANDS
+from pochta.proto.imap.fetch import FetchArgs, FetchAtt
+from pochta.proto.imap.notify import EventGroup, NotifyArgs
+from pochta.proto.imap.responses import Code, ListItem, StatusResponse, Untagged
+from pochta.proto.imap.sequence import SequenceSet
+from pochta.server.imap import fetch, select
+from pochta.server.imap.notifier import SUPPORTED_EVENTS, Filter, Notifier, Watch
+from pochta.server.imap.session import Session
+from pochta.store.api import NotFound
+from pochta.store.model import HIERARCHY_SEPARATOR, ChangeKind, MailboxId, MailboxInfo
+
+__all__ = [
+    "OWN_NAME_CHANGES",
+    "absorb_own",
+    "notify",
+    "push",
+    "read_between_commands",
+    "report",
+    "report_selected",
+    "selected_pushed",
+    "wait_for_news",
+]
+
+# Commands whose changes to the mailbox list this session is not told of (RFC 5465 §5).
+OWN_NAME_CHANGES = frozenset({"CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE"})
+_STATUS_ORDER = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ")
+_MESSAGE_EVENTS = frozenset({"MessageNew", "MessageExpunge", "FlagChange"})
+
+
+async def notify(session: Session, command: Command) -> Tagged:
+    args = command.args
+    assert isinstance(args, NotifyArgs)
+    if args.groups is None:
+        await session.stop_notify()
+        return Tagged(command.tag, Status.OK, "NOTIFY completed")
+    if any(event not in SUPPORTED_EVENTS for group in args.groups for event in group.events):
+        # RFC 5465 §3.1: NO, with BADEVENT listing every event the server supports.
+        code = Code("BADEVENT", b"(" + " ".join(SUPPORTED_EVENTS).encode("ascii") + b")")
+        return Tagged(command.tag, Status.NO, "Unsupported NOTIFY event", code=code)
+    imap = session.services.settings.imap
+    if sum(len(group.mailboxes) for group in args.groups) > imap.notify_max_mailboxes:
+        return Tagged(
+            command.tag,
+            Status.NO,
+            f"At most {imap.notify_max_mailboxes} mailbox names in NOTIFY",
+            code="NOTIFICATIONOVERFLOW",  # RFC 5465 §3.1: too expensive
+        )
+    watch = _watch(session, args.groups)
+    await session.stop_notify()
+    store = session.services.store
+    account = session.account
+    assert account is not None  # NOTIFY is command-auth (the receiver checked)
+    # Subscribed before the mailbox list is read: no change falls between them.
+    subscription = store.feed().subscribe_account(account.id, max_pending=imap.notify_max_pending)
+    infos = await store.mailboxes(account.id)
+    notifier = Notifier(watch, subscription, imap.notify_max_pending, {info.id: info for info in infos})
+    notifier.start()
+    session.notifier = notifier
+    if args.status:
+        _initial_status(session, notifier, infos)
+    return Tagged(command.tag, Status.OK, "NOTIFY completed")
+
+
+def _watch(session: Session, groups: tuple[EventGroup, ...]) -> Watch:
+    selected_events: frozenset[str] = frozenset()
+    delayed = False
+    fetch_atts: tuple[FetchAtt, ...] = ()
+    filters: list[Filter] = []
+    for group in groups:
+        events = frozenset(group.events)
+        if group.selected:
+            selected_events = events & _MESSAGE_EVENTS
+            delayed, fetch_atts = group.filter == "SELECTED-DELAYED", group.fetch_atts
+            continue
+        names = set()
+        for raw in group.mailboxes:
+            try:
+                names.add(canonical_name(session.ctx.mailbox_name(raw)))
+            except (ValueError, OpsError):
+                continue  # RFC 5465 §3.1: a name that refers to no mailbox is ignored
+        if events:
+            filters.append(Filter(group.filter, frozenset(names), events))
+    return Watch(selected_events, delayed, fetch_atts, tuple(filters))
+
+
+def _initial_status(session: Session, notifier: Notifier, infos: list[MailboxInfo]) -> None:
+    """RFC 5465 §3.1: with SET STATUS, a STATUS for each mailbox but the selected one for which
+    message events are asked: MESSAGES UIDNEXT UIDVALIDITY UNSEEN (what MessageNew and MessageExpunge
+    require, and UNSEEN, as Dovecot 2.3 sends), and HIGHESTMODSEQ for FlagChange."""
+    selected = session.selected
+    for info in sorted(infos, key=lambda i: i.name):
+        if selected is not None and info.id == selected.mailbox_id:
+            continue
+        events = notifier.watch.events_for(info.name, info.subscribed) & _MESSAGE_EVENTS
+        if not events:
+            continue
+        items = {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN"}
+        if "FlagChange" in events:
+            items.add("HIGHESTMODSEQ")  # §3.1: with UIDVALIDITY, as the server supports CONDSTORE
+        session.send(_status(info, items))
+
+
+def _status(info: MailboxInfo, items: set[str]) -> StatusResponse:
+    values = {
+        "MESSAGES": info.messages,
+        "UIDNEXT": info.uidnext,
+        "UIDVALIDITY": info.uidvalidity,
+        "UNSEEN": info.unseen,
+        "HIGHESTMODSEQ": info.highestmodseq,
+    }
+    return StatusResponse(info.name, tuple((item, values[item]) for item in _STATUS_ORDER if item in items))
+
+
+# --- telling -------------------------------------------------------------------------------------
+
+
+async def report(session: Session) -> None:
+    """Queue what the notifier collected about mailboxes other than the selected one."""
+    notifier = session.notifier
+    if notifier is None:
+        return
+    if notifier.overflowed:
+        # RFC 5465 §5.8: say so, and behave as after NOTIFY NONE.
+        session.send(Untagged(Status.OK, "Too many notifications, NOTIFY NONE", code="NOTIFICATIONOVERFLOW"))
+        await session.stop_notify()
+        return
+    kinds, names = notifier.take()
+    told = dict(notifier.known)  # as last told: the baseline of UNSEEN, whatever the list read brings
+    if names or any(mailbox_id not in notifier.known for mailbox_id in kinds):
+        await _mailbox_changes(session, notifier)
+    selected = session.selected
+    for mailbox_id, changed in sorted(kinds.items()):
+        if selected is not None and mailbox_id == selected.mailbox_id:
+            continue  # RFC 5465 §3.1: only SELECTED / SELECTED-DELAYED speak of it
+        await _status_change(session, notifier, mailbox_id, changed, told.get(mailbox_id))
+
+
+async def _status_change(
+    session: Session,
+    notifier: Notifier,
+    mailbox_id: MailboxId,
+    changed: set[ChangeKind],
+    told: MailboxInfo | None,
+) -> None:
+    before = notifier.known.get(mailbox_id)
+    if before is None:
+        return  # deleted meanwhile (told as MailboxName, if asked)
+    events = notifier.watch.events_for(before.name, before.subscribed)
+    items: set[str] = set()
+    new = ChangeKind.APPENDED in changed and "MessageNew" in events
+    if new or (ChangeKind.EXPUNGED in changed and "MessageExpunge" in events):
+        # RFC 5465 §5.2, §5.3: UIDNEXT MESSAGES (and UIDVALIDITY UNSEEN, as Dovecot); HIGHESTMODSEQ
+        # with CONDSTORE (§5.3 asks for it with QRESYNC, which enables CONDSTORE).
+        items |= {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN"}
+        if session.condstore:
+            items.add("HIGHESTMODSEQ")
+    flags = ChangeKind.FLAGS in changed and "FlagChange" in events
+    if flags and session.condstore:
+        items |= {"UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ"}  # RFC 5465 §5.1
+    if not items and not flags:
+        return
+    info = await session.services.store.get_mailbox_by_id(mailbox_id)
+    if info is None:
+        return
+    notifier.known[mailbox_id] = info
+    if flags and not session.condstore and info.unseen != (told or before).unseen:
+        items.add("UNSEEN")  # RFC 5465 §5.1: MAY, when the count of unseen messages changed
+    if items:
+        session.send(_status(info, items))
+
+
+def _attributes(info: MailboxInfo, parents: set[str]) -> list[str]:
+    attrs = ["\\HasChildren" if info.name in parents else "\\HasNoChildren"]  # RFC 5465 §5.4: SHOULD
+    if info.special_use is not None:
+        attrs.append(info.special_use)
+    if info.subscribed:
+        attrs.append("\\Subscribed")  # RFC 5465 §5.4, §5.5
+    return attrs
+
+
+async def _mailbox_changes(session: Session, notifier: Notifier) -> None:
+    """MailboxName and SubscriptionChange (RFC 5465 §5.4, §5.5): the account's mailboxes now,
+    compared with those last told."""
+    old = notifier.known
+    infos = await session.services.store.mailboxes(session.account_id)
+    notifier.remember(infos)
+    new = notifier.known
+    watch = notifier.watch
+    if not watch.wants_names:
+        return
+    parents = {p for info in infos for p in parent_names(info.name)}
+    renamed = {mid for mid in new if mid in old and old[mid].name != new[mid].name}
+    renamed_from = {old[mid].name for mid in renamed}
+    out: list[tuple[str, ListItem]] = []
+    for mid, info in new.items():
+        before = old.get(mid)
+        if before is None:
+            if "MailboxName" in watch.events_for(info.name, info.subscribed):
+                out.append((info.name, ListItem(_attributes(info, parents), HIERARCHY_SEPARATOR, info.name)))
+            continue
+        if mid in renamed:
+            parent = parent_names(before.name)
+            if parent and parent[-1] in renamed_from:
+                continue  # RFC 5465 §5.4: children of a renamed mailbox get no event of their own
+            events = watch.events_for(info.name, info.subscribed) | watch.events_for(
+                before.name, before.subscribed
+            )
+            if "MailboxName" in events:
+                item = ListItem(
+                    _attributes(info, parents), HIERARCHY_SEPARATOR, info.name, oldname=before.name
+                )
+                out.append((info.name, item))
+            continue
+        if before.subscribed != info.subscribed:
+            events = watch.events_for(info.name, True)
+            if "SubscriptionChange" in events:
+                out.append((info.name, ListItem(_attributes(info, parents), HIERARCHY_SEPARATOR, info.name)))
+    for mid, before in old.items():
+        if mid not in new and "MailboxName" in watch.events_for(before.name, before.subscribed):
+            out.append((before.name, ListItem(("\\NonExistent",), HIERARCHY_SEPARATOR, before.name)))
+    for _, item in sorted(out, key=lambda pair: pair[0]):
+        session.send(item)
+
+
+async def absorb_own(session: Session) -> None:
+    """After this session's own CREATE, DELETE, RENAME, (UN)SUBSCRIBE: take the mailbox list as it
+    is now without telling the client (RFC 5465 §5: SHOULD NOT notify of its own changes)."""
+    notifier = session.notifier
+    if notifier is not None:
+        notifier.remember(await session.services.store.mailboxes(session.account_id))
+
+
+def selected_pushed(session: Session) -> bool:
+    """Whether the selected mailbox's changes are sent as they happen (SELECTED, SELECTED-DELAYED)."""
+    notifier = session.notifier
+    return notifier is not None and session.selected is not None and bool(notifier.watch.selected_events)
+
+
+async def report_selected(
+    session: Session, *, poll: bool, allow_expunge: bool, include_uid: bool, flags: bool = True
+) -> None:
+    """``select.report_updates``, and with MessageNew's fetch attributes a FETCH of the messages it
+    announced (RFC 5465 §5.2: after the EXISTS)."""
+    selected = session.selected
+    notifier = session.notifier
+    if selected is None:
+        return
+    mark = selected.announced
+    await select.report_updates(
+        session, poll=poll, allow_expunge=allow_expunge, include_uid=include_uid, flags=flags
+    )
+    watch = notifier.watch if notifier is not None else None
+    if watch is None or "MessageNew" not in watch.selected_events or not watch.fetch_atts:
+        return
+    if session.selected is not selected:
+        return  # the mailbox went away
+    uids = selected.announced_after(mark)
+    if not uids:
+        return
+    args = FetchArgs(SequenceSet.of(*uids), watch.fetch_atts)
+    command = Command(b"*", "FETCH", True, args, COMMANDS["UID FETCH"])
+    with contextlib.suppress(OpsError, NotFound):
+        await fetch.fetch(session, command)  # its tagged result is not sent
+
+
+async def push(session: Session, *, idle: bool = False) -> None:
+    """Send what NOTIFY asked for now (between commands, or during IDLE)."""
+    notifier = session.notifier
+    if notifier is None:
+        return
+    if selected_pushed(session):
+        watch = notifier.watch
+        # RFC 5465 §6.1.2: SELECTED-DELAYED holds expunges until a command allows them (IDLE does).
+        allow = "MessageExpunge" in watch.selected_events and (idle or not watch.delayed)
+        # Flag changes without FlagChange wait for the next command (RFC 9051 §7: with any command).
+        flags = "FlagChange" in watch.selected_events
+        await report_selected(session, poll=False, allow_expunge=allow, include_uid=False, flags=flags)
+    if not session.logout:
+        await report(session)
+    await session.flush()
+
+
+async def wait_for_news(session: Session, *, selected: bool) -> None:
+    """Until the notifier has news (or, with ``selected``, the selected mailbox changed)."""
+    notifier = session.notifier
+    waits = []
+    if notifier is not None:
+        waits.append(asyncio.ensure_future(notifier.ready.wait()))
+    if selected:
+        waits.append(asyncio.ensure_future(session.dirty.wait()))
+    if not waits:
+        await asyncio.Event().wait()  # nothing can come: wait to be cancelled
+        return
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+
+
+async def read_between_commands(session: Session) -> bytes:
+    """The client's next input, telling it the news that come while it is awaited (RFC 5465 §3:
+    "the client listens for event notifications all the time"). ``b""`` once the session must end."""
+    conn, receiver = session.conn, session.receiver
+    read = asyncio.ensure_future(conn.read_some(line_open=receiver.line_open))
+    try:
+        while session.notifier is not None:
+            woken = asyncio.ensure_future(wait_for_news(session, selected=selected_pushed(session)))
+            await asyncio.wait((read, woken), return_when=asyncio.FIRST_COMPLETED)
+            if not woken.done():
+                woken.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await woken
+                break
+            await push(session)
+            if session.logout:
+                return b""  # the selected mailbox was deleted: a BYE was sent
+            if read.done():
+                break
+        return await read
+    finally:
+        if not read.done():
+            read.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await read
