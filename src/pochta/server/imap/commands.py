@@ -69,7 +69,8 @@ TABLE: dict[str, Entry] = {
     "AUTHENTICATE": Entry(auth.authenticate, ("SASL-IR",)),  # RFC 4959
     "LOGIN": Entry(auth.login),
     # RFC 9051 §6.3: authenticated
-    "ENABLE": Entry(auth.enable, ("ENABLE", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC")),  # RFC 5161, 6855, 7162
+    # RFC 5161, 6855, 7162, 9586
+    "ENABLE": Entry(auth.enable, ("ENABLE", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC", "UIDONLY")),
     "SELECT": Entry(select.select),
     "EXAMINE": Entry(select.examine),
     "CREATE": Entry(mailboxes.create, ("CREATE-SPECIAL-USE",)),  # RFC 6154 §3
@@ -144,9 +145,17 @@ def capabilities(session: Session) -> list[str]:
 async def dispatch(session: Session, command: Command) -> None:
     """Run one command and queue its responses (flushed by the connection loop)."""
     tag = command.tag
+    reply: Tagged | None
     entry = TABLE[command.spec.name]  # every parsed command has one (tests/unit/imap/test_server_table.py)
     try:
-        reply = await entry.run(session, command)
+        if session.uidonly and command.uses_sequence_numbers:
+            # RFC 9586 §3: once UIDONLY is enabled, a command with message numbers (FETCH, STORE,
+            # SEARCH, COPY, MOVE, REPLACE, SORT, THREAD, or a search program with a number set) is
+            # refused with BAD [UIDREQUIRED]; UID commands (without number sets) are the way.
+            text = f"{command.spec.name} uses message sequence numbers: UIDONLY is enabled, use UID commands"
+            reply = Tagged(tag, Status.BAD, text, code="UIDREQUIRED")
+        else:
+            reply = await entry.run(session, command)
     except OpsError as exc:
         code = exc.code if exc.code in SIMPLE_CODES else None
         reply = Tagged(tag, Status.NO, exc.message, code=code)
