@@ -290,6 +290,13 @@ class MailOps:
         guess = self.store.mailbox_hint(account_id, canonical)
         return await self.store.open_named_view(account_id, canonical, guess)
 
+    async def check_destination(self, account_id: AccountId, mailbox_name: str) -> None:
+        """Raises the APPEND error of a destination that does not exist (TRYCREATE or NONEXISTENT),
+        for a command that must say so before other work (CATENATE reads its URLs after it)."""
+        canonical = self.canonical_name(mailbox_name)
+        if await self.store.get_mailbox(account_id, canonical) is None:
+            raise self._missing_destination(mailbox_name)
+
     def _missing_destination(self, name: str) -> OpsError:
         """The error for an APPEND/COPY/MOVE destination that does not exist."""
         try:

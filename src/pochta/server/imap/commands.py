@@ -99,7 +99,8 @@ TABLE: dict[str, Entry] = {
     "UID SORT": Entry(sort.sort),
     "THREAD": Entry(sort.thread, ("THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES")),  # RFC 5256 §3
     "UID THREAD": Entry(sort.thread),
-    "APPEND": Entry(append.append, ("MULTIAPPEND",)),  # RFC 3502; APPENDLIMIT: ``capabilities``
+    # RFC 3502, RFC 4469; APPENDLIMIT: ``capabilities``
+    "APPEND": Entry(append.append, ("MULTIAPPEND", "CATENATE")),
     "IDLE": Entry(idle.idle, ("IDLE",)),  # RFC 2177
     "COMPRESS": Entry(compress.compress),  # RFC 4978; COMPRESS=DEFLATE: ``capabilities``
     "UNAUTHENTICATE": Entry(auth.unauthenticate, ("UNAUTHENTICATE",)),  # RFC 8437
