@@ -279,3 +279,35 @@ async def test_capability(env: ImapEnv) -> None:
     caps = (await asyncio.to_thread(go))[0].split()
     assert b"CATENATE" in caps
     assert b"MULTIAPPEND" in caps
+
+
+async def test_replace_takes_catenate_too(env: ImapEnv) -> None:
+    # RFC 8508 §3.4: extensions of APPEND apply to REPLACE; the URL may name the message replaced.
+    def go() -> tuple[list[bytes], list[bytes]]:
+        sock = imap_session(env, select=b"INBOX")
+        try:
+            bad = send(sock, b"b UID REPLACE 2 INBOX CATENATE (", [url(";UID=7")])
+            good = send(
+                sock,
+                b"r UID REPLACE 2 INBOX CATENATE (",
+                [url(";UID=2/;SECTION=HEADER"), text(b"edited\r\n")],
+            )
+            return bad, good
+        finally:
+            sock.close()
+
+    bad, good = await asyncio.to_thread(go)
+    assert bad[-1].startswith(b"b NO [BADURL ;UID=7] ")
+    assert good[-1] == b"r OK UID REPLACE completed\r\n"
+    assert await stored(env, "INBOX") == [
+        MULTIPART,
+        b"From: Carol <carol@example.org>\r\nSubject: simple\r\n\r\nedited\r\n",
+    ]
+
+
+async def test_a_failed_part_leaves_no_spool_file(env: ImapEnv) -> None:
+    # the TEXT literal (past imap.max_literal_size) and the joined message both went to files
+    replies = await run(env, [[text(b"Subject: big\r\n\r\n" + b"x" * 2500 + b"\r\n"), url("/INBOX/;UID=99")]])
+    assert replies[0][-1].startswith(b"a NO [BADURL /INBOX/;UID=99] ")
+    assert await stored(env) == []
+    assert env.spool_files() == []
