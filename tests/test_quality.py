@@ -12,8 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "pochta"
 
-# DESIGN.md: protocol cores and the MIME parser are pure; they never import I/O or the store.
-PURE_PACKAGES = ("proto", "mime")
+# DESIGN.md: protocol cores, the MIME parser and the Sieve language are pure; they never import I/O
+# or the store.
+PURE_PACKAGES = ("proto", "mime", "sieve")
 FORBIDDEN_IN_PURE = {
     "asyncio",
     "socket",

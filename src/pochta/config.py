@@ -8,133 +8,66 @@ field's description is its documentation.
 
 from __future__ import annotations
 
-import ipaddress
 import tomllib
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
+
+from pochta.config_listen import (
+    LISTENER_KINDS,
+    NOT_YET_AVAILABLE,
+    UNIX_SOCKET_LISTENERS,
+    ListenAddress,
+    ListenerKind,
+    TlsMode,
+    parse_listen_address,
+)
+from pochta.config_section import Section, SubkeyError
+from pochta.config_smtp import LmtpSettings, QueueSettings, SmtpSettings
+
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "DEFAULT_DATA_DIR",
+    "LISTENER_KINDS",
+    "NOT_YET_AVAILABLE",
+    "UNIX_SOCKET_LISTENERS",
+    "ConfigError",
+    "ImapSettings",
+    "LimitSettings",
+    "ListenAddress",
+    "ListenerKind",
+    "LmtpSettings",
+    "LogSettings",
+    "LoginSettings",
+    "MetricsSettings",
+    "MimeSettings",
+    "Pop3Settings",
+    "QueueSettings",
+    "SearchSettings",
+    "Section",
+    "ServerSettings",
+    "Settings",
+    "SmtpSettings",
+    "StoreSettings",
+    "SubkeyError",
+    "TlsMode",
+    "TlsSettings",
+    "format_validation_error",
+    "load_settings",
+    "parse_listen_address",
+    "resolve_path",
+]
 
 CONFIG_FILE_NAME = "pochta.toml"
 DEFAULT_DATA_DIR = "pochta-data"
-
-
-class TlsMode(StrEnum):
-    """How a listener offers TLS."""
-
-    NONE = "none"
-    STARTTLS = "starttls"
-    IMPLICIT = "implicit"
-
-
-@dataclass(frozen=True)
-class ListenerKind:
-    """What a listener name means: its protocol, TLS mode and first-run default address."""
-
-    protocol: str
-    tls: TlsMode
-    default: str
-
-
-# The listener names an operator may configure. Defaults are the unprivileged ports of DESIGN.md so
-# that a first run needs no root; production configs set the standard ports (25, 587, 465 ...).
-LISTENER_KINDS: dict[str, ListenerKind] = {
-    "smtp": ListenerKind("smtp", TlsMode.STARTTLS, "127.0.0.1:2525"),
-    "submission": ListenerKind("submission", TlsMode.STARTTLS, "127.0.0.1:1587"),
-    "submissions": ListenerKind("submission", TlsMode.IMPLICIT, "127.0.0.1:1465"),
-    "lmtp": ListenerKind("lmtp", TlsMode.NONE, "127.0.0.1:2424"),
-    "imap": ListenerKind("imap", TlsMode.STARTTLS, "127.0.0.1:1143"),
-    "imaps": ListenerKind("imap", TlsMode.IMPLICIT, "127.0.0.1:1993"),
-    "pop3": ListenerKind("pop3", TlsMode.STARTTLS, "127.0.0.1:1110"),
-    "pop3s": ListenerKind("pop3", TlsMode.IMPLICIT, "127.0.0.1:1995"),
-}
-
-# Listener names of services pochta does not have yet. Nothing is ever listened for in their name
-# (a server must not advertise what it cannot serve); configuring one with an address is an error
-# that says so, and "off" is accepted so that a config written by an older `pochta init` still loads.
-NOT_YET_AVAILABLE: dict[str, str] = {
-    "managesieve": "ManageSieve (Sieve script management)",
-    "http": "the HTTP service (autoconfig, MTA-STS, JMAP)",
-}
-
-# Listeners that may also listen on a UNIX socket path instead of host:port.
-UNIX_SOCKET_LISTENERS = frozenset({"lmtp"})
-
-
-@dataclass(frozen=True)
-class ListenAddress:
-    """A parsed listener address: TCP ``host:port`` or a UNIX socket path."""
-
-    host: str | None
-    port: int | None
-    path: str | None
-
-    def describe(self) -> str:
-        if self.path is not None:
-            return f"unix:{self.path}"
-        assert self.host is not None
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-
-def parse_listen_address(value: str, *, allow_unix: bool) -> ListenAddress:
-    """Parse ``host:port``, ``[v6]:port`` or (where allowed) an absolute socket path.
-
-    Raises ValueError with a message fit for an operator.
-    """
-    value = value.strip()
-    if value.startswith("/") or value.startswith("unix:"):
-        if not allow_unix:
-            raise ValueError("a UNIX socket path is only allowed for lmtp")
-        path = value.removeprefix("unix:")
-        if not path.startswith("/"):
-            raise ValueError(f"UNIX socket path must be absolute, got {path!r}")
-        return ListenAddress(None, None, path)
-    if value.startswith("["):
-        close = value.find("]")
-        if close < 0 or value[close + 1 : close + 2] != ":":
-            raise ValueError(f"expected [ipv6]:port, got {value!r}")
-        host, port_text = value[1:close], value[close + 2 :]
-    else:
-        host, sep, port_text = value.rpartition(":")
-        if not sep or not host:
-            raise ValueError(f"expected host:port, got {value!r}")
-        if ":" in host:
-            raise ValueError(f"write IPv6 addresses as [addr]:port, got {value!r}")
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ValueError(f"port must be a number, got {port_text!r}") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be 0..65535, got {port}")
-    if host not in ("localhost", "*"):
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            raise ValueError(f"host must be an IP address, 'localhost' or '*', got {host!r}") from None
-    return ListenAddress(host, port, None)
-
-
-class SubkeyError(ValueError):
-    """A bad entry of a mapping field: the error message names ``field.subkey``
-    (``listeners.imap: port must be 0..65535``), not just the field."""
-
-    def __init__(self, subkey: str, message: str) -> None:
-        super().__init__(message)
-        self.subkey = subkey
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _default_listeners() -> dict[str, str]:
     return {name: kind.default for name, kind in LISTENER_KINDS.items()}
 
 
-class TlsSettings(_Section):
+class TlsSettings(Section):
     certificate: str = Field(
         "tls/cert.pem",
         description="PEM certificate chain, relative to the data directory or absolute. "
@@ -144,7 +77,7 @@ class TlsSettings(_Section):
     handshake_timeout: float = Field(30.0, gt=0, description="Seconds a TLS handshake may take.")
 
 
-class ServerSettings(_Section):
+class ServerSettings(Section):
     max_connections: int = Field(
         1000,
         ge=1,
@@ -221,7 +154,7 @@ class ServerSettings(_Section):
     )
 
 
-class LimitSettings(_Section):
+class LimitSettings(Section):
     max_message_size: int = Field(
         50 * 1024 * 1024, ge=1024, description="Largest message accepted (SMTP SIZE, IMAP APPENDLIMIT)."
     )
@@ -244,7 +177,7 @@ class LimitSettings(_Section):
     )
 
 
-class MimeSettings(_Section):
+class MimeSettings(Section):
     max_depth: int = Field(
         100,
         ge=1,
@@ -268,7 +201,7 @@ class MimeSettings(_Section):
     preview_chars: int = Field(256, ge=0, le=1024, description="Length of the cached preview text.")
 
 
-class LoginSettings(_Section):
+class LoginSettings(Section):
     plaintext_on_insecure: Literal["loopback", "never", "always"] = Field(
         "loopback",
         description="Where plaintext password mechanisms (LOGIN, USER/PASS, AUTH PLAIN) are allowed "
@@ -304,7 +237,7 @@ class LoginSettings(_Section):
     )
 
 
-class StoreSettings(_Section):
+class StoreSettings(Section):
     backend: Literal["sqlite"] = Field("sqlite", description="Metadata store. PostgreSQL comes later.")
     group_commit_max: int = Field(
         256, ge=1, description="Most write transactions folded into one SQLite commit."
@@ -385,7 +318,7 @@ class StoreSettings(_Section):
     )
 
 
-class SearchSettings(_Section):
+class SearchSettings(Section):
     indexer: bool = Field(
         True,
         description="Run the background full-text indexer (in pochta serve: in the housekeeper process; "
@@ -413,12 +346,12 @@ class SearchSettings(_Section):
     )
 
 
-class LogSettings(_Section):
+class LogSettings(Section):
     format: Literal["kv", "json"] = Field("kv", description="key=value lines, or JSON lines.")
     level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level logged.")
 
 
-class MetricsSettings(_Section):
+class MetricsSettings(Section):
     listen: str = Field("off", description="host:port for the Prometheus /metrics endpoint, or 'off'.")
 
     @field_validator("listen")
@@ -429,7 +362,7 @@ class MetricsSettings(_Section):
         return value
 
 
-class Pop3Settings(_Section):
+class Pop3Settings(Section):
     autologout: float = Field(
         600.0,
         ge=600.0,
@@ -478,7 +411,7 @@ class Pop3Settings(_Section):
     )
 
 
-class ImapSettings(_Section):
+class ImapSettings(Section):
     """IMAP and IMAPS (docs/imap.md)."""
 
     autologout: float = Field(
@@ -550,152 +483,7 @@ class ImapSettings(_Section):
     )
 
 
-class SmtpSettings(_Section):
-    max_messages_per_connection: int = Field(
-        100,
-        ge=0,
-        description="Messages one SMTP or submission session may send; then 421 4.7.0. 0: no limit. "
-        "LMTP has its own ([lmtp] max_messages_per_connection).",
-    )
-    subaddress_separator: str = Field(
-        "+",
-        max_length=1,
-        description="Separator of subaddresses (user+tag@domain is delivered to user); '' turns them off.",
-    )
-    subaddress_folder: bool = Field(
-        True,
-        description="Deliver user+tag@ into the folder 'tag' when the account has one (otherwise INBOX).",
-    )
-    recipient_cache: int = Field(
-        10_000,
-        ge=0,
-        description="Recipient resolutions and mailbox ids each process keeps while the directory "
-        "(domains, accounts, aliases, mailbox names) does not change; 0 looks every recipient up.",
-    )
-    quota_reply: Literal["452", "552"] = Field(
-        "452",
-        description="Reply to a recipient over quota: 452 4.2.2 (temporary, the sender retries) or "
-        "552 5.2.2 (permanent).",
-    )
-    command_timeout: float = Field(
-        300.0, gt=0, description="Seconds to wait for the next SMTP command (RFC 5321 §4.5.3.2.7: 5 minutes)."
-    )
-    data_timeout: float = Field(
-        600.0, gt=0, description="Seconds to wait for more message data (RFC 5321 §4.5.3.2.8: 10 minutes)."
-    )
-    max_header_count: int = Field(1000, ge=10, description="Most header fields in a received message.")
-    max_header_size: int = Field(
-        1024 * 1024, ge=4096, description="Most octets of the header section of a received message."
-    )
-    max_received_headers: int = Field(
-        50, ge=5, description="More Received fields than this is a mail loop: 554 5.4.6 (RFC 5321 §6.3)."
-    )
-    postmaster: str = Field(
-        "",
-        description="Address that gets mail for postmaster@ a local domain without a postmaster account "
-        "or alias of its own (RFC 5321 §4.5.1). Empty: postmaster@ the primary domain (the host name's "
-        "domain when local, else the first domain added), which also receives <Postmaster>.",
-    )
-
-    @field_validator("postmaster")
-    @classmethod
-    def _check_postmaster(cls, value: str) -> str:
-        from pochta.naming import normalize_address  # the one rule for addresses an operator types
-
-        return normalize_address(value) if value.strip() else ""
-
-    sender_policy: Literal["strict", "off"] = Field(
-        "strict",
-        description="Submission: the envelope sender and From: must be the authenticated account or "
-        "one of its aliases (strict), or are not checked (off).",
-    )
-
-
-class LmtpSettings(_Section):
-    """What differs for LMTP (RFC 2033), whose clients are trusted MTAs keeping one connection open."""
-
-    max_messages_per_connection: int = Field(
-        0,
-        ge=0,
-        description="Messages one LMTP session may deliver; then 421 4.7.0. 0: no limit (an MTA such as "
-        "Postfix delivers thousands over one connection).",
-    )
-
-
-class QueueSettings(_Section):
-    """The outbound queue (docs/smtp.md "Outbound queue")."""
-
-    worker: bool = Field(
-        True, description="Deliver queued mail from this process (several processes may share a store)."
-    )
-    transport: dict[str, str] = Field(
-        default_factory=dict,
-        description="Domain -> 'host:port' to deliver to instead of its MX (a smarthost, or tests). Keys: "
-        "'example.com', '.example.com' (its subdomains), '*' (everything else).",
-    )
-    dns_nameservers: list[str] = Field(
-        default_factory=list,
-        description="DNS servers for MX lookups ('192.0.2.53', '[2001:db8::53]:53'); empty: resolv.conf.",
-    )
-    dns_timeout: float = Field(
-        10.0, gt=0, description="Seconds one DNS lookup may take; then it is retried later."
-    )
-    port: int = Field(25, ge=1, le=65535, description="Port of the SMTP servers found through MX records.")
-    retry_schedule: list[float] = Field(
-        default_factory=lambda: [300.0, 600.0, 1200.0, 2400.0, 3600.0],
-        min_length=1,
-        description="Seconds to wait after the 1st, 2nd, ... temporary failure; the last value repeats.",
-    )
-    max_age: float = Field(
-        5 * 86400.0, gt=0, description="Seconds a message may stay queued; then it bounces (4.4.7)."
-    )
-    delay_notice_after: float = Field(
-        4 * 3600.0, ge=0, description="Seconds after which the sender is told of a delay (once); 0: never."
-    )
-    concurrency: int = Field(10, ge=1, description="Messages this process delivers at the same time.")
-    poll_interval: float = Field(
-        15.0, gt=0, description="Seconds between looks for due messages queued by other processes."
-    )
-    lease_seconds: float = Field(
-        120.0,
-        ge=3,
-        description="A worker's hold on a message it is delivering, renewed while it works; "
-        "after a crash, the message waits this long before another worker takes it.",
-    )
-    connect_timeout: float = Field(30.0, gt=0, description="Seconds to connect to a remote SMTP server.")
-    command_timeout: float = Field(
-        300.0, gt=0, description="Seconds to wait for a reply (RFC 5321 §4.5.3.2: 5 minutes for most)."
-    )
-    data_timeout: float = Field(
-        600.0, gt=0, description="Seconds to wait for the reply to the message data (RFC 5321 §4.5.3.2.6)."
-    )
-    tls: Literal["opportunistic", "required", "off"] = Field(
-        "opportunistic",
-        description="STARTTLS to remote servers: when offered (falling back to plaintext if the handshake "
-        "fails), always (else retry later), or never.",
-    )
-    tls_verify: bool = Field(
-        False, description="Verify the remote certificate and name (opportunistic TLS does not, RFC 7435)."
-    )
-    tls_ca_file: str | None = Field(None, description="CA bundle for tls_verify; unset: the system's.")
-    dsn_max_full_size: int = Field(
-        1024 * 1024, ge=0, description="Bounces return the whole message up to this size, else its header."
-    )
-
-    @field_validator("transport")
-    @classmethod
-    def _check_transport(cls, value: dict[str, str]) -> dict[str, str]:
-        from pochta.queue.route import parse_transport  # the one parser of these values
-
-        for domain, target in value.items():
-            try:
-                parse_transport(target)
-            except ValueError as exc:
-                raise SubkeyError(f'"{domain}"', str(exc)) from None
-        return {domain.lower().rstrip("."): target for domain, target in value.items()}
-
-
-class Settings(_Section):
+class Settings(Section):
     hostname: str = Field(
         "localhost", min_length=1, description="Name this server gives itself in greetings and Received."
     )

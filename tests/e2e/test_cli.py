@@ -357,6 +357,37 @@ def test_quota_commands(data: Path) -> None:
         assert "Invalid value" in bad.stderr
 
 
+def test_acl_commands(data: Path) -> None:
+    ok(run("user", "add", "alice@example.org", data=data))
+    ok(run("user", "add", "bob@example.org", data=data))
+    out = ok(run("acl", "set", "alice@example.org", "INBOX", "Bob@Example.org", "lrsd", data=data))
+    assert out.strip() == "alice@example.org INBOX: bob@example.org lrsted"  # RFC 4314 §2.1.1
+    out = ok(run("acl", "set", "alice@example.org", "inbox", "bob@example.org", "-ts", data=data))
+    assert out.strip() == "alice@example.org INBOX: bob@example.org lred"
+    ok(run("acl", "set", "alice@example.org", "INBOX", "anyone", "+l", data=data))
+    listed = ok(run("acl", "list", "alice@example.org", data=data))
+    assert re.search(r"INBOX\s+alice@example\.org\s+lrswipkxteacd", listed)
+    assert re.search(r"INBOX\s+anyone\s+l$", listed, re.MULTILINE)
+    assert re.search(r"INBOX\s+bob@example\.org\s+lred$", listed, re.MULTILINE)
+    assert ok(run("acl", "list", "bob@example.org", data=data)).splitlines() == [
+        "MAILBOX  IDENTIFIER  RIGHTS"
+    ]
+    out = ok(run("acl", "delete", "alice@example.org", "INBOX", "anyone", data=data))
+    assert out.strip() == "alice@example.org INBOX: anyone removed"
+    assert "anyone" not in ok(run("acl", "list", "alice@example.org", "INBOX", data=data))
+    # The owner's rights are implicit; unknown rights, users and mailboxes are refused.
+    for args, fragment in [
+        (["set", "alice@example.org", "INBOX", "alice@example.org", "l"], "owner's rights are implicit"),
+        (["set", "alice@example.org", "INBOX", "bob@example.org", "lz"], "Unknown right 'z'"),
+        (["set", "alice@example.org", "INBOX", "carol@example.org", "l"], "'anyone' or the address"),
+        (["set", "alice@example.org", "Nothing", "bob@example.org", "l"], "no mailbox 'Nothing'"),
+        (["list", "carol@example.org"], "no such account"),
+    ]:
+        result = run("acl", *args, data=data)
+        assert result.returncode != 0, args
+        assert fragment in result.stderr, (args, result.stderr)
+
+
 def test_verify_and_reconstruct(data: Path) -> None:
     ok(run("user", "add", "alice@example.org", data=data))
 

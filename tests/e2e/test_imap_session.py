@@ -218,7 +218,7 @@ async def test_imapclient_login_enable_id_namespace(env: ImapEnv) -> None:
 
     ns, ident, enabled = await asyncio.to_thread(run)
     assert ns.personal == (("", "/"),)  # type: ignore[attr-defined]
-    assert ns.other is None
+    assert ns.other == (("Other Users/", "/"),)  # RFC 2342 §2: mailboxes shared by other users
     assert ns.shared is None
     assert ident[0][:2] == (b"name", b"pochta")  # type: ignore[index]
     assert enabled == [b"UTF8=ACCEPT"]

@@ -614,3 +614,28 @@ async def test_retr_of_a_missing_blob_fails_alone(env: Pop3Env, size: int) -> No
     got = await retr_raw(env, "plain", [b"RETR 1", b"RETR 2"], 2)
     assert got[0] == b"-ERR [SYS/TEMP] Message cannot be read now\r\n"
     assert got[1] == f"+OK {len(message(2))} octets\r\n".encode() + stuffed_reference(message(2))
+
+
+async def test_only_the_own_inbox_whatever_is_shared(env: Pop3Env) -> None:
+    # ACL (RFC 4314) is IMAP's: a POP3 session of bob sees bob's INBOX, never a mailbox of alice's
+    # shared with him (not even her INBOX with every right).
+    bob = await env.add_account("bob@example.org")
+    await env.deliver(message(1))
+    await env.deliver(message(2), account=bob)
+    inbox = await env.store.get_mailbox(env.account.id, "INBOX")
+    assert inbox is not None
+    await env.store.set_mailbox_acl(inbox.id, "bob@example.org", "lrswipkxtea")
+    await env.store.set_mailbox_acl(inbox.id, "anyone", "lr")
+
+    def session() -> tuple[int, list[bytes]]:
+        client = login(env, user="bob@example.org")
+        try:
+            count, _octets = client.stat()
+            _, lines, _ = client.retr(1)
+        finally:
+            client.quit()
+        return count, lines
+
+    count, lines = await asyncio.to_thread(session)
+    assert count == 1
+    assert b"Subject: message 2" in lines

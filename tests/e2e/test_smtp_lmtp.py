@@ -173,6 +173,18 @@ async def test_subaddress_into_existing_folder(env: SmtpEnv) -> None:
     assert len(await env.messages(env.alice)) == 1  # no folder "nofolder": INBOX
 
 
+async def test_subaddress_files_only_into_the_recipients_own_mailbox(env: SmtpEnv) -> None:
+    # A mailbox alice shared with bob (every right, "p" too, RFC 4314 §2.1) is not bob's: bob+tag
+    # files into bob's own mailbox of that name; alice's shared one gets nothing.
+    projects = await env.store.create_mailbox(env.alice.id, "projects")
+    await env.store.set_mailbox_acl(projects.id, BOB, "lrswipkxtea")
+    await env.store.create_mailbox(env.bob.id, "projects")
+    text = await converse(env.address("lmtp"), _transaction(["bob+projects@example.org"], message("tagged")))
+    assert _replies(text)[5].startswith("250 2.0.0 Delivered")
+    assert len(await env.messages(env.bob, "projects")) == 1
+    assert await env.messages(env.alice, "projects") == []
+
+
 async def test_catch_all_and_alias(env: SmtpEnv) -> None:
     await env.store.add_alias("@example.org", [BOB])
     await env.store.add_alias("team@example.org", [ALICE, BOB])

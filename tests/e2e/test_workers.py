@@ -434,3 +434,39 @@ def test_recent_once_across_workers_whose_views_a_take_refreshes(tmp_path: Path)
     finally:
         assert server.stop() == 0
     assert server.failures() == [], server.tail()
+
+
+def test_acl_changes_in_one_worker_apply_to_sessions_in_the_other(tmp_path: Path) -> None:
+    """RFC 4314: bob has alice's shared mailbox selected in each worker; alice takes his "w" away
+    (PERMANENTFLAGS again in both), then his "r" (BYE [NOPERM] in both, at the next command)."""
+    data = tmp_path / "data"
+    bob = "bob@example.org"
+    init_data_dir(data, listeners=("imap",), accounts={ALICE: PASSWORD, bob: PASSWORD})
+    run_pochta("acl", "set", ALICE, "INBOX", bob, "lrw", "--data", str(data))
+    server = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
+    server.wait_listening(["imap"])
+    shared = b'"Other Users/alice@example.org/INBOX"'
+
+    def bob_session() -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", server.ports["imap"]), timeout=20)
+        assert read_line(sock).startswith(b"* OK")
+        assert exchange(sock, f'L LOGIN {bob} "{PASSWORD}"'.encode())[-1].startswith(b"L OK")
+        assert exchange(sock, b"S SELECT " + shared)[-1].startswith(b"S OK [READ-WRITE]")
+        return sock
+
+    try:
+        sessions = one_on_each_worker(bob_session, server)
+        alice = imap_session(server, select=False)
+        assert exchange(alice, b"A SETACL INBOX bob@example.org lr")[-1].startswith(b"A OK")
+        for sock in sessions.values():
+            assert b"* OK [PERMANENTFLAGS ()] Flags permitted\r\n" in exchange(sock, b"N NOOP")
+        assert exchange(alice, b"B DELETEACL INBOX bob@example.org")[-1].startswith(b"B OK")
+        for sock in sessions.values():
+            reply = exchange(sock, b"M NOOP")
+            assert reply == [b"* BYE [NOPERM] Access to the selected mailbox was revoked\r\n"], reply
+        for sock in (*sessions.values(), alice):
+            sock.close()
+    finally:
+        status = server.stop()
+    assert status == 0, server.tail()
+    assert server.failures() == [], server.tail()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from pochta.cli.acl import register_acl_commands
 from pochta.cli.admin import register_admin_commands
 from pochta.cli.auth import register_auth_commands
 from pochta.cli.backup import register_backup_commands
@@ -28,5 +29,6 @@ register_admin_commands(main)
 register_maintenance_commands(main)
 register_queue_commands(main)
 register_quota_commands(main)
+register_acl_commands(main)
 register_auth_commands(main)
 register_backup_commands(main)

@@ -62,6 +62,7 @@ from pathlib import Path
 from pochta.config import MimeSettings, Settings
 from pochta.mail import flags as flagrules
 from pochta.mail import names
+from pochta.mail.access import Access
 from pochta.mail.errors import Code, OpsError
 from pochta.mail.quota import quota_exceeded
 from pochta.mime import ParsedMessage, parse_message
@@ -207,6 +208,7 @@ class MailOps:
         self.store = store
         self.mime_settings = mime_settings
         self.name_limits = name_limits
+        self.access = Access(store, self.canonical_name)  # other users' mailboxes and rights (RFC 4314)
         self.max_keywords = max_keywords
         self.max_message_size = max_message_size
 
@@ -290,14 +292,7 @@ class MailOps:
         guess = self.store.mailbox_hint(account_id, canonical)
         return await self.store.open_named_view(account_id, canonical, guess)
 
-    async def check_destination(self, account_id: AccountId, mailbox_name: str) -> None:
-        """Raises the APPEND error of a destination that does not exist (TRYCREATE or NONEXISTENT),
-        for a command that must say so before other work (CATENATE reads its URLs after it)."""
-        canonical = self.canonical_name(mailbox_name)
-        if await self.store.get_mailbox(account_id, canonical) is None:
-            raise self._missing_destination(mailbox_name)
-
-    def _missing_destination(self, name: str) -> OpsError:
+    def missing_destination(self, name: str) -> OpsError:
         """The error for an APPEND/COPY/MOVE destination that does not exist."""
         try:
             self.canonical_name(name, creating=True)
@@ -556,7 +551,7 @@ class MailOps:
                     date = new.internal_date
                     one = await self.store.append(account_id, canonical, blob, message, flags, date)
                 if one is None:  # RFC 9051 §6.3.12: TRYCREATE, or NONEXISTENT
-                    raise self._missing_destination(mailbox_name)
+                    raise self.missing_destination(mailbox_name)
                 placed.append(one)
         except BaseException:
             # RFC 3502 §3: "If the server fails to append any message, then none of the messages
@@ -598,7 +593,7 @@ class MailOps:
             else:
                 view = await self._named_view(account_id, canonical)
                 if view is None:
-                    raise self._missing_destination(mailbox_name)
+                    raise self.missing_destination(mailbox_name)
                 existing, found = flagrules.mailbox_keywords(view.flag_sets()), True
         if (
             careful
@@ -606,7 +601,7 @@ class MailOps:
             and self._known_view(account_id, canonical) is None
             and await self.store.get_mailbox(account_id, canonical) is None
         ):
-            raise self._missing_destination(mailbox_name)
+            raise self.missing_destination(mailbox_name)
         if existing is None:
             return normalized
         spelt = dict(existing)
@@ -639,6 +634,16 @@ class MailOps:
         # RFC 6851 §3.3: moving into the source mailbox itself is allowed, as COPY into it is.
         return await self._transfer(account_id, source_id, uids, destination_name, move=True)
 
+    async def transfer_between(
+        self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId, *, move: bool
+    ) -> CopyResult:
+        """COPY or MOVE between mailboxes known by id, also of two accounts (a mailbox shared with the
+        user, RFC 4314): the destination's quota applies (``Store.copy``/``Store.move``)."""
+        with _store_errors(Code.TRYCREATE):  # one of them was deleted meanwhile
+            if move:
+                return await self.store.move(source_id, _unique_uids(uids), destination_id)
+            return await self.store.copy(source_id, _unique_uids(uids), destination_id)
+
     async def _transfer(
         self, account_id: AccountId, source_id: MailboxId, uids: Iterable[Uid], name: str, *, move: bool
     ) -> CopyResult:
@@ -648,7 +653,7 @@ class MailOps:
                 account_id, source_id, _unique_uids(uids), canonical, move=move
             )
         if result is None:
-            raise self._missing_destination(name)
+            raise self.missing_destination(name)
         return result
 
     async def store_flags(

@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import os
 import ssl
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -45,6 +44,7 @@ from pochta.log import get_logger, new_connection_id
 from pochta.metrics import Metrics
 from pochta.netaddr import is_loopback, normalise_ip
 from pochta.plural import plural
+from pochta.server.deflate_layer import CompressionError, DeflateLayer
 
 __all__ = [
     "DEFAULT_READ_SIZE",
@@ -67,10 +67,6 @@ _READ_LOW_WATER = 64 * 1024
 # Seconds a TLS close_notify exchange and a graceful close may take before we simply drop the socket.
 _SSL_SHUTDOWN_TIMEOUT = 5.0
 _CLOSE_TIMEOUT = 2.0
-# COMPRESS: a sync flush at least every this many octets of output, so that no single write (no
-# TLS record) inflates to more than this: clients that inflate one read into a fixed-size buffer
-# and then wait for the socket (imaplib2, offlineimap3's library: 32 KiB) never sit on the rest.
-_DEFLATE_FLUSH_EVERY = 16 * 1024
 
 
 class IdleTimeout(TimeoutError):
@@ -88,10 +84,6 @@ class ServerShutdown(Exception):
 
 class TlsHandshakeFailed(ConnectionError):
     """The TLS handshake failed or timed out; the connection is closed."""
-
-
-class CompressionError(ConnectionError):
-    """The peer's compressed stream is not valid DEFLATE data (``start_compression``)."""
 
 
 def format_address(sockaddr: object) -> str:
@@ -261,12 +253,7 @@ class Connection:
         self._fast_reader: Callable[[bytes], None] | None = None
         self._fast_error: Exception | None = None
         self._interrupted = False
-        # COMPRESS=DEFLATE (``start_compression``): raw DEFLATE both ways above TLS.
-        self._deflater: Any = None  # zlib.Compress (its type is not importable)
-        self._inflater: Any = None  # zlib.Decompress
-        self._deflate_pending = False  # written into the compressor since its last sync flush
-        self._deflate_unflushed = 0  # octets of it
-        self._inflate_max = 0
+        self._deflate: DeflateLayer | None = None  # COMPRESS=DEFLATE (``start_compression``)
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -289,13 +276,13 @@ class Connection:
             self.tls_mode is TlsMode.STARTTLS
             and has_context
             and not self._stream.secure
-            and self._inflater is None
+            and self._deflate is None
         )
 
     @property
     def compressing(self) -> bool:
         """True once ``start_compression`` ran: DEFLATE both ways."""
-        return self._inflater is not None
+        return self._deflate is not None
 
     @property
     def tls_compression(self) -> str | None:
@@ -403,7 +390,7 @@ class Connection:
             or self._shutdown_requested
             or self._interrupted
             or stream.write_paused
-            or self._inflater is not None  # compressed octets are inflated by read_some only
+            or self._deflate is not None  # compressed octets are inflated by read_some only
         ):
             return False
         data = bytes(stream.buffer)
@@ -444,11 +431,12 @@ class Connection:
                 error, self._fast_error = self._fast_error, None
                 self._interrupted = False
                 raise error
-            if self._inflater is not None and self._inflater.unconsumed_tail:
-                inflated = self._inflate(b"", max_bytes)
+            deflate = self._deflate
+            if deflate is not None and deflate.has_pending_input:
+                inflated = deflate.inflate(b"", max_bytes)
                 if inflated:
                     return inflated
-            if self._inflater is not None and self._inflater.eof:
+            if deflate is not None and deflate.input_ended:
                 return b""  # the peer finished its compressed stream: it sends no more
             if stream.buffer:
                 self._interrupted = False
@@ -460,9 +448,9 @@ class Connection:
                     if stream.transport is not None:
                         stream.transport.resume_reading()
                 self._received_at = self._loop.time()
-                if self._inflater is None:
+                if deflate is None:
                     return data
-                inflated = self._inflate(data, max_bytes)
+                inflated = deflate.inflate(data, max_bytes)
                 if inflated:
                     return inflated
                 continue  # a piece of a deflate block: wait for the rest
@@ -541,29 +529,15 @@ class Connection:
         transport = self._stream.transport
         if self._stream.lost or transport is None or transport.is_closing():
             return
-        if self._deflater is not None:
-            self._write_deflated(transport, data)
+        if self._deflate is not None:
+            # RFC 4978 §3: compressed from the tagged OK on; ``drain`` (and a read that waits) ends
+            # a burst with a sync flush so the peer can inflate all of it.
+            for piece in self._deflate.compress(data):
+                transport.write(piece)
+                self.bytes_out += len(piece)
             return
         transport.write(data)
         self.bytes_out += len(data)
-
-    def _write_deflated(self, transport: asyncio.Transport, data: bytes | bytearray) -> None:
-        """RFC 4978 §3: everything after the tagged OK is compressed; ``drain`` (and a read that
-        waits) ends a burst with a sync flush so the peer can inflate all of it, and so does every
-        ``_DEFLATE_FLUSH_EVERY`` octets within a long one."""
-        deflater, view = self._deflater, memoryview(data)
-        while view:
-            room = _DEFLATE_FLUSH_EVERY - self._deflate_unflushed
-            piece, view = view[:room], view[room:]
-            out = deflater.compress(piece)
-            self._deflate_unflushed += len(piece)
-            if self._deflate_unflushed >= _DEFLATE_FLUSH_EVERY:
-                out += deflater.flush(zlib.Z_SYNC_FLUSH)
-                self._deflate_unflushed = 0
-            if out:
-                transport.write(out)
-                self.bytes_out += len(out)
-        self._deflate_pending = self._deflate_unflushed > 0
 
     async def drain(self) -> None:
         """Wait until the send buffer is below its high-water mark (backpressure).
@@ -609,7 +583,7 @@ class Connection:
         transport = self._stream.transport
         return (
             not self._stream.secure
-            and self._deflater is None
+            and self._deflate is None
             and not self._stream.lost
             and transport is not None
             and not transport.is_closing()
@@ -660,7 +634,7 @@ class Connection:
             raise RuntimeError(f"listener {self.listener_name} has no TLS context")
         if self._stream.secure:
             raise RuntimeError("TLS is already active on this connection")
-        if self._inflater is not None:
+        if self._deflate is not None:
             raise RuntimeError("TLS cannot start below an active compression layer")
         await self.drain()
         await self._upgrade(context, starttls=True)
@@ -733,58 +707,36 @@ class Connection:
         decompression bomb) is taken in bounded pieces that the protocol's own line and literal
         limits judge as they would plain input. Raises RuntimeError when already compressing.
         """
-        if self._inflater is not None:
+        if self._deflate is not None:
             raise RuntimeError("compression is already active on this connection")
-        if max_inflate <= 0:
-            raise ValueError("max_inflate must be positive")
-        self._deflater = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
-        self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        self._inflate_max = max_inflate
+        self._deflate = DeflateLayer(level=level, max_inflate=max_inflate)
 
     def stop_compression(self) -> None:
         """End DEFLATE both ways (IMAP UNAUTHENTICATE, RFC 8437 §4.1), right after the reply that
         ends it was written: our stream is finished (Z_FINISH) so the peer sees its end; what the
         peer sent after finishing its own stream is plain data again. Compressed input it sent
         without finishing its stream, not yet taken by ``read_some``, is dropped."""
-        if self._inflater is None:
+        deflate, self._deflate = self._deflate, None
+        if deflate is None:
             return
-        deflater, inflater = self._deflater, self._inflater
-        self._deflater = self._inflater = None
-        self._deflate_pending = False
-        self._deflate_unflushed = 0
         transport = self._stream.transport
         if not self._stream.lost and transport is not None and not transport.is_closing():
-            tail = deflater.flush(zlib.Z_FINISH)
+            tail = deflate.finish()
             transport.write(tail)
             self.bytes_out += len(tail)
-        if inflater.eof and inflater.unused_data:
-            self._stream.buffer[:0] = inflater.unused_data
-        elif self._stream.buffer or inflater.unconsumed_tail:
-            dropped = len(self._stream.buffer) + len(inflater.unconsumed_tail)
+        if deflate.input_ended:
+            self._stream.buffer[:0] = deflate.plain_after_end
+        elif self._stream.buffer or deflate.has_pending_input:
+            dropped = len(self._stream.buffer) + deflate.unread_input
             self._stream.buffer.clear()
             self.log.warning("compressed input after the end of compression discarded", bytes=dropped)
 
-    def _inflate(self, data: bytes, max_bytes: int) -> bytes:
-        """Inflate ``data`` (or, when empty, what the last call left over) to at most
-        ``min(max_bytes, max_inflate)`` octets; the rest of the input waits in ``unconsumed_tail``."""
-        inflater = self._inflater
-        source = data if data else inflater.unconsumed_tail
-        if inflater.eof:
-            return b""  # the peer ended its compressed stream: nothing after it is read
-        try:
-            return cast(bytes, inflater.decompress(source, min(max_bytes, self._inflate_max)))
-        except zlib.error as exc:
-            raise CompressionError(f"invalid compressed data: {exc}") from None
-
     def _flush_deflate(self) -> None:
-        """End a burst of compressed output with Z_SYNC_FLUSH: the peer can inflate all of it now
-        (an IDLE update or a pipelined reply must not sit in the compressor)."""
-        if not self._deflate_pending:
+        """End a burst of compressed output with a sync flush (``DeflateLayer.sync_flush``)."""
+        if self._deflate is None or not self._deflate.flush_pending:
             return
-        self._deflate_pending = False
-        self._deflate_unflushed = 0
+        tail = self._deflate.sync_flush()
         transport = self._stream.transport
-        tail = self._deflater.flush(zlib.Z_SYNC_FLUSH)
         if self._stream.lost or transport is None or transport.is_closing():
             return
         transport.write(tail)

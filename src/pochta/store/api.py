@@ -51,6 +51,7 @@ from pochta.store.model import (
     QuotaUsage,
     ReconstructReport,
     ScramCredentials,
+    SharedMailbox,
     SortRow,
     Target,
     Uid,
@@ -509,5 +510,16 @@ class OutboundQueue(Protocol):
         """The earliest time a queued message becomes due (or its lease expires); None when empty."""
 
 
-class Store(Directory, MailStore, OutboundQueue, Protocol):
+class AclStore(Protocol):
+    """Access control lists (RFC 4314): stored as given, interpreted by ``pochta.mail.acl``."""
+
+    async def mailbox_acl(self, mailbox_id: MailboxId) -> dict[str, str]: ...
+    async def set_mailbox_acl(self, mailbox_id: MailboxId, identifier: str, rights: str | None) -> None:
+        """Set (or with None delete) one entry; NotFound when the mailbox is gone."""
+
+    async def shared_mailboxes(self, identifiers: Sequence[str], exclude: AccountId) -> list[SharedMailbox]:
+        """Mailboxes of other accounts than ``exclude`` whose ACL names one of ``identifiers``."""
+
+
+class Store(Directory, MailStore, AclStore, OutboundQueue, Protocol):
     """What a backend provides."""

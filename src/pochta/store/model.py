@@ -193,6 +193,16 @@ class MailboxInfo:
 
 
 @dataclass(frozen=True)
+class SharedMailbox:
+    """A mailbox of another account whose ACL names a user (RFC 4314): its row, its owner's address,
+    and its whole ACL (identifier key -> rights as stored)."""
+
+    mailbox: MailboxInfo
+    owner: str
+    acl: dict[str, str]
+
+
+@dataclass(frozen=True)
 class MessageEntry:
     """One message as a mailbox holds it: what a mailbox view lists per UID."""
 

@@ -162,6 +162,18 @@ subscriptions = Table(
     PrimaryKeyConstraint("account_id", "name"),
 )
 
+# RFC 4314: each mailbox's access control list (revision 0018); the owner's rights are implicit.
+mailbox_acl = Table(
+    "mailbox_acl",
+    metadata,
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False),
+    Column("identifier", Text, nullable=False),  # "anyone", an address key, or "-" + either
+    Column("rights", Text, nullable=False),
+    PrimaryKeyConstraint("mailbox_id", "identifier"),
+    Index("ix_mailbox_acl_identifier", "identifier"),
+    sqlite_with_rowid=False,
+)
+
 # Single-instance store: one row per blob, however many mailboxes hold it. refcount is the number of
 # membership rows pointing here; the row (and its search text) goes when it reaches zero, the blob
 # file later (garbage collection after a grace period).

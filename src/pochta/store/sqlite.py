@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.pool import NullPool, QueuePool
@@ -46,8 +46,6 @@ from pochta.store import sqlite_inline as inline
 from pochta.store import sqlite_mail as mail
 from pochta.store import sqlite_mailboxes as mailbox_tree
 from pochta.store import sqlite_maintenance as maintenance
-from pochta.store import sqlite_queue as queue
-from pochta.store import sqlite_quota
 from pochta.store import sqlite_search as search
 from pochta.store import sqlite_sortkeys as sortkeys
 from pochta.store import sqlite_threads as threads
@@ -59,7 +57,6 @@ from pochta.store.changes import LocalChangeFeed
 from pochta.store.locks import FileLock, FileLocks
 from pochta.store.model import (
     AccountId,
-    AccountQuota,
     BlobRef,
     CachedMessage,
     Change,
@@ -72,25 +69,22 @@ from pochta.store.model import (
     ModSeq,
     ObjectRow,
     Placed,
-    QuotaLimits,
-    QuotaUsage,
     ReconstructReport,
-    SortRow,
     Target,
     Uid,
     VerifyReport,
 )
-from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
+from pochta.store.sqlite_acl import AclMethods
 from pochta.store.sqlite_directory_methods import DirectoryMethods
 from pochta.store.sqlite_opener import ViewOpener
+from pochta.store.sqlite_query_methods import QueryMethods
+from pochta.store.sqlite_queue_methods import QueueMethods
 from pochta.store.view_stamps import STAMPS_FILE, ViewStamps
 from pochta.store.writer import Writer, WriterStats, WriteTurn, driver_connection
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-log = logging.getLogger(__name__)
 
 DB_FILE_NAME = "pochta.db"
 WRITE_TURN_LOCK = Path("run") / "writer.lock"
@@ -151,7 +145,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0017"
+SCHEMA_HEAD = "0018"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -190,7 +184,7 @@ def migrate(conn: Connection) -> None:
         command.upgrade(config, "head")
 
 
-class SqliteStore(DirectoryMethods):
+class SqliteStore(DirectoryMethods, QueueMethods, QueryMethods, AclMethods):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 
     def __init__(
@@ -308,51 +302,6 @@ class SqliteStore(DirectoryMethods):
             log.warning("reading the directory version failed", exc_info=True)
             return None
         return None if row is None else int(row[0])
-
-    # Outbound queue
-
-    async def enqueue(self, entry: NewQueueEntry) -> QueueId:
-        return await self.run_write(lambda c, e: queue.enqueue(c, e, self.blobs, entry))
-
-    async def claim_queue(
-        self, owner: str, now: datetime, lease_seconds: float, limit: int
-    ) -> list[QueueEntry]:
-        return await self.run_write(lambda c, e: queue.claim(c, e, owner, now, lease_seconds, limit))
-
-    async def renew_queue_leases(self, owner: str, queue_ids: Sequence[QueueId], until: datetime) -> int:
-        ids = list(queue_ids)
-        return await self.run_write(lambda c, e: queue.renew(c, e, owner, ids, until))
-
-    async def finish_attempt(
-        self,
-        queue_id: QueueId,
-        owner: str,
-        outcomes: Sequence[RecipientOutcome],
-        notices: Sequence[NewQueueEntry] = (),
-        *,
-        now: datetime,
-    ) -> bool:
-        return await self.run_write(
-            lambda c, e: queue.finish(c, e, self.blobs, queue_id, owner, outcomes, notices, now)
-        )
-
-    async def release_queue_lease(self, owner: str, queue_id: QueueId) -> None:
-        await self.run_write(lambda c, e: queue.release(c, e, owner, queue_id))
-
-    async def queue_entries(self) -> list[QueueEntry]:
-        return await self.run_read(queue.list_entries)
-
-    async def queue_entry(self, queue_id: QueueId) -> QueueEntry | None:
-        return await self.run_read(lambda c: queue.get_entry(c, queue_id))
-
-    async def retry_queue(self, queue_id: QueueId | None, now: datetime) -> int:
-        return await self.run_write(lambda c, e: queue.retry(c, e, queue_id, now))
-
-    async def delete_queue_entry(self, queue_id: QueueId) -> bool:
-        return await self.run_write(lambda c, e: queue.remove(c, e, queue_id))
-
-    async def queue_next_due(self) -> datetime | None:
-        return await self.run_read(queue.next_due)
 
     # Mailboxes
 
@@ -559,60 +508,6 @@ class SqliteStore(DirectoryMethods):
         return await self.run_read(
             lambda c: wire.read_forms(driver_connection(c), mailbox_id, uid_list, name_list, utf8)
         )
-
-    async def search_text(
-        self, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]
-    ) -> set[Uid]:
-        mime = self.settings.mime
-        return await self.run_read(
-            lambda c: search.search_text(c, self._blob_reader, mime, mailbox_id, query, field)
-        )
-
-    async def search_header(self, mailbox_id: MailboxId, name: str, query: str) -> tuple[set[Uid], set[Uid]]:
-        return await self.run_read(lambda c: search.search_header(c, mailbox_id, name, query))
-
-    async def sort_keys(
-        self, mailbox_id: MailboxId, uids: Iterable[Uid], fields: Iterable[str]
-    ) -> list[SortRow]:
-        uid_list, wanted = mail.normalize_uids(uids), frozenset(fields)
-        rows, derived = await self.run_read(
-            lambda c: sortkeys.read_keys(driver_connection(c), mailbox_id, uid_list, wanted)
-        )
-        if derived:  # kept: the next SORT reads them (never part of a delivery's write)
-            await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
-        return rows
-
-    async def sort_order(
-        self, mailbox_id: MailboxId, uids: Iterable[Uid], order: Sequence[tuple[str, bool]]
-    ) -> list[Uid]:
-        uid_list, keys = mail.normalize_uids(uids), list(order)
-
-        def read(c: Connection) -> tuple[list[Uid], sortkeys.Derived]:
-            raw = driver_connection(c)
-            missing = sortkeys.without_keys(raw, mailbox_id, uid_list)
-            if missing:
-                return [], sortkeys.derive(raw, missing)
-            return sortkeys.ordered_uids(raw, mailbox_id, uid_list, keys), []
-
-        ordered, derived = await self.run_read(read)
-        if derived:  # kept first, then ordered by SQLite with every key in place
-            await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
-            ordered = await self.run_read(
-                lambda c: sortkeys.ordered_uids(driver_connection(c), mailbox_id, uid_list, keys)
-            )
-        return ordered
-
-    async def quota_usage(self, account_id: AccountId) -> int:
-        return await self.run_read(lambda c: mail.get_quota_usage(c, account_id))
-
-    async def account_quota(self, account_id: AccountId) -> AccountQuota | None:
-        return await self.run_read(lambda c: sqlite_quota.account_quota(c, account_id))
-
-    async def domain_quota(self, name: str) -> tuple[QuotaLimits, QuotaUsage] | None:
-        return await self.run_read(lambda c: sqlite_quota.domain_quota(c, name))
-
-    async def deleted_storage(self, mailbox_id: MailboxId) -> int:
-        return await self.run_read(lambda c: sqlite_quota.deleted_storage(c, mailbox_id))
 
     def feed(self) -> LocalChangeFeed:
         return self._feed

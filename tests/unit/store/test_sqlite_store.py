@@ -541,7 +541,7 @@ async def test_migration_0017_fills_domain_usage(data_dir: Path) -> None:
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0017 + "UPDATE alembic_version SET version_num = '0016';")
+        conn.executescript(UNDO_0018 + UNDO_0017 + "UPDATE alembic_version SET version_num = '0016';")
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -843,7 +843,9 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0017 + UNDO_0016 + "UPDATE alembic_version SET version_num = '0015';")
+        conn.executescript(
+            UNDO_0018 + UNDO_0017 + UNDO_0016 + "UPDATE alembic_version SET version_num = '0015';"
+        )
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings(), indexer=False)
@@ -866,11 +868,12 @@ def undo_0010(conn: sqlite3.Connection) -> str:
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
-# What revisions 0011-0017 added, taken out again by hand, newest first: the quota resources (0017:
-# the MESSAGE and domain limits, the admin flag, domain usage and its triggers; the directory
-# version's accounts trigger back to its 0010 columns), thread tables and the save date (0016), the
-# sort keys (0015), the expunge records' time and horizon (0014), the partial index of \\Deleted
-# rows (0013), \\Recent's columns and triggers (0012), the inline blobs (0011).
+# What revisions 0011-0018 added, taken out again by hand, newest first: the ACL table (0018),
+# the quota resources (0017: the MESSAGE and domain limits, the admin flag, domain usage and its
+# triggers; the directory version's accounts trigger back to its 0010 columns), thread tables and
+# the save date (0016), the sort keys (0015), the expunge records' time and horizon (0014), the
+# partial index of \\Deleted rows (0013), \\Recent's columns and triggers (0012), the inline blobs
+# (0011).
 UNDO_0017 = (
     "DROP TRIGGER directory_version_accounts_update; CREATE TRIGGER directory_version_accounts_update "
     "AFTER UPDATE OF address, address_key, domain_id, quota_bytes, enabled ON accounts "
@@ -880,12 +883,13 @@ UNDO_0017 = (
     "ALTER TABLE domains DROP COLUMN quota_messages; ALTER TABLE domains DROP COLUMN quota_bytes; "
     "ALTER TABLE accounts DROP COLUMN admin; ALTER TABLE accounts DROP COLUMN quota_messages;"
 )
+UNDO_0018 = "DROP TABLE mailbox_acl;"
 UNDO_0016 = (
     "DROP TABLE thread_progress; DROP TABLE thread_keys; DROP TABLE message_threads;"
     "ALTER TABLE membership DROP COLUMN save_date;"
 )
 UNDO_AFTER_0010 = (
-    UNDO_0017 + UNDO_0016 + "DROP TABLE message_sort_keys;"
+    UNDO_0018 + UNDO_0017 + UNDO_0016 + "DROP TABLE message_sort_keys;"
     "DROP TABLE expunge_horizon; ALTER TABLE expunged DROP COLUMN at;"
     "DROP INDEX ix_membership_deleted;"
     "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "

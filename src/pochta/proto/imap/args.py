@@ -327,7 +327,7 @@ def _list_mailbox(data: bytes) -> bytes:
 
 
 SELECT_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
-RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "STATUS", "SPECIAL-USE"})
+RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "STATUS", "SPECIAL-USE", "MYRIGHTS"})  # RFC 8440 §3
 
 
 def parse_list(cur: Cursor, max_depth: int) -> ListArgs:
@@ -362,6 +362,8 @@ def parse_list(cur: Cursor, max_depth: int) -> ListArgs:
                 raise ParseError(f"Unknown LIST return option {name}")
             if name == "STATUS":
                 _check_status_items(value)
+            if name == "MYRIGHTS" and value is not None:
+                raise ParseError("MYRIGHTS takes no parameters")  # RFC 8440 §5
     return ListArgs(reference, tuple(patterns), select, returns, pattern_list)
 
 

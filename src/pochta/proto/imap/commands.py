@@ -11,6 +11,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pochta.proto.imap import acl as acl_args
 from pochta.proto.imap import args as a
 from pochta.proto.imap import quota as q
 from pochta.proto.imap.fetch import FetchArgs, parse_fetch
@@ -73,6 +74,7 @@ Args = (
     | q.GetQuota
     | q.GetQuotaRoot
     | q.SetQuota
+    | acl_args.AclArgs
     | SearchArgs
     | ESearchArgs
     | FetchArgs
@@ -156,6 +158,11 @@ for _spec in (
     CommandSpec("GETQUOTA", AUTH, q.parse_getquota, P),  # RFC 9208 §4.1.1
     CommandSpec("GETQUOTAROOT", AUTH, q.parse_getquotaroot, P),  # RFC 9208 §4.1.2
     CommandSpec("SETQUOTA", AUTH, q.parse_setquota),  # RFC 9208 §4.1.3
+    CommandSpec("SETACL", AUTH, acl_args.parse_setacl),  # RFC 4314 §3.1
+    CommandSpec("DELETEACL", AUTH, acl_args.parse_deleteacl),  # RFC 4314 §3.2
+    CommandSpec("GETACL", AUTH, acl_args.parse_mailbox_only, P),  # RFC 4314 §3.3
+    CommandSpec("LISTRIGHTS", AUTH, acl_args.parse_listrights, P),  # RFC 4314 §3.4
+    CommandSpec("MYRIGHTS", AUTH, acl_args.parse_mailbox_only, P),  # RFC 4314 §3.5
     # RFC 9051 §6.4: selected
     CommandSpec("CHECK", SELECTED, a.parse_none),  # RFC 3501 §6.4.1 (rev1; NOOP in rev2)
     CommandSpec("CLOSE", SELECTED, a.parse_none, BREAKS),

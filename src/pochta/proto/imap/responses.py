@@ -423,6 +423,49 @@ def _root(name: str, ctx: WireContext) -> bytes:
 
 
 @dataclass(frozen=True)
+class Acl:
+    """``* ACL mailbox identifier rights ...`` (RFC 4314 §3.6)."""
+
+    mailbox: str
+    entries: Sequence[tuple[str, str]]  # (identifier, rights)
+
+    def encode(self, ctx: WireContext = DEFAULT_CONTEXT) -> bytes:
+        items = b"".join(b" " + _astr(who, ctx) + b" " + _astr(rights, ctx) for who, rights in self.entries)
+        return b"* ACL " + ctx.mailbox(self.mailbox) + items + b"\r\n"
+
+
+@dataclass(frozen=True)
+class ListRights:
+    """``* LISTRIGHTS mailbox identifier required optional ...`` (RFC 4314 §3.7)."""
+
+    mailbox: str
+    identifier: str
+    required: str
+    optional: Sequence[str]
+
+    def encode(self, ctx: WireContext = DEFAULT_CONTEXT) -> bytes:
+        head = b"* LISTRIGHTS " + ctx.mailbox(self.mailbox) + b" " + _astr(self.identifier, ctx)
+        rights = b"".join(b" " + _astr(r, ctx) for r in (self.required, *self.optional))
+        return head + rights + b"\r\n"
+
+
+@dataclass(frozen=True)
+class MyRights:
+    """``* MYRIGHTS mailbox rights`` (RFC 4314 §3.8; after a LIST item with RFC 8440)."""
+
+    mailbox: str
+    rights: str
+
+    def encode(self, ctx: WireContext = DEFAULT_CONTEXT) -> bytes:
+        return b"* MYRIGHTS " + ctx.mailbox(self.mailbox) + b" " + _astr(self.rights, ctx) + b"\r\n"
+
+
+def _astr(text: str, ctx: WireContext) -> bytes:
+    # RFC 4314 §7: identifier = astring, rights = astring (an atom when it can be one).
+    return wire.astring(text.encode("utf-8"), utf8=ctx.utf8)
+
+
+@dataclass(frozen=True)
 class Search:
     """IMAP4rev1 ``* SEARCH n ...`` (RFC 3501 §7.2.5; obsolete-search-response in RFC 9051), with
     ``(MODSEQ n)`` at the end when the program had a MODSEQ key and something matched (RFC 7162 §3.1.6)."""
@@ -603,6 +646,9 @@ Response = (
     | StatusResponse
     | Quota
     | QuotaRoot
+    | Acl
+    | ListRights
+    | MyRights
     | Search
     | ESearch
     | Fetch

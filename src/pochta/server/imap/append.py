@@ -30,12 +30,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pochta.mail.ops import NewMessage
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.args import Append, AppendMessage
 from pochta.proto.imap.responses import Code
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap import catenate
+from pochta.server.imap.acl import insertion, storable
 from pochta.server.imap.select import take_own_additions
 from pochta.server.imap.session import Session
 from pochta.store.model import ChangeSet
@@ -69,20 +72,24 @@ async def new_message(session: Session, message: AppendMessage) -> NewMessage:
 async def append(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, Append)
-    name = session.mailbox_name(args.mailbox)
-    ops = session.services.ops
+    # The destination first (rights, TRYCREATE): before any CATENATE URL is read, as Dovecot and
+    # imaptest's catenate script expect TRYCREATE over BADURL.
+    located = await insertion(session, args.mailbox, "APPEND")
     if any(message.catenate for message in args.messages):
-        # A missing destination is told before any URL is read (TRYCREATE over BADURL, as Dovecot
-        # and imaptest's catenate script expect).
-        await ops.check_destination(session.account_id, name)
+        await catenate.check_destination(session, located)
     try:
         # RFC 3502 §3 / RFC 4469: every message is built before any is stored: all or nothing.
         messages = [await new_message(session, message) for message in args.messages]
     except catenate.CatenateError as exc:
         return Tagged(command.tag, Status.NO, exc.text, code=exc.code)
+    if not located.own:
+        messages = [replace(new, flags=storable(located, new.flags)) for new in messages]
+    ops = session.services.ops
     selected = session.selected
-    known = None if selected is None else (selected.name, selected.known_keywords)
-    placed = await ops.append_many(session.account_id, name, messages, known)
+    # The selected mailbox's keywords help only an APPEND into it: both must be of this account.
+    mine = selected is not None and selected.owner_id is None and located.own
+    known = (selected.name, selected.known_keywords) if selected is not None and mine else None
+    placed = await ops.append_many(located.account_id, located.name, messages, known)
     if selected is not None and placed[0].mailbox_id == selected.mailbox_id:
         # EXISTS before the tagged OK, from the write's own result (the feed's wake-up may still be
         # on its way); one change set per message: MULTIAPPEND commits them one by one.

@@ -27,6 +27,7 @@ import asyncio
 from pathlib import Path
 from typing import BinaryIO
 
+from pochta.mail.access import Located
 from pochta.mail.errors import OpsError
 from pochta.mail.ops import LineEnds
 from pochta.mime import ParsedMessage
@@ -39,7 +40,7 @@ from pochta.store.api import NotFound
 from pochta.store.model import BlobRef, MailboxId
 from pochta.store.spool import SpoolFile
 
-__all__ = ["CHUNK", "CatenateError", "build"]
+__all__ = ["CHUNK", "CatenateError", "build", "check_destination"]
 
 CHUNK = 1 << 16  # octets per blob or spool file read
 
@@ -57,6 +58,17 @@ def _badurl(url: bytes, text: str) -> CatenateError:
     # RFC 4469 §5 url-resp-text: TEXT-CHAR except "]": anything else is percent-encoded.
     shown = "".join(chr(b) if 0x20 < b < 0x7F and b != 0x5D else f"%{b:02X}" for b in url[:1024])
     return CatenateError(f"Bad URL: {text}", Code("BADURL", shown.encode("ascii")))
+
+
+async def check_destination(session: Session, located: Located) -> None:
+    """OpsError (TRYCREATE or NONEXISTENT) now when the user's own destination does not exist:
+    told before any URL is read (as Dovecot, and imaptest's catenate script expects). Another user's
+    mailbox was read when it was located."""
+    if not located.own:
+        return
+    ops = session.services.ops
+    if await session.services.store.get_mailbox(located.account_id, ops.canonical_name(located.name)) is None:
+        raise ops.missing_destination(located.name)
 
 
 async def build(session: Session, message: AppendMessage) -> SpoolFile:
@@ -139,6 +151,8 @@ async def _mailbox(session: Session, url: MessageUrl, raw: bytes) -> MailboxId:
         selected = session.selected
         if selected is None:
             raise _badurl(raw, "a relative URL needs a selected mailbox")  # RFC 4469 §3: the base
+        if selected.owner_id is not None:
+            raise _badurl(raw, "not a mailbox of this user")  # shared by another user (ACL)
         mailbox_id, uidvalidity = selected.mailbox_id, selected.uidvalidity
     else:
         try:

@@ -23,6 +23,7 @@ from pochta.proto.imap import Command, State, Status, Tagged
 from pochta.proto.imap.responses import SIMPLE_CODES, Bye
 from pochta.proto.sasl import PLAINTEXT_MECHANISMS, SERVER_MECHANISMS
 from pochta.server.imap import (
+    acl,
     append,
     auth,
     compress,
@@ -108,6 +109,12 @@ TABLE: dict[str, Entry] = {
     "GETQUOTA": Entry(quota.getquota, ("QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")),
     "GETQUOTAROOT": Entry(quota.getquotaroot),
     "SETQUOTA": Entry(quota.setquota, ("QUOTASET",)),
+    # RFC 4314 §2.1, §5.1.1: RIGHTS= names the rights beyond RFC 2086's; RFC 8440 LIST-MYRIGHTS.
+    "SETACL": Entry(acl.setacl, ("ACL", "RIGHTS=kxte", "LIST-MYRIGHTS")),
+    "DELETEACL": Entry(acl.deleteacl),
+    "GETACL": Entry(acl.getacl),
+    "LISTRIGHTS": Entry(acl.listrights),
+    "MYRIGHTS": Entry(acl.myrights),
     "EXPUNGE": Entry(expunge.expunge),
     "UID EXPUNGE": Entry(expunge.uid_expunge, ("UIDPLUS",)),  # RFC 4315
     "COPY": Entry(copy.copy),
@@ -148,6 +155,8 @@ async def dispatch(session: Session, command: Command) -> None:
     tag = command.tag
     reply: Tagged | None
     entry = TABLE[command.spec.name]  # every parsed command has one (tests/unit/imap/test_server_table.py)
+    if session.selected is not None and not await acl.refresh(session):
+        return  # RFC 4314 §5.1.1: "r" on the selected mailbox is gone; BYE was queued
     try:
         if session.uidonly and command.uses_sequence_numbers:
             # RFC 9586 §3: once UIDONLY is enabled, a command with message numbers (FETCH, STORE,

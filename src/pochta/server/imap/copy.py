@@ -28,15 +28,41 @@
 
 from __future__ import annotations
 
+from pochta.mail import acl
+from pochta.mail.access import Located
+from pochta.mail.errors import OpsError
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.args import CopyArgs
 from pochta.proto.imap.responses import Code, Untagged
 from pochta.proto.imap.sequence import SequenceSet
+from pochta.server.imap.acl import insertion, refused
 from pochta.server.imap.select import catch_up, take_own_additions
+from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 from pochta.store.model import ChangeSet, CopyResult
 
 __all__ = ["copy", "move"]
+
+
+async def _across(
+    session: Session, selected: SelectedMailbox, uids: list[int], destination: Located, *, move: bool
+) -> CopyResult:
+    """COPY or MOVE from or to another user's mailbox: by mailbox id (the two may be of two
+    accounts); the flags the user may not set there are taken off the copies again (RFC 4314 §4:
+    "Only when the user has a particular right are the corresponding flags stored")."""
+    ops = session.services.ops
+    target = destination.mailbox
+    if target is None:
+        try:
+            target = await ops.lookup(destination.account_id, destination.name)
+        except OpsError:
+            raise ops.missing_destination(destination.name) from None
+    flags = {flag for uid in uids if not selected.is_expunged(uid) for flag in selected.flags_of(uid)}
+    result = await ops.transfer_between(selected.mailbox_id, uids, target.id, move=move)
+    drop = frozenset(flags) - acl.storable_flags(destination.rights, flags)
+    if drop and result.destination_uids:
+        await ops.store_flags(target.id, result.destination_uids, "remove", sorted(drop))
+    return result
 
 
 def _copyuid(result: CopyResult) -> Code:
@@ -61,17 +87,21 @@ async def _transfer(session: Session, command: Command, *, move: bool) -> Tagged
     tag = command.tag
     if move and selected.read_only:
         return Tagged(tag, Status.NO, "Mailbox is read-only (EXAMINE)", code="READ-ONLY")
+    if move and (no := refused(command, selected, "te", "MOVE")) is not None:
+        return no  # RFC 4314 §4 via RFC 6851 §3.3: MOVE is COPY + STORE \Deleted + EXPUNGE
     uids = selected.resolve(args.sequence_set, uid=command.uid)
-    destination = session.mailbox_name(args.mailbox)
+    destination = await insertion(session, args.mailbox, command.spec.name)
     await catch_up(session)  # expunges elsewhere must be known here first
     if any(selected.is_expunged(uid) for uid in uids):
         # RFC 5530 §3 EXPUNGEISSUED: all or nothing (RFC 9051 §6.4.7), see the module docstring.
         return Tagged(tag, Status.NO, "Some of the messages were expunged meanwhile", code="EXPUNGEISSUED")
     ops = session.services.ops
-    if move:
-        result = await ops.move(session.account_id, selected.mailbox_id, uids, destination)
+    if not destination.own or selected.owner_id is not None:
+        result = await _across(session, selected, uids, destination, move=move)
+    elif move:
+        result = await ops.move(session.account_id, selected.mailbox_id, uids, destination.name)
     else:
-        result = await ops.copy(session.account_id, selected.mailbox_id, uids, destination)
+        result = await ops.copy(session.account_id, selected.mailbox_id, uids, destination.name)
     if result.destination_id == selected.mailbox_id and result.source_uids:
         # RFC 9051 §6.4.7/§7.5: announce the new messages (EXISTS) before the tagged reply, without
         # waiting for the feed's wake-up to arrive, from the write's result when it can be.

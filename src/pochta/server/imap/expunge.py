@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pochta.proto.imap import Code, Command, Status, Tagged
 from pochta.proto.imap.args import SequenceArgs
+from pochta.server.imap.acl import refused
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 from pochta.store.model import ChangeSet
@@ -28,7 +29,7 @@ def _writable(session: Session, command: Command) -> tuple[SelectedMailbox, Tagg
     if selected.read_only:
         # RFC 9051 §6.3.3: an EXAMINEd mailbox cannot be changed.
         return selected, Tagged(command.tag, Status.NO, "Mailbox is read-only (EXAMINE)", code="READ-ONLY")
-    return selected, None
+    return selected, refused(command, selected, "e", "EXPUNGE")  # RFC 4314 §4
 
 
 async def expunge(session: Session, command: Command) -> Tagged:

@@ -385,7 +385,8 @@ async def _set_seen(
     session: Session, selected: SelectedMailbox, uids: list[int], atts: list[FetchAtt]
 ) -> set[int]:
     """RFC 9051 §6.4.5: BODY[...] (not PEEK), BINARY[...], RFC822 and RFC822.TEXT set \\Seen."""
-    if selected.read_only or not any(a.sets_seen for a in atts):
+    # RFC 4314 §4: a FETCH that implies setting \\Seen "MUST NOT set it" without the "s" right.
+    if selected.read_only or "s" not in selected.rights or not any(a.sets_seen for a in atts):
         return set()
     unseen = [
         uid

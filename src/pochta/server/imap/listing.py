@@ -16,17 +16,22 @@ RFC 3348 CHILDREN, RFC 3501 §6.3.9 LSUB.
   does not meet them itself (RFC 5258 §3.1 (b), §3.5: redundant CHILDINFO is suppressed). REMOTE
   changes nothing: every mailbox is local.
 - RETURN (STATUS (...)): a STATUS response after each selectable mailbox listed (RFC 5819 §2).
+- Other users' mailboxes (RFC 4314, ``mail.access``): those the user holds "l" on, under
+  ``Other Users/<owner>/``, with the two levels above them as \\Noselect \\HasChildren; none of the
+  owner's other names (a mailbox without "l" is not listed, nor its parent: RFC 4314 §4). STATUS of
+  them needs "r". RETURN (MYRIGHTS) adds the user's rights after each mailbox (RFC 8440 §3).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pochta.mail import acl
 from pochta.mail.names import INBOX
 from pochta.mail.patterns import NamePattern, count_wildcards
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.args import ListArgs, Lsub
-from pochta.proto.imap.responses import ListItem
+from pochta.proto.imap.responses import ListItem, MyRights
 from pochta.server.imap.session import Session
 from pochta.server.imap.status import check_items, extra_values, status_response
 from pochta.store.model import HIERARCHY_SEPARATOR, MailboxInfo
@@ -98,7 +103,19 @@ async def list_command(session: Session, command: Command) -> Tagged:
     services = session.services
     infos = {info.name: info for info in await services.store.mailboxes(session.account_id)}
     subscribed = {name for name, info in infos.items() if info.subscribed}
-    names = set(infos)
+    rights: dict[str, frozenset[str]] = {}  # other users' mailboxes: the user's rights there
+    nodes: set[str] = set()  # the other users' namespace levels above them (no mailboxes)
+    assert session.account is not None
+    shared = await services.ops.access.shared_with(session.account)
+    for shown, box, granted in shared:
+        if "l" in granted:  # RFC 4314 §4: LIST needs "l" (and says nothing where it is missing)
+            infos[shown], rights[shown] = box, granted
+            nodes.update(_parents(shown)[:2])  # "Other Users", "Other Users/<owner>"
+    if rights:
+        # Subscriptions of other users' mailboxes are the user's own names (no mailbox row of theirs).
+        subscriptions = set(await services.ops.subscriptions(session.account_id))
+        subscribed |= subscriptions & set(rights)
+    names = set(infos) | nodes
     if by_sub:
         # Subscriptions may name mailboxes that do not exist (RFC 9051 §6.3.7); they and their
         # missing superiors are listed as \NonExistent.
@@ -107,6 +124,8 @@ async def list_command(session: Session, command: Command) -> Tagged:
         names.update(p for name in subscribed for p in _parents(name))
 
     def meets(name: str) -> bool:
+        if name in nodes:
+            return not (by_sub or by_use)
         info = infos.get(name)
         if by_sub and name not in subscribed:
             return False
@@ -119,6 +138,7 @@ async def list_command(session: Session, command: Command) -> Tagged:
     listed = {name for name in names if any(p.matches(name) for p in patterns)}
     # Computed once, not per name: a name's superiors (for \HasChildren and RECURSIVEMATCH).
     parents = {p for name in infos for p in _parents(name)}
+    myrights = "MYRIGHTS" in returns
     # RFC 5258 §3.1 (b) and §3.5: CHILDINFO for a listed name with a descendant that meets the
     # criteria and is not listed itself; one whose matching descendants are all listed would be
     # redundant ("servers SHOULD suppress redundant CHILDINFO responses").
@@ -132,13 +152,17 @@ async def list_command(session: Session, command: Command) -> Tagged:
         if not childinfo and not meets(name):
             continue
         info = infos.get(name)
-        attrs = _attributes(info, name in parents)
+        attrs = ["\\Noselect", "\\HasChildren"] if name in nodes else _attributes(info, name in parents)
         if show_subscribed and name in subscribed:
             attrs.append("\\Subscribed")
         session.send(ListItem(attrs, SEP, name, childinfo=childinfo))
-        if status_items and info is not None:
+        granted = rights.get(name, acl.ALL)
+        if status_items and info is not None and "r" in granted:
             extra = await extra_values(session, info, status_items)
             session.send(status_response(name, info, status_items, extra))  # RFC 5819 §2
+        if myrights and info is not None:
+            # RFC 8440 §3: a MYRIGHTS response after the LIST response of each mailbox listed.
+            session.send(MyRights(name, acl.format_rights(granted, legacy=True)))
     return Tagged(command.tag, Status.OK, "LIST completed")
 
 

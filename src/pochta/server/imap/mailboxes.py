@@ -16,13 +16,16 @@ dispatcher. What MailOps decides, in IMAP terms:
 
 from __future__ import annotations
 
+from pochta.mail.access import OTHER_USERS, is_shared_name
 from pochta.mail.errors import Code as OpsCode
 from pochta.mail.errors import OpsError
 from pochta.proto.imap import Command, Status, Tagged, objectid
 from pochta.proto.imap.args import MailboxArgs, Rename
 from pochta.proto.imap.responses import Code, Namespace, NamespaceDescr, Untagged
 from pochta.server.imap.session import Session
-from pochta.store.model import HIERARCHY_SEPARATOR
+from pochta.store.model import HIERARCHY_SEPARATOR, Account, MailboxInfo
+
+SEP = HIERARCHY_SEPARATOR
 
 __all__ = ["create", "delete", "namespace", "rename", "subscribe", "unsubscribe"]
 
@@ -41,7 +44,15 @@ async def create(session: Session, command: Command) -> Tagged:
     if len(use) > 1:
         raise OpsError(OpsCode.USEATTR, "A mailbox can have one special use here")  # RFC 6154 §3
     name = session.mailbox_name(args.mailbox)
-    info = await session.services.ops.create(session.account_id, name, use[0] if use else None)
+    ops = session.services.ops
+    if is_shared_name(name):
+        # RFC 4314 §4: CREATE under another user's mailbox needs "k" on the nearest existing parent;
+        # here the parent itself (the levels above another user's mailboxes are no mailboxes).
+        owner, local = await _parent_with(session, name.rstrip(SEP), "k", "CREATE")
+        info = await ops.create(owner, local, use[0] if use else None)
+    else:
+        info = await ops.create(session.account_id, name, use[0] if use else None)
+    await _inherit_acl(session, info)
     # RFC 8474 §4.1: the tagged OK of every successful CREATE carries the new mailbox's MAILBOXID.
     mailboxid = Code.mailboxid(objectid.objectid(objectid.MAILBOX, info.id))
     return Tagged(command.tag, Status.OK, f"{command.name} completed", code=mailboxid)
@@ -50,11 +61,12 @@ async def create(session: Session, command: Command) -> Tagged:
 async def delete(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, MailboxArgs)
-    name = session.mailbox_name(args.mailbox)
+    located = await session.locate(args.mailbox)
+    located.require("x", "DELETE")  # RFC 4314 §4
     ops = session.services.ops
     selected = session.selected
-    target = await ops.lookup(session.account_id, name) if selected is not None else None
-    await ops.delete(session.account_id, name)
+    target = await ops.lookup(located.account_id, located.name) if selected is not None else None
+    await ops.delete(located.account_id, located.name)
     if selected is not None and target is not None and target.id == selected.mailbox_id:
         # Deleting the selected mailbox deselects it; RFC 9051 §7.1 CLOSED tells the client so.
         await session.unselect()
@@ -68,14 +80,60 @@ async def rename(session: Session, command: Command) -> Tagged:
     if args.params:
         return Tagged(command.tag, Status.BAD, f"Unsupported RENAME parameter {args.params[0][0]}")
     old, new = session.mailbox_name(args.old), session.mailbox_name(args.new)
-    await session.services.ops.rename(session.account_id, old, new)
+    if not (is_shared_name(old) or is_shared_name(new)):
+        await session.services.ops.rename(session.account_id, old, new)
+        return _ok(command)
+    # RFC 4314 §4: "x" on the mailbox, "k" on the new parent; both in the same owner's account.
+    source = await session.locate(args.old)
+    source.require("x", "RENAME")
+    owner, local = await _parent_with(session, new, "k", "RENAME")
+    if owner != source.account_id:
+        raise OpsError(OpsCode.CANNOT, "A mailbox can only be renamed within its owner's mailboxes")
+    await session.services.ops.rename(owner, source.name, local)
     return _ok(command)
+
+
+async def _inherit_acl(session: Session, info: MailboxInfo) -> None:
+    """RFC 4314 §4: "When a new mailbox is created, it SHOULD inherit the ACL from the parent
+    mailbox (if one exists)". One read when there is a parent; a write per entry it has."""
+    parent, sep, _leaf = info.name.rpartition(SEP)
+    if not sep:
+        return
+    store = session.services.store
+    above = await store.get_mailbox(info.account_id, parent)
+    if above is None:
+        return
+    for identifier, rights in (await store.mailbox_acl(above.id)).items():
+        await store.set_mailbox_acl(info.id, identifier, rights)
+
+
+async def _parent_with(session: Session, name: str, right: str, what: str) -> tuple[int, str]:
+    """For a new name below another user's mailbox: its owner and the name there, when the user
+    holds ``right`` on the parent (RFC 4314 §4 "k"); CANNOT for a name that has no such parent."""
+    parent, sep, leaf = name.rpartition(SEP)
+    if not sep or not leaf or (is_shared_name(parent) and parent.count(SEP) < 2):
+        raise OpsError(OpsCode.CANNOT, "Mailboxes of other users are created below one of them")
+    located = await session.services.ops.access.locate(_account(session), parent)
+    located.require(right, what)
+    if located.own:
+        raise OpsError(OpsCode.CANNOT, "Mailboxes of other users are created below one of them")
+    return located.account_id, located.name + SEP + leaf
+
+
+def _account(session: Session) -> Account:
+    assert session.account is not None  # the receiver allows these commands once authenticated
+    return session.account
 
 
 async def subscribe(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, MailboxArgs)
-    await session.services.ops.subscribe(session.account_id, session.mailbox_name(args.mailbox))
+    name = session.mailbox_name(args.mailbox)
+    if is_shared_name(name):
+        # RFC 4314 §4: "l" when the server checks that the mailbox exists, which it does for the
+        # names of other users' mailboxes (any other would leak their existence or be a dead name).
+        (await session.locate(args.mailbox)).require("l", "SUBSCRIBE")
+    await session.services.ops.subscribe(session.account_id, name)
     return _ok(command)
 
 
@@ -87,7 +145,12 @@ async def unsubscribe(session: Session, command: Command) -> Tagged:
 
 
 async def namespace(session: Session, command: Command) -> Tagged:
-    # RFC 2342 §5 / RFC 9051 §6.3.10: one personal namespace with prefix "" and "/"; no shared or
-    # other users' namespaces.
-    session.send(Namespace(personal=(NamespaceDescr("", HIERARCHY_SEPARATOR),)))
+    # RFC 2342 §5 / RFC 9051 §6.3.10: one personal namespace with prefix "" and "/", and the other
+    # users' one (RFC 2342 §2, ``mail.access``); no shared namespace (every mailbox has an owner).
+    session.send(
+        Namespace(
+            personal=(NamespaceDescr("", HIERARCHY_SEPARATOR),),
+            other=(NamespaceDescr(OTHER_USERS + HIERARCHY_SEPARATOR, HIERARCHY_SEPARATOR),),
+        )
+    )
     return _ok(command)

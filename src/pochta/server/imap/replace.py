@@ -18,11 +18,14 @@ one action to the client.
 
 from __future__ import annotations
 
+import dataclasses
+
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.args import Replace
 from pochta.proto.imap.responses import Code, Untagged
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap import catenate
+from pochta.server.imap.acl import insertion, refused, storable
 from pochta.server.imap.append import new_message
 from pochta.server.imap.select import catch_up, take_own_additions
 from pochta.server.imap.session import Session
@@ -40,26 +43,32 @@ async def replace(session: Session, command: Command) -> Tagged:
     if selected.read_only:
         # RFC 8508 §3.4: it removes a message, which an EXAMINEd mailbox does not permit.
         return Tagged(tag, Status.NO, "Mailbox is read-only (EXAMINE)", code="READ-ONLY")
+    # RFC 8508 §3.4 is APPEND + STORE \Deleted + EXPUNGE: "t" and "e" here (RFC 4314 §4).
+    no = refused(command, selected, "te", "REPLACE")
+    if no is not None:
+        return no
     target = SequenceSet.parse(b"*") if args.target is None else SequenceSet.of(args.target)
     uids = selected.resolve(target, uid=command.uid)  # BAD past the last message number
-    destination = session.mailbox_name(args.mailbox)
+    destination = await insertion(session, args.mailbox, "REPLACE")
     await catch_up(session)  # an expunge elsewhere must be known here first
     if not uids:
         return Tagged(tag, Status.NO, "No message has that UID", code="NONEXISTENT")
     [uid] = uids
     if selected.is_expunged(uid):
         return Tagged(tag, Status.NO, "The message was expunged meanwhile", code="EXPUNGEISSUED")
-    ops = session.services.ops
     try:
         # RFC 8508 §3.4: extensions of APPEND (CATENATE, RFC 4469) apply to REPLACE alike.
         if args.message.catenate:
-            await ops.check_destination(session.account_id, destination)
+            await catenate.check_destination(session, destination)
         new = await new_message(session, args.message)
     except catenate.CatenateError as exc:
         return Tagged(tag, Status.NO, exc.text, code=exc.code)
-    [placed] = await ops.append_many(
-        session.account_id, destination, [new], (selected.name, selected.known_keywords)
-    )
+    if not destination.own:
+        new = dataclasses.replace(new, flags=storable(destination, new.flags))
+    ops = session.services.ops
+    mine = selected.owner_id is None and destination.own  # the keywords help within this account only
+    known = (selected.name, selected.known_keywords) if mine else None
+    [placed] = await ops.append_many(destination.account_id, destination.name, [new], known)
     removed = await ops.expunge_uids(selected.mailbox_id, [uid])
     if uid not in removed.expunged:
         # RFC 8508 §3.4: no inconsistent state: the replacement goes again, nothing was announced.

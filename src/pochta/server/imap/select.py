@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pochta.mail import acl
 from pochta.mail import flags as flagrules
 from pochta.proto.imap import Command, State, Status, Tagged, objectid
 from pochta.proto.imap.args import MailboxArgs
@@ -38,6 +39,7 @@ from pochta.store.model import HIERARCHY_SEPARATOR, ChangeSet, MailboxId, Mailbo
 
 __all__ = [
     "announce_keywords",
+    "announce_rights",
     "catch_up",
     "close",
     "examine",
@@ -86,11 +88,15 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
         session.watch(feed.subscribe(mailbox_id))
 
     try:
+        located = await session.locate(args.mailbox)
+        located.require("r", command.name)  # RFC 4314 §4: SELECT/EXAMINE need "r"
         # The feed is subscribed before the view is read (or proved current): no change falls between.
-        view = await services.ops.open_mailbox(session.account_id, session.mailbox_name(args.mailbox), watch)
+        view = await services.ops.open_mailbox(located.account_id, located.name, watch)
     except BaseException:
         await session.unselect()
         raise
+    # RFC 4314 §5.2: READ-ONLY when none of "i", "e" and the flag rights is granted.
+    read_only = read_only or not acl.may_write(located.rights)
     rev1 = not session.rev2
     recent_from = await _recent_from(session, view, read_only) if rev1 else None
     selected = SelectedMailbox(
@@ -102,6 +108,8 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
         qresync=session.qresync,
         uidonly=session.uidonly,
     )
+    if not located.own:
+        selected.rights, selected.owner_id, selected.name = located.rights, located.account_id, located.shown
     session.selected = selected
     session.enter(State.SELECTED)
     mailbox = view.mailbox
@@ -129,7 +137,7 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
         await qresync.resync(session, selected, view, options.qresync)
     if session.rev2:
         # RFC 9051 §6.3.2: a LIST response with the mailbox name (its canonical spelling).
-        session.send(ListItem((), HIERARCHY_SEPARATOR, mailbox.name))
+        session.send(ListItem((), HIERARCHY_SEPARATOR, selected.name))
     code = "READ-ONLY" if read_only else "READ-WRITE"
     return Tagged(command.tag, Status.OK, f"{command.name} completed", code=code)
 
@@ -166,6 +174,10 @@ def _permanent_flags(session: Session, selected: SelectedMailbox) -> Untagged:
     else:
         max_keywords = session.services.settings.limits.max_keywords_per_mailbox
         permanent = flagrules.permanent_flags(selected.keywords, max_keywords=max_keywords)
+        if selected.rights != acl.ALL:
+            # RFC 4314 §5.1.1: PERMANENTFLAGS "MUST accurately reflect the current user's rights";
+            # \* (new keywords) needs "w" as every keyword does.
+            permanent = tuple(f for f in permanent if acl.flag_allowed(selected.rights, f))
     return Untagged(Status.OK, "Flags permitted", Code.permanentflags(permanent))
 
 
@@ -175,6 +187,15 @@ def announce_keywords(session: Session) -> None:
     response is sent when the set of flags changes. Call before sending FETCH responses."""
     selected = session.selected
     if selected is not None and selected.take_keyword_news():
+        session.send(Flags(flagrules.mailbox_flags(selected.keywords)))
+        session.send(_permanent_flags(session, selected))
+
+
+def announce_rights(session: Session) -> None:
+    """FLAGS and PERMANENTFLAGS again after the rights on the selected mailbox changed (RFC 4314
+    §5.1.1: "it SHOULD send FLAGS and PERMANENTFLAGS responses if they have changed")."""
+    selected = session.selected
+    if selected is not None:
         session.send(Flags(flagrules.mailbox_flags(selected.keywords)))
         session.send(_permanent_flags(session, selected))
 
@@ -190,7 +211,8 @@ def _first_unseen(flag_column: tuple[frozenset[str], ...], distinct: list[frozen
 async def close(session: Session, command: Command) -> Tagged:
     selected = session.selected
     assert selected is not None
-    if not selected.read_only:
+    # RFC 4314 §4: without "e", CLOSE "MUST ignore the expunge request, close the mailbox".
+    if not selected.read_only and "e" in selected.rights:
         # RFC 9051 §6.4.1: \Deleted messages are removed, and no untagged EXPUNGE is sent.
         await session.services.ops.expunge(selected.mailbox_id)
     await session.unselect()

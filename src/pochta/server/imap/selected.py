@@ -83,11 +83,12 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
+from pochta.mail import acl
 from pochta.mail import flags as flagrules
 from pochta.mail.flags import RECENT, flag_key
 from pochta.proto.imap.responses import Exists, Expunge, Fetch, FetchValue, Raw, Recent, Response, Vanished
 from pochta.proto.imap.sequence import SequenceSet
-from pochta.store.model import ChangeSet, MailboxView, MessageEntry
+from pochta.store.model import AccountId, ChangeSet, MailboxView, MessageEntry
 
 _ALL_RECENT = (0, 2**63)  # every announced message is \\Recent (see recent_news_from)
 
@@ -125,6 +126,10 @@ class SelectedMailbox:
         self.uidvalidity = view.mailbox.uidvalidity
         self.read_only = read_only
         self.rev1 = rev1
+        # RFC 4314: the session's rights here (every right on its own mailbox; for another user's,
+        # read again before each command, ``acl_check.refresh``), and that owner's account.
+        self.rights: frozenset[str] = acl.ALL
+        self.owner_id: AccountId | None = None  # None: the session's own mailbox
         # The view's columns are shared with other sessions and never modified (an overlay: see
         # "Representation" in the module docstring). The view also gives sizes, dates and blobs.
         self._view = view

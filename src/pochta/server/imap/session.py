@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pochta.auth.authenticator import Authenticator
 from pochta.config import Settings
+from pochta.mail.access import Located
 from pochta.mail.errors import Code, OpsError
 from pochta.mail.ops import MailOps
 from pochta.proto.imap import (
@@ -194,6 +195,12 @@ class Session:
         except ValueError:  # mutf7.MalformedName, UnicodeDecodeError
             encoding = "UTF-8" if self.utf8 else "modified UTF-7"
             raise OpsError(Code.CANNOT, f"Mailbox name is not valid {encoding}") from None
+
+    async def locate(self, raw: bytes) -> Located:
+        """A mailbox argument resolved for the logged-in user: its owner, its name there and the
+        user's rights (``mail.access``; NONEXISTENT for another's mailbox with no right on it)."""
+        assert self.account is not None  # only commands of the authenticated state name mailboxes
+        return await self.services.ops.access.locate(self.account, self.mailbox_name(raw))
 
     # --- output ----------------------------------------------------------------------------------
 

@@ -68,12 +68,14 @@ async def status(session: Session, command: Command) -> Tagged:
         return Tagged(command.tag, Status.BAD, problem)
     if "HIGHESTMODSEQ" in args.items:
         session.enable_condstore()  # RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) enables CONDSTORE
-    name = session.mailbox_name(args.mailbox)
+    located = await session.locate(args.mailbox)
+    located.require("r", "STATUS")  # RFC 4314 §4
     try:
-        info = await session.services.ops.lookup(session.account_id, name)
+        info = located.mailbox or await session.services.ops.lookup(located.account_id, located.name)
     except OpsError as exc:
         if exc.code == OpsCode.CANNOT:  # a name that cannot exist: still "no such mailbox"
             raise OpsError(OpsCode.NONEXISTENT, "No such mailbox") from None
         raise
-    session.send(status_response(info.name, info, args.items, await extra_values(session, info, args.items)))
+    name = info.name if located.own else located.shown
+    session.send(status_response(name, info, args.items, await extra_values(session, info, args.items)))
     return Tagged(command.tag, Status.OK, "STATUS completed")

@@ -14,10 +14,13 @@ even with .SILENT. Once CONDSTORE is enabled every FETCH here carries UID and MO
 
 from __future__ import annotations
 
+from pochta.mail import acl
+from pochta.mail.flags import flag_key
 from pochta.proto.imap import Code, Command, SequenceSet, Status, Tagged
 from pochta.proto.imap.args import Store
 from pochta.proto.imap.responses import Fetch, FetchValue
 from pochta.server.imap.select import announce_keywords
+from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 from pochta.store.api import FlagOp
 
@@ -43,20 +46,27 @@ async def store(session: Session, command: Command) -> Tagged:
     live = [uid for uid in uids if not selected.is_expunged(uid)]
     failed: frozenset[int] = frozenset()
     changed: frozenset[int] = frozenset()
+    writes = _permitted(selected, live, _OPS[args.mode], args.flags)
+    if writes is None:
+        # RFC 4314 §4: STORE needs "s" for \Seen, "t" for \Deleted, "w" for the other flags.
+        return Tagged(command.tag, Status.NO, "Permission denied for these flags", code="NOPERM")
     if live:
-        changes = await session.services.ops.store_flags(
-            selected.mailbox_id,
-            live,
-            _OPS[args.mode],
-            args.flags,
-            unchanged_since=unchanged_since,
-            known_keywords=selected.known_keywords,
-        )
-        selected.apply_own(changes)  # flags only: no expunges come back
-        # RFC 7162 §3.1.3: a message whose mod-sequence is above UNCHANGEDSINCE is left as it is (one
-        # equal to it is changed); its number (UID for UID STORE) goes into MODIFIED.
-        failed = frozenset(changes.failed_unchanged_since)
-        changed = frozenset(entry.uid for entry in changes.changed)
+        ops = session.services.ops
+        for n, (op, flags) in enumerate(writes):
+            # A second write (a replacement with partial rights) goes to what the first did not refuse.
+            changes = await ops.store_flags(
+                selected.mailbox_id,
+                [uid for uid in live if uid not in failed],
+                op,
+                flags,
+                unchanged_since=unchanged_since if n == 0 else None,
+                known_keywords=selected.known_keywords,
+            )
+            selected.apply_own(changes)  # flags only: no expunges come back
+            # RFC 7162 §3.1.3: a message whose mod-sequence is above UNCHANGEDSINCE is left as it is
+            # (one equal to it is changed); its number (UID for UID STORE) goes into MODIFIED.
+            failed |= frozenset(changes.failed_unchanged_since)
+            changed |= frozenset(entry.uid for entry in changes.changed)
     announce_keywords(session)  # a keyword new to the mailbox is in FLAGS before any FETCH shows it
     condstore, uidonly = session.condstore, selected.uidonly
     for uid in uids:
@@ -85,3 +95,27 @@ async def store(session: Session, command: Command) -> Tagged:
         modified = Code.modified(SequenceSet.of(*numbers))
         return Tagged(command.tag, Status.OK, "Conditional STORE failed", code=modified)
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
+
+
+def _permitted(
+    selected: SelectedMailbox, uids: list[int], op: FlagOp, flags: tuple[str, ...]
+) -> list[tuple[FlagOp, tuple[str, ...]]] | None:
+    """The writes a STORE makes with the session's rights (RFC 4314 §4): the flags it may not change
+    are left out ("SHOULD NOT fail if the user has rights to modify at least one flag"); None when
+    it may change none of those named. A FLAGS replacement changes only the flags it may change:
+    it adds those given and removes the others of those kinds the messages carry."""
+    rights = selected.rights
+    if rights == acl.ALL:
+        return [(op, flags)]
+    allowed = tuple(sorted(acl.storable_flags(rights, flags)))
+    if flags and not allowed:
+        return None
+    if op != "replace":
+        return [(op, allowed)]
+    if not rights & frozenset("stw"):
+        return None
+    given = {flag_key(flag) for flag in flags}
+    carried = {flag for uid in uids for flag in selected.flags_of(uid)}
+    drop = tuple(sorted(f for f in carried if flag_key(f) not in given and acl.flag_allowed(rights, f)))
+    writes: list[tuple[FlagOp, tuple[str, ...]]] = [("add", allowed), ("remove", drop)]
+    return [(o, f) for o, f in writes if f]

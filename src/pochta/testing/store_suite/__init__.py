@@ -10,11 +10,11 @@ A backend binds it in its own test module by providing two fixtures and star-imp
 The tests talk to the store through ``pochta.store.api`` only, so a PostgreSQL backend reuses them
 unchanged (``tests/unit/store/test_sqlite_store.py`` is the SQLite binding).
 
-The tests live in one module per concept (``directory``, ``inline`` blobs, ``mailboxes``, ``messages``,
-``maintenance``, ``objects``, ``queue``, ``quota`` with session locks, ``search``, ``sortkeys``,
-``wire``; ``support`` holds the fixtures and helpers they share). This package star-imports every
-one of them, so each ``test_*`` defined in any lands here, and the binding's check that every suite
-test is listed in ``__all__`` keeps covering all of them.
+The tests live in one module per concept (``acl``, ``directory``, ``inline`` blobs, ``mailboxes``,
+``messages``, ``maintenance``, ``objects``, ``queue``, ``quota`` with session locks, ``search``,
+``sortkeys``, ``wire``; ``support`` holds the fixtures and helpers they share). This package
+star-imports every one of them, so each ``test_*`` defined in any lands here, and the binding's
+check that every suite test is listed in ``__all__`` keeps covering all of them.
 """
 
 # The star imports are the point (see above); the names in __all__ come from them.
@@ -22,6 +22,7 @@ test is listed in ``__all__`` keeps covering all of them.
 
 from __future__ import annotations
 
+from pochta.testing.store_suite.acl import *
 from pochta.testing.store_suite.directory import *
 from pochta.testing.store_suite.inline import *
 from pochta.testing.store_suite.mailboxes import *
@@ -41,6 +42,7 @@ __all__ = [
     "store",
     "test_account_crud_case_insensitive",
     "test_account_needs_domain",
+    "test_acl_entries_and_shared_mailboxes",
     "test_aliases_and_catch_all",
     "test_app_password_found_by_lookup_digest_of_its_own_account_only",
     "test_app_passwords",

@@ -1,0 +1,87 @@
+"""mailto URIs as the enotify mailto method takes them (RFC 5436 §2.1; the URI form of RFC 6068
+§2): recipients and URI headers, percent-decoded, checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+from pochta.mime.address import Mailbox, parse_address_list
+
+__all__ = ["MailtoError", "MailtoUri", "parse_mailto"]
+
+# RFC 5436 §2.7: URI headers that must be ignored (set by the notification itself), and those
+# that are the recipients.
+_IGNORED = frozenset({"from", "auto-submitted", "received", "message-id", "date", "sender", "return-path"})
+_RECIPIENTS = frozenset({"to", "cc"})
+# RFC 3986 §2: what may stand in a URI unescaped (percent-escapes are checked separately).
+_URI_CHARACTERS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%"
+)
+
+
+class MailtoError(ValueError):
+    """Not a mailto URI this method accepts; ``str(error)`` says why."""
+
+
+@dataclass(frozen=True)
+class MailtoUri:
+    """The recipients (the path, and "to" and "cc" URI headers) and the other URI headers."""
+
+    recipients: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]  # (lower-case name, value), ignored ones left out
+    body: str | None
+    subject: str | None
+
+
+def _decode(text: str) -> str:
+    if any(char not in _URI_CHARACTERS for char in text):
+        raise MailtoError(f"{text!r} holds characters a URI must escape (RFC 3986 §2)")
+    index = text.find("%")
+    while index >= 0:
+        if len(text) < index + 3 or any(
+            char not in "0123456789abcdefABCDEF" for char in text[index + 1 : index + 3]
+        ):
+            raise MailtoError(f"{text!r} has a broken percent-escape (RFC 3986 §2.1)")
+        index = text.find("%", index + 3)
+    try:
+        return unquote_to_bytes(text).decode("utf-8")
+    except UnicodeDecodeError:
+        raise MailtoError(f"{text!r} is not UTF-8 once decoded (RFC 6068 §2)") from None
+
+
+def _addresses(text: str) -> list[str]:
+    found: list[str] = []
+    for item in parse_address_list(text):
+        if not isinstance(item, Mailbox) or not item.domain:
+            raise MailtoError(f"{text!r} is not a list of mail addresses")
+        found.append(item.addr_spec)
+    return found
+
+
+def parse_mailto(uri: str) -> MailtoUri:
+    """The parts of ``uri``; raises MailtoError when it is no valid mailto URI."""
+    scheme, colon, rest = uri.partition(":")
+    if not colon or scheme.lower() != "mailto":
+        raise MailtoError(f"{uri!r} is not a mailto URI")
+    path, _, query = rest.partition("?")
+    recipients = _addresses(_decode(path)) if path else []
+    headers: list[tuple[str, str]] = []
+    body = subject = None
+    for pair in query.split("&") if query else []:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise MailtoError(f"{pair!r} is not a URI header (RFC 6068 §2)")
+        field, text = _decode(name).lower(), _decode(value)
+        if field in _RECIPIENTS:
+            recipients += _addresses(text) if text else []
+        elif field == "body":
+            body = text
+        elif field == "subject":
+            subject = text
+        elif field not in _IGNORED:
+            headers.append((field, text))
+    if not recipients:
+        raise MailtoError(f"{uri!r} names no recipient")
+    unique = tuple(dict.fromkeys(recipients))  # RFC 5436 §2.7: no second message to one address
+    return MailtoUri(unique, tuple(headers), body, subject)

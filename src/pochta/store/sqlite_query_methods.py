@@ -1,0 +1,101 @@
+"""The query half of ``SqliteStore``: header and text search, sort keys and orderings, quota
+figures; each method one read job (a sort key derived on first use is kept by one write).
+
+A mixin, as ``sqlite_directory_methods`` is, so that ``sqlite.py`` keeps the store's plumbing and
+its mail side; ``SqliteStore`` provides what ``_Jobs`` names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Literal, Protocol, TypeVar
+
+from sqlalchemy import Connection
+
+from pochta.config import Settings
+from pochta.store import sqlite_inline as inline
+from pochta.store import sqlite_mail as mail
+from pochta.store import sqlite_quota
+from pochta.store import sqlite_search as search
+from pochta.store import sqlite_sortkeys as sortkeys
+from pochta.store.model import (
+    AccountId,
+    AccountQuota,
+    Change,
+    MailboxId,
+    QuotaLimits,
+    QuotaUsage,
+    SortRow,
+    Uid,
+)
+from pochta.store.writer import driver_connection
+
+T = TypeVar("T")
+
+
+class _Jobs(Protocol):
+    settings: Settings
+
+    @property
+    def blob_reader(self) -> inline.BlobReader: ...
+
+    async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
+    async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
+
+
+class QueryMethods:
+    async def search_text(
+        self: _Jobs, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]
+    ) -> set[Uid]:
+        mime = self.settings.mime
+        return await self.run_read(
+            lambda c: search.search_text(c, self.blob_reader, mime, mailbox_id, query, field)
+        )
+
+    async def search_header(
+        self: _Jobs, mailbox_id: MailboxId, name: str, query: str
+    ) -> tuple[set[Uid], set[Uid]]:
+        return await self.run_read(lambda c: search.search_header(c, mailbox_id, name, query))
+
+    async def sort_keys(
+        self: _Jobs, mailbox_id: MailboxId, uids: Iterable[Uid], fields: Iterable[str]
+    ) -> list[SortRow]:
+        uid_list, wanted = mail.normalize_uids(uids), frozenset(fields)
+        rows, derived = await self.run_read(
+            lambda c: sortkeys.read_keys(driver_connection(c), mailbox_id, uid_list, wanted)
+        )
+        if derived:  # kept: the next SORT reads them (never part of a delivery's write)
+            await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
+        return rows
+
+    async def sort_order(
+        self: _Jobs, mailbox_id: MailboxId, uids: Iterable[Uid], order: Sequence[tuple[str, bool]]
+    ) -> list[Uid]:
+        uid_list, keys = mail.normalize_uids(uids), list(order)
+
+        def read(c: Connection) -> tuple[list[Uid], sortkeys.Derived]:
+            raw = driver_connection(c)
+            missing = sortkeys.without_keys(raw, mailbox_id, uid_list)
+            if missing:
+                return [], sortkeys.derive(raw, missing)
+            return sortkeys.ordered_uids(raw, mailbox_id, uid_list, keys), []
+
+        ordered, derived = await self.run_read(read)
+        if derived:  # kept first, then ordered by SQLite with every key in place
+            await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
+            ordered = await self.run_read(
+                lambda c: sortkeys.ordered_uids(driver_connection(c), mailbox_id, uid_list, keys)
+            )
+        return ordered
+
+    async def quota_usage(self: _Jobs, account_id: AccountId) -> int:
+        return await self.run_read(lambda c: mail.get_quota_usage(c, account_id))
+
+    async def account_quota(self: _Jobs, account_id: AccountId) -> AccountQuota | None:
+        return await self.run_read(lambda c: sqlite_quota.account_quota(c, account_id))
+
+    async def domain_quota(self: _Jobs, name: str) -> tuple[QuotaLimits, QuotaUsage] | None:
+        return await self.run_read(lambda c: sqlite_quota.domain_quota(c, name))
+
+    async def deleted_storage(self: _Jobs, mailbox_id: MailboxId) -> int:
+        return await self.run_read(lambda c: sqlite_quota.deleted_storage(c, mailbox_id))

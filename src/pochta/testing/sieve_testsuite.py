@@ -1,0 +1,470 @@
+"""A harness that runs Dovecot Pigeonhole's Sieve test suite (``*.svtest``, written with the
+``vnd.dovecot.testsuite`` extension) against ``pochta.sieve``: a test-only plugin, never part of
+the server. Its commands and tests are defined by how the suite uses them:
+
+- ``test "name" { ... }`` runs a block as one test, which fails at ``test_fail "reason"``;
+- ``test_set "message"|"envelope.from"|"envelope.to"|"envelope.orig_to" value`` sets what the
+  script sees; ``test_config_set``/``unset``/``reload`` change the limits the suite names;
+- ``test_result_execute`` carries out the result into an in-memory mail store and an outbox,
+  ``test_message :folder NAME N`` / ``:smtp N`` makes a stored or sent message current,
+  ``test_result_action`` matches the names of the result's actions, ``test_result_reset``;
+- ``test_script_compile PATH`` / ``test_script_run`` compile and run another script, and
+  ``test_error`` matches the errors they gave.
+
+What the suite needs of Dovecot itself (binary scripts, IMAP METADATA, several scripts in
+sequence) fails the test that asks for it with a reason, so that it counts as not passing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from importlib.metadata import version
+from pathlib import Path
+
+from pochta.sieve import script as s
+from pochta.sieve.actions import (
+    Action,
+    FileIntoAction,
+    KeepAction,
+    NotifyAction,
+    RedirectAction,
+    RejectAction,
+    VacationAction,
+)
+from pochta.sieve.arguments import COMPARATOR, MATCH_TYPE, TagSpec
+from pochta.sieve.interpreter import ReturnFromScript, RunLimits, RunState, SieveRuntimeError, StopScript
+from pochta.sieve.message import DeliveryContext, Envelope, SieveMessage
+from pochta.sieve.parser import parse
+from pochta.sieve.syntax import Command, Number, SieveSyntaxError, StringList, Test
+from pochta.sieve.text import Text
+from pochta.sieve.validate import Checker, validate
+
+__all__ = ["Outcome", "run_file"]
+
+CAPABILITY = "vnd.dovecot.testsuite"
+DEFAULT_MESSAGE = b"From: sender@example.com\r\nTo: recipient@example.org\r\nSubject: Frop!\r\n\r\nFriep!\r\n"
+DEFAULT_ENVELOPE = Envelope("sender@example.com", "recipient@example.org")
+_INDEX = {"index": TagSpec("index", "number")}
+_MESSAGE_SOURCE = {"folder": TagSpec("source", "string"), "smtp": TagSpec("source")}
+_NOT_HERE = frozenset({"test_binary_save", "test_binary_load", "test_imap_metadata_set", "test_multiscript"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One test of a file: its name, whether it passed, and why not."""
+
+    name: str
+    passed: bool
+    reason: str = ""
+
+
+class _TestFailed(Exception):
+    pass
+
+
+@dataclass
+class _Stored:
+    data: bytes
+    flags: tuple[str, ...] = ()
+
+
+@dataclass
+class _World:
+    """What the harness keeps between the commands of one file."""
+
+    directory: Path
+    folders: dict[str, list[_Stored]] = field(default_factory=dict)
+    outbox: list[tuple[Envelope, bytes]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    compiled: s.Script | None = None
+    outcomes: list[Outcome] = field(default_factory=list)
+    limits: RunLimits = field(default_factory=RunLimits)
+    duplicates: set[str] = field(default_factory=set)  # RFC 7352's tracking list
+
+
+class Testsuite:
+    """The ``validate`` plugin and the ``run`` plugin of the harness."""
+
+    capabilities = frozenset({CAPABILITY})
+
+    def __init__(self, directory: Path) -> None:
+        self.world = _World(directory)
+
+    # -- checking ---------------------------------------------------------------------------
+
+    def command(self, checker: Checker, command: Command) -> s.Node | None:
+        name, at = command.name, command.position
+        if not name.startswith("test") or CAPABILITY not in checker.extensions:
+            return None
+        if name == "test":
+            scanned = checker.scan(command, {}, ("string",), names=("name",))
+            if command.block is None:
+                raise SieveSyntaxError(at, "'test' needs a block")
+            return s.Custom(name, checker.text(scanned.positional[0]), checker.block(command.block), at)
+        if name in ("test_fail", "test_mailbox_create", "test_config_unset"):
+            scanned = checker.scan(command, {}, ("string",), names=("argument",))
+            payload: object = checker.text(scanned.positional[0])
+        elif name in ("test_set", "test_config_set"):
+            scanned = checker.scan(command, {}, ("string", "string"), names=("name", "value"))
+            payload = (checker.text(scanned.positional[0]), checker.text(scanned.positional[1]))
+        elif name in ("test_result_reset", "test_result_print"):
+            checker.scan(command, {}, ())
+            payload = None
+        elif name == "test_config_reload":
+            checker.scan(command, {"extension": TagSpec("extension", "string")}, ())
+            payload = None
+        elif name == "test_message":
+            payload = self._message_arguments(checker, command)
+        elif name in _NOT_HERE:
+            payload = None  # accepted; fails the test that runs it (see ``execute``)
+        else:
+            return None
+        checker.no_test_or_block(command) if name != "test" else None
+        return s.Custom(name, payload, None, at)
+
+    def test(self, checker: Checker, test: Test) -> s.TestNode | None:
+        name, at = test.name, test.position
+        if not name.startswith("test_") or CAPABILITY not in checker.extensions:
+            return None
+        if name in ("test_result_execute",):
+            checker.scan(test, {}, ())
+            return s.CustomTest(name, None, at)
+        if name == "test_script_run":
+            checker.scan(test, {"append_result": TagSpec("append")}, ())
+            return s.CustomTest(name, None, at)
+        if name == "test_script_compile":
+            scanned = checker.scan(test, {}, ("string",), names=("path",))
+            return s.CustomTest(name, checker.text(scanned.positional[0]), at)
+        if name in ("test_error", "test_result_action"):
+            scanned = checker.scan(test, COMPARATOR | MATCH_TYPE | _INDEX, ("string-list",), names=("keys",))
+            index = scanned.tags.get("index", ("", None))[1]
+            number = index.value if isinstance(index, Number) else None
+            return s.CustomTest(
+                name, (checker.matching(scanned, at), number, checker.texts(scanned.positional[0])), at
+            )
+        if name == "test_message":
+            return s.CustomTest(name, self._message_arguments(checker, test), at)
+        if name in _NOT_HERE:
+            return s.CustomTest(name, None, at)
+        return None
+
+    def _message_arguments(self, checker: Checker, node: Command | Test) -> tuple[str, Text | None, int]:
+        scanned = checker.scan(node, _MESSAGE_SOURCE, ("number",), names=("index",))
+        source, folder = scanned.tags.get("source", ("smtp", None))
+        number = scanned.positional[0]
+        assert isinstance(number, Number)
+        return source, None if not isinstance(folder, StringList) else checker.text(folder), number.value
+
+    # -- running ----------------------------------------------------------------------------
+
+    def execute(self, state: RunState, node: s.Custom) -> None:
+        world = self.world
+        if node.name == "test":
+            assert isinstance(node.payload, Text)
+            assert node.block is not None
+            self._run_test(state, state.expand(node.payload), node.block)
+        elif node.name == "test_fail":
+            assert isinstance(node.payload, Text)
+            raise _TestFailed(state.expand(node.payload))
+        elif node.name == "test_set":
+            assert isinstance(node.payload, tuple)
+            what, value = (state.expand(text) for text in node.payload)
+            self._set(state, what.lower(), value)
+        elif node.name == "test_result_reset":
+            state.reset_result()
+        elif node.name == "test_config_set":
+            assert isinstance(node.payload, tuple)
+            key, value = (state.expand(text) for text in node.payload)
+            world.limits = _configure(world.limits, key, value)
+            state.limits = world.limits
+        elif node.name == "test_config_unset":
+            assert isinstance(node.payload, Text)
+            world.limits = _configure(world.limits, state.expand(node.payload), None)
+            state.limits = world.limits
+        elif node.name == "test_mailbox_create":
+            assert isinstance(node.payload, Text)
+            world.folders.setdefault(state.expand(node.payload), [])
+            state.context = replace(state.context, mailboxes=frozenset(world.folders))
+        elif node.name == "test_message":
+            if not self._message(state, node.payload):
+                raise _TestFailed("no such message")
+        elif node.name in _NOT_HERE:
+            raise _TestFailed(f"{node.name} needs Dovecot itself (not applicable)")
+        # test_result_print, test_config_reload: nothing to do here
+
+    def evaluate(self, state: RunState, test: s.CustomTest) -> bool:
+        world = self.world
+        if test.name == "test_result_execute":
+            return self._execute_result(state)
+        if test.name == "test_script_compile":
+            assert isinstance(test.payload, Text)
+            path = world.directory / state.expand(test.payload)
+            world.errors = []
+            world.compiled = None
+            try:
+                world.compiled = validate(parse(path.read_text(encoding="utf-8")))
+            except SieveSyntaxError as error:
+                world.errors.append(error.message)
+                return False
+            except (OSError, UnicodeDecodeError) as error:
+                world.errors.append(str(error))
+                return False
+            return True
+        if test.name == "test_script_run":
+            if world.compiled is None:
+                return False
+            inner = RunState(
+                state.message,
+                state.envelope,
+                state.context,
+                world.limits,
+                "variables" in world.compiled.extensions,
+            )
+            outcome = inner.run(world.compiled.commands)
+            state.reset_result()
+            state.actions.extend(outcome.actions)
+            state.implicit_keep = False
+            if outcome.error is not None:
+                world.errors.append(outcome.error)
+                return False
+            return True
+        if test.name in ("test_error", "test_result_action"):
+            assert isinstance(test.payload, tuple)
+            matching, number, keys = test.payload
+            values = world.errors if test.name == "test_error" else [_action_name(a) for a in state.result()]
+            if number is not None:
+                values = values[number - 1 : number] if 1 <= number <= len(values) else []
+            return state.any_match(matching, list(values), keys, count=len(values), sets_variables=False)
+        if test.name == "test_message":
+            return self._message(state, test.payload)
+        raise _TestFailed(f"{test.name} needs Dovecot itself (not applicable)")
+
+    def _run_test(self, state: RunState, name: str, block: tuple[s.Node, ...]) -> None:
+        state.reset_result()
+        self.world.outbox.clear()  # "test_message :smtp 0" is the first message this test sent
+        try:
+            state.execute(block)
+        except _TestFailed as failure:
+            self.world.outcomes.append(Outcome(name, False, str(failure)))
+            return
+        except (StopScript, ReturnFromScript):
+            pass
+        except SieveRuntimeError as error:
+            self.world.outcomes.append(Outcome(name, False, f"runtime error: {error}"))
+            return
+        self.world.outcomes.append(Outcome(name, True))
+
+    def _set(self, state: RunState, what: str, value: str) -> None:
+        if what == "message":
+            data = value.encode("utf-8", "surrogateescape")
+            state.message = SieveMessage.from_bytes(data)
+            state.body_root = None
+            state.envelope = _envelope_of(state.message)
+        elif what == "envelope.from":
+            state.envelope = replace(state.envelope, sender=value.strip("<>"))
+        elif what in ("envelope.to", "envelope.orig_to"):
+            state.envelope = replace(state.envelope, recipient=value.strip("<>"))
+        # envelope.auth and other items: not used by pochta's Sieve
+
+    def _message(self, state: RunState, payload: object) -> bool:
+        assert isinstance(payload, tuple)
+        source, folder, number = payload
+        if source == "folder":
+            stored = self.world.folders.get(state.expand(folder) if isinstance(folder, Text) else "", [])
+            if not 0 <= number < len(stored):
+                return False
+            state.message = SieveMessage.from_bytes(stored[number].data)
+            state.internal_flags = list(stored[number].flags)
+        else:
+            outbox = self.world.outbox
+            if not 0 <= number < len(outbox):
+                return False
+            state.envelope, data = outbox[number]
+            state.message = SieveMessage.from_bytes(data)
+        state.body_root = None
+        return True
+
+    def _execute_result(self, state: RunState) -> bool:
+        world, data = self.world, state.message.data
+        for action in state.result():
+            if isinstance(action, KeepAction):
+                world.folders.setdefault("INBOX", []).append(_Stored(action.message or data, action.flags))
+            elif isinstance(action, FileIntoAction):
+                world.folders.setdefault(action.mailbox, []).append(
+                    _Stored(action.message or data, action.flags)
+                )
+            elif isinstance(action, RedirectAction):
+                world.outbox.append((Envelope(state.envelope.sender, action.address), action.message or data))
+            elif isinstance(action, RejectAction):
+                world.outbox.append((Envelope("", state.envelope.sender), _notice(state, action.reason)))
+            elif isinstance(action, VacationAction):
+                world.outbox.append((Envelope("", action.recipient), _reply(state, action)))
+            elif isinstance(action, NotifyAction):
+                for recipient in action.recipients:
+                    world.outbox.append((Envelope(action.envelope_sender, recipient), _notification(action)))
+        state.context = replace(state.context, mailboxes=frozenset(world.folders))
+        world.duplicates.update(state.duplicate_records)  # tracked once the result was carried out
+        state.duplicate_records.clear()
+        state.duplicates_seen.clear()
+        return True
+
+
+def _envelope_of(message: SieveMessage) -> Envelope:
+    """The envelope a message set by ``test_set`` comes with, as Pigeonhole's suite gives it: the
+    sender from Return-Path (else From), the recipient from Envelope-To (else To)."""
+
+    def first(*names: str) -> str:
+        for name in names:
+            for address in message.addresses(name):
+                if address.localpart is not None:
+                    return address.all
+        return ""
+
+    return Envelope(first("return-path", "from"), first("envelope-to", "to"))
+
+
+def _action_name(action: Action) -> str:
+    if isinstance(action, KeepAction):
+        return "keep"
+    if isinstance(action, FileIntoAction):
+        return "fileinto"
+    if isinstance(action, RedirectAction):
+        return "redirect"
+    if isinstance(action, RejectAction):
+        return "ereject" if action.extended else "reject"
+    if isinstance(action, NotifyAction):
+        return "notify"
+    return "vacation"
+
+
+def _notice(state: RunState, reason: str) -> bytes:
+    return (
+        f"From: MAILER-DAEMON\r\nTo: {state.envelope.sender}\r\nSubject: Rejected\r\n\r\n{reason}\r\n"
+    ).encode()
+
+
+def _notification(action: NotifyAction) -> bytes:
+    lines = [
+        f'Auto-Submitted: auto-notified; owner-email="{action.sender}"',
+        f"From: {action.sender}",
+        f"To: {', '.join(action.recipients)}",
+        f"Subject: {action.subject}",
+        *(f"{name.capitalize()}: {value}" for name, value in action.headers),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n" + (action.body or "") + "\r\n").encode("utf-8", "surrogateescape")
+
+
+def _reply(state: RunState, action: VacationAction) -> bytes:
+    lines = [
+        f"From: {action.sender or state.envelope.recipient}",
+        f"To: {action.recipient}",
+        f"Subject: {action.subject}",
+        "Auto-Submitted: auto-replied",
+    ]
+    if action.in_reply_to:
+        lines += [f"In-Reply-To: {action.in_reply_to}", f"References: {' '.join(action.references)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n" + action.reason + "\r\n").encode("utf-8", "surrogateescape")
+
+
+_LIMITS = {
+    "sieve_max_redirects": "max_redirects",
+    "sieve_max_actions": "max_actions",
+    "sieve_variables_max_scope_size": "max_variables",
+    "sieve_variables_max_variable_size": "max_variable_size",
+    "sieve_vacation_min_period": "vacation_min_period",
+    "sieve_vacation_max_period": "vacation_max_period",
+    "sieve_vacation_default_period": "vacation_default_period",
+}
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "k": 1024, "M": 1024 * 1024}
+
+
+def _configure(limits: RunLimits, key: str, value: str | None) -> RunLimits:
+    name = _LIMITS.get(key)
+    if name is None:
+        return limits
+    if value is None:
+        return replace(limits, **{name: getattr(RunLimits(), name)})
+    number = value.strip()
+    factor = 1
+    if number and number[-1] in _UNITS:
+        factor, number = _UNITS[number[-1]], number[:-1]
+    try:
+        return replace(limits, **{name: int(number) * factor})
+    except ValueError:
+        return limits
+
+
+def run_file(path: Path) -> list[Outcome]:
+    """Run one ``.svtest`` file: the outcome of each of its tests (a file that does not compile
+    is one failed outcome named after the file)."""
+    harness = Testsuite(path.parent)
+    try:
+        script = validate(parse(path.read_text(encoding="utf-8")), harness)
+    except SieveSyntaxError as error:
+        return [Outcome(path.name, False, f"does not compile: {error}")]
+    context = replace(
+        _context(),
+        load_script=_script_loader(path.parent),
+        duplicate_seen=harness.world.duplicates.__contains__,
+    )
+    message = SieveMessage.from_bytes(DEFAULT_MESSAGE)
+    state = RunState(message, DEFAULT_ENVELOPE, context, harness.world.limits, True, harness)
+    try:
+        state.execute(script.commands)
+    except _TestFailed as failure:
+        harness.world.outcomes.append(Outcome(path.name, False, f"outside a test: {failure}"))
+    except (StopScript, SieveRuntimeError) as error:
+        harness.world.outcomes.append(Outcome(path.name, False, f"outside a test: {error}"))
+    return harness.world.outcomes
+
+
+def _script_loader(directory: Path) -> Callable[[str, str], str | None]:
+    """Included scripts as the suite lays them out: "included/NAME.sieve" beside the test file for
+    the personal ones, "included-global/NAME.sieve" for the site's."""
+
+    def load(where: str, name: str) -> str | None:
+        path = directory / ("included" if where == "personal" else "included-global") / f"{name}.sieve"
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    return load
+
+
+def _context() -> DeliveryContext:
+    # RFC 5183 §4.1's items as delivery will give them; the suite's location is "MS".
+    environment = {
+        "domain": "example.com",
+        "host": "test.example.com",
+        "location": "MS",
+        "name": "pochta",
+        "phase": "during",
+        "version": version("pochta"),
+    }
+    return DeliveryContext(user_addresses=(DEFAULT_ENVELOPE.recipient,), environment=environment)
+
+
+def run_suite(root: Path) -> dict[str, list[Outcome]]:
+    """Every ``.svtest`` under ``root`` (without ``plugins/``, which test Dovecot's own plugins),
+    by path relative to ``root``."""
+    files = sorted(path for path in root.rglob("*.svtest") if "plugins" not in path.relative_to(root).parts)
+    return {str(path.relative_to(root)): run_file(path) for path in files}
+
+
+def passing(results: dict[str, list[Outcome]]) -> list[str]:
+    """``file :: test`` of every test that passed, sorted (the form of the conformance list)."""
+    return sorted(
+        f"{name} :: {outcome.name}"
+        for name, outcomes in results.items()
+        for outcome in outcomes
+        if outcome.passed
+    )
+
+
+if __name__ == "__main__":  # python -m pochta.testing.sieve_testsuite ROOT: the passing list
+    import sys
+
+    for line in passing(run_suite(Path(sys.argv[1]))):
+        print(line)
