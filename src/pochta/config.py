@@ -481,6 +481,49 @@ class ImapSettings(Section):
         "input waits. A decompression bomb is thus taken in bounded pieces, each judged by the usual "
         "line and literal limits (limits.max_line_length, imap.max_literal_size, APPENDLIMIT).",
     )
+    metadata_max_entry_size: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest value of one METADATA entry (RFC 5464 §4.1: at least 1024); larger is "
+        "SETMETADATA NO [METADATA MAXSIZE n] with nothing changed. A value longer than "
+        "imap.max_literal_size is refused before that, as any literal (NO [TOOBIG]).",
+    )
+    metadata_max_entries_per_mailbox: int = Field(
+        100,
+        ge=10,
+        description="Most METADATA entries of one mailbox (its shared ones and one user's private ones "
+        "together), and of the server's own (RFC 5464 §4.1: at least 10); a SETMETADATA past it is "
+        "NO [METADATA TOOMANY] with nothing changed.",
+    )
+    metadata_max_entries_per_account: int = Field(
+        1000,
+        ge=10,
+        description="Most METADATA entries one account holds (its private entries anywhere and the "
+        "shared ones of its mailboxes); past it NO [METADATA TOOMANY].",
+    )
+    metadata_max_account_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Most octets of METADATA values one account holds (counted as for "
+        "imap.metadata_max_entries_per_account); past it NO [METADATA TOOMANY] with nothing changed.",
+    )
+    metadata_admin: str = Field(
+        "",
+        description="The server's /shared/admin METADATA entry (RFC 5464 §3.2.1.1: a URI to reach the "
+        "administrator, read-only). Empty: mailto: smtp.postmaster when that is set, else no entry.",
+    )
+
+    @field_validator("metadata_admin")
+    @classmethod
+    def _check_metadata_admin(cls, value: str) -> str:
+        value = value.strip()
+        # RFC 5464 §3.2.1.1: "The value MUST be a URI (e.g., a mailto: or tel: URL)".
+        scheme, colon, rest = value.partition(":")
+        if value and not (
+            colon and rest and scheme.isascii() and scheme[:1].isalpha() and value.isprintable()
+        ):
+            raise ValueError(f"not a URI (mailto:..., tel:..., https://...): {value!r}")
+        return value
 
 
 class Settings(Section):

@@ -280,3 +280,30 @@ async def test_copy_into_a_shared_mailbox_keeps_only_the_flags_granted(env: Imap
     assert secret.flags[0] == {"\\Deleted"}  # stored with "t", and CLOSE without "e" left it there
     assert renamed == [b"k NO [NOPERM] Permission denied: RENAME needs the 'x' right\r\n"]
     assert deleted == [b"l NO [NOPERM] Permission denied: DELETE needs the 'x' right\r\n"]
+
+
+async def test_metadata_of_a_shared_mailbox_follows_the_rights(env: ImapEnv) -> None:
+    # RFC 5464 §3.3 with ACL: "l" and one of "r s w i p" to read and set; no right: as if absent.
+    alice, bob = await _setup(env)
+    try:
+        shared = await ask(alice, b'a SETMETADATA Projects (/shared/comment "team work")')
+        await ask(alice, b"b SETACL Projects bob@example.org lr")
+        await ask(alice, b"c SETACL Secret bob@example.org l")
+        read = await ask(bob, b"d GETMETADATA " + SHARED + b" /shared/comment")
+        own_private = await ask(bob, b"e SETMETADATA " + SHARED + b' (/private/comment "mine")')
+        private = await ask(bob, b"f GETMETADATA " + SHARED + b" /private/comment")
+        alice_private = await ask(alice, b"g GETMETADATA Projects /private/comment")
+        list_only = await ask(bob, b"h GETMETADATA " + SECRET + b" /shared/comment")
+        await ask(alice, b"i DELETEACL Secret bob@example.org")
+        hidden = await ask(bob, b"j GETMETADATA " + SECRET + b" /shared/comment")
+    finally:
+        alice.close()
+        bob.close()
+    assert shared == [b"a OK SETMETADATA completed\r\n"]
+    assert read[0] == b"* METADATA " + SHARED + b' (/shared/comment "team work")\r\n'
+    assert own_private == [b"e OK SETMETADATA completed\r\n"]
+    assert private[0] == b"* METADATA " + SHARED + b' (/private/comment "mine")\r\n'
+    assert alice_private[-1] == b"g OK GETMETADATA completed\r\n"
+    assert not any(b"mine" in line for line in alice_private)  # bob's private entry is his
+    assert list_only[-1].startswith(b"h NO [NOPERM]")
+    assert hidden[-1].startswith(b"j NO [NONEXISTENT]")

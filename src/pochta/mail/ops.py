@@ -395,6 +395,8 @@ class MailOps:
         await self._create_parents(account_id, new_name, existing)
         with _store_errors():
             target = await self.store.create_mailbox(account_id, new_name)
+            # RFC 5464 §4.1: the new mailbox gets copies of INBOX's annotations; INBOX keeps them.
+            await self.store.copy_metadata(inbox.id, target.id)
         view = await self.store.open_view(inbox.id)
         uids = list(view.uids)  # the columns, not 100,000 entries built on the loop thread
         if uids:

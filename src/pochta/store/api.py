@@ -43,6 +43,7 @@ from pochta.store.model import (
     MailboxId,
     MailboxInfo,
     MailboxView,
+    MetadataLimits,
     ModSeq,
     ObjectRow,
     Placed,
@@ -91,6 +92,16 @@ class QuotaExceeded(StoreError):
         self.reason = reason  # for the user: which root and resource (``pochta.mail.quota.refusal``)
         names = ", ".join(str(a) for a in sorted(self.accounts))
         super().__init__(f"over quota: account {names}")
+
+
+class MetadataRefused(StoreError):
+    """``set_metadata`` would break a limit; nothing of the call was stored (RFC 5464 §4.3).
+    ``code`` is the METADATA response code's argument: ``MAXSIZE n`` or ``TOOMANY``."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(reason)
 
 
 class _Unset:
@@ -423,6 +434,26 @@ class MailStore(Protocol):
     async def deleted_storage(self, mailbox_id: MailboxId) -> int:
         """Octets of the mailbox's messages flagged \\Deleted: what an EXPUNGE gives back to the
         quota (RFC 9208 §4.1.4 DELETED-STORAGE)."""
+
+    async def metadata(self, mailbox_id: MailboxId | None, account_id: AccountId) -> dict[str, bytes]:
+        """RFC 5464: the METADATA entries of a mailbox (None: the server) the account sees: the
+        /shared ones and its own /private ones, by lower-cased name."""
+        ...
+
+    async def set_metadata(
+        self,
+        mailbox_id: MailboxId | None,
+        account_id: AccountId,
+        values: Sequence[tuple[str, bytes | None]],
+        limits: MetadataLimits,
+    ) -> None:
+        """Set (None: remove) entries, all or none (RFC 5464 §4.3): MetadataRefused when a limit
+        would be broken, NotFound when the mailbox is gone. Publishes a ``ChangeKind.METADATA``."""
+        ...
+
+    async def copy_metadata(self, source_id: MailboxId, target_id: MailboxId) -> None:
+        """Copy every METADATA entry of a mailbox onto a new one (RENAME INBOX, RFC 5464 §4.1)."""
+        ...
 
     async def message_objects(
         self, mailbox_id: MailboxId, uids: Iterable[Uid] | None, *, preview: bool = False

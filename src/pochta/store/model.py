@@ -118,6 +118,16 @@ class QuotaUsage:
 
 
 @dataclass(frozen=True)
+class MetadataLimits:
+    """What METADATA entries may hold (RFC 5464 §4.1, §4.3; config ``imap.metadata_*``)."""
+
+    entry_size: int  # octets of one value
+    mailbox_entries: int  # entries of one mailbox (or of the server) that one user sees
+    account_entries: int  # entries one account holds (its private ones, the shared ones of its mailboxes)
+    account_bytes: int  # octets of the values one account holds
+
+
+@dataclass(frozen=True)
 class QuotaLimits:
     """A quota root's limits; None: that resource is unlimited (RFC 9208 §4.2.1)."""
 
@@ -523,6 +533,9 @@ class ChangeKind(StrEnum):
     FLAGS = "flags"
     EXPUNGED = "expunged"
     MAILBOX = "mailbox"  # created, renamed, deleted, subscription or status change
+    # RFC 5464: a METADATA entry of the mailbox was set or removed; mailbox_id SERVER_METADATA: one of
+    # the server's. The hook for NOTIFY's MailboxMetadataChange/ServerMetadataChange (RFC 5465 §5.6, §5.7).
+    METADATA = "metadata"
     # The subscriber fell too far behind and changes were dropped: resync with changes_since().
     OVERFLOW = "overflow"
 

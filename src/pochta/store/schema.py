@@ -485,3 +485,22 @@ FTS_DDL = (
 def is_fts_table(name: str | None) -> bool:
     """True for the FTS table and its shadow tables (which the metadata does not describe)."""
     return name is not None and (name == FTS_TABLE or name.startswith(FTS_TABLE + "_"))
+
+
+# Revision 0019, RFC 5464 METADATA (``sqlite_metadata``): one row per entry with a value. mailbox_id
+# NULL: an entry of the server; account_id: the user a /private entry belongs to, NULL for a /shared
+# one. Names are lower-cased (RFC 5464 §3.2). (mailbox_id, account_id, name) is unique; the NULLs
+# keep SQLite from enforcing that, so the one writer (``sqlite_metadata.set_entries``) replaces rows
+# by delete-then-insert in its transaction. A mailbox's rows go with it (CASCADE) and stay across a
+# RENAME (they hang on its id); an account's private rows go with the account.
+metadata_entries = Table(
+    "metadata_entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
+    Column("name", Text, nullable=False),
+    Column("value", LargeBinary, nullable=False),
+    Index(None, "mailbox_id", "account_id", "name"),
+    Index(None, "account_id"),
+)

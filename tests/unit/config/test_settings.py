@@ -63,6 +63,19 @@ def test_listener_can_be_switched_off_and_moved(tmp_path: Path) -> None:
         ('[login]\nplaintext_on_insecure = "sometimes"\n', "login.plaintext_on_insecure", "'loopback'"),
         ('[metrics]\nlisten = "nowhere"\n', "metrics.listen", "expected host:port"),
         ('[queue.transport]\n"example.com" = "x:y:z"\n', 'queue.transport."example.com"', ""),
+        ('[imap]\nmetadata_admin = "postmaster"\n', "imap.metadata_admin", "not a URI"),
+        ('[imap]\nmetadata_admin = "1mailto:x"\n', "imap.metadata_admin", "not a URI"),
+        # RFC 5464 §4.1: at least 1024 octets per value and 10 entries per mailbox must be allowed.
+        (
+            "[imap]\nmetadata_max_entry_size = 1023\n",
+            "imap.metadata_max_entry_size",
+            "greater than or equal to 1024",
+        ),
+        (
+            "[imap]\nmetadata_max_entries_per_mailbox = 9\n",
+            "imap.metadata_max_entries_per_mailbox",
+            "greater than",
+        ),
     ],
 )
 def test_bad_values_name_file_and_key(tmp_path: Path, text: str, key: str, fragment: str) -> None:
@@ -153,3 +166,16 @@ def test_inline_blob_settings(tmp_path: Path) -> None:
     for bad in ("inline_blob_max = -1", "inline_blob_max = 2097152", "blob_prefetch_bytes = 1000"):
         with pytest.raises(ConfigError, match=r"store\.(inline_blob_max|blob_prefetch_bytes)"):
             load_settings(write(tmp_path, f"[store]\n{bad}\n"))
+
+
+def test_metadata_admin_uri_and_its_default() -> None:
+    from pochta.mail.metadata import computed_entries
+
+    assert Settings().imap.metadata_admin == ""
+    assert computed_entries(Settings(), None) == {}  # no URI and no postmaster: no /shared/admin
+    postmaster = Settings.model_validate({"smtp": {"postmaster": "Boss@Example.org"}})
+    assert computed_entries(postmaster, None) == {"/shared/admin": b"mailto:Boss@example.org"}
+    configured = Settings.model_validate(
+        {"imap": {"metadata_admin": " tel:+1-555-0100 "}, "smtp": {"postmaster": "a@b.c"}}
+    )
+    assert computed_entries(configured, None) == {"/shared/admin": b"tel:+1-555-0100"}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pochta.proto.imap import acl as acl_args
 from pochta.proto.imap import args as a
+from pochta.proto.imap import metadata as md
 from pochta.proto.imap import quota as q
 from pochta.proto.imap.fetch import FetchArgs, parse_fetch
 from pochta.proto.imap.search import ESearchArgs, SearchArgs, parse_esearch, parse_search
@@ -75,6 +76,8 @@ Args = (
     | q.GetQuotaRoot
     | q.SetQuota
     | acl_args.AclArgs
+    | md.GetMetadata
+    | md.SetMetadata
     | SearchArgs
     | ESearchArgs
     | FetchArgs
@@ -163,6 +166,8 @@ for _spec in (
     CommandSpec("GETACL", AUTH, acl_args.parse_mailbox_only, P),  # RFC 4314 §3.3
     CommandSpec("LISTRIGHTS", AUTH, acl_args.parse_listrights, P),  # RFC 4314 §3.4
     CommandSpec("MYRIGHTS", AUTH, acl_args.parse_mailbox_only, P),  # RFC 4314 §3.5
+    CommandSpec("GETMETADATA", AUTH, md.parse_getmetadata, P),  # RFC 5464 §4.2
+    CommandSpec("SETMETADATA", AUTH, md.parse_setmetadata),  # RFC 5464 §4.3
     # RFC 9051 §6.4: selected
     CommandSpec("CHECK", SELECTED, a.parse_none),  # RFC 3501 §6.4.1 (rev1; NOOP in rev2)
     CommandSpec("CLOSE", SELECTED, a.parse_none, BREAKS),

@@ -417,6 +417,33 @@ class QuotaRoot:
         )
 
 
+@dataclass(frozen=True)
+class Metadata:
+    """``* METADATA mailbox (entry value ...)`` (RFC 5464 §4.4.1); ``""`` is the server (§4.1).
+
+    ``with_values=False``: the unsolicited form, entry names only (§4.4.2). A value with NUL goes as
+    a literal8 (§5 value = nstring / literal8), NIL for an entry that has none."""
+
+    mailbox: str
+    entries: Sequence[tuple[str, bytes | None]]
+    with_values: bool = True
+
+    def encode(self, ctx: WireContext = DEFAULT_CONTEXT) -> bytes:
+        head = b"* METADATA " + ctx.mailbox(self.mailbox) + b" "
+        if not self.with_values:
+            return head + b" ".join(wire.astring(e.encode("ascii")) for e, _ in self.entries) + b"\r\n"
+        items = []
+        for name, value in self.entries:
+            if value is None:
+                encoded = b"NIL"
+            elif b"\x00" in value:
+                encoded = wire.literal8(value)
+            else:
+                encoded = wire.string(value, utf8=ctx.utf8)
+            items.append(wire.astring(name.encode("ascii")) + b" " + encoded)
+        return head + b"(" + b" ".join(items) + b")\r\n"
+
+
 def _root(name: str, ctx: WireContext) -> bytes:
     # RFC 9208 §7: quota-root-name = astring ("" is a quoted empty string).
     return wire.astring(name.encode("utf-8"), utf8=ctx.utf8)
@@ -649,6 +676,7 @@ Response = (
     | Acl
     | ListRights
     | MyRights
+    | Metadata
     | Search
     | ESearch
     | Fetch

@@ -33,6 +33,7 @@ from pochta.server.imap import (
     idle,
     listing,
     mailboxes,
+    metadata,
     multisearch,
     quota,
     replace,
@@ -115,6 +116,8 @@ TABLE: dict[str, Entry] = {
     "GETACL": Entry(acl.getacl),
     "LISTRIGHTS": Entry(acl.listrights),
     "MYRIGHTS": Entry(acl.myrights),
+    "GETMETADATA": Entry(metadata.getmetadata, ("METADATA", "METADATA-SERVER")),  # RFC 5464 §1
+    "SETMETADATA": Entry(metadata.setmetadata),
     "EXPUNGE": Entry(expunge.expunge),
     "UID EXPUNGE": Entry(expunge.uid_expunge, ("UIDPLUS",)),  # RFC 4315
     "COPY": Entry(copy.copy),

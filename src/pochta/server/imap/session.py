@@ -248,6 +248,8 @@ class Session:
 
     async def _follow(self, subscription: ChangeSubscription) -> None:
         async for change in subscription:
+            if change.kind is ChangeKind.METADATA:
+                continue  # nothing of the mailbox's state (RFC 5464: no unsolicited METADATA here)
             if change.kind in _MESSAGE_CHANGES:
                 self._signalled = max(self._signalled, change.modseq)
             else:  # a mailbox change, or OVERFLOW: changes were dropped

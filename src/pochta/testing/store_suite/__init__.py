@@ -11,10 +11,10 @@ The tests talk to the store through ``pochta.store.api`` only, so a PostgreSQL b
 unchanged (``tests/unit/store/test_sqlite_store.py`` is the SQLite binding).
 
 The tests live in one module per concept (``acl``, ``directory``, ``inline`` blobs, ``mailboxes``,
-``messages``, ``maintenance``, ``objects``, ``queue``, ``quota`` with session locks, ``search``,
-``sortkeys``, ``wire``; ``support`` holds the fixtures and helpers they share). This package
-star-imports every one of them, so each ``test_*`` defined in any lands here, and the binding's
-check that every suite test is listed in ``__all__`` keeps covering all of them.
+``messages``, ``maintenance``, ``metadata``, ``objects``, ``queue``, ``quota`` with session locks,
+``search``, ``sortkeys``, ``wire``; ``support`` holds the fixtures and helpers they share). This
+package star-imports every one of them, so each ``test_*`` defined in any lands here, and the
+binding's check that every suite test is listed in ``__all__`` keeps covering all of them.
 """
 
 # The star imports are the point (see above); the names in __all__ come from them.
@@ -28,6 +28,7 @@ from pochta.testing.store_suite.inline import *
 from pochta.testing.store_suite.mailboxes import *
 from pochta.testing.store_suite.maintenance import *
 from pochta.testing.store_suite.messages import *
+from pochta.testing.store_suite.metadata import *
 from pochta.testing.store_suite.objects import *
 from pochta.testing.store_suite.queue import *
 from pochta.testing.store_suite.quota import *
@@ -76,6 +77,10 @@ __all__ = [
     "test_login_unblocks",
     "test_mailbox_create_get",
     "test_message_and_domain_quotas_refuse_what_does_not_fit",
+    "test_metadata_account_limits_count_private_and_owned_shared_entries",
+    "test_metadata_follows_rename_and_goes_with_mailbox_and_account",
+    "test_metadata_private_per_user_shared_per_mailbox",
+    "test_metadata_refused_write_changes_nothing",
     "test_move_is_copy_plus_expunge",
     "test_open_blob_and_put_blob_file",
     "test_open_view_columns_and_lookup",
