@@ -858,3 +858,20 @@ def test_safe_modseq_stays_below_held_back_expunges() -> None:
     assert (s.highestmodseq, s.safe_modseq) == (103, 101)
     s.updates(allow_expunge=True, include_uid=False)
     assert s.safe_modseq == 103
+
+
+def test_uidonly_tells_expunges_as_vanished_and_flags_as_uidfetch() -> None:
+    # RFC 9586 §3, §3.3: no message number in any update once UIDONLY is enabled.
+    s = session(range(1, 12))
+    s.uidonly = True
+    s.absorb(changes(200, changed=[entry(9, SEEN, 200)], expunged=[3, 4, 7, 11]))
+    assert wire(s.updates(allow_expunge=True, include_uid=False)) == [
+        b"* VANISHED 3:4,7,11\r\n",
+        b"* 9 UIDFETCH (FLAGS (\\Seen))\r\n",
+    ]
+    s.condstore = True
+    s.absorb(changes(201, changed=[entry(2, SEEN, 201)]))
+    assert wire(s.updates(allow_expunge=True, include_uid=True)) == [
+        b"* 2 UIDFETCH (FLAGS (\\Seen) MODSEQ (201))\r\n"
+    ]
+    assert s.seq_of(8) == 5  # the numbering is kept up to date all the same

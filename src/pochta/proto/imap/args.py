@@ -427,13 +427,24 @@ def parse_status(cur: Cursor, max_depth: int) -> StatusArgs:
 
 
 @dataclass(frozen=True)
+class CatUrl:
+    """RFC 4469 §5 ``"URL" SP astring``: a part of a CATENATE APPEND named by an IMAP URL."""
+
+    url: bytes
+
+
+@dataclass(frozen=True)
 class AppendMessage:
-    """One message of APPEND (RFC 9051 §6.3.12; RFC 3502 MULTIAPPEND gives several)."""
+    """One message of APPEND (RFC 9051 §6.3.12; RFC 3502 MULTIAPPEND gives several).
+
+    ``catenate``: RFC 4469 §3 ``CATENATE (TEXT literal / URL url ...)``, the parts to join in order;
+    ``data`` is then an empty placeholder."""
 
     flags: tuple[str, ...] | None
     date: datetime | None
     data: LiteralData
     utf8: bool = False  # RFC 6855 §4: "UTF8 (" literal8 ")"
+    catenate: tuple[LiteralData | CatUrl, ...] = ()
 
     def encode(self) -> bytes:
         out = b""
@@ -441,6 +452,12 @@ class AppendMessage:
             out += b" (" + " ".join(self.flags).encode("ascii") + b")"
         if self.date is not None:
             out += b" " + encode_date_time(self.date)
+        if self.catenate:
+            parts = [
+                b"URL " + _a(part.url) if isinstance(part, CatUrl) else b"TEXT " + wire.literal(bytes(part))
+                for part in self.catenate
+            ]
+            return out + b" CATENATE (" + b" ".join(parts) + b")"
         content = bytes(self.data)
         lit = wire.literal8(content) if self.data.binary else wire.literal(content)
         return out + (b" UTF8 (" + lit + b")" if self.utf8 else b" " + lit)
@@ -466,6 +483,8 @@ def _append_message(cur: Cursor) -> AppendMessage:
         date = date_time(cur)
         cur.sp()
     utf8 = False
+    if cur.maybe(b"CATENATE ("):
+        return AppendMessage(flags, date, LiteralData.of(b""), catenate=_cat_parts(cur))
     if cur.maybe(b"UTF8 ("):
         utf8 = True
         data = cur.literal()
@@ -475,6 +494,25 @@ def _append_message(cur: Cursor) -> AppendMessage:
     else:
         data = cur.literal()
     return AppendMessage(flags, date, data, utf8)
+
+
+def _cat_parts(cur: Cursor) -> tuple[LiteralData | CatUrl, ...]:
+    """RFC 4469 §5: cat-part *(SP cat-part) ")", after "CATENATE (". The parts are counted by the
+    receiver's literal limits (one APPEND message: ``Limits.append_limit``)."""
+    parts: list[LiteralData | CatUrl] = []
+    while True:
+        if cur.maybe(b"TEXT "):
+            text = cur.literal()
+            if text.binary:
+                raise ParseError("CATENATE TEXT takes a literal, not a literal8")  # RFC 4469 §5
+            parts.append(text)
+        elif cur.maybe(b"URL "):
+            parts.append(CatUrl(cur.astring()))
+        else:
+            raise ParseError("Expected TEXT or URL in CATENATE")
+        if cur.maybe(b")"):
+            return tuple(parts)
+        cur.sp()
 
 
 def parse_append(cur: Cursor, max_depth: int) -> Append:

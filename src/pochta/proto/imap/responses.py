@@ -80,6 +80,7 @@ SIMPLE_CODES = frozenset(
         "NOPERM", "INUSE", "EXPUNGEISSUED", "CORRUPTION", "SERVERBUG", "CLIENTBUG", "CANNOT", "LIMIT",
         "OVERQUOTA", "ALREADYEXISTS", "NONEXISTENT", "NOTSAVED", "HASCHILDREN", "CLOSED", "UNKNOWN-CTE",
         "TOOBIG", "USEATTR", "COMPRESSIONACTIVE", "NOTIFICATIONOVERFLOW",
+        "UIDREQUIRED",  # RFC 9586 §3
     }
 )  # fmt: skip
 
@@ -602,10 +603,14 @@ def _nul_free(data: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class Fetch:
-    """``* n FETCH (NAME value ...)`` (RFC 9051 §7.5.2). Names as ``FetchAtt.response_name()`` gives."""
+    """``* n FETCH (NAME value ...)`` (RFC 9051 §7.5.2). Names as ``FetchAtt.response_name()`` gives.
+
+    ``uidfetch``: ``* uid UIDFETCH (...)`` instead, ``seq`` holding the message's UID (RFC 9586 §3.3:
+    once UIDONLY is enabled, no response carries a message number)."""
 
     seq: int
     items: Sequence[tuple[str, FetchValue]] = field(default_factory=tuple)
+    uidfetch: bool = False
 
     def encode(self, ctx: WireContext = DEFAULT_CONTEXT) -> bytes:
         parts = self.encode_parts(ctx)
@@ -619,7 +624,7 @@ class Fetch:
         ``[b"* 1 FETCH (UID 7 BODY[] {5000}\\r\\n", StreamedBody(5000), b" FLAGS (\\Seen))\\r\\n"]``
         """
         parts: list[bytes | StreamedBody] = []
-        out = [b"* %d FETCH (" % self.seq]
+        out = [b"* %d %s (" % (self.seq, b"UIDFETCH" if self.uidfetch else b"FETCH")]
         for i, (name, value) in enumerate(self.items):
             out.append((b" " if i else b"") + name.encode("ascii") + b" ")
             if isinstance(value, StreamedBody):

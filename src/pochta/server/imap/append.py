@@ -24,6 +24,8 @@
   (RFC 9051 §6.3.12: "the server SHOULD notify the client immediately via an untagged EXISTS"),
   taken from the store's result (``Placed.entry``) rather than read back when nothing else was
   committed to the mailbox in between (``select.take_own_additions``).
+- CATENATE (RFC 4469): a message given as ``CATENATE (TEXT literal / URL url ...)`` is built by
+  ``catenate.build`` before anything is stored; a missing destination is reported first.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.args import Append, AppendMessage
 from pochta.proto.imap.responses import Code
 from pochta.proto.imap.sequence import SequenceSet
+from pochta.server.imap import catenate
 from pochta.server.imap.acl import insertion, storable
 from pochta.server.imap.select import take_own_additions
 from pochta.server.imap.session import Session
@@ -45,10 +48,13 @@ __all__ = ["append", "new_message"]
 
 
 async def new_message(session: Session, message: AppendMessage) -> NewMessage:
-    """One message of APPEND (or REPLACE, RFC 8508 §3.4) as ``MailOps`` stores it."""
+    """One message of APPEND (or REPLACE, RFC 8508 §3.4) as ``MailOps`` stores it. A CATENATE message
+    (RFC 4469) is built here: CatenateError (NO [BADURL]/[TOOBIG]) when a part cannot be."""
     literal = message.data
     data: bytes | SpoolFile
-    if literal.streamed:  # a large literal was written to a spool file as it arrived (uploads)
+    if message.catenate:
+        data = await catenate.build(session, message)
+    elif literal.streamed:  # a large literal was written to a spool file as it arrived (uploads)
         index = literal.index
         data = (
             await session.uploads.take_binary(index, session.services.settings.mime)
@@ -66,8 +72,16 @@ async def new_message(session: Session, message: AppendMessage) -> NewMessage:
 async def append(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, Append)
+    # The destination first (rights, TRYCREATE): before any CATENATE URL is read, as Dovecot and
+    # imaptest's catenate script expect TRYCREATE over BADURL.
     located = await insertion(session, args.mailbox, "APPEND")
-    messages = [await new_message(session, message) for message in args.messages]
+    if any(message.catenate for message in args.messages):
+        await catenate.check_destination(session, located)
+    try:
+        # RFC 3502 §3 / RFC 4469: every message is built before any is stored: all or nothing.
+        messages = [await new_message(session, message) for message in args.messages]
+    except catenate.CatenateError as exc:
+        return Tagged(command.tag, Status.NO, exc.text, code=exc.code)
     if not located.own:
         messages = [replace(new, flags=storable(located, new.flags)) for new in messages]
     ops = session.services.ops

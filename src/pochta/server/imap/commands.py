@@ -73,7 +73,8 @@ TABLE: dict[str, Entry] = {
     "AUTHENTICATE": Entry(auth.authenticate, ("SASL-IR",)),  # RFC 4959
     "LOGIN": Entry(auth.login),
     # RFC 9051 §6.3: authenticated
-    "ENABLE": Entry(auth.enable, ("ENABLE", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC")),  # RFC 5161, 6855, 7162
+    # RFC 5161, 6855, 7162, 9586
+    "ENABLE": Entry(auth.enable, ("ENABLE", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC", "UIDONLY")),
     "SELECT": Entry(select.select),
     "EXAMINE": Entry(select.examine),
     "CREATE": Entry(mailboxes.create, ("CREATE-SPECIAL-USE",)),  # RFC 6154 §3
@@ -104,7 +105,8 @@ TABLE: dict[str, Entry] = {
     "CANCELUPDATE": Entry(context.cancelupdate, ("CONTEXT=SEARCH", "CONTEXT=SORT")),
     "THREAD": Entry(sort.thread, ("THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES")),  # RFC 5256 §3
     "UID THREAD": Entry(sort.thread),
-    "APPEND": Entry(append.append, ("MULTIAPPEND",)),  # RFC 3502; APPENDLIMIT: ``capabilities``
+    # RFC 3502, RFC 4469; APPENDLIMIT: ``capabilities``
+    "APPEND": Entry(append.append, ("MULTIAPPEND", "CATENATE")),
     "IDLE": Entry(idle.idle, ("IDLE",)),  # RFC 2177
     "COMPRESS": Entry(compress.compress),  # RFC 4978; COMPRESS=DEFLATE: ``capabilities``
     "NOTIFY": Entry(notify.notify, ("NOTIFY",), poll=True),  # RFC 5465; §3.1: SET implies a NOOP
@@ -159,11 +161,19 @@ def capabilities(session: Session) -> list[str]:
 async def dispatch(session: Session, command: Command) -> None:
     """Run one command and queue its responses (flushed by the connection loop)."""
     tag = command.tag
+    reply: Tagged | None
     entry = TABLE[command.spec.name]  # every parsed command has one (tests/unit/imap/test_server_table.py)
     if session.selected is not None and not await acl.refresh(session):
         return  # RFC 4314 §5.1.1: "r" on the selected mailbox is gone; BYE was queued
     try:
-        reply = await entry.run(session, command)
+        if session.uidonly and command.uses_sequence_numbers:
+            # RFC 9586 §3: once UIDONLY is enabled, a command with message numbers (FETCH, STORE,
+            # SEARCH, COPY, MOVE, REPLACE, SORT, THREAD, or a search program with a number set) is
+            # refused with BAD [UIDREQUIRED]; UID commands (without number sets) are the way.
+            text = f"{command.spec.name} uses message sequence numbers: UIDONLY is enabled, use UID commands"
+            reply = Tagged(tag, Status.BAD, text, code="UIDREQUIRED")
+        else:
+            reply = await entry.run(session, command)
     except OpsError as exc:
         code = exc.code if exc.code in SIMPLE_CODES else None
         reply = Tagged(tag, Status.NO, exc.message, code=code)

@@ -228,8 +228,10 @@ async def fetch(session: Session, command: Command) -> Tagged:
         uids = [uid for uid in uids if selected.modseq_of(uid) > changed_since]
         if not any(a.name == "MODSEQ" for a in atts):
             atts.append(FetchAtt("MODSEQ"))
-    if command.uid and not any(a.name == "UID" for a in atts):
-        atts.insert(0, FetchAtt("UID"))  # RFC 9051 §6.4.9: UID FETCH responses always carry UID
+    if command.uid and not selected.uidonly and not any(a.name == "UID" for a in atts):
+        # RFC 9051 §6.4.9: UID FETCH responses always carry UID; RFC 9586 §3.3: a UIDFETCH response
+        # leads with it, and carries the UID item only when it was asked for.
+        atts.insert(0, FetchAtt("UID"))
     if all(a.name in _FAST_ITEMS for a in atts):
         await _flags_only(session, selected, uids, [a.name for a in atts])
         return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
@@ -248,7 +250,9 @@ async def fetch(session: Session, command: Command) -> Tagged:
     out = _Output(session)
     # RFC 9051 §6.4.5: FLAGS for the messages that got \Seen; RFC 7162 §3.2.4: with UID and MODSEQ
     # once CONDSTORE is on.
-    added = ("UID", "FLAGS", "MODSEQ") if session.condstore else ("FLAGS",)
+    added: tuple[str, ...] = ("UID", "FLAGS", "MODSEQ") if session.condstore else ("FLAGS",)
+    if selected.uidonly:
+        added = tuple(name for name in added if name != "UID")  # RFC 9586 §3.3: the UID leads
     extra = [FetchAtt(name) for name in added if not any(a.name == name for a in atts)]
     add = flagged_now if extra else set()
     for start in range(0, len(uids), CACHE_CHUNK):
@@ -308,15 +312,17 @@ async def _flags_only(session: Session, selected: SelectedMailbox, uids: list[in
     """FETCH of UID and FLAGS only (``1:* (UID FLAGS)``): the lines are written directly, the flag
     list encoded once per distinct flag set, without building response objects per message; for a
     run of messages (``flag_run``) a whole batch of lines is one formatting pass over the columns."""
-    run = selected.flag_run(uids)
+    uidonly = selected.uidonly  # RFC 9586 §3.3: ``* uid UIDFETCH (...)``, the run's formats are FETCH's
+    run = None if uidonly else selected.flag_run(uids)
     if run is not None:
         await _flag_run_lines(session, uids, names, run[0], run[1])
         return
     encoded: dict[tuple[frozenset[str], bool], bytes] = {}
     out = _Output(session)
     batch: list[bytes] = []
+    head = b"* %d UIDFETCH (%s)\r\n" if uidonly else b"* %d FETCH (%s)\r\n"
     for uid in uids:
-        seq = selected.seq_of(uid)
+        seq = uid if uidonly else selected.seq_of(uid)
         if seq is None:  # pragma: no cover - resolve() returns numbered UIDs
             continue
         items = []
@@ -329,7 +335,7 @@ async def _flags_only(session: Session, selected: SelectedMailbox, uids: list[in
                 if flags is None:
                     flags = encoded[key] = b"FLAGS " + flag_list(selected.client_flags(uid))
                 items.append(flags)
-        batch.append(b"* %d FETCH (%s)\r\n" % (seq, b" ".join(items)))
+        batch.append(head % (seq, b" ".join(items)))
         if len(batch) >= 1024:
             await out.add(b"".join(batch))
             batch.clear()
@@ -523,7 +529,8 @@ async def _respond(
                 items.append((sections.response_name(att), value))
         if streams:
             await blob.read(0, 0)  # open it now: a missing blob must fail before any literal is sent
-        parts = Fetch(seq, tuple(items)).encode_parts(session.ctx)
+        uidonly = selected.uidonly  # RFC 9586 §3.3: ``* uid UIDFETCH (...)``
+        parts = Fetch(entry.uid if uidonly else seq, tuple(items), uidfetch=uidonly).encode_parts(session.ctx)
         stream_order = [streams[i] for i in sorted(streams)]
         for part in parts:
             if isinstance(part, bytes):
@@ -591,8 +598,11 @@ async def _stored_lines(
     forms = [name for name in _FORM_ITEMS if name in names]
     column = {name: 1 + i for i, name in enumerate(forms)}  # a form's index in a row (uid, form...)
     # The line of one message: ``fmt % (seq, value, ...)``, the values in the order of ``names``.
-    fmt = b"* %%d FETCH (%s)\r\n" % b" ".join(
-        name.encode("ascii") + _NUMBER_FORMATS.get(name, b" %s") for name in names
+    # RFC 9586 §3.3: with UIDONLY, ``* uid UIDFETCH (...)``.
+    uidonly = selected.uidonly
+    fmt = b"* %%d %s (%s)\r\n" % (
+        b"UIDFETCH" if uidonly else b"FETCH",
+        b" ".join(name.encode("ascii") + _NUMBER_FORMATS.get(name, b" %s") for name in names),
     )
     out = _Output(session)
     missing = False
@@ -601,7 +611,8 @@ async def _stored_lines(
         rows = await _stored_rows(session, selected, chunk, forms)
         answered = [uid for uid in chunk if uid in rows] if forms else chunk
         missing = missing or len(answered) < len(chunk)
-        seqs = [selected.seq_of(uid) for uid in answered]  # resolve() returns numbered UIDs only
+        # resolve() returns numbered UIDs only
+        seqs = answered if uidonly else [selected.seq_of(uid) for uid in answered]
         # One column per item, then one formatting pass over the lines.
         columns = [_stored_column(selected, name, answered, rows, column) for name in names]
         await out.add(b"".join(map(fmt.__mod__, zip(seqs, *columns, strict=True))))

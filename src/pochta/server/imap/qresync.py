@@ -63,8 +63,11 @@ async def resync(session: Session, selected: SelectedMailbox, view: MailboxView,
     for position in changed:
         uid = view.uids[position]
         # RFC 7162 §3.2.5.1: "using FETCH responses that MUST contain UIDs"
-        items = (("UID", uid), ("FLAGS", selected.client_flags(uid)), ("MODSEQ", selected.modseq_item(uid)))
-        session.send(Fetch(position + 1, items))
+        flags, modseq = ("FLAGS", selected.client_flags(uid)), ("MODSEQ", selected.modseq_item(uid))
+        if selected.uidonly:
+            session.send(Fetch(uid, (flags, modseq), uidfetch=True))  # RFC 9586 §3.3: the UID leads
+            continue
+        session.send(Fetch(position + 1, (("UID", uid), flags, modseq)))
 
 
 async def vanished(

@@ -24,6 +24,7 @@ from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.args import Replace
 from pochta.proto.imap.responses import Code, Untagged
 from pochta.proto.imap.sequence import SequenceSet
+from pochta.server.imap import catenate
 from pochta.server.imap.acl import insertion, refused, storable
 from pochta.server.imap.append import new_message
 from pochta.server.imap.select import catch_up, take_own_additions
@@ -55,7 +56,13 @@ async def replace(session: Session, command: Command) -> Tagged:
     [uid] = uids
     if selected.is_expunged(uid):
         return Tagged(tag, Status.NO, "The message was expunged meanwhile", code="EXPUNGEISSUED")
-    new = await new_message(session, args.message)
+    try:
+        # RFC 8508 §3.4: extensions of APPEND (CATENATE, RFC 4469) apply to REPLACE alike.
+        if args.message.catenate:
+            await catenate.check_destination(session, destination)
+        new = await new_message(session, args.message)
+    except catenate.CatenateError as exc:
+        return Tagged(tag, Status.NO, exc.text, code=exc.code)
     if not destination.own:
         new = dataclasses.replace(new, flags=storable(destination, new.flags))
     ops = session.services.ops

@@ -69,6 +69,10 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
     if options.qresync is not None and not session.qresync:
         # RFC 7162 §3.2.5: BAD unless ENABLE QRESYNC was answered with ENABLED QRESYNC.
         return Tagged(command.tag, Status.BAD, "QRESYNC is not enabled (ENABLE QRESYNC first)")
+    if options.qresync is not None and options.qresync.seq_match and session.uidonly:
+        # RFC 9586 §3: the sequence match data of RFC 7162 §3.2.5.2 holds message numbers.
+        text = "No message sequence match data with UIDONLY enabled"
+        return Tagged(command.tag, Status.BAD, text, code="UIDREQUIRED")
     if session.selected is not None:
         await session.unselect()
         # RFC 9051 §7.1 CLOSED, and RFC 7162 §3.2.11 for every session of a server advertising
@@ -103,6 +107,7 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
         recent_from=recent_from,
         condstore=session.condstore,
         qresync=session.qresync,
+        uidonly=session.uidonly,
     )
     if not located.own:
         selected.rights, selected.owner_id, selected.name = located.rights, located.account_id, located.shown
@@ -113,7 +118,8 @@ async def _open(session: Session, command: Command, *, read_only: bool) -> Tagge
     session.send(Exists(selected.exists))
     if rev1:
         session.send(Recent(selected.recent_count))  # RFC 3501 §6.3.1 (see the module docstring)
-        first_unseen = _first_unseen(view.flags, view.flag_sets())
+        # RFC 9586 §3: no message number in any response once UIDONLY is enabled.
+        first_unseen = None if session.uidonly else _first_unseen(view.flags, view.flag_sets())
         if first_unseen is not None:
             # RFC 3501 §6.3.1: OK [UNSEEN n], the first unseen message (removed in RFC 9051).
             unseen = Code("UNSEEN", b"%d" % first_unseen)

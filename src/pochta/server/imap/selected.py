@@ -46,8 +46,9 @@ API (``SelectedMailbox``):
   return. ``server.imap.context`` re-evaluates the rest where the updates are reported.
 - ``condstore``, ``qresync`` (set by the session, RFC 7162): unsolicited FETCH carries UID and MODSEQ
   (§3.2.4); expunges are told as one ``VANISHED`` instead of EXPUNGEs (§3.2.10.2), by ``updates`` and
-  ``apply_own`` alike. ``absorb`` of a ``ChangeSet`` with ``live_uids`` (the store's expunge records
-  were pruned) takes every numbered UID not among them as expunged.
+  ``apply_own`` alike. ``uidonly`` (RFC 9586): unsolicited FETCH is ``UIDFETCH`` and expunges are
+  told by VANISHED as with QRESYNC. ``absorb`` of a ``ChangeSet`` with ``live_uids`` (the store's
+  expunge records were pruned) takes every numbered UID not among them as expunged.
 
 Decisions:
 
@@ -117,12 +118,15 @@ class SelectedMailbox:
         recent_from: int | None = None,
         condstore: bool = False,
         qresync: bool = False,
+        uidonly: bool = False,
     ) -> None:
         self.mailbox_id = view.mailbox.id
         # RFC 7162 §3.1, §3.2.4: CONDSTORE enabled: unsolicited FETCH carries UID and MODSEQ;
         # §3.2.10: QRESYNC enabled: VANISHED instead of EXPUNGE. The session turns them on.
         self.condstore = condstore
         self.qresync = qresync
+        # RFC 9586 §3: UIDONLY enabled: UIDFETCH instead of FETCH (§3.3), VANISHED instead of EXPUNGE.
+        self.uidonly = uidonly
         self.name = view.mailbox.name  # as selected (a rename elsewhere is not followed)
         self.uidvalidity = view.mailbox.uidvalidity
         self.read_only = read_only
@@ -483,6 +487,12 @@ class SelectedMailbox:
         if seq is None:  # pragma: no cover - _flag_news holds numbered messages only
             raise KeyError(uid)
         items: list[tuple[str, FetchValue]] = [("FLAGS", self.client_flags(uid))]
+        if self.uidonly:
+            # RFC 9586 §3.3: UIDFETCH names the message by its UID (no UID item needed); MODSEQ as
+            # RFC 7162 §3.2.4 asks once CONDSTORE is on.
+            if self.condstore:
+                items.append(("MODSEQ", self.modseq_item(uid)))
+            return Fetch(uid, tuple(items), uidfetch=True)
         if self.condstore:
             # RFC 7162 §3.2.4: once CONDSTORE is enabled, every untagged FETCH carries UID and MODSEQ.
             return Fetch(seq, (("UID", uid), *items, ("MODSEQ", self.modseq_item(uid))))
@@ -511,7 +521,9 @@ class SelectedMailbox:
         positions = sorted({p for p in map(self._live, uids) if p is not None})
         if not positions:
             return []
-        vanished = Vanished(SequenceSet.of(*map(self._uid, positions))) if self.qresync else None
+        # RFC 9586 §3: with UIDONLY enabled too, expunges are told by VANISHED only.
+        told_by_uid = self.qresync or self.uidonly
+        vanished = Vanished(SequenceSet.of(*map(self._uid, positions))) if told_by_uid else None
         # RFC 5267 §4.3.4: REMOVEFROM before the EXPUNGE, while the numbers are valid.
         told: list[Response] = [*self.contexts.dropping(map(self._uid, positions), self.seq_of)]
         removed = self._removed

@@ -148,11 +148,21 @@ class Session:
     def enter(self, state: State) -> None:
         self.receiver.state = state
 
+    @property
+    def uidonly(self) -> bool:
+        """ENABLE UIDONLY was given (RFC 9586 §3): no message numbers in commands or responses."""
+        return "UIDONLY" in self.enabled
+
     def enable(self, capability: str) -> bool:
-        """Enable IMAP4rev2, UTF8=ACCEPT, CONDSTORE or QRESYNC; False when it already was (RFC 5161
-        §3.1). QRESYNC enables CONDSTORE too (RFC 7162 §3.2.3)."""
+        """Enable IMAP4rev2, UTF8=ACCEPT, CONDSTORE, QRESYNC or UIDONLY; False when it already was
+        (RFC 5161 §3.1). QRESYNC enables CONDSTORE too (RFC 7162 §3.2.3)."""
         if capability in self.enabled:
             return False
+        if capability == "UIDONLY":
+            self.enabled.add(capability)
+            if self.selected is not None:
+                self.selected.uidonly = True  # RFC 9586 §3: UIDFETCH and VANISHED from now on
+            return True
         if capability in ("CONDSTORE", "QRESYNC"):
             self.enable_condstore()
             if capability == "QRESYNC":

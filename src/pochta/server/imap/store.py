@@ -68,7 +68,7 @@ async def store(session: Session, command: Command) -> Tagged:
             failed |= frozenset(changes.failed_unchanged_since)
             changed |= frozenset(entry.uid for entry in changes.changed)
     announce_keywords(session)  # a keyword new to the mailbox is in FLAGS before any FETCH shows it
-    condstore = session.condstore
+    condstore, uidonly = session.condstore, selected.uidonly
     for uid in uids:
         if uid in failed:
             continue
@@ -76,17 +76,18 @@ async def store(session: Session, command: Command) -> Tagged:
         # CONDSTORE is on, a new mod-sequence is told too (the client's cache needs it).
         if args.silent and unchanged_since is None and not (condstore and uid in changed):
             continue
-        seq = selected.seq_of(uid)
+        seq = uid if uidonly else selected.seq_of(uid)
         if seq is None:  # pragma: no cover - resolve() returns numbered UIDs
             continue
         items: list[tuple[str, FetchValue]] = []
-        if command.uid or condstore:
+        if (command.uid or condstore) and not uidonly:
             items.append(("UID", uid))  # RFC 9051 §6.4.9; RFC 7162 §3.2.4 once CONDSTORE is on
         if not args.silent:
             items.append(("FLAGS", selected.client_flags(uid)))
         if condstore:
             items.append(("MODSEQ", selected.modseq_item(uid)))  # RFC 7162 §3.1.3, §3.2.4
-        session.send(Fetch(seq, tuple(items)))
+        # RFC 9586 §3.3: with UIDONLY, UIDFETCH led by the UID (the UID item only when asked for).
+        session.send(Fetch(seq, tuple(items), uidfetch=uidonly))
     if failed:
         numbers = (
             sorted(failed) if command.uid else [n for n in map(selected.seq_of, failed) if n is not None]

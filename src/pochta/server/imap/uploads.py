@@ -34,8 +34,15 @@ class Uploads:
         self._files: dict[int, SpoolFile] = {}
         self._line_ends: dict[int, LineEnds | None] = {}  # None: a literal8, kept as it comes
 
+        self._held: list[SpoolFile] = []  # made by the command (CATENATE): discarded likewise
+
     def __len__(self) -> int:
         return len(self._files)
+
+    def hold(self, spool: SpoolFile) -> None:
+        """A spool file the command made (a CATENATE message): ``discard`` removes it unless the
+        store adopted it."""
+        self._held.append(spool)
 
     async def write(self, index: int, data: bytes, last: bool, *, binary: bool = False) -> None:
         """Octets of literal ``index``; ``last`` finishes (closes) its file."""
@@ -72,8 +79,9 @@ class Uploads:
 
     async def discard(self) -> None:
         """Removes every file not adopted by the store; the next command starts afresh."""
-        files = list(self._files.values())
+        files = [*self._files.values(), *self._held]
         self._files.clear()
+        self._held.clear()
         self._line_ends.clear()
         for spool in files:
             await spool.discard()
