@@ -33,9 +33,10 @@ from pochta.sieve.actions import (
     VacationAction,
 )
 from pochta.sieve.arguments import COMPARATOR, MATCH_TYPE, TagSpec
-from pochta.sieve.interpreter import ReturnFromScript, RunLimits, RunState, SieveRuntimeError, StopScript
+from pochta.sieve.interpreter import RunLimits, RunState, SieveRuntimeError, StopScript
 from pochta.sieve.message import DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.parser import parse
+from pochta.sieve.run_state import ReturnFromScript
 from pochta.sieve.syntax import Command, Number, SieveSyntaxError, StringList, Test
 from pochta.sieve.text import Text
 from pochta.sieve.validate import Checker, validate
