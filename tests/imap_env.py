@@ -316,6 +316,27 @@ def imap_session(
     return sock
 
 
+def login_socket(port: int, *, user: str = ALICE, timeout: float = 15) -> socket.socket:
+    """A raw socket to 127.0.0.1:``port`` (pochta's or a peer's, e.g. Dovecot), logged in."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    read_line(sock)
+    assert exchange(sock, b"L LOGIN %s %s" % (user.encode(), PASSWORD.encode()))[-1].startswith(b"L OK")
+    return sock
+
+
+def tagged_command(client: imaplib.IMAP4, line: str) -> tuple[list[bytes], bytes]:
+    """One command on an imaplib connection, read by hand: its untagged lines and its tagged line
+    (after the tag), raw, for commands imaplib has no method for."""
+    tag = client._new_tag()  # type: ignore[attr-defined]
+    client.send(tag + b" " + line.encode() + b"\r\n")
+    untagged: list[bytes] = []
+    while True:
+        got = client.readline()
+        if got.startswith(tag + b" "):
+            return untagged, got[len(tag) + 1 :].rstrip(b"\r\n")
+        untagged.append(got.rstrip(b"\r\n"))
+
+
 async def open_session(
     env: ImapEnv, *, select: bytes = b"INBOX", enable: bytes = b"", user: bytes = ALICE.encode()
 ) -> socket.socket:

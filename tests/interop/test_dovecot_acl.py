@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
-from imap_env import ALICE, PASSWORD, imap_server, read_imap
+from imap_env import ALICE, PASSWORD, imap_server, read_imap, tagged_command
 
 pytestmark = pytest.mark.interop
 
@@ -44,17 +44,6 @@ def dovecot() -> Iterator[DovecotServer]:
         pytest.skip(missing)
     with dovecot_server(protocols=("imap",), password=PASSWORD, extra=ACL_CONF) as server:
         yield server
-
-
-def _command(client: imaplib.IMAP4, line: str) -> tuple[list[bytes], bytes]:
-    tag = client._new_tag()  # type: ignore[attr-defined]
-    client.send(tag + b" " + line.encode() + b"\r\n")
-    untagged: list[bytes] = []
-    while True:
-        got = client.readline()
-        if got.startswith(tag + b" "):
-            return untagged, got[len(tag) + 1 :].rstrip(b"\r\n")
-        untagged.append(got.rstrip(b"\r\n"))
 
 
 def _text(value: object) -> str:
@@ -93,7 +82,7 @@ def _scenario(host: str, port: int) -> list[object]:
         seen: list[object] = []
 
         def step(line: str) -> None:
-            untagged, tagged = _command(client, line)
+            untagged, tagged = tagged_command(client, line)
             status = re.match(rb"(OK|NO|BAD)", tagged)
             assert status is not None, tagged
             seen.append(

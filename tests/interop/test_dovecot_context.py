@@ -11,7 +11,6 @@ EXPUNGE, FETCH) belong to the base protocol's differential test.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
-from imap_env import ALICE, PASSWORD, exchange, imap_server, message, read_imap, read_line
+from imap_env import PASSWORD, exchange, imap_server, login_socket, message, read_imap
 
 pytestmark = pytest.mark.interop
 
@@ -63,15 +62,8 @@ def dovecot() -> Iterator[DovecotServer]:
         yield server
 
 
-def login(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
-    read_line(sock)
-    assert exchange(sock, b"L LOGIN %s %s" % (ALICE.encode(), PASSWORD.encode()))[-1].startswith(b"L OK")
-    return sock
-
-
 def transcript(port: int) -> list[list[bytes]]:
-    a, b = login(port), login(port)
+    a, b = login_socket(port), login_socket(port)
     try:
         for n, flags in enumerate(FLAGS, 1):
             data = message(n)

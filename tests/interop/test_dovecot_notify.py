@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
-from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, read_line
+from imap_env import PASSWORD, ImapEnv, exchange, imap_server, login_socket, read_line
 
 pytestmark = pytest.mark.interop
 
@@ -44,13 +44,6 @@ def dovecot() -> Iterator[DovecotServer]:
 async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
     async with imap_server(tmp_path) as running:
         yield running
-
-
-def _session(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    read_line(sock)
-    assert exchange(sock, b"L LOGIN %s %s" % (ALICE.encode(), PASSWORD.encode()))[-1].startswith(b"L OK")
-    return sock
 
 
 def _told(sock: socket.socket) -> list[bytes]:
@@ -87,7 +80,7 @@ def _normalised(lines: list[bytes]) -> list[bytes]:
 
 
 def _transcript(port: int) -> list[bytes]:
-    watcher, changer = _session(port), _session(port)
+    watcher, changer = login_socket(port), login_socket(port)
     try:
         for name in (b"Lists", b"Lists/a"):
             assert exchange(changer, b"C CREATE " + name)[-1].startswith(b"C OK")
@@ -121,7 +114,7 @@ def _transcript(port: int) -> list[bytes]:
     # The initial STATUS (RFC 5465 §3.1), in a session of its own: Dovecot does not tell a session
     # that gave a second NOTIFY SET of renames at all, and would send STATUS for mailboxes watched
     # for mailbox events only, which §3.1 does not ask for (pochta does not).
-    first = _session(port)
+    first = login_socket(port)
     try:
         told += exchange(
             first, b"T NOTIFY SET STATUS (mailboxes (Lists/a INBOX) (MessageNew MessageExpunge))"

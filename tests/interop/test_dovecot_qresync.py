@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import imaplib
 import re
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
-from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, message, read_line
+from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, login_socket, message
 
 pytestmark = pytest.mark.interop
 
@@ -40,13 +39,6 @@ def dovecot() -> Iterator[DovecotServer]:
 async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
     async with imap_server(tmp_path) as running:
         yield running
-
-
-def _session(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    read_line(sock)
-    assert exchange(sock, b"L LOGIN %s %s" % (ALICE.encode(), PASSWORD.encode()))[-1].startswith(b"L OK")
-    return sock
 
 
 def _fetches(lines: list[bytes], since: int) -> dict[int, frozenset[str]]:
@@ -79,7 +71,7 @@ def _history(port: int) -> dict[str, Any]:
     for n in range(1, 7):
         client.append("INBOX", None, None, message(n))  # type: ignore[arg-type]
     client.logout()
-    first = _session(port)
+    first = login_socket(port)
     try:
         exchange(first, b"e ENABLE QRESYNC")
         selected = exchange(first, b"s SELECT INBOX")
@@ -87,7 +79,7 @@ def _history(port: int) -> dict[str, Any]:
         first.close()
     [modseq] = [int(m.group(1)) for line in selected if (m := _MODSEQ.search(line))]
     [validity] = [int(m.group(1)) for line in selected if (m := _UIDVALIDITY.search(line))]
-    other = _session(port)
+    other = login_socket(port)
     try:
         exchange(other, b"s SELECT INBOX")
         exchange(other, b"a STORE 2 +FLAGS.SILENT (\\Seen)")
@@ -96,7 +88,7 @@ def _history(port: int) -> dict[str, Any]:
         exchange(other, b"d UID STORE 6 +FLAGS.SILENT ($Label)")
     finally:
         other.close()
-    back = _session(port)
+    back = login_socket(port)
     try:
         exchange(back, b"e ENABLE QRESYNC")
         resync = exchange(back, b"s SELECT INBOX (QRESYNC (%d %d))" % (validity, modseq))

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
-from imap_env import ALICE, PASSWORD, imap_server, message, read_imap
+from imap_env import ALICE, PASSWORD, imap_server, message, read_imap, tagged_command
 
 pytestmark = pytest.mark.interop
 
@@ -45,18 +45,6 @@ def dovecot() -> Iterator[DovecotServer]:
         pytest.skip(missing)
     with dovecot_server(protocols=("imap",), password=PASSWORD, extra=QUOTA_CONF) as server:
         yield server
-
-
-def _command(client: imaplib.IMAP4, line: str) -> tuple[list[bytes], bytes]:
-    """Send one command; its untagged lines and its tagged line, raw."""
-    tag = client._new_tag()  # type: ignore[attr-defined]
-    client.send(tag + b" " + line.encode() + b"\r\n")
-    untagged: list[bytes] = []
-    while True:
-        got = client.readline()
-        if got.startswith(tag + b" "):
-            return untagged, got[len(tag) + 1 :].rstrip(b"\r\n")
-        untagged.append(got.rstrip(b"\r\n"))
 
 
 def _status(tagged: bytes) -> tuple[str, str | None]:
@@ -92,7 +80,7 @@ def _scenario(host: str, port: int) -> list[object]:
         seen: list[object] = []
 
         def step(line: str) -> None:
-            untagged, tagged = _command(client, line)
+            untagged, tagged = tagged_command(client, line)
             seen.append((line, _status(tagged), _roots(untagged), _quota(untagged)))
 
         step("GETQUOTAROOT INBOX")
@@ -112,7 +100,7 @@ def _scenario(host: str, port: int) -> list[object]:
         typ, data = client.append("INBOX", None, None, message(9))
         seen.append(("APPEND small", typ, _status(b"%s %s" % (typ.encode(), data[0]))))
         step("GETQUOTAROOT INBOX")
-        _, tagged = _command(client, 'SETQUOTA "" (STORAGE 5)')
+        _, tagged = tagged_command(client, 'SETQUOTA "" (STORAGE 5)')
         seen.append(("SETQUOTA", _status(tagged)[0]))  # NO on both (the code differs, see above)
         return seen
     finally:
