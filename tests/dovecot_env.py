@@ -260,3 +260,19 @@ def dovecot_server(
             server.stop()
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def dovecot_peer(
+    protocols: Iterable[str] = ("imap",), *, password: str, extra: str = ""
+) -> Iterator[DovecotServer]:
+    """The body of a test module's Dovecot fixture: ``yield from dovecot_peer(...)``. Skips with
+    the reason when Dovecot or a protocol of it is missing (an interop test: CI's
+    POCHTA_REQUIRE_INTEROP=1 turns that skip into a failure)."""
+    import pytest  # here, not at the top: bench/ imports this module without pytest
+
+    protocols = tuple(protocols)
+    missing = dovecot_missing(protocols)
+    if missing:
+        pytest.skip(missing)
+    with dovecot_server(protocols=protocols, password=password, extra=extra) as server:
+        yield server

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
+from dovecot_env import DovecotServer, dovecot_peer
 from imap_env import ALICE, PASSWORD, imap_server, read_imap, tagged_command
 
 pytestmark = pytest.mark.interop
@@ -39,11 +39,7 @@ plugin {
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[DovecotServer]:
-    missing = dovecot_missing(("imap",))
-    if missing:
-        pytest.skip(missing)
-    with dovecot_server(protocols=("imap",), password=PASSWORD, extra=ACL_CONF) as server:
-        yield server
+    yield from dovecot_peer(("imap",), password=PASSWORD, extra=ACL_CONF)
 
 
 def _text(value: object) -> str:

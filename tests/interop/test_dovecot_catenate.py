@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
+from dovecot_env import DovecotServer, dovecot_peer
 from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, read_line
 
 pytestmark = pytest.mark.interop
@@ -72,11 +72,7 @@ DIFFERENT: list[list[Part]] = [[b"/INBOX/;UID=1/;SECTION=5"], [b"/INBOX/;UID=1/;
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[DovecotServer]:
-    missing = dovecot_missing(("imap",))
-    if missing:
-        pytest.skip(missing)
-    with dovecot_server(protocols=("imap",), password=PASSWORD) as server:
-        yield server
+    yield from dovecot_peer(("imap",), password=PASSWORD)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
+from dovecot_env import DovecotServer, dovecot_peer
 from imap_env import PASSWORD, exchange, imap_server, login_socket, message, read_imap
 
 pytestmark = pytest.mark.interop
@@ -55,11 +55,7 @@ STEPS = [
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[DovecotServer]:
-    missing = dovecot_missing(("imap",))
-    if missing:
-        pytest.skip(missing)
-    with dovecot_server(protocols=("imap",), password=PASSWORD) as server:
-        yield server
+    yield from dovecot_peer(("imap",), password=PASSWORD)
 
 
 def transcript(port: int) -> list[list[bytes]]:

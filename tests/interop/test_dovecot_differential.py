@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
+from dovecot_env import DovecotServer, dovecot_peer
 from imap_env import ALICE, PASSWORD, ImapEnv, fetch_items, imap_server, imap_settings
 from shared_dir import corpus_messages, shared_path
 
@@ -41,11 +41,7 @@ MAX_SECTIONS = 80  # per message: enough for every corpus message, bounded for a
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[DovecotServer]:
-    missing = dovecot_missing(("imap", "lmtp"))
-    if missing:
-        pytest.skip(missing)
-    with dovecot_server(protocols=("imap", "lmtp"), password=PASSWORD) as server:
-        yield server
+    yield from dovecot_peer(("imap", "lmtp"), password=PASSWORD)
 
 
 # -- fetching --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
+from dovecot_env import DovecotServer, dovecot_peer
 from imap_env import (
     ALICE,
     PASSWORD,
@@ -77,11 +77,7 @@ DELIBERATE = {
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[DovecotServer]:
-    missing = dovecot_missing(("imap",))
-    if missing:
-        pytest.skip(missing)
-    with dovecot_server(protocols=("imap",), password=PASSWORD, extra=ZLIB) as server:
-        yield server
+    yield from dovecot_peer(("imap",), password=PASSWORD, extra=ZLIB)
 
 
 def transcript(port: int) -> list[list[bytes]]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
+from dovecot_env import DovecotServer, dovecot_peer
 from imap_env import ALICE, PASSWORD, imap_server, read_imap
 
 pytestmark = pytest.mark.interop
@@ -40,11 +40,7 @@ _LITERAL = re.compile(rb"~?\{(\d+)\}\r\n\Z")
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[DovecotServer]:
-    missing = dovecot_missing(("imap",))
-    if missing:
-        pytest.skip(missing)
-    with dovecot_server(protocols=("imap",), password=PASSWORD, extra=METADATA_CONF) as server:
-        yield server
+    yield from dovecot_peer(("imap",), password=PASSWORD, extra=METADATA_CONF)
 
 
 class _Client:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
+from dovecot_env import DovecotServer, dovecot_peer
 from imap_env import PASSWORD, ImapEnv, exchange, imap_server, login_socket, read_line
 
 pytestmark = pytest.mark.interop
@@ -33,11 +33,7 @@ QUIET = 1.5  # seconds without a line: the watching session has been told everyt
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[DovecotServer]:
-    missing = dovecot_missing(("imap",))
-    if missing:
-        pytest.skip(missing)
-    with dovecot_server(protocols=("imap",), password=PASSWORD, extra=SLASH_NAMESPACE) as server:
-        yield server
+    yield from dovecot_peer(("imap",), password=PASSWORD, extra=SLASH_NAMESPACE)
 
 
 @pytest.fixture

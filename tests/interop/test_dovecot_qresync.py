@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
+from dovecot_env import DovecotServer, dovecot_peer
 from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, login_socket, message
 
 pytestmark = pytest.mark.interop
@@ -28,11 +28,7 @@ _FETCH = re.compile(rb"\* \d+ FETCH \((.*)\)\r\n")
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[DovecotServer]:
-    missing = dovecot_missing(("imap",))
-    if missing:
-        pytest.skip(missing)
-    with dovecot_server(protocols=("imap",), password=PASSWORD) as server:
-        yield server
+    yield from dovecot_peer(("imap",), password=PASSWORD)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
+from dovecot_env import DovecotServer, dovecot_peer
 from imap_env import ALICE, PASSWORD, imap_server, message, read_imap, tagged_command
 
 pytestmark = pytest.mark.interop
@@ -40,11 +40,7 @@ plugin {{
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[DovecotServer]:
-    missing = dovecot_missing(("imap",))
-    if missing:
-        pytest.skip(missing)
-    with dovecot_server(protocols=("imap",), password=PASSWORD, extra=QUOTA_CONF) as server:
-        yield server
+    yield from dovecot_peer(("imap",), password=PASSWORD, extra=QUOTA_CONF)
 
 
 def _status(tagged: bytes) -> tuple[str, str | None]:

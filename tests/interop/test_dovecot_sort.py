@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dovecot_env import DovecotServer, dovecot_missing, dovecot_server
+from dovecot_env import DovecotServer, dovecot_peer
 from imap_env import ALICE, PASSWORD, imap_server
 from shared_dir import corpus_messages, shared_path
 from thread_corpus import looping_messages, threaded_messages
@@ -51,11 +51,7 @@ DELIBERATE: dict[str, str] = {}
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[DovecotServer]:
-    missing = dovecot_missing(("imap",))
-    if missing:
-        pytest.skip(missing)
-    with dovecot_server(protocols=("imap",), password=PASSWORD) as server:
-        yield server
+    yield from dovecot_peer(("imap",), password=PASSWORD)
 
 
 def _raw_8bit_header(data: bytes) -> bool:
