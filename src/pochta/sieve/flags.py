@@ -6,21 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["add_flags", "flag_words", "remove_flags"]
+from pochta.mail.errors import InvalidFlag
+from pochta.mail.flags import canonical_flag
 
-# RFC 3501 §9 / RFC 9051 §9: the system flags a client may store.
-_SYSTEM_FLAGS = {name.lower(): name for name in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")}
-# RFC 9051 §9 atom-specials: "(" ")" "{" SP CTL "%" "*" DQUOTE "\" "]".
-_NOT_IN_ATOM = frozenset('(){%*"\\]')
+__all__ = ["add_flags", "flag_words", "remove_flags"]
 
 
 def _valid(flag: str) -> str | None:
-    """The flag as stored (system flags in their usual case), or None to ignore it."""
-    if flag.startswith("\\"):
-        return _SYSTEM_FLAGS.get(flag.lower())
-    if not flag.isascii() or any(char in _NOT_IN_ATOM or not 32 < ord(char) < 127 for char in flag):
+    """The flag as stored (system flags in their usual case), or None to ignore it: IMAP's own rule
+    (``mail.flags.canonical_flag``: \\Recent and unknown system flags, non-atoms, overlong
+    keywords are refused there, and ignored here, RFC 5232 §2)."""
+    try:
+        return canonical_flag(flag)
+    except InvalidFlag:
         return None
-    return flag
 
 
 def flag_words(values: Iterable[str]) -> list[str]:
