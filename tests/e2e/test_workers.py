@@ -89,7 +89,9 @@ def one_on_each_worker(
     count against the per-address connection limit of the worker the kernel keeps choosing)."""
     chosen: dict[int, socket.socket] = {}
     try:
-        for _ in range(60):
+        for attempt in range(200):
+            if attempt and attempt % 40 == 0:
+                time.sleep(0.5)  # a worker busy for a moment (indexer, snapshot) takes none meanwhile
             sock = open_one()
             index = worker_of(server, sock)
             if index in chosen:
