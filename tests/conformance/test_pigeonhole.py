@@ -6,7 +6,7 @@ starts to fail is a regression). When more pass, add them to the list:
 ``.venv/bin/python -m pochta.testing.sieve_testsuite ../shared/conformance/pigeonhole/tests >
 tests/conformance/pigeonhole_passing.txt``. Tests that do not pass yet are those of extensions not
 built, of Dovecot's own (vnd.dovecot.*, binaries, several scripts in sequence), and those that
-count the compile errors Pigeonhole reports after recovering (pochta stops at the first).
+differ from Pigeonhole in how many follow-up errors one wrong command gives.
 """
 
 from __future__ import annotations

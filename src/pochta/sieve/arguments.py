@@ -53,6 +53,7 @@ __all__ = [
     "redirect_target",
     "script_name_ok",
     "special_use_ok",
+    "valid_utf8",
 ]
 
 _INCLUDE_NAMESPACES = frozenset({"global"})
@@ -482,6 +483,12 @@ def _is_kind(argument: Argument, kind: str) -> bool:
     if kind == "string":
         return isinstance(argument, StringList) and not argument.bracketed and len(argument.values) == 1
     return isinstance(argument, StringList)
+
+
+def valid_utf8(value: str) -> bool:
+    """False when ``value`` holds octets that are not UTF-8 (kept as surrogate escapes by
+    ``${hex:...}`` and by message text)."""
+    return not any("\udc80" <= char <= "\udcff" for char in value)
 
 
 _ENCODED = re.compile(r"\$\{(hex|unicode):([0-9A-Fa-f \t\r\n]*)\}", re.IGNORECASE)

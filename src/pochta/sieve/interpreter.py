@@ -18,7 +18,7 @@ from pochta.sieve.actions import (
     RedirectAction,
     RejectAction,
 )
-from pochta.sieve.arguments import special_use_ok
+from pochta.sieve.arguments import special_use_ok, valid_utf8
 from pochta.sieve.body import mime_parts
 from pochta.sieve.flags import flag_words
 from pochta.sieve.message import DeliveryContext, Envelope, SieveMessage
@@ -96,6 +96,8 @@ class RunState(MessageTests, Senders):
                 mailbox = self.expand(node.mailbox)
                 if not mailbox:
                     raise SieveRuntimeError(node.position, "fileinto an empty mailbox name")
+                if not valid_utf8(mailbox):
+                    raise SieveRuntimeError(node.position, "fileinto a mailbox name that is not UTF-8")
                 special = None if node.special_use is None else self.expand(node.special_use)
                 if special is not None:
                     if not special_use_ok(special):

@@ -14,18 +14,25 @@ from typing import Literal
 
 from pochta.sieve.syntax import Position, SieveSyntaxError
 
-__all__ = ["MAX_NUMBER", "PUNCTUATION", "Token", "TokenKind", "tokenize"]
+__all__ = ["MAX_IDENTIFIER", "MAX_NUMBER", "PUNCTUATION", "Scanned", "Token", "TokenKind", "scan", "tokenize"]
 
-TokenKind = Literal["identifier", "tag", "number", "string", "punctuation", "end"]
+# "invalid": a run of characters no token starts with; the parser reports it where it stands.
+TokenKind = Literal["identifier", "tag", "number", "string", "punctuation", "invalid", "end"]
 
 PUNCTUATION = frozenset("[](),;{}")
-# RFC 5228 §2.4.1 asks for at least 2^31 - 1; we keep what a signed 64-bit integer holds.
-MAX_NUMBER = 2**63 - 1
+# RFC 5228 §2.4.1 asks for at least 2^31 - 1; we keep what an unsigned 64-bit integer holds, as
+# Pigeonhole does.
+MAX_NUMBER = 2**64 - 1
+# RFC 5228 sets no bound; no command, test or tag of any extension is near it (Pigeonhole's too).
+MAX_IDENTIFIER = 32
 _QUANTIFIERS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}  # RFC 5228 §2.4.1
 _ALPHA = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _DIGITS = frozenset("0123456789")
 _IDENTIFIER_START = _ALPHA | {"_"}
 _IDENTIFIER_REST = _ALPHA | _DIGITS | {"_"}
+# Where a run of characters no token starts with ends: at anything that starts a token, a space
+# or a comment (a "/" too, which may open one), a NUL (its own error), a line end.
+_TOKEN_OR_SPACE_START = PUNCTUATION | _ALPHA | _DIGITS | frozenset('_":#/ \t\r\n\0')
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class _Scanner:
         self.index = 0
         self.line = 1
         self.line_start = 0  # index of the current line's first character
+        self.errors: list[SieveSyntaxError] = []  # recorded, not raised: the scan goes on
 
     def position(self, index: int | None = None) -> Position:
         at = self.index if index is None else index
@@ -75,16 +83,47 @@ class _Scanner:
         self.line_start = after
 
 
+@dataclass(frozen=True)
+class Scanned:
+    """What ``scan`` found: the tokens (ending with ``end``), the errors in script order, and
+    whether the last error ended the scan early (a string or comment that never ends, a NUL, a
+    lone CR: nothing after it can be told apart, so the tokens stop there)."""
+
+    tokens: list[Token]
+    errors: list[SieveSyntaxError]
+    stopped: bool
+
+
 def tokenize(script: str) -> list[Token]:
-    """The tokens of ``script``, ending with an ``end`` token; raises SieveSyntaxError."""
+    """The tokens of ``script``, ending with an ``end`` token; raises the first SieveSyntaxError."""
+    scanned = scan(script)
+    if scanned.errors:
+        raise scanned.errors[0]
+    return scanned.tokens
+
+
+def scan(script: str) -> Scanned:
+    """The tokens of ``script`` and every error in it. An error inside a token (a number too
+    large, an identifier too long, characters no token starts with) is recorded and the scan goes
+    on, so that one upload reports all of them, as Pigeonhole's lexer does."""
     scanner = _Scanner(script)
     tokens: list[Token] = []
-    text = script
+    try:
+        _scan_into(scanner, tokens)
+    except SieveSyntaxError as fatal:
+        scanner.errors.append(fatal)
+        tokens.append(Token("end", "", fatal.position))
+        return Scanned(tokens, scanner.errors, stopped=True)
+    return Scanned(tokens, scanner.errors, stopped=False)
+
+
+def _scan_into(scanner: _Scanner, tokens: list[Token]) -> None:
+    text = scanner.text
     while True:
         _skip_white_space(scanner)
         if scanner.index >= len(text):
             tokens.append(Token("end", "", scanner.position()))
-            return tokens
+            return
         char = text[scanner.index]
         start = scanner.position()
         if char in PUNCTUATION:
@@ -95,12 +134,16 @@ def tokenize(script: str) -> list[Token]:
         elif char == ":":
             scanner.index += 1
             if scanner.peek() not in _IDENTIFIER_START:
-                raise SieveSyntaxError(start, "':' must be followed by a tag name (RFC 5228 §2.6.2)")
-            tokens.append(Token("tag", _identifier(scanner).lower(), start))
+                scanner.errors.append(
+                    SieveSyntaxError(start, "':' must be followed by a tag name (RFC 5228 §2.6.2)")
+                )
+                tokens.append(Token("invalid", ":", start))
+                continue
+            tokens.append(Token("tag", _identifier(scanner, start).lower(), start))
         elif char in _DIGITS:
             tokens.append(_number(scanner, start))
         elif char in _IDENTIFIER_START:
-            name = _identifier(scanner)
+            name = _identifier(scanner, start)
             if name.lower() == "text" and scanner.peek() == ":":
                 scanner.index += 1
                 tokens.append(Token("string", _multi_line(scanner, start), start, multiline=True))
@@ -109,7 +152,14 @@ def tokenize(script: str) -> list[Token]:
         elif char == "\0":
             raise scanner.error("a NUL character is not allowed in a script")
         else:
-            raise scanner.error(f"unexpected character {char!r}")
+            first = scanner.index
+            scanner.index += 1  # this one starts no token, even when it is a "/" that opens no comment
+            while scanner.index < len(text) and text[scanner.index] not in _TOKEN_OR_SPACE_START:
+                scanner.index += 1
+            garbage = text[first : scanner.index]
+            what = "character" if len(garbage) == 1 else "characters"
+            scanner.errors.append(SieveSyntaxError(start, f"unexpected {what} {garbage!r}"))
+            tokens.append(Token("invalid", garbage, start))
 
 
 def _skip_white_space(scanner: _Scanner) -> None:
@@ -170,13 +220,20 @@ def _skip_bracket_comment(scanner: _Scanner) -> None:
     )
 
 
-def _identifier(scanner: _Scanner) -> str:
+def _identifier(scanner: _Scanner, at: Position) -> str:
     # RFC 5228 §8.1: identifier = (ALPHA / "_") *(ALPHA / DIGIT / "_")
     text, start = scanner.text, scanner.index
     scanner.index += 1
     while scanner.index < len(text) and text[scanner.index] in _IDENTIFIER_REST:
         scanner.index += 1
-    return text[start : scanner.index]
+    name = text[start : scanner.index]
+    if len(name) > MAX_IDENTIFIER:
+        scanner.errors.append(
+            SieveSyntaxError(
+                at, f"the name '{name[:MAX_IDENTIFIER]}...' is longer than {MAX_IDENTIFIER} characters"
+            )
+        )
+    return name
 
 
 def _number(scanner: _Scanner, start: Position) -> Token:
@@ -191,9 +248,16 @@ def _number(scanner: _Scanner, start: Position) -> Token:
         value *= _QUANTIFIERS[quantifier]
         scanner.index += 1
     if scanner.peek() in _IDENTIFIER_REST:
-        raise scanner.error(f"a number must be followed by a space or a separator, not {scanner.peek()!r}")
+        scanner.errors.append(
+            scanner.error(f"a number must be followed by a space or a separator, not {scanner.peek()!r}")
+        )
+        while scanner.peek() in _IDENTIFIER_REST and scanner.index < len(text):
+            scanner.index += 1
     if value > MAX_NUMBER:
-        raise SieveSyntaxError(start, f"the number {text[first : scanner.index]} is larger than {MAX_NUMBER}")
+        scanner.errors.append(
+            SieveSyntaxError(start, f"the number {text[first : scanner.index]} is larger than {MAX_NUMBER}")
+        )
+        value = MAX_NUMBER
     return Token("number", text[first : scanner.index], start, number=value)
 
 

@@ -9,14 +9,29 @@
 Only the shape is checked here; which commands, tests and arguments exist (and what ``require``
 makes available) is the next step's. Nesting is bounded (``ParseLimits``), so a hostile script
 cannot exhaust the stack, and every error names the line and column.
+
+Recovery: an error inside a command ends that command only. The parser records it, goes back to
+the command's first token and skips to its end: the next ``;`` outside any block, or the ``}``
+closing a block the command opened, or (without consuming it) the ``}`` of the enclosing block.
+Then it goes on, so that one upload reports every error (``SieveErrors``), up to
+``ParseLimits.max_errors``; the syntax tree of a script with errors is never used.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pochta.sieve.lexer import Token, tokenize
-from pochta.sieve.syntax import Argument, Command, Number, SieveSyntaxError, StringList, Tag, Test
+from pochta.sieve.lexer import Token, scan
+from pochta.sieve.syntax import (
+    Argument,
+    Command,
+    Number,
+    SieveErrors,
+    SieveSyntaxError,
+    StringList,
+    Tag,
+    Test,
+)
 
 __all__ = ["ParseLimits", "parse"]
 
@@ -29,15 +44,38 @@ class ParseLimits:
     max_block_nesting: int = 32
     max_test_nesting: int = 32
     max_list_items: int = 1024  # strings in one string list, tests in one test list
+    max_arguments: int = 32  # arguments of one command or test
+    max_errors: int = 50  # errors one script reports before the rest goes unchecked
+
+
+class _TooManyErrors(Exception):
+    pass
 
 
 def parse(script: str, limits: ParseLimits | None = None) -> tuple[Command, ...]:
-    """The commands of ``script`` (RFC 5228 §8.2 ``start``); raises SieveSyntaxError."""
-    parser = _Parser(tokenize(script), limits or ParseLimits())
-    commands = parser.commands(depth=0)
-    end = parser.peek()
-    if end.kind != "end":
-        raise SieveSyntaxError(end.position, f"unexpected {_describe(end)}: no block is open here")
+    """The commands of ``script`` (RFC 5228 §8.2 ``start``); raises SieveSyntaxError, or
+    SieveErrors with every error when there are several."""
+    limits = limits or ParseLimits()
+    scanned = scan(script)
+    if scanned.stopped:  # nothing after the last error can be read as tokens
+        raise SieveErrors.of(scanned.errors[: limits.max_errors])
+    parser = _Parser(scanned.tokens, limits, len(scanned.errors))
+    commands: tuple[Command, ...] = ()
+    try:
+        while True:
+            commands += parser.commands(depth=0)
+            end = parser.peek()
+            if end.kind == "end":
+                break
+            parser.record(
+                SieveSyntaxError(end.position, f"unexpected {_describe(end)}: no block is open here")
+            )
+            parser.take()
+    except _TooManyErrors:
+        pass
+    errors = sorted(scanned.errors + parser.errors, key=lambda error: error.position)
+    if errors:
+        raise SieveErrors.of(errors[: limits.max_errors])
     return commands
 
 
@@ -51,6 +89,8 @@ def _describe(token: Token) -> str:
             return "multi-line string" if token.multiline else "string"
         case "tag":
             return f"tag ':{token.text}'"
+        case "invalid":
+            return f"{token.text!r}"
         case "number":
             return f"number {token.text}"
         case _:
@@ -58,10 +98,17 @@ def _describe(token: Token) -> str:
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token], limits: ParseLimits) -> None:
+    def __init__(self, tokens: list[Token], limits: ParseLimits, earlier_errors: int) -> None:
         self.tokens = tokens
         self.index = 0
         self.limits = limits
+        self.errors: list[SieveSyntaxError] = []
+        self.earlier_errors = earlier_errors  # the lexer's, which count towards max_errors
+
+    def record(self, error: SieveSyntaxError) -> None:
+        self.errors.append(error)
+        if self.earlier_errors + len(self.errors) >= self.limits.max_errors:
+            raise _TooManyErrors
 
     def peek(self) -> Token:
         return self.tokens[self.index]
@@ -78,12 +125,41 @@ class _Parser:
 
     def commands(self, depth: int) -> tuple[Command, ...]:
         commands: list[Command] = []
-        while self.peek().kind == "identifier":
-            commands.append(self.command(depth))
-        token = self.peek()
-        if token.kind not in ("end", "punctuation") or (token.kind == "punctuation" and token.text != "}"):
-            raise SieveSyntaxError(token.position, f"expected a command, found {_describe(token)}")
-        return tuple(commands)
+        while True:
+            token = self.peek()
+            if token.kind == "end" or self.is_punctuation("}"):
+                return tuple(commands)
+            start = self.index
+            try:
+                if token.kind != "identifier":
+                    raise SieveSyntaxError(token.position, f"expected a command, found {_describe(token)}")
+                commands.append(self.command(depth))
+            except SieveSyntaxError as error:
+                self.record(error)
+                self.index = start
+                self.skip_command()
+
+    def skip_command(self) -> None:
+        """Past the end of the command starting here (see the module's "Recovery")."""
+        depth = 0
+        while True:
+            token = self.peek()
+            if token.kind == "end":
+                return
+            if token.kind == "punctuation":
+                if token.text == "{":
+                    depth += 1
+                elif token.text == "}":
+                    if depth == 0:
+                        return  # the enclosing block's end: its command goes on
+                    depth -= 1
+                    if depth == 0:
+                        self.take()
+                        return
+                elif token.text == ";" and depth == 0:
+                    self.take()
+                    return
+            self.take()
 
     def command(self, depth: int) -> Command:
         name = self.take()
@@ -111,6 +187,10 @@ class _Parser:
         arguments: list[Argument] = []
         while True:
             token = self.peek()
+            if len(arguments) == self.limits.max_arguments and token.kind in ("tag", "number", "string"):
+                raise SieveSyntaxError(
+                    token.position, f"a command or test takes at most {self.limits.max_arguments} arguments"
+                )
             if token.kind == "tag":
                 self.take()
                 arguments.append(Tag(token.text, token.position))

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Argument", "Command", "Number", "Position", "SieveSyntaxError", "StringList", "Tag", "Test"]
+__all__ = [
+    "Argument",
+    "Command",
+    "Number",
+    "Position",
+    "SieveErrors",
+    "SieveSyntaxError",
+    "StringList",
+    "Tag",
+    "Test",
+]
 
 
 @dataclass(frozen=True, order=True)
@@ -30,6 +40,31 @@ class SieveSyntaxError(ValueError):
         super().__init__(f"{position}: {message}")
         self.position = position
         self.message = message
+
+    @property
+    def errors(self) -> tuple[SieveSyntaxError, ...]:
+        """Every error found in the script, in script order (just this one here)."""
+        return (self,)
+
+
+class SieveErrors(SieveSyntaxError):
+    """Several errors of one script: ``position`` and ``message`` are the first's, ``errors``
+    holds all of them, and ``str`` lists them one per line (a ManageSieve reply may hold lines)."""
+
+    def __init__(self, errors: tuple[SieveSyntaxError, ...]) -> None:
+        super().__init__(errors[0].position, errors[0].message)
+        self.args = ("\n".join(str(error) for error in errors),)
+        self._errors = errors
+
+    @property
+    def errors(self) -> tuple[SieveSyntaxError, ...]:
+        return self._errors
+
+    @staticmethod
+    def of(errors: list[SieveSyntaxError]) -> SieveSyntaxError:
+        """One error as itself, several as a SieveErrors (flattening any SieveErrors among them)."""
+        flat = tuple(item for error in errors for item in error.errors)
+        return flat[0] if len(flat) == 1 else SieveErrors(flat)
 
 
 @dataclass(frozen=True)

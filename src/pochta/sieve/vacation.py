@@ -47,6 +47,11 @@ def reply_refusal(message: SieveMessage, envelope: Envelope, own_addresses: Iter
     for value in message.header_texts("precedence"):
         if value.strip().lower() in ("bulk", "list", "junk"):
             return f"the message is Precedence: {value.strip().lower()} (RFC 3834 §2)"
+    for value in message.header_texts("x-auto-response-suppress"):
+        # Microsoft's [MS-OXCMAIL] §2.2.3.2.20: "OOF" (or "All") asks for no out-of-office reply;
+        # Exchange sets it on its own automatic mail, which RFC 3834's fields do not mark.
+        if {item.strip().lower() for item in value.split(",")} & {"oof", "all"}:
+            return "the sender asked for no out-of-office reply (X-Auto-Response-Suppress)"
     # RFC 5230 §4.5: only when one of the user's addresses is a recipient in the header.
     for name in _RECIPIENT_FIELDS:
         for address in message.addresses(name):

@@ -6,12 +6,16 @@ extensions used without ``require`` (§3.2), conflicting or repeated tagged argu
 tagged arguments after positional ones (§2.6.2), argument counts and types, comparators that
 cannot do :contains/:matches (§2.7.1), if/elsif/else order (§3.1), a redirect address that is not
 a mailbox (§4.2). Errors are ``SieveSyntaxError`` with the node's position.
+
+An error ends the check of its command only (``Checker.attempt``): the others are checked too, so
+that one upload reports every error (``SieveErrors``), up to ``MAX_ERRORS``, as Pigeonhole does.
+An ``if`` whose test is wrong still has its block checked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 from pochta.sieve import script as s
 from pochta.sieve.arguments import (
@@ -35,10 +39,11 @@ from pochta.sieve.arguments import (
     header_name_ok,
     redirect_target,
     special_use_ok,
+    valid_utf8,
 )
 from pochta.sieve.extension_checks import ExtensionChecks
 from pochta.sieve.regex import RegexError, check_regex
-from pochta.sieve.syntax import Command, Number, SieveSyntaxError, Test
+from pochta.sieve.syntax import Command, Number, SieveErrors, SieveSyntaxError, Test
 from pochta.sieve.text import Text
 
 __all__ = [
@@ -117,15 +122,30 @@ class Plugin(Protocol):
     def test(self, checker: Checker, test: Test) -> s.TestNode | None: ...
 
 
+MAX_ERRORS = 50  # errors one script reports; past them the rest goes unchecked
+T = TypeVar("T")
+
+
+class _TooManyErrors(Exception):
+    pass
+
+
 def validate(tree: Sequence[Command], plugin: Plugin | None = None) -> s.Script:
-    """Check ``tree`` (from ``parse``) and return the script to run; raises SieveSyntaxError."""
+    """Check ``tree`` (from ``parse``) and return the script to run; raises SieveSyntaxError, or
+    SieveErrors with every error when there are several."""
     checker = Checker(plugin)
     commands = list(tree)
     index = 0
-    while index < len(commands) and commands[index].name == "require":
-        checker.require(commands[index])
-        index += 1
-    return s.Script(checker.block(commands[index:]), frozenset(checker.extensions))
+    try:
+        while index < len(commands) and commands[index].name == "require":
+            checker.attempt(checker.require, commands[index])
+            index += 1
+        script = s.Script(checker.block(commands[index:]), frozenset(checker.extensions))
+    except _TooManyErrors:
+        pass
+    if checker.errors:
+        raise SieveErrors.of(checker.errors)
+    return script
 
 
 class Checker(ExtensionChecks):
@@ -135,6 +155,17 @@ class Checker(ExtensionChecks):
         super().__init__()
         self.plugin = plugin
         self.supported = SUPPORTED_EXTENSIONS | (plugin.capabilities if plugin is not None else frozenset())
+        self.errors: list[SieveSyntaxError] = []
+
+    def attempt(self, check: Callable[[Command], T], command: Command) -> T | None:
+        """``check(command)``, or None with its error recorded: the checks go on after it."""
+        try:
+            return check(command)
+        except SieveSyntaxError as error:
+            self.errors.extend(error.errors)
+            if len(self.errors) >= MAX_ERRORS:
+                raise _TooManyErrors from None
+            return None
 
     # -- require (RFC 5228 §3.2) ------------------------------------------------------------------
 
@@ -160,29 +191,36 @@ class Checker(ExtensionChecks):
         while index < len(commands):
             command = commands[index]
             if command.name == "if":
-                condition = self.condition(command)
-                branches: list[tuple[s.TestNode | None, tuple[s.Node, ...]]] = [
-                    (condition, self.body(command, condition))
-                ]
+                branches = [self.branch(command)]
                 index += 1
                 while index < len(commands) and commands[index].name in ("elsif", "else"):
                     follower = commands[index]
-                    if follower.name == "elsif":
-                        condition = self.condition(follower)
-                        branches.append((condition, self.body(follower, condition)))
-                        index += 1
-                        continue
-                    self.scan(follower, {}, ())
-                    if follower.tests:
-                        raise SieveSyntaxError(follower.position, "'else' takes no test (RFC 5228 §3.1)")
-                    branches.append((None, self.body(follower)))
+                    branches.append(self.branch(follower))
                     index += 1
-                    break
+                    if follower.name == "else":
+                        break
                 nodes.append(s.If(tuple(branches), command.position))
                 continue
-            nodes.append(self.command(command))
+            node = self.attempt(self.command, command)
+            if node is not None:
+                nodes.append(node)
             index += 1
         return tuple(nodes)
+
+    def branch(self, command: Command) -> tuple[s.TestNode | None, tuple[s.Node, ...]]:
+        """One branch of an if/elsif/else chain; its block is checked even when its test is wrong."""
+        if command.name == "else":
+            self.attempt(self.else_has_no_test, command)
+            condition = None
+        else:
+            condition = self.attempt(self.condition, command)
+        body = self.attempt(lambda c: self.body(c, condition), command)
+        return condition, body or ()
+
+    def else_has_no_test(self, command: Command) -> None:
+        self.scan(command, {}, ())
+        if command.tests:
+            raise SieveSyntaxError(command.position, "'else' takes no test (RFC 5228 §3.1)")
 
     def condition(self, command: Command) -> s.TestNode:
         self.scan(command, {}, ())
@@ -236,6 +274,9 @@ class Checker(ExtensionChecks):
                 mailbox = self.text(scanned.positional[0])
                 if mailbox.constant == "":
                     raise SieveSyntaxError(scanned.positional[0].position, "the mailbox name is empty")
+                if mailbox.constant is not None and not valid_utf8(mailbox.constant):
+                    # Mailbox names are UTF-8 (RFC 9051 §5.1); ${hex:...} can spell other octets.
+                    raise SieveSyntaxError(scanned.positional[0].position, "the mailbox name is not UTF-8")
                 flags = self.flags_argument(scanned)
                 special = self.special_use(scanned.tags.get("specialuse", ("", None))[1])
                 return s.FileInto(

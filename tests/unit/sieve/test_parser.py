@@ -131,7 +131,7 @@ def test_empty_blocks_and_scripts() -> None:
         ("x : is;", Position(1, 3), "':' must be followed by a tag name"),
         ("x 12ab;", Position(1, 5), "a number must be followed by a space or a separator, not 'a'"),
         (f"x {MAX_NUMBER + 1};", Position(1, 3), "is larger than"),
-        ("x 9999999999G;", Position(1, 3), "is larger than"),
+        ("x 99999999999G;", Position(1, 3), "is larger than"),
         ("x [];", Position(1, 4), "expected a string in the list, found ']'"),
         ('x ["a" "b"];', Position(1, 8), "expected ',' or ']' in the string list, found string"),
         ("if anyof (true; false) {}", Position(1, 15), "expected ',' or ')' in the test list"),
@@ -295,3 +295,65 @@ def test_any_text_is_a_tree_or_a_syntax_error(script: str) -> None:
     lines = script.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     assert 1 <= where.line <= len(lines)
     assert 1 <= where.column <= len(lines[where.line - 1]) + 1
+
+
+# Several errors in one upload: the lexer goes on after an error inside a token, the parser
+# after an error inside a command (see the parser's "Recovery"), each error at its place.
+
+
+def errors_of(script: str, limits: ParseLimits | None = None) -> list[tuple[int, str]]:
+    with pytest.raises(SieveSyntaxError) as caught:
+        parse(script, limits)
+    return [(error.position.line, error.message) for error in caught.value.errors]
+
+
+def test_every_error_is_reported_with_its_place() -> None:
+    script = (
+        "if size :under 99999999999999999999 { stop; }\n"  # a number too large: lexer, goes on
+        "keep\n"  # missing ';': the next token is taken as keep's test, so no error here
+        "discard;\n"
+        "if true { keep }\n"  # missing ';' before the end of the block
+        "fileinto $$ ;\n"  # characters no token starts with: the lexer's error and the parser's
+        "if anyof(true,) { stop; }\n"  # a comma before ')'
+        "stop;\n"
+    )
+    found = errors_of(script)
+    assert [line for line, _ in found] == [1, 4, 5, 5, 6]
+    assert "larger than" in found[0][1]
+    assert "expected ';' or '{'" in found[1][1]
+    assert found[2][1] == "unexpected characters '$$'"
+    assert "expected a test" in found[4][1]
+    with pytest.raises(SieveSyntaxError) as caught:
+        parse(script)
+    assert str(caught.value).splitlines()[0] == str(caught.value.errors[0])
+    assert len(str(caught.value).splitlines()) == 5
+
+
+def test_recovery_skips_a_broken_command_with_its_block() -> None:
+    # The block of a command in error is skipped whole; the commands after it are read again.
+    found = errors_of("if anyof(true,) {\n if true { keep; }\n}\nkeep keep;\nstop stop\n")
+    assert [line for line, _ in found] == [1, 6]  # the last at the end of the script
+
+
+def test_a_string_that_never_ends_stops_the_scan_but_earlier_errors_stay() -> None:
+    found = errors_of('if size :over 99999999999999999999 { stop; }\nfileinto "never ends;\n')
+    assert [line for line, _ in found] == [1, 2]
+
+
+def test_error_count_and_arguments_are_bounded() -> None:
+    many = "keep,;\n" * 30
+    assert len(errors_of(many, ParseLimits(max_errors=5))) == 5
+    assert errors_of("frop" + ' "x"' * 33 + ";")[0][1] == "a command or test takes at most 32 arguments"
+    assert parse("frop" + ' "x"' * 32 + ";")[0].name == "frop"
+
+
+def test_identifiers_are_bounded() -> None:
+    assert parse("if " + "t" * 32 + " { stop; }")[0].name == "if"
+    assert "longer than 32" in errors_of("if " + "t" * 33 + " { stop; }")[0][1]
+
+
+@pytest.mark.parametrize("script", ["keep / stop;", "/", "keep;/", "a /x/ b;", "\u00e9;"])
+def test_a_character_that_starts_no_token_is_one_error_and_the_scan_goes_on(script: str) -> None:
+    found = errors_of(script)
+    assert found[0][1].startswith("unexpected character")
+    assert len(found) <= 3

@@ -129,6 +129,8 @@ def test_tracking_uses_the_handle_or_the_unexpanded_arguments() -> None:
         (b"List-Id: <x.example.org>\r\n" + ORIGINAL, ENVELOPE, "mailing list"),
         (b"Auto-Submitted: auto-replied\r\n" + ORIGINAL, ENVELOPE, "sent automatically"),
         (b"Precedence: bulk\r\n" + ORIGINAL, ENVELOPE, "Precedence: bulk"),
+        (b"X-Auto-Response-Suppress: DR, OOF\r\n" + ORIGINAL, ENVELOPE, "X-Auto-Response-Suppress"),
+        (b"X-Auto-Response-Suppress: All\r\n" + ORIGINAL, ENVELOPE, "X-Auto-Response-Suppress"),
         (
             ORIGINAL.replace(b"To: Road Runner <roadrunner@acme.example.com>", b"To: all@acme.example.com"),
             ENVELOPE,

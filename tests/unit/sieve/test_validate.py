@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sieve_helpers import assert_compile_error
 
-from pochta.sieve import compile_script
+from pochta.sieve import Envelope, SieveMessage, SieveSyntaxError, compile_script, run
 from pochta.sieve import script as s
 
 
@@ -117,3 +117,34 @@ def test_copy_needs_its_require() -> None:
 )
 def test_errors(script: str, says: str) -> None:
     assert_compile_error(script, says)
+
+
+def test_every_command_in_error_is_reported() -> None:
+    script = (
+        'require ["fileinto", "nosuch"];\n'  # an unknown extension; the rest is checked still
+        'keep "frop";\n'
+        'if header :frop "from" "x" {\n'  # a wrong test: its block is checked too
+        "  stop 13;\n"
+        "}\n"
+        'fileinto "${hex:ff}rop";\n'  # encoded-character gives octets that are not UTF-8
+        "keep;\n"
+    )
+    with pytest.raises(SieveSyntaxError) as caught:
+        compile_script('require "encoded-character";\n' + script)
+    lines = [error.position.line for error in caught.value.errors]
+    assert lines == [2, 3, 4, 5, 7]
+    assert "nosuch" in caught.value.errors[0].message
+    assert caught.value.errors[-1].message == "the mailbox name is not UTF-8"
+
+
+def test_a_mailbox_name_built_at_run_time_must_be_utf8() -> None:
+    script = compile_script(
+        'require ["fileinto", "variables", "encoded-character"];\n'
+        'set "box" "${hex:c3 28}";\nfileinto "${box}";'
+    )
+    outcome = run(
+        script, SieveMessage.from_bytes(b"Subject: x\r\n\r\nbody\r\n"), Envelope("a@b.example", "c@d.example")
+    )
+    assert outcome.error is not None
+    assert "not UTF-8" in outcome.error
+    assert [type(action).__name__ for action in outcome.actions] == ["KeepAction"]
