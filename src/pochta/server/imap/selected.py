@@ -352,6 +352,12 @@ class SelectedMailbox:
             raise InvalidSequenceNumber(
                 f"Message number {ranges[-1][1]} is beyond the last message ({count} EXISTS)"
             )
+        if not self._removed:
+            # No EXPUNGE sent: message number n is position n - 1 (a FETCH of 100 scattered
+            # numbers is 100 ranges; one slice each, no segment walk).
+            for first, last in ranges:
+                found.extend(self._slice(first - 1, last))
+            return found
         for first, last in ranges:
             for start, stop in self._segments(self._at(first - 1), self._at(last - 1) + 1):
                 found.extend(self._slice(start, stop))
