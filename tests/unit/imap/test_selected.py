@@ -895,3 +895,6 @@ def test_resolve_a_list_of_message_numbers(count: int, new: int, gone: set[int],
     expected = [s.uid_at(n) for n in numbers]
     assert resolve(s, b",".join(b"%d" % n for n in reversed(numbers))) == expected
     assert [s.seq_of(uid) for uid in expected] == numbers
+    absent = [count + new + 7, *expected[:3], 0]  # UIDs never in the mailbox give None
+    assert s.seqs_of([*expected, *absent]) == [*numbers, *(s.seq_of(uid) for uid in absent)]
+    assert s.seqs_of(expected[::-1]) == numbers[::-1]
