@@ -105,6 +105,7 @@ class ViewOpener:
         delta after it, or a delta from an older view held here) when ``store.view_snapshot_warm``
         is on and the view fits in the cache without evicting a view clients use."""
         if self._settings.view_snapshot_warm and self._views.has_room(mailbox_id, messages):
+            log.debug("warming the view of mailbox %d from its new snapshot", mailbox_id)
             self.prefetch_view(mailbox_id)
 
     def _prefetched(self, mailbox_id: MailboxId) -> None:
