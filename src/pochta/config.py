@@ -318,6 +318,14 @@ class StoreSettings(Section):
         description="A stored snapshot this many changes (MODSEQs) behind its mailbox is written again by "
         "the housekeeper's next round, so that a process opening the mailbox applies a short delta.",
     )
+    view_snapshot_warm: bool = Field(
+        True,
+        description="After the housekeeper stores a new snapshot of a big mailbox, the other worker "
+        "processes read its view into their caches in the background (when it fits in view_cache_mb without "
+        "evicting another view, or they hold an older view of it), so that the first SELECT of it after a "
+        "burst of deliveries reads nothing wherever the connection lands. false: only the views clients "
+        "opened are shared between workers.",
+    )
 
 
 class SearchSettings(Section):

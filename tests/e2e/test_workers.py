@@ -534,3 +534,25 @@ def test_acl_changes_in_one_worker_apply_to_sessions_in_the_other(tmp_path: Path
         status = server.stop()
     assert status == 0, server.tail()
     assert server.failures() == [], server.tail()
+
+
+def test_a_snapshot_round_warms_the_other_workers_view(tmp_path: Path) -> None:
+    """After a burst of deliveries the housekeeper stores the big mailbox's snapshot and tells the
+    other worker (peer message ``snapshot``), which reads the view into its cache before any client
+    opened it; a SELECT in either worker then shows every message."""
+    data = tmp_path / "data"
+    config = '[store]\nview_snapshot_min_messages = 2\nview_snapshot_interval = 0.2\n[log]\nlevel = "debug"\n'
+    init_data_dir(data, listeners=("imap", "lmtp"), accounts={ALICE: PASSWORD}, config=config)
+    server = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
+    server.wait_listening(["imap", "lmtp"])
+    try:
+        lmtp_deliver(server, 4)
+        eventually(lambda: "warming the view of mailbox" in server.log_text())
+        sessions = one_on_each_worker(lambda: imap_session(server, select=False), server)
+        for sock in sessions.values():
+            answer = select_answer(sock, b"INBOX")
+            assert b"* 4 EXISTS\r\n" in answer, answer
+            sock.close()
+    finally:
+        assert server.stop() == 0
+    assert server.failures() == [], server.tail()

@@ -219,6 +219,10 @@ def _connect_peers(
                 # A client of another worker opened this big mailbox: read its view now, so that
                 # a SELECT of it here needs no read (docs/architecture.md "Mailbox views").
                 store.prefetch_view(int(message["m"]))
+            elif kind == "snapshot":
+                # The housekeeper stored a new snapshot of this big mailbox (a burst of deliveries):
+                # warm this worker's view of it too, room permitting (store.view_snapshot_warm).
+                store.warm_view(int(message["m"]), int(message["n"]))
             elif kind == "unblocks":
                 task = asyncio.get_running_loop().create_task(authenticator.catch_up_unblocks())
                 pending.add(task)
@@ -228,6 +232,9 @@ def _connect_peers(
 
     feed.relay = relay
     store.view_loaded = lambda mailbox_id: peers.send([{"t": "view", "m": int(mailbox_id)}])
+    store.snapshot_stored = lambda mailbox_id, count: peers.send(
+        [{"t": "snapshot", "m": int(mailbox_id), "n": count}]
+    )
     authenticator.share = share
     authenticator.unblocked = lambda: peers.send([{"t": "unblocks"}])
     peers.open(received)

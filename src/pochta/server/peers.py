@@ -17,6 +17,9 @@ must hear at once to every other socket there:
   rather than at their next delayed login.
 - ``view``: this process served a client a big mailbox's view for the first time; the others read
   it into their view caches too unless they hold it (``SqliteStore.prefetch_view``).
+- ``snapshot``: the housekeeper stored a new snapshot of a big mailbox (id and message count); the
+  others bring their view of it forward, or read it when it fits in their caches without evicting
+  another (``SqliteStore.warm_view``, ``store.view_snapshot_warm``).
 
 Datagrams on a local socket are never silently dropped: a send to a full queue fails at once
 (non-blocking, so the writer thread never waits on a slow peer), and is answered by ``resync``.

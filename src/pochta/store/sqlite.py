@@ -444,6 +444,18 @@ class SqliteStore(DirectoryMethods, QueueMethods, QueryMethods, AclMethods, Meta
     def view_loaded(self, callback: Callable[[MailboxId], None] | None) -> None:
         self._opener.view_loaded = callback
 
+    @property
+    def snapshot_stored(self) -> Callable[[MailboxId, int], None] | None:
+        """Told ``(id, messages)`` of each big mailbox whose snapshot ``refresh_snapshots`` stored."""
+        return self._opener.snapshot_stored
+
+    @snapshot_stored.setter
+    def snapshot_stored(self, callback: Callable[[MailboxId, int], None] | None) -> None:
+        self._opener.snapshot_stored = callback
+
+    def warm_view(self, mailbox_id: MailboxId, messages: int) -> None:
+        self._opener.warm_view(mailbox_id, messages)
+
     async def refresh_snapshots(self, limit: int = 100) -> int:
         return await self._opener.refresh_snapshots(limit)
 

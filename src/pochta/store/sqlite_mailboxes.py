@@ -39,6 +39,7 @@ from pochta.store.sqlite_mail import (
     release_messages,
     require_account,
 )
+from pochta.store.writer import driver_connection
 
 # Mailbox trees (the MailStore's mailbox administration)
 
@@ -117,22 +118,26 @@ def get_mailbox_by_id(conn: Connection, mailbox_id: MailboxId) -> MailboxInfo | 
     return mailbox_info(row) if row is not None else None
 
 
+_SQL_RECENT_FIRST = "SELECT first_recent_uid FROM mailboxes WHERE id = ?"
+# The count (kept by triggers, revision 0012) is what remains at or above the new boundary.
+_SQL_RECENT_TAKE = (
+    "UPDATE mailboxes SET first_recent_uid = ?2, "
+    "recent = (SELECT count(*) FROM membership WHERE mailbox_id = ?1 AND uid >= ?2) WHERE id = ?1"
+)
+
+
 def take_recent(conn: Connection, mailbox_id: MailboxId, before: Uid) -> Uid:
     """``Store.take_recent``: the boundary read and raised in the caller's write transaction (the
-    one writer serialises sessions of every worker)."""
-    row = conn.execute(select(mailboxes.c.first_recent_uid).where(mailboxes.c.id == mailbox_id)).first()
+    one writer serialises sessions of every worker). Two statements on the driver: the first SELECT
+    after new mail waits for this write."""
+    raw = driver_connection(conn)
+    row = raw.execute(_SQL_RECENT_FIRST, (mailbox_id,)).fetchone()
     if row is None:
         raise NotFound(f"no mailbox with id {mailbox_id}")
-    first = Uid(row.first_recent_uid)
+    first = Uid(row[0])
     if first < before:
-        # RFC 3501 §2.3.2: "subsequent sessions will not see \\Recent set for this message". The
-        # count (kept by triggers, revision 0012) is what remains at or above the new boundary.
-        left = conn.execute(
-            select(func.count()).where(membership.c.mailbox_id == mailbox_id, membership.c.uid >= before)
-        ).scalar_one()
-        conn.execute(
-            update(mailboxes).where(mailboxes.c.id == mailbox_id).values(first_recent_uid=before, recent=left)
-        )
+        # RFC 3501 §2.3.2: "subsequent sessions will not see \\Recent set for this message".
+        raw.execute(_SQL_RECENT_TAKE, (mailbox_id, before))
     return first
 
 

@@ -59,6 +59,10 @@ class ViewOpener:
         # read it too (``prefetch_view``), so that their next SELECT of it needs no read.
         self.view_loaded: Callable[[MailboxId], None] | None = None
         self._announced: set[MailboxId] = set()
+        # Told ``(id, messages)`` of each big mailbox whose snapshot the housekeeper's round stored:
+        # the server tells the other workers, which warm their caches with it (``warm_view``), so
+        # that the first SELECT after a burst of deliveries finds a current view in any worker.
+        self.snapshot_stored: Callable[[MailboxId, int], None] | None = None
 
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView:
         return (await self.open_view_traced(mailbox_id)).view
@@ -94,6 +98,15 @@ class ViewOpener:
         task = asyncio.get_running_loop().create_task(self._prefetch(mailbox_id))
         self._prefetching[mailbox_id] = task
         task.add_done_callback(lambda _: self._prefetched(mailbox_id))
+
+    def warm_view(self, mailbox_id: MailboxId, messages: int) -> None:
+        """Another worker's housekeeper stored a new snapshot of this mailbox of ``messages``
+        messages: read its view in the background (``prefetch_view``: the snapshot and the short
+        delta after it, or a delta from an older view held here) when ``store.view_snapshot_warm``
+        is on and the view fits in the cache without evicting a view clients use."""
+        if self._settings.view_snapshot_warm and self._views.has_room(mailbox_id, messages):
+            log.debug("warming the view of mailbox %d from its new snapshot", mailbox_id)
+            self.prefetch_view(mailbox_id)
 
     def _prefetched(self, mailbox_id: MailboxId) -> None:
         self._prefetching.pop(mailbox_id, None)
@@ -202,6 +215,7 @@ class ViewOpener:
         stale = await self._run_read(
             lambda c: views.stale_snapshots(driver_connection(c), minimum, behind, limit)
         )
+        stored: list[MailboxView] = []
         for mailbox_id in stale:
             try:
                 opened = await self.open_view_traced(mailbox_id, announce=False)  # no client's use
@@ -209,7 +223,11 @@ class ViewOpener:
                 continue  # deleted since
             if not opened.store_snapshot:  # else it is being stored already
                 await self._save_snapshot(opened.view)
+            stored.append(opened.view)
         await self.wait_snapshots()
+        if self.snapshot_stored is not None:
+            for view in stored:
+                self.snapshot_stored(view.mailbox.id, len(view))
         return len(stale)
 
     async def wait_snapshots(self) -> None:

@@ -411,14 +411,17 @@ def save_snapshot(raw: sqlite3.Connection, snapshot: Snapshot) -> None:
     )
 
 
-def load_snapshot(raw: sqlite3.Connection, info: MailboxInfo) -> MailboxView | None:
+def load_snapshot(raw: sqlite3.Connection, info: MailboxInfo, after: int = -1) -> MailboxView | None:
     """The stored snapshot as a view (with the MailboxInfo of its time, but for the counters), or
-    None when there is none that can lead to ``info``."""
+    None when there is none that can lead to ``info`` or it is not newer than the MODSEQ ``after``
+    (a view the caller holds already)."""
     row = raw.execute(_SQL_SNAPSHOT, (info.id,)).fetchone()
     if row is None:
         return None
     rowid, validity, modseq, count, layout, texts, length = row
     if validity != info.uidvalidity or modseq > info.highestmodseq or layout != SNAPSHOT_LAYOUT:
+        return None
+    if modseq <= after:
         return None
     if length != count * _BYTES_PER_MESSAGE:
         return None
@@ -483,7 +486,12 @@ def _flag_column(table: list[frozenset[str]], packed: bytes) -> tuple[frozenset[
 
 def view_bytes(view: MailboxView) -> int:
     """About what a view's columns take in memory (for the cache's budget)."""
-    return 200 + len(view) * (_INT_COLUMNS * 8 + 8 + 32)
+    return messages_bytes(len(view))
+
+
+def messages_bytes(messages: int) -> int:
+    """About what the columns of a view of ``messages`` messages take in memory."""
+    return 200 + messages * (_INT_COLUMNS * 8 + 8 + 32)
 
 
 class ViewCache:
@@ -554,6 +562,14 @@ class ViewCache:
             while self._held > self.budget:
                 _, evicted = self._recent.popitem(last=False)
                 self._held -= view_bytes(evicted)
+
+    def has_room(self, mailbox_id: MailboxId, messages: int) -> bool:
+        """Whether a view of ``messages`` messages fits in the budget without evicting another (or
+        an older view of that mailbox is held: it would be replaced)."""
+        with self._lock:
+            if mailbox_id in self._recent or mailbox_id in self._weak:
+                return True
+            return self._held + messages_bytes(messages) <= self.budget
 
     def confirm(self, mailbox_id: MailboxId, view: MailboxView, stamp: int | None) -> None:
         """``view`` (the cached one) was found current in a read that began under ``stamp``."""
@@ -656,18 +672,30 @@ def _open(
     raw: sqlite3.Connection, info: MailboxInfo, cached: MailboxView | None, snapshot_min: int
 ) -> Opened:
     big = info.messages >= snapshot_min
+    base = None  # the cached view a delta can bring forward
     if cached is not None and cached.mailbox.uidvalidity == info.uidvalidity:
         if cached.mailbox == info:
             return Opened(cached, False, "cache")
         if cached.mailbox.highestmodseq <= info.highestmodseq:
-            delta = apply_delta(raw, cached, info)
-            if delta is not None:
-                return Opened(delta[0], False, "delta")
+            base = cached
+    # A cached view far behind (a worker's view of a mailbox that took a burst of deliveries since):
+    # a newer stored snapshot and the short delta after it cost less than the long delta, which
+    # applies its rows one by one in Python.
+    far = base is not None and big and info.highestmodseq - base.mailbox.highestmodseq > SNAPSHOT_REFRESH_ROWS
+    if base is not None and not far:
+        delta = apply_delta(raw, base, info)
+        if delta is not None:
+            return Opened(delta[0], False, "delta")
     if big:
-        stored = load_snapshot(raw, info)
+        stored = load_snapshot(raw, info, after=base.mailbox.highestmodseq if base is not None else -1)
         if stored is not None:
             delta = apply_delta(raw, stored, info)
             if delta is not None:
                 # A snapshot far behind is written again, so that the next process pays less.
                 return Opened(delta[0], delta[1] >= SNAPSHOT_REFRESH_ROWS, "snapshot")
+    if far:
+        assert base is not None
+        delta = apply_delta(raw, base, info)
+        if delta is not None:
+            return Opened(delta[0], False, "delta")
     return Opened(read_full(raw, info), big, "full")

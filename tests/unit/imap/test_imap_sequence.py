@@ -34,7 +34,11 @@ def test_saved_marker() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [b"", b"0", b"1:0", b"01", b"1,", b",1", b"1::2", b"a", b"4294967296", b"$,1", b"1 2"]
+    "bad",
+    [
+        *(b"", b"0", b"1:0", b"01", b"1,", b",1", b"1::2", b"a", b"4294967296", b"$,1", b"1 2"),
+        *(b"1,0", b"3,07", b"0,1", b"1,4294967296", b"1,,2"),  # lists of single numbers
+    ],
 )
 def test_invalid(bad: bytes) -> None:
     with pytest.raises(SequenceSetError):
@@ -51,3 +55,10 @@ def test_of_then_iter(numbers: set[int]) -> None:
     s = SequenceSet.of(*numbers)
     assert list(s.iter(500)) == sorted(numbers)
     assert SequenceSet.parse(bytes(s)) == s
+
+
+@given(st.lists(st.integers(1, 2**32 - 1), min_size=1, max_size=50))
+def test_a_list_of_single_numbers(numbers: list[int]) -> None:
+    s = SequenceSet.parse(b",".join(b"%d" % n for n in numbers))
+    assert s.ranges == tuple((n, n) for n in numbers)
+    assert list(s.iter(2**32 - 1)) == sorted(set(numbers))

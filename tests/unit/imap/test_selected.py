@@ -875,3 +875,26 @@ def test_uidonly_tells_expunges_as_vanished_and_flags_as_uidfetch() -> None:
         b"* 2 UIDFETCH (FLAGS (\\Seen) MODSEQ (201))\r\n"
     ]
     assert s.seq_of(8) == 5  # the numbering is kept up to date all the same
+
+
+@given(
+    count=st.integers(1, 30),
+    new=st.integers(0, 5),
+    gone=st.sets(st.integers(1, 35), max_size=8),
+    picks=st.lists(st.integers(0, 1000), min_size=1, max_size=12),
+)
+def test_resolve_a_list_of_message_numbers(count: int, new: int, gone: set[int], picks: list[int]) -> None:
+    """Scattered message numbers (one range each) name the same UIDs with and without EXPUNGEs sent
+    (the numbering shifts) and with announced new messages after the view's."""
+    s = session(range(1, count + 1))
+    s.absorb(changes(200, [entry(count + 1 + n) for n in range(new)], sorted(gone)))
+    s.updates(allow_expunge=True, include_uid=False)
+    if not s.exists:
+        return
+    numbers = sorted({1 + pick % s.exists for pick in picks})
+    expected = [s.uid_at(n) for n in numbers]
+    assert resolve(s, b",".join(b"%d" % n for n in reversed(numbers))) == expected
+    assert [s.seq_of(uid) for uid in expected] == numbers
+    absent = [count + new + 7, *expected[:3], 0]  # UIDs never in the mailbox give None
+    assert s.seqs_of([*expected, *absent]) == [*numbers, *(s.seq_of(uid) for uid in absent)]
+    assert s.seqs_of(expected[::-1]) == numbers[::-1]

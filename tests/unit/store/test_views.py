@@ -491,3 +491,79 @@ async def test_a_prefetch_brings_a_stale_view_forward_and_runs_again_after_a_cha
     assert view is not None
     assert len(view) == 10
     assert view == await _full(second, inbox.id)
+
+
+async def test_a_stored_snapshot_warms_the_views_of_the_other_processes(tmp_path: Path) -> None:
+    """The housekeeper's round tells ``(id, messages)`` of each snapshot it stored
+    (``snapshot_stored``, the peer message "snapshot"); another process warms its cache with it
+    (``warm_view``) when store.view_snapshot_warm is on and the view fits without evicting one."""
+    keeper = await open_sqlite_store(tmp_path / "data", _settings(view_snapshot_behind=1))
+    other = await open_sqlite_store(tmp_path / "data", _settings())
+    cold = await open_sqlite_store(tmp_path / "data", _settings(view_snapshot_warm=False))
+    tight = await open_sqlite_store(tmp_path / "data", _settings(view_cache_mb=0))
+    try:
+        inbox = await _filled(keeper, 8)
+        told: list[tuple[int, int]] = []
+        keeper.snapshot_stored = lambda mailbox_id, count: told.append((mailbox_id, count))
+        assert await keeper.refresh_snapshots() == 1
+        assert told == [(inbox.id, 8)]
+        for store in (other, cold, tight):
+            store.warm_view(inbox.id, 8)
+        await _until(lambda: other.current_view(inbox.id) is not None, "a warmed view")
+        view = other.current_view(inbox.id)
+        assert view is not None
+        assert view == await _full(other, inbox.id)
+        # Off, or no room in the cache without evicting another view: nothing is read.
+        for store in (cold, tight):
+            assert not store._opener._prefetching  # a prefetch would have been started at once
+            assert store.mailbox_hint(inbox.account_id, "INBOX") is None
+            assert store.current_view(inbox.id) is None
+        # A burst of deliveries, then the next round: the warmed view is brought forward.
+        for n in range(3):
+            await deliver(keeper, make_message(subject=f"burst {n}", n=40 + n), inbox.id)
+        assert other.current_view(inbox.id) is None
+        assert await keeper.refresh_snapshots() == 1
+        assert told[-1] == (inbox.id, 11)
+        other.warm_view(inbox.id, 11)
+        await _until(lambda: other.current_view(inbox.id) is not None, "a view brought forward")
+        view = other.current_view(inbox.id)
+        assert view is not None
+        assert len(view) == 11
+        assert view == await _full(other, inbox.id)
+    finally:
+        for store in (keeper, other, cold, tight):
+            await store.close()
+
+
+async def test_a_view_far_behind_comes_from_a_newer_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached view more than SNAPSHOT_REFRESH_ROWS MODSEQs behind is brought forward from the
+    stored snapshot when that is newer (its delta is shorter), else by its own delta; both exact."""
+    monkeypatch.setattr(views, "SNAPSHOT_REFRESH_ROWS", 3)
+    keeper = await open_sqlite_store(tmp_path / "data", _settings(view_snapshot_behind=1))
+    other = await open_sqlite_store(tmp_path / "data", _settings())
+    try:
+        inbox = await _filled(keeper, 20)
+        assert await keeper.refresh_snapshots() == 1
+        assert (await other.open_view_traced(inbox.id)).source == "snapshot"
+        await keeper.set_flags(inbox.id, [1, 2], "add", ["\\Flagged"])
+        for n in range(3):
+            await deliver(keeper, make_message(subject=f"far {n}", n=60 + n), inbox.id)
+        # 5 MODSEQs behind, and the snapshot is no newer than the view: the view's own delta.
+        opened = await other.open_view_traced(inbox.id)
+        assert opened.source == "delta"
+        assert opened.view == await _full(other, inbox.id)
+        await keeper.expunge(inbox.id, [3])
+        for n in range(4):
+            await deliver(keeper, make_message(subject=f"farther {n}", n=70 + n), inbox.id)
+        assert await keeper.refresh_snapshots() == 1
+        await keeper.set_flags(inbox.id, [4], "add", ["\\Answered"])  # one change after the snapshot
+        opened = await other.open_view_traced(inbox.id)
+        assert opened.source == "snapshot"
+        assert opened.view == await _full(other, inbox.id)
+        assert len(opened.view) == 26
+        assert opened.view.flags[2] >= {"\\Answered"}
+    finally:
+        await keeper.close()
+        await other.close()

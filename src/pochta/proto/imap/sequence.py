@@ -34,6 +34,13 @@ class SequenceSet:
             return SAVED
         if not _SET.fullmatch(data):
             raise SequenceSetError("invalid sequence set")
+        if b":" not in data and b"*" not in data:
+            # Single numbers only (a client's list of messages): converted in one C loop.
+            numbers = list(map(int, data.split(b",")))
+            # RFC 9051 §9: nz-number is 1..2^32-1, without a leading zero.
+            if data.startswith(b"0") or b",0" in data or max(numbers) > MAX_NUMBER:
+                raise SequenceSetError("sequence number out of range")
+            return cls(tuple(zip(numbers, numbers, strict=True)))
         ranges: list[Range] = []
         for item in data.split(b","):
             first, _, last = item.partition(b":")

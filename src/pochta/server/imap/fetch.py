@@ -612,7 +612,7 @@ async def _stored_lines(
         answered = [uid for uid in chunk if uid in rows] if forms else chunk
         missing = missing or len(answered) < len(chunk)
         # resolve() returns numbered UIDs only
-        seqs = answered if uidonly else [selected.seq_of(uid) for uid in answered]
+        seqs = answered if uidonly else selected.seqs_of(answered)
         # One column per item, then one formatting pass over the lines.
         columns = [_stored_column(selected, name, answered, rows, column) for name in names]
         await out.add(b"".join(map(fmt.__mod__, zip(seqs, *columns, strict=True))))

@@ -86,6 +86,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from itertools import repeat
 
 from pochta.mail import acl
 from pochta.mail import flags as flagrules
@@ -246,6 +247,15 @@ class SelectedMailbox:
         position = self._live(uid)
         return None if position is None else position - bisect_left(self._removed, position) + 1
 
+    def seqs_of(self, uids: Sequence[int]) -> list[int | None]:
+        """``seq_of`` of each UID: one bisect each in a C loop while nothing was removed or changed
+        since SELECT and every UID is among the view's (a FETCH on a new connection)."""
+        if self._removed or self._over or not uids or max(uids) > self._base_last:
+            return [self.seq_of(uid) for uid in uids]
+        base, count = self._base, self._base_count
+        positions = map(bisect_left, repeat(base), uids)
+        return [p + 1 if p < count and base[p] == u else None for p, u in zip(positions, uids, strict=True)]
+
     def flags_of(self, uid: int) -> frozenset[str]:
         changed = self._over.get(uid)
         return changed.flags if changed is not None else self._view.flags[self._base_position(uid)]
@@ -352,6 +362,16 @@ class SelectedMailbox:
             raise InvalidSequenceNumber(
                 f"Message number {ranges[-1][1]} is beyond the last message ({count} EXISTS)"
             )
+        if not self._removed:
+            # No EXPUNGE sent: message number n is position n - 1 (a FETCH of 100 scattered
+            # numbers is 100 ranges; one slice each, no segment walk).
+            base, in_base = self._base, self._base_count
+            for first, last in ranges:
+                if first == last and first <= in_base:
+                    found.append(base[first - 1])
+                else:
+                    found.extend(self._slice(first - 1, last))
+            return found
         for first, last in ranges:
             for start, stop in self._segments(self._at(first - 1), self._at(last - 1) + 1):
                 found.extend(self._slice(start, stop))
