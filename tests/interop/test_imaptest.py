@@ -141,10 +141,13 @@ def stress_mix(
     assert errors == [], "\n".join(errors[:20])
     assert status == 0, server.tail()
     assert server.failures() == [], server.tail()
-    # It did run the mix: the totals row counts the commands of each kind.
+    # It did run the mix: the totals row counts the commands of each kind (the first line of
+    # numbers after the names; stderr's lines come after stdout's in ``output``).
     after = output.rsplit("Totals:", 1)[-1].splitlines()
     assert len(after) >= 4, output[-2000:]
-    totals = dict(zip(after[1].split(), (int(n) for n in after[-1].split()), strict=True))
+    counts = next((line for line in after[2:] if re.fullmatch(r"[\d ]+", line.strip() or "x")), None)
+    assert counts is not None, output[-2000:]
+    totals = dict(zip(after[1].split(), (int(n) for n in counts.split()), strict=True))
     assert totals["Logi"] >= clients, output[-2000:]
     return totals
 
