@@ -20,7 +20,7 @@ Rows (each run alternates pochta, Dovecot, pochta, ...; the figure is the median
 - ``pop3``: one maildrop of 2,000 realistic messages (filled over LMTP, not timed) downloaded with
   poplib (LIST, RETR each, QUIT): msgs/s;
 - ``imaptest``: Dovecot's imaptest (``--imaptest`` or .tools/bin/imaptest, built by
-  ``sh ../shared/conformance/imaptest/build.sh .tools``), default mix, 10 clients, 20 s, users
+  ``sh tests/interop/imaptest/build.sh .tools``), default mix, 10 clients, 20 s, users
   user1..user10, APPENDing from a generated mbox: commands/s and ``Error:`` lines; against Dovecot
   twice per round, with argon2id and with {PLAIN} passwords (the mix logs in every ~9 commands);
 - ``big``: one INBOX of ``--big`` realistic messages filled over 10 LMTP sessions into pochta and into
@@ -422,7 +422,7 @@ def main() -> None:
                     else:
                         say(
                             f"imaptest row skipped: no {args.imaptest} (build it: "
-                            "sh ../shared/conformance/imaptest/build.sh .tools)"
+                            "sh tests/interop/imaptest/build.sh .tools)"
                         )
         if "big" in only:
             say(f"big INBOX of {args.big:,} messages ...")

@@ -283,13 +283,21 @@ class ImaptestResult:
 
 
 def run_imaptest(
-    binary: Path, port: int, mbox: Path, password: str, users: str, clients: int, secs: int
+    binary: Path,
+    port: int,
+    mbox: Path,
+    password: str,
+    users: str,
+    clients: int,
+    secs: int,
+    extra: Sequence[str] = (),
 ) -> ImaptestResult:
-    """imaptest's default mix against 127.0.0.1:``port``; commands from its "Totals:" row, errors
-    from its ``Error:`` lines."""
+    """imaptest's default mix against 127.0.0.1:``port`` (``extra`` arguments added, as
+    ``checkpoint=5``); commands from its "Totals:" row, errors from its ``Error:`` and ``Panic:``
+    lines."""
     args = [
         str(binary), "host=127.0.0.1", f"port={port}", f"user=user%d@{DOMAIN}", f"users={users}",
-        f"pass={password}", f"mbox={mbox}", f"clients={clients}", f"secs={secs}",
+        f"pass={password}", f"mbox={mbox}", f"clients={clients}", f"secs={secs}", *extra,
     ]  # fmt: skip
     completed = subprocess.run(
         args, capture_output=True, text=True, errors="replace", timeout=secs + 120, stdin=subprocess.DEVNULL
@@ -303,7 +311,7 @@ def run_imaptest(
         counts = next(line.split() for line in after[1:] if re.fullmatch(r"[\d ]+", line.strip()))
         result.totals = dict(zip(names, (int(c) for c in counts), strict=False))
         result.commands = sum(result.totals.values())
-    result.errors = [line.strip() for line in lines if "Error:" in line]
+    result.errors = [line.strip() for line in lines if "Error:" in line or "Panic:" in line]
     if completed.returncode != 0 and not result.totals:
         result.errors.append(f"imaptest exited {completed.returncode}: {output[-500:]}")
     return result

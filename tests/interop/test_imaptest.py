@@ -4,8 +4,14 @@ Ten clients on ten accounts run imaptest's default random mix (LOGIN, LIST, STAT
 STORE, EXPUNGE, APPEND, LOGOUT) for a few seconds, checking every reply against the state each client
 tracks: any ``Error:`` line is a protocol or consistency error of the server. The
 messages it APPENDs are the shared corpus's real-world ones. The binary is built by
-``../shared/conformance/imaptest/build.sh .tools`` (``.ci/run`` does it); found at $POCHTA_IMAPTEST
-or ``.tools/bin/imaptest``. The throughput figures belong to ``bench/vs_dovecot.py``, not here.
+``sh tests/interop/imaptest/build.sh .tools`` (the shared script on the bundled source with our
+``tests/interop/imaptest/*.patch``; ``.ci/run`` does it); found at $POCHTA_IMAPTEST or
+``.tools/bin/imaptest``. The throughput figures belong to ``bench/vs_dovecot.py``, not here.
+
+The same mix with ``checkpoint=5``: every 5 s the clients of a mailbox stop, CHECK, and imaptest
+compares what each was told (messages, UIDs, flags, keywords, MODSEQs, \\Recent). imaptest 2.3 itself
+crashed there (tests/interop/imaptest/checkpoint.patch says how); these runs skip unless the binary
+was built with the patches. 15 s in the default suite, 60 s with 10 and 50 clients marked slow.
 
 Then imaptest's scripted compliance tests (session scripts with the replies they expect, two users;
 taken from the bundled source archive): every group imaptest runs must pass, with no command
@@ -21,6 +27,7 @@ with QRESYNC; also run alone below, so that its running is checked) and the CATE
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -40,6 +47,10 @@ SOURCE = shared_path("conformance/imaptest/imaptest-release-2.3.tar.gz", "POCHTA
 USERS = 10
 PASSWORD = "imaptest password"
 SECONDS = 10
+# Our patches to imaptest (its checkpoint=N crashed the client, whichever the server), applied by
+# tests/interop/imaptest/build.sh, which records their checksum beside the binary.
+PATCHES = Path(__file__).parent / "imaptest"
+PATCH_STAMP = IMAPTEST.parent.parent / "imaptest.patches"
 
 
 def write_mbox(path: Path, messages: list[bytes]) -> None:
@@ -53,8 +64,18 @@ def write_mbox(path: Path, messages: list[bytes]) -> None:
 
 def require_imaptest() -> None:
     if not IMAPTEST.is_file():
+        pytest.skip(f"imaptest is not built at {IMAPTEST} (sh tests/interop/imaptest/build.sh .tools)")
+
+
+def require_patched_imaptest() -> None:
+    """Skip unless the binary was built with this checkout's patches (a build by the shared script
+    alone, or by an older patch set, panics in checkpoint=N)."""
+    require_imaptest()
+    patches = b"".join(path.read_bytes() for path in sorted(PATCHES.glob("*.patch")))
+    stamp = PATCH_STAMP.read_text().strip() if PATCH_STAMP.is_file() else ""
+    if stamp != hashlib.sha256(patches).hexdigest():
         pytest.skip(
-            f"imaptest is not built at {IMAPTEST} (sh ../shared/conformance/imaptest/build.sh .tools)"
+            f"{IMAPTEST} was built without {PATCHES}/*.patch (sh tests/interop/imaptest/build.sh .tools)"
         )
 
 
@@ -75,8 +96,25 @@ def run_imaptest(
     return result.stdout + result.stderr, server, status
 
 
-def test_imaptest_random_mix_finds_no_error(tmp_path: Path) -> None:
-    require_imaptest()
+# The one disagreement between sessions left open: pochta's FLAGS lists the keywords in use at SELECT,
+# so a session selected after the last message with a keyword was expunged is not told of it, while
+# an older session was (tests/e2e/test_imap_select.py, a strict xfail; docs/imap.md). Only with
+# checkpoint=N, which compares the sessions' keyword lists.
+KEYWORD_LIST_OPEN = re.compile(r"Error: Checkpoint: client \d+: Missing keyword \$Label\d$")
+
+
+def stress_mix(
+    tmp_path: Path,
+    users: int,
+    clients: int,
+    seconds: int,
+    *extra: str,
+    tolerate: re.Pattern[str] | None = None,
+) -> dict[str, int]:
+    """imaptest's random mix, ``clients`` clients on accounts user1..user<users> for ``seconds``
+    (``extra`` arguments added), against ``pochta serve --workers 2``: asserts that imaptest saw no
+    error (but those ``tolerate`` matches whole) and the server logged none; the totals row by
+    column (``Logi``, ``ChkP``, ...)."""
     messages = sorted((CORPUS / "rfc").glob("*.eml")) + sorted(
         (REPO / "tests" / "corpus" / "mime").glob("*.eml")
     )
@@ -84,24 +122,58 @@ def test_imaptest_random_mix_finds_no_error(tmp_path: Path) -> None:
         pytest.skip(f"too few messages in the corpus at {CORPUS}")
     mbox = tmp_path / "corpus.mbox"
     write_mbox(mbox, [path.read_bytes() for path in messages])
-    accounts = {f"user{n}@example.org": PASSWORD for n in range(1, USERS + 1)}
+    accounts = {f"user{n}@example.org": PASSWORD for n in range(1, users + 1)}
     mix = [
         "user=user%d@example.org",
-        f"users=1-{USERS}",
+        f"users=1-{users}",
         f"mbox={mbox}",
-        f"clients={USERS}",
-        f"secs={SECONDS}",
+        f"clients={clients}",
+        f"secs={seconds}",
+        *extra,
     ]
-    output, server, status = run_imaptest(tmp_path, accounts, mix, SECONDS + 120)
-    errors = [line for line in output.splitlines() if "Error:" in line or "Fatal:" in line]
+    output, server, status = run_imaptest(tmp_path, accounts, mix, seconds + 180)
+    errors = [
+        line
+        for line in output.splitlines()
+        if any(word in line for word in ("Error:", "Fatal:", "Panic:"))
+        and not (tolerate and tolerate.fullmatch(line.strip()))
+    ]
     assert errors == [], "\n".join(errors[:20])
     assert status == 0, server.tail()
     assert server.failures() == [], server.tail()
-    # It did run the mix: the totals line counts the LOGINs (first column) and more.
-    totals = output.rsplit("Totals:", 1)[-1].splitlines()
-    counts = [int(n) for n in totals[-1].split()] if totals and totals[-1].split() else []
-    assert counts, output[-2000:]
-    assert counts[0] >= USERS, output[-2000:]
+    # It did run the mix: the totals row counts the commands of each kind (the first line of
+    # numbers after the names; stderr's lines come after stdout's in ``output``).
+    after = output.rsplit("Totals:", 1)[-1].splitlines()
+    assert len(after) >= 4, output[-2000:]
+    counts = next((line for line in after[2:] if re.fullmatch(r"[\d ]+", line.strip() or "x")), None)
+    assert counts is not None, output[-2000:]
+    totals = dict(zip(after[1].split(), (int(n) for n in counts.split()), strict=True))
+    assert totals["Logi"] >= clients, output[-2000:]
+    return totals
+
+
+def test_imaptest_random_mix_finds_no_error(tmp_path: Path) -> None:
+    require_imaptest()
+    stress_mix(tmp_path, USERS, USERS, SECONDS)
+
+
+def test_imaptest_checkpoint_mix_finds_no_error(tmp_path: Path) -> None:
+    """The mix with ``checkpoint=5``: every 5 s the clients of a mailbox stop, CHECK, and imaptest
+    compares what each has been told (messages, UIDs, flags, keywords, \\Recent counts); two clients on
+    each of five accounts so that there is something to compare. Needs our patched imaptest."""
+    require_patched_imaptest()
+    totals = stress_mix(tmp_path, 5, 10, 15, "checkpoint=5", tolerate=KEYWORD_LIST_OPEN)
+    assert totals["ChkP"] >= 1, totals
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clients", [10, 50])
+def test_imaptest_checkpoint_mix_for_a_minute(tmp_path: Path, clients: int) -> None:
+    """Issue 11's criterion: the checkpoint=5 mix, 10 and 50 clients on ten accounts for 60 s,
+    gives no error (but the open keyword-list one)."""
+    require_patched_imaptest()
+    totals = stress_mix(tmp_path, USERS, clients, 60, "checkpoint=5", tolerate=KEYWORD_LIST_OPEN)
+    assert totals["ChkP"] >= 1, totals
 
 
 def scripted_tests(into: Path) -> Path:
