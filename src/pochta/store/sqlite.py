@@ -75,6 +75,7 @@ from pochta.store.model import (
     VerifyReport,
 )
 from pochta.store.schema import INDEX_ADD
+from pochta.store.sort_orders import KeptOrders
 from pochta.store.sqlite_acl import AclMethods
 from pochta.store.sqlite_directory_methods import DirectoryMethods
 from pochta.store.sqlite_metadata import MetadataMethods
@@ -218,6 +219,8 @@ class SqliteStore(DirectoryMethods, QueueMethods, QueryMethods, AclMethods, Meta
         self._reader_conns_lock = threading.Lock()
         self._closed = False
         self._opener = ViewOpener(settings.store, self.run_read, self.run_write, stamps)  # views
+        # SORT's kept orders of big mailboxes (sort_orders), brought forward to the views above
+        self._kept_orders = KeptOrders(settings.store.sort_cache_mb, settings.store.sort_cache_min_messages)
         self._locks = FileLocks(data_dir)  # DATA/run/locks: flock, see locks.py
         self._indexer: asyncio.Task[None] | None = None
         self._indexer_wake = asyncio.Event()

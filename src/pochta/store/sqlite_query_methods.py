@@ -28,6 +28,8 @@ from pochta.store.model import (
     SortRow,
     Uid,
 )
+from pochta.store.sort_orders import KeptOrders
+from pochta.store.sqlite_opener import ViewOpener
 from pochta.store.writer import driver_connection
 
 T = TypeVar("T")
@@ -35,6 +37,8 @@ T = TypeVar("T")
 
 class _Jobs(Protocol):
     settings: Settings
+    _opener: ViewOpener
+    _kept_orders: KeptOrders
 
     @property
     def blob_reader(self) -> inline.BlobReader: ...
@@ -72,16 +76,24 @@ class QueryMethods:
         self: _Jobs, mailbox_id: MailboxId, uids: Iterable[Uid], order: Sequence[tuple[str, bool]]
     ) -> list[Uid]:
         uid_list, keys = mail.normalize_uids(uids), list(order)
+        kept, opener = self._kept_orders, self._opener
 
-        def read(c: Connection) -> tuple[list[Uid], sortkeys.Derived]:
+        def read(c: Connection) -> tuple[list[Uid], sortkeys.Derived, bool]:
             raw = driver_connection(c)
+            if kept.budget and len(keys) == 1 and len(uid_list) >= kept.min_messages:
+                # A big mailbox's SORT by one key: a filter of its kept order (sort_orders).
+                view = opener.open_in(raw, mailbox_id)
+                if kept.keeps(view, keys):
+                    return (*kept.ordered(raw, view, uid_list, *keys[0]), True)
             missing = sortkeys.without_keys(raw, mailbox_id, uid_list)
             if missing:
-                return [], sortkeys.derive(raw, missing)
-            return sortkeys.ordered_uids(raw, mailbox_id, uid_list, keys), []
+                return [], sortkeys.derive(raw, missing), False
+            return sortkeys.ordered_uids(raw, mailbox_id, uid_list, keys), [], False
 
-        ordered, derived = await self.run_read(read)
-        if derived:  # kept first, then ordered by SQLite with every key in place
+        ordered, derived, done = await self.run_read(read)
+        if derived and done:  # ordered already; the keys derived on the way are kept
+            await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
+        elif derived:  # kept first, then ordered by SQLite with every key in place
             await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
             ordered = await self.run_read(
                 lambda c: sortkeys.ordered_uids(driver_connection(c), mailbox_id, uid_list, keys)

@@ -25,6 +25,7 @@ from pochta.proto.imap.responses import Code, ESearch
 from pochta.proto.imap.sort import ORDER_KEYS, Item, SortArgs, encode_sort, ordered_set, sort_items
 from pochta.proto.imap.thread import ThreadArgs, encode_threads, ordered_subject, references
 from pochta.server.imap import context
+from pochta.server.imap.kept_threads import renumber
 from pochta.server.imap.search_eval import SearchError, evaluate
 from pochta.server.imap.session import Session
 
@@ -169,11 +170,35 @@ async def sort(session: Session, command: Command) -> Tagged:
 async def thread(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, ThreadArgs)
+    selected = session.selected
+    assert selected is not None
     uids = await _searched(session, command, args)
     if isinstance(uids, Tagged):
         return uids
-    items = await _keyed(session, command, args, uids)
+    kept = session.services.threads
+    if not kept.keeps(len(uids)):
+        items = await _keyed(session, command, args, uids)
+        session.send(_threads(args, items))
+        return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
+    # A big mailbox: the answer kept from an earlier THREAD over the same messages (kept_threads),
+    # else built with UIDs for numbers and kept when every searched message still had its keys.
+    store = session.services.store
+    view = store.current_view(selected.mailbox_id) or await store.open_view(selected.mailbox_id)
+    body = kept.get(view, args.algorithm, uids)
+    if body is None:
+        items = await _keyed(session, command, args, uids, as_uid=True)
+        body = _threads(args, items)
+        if len(items) == len(uids) and not any(item.keys is _EMPTY for item in items):
+            kept.put(view, args.algorithm, uids, body)
+    numbered = body if command.uid else renumber(body, selected.seq_of)
+    if numbered is None:  # a searched message no longer numbered here (not expected): as before
+        numbered = _threads(args, await _keyed(session, command, args, uids))
+    session.send(numbered)
+    return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
+
+
+def _threads(args: ThreadArgs, items: list[Item]) -> bytes:
+    """``* THREAD ...`` over the searched messages (RFC 5256 §3, §4)."""
     with _gc_paused():
         roots = ordered_subject(items) if args.algorithm == "ORDEREDSUBJECT" else references(items)
-        session.send(encode_threads(roots))
-    return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
+        return encode_threads(roots)
