@@ -108,7 +108,9 @@ async def test_answers_follow_deliveries_flags_expunges_and_new_parents(env: Ima
         after = await check(env, sock)
         assert b"(6 7)" in after[b"UID THREAD REFERENCES UTF-8 ALL"]
         # the message both earlier ones named as their parent arrives: it becomes theirs
-        await env.deliver(mail(8, "budget", date="Mon, 02 Nov 2026 08:45:00 +0000", msgid="<root@x>"), date=T0)
+        await env.deliver(
+            mail(8, "budget", date="Mon, 02 Nov 2026 08:45:00 +0000", msgid="<root@x>"), date=T0
+        )
         await env.store.index_pending()
         await ask(sock, b"n NOOP")
         parented = await check(env, sock)

@@ -17,6 +17,9 @@ must hear at once to every other socket there:
   rather than at their next delayed login.
 - ``view``: this process served a client a big mailbox's view for the first time; the others read
   it into their view caches too unless they hold it (``SqliteStore.prefetch_view``).
+- ``order`` and ``thread``: a client's SORT built this process's kept order of a big mailbox by one
+  key, or its THREAD kept an answer over a whole big mailbox; the others build theirs in the
+  background (``SqliteStore.warm_order``, ``imap.sort.warm_thread``).
 
 Datagrams on a local socket are never silently dropped: a send to a full queue fails at once
 (non-blocking, so the writer thread never waits on a slow peer), and is answered by ``resync``.

@@ -28,7 +28,7 @@ import threading
 from array import array
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pochta.store import sqlite_sortkeys as sortkeys
@@ -91,6 +91,9 @@ class KeptOrders:
         self._orders: OrderedDict[tuple[MailboxId, str], _Order] = OrderedDict()
         self._held = 0
         self._lock = threading.Lock()
+        # Told (mailbox, key) when a client's SORT built an order (``SqliteStore.sort_order``, on the
+        # event loop): the server tells the other workers, which build theirs (``warm_order``).
+        self.built: Callable[[MailboxId, str], None] | None = None
 
     def held_bytes(self) -> int:
         with self._lock:
@@ -107,24 +110,22 @@ class KeptOrders:
         uids: Sequence[Uid],
         name: str,
         descending: bool,
-    ) -> tuple[list[Uid], sortkeys.Derived]:
+    ) -> tuple[list[Uid], sortkeys.Derived, bool]:
         """``uids`` (those in ``view``) ordered by the key ``name``, ties by UID (``descending``
-        reverses the key only), and the keys derived on the way for the store to keep. ``view``
-        is the mailbox's view in ``raw``'s read transaction."""
+        reverses the key only), the keys derived on the way for the store to keep, and whether
+        the order was built (not brought forward). ``view`` is the mailbox's view in ``raw``'s
+        read transaction."""
         key = (view.mailbox.id, name)
         with self._lock:
             kept = self._orders.pop(key, None)
             if kept is not None:
                 self._held -= kept.size
-        derived: sortkeys.Derived = []
-        if kept is None or kept.uidvalidity != view.mailbox.uidvalidity:
+        derived: sortkeys.Derived | None = None
+        if kept is not None and kept.uidvalidity == view.mailbox.uidvalidity:
+            derived = [] if kept.synced is view.uids else self._forward(raw, view, name, kept)
+        built = derived is None
+        if kept is None or derived is None:
             kept, derived = self._build(raw, view, name)
-        elif kept.synced is not view.uids:
-            forwarded = self._forward(raw, view, name, kept)
-            if forwarded is None:
-                kept, derived = self._build(raw, view, name)
-            else:
-                derived = forwarded
         with self._lock:
             if kept.size <= self.budget:
                 self._orders[key] = kept
@@ -132,7 +133,7 @@ class KeptOrders:
                 while self._held > self.budget:
                     _, dropped = self._orders.popitem(last=False)
                     self._held -= dropped.size
-        return _filtered(kept, view, uids, descending), derived
+        return _filtered(kept, view, uids, descending), derived, built
 
     def _build(
         self, raw: sqlite3.Connection, view: MailboxView, name: str

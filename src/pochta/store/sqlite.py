@@ -446,6 +446,16 @@ class SqliteStore(DirectoryMethods, QueueMethods, QueryMethods, AclMethods, Meta
     def view_loaded(self, callback: Callable[[MailboxId], None] | None) -> None:
         self._opener.view_loaded = callback
 
+    @property
+    def order_built(self) -> Callable[[MailboxId, str], None] | None:
+        """Told (mailbox, key) when a client's SORT built a kept order of a big mailbox
+        (``sort_orders``): the server tells the other workers (``warm_order``)."""
+        return self._kept_orders.built
+
+    @order_built.setter
+    def order_built(self, callback: Callable[[MailboxId, str], None] | None) -> None:
+        self._kept_orders.built = callback
+
     async def refresh_snapshots(self, limit: int = 100) -> int:
         return await self._opener.refresh_snapshots(limit)
 

@@ -55,6 +55,9 @@ class KeptThreads:
         self._answers: OrderedDict[tuple[MailboxId, str], _Answer] = OrderedDict()
         self._held = 0
         self._lock = threading.Lock()
+        # Told (mailbox, algorithm) when a client's THREAD kept an answer over a whole mailbox: the
+        # server tells the other workers, which build theirs in the background (``sort.warm_thread``).
+        self.built: Callable[[MailboxId, str], None] | None = None
 
     def keeps(self, count: int) -> bool:
         """Whether a THREAD over ``count`` searched messages is worth keeping or looking up."""
@@ -77,10 +80,20 @@ class KeptThreads:
         present = set(now)
         return answer.body if all(uid in present for uid in answer.searched) else None
 
-    def put(self, view: MailboxView, algorithm: str, searched: Sequence[int], body: bytes) -> None:
+    def put(
+        self,
+        view: MailboxView,
+        algorithm: str,
+        searched: Sequence[int],
+        body: bytes,
+        *,
+        announce: bool = True,
+    ) -> None:
         """Keep ``body``, built over ``searched`` (all of them in ``view``, a view read before
-        their keys were)."""
+        their keys were); ``announce``: a client's, tell ``built`` when it covers the mailbox."""
         answer = _Answer(view.mailbox.uidvalidity, array("q", searched), view.uids, body)
+        if announce and self.built is not None and answer.searched == view.uids:
+            self.built(view.mailbox.id, algorithm)
         key = (view.mailbox.id, algorithm)
         with self._lock:
             old = self._answers.pop(key, None)

@@ -23,13 +23,14 @@ from pochta.mime.sortkeys import SortKeys
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.responses import Code, ESearch
 from pochta.proto.imap.sort import ORDER_KEYS, Item, SortArgs, encode_sort, ordered_set, sort_items
-from pochta.proto.imap.thread import ThreadArgs, encode_threads, ordered_subject, references
+from pochta.proto.imap.thread import ALGORITHMS, ThreadArgs, encode_threads, ordered_subject, references
 from pochta.server.imap import context
 from pochta.server.imap.kept_threads import renumber
 from pochta.server.imap.search_eval import SearchError, evaluate
-from pochta.server.imap.session import Session
+from pochta.server.imap.session import Services, Session
+from pochta.store.model import MailboxId
 
-__all__ = ["sort", "thread"]
+__all__ = ["sort", "thread", "warm_thread"]
 
 _EMPTY = SortKeys()
 
@@ -178,7 +179,7 @@ async def thread(session: Session, command: Command) -> Tagged:
     kept = session.services.threads
     if not kept.keeps(len(uids)):
         items = await _keyed(session, command, args, uids)
-        session.send(_threads(args, items))
+        session.send(_threads(args.algorithm, items))
         return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
     # A big mailbox: the answer kept from an earlier THREAD over the same messages (kept_threads),
     # else built with UIDs for numbers and kept when every searched message still had its keys.
@@ -187,18 +188,36 @@ async def thread(session: Session, command: Command) -> Tagged:
     body = kept.get(view, args.algorithm, uids)
     if body is None:
         items = await _keyed(session, command, args, uids, as_uid=True)
-        body = _threads(args, items)
+        body = _threads(args.algorithm, items)
         if len(items) == len(uids) and not any(item.keys is _EMPTY for item in items):
             kept.put(view, args.algorithm, uids, body)
     numbered = body if command.uid else renumber(body, selected.seq_of)
     if numbered is None:  # a searched message no longer numbered here (not expected): as before
-        numbered = _threads(args, await _keyed(session, command, args, uids))
+        numbered = _threads(args.algorithm, await _keyed(session, command, args, uids))
     session.send(numbered)
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
 
 
-def _threads(args: ThreadArgs, items: list[Item]) -> bytes:
+def _threads(algorithm: str, items: list[Item]) -> bytes:
     """``* THREAD ...`` over the searched messages (RFC 5256 §3, §4)."""
     with _gc_paused():
-        roots = ordered_subject(items) if args.algorithm == "ORDEREDSUBJECT" else references(items)
+        roots = ordered_subject(items) if algorithm == "ORDEREDSUBJECT" else references(items)
         return encode_threads(roots)
+
+
+async def warm_thread(services: Services, mailbox_id: MailboxId, algorithm: str) -> None:
+    """Another worker's client threaded this whole big mailbox: build and keep the same answer
+    here, in the background, so that the next THREAD ... ALL of it in this worker finds it
+    (kept_threads). Nothing is announced back."""
+    if algorithm not in ALGORITHMS:
+        return
+    store, kept = services.store, services.threads
+    view = await store.open_view(mailbox_id)
+    uids = list(view.uids)
+    if not kept.keeps(len(uids)) or kept.get(view, algorithm, uids) is not None:
+        return
+    rows = await store.sort_keys(mailbox_id, uids, _FIELDS[algorithm])
+    if len(rows) != len(uids):  # expunged meanwhile: the next client's THREAD builds it
+        return
+    items = [Item(row.uid, seq, row.keys, row.internal_date, row.size) for seq, row in enumerate(rows, 1)]
+    kept.put(view, algorithm, uids, _threads(algorithm, items), announce=False)
