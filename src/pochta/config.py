@@ -466,7 +466,7 @@ class ImapSettings(Section):
         "(RFC 7888 §4). Past it the connection is closed with BYE [TOOBIG].",
     )
     thread_cache_kb: int = Field(
-        4096,
+        8192,
         ge=0,
         description="Kilobytes of THREAD answers each process keeps: the last answer per big mailbox "
         "(store.sort_cache_min_messages) and algorithm, about 23 octets per message, reused while the "

@@ -86,7 +86,7 @@ class QueryMethods:
         SORT of it here is a filter (``sort_orders``). Nothing is announced back."""
         if name not in sortkeys.ORDER_KEYS:
             return
-        view = await self._opener.open_view(mailbox_id)
+        view = (await self._opener.open_view_traced(mailbox_id, announce=False)).view
         if self._kept_orders.keeps(view, [(name, False)]):
             await self._sort_order(mailbox_id, list(view.uids), [(name, False)], announce=False)
 
