@@ -131,3 +131,25 @@ async def test_answers_follow_deliveries_flags_expunges_and_new_parents(env: Ima
     finally:
         sock.close()
         other.close()
+
+
+async def test_a_selected_mailbox_deleted_elsewhere(env: ImapEnv) -> None:
+    """SORT and THREAD of a mailbox deleted meanwhile (its view gone from the store): answered over
+    what the session sees, then the BYE every command of such a session gets."""
+    await env.store.create_mailbox(env.alice.id, "Box")
+    for n in range(3):
+        await env.deliver(mail(20 + n, f"s{n}"), mailbox="Box", date=T0)
+    socks = [await asyncio.to_thread(imap_session, env, select=b"Box") for _ in range(2)]
+    try:
+        assert (await ask(socks[0], b"s UID SORT (SUBJECT) UTF-8 ALL"))[-1].startswith(b"s OK")
+        await env.store.delete_mailbox(env.alice.id, "Box")
+        for sock, command in zip(
+            socks, (b"UID SORT (SUBJECT) UTF-8 ALL", b"UID THREAD REFERENCES UTF-8 ALL"), strict=True
+        ):
+            lines = await ask(sock, b"t " + command)
+            assert lines[0].startswith((b"* SORT", b"* THREAD")), lines
+            assert lines[1].startswith(b"* BYE [NONEXISTENT]"), lines
+            assert lines[-1].startswith(b"t OK"), lines
+    finally:
+        for sock in socks:
+            sock.close()

@@ -18,6 +18,7 @@ from pochta.store import sqlite_mail as mail
 from pochta.store import sqlite_quota
 from pochta.store import sqlite_search as search
 from pochta.store import sqlite_sortkeys as sortkeys
+from pochta.store.api import NotFound
 from pochta.store.model import (
     AccountId,
     AccountQuota,
@@ -104,7 +105,10 @@ class QueryMethods:
             raw = driver_connection(c)
             if kept.budget and len(keys) == 1 and len(uid_list) >= kept.min_messages:
                 # A big mailbox's SORT by one key: a filter of its kept order (sort_orders).
-                view = opener.open_in(raw, mailbox_id)
+                try:
+                    view = opener.open_in(raw, mailbox_id)
+                except NotFound:  # deleted: no rows to order, as below
+                    return [], [], None
                 if kept.keeps(view, keys):
                     return kept.ordered(raw, view, uid_list, *keys[0])
             missing = sortkeys.without_keys(raw, mailbox_id, uid_list)

@@ -29,6 +29,7 @@ from pochta.server.imap.kept_threads import renumber
 from pochta.server.imap.search_eval import SearchError, evaluate
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Services, Session
+from pochta.store.api import NotFound
 from pochta.store.model import MailboxId
 
 __all__ = ["sort", "thread", "warm_thread"]
@@ -180,15 +181,19 @@ async def thread(session: Session, command: Command) -> Tagged:
     uids = await _searched(session, command, args)
     if isinstance(uids, Tagged):
         return uids
-    kept = session.services.threads
-    if not kept.keeps(len(uids)):
+    kept, store = session.services.threads, session.services.store
+    view = None
+    if kept.keeps(len(uids)):
+        try:
+            view = store.current_view(selected.mailbox_id) or await store.open_view(selected.mailbox_id)
+        except NotFound:  # deleted meanwhile: threaded as it is seen, below
+            view = None
+    if view is None:
         items = await _keyed(session, command, args, uids)
         session.send(_threads(args.algorithm, items))
         return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
     # A big mailbox: the answer kept from an earlier THREAD over the same messages (kept_threads),
     # else built with UIDs for numbers and kept when every searched message still had its keys.
-    store = session.services.store
-    view = store.current_view(selected.mailbox_id) or await store.open_view(selected.mailbox_id)
     body = kept.get(view, args.algorithm, uids)
     if body is None:
         items = await _keyed(session, command, args, uids, as_uid=True)
