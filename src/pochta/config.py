@@ -305,6 +305,21 @@ class StoreSettings(Section):
         description="Mailboxes of at least this many messages get a stored snapshot of their view, so that "
         "a process opening one reads the changes since instead of every message.",
     )
+    sort_cache_mb: int = Field(
+        32,
+        ge=0,
+        description="Megabytes of kept sort orders each process holds: a big mailbox's UIDs already ordered "
+        "by one SORT key (about 16 octets per message and key, plus its distinct strings), brought forward "
+        "from the mailbox's view on the next SORT (new messages inserted, expunged ones dropped), so that "
+        "a SORT by one key is a filter of the kept order; the least recently used go first. 0: every SORT "
+        "is ordered by SQLite.",
+    )
+    sort_cache_min_messages: int = Field(
+        1000,
+        ge=1,
+        description="Mailboxes of at least this many messages get kept sort orders (sort_cache_mb); smaller "
+        "ones are ordered by SQLite on each SORT.",
+    )
     view_snapshot_interval: float = Field(
         10.0,
         ge=0,
@@ -459,6 +474,14 @@ class ImapSettings(Section):
         description="Octets of refused non-synchronising literals (over a limit) that one command may "
         "still send: they are read and dropped, and the command gets a tagged NO/BAD [TOOBIG] "
         "(RFC 7888 §4). Past it the connection is closed with BYE [TOOBIG].",
+    )
+    thread_cache_kb: int = Field(
+        8192,
+        ge=0,
+        description="Kilobytes of THREAD answers each process keeps: the last answer per big mailbox "
+        "(store.sort_cache_min_messages) and algorithm, about 23 octets per message, reused while the "
+        "same messages are searched and all still exist (flag changes and new messages the search did "
+        "not find keep it). 0: every THREAD reads the keys and builds its tree.",
     )
     max_list_wildcards: int = Field(
         50,

@@ -556,3 +556,45 @@ def test_a_snapshot_round_warms_the_other_workers_view(tmp_path: Path) -> None:
     finally:
         assert server.stop() == 0
     assert server.failures() == [], server.tail()
+
+
+def test_a_sort_or_thread_in_one_worker_has_the_other_keep_its_own(tmp_path: Path) -> None:
+    """A SORT that built a kept order of a big mailbox, or a THREAD that kept an answer over all of
+    it, in one worker has the other build its own in the background (``store.sort_cache_min_messages``
+    = 2 makes INBOX big): both answer alike, before and after new mail."""
+    data = tmp_path / "data"
+    config = "[store]\nsort_cache_min_messages = 2\n"
+    init_data_dir(data, listeners=("imap", "lmtp"), accounts={ALICE: PASSWORD}, config=config)
+    server = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
+    server.wait_listening(["imap", "lmtp"])
+    commands = [
+        b"UID SORT (SUBJECT) UTF-8 ALL",
+        b"UID SORT (REVERSE DATE) UTF-8 ALL",
+        b"THREAD REFERENCES UTF-8 ALL",
+    ]
+    try:
+        lmtp_deliver(server, 4)
+        sessions = one_on_each_worker(lambda: imap_session(server), server)
+        first = [exchange(sessions[0], b"C " + command)[0] for command in commands]
+        assert first[0] == b"* SORT 1 2 3 4\r\n", first
+
+        def kept_by_the_other(kind: str) -> bool:
+            return any(
+                f"kind={kind}" in line and "worker=1" in line
+                for line in server.log_text().splitlines()
+                if "kept for a peer" in line
+            )
+
+        eventually(lambda: kept_by_the_other("order") and kept_by_the_other("thread"))
+        assert [exchange(sessions[1], b"C " + command)[0] for command in commands] == first
+        lmtp_deliver(server, 2, tag="a")
+        for sock in sessions.values():
+            assert exchange(sock, b"N NOOP")[-1].startswith(b"N OK")
+        again = [[exchange(sock, b"C " + command)[0] for command in commands] for sock in sessions.values()]
+        assert again[0] == again[1], again
+        assert again[0][0] == b"* SORT 5 6 1 2 3 4\r\n", again
+        for sock in sessions.values():
+            sock.close()
+    finally:
+        assert server.stop() == 0
+    assert server.failures() == [], server.tail()

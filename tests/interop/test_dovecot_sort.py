@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from dovecot_env import DovecotServer, dovecot_peer
-from imap_env import ALICE, PASSWORD, imap_server
+from imap_env import ALICE, PASSWORD, imap_server, imap_settings
 from shared_dir import corpus_messages, shared_path
 from thread_corpus import looping_messages, threaded_messages
 
@@ -101,12 +101,29 @@ def _fill_and_ask(host: str, port: int, messages: list[tuple[bytes, datetime]]) 
         return answers
 
 
+def _untagged(line: bytes) -> bytes:
+    """ESEARCH carries the command's tag, which differs between two sessions."""
+    return line.split(b")", 1)[-1] if line.startswith(b"* ESEARCH") else line
+
+
 async def test_sort_and_thread_answers_agree_with_dovecot(dovecot: DovecotServer, tmp_path: Path) -> None:
     if not SHARED_CORPUS.is_dir():
         pytest.skip(f"the shared corpus is not at {SHARED_CORPUS}")
     messages = mailbox_messages()
-    async with imap_server(tmp_path) as env:
-        ours = await asyncio.to_thread(_fill_and_ask, *env.plain, messages)
+    # pochta twice: SQLite's orderings and fresh trees, then kept orders and kept THREAD answers
+    # (store/sort_orders.py, server/imap/kept_threads.py: "big" made 1 message here)
+    kept = imap_settings(store={"sort_cache_min_messages": 1})
+    runs = {}
+    for label, settings in (("sqlite", None), ("kept", kept)):
+        (tmp_path / label).mkdir()
+        async with imap_server(tmp_path / label, settings) as env:
+            runs[label] = await asyncio.to_thread(_fill_and_ask, *env.plain, messages)
+    untagged = {
+        label: {c: list(map(_untagged, lines)) for c, lines in answers.items()}
+        for label, answers in runs.items()
+    }
+    assert untagged["kept"] == untagged["sqlite"]
+    ours = runs["sqlite"]
     theirs = await asyncio.to_thread(_fill_and_ask, "127.0.0.1", dovecot.imap, messages)
     differences = []
     for command in COMMANDS:
@@ -114,9 +131,7 @@ async def test_sort_and_thread_answers_agree_with_dovecot(dovecot: DovecotServer
         if command in DELIBERATE:
             assert mine != their, f"{command}: no longer differs ({DELIBERATE[command]})"
             continue
-        # ESEARCH carries the command's tag, which differs between the two sessions
-        mine = [line.split(b")", 1)[-1] if line.startswith(b"* ESEARCH") else line for line in mine]
-        their = [line.split(b")", 1)[-1] if line.startswith(b"* ESEARCH") else line for line in their]
+        mine, their = list(map(_untagged, mine)), list(map(_untagged, their))
         if mine != their:
             differences.append(f"{command}:\n  pochta:  {mine!r}\n  dovecot: {their!r}")
     # every command answered something non-empty, so that a broken SORT cannot agree by silence

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pochta.auth.authenticator import Authenticator
 from pochta.bootstrap import ensure_server_secret
@@ -21,6 +22,8 @@ from pochta.server.housekeeping import (
     refresh_snapshots_periodically,
 )
 from pochta.server.imap import imap_handlers
+from pochta.server.imap.handler import ImapHandler
+from pochta.server.imap.sort import warm_thread
 from pochta.server.lease import hold_housekeeping
 from pochta.server.listeners import ProtocolHandler, Server, StartupError, run_until_signal
 from pochta.server.peers import Message, PeerChannel, clear_peers, decode_changes, encode_changes
@@ -31,6 +34,7 @@ from pochta.server.smtp import smtp_handlers
 from pochta.server.sockets import BoundListener
 from pochta.server.tasks import cancel_and_wait
 from pochta.server.worker_metrics import serve_worker_metrics
+from pochta.store.api import NotFound
 from pochta.store.model import Change
 from pochta.store.sqlite import SqliteStore, open_sqlite_store
 
@@ -132,7 +136,10 @@ async def _serve(
             peers.send([{"t": "queue"}])
 
         delivery.on_queued = queued
-        _connect_peers(peers, store, authenticator, queue_worker)
+        imap = merged.get("imap")
+        _connect_peers(
+            peers, store, authenticator, queue_worker, imap if isinstance(imap, ImapHandler) else None
+        )
 
         def housekeeping() -> list[Awaitable[None]]:
             # The housekeeper reports login lockouts for every process (Authenticator.reports_lockouts).
@@ -189,8 +196,25 @@ async def _serve(
         await store.close()
 
 
+async def _logged(job: Coroutine[Any, Any, None], kind: str, mailbox_id: int) -> None:
+    """A head start asked for by a peer (``warm_order``, ``warm_thread``): a failure is logged, the
+    next client's command does the work itself."""
+    try:
+        await job
+    except NotFound:
+        pass  # deleted since
+    except Exception as exc:
+        get_logger(task="peers").warning("peer warm-up failed", kind=kind, error=repr(exc))
+    else:
+        get_logger(task="peers").info("kept for a peer", kind=kind, mailbox=mailbox_id)
+
+
 def _connect_peers(
-    peers: PeerChannel, store: SqliteStore, authenticator: Authenticator, queue_worker: QueueWorker | None
+    peers: PeerChannel,
+    store: SqliteStore,
+    authenticator: Authenticator,
+    queue_worker: QueueWorker | None,
+    imap: ImapHandler | None,
 ) -> None:
     """Wire this process to the others on the data directory (``server.peers``): our commits,
     login attempts and the big mailbox views we read go out, theirs come in."""
@@ -223,6 +247,12 @@ def _connect_peers(
                 # The housekeeper stored a new snapshot of this big mailbox (a burst of deliveries):
                 # warm this worker's view of it too, room permitting (store.view_snapshot_warm).
                 store.warm_view(int(message["m"]), int(message["n"]))
+            elif kind == "order":
+                # A client of another worker sorted this big mailbox: keep its order here too.
+                background(store.warm_order(int(message["m"]), str(message["k"])), message)
+            elif kind == "thread" and imap is not None:
+                # ... or threaded it: keep the answer here too (server/imap/kept_threads.py).
+                background(warm_thread(imap.services, int(message["m"]), str(message["a"])), message)
             elif kind == "unblocks":
                 task = asyncio.get_running_loop().create_task(authenticator.catch_up_unblocks())
                 pending.add(task)
@@ -230,11 +260,21 @@ def _connect_peers(
         except (KeyError, TypeError, ValueError) as exc:
             get_logger(task="peers").error("peer channel: bad message", kind=kind, error=repr(exc))
 
+    def background(job: Coroutine[Any, Any, None], message: Message) -> None:
+        task = asyncio.get_running_loop().create_task(_logged(job, str(message["t"]), int(message["m"])))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
     feed.relay = relay
     store.view_loaded = lambda mailbox_id: peers.send([{"t": "view", "m": int(mailbox_id)}])
     store.snapshot_stored = lambda mailbox_id, count: peers.send(
         [{"t": "snapshot", "m": int(mailbox_id), "n": count}]
     )
+    store.order_built = lambda mailbox_id, name: peers.send([{"t": "order", "m": int(mailbox_id), "k": name}])
+    if imap is not None:
+        imap.services.threads.built = lambda mailbox_id, algorithm: peers.send(
+            [{"t": "thread", "m": int(mailbox_id), "a": algorithm}]
+        )
     authenticator.share = share
     authenticator.unblocked = lambda: peers.send([{"t": "unblocks"}])
     peers.open(received)

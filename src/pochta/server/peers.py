@@ -20,6 +20,9 @@ must hear at once to every other socket there:
 - ``snapshot``: the housekeeper stored a new snapshot of a big mailbox (id and message count); the
   others bring their view of it forward, or read it when it fits in their caches without evicting
   another (``SqliteStore.warm_view``, ``store.view_snapshot_warm``).
+- ``order`` and ``thread``: a client's SORT built this process's kept order of a big mailbox by one
+  key, or its THREAD kept an answer over a whole big mailbox; the others build theirs in the
+  background (``SqliteStore.warm_order``, ``imap.sort.warm_thread``).
 
 Datagrams on a local socket are never silently dropped: a send to a full queue fails at once
 (non-blocking, so the writer thread never waits on a slow peer), and is answered by ``resync``.

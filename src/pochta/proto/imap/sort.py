@@ -155,7 +155,9 @@ def sort_items(items: Sequence[Item], criteria: Sequence[tuple[str, bool]]) -> l
 
 def encode_sort(numbers: Sequence[int]) -> bytes:
     """RFC 5256 §4 sort-data."""
-    return b"".join([b"* SORT", *(b" %d" % n for n in numbers), b"\r\n"])
+    if not numbers:
+        return b"* SORT\r\n"
+    return b"* SORT %s\r\n" % " ".join(map(str, numbers)).encode("ascii")
 
 
 def ordered_set(numbers: Sequence[int]) -> SequenceSet:

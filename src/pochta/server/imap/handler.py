@@ -38,6 +38,7 @@ from pochta.proto.imap.responses import Bye, Code
 from pochta.server.connection import CompressionError, Connection, DeadlineExpired, IdleTimeout
 from pochta.server.imap import notify
 from pochta.server.imap.commands import capabilities, dispatch
+from pochta.server.imap.kept_threads import KeptThreads
 from pochta.server.imap.session import Services, Session, SessionClosed
 from pochta.server.listeners import ProtocolHandler
 from pochta.store.api import Store
@@ -86,6 +87,7 @@ class ImapHandler:
             scram_secret=scram_secret,
             capabilities=capabilities,
             spool_dir=spool_dir,
+            threads=KeptThreads(settings.imap.thread_cache_kb, settings.store.sort_cache_min_messages),
         )
         self.limits = receiver_limits(settings)
 

@@ -326,6 +326,10 @@ class SelectedMailbox:
         """Expunged in the store, still numbered here (RFC 9051 §7.5.1: EXPUNGE not sent yet)."""
         return uid in self._gone
 
+    def any_expunged(self, uids: Iterable[int]) -> bool:
+        """Whether any of ``uids`` is expunged in the store and still numbered here."""
+        return bool(self._gone) and not self._gone.isdisjoint(uids)
+
     def is_recent(self, uid: int) -> bool:
         if uid in self._recent:
             return True

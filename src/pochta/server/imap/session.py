@@ -40,6 +40,7 @@ from pochta.proto.imap import (
 )
 from pochta.proto.imap.responses import Code as ResponseCode
 from pochta.server.connection import Connection
+from pochta.server.imap.kept_threads import KeptThreads
 from pochta.server.imap.notifier import Notifier
 from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.uploads import Uploads
@@ -71,6 +72,7 @@ class Services:
     scram_secret: bytes | None
     capabilities: Callable[[Session], list[str]]  # commands.capabilities, derived from the table
     spool_dir: Path  # where APPEND literals are written as they arrive (store.spool)
+    threads: KeptThreads  # THREAD answers of big mailboxes, shared by the sessions (kept_threads)
 
 
 @dataclass
