@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from pydantic import Field, model_validator
 
 from pochta.config_section import Section
-from pochta.store.sieve_model import SieveQuota
 
 if TYPE_CHECKING:
     from pochta.sieve import ParseLimits, RunLimits
+    from pochta.store.sieve_model import SieveQuota
 
 __all__ = ["SieveSettings"]
 
@@ -98,6 +98,10 @@ class SieveSettings(Section):
         return self
 
     def quota(self) -> SieveQuota:
+        # Imported here as the limits below are: config is read by the pure cores, which must not
+        # import the store (tests/test_quality.py follows the chain).
+        from pochta.store.sieve_model import SieveQuota
+
         return SieveQuota(max_scripts=self.max_scripts, max_storage=self.max_storage)
 
     def parse_limits(self) -> ParseLimits:

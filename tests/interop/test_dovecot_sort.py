@@ -1,7 +1,8 @@
 """Differential test of SORT and THREAD against Dovecot: the same messages APPENDed to both servers with
 the same internal dates (the shared corpus, ``tests/corpus/mime`` and generated conversations from
 ``thread_corpus``), then the same SORT, UID SORT, ESORT and THREAD commands, whose untagged answers
-must be equal octet for octet.
+must be equal octet for octet; and SORT ... RETURN (SAVE ...) (RFC 5182 §1, §2.4), whose saved
+result ``FETCH $`` shows, on a small mailbox whose numbers and UIDs differ.
 
 Dovecot is started as in test_dovecot_differential.py (tests/dovecot_env.py); pochta runs in-process
 (tests/imap_env.py). Where the answers differ on purpose, the command is in ``DELIBERATE`` with its
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from dovecot_env import DovecotServer, dovecot_peer
-from imap_env import ALICE, PASSWORD, imap_server, imap_settings
+from imap_env import ALICE, PASSWORD, imap_server, imap_settings, tagged_command
 from shared_dir import corpus_messages, shared_path
 from thread_corpus import looping_messages, threaded_messages
 
@@ -137,3 +138,69 @@ async def test_sort_and_thread_answers_agree_with_dovecot(dovecot: DovecotServer
     # every command answered something non-empty, so that a broken SORT cannot agree by silence
     assert all(len(ours[c]) == 1 and len(ours[c][0]) > 10 for c in COMMANDS), ours
     assert not differences, "\n".join(differences)
+
+
+SAVE_SUBJECTS = ("delta", "alpha", "Re: charlie", "bravo", "echo", "[fwd: alpha]", "foxtrot")
+# Each SORT ... SAVE is followed by FETCH $ (and UID FETCH $ after a UID SORT): what "$" holds.
+SAVE_COMMANDS = (
+    "SORT RETURN (SAVE) (SUBJECT) UTF-8 ALL",
+    "SORT RETURN (SAVE MIN) (SUBJECT) UTF-8 ALL",
+    "SORT RETURN (SAVE MAX) (REVERSE SUBJECT) UTF-8 ALL",
+    "SORT RETURN (SAVE MIN MAX) (REVERSE ARRIVAL) UTF-8 NOT SUBJECT echo",
+    "SORT RETURN (SAVE COUNT) (SUBJECT) UTF-8 NOT SUBJECT echo",
+    "SORT RETURN (MIN SAVE ALL) (SUBJECT) UTF-8 2:5",
+    "UID SORT RETURN (SAVE MIN) (SUBJECT) UTF-8 ALL",
+    "UID SORT RETURN (SAVE) (REVERSE SUBJECT) UTF-8 UID 1:4",
+    "SORT RETURN (SAVE PARTIAL 1:2) (SUBJECT) UTF-8 ALL",
+    "SORT RETURN (SAVE PARTIAL 2:3 MIN) (REVERSE SUBJECT) UTF-8 ALL",
+    "SORT RETURN (SAVE CONTEXT) (SIZE) UTF-8 ALL",
+    "SORT RETURN (SAVE MIN) (REVERSE ARRIVAL) UTF-8 $",
+    "SORT RETURN (SAVE) (SUBJECT) UTF-8 SUBJECT nowhere",
+    "SORT RETURN (SAVE) (SUBJECT) UTF-8 ALL",
+    "SORT RETURN (SAVE) (SUBJECT) X-NO-SUCH-CHARSET ALL",  # NO [BADCHARSET ...]: "$" emptied (§2.1)
+)
+
+
+def _save_transcript(host: str, port: int) -> list[tuple[str, list[bytes], bytes]]:
+    """(command, untagged lines with the ESEARCH tag cut, tagged status word) of each command."""
+    with imaplib.IMAP4(host, port, timeout=30) as client:
+        client.login(ALICE, PASSWORD)
+        client.create("saving")
+        start = datetime(2026, 11, 1, tzinfo=UTC)
+        for n, subject in enumerate(SAVE_SUBJECTS):
+            header = f"From: s{n}@example.net\r\nSubject: {subject}\r\nMessage-ID: <s{n}@x>\r\n"
+            data = f"{header}\r\n{'x' * (n % 3)}\r\n"
+            when = imaplib.Time2Internaldate(start + timedelta(minutes=(5 * n) % 7))
+            typ, answer = client.append("saving", "", when, data.encode())
+            assert typ == "OK", answer
+        typ, answer = client.select("saving")
+        assert typ == "OK", answer
+        # message 2 goes: UIDs 1, 3, 4, ... are numbers 1, 2, 3, ...
+        assert client.store("2", "+FLAGS.SILENT", "(\\Deleted)")[0] == "OK"
+        assert client.expunge()[0] == "OK"
+        out = []
+        for command in SAVE_COMMANDS:
+            fetches = (
+                ["FETCH $ (UID)", "UID FETCH $ (UID)"] if command.startswith("UID") else ["FETCH $ (UID)"]
+            )
+            for line in (command, *fetches):
+                untagged, tagged = tagged_command(client, line)
+                cut = [u.split(b")", 1)[-1] if u.startswith(b"* ESEARCH") else u for u in untagged]
+                out.append((line, cut, tagged.split()[0]))
+        return out
+
+
+async def test_sort_save_agrees_with_dovecot(dovecot: DovecotServer, tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as env:
+        ours = await asyncio.to_thread(_save_transcript, *env.plain)
+    theirs = await asyncio.to_thread(_save_transcript, "127.0.0.1", dovecot.imap)
+    differences = [
+        f"{mine[0]}:\n  pochta:  {mine[1:]!r}\n  dovecot: {their[1:]!r}"
+        for mine, their in zip(ours, theirs, strict=True)
+        if mine != their
+    ]
+    assert not differences, "\n".join(differences)
+    # not agreement by silence: the saved results were seen, and they differ from one another
+    fetched = [tuple(lines) for line, lines, _ in ours if line == "FETCH $ (UID)"]
+    assert len(set(fetched)) >= 6, fetched
+    assert ("SORT RETURN (SAVE) (SUBJECT) X-NO-SUCH-CHARSET ALL", [], b"NO") in ours

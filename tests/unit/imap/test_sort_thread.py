@@ -41,6 +41,12 @@ def test_sort_arguments(mode: str) -> None:
     assert only_command(b"a SORT RETURN () (SIZE) UTF-8 ALL\r\n", mode).args == SortArgs(
         (("SIZE", False),), "UTF-8", And((FlagKey("ALL"),)), ()
     )
+    # RFC 5182 §1: SAVE is a return option of SORT too, in any order and with PARTIAL
+    saving = only_command(b"a UID SORT RETURN (save MIN PARTIAL 1:2) (SIZE) UTF-8 $\r\n", mode)
+    assert isinstance(saving.args, SortArgs)
+    assert saving.args.returns == ("SAVE", "MIN")
+    assert saving.args.partial is not None
+    assert saving.args.encode() == b" RETURN (SAVE MIN PARTIAL 1:2) (SIZE) UTF-8 $"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -68,7 +74,8 @@ def test_thread_arguments(mode: str) -> None:
         b"a SORT (REVERSE REVERSE DATE) UTF-8 ALL",
         b"a SORT (SENDER) UTF-8 ALL",
         b"a SORT (SUBJECT)  UTF-8 ALL",
-        b"a SORT RETURN (SAVE) (SUBJECT) UTF-8 ALL",
+        b"a SORT RETURN (SAVE SAVE) (SUBJECT) UTF-8 ALL",  # each option once, as in SEARCH
+        b"a SORT RETURN (SAVE FOO) (SUBJECT) UTF-8 ALL",
         b"a SORT RETURN (PARTIAL 1:*) (SUBJECT) UTF-8 ALL",  # RFC 5267 §5 partial-range: no "*"
         b"a SORT RETURN (PARTIAL 1:5 PARTIAL 2:3) (SUBJECT) UTF-8 ALL",
         b"a SORT RETURN (ALL PARTIAL 1:5) (SUBJECT) UTF-8 ALL",

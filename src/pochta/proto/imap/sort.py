@@ -24,7 +24,9 @@ DISPLAY_CRITERIA = ("DISPLAYFROM", "DISPLAYTO")
 CRITERIA = BASE_CRITERIA + DISPLAY_CRITERIA
 # RFC 5267 §3.1: the ESEARCH return options of RFC 4731; §4.1: CONTEXT=SORT adds CONTEXT, UPDATE
 # and PARTIAL (with its range, RFC 9394 §3.1).
-RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "CONTEXT", "UPDATE"})
+# RFC 5182 §1: SAVE too, the result "of any command based on SEARCH, e.g., SORT" (RFC 5267 §3: the
+# extended SORT is "otherwise identical in its behaviour to the extended SEARCH command").
+RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE", "CONTEXT", "UPDATE"})
 
 
 class Item(NamedTuple):

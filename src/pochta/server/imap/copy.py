@@ -34,18 +34,23 @@ from pochta.mail.errors import OpsError
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.args import CopyArgs
 from pochta.proto.imap.responses import Code, Untagged
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap.acl import insertion, refused
 from pochta.server.imap.select import catch_up, take_own_additions
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
-from pochta.store.model import ChangeSet, CopyResult
+from pochta.store.model import ChangeSet, CopyResult, MessageEntry
 
 __all__ = ["copy", "move"]
 
 
 async def _across(
-    session: Session, selected: SelectedMailbox, uids: list[int], destination: Located, *, move: bool
+    session: Session,
+    selected: SelectedMailbox[MessageEntry],
+    uids: list[int],
+    destination: Located,
+    *,
+    move: bool,
 ) -> CopyResult:
     """COPY or MOVE from or to another user's mailbox: by mailbox id (the two may be of two
     accounts); the flags the user may not set there are taken off the copies again (RFC 4314 §4:

@@ -21,11 +21,12 @@ from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.partial import PartialRange
 from pochta.proto.imap.responses import Code, ESearch, Search
 from pochta.proto.imap.search import SearchArgs
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap import context
 from pochta.server.imap.search_eval import SearchError, evaluate
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
+from pochta.store.model import MessageEntry
 
 __all__ = ["esearch_response", "failed", "saved_part", "search"]
 
@@ -129,7 +130,7 @@ def esearch_response(
 
 
 def _modseq_data(
-    selected: SelectedMailbox, uids: list[int], wanted: set[str] | frozenset[str]
+    selected: SelectedMailbox[MessageEntry], uids: list[int], wanted: set[str] | frozenset[str]
 ) -> list[tuple[str, bytes]]:
     """RFC 7162 §3.1.10, RFC 4731 §3.2: the MODSEQ result option, the highest mod-sequence of the
     messages returned (only MIN and/or MAX: of those), omitted when nothing matched."""

@@ -6,6 +6,9 @@ and ``pochta.proto.imap.thread`` arrange them.
 - SORT answers ``* SORT``, in IMAP4rev2 sessions too (RFC 5256 §4 names no ESEARCH form for it);
   SORT RETURN (...) answers ``* ESEARCH`` (RFC 5267 §3), RETURN () meaning ALL; MIN and MAX are the
   first and last message in the sort order, ALL lists them in that order.
+- SAVE (RFC 5182 §1, §2.4) keeps the result in ``$`` as SEARCH's does (``search.saved_part``: with
+  MIN and/or MAX alone just those, the first and last in the sort order; with PARTIAL what RFC 9394
+  §3.2 says); SAVE alone sends no ESEARCH; a SORT ... SAVE that fails empties ``$`` (§2.1).
 - The charset is mandatory and is SEARCH's: US-ASCII and UTF-8, else NO [BADCHARSET].
 - SORT is done by the store (``sort_order``: SQLite orders the kept keys, no key reaches Python);
   THREAD reads the keys its algorithm needs (``sort_keys``). A message whose expunge this session
@@ -22,15 +25,16 @@ from collections.abc import Callable, Iterator
 from pochta.mime.sortkeys import SortKeys
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.responses import Code, ESearch
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.proto.imap.sort import ORDER_KEYS, Item, SortArgs, encode_sort, ordered_set, sort_items
 from pochta.proto.imap.thread import ALGORITHMS, ThreadArgs, encode_threads, ordered_subject, references
 from pochta.server.imap import context
 from pochta.server.imap.kept_threads import renumber
+from pochta.server.imap.search import saved_part
 from pochta.server.imap.search_eval import SearchError, evaluate
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Services, Session
 from pochta.store.api import NotFound
-from pochta.store.model import MailboxId
+from pochta.store.model import MailboxId, MessageEntry
 
 __all__ = ["sort", "thread", "warm_thread"]
 
@@ -135,21 +139,35 @@ async def sort(session: Session, command: Command) -> Tagged:
     assert isinstance(args, SortArgs)
     selected = session.selected
     assert selected is not None
-    updating = args.returns is not None and "UPDATE" in args.returns
+    names = frozenset(args.returns or ())
+    updating = "UPDATE" in names
+    saving = "SAVE" in names
     if updating and (refused := context.reused(session, command)) is not None:
         return refused
-    uids = await _sorted(session, command, args)
+    try:
+        uids = await _sorted(session, command, args)
+    except BaseException:
+        if saving:
+            selected.save_result(())  # RFC 5182 §2.1: a SAVE that fails leaves "$" empty
+        raise
     if isinstance(uids, Tagged):
+        if saving:
+            selected.save_result(())  # RFC 5182 §2.1 (BADCHARSET is a NO)
         return uids
+    if saving:
+        # RFC 5182 §2.4: MIN/MAX alone save just those (here the first and last in the sort order).
+        selected.save_result(saved_part(names, uids, args.partial))
     numbers = (
         uids if command.uid else [n for n in map(_numbering(selected, len(uids)), uids) if n is not None]
     )
+    # RFC 5182 §2.4: SAVE asks for no result data; alone (CONTEXT is a hint) it sends no ESEARCH.
+    silent = names - {"CONTEXT"} == {"SAVE"} and args.partial is None
     if args.returns is None:
         session.send(encode_sort(numbers))
-    else:
+    elif not silent:
         # RFC 4731 §3.1: RETURN () is RETURN (ALL), and so is RETURN (CONTEXT) (a hint, RFC 5267
         # §4.2); PARTIAL excludes ALL (RFC 5267 §4.4).
-        wanted = set(args.returns) - {"CONTEXT"} or ({"ALL"} if args.partial is None else set())
+        wanted = set(names) - {"CONTEXT"} or ({"ALL"} if args.partial is None else set())
         extra: list[tuple[str, bytes]] = []
         if args.partial is not None:
             # RFC 9394 §3.1 (RFC 5267 §4.4): the range as asked, the results in it in the sort order.
@@ -207,7 +225,7 @@ async def thread(session: Session, command: Command) -> Tagged:
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
 
 
-def _numbering(selected: SelectedMailbox, count: int) -> Callable[[int], int | None]:
+def _numbering(selected: SelectedMailbox[MessageEntry], count: int) -> Callable[[int], int | None]:
     """Each UID's message number (None: not numbered here): ``seq_of`` for a few, a table for many
     (one dict built in C beats thousands of ``seq_of`` lookups)."""
     if count < _TABLE_MIN:
