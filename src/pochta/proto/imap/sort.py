@@ -14,7 +14,7 @@ from typing import NamedTuple
 from pochta.mime.sortkeys import SortKeys
 from pochta.proto.imap import wire
 from pochta.proto.imap.partial import PartialRange
-from pochta.proto.imap.search import And, encode_keys, parse_keys, uses_sequence_numbers
+from pochta.proto.imap.search import And, encode_keys, has_modseq, parse_keys, uses_sequence_numbers
 from pochta.proto.imap.sequence import Range, SequenceSet
 from pochta.proto.imap.wire import Cursor, ParseError
 
@@ -57,6 +57,11 @@ class SortArgs:
     @property
     def uses_sequence_numbers(self) -> bool:
         return uses_sequence_numbers(self.key)
+
+    @property
+    def has_modseq(self) -> bool:
+        """The program has a MODSEQ key (RFC 7162 §3.1.9, §3.1.10: the result carries a MODSEQ)."""
+        return has_modseq(self.key)
 
     def encode(self) -> bytes:
         out = b""
@@ -153,9 +158,11 @@ def sort_items(items: Sequence[Item], criteria: Sequence[tuple[str, bool]]) -> l
     return ordered
 
 
-def encode_sort(numbers: Sequence[int]) -> bytes:
-    """RFC 5256 §4 sort-data."""
-    return b"".join([b"* SORT", *(b" %d" % n for n in numbers), b"\r\n"])
+def encode_sort(numbers: Sequence[int], modseq: int | None = None) -> bytes:
+    """RFC 5256 §4 sort-data; with ``modseq``, ``(MODSEQ n)`` at its end when something matched
+    (RFC 7162 §3.1.9: "the highest mod-sequence for all messages being returned")."""
+    tail = b" (MODSEQ %d)" % modseq if modseq is not None and numbers else b""
+    return b"".join([b"* SORT", *(b" %d" % n for n in numbers), tail, b"\r\n"])
 
 
 def ordered_set(numbers: Sequence[int]) -> SequenceSet:

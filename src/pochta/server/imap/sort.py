@@ -25,6 +25,7 @@ from pochta.proto.imap.responses import Code, ESearch
 from pochta.proto.imap.sort import ORDER_KEYS, Item, SortArgs, encode_sort, ordered_set, sort_items
 from pochta.proto.imap.thread import ThreadArgs, encode_threads, ordered_subject, references
 from pochta.server.imap import context
+from pochta.server.imap.search import modseq_data
 from pochta.server.imap.search_eval import SearchError, evaluate
 from pochta.server.imap.session import Session
 
@@ -133,12 +134,17 @@ async def sort(session: Session, command: Command) -> Tagged:
     updating = args.returns is not None and "UPDATE" in args.returns
     if updating and (refused := context.reused(session, command)) is not None:
         return refused
+    with_modseq = args.has_modseq
+    if with_modseq:
+        session.enable_condstore()  # RFC 7162 §3.1: a search with MODSEQ enables CONDSTORE
     uids = await _sorted(session, command, args)
     if isinstance(uids, Tagged):
         return uids
     numbers = uids if command.uid else [n for n in map(selected.seq_of, uids) if n is not None]
     if args.returns is None:
-        session.send(encode_sort(numbers))
+        # RFC 7162 §3.1.9: with a MODSEQ key, the highest mod-sequence of the messages returned.
+        highest = max(map(selected.modseq_of, uids)) if with_modseq and uids else None
+        session.send(encode_sort(numbers, highest))
     else:
         # RFC 4731 §3.1: RETURN () is RETURN (ALL), and so is RETURN (CONTEXT) (a hint, RFC 5267
         # §4.2); PARTIAL excludes ALL (RFC 5267 §4.4).
@@ -149,6 +155,10 @@ async def sort(session: Session, command: Command) -> Tagged:
             picked = args.partial.pick(numbers)
             found = bytes(ordered_set(picked)) if picked else b"NIL"
             extra.append(("PARTIAL", b"(" + args.partial.encode() + b" " + found + b")"))
+        if with_modseq:
+            # RFC 7162 §3.1.10: ESORT with a MODSEQ key carries the MODSEQ result option (RFC 4731
+            # §3.2) of the messages it returns; MIN and MAX are the first and last sorted.
+            extra += modseq_data(selected, uids, wanted, args.partial)
         session.send(
             ESearch(
                 tag=command.tag,
