@@ -41,9 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from pochta.mail import acl
 from pochta.mail.errors import OpsError
-from pochta.mail.metadata import can_access_metadata
 from pochta.mail.names import canonical_name, parent_names
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.commands import COMMANDS
@@ -201,10 +199,10 @@ def _metadata_change(session: Session, notifier: Notifier, mailbox_id: MailboxId
         return  # not a mailbox of this account (another's, for a private entry there), or deleted
     if "MailboxMetadataChange" not in watch.events_for(info.name, info.subscribed):
         return
-    # RFC 5464 §3.3 (``can_access_metadata``): the watched mailboxes are the user's own, on which
-    # the owner holds every right (RFC 4314 §2.1: the owner's rights are implicit).
-    if can_access_metadata(acl.ALL):
-        session.send(Metadata(info.name, [(name, None) for name in sorted(entries)], with_values=False))
+    # RFC 5464 §3.3 (``mail.metadata.can_access_metadata``) holds: ``known`` is the user's own
+    # mailboxes, on which the owner has every right (the owner's rights are implicit, ``mail.access``);
+    # a /shared/ name of another's mailbox never comes here (the feed gives it to the owner only).
+    session.send(Metadata(info.name, [(name, None) for name in sorted(entries)], with_values=False))
 
 
 async def _status_change(
