@@ -191,11 +191,11 @@ class LocalChangeFeed:
             if self._accounts:
                 by_account: defaultdict[AccountId, list[Change]] = defaultdict(list)
                 for change in changes:
-                    by_account[change.account_id].append(change)
-                everyone = by_account.pop(EVERY_ACCOUNT, None)
-                if everyone is not None:
-                    for account_id in self._accounts:
-                        by_account[account_id].extend(everyone)
+                    if change.account_id == EVERY_ACCOUNT:  # in commit order among the others
+                        for account_id in self._accounts:
+                            by_account[account_id].append(change)
+                    else:
+                        by_account[change.account_id].append(change)
                 for account_id, batch in by_account.items():
                     watchers = self._accounts.get(account_id)
                     if watchers is None:
