@@ -521,7 +521,8 @@ class ImapSettings(Section):
         1000,
         ge=1,
         description="Most committed changes a NOTIFY session may have waiting to be told (changes of "
-        "watched mailboxes, coalesced into one STATUS per mailbox when sent); past it the session gets "
+        "watched mailboxes, coalesced into one STATUS per mailbox when sent; each METADATA entry name "
+        "counts as one, told in one METADATA response per mailbox); past it the session gets "
         "OK [NOTIFICATIONOVERFLOW] and NOTIFY NONE (RFC 5465 §5.8).",
     )
     compress: bool = Field(

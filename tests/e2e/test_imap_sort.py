@@ -155,6 +155,43 @@ async def test_esort_save(env: ImapEnv) -> None:
         sock.close()
 
 
+async def test_sort_and_esort_with_a_modseq_key(env: ImapEnv) -> None:
+    """RFC 7162 §3.1.9: SORT with a MODSEQ key ends with "(MODSEQ n)", the highest mod-sequence of
+    the messages returned; §3.1.10: ESORT carries the MODSEQ result option (RFC 4731 §3.2), of MIN
+    and MAX alone when only they are returned (the first and last sorted, RFC 5267 §3.1)."""
+    sock = await asyncio.to_thread(imap_session, env)
+    try:
+        assert (await ask(sock, b"s STORE 3 +FLAGS.SILENT (\\Flagged)"))[-1].startswith(b"s OK")
+        modseqs = await env.modseqs()
+        uids = await env.uids()
+        flagged = modseqs[uids[2]]
+        top = max(modseqs.values())
+        assert flagged == top
+        lines = await ask(sock, b"a SORT (SUBJECT) UTF-8 MODSEQ 1")
+        # RFC 7162 §3.1: a MODSEQ search key enables CONDSTORE (as in SEARCH; Dovecot does so too).
+        assert lines[0] == b"* OK [HIGHESTMODSEQ %d] Highest mailbox mod-sequence\r\n" % top
+        assert lines[1] == b"* SORT 3 5 1 2 4 (MODSEQ %d)\r\n" % top
+        lines = await ask(sock, b"a SORT (SUBJECT) UTF-8 MODSEQ %d" % (top + 1))
+        assert lines[0] == b"* SORT\r\n"  # nothing matched: no MODSEQ
+        lines = await ask(sock, b"e SORT RETURN (ALL) (SUBJECT) UTF-8 MODSEQ 1")
+        assert lines[0] == b'* ESEARCH (TAG "e") ALL 3,5,1:2,4 MODSEQ %d\r\n' % top
+        # MAX alone (message 4, not the one flagged): its own mod-sequence.
+        lines = await ask(sock, b"e SORT RETURN (MAX) (SUBJECT) UTF-8 MODSEQ 1")
+        assert lines[0] == b'* ESEARCH (TAG "e") MAX 4 MODSEQ %d\r\n' % modseqs[uids[3]]
+        lines = await ask(sock, b"e SORT RETURN (MIN) (SUBJECT) UTF-8 MODSEQ 1")
+        assert lines[0] == b'* ESEARCH (TAG "e") MIN 3 MODSEQ %d\r\n' % flagged
+        lines = await ask(sock, b"e UID SORT RETURN (PARTIAL 2:3) (SUBJECT) UTF-8 MODSEQ 1")
+        partial = max(modseqs[uids[4]], modseqs[uids[0]])
+        expected = b'* ESEARCH (TAG "e") UID PARTIAL (2:3 %d,%d) MODSEQ %d\r\n' % (uids[4], uids[0], partial)
+        assert lines[0] == expected
+        lines = await ask(sock, b"e SORT RETURN (COUNT) (SUBJECT) UTF-8 MODSEQ %d" % (top + 1))
+        assert lines[0] == b'* ESEARCH (TAG "e") COUNT 0\r\n'
+        lines = await ask(sock, b"e SEARCH RETURN (PARTIAL 1:1) MODSEQ 1")
+        assert lines[0] == b'* ESEARCH (TAG "e") PARTIAL (1:1 1) MODSEQ %d\r\n' % modseqs[uids[0]]
+    finally:
+        sock.close()
+
+
 async def test_thread_transcripts(env: ImapEnv) -> None:
     sock = await asyncio.to_thread(imap_session, env)
     try:

@@ -217,6 +217,26 @@ def test_notify_sessions_hear_of_changes_made_in_the_other_worker(server: ServeP
         sock.close()
 
 
+def test_notify_metadata_changes_made_in_the_other_worker(server: ServeProcess) -> None:
+    """NOTIFY's MailboxMetadataChange and ServerMetadataChange (RFC 5465 §5.6, §5.7) across processes:
+    the entry names travel with the change relayed by server.peers."""
+    sessions = one_on_each_worker(lambda: imap_session(server), server)
+    watcher, changer = sessions[1], sessions[0]
+    try:
+        got = exchange(watcher, b"N NOTIFY SET (personal (MailboxMetadataChange ServerMetadataChange))")
+        assert got[-1] == b"N OK NOTIFY completed\r\n"
+        got = exchange(changer, b'M SETMETADATA INBOX (/shared/comment "x" /private/mine "y")')
+        assert got[-1] == b"M OK SETMETADATA completed\r\n"
+        assert read_until_match(watcher, b"METADATA") == b"* METADATA INBOX /private/mine /shared/comment\r\n"
+        assert exchange(changer, b'M SETMETADATA "" (/private/mine NIL /private/new "z")')[-1].startswith(
+            b"M OK"
+        )
+        assert read_until_match(watcher, b"METADATA") == b'* METADATA "" /private/new\r\n'
+    finally:
+        for sock in sessions.values():
+            sock.close()
+
+
 def select_answer(sock: socket.socket, name: bytes) -> list[bytes]:
     """SELECT's own responses, from its FLAGS to its tagged reply (updates of the mailbox selected
     before come first, and are left out)."""

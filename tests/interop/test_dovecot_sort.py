@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -204,3 +205,53 @@ async def test_sort_save_agrees_with_dovecot(dovecot: DovecotServer, tmp_path: P
     fetched = [tuple(lines) for line, lines, _ in ours if line == "FETCH $ (UID)"]
     assert len(set(fetched)) >= 6, fetched
     assert ("SORT RETURN (SAVE) (SUBJECT) X-NO-SUCH-CHARSET ALL", [], b"NO") in ours
+
+
+# RFC 7162 §3.1.9, §3.1.10 (and §3.1.6 for SEARCH): a MODSEQ key adds the highest mod-sequence of
+# what is returned, to SORT as "(MODSEQ n)" and to ESORT's ESEARCH as the MODSEQ result option;
+# nothing when nothing matched. Compared with the mod-sequence values left out (each server numbers
+# its own changes); pochta's values are checked in tests/e2e/test_imap_sort.py.
+MODSEQ_COMMANDS = (
+    "SORT (SUBJECT) UTF-8 MODSEQ 1",
+    "UID SORT (REVERSE SIZE) UTF-8 MODSEQ 1",
+    "SORT RETURN (MIN MAX) (SUBJECT) UTF-8 MODSEQ 1",
+    "SORT RETURN (ALL) (SUBJECT) UTF-8 MODSEQ 1",
+    "SORT RETURN (COUNT) (SUBJECT) UTF-8 MODSEQ 1",
+    "SORT RETURN () (SUBJECT) UTF-8 MODSEQ 1",
+    "SORT (SUBJECT) UTF-8 MODSEQ 100000",
+    "SORT RETURN (ALL) (SUBJECT) UTF-8 MODSEQ 100000",
+    "SEARCH MODSEQ 1",
+    "SEARCH RETURN (MIN) MODSEQ 1",
+)
+
+
+def _modseq_answers(host: str, port: int) -> dict[str, list[bytes]]:
+    with imaplib.IMAP4(host, port, timeout=60) as client:
+        client.login(ALICE, PASSWORD)
+        client.create("modseq")
+        for n, subject in enumerate((b"b", b"a", b"c")):
+            data = b"Subject: %s\r\nFrom: x@example.org\r\n\r\n%s\r\n" % (subject, b"x" * n)
+            assert client.append("modseq", "", None, data)[0] == "OK"
+        assert client.select("modseq")[0] == "OK"
+        assert client.store("2", "+FLAGS", "\\Seen")[0] == "OK"
+        answers: dict[str, list[bytes]] = {}
+        for command in MODSEQ_COMMANDS:
+            tag = client._new_tag()  # type: ignore[attr-defined]
+            client.send(tag + b" " + command.encode() + b"\r\n")
+            lines: list[bytes] = []
+            while not (line := client.readline()).startswith(tag + b" "):
+                if line.startswith((b"* SORT", b"* ESEARCH", b"* SEARCH")):
+                    line = re.sub(rb"MODSEQ \d+", b"MODSEQ n", line.rstrip(b"\r\n"))
+                    lines.append(line.split(b")", 1)[-1] if line.startswith(b"* ESEARCH") else line)
+            assert line.startswith(tag + b" OK"), (command, line)
+            answers[command] = lines
+        return answers
+
+
+async def test_sort_and_esort_with_modseq_agree_with_dovecot(dovecot: DovecotServer, tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as env:
+        ours = await asyncio.to_thread(_modseq_answers, *env.plain)
+    theirs = await asyncio.to_thread(_modseq_answers, "127.0.0.1", dovecot.imap)
+    assert ours == theirs
+    assert ours["SORT (SUBJECT) UTF-8 MODSEQ 1"] == [b"* SORT 2 1 3 (MODSEQ n)"]
+    assert ours["SORT RETURN (ALL) (SUBJECT) UTF-8 MODSEQ 1"] == [b" ALL 2,1,3 MODSEQ n"]

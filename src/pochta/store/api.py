@@ -466,9 +466,11 @@ class MailStore(Protocol):
         account_id: AccountId,
         values: Sequence[tuple[str, bytes | None]],
         limits: MetadataLimits,
-    ) -> None:
+    ) -> tuple[str, ...]:
         """Set (None: remove) entries, all or none (RFC 5464 §4.3): MetadataRefused when a limit
-        would be broken, NotFound when the mailbox is gone. Publishes a ``ChangeKind.METADATA``."""
+        would be broken, NotFound when the mailbox is gone. Returns the names of the entries set or
+        removed (not those removed that had no value) and publishes them as ``ChangeKind.METADATA``
+        changes (``Change.entries``)."""
         ...
 
     async def copy_metadata(self, source_id: MailboxId, target_id: MailboxId) -> None:

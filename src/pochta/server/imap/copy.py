@@ -37,6 +37,7 @@ from pochta.proto.imap.responses import Code, Untagged
 from pochta.proto.imap.selected import SelectedMailbox
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap.acl import insertion, refused
+from pochta.server.imap.notify import own_messages
 from pochta.server.imap.select import catch_up, take_own_additions
 from pochta.server.imap.session import Session
 from pochta.store.model import ChangeSet, CopyResult, MessageEntry
@@ -107,6 +108,7 @@ async def _transfer(session: Session, command: Command, *, move: bool) -> Tagged
         result = await ops.move(session.account_id, selected.mailbox_id, uids, destination.name)
     else:
         result = await ops.copy(session.account_id, selected.mailbox_id, uids, destination.name)
+    own_messages(session, result.destination_id, result.destination_uids)  # RFC 5465 §5
     if result.destination_id == selected.mailbox_id and result.source_uids:
         # RFC 9051 §6.4.7/§7.5: announce the new messages (EXISTS) before the tagged reply, without
         # waiting for the feed's wake-up to arrive, from the write's result when it can be.

@@ -30,7 +30,7 @@ from pochta.proto.imap.sort import ORDER_KEYS, Item, SortArgs, encode_sort, orde
 from pochta.proto.imap.thread import ALGORITHMS, ThreadArgs, encode_threads, ordered_subject, references
 from pochta.server.imap import context
 from pochta.server.imap.kept_threads import renumber
-from pochta.server.imap.search import saved_part
+from pochta.server.imap.search import modseq_data, saved_part
 from pochta.server.imap.search_eval import SearchError, evaluate
 from pochta.server.imap.session import Services, Session
 from pochta.store.api import NotFound
@@ -144,6 +144,9 @@ async def sort(session: Session, command: Command) -> Tagged:
     saving = "SAVE" in names
     if updating and (refused := context.reused(session, command)) is not None:
         return refused
+    with_modseq = args.has_modseq
+    if with_modseq:
+        session.enable_condstore()  # RFC 7162 §3.1: a search with MODSEQ enables CONDSTORE
     try:
         uids = await _sorted(session, command, args)
     except BaseException:
@@ -163,7 +166,9 @@ async def sort(session: Session, command: Command) -> Tagged:
     # RFC 5182 §2.4: SAVE asks for no result data; alone (CONTEXT is a hint) it sends no ESEARCH.
     silent = names - {"CONTEXT"} == {"SAVE"} and args.partial is None
     if args.returns is None:
-        session.send(encode_sort(numbers))
+        # RFC 7162 §3.1.9: with a MODSEQ key, the highest mod-sequence of the messages returned.
+        highest = max(map(selected.modseq_of, uids)) if with_modseq and uids else None
+        session.send(encode_sort(numbers, highest))
     elif not silent:
         # RFC 4731 §3.1: RETURN () is RETURN (ALL), and so is RETURN (CONTEXT) (a hint, RFC 5267
         # §4.2); PARTIAL excludes ALL (RFC 5267 §4.4).
@@ -174,6 +179,10 @@ async def sort(session: Session, command: Command) -> Tagged:
             picked = args.partial.pick(numbers)
             found = bytes(ordered_set(picked)) if picked else b"NIL"
             extra.append(("PARTIAL", b"(" + args.partial.encode() + b" " + found + b")"))
+        if with_modseq:
+            # RFC 7162 §3.1.10: ESORT with a MODSEQ key carries the MODSEQ result option (RFC 4731
+            # §3.2) of the messages it returns; MIN and MAX are the first and last sorted.
+            extra += modseq_data(selected, uids, wanted, args.partial)
         session.send(
             ESearch(
                 tag=command.tag,

@@ -79,6 +79,7 @@ __all__ = [
     "test_mailbox_create_get",
     "test_message_and_domain_quotas_refuse_what_does_not_fit",
     "test_metadata_account_limits_count_private_and_owned_shared_entries",
+    "test_metadata_changes_name_their_entries_to_who_may_read_them",
     "test_metadata_follows_rename_and_goes_with_mailbox_and_account",
     "test_metadata_private_per_user_shared_per_mailbox",
     "test_metadata_refused_write_changes_nothing",
