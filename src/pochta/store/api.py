@@ -59,6 +59,7 @@ from pochta.store.model import (
     VerifyReport,
 )
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
+from pochta.store.sieve_state_model import SieveError
 
 FlagOp = Literal["add", "remove", "replace"]
 
@@ -556,5 +557,29 @@ class AclStore(Protocol):
         """Mailboxes of other accounts than ``exclude`` whose ACL names one of ``identifiers``."""
 
 
-class Store(Directory, MailStore, AclStore, OutboundQueue, Protocol):
+class SieveStateStore(Protocol):
+    """What Sieve at delivery remembers (docs/sieve.md "At delivery"); times in epoch seconds."""
+
+    async def sieve_active_accounts(self) -> frozenset[AccountId]:
+        """The accounts that have an active script (``directory_version`` moves when it changes)."""
+
+    async def sieve_vacation_due(self, account_id: AccountId, key: str, now: int, period: int) -> bool:
+        """RFC 5230 §4.2: True (and recorded until ``now + period``) when no reply with ``key``
+        went out within its period, atomically; False otherwise."""
+
+    async def sieve_duplicate_seen(self, account_id: AccountId, key: str, now: int) -> bool:
+        """RFC 7352 §3: whether ``key`` is in the account's tracking list and not expired."""
+
+    async def sieve_track_duplicates(
+        self, account_id: AccountId, records: list[tuple[str, int, bool]], now: int
+    ) -> None:
+        """RFC 7352 §3.3: (key, seconds, last) into the tracking list."""
+
+    async def add_sieve_error(self, account_id: AccountId, now: int, script: str, error: str) -> None: ...
+    async def sieve_errors(self, account_id: AccountId) -> list[SieveError]: ...
+    async def prune_sieve_state(self, now: int, error_age: int) -> int:
+        """Expired vacation and duplicate records, and errors older than ``error_age``: deleted."""
+
+
+class Store(Directory, MailStore, AclStore, OutboundQueue, SieveStateStore, Protocol):
     """What a backend provides."""
