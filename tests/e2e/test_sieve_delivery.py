@@ -105,6 +105,12 @@ async def test_reject_at_lmtp_is_a_5xx_for_that_recipient_only(env: SmtpEnv) -> 
     assert await _queued(env) == []  # refused in the transaction: no DSN
 
 
+async def test_ereject_reason_of_several_lines_is_a_multiline_reply(env: SmtpEnv) -> None:
+    await _script(env, env.alice, 'require "ereject"; ereject text:\nNot here.\nTry later.\n.\n;')
+    text = await converse(env.address("lmtp"), _lmtp([ALICE], message("multi")))
+    assert "550-5.7.1 Not here.\r\n550 5.7.1 Try later.\r\n" in text  # RFC 5429 §2.5
+
+
 async def test_reject_after_the_transaction_is_a_dsn_in_the_queue(env: SmtpEnv) -> None:
     await _script(env, env.alice, 'require "ereject"; ereject "No thanks";')
     # SMTP with two recipients has one reply for both: the reject becomes a DSN (RFC 5429 §2.1).

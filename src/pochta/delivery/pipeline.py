@@ -225,7 +225,7 @@ class Delivery:
         self.ops = MailOps.from_settings(self.store, settings)
         self.resolver = Resolver(self.store, settings.smtp, settings.hostname)
         runner = self.sieve.runner
-        runner.settings = settings
+        runner.configure(settings)
         self.sieve = SieveStep(runner, self.ops, settings)
 
     async def is_local_domain(self, domain: str) -> bool:
@@ -292,7 +292,9 @@ class Delivery:
     async def _send(self, outgoing: Outgoing) -> None:
         blob = await self.store.put_blob(outgoing.data)
         origin: QueueOrigin = "dsn" if outgoing.kind == "reject" else "forward"
-        recipients = [NewQueueRecipient(address, (), None) for address in outgoing.recipients]
+        # RFC 5230 §5.1: a vacation reply asks for no DSN (NOTIFY=NEVER).
+        notify = ("NEVER",) if outgoing.kind == "vacation" else ()
+        recipients = [NewQueueRecipient(address, notify, None) for address in outgoing.recipients]
         await self.enqueue(blob, outgoing.sender, recipients, origin)
 
     async def file(
@@ -676,6 +678,11 @@ def _mailbox(account: AccountId, name: str, mailboxes: dict[tuple[int, str], Mai
 
 
 def _sieve_refusal(reason: str) -> Reply:
-    """RFC 5429 §2.1/§2.2: reject/ereject in the transaction: 550 5.7.1 with the script's reason."""
-    text = " ".join(reason.split())[:400] or "Rejected by the recipient's filter"
-    return Reply(550, (text,), "5.7.1")
+    """RFC 5429 §2.1.1, §2.5: reject/ereject in the transaction: 550 5.7.1 with the script's reason."""
+    # RFC 5429 §2.5: a reason of several lines is a multiline reply, no line past SMTP's limit.
+    lines = [
+        "".join(c if " " <= c <= "~" else "?" for c in line)[:400]
+        for line in reason.replace("\r\n", "\n").split("\n")
+        if line.strip()
+    ][:20]
+    return Reply(550, tuple(lines) or ("Rejected by the recipient's filter",), "5.7.1")

@@ -187,7 +187,7 @@ async def carry(
                 effects.outgoing.append(Outgoing(envelope.sender, (address,), stamped, "redirect"))
             case RejectAction():
                 if can_refuse:
-                    effects.refusal = action.reason  # RFC 5429 §2.1/§2.2: refused in the transaction
+                    effects.refusal = action.reason  # RFC 5429 §2.1.1: refused in the transaction
                 elif envelope.sender:
                     report = rejection_report(
                         data,
@@ -199,7 +199,7 @@ async def carry(
                         now=moment,
                     )
                     effects.outgoing.append(Outgoing("", (envelope.sender,), report, "reject"))
-                # RFC 5429 §2.1: a message with the null sender is rejected by discarding it.
+                # RFC 5429 §2.1.2: no DSN when the MAIL FROM is empty (the message is discarded).
             case VacationAction():
                 key = hashlib.sha256(f"{action.tracking}\0{action.recipient.lower()}".encode()).hexdigest()
                 try:
@@ -212,7 +212,7 @@ async def carry(
                 if not due:
                     continue  # RFC 5230 §4.2: one reply per sender and period
                 reply = vacation_reply(action, envelope.recipient, hostname=hostname, now=moment)
-                # RFC 5230 §5.1 (RFC 3834 §3.3): the reply's envelope sender is the null path.
+                # RFC 5230 §5.1: the reply's envelope sender is the null path.
                 effects.outgoing.append(Outgoing("", (action.recipient,), reply, "vacation"))
                 await _fcc(ops, account, run, action.fcc, reply, effects, label)
             case NotifyAction():

@@ -40,12 +40,12 @@ def _bytes(message: EmailMessage) -> bytes:
 
 def vacation_reply(action: VacationAction, user: str, *, hostname: str, now: datetime) -> bytes:
     """RFC 5230 §5: the reply to ``action.recipient`` from the user (or :from), with the subject
-    §5.3 chose, In-Reply-To/References (§5.8) and Auto-Submitted: auto-replied (§5.1, RFC 3834 §5)."""
+    §5.3 chose, In-Reply-To/References (§5.8) and Auto-Submitted: auto-replied (§5.6)."""
     fields = [
-        ("From", action.sender or user),  # RFC 5230 §5.2: :from, else the user's address
-        ("To", action.recipient),  # RFC 5230 §5.1: to the original's envelope sender
+        ("From", action.sender or user),  # RFC 5230 §5.4: :from, else the script owner's address
+        ("To", action.recipient),  # RFC 5230 §5.5: the original's envelope sender
         ("Subject", action.subject),
-        ("Auto-Submitted", "auto-replied"),  # RFC 3834 §5.1: a reply sent automatically
+        ("Auto-Submitted", "auto-replied"),  # RFC 5230 §5.6
     ]
     if action.in_reply_to:
         fields.append(("In-Reply-To", action.in_reply_to))  # RFC 5230 §5.8
@@ -101,7 +101,7 @@ def rejection_report(
     arrival: datetime,
     now: datetime,
 ) -> bytes:
-    """RFC 5429 §2.1: a message rejected after the transaction is refused by a DSN to its
+    """RFC 5429 §2.1.2: a message rejected after the transaction is refused by a DSN to its
     envelope sender, the script's reason in the diagnostic."""
     text = " ".join(reason.split())[:800] or "Rejected by the recipient's filter"
     report = DsnReport(
@@ -111,7 +111,7 @@ def rejection_report(
             DsnRecipient(
                 final_recipient=recipient,
                 action="failed",
-                status="5.7.1",  # RFC 5429 §2.1: the reject's status
+                status="5.7.1",  # RFC 5429 §2.1.2: the reject's status
                 diagnostic=f"sieve; {text}",
                 diagnostic_type="x-pochta",
                 last_attempt=now,

@@ -79,14 +79,24 @@ class SieveRunner:
     settings: Settings
     _who: _Who = field(default_factory=_Who)
     _compiled: OrderedDict[tuple[int, str, str], Script] = field(default_factory=OrderedDict)
+    _admin_scripts: dict[str, tuple[list[ScriptRef], list[ScriptRef]]] = field(default_factory=dict)
 
     # --- which scripts -----------------------------------------------------------------------------
 
+    def configure(self, settings: Settings) -> None:
+        """Settings from a reload: the admin scripts are read again."""
+        self.settings = settings
+        self._admin_scripts.clear()
+
     def _admin(self, domain: str) -> tuple[list[ScriptRef], list[ScriptRef]]:
-        sieve = self.settings.sieve
-        before = [*_files("before", sieve.before), *_files("before", sieve.domain_before.get(domain, []))]
-        after = [*_files("after", sieve.domain_after.get(domain, [])), *_files("after", sieve.after)]
-        return before, after
+        """The admin scripts for a domain, read from their files once (per settings)."""
+        found = self._admin_scripts.get(domain)
+        if found is None:
+            sieve = self.settings.sieve
+            before = [*_files("before", sieve.before), *_files("before", sieve.domain_before.get(domain, []))]
+            after = [*_files("after", sieve.domain_after.get(domain, [])), *_files("after", sieve.after)]
+            found = self._admin_scripts[domain] = (before, after)
+        return found
 
     def admin_configured(self) -> bool:
         sieve = self.settings.sieve
@@ -152,10 +162,8 @@ class SieveRunner:
                 errors.append((ref.label, f"does not compile: {error}"))
                 break
             try:
-                outcome = await asyncio.wait_for(
-                    asyncio.to_thread(_run_one, script, data, envelope, limits, context),
-                    self.settings.sieve.max_cpu_time,
-                )
+                async with asyncio.timeout(self.settings.sieve.max_cpu_time):
+                    outcome = await asyncio.to_thread(_run_one, script, data, envelope, limits, context)
             except TimeoutError:
                 errors.append(
                     (ref.label, f"ran longer than sieve.max_cpu_time ({self.settings.sieve.max_cpu_time} s)")
@@ -241,21 +249,23 @@ def _run_one(
 
 def combine(outcomes: Sequence[Outcome]) -> Outcome:
     """The actions of scripts run one after another: all of them, in order, with the implicit keep
-    last when no script cancelled it (its flags those of the last script)."""
+    last when no script cancelled it (with the flags every script gave it)."""
     if len(outcomes) == 1:
         return outcomes[0]
     actions: list[object] = []
     cancelled = False
     implicit: KeepAction | None = None
+    flags: list[str] = []
     for outcome in outcomes:
         kept = [a for a in outcome.actions if isinstance(a, KeepAction) and a.implicit]
         if not kept:
             cancelled = True
         else:
             implicit = kept[-1]
+            flags.extend(flag for flag in implicit.flags if flag not in flags)
         actions.extend(a for a in outcome.actions if not (isinstance(a, KeepAction) and a.implicit))
     if not cancelled and implicit is not None:
-        actions.append(implicit)
+        actions.append(KeepAction(True, tuple(flags), implicit.message))
     return Outcome(
         tuple(actions),  # type: ignore[arg-type]
         notes=tuple(n for o in outcomes for n in o.notes),

@@ -81,6 +81,7 @@ from pochta.store.sqlite_metadata import MetadataMethods
 from pochta.store.sqlite_opener import ViewOpener
 from pochta.store.sqlite_query_methods import QueryMethods
 from pochta.store.sqlite_queue_methods import QueueMethods
+from pochta.store.sqlite_sieve import SieveMethods
 from pochta.store.sqlite_sieve_state import SieveStateMethods
 from pochta.store.view_stamps import STAMPS_FILE, ViewStamps
 from pochta.store.writer import Writer, WriterStats, WriteTurn, driver_connection
@@ -188,7 +189,7 @@ def migrate(conn: Connection) -> None:
 
 
 class SqliteStore(
-    DirectoryMethods, QueueMethods, QueryMethods, AclMethods, MetadataMethods, SieveStateMethods
+    DirectoryMethods, QueueMethods, QueryMethods, AclMethods, MetadataMethods, SieveMethods, SieveStateMethods
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 

@@ -106,6 +106,8 @@ def test_combine_keeps_the_implicit_keep_only_when_no_script_cancelled_it() -> N
     filed = Outcome((FileIntoAction("Lists"),))
     kept_with_flag = Outcome((KeepAction(implicit=True, flags=("\\Seen",)),))
     assert combine([Outcome((keep,)), kept_with_flag]).actions == (KeepAction(True, ("\\Seen",)),)
+    flagged = Outcome((KeepAction(implicit=True, flags=("$a",)),))
+    assert combine([flagged, kept_with_flag]).actions == (KeepAction(True, ("$a", "\\Seen")),)
     assert combine([filed, Outcome((keep,))]).actions == (FileIntoAction("Lists"),)
     redirected = Outcome((RedirectAction("x@example.net"), keep))
     assert combine([redirected, filed]).actions == (RedirectAction("x@example.net"), FileIntoAction("Lists"))
