@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from cli_env import ok, run
+from pochta.config import load_settings
 from pochta.store.model import Account
 from pochta.store.queue_model import QueueEntry
+from pochta.store.sqlite import open_sqlite_store
+from serve_process import init_data_dir
 from smtp_env import ALICE, BOB, SmtpEnv, converse, dot_stuff, message, smtp_server, smtp_settings
 
 
@@ -224,3 +228,106 @@ async def test_admin_before_and_after_scripts(tmp_path: Path) -> None:
         await _final(env, "lmtp", [BOB], message("early"))
         [flags] = await _flags(env, env.bob, "INBOX")
         assert "$Checked" in flags
+
+
+async def test_specialuse_notify_fcc_and_editheader_over_smtp(env: SmtpEnv) -> None:
+    await _script(
+        env,
+        env.alice,
+        'require ["fileinto", "special-use", "enotify", "fcc", "editheader"];\n'
+        'addheader "X-Filtered" "by pochta";\n'
+        'fileinto :specialuse "\\\\Junk" "Spam";\n'
+        'notify :fcc "Sent" :message "You have mail" "mailto:pager@example.net";\n',
+    )
+    replies = await _final(env, "smtp", [ALICE], message("junk"))
+    assert replies[0].startswith("250")
+    [filed] = await env.messages(env.alice, "Junk")  # RFC 8579: the mailbox holding \Junk
+    assert filed.startswith(b"X-Filtered: by pochta\r\n")  # RFC 5293: the edited message
+    assert await env.messages(env.alice) == []
+    [(entry, data)] = await _queued(env)
+    assert [r.address for r in entry.recipients] == ["pager@example.net"]
+    note = email.message_from_bytes(data, policy=email.policy.default)
+    assert note["Subject"] == "You have mail"
+    assert note["Auto-Submitted"] == "auto-notified; owner-email=alice@example.org"
+    [sent] = await env.messages(env.alice, "Sent")  # RFC 8580: the notification's copy
+    assert sent == data
+
+
+async def test_fileinto_another_users_mailbox_needs_the_post_right(env: SmtpEnv) -> None:
+    shared = await env.store.create_mailbox(env.bob.id, "Team")
+    await _script(env, env.alice, 'require "fileinto"; fileinto "Other Users/bob@example.org/Team";')
+    await _final(env, "lmtp", [ALICE], message("no right"))
+    assert await env.messages(env.bob, "Team") == []
+    assert len(await env.messages(env.alice)) == 1  # RFC 4314: no p right, kept in INBOX
+    [error] = await env.store.sieve_errors(env.alice.id)
+    assert "Team" in error.error
+    await env.store.set_mailbox_acl(shared.id, ALICE, "lp")
+    await _final(env, "lmtp", [ALICE], message("with right"))
+    assert len(await env.messages(env.bob, "Team")) == 1
+    assert len(await env.messages(env.alice)) == 1
+
+
+async def test_time_limit_keeps_in_inbox(tmp_path: Path) -> None:
+    settings = smtp_settings(sieve={"max_cpu_time": 1e-9})
+    async with smtp_server(tmp_path, settings) as env:
+        await _script(env, env.alice, 'require "fileinto"; fileinto "Junk";')
+        await _final(env, "lmtp", [ALICE], message("slow"))
+        assert len(await env.messages(env.alice)) == 1
+        assert await env.messages(env.alice, "Junk") == []
+        [error] = await env.store.sieve_errors(env.alice.id)
+        assert "max_cpu_time" in error.error
+
+
+async def test_include_global_and_personal(tmp_path: Path) -> None:
+    (tmp_path / "globals").mkdir()
+    (tmp_path / "globals" / "spam.sieve").write_text(
+        'require "fileinto"; if header :is "subject" "spam" { fileinto "Junk"; }'
+    )
+    settings = smtp_settings(sieve={"global_dir": str(tmp_path / "globals")})
+    async with smtp_server(tmp_path, settings) as env:
+        await env.store.put_sieve_script(
+            env.alice.id, "lists", 'require "fileinto"; fileinto "Archive";', settings.sieve.quota()
+        )
+        await _script(
+            env,
+            env.alice,
+            'require "include"; include :global "spam"; '
+            'if header :is "subject" "list" { include :personal "lists"; }',
+        )
+        await _final(env, "lmtp", [ALICE], message("spam"))
+        await _final(env, "lmtp", [ALICE], message("list"))
+        await _final(env, "lmtp", [ALICE], message("plain"))
+        assert len(await env.messages(env.alice, "Junk")) == 1
+        assert len(await env.messages(env.alice, "Archive")) == 1
+        assert len(await env.messages(env.alice)) == 1
+
+
+async def test_environment_items_at_lmtp(env: SmtpEnv) -> None:
+    await _script(
+        env,
+        env.alice,
+        'require ["environment", "fileinto"];\n'
+        'if allof (environment "location" "MDA", environment "phase" "during",'
+        ' environment "remote-host" "mta.example.net", environment "remote-ip" "127.0.0.1") '
+        '{ fileinto "Archive"; }',
+    )
+    await _final(env, "lmtp", [ALICE], message("env"))
+    assert len(await env.messages(env.alice, "Archive")) == 1
+
+
+async def test_cli_lists_a_users_script_errors(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    init_data_dir(data, listeners=(), accounts={ALICE: "pw pw pw pw"})
+    store = await open_sqlite_store(data, load_settings(data / "pochta.toml"))
+    try:
+        account = await store.get_account(ALICE)
+        assert account is not None
+        await store.add_sieve_error(account.id, 1_800_000_000, "main", "line 1: boom; kept in INBOX")
+    finally:
+        await store.close()
+    out = ok(run("sieve", "errors", ALICE, data=data))
+    assert "2027-01-15 08:00:00" in out
+    assert "line 1: boom; kept in INBOX" in out
+    failed = run("sieve", "errors", "nobody@example.org", data=data)
+    assert failed.returncode != 0
+    assert "no such account" in failed.stderr
