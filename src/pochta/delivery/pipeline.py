@@ -247,8 +247,12 @@ class Delivery:
         their quota usage and the mailboxes: one read for all."""
         decided = None
         if sieve is not None:
+            # The directory version the recipients were resolved under (at RCPT): who has a script
+            # is known without another read (a script activated since counts from the next message).
             decided = await self.sieve.decide(
-                [(r.path.address, r.destinations, bool(r.queued)) for r in recipients], sieve
+                [(r.path.address, r.destinations, bool(r.queued)) for r in recipients],
+                sieve,
+                self.resolver.cache.version,
             )
         filed: list[list[tuple[AccountId, str, frozenset[str]]]] = []
         for index, rcpt in enumerate(recipients):

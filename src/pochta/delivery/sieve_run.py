@@ -102,11 +102,13 @@ class SieveRunner:
         sieve = self.settings.sieve
         return bool(sieve.before or sieve.after or sieve.domain_before or sieve.domain_after)
 
-    async def has_scripts(self, account: Account) -> bool:
-        """Whether any script runs for ``account``: no read while the directory version holds."""
+    async def has_scripts(self, account: Account, version: int | None = None) -> bool:
+        """Whether any script runs for ``account``: no read while the directory version holds.
+        ``version``: the directory version the caller read for this delivery (None: read it)."""
         if self.admin_configured():
             return True
-        version = self.store.directory_version()
+        if version is None:
+            version = self.store.directory_version()
         who = self._who
         if version is None or version != who.version:
             accounts = await self.store.sieve_active_accounts()

@@ -71,11 +71,18 @@ class SieveStep:
         self.settings = settings
 
     async def decide(
-        self, recipients: Sequence[tuple[str, Sequence[Destination], bool]], given: SieveInput
+        self,
+        recipients: Sequence[tuple[str, Sequence[Destination], bool]],
+        given: SieveInput,
+        version: int | None = None,
     ) -> Decided | None:
-        """``recipients``: (address, local destinations, forwarded elsewhere too). None when no
-        destination account has a script (the common case: no read, no work)."""
-        wanted = [[await self.runner.has_scripts(d.account) for d in dests] for _, dests, _ in recipients]
+        """``recipients``: (address, local destinations, forwarded elsewhere too); ``version``: the
+        directory version this delivery's recipients were resolved under (None: read it now). None
+        when no destination account has a script (the common case: no read, no work)."""
+        runner = self.runner
+        if version is None and not runner.admin_configured():
+            version = self.ops.store.directory_version()
+        wanted = [[await runner.has_scripts(d.account, version) for d in dests] for _, dests, _ in recipients]
         if not any(any(row) for row in wanted):
             return None
         data = await given.read()
