@@ -3,7 +3,7 @@
 
 ``carry`` resolves and checks everything that can fail before the message is stored: a mailbox
 that does not exist (and may not be created), another user's mailbox without the post right
-(RFC 4314 §2.1.1 ``p``), a redirect that would loop. What fails becomes an error for the user and
+(RFC 4314 §2.1 ``p``), a redirect that would loop. What fails becomes an error for the user and
 the message goes to INBOX instead (RFC 5228 §2.10.6: never lost). Vacation's once-per-period
 record (RFC 5230 §4.2) is taken here, atomically in the store, so two workers never both reply.
 """
@@ -102,7 +102,7 @@ async def _target(
     try:
         located = await ops.access.locate(account, name)
         if not located.own:
-            located.require("p", "fileinto")  # RFC 4314 §2.1.1: post
+            located.require("p", "fileinto")  # RFC 4314 §2.1: post
             return located.account_id, located.name, _shared_flags(action.flags, located.rights)
         if not run.context.mailbox_exists(name):
             if not action.create:

@@ -76,15 +76,15 @@ def notify_message(action: NotifyAction, owner: str, *, hostname: str, now: date
         ("From", action.sender),
         ("To", ", ".join(_address(address) for address in action.recipients)),
         ("Subject", action.subject),
-        # RFC 5436 §2.7 (8): auto-notified, naming the owner of the script
+        # RFC 5436 §2.7, §2.7.1: auto-notified, naming the owner of the script
         ("Auto-Submitted", f"auto-notified; owner-email={owner}"),
     ]
     if action.importance != 2:
-        # RFC 5436 §2.7 (6): Importance high/low from :importance 1/3
+        # RFC 5436 §2.4: Importance high/low from :importance 1/3 (a MAY)
         fields.append(("Importance", "high" if action.importance == 1 else "low"))
     reserved = {name.lower() for name, _ in fields} | {"date", "message-id", "body"}
     for name, value in action.headers:
-        if name.lower() not in reserved:  # RFC 5436 §2.7 (3): the URI's other header fields
+        if name.lower() not in reserved:  # RFC 5436 §2.7: the URI's other header fields
             fields.append((name, value))
     message = _header(fields, hostname=hostname, now=now)
     message.set_content(action.body if action.body is not None else action.subject)
