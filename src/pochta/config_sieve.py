@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pochta.config_section import Section
 from pochta.store.sieve_model import SieveQuota
@@ -119,17 +119,29 @@ class SieveSettings(Section):
         "per account are kept).",
     )
 
+    @field_validator("before", "after")
+    @classmethod
+    def _scripts_exist(cls, paths: list[Path]) -> list[Path]:
+        for path in paths:
+            if not path.is_file():
+                raise ValueError(f"{path} is not a file")
+        return paths
+
+    @field_validator("domain_before", "domain_after")
+    @classmethod
+    def _domain_scripts_exist(cls, scripts: dict[str, list[Path]]) -> dict[str, list[Path]]:
+        for domain, paths in scripts.items():
+            if domain != domain.lower():
+                raise ValueError(f"domain {domain!r} must be written in lower case")
+            cls._scripts_exist(paths)
+        return scripts
+
     @model_validator(mode="after")
     def _check_bounds(self) -> SieveSettings:
         if self.max_script_size > self.max_storage:
             raise ValueError("max_script_size must not exceed max_storage")
         if not self.vacation_min_period <= self.vacation_default_period <= self.vacation_max_period:
             raise ValueError("vacation periods must satisfy min <= default <= max")
-        for path in [*self.before, *self.after, *(p for ps in self.domain_before.values() for p in ps)] + [
-            p for ps in self.domain_after.values() for p in ps
-        ]:
-            if not path.is_file():
-                raise ValueError(f"sieve script {path} is not a readable file")
         if self.duplicate_default_period > self.duplicate_max_period:
             raise ValueError("duplicate_default_period must not exceed duplicate_max_period")
         return self
