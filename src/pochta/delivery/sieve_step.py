@@ -161,8 +161,9 @@ class SieveStep:
                 try:
                     await self.ops.append(account.id, INBOX, item.data)
                 except (OpsError, StoreError) as error:
+                    # Not stored anywhere: the transaction answers 451 and the client tries again.
                     _log.error("sieve rescue into INBOX failed", account=account.address, error=repr(error))
-                    raise
+                    raise StoreError(f"sieve: keeping the message in INBOX failed: {error}") from error
             if effects.duplicates:
                 try:
                     await self.ops.store.sieve_track_duplicates(account.id, effects.duplicates, now)
