@@ -19,6 +19,7 @@ from pochta.server.heap import freeze_startup_objects, set_mmap_threshold
 from pochta.server.housekeeping import (
     collect_blobs_periodically,
     prune_expunged_periodically,
+    prune_sieve_state_periodically,
     refresh_snapshots_periodically,
 )
 from pochta.server.imap import imap_handlers
@@ -148,6 +149,8 @@ async def _serve(
             if settings.store.expunge_record_days > 0:
                 # RFC 7162 QRESYNC: old expunge records go, the mailbox's horizon remembers them.
                 jobs.append(prune_expunged_periodically(store, settings.store))
+            # Sieve at delivery: expired vacation and duplicate records, old script errors.
+            jobs.append(prune_sieve_state_periodically(store, settings.store, settings.sieve.error_days))
             if settings.store.view_snapshot_interval > 0:
                 # Stored view snapshots near the head: a worker's first SELECT of a big mailbox
                 # reads one and a short delta (docs/architecture.md "Mailbox views").

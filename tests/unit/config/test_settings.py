@@ -73,6 +73,9 @@ def test_listener_can_be_switched_off_and_moved(tmp_path: Path) -> None:
             "imap.metadata_max_entry_size",
             "greater than or equal to 1024",
         ),
+        ('[sieve]\nbefore = ["/nonexistent/spam.sieve"]\n', "sieve.before", "is not a file"),
+        ('[sieve.domain_after]\n"Example.org" = []\n', "sieve.domain_after", "lower case"),
+        ("[sieve]\nerror_days = 0\n", "sieve.error_days", "greater than or equal to 1"),
         (
             "[imap]\nmetadata_max_entries_per_mailbox = 9\n",
             "imap.metadata_max_entries_per_mailbox",
