@@ -24,6 +24,7 @@ from pochta.config_listen import (
     parse_listen_address,
 )
 from pochta.config_section import Section, SubkeyError
+from pochta.config_sieve import SieveSettings
 from pochta.config_smtp import LmtpSettings, QueueSettings, SmtpSettings
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "Section",
     "ServerSettings",
     "Settings",
+    "SieveSettings",
     "SmtpSettings",
     "StoreSettings",
     "SubkeyError",
@@ -578,6 +580,7 @@ class Settings(Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     lmtp: LmtpSettings = Field(default_factory=LmtpSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    sieve: SieveSettings = Field(default_factory=SieveSettings)
 
     @field_validator("hostname")
     @classmethod

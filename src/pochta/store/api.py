@@ -59,6 +59,7 @@ from pochta.store.model import (
     VerifyReport,
 )
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
+from pochta.store.sieve_model import SieveQuota, SieveScript, SieveScriptInfo
 
 FlagOp = Literal["add", "remove", "replace"]
 
@@ -102,6 +103,21 @@ class MetadataRefused(StoreError):
         self.code = code
         self.reason = reason
         super().__init__(reason)
+
+
+class SieveQuotaExceeded(StoreError):
+    """``put_sieve_script`` would take the account past its script count or storage; nothing was
+    stored. ``code`` is ManageSieve's response code (RFC 5804 §1.3): ``QUOTA/MAXSCRIPTS`` or
+    ``QUOTA/MAXSIZE``."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ScriptActive(Conflict):
+    """``delete_sieve_script`` of the active script (RFC 5804 §2.10: deactivate it first)."""
 
 
 class _Unset:
@@ -556,5 +572,30 @@ class AclStore(Protocol):
         """Mailboxes of other accounts than ``exclude`` whose ACL names one of ``identifiers``."""
 
 
-class Store(Directory, MailStore, AclStore, OutboundQueue, Protocol):
+class SieveScriptStore(Protocol):
+    """Each account's Sieve scripts and which one is active (RFC 5804 §2.8: at most one). Names
+    and sources are kept as given; their rules are ``pochta.mail.sieve_scripts``'s."""
+
+    async def sieve_scripts(self, account_id: AccountId) -> list[SieveScriptInfo]:
+        """The account's scripts, by name."""
+
+    async def sieve_script(self, account_id: AccountId, name: str) -> SieveScript | None: ...
+    async def active_sieve_script(self, account_id: AccountId) -> SieveScript | None: ...
+    async def put_sieve_script(
+        self, account_id: AccountId, name: str, source: str, quota: SieveQuota
+    ) -> None:
+        """Create the script or replace its source (an active script stays active);
+        SieveQuotaExceeded (nothing stored) when the result breaks ``quota``."""
+
+    async def rename_sieve_script(self, account_id: AccountId, old: str, new: str) -> None:
+        """NotFound when ``old`` is missing, AlreadyExists when ``new`` exists (RFC 5804 §2.11.1)."""
+
+    async def delete_sieve_script(self, account_id: AccountId, name: str) -> None:
+        """NotFound when missing, ScriptActive when it is the active one (RFC 5804 §2.10)."""
+
+    async def activate_sieve_script(self, account_id: AccountId, name: str | None) -> None:
+        """Make ``name`` the active script (None: none is, RFC 5804 §2.8); NotFound when missing."""
+
+
+class Store(Directory, MailStore, AclStore, SieveScriptStore, OutboundQueue, Protocol):
     """What a backend provides."""

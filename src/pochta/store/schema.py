@@ -504,3 +504,21 @@ metadata_entries = Table(
     Index(None, "mailbox_id", "account_id", "name"),
     Index(None, "account_id"),
 )
+
+# Revision 0020, Sieve scripts (RFC 5228, managed as RFC 5804 describes; ``sqlite_sieve``): one row
+# per script of an account, its source as the user stored it (UTF-8 text, RFC 5804 §1.8), ``size``
+# its length in octets (the unit of ManageSieve's quotas), ``updated`` epoch seconds. At most one
+# script of an account is active (RFC 5804 §2.8): the partial unique index enforces it.
+sieve_scripts = Table(
+    "sieve_scripts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "name"),
+    Index("ix_sieve_scripts_active", "account_id", unique=True, sqlite_where=text("active")),
+)

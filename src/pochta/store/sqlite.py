@@ -81,6 +81,7 @@ from pochta.store.sqlite_metadata import MetadataMethods
 from pochta.store.sqlite_opener import ViewOpener
 from pochta.store.sqlite_query_methods import QueryMethods
 from pochta.store.sqlite_queue_methods import QueueMethods
+from pochta.store.sqlite_sieve import SieveMethods
 from pochta.store.view_stamps import STAMPS_FILE, ViewStamps
 from pochta.store.writer import Writer, WriterStats, WriteTurn, driver_connection
 
@@ -147,7 +148,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0019"
+SCHEMA_HEAD = "0020"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -186,7 +187,7 @@ def migrate(conn: Connection) -> None:
         command.upgrade(config, "head")
 
 
-class SqliteStore(DirectoryMethods, QueueMethods, QueryMethods, AclMethods, MetadataMethods):
+class SqliteStore(DirectoryMethods, QueueMethods, QueryMethods, AclMethods, MetadataMethods, SieveMethods):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 
     def __init__(

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from pochta.config import (
     LISTENER_KINDS,
     ConfigError,
     ListenAddress,
     Settings,
+    SieveSettings,
     load_settings,
     parse_listen_address,
 )
@@ -188,3 +190,20 @@ def test_metadata_admin_uri_and_its_default() -> None:
         {"imap": {"metadata_admin": " tel:+1-555-0100 "}, "smtp": {"postmaster": "a@b.c"}}
     )
     assert computed_entries(configured, None) == {"/shared/admin": b"tel:+1-555-0100"}
+
+
+def test_sieve_settings_bounds_and_the_limits_they_give() -> None:
+    sieve = Settings().sieve
+    assert (sieve.quota().max_scripts, sieve.run_limits().max_redirects) == (50, 4)
+    custom = SieveSettings(max_redirects=0, max_nesting=8, max_actions=5)
+    assert (custom.run_limits().max_redirects, custom.run_limits().max_actions) == (0, 5)
+    assert custom.parse_limits().max_block_nesting == 8
+    for bad in (
+        {"max_script_size": 2048, "max_storage": 1024},
+        {"vacation_min_period": 10, "vacation_default_period": 5},
+        {"duplicate_default_period": 100, "duplicate_max_period": 50},
+        {"max_name_length": 127},  # RFC 5804 §1.6: servers MUST allow 128 characters
+        {"max_variables": 100},  # RFC 5229 §6: at least 128
+    ):
+        with pytest.raises(ValidationError):
+            SieveSettings(**bad)

@@ -585,7 +585,7 @@ async def test_migration_0017_fills_domain_usage(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0019 + UNDO_0018 + UNDO_0017 + "UPDATE alembic_version SET version_num = '0016';"
+            UNDO_0020 + UNDO_0019 + UNDO_0018 + UNDO_0017 + "UPDATE alembic_version SET version_num = '0016';"
         )
     finally:
         conn.close()
@@ -612,7 +612,7 @@ async def test_migration_0019_adds_metadata_entries(data_dir: Path) -> None:
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0019 + "UPDATE alembic_version SET version_num = '0018';")
+        conn.executescript(UNDO_0020 + UNDO_0019 + "UPDATE alembic_version SET version_num = '0018';")
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -622,6 +622,28 @@ async def test_migration_0019_adds_metadata_entries(data_dir: Path) -> None:
         limits = MetadataLimits(1024, 10, 10, 4096)
         await store.set_metadata(inbox.id, alice.id, [("/shared/comment", b"after 0019")], limits)
         assert await store.metadata(inbox.id, alice.id) == {"/shared/comment": b"after 0019"}
+    finally:
+        await store.close()
+
+
+async def test_migration_0020_adds_sieve_scripts(data_dir: Path) -> None:
+    # A store at revision 0019 with an account: the upgrade adds the (empty) table, which works at once.
+    store = await open_sqlite_store(data_dir, Settings())
+    alice = await make_account(store)
+    await store.close()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.executescript(UNDO_0020 + "UPDATE alembic_version SET version_num = '0019';")
+    finally:
+        conn.close()
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        assert await store.sieve_scripts(alice.id) == []
+        await store.put_sieve_script(alice.id, "main", "keep;", Settings().sieve.quota())
+        await store.activate_sieve_script(alice.id, "main")
+        active = await store.active_sieve_script(alice.id)
+        assert active is not None
+        assert active.source == "keep;"
     finally:
         await store.close()
 
@@ -931,7 +953,12 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0019 + UNDO_0018 + UNDO_0017 + UNDO_0016 + "UPDATE alembic_version SET version_num = '0015';"
+            UNDO_0020
+            + UNDO_0019
+            + UNDO_0018
+            + UNDO_0017
+            + UNDO_0016
+            + "UPDATE alembic_version SET version_num = '0015';"
         )
     finally:
         conn.close()
@@ -955,12 +982,14 @@ def undo_0010(conn: sqlite3.Connection) -> str:
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
-# What revisions 0011-0019 added, taken out again by hand, newest first: METADATA entries (0019),
+# What revisions 0011-0020 added, taken out again by hand, newest first: Sieve scripts (0020),
+# METADATA entries (0019),
 # the ACL table (0018), the quota resources (0017: the MESSAGE and domain limits, the admin flag,
 # domain usage and its triggers; the directory version's accounts trigger back to its 0010
 # columns), thread tables and the save date (0016), the sort keys (0015), the expunge records' time
 # and horizon (0014), the partial index of \\Deleted rows (0013), \\Recent's columns and triggers
 # (0012), the inline blobs (0011).
+UNDO_0020 = "DROP TABLE sieve_scripts;"
 UNDO_0019 = "DROP TABLE metadata_entries;"
 UNDO_0017 = (
     "DROP TRIGGER directory_version_accounts_update; CREATE TRIGGER directory_version_accounts_update "
@@ -977,7 +1006,7 @@ UNDO_0016 = (
     "ALTER TABLE membership DROP COLUMN save_date;"
 )
 UNDO_AFTER_0010 = (
-    UNDO_0019 + UNDO_0018 + UNDO_0017 + UNDO_0016 + "DROP TABLE message_sort_keys;"
+    UNDO_0020 + UNDO_0019 + UNDO_0018 + UNDO_0017 + UNDO_0016 + "DROP TABLE message_sort_keys;"
     "DROP TABLE expunge_horizon; ALTER TABLE expunged DROP COLUMN at;"
     "DROP INDEX ix_membership_deleted;"
     "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "

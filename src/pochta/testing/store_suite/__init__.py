@@ -12,9 +12,9 @@ unchanged (``tests/unit/store/test_sqlite_store.py`` is the SQLite binding).
 
 The tests live in one module per concept (``acl``, ``directory``, ``inline`` blobs, ``mailboxes``,
 ``messages``, ``maintenance``, ``metadata``, ``objects``, ``queue``, ``quota`` with session locks,
-``search``, ``sortkeys``, ``wire``; ``support`` holds the fixtures and helpers they share). This
-package star-imports every one of them, so each ``test_*`` defined in any lands here, and the
-binding's check that every suite test is listed in ``__all__`` keeps covering all of them.
+``search``, ``sieve`` scripts, ``sortkeys``, ``wire``; ``support`` holds the fixtures and helpers
+they share). This package star-imports every one of them, so each ``test_*`` defined in any lands
+here, and the binding's check that every suite test is listed in ``__all__`` keeps covering all of them.
 """
 
 # The star imports are the point (see above); the names in __all__ come from them.
@@ -33,6 +33,7 @@ from pochta.testing.store_suite.objects import *
 from pochta.testing.store_suite.queue import *
 from pochta.testing.store_suite.quota import *
 from pochta.testing.store_suite.search import *
+from pochta.testing.store_suite.sieve import *
 from pochta.testing.store_suite.sortkeys import *
 from pochta.testing.store_suite.support import *
 from pochta.testing.store_suite.wire import *
@@ -112,6 +113,10 @@ __all__ = [
     "test_search_text",
     "test_search_text_hostile_input",
     "test_second_handle_sees_writes",
+    "test_sieve_one_active_script_per_account",
+    "test_sieve_quota_is_checked_in_the_write",
+    "test_sieve_rename_and_delete_rules",
+    "test_sieve_scripts_per_account_and_replaced_in_place",
     "test_sort_keys_derived_kept_and_forgotten",
     "test_sort_order_is_the_order_of_the_keys",
     "test_subscriptions",

@@ -1,0 +1,125 @@
+"""The ``[sieve]`` settings: how large and how many scripts an account may keep, and the bounds of
+one run of a script at delivery (``pochta.config`` re-exports this section;
+``docs/configuration.md`` is generated from it as from the rest)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import Field, model_validator
+
+from pochta.config_section import Section
+from pochta.store.sieve_model import SieveQuota
+
+if TYPE_CHECKING:
+    from pochta.sieve import ParseLimits, RunLimits
+
+__all__ = ["SieveSettings"]
+
+_DAY = 86400
+
+
+class SieveSettings(Section):
+    max_script_size: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Octets one Sieve script may have (ManageSieve's MAXSIZE, RFC 5804 §1.3).",
+    )
+    max_scripts: int = Field(
+        50, ge=1, description="Scripts one account may keep (ManageSieve's QUOTA/MAXSCRIPTS)."
+    )
+    max_storage: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="Octets all of one account's scripts may take together (QUOTA/MAXSIZE).",
+    )
+    max_name_length: int = Field(
+        128, ge=128, le=1024, description="Characters in a script's name (RFC 5804 §1.6: at least 128)."
+    )
+    max_nesting: int = Field(
+        32, ge=1, le=256, description="Nested blocks, and nested tests, in one script (Pigeonhole's limits)."
+    )
+    max_actions: int = Field(32, ge=1, description="Actions one run of a script may take.")
+    max_redirects: int = Field(
+        4,
+        ge=0,
+        description="Redirects one run may make (RFC 5228 §10: administrators must be able to limit "
+        "them; ManageSieve's MAXREDIRECTS).",
+    )
+    max_variables: int = Field(
+        255, ge=128, description="Variables one script may use (RFC 5229 §6: at least 128)."
+    )
+    max_variable_size: int = Field(
+        4096,
+        ge=4000,
+        description="Octets a variable may hold; longer values are cut (RFC 5229 §6: at least 4,000).",
+    )
+    max_include_depth: int = Field(10, ge=1, le=64, description="How deep `include` may nest (RFC 6609).")
+    max_includes: int = Field(255, ge=1, description="Scripts one run may include.")
+    max_loop_depth: int = Field(
+        16, ge=1, le=64, description="How deep `foreverypart` loops nest (RFC 5703 §3)."
+    )
+    max_cpu_time: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds of CPU time one run of one script may take at delivery; past it the run "
+        "stops and the message is kept in INBOX (the error is recorded for the user).",
+    )
+    vacation_default_period: int = Field(
+        7 * _DAY,
+        ge=0,
+        description="Seconds between two vacation replies to one sender when the script names none.",
+    )
+    vacation_min_period: int = Field(
+        _DAY,
+        ge=0,
+        description="Shortest period between vacation replies a script may ask for (RFC 5230 §4.1).",
+    )
+    vacation_max_period: int = Field(
+        90 * _DAY, ge=0, description="Longest period between vacation replies a script may ask for."
+    )
+    duplicate_default_period: int = Field(
+        7 * _DAY,
+        ge=1,
+        description="Seconds the duplicate test remembers a message by default (RFC 7352 §3.3).",
+    )
+    duplicate_max_period: int = Field(
+        30 * _DAY, ge=1, description="Longest a script may ask the duplicate test to remember."
+    )
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> SieveSettings:
+        if self.max_script_size > self.max_storage:
+            raise ValueError("max_script_size must not exceed max_storage")
+        if not self.vacation_min_period <= self.vacation_default_period <= self.vacation_max_period:
+            raise ValueError("vacation periods must satisfy min <= default <= max")
+        if self.duplicate_default_period > self.duplicate_max_period:
+            raise ValueError("duplicate_default_period must not exceed duplicate_max_period")
+        return self
+
+    def quota(self) -> SieveQuota:
+        return SieveQuota(max_scripts=self.max_scripts, max_storage=self.max_storage)
+
+    def parse_limits(self) -> ParseLimits:
+        # Imported here: pochta.sieve needs pochta.mime, which reads its settings from this package.
+        from pochta.sieve import ParseLimits
+
+        return ParseLimits(max_block_nesting=self.max_nesting, max_test_nesting=self.max_nesting)
+
+    def run_limits(self) -> RunLimits:
+        from pochta.sieve import RunLimits  # see parse_limits
+
+        return RunLimits(
+            max_actions=self.max_actions,
+            max_redirects=self.max_redirects,
+            max_variables=self.max_variables,
+            max_variable_size=self.max_variable_size,
+            vacation_default_period=self.vacation_default_period,
+            vacation_min_period=self.vacation_min_period,
+            vacation_max_period=self.vacation_max_period,
+            duplicate_default_period=self.duplicate_default_period,
+            duplicate_max_period=self.duplicate_max_period,
+            max_loop_depth=self.max_loop_depth,
+            max_include_depth=self.max_include_depth,
+            max_includes=self.max_includes,
+        )
