@@ -83,10 +83,14 @@ class SieveClient:
         return out
 
     def response(self) -> bytes:
-        out = b""
+        return b"".join(self.response_lines())
+
+    def response_lines(self) -> list[bytes]:
+        """The lines of one response (each with the literals it holds), the OK/NO/BYE line last."""
+        out: list[bytes] = []
         while True:
             line = self.line()
-            out += line
+            out.append(line)
             if _FINAL.match(line):
                 return out
 

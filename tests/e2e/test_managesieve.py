@@ -91,7 +91,7 @@ async def test_script_lifecycle(env: SieveEnv) -> None:
         b'OK "Setactive completed"\r\n',
         b'"first" ACTIVE\r\n"second"\r\nOK "Listscripts completed"\r\n',
         b"{%d}\r\n" % len(SCRIPT) + SCRIPT + b'\r\nOK "Getscript completed"\r\n',
-        b'"keep;"\r\nOK "Getscript completed"\r\n',
+        b'{5}\r\nkeep;\r\nOK "Getscript completed"\r\n',
         b'NO (ACTIVE) "The active script cannot be deleted; deactivate it first"\r\n',
         b'OK "Renamescript completed"\r\n',
         b'NO (NONEXISTENT) "There is no script by that name"\r\n',
@@ -346,7 +346,7 @@ async def test_names_and_strings(env: SieveEnv) -> None:
     assert answers[2] == b'"a\\\\b \\"q\\" \xc3\xbc"\r\nOK "Listscripts completed"\r\n'
     assert answers[3] == b'NO "A script name must be valid UTF-8"\r\n'
     assert answers[4] == b'NO "A script name must not contain control characters or line separators"\r\n'
-    assert answers[5] == b'"keep;"\r\nOK "Getscript completed"\r\n'
+    assert answers[5] == b'{5}\r\nkeep;\r\nOK "Getscript completed"\r\n'
 
 
 async def test_errors_and_their_limit(tmp_path: Path) -> None:

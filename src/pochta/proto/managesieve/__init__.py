@@ -13,7 +13,14 @@ from pochta.proto.managesieve.receiver import (
     Token,
     parse_number,
 )
-from pochta.proto.managesieve.responses import Response, Status, capability_line, encode_string, script_line
+from pochta.proto.managesieve.responses import (
+    Response,
+    Status,
+    capability_line,
+    encode_literal,
+    encode_string,
+    script_line,
+)
 
 __all__ = [
     "COMMANDS",
@@ -32,6 +39,7 @@ __all__ = [
     "Status",
     "Token",
     "capability_line",
+    "encode_literal",
     "encode_string",
     "parse_command",
     "parse_number",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Response", "Status", "capability_line", "encode_string", "script_line"]
+__all__ = ["Response", "Status", "capability_line", "encode_literal", "encode_string", "script_line"]
 
 _MAX_QUOTED = 1024
 
@@ -23,6 +23,11 @@ def encode_string(value: str | bytes) -> bytes:
     data = value.encode("utf-8") if isinstance(value, str) else value
     if len(data) <= _MAX_QUOTED and b"\r" not in data and b"\n" not in data and b"\x00" not in data:
         return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    return encode_literal(data)
+
+
+def encode_literal(data: bytes) -> bytes:
+    """A literal-s2c, ``{n}`` CRLF and the octets (RFC 5804 §4)."""
     return b"{%d}\r\n" % len(data) + data
 
 

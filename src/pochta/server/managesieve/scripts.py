@@ -5,7 +5,7 @@ GETSCRIPT, DELETESCRIPT, RENAMESCRIPT, CHECKSCRIPT, all through ``pochta.mail.si
 from __future__ import annotations
 
 from pochta.mail.sieve_scripts import ScriptRefused, decode_source
-from pochta.proto.managesieve import Command, Response, Status, encode_string, script_line
+from pochta.proto.managesieve import Command, Response, Status, encode_literal, script_line
 from pochta.server.managesieve.session import Session
 from pochta.sieve import Script
 from pochta.sieve.script import If, Include, Node
@@ -130,8 +130,9 @@ async def _setactive(session: Session, command: Command) -> Response:
 
 async def _getscript(session: Session, command: Command) -> Response:
     script = await session.services.scripts.get(_account_id(session), _name(command, 0))
-    # RFC 5804 §2.9: the script as a string (a literal), then OK.
-    session.send(encode_string(script.source) + b"\r\n")
+    # RFC 5804 §2.9: the script as a string, then OK. Always a literal, as Dovecot sends it: some
+    # clients (sievelib) take a quoted script with its quotes.
+    session.send(encode_literal(script.source.encode("utf-8")) + b"\r\n")
     return Response(Status.OK, "Getscript completed")
 
 
