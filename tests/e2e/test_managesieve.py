@@ -388,6 +388,15 @@ async def test_line_too_long_ends_the_session(tmp_path: Path) -> None:
 
         assert await asyncio.to_thread(run) == (b'BYE "Line too long"\r\n', b"")
 
+        def in_authenticate() -> tuple[bytes, bytes, bytes]:
+            client, _ = env.connect()
+            client.send(b'AUTHENTICATE "PLAIN"\r\n')
+            challenge = client.line()
+            return challenge, client.command(b'"' + b"A" * 2000 + b'"'), client.sock.recv(10)
+
+        # An answer to a challenge is bounded as a command line is.
+        assert await asyncio.to_thread(in_authenticate) == (b'""\r\n', b'BYE "Line too long"\r\n', b"")
+
 
 async def test_autologout_before_login(tmp_path: Path) -> None:
     settings = settings_with(server={"idle_timeout_unauthenticated": 0.5})

@@ -179,6 +179,8 @@ async def _exchange(session: Session, challenge: bytes) -> bytes | Cancel | Malf
     line = await session.read_line()
     if not isinstance(line, Line):
         if line.close:
+            session.send(Response(Status.BYE, line.message))
+            session.finished = True
             raise SessionEnded
         return Malformed(line.message)
     if len(line.tokens) != 1 or not isinstance(line.tokens[0], bytes):

@@ -70,7 +70,6 @@ class ManageSieveHandler:
             authenticator=authenticator or Authenticator(store, settings.login, server_secret=scram_secret),
             scripts=SieveScripts(store, settings.sieve),
             scram_secret=scram_secret,
-            capabilities=capabilities,
         )
         self.limits = receiver_limits(settings)
 

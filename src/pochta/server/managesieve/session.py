@@ -3,7 +3,6 @@ command handler needs (``Services``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pochta.auth.authenticator import Authenticator
@@ -26,7 +25,6 @@ class Services:
     authenticator: Authenticator
     scripts: SieveScripts
     scram_secret: bytes | None
-    capabilities: Callable[[Session], bytes]
 
 
 @dataclass
