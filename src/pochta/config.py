@@ -23,6 +23,7 @@ from pochta.config_listen import (
     TlsMode,
     parse_listen_address,
 )
+from pochta.config_managesieve import ManageSieveSettings
 from pochta.config_section import Section, SubkeyError
 from pochta.config_sieve import SieveSettings
 from pochta.config_smtp import LmtpSettings, QueueSettings, SmtpSettings
@@ -41,6 +42,7 @@ __all__ = [
     "LmtpSettings",
     "LogSettings",
     "LoginSettings",
+    "ManageSieveSettings",
     "MetricsSettings",
     "MimeSettings",
     "Pop3Settings",
@@ -613,6 +615,7 @@ class Settings(Section):
     lmtp: LmtpSettings = Field(default_factory=LmtpSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     sieve: SieveSettings = Field(default_factory=SieveSettings)
+    managesieve: ManageSieveSettings = Field(default_factory=ManageSieveSettings)
 
     @field_validator("hostname")
     @classmethod

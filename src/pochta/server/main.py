@@ -27,6 +27,7 @@ from pochta.server.imap.handler import ImapHandler
 from pochta.server.imap.sort import warm_thread
 from pochta.server.lease import hold_housekeeping
 from pochta.server.listeners import ProtocolHandler, Server, StartupError, run_until_signal
+from pochta.server.managesieve import managesieve_handlers
 from pochta.server.peers import Message, PeerChannel, clear_peers, decode_changes, encode_changes
 from pochta.server.pidfile import AlreadyRunning, PidFile
 from pochta.server.pop3 import Pop3Handler
@@ -127,6 +128,7 @@ async def _serve(
                 authenticator=authenticator,
             )
         )
+        merged.update(managesieve_handlers(store, settings, scram_secret=secret, authenticator=authenticator))
         merged.update(handlers or {})
         # The queue worker, if this process becomes the housekeeper (server.lease).
         queue_worker = QueueWorker(store, settings, delivery) if settings.queue.worker else None

@@ -4,7 +4,8 @@ envelope (``run``), returning the actions delivery carries out.
 
 The base language and the extensions in ``SUPPORTED_EXTENSIONS`` (docs/rfc-status.md lists them
 with their RFCs). Delivery runs it (``pochta.delivery.sieve_run``, docs/sieve.md "At delivery");
-no listener or capability advertises it yet.
+ManageSieve (``pochta.server.managesieve``) checks uploads with it and advertises
+``SUPPORTED_EXTENSIONS``.
 """
 
 from pochta.sieve.actions import (
