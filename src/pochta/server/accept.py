@@ -86,6 +86,7 @@ class Acceptor:
         counts: SessionCounts | None = None,
         own: Callable[[], int] = lambda: 0,
         wait: float = 0.0,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._sock = sock
@@ -94,6 +95,7 @@ class Acceptor:
         self._counts = counts if wait > 0 else None
         self._own = own
         self._wait = wait
+        self._on_change = on_change
         self._waited = False  # the last pause was to leave a connection to another worker
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
@@ -120,7 +122,18 @@ class Acceptor:
         conn.setblocking(False)
         task = self._loop.create_task(self._connect(conn))
         self._connecting.add(task)
-        task.add_done_callback(self._connecting.discard)
+        task.add_done_callback(self._connected)
+        self._on_change()  # counted from now on (``connecting``), not only once its session starts
+
+    @property
+    def connecting(self) -> int:
+        """Connections accepted whose protocol is not made yet: a worker counts them as its sessions,
+        or it would take several of a burst before its count showed the first."""
+        return len(self._connecting)
+
+    def _connected(self, task: asyncio.Task[None]) -> None:
+        self._connecting.discard(task)
+        self._on_change()
 
     async def _connect(self, conn: socket.socket) -> None:
         try:

@@ -298,8 +298,9 @@ class Server:
                 sock,
                 factory,
                 counts=self._counts,
-                own=lambda: self._open_sessions,
+                own=self._sessions_now,
                 wait=self.settings.server.accept_balance_wait,
+                on_change=self._publish_sessions,
             )
             listener.servers.append(acceptor)
         names = bound.names()
@@ -356,8 +357,16 @@ class Server:
 
     def _count_sessions(self, change: int) -> None:
         self._open_sessions += change
+        self._publish_sessions()
+
+    def _sessions_now(self) -> int:
+        """Open sessions on every listener, and connections accepted whose session is starting."""
+        starting = sum(a.connecting for listener in self._listeners.values() for a in listener.servers)
+        return self._open_sessions + starting
+
+    def _publish_sessions(self) -> None:
         if self._counts is not None:
-            self._counts.set(self._open_sessions)
+            self._counts.set(self._sessions_now())
 
     def _release(self, session: _Session) -> None:
         listener = session.listener
