@@ -123,6 +123,14 @@ class ServerSettings(Section):
         description="Worker processes serving every listener (0: one per CPU core; 1: one process and "
         "no supervisor). `pochta serve --workers N` overrides it.",
     )
+    accept_balance_wait: float = Field(
+        0.005,
+        ge=0,
+        le=1,
+        description="With several workers: seconds a worker that has more open sessions than another "
+        "leaves a waiting connection to the others before it accepts it itself (a burst of connections "
+        "is shared among the workers; 0: whoever is awake first accepts).",
+    )
     worker_start_timeout: float = Field(
         60.0, gt=0, description="Seconds a worker process may take to start serving before the start fails."
     )

@@ -9,6 +9,7 @@ worker has one, telling them apart by the ``connect ... peer=127.0.0.1:PORT ... 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import resource
@@ -618,3 +619,32 @@ def test_a_sort_or_thread_in_one_worker_has_the_other_keep_its_own(tmp_path: Pat
     finally:
         assert server.stop() == 0
     assert server.failures() == [], server.tail()
+
+
+def test_a_burst_of_lmtp_sessions_is_shared_between_the_workers(tmp_path: Path) -> None:
+    """Ten LMTP sessions opened at once (as an MTA opens them) are served by both workers, about
+    half each (server.accept): a worker with more sessions leaves a waiting connection to the other
+    for accept_balance_wait (a second here, so that a busy machine cannot decide it) before it takes
+    it itself. Without that, the worker awake first took the whole burst."""
+    data = tmp_path / "data"
+    init_data_dir(
+        data, listeners=("lmtp",), accounts={ALICE: PASSWORD}, config="[server]\naccept_balance_wait = 1\n"
+    )
+    server = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
+    ports = server.wait_listening(["lmtp"])
+    socks = [socket.socket() for _ in range(10)]
+    try:
+        for sock in socks:
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                sock.connect(("127.0.0.1", ports["lmtp"]))
+        for sock in socks:
+            sock.setblocking(True)
+            sock.settimeout(20)
+            assert read_line(sock).startswith(b"220 ")
+        served = [worker_of(server, sock) for sock in socks]
+        assert min(served.count(0), served.count(1)) >= 3, served
+    finally:
+        for sock in socks:
+            sock.close()
+        assert server.stop() == 0

@@ -15,6 +15,7 @@ from pochta.delivery import Delivery
 from pochta.log import bind_worker, configure_logging, get_logger
 from pochta.metrics import METRICS
 from pochta.queue.worker import QueueWorker
+from pochta.server.accept import SessionCounts
 from pochta.server.heap import freeze_startup_objects, set_mmap_threshold
 from pochta.server.housekeeping import (
     collect_blobs_periodically,
@@ -83,6 +84,7 @@ class WorkerRole:
     inherited: Mapping[str, BoundListener]
     ready: Callable[[], None]
     metrics_socket: Path | None
+    session_counts: SessionCounts | None = None
 
 
 async def _serve(
@@ -176,6 +178,7 @@ async def _serve(
             merged,
             inherited=role.inherited if role is not None else None,
             serve_metrics=role is None,
+            session_counts=role.session_counts if role is not None else None,
         )
         parts = [server, *{id(h): h for h in merged.values() if isinstance(h, Reconfigurable)}.values()]
 

@@ -173,6 +173,15 @@ def test_search_indexer_settings(tmp_path: Path) -> None:
             load_settings(write(tmp_path, f"[search]\n{bad}\n"))
 
 
+def test_accept_balance_wait(tmp_path: Path) -> None:
+    assert Settings().server.accept_balance_wait == 0.005
+    settings = load_settings(write(tmp_path, "[server]\naccept_balance_wait = 0\n"))
+    assert settings.server.accept_balance_wait == 0.0
+    for bad in ("accept_balance_wait = -1", "accept_balance_wait = 2"):
+        with pytest.raises(ConfigError, match=r"server\.accept_balance_wait"):
+            load_settings(write(tmp_path, f"[server]\n{bad}\n"))
+
+
 def test_inline_blob_settings(tmp_path: Path) -> None:
     defaults = Settings().store
     assert (defaults.inline_blob_max, defaults.blob_prefetch_bytes) == (32 * 1024, 1024 * 1024)
