@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -32,18 +30,9 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
 from proc_stats import process_tree, tree_cpu_seconds  # noqa: E402
 from smtp_accept import make_messages  # noqa: E402
+from turns import Series, print_summary  # noqa: E402
 from vs_dovecot import BOXES, SESSIONS, SIZE, dovecot_peer, pochta_server, serve_args  # noqa: E402
 from workloads import deliver  # noqa: E402
-
-
-@dataclass
-class Series:
-    name: str
-    pid: int
-    port: int
-    rates: list[float] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)  # ms per message
-    shares: list[str] = field(default_factory=list)  # per worker, ms per message
 
 
 def main() -> None:
@@ -108,18 +97,7 @@ def main() -> None:
             for run in range(args.runs):
                 for one in series:
                     measure(one, run)
-        print("| server | msgs/s median | range | server CPU ms/msg median |")
-        print("|---|---:|---:|---:|")
-        for one in series:
-            print(
-                f"| {one.name} | {statistics.median(one.rates):,.0f} | {min(one.rates):,.0f}-"
-                f"{max(one.rates):,.0f} | {statistics.median(one.cpu):.2f} |"
-            )
-        if len(series) > 1 and not args.no_dovecot:
-            peer_rate = statistics.median(series[-1].rates)
-            for one in series[:-1]:
-                print(f"ratio {one.name} / {series[-1].name}: {statistics.median(one.rates) / peer_rate:.2f}")
-        print(f"load at end {os.getloadavg()}")
+        print_summary(series, "ms", 2, with_peer=not args.no_dovecot)
     finally:
         shutil.rmtree(parent, ignore_errors=True)
 

@@ -18,31 +18,21 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
 from proc_stats import tree_cpu_seconds  # noqa: E402
+from turns import Series, print_summary  # noqa: E402
 from vs_dovecot import POP_USER, dovecot_peer, pochta_server, serve_args  # noqa: E402
 from workloads import deliver, pop3_download, realistic_mailbox  # noqa: E402
 
 PASSWORD = "bench password 1"  # vs_dovecot's
-
-
-@dataclass
-class Series:
-    name: str
-    pid: int
-    port: int
-    rates: list[float] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)  # us per message
 
 
 def main() -> None:
@@ -103,18 +93,7 @@ def main() -> None:
             for _ in range(args.runs):
                 for one in series:
                     measure(one)
-        print("| server | msgs/s median | range | server CPU us/msg median |")
-        print("|---|---:|---:|---:|")
-        for one in series:
-            print(
-                f"| {one.name} | {statistics.median(one.rates):,.0f} | {min(one.rates):,.0f}-"
-                f"{max(one.rates):,.0f} | {statistics.median(one.cpu):.0f} |"
-            )
-        if len(series) > 1 and not args.no_dovecot:
-            peer_rate = statistics.median(series[-1].rates)
-            for one in series[:-1]:
-                print(f"ratio {one.name} / {series[-1].name}: {statistics.median(one.rates) / peer_rate:.2f}")
-        print(f"load at end {os.getloadavg()}")
+        print_summary(series, "us", 0, with_peer=not args.no_dovecot)
     finally:
         shutil.rmtree(parent, ignore_errors=True)
 
