@@ -60,7 +60,7 @@ def refused_by_check_and_serve(data: Path, expected: str) -> None:
 
 def test_check_says_ok_and_binds(data: Path) -> None:
     out = ok(run("config", "check", data=data))
-    assert re.search(r"pochta\.toml: ok \(8 listeners\)$", out.strip())
+    assert re.search(r"pochta\.toml: ok \(9 listeners\)$", out.strip())
 
 
 def test_port_out_of_range_names_the_listener(data: Path) -> None:
