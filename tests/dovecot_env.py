@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-APT_LINE = "apt-get install dovecot-imapd dovecot-pop3d dovecot-lmtpd"
+APT_LINE = "apt-get install dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved dovecot-sieve"
 LIBEXEC = Path("/usr/lib/dovecot")
 
 _CONF = """\
@@ -107,7 +107,8 @@ def free_port() -> int:
 
 @dataclass
 class DovecotServer:
-    """A running Dovecot: its directory, process and ports by protocol (imap, pop3, lmtp)."""
+    """A running Dovecot: its directory, process and ports by protocol (imap, pop3, lmtp,
+    managesieve)."""
 
     root: Path
     process: subprocess.Popen[bytes]
@@ -132,6 +133,10 @@ class DovecotServer:
     @property
     def pop3(self) -> int:
         return self.ports["pop3"]
+
+    @property
+    def managesieve(self) -> int:
+        return self.ports["managesieve"]
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -208,7 +213,8 @@ def write_config(
     ports = {proto: free_port() for proto in protocols}
     text = _CONF.format(
         root=root,
-        protocols=" ".join(protocols),
+        # Dovecot's protocol is "sieve"; its service and binary are managesieve(-login).
+        protocols=" ".join("sieve" if proto == "managesieve" else proto for proto in protocols),
         uid=uid,
         gid=gid,
         users=user_lines,

@@ -4,7 +4,8 @@
 - the hypothesis strategies: per protocol, lines mixing its commands and arguments with hostile
   pieces (random bytes, overlong lines, bad literals, NUL, bare CR/LF, unicode, huge numbers, deep
   parentheses, sequence sets like 1:4294967295 ...), a few valid commands, and hostile MIME messages;
-- ``check_imap``/``check_smtp``/``check_pop3``: is a server's transcript well formed for its protocol.
+- ``check_imap``/``check_smtp``/``check_pop3``/``check_managesieve``: is a server's transcript well
+  formed for its protocol.
 """
 
 from __future__ import annotations
@@ -214,6 +215,30 @@ POP3_WORDS = [
     PASSWORD.encode(), b"recent:" + ALICE.encode(), b"PLAIN", b"LOGIN", b"SCRAM-SHA-256", PLAIN.encode(),
     b"=", b"*", b"abcdef0123456789abcdef0123456789",
 ]  # fmt: skip
+SIEVE_COMMANDS = [
+    b"CAPABILITY", b"NOOP", b"LOGOUT", b"AUTHENTICATE", b"STARTTLS", b"HAVESPACE", b"PUTSCRIPT",
+    b"LISTSCRIPTS", b"SETACTIVE", b"GETSCRIPT", b"DELETESCRIPT", b"RENAMESCRIPT", b"CHECKSCRIPT",
+    b"UNAUTHENTICATE", b"XYZZY", b'"NOOP"',
+]  # fmt: skip
+SIEVE_WORDS = [
+    b'"fuzz"', b'"other"', b'""', b'"PLAIN"', b'"SCRAM-SHA-256"', b'"' + PLAIN.encode() + b'"', b'"*"',
+    b"100", b"0", b"4294967296", b"01", b'"keep;"', b'"fileinto \\"x\\";"', b'"if true {"',
+    b'{5+}\r\nkeep;', b"{0+}\r\n", b'"\xc3\xbc"', b'"a\\b"', b'"\\q"',
+    b'{40+}\r\nrequire "include"; include "fuzz"; stop;',
+]  # fmt: skip
+VALID_SIEVE = [
+    b'PUTSCRIPT "fuzz" {23+}\r\nrequire "copy"; keep;\r\n',
+    b'SETACTIVE "fuzz"\r\n',
+    b"LISTSCRIPTS\r\n",
+    b'GETSCRIPT "fuzz"\r\n',
+    b'RENAMESCRIPT "fuzz" "other"\r\n',
+    b'DELETESCRIPT "other"\r\n',
+    b'SETACTIVE ""\r\n',
+    b'CHECKSCRIPT "keep;"\r\n',
+    b'HAVESPACE "fuzz" 1000\r\n',
+    b'NOOP "tag"\r\n',
+    b"CAPABILITY\r\n",
+]
 VALID_POP3 = [
     b"STAT\r\n", b"LIST\r\n", b"UIDL 1\r\n", b"RETR 1\r\n", b"TOP 2 3\r\n", b"DELE 1\r\n", b"RSET\r\n",
 ]  # fmt: skip
@@ -248,6 +273,7 @@ IMAP_LINE = _line(
 )
 SMTP_LINE = _line(st.sampled_from(SMTP_WORDS), st.sampled_from(SMTP_COMMANDS))
 POP3_LINE = _line(st.sampled_from(POP3_WORDS), st.sampled_from(POP3_COMMANDS))
+SIEVE_LINE = _line(st.sampled_from(SIEVE_WORDS), st.sampled_from(SIEVE_COMMANDS))
 
 
 def _script(line: st.SearchStrategy[bytes], valid: list[bytes]) -> st.SearchStrategy[list[bytes]]:
@@ -258,6 +284,7 @@ SCRIPTS = {
     "imap": _script(IMAP_LINE, VALID_IMAP),
     "smtp": _script(SMTP_LINE, VALID_SMTP),
     "pop3": _script(POP3_LINE, VALID_POP3),
+    "managesieve": _script(SIEVE_LINE, VALID_SIEVE),
 }
 
 
@@ -330,4 +357,37 @@ def check_pop3(data: bytes, complete: bool) -> None:
     assert not complete or not in_body, "multi-line POP3 response without its final '.'"
 
 
-CHECKS = {"imap": check_imap, "smtp": check_smtp, "pop3": check_pop3}
+# RFC 5804 §4: a string (quoted, or a literal {n}); a response line OK / NO / BYE [(code)] [string].
+_SIEVE_STRING = rb'(?:"(?:[^"\\\r\n\x00]|\\["\\])*"|\{\d+\})'
+_SIEVE_DATA = re.compile(_SIEVE_STRING + rb"( .*)?$")
+_SIEVE_FINAL = re.compile(
+    rb"(OK|NO|BYE)( \([A-Z][A-Z0-9/-]*( " + _SIEVE_STRING + rb")?\))?( " + _SIEVE_STRING + rb")?$"
+)
+
+
+def check_managesieve(data: bytes, complete: bool) -> None:
+    position, final = 0, True
+    while position < len(data):
+        end = data.find(b"\r\n", position)
+        if end < 0:
+            assert not complete, f"ManageSieve response cut short: {data[position:][-200:]!r}"
+            return
+        line = data[position:end]
+        assert not _BAD_IN_LINE.search(line), f"NUL or bare CR/LF in a response: {line[:300]!r}"
+        assert _SIEVE_DATA.match(line) or _SIEVE_FINAL.match(line), f"malformed: {line[:300]!r}"
+        # A line that is one string alone may be a SASL challenge the client left unanswered.
+        final = _SIEVE_FINAL.match(line) is not None or re.fullmatch(_SIEVE_STRING, line) is not None
+        position = end + 2
+        literal = re.search(rb"\{(\d+)\}$", line)
+        while literal is not None:  # the line goes on after the literal
+            position += int(literal.group(1))
+            end = data.find(b"\r\n", position)
+            if end < 0:
+                assert not complete, "ManageSieve response cut short after a literal"
+                return
+            literal = re.search(rb"\{(\d+)\}$", data[position:end])
+            position = end + 2
+    assert not complete or final, "ManageSieve data without its OK/NO/BYE"  # (or a challenge)
+
+
+CHECKS = {"imap": check_imap, "smtp": check_smtp, "pop3": check_pop3, "managesieve": check_managesieve}

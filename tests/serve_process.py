@@ -70,14 +70,17 @@ class ServeProcess:
     """``pochta serve --data DATA [ARGS]`` with its log in ``log``; ``ports`` once ``wait_listening``
     returned."""
 
-    def __init__(self, data: Path, log: Path, args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, data: Path, log: Path, args: Sequence[str] = (), command: Sequence[str] = POCHTA
+    ) -> None:
+        """``command`` runs pochta (another checkout's ``[python, "-m", "pochta"]`` to compare two)."""
         self.data = data
         self.log = log
         self.ports: dict[str, int] = {}
         with open(log, "ab") as err:
             self._log_start = err.tell()
             self.process = subprocess.Popen(
-                [*POCHTA, "serve", "--data", str(data), *args],
+                [*command, "serve", "--data", str(data), *args],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,

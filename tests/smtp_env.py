@@ -110,10 +110,15 @@ async def smtp_server(tmp_path: Path, settings: Settings | None = None) -> Async
     ca, server_context = loopback_ca("localhost", "127.0.0.1", "mx.example.org", common_name=None)
     store = await open_sqlite_store(data_dir, settings)
     try:
-        await store.add_domain(DOMAIN)
-        scram = make_scram_credentials(PASSWORD)
-        alice = await store.add_account(ALICE, hash_password(PASSWORD), scram)
-        bob = await store.add_account(BOB, hash_password(PASSWORD), scram)
+        if await store.get_domain(DOMAIN) is None:
+            await store.add_domain(DOMAIN)
+            scram = make_scram_credentials(PASSWORD)
+            await store.add_account(ALICE, hash_password(PASSWORD), scram)
+            await store.add_account(BOB, hash_password(PASSWORD), scram)
+        # else: a data directory used before (a restart): its accounts as they are
+        alice, bob = await store.get_account(ALICE), await store.get_account(BOB)
+        assert alice is not None
+        assert bob is not None
         delivery = Delivery(store, settings, data_dir)
         handlers = smtp_handlers(store, settings, delivery, scram_secret=b"k" * 32)
         metrics = Metrics()

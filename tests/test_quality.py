@@ -38,14 +38,78 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
+def _forbidden(name: str) -> bool:
+    return any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN_IN_PURE)
+
+
 @pytest.mark.parametrize("package", PURE_PACKAGES)
 def test_pure_packages_import_no_io(package: str) -> None:
     offenders = []
     for path in sorted((SRC / package).rglob("*.py")):
         for name in _imports(path):
-            if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN_IN_PURE):
+            if _forbidden(name):
                 offenders.append(f"{path.relative_to(ROOT)} imports {name}")
     assert offenders == []
+
+
+def _import_time_imports(path: Path) -> set[str]:
+    """What importing ``path`` imports: its import statements outside function bodies and outside
+    ``if TYPE_CHECKING:`` (a function's own import runs only when it is called), each ``from m
+    import n`` also as ``m.n`` (``n`` may be a module)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        if isinstance(node, ast.If) and ast.unparse(node.test) in {"TYPE_CHECKING", "typing.TYPE_CHECKING"}:
+            todo.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        todo.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of a pochta module (None for a name that is not one: a class, a function)."""
+    base = SRC.parent.joinpath(*name.split("."))
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def test_pure_packages_import_no_io_down_the_chain() -> None:
+    """A pure module may use other pochta modules (``mail.flags``, ``config``, ``plural``) when they
+    are pure too: importing a pure module must not import the store, the server or I/O at all, by
+    any chain of pochta modules (the packages, parents of each module, run on the way)."""
+    start = [path for package in PURE_PACKAGES for path in sorted((SRC / package).rglob("*.py"))]
+    came_from: dict[Path, Path | None] = dict.fromkeys(start)
+    todo = list(start)
+    offenders = []
+    while todo:
+        path = todo.pop()
+        for name in sorted(_import_time_imports(path)):
+            if _forbidden(name):
+                chain = [path]
+                while (parent := came_from[chain[-1]]) is not None:
+                    chain.append(parent)
+                offenders.append(" <- ".join(str(p.relative_to(ROOT)) for p in chain) + f" imports {name}")
+            if name != "pochta" and not name.startswith("pochta."):
+                continue
+            parts = name.split(".")
+            for depth in range(2, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__
+                module = _module_file(".".join(parts[:depth]))
+                if module is not None and module not in came_from:
+                    came_from[module] = path
+                    todo.append(module)
+    assert offenders == []
+    assert SRC / "mail" / "flags.py" in came_from  # the walk follows pochta imports (proto/imap/selected.py)
 
 
 def test_mypy_strict() -> None:

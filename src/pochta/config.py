@@ -23,6 +23,7 @@ from pochta.config_listen import (
     TlsMode,
     parse_listen_address,
 )
+from pochta.config_managesieve import ManageSieveSettings
 from pochta.config_section import Section, SubkeyError
 from pochta.config_sieve import SieveSettings
 from pochta.config_smtp import LmtpSettings, QueueSettings, SmtpSettings
@@ -41,6 +42,7 @@ __all__ = [
     "LmtpSettings",
     "LogSettings",
     "LoginSettings",
+    "ManageSieveSettings",
     "MetricsSettings",
     "MimeSettings",
     "Pop3Settings",
@@ -120,6 +122,14 @@ class ServerSettings(Section):
         le=256,
         description="Worker processes serving every listener (0: one per CPU core; 1: one process and "
         "no supervisor). `pochta serve --workers N` overrides it.",
+    )
+    accept_balance_wait: float = Field(
+        0.005,
+        ge=0,
+        le=1,
+        description="With several workers: seconds a worker that has more open sessions than another "
+        "leaves a waiting connection to the others before it accepts it itself (a burst of connections "
+        "is shared among the workers; 0: whoever is awake first accepts).",
     )
     worker_start_timeout: float = Field(
         60.0, gt=0, description="Seconds a worker process may take to start serving before the start fails."
@@ -308,6 +318,21 @@ class StoreSettings(Section):
         description="Mailboxes of at least this many messages get a stored snapshot of their view, so that "
         "a process opening one reads the changes since instead of every message.",
     )
+    sort_cache_mb: int = Field(
+        32,
+        ge=0,
+        description="Megabytes of kept sort orders each process holds: a big mailbox's UIDs already ordered "
+        "by one SORT key (about 16 octets per message and key, plus its distinct strings), brought forward "
+        "from the mailbox's view on the next SORT (new messages inserted, expunged ones dropped), so that "
+        "a SORT by one key is a filter of the kept order; the least recently used go first. 0: every SORT "
+        "is ordered by SQLite.",
+    )
+    sort_cache_min_messages: int = Field(
+        1000,
+        ge=1,
+        description="Mailboxes of at least this many messages get kept sort orders (sort_cache_mb); smaller "
+        "ones are ordered by SQLite on each SORT.",
+    )
     view_snapshot_interval: float = Field(
         10.0,
         ge=0,
@@ -463,6 +488,14 @@ class ImapSettings(Section):
         "still send: they are read and dropped, and the command gets a tagged NO/BAD [TOOBIG] "
         "(RFC 7888 §4). Past it the connection is closed with BYE [TOOBIG].",
     )
+    thread_cache_kb: int = Field(
+        8192,
+        ge=0,
+        description="Kilobytes of THREAD answers each process keeps: the last answer per big mailbox "
+        "(store.sort_cache_min_messages) and algorithm, about 23 octets per message, reused while the "
+        "same messages are searched and all still exist (flag changes and new messages the search did "
+        "not find keep it). 0: every THREAD reads the keys and builds its tree.",
+    )
     max_list_wildcards: int = Field(
         50,
         ge=2,
@@ -501,7 +534,8 @@ class ImapSettings(Section):
         1000,
         ge=1,
         description="Most committed changes a NOTIFY session may have waiting to be told (changes of "
-        "watched mailboxes, coalesced into one STATUS per mailbox when sent); past it the session gets "
+        "watched mailboxes, coalesced into one STATUS per mailbox when sent; each METADATA entry name "
+        "counts as one, told in one METADATA response per mailbox); past it the session gets "
         "OK [NOTIFICATIONOVERFLOW] and NOTIFY NONE (RFC 5465 §5.8).",
     )
     compress: bool = Field(
@@ -592,6 +626,7 @@ class Settings(Section):
     lmtp: LmtpSettings = Field(default_factory=LmtpSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     sieve: SieveSettings = Field(default_factory=SieveSettings)
+    managesieve: ManageSieveSettings = Field(default_factory=ManageSieveSettings)
 
     @field_validator("hostname")
     @classmethod

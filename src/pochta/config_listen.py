@@ -47,13 +47,13 @@ LISTENER_KINDS: dict[str, ListenerKind] = {
     "imaps": ListenerKind("imap", TlsMode.IMPLICIT, "127.0.0.1:1993"),
     "pop3": ListenerKind("pop3", TlsMode.STARTTLS, "127.0.0.1:1110"),
     "pop3s": ListenerKind("pop3", TlsMode.IMPLICIT, "127.0.0.1:1995"),
+    "managesieve": ListenerKind("managesieve", TlsMode.STARTTLS, "127.0.0.1:4190"),  # RFC 5804 §1.8
 }
 
 # Listener names of services pochta does not have yet. Nothing is ever listened for in their name
 # (a server must not advertise what it cannot serve); configuring one with an address is an error
 # that says so, and "off" is accepted so that a config written by an older `pochta init` still loads.
 NOT_YET_AVAILABLE: dict[str, str] = {
-    "managesieve": "ManageSieve (Sieve script management)",
     "http": "the HTTP service (autoconfig, MTA-STS, JMAP)",
 }
 

@@ -4,15 +4,16 @@ one run of a script at delivery (``pochta.config`` re-exports this section;
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pochta.config_section import Section
-from pochta.store.sieve_model import SieveQuota
 
 if TYPE_CHECKING:
     from pochta.sieve import ParseLimits, RunLimits
+    from pochta.store.sieve_model import SieveQuota
 
 __all__ = ["SieveSettings"]
 
@@ -86,6 +87,54 @@ class SieveSettings(Section):
     duplicate_max_period: int = Field(
         30 * _DAY, ge=1, description="Longest a script may ask the duplicate test to remember."
     )
+    before: list[Path] = Field(
+        default_factory=list,
+        description="Sieve scripts (files) run at delivery for every account before the user's "
+        "own script, in this order.",
+    )
+    after: list[Path] = Field(
+        default_factory=list,
+        description="Sieve scripts (files) run at delivery for every account after the user's own "
+        "script, in this order.",
+    )
+    domain_before: dict[str, list[Path]] = Field(
+        default_factory=dict,
+        description="Per domain (lower case): scripts run after the global `before` scripts and "
+        "before the user's own.",
+    )
+    domain_after: dict[str, list[Path]] = Field(
+        default_factory=dict,
+        description="Per domain (lower case): scripts run after the user's own script and before "
+        "the global `after` scripts.",
+    )
+    global_dir: Path | None = Field(
+        None,
+        description="Directory of the scripts `include :global NAME` reads (NAME or NAME.sieve; "
+        "RFC 6609). Unset: no global scripts.",
+    )
+    error_days: int = Field(
+        30,
+        ge=1,
+        description="Days a script error stays listed by `pochta sieve errors USER` (the newest 100 "
+        "per account are kept).",
+    )
+
+    @field_validator("before", "after")
+    @classmethod
+    def _scripts_exist(cls, paths: list[Path]) -> list[Path]:
+        for path in paths:
+            if not path.is_file():
+                raise ValueError(f"{path} is not a file")
+        return paths
+
+    @field_validator("domain_before", "domain_after")
+    @classmethod
+    def _domain_scripts_exist(cls, scripts: dict[str, list[Path]]) -> dict[str, list[Path]]:
+        for domain, paths in scripts.items():
+            if domain != domain.lower():
+                raise ValueError(f"domain {domain!r} must be written in lower case")
+            cls._scripts_exist(paths)
+        return scripts
 
     @model_validator(mode="after")
     def _check_bounds(self) -> SieveSettings:
@@ -98,6 +147,10 @@ class SieveSettings(Section):
         return self
 
     def quota(self) -> SieveQuota:
+        # Imported here as the limits below are: config is read by the pure cores, which must not
+        # import the store (tests/test_quality.py follows the chain).
+        from pochta.store.sieve_model import SieveQuota
+
         return SieveQuota(max_scripts=self.max_scripts, max_storage=self.max_storage)
 
     def parse_limits(self) -> ParseLimits:

@@ -71,7 +71,7 @@ def test_init_creates_everything_and_refuses_to_overwrite(tmp_path: Path) -> Non
         (["--listen", "imap=127.0.0.1:70000"], "port must be 0..65535"),
         (["--listen", "imap=/tmp/sock"], "only allowed for lmtp"),
         (["--hostname", "bad host"], "hostname: not a valid host name"),
-        (["--listen", "managesieve=127.0.0.1:4190"], "ManageSieve (Sieve script management) is not"),
+        (["--listen", "http=127.0.0.1:8080"], "the HTTP service (autoconfig, MTA-STS, JMAP) is not"),
     ],
 )
 def test_init_with_bad_options_creates_nothing(tmp_path: Path, args: list[str], fragment: str) -> None:
@@ -107,8 +107,8 @@ def test_first_run_creates_data_prints_account_and_listeners(
     first_run: tuple[ServerProcess, Path],
 ) -> None:
     server, cwd = first_run
-    # Only services that work are listened for: no ManageSieve, no HTTP (issue 9 item 8).
-    assert set(server.wait_listening(8)) == {
+    # Only services that work are listened for: no HTTP (issue 9 item 8).
+    assert set(server.wait_listening(9)) == {
         "smtp",
         "submission",
         "submissions",
@@ -117,15 +117,17 @@ def test_first_run_creates_data_prints_account_and_listeners(
         "imaps",
         "pop3",
         "pop3s",
+        "managesieve",
     }
     listening = [line for line in server.lines if "listening name=" in line]
-    assert len(listening) == 8
+    assert len(listening) == 9
     assert any(
         re.search(r"listening name=imap addr=127\.0\.0\.1:1143 tls=starttls$", line.strip())
         for line in listening
     )
     assert any("name=imaps addr=127.0.0.1:1993 tls=implicit" in line for line in listening)
     assert any("name=lmtp addr=127.0.0.1:2424 tls=none" in line for line in listening)
+    assert any("name=managesieve addr=127.0.0.1:4190 tls=starttls" in line for line in listening)
 
     assert server.stop() == 0
     stdout = server.stdout()
@@ -137,7 +139,7 @@ def test_first_run_creates_data_prints_account_and_listeners(
 
     data = cwd / "pochta-data"
     assert (data / "pochta.toml").is_file()
-    assert "managesieve" not in (data / "pochta.toml").read_text()
+    assert 'managesieve = "127.0.0.1:4190"' in (data / "pochta.toml").read_text()
 
     async def login() -> None:
         settings = load_settings(data / "pochta.toml")

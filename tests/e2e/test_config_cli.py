@@ -118,9 +118,9 @@ def test_address_in_use_is_found_by_binding(data: Path, taken_port: int) -> None
     assert f"listener imaps: cannot listen on 127.0.0.1:{taken_port}" in served.stderr
 
 
-def test_managesieve_is_refused_naming_the_key(data: Path) -> None:
-    edit(data, r"^\[listeners\]$", '[listeners]\nmanagesieve = "127.0.0.1:4190"')
-    expected = "listeners.managesieve: ManageSieve (Sieve script management) is not available yet"
+def test_http_is_refused_naming_the_key(data: Path) -> None:
+    edit(data, r"^\[listeners\]$", '[listeners]\nhttp = "127.0.0.1:8080"')
+    expected = "listeners.http: the HTTP service (autoconfig, MTA-STS, JMAP) is not available yet"
     refused_by_check_and_serve(data, expected)
 
 

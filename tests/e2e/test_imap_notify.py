@@ -279,8 +279,11 @@ async def test_flag_change_elsewhere_without_condstore_is_told_by_unseen(env: Im
 async def test_unsupported_events_and_limits(env: ImapEnv) -> None:
     a = await open_session(env, select=b"")
     try:
-        supported = b"(MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)"
-        for event in (b"AnnotationChange", b"MailboxMetadataChange", b"ServerMetadataChange", b"Unknown"):
+        supported = (
+            b"(MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange"
+            b" MailboxMetadataChange ServerMetadataChange)"
+        )
+        for event in (b"AnnotationChange", b"Unknown"):
             got = await ask(a, b"N NOTIFY SET (personal (MessageNew " + event + b"))")
             assert got == [b"N NO [BADEVENT " + supported + b"] Unsupported NOTIFY event\r\n"]  # §3.1
         # imap.notify_max_mailboxes = 3 names in the filters.
@@ -353,3 +356,194 @@ async def test_unauthenticate_ends_notify(env: ImapEnv) -> None:
         await nothing_more(a)
     finally:
         a.close()
+
+
+def append(sock: socket.socket, head: bytes, parts: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """``send_append``'s lines without its continuation requests."""
+    return [line for line in send_append(sock, head, parts) if not line.startswith(b"+ ")]
+
+
+async def test_own_append_copy_and_move_elsewhere_are_not_told(env: ImapEnv) -> None:
+    """RFC 5465 §5: "The server SHOULD omit notifying the client if the event is caused by this
+    client": no STATUS for this session's own APPEND, COPY, MOVE into a watched mailbox; another
+    session's APPEND there right after is told."""
+    await create(env, "Lists", "Other")
+    a = await open_session(env, select=b"")
+    b = await open_session(env, select=b"")
+    try:
+        got = await ask(a, b"N NOTIFY SET (personal (MessageNew MessageExpunge FlagChange))")
+        assert got == [b"N OK NOTIFY completed\r\n"]
+        appended = await asyncio.to_thread(append, a, b"A APPEND Lists", [(b"", message(1))])
+        uidvalidity = (await env.mailbox("Lists")).uidvalidity
+        assert appended == [b"A OK [APPENDUID %d 1] APPEND completed\r\n" % uidvalidity]
+        multi = [(b"", message(2)), (b"", message(3))]
+        appended = await asyncio.to_thread(append, a, b"A APPEND Lists", multi)  # MULTIAPPEND
+        assert len(appended) == 1
+        assert appended[0].startswith(b"A OK [APPENDUID ")
+        await nothing_more(a)
+        # COPY and MOVE from the selected INBOX into Other: no STATUS of Other (INBOX is selected:
+        # its EXISTS and EXPUNGE are the commands' own responses).
+        await env.deliver(message(4))
+        await env.deliver(message(5))
+        got = await ask(a, b"S SELECT INBOX")
+        assert got[-1].startswith(b"S OK")
+        assert (await ask(a, b"C COPY 1 Other"))[-1].startswith(b"C OK [COPYUID ")
+        moved = await ask(a, b"M MOVE 2 Other")
+        assert moved[-1] == b"M OK MOVE completed\r\n"
+        assert b"* 2 EXPUNGE\r\n" in moved
+        await nothing_more(a)
+        # Another session's APPEND is told.
+        appended = await asyncio.to_thread(append, b, b"A APPEND Lists", [(b"", message(6))])
+        assert appended[-1].startswith(b"A OK")
+        assert await lines(a, 1) == [await status_line(env, "Lists")]
+        assert b"(MESSAGES 4 UIDNEXT 5 " in await status_line(env, "Lists")
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_own_append_to_the_selected_mailbox_gets_exists_without_notify_fetch(env: ImapEnv) -> None:
+    """RFC 5465 §5.2: "A FETCH response SHOULD NOT be generated for a new message created by the
+    client on this particular connection, for instance, as the result of an APPEND or COPY command
+    to the selected mailbox"; the EXISTS is sent (RFC 9051 §7.4.1). Another's message gets both."""
+    a = await open_session(env)
+    b = await open_session(env, select=b"")
+    try:
+        got = await ask(a, b"N NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge))")
+        assert got == [b"N OK NOTIFY completed\r\n"]
+        appended = await asyncio.to_thread(append, a, b"A APPEND INBOX", [(b"", message(1))])
+        assert appended[:-1] == [b"* 1 EXISTS\r\n", b"* 1 RECENT\r\n"]
+        assert appended[-1].startswith(b"A OK [APPENDUID ")
+        assert (await ask(a, b"C UID COPY 1 INBOX"))[:-1] == [b"* 2 EXISTS\r\n", b"* 2 RECENT\r\n"]
+        await nothing_more(a)
+        appended = await asyncio.to_thread(append, b, b"A APPEND INBOX", [(b"", message(2))])
+        assert appended[-1].startswith(b"A OK")
+        told = [b"* 3 EXISTS\r\n", b"* 3 RECENT\r\n", b"* 3 FETCH (UID 3 FLAGS (\\Recent))\r\n"]
+        assert await lines(a, 3) == told
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_metadata_changes_by_another_session_are_told_by_name(env: ImapEnv) -> None:
+    """RFC 5465 §5.6, §5.7: MailboxMetadataChange and ServerMetadataChange as unsolicited METADATA
+    with the names of the entries set or removed (RFC 5464 §4.4.2: no values), coalesced per
+    mailbox; /private/ entries only the user's own; the session's own SETMETADATA is not told (§5)."""
+    await create(env, "Work", "Quiet")
+    await env.store.update_account(BOB, admin=True)
+    a = await open_session(env, select=b"")
+    a2 = await open_session(env, select=b"")
+    b = await open_session(env, select=b"", user=BOB.encode())
+    try:
+        got = await ask(
+            a,
+            b"N NOTIFY SET (mailboxes (Work INBOX) (MailboxMetadataChange)) (personal ServerMetadataChange)",
+        )
+        assert got == [b"N OK NOTIFY completed\r\n"]
+        assert (await ask(a2, b'M SETMETADATA Work (/shared/comment "x" /private/Note "y")'))[-1] == (
+            b"M OK SETMETADATA completed\r\n"
+        )
+        assert await lines(a, 1) == [b"* METADATA Work /private/note /shared/comment\r\n"]
+        # A removal is told (§5.6: "it MUST always be included"); removing what is not there is no change.
+        assert (await ask(a2, b"M SETMETADATA Work (/shared/comment NIL /shared/none NIL)"))[-1].startswith(
+            b"M OK"
+        )
+        assert await lines(a, 1) == [b"* METADATA Work /shared/comment\r\n"]
+        # A mailbox no filter names with MailboxMetadataChange: nothing.
+        assert (await ask(a2, b'M SETMETADATA Quiet (/shared/comment "x")'))[-1].startswith(b"M OK")
+        await nothing_more(a)
+        # The server's entries: /shared/ set by bob (an administrator) is told to alice; bob's
+        # /private/ server entry is not, nor is alice's own /private/ one from this session.
+        assert (await ask(b, b'M SETMETADATA "" (/private/mine "b")'))[-1].startswith(b"M OK")
+        assert (await ask(a, b'M SETMETADATA "" (/private/mine "a")'))[-1].startswith(b"M OK")
+        assert (await ask(b, b'M SETMETADATA "" (/shared/comment "hello")'))[-1].startswith(b"M OK")
+        assert await lines(a, 1) == [b'* METADATA "" /shared/comment\r\n']
+        # Her own changes from the other session are told; from this one they are not (§5).
+        assert (await ask(a2, b'M SETMETADATA "" (/private/mine "a2")'))[-1].startswith(b"M OK")
+        assert await lines(a, 1) == [b'* METADATA "" /private/mine\r\n']
+        assert (await ask(a, b'M SETMETADATA INBOX (/shared/comment "own" /private/x "own")'))[-1] == (
+            b"M OK SETMETADATA completed\r\n"
+        )
+        await nothing_more(a)
+        # During IDLE too (RFC 5465 §4).
+        await asyncio.to_thread(a.sendall, b"I IDLE\r\n")
+        assert await lines(a, 1) == [b"+ idling\r\n"]
+        assert (await ask(a2, b'M SETMETADATA INBOX (/shared/a "1" /shared/b "2")'))[-1].startswith(b"M OK")
+        assert await lines(a, 1) == [b"* METADATA INBOX /shared/a /shared/b\r\n"]
+        assert await asyncio.to_thread(exchange, a, b"DONE", b"I") == [b"I OK IDLE terminated\r\n"]
+        # NOTIFY NONE: nothing more.
+        assert await ask(a, b"N NOTIFY NONE") == [b"N OK NOTIFY completed\r\n"]
+        assert (await ask(a2, b'M SETMETADATA Work (/shared/comment "z")'))[-1].startswith(b"M OK")
+        await nothing_more(a)
+    finally:
+        for sock in (a, a2, b):
+            sock.close()
+
+
+async def test_metadata_of_a_shared_mailbox_by_another_user(env: ImapEnv) -> None:
+    """ACL (RFC 4314) and METADATA's access rule (RFC 5464 §3.3): bob, with rights on alice's Work,
+    sets its /shared/ entries: alice, its owner, is told; bob's /private/ entries there are his own
+    and never named to alice. With "l" alone bob may not set any, and alice hears nothing."""
+    await create(env, "Work", "Seen")
+    a = await open_session(env, select=b"")
+    b = await open_session(env, select=b"", user=BOB.encode())
+    try:
+        assert (await ask(a, b"A SETACL Work bob@example.org lr"))[-1].startswith(b"A OK")
+        assert (await ask(a, b"A SETACL Seen bob@example.org l"))[-1].startswith(b"A OK")
+        got = await ask(a, b"N NOTIFY SET (personal (MailboxMetadataChange MailboxName))")
+        assert got == [b"N OK NOTIFY completed\r\n"]
+        # bob watches his own mailboxes and names alice's: NOTIFY covers the personal namespace.
+        got = await ask(
+            b,
+            b"N NOTIFY SET (personal MailboxMetadataChange)"
+            b' (mailboxes "Other Users/alice@example.org/Work" MailboxMetadataChange)',
+        )
+        assert got == [b"N OK NOTIFY completed\r\n"]
+        work = b'"Other Users/alice@example.org/Work"'
+        got = await ask(b, b"M SETMETADATA " + work + b' (/private/bobs "secret" /shared/comment "from bob")')
+        assert got == [b"M OK SETMETADATA completed\r\n"]
+        assert await lines(a, 1) == [b"* METADATA Work /shared/comment\r\n"]
+        got = await ask(b, b"M SETMETADATA " + work + b' (/private/bobs NIL /private/other "x")')
+        assert got == [b"M OK SETMETADATA completed\r\n"]
+        await nothing_more(a)  # bob's private entries: not alice's to know of
+        got = await ask(b, b'M SETMETADATA "Other Users/alice@example.org/Seen" (/shared/comment "x")')
+        assert got[-1].startswith(b"M NO [NOPERM]")  # RFC 5464 §3.3: "l" alone is not enough
+        await nothing_more(a)
+        # alice changes Work's entries: bob is told nothing of a mailbox not his (nor of her private).
+        assert (await ask(a, b'M SETMETADATA Work (/shared/comment "mine" /private/p "p")'))[-1].startswith(
+            b"M OK"
+        )
+        await nothing_more(b)
+        # A second bob session's change of his private entry on alice's mailbox: alice hears nothing.
+        b2 = await open_session(env, select=b"", user=BOB.encode())
+        try:
+            got = await ask(b2, b"M SETMETADATA " + work + b" (/private/other NIL)")
+            assert got == [b"M OK SETMETADATA completed\r\n"]
+        finally:
+            b2.close()
+        await nothing_more(a)
+        await nothing_more(b)
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_many_metadata_names_count_towards_the_overflow_bound(env: ImapEnv) -> None:
+    """Entry names waiting to be told count one each against imap.notify_max_pending (5 here):
+    one SETMETADATA of six entries is past it (RFC 5465 §5.8); five are one response."""
+    a = await open_session(env, select=b"")
+    a2 = await open_session(env, select=b"")
+    try:
+        assert (await ask(a, b"N NOTIFY SET (personal MailboxMetadataChange)"))[-1].startswith(b"N OK")
+        five = b" ".join(b'/shared/e%d "v"' % n for n in range(5))
+        assert (await ask(a2, b"M SETMETADATA INBOX (" + five + b")"))[-1].startswith(b"M OK")
+        assert await lines(a, 1) == [
+            b"* METADATA INBOX " + b" ".join(b"/shared/e%d" % n for n in range(5)) + b"\r\n"
+        ]
+        six = b" ".join(b'/private/e%d "v"' % n for n in range(6))
+        assert (await ask(a2, b"M SETMETADATA INBOX (" + six + b")"))[-1].startswith(b"M OK")
+        got = await lines(a, 1)
+        assert got == [b"* OK [NOTIFICATIONOVERFLOW] Too many notifications, NOTIFY NONE\r\n"]
+    finally:
+        a.close()
+        a2.close()

@@ -5,6 +5,7 @@ transcripts, imapclient's sort() and thread(), a second session's expunge, and t
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -102,6 +103,95 @@ async def test_esort(env: ImapEnv) -> None:
         sock.close()
 
 
+async def saved(sock: socket.socket) -> list[int]:
+    """The message numbers ``$`` names now (FETCH $, RFC 5182 §2.1)."""
+    lines = await ask(sock, b"f FETCH $ (UID)")
+    assert lines[-1].startswith(b"f OK"), lines
+    return [int(line.split()[1]) for line in lines[:-1]]
+
+
+async def test_esort_save(env: ImapEnv) -> None:
+    """RFC 5182 §1, §2.4: SORT ... RETURN (SAVE ...) keeps its result in "$" as SEARCH's does (the
+    same answers as Dovecot 2.3.19: tests/interop/test_dovecot_sort.py)."""
+    sock = await asyncio.to_thread(imap_session, env)
+    try:
+        # SAVE alone: no ESEARCH, "$" is the whole result (SUBJECT order 3 5 1 2 4)
+        assert await ask(sock, b"s1 SORT RETURN (SAVE) (SUBJECT) UTF-8 NOT 2") == [
+            b"s1 OK SORT completed\r\n"
+        ]
+        assert await saved(sock) == [1, 3, 4, 5]
+        # with MIN alone just the first in the sort order is saved, with MIN and MAX both ends
+        assert (await ask(sock, b"s2 SORT RETURN (SAVE MIN) (SUBJECT) UTF-8 ALL"))[0] == (
+            b'* ESEARCH (TAG "s2") MIN 3\r\n'
+        )
+        assert await saved(sock) == [3]
+        assert (await ask(sock, b"s3 UID SORT RETURN (MAX SAVE MIN) (REVERSE SUBJECT) UTF-8 ALL"))[0] == (
+            b'* ESEARCH (TAG "s3") UID MIN 1 MAX 5\r\n'
+        )
+        assert await saved(sock) == [1, 5]
+        # with COUNT (or ALL) every message found is saved
+        assert (await ask(sock, b"s4 SORT RETURN (SAVE COUNT MIN) (SUBJECT) UTF-8 1:3"))[0] == (
+            b'* ESEARCH (TAG "s4") MIN 3 COUNT 3\r\n'
+        )
+        assert await saved(sock) == [1, 2, 3]
+        # RFC 9394 §3.2: with PARTIAL, the partial results (of the sorted list)
+        assert (await ask(sock, b"s5 SORT RETURN (SAVE PARTIAL 2:3) (SUBJECT) UTF-8 ALL"))[0] == (
+            b'* ESEARCH (TAG "s5") PARTIAL (2:3 5,1)\r\n'
+        )
+        assert await saved(sock) == [1, 5]
+        # "$" as the search key of the next SORT ... SAVE
+        assert (await ask(sock, b"s6 SORT RETURN (SAVE MAX) (SIZE) UTF-8 $"))[
+            0
+        ] == b'* ESEARCH (TAG "s6") MAX 5\r\n'
+        assert await saved(sock) == [5]
+        # RFC 5182 §2.1: a SAVE that fails (NO) empties "$"; one refused as BAD leaves it alone
+        assert (await ask(sock, b"s7 SORT RETURN (SAVE SAVE) (SIZE) UTF-8 ALL"))[-1].startswith(b"s7 BAD")
+        assert await saved(sock) == [5]
+        assert (await ask(sock, b"s8 SORT RETURN (SAVE) (SIZE) KOI8-R ALL"))[-1].startswith(
+            b"s8 NO [BADCHARSET"
+        )
+        assert await saved(sock) == []
+    finally:
+        sock.close()
+
+
+async def test_sort_and_esort_with_a_modseq_key(env: ImapEnv) -> None:
+    """RFC 7162 §3.1.9: SORT with a MODSEQ key ends with "(MODSEQ n)", the highest mod-sequence of
+    the messages returned; §3.1.10: ESORT carries the MODSEQ result option (RFC 4731 §3.2), of MIN
+    and MAX alone when only they are returned (the first and last sorted, RFC 5267 §3.1)."""
+    sock = await asyncio.to_thread(imap_session, env)
+    try:
+        assert (await ask(sock, b"s STORE 3 +FLAGS.SILENT (\\Flagged)"))[-1].startswith(b"s OK")
+        modseqs = await env.modseqs()
+        uids = await env.uids()
+        flagged = modseqs[uids[2]]
+        top = max(modseqs.values())
+        assert flagged == top
+        lines = await ask(sock, b"a SORT (SUBJECT) UTF-8 MODSEQ 1")
+        # RFC 7162 §3.1: a MODSEQ search key enables CONDSTORE (as in SEARCH; Dovecot does so too).
+        assert lines[0] == b"* OK [HIGHESTMODSEQ %d] Highest mailbox mod-sequence\r\n" % top
+        assert lines[1] == b"* SORT 3 5 1 2 4 (MODSEQ %d)\r\n" % top
+        lines = await ask(sock, b"a SORT (SUBJECT) UTF-8 MODSEQ %d" % (top + 1))
+        assert lines[0] == b"* SORT\r\n"  # nothing matched: no MODSEQ
+        lines = await ask(sock, b"e SORT RETURN (ALL) (SUBJECT) UTF-8 MODSEQ 1")
+        assert lines[0] == b'* ESEARCH (TAG "e") ALL 3,5,1:2,4 MODSEQ %d\r\n' % top
+        # MAX alone (message 4, not the one flagged): its own mod-sequence.
+        lines = await ask(sock, b"e SORT RETURN (MAX) (SUBJECT) UTF-8 MODSEQ 1")
+        assert lines[0] == b'* ESEARCH (TAG "e") MAX 4 MODSEQ %d\r\n' % modseqs[uids[3]]
+        lines = await ask(sock, b"e SORT RETURN (MIN) (SUBJECT) UTF-8 MODSEQ 1")
+        assert lines[0] == b'* ESEARCH (TAG "e") MIN 3 MODSEQ %d\r\n' % flagged
+        lines = await ask(sock, b"e UID SORT RETURN (PARTIAL 2:3) (SUBJECT) UTF-8 MODSEQ 1")
+        partial = max(modseqs[uids[4]], modseqs[uids[0]])
+        expected = b'* ESEARCH (TAG "e") UID PARTIAL (2:3 %d,%d) MODSEQ %d\r\n' % (uids[4], uids[0], partial)
+        assert lines[0] == expected
+        lines = await ask(sock, b"e SORT RETURN (COUNT) (SUBJECT) UTF-8 MODSEQ %d" % (top + 1))
+        assert lines[0] == b'* ESEARCH (TAG "e") COUNT 0\r\n'
+        lines = await ask(sock, b"e SEARCH RETURN (PARTIAL 1:1) MODSEQ 1")
+        assert lines[0] == b'* ESEARCH (TAG "e") PARTIAL (1:1 1) MODSEQ %d\r\n' % modseqs[uids[0]]
+    finally:
+        sock.close()
+
+
 async def test_thread_transcripts(env: ImapEnv) -> None:
     sock = await asyncio.to_thread(imap_session, env)
     try:
@@ -127,7 +217,7 @@ async def test_thread_transcripts(env: ImapEnv) -> None:
         (b"x SORT (SIZE) UTF-8 ALL ALL)", b"x BAD"),
         (b"x SORT (FOO) UTF-8 ALL", b"x BAD Unknown sort criterion FOO"),
         (b"x THREAD FOO UTF-8 ALL", b"x BAD Unknown threading algorithm FOO"),
-        (b"x SORT RETURN (SAVE) (SIZE) UTF-8 ALL", b"x BAD Unknown or repeated SORT return option SAVE"),
+        (b"x SORT RETURN (SAVE SAVE) (SIZE) UTF-8 ALL", b"x BAD Unknown or repeated SORT return option SAVE"),
         (b"x SORT RETURN (PARTIAL 1:*) (SIZE) UTF-8 ALL", b"x BAD"),  # RFC 5267 §5: no "*"
     ],
 )

@@ -1,11 +1,13 @@
 """Fuzzing the whole server: hypothesis-driven sessions against a running ``pochta serve``.
 
-One server process (SMTP, submission, LMTP, IMAP, POP3 on 127.0.0.1) serves the whole module. Each
-example opens a session, brings it into one protocol state with valid commands (IMAP before login,
+One server process (SMTP, submission, LMTP, IMAP, POP3, ManageSieve on 127.0.0.1) serves the whole
+module. Each example opens a session, brings it into one protocol state with valid commands (IMAP
+before login,
 after login, with a mailbox selected, in IDLE, in an AUTHENTICATE exchange, inside an APPEND literal,
 and with a hostile MIME message just APPENDed; POP3 in AUTHORIZATION, TRANSACTION and an AUTH
 exchange; SMTP, submission and LMTP before EHLO, after MAIL, in DATA, in a BDAT chunk, and
-submission in an AUTH exchange), then sends a mix of valid and hostile lines (``tests/fuzz_wire.py``:
+submission in an AUTH exchange; ManageSieve before and after login and in an AUTHENTICATE
+exchange), then sends a mix of valid and hostile lines (``tests/fuzz_wire.py``:
 random bytes, overlong lines, bad and huge literals, NUL, bare CR and LF, unicode, huge numbers,
 deep parentheses, sequence sets like 1:4294967295 ...), and either half-closes and reads every
 reply until the server closes, or (one session in four) vanishes with a RST a moment later. A
@@ -52,12 +54,13 @@ from fuzz_wire import (
     SCRIPTS,
     Raw,
     check_imap,
+    check_managesieve,
     check_pop3,
     check_smtp,
 )
 from serve_process import FAILURE_MARKERS, ServeProcess, init_data_dir
 
-LISTENERS = ("smtp", "submission", "lmtp", "imap", "pop3")
+LISTENERS = ("smtp", "submission", "lmtp", "imap", "pop3", "managesieve")
 # No login throttling (the fuzzer fails logins on purpose) and no outbound delivery (a fuzzed
 # submission to a remote domain must stay on this machine: the queue worker is off).
 CONFIG = """
@@ -223,6 +226,16 @@ def _pop3_enter(raw: Raw, state: str) -> None:
         raw.until(rb"\r\n\+ [^\r\n]*\r\n$")
 
 
+def _sieve_enter(raw: Raw, state: str) -> None:
+    raw.until(rb"\r\nOK [^\r\n]*\r\n$")
+    if state == "authenticated":
+        raw.send(f'AUTHENTICATE "PLAIN" "{PLAIN}"\r\n'.encode())
+        raw.until(rb"\r\nOK [^\r\n]*\r\n$")
+    elif state == "authenticate":
+        raw.send(b'AUTHENTICATE "PLAIN"\r\n')
+        raw.until(rb'\r\n""\r\n$')
+
+
 def _smtp_enter(raw: Raw, state: str, listener: str) -> None:
     raw.until(rb"^220 [^\r\n]*\r\n")
     if state == "greeting":
@@ -261,7 +274,7 @@ class Case:
 
     @property
     def protocol(self) -> str:
-        return {"imap": "imap", "pop3": "pop3"}.get(self.listener, "smtp")
+        return {"imap": "imap", "pop3": "pop3", "managesieve": "managesieve"}.get(self.listener, "smtp")
 
 
 CASES = [
@@ -276,6 +289,7 @@ CASES = [
         for s in ("greeting", "mail", "data", "bdat")
     ),
     Case("submission", "auth"),
+    *(Case("managesieve", s) for s in ("greeting", "authenticated", "authenticate")),
 ]
 
 
@@ -304,6 +318,8 @@ def run_session(server: FuzzServer, case: Case, session: Session) -> None:
             _imap_enter(raw, case.state, session.message)
         elif case.protocol == "pop3":
             _pop3_enter(raw, case.state)
+        elif case.protocol == "managesieve":
+            _sieve_enter(raw, case.state)
         else:
             _smtp_enter(raw, case.state, case.listener)
         try:
@@ -493,6 +509,11 @@ def test_fuzz_session_many(fuzz_server: FuzzServer, case: Case, data: st.DataObj
         ("pop3", b"+OK\r\n-ERR x\r\nbody after -ERR\r\n"),
         ("pop3", b"+OK list follows\r\n1 100\r\n"),
         ("pop3", b"OK without plus\r\n"),
+        ("managesieve", b'OK "fine"\r\ngarbage\r\n'),
+        ("managesieve", b'"data" without its end\r\n'),
+        ("managesieve", b'NO "unterminated\r\n'),
+        ("managesieve", b"{10}\r\n0123\r\n"),
+        ("managesieve", b'OK (lower) "code"\r\n'),
     ],
 )
 def test_reply_checks_reject_malformed(protocol: str, reply: bytes) -> None:
@@ -507,6 +528,11 @@ def test_reply_checks_accept_well_formed() -> None:
     )
     check_smtp(b"220 hi\r\n250-a\r\n250-b\r\n250 c\r\n354\r\n", complete=True)
     check_pop3(b"+OK\r\n+OK 2\r\n1 1\r\n..dot\r\n.\r\n-ERR no\r\n+ \r\n+OK bye\r\n", complete=True)
+    check_managesieve(
+        b'"IMPLEMENTATION" "x"\r\n"STARTTLS"\r\nOK\r\n"a" ACTIVE\r\n{5}\r\nkeep;\r\n'
+        b'OK (TAG "t") "done"\r\nNO (QUOTA/MAXSIZE) {3}\r\nbig\r\n""\r\nBYE "bye"\r\n',
+        complete=True,
+    )
 
 
 @FAST

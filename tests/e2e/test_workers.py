@@ -9,6 +9,7 @@ worker has one, telling them apart by the ``connect ... peer=127.0.0.1:PORT ... 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import resource
@@ -215,6 +216,26 @@ def test_notify_sessions_hear_of_changes_made_in_the_other_worker(server: ServeP
     assert read_until_match(watcher, b"EXPUNGE").endswith(b"* 1 EXPUNGE\r\n")
     for sock in sessions.values():
         sock.close()
+
+
+def test_notify_metadata_changes_made_in_the_other_worker(server: ServeProcess) -> None:
+    """NOTIFY's MailboxMetadataChange and ServerMetadataChange (RFC 5465 §5.6, §5.7) across processes:
+    the entry names travel with the change relayed by server.peers."""
+    sessions = one_on_each_worker(lambda: imap_session(server), server)
+    watcher, changer = sessions[1], sessions[0]
+    try:
+        got = exchange(watcher, b"N NOTIFY SET (personal (MailboxMetadataChange ServerMetadataChange))")
+        assert got[-1] == b"N OK NOTIFY completed\r\n"
+        got = exchange(changer, b'M SETMETADATA INBOX (/shared/comment "x" /private/mine "y")')
+        assert got[-1] == b"M OK SETMETADATA completed\r\n"
+        assert read_until_match(watcher, b"METADATA") == b"* METADATA INBOX /private/mine /shared/comment\r\n"
+        assert exchange(changer, b'M SETMETADATA "" (/private/mine NIL /private/new "z")')[-1].startswith(
+            b"M OK"
+        )
+        assert read_until_match(watcher, b"METADATA") == b'* METADATA "" /private/new\r\n'
+    finally:
+        for sock in sessions.values():
+            sock.close()
 
 
 def select_answer(sock: socket.socket, name: bytes) -> list[bytes]:
@@ -556,3 +577,74 @@ def test_a_snapshot_round_warms_the_other_workers_view(tmp_path: Path) -> None:
     finally:
         assert server.stop() == 0
     assert server.failures() == [], server.tail()
+
+
+def test_a_sort_or_thread_in_one_worker_has_the_other_keep_its_own(tmp_path: Path) -> None:
+    """A SORT that built a kept order of a big mailbox, or a THREAD that kept an answer over all of
+    it, in one worker has the other build its own in the background (``store.sort_cache_min_messages``
+    = 2 makes INBOX big): both answer alike, before and after new mail."""
+    data = tmp_path / "data"
+    config = "[store]\nsort_cache_min_messages = 2\n"
+    init_data_dir(data, listeners=("imap", "lmtp"), accounts={ALICE: PASSWORD}, config=config)
+    server = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
+    server.wait_listening(["imap", "lmtp"])
+    commands = [
+        b"UID SORT (SUBJECT) UTF-8 ALL",
+        b"UID SORT (REVERSE DATE) UTF-8 ALL",
+        b"THREAD REFERENCES UTF-8 ALL",
+    ]
+    try:
+        lmtp_deliver(server, 4)
+        sessions = one_on_each_worker(lambda: imap_session(server), server)
+        first = [exchange(sessions[0], b"C " + command)[0] for command in commands]
+        assert first[0] == b"* SORT 1 2 3 4\r\n", first
+
+        def kept_by_the_other(kind: str) -> bool:
+            return any(
+                f"kind={kind}" in line and "worker=1" in line
+                for line in server.log_text().splitlines()
+                if "kept for a peer" in line
+            )
+
+        eventually(lambda: kept_by_the_other("order") and kept_by_the_other("thread"))
+        assert [exchange(sessions[1], b"C " + command)[0] for command in commands] == first
+        lmtp_deliver(server, 2, tag="a")
+        for sock in sessions.values():
+            assert exchange(sock, b"N NOOP")[-1].startswith(b"N OK")
+        again = [[exchange(sock, b"C " + command)[0] for command in commands] for sock in sessions.values()]
+        assert again[0] == again[1], again
+        assert again[0][0] == b"* SORT 5 6 1 2 3 4\r\n", again
+        for sock in sessions.values():
+            sock.close()
+    finally:
+        assert server.stop() == 0
+    assert server.failures() == [], server.tail()
+
+
+def test_a_burst_of_lmtp_sessions_is_shared_between_the_workers(tmp_path: Path) -> None:
+    """Ten LMTP sessions opened at once (as an MTA opens them) are served by both workers, about
+    half each (server.accept): a worker with more sessions leaves a waiting connection to the other
+    for accept_balance_wait (a second here, so that a busy machine cannot decide it) before it takes
+    it itself. Without that, the worker awake first took the whole burst."""
+    data = tmp_path / "data"
+    init_data_dir(
+        data, listeners=("lmtp",), accounts={ALICE: PASSWORD}, config="[server]\naccept_balance_wait = 1\n"
+    )
+    server = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
+    ports = server.wait_listening(["lmtp"])
+    socks = [socket.socket() for _ in range(10)]
+    try:
+        for sock in socks:
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                sock.connect(("127.0.0.1", ports["lmtp"]))
+        for sock in socks:
+            sock.setblocking(True)
+            sock.settimeout(20)
+            assert read_line(sock).startswith(b"220 ")
+        served = [worker_of(server, sock) for sock in socks]
+        assert min(served.count(0), served.count(1)) >= 3, served
+    finally:
+        for sock in socks:
+            sock.close()
+        assert server.stop() == 0

@@ -117,3 +117,59 @@ async def test_sigkill_right_after_250_loses_nothing(data: Path, served: Served)
     assert len(stored) == 1
     assert stored[0].endswith(body)
     assert stored[0].startswith(b"Received: ")
+
+
+async def _with_script(data: Path, source: str) -> None:
+    settings = load_settings(data / "pochta.toml")
+    store = await open_sqlite_store(data, settings)
+    try:
+        account = await store.get_account("alice@example.org")
+        assert account is not None
+        await store.put_sieve_script(account.id, "main", source, settings.sieve.quota())
+        await store.activate_sieve_script(account.id, "main")
+    finally:
+        await store.close()
+
+
+async def _stored(data: Path, mailbox: str) -> tuple[list[bytes], int]:
+    """The messages of alice's ``mailbox`` and the outbound queue's length, after a restart."""
+    settings = load_settings(data / "pochta.toml")
+    store = await open_sqlite_store(data, settings)
+    try:
+        account = await store.get_account("alice@example.org")
+        assert account is not None
+        info = await store.get_mailbox(account.id, mailbox)
+        assert info is not None
+        view = await store.open_view(info.id)
+        found = []
+        for index in range(len(view)):
+            with store.open_blob(view.blob(index)) as blob:
+                found.append(blob.read())
+        return found, len(await store.queue_entries())
+    finally:
+        await store.close()
+
+
+async def test_sigkill_right_after_250_with_a_sieve_script_loses_nothing(data: Path) -> None:
+    # The script files the message and sends a vacation reply: both are done before the 250.
+    await _with_script(
+        data,
+        'require ["fileinto", "vacation", "mailbox"]; vacation "Away."; fileinto :create "Filtered";',
+    )
+    served = Served(data)
+    try:
+        body = b"To: alice@example.org\r\nSubject: filtered\r\n\r\n" + b"every line counts\r\n" * 500
+        sock = _start_data(served.port)
+        try:
+            sock.sendall(body + b".\r\n")
+            reply = _expect(sock, b"250")
+            served.kill()
+        finally:
+            sock.close()
+    finally:
+        served.kill()
+    assert b"2.0.0" in reply
+    filed, queued = await _stored(data, "Filtered")
+    assert len(filed) == 1
+    assert filed[0].endswith(body)
+    assert queued == 1  # the vacation reply

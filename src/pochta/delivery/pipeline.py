@@ -39,13 +39,16 @@ from pathlib import Path
 from pochta.config import Settings
 from pochta.delivery.headers import HeaderBuffer, HeaderFacts, received_field, submission_fields
 from pochta.delivery.resolve import Destination, Resolution, Resolver
+from pochta.delivery.sieve_carry import Outgoing
+from pochta.delivery.sieve_run import SieveRunner
+from pochta.delivery.sieve_step import SieveInput, SieveStep, Work
 from pochta.mail.errors import OpsError
 from pochta.mail.ops import MailOps
 from pochta.mime import ParsedMessage
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.proto.smtp import Reply, replies
 from pochta.store.api import QuotaExceeded, Store, StoreError
-from pochta.store.model import Account, AccountId, BlobRef, MailboxId, Target
+from pochta.store.model import AccountId, BlobRef, MailboxId, Target
 from pochta.store.queue_model import (
     NewQueueEntry,
     NewQueueRecipient,
@@ -117,16 +120,22 @@ class Placement:
     results: list[Reply | None] = field(default_factory=list)
     filing: list[tuple[tuple[AccountId, MailboxId], ...]] = field(default_factory=list)
     queueing: list[list[NewQueueRecipient]] = field(default_factory=list)
+    # Sieve (docs/sieve.md "At delivery"): the flags of each mailbox filed into, and per recipient
+    # the work carried out once the message is stored.
+    flags: dict[MailboxId, frozenset[str]] = field(default_factory=dict)
+    sieve: list[list[Work]] = field(default_factory=list)
 
     def add(
         self,
         refusal: Reply | None,
         filing: Sequence[tuple[AccountId, MailboxId]] = (),
         queueing: Sequence[NewQueueRecipient] = (),
+        work: Sequence[Work] = (),
     ) -> None:
         self.results.append(refusal)
         self.filing.append(tuple(filing) if refusal is None else ())
         self.queueing.append(list(queueing) if refusal is None else [])
+        self.sieve.append(list(work) if refusal is None else [])
 
     @property
     def refused(self) -> bool:
@@ -135,7 +144,15 @@ class Placement:
     @property
     def targets(self) -> dict[MailboxId, Target]:
         """The local mailboxes of the accepted recipients, each once."""
-        return {mailbox: Target(mailbox) for pairs in self.filing for _, mailbox in pairs}
+        return {
+            mailbox: Target(mailbox, self.flags.get(mailbox, frozenset()))
+            for pairs in self.filing
+            for _, mailbox in pairs
+        }
+
+    @property
+    def work(self) -> list[Work]:
+        return [work for works in self.sieve for work in works]
 
     @property
     def queued(self) -> list[NewQueueRecipient]:
@@ -149,6 +166,7 @@ class Placement:
                 self.results[index] = refusal
                 self.filing[index] = ()
                 self.queueing[index] = []
+                self.sieve[index] = []
                 changed = True
         return changed
 
@@ -174,11 +192,9 @@ def free_disk(path: Path) -> int:
 
 
 def sieve_filing(destination: Destination, parsed: ParsedMessage) -> str:
-    """THE place Sieve (RFC 5228) will run, per recipient, in a later issue.
-
-    Today: the subaddress folder when the resolver chose one (and it exists), else INBOX.
-    """
-    del parsed  # Sieve will read the parsed header here
+    """Where mail goes for an account without a Sieve script: the subaddress folder when the
+    resolver chose one (and it exists), else INBOX. Accounts with scripts: ``SieveStep``."""
+    del parsed
     return destination.folder or INBOX
 
 
@@ -198,6 +214,7 @@ class Delivery:
         self.spool_dir = spool_directory(self.data_dir)  # same filesystem as the blobs: a rename adopts
         self.ops = ops or MailOps.from_settings(store, settings)
         self.resolver = Resolver(store, settings.smtp, settings.hostname)
+        self.sieve = SieveStep(SieveRunner(store, settings), self.ops, settings)
         self.on_queued: Callable[[], None] | None = None  # the queue worker's wake-up
         self._disk_low = False
         self._disk_checked = -_DISK_CHECK_SECONDS  # monotonic time of the last statvfs
@@ -207,6 +224,9 @@ class Delivery:
         self.settings = settings
         self.ops = MailOps.from_settings(self.store, settings)
         self.resolver = Resolver(self.store, settings.smtp, settings.hostname)
+        runner = self.sieve.runner
+        runner.configure(settings)
+        self.sieve = SieveStep(runner, self.ops, settings)
 
     async def is_local_domain(self, domain: str) -> bool:
         return await self.resolver.is_local_domain(domain)
@@ -215,27 +235,71 @@ class Delivery:
         """Does ``<Postmaster>`` reach a mailbox (RFC 5321 §4.5.1)? ``pochta serve`` warns if not."""
         return (await self.resolver.resolve(SmtpPath("postmaster", ""))).kind != "unknown"
 
-    async def place(self, recipients: Sequence[_Recipient], parsed: ParsedMessage, size: int) -> Placement:
-        """Per recipient, with the message's real size: quota, then the mailboxes it files into
-        (``sieve_filing``). The accounts, their quota usage and the mailboxes: one read for all."""
-        filed = [[(d, sieve_filing(d, parsed)) for d in rcpt.destinations] for rcpt in recipients]
-        every = [pair for pairs in filed for pair in pairs]
+    async def place(
+        self,
+        recipients: Sequence[_Recipient],
+        parsed: ParsedMessage,
+        size: int,
+        sieve: SieveInput | None = None,
+    ) -> Placement:
+        """Per recipient, with the message's real size: the Sieve scripts of its accounts (when
+        ``sieve`` is given and any has one), quota, then the mailboxes it files into. The accounts,
+        their quota usage and the mailboxes: one read for all."""
+        decided = None
+        if sieve is not None:
+            # The directory version the recipients were resolved under (at RCPT): who has a script
+            # is known without another read (a script activated since counts from the next message).
+            decided = await self.sieve.decide(
+                [(r.path.address, r.destinations, bool(r.queued)) for r in recipients],
+                sieve,
+                self.resolver.cache.version,
+            )
+        filed: list[list[tuple[AccountId, str, frozenset[str]]]] = []
+        for index, rcpt in enumerate(recipients):
+            entries: list[tuple[AccountId, str, frozenset[str]]] = []
+            for spot, destination in enumerate(rcpt.destinations):
+                effects = decided.effects[index][spot] if decided is not None else None
+                if effects is None:
+                    entries.append((destination.account.id, sieve_filing(destination, parsed), frozenset()))
+                else:  # the script's keep and fileinto (discard: none)
+                    entries.extend((f.account_id, f.name, f.flags) for f in effects.filings)
+            filed.append(entries)
+        every = [entry for entries in filed for entry in entries]
         current = await self.resolver.refresh(
-            [d.account.id for d, _ in every],
-            [(d.account.id, box) for d, name in every for box in (name, INBOX)],
+            [d.account.id for rcpt in recipients for d in rcpt.destinations],
+            [(account, box) for account, name, _ in every for box in (name, INBOX)],
         )
         placement = Placement()
-        for rcpt, pairs in zip(recipients, filed, strict=True):
+        for index, (rcpt, entries) in enumerate(zip(recipients, filed, strict=True)):
             refusal = await self.quota(current.current(rcpt.destinations), size)
+            if refusal is None and decided is not None and decided.refusals[index] is not None:
+                refusal = _sieve_refusal(decided.refusals[index] or "")
             if refusal is not None:
                 placement.add(refusal)
                 continue
-            filing = [
-                (destination.account.id, _mailbox(destination.account, name, current.mailboxes))
-                for destination, name in pairs
-            ]
-            placement.add(None, filing, rcpt.queue_recipients())
+            filing = []
+            for account, name, flags in entries:
+                mailbox = _mailbox(account, name, current.mailboxes)
+                filing.append((account, mailbox))
+                if flags:
+                    placement.flags[mailbox] = placement.flags.get(mailbox, frozenset()) | flags
+            work = decided.work[index] if decided is not None else ()
+            placement.add(None, filing, rcpt.queue_recipients(), work)
         return placement
+
+    async def finish_sieve(self, placement: Placement) -> None:
+        """After the message is stored: what the scripts of the accepted recipients send and copy."""
+        work = placement.work
+        if work:
+            await self.sieve.finish(work, self._send)
+
+    async def _send(self, outgoing: Outgoing) -> None:
+        blob = await self.store.put_blob(outgoing.data)
+        origin: QueueOrigin = "dsn" if outgoing.kind == "reject" else "forward"
+        # RFC 5230 §5.1: a vacation reply asks for no DSN (NOTIFY=NEVER).
+        notify = ("NEVER",) if outgoing.kind == "vacation" else ()
+        recipients = [NewQueueRecipient(address, notify, None) for address in outgoing.recipients]
+        await self.enqueue(blob, outgoing.sender, recipients, origin)
 
     async def file(
         self, blob: BlobRef, parsed: ParsedMessage, placement: Placement, *, all_or_nothing: bool = False
@@ -330,11 +394,21 @@ class Delivery:
         if not recipients:
             return out
         parsed = await asyncio.to_thread(self._parse_blob, entry.blob)
-        placement = await self.place(recipients, parsed, entry.blob.size)
+        given = SieveInput(
+            sender=entry.sender,
+            helo=None,
+            peer="unknown",
+            phase="post",  # RFC 5183 §4.1: after the transaction
+            read=lambda: asyncio.to_thread(self.store.read_blob, entry.blob),
+            can_refuse=False,  # RFC 5429 §2.1: a reject is a DSN now
+        )
+        placement = await self.place(recipients, parsed, entry.blob.size, given)
         try:
-            await self.file(entry.blob, parsed, placement)
+            if placement.targets:
+                await self.file(entry.blob, parsed, placement)
             if placement.queued:
                 await self.enqueue(entry.blob, entry.sender, placement.queued, "forward")
+            await self.finish_sieve(placement)
         except StoreError as exc:
             failure = Reply(451, (f"local delivery failed: {exc}",), "4.3.0")
             return out | {r.path.address: failure for r in recipients}
@@ -520,9 +594,30 @@ class DeliveryTransaction:
         try:
             await spool.finish()
             parsed = await spool.parse(delivery.settings.mime)
+            env = self.envelope
+            given = SieveInput(
+                sender=env.sender.address,
+                helo=env.helo,
+                peer=env.peer,
+                phase="during",  # RFC 5183 §4.1: in the SMTP/LMTP transaction
+                read=spool.read,
+                # RFC 5429 §2.1: a reject is answered per recipient (LMTP, or SMTP with one).
+                can_refuse=not all_or_nothing or len(self.recipients) == 1,
+            )
             # Per recipient, now with the real size (RCPT checked the declared SIZE only).
-            placement = await delivery.place(self.recipients, parsed, size)
+            placement = await delivery.place(self.recipients, parsed, size, given)
             results = placement.results
+            if (
+                placement.work
+                and not placement.targets
+                and not placement.queued
+                and not (placement.refused and all_or_nothing)
+            ):
+                # Every accepted recipient's scripts discarded or sent the message on: nothing to store.
+                await delivery.finish_sieve(placement)
+                await self.abort()
+                done = replies.delivered(f"Delivered as {self.id}")
+                return CommitResult([r or done for r in results], 0, size)
             if (not placement.targets and not placement.queued) or (placement.refused and all_or_nothing):
                 await self.abort()
                 if placement.refused and all_or_nothing:
@@ -543,6 +638,7 @@ class DeliveryTransaction:
                 await delivery.enqueue(
                     blob, self.envelope.sender, placement.queued, origin, self.envelope, self.id
                 )
+            await delivery.finish_sieve(placement)
         except OSError:
             await self.abort()
             return CommitResult([replies.insufficient_storage()] * len(self.recipients), 0, size)
@@ -575,11 +671,22 @@ def _written(path: SmtpPath) -> str:
     return path.address if path.domain else path.local
 
 
-def _mailbox(account: Account, name: str, mailboxes: dict[tuple[int, str], MailboxId]) -> MailboxId:
+def _mailbox(account: AccountId, name: str, mailboxes: dict[tuple[int, str], MailboxId]) -> MailboxId:
     """The mailbox ``name`` when it exists, else INBOX; ``mailboxes`` as read by Resolver.refresh."""
-    found = mailboxes.get((account.id, name)) if name != INBOX else None
+    found = mailboxes.get((account, name)) if name != INBOX else None
     if found is None:
-        found = mailboxes.get((account.id, INBOX))
+        found = mailboxes.get((account, INBOX))
     if found is None:
-        raise StoreError(f"account {account.address} has no INBOX")
+        raise StoreError(f"account {account} has no INBOX")
     return found
+
+
+def _sieve_refusal(reason: str) -> Reply:
+    """RFC 5429 §2.1.1, §2.5: reject/ereject in the transaction: 550 5.7.1 with the script's reason."""
+    # RFC 5429 §2.5: a reason of several lines is a multiline reply, no line past SMTP's limit.
+    lines = [
+        "".join(c if " " <= c <= "~" else "?" for c in line)[:400]
+        for line in reason.replace("\r\n", "\n").split("\n")
+        if line.strip()
+    ][:20]
+    return Reply(550, tuple(lines) or ("Rejected by the recipient's filter",), "5.7.1")

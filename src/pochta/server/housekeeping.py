@@ -10,6 +10,7 @@ work on the path of an expunge. A sweep at a fixed interval deletes those past t
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
 
 from pochta.config import StoreSettings
@@ -22,6 +23,10 @@ class CollectsBlobs(Protocol):
 
 class PrunesExpunged(Protocol):
     async def prune_expunged(self, older_than_seconds: float) -> int: ...
+
+
+class PrunesSieveState(Protocol):
+    async def prune_sieve_state(self, now: int, error_age: int) -> int: ...
 
 
 class RefreshesSnapshots(Protocol):
@@ -71,3 +76,21 @@ async def prune_expunged_periodically(store: PrunesExpunged, settings: StoreSett
             continue
         if removed:
             log.info("pruned expunge records", count=removed)
+
+
+async def prune_sieve_state_periodically(
+    store: PrunesSieveState, settings: StoreSettings, error_days: int
+) -> None:
+    """Every ``store.blob_collect_interval`` seconds, delete Sieve's expired vacation records
+    (RFC 5230 §4.2), expired duplicate records (RFC 7352 §3) and script errors older than
+    ``sieve.error_days``. Until cancelled; a failed round is logged and retried."""
+    log = get_logger(task="sieve-pruner")
+    while True:
+        await asyncio.sleep(settings.blob_collect_interval)
+        try:
+            removed = await store.prune_sieve_state(int(time.time()), error_days * 86400)
+        except Exception as exc:  # the records only grow meanwhile
+            log.error("pruning sieve records failed", error=repr(exc))
+            continue
+        if removed:
+            log.info("pruned sieve records", count=removed)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import signal
-import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ from pochta.log import bind_connection_id, get_logger
 from pochta.metrics import METRICS, Metrics, MetricsEndpoint
 from pochta.netaddr import ip_key
 from pochta.server import sockets
+from pochta.server.accept import Acceptor, SessionCounts
 from pochta.server.connection import (
     Connection,
     ConnectionOptions,
@@ -121,7 +121,7 @@ class _Listener:
     kind: ListenerKind
     address: ListenAddress
     handler: ProtocolHandler
-    servers: list[asyncio.Server] = field(default_factory=list)
+    servers: list[Acceptor] = field(default_factory=list)
     bound: list[str] = field(default_factory=list)
     first: tuple[str, int] | str | None = None
     sessions: set[_Session] = field(default_factory=set)
@@ -143,12 +143,14 @@ class Server:
         ssl_context: ssl.SSLContext | None = None,
         inherited: Mapping[str, sockets.BoundListener] | None = None,
         serve_metrics: bool = True,
+        session_counts: SessionCounts | None = None,
     ) -> None:
         """``handlers`` maps protocol names (smtp, submission, lmtp, imap, pop3) to handlers.
         ``ssl_context`` overrides the configured certificate (tests use this). ``inherited``: the
         listeners' sockets, already bound by the supervisor (a worker then logs no "listening" lines:
         the supervisor does, once its workers are ready). ``serve_metrics``: open the metrics
-        endpoint if configured (in a supervised run, one worker does)."""
+        endpoint if configured (in a supervised run, one worker does). ``session_counts``: the
+        workers' shared session counts (``server.accept``), this process's slot set; None alone."""
         self.settings = settings
         self.data_dir = data_dir
         self._handlers = dict(handlers)
@@ -157,6 +159,8 @@ class Server:
         self._ssl_from_settings = ssl_context is None
         self._inherited = dict(inherited or {})
         self._serve_metrics = serve_metrics
+        self._counts = session_counts
+        self._open_sessions = 0  # on every listener, published in self._counts
         self._listeners: dict[str, _Listener] = {}
         self._metrics_endpoint: MetricsEndpoint | None = None
         self._metrics_address: tuple[str, int] | None = None
@@ -275,7 +279,6 @@ class Server:
             self._accepted(listener, conn)
 
         factory = protocol_factory(options, accepted)
-        loop = asyncio.get_running_loop()
         inherited = self._inherited.get(name)
         if inherited is not None:
             bound = inherited  # bound by the supervisor, shared with the other workers
@@ -290,11 +293,16 @@ class Server:
         # Registered before the servers exist: a failure below closes what was already started.
         self._listeners[name] = listener
         for sock in bound.sockets:
-            if sock.family == socket.AF_UNIX:
-                server = await loop.create_unix_server(factory, sock=sock, backlog=sockets.BACKLOG)
-            else:
-                server = await loop.create_server(factory, sock=sock, backlog=sockets.BACKLOG)
-            listener.servers.append(server)
+            # One connection per readiness, a less busy worker first (server.accept).
+            acceptor = Acceptor(
+                sock,
+                factory,
+                counts=self._counts,
+                own=self._sessions_now,
+                wait=self.settings.server.accept_balance_wait,
+                on_change=self._publish_sessions,
+            )
+            listener.servers.append(acceptor)
         names = bound.names()
         listener.first = names[0]
         listener.bound = [format_address(n) for n in names]
@@ -342,13 +350,29 @@ class Server:
             assert reason is not None
             self.metrics.connections_rejected.labels(listener=listener.name, reason=reason).inc()
         listener.sessions.add(session)
+        self._count_sessions(1)
         session.task = asyncio.get_running_loop().create_task(
             self._run(session, reason), name=f"pochta-{listener.name}-{conn.id}"
         )
 
+    def _count_sessions(self, change: int) -> None:
+        self._open_sessions += change
+        self._publish_sessions()
+
+    def _sessions_now(self) -> int:
+        """Open sessions on every listener, and connections accepted whose session is starting."""
+        starting = sum(a.connecting for listener in self._listeners.values() for a in listener.servers)
+        return self._open_sessions + starting
+
+    def _publish_sessions(self) -> None:
+        if self._counts is not None:
+            self._counts.set(self._sessions_now())
+
     def _release(self, session: _Session) -> None:
         listener = session.listener
-        listener.sessions.discard(session)
+        if session in listener.sessions:
+            listener.sessions.discard(session)
+            self._count_sessions(-1)
         if session.counted:
             session.counted = False
             listener.active -= 1

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pochta.auth.authenticator import Authenticator
 from pochta.bootstrap import ensure_server_secret
@@ -14,15 +15,20 @@ from pochta.delivery import Delivery
 from pochta.log import bind_worker, configure_logging, get_logger
 from pochta.metrics import METRICS
 from pochta.queue.worker import QueueWorker
+from pochta.server.accept import SessionCounts
 from pochta.server.heap import freeze_startup_objects, set_mmap_threshold
 from pochta.server.housekeeping import (
     collect_blobs_periodically,
     prune_expunged_periodically,
+    prune_sieve_state_periodically,
     refresh_snapshots_periodically,
 )
 from pochta.server.imap import imap_handlers
+from pochta.server.imap.handler import ImapHandler
+from pochta.server.imap.sort import warm_thread
 from pochta.server.lease import hold_housekeeping
 from pochta.server.listeners import ProtocolHandler, Server, StartupError, run_until_signal
+from pochta.server.managesieve import managesieve_handlers
 from pochta.server.peers import Message, PeerChannel, clear_peers, decode_changes, encode_changes
 from pochta.server.pidfile import AlreadyRunning, PidFile
 from pochta.server.pop3 import Pop3Handler
@@ -31,6 +37,7 @@ from pochta.server.smtp import smtp_handlers
 from pochta.server.sockets import BoundListener
 from pochta.server.tasks import cancel_and_wait
 from pochta.server.worker_metrics import serve_worker_metrics
+from pochta.store.api import NotFound
 from pochta.store.model import Change
 from pochta.store.sqlite import SqliteStore, open_sqlite_store
 
@@ -77,6 +84,7 @@ class WorkerRole:
     inherited: Mapping[str, BoundListener]
     ready: Callable[[], None]
     metrics_socket: Path | None
+    session_counts: SessionCounts | None = None
 
 
 async def _serve(
@@ -122,6 +130,7 @@ async def _serve(
                 authenticator=authenticator,
             )
         )
+        merged.update(managesieve_handlers(store, settings, scram_secret=secret, authenticator=authenticator))
         merged.update(handlers or {})
         # The queue worker, if this process becomes the housekeeper (server.lease).
         queue_worker = QueueWorker(store, settings, delivery) if settings.queue.worker else None
@@ -132,7 +141,10 @@ async def _serve(
             peers.send([{"t": "queue"}])
 
         delivery.on_queued = queued
-        _connect_peers(peers, store, authenticator, queue_worker)
+        imap = merged.get("imap")
+        _connect_peers(
+            peers, store, authenticator, queue_worker, imap if isinstance(imap, ImapHandler) else None
+        )
 
         def housekeeping() -> list[Awaitable[None]]:
             # The housekeeper reports login lockouts for every process (Authenticator.reports_lockouts).
@@ -141,6 +153,8 @@ async def _serve(
             if settings.store.expunge_record_days > 0:
                 # RFC 7162 QRESYNC: old expunge records go, the mailbox's horizon remembers them.
                 jobs.append(prune_expunged_periodically(store, settings.store))
+            # Sieve at delivery: expired vacation and duplicate records, old script errors.
+            jobs.append(prune_sieve_state_periodically(store, settings.store, settings.sieve.error_days))
             if settings.store.view_snapshot_interval > 0:
                 # Stored view snapshots near the head: a worker's first SELECT of a big mailbox
                 # reads one and a short delta (docs/architecture.md "Mailbox views").
@@ -164,6 +178,7 @@ async def _serve(
             merged,
             inherited=role.inherited if role is not None else None,
             serve_metrics=role is None,
+            session_counts=role.session_counts if role is not None else None,
         )
         parts = [server, *{id(h): h for h in merged.values() if isinstance(h, Reconfigurable)}.values()]
 
@@ -189,8 +204,25 @@ async def _serve(
         await store.close()
 
 
+async def _logged(job: Coroutine[Any, Any, None], kind: str, mailbox_id: int) -> None:
+    """A head start asked for by a peer (``warm_order``, ``warm_thread``): a failure is logged, the
+    next client's command does the work itself."""
+    try:
+        await job
+    except NotFound:
+        pass  # deleted since
+    except Exception as exc:
+        get_logger(task="peers").warning("peer warm-up failed", kind=kind, error=repr(exc))
+    else:
+        get_logger(task="peers").info("kept for a peer", kind=kind, mailbox=mailbox_id)
+
+
 def _connect_peers(
-    peers: PeerChannel, store: SqliteStore, authenticator: Authenticator, queue_worker: QueueWorker | None
+    peers: PeerChannel,
+    store: SqliteStore,
+    authenticator: Authenticator,
+    queue_worker: QueueWorker | None,
+    imap: ImapHandler | None,
 ) -> None:
     """Wire this process to the others on the data directory (``server.peers``): our commits,
     login attempts and the big mailbox views we read go out, theirs come in."""
@@ -223,6 +255,12 @@ def _connect_peers(
                 # The housekeeper stored a new snapshot of this big mailbox (a burst of deliveries):
                 # warm this worker's view of it too, room permitting (store.view_snapshot_warm).
                 store.warm_view(int(message["m"]), int(message["n"]))
+            elif kind == "order":
+                # A client of another worker sorted this big mailbox: keep its order here too.
+                background(store.warm_order(int(message["m"]), str(message["k"])), message)
+            elif kind == "thread" and imap is not None:
+                # ... or threaded it: keep the answer here too (server/imap/kept_threads.py).
+                background(warm_thread(imap.services, int(message["m"]), str(message["a"])), message)
             elif kind == "unblocks":
                 task = asyncio.get_running_loop().create_task(authenticator.catch_up_unblocks())
                 pending.add(task)
@@ -230,11 +268,21 @@ def _connect_peers(
         except (KeyError, TypeError, ValueError) as exc:
             get_logger(task="peers").error("peer channel: bad message", kind=kind, error=repr(exc))
 
+    def background(job: Coroutine[Any, Any, None], message: Message) -> None:
+        task = asyncio.get_running_loop().create_task(_logged(job, str(message["t"]), int(message["m"])))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
     feed.relay = relay
     store.view_loaded = lambda mailbox_id: peers.send([{"t": "view", "m": int(mailbox_id)}])
     store.snapshot_stored = lambda mailbox_id, count: peers.send(
         [{"t": "snapshot", "m": int(mailbox_id), "n": count}]
     )
+    store.order_built = lambda mailbox_id, name: peers.send([{"t": "order", "m": int(mailbox_id), "k": name}])
+    if imap is not None:
+        imap.services.threads.built = lambda mailbox_id, algorithm: peers.send(
+            [{"t": "thread", "m": int(mailbox_id), "a": algorithm}]
+        )
     authenticator.share = share
     authenticator.unblocked = lambda: peers.send([{"t": "unblocks"}])
     peers.open(received)

@@ -20,6 +20,9 @@ must hear at once to every other socket there:
 - ``snapshot``: the housekeeper stored a new snapshot of a big mailbox (id and message count); the
   others bring their view of it forward, or read it when it fits in their caches without evicting
   another (``SqliteStore.warm_view``, ``store.view_snapshot_warm``).
+- ``order`` and ``thread``: a client's SORT built this process's kept order of a big mailbox by one
+  key, or its THREAD kept an answer over a whole big mailbox; the others build theirs in the
+  background (``SqliteStore.warm_order``, ``imap.sort.warm_thread``).
 
 Datagrams on a local socket are never silently dropped: a send to a full queue fails at once
 (non-blocking, so the writer thread never waits on a slow peer), and is answered by ``resync``.
@@ -54,24 +57,56 @@ Message = dict[str, Any]
 _SUFFIX = ".sock"
 _MAX_DATAGRAM = 65536
 _CHANGES_PER_DATAGRAM = 400  # ~40 octets each: far below _MAX_DATAGRAM
+_NAMES_PER_DATAGRAM = 16384  # octets of METADATA entry names (JSON may double some): below it too
 _RECEIVE_BUFFER = 1 << 20
 _RECENT_NS = 100_000_000
 
 
 def encode_changes(changes: Sequence[Change]) -> list[Message]:
-    """Changes as one or more ``changes`` messages (UIDs left out: the feed is a wake-up signal)."""
-    rows = [[c.kind.value, int(c.account_id), int(c.mailbox_id), int(c.modseq)] for c in changes]
-    return [
-        {"t": "changes", "c": rows[start : start + _CHANGES_PER_DATAGRAM]}
-        for start in range(0, len(rows), _CHANGES_PER_DATAGRAM)
-    ]
+    """Changes as one or more ``changes`` messages (UIDs left out: the feed is a wake-up signal;
+    METADATA entry names kept, NOTIFY tells them). A message stays well below a datagram: at most
+    ``_CHANGES_PER_DATAGRAM`` changes and about ``_NAMES_PER_DATAGRAM`` octets of entry names (a
+    change naming more is sent as several changes, each with a part of its names)."""
+    messages: list[Message] = []
+    rows: list[list[Any]] = []
+    size = 0
+    for c in changes:
+        head = [c.kind.value, int(c.account_id), int(c.mailbox_id), int(c.modseq)]
+        for names in _name_parts(c.entries):
+            cost = sum(len(n) + 4 for n in names)
+            if rows and (len(rows) >= _CHANGES_PER_DATAGRAM or size + cost > _NAMES_PER_DATAGRAM):
+                messages.append({"t": "changes", "c": rows})
+                rows, size = [], 0
+            rows.append([*head, list(names)] if names else head)
+            size += cost
+    if rows:
+        messages.append({"t": "changes", "c": rows})
+    return messages
+
+
+def _name_parts(names: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """``names`` cut into parts of at most about ``_NAMES_PER_DATAGRAM`` octets (one: ``()``)."""
+    parts: list[tuple[str, ...]] = []
+    part: list[str] = []
+    size = 0
+    for name in names:
+        if part and size + len(name) + 4 > _NAMES_PER_DATAGRAM:
+            parts.append(tuple(part))
+            part, size = [], 0
+        part.append(name)
+        size += len(name) + 4
+    parts.append(tuple(part))
+    return parts
 
 
 def decode_changes(message: Message) -> list[Change]:
-    return [
-        Change(ChangeKind(kind), AccountId(account), MailboxId(mailbox), ModSeq(modseq))
-        for kind, account, mailbox, modseq in message["c"]
-    ]
+    out = []
+    for kind, account, mailbox, modseq, *names in message["c"]:
+        entries = tuple(str(n) for n in names[0]) if names else ()
+        out.append(
+            Change(ChangeKind(kind), AccountId(account), MailboxId(mailbox), ModSeq(modseq), entries=entries)
+        )
+    return out
 
 
 def clear_peers(data_dir: Path) -> None:

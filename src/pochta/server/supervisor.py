@@ -39,6 +39,7 @@ from pochta.config import LISTENER_KINDS, Settings, parse_listen_address
 from pochta.log import configure_logging, get_logger
 from pochta.metrics import MetricsEndpoint
 from pochta.server import sockets
+from pochta.server.accept import SessionCounts
 from pochta.server.connection import format_address
 from pochta.server.listeners import StartupError, load_tls
 from pochta.server.peers import clear_peers
@@ -82,6 +83,8 @@ class _Supervisor:
         self.data_dir = data_dir
         self.settings = settings
         self.slots = [_Slot(i) for i in range(workers)]
+        # Each worker's open sessions, for sharing bursts of connections (server.accept).
+        self.sessions = SessionCounts.create(workers)
         self.bound: dict[str, sockets.BoundListener] = {}
         self.log = get_logger()  # lines as a single process writes them ("listening name=...")
         self.stopping = False
@@ -125,6 +128,7 @@ class _Supervisor:
                 address = self.settings.enabled_listeners()[name]
                 if address.path is not None:
                     sockets.release_unix_path(address.path, bound.unix_identity)
+            self.sessions.close()
             self.log.info("stopped")
 
     async def _prepare(self) -> None:
@@ -179,12 +183,14 @@ class _Supervisor:
                 "listeners": listeners,
                 "ready_fd": ready_fd,
                 "metrics": str(self._metrics_socket(slot.index)) if self.metrics_enabled else None,
+                "sessions_fd": self.sessions.fd,
+                "workers": self.sessions.workers,
             }
         )
 
     async def _start(self, slot: _Slot, *, startup: bool) -> None:
         read_fd, write_fd = os.pipe()
-        fds = [write_fd, *(s.fileno() for b in self.bound.values() for s in b.sockets)]
+        fds = [write_fd, self.sessions.fd, *(s.fileno() for b in self.bound.values() for s in b.sockets)]
         try:
             slot.process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -218,6 +224,7 @@ class _Supervisor:
             return
         lived = time.monotonic() - slot.started
         self.log.error("worker died", worker=slot.index, pid=process.pid, status=_describe(status))
+        self.sessions.clear(slot.index)  # its sessions died with it
         slot.quick_deaths = slot.quick_deaths + 1 if lived < _STABLE_SECONDS else 0
         delay = 0.0
         if slot.quick_deaths:

@@ -2,7 +2,8 @@
 
 ``python -m pochta.server.worker SPEC``: SPEC is JSON with the data directory, the worker's index,
 the supervisor's pid, the inherited listening sockets (listener name -> descriptors), the descriptor
-to write ``ready`` to once accepting, and the socket to serve its metrics on (or null).
+to write ``ready`` to once accepting, the socket to serve its metrics on (or null), and the shared
+memory of the workers' session counts (``server.accept``: its descriptor and the number of workers).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 from pochta.config import CONFIG_FILE_NAME, ConfigError, load_settings
+from pochta.server.accept import SessionCounts
 from pochta.server.listeners import StartupError
 from pochta.server.main import WorkerRole, serve_worker
 from pochta.server.sockets import BoundListener
@@ -55,6 +57,7 @@ def main(argv: list[str]) -> int:
             inherited=inherited,
             ready=ready,
             metrics_socket=Path(spec["metrics"]) if spec["metrics"] else None,
+            session_counts=SessionCounts(int(spec["sessions_fd"]), int(spec["workers"]), int(spec["index"])),
         )
         asyncio.run(serve_worker(data_dir, settings, role))
     except KeyboardInterrupt:

@@ -3,8 +3,9 @@
 envelope (``run``), returning the actions delivery carries out.
 
 The base language and the extensions in ``SUPPORTED_EXTENSIONS`` (docs/rfc-status.md lists them
-with their RFCs). No listener, delivery step or capability uses it yet; ManageSieve stays
-unavailable until scripts run at delivery.
+with their RFCs). Delivery runs it (``pochta.delivery.sieve_run``, docs/sieve.md "At delivery");
+ManageSieve (``pochta.server.managesieve``) checks uploads with it and advertises
+``SUPPORTED_EXTENSIONS``.
 """
 
 from pochta.sieve.actions import (

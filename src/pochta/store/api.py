@@ -60,6 +60,7 @@ from pochta.store.model import (
 )
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
 from pochta.store.sieve_model import SieveQuota, SieveScript, SieveScriptInfo
+from pochta.store.sieve_state_model import SieveError
 
 FlagOp = Literal["add", "remove", "replace"]
 
@@ -466,9 +467,11 @@ class MailStore(Protocol):
         account_id: AccountId,
         values: Sequence[tuple[str, bytes | None]],
         limits: MetadataLimits,
-    ) -> None:
+    ) -> tuple[str, ...]:
         """Set (None: remove) entries, all or none (RFC 5464 §4.3): MetadataRefused when a limit
-        would be broken, NotFound when the mailbox is gone. Publishes a ``ChangeKind.METADATA``."""
+        would be broken, NotFound when the mailbox is gone. Returns the names of the entries set or
+        removed (not those removed that had no value) and publishes them as ``ChangeKind.METADATA``
+        changes (``Change.entries``)."""
         ...
 
     async def copy_metadata(self, source_id: MailboxId, target_id: MailboxId) -> None:
@@ -597,5 +600,29 @@ class SieveScriptStore(Protocol):
         """Make ``name`` the active script (None: none is, RFC 5804 §2.8); NotFound when missing."""
 
 
-class Store(Directory, MailStore, AclStore, SieveScriptStore, OutboundQueue, Protocol):
+class SieveStateStore(Protocol):
+    """What Sieve at delivery remembers (docs/sieve.md "At delivery"); times in epoch seconds."""
+
+    async def sieve_active_accounts(self) -> frozenset[AccountId]:
+        """The accounts that have an active script (``directory_version`` moves when it changes)."""
+
+    async def sieve_vacation_due(self, account_id: AccountId, key: str, now: int, period: int) -> bool:
+        """RFC 5230 §4.2: True (and recorded until ``now + period``) when no reply with ``key``
+        went out within its period, atomically; False otherwise."""
+
+    async def sieve_duplicate_seen(self, account_id: AccountId, key: str, now: int) -> bool:
+        """RFC 7352 §3: whether ``key`` is in the account's tracking list and not expired."""
+
+    async def sieve_track_duplicates(
+        self, account_id: AccountId, records: list[tuple[str, int, bool]], now: int
+    ) -> None:
+        """RFC 7352 §3.3: (key, seconds, last) into the tracking list."""
+
+    async def add_sieve_error(self, account_id: AccountId, now: int, script: str, error: str) -> None: ...
+    async def sieve_errors(self, account_id: AccountId) -> list[SieveError]: ...
+    async def prune_sieve_state(self, now: int, error_age: int) -> int:
+        """Expired vacation and duplicate records, and errors older than ``error_age``: deleted."""
+
+
+class Store(Directory, MailStore, AclStore, SieveScriptStore, SieveStateStore, OutboundQueue, Protocol):
     """What a backend provides."""

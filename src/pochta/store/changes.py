@@ -12,7 +12,8 @@ one explicitly with ``aclose()`` (or ``async with``) to stop delivery at once.
 
 ``subscribe_account`` gives the changes of every mailbox of one account (IMAP NOTIFY, RFC 5465: the
 session watches mailboxes other than the selected one); a commit costs one dict lookup more only while
-such a subscription exists.
+such a subscription exists. A change for ``EVERY_ACCOUNT`` (the server's /shared/ METADATA entries)
+goes to every account's subscription.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-from pochta.store.model import AccountId, Change, ChangeKind, MailboxId, ModSeq
+from pochta.store.model import EVERY_ACCOUNT, AccountId, Change, ChangeKind, MailboxId, ModSeq
 
 DEFAULT_MAX_PENDING = 10_000
 
@@ -190,7 +191,11 @@ class LocalChangeFeed:
             if self._accounts:
                 by_account: defaultdict[AccountId, list[Change]] = defaultdict(list)
                 for change in changes:
-                    by_account[change.account_id].append(change)
+                    if change.account_id == EVERY_ACCOUNT:  # in commit order among the others
+                        for account_id in self._accounts:
+                            by_account[account_id].append(change)
+                    else:
+                        by_account[change.account_id].append(change)
                 for account_id, batch in by_account.items():
                     watchers = self._accounts.get(account_id)
                     if watchers is None:

@@ -551,6 +551,16 @@ class Change:
     mailbox_id: MailboxId
     modseq: ModSeq
     uids: tuple[Uid, ...] = ()
+    # METADATA: the names of the entries set or removed (RFC 5465 §5.6, §5.7). A change holds
+    # /shared/ names or /private/ ones, never both: /private/ names go only to the account whose
+    # entries they are (``account_id``), /shared/ ones of a mailbox to its owner, /shared/ ones of
+    # the server to every account (``EVERY_ACCOUNT``).
+    entries: tuple[str, ...] = ()
+
+
+# ``Change.account_id`` of a change every account's subscription gets (the server's /shared/
+# METADATA entries, RFC 5464 §3.3: everyone reads them). No account has id 0.
+EVERY_ACCOUNT: AccountId = 0
 
 
 @dataclass(frozen=True)

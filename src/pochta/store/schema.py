@@ -524,3 +524,40 @@ sieve_scripts = Table(
     UniqueConstraint("account_id", "name"),
     Index("ix_sieve_scripts_active", "account_id", unique=True, sqlite_where=text("active")),
 )
+
+# Sieve at delivery (docs/sieve.md "At delivery"). RFC 5230 §4.2: who got a vacation reply, by a
+# key over the tracking handle and the recipient, until ``expires``; RFC 7352 §3: the duplicate
+# tracking list; the errors of scripts that failed (the message then went to INBOX), for
+# ``pochta sieve errors USER``. Rows past ``expires`` (and errors past their age) are pruned by the
+# housekeeper.
+sieve_vacation = Table(
+    "sieve_vacation",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "key"),
+    Index(None, "expires"),
+)
+
+sieve_duplicates = Table(
+    "sieve_duplicates",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "key"),
+    Index(None, "expires"),
+)
+
+sieve_errors = Table(
+    "sieve_errors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("script", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Index(None, "account_id", "id"),
+    Index(None, "at"),
+)

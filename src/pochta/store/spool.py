@@ -122,6 +122,15 @@ class SpoolFile:
         assert self.path is not None, "parse of an adopted spool file"
         return await asyncio.to_thread(_parse_path, self.path, settings)
 
+    async def read(self) -> bytes:
+        """The finished message's octets (Sieve at delivery reads them): from memory, or the file
+        off the event loop."""
+        assert self._finished, "read of an unfinished spool file"
+        if self._memory is not None:
+            return bytes(self._memory)
+        assert self.path is not None, "read of an adopted spool file"
+        return await asyncio.to_thread(self.path.read_bytes)
+
     async def adopt(self, store: Store) -> BlobRef:
         """The finished message becomes a blob; the spool is empty. A file is moved (durable when
         this returns); a message held in memory may come back as a ``NewBlob``, stored by the

@@ -75,6 +75,7 @@ from pochta.store.model import (
     VerifyReport,
 )
 from pochta.store.schema import INDEX_ADD
+from pochta.store.sort_orders import KeptOrders
 from pochta.store.sqlite_acl import AclMethods
 from pochta.store.sqlite_directory_methods import DirectoryMethods
 from pochta.store.sqlite_metadata import MetadataMethods
@@ -82,6 +83,7 @@ from pochta.store.sqlite_opener import ViewOpener
 from pochta.store.sqlite_query_methods import QueryMethods
 from pochta.store.sqlite_queue_methods import QueueMethods
 from pochta.store.sqlite_sieve import SieveMethods
+from pochta.store.sqlite_sieve_state import SieveStateMethods
 from pochta.store.view_stamps import STAMPS_FILE, ViewStamps
 from pochta.store.writer import Writer, WriterStats, WriteTurn, driver_connection
 
@@ -187,7 +189,9 @@ def migrate(conn: Connection) -> None:
         command.upgrade(config, "head")
 
 
-class SqliteStore(DirectoryMethods, QueueMethods, QueryMethods, AclMethods, MetadataMethods, SieveMethods):
+class SqliteStore(
+    DirectoryMethods, QueueMethods, QueryMethods, AclMethods, MetadataMethods, SieveMethods, SieveStateMethods
+):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 
     def __init__(
@@ -219,6 +223,8 @@ class SqliteStore(DirectoryMethods, QueueMethods, QueryMethods, AclMethods, Meta
         self._reader_conns_lock = threading.Lock()
         self._closed = False
         self._opener = ViewOpener(settings.store, self.run_read, self.run_write, stamps)  # views
+        # SORT's kept orders of big mailboxes (sort_orders), brought forward to the views above
+        self._kept_orders = KeptOrders(settings.store.sort_cache_mb, settings.store.sort_cache_min_messages)
         self._locks = FileLocks(data_dir)  # DATA/run/locks: flock, see locks.py
         self._indexer: asyncio.Task[None] | None = None
         self._indexer_wake = asyncio.Event()
@@ -455,6 +461,16 @@ class SqliteStore(DirectoryMethods, QueueMethods, QueryMethods, AclMethods, Meta
 
     def warm_view(self, mailbox_id: MailboxId, messages: int) -> None:
         self._opener.warm_view(mailbox_id, messages)
+
+    @property
+    def order_built(self) -> Callable[[MailboxId, str], None] | None:
+        """Told (mailbox, key) when a client's SORT built a kept order of a big mailbox
+        (``sort_orders``): the server tells the other workers (``warm_order``)."""
+        return self._kept_orders.built
+
+    @order_built.setter
+    def order_built(self, callback: Callable[[MailboxId, str], None] | None) -> None:
+        self._kept_orders.built = callback
 
     async def refresh_snapshots(self, limit: int = 100) -> int:
         return await self._opener.refresh_snapshots(limit)

@@ -9,8 +9,11 @@ count (they are the administrators'). ``set_entries`` is one writer job: it appl
 checks the limits on the result and raises ``MetadataRefused`` before commit when one is broken, so
 a SETMETADATA of several entries changes all of them or none (RFC 5464 §4.3).
 
-A change publishes one ``ChangeKind.METADATA`` feed event per mailbox (``SERVER_METADATA`` for the
-server's entries): the hook NOTIFY can turn into METADATA responses (RFC 5465 §5.6, §5.7).
+A change publishes ``ChangeKind.METADATA`` feed events naming the entries set or removed
+(``Change.entries``; mailbox ``SERVER_METADATA`` for the server's entries), from which NOTIFY makes
+its METADATA responses (RFC 5465 §5.6, §5.7). Who hears of a name is who may read it: /private/
+names go to their user's account only, /shared/ names of a mailbox to its owner's (others reach it
+through the ACL), /shared/ names of the server to every account (``EVERY_ACCOUNT``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Protocol, TypeVar
 from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or_, select
 
 from pochta.store.api import MetadataRefused, NotFound
-from pochta.store.model import AccountId, Change, ChangeKind, MailboxId, MetadataLimits
+from pochta.store.model import EVERY_ACCOUNT, AccountId, Change, ChangeKind, MailboxId, MetadataLimits, ModSeq
 from pochta.store.schema import mailboxes, metadata_entries
 
 __all__ = ["SERVER_METADATA", "MetadataMethods", "copy_entries", "entries", "set_entries"]
@@ -75,9 +78,10 @@ def set_entries(
     account_id: AccountId,
     values: Sequence[tuple[str, bytes | None]],
     limits: MetadataLimits,
-) -> None:
+) -> tuple[str, ...]:
     """Set (or with None remove) the entries of the mailbox (None: the server) for the account, all
-    or none: MetadataRefused (nothing kept) when a value or the result is over a limit."""
+    or none: MetadataRefused (nothing kept) when a value or the result is over a limit. Returns the
+    names set or removed."""
     for name, value in values:
         if value is not None and len(value) > limits.entry_size:
             # RFC 5464 §4.3: "[METADATA MAXSIZE NNN]" with the largest size the server accepts.
@@ -85,12 +89,12 @@ def set_entries(
     owner, modseq = (None, 0) if mailbox_id is None else _owner(conn, mailbox_id)
     before = entries(conn, mailbox_id, account_id)
     charged: set[AccountId] = set()
-    changed = False
+    changed: list[str] = []
     for name, value in values:
         private = name.startswith(PRIVATE)
         if name not in before and value is None:
             continue
-        changed = True
+        changed.append(name)
         where_mailbox = _m.mailbox_id.is_(None) if mailbox_id is None else _m.mailbox_id == mailbox_id
         row_account = account_id if private else None
         where_account = _m.account_id == account_id if private else _m.account_id.is_(None)
@@ -106,7 +110,7 @@ def set_entries(
             elif owner is not None:
                 charged.add(owner)
     if not changed:
-        return
+        return ()
     after = conn.execute(select(func.count()).where(_visible(mailbox_id, account_id))).scalar_one()
     if after > len(before) and after > limits.mailbox_entries:
         # RFC 5464 §4.3: "[METADATA TOOMANY]" when the number of annotations allowed is reached.
@@ -117,8 +121,19 @@ def set_entries(
             raise MetadataRefused("TOOMANY", "Too many entries for this account")
         if octets > limits.account_bytes:
             raise MetadataRefused("TOOMANY", "Entries of this account take too much space")
+    shared = tuple(name for name in changed if not name.startswith(PRIVATE))
+    if shared:
+        events.append(_change(EVERY_ACCOUNT if owner is None else owner, mailbox_id, modseq, shared))
+    own = tuple(name for name in changed if name.startswith(PRIVATE))
+    if own:
+        events.append(_change(account_id, mailbox_id, modseq, own))
+    return tuple(changed)
+
+
+def _change(to: AccountId, mailbox_id: MailboxId | None, modseq: int, names: tuple[str, ...]) -> Change:
+    """A METADATA feed event for the account ``to`` (see the module doc for who gets which names)."""
     key = SERVER_METADATA if mailbox_id is None else mailbox_id
-    events.append(Change(ChangeKind.METADATA, owner if owner is not None else account_id, key, modseq))
+    return Change(ChangeKind.METADATA, to, key, ModSeq(modseq), entries=names)
 
 
 def copy_entries(conn: Connection, events: list[Change], source_id: MailboxId, target_id: MailboxId) -> None:
@@ -132,7 +147,11 @@ def copy_entries(conn: Connection, events: list[Change], source_id: MailboxId, t
             insert(metadata_entries),
             [{"mailbox_id": target_id, "account_id": a, "name": n, "value": v} for a, n, v in rows],
         )
-        events.append(Change(ChangeKind.METADATA, owner, target_id, modseq))
+        shared = tuple(sorted(n for a, n, _ in rows if a is None))
+        if shared:
+            events.append(_change(owner, target_id, modseq, shared))
+        for user in sorted({a for a, _, _ in rows if a is not None}):
+            events.append(_change(user, target_id, modseq, tuple(sorted(n for a, n, _ in rows if a == user))))
 
 
 class _Jobs(Protocol):
@@ -152,9 +171,9 @@ class MetadataMethods:
         account_id: AccountId,
         values: Sequence[tuple[str, bytes | None]],
         limits: MetadataLimits,
-    ) -> None:
+    ) -> tuple[str, ...]:
         items = list(values)
-        await self.run_write(lambda c, e: set_entries(c, e, mailbox_id, account_id, items, limits))
+        return await self.run_write(lambda c, e: set_entries(c, e, mailbox_id, account_id, items, limits))
 
     async def copy_metadata(self: _Jobs, source_id: MailboxId, target_id: MailboxId) -> None:
         await self.run_write(lambda c, e: copy_entries(c, e, source_id, target_id))

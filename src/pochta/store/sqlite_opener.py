@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
@@ -77,6 +78,13 @@ class ViewOpener:
         )
         self._after_open(opened, announce=announce)
         return opened
+
+    def open_in(self, raw: sqlite3.Connection, mailbox_id: MailboxId) -> MailboxView:
+        """The mailbox's view in the read transaction of ``raw`` (a reader job's, before its first
+        statement), through this process's cache: for a read that needs the current view with other
+        rows of the same snapshot (``KeptOrders``). No snapshot is stored from here."""
+        minimum = self._settings.view_snapshot_min_messages
+        return views.open_view(raw, mailbox_id, self._views, minimum, self._stamps).view
 
     def prefetch_view(self, mailbox_id: MailboxId) -> None:
         """Read the mailbox's view into this process's cache in the background, unless a current

@@ -18,6 +18,7 @@ from pochta.store import sqlite_mail as mail
 from pochta.store import sqlite_quota
 from pochta.store import sqlite_search as search
 from pochta.store import sqlite_sortkeys as sortkeys
+from pochta.store.api import NotFound
 from pochta.store.model import (
     AccountId,
     AccountQuota,
@@ -28,6 +29,8 @@ from pochta.store.model import (
     SortRow,
     Uid,
 )
+from pochta.store.sort_orders import KeptOrders
+from pochta.store.sqlite_opener import ViewOpener
 from pochta.store.writer import driver_connection
 
 T = TypeVar("T")
@@ -35,11 +38,16 @@ T = TypeVar("T")
 
 class _Jobs(Protocol):
     settings: Settings
+    _opener: ViewOpener
+    _kept_orders: KeptOrders
 
     @property
     def blob_reader(self) -> inline.BlobReader: ...
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
+    async def _sort_order(
+        self, mailbox_id: MailboxId, uid_list: list[Uid], keys: list[tuple[str, bool]], *, announce: bool
+    ) -> list[Uid]: ...
     async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
 
 
@@ -71,17 +79,50 @@ class QueryMethods:
     async def sort_order(
         self: _Jobs, mailbox_id: MailboxId, uids: Iterable[Uid], order: Sequence[tuple[str, bool]]
     ) -> list[Uid]:
-        uid_list, keys = mail.normalize_uids(uids), list(order)
+        return await self._sort_order(mailbox_id, mail.normalize_uids(uids), list(order), announce=True)
 
-        def read(c: Connection) -> tuple[list[Uid], sortkeys.Derived]:
+    async def warm_order(self: _Jobs, mailbox_id: MailboxId, name: str) -> None:
+        """Another worker's client sorted this whole big mailbox by ``name`` (an ``ORDER_KEYS``
+        name) and built its kept order: build this process's in the background, so that the next
+        SORT of it here is a filter (``sort_orders``). Nothing is announced back."""
+        if name not in sortkeys.ORDER_KEYS:
+            return
+        view = (await self._opener.open_view_traced(mailbox_id, announce=False)).view
+        if self._kept_orders.keeps(view, [(name, False)]):
+            await self._sort_order(mailbox_id, list(view.uids), [(name, False)], announce=False)
+
+    async def _sort_order(
+        self: _Jobs,
+        mailbox_id: MailboxId,
+        uid_list: list[Uid],
+        keys: list[tuple[str, bool]],
+        *,
+        announce: bool,
+    ) -> list[Uid]:
+        kept, opener = self._kept_orders, self._opener
+
+        def read(c: Connection) -> tuple[list[Uid], sortkeys.Derived, bool | None]:
             raw = driver_connection(c)
+            if kept.budget and len(keys) == 1 and len(uid_list) >= kept.min_messages:
+                # A big mailbox's SORT by one key: a filter of its kept order (sort_orders).
+                try:
+                    view = opener.open_in(raw, mailbox_id)
+                except NotFound:  # deleted: no rows to order, as below
+                    return [], [], None
+                if kept.keeps(view, keys):
+                    return kept.ordered(raw, view, uid_list, *keys[0])
             missing = sortkeys.without_keys(raw, mailbox_id, uid_list)
             if missing:
-                return [], sortkeys.derive(raw, missing)
-            return sortkeys.ordered_uids(raw, mailbox_id, uid_list, keys), []
+                return [], sortkeys.derive(raw, missing), None
+            return sortkeys.ordered_uids(raw, mailbox_id, uid_list, keys), [], None
 
-        ordered, derived = await self.run_read(read)
-        if derived:  # kept first, then ordered by SQLite with every key in place
+        ordered, derived, built = await self.run_read(read)
+        if built is not None:  # from a kept order: ordered already; the keys derived are kept
+            if derived:
+                await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
+            if built and announce and kept.built is not None:
+                kept.built(mailbox_id, keys[0][0])
+        elif derived:  # kept first, then ordered by SQLite with every key in place
             await self.run_write(lambda c, e: sortkeys.store_keys(driver_connection(c), derived))
             ordered = await self.run_read(
                 lambda c: sortkeys.ordered_uids(driver_connection(c), mailbox_id, uid_list, keys)

@@ -53,11 +53,10 @@ def test_listener_can_be_switched_off_and_moved(tmp_path: Path) -> None:
         ('[listeners]\nsmtp = "mail.example.org:25"\n', "listeners.smtp", "must be an IP address"),
         ("[listeners]\nimap = 143\n", "listeners.imap", "valid string"),
         (
-            '[listeners]\nmanagesieve = "127.0.0.1:4190"\n',
-            "listeners.managesieve",
-            "ManageSieve (Sieve script management) is not available yet",
+            '[listeners]\nhttp = "*:8080"\n',
+            "listeners.http",
+            "the HTTP service (autoconfig, MTA-STS, JMAP) is not available yet",
         ),
-        ('[listeners]\nhttp = "*:8080"\n', "listeners.http", "is not available yet"),
         ("[limits]\nmax_recipients = 0\n", "limits.max_recipients", "greater than or equal to 1"),
         ('[limits]\nmax_recipients = "many"\n', "limits.max_recipients", "valid integer"),
         ("[limits]\nno_such_limit = 1\n", "limits.no_such_limit", "Extra inputs are not permitted"),
@@ -73,6 +72,9 @@ def test_listener_can_be_switched_off_and_moved(tmp_path: Path) -> None:
             "imap.metadata_max_entry_size",
             "greater than or equal to 1024",
         ),
+        ('[sieve]\nbefore = ["/nonexistent/spam.sieve"]\n', "sieve.before", "is not a file"),
+        ('[sieve.domain_after]\n"Example.org" = []\n', "sieve.domain_after", "lower case"),
+        ("[sieve]\nerror_days = 0\n", "sieve.error_days", "greater than or equal to 1"),
         (
             "[imap]\nmetadata_max_entries_per_mailbox = 9\n",
             "imap.metadata_max_entries_per_mailbox",
@@ -90,12 +92,14 @@ def test_bad_values_name_file_and_key(tmp_path: Path, text: str, key: str, fragm
 
 
 def test_services_not_available_are_never_listened_for(tmp_path: Path) -> None:
-    """A config written by an older `pochta init` (managesieve/http "off" or absent) still loads,
-    and neither name is among the listeners opened by default."""
-    assert "managesieve" not in Settings().enabled_listeners()
+    """A config written by an older `pochta init` (http "off" or absent) still loads, and http is not
+    among the listeners opened by default; ManageSieve is (4190, STARTTLS) unless set "off"."""
     assert "http" not in Settings().enabled_listeners()
-    settings = load_settings(write(tmp_path, '[listeners]\nmanagesieve = "off"\nhttp = "off"\n'))
+    assert "managesieve" in Settings().enabled_listeners()
+    settings = load_settings(write(tmp_path, '[listeners]\nhttp = "off"\n'))
     assert set(settings.enabled_listeners()) == set(LISTENER_KINDS)
+    settings = load_settings(write(tmp_path, '[listeners]\nmanagesieve = "off"\n'))
+    assert set(settings.enabled_listeners()) == set(LISTENER_KINDS) - {"managesieve"}
 
 
 def test_toml_syntax_error_names_file(tmp_path: Path) -> None:
@@ -167,6 +171,15 @@ def test_search_indexer_settings(tmp_path: Path) -> None:
     ):
         with pytest.raises(ConfigError, match=r"search\.index_"):
             load_settings(write(tmp_path, f"[search]\n{bad}\n"))
+
+
+def test_accept_balance_wait(tmp_path: Path) -> None:
+    assert Settings().server.accept_balance_wait == 0.005
+    settings = load_settings(write(tmp_path, "[server]\naccept_balance_wait = 0\n"))
+    assert settings.server.accept_balance_wait == 0.0
+    for bad in ("accept_balance_wait = -1", "accept_balance_wait = 2"):
+        with pytest.raises(ConfigError, match=r"server\.accept_balance_wait"):
+            load_settings(write(tmp_path, f"[server]\n{bad}\n"))
 
 
 def test_inline_blob_settings(tmp_path: Path) -> None:

@@ -112,6 +112,23 @@ async def _send(delivery: Delivery, *rcpts: str, declared: int = 0) -> tuple[lis
     return [f"{r.code} {r.enhanced}" for r in result.replies], rcpt_codes
 
 
+async def test_who_has_a_sieve_script_is_read_once_per_directory_version(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    delivery = _delivery(store, tmp_path)
+    alice = await store.get_account("alice@example.org")
+    assert alice is not None
+    counted = Counted(store)
+    assert not await delivery.sieve.runner.has_scripts(alice)
+    assert not await delivery.sieve.runner.has_scripts(alice)
+    assert counted.reads == 1
+    await store.put_sieve_script(alice.id, "main", "keep;", Settings().sieve.quota())
+    await store.activate_sieve_script(alice.id, "main")  # moves the directory version (0021)
+    assert await delivery.sieve.runner.has_scripts(alice)
+    assert await delivery.sieve.runner.has_scripts(alice)
+    assert counted.reads == 2
+
+
 async def test_commit_is_one_read_and_files_by_folder(store: SqliteStore, tmp_path: Path) -> None:
     delivery = _delivery(store, tmp_path)
     alice = await store.get_account("alice@example.org")
@@ -123,6 +140,9 @@ async def test_commit_is_one_read_and_files_by_folder(store: SqliteStore, tmp_pa
     txn.start_body()
     txn.write(MESSAGE)
     txn.end_body()
+    # Who has a Sieve script is read once per directory version (docs/sieve.md "At delivery"):
+    # the first time here; no commit reads it again while the version stays.
+    assert not await delivery.sieve.runner.has_scripts(alice)
     counted = Counted(store)
     result = await txn.commit()
     assert [r.code for r in result.replies] == [250, 250, 250]

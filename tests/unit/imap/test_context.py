@@ -20,11 +20,11 @@ from pochta.proto.imap import Receiver, State
 from pochta.proto.imap.context import CancelUpdate, SearchContexts, UpdateContext, diff
 from pochta.proto.imap.responses import ESearch, Exists, Expunge, Response, serialise
 from pochta.proto.imap.search import And, parse_keys
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.proto.imap.wire import Assembled, Cursor
 from pochta.server.imap import context
 from pochta.server.imap.search_eval import evaluate
-from pochta.server.imap.selected import SelectedMailbox
-from pochta.store.model import MailboxView
+from pochta.store.model import MailboxView, MessageEntry
 
 # --- CANCELUPDATE ----------------------------------------------------------------------------------
 
@@ -187,7 +187,7 @@ def histories(draw: st.DrawFn) -> tuple[list[frozenset[str]], list[tuple[str, in
     return start, steps
 
 
-def number_of(selected: SelectedMailbox, uid: bool) -> Any:
+def number_of(selected: SelectedMailbox[MessageEntry], uid: bool) -> Any:
     return (lambda u: u) if uid else selected.seq_of
 
 

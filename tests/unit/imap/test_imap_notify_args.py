@@ -14,9 +14,9 @@ from pochta.proto.imap import Command, Receiver, State
 from pochta.proto.imap.commands import COMMANDS
 from pochta.proto.imap.fetch import FetchAtt, Section
 from pochta.proto.imap.notify import EventGroup, NotifyArgs
-from pochta.server.imap.notifier import Filter, Notifier, Watch
+from pochta.server.imap.notifier import SERVER, Filter, News, Notifier, Watch
 from pochta.store.changes import LocalChangeFeed
-from pochta.store.model import AccountId, Change, ChangeKind, MailboxId, ModSeq
+from pochta.store.model import EVERY_ACCOUNT, AccountId, Change, ChangeKind, MailboxId, ModSeq
 
 NEW_EXPUNGE = ("MessageNew", "MessageExpunge")
 
@@ -205,7 +205,7 @@ async def test_the_notifier_coalesces_changes_per_mailbox_and_overflows() -> Non
     feed_ = LocalChangeFeed()
     account, other = AccountId(1), AccountId(2)
     subscription = feed_.subscribe_account(account, max_pending=100)
-    notifier = Notifier(Watch(), subscription, 4, {})
+    notifier = Notifier(Watch(), subscription, 4, {}, account)
     notifier.start()
     try:
         feed_.publish(
@@ -217,14 +217,14 @@ async def test_the_notifier_coalesces_changes_per_mailbox_and_overflows() -> Non
             ]
         )
         await asyncio.wait_for(notifier.ready.wait(), 5)
-        kinds, names = notifier.take()
-        assert kinds == {MailboxId(7): {ChangeKind.APPENDED, ChangeKind.FLAGS}}  # one entry, one STATUS
-        assert not names
+        news = notifier.take()
+        assert news.kinds == {MailboxId(7): {ChangeKind.APPENDED, ChangeKind.FLAGS}}  # one entry, one STATUS
+        assert not news.names
         assert not notifier.overflowed
         assert not notifier.ready.is_set()
         feed_.publish([Change(ChangeKind.MAILBOX, account, MailboxId(8), ModSeq(6))])
         await asyncio.wait_for(notifier.ready.wait(), 5)
-        assert notifier.take() == ({}, True)
+        assert notifier.take() == News({}, True, {})
         # Five changes untold: past the bound of four.
         feed_.publish([Change(ChangeKind.EXPUNGED, account, MailboxId(n), ModSeq(9)) for n in range(5)])
         await asyncio.wait_for(notifier.ready.wait(), 5)
@@ -233,3 +233,70 @@ async def test_the_notifier_coalesces_changes_per_mailbox_and_overflows() -> Non
     finally:
         await notifier.close()
     assert feed_.subscriber_count(MailboxId(7)) == 0
+
+
+async def test_the_notifier_collects_metadata_names_only_of_what_the_user_may_read() -> None:
+    """RFC 5465 §5.6, §5.7: entry names by mailbox (0: the server), coalesced; /private/ names only
+    in a change for this account; the server's /shared/ changes reach every account (the feed's
+    EVERY_ACCOUNT); the session's own writes are dropped whether their echo came before or after
+    it named them (§5), and nothing else is."""
+    feed_ = LocalChangeFeed()
+    account, other = AccountId(1), AccountId(2)
+    notifiers = [
+        Notifier(Watch(), feed_.subscribe_account(who, max_pending=100), 10, {}, who)
+        for who in (account, other)
+    ]
+    mine, theirs = notifiers
+    for notifier in notifiers:
+        notifier.start()
+    try:
+        feed_.publish(
+            [
+                Change(ChangeKind.METADATA, account, MailboxId(7), ModSeq(2), entries=("/shared/a",)),
+                Change(
+                    ChangeKind.METADATA, account, MailboxId(7), ModSeq(3), entries=("/private/p", "/shared/a")
+                ),
+                # The other user's private entry on mailbox 7: the other user's alone to hear of.
+                Change(ChangeKind.METADATA, other, MailboxId(7), ModSeq(3), entries=("/private/q",)),
+                Change(ChangeKind.METADATA, EVERY_ACCOUNT, SERVER, ModSeq(0), entries=("/shared/comment",)),
+            ]
+        )
+        await asyncio.wait_for(mine.ready.wait(), 5)
+        await asyncio.wait_for(theirs.ready.wait(), 5)
+        assert mine.take().metadata == {
+            SERVER: {"/shared/comment"},
+            MailboxId(7): {"/private/p", "/shared/a"},
+        }
+        assert theirs.take().metadata == {SERVER: {"/shared/comment"}, MailboxId(7): {"/private/q"}}
+        # Own writes: one whose echo already came, one whose echo comes after.
+        feed_.publish([Change(ChangeKind.METADATA, account, MailboxId(7), ModSeq(4), entries=("/shared/b",))])
+        feed_.publish([Change(ChangeKind.APPENDED, account, MailboxId(7), ModSeq(5), (3, 4))])
+        await asyncio.sleep(0.05)
+        mine.own_metadata(MailboxId(7), ["/shared/b"])
+        mine.own_messages(MailboxId(7), [3, 4])
+        mine.own_metadata(MailboxId(7), ["/shared/c"])
+        mine.own_messages(MailboxId(7), [5])
+        feed_.publish(
+            [
+                Change(ChangeKind.METADATA, account, MailboxId(7), ModSeq(6), entries=("/shared/c",)),
+                Change(ChangeKind.APPENDED, account, MailboxId(7), ModSeq(6), (5,)),
+            ]
+        )
+        await asyncio.sleep(0.05)
+        assert mine.take() == News({}, False, {})
+        # The same names by someone else later: told.
+        feed_.publish(
+            [
+                Change(ChangeKind.METADATA, account, MailboxId(7), ModSeq(7), entries=("/shared/c",)),
+                Change(ChangeKind.APPENDED, account, MailboxId(7), ModSeq(7), (6,)),
+                Change(ChangeKind.APPENDED, account, MailboxId(7), ModSeq(8)),  # from a peer: no UIDs
+            ]
+        )
+        await asyncio.wait_for(mine.ready.wait(), 5)
+        await asyncio.sleep(0.05)
+        assert mine.take() == News(
+            {MailboxId(7): {ChangeKind.APPENDED}}, False, {MailboxId(7): {"/shared/c"}}
+        )
+    finally:
+        for notifier in notifiers:
+            await notifier.close()

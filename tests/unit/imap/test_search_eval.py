@@ -18,11 +18,11 @@ from pochta.config import Settings
 from pochta.mime.search import fold
 from pochta.proto.imap.search import And, Not, Or, SearchKey, StringKey, parse_keys
 from pochta.proto.imap.search_program import Facts, SearchError, prefilterable, run_program
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.proto.imap.wire import Assembled, Cursor
 from pochta.server.imap.search_eval import evaluate
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.store.api import MailStore, Store
-from pochta.store.model import MailboxView
+from pochta.store.model import MailboxView, MessageEntry
 from pochta.store.sqlite import open_sqlite_store
 from pochta.testing.store_suite.support import deliver, mailbox, make_account
 
@@ -87,7 +87,7 @@ class Env:
     view: MailboxView
     sizes: list[int]
 
-    def session(self, *, rev1: bool = True, recent: int | None = None) -> SelectedMailbox:
+    def session(self, *, rev1: bool = True, recent: int | None = None) -> SelectedMailbox[MessageEntry]:
         return SelectedMailbox(self.view, read_only=False, rev1=rev1, recent_from=recent)
 
 
@@ -136,7 +136,9 @@ async def make_env(store: Store) -> Env:
     return Env(store, box.id, uids, view, list(view.sizes))
 
 
-async def search(env: Env, text: str, selected: SelectedMailbox | None = None, **kw: Any) -> list[int]:
+async def search(
+    env: Env, text: str, selected: SelectedMailbox[MessageEntry] | None = None, **kw: Any
+) -> list[int]:
     """Matching message numbers (1-4), for readable assertions."""
     session = selected or env.session()
     found = await evaluate(env.store, session, program(text), view=env.view, **kw)

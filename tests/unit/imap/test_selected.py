@@ -7,6 +7,7 @@ import random
 import tracemalloc
 from array import array
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -14,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pochta.proto.imap.responses import Exists, Expunge, Fetch, Recent, Response, serialise
+from pochta.proto.imap.selected import InvalidSequenceNumber, SelectedMailbox
 from pochta.proto.imap.sequence import SequenceSet
-from pochta.server.imap.selected import InvalidSequenceNumber, SelectedMailbox
 from pochta.store.model import BlobRef, ChangeSet, MailboxInfo, MailboxView, MessageEntry, pack_date
 
 MAILBOX_ID = 7
@@ -60,7 +61,7 @@ def view(uids: Iterable[int], flags: frozenset[str] = NONE, highestmodseq: int =
 
 def session(
     uids: Iterable[int], *, rev1: bool = False, recent: int | None = None, flags: frozenset[str] = NONE
-) -> SelectedMailbox:
+) -> SelectedMailbox[MessageEntry]:
     return SelectedMailbox(view(uids, flags), read_only=False, rev1=rev1, recent_from=recent)
 
 
@@ -100,6 +101,89 @@ def test_construction_from_view() -> None:
         s.modseq_of(5)
 
 
+@dataclass(frozen=True)
+class PlainMailbox:
+    id: int
+    name: str
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+
+
+@dataclass(frozen=True)
+class PlainEntry:
+    uid: int
+    flags: frozenset[str]
+    modseq: int
+    size: int
+    internal_date: datetime
+    note: str  # a field of the caller's own: the state gives its records back as they are
+
+
+@dataclass
+class PlainView:
+    """A view in the shape of ``pochta.proto.imap.view.View``, with no store record in it."""
+
+    mailbox: PlainMailbox
+    rows: list[PlainEntry]
+
+    def __post_init__(self) -> None:
+        self.uids = array("q", (r.uid for r in self.rows))
+        self.flags = [r.flags for r in self.rows]
+        self.modseqs = [r.modseq for r in self.rows]
+        self.sizes = [r.size for r in self.rows]
+
+    def position(self, uid: int) -> int | None:
+        return self.uids.index(uid) if uid in self.uids else None
+
+    def entry(self, index: int) -> PlainEntry:
+        return self.rows[index]
+
+    def internal_date(self, index: int) -> datetime:
+        return self.rows[index].internal_date
+
+    def flag_sets(self) -> list[frozenset[str]]:
+        return list(dict.fromkeys(self.flags))
+
+
+@dataclass(frozen=True)
+class PlainChanges:
+    mailbox_id: int
+    highestmodseq: int
+    changed: tuple[PlainEntry, ...] = ()
+    expunged: tuple[int, ...] = ()
+    live_uids: tuple[int, ...] | None = None
+
+
+def test_the_state_needs_only_the_records_view_py_describes() -> None:
+    # proto/imap/view.py: the core reads these attributes and no others (no store type needed).
+    def plain(uid: int, flags: frozenset[str], modseq: int) -> PlainEntry:
+        return PlainEntry(uid, flags, modseq, 100 + uid, WHEN, f"row {uid}")
+
+    v = PlainView(PlainMailbox(5, "Plain", 9, 30, 40), [plain(3, SEEN, 4), plain(8, frozenset({"Work"}), 9)])
+    s = SelectedMailbox(v, read_only=False, rev1=True, recent_from=8)
+    assert (s.mailbox_id, s.name, s.uidvalidity, s.max_uid, s.highestmodseq) == (5, "Plain", 9, 29, 40)
+    assert s.keywords == ("Work",)
+    assert s.client_flags(8) == ("Work", "\\Recent")
+    assert s.sizes([3, 8]) == [103, 108]
+    assert s.internal_dates([8]) == [WHEN]
+    got = s.entry(8)
+    assert got is not None
+    assert got.note == "row 8"
+    s.absorb(PlainChanges(5, 42, (plain(3, NONE, 41), plain(31, NONE, 42)), (8,)))
+    assert wire(s.updates(allow_expunge=True, include_uid=False)) == [
+        b"* 2 EXPUNGE\r\n",
+        b"* 2 EXISTS\r\n",
+        b"* 1 RECENT\r\n",  # announced and not taken by another session: \\Recent here
+        b"* 1 FETCH (FLAGS ())\r\n",
+    ]
+    announced = s.entry(31)
+    assert announced is not None
+    assert announced.note == "row 31"
+    assert s.apply_own(PlainChanges(5, 43, (), (3,))) == [Expunge(1)]
+    assert list(s.uids) == [31]
+
+
 def test_the_view_columns_are_never_modified() -> None:
     v = view([1, 2, 3])
     s = SelectedMailbox(v, read_only=False, rev1=False)
@@ -134,7 +218,7 @@ def test_changes_of_another_mailbox_are_refused() -> None:
 # --- resolve ----------------------------------------------------------------------------------------
 
 
-def resolve(s: SelectedMailbox, text: bytes, *, uid: bool = False) -> list[int]:
+def resolve(s: SelectedMailbox[MessageEntry], text: bytes, *, uid: bool = False) -> list[int]:
     return s.resolve(SequenceSet.parse(text), uid=uid)
 
 
@@ -624,7 +708,7 @@ def test_session_memory_grows_with_the_changes_not_the_mailbox() -> None:
 FLAG_CHOICES = [NONE, SEEN, DELETED, SEEN | DELETED, frozenset({"Work"})]
 
 
-def check_numbering(s: SelectedMailbox, rng: random.Random) -> None:
+def check_numbering(s: SelectedMailbox[MessageEntry], rng: random.Random) -> None:
     uids = list(s.uids)
     assert len(uids) == s.exists
     assert uids == sorted(set(uids))

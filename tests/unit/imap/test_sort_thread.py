@@ -38,9 +38,19 @@ def test_sort_arguments(mode: str) -> None:
     assert isinstance(esort.args, SortArgs)
     assert esort.args.returns == ("MIN", "COUNT")
     assert esort.uses_sequence_numbers
+    assert not esort.args.has_modseq
+    nested = only_command(b"a SORT RETURN (ALL) (ARRIVAL) UTF-8 OR SEEN NOT MODSEQ 5\r\n", mode)
+    assert isinstance(nested.args, SortArgs)
+    assert nested.args.has_modseq  # RFC 7162 §3.1.10: anywhere in the program
     assert only_command(b"a SORT RETURN () (SIZE) UTF-8 ALL\r\n", mode).args == SortArgs(
         (("SIZE", False),), "UTF-8", And((FlagKey("ALL"),)), ()
     )
+    # RFC 5182 §1: SAVE is a return option of SORT too, in any order and with PARTIAL
+    saving = only_command(b"a UID SORT RETURN (save MIN PARTIAL 1:2) (SIZE) UTF-8 $\r\n", mode)
+    assert isinstance(saving.args, SortArgs)
+    assert saving.args.returns == ("SAVE", "MIN")
+    assert saving.args.partial is not None
+    assert saving.args.encode() == b" RETURN (SAVE MIN PARTIAL 1:2) (SIZE) UTF-8 $"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -68,7 +78,8 @@ def test_thread_arguments(mode: str) -> None:
         b"a SORT (REVERSE REVERSE DATE) UTF-8 ALL",
         b"a SORT (SENDER) UTF-8 ALL",
         b"a SORT (SUBJECT)  UTF-8 ALL",
-        b"a SORT RETURN (SAVE) (SUBJECT) UTF-8 ALL",
+        b"a SORT RETURN (SAVE SAVE) (SUBJECT) UTF-8 ALL",  # each option once, as in SEARCH
+        b"a SORT RETURN (SAVE FOO) (SUBJECT) UTF-8 ALL",
         b"a SORT RETURN (PARTIAL 1:*) (SUBJECT) UTF-8 ALL",  # RFC 5267 §5 partial-range: no "*"
         b"a SORT RETURN (PARTIAL 1:5 PARTIAL 2:3) (SUBJECT) UTF-8 ALL",
         b"a SORT RETURN (ALL PARTIAL 1:5) (SUBJECT) UTF-8 ALL",
@@ -122,6 +133,9 @@ def test_sent_date_falls_back_to_the_internal_date() -> None:
 def test_sort_and_esort_encoding() -> None:
     assert encode_sort([5, 3, 4]) == b"* SORT 5 3 4\r\n"
     assert encode_sort([]) == b"* SORT\r\n"
+    # RFC 7162 §3.1.9: with a MODSEQ key, the highest mod-sequence at the end; none when empty.
+    assert encode_sort([5, 3], 17) == b"* SORT 5 3 (MODSEQ 17)\r\n"
+    assert encode_sort([], 17) == b"* SORT\r\n"
     # RFC 5267 §3.2: ranges only where ascending; the order of the sort is kept
     assert bytes(ordered_set([23765, 23764, 23763, 23761])) == b"23765,23764,23763,23761"
     assert bytes(ordered_set([1, 2, 3, 7, 5, 6, 4])) == b"1:3,7,5:6,4"

@@ -4,6 +4,7 @@ housekeeper (``server.lease``), each process played by an object of its own on r
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,26 @@ def test_changes_survive_encoding_without_their_uids_and_in_bounded_datagrams() 
     assert len(messages) == 3  # 400 per datagram
     decoded = [c for m in messages for c in decode_changes(m)]
     assert decoded == [Change(ChangeKind.FLAGS, 3, 7, n) for n in range(1000)]
+
+
+def test_metadata_entry_names_travel_and_datagrams_stay_bounded() -> None:
+    """NOTIFY's METADATA events need the entry names in other processes too (RFC 5465 §5.6): they
+    are kept; a change naming more than fits one datagram is cut into several with the same head."""
+    names = tuple(f"/shared/vendor/x/{'n' * 200}{i}" for i in range(300))  # ~64 KiB of names
+    changes = [
+        Change(ChangeKind.METADATA, 3, 7, 5, entries=("/private/a", "/private/b")),
+        Change(ChangeKind.APPENDED, 3, 7, 6, (1,)),
+        Change(ChangeKind.METADATA, 0, 0, 0, entries=names),
+    ]
+    messages = encode_changes(changes)
+    assert len(messages) > 2
+    assert all(len(json.dumps(m, separators=(",", ":"))) < 60_000 for m in messages)
+    decoded = [c for m in messages for c in decode_changes(m)]
+    assert decoded[:2] == [changes[0], Change(ChangeKind.APPENDED, 3, 7, 6)]
+    rest = decoded[2:]
+    assert len(rest) > 1
+    assert {(c.kind, c.account_id, c.mailbox_id, c.modseq) for c in rest} == {(ChangeKind.METADATA, 0, 0, 0)}
+    assert tuple(n for c in rest for n in c.entries) == names
 
 
 async def test_a_message_reaches_every_other_process_but_not_the_sender(tmp_path: Path) -> None:

@@ -586,6 +586,7 @@ async def test_migration_0017_fills_domain_usage(data_dir: Path) -> None:
     try:
         conn.executescript(
             UNDO_0022
+            + UNDO_0021
             + UNDO_0020
             + UNDO_0019
             + UNDO_0018
@@ -618,7 +619,7 @@ async def test_migration_0019_adds_metadata_entries(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0022 + UNDO_0020 + UNDO_0019 + "UPDATE alembic_version SET version_num = '0018';"
+            UNDO_0022 + UNDO_0021 + UNDO_0020 + UNDO_0019 + "UPDATE alembic_version SET version_num = '0018';"
         )
     finally:
         conn.close()
@@ -640,7 +641,9 @@ async def test_migration_0020_adds_sieve_scripts(data_dir: Path) -> None:
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0022 + UNDO_0020 + "UPDATE alembic_version SET version_num = '0019';")
+        conn.executescript(
+            UNDO_0022 + UNDO_0021 + UNDO_0020 + "UPDATE alembic_version SET version_num = '0019';"
+        )
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -655,8 +658,34 @@ async def test_migration_0020_adds_sieve_scripts(data_dir: Path) -> None:
         await store.close()
 
 
+async def test_migration_0021_adds_sieve_state(data_dir: Path) -> None:
+    # A store at revision 0020 with an active script: the upgrade adds the (empty) tables, and from
+    # then on a change to a script moves the directory version (delivery's "who has a script").
+    store = await open_sqlite_store(data_dir, Settings())
+    alice = await make_account(store)
+    await store.put_sieve_script(alice.id, "main", "keep;", Settings().sieve.quota())
+    await store.activate_sieve_script(alice.id, "main")
+    await store.close()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.executescript(UNDO_0022 + UNDO_0021 + "UPDATE alembic_version SET version_num = '0020';")
+    finally:
+        conn.close()
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        assert await store.sieve_active_accounts() == frozenset({alice.id})
+        assert await store.sieve_errors(alice.id) == []
+        assert await store.sieve_vacation_due(alice.id, "k", 100, 10)
+        before = store.directory_version()
+        await store.activate_sieve_script(alice.id, None)
+        assert store.directory_version() != before
+        assert await store.sieve_active_accounts() == frozenset()
+    finally:
+        await store.close()
+
+
 async def test_migration_0022_fills_the_keyword_lists(data_dir: Path) -> None:
-    # A store at revision 0020 with keywords on messages of two mailboxes (one spelt two ways) and
+    # A store at revision 0021 with keywords on messages of two mailboxes (one spelt two ways) and
     # a mailbox with system flags only: the upgrade lists each mailbox's keywords, first spelling.
     store = await open_sqlite_store(data_dir, Settings())
     alice = await make_account(store)
@@ -668,7 +697,7 @@ async def test_migration_0022_fills_the_keyword_lists(data_dir: Path) -> None:
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0022 + "UPDATE alembic_version SET version_num = '0020';")
+        conn.executescript(UNDO_0022 + "UPDATE alembic_version SET version_num = '0021';")
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -1002,6 +1031,7 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
     try:
         conn.executescript(
             UNDO_0022
+            + UNDO_0021
             + UNDO_0020
             + UNDO_0019
             + UNDO_0018
@@ -1026,13 +1056,17 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
 def undo_0010(conn: sqlite3.Connection) -> str:
     """SQL taking out what revision 0010 added: the directory version and its triggers."""
     triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name != ''")
-    names = [name for (name,) in triggers if name.startswith("directory_version_")]
+    # (0021's triggers on sieve_scripts are UNDO_0021's.)
+    names = [
+        name for (name,) in triggers if name.startswith("directory_version_") and "sieve_scripts" not in name
+    ]
     assert len(names) == 12
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
 # What revisions 0011-0022 added, taken out again by hand, newest first: the keyword lists (0022),
-# Sieve scripts (0020),
+# Sieve at delivery's state
+# and the directory version's triggers on scripts (0021), Sieve scripts (0020),
 # METADATA entries (0019),
 # the ACL table (0018), the quota resources (0017: the MESSAGE and domain limits, the admin flag,
 # domain usage and its triggers; the directory version's accounts trigger back to its 0010
@@ -1040,6 +1074,12 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 # and horizon (0014), the partial index of \\Deleted rows (0013), \\Recent's columns and triggers
 # (0012), the inline blobs (0011).
 UNDO_0022 = "ALTER TABLE mailboxes DROP COLUMN keywords;"
+UNDO_0021 = (
+    "DROP TRIGGER directory_version_sieve_scripts_insert; "
+    "DROP TRIGGER directory_version_sieve_scripts_update; "
+    "DROP TRIGGER directory_version_sieve_scripts_delete; "
+    "DROP TABLE sieve_errors; DROP TABLE sieve_duplicates; DROP TABLE sieve_vacation;"
+)
 UNDO_0020 = "DROP TABLE sieve_scripts;"
 UNDO_0019 = "DROP TABLE metadata_entries;"
 UNDO_0017 = (
@@ -1057,7 +1097,14 @@ UNDO_0016 = (
     "ALTER TABLE membership DROP COLUMN save_date;"
 )
 UNDO_AFTER_0010 = (
-    UNDO_0022 + UNDO_0020 + UNDO_0019 + UNDO_0018 + UNDO_0017 + UNDO_0016 + "DROP TABLE message_sort_keys;"
+    UNDO_0022
+    + UNDO_0021
+    + UNDO_0020
+    + UNDO_0019
+    + UNDO_0018
+    + UNDO_0017
+    + UNDO_0016
+    + "DROP TABLE message_sort_keys;"
     "DROP TABLE expunge_horizon; ALTER TABLE expunged DROP COLUMN at;"
     "DROP INDEX ix_membership_deleted;"
     "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "

@@ -172,19 +172,7 @@ class SearchArgs:
     @property
     def has_modseq(self) -> bool:
         """The program has a MODSEQ key (RFC 7162 §3.1.5: the result then carries a MODSEQ)."""
-        todo: list[SearchKey] = [self.key]
-        while todo:
-            key = todo.pop()
-            match key:
-                case ModSeqKey():
-                    return True
-                case And(keys):
-                    todo.extend(keys)
-                case Or(left, right):
-                    todo += (left, right)
-                case Not(inner):
-                    todo.append(inner)
-        return False
+        return has_modseq(self.key)
 
     def encode(self) -> bytes:
         out = b""
@@ -194,6 +182,24 @@ class SearchArgs:
         if self.charset is not None:
             out += b" CHARSET " + wire.astring(self.charset.encode("ascii"))
         return out + b" " + encode_keys(self.key.keys)
+
+
+def has_modseq(program: And) -> bool:
+    """Whether a MODSEQ key is anywhere in the program (RFC 7162 §3.1.5, §3.1.9: SEARCH and SORT
+    results then carry the highest mod-sequence of what they return)."""
+    todo: list[SearchKey] = [program]
+    while todo:
+        key = todo.pop()
+        match key:
+            case ModSeqKey():
+                return True
+            case And(keys):
+                todo.extend(keys)
+            case Or(left, right):
+                todo += (left, right)
+            case Not(inner):
+                todo.append(inner)
+    return False
 
 
 def uses_sequence_numbers(program: And) -> bool:

@@ -14,7 +14,7 @@ from typing import NamedTuple
 from pochta.mime.sortkeys import SortKeys
 from pochta.proto.imap import wire
 from pochta.proto.imap.partial import PartialRange
-from pochta.proto.imap.search import And, encode_keys, parse_keys, uses_sequence_numbers
+from pochta.proto.imap.search import And, encode_keys, has_modseq, parse_keys, uses_sequence_numbers
 from pochta.proto.imap.sequence import Range, SequenceSet
 from pochta.proto.imap.wire import Cursor, ParseError
 
@@ -24,7 +24,9 @@ DISPLAY_CRITERIA = ("DISPLAYFROM", "DISPLAYTO")
 CRITERIA = BASE_CRITERIA + DISPLAY_CRITERIA
 # RFC 5267 §3.1: the ESEARCH return options of RFC 4731; §4.1: CONTEXT=SORT adds CONTEXT, UPDATE
 # and PARTIAL (with its range, RFC 9394 §3.1).
-RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "CONTEXT", "UPDATE"})
+# RFC 5182 §1: SAVE too, the result "of any command based on SEARCH, e.g., SORT" (RFC 5267 §3: the
+# extended SORT is "otherwise identical in its behaviour to the extended SEARCH command").
+RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE", "CONTEXT", "UPDATE"})
 
 
 class Item(NamedTuple):
@@ -57,6 +59,11 @@ class SortArgs:
     @property
     def uses_sequence_numbers(self) -> bool:
         return uses_sequence_numbers(self.key)
+
+    @property
+    def has_modseq(self) -> bool:
+        """The program has a MODSEQ key (RFC 7162 §3.1.9, §3.1.10: the result carries a MODSEQ)."""
+        return has_modseq(self.key)
 
     def encode(self) -> bytes:
         out = b""
@@ -153,9 +160,13 @@ def sort_items(items: Sequence[Item], criteria: Sequence[tuple[str, bool]]) -> l
     return ordered
 
 
-def encode_sort(numbers: Sequence[int]) -> bytes:
-    """RFC 5256 §4 sort-data."""
-    return b"".join([b"* SORT", *(b" %d" % n for n in numbers), b"\r\n"])
+def encode_sort(numbers: Sequence[int], modseq: int | None = None) -> bytes:
+    """RFC 5256 §4 sort-data; with ``modseq``, ``(MODSEQ n)`` at its end when something matched
+    (RFC 7162 §3.1.9: "the highest mod-sequence for all messages being returned")."""
+    if not numbers:
+        return b"* SORT\r\n"
+    tail = b" (MODSEQ %d)" % modseq if modseq is not None else b""
+    return b"* SORT %s%s\r\n" % (" ".join(map(str, numbers)).encode("ascii"), tail)
 
 
 def ordered_set(numbers: Sequence[int]) -> SequenceSet:

@@ -27,10 +27,10 @@ from pochta.mail.errors import Code, OpsError
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.acl import AclArgs
 from pochta.proto.imap.responses import Acl, Bye, ListRights, MyRights
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.server.imap.select import announce_rights
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
-from pochta.store.model import MailboxId
+from pochta.store.model import MailboxId, MessageEntry
 
 __all__ = [
     "deleteacl",
@@ -130,7 +130,9 @@ async def myrights(session: Session, command: Command) -> Tagged:
     return Tagged(command.tag, Status.OK, "MYRIGHTS completed")
 
 
-def refused(command: Command, selected: SelectedMailbox, rights: str, what: str) -> Tagged | None:
+def refused(
+    command: Command, selected: SelectedMailbox[MessageEntry], rights: str, what: str
+) -> Tagged | None:
     """NO [NOPERM] when the session lacks one of ``rights`` on its selected mailbox (RFC 4314 §4),
     else None. (It holds "r" there: it could not have selected it, or kept it, otherwise.)"""
     missing = frozenset(rights) - selected.rights

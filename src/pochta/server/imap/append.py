@@ -39,6 +39,7 @@ from pochta.proto.imap.responses import Code
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap import catenate
 from pochta.server.imap.acl import insertion, storable
+from pochta.server.imap.notify import own_messages
 from pochta.server.imap.select import take_own_additions
 from pochta.server.imap.session import Session
 from pochta.store.model import ChangeSet
@@ -90,6 +91,7 @@ async def append(session: Session, command: Command) -> Tagged:
     mine = selected is not None and selected.owner_id is None and located.own
     known = (selected.name, selected.known_keywords) if selected is not None and mine else None
     placed = await ops.append_many(located.account_id, located.name, messages, known)
+    own_messages(session, placed[0].mailbox_id, tuple(p.uid for p in placed))  # RFC 5465 §5
     if selected is not None and placed[0].mailbox_id == selected.mailbox_id:
         # EXISTS before the tagged OK, from the write's own result (the feed's wake-up may still be
         # on its way); one change set per message: MULTIAPPEND commits them one by one.

@@ -8,26 +8,16 @@ authenticated state with the authenticated autologout timer (RFC 9051 §5.4).
 
 from __future__ import annotations
 
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 
 from pochta.auth.authenticator import AuthFailed, AuthFailure, AuthResult, plaintext_allowed
 from pochta.proto.imap import Command, State, Status, Tagged
 from pochta.proto.imap.args import Authenticate, Enable, IdArgs, Login
 from pochta.proto.imap.responses import Bye, Capability, Code, Continuation, Enabled, Id
-from pochta.proto.sasl import (
-    PLAINTEXT_MECHANISMS,
-    SERVER_MECHANISMS,
-    Cancel,
-    Challenge,
-    Failure,
-    Malformed,
-    NeedScramCredentials,
-    ServerMechanism,
-    Success,
-    VerifyPassword,
-    decode_sasl_line,
-)
+from pochta.proto.sasl import PLAINTEXT_MECHANISMS, SERVER_MECHANISMS, Cancel, Malformed, decode_sasl_line
 from pochta.server.imap.session import Session
+from pochta.server.sasl_driver import Aborted, SaslExchange, drive
 
 __all__ = [
     "authenticate",
@@ -205,57 +195,30 @@ async def authenticate(session: Session, command: Command) -> Tagged:
             # RFC 9051 §6.2.2: decoding errors in the initial response are a tagged BAD.
             return Tagged(command.tag, Status.BAD, "Invalid base64 in initial response")
         initial = decoded
-    services = session.services
-    authenticator, remote_ip = services.authenticator, session.conn.peer_ip
-    mech, step = ServerMechanism.start(name, initial, scram_secret=services.scram_secret)
-    username = ""
-    while True:
-        match step:
-            case Challenge(data):
-                answer = await _exchange(session, data)
-                if not isinstance(answer, bytes):
-                    return _cancelled(session, command, username, answer)
-                step = mech.step(answer)
-            case NeedScramCredentials(user):
-                username = user
-                step = mech.supply_credentials(await authenticator.scram_credentials(user))
-            case VerifyPassword(authcid, _, password):
-                result = await authenticator.check_password(
-                    authcid, password, protocol="imap", remote_ip=remote_ip
-                )
-                return _admit(session, command, result)
-            case Success(authcid, _, server_final):
-                if server_final is not None:
-                    # RFC 9051 §6.2.2 / RFC 4422 §5: IMAP has no "additional data with success":
-                    # the SCRAM server-final goes out as a challenge, answered by an empty line.
-                    answer = await _exchange(session, server_final)
-                    if not isinstance(answer, bytes):
-                        return _cancelled(session, command, authcid, answer)
-                result = await authenticator.complete_login(
-                    authcid, True, protocol="imap", remote_ip=remote_ip
-                )
-                return _admit(session, command, result)
-            case Failure(reason):
-                session.conn.log.info("imap sasl failed", reason=reason)
-                result = await authenticator.complete_login(
-                    username, False, protocol="imap", remote_ip=remote_ip
-                )
-                return _admit(session, command, result)
+    services, conn = session.services, session.conn
+    exchange = SaslExchange(
+        services.authenticator,
+        protocol="imap",
+        remote_ip=conn.peer_ip,
+        log=conn.log,
+        scram_secret=services.scram_secret,
+    )
+    outcome = await drive(exchange, name, initial, partial(_exchange, session))
+    if isinstance(outcome, Aborted):
+        # RFC 9051 §6.2.2: "*" or invalid base64 "MUST" be answered with a tagged BAD (the driver
+        # counted it as a failed login).
+        conn.metrics.login("imap", ok=False)
+        if isinstance(outcome.answer, Cancel):
+            return Tagged(command.tag, Status.BAD, "Authentication cancelled")
+        return Tagged(command.tag, Status.BAD, "Invalid base64 data")
+    # RFC 9051 §6.2.2 / RFC 4422 §5: IMAP has no "additional data with success": the driver sent
+    # the SCRAM server-final as a challenge, answered by an empty line.
+    return _admit(session, command, outcome.result)
 
 
 async def _exchange(session: Session, challenge: bytes) -> bytes | Cancel | Malformed:
     session.send(Continuation(data=challenge))
     return decode_sasl_line(await session.read_continuation())
-
-
-def _cancelled(session: Session, command: Command, username: str, answer: Cancel | Malformed) -> Tagged:
-    # RFC 9051 §6.2.2: "*" or invalid base64 "MUST" be answered with a tagged BAD. A cancelled
-    # exchange counts as a failed login, so that it cannot be used to probe without cost.
-    session.services.authenticator.record_failure(username, remote_ip=session.conn.peer_ip)
-    session.conn.metrics.login("imap", ok=False)
-    if isinstance(answer, Cancel):
-        return Tagged(command.tag, Status.BAD, "Authentication cancelled")
-    return Tagged(command.tag, Status.BAD, "Invalid base64 data")
 
 
 def _admit(session: Session, command: Command, result: AuthResult) -> Tagged:

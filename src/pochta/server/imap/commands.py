@@ -21,6 +21,7 @@ from pochta.auth.authenticator import plaintext_allowed
 from pochta.mail.errors import OpsError
 from pochta.proto.imap import Command, State, Status, Tagged
 from pochta.proto.imap.responses import SIMPLE_CODES, Bye
+from pochta.proto.imap.selected import InvalidSequenceNumber
 from pochta.proto.sasl import PLAINTEXT_MECHANISMS, SERVER_MECHANISMS
 from pochta.server.imap import (
     acl,
@@ -45,7 +46,6 @@ from pochta.server.imap import (
     status,
     store,
 )
-from pochta.server.imap.selected import InvalidSequenceNumber
 from pochta.server.imap.session import Session
 from pochta.store.api import StoreError
 

@@ -41,12 +41,13 @@ from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.context import CancelUpdate, UpdateContext
 from pochta.proto.imap.responses import Code, ESearch, Untagged
 from pochta.proto.imap.search import And, Not, Or, SearchKey, SequenceKey
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.proto.imap.sort import ORDER_KEYS
 from pochta.server.imap.search_eval import evaluate
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 from pochta.store.api import MailStore
+from pochta.store.model import MessageEntry
 
 __all__ = ["add", "cancelupdate", "refresh", "reused", "start", "updates"]
 
@@ -81,7 +82,7 @@ def start(
 
 
 def add(
-    selected: SelectedMailbox,
+    selected: SelectedMailbox[MessageEntry],
     tag: bytes,
     uid: bool,
     program: And,
@@ -132,7 +133,7 @@ async def refresh(session: Session) -> None:
             session.send(response)
 
 
-async def updates(store: MailStore, selected: SelectedMailbox) -> list[ESearch]:
+async def updates(store: MailStore, selected: SelectedMailbox[MessageEntry]) -> list[ESearch]:
     """The ESEARCH updates of the contexts whose result changed since the last call."""
     contexts = selected.contexts
     touched = contexts.take_touched()
@@ -175,7 +176,7 @@ async def updates(store: MailStore, selected: SelectedMailbox) -> list[ESearch]:
     return out
 
 
-def _freeze(selected: SelectedMailbox, program: And) -> tuple[And, bool]:
+def _freeze(selected: SelectedMailbox[MessageEntry], program: And) -> tuple[And, bool]:
     """The program with message-number sets and ``$`` replaced by the UIDs they name now (RFC 5267
     §4.3), and whether it must be re-run whole (a UID set with "*": the highest UID moves)."""
     uids = selected.uids

@@ -34,18 +34,24 @@ from pochta.mail.errors import OpsError
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.args import CopyArgs
 from pochta.proto.imap.responses import Code, Untagged
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap.acl import insertion, refused
+from pochta.server.imap.notify import own_messages
 from pochta.server.imap.select import catch_up, take_own_additions
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
-from pochta.store.model import ChangeSet, CopyResult
+from pochta.store.model import ChangeSet, CopyResult, MessageEntry
 
 __all__ = ["copy", "move"]
 
 
 async def _across(
-    session: Session, selected: SelectedMailbox, uids: list[int], destination: Located, *, move: bool
+    session: Session,
+    selected: SelectedMailbox[MessageEntry],
+    uids: list[int],
+    destination: Located,
+    *,
+    move: bool,
 ) -> CopyResult:
     """COPY or MOVE from or to another user's mailbox: by mailbox id (the two may be of two
     accounts); the flags the user may not set there are taken off the copies again (RFC 4314 §4:
@@ -102,6 +108,7 @@ async def _transfer(session: Session, command: Command, *, move: bool) -> Tagged
         result = await ops.move(session.account_id, selected.mailbox_id, uids, destination.name)
     else:
         result = await ops.copy(session.account_id, selected.mailbox_id, uids, destination.name)
+    own_messages(session, result.destination_id, result.destination_uids)  # RFC 5465 §5
     if result.destination_id == selected.mailbox_id and result.source_uids:
         # RFC 9051 §6.4.7/§7.5: announce the new messages (EXISTS) before the tagged reply, without
         # waiting for the feed's wake-up to arrive, from the write's result when it can be.

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from pochta.proto.imap import Code, Command, Status, Tagged
 from pochta.proto.imap.args import SequenceArgs
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.server.imap.acl import refused
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
-from pochta.store.model import ChangeSet
+from pochta.store.model import ChangeSet, MessageEntry
 
 __all__ = ["expunge", "uid_expunge"]
 
 
-def _writable(session: Session, command: Command) -> tuple[SelectedMailbox, Tagged | None]:
+def _writable(session: Session, command: Command) -> tuple[SelectedMailbox[MessageEntry], Tagged | None]:
     selected = session.selected
     assert selected is not None  # the receiver allows these commands in the selected state only
     if selected.read_only:

@@ -42,10 +42,10 @@ from pochta.proto.imap.responses import (
     flag_list,
     format_datetime,
 )
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.server.blob_window import BlobWindow
 from pochta.server.imap import qresync
 from pochta.server.imap.fetch_objects import OBJECT_ITEMS, object_values
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session, SessionClosed
 from pochta.store.api import NotFound
 from pochta.store.model import BlobRef, CachedMessage, MessageEntry
@@ -308,7 +308,9 @@ def _done(command: Command, incomplete: bool) -> Tagged:
     return Tagged(command.tag, Status.OK, f"{command.spec.name} completed")
 
 
-async def _flags_only(session: Session, selected: SelectedMailbox, uids: list[int], names: list[str]) -> None:
+async def _flags_only(
+    session: Session, selected: SelectedMailbox[MessageEntry], uids: list[int], names: list[str]
+) -> None:
     """FETCH of UID and FLAGS only (``1:* (UID FLAGS)``): the lines are written directly, the flag
     list encoded once per distinct flag set, without building response objects per message; for a
     run of messages (``flag_run``) a whole batch of lines is one formatting pass over the columns."""
@@ -382,7 +384,7 @@ def _generic_line(names: list[str]) -> Callable[[int, int, bytes], bytes]:
 
 
 async def _set_seen(
-    session: Session, selected: SelectedMailbox, uids: list[int], atts: list[FetchAtt]
+    session: Session, selected: SelectedMailbox[MessageEntry], uids: list[int], atts: list[FetchAtt]
 ) -> set[int]:
     """RFC 9051 §6.4.5: BODY[...] (not PEEK), BINARY[...], RFC822 and RFC822.TEXT set \\Seen."""
     # RFC 4314 §4: a FETCH that implies setting \\Seen "MUST NOT set it" without the "s" right.
@@ -401,7 +403,7 @@ async def _set_seen(
 
 
 async def _parsed(
-    session: Session, selected: SelectedMailbox, uids: list[int], whole: bool
+    session: Session, selected: SelectedMailbox[MessageEntry], uids: list[int], whole: bool
 ) -> dict[int, _Record]:
     live = [uid for uid in uids if not selected.is_expunged(uid)]
     rows = await session.services.store.cached(selected.mailbox_id, live)
@@ -435,7 +437,7 @@ def _parse_again(session: Session, entries: list[MessageEntry]) -> dict[int, _Re
 
 
 def _answerable(
-    selected: SelectedMailbox,
+    selected: SelectedMailbox[MessageEntry],
     uids: list[int],
     parsed: dict[int, _Record],
     needs_parse: bool,
@@ -466,7 +468,7 @@ _NOTHING_STORED: _Stored = ([], None)
 
 def _simple_item(
     session: Session,
-    selected: SelectedMailbox,
+    selected: SelectedMailbox[MessageEntry],
     entry: MessageEntry,
     record: _Record | None,
     att: FetchAtt,
@@ -497,7 +499,7 @@ def _simple_item(
 async def _respond(
     session: Session,
     out: _Output,
-    selected: SelectedMailbox,
+    selected: SelectedMailbox[MessageEntry],
     seq: int,
     entry: MessageEntry,
     record: _Record | None,
@@ -587,7 +589,7 @@ async def _stream(out: _Output, blob: _Blob, extent: sections.Extent, *, binary:
 
 
 async def _stored_lines(
-    session: Session, selected: SelectedMailbox, uids: list[int], names: list[str]
+    session: Session, selected: SelectedMailbox[MessageEntry], uids: list[int], names: list[str]
 ) -> bool:
     """FETCH of items that need no blob and no parse tree: ENVELOPE, BODY and BODYSTRUCTURE as kept at
     delivery (``store.wire_forms``, one read per chunk), UID, FLAGS, INTERNALDATE and RFC822.SIZE from
@@ -620,7 +622,7 @@ async def _stored_lines(
 
 
 def _stored_column(
-    selected: SelectedMailbox,
+    selected: SelectedMailbox[MessageEntry],
     name: str,
     uids: list[int],
     rows: dict[int, tuple[Any, ...]],
@@ -650,7 +652,7 @@ def _stored_column(
 
 
 async def _stored_rows(
-    session: Session, selected: SelectedMailbox, uids: list[int], forms: list[str]
+    session: Session, selected: SelectedMailbox[MessageEntry], uids: list[int], forms: list[str]
 ) -> dict[int, tuple[Any, ...]]:
     """``uid -> (uid, form, ...)`` of the messages that can be answered (module docstring)."""
     if not forms:

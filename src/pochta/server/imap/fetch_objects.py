@@ -28,10 +28,10 @@ from pochta.mime.text import collapse
 from pochta.proto.imap import objectid
 from pochta.proto.imap.fetch import FetchAtt
 from pochta.proto.imap.responses import Body, FetchValue, Raw
-from pochta.server.imap.selected import SelectedMailbox
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 from pochta.store.api import NotFound
-from pochta.store.model import BlobRef, ObjectRow
+from pochta.store.model import BlobRef, MessageEntry, ObjectRow
 
 __all__ = ["OBJECT_ITEMS", "object_values"]
 
@@ -53,7 +53,7 @@ def cut_preview(text: str) -> str:
 
 
 async def object_values(
-    session: Session, selected: SelectedMailbox, uids: Sequence[int], atts: Sequence[FetchAtt]
+    session: Session, selected: SelectedMailbox[MessageEntry], uids: Sequence[int], atts: Sequence[FetchAtt]
 ) -> Values:
     """``uid -> {item: value}`` for the object items among ``atts`` (empty when none is asked)."""
     names = {att.name for att in atts if att.name in OBJECT_ITEMS}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pochta.auth.authenticator import Authenticator
@@ -38,8 +39,10 @@ from pochta.proto.imap.responses import Bye, Code
 from pochta.server.connection import CompressionError, Connection, DeadlineExpired, IdleTimeout
 from pochta.server.imap import notify
 from pochta.server.imap.commands import capabilities, dispatch
+from pochta.server.imap.kept_threads import KeptThreads
 from pochta.server.imap.session import Services, Session, SessionClosed
 from pochta.server.listeners import ProtocolHandler
+from pochta.server.session_loop import serve_commands
 from pochta.store.api import Store
 
 __all__ = ["ImapHandler", "imap_handlers"]
@@ -86,6 +89,7 @@ class ImapHandler:
             scram_secret=scram_secret,
             capabilities=capabilities,
             spool_dir=spool_dir,
+            threads=KeptThreads(settings.imap.thread_cache_kb, settings.store.sort_cache_min_messages),
         )
         self.limits = receiver_limits(settings)
 
@@ -136,22 +140,10 @@ class ImapHandler:
     # -- the loop ------------------------------------------------------------------------------------
 
     async def _serve(self, session: Session) -> None:
-        conn, receiver = session.conn, session.receiver
-        while True:
-            if session.notifier is None:
-                data = await conn.read_some(line_open=receiver.line_open)
-            else:
-                data = await notify.read_between_commands(session)  # RFC 5465 §3: news meanwhile
-            if not data:
-                return  # the client went away
-            receiver.receive_data(data)
-            with conn.busy_section():
-                with contextlib.suppress(SessionClosed):  # session.logout is set: we end below
-                    await self._run_buffered(session)
-                await session.flush()
-            if session.logout:
-                conn.log.info("imap logout")
-                return
+        await serve_commands(_Loop(session, self._run_buffered), _reader(session))
+        if session.logout:
+            conn = session.conn
+            conn.log.info("imap logout")
 
     async def _run_buffered(self, session: Session) -> None:
         """Everything the receiver can make of what is buffered, one event at a time."""
@@ -181,6 +173,44 @@ class ImapHandler:
                     await session.flush()
                 case _:  # IdleDone, ContinuationLine: only while a command drives the receiver
                     pass
+
+
+class _Loop:
+    """The IMAP session as the shared loop sees it (``server.session_loop``)."""
+
+    __slots__ = ("_run", "conn", "session")
+
+    def __init__(self, session: Session, run: Callable[[Session], Awaitable[None]]) -> None:
+        self.session, self.conn, self._run = session, session.conn, run
+
+    @property
+    def line_open(self) -> bool:
+        return self.session.receiver.line_open
+
+    @property
+    def finished(self) -> bool:
+        return self.session.logout
+
+    def receive(self, data: bytes) -> None:
+        self.session.receiver.receive_data(data)
+
+    async def run_buffered(self) -> None:
+        with contextlib.suppress(SessionClosed):  # session.logout is set: the loop ends
+            await self._run(self.session)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+
+def _reader(session: Session) -> Callable[[], Awaitable[bytes]]:
+    conn, receiver = session.conn, session.receiver
+
+    def read() -> Awaitable[bytes]:
+        if session.notifier is None:
+            return conn.read_some(line_open=receiver.line_open)
+        return notify.read_between_commands(session)  # RFC 5465 §3: news meanwhile
+
+    return read
 
 
 def imap_handlers(

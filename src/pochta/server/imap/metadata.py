@@ -18,6 +18,7 @@ from pochta.mail.errors import OpsError
 from pochta.proto.imap import Code, Command, Status, Tagged
 from pochta.proto.imap.metadata import GetMetadata, SetMetadata
 from pochta.proto.imap.responses import Metadata
+from pochta.server.imap.notify import own_metadata
 from pochta.server.imap.session import Session
 from pochta.store.api import MetadataRefused, NotFound
 from pochta.store.model import MailboxInfo
@@ -73,7 +74,7 @@ async def setmetadata(session: Session, command: Command) -> Tagged:
             raise OpsError(OpsCode.NOPERM, "Only administrators set the server's shared entries")
     limits = rules.limits(session.services.settings)
     try:
-        await store.set_metadata(
+        changed = await store.set_metadata(
             None if mailbox is None else mailbox.id, session.account_id, args.values, limits
         )
     except MetadataRefused as refused:
@@ -81,4 +82,5 @@ async def setmetadata(session: Session, command: Command) -> Tagged:
         return Tagged(command.tag, Status.NO, refused.reason, code=Code("METADATA", refused.code.encode()))
     except NotFound:
         raise OpsError(OpsCode.NONEXISTENT, "No such mailbox") from None
+    own_metadata(session, mailbox, changed)  # RFC 5465 §5: not told to this session
     return Tagged(command.tag, Status.OK, "SETMETADATA completed")

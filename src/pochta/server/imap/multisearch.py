@@ -23,9 +23,9 @@ from pochta.mail import names
 from pochta.mail.errors import OpsError
 from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.search import ESearchArgs, Source
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.server.imap.search import esearch_response, failed, saved_part
 from pochta.server.imap.search_eval import SearchError, evaluate
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 from pochta.store.model import MailboxInfo
 

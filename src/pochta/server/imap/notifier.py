@@ -9,10 +9,17 @@ subaddress); every mailbox of the account is in the personal namespace.
 
 ``Notifier`` follows one account-wide feed subscription (``ChangeFeed.subscribe_account``; changes of
 other worker processes arrive on it too, relayed by ``server.peers``) and only records: which mailboxes
-had which kinds of message changes (a set per mailbox, so a burst of deliveries is one STATUS), and
-whether any mailbox was created, renamed, deleted or (un)subscribed. ``ready`` is set when there is
-news; ``server.imap.notify`` tells the client. More than ``imap.notify_max_pending`` changes untold, or
-an OVERFLOW from the feed, is ``overflowed`` (§5.8).
+had which kinds of message changes (a set per mailbox, so a burst of deliveries is one STATUS), which
+METADATA entries changed (names per mailbox, 0 for the server, RFC 5465 §5.6, §5.7), and whether any
+mailbox was created, renamed, deleted or (un)subscribed. ``ready`` is set when there is news;
+``server.imap.notify`` tells the client. More than ``imap.notify_max_pending`` changes (each entry
+name counts as one) untold, or an OVERFLOW from the feed, is ``overflowed`` (§5.8).
+
+The session's own changes are not told (RFC 5465 §5: "The server SHOULD omit notifying the client if
+the event is caused by this client"): after its own APPEND, COPY, MOVE or SETMETADATA the session
+names what it wrote (``own_messages``, ``own_metadata``); what of it the feed brought already is
+dropped, what is still on its way is dropped when it comes (the write's echo always comes through
+this process's feed: the session's own commits are published here).
 """
 
 from __future__ import annotations
@@ -24,12 +31,22 @@ from dataclasses import dataclass, field
 
 from pochta.proto.imap.fetch import FetchAtt
 from pochta.store.api import ChangeSubscription
-from pochta.store.model import HIERARCHY_SEPARATOR, ChangeKind, MailboxId, MailboxInfo
+from pochta.store.model import HIERARCHY_SEPARATOR, AccountId, Change, ChangeKind, MailboxId, MailboxInfo, Uid
 
-__all__ = ["SUPPORTED_EVENTS", "Filter", "Notifier", "Watch"]
+__all__ = ["SERVER", "SUPPORTED_EVENTS", "Filter", "News", "Notifier", "Watch"]
 
 # RFC 5465 §3.1: BADEVENT "MUST list names of all events supported by the server".
-SUPPORTED_EVENTS = ("MessageNew", "MessageExpunge", "FlagChange", "MailboxName", "SubscriptionChange")
+SUPPORTED_EVENTS = (
+    "MessageNew",
+    "MessageExpunge",
+    "FlagChange",
+    "MailboxName",
+    "SubscriptionChange",
+    "MailboxMetadataChange",  # RFC 5465 §5.6: required with METADATA
+    "ServerMetadataChange",  # §5.7: required with METADATA-SERVER
+)
+SERVER: MailboxId = 0  # the mailbox id of the server's METADATA entries (store.sqlite_metadata)
+_PRIVATE = "/private/"
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,23 @@ class Watch:
         """Whether any filter asks for MailboxName or SubscriptionChange."""
         return any(f.events & {"MailboxName", "SubscriptionChange"} for f in self.filters)
 
+    @property
+    def wants_server_metadata(self) -> bool:
+        """Whether any group asks for ServerMetadataChange (RFC 5465 §5.7: of the server, whatever
+        the group's mailboxes)."""
+        return any("ServerMetadataChange" in f.events for f in self.filters)
+
+
+@dataclass
+class News:
+    """What ``Notifier.take`` hands over: message change kinds by mailbox, whether mailboxes may have
+    been created, renamed, deleted or (un)subscribed, and METADATA entry names by mailbox (``SERVER``:
+    the server's)."""
+
+    kinds: dict[MailboxId, set[ChangeKind]]
+    names: bool
+    metadata: dict[MailboxId, set[str]]
+
 
 @dataclass
 class Notifier:
@@ -77,9 +111,16 @@ class Notifier:
     subscription: ChangeSubscription
     max_pending: int
     known: dict[MailboxId, MailboxInfo]  # the account's mailboxes as last told (or at NOTIFY SET)
+    account_id: AccountId
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: bool = False
     _kinds: dict[MailboxId, set[ChangeKind]] = field(default_factory=dict)
+    _appended: dict[MailboxId, list[tuple[Uid, ...]]] = field(default_factory=dict)  # UIDs by change
+    _metadata: dict[MailboxId, set[str]] = field(default_factory=dict)
+    _own_new: dict[MailboxId, set[Uid]] = field(default_factory=dict)  # own writes still to come
+    _own_metadata: dict[MailboxId, set[str]] = field(default_factory=dict)
+    # UIDs this session added to the selected mailbox: its EXISTS, no MessageNew FETCH (§5.2).
+    own_selected: dict[MailboxId, set[Uid]] = field(default_factory=dict)
     _names: bool = False
     _untold: int = 0
     _task: asyncio.Task[None] | None = None
@@ -93,6 +134,12 @@ class Notifier:
                 self.overflowed = True  # changes were dropped: RFC 5465 §5.8
             elif change.kind is ChangeKind.MAILBOX:
                 self._names = True
+            elif change.kind is ChangeKind.METADATA:
+                if not self._metadata_change(change):
+                    continue
+            elif change.kind is ChangeKind.APPENDED:
+                if not self._appended_change(change):
+                    continue
             else:
                 self._kinds.setdefault(change.mailbox_id, set()).add(change.kind)
             self._untold += 1
@@ -100,13 +147,71 @@ class Notifier:
                 self.overflowed = True
             self.ready.set()
 
-    def take(self) -> tuple[dict[MailboxId, set[ChangeKind]], bool]:
-        """The news since the last call: message change kinds by mailbox, and whether mailboxes
-        may have been created, renamed, deleted or (un)subscribed."""
-        kinds, names = self._kinds, self._names
-        self._kinds, self._names, self._untold = {}, False, 0
+    def _appended_change(self, change: Change) -> bool:
+        """Record new messages, unless they are the echo of this session's own write."""
+        own = self._own_new.get(change.mailbox_id)
+        if own and change.uids and own.issuperset(change.uids):
+            own.difference_update(change.uids)
+            return False
+        self._appended.setdefault(change.mailbox_id, []).append(change.uids)
+        return True
+
+    def _metadata_change(self, change: Change) -> bool:
+        """Record the entry names of a METADATA change that this user may read and did not write."""
+        # The feed gives /private/ names only to their user's subscription; checked again here, so
+        # that nothing could ever tell another user's private entry names.
+        names = {
+            n for n in change.entries if not n.startswith(_PRIVATE) or change.account_id == self.account_id
+        }
+        own = self._own_metadata.get(change.mailbox_id)
+        if own:
+            mine = names & own
+            own -= mine
+            names -= mine
+        if not names:
+            return False
+        found = self._metadata.setdefault(change.mailbox_id, set())
+        found |= names
+        self._untold += len(names) - 1  # every name counts (the caller adds one)
+        return True
+
+    def own_messages(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> None:
+        """This session added ``uids`` to the mailbox (APPEND, COPY, MOVE): not to be told (§5)."""
+        own = set(uids)
+        pending = self._appended.get(mailbox_id)
+        if pending:
+            kept = []
+            for added in pending:
+                if added and own.issuperset(added):
+                    own.difference_update(added)
+                else:
+                    kept.append(added)
+            self._appended[mailbox_id] = kept
+        if own:
+            self._own_new.setdefault(mailbox_id, set()).update(own)
+
+    def own_metadata(self, mailbox_id: MailboxId, names: Iterable[str]) -> None:
+        """This session set or removed the entries ``names`` of the mailbox (``SERVER``: of the
+        server), which the feed brings to this subscription: not to be told (§5)."""
+        own = set(names)
+        pending = self._metadata.get(mailbox_id)
+        if pending:
+            arrived = pending & own
+            pending -= arrived
+            own -= arrived
+        if own:
+            self._own_metadata.setdefault(mailbox_id, set()).update(own)
+
+    def take(self) -> News:
+        """The news since the last call (see ``News``)."""
+        kinds = self._kinds
+        for mailbox_id, added in self._appended.items():
+            if added:
+                kinds.setdefault(mailbox_id, set()).add(ChangeKind.APPENDED)
+        news = News(kinds, self._names, {k: v for k, v in self._metadata.items() if v})
+        self._kinds, self._appended, self._metadata, self._names, self._untold = {}, {}, {}, False, 0
         self.ready.clear()
-        return kinds, names
+        return news
 
     def by_name(self) -> dict[str, MailboxInfo]:
         return {info.name: info for info in self.known.values()}

@@ -1,8 +1,8 @@
 """NOTIFY (RFC 5465): the command, and telling a NOTIFY session what changed, when it may be told.
 
 - ``NOTIFY NONE`` ends the notifications; ``NOTIFY SET [STATUS] groups`` replaces them (§3.1). An event
-  this server does not support (AnnotationChange, MailboxMetadataChange, ServerMetadataChange,
-  anything unknown) is ``NO [BADEVENT (supported events)]`` (§3.1, §5); more mailbox names than
+  this server does not support (AnnotationChange, anything unknown) is
+  ``NO [BADEVENT (supported events)]`` (§3.1, §5); more mailbox names than
   ``imap.notify_max_mailboxes`` is ``NO [NOTIFICATIONOVERFLOW]`` (§3.1: too expensive). A refused
   NOTIFY leaves the previous one in force. Names that do not exist are ignored (§3.1). With STATUS,
   every mailbox the filters watch for message events but the selected one gets its STATUS before the
@@ -17,7 +17,12 @@
   (\\NonExistent) for a deleted one, LIST with OLDNAME for the top of a renamed subtree (§5.4).
   SubscriptionChange: a LIST with or without \\Subscribed (§5.5). The account's mailbox list is read
   once per report when the feed said a mailbox changed, and compared with the one last told; this
-  session's own CREATE, DELETE, RENAME, (UN)SUBSCRIBE are taken silently (§5: SHOULD NOT notify).
+  session's own CREATE, DELETE, RENAME, (UN)SUBSCRIBE are taken silently (§5: SHOULD NOT notify), and
+  so are its own APPEND, COPY, MOVE into another mailbox (no STATUS) and SETMETADATA (``own_*``).
+  MailboxMetadataChange, ServerMetadataChange (§5.6, §5.7): one unsolicited ``* METADATA mailbox
+  entry ...`` per mailbox (``""``: the server) and report, naming every entry set or removed since
+  the last one (RFC 5464 §4.4.2: names only), as the feed carried them (``Change.entries``: /private/
+  names reach only their user).
 - The selected mailbox (SELECTED / SELECTED-DELAYED, §6.1): its EXISTS, FETCH FLAGS, and with SELECTED
   EXPUNGE/VANISHED too, are sent between commands as they happen (flag changes only with FlagChange,
   else with the next command, as without NOTIFY); during a command the rules of RFC
@@ -42,18 +47,20 @@ from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.commands import COMMANDS
 from pochta.proto.imap.fetch import FetchArgs, FetchAtt
 from pochta.proto.imap.notify import EventGroup, NotifyArgs
-from pochta.proto.imap.responses import Code, ListItem, StatusResponse, Untagged
+from pochta.proto.imap.responses import Code, ListItem, Metadata, StatusResponse, Untagged
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap import fetch, select
-from pochta.server.imap.notifier import SUPPORTED_EVENTS, Filter, Notifier, Watch
+from pochta.server.imap.notifier import SERVER, SUPPORTED_EVENTS, Filter, Notifier, Watch
 from pochta.server.imap.session import Session
 from pochta.store.api import NotFound
-from pochta.store.model import HIERARCHY_SEPARATOR, ChangeKind, MailboxId, MailboxInfo
+from pochta.store.model import HIERARCHY_SEPARATOR, ChangeKind, MailboxId, MailboxInfo, Uid
 
 __all__ = [
     "OWN_NAME_CHANGES",
     "absorb_own",
     "notify",
+    "own_messages",
+    "own_metadata",
     "push",
     "read_between_commands",
     "report",
@@ -94,7 +101,8 @@ async def notify(session: Session, command: Command) -> Tagged:
     # Subscribed before the mailbox list is read: no change falls between them.
     subscription = store.feed().subscribe_account(account.id, max_pending=imap.notify_max_pending)
     infos = await store.mailboxes(account.id)
-    notifier = Notifier(watch, subscription, imap.notify_max_pending, {info.id: info for info in infos})
+    known = {info.id: info for info in infos}
+    notifier = Notifier(watch, subscription, imap.notify_max_pending, known, account.id)
     notifier.start()
     session.notifier = notifier
     if args.status:
@@ -165,15 +173,36 @@ async def report(session: Session) -> None:
         session.send(Untagged(Status.OK, "Too many notifications, NOTIFY NONE", code="NOTIFICATIONOVERFLOW"))
         await session.stop_notify()
         return
-    kinds, names = notifier.take()
+    news = notifier.take()
     told = dict(notifier.known)  # as last told: the baseline of UNSEEN, whatever the list read brings
-    if names or any(mailbox_id not in notifier.known for mailbox_id in kinds):
+    if news.names or any(mailbox_id not in notifier.known for mailbox_id in news.kinds):
         await _mailbox_changes(session, notifier)
     selected = session.selected
-    for mailbox_id, changed in sorted(kinds.items()):
+    for mailbox_id, changed in sorted(news.kinds.items()):
         if selected is not None and mailbox_id == selected.mailbox_id:
             continue  # RFC 5465 §3.1: only SELECTED / SELECTED-DELAYED speak of it
         await _status_change(session, notifier, mailbox_id, changed, told.get(mailbox_id))
+    for mailbox_id, entries in sorted(news.metadata.items()):
+        _metadata_change(session, notifier, mailbox_id, entries)
+
+
+def _metadata_change(session: Session, notifier: Notifier, mailbox_id: MailboxId, entries: set[str]) -> None:
+    """MailboxMetadataChange, ServerMetadataChange: the names of the entries changed (RFC 5465
+    §5.6, §5.7; RFC 5464 §4.4.2: "MUST only contain entry names, not the values")."""
+    watch = notifier.watch
+    if mailbox_id == SERVER:
+        if watch.wants_server_metadata:  # RFC 5464 §3.3: everyone may read the server's entries
+            session.send(Metadata("", [(name, None) for name in sorted(entries)], with_values=False))
+        return
+    info = notifier.known.get(mailbox_id)
+    if info is None:
+        return  # not a mailbox of this account (another's, for a private entry there), or deleted
+    if "MailboxMetadataChange" not in watch.events_for(info.name, info.subscribed):
+        return
+    # RFC 5464 §3.3 (``mail.metadata.can_access_metadata``) holds: ``known`` is the user's own
+    # mailboxes, on which the owner has every right (the owner's rights are implicit, ``mail.access``);
+    # a /shared/ name of another's mailbox never comes here (the feed gives it to the owner only).
+    session.send(Metadata(info.name, [(name, None) for name in sorted(entries)], with_values=False))
 
 
 async def _status_change(
@@ -271,6 +300,36 @@ async def absorb_own(session: Session) -> None:
         notifier.remember(await session.services.store.mailboxes(session.account_id))
 
 
+def own_messages(session: Session, mailbox_id: MailboxId, uids: tuple[Uid, ...]) -> None:
+    """This session's APPEND, COPY or MOVE added ``uids`` to the mailbox: no STATUS of it to this
+    session (RFC 5465 §5: "The server SHOULD omit notifying the client if the event is caused by
+    this client"). The selected mailbox's EXISTS is sent as ever (RFC 9051 §7.4.1), with no NOTIFY
+    FETCH (RFC 5465 §5.2: "A FETCH response SHOULD NOT be generated for a new message created by the
+    client on this particular connection")."""
+    notifier = session.notifier
+    if notifier is None or not uids:
+        return
+    selected = session.selected
+    if selected is not None and selected.mailbox_id == mailbox_id:
+        notifier.own_selected.setdefault(mailbox_id, set()).update(uids)
+    if mailbox_id in notifier.known:  # a mailbox of another account: its changes do not come here
+        notifier.own_messages(mailbox_id, uids)
+
+
+def own_metadata(session: Session, mailbox: MailboxInfo | None, names: tuple[str, ...]) -> None:
+    """This session's SETMETADATA set or removed ``names`` of the mailbox (None: the server): not
+    told to it (RFC 5465 §5). Only names whose change reaches this session's subscription are
+    expected back: its own /private/ ones, the server's, and /shared/ ones of its own mailboxes."""
+    notifier = session.notifier
+    if notifier is None or not names:
+        return
+    if mailbox is None:
+        notifier.own_metadata(SERVER, names)
+        return
+    mine = mailbox.account_id == session.account_id
+    notifier.own_metadata(mailbox.id, [n for n in names if mine or n.startswith("/private/")])
+
+
 def selected_pushed(session: Session) -> bool:
     """Whether the selected mailbox's changes are sent as they happen (SELECTED, SELECTED-DELAYED)."""
     notifier = session.notifier
@@ -290,12 +349,17 @@ async def report_selected(
     await select.report_updates(
         session, poll=poll, allow_expunge=allow_expunge, include_uid=include_uid, flags=flags
     )
-    watch = notifier.watch if notifier is not None else None
-    if watch is None or "MessageNew" not in watch.selected_events or not watch.fetch_atts:
+    if notifier is None:
+        return
+    own = notifier.own_selected.pop(selected.mailbox_id, None)  # announced now, with the command
+    watch = notifier.watch
+    if "MessageNew" not in watch.selected_events or not watch.fetch_atts:
         return
     if session.selected is not selected:
         return  # the mailbox went away
     uids = selected.announced_after(mark)
+    if own:
+        uids = [uid for uid in uids if uid not in own]  # RFC 5465 §5.2: not for its own APPEND, COPY
     if not uids:
         return
     args = FetchArgs(SequenceSet.of(*uids), watch.fetch_atts)

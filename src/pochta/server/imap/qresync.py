@@ -20,22 +20,24 @@ from bisect import bisect_right
 
 from pochta.proto.imap.condstore import QResync, seq_match_floor, vanished_earlier
 from pochta.proto.imap.responses import Fetch, Vanished
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.proto.imap.sequence import SequenceSet
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
-from pochta.store.model import MailboxView
+from pochta.store.model import MailboxView, MessageEntry
 
 __all__ = ["resync", "vanished"]
 
 
-def _uid_at(selected: SelectedMailbox, seq: int) -> int | None:
+def _uid_at(selected: SelectedMailbox[MessageEntry], seq: int) -> int | None:
     try:
         return selected.uid_at(seq)
     except IndexError:
         return None
 
 
-async def resync(session: Session, selected: SelectedMailbox, view: MailboxView, qresync: QResync) -> None:
+async def resync(
+    session: Session, selected: SelectedMailbox[MessageEntry], view: MailboxView, qresync: QResync
+) -> None:
     """Send the VANISHED (EARLIER) and FETCH responses of a QRESYNC SELECT (module docstring)."""
     mailbox = view.mailbox
     if qresync.uidvalidity != mailbox.uidvalidity:
@@ -71,7 +73,7 @@ async def resync(session: Session, selected: SelectedMailbox, view: MailboxView,
 
 
 async def vanished(
-    session: Session, selected: SelectedMailbox, uid_set: SequenceSet, changed_since: int
+    session: Session, selected: SelectedMailbox[MessageEntry], uid_set: SequenceSet, changed_since: int
 ) -> None:
     """RFC 7162 §3.2.6: VANISHED (EARLIER) with the UIDs of ``uid_set`` expunged after
     ``changed_since``, before the FETCH responses."""

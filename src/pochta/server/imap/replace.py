@@ -27,6 +27,7 @@ from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap import catenate
 from pochta.server.imap.acl import insertion, refused, storable
 from pochta.server.imap.append import new_message
+from pochta.server.imap.notify import own_messages
 from pochta.server.imap.select import catch_up, take_own_additions
 from pochta.server.imap.session import Session
 from pochta.store.model import ChangeSet
@@ -69,6 +70,7 @@ async def replace(session: Session, command: Command) -> Tagged:
     mine = selected.owner_id is None and destination.own  # the keywords help within this account only
     known = (selected.name, selected.known_keywords) if mine else None
     [placed] = await ops.append_many(destination.account_id, destination.name, [new], known)
+    own_messages(session, placed.mailbox_id, (placed.uid,))  # RFC 5465 §5
     removed = await ops.expunge_uids(selected.mailbox_id, [uid])
     if uid not in removed.expunged:
         # RFC 8508 §3.4: no inconsistent state: the replacement goes again, nothing was announced.

@@ -21,13 +21,14 @@ from pochta.proto.imap import Command, Status, Tagged
 from pochta.proto.imap.partial import PartialRange
 from pochta.proto.imap.responses import Code, ESearch, Search
 from pochta.proto.imap.search import SearchArgs
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap import context
 from pochta.server.imap.search_eval import SearchError, evaluate
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
+from pochta.store.model import MessageEntry
 
-__all__ = ["esearch_response", "failed", "saved_part", "search"]
+__all__ = ["esearch_response", "failed", "modseq_data", "saved_part", "search"]
 
 
 async def search(session: Session, command: Command) -> Tagged:
@@ -66,7 +67,7 @@ async def search(session: Session, command: Command) -> Tagged:
         wanted = shown or {"ALL"}
         if args.returns is None:
             wanted = {"ALL"}  # RFC 9051 §6.4.4: a plain SEARCH in rev2 answers ESEARCH ALL
-        modseq = _modseq_data(selected, uids, wanted) if with_modseq else ()
+        modseq = modseq_data(selected, uids, wanted, args.partial) if with_modseq else ()
         session.send(
             esearch_response(
                 command.tag, numbers, wanted, uid=command.uid, partial=args.partial, extra=modseq
@@ -128,15 +129,23 @@ def esearch_response(
     )
 
 
-def _modseq_data(
-    selected: SelectedMailbox, uids: list[int], wanted: set[str] | frozenset[str]
+def modseq_data(
+    selected: SelectedMailbox[MessageEntry],
+    uids: list[int],
+    wanted: set[str] | frozenset[str],
+    partial: PartialRange | None = None,
 ) -> list[tuple[str, bytes]]:
     """RFC 7162 §3.1.10, RFC 4731 §3.2: the MODSEQ result option, the highest mod-sequence of the
-    messages returned (only MIN and/or MAX: of those), omitted when nothing matched."""
+    messages returned (only MIN and/or MAX: of those; PARTIAL: of those in its range), omitted when
+    nothing is returned. ``uids`` in the result's order: ascending for SEARCH, sorted for ESORT
+    (whose MIN and MAX are its first and last, RFC 5267 §3.1)."""
     if not uids:
         return []
     if wanted & {"ALL", "COUNT"}:
         returned = uids
     else:
         returned = ([uids[0]] if "MIN" in wanted else []) + ([uids[-1]] if "MAX" in wanted else [])
+        returned += partial.pick(uids) if partial is not None else []
+    if not returned:
+        return []
     return [("MODSEQ", b"%d" % max(map(selected.modseq_of, returned)))]

@@ -82,9 +82,9 @@ from pochta.proto.imap.search_program import (
     run_program,
     sent_day,
 )
-from pochta.server.imap.selected import SelectedMailbox
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.store.api import MailStore
-from pochta.store.model import MailboxView
+from pochta.store.model import MailboxView, MessageEntry
 
 __all__ = ["SearchError", "evaluate"]
 
@@ -98,7 +98,7 @@ TextField = Literal["body", "text"]
 
 async def evaluate(
     store: MailStore,
-    selected: SelectedMailbox,
+    selected: SelectedMailbox[MessageEntry],
     program: And,
     *,
     charset: str | None = None,
@@ -131,7 +131,7 @@ class _Evaluation:
     def __init__(
         self,
         store: MailStore,
-        selected: SelectedMailbox,
+        selected: SelectedMailbox[MessageEntry],
         view: MailboxView | None,
         only: Sequence[int] | None = None,
     ) -> None:

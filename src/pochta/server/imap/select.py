@@ -32,11 +32,11 @@ from pochta.mail import flags as flagrules
 from pochta.proto.imap import Command, State, Status, Tagged, objectid
 from pochta.proto.imap.args import MailboxArgs
 from pochta.proto.imap.responses import Bye, Code, Exists, Flags, ListItem, Recent, Untagged
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.server.imap import context, qresync
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 from pochta.store.api import NotFound
-from pochta.store.model import HIERARCHY_SEPARATOR, ChangeSet, MailboxId, MailboxView
+from pochta.store.model import HIERARCHY_SEPARATOR, ChangeSet, MailboxId, MailboxView, MessageEntry
 
 __all__ = [
     "announce_keywords",
@@ -155,7 +155,7 @@ async def _recent_from(session: Session, view: MailboxView, read_only: bool) -> 
         return mailbox.uidnext  # deleted meanwhile: the next command finds out (catch_up)
 
 
-async def _take_recent_news(session: Session, selected: SelectedMailbox) -> None:
+async def _take_recent_news(session: Session, selected: SelectedMailbox[MessageEntry]) -> None:
     """Before new messages are announced to a read-write IMAP4rev1 session: take those no other
     session took (RFC 3501 §2.3.2); they alone are \\Recent here."""
     end = selected.new_uid_end
@@ -168,7 +168,7 @@ async def _take_recent_news(session: Session, selected: SelectedMailbox) -> None
     selected.recent_news_from(first, end)
 
 
-def _permanent_flags(session: Session, selected: SelectedMailbox) -> Untagged:
+def _permanent_flags(session: Session, selected: SelectedMailbox[MessageEntry]) -> Untagged:
     if selected.read_only:
         # RFC 9051 §6.3.3: nothing can be changed in an EXAMINEd mailbox.
         permanent: tuple[str, ...] = ()

@@ -39,12 +39,13 @@ from pochta.proto.imap import (
     serialise,
 )
 from pochta.proto.imap.responses import Code as ResponseCode
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.server.connection import Connection
+from pochta.server.imap.kept_threads import KeptThreads
 from pochta.server.imap.notifier import Notifier
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.uploads import Uploads
 from pochta.store.api import ChangeSubscription, Store
-from pochta.store.model import Account, ChangeKind
+from pochta.store.model import Account, ChangeKind, MessageEntry
 
 __all__ = ["Services", "Session", "SessionClosed"]
 
@@ -71,6 +72,7 @@ class Services:
     scram_secret: bytes | None
     capabilities: Callable[[Session], list[str]]  # commands.capabilities, derived from the table
     spool_dir: Path  # where APPEND literals are written as they arrive (store.spool)
+    threads: KeptThreads  # THREAD answers of big mailboxes, shared by the sessions (kept_threads)
 
 
 @dataclass
@@ -89,7 +91,7 @@ class Session:
     account: Account | None = None
     # RFC 5161: "IMAP4rev2", "UTF8=ACCEPT", "CONDSTORE" (RFC 7162 §3.1: also enabled implicitly), "QRESYNC"
     enabled: set[str] = field(default_factory=set)
-    selected: SelectedMailbox | None = None
+    selected: SelectedMailbox[MessageEntry] | None = None
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
     logout: bool = False  # LOGOUT done, or a BYE was sent: close after flushing
     notifier: Notifier | None = None  # NOTIFY SET in force (RFC 5465, ``notify``)

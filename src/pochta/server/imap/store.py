@@ -19,10 +19,11 @@ from pochta.mail.flags import flag_key
 from pochta.proto.imap import Code, Command, SequenceSet, Status, Tagged
 from pochta.proto.imap.args import Store
 from pochta.proto.imap.responses import Fetch, FetchValue
+from pochta.proto.imap.selected import SelectedMailbox
 from pochta.server.imap.select import announce_keywords
-from pochta.server.imap.selected import SelectedMailbox
 from pochta.server.imap.session import Session
 from pochta.store.api import FlagOp
+from pochta.store.model import MessageEntry
 
 __all__ = ["store"]
 
@@ -98,7 +99,7 @@ async def store(session: Session, command: Command) -> Tagged:
 
 
 def _permitted(
-    selected: SelectedMailbox, uids: list[int], op: FlagOp, flags: tuple[str, ...]
+    selected: SelectedMailbox[MessageEntry], uids: list[int], op: FlagOp, flags: tuple[str, ...]
 ) -> list[tuple[FlagOp, tuple[str, ...]]] | None:
     """The writes a STORE makes with the session's rights (RFC 4314 §4): the flags it may not change
     are left out ("SHOULD NOT fail if the user has rights to modify at least one flag"); None when

@@ -40,11 +40,12 @@ from pochta.proto.pop3 import (
     stuff_whole,
     terminator,
 )
-from pochta.proto.sasl import PLAINTEXT_MECHANISMS, SERVER_MECHANISMS, ServerMechanism
+from pochta.proto.sasl import PLAINTEXT_MECHANISMS, SERVER_MECHANISMS
 from pochta.server.blob_window import BlobWindow
 from pochta.server.connection import Connection, IdleTimeout
 from pochta.server.pop3.login import LoginFlow
 from pochta.server.pop3.maildrop import Maildrop, MaildropLocks, Pop3Policy, commit
+from pochta.server.sasl_driver import SaslExchange
 from pochta.store.api import Store, StoreError
 from pochta.store.model import BlobRef
 
@@ -88,9 +89,7 @@ class Session:
     conn: Connection
     core: Pop3Core
     maildrop: Maildrop | None = None
-    mechanism: ServerMechanism | None = None
-    sasl_user: str = ""
-    sasl_success: str | None = None  # SCRAM succeeded; waiting for the client's empty line
+    sasl: SaslExchange | None = None  # an AUTH exchange waiting for the client's answer
     locked: tuple[int, bool] | None = None
     # Replies of the current batch of (pipelined) commands not yet written, in order: the core's
     # output so far and message texts read in one piece.

@@ -14,18 +14,9 @@ from typing import TYPE_CHECKING
 from pochta.auth.authenticator import AuthFailed, AuthFailure, AuthResult
 from pochta.plural import plural
 from pochta.proto.pop3 import ApopLogin, AuthStart, PasswordLogin, SaslResponse
-from pochta.proto.sasl import (
-    Cancel,
-    Challenge,
-    Failure,
-    Malformed,
-    NeedScramCredentials,
-    ServerMechanism,
-    Step,
-    Success,
-    VerifyPassword,
-)
+from pochta.proto.sasl import Cancel, Malformed
 from pochta.server.pop3.maildrop import open_maildrop, policy_for
+from pochta.server.sasl_driver import SaslExchange, SendChallenge, Verdict
 from pochta.store.api import StoreError
 
 if TYPE_CHECKING:
@@ -50,6 +41,10 @@ def split_recent(name: str) -> tuple[str, bool]:
     if name[: len(RECENT_PREFIX)].lower() == RECENT_PREFIX:
         return name[len(RECENT_PREFIX) :], True
     return name, False
+
+
+def _address_of(name: str) -> str:
+    return split_recent(name)[0]
 
 
 class LoginFlow:
@@ -103,81 +98,41 @@ class LoginFlow:
         if isinstance(initial, Cancel | Malformed):
             session.core.login_failed("Invalid initial response", None)
             return
-        mech, step = ServerMechanism.start(mechanism, initial, scram_secret=self.scram_secret)
-        session.mechanism = mech
-        session.sasl_user = ""
-        await self._step(session, step)
+        conn = session.conn
+        session.sasl = exchange = SaslExchange(
+            self.handler.authenticator,
+            protocol="pop3",
+            remote_ip=conn.peer_ip,
+            log=conn.log,
+            scram_secret=self.scram_secret,
+            account_of=_address_of,
+        )
+        await self._outcome(session, await exchange.start(mechanism, initial))
 
     async def _sasl_response(self, session: Session, data: bytes | Cancel | Malformed) -> None:
+        exchange = session.sasl
+        assert exchange is not None
         if isinstance(data, Cancel):
-            session.mechanism = None
-            session.sasl_success = None
+            session.sasl = None
             # RFC 5034 §4: "*" cancels; the server answers -ERR.
             session.core.login_failed("Authentication cancelled", None)
             return
         if isinstance(data, Malformed):
-            await self._sasl_failed(session, "Invalid base64 data")
+            conn = session.conn
+            conn.log.info("sasl failed", protocol="pop3", reason="Invalid base64 data")
+            await self._outcome(session, await exchange.fail())
             return
-        if session.sasl_success is not None:
-            # The client acknowledged the SCRAM server-final (RFC 4422 §5, sent as a challenge).
-            user, session.sasl_success = session.sasl_success, None
-            await self._scram_done(session, user)
+        await self._outcome(session, await exchange.respond(data))
+
+    async def _outcome(self, session: Session, out: SendChallenge | Verdict) -> None:
+        if isinstance(out, SendChallenge):
+            # POP3 has no "additional data with success": SCRAM's server-final goes out as a
+            # challenge too, and the client's empty response completes (RFC 4422 §5 2b, RFC 5034 §4).
+            session.core.sasl_challenge(out.data)
             return
-        mech = session.mechanism
-        assert mech is not None
-        await self._step(session, mech.step(data))
-
-    async def _step(self, session: Session, step: Step) -> None:
-        authenticator = self.handler.authenticator
-        remote_ip = session.conn.peer_ip
-        while True:
-            match step:
-                case Challenge(data):
-                    session.core.sasl_challenge(data)
-                    return
-                case NeedScramCredentials(username):
-                    session.sasl_user = username
-                    address, _ = split_recent(username)
-                    credentials = await authenticator.scram_credentials(address)
-                    assert session.mechanism is not None
-                    step = session.mechanism.supply_credentials(credentials)
-                case VerifyPassword(authcid, _, password):
-                    session.mechanism = None
-                    address, recent = split_recent(authcid)
-                    result = await authenticator.check_password(
-                        address, password, protocol="pop3", remote_ip=remote_ip
-                    )
-                    await self._admit(session, result, recent)
-                    return
-                case Success(authcid, _, server_final):
-                    session.mechanism = None
-                    if server_final:
-                        # POP3 has no "additional data with success": send it as a challenge and
-                        # wait for the client's empty response (RFC 4422 §5 2b, RFC 5034 §4).
-                        session.sasl_success = authcid
-                        session.core.sasl_challenge(server_final)
-                        return
-                    await self._scram_done(session, authcid)
-                    return
-                case Failure(reason):
-                    await self._sasl_failed(session, reason)
-                    return
-
-    async def _scram_done(self, session: Session, authcid: str) -> None:
-        address, recent = split_recent(authcid)
-        result = await self.handler.authenticator.complete_login(
-            address, True, protocol="pop3", remote_ip=session.conn.peer_ip
-        )
-        await self._admit(session, result, recent)
-
-    async def _sasl_failed(self, session: Session, reason: str) -> None:
-        session.mechanism = None
-        session.conn.log.info("pop3 sasl failed", reason=reason)
-        address, _ = split_recent(session.sasl_user)
-        result = await self.handler.authenticator.complete_login(
-            address, False, protocol="pop3", remote_ip=session.conn.peer_ip
-        )
-        await self._admit(session, result, False)
+        session.sasl = None
+        _, recent = split_recent(out.authcid)
+        await self._admit(session, out.result, recent)
 
     # -- after the secret was checked ----------------------------------------------------------------
 

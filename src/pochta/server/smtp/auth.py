@@ -11,26 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pochta.auth.authenticator import Authenticator, AuthFailed, AuthOk, AuthResult
-from pochta.proto.sasl import (
-    Challenge,
-    Failure,
-    NeedScramCredentials,
-    ServerMechanism,
-    Step,
-    Success,
-    VerifyPassword,
-    encode_sasl,
-)
+from pochta.proto.sasl import encode_sasl
 from pochta.proto.smtp import Reply, replies
 from pochta.server.connection import Connection
+from pochta.server.sasl_driver import SaslExchange, SendChallenge, Verdict
 from pochta.store.model import Account
 
 
 @dataclass
 class SaslState:
-    mechanism: ServerMechanism | None = None
-    user: str = ""
-    pending_success: str | None = None  # SCRAM succeeded; waiting for the empty final response
+    exchange: SaslExchange | None = None
 
 
 class SmtpAuth:
@@ -41,52 +31,27 @@ class SmtpAuth:
     async def start(
         self, conn: Connection, state: SaslState, mechanism: str, initial: bytes | None
     ) -> tuple[Reply, Account | None]:
-        mech, step = ServerMechanism.start(mechanism, initial, scram_secret=self.scram_secret)
-        state.mechanism, state.user, state.pending_success = mech, "", None
-        return await self._step(conn, state, step)
+        state.exchange = exchange = SaslExchange(
+            self.authenticator,
+            protocol="submission",
+            remote_ip=conn.peer_ip,
+            log=conn.log,
+            scram_secret=self.scram_secret,
+        )
+        return self._reply(conn, await exchange.start(mechanism, initial))
 
     async def respond(self, conn: Connection, state: SaslState, data: bytes) -> tuple[Reply, Account | None]:
-        if state.pending_success is not None:
-            user, state.pending_success = state.pending_success, None
-            return await self._finish(conn, state, user, verified=True)
-        if state.mechanism is None:  # pragma: no cover - the core only sends responses during AUTH
+        exchange = state.exchange
+        if exchange is None:  # pragma: no cover - the core only sends responses during AUTH
             return replies.auth_failed(), None
-        return await self._step(conn, state, state.mechanism.step(data))
+        return self._reply(conn, await exchange.respond(data))
 
-    async def _step(self, conn: Connection, state: SaslState, step: Step) -> tuple[Reply, Account | None]:
-        while True:
-            match step:
-                case Challenge(data):
-                    return replies.auth_challenge(encode_sasl(data)), None
-                case NeedScramCredentials(username):
-                    state.user = username
-                    credentials = await self.authenticator.scram_credentials(username)
-                    assert state.mechanism is not None
-                    step = state.mechanism.supply_credentials(credentials)
-                case VerifyPassword(authcid, _, password):
-                    state.mechanism = None
-                    result = await self.authenticator.check_password(
-                        authcid, password, protocol="submission", remote_ip=conn.peer_ip
-                    )
-                    return self._verdict(conn, result)
-                case Success(authcid, _, server_final):
-                    state.mechanism = None
-                    if server_final:
-                        state.pending_success = authcid
-                        return replies.auth_challenge(encode_sasl(server_final)), None
-                    return await self._finish(conn, state, authcid, verified=True)
-                case Failure(reason):
-                    state.mechanism = None
-                    conn.log.info("smtp sasl failed", reason=reason)
-                    return await self._finish(conn, state, state.user, verified=False)
-
-    async def _finish(
-        self, conn: Connection, state: SaslState, user: str, *, verified: bool
-    ) -> tuple[Reply, Account | None]:
-        result = await self.authenticator.complete_login(
-            user, verified, protocol="submission", remote_ip=conn.peer_ip
-        )
-        return self._verdict(conn, result)
+    @staticmethod
+    def _reply(conn: Connection, out: SendChallenge | Verdict) -> tuple[Reply, Account | None]:
+        if isinstance(out, SendChallenge):
+            # RFC 4954 §4: 334 with base64; SCRAM's server-final too (no data with 235).
+            return replies.auth_challenge(encode_sasl(out.data)), None
+        return SmtpAuth._verdict(conn, out.result)
 
     @staticmethod
     def _verdict(conn: Connection, result: AuthResult) -> tuple[Reply, Account | None]:

@@ -34,6 +34,7 @@ from pochta.testing.store_suite.queue import *
 from pochta.testing.store_suite.quota import *
 from pochta.testing.store_suite.search import *
 from pochta.testing.store_suite.sieve import *
+from pochta.testing.store_suite.sieve_state import *
 from pochta.testing.store_suite.sortkeys import *
 from pochta.testing.store_suite.support import *
 from pochta.testing.store_suite.wire import *
@@ -80,6 +81,7 @@ __all__ = [
     "test_mailbox_create_get",
     "test_message_and_domain_quotas_refuse_what_does_not_fit",
     "test_metadata_account_limits_count_private_and_owned_shared_entries",
+    "test_metadata_changes_name_their_entries_to_who_may_read_them",
     "test_metadata_follows_rename_and_goes_with_mailbox_and_account",
     "test_metadata_private_per_user_shared_per_mailbox",
     "test_metadata_refused_write_changes_nothing",
@@ -114,10 +116,13 @@ __all__ = [
     "test_search_text",
     "test_search_text_hostile_input",
     "test_second_handle_sees_writes",
+    "test_sieve_duplicates_expire_and_last_moves_the_expiry",
+    "test_sieve_errors_newest_kept_and_pruned",
     "test_sieve_one_active_script_per_account",
     "test_sieve_quota_is_checked_in_the_write",
     "test_sieve_rename_and_delete_rules",
     "test_sieve_scripts_per_account_and_replaced_in_place",
+    "test_sieve_vacation_once_per_period",
     "test_sort_keys_derived_kept_and_forgotten",
     "test_sort_order_is_the_order_of_the_keys",
     "test_subscriptions",

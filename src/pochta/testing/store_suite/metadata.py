@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 
 from pochta.store.api import MetadataRefused, NotFound, Store
-from pochta.store.model import ChangeKind, MetadataLimits
+from pochta.store.model import EVERY_ACCOUNT, ChangeKind, MetadataLimits
 from pochta.testing.store_suite.support import mailbox, make_account, next_change
 
 __all__ = [
     "test_metadata_account_limits_count_private_and_owned_shared_entries",
+    "test_metadata_changes_name_their_entries_to_who_may_read_them",
     "test_metadata_follows_rename_and_goes_with_mailbox_and_account",
     "test_metadata_private_per_user_shared_per_mailbox",
     "test_metadata_refused_write_changes_nothing",
@@ -115,3 +116,41 @@ async def test_metadata_follows_rename_and_goes_with_mailbox_and_account(store: 
     await store.set_metadata(None, bob.id, [("/private/p", b"bob's"), ("/shared/s", b"server")], LIMITS)
     await store.delete_account("bob@example.org")
     assert await store.metadata(None, alice.id) == {"/shared/s": b"server"}
+
+
+async def test_metadata_changes_name_their_entries_to_who_may_read_them(store: Store) -> None:
+    """The feed's METADATA changes carry the names set or removed (RFC 5465 §5.6, §5.7: NOTIFY tells
+    them): /private/ names to their user's account only, a mailbox's /shared/ ones to its owner's,
+    the server's /shared/ ones to every account; a removal of what was not there is no change."""
+    alice = await make_account(store)
+    bob = await make_account(store, "bob@example.org")
+    inbox = await mailbox(store, alice)
+    feed = store.feed()
+    for_alice, for_bob = feed.subscribe_account(alice.id), feed.subscribe_account(bob.id)
+
+    try:
+        changed = await store.set_metadata(
+            inbox.id, bob.id, [("/shared/s", b"1"), ("/private/b", b"2"), ("/private/none", None)], LIMITS
+        )
+        assert changed == ("/shared/s", "/private/b")
+        assert await store.set_metadata(inbox.id, bob.id, [("/private/none", None)], LIMITS) == ()
+        await store.set_metadata(None, alice.id, [("/shared/comment", b"c"), ("/private/p", b"p")], LIMITS)
+        await store.set_metadata(inbox.id, alice.id, [("/private/last", b"x")], LIMITS)  # an end mark
+        seen_by_alice = [await next_change(for_alice) for _ in range(4)]
+        assert [(c.kind, c.mailbox_id, c.entries) for c in seen_by_alice] == [
+            (ChangeKind.METADATA, inbox.id, ("/shared/s",)),
+            (ChangeKind.METADATA, 0, ("/shared/comment",)),
+            (ChangeKind.METADATA, 0, ("/private/p",)),
+            (ChangeKind.METADATA, inbox.id, ("/private/last",)),
+        ]
+        seen_by_bob = [await next_change(for_bob) for _ in range(2)]
+        assert [(c.mailbox_id, c.entries) for c in seen_by_bob] == [
+            (inbox.id, ("/private/b",)),
+            (0, ("/shared/comment",)),
+        ]
+        await store.set_metadata(None, bob.id, [("/private/end", b"x")], LIMITS)
+        assert (await next_change(for_bob)).entries == ("/private/end",)  # nothing of alice's between
+    finally:
+        await for_alice.aclose()
+        await for_bob.aclose()
+    assert EVERY_ACCOUNT not in (alice.id, bob.id)

@@ -1,7 +1,7 @@
 """Per mailbox, every keyword ever stored in it: what SELECT's FLAGS lists.
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 Create Date: 2026-12-07
 
 RFC 9051 §7.3.5: a session keeps every keyword its FLAGS told it of; before this revision a session
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,10 @@
 """The selected mailbox of one IMAP session: its own message numbering and what it still has to tell.
 
-Pure state: no I/O, no store calls. The handler feeds it ``MailboxView``/``ChangeSet`` records and
-writes the responses it returns.
+Pure state: no I/O, no store calls (sans-IO: ``tests/test_quality.py`` checks its imports). The
+handler feeds it the store's ``MailboxView``/``ChangeSet`` records, typed here by the protocols of
+``pochta.proto.imap.view`` that they fit, and writes the responses it returns. The class is generic
+in the record type of one message (``SelectedMailbox[MessageEntry]`` in the server), so that
+``entry(uid)`` gives back the caller's own record.
 
 Numbering. The session's sequence numbers are the client's: message ``seq`` is ``uid_at(seq)``, and
 the numbering changes only when the client is told so, by EXISTS (new messages at the end) or
@@ -23,7 +26,7 @@ API (``SelectedMailbox``):
   (KeyError otherwise); ``client_flags(uid)``: the FETCH FLAGS list (\\Recent added for rev1);
   ``flag_run(uids)``: the same for a run of messages in bulk (FETCH 1:* (UID FLAGS)), when it can.
   ``client_flag_order(flags)``: a flag set in the order FETCH FLAGS lists it.
-- ``entry(uid)``: the message's ``MessageEntry`` (size, internal date, blob), None when unknown.
+- ``entry(uid)``: the message's record (``MessageEntry``: size, internal date, blob), None when unknown.
 - ``is_expunged(uid)``, ``is_recent(uid)``, ``recent_count``, ``pending`` (anything to tell).
 - ``highestmodseq``: the MODSEQ up to which changes were absorbed: the cursor for
   ``changes_since`` after a feed overflow. ``apply_own`` moves it only when its write took the very
@@ -73,7 +76,7 @@ are positions ``0..n-1``; messages announced since are positions ``n, n+1, ...``
 is ever moved or copied: ``_removed`` holds the positions whose EXPUNGE was sent (ascending), so the
 message at position ``p`` is number ``p + 1 - (removed positions below p)``, and number ``k + 1`` is
 position ``k + j`` for the ``j`` removed positions ``r_i`` (``i`` from 0) with ``r_i - i <= k`` (one
-binary search). ``_over`` maps a UID to its latest ``MessageEntry`` where the flags changed since
+binary search). ``_over`` maps a UID to its latest record where the flags changed since
 SELECT (and for the tail): the feed's own records, shared by every session; and to None once removed
 (a check without a search). Lookups cost O(log n), a flag change O(log n), an expunge of k messages
 O(k log n + r) (r: removed so far).
@@ -87,6 +90,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import repeat
+from typing import Generic
 
 from pochta.mail import acl
 from pochta.mail import flags as flagrules
@@ -94,7 +98,7 @@ from pochta.mail.flags import RECENT, flag_key
 from pochta.proto.imap.context import SearchContexts
 from pochta.proto.imap.responses import Exists, Expunge, Fetch, FetchValue, Raw, Recent, Response, Vanished
 from pochta.proto.imap.sequence import SequenceSet
-from pochta.store.model import AccountId, ChangeSet, MailboxView, MessageEntry
+from pochta.proto.imap.view import Changes, EntryT, View
 
 _ALL_RECENT = (0, 2**63)  # every announced message is \\Recent (see recent_news_from)
 
@@ -107,12 +111,12 @@ def _flag_order(flag: str) -> tuple[bool, str]:
     return (not flag.startswith("\\"), flag_key(flag))  # system flags first, then keywords
 
 
-class SelectedMailbox:
+class SelectedMailbox(Generic[EntryT]):
     """Per-session state of the selected mailbox (see the module docstring for the API)."""
 
     def __init__(
         self,
-        view: MailboxView,
+        view: View[EntryT],
         *,
         read_only: bool,
         rev1: bool,
@@ -135,7 +139,7 @@ class SelectedMailbox:
         # RFC 4314: the session's rights here (every right on its own mailbox; for another user's,
         # read again before each command, ``acl_check.refresh``), and that owner's account.
         self.rights: frozenset[str] = acl.ALL
-        self.owner_id: AccountId | None = None  # None: the session's own mailbox
+        self.owner_id: int | None = None  # None: the session's own mailbox
         # The view's columns are shared with other sessions and never modified (an overlay: see
         # "Representation" in the module docstring). The view also gives sizes, dates and blobs.
         self._view = view
@@ -144,8 +148,8 @@ class SelectedMailbox:
         self._base_last = view.uids[-1] if len(view.uids) else -1  # tail UIDs are above it
         self._tail: array[int] = array("q")  # announced since SELECT: positions n, n+1, ...
         self._removed: array[int] = array("q")  # positions whose EXPUNGE was sent, ascending
-        self._over: dict[int, MessageEntry | None] = {}  # changed since SELECT, the tail; None: removed
-        self._added: dict[int, MessageEntry] = {}  # every message announced since SELECT
+        self._over: dict[int, EntryT | None] = {}  # changed since SELECT, the tail; None: removed
+        self._added: dict[int, EntryT] = {}  # every message announced since SELECT
         self._uids_built: weakref.ref[array[int]] | None = None  # ``uids`` while its caller holds it
         self._max_uid = max(self._base_last, 0)  # highest UID ever seen
         self._highestmodseq = view.mailbox.highestmodseq
@@ -154,7 +158,7 @@ class SelectedMailbox:
         self._base_recent = self._base_count if recent_from is None else bisect_left(self._base, recent_from)
         self._recent: set[int] = set()
         self._news_recent = _ALL_RECENT  # announced UIDs in [first, end) are \\Recent here
-        self._new: dict[int, MessageEntry] = {}  # not yet announced, ascending UIDs
+        self._new: dict[int, EntryT] = {}  # not yet announced, ascending UIDs
         self._gone: set[int] = set()  # expunged, EXPUNGE not yet sent
         self._gone_floor = 0  # the MODSEQ absorbed before the first of ``_gone`` (see ``safe_modseq``)
         self._flag_news: set[int] = set()  # flag changes not yet reported
@@ -295,7 +299,7 @@ class SelectedMailbox:
                     flags[position - first] = changed.flags
         return first + 1, flags
 
-    def entry(self, uid: int) -> MessageEntry | None:
+    def entry(self, uid: int) -> EntryT | None:
         """Size, internal date and blob of a message of the numbering (they never change)."""
         added = self._added.get(uid)
         if added is not None:
@@ -325,6 +329,10 @@ class SelectedMailbox:
     def is_expunged(self, uid: int) -> bool:
         """Expunged in the store, still numbered here (RFC 9051 §7.5.1: EXPUNGE not sent yet)."""
         return uid in self._gone
+
+    def any_expunged(self, uids: Iterable[int]) -> bool:
+        """Whether any of ``uids`` is expunged in the store and still numbered here."""
+        return bool(self._gone) and not self._gone.isdisjoint(uids)
 
     def is_recent(self, uid: int) -> bool:
         if uid in self._recent:
@@ -383,7 +391,7 @@ class SelectedMailbox:
 
     # --- learning about changes ------------------------------------------------------------------
 
-    def absorb(self, changes: ChangeSet) -> None:
+    def absorb(self, changes: Changes[EntryT]) -> None:
         """Record changes made elsewhere (or echoed by the feed); ``updates`` reports them."""
         self._check(changes)
         before = self._highestmodseq
@@ -407,7 +415,7 @@ class SelectedMailbox:
                 self._saved.discard(uid)  # RFC 5182 §2.1: expunged messages leave "$"
         self._highestmodseq = max(self._highestmodseq, changes.highestmodseq)
 
-    def apply_own(self, changes: ChangeSet) -> list[Response]:
+    def apply_own(self, changes: Changes[EntryT]) -> list[Response]:
         """Apply this session's own write now; return the EXPUNGEs the handler must send, in order.
 
         The handler reports the flag changes itself (FETCH, unless .SILENT), so they are marked told.
@@ -422,11 +430,11 @@ class SelectedMailbox:
         gone = [uid for uid in changes.expunged if self._new.pop(uid, None) is None]
         return self._drop(gone)
 
-    def _check(self, changes: ChangeSet) -> None:
+    def _check(self, changes: Changes[EntryT]) -> None:
         if changes.mailbox_id != self.mailbox_id:
             raise ValueError(f"changes of mailbox {changes.mailbox_id} given to mailbox {self.mailbox_id}")
 
-    def _take(self, entry: MessageEntry, *, own: bool) -> None:
+    def _take(self, entry: EntryT, *, own: bool) -> None:
         uid = entry.uid
         self.contexts.touch(uid)
         for flag in entry.flags:
