@@ -182,7 +182,10 @@ class LimitSettings(Section):
     )
     max_mailbox_depth: int = Field(32, ge=1, description="Most hierarchy levels in a mailbox name.")
     max_keywords_per_mailbox: int = Field(
-        256, ge=0, description="Distinct keywords (IMAP user flags) one mailbox may hold."
+        256,
+        ge=0,
+        description="Distinct keywords (IMAP user flags) one mailbox may hold: every keyword ever "
+        "stored in it counts, also one no message carries any more (FLAGS lists them all).",
     )
     max_keyword_length: int = Field(
         255, ge=1, le=1000, description="Longest keyword (IMAP user flag), in octets."

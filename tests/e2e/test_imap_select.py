@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import imapclient
-import pytest
 
 from imap_env import ALICE, PASSWORD, ImapEnv, ask, message, open_session, read_line
 
@@ -219,17 +218,12 @@ async def test_deleting_the_selected_mailbox(env: ImapEnv) -> None:
     assert eof == b""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: a mailbox's keyword list is derived from its messages, not kept (docs/imap.md)",
-)
 async def test_a_keyword_no_message_has_stays_in_the_flags_of_later_sessions(env: ImapEnv) -> None:
     """imaptest's checkpoint=N found it ("Checkpoint: client N: Missing keyword $Label3"): every
-    session of a mailbox should be told the same keywords (RFC 9051 §7.3.5 FLAGS: the flags
-    "defined in the mailbox"). Dovecot 2.3.19 keeps each keyword ever used in the mailbox's index,
-    so its FLAGS never shrink; pochta lists the keywords in use at SELECT, so once the last message
-    with $Gone is expunged a new session is not told of $Gone, while an older one was and keeps it.
-    Fixing it needs the keyword list kept per mailbox in the store (a migration): left open."""
+    session of a mailbox is told the same keywords (RFC 9051 §7.3.5 FLAGS: the flags "defined in the
+    mailbox"). Dovecot 2.3.19 keeps each keyword ever used in the mailbox's index, so its FLAGS never
+    shrink; so does pochta (``mailboxes.keywords``): once the last message with $Gone is expunged, a
+    new session is still told of $Gone, as the older one was, in FLAGS and PERMANENTFLAGS."""
     await env.deliver(message(1), flags=["$Gone"])
     first = await open_session(env, select=b"")
     second = await open_session(env, select=b"")
@@ -243,3 +237,6 @@ async def test_a_keyword_no_message_has_stays_in_the_flags_of_later_sessions(env
         first.close()
         second.close()
     assert b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Gone)\r\n" in told_second
+    assert b"* 0 EXISTS\r\n" in told_second
+    permanent = b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Gone \\*)]"
+    assert any(line.startswith(permanent) for line in told_second)

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import chain
 from typing import Literal
 
 from pochta.config import LimitSettings
@@ -115,6 +116,14 @@ def mailbox_keywords(flag_sets: Iterable[Iterable[str]]) -> dict[str, str]:
     return found
 
 
+def listed_keywords(listed: Iterable[str], flag_sets: Iterable[Iterable[str]]) -> dict[str, str]:
+    """A mailbox's keywords, by comparison key: every one it ever stored (``listed``, its
+    ``MailboxInfo.keywords``, see store.sqlite_keywords) and any its messages carry (``flag_sets``).
+    RFC 9051 §7.3.5: FLAGS lists these, so that a session selecting the mailbox is told every
+    keyword an older session was told of (as Dovecot, which keeps every keyword a mailbox had)."""
+    return mailbox_keywords(chain((listed,), flag_sets))
+
+
 def resolve_keywords(
     flags: frozenset[str],
     existing: dict[str, str],
@@ -124,9 +133,9 @@ def resolve_keywords(
 ) -> frozenset[str]:
     """Spell each keyword of ``flags`` as the mailbox already does; enforce the keyword limit.
 
-    ``existing`` is ``mailbox_keywords(...)`` of the mailbox. With ``creating`` (STORE +FLAGS/FLAGS,
-    APPEND), keywords new to the mailbox count against ``max_keywords`` (RFC 5530 LIMIT); removing
-    flags never creates one.
+    ``existing`` is ``listed_keywords(...)`` of the mailbox (every keyword it ever stored). With
+    ``creating`` (STORE +FLAGS/FLAGS, APPEND), keywords new to the mailbox count against
+    ``max_keywords`` (RFC 5530 LIMIT); removing flags never creates one.
     """
     result: set[str] = set()
     new = 0

@@ -447,13 +447,14 @@ class MailOps:
     # --- messages ---------------------------------------------------------------------------------
 
     async def _keywords(self, mailbox_id: MailboxId) -> dict[str, str]:
-        """Keywords in use in the mailbox, by comparison key (see flags.mailbox_keywords), from this
-        process's view when it is provably current, else from a read."""
+        """The mailbox's keywords, by comparison key (see flags.listed_keywords), from this process's
+        view when it is provably current, else from a read."""
         view = self.store.current_view(mailbox_id)
         if view is None:
             with _store_errors():
                 view = await self.store.open_view(mailbox_id)
-        return flagrules.mailbox_keywords(view.flag_sets())  # distinct flag sets, not one per message
+        # Distinct flag sets, not one per message.
+        return flagrules.listed_keywords(view.mailbox.keywords, view.flag_sets())
 
     async def _resolve_flags(
         self,
@@ -596,7 +597,7 @@ class MailOps:
                 view = await self._named_view(account_id, canonical)
                 if view is None:
                     raise self.missing_destination(mailbox_name)
-                existing, found = flagrules.mailbox_keywords(view.flag_sets()), True
+                existing, found = flagrules.listed_keywords(view.mailbox.keywords, view.flag_sets()), True
         if (
             careful
             and not found

@@ -200,6 +200,8 @@ class MailboxInfo:
     # RFC 3501 §2.3.2: messages from this UID on are \Recent, not yet taken by any session; how many.
     first_recent_uid: Uid = 1
     recent: int = 0
+    # Every keyword ever stored in the mailbox, as first spelled (store.sqlite_keywords): FLAGS.
+    keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

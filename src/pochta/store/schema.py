@@ -148,6 +148,8 @@ mailboxes = Table(
     # RFC 3501 §2.3.2 \Recent: UIDs from here on are not yet taken by a session (revision 0012).
     Column("first_recent_uid", BigInteger, nullable=False, server_default="1"),
     Column("recent", Integer, nullable=False, server_default="0"),  # messages from first_recent_uid on
+    # Every keyword ever stored in the mailbox, space-separated (revision 0022, sqlite_keywords).
+    Column("keywords", Text, nullable=False, server_default=""),
     UniqueConstraint("account_id", "name"),
     sqlite_autoincrement=True,
 )

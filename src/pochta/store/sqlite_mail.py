@@ -33,9 +33,18 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, select
 
-from pochta.mail.flags import DELETED_KEY, SEEN_KEY, apply_stored, parse_stored, stored_flags, stored_text
+from pochta.mail.flags import (
+    DELETED_KEY,
+    SEEN_KEY,
+    apply_stored,
+    is_system_flag,
+    parse_stored,
+    stored_flags,
+    stored_text,
+)
 from pochta.mime.imapform import WireForms
 from pochta.store import sqlite_inline as inline
+from pochta.store import sqlite_keywords as keywords
 from pochta.store import sqlite_search as search
 from pochta.store import sqlite_sortkeys as sortkeys
 from pochta.store import sqlite_threads as threads
@@ -119,6 +128,7 @@ def mailbox_info(row: Row[Any]) -> MailboxInfo:
         size=row.size,
         first_recent_uid=row.first_recent_uid,
         recent=row.recent,
+        keywords=tuple(row.keywords.split()),
     )
 
 
@@ -434,6 +444,12 @@ def deliver(
     raw = driver_connection(conn)
     raw.executemany(_SQL_INSERT_MEMBERSHIP, rows)
     raw.executemany(_SQL_ADD_QUOTA, [(account, used[0], used[1]) for account, used in quota.items()])
+    for mid, indexes in by_box.items():
+        # Most deliveries store no keyword: then nothing more is read or written.
+        if any(not is_system_flag(key) for i in indexes for key in flags[i]):
+            keywords.remember_keywords(
+                raw, mid, keywords.text_keywords(" ".join(flags[i].values()) for i in indexes)
+            )
     return [p for p in placed if p is not None]
 
 
@@ -517,13 +533,16 @@ def set_flags(
     if not changes:
         return ChangeSet(mailbox_id, box.highestmodseq, (), (), tuple(failed))
     modseq = int(bump_mailbox(conn, mailbox_id, unseen=unseen, deleted=deleted).highestmodseq)
-    driver_connection(conn).executemany(
+    raw = driver_connection(conn)
+    raw.executemany(
         _SQL_UPDATE_FLAGS,
         [
             (stored_text(new), SEEN_KEY in new, DELETED_KEY in new, modseq, mailbox_id, row.uid)
             for row, new in changes
         ],
     )
+    if op != "remove":  # removing flags never brings a keyword
+        keywords.remember_keywords(raw, mailbox_id, keywords.text_keywords(wanted.values()))
     changed = tuple(message_entry(row, new, modseq) for row, new in changes)
     events.append(Change(ChangeKind.FLAGS, box.account_id, mailbox_id, modseq, tuple(e.uid for e in changed)))
     return ChangeSet(mailbox_id, modseq, changed, (), tuple(failed))
@@ -601,6 +620,9 @@ def copy_messages(
             )
             for uid, row in zip(new_uids, rows, strict=True)
         ],
+    )
+    keywords.remember_keywords(
+        driver_connection(conn), destination_id, keywords.text_keywords({row.flags for row in rows})
     )
     # References are added before the move's expunge releases them, so no message hits zero between.
     retain_messages(conn, Counter(row.message_id for row in rows))

@@ -35,6 +35,7 @@ from pochta.config import MimeSettings
 from pochta.mime import parse_message
 from pochta.mime.imapform import WireForms, wire_forms
 from pochta.store import sqlite_inline as inline
+from pochta.store import sqlite_keywords as keywords
 from pochta.store import sqlite_queue as queue
 from pochta.store import sqlite_quota
 from pochta.store import sqlite_search as search
@@ -223,10 +224,11 @@ def _recount(conn: Connection, apply: bool, report: ReconstructReport) -> None:
         )
     }
     gone = {row.mailbox_id: row for row in conn.execute(text(_EXPUNGED_MAX))}
+    in_use = keywords.keywords_in_use(driver_connection(conn))  # revision 0022: the list keeps them
     for box in conn.execute(select(mailboxes)).all():
         report.mailboxes_recounted += 1
         stat, exp = stats.get(box.id), gone.get(box.id)
-        expected = {
+        expected: dict[str, int | str] = {
             "messages": stat.n if stat else 0,
             "unseen": int(stat.unseen) if stat else 0,
             "deleted": int(stat.deleted) if stat else 0,
@@ -237,6 +239,9 @@ def _recount(conn: Connection, apply: bool, report: ReconstructReport) -> None:
                 box.highestmodseq, stat.max_modseq if stat else 0, exp.max_modseq if exp else 0
             ),
         }
+        listed = keywords.merge_keywords(box.keywords, in_use.get(box.id, {}))
+        if listed is not None:
+            expected["keywords"] = listed
         if any(getattr(box, key) != value for key, value in expected.items()):
             report.counters_changed += 1
             if apply:

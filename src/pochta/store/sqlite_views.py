@@ -112,11 +112,11 @@ _SQL_DELTA_ROWS = (
 _SQL_DELTA_GONE = "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?"
 _SQL_MAILBOX = (
     "SELECT id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed, "
-    "messages, unseen, deleted, size, first_recent_uid, recent FROM mailboxes WHERE id = ?"
+    "messages, unseen, deleted, size, first_recent_uid, recent, keywords FROM mailboxes WHERE id = ?"
 )
 _SQL_MAILBOX_BY_NAME = (
     "SELECT id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed, "
-    "messages, unseen, deleted, size, first_recent_uid, recent FROM mailboxes "
+    "messages, unseen, deleted, size, first_recent_uid, recent, keywords FROM mailboxes "
     "WHERE account_id = ? AND name = ?"
 )
 _SQL_SNAPSHOT = (
@@ -145,10 +145,10 @@ def read_mailbox(raw: sqlite3.Connection, mailbox_id: MailboxId) -> MailboxInfo:
 
 def _mailbox_info(row: tuple[Any, ...]) -> MailboxInfo:
     mid, account, name, validity, uidnext, modseq, special, subscribed, *counters = row
-    count, unseen, deleted, size, first_recent, recent = counters
+    count, unseen, deleted, size, first_recent, recent, keywords = counters
     return MailboxInfo(
         mid, account, name, validity, uidnext, modseq, special, bool(subscribed),
-        count, unseen, deleted, size, first_recent, recent,
+        count, unseen, deleted, size, first_recent, recent, tuple(keywords.split()),
     )  # fmt: skip
 
 

@@ -108,6 +108,7 @@ class PlainMailbox:
     uidvalidity: int
     uidnext: int
     highestmodseq: int
+    keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,10 +161,11 @@ def test_the_state_needs_only_the_records_view_py_describes() -> None:
     def plain(uid: int, flags: frozenset[str], modseq: int) -> PlainEntry:
         return PlainEntry(uid, flags, modseq, 100 + uid, WHEN, f"row {uid}")
 
-    v = PlainView(PlainMailbox(5, "Plain", 9, 30, 40), [plain(3, SEEN, 4), plain(8, frozenset({"Work"}), 9)])
+    box = PlainMailbox(5, "Plain", 9, 30, 40, ("Gone",))  # a keyword no message carries any more
+    v = PlainView(box, [plain(3, SEEN, 4), plain(8, frozenset({"Work"}), 9)])
     s = SelectedMailbox(v, read_only=False, rev1=True, recent_from=8)
     assert (s.mailbox_id, s.name, s.uidvalidity, s.max_uid, s.highestmodseq) == (5, "Plain", 9, 29, 40)
-    assert s.keywords == ("Work",)
+    assert s.keywords == ("Gone", "Work")
     assert s.client_flags(8) == ("Work", "\\Recent")
     assert s.sizes([3, 8]) == [103, 108]
     assert s.internal_dates([8]) == [WHEN]

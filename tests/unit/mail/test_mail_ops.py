@@ -308,6 +308,20 @@ async def test_append_keyword_case_and_limit(store: Store, account: Account) -> 
     await ops.append(account.id, "INBOX", message(4), flags=["c", "TODO"])
 
 
+async def test_keyword_limit_counts_keywords_no_message_carries_any_more(
+    store: Store, account: Account
+) -> None:
+    # The mailbox's keyword list keeps every keyword it ever stored (FLAGS lists them all), so the
+    # limit bounds that list: an expunged message's keywords still count, and keep their spelling.
+    ops = MailOps(store, MimeSettings(), max_keywords=2)
+    placed = await ops.append(account.id, "INBOX", message(1), flags=["$One", "$Two"])
+    await store.expunge(placed.mailbox_id, [placed.uid])
+    await expect("LIMIT", ops.append(account.id, "INBOX", message(2), flags=["$Three"]))
+    await ops.append(account.id, "INBOX", message(3), flags=["$ONE"])
+    inbox = await ops.lookup(account.id, "INBOX")
+    assert list((await flags_of(store, inbox)).values()) == [{"$One"}]
+
+
 async def test_append_large_message_parsed_off_loop(ops: MailOps, store: Store, account: Account) -> None:
     data = message(body=b"0123456789abcdef\r\n" * (PARSE_INLINE_MAX // 18 + 10))
     assert len(data) > PARSE_INLINE_MAX

@@ -585,7 +585,8 @@ async def test_migration_0017_fills_domain_usage(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0021
+            UNDO_0022
+            + UNDO_0021
             + UNDO_0020
             + UNDO_0019
             + UNDO_0018
@@ -618,7 +619,7 @@ async def test_migration_0019_adds_metadata_entries(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0021 + UNDO_0020 + UNDO_0019 + "UPDATE alembic_version SET version_num = '0018';"
+            UNDO_0022 + UNDO_0021 + UNDO_0020 + UNDO_0019 + "UPDATE alembic_version SET version_num = '0018';"
         )
     finally:
         conn.close()
@@ -640,7 +641,9 @@ async def test_migration_0020_adds_sieve_scripts(data_dir: Path) -> None:
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0021 + UNDO_0020 + "UPDATE alembic_version SET version_num = '0019';")
+        conn.executescript(
+            UNDO_0022 + UNDO_0021 + UNDO_0020 + "UPDATE alembic_version SET version_num = '0019';"
+        )
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -665,7 +668,7 @@ async def test_migration_0021_adds_sieve_state(data_dir: Path) -> None:
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0021 + "UPDATE alembic_version SET version_num = '0020';")
+        conn.executescript(UNDO_0022 + UNDO_0021 + "UPDATE alembic_version SET version_num = '0020';")
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -679,6 +682,47 @@ async def test_migration_0021_adds_sieve_state(data_dir: Path) -> None:
         assert await store.sieve_active_accounts() == frozenset()
     finally:
         await store.close()
+
+
+async def test_migration_0022_fills_the_keyword_lists(data_dir: Path) -> None:
+    # A store at revision 0021 with keywords on messages of two mailboxes (one spelt two ways) and
+    # a mailbox with system flags only: the upgrade lists each mailbox's keywords, first spelling.
+    store = await open_sqlite_store(data_dir, Settings())
+    alice = await make_account(store)
+    inbox, archive, other = [await mailbox(store, alice, name) for name in ("INBOX", "Archive", "Trash")]
+    await deliver(store, make_message(n=1), inbox.id, flags=["$Work", "\\Seen"])
+    await deliver(store, make_message(n=2), inbox.id, flags=["$work", "$Later"])
+    await deliver(store, make_message(n=3), archive.id, flags=["Junk"])
+    await deliver(store, make_message(n=4), other.id, flags=["\\Flagged", "\\Seen"])
+    await store.close()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.executescript(UNDO_0022 + "UPDATE alembic_version SET version_num = '0021';")
+    finally:
+        conn.close()
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        got = {box.name: box.keywords for box in await store.mailboxes(alice.id)}
+        assert (sorted(got["INBOX"]), got["Archive"], got["Trash"]) == (["$Later", "$Work"], ("Junk",), ())
+        assert (await store.reconstruct()).counters_changed == 0  # the lists are complete
+    finally:
+        await store.close()
+
+
+async def test_reconstruct_keeps_the_keyword_lists_and_adds_what_they_lack(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    await deliver(store, make_message(n=1), inbox.id, flags=["$Gone", "\\Deleted"])
+    await deliver(store, make_message(n=2), inbox.id, flags=["$Here"])
+    await store.expunge(inbox.id, [1])
+    assert sorted((await refreshed(store, inbox)).keywords) == ["$Gone", "$Here"]
+    # Damaged behind the store's back: the list lost a keyword a message still carries.
+    await asyncio.to_thread(_run_sql, store, "UPDATE mailboxes SET keywords = '$Gone'")
+    assert (await store.reconstruct(dry_run=True)).counters_changed == 1
+    assert (await refreshed(store, inbox)).keywords == ("$Gone",)
+    assert (await store.reconstruct()).counters_changed == 1
+    assert (await refreshed(store, inbox)).keywords == ("$Gone", "$Here")  # kept, and rebuilt
+    assert (await store.reconstruct()).counters_changed == 0
 
 
 # Blob collection (beyond the contract)
@@ -986,7 +1030,8 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0021
+            UNDO_0022
+            + UNDO_0021
             + UNDO_0020
             + UNDO_0019
             + UNDO_0018
@@ -1019,7 +1064,8 @@ def undo_0010(conn: sqlite3.Connection) -> str:
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
-# What revisions 0011-0021 added, taken out again by hand, newest first: Sieve at delivery's state
+# What revisions 0011-0022 added, taken out again by hand, newest first: the keyword lists (0022),
+# Sieve at delivery's state
 # and the directory version's triggers on scripts (0021), Sieve scripts (0020),
 # METADATA entries (0019),
 # the ACL table (0018), the quota resources (0017: the MESSAGE and domain limits, the admin flag,
@@ -1027,6 +1073,7 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 # columns), thread tables and the save date (0016), the sort keys (0015), the expunge records' time
 # and horizon (0014), the partial index of \\Deleted rows (0013), \\Recent's columns and triggers
 # (0012), the inline blobs (0011).
+UNDO_0022 = "ALTER TABLE mailboxes DROP COLUMN keywords;"
 UNDO_0021 = (
     "DROP TRIGGER directory_version_sieve_scripts_insert; "
     "DROP TRIGGER directory_version_sieve_scripts_update; "
@@ -1050,7 +1097,14 @@ UNDO_0016 = (
     "ALTER TABLE membership DROP COLUMN save_date;"
 )
 UNDO_AFTER_0010 = (
-    UNDO_0021 + UNDO_0020 + UNDO_0019 + UNDO_0018 + UNDO_0017 + UNDO_0016 + "DROP TABLE message_sort_keys;"
+    UNDO_0022
+    + UNDO_0021
+    + UNDO_0020
+    + UNDO_0019
+    + UNDO_0018
+    + UNDO_0017
+    + UNDO_0016
+    + "DROP TABLE message_sort_keys;"
     "DROP TABLE expunge_horizon; ALTER TABLE expunged DROP COLUMN at;"
     "DROP INDEX ix_membership_deleted;"
     "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "

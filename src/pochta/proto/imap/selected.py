@@ -165,7 +165,7 @@ class SelectedMailbox(Generic[EntryT]):
         self._saved: set[int] = set()  # RFC 5182 §2.1: empty after SELECT
         # Keywords the client was told in FLAGS (by comparison key), and whether a change brought one
         # it was not: RFC 9051 §7.3.5 / RFC 3501 §7.2.6, FLAGS must list every keyword a FETCH shows.
-        self._keywords = flagrules.mailbox_keywords(view.flag_sets())
+        self._keywords = flagrules.listed_keywords(view.mailbox.keywords, view.flag_sets())
         self._keyword_news = False
         # RFC 5267 §4.3: the UPDATE contexts, told of every message whose state changes (``touch``)
         # and of expunges before their EXPUNGE is sent (``_drop``); server.imap.context does the rest.
@@ -474,7 +474,7 @@ class SelectedMailbox(Generic[EntryT]):
 
     @property
     def known_keywords(self) -> Mapping[str, str]:
-        """The same by comparison key (``flags.mailbox_keywords``): a hint for STORE and APPEND."""
+        """The same by comparison key (``flags.listed_keywords``): a hint for STORE and APPEND."""
         return self._keywords
 
     def take_keyword_news(self) -> bool:

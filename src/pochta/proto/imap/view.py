@@ -54,6 +54,9 @@ class Mailbox(Protocol):
     def uidnext(self) -> int: ...
     @property
     def highestmodseq(self) -> int: ...
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        """Every keyword ever stored in the mailbox (FLAGS lists them: RFC 9051 §7.3.5)."""
 
 
 class View(Protocol[EntryT_co]):

@@ -14,6 +14,7 @@ from pochta.store.api import NotFound, Store
 from pochta.store.model import (
     BlobRef,
     ChangeKind,
+    MailboxInfo,
     Target,
 )
 from pochta.testing.store_suite.support import (
@@ -248,6 +249,38 @@ async def test_move_is_copy_plus_expunge(store: Store) -> None:
     # Moving back gives new UIDs: UIDs are never reused.
     back = await store.move(trash.id, [1, 2], inbox.id)
     assert back.destination_uids == (5, 6)
+
+
+async def test_keyword_list_keeps_every_keyword_stored(store: Store) -> None:
+    # RFC 9051 §7.3.5 FLAGS: ``MailboxInfo.keywords`` lists every keyword ever stored in the mailbox,
+    # as first spelt; every write path storing flags adds to it, and expunging takes nothing away.
+    account = await make_account(store)
+    inbox, archive, trash = [await mailbox(store, account, name) for name in ("INBOX", "Archive", "Trash")]
+
+    async def listed(box: MailboxInfo) -> list[str]:
+        return sorted((await refreshed(store, box)).keywords)
+
+    await deliver(store, make_message(n=1), inbox.id, flags={"\\Seen"})
+    assert await listed(inbox) == []  # system flags are not listed
+    await deliver(store, make_message(n=2), inbox.id, flags={"$Delivered", "\\Seen"})
+    assert await listed(inbox) == ["$Delivered"]
+    await store.set_flags(inbox.id, [1], "add", ["$Stored", "\\Flagged"])
+    await store.set_flags(inbox.id, [1], "replace", ["$Replaced", "$DELIVERED"])
+    await store.set_flags(inbox.id, [1], "remove", ["$Replaced", "$Stored"])
+    assert await listed(inbox) == ["$Delivered", "$Replaced", "$Stored"]  # one spelling of each
+    blob, parsed = await put(store, make_message(n=3))
+    await store.append(account.id, "INBOX", blob, parsed, frozenset({"$Appended"}))
+    await store.copy(inbox.id, [2], archive.id)
+    await store.move(inbox.id, [1], trash.id)
+    assert await listed(archive) == ["$Delivered"]
+    assert await listed(trash) == ["$DELIVERED"]  # copied as the message had it: ops spells keywords
+    await store.expunge(inbox.id, [2, 3])
+    view = await store.open_view(inbox.id)
+    assert (len(view), sorted(view.mailbox.keywords)) == (
+        0,
+        ["$Appended", "$Delivered", "$Replaced", "$Stored"],
+    )
+    assert await listed(trash) == ["$DELIVERED"]
 
 
 async def test_expunge_records_and_uids_never_reused(store: Store) -> None:
