@@ -185,7 +185,9 @@ class LimitSettings(Section):
         256,
         ge=0,
         description="Distinct keywords (IMAP user flags) one mailbox may hold: every keyword ever "
-        "stored in it counts, also one no message carries any more (FLAGS lists them all).",
+        "stored in it counts, also one no message carries any more (FLAGS lists them all). Past it, "
+        "STORE and APPEND get NO [LIMIT]; delivery, COPY and MOVE store the message without the "
+        "keywords that do not fit.",
     )
     max_keyword_length: int = Field(
         255, ge=1, le=1000, description="Longest keyword (IMAP user flag), in octets."

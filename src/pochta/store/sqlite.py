@@ -386,12 +386,19 @@ class SqliteStore(
 
     # Messages
 
+    @property
+    def _max_keywords(self) -> int:
+        # The write jobs bound each mailbox's keyword list themselves (sqlite_keywords).
+        return self.settings.limits.max_keywords_per_mailbox
+
     async def deliver(self, blob: BlobRef, parsed: ParsedMessage, targets: list[Target]) -> list[Placed]:
         targets = list(targets)
         if not targets:
             return []
         prepared = await self._prepare(blob, parsed)
-        return await self.run_write(lambda c, e: mail.deliver(c, e, self.blobs, prepared, targets))
+        return await self.run_write(
+            lambda c, e: mail.deliver(c, e, self.blobs, prepared, targets, self._max_keywords)
+        )
 
     async def append(
         self,
@@ -405,7 +412,14 @@ class SqliteStore(
         prepared = await self._prepare(blob, parsed)
         return await self.run_write(
             lambda c, e: mail.append_named(
-                c, e, self.blobs, prepared, account_id, mailbox, Target(MailboxId(0), flags, internal_date)
+                c,
+                e,
+                self.blobs,
+                prepared,
+                account_id,
+                mailbox,
+                Target(MailboxId(0), flags, internal_date),
+                self._max_keywords,
             )
         )
 
@@ -495,19 +509,25 @@ class SqliteStore(
         uid_list = mail.normalize_uids(uids)
         flag_list = list(flags)
         return await self.run_write(
-            lambda c, e: mail.set_flags(c, e, mailbox_id, uid_list, op, flag_list, unchanged_since)
+            lambda c, e: mail.set_flags(
+                c, e, mailbox_id, uid_list, op, flag_list, unchanged_since, self._max_keywords
+            )
         )
 
     async def copy(self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId) -> CopyResult:
         uid_list = mail.normalize_uids(uids)
         return await self.run_write(
-            lambda c, e: mail.copy_messages(c, e, source_id, uid_list, destination_id, move=False)
+            lambda c, e: mail.copy_messages(
+                c, e, source_id, uid_list, destination_id, move=False, max_keywords=self._max_keywords
+            )
         )
 
     async def move(self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId) -> CopyResult:
         uid_list = mail.normalize_uids(uids)
         return await self.run_write(
-            lambda c, e: mail.copy_messages(c, e, source_id, uid_list, destination_id, move=True)
+            lambda c, e: mail.copy_messages(
+                c, e, source_id, uid_list, destination_id, move=True, max_keywords=self._max_keywords
+            )
         )
 
     async def transfer(
@@ -521,7 +541,7 @@ class SqliteStore(
     ) -> CopyResult | None:
         uid_list = mail.normalize_uids(uids)
         return await self.run_write(
-            lambda c, e: mail.transfer(c, e, account_id, source_id, uid_list, to, move)
+            lambda c, e: mail.transfer(c, e, account_id, source_id, uid_list, to, move, self._max_keywords)
         )
 
     async def expunge(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet:

@@ -6,7 +6,13 @@ list (as Dovecot does, which keeps each keyword a mailbox ever had), ``mailboxes
 them all, space-separated in the spelling first stored: the write jobs that store flags
 (``sqlite_mail``: delivery and APPEND, STORE, COPY and MOVE) add to it in their own transaction, and
 expunging leaves it as it is. Writes whose flags carry no keyword (most deliveries) read nothing
-here. ``mail.ops`` counts the list against the keyword limit, which keeps it bounded.
+here.
+
+The list is bounded here (``limits.max_keywords_per_mailbox``), in the write itself: ``mail.ops``
+refuses a STORE or APPEND past the limit with NO [LIMIT] (RFC 5530 §3) before it writes, but a
+delivery (Sieve's imap4flags), a COPY or MOVE of messages carrying keywords the target lacks, and
+two sessions adding keywords at once reach the store without that check. Keywords that do not fit
+are left off the stored message instead (never the message itself: the mail is kept).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Iterable
 from pochta.mail.flags import flag_key, is_system_flag
 from pochta.store.model import MailboxId
 
-__all__ = ["keywords_in_use", "merge_keywords", "remember_keywords", "text_keywords"]
+__all__ = ["admit_keywords", "keywords_in_use", "merge_keywords", "text_keywords", "without_keys"]
 
 _SQL_READ = "SELECT keywords FROM mailboxes WHERE id = ?"
 _SQL_WRITE = "UPDATE mailboxes SET keywords = ? WHERE id = ?"
@@ -35,26 +41,42 @@ def text_keywords(texts: Iterable[str]) -> dict[str, str]:
     return found
 
 
-def merge_keywords(stored: str, found: dict[str, str]) -> str | None:
-    """``stored`` (a keywords column) with the keywords of ``found`` it lacks appended, or None when
-    it lacks none."""
+def merge_keywords(
+    stored: str, found: dict[str, str], limit: int | None = None
+) -> tuple[str | None, frozenset[str]]:
+    """``stored`` (a keywords column) with the keywords of ``found`` it lacks appended while the list
+    holds fewer than ``limit`` (in ``found``'s order; no limit: all of them), or None when nothing
+    was added; and the comparison keys of the keywords that did not fit."""
     have = stored.split()
     keys = {flag_key(flag) for flag in have}
-    added = [flag for key, flag in found.items() if key not in keys]
-    return " ".join(have + added) if added else None
+    new = [(key, flag) for key, flag in found.items() if key not in keys]
+    room = len(new) if limit is None else max(limit - len(have), 0)
+    added = [flag for _, flag in new[:room]]
+    refused = frozenset(key for key, _ in new[room:])
+    return (" ".join(have + added) if added else None), refused
 
 
-def remember_keywords(raw: sqlite3.Connection, mailbox_id: MailboxId, found: dict[str, str]) -> None:
+def admit_keywords(
+    raw: sqlite3.Connection, mailbox_id: MailboxId, found: dict[str, str], limit: int
+) -> frozenset[str]:
     """Add the keywords of ``found`` (``text_keywords``) to the mailbox's list, in the caller's write
-    transaction; nothing is read when ``found`` is empty."""
+    transaction and before the flags are stored; return the comparison keys of those that did not
+    fit (usually none), which the caller leaves off the messages. Nothing is read when ``found`` is
+    empty."""
     if not found:
-        return
+        return frozenset()
     row = raw.execute(_SQL_READ, (mailbox_id,)).fetchone()
     if row is None:
-        return  # the write that stored the flags raised NotFound already
-    merged = merge_keywords(row[0], found)
+        return frozenset()  # a missing mailbox: the write raises NotFound on its own
+    merged, refused = merge_keywords(row[0], found, limit)
     if merged is not None:
         raw.execute(_SQL_WRITE, (merged, mailbox_id))
+    return refused
+
+
+def without_keys(text: str, refused: frozenset[str]) -> str:
+    """A stored flag text without the flags whose comparison key is in ``refused``."""
+    return " ".join(flag for flag in text.split() if flag_key(flag) not in refused)
 
 
 def keywords_in_use(raw: sqlite3.Connection) -> dict[MailboxId, dict[str, str]]:

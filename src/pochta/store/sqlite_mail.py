@@ -380,6 +380,7 @@ def deliver(
     blobs: BlobStore,
     message: PreparedMessage,
     targets: Sequence[Target],
+    max_keywords: int,
 ) -> list[Placed]:
     if not targets:
         return []
@@ -393,6 +394,14 @@ def deliver(
     for index, target in enumerate(targets):
         by_box.setdefault(target.mailbox_id, []).append(index)
     flags = [stored_flags(target.flags) for target in targets]
+    raw = driver_connection(conn)
+    for mid, indexes in by_box.items():
+        # Most deliveries store no keyword: then nothing more is read or written.
+        if any(not is_system_flag(key) for i in indexes for key in flags[i]):
+            found = keywords.text_keywords(" ".join(flags[i].values()) for i in indexes)
+            refused = keywords.admit_keywords(raw, mid, found, max_keywords)
+            for i in indexes:
+                flags[i] = {key: flag for key, flag in flags[i].items() if key not in refused}
     placed: list[Placed | None] = [None] * len(targets)
     rows: list[tuple[int | str | bool, ...]] = []
     saved = int(time.time())  # RFC 8514 §3: the save date, whatever internal date APPEND gave
@@ -441,15 +450,8 @@ def deliver(
         events.append(Change(ChangeKind.APPENDED, box.account_id, mid, box.highestmodseq, new_uids))
     # Before anything is inserted; the mailbox bumps above roll back with the job's savepoint.
     enforce_quota(conn, {account: (used[0], used[1]) for account, used in quota.items()})
-    raw = driver_connection(conn)
     raw.executemany(_SQL_INSERT_MEMBERSHIP, rows)
     raw.executemany(_SQL_ADD_QUOTA, [(account, used[0], used[1]) for account, used in quota.items()])
-    for mid, indexes in by_box.items():
-        # Most deliveries store no keyword: then nothing more is read or written.
-        if any(not is_system_flag(key) for i in indexes for key in flags[i]):
-            keywords.remember_keywords(
-                raw, mid, keywords.text_keywords(" ".join(flags[i].values()) for i in indexes)
-            )
     return [p for p in placed if p is not None]
 
 
@@ -461,6 +463,7 @@ def append_named(
     account_id: AccountId,
     name: str,
     target: Target,
+    max_keywords: int,
 ) -> Placed | None:
     """``deliver`` to the account's mailbox of that (canonical) name, looked up in the write
     transaction (``target`` gives flags and date; its mailbox id is not used): None when there is
@@ -468,7 +471,7 @@ def append_named(
     found = driver_connection(conn).execute(_SQL_BOX_BY_NAME, (account_id, name)).fetchall()
     if not found:
         return None
-    [placed] = deliver(conn, events, blobs, message, [replace(target, mailbox_id=found[0][0])])
+    [placed] = deliver(conn, events, blobs, message, [replace(target, mailbox_id=found[0][0])], max_keywords)
     return placed
 
 
@@ -509,6 +512,7 @@ def set_flags(
     op: FlagOp,
     flags: Iterable[str],
     unchanged_since: ModSeq | None,
+    max_keywords: int,
 ) -> ChangeSet:
     if op not in ("add", "remove", "replace"):
         raise ValueError(f"unknown flag operation {op!r}")
@@ -530,10 +534,16 @@ def set_flags(
         changes.append((row, new))
         unseen += int(bool(row.seen)) - int(SEEN_KEY in new)
         deleted += int(DELETED_KEY in new) - int(bool(row.deleted))
+    raw = driver_connection(conn)
+    if changes and op != "remove":  # removing flags never brings a keyword
+        refused = keywords.admit_keywords(
+            raw, mailbox_id, keywords.text_keywords(wanted.values()), max_keywords
+        )
+        if refused:  # past the keyword limit (module sqlite_keywords): stored without those
+            changes = _without_refused(changes, refused)
     if not changes:
         return ChangeSet(mailbox_id, box.highestmodseq, (), (), tuple(failed))
     modseq = int(bump_mailbox(conn, mailbox_id, unseen=unseen, deleted=deleted).highestmodseq)
-    raw = driver_connection(conn)
     raw.executemany(
         _SQL_UPDATE_FLAGS,
         [
@@ -541,11 +551,22 @@ def set_flags(
             for row, new in changes
         ],
     )
-    if op != "remove":  # removing flags never brings a keyword
-        keywords.remember_keywords(raw, mailbox_id, keywords.text_keywords(wanted.values()))
     changed = tuple(message_entry(row, new, modseq) for row, new in changes)
     events.append(Change(ChangeKind.FLAGS, box.account_id, mailbox_id, modseq, tuple(e.uid for e in changed)))
     return ChangeSet(mailbox_id, modseq, changed, (), tuple(failed))
+
+
+def _without_refused(
+    changes: list[tuple[EntryRow, dict[str, str]]], refused: frozenset[str]
+) -> list[tuple[EntryRow, dict[str, str]]]:
+    """The flag changes with the refused keywords left off, and without those left changing nothing
+    (\\Seen and \\Deleted are never refused, so the unseen and deleted counts stand)."""
+    kept = []
+    for row, new in changes:
+        trimmed = {key: flag for key, flag in new.items() if key not in refused}
+        if trimmed.keys() != parse_stored(row.flags).keys():
+            kept.append((row, trimmed))
+    return kept
 
 
 def transfer(
@@ -556,6 +577,7 @@ def transfer(
     uids: Iterable[Uid],
     destination_name: str,
     move: bool,
+    max_keywords: int,
 ) -> CopyResult | None:
     """COPY or MOVE from the account's mailbox ``source_id`` (NotFound when it is not one) to its
     mailbox of that (canonical) name, the lookups in the write transaction: None when there is no
@@ -566,7 +588,7 @@ def transfer(
     found = driver_connection(conn).execute(_SQL_BOX_BY_NAME, (account_id, destination_name)).fetchall()
     if not found:
         return None
-    return copy_messages(conn, events, source_id, uids, found[0][0], move, source)
+    return copy_messages(conn, events, source_id, uids, found[0][0], move, max_keywords, source)
 
 
 def copy_messages(
@@ -576,6 +598,7 @@ def copy_messages(
     uids: Iterable[Uid],
     destination_id: MailboxId,
     move: bool,
+    max_keywords: int,
     source: Box | None = None,
 ) -> CopyResult:
     if source is None:
@@ -585,6 +608,10 @@ def copy_messages(
         return CopyResult(destination_id, mailbox_box(conn, destination_id).uidvalidity, (), ())
     size = sum(row.size for row in rows)
     target = mailbox_box(conn, destination_id)
+    found = keywords.text_keywords({row.flags for row in rows})
+    refused = keywords.admit_keywords(driver_connection(conn), destination_id, found, max_keywords)
+    if refused:  # the target's keyword list is full (module sqlite_keywords): copied without those
+        rows = [row._replace(flags=keywords.without_keys(row.flags, refused)) for row in rows]
     if not (move and target.account_id == source.account_id):
         # Each copy counts against the quota (the blob is shared, the usage is not); a MOVE within
         # one account leaves its usage as it was.
@@ -620,9 +647,6 @@ def copy_messages(
             )
             for uid, row in zip(new_uids, rows, strict=True)
         ],
-    )
-    keywords.remember_keywords(
-        driver_connection(conn), destination_id, keywords.text_keywords({row.flags for row in rows})
     )
     # References are added before the move's expunge releases them, so no message hits zero between.
     retain_messages(conn, Counter(row.message_id for row in rows))

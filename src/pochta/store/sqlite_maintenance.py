@@ -239,7 +239,8 @@ def _recount(conn: Connection, apply: bool, report: ReconstructReport) -> None:
                 box.highestmodseq, stat.max_modseq if stat else 0, exp.max_modseq if exp else 0
             ),
         }
-        listed = keywords.merge_keywords(box.keywords, in_use.get(box.id, {}))
+        # What the messages carry is listed whatever the limit: FLAGS must name every keyword in use.
+        listed, _ = keywords.merge_keywords(box.keywords, in_use.get(box.id, {}))
         if listed is not None:
             expected["keywords"] = listed
         if any(getattr(box, key) != value for key, value in expected.items()):

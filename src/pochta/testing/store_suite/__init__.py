@@ -75,6 +75,7 @@ __all__ = [
     "test_inline_blobs_readable_after_the_threshold_changes",
     "test_inline_blobs_seen_by_verify_and_reconstruct",
     "test_invalid_arguments",
+    "test_keyword_list_is_bounded_by_every_write",
     "test_keyword_list_keeps_every_keyword_stored",
     "test_large_new_blob_is_a_file",
     "test_login_unblocks",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pochta.config import Settings
 from pochta.mime import ParsedMessage, parse_message
 from pochta.store.api import NotFound, Store
 from pochta.store.model import (
@@ -281,6 +282,39 @@ async def test_keyword_list_keeps_every_keyword_stored(store: Store) -> None:
         ["$Appended", "$Delivered", "$Replaced", "$Stored"],
     )
     assert await listed(trash) == ["$DELIVERED"]
+
+
+async def test_keyword_list_is_bounded_by_every_write(store_factory: StoreFactory) -> None:
+    # limits.max_keywords_per_mailbox holds in the store itself: delivery (Sieve's imap4flags), STORE,
+    # COPY and MOVE store the keywords that fit and leave the others off the message, never the
+    # message itself; the keywords a mailbox already lists always fit.
+    store = await store_factory(Settings.model_validate({"limits": {"max_keywords_per_mailbox": 2}}))
+    try:
+        account = await make_account(store)
+        inbox, archive = await mailbox(store, account), await mailbox(store, account, "Archive")
+
+        async def flags(box: MailboxInfo) -> list[list[str]]:
+            return [sorted(entry.flags) for entry in (await store.open_view(box.id)).messages]
+
+        await deliver(store, make_message(n=1), inbox.id, flags={"$A", "\\Seen"})
+        await deliver(store, make_message(n=2), inbox.id, flags={"$B", "$C", "\\Flagged"})
+        listed = sorted((await refreshed(store, inbox)).keywords)
+        assert (len(listed), listed[0]) == (2, "$A")  # one of $B and $C fitted
+        assert [flag for entry in await flags(inbox) for flag in entry if flag.startswith("$")] == listed
+        assert (await flags(inbox))[1][-1] == "\\Flagged"  # system flags are never refused
+        changed = await store.set_flags(inbox.id, [1], "add", ["$New", "$a", "\\Answered"])
+        assert sorted(changed.changed[0].flags) == ["$A", "\\Answered", "\\Seen"]
+        assert (await store.set_flags(inbox.id, [1], "add", ["$New"])).changed == ()  # nothing to store
+        await deliver(store, make_message(n=3), archive.id, flags={"$X", "$Y"})
+        await store.copy(inbox.id, [1, 2], archive.id)  # Archive is full: $A and $B/$C stay behind
+        assert sorted((await refreshed(store, archive)).keywords) == ["$X", "$Y"]
+        assert await flags(archive) == [["$X", "$Y"], ["\\Answered", "\\Seen"], ["\\Flagged"]]
+        await store.move(archive.id, [1], inbox.id)
+        assert sorted((await refreshed(store, inbox)).keywords) == listed
+        assert (await flags(inbox))[-1] == []  # moved without $X and $Y, and kept
+        assert (await store.reconstruct()).counters_changed == 0  # every kept keyword is listed
+    finally:
+        await store.close()
 
 
 async def test_expunge_records_and_uids_never_reused(store: Store) -> None:
