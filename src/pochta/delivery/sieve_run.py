@@ -23,7 +23,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +32,7 @@ from pochta.log import get_logger
 from pochta.sieve import Envelope as SieveEnvelope
 from pochta.sieve import Outcome, RunLimits, Script, SieveMessage, SieveSyntaxError, compile_script, run
 from pochta.sieve.actions import KeepAction
+from pochta.sieve.imapsieve import DELIVERY_ITEMS
 from pochta.sieve.message import DeliveryContext
 from pochta.store.api import Store, StoreError
 from pochta.store.model import Account, AccountId, MailboxInfo
@@ -151,9 +152,26 @@ class SieveRunner:
         refs = await self.scripts(account)
         if not refs:
             return None
+        return await self.run_scripts(account, refs, data, envelope, environment, user_addresses)
+
+    async def run_scripts(
+        self,
+        account: Account,
+        refs: Sequence[ScriptRef],
+        data: bytes,
+        envelope: SieveEnvelope,
+        environment: dict[str, str],
+        user_addresses: Sequence[str],
+        *,
+        imap_flags: tuple[str, ...] | None = None,
+    ) -> Run:
+        """Run ``refs`` one after another for ``account`` (the scripts delivery runs, or those of an
+        IMAP event: ``imap_flags`` the message's flags then, RFC 6785 §3.8)."""
         loop = asyncio.get_running_loop()
         mailboxes = tuple(await self.store.mailboxes(account.id))
         context = self._context(account, mailboxes, environment, user_addresses, loop)
+        if imap_flags is not None:
+            context = replace(context, imap_event=True, flags=imap_flags)
         limits = self.settings.sieve.run_limits()
         outcomes: list[Outcome] = []
         errors: list[tuple[str, str]] = []
@@ -310,6 +328,7 @@ def environment(
         "name": "pochta",
         "phase": phase,  # RFC 5183 §4.1: "during" in the transaction, "post" after it
         "version": __version__,
+        **DELIVERY_ITEMS,  # RFC 6785 §4.2: imap.user and imap.email, empty at delivery
     }
     address = peer.strip("[]")
     if address and address != "unknown":
