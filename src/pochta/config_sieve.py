@@ -19,6 +19,7 @@ __all__ = ["ImapRule", "SieveSettings"]
 
 _DAY = 86400
 ImapCause = Literal["APPEND", "COPY", "FLAG"]  # RFC 6785 §4.3
+_ALL_CAUSES: tuple[ImapCause, ...] = ("APPEND", "COPY", "FLAG")
 
 
 class ImapRule(Section):
@@ -39,7 +40,7 @@ class ImapRule(Section):
         '"*": any event.',
     )
     causes: list[ImapCause] = Field(
-        default_factory=lambda: ["APPEND", "COPY", "FLAG"], description="The events that run the scripts."
+        default_factory=lambda: list(_ALL_CAUSES), description="The events that run the scripts."
     )
     before: Path | None = Field(None, description="Script file run before the mailbox's own script.")
     after: Path | None = Field(None, description="Script file run after the mailbox's own script.")
@@ -161,7 +162,7 @@ class SieveSettings(Section):
         default_factory=list,
         description="Administrator scripts on IMAP events, in this order: "
         '`[{mailbox = "\\\\Junk", causes = ["COPY"], before = "/etc/pochta/spam.sieve"}]` '
-        "(docs/sieve.md \"IMAPSIEVE\").",
+        '(docs/sieve.md "IMAPSIEVE").',
     )
     error_days: int = Field(
         30,

@@ -337,7 +337,8 @@ class RunState(MessageTests, Senders):
         refused = inapplicable(script.extensions) if self.context.imap_event else None
         if refused is not None:
             raise SieveRuntimeError(
-                node.position, f"{where} script '{key[1]}' requires {refused!r}: not on IMAP events (RFC 6785 §3.11)"
+                node.position,
+                f"{where} script '{key[1]}' requires {refused!r}: not on IMAP events (RFC 6785 §3.11)",
             )
         self.scripts[key] = script
         return script

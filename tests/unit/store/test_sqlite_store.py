@@ -620,7 +620,12 @@ async def test_migration_0019_adds_metadata_entries(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0025 + UNDO_0022 + UNDO_0021 + UNDO_0020 + UNDO_0019 + "UPDATE alembic_version SET version_num = '0018';"
+            UNDO_0025
+            + UNDO_0022
+            + UNDO_0021
+            + UNDO_0020
+            + UNDO_0019
+            + "UPDATE alembic_version SET version_num = '0018';"
         )
     finally:
         conn.close()
@@ -669,7 +674,9 @@ async def test_migration_0021_adds_sieve_state(data_dir: Path) -> None:
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0025 + UNDO_0022 + UNDO_0021 + "UPDATE alembic_version SET version_num = '0020';")
+        conn.executescript(
+            UNDO_0025 + UNDO_0022 + UNDO_0021 + "UPDATE alembic_version SET version_num = '0020';"
+        )
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
