@@ -56,7 +56,7 @@ from pochta.sieve import Envelope as SieveEnvelope
 from pochta.sieve import SieveMessage
 from pochta.sieve.imapsieve import DELETED, SCRIPT_ENTRY, Decision, changed_flags, decide, event_items
 from pochta.store.api import Store, StoreError
-from pochta.store.model import Account, AccountId, MailboxId, MailboxInfo, Uid
+from pochta.store.model import Account, AccountId, BlobRef, MailboxId, MailboxInfo, Uid
 
 if TYPE_CHECKING:
     from pochta.server.imap.session import Session
@@ -286,10 +286,10 @@ class ImapSieve:
         mailbox: MailboxInfo,
         uid: Uid,
         flags: frozenset[str],
-        blob: object,
+        blob: BlobRef,
         refs: Sequence[ScriptRef],
     ) -> bool:
-        data = await asyncio.to_thread(self.store.read_blob, blob)  # type: ignore[arg-type]
+        data = await asyncio.to_thread(self.store.read_blob, blob)
         env = environment(
             hostname=self.settings.hostname, peer=actor.peer, helo=None, phase="post", location="MS"
         ) | event_items(
