@@ -243,7 +243,7 @@ def test_imap_rules_read_from_toml(tmp_path: Path) -> None:
         ("INBOX", None, ["APPEND", "COPY", "FLAG"], None, script),  # every cause by default
     ]
     bad = f'[[sieve.imap_rules]]\nmailbox = "Junk"\ncauses = ["EXPUNGE"]\nbefore = "{script}"\n'
-    with pytest.raises(ConfigError, match="sieve.imap_rules"):
+    with pytest.raises(ConfigError, match=r"sieve\.imap_rules"):
         load_settings(write(tmp_path, bad))
     assert Settings().sieve.imap_events is True
     assert Settings().sieve.imap_rules == []
