@@ -278,3 +278,21 @@ async def test_shared_mailbox_script_needs_the_users_insert_right(env: ImapEnv, 
     assert await _flags(env, "Projects") == [{"$ByBob"}]
     assert await env.uids("Archive") == []
     assert any("Archive" in e.error for e in await env.store.sieve_errors(env.alice.id))
+
+
+async def test_rule_scripts_and_the_mailbox_script_run_in_order_on_the_flags(
+    tmp_path: Path, session: Opener
+) -> None:
+    # The rule's before script takes \Seen off; the mailbox's script, after it, sees that (hasflag)
+    # and adds $User; the message ends with the last script's flags (RFC 6785 §3.8).
+    before = tmp_path / "before.sieve"
+    before.write_text('require ["imapsieve", "imap4flags"];\nremoveflag "\\\\Seen";\n')
+    rules = [{"mailbox": "INBOX", "causes": ["APPEND"], "before": str(before)}]
+    async with imap_server(tmp_path, imap_settings(sieve={"imap_rules": rules})) as env:
+        await _script(
+            env, 'require ["imapsieve", "imap4flags"];\nif not hasflag "\\\\Seen" { addflag "$User"; }\n'
+        )
+        sock = await session(env)
+        await _annotate(sock, b"INBOX")
+        assert (await _append(sock, b"INBOX", message(1), b"\\Seen $Kept"))[-1].startswith(b"A OK")
+        assert await _flags(env) == [{"$Kept", "$User"}]

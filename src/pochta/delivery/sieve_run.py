@@ -193,13 +193,26 @@ class SieveRunner:
                 errors.append((ref.label, outcome.error))
                 break
             outcomes.append(outcome)
+            kept = [action for action in outcome.actions if isinstance(action, KeepAction)]
+            if imap_flags is not None and kept:
+                # RFC 6785 §3.8: the next script sees the message's flags as this one left them.
+                context = replace(context, flags=kept[-1].flags)
         labels = tuple(ref.label for ref in refs)
         if errors:
             # Never lose mail: any failure leaves the implicit keep alone (RFC 5228 §2.10.6).
             return Run(
                 Outcome((KeepAction(implicit=True),), errors[0][1]), labels, context, mailboxes, tuple(errors)
             )
-        return Run(combine(outcomes), labels, context, mailboxes)
+        combined = combine(outcomes)
+        if imap_flags is not None:
+            # On an IMAP event a keep's flags are the message's new flags: the last script's, not
+            # the union ``combine`` makes for delivery (which would undo a removeflag).
+            actions = tuple(
+                replace(action, flags=context.flags) if isinstance(action, KeepAction) else action
+                for action in combined.actions
+            )
+            combined = replace(combined, actions=actions)
+        return Run(combined, labels, context, mailboxes)
 
     def _context(
         self,

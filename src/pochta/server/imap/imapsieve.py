@@ -40,6 +40,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pochta.config import Settings
@@ -195,7 +196,7 @@ class ImapSieve:
         # §2.3.1: a name that is no script of the owner's runs none.
         return None if source is None else ScriptRef(name, source)
 
-    def _admin_ref(self, where: str, path: object) -> ScriptRef | None:
+    def _admin_ref(self, where: str, path: Path) -> ScriptRef | None:
         key = str(path)
         source = self._admin.get(key)
         if source is None:
@@ -205,7 +206,7 @@ class ImapSieve:
             except (OSError, UnicodeDecodeError) as error:
                 _log.error("imapsieve admin script unreadable", path=key, error=repr(error))
                 return None
-        return ScriptRef(f"{where}:{key.rsplit('/', 1)[-1]}", source)
+        return ScriptRef(f"{where}:{path.name}", source)
 
     async def scripts(self, event: Event, mailbox: Callable[[], Awaitable[MailboxInfo]]) -> list[ScriptRef]:
         """The scripts of the event, in order: the rules' before scripts, the mailbox's own, the rules'
