@@ -274,6 +274,10 @@ async def test_shared_mailbox_script_needs_the_users_insert_right(env: ImapEnv, 
     await _annotate(alice, b"Projects")
     bob = await session(env, select=b"", user=BOB.encode())
     shared = b'"Other Users/alice@example.org/Projects"'
+    # Only the owner names the script of a mailbox (it runs the owner's script on every event).
+    refused = await ask(bob, b"M SETMETADATA " + shared + b" (" + ENTRY + b' "other")')
+    assert refused[-1].startswith(b"M NO [NOPERM]"), refused
+    assert (await ask(bob, b"M SETMETADATA " + shared + b' (/shared/comment "ok")'))[-1].startswith(b"M OK")
     assert (await _append(bob, shared, message(1)))[-1].startswith(b"A OK")
     assert await _flags(env, "Projects") == [{"$ByBob"}]
     assert await env.uids("Archive") == []
