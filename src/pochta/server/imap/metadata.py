@@ -69,11 +69,11 @@ async def setmetadata(session: Session, command: Command) -> Tagged:
     for name, _value in args.values:
         if rules.read_only(name, server):
             raise OpsError(OpsCode.CANNOT, f"The {name} entry cannot be changed")
-    if mailbox is not None and mailbox.account_id != session.account_id:
-        if any(name == SCRIPT_ENTRY for name, _ in args.values):
-            # RFC 6785 §2.3.1: the entry names a script of the mailbox's owner, which runs on every
-            # event there; RFC 5464 §3.3 lets a server restrict it: the owner alone sets it.
-            raise OpsError(OpsCode.NOPERM, "Only the mailbox's owner sets its IMAPSIEVE script")
+    foreign = mailbox is not None and mailbox.account_id != session.account_id
+    if foreign and any(name == SCRIPT_ENTRY for name, _ in args.values):
+        # RFC 6785 §2.3.1: the entry names a script of the mailbox's owner, which runs on every
+        # event there; RFC 5464 §3.3 lets a server restrict it: the owner alone sets it.
+        raise OpsError(OpsCode.NOPERM, "Only the mailbox's owner sets its IMAPSIEVE script")
     if server and any(name.startswith("/shared/") for name, _ in args.values):
         # RFC 5464 §3.3: a server MAY restrict the creation of server annotations (NO).
         account = await store.get_account_by_id(session.account_id)  # afresh: the flag may change
