@@ -56,7 +56,7 @@ from pochta.mail.patterns import NamePattern
 from pochta.sieve import Envelope as SieveEnvelope
 from pochta.sieve import SieveMessage
 from pochta.sieve.imapsieve import DELETED, SCRIPT_ENTRY, Decision, changed_flags, decide, event_items
-from pochta.store.api import Store, StoreError
+from pochta.store.api import NotFound, Store, StoreError
 from pochta.store.model import Account, AccountId, BlobRef, MailboxId, MailboxInfo, Uid
 
 if TYPE_CHECKING:
@@ -247,10 +247,16 @@ class ImapSieve:
         async def mailbox() -> MailboxInfo:
             nonlocal info
             if info is None:
-                view = self.store.current_view(event.mailbox_id) or await self.store.open_view(
-                    event.mailbox_id
+                # The row only (no view of a big mailbox read for a rule's name).
+                known = self.store.current_view(event.mailbox_id)
+                found = (
+                    known.mailbox
+                    if known is not None
+                    else await self.store.get_mailbox_by_id(event.mailbox_id)
                 )
-                info = view.mailbox
+                if found is None:
+                    raise NotFound(f"mailbox {event.mailbox_id} is gone")
+                info = found
             return info
 
         try:
@@ -263,7 +269,7 @@ class ImapSieve:
                 if found is None:
                     return False
                 owner = found
-            view = await self.store.open_view(event.mailbox_id)
+            view = self.store.current_view(event.mailbox_id) or await self.store.open_view(event.mailbox_id)
             changed = False
             for uid in event.uids:
                 position = view.position(uid)
@@ -274,6 +280,8 @@ class ImapSieve:
                     event, actor, owner, view.mailbox, uid, entry.flags, entry.blob, refs
                 )
             return changed
+        except NotFound:
+            return False  # the mailbox was deleted meanwhile: no event to run
         except Exception as error:  # the command's own change stands; nothing else is done
             _log.exception("imapsieve failed", mailbox=event.mailbox_id, cause=event.cause)
             await self._record(event.owner_id, [("imapsieve", f"internal error: {error!r}")])
