@@ -300,3 +300,38 @@ async def test_rule_scripts_and_the_mailbox_script_run_in_order_on_the_flags(
         await _annotate(sock, b"INBOX")
         assert (await _append(sock, b"INBOX", message(1), b"\\Seen $Kept"))[-1].startswith(b"A OK")
         assert await _flags(env) == [{"$Kept", "$User"}]
+
+
+async def test_fetch_that_sets_seen_is_a_flag_event(env: ImapEnv, session: Opener) -> None:
+    await _script(
+        env,
+        'require ["imapsieve", "environment", "imap4flags"];\n'
+        'if allof (environment :is "imap.cause" "FLAG", environment :is "imap.changedflags" "\\\\Seen") {\n'
+        '    addflag "$Read";\n}\n',
+    )
+    await env.deliver(message(1))
+    sock = await session(env)
+    await _annotate(sock, b"INBOX")
+    reply = await ask(sock, b"F FETCH 1 BODY.PEEK[HEADER]")  # PEEK: no flag change, no event
+    assert reply[-1].startswith(b"F OK")
+    assert await _flags(env) == [set()]
+    reply = await ask(sock, b"F FETCH 1 BODY[TEXT]")
+    assert reply[-1].startswith(b"F OK"), reply
+    assert await _flags(env) == [{"\\Seen", "$Read"}]
+    assert any(b"$Read" in line for line in reply[:-1]), reply  # told before the tagged OK
+
+
+async def test_discard_marks_deleted_and_a_redirect_to_the_owner_keeps_the_message(
+    env: ImapEnv, session: Opener
+) -> None:
+    await _script(env, 'require "imapsieve";\ndiscard;\n', "discard")
+    await _script(env, f'require "imapsieve";\nredirect "{ALICE}";\n', "self")
+    sock = await session(env)
+    await _annotate(sock, b"INBOX", b"discard")
+    assert (await _append(sock, b"INBOX", message(1)))[-1].startswith(b"A OK")
+    await _annotate(sock, b"INBOX", b"self")
+    assert (await _append(sock, b"INBOX", message(2)))[-1].startswith(b"A OK")
+    # RFC 6785 §3.5: discard marks the original \Deleted; the redirect that cannot go keeps it.
+    assert await _flags(env) == [{"\\Deleted"}, set()]
+    assert await env.store.queue_entries() == []
+    assert any("owner" in e.error for e in await env.store.sieve_errors(env.alice.id))
