@@ -362,6 +362,7 @@ async def imap_server(tmp_path: Path, settings: Settings | None = None) -> Async
         alice = await store.add_account(ALICE, hash_password(PASSWORD), scram)
         bob = await store.add_account(BOB, hash_password(PASSWORD), scram)
         ops = MailOps.from_settings(store, settings)
+        delivery = Delivery(store, settings, data_dir)
         handler = ImapHandler(
             store,
             settings,
@@ -369,6 +370,7 @@ async def imap_server(tmp_path: Path, settings: Settings | None = None) -> Async
             ops=ops,
             scram_secret=b"k" * 32,
             spool_dir=spool_directory(data_dir),
+            outbound=delivery.send_outgoing,  # Sieve on IMAP events: redirects into the queue
         )
         handlers: dict[str, ProtocolHandler] = {"imap": handler}
         if settings.listeners.get("pop3", "off") != "off":
@@ -376,7 +378,6 @@ async def imap_server(tmp_path: Path, settings: Settings | None = None) -> Async
             handlers["pop3"] = Pop3Handler(store, settings, ops=ops, scram_secret=b"k" * 32)
         if settings.listeners.get("lmtp", "off") != "off":
             # LMTP delivering into the same store, for tests that deliver as an MTA would.
-            delivery = Delivery(store, settings, data_dir)
             handlers["lmtp"] = smtp_handlers(store, settings, delivery, scram_secret=b"k" * 32)["lmtp"]
         server = Server(settings, data_dir, handlers, metrics=Metrics(), ssl_context=server_context)
         await server.start()

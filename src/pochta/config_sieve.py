@@ -5,9 +5,9 @@ one run of a script at delivery (``pochta.config`` re-exports this section;
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from pochta.config_section import Section
 
@@ -15,9 +15,50 @@ if TYPE_CHECKING:
     from pochta.sieve import ParseLimits, RunLimits
     from pochta.store.sieve_model import SieveQuota
 
-__all__ = ["SieveSettings"]
+__all__ = ["ImapRule", "SieveSettings"]
 
 _DAY = 86400
+ImapCause = Literal["APPEND", "COPY", "FLAG"]  # RFC 6785 §4.3
+_ALL_CAUSES: tuple[ImapCause, ...] = ("APPEND", "COPY", "FLAG")
+
+
+class ImapRule(Section):
+    """An administrator's IMAPSIEVE rule (docs/sieve.md "IMAPSIEVE"): scripts run on IMAP events in
+    the mailboxes it names, before and after the mailbox's own script (as Dovecot's
+    imapsieve_mailboxN_* settings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    mailbox: str = Field(
+        description="The mailbox: a name (LIST wildcards * and % allowed; INBOX in any case) or a "
+        'special-use attribute ("\\\\Junk") naming the mailbox that holds it.'
+    )
+    source: str | None = Field(
+        None,
+        alias="from",
+        description="Only for COPY/MOVE out of this mailbox (name, wildcards or special-use); unset or "
+        '"*": any event.',
+    )
+    causes: list[ImapCause] = Field(
+        default_factory=lambda: list(_ALL_CAUSES), description="The events that run the scripts."
+    )
+    before: Path | None = Field(None, description="Script file run before the mailbox's own script.")
+    after: Path | None = Field(None, description="Script file run after the mailbox's own script.")
+
+    @field_validator("before", "after")
+    @classmethod
+    def _script_exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"{path} is not a file")
+        return path
+
+    @model_validator(mode="after")
+    def _has_script(self) -> ImapRule:
+        if self.before is None and self.after is None:
+            raise ValueError(f"the rule for {self.mailbox!r} names no script (before or after)")
+        if not self.causes:
+            raise ValueError(f"the rule for {self.mailbox!r} has no causes")
+        return self
 
 
 class SieveSettings(Section):
@@ -111,6 +152,17 @@ class SieveSettings(Section):
         None,
         description="Directory of the scripts `include :global NAME` reads (NAME or NAME.sieve; "
         "RFC 6609). Unset: no global scripts.",
+    )
+    imap_events: bool = Field(
+        True,
+        description="Run Sieve on IMAP events (RFC 6785 IMAPSIEVE: APPEND, COPY/MOVE and flag changes) "
+        "for mailboxes with a /shared/imapsieve/script annotation and for `imap_rules`.",
+    )
+    imap_rules: list[ImapRule] = Field(
+        default_factory=list,
+        description="Administrator scripts on IMAP events, in this order: "
+        '`[{mailbox = "\\\\Junk", causes = ["COPY"], before = "/etc/pochta/spam.sieve"}]` '
+        '(docs/sieve.md "IMAPSIEVE").',
     )
     error_days: int = Field(
         30,

@@ -183,7 +183,8 @@ async def sieve_rename(store: Store, settings: Settings, user: str, name: str, n
 @click.argument("user")
 @with_store
 async def sieve_errors(store: Store, settings: Settings, user: str) -> None:
-    """The errors of USER's scripts at delivery, oldest first (the messages went to INBOX)."""
+    """The errors of USER's scripts, oldest first: at delivery (the messages went to INBOX) and on
+    IMAP events (script imap:NAME; the messages were left as they were)."""
     del settings
     account = await _account(store, user)
     rows = [

@@ -291,9 +291,10 @@ class Delivery:
         """After the message is stored: what the scripts of the accepted recipients send and copy."""
         work = placement.work
         if work:
-            await self.sieve.finish(work, self._send)
+            await self.sieve.finish(work, self.send_outgoing)
 
-    async def _send(self, outgoing: Outgoing) -> None:
+    async def send_outgoing(self, outgoing: Outgoing) -> None:
+        """A message a Sieve script sends (at delivery or on an IMAP event), into the outbound queue."""
         blob = await self.store.put_blob(outgoing.data)
         origin: QueueOrigin = "dsn" if outgoing.kind == "reject" else "forward"
         # RFC 5230 §5.1: a vacation reply asks for no DSN (NOTIFY=NEVER).

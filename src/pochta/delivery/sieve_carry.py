@@ -33,7 +33,7 @@ from pochta.sieve.actions import (
 from pochta.store.api import StoreError
 from pochta.store.model import Account, AccountId
 
-__all__ = ["Copy", "Effects", "Filing", "Outgoing", "carry", "loops"]
+__all__ = ["Copy", "Effects", "Filing", "Outgoing", "carry", "fileinto_target", "loops"]
 
 INBOX = "INBOX"
 
@@ -92,7 +92,7 @@ def _shared_flags(flags: tuple[str, ...], rights: frozenset[str]) -> frozenset[s
     return frozenset(kept)
 
 
-async def _target(
+async def fileinto_target(
     ops: MailOps, account: Account, run: Run, action: FileIntoAction, effects: Effects, label: str
 ) -> tuple[AccountId, str, frozenset[str]] | None:
     """Where a fileinto goes, or None (an error recorded) when it cannot go there."""
@@ -147,7 +147,7 @@ async def carry(
                 else:
                     effects.filings.append(Filing(account.id, INBOX, frozenset(action.flags)))
             case FileIntoAction():
-                target = await _target(ops, account, run, action, effects, label)
+                target = await fileinto_target(ops, account, run, action, effects, label)
                 if target is None:
                     fallback = True
                     continue
@@ -232,7 +232,7 @@ async def _fcc(
     if fcc is None:
         return
     action = FileIntoAction(fcc.mailbox, fcc.flags, fcc.create, fcc.special_use)
-    target = await _target(ops, account, run, action, effects, label)
+    target = await fileinto_target(ops, account, run, action, effects, label)
     if target is not None:
         owner, name, flags = target
         effects.copies.append(Copy(owner, name, tuple(sorted(flags)), data))

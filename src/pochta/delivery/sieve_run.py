@@ -23,7 +23,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +32,7 @@ from pochta.log import get_logger
 from pochta.sieve import Envelope as SieveEnvelope
 from pochta.sieve import Outcome, RunLimits, Script, SieveMessage, SieveSyntaxError, compile_script, run
 from pochta.sieve.actions import KeepAction
+from pochta.sieve.imapsieve import DELIVERY_ITEMS
 from pochta.sieve.message import DeliveryContext
 from pochta.store.api import Store, StoreError
 from pochta.store.model import Account, AccountId, MailboxInfo
@@ -151,9 +152,26 @@ class SieveRunner:
         refs = await self.scripts(account)
         if not refs:
             return None
+        return await self.run_scripts(account, refs, data, envelope, environment, user_addresses)
+
+    async def run_scripts(
+        self,
+        account: Account,
+        refs: Sequence[ScriptRef],
+        data: bytes,
+        envelope: SieveEnvelope,
+        environment: dict[str, str],
+        user_addresses: Sequence[str],
+        *,
+        imap_flags: tuple[str, ...] | None = None,
+    ) -> Run:
+        """Run ``refs`` one after another for ``account`` (the scripts delivery runs, or those of an
+        IMAP event: ``imap_flags`` the message's flags then, RFC 6785 §3.8)."""
         loop = asyncio.get_running_loop()
         mailboxes = tuple(await self.store.mailboxes(account.id))
         context = self._context(account, mailboxes, environment, user_addresses, loop)
+        if imap_flags is not None:
+            context = replace(context, imap_event=True, flags=imap_flags)
         limits = self.settings.sieve.run_limits()
         outcomes: list[Outcome] = []
         errors: list[tuple[str, str]] = []
@@ -175,13 +193,26 @@ class SieveRunner:
                 errors.append((ref.label, outcome.error))
                 break
             outcomes.append(outcome)
+            kept = [action for action in outcome.actions if isinstance(action, KeepAction)]
+            if imap_flags is not None and kept:
+                # RFC 6785 §3.8: the next script sees the message's flags as this one left them.
+                context = replace(context, flags=kept[-1].flags)
         labels = tuple(ref.label for ref in refs)
         if errors:
             # Never lose mail: any failure leaves the implicit keep alone (RFC 5228 §2.10.6).
             return Run(
                 Outcome((KeepAction(implicit=True),), errors[0][1]), labels, context, mailboxes, tuple(errors)
             )
-        return Run(combine(outcomes), labels, context, mailboxes)
+        combined = combine(outcomes)
+        if imap_flags is not None:
+            # On an IMAP event a keep's flags are the message's new flags: the last script's, not
+            # the union ``combine`` makes for delivery (which would undo a removeflag).
+            actions = tuple(
+                replace(action, flags=context.flags) if isinstance(action, KeepAction) else action
+                for action in combined.actions
+            )
+            combined = replace(combined, actions=actions)
+        return Run(combined, labels, context, mailboxes)
 
     def _context(
         self,
@@ -310,6 +341,7 @@ def environment(
         "name": "pochta",
         "phase": phase,  # RFC 5183 §4.1: "during" in the transaction, "post" after it
         "version": __version__,
+        **DELIVERY_ITEMS,  # RFC 6785 §4.2: imap.user and imap.email, empty at delivery
     }
     address = peer.strip("[]")
     if address and address != "unknown":

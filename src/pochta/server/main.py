@@ -128,6 +128,7 @@ async def _serve(
                 spool_dir=delivery.spool_dir,
                 scram_secret=secret,
                 authenticator=authenticator,
+                outbound=delivery.send_outgoing,  # RFC 6785 §3.4: redirect on IMAP events
             )
         )
         merged.update(managesieve_handlers(store, settings, scram_secret=secret, authenticator=authenticator))

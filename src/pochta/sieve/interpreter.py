@@ -21,6 +21,7 @@ from pochta.sieve.actions import (
 from pochta.sieve.arguments import special_use_ok, valid_utf8
 from pochta.sieve.body import mime_parts
 from pochta.sieve.flags import flag_words
+from pochta.sieve.imapsieve import inapplicable
 from pochta.sieve.message import DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.parser import parse
 from pochta.sieve.regex import RegexError
@@ -210,6 +211,8 @@ class RunState(MessageTests, Senders):
             count = sum(1 for address in found if address.localpart is not None)
             return self.any_match(test.matching, self.address_parts(found, test.part), test.keys, count=count)
         if isinstance(test, s.EnvelopeTest):
+            if self.context.imap_event:
+                raise SieveRuntimeError(test.position, "no envelope on an IMAP event (RFC 6785 §4.6)")
             values, count = self.envelope_values(test)
             return self.any_match(test.matching, values, test.keys, count=count)
         if isinstance(test, s.EnvironmentTest):
@@ -331,6 +334,12 @@ class RunState(MessageTests, Senders):
             script = validate(parse(source))
         except SieveSyntaxError as error:
             raise SieveRuntimeError(node.position, f"{where} script '{key[1]}': {error}") from None
+        refused = inapplicable(script.extensions) if self.context.imap_event else None
+        if refused is not None:
+            raise SieveRuntimeError(
+                node.position,
+                f"{where} script '{key[1]}' requires {refused!r}: not on IMAP events (RFC 6785 §3.11)",
+            )
         self.scripts[key] = script
         return script
 
@@ -345,7 +354,11 @@ def run(
 ) -> Outcome:
     """Run ``script``: the actions for delivery, the implicit keep last when nothing cancelled it."""
     variables = "variables" in script.extensions
-    state = RunState(
-        message, envelope, context or DeliveryContext(), limits or RunLimits(), variables, plugin
-    )
+    context = context or DeliveryContext()
+    refused = inapplicable(script.extensions) if context.imap_event else None
+    if refused is not None:
+        # RFC 6785 §3.11: requiring it is an error that terminates the script on an IMAP event.
+        error = f"line 1, column 1: requires {refused!r}: not on IMAP events (RFC 6785 §3.11)"
+        return Outcome((KeepAction(implicit=True),), error)
+    state = RunState(message, envelope, context, limits or RunLimits(), variables, plugin)
     return state.run(script.commands)

@@ -57,6 +57,10 @@ class DeliveryContext:
     virus_status: int | None = None
     # RFC 8579: the special-use attributes ("\\Junk" ...) of the user's mailboxes, by mailbox.
     special_uses: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # RFC 6785: the run is on an IMAP event, not a delivery (no envelope, §4.6; no reject or
+    # vacation, §3.11), on a message holding ``flags`` (the internal flag variable's start, §3.8).
+    imap_event: bool = False
+    flags: tuple[str, ...] = ()
 
     def mailbox_exists(self, name: str) -> bool:
         return name.upper() == "INBOX" or name in self.mailboxes or name in self.special_uses

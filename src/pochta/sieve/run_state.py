@@ -149,7 +149,8 @@ class StateBase:
         self.duplicate_records: dict[str, DuplicateRecord] = {}  # for delivery, once it succeeded
         self.match_values: tuple[str, ...] = ()  # RFC 5229 §3.2: of the last successful :matches
         self.keep_match_values = variables
-        self.internal_flags: list[str] = []  # RFC 5232 §3: empty when the script starts
+        # RFC 5232 §3: empty when the script starts; RFC 6785 §3.8: on an IMAP event, the message's.
+        self.internal_flags: list[str] = list(context.flags)
         self.notes: list[str] = []
         self.body_root: Part | None = None  # the MIME structure, parsed at the first body test
         # RFC 5260 §5: every currentdate of a run sees one moment.

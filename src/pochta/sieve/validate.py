@@ -97,6 +97,7 @@ SUPPORTED_EXTENSIONS = frozenset(
         "spamtest",  # RFC 5235
         "spamtestplus",
         "virustest",
+        "imapsieve",  # RFC 6785 §2.1 (pochta.sieve.imapsieve; docs/sieve.md "IMAPSIEVE")
     }
 )
 ENVELOPE_PARTS = frozenset({"from", "to"})

@@ -75,6 +75,13 @@ def test_listener_can_be_switched_off_and_moved(tmp_path: Path) -> None:
         ('[sieve]\nbefore = ["/nonexistent/spam.sieve"]\n', "sieve.before", "is not a file"),
         ('[sieve.domain_after]\n"Example.org" = []\n', "sieve.domain_after", "lower case"),
         ("[sieve]\nerror_days = 0\n", "sieve.error_days", "greater than or equal to 1"),
+        # sieve.imap_rules (RFC 6785 IMAPSIEVE): a script file that exists, one at least, known causes.
+        (
+            '[[sieve.imap_rules]]\nmailbox = "Junk"\nbefore = "/nonexistent/spam.sieve"\n',
+            "sieve.imap_rules.0.before",
+            "is not a file",
+        ),
+        ('[[sieve.imap_rules]]\nmailbox = "Junk"\n', "sieve.imap_rules.0", "names no script"),
         (
             "[imap]\nmetadata_max_entries_per_mailbox = 9\n",
             "imap.metadata_max_entries_per_mailbox",
@@ -220,3 +227,23 @@ def test_sieve_settings_bounds_and_the_limits_they_give() -> None:
     ):
         with pytest.raises(ValidationError):
             SieveSettings(**bad)
+
+
+def test_imap_rules_read_from_toml(tmp_path: Path) -> None:
+    script = tmp_path / "spam.sieve"
+    script.write_text("keep;\n")
+    text = (
+        "[sieve]\nimap_events = true\n"
+        f'[[sieve.imap_rules]]\nmailbox = "\\\\Junk"\nfrom = "*"\ncauses = ["COPY"]\nbefore = "{script}"\n'
+        f'[[sieve.imap_rules]]\nmailbox = "INBOX"\nafter = "{script}"\n'
+    )
+    rules = load_settings(write(tmp_path, text)).sieve.imap_rules
+    assert [(r.mailbox, r.source, r.causes, r.before, r.after) for r in rules] == [
+        ("\\Junk", "*", ["COPY"], script, None),
+        ("INBOX", None, ["APPEND", "COPY", "FLAG"], None, script),  # every cause by default
+    ]
+    bad = f'[[sieve.imap_rules]]\nmailbox = "Junk"\ncauses = ["EXPUNGE"]\nbefore = "{script}"\n'
+    with pytest.raises(ConfigError, match=r"sieve\.imap_rules"):
+        load_settings(write(tmp_path, bad))
+    assert Settings().sieve.imap_events is True
+    assert Settings().sieve.imap_rules == []

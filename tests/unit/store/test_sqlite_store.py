@@ -585,7 +585,8 @@ async def test_migration_0017_fills_domain_usage(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0022
+            UNDO_0025
+            + UNDO_0022
             + UNDO_0021
             + UNDO_0020
             + UNDO_0019
@@ -619,7 +620,12 @@ async def test_migration_0019_adds_metadata_entries(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0022 + UNDO_0021 + UNDO_0020 + UNDO_0019 + "UPDATE alembic_version SET version_num = '0018';"
+            UNDO_0025
+            + UNDO_0022
+            + UNDO_0021
+            + UNDO_0020
+            + UNDO_0019
+            + "UPDATE alembic_version SET version_num = '0018';"
         )
     finally:
         conn.close()
@@ -642,7 +648,7 @@ async def test_migration_0020_adds_sieve_scripts(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0022 + UNDO_0021 + UNDO_0020 + "UPDATE alembic_version SET version_num = '0019';"
+            UNDO_0025 + UNDO_0022 + UNDO_0021 + UNDO_0020 + "UPDATE alembic_version SET version_num = '0019';"
         )
     finally:
         conn.close()
@@ -668,7 +674,9 @@ async def test_migration_0021_adds_sieve_state(data_dir: Path) -> None:
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0022 + UNDO_0021 + "UPDATE alembic_version SET version_num = '0020';")
+        conn.executescript(
+            UNDO_0025 + UNDO_0022 + UNDO_0021 + "UPDATE alembic_version SET version_num = '0020';"
+        )
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -697,7 +705,7 @@ async def test_migration_0022_fills_the_keyword_lists(data_dir: Path) -> None:
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0022 + "UPDATE alembic_version SET version_num = '0021';")
+        conn.executescript(UNDO_0025 + UNDO_0022 + "UPDATE alembic_version SET version_num = '0021';")
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -705,6 +713,34 @@ async def test_migration_0022_fills_the_keyword_lists(data_dir: Path) -> None:
         got = {box.name: box.keywords for box in await store.mailboxes(alice.id)}
         assert (sorted(got["INBOX"]), got["Archive"], got["Trash"]) == (["$Later", "$Work"], ("Junk",), ())
         assert (await store.reconstruct()).counters_changed == 0  # the lists are complete
+    finally:
+        await store.close()
+
+
+async def test_migration_0025_moves_the_directory_version_with_imapsieve_entries(data_dir: Path) -> None:
+    # A store at revision 0022: the upgrade adds the triggers; a /shared/imapsieve/script entry set,
+    # changed or removed moves the version, another entry does not (RFC 6785 §2.3.1).
+    store = await open_sqlite_store(data_dir, Settings())
+    alice = await make_account(store)
+    inbox = await mailbox(store, alice)
+    await store.close()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.executescript(UNDO_0025 + "UPDATE alembic_version SET version_num = '0022';")
+    finally:
+        conn.close()
+    store = await open_sqlite_store(data_dir, Settings())
+    limits = MetadataLimits(1024, 10, 100, 100000)
+    try:
+        before = store.directory_version()
+        await store.set_metadata(inbox.id, alice.id, [("/shared/comment", b"x")], limits)
+        assert store.directory_version() == before
+        for value in (b"spam", b"ham", None):
+            await store.set_metadata(inbox.id, alice.id, [("/shared/imapsieve/script", value)], limits)
+            assert store.directory_version() != before
+            before = store.directory_version()
+        await store.set_metadata(None, alice.id, [("/shared/imapsieve/script", b"global")], limits)
+        assert store.directory_version() != before
     finally:
         await store.close()
 
@@ -1030,7 +1066,8 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0022
+            UNDO_0025
+            + UNDO_0022
             + UNDO_0021
             + UNDO_0020
             + UNDO_0019
@@ -1056,15 +1093,18 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
 def undo_0010(conn: sqlite3.Connection) -> str:
     """SQL taking out what revision 0010 added: the directory version and its triggers."""
     triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name != ''")
-    # (0021's triggers on sieve_scripts are UNDO_0021's.)
+    # (0021's triggers on sieve_scripts are UNDO_0021's, 0025's on metadata_entries UNDO_0025's.)
     names = [
-        name for (name,) in triggers if name.startswith("directory_version_") and "sieve_scripts" not in name
+        name
+        for (name,) in triggers
+        if name.startswith("directory_version_") and "sieve_scripts" not in name and "imapsieve" not in name
     ]
     assert len(names) == 12
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
-# What revisions 0011-0022 added, taken out again by hand, newest first: the keyword lists (0022),
+# What revisions 0011-0025 added, taken out again by hand, newest first: the IMAPSIEVE triggers
+# (0025), the keyword lists (0022),
 # Sieve at delivery's state
 # and the directory version's triggers on scripts (0021), Sieve scripts (0020),
 # METADATA entries (0019),
@@ -1073,6 +1113,10 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 # columns), thread tables and the save date (0016), the sort keys (0015), the expunge records' time
 # and horizon (0014), the partial index of \\Deleted rows (0013), \\Recent's columns and triggers
 # (0012), the inline blobs (0011).
+UNDO_0025 = (
+    "DROP TRIGGER directory_version_imapsieve_insert; DROP TRIGGER directory_version_imapsieve_update; "
+    "DROP TRIGGER directory_version_imapsieve_delete;"
+)
 UNDO_0022 = "ALTER TABLE mailboxes DROP COLUMN keywords;"
 UNDO_0021 = (
     "DROP TRIGGER directory_version_sieve_scripts_insert; "
@@ -1097,7 +1141,8 @@ UNDO_0016 = (
     "ALTER TABLE membership DROP COLUMN save_date;"
 )
 UNDO_AFTER_0010 = (
-    UNDO_0022
+    UNDO_0025
+    + UNDO_0022
     + UNDO_0021
     + UNDO_0020
     + UNDO_0019

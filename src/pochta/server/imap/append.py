@@ -39,6 +39,7 @@ from pochta.proto.imap.responses import Code
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap import catenate
 from pochta.server.imap.acl import insertion, storable
+from pochta.server.imap.imapsieve import Event, after_event
 from pochta.server.imap.notify import own_messages
 from pochta.server.imap.select import take_own_additions
 from pochta.server.imap.session import Session
@@ -102,6 +103,9 @@ async def append(session: Session, command: Command) -> Tagged:
                 for p in placed
             ],
         )
+    # RFC 6785 §2.2.1: each message appended is an event (MULTIAPPEND: one per message).
+    event = Event("APPEND", located.account_id, placed[0].mailbox_id, tuple(p.uid for p in placed))
+    await after_event(session, event, located.rights)
     # RFC 4315 §3: APPENDUID uidvalidity uid-set.
     code = Code.appenduid(placed[0].uidvalidity, SequenceSet.of(*(p.uid for p in placed)))
     return Tagged(command.tag, Status.OK, "APPEND completed", code=code)

@@ -155,6 +155,10 @@ def capabilities(session: Session) -> list[str]:
         caps.append(f"APPENDLIMIT={settings.limits.max_message_size}")  # RFC 7889
     if "COMPRESS" in TABLE and settings.imap.compress:
         caps.append(f"COMPRESS={compress.MECHANISM}")  # RFC 4978 §5
+    imapsieve = session.services.imapsieve
+    sieve_url = imapsieve.capability() if imapsieve is not None else None
+    if sieve_url is not None:
+        caps.append(sieve_url)  # RFC 6785 §2.1: one IMAPSIEVE= with the ManageSieve server
     return caps
 
 

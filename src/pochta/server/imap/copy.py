@@ -37,6 +37,7 @@ from pochta.proto.imap.responses import Code, Untagged
 from pochta.proto.imap.selected import SelectedMailbox
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap.acl import insertion, refused
+from pochta.server.imap.imapsieve import Event, after_event
 from pochta.server.imap.notify import own_messages
 from pochta.server.imap.select import catch_up, take_own_additions
 from pochta.server.imap.session import Session
@@ -115,6 +116,11 @@ async def _transfer(session: Session, command: Command, *, move: bool) -> Tagged
         take_own_additions(session, [result.added])
     if not result.source_uids:
         return Tagged(tag, Status.OK, f"{command.spec.name} completed, no messages")
+    # RFC 6785 §2.2.2: each message copied is an event; MOVE is a COPY into the target (RFC 6851 §3.3).
+    event = Event(
+        "COPY", destination.account_id, result.destination_id, result.destination_uids, selected.mailbox_id
+    )
+    await after_event(session, event, destination.rights)
     if not move:
         return Tagged(tag, Status.OK, f"{command.spec.name} completed", code=_copyuid(result))
     # RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs.

@@ -46,6 +46,7 @@ from pochta.proto.imap.selected import SelectedMailbox
 from pochta.server.blob_window import BlobWindow
 from pochta.server.imap import qresync
 from pochta.server.imap.fetch_objects import OBJECT_ITEMS, object_values
+from pochta.server.imap.imapsieve import Event, after_event
 from pochta.server.imap.session import Session, SessionClosed
 from pochta.store.api import NotFound
 from pochta.store.model import BlobRef, CachedMessage, MessageEntry
@@ -399,7 +400,15 @@ async def _set_seen(
         return set()
     changes = await session.services.ops.store_flags(selected.mailbox_id, unseen, "add", [flagrules.SEEN])
     selected.apply_own(changes)  # a flag change only: no expunges come back
-    return {entry.uid for entry in changes.changed}
+    seen = {entry.uid for entry in changes.changed}
+    # RFC 6785 §2.2.3: a FETCH that sets \Seen changes flags: a FLAG event for each message.
+    owner = selected.owner_id if selected.owner_id is not None else session.account_id
+    flipped = (flagrules.SEEN,)
+    event = Event(
+        "FLAG", owner, selected.mailbox_id, tuple(sorted(seen)), changed=dict.fromkeys(seen, flipped)
+    )
+    await after_event(session, event, selected.rights)
+    return seen
 
 
 async def _parsed(

@@ -39,6 +39,7 @@ from pochta.proto.imap.responses import Bye, Code
 from pochta.server.connection import CompressionError, Connection, DeadlineExpired, IdleTimeout
 from pochta.server.imap import notify
 from pochta.server.imap.commands import capabilities, dispatch
+from pochta.server.imap.imapsieve import ImapSieve, Outbound
 from pochta.server.imap.kept_threads import KeptThreads
 from pochta.server.imap.session import Services, Session, SessionClosed
 from pochta.server.listeners import ProtocolHandler
@@ -80,16 +81,20 @@ class ImapHandler:
         ops: MailOps | None = None,
         scram_secret: bytes | None = None,
         spool_dir: Path,
+        outbound: Outbound | None = None,
     ) -> None:
+        ops = ops or MailOps.from_settings(store, settings)
+        self.outbound = outbound  # where Sieve on IMAP events sends (the outbound queue)
         self.services = Services(
             store=store,
             settings=settings,
-            ops=ops or MailOps.from_settings(store, settings),
+            ops=ops,
             authenticator=authenticator or Authenticator(store, settings.login, server_secret=scram_secret),
             scram_secret=scram_secret,
             capabilities=capabilities,
             spool_dir=spool_dir,
             threads=KeptThreads(settings.imap.thread_cache_kb, settings.store.sort_cache_min_messages),
+            imapsieve=ImapSieve(store, settings, ops, outbound),
         )
         self.limits = receiver_limits(settings)
 
@@ -97,8 +102,12 @@ class ImapHandler:
         """Settings from a reload, for sessions from now on (open ones keep their ``Services``)."""
         services = self.services
         services.authenticator.reconfigure(settings.login)
+        ops = MailOps.from_settings(services.store, settings)
         self.services = dataclasses.replace(
-            services, settings=settings, ops=MailOps.from_settings(services.store, settings)
+            services,
+            settings=settings,
+            ops=ops,
+            imapsieve=ImapSieve(services.store, settings, ops, self.outbound),
         )
         self.limits = receiver_limits(settings)
 
@@ -220,10 +229,17 @@ def imap_handlers(
     spool_dir: Path,
     scram_secret: bytes | None = None,
     authenticator: Authenticator | None = None,
+    outbound: Outbound | None = None,
 ) -> dict[str, ProtocolHandler]:
-    """The handler of the "imap" protocol (listeners imap and imaps, config.LISTENER_KINDS)."""
+    """The handler of the "imap" protocol (listeners imap and imaps, config.LISTENER_KINDS);
+    ``outbound``: where Sieve scripts on IMAP events send mail (``Delivery.send_outgoing``)."""
     return {
         "imap": ImapHandler(
-            store, settings, scram_secret=scram_secret, authenticator=authenticator, spool_dir=spool_dir
+            store,
+            settings,
+            scram_secret=scram_secret,
+            authenticator=authenticator,
+            spool_dir=spool_dir,
+            outbound=outbound,
         )
     }

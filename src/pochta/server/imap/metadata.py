@@ -3,7 +3,8 @@
 - GETMETADATA answers one METADATA response with the entries found (none: no response), with
   ``[METADATA LONGENTRIES n]`` on the tagged OK when MAXSIZE left some out (§4.2.1).
 - SETMETADATA changes every entry given or none (§4.3): a read-only entry is ``NO [CANNOT]``, a
-  server /shared/ entry set by a user who is no administrator ``NO [NOPERM]``, a value or a count
+  server /shared/ entry set by a user who is no administrator ``NO [NOPERM]``, as is a mailbox's
+  /shared/imapsieve/script (RFC 6785) set by another user than its owner, a value or a count
   over a limit ``NO [METADATA MAXSIZE n]`` / ``NO [METADATA TOOMANY]`` (the store checks inside its
   write), each with nothing changed. No METADATA response is sent for it (§4.3: SHOULD NOT).
 - No unsolicited METADATA responses (§4.1 ties them to ENABLE METADATA, which is not offered); a
@@ -20,6 +21,7 @@ from pochta.proto.imap.metadata import GetMetadata, SetMetadata
 from pochta.proto.imap.responses import Metadata
 from pochta.server.imap.notify import own_metadata
 from pochta.server.imap.session import Session
+from pochta.sieve.imapsieve import SCRIPT_ENTRY
 from pochta.store.api import MetadataRefused, NotFound
 from pochta.store.model import MailboxInfo
 
@@ -67,6 +69,11 @@ async def setmetadata(session: Session, command: Command) -> Tagged:
     for name, _value in args.values:
         if rules.read_only(name, server):
             raise OpsError(OpsCode.CANNOT, f"The {name} entry cannot be changed")
+    foreign = mailbox is not None and mailbox.account_id != session.account_id
+    if foreign and any(name == SCRIPT_ENTRY for name, _ in args.values):
+        # RFC 6785 §2.3.1: the entry names a script of the mailbox's owner, which runs on every
+        # event there; RFC 5464 §3.3 lets a server restrict it: the owner alone sets it.
+        raise OpsError(OpsCode.NOPERM, "Only the mailbox's owner sets its IMAPSIEVE script")
     if server and any(name.startswith("/shared/") for name, _ in args.values):
         # RFC 5464 §3.3: a server MAY restrict the creation of server annotations (NO).
         account = await store.get_account_by_id(session.account_id)  # afresh: the flag may change

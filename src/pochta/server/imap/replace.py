@@ -27,6 +27,7 @@ from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap import catenate
 from pochta.server.imap.acl import insertion, refused, storable
 from pochta.server.imap.append import new_message
+from pochta.server.imap.imapsieve import Event, after_event
 from pochta.server.imap.notify import own_messages
 from pochta.server.imap.select import catch_up, take_own_additions
 from pochta.server.imap.session import Session
@@ -88,4 +89,7 @@ async def replace(session: Session, command: Command) -> Tagged:
         )
     for response in selected.apply_own(removed):
         session.send(response)
+    # RFC 8508 §3.4: REPLACE is an APPEND (RFC 6785 §2.2.1) followed by an expunge.
+    event = Event("APPEND", destination.account_id, placed.mailbox_id, (placed.uid,))
+    await after_event(session, event, destination.rights)
     return Tagged(tag, Status.OK, f"{command.spec.name} completed")

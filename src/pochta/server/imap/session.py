@@ -20,6 +20,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pochta.auth.authenticator import Authenticator
 from pochta.config import Settings
@@ -47,6 +48,9 @@ from pochta.server.imap.uploads import Uploads
 from pochta.store.api import ChangeSubscription, Store
 from pochta.store.model import Account, ChangeKind, MessageEntry
 
+if TYPE_CHECKING:
+    from pochta.server.imap.imapsieve import ImapSieve
+
 __all__ = ["Services", "Session", "SessionClosed"]
 
 # The two wire contexts a session can be in (``Session.ctx``): made once, not per response.
@@ -73,6 +77,7 @@ class Services:
     capabilities: Callable[[Session], list[str]]  # commands.capabilities, derived from the table
     spool_dir: Path  # where APPEND literals are written as they arrive (store.spool)
     threads: KeptThreads  # THREAD answers of big mailboxes, shared by the sessions (kept_threads)
+    imapsieve: ImapSieve | None = None  # RFC 6785: Sieve on IMAP events (``imapsieve``)
 
 
 @dataclass

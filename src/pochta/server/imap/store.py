@@ -20,8 +20,10 @@ from pochta.proto.imap import Code, Command, SequenceSet, Status, Tagged
 from pochta.proto.imap.args import Store
 from pochta.proto.imap.responses import Fetch, FetchValue
 from pochta.proto.imap.selected import SelectedMailbox
+from pochta.server.imap.imapsieve import Event, after_event
 from pochta.server.imap.select import announce_keywords
 from pochta.server.imap.session import Session
+from pochta.sieve.imapsieve import changed_flags
 from pochta.store.api import FlagOp
 from pochta.store.model import MessageEntry
 
@@ -48,6 +50,7 @@ async def store(session: Session, command: Command) -> Tagged:
     failed: frozenset[int] = frozenset()
     changed: frozenset[int] = frozenset()
     writes = _permitted(selected, live, _OPS[args.mode], args.flags)
+    event_flags: dict[int, tuple[str, ...]] = {}
     if writes is None:
         # RFC 4314 §4: STORE needs "s" for \Seen, "t" for \Deleted, "w" for the other flags.
         return Tagged(command.tag, Status.NO, "Permission denied for these flags", code="NOPERM")
@@ -63,6 +66,9 @@ async def store(session: Session, command: Command) -> Tagged:
                 unchanged_since=unchanged_since if n == 0 else None,
                 known_keywords=selected.known_keywords,
             )
+            for entry in changes.changed:  # RFC 6785 §4.5: which flags changed, for the FLAG event
+                flipped = changed_flags(selected.flags_of(entry.uid), entry.flags)
+                event_flags[entry.uid] = changed_flags(event_flags.get(entry.uid, ()), flipped)
             selected.apply_own(changes)  # flags only: no expunges come back
             # RFC 7162 §3.1.3: a message whose mod-sequence is above UNCHANGEDSINCE is left as it is
             # (one equal to it is changed); its number (UID for UID STORE) goes into MODIFIED.
@@ -89,6 +95,11 @@ async def store(session: Session, command: Command) -> Tagged:
             items.append(("MODSEQ", selected.modseq_item(uid)))  # RFC 7162 §3.1.3, §3.2.4
         # RFC 9586 §3.3: with UIDONLY, UIDFETCH led by the UID (the UID item only when asked for).
         session.send(Fetch(seq, tuple(items), uidfetch=uidonly))
+    # RFC 6785 §2.2.3: each message whose flags changed is an event (after the FETCHes of the STORE).
+    changed_uids = tuple(uid for uid, flipped in sorted(event_flags.items()) if flipped)
+    owner = selected.owner_id if selected.owner_id is not None else session.account_id
+    event = Event("FLAG", owner, selected.mailbox_id, changed_uids, changed=event_flags)
+    await after_event(session, event, selected.rights)
     if failed:
         numbers = (
             sorted(failed) if command.uid else [n for n in map(selected.seq_of, failed) if n is not None]
