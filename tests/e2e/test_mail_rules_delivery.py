@@ -15,6 +15,7 @@ import pytest
 
 from pochta.mail.mail_rule_service import MailRuleService
 from pochta.mail.mail_rules import MANAGED_SCRIPT
+from pochta.testing.store_suite.support import deliver
 from sieve_delivery_env import final_replies, mailbox_flags, queued
 from smtp_env import ALICE, SmtpEnv, message, smtp_server
 
@@ -138,3 +139,22 @@ async def test_own_script_without_the_include_keeps_control(env: SmtpEnv) -> Non
     await _deliver(env, "not forwarded")
     assert await queued(env) == []
     assert len(await env.messages(env.alice)) == 1
+
+
+async def test_vacation_to_contacts_only_answers_whom_the_user_wrote_to(env: SmtpEnv) -> None:
+    sent = await env.store.get_mailbox(env.alice.id, "Sent")
+    assert sent is not None
+    assert sent.special_use == "\\Sent"
+    written = (
+        b"From: alice@example.org\r\nTo: Friend <Friend@Example.NET>, jimbob@example.net\r\n"
+        b"Subject: lunch\r\nMessage-ID: <sent@example.org>\r\n\r\nTomorrow?\r\n"
+    )
+    await deliver(env.store, written, sent.id)
+    await _rules(env).set_vacation(env.alice, {"message": "Away.", "contacts_only": True})
+    await _deliver(env, "from a stranger", sender="stranger@example.net")
+    await _deliver(env, "from bob", sender="bob@example.net")  # only inside "jimbob@example.net"
+    assert await queued(env) == []
+    await _deliver(env, "from my friend", sender="friend@example.net")
+    [(entry, _)] = await queued(env)
+    assert [r.address for r in entry.recipients] == ["friend@example.net"]
+    assert len(await env.messages(env.alice)) == 3

@@ -638,6 +638,10 @@ class MailRuleStore(Protocol):
     async def mail_rules(self, account_id: AccountId) -> list[StoredRule]:
         """The account's rules, filters in their order."""
 
+    async def sent_to(self, account_id: AccountId, address: str) -> bool:
+        """Whether a message in the account's \\Sent mailbox names ``address`` in To, Cc or Bcc
+        (case-insensitively): the default address book of RFC 6134 lists until CardDAV has one."""
+
     async def edit_mail_rules(
         self, account_id: AccountId, edit: RuleEdit, managed: ManagedScript
     ) -> list[StoredRule]:

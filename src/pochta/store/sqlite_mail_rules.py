@@ -6,10 +6,11 @@ write the pure function turning the rules into the script's source (``ManagedScr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, text
 
 from pochta.store.api import NotFound
 from pochta.store.model import AccountId, Change
@@ -22,6 +23,28 @@ __all__ = ["MailRuleMethods"]
 T = TypeVar("T")
 
 _r = mail_rules.c
+
+
+# Values of the recipient fields of the messages in the account's \Sent mailbox holding the address
+# as a substring: one query over the Sent mailbox's memberships (index on mailbox_id) and their
+# header rows (primary key message_id, field); the values are searchable text (folded, each
+# addr-spec verbatim: pochta.mime.search.searchable), so instr finds every candidate.
+_SQL_SENT_TO = text(
+    "SELECT h.value FROM mailboxes AS b JOIN membership AS m ON m.mailbox_id = b.id "
+    "JOIN message_header_values AS h ON h.message_id = m.message_id "
+    "WHERE b.account_id = :account AND b.special_use = '\\Sent' AND h.field IN ('to', 'cc', 'bcc') "
+    "AND instr(h.value, :address) > 0"
+)
+# Characters that may stand in an addr-spec next to the address found: a hit inside a longer
+# address ("jimbob@example.net" for "bob@example.net") is no hit.
+_ADDRESS_CHAR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]"
+
+
+def sent_to(conn: Connection, account_id: AccountId, address: str) -> bool:
+    wanted = address.lower()
+    alone = re.compile(f"(?<!{_ADDRESS_CHAR}){re.escape(wanted)}(?!{_ADDRESS_CHAR})")
+    rows = conn.execute(_SQL_SENT_TO, {"account": account_id, "address": wanted})
+    return any(alone.search(str(row[0])) for row in rows)
 
 
 def list_rules(conn: Connection, account_id: AccountId) -> list[StoredRule]:
@@ -83,6 +106,9 @@ class MailRuleMethods:
 
     async def mail_rules(self: _Jobs, account_id: AccountId) -> list[StoredRule]:
         return await self.run_read(lambda c: list_rules(c, account_id))
+
+    async def sent_to(self: _Jobs, account_id: AccountId, address: str) -> bool:
+        return await self.run_read(lambda c: sent_to(c, account_id, address))
 
     async def edit_mail_rules(
         self: _Jobs, account_id: AccountId, edit: RuleEdit, managed: ManagedScript
