@@ -126,7 +126,7 @@ class MailRuleService:
             raise RuleInvalid(f"{address!r} is not an email address") from None
         if "@" not in target:
             raise RuleInvalid(f"{address!r} is not an email address")
-        if target == account.address:
+        if target.lower() == account.address.lower():
             raise RuleInvalid("forwarding to the account's own address would loop")
 
     def _source(self, rows: Sequence[StoredRule]) -> str:
