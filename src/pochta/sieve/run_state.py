@@ -303,10 +303,10 @@ class StateBase:
         if matching.match_type == "count":  # RFC 5231 §4.2: the number of values against each key
             return any(relate(matching.comparator, matching.relation, str(count), key) for key in expanded)
         if matching.match_type == "list":
-            found = self.in_lists(values, expanded)
-            if found is not None and self.keep_match_values and sets_variables:
-                self.match_values = (found,)  # as Pigeonhole: ${0} is the member found
-            return found is not None
+            member = self.in_lists(values, expanded)
+            if member is not None and self.keep_match_values and sets_variables:
+                self.match_values = (member,)  # as Pigeonhole: ${0} is the member found
+            return member is not None
         for value in values:
             for key in expanded:
                 found = match(matching.comparator, matching.match_type, value, key, matching.relation)

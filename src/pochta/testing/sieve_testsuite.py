@@ -420,8 +420,12 @@ def _extlists(config: dict[str, str]) -> dict[str, Callable[[str], bool]]:
             except (OSError, UnicodeDecodeError):
                 lines = []
             members = {line.rpartition("/")[2].lower() for line in lines[::2] if line.startswith("priv/")}
-        lists[full_list_name(name)] = lambda value, found=frozenset(members): value.lower() in found
+        lists[full_list_name(name)] = _member_of(frozenset(members))
     return lists
+
+
+def _member_of(members: frozenset[str]) -> Callable[[str], bool]:
+    return lambda value: value.lower() in members
 
 
 def run_file(path: Path) -> list[Outcome]:
