@@ -14,10 +14,10 @@ import pytest
 from cli_env import ok, run
 from pochta.config import load_settings
 from pochta.store.model import Account
-from pochta.store.queue_model import QueueEntry
 from pochta.store.sqlite import open_sqlite_store
 from serve_process import init_data_dir
-from smtp_env import ALICE, BOB, SmtpEnv, converse, dot_stuff, message, smtp_server, smtp_settings
+from sieve_delivery_env import final_replies, lmtp_session, mailbox_flags, queued
+from smtp_env import ALICE, BOB, SmtpEnv, converse, message, smtp_server, smtp_settings
 
 
 @pytest.fixture
@@ -31,98 +31,58 @@ async def _script(env: SmtpEnv, account: Account, source: str, name: str = "main
     await env.store.activate_sieve_script(account.id, name)
 
 
-def _lmtp(rcpts: list[str], data: bytes, sender: str = "carol@example.net") -> bytes:
-    lines = [b"LHLO mta.example.net", f"MAIL FROM:<{sender}>".encode()]
-    lines += [f"RCPT TO:<{r}>".encode() for r in rcpts]
-    lines.append(b"DATA")
-    return b"\r\n".join(lines) + b"\r\n" + dot_stuff(data) + b".\r\nQUIT\r\n"
-
-
-def _smtp(rcpts: list[str], data: bytes, sender: str = "carol@example.net") -> bytes:
-    return _lmtp(rcpts, data, sender).replace(b"LHLO", b"EHLO", 1)
-
-
-def _replies(text: str) -> list[str]:
-    return [line for line in text.split("\r\n") if line and line[3:4] == " "]
-
-
-async def _final(
-    env: SmtpEnv, role: str, rcpts: list[str], data: bytes, sender: str = "carol@example.net"
-) -> list[str]:
-    """The replies after DATA (one per recipient on LMTP, one on SMTP), QUIT's left out."""
-    payload = _lmtp(rcpts, data, sender) if role == "lmtp" else _smtp(rcpts, data, sender)
-    replies = _replies(await converse(env.address(role), payload))
-    start = next(i for i, r in enumerate(replies) if r.startswith("354")) + 1
-    return replies[start:-1]
-
-
-async def _flags(env: SmtpEnv, account: Account, mailbox: str) -> list[frozenset[str]]:
-    info = await env.store.get_mailbox(account.id, mailbox)
-    assert info is not None
-    view = await env.store.open_view(info.id)
-    return [view.flags[i] for i in range(len(view))]
-
-
-async def _queued(env: SmtpEnv) -> list[tuple[QueueEntry, bytes]]:
-    out = []
-    for entry in await env.store.queue_entries():
-        with env.store.open_blob(entry.blob) as blob:
-            out.append((entry, blob.read()))
-    return out
-
-
-async def test_fileinto_with_flags_and_create_over_lmtp(env: SmtpEnv) -> None:
+async def test_fileinto_with_flags_and_create_overlmtp_session(env: SmtpEnv) -> None:
     await _script(
         env,
         env.alice,
         'require ["fileinto", "imap4flags", "mailbox"];\n'
         'if header :contains "subject" "[list]" { fileinto :create :flags "\\\\Seen $Lists" "Lists/Dev"; }\n',
     )
-    replies = await _final(env, "lmtp", [ALICE, BOB], message("[list] one"))
+    replies = await final_replies(env, "lmtp", [ALICE, BOB], message("[list] one"))
     assert [r[:9] for r in replies] == ["250 2.0.0", "250 2.0.0"]
     assert len(await env.messages(env.alice, "Lists/Dev")) == 1
     assert await env.messages(env.alice) == []
     assert len(await env.messages(env.bob)) == 1  # bob has no script
-    [flags] = await _flags(env, env.alice, "Lists/Dev")
+    [flags] = await mailbox_flags(env, env.alice, "Lists/Dev")
     assert {"\\Seen", "$Lists"} <= set(flags)
     # Not matching: the implicit keep.
-    await _final(env, "lmtp", [ALICE], message("other"))
+    await final_replies(env, "lmtp", [ALICE], message("other"))
     assert len(await env.messages(env.alice)) == 1
 
 
 async def test_discard_over_smtp_stores_nothing(env: SmtpEnv) -> None:
     await _script(env, env.alice, 'if header :is "subject" "spam" { discard; }')
-    replies = await _final(env, "smtp", [ALICE], message("spam"))
+    replies = await final_replies(env, "smtp", [ALICE], message("spam"))
     assert replies[0].startswith("250 2.0.0")
     assert await env.messages(env.alice) == []
-    await _final(env, "smtp", [ALICE], message("ham"))
+    await final_replies(env, "smtp", [ALICE], message("ham"))
     assert len(await env.messages(env.alice)) == 1
 
 
 async def test_reject_at_lmtp_is_a_5xx_for_that_recipient_only(env: SmtpEnv) -> None:
     await _script(env, env.alice, 'require "reject"; reject "I do not want this";')
-    replies = await _final(env, "lmtp", [ALICE, BOB], message("unwanted"))
+    replies = await final_replies(env, "lmtp", [ALICE, BOB], message("unwanted"))
     assert replies[0].startswith("550 5.7.1 I do not want this")  # RFC 5429 §2.1
     assert replies[1].startswith("250 2.0.0")
     assert await env.messages(env.alice) == []
     assert len(await env.messages(env.bob)) == 1
-    assert await _queued(env) == []  # refused in the transaction: no DSN
+    assert await queued(env) == []  # refused in the transaction: no DSN
 
 
 async def test_ereject_reason_of_several_lines_is_a_multiline_reply(env: SmtpEnv) -> None:
     await _script(env, env.alice, 'require "ereject"; ereject text:\nNot here.\nTry later.\n.\n;')
-    text = await converse(env.address("lmtp"), _lmtp([ALICE], message("multi")))
+    text = await converse(env.address("lmtp"), lmtp_session([ALICE], message("multi")))
     assert "550-5.7.1 Not here.\r\n550 5.7.1 Try later.\r\n" in text  # RFC 5429 §2.5
 
 
 async def test_reject_after_the_transaction_is_a_dsn_in_the_queue(env: SmtpEnv) -> None:
     await _script(env, env.alice, 'require "ereject"; ereject "No thanks";')
     # SMTP with two recipients has one reply for both: the reject becomes a DSN (RFC 5429 §2.1).
-    replies = await _final(env, "smtp", [ALICE, BOB], message("two"))
+    replies = await final_replies(env, "smtp", [ALICE, BOB], message("two"))
     assert replies[0].startswith("250")
     assert len(await env.messages(env.bob)) == 1
     assert await env.messages(env.alice) == []
-    [(entry, data)] = await _queued(env)
+    [(entry, data)] = await queued(env)
     assert entry.sender == ""
     assert [r.address for r in entry.recipients] == ["carol@example.net"]
     assert b"Status: 5.7.1" in data
@@ -131,17 +91,17 @@ async def test_reject_after_the_transaction_is_a_dsn_in_the_queue(env: SmtpEnv) 
 
 async def test_redirect_through_the_queue_with_copy_and_loop_check(env: SmtpEnv) -> None:
     await _script(env, env.alice, 'require "copy"; redirect :copy "friend@remote.example";')
-    await _final(env, "lmtp", [ALICE], message("forward me"))
+    await final_replies(env, "lmtp", [ALICE], message("forward me"))
     assert len(await env.messages(env.alice)) == 1  # :copy keeps it
-    [(entry, data)] = await _queued(env)
+    [(entry, data)] = await queued(env)
     assert [r.address for r in entry.recipients] == ["friend@remote.example"]
     assert entry.sender == "carol@example.net"  # the original envelope sender
     assert data.startswith(b"X-Pochta-Loop: alice@example.org\r\n")
     assert b"Subject: forward me" in data
     # The same message coming back: not redirected again (RFC 5228 §4.2), kept, the error recorded.
     await _script(env, env.alice, 'redirect "friend@remote.example";')
-    await _final(env, "lmtp", [ALICE], data)
-    assert len(await _queued(env)) == 1
+    await final_replies(env, "lmtp", [ALICE], data)
+    assert len(await queued(env)) == 1
     assert len(await env.messages(env.alice)) == 2
     [error] = await env.store.sieve_errors(env.alice.id)
     assert "loop" in error.error
@@ -149,15 +109,15 @@ async def test_redirect_through_the_queue_with_copy_and_loop_check(env: SmtpEnv)
 
 async def test_redirect_to_the_recipient_itself_is_kept(env: SmtpEnv) -> None:
     await _script(env, env.alice, f'redirect "{ALICE}";')
-    await _final(env, "lmtp", [ALICE], message("self"))
+    await final_replies(env, "lmtp", [ALICE], message("self"))
     assert len(await env.messages(env.alice)) == 1
-    assert await _queued(env) == []
+    assert await queued(env) == []
 
 
 async def test_vacation_once_per_period(env: SmtpEnv) -> None:
     await _script(env, env.alice, 'require "vacation"; vacation :days 3 :subject "Away" "Back on Monday.";')
-    await _final(env, "lmtp", [ALICE], message("first"))
-    [(entry, data)] = await _queued(env)
+    await final_replies(env, "lmtp", [ALICE], message("first"))
+    [(entry, data)] = await queued(env)
     assert entry.sender == ""  # RFC 5230 §5.1: the null reverse-path
     assert [r.address for r in entry.recipients] == ["carol@example.net"]
     reply = email.message_from_bytes(data, policy=email.policy.default)
@@ -166,34 +126,36 @@ async def test_vacation_once_per_period(env: SmtpEnv) -> None:
     assert reply["Subject"] == "Away"
     assert "Back on Monday." in reply.get_content()
     assert len(await env.messages(env.alice)) == 1  # the implicit keep stays
-    await _final(env, "lmtp", [ALICE], message("second"))
-    assert len(await _queued(env)) == 1  # RFC 5230 §4.2: once in the period
+    await final_replies(env, "lmtp", [ALICE], message("second"))
+    assert len(await queued(env)) == 1  # RFC 5230 §4.2: once in the period
     # No reply to automatic or list mail (RFC 3834 §2), nor to the null sender.
     auto = message("auto", sender="dave@example.net").replace(
         b"\r\n\r\n", b"\r\nAuto-Submitted: auto-generated\r\n\r\n", 1
     )
-    await _final(env, "lmtp", [ALICE], auto, sender="dave@example.net")
-    await _final(env, "lmtp", [ALICE], message("bounce", sender="mailer-daemon@example.net"), sender="")
-    assert len(await _queued(env)) == 1
+    await final_replies(env, "lmtp", [ALICE], auto, sender="dave@example.net")
+    await final_replies(
+        env, "lmtp", [ALICE], message("bounce", sender="mailer-daemon@example.net"), sender=""
+    )
+    assert len(await queued(env)) == 1
 
 
 async def test_vacation_record_survives_a_restart(tmp_path: Path) -> None:
     source = 'require "vacation"; vacation :days 3 "Away.";'
     async with smtp_server(tmp_path) as env:
         await _script(env, env.alice, source)
-        await _final(env, "lmtp", [ALICE], message("one"))
-        assert len(await _queued(env)) == 1
+        await final_replies(env, "lmtp", [ALICE], message("one"))
+        assert len(await queued(env)) == 1
     async with smtp_server(tmp_path) as env:  # the same data directory, a new server
-        await _final(env, "lmtp", [ALICE], message("two"))
-        assert len(await _queued(env)) == 1
+        await final_replies(env, "lmtp", [ALICE], message("two"))
+        assert len(await queued(env)) == 1
         assert len(await env.messages(env.alice)) == 2
 
 
 async def test_duplicate_is_remembered(env: SmtpEnv) -> None:
     await _script(env, env.alice, 'require "duplicate"; if duplicate { discard; }')
-    await _final(env, "lmtp", [ALICE], message("dup"))
-    await _final(env, "lmtp", [ALICE], message("dup"))  # the same Message-ID
-    await _final(env, "lmtp", [ALICE], message("new"))
+    await final_replies(env, "lmtp", [ALICE], message("dup"))
+    await final_replies(env, "lmtp", [ALICE], message("dup"))  # the same Message-ID
+    await final_replies(env, "lmtp", [ALICE], message("new"))
     assert len(await env.messages(env.alice)) == 2
 
 
@@ -203,14 +165,14 @@ async def test_runtime_error_keeps_in_inbox_and_is_recorded(env: SmtpEnv) -> Non
         env.alice,
         'require ["variables", "fileinto"]; set "a" "not an address"; redirect "${a}";',
     )
-    replies = await _final(env, "lmtp", [ALICE], message("broken"))
+    replies = await final_replies(env, "lmtp", [ALICE], message("broken"))
     assert replies[0].startswith("250")
     assert len(await env.messages(env.alice)) == 1
     [error] = await env.store.sieve_errors(env.alice.id)
     assert error.script == "main"
     # A fileinto into a mailbox that does not exist (no :create): INBOX, the error recorded.
     await _script(env, env.alice, 'require "fileinto"; fileinto "Nowhere";')
-    await _final(env, "lmtp", [ALICE], message("nowhere"))
+    await final_replies(env, "lmtp", [ALICE], message("nowhere"))
     assert len(await env.messages(env.alice)) == 2
     errors = await env.store.sieve_errors(env.alice.id)
     assert "Nowhere" in errors[-1].error
@@ -223,14 +185,14 @@ async def test_admin_before_and_after_scripts(tmp_path: Path) -> None:
     after.write_text('require "fileinto"; if header :is "subject" "late" { fileinto "Junk"; }')
     settings = smtp_settings(sieve={"before": [str(before)], "after": [str(after)]})
     async with smtp_server(tmp_path, settings) as env:
-        await _final(env, "lmtp", [BOB], message("late"))
+        await final_replies(env, "lmtp", [BOB], message("late"))
         assert len(await env.messages(env.bob, "Junk")) == 1
-        await _final(env, "lmtp", [BOB], message("early"))
-        [flags] = await _flags(env, env.bob, "INBOX")
+        await final_replies(env, "lmtp", [BOB], message("early"))
+        [flags] = await mailbox_flags(env, env.bob, "INBOX")
         assert "$Checked" in flags
 
 
-async def test_specialuse_notify_fcc_and_editheader_over_smtp(env: SmtpEnv) -> None:
+async def test_specialuse_notify_fcc_and_editheader_oversmtp_session(env: SmtpEnv) -> None:
     await _script(
         env,
         env.alice,
@@ -239,12 +201,12 @@ async def test_specialuse_notify_fcc_and_editheader_over_smtp(env: SmtpEnv) -> N
         'fileinto :specialuse "\\\\Junk" "Spam";\n'
         'notify :fcc "Sent" :message "You have mail" "mailto:pager@example.net";\n',
     )
-    replies = await _final(env, "smtp", [ALICE], message("junk"))
+    replies = await final_replies(env, "smtp", [ALICE], message("junk"))
     assert replies[0].startswith("250")
     [filed] = await env.messages(env.alice, "Junk")  # RFC 8579: the mailbox holding \Junk
     assert filed.startswith(b"X-Filtered: by pochta\r\n")  # RFC 5293: the edited message
     assert await env.messages(env.alice) == []
-    [(entry, data)] = await _queued(env)
+    [(entry, data)] = await queued(env)
     assert [r.address for r in entry.recipients] == ["pager@example.net"]
     note = email.message_from_bytes(data, policy=email.policy.default)
     assert note["Subject"] == "You have mail"
@@ -256,13 +218,13 @@ async def test_specialuse_notify_fcc_and_editheader_over_smtp(env: SmtpEnv) -> N
 async def test_fileinto_another_users_mailbox_needs_the_post_right(env: SmtpEnv) -> None:
     shared = await env.store.create_mailbox(env.bob.id, "Team")
     await _script(env, env.alice, 'require "fileinto"; fileinto "Other Users/bob@example.org/Team";')
-    await _final(env, "lmtp", [ALICE], message("no right"))
+    await final_replies(env, "lmtp", [ALICE], message("no right"))
     assert await env.messages(env.bob, "Team") == []
     assert len(await env.messages(env.alice)) == 1  # RFC 4314: no p right, kept in INBOX
     [error] = await env.store.sieve_errors(env.alice.id)
     assert "Team" in error.error
     await env.store.set_mailbox_acl(shared.id, ALICE, "lp")
-    await _final(env, "lmtp", [ALICE], message("with right"))
+    await final_replies(env, "lmtp", [ALICE], message("with right"))
     assert len(await env.messages(env.bob, "Team")) == 1
     assert len(await env.messages(env.alice)) == 1
 
@@ -271,7 +233,7 @@ async def test_time_limit_keeps_in_inbox(tmp_path: Path) -> None:
     settings = smtp_settings(sieve={"max_cpu_time": 1e-9})
     async with smtp_server(tmp_path, settings) as env:
         await _script(env, env.alice, 'require "fileinto"; fileinto "Junk";')
-        await _final(env, "lmtp", [ALICE], message("slow"))
+        await final_replies(env, "lmtp", [ALICE], message("slow"))
         assert len(await env.messages(env.alice)) == 1
         assert await env.messages(env.alice, "Junk") == []
         [error] = await env.store.sieve_errors(env.alice.id)
@@ -294,15 +256,15 @@ async def test_include_global_and_personal(tmp_path: Path) -> None:
             'require "include"; include :global "spam"; '
             'if header :is "subject" "list" { include :personal "lists"; }',
         )
-        await _final(env, "lmtp", [ALICE], message("spam"))
-        await _final(env, "lmtp", [ALICE], message("list"))
-        await _final(env, "lmtp", [ALICE], message("plain"))
+        await final_replies(env, "lmtp", [ALICE], message("spam"))
+        await final_replies(env, "lmtp", [ALICE], message("list"))
+        await final_replies(env, "lmtp", [ALICE], message("plain"))
         assert len(await env.messages(env.alice, "Junk")) == 1
         assert len(await env.messages(env.alice, "Archive")) == 1
         assert len(await env.messages(env.alice)) == 1
 
 
-async def test_environment_items_at_lmtp(env: SmtpEnv) -> None:
+async def test_environment_items_atlmtp_session(env: SmtpEnv) -> None:
     await _script(
         env,
         env.alice,
@@ -311,7 +273,7 @@ async def test_environment_items_at_lmtp(env: SmtpEnv) -> None:
         ' environment "remote-host" "mta.example.net", environment "remote-ip" "127.0.0.1") '
         '{ fileinto "Archive"; }',
     )
-    await _final(env, "lmtp", [ALICE], message("env"))
+    await final_replies(env, "lmtp", [ALICE], message("env"))
     assert len(await env.messages(env.alice, "Archive")) == 1
 
 

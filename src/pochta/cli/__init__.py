@@ -15,6 +15,7 @@ from pochta.cli.backup import register_backup_commands
 from pochta.cli.maintenance import register_maintenance_commands
 from pochta.cli.queue import register_queue_commands
 from pochta.cli.quota import register_quota_commands
+from pochta.cli.rules import register_rule_commands
 from pochta.cli.server import register_server_commands
 from pochta.cli.sieve import register_sieve_commands
 
@@ -34,3 +35,4 @@ register_acl_commands(main)
 register_auth_commands(main)
 register_backup_commands(main)
 register_sieve_commands(main)
+register_rule_commands(main)

@@ -33,7 +33,7 @@ from pochta.sieve import Envelope as SieveEnvelope
 from pochta.sieve import Outcome, RunLimits, Script, SieveMessage, SieveSyntaxError, compile_script, run
 from pochta.sieve.actions import KeepAction
 from pochta.sieve.imapsieve import DELIVERY_ITEMS
-from pochta.sieve.message import DeliveryContext
+from pochta.sieve.message import ADDRESS_BOOK, DeliveryContext
 from pochta.store.api import Store, StoreError
 from pochta.store.model import Account, AccountId, MailboxInfo
 
@@ -240,6 +240,16 @@ class SieveRunner:
             value = metadata_cache[mailbox].get(entry)
             return value.decode("utf-8", "replace") if value is not None else None
 
+        address_book: dict[str, bool] = {}
+
+        def in_address_book(address: str) -> bool:
+            # RFC 6134's default address book: whom the user has written to (until CardDAV's
+            # contacts join it); one store query per address and run, only when a script asks.
+            key = address.lower()
+            if key not in address_book:
+                address_book[key] = "@" in key and wait(store.sent_to(account.id, key))
+            return address_book[key]
+
         def load_script(where: str, name: str) -> str | None:
             if where == "global":
                 return _global_script(self.settings.sieve.global_dir, name)
@@ -255,6 +265,7 @@ class SieveRunner:
             load_script=load_script,
             duplicate_seen=lambda key: wait(store.sieve_duplicate_seen(account.id, key, now)),
             metadata=metadata,
+            lists={ADDRESS_BOOK: in_address_book},
         )
 
     async def record_errors(self, account: Account, errors: Sequence[tuple[str, str]]) -> None:

@@ -18,7 +18,11 @@ from pochta.store.api import AlreadyExists, NotFound, ScriptActive, SieveQuotaEx
 from pochta.store.model import AccountId
 from pochta.store.sieve_model import SieveScript, SieveScriptInfo
 
-__all__ = ["ScriptRefused", "SieveScripts", "check_name", "compile_source", "decode_source"]
+__all__ = ["MANAGED_SCRIPT", "ScriptRefused", "SieveScripts", "check_name", "compile_source", "decode_source"]
+
+# The script ``pochta.mail.mail_rules`` generates from the Gmail-style settings: readable and
+# activatable like any other, written only through those settings (docs/sieve.md).
+MANAGED_SCRIPT = "pochta-settings"
 
 # RFC 5804 §1.6: control characters, DELETE, and the line and paragraph separators.
 _FORBIDDEN = {chr(c) for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
@@ -67,6 +71,14 @@ def compile_source(source: str, settings: SieveSettings) -> Script:
         raise ScriptRefused(str(exc)) from None
 
 
+def _not_managed(name: str) -> None:
+    if name == MANAGED_SCRIPT:
+        raise ScriptRefused(
+            f"{MANAGED_SCRIPT!r} is generated from the account's filters, vacation and forwarding settings "
+            "and cannot be written, renamed or deleted; change those settings instead"
+        )
+
+
 @dataclass
 class SieveScripts:
     store: SieveScriptStore
@@ -91,6 +103,7 @@ class SieveScripts:
         """ScriptRefused with a QUOTA code when a script of ``size`` octets stored as ``name`` would
         break a limit (RFC 5804 §2.5). Not a promise: ``put`` checks again as it writes."""
         name = check_name(name, self.settings)
+        _not_managed(name)
         if size > self.settings.max_script_size:
             raise ScriptRefused(
                 f"A script may have at most {self.settings.max_script_size} octets", "QUOTA/MAXSIZE"
@@ -109,6 +122,7 @@ class SieveScripts:
         """Check and store the script (replacing one of that name, which stays active if it was);
         nothing changes on a refusal (RFC 5804 §2.6). Returns the compiled script."""
         name = check_name(name, self.settings)
+        _not_managed(name)
         script = compile_source(source, self.settings)
         try:
             await self.store.put_sieve_script(account_id, name, source, self.settings.quota())
@@ -126,6 +140,8 @@ class SieveScripts:
 
     async def rename(self, account_id: AccountId, old: str, new: str) -> None:
         old, new = check_name(old, self.settings), check_name(new, self.settings)
+        _not_managed(old)
+        _not_managed(new)
         try:
             await self.store.rename_sieve_script(account_id, old, new)
         except NotFound:
@@ -135,8 +151,10 @@ class SieveScripts:
             raise ScriptRefused("A script with the new name already exists", "ALREADYEXISTS") from None
 
     async def delete(self, account_id: AccountId, name: str) -> None:
+        name = check_name(name, self.settings)
+        _not_managed(name)
         try:
-            await self.store.delete_sieve_script(account_id, check_name(name, self.settings))
+            await self.store.delete_sieve_script(account_id, name)
         except NotFound:
             raise ScriptRefused("There is no script by that name", "NONEXISTENT") from None
         except ScriptActive:

@@ -73,6 +73,7 @@ MATCH_TYPE = (
     {name: TagSpec("match type") for name in ("is", "contains", "matches")}
     | {
         "regex": TagSpec("match type", extension="regex"),  # draft-ietf-sieve-regex
+        "list": TagSpec("match type", extension="extlists"),  # RFC 6134 section 2
     }
     | {
         name: TagSpec("match type", "string", extension="relational")
@@ -173,6 +174,7 @@ MATCH_TYPES: dict[str, MatchType] = {
     "count": "count",
     "value": "value",
     "regex": "regex",
+    "list": "list",
 }
 
 VACATION = {
@@ -233,6 +235,9 @@ class ArgumentChecker:
                         value.position, f"unknown relation '{name}': gt, ge, lt, le, eq or ne (RFC 5231 §4)"
                     )
                 relation = RELATIONS[name]
+        if match_type == "list" and "comparator" in scanned.tags:
+            # RFC 6134 section 2: the list decides what is a member; no comparator applies.
+            raise SieveSyntaxError(at, "the :list match type takes no :comparator (RFC 6134)")
         if match_type in ("contains", "matches", "regex") and not comparator.substring:
             # RFC 5228 §2.7.1: a comparator without substring matching cannot do these.
             raise SieveSyntaxError(at, f"comparator '{comparator.name}' cannot be used with :{match_type}")

@@ -15,8 +15,8 @@ from pochta.sieve.regex import regex_search
 
 __all__ = ["COMPARATORS", "RELATIONS", "Comparator", "MatchType", "Relation", "match", "octets", "relate"]
 
-# :count and :value are RFC 5231's, :regex draft-ietf-sieve-regex's.
-MatchType = Literal["is", "contains", "matches", "count", "value", "regex"]
+# :count and :value are RFC 5231's, :regex draft-ietf-sieve-regex's, :list RFC 6134's.
+MatchType = Literal["is", "contains", "matches", "count", "value", "regex", "list"]
 Relation = Literal["gt", "ge", "lt", "le", "eq", "ne"]
 RELATIONS: dict[str, Relation] = {name: name for name in ("gt", "ge", "lt", "le", "eq", "ne")}
 
@@ -99,6 +99,8 @@ def match(
         return (value,) if relate(comparator, relation, value, key) else None
     if match_type == "count":
         raise ValueError(":count compares a number of values: use relate")
+    if match_type == "list":
+        raise ValueError(":list looks a value up in a list: use RunState.in_lists")
     if match_type == "regex":
         if comparator.numeric:
             raise ValueError(f"comparator {comparator.name} cannot do :regex")

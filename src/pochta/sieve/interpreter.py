@@ -254,6 +254,9 @@ class RunState(MessageTests, Senders):
                 for attribute in self.context.special_uses.get(self.expand(test.mailbox), ())
             }
             return all(attribute.lower() in assigned for attribute in wanted)
+        if isinstance(test, s.ValidExtList):
+            # RFC 6134 section 2: false when any name is no list the server has.
+            return all(self.context.external_list(self.expand(name)) is not None for name in test.names)
         if isinstance(test, s.ValidNotifyMethod):
             return all(self.mailto(uri) is not None for uri in test.uris)  # RFC 5435 §4
         if isinstance(test, s.NotifyMethodCapability):

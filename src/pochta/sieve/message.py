@@ -13,7 +13,18 @@ from pochta.mime.address import Group, InvalidAddress, Mailbox, parse_address_li
 from pochta.mime.encoded_words import decode_encoded_words
 from pochta.mime.header import field_text, parse_header
 
-__all__ = ["AddressValue", "DeliveryContext", "Envelope", "SieveMessage"]
+__all__ = ["ADDRESS_BOOK", "AddressValue", "DeliveryContext", "Envelope", "SieveMessage", "full_list_name"]
+
+# RFC 6134 section 2: a list name starting with ":" is short for one under this URN prefix; the
+# user's default address book is the one list every account has.
+_LIST_PREFIX = "urn:ietf:params:sieve"
+ADDRESS_BOOK = _LIST_PREFIX + ":addrbook:default"
+
+
+def full_list_name(name: str) -> str:
+    """``:addrbook:default`` -> ``urn:ietf:params:sieve:addrbook:default``; others as they are."""
+    return _LIST_PREFIX + name if name.startswith(":") else name
+
 
 # Header fields read from a message; more are ignored (as the MIME parser's caps do).
 MAX_HEADER_FIELDS = 1000
@@ -61,6 +72,14 @@ class DeliveryContext:
     # vacation, §3.11), on a message holding ``flags`` (the internal flag variable's start, §3.8).
     imap_event: bool = False
     flags: tuple[str, ...] = ()
+
+    # RFC 6134: the external lists the scripts may name, by full name ("urn:ietf:params:sieve:
+    # addrbook:default"), each a membership test of one value (an address, for the address books).
+    lists: Mapping[str, Callable[[str], bool]] = field(default_factory=dict)
+
+    def external_list(self, name: str) -> Callable[[str], bool] | None:
+        """The list a script names (the short form ":addrbook:default" too), None when unknown."""
+        return self.lists.get(full_list_name(name))
 
     def mailbox_exists(self, name: str) -> bool:
         return name.upper() == "INBOX" or name in self.mailboxes or name in self.special_uses

@@ -172,6 +172,8 @@ class MessageTests(StateBase):
             if keys is None:
                 return False
             matching = node.matching
+            if matching.match_type == "list":
+                return self.in_lists([text], keys) is None
             found = (
                 match(matching.comparator, matching.match_type, text, key, matching.relation) for key in keys
             )

@@ -303,6 +303,11 @@ class StateBase:
         expanded = [self.expand(key) for key in keys]
         if matching.match_type == "count":  # RFC 5231 §4.2: the number of values against each key
             return any(relate(matching.comparator, matching.relation, str(count), key) for key in expanded)
+        if matching.match_type == "list":
+            member = self.in_lists(values, expanded)
+            if member is not None and self.keep_match_values and sets_variables:
+                self.match_values = (member,)  # as Pigeonhole: ${0} is the member found
+            return member is not None
         for value in values:
             for key in expanded:
                 found = match(matching.comparator, matching.match_type, value, key, matching.relation)
@@ -315,6 +320,16 @@ class StateBase:
                         self.match_values = found
                     return True
         return False
+
+    def in_lists(self, values: list[str], names: list[str]) -> str | None:
+        """RFC 6134 section 2: the first value that is a member of one of the named lists (the
+        keys of a :list match are list names); None when none is. A name the server has no list
+        for matches nothing."""
+        lists = [found for name in names if (found := self.context.external_list(name)) is not None]
+        for value in values:
+            if value and any(member(value) for member in lists):
+                return value
+        return None
 
     def edited(self) -> bytes | None:
         """The message as the edits so far left it, for an action that stores or sends it (§7)."""

@@ -67,6 +67,7 @@ __all__ = [
     "StringTest",
     "TestNode",
     "Vacation",
+    "ValidExtList",
     "ValidNotifyMethod",
 ]
 
@@ -262,6 +263,14 @@ class SpecialUseExists:
 
 
 @dataclass(frozen=True)
+class ValidExtList:
+    """RFC 6134 section 2: every name is that of a list the server supports."""
+
+    names: tuple[Text, ...]
+    position: Position
+
+
+@dataclass(frozen=True)
 class ValidNotifyMethod:
     """RFC 5435 §4: every URI names a supported method and is valid."""
 
@@ -342,6 +351,7 @@ TestNode = (
     | BodyTest
     | CustomTest
     | DuplicateTest
+    | ValidExtList
     | ValidNotifyMethod
     | NotifyMethodCapability
     | SpecialUseExists

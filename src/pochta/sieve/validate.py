@@ -97,6 +97,7 @@ SUPPORTED_EXTENSIONS = frozenset(
         "spamtest",  # RFC 5235
         "spamtestplus",
         "virustest",
+        "extlists",  # RFC 6134
         "imapsieve",  # RFC 6785 §2.1 (pochta.sieve.imapsieve; docs/sieve.md "IMAPSIEVE")
     }
 )
@@ -472,6 +473,10 @@ class Checker(ExtensionChecks):
                             at, f"{value.constant!r} is no special-use attribute (RFC 6154)"
                         )
                 return s.SpecialUseExists(mailbox, attributes, at)
+            case "valid_ext_list":
+                self.needs("extlists", "'valid_ext_list'", at)
+                scanned = self.scan(test, {}, ("string-list",), names=("list names",))
+                return s.ValidExtList(self.texts(scanned.positional[0]), at)
             case "valid_notify_method":
                 self.needs("enotify", "'valid_notify_method'", at)
                 scanned = self.scan(test, {}, ("string-list",), names=("notification URIs",))

@@ -59,7 +59,14 @@ from pochta.store.model import (
     VerifyReport,
 )
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
-from pochta.store.sieve_model import SieveQuota, SieveScript, SieveScriptInfo
+from pochta.store.sieve_model import (
+    ManagedScript,
+    RuleEdit,
+    SieveQuota,
+    SieveScript,
+    SieveScriptInfo,
+    StoredRule,
+)
 from pochta.store.sieve_state_model import SieveError
 
 FlagOp = Literal["add", "remove", "replace"]
@@ -624,5 +631,27 @@ class SieveStateStore(Protocol):
         """Expired vacation and duplicate records, and errors older than ``error_age``: deleted."""
 
 
-class Store(Directory, MailStore, AclStore, SieveScriptStore, SieveStateStore, OutboundQueue, Protocol):
+class MailRuleStore(Protocol):
+    """Each account's Gmail-style rules (revision 0024) and the managed script generated from them;
+    what a rule means is ``pochta.mail.mail_rules``'s."""
+
+    async def mail_rules(self, account_id: AccountId) -> list[StoredRule]:
+        """The account's rules, filters in their order."""
+
+    async def sent_to(self, account_id: AccountId, address: str) -> bool:
+        """Whether a message in the account's \\Sent mailbox names ``address`` in To, Cc or Bcc
+        (case-insensitively): the default address book of RFC 6134 lists until CardDAV has one."""
+
+    async def edit_mail_rules(
+        self, account_id: AccountId, edit: RuleEdit, managed: ManagedScript
+    ) -> list[StoredRule]:
+        """Apply ``edit`` and write the managed script from the rules it leaves, in one transaction
+        (the script is made active when the account has none; removed with the last rule when it
+        was the active one). NotFound for an id that is not the account's, SieveQuotaExceeded when
+        the script would break the quota: nothing changes then. Returns the rules after the edit."""
+
+
+class Store(
+    Directory, MailStore, AclStore, SieveScriptStore, SieveStateStore, MailRuleStore, OutboundQueue, Protocol
+):
     """What a backend provides."""

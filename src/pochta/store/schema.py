@@ -525,6 +525,22 @@ sieve_scripts = Table(
     Index("ix_sieve_scripts_active", "account_id", unique=True, sqlite_where=text("active")),
 )
 
+# Revision 0024, Gmail-style settings (``sqlite_mail_rules``, owned by ``pochta.mail.mail_rules``):
+# one row per rule of an account, ``kind`` "filter", "vacation" or "forward" (at most one of the
+# last two per account, kept so by the one writer), filters run in ``position`` order; ``data`` is
+# the rule as JSON (the pydantic models of ``pochta.mail.mail_rules`` read and write it). The Sieve
+# script generated from them is a row of ``sieve_scripts``, written in the same transaction.
+mail_rules = Table(
+    "mail_rules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("data", Text, nullable=False),
+    Index(None, "account_id", "position"),
+)
+
 # Sieve at delivery (docs/sieve.md "At delivery"). RFC 5230 §4.2: who got a vacation reply, by a
 # key over the tracking handle and the recipient, until ``expires``; RFC 7352 §3: the duplicate
 # tracking list; the errors of scripts that failed (the message then went to INBOX), for

@@ -4,9 +4,10 @@ RFC 5804 describes). The rules about names and what a script may contain are
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["SieveQuota", "SieveScript", "SieveScriptInfo"]
+__all__ = ["ManagedScript", "RuleEdit", "SieveQuota", "SieveScript", "SieveScriptInfo", "StoredRule"]
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,34 @@ class SieveQuota:
 
     max_scripts: int
     max_storage: int  # octets
+
+
+@dataclass(frozen=True)
+class StoredRule:
+    """One Gmail-style rule of an account (revision 0024): ``kind`` is "filter", "vacation" or
+    "forward", ``data`` its JSON; what they mean is ``pochta.mail.mail_rules``'s."""
+
+    id: int
+    kind: str
+    position: int
+    data: str
+
+
+@dataclass(frozen=True)
+class RuleEdit:
+    """One change to an account's rules, made in one transaction: the rules ``remove_ids`` (all of
+    them must exist) and those of kind ``remove_kind`` go, then ``add`` (kind, JSON) is appended."""
+
+    remove_ids: tuple[int, ...] = ()
+    remove_kind: str | None = None
+    add: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class ManagedScript:
+    """How ``edit_mail_rules`` keeps the generated script in step with the rules: its name, its
+    source from the rules after the edit, and the quota it is stored under."""
+
+    name: str
+    render: Callable[[Sequence[StoredRule]], str]
+    quota: SieveQuota

@@ -78,6 +78,7 @@ from pochta.store.schema import INDEX_ADD
 from pochta.store.sort_orders import KeptOrders
 from pochta.store.sqlite_acl import AclMethods
 from pochta.store.sqlite_directory_methods import DirectoryMethods
+from pochta.store.sqlite_mail_rules import MailRuleMethods
 from pochta.store.sqlite_metadata import MetadataMethods
 from pochta.store.sqlite_opener import ViewOpener
 from pochta.store.sqlite_query_methods import QueryMethods
@@ -190,7 +191,14 @@ def migrate(conn: Connection) -> None:
 
 
 class SqliteStore(
-    DirectoryMethods, QueueMethods, QueryMethods, AclMethods, MetadataMethods, SieveMethods, SieveStateMethods
+    DirectoryMethods,
+    QueueMethods,
+    QueryMethods,
+    AclMethods,
+    MetadataMethods,
+    SieveMethods,
+    SieveStateMethods,
+    MailRuleMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 

@@ -34,7 +34,7 @@ from pochta.sieve.actions import (
 )
 from pochta.sieve.arguments import COMPARATOR, MATCH_TYPE, TagSpec
 from pochta.sieve.interpreter import RunLimits, RunState, SieveRuntimeError, StopScript
-from pochta.sieve.message import DeliveryContext, Envelope, SieveMessage
+from pochta.sieve.message import DeliveryContext, Envelope, SieveMessage, full_list_name
 from pochta.sieve.parser import parse
 from pochta.sieve.run_state import ReturnFromScript
 from pochta.sieve.syntax import Command, Number, SieveSyntaxError, StringList, Test
@@ -82,6 +82,7 @@ class _World:
     outcomes: list[Outcome] = field(default_factory=list)
     limits: RunLimits = field(default_factory=RunLimits)
     duplicates: set[str] = field(default_factory=set)  # RFC 7352's tracking list
+    extlists: dict[str, str] = field(default_factory=dict)  # the sieve_extlists_list* settings
 
 
 class Testsuite:
@@ -179,6 +180,9 @@ class Testsuite:
             key, value = (state.expand(text) for text in node.payload)
             world.limits = _configure(world.limits, key, value)
             state.limits = world.limits
+            if key.startswith("sieve_extlists_list"):
+                world.extlists[key] = value
+                state.context = replace(state.context, lists=_extlists(world.extlists))
         elif node.name == "test_config_unset":
             assert isinstance(node.payload, Text)
             world.limits = _configure(world.limits, state.expand(node.payload), None)
@@ -401,6 +405,27 @@ def _configure(limits: RunLimits, key: str, value: str | None) -> RunLimits:
         return replace(limits, **{name: int(number) * factor})
     except ValueError:
         return limits
+
+
+def _extlists(config: dict[str, str]) -> dict[str, Callable[[str], bool]]:
+    """RFC 6134 lists as the suite configures Pigeonhole's: the names in ``sieve_extlists_list``,
+    each with the members of its file dictionary (lines "priv/sieve/extlists/MEMBER" then a value)."""
+    lists: dict[str, Callable[[str], bool]] = {}
+    for name in config.get("sieve_extlists_list", "").split():
+        members: set[str] = set()
+        path = config.get(f"sieve_extlists_list/{name}/dict/file/path")
+        if path:
+            try:
+                lines = Path(path).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                lines = []
+            members = {line.rpartition("/")[2].lower() for line in lines[::2] if line.startswith("priv/")}
+        lists[full_list_name(name)] = _member_of(frozenset(members))
+    return lists
+
+
+def _member_of(members: frozenset[str]) -> Callable[[str], bool]:
+    return lambda value: value.lower() in members
 
 
 def run_file(path: Path) -> list[Outcome]:

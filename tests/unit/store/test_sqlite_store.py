@@ -48,6 +48,7 @@ from pochta.store.model import (  # noqa: E402
 )
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient  # noqa: E402
 from pochta.store.schema import is_fts_table, metadata  # noqa: E402
+from pochta.store.sieve_model import ManagedScript, RuleEdit  # noqa: E402
 from pochta.store.sqlite import (  # noqa: E402
     DB_FILE_NAME,
     SCHEMA_HEAD,
@@ -586,6 +587,7 @@ async def test_migration_0017_fills_domain_usage(data_dir: Path) -> None:
     try:
         conn.executescript(
             UNDO_0025
+            + UNDO_0024
             + UNDO_0022
             + UNDO_0021
             + UNDO_0020
@@ -621,6 +623,7 @@ async def test_migration_0019_adds_metadata_entries(data_dir: Path) -> None:
     try:
         conn.executescript(
             UNDO_0025
+            + UNDO_0024
             + UNDO_0022
             + UNDO_0021
             + UNDO_0020
@@ -648,7 +651,12 @@ async def test_migration_0020_adds_sieve_scripts(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0025 + UNDO_0022 + UNDO_0021 + UNDO_0020 + "UPDATE alembic_version SET version_num = '0019';"
+            UNDO_0025
+            + UNDO_0024
+            + UNDO_0022
+            + UNDO_0021
+            + UNDO_0020
+            + "UPDATE alembic_version SET version_num = '0019';"
         )
     finally:
         conn.close()
@@ -675,7 +683,7 @@ async def test_migration_0021_adds_sieve_state(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0025 + UNDO_0022 + UNDO_0021 + "UPDATE alembic_version SET version_num = '0020';"
+            UNDO_0025 + UNDO_0024 + UNDO_0022 + UNDO_0021 + "UPDATE alembic_version SET version_num = '0020';"
         )
     finally:
         conn.close()
@@ -705,7 +713,9 @@ async def test_migration_0022_fills_the_keyword_lists(data_dir: Path) -> None:
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0025 + UNDO_0022 + "UPDATE alembic_version SET version_num = '0021';")
+        conn.executescript(
+            UNDO_0025 + UNDO_0024 + UNDO_0022 + "UPDATE alembic_version SET version_num = '0021';"
+        )
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -718,7 +728,7 @@ async def test_migration_0022_fills_the_keyword_lists(data_dir: Path) -> None:
 
 
 async def test_migration_0025_moves_the_directory_version_with_imapsieve_entries(data_dir: Path) -> None:
-    # A store at revision 0022: the upgrade adds the triggers; a /shared/imapsieve/script entry set,
+    # A store at revision 0024: the upgrade adds the triggers; a /shared/imapsieve/script entry set,
     # changed or removed moves the version, another entry does not (RFC 6785 §2.3.1).
     store = await open_sqlite_store(data_dir, Settings())
     alice = await make_account(store)
@@ -726,7 +736,7 @@ async def test_migration_0025_moves_the_directory_version_with_imapsieve_entries
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0025 + "UPDATE alembic_version SET version_num = '0022';")
+        conn.executescript(UNDO_0025 + "UPDATE alembic_version SET version_num = '0024';")
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -741,6 +751,31 @@ async def test_migration_0025_moves_the_directory_version_with_imapsieve_entries
             before = store.directory_version()
         await store.set_metadata(None, alice.id, [("/shared/imapsieve/script", b"global")], limits)
         assert store.directory_version() != before
+    finally:
+        await store.close()
+
+
+async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
+    # A store at revision 0022 with an account: the upgrade adds the (empty) table, which works at once.
+    store = await open_sqlite_store(data_dir, Settings())
+    alice = await make_account(store)
+    await store.close()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.executescript(UNDO_0025 + UNDO_0024 + "UPDATE alembic_version SET version_num = '0022';")
+    finally:
+        conn.close()
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        assert await store.mail_rules(alice.id) == []
+        managed = ManagedScript(
+            "pochta-settings", lambda rules: f"# {len(rules)} rules\n", Settings().sieve.quota()
+        )
+        [rule] = await store.edit_mail_rules(alice.id, RuleEdit(add=("forward", "{}")), managed)
+        assert (rule.kind, rule.data) == ("forward", "{}")
+        active = await store.active_sieve_script(alice.id)
+        assert active is not None
+        assert active.source == "# 1 rules\n"
     finally:
         await store.close()
 
@@ -1067,6 +1102,7 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
     try:
         conn.executescript(
             UNDO_0025
+            + UNDO_0024
             + UNDO_0022
             + UNDO_0021
             + UNDO_0020
@@ -1104,7 +1140,7 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 
 
 # What revisions 0011-0025 added, taken out again by hand, newest first: the IMAPSIEVE triggers
-# (0025), the keyword lists (0022),
+# (0025), the Gmail-style rules (0024), the keyword lists (0022),
 # Sieve at delivery's state
 # and the directory version's triggers on scripts (0021), Sieve scripts (0020),
 # METADATA entries (0019),
@@ -1117,6 +1153,7 @@ UNDO_0025 = (
     "DROP TRIGGER directory_version_imapsieve_insert; DROP TRIGGER directory_version_imapsieve_update; "
     "DROP TRIGGER directory_version_imapsieve_delete;"
 )
+UNDO_0024 = "DROP TABLE mail_rules;"
 UNDO_0022 = "ALTER TABLE mailboxes DROP COLUMN keywords;"
 UNDO_0021 = (
     "DROP TRIGGER directory_version_sieve_scripts_insert; "
@@ -1142,6 +1179,7 @@ UNDO_0016 = (
 )
 UNDO_AFTER_0010 = (
     UNDO_0025
+    + UNDO_0024
     + UNDO_0022
     + UNDO_0021
     + UNDO_0020

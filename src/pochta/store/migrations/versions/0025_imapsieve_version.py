@@ -1,7 +1,7 @@
 """IMAPSIEVE annotations move the directory version.
 
 Revision ID: 0025
-Revises: 0022
+Revises: 0024
 Create Date: 2026-12-07
 
 RFC 6785 §2.3.1: the METADATA entry ``/shared/imapsieve/script`` of a mailbox (or of the server)
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0025"
-down_revision = "0022"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
