@@ -26,13 +26,16 @@ from pochta.store.model import Account, MailboxInfo
 
 
 async def _owner(store: Store, user: str, name: str | None) -> tuple[Account, str | None]:
-    """The account USER names, and MAILBOX's name there: for ``Shared/NAME``, USER is a domain and
-    the account its hidden owner of public mailboxes."""
-    if name is not None and is_public_name(name):
+    """The account USER names, and MAILBOX's name there: for ``Shared/NAME`` (or no MAILBOX and a
+    USER without "@"), USER is a domain and the account its hidden owner of public mailboxes."""
+    public = name is not None and is_public_name(name)
+    if public or "@" not in user:
+        if name is not None and not public:
+            raise click.BadParameter("a domain's mailboxes are its public ones, Shared/NAME")
         owner = await shared_owner(store, user)
         if owner is None:
-            raise NotFound(f"no public mailbox {name!r} in {normalize_domain(user)}")
-        return owner, public_local_name(name)
+            raise NotFound(f"no public mailbox {name or 'Shared/*'!r} in {normalize_domain(user)}")
+        return owner, None if name is None else public_local_name(name)
     account = await store.get_account(normalize_address(user))
     if account is None or not account.is_user:
         raise NotFound(f"no such account: {user}")

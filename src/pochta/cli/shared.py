@@ -15,6 +15,7 @@ from pochta.cli.common import CommandFailed, data_option, print_table, with_stor
 from pochta.config import Settings
 from pochta.mail.access import public_name
 from pochta.mail.errors import OpsError
+from pochta.mail.names import INBOX, SEPARATOR
 from pochta.mail.ops import MailOps
 from pochta.naming import normalize_domain
 from pochta.store.api import NotFound, Store
@@ -47,10 +48,14 @@ def shared() -> None:
 @with_store
 async def shared_create(store: Store, settings: Settings, domain: str, name: str) -> None:
     """Create the public mailbox NAME (or Shared/NAME) of DOMAIN, with no ACL entry yet."""
-    owner = await shared_owner(store, domain) or await store.add_shared_owner(normalize_domain(domain))
     ops = MailOps.from_settings(store, settings)
+    local = public_local_name(name)
+    if local.split(SEPARATOR, 1)[0].upper() == INBOX:
+        # A public mailbox is no one's INBOX (delivery by address never files there either).
+        raise CommandFailed("INBOX is no name for a public mailbox")
+    owner = await shared_owner(store, domain) or await store.add_shared_owner(normalize_domain(domain))
     try:
-        info = await ops.create(owner.id, public_local_name(name))
+        info = await ops.create(owner.id, local)
     except OpsError as exc:
         raise CommandFailed(exc.message) from None
     click.echo(f"created {public_name(info.name)} in {owner.domain_name}")
