@@ -194,15 +194,15 @@ class Access:
 
     async def check_identifier(self, owner: str, key: str) -> None:
         """CANNOT for the owner (whose rights are implicit) and for what is neither ``anyone`` nor
-        the address of an account."""
+        the address of a user (a hidden owner of public mailboxes is none)."""
         bare = key.removeprefix("-")
-        if bare == owner.lower():
-            raise OpsError(Code.CANNOT, "The owner's rights are implicit and cannot be changed")
         if bare == acl.ANYONE:
             return
         named = await self._account(bare)
-        if named is None or not named.is_user:  # a hidden owner of public mailboxes is no identity
+        if named is None or not named.is_user:
             raise OpsError(Code.CANNOT, "An identifier is 'anyone' or the address of an account")
+        if bare == owner.lower():
+            raise OpsError(Code.CANNOT, "The owner's rights are implicit and cannot be changed")
 
     async def change(
         self, mailbox_id: MailboxId, owner: str, key: str, op: str, rights: frozenset[str]
