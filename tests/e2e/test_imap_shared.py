@@ -204,7 +204,10 @@ async def test_full_rights_manage_the_public_mailbox(env: ImapEnv) -> None:
     finally:
         alice.close()
         bob.close()
-    assert b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n" in select
+    assert (
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n"
+        in select
+    )
     assert expunged == [b"* 1 EXPUNGE\r\n", b"c OK EXPUNGE completed\r\n"]
     assert appended[-1].startswith(b"d OK [APPENDUID ")
     assert created[-1].startswith(b"e OK [MAILBOXID ")  # "k" on the parent (RFC 4314 §4)
@@ -287,7 +290,7 @@ async def test_lmtp_posts_into_a_public_mailbox_with_anyones_p_right(env: ImapEn
     # Without "p" the recipient is refused exactly as an unknown user (no leak).
     refusals = {reply for reply in before.values()} | {reply for reply in unknown.values()}
     assert len(refusals) == 1
-    (code, _text), = refusals
+    ((code, _text),) = refusals
     assert code == 550
     assert after["shared+support@example.org"][0] == 250
     assert await env.uids("support", owner) == [1]

@@ -585,7 +585,8 @@ async def test_migration_0017_fills_domain_usage(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0022
+            UNDO_0023
+            + UNDO_0022
             + UNDO_0021
             + UNDO_0020
             + UNDO_0019
@@ -619,7 +620,12 @@ async def test_migration_0019_adds_metadata_entries(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0022 + UNDO_0021 + UNDO_0020 + UNDO_0019 + "UPDATE alembic_version SET version_num = '0018';"
+            UNDO_0023
+            + UNDO_0022
+            + UNDO_0021
+            + UNDO_0020
+            + UNDO_0019
+            + "UPDATE alembic_version SET version_num = '0018';"
         )
     finally:
         conn.close()
@@ -642,7 +648,7 @@ async def test_migration_0020_adds_sieve_scripts(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0022 + UNDO_0021 + UNDO_0020 + "UPDATE alembic_version SET version_num = '0019';"
+            UNDO_0023 + UNDO_0022 + UNDO_0021 + UNDO_0020 + "UPDATE alembic_version SET version_num = '0019';"
         )
     finally:
         conn.close()
@@ -668,7 +674,9 @@ async def test_migration_0021_adds_sieve_state(data_dir: Path) -> None:
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0022 + UNDO_0021 + "UPDATE alembic_version SET version_num = '0020';")
+        conn.executescript(
+            UNDO_0023 + UNDO_0022 + UNDO_0021 + "UPDATE alembic_version SET version_num = '0020';"
+        )
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -697,7 +705,7 @@ async def test_migration_0022_fills_the_keyword_lists(data_dir: Path) -> None:
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0022 + "UPDATE alembic_version SET version_num = '0021';")
+        conn.executescript(UNDO_0023 + UNDO_0022 + "UPDATE alembic_version SET version_num = '0021';")
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -705,6 +713,31 @@ async def test_migration_0022_fills_the_keyword_lists(data_dir: Path) -> None:
         got = {box.name: box.keywords for box in await store.mailboxes(alice.id)}
         assert (sorted(got["INBOX"]), got["Archive"], got["Trash"]) == (["$Later", "$Work"], ("Junk",), ())
         assert (await store.reconstruct()).counters_changed == 0  # the lists are complete
+    finally:
+        await store.close()
+
+
+async def test_migration_0023_makes_every_account_a_user(data_dir: Path) -> None:
+    # A store at revision 0022 with an account: the upgrade gives it the kind "user", and a domain's
+    # hidden owner of public mailboxes can be added at once (no mailbox, no login, not deliverable).
+    store = await open_sqlite_store(data_dir, Settings())
+    alice = await make_account(store)
+    await store.close()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.executescript(UNDO_0023 + "UPDATE alembic_version SET version_num = '0022';")
+    finally:
+        conn.close()
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        account = await store.get_account(alice.address)
+        assert account is not None
+        assert (account.kind, account.is_user) == ("user", True)
+        owner = await store.add_shared_owner("Example.ORG")
+        assert (owner.address, owner.kind, owner.is_user) == ("(shared)@example.org", "shared", False)
+        assert await store.add_shared_owner("example.org") == owner  # added once
+        assert await store.mailboxes(owner.id) == []
+        assert not owner.protocols.imap and not owner.protocols.pop3
     finally:
         await store.close()
 
@@ -1030,7 +1063,8 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0022
+            UNDO_0023
+            + UNDO_0022
             + UNDO_0021
             + UNDO_0020
             + UNDO_0019
@@ -1064,7 +1098,8 @@ def undo_0010(conn: sqlite3.Connection) -> str:
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
-# What revisions 0011-0022 added, taken out again by hand, newest first: the keyword lists (0022),
+# What revisions 0011-0023 added, taken out again by hand, newest first: the account kinds (0023),
+# the keyword lists (0022),
 # Sieve at delivery's state
 # and the directory version's triggers on scripts (0021), Sieve scripts (0020),
 # METADATA entries (0019),
@@ -1073,6 +1108,7 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 # columns), thread tables and the save date (0016), the sort keys (0015), the expunge records' time
 # and horizon (0014), the partial index of \\Deleted rows (0013), \\Recent's columns and triggers
 # (0012), the inline blobs (0011).
+UNDO_0023 = "ALTER TABLE accounts DROP COLUMN kind;"
 UNDO_0022 = "ALTER TABLE mailboxes DROP COLUMN keywords;"
 UNDO_0021 = (
     "DROP TRIGGER directory_version_sieve_scripts_insert; "
@@ -1097,7 +1133,8 @@ UNDO_0016 = (
     "ALTER TABLE membership DROP COLUMN save_date;"
 )
 UNDO_AFTER_0010 = (
-    UNDO_0022
+    UNDO_0023
+    + UNDO_0022
     + UNDO_0021
     + UNDO_0020
     + UNDO_0019
