@@ -296,3 +296,25 @@ async def test_lmtp_posts_into_a_public_mailbox_with_anyones_p_right(env: ImapEn
     assert await env.uids("support", owner) == [1]
     assert await env.uids("internal", owner) == []
     assert await env.uids("INBOX") == [1]
+
+
+async def test_two_users_of_a_public_mailbox_see_each_others_changes(env: ImapEnv) -> None:
+    owner, alice, bob = await _setup(env)
+    await _grant(env, owner, "support", "anyone", "lrswite")
+    try:
+        await ask(alice, b"a SELECT " + SUPPORT)
+        await ask(bob, b"b SELECT " + SUPPORT)
+        appended = await ask(bob, b"c APPEND " + SUPPORT + b" {3+}\r\nx\r\n")
+        told_new = await ask(alice, b"d NOOP")
+        await ask(alice, b"e STORE 1 +FLAGS.SILENT (\\Seen)")
+        told_seen = await ask(bob, b"f NOOP")
+        # Rights read again before each command: "r" gone, the session is closed (RFC 4314 §5.1.1).
+        await _grant(env, owner, "support", "anyone", "")
+        revoked = await ask(bob, b"g NOOP")
+    finally:
+        alice.close()
+        bob.close()
+    assert appended[-1].startswith(b"c OK [APPENDUID ")
+    assert b"* 3 EXISTS\r\n" in told_new
+    assert b"* 1 FETCH (FLAGS (\\Seen))\r\n" in told_seen  # \Seen is the mailbox's, not per user
+    assert revoked == [b"* BYE [NOPERM] Access to the selected mailbox was revoked\r\n"]

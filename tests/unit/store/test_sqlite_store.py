@@ -737,7 +737,8 @@ async def test_migration_0023_makes_every_account_a_user(data_dir: Path) -> None
         assert (owner.address, owner.kind, owner.is_user) == ("(shared)@example.org", "shared", False)
         assert await store.add_shared_owner("example.org") == owner  # added once
         assert await store.mailboxes(owner.id) == []
-        assert not owner.protocols.imap and not owner.protocols.pop3
+        assert not owner.protocols.imap
+        assert not owner.protocols.pop3
     finally:
         await store.close()
 
