@@ -318,3 +318,36 @@ async def test_two_users_of_a_public_mailbox_see_each_others_changes(env: ImapEn
     assert b"* 3 EXISTS\r\n" in told_new
     assert b"* 1 FETCH (FLAGS (\\Seen))\r\n" in told_seen  # \Seen is the mailbox's, not per user
     assert revoked == [b"* BYE [NOPERM] Access to the selected mailbox was revoked\r\n"]
+
+
+async def test_quota_root_of_the_public_mailboxes(env: ImapEnv) -> None:
+    # RFC 9208: the public mailboxes are under the hidden owner's root, named "Shared".
+    owner, alice, bob = await _setup(env)
+    await env.store.update_account(ALICE, admin=True)
+    await _grant(env, owner, "support", BOB, "lrsi")
+    await _grant(env, owner, "internal", BOB, "l")
+    try:
+        no_right = await ask(alice, b"a GETQUOTAROOT " + SUPPORT)
+        set_quota = await ask(alice, b'b SETQUOTA "Shared" (STORAGE 1 MESSAGE 3)')
+        root = await ask(bob, b"c GETQUOTAROOT " + SUPPORT)
+        no_read = await ask(bob, b'd GETQUOTAROOT "Shared/internal"')
+        not_admin = await ask(bob, b'e GETQUOTA "Shared"')
+        appended = await ask(bob, b"f APPEND " + SUPPORT + b" {3+}\r\nx\r\n")
+        over = await ask(bob, b"g APPEND " + SUPPORT + b" {3+}\r\ny\r\n")
+        own = await ask(bob, b"h GETQUOTAROOT INBOX")
+    finally:
+        alice.close()
+        bob.close()
+    assert no_right == [b"a NO [NONEXISTENT] No such mailbox\r\n"]
+    assert set_quota[0].startswith(b"* QUOTA Shared (STORAGE ")
+    assert set_quota[-1] == b"b OK SETQUOTA completed\r\n"
+    assert root[0] == b"* QUOTAROOT Shared/support Shared\r\n"
+    assert root[1:] == [b"* QUOTA Shared (STORAGE 1 1 MESSAGE 3 3)\r\n", b"c OK GETQUOTAROOT completed\r\n"]
+    assert (
+        b"* QUOTA Shared (STORAGE "
+    )
+    assert no_read == [b"d NO [NOPERM] Permission denied: GETQUOTAROOT needs the 'r' right\r\n"]
+    assert not_admin == [b"e NO [NONEXISTENT] No such quota root\r\n"]
+    assert appended[-1].startswith(b"f NO [OVERQUOTA]")  # three messages stored already
+    assert over[-1].startswith(b"g NO [OVERQUOTA]")
+    assert own == [b"* QUOTAROOT INBOX\r\n", b"h OK GETQUOTAROOT completed\r\n"]  # bob's own: no limit
