@@ -12,12 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from imap_env import ALICE, BOB, PASSWORD, ImapEnv, ask, imap_server, imap_settings, message, open_session
+from imap_env import (
+    ALICE,
+    BOB,
+    PASSWORD,
+    ImapEnv,
+    ask,
+    imap_server,
+    imap_settings,
+    message,
+    open_session,
+    read_line,
+)
 from pochta.auth.passwords import hash_password
 from pochta.store.model import Account
 
 SUPPORT = b'"Shared/support"'
 FULL = b"lrswipkxteacd"
+PROJECTS = b'"Other Users/alice@example.org/Projects"'
 
 
 @pytest.fixture
@@ -343,11 +355,77 @@ async def test_quota_root_of_the_public_mailboxes(env: ImapEnv) -> None:
     assert set_quota[-1] == b"b OK SETQUOTA completed\r\n"
     assert root[0] == b"* QUOTAROOT Shared/support Shared\r\n"
     assert root[1:] == [b"* QUOTA Shared (STORAGE 1 1 MESSAGE 3 3)\r\n", b"c OK GETQUOTAROOT completed\r\n"]
-    assert (
-        b"* QUOTA Shared (STORAGE "
-    )
+    assert b"* QUOTA Shared (STORAGE "
     assert no_read == [b"d NO [NOPERM] Permission denied: GETQUOTAROOT needs the 'r' right\r\n"]
     assert not_admin == [b"e NO [NONEXISTENT] No such quota root\r\n"]
     assert appended[-1].startswith(b"f NO [OVERQUOTA]")  # three messages stored already
     assert over[-1].startswith(b"g NO [OVERQUOTA]")
     assert own == [b"* QUOTAROOT INBOX\r\n", b"h OK GETQUOTAROOT completed\r\n"]  # bob's own: no limit
+
+
+async def _unasked(sock: socket.socket, count: int) -> list[bytes]:
+    """The next ``count`` lines the server sends without a command."""
+
+    def read() -> list[bytes]:
+        sock.settimeout(10)
+        return [read_line(sock) for _ in range(count)]
+
+    return await asyncio.to_thread(read)
+
+
+async def test_notify_watches_public_and_other_users_mailboxes_it_names(env: ImapEnv) -> None:
+    # RFC 5465 §6.5, §6.6: "mailboxes" and "subtree" filters naming Shared/ and Other Users/ names.
+    owner, alice, bob = await _setup(env)
+    await _grant(env, owner, "support", BOB, "lrs")
+    await _grant(env, owner, "internal", BOB, "l")  # no "r": ignored (§5: events need "l" and "r")
+    await env.ops.create(env.alice.id, "Projects")
+    projects = await env.mailbox("Projects")
+    await env.store.set_mailbox_acl(projects.id, BOB, "lr")
+    at_set = await env.mailbox("support", owner)
+    try:
+        status = await ask(
+            bob,
+            b'a NOTIFY SET STATUS (subtree "Shared" (MessageNew MessageExpunge FlagChange)) '
+            b"(mailboxes " + PROJECTS + b" (MessageNew MessageExpunge))",
+        )
+        await env.deliver(message(7), mailbox="support", account=owner)
+        new = await _unasked(bob, 1)
+        await env.deliver(message(8), mailbox="Projects")
+        other = await _unasked(bob, 1)
+        await env.deliver(message(9), mailbox="internal", account=owner)
+        quiet = await ask(bob, b"b NOOP")
+        own = await ask(bob, b"c APPEND " + SUPPORT + b" {3+}\r\nx\r\n")  # no "i": refused anyway
+        # §5.9: access lost, nothing told; the ACL back, told again.
+        await _grant(env, owner, "support", BOB, "l")
+        await env.deliver(message(10), mailbox="support", account=owner)
+        lost = await ask(bob, b"d NOOP")
+        await _grant(env, owner, "support", BOB, "lr")
+        await env.deliver(message(11), mailbox="support", account=owner)
+        back = await _unasked(bob, 1)
+    finally:
+        alice.close()
+        bob.close()
+    support = await env.mailbox("support", owner)
+    assert status == [
+        b"* STATUS "
+        + PROJECTS
+        + b" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY %d UNSEEN 0)\r\n" % projects.uidvalidity,
+        # §3.1: HIGHESTMODSEQ for FlagChange.
+        b"* STATUS Shared/support (MESSAGES 2 UIDNEXT 3 UIDVALIDITY %d UNSEEN 2 HIGHESTMODSEQ %d)\r\n"
+        % (support.uidvalidity, at_set.highestmodseq),
+        b"a OK NOTIFY completed\r\n",
+    ]
+    assert new == [
+        b"* STATUS Shared/support (MESSAGES 3 UIDNEXT 4 UIDVALIDITY %d UNSEEN 3)\r\n" % support.uidvalidity
+    ]
+    assert other == [
+        b"* STATUS "
+        + PROJECTS
+        + b" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY %d UNSEEN 1)\r\n" % projects.uidvalidity
+    ]
+    assert quiet == [b"b OK NOOP completed\r\n"]  # Shared/internal: no "r", not watched
+    assert own[-1].startswith(b"c NO [NOPERM]")
+    assert lost == [b"d OK NOOP completed\r\n"]
+    assert back == [
+        b"* STATUS Shared/support (MESSAGES 5 UIDNEXT 6 UIDVALIDITY %d UNSEEN 5)\r\n" % support.uidvalidity
+    ]
