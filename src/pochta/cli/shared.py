@@ -38,7 +38,7 @@ async def shared_owner(store: Store, domain: str) -> Account | None:
 
 @click.group()
 def shared() -> None:
-    """Public mailboxes of a domain, seen by its users as Shared/NAME (IMAP, RFC 2342 §5)."""
+    """Public mailboxes of a domain, seen by its users as Shared/NAME (IMAP, RFC 2342 §2)."""
 
 
 @shared.command("create")

@@ -1,5 +1,5 @@
 """Where a mailbox name leads and what the user may do there: the other users' namespace (RFC 2342
-§4) and the shared one (RFC 2342 §5) over the store, with the rights of ``mail.acl`` (RFC 4314).
+§2) and the shared one (RFC 2342 §2) over the store, with the rights of ``mail.acl`` (RFC 4314).
 
 A user's own mailboxes keep their names (the personal namespace, prefix ""). Another account's
 mailbox is named ``Other Users/<owner address>/<its name>`` (``OTHER_USERS``, delimiter "/"). A

@@ -20,7 +20,7 @@ RFC 3348 CHILDREN, RFC 3501 §6.3.9 LSUB.
   ``Other Users/<owner>/``, with the two levels above them as \\Noselect \\HasChildren; none of the
   owner's other names (a mailbox without "l" is not listed, nor its parent: RFC 4314 §4). STATUS of
   them needs "r". Public mailboxes of the user's domain the same way, under ``Shared/`` (RFC 2342
-  §5), with ``Shared`` as \\Noselect \\HasChildren only when at least one of them is listed.
+  §2), with ``Shared`` as \\Noselect \\HasChildren only when at least one of them is listed.
   RETURN (MYRIGHTS) adds the user's rights after each mailbox (RFC 8440 §3).
 """
 

@@ -5,7 +5,7 @@ Revision ID: 0023
 Revises: 0022
 Create Date: 2026-12-07
 
-A public mailbox belongs to no user (RFC 2342 §5 "Shared Namespace"; Cyrus's shared folders): here it
+A public mailbox belongs to no user (RFC 2342 §2 "Shared Namespace"; Cyrus's shared folders): here it
 belongs to one hidden account per domain, ``accounts.kind = 'shared'``, so that mailboxes, UIDs, the
 quota root, ACL rows and the change feed apply to it unchanged. That account cannot log in and is not
 a recipient by its own address; ``mail.access`` names its mailboxes ``Shared/<name>``.
