@@ -72,6 +72,15 @@ def test_acl_of_a_public_mailbox(data: Path) -> None:
         ("Shared/support", "bob@example.org", "lrsted"),  # RFC 4314 §2.1.1: "d" after its members
     ]
     assert "anyone=p" in ok(run("shared", "list", "example.org", data=data))
+    # The quota root of the public mailboxes (IMAP's "Shared"), beside the domain's.
+    shown = ok(run("shared", "quota", "example.org", "--storage", "10M", "--messages", "5", data=data))
+    assert re.findall(r"^(\S+)\s+(\S+)\s+(\S+)\s+(\S+)$", shown, re.MULTILINE)[1:] == [
+        ("Shared", "storage", "0", "10M"),
+        ("Shared", "messages", "0", "5"),
+        ("example.org", "storage", "0", "unlimited"),
+        ("example.org", "messages", "0", "unlimited"),
+    ]
+    assert "no public mailbox in example.net" in _fails(data, "shared", "quota", "example.net")
     out = ok(run("acl", "delete", "example.org", "Shared/support", "anyone", data=data))
     assert out.strip() == "example.org Shared/support: anyone removed"
     for args, fragment in [

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import click
 
-from pochta.cli.common import CommandFailed, data_option, print_table, with_store
+from pochta.cli.common import CommandFailed, data_option, parse_size, print_table, with_store
+from pochta.cli.quota import parse_count, quota_rows
 from pochta.config import Settings
 from pochta.mail.access import public_name
 from pochta.mail.errors import OpsError
 from pochta.mail.names import INBOX, SEPARATOR
 from pochta.mail.ops import MailOps
+from pochta.mail.quota import PUBLIC_ROOT
 from pochta.naming import normalize_domain
-from pochta.store.api import NotFound, Store
+from pochta.store.api import UNSET, NotFound, Store
 from pochta.store.model import Account, shared_owner_address
 
 
@@ -97,6 +99,34 @@ async def shared_delete(store: Store, settings: Settings, domain: str, name: str
     except OpsError as exc:
         raise CommandFailed(f"{public_name(local)}: {exc.message}") from None
     click.echo(f"deleted {public_name(local)} in {owner.domain_name}")
+
+
+@shared.command("quota")
+@data_option
+@click.argument("domain")
+@click.option("--storage", help="Storage limit of the public mailboxes: 500M, 2G, none.")
+@click.option("--messages", help="Message limit of the public mailboxes: a number, or none.")
+@with_store
+async def shared_quota(
+    store: Store, settings: Settings, domain: str, storage: str | None, messages: str | None
+) -> None:
+    """The quota root of DOMAIN's public mailboxes (IMAP's "Shared"): set the limits given, then
+    show limits and usage (with the domain's root, which counts them too)."""
+    owner = await shared_owner(store, domain)
+    if owner is None:
+        raise NotFound(f"no public mailbox in {normalize_domain(domain)}")
+    if storage is not None or messages is not None:
+        await store.update_account(
+            owner.address,
+            quota_bytes=UNSET if storage is None else parse_size(storage),
+            quota_messages=UNSET if messages is None else parse_count(messages),
+        )
+    found = await store.account_quota(owner.id)
+    if found is None:
+        raise NotFound(f"no public mailbox in {normalize_domain(domain)}")
+    rows = quota_rows(PUBLIC_ROOT, found.account_limits, found.account_used)
+    rows += quota_rows(found.domain, found.domain_limits, found.domain_used)
+    print_table(["ROOT", "RESOURCE", "USED", "LIMIT"], rows)
 
 
 def register_shared_commands(group: click.Group) -> None:
