@@ -29,6 +29,13 @@ class SmtpSettings(Section):
         True,
         description="Deliver user+tag@ into the folder 'tag' when the account has one (otherwise INBOX).",
     )
+    shared_post_local_part: str = Field(
+        "shared",
+        max_length=64,
+        description="Local part that posts into a domain's public mailboxes: shared+NAME@domain is "
+        "delivered into Shared/NAME when 'anyone' holds the post right 'p' on it (RFC 4314), else "
+        "refused as an unknown user; '' turns it off (needs subaddress_separator).",
+    )
     recipient_cache: int = Field(
         10_000,
         ge=0,

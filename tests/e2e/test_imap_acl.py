@@ -36,8 +36,8 @@ async def test_capabilities_and_namespace(env: ImapEnv) -> None:
     # RFC 4314 §5.1.1: RIGHTS= with t, e, x and k; RFC 8440 §8.1.
     for cap in (b"ACL", b"RIGHTS=kxte", b"LIST-MYRIGHTS"):
         assert cap in caps
-    # RFC 2342 §5: personal "" and the other users' namespace; no shared one.
-    assert namespace[0] == b'* NAMESPACE (("" "/")) (("Other Users/" "/")) NIL\r\n'
+    # RFC 2342 §5: personal "", the other users' namespace and the shared one (test_imap_shared).
+    assert namespace[0] == b'* NAMESPACE (("" "/")) (("Other Users/" "/")) (("Shared/" "/"))\r\n'
 
 
 async def test_owner_acl_commands(env: ImapEnv) -> None:

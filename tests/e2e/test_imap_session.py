@@ -219,7 +219,7 @@ async def test_imapclient_login_enable_id_namespace(env: ImapEnv) -> None:
     ns, ident, enabled = await asyncio.to_thread(run)
     assert ns.personal == (("", "/"),)  # type: ignore[attr-defined]
     assert ns.other == (("Other Users/", "/"),)  # RFC 2342 §2: mailboxes shared by other users
-    assert ns.shared is None
+    assert ns.shared == (("Shared/", "/"),)  # type: ignore[attr-defined]  # RFC 2342 §5: public mailboxes
     assert ident[0][:2] == (b"name", b"pochta")  # type: ignore[index]
     assert enabled == [b"UTF8=ACCEPT"]
 

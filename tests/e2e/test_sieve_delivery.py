@@ -229,6 +229,20 @@ async def test_fileinto_another_users_mailbox_needs_the_post_right(env: SmtpEnv)
     assert len(await env.messages(env.alice)) == 1
 
 
+async def test_fileinto_a_public_mailbox_needs_the_post_right(env: SmtpEnv) -> None:
+    # docs/imap.md "Shared mailboxes": the domain's Shared/support, a mailbox of its hidden owner.
+    owner = await env.store.add_shared_owner("example.org")
+    support = await env.store.create_mailbox(owner.id, "support")
+    await _script(env, env.alice, 'require "fileinto"; fileinto "Shared/support";')
+    await final_replies(env, "lmtp", [ALICE], message("no right"))
+    assert await env.messages(owner, "support") == []
+    assert len(await env.messages(env.alice)) == 1  # RFC 4314: no p right, kept in INBOX
+    await env.store.set_mailbox_acl(support.id, ALICE, "p")
+    await final_replies(env, "lmtp", [ALICE], message("with right"))
+    assert len(await env.messages(owner, "support")) == 1
+    assert len(await env.messages(env.alice)) == 1
+
+
 async def test_time_limit_keeps_in_inbox(tmp_path: Path) -> None:
     settings = smtp_settings(sieve={"max_cpu_time": 1e-9})
     async with smtp_server(tmp_path, settings) as env:

@@ -362,6 +362,10 @@ class Authenticator:
         domain: Domain | None = _UNREAD,
     ) -> AuthResult:
         """``domain``: the account's domain when the caller read it already (with the account)."""
+        if not account.is_user:
+            # A domain's hidden owner of public mailboxes never logs in (docs/imap.md "Shared
+            # mailboxes"); its hash verifies nothing anyway. Told apart from no account by nothing.
+            return AuthFailed(AuthFailure.BAD_CREDENTIALS)
         if not account.enabled:
             return AuthFailed(AuthFailure.ACCOUNT_DISABLED)
         if protocol in SWITCHABLE_PROTOCOLS:  # managesieve has no switch of its own

@@ -17,6 +17,7 @@ from pochta.cli.queue import register_queue_commands
 from pochta.cli.quota import register_quota_commands
 from pochta.cli.rules import register_rule_commands
 from pochta.cli.server import register_server_commands
+from pochta.cli.shared import register_shared_commands
 from pochta.cli.sieve import register_sieve_commands
 
 
@@ -32,6 +33,7 @@ register_maintenance_commands(main)
 register_queue_commands(main)
 register_quota_commands(main)
 register_acl_commands(main)
+register_shared_commands(main)
 register_auth_commands(main)
 register_backup_commands(main)
 register_sieve_commands(main)

@@ -84,7 +84,7 @@ async def domain_list(store: Store, settings: Settings) -> None:
     """List domains with their protocol switches and account counts."""
     rows = []
     for item in await store.list_domains():
-        accounts = await store.list_accounts(item.name)
+        accounts = [a for a in await store.list_accounts(item.name) if a.is_user]
         rows.append([item.name, str(len(accounts)), _switches_text(item.protocols)])
     print_table(["DOMAIN", "ACCOUNTS", "PROTOCOLS"], rows)
 
@@ -150,6 +150,8 @@ async def user_list(store: Store, settings: Settings, domain_name: str | None) -
     rows = []
     accounts = await store.list_accounts(normalize_domain(domain_name) if domain_name else None)
     for account in accounts:
+        if not account.is_user:
+            continue  # a domain's hidden owner of public mailboxes: ``pochta shared list``
         quota = await store.account_quota(account.id)
         used = QuotaUsage() if quota is None else quota.account_used
         rows.append(

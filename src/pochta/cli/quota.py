@@ -31,7 +31,7 @@ def _count(value: int | None) -> str:
     return "unlimited" if value is None else str(value)
 
 
-def _rows(root: str, limits: QuotaLimits, used: QuotaUsage) -> list[list[str]]:
+def quota_rows(root: str, limits: QuotaLimits, used: QuotaUsage) -> list[list[str]]:
     return [
         [root, "storage", format_size(used.bytes) if used.bytes else "0", format_size(limits.bytes)],
         [root, "messages", str(used.messages), _count(limits.messages)],
@@ -54,14 +54,14 @@ async def quota_show(store: Store, settings: Settings, target: str) -> None:
         found = None if account is None else await store.account_quota(account.id)
         if account is None or found is None:
             raise NotFound(f"no such account: {target}")
-        rows = _rows(account.address, found.account_limits, found.account_used)
-        rows += _rows(found.domain, found.domain_limits, found.domain_used)
+        rows = quota_rows(account.address, found.account_limits, found.account_used)
+        rows += quota_rows(found.domain, found.domain_limits, found.domain_used)
     else:
         name = normalize_domain(target)
         domain = await store.domain_quota(name)
         if domain is None:
             raise NotFound(f"no such domain: {target}")
-        rows = _rows(name, *domain)
+        rows = quota_rows(name, *domain)
     print_table(["ROOT", "RESOURCE", "USED", "LIMIT"], rows)
 
 

@@ -7,6 +7,14 @@ Order for ``local@domain`` in a local domain (Postfix virtual(5) order, as opera
    ``tag`` when the account has one and policy allows (RFC 5233 §1: the detail part);
 4. the domain's catch-all alias ``@domain``.
 
+Before them, ``<smtp.shared_post_local_part>+NAME@domain`` (``shared+support@example.org``) posts
+into the domain's public mailbox ``Shared/NAME`` (docs/imap.md "Shared mailboxes"): the sender is
+not authenticated, so only when the identifier ``anyone`` holds the post right ``p`` there (RFC 4314
+§2.1; Cyrus's "post" model). A public mailbox that is missing or not open to anyone's posting goes
+on through the rules above, exactly as any unknown address does (no leak of its existence). The
+hidden owner account of the public mailboxes is never a recipient by its own address. Neither
+answer is kept in the cache: an ACL change does not move the directory version.
+
 Postmaster (RFC 5321 §4.5.1: mail to ``postmaster`` at every domain served, and to ``<Postmaster>``
 without a domain, MUST be accepted): ``<Postmaster>`` is ``postmaster@`` the *primary domain* (the
 host name when it is a local domain, else its nearest local parent, ``mx.example.org`` ->
@@ -42,10 +50,11 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pochta.config import SmtpSettings
+from pochta.mail import acl
 from pochta.mail.quota import quota_exceeded
 from pochta.mime.address import SmtpPath
 from pochta.store.api import Directory, DirectoryReader, StoreError
-from pochta.store.model import Account, AccountId, AccountQuota, MailboxId
+from pochta.store.model import Account, AccountId, AccountQuota, MailboxId, shared_owner_address
 
 MAX_ALIAS_DEPTH = 8  # alias -> alias chains followed; deeper (or circular) ones resolve to nothing
 
@@ -97,6 +106,18 @@ class Refreshed:
             else:
                 out.append(replace(destination, account=found[0], quota=found[1]))
         return tuple(out)
+
+
+def public_post_name(settings: SmtpSettings, local: str) -> str | None:
+    """The public mailbox a local part posts into (``shared+NAME``: ``NAME``), or None when it is
+    not of that form (or the form is turned off)."""
+    part, sep = settings.shared_post_local_part, settings.subaddress_separator
+    if not part or not sep:
+        return None
+    base, found, name = local.partition(sep)
+    if not found or not name or base.lower() != part.lower():
+        return None
+    return name
 
 
 def _split(address: str) -> tuple[str, str] | None:
@@ -185,8 +206,10 @@ class Resolver:
         resolution = await self.directory.read_directory(
             lambda reader: _Rules(_Lookups(reader), settings).resolve(path, hostname)
         )
-        # An account or domain with a quota: its usage must be read afresh each time.
-        if version is not None and _unlimited(resolution.destinations) and cache.room(version):
+        # An account or domain with a quota: its usage must be read afresh each time. A post into
+        # a public mailbox (or its refusal) hangs on an ACL, which moves no directory version.
+        public = public_post_name(settings, path.local) is not None
+        if version is not None and not public and _unlimited(resolution.destinations) and cache.room(version):
             cache.resolutions[key] = resolution
         return resolution
 
@@ -279,9 +302,27 @@ class _Lookups:
         """An enabled account, with its quota usage from the same snapshot."""
         try:
             account = self.reader.account(address)
-            if account is None or not account.enabled:
+            # A hidden owner of public mailboxes receives nothing by its own address.
+            if account is None or not account.enabled or not account.is_user:
                 return None
             return Destination(account, quota=self.reader.quota(account.id))
+        except (ValueError, StoreError):
+            return None
+
+    def public_mailbox(self, domain: str, name: str) -> Destination | None:
+        """The domain's public mailbox ``name`` when anyone may post into it (RFC 4314 §2.1 "p":
+        the SMTP sender is nobody authenticated), as a destination filing into it."""
+        try:
+            owner = self.reader.account(shared_owner_address(domain))
+            if owner is None or owner.is_user:
+                return None
+            mailbox_id = self.reader.mailbox_id(owner.id, name)
+            if mailbox_id is None:
+                return None
+            rights = acl.rights_for(acl.ANYONE, owner=False, acl=self.reader.mailbox_acl(mailbox_id))
+            if "p" not in rights:
+                return None
+            return Destination(owner, folder=name, quota=self.reader.quota(owner.id))
         except (ValueError, StoreError):
             return None
 
@@ -312,6 +353,11 @@ class _Rules:
         if "@" in local or not local:
             # '"v@remote"@ours' or 'v@remote@ours': never an address of ours, never relayed.
             return Resolution("unknown")
+        public = public_post_name(self.settings, local)
+        if public is not None:
+            destination = self.lookups.public_mailbox(domain, public)
+            if destination is not None:
+                return Resolution("local", (destination,))
         found = self._resolve_local(local, domain, depth=0, seen=set())
         if found.kind == "unknown" and postmaster:
             # RFC 5321 §4.5.1: postmaster at any of our domains MUST be accepted.

@@ -7,7 +7,8 @@ account counts nothing, an expunge or a deleted mailbox gives its messages back.
 
 Quota roots (RFC 9208 §3.2): every mailbox of an account is under two roots,
 - the account's own, named ``""`` for its owner (``ACCOUNT_ROOT``) and by the account's address for an
-  administrator naming another account's root;
+  administrator naming another account's root (``Shared``, ``PUBLIC_ROOT``, for the hidden owner of
+  the domain's public mailboxes); GETQUOTAROOT of another's mailbox the user may read names it so;
 - its domain's, named by the domain (``example.org``): it bounds the sum over the domain's accounts.
 GETQUOTAROOT lists the roots with at least one limit (an unlimited root is not shown; RFC 9208 §4.2.2
 allows a mailbox with no root); GETQUOTA of a root without limits answers its empty list (§4.2.1).
@@ -29,10 +30,11 @@ from enum import StrEnum
 
 from pochta.mail.errors import Code, OpsError
 from pochta.store.api import Store
-from pochta.store.model import Account, AccountQuota, QuotaLimits, QuotaUsage
+from pochta.store.model import Account, AccountQuota, QuotaLimits, QuotaUsage, shared_owner_address
 
 __all__ = [
     "ACCOUNT_ROOT",
+    "PUBLIC_ROOT",
     "QuotaRoot",
     "Quotas",
     "Resource",
@@ -43,6 +45,8 @@ __all__ = [
 ]
 
 ACCOUNT_ROOT = ""  # the name of a user's own quota root, for that user
+# The account root of the domain's hidden owner of public mailboxes (docs/imap.md "Shared mailboxes").
+PUBLIC_ROOT = "Shared"
 
 
 class Resource(StrEnum):
@@ -122,12 +126,34 @@ class Quotas:
         ]
         return [root for root in roots if not root.limits.unlimited]
 
+    async def mailbox_roots(self, account_id: int, owner_id: int) -> list[QuotaRoot]:
+        """GETQUOTAROOT of a mailbox of the account ``owner_id`` that the user ``account_id`` holds
+        the right to read (``mail.access``): the roots with a limit over the owner's mailboxes, the
+        owner's root named by the owner's address (``PUBLIC_ROOT`` for the domain's public mailboxes)."""
+        if owner_id == account_id:
+            return await self.roots(account_id)
+        owner = await self._current(owner_id)
+        quota = await self._account_quota(owner)
+        roots = [
+            QuotaRoot(
+                owner.address if owner.is_user else PUBLIC_ROOT, quota.account_limits, quota.account_used
+            ),
+            QuotaRoot(quota.domain, quota.domain_limits, quota.domain_used),
+        ]
+        return [root for root in roots if not root.limits.unlimited]
+
     async def _target(self, account: Account, name: str) -> Account | str:
         """The account or the domain name a root name means to this account (NONEXISTENT: none, or
         one it may not see)."""
         missing = OpsError(Code.NONEXISTENT, "No such quota root")
         if name == ACCOUNT_ROOT:
             return account
+        if name == PUBLIC_ROOT:
+            # The administrator's own domain's public mailboxes; to anyone else, as another's root.
+            owner = await self.store.get_account(shared_owner_address(account.domain_name))
+            if not account.admin or owner is None or owner.is_user:
+                raise missing
+            return owner
         if "@" in name:
             if name.lower() == account.address.lower():
                 return account

@@ -155,6 +155,10 @@ class DirectoryReader(Protocol):
     def app_password(self, account_id: AccountId, lookup: bytes) -> AppPassword | None:
         """The account's app password whose ``lookup`` digest is exactly this one."""
 
+    def mailbox_acl(self, mailbox_id: MailboxId) -> dict[str, str]:
+        """The mailbox's ACL entries (identifier key -> rights as stored), as
+        ``MailStore.mailbox_acl``."""
+
 
 class Directory(Protocol):
     async def read_directory(self, fn: Callable[[DirectoryReader], T]) -> T:
@@ -202,6 +206,11 @@ class Directory(Protocol):
         quota_messages: int | None = None,
     ) -> Account:
         """Creates the account and its default mailboxes (model.DEFAULT_MAILBOXES) in one commit."""
+
+    async def add_shared_owner(self, domain: str) -> Account:
+        """The domain's hidden owner of its public mailboxes (``model.SHARED_KIND``), added when
+        missing: no mailbox, no password, no protocol; ``get_account(shared_owner_address(d))``
+        reads it. NotFound without such a domain."""
 
     async def get_account(self, address: str) -> Account | None: ...
     async def get_account_by_id(self, account_id: AccountId) -> Account | None: ...

@@ -86,6 +86,19 @@ class ScramCredentials:
     server_key: bytes
 
 
+# Account kinds (revision 0023): a user, or a domain's hidden owner of its public mailboxes (the IMAP
+# "Shared" namespace, ``mail.access``): it cannot log in, is no recipient by its own address, and its
+# address ``SHARED_OWNER_LOCAL@domain`` is no dot-atom, so no administrator command can name it.
+USER_KIND = "user"
+SHARED_KIND = "shared"
+SHARED_OWNER_LOCAL = "(shared)"
+
+
+def shared_owner_address(domain: str) -> str:
+    """The address of ``domain``'s hidden owner of public mailboxes."""
+    return f"{SHARED_OWNER_LOCAL}@{domain.lower()}"
+
+
 @dataclass(frozen=True)
 class Account:
     id: AccountId
@@ -106,6 +119,17 @@ class Account:
     pop_last_login: datetime | None = None  # the last POP3 login, for LOGIN-DELAY
     quota_messages: int | None = None  # RFC 9208 §5.2 MESSAGE limit; None: unlimited
     admin: bool = False  # may SETQUOTA and read any quota root over IMAP (docs/imap.md "QUOTA")
+    kind: str = USER_KIND  # USER_KIND, or SHARED_KIND: a domain's hidden owner of public mailboxes
+
+    @property
+    def is_user(self) -> bool:
+        """A user who logs in and receives mail (not a hidden owner of public mailboxes)."""
+        return self.kind == USER_KIND
+
+    @property
+    def domain_name(self) -> str:
+        """The account's domain, as stored (lower-case A-labels)."""
+        return self.address.rpartition("@")[2].lower()
 
 
 @dataclass(frozen=True)
@@ -207,11 +231,13 @@ class MailboxInfo:
 @dataclass(frozen=True)
 class SharedMailbox:
     """A mailbox of another account whose ACL names a user (RFC 4314): its row, its owner's address,
-    and its whole ACL (identifier key -> rights as stored)."""
+    its whole ACL (identifier key -> rights as stored), and whether the owner is a domain's hidden
+    owner of public mailboxes (``SHARED_KIND``)."""
 
     mailbox: MailboxInfo
     owner: str
     acl: dict[str, str]
+    public: bool = False
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,8 @@ accounts = Table(
     # flag (SETQUOTA over IMAP, GETQUOTA of any root; docs/imap.md "QUOTA").
     Column("quota_messages", BigInteger, nullable=True),
     Column("admin", Boolean, nullable=False, server_default="0"),
+    # Revision 0023: "user", or "shared" for a domain's hidden owner of its public mailboxes.
+    Column("kind", Text, nullable=False, server_default="user"),
     sqlite_autoincrement=True,
 )
 

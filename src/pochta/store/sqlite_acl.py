@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 from sqlalchemy import Connection, delete, insert, select, update
 
 from pochta.store.api import NotFound
-from pochta.store.model import AccountId, Change, MailboxId, MailboxInfo, SharedMailbox
+from pochta.store.model import SHARED_KIND, AccountId, Change, MailboxId, MailboxInfo, SharedMailbox
 from pochta.store.schema import accounts, mailbox_acl, mailboxes
 from pochta.store.sqlite_mail import mailbox_info
 from pochta.store.sqlite_mailboxes import get_mailbox_by_id
@@ -51,7 +51,7 @@ def shared_with(conn: Connection, identifiers: Sequence[str], exclude: AccountId
     wanted = list(identifiers) + ["-" + identifier for identifier in identifiers]
     ids = select(mailbox_acl.c.mailbox_id).where(mailbox_acl.c.identifier.in_(wanted))
     rows = conn.execute(
-        select(mailboxes, accounts.c.address)
+        select(mailboxes, accounts.c.address, accounts.c.kind)
         .join(accounts, accounts.c.id == mailboxes.c.account_id)
         .where(mailboxes.c.id.in_(ids), mailboxes.c.account_id != exclude)
         .order_by(accounts.c.address_key, mailboxes.c.name)
@@ -59,7 +59,8 @@ def shared_with(conn: Connection, identifiers: Sequence[str], exclude: AccountId
     out = []
     for row in rows:
         info: MailboxInfo = mailbox_info(row)
-        out.append(SharedMailbox(info, row.address, mailbox_acl_entries(conn, info.id)))
+        public = row.kind == SHARED_KIND
+        out.append(SharedMailbox(info, row.address, mailbox_acl_entries(conn, info.id), public))
     return out
 
 

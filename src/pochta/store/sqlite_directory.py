@@ -22,6 +22,7 @@ from pochta.plural import plural
 from pochta.store.api import UNSET, AlreadyExists, Conflict, NotFound, _Unset
 from pochta.store.model import (
     DEFAULT_MAILBOXES,
+    SHARED_KIND,
     Account,
     AccountId,
     Alias,
@@ -31,6 +32,7 @@ from pochta.store.model import (
     LoginUnblock,
     ProtocolSwitches,
     ScramCredentials,
+    shared_owner_address,
 )
 from pochta.store.schema import (
     accounts,
@@ -147,16 +149,27 @@ def delete_domain(conn: Connection, events: list[Change], name: str) -> None:
     if row is None:
         raise NotFound(f"no domain {domain_key(name)}")
     users = conn.execute(
-        select(func.count()).select_from(accounts).where(accounts.c.domain_id == row.id)
+        select(func.count())
+        .select_from(accounts)
+        .where(accounts.c.domain_id == row.id, accounts.c.kind != SHARED_KIND)
     ).scalar_one()
     sources = conn.execute(
         select(func.count(func.distinct(aliases.c.source_key))).where(aliases.c.domain_id == row.id)
     ).scalar_one()
-    if users or sources:
+    owner = _account_row(conn, shared_owner_address(row.name))
+    public = 0
+    if owner is not None:
+        public = conn.execute(
+            select(func.count()).select_from(mailboxes).where(mailboxes.c.account_id == owner.id)
+        ).scalar_one()
+    if users or sources or public:
         raise Conflict(
-            f"domain {row.name} still has {plural(users, 'account')} and "
-            f"{plural(sources, 'alias', 'aliases')}"
+            f"domain {row.name} still has {plural(users, 'account')}, "
+            f"{plural(sources, 'alias', 'aliases')} and "
+            f"{plural(public, 'public mailbox', 'public mailboxes')}"
         )
+    if owner is not None:  # the hidden owner of public mailboxes, holding none now
+        conn.execute(delete(accounts).where(accounts.c.id == owner.id))
     conn.execute(delete(domains).where(domains.c.id == row.id))
 
 
@@ -221,6 +234,7 @@ def _account(row: Row[Any]) -> Account:
         pop_last_login=_optional_time(row.pop_last_login),
         quota_messages=row.quota_messages,
         admin=bool(row.admin),
+        kind=row.kind,
     )
 
 
@@ -295,6 +309,37 @@ def add_account(
     conn.execute(insert(quota_usage).values(account_id=account_id, bytes=0, messages=0))
     for name, special_use in DEFAULT_MAILBOXES:
         insert_mailbox(conn, account_id, name, special_use, subscribed=True)
+    return _account(conn.execute(select(accounts).where(accounts.c.id == account_id)).one())
+
+
+def add_shared_owner(conn: Connection, events: list[Change], domain: str) -> Account:
+    """The domain's hidden owner of public mailboxes (revision 0023), added when missing: no
+    mailbox of its own (not even INBOX: nothing is delivered to it by its address), no password
+    (``!`` is no argon2 hash: nothing verifies against it)."""
+    name = domain_key(domain)
+    domain_row = _domain_row(conn, name)
+    if domain_row is None:
+        raise NotFound(f"no domain {name}; add it first")
+    address = shared_owner_address(name)
+    existing = _account_row(conn, address)
+    if existing is not None:
+        return _account(existing)
+    values = {
+        "domain_id": domain_row.id,
+        "address": address,
+        "address_key": address.lower(),
+        "password_hash": "!",
+        **_scram_values(None),
+        "quota_bytes": None,
+        "quota_messages": None,
+        **_switch_values(ProtocolSwitches(imap=False, pop3=False, submission=False)),
+        "apop_secret": None,
+        "enabled": True,
+        "created": now(),
+        "kind": SHARED_KIND,
+    }
+    account_id = conn.execute(insert(accounts).values(values)).inserted_primary_key[0]  # type: ignore[index]
+    conn.execute(insert(quota_usage).values(account_id=account_id, bytes=0, messages=0))
     return _account(conn.execute(select(accounts).where(accounts.c.id == account_id)).one())
 
 

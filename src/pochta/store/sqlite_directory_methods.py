@@ -86,6 +86,9 @@ class DirectoryMethods:
             )
         )
 
+    async def add_shared_owner(self: _Jobs, domain: str) -> Account:
+        return await self.run_write(lambda c, e: directory.add_shared_owner(c, e, domain))
+
     async def get_account(self: _Jobs, address: str) -> Account | None:
         return await self.run_read(lambda c: directory.get_account(c, address))
 

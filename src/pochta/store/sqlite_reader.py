@@ -31,6 +31,7 @@ _ACCOUNT_BY_KEY = "SELECT * FROM accounts WHERE address_key = ?"
 _ACCOUNT_BY_ID = "SELECT * FROM accounts WHERE id = ?"
 _MAILBOX_ID = "SELECT id FROM mailboxes WHERE account_id = ? AND name = ?"
 _APP_KEY_ROW = "SELECT * FROM app_passwords WHERE account_id = ? AND lookup = ?"
+_ACL = "SELECT identifier, rights FROM mailbox_acl WHERE mailbox_id = ?"
 
 
 @functools.cache
@@ -82,3 +83,6 @@ class SqliteDirectoryReader:
     def app_password(self, account_id: AccountId, lookup: bytes) -> AppPassword | None:
         row = _first(self._raw, _APP_KEY_ROW, (account_id, lookup))
         return None if row is None else directory.app_password_from_row(row)
+
+    def mailbox_acl(self, mailbox_id: MailboxId) -> dict[str, str]:
+        return {str(who): str(rights) for who, rights in self._raw.execute(_ACL, (mailbox_id,))}

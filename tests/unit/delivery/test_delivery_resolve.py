@@ -322,3 +322,51 @@ async def test_deliveries_and_logins_leave_the_directory_version_alone(store: St
     assert store.directory_version() == version + 3
     await store.update_account("alice@example.org", admin=True)  # no delivery field
     assert store.directory_version() == version + 3
+
+
+# Posting into a domain's public mailbox (docs/imap.md "Shared mailboxes"): shared+NAME@domain.
+
+
+async def test_posting_into_a_public_mailbox_needs_anyones_p_right(store: Store) -> None:
+    owner = await store.add_shared_owner("example.org")
+    support = await store.create_mailbox(owner.id, "support")
+    await store.add_alias("@example.org", ["postmaster@example.org"])  # a catch-all takes the unknown
+    counting = _CountingReads(store)
+    resolver = Resolver(cast(Store, counting), SmtpSettings(), "mx.example.org")
+    owner_address = "(shared)@example.org"
+    refused = await _kinds(resolver, "<shared+support@example.org>", "<shared+none@example.org>")
+    # Not open to posting: exactly what an unknown address gets (here the catch-all).
+    assert refused == [("local", ["postmaster@example.org"])] * 2
+    await store.set_mailbox_acl(support.id, "anyone", "lrp")
+    reads = counting.reads
+    result = await resolver.resolve(_path("<Shared+support@example.org>"))
+    assert (result.kind, [(d.account.address, d.folder) for d in result.destinations]) == (
+        "local",
+        [(owner_address, "support")],
+    )
+    assert counting.reads == reads + 1  # an ACL moves no directory version: never cached
+    await resolver.resolve(_path("<shared+support@example.org>"))
+    assert counting.reads == reads + 2
+    await store.set_mailbox_acl(support.id, "-anyone", "p")  # a negative entry takes "p" away
+    assert await _kinds(resolver, "<shared+support@example.org>") == [("local", ["postmaster@example.org"])]
+    await store.set_mailbox_acl(support.id, "-anyone", None)
+    # Turned off (or without subaddresses): an ordinary address again (the catch-all, with the tag).
+    assert await _resolve(store, "<shared+support@example.org>", shared_post_local_part="") == (
+        "local",
+        [("postmaster@example.org", "support")],
+    )
+    assert await _resolve(store, "<shared+support@example.org>", subaddress_separator="") == (
+        "local",
+        [("postmaster@example.org", None)],
+    )
+    assert await _resolve(store, "<board+support@example.org>", shared_post_local_part="board") == (
+        "local",
+        [(owner_address, "support")],
+    )
+
+
+async def test_the_hidden_owner_is_no_recipient(store: Store) -> None:
+    owner = await store.add_shared_owner("example.org")
+    await store.create_mailbox(owner.id, "support")
+    assert await _resolve(store, '<"(shared)"@example.org>') == ("unknown", [])
+    assert await _resolve(store, '<"(shared)+support"@example.org>') == ("unknown", [])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pochta.mail import acl
-from pochta.mail.access import Access, shared_name
+from pochta.mail.access import Access, is_public_name, is_shared_name, prefix_levels, public_name, shared_name
 from pochta.mail.errors import Code, OpsError
 from pochta.mail.ops import MailOps
 from pochta.store.api import NotFound, Store
@@ -100,3 +100,83 @@ async def test_acl_rows_set_replace_delete_and_go_with_the_mailbox(
 
 def test_access_is_the_one_ops_uses(ops: MailOps) -> None:
     assert isinstance(ops.access, Access)
+
+
+# --- the shared namespace: public mailboxes of a domain's hidden owner (revision 0023) -------------
+
+
+def test_namespace_names_and_levels() -> None:
+    assert [is_shared_name(n) for n in ("Shared", "Shared/x", "Other Users/a@b/c", "Sharedx", "x")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert [is_public_name(n) for n in ("Shared", "Shared/x", "Other Users/a@b/c", "Shared2/x")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert [prefix_levels(n) for n in ("Shared/x/y", "Other Users/a@b/c", "INBOX/x")] == [1, 2, 0]
+    assert public_name("support/tier2") == "Shared/support/tier2"
+
+
+async def test_a_public_mailbox_is_reached_by_its_domain_with_the_rights_granted(
+    store: Store, ops: MailOps, account: Account
+) -> None:
+    bob = await _bob(store)
+    owner = await store.add_shared_owner("example.org")
+    support = await ops.create(owner.id, "support")
+    await store.set_mailbox_acl(support.id, "bob@example.org", "lrs")
+    located = await ops.access.locate(bob, "Shared/support")
+    assert (located.account_id, located.name, located.shown, located.rights, located.public) == (
+        owner.id,
+        "support",
+        "Shared/support",
+        frozenset("lrs"),
+        True,
+    )
+    assert not located.own
+    assert [(name, rights) for name, _info, rights in await ops.access.shared_with(bob)] == [
+        ("Shared/support", frozenset("lrs"))
+    ]
+    assert await ops.access.rights_on(bob, support.id, owner.id) == frozenset("lrs")
+    # No owner's entry in the ACL a public mailbox shows.
+    assert await ops.access.entries(support.id, None) == [("bob@example.org", "lrs")]
+    # alice holds no right: the public mailbox answers as one that does not exist, as do the
+    # prefix, a missing name and the hidden owner named through the other users' namespace.
+    await store.set_mailbox_acl(support.id, "anyone", "")
+    for name in (
+        "Shared/support",
+        "Shared",
+        "Shared/",
+        "Shared/none",
+        "Other Users/(shared)@example.org/support",
+    ):
+        with pytest.raises(OpsError) as refused:
+            await ops.access.locate(account, name)
+        assert refused.value.code == Code.NONEXISTENT, name
+    # The hidden owner is no identifier.
+    with pytest.raises(OpsError) as refused:
+        await ops.access.check_identifier(owner.address, owner.address)
+    assert refused.value.code == Code.CANNOT
+
+
+async def test_another_domains_public_mailboxes_are_not_there(
+    store: Store, ops: MailOps, account: Account
+) -> None:
+    del account  # example.org and alice
+    await store.add_domain("example.net")
+    carol = await store.add_account("carol@example.net", "not-a-real-hash", None)
+    bob = await _bob(store)
+    owner = await store.add_shared_owner("example.org")
+    support = await ops.create(owner.id, "support")
+    await store.set_mailbox_acl(support.id, "anyone", "lr")
+    await store.set_mailbox_acl(support.id, "carol@example.net", "lr")  # even named: not there
+    assert [name for name, _info, _rights in await ops.access.shared_with(bob)] == ["Shared/support"]
+    assert await ops.access.shared_with(carol) == []
+    with pytest.raises(OpsError) as refused:
+        await ops.access.locate(carol, "Shared/support")
+    assert refused.value.code == Code.NONEXISTENT

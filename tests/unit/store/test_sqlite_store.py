@@ -588,6 +588,7 @@ async def test_migration_0017_fills_domain_usage(data_dir: Path) -> None:
         conn.executescript(
             UNDO_0025
             + UNDO_0024
+            + UNDO_0023
             + UNDO_0022
             + UNDO_0021
             + UNDO_0020
@@ -624,6 +625,7 @@ async def test_migration_0019_adds_metadata_entries(data_dir: Path) -> None:
         conn.executescript(
             UNDO_0025
             + UNDO_0024
+            + UNDO_0023
             + UNDO_0022
             + UNDO_0021
             + UNDO_0020
@@ -653,6 +655,7 @@ async def test_migration_0020_adds_sieve_scripts(data_dir: Path) -> None:
         conn.executescript(
             UNDO_0025
             + UNDO_0024
+            + UNDO_0023
             + UNDO_0022
             + UNDO_0021
             + UNDO_0020
@@ -683,7 +686,12 @@ async def test_migration_0021_adds_sieve_state(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0025 + UNDO_0024 + UNDO_0022 + UNDO_0021 + "UPDATE alembic_version SET version_num = '0020';"
+            UNDO_0025
+            + UNDO_0024
+            + UNDO_0023
+            + UNDO_0022
+            + UNDO_0021
+            + "UPDATE alembic_version SET version_num = '0020';"
         )
     finally:
         conn.close()
@@ -714,7 +722,7 @@ async def test_migration_0022_fills_the_keyword_lists(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0025 + UNDO_0024 + UNDO_0022 + "UPDATE alembic_version SET version_num = '0021';"
+            UNDO_0025 + UNDO_0024 + UNDO_0023 + UNDO_0022 + "UPDATE alembic_version SET version_num = '0021';"
         )
     finally:
         conn.close()
@@ -755,14 +763,42 @@ async def test_migration_0025_moves_the_directory_version_with_imapsieve_entries
         await store.close()
 
 
-async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
-    # A store at revision 0022 with an account: the upgrade adds the (empty) table, which works at once.
+async def test_migration_0023_makes_every_account_a_user(data_dir: Path) -> None:
+    # A store at revision 0022 with an account: the upgrade gives it the kind "user", and a domain's
+    # hidden owner of public mailboxes can be added at once (no mailbox, no login, not deliverable).
     store = await open_sqlite_store(data_dir, Settings())
     alice = await make_account(store)
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0025 + UNDO_0024 + "UPDATE alembic_version SET version_num = '0022';")
+        conn.executescript(
+            UNDO_0025 + UNDO_0024 + UNDO_0023 + "UPDATE alembic_version SET version_num = '0022';"
+        )
+    finally:
+        conn.close()
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        account = await store.get_account(alice.address)
+        assert account is not None
+        assert (account.kind, account.is_user) == ("user", True)
+        owner = await store.add_shared_owner("Example.ORG")
+        assert (owner.address, owner.kind, owner.is_user) == ("(shared)@example.org", "shared", False)
+        assert await store.add_shared_owner("example.org") == owner  # added once
+        assert await store.mailboxes(owner.id) == []
+        assert not owner.protocols.imap
+        assert not owner.protocols.pop3
+    finally:
+        await store.close()
+
+
+async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
+    # A store at revision 0023 with an account: the upgrade adds the (empty) table, which works at once.
+    store = await open_sqlite_store(data_dir, Settings())
+    alice = await make_account(store)
+    await store.close()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.executescript(UNDO_0025 + UNDO_0024 + "UPDATE alembic_version SET version_num = '0023';")
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -1103,6 +1139,7 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
         conn.executescript(
             UNDO_0025
             + UNDO_0024
+            + UNDO_0023
             + UNDO_0022
             + UNDO_0021
             + UNDO_0020
@@ -1140,7 +1177,7 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 
 
 # What revisions 0011-0025 added, taken out again by hand, newest first: the IMAPSIEVE triggers
-# (0025), the Gmail-style rules (0024), the keyword lists (0022),
+# (0025), the Gmail-style rules (0024), the account kinds (0023), the keyword lists (0022),
 # Sieve at delivery's state
 # and the directory version's triggers on scripts (0021), Sieve scripts (0020),
 # METADATA entries (0019),
@@ -1154,6 +1191,7 @@ UNDO_0025 = (
     "DROP TRIGGER directory_version_imapsieve_delete;"
 )
 UNDO_0024 = "DROP TABLE mail_rules;"
+UNDO_0023 = "ALTER TABLE accounts DROP COLUMN kind;"
 UNDO_0022 = "ALTER TABLE mailboxes DROP COLUMN keywords;"
 UNDO_0021 = (
     "DROP TRIGGER directory_version_sieve_scripts_insert; "
@@ -1180,6 +1218,7 @@ UNDO_0016 = (
 UNDO_AFTER_0010 = (
     UNDO_0025
     + UNDO_0024
+    + UNDO_0023
     + UNDO_0022
     + UNDO_0021
     + UNDO_0020

@@ -67,7 +67,8 @@ async def getacl(session: Session, command: Command) -> Tagged:
     assert isinstance(args, AclArgs)
     located = await session.locate(args.mailbox)
     located.require("a", "GETACL")  # RFC 4314 §4
-    listed = await session.services.ops.access.entries(await _mailbox_id(session, located), located.owner)
+    owner = None if located.public else located.owner  # a public mailbox has no user for an owner
+    listed = await session.services.ops.access.entries(await _mailbox_id(session, located), owner)
     session.send(Acl(located.shown, listed))
     return Tagged(command.tag, Status.OK, "GETACL completed")
 

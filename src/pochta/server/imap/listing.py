@@ -19,7 +19,9 @@ RFC 3348 CHILDREN, RFC 3501 §6.3.9 LSUB.
 - Other users' mailboxes (RFC 4314, ``mail.access``): those the user holds "l" on, under
   ``Other Users/<owner>/``, with the two levels above them as \\Noselect \\HasChildren; none of the
   owner's other names (a mailbox without "l" is not listed, nor its parent: RFC 4314 §4). STATUS of
-  them needs "r". RETURN (MYRIGHTS) adds the user's rights after each mailbox (RFC 8440 §3).
+  them needs "r". Public mailboxes of the user's domain the same way, under ``Shared/`` (RFC 2342
+  §2), with ``Shared`` as \\Noselect \\HasChildren only when at least one of them is listed.
+  RETURN (MYRIGHTS) adds the user's rights after each mailbox (RFC 8440 §3).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pochta.mail import acl
+from pochta.mail.access import prefix_levels
 from pochta.mail.names import INBOX
 from pochta.mail.patterns import NamePattern, count_wildcards
 from pochta.proto.imap import Command, Status, Tagged
@@ -110,7 +113,8 @@ async def list_command(session: Session, command: Command) -> Tagged:
     for shown, box, granted in shared:
         if "l" in granted:  # RFC 4314 §4: LIST needs "l" (and says nothing where it is missing)
             infos[shown], rights[shown] = box, granted
-            nodes.update(_parents(shown)[:2])  # "Other Users", "Other Users/<owner>"
+            # "Other Users" and "Other Users/<owner>", or "Shared": no mailboxes, parents alone.
+            nodes.update(_parents(shown)[: prefix_levels(shown)])
     if rights:
         # Subscriptions of other users' mailboxes are the user's own names (no mailbox row of theirs).
         subscriptions = set(await services.ops.subscriptions(session.account_id))

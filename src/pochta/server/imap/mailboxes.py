@@ -16,7 +16,7 @@ dispatcher. What MailOps decides, in IMAP terms:
 
 from __future__ import annotations
 
-from pochta.mail.access import OTHER_USERS, is_shared_name
+from pochta.mail.access import OTHER_USERS, SHARED, is_shared_name, prefix_levels
 from pochta.mail.errors import Code as OpsCode
 from pochta.mail.errors import OpsError
 from pochta.proto.imap import Command, Status, Tagged, objectid
@@ -46,8 +46,8 @@ async def create(session: Session, command: Command) -> Tagged:
     name = session.mailbox_name(args.mailbox)
     ops = session.services.ops
     if is_shared_name(name):
-        # RFC 4314 §4: CREATE under another user's mailbox needs "k" on the nearest existing parent;
-        # here the parent itself (the levels above another user's mailboxes are no mailboxes).
+        # RFC 4314 §4: CREATE under another user's (or a public) mailbox needs "k" on the nearest
+        # existing parent; here the parent itself (the namespace's levels are no mailboxes).
         owner, local = await _parent_with(session, name.rstrip(SEP), "k", "CREATE")
         info = await ops.create(owner, local, use[0] if use else None)
     else:
@@ -108,10 +108,11 @@ async def _inherit_acl(session: Session, info: MailboxInfo) -> None:
 
 
 async def _parent_with(session: Session, name: str, right: str, what: str) -> tuple[int, str]:
-    """For a new name below another user's mailbox: its owner and the name there, when the user
-    holds ``right`` on the parent (RFC 4314 §4 "k"); CANNOT for a name that has no such parent."""
+    """For a new name below another user's or a public mailbox: its owner and the name there, when
+    the user holds ``right`` on the parent (RFC 4314 §4 "k"); CANNOT for a name that has no such
+    parent (a new public mailbox at the top is the administrator's: ``pochta shared create``)."""
     parent, sep, leaf = name.rpartition(SEP)
-    if not sep or not leaf or (is_shared_name(parent) and parent.count(SEP) < 2):
+    if not sep or not leaf or parent.count(SEP) < prefix_levels(parent):
         raise OpsError(OpsCode.CANNOT, "Mailboxes of other users are created below one of them")
     located = await session.services.ops.access.locate(_account(session), parent)
     located.require(right, what)
@@ -145,12 +146,13 @@ async def unsubscribe(session: Session, command: Command) -> Tagged:
 
 
 async def namespace(session: Session, command: Command) -> Tagged:
-    # RFC 2342 §5 / RFC 9051 §6.3.10: one personal namespace with prefix "" and "/", and the other
-    # users' one (RFC 2342 §2, ``mail.access``); no shared namespace (every mailbox has an owner).
+    # RFC 2342 §5 / RFC 9051 §6.3.10: one personal namespace with prefix "" and "/", the other
+    # users' one and the shared one of the domain's public mailboxes (RFC 2342 §2, ``mail.access``).
     session.send(
         Namespace(
             personal=(NamespaceDescr("", HIERARCHY_SEPARATOR),),
             other=(NamespaceDescr(OTHER_USERS + HIERARCHY_SEPARATOR, HIERARCHY_SEPARATOR),),
+            shared=(NamespaceDescr(SHARED + HIERARCHY_SEPARATOR, HIERARCHY_SEPARATOR),),
         )
     )
     return _ok(command)

@@ -15,6 +15,11 @@ mailbox was created, renamed, deleted or (un)subscribed. ``ready`` is set when t
 ``server.imap.notify`` tells the client. More than ``imap.notify_max_pending`` changes (each entry
 name counts as one) untold, or an OVERFLOW from the feed, is ``overflowed`` (§5.8).
 
+Mailboxes of other users and public ones (``mail.access``) are watched when a ``mailboxes`` or
+``subtree`` filter names them (RFC 5465 §6.5, §6.6; PERSONAL, INBOXES and SUBSCRIBED are the user's
+own): their message events only, from one more feed subscription per owner (``follow_owner``), the
+rights read again before each is told (``server.imap.notify``, §5.9).
+
 The session's own changes are not told (RFC 5465 §5: "The server SHOULD omit notifying the client if
 the event is caused by this client"): after its own APPEND, COPY, MOVE or SETMETADATA the session
 names what it wrote (``own_messages``, ``own_metadata``); what of it the feed brought already is
@@ -33,7 +38,7 @@ from pochta.proto.imap.fetch import FetchAtt
 from pochta.store.api import ChangeSubscription
 from pochta.store.model import HIERARCHY_SEPARATOR, AccountId, Change, ChangeKind, MailboxId, MailboxInfo, Uid
 
-__all__ = ["SERVER", "SUPPORTED_EVENTS", "Filter", "News", "Notifier", "Watch"]
+__all__ = ["SERVER", "SUPPORTED_EVENTS", "Filter", "Foreign", "News", "Notifier", "Watch"]
 
 # RFC 5465 §3.1: BADEVENT "MUST list names of all events supported by the server".
 SUPPORTED_EVENTS = (
@@ -46,6 +51,7 @@ SUPPORTED_EVENTS = (
     "ServerMetadataChange",  # §5.7: required with METADATA-SERVER
 )
 SERVER: MailboxId = 0  # the mailbox id of the server's METADATA entries (store.sqlite_metadata)
+_MESSAGE_KINDS = frozenset({ChangeKind.APPENDED, ChangeKind.EXPUNGED, ChangeKind.FLAGS})
 _PRIVATE = "/private/"
 
 
@@ -67,11 +73,30 @@ class Filter:
 
 
 @dataclass(frozen=True)
+class Foreign:
+    """A mailbox of another user or a public one that a ``mailboxes`` or ``subtree`` filter names
+    (RFC 5465 §6.5, §6.6): its name as the user writes it, its owner, and its message events."""
+
+    shown: str
+    owner_id: AccountId
+    events: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Watch:
     selected_events: frozenset[str] = frozenset()  # SELECTED / SELECTED-DELAYED (§6.1)
     delayed: bool = False  # SELECTED-DELAYED: expunges wait for a command that allows them
     fetch_atts: tuple[FetchAtt, ...] = ()  # MessageNew's (§5.2)
     filters: tuple[Filter, ...] = ()
+
+    def named_events(self, name: str) -> frozenset[str]:
+        """The events of the ``mailboxes`` and ``subtree`` filters that name ``name``: the only ones
+        that reach a mailbox outside the personal namespace (§6.2, §6.3 are the personal one)."""
+        found: set[str] = set()
+        for f in self.filters:
+            if f.kind in ("MAILBOXES", "SUBTREE") and f.matches(name, False):
+                found |= f.events
+        return frozenset(found)
 
     def events_for(self, name: str, subscribed: bool) -> frozenset[str]:
         found: set[str] = set()
@@ -121,12 +146,39 @@ class Notifier:
     _own_metadata: dict[MailboxId, set[str]] = field(default_factory=dict)
     # UIDs this session added to the selected mailbox: its EXISTS, no MessageNew FETCH (§5.2).
     own_selected: dict[MailboxId, set[Uid]] = field(default_factory=dict)
+    # Other users' and public mailboxes watched for message events, by id, with the subscriptions
+    # to their owners' changes (one per owner) and each one's status as last told.
+    foreign: dict[MailboxId, Foreign] = field(default_factory=dict)
+    foreign_told: dict[MailboxId, MailboxInfo] = field(default_factory=dict)
     _names: bool = False
     _untold: int = 0
     _task: asyncio.Task[None] | None = None
+    _foreign_follow: list[tuple[ChangeSubscription, asyncio.Task[None]]] = field(default_factory=list)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._follow())
+
+    def follow_owner(self, subscription: ChangeSubscription) -> None:
+        """Follow another account's changes for the ``foreign`` mailboxes it owns: their message
+        events only (its mailbox list and METADATA are its owner's to be told)."""
+        task = asyncio.create_task(self._follow_foreign(subscription))
+        self._foreign_follow.append((subscription, task))
+
+    async def _follow_foreign(self, subscription: ChangeSubscription) -> None:
+        async for change in subscription:
+            if change.kind is ChangeKind.OVERFLOW:
+                self.overflowed = True
+            elif change.mailbox_id not in self.foreign or change.kind not in _MESSAGE_KINDS:
+                continue
+            elif change.kind is ChangeKind.APPENDED:
+                if not self._appended_change(change):
+                    continue
+            else:
+                self._kinds.setdefault(change.mailbox_id, set()).add(change.kind)
+            self._untold += 1
+            if self._untold > self.max_pending:
+                self.overflowed = True
+            self.ready.set()
 
     async def _follow(self) -> None:
         async for change in self.subscription:
@@ -221,8 +273,14 @@ class Notifier:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
+        following, self._foreign_follow = self._foreign_follow, []
+        tasks = [task] if task is not None else []
+        tasks += [t for _, t in following]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await t
         await self.subscription.aclose()
+        for subscription, _ in following:
+            await subscription.aclose()

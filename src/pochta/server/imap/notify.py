@@ -23,6 +23,12 @@
   entry ...`` per mailbox (``""``: the server) and report, naming every entry set or removed since
   the last one (RFC 5464 §4.4.2: names only), as the feed carried them (``Change.entries``: /private/
   names reach only their user).
+- Other users' and public mailboxes (``mail.access``): named by a ``mailboxes`` or ``subtree``
+  filter (``subtree "Shared"`` is every public mailbox the user sees) and held with "l" and "r" at
+  NOTIFY SET, they are watched for MessageNew, MessageExpunge and FlagChange (STATUS as above, under
+  the name the user writes), their rights read again before each is told (§5.9). PERSONAL, INBOXES
+  and SUBSCRIBED are the user's own mailboxes; MailboxName, SubscriptionChange and METADATA events
+  of such mailboxes are their owner's.
 - The selected mailbox (SELECTED / SELECTED-DELAYED, §6.1): its EXISTS, FETCH FLAGS, and with SELECTED
   EXPUNGE/VANISHED too, are sent between commands as they happen (flag changes only with FlagChange,
   else with the next command, as without NOTIFY); during a command the rules of RFC
@@ -41,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from pochta.mail.access import is_shared_name
 from pochta.mail.errors import OpsError
 from pochta.mail.names import canonical_name, parent_names
 from pochta.proto.imap import Command, Status, Tagged
@@ -50,10 +57,10 @@ from pochta.proto.imap.notify import EventGroup, NotifyArgs
 from pochta.proto.imap.responses import Code, ListItem, Metadata, StatusResponse, Untagged
 from pochta.proto.imap.sequence import SequenceSet
 from pochta.server.imap import fetch, select
-from pochta.server.imap.notifier import SERVER, SUPPORTED_EVENTS, Filter, Notifier, Watch
+from pochta.server.imap.notifier import SERVER, SUPPORTED_EVENTS, Filter, Foreign, Notifier, Watch
 from pochta.server.imap.session import Session
 from pochta.store.api import NotFound
-from pochta.store.model import HIERARCHY_SEPARATOR, ChangeKind, MailboxId, MailboxInfo, Uid
+from pochta.store.model import HIERARCHY_SEPARATOR, AccountId, ChangeKind, MailboxId, MailboxInfo, Uid
 
 __all__ = [
     "OWN_NAME_CHANGES",
@@ -105,9 +112,32 @@ async def notify(session: Session, command: Command) -> Tagged:
     notifier = Notifier(watch, subscription, imap.notify_max_pending, known, account.id)
     notifier.start()
     session.notifier = notifier
+    await _watch_foreign(session, notifier)
     if args.status:
         _initial_status(session, notifier, infos)
     return Tagged(command.tag, Status.OK, "NOTIFY completed")
+
+
+async def _watch_foreign(session: Session, notifier: Notifier) -> None:
+    """The other users' and public mailboxes the ``mailboxes`` and ``subtree`` filters name, that
+    the user may see and read (RFC 5465 §3.1: a name the user cannot LIST is ignored; §5: every
+    event needs "l" and "r"): watched for their message events, one feed subscription per owner."""
+    watch = notifier.watch
+    named = [f for f in watch.filters if f.kind in ("MAILBOXES", "SUBTREE")]
+    if not any(is_shared_name(name) for f in named for name in f.names):
+        return
+    account = session.account
+    assert account is not None
+    owners: set[AccountId] = set()
+    for shown, info, rights in await session.services.ops.access.shared_with(account):
+        events = watch.named_events(shown) & _MESSAGE_EVENTS
+        if events and {"l", "r"} <= rights:
+            notifier.foreign[info.id] = Foreign(shown, info.account_id, events)
+            notifier.foreign_told[info.id] = info
+            owners.add(info.account_id)
+    feed = session.services.store.feed()
+    for owner in sorted(owners):
+        notifier.follow_owner(feed.subscribe_account(owner, max_pending=notifier.max_pending))
 
 
 def _watch(session: Session, groups: tuple[EventGroup, ...]) -> Watch:
@@ -147,9 +177,16 @@ def _initial_status(session: Session, notifier: Notifier, infos: list[MailboxInf
         if "FlagChange" in events:
             items.add("HIGHESTMODSEQ")  # §3.1: with UIDVALIDITY, as the server supports CONDSTORE
         session.send(_status(info, items))
+    for mailbox_id, foreign in sorted(notifier.foreign.items(), key=lambda pair: pair[1].shown):
+        if selected is not None and mailbox_id == selected.mailbox_id:
+            continue
+        items = {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN"}
+        if "FlagChange" in foreign.events:
+            items.add("HIGHESTMODSEQ")
+        session.send(_status(notifier.foreign_told[mailbox_id], items, foreign.shown))
 
 
-def _status(info: MailboxInfo, items: set[str]) -> StatusResponse:
+def _status(info: MailboxInfo, items: set[str], name: str | None = None) -> StatusResponse:
     values = {
         "MESSAGES": info.messages,
         "UIDNEXT": info.uidnext,
@@ -157,7 +194,8 @@ def _status(info: MailboxInfo, items: set[str]) -> StatusResponse:
         "UNSEEN": info.unseen,
         "HIGHESTMODSEQ": info.highestmodseq,
     }
-    return StatusResponse(info.name, tuple((item, values[item]) for item in _STATUS_ORDER if item in items))
+    pairs = tuple((item, values[item]) for item in _STATUS_ORDER if item in items)
+    return StatusResponse(info.name if name is None else name, pairs)
 
 
 # --- telling -------------------------------------------------------------------------------------
@@ -175,7 +213,8 @@ async def report(session: Session) -> None:
         return
     news = notifier.take()
     told = dict(notifier.known)  # as last told: the baseline of UNSEEN, whatever the list read brings
-    if news.names or any(mailbox_id not in notifier.known for mailbox_id in news.kinds):
+    unknown = (m for m in news.kinds if m not in notifier.known and m not in notifier.foreign)
+    if news.names or any(unknown):
         await _mailbox_changes(session, notifier)
     selected = session.selected
     for mailbox_id, changed in sorted(news.kinds.items()):
@@ -214,8 +253,42 @@ async def _status_change(
 ) -> None:
     before = notifier.known.get(mailbox_id)
     if before is None:
-        return  # deleted meanwhile (told as MailboxName, if asked)
+        foreign = notifier.foreign.get(mailbox_id)
+        if foreign is not None:
+            await _foreign_change(session, notifier, mailbox_id, foreign, changed)
+        return  # else deleted meanwhile (told as MailboxName, if asked)
     events = notifier.watch.events_for(before.name, before.subscribed)
+    info = await _tell_status(session, mailbox_id, changed, events, told or before, before.name)
+    if info is not None:
+        notifier.known[mailbox_id] = info
+
+
+async def _foreign_change(
+    session: Session, notifier: Notifier, mailbox_id: MailboxId, foreign: Foreign, changed: set[ChangeKind]
+) -> None:
+    """A watched mailbox of another user or a public one: told only while the user holds "l" and
+    "r" there, read again now (RFC 5465 §5.9: stopped while access is lost, again once regained)."""
+    account = session.account
+    assert account is not None
+    rights = await session.services.ops.access.rights_on(account, mailbox_id, foreign.owner_id)
+    if not {"l", "r"} <= rights:
+        return
+    told = notifier.foreign_told.get(mailbox_id)
+    info = await _tell_status(session, mailbox_id, changed, foreign.events, told, foreign.shown)
+    if info is not None:
+        notifier.foreign_told[mailbox_id] = info
+
+
+async def _tell_status(
+    session: Session,
+    mailbox_id: MailboxId,
+    changed: set[ChangeKind],
+    events: frozenset[str],
+    told: MailboxInfo | None,
+    name: str,
+) -> MailboxInfo | None:
+    """The STATUS of one mailbox's message changes, under ``name``; its status now (None: nothing
+    to tell, or the mailbox is gone)."""
     items: set[str] = set()
     new = ChangeKind.APPENDED in changed and "MessageNew" in events
     if new or (ChangeKind.EXPUNGED in changed and "MessageExpunge" in events):
@@ -228,15 +301,15 @@ async def _status_change(
     if flags and session.condstore:
         items |= {"UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ"}  # RFC 5465 §5.1
     if not items and not flags:
-        return
+        return None
     info = await session.services.store.get_mailbox_by_id(mailbox_id)
     if info is None:
-        return
-    notifier.known[mailbox_id] = info
-    if flags and not session.condstore and info.unseen != (told or before).unseen:
+        return None
+    if flags and not session.condstore and (told is None or info.unseen != told.unseen):
         items.add("UNSEEN")  # RFC 5465 §5.1: MAY, when the count of unseen messages changed
     if items:
-        session.send(_status(info, items))
+        session.send(_status(info, items, name))
+    return info
 
 
 def _attributes(info: MailboxInfo, parents: set[str]) -> list[str]:
@@ -312,7 +385,8 @@ def own_messages(session: Session, mailbox_id: MailboxId, uids: tuple[Uid, ...])
     selected = session.selected
     if selected is not None and selected.mailbox_id == mailbox_id:
         notifier.own_selected.setdefault(mailbox_id, set()).update(uids)
-    if mailbox_id in notifier.known:  # a mailbox of another account: its changes do not come here
+    # Another account's mailbox: its changes come here only when watched (``foreign``).
+    if mailbox_id in notifier.known or mailbox_id in notifier.foreign:
         notifier.own_messages(mailbox_id, uids)
 
 

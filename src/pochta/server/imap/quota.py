@@ -3,7 +3,9 @@
 - Roots: ``""`` (the user's own) and the domain's name; an administrator may also name another
   account by its address and any domain (``mail.quota`` says who sees what). GETQUOTAROOT lists the
   roots with a limit, each followed by its QUOTA response (RFC 9208 §4.1.2); the mailbox need not
-  exist (it would be under the same roots), but its name must be a valid one.
+  exist (it would be under the same roots), but its name must be a valid one. Another user's or a
+  public mailbox (``mail.access``) needs "r" (RFC 9208 §6) and answers its owner's roots: the
+  owner's address, or ``Shared`` for the domain's public mailboxes, and the owner's domain.
 - Resources: STORAGE in units of 1024 octets, rounded up (RFC 9208 §5.1: usage and limit alike, so a
   limit set with SETQUOTA reads back as given), and MESSAGE (§5.2). Only limited resources are listed
   (§4.2.1: a resource not named is not limited).
@@ -14,6 +16,7 @@
 
 from __future__ import annotations
 
+from pochta.mail.access import is_shared_name
 from pochta.mail.errors import Code, OpsError
 from pochta.mail.quota import QuotaRoot, Quotas, Resource
 from pochta.proto.imap import Command, Status, Tagged
@@ -62,9 +65,19 @@ async def getquota(session: Session, command: Command) -> Tagged:
 async def getquotaroot(session: Session, command: Command) -> Tagged:
     args = command.args
     assert isinstance(args, GetQuotaRoot)
-    # RFC 9208 §4.1.2: the mailbox need not exist; a name that could never be one is refused.
-    name = session.services.ops.canonical_name(session.mailbox_name(args.mailbox))
-    roots = await Quotas(session.services.store).roots(session.account_id)
+    quotas = Quotas(session.services.store)
+    name = session.mailbox_name(args.mailbox)
+    if is_shared_name(name):
+        # Another user's or a public mailbox: its owner's roots, when the user may read it (RFC 9208
+        # §6: STORAGE and MESSAGE reveal the mailbox's size, so "r"; no right at all: as if absent).
+        located = await session.locate(args.mailbox)
+        located.require("r", "GETQUOTAROOT")
+        name = located.shown
+        roots = await quotas.mailbox_roots(session.account_id, located.account_id)
+    else:
+        # RFC 9208 §4.1.2: the mailbox need not exist; a name that could never be one is refused.
+        name = session.services.ops.canonical_name(name)
+        roots = await quotas.roots(session.account_id)
     session.send(QuotaRootResponse(name, [root.name for root in roots]))
     for root in roots:
         session.send(quota_response(root))

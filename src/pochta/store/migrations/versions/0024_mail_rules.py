@@ -1,7 +1,7 @@
 """Gmail-style settings: an account's filters, vacation and forwarding, kept as rules.
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0023
 Create Date: 2026-12-07
 
 - ``mail_rules``: one row per rule (schema.py says what each column holds). Nothing is filled: no
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0024"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
