@@ -142,8 +142,11 @@ def main() -> None:
             for target in targets:
                 figures = first_connection(target, spread)
                 print(
-                    f"  {target.name} right after the fills: "
-                    + ", ".join(f"{c} {v:.2f} ms" for c, v in zip(COMMANDS, figures, strict=True))
+                    f"  {target.name} right after the fills (wall / server CPU ms): "
+                    + ", ".join(
+                        f"{c} {v:.2f} / {target.cpu[c][-1]:.2f} ms"
+                        for c, v in zip(COMMANDS, figures, strict=True)
+                    )
                 )
                 target.wall.clear()
                 target.cpu.clear()

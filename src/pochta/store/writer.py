@@ -32,7 +32,9 @@ Several processes of one server (worker processes, each with its own writer) tak
 ``WriteTurn`` first: an exclusive ``flock`` held from BEGIN to COMMIT. Waiting for SQLite's lock
 alone means polling it, with sleeps that grow (1, 2, 5, 10 ... 100 ms) while the other process has
 long committed; a process blocked in ``flock`` is woken the moment the lock is free, so the
-database is never idle while someone waits to write.
+database is never idle while someone waits to write. The writer waits for its turn with the first
+job only and takes the rest of its queue once it has the turn: the jobs that arrived while another
+process committed go into this batch, not the next.
 """
 
 from __future__ import annotations
