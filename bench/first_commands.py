@@ -1,7 +1,7 @@
 """The first commands of a new IMAP connection on a big INBOX: pochta and Dovecot, in turns.
 
     .venv/bin/python bench/first_commands.py [--messages 20000] [--rounds 20] [--workers 2]
-                                             [--no-dovecot] [--keep DIR]
+                                             [--no-dovecot] [--keep DIR] [--settle SECONDS]
 
 What ``vs_dovecot.py --only big`` times once per run (its "first SELECT on a new connection" and
 "FETCH of 100 ENVELOPEs spread over the box" rows), many times over: one INBOX of ``--messages``
@@ -103,6 +103,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-dovecot", action="store_true")
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="seconds to wait after the fills before the first connection (in vs_dovecot.py pochta's "
+        "fill is followed by Dovecot's, some 40 s, before its first SELECT)",
+    )
     args = parser.parse_args()
     parent = args.keep or Path(tempfile.mkdtemp(prefix="pfc-"))
     parent.mkdir(parents=True, exist_ok=True)
@@ -138,12 +145,16 @@ def main() -> None:
                     f"filled {target.name}: {result.accepted / result.wall:.0f} msgs/s, "
                     f"{len(result.errors)} errors"
                 )
+            time.sleep(args.settle)
             # As vs_dovecot.py: both fills first, then a connection to each in turn.
             for target in targets:
                 figures = first_connection(target, spread)
                 print(
-                    f"  {target.name} right after the fills: "
-                    + ", ".join(f"{c} {v:.2f} ms" for c, v in zip(COMMANDS, figures, strict=True))
+                    f"  {target.name} right after the fills (wall / server CPU ms): "
+                    + ", ".join(
+                        f"{c} {v:.2f} / {target.cpu[c][-1]:.2f} ms"
+                        for c, v in zip(COMMANDS, figures, strict=True)
+                    )
                 )
                 target.wall.clear()
                 target.cpu.clear()

@@ -59,6 +59,7 @@ LISTENERS = (
     "pop3",
     "pop3s",
     "lmtp",
+    "managesieve",
 )
 WANTED = {"smtp", "lmtp"}
 SINK = "/usr/sbin/smtp-sink"

@@ -237,6 +237,7 @@ class SqliteStore(
         self._indexer: asyncio.Task[None] | None = None
         self._indexer_wake = asyncio.Event()
         self._version_conn: sqlite3.Connection | None = None  # directory_version's, opened on first use
+        self._version_memo: int | None = None  # directory_version's answer for this turn of the loop
         self._blob_reader = inline.BlobReader(
             data_dir / DB_FILE_NAME, blobs, settings.store.inline_blob_max, settings.store.busy_timeout
         )
@@ -307,6 +308,28 @@ class SqliteStore(
         # (a reader-thread job), not a stalled loop. It costs what a Python call does, not a hop.
         if self._closed:
             return None
+        memo = self._version_memo
+        if memo is not None:
+            return memo
+        version = self._read_directory_version()
+        if version is not None:
+            # Kept for the rest of this turn of the event loop: the sessions served in one turn
+            # share one read (its GIL hand-back to the writer thread was ~10 % of a worker's busy
+            # loop under 10 LMTP sessions). A change committed later reaches the loop only through a
+            # callback queued after the one that forgets it, so no session acts on it with the old
+            # version (bench/README.md, "LMTP and the first SELECT, eighth session").
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return version  # not on a loop (a CLI or test thread): no turn to keep it for
+            self._version_memo = version
+            loop.call_soon(self._forget_directory_version)
+        return version
+
+    def _forget_directory_version(self) -> None:
+        self._version_memo = None
+
+    def _read_directory_version(self) -> int | None:
         try:
             if self._version_conn is None:
                 conn = sqlite3.connect(

@@ -708,6 +708,41 @@ async def test_migration_0021_adds_sieve_state(data_dir: Path) -> None:
         await store.close()
 
 
+async def test_directory_version_is_read_once_per_turn_of_the_loop(data_dir: Path) -> None:
+    # Sessions served in one turn of the event loop share one read; the next turn reads afresh,
+    # so a change committed by another process (here a plain connection) shows from then on.
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        first = store.directory_version()
+        assert first is not None
+        other = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+        try:
+            other.execute("UPDATE directory_version SET version = version + 1 WHERE id = 1")
+        finally:
+            other.close()
+        assert store.directory_version() == first  # the same turn: the read it already made
+        await asyncio.sleep(0)
+        assert store.directory_version() == first + 1
+    finally:
+        await store.close()
+
+
+def test_directory_version_off_the_loop_reads_every_time(data_dir: Path) -> None:
+    # Outside a running loop (a CLI or a thread) there is no turn to keep an answer for.
+    store = asyncio.run(open_sqlite_store(data_dir, Settings()))
+    try:
+        first = store.directory_version()
+        assert first is not None
+        other = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+        try:
+            other.execute("UPDATE directory_version SET version = version + 1 WHERE id = 1")
+        finally:
+            other.close()
+        assert store.directory_version() == first + 1
+    finally:
+        asyncio.run(store.close())
+
+
 async def test_migration_0022_fills_the_keyword_lists(data_dir: Path) -> None:
     # A store at revision 0021 with keywords on messages of two mailboxes (one spelt two ways) and
     # a mailbox with system flags only: the upgrade lists each mailbox's keywords, first spelling.

@@ -90,6 +90,24 @@ async def test_cache_hit_and_delta_after_another_process_writes(
     assert opened.view.flags[0] == frozenset()
 
 
+async def test_views_brought_forward_share_one_flag_set_per_combination(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    # A view kept current by one delta per delivery holds one frozenset per combination of flags, not
+    # one per message: each is a container the cyclic collector walks at every full collection.
+    first, second = stores
+    inbox = await _filled(first, 3)
+    await first.open_view_traced(inbox.id)
+    for n in range(6):
+        await deliver(second, make_message(subject=f"late {n}", n=100 + n), inbox.id, flags={"\\Seen"})
+        opened = await first.open_view_traced(inbox.id)
+        assert opened.source == "delta"
+    view = opened.view
+    assert view == await _full(first, inbox.id)
+    assert len(view.flags) == 9
+    assert len({id(flags) for flags in view.flags}) == 2  # {} and {\\Seen}
+
+
 async def test_a_rename_keeps_the_columns(stores: tuple[SqliteStore, SqliteStore]) -> None:
     first, second = stores
     account = await make_account(first)

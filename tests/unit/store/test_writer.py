@@ -394,6 +394,34 @@ async def test_a_write_waits_for_the_turn_another_process_holds(db_path: Path, t
         engine.dispose()
 
 
+async def test_jobs_queued_while_another_process_holds_the_turn_share_one_commit(
+    db_path: Path, tmp_path: Path
+) -> None:
+    """The writer takes its turn before the rest of its queue: what arrived while another worker
+    held the turn (its commit's fsync) goes into the same commit as the job that waited first."""
+    lock = tmp_path / "run" / "writer.lock"
+    engine = make_engine(db_path, 5.0, writer=True)
+    instance = Writer(engine, group_commit_max=64, init=_init, turn=WriteTurn(lock))
+    await instance.start()
+    other = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        before = instance.stats.snapshot()
+        first = asyncio.ensure_future(instance.run(_insert(1)))
+        await asyncio.sleep(0.2)  # the writer took job 1 and waits in flock
+        rest = [asyncio.ensure_future(instance.run(_insert(n))) for n in range(2, 6)]
+        await _until(lambda: instance.pending == 5)
+        fcntl.flock(other, fcntl.LOCK_UN)
+        assert await asyncio.gather(first, *rest) == [1, 2, 3, 4, 5]
+        assert instance.stats.commits - before.commits == 1
+        assert instance.stats.batch_sizes[-1] == 5
+        assert _rows(db_path) == [1, 2, 3, 4, 5]
+    finally:
+        os.close(other)
+        await instance.close()
+        engine.dispose()
+
+
 def _insert_seeing_synchronous(row_id: int) -> Callable[[Connection], int]:
     """Inserts the row; returns the connection's ``synchronous`` level (1 NORMAL, 2 FULL)."""
 
