@@ -336,13 +336,17 @@ class Router:
         # Built on first use: reading /etc/resolv.conf can fail (NoResolverConfiguration), which then
         # defers the mail as a DNS failure instead of failing construction.
         if self._resolver is None:
-            if self._nameservers:
-                resolver = dns.asyncresolver.Resolver(configure=False)
-                resolver.nameservers = [
-                    dns.nameserver.Do53Nameserver(ip, port) for ip, port in self._nameservers
-                ]
-            else:
-                resolver = dns.asyncresolver.Resolver()
-            resolver.lifetime = self._settings.timeout
-            self._resolver = resolver
+            self._resolver = make_resolver(self._nameservers, self._settings.timeout)
         return self._resolver
+
+
+def make_resolver(nameservers: Sequence[tuple[str, int]], timeout: float) -> dns.asyncresolver.Resolver:
+    """A resolver asking ``nameservers`` (``parse_nameserver`` pairs; none: /etc/resolv.conf, which
+    raises NoResolverConfiguration when it cannot be read), each lookup bounded by ``timeout``."""
+    if nameservers:
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(ip, port) for ip, port in nameservers]
+    else:
+        resolver = dns.asyncresolver.Resolver()
+    resolver.lifetime = timeout
+    return resolver

@@ -78,6 +78,7 @@ from pochta.store.schema import INDEX_ADD
 from pochta.store.sort_orders import KeptOrders
 from pochta.store.sqlite_acl import AclMethods
 from pochta.store.sqlite_directory_methods import DirectoryMethods
+from pochta.store.sqlite_dkim import DkimMethods
 from pochta.store.sqlite_metadata import MetadataMethods
 from pochta.store.sqlite_opener import ViewOpener
 from pochta.store.sqlite_query_methods import QueryMethods
@@ -150,7 +151,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0022"
+SCHEMA_HEAD = "0026"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -190,7 +191,14 @@ def migrate(conn: Connection) -> None:
 
 
 class SqliteStore(
-    DirectoryMethods, QueueMethods, QueryMethods, AclMethods, MetadataMethods, SieveMethods, SieveStateMethods
+    DirectoryMethods,
+    QueueMethods,
+    QueryMethods,
+    AclMethods,
+    MetadataMethods,
+    SieveMethods,
+    SieveStateMethods,
+    DkimMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 
