@@ -63,7 +63,13 @@ async def _activate(store: Store, settings: Settings, domain: str, wait: bool, c
     )
     deadline = time.monotonic() + (settings.dkim.dns_wait if wait else 0.0)
     while True:
-        activated, missing = await dkim_keys.activate(store, domain, lookup)
+        try:
+            activated, missing = await dkim_keys.activate(store, domain, lookup)
+        except dkim_keys.DnsLookupError as exc:
+            if time.monotonic() >= deadline:
+                raise CommandFailed(f"DNS lookup failed: {exc}; nothing changed") from None
+            await asyncio.sleep(min(_POLL, max(deadline - time.monotonic(), 0.1)))
+            continue
         if activated:
             for key in activated:
                 click.echo(f"{key.selector} ({key.algorithm}) signs mail of {domain} now")

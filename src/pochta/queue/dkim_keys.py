@@ -30,6 +30,7 @@ from pochta.store.api import Store
 from pochta.store.dkim_model import DkimKey, KeyState
 
 __all__ = [
+    "DnsLookupError",
     "Lookup",
     "activate",
     "dns_name",
@@ -46,6 +47,11 @@ __all__ = [
 _KEY_TYPE = {"ed25519": "ed25519", "rsa": "rsa"}
 # One letter per kind at the end of a selector: 20261207e, 20261207r.
 _SUFFIX = {"ed25519": "e", "rsa": "r"}
+
+
+class DnsLookupError(Exception):
+    """A record could not be looked up (timeout, SERVFAIL, no resolver): neither found nor missing."""
+
 
 Lookup = Callable[[str], Awaitable[list[str]]]  # TXT strings (each record's strings joined) at a name
 
@@ -172,17 +178,20 @@ async def first_keys(store: Store, domain: str, settings: DkimSettings) -> list[
 
 def txt_lookup(nameservers: Sequence[str], timeout: float) -> Lookup:
     """TXT texts at a name through the configured resolver (``queue.dns_nameservers``); a name
-    without TXT records, or one that does not exist, gives an empty list."""
+    without TXT records, or one that does not exist, gives an empty list; DnsLookupError when the
+    lookup fails."""
     resolver: dns.asyncresolver.Resolver | None = None
 
     async def lookup(name: str) -> list[str]:
         nonlocal resolver
-        if resolver is None:
-            resolver = make_resolver([parse_nameserver(ns) for ns in nameservers], timeout)
         try:
+            if resolver is None:
+                resolver = make_resolver([parse_nameserver(ns) for ns in nameservers], timeout)
             answer = await resolver.resolve(name, "TXT")
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
+        except dns.exception.DNSException as exc:
+            raise DnsLookupError(f"{name}: {exc}") from None
         # RFC 6376 §3.6.2.2: the strings of one record are joined without anything between them.
         return [b"".join(rdata.strings).decode("ascii", "replace") for rdata in answer]
 
