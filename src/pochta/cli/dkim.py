@@ -13,6 +13,7 @@ from pochta.cli.common import CommandFailed, data_option, print_table, with_stor
 from pochta.config import Settings
 from pochta.naming import normalize_domain
 from pochta.queue import dkim_keys
+from pochta.queue.route import LookupFailed
 from pochta.store.api import NotFound, Store
 from pochta.store.dkim_model import DkimKey, KeyState
 
@@ -65,7 +66,7 @@ async def _activate(store: Store, settings: Settings, domain: str, wait: bool, c
     while True:
         try:
             activated, missing = await dkim_keys.activate(store, domain, lookup)
-        except dkim_keys.DnsLookupError as exc:
+        except LookupFailed as exc:
             if time.monotonic() >= deadline:
                 raise CommandFailed(f"DNS lookup failed: {exc}; nothing changed") from None
             await asyncio.sleep(min(_POLL, max(deadline - time.monotonic(), 0.1)))

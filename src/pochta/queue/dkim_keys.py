@@ -18,19 +18,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import dns.asyncresolver
-import dns.exception
-import dns.resolver
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from pochta.config_dkim import DkimSettings
-from pochta.queue.route import make_resolver, parse_nameserver
+from pochta.queue.route import record_lookup
 from pochta.store.api import Store
 from pochta.store.dkim_model import DkimKey, KeyState
 
 __all__ = [
-    "DnsLookupError",
     "Lookup",
     "activate",
     "dns_name",
@@ -40,6 +36,7 @@ __all__ = [
     "rotate",
     "txt_lookup",
     "txt_record",
+    "txt_strings",
     "zone_lines",
 ]
 
@@ -47,10 +44,6 @@ __all__ = [
 _KEY_TYPE = {"ed25519": "ed25519", "rsa": "rsa"}
 # One letter per kind at the end of a selector: 20261207e, 20261207r.
 _SUFFIX = {"ed25519": "e", "rsa": "r"}
-
-
-class DnsLookupError(Exception):
-    """A record could not be looked up (timeout, SERVFAIL, no resolver): neither found nor missing."""
 
 
 Lookup = Callable[[str], Awaitable[list[str]]]  # TXT strings (each record's strings joined) at a name
@@ -116,12 +109,15 @@ def txt_record(key: DkimKey) -> str:
     return f"v=DKIM1; k={_KEY_TYPE[key.algorithm]}; p={key.public_key}"
 
 
+def txt_strings(text: str) -> str:
+    """TXT rdata in zone file syntax: the text cut into quoted strings of at most 255 octets (RFC
+    1035 section 3.3.14: a character-string is at most 255 octets; an RSA-2048 key record is longer)."""
+    return " ".join(f'"{text[i : i + 255]}"' for i in range(0, len(text), 255))
+
+
 def zone_lines(key: DkimKey) -> str:
-    """The record in zone file syntax, its text cut into strings of at most 255 octets (RFC 1035
-    section 3.3.14: a character-string is at most 255 octets; an RSA-2048 record is longer)."""
-    text = txt_record(key)
-    parts = " ".join(f'"{text[i : i + 255]}"' for i in range(0, len(text), 255))
-    return f"{dns_name(key)}. IN TXT ( {parts} )"
+    """The key's record in zone file syntax."""
+    return f"{dns_name(key)}. IN TXT ( {txt_strings(txt_record(key))} )"
 
 
 def record_matches(key: DkimKey, found: Sequence[str]) -> bool:
@@ -177,22 +173,11 @@ async def first_keys(store: Store, domain: str, settings: DkimSettings) -> list[
 
 
 def txt_lookup(nameservers: Sequence[str], timeout: float) -> Lookup:
-    """TXT texts at a name through the configured resolver (``queue.dns_nameservers``); a name
-    without TXT records, or one that does not exist, gives an empty list; DnsLookupError when the
-    lookup fails."""
-    resolver: dns.asyncresolver.Resolver | None = None
+    """TXT texts at a name through the configured resolver (``route.record_lookup``: an empty list
+    when there is none, LookupFailed when the lookup fails)."""
+    lookup = record_lookup(nameservers, timeout)
 
-    async def lookup(name: str) -> list[str]:
-        nonlocal resolver
-        try:
-            if resolver is None:
-                resolver = make_resolver([parse_nameserver(ns) for ns in nameservers], timeout)
-            answer = await resolver.resolve(name, "TXT")
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return []
-        except dns.exception.DNSException as exc:
-            raise DnsLookupError(f"{name}: {exc}") from None
-        # RFC 6376 §3.6.2.2: the strings of one record are joined without anything between them.
-        return [b"".join(rdata.strings).decode("ascii", "replace") for rdata in answer]
+    async def txt(name: str) -> list[str]:
+        return await lookup(name, "TXT")
 
-    return lookup
+    return txt

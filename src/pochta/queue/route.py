@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dns.asyncresolver
@@ -350,3 +350,33 @@ def make_resolver(nameservers: Sequence[tuple[str, int]], timeout: float) -> dns
         resolver = dns.asyncresolver.Resolver()
     resolver.lifetime = timeout
     return resolver
+
+
+class LookupFailed(Exception):
+    """A DNS lookup failed (timeout, SERVFAIL, no resolver): neither an answer nor "no such record"."""
+
+
+RecordLookup = Callable[[str, str], Awaitable[list[str]]]
+
+
+def record_lookup(nameservers: Sequence[str], timeout: float) -> RecordLookup:
+    """Look up (name, type) through the configured resolver (``queue.dns_nameservers``): the answer's
+    records in zone file text, TXT records as their strings joined (RFC 6376 §3.6.2.2 reads them so);
+    an empty list when the name or the type does not exist; LookupFailed when the lookup fails."""
+    resolver: dns.asyncresolver.Resolver | None = None
+
+    async def lookup(name: str, rdtype: str) -> list[str]:
+        nonlocal resolver
+        try:
+            if resolver is None:
+                resolver = make_resolver([parse_nameserver(ns) for ns in nameservers], timeout)
+            answer = await resolver.resolve(name, rdtype)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return []
+        except dns.exception.DNSException as exc:
+            raise LookupFailed(f"{name} {rdtype}: {exc}") from None
+        if rdtype == "TXT":
+            return [b"".join(rdata.strings).decode("ascii", "replace") for rdata in answer]
+        return [rdata.to_text() for rdata in answer]
+
+    return lookup

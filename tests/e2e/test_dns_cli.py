@@ -1,5 +1,6 @@
-"""`pochta dkim list|rotate|activate|retire` and the keys `init` and `domain add` make, on a real
-data directory; `activate` looks the records up through a loopback DNS server the test runs."""
+"""`pochta dkim list|rotate|activate|retire`, the keys `init` and `domain add` make, and `pochta dns
+DOMAIN` / `pochta dns check DOMAIN`, on a real data directory; `activate` and `dns check` look the
+records up through a loopback DNS server the test runs."""
 
 from __future__ import annotations
 
@@ -98,3 +99,35 @@ def test_activate_without_check_and_unknown_domain(data: Path) -> None:
     missing = run("dkim", "rotate", "nowhere.example", data=data)
     assert missing.returncode == 1
     assert "no such domain" in missing.stderr
+
+
+async def test_dns_prints_and_checks_the_records(data: Path) -> None:
+    printed = ok(run("dns", "example.org", "--address", "192.0.2.10", data=data))
+    zone: dict[tuple[str, str], list[str]] = {}
+    for line in printed.splitlines():
+        if line.startswith(";"):
+            continue  # the note that the hostname is still "localhost"
+        name, _, rest = line.split(" ; ")[0].partition(" IN ")
+        rdtype, _, value = rest.partition(" ")
+        zone.setdefault((name, rdtype), []).append(value)
+    assert ("example.org.", "MX") in zone
+    assert ("_dmarc.example.org.", "TXT") in zone
+    assert sum(name.endswith("._domainkey.example.org.") for name, _ in zone) == 2
+    dmarc = zone.pop(("_dmarc.example.org.", "TXT"))
+    async with DnsStub(zone) as dns:
+        with (data / "pochta.toml").open("a") as config:
+            config.write(f'\n[queue]\ndns_nameservers = ["{dns.nameserver}"]\n')
+        missing = await asyncio.to_thread(
+            run, "dns", "check", "example.org", "--address", "192.0.2.10", data=data
+        )
+        dns.zone[("_dmarc.example.org.", "TXT")] = dmarc
+        complete = await asyncio.to_thread(
+            run, "dns", "check", "example.org", "--address", "192.0.2.10", data=data
+        )
+    assert missing.returncode == 1
+    assert re.search(r"^_dmarc\.example\.org\.\s+TXT\s+missing", missing.stdout, re.MULTILINE)
+    assert "1 of " in missing.stderr
+    table = ok(complete)
+    assert "missing" not in table
+    assert "wrong" not in table
+    assert len(re.findall(r"\sok\s*$", table, re.MULTILINE)) == len(zone) + 1
