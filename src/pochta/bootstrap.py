@@ -27,6 +27,7 @@ from pochta.config import (
 )
 from pochta.durable import fsync_path, fsync_tree
 from pochta.naming import normalize_address, normalize_domain
+from pochta.queue import dkim_keys
 from pochta.server.tls import ensure_certificate
 from pochta.store.sqlite import open_sqlite_store
 
@@ -121,6 +122,7 @@ async def _create_store(
     store = await open_sqlite_store(workdir, settings, indexer=False)
     try:
         await store.add_domain(domain)
+        await dkim_keys.first_keys(store, domain, settings.dkim)
         if account is not None and password is not None:
             password_hash = await asyncio.to_thread(hash_password, password)
             scram = await asyncio.to_thread(make_scram_credentials, password)

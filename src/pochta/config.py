@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
+from pochta.config_dkim import DkimSettings
 from pochta.config_listen import (
     LISTENER_KINDS,
     NOT_YET_AVAILABLE,
@@ -35,6 +36,7 @@ __all__ = [
     "NOT_YET_AVAILABLE",
     "UNIX_SOCKET_LISTENERS",
     "ConfigError",
+    "DkimSettings",
     "ImapSettings",
     "LimitSettings",
     "ListenAddress",
@@ -629,6 +631,7 @@ class Settings(Section):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     sieve: SieveSettings = Field(default_factory=SieveSettings)
     managesieve: ManageSieveSettings = Field(default_factory=ManageSieveSettings)
+    dkim: DkimSettings = Field(default_factory=DkimSettings)
 
     @field_validator("hostname")
     @classmethod

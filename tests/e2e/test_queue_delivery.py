@@ -23,13 +23,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dkim
 import pytest
 import structlog
 
 from dns_stub import DnsStub
 from pochta.auth.passwords import hash_password, make_scram_credentials
 from pochta.config import QueueSettings, Settings
+from pochta.config_dkim import DkimSettings
 from pochta.delivery import Delivery
+from pochta.queue import dkim_keys
 from pochta.queue.worker import QueueWorker
 from pochta.store.model import Account
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient
@@ -119,6 +122,54 @@ async def test_submission_to_a_remote_domain_is_delivered(pair: Pair) -> None:
     assert received.count(b"Received: ") == 2
     assert b"with ESMTPS" in received.split(b"\r\n\r\n")[0]
     assert await pair.local.messages() == []  # no notice: delivered
+
+
+async def test_mail_to_another_server_is_dkim_signed(pair: Pair) -> None:
+    # The From domain's active keys (Ed25519 and RSA) sign once per attempt, before the bytes go out;
+    # a pending key does not sign.
+    keys = await dkim_keys.first_keys(pair.local.store, "example.org", DkimSettings())
+    [pending] = await dkim_keys.rotate(pair.local.store, "example.org", DkimSettings(algorithms=["rsa"]))
+    data = message("signed for the world", sender=ALICE, to=FRIEND)
+    await asyncio.to_thread(pair.submit, data, [FRIEND])
+    async with running(pair.worker()):
+        await eventually(lambda: _queue_empty(pair.local))
+    [received] = await pair.remote.messages(pair.friend)
+    assert received.endswith(data)
+    head = received.split(b"\r\n\r\n")[0]
+    assert head.count(b"DKIM-Signature:") == 2
+    assert pending.selector.encode() not in head
+    records = {f"{dkim_keys.dns_name(key)}.": dkim_keys.txt_record(key).encode() for key in keys}
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
+        return records.get(name.decode())
+
+    assert dkim.DKIM(received).verify(idx=0, dnsfunc=lookup)
+    assert dkim.DKIM(received).verify(idx=1, dnsfunc=lookup)
+
+
+async def test_dkim_domain_follows_from_then_envelope_and_the_switch(pair: Pair) -> None:
+    await dkim_keys.first_keys(pair.local.store, "example.org", DkimSettings())
+
+    async def send(subject: str, header_from: str, sender: str, settings: Settings) -> bytes:
+        blob = await pair.local.store.put_blob(message(subject, sender=header_from, to=FRIEND))
+        entry = NewQueueEntry(
+            blob, sender, (NewQueueRecipient(FRIEND),), "submission", arrival=datetime.now(UTC)
+        )
+        await pair.local.store.enqueue(entry)
+        local = Delivery(pair.local.store, settings, pair.local.data_dir)
+        async with running(QueueWorker(pair.local.store, settings, local)):
+            await eventually(lambda: _queue_empty(pair.local))
+        received = await pair.remote.messages(pair.friend)
+        return received[-1].split(b"\r\n\r\n")[0]
+
+    on = pair.settings()
+    # A forward (From elsewhere, envelope sender ours) is signed for the envelope sender's domain.
+    forwarded = await send("forwarded", "someone@elsewhere.example", ALICE, on)
+    assert forwarded.count(b"DKIM-Signature:") == 2
+    assert b"d=example.org" in forwarded
+    assert b"DKIM-Signature:" not in await send("foreign", "a@elsewhere.example", "b@elsewhere.example", on)
+    off = on.model_copy(update={"dkim": DkimSettings(sign=False)})
+    assert b"DKIM-Signature:" not in await send("switched off", ALICE, ALICE, off)
 
 
 async def test_permanent_failure_bounces_to_the_local_sender(pair: Pair) -> None:

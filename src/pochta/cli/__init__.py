@@ -12,6 +12,8 @@ from pochta.cli.acl import register_acl_commands
 from pochta.cli.admin import register_admin_commands
 from pochta.cli.auth import register_auth_commands
 from pochta.cli.backup import register_backup_commands
+from pochta.cli.dkim import register_dkim_commands
+from pochta.cli.dns import register_dns_commands
 from pochta.cli.maintenance import register_maintenance_commands
 from pochta.cli.queue import register_queue_commands
 from pochta.cli.quota import register_quota_commands
@@ -38,3 +40,5 @@ register_auth_commands(main)
 register_backup_commands(main)
 register_sieve_commands(main)
 register_rule_commands(main)
+register_dkim_commands(main)
+register_dns_commands(main)

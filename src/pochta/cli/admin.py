@@ -27,6 +27,7 @@ from pochta.cli.common import (
 from pochta.cli.quota import parse_count
 from pochta.config import Settings
 from pochta.naming import normalize_address, normalize_domain
+from pochta.queue import dkim_keys
 from pochta.store.api import UNSET, NotFound, Store, _Unset
 from pochta.store.model import SWITCHABLE_PROTOCOLS, ProtocolSwitches, QuotaUsage, ScramCredentials
 
@@ -72,9 +73,12 @@ def domain() -> None:
 @click.argument("name")
 @with_store
 async def domain_add(store: Store, settings: Settings, name: str) -> None:
-    """Add a local domain."""
+    """Add a local domain, with its DKIM keys (`pochta dkim list NAME --records` prints their DNS
+    records)."""
     created = await store.add_domain(normalize_domain(name))
+    keys = await dkim_keys.first_keys(store, created.name, settings.dkim)
     click.echo(f"added domain {created.name}")
+    click.echo("publish its DKIM keys: " + ", ".join(dkim_keys.dns_name(key) for key in keys))
 
 
 @domain.command("list")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dns.asyncresolver
@@ -336,13 +336,47 @@ class Router:
         # Built on first use: reading /etc/resolv.conf can fail (NoResolverConfiguration), which then
         # defers the mail as a DNS failure instead of failing construction.
         if self._resolver is None:
-            if self._nameservers:
-                resolver = dns.asyncresolver.Resolver(configure=False)
-                resolver.nameservers = [
-                    dns.nameserver.Do53Nameserver(ip, port) for ip, port in self._nameservers
-                ]
-            else:
-                resolver = dns.asyncresolver.Resolver()
-            resolver.lifetime = self._settings.timeout
-            self._resolver = resolver
+            self._resolver = make_resolver(self._nameservers, self._settings.timeout)
         return self._resolver
+
+
+def make_resolver(nameservers: Sequence[tuple[str, int]], timeout: float) -> dns.asyncresolver.Resolver:
+    """A resolver asking ``nameservers`` (``parse_nameserver`` pairs; none: /etc/resolv.conf, which
+    raises NoResolverConfiguration when it cannot be read), each lookup bounded by ``timeout``."""
+    if nameservers:
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(ip, port) for ip, port in nameservers]
+    else:
+        resolver = dns.asyncresolver.Resolver()
+    resolver.lifetime = timeout
+    return resolver
+
+
+class LookupFailed(Exception):
+    """A DNS lookup failed (timeout, SERVFAIL, no resolver): neither an answer nor "no such record"."""
+
+
+RecordLookup = Callable[[str, str], Awaitable[list[str]]]
+
+
+def record_lookup(nameservers: Sequence[str], timeout: float) -> RecordLookup:
+    """Look up (name, type) through the configured resolver (``queue.dns_nameservers``): the answer's
+    records in zone file text, TXT records as their strings joined (RFC 6376 §3.6.2.2 reads them so);
+    an empty list when the name or the type does not exist; LookupFailed when the lookup fails."""
+    resolver: dns.asyncresolver.Resolver | None = None
+
+    async def lookup(name: str, rdtype: str) -> list[str]:
+        nonlocal resolver
+        try:
+            if resolver is None:
+                resolver = make_resolver([parse_nameserver(ns) for ns in nameservers], timeout)
+            answer = await resolver.resolve(name, rdtype)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return []
+        except dns.exception.DNSException as exc:
+            raise LookupFailed(f"{name} {rdtype}: {exc}") from None
+        if rdtype == "TXT":
+            return [b"".join(rdata.strings).decode("ascii", "replace") for rdata in answer]
+        return [rdata.to_text() for rdata in answer]
+
+    return lookup

@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 import os
 import secrets
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from pochta.config import Settings
 from pochta.log import get_logger
@@ -35,6 +36,7 @@ from pochta.queue.client import (
     deliver,
     verifying_context,
 )
+from pochta.queue.dkim_sign import DkimSigner, Prefixed
 from pochta.queue.dsn import DsnReport, build_dsn
 from pochta.queue.policy import Decision, decide, due_recipients
 from pochta.queue.route import RouteError, Router, RouteSettings
@@ -57,12 +59,29 @@ class LocalDelivery(Protocol):
         """One reply per address (2xx stored, 4xx try later, 5xx refused)."""
 
 
+T = TypeVar("T")
+
+
 def _domain(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class _Once(Generic[T]):
+    """An awaitable computed at most once, when first asked for (the DKIM signatures of an attempt:
+    only if a group of it goes to another server, once for all such groups)."""
+
+    def __init__(self, make: Callable[[], Awaitable[T]]) -> None:
+        self._make = make
+        self._task: asyncio.Task[T] | None = None
+
+    async def get(self) -> T:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._make())
+        return await asyncio.shield(self._task)
 
 
 class QueueWorker:
@@ -101,6 +120,7 @@ class QueueWorker:
             tls_context=verifying_context(self.queue.tls_ca_file) if verify else None,
         )
         self.log = get_logger(task="queue", owner=self.owner)
+        self.signer = DkimSigner(store) if settings.dkim.sign else None
         self._wake = asyncio.Event()
         self._active: dict[QueueId, asyncio.Task[None]] = {}
         self.attempts = 0  # finished attempts, for tests and the log
@@ -219,7 +239,10 @@ class QueueWorker:
         groups: dict[str, list[QueuedRecipient]] = {}
         for recipient in due:
             groups.setdefault(_domain(recipient.address), []).append(recipient)
-        results = await asyncio.gather(*(self._deliver_group(entry, d, g) for d, g in groups.items()))
+        signing = _Once(functools.partial(self._signatures, entry))
+        results = await asyncio.gather(
+            *(self._deliver_group(entry, d, g, signing) for d, g in groups.items())
+        )
         replies: dict[int, Reply] = {}
         mtas: dict[int, str | None] = {}
         dsn_ok: dict[int, bool] = {}
@@ -232,8 +255,24 @@ class QueueWorker:
                 via[recipient.id] = result.tried
         await self._record(entry, replies, mtas, dsn_ok, via)
 
+    async def _signatures(self, entry: QueueEntry) -> bytes:
+        """The DKIM-Signature fields for this attempt's remote deliveries (module dkim_sign); a
+        signing failure is logged and the message goes unsigned rather than waiting."""
+        if self.signer is None:
+            return b""
+
+        def read() -> bytes:
+            with self.store.open_blob(entry.blob) as source:
+                return source.read()
+
+        try:
+            return await self.signer.signatures(await asyncio.to_thread(read), entry.sender)
+        except Exception as exc:
+            self.log.error("dkim signing failed", id=entry.id, error=repr(exc))
+            return b""
+
     async def _deliver_group(
-        self, entry: QueueEntry, domain: str, group: list[QueuedRecipient]
+        self, entry: QueueEntry, domain: str, group: list[QueuedRecipient], signing: _Once[bytes]
     ) -> AttemptResult:
         addresses = [r.address for r in group]
         if await self.local.is_local_domain(domain):
@@ -246,11 +285,12 @@ class QueueWorker:
                 code = 556  # RFC 7505 §4.1
             reply = Reply(code, (str(exc),), exc.status)  # its text names the domain already
             return AttemptResult({a: reply for a in addresses})
+        prefix = await signing.get()
         message = OutboundMessage(
             sender=entry.sender,
             recipients=tuple(OutboundRecipient(r.address, r.notify, r.orcpt) for r in group),
-            size=entry.blob.size,
-            open=lambda: self.store.open_blob(entry.blob),
+            size=entry.blob.size + len(prefix),
+            open=lambda: io.BufferedReader(Prefixed(prefix, self.store.open_blob(entry.blob))),
             body=entry.body,
             smtputf8=entry.smtputf8,
             ret=entry.ret,

@@ -21,11 +21,12 @@ Rules every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, BinaryIO, Literal, Protocol, TypeVar
 
 from pochta.mime import ParsedMessage
+from pochta.store.dkim_model import DkimKey, KeyState
 from pochta.store.model import (
     Account,
     AccountId,
@@ -616,6 +617,24 @@ class SieveScriptStore(Protocol):
         """Make ``name`` the active script (None: none is, RFC 5804 §2.8); NotFound when missing."""
 
 
+class DkimKeyStore(Protocol):
+    """Each domain's DKIM signing keys (``pochta.store.dkim_model``); ``directory_version`` moves
+    with every change."""
+
+    async def dkim_keys(self, domain: str | None = None) -> list[DkimKey]:
+        """The keys of ``domain`` (None: of every domain), oldest first."""
+
+    async def add_dkim_keys(self, domain: str, keys: Sequence[DkimKey]) -> None:
+        """NotFound for an unknown domain, AlreadyExists when a selector is taken (nothing added)."""
+
+    async def set_dkim_states(self, domain: str, states: Mapping[str, KeyState]) -> None:
+        """Set the state of each selector in one transaction (``active`` stamps ``activated``);
+        NotFound when one is missing (nothing changed)."""
+
+    async def delete_dkim_key(self, domain: str, selector: str) -> None:
+        """NotFound when missing."""
+
+
 class SieveStateStore(Protocol):
     """What Sieve at delivery remembers (docs/sieve.md "At delivery"); times in epoch seconds."""
 
@@ -661,6 +680,14 @@ class MailRuleStore(Protocol):
 
 
 class Store(
-    Directory, MailStore, AclStore, SieveScriptStore, SieveStateStore, MailRuleStore, OutboundQueue, Protocol
+    Directory,
+    MailStore,
+    AclStore,
+    SieveScriptStore,
+    SieveStateStore,
+    MailRuleStore,
+    DkimKeyStore,
+    OutboundQueue,
+    Protocol,
 ):
     """What a backend provides."""

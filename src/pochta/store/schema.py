@@ -543,6 +543,23 @@ mail_rules = Table(
     Index(None, "account_id", "position"),
 )
 
+# DKIM signing keys (RFC 6376, RFC 8463), per domain: see pochta.store.dkim_model. Deleting the
+# domain deletes its keys; at most one key per selector.
+dkim_keys = Table(
+    "dkim_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("domain_id", Integer, ForeignKey("domains.id", ondelete="CASCADE"), nullable=False),
+    Column("selector", Text, nullable=False),
+    Column("algorithm", Text, nullable=False),
+    Column("private_key", Text, nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("activated", BigInteger),
+    UniqueConstraint("domain_id", "selector"),
+)
+
 # Sieve at delivery (docs/sieve.md "At delivery"). RFC 5230 §4.2: who got a vacation reply, by a
 # key over the tracking handle and the recipient, until ``expires``; RFC 7352 §3: the duplicate
 # tracking list; the errors of scripts that failed (the message then went to INBOX), for

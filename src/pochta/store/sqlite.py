@@ -78,6 +78,7 @@ from pochta.store.schema import INDEX_ADD
 from pochta.store.sort_orders import KeptOrders
 from pochta.store.sqlite_acl import AclMethods
 from pochta.store.sqlite_directory_methods import DirectoryMethods
+from pochta.store.sqlite_dkim import DkimMethods
 from pochta.store.sqlite_mail_rules import MailRuleMethods
 from pochta.store.sqlite_metadata import MetadataMethods
 from pochta.store.sqlite_opener import ViewOpener
@@ -151,7 +152,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 # The newest migration's revision id. Checked against the migration scripts by a test; knowing it here
 # lets an up-to-date store open without importing alembic (half a second of every CLI command).
-SCHEMA_HEAD = "0025"
+SCHEMA_HEAD = "0026"
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
@@ -199,6 +200,7 @@ class SqliteStore(
     SieveMethods,
     SieveStateMethods,
     MailRuleMethods,
+    DkimMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 

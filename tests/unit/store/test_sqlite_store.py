@@ -35,6 +35,7 @@ from pochta.mime import parse_message  # noqa: E402
 from pochta.store import sqlite_views as views  # noqa: E402
 from pochta.store.api import NotFound, Store  # noqa: E402
 from pochta.store.changes import LocalChangeFeed  # noqa: E402
+from pochta.store.dkim_model import DkimKey, KeyState  # noqa: E402
 from pochta.store.model import (  # noqa: E402
     AccountId,
     BlobRef,
@@ -586,7 +587,8 @@ async def test_migration_0017_fills_domain_usage(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0025
+            UNDO_0026
+            + UNDO_0025
             + UNDO_0024
             + UNDO_0023
             + UNDO_0022
@@ -623,7 +625,8 @@ async def test_migration_0019_adds_metadata_entries(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0025
+            UNDO_0026
+            + UNDO_0025
             + UNDO_0024
             + UNDO_0023
             + UNDO_0022
@@ -653,7 +656,8 @@ async def test_migration_0020_adds_sieve_scripts(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0025
+            UNDO_0026
+            + UNDO_0025
             + UNDO_0024
             + UNDO_0023
             + UNDO_0022
@@ -686,7 +690,8 @@ async def test_migration_0021_adds_sieve_state(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0025
+            UNDO_0026
+            + UNDO_0025
             + UNDO_0024
             + UNDO_0023
             + UNDO_0022
@@ -757,7 +762,12 @@ async def test_migration_0022_fills_the_keyword_lists(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0025 + UNDO_0024 + UNDO_0023 + UNDO_0022 + "UPDATE alembic_version SET version_num = '0021';"
+            UNDO_0026
+            + UNDO_0025
+            + UNDO_0024
+            + UNDO_0023
+            + UNDO_0022
+            + "UPDATE alembic_version SET version_num = '0021';"
         )
     finally:
         conn.close()
@@ -779,7 +789,7 @@ async def test_migration_0025_moves_the_directory_version_with_imapsieve_entries
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0025 + "UPDATE alembic_version SET version_num = '0024';")
+        conn.executescript(UNDO_0026 + UNDO_0025 + "UPDATE alembic_version SET version_num = '0024';")
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -807,7 +817,7 @@ async def test_migration_0023_makes_every_account_a_user(data_dir: Path) -> None
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0025 + UNDO_0024 + UNDO_0023 + "UPDATE alembic_version SET version_num = '0022';"
+            UNDO_0026 + UNDO_0025 + UNDO_0024 + UNDO_0023 + "UPDATE alembic_version SET version_num = '0022';"
         )
     finally:
         conn.close()
@@ -833,7 +843,9 @@ async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
     await store.close()
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
-        conn.executescript(UNDO_0025 + UNDO_0024 + "UPDATE alembic_version SET version_num = '0023';")
+        conn.executescript(
+            UNDO_0026 + UNDO_0025 + UNDO_0024 + "UPDATE alembic_version SET version_num = '0023';"
+        )
     finally:
         conn.close()
     store = await open_sqlite_store(data_dir, Settings())
@@ -847,6 +859,29 @@ async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
         active = await store.active_sieve_script(alice.id)
         assert active is not None
         assert active.source == "# 1 rules\n"
+    finally:
+        await store.close()
+
+
+async def test_migration_0026_adds_dkim_keys(data_dir: Path) -> None:
+    # A store at revision 0025 with a domain: the upgrade adds the (empty) key table, and a key
+    # added after it moves the directory version (the signers' cache).
+    store = await open_sqlite_store(data_dir, Settings())
+    await store.add_domain("example.org")
+    await store.close()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.executescript(UNDO_0026 + "UPDATE alembic_version SET version_num = '0025';")
+    finally:
+        conn.close()
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        assert await store.dkim_keys() == []
+        version = store.directory_version()
+        key = DkimKey("example.org", "s1", "ed25519", "c2VlZA==", "cHVibGlj", KeyState.ACTIVE, 1)
+        await store.add_dkim_keys("example.org", [key])
+        assert await store.dkim_keys() == [key]
+        assert store.directory_version() != version
     finally:
         await store.close()
 
@@ -1172,7 +1207,8 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_0025
+            UNDO_0026
+            + UNDO_0025
             + UNDO_0024
             + UNDO_0023
             + UNDO_0022
@@ -1198,21 +1234,26 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
         await store.close()
 
 
+def _later_trigger(name: str) -> bool:
+    """A directory-version trigger of a later revision (0021's scripts, 0025's IMAPSIEVE entries,
+    0026's DKIM keys)."""
+    return any(part in name for part in ("sieve_scripts", "imapsieve", "dkim_keys"))
+
+
 def undo_0010(conn: sqlite3.Connection) -> str:
     """SQL taking out what revision 0010 added: the directory version and its triggers."""
     triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name != ''")
     # (0021's triggers on sieve_scripts are UNDO_0021's, 0025's on metadata_entries UNDO_0025's.)
     names = [
-        name
-        for (name,) in triggers
-        if name.startswith("directory_version_") and "sieve_scripts" not in name and "imapsieve" not in name
+        name for (name,) in triggers if name.startswith("directory_version_") and not _later_trigger(name)
     ]
     assert len(names) == 12
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
-# What revisions 0011-0025 added, taken out again by hand, newest first: the IMAPSIEVE triggers
-# (0025), the Gmail-style rules (0024), the account kinds (0023), the keyword lists (0022),
+# What revisions 0011-0026 added, taken out again by hand, newest first: the DKIM keys (0026),
+# the IMAPSIEVE triggers (0025), the Gmail-style rules (0024), the account kinds (0023), the
+# keyword lists (0022),
 # Sieve at delivery's state
 # and the directory version's triggers on scripts (0021), Sieve scripts (0020),
 # METADATA entries (0019),
@@ -1221,6 +1262,10 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 # columns), thread tables and the save date (0016), the sort keys (0015), the expunge records' time
 # and horizon (0014), the partial index of \\Deleted rows (0013), \\Recent's columns and triggers
 # (0012), the inline blobs (0011).
+UNDO_0026 = (
+    "DROP TRIGGER directory_version_dkim_keys_insert; DROP TRIGGER directory_version_dkim_keys_update; "
+    "DROP TRIGGER directory_version_dkim_keys_delete; DROP TABLE dkim_keys;"
+)
 UNDO_0025 = (
     "DROP TRIGGER directory_version_imapsieve_insert; DROP TRIGGER directory_version_imapsieve_update; "
     "DROP TRIGGER directory_version_imapsieve_delete;"
@@ -1251,7 +1296,8 @@ UNDO_0016 = (
     "ALTER TABLE membership DROP COLUMN save_date;"
 )
 UNDO_AFTER_0010 = (
-    UNDO_0025
+    UNDO_0026
+    + UNDO_0025
     + UNDO_0024
     + UNDO_0023
     + UNDO_0022

@@ -10,10 +10,10 @@ A backend binds it in its own test module by providing two fixtures and star-imp
 The tests talk to the store through ``pochta.store.api`` only, so a PostgreSQL backend reuses them
 unchanged (``tests/unit/store/test_sqlite_store.py`` is the SQLite binding).
 
-The tests live in one module per concept (``acl``, ``directory``, ``inline`` blobs, ``mailboxes``,
-``messages``, ``maintenance``, ``metadata``, ``objects``, ``queue``, ``quota`` with session locks,
-``search``, ``sieve`` scripts, ``sortkeys``, ``wire``; ``support`` holds the fixtures and helpers
-they share). This package star-imports every one of them, so each ``test_*`` defined in any lands
+The tests live in one module per concept (``acl``, ``directory``, ``dkim`` keys, ``inline`` blobs,
+``mailboxes``, ``messages``, ``maintenance``, ``metadata``, ``objects``, ``queue``, ``quota`` with
+session locks, ``search``, ``sieve`` scripts, ``sortkeys``, ``wire``; ``support`` holds the fixtures
+and helpers they share). This package star-imports every one of them, so each ``test_*`` defined in any lands
 here, and the binding's check that every suite test is listed in ``__all__`` keeps covering all of them.
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from pochta.testing.store_suite.acl import *
 from pochta.testing.store_suite.directory import *
+from pochta.testing.store_suite.dkim import *
 from pochta.testing.store_suite.inline import *
 from pochta.testing.store_suite.mailboxes import *
 from pochta.testing.store_suite.maintenance import *
@@ -60,6 +61,8 @@ __all__ = [
     "test_delete_domain_with_accounts_or_aliases_conflicts",
     "test_deliver_is_all_or_nothing",
     "test_deliver_single_instance",
+    "test_dkim_keys_per_domain_and_selector",
+    "test_dkim_state_changes_are_one_write",
     "test_domain_crud",
     "test_domain_usage_follows_every_change",
     "test_expunge_deleted_chooses_in_the_write",
