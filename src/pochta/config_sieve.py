@@ -4,8 +4,9 @@ one run of a script at delivery (``pochta.config`` re-exports this section;
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -13,6 +14,7 @@ from pochta.config_section import Section
 
 if TYPE_CHECKING:
     from pochta.sieve import ParseLimits, RunLimits
+    from pochta.sieve.spamscore import ScoreSource
     from pochta.store.sieve_model import SieveQuota
 
 __all__ = ["SieveSettings"]
@@ -112,6 +114,58 @@ class SieveSettings(Section):
         description="Directory of the scripts `include :global NAME` reads (NAME or NAME.sieve; "
         "RFC 6609). Unset: no global scripts.",
     )
+    spamtest_header: str = Field(
+        "",
+        description="RFC 5235 `spamtest`: the header field the spam scanner's verdict is read from, "
+        "`Name` or `Name:regex` (the first group of the expression, else its match, is the value; "
+        "e.g. `X-Spam-Score or X-Spam-Status:score=(-?[0-9.]+)`). Empty: messages count as not tested.",
+    )
+    spamtest_type: Literal["score", "strlen", "text"] = Field(
+        "score",
+        description="How the spamtest value is read: `score` a decimal number against "
+        "`spamtest_max_score` (or `spamtest_max_header`), `strlen` the count of its characters "
+        "(SpamAssassin's X-Spam-Level stars) against the same maximum, `text` one of "
+        "`spamtest_text_values`.",
+    )
+    spamtest_max_score: float | None = Field(
+        None, gt=0, description="The score (or length) that counts as certain spam for `spamtest`."
+    )
+    spamtest_max_header: str = Field(
+        "",
+        description="Instead of `spamtest_max_score`: the header field (`Name` or `Name:regex`) that "
+        "holds the maximum, as SpamAssassin's `required=5.0`.",
+    )
+    spamtest_text_values: dict[int, str] = Field(
+        default_factory=dict,
+        description="For `spamtest_type = \"text\"`: the verdict text of each level, 1 (clean) .. "
+        "10 (certain spam); a text no level names counts as not tested.",
+    )
+    virustest_header: str = Field(
+        "",
+        description="RFC 5235 `virustest`: the header field the virus scanner's verdict is read from, "
+        "`Name` or `Name:regex` (the first group of the expression, else its match, is the value; "
+        "e.g. `X-Virus-Status`). Empty: messages count as not tested.",
+    )
+    virustest_type: Literal["score", "strlen", "text"] = Field(
+        "text",
+        description="How the virustest value is read: `score` a decimal number against "
+        "`virustest_max_score` (or `virustest_max_header`), `strlen` the count of its characters "
+        "(SpamAssassin's X-Spam-Level stars) against the same maximum, `text` one of "
+        "`virustest_text_values`.",
+    )
+    virustest_max_score: float | None = Field(
+        None, gt=0, description="The score (or length) that counts as certain virus for `virustest`."
+    )
+    virustest_max_header: str = Field(
+        "",
+        description="Instead of `virustest_max_score`: the header field (`Name` or `Name:regex`) that "
+        "holds the maximum, as SpamAssassin's `required=5.0`.",
+    )
+    virustest_text_values: dict[int, str] = Field(
+        default_factory=dict,
+        description="For `virustest_type = \"text\"`: the verdict text of each level, 1 (clean) .. "
+        "5 (certain virus); a text no level names counts as not tested.",
+    )
     error_days: int = Field(
         30,
         ge=1,
@@ -144,7 +198,39 @@ class SieveSettings(Section):
             raise ValueError("vacation periods must satisfy min <= default <= max")
         if self.duplicate_default_period > self.duplicate_max_period:
             raise ValueError("duplicate_default_period must not exceed duplicate_max_period")
+        self.score_source("spamtest")  # a source that cannot be read is refused at load
+        self.score_source("virustest")
         return self
+
+    def score_source(self, kind: Literal["spamtest", "virustest"]) -> ScoreSource | None:
+        """Where ``kind`` reads its verdict (RFC 5235 §3.1), None when it is not configured."""
+        from pochta.sieve.spamscore import HeaderSpec, ScoreSource, ScoreSourceError  # see parse_limits
+
+        header: str = getattr(self, f"{kind}_header")
+        if not header:
+            return None
+        score_type = getattr(self, f"{kind}_type")
+        max_score: float | None = getattr(self, f"{kind}_max_score")
+        max_header: str = getattr(self, f"{kind}_max_header")
+        text_values: dict[int, str] = getattr(self, f"{kind}_text_values")
+        levels = 10 if kind == "spamtest" else 5
+        if score_type == "text":
+            if not text_values:
+                raise ValueError(f"{kind}_type = text needs {kind}_text_values")
+            if not all(1 <= level <= levels for level in text_values):
+                raise ValueError(f"{kind}_text_values levels are 1..{levels}")
+        elif max_score is None and not max_header:
+            raise ValueError(f"{kind}_type = {score_type} needs {kind}_max_score or {kind}_max_header")
+        try:
+            return ScoreSource(
+                HeaderSpec.parse(header),
+                score_type,
+                None if max_score is None else Decimal(str(max_score)),
+                HeaderSpec.parse(max_header) if max_header else None,
+                tuple(sorted(text_values.items())),
+            )
+        except ScoreSourceError as error:
+            raise ValueError(f"{kind}: {error}") from None
 
     def quota(self) -> SieveQuota:
         # Imported here as the limits below are: config is read by the pure cores, which must not
@@ -175,4 +261,6 @@ class SieveSettings(Section):
             max_loop_depth=self.max_loop_depth,
             max_include_depth=self.max_include_depth,
             max_includes=self.max_includes,
+            spamtest=self.score_source("spamtest"),
+            virustest=self.score_source("virustest"),
         )

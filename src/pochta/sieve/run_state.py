@@ -32,6 +32,7 @@ from pochta.sieve.flags import add_flags, flag_words, remove_flags
 from pochta.sieve.mailto import MailtoError, MailtoUri, parse_mailto
 from pochta.sieve.message import AddressValue, DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.regex import quote_regex
+from pochta.sieve.spamscore import ScoreSource
 from pochta.sieve.syntax import Position
 from pochta.sieve.text import MatchRef, Text, VariableRef
 from pochta.sieve.validate import header_name_ok
@@ -78,6 +79,10 @@ class RunLimits:
     # RFC 6609: how deep includes nest, and how many scripts one run may include.
     max_include_depth: int = 10
     max_includes: int = 255
+    # RFC 5235 §3.1: where spamtest and virustest read the verdict; None: no check is configured
+    # (every message "not tested").
+    spamtest: ScoreSource | None = None
+    virustest: ScoreSource | None = None
 
 
 @dataclass(frozen=True)

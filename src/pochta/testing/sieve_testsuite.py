@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 
+from pochta.config_sieve import SieveSettings
 from pochta.sieve import script as s
 from pochta.sieve.actions import (
     Action,
@@ -82,6 +83,7 @@ class _World:
     outcomes: list[Outcome] = field(default_factory=list)
     limits: RunLimits = field(default_factory=RunLimits)
     duplicates: set[str] = field(default_factory=set)  # RFC 7352's tracking list
+    scanners: dict[str, object] = field(default_factory=dict)  # [sieve] spamtest_*/virustest_*
 
 
 class Testsuite:
@@ -177,11 +179,11 @@ class Testsuite:
         elif node.name == "test_config_set":
             assert isinstance(node.payload, tuple)
             key, value = (state.expand(text) for text in node.payload)
-            world.limits = _configure(world.limits, key, value)
+            world.limits = _configure(world, key, value)
             state.limits = world.limits
         elif node.name == "test_config_unset":
             assert isinstance(node.payload, Text)
-            world.limits = _configure(world.limits, state.expand(node.payload), None)
+            world.limits = _configure(world, state.expand(node.payload), None)
             state.limits = world.limits
         elif node.name == "test_mailbox_create":
             assert isinstance(node.payload, Text)
@@ -387,7 +389,10 @@ _LIMITS = {
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "k": 1024, "M": 1024 * 1024}
 
 
-def _configure(limits: RunLimits, key: str, value: str | None) -> RunLimits:
+def _configure(world: _World, key: str, value: str | None) -> RunLimits:
+    limits = world.limits
+    if key.startswith(("sieve_spamtest_", "sieve_virustest_")):
+        return _configure_scanner(world, key, value)
     name = _LIMITS.get(key)
     if name is None:
         return limits
@@ -401,6 +406,41 @@ def _configure(limits: RunLimits, key: str, value: str | None) -> RunLimits:
         return replace(limits, **{name: int(number) * factor})
     except ValueError:
         return limits
+
+
+def _configure_scanner(world: _World, key: str, value: str | None) -> RunLimits:
+    """Pigeonhole's sieve_spamtest_*/sieve_virustest_* settings as the [sieve] settings an
+    administrator of pochta sets; the sources are built by the server's own configuration code,
+    and a source it refuses leaves the test unconfigured (every message "not tested")."""
+    kind, _, item = key.removeprefix("sieve_").partition("_")
+    item, _, level = item.partition("/")
+    setting = {
+        "status_header": "header",
+        "status_type": "type",
+        "score_max_value": "max_score",
+        "score_max_header": "max_header",
+        "text_value": "text_values",
+    }.get(item)
+    if setting is None:
+        return world.limits
+    name = f"{kind}_{setting}"
+    if setting == "text_values":
+        values = dict(world.scanners.get(name, {}))  # type: ignore[call-overload]
+        if value is None:
+            values.pop(level, None)
+        else:
+            values[level] = value
+        world.scanners[name] = values
+    elif value is None:
+        world.scanners.pop(name, None)
+    else:
+        world.scanners[name] = value
+    settings = {key: item for key, item in world.scanners.items() if key.startswith(kind)}
+    try:
+        source = SieveSettings.model_validate(settings).score_source(kind)  # type: ignore[arg-type]
+    except ValueError:
+        source = None
+    return replace(world.limits, **{kind: source})
 
 
 def run_file(path: Path) -> list[Outcome]:
