@@ -331,3 +331,33 @@ async def test_cli_lists_a_users_script_errors(tmp_path: Path) -> None:
     failed = run("sieve", "errors", "nobody@example.org", data=data)
     assert failed.returncode != 0
     assert "no such account" in failed.stderr
+
+
+async def test_replace_and_enclose_store_the_new_message(env: SmtpEnv) -> None:
+    # RFC 5703 section 5 and section 6: the stored message is the one the script made.
+    await _script(
+        env,
+        env.alice,
+        'require ["foreverypart", "mime", "replace", "enclose"];\n'
+        'foreverypart { if header :mime :type "content-type" "application" { replace "(removed)"; } }\n'
+        'enclose :subject "Checked" "An attachment was removed.";\n',
+    )
+    data = (
+        b"From: carol@example.net\r\nTo: alice@example.org\r\nSubject: files\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+        b"--B\r\nContent-Type: application/x-msdownload\r\n\r\nMZ\r\n--B--\r\n"
+    )
+    replies = await _final(env, "lmtp", [ALICE], data)
+    assert replies[0].startswith("250")
+    [stored] = await env.messages(env.alice)
+    outer = email.message_from_bytes(stored, policy=email.policy.default)
+    assert outer["Subject"] == "Checked"
+    assert outer.get_content_type() == "multipart/mixed"
+    note, enclosed = outer.iter_parts()
+    assert note.get_content().strip() == "An attachment was removed."
+    [inner] = enclosed.iter_parts()
+    assert inner["Subject"] == "files"
+    kept, replaced = inner.iter_parts()
+    assert kept.get_content().strip() == "hi"
+    assert replaced.get_content_type() == "text/plain"
+    assert replaced.get_content().strip() == "(removed)"

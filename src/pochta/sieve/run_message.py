@@ -154,7 +154,7 @@ class MessageTests(StateBase):
         name = self.expand(text)
         if not header_name_ok(name):
             raise SieveRuntimeError(position, f"'{name}' is not a header field name (RFC 5293 §4)")
-        return None if name.lower() in PROTECTED_FIELDS else name
+        return None if name.lower() in PROTECTED_FIELDS | self.sealed_fields else name
 
     def add_header(self, node: s.AddHeader) -> None:
         name = self.field_to_edit(node.name, node.position)

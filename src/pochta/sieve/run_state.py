@@ -150,6 +150,12 @@ class StateBase:
         self.duplicates_seen: dict[str, bool] = {}  # RFC 7352: answers of this run
         self.notified: set[str] = set()  # addresses notified in this run (RFC 5436 §2.7)
         self.part_stack: list[Part] = []  # the foreverypart loops' current parts (RFC 5703 §3)
+        self.part_indexes: list[int] = []  # their places in the message's parts, depth first
+        self.replaced_part: int | None = None  # the place of the part replace last replaced
+        # RFC 5703 section 5: fields replace added that editheader may not touch.
+        self.sealed_fields: set[str] = set()
+        # RFC 5703 section 6: the message before its first enclose, which redirect sends.
+        self.unenclosed: bytes | None = None
         self.part_views: dict[int, SieveMessage] = {}  # MIME parts' headers, read once
         self.duplicate_records: dict[str, DuplicateRecord] = {}  # for delivery, once it succeeded
         self.match_values: tuple[str, ...] = ()  # RFC 5229 §3.2: of the last successful :matches
