@@ -361,3 +361,14 @@ async def test_replace_and_enclose_store_the_new_message(env: SmtpEnv) -> None:
     assert kept.get_content().strip() == "hi"
     assert replaced.get_content_type() == "text/plain"
     assert replaced.get_content().strip() == "(removed)"
+
+
+async def test_vacation_counts_the_accounts_aliases_as_its_addresses(env: SmtpEnv) -> None:
+    # RFC 5230 §4.5: mail whose header names an alias of the account is mail to the user.
+    await _script(env, env.alice, 'require "vacation"; vacation "Away.";')
+    await _final(env, "lmtp", [ALICE], message("to alias", to="a.smith@example.org"))
+    assert await _queued(env) == []  # not yet an address of alice's
+    await env.store.add_alias("a.smith@example.org", [ALICE])
+    await _final(env, "lmtp", [ALICE], message("to alias again", to="a.smith@example.org"))
+    [(entry, _)] = await _queued(env)
+    assert [r.address for r in entry.recipients] == ["carol@example.net"]
