@@ -81,6 +81,34 @@ class SieveSettings(Section):
     vacation_max_period: int = Field(
         90 * _DAY, ge=0, description="Longest period between vacation replies a script may ask for."
     )
+    vacation_subject_template: str = Field(
+        "Auto: %{subject}",
+        min_length=1,
+        description="The subject of a vacation reply whose script names none, `%{subject}` standing "
+        "for the original's (RFC 5230 §5.3's \"Auto: \" prefix, worded otherwise if you like); "
+        "cut to 256 characters.",
+    )
+    vacation_default_subject: str = Field(
+        "Automated reply",
+        min_length=1,
+        description="The subject of a vacation reply to a message without Subject (RFC 5230 §5.3).",
+    )
+    vacation_check_recipient: bool = Field(
+        True,
+        description="Reply only to mail whose To/Cc/Bcc names one of the user's addresses or aliases "
+        "(RFC 5230 §4.5). Off: reply whatever address the message was sent to.",
+    )
+    vacation_send_from_recipient: bool = Field(
+        False,
+        description="Send vacation replies from the recipient's address instead of the null "
+        "reverse-path RFC 5230 §5.1 recommends (for receivers that refuse mail from <>).",
+    )
+    vacation_to_header_ignore_envelope: bool = Field(
+        False,
+        description="Address a vacation reply's To field to the original's Sender/From even when "
+        "the envelope sender differs (forwarders that rewrite it with SRS); the reply still goes "
+        "to the envelope sender.",
+    )
     duplicate_default_period: int = Field(
         7 * _DAY,
         ge=1,
@@ -256,6 +284,11 @@ class SieveSettings(Section):
             vacation_default_period=self.vacation_default_period,
             vacation_min_period=self.vacation_min_period,
             vacation_max_period=self.vacation_max_period,
+            vacation_subject_template=self.vacation_subject_template,
+            vacation_default_subject=self.vacation_default_subject,
+            vacation_check_recipient=self.vacation_check_recipient,
+            vacation_send_from_recipient=self.vacation_send_from_recipient,
+            vacation_to_header_ignore_envelope=self.vacation_to_header_ignore_envelope,
             duplicate_default_period=self.duplicate_default_period,
             duplicate_max_period=self.duplicate_max_period,
             max_loop_depth=self.max_loop_depth,

@@ -212,8 +212,8 @@ async def carry(
                 if not due:
                     continue  # RFC 5230 §4.2: one reply per sender and period
                 reply = vacation_reply(action, envelope.recipient, hostname=hostname, now=moment)
-                # RFC 5230 §5.1: the reply's envelope sender is the null path.
-                effects.outgoing.append(Outgoing("", (action.recipient,), reply, "vacation"))
+                # RFC 5230 §5.1: the null path, unless sieve.vacation_send_from_recipient says otherwise.
+                effects.outgoing.append(Outgoing(action.envelope_sender, (action.recipient,), reply, "vacation"))
                 await _fcc(ops, account, run, action.fcc, reply, effects, label)
             case NotifyAction():
                 note = notify_message(action, account.address, hostname=hostname, now=moment)

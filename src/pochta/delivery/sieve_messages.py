@@ -43,7 +43,7 @@ def vacation_reply(action: VacationAction, user: str, *, hostname: str, now: dat
     §5.3 chose, In-Reply-To/References (§5.8) and Auto-Submitted: auto-replied (§5.6)."""
     fields = [
         ("From", action.sender or user),  # RFC 5230 §5.4: :from, else the script owner's address
-        ("To", action.recipient),  # RFC 5230 §5.5: the original's envelope sender
+        ("To", action.to or action.recipient),  # RFC 5230 §5.5: the original's envelope sender
         ("Subject", action.subject),
         ("Auto-Submitted", "auto-replied"),  # RFC 5230 §5.6
     ]

@@ -82,6 +82,8 @@ class VacationAction:
     in_reply_to: str | None
     references: tuple[str, ...]
     fcc: Fcc | None = None  # RFC 8580
+    to: str = ""  # §5.5: the To field, the recipient with its display name; "": ``recipient``
+    envelope_sender: str = ""  # §5.1: the null reverse-path, unless configured otherwise
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,14 @@ from pochta.sieve.actions import (
 )
 from pochta.sieve.mailto import MailtoError, parse_mailto
 from pochta.sieve.run_state import SieveRuntimeError, StateBase
-from pochta.sieve.vacation import reply_refusal, reply_subject, sender_ok, threading
+from pochta.sieve.vacation import (
+    addressed_to,
+    reply_refusal,
+    reply_subject,
+    reply_to_field,
+    sender_ok,
+    threading,
+)
 
 __all__ = ["Senders"]
 
@@ -72,19 +79,27 @@ class Senders(StateBase):
             self.envelope.recipient,
             *(self.expand(text) for text in node.addresses),
         ]
-        refusal = reply_refusal(self.message, self.envelope, own)
+        limits = self.limits
+        refusal = reply_refusal(self.message, self.envelope, own, check_recipient=limits.vacation_check_recipient)
         if refusal is not None:
             self.notes.append(f"{node.position}: no vacation reply: {refusal}")
             return
-        limits = self.limits
         period = limits.vacation_default_period if node.period is None else node.period
         period = min(max(period, limits.vacation_min_period), limits.vacation_max_period)
         sender = None if node.sender is None else self.expand(node.sender)
         if sender is not None and not sender_ok(sender):
             self.notes.append(f"{node.position}: :from {sender!r} is not an address, ignored (RFC 5230 §4.3)")
             sender = None
+        if sender is None:
+            # §5.4: the user's address, as the message named it when it did (an alias, :addresses).
+            sender = addressed_to(self.message, own)
         in_reply_to, references = threading(self.message)
-        subject = reply_subject(self.message) if node.subject is None else self.expand(node.subject)
+        if node.subject is None:
+            subject = reply_subject(
+                self.message, limits.vacation_subject_template, limits.vacation_default_subject
+            )
+        else:
+            subject = self.expand(node.subject)
         fcc = self.fcc(node.fcc, node.position)
         action = VacationAction(
             recipient=self.envelope.sender,
@@ -97,5 +112,9 @@ class Senders(StateBase):
             in_reply_to=in_reply_to,
             references=references,
             fcc=fcc,
+            to=reply_to_field(
+                self.message, self.envelope.sender, ignore_envelope=limits.vacation_to_header_ignore_envelope
+            ),
+            envelope_sender=self.envelope.recipient if limits.vacation_send_from_recipient else "",
         )
         self.add(action, node.position)  # RFC 5230 §4.7: the implicit keep stays

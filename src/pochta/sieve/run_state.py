@@ -71,6 +71,16 @@ class RunLimits:
     vacation_default_period: int = 7 * 86400
     vacation_min_period: int = 86400
     vacation_max_period: int = 90 * 86400
+    # RFC 5230 §5.3: the subject made from the original's ("%{subject}" stands for it) and the
+    # one for a message without Subject.
+    vacation_subject_template: str = "Auto: %{subject}"
+    vacation_default_subject: str = "Automated reply"
+    # RFC 5230 §4.5's recipient check (False: reply whoever the message was addressed to); §5.1's
+    # null sender (True: the reply comes from the envelope recipient); §5.5's To taken from the
+    # original's Sender/From whatever the envelope sender (SRS-rewritten senders).
+    vacation_check_recipient: bool = True
+    vacation_send_from_recipient: bool = False
+    vacation_to_header_ignore_envelope: bool = False
     # RFC 7352 §3.3: how long a duplicate is remembered unless the script says, and at most.
     duplicate_default_period: int = 7 * 86400
     duplicate_max_period: int = 30 * 86400

@@ -3,7 +3,7 @@
 the server. Its commands and tests are defined by how the suite uses them:
 
 - ``test "name" { ... }`` runs a block as one test, which fails at ``test_fail "reason"``;
-- ``test_set "message"|"envelope.from"|"envelope.to"|"envelope.orig_to" value`` sets what the
+- ``test_set "message"|"envelope.from"|"envelope.to" value`` sets what the
   script sees; ``test_config_set``/``unset``/``reload`` change the limits the suite names;
 - ``test_result_execute`` carries out the result into an in-memory mail store and an outbox,
   ``test_message :folder NAME N`` / ``:smtp N`` makes a stored or sent message current,
@@ -179,6 +179,8 @@ class Testsuite:
         elif node.name == "test_config_set":
             assert isinstance(node.payload, tuple)
             key, value = (state.expand(text) for text in node.payload)
+            if key == "sieve_user_email":  # the account's address, which delivery gives first
+                state.context = replace(state.context, user_addresses=(value, *state.context.user_addresses))
             world.limits = _configure(world, key, value)
             state.limits = world.limits
         elif node.name == "test_config_unset":
@@ -273,9 +275,10 @@ class Testsuite:
             state.envelope = _envelope_of(state.message)
         elif what == "envelope.from":
             state.envelope = replace(state.envelope, sender=value.strip("<>"))
-        elif what in ("envelope.to", "envelope.orig_to"):
+        elif what == "envelope.to":
             state.envelope = replace(state.envelope, recipient=value.strip("<>"))
-        # envelope.auth and other items: not used by pochta's Sieve
+        # envelope.orig_to (the ORCPT before aliases), envelope.auth and other items: not part of
+        # what pochta's Sieve is given
 
     def _message(self, state: RunState, payload: object) -> bool:
         assert isinstance(payload, tuple)
@@ -309,7 +312,7 @@ class Testsuite:
             elif isinstance(action, RejectAction):
                 world.outbox.append((Envelope("", state.envelope.sender), _notice(state, action.reason)))
             elif isinstance(action, VacationAction):
-                world.outbox.append((Envelope("", action.recipient), _reply(state, action)))
+                world.outbox.append((Envelope(action.envelope_sender, action.recipient), _reply(state, action)))
             elif isinstance(action, NotifyAction):
                 for recipient in action.recipients:
                     world.outbox.append((Envelope(action.envelope_sender, recipient), _notification(action)))
@@ -368,7 +371,7 @@ def _notification(action: NotifyAction) -> bytes:
 def _reply(state: RunState, action: VacationAction) -> bytes:
     lines = [
         f"From: {action.sender or state.envelope.recipient}",
-        f"To: {action.recipient}",
+        f"To: {action.to or action.recipient}",
         f"Subject: {action.subject}",
         "Auto-Submitted: auto-replied",
     ]
@@ -385,6 +388,11 @@ _LIMITS = {
     "sieve_vacation_min_period": "vacation_min_period",
     "sieve_vacation_max_period": "vacation_max_period",
     "sieve_vacation_default_period": "vacation_default_period",
+    "sieve_vacation_default_subject": "vacation_default_subject",
+    "sieve_vacation_default_subject_template": "vacation_subject_template",
+    "sieve_vacation_check_recipient": "vacation_check_recipient",
+    "sieve_vacation_send_from_recipient": "vacation_send_from_recipient",
+    "sieve_vacation_to_header_ignore_envelope": "vacation_to_header_ignore_envelope",
 }
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "k": 1024, "M": 1024 * 1024}
 
@@ -396,8 +404,14 @@ def _configure(world: _World, key: str, value: str | None) -> RunLimits:
     name = _LIMITS.get(key)
     if name is None:
         return limits
+    default = getattr(RunLimits(), name)
     if value is None:
-        return replace(limits, **{name: getattr(RunLimits(), name)})
+        return replace(limits, **{name: default})
+    if isinstance(default, bool):
+        return replace(limits, **{name: value.strip().lower() in ("yes", "true", "1")})
+    if isinstance(default, str):
+        # Pigeonhole's templates write the subject as %{subject} (older ones %$); empty: default.
+        return replace(limits, **{name: value.replace("%$", "%{subject}") or default})
     number = value.strip()
     factor = 1
     if number and number[-1] in _UNITS:

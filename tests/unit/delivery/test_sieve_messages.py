@@ -63,6 +63,14 @@ def test_vacation_reply_from_and_mime_entity() -> None:
     assert "<p>Away</p>" in parsed.get_content()
 
 
+def test_vacation_reply_to_carries_the_display_name() -> None:
+    action = _vacation(to='"Carol Ö." <carol@example.net>')  # RFC 5230 §5.5
+    data = vacation_reply(action, "alice@example.org", hostname="mx.example.org", now=NOW)
+    parsed = email.message_from_string(data.decode("utf-8"), policy=email.policy.default)
+    assert parsed["To"].addresses[0].display_name == "Carol Ö."
+    assert parsed["To"].addresses[0].addr_spec == "carol@example.net"
+
+
 def test_notify_message_fields() -> None:
     action = NotifyAction(
         method="mailto:pager@example.net?X-Tag=1",
