@@ -57,6 +57,14 @@ class SieveSettings(Section):
         ge=4000,
         description="Octets a variable may hold; longer values are cut (RFC 5229 §6: at least 4,000).",
     )
+    redirect_envelope_from: str = Field(
+        "sender",
+        description="The envelope sender of a Sieve redirect: `sender` (the original's, RFC 5228 "
+        "§4.2, so bounces go back to it), `recipient` (the address the message came to), "
+        "`user_email` (the account's address), or an address in angle brackets (`<>` the null "
+        "path). Mail from the null path is always redirected from it. With `sender`, receivers "
+        "that check SPF may refuse the redirected mail.",
+    )
     max_include_depth: int = Field(10, ge=1, le=64, description="How deep `include` may nest (RFC 6609).")
     max_includes: int = Field(255, ge=1, description="Scripts one run may include.")
     max_loop_depth: int = Field(
@@ -200,6 +208,15 @@ class SieveSettings(Section):
         description="Days a script error stays listed by `pochta sieve errors USER` (the newest 100 "
         "per account are kept).",
     )
+
+    @field_validator("redirect_envelope_from")
+    @classmethod
+    def _redirect_from_ok(cls, value: str) -> str:
+        from pochta.sieve.redirect import envelope_from_ok  # see parse_limits
+
+        if not envelope_from_ok(value):
+            raise ValueError("must be sender, recipient, user_email or <address>")
+        return value.strip()
 
     @field_validator("before", "after")
     @classmethod

@@ -136,7 +136,7 @@ async def test_redirect_through_the_queue_with_copy_and_loop_check(env: SmtpEnv)
     [(entry, data)] = await _queued(env)
     assert [r.address for r in entry.recipients] == ["friend@remote.example"]
     assert entry.sender == "carol@example.net"  # the original envelope sender
-    assert data.startswith(b"X-Pochta-Loop: alice@example.org\r\n")
+    assert data.startswith(b"X-Sieve-Redirected-From: alice@example.org\r\n")
     assert b"Subject: forward me" in data
     # The same message coming back: not redirected again (RFC 5228 §4.2), kept, the error recorded.
     await _script(env, env.alice, 'redirect "friend@remote.example";')
@@ -372,3 +372,15 @@ async def test_vacation_counts_the_accounts_aliases_as_its_addresses(env: SmtpEn
     await _final(env, "lmtp", [ALICE], message("to alias again", to="a.smith@example.org"))
     [(entry, _)] = await _queued(env)
     assert [r.address for r in entry.recipients] == ["carol@example.net"]
+
+
+async def test_redirect_envelope_sender_is_configurable(tmp_path: Path) -> None:
+    # sieve.redirect_envelope_from: the recipient's address (SPF at the receiver passes).
+    settings = smtp_settings(sieve={"redirect_envelope_from": "recipient"})
+    async with smtp_server(tmp_path, settings) as env:
+        await _script(env, env.alice, 'redirect "friend@remote.example";')
+        await _final(env, "lmtp", [ALICE], message("forward me"))
+        [(entry, _)] = await _queued(env)
+        assert entry.sender == ALICE
+        await _final(env, "lmtp", [ALICE], message("bounce", sender=""), sender="")
+        assert [entry.sender for entry, _ in await _queued(env)] == [ALICE, ""]  # <> stays <>

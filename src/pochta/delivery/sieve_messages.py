@@ -16,12 +16,10 @@ from email.utils import format_datetime
 
 from pochta.queue.dsn import DsnRecipient, DsnReport, build_dsn
 from pochta.sieve.actions import NotifyAction, VacationAction
+from pochta.sieve.redirect import LOOP_FIELD  # the field a redirect adds (RFC 5228 §4.2)
 
 __all__ = ["LOOP_FIELD", "notify_message", "rejection_report", "vacation_reply"]
 
-# The field a redirect adds (RFC 5228 §4.2: implementations SHOULD detect loops): a message that
-# already names the redirecting account in it is not redirected again.
-LOOP_FIELD = "X-Pochta-Loop"
 
 
 def _header(fields: Sequence[tuple[str, str]], *, hostname: str, now: datetime) -> EmailMessage:

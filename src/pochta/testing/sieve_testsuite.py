@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
 from pochta.config_sieve import SieveSettings
+from pochta.delivery.sieve_messages import rejection_report
 from pochta.sieve import script as s
 from pochta.sieve.actions import (
     Action,
@@ -37,6 +39,7 @@ from pochta.sieve.arguments import COMPARATOR, MATCH_TYPE, TagSpec
 from pochta.sieve.interpreter import RunLimits, RunState, SieveRuntimeError, StopScript
 from pochta.sieve.message import DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.parser import parse
+from pochta.sieve.redirect import envelope_from_ok, loops, redirect_sender, stamp
 from pochta.sieve.run_state import ReturnFromScript
 from pochta.sieve.syntax import Command, Number, SieveSyntaxError, StringList, Test
 from pochta.sieve.text import Text
@@ -49,6 +52,7 @@ DEFAULT_MESSAGE = b"From: sender@example.com\r\nTo: recipient@example.org\r\nSub
 DEFAULT_ENVELOPE = Envelope("sender@example.com", "recipient@example.org")
 _INDEX = {"index": TagSpec("index", "number")}
 _MESSAGE_SOURCE = {"folder": TagSpec("source", "string"), "smtp": TagSpec("source")}
+_NOW = datetime(2026, 1, 1, tzinfo=UTC)  # the clock of the messages the harness composes
 _NOT_HERE = frozenset({"test_binary_save", "test_binary_load", "test_imap_metadata_set", "test_multiscript"})
 
 
@@ -84,6 +88,8 @@ class _World:
     limits: RunLimits = field(default_factory=RunLimits)
     duplicates: set[str] = field(default_factory=set)  # RFC 7352's tracking list
     scanners: dict[str, object] = field(default_factory=dict)  # [sieve] spamtest_*/virustest_*
+    redirect_from: str = "sender"  # [sieve] redirect_envelope_from
+    user_email: str = ""  # the account's address (delivery's account.address); "": the recipient
 
 
 class Testsuite:
@@ -180,7 +186,11 @@ class Testsuite:
             assert isinstance(node.payload, tuple)
             key, value = (state.expand(text) for text in node.payload)
             if key == "sieve_user_email":  # the account's address, which delivery gives first
+                world.user_email = value
                 state.context = replace(state.context, user_addresses=(value, *state.context.user_addresses))
+            elif key == "sieve_redirect_envelope_from":
+                # Pigeonhole's orig_recipient (the ORCPT) has no counterpart: left at the default.
+                world.redirect_from = value.strip() if envelope_from_ok(value) else "sender"
             world.limits = _configure(world, key, value)
             state.limits = world.limits
         elif node.name == "test_config_unset":
@@ -308,9 +318,26 @@ class Testsuite:
                     _Stored(action.message or data, action.flags)
                 )
             elif isinstance(action, RedirectAction):
-                world.outbox.append((Envelope(state.envelope.sender, action.address), action.message or data))
-            elif isinstance(action, RejectAction):
-                world.outbox.append((Envelope("", state.envelope.sender), _notice(state, action.reason)))
+                # As delivery carries it out (delivery.sieve_carry): not again past a user who
+                # redirected it before (kept instead), stamped, from the configured sender.
+                user = world.user_email or state.envelope.recipient
+                if loops(state.message, user, state.envelope.recipient):
+                    world.folders.setdefault("INBOX", []).append(_Stored(data))
+                    continue
+                sender = redirect_sender(world.redirect_from, state.envelope, user)
+                world.outbox.append((Envelope(sender, action.address), stamp(action.message or data, user)))
+            elif isinstance(action, RejectAction) and state.envelope.sender:
+                # As delivery refuses after the transaction: a DSN, none to the null path.
+                report = rejection_report(
+                    data,
+                    sender=state.envelope.sender,
+                    recipient=state.envelope.recipient,
+                    reason=action.reason,
+                    hostname="test.example.com",
+                    arrival=_NOW,
+                    now=_NOW,
+                )
+                world.outbox.append((Envelope("", state.envelope.sender), report))
             elif isinstance(action, VacationAction):
                 world.outbox.append((Envelope(action.envelope_sender, action.recipient), _reply(state, action)))
             elif isinstance(action, NotifyAction):
@@ -349,12 +376,6 @@ def _action_name(action: Action) -> str:
     if isinstance(action, NotifyAction):
         return "notify"
     return "vacation"
-
-
-def _notice(state: RunState, reason: str) -> bytes:
-    return (
-        f"From: MAILER-DAEMON\r\nTo: {state.envelope.sender}\r\nSubject: Rejected\r\n\r\n{reason}\r\n"
-    ).encode()
 
 
 def _notification(action: NotifyAction) -> bytes:

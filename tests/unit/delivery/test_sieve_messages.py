@@ -7,11 +7,16 @@ import email
 import email.policy
 from datetime import UTC, datetime
 
-from pochta.delivery.sieve_carry import loops
+import pytest
+from pydantic import ValidationError
+
+from pochta.config_sieve import SieveSettings
 from pochta.delivery.sieve_messages import LOOP_FIELD, notify_message, rejection_report, vacation_reply
 from pochta.delivery.sieve_run import combine, environment
+from pochta.sieve import Envelope as SieveEnvelope
 from pochta.sieve import Outcome, SieveMessage
 from pochta.sieve.actions import FileIntoAction, KeepAction, NotifyAction, RedirectAction, VacationAction
+from pochta.sieve.redirect import loops, redirect_sender
 
 NOW = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 
@@ -125,6 +130,32 @@ def test_redirect_loop_seen_by_our_field() -> None:
     message = SieveMessage.from_bytes(f"{LOOP_FIELD}: Alice@Example.org\r\nSubject: x\r\n\r\n".encode())
     assert loops(message, "alice@example.org")
     assert not loops(message, "bob@example.org")
+    assert loops(message, "bob@example.org", "alice@example.org")  # the user's or the recipient's
+    older = SieveMessage.from_bytes(b"X-Pochta-Loop: alice@example.org\r\n\r\n")  # before the rename
+    assert loops(older, "alice@example.org")
+
+
+@pytest.mark.parametrize(
+    ("setting", "sender", "expected"),
+    [
+        ("sender", "carol@example.net", "carol@example.net"),
+        ("recipient", "carol@example.net", "alias@example.org"),
+        ("user_email", "carol@example.net", "alice@example.org"),
+        ("<bounces@example.org>", "carol@example.net", "bounces@example.org"),
+        ("<>", "carol@example.net", ""),
+        ("recipient", "", ""),  # the null path stays null
+    ],
+)
+def test_redirect_envelope_sender(setting: str, sender: str, expected: str) -> None:
+    envelope = SieveEnvelope(sender, "alias@example.org")
+    assert redirect_sender(setting, envelope, "alice@example.org") == expected
+
+
+def test_redirect_envelope_from_setting_is_checked() -> None:
+    assert SieveSettings(redirect_envelope_from=" recipient ").redirect_envelope_from == "recipient"
+    for bad in ("orig_recipient", "bounces@example.org", "<nobody>"):
+        with pytest.raises(ValidationError):
+            SieveSettings(redirect_envelope_from=bad)
 
 
 def test_environment_items() -> None:
