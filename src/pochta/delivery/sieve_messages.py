@@ -72,7 +72,9 @@ def notify_message(action: NotifyAction, owner: str, *, hostname: str, now: date
     """RFC 5436 §2.7: the notification message, Auto-Submitted: auto-notified with the owner."""
     fields: list[tuple[str, str]] = [
         ("From", action.sender),
-        ("To", ", ".join(_address(address) for address in action.recipients)),
+        # RFC 5436 §2.7: To the URI's addresses, its "to" headers included; Cc its "cc" ones.
+        ("To", ", ".join(action.to) or ", ".join(_address(address) for address in action.recipients)),
+        *([("Cc", ", ".join(action.cc))] if action.cc else []),
         ("Subject", action.subject),
         # RFC 5436 §2.7, §2.7.1: auto-notified, naming the owner of the script
         ("Auto-Submitted", f"auto-notified; owner-email={owner}"),
@@ -80,7 +82,7 @@ def notify_message(action: NotifyAction, owner: str, *, hostname: str, now: date
     if action.importance != 2:
         # RFC 5436 §2.4: Importance high/low from :importance 1/3 (a MAY)
         fields.append(("Importance", "high" if action.importance == 1 else "low"))
-    reserved = {name.lower() for name, _ in fields} | {"date", "message-id", "body"}
+    reserved = {name.lower() for name, _ in fields} | {"date", "message-id", "body", "to", "cc"}
     for name, value in action.headers:
         if name.lower() not in reserved:  # RFC 5436 §2.7: the URI's other header fields
             fields.append((name, value))

@@ -103,6 +103,10 @@ class NotifyAction:
     importance: int
     options: tuple[str, ...] = ()
     fcc: Fcc | None = None  # RFC 8580
+    # §2.7: the To and Cc fields, the URI's addresses as written (display names kept), those
+    # already notified in the run left out; empty To: the recipients.
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

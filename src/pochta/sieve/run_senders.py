@@ -13,6 +13,7 @@ from pochta.sieve.mailto import MailtoError, parse_mailto
 from pochta.sieve.run_state import SieveRuntimeError, StateBase
 from pochta.sieve.vacation import (
     addressed_to,
+    cut_subject,
     reply_refusal,
     reply_subject,
     reply_to_field,
@@ -44,6 +45,16 @@ class Senders(StateBase):
         if not fresh:
             return  # RFC 5436 §2.7: one notification per address and run
         self.notified.update(address.lower() for address in fresh)
+        wanted = {address.lower() for address in fresh}
+
+        def written(pairs: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+            picked = []
+            for address, form in pairs:
+                if address.lower() in wanted:
+                    wanted.discard(address.lower())  # once, in To before Cc
+                    picked.append(form)
+            return tuple(picked)
+
         written_from = None if node.sender is None else self.expand(node.sender)
         own = self.envelope.recipient
         sender = written_from if written_from is not None and sender_ok(written_from) else own
@@ -54,6 +65,7 @@ class Senders(StateBase):
             subject = uri.subject
         else:
             subject = subjects[0] if subjects else "Notification"
+        subject = cut_subject(subject)
         action = NotifyAction(
             method=method,
             envelope_sender="" if not self.envelope.sender else sender,
@@ -65,6 +77,8 @@ class Senders(StateBase):
             importance=int(importance),
             options=tuple(self.expand(option) for option in node.options),
             fcc=self.fcc(node.fcc, node.position),
+            to=written(uri.to),
+            cc=written(uri.cc),
         )
         self.add(action, node.position)  # RFC 5435 §7: the implicit keep stays
 

@@ -192,6 +192,7 @@ class StateBase:
         self.implicit_keep = True
         self.redirects = 0
         self.vacation_ran = False
+        self.notified.clear()  # RFC 5436 §2.7's once per address is per run, as the result is
 
     def expand(self, text: Text) -> str:
         constant = text.constant

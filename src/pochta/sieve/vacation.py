@@ -13,6 +13,7 @@ __all__ = [
     "DEFAULT_SUBJECT",
     "SUBJECT_MAX",
     "addressed_to",
+    "cut_subject",
     "reply_refusal",
     "reply_subject",
     "reply_to_field",
@@ -116,10 +117,15 @@ def reply_subject(
     subjects = message.header_texts("subject")
     if not subjects or not subjects[0]:
         return default
-    subject = template.replace("%{subject}", subjects[0])
-    if len(subject) > SUBJECT_MAX:
-        subject = subject[: SUBJECT_MAX - 1].rstrip() + "\u2026"  # an ellipsis says it was cut
-    return subject
+    return cut_subject(template.replace("%{subject}", subjects[0]))
+
+
+def cut_subject(subject: str) -> str:
+    """A subject the server makes, at most ``SUBJECT_MAX`` characters: a longer one is cut and
+    ends in an ellipsis that says so."""
+    if len(subject) <= SUBJECT_MAX:
+        return subject
+    return subject[: SUBJECT_MAX - 1] + "\u2026"
 
 
 def sender_ok(value: str) -> bool:

@@ -169,3 +169,22 @@ def test_environment_items() -> None:
     assert items["remote-ip"] == "192.0.2.1"
     assert items["remote-host"] == "client.example.net"
     assert "remote-ip" not in environment(hostname="h", peer="unknown", helo=None, phase="post")
+
+
+def test_notify_message_to_and_cc() -> None:
+    action = NotifyAction(
+        method="mailto:a@example.net?cc=b@example.net",
+        envelope_sender="alice@example.org",
+        sender="alice@example.org",
+        recipients=("a@example.net", "b@example.net"),
+        subject="New mail",
+        body=None,
+        headers=(),
+        importance=2,
+        to=("Ann <a@example.net>",),
+        cc=("b@example.net",),
+    )
+    data = notify_message(action, "alice@example.org", hostname="mx.example.org", now=NOW)
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    assert parsed["To"] == "Ann <a@example.net>"  # RFC 5436 §2.7
+    assert parsed["Cc"] == "b@example.net"
