@@ -173,7 +173,7 @@ class SieveSettings(Section):
     )
     spamtest_text_values: dict[int, str] = Field(
         default_factory=dict,
-        description="For `spamtest_type = \"text\"`: the verdict text of each level, 1 (clean) .. "
+        description='For `spamtest_type = "text"`: the verdict text of each level, 1 (clean) .. '
         "10 (certain spam); a text no level names counts as not tested.",
     )
     virustest_header: str = Field(
@@ -199,7 +199,7 @@ class SieveSettings(Section):
     )
     virustest_text_values: dict[int, str] = Field(
         default_factory=dict,
-        description="For `virustest_type = \"text\"`: the verdict text of each level, 1 (clean) .. "
+        description='For `virustest_type = "text"`: the verdict text of each level, 1 (clean) .. '
         "5 (certain virus); a text no level names counts as not tested.",
     )
     error_days: int = Field(

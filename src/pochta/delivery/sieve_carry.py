@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pochta.delivery.sieve_messages import LOOP_FIELD, notify_message, rejection_report, vacation_reply
-from pochta.sieve.redirect import loops, redirect_sender, stamp
 from pochta.delivery.sieve_run import Run
 from pochta.mail.errors import Code, OpsError
 from pochta.mail.names import is_inbox
@@ -31,6 +30,7 @@ from pochta.sieve.actions import (
     RejectAction,
     VacationAction,
 )
+from pochta.sieve.redirect import loops, redirect_sender, stamp
 from pochta.store.api import StoreError
 from pochta.store.model import Account, AccountId
 
@@ -211,7 +211,9 @@ async def carry(
                     continue  # RFC 5230 §4.2: one reply per sender and period
                 reply = vacation_reply(action, envelope.recipient, hostname=hostname, now=moment)
                 # RFC 5230 §5.1: the null path, unless sieve.vacation_send_from_recipient says otherwise.
-                effects.outgoing.append(Outgoing(action.envelope_sender, (action.recipient,), reply, "vacation"))
+                effects.outgoing.append(
+                    Outgoing(action.envelope_sender, (action.recipient,), reply, "vacation")
+                )
                 await _fcc(ops, account, run, action.fcc, reply, effects, label)
             case NotifyAction():
                 note = notify_message(action, account.address, hostname=hostname, now=moment)

@@ -21,7 +21,6 @@ from pochta.sieve.redirect import LOOP_FIELD  # the field a redirect adds (RFC 5
 __all__ = ["LOOP_FIELD", "notify_message", "rejection_report", "vacation_reply"]
 
 
-
 def _header(fields: Sequence[tuple[str, str]], *, hostname: str, now: datetime) -> EmailMessage:
     message = EmailMessage(policy=SMTPUTF8)
     for name, value in fields:

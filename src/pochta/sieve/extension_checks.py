@@ -134,12 +134,12 @@ class ExtensionChecks(ArgumentChecker):
         scanned = self.scan(command, tags, ("string",), names=("replacement",))
         self.no_test_or_block(command)
         subject, sender = (scanned.tags.get(group, ("", None))[1] for group in ("subject", "from"))
-        if isinstance(sender, StringList) and sender.values[0] and "$" not in sender.values[0]:
-            # Section 5: implementations SHOULD report a :from that is no mailbox-list.
-            if not sender_ok(sender.values[0]):
-                raise SieveSyntaxError(
-                    sender.position, f"replace :from '{sender.values[0]}' is not a valid address"
-                )
+        written = sender.values[0] if isinstance(sender, StringList) else ""
+        # Section 5: implementations SHOULD report a :from that is no mailbox-list (a value built
+        # from variables is checked when it runs).
+        if written and "$" not in written and not sender_ok(written):
+            assert isinstance(sender, StringList)
+            raise SieveSyntaxError(sender.position, f"replace :from '{written}' is not a valid address")
         return s.Replace(
             self.text(scanned.positional[0]),
             "mime" in scanned.tags,

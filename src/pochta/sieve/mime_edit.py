@@ -21,7 +21,12 @@ _MAX_FIELDS = 1000
 
 
 def _crlf(text: str) -> bytes:
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode("utf-8", "surrogateescape")
+    return (
+        text.replace("\r\n", "\n")
+        .replace("\r", "\n")
+        .replace("\n", "\r\n")
+        .encode("utf-8", "surrogateescape")
+    )
 
 
 def _is_mime_field(name: str) -> bool:
@@ -53,9 +58,7 @@ def replacement_entity(text: str, mime: bool) -> bytes:
     return header.encode("ascii") + body
 
 
-def replace_message(
-    fields: list[Field], entity: bytes, subject: bytes | None, sender: bytes | None
-) -> bytes:
+def replace_message(fields: list[Field], entity: bytes, subject: bytes | None, sender: bytes | None) -> bytes:
     """The whole message replaced (section 5): every field of ``fields`` but those of the MIME
     structure replaced, the entity's own fields, and the new Subject/From with the old ones kept
     as Original-Subject/Original-From."""

@@ -24,7 +24,9 @@ def _from_value(written: str, position: Position) -> bytes:
     encoded words (RFC 2047 section 5 (3)), the addresses stay as they are."""
     items = parse_address_list(written)
     if not items or not all(isinstance(item, Mailbox) and item.domain for item in items):
-        raise SieveRuntimeError(position, f"replace :from {written!r} is not a valid address (RFC 5703 section 5)")
+        raise SieveRuntimeError(
+            position, f"replace :from {written!r} is not a valid address (RFC 5703 section 5)"
+        )
     if written.isascii():
         return written.strip().encode("ascii")
     rendered = []
@@ -64,7 +66,9 @@ class MimeEdits(StateBase):
 
     def enclose(self, node: s.Enclose) -> None:
         if self.part_stack:
-            raise SieveRuntimeError(node.position, "enclose cannot run inside foreverypart (RFC 5703 section 6)")
+            raise SieveRuntimeError(
+                node.position, "enclose cannot run inside foreverypart (RFC 5703 section 6)"
+            )
         original = self.message.to_bytes() if self.message.edited else self.message.data
         if self.unenclosed is None:
             self.unenclosed = original  # section 6: redirect sends the message without enclosure

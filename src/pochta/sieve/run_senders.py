@@ -94,7 +94,9 @@ class Senders(StateBase):
             *(self.expand(text) for text in node.addresses),
         ]
         limits = self.limits
-        refusal = reply_refusal(self.message, self.envelope, own, check_recipient=limits.vacation_check_recipient)
+        refusal = reply_refusal(
+            self.message, self.envelope, own, check_recipient=limits.vacation_check_recipient
+        )
         if refusal is not None:
             self.notes.append(f"{node.position}: no vacation reply: {refusal}")
             return

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from pochta.config_sieve import SieveSettings
 from pochta.delivery.sieve_messages import notify_message, rejection_report
@@ -87,7 +88,7 @@ class _World:
     outcomes: list[Outcome] = field(default_factory=list)
     limits: RunLimits = field(default_factory=RunLimits)
     duplicates: set[str] = field(default_factory=set)  # RFC 7352's tracking list
-    scanners: dict[str, object] = field(default_factory=dict)  # [sieve] spamtest_*/virustest_*
+    scanners: dict[str, Any] = field(default_factory=dict)  # [sieve] spamtest_*/virustest_*
     redirect_from: str = "sender"  # [sieve] redirect_envelope_from
     user_email: str = ""  # the account's address (delivery's account.address); "": the recipient
 
@@ -140,8 +141,8 @@ class Testsuite:
             checker.scan(test, {}, ())
             return s.CustomTest(name, None, at)
         if name == "test_script_run":
-            checker.scan(test, {"append_result": TagSpec("append")}, ())
-            return s.CustomTest(name, None, at)
+            scanned = checker.scan(test, {"append_result": TagSpec("append")}, ())
+            return s.CustomTest(name, "append" in scanned.tags, at)
         if name == "test_script_compile":
             scanned = checker.scan(test, {}, ("string",), names=("path",))
             return s.CustomTest(name, checker.text(scanned.positional[0]), at)
@@ -244,8 +245,14 @@ class Testsuite:
                 "variables" in world.compiled.extensions,
             )
             outcome = inner.run(world.compiled.commands)
-            state.reset_result()
-            state.actions.extend(outcome.actions)
+            if not test.payload:  # :append_result adds to the result so far
+                state.reset_result()
+            before = [action for action in state.actions if not _implicit_keep(action)]
+            kept = [action for action in state.actions if _implicit_keep(action)]
+            added = [action for action in outcome.actions if not _implicit_keep(action)]
+            keep = [action for action in outcome.actions if _implicit_keep(action)]
+            # As at delivery: the implicit keep stays only when no script cancelled it.
+            state.actions[:] = [*before, *added, *(keep if keep and (kept or not test.payload) else [])]
             state.implicit_keep = False
             if outcome.error is not None:
                 world.errors.append(outcome.error)
@@ -255,7 +262,7 @@ class Testsuite:
             assert isinstance(test.payload, tuple)
             matching, number, keys = test.payload
             # Pigeonhole's result holds what the script did; the implicit keep comes at execution.
-            actions = [a for a in state.result() if not (isinstance(a, KeepAction) and a.implicit)]
+            actions = [action for action in state.result() if not _implicit_keep(action)]
             values = world.errors if test.name == "test_error" else [_action_name(a) for a in actions]
             if number is not None:
                 values = values[number - 1 : number] if 1 <= number <= len(values) else []
@@ -341,7 +348,9 @@ class Testsuite:
                 )
                 world.outbox.append((Envelope("", state.envelope.sender), report))
             elif isinstance(action, VacationAction):
-                world.outbox.append((Envelope(action.envelope_sender, action.recipient), _reply(state, action)))
+                world.outbox.append(
+                    (Envelope(action.envelope_sender, action.recipient), _reply(state, action))
+                )
             elif isinstance(action, NotifyAction):
                 # As delivery composes it (delivery.sieve_messages), once per recipient.
                 owner = world.user_email or state.envelope.recipient
@@ -369,11 +378,15 @@ def _envelope_of(message: SieveMessage) -> Envelope:
     return Envelope(first("return-path", "from"), first("envelope-to", "to"))
 
 
+def _implicit_keep(action: Action) -> bool:
+    return isinstance(action, KeepAction) and action.implicit
+
+
 def _action_name(action: Action) -> str:
     if isinstance(action, KeepAction):
         return "keep"
     if isinstance(action, FileIntoAction):
-        return "fileinto"
+        return "store"  # Pigeonhole's name for the action fileinto makes
     if isinstance(action, RedirectAction):
         return "redirect"
     if isinstance(action, RejectAction):
@@ -419,22 +432,24 @@ def _configure(world: _World, key: str, value: str | None) -> RunLimits:
     name = _LIMITS.get(key)
     if name is None:
         return limits
-    default = getattr(RunLimits(), name)
-    if value is None:
-        return replace(limits, **{name: default})
-    if isinstance(default, bool):
-        return replace(limits, **{name: value.strip().lower() in ("yes", "true", "1")})
-    if isinstance(default, str):
+    default: Any = getattr(RunLimits(), name)
+    setting: Any = default
+    if value is not None and isinstance(default, bool):
+        setting = value.strip().lower() in ("yes", "true", "1")
+    elif value is not None and isinstance(default, str):
         # Pigeonhole's templates write the subject as %{subject} (older ones %$); empty: default.
-        return replace(limits, **{name: value.replace("%$", "%{subject}") or default})
-    number = value.strip()
-    factor = 1
-    if number and number[-1] in _UNITS:
-        factor, number = _UNITS[number[-1]], number[:-1]
-    try:
-        return replace(limits, **{name: int(number) * factor})
-    except ValueError:
-        return limits
+        setting = value.replace("%$", "%{subject}") or default
+    elif value is not None:
+        number = value.strip()
+        factor = 1
+        if number and number[-1] in _UNITS:
+            factor, number = _UNITS[number[-1]], number[:-1]
+        try:
+            setting = int(number) * factor
+        except ValueError:
+            return limits
+    changes: dict[str, Any] = {name: setting}
+    return replace(limits, **changes)
 
 
 def _configure_scanner(world: _World, key: str, value: str | None) -> RunLimits:
@@ -454,7 +469,7 @@ def _configure_scanner(world: _World, key: str, value: str | None) -> RunLimits:
         return world.limits
     name = f"{kind}_{setting}"
     if setting == "text_values":
-        values = dict(world.scanners.get(name, {}))  # type: ignore[call-overload]
+        values: dict[str, Any] = dict(world.scanners.get(name) or {})
         if value is None:
             values.pop(level, None)
         else:
@@ -466,10 +481,13 @@ def _configure_scanner(world: _World, key: str, value: str | None) -> RunLimits:
         world.scanners[name] = value
     settings = {key: item for key, item in world.scanners.items() if key.startswith(kind)}
     try:
-        source = SieveSettings.model_validate(settings).score_source(kind)  # type: ignore[arg-type]
+        source = SieveSettings.model_validate(settings).score_source(
+            "spamtest" if kind == "spamtest" else "virustest"
+        )
     except ValueError:
         source = None
-    return replace(world.limits, **{kind: source})
+    changes: dict[str, Any] = {kind: source}
+    return replace(world.limits, **changes)
 
 
 def run_file(path: Path) -> list[Outcome]:

@@ -154,7 +154,8 @@ def test_to_and_cc_fields_keep_display_names_and_drop_addresses_already_notified
     # and run, so a later notify leaves out who was notified already.
     result = outcome(
         'require "enotify";\n'
-        'notify "mailto:a@example.com?to=%3D%3Futf-8%3Fq%3FG%3DC3%3DBCnther%3F%3D%20%3Cg%40example.com%3E&cc=c@example.com";\n'
+        'notify "mailto:a@example.com?to=%3D%3Futf-8%3Fq%3FG%3DC3%3DBCnther%3F%3D%20%3Cg%40example.com%3E'
+        '&cc=c@example.com";\n'
         'notify "mailto:d@example.com?cc=a@example.com";\n'
     )
     first, second = notifications(result)
@@ -166,7 +167,9 @@ def test_to_and_cc_fields_keep_display_names_and_drop_addresses_already_notified
 
 
 def test_a_long_subject_is_cut() -> None:
-    [note] = notifications(outcome(f'require "enotify"; notify :message "{"x" * 300}" "mailto:a@example.com";'))
+    [note] = notifications(
+        outcome(f'require "enotify"; notify :message "{"x" * 300}" "mailto:a@example.com";')
+    )
     assert len(note.subject) == 256
     assert note.subject.endswith("\u2026")
 

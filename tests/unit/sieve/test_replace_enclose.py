@@ -85,7 +85,7 @@ def test_replace_subject_and_from_keep_the_originals_which_editheader_cannot_tou
 def test_replace_with_a_mime_entity() -> None:
     message = stored(
         'require "replace";\n'
-        'replace :mime text:\r\nContent-Type: text/html; charset=us-ascii\r\n\r\n<b>new</b>\r\n.\r\n;'
+        "replace :mime text:\r\nContent-Type: text/html; charset=us-ascii\r\n\r\n<b>new</b>\r\n.\r\n;"
     )
     assert message.get_content_type() == "text/html"
     assert message.get_content().strip() == "<b>new</b>"
@@ -112,7 +112,8 @@ def test_replace_a_part_in_foreverypart_and_the_loop_skips_what_it_removed() -> 
         "smaller",
     ]
     filed = result.actions[0]
-    assert isinstance(filed, FileIntoAction) and filed.message is not None
+    assert isinstance(filed, FileIntoAction)
+    assert filed.message is not None
     parsed = email.message_from_bytes(filed.message, policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
     first, second = parsed.iter_parts()
@@ -124,7 +125,8 @@ def test_replace_a_part_in_foreverypart_and_the_loop_skips_what_it_removed() -> 
 def test_replace_of_8bit_text_is_quoted_printable() -> None:
     result = outcome('require "replace"; replace "Grüße";')
     [keep] = result.actions
-    assert isinstance(keep, KeepAction) and keep.message is not None
+    assert isinstance(keep, KeepAction)
+    assert keep.message is not None
     assert keep.message.isascii()
     assert b"Content-Transfer-Encoding: quoted-printable" in keep.message
     parsed = email.message_from_bytes(keep.message, policy=email.policy.default)
@@ -144,7 +146,10 @@ def test_enclose() -> None:
     assert attached.get_content_type() == "message/rfc822"
     [inner] = attached.iter_parts()
     assert inner["Subject"] == "files"
-    assert [part.get_content_type() for part in inner.walk()][:2] == ["multipart/mixed", "multipart/alternative"]
+    assert [part.get_content_type() for part in inner.walk()][:2] == [
+        "multipart/mixed",
+        "multipart/alternative",
+    ]
 
 
 def test_enclose_twice_nests_and_redirect_sends_the_message_without_enclosure() -> None:
@@ -154,7 +159,8 @@ def test_enclose_twice_nests_and_redirect_sends_the_message_without_enclosure() 
     )
     assert result.error is None, result.error
     [redirect, keep] = result.actions
-    assert isinstance(redirect, RedirectAction) and isinstance(keep, KeepAction)
+    assert isinstance(redirect, RedirectAction)
+    assert isinstance(keep, KeepAction)
     assert redirect.message == MIXED
     assert keep.message is not None
     outer = email.message_from_bytes(keep.message, policy=email.policy.default)
@@ -180,6 +186,8 @@ def test_errors(script: str, says: str) -> None:
 
 def test_runtime_errors_keep_the_message() -> None:
     bad_from = outcome('require ["replace", "variables"]; set "f" "nobody"; replace :from "${f}" "x";')
-    assert bad_from.error is not None and "not a valid address" in bad_from.error
+    assert bad_from.error is not None
+    assert "not a valid address" in bad_from.error
     in_loop = outcome('require ["enclose", "foreverypart"]; foreverypart { enclose "x"; }')
-    assert in_loop.error is not None and "inside foreverypart" in in_loop.error
+    assert in_loop.error is not None
+    assert "inside foreverypart" in in_loop.error

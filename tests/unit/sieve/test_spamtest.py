@@ -71,11 +71,17 @@ def test_the_ten_point_scale_and_count() -> None:
     assert actions(script, score(7.5)) == [FileIntoAction("score-5")]  # 1 + 4.5, cut
     assert actions(script, score(15)) == [FileIntoAction("score-10")]
     # Not configured: every message is "not tested", whatever its header says.
-    assert actions(script, score(15), SieveSettings()) == [FileIntoAction("score-0"), FileIntoAction("untested")]
+    assert actions(script, score(15), SieveSettings()) == [
+        FileIntoAction("score-0"),
+        FileIntoAction("untested"),
+    ]
 
 
 def test_spamassassin_status_with_its_own_threshold_and_level_stars() -> None:
-    script = 'require ["spamtestplus", "fileinto", "variables"]; if spamtest :percent :matches "*" { fileinto "${1}"; }'
+    script = (
+        'require ["spamtestplus", "fileinto", "variables"];\n'
+        'if spamtest :percent :matches "*" { fileinto "${1}"; }'
+    )
     status = SieveSettings(
         spamtest_header="X-Spam-Status:score=(-?[0-9]+\\.[0-9]+)",
         spamtest_max_header="X-Spam-Status:required=([0-9]+\\.[0-9]+)",

@@ -206,7 +206,9 @@ def vacation_with(limits_: RunLimits, message: bytes = ORIGINAL, envelope: Envel
 
 
 def test_subject_template_default_and_cut() -> None:
-    dutch = limits(vacation_subject_template="Automatisch bericht: %{subject}", vacation_default_subject="Weg")
+    dutch = limits(
+        vacation_subject_template="Automatisch bericht: %{subject}", vacation_default_subject="Weg"
+    )
     assert reply(vacation_with(dutch)).subject == "Automatisch bericht: Cyrus bug"
     bare = ORIGINAL.replace(b"Subject: Cyrus bug\r\n", b"")
     assert reply(vacation_with(dutch, bare)).subject == "Weg"
@@ -219,7 +221,7 @@ def test_subject_template_default_and_cut() -> None:
 
 
 def test_to_field_names_the_sender_as_the_header_does() -> None:
-    sender = ORIGINAL.replace(b"Subject:", b"Sender: \"Wile E.\" <wile@desert.example.org>\r\nSubject:")
+    sender = ORIGINAL.replace(b"Subject:", b'Sender: "Wile E." <wile@desert.example.org>\r\nSubject:')
     envelope = Envelope("wile@desert.example.org", ENVELOPE.recipient)
     assert reply(vacation_with(RunLimits(), sender, envelope)).to == '"Wile E." <wile@desert.example.org>'
     srs = Envelope("srs0=hmc8=v7=desert.example.org=coyote@fwd.example.net", ENVELOPE.recipient)
