@@ -130,7 +130,7 @@ class MessageTests(StateBase):
             case "type":
                 return [kind[0]]
             case "subtype":
-                return [kind[1]] if kind[1] else []
+                return [kind[1]]  # §4.2: Content-Disposition's is the empty string
             case "contenttype":
                 return [f"{kind[0]}/{kind[1]}" if kind[1] else kind[0]]
             case _:
