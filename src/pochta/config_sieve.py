@@ -202,12 +202,34 @@ class SieveSettings(Section):
         description='For `virustest_type = "text"`: the verdict text of each level, 1 (clean) .. '
         "5 (certain virus); a text no level names counts as not tested.",
     )
+    editheader_forbid_add: list[str] = Field(
+        default_factory=list,
+        description="Header fields Sieve scripts may not add with `addheader` (RFC 5293 §6; "
+        "Subject cannot be listed: the RFC keeps it editable). The attempt is silently ignored.",
+    )
+    editheader_forbid_delete: list[str] = Field(
+        default_factory=list,
+        description="Header fields Sieve scripts may not delete with `deleteheader`, besides "
+        "Received and Auto-Submitted, which are never deleted (RFC 5293 §6; not Subject).",
+    )
     error_days: int = Field(
         30,
         ge=1,
         description="Days a script error stays listed by `pochta sieve errors USER` (the newest 100 "
         "per account are kept).",
     )
+
+    @field_validator("editheader_forbid_add", "editheader_forbid_delete")
+    @classmethod
+    def _field_names(cls, names: list[str]) -> list[str]:
+        from pochta.sieve.validate import header_name_ok  # see parse_limits
+
+        for name in names:
+            if not header_name_ok(name):
+                raise ValueError(f"{name!r} is not a header field name")
+            if name.lower() == "subject":
+                raise ValueError("Subject must stay editable (RFC 5293 §6)")
+        return [name.lower() for name in names]
 
     @field_validator("redirect_envelope_from")
     @classmethod
@@ -311,6 +333,8 @@ class SieveSettings(Section):
             max_loop_depth=self.max_loop_depth,
             max_include_depth=self.max_include_depth,
             max_includes=self.max_includes,
+            editheader_forbid_add=frozenset(self.editheader_forbid_add),
+            editheader_forbid_delete=frozenset(self.editheader_forbid_delete),
             spamtest=self.score_source("spamtest"),
             virustest=self.score_source("virustest"),
         )

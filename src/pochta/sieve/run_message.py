@@ -149,21 +149,24 @@ class MessageTests(StateBase):
             text = MODIFIER_FUNCTIONS[modifier](text)
         self.store_variable(node.name, text, node.position)
 
-    def field_to_edit(self, text: Text, position: Position) -> str | None:
-        """The field name an edit is about, None when it may not be edited (§6: silently)."""
+    def field_to_edit(self, text: Text, position: Position, *, adding: bool) -> str | None:
+        """The field name an edit is about, None when it may not be edited (§6: silently; the
+        administrator's lists never hold Subject, which §6 keeps editable)."""
         name = self.expand(text)
         if not header_name_ok(name):
             raise SieveRuntimeError(position, f"'{name}' is not a header field name (RFC 5293 §4)")
-        return None if name.lower() in PROTECTED_FIELDS | self.sealed_fields else name
+        lower = name.lower()
+        forbidden = self.limits.editheader_forbid_add if adding else self.limits.editheader_forbid_delete
+        return None if lower in PROTECTED_FIELDS | self.sealed_fields | forbidden else name
 
     def add_header(self, node: s.AddHeader) -> None:
-        name = self.field_to_edit(node.name, node.position)
+        name = self.field_to_edit(node.name, node.position, adding=True)
         if name is None:
             return
         self.message.add_field(name, encode_field_value(name, self.expand(node.value)), last=node.last)
 
     def delete_header(self, node: s.DeleteHeader) -> None:
-        name = self.field_to_edit(node.name, node.position)
+        name = self.field_to_edit(node.name, node.position, adding=False)
         if name is None:
             return
         keys = None if node.patterns is None else [self.expand(text) for text in node.patterns]

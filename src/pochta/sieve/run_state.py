@@ -89,6 +89,10 @@ class RunLimits:
     # RFC 6609: how deep includes nest, and how many scripts one run may include.
     max_include_depth: int = 10
     max_includes: int = 255
+    # RFC 5293 §6: header fields (lower case) the administrator keeps scripts from adding or
+    # deleting, besides Received and Auto-Submitted, which are never deleted.
+    editheader_forbid_add: frozenset[str] = frozenset()
+    editheader_forbid_delete: frozenset[str] = frozenset()
     # RFC 5235 §3.1: where spamtest and virustest read the verdict; None: no check is configured
     # (every message "not tested").
     spamtest: ScoreSource | None = None

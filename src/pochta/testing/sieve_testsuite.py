@@ -90,6 +90,7 @@ class _World:
     duplicates: set[str] = field(default_factory=set)  # RFC 7352's tracking list
     scanners: dict[str, Any] = field(default_factory=dict)  # [sieve] spamtest_*/virustest_*
     redirect_from: str = "sender"  # [sieve] redirect_envelope_from
+    editheader: dict[str, set[str]] = field(default_factory=dict)  # configured fields, by setting
     user_email: str = ""  # the account's address (delivery's account.address); "": the recipient
 
 
@@ -429,6 +430,8 @@ def _configure(world: _World, key: str, value: str | None) -> RunLimits:
     limits = world.limits
     if key.startswith(("sieve_spamtest_", "sieve_virustest_")):
         return _configure_scanner(world, key, value)
+    if key == "sieve_editheader_header" or key.startswith("sieve_editheader_header/"):
+        return _configure_editheader(world, key, value)
     name = _LIMITS.get(key)
     if name is None:
         return limits
@@ -450,6 +453,26 @@ def _configure(world: _World, key: str, value: str | None) -> RunLimits:
             return limits
     changes: dict[str, Any] = {name: setting}
     return replace(limits, **changes)
+
+
+def _configure_editheader(world: _World, key: str, value: str | None) -> RunLimits:
+    """Pigeonhole's sieve_editheader_header (the fields configured) and .../NAME/forbid_add|
+    forbid_delete as [sieve] editheader_forbid_add/delete (Subject, which Pigeonhole ignores
+    there, left out)."""
+    settings = world.editheader
+    if key == "sieve_editheader_header":
+        settings["*"] = set((value or "").lower().split())
+    else:
+        _, name, which = [*key.split("/", 2), "", ""][:3]
+        settings.setdefault(which, set()).discard(name.lower())
+        if value is not None and value.strip().lower() in ("yes", "true", "1"):
+            settings[which].add(name.lower())
+    listed = settings.get("*", set()) - {"subject"}
+    changes: dict[str, Any] = {
+        f"editheader_{which}": frozenset(listed & settings.get(which, set()))
+        for which in ("forbid_add", "forbid_delete")
+    }
+    return replace(world.limits, **changes)
 
 
 def _configure_scanner(world: _World, key: str, value: str | None) -> RunLimits:
