@@ -251,3 +251,21 @@ def test_from_is_the_address_the_message_was_sent_to() -> None:
         ENVELOPE,
     )
     assert reply(outcome).sender == "RR@acme.example.com"
+
+
+def test_the_settings_reach_the_run() -> None:
+    from pochta.config_sieve import SieveSettings
+
+    run_limits = SieveSettings(
+        vacation_subject_template="Abwesend: %{subject}",
+        vacation_default_subject="Abwesend",
+        vacation_check_recipient=False,
+        vacation_send_from_recipient=True,
+        vacation_to_header_ignore_envelope=True,
+    ).run_limits()
+    action = reply(vacation_with(run_limits))
+    assert action.subject == "Abwesend: Cyrus bug"
+    assert action.envelope_sender == ENVELOPE.recipient
+    assert run_limits.vacation_default_subject == "Abwesend"
+    assert not run_limits.vacation_check_recipient
+    assert run_limits.vacation_to_header_ignore_envelope
