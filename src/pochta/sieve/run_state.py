@@ -218,6 +218,9 @@ class StateBase:
         value = self.expand(node.value)
         for modifier in node.modifiers:
             value = MODIFIER_FUNCTIONS[modifier](value)
+            if modifier in _ESCAPING:
+                # RFC 5229 §6: a value past the limit is cut, never inside an escape it made.
+                value = _cut_escaped(value, self.limits.max_variable_size, modifier)
         self.store_variable(node.name, value, node.position, shared=node.shared)
 
     def variable_scope(self, name: str, shared: bool = False) -> dict[str, str]:
@@ -430,6 +433,32 @@ def _cut(value: str, octets: int) -> str:
     if len(encoded) <= octets:
         return value
     return encoded[:octets].decode("utf-8", "ignore")
+
+
+_ESCAPING = frozenset({"quotewildcard", "quoteregex", "encodeurl"})
+
+
+def _cut_escaped(value: str, octets: int, modifier: str) -> str:
+    """``value`` cut as ``_cut`` does, then without an escape the cut left half: "%4" of
+    :encodeurl's "%40", a lone "\\" of the quoting modifiers."""
+    cut = _cut(value, octets)
+    if len(cut) == len(value):
+        return cut
+    if modifier == "encodeurl":
+        percent = cut.rfind("%", max(len(cut) - 2, 0))
+        cut = cut[:percent] if percent >= 0 else cut
+        # Nor half a character: the escapes of a UTF-8 sequence go together.
+        escapes = 0
+        while len(cut) >= 3 * (escapes + 1) and cut[len(cut) - 3 * (escapes + 1)] == "%":
+            escapes += 1
+        for back in range(1, min(escapes, 4) + 1):
+            byte = int(cut[len(cut) - 3 * back + 1 : len(cut) - 3 * back + 3], 16)
+            if byte & 0xC0 != 0x80:  # the lead byte of the last sequence
+                needed = 1 if byte < 0x80 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+                return cut if back >= needed else cut[: len(cut) - 3 * back]
+        return cut
+    trailing = len(cut) - len(cut.rstrip("\\"))
+    return cut[:-1] if trailing % 2 else cut
 
 
 def pick_fields(values: list[T], index: s.FieldIndex | None) -> list[T]:
