@@ -84,6 +84,9 @@ def parse_mailto(uri: str) -> MailtoUri:
         if not equals or not name:
             raise MailtoError(f"{pair!r} is not a URI header (RFC 6068 §2)")
         field, text = _decode(name).lower(), _decode(value)
+        if field != "body" and not all(33 <= ord(char) <= 126 and char != ":" for char in field):
+            # RFC 6068 section 2: hfname is a header field name (RFC 5322 §3.6.8: no ":" or controls).
+            raise MailtoError(f"{field!r} is not a header field name (RFC 6068 section 2)")
         if field in _RECIPIENTS:
             (to if field == "to" else cc).extend(_addresses(text) if text else [])
         elif field == "body":

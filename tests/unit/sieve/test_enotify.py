@@ -178,3 +178,8 @@ def test_parse_mailto_keeps_to_and_cc_apart() -> None:
     uri = parse_mailto("mailto:a@example.com,b@example.com?cc=Carol%20%3Cc@example.com%3E")
     assert uri.to == (("a@example.com", "a@example.com"), ("b@example.com", "b@example.com"))
     assert uri.cc == (("c@example.com", "Carol <c@example.com>"),)
+
+
+def test_a_uri_header_name_must_be_a_field_name() -> None:
+    with pytest.raises(MailtoError, match="not a header field name"):
+        parse_mailto("mailto:stephan@example.org?header:=frop")
