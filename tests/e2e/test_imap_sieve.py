@@ -137,7 +137,7 @@ async def test_copy_and_move_run_the_target_script_with_fileinto_and_redirect(
         (ALICE, ["carol@example.net"]),  # RFC 6785 §3.4: MAIL FROM is the mailbox owner
     ] * 2
     with env.store.open_blob(queued[0].blob) as blob:
-        assert blob.read().startswith(b"X-Pochta-Loop: " + ALICE.encode() + b"\r\n")
+        assert blob.read().startswith(b"X-Sieve-Redirected-From: " + ALICE.encode() + b"\r\n")
     assert await _flags(env, "Projects") == [set(), set()]
 
 

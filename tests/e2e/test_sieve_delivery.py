@@ -96,7 +96,7 @@ async def test_redirect_through_the_queue_with_copy_and_loop_check(env: SmtpEnv)
     [(entry, data)] = await queued(env)
     assert [r.address for r in entry.recipients] == ["friend@remote.example"]
     assert entry.sender == "carol@example.net"  # the original envelope sender
-    assert data.startswith(b"X-Pochta-Loop: alice@example.org\r\n")
+    assert data.startswith(b"X-Sieve-Redirected-From: alice@example.org\r\n")
     assert b"Subject: forward me" in data
     # The same message coming back: not redirected again (RFC 5228 §4.2), kept, the error recorded.
     await _script(env, env.alice, 'redirect "friend@remote.example";')
@@ -307,3 +307,56 @@ async def test_cli_lists_a_users_script_errors(tmp_path: Path) -> None:
     failed = run("sieve", "errors", "nobody@example.org", data=data)
     assert failed.returncode != 0
     assert "no such account" in failed.stderr
+
+
+async def test_replace_and_enclose_store_the_new_message(env: SmtpEnv) -> None:
+    # RFC 5703 section 5 and section 6: the stored message is the one the script made.
+    await _script(
+        env,
+        env.alice,
+        'require ["foreverypart", "mime", "replace", "enclose"];\n'
+        'foreverypart { if header :mime :type "content-type" "application" { replace "(removed)"; } }\n'
+        'enclose :subject "Checked" "An attachment was removed.";\n',
+    )
+    data = (
+        b"From: carol@example.net\r\nTo: alice@example.org\r\nSubject: files\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+        b"--B\r\nContent-Type: application/x-msdownload\r\n\r\nMZ\r\n--B--\r\n"
+    )
+    replies = await final_replies(env, "lmtp", [ALICE], data)
+    assert replies[0].startswith("250")
+    [stored] = await env.messages(env.alice)
+    outer = email.message_from_bytes(stored, policy=email.policy.default)
+    assert outer["Subject"] == "Checked"
+    assert outer.get_content_type() == "multipart/mixed"
+    note, enclosed = outer.iter_parts()
+    assert note.get_content().strip() == "An attachment was removed."
+    [inner] = enclosed.iter_parts()
+    assert inner["Subject"] == "files"
+    kept, replaced = inner.iter_parts()
+    assert kept.get_content().strip() == "hi"
+    assert replaced.get_content_type() == "text/plain"
+    assert replaced.get_content().strip() == "(removed)"
+
+
+async def test_vacation_counts_the_accounts_aliases_as_its_addresses(env: SmtpEnv) -> None:
+    # RFC 5230 §4.5: mail whose header names an alias of the account is mail to the user.
+    await _script(env, env.alice, 'require "vacation"; vacation "Away.";')
+    await final_replies(env, "lmtp", [ALICE], message("to alias", to="a.smith@example.org"))
+    assert await queued(env) == []  # not yet an address of alice's
+    await env.store.add_alias("a.smith@example.org", [ALICE])
+    await final_replies(env, "lmtp", [ALICE], message("to alias again", to="a.smith@example.org"))
+    [(entry, _)] = await queued(env)
+    assert [r.address for r in entry.recipients] == ["carol@example.net"]
+
+
+async def test_redirect_envelope_sender_is_configurable(tmp_path: Path) -> None:
+    # sieve.redirect_envelope_from: the recipient's address (SPF at the receiver passes).
+    settings = smtp_settings(sieve={"redirect_envelope_from": "recipient"})
+    async with smtp_server(tmp_path, settings) as env:
+        await _script(env, env.alice, 'redirect "friend@remote.example";')
+        await final_replies(env, "lmtp", [ALICE], message("forward me"))
+        [(entry, _)] = await queued(env)
+        assert entry.sender == ALICE
+        await final_replies(env, "lmtp", [ALICE], message("bounce", sender=""), sender="")
+        assert [entry.sender for entry, _ in await queued(env)] == [ALICE, ""]  # <> stays <>

@@ -30,10 +30,11 @@ from pochta.sieve.actions import (
     RejectAction,
     VacationAction,
 )
+from pochta.sieve.redirect import loops, redirect_sender, stamp
 from pochta.store.api import StoreError
 from pochta.store.model import Account, AccountId
 
-__all__ = ["Copy", "Effects", "Filing", "Outgoing", "carry", "fileinto_target", "loops"]
+__all__ = ["Copy", "Effects", "Filing", "Outgoing", "carry", "fileinto_target"]
 
 INBOX = "INBOX"
 
@@ -75,11 +76,6 @@ class Effects:
     refusal: str | None = None  # the reject's reason, answered in the transaction
     errors: list[tuple[str, str]] = field(default_factory=list)  # (script, error) for the user
     duplicates: list[tuple[str, int, bool]] = field(default_factory=list)
-
-
-def loops(message: SieveMessage, address: str) -> bool:
-    """RFC 5228 §4.2: a message that our redirect for ``address`` already passed on."""
-    return any(value.strip().lower() == address.lower() for value in message.header_texts(LOOP_FIELD))
 
 
 def _shared_flags(flags: tuple[str, ...], rights: frozenset[str]) -> frozenset[str]:
@@ -129,6 +125,7 @@ async def carry(
     hostname: str,
     can_refuse: bool,
     max_redirects: int,
+    redirect_from: str = "sender",
     now: datetime | None = None,
 ) -> Effects:
     """What to do for ``account``: resolved, checked, the messages to send composed."""
@@ -167,7 +164,7 @@ async def carry(
                     )
                     fallback = True
                     continue
-                if loops(message, account.address):
+                if loops(message, account.address, envelope.recipient):
                     # RFC 5228 §4.2: a loop; the message stays here rather than going round.
                     effects.errors.append(
                         (label, f"redirect to {address}: mail loop ({LOOP_FIELD}); kept in INBOX")
@@ -182,9 +179,10 @@ async def carry(
                     fallback = True
                     continue
                 body = action.message if action.message is not None else data
-                stamped = f"{LOOP_FIELD}: {account.address}\r\n".encode() + body
-                # RFC 5228 §4.2: the envelope sender is kept (the original's), so bounces go back to it.
-                effects.outgoing.append(Outgoing(envelope.sender, (address,), stamped, "redirect"))
+                stamped = stamp(body, account.address)
+                # RFC 5228 §4.2: the original's envelope sender unless sieve.redirect_envelope_from says.
+                sender = redirect_sender(redirect_from, envelope, account.address)
+                effects.outgoing.append(Outgoing(sender, (address,), stamped, "redirect"))
             case RejectAction():
                 if can_refuse:
                     effects.refusal = action.reason  # RFC 5429 §2.1.1: refused in the transaction
@@ -212,8 +210,10 @@ async def carry(
                 if not due:
                     continue  # RFC 5230 §4.2: one reply per sender and period
                 reply = vacation_reply(action, envelope.recipient, hostname=hostname, now=moment)
-                # RFC 5230 §5.1: the reply's envelope sender is the null path.
-                effects.outgoing.append(Outgoing("", (action.recipient,), reply, "vacation"))
+                # RFC 5230 §5.1: the null path, unless sieve.vacation_send_from_recipient says otherwise.
+                effects.outgoing.append(
+                    Outgoing(action.envelope_sender, (action.recipient,), reply, "vacation")
+                )
                 await _fcc(ops, account, run, action.fcc, reply, effects, label)
             case NotifyAction():
                 note = notify_message(action, account.address, hostname=hostname, now=moment)

@@ -16,12 +16,9 @@ from email.utils import format_datetime
 
 from pochta.queue.dsn import DsnRecipient, DsnReport, build_dsn
 from pochta.sieve.actions import NotifyAction, VacationAction
+from pochta.sieve.redirect import LOOP_FIELD  # the field a redirect adds (RFC 5228 §4.2)
 
 __all__ = ["LOOP_FIELD", "notify_message", "rejection_report", "vacation_reply"]
-
-# The field a redirect adds (RFC 5228 §4.2: implementations SHOULD detect loops): a message that
-# already names the redirecting account in it is not redirected again.
-LOOP_FIELD = "X-Pochta-Loop"
 
 
 def _header(fields: Sequence[tuple[str, str]], *, hostname: str, now: datetime) -> EmailMessage:
@@ -43,7 +40,7 @@ def vacation_reply(action: VacationAction, user: str, *, hostname: str, now: dat
     §5.3 chose, In-Reply-To/References (§5.8) and Auto-Submitted: auto-replied (§5.6)."""
     fields = [
         ("From", action.sender or user),  # RFC 5230 §5.4: :from, else the script owner's address
-        ("To", action.recipient),  # RFC 5230 §5.5: the original's envelope sender
+        ("To", action.to or action.recipient),  # RFC 5230 §5.5: the original's envelope sender
         ("Subject", action.subject),
         ("Auto-Submitted", "auto-replied"),  # RFC 5230 §5.6
     ]
@@ -74,7 +71,9 @@ def notify_message(action: NotifyAction, owner: str, *, hostname: str, now: date
     """RFC 5436 §2.7: the notification message, Auto-Submitted: auto-notified with the owner."""
     fields: list[tuple[str, str]] = [
         ("From", action.sender),
-        ("To", ", ".join(_address(address) for address in action.recipients)),
+        # RFC 5436 §2.7: To the URI's addresses, its "to" headers included; Cc its "cc" ones.
+        ("To", ", ".join(action.to) or ", ".join(_address(address) for address in action.recipients)),
+        *([("Cc", ", ".join(action.cc))] if action.cc else []),
         ("Subject", action.subject),
         # RFC 5436 §2.7, §2.7.1: auto-notified, naming the owner of the script
         ("Auto-Submitted", f"auto-notified; owner-email={owner}"),
@@ -82,7 +81,7 @@ def notify_message(action: NotifyAction, owner: str, *, hostname: str, now: date
     if action.importance != 2:
         # RFC 5436 §2.4: Importance high/low from :importance 1/3 (a MAY)
         fields.append(("Importance", "high" if action.importance == 1 else "low"))
-    reserved = {name.lower() for name, _ in fields} | {"date", "message-id", "body"}
+    reserved = {name.lower() for name, _ in fields} | {"date", "message-id", "body", "to", "cc"}
     for name, value in action.headers:
         if name.lower() not in reserved:  # RFC 5436 §2.7: the URI's other header fields
             fields.append((name, value))

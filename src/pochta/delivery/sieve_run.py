@@ -73,12 +73,21 @@ class _Who:
 
 
 @dataclass
+class _Aliases:
+    """Each address that aliases point at, with the aliases' sources (catch-alls left out)."""
+
+    version: int | None = None
+    by_target: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass
 class SieveRunner:
     """One per worker process (``Delivery`` holds it)."""
 
     store: Store
     settings: Settings
     _who: _Who = field(default_factory=_Who)
+    _aliases: _Aliases = field(default_factory=_Aliases)
     _compiled: OrderedDict[tuple[int, str, str], Script] = field(default_factory=OrderedDict)
     _admin_scripts: dict[str, tuple[list[ScriptRef], list[ScriptRef]]] = field(default_factory=dict)
 
@@ -126,6 +135,22 @@ class SieveRunner:
             mine.append(ScriptRef(active.info.name, active.source))
         return [*before, *mine, *after]
 
+    async def aliases_of(self, account: Account) -> tuple[str, ...]:
+        """The aliases whose targets name the account, read again when the directory moves."""
+        version = self.store.directory_version()
+        cache = self._aliases
+        if version is None or version != cache.version:
+            by_target: dict[str, list[str]] = {}
+            for alias in await self.store.list_aliases():
+                if alias.source.startswith("@"):
+                    continue  # a catch-all is no address of the user's
+                for target in alias.targets:
+                    by_target.setdefault(target.lower(), []).append(alias.source)
+            cache = _Aliases(version, {key: tuple(value) for key, value in by_target.items()})
+            if version is not None:
+                self._aliases = cache
+        return cache.by_target.get(account.address.lower(), ())
+
     def compiled(self, account_id: AccountId, ref: ScriptRef) -> Script:
         key = (account_id, ref.label, hashlib.sha256(ref.source.encode()).hexdigest())
         found = self._compiled.get(key)
@@ -169,6 +194,8 @@ class SieveRunner:
         IMAP event: ``imap_flags`` the message's flags then, RFC 6785 §3.8)."""
         loop = asyncio.get_running_loop()
         mailboxes = tuple(await self.store.mailboxes(account.id))
+        # RFC 5230 §4.5: the user's own addresses include the aliases that deliver to the account.
+        user_addresses = [*user_addresses, *await self.aliases_of(account)]
         context = self._context(account, mailboxes, environment, user_addresses, loop)
         if imap_flags is not None:
             context = replace(context, imap_event=True, flags=imap_flags)

@@ -130,6 +130,7 @@ class SieveStep:
                 hostname=self.settings.hostname,
                 can_refuse=can_refuse,
                 max_redirects=self.settings.sieve.max_redirects,
+                redirect_from=self.settings.sieve.redirect_envelope_from,
             )
         except Exception as exc:  # never lose mail: whatever broke, the message goes to INBOX
             _log.exception("sieve failed; kept in INBOX", account=account.address)

@@ -82,6 +82,8 @@ class VacationAction:
     in_reply_to: str | None
     references: tuple[str, ...]
     fcc: Fcc | None = None  # RFC 8580
+    to: str = ""  # §5.5: the To field, the recipient with its display name; "": ``recipient``
+    envelope_sender: str = ""  # §5.1: the null reverse-path, unless configured otherwise
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,10 @@ class NotifyAction:
     importance: int
     options: tuple[str, ...] = ()
     fcc: Fcc | None = None  # RFC 8580
+    # §2.7: the To and Cc fields, the URI's addresses as written (display names kept), those
+    # already notified in the run left out; empty To: the recipients.
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

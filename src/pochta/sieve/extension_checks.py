@@ -31,6 +31,7 @@ from pochta.sieve.dates import DATE_PARTS, parse_zone
 from pochta.sieve.mailto import MailtoError, parse_mailto
 from pochta.sieve.syntax import Command, Number, SieveSyntaxError, StringList, Test
 from pochta.sieve.text import Text, variable_name_ok
+from pochta.sieve.vacation import sender_ok
 
 __all__ = ["ExtensionChecks", "notify_option_ok"]
 
@@ -119,6 +120,47 @@ class ExtensionChecks(ArgumentChecker):
         entry = self.metadata_entry(scanned.positional[-2])
         keys = self.texts(scanned.positional[-1])
         return s.MetadataTest(self.matching(scanned, at), mailbox, (entry,), keys, at)
+
+    # -- replace, enclose (RFC 5703 section 5 and section 6) ---------------------------------------
+
+    def replace_command(self, command: Command) -> s.Replace:
+        at = command.position
+        self.needs("replace", "'replace'", at)
+        tags = {
+            "mime": TagSpec("mime"),
+            "subject": TagSpec("subject", "string"),
+            "from": TagSpec("from", "string"),
+        }
+        scanned = self.scan(command, tags, ("string",), names=("replacement",))
+        self.no_test_or_block(command)
+        subject, sender = (scanned.tags.get(group, ("", None))[1] for group in ("subject", "from"))
+        written = sender.values[0] if isinstance(sender, StringList) else ""
+        # Section 5: implementations SHOULD report a :from that is no mailbox-list (a value built
+        # from variables is checked when it runs).
+        if written and "$" not in written and not sender_ok(written):
+            assert isinstance(sender, StringList)
+            raise SieveSyntaxError(sender.position, f"replace :from '{written}' is not a valid address")
+        return s.Replace(
+            self.text(scanned.positional[0]),
+            "mime" in scanned.tags,
+            None if subject is None else self.text(subject),
+            None if sender is None else self.text(sender),
+            at,
+        )
+
+    def enclose_command(self, command: Command) -> s.Enclose:
+        at = command.position
+        self.needs("enclose", "'enclose'", at)
+        tags = {"subject": TagSpec("subject", "string"), "headers": TagSpec("headers", "string-list")}
+        scanned = self.scan(command, tags, ("string",), names=("text",))
+        self.no_test_or_block(command)
+        subject, headers = (scanned.tags.get(group, ("", None))[1] for group in ("subject", "headers"))
+        return s.Enclose(
+            self.text(scanned.positional[0]),
+            None if subject is None else self.text(subject),
+            () if headers is None else self.texts(headers),
+            at,
+        )
 
     # -- foreverypart, extracttext (RFC 5703 §3, §7) ----------------------------------------------
 

@@ -25,6 +25,7 @@ from pochta.sieve.imapsieve import inapplicable
 from pochta.sieve.message import DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.parser import parse
 from pochta.sieve.regex import RegexError
+from pochta.sieve.run_edit import MimeEdits
 from pochta.sieve.run_message import MessageTests
 from pochta.sieve.run_senders import Senders
 from pochta.sieve.run_state import (
@@ -50,7 +51,7 @@ class RunPlugin(Protocol):
     def evaluate(self, state: RunState, test: s.CustomTest) -> bool: ...
 
 
-class RunState(MessageTests, Senders):
+class RunState(MessageTests, Senders, MimeEdits):
     """One run of a script: the commands and tests on the state and the rules of ``StateBase``."""
 
     def __init__(
@@ -119,7 +120,7 @@ class RunState(MessageTests, Senders):
                     raise SieveRuntimeError(
                         node.position, f"redirect to '{written}': not a valid mail address"
                     )
-                self.add(RedirectAction(address, self.edited()), node.position)
+                self.add(RedirectAction(address, self.unenclosed or self.edited()), node.position)
                 self.implicit_keep = self.implicit_keep and node.copy
             elif isinstance(node, s.Reject):
                 self.add(RejectAction(self.expand(node.reason), node.extended), node.position)
@@ -153,6 +154,10 @@ class RunState(MessageTests, Senders):
                 self.add_header(node)
             elif isinstance(node, s.DeleteHeader):
                 self.delete_header(node)
+            elif isinstance(node, s.Replace):
+                self.replace(node)
+            elif isinstance(node, s.Enclose):
+                self.enclose(node)
             elif isinstance(node, s.Custom):
                 if self.plugin is None:
                     raise SieveRuntimeError(node.position, f"'{node.name}' cannot run here")
@@ -271,15 +276,23 @@ class RunState(MessageTests, Senders):
 
     def for_every_part(self, node: s.ForEveryPart) -> None:
         # §3.1: at the top the message and every part below it; nested, the parts below the
-        # current one; depth first, in order.
-        below = self.part_stack[-1] if self.part_stack else None
-        parts = mime_parts(self.root_part()) if below is None else mime_parts(below)[1:]
+        # current one; depth first, in order. Parts are taken by their place in the structure
+        # as it is now: a replace in the block (RFC 5703 section 5) changes it at once, and the
+        # loop neither goes into the parts it removed nor into those it put in their place.
         if len(self.part_stack) >= self.limits.max_loop_depth:
             raise SieveRuntimeError(
                 node.position, f"foreverypart nested more than {self.limits.max_loop_depth} deep"
             )
-        for part in parts:
-            self.part_stack.append(part)
+        below = self.part_indexes[-1] if self.part_indexes else None
+        index = 0 if below is None else below + 1
+        while True:
+            parts = mime_parts(self.root_part())
+            end = len(parts) if below is None else below + len(mime_parts(parts[below]))
+            if index >= end:
+                return
+            self.part_stack.append(parts[index])
+            self.part_indexes.append(index)
+            self.replaced_part = None
             try:
                 self.execute(node.block)
             except BreakLoop as loop:
@@ -288,6 +301,11 @@ class RunState(MessageTests, Senders):
                 raise
             finally:
                 self.part_stack.pop()
+                self.part_indexes.pop()
+            if self.replaced_part == index:  # past the new entity and what it holds
+                index += len(mime_parts(mime_parts(self.root_part())[index]))
+            else:
+                index += 1
 
     def include(self, node: s.Include) -> None:
         key = (node.personal, node.name)

@@ -26,12 +26,16 @@ class MailtoError(ValueError):
 
 @dataclass(frozen=True)
 class MailtoUri:
-    """The recipients (the path, and "to" and "cc" URI headers) and the other URI headers."""
+    """The recipients (the path, and "to" and "cc" URI headers) and the other URI headers;
+    ``to`` and ``cc`` the addresses of the notification's To and Cc fields (RFC 5436 §2.7),
+    each (address, as written with its display name)."""
 
     recipients: tuple[str, ...]
     headers: tuple[tuple[str, str], ...]  # (lower-case name, value), ignored ones left out
     body: str | None
     subject: str | None
+    to: tuple[tuple[str, str], ...] = ()
+    cc: tuple[tuple[str, str], ...] = ()
 
 
 def _decode(text: str) -> str:
@@ -50,12 +54,18 @@ def _decode(text: str) -> str:
         raise MailtoError(f"{text!r} is not UTF-8 once decoded (RFC 6068 §2)") from None
 
 
-def _addresses(text: str) -> list[str]:
-    found: list[str] = []
+_PHRASE_SPECIALS = frozenset('()<>[]:;@\\,"')  # RFC 5322 §3.2.3 specials but "." (obs-phrase)
+
+
+def _addresses(text: str) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     for item in parse_address_list(text):
         if not isinstance(item, Mailbox) or not item.domain:
             raise MailtoError(f"{text!r} is not a list of mail addresses")
-        found.append(item.addr_spec)
+        name = item.raw_name
+        if name and any(char in _PHRASE_SPECIALS for char in name):
+            name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        found.append((item.addr_spec, f"{name} <{item.addr_spec}>" if name else item.addr_spec))
     return found
 
 
@@ -65,7 +75,8 @@ def parse_mailto(uri: str) -> MailtoUri:
     if not colon or scheme.lower() != "mailto":
         raise MailtoError(f"{uri!r} is not a mailto URI")
     path, _, query = rest.partition("?")
-    recipients = _addresses(_decode(path)) if path else []
+    to = _addresses(_decode(path)) if path else []
+    cc: list[tuple[str, str]] = []
     headers: list[tuple[str, str]] = []
     body = subject = None
     for pair in query.split("&") if query else []:
@@ -73,15 +84,19 @@ def parse_mailto(uri: str) -> MailtoUri:
         if not equals or not name:
             raise MailtoError(f"{pair!r} is not a URI header (RFC 6068 §2)")
         field, text = _decode(name).lower(), _decode(value)
+        if field != "body" and not all(33 <= ord(char) <= 126 and char != ":" for char in field):
+            # RFC 6068 section 2: hfname is a header field name (RFC 5322 §3.6.8: no ":" or controls).
+            raise MailtoError(f"{field!r} is not a header field name (RFC 6068 section 2)")
         if field in _RECIPIENTS:
-            recipients += _addresses(text) if text else []
+            (to if field == "to" else cc).extend(_addresses(text) if text else [])
         elif field == "body":
             body = text
         elif field == "subject":
             subject = text
         elif field not in _IGNORED:
             headers.append((field, text))
-    if not recipients:
+    if not to and not cc:
         raise MailtoError(f"{uri!r} names no recipient")
-    unique = tuple(dict.fromkeys(recipients))  # RFC 5436 §2.7: no second message to one address
-    return MailtoUri(unique, tuple(headers), body, subject)
+    # RFC 5436 §2.7: no second message to one address.
+    unique = tuple(dict.fromkeys(address for address, _ in [*to, *cc]))
+    return MailtoUri(unique, tuple(headers), body, subject, tuple(to), tuple(cc))

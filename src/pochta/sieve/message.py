@@ -62,10 +62,6 @@ class DeliveryContext:
     # RFC 5490 §3.3, §4.1: the value of a METADATA entry (RFC 5464) of a mailbox (None: of the
     # server) as the user sees it, None when it has none.
     metadata: Callable[[str | None, str], str | None] | None = None
-    # RFC 5235: the spam check's verdict as a percentage (0 clean .. 100 spam) and the virus
-    # check's status (1 clean .. 5 infected); None when the message was not checked.
-    spam_percent: int | None = None
-    virus_status: int | None = None
     # RFC 8579: the special-use attributes ("\\Junk" ...) of the user's mailboxes, by mailbox.
     special_uses: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # RFC 6785: the run is on an IMAP event, not a delivery (no envelope, §4.6; no reject or

@@ -5,6 +5,7 @@ parts and :mime (RFC 5703), editheader's changes, date, envelope and body (a mix
 from __future__ import annotations
 
 from datetime import datetime
+from fractions import Fraction
 
 from pochta.mime.header import parse_header
 from pochta.mime.model import Part
@@ -20,6 +21,7 @@ from pochta.sieve.dates import DATE_PARTS, date_part, field_date, parse_zone
 from pochta.sieve.editheader import PROTECTED_FIELDS, encode_field_value
 from pochta.sieve.message import MAX_HEADER_FIELDS, AddressValue, SieveMessage
 from pochta.sieve.run_state import MODIFIER_FUNCTIONS, SieveRuntimeError, StateBase, pick_fields
+from pochta.sieve.spamscore import spam_level, virus_level
 from pochta.sieve.syntax import Position
 from pochta.sieve.text import Text
 from pochta.sieve.validate import ENVELOPE_PARTS, header_name_ok
@@ -45,22 +47,24 @@ class MessageTests(StateBase):
         # §3.3: false when the entry has no value; else its value against the keys.
         return bool(values) and self.any_match(test.matching, values, test.keys, count=len(values))
 
+    def spam_ratio(self, test: s.SpamTest) -> Fraction | None:
+        """The verdict on the 0..1 scale, None when the message was not checked."""
+        source = self.limits.virustest if test.virus else self.limits.spamtest
+        if source is None:
+            return None
+        return source.ratio(self.message, 5 if test.virus else 10)
+
     def spam_count(self, test: s.SpamTest) -> int:
         """RFC 5235 §3.1: :count is 1 when the check was done, 0 when not."""
-        verdict = self.context.virus_status if test.virus else self.context.spam_percent
-        return 0 if verdict is None else 1
+        return 0 if self.spam_ratio(test) is None else 1
 
     def spam_value(self, test: s.SpamTest) -> str:
         """The normalised result: virustest 0 (not checked) or 1-5 (§3.3); spamtest 0 (not
         checked) or 1 (clear) .. 10 (spam) (§3.2.1); with :percent 0 .. 100 (§3.2.2)."""
-        if test.virus:
-            status = self.context.virus_status
-            return "0" if status is None else str(min(max(status, 1), 5))
-        percent = self.context.spam_percent
-        if percent is None:
+        ratio = self.spam_ratio(test)
+        if ratio is None:
             return "0"
-        percent = min(max(percent, 0), 100)
-        return str(percent) if test.percent else str(1 + (percent * 9 + 50) // 100)  # half up
+        return str(virus_level(ratio) if test.virus else spam_level(ratio, test.percent))
 
     def duplicate(self, test: s.DuplicateTest) -> bool:
         if test.uniqueid is not None:
@@ -126,7 +130,7 @@ class MessageTests(StateBase):
             case "type":
                 return [kind[0]]
             case "subtype":
-                return [kind[1]] if kind[1] else []
+                return [kind[1]]  # §4.2: Content-Disposition's is the empty string
             case "contenttype":
                 return [f"{kind[0]}/{kind[1]}" if kind[1] else kind[0]]
             case _:
@@ -145,21 +149,24 @@ class MessageTests(StateBase):
             text = MODIFIER_FUNCTIONS[modifier](text)
         self.store_variable(node.name, text, node.position)
 
-    def field_to_edit(self, text: Text, position: Position) -> str | None:
-        """The field name an edit is about, None when it may not be edited (§6: silently)."""
+    def field_to_edit(self, text: Text, position: Position, *, adding: bool) -> str | None:
+        """The field name an edit is about, None when it may not be edited (§6: silently; the
+        administrator's lists never hold Subject, which §6 keeps editable)."""
         name = self.expand(text)
         if not header_name_ok(name):
             raise SieveRuntimeError(position, f"'{name}' is not a header field name (RFC 5293 §4)")
-        return None if name.lower() in PROTECTED_FIELDS else name
+        lower = name.lower()
+        forbidden = self.limits.editheader_forbid_add if adding else self.limits.editheader_forbid_delete
+        return None if lower in PROTECTED_FIELDS | self.sealed_fields | forbidden else name
 
     def add_header(self, node: s.AddHeader) -> None:
-        name = self.field_to_edit(node.name, node.position)
+        name = self.field_to_edit(node.name, node.position, adding=True)
         if name is None:
             return
         self.message.add_field(name, encode_field_value(name, self.expand(node.value)), last=node.last)
 
     def delete_header(self, node: s.DeleteHeader) -> None:
-        name = self.field_to_edit(node.name, node.position)
+        name = self.field_to_edit(node.name, node.position, adding=False)
         if name is None:
             return
         keys = None if node.patterns is None else [self.expand(text) for text in node.patterns]

@@ -11,7 +11,15 @@ from pochta.sieve.actions import (
 )
 from pochta.sieve.mailto import MailtoError, parse_mailto
 from pochta.sieve.run_state import SieveRuntimeError, StateBase
-from pochta.sieve.vacation import reply_refusal, reply_subject, sender_ok, threading
+from pochta.sieve.vacation import (
+    addressed_to,
+    cut_subject,
+    reply_refusal,
+    reply_subject,
+    reply_to_field,
+    sender_ok,
+    threading,
+)
 
 __all__ = ["Senders"]
 
@@ -37,6 +45,16 @@ class Senders(StateBase):
         if not fresh:
             return  # RFC 5436 §2.7: one notification per address and run
         self.notified.update(address.lower() for address in fresh)
+        wanted = {address.lower() for address in fresh}
+
+        def written(pairs: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+            picked = []
+            for address, form in pairs:
+                if address.lower() in wanted:
+                    wanted.discard(address.lower())  # once, in To before Cc
+                    picked.append(form)
+            return tuple(picked)
+
         written_from = None if node.sender is None else self.expand(node.sender)
         own = self.envelope.recipient
         sender = written_from if written_from is not None and sender_ok(written_from) else own
@@ -47,6 +65,7 @@ class Senders(StateBase):
             subject = uri.subject
         else:
             subject = subjects[0] if subjects else "Notification"
+        subject = cut_subject(subject)
         action = NotifyAction(
             method=method,
             envelope_sender="" if not self.envelope.sender else sender,
@@ -58,6 +77,8 @@ class Senders(StateBase):
             importance=int(importance),
             options=tuple(self.expand(option) for option in node.options),
             fcc=self.fcc(node.fcc, node.position),
+            to=written(uri.to),
+            cc=written(uri.cc),
         )
         self.add(action, node.position)  # RFC 5435 §7: the implicit keep stays
 
@@ -72,19 +93,29 @@ class Senders(StateBase):
             self.envelope.recipient,
             *(self.expand(text) for text in node.addresses),
         ]
-        refusal = reply_refusal(self.message, self.envelope, own)
+        limits = self.limits
+        refusal = reply_refusal(
+            self.message, self.envelope, own, check_recipient=limits.vacation_check_recipient
+        )
         if refusal is not None:
             self.notes.append(f"{node.position}: no vacation reply: {refusal}")
             return
-        limits = self.limits
         period = limits.vacation_default_period if node.period is None else node.period
         period = min(max(period, limits.vacation_min_period), limits.vacation_max_period)
         sender = None if node.sender is None else self.expand(node.sender)
         if sender is not None and not sender_ok(sender):
             self.notes.append(f"{node.position}: :from {sender!r} is not an address, ignored (RFC 5230 §4.3)")
             sender = None
+        if sender is None:
+            # §5.4: the user's address, as the message named it when it did (an alias, :addresses).
+            sender = addressed_to(self.message, own)
         in_reply_to, references = threading(self.message)
-        subject = reply_subject(self.message) if node.subject is None else self.expand(node.subject)
+        if node.subject is None:
+            subject = reply_subject(
+                self.message, limits.vacation_subject_template, limits.vacation_default_subject
+            )
+        else:
+            subject = self.expand(node.subject)
         fcc = self.fcc(node.fcc, node.position)
         action = VacationAction(
             recipient=self.envelope.sender,
@@ -97,5 +128,9 @@ class Senders(StateBase):
             in_reply_to=in_reply_to,
             references=references,
             fcc=fcc,
+            to=reply_to_field(
+                self.message, self.envelope.sender, ignore_envelope=limits.vacation_to_header_ignore_envelope
+            ),
+            envelope_sender=self.envelope.recipient if limits.vacation_send_from_recipient else "",
         )
         self.add(action, node.position)  # RFC 5230 §4.7: the implicit keep stays

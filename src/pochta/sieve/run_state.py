@@ -32,6 +32,7 @@ from pochta.sieve.flags import add_flags, flag_words, remove_flags
 from pochta.sieve.mailto import MailtoError, MailtoUri, parse_mailto
 from pochta.sieve.message import AddressValue, DeliveryContext, Envelope, SieveMessage
 from pochta.sieve.regex import quote_regex
+from pochta.sieve.spamscore import ScoreSource
 from pochta.sieve.syntax import Position
 from pochta.sieve.text import MatchRef, Text, VariableRef
 from pochta.sieve.validate import header_name_ok
@@ -70,6 +71,16 @@ class RunLimits:
     vacation_default_period: int = 7 * 86400
     vacation_min_period: int = 86400
     vacation_max_period: int = 90 * 86400
+    # RFC 5230 §5.3: the subject made from the original's ("%{subject}" stands for it) and the
+    # one for a message without Subject.
+    vacation_subject_template: str = "Auto: %{subject}"
+    vacation_default_subject: str = "Automated reply"
+    # RFC 5230 §4.5's recipient check (False: reply whoever the message was addressed to); §5.1's
+    # null sender (True: the reply comes from the envelope recipient); §5.5's To taken from the
+    # original's Sender/From whatever the envelope sender (SRS-rewritten senders).
+    vacation_check_recipient: bool = True
+    vacation_send_from_recipient: bool = False
+    vacation_to_header_ignore_envelope: bool = False
     # RFC 7352 §3.3: how long a duplicate is remembered unless the script says, and at most.
     duplicate_default_period: int = 7 * 86400
     duplicate_max_period: int = 30 * 86400
@@ -78,6 +89,14 @@ class RunLimits:
     # RFC 6609: how deep includes nest, and how many scripts one run may include.
     max_include_depth: int = 10
     max_includes: int = 255
+    # RFC 5293 §6: header fields (lower case) the administrator keeps scripts from adding or
+    # deleting, besides Received and Auto-Submitted, which are never deleted.
+    editheader_forbid_add: frozenset[str] = frozenset()
+    editheader_forbid_delete: frozenset[str] = frozenset()
+    # RFC 5235 §3.1: where spamtest and virustest read the verdict; None: no check is configured
+    # (every message "not tested").
+    spamtest: ScoreSource | None = None
+    virustest: ScoreSource | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +164,12 @@ class StateBase:
         self.duplicates_seen: dict[str, bool] = {}  # RFC 7352: answers of this run
         self.notified: set[str] = set()  # addresses notified in this run (RFC 5436 §2.7)
         self.part_stack: list[Part] = []  # the foreverypart loops' current parts (RFC 5703 §3)
+        self.part_indexes: list[int] = []  # their places in the message's parts, depth first
+        self.replaced_part: int | None = None  # the place of the part replace last replaced
+        # RFC 5703 section 5: fields replace added that editheader may not touch.
+        self.sealed_fields: set[str] = set()
+        # RFC 5703 section 6: the message before its first enclose, which redirect sends.
+        self.unenclosed: bytes | None = None
         self.part_views: dict[int, SieveMessage] = {}  # MIME parts' headers, read once
         self.duplicate_records: dict[str, DuplicateRecord] = {}  # for delivery, once it succeeded
         self.match_values: tuple[str, ...] = ()  # RFC 5229 §3.2: of the last successful :matches
@@ -172,6 +197,7 @@ class StateBase:
         self.implicit_keep = True
         self.redirects = 0
         self.vacation_ran = False
+        self.notified.clear()  # RFC 5436 §2.7's once per address is per run, as the result is
 
     def expand(self, text: Text) -> str:
         constant = text.constant
@@ -193,6 +219,9 @@ class StateBase:
         value = self.expand(node.value)
         for modifier in node.modifiers:
             value = MODIFIER_FUNCTIONS[modifier](value)
+            if modifier in _ESCAPING:
+                # RFC 5229 §6: a value past the limit is cut, never inside an escape it made.
+                value = _cut_escaped(value, self.limits.max_variable_size, modifier)
         self.store_variable(node.name, value, node.position, shared=node.shared)
 
     def variable_scope(self, name: str, shared: bool = False) -> dict[str, str]:
@@ -420,6 +449,32 @@ def _cut(value: str, octets: int) -> str:
     if len(encoded) <= octets:
         return value
     return encoded[:octets].decode("utf-8", "ignore")
+
+
+_ESCAPING = frozenset({"quotewildcard", "quoteregex", "encodeurl"})
+
+
+def _cut_escaped(value: str, octets: int, modifier: str) -> str:
+    """``value`` cut as ``_cut`` does, then without an escape the cut left half: "%4" of
+    :encodeurl's "%40", a lone "\\" of the quoting modifiers."""
+    cut = _cut(value, octets)
+    if len(cut) == len(value):
+        return cut
+    if modifier == "encodeurl":
+        percent = cut.rfind("%", max(len(cut) - 2, 0))
+        cut = cut[:percent] if percent >= 0 else cut
+        # Nor half a character: the escapes of a UTF-8 sequence go together.
+        escapes = 0
+        while len(cut) >= 3 * (escapes + 1) and cut[len(cut) - 3 * (escapes + 1)] == "%":
+            escapes += 1
+        for back in range(1, min(escapes, 4) + 1):
+            byte = int(cut[len(cut) - 3 * back + 1 : len(cut) - 3 * back + 3], 16)
+            if byte & 0xC0 != 0x80:  # the lead byte of the last sequence
+                needed = 1 if byte < 0x80 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+                return cut if back >= needed else cut[: len(cut) - 3 * back]
+        return cut
+    trailing = len(cut) - len(cut.rstrip("\\"))
+    return cut[:-1] if trailing % 2 else cut
 
 
 def pick_fields(values: list[T], index: s.FieldIndex | None) -> list[T]:

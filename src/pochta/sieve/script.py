@@ -29,6 +29,7 @@ __all__ = [
     "DeleteHeader",
     "Discard",
     "DuplicateTest",
+    "Enclose",
     "EnvelopeTest",
     "EnvironmentTest",
     "Error",
@@ -57,6 +58,7 @@ __all__ = [
     "NotifyMethodCapability",
     "Redirect",
     "Reject",
+    "Replace",
     "Return",
     "Script",
     "Set",
@@ -572,6 +574,30 @@ class DeleteHeader:
 
 
 @dataclass(frozen=True)
+class Replace:
+    """RFC 5703 section 5: replace the current MIME part (the whole message outside a loop) by
+    the text, a text/plain body or with ``mime`` a MIME entity; ``subject``/``sender`` (:from)
+    only when the whole message is replaced."""
+
+    replacement: Text
+    mime: bool
+    subject: Text | None
+    sender: Text | None
+    position: Position
+
+
+@dataclass(frozen=True)
+class Enclose:
+    """RFC 5703 section 6: the message becomes an attachment of a new one whose text is ``text``;
+    ``headers`` names the fields copied from it."""
+
+    text: Text
+    subject: Text | None
+    headers: tuple[Text, ...]
+    position: Position
+
+
+@dataclass(frozen=True)
 class Custom:
     """A command an embedding adds through a plugin (``validate``'s ``plugin``: a test harness,
     never the server); the plugin runs it."""
@@ -603,6 +629,8 @@ Node = (
     | Notify
     | Return
     | Global
+    | Replace
+    | Enclose
     | Custom
 )
 

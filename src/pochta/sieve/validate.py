@@ -94,6 +94,8 @@ SUPPORTED_EXTENSIONS = frozenset(
         "mime",  # RFC 5703 §4
         "foreverypart",  # RFC 5703 §3
         "extracttext",  # RFC 5703 §7
+        "replace",  # RFC 5703 section 5
+        "enclose",  # RFC 5703 section 6
         "spamtest",  # RFC 5235
         "spamtestplus",
         "virustest",
@@ -355,6 +357,10 @@ class Checker(ExtensionChecks):
                 return s.Break(loop_name, at)
             case "extracttext":
                 return self.extract_text(command)
+            case "replace":
+                return self.replace_command(command)
+            case "enclose":
+                return self.enclose_command(command)
             case "include":
                 return self.include(command)
             case "return":

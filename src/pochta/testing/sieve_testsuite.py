@@ -3,7 +3,7 @@
 the server. Its commands and tests are defined by how the suite uses them:
 
 - ``test "name" { ... }`` runs a block as one test, which fails at ``test_fail "reason"``;
-- ``test_set "message"|"envelope.from"|"envelope.to"|"envelope.orig_to" value`` sets what the
+- ``test_set "message"|"envelope.from"|"envelope.to" value`` sets what the
   script sees; ``test_config_set``/``unset``/``reload`` change the limits the suite names;
 - ``test_result_execute`` carries out the result into an in-memory mail store and an outbox,
   ``test_message :folder NAME N`` / ``:smtp N`` makes a stored or sent message current,
@@ -19,9 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
+from pochta.config_sieve import SieveSettings
+from pochta.delivery.sieve_messages import notify_message, rejection_report
 from pochta.sieve import script as s
 from pochta.sieve.actions import (
     Action,
@@ -36,6 +40,7 @@ from pochta.sieve.arguments import COMPARATOR, MATCH_TYPE, TagSpec
 from pochta.sieve.interpreter import RunLimits, RunState, SieveRuntimeError, StopScript
 from pochta.sieve.message import DeliveryContext, Envelope, SieveMessage, full_list_name
 from pochta.sieve.parser import parse
+from pochta.sieve.redirect import envelope_from_ok, loops, redirect_sender, stamp
 from pochta.sieve.run_state import ReturnFromScript
 from pochta.sieve.syntax import Command, Number, SieveSyntaxError, StringList, Test
 from pochta.sieve.text import Text
@@ -48,6 +53,7 @@ DEFAULT_MESSAGE = b"From: sender@example.com\r\nTo: recipient@example.org\r\nSub
 DEFAULT_ENVELOPE = Envelope("sender@example.com", "recipient@example.org")
 _INDEX = {"index": TagSpec("index", "number")}
 _MESSAGE_SOURCE = {"folder": TagSpec("source", "string"), "smtp": TagSpec("source")}
+_NOW = datetime(2026, 1, 1, tzinfo=UTC)  # the clock of the messages the harness composes
 _NOT_HERE = frozenset({"test_binary_save", "test_binary_load", "test_imap_metadata_set", "test_multiscript"})
 
 
@@ -83,6 +89,10 @@ class _World:
     limits: RunLimits = field(default_factory=RunLimits)
     duplicates: set[str] = field(default_factory=set)  # RFC 7352's tracking list
     extlists: dict[str, str] = field(default_factory=dict)  # the sieve_extlists_list* settings
+    scanners: dict[str, Any] = field(default_factory=dict)  # [sieve] spamtest_*/virustest_*
+    redirect_from: str = "sender"  # [sieve] redirect_envelope_from
+    editheader: dict[str, set[str]] = field(default_factory=dict)  # configured fields, by setting
+    user_email: str = ""  # the account's address (delivery's account.address); "": the recipient
 
 
 class Testsuite:
@@ -133,8 +143,8 @@ class Testsuite:
             checker.scan(test, {}, ())
             return s.CustomTest(name, None, at)
         if name == "test_script_run":
-            checker.scan(test, {"append_result": TagSpec("append")}, ())
-            return s.CustomTest(name, None, at)
+            scanned = checker.scan(test, {"append_result": TagSpec("append")}, ())
+            return s.CustomTest(name, "append" in scanned.tags, at)
         if name == "test_script_compile":
             scanned = checker.scan(test, {}, ("string",), names=("path",))
             return s.CustomTest(name, checker.text(scanned.positional[0]), at)
@@ -178,14 +188,20 @@ class Testsuite:
         elif node.name == "test_config_set":
             assert isinstance(node.payload, tuple)
             key, value = (state.expand(text) for text in node.payload)
-            world.limits = _configure(world.limits, key, value)
+            if key == "sieve_user_email":  # the account's address, which delivery gives first
+                world.user_email = value
+                state.context = replace(state.context, user_addresses=(value, *state.context.user_addresses))
+            elif key == "sieve_redirect_envelope_from":
+                # Pigeonhole's orig_recipient (the ORCPT) has no counterpart: left at the default.
+                world.redirect_from = value.strip() if envelope_from_ok(value) else "sender"
+            world.limits = _configure(world, key, value)
             state.limits = world.limits
             if key.startswith("sieve_extlists_list"):
                 world.extlists[key] = value
                 state.context = replace(state.context, lists=_extlists(world.extlists))
         elif node.name == "test_config_unset":
             assert isinstance(node.payload, Text)
-            world.limits = _configure(world.limits, state.expand(node.payload), None)
+            world.limits = _configure(world, state.expand(node.payload), None)
             state.limits = world.limits
         elif node.name == "test_mailbox_create":
             assert isinstance(node.payload, Text)
@@ -234,8 +250,14 @@ class Testsuite:
                 "variables" in world.compiled.extensions,
             )
             outcome = inner.run(world.compiled.commands)
-            state.reset_result()
-            state.actions.extend(outcome.actions)
+            if not test.payload:  # :append_result adds to the result so far
+                state.reset_result()
+            before = [action for action in state.actions if not _implicit_keep(action)]
+            kept = [action for action in state.actions if _implicit_keep(action)]
+            added = [action for action in outcome.actions if not _implicit_keep(action)]
+            keep = [action for action in outcome.actions if _implicit_keep(action)]
+            # As at delivery: the implicit keep stays only when no script cancelled it.
+            state.actions[:] = [*before, *added, *(keep if keep and (kept or not test.payload) else [])]
             state.implicit_keep = False
             if outcome.error is not None:
                 world.errors.append(outcome.error)
@@ -244,7 +266,9 @@ class Testsuite:
         if test.name in ("test_error", "test_result_action"):
             assert isinstance(test.payload, tuple)
             matching, number, keys = test.payload
-            values = world.errors if test.name == "test_error" else [_action_name(a) for a in state.result()]
+            # Pigeonhole's result holds what the script did; the implicit keep comes at execution.
+            actions = [action for action in state.result() if not _implicit_keep(action)]
+            values = world.errors if test.name == "test_error" else [_action_name(a) for a in actions]
             if number is not None:
                 values = values[number - 1 : number] if 1 <= number <= len(values) else []
             return state.any_match(matching, list(values), keys, count=len(values), sets_variables=False)
@@ -275,9 +299,10 @@ class Testsuite:
             state.envelope = _envelope_of(state.message)
         elif what == "envelope.from":
             state.envelope = replace(state.envelope, sender=value.strip("<>"))
-        elif what in ("envelope.to", "envelope.orig_to"):
+        elif what == "envelope.to":
             state.envelope = replace(state.envelope, recipient=value.strip("<>"))
-        # envelope.auth and other items: not used by pochta's Sieve
+        # envelope.orig_to (the ORCPT before aliases), envelope.auth and other items: not part of
+        # what pochta's Sieve is given
 
     def _message(self, state: RunState, payload: object) -> bool:
         assert isinstance(payload, tuple)
@@ -307,14 +332,36 @@ class Testsuite:
                     _Stored(action.message or data, action.flags)
                 )
             elif isinstance(action, RedirectAction):
-                world.outbox.append((Envelope(state.envelope.sender, action.address), action.message or data))
-            elif isinstance(action, RejectAction):
-                world.outbox.append((Envelope("", state.envelope.sender), _notice(state, action.reason)))
+                # As delivery carries it out (delivery.sieve_carry): not again past a user who
+                # redirected it before (kept instead), stamped, from the configured sender.
+                user = world.user_email or state.envelope.recipient
+                if loops(state.message, user, state.envelope.recipient):
+                    world.folders.setdefault("INBOX", []).append(_Stored(data))
+                    continue
+                sender = redirect_sender(world.redirect_from, state.envelope, user)
+                world.outbox.append((Envelope(sender, action.address), stamp(action.message or data, user)))
+            elif isinstance(action, RejectAction) and state.envelope.sender:
+                # As delivery refuses after the transaction: a DSN, none to the null path.
+                report = rejection_report(
+                    data,
+                    sender=state.envelope.sender,
+                    recipient=state.envelope.recipient,
+                    reason=action.reason,
+                    hostname="test.example.com",
+                    arrival=_NOW,
+                    now=_NOW,
+                )
+                world.outbox.append((Envelope("", state.envelope.sender), report))
             elif isinstance(action, VacationAction):
-                world.outbox.append((Envelope("", action.recipient), _reply(state, action)))
+                world.outbox.append(
+                    (Envelope(action.envelope_sender, action.recipient), _reply(state, action))
+                )
             elif isinstance(action, NotifyAction):
+                # As delivery composes it (delivery.sieve_messages), once per recipient.
+                owner = world.user_email or state.envelope.recipient
+                note = notify_message(action, owner, hostname="test.example.com", now=_NOW)
                 for recipient in action.recipients:
-                    world.outbox.append((Envelope(action.envelope_sender, recipient), _notification(action)))
+                    world.outbox.append((Envelope(action.envelope_sender, recipient), note))
         state.context = replace(state.context, mailboxes=frozenset(world.folders))
         world.duplicates.update(state.duplicate_records)  # tracked once the result was carried out
         state.duplicate_records.clear()
@@ -336,11 +383,15 @@ def _envelope_of(message: SieveMessage) -> Envelope:
     return Envelope(first("return-path", "from"), first("envelope-to", "to"))
 
 
+def _implicit_keep(action: Action) -> bool:
+    return isinstance(action, KeepAction) and action.implicit
+
+
 def _action_name(action: Action) -> str:
     if isinstance(action, KeepAction):
         return "keep"
     if isinstance(action, FileIntoAction):
-        return "fileinto"
+        return "store"  # Pigeonhole's name for the action fileinto makes
     if isinstance(action, RedirectAction):
         return "redirect"
     if isinstance(action, RejectAction):
@@ -350,27 +401,10 @@ def _action_name(action: Action) -> str:
     return "vacation"
 
 
-def _notice(state: RunState, reason: str) -> bytes:
-    return (
-        f"From: MAILER-DAEMON\r\nTo: {state.envelope.sender}\r\nSubject: Rejected\r\n\r\n{reason}\r\n"
-    ).encode()
-
-
-def _notification(action: NotifyAction) -> bytes:
-    lines = [
-        f'Auto-Submitted: auto-notified; owner-email="{action.sender}"',
-        f"From: {action.sender}",
-        f"To: {', '.join(action.recipients)}",
-        f"Subject: {action.subject}",
-        *(f"{name.capitalize()}: {value}" for name, value in action.headers),
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n" + (action.body or "") + "\r\n").encode("utf-8", "surrogateescape")
-
-
 def _reply(state: RunState, action: VacationAction) -> bytes:
     lines = [
         f"From: {action.sender or state.envelope.recipient}",
-        f"To: {action.recipient}",
+        f"To: {action.to or action.recipient}",
         f"Subject: {action.subject}",
         "Auto-Submitted: auto-replied",
     ]
@@ -384,27 +418,104 @@ _LIMITS = {
     "sieve_max_actions": "max_actions",
     "sieve_variables_max_scope_size": "max_variables",
     "sieve_variables_max_variable_size": "max_variable_size",
+    "sieve_variables_max_value_size": "max_variable_size",
     "sieve_vacation_min_period": "vacation_min_period",
     "sieve_vacation_max_period": "vacation_max_period",
     "sieve_vacation_default_period": "vacation_default_period",
+    "sieve_vacation_default_subject": "vacation_default_subject",
+    "sieve_vacation_default_subject_template": "vacation_subject_template",
+    "sieve_vacation_check_recipient": "vacation_check_recipient",
+    "sieve_vacation_send_from_recipient": "vacation_send_from_recipient",
+    "sieve_vacation_to_header_ignore_envelope": "vacation_to_header_ignore_envelope",
 }
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "k": 1024, "M": 1024 * 1024}
 
 
-def _configure(limits: RunLimits, key: str, value: str | None) -> RunLimits:
+def _configure(world: _World, key: str, value: str | None) -> RunLimits:
+    limits = world.limits
+    if key.startswith(("sieve_spamtest_", "sieve_virustest_")):
+        return _configure_scanner(world, key, value)
+    if key == "sieve_editheader_header" or key.startswith("sieve_editheader_header/"):
+        return _configure_editheader(world, key, value)
     name = _LIMITS.get(key)
     if name is None:
         return limits
-    if value is None:
-        return replace(limits, **{name: getattr(RunLimits(), name)})
-    number = value.strip()
-    factor = 1
-    if number and number[-1] in _UNITS:
-        factor, number = _UNITS[number[-1]], number[:-1]
+    default: Any = getattr(RunLimits(), name)
+    setting: Any = default
+    if value is not None and isinstance(default, bool):
+        setting = value.strip().lower() in ("yes", "true", "1")
+    elif value is not None and isinstance(default, str):
+        # Pigeonhole's templates write the subject as %{subject} (older ones %$); empty: default.
+        setting = value.replace("%$", "%{subject}") or default
+    elif value is not None:
+        number = value.strip()
+        factor = 1
+        if number and number[-1] in _UNITS:
+            factor, number = _UNITS[number[-1]], number[:-1]
+        try:
+            setting = int(number) * factor
+        except ValueError:
+            return limits
+    changes: dict[str, Any] = {name: setting}
+    return replace(limits, **changes)
+
+
+def _configure_editheader(world: _World, key: str, value: str | None) -> RunLimits:
+    """Pigeonhole's sieve_editheader_header (the fields configured) and .../NAME/forbid_add|
+    forbid_delete as [sieve] editheader_forbid_add/delete (Subject, which Pigeonhole ignores
+    there, left out)."""
+    settings = world.editheader
+    if key == "sieve_editheader_header":
+        settings["*"] = set((value or "").lower().split())
+    else:
+        _, name, which = [*key.split("/", 2), "", ""][:3]
+        settings.setdefault(which, set()).discard(name.lower())
+        if value is not None and value.strip().lower() in ("yes", "true", "1"):
+            settings[which].add(name.lower())
+    listed = settings.get("*", set()) - {"subject"}
+    changes: dict[str, Any] = {
+        f"editheader_{which}": frozenset(listed & settings.get(which, set()))
+        for which in ("forbid_add", "forbid_delete")
+    }
+    return replace(world.limits, **changes)
+
+
+def _configure_scanner(world: _World, key: str, value: str | None) -> RunLimits:
+    """Pigeonhole's sieve_spamtest_*/sieve_virustest_* settings as the [sieve] settings an
+    administrator of pochta sets; the sources are built by the server's own configuration code,
+    and a source it refuses leaves the test unconfigured (every message "not tested")."""
+    kind, _, item = key.removeprefix("sieve_").partition("_")
+    item, _, level = item.partition("/")
+    setting = {
+        "status_header": "header",
+        "status_type": "type",
+        "score_max_value": "max_score",
+        "score_max_header": "max_header",
+        "text_value": "text_values",
+    }.get(item)
+    if setting is None:
+        return world.limits
+    name = f"{kind}_{setting}"
+    if setting == "text_values":
+        values: dict[str, Any] = dict(world.scanners.get(name) or {})
+        if value is None:
+            values.pop(level, None)
+        else:
+            values[level] = value
+        world.scanners[name] = values
+    elif value is None:
+        world.scanners.pop(name, None)
+    else:
+        world.scanners[name] = value
+    settings = {key: item for key, item in world.scanners.items() if key.startswith(kind)}
     try:
-        return replace(limits, **{name: int(number) * factor})
+        source = SieveSettings.model_validate(settings).score_source(
+            "spamtest" if kind == "spamtest" else "virustest"
+        )
     except ValueError:
-        return limits
+        source = None
+    changes: dict[str, Any] = {kind: source}
+    return replace(world.limits, **changes)
 
 
 def _extlists(config: dict[str, str]) -> dict[str, Callable[[str], bool]]:

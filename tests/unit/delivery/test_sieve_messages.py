@@ -7,11 +7,16 @@ import email
 import email.policy
 from datetime import UTC, datetime
 
-from pochta.delivery.sieve_carry import loops
+import pytest
+from pydantic import ValidationError
+
+from pochta.config_sieve import SieveSettings
 from pochta.delivery.sieve_messages import LOOP_FIELD, notify_message, rejection_report, vacation_reply
 from pochta.delivery.sieve_run import combine, environment
+from pochta.sieve import Envelope as SieveEnvelope
 from pochta.sieve import Outcome, SieveMessage
 from pochta.sieve.actions import FileIntoAction, KeepAction, NotifyAction, RedirectAction, VacationAction
+from pochta.sieve.redirect import loops, redirect_sender
 
 NOW = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 
@@ -61,6 +66,14 @@ def test_vacation_reply_from_and_mime_entity() -> None:
     assert parsed["In-Reply-To"] is None
     assert parsed.get_content_type() == "text/html"  # RFC 5230 §4.4: the entity as it is
     assert "<p>Away</p>" in parsed.get_content()
+
+
+def test_vacation_reply_to_carries_the_display_name() -> None:
+    action = _vacation(to='"Carol Ö." <carol@example.net>')  # RFC 5230 §5.5
+    data = vacation_reply(action, "alice@example.org", hostname="mx.example.org", now=NOW)
+    parsed = email.message_from_string(data.decode("utf-8"), policy=email.policy.default)
+    assert parsed["To"].addresses[0].display_name == "Carol Ö."
+    assert parsed["To"].addresses[0].addr_spec == "carol@example.net"
 
 
 def test_notify_message_fields() -> None:
@@ -117,6 +130,32 @@ def test_redirect_loop_seen_by_our_field() -> None:
     message = SieveMessage.from_bytes(f"{LOOP_FIELD}: Alice@Example.org\r\nSubject: x\r\n\r\n".encode())
     assert loops(message, "alice@example.org")
     assert not loops(message, "bob@example.org")
+    assert loops(message, "bob@example.org", "alice@example.org")  # the user's or the recipient's
+    older = SieveMessage.from_bytes(b"X-Pochta-Loop: alice@example.org\r\n\r\n")  # before the rename
+    assert loops(older, "alice@example.org")
+
+
+@pytest.mark.parametrize(
+    ("setting", "sender", "expected"),
+    [
+        ("sender", "carol@example.net", "carol@example.net"),
+        ("recipient", "carol@example.net", "alias@example.org"),
+        ("user_email", "carol@example.net", "alice@example.org"),
+        ("<bounces@example.org>", "carol@example.net", "bounces@example.org"),
+        ("<>", "carol@example.net", ""),
+        ("recipient", "", ""),  # the null path stays null
+    ],
+)
+def test_redirect_envelope_sender(setting: str, sender: str, expected: str) -> None:
+    envelope = SieveEnvelope(sender, "alias@example.org")
+    assert redirect_sender(setting, envelope, "alice@example.org") == expected
+
+
+def test_redirect_envelope_from_setting_is_checked() -> None:
+    assert SieveSettings(redirect_envelope_from=" recipient ").redirect_envelope_from == "recipient"
+    for bad in ("orig_recipient", "bounces@example.org", "<nobody>"):
+        with pytest.raises(ValidationError):
+            SieveSettings(redirect_envelope_from=bad)
 
 
 def test_environment_items() -> None:
@@ -130,3 +169,22 @@ def test_environment_items() -> None:
     assert items["remote-ip"] == "192.0.2.1"
     assert items["remote-host"] == "client.example.net"
     assert "remote-ip" not in environment(hostname="h", peer="unknown", helo=None, phase="post")
+
+
+def test_notify_message_to_and_cc() -> None:
+    action = NotifyAction(
+        method="mailto:a@example.net?cc=b@example.net",
+        envelope_sender="alice@example.org",
+        sender="alice@example.org",
+        recipients=("a@example.net", "b@example.net"),
+        subject="New mail",
+        body=None,
+        headers=(),
+        importance=2,
+        to=("Ann <a@example.net>",),
+        cc=("b@example.net",),
+    )
+    data = notify_message(action, "alice@example.org", hostname="mx.example.org", now=NOW)
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    assert parsed["To"] == "Ann <a@example.net>"  # RFC 5436 §2.7
+    assert parsed["Cc"] == "b@example.net"

@@ -127,3 +127,32 @@ def test_actions_carry_the_message_as_it_was_then() -> None:
 )
 def test_errors(script: str, says: str) -> None:
     assert_compile_error(script, says)
+
+
+def test_fields_the_administrator_protects() -> None:
+    # RFC 5293 §6: a site may keep fields from being added or deleted; the attempt is ignored.
+    from pydantic import ValidationError
+
+    from pochta.config_sieve import SieveSettings
+
+    settings = SieveSettings(editheader_forbid_add=["X-Spam-Flag"], editheader_forbid_delete=["Delivered-To"])
+    result = run(
+        compile_script(
+            HEAD + 'addheader "X-Spam-Flag" "NO"; deleteheader "delivered-to"; deleteheader "subject";'
+            'addheader "X-Other" "yes";'
+        ),
+        SieveMessage.from_bytes(MESSAGE),
+        Envelope("a@example.org", "me@example.org"),
+        settings.run_limits(),
+    )
+    [keep] = result.actions
+    assert isinstance(keep, KeepAction)
+    assert keep.message is not None
+    assert b"X-Spam-Flag" not in keep.message
+    assert b"Delivered-To: bob@example.com" in keep.message
+    assert b"Subject:" not in keep.message  # Subject stays editable
+    assert keep.message.startswith(b"X-Other: yes\r\n")
+    with pytest.raises(ValidationError, match="Subject must stay editable"):
+        SieveSettings(editheader_forbid_delete=["Subject"])
+    with pytest.raises(ValidationError, match="not a header field name"):
+        SieveSettings(editheader_forbid_add=["X Bad"])

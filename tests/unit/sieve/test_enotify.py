@@ -147,3 +147,39 @@ def test_mailto_parsing() -> None:
 )
 def test_errors(script: str, says: str) -> None:
     assert_compile_error(script, says)
+
+
+def test_to_and_cc_fields_keep_display_names_and_drop_addresses_already_notified() -> None:
+    # RFC 5436 §2.7: To holds the URI's "to" addresses, Cc its "cc" ones; one message per address
+    # and run, so a later notify leaves out who was notified already.
+    result = outcome(
+        'require "enotify";\n'
+        'notify "mailto:a@example.com?to=%3D%3Futf-8%3Fq%3FG%3DC3%3DBCnther%3F%3D%20%3Cg%40example.com%3E'
+        '&cc=c@example.com";\n'
+        'notify "mailto:d@example.com?cc=a@example.com";\n'
+    )
+    first, second = notifications(result)
+    assert first.to == ("a@example.com", "=?utf-8?q?G=C3=BCnther?= <g@example.com>")
+    assert first.cc == ("c@example.com",)
+    assert first.recipients == ("a@example.com", "g@example.com", "c@example.com")
+    assert second.to == ("d@example.com",)
+    assert second.cc == ()  # a@example.com was notified by the first
+
+
+def test_a_long_subject_is_cut() -> None:
+    [note] = notifications(
+        outcome(f'require "enotify"; notify :message "{"x" * 300}" "mailto:a@example.com";')
+    )
+    assert len(note.subject) == 256
+    assert note.subject.endswith("\u2026")
+
+
+def test_parse_mailto_keeps_to_and_cc_apart() -> None:
+    uri = parse_mailto("mailto:a@example.com,b@example.com?cc=Carol%20%3Cc@example.com%3E")
+    assert uri.to == (("a@example.com", "a@example.com"), ("b@example.com", "b@example.com"))
+    assert uri.cc == (("c@example.com", "Carol <c@example.com>"),)
+
+
+def test_a_uri_header_name_must_be_a_field_name() -> None:
+    with pytest.raises(MailtoError, match="not a header field name"):
+        parse_mailto("mailto:stephan@example.org?header:=frop")

@@ -118,3 +118,11 @@ def test_extracttext() -> None:
 )
 def test_errors(script: str, says: str) -> None:
     assert_compile_error(script, says)
+
+
+def test_content_disposition_subtype_is_empty() -> None:
+    # RFC 5703 §4.2: :type of Content-Disposition is its disposition type, :subtype the empty string.
+    assert filed(
+        'foreverypart { if header :mime :subtype "content-disposition" "" { fileinto "empty"; }\n'
+        'if header :mime :type "content-disposition" "attachment" { fileinto "attachment"; } }'
+    ) == ["empty", "attachment"]

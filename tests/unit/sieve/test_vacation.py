@@ -53,7 +53,10 @@ def test_a_reply_and_what_it_says() -> None:
     action = reply(outcome)
     assert action.recipient == "coyote@desert.example.org"  # §4: the envelope sender
     assert action.subject == "Auto: Cyrus bug"  # §5.3
-    assert action.sender is None  # §5.4: the user's own address
+    # §5.4: the user's own address, as the message named it; §5.5: the sender with its name.
+    assert action.sender == "roadrunner@acme.example.com"
+    assert action.to == '"Coyote" <coyote@desert.example.org>'
+    assert action.envelope_sender == ""  # §5.1: the null reverse-path
     assert action.reason == "I'm out"
     assert action.period == 7 * 86400  # §4.1: 7 days by default
     assert action.in_reply_to == "<m2@desert.example.org>"  # §5.8
@@ -79,7 +82,7 @@ def test_arguments() -> None:
     assert action.mime
     # §4.3: an invalid :from is ignored, not an error.
     outcome = vacation_of('require "vacation"; vacation :from "not an address" "x";')
-    assert reply(outcome).sender is None
+    assert reply(outcome).sender == "roadrunner@acme.example.com"  # the user's, as §5.4
     assert any(":from 'not an address' is not an address" in note for note in outcome.notes)
 
 
@@ -186,3 +189,83 @@ def test_with_other_actions() -> None:
 )
 def test_errors(script: str, says: str) -> None:
     assert_compile_error(script, says)
+
+
+def limits(**settings: object) -> RunLimits:
+    return RunLimits(**settings)  # type: ignore[arg-type]
+
+
+def vacation_with(limits_: RunLimits, message: bytes = ORIGINAL, envelope: Envelope = ENVELOPE) -> Outcome:
+    return run(
+        compile_script('require "vacation"; vacation "Away.";'),
+        SieveMessage.from_bytes(message),
+        envelope,
+        limits_,
+        DeliveryContext(),
+    )
+
+
+def test_subject_template_default_and_cut() -> None:
+    dutch = limits(
+        vacation_subject_template="Automatisch bericht: %{subject}", vacation_default_subject="Weg"
+    )
+    assert reply(vacation_with(dutch)).subject == "Automatisch bericht: Cyrus bug"
+    bare = ORIGINAL.replace(b"Subject: Cyrus bug\r\n", b"")
+    assert reply(vacation_with(dutch, bare)).subject == "Weg"
+    assert reply(vacation_with(RunLimits(), bare)).subject == "Automated reply"  # §5.3
+    long = ORIGINAL.replace(b"Cyrus bug", b"word " * 100)
+    subject = reply(vacation_with(RunLimits(), long)).subject
+    assert len(subject) <= 256
+    assert subject.startswith("Auto: word word")
+    assert subject.endswith("\u2026")
+
+
+def test_to_field_names_the_sender_as_the_header_does() -> None:
+    sender = ORIGINAL.replace(b"Subject:", b'Sender: "Wile E." <wile@desert.example.org>\r\nSubject:')
+    envelope = Envelope("wile@desert.example.org", ENVELOPE.recipient)
+    assert reply(vacation_with(RunLimits(), sender, envelope)).to == '"Wile E." <wile@desert.example.org>'
+    srs = Envelope("srs0=hmc8=v7=desert.example.org=coyote@fwd.example.net", ENVELOPE.recipient)
+    assert reply(vacation_with(RunLimits(), ORIGINAL, srs)).to == (
+        "<srs0=hmc8=v7=desert.example.org=coyote@fwd.example.net>"
+    )
+    ignoring = limits(vacation_to_header_ignore_envelope=True)
+    action = reply(vacation_with(ignoring, ORIGINAL, srs))
+    assert action.to == '"Coyote" <coyote@desert.example.org>'
+    assert action.recipient == srs.sender  # the reply still goes where the envelope says
+
+
+def test_recipient_check_and_sender_settings() -> None:
+    elsewhere = ORIGINAL.replace(b"roadrunner@acme.example.com", b"everyone@acme.example.com")
+    assert vacation_with(RunLimits(), elsewhere).actions == (KeepAction(implicit=True),)  # §4.5
+    action = reply(vacation_with(limits(vacation_check_recipient=False), elsewhere))
+    assert action.sender is None  # no address of the user's in the header: delivery's own
+    sent = reply(vacation_with(limits(vacation_send_from_recipient=True)))
+    assert sent.envelope_sender == ENVELOPE.recipient
+
+
+def test_from_is_the_address_the_message_was_sent_to() -> None:
+    # The user named a second address with :addresses; the reply comes from it (§5.4).
+    outcome = run(
+        compile_script('require "vacation"; vacation :addresses "rr@acme.example.com" "Away.";'),
+        SieveMessage.from_bytes(ORIGINAL.replace(b"roadrunner@acme", b"RR@acme")),
+        ENVELOPE,
+    )
+    assert reply(outcome).sender == "RR@acme.example.com"
+
+
+def test_the_settings_reach_the_run() -> None:
+    from pochta.config_sieve import SieveSettings
+
+    run_limits = SieveSettings(
+        vacation_subject_template="Abwesend: %{subject}",
+        vacation_default_subject="Abwesend",
+        vacation_check_recipient=False,
+        vacation_send_from_recipient=True,
+        vacation_to_header_ignore_envelope=True,
+    ).run_limits()
+    action = reply(vacation_with(run_limits))
+    assert action.subject == "Abwesend: Cyrus bug"
+    assert action.envelope_sender == ENVELOPE.recipient
+    assert run_limits.vacation_default_subject == "Abwesend"
+    assert not run_limits.vacation_check_recipient
+    assert run_limits.vacation_to_header_ignore_envelope

@@ -69,7 +69,7 @@ def test_copy_needs_its_require() -> None:
 @pytest.mark.parametrize(
     ("script", "says"),
     [
-        ('require "enclose";', "unsupported extension 'enclose'"),
+        ('require "vnd.dovecot.pipe";', "unsupported extension 'vnd.dovecot.pipe'"),
         ('keep; require "fileinto";', "require must come before every other command"),
         ('fileinto "a";', "'fileinto' needs require \"fileinto\""),
         ('if envelope "from" "a" {}', "'envelope' needs require \"envelope\""),

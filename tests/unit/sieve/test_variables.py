@@ -146,3 +146,22 @@ def test_runtime_checks_of_built_values() -> None:
 )
 def test_errors(script: str, says: str) -> None:
     assert_compile_error(script, says)
+
+
+@pytest.mark.parametrize(
+    ("modifier", "value", "size", "expected"),
+    [
+        ("encodeurl", "@" * 10, 8, "%40%40"),  # not "%40%40%4": an escape stays whole
+        ("encodeurl", "\u4e03" * 3, 8, ""),  # a character is 9 octets of escapes: none fits
+        ("encodeurl", "a\u4e03\u4e03", 12, "a%E4%B8%83"),
+        ("quotewildcard", "****", 7, "\\*\\*\\*"),  # not a lone backslash at the end
+    ],
+)
+def test_a_cut_never_splits_an_escape(modifier: str, value: str, size: int, expected: str) -> None:
+    # RFC 5229 §6: a value past the limit is cut; the cut keeps the modifier's escapes whole.
+    script = compile_script(
+        f'require ["variables", "fileinto", "enotify"]; set :{modifier} "v" "{value}"; fileinto "x${{v}}";'
+    )
+    limits = RunLimits(max_variable_size=size)
+    result = run(script, SieveMessage.from_bytes(b"\r\n"), Envelope("", "b@example.org"), limits)
+    assert result.actions[0] == FileIntoAction("x" + expected)

@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING
 
 from pochta.config import Settings
 from pochta.config_sieve import ImapRule
-from pochta.delivery.sieve_carry import Effects, Outgoing, fileinto_target, loops
-from pochta.delivery.sieve_messages import LOOP_FIELD, notify_message
+from pochta.delivery.sieve_carry import Effects, Outgoing, fileinto_target
+from pochta.delivery.sieve_messages import notify_message
 from pochta.delivery.sieve_run import Run, ScriptRef, SieveRunner, environment
 from pochta.log import get_logger
 from pochta.mail import acl
@@ -56,6 +56,7 @@ from pochta.mail.patterns import NamePattern
 from pochta.sieve import Envelope as SieveEnvelope
 from pochta.sieve import SieveMessage
 from pochta.sieve.imapsieve import DELETED, SCRIPT_ENTRY, Decision, changed_flags, decide, event_items
+from pochta.sieve.redirect import LOOP_FIELD, loops, stamp
 from pochta.store.api import NotFound, Store, StoreError
 from pochta.store.model import Account, AccountId, BlobRef, MailboxId, MailboxInfo, Uid
 
@@ -376,7 +377,7 @@ class ImapSieve:
             reason = self._redirect_refused(redirect.address, owner, message, len(decision.redirect))
             if reason is None:
                 body = redirect.message if redirect.message is not None else data
-                stamped = f"{LOOP_FIELD}: {owner.address}\r\n".encode() + body
+                stamped = stamp(body, owner.address)
                 reason = await self._send(Outgoing(owner.address, (redirect.address,), stamped, "redirect"))
             if reason is not None:
                 errors.append((label, f"redirect to {redirect.address}: {reason}"))
