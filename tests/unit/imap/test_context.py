@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from imap_helpers import MODES, error, feed, only_command
 from test_selected import MAILBOX_ID, changes, entry, info
@@ -193,6 +193,8 @@ def number_of(selected: SelectedMailbox[MessageEntry], uid: bool) -> Any:
 
 @settings(max_examples=150, deadline=None)
 @given(histories(), st.sampled_from(PROGRAMS), st.booleans(), st.booleans())
+# The highest UID expunged under "UID 3:*": the range names UID 1 afterwards (found by hypothesis).
+@example(([frozenset(), frozenset()], [("expunge", 1, "\\Seen")]), b"UID 3:*", False, False)
 def test_updates_applied_equal_a_fresh_search(
     history: tuple[list[frozenset[str]], list[tuple[str, int, str]]], text: bytes, by_uid: bool, sort: bool
 ) -> None:

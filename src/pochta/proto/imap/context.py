@@ -180,6 +180,10 @@ class SearchContexts:
     def __init__(self) -> None:
         self._contexts: dict[bytes, UpdateContext] = {}
         self._touched: set[int] = set()
+        # A message left the numbering while a context depends on the highest UID ("*"): that
+        # context must be re-run at the next report even if no message changed (the highest UID
+        # may be lower now, and "3:*" then names other messages: RFC 9051 §6.4.4's "*").
+        self._highest_moved = False
 
     def __len__(self) -> int:
         return len(self._contexts)
@@ -206,10 +210,16 @@ class SearchContexts:
         touched, self._touched = self._touched, set()
         return touched
 
+    def take_highest_moved(self) -> bool:
+        """Whether an expunge may have lowered the highest UID since the last call."""
+        moved, self._highest_moved = self._highest_moved, False
+        return moved
+
     def dropping(self, uids: Iterable[int], seq_of: Callable[[int], int | None]) -> list[ESearch]:
         """REMOVEFROM for the messages about to leave the numbering (before their EXPUNGE)."""
         if not self._contexts:
             return []
         gone = set(uids)
         self._touched -= gone
+        self._highest_moved = self._highest_moved or any(c.rerun for c in self._contexts.values())
         return [r for c in self._contexts.values() if (r := c.remove(gone, seq_of)) is not None]

@@ -137,8 +137,9 @@ async def updates(store: MailStore, selected: SelectedMailbox[MessageEntry]) -> 
     """The ESEARCH updates of the contexts whose result changed since the last call."""
     contexts = selected.contexts
     touched = contexts.take_touched()
+    highest_moved = contexts.take_highest_moved()
     out: list[ESearch] = []
-    if not touched or not len(contexts):
+    if not (touched or highest_moved) or not len(contexts):
         return out
     # The changed messages the client can name (numbered, not expunged): the subset to search;
     # the others (expunged, or echoes of messages gone) are in no result.
