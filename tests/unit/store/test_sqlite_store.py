@@ -584,23 +584,7 @@ async def test_migration_0017_fills_domain_usage(data_dir: Path) -> None:
     await deliver(store, data, (await mailbox(store, carol)).id)
     await store.add_domain("empty.example")
     await store.close()
-    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
-    try:
-        conn.executescript(
-            UNDO_0026
-            + UNDO_0025
-            + UNDO_0024
-            + UNDO_0023
-            + UNDO_0022
-            + UNDO_0021
-            + UNDO_0020
-            + UNDO_0019
-            + UNDO_0018
-            + UNDO_0017
-            + "UPDATE alembic_version SET version_num = '0016';"
-        )
-    finally:
-        conn.close()
+    downgrade_to(data_dir, "0016")
     store = await open_sqlite_store(data_dir, Settings())
     try:
         assert [
@@ -622,21 +606,7 @@ async def test_migration_0019_adds_metadata_entries(data_dir: Path) -> None:
     store = await open_sqlite_store(data_dir, Settings())
     alice = await make_account(store)
     await store.close()
-    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
-    try:
-        conn.executescript(
-            UNDO_0026
-            + UNDO_0025
-            + UNDO_0024
-            + UNDO_0023
-            + UNDO_0022
-            + UNDO_0021
-            + UNDO_0020
-            + UNDO_0019
-            + "UPDATE alembic_version SET version_num = '0018';"
-        )
-    finally:
-        conn.close()
+    downgrade_to(data_dir, "0018")
     store = await open_sqlite_store(data_dir, Settings())
     try:
         inbox = await mailbox(store, alice)
@@ -653,20 +623,7 @@ async def test_migration_0020_adds_sieve_scripts(data_dir: Path) -> None:
     store = await open_sqlite_store(data_dir, Settings())
     alice = await make_account(store)
     await store.close()
-    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
-    try:
-        conn.executescript(
-            UNDO_0026
-            + UNDO_0025
-            + UNDO_0024
-            + UNDO_0023
-            + UNDO_0022
-            + UNDO_0021
-            + UNDO_0020
-            + "UPDATE alembic_version SET version_num = '0019';"
-        )
-    finally:
-        conn.close()
+    downgrade_to(data_dir, "0019")
     store = await open_sqlite_store(data_dir, Settings())
     try:
         assert await store.sieve_scripts(alice.id) == []
@@ -687,19 +644,7 @@ async def test_migration_0021_adds_sieve_state(data_dir: Path) -> None:
     await store.put_sieve_script(alice.id, "main", "keep;", Settings().sieve.quota())
     await store.activate_sieve_script(alice.id, "main")
     await store.close()
-    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
-    try:
-        conn.executescript(
-            UNDO_0026
-            + UNDO_0025
-            + UNDO_0024
-            + UNDO_0023
-            + UNDO_0022
-            + UNDO_0021
-            + "UPDATE alembic_version SET version_num = '0020';"
-        )
-    finally:
-        conn.close()
+    downgrade_to(data_dir, "0020")
     store = await open_sqlite_store(data_dir, Settings())
     try:
         assert await store.sieve_active_accounts() == frozenset({alice.id})
@@ -759,18 +704,7 @@ async def test_migration_0022_fills_the_keyword_lists(data_dir: Path) -> None:
     await deliver(store, make_message(n=3), archive.id, flags=["Junk"])
     await deliver(store, make_message(n=4), other.id, flags=["\\Flagged", "\\Seen"])
     await store.close()
-    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
-    try:
-        conn.executescript(
-            UNDO_0026
-            + UNDO_0025
-            + UNDO_0024
-            + UNDO_0023
-            + UNDO_0022
-            + "UPDATE alembic_version SET version_num = '0021';"
-        )
-    finally:
-        conn.close()
+    downgrade_to(data_dir, "0021")
     store = await open_sqlite_store(data_dir, Settings())
     try:
         got = {box.name: box.keywords for box in await store.mailboxes(alice.id)}
@@ -787,11 +721,7 @@ async def test_migration_0025_moves_the_directory_version_with_imapsieve_entries
     alice = await make_account(store)
     inbox = await mailbox(store, alice)
     await store.close()
-    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
-    try:
-        conn.executescript(UNDO_0026 + UNDO_0025 + "UPDATE alembic_version SET version_num = '0024';")
-    finally:
-        conn.close()
+    downgrade_to(data_dir, "0024")
     store = await open_sqlite_store(data_dir, Settings())
     limits = MetadataLimits(1024, 10, 100, 100000)
     try:
@@ -814,13 +744,7 @@ async def test_migration_0023_makes_every_account_a_user(data_dir: Path) -> None
     store = await open_sqlite_store(data_dir, Settings())
     alice = await make_account(store)
     await store.close()
-    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
-    try:
-        conn.executescript(
-            UNDO_0026 + UNDO_0025 + UNDO_0024 + UNDO_0023 + "UPDATE alembic_version SET version_num = '0022';"
-        )
-    finally:
-        conn.close()
+    downgrade_to(data_dir, "0022")
     store = await open_sqlite_store(data_dir, Settings())
     try:
         account = await store.get_account(alice.address)
@@ -841,13 +765,7 @@ async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
     store = await open_sqlite_store(data_dir, Settings())
     alice = await make_account(store)
     await store.close()
-    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
-    try:
-        conn.executescript(
-            UNDO_0026 + UNDO_0025 + UNDO_0024 + "UPDATE alembic_version SET version_num = '0023';"
-        )
-    finally:
-        conn.close()
+    downgrade_to(data_dir, "0023")
     store = await open_sqlite_store(data_dir, Settings())
     try:
         assert await store.mail_rules(alice.id) == []
@@ -869,11 +787,7 @@ async def test_migration_0026_adds_dkim_keys(data_dir: Path) -> None:
     store = await open_sqlite_store(data_dir, Settings())
     await store.add_domain("example.org")
     await store.close()
-    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
-    try:
-        conn.executescript(UNDO_0026 + "UPDATE alembic_version SET version_num = '0025';")
-    finally:
-        conn.close()
+    downgrade_to(data_dir, "0025")
     store = await open_sqlite_store(data_dir, Settings())
     try:
         assert await store.dkim_keys() == []
@@ -1172,11 +1086,7 @@ async def test_migration_0011_adds_inline_blobs_and_files_stay_readable(data_dir
     old, parsed = await put(store, make_message("before 0011"))
     await store.deliver(old, parsed, [Target(inbox.id)])
     await store.close()
-    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
-    try:
-        conn.executescript(UNDO_AFTER_0010 + "UPDATE alembic_version SET version_num = '0010';")
-    finally:
-        conn.close()
+    downgrade_to(data_dir, "0010")
     store = await open_sqlite_store(data_dir, Settings())
     try:
         assert await asyncio.to_thread(store.read_blob, old) == make_message("before 0011")
@@ -1204,24 +1114,7 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
         blob, parsed = await put(store, data)
         await store.deliver(blob, parsed, [Target(inbox.id, frozenset(), when)])
     await store.close()
-    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
-    try:
-        conn.executescript(
-            UNDO_0026
-            + UNDO_0025
-            + UNDO_0024
-            + UNDO_0023
-            + UNDO_0022
-            + UNDO_0021
-            + UNDO_0020
-            + UNDO_0019
-            + UNDO_0018
-            + UNDO_0017
-            + UNDO_0016
-            + "UPDATE alembic_version SET version_num = '0015';"
-        )
-    finally:
-        conn.close()
+    downgrade_to(data_dir, "0015")
     store = await open_sqlite_store(data_dir, Settings(), indexer=False)
     try:
         rows = await store.message_objects(inbox.id, None)
@@ -1243,7 +1136,7 @@ def _later_trigger(name: str) -> bool:
 def undo_0010(conn: sqlite3.Connection) -> str:
     """SQL taking out what revision 0010 added: the directory version and its triggers."""
     triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name != ''")
-    # (0021's triggers on sieve_scripts are UNDO_0021's, 0025's on metadata_entries UNDO_0025's.)
+    # (0021's, 0025's and 0026's triggers go with their UNDO entries: _later_trigger.)
     names = [
         name for (name,) in triggers if name.startswith("directory_version_") and not _later_trigger(name)
     ]
@@ -1251,69 +1144,91 @@ def undo_0010(conn: sqlite3.Connection) -> str:
     return "".join(f"DROP TRIGGER {name};" for name in names) + "DROP TABLE directory_version;"
 
 
-# What revisions 0011-0026 added, taken out again by hand, newest first: the DKIM keys (0026),
-# the IMAPSIEVE triggers (0025), the Gmail-style rules (0024), the account kinds (0023), the
-# keyword lists (0022),
-# Sieve at delivery's state
-# and the directory version's triggers on scripts (0021), Sieve scripts (0020),
-# METADATA entries (0019),
-# the ACL table (0018), the quota resources (0017: the MESSAGE and domain limits, the admin flag,
-# domain usage and its triggers; the directory version's accounts trigger back to its 0010
-# columns), thread tables and the save date (0016), the sort keys (0015), the expunge records' time
-# and horizon (0014), the partial index of \\Deleted rows (0013), \\Recent's columns and triggers
-# (0012), the inline blobs (0011).
-UNDO_0026 = (
-    "DROP TRIGGER directory_version_dkim_keys_insert; DROP TRIGGER directory_version_dkim_keys_update; "
-    "DROP TRIGGER directory_version_dkim_keys_delete; DROP TABLE dkim_keys;"
-)
-UNDO_0025 = (
-    "DROP TRIGGER directory_version_imapsieve_insert; DROP TRIGGER directory_version_imapsieve_update; "
-    "DROP TRIGGER directory_version_imapsieve_delete;"
-)
-UNDO_0024 = "DROP TABLE mail_rules;"
-UNDO_0023 = "ALTER TABLE accounts DROP COLUMN kind;"
-UNDO_0022 = "ALTER TABLE mailboxes DROP COLUMN keywords;"
-UNDO_0021 = (
-    "DROP TRIGGER directory_version_sieve_scripts_insert; "
-    "DROP TRIGGER directory_version_sieve_scripts_update; "
-    "DROP TRIGGER directory_version_sieve_scripts_delete; "
-    "DROP TABLE sieve_errors; DROP TABLE sieve_duplicates; DROP TABLE sieve_vacation;"
-)
-UNDO_0020 = "DROP TABLE sieve_scripts;"
-UNDO_0019 = "DROP TABLE metadata_entries;"
-UNDO_0017 = (
-    "DROP TRIGGER directory_version_accounts_update; CREATE TRIGGER directory_version_accounts_update "
-    "AFTER UPDATE OF address, address_key, domain_id, quota_bytes, enabled ON accounts "
-    "BEGIN UPDATE directory_version SET version = version + 1 WHERE id = 1; END;"
-    "DROP TRIGGER quota_usage_domain_insert; DROP TRIGGER quota_usage_domain_update; "
-    "DROP TRIGGER accounts_domain_quota_delete; DROP TABLE domain_quota_usage; "
-    "ALTER TABLE domains DROP COLUMN quota_messages; ALTER TABLE domains DROP COLUMN quota_bytes; "
-    "ALTER TABLE accounts DROP COLUMN admin; ALTER TABLE accounts DROP COLUMN quota_messages;"
-)
-UNDO_0018 = "DROP TABLE mailbox_acl;"
-UNDO_0016 = (
-    "DROP TABLE thread_progress; DROP TABLE thread_keys; DROP TABLE message_threads;"
-    "ALTER TABLE membership DROP COLUMN save_date;"
-)
-UNDO_AFTER_0010 = (
-    UNDO_0026
-    + UNDO_0025
-    + UNDO_0024
-    + UNDO_0023
-    + UNDO_0022
-    + UNDO_0021
-    + UNDO_0020
-    + UNDO_0019
-    + UNDO_0018
-    + UNDO_0017
-    + UNDO_0016
-    + "DROP TABLE message_sort_keys;"
-    "DROP TABLE expunge_horizon; ALTER TABLE expunged DROP COLUMN at;"
-    "DROP INDEX ix_membership_deleted;"
-    "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "
-    "ALTER TABLE mailboxes DROP COLUMN recent; ALTER TABLE mailboxes DROP COLUMN first_recent_uid;"
-    "DROP TABLE inline_blobs;"
-)
+# Each revision since 0011 taken out again by hand, as its downgrade does (a migration test takes the
+# store back with ``downgrade_to`` and lets the upgrade run again). A new revision adds its entry.
+UNDO: dict[str, str] = {
+    # the DKIM keys
+    "0026": (
+        "DROP TRIGGER directory_version_dkim_keys_insert; "
+        "DROP TRIGGER directory_version_dkim_keys_update; "
+        "DROP TRIGGER directory_version_dkim_keys_delete; DROP TABLE dkim_keys;"
+    ),
+    # IMAPSIEVE's directory-version triggers
+    "0025": (
+        "DROP TRIGGER directory_version_imapsieve_insert; "
+        "DROP TRIGGER directory_version_imapsieve_update; "
+        "DROP TRIGGER directory_version_imapsieve_delete;"
+    ),
+    # the Gmail-style rules
+    "0024": "DROP TABLE mail_rules;",
+    # the account kinds
+    "0023": "ALTER TABLE accounts DROP COLUMN kind;",
+    # the keyword lists
+    "0022": "ALTER TABLE mailboxes DROP COLUMN keywords;",
+    # Sieve at delivery's state and the directory version's triggers on scripts
+    "0021": (
+        "DROP TRIGGER directory_version_sieve_scripts_insert; "
+        "DROP TRIGGER directory_version_sieve_scripts_update; "
+        "DROP TRIGGER directory_version_sieve_scripts_delete; DROP TABLE sieve_errors; "
+        "DROP TABLE sieve_duplicates; DROP TABLE sieve_vacation;"
+    ),
+    # Sieve scripts
+    "0020": "DROP TABLE sieve_scripts;",
+    # METADATA entries
+    "0019": "DROP TABLE metadata_entries;",
+    # the ACL table
+    "0018": "DROP TABLE mailbox_acl;",
+    # the quota resources: the MESSAGE and domain limits, the admin flag, domain usage and its
+    # triggers; the directory version's accounts trigger back to its 0010 columns
+    "0017": (
+        "DROP TRIGGER directory_version_accounts_update; "
+        "CREATE TRIGGER directory_version_accounts_update "
+        "AFTER UPDATE OF address, address_key, domain_id, quota_bytes, enabled ON accounts "
+        "BEGIN UPDATE directory_version SET version = version + 1 WHERE id = 1; "
+        "END; DROP TRIGGER quota_usage_domain_insert; DROP TRIGGER quota_usage_domain_update; "
+        "DROP TRIGGER accounts_domain_quota_delete; DROP TABLE domain_quota_usage; "
+        "ALTER TABLE domains DROP COLUMN quota_messages; ALTER TABLE domains DROP COLUMN quota_bytes; "
+        "ALTER TABLE accounts DROP COLUMN admin; ALTER TABLE accounts DROP COLUMN quota_messages;"
+    ),
+    # thread tables and the save date
+    "0016": (
+        "DROP TABLE thread_progress; DROP TABLE thread_keys; DROP TABLE message_threads; "
+        "ALTER TABLE membership DROP COLUMN save_date;"
+    ),
+    # the sort keys
+    "0015": "DROP TABLE message_sort_keys;",
+    # the expunge records' time and horizon
+    "0014": "DROP TABLE expunge_horizon; ALTER TABLE expunged DROP COLUMN at;",
+    # the partial index of \\Deleted rows
+    "0013": "DROP INDEX ix_membership_deleted;",
+    # \\Recent's columns and triggers
+    "0012": (
+        "DROP TRIGGER membership_recent_insert; DROP TRIGGER membership_recent_delete; "
+        "ALTER TABLE mailboxes DROP COLUMN recent; "
+        "ALTER TABLE mailboxes DROP COLUMN first_recent_uid;"
+    ),
+    # the inline blobs
+    "0011": "DROP TABLE inline_blobs;",
+}
+
+
+def undo_since(revision: str) -> str:
+    """SQL taking out every revision after ``revision`` (0010 at the earliest), newest first."""
+    return "".join(UNDO[later] for later in sorted(UNDO, reverse=True) if later > revision)
+
+
+def downgrade_to(data_dir: Path, revision: str) -> None:
+    """Take the closed store in ``data_dir`` back to ``revision`` (0010 or later) by hand."""
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.executescript(undo_since(revision) + f"UPDATE alembic_version SET version_num = '{revision}';")
+    finally:
+        conn.close()
+
+
+def test_every_revision_has_its_undo() -> None:
+    # A revision without its entry would leave its tables behind in every downgrade above it.
+    assert sorted(UNDO) == [f"{n:04}" for n in range(11, int(SCHEMA_HEAD) + 1)]
 
 
 # What revision 0007 added, taken out again by hand (as its downgrade does).
@@ -1338,7 +1253,7 @@ async def test_migration_0006_gives_queued_messages_ids(data_dir: Path) -> None:
     conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
     try:
         conn.executescript(
-            UNDO_AFTER_0010 + undo_0010(conn) + "DROP TABLE message_wire;"  # revision 0009
+            undo_since("0010") + undo_0010(conn) + "DROP TABLE message_wire;"  # revision 0009
             "DROP TABLE mailbox_snapshots;"  # revision 0008
              + UNDO_0007 + "DROP INDEX ix_queue_messages_qid; ALTER TABLE queue_messages DROP COLUMN qid;"
             "UPDATE alembic_version SET version_num = '0005';"
