@@ -243,15 +243,50 @@ async def test_fileinto_a_public_mailbox_needs_the_post_right(env: SmtpEnv) -> N
     assert len(await env.messages(env.alice)) == 1
 
 
-async def test_time_limit_keeps_in_inbox(tmp_path: Path) -> None:
-    settings = smtp_settings(sieve={"max_cpu_time": 1e-9})
+def _many_parts(parts: int) -> bytes:
+    body = b"".join(b"--b\r\nContent-Type: text/plain\r\n\r\npart %d\r\n" % n for n in range(parts))
+    return (
+        b"From: <carol@example.net>\r\nTo: <alice@example.org>\r\nSubject: costly\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n' + body + b"--b--\r\n"
+    )
+
+
+# A script far costlier than the limits below: 2000 parts, each matched against 1000 patterns.
+_COSTLY = (
+    'require ["foreverypart", "fileinto"];\n'
+    "foreverypart {\n"
+    '  if header :matches "subject" [%s] { stop; }\n'
+    "}\n"
+    'fileinto "Junk";\n' % ", ".join(f'"*k{n}?z*"' for n in range(1000))
+)
+
+
+async def test_cpu_time_limit_stops_the_run_and_keeps_in_inbox(tmp_path: Path) -> None:
+    # The interpreter ends the run itself (the wall-time guard, far off, is not what stops it).
+    settings = smtp_settings(sieve={"max_cpu_time": 0.05, "max_run_time": 120})
     async with smtp_server(tmp_path, settings) as env:
-        await _script(env, env.alice, 'require "fileinto"; fileinto "Junk";')
-        await final_replies(env, "lmtp", [ALICE], message("slow"))
+        await _script(env, env.alice, _COSTLY)
+        await final_replies(env, "lmtp", [ALICE], _many_parts(2000))
         assert len(await env.messages(env.alice)) == 1
         assert await env.messages(env.alice, "Junk") == []
         [error] = await env.store.sieve_errors(env.alice.id)
-        assert "max_cpu_time" in error.error
+        assert "CPU time limit of 0.05 s exceeded" in error.error
+        assert error.error.startswith("line 3,")  # in the loop's test
+        (env.data_dir / "pochta.toml").write_text("")  # the defaults: the CLI reads the same store
+        out = ok(run("sieve", "errors", ALICE, data=env.data_dir))
+        assert "CPU time limit of 0.05 s exceeded" in out
+
+
+async def test_wall_time_guard_is_the_last_resort(tmp_path: Path) -> None:
+    # A run the CPU limit does not stop in time: delivery stops waiting and keeps the message.
+    settings = smtp_settings(sieve={"max_cpu_time": 0.3, "max_run_time": 0.01})
+    async with smtp_server(tmp_path, settings) as env:
+        await _script(env, env.alice, _COSTLY)
+        await final_replies(env, "lmtp", [ALICE], _many_parts(2000))
+        assert len(await env.messages(env.alice)) == 1
+        assert await env.messages(env.alice, "Junk") == []
+        [error] = await env.store.sieve_errors(env.alice.id)
+        assert "ran longer than sieve.max_run_time (0.01 s)" in error.error
 
 
 async def test_include_global_and_personal(tmp_path: Path) -> None:

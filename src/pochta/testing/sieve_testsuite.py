@@ -419,6 +419,7 @@ _LIMITS = {
     "sieve_variables_max_scope_size": "max_variables",
     "sieve_variables_max_variable_size": "max_variable_size",
     "sieve_variables_max_value_size": "max_variable_size",
+    "sieve_max_cpu_time": "max_cpu_time",
     "sieve_vacation_min_period": "vacation_min_period",
     "sieve_vacation_max_period": "vacation_max_period",
     "sieve_vacation_default_period": "vacation_default_period",
