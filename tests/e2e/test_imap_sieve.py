@@ -348,8 +348,8 @@ async def test_cpu_time_limit_stops_an_event_script_and_leaves_the_message(
         await _script(
             env,
             'require ["imapsieve", "fileinto", "foreverypart"];\n'
-            'foreverypart { if header :matches "subject" [%s] { stop; } }\n'
-            'fileinto "Sorted";\n' % patterns,
+            f'foreverypart {{ if header :matches "subject" [{patterns}] {{ stop; }} }}\n'
+            'fileinto "Sorted";\n',
         )
         parts = b"".join(b"--b\r\nContent-Type: text/plain\r\n\r\npart %d\r\n" % n for n in range(2000))
         costly = (

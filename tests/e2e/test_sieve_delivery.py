@@ -252,12 +252,13 @@ def _many_parts(parts: int) -> bytes:
 
 
 # A script far costlier than the limits below: 2000 parts, each matched against 1000 patterns.
+_PATTERNS = ", ".join(f'"*k{n}?z*"' for n in range(1000))
 _COSTLY = (
     'require ["foreverypart", "fileinto"];\n'
     "foreverypart {\n"
-    '  if header :matches "subject" [%s] { stop; }\n'
+    f'  if header :matches "subject" [{_PATTERNS}] {{ stop; }}\n'
     "}\n"
-    'fileinto "Junk";\n' % ", ".join(f'"*k{n}?z*"' for n in range(1000))
+    'fileinto "Junk";\n'
 )
 
 

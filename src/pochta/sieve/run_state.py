@@ -187,7 +187,7 @@ class StateBase:
         # RFC 5260 §5: every currentdate of a run sees one moment.
         self.now = context.now or datetime.now().astimezone()
         self.vacation_ran = False
-        self.cpu_started = limits.cpu_clock() if limits.max_cpu_time is not None else 0.0
+        self.cpu_started = limits.cpu_clock()  # one read, so a limit set later counts from here
         self.cpu_position = Position(1, 1)  # the command or test running now, for the error
         self.cpu_steps = 0
 
