@@ -192,6 +192,31 @@ async def test_admin_before_and_after_scripts(tmp_path: Path) -> None:
         assert "$Checked" in flags
 
 
+async def test_each_script_sees_the_message_as_the_scripts_before_left_it(tmp_path: Path) -> None:
+    # As Pigeonhole: a before-script's editheader reaches the user's script and what is stored.
+    before = tmp_path / "before.sieve"
+    before.write_text(
+        'require ["editheader"]; if header :is "subject" "tag me" { addheader "X-Checked" "yes"; }'
+    )
+    after = tmp_path / "after.sieve"
+    after.write_text('require ["editheader"]; addheader "X-After" "1";')
+    settings = smtp_settings(sieve={"before": [str(before)], "after": [str(after)]})
+    async with smtp_server(tmp_path, settings) as env:
+        await _script(
+            env,
+            env.alice,
+            'require ["fileinto", "mailbox"]; if header :is "x-checked" "yes" { fileinto :create "Checked"; }',
+        )
+        await final_replies(env, "lmtp", [ALICE], message("tag me"))
+        await final_replies(env, "lmtp", [ALICE], message("plain"))
+        [checked] = await env.messages(env.alice, "Checked")
+        assert b"X-Checked: yes" in checked
+        assert b"X-After" not in checked  # the user's fileinto stored it before the after-script ran
+        [plain] = await env.messages(env.alice)
+        assert b"X-Checked" not in plain
+        assert b"X-After: 1" in plain  # the implicit keep stores the last version
+
+
 async def test_specialuse_notify_fcc_and_editheader_oversmtp_session(env: SmtpEnv) -> None:
     await _script(
         env,

@@ -75,7 +75,10 @@ class RunState(MessageTests, Senders, MimeEdits):
         except SieveRuntimeError as error:
             return Outcome((KeepAction(implicit=True),), str(error), tuple(self.notes))
         return Outcome(
-            tuple(self.result()), notes=tuple(self.notes), duplicates=tuple(self.duplicate_records.values())
+            tuple(self.result()),
+            notes=tuple(self.notes),
+            duplicates=tuple(self.duplicate_records.values()),
+            message=self.edited(),
         )
 
     def execute(self, nodes: Iterable[s.Node]) -> None:

@@ -115,6 +115,9 @@ class Outcome:
     notes: tuple[str, ...] = ()  # what the script did not do, and why (a vacation not sent)
     # RFC 7352 §3: IDs to track once the actions were carried out (none after an error).
     duplicates: tuple[DuplicateRecord, ...] = ()
+    # The message as the run left it (editheader, replace, enclose), for the scripts that run
+    # after this one; None when the run did not change it (or failed: RFC 5293 §7, the original).
+    message: bytes | None = None
 
 
 class SieveRuntimeError(Exception):
