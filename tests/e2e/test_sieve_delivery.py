@@ -205,7 +205,8 @@ async def test_each_script_sees_the_message_as_the_scripts_before_left_it(tmp_pa
         await _script(
             env,
             env.alice,
-            'require ["fileinto", "mailbox"]; if header :is "x-checked" "yes" { fileinto :create "Checked"; }',
+            'require ["fileinto", "mailbox"];\n'
+            'if header :is "x-checked" "yes" { fileinto :create "Checked"; }',
         )
         await final_replies(env, "lmtp", [ALICE], message("tag me"))
         await final_replies(env, "lmtp", [ALICE], message("plain"))
