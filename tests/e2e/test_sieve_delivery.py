@@ -298,7 +298,7 @@ async def test_cpu_time_limit_stops_the_run_and_keeps_in_inbox(tmp_path: Path) -
         assert await env.messages(env.alice, "Junk") == []
         [error] = await env.store.sieve_errors(env.alice.id)
         assert "CPU time limit of 0.05 s exceeded" in error.error
-        assert error.error.startswith("line 3,")  # in the loop's test
+        assert error.error.startswith(("line 2,", "line 3,"))  # in the loop, not at its end
         (env.data_dir / "pochta.toml").write_text("")  # the defaults: the CLI reads the same store
         out = ok(run("sieve", "errors", ALICE, data=env.data_dir))
         assert "CPU time limit of 0.05 s exceeded" in out
