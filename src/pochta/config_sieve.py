@@ -114,8 +114,18 @@ class SieveSettings(Section):
     max_cpu_time: float = Field(
         5.0,
         gt=0,
-        description="Seconds of CPU time one run of one script may take at delivery; past it the run "
-        "stops and the message is kept in INBOX (the error is recorded for the user).",
+        description="Seconds of CPU time one run of one script may take (at delivery and on IMAP "
+        "events): the interpreter reads the CPU time of its thread at each command, test and loop "
+        "step and, past the limit, stops the run with a runtime error; the message is kept in INBOX "
+        "and the error recorded for the user (`pochta sieve errors USER`).",
+    )
+    max_run_time: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds of wall time one run of one script may take, the last resort for a "
+        "single step that the CPU-time check cannot interrupt (a long regular expression match); "
+        "past it delivery stops waiting and keeps the message in INBOX, but the run's thread "
+        "goes on to its end. Keep it well above `max_cpu_time`.",
     )
     vacation_default_period: int = Field(
         7 * _DAY,
@@ -389,4 +399,5 @@ class SieveSettings(Section):
             editheader_forbid_delete=frozenset(self.editheader_forbid_delete),
             spamtest=self.score_source("spamtest"),
             virustest=self.score_source("virustest"),
+            max_cpu_time=self.max_cpu_time,
         )

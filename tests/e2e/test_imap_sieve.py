@@ -335,3 +335,31 @@ async def test_discard_marks_deleted_and_a_redirect_to_the_owner_keeps_the_messa
     assert await _flags(env) == [{"\\Deleted"}, set()]
     assert await env.store.queue_entries() == []
     assert any("owner" in e.error for e in await env.store.sieve_errors(env.alice.id))
+
+
+async def test_cpu_time_limit_stops_an_event_script_and_leaves_the_message(
+    tmp_path: Path, session: Opener
+) -> None:
+    # The same limit as at delivery: the interpreter ends the run, the message stays as appended.
+    settings = imap_settings(sieve={"max_cpu_time": 0.05, "max_run_time": 120})
+    async with imap_server(tmp_path, settings) as env:
+        await env.store.create_mailbox(env.alice.id, "Sorted")
+        patterns = ", ".join(f'"*k{n}?z*"' for n in range(1000))
+        await _script(
+            env,
+            'require ["imapsieve", "fileinto", "foreverypart"];\n'
+            f'foreverypart {{ if header :matches "subject" [{patterns}] {{ stop; }} }}\n'
+            'fileinto "Sorted";\n',
+        )
+        parts = b"".join(b"--b\r\nContent-Type: text/plain\r\n\r\npart %d\r\n" % n for n in range(2000))
+        costly = (
+            b"From: <carol@example.net>\r\nSubject: costly\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n' + parts + b"--b--\r\n"
+        )
+        sock = await session(env)
+        await _annotate(sock, b"INBOX")
+        assert (await _append(sock, b"INBOX", costly))[-1].startswith(b"A OK")
+        assert await _flags(env) == [set()]
+        assert await env.uids("Sorted") == []
+        [error] = await env.store.sieve_errors(env.alice.id)
+        assert "CPU time limit of 0.05 s exceeded" in error.error

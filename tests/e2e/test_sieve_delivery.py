@@ -192,6 +192,32 @@ async def test_admin_before_and_after_scripts(tmp_path: Path) -> None:
         assert "$Checked" in flags
 
 
+async def test_each_script_sees_the_message_as_the_scripts_before_left_it(tmp_path: Path) -> None:
+    # As Pigeonhole: a before-script's editheader reaches the user's script and what is stored.
+    before = tmp_path / "before.sieve"
+    before.write_text(
+        'require ["editheader"]; if header :is "subject" "tag me" { addheader "X-Checked" "yes"; }'
+    )
+    after = tmp_path / "after.sieve"
+    after.write_text('require ["editheader"]; addheader "X-After" "1";')
+    settings = smtp_settings(sieve={"before": [str(before)], "after": [str(after)]})
+    async with smtp_server(tmp_path, settings) as env:
+        await _script(
+            env,
+            env.alice,
+            'require ["fileinto", "mailbox"];\n'
+            'if header :is "x-checked" "yes" { fileinto :create "Checked"; }',
+        )
+        await final_replies(env, "lmtp", [ALICE], message("tag me"))
+        await final_replies(env, "lmtp", [ALICE], message("plain"))
+        [checked] = await env.messages(env.alice, "Checked")
+        assert b"X-Checked: yes" in checked
+        assert b"X-After" not in checked  # the user's fileinto stored it before the after-script ran
+        [plain] = await env.messages(env.alice)
+        assert b"X-Checked" not in plain
+        assert b"X-After: 1" in plain  # the implicit keep stores the last version
+
+
 async def test_specialuse_notify_fcc_and_editheader_oversmtp_session(env: SmtpEnv) -> None:
     await _script(
         env,
@@ -243,15 +269,51 @@ async def test_fileinto_a_public_mailbox_needs_the_post_right(env: SmtpEnv) -> N
     assert len(await env.messages(env.alice)) == 1
 
 
-async def test_time_limit_keeps_in_inbox(tmp_path: Path) -> None:
-    settings = smtp_settings(sieve={"max_cpu_time": 1e-9})
+def _many_parts(parts: int) -> bytes:
+    body = b"".join(b"--b\r\nContent-Type: text/plain\r\n\r\npart %d\r\n" % n for n in range(parts))
+    return (
+        b"From: <carol@example.net>\r\nTo: <alice@example.org>\r\nSubject: costly\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n' + body + b"--b--\r\n"
+    )
+
+
+# A script far costlier than the limits below: 2000 parts, each matched against 1000 patterns.
+_PATTERNS = ", ".join(f'"*k{n}?z*"' for n in range(1000))
+_COSTLY = (
+    'require ["foreverypart", "fileinto"];\n'
+    "foreverypart {\n"
+    f'  if header :matches "subject" [{_PATTERNS}] {{ stop; }}\n'
+    "}\n"
+    'fileinto "Junk";\n'
+)
+
+
+async def test_cpu_time_limit_stops_the_run_and_keeps_in_inbox(tmp_path: Path) -> None:
+    # The interpreter ends the run itself (the wall-time guard, far off, is not what stops it).
+    settings = smtp_settings(sieve={"max_cpu_time": 0.05, "max_run_time": 120})
     async with smtp_server(tmp_path, settings) as env:
-        await _script(env, env.alice, 'require "fileinto"; fileinto "Junk";')
-        await final_replies(env, "lmtp", [ALICE], message("slow"))
+        await _script(env, env.alice, _COSTLY)
+        await final_replies(env, "lmtp", [ALICE], _many_parts(2000))
         assert len(await env.messages(env.alice)) == 1
         assert await env.messages(env.alice, "Junk") == []
         [error] = await env.store.sieve_errors(env.alice.id)
-        assert "max_cpu_time" in error.error
+        assert "CPU time limit of 0.05 s exceeded" in error.error
+        assert error.error.startswith(("line 2,", "line 3,"))  # in the loop, not at its end
+        (env.data_dir / "pochta.toml").write_text("")  # the defaults: the CLI reads the same store
+        out = ok(run("sieve", "errors", ALICE, data=env.data_dir))
+        assert "CPU time limit of 0.05 s exceeded" in out
+
+
+async def test_wall_time_guard_is_the_last_resort(tmp_path: Path) -> None:
+    # A run the CPU limit does not stop in time: delivery stops waiting and keeps the message.
+    settings = smtp_settings(sieve={"max_cpu_time": 0.3, "max_run_time": 0.01})
+    async with smtp_server(tmp_path, settings) as env:
+        await _script(env, env.alice, _COSTLY)
+        await final_replies(env, "lmtp", [ALICE], _many_parts(2000))
+        assert len(await env.messages(env.alice)) == 1
+        assert await env.messages(env.alice, "Junk") == []
+        [error] = await env.store.sieve_errors(env.alice.id)
+        assert "ran longer than sieve.max_run_time (0.01 s)" in error.error
 
 
 async def test_include_global_and_personal(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from pochta.config import Settings
 from pochta.log import get_logger
 from pochta.sieve import Envelope as SieveEnvelope
 from pochta.sieve import Outcome, RunLimits, Script, SieveMessage, SieveSyntaxError, compile_script, run
-from pochta.sieve.actions import KeepAction
+from pochta.sieve.actions import FileIntoAction, KeepAction, RedirectAction
 from pochta.sieve.imapsieve import DELIVERY_ITEMS
 from pochta.sieve.message import ADDRESS_BOOK, DeliveryContext
 from pochta.store.api import Store, StoreError
@@ -200,8 +200,10 @@ class SieveRunner:
         if imap_flags is not None:
             context = replace(context, imap_event=True, flags=imap_flags)
         limits = self.settings.sieve.run_limits()
+        wall_time = self.settings.sieve.max_run_time
         outcomes: list[Outcome] = []
         errors: list[tuple[str, str]] = []
+        current = data  # the message as the scripts so far left it
         for ref in refs:
             try:
                 script = self.compiled(account.id, ref)
@@ -209,17 +211,20 @@ class SieveRunner:
                 errors.append((ref.label, f"does not compile: {error}"))
                 break
             try:
-                async with asyncio.timeout(self.settings.sieve.max_cpu_time):
-                    outcome = await asyncio.to_thread(_run_one, script, data, envelope, limits, context)
+                # The interpreter ends a run past sieve.max_cpu_time itself; this wall-time guard
+                # is for a single step it cannot interrupt (the thread then runs on to its end).
+                async with asyncio.timeout(wall_time):
+                    outcome = await asyncio.to_thread(_run_one, script, current, envelope, limits, context)
             except TimeoutError:
-                errors.append(
-                    (ref.label, f"ran longer than sieve.max_cpu_time ({self.settings.sieve.max_cpu_time} s)")
-                )
+                errors.append((ref.label, f"ran longer than sieve.max_run_time ({wall_time:g} s)"))
                 break
             if outcome.error is not None:
                 errors.append((ref.label, outcome.error))
                 break
-            outcomes.append(outcome)
+            # As Pigeonhole: each script sees the message as the scripts before it left it
+            # (editheader, replace, enclose), and its actions store or send that message.
+            outcomes.append(_with_message(outcome, current) if current is not data else outcome)
+            current = outcome.message if outcome.message is not None else current
             kept = [action for action in outcome.actions if isinstance(action, KeepAction)]
             if imap_flags is not None and kept:
                 # RFC 6785 §3.8: the next script sees the message's flags as this one left them.
@@ -316,6 +321,18 @@ def _run_one(
     script: Script, data: bytes, envelope: SieveEnvelope, limits: RunLimits, context: DeliveryContext
 ) -> Outcome:
     return run(script, SieveMessage.from_bytes(data), envelope, limits, context)
+
+
+def _with_message(outcome: Outcome, message: bytes) -> Outcome:
+    """``outcome``'s actions with ``message`` (an earlier script's edit) where they would store or
+    send the message as it came (``message`` None: the script itself changed nothing)."""
+    actions = tuple(
+        replace(action, message=message)
+        if isinstance(action, KeepAction | FileIntoAction | RedirectAction) and action.message is None
+        else action
+        for action in outcome.actions
+    )
+    return replace(outcome, actions=actions)
 
 
 def combine(outcomes: Sequence[Outcome]) -> Outcome:

@@ -75,11 +75,15 @@ class RunState(MessageTests, Senders, MimeEdits):
         except SieveRuntimeError as error:
             return Outcome((KeepAction(implicit=True),), str(error), tuple(self.notes))
         return Outcome(
-            tuple(self.result()), notes=tuple(self.notes), duplicates=tuple(self.duplicate_records.values())
+            tuple(self.result()),
+            notes=tuple(self.notes),
+            duplicates=tuple(self.duplicate_records.values()),
+            message=self.edited(),
         )
 
     def execute(self, nodes: Iterable[s.Node]) -> None:
         for node in nodes:
+            self.check_cpu(node.position)
             if isinstance(node, s.If):
                 for condition, block in node.branches:
                     if condition is None or self.test(condition):
@@ -166,6 +170,7 @@ class RunState(MessageTests, Senders, MimeEdits):
                 raise SieveRuntimeError(node.position, f"the script ended with: {self.expand(node.message)}")
 
     def test(self, test: s.TestNode) -> bool:
+        self.check_cpu(test.position)
         try:
             return self.evaluate(test)
         except RegexError as error:  # a pattern built from variables that does not compile
@@ -290,6 +295,7 @@ class RunState(MessageTests, Senders, MimeEdits):
             end = len(parts) if below is None else below + len(mime_parts(parts[below]))
             if index >= end:
                 return
+            self.check_cpu(node.position)  # an empty block over many parts is a loop too
             self.part_stack.append(parts[index])
             self.part_indexes.append(index)
             self.replaced_part = None

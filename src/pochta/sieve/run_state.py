@@ -6,6 +6,7 @@ mixins ``run_message`` (tests of the message) and ``run_senders`` (vacation, not
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -53,6 +54,7 @@ __all__ = [
 
 INBOX = "INBOX"
 T = TypeVar("T")
+_STEPS_PER_CHECK = 64
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,10 @@ class RunLimits:
     # (every message "not tested").
     spamtest: ScoreSource | None = None
     virustest: ScoreSource | None = None
+    # Seconds of CPU time one run may take (None: unbounded), read from ``cpu_clock``: the CPU
+    # time of the thread running the script (a clock, no I/O; tests give their own).
+    max_cpu_time: float | None = None
+    cpu_clock: Callable[[], float] = time.thread_time
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,9 @@ class Outcome:
     notes: tuple[str, ...] = ()  # what the script did not do, and why (a vacation not sent)
     # RFC 7352 §3: IDs to track once the actions were carried out (none after an error).
     duplicates: tuple[DuplicateRecord, ...] = ()
+    # The message as the run left it (editheader, replace, enclose), for the scripts that run
+    # after this one; None when the run did not change it (or failed: RFC 5293 §7, the original).
+    message: bytes | None = None
 
 
 class SieveRuntimeError(Exception):
@@ -181,6 +190,24 @@ class StateBase:
         # RFC 5260 §5: every currentdate of a run sees one moment.
         self.now = context.now or datetime.now().astimezone()
         self.vacation_ran = False
+        self.cpu_started = limits.cpu_clock()  # one read, so a limit set later counts from here
+        self.cpu_position = Position(1, 1)  # the command or test running now, for the error
+        self.cpu_steps = 0
+
+    def check_cpu(self, position: Position) -> None:
+        """End the run when it used up its CPU time; called at each command and test, so a loop
+        or a long script ends itself (a single step in C code is delivery's wall-time guard's)."""
+        self.cpu_position = position
+        limit = self.limits.max_cpu_time
+        if limit is not None and self.limits.cpu_clock() - self.cpu_started > limit:
+            raise SieveRuntimeError(position, f"CPU time limit of {limit:g} s exceeded")
+
+    def cpu_step(self) -> None:
+        """One step of an inner loop (a value matched against a key, a part read): the clock is
+        read every ``_STEPS_PER_CHECK`` steps, which keeps the check cheap."""
+        self.cpu_steps += 1
+        if self.cpu_steps % _STEPS_PER_CHECK == 0:
+            self.check_cpu(self.cpu_position)
 
     def result(self) -> list[Action]:
         """The actions so far, with the implicit keep when nothing cancelled it (§2.10.2; with the
@@ -339,6 +366,7 @@ class StateBase:
             return member is not None
         for value in values:
             for key in expanded:
+                self.cpu_step()
                 found = match(matching.comparator, matching.match_type, value, key, matching.relation)
                 if found is not None:
                     if (
@@ -356,6 +384,7 @@ class StateBase:
         for matches nothing."""
         lists = [found for name in names if (found := self.context.external_list(name)) is not None]
         for value in values:
+            self.cpu_step()
             if value and any(member(value) for member in lists):
                 return value
         return None

@@ -195,14 +195,14 @@ class Testsuite:
                 # Pigeonhole's orig_recipient (the ORCPT) has no counterpart: left at the default.
                 world.redirect_from = value.strip() if envelope_from_ok(value) else "sender"
             world.limits = _configure(world, key, value)
-            state.limits = world.limits
+            state.limits = _outer(world.limits)
             if key.startswith("sieve_extlists_list"):
                 world.extlists[key] = value
                 state.context = replace(state.context, lists=_extlists(world.extlists))
         elif node.name == "test_config_unset":
             assert isinstance(node.payload, Text)
             world.limits = _configure(world, state.expand(node.payload), None)
-            state.limits = world.limits
+            state.limits = _outer(world.limits)
         elif node.name == "test_mailbox_create":
             assert isinstance(node.payload, Text)
             world.folders.setdefault(state.expand(node.payload), [])
@@ -419,6 +419,7 @@ _LIMITS = {
     "sieve_variables_max_scope_size": "max_variables",
     "sieve_variables_max_variable_size": "max_variable_size",
     "sieve_variables_max_value_size": "max_variable_size",
+    "sieve_max_cpu_time": "max_cpu_time",
     "sieve_vacation_min_period": "vacation_min_period",
     "sieve_vacation_max_period": "vacation_max_period",
     "sieve_vacation_default_period": "vacation_default_period",
@@ -429,6 +430,13 @@ _LIMITS = {
     "sieve_vacation_to_header_ignore_envelope": "vacation_to_header_ignore_envelope",
 }
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "k": 1024, "M": 1024 * 1024}
+
+
+def _outer(limits: RunLimits) -> RunLimits:
+    """The limits of the test file's own run: those configured, but no CPU time limit (the
+    configured one bounds the scripts ``test_script_run`` runs, whose CPU time the file's
+    includes)."""
+    return replace(limits, max_cpu_time=None)
 
 
 def _configure(world: _World, key: str, value: str | None) -> RunLimits:

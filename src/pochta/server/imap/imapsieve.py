@@ -17,7 +17,8 @@ such an entry, 0021 with every change to a script): an APPEND, COPY or STORE the
 one-row read, no query.
 
 When: after the command's own change is committed and before its tagged reply, run in a worker
-thread bounded by ``sieve.max_cpu_time`` (``SieveRunner``). The client thus sees what the scripts
+thread (``SieveRunner``), each run ended by the interpreter past ``sieve.max_cpu_time`` of CPU time
+and, as a last resort, waited for at most ``sieve.max_run_time``. The client thus sees what the scripts
 did (untagged FETCH, EXISTS) with the command that caused it, as Dovecot's imapsieve does. RFC 6785
 does not ask for more: the command's own change stands whatever the scripts do.
 
