@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from pochta.config_dkim import DkimSettings
+from pochta.config_mailauth import MailAuthSettings
 from pochta.config_listen import (
     LISTENER_KINDS,
     NOT_YET_AVAILABLE,
@@ -37,6 +38,7 @@ __all__ = [
     "UNIX_SOCKET_LISTENERS",
     "ConfigError",
     "DkimSettings",
+    "MailAuthSettings",
     "ImapSettings",
     "LimitSettings",
     "ListenAddress",
@@ -632,6 +634,7 @@ class Settings(Section):
     sieve: SieveSettings = Field(default_factory=SieveSettings)
     managesieve: ManageSieveSettings = Field(default_factory=ManageSieveSettings)
     dkim: DkimSettings = Field(default_factory=DkimSettings)
+    mailauth: MailAuthSettings = Field(default_factory=MailAuthSettings)
 
     @field_validator("hostname")
     @classmethod
