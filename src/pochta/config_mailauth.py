@@ -36,9 +36,7 @@ class MailAuthSettings(Section):
     dns_cache_size: int = Field(
         10000, ge=0, description="Answers the mail authentication DNS cache keeps (each for its TTL)."
     )
-    dns_negative_ttl: float = Field(
-        300.0, ge=0, description="Seconds an answer 'no such record' is cached."
-    )
+    dns_negative_ttl: float = Field(300.0, ge=0, description="Seconds an answer 'no such record' is cached.")
 
     @field_validator("trusted_networks")
     @classmethod
@@ -47,7 +45,9 @@ class MailAuthSettings(Section):
             try:
                 ipaddress.ip_network(network, strict=False)
             except ValueError as exc:
-                raise ValueError(f"trusted_networks: {network!r} is not an address or network: {exc}") from None
+                raise ValueError(
+                    f"trusted_networks: {network!r} is not an address or network: {exc}"
+                ) from None
         return value
 
     def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

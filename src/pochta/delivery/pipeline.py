@@ -43,9 +43,9 @@ from pochta.delivery.sieve_carry import Outgoing
 from pochta.delivery.sieve_run import SieveRunner
 from pochta.delivery.sieve_step import SieveInput, SieveStep, Work
 from pochta.mail.errors import OpsError
+from pochta.mail.ops import MailOps
 from pochta.mailauth.check import MailAuth
 from pochta.mailauth.results import AuthResults
-from pochta.mail.ops import MailOps
 from pochta.mime import ParsedMessage
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.proto.smtp import Reply, replies

@@ -74,9 +74,7 @@ def _key_name(tags: dict[bytes, bytes]) -> str:
     return f"{_text(tags, b's')}._domainkey.{_text(tags, b'd')}".lower().rstrip(".") + "."
 
 
-def verify_prefetched(
-    message: bytes, keys: dict[str, Answer], max_signatures: int
-) -> list[DkimResult]:
+def verify_prefetched(message: bytes, keys: dict[str, Answer], max_signatures: int) -> list[DkimResult]:
     """The verdicts, with the key records already looked up (``keys``: name -> answer). Blocking."""
     parsed = signature_tags(message)[:max_signatures]
     if not parsed:
@@ -90,7 +88,12 @@ def _verify_one(
 ) -> DkimResult:
     def result(verdict: DkimVerdict, reason: str = "") -> DkimResult:
         return DkimResult(
-            verdict, _text(tags, b"d").lower(), _text(tags, b"s"), _text(tags, b"b"), _text(tags, b"a"), reason
+            verdict,
+            _text(tags, b"d").lower(),
+            _text(tags, b"s"),
+            _text(tags, b"b"),
+            _text(tags, b"a"),
+            reason,
         )
 
     try:
@@ -140,7 +143,11 @@ async def verify_dkim(
     """Every signature's verdict (``[none]`` for an unsigned message): key records fetched
     concurrently through ``resolver``, then verification in a worker thread."""
     names = sorted(
-        {_key_name(tags) for tags in signature_tags(message)[:max_signatures] if tags and b"d" in tags and b"s" in tags}
+        {
+            _key_name(tags)
+            for tags in signature_tags(message)[:max_signatures]
+            if tags and b"d" in tags and b"s" in tags
+        }
     )
     answers: Sequence[Answer] = await asyncio.gather(*(resolver.txt(name, lookups) for name in names))
     keys = dict(zip(names, answers, strict=True))

@@ -108,10 +108,7 @@ class AuthResolver:
             return Answer("temperror", reason="DNS timeout")
         except dns.exception.DNSException as exc:  # SERVFAIL, no nameservers, bad packets
             return Answer("temperror", reason=f"DNS error: {type(exc).__name__}")
-        records = tuple(
-            b"".join(rdata.strings).decode("ascii", "replace")  # type: ignore[attr-defined]
-            for rdata in result
-        )
+        records = tuple(b"".join(rdata.strings).decode("ascii", "replace") for rdata in result)
         answer = Answer("found", records)
         ttl = result.rrset.ttl if result.rrset is not None else 0
         self._remember(key, answer, ttl)

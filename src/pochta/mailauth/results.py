@@ -95,7 +95,6 @@ def claims(value: bytes | str, authserv_id: str) -> bool:
     return bool(head) and head[0].strip('"').lower().rstrip(".") == authserv_id.lower().rstrip(".")
 
 
-
 def _fields(header: bytes) -> list[bytes]:
     """The header section cut into fields, each with its continuation lines (RFC 5322 §2.2.3)."""
     fields: list[bytes] = []

@@ -68,7 +68,9 @@ async def test_a_missing_key_is_permerror_and_a_dns_timeout_temperror(keys: list
     ed, rsa = _key(keys, "ed25519"), _key(keys, "rsa")
     signed = sign_message(MESSAGE, keys) + MESSAGE
     # RFC 6376 §6.1.2: no key record -> PERMFAIL (permerror); no answer -> TEMPFAIL (temperror).
-    zone = {(f"{dkim_keys.dns_name(rsa)}.", "TXT"): ["v=DKIM1; k=rsa; p=" + base64.b64encode(b"junk").decode()]}
+    zone = {
+        (f"{dkim_keys.dns_name(rsa)}.", "TXT"): ["v=DKIM1; k=rsa; p=" + base64.b64encode(b"junk").decode()]
+    }
     async with DnsStub(zone, silent={f"{dkim_keys.dns_name(ed)}."}) as dns:
         results = await verify_dkim(signed, AuthResolver([dns.nameserver], 0.5))
     by_selector = {r.selector: r for r in results}
@@ -117,7 +119,8 @@ async def test_mailauth_writes_the_field_and_strips_forged_ones(keys: list[DkimK
     assert field.startswith("Authentication-Results: mx.example.net;")
     unfolded = field.replace("\r\n\t", " ")
     assert "dkim=pass" in unfolded
-    assert "header.d=example.org" in unfolded and f"header.s={key.selector}" in unfolded
+    assert "header.d=example.org" in unfolded
+    assert f"header.s={key.selector}" in unfolded
     assert results.dkim[0].b[:8] in unfolded
     assert results.dkim_pass_domains() == ["example.org"]
     header = (
@@ -126,4 +129,6 @@ async def test_mailauth_writes_the_field_and_strips_forged_ones(keys: list[DkimK
         b"Authentication-Results: other.example; dkim=fail\r\n"
         b"Subject: x\r\n"
     )
-    assert mailauth.strip_forged(header) == b"Authentication-Results: other.example; dkim=fail\r\nSubject: x\r\n"
+    assert (
+        mailauth.strip_forged(header) == b"Authentication-Results: other.example; dkim=fail\r\nSubject: x\r\n"
+    )
