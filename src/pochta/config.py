@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from pochta.config_dkim import DkimSettings
-from pochta.config_mailauth import MailAuthSettings
 from pochta.config_listen import (
     LISTENER_KINDS,
     NOT_YET_AVAILABLE,
@@ -25,6 +24,7 @@ from pochta.config_listen import (
     TlsMode,
     parse_listen_address,
 )
+from pochta.config_mailauth import MailAuthSettings
 from pochta.config_managesieve import ManageSieveSettings
 from pochta.config_section import Section, SubkeyError
 from pochta.config_sieve import SieveSettings
@@ -38,7 +38,6 @@ __all__ = [
     "UNIX_SOCKET_LISTENERS",
     "ConfigError",
     "DkimSettings",
-    "MailAuthSettings",
     "ImapSettings",
     "LimitSettings",
     "ListenAddress",
@@ -46,6 +45,7 @@ __all__ = [
     "LmtpSettings",
     "LogSettings",
     "LoginSettings",
+    "MailAuthSettings",
     "ManageSieveSettings",
     "MetricsSettings",
     "MimeSettings",
