@@ -29,7 +29,7 @@ class MailAuth:
         return remove_claimed(header, self.authserv_id)[0]
 
     async def check(self, message: bytes) -> AuthResults:
-        lookups = Lookups()  # SPF (next) shares this count: RFC 7208 §4.6.4
+        lookups = Lookups()  # SPF (next) shares this count: RFC 7208 section 4.6.4
         dkim = await verify_dkim(message, self.resolver, max_signatures=self.max_signatures, lookups=lookups)
         return AuthResults(self.authserv_id, tuple(dkim))
 

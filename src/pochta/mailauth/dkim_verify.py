@@ -36,7 +36,7 @@ _MIN_RSA_BITS = 1024  # RFC 8301 §3.2: verifiers MUST NOT consider signatures u
 @dataclass(frozen=True)
 class DkimResult:
     """One signature's verdict; ``domain``/``selector``/``b`` empty when the signature lacks them
-    (and for ``none``). ``b`` is the whole b= value (A-R reports its start: RFC 6008 §4)."""
+    (and for ``none``). ``b`` is the whole b= value (A-R reports its start: RFC 6008 section 4)."""
 
     result: DkimVerdict
     domain: str = ""

@@ -1,10 +1,10 @@
 """The one DNS resolver of mail authentication: async lookups over dnspython with the configured
 nameservers (``queue.dns_nameservers``, ``queue.dns_timeout``: the same servers the queue uses), a
 bounded cache that honours each answer's TTL, and a per-message count of lookups (``Lookups``) that
-SPF's limit (RFC 7208 §4.6.4) will read.
+SPF's limit (RFC 7208 section 4.6.4) will read.
 
 Answers are three-way: records, none (NXDOMAIN or no records of the type: cached for
-``dns_negative_ttl`` seconds, as RFC 2308 §5 allows a resolver to), or a temporary failure
+``dns_negative_ttl`` seconds, as RFC 2308 section 5 allows a resolver to), or a temporary failure
 (timeout, SERVFAIL: never cached, the next message asks again).
 """
 

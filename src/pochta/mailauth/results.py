@@ -17,7 +17,7 @@ from pochta.mailauth.dkim_verify import DkimResult
 
 __all__ = ["AuthResults", "authentication_results_field", "claims"]
 
-_HEADER_B_CHARS = 8  # RFC 6008 §4: the start of b=, enough to tell signatures of one d= apart
+_HEADER_B_CHARS = 8  # RFC 6008 section 4: the start of b=, enough to tell signatures of one d= apart
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class AuthResults:
     dkim: tuple[DkimResult, ...] = field(default_factory=tuple)
 
     def dkim_pass_domains(self) -> list[str]:
-        """The d= of each passing signature (DMARC's DKIM alignment, RFC 7489 §4.2)."""
+        """The d= of each passing signature (DMARC's DKIM alignment, RFC 7489 section 4.2)."""
         return [r.domain for r in self.dkim if r.result == "pass"]
 
 
