@@ -108,3 +108,12 @@ async def test_a_trusted_client_is_not_checked(env: SmtpEnv, keys: list[DkimKey]
     assert await asyncio.to_thread(_send, env, signed, "127.0.0.1") == {}
     stored = (await env.messages())[0]
     assert strip_received(stored) == signed  # nothing added, nothing removed
+
+
+async def test_with_dkim_verify_off_forged_fields_still_go(tmp_path: Path) -> None:
+    settings = smtp_settings(mailauth={"dkim_verify": False})
+    async with smtp_server(tmp_path, settings) as env:
+        forged = b"Authentication-Results: mx.example.org; dkim=pass header.d=example.net\r\n"
+        data = message("not verified")
+        assert await asyncio.to_thread(_send, env, forged + data, CHECKED) == {}
+        assert strip_received((await env.messages())[0]) == data

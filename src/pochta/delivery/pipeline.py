@@ -82,8 +82,8 @@ class Envelope:
     smtputf8: bool = False
     ret: str | None = None
     envid: str | None = None
-    # The MX, for a client outside mailauth.trusted_networks: verify DKIM, add Authentication-Results
-    # and remove forged ones (docs/deliverability.md).
+    # The MX, for a client outside mailauth.trusted_networks: remove forged Authentication-Results,
+    # verify DKIM (mailauth.dkim_verify) and add ours (docs/deliverability.md).
     authenticate: bool = False
 
 
@@ -608,7 +608,7 @@ class DeliveryTransaction:
         try:
             await spool.finish()
             env = self.envelope
-            if env.authenticate:
+            if env.authenticate and delivery.settings.mailauth.dkim_verify:
                 mailauth = delivery.mailauth
                 self.auth = await mailauth.check(await spool.read())
                 # RFC 7601 §5: our field goes at the top, above the fields of other hops.

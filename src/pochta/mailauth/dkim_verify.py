@@ -53,7 +53,10 @@ def _header_block(message: bytes) -> bytes:
 
 def signature_tags(message: bytes) -> list[dict[bytes, bytes] | None]:
     """Each DKIM-Signature field's tags, top first (None where the tag list does not parse)."""
-    headers, _ = dkim.rfc822_parse(_header_block(message) + b"\r\n")
+    try:
+        headers, _ = dkim.rfc822_parse(_header_block(message) + b"\r\n")
+    except dkim.MessageFormatError:  # a line that is no field: see ``_unparsable``
+        return []
     out: list[dict[bytes, bytes] | None] = []
     for name, value in headers:
         if name.lower() == b"dkim-signature":
@@ -70,6 +73,18 @@ def _text(tags: dict[bytes, bytes] | None, tag: bytes) -> str:
     return re.sub(r"\s+", "", tags.get(tag, b"").decode("ascii", "replace"))
 
 
+def _unparsable(message: bytes) -> list[DkimResult] | None:
+    """The verdict for a header section dkimpy cannot split into fields (a line without a colon,
+    which the MX accepts: RFC 7103 §7.2): neutral when it seems to carry a signature (RFC 7601
+    §2.7.1: "not otherwise able to be processed"), else none; None when the header parses."""
+    try:
+        dkim.rfc822_parse(_header_block(message) + b"\r\n")
+    except dkim.MessageFormatError:
+        signed = re.search(rb"(?im)^dkim-signature[ \t]*:", _header_block(message)) is not None
+        return [DkimResult("neutral", reason="malformed header section")] if signed else [DkimResult("none")]
+    return None
+
+
 def _key_name(tags: dict[bytes, bytes]) -> str:
     return f"{_text(tags, b's')}._domainkey.{_text(tags, b'd')}".lower().rstrip(".") + "."
 
@@ -77,6 +92,8 @@ def _key_name(tags: dict[bytes, bytes]) -> str:
 def verify_prefetched(message: bytes, keys: dict[str, Answer], max_signatures: int) -> list[DkimResult]:
     """The verdicts, with the key records already looked up (``keys``: name -> answer). Blocking."""
     parsed = signature_tags(message)[:max_signatures]
+    if not parsed and (unparsable := _unparsable(message)) is not None:
+        return unparsable
     if not parsed:
         return [DkimResult("none")]
     verifier = dkim.DKIM(message, minkey=_MIN_RSA_BITS)
@@ -132,8 +149,8 @@ def _verify_one(
         return result("permerror", str(exc))
     except dkim.ValidationError as exc:
         return result("fail", str(exc))  # RFC 6376 §6.1.3: body hash mismatch
-    except dkim.DKIMException as exc:
-        return result("neutral", str(exc))
+    except (dkim.DKIMException, ValueError, KeyError, IndexError, TypeError) as exc:
+        return result("neutral", f"cannot be processed: {exc}")  # odd input dkimpy trips on
     return result("pass") if ok else result("fail", "signature did not verify")
 
 

@@ -132,3 +132,16 @@ async def test_mailauth_writes_the_field_and_strips_forged_ones(keys: list[DkimK
     assert (
         mailauth.strip_forged(header) == b"Authentication-Results: other.example; dkim=fail\r\nSubject: x\r\n"
     )
+
+
+async def test_a_header_dkimpy_cannot_split_is_neutral_when_signed(keys: list[DkimKey]) -> None:
+    """The MX accepts a line without a colon in the header (RFC 7103 §7.2); no traceback."""
+    malformed = MESSAGE.replace(b"Subject: hello\r\n", b"Subject: hello\r\nnot a field\r\n")
+    signed = sign_message(MESSAGE, [_key(keys, "rsa")]) + malformed
+    async with DnsStub(_zone(keys)) as dns:
+        resolver = AuthResolver([dns.nameserver], 2.0)
+        assert [(r.result, r.reason) for r in await verify_dkim(signed, resolver)] == [
+            ("neutral", "malformed header section")
+        ]
+        assert [r.result for r in await verify_dkim(malformed, resolver)] == ["none"]
+        assert dns.queries == []
