@@ -62,7 +62,12 @@ class AuthResolver:
                 servers.append(dns.nameserver.Do53Nameserver(ip, port))
             resolver.nameservers = servers
         else:
-            resolver = dns.asyncresolver.Resolver()
+            try:
+                resolver = dns.asyncresolver.Resolver()  # /etc/resolv.conf
+            except dns.resolver.NoResolverConfiguration:
+                # No resolv.conf (a bare container): every lookup is a temperror, and the server
+                # still starts (this resolver is built with each Delivery).
+                resolver = dns.asyncresolver.Resolver(configure=False)
         resolver.lifetime = timeout
         resolver.timeout = timeout
         self._resolver = resolver
