@@ -579,10 +579,10 @@ class DeliveryTransaction:
                 author=env.author,
             )
         self._spool.write(prefix)
-        header = bytes(self._header.data)
-        if env.authenticate:
-            header = self.delivery.mailauth.strip_forged(header)  # RFC 7601 §5
-        self._spool.write(header)
+        if env.authenticate:  # RFC 7601 §5: fields claiming our authserv-id are forged
+            self._spool.write(self.delivery.mailauth.strip_forged(bytes(self._header.data)))
+        else:
+            self._spool.write(self._header.data)
 
     def end_body(self) -> HeaderFacts:
         """The message is complete; returns what its header says (for the caller's checks)."""
