@@ -24,6 +24,7 @@ from pochta.config_listen import (
     TlsMode,
     parse_listen_address,
 )
+from pochta.config_mailauth import MailAuthSettings
 from pochta.config_managesieve import ManageSieveSettings
 from pochta.config_section import Section, SubkeyError
 from pochta.config_sieve import SieveSettings
@@ -44,6 +45,7 @@ __all__ = [
     "LmtpSettings",
     "LogSettings",
     "LoginSettings",
+    "MailAuthSettings",
     "ManageSieveSettings",
     "MetricsSettings",
     "MimeSettings",
@@ -632,6 +634,7 @@ class Settings(Section):
     sieve: SieveSettings = Field(default_factory=SieveSettings)
     managesieve: ManageSieveSettings = Field(default_factory=ManageSieveSettings)
     dkim: DkimSettings = Field(default_factory=DkimSettings)
+    mailauth: MailAuthSettings = Field(default_factory=MailAuthSettings)
 
     @field_validator("hostname")
     @classmethod

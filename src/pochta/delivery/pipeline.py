@@ -44,6 +44,8 @@ from pochta.delivery.sieve_run import SieveRunner
 from pochta.delivery.sieve_step import SieveInput, SieveStep, Work
 from pochta.mail.errors import OpsError
 from pochta.mail.ops import MailOps
+from pochta.mailauth.check import MailAuth
+from pochta.mailauth.results import AuthResults
 from pochta.mime import ParsedMessage
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.proto.smtp import Reply, replies
@@ -80,6 +82,9 @@ class Envelope:
     smtputf8: bool = False
     ret: str | None = None
     envid: str | None = None
+    # The MX, for a client outside mailauth.trusted_networks: remove forged Authentication-Results,
+    # verify DKIM (mailauth.dkim_verify) and add ours (docs/deliverability.md).
+    authenticate: bool = False
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,7 @@ class Delivery:
         self.ops = ops or MailOps.from_settings(store, settings)
         self.resolver = Resolver(store, settings.smtp, settings.hostname)
         self.sieve = SieveStep(SieveRunner(store, settings), self.ops, settings)
+        self.mailauth = MailAuth(settings)
         self.on_queued: Callable[[], None] | None = None  # the queue worker's wake-up
         self._disk_low = False
         self._disk_checked = -_DISK_CHECK_SECONDS  # monotonic time of the last statvfs
@@ -224,6 +230,7 @@ class Delivery:
         self.settings = settings
         self.ops = MailOps.from_settings(self.store, settings)
         self.resolver = Resolver(self.store, settings.smtp, settings.hostname)
+        self.mailauth = MailAuth(settings)
         runner = self.sieve.runner
         runner.configure(settings)
         self.sieve = SieveStep(runner, self.ops, settings)
@@ -461,6 +468,9 @@ class DeliveryTransaction:
     _spool: SpoolFile | None = None
     _header: HeaderBuffer | None = None
     _closed: bool = False
+    # What the MX's checks found (``Envelope.authenticate``), set by ``commit`` before the message is
+    # placed: for Sieve, DMARC and filters, besides the Authentication-Results field it wrote.
+    auth: AuthResults | None = None
 
     # --- recipients ------------------------------------------------------------------------------
 
@@ -569,7 +579,10 @@ class DeliveryTransaction:
                 author=env.author,
             )
         self._spool.write(prefix)
-        self._spool.write(self._header.data)
+        if env.authenticate:  # RFC 7601 §5: fields claiming our authserv-id are forged
+            self._spool.write(self.delivery.mailauth.strip_forged(bytes(self._header.data)))
+        else:
+            self._spool.write(self._header.data)
 
     def end_body(self) -> HeaderFacts:
         """The message is complete; returns what its header says (for the caller's checks)."""
@@ -594,8 +607,14 @@ class DeliveryTransaction:
         size = spool.size
         try:
             await spool.finish()
-            parsed = await spool.parse(delivery.settings.mime)
             env = self.envelope
+            if env.authenticate and delivery.settings.mailauth.dkim_verify:
+                mailauth = delivery.mailauth
+                self.auth = await mailauth.check(await spool.read())
+                # RFC 7601 §5: our field goes at the top, above the fields of other hops.
+                await spool.prepend(mailauth.field(self.auth))
+                size = spool.size
+            parsed = await spool.parse(delivery.settings.mime)
             given = SieveInput(
                 sender=env.sender.address,
                 helo=env.helo,

@@ -28,6 +28,7 @@ import io
 import mmap
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import BinaryIO
 
@@ -59,6 +60,15 @@ def parse_file(file: BinaryIO, settings: MimeSettings) -> ParsedMessage:
 def _parse_path(path: Path, settings: MimeSettings) -> ParsedMessage:
     with open(path, "rb") as file:
         return parse_file(file, settings)
+
+
+def _prepend_file(path: Path, data: bytes) -> None:
+    """``data`` then the file's contents, in a new file renamed over the old one."""
+    fresh = path.with_name(path.name + ".new")
+    with open(path, "rb") as source, open(fresh, "xb") as target:
+        target.write(data)
+        shutil.copyfileobj(source, target, 1 << 20)
+    os.replace(fresh, path)
 
 
 class SpoolFile:
@@ -130,6 +140,17 @@ class SpoolFile:
             return bytes(self._memory)
         assert self.path is not None, "read of an adopted spool file"
         return await asyncio.to_thread(self.path.read_bytes)
+
+    async def prepend(self, data: bytes) -> None:
+        """Put ``data`` before the finished message (a header field known only once the whole
+        message was read: Authentication-Results). A file is rewritten off the event loop."""
+        assert self._finished, "prepend to an unfinished spool file"
+        self.size += len(data)
+        if self._memory is not None:
+            self._memory[:0] = data
+            return
+        assert self.path is not None, "prepend to an adopted spool file"
+        await asyncio.to_thread(_prepend_file, self.path, data)
 
     async def adopt(self, store: Store) -> BlobRef:
         """The finished message becomes a blob; the spool is empty. A file is moved (durable when

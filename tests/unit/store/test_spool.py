@@ -73,3 +73,24 @@ async def test_discarded_spool_leaves_nothing(store: SqliteStore, tmp_path: Path
     await spool.discard()
     assert not directory.is_dir() or list(directory.iterdir()) == []
     assert store.blobs.list_sync() == set()
+
+
+@pytest.mark.parametrize("memory_max", [0, 1 << 20])
+async def test_prepend_puts_a_field_before_the_finished_message(
+    store: SqliteStore, tmp_path: Path, memory_max: int
+) -> None:
+    """Authentication-Results is known only once the message is read: it goes in front, in memory
+    or by rewriting the file, and the size follows."""
+    spool = SpoolFile(tmp_path / "spool", "test", memory_max=memory_max)
+    spool.write(MESSAGE)
+    await spool.finish()
+    field = b"Authentication-Results: mx.example; dkim=none\r\n"
+    await spool.prepend(field)
+    assert spool.size == len(field) + len(MESSAGE)
+    assert await spool.read() == field + MESSAGE
+    assert list((tmp_path / "spool").glob("*.new")) == []
+    blob = await spool.adopt(store)
+    if isinstance(blob, NewBlob):
+        assert blob.data == field + MESSAGE
+    else:
+        assert blob_bytes(store, blob.sha256) == field + MESSAGE

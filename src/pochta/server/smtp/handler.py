@@ -360,6 +360,9 @@ class SmtpHandler:
             smtputf8=event.params.smtputf8,
             ret=event.params.ret,
             envid=event.params.envid,
+            # The MX checks mail authentication (DKIM) of clients outside trusted_networks; LMTP
+            # comes from a trusted MTA and submission from an authenticated user (not checked).
+            authenticate=self.role == "smtp" and not self.settings.mailauth.trusts(conn.peer_ip),
         )
         session.txn = self.delivery.begin(envelope)
         return replies.sender_ok()

@@ -1,0 +1,65 @@
+"""The ``[mailauth]`` settings: authentication of mail received on the MX listener (DKIM
+verification and Authentication-Results; docs/deliverability.md). DNS questions go to the servers of
+``queue.dns_nameservers`` with ``queue.dns_timeout`` (one list of nameservers for the server).
+``pochta.config`` re-exports this section."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pydantic import Field, field_validator
+
+from pochta.config_section import Section
+
+__all__ = ["MailAuthSettings"]
+
+
+class MailAuthSettings(Section):
+    dkim_verify: bool = Field(
+        True,
+        description="Verify the DKIM signatures (RFC 6376) of mail received on the MX listener from "
+        "clients outside trusted_networks, and add an Authentication-Results field (RFC 8601). Off: no "
+        "field is added, forged ones are still removed.",
+    )
+    authserv_id: str = Field(
+        "",
+        description="The authserv-id of our Authentication-Results fields; empty: `hostname`. Fields "
+        "carrying it that arrive from outside trusted_networks are removed as forged.",
+    )
+    trusted_networks: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="Clients in these networks (CIDR) are not checked and their Authentication-Results "
+        "fields are kept (a local content filter re-injecting mail); every other client is checked.",
+    )
+    dkim_max_signatures: int = Field(
+        10, ge=1, le=100, description="DKIM signatures verified per message; further ones are ignored."
+    )
+    dns_cache_size: int = Field(
+        10000, ge=0, description="Answers the mail authentication DNS cache keeps (each for its TTL)."
+    )
+    dns_negative_ttl: float = Field(300.0, ge=0, description="Seconds an answer 'no such record' is cached.")
+
+    @field_validator("trusted_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"trusted_networks: {network!r} is not an address or network: {exc}"
+                ) from None
+        return value
+
+    def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(network, strict=False) for network in self.trusted_networks]
+
+    def trusts(self, peer_ip: str) -> bool:
+        """Is this client in trusted_networks? (A UNIX socket or unparsable peer is not.)"""
+        try:
+            address = ipaddress.ip_address(peer_ip.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.networks())

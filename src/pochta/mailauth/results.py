@@ -1,0 +1,120 @@
+"""What the checks of one message found (``AuthResults``, typed: Sieve, DMARC and filters read it)
+and its Authentication-Results field (RFC 8601; RFC 7601 is the text kept here, with the same
+sections), written with the ``authres`` library.
+
+RFC 7601 §5: a field that claims our authserv-id and did not come from us is a forgery: it is
+removed before delivery (``claims``). Fields of other authserv-ids are left alone: they are
+another ADMD's and readers trust them or not by their id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import authres
+
+from pochta.mailauth.dkim_verify import DkimResult
+
+__all__ = ["AuthResults", "authentication_results_field", "claims"]
+
+_HEADER_B_CHARS = 8  # RFC 6008 section 4: the start of b=, enough to tell signatures of one d= apart
+
+
+@dataclass(frozen=True)
+class AuthResults:
+    """The results of one message's checks, in the order they ran. SPF and DMARC join next."""
+
+    authserv_id: str
+    dkim: tuple[DkimResult, ...] = field(default_factory=tuple)
+
+    def dkim_pass_domains(self) -> list[str]:
+        """The d= of each passing signature (DMARC's DKIM alignment, RFC 7489 section 4.2)."""
+        return [r.domain for r in self.dkim if r.result == "pass"]
+
+
+def authentication_results_field(results: AuthResults) -> bytes:
+    """The whole field, CRLF-terminated, to put at the top of the header (RFC 7601 §5)."""
+    entries = []
+    for one in results.dkim:
+        if one.result == "none":
+            entries.append(authres.DKIMAuthenticationResult(result="none"))
+            continue
+        properties = []
+        if one.b:
+            properties.append(authres.AuthenticationResultProperty("header", "b", one.b[:_HEADER_B_CHARS]))
+        entries.append(
+            authres.DKIMAuthenticationResult(
+                result=one.result,
+                header_d=one.domain or None,
+                header_s=one.selector or None,
+                header_a=one.algorithm or None,
+                reason=one.reason[:200] or None,
+                properties=properties,
+            )
+        )
+    header = authres.AuthenticationResultsHeader(authserv_id=results.authserv_id, results=entries)
+    text = str(header).replace("\r", " ").replace("\n", " ")
+    return _fold(text).encode("utf-8") + b"\r\n"
+
+
+def _fold(text: str, width: int = 78) -> str:
+    """Fold at the spaces between resinfo items and properties (RFC 5322 §2.2.3)."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = "\t" + word
+        else:
+            current = f"{current} {word}" if current else word
+    lines.append(current)
+    return "\r\n".join(lines)
+
+
+def _without_comments(value: str) -> str:
+    out, depth, escaped = [], 0, False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\" and depth:
+            escaped = True
+        elif char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(char)
+    return "".join(out)
+
+
+def claims(value: bytes | str, authserv_id: str) -> bool:
+    """Does this Authentication-Results field value (after the colon) name ``authserv_id``?"""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    head = _without_comments(text).split(";", 1)[0].split()
+    # RFC 7601 §2.2: authserv-id is the first token (a version may follow); compared without case.
+    return bool(head) and head[0].strip('"').lower().rstrip(".") == authserv_id.lower().rstrip(".")
+
+
+def _fields(header: bytes) -> list[bytes]:
+    """The header section cut into fields, each with its continuation lines (RFC 5322 §2.2.3)."""
+    fields: list[bytes] = []
+    for line in header.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += line
+        else:
+            fields.append(line)
+    return fields
+
+
+def remove_claimed(header: bytes, authserv_id: str) -> tuple[bytes, int]:
+    """``header`` (a header section, CRLF lines) without the Authentication-Results fields that
+    claim ``authserv_id`` (RFC 7601 §5: forged, or ours from an earlier pass), and how many went."""
+    kept: list[bytes] = []
+    removed = 0
+    for one in _fields(header):
+        name, colon, value = one.partition(b":")
+        if colon and name.strip().lower() == b"authentication-results" and claims(value, authserv_id):
+            removed += 1
+        else:
+            kept.append(one)
+    return b"".join(kept), removed
