@@ -986,6 +986,7 @@ def test_resolve_a_list_of_message_numbers(count: int, new: int, gone: set[int],
     assert s.seqs_of(expected[::-1]) == numbers[::-1]
     # FETCH by number takes the numbers with the UIDs (ascending, apart or not, or as ranges).
     for written in (numbers, numbers[::-1]):
-        assert s.resolve_numbered(SequenceSet.parse(b",".join(b"%d" % n for n in written))) == (numbers, expected)
+        listed = SequenceSet.parse(b",".join(b"%d" % n for n in written))
+        assert s.resolve_numbered(listed) == (numbers, expected)
     every = list(range(1, s.exists + 1))
     assert s.resolve_numbered(SequenceSet.parse(b"1:*")) == (every, [s.uid_at(n) for n in every])
