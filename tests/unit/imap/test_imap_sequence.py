@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -62,3 +64,17 @@ def test_a_list_of_single_numbers(numbers: list[int]) -> None:
     s = SequenceSet.parse(b",".join(b"%d" % n for n in numbers))
     assert s.ranges == tuple((n, n) for n in numbers)
     assert list(s.iter(2**32 - 1)) == sorted(set(numbers))
+
+
+@given(st.lists(st.integers(1, 60), min_size=1, max_size=30))
+def test_single_numbers_apart_resolve_as_written(numbers: list[int]) -> None:
+    """A list of ascending numbers with gaps is resolved by a copy; it resolves as any set does."""
+    s = SequenceSet.parse(b",".join(b"%d" % n for n in numbers))
+    assert s.apart == all(a + 1 < b for a, b in pairwise(numbers))
+    general = SequenceSet(s.ranges)  # the same ranges, sorted and merged the long way
+    assert not general.apart
+    assert general == s
+    assert s.resolve(60) == general.resolve(60)
+    assert SequenceSet.parse(b"1,3,9").resolve(9) == [(1, 1), (3, 3), (9, 9)]
+    assert not SequenceSet.parse(b"1,2").apart
+    assert SequenceSet.parse(b"1,2").resolve(9) == [(1, 2)]

@@ -984,3 +984,9 @@ def test_resolve_a_list_of_message_numbers(count: int, new: int, gone: set[int],
     absent = [count + new + 7, *expected[:3], 0]  # UIDs never in the mailbox give None
     assert s.seqs_of([*expected, *absent]) == [*numbers, *(s.seq_of(uid) for uid in absent)]
     assert s.seqs_of(expected[::-1]) == numbers[::-1]
+    # FETCH by number takes the numbers with the UIDs (ascending, apart or not, or as ranges).
+    for written in (numbers, numbers[::-1]):
+        listed = SequenceSet.parse(b",".join(b"%d" % n for n in written))
+        assert s.resolve_numbered(listed) == (numbers, expected)
+    every = list(range(1, s.exists + 1))
+    assert s.resolve_numbered(SequenceSet.parse(b"1:*")) == (every, [s.uid_at(n) for n in every])

@@ -361,6 +361,22 @@ class SelectedMailbox(Generic[EntryT]):
                 for start, stop in self._segments(self._bisect(first, False), self._bisect(last, True)):
                     found.extend(self._slice(start, stop))
             return found
+        return self._uids_numbered(self._number_ranges(seqset))
+
+    def resolve_numbered(self, seqset: SequenceSet) -> tuple[list[int], list[int]]:
+        """The message numbers ``seqset`` (not ``$``) names and their UIDs, both ascending and of
+        the same length: a FETCH by number knows its responses' numbers without a ``seqs_of``."""
+        ranges = self._number_ranges(seqset)
+        numbers: list[int] = []
+        for first, last in ranges:
+            if first == last:
+                numbers.append(first)
+            else:
+                numbers.extend(range(first, last + 1))
+        return numbers, self._uids_numbered(ranges)
+
+    def _number_ranges(self, seqset: SequenceSet) -> list[tuple[int, int]]:
+        count = self.exists
         if not count and seqset.uses_star():
             # RFC 9051 §9 seq-number: BAD for a number above the count, 'This includes "*" if the
             # selected mailbox is empty'.
@@ -370,6 +386,11 @@ class SelectedMailbox(Generic[EntryT]):
             raise InvalidSequenceNumber(
                 f"Message number {ranges[-1][1]} is beyond the last message ({count} EXISTS)"
             )
+        return ranges
+
+    def _uids_numbered(self, ranges: list[tuple[int, int]]) -> list[int]:
+        """The UIDs of these message-number ranges (checked by ``_number_ranges``)."""
+        found: list[int] = []
         if not self._removed:
             # No EXPUNGE sent: message number n is position n - 1 (a FETCH of 100 scattered
             # numbers is 100 ranges; one slice each, no segment walk).

@@ -217,7 +217,11 @@ async def fetch(session: Session, command: Command) -> Tagged:
     changed_since = options.changed_since
     if changed_since is not None or any(a.name == "MODSEQ" for a in atts):
         session.enable_condstore()  # RFC 7162 §3.1: CONDSTORE enabling commands
-    uids = selected.resolve(args.sequence_set, uid=command.uid)
+    numbers: list[int] | None = None  # the message numbers of ``uids``, when the command named them
+    if command.uid or args.sequence_set.saved:
+        uids = selected.resolve(args.sequence_set, uid=command.uid)
+    else:
+        numbers, uids = selected.resolve_numbered(args.sequence_set)
     if partial is not None:
         # RFC 9394 §3.3: only the messages of that slice of the set (then CHANGEDSINCE, §3.3's example).
         uids = partial.pick(uids)
@@ -227,6 +231,7 @@ async def fetch(session: Session, command: Command) -> Tagged:
             await qresync.vanished(session, selected, args.sequence_set, changed_since)
         # RFC 7162 §3.1.4.1: only messages whose mod-sequence is above CHANGEDSINCE, with MODSEQ.
         uids = [uid for uid in uids if selected.modseq_of(uid) > changed_since]
+        numbers = None
         if not any(a.name == "MODSEQ" for a in atts):
             atts.append(FetchAtt("MODSEQ"))
     if command.uid and not selected.uidonly and not any(a.name == "UID" for a in atts):
@@ -240,7 +245,7 @@ async def fetch(session: Session, command: Command) -> Tagged:
     if not any(_has_section(a) or a.name in OBJECT_ITEMS for a in atts):
         # Every item is one of _STORED_ITEMS: ENVELOPE, BODY, BODYSTRUCTURE as stored at delivery,
         # the rest from the session; nothing sets \Seen.
-        incomplete = await _stored_lines(session, selected, uids, [a.name for a in atts])
+        incomplete = await _stored_lines(session, selected, uids, numbers, [a.name for a in atts])
         return _done(command, incomplete)
     flagged_now = await _set_seen(session, selected, uids, atts)
     needs_parse = any(_needs_parse(a) for a in atts)
@@ -598,7 +603,11 @@ async def _stream(out: _Output, blob: _Blob, extent: sections.Extent, *, binary:
 
 
 async def _stored_lines(
-    session: Session, selected: SelectedMailbox[MessageEntry], uids: list[int], names: list[str]
+    session: Session,
+    selected: SelectedMailbox[MessageEntry],
+    uids: list[int],
+    numbers: list[int] | None,
+    names: list[str],
 ) -> bool:
     """FETCH of items that need no blob and no parse tree: ENVELOPE, BODY and BODYSTRUCTURE as kept at
     delivery (``store.wire_forms``, one read per chunk), UID, FLAGS, INTERNALDATE and RFC822.SIZE from
@@ -622,8 +631,12 @@ async def _stored_lines(
         rows = await _stored_rows(session, selected, chunk, forms)
         answered = [uid for uid in chunk if uid in rows] if forms else chunk
         missing = missing or len(answered) < len(chunk)
-        # resolve() returns numbered UIDs only
-        seqs = answered if uidonly else selected.seqs_of(answered)
+        if uidonly:
+            seqs: list[Any] = answered
+        elif numbers is not None and not missing:
+            seqs = numbers[start : start + STORED_CHUNK]  # FETCH by number: numbered as asked
+        else:
+            seqs = selected.seqs_of(answered)  # resolve() returns numbered UIDs only
         # One column per item, then one formatting pass over the lines.
         columns = [_stored_column(selected, name, answered, rows, column) for name in names]
         await out.add(b"".join(map(fmt.__mod__, zip(seqs, *columns, strict=True))))
