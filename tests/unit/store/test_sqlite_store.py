@@ -52,12 +52,10 @@ from pochta.store.schema import is_fts_table, metadata  # noqa: E402
 from pochta.store.sieve_model import ManagedScript, RuleEdit  # noqa: E402
 from pochta.store.sqlite import (  # noqa: E402
     DB_FILE_NAME,
-    SCHEMA_HEAD,
     SqliteStore,
-    alembic_config,
-    make_engine,
     open_sqlite_store,
 )
+from pochta.store.sqlite_engine import SCHEMA_HEAD, alembic_config, make_engine  # noqa: E402
 from pochta.store.sqlite_mail import uid_ranges  # noqa: E402
 from pochta.store.writer import driver_connection  # noqa: E402
 from pochta.testing.store_suite import *  # noqa: E402, F403
