@@ -7,7 +7,9 @@ directory holding it is fsync'ed too. Every writer that acknowledges or publishe
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -26,3 +28,22 @@ def fsync_tree(root: Path) -> None:
         for name in filenames:
             fsync_path(Path(dirpath) / name)
         fsync_path(Path(dirpath))
+
+
+def write_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory: fsync, chmod, rename, fsync
+    the directory. A crash leaves the old state or the whole new file, never a truncated key."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        # mkstemp creates the file 0600, so a key is never readable by others, not even briefly.
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    fsync_path(path.parent)

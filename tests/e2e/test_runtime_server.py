@@ -646,6 +646,26 @@ async def test_first_run_creates_a_self_signed_certificate_clients_can_pin(
     assert server.reload_tls() is True
 
 
+async def test_a_replaced_certificate_is_loaded_for_new_handshakes_without_a_reload(
+    start: StartServer, tmp_path: Path, log: io.StringIO
+) -> None:
+    """tls.reload_check_interval: a pair written over the files (an ACME renewal in the housekeeper,
+    certbot) is picked up by each process on its own; a half-written pair keeps the old one."""
+    config = settings({"imaps": "127.0.0.1:0"}, tls={"reload_check_interval": 0.05})
+    server = await start(config, tls=None, data_dir=tmp_path)
+    cert, key = tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem"
+    authority = trustme.CA()
+    served = authority.issue_cert("localhost")
+    key.write_bytes(served.private_key_pem.bytes())  # the key alone first: no pair yet
+    await eventually(lambda: "tls reload failed" in log.getvalue())
+    cert.write_bytes(b"".join(blob.bytes() for blob in served.cert_chain_pems))
+    await eventually(lambda: "info tls reloaded" in log.getvalue())
+    trusting = ssl.create_default_context(cafile=None, cadata=authority.cert_pem.bytes().decode())
+    client = await Client.connect(server.bound_addresses()["imaps"], trusting)
+    assert await client.line() == b"+ hello secure=True peer=127.0.0.1 local=True\r\n"
+    await client.close()
+
+
 async def test_configured_certificate_that_is_missing_is_an_error(start: StartServer, tmp_path: Path) -> None:
     config = settings({"imaps": "127.0.0.1:0"}, tls={"certificate": "/nonexistent/cert.pem", "key": "k.pem"})
     with pytest.raises(StartupError, match=r"tls: .*no such file"):

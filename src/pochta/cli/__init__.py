@@ -21,6 +21,7 @@ from pochta.cli.rules import register_rule_commands
 from pochta.cli.server import register_server_commands
 from pochta.cli.shared import register_shared_commands
 from pochta.cli.sieve import register_sieve_commands
+from pochta.cli.tls import register_tls_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,3 +43,4 @@ register_sieve_commands(main)
 register_rule_commands(main)
 register_dkim_commands(main)
 register_dns_commands(main)
+register_tls_commands(main)

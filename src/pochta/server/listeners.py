@@ -33,7 +33,14 @@ from pochta.server.connection import (
     format_address,
     protocol_factory,
 )
-from pochta.server.tls import CertificateError, ensure_certificate, reload_context, server_context
+from pochta.server.tasks import cancel_and_wait
+from pochta.server.tls import (
+    CertificateError,
+    ensure_certificate,
+    file_stamps,
+    reload_context,
+    server_context,
+)
 
 __all__ = ["AddressCounts", "ProtocolHandler", "Server", "StartupError", "load_tls", "run_until_signal"]
 
@@ -167,6 +174,7 @@ class Server:
         self._started = False
         self._stopping = False
         self._stopped = asyncio.Event()
+        self._tls_watch: asyncio.Task[None] | None = None
         self._log = get_logger()
 
     # -- public ----------------------------------------------------------------------------------
@@ -204,6 +212,8 @@ class Server:
         except BaseException:
             await self._close_listeners()
             raise
+        if self._ssl_context is not None and self._ssl_from_settings:
+            self._tls_watch = asyncio.create_task(self._watch_tls(file_stamps(*self._tls_paths())))
 
     def bound_addresses(self) -> dict[str, tuple[str, int] | str]:
         """Listener name -> (host, port) of its first socket, or the UNIX socket path. Includes
@@ -235,6 +245,17 @@ class Server:
             return False
         self._log.info("tls reloaded", certificate=str(cert))
         return True
+
+    async def _watch_tls(self, stamp: tuple[object, ...]) -> None:
+        """Until the server stops: reload the pair when either file changes from ``stamp`` (an ACME
+        renewal by the housekeeper process, certbot, an operator's copy), looked at every
+        ``tls.reload_check_interval`` seconds. Every worker process watches for itself."""
+        while True:
+            await asyncio.sleep(self.settings.tls.reload_check_interval)
+            now = file_stamps(*self._tls_paths())
+            if now != stamp:
+                stamp = now
+                self.reload_tls()
 
     async def stop(self) -> None:
         """Graceful shutdown: stop accepting; sessions between commands get the protocol's goodbye
@@ -456,6 +477,8 @@ class Server:
     # -- shutdown --------------------------------------------------------------------------------
 
     async def _stop(self) -> None:
+        if self._tls_watch is not None:
+            await cancel_and_wait([self._tls_watch])
         for listener in self._listeners.values():
             for server in listener.servers:
                 server.close()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pochta.acme import CertificateManager, renew_periodically
 from pochta.auth.authenticator import Authenticator
 from pochta.bootstrap import ensure_server_secret
 from pochta.config import Settings
@@ -166,7 +167,17 @@ async def _serve(
             if queue_worker is not None:
                 # The outbound queue: delivers what submission and forwarding queued (and bounces).
                 jobs.append(queue_worker.run())
+            if settings.tls.acme:
+                # RFC 8555: the certificate, obtained and renewed in time (docs/certificates.md);
+                # the other workers load the new files by themselves (Server's TLS watch).
+                jobs.append(renew_periodically(CertificateManager(data_dir, settings), domains, reload_tls))
             return jobs
+
+        async def domains() -> list[str]:
+            return [domain.name for domain in await store.list_domains()]
+
+        def reload_tls() -> None:
+            server.reload_tls()
 
         background.append(
             asyncio.create_task(

@@ -6,12 +6,9 @@ it." ``ensure_certificate`` never overwrites an existing file: an operator's cer
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import ipaddress
-import os
 import ssl
-import tempfile
 from pathlib import Path
 
 from cryptography import x509
@@ -19,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pochta.durable import fsync_path
+from pochta.durable import write_atomically
 
 __all__ = ["CertificateError", "ensure_certificate", "reload_context", "server_context"]
 
@@ -32,25 +29,6 @@ _BACKDATE = datetime.timedelta(days=1)
 
 class CertificateError(Exception):
     """A certificate/key pair that cannot be used; the message names the file and the problem."""
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory: fsync, chmod, rename, fsync
-    the directory. A crash leaves the old state or the whole new file, never a truncated key."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates the file 0600, so a key is never readable by others, not even briefly.
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    fsync_path(path.parent)
 
 
 def _subject_alt_names(hostname: str) -> list[x509.GeneralName]:
@@ -137,9 +115,9 @@ def ensure_certificate(cert_path: Path, key_path: Path, hostname: str) -> bool:
         )
         # The key goes first: if we crash before the certificate is renamed in place, the next run
         # finds a key without a certificate and completes the pair (see above).
-        _write_atomically(key_path, pem_key, 0o600)
+        write_atomically(key_path, pem_key, 0o600)
     cert = _self_signed(key, hostname)
-    _write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return True
 
 
@@ -162,3 +140,17 @@ def reload_context(context: ssl.SSLContext, cert_path: Path, key_path: Path) -> 
         raise CertificateError(f"{exc.filename or cert_path}: no such file") from None
     except (ssl.SSLError, OSError) as exc:
         raise CertificateError(f"{cert_path} / {key_path}: cannot load certificate and key: {exc}") from None
+
+
+def file_stamps(*paths: Path) -> tuple[tuple[int, int, int] | None, ...]:
+    """What tells a changed file: (inode, size, mtime in ns) of each path, None if it is missing. A
+    rename over the file (how every careful writer replaces it) changes the inode."""
+    stamps: list[tuple[int, int, int] | None] = []
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((info.st_ino, info.st_size, info.st_mtime_ns))
+    return tuple(stamps)
