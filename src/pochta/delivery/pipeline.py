@@ -647,7 +647,8 @@ class DeliveryTransaction:
             env = self.envelope
             if env.authenticate and delivery.settings.mailauth.dkim_verify:
                 mailauth = delivery.mailauth
-                self.auth = await mailauth.check(await spool.read())
+                peer = env.peer[1:-1] if env.peer.startswith("[") else ""  # RFC 8617 §6 smtp.remote-ip
+                self.auth = await mailauth.check(await spool.read(), remote_ip=peer)
                 # RFC 7601 §5: our field goes at the top, above the fields of other hops.
                 await spool.prepend(mailauth.field(self.auth))
                 size = spool.size
