@@ -37,7 +37,7 @@ async def test_alias_forward_gets_srs_and_its_bounce_goes_back(tmp_path: Path) -
         )
         [entry] = await env.store.queue_entries()
         # The forwarding domain is the alias's (example.com), not the server's first domain.
-        assert entry.origin == "forward"
+        assert entry.origin == "checked-forward"  # the MX checked it: the queue ARC-seals it
         assert entry.sender.startswith("SRS0=")
         assert entry.sender.endswith("=example.net=carol@example.com")
         assert env.unsrs(entry.sender) == "carol@example.net"

@@ -29,6 +29,7 @@ whose recipient is local (a bounce to a local sender, for example).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -297,16 +298,20 @@ class Delivery:
             placement.add(None, filing, rcpt.queue_recipients(), work)
         return placement
 
-    async def finish_sieve(self, placement: Placement) -> None:
-        """After the message is stored: what the scripts of the accepted recipients send and copy."""
+    async def finish_sieve(self, placement: Placement, *, checked: bool = False) -> None:
+        """After the message is stored: what the scripts of the accepted recipients send and copy.
+        ``checked``: the MX checked the message in this transaction (its redirects are ARC-sealed)."""
         work = placement.work
         if work:
-            await self.sieve.finish(work, self.send_outgoing)
+            await self.sieve.finish(work, functools.partial(self.send_outgoing, checked=checked))
 
-    async def send_outgoing(self, outgoing: Outgoing) -> None:
-        """A message a Sieve script sends (at delivery or on an IMAP event), into the outbound queue."""
+    async def send_outgoing(self, outgoing: Outgoing, *, checked: bool = False) -> None:
+        """A message a Sieve script sends (at delivery or on an IMAP event), into the outbound queue.
+        ``checked``: sent at delivery of a message the MX checked in this transaction."""
         blob = await self.store.put_blob(outgoing.data)
         origin: QueueOrigin = "dsn" if outgoing.kind == "reject" else "forward"
+        if checked and outgoing.kind == "redirect" and outgoing.original:
+            origin = "checked-forward"  # our Authentication-Results at its top are the MX's own
         # RFC 5230 §5.1: a vacation reply asks for no DSN (NOTIFY=NEVER).
         notify = ("NEVER",) if outgoing.kind == "vacation" else ()
         recipients = [NewQueueRecipient(address, notify, None) for address in outgoing.recipients]
@@ -396,10 +401,14 @@ class Delivery:
         placement: Placement,
         envelope: Envelope | None = None,
         queue_id: QueueId | None = None,
+        *,
+        checked: bool = False,
     ) -> None:
         """The forwarded copies of ``placement``: one queue entry per forwarding domain (the
         domain of the address that forwarded: an alias, or an SRS address taking a bounce back),
-        each with that domain's SRS envelope sender. The first entry takes ``queue_id``."""
+        each with that domain's SRS envelope sender. The first entry takes ``queue_id``.
+        ``checked``: the MX checked the message in this transaction (the queue ARC-seals them)."""
+        origin: QueueOrigin = "checked-forward" if checked else "forward"
         groups: dict[str, list[NewQueueRecipient]] = {}
         for rcpt, queued in zip(recipients, placement.queueing, strict=True):
             if queued:
@@ -407,7 +416,7 @@ class Delivery:
         for index, (domain, queued) in enumerate(groups.items()):
             forwarded_from = await self.forwarding.sender(sender, domain)
             await self.enqueue(
-                blob, forwarded_from, queued, "forward", envelope, queue_id if index == 0 else None
+                blob, forwarded_from, queued, origin, envelope, queue_id if index == 0 else None
             )
 
     async def deliver_queued(self, entry: QueueEntry, addresses: Sequence[str]) -> dict[str, Reply]:
@@ -652,6 +661,8 @@ class DeliveryTransaction:
                 # RFC 7601 §5: our field goes at the top, above the fields of other hops.
                 await spool.prepend(mailauth.field(self.auth))
                 size = spool.size
+            # Forwarded copies of a message the MX checked now carry our own results: ARC-sealed.
+            checked = self.auth is not None
             parsed = await spool.parse(delivery.settings.mime)
             given = SieveInput(
                 sender=env.sender.address,
@@ -672,7 +683,7 @@ class DeliveryTransaction:
                 and not (placement.refused and all_or_nothing)
             ):
                 # Every accepted recipient's scripts discarded or sent the message on: nothing to store.
-                await delivery.finish_sieve(placement)
+                await delivery.finish_sieve(placement, checked=checked)
                 await self.abort()
                 done = replies.delivered(f"Delivered as {self.id}")
                 return CommitResult([r or done for r in results], 0, size)
@@ -699,9 +710,9 @@ class DeliveryTransaction:
                 else:
                     sender = self.envelope.sender.address
                     await delivery.enqueue_forwards(
-                        blob, sender, self.recipients, placement, self.envelope, self.id
+                        blob, sender, self.recipients, placement, self.envelope, self.id, checked=checked
                     )
-            await delivery.finish_sieve(placement)
+            await delivery.finish_sieve(placement, checked=checked)
         except OSError:
             await self.abort()
             return CommitResult([replies.insufficient_storage()] * len(self.recipients), 0, size)
