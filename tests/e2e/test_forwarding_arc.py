@@ -83,7 +83,11 @@ async def fwd(tmp_path: Path) -> AsyncIterator[Forwarder]:
             queue={
                 "dns_nameservers": [dns.nameserver],
                 "dns_timeout": 2.0,
-                "transport": {"remote.example": f"127.0.0.1:{sink.port}"},
+                # The next hop, and the original sender's server for the bounce coming back.
+                "transport": {
+                    "remote.example": f"127.0.0.1:{sink.port}",
+                    "example.net": f"127.0.0.1:{sink.port}",
+                },
                 "retry_schedule": [60.0],
             },
         )
@@ -146,6 +150,15 @@ async def test_alias_forward_arrives_with_srs_arc_and_dkim(fwd: Forwarder) -> No
         (b"example.net", True),
         (b"example.net", True),
     ]
+
+    # remote.example bounces it to the SRS address: the bounce goes back to carol, null sender.
+    bounce = message("Undelivered Mail Returned to Sender", sender="MAILER-DAEMON@remote.example")
+    await asyncio.to_thread(fwd.send, bounce, [sender.group(1)], "")
+    [_, back] = await fwd.relay()
+    assert back.mail.startswith("MAIL FROM:<> ")
+    assert back.accepted == ["carol@example.net"]
+    assert back.data is not None
+    assert back.data.endswith(bounce)
 
 
 async def test_a_second_forwarder_continues_the_chain(fwd: Forwarder) -> None:

@@ -202,3 +202,13 @@ async def test_through_the_resolver_and_in_our_field(hop1: DkimKey, hop2: DkimKe
     assert 'arc=fail reason="bad seal" smtp.remote-ip=192.0.2.7' in authentication_results_field(
         failed
     ).decode().replace("\r\n\t", " ")
+
+
+async def test_the_max_instances_setting(hop1: DkimKey, hop2: DkimKey) -> None:
+    second = _sealed(_sealed(MESSAGE, hop1, "mx.example.org", "none"), hop2, "mx.lists.example.com", "pass")
+    async with DnsStub({}) as dns:
+        settings = Settings(arc={"max_instances": 1}, queue={"dns_nameservers": [dns.nameserver]})
+        auth = await MailAuth(settings).check(second)
+        assert dns.queries == []  # decided before any key lookup (the message has no DKIM signature)
+    assert auth.arc is not None
+    assert (auth.arc.result, auth.arc.reason) == ("fail", "more than 1 ARC sets")
