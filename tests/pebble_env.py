@@ -26,7 +26,6 @@ from pathlib import Path
 from types import TracebackType
 
 import trustme
-
 from tests.dovecot_env import free_port
 
 PEBBLE = shutil.which("pebble")

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import smtplib
 import ssl
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ import trustme
 from pochta.auth.passwords import hash_password, make_scram_credentials
 from pochta.config import LISTENER_KINDS, Settings
 from pochta.delivery import Delivery
+from pochta.delivery.forwarding import load_srs_key
+from pochta.mail import srs
 from pochta.metrics import Metrics
 from pochta.server.listeners import Server
 from pochta.server.smtp import smtp_handlers
@@ -80,6 +83,10 @@ class SmtpEnv(ListenerEnv):
 
     def spool_files(self) -> list[Path]:
         return [p for p in (self.data_dir / "blobs" / "tmp").glob("*") if p.is_file()]
+
+    def unsrs(self, address: str) -> str:
+        """The original sender an SRS envelope sender of this server encodes (pochta.mail.srs)."""
+        return srs.reverse(load_srs_key(self.settings, self.data_dir), address, time.time())
 
 
 def message(

@@ -45,25 +45,38 @@ def ensure_server_secret(data_dir: Path) -> bytes:
     link never replaces), the other reads it.
     """
     path = data_dir / SERVER_SECRET_FILE
+    return bytes.fromhex(_publish_once(path, os.urandom(32).hex() + "\n").strip())
+
+
+def ensure_srs_secret(path: Path) -> None:
+    """The SRS secret file (``srs.secret_file``): made once with a random secret, mode 0600, when
+    missing (``init``, or the first start of a data directory made before SRS). An administrator
+    rotates by adding a line at the top (docs/deliverability.md "SRS")."""
+    _publish_once(path, "# SRS secrets: the first signs, every one verifies\n" + os.urandom(24).hex() + "\n")
+
+
+def _publish_once(path: Path, text: str) -> str:
+    """The file's text, writing ``text`` (fsync'ed, mode 0600) when it does not exist. The server
+    and the CLI may both create it: the first to publish it wins (a hard link never replaces), the
+    other reads it."""
     try:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+        return path.read_text(encoding="ascii")
     except FileNotFoundError:
         pass
-    secret = os.urandom(32)
-    tmp = path.with_name(f"{SERVER_SECRET_FILE}.{os.getpid()}.{secret[:4].hex()}.tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, secret.hex().encode("ascii") + b"\n")
+        os.write(fd, text.encode("ascii"))
         os.fsync(fd)
     finally:
         os.close(fd)
     try:
         os.link(tmp, path)
     except FileExistsError:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+        return path.read_text(encoding="ascii")
     finally:
         os.unlink(tmp)
-    return secret
+    return text
 
 
 class InitError(Exception):
@@ -156,6 +169,7 @@ def initialise(
         os.chmod(workdir, 0o700)  # holds the TLS key and password hashes
         (workdir / CONFIG_FILE_NAME).write_text(render_config(settings), encoding="utf-8")
         ensure_server_secret(workdir)
+        ensure_srs_secret(resolve_path(workdir, settings.srs.secret_file))
         ensure_certificate(
             resolve_path(workdir, settings.tls.certificate),
             resolve_path(workdir, settings.tls.key),

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from pochta.config_dkim import DkimSettings
+from pochta.config_forward import ArcSettings, SrsSettings
 from pochta.config_listen import (
     LISTENER_KINDS,
     NOT_YET_AVAILABLE,
@@ -36,6 +37,7 @@ __all__ = [
     "LISTENER_KINDS",
     "NOT_YET_AVAILABLE",
     "UNIX_SOCKET_LISTENERS",
+    "ArcSettings",
     "ConfigError",
     "DkimSettings",
     "ImapSettings",
@@ -57,6 +59,7 @@ __all__ = [
     "Settings",
     "SieveSettings",
     "SmtpSettings",
+    "SrsSettings",
     "StoreSettings",
     "SubkeyError",
     "TlsMode",
@@ -680,6 +683,8 @@ class Settings(Section):
     managesieve: ManageSieveSettings = Field(default_factory=ManageSieveSettings)
     dkim: DkimSettings = Field(default_factory=DkimSettings)
     mailauth: MailAuthSettings = Field(default_factory=MailAuthSettings)
+    srs: SrsSettings = Field(default_factory=SrsSettings)
+    arc: ArcSettings = Field(default_factory=ArcSettings)
 
     @field_validator("hostname")
     @classmethod

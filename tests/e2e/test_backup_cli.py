@@ -82,7 +82,7 @@ def test_backup_while_serving_and_restore_into_a_fresh_directory(tmp_path: Path)
     assert len(before_backup) >= 20
     assert len(sender.acknowledged) > len(before_backup), "no mail arrived during the backup"
     assert re.search(r"backup of .* in .*: \d+ blobs", out)
-    for name in ("pochta.db", "pochta.toml", "server-secret", "tls/cert.pem", "tls/key.pem"):
+    for name in ("pochta.db", "pochta.toml", "server-secret", "srs-secret", "tls/cert.pem", "tls/key.pem"):
         assert (destination / name).is_file(), name
     assert not list(tmp_path.glob(".backup.backup-*"))  # the temporary directory is gone
 

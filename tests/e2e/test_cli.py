@@ -49,9 +49,10 @@ def test_init_creates_everything_and_refuses_to_overwrite(tmp_path: Path) -> Non
         )
     )
     assert "created" in out
-    for name in ("pochta.toml", "tls/cert.pem", "tls/key.pem", "server-secret"):
+    for name in ("pochta.toml", "tls/cert.pem", "tls/key.pem", "server-secret", "srs-secret"):
         assert (path / name).is_file(), name
     assert (path / "tls/key.pem").stat().st_mode & 0o077 == 0
+    assert (path / "srs-secret").stat().st_mode & 0o077 == 0
     settings = load_settings(path / "pochta.toml")
     assert settings.hostname == "mail.example.org"
     assert "pop3" not in settings.enabled_listeners()

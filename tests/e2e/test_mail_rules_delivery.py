@@ -95,7 +95,9 @@ async def test_forward_with_each_copy_mode(env: SmtpEnv, mode: str, kept_in: str
     await _deliver(env, "forward me")
     [(entry, data)] = await queued(env)
     assert [r.address for r in entry.recipients] == ["friend@remote.example"]
-    assert entry.sender == "carol@example.net"
+    assert entry.sender.startswith("SRS0=")
+    assert entry.sender.endswith("@example.org")
+    assert env.unsrs(entry.sender) == "carol@example.net"
     assert b"Subject: forward me" in data
     boxes = {
         box.name: len(await env.messages(env.alice, box.name))

@@ -95,7 +95,10 @@ async def test_redirect_through_the_queue_with_copy_and_loop_check(env: SmtpEnv)
     assert len(await env.messages(env.alice)) == 1  # :copy keeps it
     [(entry, data)] = await queued(env)
     assert [r.address for r in entry.recipients] == ["friend@remote.example"]
-    assert entry.sender == "carol@example.net"  # the original envelope sender
+    # The original envelope sender, rewritten by SRS for the user's domain.
+    assert entry.sender.startswith("SRS0=")
+    assert entry.sender.endswith("@example.org")
+    assert env.unsrs(entry.sender) == "carol@example.net"
     assert data.startswith(b"X-Sieve-Redirected-From: alice@example.org\r\n")
     assert b"Subject: forward me" in data
     # The same message coming back: not redirected again (RFC 5228 §4.2), kept, the error recorded.

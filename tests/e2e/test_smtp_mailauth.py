@@ -98,7 +98,9 @@ async def test_a_forged_field_is_removed_and_a_changed_message_fails(
 
 async def test_an_unsigned_message_is_dkim_none(env: SmtpEnv) -> None:
     assert await asyncio.to_thread(_send, env, message("unsigned"), CHECKED) == {}
-    assert _fields((await env.messages())[0])[0] == "Authentication-Results: mx.example.org; dkim=none"
+    assert _fields((await env.messages())[0])[0] == (
+        "Authentication-Results: mx.example.org; dkim=none; arc=none smtp.remote-ip=127.0.0.2"
+    )
 
 
 async def test_a_trusted_client_is_not_checked(env: SmtpEnv, keys: list[DkimKey]) -> None:

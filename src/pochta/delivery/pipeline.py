@@ -29,6 +29,7 @@ whose recipient is local (a bounce to a local sender, for example).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pochta.config import Settings
+from pochta.delivery.forwarding import Forwarding
 from pochta.delivery.headers import HeaderBuffer, HeaderFacts, received_field, submission_fields
 from pochta.delivery.resolve import Destination, Resolution, Resolver
 from pochta.delivery.sieve_carry import Outgoing
@@ -221,6 +223,7 @@ class Delivery:
         self.resolver = Resolver(store, settings.smtp, settings.hostname)
         self.sieve = SieveStep(SieveRunner(store, settings), self.ops, settings)
         self.mailauth = MailAuth(settings)
+        self.forwarding = Forwarding(settings, self.data_dir, self.is_local_domain)
         self.on_queued: Callable[[], None] | None = None  # the queue worker's wake-up
         self._disk_low = False
         self._disk_checked = -_DISK_CHECK_SECONDS  # monotonic time of the last statvfs
@@ -231,6 +234,7 @@ class Delivery:
         self.ops = MailOps.from_settings(self.store, settings)
         self.resolver = Resolver(self.store, settings.smtp, settings.hostname)
         self.mailauth = MailAuth(settings)
+        self.forwarding = Forwarding(settings, self.data_dir, self.is_local_domain)
         runner = self.sieve.runner
         runner.configure(settings)
         self.sieve = SieveStep(runner, self.ops, settings)
@@ -294,20 +298,28 @@ class Delivery:
             placement.add(None, filing, rcpt.queue_recipients(), work)
         return placement
 
-    async def finish_sieve(self, placement: Placement) -> None:
-        """After the message is stored: what the scripts of the accepted recipients send and copy."""
+    async def finish_sieve(self, placement: Placement, *, checked: bool = False) -> None:
+        """After the message is stored: what the scripts of the accepted recipients send and copy.
+        ``checked``: the MX checked the message in this transaction (its redirects are ARC-sealed)."""
         work = placement.work
         if work:
-            await self.sieve.finish(work, self.send_outgoing)
+            await self.sieve.finish(work, functools.partial(self.send_outgoing, checked=checked))
 
-    async def send_outgoing(self, outgoing: Outgoing) -> None:
-        """A message a Sieve script sends (at delivery or on an IMAP event), into the outbound queue."""
+    async def send_outgoing(self, outgoing: Outgoing, *, checked: bool = False) -> None:
+        """A message a Sieve script sends (at delivery or on an IMAP event), into the outbound queue.
+        ``checked``: sent at delivery of a message the MX checked in this transaction."""
         blob = await self.store.put_blob(outgoing.data)
         origin: QueueOrigin = "dsn" if outgoing.kind == "reject" else "forward"
+        if checked and outgoing.kind == "redirect" and outgoing.original:
+            origin = "checked-forward"  # our Authentication-Results at its top are the MX's own
         # RFC 5230 §5.1: a vacation reply asks for no DSN (NOTIFY=NEVER).
         notify = ("NEVER",) if outgoing.kind == "vacation" else ()
         recipients = [NewQueueRecipient(address, notify, None) for address in outgoing.recipients]
-        await self.enqueue(blob, outgoing.sender, recipients, origin)
+        sender = outgoing.sender
+        if outgoing.kind == "redirect" and outgoing.forwarder:
+            # SRS: the redirecting user's domain forwards it (docs/deliverability.md "SRS").
+            sender = await self.forwarding.sender(sender, outgoing.forwarder.rpartition("@")[2])
+        await self.enqueue(blob, sender, recipients, origin)
 
     async def file(
         self, blob: BlobRef, parsed: ParsedMessage, placement: Placement, *, all_or_nothing: bool = False
@@ -381,6 +393,32 @@ class Delivery:
         if self.on_queued is not None:
             self.on_queued()
 
+    async def enqueue_forwards(
+        self,
+        blob: BlobRef,
+        sender: str,
+        recipients: Sequence[_Recipient],
+        placement: Placement,
+        envelope: Envelope | None = None,
+        queue_id: QueueId | None = None,
+        *,
+        checked: bool = False,
+    ) -> None:
+        """The forwarded copies of ``placement``: one queue entry per forwarding domain (the
+        domain of the address that forwarded: an alias, or an SRS address taking a bounce back),
+        each with that domain's SRS envelope sender. The first entry takes ``queue_id``.
+        ``checked``: the MX checked the message in this transaction (the queue ARC-seals them)."""
+        origin: QueueOrigin = "checked-forward" if checked else "forward"
+        groups: dict[str, list[NewQueueRecipient]] = {}
+        for rcpt, queued in zip(recipients, placement.queueing, strict=True):
+            if queued:
+                groups.setdefault(rcpt.path.domain.lower(), []).extend(queued)
+        for index, (domain, queued) in enumerate(groups.items()):
+            forwarded_from = await self.forwarding.sender(sender, domain)
+            await self.enqueue(
+                blob, forwarded_from, queued, origin, envelope, queue_id if index == 0 else None
+            )
+
     async def deliver_queued(self, entry: QueueEntry, addresses: Sequence[str]) -> dict[str, Reply]:
         """For the queue worker: the queued message into local mailboxes, one reply per address.
 
@@ -415,7 +453,7 @@ class Delivery:
             if placement.targets:
                 await self.file(entry.blob, parsed, placement)
             if placement.queued:
-                await self.enqueue(entry.blob, entry.sender, placement.queued, "forward")
+                await self.enqueue_forwards(entry.blob, entry.sender, recipients, placement)
             await self.finish_sieve(placement)
         except StoreError as exc:
             failure = Reply(451, (f"local delivery failed: {exc}",), "4.3.0")
@@ -480,6 +518,14 @@ class DeliveryTransaction:
         delivery = self.delivery
         if delivery.disk_low():
             return RecipientResult(path, replies.insufficient_storage())  # 452 4.3.1
+        if delivery.forwarding.handles(path.local):
+            bounce = await delivery.forwarding.bounce_target(path.address, self.envelope.sender.address)
+            if bounce is not None and bounce.refusal is not None:
+                return RecipientResult(path, bounce.refusal)
+            if bounce is not None and bounce.address is not None:
+                # A bounce to a forward of ours: queued back to the address it encodes.
+                self.recipients.append(_Recipient(path, (), (bounce.address,), notify, orcpt))
+                return RecipientResult(path, replies.recipient_ok())
         resolution = await delivery.resolver.resolve(path)
         quota = None
         if resolution.kind in ("local", "external"):
@@ -496,7 +542,7 @@ class DeliveryTransaction:
         if delivery.disk_low():
             return RecipientResult(path, replies.insufficient_storage())  # 452 4.3.1
         resolution = delivery.resolver.resolve_cached(path)
-        if resolution is None:
+        if resolution is None or delivery.forwarding.handles(path.local):
             return None
         quota = None
         if resolution.kind in ("local", "external"):
@@ -610,10 +656,13 @@ class DeliveryTransaction:
             env = self.envelope
             if env.authenticate and delivery.settings.mailauth.dkim_verify:
                 mailauth = delivery.mailauth
-                self.auth = await mailauth.check(await spool.read())
+                peer = env.peer[1:-1] if env.peer.startswith("[") else ""  # RFC 8617 §6 smtp.remote-ip
+                self.auth = await mailauth.check(await spool.read(), remote_ip=peer)
                 # RFC 7601 §5: our field goes at the top, above the fields of other hops.
                 await spool.prepend(mailauth.field(self.auth))
                 size = spool.size
+            # Forwarded copies of a message the MX checked now carry our own results: ARC-sealed.
+            checked = self.auth is not None
             parsed = await spool.parse(delivery.settings.mime)
             given = SieveInput(
                 sender=env.sender.address,
@@ -634,7 +683,7 @@ class DeliveryTransaction:
                 and not (placement.refused and all_or_nothing)
             ):
                 # Every accepted recipient's scripts discarded or sent the message on: nothing to store.
-                await delivery.finish_sieve(placement)
+                await delivery.finish_sieve(placement, checked=checked)
                 await self.abort()
                 done = replies.delivered(f"Delivered as {self.id}")
                 return CommitResult([r or done for r in results], 0, size)
@@ -654,11 +703,16 @@ class DeliveryTransaction:
                     for rcpt, refusal in zip(self.recipients, results, strict=True)
                     if refusal is None
                 )
-                origin: QueueOrigin = "submission" if remote else "forward"
-                await delivery.enqueue(
-                    blob, self.envelope.sender, placement.queued, origin, self.envelope, self.id
-                )
-            await delivery.finish_sieve(placement)
+                if remote:  # authenticated submission: the user's own address sends it
+                    await delivery.enqueue(
+                        blob, self.envelope.sender, placement.queued, "submission", self.envelope, self.id
+                    )
+                else:
+                    sender = self.envelope.sender.address
+                    await delivery.enqueue_forwards(
+                        blob, sender, self.recipients, placement, self.envelope, self.id, checked=checked
+                    )
+            await delivery.finish_sieve(placement, checked=checked)
         except OSError:
             await self.abort()
             return CommitResult([replies.insufficient_storage()] * len(self.recipients), 0, size)

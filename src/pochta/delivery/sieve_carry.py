@@ -66,6 +66,8 @@ class Outgoing:
     recipients: tuple[str, ...]
     data: bytes
     kind: str  # "redirect", "vacation", "notify", "reject": for the log and the queue's origin
+    forwarder: str = ""  # a redirect at delivery: the user's address (its domain forwards: SRS)
+    original: bool = False  # a redirect of the message as received, no editheader change (ARC)
 
 
 @dataclass
@@ -182,7 +184,10 @@ async def carry(
                 stamped = stamp(body, account.address)
                 # RFC 5228 §4.2: the original's envelope sender unless sieve.redirect_envelope_from says.
                 sender = redirect_sender(redirect_from, envelope, account.address)
-                effects.outgoing.append(Outgoing(sender, (address,), stamped, "redirect"))
+                original = action.message is None  # no editheader change: our A-R is the MX's (ARC)
+                effects.outgoing.append(
+                    Outgoing(sender, (address,), stamped, "redirect", account.address, original)
+                )
             case RejectAction():
                 if can_refuse:
                     effects.refusal = action.reason  # RFC 5429 §2.1.1: refused in the transaction

@@ -4,7 +4,11 @@ the typed ``AuthResults`` and ``MailAuth.field`` its Authentication-Results fiel
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+
 from pochta.config import Settings
+from pochta.mailauth.arc_verify import verify_arc
 from pochta.mailauth.dkim_verify import verify_dkim
 from pochta.mailauth.resolver import AuthResolver, Lookups
 from pochta.mailauth.results import AuthResults, authentication_results_field, remove_claimed
@@ -17,6 +21,8 @@ class MailAuth:
         config = settings.mailauth
         self.authserv_id = config.authserv_id or settings.hostname
         self.max_signatures = config.dkim_max_signatures
+        self.arc_verify = settings.arc.verify
+        self.arc_max_instances = settings.arc.max_instances
         self.resolver = resolver or AuthResolver(
             settings.queue.dns_nameservers,
             settings.queue.dns_timeout,
@@ -28,10 +34,15 @@ class MailAuth:
         """The header section without Authentication-Results fields claiming our authserv-id."""
         return remove_claimed(header, self.authserv_id)[0]
 
-    async def check(self, message: bytes) -> AuthResults:
+    async def check(self, message: bytes, *, remote_ip: str = "") -> AuthResults:
         lookups = Lookups()  # SPF (next) shares this count: RFC 7208 section 4.6.4
-        dkim = await verify_dkim(message, self.resolver, max_signatures=self.max_signatures, lookups=lookups)
-        return AuthResults(self.authserv_id, tuple(dkim))
+        dkim = verify_dkim(message, self.resolver, max_signatures=self.max_signatures, lookups=lookups)
+        if not self.arc_verify:
+            return AuthResults(self.authserv_id, tuple(await dkim))
+        arc = verify_arc(message, self.resolver, max_instances=self.arc_max_instances, lookups=lookups)
+        signatures, chain = await asyncio.gather(dkim, arc)  # their key lookups run together
+        chain = dataclasses.replace(chain, remote_ip=remote_ip)
+        return AuthResults(self.authserv_id, tuple(signatures), arc=chain)
 
     @staticmethod
     def field(results: AuthResults) -> bytes:

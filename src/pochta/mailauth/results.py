@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import authres
+import authres.arc
 
+from pochta.mailauth.arc_verify import ArcResult
 from pochta.mailauth.dkim_verify import DkimResult
 
 __all__ = ["AuthResults", "authentication_results_field", "claims"]
@@ -26,6 +28,7 @@ class AuthResults:
 
     authserv_id: str
     dkim: tuple[DkimResult, ...] = field(default_factory=tuple)
+    arc: ArcResult | None = None  # None: not checked (arc.verify off)
 
     def dkim_pass_domains(self) -> list[str]:
         """The d= of each passing signature (DMARC's DKIM alignment, RFC 7489 section 4.2)."""
@@ -52,9 +55,28 @@ def authentication_results_field(results: AuthResults) -> bytes:
                 properties=properties,
             )
         )
+    if results.arc is not None:
+        entries.append(_arc_entry(results.arc))
     header = authres.AuthenticationResultsHeader(authserv_id=results.authserv_id, results=entries)
     text = str(header).replace("\r", " ").replace("\n", " ")
     return _fold(text).encode("utf-8") + b"\r\n"
+
+
+def _arc_entry(arc: ArcResult) -> authres.AuthenticationResult:
+    """RFC 8617 §6: arc= with header.oldest-pass (a pass) and smtp.remote-ip; the newest seal's
+    domain and the chain's length as a comment, for a reader."""
+    properties = []
+    if arc.result == "pass" and arc.oldest_pass is not None:
+        properties.append(authres.AuthenticationResultProperty("header", "oldest-pass", str(arc.oldest_pass)))
+    if arc.remote_ip:
+        properties.append(authres.AuthenticationResultProperty("smtp", "remote-ip", arc.remote_ip))
+    comment = f"i={arc.instances} as.d={arc.domain}" if arc.instances and arc.domain else None
+    return authres.arc.ARCAuthenticationResult(
+        result=arc.result,
+        result_comment=comment,
+        reason=arc.reason[:200] or None,
+        properties=properties,
+    )
 
 
 def _fold(text: str, width: int = 78) -> str:

@@ -140,6 +140,18 @@ class DkimSigner:
                 return await asyncio.to_thread(sign_message, data, keys)
         return b""
 
+    async def seal_key(self, domains: Sequence[str]) -> DkimKey | None:
+        """The active RSA key of the first of ``domains`` (or of a parent of it) that has one: the
+        ARC sealer's (``arc_seal``), from the keys this signer holds."""
+        active = await self._active()
+        for domain in domains:
+            labels = domain.lower().rstrip(".").split(".")
+            for start in range(len(labels) - 1):
+                for key in active.get(".".join(labels[start:]), ()):
+                    if key.algorithm == "rsa":
+                        return key
+        return None
+
 
 class Prefixed(io.RawIOBase):
     """A message stream with the signature fields before it: what the SMTP client reads (``read``

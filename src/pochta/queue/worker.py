@@ -28,6 +28,7 @@ from pochta.config import Settings
 from pochta.log import get_logger
 from pochta.metrics import METRICS
 from pochta.proto.smtp import Reply
+from pochta.queue.arc_seal import seal_message
 from pochta.queue.client import (
     AttemptResult,
     ClientOptions,
@@ -120,7 +121,10 @@ class QueueWorker:
             tls_context=verifying_context(self.queue.tls_ca_file) if verify else None,
         )
         self.log = get_logger(task="queue", owner=self.owner)
-        self.signer = DkimSigner(store) if settings.dkim.sign else None
+        # DKIM signing and ARC sealing share one signer: the keys read once per directory version.
+        wanted = settings.dkim.sign or settings.arc.seal
+        self.signer = DkimSigner(store) if wanted else None
+        self.authserv_id = settings.mailauth.authserv_id or settings.hostname
         self._wake = asyncio.Event()
         self._active: dict[QueueId, asyncio.Task[None]] = {}
         self.attempts = 0  # finished attempts, for tests and the log
@@ -256,8 +260,9 @@ class QueueWorker:
         await self._record(entry, replies, mtas, dsn_ok, via)
 
     async def _signatures(self, entry: QueueEntry) -> bytes:
-        """The DKIM-Signature fields for this attempt's remote deliveries (module dkim_sign); a
-        signing failure is logged and the message goes unsigned rather than waiting."""
+        """The fields to put before the message for this attempt's remote deliveries: the ARC set
+        of a checked forward (module arc_seal) above the DKIM-Signature fields (module dkim_sign).
+        A signing or sealing failure is logged and the message goes without rather than waiting."""
         if self.signer is None:
             return b""
 
@@ -265,10 +270,32 @@ class QueueWorker:
             with self.store.open_blob(entry.blob) as source:
                 return source.read()
 
+        data = await asyncio.to_thread(read)
+        prefix = b""
+        if self.settings.dkim.sign:
+            try:
+                prefix = await self.signer.signatures(data, entry.sender)
+            except Exception as exc:
+                self.log.error("dkim signing failed", id=entry.id, error=repr(exc))
+        if self.settings.arc.seal and entry.origin == "checked-forward":
+            # RFC 8617 §5.1 step 1: the DKIM signatures first, then the seal over them.
+            prefix = await self._seal(entry, prefix + data) + prefix
+        return prefix
+
+    async def _seal(self, entry: QueueEntry, data: bytes) -> bytes:
+        """The ARC set for ``data`` with the forwarding domain's RSA key: the domain of the
+        envelope sender (SRS puts it there), else of the address that forwarded (ORCPT)."""
+        assert self.signer is not None
+        domains = [entry.sender.rpartition("@")[2]] if "@" in entry.sender else []
+        domains += [r.orcpt[1].rpartition("@")[2] for r in entry.recipients if r.orcpt and "@" in r.orcpt[1]]
         try:
-            return await self.signer.signatures(await asyncio.to_thread(read), entry.sender)
+            key = await self.signer.seal_key(domains)
+            if key is None:
+                self.log.info("arc: no active RSA key to seal with", id=entry.id, domains=",".join(domains))
+                return b""
+            return await asyncio.to_thread(seal_message, data, key, self.authserv_id)
         except Exception as exc:
-            self.log.error("dkim signing failed", id=entry.id, error=repr(exc))
+            self.log.error("arc sealing failed", id=entry.id, error=repr(exc))
             return b""
 
     async def _deliver_group(

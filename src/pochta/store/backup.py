@@ -135,7 +135,8 @@ def _small_files(data_dir: Path, settings: Settings, report: BackupReport) -> li
     """Relative paths of the config, secret and TLS files to copy (those that exist)."""
     wanted: list[Path] = [Path(name) for name in _SMALL_FILES]
     root = data_dir.resolve()
-    for value in (settings.tls.certificate, settings.tls.key):
+    # The SRS secret file: without it, bounces to addresses made before the restore are refused.
+    for value in (settings.tls.certificate, settings.tls.key, settings.srs.secret_file):
         path = resolve_path(data_dir, value).resolve()
         if path.is_relative_to(root):
             wanted.append(path.relative_to(root))

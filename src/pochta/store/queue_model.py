@@ -17,7 +17,9 @@ from pochta.store.model import BlobRef
 
 QueueId = str  # 16 upper-case hex digits, as told to the client: "250 2.0.0 Ok: queued as <id>"
 RecipientStatus = Literal["pending", "delivered", "failed"]
-QueueOrigin = Literal["submission", "forward", "dsn"]
+# "checked-forward": a forwarded copy of mail the MX checked in the same transaction, as it was
+# stored (our Authentication-Results at its top): the queue ARC-seals it (queue.arc_seal).
+QueueOrigin = Literal["submission", "forward", "checked-forward", "dsn"]
 
 
 def new_queue_id() -> QueueId:

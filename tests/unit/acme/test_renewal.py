@@ -130,5 +130,5 @@ def test_challenge_files_publish_read_withdraw(tmp_path: Path) -> None:
 def test_a_token_that_could_name_another_file_is_refused(tmp_path: Path, token: str) -> None:
     files = ChallengeFiles(tmp_path)
     assert files.read(token) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not an ACME token"):
         files.publish(token, "anything")
