@@ -34,6 +34,25 @@ class MailAuthSettings(Section):
     dkim_max_signatures: int = Field(
         10, ge=1, le=100, description="DKIM signatures verified per message; further ones are ignored."
     )
+    spf_verify: bool = Field(
+        True,
+        description="Check SPF (RFC 7208) for the HELO and MAIL FROM identities of mail received on the "
+        "MX listener from clients outside trusted_networks, reported in Authentication-Results. An SPF "
+        "fail alone refuses nothing: DMARC decides.",
+    )
+    spf_void_lookups: int = Field(
+        2,
+        ge=0,
+        le=20,
+        description="DNS lookups answered with no records that one SPF evaluation may make before it is "
+        "a permerror (RFC 7208 section 4.6.4 recommends 2).",
+    )
+    spf_timeout: float = Field(
+        20.0,
+        gt=0,
+        description="Seconds one SPF evaluation may take in all before it is a temperror (RFC 7208 "
+        "section 4.6.4: at least 20).",
+    )
     dns_cache_size: int = Field(
         10000, ge=0, description="Answers the mail authentication DNS cache keeps (each for its TTL)."
     )
@@ -50,6 +69,11 @@ class MailAuthSettings(Section):
                     f"trusted_networks: {network!r} is not an address or network: {exc}"
                 ) from None
         return value
+
+    @property
+    def checks(self) -> bool:
+        """Does any check run (else only forged Authentication-Results are removed)?"""
+        return self.dkim_verify or self.spf_verify
 
     def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(network, strict=False) for network in self.trusted_networks]

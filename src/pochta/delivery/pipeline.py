@@ -83,7 +83,7 @@ class Envelope:
     ret: str | None = None
     envid: str | None = None
     # The MX, for a client outside mailauth.trusted_networks: remove forged Authentication-Results,
-    # verify DKIM (mailauth.dkim_verify) and add ours (docs/deliverability.md).
+    # verify DKIM and SPF (mailauth.dkim_verify, spf_verify) and add ours (docs/deliverability.md).
     authenticate: bool = False
 
 
@@ -608,9 +608,14 @@ class DeliveryTransaction:
         try:
             await spool.finish()
             env = self.envelope
-            if env.authenticate and delivery.settings.mailauth.dkim_verify:
+            if env.authenticate and delivery.settings.mailauth.checks:
                 mailauth = delivery.mailauth
-                self.auth = await mailauth.check(await spool.read())
+                self.auth = await mailauth.check(
+                    await spool.read(),
+                    peer_ip=env.peer.strip("[]") if env.peer.startswith("[") else "",
+                    mail_from=env.sender.address,
+                    helo=env.helo,
+                )
                 # RFC 7601 §5: our field goes at the top, above the fields of other hops.
                 await spool.prepend(mailauth.field(self.auth))
                 size = spool.size

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import authres
 
 from pochta.mailauth.dkim_verify import DkimResult
+from pochta.mailauth.spf import SpfCheck
 
 __all__ = ["AuthResults", "authentication_results_field", "claims"]
 
@@ -22,10 +23,11 @@ _HEADER_B_CHARS = 8  # RFC 6008 section 4: the start of b=, enough to tell signa
 
 @dataclass(frozen=True)
 class AuthResults:
-    """The results of one message's checks, in the order they ran. SPF and DMARC join next."""
+    """The results of one message's checks, in the order they ran. DMARC joins next."""
 
     authserv_id: str
     dkim: tuple[DkimResult, ...] = field(default_factory=tuple)
+    spf: SpfCheck | None = None
 
     def dkim_pass_domains(self) -> list[str]:
         """The d= of each passing signature (DMARC's DKIM alignment, RFC 7489 section 4.2)."""
@@ -52,9 +54,30 @@ def authentication_results_field(results: AuthResults) -> bytes:
                 properties=properties,
             )
         )
+    entries.extend(_spf_entries(results.spf))
     header = authres.AuthenticationResultsHeader(authserv_id=results.authserv_id, results=entries)
     text = str(header).replace("\r", " ").replace("\n", " ")
     return _fold(text).encode("utf-8") + b"\r\n"
+
+
+def _spf_entries(spf: SpfCheck | None) -> list[authres.SPFAuthenticationResult]:
+    """RFC 7208 section 9.1 / RFC 8601 section 2.7.2: one spf result per identity checked,
+    smtp.mailfrom=<sender> and smtp.helo=<domain>."""
+    if spf is None:
+        return []
+    mailfrom = spf.mailfrom
+    # A reason only for the errors: it says what the domain's owner must fix.
+    reason = mailfrom.reason[:200] if mailfrom.result in ("permerror", "temperror") else ""
+    entries = [
+        authres.SPFAuthenticationResult(
+            result=mailfrom.result, smtp_mailfrom=mailfrom.sender or None, reason=reason or None
+        )
+    ]
+    if spf.helo is not None:
+        entries.append(
+            authres.SPFAuthenticationResult(result=spf.helo.result, smtp_helo=spf.helo.sender or None)
+        )
+    return entries
 
 
 def _fold(text: str, width: int = 78) -> str:
