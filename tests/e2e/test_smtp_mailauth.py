@@ -100,7 +100,8 @@ async def test_an_unsigned_message_is_dkim_none(env: SmtpEnv) -> None:
     assert await asyncio.to_thread(_send, env, message("unsigned"), CHECKED) == {}
     assert _fields((await env.messages())[0])[0] == (
         "Authentication-Results: mx.example.org; dkim=none;"
-        " spf=none smtp.mailfrom=carol@example.net; spf=none smtp.helo=client.example.net"
+        " spf=none smtp.mailfrom=carol@example.net; spf=none smtp.helo=client.example.net;"
+        " dmarc=none header.from=example.net"
     )
 
 
@@ -114,7 +115,7 @@ async def test_a_trusted_client_is_not_checked(env: SmtpEnv, keys: list[DkimKey]
 
 
 async def test_with_the_checks_off_forged_fields_still_go(tmp_path: Path) -> None:
-    settings = smtp_settings(mailauth={"dkim_verify": False, "spf_verify": False})
+    settings = smtp_settings(mailauth={"dkim_verify": False, "spf_verify": False, "dmarc_verify": False})
     async with smtp_server(tmp_path, settings) as env:
         forged = b"Authentication-Results: mx.example.org; dkim=pass header.d=example.net\r\n"
         data = message("not verified")

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pochta.config import Settings
+from pochta.delivery.dmarc_actions import DmarcActions
 from pochta.delivery.headers import HeaderBuffer, HeaderFacts, received_field, submission_fields
 from pochta.delivery.resolve import Destination, Resolution, Resolver
 from pochta.delivery.sieve_carry import Outgoing
@@ -221,6 +222,7 @@ class Delivery:
         self.resolver = Resolver(store, settings.smtp, settings.hostname)
         self.sieve = SieveStep(SieveRunner(store, settings), self.ops, settings)
         self.mailauth = MailAuth(settings)
+        self.dmarc = DmarcActions(store, settings)
         self.on_queued: Callable[[], None] | None = None  # the queue worker's wake-up
         self._disk_low = False
         self._disk_checked = -_DISK_CHECK_SECONDS  # monotonic time of the last statvfs
@@ -231,6 +233,7 @@ class Delivery:
         self.ops = MailOps.from_settings(self.store, settings)
         self.resolver = Resolver(self.store, settings.smtp, settings.hostname)
         self.mailauth = MailAuth(settings)
+        self.dmarc = DmarcActions(self.store, settings)
         runner = self.sieve.runner
         runner.configure(settings)
         self.sieve = SieveStep(runner, self.ops, settings)
@@ -619,6 +622,12 @@ class DeliveryTransaction:
                 # RFC 7601 §5: our field goes at the top, above the fields of other hops.
                 await spool.prepend(mailauth.field(self.auth))
                 size = spool.size
+                refusal = await delivery.dmarc.reject(
+                    self.auth, env, [r.path.domain for r in self.recipients]
+                )
+                if refusal is not None:  # RFC 7489 section 6.6.4 / 10.3: p=reject, nothing stored
+                    await self.abort()
+                    return CommitResult([refusal] * len(self.recipients), 0, size)
             parsed = await spool.parse(delivery.settings.mime)
             given = SieveInput(
                 sender=env.sender.address,
@@ -631,6 +640,8 @@ class DeliveryTransaction:
             )
             # Per recipient, now with the real size (RCPT checked the declared SIZE only).
             placement = await delivery.place(self.recipients, parsed, size, given)
+            if self.auth is not None:  # RFC 7489 section 6.6.4: quarantine, into Junk
+                await delivery.dmarc.quarantine(self.auth, placement)
             results = placement.results
             if (
                 placement.work
@@ -675,6 +686,8 @@ class DeliveryTransaction:
             done = replies.queued(self.id)
         final = [r or done for r in results]
         self._closed = True
+        if self.auth is not None:
+            await delivery.dmarc.record(self.auth, self.envelope, [r.path.domain for r in self.recipients])
         accepted = [rcpt for rcpt, r in zip(self.recipients, results, strict=True) if r is None]
         return CommitResult(
             final,

