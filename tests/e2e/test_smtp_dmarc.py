@@ -6,8 +6,12 @@ change what is done, and the report job queues an aggregate report with the righ
 from __future__ import annotations
 
 import asyncio
+import gzip
 import smtplib
-from collections.abc import AsyncIterator
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Iterator
+from email import message_from_bytes
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,8 @@ import pytest
 
 from dns_stub import DnsStub
 from pochta.config_dkim import DkimSettings
+from pochta.delivery import Delivery
+from pochta.delivery.dmarc_reports import send_reports
 from pochta.queue import dkim_keys
 from pochta.queue.dkim_sign import sign_message
 from pochta.store.dkim_model import DkimKey, KeyState
@@ -145,3 +151,64 @@ async def test_local_policy(
         stored = await env.messages(mailbox=where)
         assert len(stored) == 1
         assert "dmarc=fail" in _results(stored[0])
+
+
+def _parts(data: bytes) -> Iterator[Message]:
+    parsed = message_from_bytes(data)
+    yield from parsed.walk()
+
+
+async def test_the_report_job_queues_an_aggregate_report(env: SmtpEnv, keys: list[DkimKey]) -> None:
+    data = message("aligned")
+    assert await asyncio.to_thread(_send, env, sign_message(data, keys) + data) == {}
+    with pytest.raises(smtplib.SMTPDataError):
+        await asyncio.to_thread(_send, env, message("forged", sender="ceo@bank.example"))
+    with pytest.raises(smtplib.SMTPDataError):
+        await asyncio.to_thread(_send, env, message("forged again", sender="ceo@bank.example"))
+    outcomes = await send_reports(Delivery(env.store, env.settings, env.data_dir))
+    assert [(o.policy_domain, o.records) for o in outcomes] == [("bank.example", 2), ("example.net", 1)]
+    bank = outcomes[0]
+    # reports.example is outside bank.example and publishes no _report._dmarc record.
+    assert bank.sent_to == ["reports@example.org"]
+    assert bank.skipped == [
+        ("ext@reports.example", "external destination not authorized (RFC 7489 section 7.1)")
+    ]
+    assert await env.store.dmarc_results(2**40) == []  # reported rows are gone
+    entries = await env.store.queue_entries()
+    queued = {tuple(r.address for r in e.recipients): e for e in entries}
+    entry = queued[("reports@example.org",)]
+    assert entry.sender == "postmaster@mx.example.org"
+    with env.store.open_blob(entry.blob) as f:
+        raw = f.read()
+    parsed = message_from_bytes(raw)
+    assert (
+        str(parsed["Subject"])
+        .replace("\r\n ", " ")
+        .startswith("Report Domain: bank.example Submitter: mx.example.org Report-ID: <bank.example.")
+    )
+    attachment = next(p for p in _parts(raw) if p.get_content_type() == "application/gzip")
+    filename = attachment.get_filename()
+    assert filename is not None
+    assert filename.startswith("mx.example.org!bank.example!")
+    assert filename.endswith(".xml.gz")
+    payload = attachment.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    root = ET.fromstring(gzip.decompress(payload))
+    assert root.findtext("report_metadata/org_name") == "mx.example.org"
+    assert root.findtext("policy_published/domain") == "bank.example"
+    assert root.findtext("policy_published/p") == "reject"
+    records = root.findall("record")
+    assert len(records) == 1  # the two messages: one row with count 2
+    record = records[0]
+    assert record.findtext("row/source_ip") == CHECKED
+    assert record.findtext("row/count") == "2"
+    assert record.findtext("row/policy_evaluated/disposition") == "reject"
+    assert record.findtext("row/policy_evaluated/dkim") == "fail"
+    assert record.findtext("row/policy_evaluated/spf") == "fail"
+    assert record.findtext("identifiers/header_from") == "bank.example"
+    assert record.findtext("identifiers/envelope_from") == "example.net"
+    spf = {
+        (s.findtext("scope"), s.findtext("domain"), s.findtext("result"))
+        for s in record.findall("auth_results/spf")
+    }
+    assert spf == {("mfrom", "example.net", "pass"), ("helo", "client.example.net", "pass")}

@@ -17,9 +17,9 @@ import textwrap
 import threading
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
