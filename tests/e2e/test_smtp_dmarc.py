@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import smtplib
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Iterator
 from email import message_from_bytes
@@ -20,7 +21,7 @@ import pytest
 from dns_stub import DnsStub
 from pochta.config_dkim import DkimSettings
 from pochta.delivery import Delivery
-from pochta.delivery.dmarc_reports import send_reports
+from pochta.delivery.dmarc_reports import send_reports, send_reports_periodically
 from pochta.queue import dkim_keys
 from pochta.queue.dkim_sign import sign_message
 from pochta.store.dkim_model import DkimKey, KeyState
@@ -212,3 +213,27 @@ async def test_the_report_job_queues_an_aggregate_report(env: SmtpEnv, keys: lis
         for s in record.findall("auth_results/spf")
     }
     assert spf == {("mfrom", "example.net", "pass"), ("helo", "client.example.net", "pass")}
+
+
+async def test_the_housekeeping_job_sends_at_the_interval_boundary(env: SmtpEnv) -> None:
+    with pytest.raises(smtplib.SMTPDataError):
+        await asyncio.to_thread(_send, env, message("forged", sender="ceo@bank.example"))
+    day = env.settings.mailauth.dmarc_report_interval
+    now = time.time()
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) > 1:
+            raise asyncio.CancelledError  # the second round: stop
+
+    # The clock says the next day has begun: the result recorded today is before its boundary.
+    job = send_reports_periodically(
+        Delivery(env.store, env.settings, env.data_dir), sleep=sleep, clock=lambda: now + day
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    assert 0 < waits[0] <= day
+    assert await env.store.dmarc_results(2**40) == []
+    entries = await env.store.queue_entries()
+    assert [tuple(r.address for r in e.recipients) for e in entries] == [("reports@example.org",)]

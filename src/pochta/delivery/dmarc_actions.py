@@ -21,7 +21,7 @@ from pochta.config import Settings
 from pochta.log import get_logger
 from pochta.mailauth.results import AuthResults
 from pochta.proto.smtp import Reply
-from pochta.store.api import Store, StoreError
+from pochta.store.api import Store
 from pochta.store.dmarc_model import DmarcRow
 from pochta.store.model import AccountId, MailboxId
 
@@ -121,5 +121,5 @@ class DmarcActions:
             return
         try:
             await self.store.add_dmarc_result(row)
-        except StoreError as exc:
-            self.log.error("recording a DMARC result failed", error=str(exc))
+        except Exception as exc:  # the message is stored and acknowledged whatever happens here
+            self.log.error("recording a DMARC result failed", error=repr(exc))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from pochta.delivery.pipeline import Delivery
@@ -93,16 +94,20 @@ async def send_reports(
     return outcomes
 
 
-async def send_reports_periodically(delivery: Delivery) -> None:
+async def send_reports_periodically(
+    delivery: Delivery,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.time,
+) -> None:
     """Every ``mailauth.dmarc_report_interval`` seconds, aligned to the interval in UTC (midnight
     for a day), send the period's reports. Until cancelled; a failed round is logged, and its rows
-    wait for the next (pruned after ``dmarc_report_keep_days``)."""
+    wait for the next (pruned after ``dmarc_report_keep_days``). ``sleep`` and ``clock``: tests."""
     log = get_logger(task="dmarc-reports")
     while True:
         interval = delivery.settings.mailauth.dmarc_report_interval
-        now = time.time()
-        await asyncio.sleep(interval - now % interval)
-        end = int(time.time() // interval * interval)
+        await sleep(interval - clock() % interval)
+        end = int(clock() // interval * interval)
         try:
             outcomes = await send_reports(delivery, end)
         except Exception as exc:  # keep the server running; the rows stay for the next round

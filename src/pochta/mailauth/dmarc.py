@@ -26,7 +26,7 @@ from pochta.mailauth.dmarc_record import (
 )
 from pochta.mailauth.resolver import AuthResolver, Lookups
 from pochta.mailauth.spf import SpfCheck
-from pochta.mime.address import mailboxes, parse_address_list
+from pochta.mime.address import mailboxes, normalise_domain, parse_address_list
 from pochta.mime.encoded_words import decode_encoded_words
 
 __all__ = ["DmarcResult", "DmarcVerdict", "aligned", "check_dmarc", "from_domains"]
@@ -69,7 +69,10 @@ def from_domains(message: bytes) -> list[str] | str:
     if len(values) > 1:
         return "several From fields"
     found = mailboxes(parse_address_list(decode_encoded_words(values[0])))
-    domains = list(dict.fromkeys(m.domain.lower().rstrip(".") for m in found if m.domain))
+    # An internationalized domain is looked up (and reported) as its A-label form.
+    domains = list(
+        dict.fromkeys((normalise_domain(m.domain) or m.domain.lower()).rstrip(".") for m in found if m.domain)
+    )
     domains = [d for d in domains if not d.startswith("[")]  # an address literal has no policy
     return domains or "no domain in the From field"
 

@@ -89,6 +89,7 @@ def test_organizational_domain(domain: str, organizational: str) -> None:
         (b"From: a@one.example,\r\n b@two.example, c@one.example\r\n\r\n", ["one.example", "two.example"]),
         (b"From: undisclosed\r\n\r\n", "no domain in the From field"),
         (b"From: =?utf-8?q?J=C3=B6rg?= <j@example.de>\r\n\r\n", ["example.de"]),
+        ("From: j@b\u00fccher.example\r\n\r\n".encode(), ["xn--bcher-kva.example"]),  # A-label
     ],
 )
 def test_from_domains(header: bytes, expected: list[str] | str) -> None:
