@@ -93,7 +93,7 @@ def report_xml(report: Report, max_records: int = 10000) -> bytes:
         (
             source_ip,
             header_from,
-            envelope_from,
+            _envelope_from,
             envelope_to,
             disposition,
             dkim_ok,
@@ -118,8 +118,8 @@ def report_xml(report: Report, max_records: int = 10000) -> bytes:
         identifiers = ET.SubElement(record, "identifiers")
         if envelope_to:
             _text(identifiers, "envelope_to", envelope_to)
-        if envelope_from:
-            _text(identifiers, "envelope_from", envelope_from)
+        # RFC 7489 appendix C IdentifierType has envelope_to and header_from only; the MAIL FROM
+        # domain is reported as the SPF result's domain (scope mfrom).
         _text(identifiers, "header_from", header_from)
         results = ET.SubElement(record, "auth_results")
         auth = json.loads(auth_json)
