@@ -99,7 +99,9 @@ async def test_a_forged_field_is_removed_and_a_changed_message_fails(
 async def test_an_unsigned_message_is_dkim_none(env: SmtpEnv) -> None:
     assert await asyncio.to_thread(_send, env, message("unsigned"), CHECKED) == {}
     assert _fields((await env.messages())[0])[0] == (
-        "Authentication-Results: mx.example.org; dkim=none; arc=none smtp.remote-ip=127.0.0.2"
+        "Authentication-Results: mx.example.org; dkim=none; arc=none smtp.remote-ip=127.0.0.2;"
+        " spf=none smtp.mailfrom=carol@example.net; spf=none smtp.helo=client.example.net;"
+        " dmarc=none header.from=example.net"
     )
 
 
@@ -112,8 +114,8 @@ async def test_a_trusted_client_is_not_checked(env: SmtpEnv, keys: list[DkimKey]
     assert strip_received(stored) == signed  # nothing added, nothing removed
 
 
-async def test_with_dkim_verify_off_forged_fields_still_go(tmp_path: Path) -> None:
-    settings = smtp_settings(mailauth={"dkim_verify": False})
+async def test_with_the_checks_off_forged_fields_still_go(tmp_path: Path) -> None:
+    settings = smtp_settings(mailauth={"dkim_verify": False, "spf_verify": False, "dmarc_verify": False})
     async with smtp_server(tmp_path, settings) as env:
         forged = b"Authentication-Results: mx.example.org; dkim=pass header.d=example.net\r\n"
         data = message("not verified")

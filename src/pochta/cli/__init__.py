@@ -13,6 +13,7 @@ from pochta.cli.admin import register_admin_commands
 from pochta.cli.auth import register_auth_commands
 from pochta.cli.backup import register_backup_commands
 from pochta.cli.dkim import register_dkim_commands
+from pochta.cli.dmarc import register_dmarc_commands
 from pochta.cli.dns import register_dns_commands
 from pochta.cli.maintenance import register_maintenance_commands
 from pochta.cli.queue import register_queue_commands
@@ -42,5 +43,6 @@ register_backup_commands(main)
 register_sieve_commands(main)
 register_rule_commands(main)
 register_dkim_commands(main)
+register_dmarc_commands(main)
 register_dns_commands(main)
 register_tls_commands(main)

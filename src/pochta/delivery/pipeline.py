@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pochta.config import Settings
+from pochta.delivery.dmarc_actions import DmarcActions
 from pochta.delivery.forwarding import Forwarding
 from pochta.delivery.headers import HeaderBuffer, HeaderFacts, received_field, submission_fields
 from pochta.delivery.resolve import Destination, Resolution, Resolver
@@ -85,7 +86,7 @@ class Envelope:
     ret: str | None = None
     envid: str | None = None
     # The MX, for a client outside mailauth.trusted_networks: remove forged Authentication-Results,
-    # verify DKIM (mailauth.dkim_verify) and add ours (docs/deliverability.md).
+    # verify DKIM and SPF (mailauth.dkim_verify, spf_verify) and add ours (docs/deliverability.md).
     authenticate: bool = False
 
 
@@ -224,6 +225,7 @@ class Delivery:
         self.sieve = SieveStep(SieveRunner(store, settings), self.ops, settings)
         self.mailauth = MailAuth(settings)
         self.forwarding = Forwarding(settings, self.data_dir, self.is_local_domain)
+        self.dmarc = DmarcActions(store, settings)
         self.on_queued: Callable[[], None] | None = None  # the queue worker's wake-up
         self._disk_low = False
         self._disk_checked = -_DISK_CHECK_SECONDS  # monotonic time of the last statvfs
@@ -235,6 +237,7 @@ class Delivery:
         self.resolver = Resolver(self.store, settings.smtp, settings.hostname)
         self.mailauth = MailAuth(settings)
         self.forwarding = Forwarding(settings, self.data_dir, self.is_local_domain)
+        self.dmarc = DmarcActions(self.store, settings)
         runner = self.sieve.runner
         runner.configure(settings)
         self.sieve = SieveStep(runner, self.ops, settings)
@@ -654,13 +657,23 @@ class DeliveryTransaction:
         try:
             await spool.finish()
             env = self.envelope
-            if env.authenticate and delivery.settings.mailauth.dkim_verify:
+            if env.authenticate and delivery.settings.mailauth.checks:
                 mailauth = delivery.mailauth
-                peer = env.peer[1:-1] if env.peer.startswith("[") else ""  # RFC 8617 §6 smtp.remote-ip
-                self.auth = await mailauth.check(await spool.read(), remote_ip=peer)
+                self.auth = await mailauth.check(
+                    await spool.read(),
+                    peer_ip=env.peer.strip("[]") if env.peer.startswith("[") else "",
+                    mail_from=env.sender.address,
+                    helo=env.helo,
+                )
                 # RFC 7601 §5: our field goes at the top, above the fields of other hops.
                 await spool.prepend(mailauth.field(self.auth))
                 size = spool.size
+                refusal = await delivery.dmarc.reject(
+                    self.auth, env, [r.path.domain for r in self.recipients]
+                )
+                if refusal is not None:  # RFC 7489 section 6.6.4 / 10.3: p=reject, nothing stored
+                    await self.abort()
+                    return CommitResult([refusal] * len(self.recipients), 0, size)
             # Forwarded copies of a message the MX checked now carry our own results: ARC-sealed.
             checked = self.auth is not None
             parsed = await spool.parse(delivery.settings.mime)
@@ -675,6 +688,8 @@ class DeliveryTransaction:
             )
             # Per recipient, now with the real size (RCPT checked the declared SIZE only).
             placement = await delivery.place(self.recipients, parsed, size, given)
+            if self.auth is not None:  # RFC 7489 section 6.6.4: quarantine, into Junk
+                await delivery.dmarc.quarantine(self.auth, placement)
             results = placement.results
             if (
                 placement.work
@@ -724,6 +739,8 @@ class DeliveryTransaction:
             done = replies.queued(self.id)
         final = [r or done for r in results]
         self._closed = True
+        if self.auth is not None:
+            await delivery.dmarc.record(self.auth, self.envelope, [r.path.domain for r in self.recipients])
         accepted = [rcpt for rcpt, r in zip(self.recipients, results, strict=True) if r is None]
         return CommitResult(
             final,

@@ -18,7 +18,9 @@ from typing import Literal
 
 import dns.asyncresolver
 import dns.exception
+import dns.name
 import dns.nameserver
+import dns.rdata
 import dns.rdatatype
 import dns.resolver
 
@@ -96,7 +98,12 @@ class AuthResolver:
 
     async def txt(self, name: str, lookups: Lookups | None = None) -> Answer:
         """The TXT records of ``name`` (absolute or not)."""
-        key = (name.lower().rstrip(".") + ".", "TXT")
+        return await self.query(name, "TXT", lookups)
+
+    async def query(self, name: str, rdtype: str, lookups: Lookups | None = None) -> Answer:
+        """The records of ``name`` of type ``rdtype`` (TXT, A, AAAA, MX, PTR), each as text: a TXT
+        record's strings joined, an address, "10 mx.example." for MX, "host.example." for PTR."""
+        key = (name.lower().rstrip(".") + ".", rdtype.upper())
         if lookups is not None:
             lookups.count += 1
             lookups.names.append(key)
@@ -104,7 +111,11 @@ class AuthResolver:
         if cached is not None:
             return cached
         try:
-            result = await self._resolver.resolve(key[0], "TXT", search=False)
+            qname = dns.name.from_text(key[0])
+        except dns.exception.DNSException:  # no name DNS can carry (SPF macros can make them)
+            return Answer("none", reason="not a valid domain name")
+        try:
+            result = await self._resolver.resolve(qname, key[1], search=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             answer = Answer("none", reason="no such record")
             self._remember(key, answer, self.negative_ttl)
@@ -113,8 +124,15 @@ class AuthResolver:
             return Answer("temperror", reason="DNS timeout")
         except dns.exception.DNSException as exc:  # SERVFAIL, no nameservers, bad packets
             return Answer("temperror", reason=f"DNS error: {type(exc).__name__}")
-        records = tuple(b"".join(rdata.strings).decode("ascii", "replace") for rdata in result)
+        records = tuple(_text(rdata) for rdata in result)
         answer = Answer("found", records)
         ttl = result.rrset.ttl if result.rrset is not None else 0
         self._remember(key, answer, ttl)
         return answer
+
+
+def _text(rdata: dns.rdata.Rdata) -> str:
+    if rdata.rdtype == dns.rdatatype.TXT:
+        strings: list[bytes] = rdata.strings  # type: ignore[attr-defined]
+        return b"".join(strings).decode("ascii", "replace")
+    return rdata.to_text()

@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 
 import authres
 import authres.arc
+import authres.dmarc
 
 from pochta.mailauth.arc_verify import ArcResult
 from pochta.mailauth.dkim_verify import DkimResult
+from pochta.mailauth.dmarc import DmarcResult
+from pochta.mailauth.dmarc_policy import Disposition
+from pochta.mailauth.spf import SpfCheck
 
 __all__ = ["AuthResults", "authentication_results_field", "claims"]
 
@@ -24,11 +28,15 @@ _HEADER_B_CHARS = 8  # RFC 6008 section 4: the start of b=, enough to tell signa
 
 @dataclass(frozen=True)
 class AuthResults:
-    """The results of one message's checks, in the order they ran. SPF and DMARC join next."""
+    """The results of one message's checks, in the order they ran, and what DMARC's policy
+    makes of them (``disposition``: what delivery does)."""
 
     authserv_id: str
     dkim: tuple[DkimResult, ...] = field(default_factory=tuple)
     arc: ArcResult | None = None  # None: not checked (arc.verify off)
+    spf: SpfCheck | None = None
+    dmarc: DmarcResult | None = None
+    disposition: Disposition | None = None
 
     def dkim_pass_domains(self) -> list[str]:
         """The d= of each passing signature (DMARC's DKIM alignment, RFC 7489 section 4.2)."""
@@ -57,6 +65,8 @@ def authentication_results_field(results: AuthResults) -> bytes:
         )
     if results.arc is not None:
         entries.append(_arc_entry(results.arc))
+    entries.extend(_spf_entries(results.spf))
+    entries.extend(_dmarc_entries(results.dmarc, results.disposition))
     header = authres.AuthenticationResultsHeader(authserv_id=results.authserv_id, results=entries)
     text = str(header).replace("\r", " ").replace("\n", " ")
     return _fold(text).encode("utf-8") + b"\r\n"
@@ -77,6 +87,49 @@ def _arc_entry(arc: ArcResult) -> authres.AuthenticationResult:
         reason=arc.reason[:200] or None,
         properties=properties,
     )
+
+
+def _spf_entries(spf: SpfCheck | None) -> list[authres.SPFAuthenticationResult]:
+    """RFC 7208 section 9.1 / RFC 8601 section 2.7.2: one spf result per identity checked,
+    smtp.mailfrom=<sender> and smtp.helo=<domain>."""
+    if spf is None:
+        return []
+    mailfrom = spf.mailfrom
+    # A reason only for the errors: it says what the domain's owner must fix.
+    reason = mailfrom.reason[:200] if mailfrom.result in ("permerror", "temperror") else ""
+    entries = [
+        authres.SPFAuthenticationResult(
+            result=mailfrom.result, smtp_mailfrom=mailfrom.sender or None, reason=reason or None
+        )
+    ]
+    if spf.helo is not None:
+        entries.append(
+            authres.SPFAuthenticationResult(result=spf.helo.result, smtp_helo=spf.helo.sender or None)
+        )
+    return entries
+
+
+def _dmarc_entries(
+    dmarc: DmarcResult | None, disposition: Disposition | None
+) -> list[authres.dmarc.DMARCAuthenticationResult]:
+    """RFC 7489 section 11.2: dmarc=<result> header.from=<domain>, with the published policy as
+    policy.dmarc and, in a comment, what was done (as large receivers write it)."""
+    if dmarc is None:
+        return []
+    comment = None
+    if dmarc.record is not None:
+        done = disposition.action if disposition is not None else "none"
+        comment = f"p={dmarc.record.p} sp={dmarc.record.sp} dis={done}"
+    reason = dmarc.reason[:200] if dmarc.result in ("temperror", "permerror") else ""
+    return [
+        authres.dmarc.DMARCAuthenticationResult(
+            result=dmarc.result,
+            result_comment=comment,
+            header_from=dmarc.from_domain or None,
+            policy=dmarc.policy if dmarc.record is not None else None,
+            reason=reason or None,
+        )
+    ]
 
 
 def _fold(text: str, width: int = 78) -> str:

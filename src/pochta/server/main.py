@@ -13,6 +13,7 @@ from pochta.auth.authenticator import Authenticator
 from pochta.bootstrap import ensure_server_secret
 from pochta.config import Settings
 from pochta.delivery import Delivery
+from pochta.delivery.dmarc_reports import send_reports_periodically
 from pochta.log import bind_worker, configure_logging, get_logger
 from pochta.metrics import METRICS
 from pochta.queue.worker import QueueWorker
@@ -164,6 +165,9 @@ async def _serve(
             if settings.search.indexer:
                 # Full-text indexing of what deliveries queued (docs/architecture.md "Search index").
                 jobs.append(store.run_indexer())
+            if settings.mailauth.dmarc_reports:
+                # DMARC aggregate reports (RFC 7489 section 7.2), once a day by default.
+                jobs.append(send_reports_periodically(delivery))
             if queue_worker is not None:
                 # The outbound queue: delivers what submission and forwarding queued (and bounces).
                 jobs.append(queue_worker.run())

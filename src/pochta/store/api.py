@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, Literal, Protocol, TypeVar
 
 from pochta.mime import ParsedMessage
 from pochta.store.dkim_model import DkimKey, KeyState
+from pochta.store.dmarc_model import DmarcRow
 from pochta.store.model import (
     Account,
     AccountId,
@@ -635,6 +636,18 @@ class DkimKeyStore(Protocol):
         """NotFound when missing."""
 
 
+class DmarcReportStore(Protocol):
+    """DMARC results kept for the aggregate reports (``pochta.store.dmarc_model``)."""
+
+    async def add_dmarc_result(self, row: DmarcRow) -> None: ...
+
+    async def dmarc_results(self, before: int, limit: int = 1_000_000) -> list[DmarcRow]:
+        """The rows received before ``before`` (epoch seconds), oldest first, at most ``limit``."""
+
+    async def delete_dmarc_results(self, before: int) -> int:
+        """Delete the rows received before ``before``; how many went."""
+
+
 class SieveStateStore(Protocol):
     """What Sieve at delivery remembers (docs/sieve.md "At delivery"); times in epoch seconds."""
 
@@ -687,6 +700,7 @@ class Store(
     SieveStateStore,
     MailRuleStore,
     DkimKeyStore,
+    DmarcReportStore,
     OutboundQueue,
     Protocol,
 ):

@@ -560,6 +560,30 @@ dkim_keys = Table(
     UniqueConstraint("domain_id", "selector"),
 )
 
+# DMARC results for the aggregate reports (RFC 7489 section 7.2), revision 0027: one row per
+# evaluated message of a domain that publishes rua=; pochta.store.dmarc_model says what each holds.
+# The report job deletes the rows it reported; ``received`` orders and bounds its reads.
+dmarc_results = Table(
+    "dmarc_results",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("received", BigInteger, nullable=False),
+    Column("policy_domain", Text, nullable=False),
+    Column("header_from", Text, nullable=False),
+    Column("source_ip", Text, nullable=False),
+    Column("envelope_from", Text, nullable=False),
+    Column("envelope_to", Text, nullable=False),
+    Column("published", Text, nullable=False),
+    Column("rua", Text, nullable=False),
+    Column("disposition", Text, nullable=False),
+    Column("dkim_aligned", Boolean, nullable=False),
+    Column("spf_aligned", Boolean, nullable=False),
+    Column("override", Text, nullable=False),
+    Column("override_comment", Text, nullable=False),
+    Column("auth", Text, nullable=False),
+    Index(None, "received"),
+)
+
 # Sieve at delivery (docs/sieve.md "At delivery"). RFC 5230 §4.2: who got a vacation reply, by a
 # key over the tracking handle and the recipient, until ``expires``; RFC 7352 §3: the duplicate
 # tracking list; the errors of scripts that failed (the message then went to INBOX), for

@@ -78,6 +78,7 @@ from pochta.store.sort_orders import KeptOrders
 from pochta.store.sqlite_acl import AclMethods
 from pochta.store.sqlite_directory_methods import DirectoryMethods
 from pochta.store.sqlite_dkim import DkimMethods
+from pochta.store.sqlite_dmarc import DmarcMethods
 from pochta.store.sqlite_engine import READER_THREADS, make_engine, migrate
 from pochta.store.sqlite_mail_rules import MailRuleMethods
 from pochta.store.sqlite_metadata import MetadataMethods
@@ -111,6 +112,7 @@ class SqliteStore(
     SieveStateMethods,
     MailRuleMethods,
     DkimMethods,
+    DmarcMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 

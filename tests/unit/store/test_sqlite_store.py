@@ -17,6 +17,7 @@ import textwrap
 import threading
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
@@ -36,6 +37,7 @@ from pochta.store import sqlite_views as views  # noqa: E402
 from pochta.store.api import NotFound, Store  # noqa: E402
 from pochta.store.changes import LocalChangeFeed  # noqa: E402
 from pochta.store.dkim_model import DkimKey, KeyState  # noqa: E402
+from pochta.store.dmarc_model import DmarcRow  # noqa: E402
 from pochta.store.model import (  # noqa: E402
     AccountId,
     BlobRef,
@@ -779,6 +781,42 @@ async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
         await store.close()
 
 
+async def test_migration_0027_adds_dmarc_results(data_dir: Path) -> None:
+    # A store at revision 0026: the upgrade adds the (empty) results table; rows go in, come back
+    # before a time and are deleted by it.
+    store = await open_sqlite_store(data_dir, Settings())
+    await store.close()
+    downgrade_to(data_dir, "0026")
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        assert await store.dmarc_results(2**40) == []
+        row = DmarcRow(
+            100,
+            "example.net",
+            "example.net",
+            "192.0.2.1",
+            "example.net",
+            "example.org",
+            '{"p": "reject"}',
+            "mailto:d@example.net",
+            "reject",
+            False,
+            True,
+            "",
+            "",
+            "{}",
+        )
+        await store.add_dmarc_result(row)
+        await store.add_dmarc_result(replace(row, received=200, dkim_aligned=True))
+        assert await store.dmarc_results(150) == [row]
+        assert len(await store.dmarc_results(201)) == 2
+        assert (await store.dmarc_results(201))[1].dkim_aligned is True
+        assert await store.delete_dmarc_results(150) == 1
+        assert [r.received for r in await store.dmarc_results(2**40)] == [200]
+    finally:
+        await store.close()
+
+
 async def test_migration_0026_adds_dkim_keys(data_dir: Path) -> None:
     # A store at revision 0025 with a domain: the upgrade adds the (empty) key table, and a key
     # added after it moves the directory version (the signers' cache).
@@ -1145,6 +1183,8 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 # Each revision since 0011 taken out again by hand, as its downgrade does (a migration test takes the
 # store back with ``downgrade_to`` and lets the upgrade run again). A new revision adds its entry.
 UNDO: dict[str, str] = {
+    # the DMARC results for aggregate reports
+    "0027": "DROP INDEX ix_dmarc_results_received; DROP TABLE dmarc_results;",
     # the DKIM keys
     "0026": (
         "DROP TRIGGER directory_version_dkim_keys_insert; "

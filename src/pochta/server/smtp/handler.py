@@ -362,7 +362,10 @@ class SmtpHandler:
             envid=event.params.envid,
             # The MX checks mail authentication (DKIM) of clients outside trusted_networks; LMTP
             # comes from a trusted MTA and submission from an authenticated user (not checked).
-            authenticate=self.role == "smtp" and not self.settings.mailauth.trusts(conn.peer_ip),
+            # An authenticated client is never checked (docs/deliverability.md).
+            authenticate=self.role == "smtp"
+            and account is None
+            and not self.settings.mailauth.trusts(conn.peer_ip),
         )
         session.txn = self.delivery.begin(envelope)
         return replies.sender_ok()
