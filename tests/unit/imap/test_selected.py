@@ -114,6 +114,7 @@ class PlainMailbox:
 @dataclass(frozen=True)
 class PlainEntry:
     uid: int
+    message_id: int
     flags: frozenset[str]
     modseq: int
     size: int
@@ -130,6 +131,7 @@ class PlainView:
 
     def __post_init__(self) -> None:
         self.uids = array("q", (r.uid for r in self.rows))
+        self.message_ids = [r.message_id for r in self.rows]
         self.flags = [r.flags for r in self.rows]
         self.modseqs = [r.modseq for r in self.rows]
         self.sizes = [r.size for r in self.rows]
@@ -159,7 +161,7 @@ class PlainChanges:
 def test_the_state_needs_only_the_records_view_py_describes() -> None:
     # proto/imap/view.py: the core reads these attributes and no others (no store type needed).
     def plain(uid: int, flags: frozenset[str], modseq: int) -> PlainEntry:
-        return PlainEntry(uid, flags, modseq, 100 + uid, WHEN, f"row {uid}")
+        return PlainEntry(uid, 1000 + uid, flags, modseq, 100 + uid, WHEN, f"row {uid}")
 
     box = PlainMailbox(5, "Plain", 9, 30, 40, ("Gone",))  # a keyword no message carries any more
     v = PlainView(box, [plain(3, SEEN, 4), plain(8, frozenset({"Work"}), 9)])
@@ -169,6 +171,7 @@ def test_the_state_needs_only_the_records_view_py_describes() -> None:
     assert s.client_flags(8) == ("Work", "\\Recent")
     assert s.sizes([3, 8]) == [103, 108]
     assert s.internal_dates([8]) == [WHEN]
+    assert s.message_ids([3, 8]) == [1003, 1008]
     got = s.entry(8)
     assert got is not None
     assert got.note == "row 8"
@@ -181,6 +184,7 @@ def test_the_state_needs_only_the_records_view_py_describes() -> None:
     ]
     announced = s.entry(31)
     assert announced is not None
+    assert s.message_ids([3, 31]) == [1003, 1031]
     assert announced.note == "row 31"
     assert s.apply_own(PlainChanges(5, 43, (), (3,))) == [Expunge(1)]
     assert list(s.uids) == [31]
@@ -635,6 +639,11 @@ def test_large_mailbox_is_handled_in_bulk() -> None:
     assert s.exists == n
     all_uids = s.resolve(SequenceSet.parse(b"1:*"), uid=False)
     assert len(all_uids) == n
+    # Message ids from the view's column (big_view: the position), one C loop while nothing changed.
+    assert s.message_ids([1, 5, 2 * n - 1]) == [0, 2, n - 1]
+    for absent in ([2], [2 * n + 1], [0]):
+        with pytest.raises(KeyError):
+            s.message_ids(absent)
     assert all_uids[-1] == 2 * n - 1
     assert s.resolve(SequenceSet.parse(b"1:*"), uid=True) == all_uids
     gone = all_uids[::10]  # 10,000 expunges in one batch
@@ -646,6 +655,9 @@ def test_large_mailbox_is_handled_in_bulk() -> None:
     assert s.seq_of(3) == 1
     assert s.seq_of(2 * n + 1) == s.exists
     assert s.flags_of(3) is SEEN  # the view's shared flag sets, not copies
+    assert s.message_ids([3, 2 * n - 1, 2 * n + 1]) == [1, n - 1, 2 * n + 1]  # the tail: its records
+    with pytest.raises(KeyError):
+        s.message_ids([1])  # expunged and told
 
 
 def big_view(n: int) -> MailboxView:
@@ -720,6 +732,10 @@ def check_numbering(s: SelectedMailbox[MessageEntry], rng: random.Random) -> Non
     assert s.seq_of(0) is None
     if not uids:
         return
+    # ``entry`` gives every message its UID as message id: the view's column and the announced records.
+    assert s.message_ids(uids) == uids
+    some = sorted(rng.sample(uids, min(len(uids), 5)))
+    assert s.message_ids(some) == some
     assert resolve(s, b"1:*") == uids
     assert resolve(s, b"*", uid=True) == [uids[-1]]
     for _ in range(3):

@@ -26,7 +26,8 @@ API (``SelectedMailbox``):
   (KeyError otherwise); ``client_flags(uid)``: the FETCH FLAGS list (\\Recent added for rev1);
   ``flag_run(uids)``: the same for a run of messages in bulk (FETCH 1:* (UID FLAGS)), when it can.
   ``client_flag_order(flags)``: a flag set in the order FETCH FLAGS lists it.
-- ``entry(uid)``: the message's record (``MessageEntry``: size, internal date, blob), None when unknown.
+- ``entry(uid)``: the message's record (``MessageEntry``: size, internal date, blob), None when unknown;
+  ``message_ids(uids)``: the store's id of each message's content, from the view's column.
 - ``is_expunged(uid)``, ``is_recent(uid)``, ``recent_count``, ``pending`` (anything to tell).
 - ``highestmodseq``: the MODSEQ up to which changes were absorbed: the cursor for
   ``changes_since`` after a feed overflow. ``apply_own`` moves it only when its write took the very
@@ -313,6 +314,26 @@ class SelectedMailbox(Generic[EntryT]):
         view, added = self._view, self._added
         return [
             entry.size if (entry := added.get(uid)) is not None else view.sizes[self._base_position(uid)]
+            for uid in uids
+        ]
+
+    def message_ids(self, uids: Iterable[int]) -> list[int]:
+        """The store's message id of each of these messages of the numbering (KeyError for others),
+        from the view's column: what the store reads a message's kept forms by, with no lookup of
+        the mailbox's membership (expunged elsewhere and not yet told: still the same content)."""
+        view, added = self._view, self._added
+        uids = list(uids)
+        if not self._removed and not self._tail and (not uids or uids[-1] <= self._base_last):
+            # Nothing left or arrived since SELECT (a FETCH on a new connection): one bisect per
+            # UID in a C loop, checked against the column, then one C loop over the ids.
+            base, count = self._base, self._base_count
+            positions = list(map(bisect_left, repeat(base), uids))
+            if all(p < count for p in positions) and list(map(base.__getitem__, positions)) == uids:
+                return list(map(view.message_ids.__getitem__, positions))
+        return [
+            entry.message_id
+            if (entry := added.get(uid)) is not None
+            else view.message_ids[self._base_position(uid)]
             for uid in uids
         ]
 

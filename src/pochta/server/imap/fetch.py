@@ -680,10 +680,19 @@ async def _stored_rows(
     if not forms:
         return {}
     utf8 = session.utf8
-    live = [uid for uid in uids if not selected.is_expunged(uid)]
-    stored = await session.services.store.wire_forms(selected.mailbox_id, live, forms, utf8)
-    rows = {row[0]: row for row in stored}
-    lacking = [uid for uid in uids if (row := rows.get(uid)) is None or None in row]
+    # By message id (the view's column): one primary-key seek per message, no membership join. A
+    # message expunged elsewhere whose content is still stored is answered from its kept forms too
+    # (RFC 2180 section 4.1.1 allows a server to serve it until the EXPUNGE is sent).
+    message_ids = selected.message_ids(uids)
+    kept = {row[0]: row[1:] for row in await session.services.store.wire_forms(message_ids, forms, utf8)}
+    rows: dict[int, tuple[Any, ...]] = {}
+    lacking: list[int] = []
+    for uid, message_id in zip(uids, message_ids, strict=True):
+        found = kept.get(message_id)
+        if found is None:
+            lacking.append(uid)
+        else:
+            rows[uid] = (uid, *found)
     if lacking:
         # Kept before revision 0009 (until reconstruct), or expunged elsewhere: from the parse record.
         whole = forms != ["ENVELOPE"]
