@@ -187,6 +187,37 @@ async def test_store_variants(env: ImapEnv) -> None:
         sock.close()
 
 
+async def test_flags_of_a_run_show_recent_where_this_session_has_it(env: ImapEnv) -> None:
+    # RFC 3501 §2.3.2: the first SELECT after new mail takes \Recent; FETCH 1:* (UID FLAGS) answers
+    # a run of the mailbox in bulk and must show it on exactly those messages, after their flags.
+    await env.deliver(message(1), flags=["\\Seen"])
+    await env.deliver(message(2))
+    earlier = await open_session(env)  # takes \Recent of messages 1 and 2
+    earlier.close()
+    await env.deliver(message(3), flags=["\\Flagged"])
+    await env.deliver(message(4), flags=["\\Seen"])
+    sock = await open_session(env)
+    try:
+        bulk = await ask(sock, b"a FETCH 1:* (UID FLAGS)")
+        reversed_items = await ask(sock, b"b UID FETCH 2:4 (FLAGS UID)")
+        single = await ask(sock, b"c FETCH 1,3 (UID FLAGS)")  # not a run: per message
+    finally:
+        sock.close()
+    assert bulk == [
+        b"* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n",
+        b"* 2 FETCH (UID 2 FLAGS ())\r\n",
+        b"* 3 FETCH (UID 3 FLAGS (\\Flagged \\Recent))\r\n",
+        b"* 4 FETCH (UID 4 FLAGS (\\Seen \\Recent))\r\n",
+        b"a OK FETCH completed\r\n",
+    ]
+    assert reversed_items[:3] == [
+        b"* 2 FETCH (FLAGS () UID 2)\r\n",
+        b"* 3 FETCH (FLAGS (\\Flagged \\Recent) UID 3)\r\n",
+        b"* 4 FETCH (FLAGS (\\Seen \\Recent) UID 4)\r\n",
+    ]
+    assert single[:2] == [bulk[0], bulk[2]]
+
+
 async def test_flag_change_seen_by_another_session(env: ImapEnv) -> None:
     await env.deliver(message(1))
     first = await open_session(env)

@@ -486,7 +486,12 @@ def test_recent_of_the_view_is_a_suffix_and_expunges_leave_it() -> None:
     s = session([2, 4, 6, 8, 10], rev1=True, recent=5)  # UIDs 6, 8 and 10
     assert [s.is_recent(u) for u in (2, 4, 6, 8, 10, 5, 12)] == [False, False, True, True, True, False, False]
     assert s.recent_count == 3
-    assert s.flag_run([2, 4]) is None  # per message while anything is \Recent
+    # A run of the view in bulk, \Recent as the suffix it is; per message once a run cannot be.
+    assert s.flag_run([2, 4]) == (1, [NONE, NONE], 2)
+    assert s.flag_run([4, 6, 8]) == (2, [NONE, NONE, NONE], 1)
+    assert s.flag_run([8, 10]) == (4, [NONE, NONE], 0)
+    assert s.flag_run([2, 6]) is None  # not consecutive
+    assert session([2, 4, 6], rev1=False, recent=5).flag_run([2, 4, 6]) == (1, [NONE] * 3, 3)
     s.absorb(changes(200, expunged=[8, 2]))
     s.updates(allow_expunge=True, include_uid=False)
     assert s.recent_count == 2
@@ -732,6 +737,15 @@ def check_numbering(s: SelectedMailbox[MessageEntry], rng: random.Random) -> Non
     assert s.seq_of(0) is None
     if not uids:
         return
+    run = s.flag_run(uids)
+    if run is not None:  # the bulk answer of FETCH 1:* (UID FLAGS) is the per-message one
+        first, flags, recent_from = run
+        assert first == 1
+        shown = [
+            (*SelectedMailbox.client_flag_order(f), *(["\\Recent"] if i >= recent_from else []))
+            for i, f in enumerate(flags)
+        ]
+        assert shown == [s.client_flags(uid) for uid in uids]
     # ``entry`` gives every message its UID as message id: the view's column and the announced records.
     assert s.message_ids(uids) == uids
     some = sorted(rng.sample(uids, min(len(uids), 5)))
@@ -1006,3 +1020,30 @@ def test_resolve_a_list_of_message_numbers(count: int, new: int, gone: set[int],
         assert s.resolve_numbered(listed) == (numbers, expected)
     every = list(range(1, s.exists + 1))
     assert s.resolve_numbered(SequenceSet.parse(b"1:*")) == (every, [s.uid_at(n) for n in every])
+
+
+def test_flag_run_answers_as_client_flags_with_recent_and_changes() -> None:
+    # FETCH 1:* (UID FLAGS) in bulk (``flag_run``) shows what ``client_flags`` shows per message:
+    # the view's flags with changes since SELECT patched in, \Recent for the view's recent suffix.
+    rng = random.Random(10)
+    sets = [NONE, SEEN, DELETED, frozenset({"\\Flagged", "$Work"})]
+    for _ in range(40):
+        uids = sorted(rng.sample(range(1, 200), rng.randint(1, 30)))
+        v = MailboxView.from_entries(info(100), [entry(u, rng.choice(sets)) for u in uids])
+        rev1 = rng.random() < 0.8
+        s = SelectedMailbox(v, read_only=False, rev1=rev1, recent_from=rng.randint(1, 201))
+        changed = sorted(rng.sample(uids, rng.randint(0, len(uids))))
+        s.absorb(changes(101, [entry(u, rng.choice(sets), 101) for u in changed]))
+        s.updates(allow_expunge=False, include_uid=False)
+        low = rng.randrange(len(uids))
+        run_uids = uids[low : rng.randint(low + 1, len(uids))]
+        run = s.flag_run(run_uids)
+        assert run is not None
+        first, flags, recent_from = run
+        assert first == low + 1
+        shown = [
+            (*SelectedMailbox.client_flag_order(f), *(["\\Recent"] if i >= recent_from else []))
+            for i, f in enumerate(flags)
+        ]
+        assert shown == [s.client_flags(uid) for uid in run_uids]
+        assert (rev1 and any(s.is_recent(u) for u in run_uids)) == (recent_from < len(run_uids))
