@@ -187,6 +187,37 @@ async def test_store_variants(env: ImapEnv) -> None:
         sock.close()
 
 
+async def test_flags_of_a_run_show_recent_where_this_session_has_it(env: ImapEnv) -> None:
+    # RFC 3501 §2.3.2: the first SELECT after new mail takes \Recent; FETCH 1:* (UID FLAGS) answers
+    # a run of the mailbox in bulk and must show it on exactly those messages, after their flags.
+    await env.deliver(message(1), flags=["\\Seen"])
+    await env.deliver(message(2))
+    earlier = await open_session(env)  # takes \Recent of messages 1 and 2
+    earlier.close()
+    await env.deliver(message(3), flags=["\\Flagged"])
+    await env.deliver(message(4), flags=["\\Seen"])
+    sock = await open_session(env)
+    try:
+        bulk = await ask(sock, b"a FETCH 1:* (UID FLAGS)")
+        reversed_items = await ask(sock, b"b UID FETCH 2:4 (FLAGS UID)")
+        single = await ask(sock, b"c FETCH 1,3 (UID FLAGS)")  # not a run: per message
+    finally:
+        sock.close()
+    assert bulk == [
+        b"* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n",
+        b"* 2 FETCH (UID 2 FLAGS ())\r\n",
+        b"* 3 FETCH (UID 3 FLAGS (\\Flagged \\Recent))\r\n",
+        b"* 4 FETCH (UID 4 FLAGS (\\Seen \\Recent))\r\n",
+        b"a OK FETCH completed\r\n",
+    ]
+    assert reversed_items[:3] == [
+        b"* 2 FETCH (FLAGS () UID 2)\r\n",
+        b"* 3 FETCH (FLAGS (\\Flagged \\Recent) UID 3)\r\n",
+        b"* 4 FETCH (FLAGS (\\Seen \\Recent) UID 4)\r\n",
+    ]
+    assert single[:2] == [bulk[0], bulk[2]]
+
+
 async def test_flag_change_seen_by_another_session(env: ImapEnv) -> None:
     await env.deliver(message(1))
     first = await open_session(env)
@@ -413,10 +444,12 @@ async def test_wire_forms_kept_at_delivery_are_what_the_parse_record_gives(env: 
     for _, data in messages:
         await env.deliver(data, flags=["\\Seen"] if len(data) % 2 else [])
     info = await env.mailbox()
-    uids = await env.uids()
+    view = await env.store.open_view(info.id)
     # Stored at delivery = computed from the parse, in both variants (RFC 6855: UTF-8 sessions differ).
     for utf8 in (False, True):
-        stored = await env.store.wire_forms(info.id, uids, ["ENVELOPE", "BODY", "BODYSTRUCTURE"], utf8)
+        kept = await env.store.wire_forms(view.message_ids, ["ENVELOPE", "BODY", "BODYSTRUCTURE"], utf8)
+        by_id = {row[0]: row for row in kept}
+        stored = [by_id[message_id] for message_id in view.message_ids]
         for (name, data), row in zip(messages, stored, strict=True):
             root = parse_message(data, env.settings.mime).root
             computed = (
@@ -449,5 +482,5 @@ async def test_wire_forms_kept_at_delivery_are_what_the_parse_record_gives(env: 
         assert conn.execute("DELETE FROM message_wire").rowcount == len({data for _, data in messages})
     finally:
         conn.close()
-    assert await env.store.wire_forms(info.id, uids[:1], ["ENVELOPE"], False) == [(uids[0], None)]
+    assert await env.store.wire_forms(view.message_ids[:1], ["ENVELOPE"], False) == []
     assert await both() == served

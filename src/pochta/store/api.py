@@ -45,6 +45,7 @@ from pochta.store.model import (
     MailboxId,
     MailboxInfo,
     MailboxView,
+    MessageId,
     MetadataLimits,
     ModSeq,
     ObjectRow,
@@ -425,12 +426,14 @@ class MailStore(Protocol):
 
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]: ...
     async def wire_forms(
-        self, mailbox_id: MailboxId, uids: Iterable[Uid], names: Sequence[str], utf8: bool
+        self, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool
     ) -> list[tuple[Any, ...]]:
-        """IMAP wire forms kept at delivery (``pochta.mime.imapform.wire_forms``): ``(uid, form, ...)``
-        for the UIDs that exist, in UID order, one octet string per item of ``names`` (ENVELOPE, BODY,
-        BODYSTRUCTURE) as a session with (``utf8``) or without UTF8=ACCEPT gets it; None where none is
-        kept for the message (the caller computes it from the parse record, ``cached``)."""
+        """IMAP wire forms kept at delivery (``pochta.mime.imapform.wire_forms``):
+        ``(message_id, form, ...)`` for the messages of ``message_ids`` that have them, in no
+        particular order, one octet string per item of ``names`` (ENVELOPE, BODY, BODYSTRUCTURE) as
+        a session with (``utf8``) or without UTF8=ACCEPT gets it. A message left out has none kept
+        (stored before they were, or gone): the caller computes them from the parse record. By
+        message id, which a session's view holds for every message it numbers: no membership read."""
 
     async def search_text(
         self, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]

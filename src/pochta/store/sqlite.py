@@ -65,6 +65,7 @@ from pochta.store.model import (
     MailboxId,
     MailboxInfo,
     MailboxView,
+    MessageId,
     ModSeq,
     ObjectRow,
     Placed,
@@ -502,13 +503,11 @@ class SqliteStore(
         return await self.run_read(lambda c: mail.cached(c, mailbox_id, uid_list))
 
     async def wire_forms(
-        self, mailbox_id: MailboxId, uids: Iterable[Uid], names: Sequence[str], utf8: bool
+        self, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool
     ) -> list[tuple[Any, ...]]:
-        uid_list = mail.normalize_uids(uids)
+        id_list = list(message_ids)
         name_list = list(names)
-        return await self.run_read(
-            lambda c: wire.read_forms(driver_connection(c), mailbox_id, uid_list, name_list, utf8)
-        )
+        return await self.run_read(lambda c: wire.read_forms(driver_connection(c), id_list, name_list, utf8))
 
     def feed(self) -> LocalChangeFeed:
         return self._feed

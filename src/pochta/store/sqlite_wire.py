@@ -2,7 +2,9 @@
 
 Delivery writes each new message's ENVELOPE, BODY and BODYSTRUCTURE as octets
 (``pochta.mime.imapform.wire_forms``), in the delivery's transaction; the row goes with the message.
-FETCH reads them for a chunk of UIDs in one statement (``read_forms``) and sends them as they are.
+FETCH reads them by message id (``read_forms``: the session's view knows the ids of the messages it
+numbers, so the read seeks this table's primary key alone, no membership join) and sends them as
+they are.
 A message without a row of the current ``WIRE_VERSION`` (stored before revision 0009, or by a version
 whose forms differ) reads as None: the caller computes it from the parse record, and ``pochta
 reconstruct`` writes the row (``replace_forms``).
@@ -15,8 +17,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pochta.mime.imapform import WIRE_VERSION, WireForms
-from pochta.store import sqlite_mail as mail  # a module import: sqlite_mail imports this one too
-from pochta.store.model import MailboxId, Uid
 
 __all__ = ["FORM_NAMES", "forget_forms", "read_forms", "replace_forms", "store_forms", "stored_forms"]
 
@@ -35,12 +35,14 @@ _SQL_STORED = (
     "SELECT version, envelope, body, bodystructure, envelope_utf8, body_utf8, bodystructure_utf8 "
     "FROM message_wire WHERE message_id = ?"
 )
-# The LEFT JOIN keeps messages without a current row: their forms read as NULL.
+# A message without a current row has none here: the caller computes its forms.
 _SQL_READ = (
-    "SELECT m.uid, {columns} FROM membership AS m LEFT JOIN message_wire AS w "
-    "ON w.message_id = m.message_id AND w.version = {version} "
-    "WHERE m.mailbox_id = ? AND ({condition}) ORDER BY m.uid"
+    "SELECT w.message_id, {columns} FROM message_wire AS w "
+    "WHERE w.version = {version} AND w.message_id IN ({marks})"
 )
+# Ids per statement: an IN list of this many parameters is one statement text for every full chunk
+# (sqlite3 caches prepared statements by text), far below SQLite's variable limit.
+IDS_PER_STATEMENT = 512
 
 
 def _params(message_id: int, forms: WireForms) -> tuple[Any, ...]:
@@ -101,16 +103,15 @@ def _column(name: str, utf8: bool) -> str:
 
 
 def read_forms(
-    raw: sqlite3.Connection, mailbox_id: MailboxId, uids: Iterable[Uid], names: Sequence[str], utf8: bool
+    raw: sqlite3.Connection, message_ids: Iterable[int], names: Sequence[str], utf8: bool
 ) -> list[tuple[Any, ...]]:
-    """``(uid, form, ...)`` for the UIDs that exist, in UID order, one form per name of ``names``
-    (of ``FORM_NAMES``) as the session gets it; None where the message has no current row."""
+    """``(message_id, form, ...)`` for the messages of ``message_ids`` that have a current row, in no
+    particular order, one form per name of ``names`` (of ``FORM_NAMES``) as the session gets it."""
     columns = ", ".join(_column(name, utf8) for name in names)
-    ranges = mail.uid_ranges(mail.normalize_uids(uids))
+    ids = list(dict.fromkeys(message_ids))  # a message copied within one mailbox is there twice
     result: list[tuple[Any, ...]] = []
-    step = mail.RANGES_PER_STATEMENT
-    for start in range(0, len(ranges), step):
-        condition, params = mail.uid_condition_sql(ranges[start : start + step])
-        sql = _SQL_READ.format(columns=columns, version=WIRE_VERSION, condition=condition)
-        result.extend(raw.execute(sql, (mailbox_id, *params)).fetchall())
+    for start in range(0, len(ids), IDS_PER_STATEMENT):
+        chunk = ids[start : start + IDS_PER_STATEMENT]
+        sql = _SQL_READ.format(columns=columns, version=WIRE_VERSION, marks=",".join("?" * len(chunk)))
+        result.extend(raw.execute(sql, chunk).fetchall())
     return result

@@ -114,6 +114,7 @@ class PlainMailbox:
 @dataclass(frozen=True)
 class PlainEntry:
     uid: int
+    message_id: int
     flags: frozenset[str]
     modseq: int
     size: int
@@ -130,6 +131,7 @@ class PlainView:
 
     def __post_init__(self) -> None:
         self.uids = array("q", (r.uid for r in self.rows))
+        self.message_ids = [r.message_id for r in self.rows]
         self.flags = [r.flags for r in self.rows]
         self.modseqs = [r.modseq for r in self.rows]
         self.sizes = [r.size for r in self.rows]
@@ -159,7 +161,7 @@ class PlainChanges:
 def test_the_state_needs_only_the_records_view_py_describes() -> None:
     # proto/imap/view.py: the core reads these attributes and no others (no store type needed).
     def plain(uid: int, flags: frozenset[str], modseq: int) -> PlainEntry:
-        return PlainEntry(uid, flags, modseq, 100 + uid, WHEN, f"row {uid}")
+        return PlainEntry(uid, 1000 + uid, flags, modseq, 100 + uid, WHEN, f"row {uid}")
 
     box = PlainMailbox(5, "Plain", 9, 30, 40, ("Gone",))  # a keyword no message carries any more
     v = PlainView(box, [plain(3, SEEN, 4), plain(8, frozenset({"Work"}), 9)])
@@ -169,6 +171,7 @@ def test_the_state_needs_only_the_records_view_py_describes() -> None:
     assert s.client_flags(8) == ("Work", "\\Recent")
     assert s.sizes([3, 8]) == [103, 108]
     assert s.internal_dates([8]) == [WHEN]
+    assert s.message_ids([3, 8]) == [1003, 1008]
     got = s.entry(8)
     assert got is not None
     assert got.note == "row 8"
@@ -181,6 +184,7 @@ def test_the_state_needs_only_the_records_view_py_describes() -> None:
     ]
     announced = s.entry(31)
     assert announced is not None
+    assert s.message_ids([3, 31]) == [1003, 1031]
     assert announced.note == "row 31"
     assert s.apply_own(PlainChanges(5, 43, (), (3,))) == [Expunge(1)]
     assert list(s.uids) == [31]
@@ -482,7 +486,12 @@ def test_recent_of_the_view_is_a_suffix_and_expunges_leave_it() -> None:
     s = session([2, 4, 6, 8, 10], rev1=True, recent=5)  # UIDs 6, 8 and 10
     assert [s.is_recent(u) for u in (2, 4, 6, 8, 10, 5, 12)] == [False, False, True, True, True, False, False]
     assert s.recent_count == 3
-    assert s.flag_run([2, 4]) is None  # per message while anything is \Recent
+    # A run of the view in bulk, \Recent as the suffix it is; per message once a run cannot be.
+    assert s.flag_run([2, 4]) == (1, [NONE, NONE], 2)
+    assert s.flag_run([4, 6, 8]) == (2, [NONE, NONE, NONE], 1)
+    assert s.flag_run([8, 10]) == (4, [NONE, NONE], 0)
+    assert s.flag_run([2, 6]) is None  # not consecutive
+    assert session([2, 4, 6], rev1=False, recent=5).flag_run([2, 4, 6]) == (1, [NONE] * 3, 3)
     s.absorb(changes(200, expunged=[8, 2]))
     s.updates(allow_expunge=True, include_uid=False)
     assert s.recent_count == 2
@@ -635,6 +644,11 @@ def test_large_mailbox_is_handled_in_bulk() -> None:
     assert s.exists == n
     all_uids = s.resolve(SequenceSet.parse(b"1:*"), uid=False)
     assert len(all_uids) == n
+    # Message ids from the view's column (big_view: the position), one C loop while nothing changed.
+    assert s.message_ids([1, 5, 2 * n - 1]) == [0, 2, n - 1]
+    for absent in ([2], [2 * n + 1], [0]):
+        with pytest.raises(KeyError):
+            s.message_ids(absent)
     assert all_uids[-1] == 2 * n - 1
     assert s.resolve(SequenceSet.parse(b"1:*"), uid=True) == all_uids
     gone = all_uids[::10]  # 10,000 expunges in one batch
@@ -646,6 +660,9 @@ def test_large_mailbox_is_handled_in_bulk() -> None:
     assert s.seq_of(3) == 1
     assert s.seq_of(2 * n + 1) == s.exists
     assert s.flags_of(3) is SEEN  # the view's shared flag sets, not copies
+    assert s.message_ids([3, 2 * n - 1, 2 * n + 1]) == [1, n - 1, 2 * n + 1]  # the tail: its records
+    with pytest.raises(KeyError):
+        s.message_ids([1])  # expunged and told
 
 
 def big_view(n: int) -> MailboxView:
@@ -720,6 +737,19 @@ def check_numbering(s: SelectedMailbox[MessageEntry], rng: random.Random) -> Non
     assert s.seq_of(0) is None
     if not uids:
         return
+    run = s.flag_run(uids)
+    if run is not None:  # the bulk answer of FETCH 1:* (UID FLAGS) is the per-message one
+        first, flags, recent_from = run
+        assert first == 1
+        shown = [
+            (*SelectedMailbox.client_flag_order(f), *(["\\Recent"] if i >= recent_from else []))
+            for i, f in enumerate(flags)
+        ]
+        assert shown == [s.client_flags(uid) for uid in uids]
+    # ``entry`` gives every message its UID as message id: the view's column and the announced records.
+    assert s.message_ids(uids) == uids
+    some = sorted(rng.sample(uids, min(len(uids), 5)))
+    assert s.message_ids(some) == some
     assert resolve(s, b"1:*") == uids
     assert resolve(s, b"*", uid=True) == [uids[-1]]
     for _ in range(3):
@@ -990,3 +1020,30 @@ def test_resolve_a_list_of_message_numbers(count: int, new: int, gone: set[int],
         assert s.resolve_numbered(listed) == (numbers, expected)
     every = list(range(1, s.exists + 1))
     assert s.resolve_numbered(SequenceSet.parse(b"1:*")) == (every, [s.uid_at(n) for n in every])
+
+
+def test_flag_run_answers_as_client_flags_with_recent_and_changes() -> None:
+    # FETCH 1:* (UID FLAGS) in bulk (``flag_run``) shows what ``client_flags`` shows per message:
+    # the view's flags with changes since SELECT patched in, \Recent for the view's recent suffix.
+    rng = random.Random(10)
+    sets = [NONE, SEEN, DELETED, frozenset({"\\Flagged", "$Work"})]
+    for _ in range(40):
+        uids = sorted(rng.sample(range(1, 200), rng.randint(1, 30)))
+        v = MailboxView.from_entries(info(100), [entry(u, rng.choice(sets)) for u in uids])
+        rev1 = rng.random() < 0.8
+        s = SelectedMailbox(v, read_only=False, rev1=rev1, recent_from=rng.randint(1, 201))
+        changed = sorted(rng.sample(uids, rng.randint(0, len(uids))))
+        s.absorb(changes(101, [entry(u, rng.choice(sets), 101) for u in changed]))
+        s.updates(allow_expunge=False, include_uid=False)
+        low = rng.randrange(len(uids))
+        run_uids = uids[low : rng.randint(low + 1, len(uids))]
+        run = s.flag_run(run_uids)
+        assert run is not None
+        first, flags, recent_from = run
+        assert first == low + 1
+        shown = [
+            (*SelectedMailbox.client_flag_order(f), *(["\\Recent"] if i >= recent_from else []))
+            for i, f in enumerate(flags)
+        ]
+        assert shown == [s.client_flags(uid) for uid in run_uids]
+        assert (rev1 and any(s.is_recent(u) for u in run_uids)) == (recent_from < len(run_uids))

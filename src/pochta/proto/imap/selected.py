@@ -24,9 +24,11 @@ API (``SelectedMailbox``):
 - ``uid_at(seq)``, ``seq_of(uid)``: number to UID (IndexError when out of range), UID to number (None).
 - ``flags_of(uid)``, ``modseq_of(uid)``: stored flags and MODSEQ of a message in the numbering
   (KeyError otherwise); ``client_flags(uid)``: the FETCH FLAGS list (\\Recent added for rev1);
-  ``flag_run(uids)``: the same for a run of messages in bulk (FETCH 1:* (UID FLAGS)), when it can.
+  ``flag_run(uids)``: the same for a run of messages in bulk (FETCH 1:* (UID FLAGS)), when it can
+  (with where \\Recent begins in it).
   ``client_flag_order(flags)``: a flag set in the order FETCH FLAGS lists it.
-- ``entry(uid)``: the message's record (``MessageEntry``: size, internal date, blob), None when unknown.
+- ``entry(uid)``: the message's record (``MessageEntry``: size, internal date, blob), None when unknown;
+  ``message_ids(uids)``: the store's id of each message's content, from the view's column.
 - ``is_expunged(uid)``, ``is_recent(uid)``, ``recent_count``, ``pending`` (anything to tell).
 - ``highestmodseq``: the MODSEQ up to which changes were absorbed: the cursor for
   ``changes_since`` after a feed overflow. ``apply_own`` moves it only when its write took the very
@@ -279,12 +281,13 @@ class SelectedMailbox(Generic[EntryT]):
             flags.append(RECENT)  # RFC 3501 §2.3.2 session flag; RFC 9051 has no \Recent
         return tuple(flags)
 
-    def flag_run(self, uids: Sequence[int]) -> tuple[int, list[frozenset[str]]] | None:
+    def flag_run(self, uids: Sequence[int]) -> tuple[int, list[frozenset[str]], int] | None:
         """For ``uids`` (ascending) that are consecutive messages of the view with no message removed
-        from the numbering and no \\Recent: the sequence number of the first and the stored flags of
-        each, read from the view's column in bulk (flags changed since SELECT patched in). None
-        otherwise: ask per message (``seq_of``, ``client_flags``)."""
-        if not uids or self._removed or (self.rev1 and self.recent_count):
+        from the numbering: the sequence number of the first, the stored flags of each, read from
+        the view's column in bulk (flags changed since SELECT patched in), and the index in ``uids``
+        from which on the messages are \\Recent here (``len(uids)`` when none is, or the session is
+        not rev1). None otherwise: ask per message (``seq_of``, ``client_flags``)."""
+        if not uids or self._removed:
             return None
         first = self._view.position(uids[0])
         stop = -1 if first is None else first + len(uids)
@@ -297,7 +300,10 @@ class SelectedMailbox(Generic[EntryT]):
                 position = self._view.position(uid)
                 if position is not None:
                     flags[position - first] = changed.flags
-        return first + 1, flags
+        # RFC 3501 §2.3.2: the view's \\Recent messages are a suffix of it (``is_recent``); the run
+        # lies within the view, so its recent ones are a suffix of the run.
+        recent = len(uids) if not self.rev1 else min(len(uids), max(0, self._base_recent - first))
+        return first + 1, flags, recent
 
     def entry(self, uid: int) -> EntryT | None:
         """Size, internal date and blob of a message of the numbering (they never change)."""
@@ -313,6 +319,26 @@ class SelectedMailbox(Generic[EntryT]):
         view, added = self._view, self._added
         return [
             entry.size if (entry := added.get(uid)) is not None else view.sizes[self._base_position(uid)]
+            for uid in uids
+        ]
+
+    def message_ids(self, uids: Iterable[int]) -> list[int]:
+        """The store's message id of each of these messages of the numbering (KeyError for others),
+        from the view's column: what the store reads a message's kept forms by, with no lookup of
+        the mailbox's membership (expunged elsewhere and not yet told: still the same content)."""
+        view, added = self._view, self._added
+        uids = list(uids)
+        if not self._removed and not self._tail and (not uids or uids[-1] <= self._base_last):
+            # Nothing left or arrived since SELECT (a FETCH on a new connection): one bisect per
+            # UID in a C loop, checked against the column, then one C loop over the ids.
+            base, count = self._base, self._base_count
+            positions = list(map(bisect_left, repeat(base), uids))
+            if all(p < count for p in positions) and list(map(base.__getitem__, positions)) == uids:
+                return list(map(view.message_ids.__getitem__, positions))
+        return [
+            entry.message_id
+            if (entry := added.get(uid)) is not None
+            else view.message_ids[self._base_position(uid)]
             for uid in uids
         ]
 

@@ -28,6 +28,8 @@ class Entry(Protocol):
     @property
     def uid(self) -> int: ...
     @property
+    def message_id(self) -> int: ...  # the store's id of its content (never reused)
+    @property
     def flags(self) -> frozenset[str]: ...  # stored flags and keywords (no \\Recent)
     @property
     def modseq(self) -> int: ...
@@ -67,6 +69,8 @@ class View(Protocol[EntryT_co]):
     def mailbox(self) -> Mailbox: ...
     @property
     def uids(self) -> array[int]: ...  # ascending; the core slices and concatenates these in C
+    @property
+    def message_ids(self) -> Sequence[int]: ...
     @property
     def flags(self) -> Sequence[frozenset[str]]: ...
     @property

@@ -134,6 +134,11 @@ TABLE: dict[str, Entry] = {
 }
 
 
+# The capabilities the commands of the table bring, each once, in table order: the same for every
+# session, so gathered once (CAPABILITY is sent at every greeting and login).
+_TABLE_CAPABILITIES = tuple(dict.fromkeys(c for entry in TABLE.values() for c in entry.capabilities))
+
+
 def capabilities(session: Session) -> list[str]:
     """CAPABILITY for this session now (RFC 9051 §7.2.2): only what is implemented."""
     conn = session.conn
@@ -149,8 +154,8 @@ def capabilities(session: Session) -> list[str]:
     # RFC 7888 §3 LITERAL+, or §5 LITERAL- (which IMAP4rev2 implies anyway), never both (§5); the
     # receiver's Limits.literal_minus follows the same setting.
     caps.append("LITERAL+" if settings.imap.literal_plus else "LITERAL-")
-    for entry in TABLE.values():
-        caps.extend(c for c in entry.capabilities if c not in caps)
+    listed = set(caps)
+    caps.extend(c for c in _TABLE_CAPABILITIES if c not in listed)
     if "APPEND" in TABLE:
         caps.append(f"APPENDLIMIT={settings.limits.max_message_size}")  # RFC 7889
     if "COMPRESS" in TABLE and settings.imap.compress:

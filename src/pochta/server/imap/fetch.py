@@ -323,7 +323,7 @@ async def _flags_only(
     uidonly = selected.uidonly  # RFC 9586 §3.3: ``* uid UIDFETCH (...)``, the run's formats are FETCH's
     run = None if uidonly else selected.flag_run(uids)
     if run is not None:
-        await _flag_run_lines(session, uids, names, run[0], run[1])
+        await _flag_run_lines(session, uids, names, *run)
         return
     encoded: dict[tuple[frozenset[str], bool], bytes] = {}
     out = _Output(session)
@@ -359,12 +359,26 @@ _RUN_BATCH = 4096  # lines formatted per write
 
 
 async def _flag_run_lines(
-    session: Session, uids: list[int], names: list[str], first_seq: int, flags: list[frozenset[str]]
+    session: Session,
+    uids: list[int],
+    names: list[str],
+    first_seq: int,
+    flags: list[frozenset[str]],
+    recent_from: int,
 ) -> None:
-    encoded: dict[frozenset[str], bytes] = {}
-    for flag_set in dict.fromkeys(flags):
-        encoded[flag_set] = flag_list(SelectedMailbox.client_flag_order(flag_set))
-    lists = list(map(encoded.__getitem__, flags))
+    """``flag_run``'s lines: the messages from ``recent_from`` on get \\Recent after their flags
+    (``SelectedMailbox.client_flags``' order; RFC 3501 §2.3.2, a rev1 session's first sight)."""
+    lists: list[bytes] = []
+    parts: tuple[tuple[list[frozenset[str]], tuple[str, ...]], ...] = (
+        (flags[:recent_from], ()),
+        (flags[recent_from:], (flagrules.RECENT,)),
+    )
+    for part, recent in parts:
+        encoded = {
+            flag_set: flag_list([*SelectedMailbox.client_flag_order(flag_set), *recent])
+            for flag_set in dict.fromkeys(part)
+        }
+        lists += map(encoded.__getitem__, part)
     seqs = range(first_seq, first_seq + len(uids))
     key = tuple(names)
     out = _Output(session)
@@ -680,10 +694,19 @@ async def _stored_rows(
     if not forms:
         return {}
     utf8 = session.utf8
-    live = [uid for uid in uids if not selected.is_expunged(uid)]
-    stored = await session.services.store.wire_forms(selected.mailbox_id, live, forms, utf8)
-    rows = {row[0]: row for row in stored}
-    lacking = [uid for uid in uids if (row := rows.get(uid)) is None or None in row]
+    # By message id (the view's column): one primary-key seek per message, no membership join. A
+    # message expunged elsewhere whose content is still stored is answered from its kept forms too
+    # (RFC 2180 section 4.1.1 allows a server to serve it until the EXPUNGE is sent).
+    message_ids = selected.message_ids(uids)
+    kept = {row[0]: row[1:] for row in await session.services.store.wire_forms(message_ids, forms, utf8)}
+    rows: dict[int, tuple[Any, ...]] = {}
+    lacking: list[int] = []
+    for uid, message_id in zip(uids, message_ids, strict=True):
+        found = kept.get(message_id)
+        if found is None:
+            lacking.append(uid)
+        else:
+            rows[uid] = (uid, *found)
     if lacking:
         # Kept before revision 0009 (until reconstruct), or expunged elsewhere: from the parse record.
         whole = forms != ["ENVELOPE"]

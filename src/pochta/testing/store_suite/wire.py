@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pochta.mime import parse_message
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 from pochta.store.api import Store
@@ -33,32 +35,39 @@ async def test_wire_forms_kept_at_delivery(store: Store, backdoor: StoreBackdoor
     plain = b"From: a@example.net\r\nSubject: plain\r\n\r\nhello\r\n"
     first = (await deliver(store, plain, inbox.id))[0].uid
     second = (await deliver(store, EIGHT_BIT, inbox.id))[0].uid
+    view = await store.open_view(inbox.id)
+    assert list(view.uids) == [first, second]
+    one, two = view.message_ids
     want = {
-        utf8: [(first, *computed(plain, utf8)), (second, *computed(EIGHT_BIT, utf8))]
+        utf8: {one: (one, *computed(plain, utf8)), two: (two, *computed(EIGHT_BIT, utf8))}
         for utf8 in (False, True)
     }
-    assert want[False][1] != want[True][1]  # the variants differ for this message
-    for utf8 in (False, True):
-        assert await store.wire_forms(inbox.id, [second, 404, first], NAMES, utf8) == want[utf8]
-    # Any subset, in the order asked.
-    assert await store.wire_forms(inbox.id, [second], ["BODYSTRUCTURE", "ENVELOPE"], True) == [
-        (second, want[True][1][3], want[True][1][1])
-    ]
+    assert want[False][two] != want[True][two]  # the variants differ for this message
 
-    # Kept before they were (or by a version whose forms differ): None, the caller computes them;
+    async def kept(ids: list[int], names: Sequence[str], utf8: bool) -> dict[int, tuple[object, ...]]:
+        rows = await store.wire_forms(ids, names, utf8)
+        assert len(rows) == len({row[0] for row in rows})  # one row per message
+        return {row[0]: row for row in rows}
+
+    # By message id, whatever the order; an id twice is one row; an unknown id has none.
+    for utf8 in (False, True):
+        assert await kept([two, 10**9, one, two], NAMES, utf8) == want[utf8]
+    # Any subset, in the order asked.
+    assert await kept([two], ["BODYSTRUCTURE", "ENVELOPE"], True) == {
+        two: (two, want[True][two][3], want[True][two][1])
+    }
+
+    # Kept before they were (or by a version whose forms differ): none, the caller computes them;
     # reconstruct writes them again.
     await backdoor.drop_wire_forms(store)
-    assert await store.wire_forms(inbox.id, [first, second], NAMES, False) == [
-        (first, None, None, None),
-        (second, None, None, None),
-    ]
+    assert await store.wire_forms([one, two], NAMES, False) == []
     report = await store.reconstruct()
     assert report.caches_changed == 2
     for utf8 in (False, True):
-        assert await store.wire_forms(inbox.id, [first, second], NAMES, utf8) == want[utf8]
+        assert await kept([one, two], NAMES, utf8) == want[utf8]
     assert (await store.reconstruct()).caches_changed == 0
 
     # They go with the message.
     await store.expunge(inbox.id, [first, second])
-    assert await store.wire_forms(inbox.id, [first, second], NAMES, False) == []
+    assert await store.wire_forms([one, two], NAMES, False) == []
     assert await backdoor.wire_form_count(store) == 0
