@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from pochta.config_dkim import DkimSettings
+from pochta.config_http import HttpSettings, MtaStsSettings
 from pochta.config_listen import (
     LISTENER_KINDS,
     NOT_YET_AVAILABLE,
@@ -38,6 +39,7 @@ __all__ = [
     "UNIX_SOCKET_LISTENERS",
     "ConfigError",
     "DkimSettings",
+    "HttpSettings",
     "ImapSettings",
     "LimitSettings",
     "ListenAddress",
@@ -49,6 +51,7 @@ __all__ = [
     "ManageSieveSettings",
     "MetricsSettings",
     "MimeSettings",
+    "MtaStsSettings",
     "Pop3Settings",
     "QueueSettings",
     "SearchSettings",
@@ -635,6 +638,8 @@ class Settings(Section):
     managesieve: ManageSieveSettings = Field(default_factory=ManageSieveSettings)
     dkim: DkimSettings = Field(default_factory=DkimSettings)
     mailauth: MailAuthSettings = Field(default_factory=MailAuthSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    mta_sts: MtaStsSettings = Field(default_factory=MtaStsSettings)
 
     @field_validator("hostname")
     @classmethod
