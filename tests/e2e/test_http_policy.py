@@ -3,6 +3,7 @@ section 8.3) on a real ``pochta serve --workers 2`` (tests/web_env.py), over bot
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from serve_process import run_pochta
 from web_env import DOMAIN, HOSTNAME, WebEnv, start_web_server
 
 POLICY = f"version: STSv1\r\nmode: testing\r\nmx: {HOSTNAME}\r\nmax_age: 604800\r\n".encode()
@@ -101,3 +103,16 @@ def test_challenge_bad_or_unknown_tokens_are_404(env: WebEnv, token: str) -> Non
 def test_challenge_file_too_large_is_not_served(env: WebEnv) -> None:
     (challenge_dir(env) / "huge").write_bytes(b"x" * 100_000)
     assert env.get("/.well-known/acme-challenge/huge").status == 404
+
+
+def test_dns_prints_the_id_of_the_policy_served(env: WebEnv) -> None:
+    """The id `pochta dns` prints is the digest of the very body the listener serves."""
+    out = run_pochta("dns", DOMAIN, "--data", str(env.data)).stdout
+    found = re.search(
+        r'^_mta-sts\.example\.org\. IN TXT "v=STSv1; id=([A-Za-z0-9]{1,32})"', out, re.MULTILINE
+    )
+    assert found is not None, out
+    served = env.get("/.well-known/mta-sts.txt", host=f"mta-sts.{DOMAIN}", tls=True).body
+    assert found.group(1) == hashlib.sha256(served).hexdigest()[:32]
+    assert f"mta-sts.{DOMAIN}. IN CNAME {HOSTNAME}." in out
+    assert f"_autodiscover._tcp.{DOMAIN}. IN SRV 0 0 " in out
