@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,3 +118,20 @@ def test_dns_prints_the_id_of_the_policy_served(env: WebEnv) -> None:
     assert found.group(1) == hashlib.sha256(served).hexdigest()[:32]
     assert f"mta-sts.{DOMAIN}. IN CNAME {HOSTNAME}." in out
     assert f"_autodiscover._tcp.{DOMAIN}. IN SRV 0 0 " in out
+
+
+def test_reload_changes_the_policy_and_its_id_together(env: WebEnv) -> None:
+    """Last in the file: SIGHUP with a new [mta_sts] mode; every worker serves the new policy, and
+    `pochta dns` prints the id of that one."""
+    config = env.data / "pochta.toml"
+    config.write_text(config.read_text() + '\n[mta_sts]\nmode = "enforce"\nmax_age = 86400\n')
+    os.kill(env.server.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    fresh = 0
+    while fresh < 20:  # twenty new connections in a row, whichever worker takes each
+        body = env.get("/.well-known/mta-sts.txt", host=f"mta-sts.{DOMAIN}").body
+        fresh = fresh + 1 if b"mode: enforce\r\n" in body else 0
+        assert time.monotonic() < deadline, body
+    assert body == f"version: STSv1\r\nmode: enforce\r\nmx: {HOSTNAME}\r\nmax_age: 86400\r\n".encode()
+    out = run_pochta("dns", DOMAIN, "--data", str(env.data)).stdout
+    assert f"id={hashlib.sha256(body).hexdigest()[:32]}" in out
