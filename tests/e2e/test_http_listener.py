@@ -215,3 +215,19 @@ def test_fuzzed_request_heads_never_get_a_500(
         assert response.startswith(b"HTTP/1.1 "), response[:100]
         assert status_of(response) < 500
     assert env.server.failures() == []
+
+
+def test_expect_100_continue_gets_the_go_ahead(env: WebEnv) -> None:
+    body = b"<Autodiscover/>"
+    head = (
+        f"POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+        "Expect: 100-continue\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", env.port("http")), timeout=10) as sock:
+        sock.sendall(head)
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 ")
+        sock.sendall(body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert status_of(answer) == 400  # a POX request without EMailAddress

@@ -143,6 +143,11 @@ class HttpHandler:
         if length is not None and length > limit:
             # RFC 9110 section 15.5.14: refused before a single octet of it is read.
             raise _Refusal(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body of {length} octets over {limit}")
+        if h.they_are_waiting_for_100_continue:
+            # RFC 9110 section 10.1.1: the client holds its body back until we ask for it.
+            go_ahead = h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+            conn.write(h.send(go_ahead) or b"")
+            await conn.drain()
         deadline = asyncio.get_running_loop().time() + self._limits.body_timeout
         chunks: list[bytes] = []
         size = 0
