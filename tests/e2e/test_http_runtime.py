@@ -51,3 +51,28 @@ def test_graceful_stop_closes_keep_alive_connections(env: WebEnv) -> None:
         assert sock.recv(4096) == b""  # closed between requests, without a word
         assert env.server.process.wait(10) == 0
         assert time.monotonic() - started < 5
+
+
+def test_https_takes_a_new_certificate_on_sighup(env: WebEnv, tmp_path: Path) -> None:
+    def served_certificate() -> bytes:
+        context = env.client_context()
+        with (
+            socket.create_connection(("127.0.0.1", env.port("https")), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+            assert der is not None
+            return der
+
+    before = served_certificate()
+    renewed = env.ca.issue_cert("localhost", "127.0.0.1")
+    # The configured files are replaced in place, as an ACME client or certbot does.
+    renewed.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    renewed.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    env.server.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    while served_certificate() == before:
+        assert time.monotonic() < deadline, env.server.tail()
+        time.sleep(0.1)
+    for _ in range(10):  # every worker reloaded
+        assert served_certificate() != before
