@@ -26,7 +26,8 @@ from pathlib import Path
 from types import TracebackType
 
 import trustme
-from tests.dovecot_env import free_port
+
+from dovecot_env import free_port
 
 PEBBLE = shutil.which("pebble")
 MISSING = None if PEBBLE else "pebble is not installed (apt-get install pebble)"

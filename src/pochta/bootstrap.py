@@ -107,7 +107,8 @@ def render_config(settings: Settings) -> str:
         "[listeners]",
         '# name = "host:port", "[v6addr]:port", "/path/to/socket" (lmtp only) or "off".',
         "# Standard ports for production: smtp 25, submission 587, submissions 465, imap 143,",
-        "# imaps 993, pop3 110, pop3s 995, managesieve 4190 (binding below 1024 needs privileges).",
+        "# imaps 993, pop3 110, pop3s 995, managesieve 4190, http 80, https 443 (binding below 1024",
+        "# needs privileges).",
     ]
     for name in LISTENER_KINDS:
         lines.append(f"{name} = {_toml_string(settings.listeners[name])}")

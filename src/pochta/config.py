@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from pochta.config_dkim import DkimSettings
 from pochta.config_forward import ArcSettings, SrsSettings
+from pochta.config_http import HttpSettings, MtaStsSettings
 from pochta.config_listen import (
     LISTENER_KINDS,
     NOT_YET_AVAILABLE,
@@ -40,6 +41,7 @@ __all__ = [
     "ArcSettings",
     "ConfigError",
     "DkimSettings",
+    "HttpSettings",
     "ImapSettings",
     "LimitSettings",
     "ListenAddress",
@@ -51,6 +53,7 @@ __all__ = [
     "ManageSieveSettings",
     "MetricsSettings",
     "MimeSettings",
+    "MtaStsSettings",
     "Pop3Settings",
     "QueueSettings",
     "SearchSettings",
@@ -685,6 +688,8 @@ class Settings(Section):
     mailauth: MailAuthSettings = Field(default_factory=MailAuthSettings)
     srs: SrsSettings = Field(default_factory=SrsSettings)
     arc: ArcSettings = Field(default_factory=ArcSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    mta_sts: MtaStsSettings = Field(default_factory=MtaStsSettings)
 
     @field_validator("hostname")
     @classmethod

@@ -48,14 +48,15 @@ LISTENER_KINDS: dict[str, ListenerKind] = {
     "pop3": ListenerKind("pop3", TlsMode.STARTTLS, "127.0.0.1:1110"),
     "pop3s": ListenerKind("pop3", TlsMode.IMPLICIT, "127.0.0.1:1995"),
     "managesieve": ListenerKind("managesieve", TlsMode.STARTTLS, "127.0.0.1:4190"),  # RFC 5804 §1.8
+    # HTTP (docs/http.md): the MTA-STS policy, client autoconfiguration, ACME http-01 challenges.
+    "http": ListenerKind("http", TlsMode.NONE, "127.0.0.1:8080"),
+    "https": ListenerKind("http", TlsMode.IMPLICIT, "127.0.0.1:8443"),
 }
 
 # Listener names of services pochta does not have yet. Nothing is ever listened for in their name
 # (a server must not advertise what it cannot serve); configuring one with an address is an error
 # that says so, and "off" is accepted so that a config written by an older `pochta init` still loads.
-NOT_YET_AVAILABLE: dict[str, str] = {
-    "http": "the HTTP service (autoconfig, MTA-STS, JMAP)",
-}
+NOT_YET_AVAILABLE: dict[str, str] = {}
 
 # Listeners that may also listen on a UNIX socket path instead of host:port.
 UNIX_SOCKET_LISTENERS = frozenset({"lmtp"})

@@ -4,8 +4,9 @@
 What pochta serves decides the list: MX and SPF for the domain, each DKIM key that is published
 (pending, active or retiring: ``pochta.queue.dkim_keys``), a DMARC policy, and an SRV record (RFC
 6186 section 3, RFC 8314 section 5.1; RFC 5804 §1.8 for ManageSieve) for each client listener that
-is on. Records of services pochta does not have yet (MTA-STS, TLS-RPT, autoconfig) are left out
-until they exist.
+is on; with an HTTP listener on, the MTA-STS policy id and the names clients and senders ask over
+HTTPS (docs/http.md): ``mta-sts``, ``autoconfig`` and ``autodiscover`` CNAMEs and Outlook's
+``_autodiscover._tcp`` SRV record.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from enum import StrEnum
 from pochta.config import Settings, parse_listen_address
 from pochta.queue import dkim_keys
 from pochta.store.dkim_model import DkimKey
+from pochta.web.policy import txt_record as mta_sts_txt
 
 __all__ = ["Finding", "Record", "Verdict", "check", "records"]
 
@@ -73,6 +75,33 @@ def records(
             continue
         port = parse_listen_address(address, allow_unix=False).port
         out.append(Record(f"{service}.{domain}.", "SRV", f"0 1 {port} {host}", f"client setup: {listener}"))
+    out += _web_records(domain, settings, host)
+    return out
+
+
+def _web_records(domain: str, settings: Settings, host: str) -> list[Record]:
+    """What the HTTP listeners serve needs these names (docs/http.md); none without a listener."""
+    listeners = settings.listeners
+    if all(listeners.get(name, "off") == "off" for name in ("http", "https")):
+        return []
+    sts = dkim_keys.txt_strings(mta_sts_txt(settings))
+    out = [
+        Record(
+            f"_mta-sts.{domain}.", "TXT", sts, "MTA-STS: a policy exists, and its id (RFC 8461 section 3.1)"
+        ),
+        Record(
+            f"mta-sts.{domain}.", "CNAME", host, "serves the MTA-STS policy over HTTPS (RFC 8461 section 3.2)"
+        ),
+        Record(f"autoconfig.{domain}.", "CNAME", host, "Thunderbird autoconfiguration"),
+        Record(f"autodiscover.{domain}.", "CNAME", host, "Outlook Autodiscover"),
+    ]
+    https = listeners.get("https", "off")
+    if https != "off":
+        port = parse_listen_address(https, allow_unix=False).port
+        # Outlook's last resort when autodiscover.DOMAIN has no answer: where Autodiscover is.
+        out.append(
+            Record(f"_autodiscover._tcp.{domain}.", "SRV", f"0 0 {port} {host}", "Outlook Autodiscover")
+        )
     return out
 
 
@@ -110,7 +139,11 @@ def _verdict(record: Record, found: list[str]) -> Verdict:
             return Verdict.MISSING
         if len(mine) > 1:
             return Verdict.WRONG  # RFC 7208 section 4.5: two SPF records are a permanent error
-        return Verdict.OK if " ".join(mine[0].split()) == want else Verdict.DIFFERS
+        if " ".join(mine[0].split()) == want:
+            return Verdict.OK
+        # Another MTA-STS id than the policy's: senders that cached an older policy never fetch
+        # the one served now (RFC 8461 section 3.1).
+        return Verdict.WRONG if tag == "v=STSv1" else Verdict.DIFFERS
     normal = {" ".join(value.lower().split()) for value in found}
     return Verdict.OK if record.value.lower() in normal else Verdict.WRONG
 

@@ -72,7 +72,7 @@ def test_init_creates_everything_and_refuses_to_overwrite(tmp_path: Path) -> Non
         (["--listen", "imap=127.0.0.1:70000"], "port must be 0..65535"),
         (["--listen", "imap=/tmp/sock"], "only allowed for lmtp"),
         (["--hostname", "bad host"], "hostname: not a valid host name"),
-        (["--listen", "http=127.0.0.1:8080"], "the HTTP service (autoconfig, MTA-STS, JMAP) is not"),
+        (["--listen", "jmap=127.0.0.1:8080"], "unknown listener 'jmap'"),
     ],
 )
 def test_init_with_bad_options_creates_nothing(tmp_path: Path, args: list[str], fragment: str) -> None:
@@ -108,8 +108,8 @@ def test_first_run_creates_data_prints_account_and_listeners(
     first_run: tuple[ServerProcess, Path],
 ) -> None:
     server, cwd = first_run
-    # Only services that work are listened for: no HTTP (issue 9 item 8).
-    assert set(server.wait_listening(9)) == {
+    # Every service pochta has, on its default port (HTTP since issue 13).
+    assert set(server.wait_listening(11)) == {
         "smtp",
         "submission",
         "submissions",
@@ -119,9 +119,11 @@ def test_first_run_creates_data_prints_account_and_listeners(
         "pop3",
         "pop3s",
         "managesieve",
+        "http",
+        "https",
     }
     listening = [line for line in server.lines if "listening name=" in line]
-    assert len(listening) == 9
+    assert len(listening) == 11
     assert any(
         re.search(r"listening name=imap addr=127\.0\.0\.1:1143 tls=starttls$", line.strip())
         for line in listening
@@ -129,6 +131,8 @@ def test_first_run_creates_data_prints_account_and_listeners(
     assert any("name=imaps addr=127.0.0.1:1993 tls=implicit" in line for line in listening)
     assert any("name=lmtp addr=127.0.0.1:2424 tls=none" in line for line in listening)
     assert any("name=managesieve addr=127.0.0.1:4190 tls=starttls" in line for line in listening)
+    assert any("name=http addr=127.0.0.1:8080 tls=none" in line for line in listening)
+    assert any("name=https addr=127.0.0.1:8443 tls=implicit" in line for line in listening)
 
     assert server.stop() == 0
     stdout = server.stdout()

@@ -60,7 +60,7 @@ def refused_by_check_and_serve(data: Path, expected: str) -> None:
 
 def test_check_says_ok_and_binds(data: Path) -> None:
     out = ok(run("config", "check", data=data))
-    assert re.search(r"pochta\.toml: ok \(9 listeners\)$", out.strip())
+    assert re.search(r"pochta\.toml: ok \(11 listeners\)$", out.strip())
 
 
 def test_port_out_of_range_names_the_listener(data: Path) -> None:
@@ -118,9 +118,16 @@ def test_address_in_use_is_found_by_binding(data: Path, taken_port: int) -> None
     assert f"listener imaps: cannot listen on 127.0.0.1:{taken_port}" in served.stderr
 
 
-def test_http_is_refused_naming_the_key(data: Path) -> None:
-    edit(data, r"^\[listeners\]$", '[listeners]\nhttp = "127.0.0.1:8080"')
-    expected = "listeners.http: the HTTP service (autoconfig, MTA-STS, JMAP) is not available yet"
+def test_bad_http_address_is_refused_naming_the_key(data: Path) -> None:
+    edit(data, r'^http = ".*"$', 'http = "127.0.0.1:80800"')
+    expected = "listeners.http: port must be 0..65535"
+    refused_by_check_and_serve(data, expected)
+
+
+def test_acme_without_the_http_listener_is_refused(data: Path) -> None:
+    edit(data, r'^http = ".*"$', 'http = "off"')
+    edit(data, r"^\[tls\]$", "[tls]\nacme = true")
+    expected = "tls.acme: needs the http listener (port 80) to answer http-01 challenges"
     refused_by_check_and_serve(data, expected)
 
 

@@ -654,7 +654,8 @@ async def test_a_replaced_certificate_is_loaded_for_new_handshakes_without_a_rel
     config = settings({"imaps": "127.0.0.1:0"}, tls={"reload_check_interval": 0.05})
     server = await start(config, tls=None, data_dir=tmp_path)
     cert, key = tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem"
-    authority = trustme.CA()
+    # An RSA pair over the first run's ECDSA one, as an ACME renewal writes it.
+    authority = trustme.CA(key_type=trustme.KeyType.RSA)
     served = authority.issue_cert("localhost")
     key.write_bytes(served.private_key_pem.bytes())  # the key alone first: no pair yet
     await eventually(lambda: "tls reload failed" in log.getvalue())

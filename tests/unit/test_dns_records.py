@@ -10,6 +10,7 @@ from pochta.dns_records import Verdict, check, records
 from pochta.queue import dkim_keys
 from pochta.queue.route import record_lookup
 from pochta.store.dkim_model import KeyState
+from pochta.web.policy import txt_record
 
 SETTINGS = Settings.model_validate(
     {"hostname": "mail.example.org", "listeners": {"imap": "off", "pop3": "off", "imaps": "0.0.0.0:993"}}
@@ -61,5 +62,48 @@ async def test_two_spf_records_are_wrong() -> None:
     wanted = [r for r in records("example.org", SETTINGS, []) if r.type == "TXT"]
     zone = {("example.org.", "TXT"): ['"v=spf1 mx -all"', '"v=spf1 a -all"']}
     async with DnsStub(zone) as dns:
-        [spf, _dmarc] = await check(wanted, record_lookup([dns.nameserver], 5.0))
+        [spf, _dmarc, _sts] = await check(wanted, record_lookup([dns.nameserver], 5.0))
     assert spf.verdict is Verdict.WRONG  # RFC 7208 section 4.5: a permanent error at every receiver
+
+
+def test_http_records_follow_the_http_listeners() -> None:
+    lines = [r.zone_line().split(" ; ")[0] for r in records("example.org", SETTINGS, KEYS)]
+    sts = [line for line in lines if line.startswith("_mta-sts.")]
+    assert sts == [f'_mta-sts.example.org. IN TXT "{txt_record(SETTINGS)}"']
+    assert "mta-sts.example.org. IN CNAME mail.example.org." in lines
+    assert "autoconfig.example.org. IN CNAME mail.example.org." in lines
+    assert "autodiscover.example.org. IN CNAME mail.example.org." in lines
+    assert "_autodiscover._tcp.example.org. IN SRV 0 0 8443 mail.example.org." in lines
+    no_https = Settings.model_validate({"hostname": "mail.example.org", "listeners": {"https": "off"}})
+    lines = [r.zone_line() for r in records("example.org", no_https, KEYS)]
+    assert any(line.startswith("autoconfig.example.org.") for line in lines)
+    assert not any(line.startswith("_autodiscover._tcp.") for line in lines)
+    no_http = Settings.model_validate(
+        {"hostname": "mail.example.org", "listeners": {"https": "off", "http": "off"}}
+    )
+    names = {r.name for r in records("example.org", no_http, KEYS)}
+    assert not names & {"_mta-sts.example.org.", "mta-sts.example.org.", "autoconfig.example.org."}
+
+
+async def test_check_of_the_http_records() -> None:
+    wanted = records("example.org", SETTINGS, KEYS)
+    enforce = Settings.model_validate({"hostname": "mail.example.org", "mta_sts": {"mode": "enforce"}})
+    zone = {
+        ("_mta-sts.example.org.", "TXT"): [f'"{txt_record(enforce)}"'],  # the id of another policy
+        ("mta-sts.example.org.", "CNAME"): ["mail.example.org."],
+        ("autoconfig.example.org.", "CNAME"): ["other.example.net."],
+        ("_autodiscover._tcp.example.org.", "SRV"): ["0 0 8443 mail.example.org."],
+    }
+    async with DnsStub(zone) as dns:
+        findings = await check(wanted, record_lookup([dns.nameserver], 5.0))
+    verdicts = {(f.record.name, f.record.type): f.verdict for f in findings}
+    assert verdicts[("_mta-sts.example.org.", "TXT")] is Verdict.WRONG  # a stale id is never harmless
+    assert verdicts[("mta-sts.example.org.", "CNAME")] is Verdict.OK
+    assert verdicts[("autoconfig.example.org.", "CNAME")] is Verdict.WRONG
+    assert verdicts[("autodiscover.example.org.", "CNAME")] is Verdict.MISSING
+    assert verdicts[("_autodiscover._tcp.example.org.", "SRV")] is Verdict.OK
+    zone[("_mta-sts.example.org.", "TXT")] = [f'"{txt_record(SETTINGS)}"']
+    async with DnsStub(zone) as dns:
+        findings = await check(wanted, record_lookup([dns.nameserver], 5.0))
+    verdicts = {(f.record.name, f.record.type): f.verdict for f in findings}
+    assert verdicts[("_mta-sts.example.org.", "TXT")] is Verdict.OK

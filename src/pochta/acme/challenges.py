@@ -13,12 +13,15 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["CHALLENGE_DIR", "ChallengeFiles", "valid_token"]
+__all__ = ["CHALLENGE_DIR", "MAX_KEY_AUTHORIZATION", "ChallengeFiles", "valid_token"]
 
 CHALLENGE_DIR = Path("acme") / "http-01"  # relative to the data directory
 
 # RFC 8555 section 8.3: the token is base64url without padding; nothing else can name a file here.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# A key authorization is the token, ".", and a 43-character thumbprint; a file far larger than that
+# is not one, and is never read whole into memory.
+MAX_KEY_AUTHORIZATION = 4096
 
 
 def valid_token(token: str) -> bool:
@@ -50,11 +53,13 @@ class ChallengeFiles:
             path.unlink(missing_ok=True)
 
     def read(self, token: str) -> bytes | None:
-        """The answer to ``token`` if one is published (what the http listener serves)."""
+        """The answer to ``token`` if one is published (what the http listener serves, blocking)."""
         path = self.path(token)
         if path is None:
             return None
         try:
-            return path.read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
+            with open(path, "rb") as file:
+                data = file.read(MAX_KEY_AUTHORIZATION + 1)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
             return None
+        return data if len(data) <= MAX_KEY_AUTHORIZATION else None

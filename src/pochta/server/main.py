@@ -25,6 +25,7 @@ from pochta.server.housekeeping import (
     prune_sieve_state_periodically,
     refresh_snapshots_periodically,
 )
+from pochta.server.http import http_handlers
 from pochta.server.imap import imap_handlers
 from pochta.server.imap.handler import ImapHandler
 from pochta.server.imap.sort import warm_thread
@@ -134,6 +135,9 @@ async def _serve(
             )
         )
         merged.update(managesieve_handlers(store, settings, scram_secret=secret, authenticator=authenticator))
+        # HTTP (docs/http.md): MTA-STS policy, client autoconfiguration, ACME http-01.
+        web_handlers, web = http_handlers(store, settings, data_dir, authenticator=authenticator)
+        merged.update(web_handlers)
         merged.update(handlers or {})
         # The queue worker, if this process becomes the housekeeper (server.lease).
         queue_worker = QueueWorker(store, settings, delivery) if settings.queue.worker else None
@@ -196,7 +200,9 @@ async def _serve(
             serve_metrics=role is None,
             session_counts=role.session_counts if role is not None else None,
         )
-        parts = [server, *{id(h): h for h in merged.values() if isinstance(h, Reconfigurable)}.values()]
+        web.listening = server.bound_addresses  # autoconfig tells clients the ports really bound
+        handler_parts = {id(h): h for h in merged.values() if isinstance(h, Reconfigurable)}
+        parts: list[Reconfigurable] = [server, web, *handler_parts.values()]
 
         def apply(new: Settings) -> None:
             if new.log != server.settings.log:

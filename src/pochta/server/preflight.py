@@ -43,6 +43,9 @@ def check_settings(data_dir: Path, settings: Settings, *, bind: bool) -> list[Pr
     """Every problem that would stop ``pochta serve`` with these settings, short of opening
     sockets (and, with ``bind``, trying each address). An empty list means it would start."""
     problems = _check_tls(data_dir, settings)
+    if settings.tls.acme and "http" not in settings.enabled_listeners():
+        # RFC 8555 section 8.3: the CA fetches http-01 answers over plain HTTP (docs/certificates.md).
+        problems.append(Problem("tls.acme", "needs the http listener (port 80) to answer http-01 challenges"))
     addresses = _addresses(settings)
     clashes = _check_clashes(addresses)
     problems += clashes

@@ -121,25 +121,46 @@ def ensure_certificate(cert_path: Path, key_path: Path, hostname: str) -> bool:
     return True
 
 
-def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
-    """A server-side context: TLS 1.2 or newer, no compression (CRIME), our cipher order, no
-    client-initiated renegotiation. Raises CertificateError naming the file on a bad pair."""
+def _new_context() -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_RENEGOTIATION
-    reload_context(context, cert_path, key_path)
     return context
 
 
-def reload_context(context: ssl.SSLContext, cert_path: Path, key_path: Path) -> None:
-    """(Re)load the certificate chain into ``context``; new handshakes use it at once, existing
-    sessions keep theirs. On error the context keeps its previous certificate."""
+def _load(context: ssl.SSLContext, cert_path: Path, key_path: Path) -> None:
     try:
         context.load_cert_chain(cert_path, key_path)
     except FileNotFoundError as exc:
         raise CertificateError(f"{exc.filename or cert_path}: no such file") from None
     except (ssl.SSLError, OSError) as exc:
         raise CertificateError(f"{cert_path} / {key_path}: cannot load certificate and key: {exc}") from None
+
+
+def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
+    """A server-side context: TLS 1.2 or newer, no compression (CRIME), our cipher order, no
+    client-initiated renegotiation. Raises CertificateError naming the file on a bad pair."""
+    context = _new_context()
+    _load(context, cert_path, key_path)
+    return context
+
+
+def reload_context(context: ssl.SSLContext, cert_path: Path, key_path: Path) -> None:
+    """Make new handshakes on ``context`` use the pair now in the files; existing sessions keep
+    theirs. On error the context keeps its previous certificate (CertificateError).
+
+    The pair goes into a fresh context that every handshake switches to in the server-name
+    callback (called for each ClientHello, with or without SNI). Loading it into ``context``
+    itself would *add* a certificate: OpenSSL keeps one per key type, and with an RSA pair loaded
+    over the first run's ECDSA one (an ACME certificate) clients went on being served the old
+    self-signed one (tests/interop/test_acme_pebble.py)."""
+    fresh = _new_context()
+    _load(fresh, cert_path, key_path)
+
+    def switch(connection: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _: ssl.SSLContext) -> None:
+        connection.context = fresh
+
+    context.sni_callback = switch
 
 
 def file_stamps(*paths: Path) -> tuple[tuple[int, int, int] | None, ...]:

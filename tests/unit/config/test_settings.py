@@ -13,6 +13,7 @@ from pochta.config import (
     ListenAddress,
     Settings,
     SieveSettings,
+    TlsMode,
     load_settings,
     parse_listen_address,
 )
@@ -52,11 +53,12 @@ def test_listener_can_be_switched_off_and_moved(tmp_path: Path) -> None:
         ('[listeners]\nfoo = "127.0.0.1:1"\n', "listeners.foo", "unknown listener; known: smtp,"),
         ('[listeners]\nsmtp = "mail.example.org:25"\n', "listeners.smtp", "must be an IP address"),
         ("[listeners]\nimap = 143\n", "listeners.imap", "valid string"),
-        (
-            '[listeners]\nhttp = "*:8080"\n',
-            "listeners.http",
-            "the HTTP service (autoconfig, MTA-STS, JMAP) is not available yet",
-        ),
+        ('[listeners]\nhttps = "/run/pochta.sock"\n', "listeners.https", "only allowed for lmtp"),
+        ("[http]\nmax_header_size = 100\n", "http.max_header_size", "greater than or equal to 1024"),
+        ("[http]\nheader_timeout = 0\n", "http.header_timeout", "greater than 0"),
+        ('[mta_sts]\nmode = "strict"\n', "mta_sts.mode", "'enforce', 'testing' or 'none'"),
+        ("[mta_sts]\nmax_age = 40000000\n", "mta_sts.max_age", "less than or equal to 31557600"),
+        ('[mta_sts]\nmx = ["bad host"]\n', "mta_sts.mx", "not a host name"),
         ("[limits]\nmax_recipients = 0\n", "limits.max_recipients", "greater than or equal to 1"),
         ('[limits]\nmax_recipients = "many"\n', "limits.max_recipients", "valid integer"),
         ("[limits]\nno_such_limit = 1\n", "limits.no_such_limit", "Extra inputs are not permitted"),
@@ -98,13 +100,15 @@ def test_bad_values_name_file_and_key(tmp_path: Path, text: str, key: str, fragm
     assert fragment in message
 
 
-def test_services_not_available_are_never_listened_for(tmp_path: Path) -> None:
-    """A config written by an older `pochta init` (http "off" or absent) still loads, and http is not
-    among the listeners opened by default; ManageSieve is (4190, STARTTLS) unless set "off"."""
-    assert "http" not in Settings().enabled_listeners()
-    assert "managesieve" in Settings().enabled_listeners()
+def test_http_listeners_are_on_by_default_and_can_be_turned_off(tmp_path: Path) -> None:
+    """http (plain) and https (implicit TLS) listen on loopback by default like the others; an
+    older config with http "off" still loads, and turns it off."""
+    enabled = Settings().enabled_listeners()
+    assert enabled["http"].describe() == "127.0.0.1:8080"
+    assert enabled["https"].describe() == "127.0.0.1:8443"
+    assert LISTENER_KINDS["https"].tls is TlsMode.IMPLICIT
     settings = load_settings(write(tmp_path, '[listeners]\nhttp = "off"\n'))
-    assert set(settings.enabled_listeners()) == set(LISTENER_KINDS)
+    assert set(settings.enabled_listeners()) == set(LISTENER_KINDS) - {"http"}
     settings = load_settings(write(tmp_path, '[listeners]\nmanagesieve = "off"\n'))
     assert set(settings.enabled_listeners()) == set(LISTENER_KINDS) - {"managesieve"}
 

@@ -1,0 +1,26 @@
+"""The web application: one Starlette app with the routes of every web concern."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from pochta.web.acme import acme_routes
+from pochta.web.autoconfig import autoconfig_routes
+from pochta.web.autodiscover import autodiscover_routes
+from pochta.web.mobileconfig import mobileconfig_routes
+from pochta.web.mta_sts import mta_sts_routes
+from pochta.web.services import WebServices
+
+__all__ = ["build_app"]
+
+
+def build_app(services: WebServices) -> Starlette:
+    routes: list[BaseRoute] = [
+        *mta_sts_routes(services),
+        *acme_routes(services),
+        *autoconfig_routes(services),
+        *autodiscover_routes(services),
+        *mobileconfig_routes(services),
+    ]
+    return Starlette(routes=routes)
