@@ -66,6 +66,7 @@ class NewQueueEntry:
     ret: str | None = None
     body: str | None = None
     smtputf8: bool = False
+    requiretls: bool = False  # RFC 8689: MAIL FROM ... REQUIRETLS
     next_attempt: datetime | None = None  # None: at once
     id: QueueId = field(default_factory=new_queue_id)  # the transaction's id when it has one
 
@@ -106,6 +107,7 @@ class QueueEntry:
     lease_owner: str | None
     lease_until: datetime | None
     recipients: tuple[QueuedRecipient, ...]
+    requiretls: bool = False  # RFC 8689: delivered only over validated TLS to a REQUIRETLS server
 
     @property
     def pending(self) -> tuple[QueuedRecipient, ...]:

@@ -779,6 +779,27 @@ async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
         await store.close()
 
 
+async def test_migration_0028_adds_transport_security(data_dir: Path) -> None:
+    # A store at revision 0026 with a queued message: the upgrade keeps it (no cascade into its
+    # recipients), flags it as not REQUIRETLS, and adds the empty policy cache and TLS-RPT counts.
+    store = await open_sqlite_store(data_dir, Settings())
+    blob = await store.new_blob(b"Subject: x\r\n\r\nbody\r\n")
+    now = datetime.now(UTC)
+    entry = NewQueueEntry(blob, "a@example.org", (NewQueueRecipient("b@example.net"),), "submission", now)
+    await store.enqueue(entry)
+    await store.close()
+    downgrade_to(data_dir, "0026")
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        [queued] = await store.queue_entries()
+        assert queued.requiretls is False
+        assert [r.address for r in queued.recipients] == ["b@example.net"]
+        assert await store.mta_sts_policy("example.net") is None
+        assert await store.tls_results_before("9999-12-31") == []
+    finally:
+        await store.close()
+
+
 async def test_migration_0026_adds_dkim_keys(data_dir: Path) -> None:
     # A store at revision 0025 with a domain: the upgrade adds the (empty) key table, and a key
     # added after it moves the directory version (the signers' cache).
@@ -1145,6 +1166,11 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 # Each revision since 0011 taken out again by hand, as its downgrade does (a migration test takes the
 # store back with ``downgrade_to`` and lets the upgrade run again). A new revision adds its entry.
 UNDO: dict[str, str] = {
+    # transport security: the MTA-STS policy cache, TLS-RPT counts, the REQUIRETLS flag
+    "0028": (
+        "DROP TABLE tls_rpt_results; DROP TABLE mta_sts_policies; "
+        "ALTER TABLE queue_messages DROP COLUMN requiretls;"
+    ),
     # the DKIM keys
     "0026": (
         "DROP TRIGGER directory_version_dkim_keys_insert; "
@@ -1226,7 +1252,10 @@ def downgrade_to(data_dir: Path, revision: str) -> None:
 
 def test_every_revision_has_its_undo() -> None:
     # A revision without its entry would leave its tables behind in every downgrade above it.
-    assert sorted(UNDO) == [f"{n:04}" for n in range(11, int(SCHEMA_HEAD) + 1)]
+    versions = Path(__file__).parents[3] / "src" / "pochta" / "store" / "migrations" / "versions"
+    revisions = sorted(p.name[:4] for p in versions.glob("[0-9][0-9][0-9][0-9]_*.py") if p.name[:4] >= "0011")
+    assert sorted(UNDO) == revisions
+    assert revisions[-1] == SCHEMA_HEAD
 
 
 # What revision 0007 added, taken out again by hand (as its downgrade does).
