@@ -29,6 +29,7 @@ from pochta.config_managesieve import ManageSieveSettings
 from pochta.config_section import Section, SubkeyError
 from pochta.config_sieve import SieveSettings
 from pochta.config_smtp import LmtpSettings, QueueSettings, SmtpSettings
+from pochta.config_tls_rpt import TlsRptSettings
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -60,6 +61,7 @@ __all__ = [
     "StoreSettings",
     "SubkeyError",
     "TlsMode",
+    "TlsRptSettings",
     "TlsSettings",
     "format_validation_error",
     "load_settings",
@@ -635,6 +637,7 @@ class Settings(Section):
     managesieve: ManageSieveSettings = Field(default_factory=ManageSieveSettings)
     dkim: DkimSettings = Field(default_factory=DkimSettings)
     mailauth: MailAuthSettings = Field(default_factory=MailAuthSettings)
+    tls_rpt: TlsRptSettings = Field(default_factory=TlsRptSettings)
 
     @field_validator("hostname")
     @classmethod
