@@ -31,7 +31,8 @@ POLICY_HOST = f"mta-sts.{REMOTE}"
 
 @dataclass
 class PolicyHost:
-    """HTTPS on 127.0.0.1 answering every request with ``status``, ``content_type`` and ``body``."""
+    """HTTPS on 127.0.0.1 answering every request with ``status``, ``content_type`` and ``body``;
+    ``requests`` keeps each request as received (head and body)."""
 
     ca: trustme.CA
     status: int = 200
@@ -56,7 +57,15 @@ class PolicyHost:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(Exception):
             request = await reader.readuntil(b"\r\n\r\n")
-            self.requests.append(request)
+            length = next(
+                (
+                    int(line[15:])
+                    for line in request.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
+            self.requests.append(request + await reader.readexactly(length))
             data = self.body.encode()
             head = (
                 f"HTTP/1.1 {self.status} X\r\nContent-Type: {self.content_type}\r\n"

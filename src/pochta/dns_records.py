@@ -4,8 +4,8 @@
 What pochta serves decides the list: MX and SPF for the domain, each DKIM key that is published
 (pending, active or retiring: ``pochta.queue.dkim_keys``), a DMARC policy, and an SRV record (RFC
 6186 section 3, RFC 8314 section 5.1; RFC 5804 §1.8 for ManageSieve) for each client listener that
-is on. Records of services pochta does not have yet (MTA-STS, TLS-RPT, autoconfig) are left out
-until they exist.
+is on; the TLS-RPT record when ``[tls_rpt] rua`` says where reports go. Records of services
+pochta does not have yet (MTA-STS, autoconfig) are left out until they exist.
 """
 
 from __future__ import annotations
@@ -73,7 +73,17 @@ def records(
             continue
         port = parse_listen_address(address, allow_unix=False).port
         out.append(Record(f"{service}.{domain}.", "SRV", f"0 1 {port} {host}", f"client setup: {listener}"))
+    out.extend(_tls_rpt(domain, settings))
     return out
+
+
+def _tls_rpt(domain: str, settings: Settings) -> list[Record]:
+    """RFC 8460 section 3: where other senders report on their TLS sessions to ``domain``."""
+    rua = settings.tls_rpt.rua
+    if not rua:
+        return []
+    value = dkim_keys.txt_strings(f"v=TLSRPTv1; rua={rua}")
+    return [Record(f"_smtp._tls.{domain}.", "TXT", value, "TLS reports (RFC 8460)")]
 
 
 class Verdict(StrEnum):

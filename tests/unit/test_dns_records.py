@@ -63,3 +63,18 @@ async def test_two_spf_records_are_wrong() -> None:
     async with DnsStub(zone) as dns:
         [spf, _dmarc] = await check(wanted, record_lookup([dns.nameserver], 5.0))
     assert spf.verdict is Verdict.WRONG  # RFC 7208 section 4.5: a permanent error at every receiver
+
+
+async def test_tls_rpt_record_only_when_rua_is_set() -> None:
+    assert not any(r.name.startswith("_smtp._tls.") for r in records("example.org", SETTINGS, KEYS))
+    settings = SETTINGS.model_copy(
+        update={"tls_rpt": SETTINGS.tls_rpt.model_copy(update={"rua": "mailto:tls@example.org"})}
+    )
+    [record] = [r for r in records("example.org", settings, KEYS) if r.name.startswith("_smtp._tls.")]
+    assert record.zone_line().startswith(
+        '_smtp._tls.example.org. IN TXT "v=TLSRPTv1; rua=mailto:tls@example.org"'
+    )
+    zone = {("_smtp._tls.example.org.", "TXT"): ['"v=TLSRPTv1; rua=mailto:tls@example.org"']}
+    async with DnsStub(zone) as dns:
+        [finding] = await check([record], record_lookup([dns.nameserver], 5.0))
+    assert finding.verdict is Verdict.OK

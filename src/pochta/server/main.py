@@ -14,6 +14,7 @@ from pochta.config import Settings
 from pochta.delivery import Delivery
 from pochta.log import bind_worker, configure_logging, get_logger
 from pochta.metrics import METRICS
+from pochta.queue.tls_rpt_job import TlsReporter, send_tls_reports_periodically
 from pochta.queue.worker import QueueWorker
 from pochta.server.accept import SessionCounts
 from pochta.server.heap import freeze_startup_objects, set_mmap_threshold
@@ -166,6 +167,10 @@ async def _serve(
             if queue_worker is not None:
                 # The outbound queue: delivers what submission and forwarding queued (and bounces).
                 jobs.append(queue_worker.run())
+            if settings.tls_rpt.enabled:
+                # RFC 8460: yesterday's TLS results to the domains that ask, through the queue.
+                reporter = TlsReporter(store, settings, on_queued=queued)
+                jobs.append(send_tls_reports_periodically(reporter, settings.tls_rpt.interval))
             return jobs
 
         background.append(

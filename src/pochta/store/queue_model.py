@@ -17,7 +17,7 @@ from pochta.store.model import BlobRef
 
 QueueId = str  # 16 upper-case hex digits, as told to the client: "250 2.0.0 Ok: queued as <id>"
 RecipientStatus = Literal["pending", "delivered", "failed"]
-QueueOrigin = Literal["submission", "forward", "dsn"]
+QueueOrigin = Literal["submission", "forward", "dsn", "report"]  # "report": TLS-RPT (RFC 8460)
 
 
 def new_queue_id() -> QueueId:

@@ -363,7 +363,7 @@ queue_messages = Table(
     Column("ret", Text, nullable=True),  # RFC 3461 RET: "FULL" | "HDRS"
     Column("body", Text, nullable=True),  # RFC 1652 BODY: "7BIT" | "8BITMIME"
     Column("smtputf8", Boolean, nullable=False),
-    Column("origin", Text, nullable=False),  # "submission" | "forward" | "dsn"
+    Column("origin", Text, nullable=False),  # "submission" | "forward" | "dsn" | "report"
     # Revision 0028: received with MAIL FROM ... REQUIRETLS (RFC 8689): delivered only over validated TLS.
     Column("requiretls", Boolean, nullable=False, server_default="0"),
     Column("arrival", BigInteger, nullable=False),  # epoch seconds
