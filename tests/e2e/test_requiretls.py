@@ -128,3 +128,14 @@ async def test_tls_required_no_sets_the_policy_aside(env: StsEnv) -> None:
     assert len(await env.remote.messages(env.friend)) == 1
     assert env.policy_host.requests == []  # not even looked up
     assert (f"_mta-sts.{REMOTE}.", "TXT") not in env.dns.queries
+
+
+async def test_unfetchable_policy_makes_it_wait(env: StsEnv) -> None:
+    # The domain publishes an MTA-STS record, but the policy cannot be had now: retried, not failed.
+    env.zone(MX)
+    env.policy_host.status = 503
+    await enqueue(env, message("later", sender=ALICE, to=FRIEND))
+    await env.worker().run_until_idle(deadline=60)
+    [entry] = await env.local.store.queue_entries()
+    assert (entry.pending[0].last_reply or "").startswith("451 4.7.10 REQUIRETLS: the MTA-STS policy")
+    assert await env.local.messages() == []  # no bounce

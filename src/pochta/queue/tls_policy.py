@@ -66,7 +66,11 @@ class Plan:
     reporting: dict[str, ReportPolicy] = field(default_factory=dict)  # by host
     refusals: dict[str, Reply] = field(default_factory=dict)  # hosts left out, and why
     results: list[TlsResult] = field(default_factory=list)  # counted before any session (fetch errors)
-    ignored_policy: bool = False  # "TLS-Required: No" (RFC 8689 section 4.2.2)
+
+    @property
+    def policy_unavailable(self) -> bool:
+        """A policy exists but could not be had now (its fetch failed, with none cached)."""
+        return any(r.result_type == "sts-policy-fetch-error" for r in self.results) and not self.requirements
 
 
 class TransportSecurity:
@@ -98,7 +102,6 @@ class TransportSecurity:
         """The requirements for delivering to ``domain`` through ``hosts`` (its MX hosts)."""
         plan = Plan()
         if ignore_policies:  # RFC 8689 section 4.2.2: the sender asked that recipient policies be ignored
-            plan.ignored_policy = True
             return plan
         dane_hosts: set[str] = set()
         if self.dane_enabled and await self._authenticated(domain, "MX"):

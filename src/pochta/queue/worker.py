@@ -299,6 +299,13 @@ class QueueWorker:
             await self._count_tls(plan, AttemptResult({}))
             reply = next(iter(plan.refusals.values()))
             return AttemptResult({a: reply for a in addresses}, tried=next(iter(plan.refusals)))
+        if entry.requiretls and plan.policy_unavailable:
+            # The domain has an MTA-STS policy we could not fetch: a REQUIRETLS message waits for it
+            # rather than failing as if the domain had none.
+            await self._count_tls(plan, AttemptResult({}))
+            text = f"REQUIRETLS: the MTA-STS policy of {domain} could not be fetched"
+            reply = Reply(451, (text,), "4.7.10")
+            return AttemptResult({a: reply for a in addresses})
         prefix = await signing.get()
         message = OutboundMessage(
             sender=entry.sender,
