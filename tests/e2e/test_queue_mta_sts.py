@@ -8,12 +8,14 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from pochta.queue.tls_policy import TransportSecurity
 from pochta.queue.worker import QueueWorker
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient, QueueEntry
 from smtp_env import ALICE, message
@@ -186,3 +188,30 @@ async def test_queue_command_shows_the_policy_reason(env: StsEnv) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "MTA-STS: other.remote.example is not an MX host the policy" in result.stdout
+
+
+async def test_policy_expiry_refetch_and_withdrawal(env: StsEnv) -> None:
+    # RFC 8461 section 5.1 on the planner alone (pochta.queue.tls_policy), with a clock moved on.
+    env.zone(MX)
+    env.policy_host.body = policy("enforce", MX, max_age=60)
+    queue = env.settings().queue
+
+    def at(offset: float) -> TransportSecurity:
+        return TransportSecurity(env.local.store, queue, clock=lambda: time.time() + offset)
+
+    plan = await at(0).plan(REMOTE, [MX])
+    assert plan.requirements[MX].enforce
+    await at(30).plan(REMOTE, [MX])  # fresh: from the cache
+    assert len(env.policy_host.requests) == 1
+    env.policy_host.body = policy("testing", MX)
+    plan = await at(120).plan(REMOTE, [MX])  # expired, same id: fetched again
+    assert len(env.policy_host.requests) == 2
+    assert not plan.requirements[MX].enforce
+    env.zone(MX, sts_id=None)
+    plan = await at(10**6).plan(REMOTE, [MX])  # expired and the TXT record gone: no policy
+    assert plan.requirements == {}
+    env.zone(MX, sts_id="3")
+    env.policy_host.body = "version: STSv1\nmode: none\nmax_age: 600\n"
+    plan = await at(2 * 10**6).plan(REMOTE, [MX])  # mode none: nothing to apply
+    assert plan.requirements == {}
+    assert plan.refusals == {}

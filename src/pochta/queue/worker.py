@@ -121,7 +121,7 @@ class QueueWorker:
             tls_context=verifying_context(self.queue.tls_ca_file) if verify else None,
             pkix_context=verifying_context(self.queue.tls_ca_file),
         )
-        self.security = TransportSecurity(store, self.queue)
+        self.security = TransportSecurity(store, self.queue, clock=lambda: self.clock().timestamp())
         self.log = get_logger(task="queue", owner=self.owner)
         self.signer = DkimSigner(store) if settings.dkim.sign else None
         self._wake = asyncio.Event()
