@@ -146,8 +146,8 @@ class TransportSecurity:
                 resolver = make_resolver(servers, self.settings.dns_timeout)
             except dns.exception.DNSException as exc:
                 raise LookupFailed(str(exc)) from None
-            resolver.use_edns(0, dns.flags.DO, 1232)  # RFC 4035 §3.2.1: DO asks for DNSSEC data
-            resolver.flags = dns.flags.RD | dns.flags.AD  # RFC 6840 §5.7: AD set asks for the AD bit
+            resolver.use_edns(0, dns.flags.DO, 1232)  # RFC 4035 section 3.2.1: DO asks for DNSSEC data
+            resolver.flags = dns.flags.RD | dns.flags.AD  # RFC 6840 section 5.7: AD set asks for the AD bit
             self._resolver = resolver
         try:
             answer = await self._resolver.resolve(name + ".", rdtype, search=False)
