@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient
 from smtp_env import ALICE, message
+from smtp_sink import Script, SmtpSink
 from sts_env import FRIEND, MX, REMOTE, StsEnv, policy, sts_env
 
 TLSA_NAME = f"_25._tcp.{MX}."
@@ -106,3 +107,22 @@ async def test_dane_takes_precedence_over_mta_sts(env: StsEnv) -> None:
     await env.worker(dns_dnssec=True).run_until_idle(deadline=60)
     assert await env.local.store.queue_entries() == []
     assert len(await env.remote.messages(env.friend)) == 1
+
+
+async def test_unusable_tlsa_records_still_require_tls(env: StsEnv) -> None:
+    # RFC 7672 section 2.2: a secure TLSA RRset with no usable record (PKIX-EE here) means TLS
+    # without authentication: delivered over TLS, deferred by a server that offers no STARTTLS.
+    env.zone(MX, sts_id=None, extra={(TLSA_NAME, "TLSA"): ["1 1 1 " + "ab" * 32]})
+    env.dns.secure = True
+    await enqueue(env, "encrypted anyway")
+    await env.worker(dns_dnssec=True, tls_ca_file=None).run_until_idle(deadline=60)
+    [received] = await env.remote.messages(env.friend)
+    assert b"with ESMTPS" in received.split(b"\r\n\r\n")[0]
+    await enqueue(env, "no starttls")
+    async with SmtpSink(Script()) as sink:  # no TLS context: STARTTLS not offered
+        await env.worker(dns_dnssec=True, port=sink.port).run_until_idle(deadline=60)
+    assert sink.transactions == []
+    [entry] = await env.local.store.queue_entries()
+    reply = entry.pending[0].last_reply or ""
+    assert reply.startswith("451 4.7.10 mx.remote.example[127.0.0.1]"), reply
+    assert "does not offer STARTTLS (DANE policy)" in reply

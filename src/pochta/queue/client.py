@@ -59,7 +59,12 @@ class TlsRequirement:
 
     source: Literal["sts", "dane"]
     enforce: bool  # a failure defers; False (MTA-STS "testing"): report it and deliver anyway
-    tlsa: tuple[Tlsa, ...] = ()  # DANE: the usable records of the MX host
+    tlsa: tuple[Tlsa, ...] = ()  # DANE: the usable records of the MX host (none: TLS, unauthenticated)
+
+    @property
+    def authenticates(self) -> bool:
+        """Whether the peer's identity is checked (what REQUIRETLS needs)."""
+        return self.enforce and (self.source == "sts" or bool(self.tlsa))
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,7 @@ async def deliver(
     outcomes: list[TlsOutcome] = []
     for hop in hops:
         requirement = (requirements or {}).get(hop.host)
-        if message.requiretls and (requirement is None or not requirement.enforce):
+        if message.requiretls and (requirement is None or not requirement.authenticates):
             last = _requiretls_refusal(hop)
             continue
         for address in hop.addresses:
@@ -264,7 +269,7 @@ class _Session:
         except (OSError, ssl.SSLError, TimeoutError) as exc:
             self._report("validation-failure", f"TLS handshake failed: {_reason(exc)}")
             raise _TlsFailed(_deferred(f"TLS with {self.where} failed: {_reason(exc)}", "4.7.5")) from None
-        if self.requirement is not None and self.requirement.source == "dane":
+        if self.requirement is not None and self.requirement.source == "dane" and self.requirement.tlsa:
             # RFC 7672 section 3.1: the chain is matched against the TLSA records, not PKIX.
             mismatch = verify_chain(self.requirement.tlsa, self._peer_chain(), [self.hop.host])
             if mismatch is not None:

@@ -125,10 +125,11 @@ class TransportSecurity:
             plan.refusals[host] = Reply(451, (f"DANE: TLSA lookup of {name} failed: {exc}",), "4.7.5")
             plan.results.append(TlsResult(domain, "tlsa", "", host, "tlsa-invalid", "", str(exc)[:300]))
             return
-        usable = usable_records(records) if secure else ()
-        if not usable:  # RFC 7672 section 3.1.3: no usable records: as if there were none
+        if not secure or not records:  # RFC 7672 section 2.2: only an authenticated TLSA RRset counts
             return
-        plan.requirements[host] = TlsRequirement("dane", True, usable)
+        # RFC 7672 section 2.2: secure TLSA records that are all unusable still mean "TLS required"
+        # (mandatory unauthenticated TLS); usable ones are what the certificate is matched against.
+        plan.requirements[host] = TlsRequirement("dane", True, usable_records(records))
         plan.reporting[host] = ReportPolicy(domain, "tlsa", "\n".join(records))
 
     async def _authenticated(self, name: str, rdtype: str) -> bool:
