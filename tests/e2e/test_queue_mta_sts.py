@@ -95,9 +95,10 @@ async def test_enforce_with_a_certificate_for_another_name_defers(env: StsEnv) -
     assert recipient.last_reply.startswith("451 4.7.5 MTA-STS: certificate of other.remote.example")
     assert await env.remote.messages(env.friend) == []
     [row] = await env.local.store.tls_results_before("9999-12-31")
-    assert (row.result.result_type, row.result.mx_host, row.result.receiving_ip) == (
+    assert (row.result.result_type, row.result.mx_host, row.result.receiving_ip, row.result.sending_ip) == (
         "certificate-host-mismatch",
         other,
+        "127.0.0.1",
         "127.0.0.1",
     )
 

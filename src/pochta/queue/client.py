@@ -75,6 +75,7 @@ class TlsOutcome:
     address: str
     result_type: str
     detail: str = ""
+    sending_ip: str = ""  # our address in the session (TLS-RPT's sending-mta-ip)
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,9 @@ class _Session:
 
     def _report(self, result_type: str, detail: str = "") -> None:
         if self.requirement is not None:
-            self.outcomes.append(TlsOutcome(self.hop.host, self.address, result_type, detail[:300]))
+            local = self.writer.get_extra_info("sockname") if self.writer is not None else None
+            sending = str(local[0]) if local else ""
+            self.outcomes.append(TlsOutcome(self.hop.host, self.address, result_type, detail[:300], sending))
 
     def _policy(self) -> str:
         assert self.requirement is not None

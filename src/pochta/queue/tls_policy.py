@@ -47,6 +47,7 @@ class ReportPolicy:
             outcome.result_type,
             outcome.address if outcome.result_type else "",
             outcome.detail if outcome.result_type else "",
+            outcome.sending_ip if outcome.result_type else "",
         )
 
 

@@ -89,6 +89,8 @@ def build_report(
         detail: dict[str, object] = {"result-type": result.result_type, "failed-session-count": row.count}
         if result.mx_host:
             detail["receiving-mx-hostname"] = result.mx_host
+        if result.sending_ip:
+            detail["sending-mta-ip"] = result.sending_ip
         if result.receiving_ip:
             detail["receiving-ip"] = result.receiving_ip
         if result.detail:

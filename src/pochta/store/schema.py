@@ -627,7 +627,10 @@ tls_rpt_results = Table(
     Column("mx_host", Text, nullable=False),
     Column("result_type", Text, nullable=False),
     Column("receiving_ip", Text, nullable=False),
+    Column("sending_ip", Text, nullable=False),  # our address in the session ("" when none was made)
     Column("detail", Text, nullable=False),
     Column("count", Integer, nullable=False),
-    PrimaryKeyConstraint("day", "domain", "policy_type", "mx_host", "result_type", "receiving_ip"),
+    PrimaryKeyConstraint(
+        "day", "domain", "policy_type", "mx_host", "result_type", "receiving_ip", "sending_ip"
+    ),
 )

@@ -49,6 +49,7 @@ def count_results(conn: Connection, day: str, results: Sequence[TlsResult]) -> N
             mx_host=result.mx_host,
             result_type=result.result_type,
             receiving_ip=result.receiving_ip,
+            sending_ip=result.sending_ip,
             detail=result.detail,
             count=1,
         )
@@ -61,6 +62,7 @@ def count_results(conn: Connection, day: str, results: Sequence[TlsResult]) -> N
                     _r.mx_host,
                     _r.result_type,
                     _r.receiving_ip,
+                    _r.sending_ip,
                 ],
                 set_={
                     "count": _r.count + 1,
@@ -86,8 +88,9 @@ def results_before(conn: Connection, day: str) -> list[TlsResultRow]:
                 row.result_type,
                 row.receiving_ip,
                 row.detail,
+                row.sending_ip,
             ),
-            int(row[8]),
+            int(row._mapping[_r.count]),
         )
         for row in conn.execute(query)
     ]

@@ -30,6 +30,7 @@ class TlsResult:
     result_type: str = ""  # RFC 8460 section 4.3: "starttls-not-supported", "validation-failure", ...
     receiving_ip: str = ""
     detail: str = ""  # additional-information
+    sending_ip: str = ""  # sending-mta-ip: our end of the session
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ def rows() -> list[TlsResultRow]:
                 "certificate-host-mismatch",
                 "192.0.2.7",
                 "names x",
+                "198.51.100.1",
             ),
             2,
         ),
@@ -85,6 +86,7 @@ def test_report_fields() -> None:
             "result-type": "certificate-host-mismatch",
             "failed-session-count": 2,
             "receiving-mx-hostname": "mx2.example.net",
+            "sending-mta-ip": "198.51.100.1",
             "receiving-ip": "192.0.2.7",
             "additional-information": "names x",
         }

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("mx_host", sa.Text(), nullable=False),
         sa.Column("result_type", sa.Text(), nullable=False),
         sa.Column("receiving_ip", sa.Text(), nullable=False),
+        sa.Column("sending_ip", sa.Text(), nullable=False),
         sa.Column("detail", sa.Text(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
@@ -48,6 +49,7 @@ def upgrade() -> None:
             "mx_host",
             "result_type",
             "receiving_ip",
+            "sending_ip",
             name=op.f("pk_tls_rpt_results"),
         ),
     )
