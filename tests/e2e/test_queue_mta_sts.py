@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import trustme
 
 from pochta.queue.tls_policy import TransportSecurity
 from pochta.queue.worker import QueueWorker
@@ -134,18 +135,31 @@ async def test_mx_not_in_the_policy_is_skipped(env: StsEnv) -> None:
     assert len(await env.remote.messages(env.friend)) == 1
 
 
+SMALL = "version: STSv1\nmode: enforce\nmx: x.example\nmax_age: 1\n"
+
+
 @pytest.mark.parametrize(
-    ("status", "content_type", "body"),
+    ("status", "content_type", "body", "result_type"),
     [
-        (301, "text/plain", ""),  # redirects are not followed
-        (404, "text/plain", "not found"),
-        (200, "text/html", "version: STSv1\nmode: enforce\nmx: x.example\nmax_age: 1\n"),
-        (200, "text/plain", "garbage"),
-        (200, "text/plain", "version: STSv1\nmode: enforce\nmx: x.example\nmax_age: 1\n" + "#" * 70000),
+        (301, "text/plain", "", "sts-policy-fetch-error"),  # redirects are not followed
+        (404, "text/plain", "not found", "sts-policy-fetch-error"),
+        (
+            200,
+            "text/html",
+            "version: STSv1\nmode: enforce\nmx: x.example\nmax_age: 1\n",
+            "sts-policy-fetch-error",
+        ),
+        (200, "text/plain", "garbage", "sts-policy-invalid"),
+        (
+            200,
+            "text/plain",
+            SMALL + "#" * 70000,
+            "sts-policy-fetch-error",
+        ),
     ],
 )
 async def test_no_policy_fetched_delivers_as_without_mta_sts(
-    env: StsEnv, status: int, content_type: str, body: str
+    env: StsEnv, status: int, content_type: str, body: str, result_type: str
 ) -> None:
     env.zone("mx.elsewhere.example")  # an enforce policy would refuse this host
     env.policy_host.status, env.policy_host.content_type, env.policy_host.body = status, content_type, body
@@ -155,7 +169,20 @@ async def test_no_policy_fetched_delivers_as_without_mta_sts(
     assert await pending(env) == []  # RFC 8461 section 5.1: no policy, deliver as before
     assert await env.local.store.mta_sts_policy(REMOTE) is None
     [row] = await env.local.store.tls_results_before("9999-12-31")
-    assert row.result.result_type == "sts-policy-fetch-error"
+    assert row.result.result_type == result_type
+
+
+async def test_policy_host_with_an_untrusted_certificate(env: StsEnv, tmp_path: Path) -> None:
+    env.zone(MX)
+    env.policy_host.body = policy("enforce", "mx.elsewhere.example")
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    await enqueue(env, "webpki")
+    await attempt(env.worker(tls_ca_file=str(other_ca)))  # trusts neither the policy host nor the MX
+    assert await env.local.store.mta_sts_policy(REMOTE) is None
+    [row] = await env.local.store.tls_results_before("9999-12-31")
+    assert row.result.result_type == "sts-webpki-invalid"
+    assert await pending(env) == []  # no policy: delivered opportunistically
 
 
 async def test_cached_policy_outlives_a_failed_refresh(env: StsEnv) -> None:

@@ -19,7 +19,11 @@ WELL_KNOWN = "/.well-known/mta-sts.txt"
 
 
 class FetchError(Exception):
-    """No policy could be fetched; the text says why (for the log and TLS-RPT's sts-policy-fetch-error)."""
+    """No policy could be fetched; the text says why, ``result_type`` how TLS-RPT names it."""
+
+    def __init__(self, message: str, result_type: str = "sts-policy-fetch-error") -> None:
+        super().__init__(message)
+        self.result_type = result_type  # RFC 8460 section 4.3.2.1: or "sts-webpki-invalid"
 
 
 def _get(address: str, port: int, host: str, context: ssl.SSLContext, timeout: float, limit: int) -> str:
@@ -68,6 +72,7 @@ async def fetch_policy(
     if not addresses:
         raise FetchError(f"{host} has no address")
     last = ""
+    kind = "sts-policy-fetch-error"
     try:
         async with asyncio.timeout(seconds):
             for address in addresses:
@@ -77,8 +82,9 @@ async def fetch_policy(
                     raise
                 except ssl.SSLCertVerificationError as exc:
                     last = f"certificate of {host}: {exc.verify_message or exc}"
+                    kind = "sts-webpki-invalid"
                 except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
                     last = f"{host}[{address}]:{port}: {exc or type(exc).__name__}"
     except TimeoutError:
         raise FetchError(f"fetching the policy from {host} timed out") from None
-    raise FetchError(last[:300])
+    raise FetchError(last[:300], kind)

@@ -61,6 +61,10 @@ def tls_required_no(head: bytes) -> bool:
     return False
 
 
+# RFC 8460 section 4.3.2.1: the ways an MTA-STS policy cannot be had
+_FETCH_FAILURES = frozenset({"sts-policy-fetch-error", "sts-policy-invalid", "sts-webpki-invalid"})
+
+
 @dataclass
 class Plan:
     requirements: dict[str, TlsRequirement] = field(default_factory=dict)
@@ -71,7 +75,7 @@ class Plan:
     @property
     def policy_unavailable(self) -> bool:
         """A policy exists but could not be had now (its fetch failed, with none cached)."""
-        return any(r.result_type == "sts-policy-fetch-error" for r in self.results) and not self.requirements
+        return any(r.result_type in _FETCH_FAILURES for r in self.results) and not self.requirements
 
 
 class TransportSecurity:
@@ -182,9 +186,8 @@ class TransportSecurity:
             # RFC 8461 section 5.1: when the new policy cannot be had, keep using the cached one;
             # without one, deliver as if the domain had no policy. Either way TLS-RPT hears of it.
             self.log.warning("mta-sts policy fetch failed", domain=domain, error=str(exc))
-            plan.results.append(
-                TlsResult(domain, "sts", "", "", "sts-policy-fetch-error", "", str(exc)[:300])
-            )
+            kind = exc.result_type if isinstance(exc, FetchError) else "sts-policy-invalid"
+            plan.results.append(TlsResult(domain, "sts", "", "", kind, "", str(exc)[:300]))
             return parse_policy(valid.policy) if valid is not None else None
         await self.store.put_mta_sts_policy(
             CachedPolicy(domain, policy_id, policy.text(), now, now + policy.max_age)
