@@ -20,6 +20,10 @@ Answers, per question (name matched case-insensitively, absolute with the traili
 - name has records of other types only: NOERROR with an empty answer (dnspython's NoAnswer);
 - otherwise: NXDOMAIN.
 
+`secure` (True: every answer; or names / (name, type) pairs) sets the AD bit on those answers, as a
+DNSSEC-validating resolver does for signed data (nothing is signed: it is the resolver's word that
+DANE trusts).
+
 `zone`, `servfail` and `silent` may be changed while the server runs. `queries` lists each question
 received as (name, type), lower-case name with its trailing dot, in arrival order. Records go out in zone
 order (no round-robin). UDP only: answers are small and never truncated. The server binds only `host`
@@ -64,12 +68,14 @@ class DnsStub(asyncio.DatagramProtocol):
         silent: Iterable[Match] = (),
         ttl: int = 300,
         host: str = "127.0.0.1",
+        secure: bool | Iterable[Match] = False,
     ) -> None:
         self.zone: dict[tuple[str, str], list[str]] = {
             (_absolute(name), rdtype.upper()): list(records) for (name, rdtype), records in zone.items()
         }
         self.servfail = {_match(entry) for entry in servfail}
         self.silent = {_match(entry) for entry in silent}
+        self.secure: bool | set[Match] = secure if isinstance(secure, bool) else {_match(e) for e in secure}
         self.queries: list[tuple[str, str]] = []
         self.host = host
         self.port = 0
@@ -110,6 +116,10 @@ class DnsStub(asyncio.DatagramProtocol):
             return
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA | dns.flags.RA
+        if self.secure is True or (
+            isinstance(self.secure, set) and (name in self.secure or (name, rdtype) in self.secure)
+        ):
+            response.flags |= dns.flags.AD
         if name in self.servfail or (name, rdtype) in self.servfail:
             response.set_rcode(dns.rcode.SERVFAIL)
         else:

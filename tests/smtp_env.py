@@ -110,11 +110,17 @@ def strip_received(data: bytes) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def smtp_server(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[SmtpEnv]:
+async def smtp_server(
+    tmp_path: Path,
+    settings: Settings | None = None,
+    *,
+    tls_names: tuple[str, ...] = ("localhost", "127.0.0.1", "mx.example.org"),
+) -> AsyncIterator[SmtpEnv]:
+    """``tls_names``: the names the server's certificate is for (its CA is ``SmtpEnv.ca``)."""
     settings = settings or smtp_settings()
     data_dir = tmp_path / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    ca, server_context = loopback_ca("localhost", "127.0.0.1", "mx.example.org", common_name=None)
+    ca, server_context = loopback_ca(*tls_names, common_name=None)
     store = await open_sqlite_store(data_dir, settings)
     try:
         if await store.get_domain(DOMAIN) is None:

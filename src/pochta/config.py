@@ -31,6 +31,7 @@ from pochta.config_managesieve import ManageSieveSettings
 from pochta.config_section import Section, SubkeyError
 from pochta.config_sieve import SieveSettings
 from pochta.config_smtp import LmtpSettings, QueueSettings, SmtpSettings
+from pochta.config_tls_rpt import TlsRptSettings
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -66,6 +67,7 @@ __all__ = [
     "StoreSettings",
     "SubkeyError",
     "TlsMode",
+    "TlsRptSettings",
     "TlsSettings",
     "format_validation_error",
     "load_settings",
@@ -690,6 +692,7 @@ class Settings(Section):
     arc: ArcSettings = Field(default_factory=ArcSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     mta_sts: MtaStsSettings = Field(default_factory=MtaStsSettings)
+    tls_rpt: TlsRptSettings = Field(default_factory=TlsRptSettings)
 
     @field_validator("hostname")
     @classmethod

@@ -151,6 +151,30 @@ class QueueSettings(Section):
     dsn_max_full_size: int = Field(
         1024 * 1024, ge=0, description="Bounces return the whole message up to this size, else its header."
     )
+    mta_sts: bool = Field(
+        True,
+        description="Look up and apply the MTA-STS policy of each recipient domain (RFC 8461; "
+        "docs/deliverability.md).",
+    )
+    mta_sts_port: int = Field(
+        443, ge=1, le=65535, description="HTTPS port of mta-sts.DOMAIN policy hosts (443; tests use others)."
+    )
+    mta_sts_timeout: float = Field(
+        60.0, gt=0, description="Seconds fetching one MTA-STS policy may take (RFC 8461 section 3.3)."
+    )
+    mta_sts_max_size: int = Field(
+        64 * 1024, ge=1024, description="Largest MTA-STS policy file accepted, in bytes (section 3.3)."
+    )
+    dns_dnssec: bool = Field(
+        False,
+        description="The dns_nameservers validate DNSSEC, so their AD bit is trusted (needed for DANE; "
+        "pochta does not validate signatures itself).",
+    )
+    dane: Literal["auto", "off"] = Field(
+        "auto",
+        description="DANE (RFC 7672): with 'auto', TLSA records of MX hosts are used when dns_dnssec "
+        "is true and the answer is authenticated; 'off' never looks them up.",
+    )
 
     @field_validator("transport")
     @classmethod

@@ -6,7 +6,8 @@ What pochta serves decides the list: MX and SPF for the domain, each DKIM key th
 6186 section 3, RFC 8314 section 5.1; RFC 5804 §1.8 for ManageSieve) for each client listener that
 is on; with an HTTP listener on, the MTA-STS policy id and the names clients and senders ask over
 HTTPS (docs/http.md): ``mta-sts``, ``autoconfig`` and ``autodiscover`` CNAMEs and Outlook's
-``_autodiscover._tcp`` SRV record.
+``_autodiscover._tcp`` SRV record; the TLS-RPT record when ``[tls_rpt] rua`` says where reports
+go; a CAA record for Let's Encrypt when ``tls.acme`` uses it.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def records(
         port = parse_listen_address(address, allow_unix=False).port
         out.append(Record(f"{service}.{domain}.", "SRV", f"0 1 {port} {host}", f"client setup: {listener}"))
     out += _web_records(domain, settings, host)
+    out.extend(_tls_rpt(domain, settings))
+    out.extend(_caa(domain, settings))
     return out
 
 
@@ -103,6 +106,24 @@ def _web_records(domain: str, settings: Settings, host: str) -> list[Record]:
             Record(f"_autodiscover._tcp.{domain}.", "SRV", f"0 0 {port} {host}", "Outlook Autodiscover")
         )
     return out
+
+
+def _tls_rpt(domain: str, settings: Settings) -> list[Record]:
+    """RFC 8460 section 3: where other senders report on their TLS sessions to ``domain``."""
+    rua = settings.tls_rpt.rua
+    if not rua:
+        return []
+    value = dkim_keys.txt_strings(f"v=TLSRPTv1; rua={rua}")
+    return [Record(f"_smtp._tls.{domain}.", "TXT", value, "TLS reports (RFC 8460)")]
+
+
+def _caa(domain: str, settings: Settings) -> list[Record]:
+    """With ACME from Let's Encrypt (docs/certificates.md): only it may issue for the domain's names
+    (RFC 8659 section 4; CAs look it up from each name towards the root). Other CAs: their own
+    issuer domain, which pochta cannot know."""
+    if not settings.tls.acme or "api.letsencrypt.org" not in settings.tls.acme_directory:
+        return []
+    return [Record(f"{domain}.", "CAA", '0 issue "letsencrypt.org"', "who may issue certificates (RFC 8659)")]
 
 
 class Verdict(StrEnum):

@@ -74,6 +74,21 @@ async def test_swaks_submission_starttls_auth(env: SmtpEnv) -> None:
     assert b"with ESMTPSA" in stored[0]
 
 
+async def test_swaks_sees_requiretls_only_after_starttls(env: SmtpEnv) -> None:
+    # RFC 8689 section 2: REQUIRETLS is offered inside TLS only (swaks shows both EHLO replies).
+    swaks = need("swaks")
+    code, out = await run(
+        swaks, "--server", "127.0.0.1", "--port", str(env.port("smtp")), "--tls",
+        "--tls-verify", "--tls-ca-path", str(env.ca_file()), "--tls-sni", "localhost",
+        "--quit-after", "HELO", "--from", "carol@example.net", "--to", ALICE,
+    )  # fmt: skip
+    assert code == 0, out
+    before, starttls, after = out.partition(" -> STARTTLS\n")  # the command, not the capability
+    assert starttls, out
+    assert "REQUIRETLS" not in before
+    assert "250-REQUIRETLS" in after or "250 REQUIRETLS" in after, out
+
+
 async def test_swaks_submission_auth_login_implicit_tls(env: SmtpEnv) -> None:
     swaks = need("swaks")
     code, out = await run(

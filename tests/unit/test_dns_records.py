@@ -107,3 +107,29 @@ async def test_check_of_the_http_records() -> None:
         findings = await check(wanted, record_lookup([dns.nameserver], 5.0))
     verdicts = {(f.record.name, f.record.type): f.verdict for f in findings}
     assert verdicts[("_mta-sts.example.org.", "TXT")] is Verdict.OK
+
+
+async def test_tls_rpt_record_only_when_rua_is_set() -> None:
+    assert not any(r.name.startswith("_smtp._tls.") for r in records("example.org", SETTINGS, KEYS))
+    settings = SETTINGS.model_copy(
+        update={"tls_rpt": SETTINGS.tls_rpt.model_copy(update={"rua": "mailto:tls@example.org"})}
+    )
+    [record] = [r for r in records("example.org", settings, KEYS) if r.name.startswith("_smtp._tls.")]
+    assert record.zone_line().startswith(
+        '_smtp._tls.example.org. IN TXT "v=TLSRPTv1; rua=mailto:tls@example.org"'
+    )
+    zone = {("_smtp._tls.example.org.", "TXT"): ['"v=TLSRPTv1; rua=mailto:tls@example.org"']}
+    async with DnsStub(zone) as dns:
+        [finding] = await check([record], record_lookup([dns.nameserver], 5.0))
+    assert finding.verdict is Verdict.OK
+
+
+def test_caa_only_with_acme_from_lets_encrypt() -> None:
+    assert not [r for r in records("example.org", SETTINGS, KEYS) if r.type == "CAA"]
+    acme = SETTINGS.model_copy(update={"tls": SETTINGS.tls.model_copy(update={"acme": True})})
+    [caa] = [r for r in records("example.org", acme, KEYS) if r.type == "CAA"]
+    assert caa.zone_line().startswith('example.org. IN CAA 0 issue "letsencrypt.org"')
+    private = acme.model_copy(
+        update={"tls": acme.tls.model_copy(update={"acme_directory": "https://ca.example/dir"})}
+    )
+    assert not [r for r in records("example.org", private, KEYS) if r.type == "CAA"]

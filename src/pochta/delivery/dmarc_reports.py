@@ -86,7 +86,7 @@ async def send_reports(
         if send and recipients:
             blob = await store.put_blob(data)
             await delivery.enqueue(
-                blob, email, [NewQueueRecipient(a, (), None) for a in recipients], "forward"
+                blob, email, [NewQueueRecipient(a, (), None) for a in recipients], "report"
             )
             outcome.sent_to = recipients
     if send:

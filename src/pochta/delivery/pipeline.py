@@ -85,6 +85,7 @@ class Envelope:
     smtputf8: bool = False
     ret: str | None = None
     envid: str | None = None
+    requiretls: bool = False  # RFC 8689: the queue delivers it over validated TLS only
     # The MX, for a client outside mailauth.trusted_networks: remove forged Authentication-Results,
     # verify DKIM and SPF (mailauth.dkim_verify, spf_verify) and add ours (docs/deliverability.md).
     authenticate: bool = False
@@ -391,6 +392,7 @@ class Delivery:
                 ret=envelope.ret if envelope else None,
                 body=envelope.body if envelope else None,
                 smtputf8=(envelope.smtputf8 if envelope else False) or not address.isascii(),
+                requiretls=envelope.requiretls if envelope else False,
             )
         )
         if self.on_queued is not None:

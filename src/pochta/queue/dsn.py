@@ -79,6 +79,9 @@ class DsnReport:
     arrival: datetime
     envid: str | None = None  # ENVID= of the original MAIL FROM, decoded
     ret: Literal["FULL", "HDRS"] | None = None  # RET= of the original MAIL FROM
+    # RFC 8689 section 5: a REQUIRETLS message is not returned (not even its header) in a notice
+    # that itself may travel without TLS; the notice then has the first two parts only.
+    include_original: bool = True
 
 
 def build_dsn(report: DsnReport, original: BinaryIO, *, now: datetime, max_full_size: int = 1 << 20) -> bytes:
@@ -88,7 +91,7 @@ def build_dsn(report: DsnReport, original: BinaryIO, *, now: datetime, max_full_
     utf8 = _needs_global(report)
     status = _status_body(report, utf8)
     full = "failed" in actions and report.ret != "HDRS"  # RFC 3461 §6.2
-    returned, whole = _returned(original, full, max_full_size)
+    returned, whole = _returned(original, full, max_full_size) if report.include_original else (b"", False)
     notice = _notice(report, whole)
     host = _scrub(report.reporting_mta)
     boundary = _new_boundary()
@@ -137,8 +140,11 @@ def build_dsn(report: DsnReport, original: BinaryIO, *, now: datetime, max_full_
             ],
             status,
         ),
-        ([f"Content-Type: {kind}", _cte(returned), f"Content-Description: {description}"], returned),
     ]
+    if report.include_original:  # RFC 3462 §2: the third part is optional
+        parts.append(
+            ([f"Content-Type: {kind}", _cte(returned), f"Content-Description: {description}"], returned)
+        )
     out = bytearray(_lines(header))
     for fields, body in parts:
         out += b"\r\n--" + boundary.encode() + b"\r\n" + _lines([*fields, ""]) + body
@@ -306,8 +312,15 @@ def _notice(report: DsnReport, whole: bool) -> bytes:
                 text += _wrap(
                     f"Delivery will be tried until {_date(rcpt.will_retry_until)}.", "    ", "      "
                 )
-    what = "the original message" if whole else "the header of the original message"
-    text += ["", f"Attached are a machine-readable delivery report and {what}."]
+    if report.include_original:
+        what = "the original message" if whole else "the header of the original message"
+        text += ["", f"Attached are a machine-readable delivery report and {what}."]
+    else:
+        text += [
+            "",
+            "Attached is a machine-readable delivery report (the message asked for TLS only,",
+            "so it is not returned).",
+        ]
     return _lines(text)
 
 

@@ -204,6 +204,16 @@ class Router:
             return await self._via_transport(*transport)
         return await self._via_mx(name)
 
+    def uses_mx(self, domain: str) -> bool:
+        """Whether mail to ``domain`` goes to its MX hosts (not an address literal nor a transport):
+        recipient-domain TLS policies (MTA-STS, DANE) apply only then."""
+        if domain.startswith("["):
+            return False
+        try:
+            return self._find_transport(_a_label(domain)) is None
+        except ValueError:
+            return False
+
     def _find_transport(self, name: str) -> tuple[str, int] | None:
         if name in self._transport:
             return self._transport[name]

@@ -41,6 +41,7 @@ from pochta.queue.dkim_sign import DkimSigner, Prefixed
 from pochta.queue.dsn import DsnReport, build_dsn
 from pochta.queue.policy import Decision, decide, due_recipients
 from pochta.queue.route import RouteError, Router, RouteSettings
+from pochta.queue.tls_policy import Plan, TransportSecurity, tls_required_no
 from pochta.store.api import Store
 from pochta.store.queue_model import (
     NewQueueEntry,
@@ -119,7 +120,9 @@ class QueueWorker:
             data_timeout=self.queue.data_timeout,
             tls=self.queue.tls,
             tls_context=verifying_context(self.queue.tls_ca_file) if verify else None,
+            pkix_context=verifying_context(self.queue.tls_ca_file),
         )
+        self.security = TransportSecurity(store, self.queue, clock=lambda: self.clock().timestamp())
         self.log = get_logger(task="queue", owner=self.owner)
         # DKIM signing and ARC sealing share one signer: the keys read once per directory version.
         wanted = settings.dkim.sign or settings.arc.seal
@@ -312,6 +315,24 @@ class QueueWorker:
                 code = 556  # RFC 7505 §4.1
             reply = Reply(code, (str(exc),), exc.status)  # its text names the domain already
             return AttemptResult({a: reply for a in addresses})
+        plan = Plan()
+        if self.router.uses_mx(domain):
+            # RFC 8689 section 4.2.2: "TLS-Required: No" asks that MTA-STS and DANE be ignored, unless
+            # the message also came with REQUIRETLS (which then wins).
+            ignore = not entry.requiretls and await asyncio.to_thread(self._tls_required_no, entry)
+            plan = await self.security.plan(domain, [h.host for h in hops], ignore_policies=ignore)
+            hops = [h for h in hops if h.host not in plan.refusals]
+        if not hops:
+            await self._count_tls(plan, AttemptResult({}))
+            reply = next(iter(plan.refusals.values()))
+            return AttemptResult({a: reply for a in addresses}, tried=next(iter(plan.refusals)))
+        if entry.requiretls and plan.policy_unavailable:
+            # The domain has an MTA-STS policy we could not fetch: a REQUIRETLS message waits for it
+            # rather than failing as if the domain had none.
+            await self._count_tls(plan, AttemptResult({}))
+            text = f"REQUIRETLS: the MTA-STS policy of {domain} could not be fetched"
+            reply = Reply(451, (text,), "4.7.10")
+            return AttemptResult({a: reply for a in addresses})
         prefix = await signing.get()
         message = OutboundMessage(
             sender=entry.sender,
@@ -322,8 +343,28 @@ class QueueWorker:
             smtputf8=entry.smtputf8,
             ret=entry.ret,
             envid=entry.envid,
+            requiretls=entry.requiretls,
         )
-        return await deliver(hops, message, self.client_options)
+        result = await deliver(hops, message, self.client_options, plan.requirements)
+        await self._count_tls(plan, result)
+        return result
+
+    def _tls_required_no(self, entry: QueueEntry) -> bool:
+        with self.store.open_blob(entry.blob) as source:
+            return tls_required_no(source.read(64 * 1024))
+
+    async def _count_tls(self, plan: Plan, result: AttemptResult) -> None:
+        """Add the sessions made under a policy to the day's TLS-RPT counts (RFC 8460 section 4)."""
+        if not self.settings.tls_rpt.enabled:
+            return
+        results = list(plan.results)
+        for outcome in result.tls:
+            policy = plan.reporting.get(outcome.host)
+            if policy is not None:
+                results.append(policy.result(outcome))
+        if results:
+            with contextlib.suppress(Exception):  # counting must never hold up or fail a delivery
+                await self.store.count_tls_results(self.clock().strftime("%Y-%m-%d"), results)
 
     async def _record(
         self,
@@ -351,6 +392,7 @@ class QueueWorker:
             arrival=entry.arrival,
             envid=entry.envid,
             ret="HDRS" if entry.ret == "HDRS" else ("FULL" if entry.ret == "FULL" else None),
+            include_original=not entry.requiretls,
         )
 
         def build() -> bytes:

@@ -16,6 +16,7 @@ from pochta.delivery import Delivery
 from pochta.delivery.dmarc_reports import send_reports_periodically
 from pochta.log import bind_worker, configure_logging, get_logger
 from pochta.metrics import METRICS
+from pochta.queue.tls_rpt_job import TlsReporter, send_tls_reports_periodically
 from pochta.queue.worker import QueueWorker
 from pochta.server.accept import SessionCounts
 from pochta.server.heap import freeze_startup_objects, set_mmap_threshold
@@ -179,6 +180,10 @@ async def _serve(
                 # RFC 8555: the certificate, obtained and renewed in time (docs/certificates.md);
                 # the other workers load the new files by themselves (Server's TLS watch).
                 jobs.append(renew_periodically(CertificateManager(data_dir, settings), domains, reload_tls))
+            if settings.tls_rpt.enabled:
+                # RFC 8460: yesterday's TLS results to the domains that ask, through the queue.
+                reporter = TlsReporter(store, settings, on_queued=queued)
+                jobs.append(send_tls_reports_periodically(reporter, settings.tls_rpt.interval))
             return jobs
 
         async def domains() -> list[str]:

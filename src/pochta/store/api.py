@@ -71,6 +71,7 @@ from pochta.store.sieve_model import (
     StoredRule,
 )
 from pochta.store.sieve_state_model import SieveError
+from pochta.store.transport_model import CachedPolicy, TlsResult, TlsResultRow
 
 FlagOp = Literal["add", "remove", "replace"]
 
@@ -651,6 +652,23 @@ class DmarcReportStore(Protocol):
         """Delete the rows received before ``before``; how many went."""
 
 
+class TransportSecurityStore(Protocol):
+    """The sending side's MTA-STS policy cache and TLS-RPT counts (revision 0028)."""
+
+    async def mta_sts_policy(self, domain: str) -> CachedPolicy | None: ...
+    async def put_mta_sts_policy(self, policy: CachedPolicy) -> None:
+        """Insert or replace the domain's cached policy."""
+
+    async def count_tls_results(self, day: str, results: Sequence[TlsResult]) -> None:
+        """Add one session to each result's row of ``day`` (UTC "YYYY-MM-DD")."""
+
+    async def tls_results_before(self, day: str) -> list[TlsResultRow]:
+        """Every row of the days before ``day``, by day and domain."""
+
+    async def delete_tls_results(self, day: str, domain: str) -> int:
+        """The rows of one day and policy domain (reported): deleted; how many."""
+
+
 class SieveStateStore(Protocol):
     """What Sieve at delivery remembers (docs/sieve.md "At delivery"); times in epoch seconds."""
 
@@ -704,6 +722,7 @@ class Store(
     MailRuleStore,
     DkimKeyStore,
     DmarcReportStore,
+    TransportSecurityStore,
     OutboundQueue,
     Protocol,
 ):

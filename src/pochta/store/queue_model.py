@@ -19,7 +19,8 @@ QueueId = str  # 16 upper-case hex digits, as told to the client: "250 2.0.0 Ok:
 RecipientStatus = Literal["pending", "delivered", "failed"]
 # "checked-forward": a forwarded copy of mail the MX checked in the same transaction, as it was
 # stored (our Authentication-Results at its top): the queue ARC-seals it (queue.arc_seal).
-QueueOrigin = Literal["submission", "forward", "checked-forward", "dsn"]
+# "report": an aggregate report we send (DMARC, RFC 7489 section 7.2; TLS-RPT, RFC 8460).
+QueueOrigin = Literal["submission", "forward", "checked-forward", "dsn", "report"]
 
 
 def new_queue_id() -> QueueId:
@@ -68,6 +69,7 @@ class NewQueueEntry:
     ret: str | None = None
     body: str | None = None
     smtputf8: bool = False
+    requiretls: bool = False  # RFC 8689: MAIL FROM ... REQUIRETLS
     next_attempt: datetime | None = None  # None: at once
     id: QueueId = field(default_factory=new_queue_id)  # the transaction's id when it has one
 
@@ -108,6 +110,7 @@ class QueueEntry:
     lease_owner: str | None
     lease_until: datetime | None
     recipients: tuple[QueuedRecipient, ...]
+    requiretls: bool = False  # RFC 8689: delivered only over validated TLS to a REQUIRETLS server
 
     @property
     def pending(self) -> tuple[QueuedRecipient, ...]:

@@ -363,7 +363,9 @@ queue_messages = Table(
     Column("ret", Text, nullable=True),  # RFC 3461 RET: "FULL" | "HDRS"
     Column("body", Text, nullable=True),  # RFC 1652 BODY: "7BIT" | "8BITMIME"
     Column("smtputf8", Boolean, nullable=False),
-    Column("origin", Text, nullable=False),  # "submission" | "forward" | "checked-forward" | "dsn"
+    Column("origin", Text, nullable=False),  # "submission" | "forward" | "checked-forward" | "dsn" | "report"
+    # Revision 0028: received with MAIL FROM ... REQUIRETLS (RFC 8689): delivered only over validated TLS.
+    Column("requiretls", Boolean, nullable=False, server_default="0"),
     Column("arrival", BigInteger, nullable=False),  # epoch seconds
     Column("next_attempt", BigInteger, nullable=False),  # min over pending recipients
     Column("lease_owner", Text, nullable=True),
@@ -619,4 +621,40 @@ sieve_errors = Table(
     Column("error", Text, nullable=False),
     Index(None, "account_id", "id"),
     Index(None, "at"),
+)
+
+# Revision 0028, the sending side of transport security (docs/deliverability.md). The MTA-STS policy
+# last fetched per recipient domain (RFC 8461 section 5.1): ``policy_id`` is the TXT record's id it
+# was fetched under, ``policy`` the file as parsed (pochta.queue.mta_sts.Policy.text), times in
+# epoch seconds; ``expires`` is fetched + max_age.
+mta_sts_policies = Table(
+    "mta_sts_policies",
+    metadata,
+    Column("domain", Text, primary_key=True),
+    Column("policy_id", Text, nullable=False),
+    Column("policy", Text, nullable=False),
+    Column("fetched", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+)
+
+# TLS-RPT (RFC 8460 section 4): sessions counted per UTC day ("2026-12-07") and policy domain, one
+# row per policy, MX host, result type ("" for success) and receiving address; ``policy`` is the
+# policy-string (lines joined by LF), ``detail`` the last additional-information seen. The daily
+# report job reads a finished day and deletes its rows.
+tls_rpt_results = Table(
+    "tls_rpt_results",
+    metadata,
+    Column("day", Text, nullable=False),
+    Column("domain", Text, nullable=False),
+    Column("policy_type", Text, nullable=False),  # "sts" | "tlsa" | "no-policy-found"
+    Column("policy", Text, nullable=False),
+    Column("mx_host", Text, nullable=False),
+    Column("result_type", Text, nullable=False),
+    Column("receiving_ip", Text, nullable=False),
+    Column("sending_ip", Text, nullable=False),  # our address in the session ("" when none was made)
+    Column("detail", Text, nullable=False),
+    Column("count", Integer, nullable=False),
+    PrimaryKeyConstraint(
+        "day", "domain", "policy_type", "mx_host", "result_type", "receiving_ip", "sending_ip"
+    ),
 )

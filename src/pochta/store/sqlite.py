@@ -88,6 +88,7 @@ from pochta.store.sqlite_query_methods import QueryMethods
 from pochta.store.sqlite_queue_methods import QueueMethods
 from pochta.store.sqlite_sieve import SieveMethods
 from pochta.store.sqlite_sieve_state import SieveStateMethods
+from pochta.store.sqlite_transport import TransportMethods
 from pochta.store.view_stamps import STAMPS_FILE, ViewStamps
 from pochta.store.writer import Writer, WriterStats, WriteTurn, driver_connection
 
@@ -114,6 +115,7 @@ class SqliteStore(
     MailRuleMethods,
     DkimMethods,
     DmarcMethods,
+    TransportMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 

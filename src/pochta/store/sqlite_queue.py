@@ -51,6 +51,7 @@ def enqueue(conn: Connection, events: list[Change], blobs: BlobStore, entry: New
             ret=entry.ret,
             body=entry.body,
             smtputf8=entry.smtputf8,
+            requiretls=entry.requiretls,
             origin=entry.origin,
             arrival=epoch(entry.arrival),
             next_attempt=due,
@@ -125,6 +126,7 @@ def _entries(conn: Connection, rows: Sequence[Row[Any]]) -> list[QueueEntry]:
             lease_owner=row.lease_owner,
             lease_until=from_epoch(row.lease_until) if row.lease_until else None,
             recipients=tuple(by_queue[row.id]),
+            requiretls=bool(row.requiretls),
         )
         for row in rows
     ]

@@ -588,3 +588,26 @@ def test_smtputf8_not_offered(bytewise: bool) -> None:
     out = s.feed(b"EHLO a\r\nMAIL FROM:<a@b.c> SMTPUTF8\r\n", bytewise)
     assert b"SMTPUTF8\r\n" not in out.split(b"\r\n555")[0]
     assert out.endswith(b"555 5.5.4 Parameter SMTPUTF8 not supported\r\n")
+
+
+def test_requiretls_only_over_tls(bytewise: bool) -> None:
+    # RFC 8689 section 2: the keyword is offered inside TLS only; MAIL ... REQUIRETLS in cleartext
+    # gets 530 5.7.10 (section 4.1), inside TLS it is taken and the event carries it.
+    s = session(starttls=True, requiretls=True)
+    out = s.feed(b"EHLO a\r\nMAIL FROM:<a@b.c> REQUIRETLS\r\n", bytewise)
+    assert b"REQUIRETLS" not in out.split(b"\r\n530")[0]
+    assert out.endswith(b"530 5.7.10 REQUIRETLS needs a TLS connection\r\n")
+    s.feed(b"STARTTLS\r\n", bytewise=False)
+    out = s.feed(b"EHLO a\r\nMAIL FROM:<a@b.c> REQUIRETLS=yes\r\nMAIL FROM:<a@b.c> REQUIRETLS\r\n", bytewise)
+    assert b"250-REQUIRETLS\r\n" in out or b"250 REQUIRETLS\r\n" in out
+    assert b"501 5.5.4 REQUIRETLS takes no value\r\n" in out
+    assert out.endswith(b"250 2.1.0 Sender ok\r\n")
+    [mail] = [e for e in s.events if isinstance(e, MailFrom)]
+    assert mail.params.requiretls
+
+
+def test_requiretls_not_configured_is_an_unknown_parameter(bytewise: bool) -> None:
+    s = session(tls=True)
+    out = s.feed(b"EHLO a\r\nMAIL FROM:<a@b.c> REQUIRETLS\r\n", bytewise)
+    assert b"REQUIRETLS\r\n" not in out.split(b"\r\n555")[0]
+    assert out.endswith(b"555 5.5.4 Parameter REQUIRETLS not supported\r\n")

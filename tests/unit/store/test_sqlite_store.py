@@ -781,6 +781,27 @@ async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
         await store.close()
 
 
+async def test_migration_0028_adds_transport_security(data_dir: Path) -> None:
+    # A store at revision 0027 with a queued message: the upgrade keeps it (no cascade into its
+    # recipients), flags it as not REQUIRETLS, and adds the empty policy cache and TLS-RPT counts.
+    store = await open_sqlite_store(data_dir, Settings())
+    blob = await store.new_blob(b"Subject: x\r\n\r\nbody\r\n")
+    now = datetime.now(UTC)
+    entry = NewQueueEntry(blob, "a@example.org", (NewQueueRecipient("b@example.net"),), "submission", now)
+    await store.enqueue(entry)
+    await store.close()
+    downgrade_to(data_dir, "0027")
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        [queued] = await store.queue_entries()
+        assert queued.requiretls is False
+        assert [r.address for r in queued.recipients] == ["b@example.net"]
+        assert await store.mta_sts_policy("example.net") is None
+        assert await store.tls_results_before("9999-12-31") == []
+    finally:
+        await store.close()
+
+
 async def test_migration_0027_adds_dmarc_results(data_dir: Path) -> None:
     # A store at revision 0026: the upgrade adds the (empty) results table; rows go in, come back
     # before a time and are deleted by it.
@@ -1184,6 +1205,11 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 # store back with ``downgrade_to`` and lets the upgrade run again). A new revision adds its entry.
 UNDO: dict[str, str] = {
     # the DMARC results for aggregate reports
+    # transport security: the MTA-STS policy cache, TLS-RPT counts, the REQUIRETLS flag
+    "0028": (
+        "DROP TABLE tls_rpt_results; DROP TABLE mta_sts_policies; "
+        "ALTER TABLE queue_messages DROP COLUMN requiretls;"
+    ),
     "0027": "DROP INDEX ix_dmarc_results_received; DROP TABLE dmarc_results;",
     # the DKIM keys
     "0026": (

@@ -219,6 +219,7 @@ class ClientConnection:
         ret: str | None = None,
         envid: str | None = None,
         auth: str | None = None,
+        requiretls: bool = False,
     ) -> bytes:
         """MAIL FROM:<path> with the parameters the server advertised (others are left out)."""
         params = []
@@ -237,6 +238,10 @@ class ClientConnection:
                 params.append(f"ENVID={xtext_encode(envid)}")  # RFC 3461 §4.4
         if auth is not None and self.has("AUTH"):
             params.append(f"AUTH={xtext_encode(auth)}")  # RFC 4954 §5
+        if requiretls:
+            if not self.has("REQUIRETLS"):  # RFC 8689 section 4.1: only to a server offering it
+                raise SmtpClientError("the server does not offer REQUIRETLS")
+            params.append("REQUIRETLS")
         return self._line("MAIL", " ".join([f"MAIL FROM:{_bracket(path)}", *params]))
 
     def rcpt(self, path: str, *, notify: Iterable[str] = (), orcpt: tuple[str, str] | None = None) -> bytes:

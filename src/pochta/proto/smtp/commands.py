@@ -166,6 +166,8 @@ class Extensions:
     dsn: bool = True
     auth: bool = True
     max_size: int = 0  # 0: no limit
+    requiretls: bool = False  # RFC 8689: offered (only inside TLS)
+    requiretls_without_tls: bool = False  # offered once TLS is on: MAIL ... REQUIRETLS gets 530 5.7.10
 
 
 def parse_mail(argument: str, ext: Extensions) -> tuple[SmtpPath, MailParams] | CommandError:
@@ -181,7 +183,7 @@ def parse_mail(argument: str, ext: Extensions) -> tuple[SmtpPath, MailParams] | 
         return raw
     size: int | None = None
     body = ret = envid = auth = None
-    smtputf8 = False
+    smtputf8 = requiretls = False
     for key, value in raw.items():
         if key == "SIZE" and ext.size:
             # RFC 1870 §5: size-value ::= 1*20DIGIT
@@ -211,11 +213,18 @@ def parse_mail(argument: str, ext: Extensions) -> tuple[SmtpPath, MailParams] | 
             auth = xtext_decode(value or "")  # RFC 4954 §5: AUTH=xtext mailbox or <>
             if not value or auth is None:
                 return CommandError(replies.bad_arguments("Malformed AUTH parameter"))
+        elif key == "REQUIRETLS" and ext.requiretls:
+            if value is not None:  # RFC 8689 section 2: no value
+                return CommandError(replies.bad_arguments("REQUIRETLS takes no value"))
+            requiretls = True
+        elif key == "REQUIRETLS" and ext.requiretls_without_tls:
+            # RFC 8689 section 4.1: REQUIRETLS is accepted only over TLS; 5.7.10 "Encryption needed".
+            return CommandError(Reply(530, ("REQUIRETLS needs a TLS connection",), "5.7.10"))
         else:
             return CommandError(replies.parameter_not_supported(f"Parameter {key} not supported"))
     if path.utf8 and not smtputf8:
         return CommandError(replies.non_ascii_not_permitted(recipient=False))  # RFC 6531 §3.5
-    return path, MailParams(size, body, smtputf8, ret, envid, auth)
+    return path, MailParams(size, body, smtputf8, ret, envid, auth, requiretls)
 
 
 _NOTIFY = frozenset({"SUCCESS", "FAILURE", "DELAY"})

@@ -72,6 +72,7 @@ class MailParams:
     ret: str | None = None  # RFC 3461 §4.3: "FULL" / "HDRS"
     envid: str | None = None  # RFC 3461 §4.4: decoded from xtext
     auth: str | None = None  # RFC 4954 §5: decoded from xtext; "<>" when the submitter is unknown
+    requiretls: bool = False  # RFC 8689 section 2: deliver over validated TLS only
 
 
 @dataclass(frozen=True)

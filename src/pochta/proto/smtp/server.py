@@ -95,6 +95,7 @@ class SmtpCoreConfig:
     auth_mechanisms: tuple[str, ...] = ()  # offered when allowed; e.g. SERVER_MECHANISMS
     auth_plaintext_without_tls: bool = False  # PLAIN/LOGIN in clear text (loopback only)
     require_auth: bool | None = None  # None: True for the submission role (RFC 4954 §6: 530 5.7.0)
+    requiretls: bool = False  # RFC 8689: offer REQUIRETLS inside TLS (the queue honours it)
 
 
 class State(enum.Enum):
@@ -178,7 +179,7 @@ class ServerConnection:
         self._pending: Event | None = None
         self._owed = 0
         self._decoder: DataDecoder | None = None
-        self._extensions_for: tuple[SmtpCoreConfig, Extensions] | None = None
+        self._extensions_for: tuple[SmtpCoreConfig, Extensions, bool] | None = None
         self._scanner: BodyScanner | None = None
         self._bdat_left = 0
         self._bdat_last = False
@@ -236,6 +237,8 @@ class ServerConnection:
             caps.append("CHUNKING")  # RFC 3030
         if cfg.dsn:
             caps.append("DSN")  # RFC 3461
+        if cfg.requiretls and self.tls:
+            caps.append("REQUIRETLS")  # RFC 8689 section 2: offered only over TLS
         caps.append("ENHANCEDSTATUSCODES")  # RFC 2034
         if cfg.starttls and not self.tls:
             caps.append("STARTTLS")  # RFC 3207 §4.2: not offered again inside TLS
@@ -255,7 +258,7 @@ class ServerConnection:
         """What MAIL and RCPT parameters may use: made once per configuration (it is immutable)."""
         cfg = self.config
         cached = self._extensions_for
-        if cached is not None and cached[0] is cfg:
+        if cached is not None and cached[0] is cfg and cached[2] == self.tls:
             return cached[1]
         extensions = Extensions(
             size=True,
@@ -264,8 +267,10 @@ class ServerConnection:
             dsn=cfg.dsn,
             auth=bool(cfg.auth_mechanisms),
             max_size=cfg.max_message_size,
+            requiretls=cfg.requiretls and self.tls,
+            requiretls_without_tls=cfg.requiretls and not self.tls,
         )
-        self._extensions_for = (cfg, extensions)
+        self._extensions_for = (cfg, extensions, self.tls)
         return extensions
 
     # --- input -----------------------------------------------------------------------------------

@@ -157,6 +157,8 @@ class SmtpHandler:
             auth_mechanisms=SERVER_MECHANISMS if submission else (),
             # Plaintext mechanisms without TLS only where login policy allows it (loopback).
             auth_plaintext_without_tls=plaintext_allowed(settings.login, False, conn.peer_ip),
+            # RFC 8689: the MX and submission take REQUIRETLS (the queue enforces it); LMTP is final.
+            requiretls=self.role != "lmtp",
         )
 
     def max_messages(self) -> int:
@@ -360,6 +362,7 @@ class SmtpHandler:
             smtputf8=event.params.smtputf8,
             ret=event.params.ret,
             envid=event.params.envid,
+            requiretls=event.params.requiretls,
             # The MX checks mail authentication (DKIM) of clients outside trusted_networks; LMTP
             # comes from a trusted MTA and submission from an authenticated user (not checked).
             # An authenticated client is never checked (docs/deliverability.md).

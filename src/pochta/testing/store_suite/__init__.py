@@ -12,9 +12,10 @@ unchanged (``tests/unit/store/test_sqlite_store.py`` is the SQLite binding).
 
 The tests live in one module per concept (``acl``, ``directory``, ``dkim`` keys, ``inline`` blobs,
 ``mailboxes``, ``messages``, ``maintenance``, ``metadata``, ``objects``, ``queue``, ``quota`` with
-session locks, ``search``, ``sieve`` scripts, ``sortkeys``, ``wire``; ``support`` holds the fixtures
-and helpers they share). This package star-imports every one of them, so each ``test_*`` defined in any lands
-here, and the binding's check that every suite test is listed in ``__all__`` keeps covering all of them.
+session locks, ``search``, ``sieve`` scripts, ``sortkeys``, ``transport`` security, ``wire``;
+``support`` holds the fixtures and helpers they share). This package star-imports every one of
+them, so each ``test_*`` defined in any lands here, and the binding's check that every suite test
+is listed in ``__all__`` keeps covering all of them.
 """
 
 # The star imports are the point (see above); the names in __all__ come from them.
@@ -38,6 +39,7 @@ from pochta.testing.store_suite.sieve import *
 from pochta.testing.store_suite.sieve_state import *
 from pochta.testing.store_suite.sortkeys import *
 from pochta.testing.store_suite.support import *
+from pochta.testing.store_suite.transport import *
 from pochta.testing.store_suite.wire import *
 
 __all__ = [
@@ -90,12 +92,14 @@ __all__ = [
     "test_metadata_private_per_user_shared_per_mailbox",
     "test_metadata_refused_write_changes_nothing",
     "test_move_is_copy_plus_expunge",
+    "test_mta_sts_policy_cache_replaces_per_domain",
     "test_open_blob_and_put_blob_file",
     "test_open_view_columns_and_lookup",
     "test_open_view_snapshot",
     "test_queue_claims_across_handles_are_disjoint",
     "test_queue_deferral_failure_and_notices",
     "test_queue_enqueue_and_read_back",
+    "test_queue_keeps_the_requiretls_flag",
     "test_queue_lease_is_exclusive_until_it_expires",
     "test_queue_needs_a_stored_blob_and_recipients",
     "test_queue_retry_and_delete",
@@ -132,6 +136,7 @@ __all__ = [
     "test_subscriptions",
     "test_thread_now_threads_what_the_indexer_has_not",
     "test_threads_follow_references_per_account",
+    "test_tls_results_count_per_day_and_row",
     "test_try_lock_is_exclusive_until_released",
     "test_unchanged_since",
     "test_update_account",
