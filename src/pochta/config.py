@@ -27,6 +27,7 @@ from pochta.config_listen import (
 )
 from pochta.config_mailauth import MailAuthSettings
 from pochta.config_managesieve import ManageSieveSettings
+from pochta.config_milter import MilterSettings
 from pochta.config_section import Section, SubkeyError
 from pochta.config_sieve import SieveSettings
 from pochta.config_smtp import LmtpSettings, QueueSettings, SmtpSettings
@@ -50,6 +51,7 @@ __all__ = [
     "MailAuthSettings",
     "ManageSieveSettings",
     "MetricsSettings",
+    "MilterSettings",
     "MimeSettings",
     "Pop3Settings",
     "QueueSettings",
@@ -685,6 +687,12 @@ class Settings(Section):
     mailauth: MailAuthSettings = Field(default_factory=MailAuthSettings)
     srs: SrsSettings = Field(default_factory=SrsSettings)
     arc: ArcSettings = Field(default_factory=ArcSettings)
+    milters: list[MilterSettings] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Mail filters (milter protocol) consulted in order, one table each: see [[milters]] "
+        "below and docs/antispam.md.",
+    )
 
     @field_validator("hostname")
     @classmethod
