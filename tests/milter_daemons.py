@@ -173,6 +173,8 @@ def opendkim_milter(domain: str, selector: str, private_key_pem: bytes) -> Itera
             "Canonicalization relaxed/relaxed",
             "InternalHosts 127.0.0.1",
             "SignatureAlgorithm rsa-sha256",
+            # The key sits under /tmp (world-writable, sticky): OpenDKIM refuses such paths by default.
+            "RequireSafeKeys false",
         ]
         if os.geteuid() == 0:
             lines.append("UserID opendkim:opendkim")
