@@ -8,12 +8,14 @@ port and the modules that fetch maps or ask DNS lists are off; OpenDKIM only sig
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["opendkim_milter", "rspamd_milter"]
+__all__ = ["opendkim_milter", "opendmarc_milter", "rspamd_milter"]
 
 # rspamd modules that fetch maps over HTTP or ask DNS (lists, SPF, DKIM, reputation): off, so a
 # test makes no traffic and a scan takes milliseconds.
@@ -80,20 +82,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes], seconds: float, log: Path) -> None:
+def _connect(where: int | Path) -> socket.socket:
+    if isinstance(where, Path):
+        sock = socket.socket(socket.AF_UNIX)
+        try:
+            sock.settimeout(1)
+            sock.connect(str(where))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    return socket.create_connection(("127.0.0.1", where), timeout=1)
+
+
+def _wait_listening(where: int | Path, process: subprocess.Popen[bytes], seconds: float, log: Path) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            detail = ""
+            for path in (log, log.with_suffix(".out")):
+                detail += path.read_text(errors="replace")[-2000:] if path.exists() else ""
             pytest.fail(f"milter exited with {process.returncode}: {detail}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        with contextlib.suppress(OSError), _connect(where):
             return
         time.sleep(0.2)
-    pytest.fail(f"milter not listening on 127.0.0.1:{port} after {seconds} s")
+    pytest.fail(f"milter not listening on {where} after {seconds} s")
 
 
 @contextlib.contextmanager
-def _running(command: list[str], port: int, log: Path, seconds: float) -> Iterator[None]:
+def _running(command: list[str], port: int | Path, log: Path, seconds: float) -> Iterator[None]:
     with open(log.with_suffix(".out"), "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -183,5 +200,72 @@ def opendkim_milter(domain: str, selector: str, private_key_pem: bytes) -> Itera
         command = [binary, "-f", "-x", str(root / "opendkim.conf")]
         with _running(command, port, root / "opendkim.log", 30):
             yield f"inet:127.0.0.1:{port}"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# Run inside OpenDMARC's own network namespace: the loopback DNS stub (tests/dns_stub.py) on port 53,
+# since OpenDMARC asks the system resolver, which /etc/resolv.conf (bind-mounted in a private mount
+# namespace) points at it. argv: tests directory, the zone as JSON.
+_DNS_IN_NAMESPACE = """\
+import asyncio, json, sys
+sys.path.insert(0, sys.argv[1])
+from dns_stub import DnsStub
+zone = {tuple(key.split(" ")): value for key, value in json.loads(sys.argv[2]).items()}
+async def main():
+    stub = DnsStub(zone)
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: stub, local_addr=("127.0.0.1", 53))
+    stub._transport = transport  # what __aenter__ does, on port 53
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+@contextlib.contextmanager
+def opendmarc_milter(authserv_id: str, zone: dict[tuple[str, str], list[str]]) -> Iterator[str]:
+    """OpenDMARC rejecting DMARC failures, checking SPF itself; yields its ``unix:`` socket.
+
+    It runs in its own network and mount namespaces (``unshare``, root only): its DNS questions
+    reach only a DNS stub inside the namespace answering from ``zone``, and the milter socket is
+    a UNIX socket in the temporary directory, reachable from outside."""
+    binary, unshare = shutil.which("opendmarc"), shutil.which("unshare")
+    if binary is None:
+        pytest.skip("opendmarc not installed (Debian package opendmarc)")
+    if unshare is None or os.geteuid() != 0:
+        pytest.skip("OpenDMARC's DNS is kept on a namespace's loopback: needs unshare and root")
+    root = _private_dir("opendmarc")
+    try:
+        sock = root / "opendmarc.sock"
+        (root / "ignore").write_text("")
+        (root / "resolv.conf").write_text("nameserver 127.0.0.1\n")
+        lines = [
+            "Syslog false",
+            f"Socket local:{sock}",
+            f"PidFile {root / 'opendmarc.pid'}",
+            f"AuthservID {authserv_id}",
+            f"TrustedAuthservIDs {authserv_id}",
+            f"IgnoreHosts {root / 'ignore'}",  # not the default 127.0.0.1: every test client is local
+            "RejectFailures true",
+            "SPFSelfValidate true",
+            "SPFIgnoreResults true",
+            "FailureReports false",
+            "RequiredHeaders false",
+            "DNSTimeout 2",
+            "UserID opendmarc",
+            "UMask 000",
+        ]
+        (root / "opendmarc.conf").write_text("\n".join(lines) + "\n")
+        (root / "namespace_dns.py").write_text(_DNS_IN_NAMESPACE)  # not dns.py: it would hide dnspython
+        zone_json = json.dumps({f"{name} {rdtype}": records for (name, rdtype), records in zone.items()})
+        tests = str(Path(__file__).resolve().parent)
+        script = (
+            'set -e; ip link set lo up; mount --bind "$1/resolv.conf" /etc/resolv.conf; '
+            f'"{sys.executable}" "$1/namespace_dns.py" "$2" "$3" & '
+            f'exec {binary} -f -c "$1/opendmarc.conf"'
+        )
+        command = [unshare, "--net", "--mount", "sh", "-c", script, "sh", str(root), tests, zone_json]
+        with _running(command, sock, root / "opendmarc.log", 30):
+            yield f"unix:{sock}"
     finally:
         shutil.rmtree(root, ignore_errors=True)
