@@ -717,6 +717,7 @@ class DeliveryTransaction:
                 spool = self._spool
                 assert spool is not None
                 size, quarantine = spool.size, filtered.quarantine
+                env = self.envelope  # the sender a milter may have changed
             # Forwarded copies of a message the MX checked now carry our own results: ARC-sealed.
             checked = self.auth is not None
             parsed = await spool.parse(delivery.settings.mime)
