@@ -18,7 +18,7 @@ import pytest
 
 from milter_fake import ACCEPT, DISCARD, REJECT, TEMPFAIL, FakeMilter, header, replycode
 from pochta.proto.milter import frame
-from smtp_env import ALICE, BOB, PASSWORD, SmtpEnv, message, smtp_server, smtp_settings
+from smtp_env import ALICE, BOB, PASSWORD, SmtpEnv, converse, message, smtp_server, smtp_settings
 
 
 def milter_settings(*milters: FakeMilter | dict[str, Any], **extra: Any) -> Any:
@@ -214,3 +214,41 @@ async def test_broken_milter_reply_is_a_failure(tmp_path: Any, fake: FakeMilter)
     async with smtp_server(tmp_path, milter_settings(fake)) as env:
         mail, _, _, text = await asyncio.to_thread(send, env, [ALICE], message())
         assert (mail, text[:5]) == (451, "4.7.1")
+
+
+async def test_bdat_sends_data_at_end_and_progress_waits(tmp_path: Any, fake: FakeMilter) -> None:
+    # SMFIR_PROGRESS restarts the wait: three of them, each within the timeout, then the verdict.
+    fake.script["E"] = [frame(b"p"), frame(b"p"), frame(b"p"), header("X-Late", "yes"), frame(b"c")]
+    data = message()
+    payload = (
+        b"EHLO client.example.net\r\nMAIL FROM:<carol@example.net>\r\nRCPT TO:<alice@example.org>\r\n"
+        + f"BDAT {len(data)} LAST\r\n".encode()
+        + data
+        + b"QUIT\r\n"
+    )
+    async with smtp_server(tmp_path, milter_settings(fake)) as env:
+        transcript = await converse(env.address("smtp"), payload)
+        assert "\r\n250 2.0.0 Delivered as " in transcript, transcript
+        (stored,) = await env.messages()
+    assert b"\r\nX-Late: yes\r\n\r\n" in stored
+    letters = [letter for letter, _ in fake.received if letter not in "DLB"]
+    assert letters == ["O", "C", "H", "M", "R", "T", "N", "E", "Q"]  # DATA at the end for BDAT
+
+
+async def test_negotiated_skips_and_no_reply_steps(tmp_path: Any) -> None:
+    # The milter skips CONNECT, HELO and the body and does not answer RCPT or headers.
+    steps = 0x01 | 0x02 | 0x10 | 0x8000 | 0x80
+    milter = FakeMilter({"R": [], "L": []}, steps=steps)
+    async with milter.running(), smtp_server(tmp_path, milter_settings(milter)) as env:
+        assert (await asyncio.to_thread(send, env, [ALICE, BOB], message()))[:3] == (250, [250, 250], 250)
+        assert len(await env.messages()) == 1
+    letters = [letter for letter, _ in milter.received if letter != "D"]
+    assert letters == ["O", "M", "R", "R", "T", "L", "L", "L", "L", "L", "L", "N", "E", "Q"]
+
+
+async def test_tls_macros_after_starttls(tmp_path: Any, fake: FakeMilter) -> None:
+    table = {"socket": fake.socket, "listeners": ["submission"]}
+    async with smtp_server(tmp_path, milter_settings(table)) as env:
+        assert (await asyncio.to_thread(send, env, [BOB], message(sender=ALICE), "submission"))[2] == 250
+    assert fake.commands("H") == [b"client.example.net\0", b"client.example.net\0"]
+    assert fake.macros()["{tls_version}"].startswith("TLSv1")
