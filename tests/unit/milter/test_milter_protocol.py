@@ -267,3 +267,8 @@ def test_decoder_fuzz_framed(prefix: list[bytes], body: bytes) -> None:
                 pass
         except MilterProtocolError:
             decoder = ReplyDecoder()
+
+
+def test_nul_in_a_header_value_cannot_shift_the_strings() -> None:
+    session = negotiated()
+    assert session.header("X-Evil", " a\0b").data == frame(b"L", b"X-Evil\0a b\0")

@@ -69,8 +69,6 @@ _NEEDS: dict[type, Action] = {
     Quarantine: Action.QUARANTINE,
 }
 _VERDICTS = (Accept, Continue, Reject, Tempfail, Discard, ReplyCode)
-# Limits of what the MTA sends: an SMTP line is far below these.
-_MAX_TEXT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +78,10 @@ class Send:
 
 
 def _cstr(text: str | bytes) -> bytes:
+    """A NUL-terminated string. A NUL inside (a hostile header value) would end it early and
+    shift every later string: the milter sees a space there instead."""
     raw = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
-    if b"\0" in raw:
-        raise ValueError("a milter string cannot hold NUL")
-    return raw[:_MAX_TEXT] + b"\0"
+    return raw.replace(b"\0", b" ") + b"\0"
 
 
 def _bare(name: str) -> str:
