@@ -209,11 +209,28 @@ async def test_listeners_choose_the_milter(tmp_path: Any, fake: FakeMilter) -> N
         assert fake.macros()["{auth_authen}"] == ALICE
 
 
-async def test_broken_milter_reply_is_a_failure(tmp_path: Any, fake: FakeMilter) -> None:
-    fake.script["M"] = [frame(b"Z")]
+@pytest.mark.parametrize(
+    ("letter", "answer", "refused_at"),
+    [
+        ("M", frame(b"Z"), "MAIL"),  # an unknown reply
+        ("R", header("X-Early", "1"), "RCPT"),  # a modification before end of message
+        ("E", frame(b"s"), "DATA"),  # SKIP not negotiated
+        ("E", frame(b"h", b"Bad Name\0v\0"), "DATA"),  # a field name with a space
+        ("E", replycode("250 2.0.0 fine"), "DATA"),  # a reply code that is no refusal
+        ("E", b"\xff\xff\xff\xff", "DATA"),  # a packet length past the limit
+    ],
+)
+async def test_broken_milter_reply_is_a_failure(
+    tmp_path: Any, fake: FakeMilter, letter: str, answer: bytes, refused_at: str
+) -> None:
+    fake.script[letter] = [answer]
     async with smtp_server(tmp_path, milter_settings(fake)) as env:
-        mail, _, _, text = await asyncio.to_thread(send, env, [ALICE], message())
-        assert (mail, text[:5]) == (451, "4.7.1")
+        mail, rcpts, data, text = await asyncio.to_thread(send, env, [ALICE], message())
+        replies = {"MAIL": mail, "RCPT": rcpts[0] if rcpts else None, "DATA": data}
+        assert replies[refused_at] == 451
+        assert text[:5] in ("4.7.1", "")
+        assert await env.messages() == []
+        assert env.spool_files() == []
 
 
 async def test_bdat_sends_data_at_end_and_progress_waits(tmp_path: Any, fake: FakeMilter) -> None:
