@@ -28,6 +28,7 @@ from pochta.config_listen import (
 )
 from pochta.config_mailauth import MailAuthSettings
 from pochta.config_managesieve import ManageSieveSettings
+from pochta.config_milter import MilterSettings
 from pochta.config_section import Section, SubkeyError
 from pochta.config_sieve import SieveSettings
 from pochta.config_smtp import LmtpSettings, QueueSettings, SmtpSettings
@@ -53,6 +54,7 @@ __all__ = [
     "MailAuthSettings",
     "ManageSieveSettings",
     "MetricsSettings",
+    "MilterSettings",
     "MimeSettings",
     "MtaStsSettings",
     "Pop3Settings",
@@ -693,6 +695,12 @@ class Settings(Section):
     http: HttpSettings = Field(default_factory=HttpSettings)
     mta_sts: MtaStsSettings = Field(default_factory=MtaStsSettings)
     tls_rpt: TlsRptSettings = Field(default_factory=TlsRptSettings)
+    milters: list[MilterSettings] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Mail filters (milter protocol) consulted in order, one table each: see [[milters]] "
+        "below and docs/antispam.md.",
+    )
 
     @field_validator("hostname")
     @classmethod

@@ -100,7 +100,10 @@ def toml_value(value: Any) -> str:
 
 
 def default_cell(info: FieldInfo) -> str:
-    """The default column: the value in TOML syntax, or "unset" for an optional key."""
+    """The default column: the value in TOML syntax, "unset" for an optional key, "required"
+    for a key a table must have (a [[milters]] socket)."""
+    if info.is_required():
+        return "required"
     value = info.get_default(call_default_factory=True)
     if value is None:
         return "unset"
@@ -120,11 +123,20 @@ def _row(name: str, info: FieldInfo) -> str:
 def render_reference(settings_model: type[Settings]) -> str:
     out = [HEADER, "## Top level", ""]
     sections: list[tuple[str, type[BaseModel]]] = []
+    arrays: list[tuple[str, type[BaseModel]]] = []  # [[name]]: a list of tables
     top = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
     for name, info in settings_model.model_fields.items():
         annotation = info.annotation
+        item = (getattr(annotation, "__args__", None) or (None,))[0]
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             sections.append((name, annotation))
+        elif (
+            getattr(annotation, "__origin__", None) is list
+            and isinstance(item, type)
+            and issubclass(item, BaseModel)
+        ):
+            arrays.append((name, item))
+            top.append(_row(name, info))
         elif name == "listeners":
             continue
         else:
@@ -150,4 +162,7 @@ def render_reference(settings_model: type[Settings]) -> str:
         out.append("")
     for name, model in sections:
         out += [f"## [{name}]", "", *_table(model), ""]
+    for name, model in arrays:
+        out += [f"## [[{name}]]", "", f"A list of tables (`[[{name}]]` each), none by default.", ""]
+        out += [*_table(model), ""]
     return "\n".join(out)

@@ -92,6 +92,10 @@ class DmarcActions:
         """Recipients' INBOX filings become their Junk mailbox's (module docstring)."""
         if auth.disposition is None or auth.disposition.action != "quarantine":
             return
+        await self.to_junk(placement)
+
+    async def to_junk(self, placement: Placement) -> None:
+        """Recipients' INBOX filings become their Junk mailbox's (a DMARC or a milter quarantine)."""
         accounts = {account for pairs in placement.filing for account, _ in pairs}
         moves: dict[MailboxId, MailboxId] = {}
         for account in accounts:

@@ -29,6 +29,7 @@ whose recipient is local (a bounce to a local sender, for example).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import os
 import time
@@ -36,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pochta.config import Settings
 from pochta.delivery.dmarc_actions import DmarcActions
@@ -63,6 +65,9 @@ from pochta.store.queue_model import (
     new_queue_id,
 )
 from pochta.store.spool import SpoolFile, parse_file, spool_directory
+
+if TYPE_CHECKING:
+    from pochta.delivery.milters import MilterChain
 
 INBOX = "INBOX"
 # How long one free-space reading answers ``Delivery.disk_low``: a margin of server.min_free_disk
@@ -514,6 +519,8 @@ class DeliveryTransaction:
     # What the MX's checks found (``Envelope.authenticate``), set by ``commit`` before the message is
     # placed: for Sieve, DMARC and filters, besides the Authentication-Results field it wrote.
     auth: AuthResults | None = None
+    # The session's milters (docs/antispam.md), asked at end of message after the MX's own checks.
+    milters: MilterChain | None = None
 
     # --- recipients ------------------------------------------------------------------------------
 
@@ -581,6 +588,14 @@ class DeliveryTransaction:
         self.recipients.append(_Recipient(path, resolution.destinations, resolution.external, notify, orcpt))
         return RecipientResult(path, replies.recipient_ok())
 
+    def withdraw_recipient(self, path: SmtpPath) -> None:
+        """A recipient taken back (refused by a milter at RCPT, or deleted by one at the end)."""
+        self.recipients = [r for r in self.recipients if r.path.address.lower() != path.address.lower()]
+
+    def change_sender(self, sender: SmtpPath) -> None:
+        """The envelope sender a milter set (SMFIR_CHGFROM)."""
+        self.envelope = dataclasses.replace(self.envelope, sender=sender)
+
     # --- body ------------------------------------------------------------------------------------
 
     def start_body(self) -> None:
@@ -643,6 +658,23 @@ class DeliveryTransaction:
             self._write_header()
         return self._header.facts()
 
+    async def read_message(self) -> bytes:
+        """The finished message as stored so far (for the milters)."""
+        assert self._spool is not None
+        assert self._spool.finished
+        return await self._spool.read()
+
+    async def replace_message(self, data: bytes) -> None:
+        """The message as the milters changed it replaces the spooled one (a new spool file)."""
+        old = self._spool
+        assert old is not None
+        memory_max = self.delivery.settings.server.inline_message_max
+        fresh = SpoolFile(self.delivery.spool_dir, f"milter-{self.id}", memory_max=memory_max)
+        self._spool = fresh
+        fresh.write(data)
+        await fresh.finish()
+        await old.discard()
+
     # --- commit / abort --------------------------------------------------------------------------
 
     async def commit(self, *, all_or_nothing: bool = False) -> CommitResult:
@@ -676,6 +708,18 @@ class DeliveryTransaction:
                 if refusal is not None:  # RFC 7489 section 6.6.4 / 10.3: p=reject, nothing stored
                     await self.abort()
                     return CommitResult([refusal] * len(self.recipients), 0, size)
+            quarantine = None
+            if self.milters is not None:
+                filtered = await self.milters.end_of_message(self)
+                if filtered.refusal is not None or filtered.discard or not self.recipients:
+                    await self.abort()
+                    # A discard is accepted and dropped (logged by the chain).
+                    kept = replies.delivered(f"Delivered as {self.id}")
+                    return CommitResult([filtered.refusal or kept] * max(len(self.recipients), 1), 0, size)
+                spool = self._spool
+                assert spool is not None
+                size, quarantine = spool.size, filtered.quarantine
+                env = self.envelope  # the sender a milter may have changed
             # Forwarded copies of a message the MX checked now carry our own results: ARC-sealed.
             checked = self.auth is not None
             parsed = await spool.parse(delivery.settings.mime)
@@ -692,6 +736,8 @@ class DeliveryTransaction:
             placement = await delivery.place(self.recipients, parsed, size, given)
             if self.auth is not None:  # RFC 7489 section 6.6.4: quarantine, into Junk
                 await delivery.dmarc.quarantine(self.auth, placement)
+            if quarantine is not None:  # a milter's quarantine: pochta has no hold queue
+                await delivery.dmarc.to_junk(placement)
             results = placement.results
             if (
                 placement.work

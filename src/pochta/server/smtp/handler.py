@@ -23,6 +23,7 @@ from prometheus_client import Counter
 from pochta.auth.authenticator import Authenticator, plaintext_allowed
 from pochta.config import Settings
 from pochta.delivery import CommitResult, Delivery, DeliveryTransaction, Envelope, RecipientResult
+from pochta.delivery.milters import MilterChain
 from pochta.metrics import Metrics
 from pochta.proto.sasl import SERVER_MECHANISMS
 from pochta.proto.smtp import (
@@ -57,6 +58,7 @@ from pochta.proto.smtp import (
 )
 from pochta.server.connection import Connection, IdleTimeout
 from pochta.server.smtp.auth import SaslState, SmtpAuth
+from pochta.server.smtp.milter_hooks import milter_chain, milter_mail_args
 from pochta.server.smtp.policy import SenderPolicy
 from pochta.store.api import Store
 from pochta.store.model import Account
@@ -71,6 +73,7 @@ class Session:
     sasl: SaslState = dataclasses.field(default_factory=SaslState)
     account: Account | None = None
     txn: DeliveryTransaction | None = None
+    milters: MilterChain | None = None  # [[milters]] for this listener (docs/antispam.md)
     # The fast reader: an event it took from the core for the loop to handle, the replies it wrote
     # for the same pipelined group (sent with the loop's, RFC 2920 §3.2), and whether it woke the
     # loop (a read that returns b"" then is no end of stream).
@@ -82,6 +85,8 @@ class Session:
         if self.txn is not None:
             txn, self.txn = self.txn, None
             await txn.abort()
+        if self.milters is not None:
+            await self.milters.abort()
 
 
 class SmtpHandler:
@@ -123,9 +128,13 @@ class SmtpHandler:
         if self.role != "submission":
             # The MX and LMTP never log in: server.login_timeout does not apply (line_timeout does).
             conn.end_login_phase()
+        session.milters = milter_chain(self.settings, self.role, conn)
         try:
+            if session.milters is not None:
+                await session.milters.start()
             await conn.send(core.send(replies.greeting(hostname)))
-            if self.role != "submission":
+            # With milters every MAIL and RCPT waits for their answer: no fast reader.
+            if self.role != "submission" and session.milters is None:
                 conn.set_fast_reader(lambda data: self._receive_fast(session, data))
             await self._serve(session)
         except IdleTimeout as exc:
@@ -135,6 +144,8 @@ class SmtpHandler:
         finally:
             conn.set_fast_reader(None)
             await session.drop_transaction()
+            if session.milters is not None:
+                await session.milters.close()
 
     async def busy(self, conn: Connection) -> None:
         await conn.send(Reply(421, (f"{self.settings.hostname} too many connections",), "4.7.0").to_bytes())
@@ -284,6 +295,8 @@ class SmtpHandler:
         match event:
             case Helo() | Ehlo() | Lhlo():
                 await session.drop_transaction()
+                if session.milters is not None and not isinstance(event, Lhlo):
+                    await session.milters.helo(event.name, session.conn.tls_version, session.conn.tls_cipher)
                 return core.send(core.hello_reply(event))
             case StartTls():
                 return core.send(replies.ready_to_start_tls())
@@ -297,6 +310,9 @@ class SmtpHandler:
                 return core.send(await self._mail(session, event))
             case RcptTo():
                 return core.send(await self._rcpt(session, event))
+            case DataStart() if session.milters is not None and session.txn is not None:
+                refusal = await session.milters.data()
+                return core.send(refusal) if refusal is not None else self._handle_now(session, event)
             case DataStart() | DataChunk() | Noop():
                 return self._handle_now(session, event)
             case BdatStart(first=first):
@@ -338,7 +354,19 @@ class SmtpHandler:
             account, event.path, self.settings.smtp
         ):
             return replies.sender_not_owned()  # 553 5.7.1
-        return self._begin(session, event, account)
+        reply = self._begin(session, event, account)
+        if session.milters is not None and session.txn is not None:
+            session.txn.milters = session.milters
+            refusal = await session.milters.mail(
+                event.path,
+                milter_mail_args(event.params),
+                session.txn.id,
+                account.address if account else None,
+            )
+            if refusal is not None:
+                await session.drop_transaction()
+                return refusal
+        return reply
 
     def _mail_now(self, session: Session, event: MailFrom) -> Reply:
         """``_mail`` on the MX or LMTP (no sender to check) when no transaction is open."""
@@ -378,7 +406,15 @@ class SmtpHandler:
         if txn is None:  # pragma: no cover - the core only passes RCPT inside a transaction
             return replies.bad_sequence()
         params = event.params
-        return self._rcpt_reply(await txn.add_recipient(event.path, notify=params.notify, orcpt=params.orcpt))
+        reply = self._rcpt_reply(
+            await txn.add_recipient(event.path, notify=params.notify, orcpt=params.orcpt)
+        )
+        if session.milters is not None and reply.code < 300:
+            refusal = await session.milters.rcpt(event.path, [])
+            if refusal is not None:
+                txn.withdraw_recipient(event.path)
+                return refusal
+        return reply
 
     def _rcpt_reply(self, result: RecipientResult) -> Reply:
         if result.remote and self.role == "lmtp":

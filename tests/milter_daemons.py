@@ -1,0 +1,271 @@
+"""Real milters started by the tests, each with its own configuration in a temporary directory and
+listening on a free port of 127.0.0.1 (never the system service): rspamd's proxy worker in milter
+mode, OpenDKIM signing. Each skips with the reason when its binary is missing (CI installs them:
+.ci/run). Nothing they do reaches another address: rspamd's resolver points at a closed loopback
+port and the modules that fetch maps or ask DNS lists are off; OpenDKIM only signs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+__all__ = ["opendkim_milter", "opendmarc_milter", "rspamd_milter"]
+
+# rspamd modules that fetch maps over HTTP or ask DNS (lists, SPF, DKIM, reputation): off, so a
+# test makes no traffic and a scan takes milliseconds.
+_RSPAMD_OFF = (
+    "rbl",
+    "surbl",
+    "fuzzy_check",
+    "whitelist",
+    "phishing",
+    "multimap",
+    "mime_types",
+    "mid",
+    "asn",
+    "spf",
+    "dkim",
+    "dmarc",
+    "arc",
+    "hfilter",
+    "rspamd_update",
+    "emails",
+    "url_redirector",
+    "neural",
+    "reputation",
+    "greylist",
+    "ratelimit",
+)
+
+RSPAMD_CONF = """\
+.include "$CONFDIR/common.conf"
+options {{
+    pidfile = "$RUNDIR/rspamd.pid";
+    .include "$CONFDIR/options.inc"
+    dns {{ nameserver = ["127.0.0.1:9"]; timeout = 0.2s; retransmits = 1; }}
+}}
+logging {{ type = "file"; filename = "$LOGDIR/rspamd.log"; level = "info"; }}
+worker "rspamd_proxy" {{
+    bind_socket = "127.0.0.1:{port}";
+    milter = yes;
+    timeout = 60s;
+    count = 1;
+    upstream "local" {{ default = yes; self_scan = yes; }}
+}}
+"""
+# Which headers rspamd's milter adds; by default it adds none for local or authenticated clients,
+# and every test client is local.
+MILTER_HEADERS = """\
+use = ["x-spamd-result", "x-rspamd-server", "x-rspamd-queue-id", "x-spam-status"];
+skip_local = false;
+skip_authenticated = false;
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _connect(where: int | Path) -> socket.socket:
+    if isinstance(where, Path):
+        sock = socket.socket(socket.AF_UNIX)
+        try:
+            sock.settimeout(1)
+            sock.connect(str(where))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    return socket.create_connection(("127.0.0.1", where), timeout=1)
+
+
+def _wait_listening(where: int | Path, process: subprocess.Popen[bytes], seconds: float, log: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            detail = ""
+            for path in (log, log.with_suffix(".out")):
+                detail += path.read_text(errors="replace")[-2000:] if path.exists() else ""
+            pytest.fail(f"milter exited with {process.returncode}: {detail}")
+        with contextlib.suppress(OSError), _connect(where):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"milter not listening on {where} after {seconds} s")
+
+
+@contextlib.contextmanager
+def _running(command: list[str], port: int | Path, log: Path, seconds: float) -> Iterator[None]:
+    with open(log.with_suffix(".out"), "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_listening(port, process, seconds, log)
+        yield
+    finally:
+        # Only what this test started: its own process group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+def _private_dir(owner: str) -> Path:
+    """A directory under /tmp the daemon's own user can use (pytest's tmp dirs are root-only)."""
+    root = Path(tempfile.mkdtemp(prefix=f"pochta-{owner}-"))
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam(owner)
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+    return root
+
+
+@contextlib.contextmanager
+def rspamd_milter() -> Iterator[str]:
+    """rspamd's proxy worker in milter mode (self-scan); yields its ``inet:`` socket."""
+    binary = shutil.which("rspamd")
+    if binary is None:
+        pytest.skip("rspamd not installed (Debian package rspamd)")
+    root = _private_dir("_rspamd" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name)
+    try:
+        port = free_port()
+        (root / "local.d").mkdir()
+        (root / "db").mkdir()
+        (root / "rspamd.conf").write_text(RSPAMD_CONF.format(port=port))
+        (root / "local.d" / "milter_headers.conf").write_text(MILTER_HEADERS)
+        for module in _RSPAMD_OFF:
+            (root / "local.d" / f"{module}.conf").write_text("enabled = false;\n")
+        if os.geteuid() == 0:
+            for path in [root, *root.rglob("*")]:
+                shutil.chown(path, "_rspamd", "_rspamd")
+        command = [binary, "-f", "-c", str(root / "rspamd.conf")]
+        command += ["--var", f"LOCAL_CONFDIR={root}", "--var", f"DBDIR={root / 'db'}"]
+        command += ["--var", f"RUNDIR={root}", "--var", f"LOGDIR={root}"]
+        if os.geteuid() == 0:
+            command += ["-u", "_rspamd", "-g", "_rspamd"]
+        # rspamd compiles its TLD list at start: tens of seconds on a loaded machine.
+        with _running(command, port, root / "rspamd.log", 120):
+            yield f"inet:127.0.0.1:{port}"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def opendkim_milter(domain: str, selector: str, private_key_pem: bytes) -> Iterator[str]:
+    """OpenDKIM signing mail of ``domain`` from internal hosts (127.0.0.1); yields its socket."""
+    binary = shutil.which("opendkim")
+    if binary is None:
+        pytest.skip("opendkim not installed (Debian package opendkim)")
+    root = _private_dir("opendkim" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name)
+    try:
+        port = free_port()
+        key = root / "key.private"
+        key.write_bytes(private_key_pem)
+        key.chmod(0o600)
+        lines = [
+            "Syslog no",
+            "Mode s",
+            f"Socket inet:{port}@127.0.0.1",
+            f"Domain {domain}",
+            f"Selector {selector}",
+            f"KeyFile {key}",
+            f"PidFile {root / 'opendkim.pid'}",
+            "Canonicalization relaxed/relaxed",
+            "InternalHosts 127.0.0.1",
+            "SignatureAlgorithm rsa-sha256",
+            # The key sits under /tmp (world-writable, sticky): OpenDKIM refuses such paths by default.
+            "RequireSafeKeys false",
+        ]
+        if os.geteuid() == 0:
+            lines.append("UserID opendkim:opendkim")
+            shutil.chown(key, "opendkim", "opendkim")
+        (root / "opendkim.conf").write_text("\n".join(lines) + "\n")
+        command = [binary, "-f", "-x", str(root / "opendkim.conf")]
+        with _running(command, port, root / "opendkim.log", 30):
+            yield f"inet:127.0.0.1:{port}"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# Run inside OpenDMARC's own network namespace: the loopback DNS stub (tests/dns_stub.py) on port 53,
+# since OpenDMARC asks the system resolver, which /etc/resolv.conf (bind-mounted in a private mount
+# namespace) points at it. argv: tests directory, the zone as JSON.
+_DNS_IN_NAMESPACE = """\
+import asyncio, json, sys
+sys.path.insert(0, sys.argv[1])
+from dns_stub import DnsStub
+zone = {tuple(key.split(" ")): value for key, value in json.loads(sys.argv[2]).items()}
+async def main():
+    stub = DnsStub(zone)
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: stub, local_addr=("127.0.0.1", 53))
+    stub._transport = transport  # what __aenter__ does, on port 53
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+@contextlib.contextmanager
+def opendmarc_milter(authserv_id: str, zone: dict[tuple[str, str], list[str]]) -> Iterator[str]:
+    """OpenDMARC rejecting DMARC failures, checking SPF itself; yields its ``unix:`` socket.
+
+    It runs in its own network and mount namespaces (``unshare``, root only): its DNS questions
+    reach only a DNS stub inside the namespace answering from ``zone``, and the milter socket is
+    a UNIX socket in the temporary directory, reachable from outside."""
+    binary, unshare = shutil.which("opendmarc"), shutil.which("unshare")
+    if binary is None:
+        pytest.skip("opendmarc not installed (Debian package opendmarc)")
+    if unshare is None or os.geteuid() != 0:
+        pytest.skip("OpenDMARC's DNS is kept on a namespace's loopback: needs unshare and root")
+    root = _private_dir("opendmarc")
+    try:
+        sock = root / "opendmarc.sock"
+        (root / "ignore").write_text("")
+        (root / "resolv.conf").write_text("nameserver 127.0.0.1\n")
+        lines = [
+            "Syslog false",
+            f"Socket local:{sock}",
+            f"PidFile {root / 'opendmarc.pid'}",
+            f"AuthservID {authserv_id}",
+            f"TrustedAuthservIDs {authserv_id}",
+            f"IgnoreHosts {root / 'ignore'}",  # not the default 127.0.0.1: every test client is local
+            "RejectFailures true",
+            "SPFSelfValidate true",
+            "SPFIgnoreResults true",
+            "FailureReports false",
+            "RequiredHeaders false",
+            "DNSTimeout 2",
+            "UserID opendmarc",
+            "UMask 000",
+        ]
+        (root / "opendmarc.conf").write_text("\n".join(lines) + "\n")
+        (root / "namespace_dns.py").write_text(_DNS_IN_NAMESPACE)  # not dns.py: it would hide dnspython
+        zone_json = json.dumps({f"{name} {rdtype}": records for (name, rdtype), records in zone.items()})
+        tests = str(Path(__file__).resolve().parent)
+        script = (
+            'set -e; ip link set lo up; mount --bind "$1/resolv.conf" /etc/resolv.conf; '
+            f'"{sys.executable}" "$1/namespace_dns.py" "$2" "$3" & '
+            f'exec {binary} -f -c "$1/opendmarc.conf"'
+        )
+        command = [unshare, "--net", "--mount", "sh", "-c", script, "sh", str(root), tests, zone_json]
+        with _running(command, sock, root / "opendmarc.log", 30):
+            yield f"unix:{sock}"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
