@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from pochta.config_dkim import DkimSettings
 from pochta.config_forward import ArcSettings, SrsSettings
+from pochta.config_gate import ConnectionCheckSettings, DnsblSettings, GreylistSettings
 from pochta.config_listen import (
     LISTENER_KINDS,
     NOT_YET_AVAILABLE,
@@ -39,7 +40,10 @@ __all__ = [
     "UNIX_SOCKET_LISTENERS",
     "ArcSettings",
     "ConfigError",
+    "ConnectionCheckSettings",
     "DkimSettings",
+    "DnsblSettings",
+    "GreylistSettings",
     "ImapSettings",
     "LimitSettings",
     "ListenAddress",
@@ -685,6 +689,9 @@ class Settings(Section):
     mailauth: MailAuthSettings = Field(default_factory=MailAuthSettings)
     srs: SrsSettings = Field(default_factory=SrsSettings)
     arc: ArcSettings = Field(default_factory=ArcSettings)
+    dnsbl: DnsblSettings = Field(default_factory=DnsblSettings)
+    greylisting: GreylistSettings = Field(default_factory=GreylistSettings)
+    connection_checks: ConnectionCheckSettings = Field(default_factory=ConnectionCheckSettings)
 
     @field_validator("hostname")
     @classmethod

@@ -23,7 +23,9 @@ from prometheus_client import Counter
 from pochta.auth.authenticator import Authenticator, plaintext_allowed
 from pochta.config import Settings
 from pochta.delivery import CommitResult, Delivery, DeliveryTransaction, Envelope, RecipientResult
+from pochta.delivery.gate import Gate, GateSession
 from pochta.metrics import Metrics
+from pochta.mime.address import SmtpPath
 from pochta.proto.sasl import SERVER_MECHANISMS
 from pochta.proto.smtp import (
     AuthResponse,
@@ -71,6 +73,7 @@ class Session:
     sasl: SaslState = dataclasses.field(default_factory=SaslState)
     account: Account | None = None
     txn: DeliveryTransaction | None = None
+    gate: GateSession | None = None  # the MX's checks of a client outside trusted_networks
     # The fast reader: an event it took from the core for the loop to handle, the replies it wrote
     # for the same pipelined group (sent with the loop's, RFC 2920 §3.2), and whether it woke the
     # loop (a read that returns b"" then is no end of stream).
@@ -104,6 +107,7 @@ class SmtpHandler:
         self.authenticator = authenticator or Authenticator(store, settings.login, server_secret=scram_secret)
         self.auth = SmtpAuth(self.authenticator, scram_secret)
         self.senders = SenderPolicy(store)
+        self.gate = Gate(settings, store, delivery.mailauth)
         self._counted: tuple[Metrics, Counter] | None = None
 
     def reconfigure(self, settings: Settings) -> None:
@@ -112,6 +116,7 @@ class SmtpHandler:
         self.settings = settings
         self.authenticator.reconfigure(settings.login)
         self.delivery.reconfigure(settings)
+        self.gate.reconfigure(settings, self.delivery.mailauth)
 
     # -- ProtocolHandler ---------------------------------------------------------------------------
 
@@ -123,7 +128,14 @@ class SmtpHandler:
         if self.role != "submission":
             # The MX and LMTP never log in: server.login_timeout does not apply (line_timeout does).
             conn.end_login_phase()
+        if self.role == "smtp":
+            session.gate = self.gate.session(conn)
         try:
+            if session.gate is not None:
+                refusal = session.gate.admit() or await session.gate.greet_wait()
+                if refusal is not None:
+                    await conn.send(core.send(refusal))  # 421 or 554, then the connection closes
+                    return
             await conn.send(core.send(replies.greeting(hostname)))
             if self.role != "submission":
                 conn.set_fast_reader(lambda data: self._receive_fast(session, data))
@@ -135,6 +147,8 @@ class SmtpHandler:
         finally:
             conn.set_fast_reader(None)
             await session.drop_transaction()
+            if session.gate is not None:
+                session.gate.close()
 
     async def busy(self, conn: Connection) -> None:
         await conn.send(Reply(421, (f"{self.settings.hostname} too many connections",), "4.7.0").to_bytes())
@@ -180,6 +194,10 @@ class SmtpHandler:
             session.resume = False
             out = bytearray(session.pending)
             session.pending = b""
+            if core.closed:  # the fast reader's last reply closed the session (the gate's 421)
+                await session.drop_transaction()
+                await conn.send(bytes(out))
+                return
             starttls = False
             with conn.busy_section():
                 if core.transaction is None and session.txn is not None:
@@ -216,7 +234,7 @@ class SmtpHandler:
         core.receive_data(data)
         out = bytearray()
         was_data = core.state is State.DATA
-        while True:
+        while not core.closed:
             event = core.next_event()
             if not isinstance(event, Event):
                 break  # NEED_DATA
@@ -228,7 +246,7 @@ class SmtpHandler:
         smtp = self.settings.smtp
         # A shorter data timeout than the command timeout needs the loop's read to arm it anew.
         rearm = core.state is State.DATA and not was_data and smtp.data_timeout < smtp.command_timeout
-        if session.parked is not None or core.line_open or rearm or conn.writing_paused:
+        if session.parked is not None or core.closed or core.line_open or rearm or conn.writing_paused:
             session.pending = bytes(out)  # goes out with the loop's replies to the same group
             session.resume = True
             conn.interrupt_read()
@@ -244,10 +262,10 @@ class SmtpHandler:
         match event:
             case MailFrom() if session.txn is None:
                 return core.send(self._mail_now(session, event))
-            case RcptTo() if session.txn is not None:
+            case RcptTo() if session.txn is not None and (session.gate is None or session.gate.fast_rcpt):
                 params = event.params
                 result = session.txn.add_recipient_now(event.path, notify=params.notify, orcpt=params.orcpt)
-                return None if result is None else core.send(self._rcpt_reply(result))
+                return None if result is None else core.send(self._gated(session, self._rcpt_reply(result)))
             case DataStart() | DataChunk() | Noop():
                 return self._handle_now(session, event)
             case ProtocolError() if not isinstance(event, DataRejected) and all(
@@ -282,7 +300,8 @@ class SmtpHandler:
         match event:
             case Helo() | Ehlo() | Lhlo():
                 await session.drop_transaction()
-                return core.send(core.hello_reply(event))
+                refusal = session.gate.helo(event.name) if session.gate is not None else None
+                return core.send(refusal or core.hello_reply(event))
             case StartTls():
                 return core.send(replies.ready_to_start_tls())
             case AuthStart(mechanism, initial):
@@ -336,13 +355,15 @@ class SmtpHandler:
             account, event.path, self.settings.smtp
         ):
             return replies.sender_not_owned()  # 553 5.7.1
-        return self._begin(session, event, account)
+        refusal = session.gate.mail(event.path) if session.gate is not None else None
+        return refusal or self._begin(session, event, account)
 
     def _mail_now(self, session: Session, event: MailFrom) -> Reply:
         """``_mail`` on the MX or LMTP (no sender to check) when no transaction is open."""
         if self.delivery.disk_low():
             return replies.insufficient_storage()  # 452 4.3.1, before any data is accepted
-        return self._begin(session, event, None)
+        refusal = session.gate.mail(event.path) if session.gate is not None else None
+        return refusal or self._begin(session, event, None)
 
     def _begin(self, session: Session, event: MailFrom, account: Account | None) -> Reply:
         conn = session.conn
@@ -375,7 +396,21 @@ class SmtpHandler:
         if txn is None:  # pragma: no cover - the core only passes RCPT inside a transaction
             return replies.bad_sequence()
         params = event.params
-        return self._rcpt_reply(await txn.add_recipient(event.path, notify=params.notify, orcpt=params.orcpt))
+        if session.gate is not None:
+            refusal = await session.gate.rcpt(event.path, self._known)
+            if refusal is not None:
+                return refusal
+        result = await txn.add_recipient(event.path, notify=params.notify, orcpt=params.orcpt)
+        return self._gated(session, self._rcpt_reply(result))
+
+    async def _known(self, path: SmtpPath) -> bool:
+        """Does the recipient reach a mailbox of ours (greylisting keeps no triplet otherwise)?"""
+        return (await self.delivery.resolver.resolve(path)).kind in ("local", "external")
+
+    @staticmethod
+    def _gated(session: Session, reply: Reply) -> Reply:
+        """The RCPT reply after the gate counted it (too many unknown recipients: 421)."""
+        return reply if session.gate is None else session.gate.after_rcpt(reply)
 
     def _rcpt_reply(self, result: RecipientResult) -> Reply:
         if result.remote and self.role == "lmtp":
