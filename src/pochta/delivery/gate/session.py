@@ -25,6 +25,7 @@ from pochta.delivery.gate import dnsbl, greylist
 from pochta.delivery.gate.helo import helo_refusal
 from pochta.mailauth.spf import check_spf
 from pochta.mime.address import SmtpPath
+from pochta.plural import plural
 from pochta.proto.smtp import Reply
 
 if TYPE_CHECKING:
@@ -245,7 +246,7 @@ class GateSession:
                     spf=pass_now,
                 )
             return None
-        reply = Reply(451, (f"Greylisted, try again in {wait} seconds",), "4.7.1")
+        reply = Reply(451, (f"Greylisted, try again in {plural(wait, 'second')}",), "4.7.1")
         return self.refuse("greylist", reply, client=key.client, sender=key.sender, recipient=key.recipient)
 
     async def _spf_passes(self) -> bool:
