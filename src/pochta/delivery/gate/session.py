@@ -91,7 +91,8 @@ class GateSession:
         return None
 
     async def greet_wait(self) -> Reply | None:
-        """Waits ``greet_delay`` before the greeting: a client that talks meanwhile is refused."""
+        """Waits ``greet_delay`` before the greeting: a client that talks meanwhile is refused
+        (RFC 5321 §4.3.1: the client SHOULD wait for the greeting; spam software often does not)."""
         delay = self.settings.connection_checks.greet_delay
         if delay <= 0:
             return None
