@@ -81,7 +81,8 @@ def test_a_block_holds_in_both_workers(server: ServeProcess) -> None:
             break
     assert set(refused) == {0, 1}, "the kernel never gave a connection to one of the workers"
     for greeting in refused.values():
-        assert greeting.startswith(b"421 4.7.0 ") and b"temporarily blocked" in greeting, greeting
+        assert greeting.startswith(b"421 4.7.0 "), greeting
+        assert b"temporarily blocked" in greeting, greeting
 
 
 def test_greylisting_holds_across_workers(server: ServeProcess) -> None:

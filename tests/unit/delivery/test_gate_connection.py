@@ -18,7 +18,8 @@ class Clock:
 def test_connection_rate_counts_per_address_within_the_window() -> None:
     clock = Clock()
     limits = MxLimits(ConnectionCheckSettings(connection_rate=2, rate_window=60), clock)
-    assert limits.connection("192.0.2.1") and limits.connection("192.0.2.1")
+    assert limits.connection("192.0.2.1")
+    assert limits.connection("192.0.2.1")
     assert not limits.connection("192.0.2.1")
     assert limits.connection("192.0.2.2")  # another address
     clock.now += 61

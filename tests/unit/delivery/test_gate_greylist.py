@@ -73,7 +73,7 @@ def test_a_passed_triplet_is_kept_for_retain_after_its_last_message() -> None:
     passed = advance(advance(None, key, 0, SETTINGS), key, 300, SETTINGS)
     assert advance(passed, key, 600, SETTINGS) == passed  # written at most hourly
     later = advance(passed, key, 80000, SETTINGS)
-    assert later.last_seen == 80000 and later.passed == 300
+    assert (later.last_seen, later.passed) == (80000, 300)
     gone = advance(later, key, 80000 + 86401, SETTINGS)
     assert gone.passed == 0  # forgotten: greylisted again
 
