@@ -100,3 +100,21 @@ async def test_a_listed_helo_name_is_refused(env: SmtpEnv) -> None:
 
 async def test_a_trusted_client_is_not_looked_up(env: SmtpEnv, tmp_path: Path) -> None:
     assert await asyncio.to_thread(_send, env, "127.0.0.1") == {}
+
+
+async def test_domain_lists_alone(tmp_path: Path) -> None:
+    # Only domain_zones configured: no client lookup, the sender domain is still checked.
+    async with DnsStub({("spam.example.dbl.example.", "A"): ["127.0.1.2"]}) as dns:
+        settings = smtp_settings(
+            queue={"dns_nameservers": [dns.nameserver], "dns_timeout": 2.0},
+            dnsbl={"domain_zones": ["dbl.example"]},
+            mailauth={"spf_verify": False, "dmarc_verify": False, "dkim_verify": False},
+        )
+        async with smtp_server(tmp_path, settings) as env:
+            code, text = await asyncio.to_thread(_rcpt, env, CLEAN, ALICE, "bob@spam.example")
+            assert (code, text) == (
+                554,
+                b"5.7.1 Service unavailable; sender domain spam.example blocked using dbl.example",
+            )
+            assert await asyncio.to_thread(_send, env, CLEAN) == {}
+            assert not any(name.endswith("in-addr.arpa.") or "zen" in name for name, _ in dns.queries)

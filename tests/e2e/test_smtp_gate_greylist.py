@@ -97,3 +97,17 @@ async def test_a_known_sender_domain_with_spf_pass_is_accepted_from_another_netw
     # A domain never seen is greylisted from anywhere.
     code, _ = await asyncio.to_thread(_rcpt, port, "127.0.5.2", BOB, "x@example.com")
     assert code == 451
+
+
+async def test_a_dnswl_listed_client_is_not_greylisted(tmp_path: Path) -> None:
+    async with DnsStub({("4.0.0.127.wl.example.", "A"): ["127.0.10.1"]}) as dns:
+        settings = smtp_settings(
+            queue={"dns_nameservers": [dns.nameserver], "dns_timeout": 2.0},
+            dnsbl={"allow_zones": ["wl.example"]},
+            greylisting={"enabled": True, "delay": 600},
+            mailauth={"spf_verify": False, "dmarc_verify": False, "dkim_verify": False},
+        )
+        async with smtp_server(tmp_path, settings) as env:
+            port = env.address("smtp")[1]
+            assert await asyncio.to_thread(_send, port, "127.0.0.4") == {}
+            assert (await asyncio.to_thread(_rcpt, port, "127.0.0.5"))[0] == 451

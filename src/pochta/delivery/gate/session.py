@@ -156,11 +156,11 @@ class GateSession:
     async def rcpt(self, path: SmtpPath, known: Callable[[SmtpPath], Awaitable[bool]]) -> Reply | None:
         """The lists' refusal or the greylisting deferral of this recipient, or None."""
         listing = await self._listing()
-        if listing is not None and listing.allowed_by is None and not _is_postmaster(path):
+        allowed = listing is not None and listing.allowed_by is not None
+        if not allowed and not _is_postmaster(path):
             refusal = await self._list_refusal(listing)
             if refusal is not None:
                 return refusal
-        allowed = listing is not None and listing.allowed_by is not None
         if self.settings.greylisting.enabled and not allowed and await known(path):
             return await self._greylist(path)
         return None
@@ -197,8 +197,9 @@ class GateSession:
                 self.conn.log.info("dnsbl listed", ip=self.ip, zone=hit.zone, code=hit.code, action="log")
         return listing
 
-    async def _list_refusal(self, listing: dnsbl.ClientListing) -> Reply | None:
-        hit = listing.refusal
+    async def _list_refusal(self, listing: dnsbl.ClientListing | None) -> Reply | None:
+        """The client list's refusal, else the domain lists' (HELO name, then sender domain)."""
+        hit = listing.refusal if listing is not None else None
         if hit is not None:
             reply = _blocked(f"client [{self.ip}]", hit.zone)
             return self.refuse("dnsbl", reply, zone=hit.zone, answer=hit.code)
