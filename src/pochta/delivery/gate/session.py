@@ -121,10 +121,12 @@ class GateSession:
                 if checks.helo == "reject":
                     return self.refuse("helo", refusal, helo=name)
                 self.conn.log.info("mx helo suspicious", helo=name, reason=refusal.lines[0])
-        self.helo_name = name
         lists = self.settings.dnsbl
-        if lists.domain_zones and self._helo_list is None:
+        if lists.domain_zones and (self._helo_list is None or name != self.helo_name):
+            if self._helo_list is not None:
+                self._helo_list.cancel()  # another name (EHLO again): its own lookup
             self._helo_list = asyncio.ensure_future(dnsbl.lookup_domain(lists, self.gate.resolver, name))
+        self.helo_name = name
         return None
 
     def mail(self, sender: SmtpPath) -> Reply | None:
