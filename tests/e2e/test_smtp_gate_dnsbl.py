@@ -1,6 +1,6 @@
 """DNS blocklists at the MX over real sockets: clients at 127.0.0.x (outside trusted_networks) are
 looked up on a loopback DNS server; a listed one is refused at RCPT naming the list, postmaster
-excepted; an allowlisted one and one whose list answers SERVFAIL pass."""
+excepted; an allowlisted one and one whose list answers SERVFAIL or not at all pass."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ CLEAN = "127.0.0.3"
 ALLOWED = "127.0.0.4"  # on the blocklist and on the allowlist
 BROKEN = "127.0.0.5"  # the blocklist answers SERVFAIL
 LOGGED = "127.0.0.6"  # listed with a code that only logs
+SILENT = "127.0.0.7"  # the blocklist never answers (a timeout)
 
 
 @pytest.fixture
@@ -31,9 +32,9 @@ async def env(tmp_path: Path) -> AsyncIterator[SmtpEnv]:
         ("spam.example.dbl.example.", "A"): ["127.0.1.2"],
         ("bad-helo.example.dbl.example.", "A"): ["127.0.1.2"],
     }
-    async with DnsStub(zone, servfail={"5.0.0.127.zen.example."}) as dns:
+    async with DnsStub(zone, servfail={"5.0.0.127.zen.example."}, silent={"7.0.0.127.zen.example."}) as dns:
         settings = smtp_settings(
-            queue={"dns_nameservers": [dns.nameserver], "dns_timeout": 2.0},
+            queue={"dns_nameservers": [dns.nameserver], "dns_timeout": 0.5},
             dnsbl={
                 "zones": [{"zone": "zen.example", "codes": {"127.0.0.2": "reject", "127.0.0.10": "log"}}],
                 "allow_zones": ["wl.example"],
@@ -81,9 +82,9 @@ async def test_postmaster_is_reachable_from_a_listed_client(env: SmtpEnv) -> Non
 
 
 async def test_clean_allowlisted_and_unanswered_clients_pass(env: SmtpEnv) -> None:
-    for source in (CLEAN, ALLOWED, BROKEN, LOGGED):
+    for source in (CLEAN, ALLOWED, BROKEN, LOGGED, SILENT):
         assert await asyncio.to_thread(_send, env, source) == {}, source
-    assert len(await env.messages()) == 4
+    assert len(await env.messages()) == 5
 
 
 async def test_a_listed_sender_domain_is_refused(env: SmtpEnv) -> None:
