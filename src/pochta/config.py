@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from pochta.config_dkim import DkimSettings
 from pochta.config_forward import ArcSettings, SrsSettings
+from pochta.config_gate import ConnectionCheckSettings, DnsblSettings, GreylistSettings
 from pochta.config_http import HttpSettings, MtaStsSettings
 from pochta.config_listen import (
     LISTENER_KINDS,
@@ -42,7 +43,10 @@ __all__ = [
     "UNIX_SOCKET_LISTENERS",
     "ArcSettings",
     "ConfigError",
+    "ConnectionCheckSettings",
     "DkimSettings",
+    "DnsblSettings",
+    "GreylistSettings",
     "HttpSettings",
     "ImapSettings",
     "LimitSettings",
@@ -701,6 +705,9 @@ class Settings(Section):
         description="Mail filters (milter protocol) consulted in order, one table each: see [[milters]] "
         "below and docs/antispam.md.",
     )
+    dnsbl: DnsblSettings = Field(default_factory=DnsblSettings)
+    greylisting: GreylistSettings = Field(default_factory=GreylistSettings)
+    connection_checks: ConnectionCheckSettings = Field(default_factory=ConnectionCheckSettings)
 
     @field_validator("hostname")
     @classmethod

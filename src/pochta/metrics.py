@@ -92,6 +92,13 @@ class Metrics:
             ["protocol"],
             registry=r,
         )
+        self.mx_refusals = Counter(
+            "pochta_mx_refusals",
+            "Refusals and deferrals of the MX gate (docs/antispam.md), per check: dnsbl, dbl, greylist, "
+            "helo, early_talker, unknown_recipients, blocked, connection_rate, message_rate.",
+            ["check"],
+            registry=r,
+        )
         self.queue_results = Counter(
             "pochta_queue_recipient_attempts",
             "Outbound queue: recipients attempted, per result (delivered, deferred, failed).",

@@ -13,7 +13,7 @@ import asyncio
 import time
 from typing import Protocol
 
-from pochta.config import StoreSettings
+from pochta.config import GreylistSettings, StoreSettings
 from pochta.log import get_logger
 
 
@@ -27,6 +27,10 @@ class PrunesExpunged(Protocol):
 
 class PrunesSieveState(Protocol):
     async def prune_sieve_state(self, now: int, error_age: int) -> int: ...
+
+
+class PrunesGreylist(Protocol):
+    async def prune_greylist(self, unconfirmed_before: int, passed_before: int) -> int: ...
 
 
 class RefreshesSnapshots(Protocol):
@@ -94,3 +98,20 @@ async def prune_sieve_state_periodically(
             continue
         if removed:
             log.info("pruned sieve records", count=removed)
+
+
+async def prune_greylist_periodically(store: PrunesGreylist, settings: GreylistSettings) -> None:
+    """Every ``greylisting.prune_interval`` seconds, delete triplets whose retry did not come within
+    ``greylisting.expiry`` and passed ones unseen for ``greylisting.retain``. Until cancelled; a
+    failed round is logged and retried."""
+    log = get_logger(task="greylist-pruner")
+    while True:
+        await asyncio.sleep(settings.prune_interval)
+        now = int(time.time())
+        try:
+            removed = await store.prune_greylist(now - int(settings.expiry), now - int(settings.retain))
+        except Exception as exc:  # the table only grows meanwhile
+            log.error("pruning greylist failed", error=repr(exc))
+            continue
+        if removed:
+            log.info("pruned greylist triplets", count=removed)

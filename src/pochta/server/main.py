@@ -14,6 +14,7 @@ from pochta.bootstrap import ensure_server_secret
 from pochta.config import Settings
 from pochta.delivery import Delivery
 from pochta.delivery.dmarc_reports import send_reports_periodically
+from pochta.delivery.gate import MxLimits
 from pochta.log import bind_worker, configure_logging, get_logger
 from pochta.metrics import METRICS
 from pochta.queue.tls_rpt_job import TlsReporter, send_tls_reports_periodically
@@ -23,6 +24,7 @@ from pochta.server.heap import freeze_startup_objects, set_mmap_threshold
 from pochta.server.housekeeping import (
     collect_blobs_periodically,
     prune_expunged_periodically,
+    prune_greylist_periodically,
     prune_sieve_state_periodically,
     refresh_snapshots_periodically,
 )
@@ -38,6 +40,7 @@ from pochta.server.pidfile import AlreadyRunning, PidFile
 from pochta.server.pop3 import Pop3Handler
 from pochta.server.reload import Reconfigurable, Reloader
 from pochta.server.smtp import smtp_handlers
+from pochta.server.smtp.handler import SmtpHandler
 from pochta.server.sockets import BoundListener
 from pochta.server.tasks import cancel_and_wait
 from pochta.server.worker_metrics import serve_worker_metrics
@@ -150,8 +153,14 @@ async def _serve(
 
         delivery.on_queued = queued
         imap = merged.get("imap")
+        mx = merged.get("smtp")
         _connect_peers(
-            peers, store, authenticator, queue_worker, imap if isinstance(imap, ImapHandler) else None
+            peers,
+            store,
+            authenticator,
+            queue_worker,
+            imap if isinstance(imap, ImapHandler) else None,
+            mx.gate.limits if isinstance(mx, SmtpHandler) else None,
         )
 
         def housekeeping() -> list[Awaitable[None]]:
@@ -161,6 +170,9 @@ async def _serve(
             if settings.store.expunge_record_days > 0:
                 # RFC 7162 QRESYNC: old expunge records go, the mailbox's horizon remembers them.
                 jobs.append(prune_expunged_periodically(store, settings.store))
+            if settings.greylisting.enabled:
+                # Greylisting triplets past their expiry or retain time (docs/antispam.md).
+                jobs.append(prune_greylist_periodically(store, settings.greylisting))
             # Sieve at delivery: expired vacation and duplicate records, old script errors.
             jobs.append(prune_sieve_state_periodically(store, settings.store, settings.sieve.error_days))
             if settings.store.view_snapshot_interval > 0:
@@ -250,9 +262,11 @@ def _connect_peers(
     authenticator: Authenticator,
     queue_worker: QueueWorker | None,
     imap: ImapHandler | None,
+    mx_limits: MxLimits | None = None,
 ) -> None:
     """Wire this process to the others on the data directory (``server.peers``): our commits,
-    login attempts and the big mailbox views we read go out, theirs come in."""
+    login attempts, the MX's per-address counts and the big mailbox views we read go out, theirs
+    come in."""
     feed = store.feed()
 
     def relay(changes: Sequence[Change]) -> None:
@@ -274,6 +288,9 @@ def _connect_peers(
                 queue_worker.wake()
             elif kind == "login":
                 authenticator.apply_shared(str(message["ip"]), str(message["a"]), bool(message["f"]))
+            elif kind == "mx" and mx_limits is not None:
+                # A connection, message or block of the MX gate in another worker (delivery.gate.limits).
+                mx_limits.apply_shared(str(message["k"]), str(message["ip"]))
             elif kind == "view":
                 # A client of another worker opened this big mailbox: read its view now, so that
                 # a SELECT of it here needs no read (docs/architecture.md "Mailbox views").
@@ -311,5 +328,7 @@ def _connect_peers(
             [{"t": "thread", "m": int(mailbox_id), "a": algorithm}]
         )
     authenticator.share = share
+    if mx_limits is not None:
+        mx_limits.share = lambda kind, key: peers.send([{"t": "mx", "k": kind, "ip": key}])
     authenticator.unblocked = lambda: peers.send([{"t": "unblocks"}])
     peers.open(received)

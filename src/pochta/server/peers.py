@@ -13,6 +13,8 @@ must hear at once to every other socket there:
   wakes it.
 - ``login``: a login attempt failed or succeeded (address, account): every process applies it to
   its own rate limiter, so delays and lockouts hold whichever worker a client reaches.
+- ``mx``: the MX gate counted a connection or a message of an address, or blocked it (kind, key):
+  every process applies it to its own counters (``delivery.gate.limits``).
 - ``unblocks``: this process applied ``pochta auth unblock`` records; the others read them now
   rather than at their next delayed login.
 - ``view``: this process served a client a big mailbox's view for the first time; the others read

@@ -28,6 +28,7 @@ from typing import Any, BinaryIO, Literal, Protocol, TypeVar
 from pochta.mime import ParsedMessage
 from pochta.store.dkim_model import DkimKey, KeyState
 from pochta.store.dmarc_model import DmarcRow
+from pochta.store.greylist_model import GreylistRow
 from pochta.store.model import (
     Account,
     AccountId,
@@ -669,6 +670,22 @@ class TransportSecurityStore(Protocol):
         """The rows of one day and policy domain (reported): deleted; how many."""
 
 
+class GreylistStore(Protocol):
+    """Greylisting triplets (revision 0029; ``pochta.delivery.gate.greylist`` owns the rules)."""
+
+    async def greylist_get(self, client: str, sender: str, recipient: str) -> GreylistRow | None: ...
+
+    async def greylist_put(self, row: GreylistRow) -> None:
+        """Insert or replace the row of its triplet."""
+
+    async def greylist_sender_known(self, domain: str, since: int) -> bool:
+        """Has a triplet of this sender domain passed, and been seen at ``since`` or later?"""
+
+    async def prune_greylist(self, unconfirmed_before: int, passed_before: int) -> int:
+        """Delete triplets still waiting that were first seen before ``unconfirmed_before`` and passed
+        ones last seen before ``passed_before``; how many went."""
+
+
 class SieveStateStore(Protocol):
     """What Sieve at delivery remembers (docs/sieve.md "At delivery"); times in epoch seconds."""
 
@@ -723,6 +740,7 @@ class Store(
     DkimKeyStore,
     DmarcReportStore,
     TransportSecurityStore,
+    GreylistStore,
     OutboundQueue,
     Protocol,
 ):

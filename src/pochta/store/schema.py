@@ -586,6 +586,24 @@ dmarc_results = Table(
     Index(None, "received"),
 )
 
+# Greylisting triplets (docs/antispam.md "Greylisting"), revision 0029: pochta.store.greylist_model
+# says what each column holds. The housekeeper prunes rows by ``first_seen`` (still waiting) and
+# ``last_seen`` (passed); ``sender_domain`` finds the domains that passed before.
+greylist = Table(
+    "greylist",
+    metadata,
+    Column("client", Text, nullable=False),
+    Column("sender", Text, nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("sender_domain", Text, nullable=False),
+    Column("first_seen", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("passed", BigInteger, nullable=False),
+    PrimaryKeyConstraint("client", "sender", "recipient"),
+    Index(None, "sender_domain"),
+    Index(None, "last_seen"),
+)
+
 # Sieve at delivery (docs/sieve.md "At delivery"). RFC 5230 §4.2: who got a vacation reply, by a
 # key over the tracking handle and the recipient, until ``expires``; RFC 7352 §3: the duplicate
 # tracking list; the errors of scripts that failed (the message then went to INBOX), for

@@ -81,6 +81,7 @@ from pochta.store.sqlite_directory_methods import DirectoryMethods
 from pochta.store.sqlite_dkim import DkimMethods
 from pochta.store.sqlite_dmarc import DmarcMethods
 from pochta.store.sqlite_engine import READER_THREADS, make_engine, migrate
+from pochta.store.sqlite_greylist import GreylistMethods
 from pochta.store.sqlite_mail_rules import MailRuleMethods
 from pochta.store.sqlite_metadata import MetadataMethods
 from pochta.store.sqlite_opener import ViewOpener
@@ -116,6 +117,7 @@ class SqliteStore(
     DkimMethods,
     DmarcMethods,
     TransportMethods,
+    GreylistMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 

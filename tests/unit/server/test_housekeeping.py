@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import pytest
 from pydantic import ValidationError
 
-from pochta.config import StoreSettings
+from pochta.config import GreylistSettings, StoreSettings
 from pochta.server.housekeeping import (
     collect_blobs_periodically,
     prune_expunged_periodically,
+    prune_greylist_periodically,
     refresh_snapshots_periodically,
 )
 
@@ -100,3 +102,32 @@ def test_expunge_record_days_default_and_bounds() -> None:
     assert StoreSettings(expunge_record_days=0).expunge_record_days == 0  # 0: kept forever
     with pytest.raises(ValidationError):
         StoreSettings(expunge_record_days=-1)
+
+
+class GreylistStore:
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    async def prune_greylist(self, unconfirmed_before: int, passed_before: int) -> int:
+        self.calls.append((unconfirmed_before, passed_before))
+        if len(self.calls) == 1:
+            raise OSError("disk hiccup")
+        return 1
+
+
+async def test_greylist_triplets_are_pruned_by_expiry_and_retain_and_survive_errors() -> None:
+    store = GreylistStore()
+    settings = GreylistSettings(enabled=True, expiry=100, retain=1000, prune_interval=0.01)
+    task = asyncio.create_task(prune_greylist_periodically(store, settings))
+    for _ in range(200):
+        if len(store.calls) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert len(store.calls) >= 2
+    now = int(time.time())
+    unconfirmed, passed = store.calls[-1]
+    assert now - 102 <= unconfirmed <= now - 100
+    assert now - 1002 <= passed <= now - 1000

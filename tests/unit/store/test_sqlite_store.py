@@ -38,6 +38,7 @@ from pochta.store.api import NotFound, Store  # noqa: E402
 from pochta.store.changes import LocalChangeFeed  # noqa: E402
 from pochta.store.dkim_model import DkimKey, KeyState  # noqa: E402
 from pochta.store.dmarc_model import DmarcRow  # noqa: E402
+from pochta.store.greylist_model import GreylistRow  # noqa: E402
 from pochta.store.model import (  # noqa: E402
     AccountId,
     BlobRef,
@@ -781,6 +782,34 @@ async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
         await store.close()
 
 
+async def test_migration_0029_adds_greylist(data_dir: Path) -> None:
+    # A store at revision 0028: the upgrade adds the (empty) triplet table; rows go in, are replaced,
+    # tell which sender domains passed, and are pruned by their times.
+    store = await open_sqlite_store(data_dir, Settings())
+    await store.close()
+    downgrade_to(data_dir, "0028")
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        assert await store.greylist_get("192.0.2.0/24", "a@example.net", "b@example.org") is None
+        waiting = GreylistRow("192.0.2.0/24", "a@example.net", "b@example.org", "example.net", 100, 100)
+        await store.greylist_put(waiting)
+        assert await store.greylist_get("192.0.2.0/24", "a@example.net", "b@example.org") == waiting
+        assert not await store.greylist_sender_known("example.net", 0)
+        passed = replace(waiting, passed=400, last_seen=400)
+        await store.greylist_put(passed)
+        assert await store.greylist_get("192.0.2.0/24", "a@example.net", "b@example.org") == passed
+        assert await store.greylist_sender_known("example.net", 400)
+        assert not await store.greylist_sender_known("example.net", 401)
+        other = GreylistRow("198.51.100.0/24", "c@example.com", "b@example.org", "example.com", 150, 150)
+        await store.greylist_put(other)
+        assert await store.prune_greylist(unconfirmed_before=151, passed_before=0) == 1
+        assert await store.greylist_get("198.51.100.0/24", "c@example.com", "b@example.org") is None
+        assert await store.prune_greylist(unconfirmed_before=0, passed_before=401) == 1
+        assert await store.greylist_get("192.0.2.0/24", "a@example.net", "b@example.org") is None
+    finally:
+        await store.close()
+
+
 async def test_migration_0028_adds_transport_security(data_dir: Path) -> None:
     # A store at revision 0027 with a queued message: the upgrade keeps it (no cascade into its
     # recipients), flags it as not REQUIRETLS, and adds the empty policy cache and TLS-RPT counts.
@@ -1205,6 +1234,8 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 # store back with ``downgrade_to`` and lets the upgrade run again). A new revision adds its entry.
 UNDO: dict[str, str] = {
     # the DMARC results for aggregate reports
+    # the greylisting triplets
+    "0029": "DROP INDEX ix_greylist_last_seen; DROP INDEX ix_greylist_sender_domain; DROP TABLE greylist;",
     # transport security: the MTA-STS policy cache, TLS-RPT counts, the REQUIRETLS flag
     "0028": (
         "DROP TABLE tls_rpt_results; DROP TABLE mta_sts_policies; "

@@ -23,8 +23,10 @@ from prometheus_client import Counter
 from pochta.auth.authenticator import Authenticator, plaintext_allowed
 from pochta.config import Settings
 from pochta.delivery import CommitResult, Delivery, DeliveryTransaction, Envelope, RecipientResult
+from pochta.delivery.gate import Gate, GateSession
 from pochta.delivery.milters import MilterChain
 from pochta.metrics import Metrics
+from pochta.mime.address import SmtpPath
 from pochta.proto.sasl import SERVER_MECHANISMS
 from pochta.proto.smtp import (
     AuthResponse,
@@ -74,6 +76,7 @@ class Session:
     account: Account | None = None
     txn: DeliveryTransaction | None = None
     milters: MilterChain | None = None  # [[milters]] for this listener (docs/antispam.md)
+    gate: GateSession | None = None  # the MX's checks of a client outside trusted_networks
     # The fast reader: an event it took from the core for the loop to handle, the replies it wrote
     # for the same pipelined group (sent with the loop's, RFC 2920 §3.2), and whether it woke the
     # loop (a read that returns b"" then is no end of stream).
@@ -109,6 +112,7 @@ class SmtpHandler:
         self.authenticator = authenticator or Authenticator(store, settings.login, server_secret=scram_secret)
         self.auth = SmtpAuth(self.authenticator, scram_secret)
         self.senders = SenderPolicy(store)
+        self.gate = Gate(settings, store, delivery.mailauth)
         self._counted: tuple[Metrics, Counter] | None = None
 
     def reconfigure(self, settings: Settings) -> None:
@@ -117,6 +121,7 @@ class SmtpHandler:
         self.settings = settings
         self.authenticator.reconfigure(settings.login)
         self.delivery.reconfigure(settings)
+        self.gate.reconfigure(settings, self.delivery.mailauth)
 
     # -- ProtocolHandler ---------------------------------------------------------------------------
 
@@ -129,7 +134,14 @@ class SmtpHandler:
             # The MX and LMTP never log in: server.login_timeout does not apply (line_timeout does).
             conn.end_login_phase()
         session.milters = milter_chain(self.settings, self.role, conn)
+        if self.role == "smtp":
+            session.gate = self.gate.session(conn)
         try:
+            if session.gate is not None:
+                refusal = session.gate.admit() or await session.gate.greet_wait()
+                if refusal is not None:
+                    await conn.send(core.send(refusal))  # 421 or 554, then the connection closes
+                    return
             if session.milters is not None:
                 await session.milters.start()
             await conn.send(core.send(replies.greeting(hostname)))
@@ -146,6 +158,8 @@ class SmtpHandler:
             await session.drop_transaction()
             if session.milters is not None:
                 await session.milters.close()
+            if session.gate is not None:
+                session.gate.close()
 
     async def busy(self, conn: Connection) -> None:
         await conn.send(Reply(421, (f"{self.settings.hostname} too many connections",), "4.7.0").to_bytes())
@@ -193,6 +207,10 @@ class SmtpHandler:
             session.resume = False
             out = bytearray(session.pending)
             session.pending = b""
+            if core.closed:  # the fast reader's last reply closed the session (the gate's 421)
+                await session.drop_transaction()
+                await conn.send(bytes(out))
+                return
             starttls = False
             with conn.busy_section():
                 if core.transaction is None and session.txn is not None:
@@ -229,7 +247,7 @@ class SmtpHandler:
         core.receive_data(data)
         out = bytearray()
         was_data = core.state is State.DATA
-        while True:
+        while not core.closed:
             event = core.next_event()
             if not isinstance(event, Event):
                 break  # NEED_DATA
@@ -241,7 +259,7 @@ class SmtpHandler:
         smtp = self.settings.smtp
         # A shorter data timeout than the command timeout needs the loop's read to arm it anew.
         rearm = core.state is State.DATA and not was_data and smtp.data_timeout < smtp.command_timeout
-        if session.parked is not None or core.line_open or rearm or conn.writing_paused:
+        if session.parked is not None or core.closed or core.line_open or rearm or conn.writing_paused:
             session.pending = bytes(out)  # goes out with the loop's replies to the same group
             session.resume = True
             conn.interrupt_read()
@@ -257,10 +275,10 @@ class SmtpHandler:
         match event:
             case MailFrom() if session.txn is None:
                 return core.send(self._mail_now(session, event))
-            case RcptTo() if session.txn is not None:
+            case RcptTo() if session.txn is not None and (session.gate is None or session.gate.fast_rcpt):
                 params = event.params
                 result = session.txn.add_recipient_now(event.path, notify=params.notify, orcpt=params.orcpt)
-                return None if result is None else core.send(self._rcpt_reply(result))
+                return None if result is None else core.send(self._gated(session, self._rcpt_reply(result)))
             case DataStart() | DataChunk() | Noop():
                 return self._handle_now(session, event)
             case ProtocolError() if not isinstance(event, DataRejected) and all(
@@ -295,9 +313,10 @@ class SmtpHandler:
         match event:
             case Helo() | Ehlo() | Lhlo():
                 await session.drop_transaction()
-                if session.milters is not None and not isinstance(event, Lhlo):
+                refusal = session.gate.helo(event.name) if session.gate is not None else None
+                if refusal is None and session.milters is not None and not isinstance(event, Lhlo):
                     await session.milters.helo(event.name, session.conn.tls_version, session.conn.tls_cipher)
-                return core.send(core.hello_reply(event))
+                return core.send(refusal or core.hello_reply(event))
             case StartTls():
                 return core.send(replies.ready_to_start_tls())
             case AuthStart(mechanism, initial):
@@ -354,6 +373,9 @@ class SmtpHandler:
             account, event.path, self.settings.smtp
         ):
             return replies.sender_not_owned()  # 553 5.7.1
+        refusal = session.gate.mail(event.path) if session.gate is not None else None
+        if refusal is not None:
+            return refusal
         reply = self._begin(session, event, account)
         if session.milters is not None and session.txn is not None:
             session.txn.milters = session.milters
@@ -372,7 +394,8 @@ class SmtpHandler:
         """``_mail`` on the MX or LMTP (no sender to check) when no transaction is open."""
         if self.delivery.disk_low():
             return replies.insufficient_storage()  # 452 4.3.1, before any data is accepted
-        return self._begin(session, event, None)
+        refusal = session.gate.mail(event.path) if session.gate is not None else None
+        return refusal or self._begin(session, event, None)
 
     def _begin(self, session: Session, event: MailFrom, account: Account | None) -> Reply:
         conn = session.conn
@@ -406,15 +429,27 @@ class SmtpHandler:
         if txn is None:  # pragma: no cover - the core only passes RCPT inside a transaction
             return replies.bad_sequence()
         params = event.params
-        reply = self._rcpt_reply(
-            await txn.add_recipient(event.path, notify=params.notify, orcpt=params.orcpt)
-        )
+        if session.gate is not None:
+            refusal = await session.gate.rcpt(event.path, self._known)
+            if refusal is not None:
+                return refusal
+        result = await txn.add_recipient(event.path, notify=params.notify, orcpt=params.orcpt)
+        reply = self._gated(session, self._rcpt_reply(result))
         if session.milters is not None and reply.code < 300:
             refusal = await session.milters.rcpt(event.path, [])
             if refusal is not None:
                 txn.withdraw_recipient(event.path)
                 return refusal
         return reply
+
+    async def _known(self, path: SmtpPath) -> bool:
+        """Does the recipient reach a mailbox of ours (greylisting keeps no triplet otherwise)?"""
+        return (await self.delivery.resolver.resolve(path)).kind in ("local", "external")
+
+    @staticmethod
+    def _gated(session: Session, reply: Reply) -> Reply:
+        """The RCPT reply after the gate counted it (too many unknown recipients: 421)."""
+        return reply if session.gate is None else session.gate.after_rcpt(reply)
 
     def _rcpt_reply(self, result: RecipientResult) -> Reply:
         if result.remote and self.role == "lmtp":
