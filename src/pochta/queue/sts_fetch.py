@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import socket
 import ssl
 from collections.abc import Sequence
+
+from pochta.queue.https_at import authority, connect_https
 
 WELL_KNOWN = "/.well-known/mta-sts.txt"
 
@@ -27,21 +28,14 @@ class FetchError(Exception):
 
 
 def _get(address: str, port: int, host: str, context: ssl.SSLContext, timeout: float, limit: int) -> str:
-    raw = socket.create_connection((address, port), timeout=timeout)
+    connection = connect_https(address, port, host, context, timeout)
     try:
-        tls = context.wrap_socket(raw, server_hostname=host)
-    except BaseException:
-        raw.close()
-        raise
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    connection.sock = tls  # already connected: http.client sends on it and never reconnects
-    try:
-        authority = host if port == 443 else f"{host}:{port}"
-        connection.request("GET", WELL_KNOWN, headers={"Host": authority, "Connection": "close"})
+        where = authority(host, port)
+        connection.request("GET", WELL_KNOWN, headers={"Host": where, "Connection": "close"})
         response = connection.getresponse()
         # RFC 8461 section 3.3: only a 200 is a policy; senders MUST NOT follow redirects.
         if response.status != 200:
-            raise FetchError(f"https://{authority}{WELL_KNOWN} answered HTTP {response.status}")
+            raise FetchError(f"https://{where}{WELL_KNOWN} answered HTTP {response.status}")
         # RFC 8461 section 3.2: the policy's media type is text/plain.
         media = (response.getheader("Content-Type") or "").partition(";")[0].strip().lower()
         if media != "text/plain":

@@ -7,8 +7,6 @@ rows are then deleted. One process runs it (the housekeeper), so a day is report
 from __future__ import annotations
 
 import asyncio
-import http.client
-import socket
 import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 from pochta.config import Settings
 from pochta.log import get_logger
 from pochta.queue.client import verifying_context
+from pochta.queue.https_at import authority, connect_https
 from pochta.queue.route import LookupFailed, RecordLookup, record_lookup
 from pochta.queue.tls_rpt import MEDIA_TYPE, Report, build_report, parse_txt, report_mail
 from pochta.store.api import Store
@@ -136,17 +135,9 @@ class TlsReporter:
 def _post(
     address: str, port: int, host: str, path: str, body: bytes, context: ssl.SSLContext, timeout: float
 ) -> int:
-    raw = socket.create_connection((address, port), timeout=timeout)
+    connection = connect_https(address, port, host, context, timeout)
     try:
-        tls = context.wrap_socket(raw, server_hostname=host)
-    except BaseException:
-        raw.close()
-        raise
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    connection.sock = tls
-    try:
-        authority = host if port == 443 else f"{host}:{port}"
-        headers = {"Host": authority, "Content-Type": MEDIA_TYPE, "Connection": "close"}
+        headers = {"Host": authority(host, port), "Content-Type": MEDIA_TYPE, "Connection": "close"}
         connection.request("POST", path, body=body, headers=headers)
         response = connection.getresponse()
         response.read(65536)
