@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import smtplib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import pytest
 
 from deliverability_env import FRIEND, TwoServers, two_servers
 from smtp_env import ALICE, message
+
+STRANGER = "127.0.0.2"  # outside both servers' trusted_networks and every SPF record
 
 
 @pytest.fixture
@@ -51,3 +54,30 @@ async def test_signed_mail_from_a_passes_at_b(env: TwoServers) -> None:
     assert "dmarc=pass (p=reject sp=reject dis=none) header.from=example.org" in ours
     # The signatures verify for a verifier nobody here wrote, with the published keys.
     assert dkim.DKIM(stored).verify(dnsfunc=env.dnsfunc)
+
+
+def send_as_stranger(env: TwoServers, data: bytes, sender: str, recipient: str = FRIEND) -> None:
+    """A client at 127.0.0.2 (neither server, not in example.org's SPF) talks to B's MX. Blocking."""
+    with smtplib.SMTP(*env.b.address("smtp"), timeout=10, source_address=(STRANGER, 0)) as client:
+        client.ehlo("client.example.net")
+        assert client.sendmail(sender, [recipient], data) == {}
+
+
+async def test_forged_mail_gets_the_dmarc_action_at_b(env: TwoServers) -> None:
+    forged = message("wire the money", sender="ceo@example.org", to=FRIEND)
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await asyncio.to_thread(send_as_stranger, env, forged, "ceo@example.org")
+    assert refused.value.smtp_code == 550
+    assert refused.value.smtp_error.startswith(b"5.7.1 Message refused: DMARC policy of example.org")
+    assert await env.b.messages(env.friend) == []
+    assert await env.b.messages(env.friend, "Junk") == []
+    # example.org relaxes its policy to quarantine: the same forgery is filed into Junk, marked fail.
+    env.dns.zone[("_dmarc.example.org.", "TXT")] = ['"v=DMARC1; p=quarantine"']
+    await asyncio.to_thread(send_as_stranger, env, forged, "ceo@example.org")
+    assert await env.b.messages(env.friend) == []
+    [junk] = await env.b.messages(env.friend, "Junk")
+    assert junk.endswith(forged)
+    [ours] = results(junk)
+    assert "dkim=none" in ours
+    assert "spf=fail smtp.mailfrom=ceo@example.org" in ours
+    assert "dmarc=fail (p=quarantine sp=quarantine dis=quarantine) header.from=example.org" in ours
