@@ -16,7 +16,7 @@ from pathlib import Path
 import dkim
 import pytest
 
-from deliverability_env import FRIEND, TwoServers, two_servers
+from deliverability_env import FORWARDER, FRIEND, TwoServers, two_servers
 from smtp_env import ALICE, message
 
 STRANGER = "127.0.0.2"  # outside both servers' trusted_networks and every SPF record
@@ -81,3 +81,49 @@ async def test_forged_mail_gets_the_dmarc_action_at_b(env: TwoServers) -> None:
     assert "dkim=none" in ours
     assert "spf=fail smtp.mailfrom=ceo@example.org" in ours
     assert "dmarc=fail (p=quarantine sp=quarantine dis=quarantine) header.from=example.org" in ours
+
+
+async def test_forward_through_an_alias_passes_spf_by_srs_and_keeps_dkim_and_arc(env: TwoServers) -> None:
+    data = message("pass it on", sender=ALICE, to=FORWARDER)
+    await asyncio.to_thread(env.submit, data, [FORWARDER])
+    await env.worker("a").run_until_idle(deadline=60)
+    assert await env.a.store.queue_entries() == []
+    # B checked the mail (a stranger's) and queued the forward with an SRS envelope sender of its own.
+    [entry] = await env.b.store.queue_entries()
+    assert entry.origin == "checked-forward"
+    assert entry.sender.startswith("SRS0=") and entry.sender.endswith("@remote.example")
+    assert env.b.unsrs(entry.sender) == ALICE
+    # From here on example.org's SPF no longer names 127.0.0.1 (where B connects from as well):
+    # only the SRS sender can pass SPF at the next hop.
+    env.dns.zone[("example.org.", "TXT")] = ['"v=spf1 ip4:192.0.2.1 -all"']
+    await env.worker("b").run_until_idle(deadline=60)
+    assert await env.b.store.queue_entries() == []
+    [stored] = await env.a.messages(env.carol)
+    assert stored.endswith(data)
+    head = stored.split(b"\r\n\r\n")[0].decode()
+    assert "with ESMTPS" in head
+    # A's own on top; B's below it (another authserv-id: kept), and in B's ARC set.
+    ours, bs = results(stored)
+    assert bs.startswith("Authentication-Results: mx.remote.example;")
+    assert ours.startswith("Authentication-Results: mx.example.org;")
+    assert f"spf=pass smtp.mailfrom={entry.sender}" in ours
+    assert "header.d=example.org header.a=ed25519-sha256" in ours  # the original signature still holds
+    assert "header.d=remote.example" in ours  # B's own, for the SRS sender's domain
+    assert "dkim=fail" not in ours
+    assert "arc=pass" in ours
+    assert "dmarc=pass (p=reject sp=reject dis=none) header.from=example.org" in ours
+    # B's ARC set, and every DKIM signature, checked by dkimpy with the published keys.
+    aar = re.search(r"(?ms)^ARC-Authentication-Results: (.*?)\r\n(?=\S)", head)
+    assert aar is not None
+    assert aar.group(1).startswith("i=1; mx.remote.example;")
+    assert "spf=pass smtp.mailfrom=alice@example.org" in aar.group(1)
+    cv, _, reason = dkim.arc_verify(stored, dnsfunc=env.dnsfunc)
+    assert cv == dkim.CV_Pass, reason
+    signatures = len(re.findall(r"(?mi)^DKIM-Signature:", head))
+    assert signatures == 4  # B's two (Ed25519, RSA) above A's two
+    verifier = dkim.DKIM(stored)
+    domains = []
+    for index in range(signatures):
+        assert verifier.verify(idx=index, dnsfunc=env.dnsfunc), index
+        domains.append(verifier.domain)
+    assert domains == [b"remote.example", b"remote.example", b"example.org", b"example.org"]
