@@ -11,12 +11,13 @@ import asyncio
 import re
 import smtplib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dkim
 import pytest
 
-from deliverability_env import FORWARDER, FRIEND, TwoServers, two_servers
+from deliverability_env import FORWARDER, FRIEND, REMOTE, REMOTE_MX, TwoServers, two_servers
 from smtp_env import ALICE, message
 
 STRANGER = "127.0.0.2"  # outside both servers' trusted_networks and every SPF record
@@ -127,3 +128,37 @@ async def test_forward_through_an_alias_passes_spf_by_srs_and_keeps_dkim_and_arc
         assert verifier.verify(idx=index, dnsfunc=env.dnsfunc), index
         domains.append(verifier.domain)
     assert domains == [b"remote.example", b"remote.example", b"example.org", b"example.org"]
+
+
+def present_certificate(env: TwoServers, name: str) -> None:
+    """B's smtp listener presents, from its next handshake on, a certificate of its CA for ``name``."""
+    context = env.b.server.ssl_context
+    assert context is not None
+    env.b.ca.issue_cert(name).configure_cert(context)
+
+
+async def test_mta_sts_enforce_defers_on_a_certificate_for_another_name(env: TwoServers) -> None:
+    present_certificate(env, "mail.elsewhere.example")  # valid chain, wrong name for mx.remote.example
+    data = message("secure or not at all", sender=ALICE, to=FRIEND)
+    await asyncio.to_thread(env.submit, data, [FRIEND])
+    worker = env.worker("a")
+    await worker.run_until_idle(deadline=60)
+    [entry] = await env.a.store.queue_entries()
+    [recipient] = entry.pending
+    assert recipient.last_reply is not None
+    assert recipient.last_reply.startswith(f"451 4.7.5 MTA-STS: certificate of {REMOTE_MX}")
+    assert await env.b.messages(env.friend) == []
+    [row] = await env.a.store.tls_results_before("9999-12-31")
+    assert (row.result.domain, row.result.result_type, row.result.mx_host) == (
+        REMOTE,
+        "certificate-host-mismatch",
+        REMOTE_MX,
+    )
+    # B fixes its certificate: the next attempt delivers under the same (cached) policy.
+    present_certificate(env, REMOTE_MX)
+    await env.a.store.retry_queue(None, datetime.now(UTC))
+    await worker.run_until_idle(deadline=60)
+    assert await env.a.store.queue_entries() == []
+    [stored] = await env.b.messages(env.friend)
+    assert stored.endswith(data)
+    assert len(env.policy_host.requests) == 1
