@@ -162,3 +162,27 @@ async def test_mta_sts_enforce_defers_on_a_certificate_for_another_name(env: Two
     [stored] = await env.b.messages(env.friend)
     assert stored.endswith(data)
     assert len(env.policy_host.requests) == 1
+
+
+async def test_a_forged_authentication_results_of_b_is_stripped_at_b(env: TwoServers) -> None:
+    # Alice's message claims results from B's authserv-id (twice: one folded, one in other case)
+    # beside one of another server; A signs it all and delivers it to B.
+    forged = (
+        "Authentication-Results: mx.remote.example; dkim=pass header.d=bank.example;\r\n"
+        " spf=pass smtp.mailfrom=ceo@bank.example; dmarc=pass header.from=bank.example\r\n"
+        "Authentication-Results: MX.Remote.Example; dmarc=pass header.from=bank.example\r\n"
+        "Authentication-Results: mx.elsewhere.example; dkim=none\r\n"
+    ).encode()
+    data = forged + message("trust me", sender=ALICE, to=FRIEND)
+    await asyncio.to_thread(env.submit, data, [FRIEND])
+    await env.worker("a").run_until_idle(deadline=60)
+    assert await env.a.store.queue_entries() == []
+    [stored] = await env.b.messages(env.friend)
+    fields = results(stored)
+    assert len(fields) == 2
+    ours, other = fields
+    assert other == "Authentication-Results: mx.elsewhere.example; dkim=none"
+    assert ours.startswith("Authentication-Results: mx.remote.example;")
+    assert "bank.example" not in ours
+    assert "dmarc=pass (p=reject sp=reject dis=none) header.from=example.org" in ours
+    assert b"bank.example" not in stored.split(b"\r\n\r\n")[0]
