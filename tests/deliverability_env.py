@@ -7,7 +7,8 @@ mail authentication (tests/e2e/test_deliverability_two_servers.py).
   mx.remote.example, its certificate for mx.remote.example only.
 - A loopback DNS stub publishing, for both domains, MX, SPF (ip4:127.0.0.1), the active DKIM keys
   of each server's store, DMARC p=reject and, for remote.example, an MTA-STS TXT record whose policy
-  (enforce, mx: mx.remote.example) a loopback HTTPS host serves with a certificate of B's CA.
+  (enforce, mx: mx.remote.example) a loopback HTTPS host serves with a certificate of B's CA (tests
+  add TLSA records and the AD bit for DANE).
 
 Each server checks every client as a stranger: ``mailauth.trusted_networks`` leaves out 127.0.0.1,
 which is where the other server's queue connects from. Each server's queue worker reaches the other
@@ -130,38 +131,40 @@ class TwoServers:
 
     def worker(self, sender: str, **queue: Any) -> QueueWorker:
         """The queue worker of server "a" or "b", sending to the other one through MX records."""
-        env, other, ca_file = (self.a, self.b, self.b_ca_file) if sender == "a" else (self.b, self.a, self.a_ca_file)
+        env, other, ca_file = (
+            (self.a, self.b, self.b_ca_file) if sender == "a" else (self.b, self.a, self.a_ca_file)
+        )
         settings = self._queue(env, other, ca_file, **queue)
         return QueueWorker(env.store, settings, Delivery(env.store, settings, env.data_dir))
 
 
 @contextlib.asynccontextmanager
 async def two_servers(tmp_path: Path) -> AsyncIterator[TwoServers]:
-    async with DnsStub({}) as dns:
-        async with (
-            smtp_server(tmp_path / "a", _checking(LOCAL_MX, dns)) as a,
-            smtp_server(tmp_path / "b", _checking(REMOTE_MX, dns), tls_names=(REMOTE_MX,)) as b,
-        ):
-            # B is remote.example only: smtp_server made example.org there too, which would make
-            # example.org's mail local at B (no SRS for its forwards).
-            await b.store.delete_account(ALICE)
-            await b.store.delete_account(BOB)
-            await b.store.delete_domain(DOMAIN)
-            await b.store.add_domain(REMOTE)
-            friend = await _account(b, FRIEND)
-            await b.store.add_alias(FORWARDER, [CAROL])
-            await a.store.add_domain(THIRD)
-            carol = await _account(a, CAROL)
-            a_keys = await dkim_keys.first_keys(a.store, DOMAIN, DkimSettings())
-            b_keys = await dkim_keys.first_keys(b.store, REMOTE, DkimSettings())
-            host = PolicyHost(b.ca, body=policy("enforce", REMOTE_MX))
-            await host.start()
-            a_ca_file, b_ca_file = tmp_path / "a-ca.pem", tmp_path / "b-ca.pem"
-            a.ca.cert_pem.write_to_path(str(a_ca_file))
-            b.ca.cert_pem.write_to_path(str(b_ca_file))
-            env = TwoServers(a, b, friend, carol, dns, host, a_keys, b_keys, a_ca_file, b_ca_file)
-            dns.zone = env.zone()
-            try:
-                yield env
-            finally:
-                await host.stop()
+    async with (
+        DnsStub({}) as dns,
+        smtp_server(tmp_path / "a", _checking(LOCAL_MX, dns)) as a,
+        smtp_server(tmp_path / "b", _checking(REMOTE_MX, dns), tls_names=(REMOTE_MX,)) as b,
+    ):
+        # B is remote.example only: smtp_server made example.org there too, which would make
+        # example.org's mail local at B (no SRS for its forwards).
+        await b.store.delete_account(ALICE)
+        await b.store.delete_account(BOB)
+        await b.store.delete_domain(DOMAIN)
+        await b.store.add_domain(REMOTE)
+        friend = await _account(b, FRIEND)
+        await b.store.add_alias(FORWARDER, [CAROL])
+        await a.store.add_domain(THIRD)
+        carol = await _account(a, CAROL)
+        a_keys = await dkim_keys.first_keys(a.store, DOMAIN, DkimSettings())
+        b_keys = await dkim_keys.first_keys(b.store, REMOTE, DkimSettings())
+        host = PolicyHost(b.ca, body=policy("enforce", REMOTE_MX))
+        await host.start()
+        a_ca_file, b_ca_file = tmp_path / "a-ca.pem", tmp_path / "b-ca.pem"
+        a.ca.cert_pem.write_to_path(str(a_ca_file))
+        b.ca.cert_pem.write_to_path(str(b_ca_file))
+        env = TwoServers(a, b, friend, carol, dns, host, a_keys, b_keys, a_ca_file, b_ca_file)
+        dns.zone = env.zone()
+        try:
+            yield env
+        finally:
+            await host.stop()

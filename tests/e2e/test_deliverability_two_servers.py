@@ -19,6 +19,7 @@ import pytest
 
 from deliverability_env import FORWARDER, FRIEND, REMOTE, REMOTE_MX, TwoServers, two_servers
 from smtp_env import ALICE, message
+from sts_env import dane_ee, server_certificate
 
 STRANGER = "127.0.0.2"  # outside both servers' trusted_networks and every SPF record
 
@@ -49,7 +50,8 @@ async def test_signed_mail_from_a_passes_at_b(env: TwoServers) -> None:
     assert b"with ESMTPS" in stored.split(b"\r\n\r\n")[0]
     [ours] = results(stored)
     assert ours.startswith("Authentication-Results: mx.remote.example;")
-    assert "dkim=pass" in ours and "header.d=example.org" in ours
+    assert "dkim=pass" in ours
+    assert "header.d=example.org" in ours
     assert "header.d=example.org header.a=rsa-sha256" in ours  # both keys: Ed25519 and RSA
     assert "spf=pass smtp.mailfrom=alice@example.org" in ours
     assert "dmarc=pass (p=reject sp=reject dis=none) header.from=example.org" in ours
@@ -92,7 +94,8 @@ async def test_forward_through_an_alias_passes_spf_by_srs_and_keeps_dkim_and_arc
     # B checked the mail (a stranger's) and queued the forward with an SRS envelope sender of its own.
     [entry] = await env.b.store.queue_entries()
     assert entry.origin == "checked-forward"
-    assert entry.sender.startswith("SRS0=") and entry.sender.endswith("@remote.example")
+    assert entry.sender.startswith("SRS0=")
+    assert entry.sender.endswith("@remote.example")
     assert env.b.unsrs(entry.sender) == ALICE
     # From here on example.org's SPF no longer names 127.0.0.1 (where B connects from as well):
     # only the SRS sender can pass SPF at the next hop.
@@ -168,11 +171,11 @@ async def test_a_forged_authentication_results_of_b_is_stripped_at_b(env: TwoSer
     # Alice's message claims results from B's authserv-id (twice: one folded, one in other case)
     # beside one of another server; A signs it all and delivers it to B.
     forged = (
-        "Authentication-Results: mx.remote.example; dkim=pass header.d=bank.example;\r\n"
-        " spf=pass smtp.mailfrom=ceo@bank.example; dmarc=pass header.from=bank.example\r\n"
-        "Authentication-Results: MX.Remote.Example; dmarc=pass header.from=bank.example\r\n"
-        "Authentication-Results: mx.elsewhere.example; dkim=none\r\n"
-    ).encode()
+        b"Authentication-Results: mx.remote.example; dkim=pass header.d=bank.example;\r\n"
+        b" spf=pass smtp.mailfrom=ceo@bank.example; dmarc=pass header.from=bank.example\r\n"
+        b"Authentication-Results: MX.Remote.Example; dmarc=pass header.from=bank.example\r\n"
+        b"Authentication-Results: mx.elsewhere.example; dkim=none\r\n"
+    )
     data = forged + message("trust me", sender=ALICE, to=FRIEND)
     await asyncio.to_thread(env.submit, data, [FRIEND])
     await env.worker("a").run_until_idle(deadline=60)
@@ -186,3 +189,26 @@ async def test_a_forged_authentication_results_of_b_is_stripped_at_b(env: TwoSer
     assert "bank.example" not in ours
     assert "dmarc=pass (p=reject sp=reject dis=none) header.from=example.org" in ours
     assert b"bank.example" not in stored.split(b"\r\n\r\n")[0]
+
+
+async def test_dane_pins_b_certificate_key(env: TwoServers) -> None:
+    # B publishes a DANE-EE record of its key (TLSA 3 1 1) in a zone the resolver vouches for (AD
+    # bit). A trusts no CA for B: only the TLSA match vouches for B's certificate.
+    record = dane_ee(await asyncio.to_thread(server_certificate, env.b.port("smtp")))
+    env.dns.zone[(f"_25._tcp.{REMOTE_MX}.", "TLSA")] = [record]
+    env.dns.secure = True
+    worker = env.worker("a", dns_dnssec=True, tls_ca_file=None)
+    data = message("pinned", sender=ALICE, to=FRIEND)
+    await asyncio.to_thread(env.submit, data, [FRIEND])
+    await worker.run_until_idle(deadline=60)
+    assert await env.a.store.queue_entries() == []
+    [stored] = await env.b.messages(env.friend)
+    assert "dmarc=pass" in results(stored)[0]
+    # B changes its key without updating the TLSA record: A defers.
+    present_certificate(env, REMOTE_MX)
+    await asyncio.to_thread(env.submit, message("key changed", sender=ALICE, to=FRIEND), [FRIEND])
+    await worker.run_until_idle(deadline=60)
+    [entry] = await env.a.store.queue_entries()
+    reply = entry.pending[0].last_reply or ""
+    assert reply.startswith(f"451 4.7.5 DANE: {REMOTE_MX}[127.0.0.1]"), reply
+    assert len(await env.b.messages(env.friend)) == 1
