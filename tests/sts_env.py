@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import smtplib
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from dns_stub import DnsStub
 from pochta.auth.passwords import hash_password, make_scram_credentials
@@ -84,6 +88,25 @@ def policy(mode: str, *mx: str, max_age: int = 86400) -> str:
         + "".join(f"mx: {m}\r\n" for m in mx)
         + f"max_age: {max_age}\r\n"
     )
+
+
+def server_certificate(port: int) -> bytes:
+    """The receiving server's certificate (DER), read over STARTTLS without trusting it."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.starttls(context=context)
+        assert isinstance(client.sock, ssl.SSLSocket)
+        certificate = client.sock.getpeercert(binary_form=True)
+    assert certificate is not None
+    return certificate
+
+
+def dane_ee(certificate: bytes) -> str:
+    key = x509.load_der_x509_certificate(certificate).public_key()
+    spki = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return f"3 1 1 {hashlib.sha256(spki).hexdigest()}"
 
 
 @dataclass

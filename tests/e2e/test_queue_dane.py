@@ -5,21 +5,16 @@ pochta's certificate comes from a CA the sender does not trust, so only the TLSA
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import smtplib
-import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient
 from smtp_env import ALICE, message
 from smtp_sink import Script, SmtpSink
-from sts_env import FRIEND, MX, REMOTE, StsEnv, policy, sts_env
+from sts_env import FRIEND, MX, REMOTE, StsEnv, dane_ee, policy, server_certificate, sts_env
 
 TLSA_NAME = f"_25._tcp.{MX}."
 
@@ -28,25 +23,6 @@ TLSA_NAME = f"_25._tcp.{MX}."
 async def env(tmp_path: Path) -> AsyncIterator[StsEnv]:
     async with sts_env(tmp_path) as made:
         yield made
-
-
-def server_certificate(port: int) -> bytes:
-    """The receiving server's certificate (DER), read over STARTTLS without trusting it."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-        client.starttls(context=context)
-        assert isinstance(client.sock, ssl.SSLSocket)
-        certificate = client.sock.getpeercert(binary_form=True)
-    assert certificate is not None
-    return certificate
-
-
-def dane_ee(certificate: bytes) -> str:
-    key = x509.load_der_x509_certificate(certificate).public_key()
-    spki = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    return f"3 1 1 {hashlib.sha256(spki).hexdigest()}"
 
 
 async def enqueue(env: StsEnv, subject: str) -> None:
