@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from imap_env import ALICE as IMAP_ALICE
+from imap_env import PASSWORD as IMAP_PASSWORD
 from imap_env import imap_server, imap_settings
 from milter_daemons import RspamdLearning, rspamd_learning
 from smtp_env import ALICE, PASSWORD, SmtpEnv, message, smtp_server, smtp_settings
@@ -103,7 +105,7 @@ def move_around(port: tuple[str, int], rspamd: RspamdLearning) -> list[int]:
         counts.append(learned(rspamd))
 
     with imaplib.IMAP4(*port, timeout=30) as client:
-        client.login(ALICE, PASSWORD)
+        client.login(IMAP_ALICE, IMAP_PASSWORD)
         client.append("INBOX", None, None, SPAMMY.format(n=1).encode())
         client.select("INBOX")
         assert client.uid("MOVE", "1:*", "Junk")[0] == "OK"
@@ -139,7 +141,7 @@ async def test_wrong_password_is_logged_not_learned(tmp_path: Any, rspamd: Rspam
 
         def move() -> None:
             with imaplib.IMAP4(*env.plain, timeout=30) as client:
-                client.login(ALICE, PASSWORD)
+                client.login(IMAP_ALICE, IMAP_PASSWORD)
                 client.append("INBOX", None, None, SPAMMY.format(n=3).encode())
                 client.select("INBOX")
                 assert client.uid("MOVE", "1:*", "Junk")[0] == "OK"
