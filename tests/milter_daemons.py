@@ -102,8 +102,9 @@ skip_authenticated = false;
 """
 
 
-# A symbol of the tests' own: a Subject containing POCHTA-TEST-SPAM scores 8, past rspamd's default
-# add-header threshold (6) and below its reject (15), a full scan (its milter headers added).
+# Symbols of the tests' own: a Subject containing POCHTA-TEST-SPAM scores 8, past rspamd's default
+# add-header threshold (6) and below its reject (15), a full scan (its milter headers added); one
+# containing POCHTA-TEST-SOFT is rspamd's soft reject.
 LOCAL_LUA = """\
 rspamd_config.POCHTA_TEST_SPAM = {
   callback = function(task)
@@ -113,6 +114,18 @@ rspamd_config.POCHTA_TEST_SPAM = {
   score = 8.0,
   description = "pochta's tests: a message meant to be spam",
 }
+-- POCHTA-TEST-SOFT: rspamd's "soft reject" action (what its greylist and ratelimit modules decide).
+rspamd_config:register_symbol({
+  name = "POCHTA_TEST_SOFT",
+  type = "prefilter",
+  priority = 10,
+  callback = function(task)
+    local subject = task:get_subject()
+    if subject ~= nil and subject:find("POCHTA-TEST-SOFT", 1, true) ~= nil then
+      task:set_pre_result("soft reject", "Try again later", "pochta")
+    end
+  end,
+})
 """
 
 

@@ -5,7 +5,7 @@ controller worker and Bayes statistics in a redis of the test's own (tests/milte
 - A message rspamd scores past its add-header threshold (the tests' own symbol POCHTA_TEST_SPAM,
   8 points) arrives over the MX: rspamd's milter changes ``X-Spam`` to ``Yes`` and the message
   lands in Alice's Junk, with rspamd's score in X-Spamd-Result, which Sieve's ``spamtest`` reads;
-  an ordinary message stays in INBOX.
+  an ordinary message stays in INBOX. rspamd's soft reject (its greylisting) is a 451.
 - An IMAP client MOVEs a message into Junk: rspamd's ``/stat`` counts one more learn; moving it
   back into INBOX is learned as ham (one more); moving it to Trash teaches nothing.
 """
@@ -27,9 +27,10 @@ from imap_env import ALICE as IMAP_ALICE
 from imap_env import PASSWORD as IMAP_PASSWORD
 from imap_env import imap_server, imap_settings
 from milter_daemons import RspamdLearning, rspamd_learning
-from smtp_env import ALICE, PASSWORD, SmtpEnv, message, smtp_server, smtp_settings
+from smtp_env import ALICE, SmtpEnv, message, smtp_server, smtp_settings
 
 pytestmark = pytest.mark.interop
+
 
 @pytest.fixture(scope="module")
 def rspamd() -> Iterator[RspamdLearning]:
@@ -83,6 +84,27 @@ async def test_add_header_verdict_files_into_junk(tmp_path: Any, rspamd: RspamdL
     assert "\r\nX-Spamd-Result: default: False [" in head, head  # False: not rejected
     assert "POCHTA_TEST_SPAM(8.00)" in head, head
     assert "\\Flagged" in flags  # spamtest read rspamd's score from X-Spamd-Result
+
+
+async def test_soft_reject_is_a_temporary_refusal(tmp_path: Any, rspamd: RspamdLearning) -> None:
+    settings = smtp_settings(milters=[{"socket": rspamd.milter, "name": "rspamd", "eom_timeout": 90}])
+    async with smtp_server(tmp_path, settings) as env:
+
+        def send() -> tuple[int, bytes]:
+            with smtplib.SMTP(*env.address("smtp"), timeout=90) as client:
+                client.ehlo("client.example.net")
+                client.mail("carol@example.net")
+                client.rcpt(ALICE)
+                try:
+                    return client.data(message("POCHTA-TEST-SOFT"))
+                except smtplib.SMTPDataError as exc:
+                    return exc.smtp_code, exc.smtp_error
+
+        code, text = await asyncio.to_thread(send)
+        assert code == 451, text  # rspamd's soft reject: the client retries (its greylisting)
+        assert text.startswith(b"4.7.1 "), text
+        assert await env.messages() == []
+        assert await env.messages(mailbox="Junk") == []
 
 
 SPAMMY = (
