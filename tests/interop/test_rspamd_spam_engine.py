@@ -7,7 +7,8 @@ controller worker and Bayes statistics in a redis of the test's own (tests/milte
   lands in Alice's Junk, with rspamd's score in X-Spamd-Result, which Sieve's ``spamtest`` reads;
   an ordinary message stays in INBOX. rspamd's soft reject (its greylisting) is a 451.
 - An IMAP client MOVEs a message into Junk: rspamd's ``/stat`` counts one more learn; moving it
-  back into INBOX is learned as ham (one more); moving it to Trash teaches nothing.
+  back into INBOX is learned as ham (one more); moving it to Trash teaches nothing; per-user
+  learning (Deliver-To) counts too; a wrong controller password learns nothing.
 """
 
 from __future__ import annotations
@@ -154,6 +155,30 @@ async def test_moves_into_and_out_of_junk_teach_rspamd(tmp_path: Any, rspamd: Rs
     assert into_junk == before + 1
     assert out_of_junk == before + 2
     assert to_trash == out_of_junk
+
+
+async def test_per_user_learn(tmp_path: Any, rspamd: RspamdLearning) -> None:
+    # Deliver-To names the owner: rspamd keeps per-user Bayes statistics (users_enabled).
+    antispam = {
+        "learn": "per-user",
+        "rspamd_controller": rspamd.controller,
+        "controller_password": rspamd.password,
+    }
+    async with imap_server(tmp_path, imap_settings(antispam=antispam)) as env:
+        before = await asyncio.to_thread(learned, rspamd)
+
+        def move() -> int:
+            with imaplib.IMAP4(*env.plain, timeout=30) as client:
+                client.login(IMAP_ALICE, IMAP_PASSWORD)
+                client.append("INBOX", None, None, SPAMMY.format(n=4).encode())
+                client.select("INBOX")
+                assert client.uid("COPY", "1:*", "Junk")[0] == "OK"  # a COPY teaches as a MOVE
+            deadline = time.monotonic() + 30
+            while learned(rspamd) == before and time.monotonic() < deadline:
+                time.sleep(0.2)
+            return learned(rspamd)
+
+        assert await asyncio.to_thread(move) == before + 1
 
 
 async def test_wrong_password_is_logged_not_learned(tmp_path: Any, rspamd: RspamdLearning) -> None:
