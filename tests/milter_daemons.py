@@ -19,11 +19,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-__all__ = ["opendkim_milter", "opendmarc_milter", "rspamd_milter"]
+__all__ = [
+    "RspamdLearning",
+    "opendkim_milter",
+    "opendmarc_milter",
+    "redis_server",
+    "rspamd_learning",
+    "rspamd_milter",
+]
 
 # rspamd modules that fetch maps over HTTP or ask DNS (lists, SPF, DKIM, reputation): off, so a
 # test makes no traffic and a scan takes milliseconds.
@@ -67,12 +75,57 @@ worker "rspamd_proxy" {{
     upstream "local" {{ default = yes; self_scan = yes; }}
 }}
 """
+# The controller worker (learning, /stat) for the training tests; every test client is local,
+# so rspamd would take it without the password: it is set and sent all the same.
+RSPAMD_CONTROLLER = """\
+worker "controller" {{
+    bind_socket = "127.0.0.1:{port}";
+    count = 1;
+    password = "{password}";
+    enable_password = "{password}";
+    secure_ip = [];
+}}
+"""
+# Bayes statistics in the test's own redis; learning needs no minimum of earlier learns.
+CLASSIFIER_BAYES = """\
+backend = "redis";
+servers = "127.0.0.1:{port}";
+min_learns = 1;
+users_enabled = true;
+"""
 # Which headers rspamd's milter adds; by default it adds none for local or authenticated clients,
 # and every test client is local.
 MILTER_HEADERS = """\
 use = ["x-spamd-result", "x-rspamd-server", "x-rspamd-queue-id", "x-spam-status"];
 skip_local = false;
 skip_authenticated = false;
+"""
+
+
+# Symbols of the tests' own: a Subject containing POCHTA-TEST-SPAM scores 8, past rspamd's default
+# add-header threshold (6) and below its reject (15), a full scan (its milter headers added); one
+# containing POCHTA-TEST-SOFT is rspamd's soft reject.
+LOCAL_LUA = """\
+rspamd_config.POCHTA_TEST_SPAM = {
+  callback = function(task)
+    local subject = task:get_subject()
+    return subject ~= nil and subject:find("POCHTA-TEST-SPAM", 1, true) ~= nil
+  end,
+  score = 8.0,
+  description = "pochta's tests: a message meant to be spam",
+}
+-- POCHTA-TEST-SOFT: rspamd's "soft reject" action (what its greylist and ratelimit modules decide).
+rspamd_config:register_symbol({
+  name = "POCHTA_TEST_SOFT",
+  type = "prefilter",
+  priority = 10,
+  callback = function(task)
+    local subject = task:get_subject()
+    if subject ~= nil and subject:find("POCHTA-TEST-SOFT", 1, true) ~= nil then
+      task:set_pre_result("soft reject", "Try again later", "pochta")
+    end
+  end,
+})
 """
 
 
@@ -138,8 +191,45 @@ def _private_dir(owner: str) -> Path:
 
 
 @contextlib.contextmanager
-def rspamd_milter() -> Iterator[str]:
-    """rspamd's proxy worker in milter mode (self-scan); yields its ``inet:`` socket."""
+def redis_server() -> Iterator[int]:
+    """A redis of the test's own on a free loopback port, without persistence; yields the port."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server not installed (Debian package redis-server)")
+    root = Path(tempfile.mkdtemp(prefix="pochta-redis-"))
+    try:
+        port = free_port()
+        command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        command += ["--dir", str(root), "--logfile", str(root / "redis.log"), "--daemonize", "no"]
+        with _running(command, port, root / "redis.log", 30):
+            yield port
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class RspamdLearning:
+    milter: str  # the milter's inet: socket
+    controller: str  # http://127.0.0.1:PORT
+    password: str
+
+
+@contextlib.contextmanager
+def rspamd_learning() -> Iterator[RspamdLearning]:
+    """rspamd's milter with its controller worker and Bayes statistics in a redis of its own."""
+    password = "learn-" + os.urandom(6).hex()
+    with redis_server() as redis_port:
+        controller_port = free_port()
+        extra = RSPAMD_CONTROLLER.format(port=controller_port, password=password)
+        local = {"classifier-bayes.conf": CLASSIFIER_BAYES.format(port=redis_port)}
+        with rspamd_milter(extra, local) as milter:
+            yield RspamdLearning(milter, f"http://127.0.0.1:{controller_port}", password)
+
+
+@contextlib.contextmanager
+def rspamd_milter(extra: str = "", local: dict[str, str] | None = None) -> Iterator[str]:
+    """rspamd's proxy worker in milter mode (self-scan); yields its ``inet:`` socket. ``extra``:
+    more of rspamd.conf (another worker); ``local``: more local.d files by name."""
     binary = shutil.which("rspamd")
     if binary is None:
         pytest.skip("rspamd not installed (Debian package rspamd)")
@@ -148,10 +238,13 @@ def rspamd_milter() -> Iterator[str]:
         port = free_port()
         (root / "local.d").mkdir()
         (root / "db").mkdir()
-        (root / "rspamd.conf").write_text(RSPAMD_CONF.format(port=port))
+        (root / "rspamd.conf").write_text(RSPAMD_CONF.format(port=port) + extra)
         (root / "local.d" / "milter_headers.conf").write_text(MILTER_HEADERS)
+        (root / "rspamd.local.lua").write_text(LOCAL_LUA)
         for module in _RSPAMD_OFF:
             (root / "local.d" / f"{module}.conf").write_text("enabled = false;\n")
+        for name, text in (local or {}).items():
+            (root / "local.d" / name).write_text(text)
         if os.geteuid() == 0:
             for path in [root, *root.rglob("*")]:
                 shutil.chown(path, "_rspamd", "_rspamd")

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
+from pochta.config_antispam import AntispamSettings
 from pochta.config_dkim import DkimSettings
 from pochta.config_forward import ArcSettings, SrsSettings
 from pochta.config_gate import ConnectionCheckSettings, DnsblSettings, GreylistSettings
@@ -41,6 +42,7 @@ __all__ = [
     "LISTENER_KINDS",
     "NOT_YET_AVAILABLE",
     "UNIX_SOCKET_LISTENERS",
+    "AntispamSettings",
     "ArcSettings",
     "ConfigError",
     "ConnectionCheckSettings",
@@ -708,6 +710,7 @@ class Settings(Section):
     dnsbl: DnsblSettings = Field(default_factory=DnsblSettings)
     greylisting: GreylistSettings = Field(default_factory=GreylistSettings)
     connection_checks: ConnectionCheckSettings = Field(default_factory=ConnectionCheckSettings)
+    antispam: AntispamSettings = Field(default_factory=AntispamSettings)
 
     @field_validator("hostname")
     @classmethod

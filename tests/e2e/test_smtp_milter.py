@@ -269,3 +269,53 @@ async def test_tls_macros_after_starttls(tmp_path: Any, fake: FakeMilter) -> Non
         assert (await asyncio.to_thread(send, env, [BOB], message(sender=ALICE), "submission"))[2] == 250
     assert fake.commands("H") == [b"client.example.net\0", b"client.example.net\0"]
     assert fake.macros()["{tls_version}"].startswith("TLSv1")
+
+
+def change_header(index: int, name: str, value: str) -> bytes:
+    return frame(b"m", struct.pack(">I", index) + f"{name}\0{value}\0".encode())
+
+
+def send_from_outside(env: SmtpEnv, data: bytes) -> int:
+    """One message from 127.0.0.2, outside the default trusted_networks (the MX's checks apply)."""
+    with smtplib.SMTP(*env.address("smtp"), timeout=20, source_address=("127.0.0.2", 0)) as client:
+        client.ehlo("client.example.net")
+        client.mail("carol@example.net")
+        client.rcpt(ALICE)
+        return client.data(data)[0]
+
+
+NO_CHECKS = {"dkim_verify": False, "spf_verify": False, "dmarc_verify": False}
+FORGED = b"X-Spam: No\r\nX-Spamd-Result: default: False [-9.00 / 15.00]\r\n"
+
+
+async def test_spam_header_set_by_the_milter_files_into_junk(tmp_path: Any, fake: FakeMilter) -> None:
+    # rspamd's `add header` action: SMFIR_CHGHEADER X-Spam (index 1) to "Yes".
+    fake.script["E"] = [change_header(1, "X-Spam", "Yes"), frame(b"c")]
+    settings = milter_settings(fake, mailauth=NO_CHECKS)
+    async with smtp_server(tmp_path, settings) as env:
+        assert await asyncio.to_thread(send_from_outside, env, FORGED + message("spam")) == 250
+        assert await env.messages() == []
+        (stored,) = await env.messages(mailbox="Junk")
+    head = stored.split(b"\r\n\r\n")[0]
+    assert b"\r\nX-Spam: Yes\r\n" in head + b"\r\n"
+    assert b"X-Spam: No" not in head
+    assert b"X-Spamd-Result" not in head
+
+
+async def test_spam_header_from_the_client_is_no_verdict(tmp_path: Any, fake: FakeMilter) -> None:
+    # The milter changes nothing: a sender's own "X-Spam: Yes" neither files into Junk nor stays.
+    fake.script["E"] = [frame(b"c")]
+    settings = milter_settings(fake, mailauth=NO_CHECKS)
+    async with smtp_server(tmp_path, settings) as env:
+        data = b"X-Spam: Yes\r\n" + message("forged")
+        assert await asyncio.to_thread(send_from_outside, env, data) == 250
+        (stored,) = await env.messages()
+        assert await env.messages(mailbox="Junk") == []
+    assert b"X-Spam" not in stored.split(b"\r\n\r\n")[0]
+
+
+async def test_other_header_values_stay_in_inbox(tmp_path: Any, fake: FakeMilter) -> None:
+    fake.script["E"] = [change_header(1, "X-Spam", "No"), frame(b"c")]
+    async with smtp_server(tmp_path, milter_settings(fake)) as env:
+        assert (await asyncio.to_thread(send, env, [ALICE], message()))[:3] == (250, [250], 250)
+        assert len(await env.messages()) == 1

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pochta.config_milter import MilterSettings
 from pochta.delivery.milter_client import MilterConnection, MilterFailure
 from pochta.delivery.milter_message import MilterMessage
+from pochta.delivery.spam_verdict import JunkVerdict
 from pochta.mime.address import SmtpPath, SmtpPathError, parse_smtp_path
 from pochta.proto.milter import (
     BODY_CHUNK,
@@ -78,6 +79,7 @@ class FilterOutcome:
     refusal: SmtpReply | None = None
     discard: bool = False
     quarantine: str | None = None
+    junk: str | None = None  # the milter whose header modification said spam (antispam.junk_header)
 
 
 @dataclass
@@ -121,8 +123,15 @@ def _address(text: str) -> SmtpPath | None:
 class MilterChain:
     """The milters of one SMTP session (module docstring)."""
 
-    def __init__(self, milters: Sequence[MilterSettings], client: ClientFacts, log: Any) -> None:
+    def __init__(
+        self,
+        milters: Sequence[MilterSettings],
+        client: ClientFacts,
+        log: Any,
+        junk: JunkVerdict | None = None,
+    ) -> None:
         self.client = client
+        self.junk = junk  # which header modification means "into Junk" (docs/antispam.md "rspamd")
         self.log = log
         self.milters = [_Milter(s, MilterConnection(s)) for s in milters]
         self.session_refusal: SmtpReply | None = None  # from CONNECT or HELO
@@ -303,10 +312,13 @@ class MilterChain:
         match answer:
             case AddHeader(name, value):
                 message.add(name, value, leading_space=leading)
+                self._junk_mark(label, name, value, outcome)
             case InsertHeader(index, name, value):
                 message.insert(index, name, value, leading_space=leading)
+                self._junk_mark(label, name, value, outcome)
             case ChangeHeader(index, name, value):
                 message.change(index, name, value, leading_space=leading)
+                self._junk_mark(label, name, value, outcome)
             case ReplaceBody(chunk):
                 message.replace_body(chunk)
             case Quarantine(reason):
@@ -327,6 +339,15 @@ class MilterChain:
                 path = _address(address)
                 if path is not None:
                     txn.withdraw_recipient(path)
+
+    def _junk_mark(self, label: str, name: str, value: str, outcome: FilterOutcome) -> None:
+        """A milter set the junk header: the verdict is its modification in this transaction,
+        never a field the message arrived with (those were stripped at the MX)."""
+        if self.junk is None or not self.junk.says_junk(name, value):
+            return
+        if outcome.junk is None:
+            self.log.info("milter junk", milter=label, id=self.queue_id, header=name)
+        outcome.junk = label
 
     # -- the shared part of every step -------------------------------------------------------
 

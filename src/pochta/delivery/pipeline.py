@@ -47,6 +47,7 @@ from pochta.delivery.resolve import Destination, Resolution, Resolver
 from pochta.delivery.sieve_carry import Outgoing
 from pochta.delivery.sieve_run import SieveRunner
 from pochta.delivery.sieve_step import SieveInput, SieveStep, Work
+from pochta.delivery.spam_verdict import strip_fields
 from pochta.mail.errors import OpsError
 from pochta.mail.ops import MailOps
 from pochta.mailauth.check import MailAuth
@@ -646,7 +647,9 @@ class DeliveryTransaction:
             )
         self._spool.write(prefix)
         if env.authenticate:  # RFC 7601 §5: fields claiming our authserv-id are forged
-            self._spool.write(self.delivery.mailauth.strip_forged(bytes(self._header.data)))
+            header = self.delivery.mailauth.strip_forged(bytes(self._header.data))
+            # A client brings no spam verdict of its own (docs/antispam.md "rspamd").
+            self._spool.write(strip_fields(header, self.delivery.settings.antispam.stripped()))
         else:
             self._spool.write(self._header.data)
 
@@ -718,7 +721,7 @@ class DeliveryTransaction:
                     return CommitResult([filtered.refusal or kept] * max(len(self.recipients), 1), 0, size)
                 spool = self._spool
                 assert spool is not None
-                size, quarantine = spool.size, filtered.quarantine
+                size, quarantine = spool.size, filtered.quarantine or filtered.junk
                 env = self.envelope  # the sender a milter may have changed
             # Forwarded copies of a message the MX checked now carry our own results: ARC-sealed.
             checked = self.auth is not None
@@ -736,7 +739,8 @@ class DeliveryTransaction:
             placement = await delivery.place(self.recipients, parsed, size, given)
             if self.auth is not None:  # RFC 7489 section 6.6.4: quarantine, into Junk
                 await delivery.dmarc.quarantine(self.auth, placement)
-            if quarantine is not None:  # a milter's quarantine: pochta has no hold queue
+            # A milter's quarantine (pochta has no hold queue) or its spam header: into Junk.
+            if quarantine is not None:
                 await delivery.dmarc.to_junk(placement)
             results = placement.results
             if (

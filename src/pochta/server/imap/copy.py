@@ -121,6 +121,11 @@ async def _transfer(session: Session, command: Command, *, move: bool) -> Tagged
         "COPY", destination.account_id, result.destination_id, result.destination_uids, selected.mailbox_id
     )
     await after_event(session, event, destination.rights)
+    training = session.services.spam_training
+    if training is not None:  # into or out of Junk: teach the spam engine, in the background
+        training.after_copy(
+            destination.account_id, selected.mailbox_id, result.destination_id, result.destination_uids
+        )
     if not move:
         return Tagged(tag, Status.OK, f"{command.spec.name} completed", code=_copyuid(result))
     # RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs.

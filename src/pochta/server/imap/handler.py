@@ -23,6 +23,7 @@ from pathlib import Path
 from pochta.auth.authenticator import Authenticator
 from pochta.config import Settings
 from pochta.mail.ops import MailOps
+from pochta.mail.spam_training import SpamTraining
 from pochta.proto.imap import (
     Command,
     CommandError,
@@ -95,6 +96,7 @@ class ImapHandler:
             spool_dir=spool_dir,
             threads=KeptThreads(settings.imap.thread_cache_kb, settings.store.sort_cache_min_messages),
             imapsieve=ImapSieve(store, settings, ops, outbound),
+            spam_training=SpamTraining(store, settings.antispam),
         )
         self.limits = receiver_limits(settings)
 
@@ -102,6 +104,8 @@ class ImapHandler:
         """Settings from a reload, for sessions from now on (open ones keep their ``Services``)."""
         services = self.services
         services.authenticator.reconfigure(settings.login)
+        if services.spam_training is not None:
+            services.spam_training.reconfigure(settings.antispam)
         ops = MailOps.from_settings(services.store, settings)
         self.services = dataclasses.replace(
             services,

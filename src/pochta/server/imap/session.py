@@ -49,6 +49,7 @@ from pochta.store.api import ChangeSubscription, Store
 from pochta.store.model import Account, ChangeKind, MessageEntry
 
 if TYPE_CHECKING:
+    from pochta.mail.spam_training import SpamTraining
     from pochta.server.imap.imapsieve import ImapSieve
 
 __all__ = ["Services", "Session", "SessionClosed"]
@@ -78,6 +79,7 @@ class Services:
     spool_dir: Path  # where APPEND literals are written as they arrive (store.spool)
     threads: KeptThreads  # THREAD answers of big mailboxes, shared by the sessions (kept_threads)
     imapsieve: ImapSieve | None = None  # RFC 6785: Sieve on IMAP events (``imapsieve``)
+    spam_training: SpamTraining | None = None  # Junk moves teach rspamd (antispam.learn)
 
 
 @dataclass

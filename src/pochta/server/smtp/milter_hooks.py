@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pochta.config import Settings
 from pochta.delivery.milters import ClientFacts, MilterChain, mail_args
+from pochta.delivery.spam_verdict import JunkVerdict
 from pochta.proto.smtp import Role
 from pochta.proto.smtp.events import MailParams
 from pochta.server.connection import Connection
@@ -26,7 +27,8 @@ def milter_chain(settings: Settings, role: Role, conn: Connection) -> MilterChai
         local_address=conn.local_address,
         daemon_name=conn.listener_name,
     )
-    return MilterChain(chosen, client, conn.log)
+    junk = JunkVerdict(settings.antispam.junk_header, settings.antispam.junk_value)
+    return MilterChain(chosen, client, conn.log, junk)
 
 
 def milter_mail_args(params: MailParams) -> list[str]:
