@@ -73,15 +73,30 @@ class WireCache:
             entries = self._entries
             get = entries.get
             touch = entries.move_to_end
-            for message_id in dict.fromkeys(message_ids):  # an id twice is one row, as the store answers
-                base = message_id * 8
-                forms = [get(base + code) for code in codes]
-                if None in forms:
-                    lacking.append(message_id)
-                    continue
+            unique = dict.fromkeys(message_ids)  # an id twice is one row, as the store answers
+            if len(codes) == 1:  # the common FETCH (ENVELOPE alone, or with flags): no inner loop
+                code = codes[0]
+                for message_id in unique:
+                    key = message_id * 8 + code
+                    form = get(key)
+                    if form is None:
+                        lacking.append(message_id)
+                    else:
+                        touch(key)
+                        rows.append((message_id, form))
+                return rows, lacking
+            for message_id in unique:
+                row = [message_id]
                 for code in codes:
-                    touch(base + code)
-                rows.append((message_id, *forms))
+                    form = get(message_id * 8 + code)
+                    if form is None:
+                        lacking.append(message_id)
+                        break
+                    row.append(form)
+                else:
+                    for code in codes:
+                        touch(message_id * 8 + code)
+                    rows.append(tuple(row))
         return rows, lacking
 
     def fill(self, version: int, rows: Sequence[Sequence[Any]], names: Sequence[str], utf8: bool) -> None:
