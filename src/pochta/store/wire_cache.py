@@ -86,7 +86,7 @@ class WireCache:
                         rows.append((message_id, form))
                 return rows, lacking
             for message_id in unique:
-                row = [message_id]
+                row: list[Any] = [message_id]
                 for code in codes:
                     form = get(message_id * 8 + code)
                     if form is None:
