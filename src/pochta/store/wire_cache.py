@@ -13,7 +13,7 @@ everywhere may still be answered from here until its entry ages out: RFC 2180 se
 session see the data of a message expunged by another one.
 
 Held within a budget of octets (``store.wire_cache_mb``), least recently used first out. An entry
-counts its value, its key and the ordered dictionary's own per-entry memory (``_ENTRY_OVERHEAD``),
+counts its value, its key and the ordered dictionary's own per-entry memory (``_FIXED_COST``),
 so the budget is what the process holds, not the octets alone.
 """
 
@@ -31,9 +31,11 @@ __all__ = ["WireCache"]
 # (one int: cheaper to hash and hold than a tuple).
 _FORMS = ("ENVELOPE", "BODY", "BODYSTRUCTURE")
 _CODES = {(name, utf8): 2 * i + utf8 for i, name in enumerate(_FORMS) for utf8 in (0, 1)}
-# An OrderedDict entry beyond its key and value: the hash table slot (hash, key, value pointers and
-# an index, ~40 octets at the table's usual fill) and the doubly linked node of its order (~56).
-_ENTRY_OVERHEAD = 100
+# An entry's memory beyond its form's octets: the bytes object's header (``sys.getsizeof(b"")``,
+# 33), its int key (32 octets below 2**60: ids times 8 stay below), and the OrderedDict's own: the
+# hash table slot (hash, key, value pointers and an index, ~40 octets at the table's usual fill) and
+# the doubly linked node of its order (~56).
+_FIXED_COST = sys.getsizeof(b"") + sys.getsizeof(2**59) + 100
 
 
 class WireCache:
@@ -42,7 +44,7 @@ class WireCache:
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self.used = 0  # octets held, as counted by ``_cost``
+        self.used = 0  # octets held: each form's length plus ``_FIXED_COST``
         self.version: int | None = None  # the directory_version the entries were read at
         self._entries: OrderedDict[int, bytes] = OrderedDict()
         self._lock = threading.Lock()
@@ -111,22 +113,21 @@ class WireCache:
                 self._clear()
                 self.version = version
             entries = self._entries
+            used = self.used
+            get = entries.get
             for row in rows:
-                if None in row:
-                    continue  # nothing kept to answer with: read again next time
                 base = row[0] * 8
-                for code, form in zip(codes, row[1:], strict=True):
+                for i, code in enumerate(codes, 1):
+                    form = row[i]
+                    if form is None:
+                        continue  # nothing kept to answer with: read again next time
                     key = base + code
-                    old = entries.pop(key, None)
-                    if old is not None:
-                        self.used -= _cost(key, old)
-                    value = bytes(form)  # sqlite3 hands out bytes already; a memoryview would pin a page
-                    entries[key] = value
-                    self.used += _cost(key, value)
-            while self.used > self.budget and entries:
-                key, value = entries.popitem(last=False)
-                self.used -= _cost(key, value)
-
-
-def _cost(key: int, value: bytes) -> int:
-    return sys.getsizeof(value) + sys.getsizeof(key) + _ENTRY_OVERHEAD
+                    old = get(key)
+                    if old is not None:  # two reads of the same forms at once: the same octets
+                        used -= len(old) + _FIXED_COST
+                    entries[key] = form
+                    used += len(form) + _FIXED_COST
+            while used > self.budget and entries:
+                _, value = entries.popitem(last=False)
+                used -= len(value) + _FIXED_COST
+            self.used = used

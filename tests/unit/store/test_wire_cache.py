@@ -37,6 +37,9 @@ def test_least_recently_used_out_by_octets() -> None:
     cache.fill(7, [_row(1, 1000), _row(2, 1000), _row(3, 1000)], NAMES, False)
     assert len(cache) == 9
     assert one_row * 3 < cache.used <= cache.budget
+    held = cache.used
+    cache.fill(7, [_row(2, 1000)], NAMES, False)  # read again (two FETCHes at once): counted once
+    assert cache.used == held
     # A use of 1 makes 2 the least recently used: the fourth row pushes 2 out, not 1.
     rows, lacking = cache.lookup(7, [1], NAMES, False)
     assert rows == [_row(1, 1000)]
