@@ -385,6 +385,15 @@ class StoreSettings(Section):
         description="Mailboxes of at least this many messages get a stored snapshot of their view, so that "
         "a process opening one reads the changes since instead of every message.",
     )
+    wire_cache_mb: int = Field(
+        32,
+        ge=0,
+        description="Megabytes of kept IMAP wire forms (ENVELOPE, BODY, BODYSTRUCTURE as stored at delivery) "
+        "each process holds by message id, counted with their keys: a FETCH whose forms are all held is "
+        "answered without a database read; the least recently used go first. A message's forms never "
+        "change (pochta reconstruct, which may rewrite them, empties every process's cache). 0: every "
+        "FETCH of them reads the database.",
+    )
     sort_cache_mb: int = Field(
         32,
         ge=0,

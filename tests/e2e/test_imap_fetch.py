@@ -30,7 +30,7 @@ from imap_env import (
 )
 from pochta.mime import parse_message
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
-from pochta.store.sqlite import DB_FILE_NAME
+from pochta.store.sqlite import DB_FILE_NAME, SqliteStore
 from shared_dir import corpus_messages
 
 
@@ -438,7 +438,16 @@ async def test_stored_forms_beside_body_sections_are_the_forms_alone(env: ImapEn
         )
 
 
-async def test_wire_forms_kept_at_delivery_are_what_the_parse_record_gives(env: ImapEnv) -> None:
+@pytest.fixture(params=[32, 0], ids=["wire-cache", "no-wire-cache"])
+async def cache_env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ImapEnv]:
+    """Kept wire forms held by the process after a first read (``store.wire_cache_mb``), or read
+    from the database by every FETCH: the same octets either way."""
+    async with imap_server(tmp_path, imap_settings(store={"wire_cache_mb": request.param})) as running:
+        yield running
+
+
+async def test_wire_forms_kept_at_delivery_are_what_the_parse_record_gives(cache_env: ImapEnv) -> None:
+    env = cache_env
     messages = corpus_messages()
     assert len(messages) >= 50  # the shared corpus is there
     for _, data in messages:
@@ -475,6 +484,11 @@ async def test_wire_forms_kept_at_delivery_are_what_the_parse_record_gives(env: 
                for answer in served[b""])  # fmt: skip
     assert served[b""][0].count(b" FETCH (ENVELOPE (") == len(messages)
     assert served[b""] != served[b"UTF8=ACCEPT"]  # 8-bit headers: literals without UTF-8
+    # Again: from the process's cache of forms when it has one, the same octets.
+    assert isinstance(env.store, SqliteStore)  # the server's own (in this process)
+    cache = env.store.wire_cache
+    assert (len(cache) > 0) == (env.settings.store.wire_cache_mb > 0)
+    assert await both() == served
     # A store from before the forms were kept: the same octets, computed from the parse records.
     conn = sqlite3.connect(env.data_dir / DB_FILE_NAME, isolation_level=None)
     try:
@@ -482,5 +496,6 @@ async def test_wire_forms_kept_at_delivery_are_what_the_parse_record_gives(env: 
         assert conn.execute("DELETE FROM message_wire").rowcount == len({data for _, data in messages})
     finally:
         conn.close()
+    cache.clear()  # and what the process holds: as a process started on that store
     assert await env.store.wire_forms(view.message_ids[:1], ["ENVELOPE"], False) == []
     assert await both() == served

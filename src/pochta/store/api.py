@@ -435,7 +435,9 @@ class MailStore(Protocol):
         particular order, one octet string per item of ``names`` (ENVELOPE, BODY, BODYSTRUCTURE) as
         a session with (``utf8``) or without UTF8=ACCEPT gets it. A message left out has none kept
         (stored before they were, or gone): the caller computes them from the parse record. By
-        message id, which a session's view holds for every message it numbers: no membership read."""
+        message id, which a session's view holds for every message it numbers: no membership read.
+        A message's forms never change, so a store may answer from forms it read before (the SQLite
+        store's ``wire_cache``), also for a message gone since (RFC 2180 section 4.1.1)."""
 
     async def search_text(
         self, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]

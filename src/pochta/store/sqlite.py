@@ -91,6 +91,7 @@ from pochta.store.sqlite_sieve import SieveMethods
 from pochta.store.sqlite_sieve_state import SieveStateMethods
 from pochta.store.sqlite_transport import TransportMethods
 from pochta.store.view_stamps import STAMPS_FILE, ViewStamps
+from pochta.store.wire_cache import WireCache
 from pochta.store.writer import Writer, WriterStats, WriteTurn, driver_connection
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ class SqliteStore(
         self._opener = ViewOpener(settings.store, self.run_read, self.run_write, stamps)  # views
         # SORT's kept orders of big mailboxes (sort_orders), brought forward to the views above
         self._kept_orders = KeptOrders(settings.store.sort_cache_mb, settings.store.sort_cache_min_messages)
+        self._wire_cache = WireCache(settings.store.wire_cache_mb * 1024 * 1024)  # FETCH's kept forms
         self._locks = FileLocks(data_dir)  # DATA/run/locks: flock, see locks.py
         self._indexer: asyncio.Task[None] | None = None
         self._indexer_wake = asyncio.Event()
@@ -506,12 +508,31 @@ class SqliteStore(
         uid_list = mail.normalize_uids(uids)
         return await self.run_read(lambda c: mail.cached(c, mailbox_id, uid_list))
 
+    @property
+    def wire_cache(self) -> WireCache:
+        """This process's kept wire forms (``wire_cache``)."""
+        return self._wire_cache
+
     async def wire_forms(
         self, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool
     ) -> list[tuple[Any, ...]]:
         id_list = list(message_ids)
         name_list = list(names)
-        return await self.run_read(lambda c: wire.read_forms(driver_connection(c), id_list, name_list, utf8))
+
+        def read(ids: list[MessageId]) -> Callable[[Connection], list[tuple[Any, ...]]]:
+            return lambda c: wire.read_forms(driver_connection(c), ids, name_list, utf8)
+
+        cache = self._wire_cache
+        # The version is read before the database: what the read returns is at least that recent.
+        version = self.directory_version() if cache.budget > 0 else None
+        if version is None:  # no cache, or the version could not be read at once: the database
+            return await self.run_read(read(id_list))
+        rows, lacking = cache.lookup(version, id_list, name_list, utf8)
+        if lacking:  # only these are read; every form held: no hop to a reader thread
+            found = await self.run_read(read(lacking))
+            cache.fill(version, found, name_list, utf8)
+            rows.extend(found)
+        return rows
 
     def feed(self) -> LocalChangeFeed:
         return self._feed

@@ -134,7 +134,11 @@ def _reparse(
     return fixes
 
 
+_SQL_BUMP_DIRECTORY_VERSION = "UPDATE directory_version SET version = version + 1 WHERE id = 1"
+
+
 def _apply_fixes(conn: Connection, events: list[Change], fixes: Sequence[_CacheFix]) -> None:
+    rewritten = False
     for fix in fixes:
         # The message may have been expunged everywhere since it was read: then there is nothing to fix.
         result = conn.execute(
@@ -147,7 +151,12 @@ def _apply_fixes(conn: Connection, events: list[Change], fixes: Sequence[_CacheF
         # The index is rebuilt at the end of reconstruct (search.rebuild_index), from these rows.
         search.replace_message(driver_connection(conn), fix.message_id, fix.search)
         wire.replace_forms(driver_connection(conn), fix.message_id, fix.wire)
+        rewritten = True
         sortkeys.forget_keys(driver_connection(conn), [fix.message_id])  # derived again when needed
+    if rewritten:
+        # Every process's cache of kept forms (wire_cache) holds them by message id while
+        # directory_version stays the same: moving it empties them all, in this commit.
+        driver_connection(conn).execute(_SQL_BUMP_DIRECTORY_VERSION)
 
 
 # The seen/deleted bits as the flags text says they should be (system flags are stored canonically).

@@ -123,6 +123,7 @@ class SqliteBackdoor:
 
     async def drop_wire_forms(self, store: Store) -> None:
         await asyncio.to_thread(_run_sql, store, "DELETE FROM message_wire")
+        _sqlite(store).wire_cache.clear()  # and what this process holds of them
 
     async def wire_form_count(self, store: Store) -> int:
         def count() -> int:

@@ -37,7 +37,8 @@ class StoreBackdoor(Protocol):
         """Replace every message's parse cache and search text with garbage (or remove it)."""
 
     async def drop_wire_forms(self, store: Store) -> None:
-        """Remove every message's kept IMAP wire forms (as a store from before they were kept)."""
+        """Remove every message's kept IMAP wire forms, with what the process holds of them (as a
+        store from before they were kept, opened anew)."""
 
     async def wire_form_count(self, store: Store) -> int:
         """How many messages have kept IMAP wire forms (whether or not their message still exists)."""
