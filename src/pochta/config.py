@@ -255,6 +255,20 @@ class LimitSettings(Section):
     max_keyword_length: int = Field(
         255, ge=1, le=1000, description="Longest keyword (IMAP user flag), in octets."
     )
+    # Sending limits of authenticated submission (docs/antispam.md "Sending limits"): the defaults of
+    # every account; `pochta user set --send-limit` and `pochta domain set --send-limit` override them.
+    send_messages_per_hour: int = Field(
+        0, ge=0, description="Messages an account may submit per clock hour; 0: unlimited."
+    )
+    send_messages_per_day: int = Field(
+        2000, ge=0, description="Messages an account may submit per UTC day; 0: unlimited."
+    )
+    send_recipients_per_hour: int = Field(
+        0, ge=0, description="Recipients an account may submit to per clock hour; 0: unlimited."
+    )
+    send_recipients_per_day: int = Field(
+        10000, ge=0, description="Recipients an account may submit to per UTC day; 0: unlimited."
+    )
 
 
 class MimeSettings(Section):

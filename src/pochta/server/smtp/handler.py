@@ -373,6 +373,11 @@ class SmtpHandler:
             account, event.path, self.settings.smtp
         ):
             return replies.sender_not_owned()  # 553 5.7.1
+        if account is not None:
+            hit = await self.delivery.send_limits.at_mail(account.address)
+            if hit is not None:
+                session.conn.metrics.send_limit_hits.labels(scope=hit.scope, window=hit.period).inc()
+                return await self.delivery.limit_refusal(hit, account.address)
         refusal = session.gate.mail(event.path) if session.gate is not None else None
         if refusal is not None:
             return refusal
@@ -494,6 +499,9 @@ class SmtpHandler:
         return self._counted[1]
 
     def _record(self, session: Session, txn: DeliveryTransaction, result: CommitResult) -> None:
+        if result.limit_hit is not None:
+            hit = result.limit_hit
+            session.conn.metrics.send_limit_hits.labels(scope=hit.scope, window=hit.period).inc()
         if result.delivered:
             self._delivered_counter(session.conn.metrics).inc(result.delivered)
         session.conn.log.info(
