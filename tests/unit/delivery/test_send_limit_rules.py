@@ -20,7 +20,7 @@ def test_parse_send_limit(text: str, expected: tuple[int, str]) -> None:
 
 @pytest.mark.parametrize("text", ["100", "100/week", "-1/hour", "x/day", "/hour", "1.5/day", ""])
 def test_parse_send_limit_refuses(text: str) -> None:
-    with pytest.raises(ValueError, match="N/hour|whole number"):
+    with pytest.raises(ValueError, match=r"N/hour|whole number"):
         parse_send_limit(text)
 
 

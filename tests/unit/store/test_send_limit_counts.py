@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,9 +40,9 @@ def _charge(now: int, recipients: int = 1, **defaults: int) -> SendCharge:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> SqliteStore:
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     handle = await open_sqlite_store(tmp_path / "data", Settings())
-    yield handle  # type: ignore[misc]
+    yield handle
     await handle.close()
 
 
@@ -81,7 +82,8 @@ async def test_recipients_count_per_message(store: SqliteStore) -> None:
     assert not await _send(store, _charge(HOUR, 2, recipients_per_day=4), recipients=2)
     assert await _send(store, _charge(HOUR, 1, recipients_per_day=4), recipients=1)
     hit = await store.send_limit_check(_charge(HOUR, 1, recipients_per_day=4))
-    assert hit is not None and (hit.kind, hit.period, hit.limit) == ("recipients", "day", 4)
+    assert hit is not None
+    assert (hit.kind, hit.period, hit.limit) == ("recipients", "day", 4)
 
 
 async def test_overrides_win_over_defaults_and_domains_count_all_accounts(store: SqliteStore) -> None:
@@ -94,7 +96,8 @@ async def test_overrides_win_over_defaults_and_domains_count_all_accounts(store:
     other = SendCharge("b@example.org", "example.org", 1, HOUR, SendLimits())
     assert await _send(store, other)  # the domain's third message of the day
     hit = await store.send_limit_check(other)
-    assert hit is not None and (hit.scope, hit.name, hit.period) == ("domain", "example.org", "day")
+    assert hit is not None
+    assert (hit.scope, hit.name, hit.period) == ("domain", "example.org", "day")
 
 
 async def test_concurrent_submissions_at_the_edge_pass_exactly_the_limit(tmp_path: Path) -> None:

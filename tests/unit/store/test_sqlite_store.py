@@ -39,12 +39,6 @@ from pochta.store.changes import LocalChangeFeed  # noqa: E402
 from pochta.store.dkim_model import DkimKey, KeyState  # noqa: E402
 from pochta.store.dmarc_model import DmarcRow  # noqa: E402
 from pochta.store.greylist_model import GreylistRow  # noqa: E402
-from pochta.store.send_limit_model import (  # noqa: E402
-    SendCharge,
-    SendLimitOverride,
-    SendLimitReached,
-    SendLimits,
-)
 from pochta.store.model import (  # noqa: E402
     AccountId,
     BlobRef,
@@ -58,6 +52,12 @@ from pochta.store.model import (  # noqa: E402
 )
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient  # noqa: E402
 from pochta.store.schema import is_fts_table, metadata  # noqa: E402
+from pochta.store.send_limit_model import (  # noqa: E402
+    SendCharge,
+    SendLimitOverride,
+    SendLimitReached,
+    SendLimits,
+)
 from pochta.store.sieve_model import ManagedScript, RuleEdit  # noqa: E402
 from pochta.store.sqlite import (  # noqa: E402
     DB_FILE_NAME,
