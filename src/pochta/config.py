@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
+from pochta.config_clamav import ClamavSettings
 from pochta.config_dkim import DkimSettings
 from pochta.config_forward import ArcSettings, SrsSettings
 from pochta.config_gate import ConnectionCheckSettings, DnsblSettings, GreylistSettings
@@ -42,6 +43,7 @@ __all__ = [
     "NOT_YET_AVAILABLE",
     "UNIX_SOCKET_LISTENERS",
     "ArcSettings",
+    "ClamavSettings",
     "ConfigError",
     "ConnectionCheckSettings",
     "DkimSettings",
@@ -722,6 +724,7 @@ class Settings(Section):
     dnsbl: DnsblSettings = Field(default_factory=DnsblSettings)
     greylisting: GreylistSettings = Field(default_factory=GreylistSettings)
     connection_checks: ConnectionCheckSettings = Field(default_factory=ConnectionCheckSettings)
+    clamav: ClamavSettings = Field(default_factory=ClamavSettings)
 
     @field_validator("hostname")
     @classmethod

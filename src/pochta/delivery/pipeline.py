@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pochta.config import Settings
+from pochta.delivery.clamav import ClamavScanner
 from pochta.delivery.dmarc_actions import DmarcActions
 from pochta.delivery.forwarding import Forwarding
 from pochta.delivery.headers import HeaderBuffer, HeaderFacts, received_field, submission_fields
@@ -96,6 +97,7 @@ class Envelope:
     # The MX, for a client outside mailauth.trusted_networks: remove forged Authentication-Results,
     # verify DKIM and SPF (mailauth.dkim_verify, spf_verify) and add ours (docs/deliverability.md).
     authenticate: bool = False
+    scan: bool = False  # [clamav] applies to this listener: clamd scans it at end of DATA
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,7 @@ class Delivery:
         self.forwarding = Forwarding(settings, self.data_dir, self.is_local_domain)
         self.dmarc = DmarcActions(store, settings)
         self.send_limits = SendLimitPolicy(store, _send_defaults(settings), self._enqueue_notice)
+        self.clamav = ClamavScanner(settings.clamav)
         self.on_queued: Callable[[], None] | None = None  # the queue worker's wake-up
         self._disk_low = False
         self._disk_checked = -_DISK_CHECK_SECONDS  # monotonic time of the last statvfs
@@ -249,6 +252,7 @@ class Delivery:
         self.forwarding = Forwarding(settings, self.data_dir, self.is_local_domain)
         self.dmarc = DmarcActions(self.store, settings)
         self.send_limits.defaults = _send_defaults(settings)
+        self.clamav = ClamavScanner(settings.clamav)
         runner = self.sieve.runner
         runner.configure(settings)
         self.sieve = SieveStep(runner, self.ops, settings)
@@ -714,6 +718,13 @@ class DeliveryTransaction:
         try:
             await spool.finish()
             env = self.envelope
+            if env.scan and delivery.settings.clamav.enabled:
+                scanned = await delivery.clamav.scan(
+                    size, spool.chunks(delivery.settings.clamav.chunk_size), self.id
+                )
+                if scanned.refusal is not None:  # a virus (or clamd failing): nothing stored
+                    await self.abort()
+                    return CommitResult([scanned.refusal] * len(self.recipients), 0, size)
             if env.authenticate and delivery.settings.mailauth.checks:
                 mailauth = delivery.mailauth
                 self.auth = await mailauth.check(

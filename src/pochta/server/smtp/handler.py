@@ -425,6 +425,7 @@ class SmtpHandler:
             authenticate=self.role == "smtp"
             and account is None
             and not self.settings.mailauth.trusts(conn.peer_ip),
+            scan=self.delivery.clamav.applies(self.role),
         )
         session.txn = self.delivery.begin(envelope)
         return replies.sender_ok()
