@@ -11,6 +11,12 @@ from pochta.config_section import Section
 
 __all__ = ["ClamavSettings"]
 
+Listener = Literal["smtp", "submission"]
+
+
+def _both() -> list[Listener]:
+    return ["smtp", "submission"]
+
 
 class ClamavSettings(Section):
     enabled: bool = Field(False, description="Scan incoming messages with clamd before they are stored.")
@@ -34,8 +40,8 @@ class ClamavSettings(Section):
         description="When clamd is down, slow or answers an error: 'tempfail' (451 4.7.1, the sender "
         "retries) or 'accept' (the message is stored unscanned, logged).",
     )
-    listeners: list[Literal["smtp", "submission"]] = Field(
-        default_factory=lambda: ["smtp", "submission"],
+    listeners: list[Listener] = Field(
+        default_factory=_both,
         description="Which listeners scan: the MX (smtp) and/or submission (and submissions).",
     )
 

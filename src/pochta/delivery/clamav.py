@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from pochta.config_clamav import ClamavSettings
+from pochta.log import get_logger
 from pochta.proto.clamd import INSTREAM, STREAM_END, ClamdError, ClamdReplyReader, Verdict, chunk_frame
 from pochta.proto.smtp import Reply
 
 __all__ = ["ClamavScanner", "ScanOutcome", "scan_stream"]
 
-log = logging.getLogger(__name__)
+log = get_logger(component="clamav")
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,12 @@ class ClamavScanner:
             )
             return ScanOutcome(None)
         try:
-            verdict = await asyncio.wait_for(scan_stream(config.socket, chunks), config.timeout)
+            async with asyncio.timeout(config.timeout):
+                verdict = await scan_stream(config.socket, chunks)
         except (OSError, ClamdError, TimeoutError) as exc:
             return self._failed(queue_id, f"{type(exc).__name__}: {exc}")
         if verdict.virus is not None:
-            log.warning("clamav: message %s refused: virus %s", queue_id, verdict.virus)
+            log.warning("clamav virus found", id=queue_id, virus=verdict.virus)
             return ScanOutcome(Reply(554, (f"Virus found: {verdict.virus}",), "5.7.1"), verdict)
         if verdict.error is not None:
             return self._failed(queue_id, f"clamd error: {verdict.error}")
@@ -88,8 +89,8 @@ class ClamavScanner:
 
     def _failed(self, queue_id: str, why: str) -> ScanOutcome:
         if self.settings.on_failure == "accept":
-            log.warning("clamav: message %s accepted unscanned (%s)", queue_id, why)
+            log.warning("clamav failed, accepted unscanned", id=queue_id, reason=why)
             return ScanOutcome(None)
-        log.warning("clamav: message %s deferred (%s)", queue_id, why)
+        log.warning("clamav failed, deferred", id=queue_id, reason=why)
         # RFC 3463 section 3.8, X.7.1 as the milters' tempfail: the sender retries later.
         return ScanOutcome(Reply(451, ("Virus scanner unavailable; try again later",), "4.7.1"))

@@ -14,18 +14,18 @@ A hit is logged, counted (``pochta_send_limit_hits_total``) and told to the post
 from __future__ import annotations
 
 import email.utils
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from pochta.log import get_logger
 from pochta.proto.smtp.replies import Reply
 from pochta.store.api import Store
 from pochta.store.send_limit_model import Period, SendCharge, SendLimitReached, SendLimits
 
 __all__ = ["SendLimitPolicy", "notice_message", "notice_recipient", "parse_send_limit", "send_limit_reply"]
 
-log = logging.getLogger(__name__)
+log = get_logger(component="send-limits")
 
 _PERIOD_WORDS: dict[str, Period] = {"hour": "hour", "h": "hour", "day": "day", "d": "day"}
 
@@ -83,13 +83,13 @@ class SendLimitPolicy:
     async def record(self, hit: SendLimitReached, account: str, postmaster: str, hostname: str) -> None:
         """Log the hit and tell the postmaster, once per window."""
         log.warning(
-            "sending limit reached: %s %s, %d %s per %s (submission by %s refused)",
-            hit.scope,
-            hit.name,
-            hit.limit,
-            hit.kind,
-            hit.period,
-            account,
+            "sending limit reached",
+            scope=hit.scope,
+            name=hit.name,
+            limit=hit.limit,
+            kind=hit.kind,
+            window=hit.period,
+            account=account,
         )
         if not await self.store.send_limit_notified(hit):
             return
