@@ -154,3 +154,15 @@ def test_cli_sets_and_shows_send_limits(tmp_path: Path) -> None:
     shown = _pochta("user", "show", "ann@example.org", data=data).stdout
     lines = [line.split() for line in shown.splitlines()]
     assert ["account", "ann@example.org", "day", "0/2000", "0/10000", "default"] in lines
+    # Deleting the account forgets its limits: a new account of the address starts from the defaults.
+    _pochta("user", "set", "ann@example.org", "--send-limit", "7/hour", data=data)
+    _pochta("user", "del", "ann@example.org", "--yes", data=data)
+
+    async def forgotten() -> None:
+        store = await open_sqlite_store(data, load_settings(data / "pochta.toml"))
+        try:
+            assert await store.send_limit_override("account", "ann@example.org") is None
+        finally:
+            await store.close()
+
+    asyncio.run(forgotten())

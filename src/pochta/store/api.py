@@ -705,6 +705,9 @@ class SendLimitStore(Protocol):
     async def send_limit_notified(self, hit: SendLimitReached) -> bool:
         """Mark the hit's window as told to the postmaster; True the first time only."""
 
+    async def prune_send_counts(self, now: int) -> int:
+        """Delete the counts of windows that ended before ``now``; how many rows went."""
+
 
 class SieveStateStore(Protocol):
     """What Sieve at delivery remembers (docs/sieve.md "At delivery"); times in epoch seconds."""

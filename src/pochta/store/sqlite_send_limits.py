@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Protocol, TypeVar
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, and_, delete, select, update
 from sqlalchemy.dialects.sqlite import insert
 
 from pochta.store.model import Change
@@ -24,7 +24,7 @@ from pochta.store.send_limit_model import (
     window_start,
 )
 
-__all__ = ["SendLimitMethods", "charge", "check"]
+__all__ = ["SendLimitMethods", "charge", "check", "forget_send_limits"]
 
 T = TypeVar("T")
 _l = send_limits.c
@@ -134,6 +134,12 @@ def _mark_notified(conn: Connection, hit: SendLimitReached) -> bool:
     return bool(done.rowcount)
 
 
+def forget_send_limits(conn: Connection, scope: Scope, name: str) -> None:
+    """An account or domain deleted: its override and counts go with it (in its transaction)."""
+    conn.execute(delete(send_limits).where(_l.scope == scope, _l.name == name))
+    conn.execute(delete(send_counts).where(_c.scope == scope, _c.name == name))
+
+
 class SendLimitMethods:
     """The sending-limit half of ``SqliteStore`` (a mixin, as ``GreylistMethods`` is)."""
 
@@ -165,6 +171,18 @@ class SendLimitMethods:
     async def send_limit_check(self: _Jobs, given: SendCharge) -> SendLimitReached | None:
         """Whether ``given`` would pass a limit now (counts nothing: the queue's charge is exact)."""
         return await self.run_read(lambda c: check(c, given))
+
+    async def prune_send_counts(self: _Jobs, now: int) -> int:
+        """Delete the counts of windows that ended before ``now``; how many rows went."""
+
+        def run(conn: Connection, changes: list[Change]) -> int:
+            removed = 0
+            for period in PERIODS:
+                ended = and_(_c.period == period, _c.start < window_start(period, now))
+                removed += int(conn.execute(delete(send_counts).where(ended)).rowcount or 0)
+            return removed
+
+        return await self.run_write(run)
 
     async def send_limit_notified(self: _Jobs, hit: SendLimitReached) -> bool:
         """Mark ``hit``'s window as told to the postmaster: True the first time only."""

@@ -115,3 +115,15 @@ async def test_concurrent_submissions_at_the_edge_pass_exactly_the_limit(tmp_pat
     finally:
         await first.close()
         await second.close()
+
+
+async def test_counts_of_ended_windows_are_pruned(store: SqliteStore) -> None:
+    assert await _send(store, _charge(HOUR - 86400))  # yesterday: its hour and day rows
+    assert await _send(store, SendCharge("b@example.org", "example.org", 1, HOUR, SendLimits()))
+    # The domain's charge today dropped its own rows of yesterday; the pruner takes a@'s two (its
+    # hour and day of yesterday), and leaves today's of b@ and the domain.
+    assert await store.prune_send_counts(HOUR + 10) == 2
+    [hour, day] = await store.send_counts("account", "b@example.org", HOUR + 10)
+    assert (hour.messages, day.messages) == (1, 1)
+    [hour, day] = await store.send_counts("domain", "example.org", HOUR + 10)
+    assert (hour.messages, day.messages) == (1, 1)
