@@ -72,17 +72,59 @@ async def test_hour_limit_refuses_at_mail_and_tells_the_postmaster_once(env: Smt
     assert (hour.messages, hour.recipients, hour.notified) == (2, 2, True)
 
 
-async def test_domain_recipient_limit_refuses_at_end_of_data(env: SmtpEnv) -> None:
+def _login(env: SmtpEnv) -> smtplib.SMTP:
+    client = smtplib.SMTP(*env.address("submission"), timeout=60)
+    client.starttls(context=env.client_context())
+    client.ehlo("laptop.example.org")
+    client.login(ALICE, PASSWORD)
+    return client
+
+
+async def test_domain_recipient_limit_at_rcpt_and_at_end_of_data(env: SmtpEnv) -> None:
+    # Alice's own hourly message limit (2, the fixture's default) is lifted: only the domain counts.
+    await env.store.set_send_limit_override(SendLimitOverride("account", ALICE, messages_per_hour=0))
     await env.store.set_send_limit_override(SendLimitOverride("domain", "example.org", recipients_per_day=3))
     two = [FRIEND, "other@remote.example"]
     assert (await asyncio.to_thread(_submit, env, two))[-1][0] == 250
     replies = await asyncio.to_thread(_submit, env, two)
-    # MAIL passes (one more recipient would fit); the message with two would not: nothing queued.
-    assert replies[0][0] == 250
-    assert replies[-1] == (550, b"5.4.5 Daily sending limit of 3 recipients per day reached")
-    assert len([e for e in await env.store.queue_entries() if e.origin == "submission"]) == 1
-    assert _hits(env, "domain", "day") == 1
+    # One more recipient fits: the second is refused at RCPT, the message goes to the first.
+    assert replies[2] == (550, b"5.4.5 Daily sending limit of 3 recipients per day reached")
+    assert replies[-1][0] == 250
+    await env.store.set_send_limit_override(SendLimitOverride("domain", "example.org", recipients_per_day=4))
+
+    def race() -> tuple[tuple[int, bytes], tuple[int, bytes]]:
+        # The first client passed RCPT when there was room; the second takes the last place first.
+        with _login(env) as first, _login(env) as second:
+            first.mail(ALICE)
+            first.rcpt(FRIEND)
+            second.mail(ALICE)
+            second.rcpt(FRIEND)
+            taken = second.data(message("second", sender=ALICE, to=FRIEND))
+            try:
+                return taken, first.data(message("first", sender=ALICE, to=FRIEND))
+            except smtplib.SMTPDataError as exc:
+                error = exc.smtp_error
+                return taken, (exc.smtp_code, error if isinstance(error, bytes) else error.encode())
+
+    taken, refused = await asyncio.to_thread(race)
+    assert taken[0] == 250
+    # End of DATA: the count in the queue's transaction refuses it; nothing of it is queued.
+    assert refused == (550, b"5.4.5 Daily sending limit of 4 recipients per day reached")
+    assert len([e for e in await env.store.queue_entries() if e.origin == "submission"]) == 3
+    assert _hits(env, "domain", "day") == 2
     assert env.spool_files() == []
+
+
+async def test_recipient_over_the_limit_is_refused_at_rcpt(env: SmtpEnv) -> None:
+    await env.store.set_send_limit_override(SendLimitOverride("account", ALICE, recipients_per_hour=2))
+    three = [FRIEND, "other@remote.example", "third@remote.example"]
+    replies = await asyncio.to_thread(_submit, env, three)
+    # The third recipient is refused at RCPT; the message goes to the first two.
+    assert [code for code, _ in replies[1:4]] == [250, 250, 451]
+    assert replies[3][1] == b"4.7.1 Sending limit of 2 recipients per hour reached; try again later"
+    assert replies[-1][0] == 250
+    [entry] = [e for e in await env.store.queue_entries() if e.origin == "submission"]
+    assert [r.address for r in entry.recipients] == [FRIEND, "other@remote.example"]
 
 
 async def test_concurrent_submissions_at_the_edge_pass_exactly_the_limit(env: SmtpEnv) -> None:

@@ -615,6 +615,10 @@ class DeliveryTransaction:
         self.recipients.append(_Recipient(path, resolution.destinations, resolution.external, notify, orcpt))
         return RecipientResult(path, replies.recipient_ok())
 
+    def remote_recipients(self) -> int:
+        """Recipients accepted so far that go to the outbound queue as themselves (submission)."""
+        return sum(1 for rcpt in self.recipients if rcpt.path.address in rcpt.queued)
+
     def withdraw_recipient(self, path: SmtpPath) -> None:
         """A recipient taken back (refused by a milter at RCPT, or deleted by one at the end)."""
         self.recipients = [r for r in self.recipients if r.path.address.lower() != path.address.lower()]

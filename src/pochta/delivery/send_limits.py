@@ -76,9 +76,10 @@ class SendLimitPolicy:
             account_defaults=self.defaults,
         )
 
-    async def at_mail(self, account: str) -> SendLimitReached | None:
-        """The limit a new message of ``account`` (with one recipient at least) would pass now."""
-        return await self.store.send_limit_check(self.charge(account, 1))
+    async def at_mail(self, account: str, recipients: int = 1) -> SendLimitReached | None:
+        """The limit a new message of ``account`` with ``recipients`` remote recipients (one at
+        least, at MAIL) would pass now."""
+        return await self.store.send_limit_check(self.charge(account, recipients))
 
     async def record(self, hit: SendLimitReached, account: str, postmaster: str, hostname: str) -> None:
         """Log the hit and tell the postmaster, once per window."""

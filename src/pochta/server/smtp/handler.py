@@ -441,6 +441,14 @@ class SmtpHandler:
                 return refusal
         result = await txn.add_recipient(event.path, notify=params.notify, orcpt=params.orcpt)
         reply = self._gated(session, self._rcpt_reply(result))
+        account = session.account if self.role == "submission" else None
+        if account is not None and result.remote and reply.code < 300:
+            # Sending limits per recipient: one over the limit is refused here, the others go.
+            hit = await self.delivery.send_limits.at_mail(account.address, txn.remote_recipients())
+            if hit is not None:
+                txn.withdraw_recipient(event.path)
+                session.conn.metrics.send_limit_hits.labels(scope=hit.scope, window=hit.period).inc()
+                return await self.delivery.limit_refusal(hit, account.address)
         if session.milters is not None and reply.code < 300:
             refusal = await session.milters.rcpt(event.path, [])
             if refusal is not None:
