@@ -8,6 +8,7 @@ port and the modules that fetch maps or ask DNS lists are off; OpenDKIM only sig
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import pwd
@@ -360,5 +361,41 @@ def opendmarc_milter(authserv_id: str, zone: dict[tuple[str, str], list[str]]) -
         command = [unshare, "--net", "--mount", "sh", "-c", script, "sh", str(root), tests, zone_json]
         with _running(command, sock, root / "opendmarc.log", 30):
             yield f"unix:{sock}"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+@contextlib.contextmanager
+def clamd_daemon() -> Iterator[tuple[str, str]]:
+    """clamd (Debian clamav-daemon) with a signature database of its own: the EICAR test file by
+    MD5 and size (no freshclam, no internet). Yields its ``unix:`` and ``inet:`` sockets."""
+    binary = shutil.which("clamd") or ("/usr/sbin/clamd" if Path("/usr/sbin/clamd").exists() else None)
+    if binary is None:
+        pytest.skip("clamd not installed (Debian package clamav-daemon)")
+    root = Path(tempfile.mkdtemp(prefix="pochta-clamd-"))
+    try:
+        (root / "db").mkdir()
+        digest = hashlib.md5(EICAR).hexdigest()
+        (root / "db" / "eicar.hdb").write_text(f"{digest}:{len(EICAR)}:Eicar-Test-Signature\n")
+        port = free_port()
+        lines = [
+            "Foreground yes",
+            f"LocalSocket {root / 'clamd.sock'}",
+            "TCPAddr 127.0.0.1",
+            f"TCPSocket {port}",
+            f"DatabaseDirectory {root / 'db'}",
+            f"LogFile {root / 'clamd.log'}",
+            f"TemporaryDirectory {root}",
+            f"PidFile {root / 'clamd.pid'}",
+            "SelfCheck 0",
+        ]
+        if os.geteuid() == 0:
+            lines.append("User root")
+        (root / "clamd.conf").write_text("\n".join(lines) + "\n")
+        with _running([binary, "-c", str(root / "clamd.conf")], port, root / "clamd.log", 60):
+            yield f"unix:{root / 'clamd.sock'}", f"inet:127.0.0.1:{port}"
     finally:
         shutil.rmtree(root, ignore_errors=True)

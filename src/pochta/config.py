@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from pochta.config_antispam import AntispamSettings
+from pochta.config_clamav import ClamavSettings
 from pochta.config_dkim import DkimSettings
 from pochta.config_forward import ArcSettings, SrsSettings
 from pochta.config_gate import ConnectionCheckSettings, DnsblSettings, GreylistSettings
@@ -44,6 +45,7 @@ __all__ = [
     "UNIX_SOCKET_LISTENERS",
     "AntispamSettings",
     "ArcSettings",
+    "ClamavSettings",
     "ConfigError",
     "ConnectionCheckSettings",
     "DkimSettings",
@@ -256,6 +258,20 @@ class LimitSettings(Section):
     )
     max_keyword_length: int = Field(
         255, ge=1, le=1000, description="Longest keyword (IMAP user flag), in octets."
+    )
+    # Sending limits of authenticated submission (docs/antispam.md "Sending limits"): the defaults of
+    # every account; `pochta user set --send-limit` and `pochta domain set --send-limit` override them.
+    send_messages_per_hour: int = Field(
+        0, ge=0, description="Messages an account may submit per clock hour; 0: unlimited."
+    )
+    send_messages_per_day: int = Field(
+        2000, ge=0, description="Messages an account may submit per UTC day; 0: unlimited."
+    )
+    send_recipients_per_hour: int = Field(
+        0, ge=0, description="Recipients an account may submit to per clock hour; 0: unlimited."
+    )
+    send_recipients_per_day: int = Field(
+        10000, ge=0, description="Recipients an account may submit to per UTC day; 0: unlimited."
     )
 
 
@@ -720,6 +736,7 @@ class Settings(Section):
     greylisting: GreylistSettings = Field(default_factory=GreylistSettings)
     connection_checks: ConnectionCheckSettings = Field(default_factory=ConnectionCheckSettings)
     antispam: AntispamSettings = Field(default_factory=AntispamSettings)
+    clamav: ClamavSettings = Field(default_factory=ClamavSettings)
 
     @field_validator("hostname")
     @classmethod

@@ -99,6 +99,13 @@ class Metrics:
             ["check"],
             registry=r,
         )
+        self.send_limit_hits = Counter(
+            "pochta_send_limit_hits",
+            "Submissions refused by a sending limit (docs/antispam.md), per scope (account, domain) "
+            "and window (hour, day).",
+            ["scope", "window"],
+            registry=r,
+        )
         self.queue_results = Counter(
             "pochta_queue_recipient_attempts",
             "Outbound queue: recipients attempted, per result (delivered, deferred, failed).",

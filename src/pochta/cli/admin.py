@@ -25,11 +25,19 @@ from pochta.cli.common import (
     with_store_and_data_dir,
 )
 from pochta.cli.quota import parse_count
+from pochta.cli.send_limits import (
+    account_defaults,
+    apply_send_limits,
+    limits_text,
+    send_limit_options,
+    send_limit_rows,
+)
 from pochta.config import Settings
 from pochta.naming import normalize_address, normalize_domain
 from pochta.queue import dkim_keys
 from pochta.store.api import UNSET, NotFound, Store, _Unset
 from pochta.store.model import SWITCHABLE_PROTOCOLS, ProtocolSwitches, QuotaUsage, ScramCredentials
+from pochta.store.send_limit_model import SendLimits
 
 
 def _switches_text(switches: ProtocolSwitches) -> str:
@@ -107,11 +115,20 @@ async def domain_del(store: Store, settings: Settings, name: str) -> None:
 @data_option
 @click.argument("name")
 @_protocol_options
+@send_limit_options
 @with_store
 async def domain_set(
-    store: Store, settings: Settings, name: str, imap: bool | None, pop3: bool | None, submission: bool | None
+    store: Store,
+    settings: Settings,
+    name: str,
+    imap: bool | None,
+    pop3: bool | None,
+    submission: bool | None,
+    send_limit: tuple[str, ...],
+    send_rcpt_limit: tuple[str, ...],
 ) -> None:
-    """Switch protocols on or off for every account of a domain."""
+    """Switch protocols on or off for every account of a domain; set the domain's sending limits
+    (all its accounts together)."""
     current = await store.get_domain(normalize_domain(name))
     if current is None:
         raise NotFound(f"no such domain: {name}")
@@ -119,6 +136,9 @@ async def domain_set(
         current.name, _updated_switches(current.protocols, imap, pop3, submission)
     )
     click.echo(f"{updated.name}: {_switches_text(updated.protocols)}")
+    limits = await apply_send_limits(store, "domain", updated.name, send_limit, send_rcpt_limit)
+    if limits is not None:
+        click.echo(f"{updated.name}: sending limits {limits_text(limits.over(SendLimits()))}")
 
 
 # ---------------------------------------------------------------- users
@@ -218,6 +238,7 @@ async def user_passwd(store: Store, settings: Settings, address: str, password_s
     help="Least seconds between POP3 logins (RFC 2449 LOGIN-DELAY), 0 for none; 'default' follows "
     "[pop3] login_delay.",
 )
+@send_limit_options
 @with_store
 async def user_set(
     store: Store,
@@ -235,8 +256,11 @@ async def user_set(
     pop_mode: str | None,
     pop_delete_action: str | None,
     pop_login_delay: str | None,
+    send_limit: tuple[str, ...],
+    send_rcpt_limit: tuple[str, ...],
 ) -> None:
-    """Change an account's quota, admin flag, protocol switches, state, APOP secret or POP3 policy."""
+    """Change an account's quota, admin flag, protocol switches, state, APOP secret, POP3 policy or
+    sending limits."""
     normalized = normalize_address(address)
     current = await store.get_account(normalized)
     if current is None:
@@ -277,6 +301,31 @@ async def user_set(
         f"delete action {updated.pop_delete_action or 'default'}, "
         f"login delay {'default' if updated.pop_login_delay is None else updated.pop_login_delay}"
     )
+    address_key = updated.address.lower()
+    limits = await apply_send_limits(store, "account", address_key, send_limit, send_rcpt_limit)
+    if limits is not None:
+        click.echo(
+            f"{updated.address}: sending limits {limits_text(limits.over(account_defaults(settings)))}"
+        )
+
+
+@user.command("show")
+@data_option
+@click.argument("address")
+@with_store
+async def user_show(store: Store, settings: Settings, address: str) -> None:
+    """An account's sending limits and what it (and its domain) sent this hour and today."""
+    normalized = normalize_address(address)
+    account = await store.get_account(normalized)
+    if account is None:
+        raise NotFound(f"no such account: {normalized}")
+    click.echo(
+        f"{account.address}: {'enabled' if account.enabled else 'disabled'}, "
+        f"protocols {_switches_text(account.protocols)}, quota {format_size(account.quota_bytes)}"
+    )
+    rows = await send_limit_rows(store, settings, "account", account.address.lower())
+    rows += await send_limit_rows(store, settings, "domain", account.address.rpartition("@")[2].lower())
+    print_table(["sending", "window", "messages", "recipients", "limits"], rows)
 
 
 def _policy_value(choice: str | None) -> str | _Unset | None:

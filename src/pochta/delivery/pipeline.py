@@ -40,10 +40,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pochta.config import Settings
+from pochta.delivery.clamav import ClamavScanner
 from pochta.delivery.dmarc_actions import DmarcActions
 from pochta.delivery.forwarding import Forwarding
 from pochta.delivery.headers import HeaderBuffer, HeaderFacts, received_field, submission_fields
 from pochta.delivery.resolve import Destination, Resolution, Resolver
+from pochta.delivery.send_limits import SendLimitPolicy, notice_recipient, send_limit_reply
 from pochta.delivery.sieve_carry import Outgoing
 from pochta.delivery.sieve_run import SieveRunner
 from pochta.delivery.sieve_step import SieveInput, SieveStep, Work
@@ -65,6 +67,7 @@ from pochta.store.queue_model import (
     QueueOrigin,
     new_queue_id,
 )
+from pochta.store.send_limit_model import SendCharge, SendLimitReached, SendLimits
 from pochta.store.spool import SpoolFile, parse_file, spool_directory
 
 if TYPE_CHECKING:
@@ -95,6 +98,7 @@ class Envelope:
     # The MX, for a client outside mailauth.trusted_networks: remove forged Authentication-Results,
     # verify DKIM and SPF (mailauth.dkim_verify, spf_verify) and add ours (docs/deliverability.md).
     authenticate: bool = False
+    scan: bool = False  # [clamav] applies to this listener: clamd scans it at end of DATA
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,7 @@ class CommitResult:
     size: int = 0
     facts: HeaderFacts | None = None
     queued: int = 0  # recipients (remote, or an alias forwarding elsewhere) put in the outbound queue
+    limit_hit: SendLimitReached | None = None  # submission refused by a sending limit (nothing stored)
 
 
 def _not_stored() -> Reply:
@@ -233,6 +238,8 @@ class Delivery:
         self.mailauth = MailAuth(settings)
         self.forwarding = Forwarding(settings, self.data_dir, self.is_local_domain)
         self.dmarc = DmarcActions(store, settings)
+        self.send_limits = SendLimitPolicy(store, _send_defaults(settings), self._enqueue_notice)
+        self.clamav = ClamavScanner(settings.clamav)
         self.on_queued: Callable[[], None] | None = None  # the queue worker's wake-up
         self._disk_low = False
         self._disk_checked = -_DISK_CHECK_SECONDS  # monotonic time of the last statvfs
@@ -245,12 +252,29 @@ class Delivery:
         self.mailauth = MailAuth(settings)
         self.forwarding = Forwarding(settings, self.data_dir, self.is_local_domain)
         self.dmarc = DmarcActions(self.store, settings)
+        self.send_limits.defaults = _send_defaults(settings)
+        self.clamav = ClamavScanner(settings.clamav)
         runner = self.sieve.runner
         runner.configure(settings)
         self.sieve = SieveStep(runner, self.ops, settings)
 
     async def is_local_domain(self, domain: str) -> bool:
         return await self.resolver.is_local_domain(domain)
+
+    async def postmaster_address(self) -> str:
+        """Where notices to the postmaster go (a sending limit hit)."""
+        primary = await self.resolver.primary_domain()
+        return notice_recipient(self.settings.smtp.postmaster, primary, self.settings.hostname)
+
+    async def _enqueue_notice(self, data: bytes, recipient: str) -> None:
+        blob = await self.store.put_blob(data)
+        # The null sender: a notice is never bounced back (RFC 5321 §4.5.5).
+        await self.enqueue(blob, "", [NewQueueRecipient(recipient, (), None)], "report")
+
+    async def limit_refusal(self, hit: SendLimitReached, account: str) -> Reply:
+        """A submission over a sending limit: logged, the postmaster told once; the reply."""
+        await self.send_limits.record(hit, account, await self.postmaster_address(), self.settings.hostname)
+        return send_limit_reply(hit)
 
     async def postmaster_reachable(self) -> bool:
         """Does ``<Postmaster>`` reach a mailbox (RFC 5321 §4.5.1)? ``pochta serve`` warns if not."""
@@ -382,9 +406,11 @@ class Delivery:
         origin: QueueOrigin,
         envelope: Envelope | None = None,
         queue_id: QueueId | None = None,
+        charge: SendCharge | None = None,
     ) -> None:
         """Durable in the outbound queue when it returns; wakes this process's worker. ``queue_id``:
-        the id the SMTP transaction told the client (a new one when None)."""
+        the id the SMTP transaction told the client (a new one when None). ``charge``: counted
+        against the sending limits in the same transaction (raises SendLimitReached)."""
         address = sender if isinstance(sender, str) else sender.address
         await self.store.enqueue(
             NewQueueEntry(
@@ -399,6 +425,7 @@ class Delivery:
                 body=envelope.body if envelope else None,
                 smtputf8=(envelope.smtputf8 if envelope else False) or not address.isascii(),
                 requiretls=envelope.requiretls if envelope else False,
+                charge=charge,
             )
         )
         if self.on_queued is not None:
@@ -589,6 +616,10 @@ class DeliveryTransaction:
         self.recipients.append(_Recipient(path, resolution.destinations, resolution.external, notify, orcpt))
         return RecipientResult(path, replies.recipient_ok())
 
+    def remote_recipients(self) -> int:
+        """Recipients accepted so far that go to the outbound queue as themselves (submission)."""
+        return sum(1 for rcpt in self.recipients if rcpt.path.address in rcpt.queued)
+
     def withdraw_recipient(self, path: SmtpPath) -> None:
         """A recipient taken back (refused by a milter at RCPT, or deleted by one at the end)."""
         self.recipients = [r for r in self.recipients if r.path.address.lower() != path.address.lower()]
@@ -694,6 +725,13 @@ class DeliveryTransaction:
         try:
             await spool.finish()
             env = self.envelope
+            if env.scan and delivery.settings.clamav.enabled:
+                scanned = await delivery.clamav.scan(
+                    size, spool.chunks(delivery.settings.clamav.chunk_size), self.id
+                )
+                if scanned.refusal is not None:  # a virus (or clamd failing): nothing stored
+                    await self.abort()
+                    return CommitResult([scanned.refusal] * len(self.recipients), 0, size)
             if env.authenticate and delivery.settings.mailauth.checks:
                 mailauth = delivery.mailauth
                 self.auth = await mailauth.check(
@@ -771,9 +809,25 @@ class DeliveryTransaction:
                     if refusal is None
                 )
                 if remote:  # authenticated submission: the user's own address sends it
-                    await delivery.enqueue(
-                        blob, self.envelope.sender, placement.queued, "submission", self.envelope, self.id
-                    )
+                    author = self.envelope.author
+                    charge = delivery.send_limits.charge(author, len(placement.queued)) if author else None
+                    try:
+                        await delivery.enqueue(
+                            blob,
+                            self.envelope.sender,
+                            placement.queued,
+                            "submission",
+                            self.envelope,
+                            self.id,
+                            charge,
+                        )
+                    except SendLimitReached as hit:
+                        # Only at the edge (MAIL checked the counts): nothing queued. Local copies
+                        # filed above stay (docs/antispam.md "Sending limits").
+                        await self.abort()
+                        assert author is not None
+                        refusal = await delivery.limit_refusal(hit, author)
+                        return CommitResult([refusal] * len(self.recipients), 0, size, limit_hit=hit)
                 else:
                     sender = self.envelope.sender.address
                     await delivery.enqueue_forwards(
@@ -807,6 +861,16 @@ class DeliveryTransaction:
         spool, self._spool = self._spool, None
         if spool is not None:
             await spool.discard()
+
+
+def _send_defaults(settings: Settings) -> SendLimits:
+    limits = settings.limits
+    return SendLimits(
+        limits.send_messages_per_hour,
+        limits.send_messages_per_day,
+        limits.send_recipients_per_hour,
+        limits.send_recipients_per_day,
+    )
 
 
 def _written(path: SmtpPath) -> str:

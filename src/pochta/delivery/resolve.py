@@ -191,6 +191,13 @@ class Resolver:
             cache.hits += 1
         return found
 
+    async def primary_domain(self) -> str | None:
+        """The primary domain (module docstring), read from the directory."""
+        settings, hostname = self.settings, self.hostname
+        return await self.directory.read_directory(
+            lambda reader: _Rules(_Lookups(reader), settings).primary_domain(hostname)
+        )
+
     async def resolve(self, path: SmtpPath) -> Resolution:
         """One read job: every lookup the rules need, in one snapshot (or none: the cache)."""
         cache = self.cache

@@ -33,6 +33,10 @@ class PrunesGreylist(Protocol):
     async def prune_greylist(self, unconfirmed_before: int, passed_before: int) -> int: ...
 
 
+class PrunesSendCounts(Protocol):
+    async def prune_send_counts(self, now: int) -> int: ...
+
+
 class RefreshesSnapshots(Protocol):
     async def refresh_snapshots(self, limit: int = 100) -> int: ...
 
@@ -98,6 +102,22 @@ async def prune_sieve_state_periodically(
             continue
         if removed:
             log.info("pruned sieve records", count=removed)
+
+
+async def prune_send_counts_periodically(store: PrunesSendCounts, settings: StoreSettings) -> None:
+    """Every ``store.blob_collect_interval`` seconds, delete the sending-limit counts of windows
+    that have ended (docs/antispam.md "Sending limits"): an account that sends again drops its own,
+    this takes those of accounts that went quiet. Until cancelled; a failed round is logged."""
+    log = get_logger(task="send-count-pruner")
+    while True:
+        await asyncio.sleep(settings.blob_collect_interval)
+        try:
+            removed = await store.prune_send_counts(int(time.time()))
+        except Exception as exc:  # old windows are never read: they only take room meanwhile
+            log.error("pruning sending counts failed", error=repr(exc))
+            continue
+        if removed:
+            log.info("pruned sending counts", count=removed)
 
 
 async def prune_greylist_periodically(store: PrunesGreylist, settings: GreylistSettings) -> None:

@@ -25,6 +25,7 @@ from pochta.server.housekeeping import (
     collect_blobs_periodically,
     prune_expunged_periodically,
     prune_greylist_periodically,
+    prune_send_counts_periodically,
     prune_sieve_state_periodically,
     refresh_snapshots_periodically,
 )
@@ -173,6 +174,8 @@ async def _serve(
             if settings.greylisting.enabled:
                 # Greylisting triplets past their expiry or retain time (docs/antispam.md).
                 jobs.append(prune_greylist_periodically(store, settings.greylisting))
+            # Sending limits: the counts of ended hour and day windows.
+            jobs.append(prune_send_counts_periodically(store, settings.store))
             # Sieve at delivery: expired vacation and duplicate records, old script errors.
             jobs.append(prune_sieve_state_periodically(store, settings.store, settings.sieve.error_days))
             if settings.store.view_snapshot_interval > 0:

@@ -63,6 +63,7 @@ from pochta.store.model import (
     VerifyReport,
 )
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
+from pochta.store.send_limit_model import Scope, SendCharge, SendCount, SendLimitOverride, SendLimitReached
 from pochta.store.sieve_model import (
     ManagedScript,
     RuleEdit,
@@ -688,6 +689,28 @@ class GreylistStore(Protocol):
         ones last seen before ``passed_before``; how many went."""
 
 
+class SendLimitStore(Protocol):
+    """Sending limits (revision 0030; ``pochta.delivery.send_limits`` owns the rules). The count
+    itself happens in ``enqueue`` (``NewQueueEntry.charge``)."""
+
+    async def send_limit_override(self, scope: Scope, name: str) -> SendLimitOverride | None: ...
+
+    async def set_send_limit_override(self, override: SendLimitOverride) -> None:
+        """Store the override; one whose values are all None is removed (the defaults apply)."""
+
+    async def send_counts(self, scope: Scope, name: str, now: int) -> list[SendCount]:
+        """The counts of the current hour and day windows (zeros when nothing was sent)."""
+
+    async def send_limit_check(self, given: SendCharge) -> SendLimitReached | None:
+        """The limit ``given`` would pass now, if any; counts nothing."""
+
+    async def send_limit_notified(self, hit: SendLimitReached) -> bool:
+        """Mark the hit's window as told to the postmaster; True the first time only."""
+
+    async def prune_send_counts(self, now: int) -> int:
+        """Delete the counts of windows that ended before ``now``; how many rows went."""
+
+
 class SieveStateStore(Protocol):
     """What Sieve at delivery remembers (docs/sieve.md "At delivery"); times in epoch seconds."""
 
@@ -743,6 +766,7 @@ class Store(
     DmarcReportStore,
     TransportSecurityStore,
     GreylistStore,
+    SendLimitStore,
     OutboundQueue,
     Protocol,
 ):

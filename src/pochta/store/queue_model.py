@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from pochta.store.model import BlobRef
+from pochta.store.send_limit_model import SendCharge
 
 QueueId = str  # 16 upper-case hex digits, as told to the client: "250 2.0.0 Ok: queued as <id>"
 RecipientStatus = Literal["pending", "delivered", "failed"]
@@ -72,6 +73,9 @@ class NewQueueEntry:
     requiretls: bool = False  # RFC 8689: MAIL FROM ... REQUIRETLS
     next_attempt: datetime | None = None  # None: at once
     id: QueueId = field(default_factory=new_queue_id)  # the transaction's id when it has one
+    # Submission: counted against the sending limits in the transaction that queues it (raises
+    # SendLimitReached, and nothing is queued, when over a limit).
+    charge: SendCharge | None = None
 
 
 @dataclass(frozen=True)

@@ -676,3 +676,32 @@ tls_rpt_results = Table(
         "day", "domain", "policy_type", "mx_host", "result_type", "receiving_ip", "sending_ip"
     ),
 )
+
+# Sending limits of authenticated submission (docs/antispam.md "Sending limits"), revision 0030:
+# pochta.store.send_limit_model says what the columns hold. ``send_limits``: the overrides of an
+# account or domain (NULL: the default); ``send_counts``: what each sent in the current clock hour and
+# UTC day (older windows are deleted when a new one starts).
+send_limits = Table(
+    "send_limits",
+    metadata,
+    Column("scope", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("messages_per_hour", Integer, nullable=True),
+    Column("messages_per_day", Integer, nullable=True),
+    Column("recipients_per_hour", Integer, nullable=True),
+    Column("recipients_per_day", Integer, nullable=True),
+    PrimaryKeyConstraint("scope", "name"),
+)
+
+send_counts = Table(
+    "send_counts",
+    metadata,
+    Column("scope", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("period", Text, nullable=False),
+    Column("start", BigInteger, nullable=False),
+    Column("messages", Integer, nullable=False),
+    Column("recipients", Integer, nullable=False),
+    Column("notified", Boolean, nullable=False),
+    PrimaryKeyConstraint("scope", "name", "period", "start"),
+)

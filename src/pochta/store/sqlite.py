@@ -87,6 +87,7 @@ from pochta.store.sqlite_metadata import MetadataMethods
 from pochta.store.sqlite_opener import ViewOpener
 from pochta.store.sqlite_query_methods import QueryMethods
 from pochta.store.sqlite_queue_methods import QueueMethods
+from pochta.store.sqlite_send_limits import SendLimitMethods
 from pochta.store.sqlite_sieve import SieveMethods
 from pochta.store.sqlite_sieve_state import SieveStateMethods
 from pochta.store.sqlite_transport import TransportMethods
@@ -119,6 +120,7 @@ class SqliteStore(
     DmarcMethods,
     TransportMethods,
     GreylistMethods,
+    SendLimitMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 

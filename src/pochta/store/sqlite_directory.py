@@ -45,6 +45,7 @@ from pochta.store.schema import (
     quota_usage,
 )
 from pochta.store.sqlite_mailboxes import drop_mailboxes, insert_mailbox
+from pochta.store.sqlite_send_limits import forget_send_limits
 
 # Names and addresses
 
@@ -171,6 +172,7 @@ def delete_domain(conn: Connection, events: list[Change], name: str) -> None:
     if owner is not None:  # the hidden owner of public mailboxes, holding none now
         conn.execute(delete(accounts).where(accounts.c.id == owner.id))
     conn.execute(delete(domains).where(domains.c.id == row.id))
+    forget_send_limits(conn, "domain", row.name)
 
 
 def set_domain_quota(
@@ -424,6 +426,9 @@ def delete_account(conn: Connection, events: list[Change], address: str) -> None
     drop_mailboxes(conn, events, boxes)
     # app_passwords, subscriptions and quota_usage follow by ON DELETE CASCADE.
     conn.execute(delete(accounts).where(accounts.c.id == row.id))
+    # Its sending limits and counts are keyed by address (no foreign key): a new account of the
+    # same address starts with the defaults.
+    forget_send_limits(conn, "account", row.address.lower())
 
 
 # Aliases

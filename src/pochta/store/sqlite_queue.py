@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
 
 from pochta.store import sqlite_inline as inline
+from pochta.store import sqlite_send_limits as send_limits
 from pochta.store.blobs import BlobStore
 from pochta.store.model import BlobRef, Change
 from pochta.store.queue_model import (
@@ -37,6 +38,8 @@ def enqueue(conn: Connection, events: list[Change], blobs: BlobStore, entry: New
     del events  # the queue is not a mailbox: nothing for IMAP sessions to see
     if not entry.recipients:
         raise ValueError("a queued message needs at least one recipient")
+    if entry.charge is not None:  # before any row: a refusal rolls back nothing of ours
+        send_limits.charge(conn, entry.charge)
     # Stored (a NewBlob) or checked inside the write transaction, as deliver does: blob collection
     # removes blobs only inside one too, so the blob cannot vanish before this reference commits.
     inline.ensure_stored(driver_connection(conn), blobs, entry.blob)

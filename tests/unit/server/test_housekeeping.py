@@ -15,6 +15,7 @@ from pochta.server.housekeeping import (
     collect_blobs_periodically,
     prune_expunged_periodically,
     prune_greylist_periodically,
+    prune_send_counts_periodically,
     refresh_snapshots_periodically,
 )
 
@@ -131,3 +132,30 @@ async def test_greylist_triplets_are_pruned_by_expiry_and_retain_and_survive_err
     unconfirmed, passed = store.calls[-1]
     assert now - 102 <= unconfirmed <= now - 100
     assert now - 1002 <= passed <= now - 1000
+
+
+class SendCountStore:
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    async def prune_send_counts(self, now: int) -> int:
+        self.calls.append(now)
+        if len(self.calls) == 1:
+            raise OSError("disk hiccup")
+        return 2
+
+
+async def test_send_counts_are_pruned_and_survive_errors() -> None:
+    store = SendCountStore()
+    task = asyncio.create_task(
+        prune_send_counts_periodically(store, StoreSettings(blob_collect_interval=0.01))
+    )
+    for _ in range(200):
+        if len(store.calls) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert len(store.calls) >= 2
+    assert abs(store.calls[-1] - time.time()) < 5

@@ -52,6 +52,12 @@ from pochta.store.model import (  # noqa: E402
 )
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient  # noqa: E402
 from pochta.store.schema import is_fts_table, metadata  # noqa: E402
+from pochta.store.send_limit_model import (  # noqa: E402
+    SendCharge,
+    SendLimitOverride,
+    SendLimitReached,
+    SendLimits,
+)
 from pochta.store.sieve_model import ManagedScript, RuleEdit  # noqa: E402
 from pochta.store.sqlite import (  # noqa: E402
     DB_FILE_NAME,
@@ -783,6 +789,32 @@ async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
         await store.close()
 
 
+async def test_migration_0030_adds_send_limits(data_dir: Path) -> None:
+    # A store at revision 0029: the upgrade adds the (empty) override and count tables; an override
+    # set and cleared, a check that counts nothing, and a notice flag taken once per window.
+    store = await open_sqlite_store(data_dir, Settings())
+    await store.close()
+    downgrade_to(data_dir, "0029")
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        assert await store.send_limit_override("account", "a@example.org") is None
+        override = SendLimitOverride("account", "a@example.org", messages_per_hour=3)
+        await store.set_send_limit_override(override)
+        assert await store.send_limit_override("account", "a@example.org") == override
+        given = SendCharge("a@example.org", "example.org", 1, 7200 + 5, SendLimits(messages_per_day=1))
+        hit = await store.send_limit_check(given)
+        assert hit is None  # nothing counted yet: 1 of 1 a day may pass
+        counts = await store.send_counts("account", "a@example.org", 7200 + 5)
+        assert [(c.period, c.start, c.messages) for c in counts] == [("hour", 7200, 0), ("day", 0, 0)]
+        await store.set_send_limit_override(SendLimitOverride("account", "a@example.org"))
+        assert await store.send_limit_override("account", "a@example.org") is None
+        blocked = SendLimitReached("account", "a@example.org", "messages", "hour", 3, 7200)
+        assert await store.send_limit_notified(blocked)
+        assert not await store.send_limit_notified(blocked)
+    finally:
+        await store.close()
+
+
 async def test_migration_0029_adds_greylist(data_dir: Path) -> None:
     # A store at revision 0028: the upgrade adds the (empty) triplet table; rows go in, are replaced,
     # tell which sender domains passed, and are pruned by their times.
@@ -1234,6 +1266,8 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 # Each revision since 0011 taken out again by hand, as its downgrade does (a migration test takes the
 # store back with ``downgrade_to`` and lets the upgrade run again). A new revision adds its entry.
 UNDO: dict[str, str] = {
+    # the sending limits: overrides and counts
+    "0030": "DROP TABLE send_counts; DROP TABLE send_limits;",
     # the DMARC results for aggregate reports
     # the greylisting triplets
     "0029": "DROP INDEX ix_greylist_last_seen; DROP INDEX ix_greylist_sender_domain; DROP TABLE greylist;",

@@ -373,6 +373,11 @@ class SmtpHandler:
             account, event.path, self.settings.smtp
         ):
             return replies.sender_not_owned()  # 553 5.7.1
+        if account is not None:
+            hit = await self.delivery.send_limits.at_mail(account.address)
+            if hit is not None:
+                session.conn.metrics.send_limit_hits.labels(scope=hit.scope, window=hit.period).inc()
+                return await self.delivery.limit_refusal(hit, account.address)
         refusal = session.gate.mail(event.path) if session.gate is not None else None
         if refusal is not None:
             return refusal
@@ -420,6 +425,7 @@ class SmtpHandler:
             authenticate=self.role == "smtp"
             and account is None
             and not self.settings.mailauth.trusts(conn.peer_ip),
+            scan=self.delivery.clamav.applies(self.role),
         )
         session.txn = self.delivery.begin(envelope)
         return replies.sender_ok()
@@ -435,6 +441,14 @@ class SmtpHandler:
                 return refusal
         result = await txn.add_recipient(event.path, notify=params.notify, orcpt=params.orcpt)
         reply = self._gated(session, self._rcpt_reply(result))
+        account = session.account if self.role == "submission" else None
+        if account is not None and result.remote and reply.code < 300:
+            # Sending limits per recipient: one over the limit is refused here, the others go.
+            hit = await self.delivery.send_limits.at_mail(account.address, txn.remote_recipients())
+            if hit is not None:
+                txn.withdraw_recipient(event.path)
+                session.conn.metrics.send_limit_hits.labels(scope=hit.scope, window=hit.period).inc()
+                return await self.delivery.limit_refusal(hit, account.address)
         if session.milters is not None and reply.code < 300:
             refusal = await session.milters.rcpt(event.path, [])
             if refusal is not None:
@@ -494,6 +508,9 @@ class SmtpHandler:
         return self._counted[1]
 
     def _record(self, session: Session, txn: DeliveryTransaction, result: CommitResult) -> None:
+        if result.limit_hit is not None:
+            hit = result.limit_hit
+            session.conn.metrics.send_limit_hits.labels(scope=hit.scope, window=hit.period).inc()
         if result.delivered:
             self._delivered_counter(session.conn.metrics).inc(result.delivered)
         session.conn.log.info(
