@@ -26,7 +26,7 @@ from pochta.store.dmarc_model import DmarcRow
 from pochta.store.model import AccountId, MailboxId
 
 if TYPE_CHECKING:
-    from pochta.delivery.pipeline import Envelope, Placement
+    from pochta.delivery.envelope import Envelope, Placement
 
 __all__ = ["DmarcActions", "dmarc_row"]
 

@@ -48,7 +48,7 @@ from pochta.delivery.resolve import Destination, Resolution, Resolver
 from pochta.delivery.send_limits import SendLimitPolicy, notice_recipient, send_limit_reply
 from pochta.delivery.sieve_carry import Outgoing
 from pochta.delivery.sieve_run import SieveRunner
-from pochta.delivery.sieve_step import SieveInput, SieveStep, Work
+from pochta.delivery.sieve_step import SieveInput, SieveStep
 from pochta.delivery.spam_verdict import strip_fields
 from pochta.mail.errors import OpsError
 from pochta.mail.ops import MailOps
@@ -58,7 +58,7 @@ from pochta.mime import ParsedMessage
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.proto.smtp import Reply, replies
 from pochta.store.api import QuotaExceeded, Store, StoreError
-from pochta.store.model import AccountId, BlobRef, MailboxId, Target
+from pochta.store.model import AccountId, BlobRef, MailboxId
 from pochta.store.queue_model import (
     NewQueueEntry,
     NewQueueRecipient,
@@ -73,133 +73,12 @@ from pochta.store.spool import SpoolFile, parse_file, spool_directory
 if TYPE_CHECKING:
     from pochta.delivery.milters import MilterChain
 
+from pochta.delivery.envelope import CommitResult, Envelope, PendingRecipient, Placement, RecipientResult
+
 INBOX = "INBOX"
 # How long one free-space reading answers ``Delivery.disk_low``: a margin of server.min_free_disk
 # (100 MB by default) is not used up by the mail of one second.
 _DISK_CHECK_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class Envelope:
-    sender: SmtpPath
-    helo: str | None = None
-    peer: str = "unknown"
-    protocol: str = "ESMTP"  # RFC 3848 WITH keyword for the Received field
-    declared_size: int = 0  # RFC 1870 SIZE=, 0 when not given
-    submission: bool = False  # add Message-ID/Date when missing (RFC 6409 §8)
-    author: str | None = None  # submission: the authenticated account, the From: added when missing
-    relay: bool = False  # remote recipients are queued (authenticated submission); else refused
-    # MAIL FROM parameters the queue passes on (RFC 1652, RFC 6531, RFC 3461 §4.3-4.4)
-    body: str | None = None
-    smtputf8: bool = False
-    ret: str | None = None
-    envid: str | None = None
-    requiretls: bool = False  # RFC 8689: the queue delivers it over validated TLS only
-    # The MX, for a client outside mailauth.trusted_networks: remove forged Authentication-Results,
-    # verify DKIM and SPF (mailauth.dkim_verify, spf_verify) and add ours (docs/deliverability.md).
-    authenticate: bool = False
-    scan: bool = False  # [clamav] applies to this listener: clamd scans it at end of DATA
-
-
-@dataclass(frozen=True)
-class RecipientResult:
-    """The answer to one RCPT: ``reply`` (250 or a refusal). ``remote`` means the domain is not
-    ours: the caller decides (relay denied on the MX, the outbound queue on submission)."""
-
-    path: SmtpPath
-    reply: Reply
-    remote: bool = False
-
-    @property
-    def accepted(self) -> bool:
-        return 200 <= self.reply.code < 300
-
-
-@dataclass
-class _Recipient:
-    path: SmtpPath
-    destinations: tuple[Destination, ...]  # local mailboxes
-    queued: tuple[str, ...] = ()  # addresses for the outbound queue: the recipient itself when
-    # remote, or the external targets of an alias (forwarding)
-    notify: tuple[str, ...] = ()  # RFC 3461 §4.1 NOTIFY, passed on with queued copies
-    orcpt: tuple[str, str] | None = None  # RFC 3461 §4.2 ORCPT
-
-    def queue_recipients(self) -> list[NewQueueRecipient]:
-        # RFC 3461 §4.2 / §5.2.3: the original recipient travels with forwarded copies, so a DSN
-        # names the address the sender used.
-        orcpt = self.orcpt or (("rfc822", self.path.address) if self.path.domain else None)
-        return [NewQueueRecipient(address, self.notify, orcpt) for address in self.queued]
-
-
-@dataclass
-class Placement:
-    """Where one message goes, per recipient: a refusal or None, the (account, mailbox) pairs it
-    files into and what it puts in the outbound queue."""
-
-    results: list[Reply | None] = field(default_factory=list)
-    filing: list[tuple[tuple[AccountId, MailboxId], ...]] = field(default_factory=list)
-    queueing: list[list[NewQueueRecipient]] = field(default_factory=list)
-    # Sieve (docs/sieve.md "At delivery"): the flags of each mailbox filed into, and per recipient
-    # the work carried out once the message is stored.
-    flags: dict[MailboxId, frozenset[str]] = field(default_factory=dict)
-    sieve: list[list[Work]] = field(default_factory=list)
-
-    def add(
-        self,
-        refusal: Reply | None,
-        filing: Sequence[tuple[AccountId, MailboxId]] = (),
-        queueing: Sequence[NewQueueRecipient] = (),
-        work: Sequence[Work] = (),
-    ) -> None:
-        self.results.append(refusal)
-        self.filing.append(tuple(filing) if refusal is None else ())
-        self.queueing.append(list(queueing) if refusal is None else [])
-        self.sieve.append(list(work) if refusal is None else [])
-
-    @property
-    def refused(self) -> bool:
-        return any(r is not None for r in self.results)
-
-    @property
-    def targets(self) -> dict[MailboxId, Target]:
-        """The local mailboxes of the accepted recipients, each once."""
-        return {
-            mailbox: Target(mailbox, self.flags.get(mailbox, frozenset()))
-            for pairs in self.filing
-            for _, mailbox in pairs
-        }
-
-    @property
-    def work(self) -> list[Work]:
-        return [work for works in self.sieve for work in works]
-
-    @property
-    def queued(self) -> list[NewQueueRecipient]:
-        return [rcpt for rcpts in self.queueing for rcpt in rcpts]
-
-    def refuse(self, accounts: frozenset[AccountId], refusal: Reply) -> bool:
-        """Refuse every accepted recipient filing into one of ``accounts``; True if any was."""
-        changed = False
-        for index, pairs in enumerate(self.filing):
-            if self.results[index] is None and any(account in accounts for account, _ in pairs):
-                self.results[index] = refusal
-                self.filing[index] = ()
-                self.queueing[index] = []
-                self.sieve[index] = []
-                changed = True
-        return changed
-
-
-@dataclass
-class CommitResult:
-    """One reply per accepted recipient, in RCPT order, and whether anything was stored."""
-
-    replies: list[Reply]
-    delivered: int = 0  # recipients stored into a local mailbox
-    size: int = 0
-    facts: HeaderFacts | None = None
-    queued: int = 0  # recipients (remote, or an alias forwarding elsewhere) put in the outbound queue
-    limit_hit: SendLimitReached | None = None  # submission refused by a sending limit (nothing stored)
 
 
 def _not_stored() -> Reply:
@@ -282,7 +161,7 @@ class Delivery:
 
     async def place(
         self,
-        recipients: Sequence[_Recipient],
+        recipients: Sequence[PendingRecipient],
         parsed: ParsedMessage,
         size: int,
         sieve: SieveInput | None = None,
@@ -435,7 +314,7 @@ class Delivery:
         self,
         blob: BlobRef,
         sender: str,
-        recipients: Sequence[_Recipient],
+        recipients: Sequence[PendingRecipient],
         placement: Placement,
         envelope: Envelope | None = None,
         queue_id: QueueId | None = None,
@@ -462,7 +341,7 @@ class Delivery:
 
         External targets of a local alias are queued again as forwards (with the same blob)."""
         out: dict[str, Reply] = {}
-        recipients: list[_Recipient] = []
+        recipients: list[PendingRecipient] = []
         for address in addresses:
             path = parse_smtp_path(f"<{address}>")
             if not isinstance(path, SmtpPath):
@@ -474,7 +353,7 @@ class Delivery:
             elif resolution.kind == "remote":  # no longer ours: the next attempt routes it out
                 out[address] = Reply(451, (f"{path.domain} is no longer a local domain",), "4.3.0")
             else:
-                recipients.append(_Recipient(path, resolution.destinations, resolution.external))
+                recipients.append(PendingRecipient(path, resolution.destinations, resolution.external))
         if not recipients:
             return out
         parsed = await asyncio.to_thread(self._parse_blob, entry.blob)
@@ -540,7 +419,7 @@ class DeliveryTransaction:
     # One id for everything about this message: the reply ("Delivered as"/"queued as"), the
     # Received field, the log, and the outbound queue (``pochta queue show ID``).
     id: QueueId = field(default_factory=new_queue_id)
-    recipients: list[_Recipient] = field(default_factory=list)
+    recipients: list[PendingRecipient] = field(default_factory=list)
     _spool: SpoolFile | None = None
     _header: HeaderBuffer | None = None
     _closed: bool = False
@@ -564,7 +443,7 @@ class DeliveryTransaction:
                 return RecipientResult(path, bounce.refusal)
             if bounce is not None and bounce.address is not None:
                 # A bounce to a forward of ours: queued back to the address it encodes.
-                self.recipients.append(_Recipient(path, (), (bounce.address,), notify, orcpt))
+                self.recipients.append(PendingRecipient(path, (), (bounce.address,), notify, orcpt))
                 return RecipientResult(path, replies.recipient_ok())
         resolution = await delivery.resolver.resolve(path)
         quota = None
@@ -605,7 +484,7 @@ class DeliveryTransaction:
                 if not self.envelope.relay:
                     return RecipientResult(path, replies.relay_denied(), remote=True)
                 # Authenticated submission: queued for delivery to the remote domain.
-                self.recipients.append(_Recipient(path, (), (path.address,), notify, orcpt))
+                self.recipients.append(PendingRecipient(path, (), (path.address,), notify, orcpt))
                 return RecipientResult(path, replies.recipient_ok(), remote=True)
             case "unknown":
                 return RecipientResult(path, replies.unknown_user())  # RFC 3463 X.1.1
@@ -613,7 +492,9 @@ class DeliveryTransaction:
             return RecipientResult(path, quota)
         # "local", or "external": an alias whose targets include outside addresses (forwarded
         # through the queue, besides any local targets).
-        self.recipients.append(_Recipient(path, resolution.destinations, resolution.external, notify, orcpt))
+        self.recipients.append(
+            PendingRecipient(path, resolution.destinations, resolution.external, notify, orcpt)
+        )
         return RecipientResult(path, replies.recipient_ok())
 
     def remote_recipients(self) -> int:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Connection
 
 from pochta.config import Settings
-from pochta.delivery.pipeline import Delivery, Envelope
+from pochta.delivery import Delivery, Envelope
 from pochta.delivery.resolve import Destination
 from pochta.mime import parse_message
 from pochta.mime.address import SmtpPath, parse_smtp_path
