@@ -10,7 +10,7 @@ mail authentication (tests/e2e/test_deliverability_two_servers.py).
   (enforce, mx: mx.remote.example) a loopback HTTPS host serves with a certificate of B's CA (tests
   add TLSA records and the AD bit for DANE).
 
-Each server checks every client as a stranger: ``mailauth.trusted_networks`` leaves out 127.0.0.1,
+Each server checks every client as a stranger: ``trusted_networks`` leaves out 127.0.0.1,
 which is where the other server's queue connects from. Each server's queue worker reaches the other
 through the stub's MX records, ``queue.port`` being the other's smtp listener, and trusts the
 other's CA through ``queue.tls_ca_file``.
@@ -54,7 +54,8 @@ def _checking(hostname: str, dns: DnsStub) -> Settings:
         hostname=hostname,
         queue={"dns_nameservers": [dns.nameserver], "dns_timeout": 2.0},
         # 127.0.0.1 (the other server) is a stranger; no cache, so a zone change is seen at once.
-        mailauth={"trusted_networks": ["::1/128"], "dns_cache_size": 0},
+        trusted_networks=["::1/128"],
+        mailauth={"dns_cache_size": 0},
     )
 
 

@@ -37,6 +37,7 @@ from pochta.config_sieve import SieveSettings
 from pochta.config_smtp import LmtpSettings, QueueSettings, SmtpSettings
 from pochta.config_tls import TlsSettings
 from pochta.config_tls_rpt import TlsRptSettings
+from pochta.netaddr import check_networks, in_networks
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -683,6 +684,23 @@ class Settings(Section):
     connection_checks: ConnectionCheckSettings = Field(default_factory=ConnectionCheckSettings)
     antispam: AntispamSettings = Field(default_factory=AntispamSettings)
     clamav: ClamavSettings = Field(default_factory=ClamavSettings)
+
+    trusted_networks: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="Clients in these networks (CIDR) skip the MX's checks (SPF, DKIM, DMARC, ARC, DNS "
+        "lists, greylisting, connection checks) and their Authentication-Results and spam verdict "
+        "fields are kept (a local content filter re-injecting mail); every other client, other "
+        "loopback addresses included, is checked.",
+    )
+
+    @field_validator("trusted_networks")
+    @classmethod
+    def _check_trusted_networks(cls, value: list[str]) -> list[str]:
+        return check_networks(value, "trusted_networks")
+
+    def trusts(self, peer_ip: str) -> bool:
+        """Is this client in ``trusted_networks`` (never checked at the MX)?"""
+        return in_networks(peer_ip, self.trusted_networks)
 
     @field_validator("hostname")
     @classmethod

@@ -39,7 +39,7 @@ class AntispamSettings(Section):
         ],
         max_length=32,
         description="Header fields removed from mail arriving on the MX from clients outside "
-        "`mailauth.trusted_networks`, before the milters see it: a sender cannot bring its own "
+        "`trusted_networks`, before the milters see it: a sender cannot bring its own "
         "verdict (for Sieve's `spamtest`, or a forged `X-Spam: No`). `junk_header` is always removed.",
     )
     learn: Literal["off", "global", "per-user"] = Field(

@@ -1,6 +1,6 @@
 """The MX gate's settings (docs/antispam.md): ``[dnsbl]`` (DNS blocklists and allowlists),
 ``[greylisting]`` and ``[connection_checks]``. Every check skips the clients of
-``mailauth.trusted_networks`` (the one list of clients that are not checked).
+``trusted_networks`` (the one list of clients that are not checked).
 ``pochta.config`` re-exports these sections."""
 
 from __future__ import annotations

@@ -5,10 +5,9 @@ verification and Authentication-Results; docs/deliverability.md). DNS questions 
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from pochta.config_section import Section
 
@@ -26,11 +25,6 @@ class MailAuthSettings(Section):
         "",
         description="The authserv-id of our Authentication-Results fields; empty: `hostname`. Fields "
         "carrying it that arrive from outside trusted_networks are removed as forged.",
-    )
-    trusted_networks: list[str] = Field(
-        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
-        description="Clients in these networks (CIDR) are not checked and their Authentication-Results "
-        "fields are kept (a local content filter re-injecting mail); every other client is checked.",
     )
     dkim_max_signatures: int = Field(
         10, ge=1, le=100, description="DKIM signatures verified per message; further ones are ignored."
@@ -104,32 +98,7 @@ class MailAuthSettings(Section):
     )
     dns_negative_ttl: float = Field(300.0, ge=0, description="Seconds an answer 'no such record' is cached.")
 
-    @field_validator("trusted_networks")
-    @classmethod
-    def _check_networks(cls, value: list[str]) -> list[str]:
-        for network in value:
-            try:
-                ipaddress.ip_network(network, strict=False)
-            except ValueError as exc:
-                raise ValueError(
-                    f"trusted_networks: {network!r} is not an address or network: {exc}"
-                ) from None
-        return value
-
     @property
     def checks(self) -> bool:
         """Does any check run (else only forged Authentication-Results are removed)?"""
         return self.dkim_verify or self.spf_verify or self.dmarc_verify
-
-    def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(network, strict=False) for network in self.trusted_networks]
-
-    def trusts(self, peer_ip: str) -> bool:
-        """Is this client in trusted_networks? (A UNIX socket or unparsable peer is not.)"""
-        try:
-            address = ipaddress.ip_address(peer_ip.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        return any(address in network for network in self.networks())

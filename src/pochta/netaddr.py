@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 
-__all__ = ["ip_key", "is_loopback", "normalise_ip"]
+__all__ = ["check_networks", "in_networks", "ip_key", "is_loopback", "normalise_ip"]
 
 
 def normalise_ip(host: str) -> str:
@@ -44,3 +44,23 @@ def ip_key(remote_ip: str) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
+
+
+def check_networks(networks: list[str], key: str) -> list[str]:
+    """``networks`` unchanged if each is an address or CIDR network; ValueError naming ``key``."""
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{key}: {network!r} is not an address or network: {exc}") from None
+    return networks
+
+
+def in_networks(peer_ip: str, networks: list[str]) -> bool:
+    """Is this client address in one of ``networks``? (A UNIX socket or unparsable peer is not; an
+    IPv4-mapped IPv6 address counts as its IPv4 address.)"""
+    try:
+        address = ipaddress.ip_address(normalise_ip(peer_ip.split("%", 1)[0]))
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(network, strict=False) for network in networks)

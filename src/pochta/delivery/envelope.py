@@ -33,7 +33,7 @@ class Envelope:
     ret: str | None = None
     envid: str | None = None
     requiretls: bool = False  # RFC 8689: the queue delivers it over validated TLS only
-    # The MX, for a client outside mailauth.trusted_networks: remove forged Authentication-Results,
+    # The MX, for a client outside trusted_networks: remove forged Authentication-Results,
     # verify DKIM and SPF (mailauth.dkim_verify, spf_verify) and add ours (docs/deliverability.md).
     authenticate: bool = False
     scan: bool = False  # [clamav] applies to this listener: clamd scans it at end of DATA

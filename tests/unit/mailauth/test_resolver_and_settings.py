@@ -39,15 +39,15 @@ async def test_a_zero_ttl_answer_is_not_cached() -> None:
 
 
 def test_trusted_networks() -> None:
-    settings = MailAuthSettings()
+    settings = Settings()
     assert settings.trusts("127.0.0.1")
     assert settings.trusts("::1")
     assert not settings.trusts("127.0.0.2")
     assert not settings.trusts("unix")
     assert not settings.trusts("192.0.2.1")
-    assert MailAuthSettings(trusted_networks=["192.0.2.0/24"]).trusts("::ffff:192.0.2.7")
-    with pytest.raises(ValidationError, match="not an address or network"):
-        MailAuthSettings(trusted_networks=["192.0.2.0/33"])
+    assert Settings(trusted_networks=["192.0.2.0/24"]).trusts("::ffff:192.0.2.7")
+    with pytest.raises(ValidationError, match=r"trusted_networks: '192\.0\.2\.0/33' is not an address"):
+        Settings(trusted_networks=["192.0.2.0/33"])
     with pytest.raises(ValidationError):
         MailAuthSettings(dkim_max_signatures=0)
     assert Settings().mailauth.dkim_max_signatures == 10

@@ -1,5 +1,5 @@
 """The MX gate: DNS blocklists and allowlists, greylisting and connection-level checks for clients
-outside ``mailauth.trusted_networks`` (docs/antispam.md). The SMTP handler asks a ``GateSession``
+outside ``trusted_networks`` (docs/antispam.md). The SMTP handler asks a ``GateSession``
 at connect, HELO, MAIL and RCPT; the logic lives here."""
 
 from pochta.delivery.gate.gate import Gate

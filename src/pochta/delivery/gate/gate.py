@@ -50,7 +50,7 @@ class Gate:
 
     def session(self, conn: Connection) -> GateSession | None:
         """The checks of a connection; None for a client of trusted_networks (never checked)."""
-        if self.settings.mailauth.trusts(conn.peer_ip) or conn.peer_ip == "unix":
+        if self.settings.trusts(conn.peer_ip) or conn.peer_ip == "unix":
             return None
         return GateSession(self, conn)
 

@@ -422,9 +422,7 @@ class SmtpHandler:
             # The MX checks mail authentication (DKIM) of clients outside trusted_networks; LMTP
             # comes from a trusted MTA and submission from an authenticated user (not checked).
             # An authenticated client is never checked (docs/deliverability.md).
-            authenticate=self.role == "smtp"
-            and account is None
-            and not self.settings.mailauth.trusts(conn.peer_ip),
+            authenticate=self.role == "smtp" and account is None and not self.settings.trusts(conn.peer_ip),
             scan=self.delivery.clamav.applies(self.role),
         )
         session.txn = self.delivery.begin(envelope)
