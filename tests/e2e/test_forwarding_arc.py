@@ -21,11 +21,11 @@ from pochta.config import ArcSettings, Settings
 from pochta.config_dkim import DkimSettings
 from pochta.delivery import Delivery
 from pochta.mailauth.arc_verify import verify_arc_prefetched
-from pochta.mailauth.resolver import Answer
 from pochta.queue import dkim_keys
 from pochta.queue.arc_seal import seal_message
 from pochta.queue.dkim_sign import sign_message
 from pochta.queue.worker import QueueWorker
+from pochta.resolver import Answer
 from pochta.store.dkim_model import DkimKey, KeyState
 from smtp_env import ALICE, SmtpEnv, message, smtp_server, smtp_settings
 from smtp_sink import Script, SmtpSink, Transaction

@@ -14,7 +14,7 @@ import pytest
 
 from dns_stub import DnsStub
 from pochta.mailauth.dkim_verify import verify_dkim
-from pochta.mailauth.resolver import AuthResolver
+from pochta.resolver import DnsResolver
 
 pytestmark = pytest.mark.interop
 
@@ -70,7 +70,7 @@ async def test_mail_dkim_signatures_verify_as_pass(tmp_path: Path, method: str) 
     signed, strings = await asyncio.to_thread(_sign, tmp_path, method)
     assert signed.startswith(b"DKIM-Signature:")
     async with DnsStub({("perl._domainkey.example.com.", "TXT"): [strings]}) as dns:
-        resolver = AuthResolver([dns.nameserver], 2.0)
+        resolver = DnsResolver([dns.nameserver], 2.0)
         good = await verify_dkim(signed + MESSAGE, resolver)
         bad = await verify_dkim(signed + MESSAGE.replace(b"Hello", b"Jello"), resolver)
     assert [(r.result, r.domain, r.selector) for r in good] == [("pass", "example.com", "perl")]

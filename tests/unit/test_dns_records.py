@@ -8,7 +8,7 @@ from pochta.config import Settings
 from pochta.config_dkim import DkimSettings
 from pochta.dns_records import Verdict, check, records
 from pochta.queue import dkim_keys
-from pochta.queue.route import record_lookup
+from pochta.resolver import DnsResolver, record_lookup
 from pochta.store.dkim_model import KeyState
 from pochta.web.policy import txt_record
 
@@ -47,7 +47,7 @@ async def test_check_says_what_is_missing_wrong_or_different() -> None:
         ("_imaps._tcp.example.org.", "SRV"): ["0 1 993 MAIL.example.org."],
     }
     async with DnsStub(zone) as dns:
-        findings = await check(wanted, record_lookup([dns.nameserver], 5.0))
+        findings = await check(wanted, record_lookup(DnsResolver([dns.nameserver], 5.0)))
     verdicts = {(f.record.name, f.record.type): f.verdict for f in findings}
     assert verdicts[("example.org.", "MX")] is Verdict.OK
     assert verdicts[("example.org.", "TXT")] is Verdict.DIFFERS  # an SPF record, not pochta's own
@@ -62,7 +62,7 @@ async def test_two_spf_records_are_wrong() -> None:
     wanted = [r for r in records("example.org", SETTINGS, []) if r.type == "TXT"]
     zone = {("example.org.", "TXT"): ['"v=spf1 mx -all"', '"v=spf1 a -all"']}
     async with DnsStub(zone) as dns:
-        [spf, _dmarc, _sts] = await check(wanted, record_lookup([dns.nameserver], 5.0))
+        [spf, _dmarc, _sts] = await check(wanted, record_lookup(DnsResolver([dns.nameserver], 5.0)))
     assert spf.verdict is Verdict.WRONG  # RFC 7208 section 4.5: a permanent error at every receiver
 
 
@@ -95,7 +95,7 @@ async def test_check_of_the_http_records() -> None:
         ("_autodiscover._tcp.example.org.", "SRV"): ["0 0 8443 mail.example.org."],
     }
     async with DnsStub(zone) as dns:
-        findings = await check(wanted, record_lookup([dns.nameserver], 5.0))
+        findings = await check(wanted, record_lookup(DnsResolver([dns.nameserver], 5.0)))
     verdicts = {(f.record.name, f.record.type): f.verdict for f in findings}
     assert verdicts[("_mta-sts.example.org.", "TXT")] is Verdict.WRONG  # a stale id is never harmless
     assert verdicts[("mta-sts.example.org.", "CNAME")] is Verdict.OK
@@ -104,7 +104,7 @@ async def test_check_of_the_http_records() -> None:
     assert verdicts[("_autodiscover._tcp.example.org.", "SRV")] is Verdict.OK
     zone[("_mta-sts.example.org.", "TXT")] = [f'"{txt_record(SETTINGS)}"']
     async with DnsStub(zone) as dns:
-        findings = await check(wanted, record_lookup([dns.nameserver], 5.0))
+        findings = await check(wanted, record_lookup(DnsResolver([dns.nameserver], 5.0)))
     verdicts = {(f.record.name, f.record.type): f.verdict for f in findings}
     assert verdicts[("_mta-sts.example.org.", "TXT")] is Verdict.OK
 
@@ -120,7 +120,7 @@ async def test_tls_rpt_record_only_when_rua_is_set() -> None:
     )
     zone = {("_smtp._tls.example.org.", "TXT"): ['"v=TLSRPTv1; rua=mailto:tls@example.org"']}
     async with DnsStub(zone) as dns:
-        [finding] = await check([record], record_lookup([dns.nameserver], 5.0))
+        [finding] = await check([record], record_lookup(DnsResolver([dns.nameserver], 5.0)))
     assert finding.verdict is Verdict.OK
 
 

@@ -13,7 +13,7 @@ from pochta.cli.common import CommandFailed, data_option, print_table, with_stor
 from pochta.config import Settings
 from pochta.naming import normalize_domain
 from pochta.queue import dkim_keys
-from pochta.queue.route import LookupFailed
+from pochta.resolver import DnsResolver, LookupFailed
 from pochta.store.api import NotFound, Store
 from pochta.store.dkim_model import DkimKey, KeyState
 
@@ -59,9 +59,8 @@ async def dkim_list(store: Store, settings: Settings, domain: str | None, record
 
 
 async def _activate(store: Store, settings: Settings, domain: str, wait: bool, check: bool) -> None:
-    lookup = (
-        dkim_keys.txt_lookup(settings.queue.dns_nameservers, settings.queue.dns_timeout) if check else None
-    )
+    # Uncached: with --wait the record is looked for again until it appears.
+    lookup = dkim_keys.txt_lookup(DnsResolver.from_settings(settings, cache=False)) if check else None
     deadline = time.monotonic() + (settings.dkim.dns_wait if wait else 0.0)
     while True:
         try:

@@ -9,7 +9,7 @@ from pochta.cli.common import CommandFailed, data_option, print_table, with_stor
 from pochta.config import Settings
 from pochta.dns_records import Record, Verdict, check, records
 from pochta.naming import normalize_domain
-from pochta.queue.route import LookupFailed, record_lookup
+from pochta.resolver import DnsResolver, LookupFailed, record_lookup
 from pochta.store.api import NotFound, Store
 
 _ADDRESS = click.option(
@@ -65,7 +65,7 @@ async def dns_check(store: Store, settings: Settings, domain: str, addresses: tu
     """Look each record up (through queue.dns_nameservers, or resolv.conf) and say how it stands;
     exit 1 when one is missing or wrong."""
     wanted = await _records(store, settings, domain, addresses)
-    lookup = record_lookup(settings.queue.dns_nameservers, settings.queue.dns_timeout)
+    lookup = record_lookup(DnsResolver.from_settings(settings, cache=False))
     try:
         findings = await check(wanted, lookup)
     except LookupFailed as exc:

@@ -24,7 +24,7 @@ from pochta.delivery.pipeline import Delivery
 from pochta.log import get_logger
 from pochta.mailauth.dmarc_record import select_dmarc
 from pochta.mailauth.dmarc_report import build_report, needs_authorization, report_message, report_xml
-from pochta.mailauth.resolver import AuthResolver
+from pochta.resolver import DnsResolver
 from pochta.store.queue_model import NewQueueRecipient
 
 __all__ = ["ReportOutcome", "send_reports", "send_reports_periodically"]
@@ -41,7 +41,7 @@ class ReportOutcome:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (address, why)
 
 
-async def _authorized(resolver: AuthResolver, policy_domain: str, address: str) -> bool:
+async def _authorized(resolver: DnsResolver, policy_domain: str, address: str) -> bool:
     destination = address.rpartition("@")[2].lower().rstrip(".")
     answer = await resolver.txt(f"{policy_domain}._report._dmarc.{destination}")
     return answer.status == "found" and select_dmarc(answer.records) is not None

@@ -57,6 +57,7 @@ from pochta.mailauth.results import AuthResults
 from pochta.mime import ParsedMessage
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.proto.smtp import Reply, replies
+from pochta.resolver import DnsResolver
 from pochta.store.api import QuotaExceeded, Store, StoreError
 from pochta.store.model import AccountId, BlobRef, MailboxId
 from pochta.store.queue_model import (
@@ -105,7 +106,13 @@ class Delivery:
     """Shared by every SMTP/LMTP session of a server."""
 
     def __init__(
-        self, store: Store, settings: Settings, data_dir: Path, *, ops: MailOps | None = None
+        self,
+        store: Store,
+        settings: Settings,
+        data_dir: Path,
+        *,
+        ops: MailOps | None = None,
+        dns: DnsResolver | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -114,7 +121,10 @@ class Delivery:
         self.ops = ops or MailOps.from_settings(store, settings)
         self.resolver = Resolver(store, settings.smtp, settings.hostname)
         self.sieve = SieveStep(SieveRunner(store, settings), self.ops, settings)
-        self.mailauth = MailAuth(settings)
+        # The process's one DNS resolver (its cache): mail authentication, the gate's blocklists,
+        # DMARC report checks and, handed on by the server, the queue.
+        self.dns = dns or DnsResolver.from_settings(settings)
+        self.mailauth = MailAuth(settings, self.dns)
         self.forwarding = Forwarding(settings, self.data_dir, self.is_local_domain)
         self.dmarc = DmarcActions(store, settings)
         self.send_limits = SendLimitPolicy(store, _send_defaults(settings), self._enqueue_notice)
@@ -128,7 +138,8 @@ class Delivery:
         self.settings = settings
         self.ops = MailOps.from_settings(self.store, settings)
         self.resolver = Resolver(self.store, settings.smtp, settings.hostname)
-        self.mailauth = MailAuth(settings)
+        self.dns.configure(settings)
+        self.mailauth = MailAuth(settings, self.dns)
         self.forwarding = Forwarding(settings, self.data_dir, self.is_local_domain)
         self.dmarc = DmarcActions(self.store, settings)
         self.send_limits.defaults = _send_defaults(settings)

@@ -1,7 +1,7 @@
 """ARC chain validation (RFC 8617 §5.2) of a received message: pass, fail or none.
 
 As for DKIM (``dkim_verify``), the key records of every ARC-Seal and ARC-Message-Signature are
-fetched first, concurrently, through ``AuthResolver``; dkimpy's ARC validator then runs in a
+fetched first, concurrently, through ``DnsResolver``; dkimpy's ARC validator then runs in a
 worker thread, its ``dnsfunc`` answering from those records. Before any of that the chain's size
 is checked (RFC 8617 §4.2.1 and §5.2 step 1: at most 50 sets, ``arc.max_instances``), so a message
 with thousands of ARC fields costs no DNS and no cryptography.
@@ -22,7 +22,7 @@ from typing import Any, Literal
 import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
 
-from pochta.mailauth.resolver import Answer, AuthResolver, Lookups
+from pochta.resolver import Answer, DnsResolver, Lookups
 
 __all__ = ["ArcResult", "ArcVerdict", "newest_seal_failed", "verify_arc", "verify_arc_prefetched"]
 
@@ -163,7 +163,7 @@ def _oldest_pass(data: Sequence[dict[str, Any]]) -> int:
 
 
 async def verify_arc(
-    message: bytes, resolver: AuthResolver, *, max_instances: int = 50, lookups: Lookups | None = None
+    message: bytes, resolver: DnsResolver, *, max_instances: int = 50, lookups: Lookups | None = None
 ) -> ArcResult:
     """The chain validation status of ``message``: keys fetched concurrently, then validation in a
     worker thread."""

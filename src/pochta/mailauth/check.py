@@ -14,9 +14,9 @@ from pochta.mailauth.arc_verify import ArcResult, verify_arc
 from pochta.mailauth.dkim_verify import DkimResult, verify_dkim
 from pochta.mailauth.dmarc import check_dmarc
 from pochta.mailauth.dmarc_policy import decide
-from pochta.mailauth.resolver import AuthResolver, Lookups
 from pochta.mailauth.results import AuthResults, authentication_results_field, remove_claimed
 from pochta.mailauth.spf import SpfCheck, check_spf
+from pochta.resolver import DnsResolver, Lookups
 
 __all__ = ["MailAuth"]
 
@@ -25,7 +25,7 @@ class MailAuth:
     def __init__(
         self,
         settings: Settings,
-        resolver: AuthResolver | None = None,
+        resolver: DnsResolver | None = None,
         sample: Callable[[], float] = random.random,  # pct= sampling (RFC 7489 section 6.6.4)
     ) -> None:
         self.sample = sample
@@ -36,12 +36,7 @@ class MailAuth:
         self.max_signatures = config.dkim_max_signatures
         self.arc_verify = settings.arc.verify
         self.arc_max_instances = settings.arc.max_instances
-        self.resolver = resolver or AuthResolver(
-            settings.queue.dns_nameservers,
-            settings.queue.dns_timeout,
-            cache_size=config.dns_cache_size,
-            negative_ttl=config.dns_negative_ttl,
-        )
+        self.resolver = resolver or DnsResolver.from_settings(settings)
 
     def strip_forged(self, header: bytes) -> bytes:
         """The header section without Authentication-Results fields claiming our authserv-id."""

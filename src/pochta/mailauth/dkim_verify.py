@@ -1,6 +1,6 @@
 """DKIM verification (RFC 6376 §6) of a received message, one result per signature.
 
-The key records are fetched first, concurrently, through ``AuthResolver`` (async, cached); then
+The key records are fetched first, concurrently, through ``DnsResolver`` (async, cached); then
 dkimpy checks the hashes and signatures off the event loop (CPU work), its ``dnsfunc`` answering
 from the records already fetched, so no thread ever waits on DNS. At most ``max_signatures``
 signatures are verified (RFC 6376 §6.1: a verifier MAY limit them; §8.4 attacks by many
@@ -24,7 +24,7 @@ from typing import Any, Literal
 import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
 
-from pochta.mailauth.resolver import Answer, AuthResolver, Lookups
+from pochta.resolver import Answer, DnsResolver, Lookups
 
 __all__ = ["DkimResult", "DkimVerdict", "signature_tags", "verify_dkim", "verify_prefetched"]
 
@@ -155,7 +155,7 @@ def _verify_one(
 
 
 async def verify_dkim(
-    message: bytes, resolver: AuthResolver, *, max_signatures: int = 10, lookups: Lookups | None = None
+    message: bytes, resolver: DnsResolver, *, max_signatures: int = 10, lookups: Lookups | None = None
 ) -> list[DkimResult]:
     """Every signature's verdict (``[none]`` for an unsigned message): key records fetched
     concurrently through ``resolver``, then verification in a worker thread."""

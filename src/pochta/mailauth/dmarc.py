@@ -24,10 +24,10 @@ from pochta.mailauth.dmarc_record import (
     parse_dmarc,
     select_dmarc,
 )
-from pochta.mailauth.resolver import AuthResolver, Lookups
 from pochta.mailauth.spf import SpfCheck
 from pochta.mime.address import mailboxes, normalise_domain, parse_address_list
 from pochta.mime.encoded_words import decode_encoded_words
+from pochta.resolver import DnsResolver, Lookups
 
 __all__ = ["DmarcResult", "DmarcVerdict", "aligned", "check_dmarc", "from_domains"]
 
@@ -109,7 +109,7 @@ def aligned(
 
 
 async def _discover(
-    author: str, resolver: AuthResolver, lookups: Lookups | None
+    author: str, resolver: DnsResolver, lookups: Lookups | None
 ) -> tuple[DmarcRecord | None, str, str]:
     """(record, the domain it was found at, error) by RFC 7489 section 6.6.3: the author domain,
     then the organizational domain. error is "temperror" text when DNS failed."""
@@ -130,7 +130,7 @@ async def _discover(
 
 async def _check_one(
     author: str,
-    resolver: AuthResolver,
+    resolver: DnsResolver,
     spf: SpfCheck | None,
     dkim: Sequence[DkimResult],
     lookups: Lookups | None,
@@ -150,7 +150,7 @@ async def _check_one(
 
 async def check_dmarc(
     message: bytes,
-    resolver: AuthResolver,
+    resolver: DnsResolver,
     spf: SpfCheck | None,
     dkim: Sequence[DkimResult],
     lookups: Lookups | None = None,

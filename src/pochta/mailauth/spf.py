@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from pochta.mailauth.resolver import AuthResolver, Lookups
 from pochta.mailauth.spf_eval import Answered, SpfOutcome, SpfRequest, SpfVerdict, check_host
+from pochta.resolver import DnsResolver, Lookups
 
 __all__ = ["SpfCheck", "SpfResult", "check_spf", "evaluate"]
 
@@ -40,7 +40,7 @@ class SpfCheck:
 
 
 async def evaluate(
-    request: SpfRequest, resolver: AuthResolver, lookups: Lookups | None = None, time_limit: float = 20.0
+    request: SpfRequest, resolver: DnsResolver, lookups: Lookups | None = None, time_limit: float = 20.0
 ) -> SpfOutcome:
     """Run ``check_host`` for ``request``, answering its questions through ``resolver``."""
     evaluation = check_host(request)
@@ -73,7 +73,7 @@ def _sender(mail_from: str, helo: str) -> tuple[str, str]:
 
 
 async def check_spf(
-    resolver: AuthResolver,
+    resolver: DnsResolver,
     peer_ip: str,
     mail_from: str,
     helo: str | None,

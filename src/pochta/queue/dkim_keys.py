@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from pochta.config_dkim import DkimSettings
-from pochta.queue.route import record_lookup
+from pochta.resolver import DnsResolver, record_lookup
 from pochta.store.api import Store
 from pochta.store.dkim_model import DkimKey, KeyState
 
@@ -172,10 +172,10 @@ async def first_keys(store: Store, domain: str, settings: DkimSettings) -> list[
     return keys
 
 
-def txt_lookup(nameservers: Sequence[str], timeout: float) -> Lookup:
-    """TXT texts at a name through the configured resolver (``route.record_lookup``: an empty list
-    when there is none, LookupFailed when the lookup fails)."""
-    lookup = record_lookup(nameservers, timeout)
+def txt_lookup(resolver: DnsResolver) -> Lookup:
+    """TXT texts at a name through ``resolver`` (``record_lookup``: an empty list when there is
+    none, LookupFailed when the lookup fails)."""
+    lookup = record_lookup(resolver)
 
     async def txt(name: str) -> list[str]:
         return await lookup(name, "TXT")

@@ -10,17 +10,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import dns.asyncresolver
-import dns.exception
-import dns.name
-import dns.nameserver
-import dns.rdata
-import dns.resolver
 import idna
-from dns.rdtypes.ANY.MX import MX
+
+from pochta.resolver import DnsResolver
 
 BAD_DOMAIN = "5.1.2"  # RFC 3463 §3.2 X.1.2: bad destination system address
 NULL_MX = "5.1.10"  # RFC 7505 §4.1: recipient address has null MX (reply code 556)
@@ -112,19 +107,6 @@ def parse_transport(value: str, default_port: int = 25) -> tuple[str, int]:
         raise ValueError(f"transport {value!r}: invalid host name: {exc}") from None
 
 
-def parse_nameserver(value: str) -> tuple[str, int]:
-    """Parse `ip`, `ip:port` or `[ipv6]:port` into (ip, port); raises ValueError."""
-    if (ip := _ip(value.strip())) is not None:  # a bare IPv6 address has colons but no port
-        return ip, 53
-    try:
-        host, port = parse_transport(value, 53)
-    except ValueError as exc:
-        raise ValueError(f"nameserver {value!r}: expected ip, ip:port or [ipv6]:port ({exc})") from None
-    if _ip(host) is None:
-        raise ValueError(f"nameserver {value!r}: must be an IP address, not a name")
-    return host, port
-
-
 def _transport_key(key: str) -> str:
     try:
         if key.startswith("."):  # ".example.com": subdomains of example.com
@@ -161,7 +143,7 @@ class Router:
         settings: RouteSettings,
         *,
         rng: random.Random | None = None,
-        resolver: dns.asyncresolver.Resolver | None = None,
+        resolver: DnsResolver | None = None,
     ) -> None:
         # Bad transport or nameserver values raise ValueError here, so a bad config fails at startup.
         self._settings = settings
@@ -169,9 +151,9 @@ class Router:
         self._transport = {
             _transport_key(k): parse_transport(v, settings.port) for k, v in settings.transport.items()
         }
-        self._nameservers = [parse_nameserver(ns) for ns in settings.nameservers]
         self._local = {_ip(n) or _a_label(n) for n in settings.local_names}
-        self._resolver = resolver
+        # The server's one resolver (its cache) when given; a bad nameserver raises ValueError here.
+        self._resolver = resolver or DnsResolver(settings.nameservers, settings.timeout)
 
     async def route(self, domain: str) -> list[Hop]:
         """The hops for `domain` (a domain or an address literal), best first; never empty.
@@ -247,13 +229,12 @@ class Router:
                 raise error
             raise RouteError(f"{name}: no MX and no address record", permanent=True, status=BAD_DOMAIN)
         best: dict[str, int] = {}
-        for record in records:
-            if not isinstance(record, MX):  # always MX (dnspython follows CNAMEs); narrows the type
+        for record in records:  # "10 mx.example." (dnspython follows CNAMEs to the MX records)
+            preference, _, exchange = record.partition(" ")
+            if exchange == ".":  # RFC 7505 §3: exchange "." names no mail exchanger
                 continue
-            if record.exchange == dns.name.root:  # RFC 7505 §3: exchange "." names no mail exchanger
-                continue
-            host = record.exchange.to_text(omit_final_dot=True).lower()
-            best[host] = min(best.get(host, 65536), record.preference)
+            host = exchange.rstrip(".").lower()
+            best[host] = min(best.get(host, 65536), int(preference))
         if not best:  # RFC 7505 §3: a lone MX "." (null MX): the domain accepts no mail; §4.1: 556 5.1.10
             raise RouteError(f"{name} does not accept mail (null MX)", permanent=True, status=NULL_MX)
         # (A "." among real exchanges breaks RFC 7505 §3 "MUST NOT advertise any other MX"; it is skipped.)
@@ -321,72 +302,16 @@ class Router:
             elif isinstance(result, BaseException):
                 raise result
             else:  # RFC 5321 §5.1: addresses of a multihomed host are tried in the order presented
-                found[rdtype] = [record.to_text() for record in result]
+                found[rdtype] = result
         order = ("AAAA", "A") if self._settings.prefer_ipv6 else ("A", "AAAA")
         addresses = tuple(dict.fromkeys(address for rdtype in order for address in found.get(rdtype, [])))
         return addresses, None if addresses else error
 
-    async def _query(self, name: str, rdtype: str) -> list[dns.rdata.Rdata]:
-        """Records of `name`; [] for NoAnswer; _NoSuchDomain for NXDOMAIN; RouteError 4.4.3 otherwise."""
-        try:
-            answer = await self._get_resolver().resolve(
-                name + ".", rdtype, search=False, lifetime=self._settings.timeout
-            )
-        except dns.resolver.NXDOMAIN:
-            raise _NoSuchDomain(name) from None
-        except dns.resolver.NoAnswer:
-            return []
-        except dns.exception.Timeout as exc:
-            raise _temporary(f"DNS lookup of {name} {rdtype} timed out: {exc}") from None
-        except (dns.exception.DNSException, OSError) as exc:  # SERVFAIL, REFUSED, no nameservers, network
-            raise _temporary(f"DNS lookup of {name} {rdtype} failed: {exc}") from None
-        return list(answer)
-
-    def _get_resolver(self) -> dns.asyncresolver.Resolver:
-        # Built on first use: reading /etc/resolv.conf can fail (NoResolverConfiguration), which then
-        # defers the mail as a DNS failure instead of failing construction.
-        if self._resolver is None:
-            self._resolver = make_resolver(self._nameservers, self._settings.timeout)
-        return self._resolver
-
-
-def make_resolver(nameservers: Sequence[tuple[str, int]], timeout: float) -> dns.asyncresolver.Resolver:
-    """A resolver asking ``nameservers`` (``parse_nameserver`` pairs; none: /etc/resolv.conf, which
-    raises NoResolverConfiguration when it cannot be read), each lookup bounded by ``timeout``."""
-    if nameservers:
-        resolver = dns.asyncresolver.Resolver(configure=False)
-        resolver.nameservers = [dns.nameserver.Do53Nameserver(ip, port) for ip, port in nameservers]
-    else:
-        resolver = dns.asyncresolver.Resolver()
-    resolver.lifetime = timeout
-    return resolver
-
-
-class LookupFailed(Exception):
-    """A DNS lookup failed (timeout, SERVFAIL, no resolver): neither an answer nor "no such record"."""
-
-
-RecordLookup = Callable[[str, str], Awaitable[list[str]]]
-
-
-def record_lookup(nameservers: Sequence[str], timeout: float) -> RecordLookup:
-    """Look up (name, type) through the configured resolver (``queue.dns_nameservers``): the answer's
-    records in zone file text, TXT records as their strings joined (RFC 6376 §3.6.2.2 reads them so);
-    an empty list when the name or the type does not exist; LookupFailed when the lookup fails."""
-    resolver: dns.asyncresolver.Resolver | None = None
-
-    async def lookup(name: str, rdtype: str) -> list[str]:
-        nonlocal resolver
-        try:
-            if resolver is None:
-                resolver = make_resolver([parse_nameserver(ns) for ns in nameservers], timeout)
-            answer = await resolver.resolve(name, rdtype)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return []
-        except dns.exception.DNSException as exc:
-            raise LookupFailed(f"{name} {rdtype}: {exc}") from None
-        if rdtype == "TXT":
-            return [b"".join(rdata.strings).decode("ascii", "replace") for rdata in answer]
-        return [rdata.to_text() for rdata in answer]
-
-    return lookup
+    async def _query(self, name: str, rdtype: str) -> list[str]:
+        """Records of `name`; [] for no records; _NoSuchDomain for NXDOMAIN; RouteError 4.4.3 otherwise."""
+        answer = await self._resolver.query(name, rdtype)
+        if answer.status == "temperror":
+            raise _temporary(answer.reason)
+        if answer.nxdomain:
+            raise _NoSuchDomain(name)
+        return list(answer.records)

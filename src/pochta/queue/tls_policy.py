@@ -13,19 +13,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import dns.asyncresolver
-import dns.exception
-import dns.flags
-import dns.resolver
-
 from pochta.config import QueueSettings
 from pochta.log import get_logger
 from pochta.proto.smtp import Reply
 from pochta.queue.client import TlsOutcome, TlsRequirement, verifying_context
 from pochta.queue.dane import usable_records
 from pochta.queue.mta_sts import Policy, PolicyError, parse_policy, parse_txt
-from pochta.queue.route import LookupFailed, RecordLookup, make_resolver, parse_nameserver, record_lookup
 from pochta.queue.sts_fetch import FetchError, fetch_policy
+from pochta.resolver import DnsResolver, LookupFailed, RecordLookup, record_lookup
 from pochta.store.api import TransportSecurityStore
 from pochta.store.transport_model import CachedPolicy, TlsResult
 
@@ -79,22 +74,23 @@ class Plan:
 
 
 class TransportSecurity:
-    """One per queue worker; looks up DNS through ``queue.dns_nameservers``."""
+    """One per queue worker; looks up DNS through the server's resolver (``queue.dns_nameservers``)."""
 
     def __init__(
         self,
         store: TransportSecurityStore,
         settings: QueueSettings,
         *,
+        resolver: DnsResolver | None = None,
         lookup: RecordLookup | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.settings = settings
-        self.lookup = lookup or record_lookup(settings.dns_nameservers, settings.dns_timeout)
+        self.resolver = resolver or DnsResolver(settings.dns_nameservers, settings.dns_timeout)
+        self.lookup = lookup or record_lookup(self.resolver)
         self.clock = clock
         self.log = get_logger(task="tls-policy")
-        self._resolver: dns.asyncresolver.Resolver | None = None
         self._https: ssl.SSLContext | None = None
 
     @property
@@ -146,23 +142,11 @@ class TransportSecurity:
 
     async def _secure_records(self, name: str, rdtype: str) -> tuple[list[str], bool]:
         """Records of ``name`` and whether the (validating) resolver set the AD bit on the answer."""
-        if self._resolver is None:
-            servers = [parse_nameserver(ns) for ns in self.settings.dns_nameservers]
-            try:
-                resolver = make_resolver(servers, self.settings.dns_timeout)
-            except dns.exception.DNSException as exc:
-                raise LookupFailed(str(exc)) from None
-            resolver.use_edns(0, dns.flags.DO, 1232)  # RFC 4035 section 3.2.1: DO asks for DNSSEC data
-            resolver.flags = dns.flags.RD | dns.flags.AD  # RFC 6840 section 5.7: AD set asks for the AD bit
-            self._resolver = resolver
-        try:
-            answer = await self._resolver.resolve(name + ".", rdtype, search=False)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            # No records: nothing to authenticate; "not secure" makes no use of them either way.
-            return [], False
-        except dns.exception.DNSException as exc:
-            raise LookupFailed(f"{name} {rdtype}: {exc}") from None
-        return [r.to_text() for r in answer], bool(answer.response.flags & dns.flags.AD)
+        answer = await self.resolver.query(name, rdtype, authenticated=True)
+        if answer.status == "temperror":
+            raise LookupFailed(answer.reason)
+        # No records: nothing to authenticate; "not secure" makes no use of them either way.
+        return list(answer.records), answer.status == "found" and answer.secure
 
     # --- MTA-STS ---------------------------------------------------------------------------------
 

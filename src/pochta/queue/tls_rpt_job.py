@@ -16,8 +16,8 @@ from pochta.config import Settings
 from pochta.log import get_logger
 from pochta.queue.client import verifying_context
 from pochta.queue.https_at import authority, connect_https
-from pochta.queue.route import LookupFailed, RecordLookup, record_lookup
 from pochta.queue.tls_rpt import MEDIA_TYPE, Report, build_report, parse_txt, report_mail
+from pochta.resolver import DnsResolver, LookupFailed, RecordLookup, record_lookup
 from pochta.store.api import Store
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient
 from pochta.store.transport_model import TlsResultRow
@@ -30,14 +30,14 @@ class TlsReporter:
         settings: Settings,
         *,
         on_queued: Callable[[], None] | None = None,
+        resolver: DnsResolver | None = None,
         lookup: RecordLookup | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.settings = settings
         self.on_queued = on_queued
-        queue = settings.queue
-        self.lookup = lookup or record_lookup(queue.dns_nameservers, queue.dns_timeout)
+        self.lookup = lookup or record_lookup(resolver or DnsResolver.from_settings(settings))
         self.clock = clock
         self.log = get_logger(task="tls-rpt")
 

@@ -42,6 +42,7 @@ from pochta.queue.dsn import DsnReport, build_dsn
 from pochta.queue.policy import Decision, decide, due_recipients
 from pochta.queue.route import RouteError, Router, RouteSettings
 from pochta.queue.tls_policy import Plan, TransportSecurity, tls_required_no
+from pochta.resolver import DnsResolver
 from pochta.store.api import Store
 from pochta.store.queue_model import (
     NewQueueEntry,
@@ -95,6 +96,7 @@ class QueueWorker:
         *,
         owner: str | None = None,
         router: Router | None = None,
+        dns: DnsResolver | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
@@ -103,6 +105,8 @@ class QueueWorker:
         self.local = local
         self.owner = owner or default_owner()
         self.clock = clock
+        # The server's one DNS resolver (shared with delivery: one cache), else one of its own.
+        self.dns = dns or DnsResolver.from_settings(settings)
         self.router = router or Router(
             RouteSettings(
                 transport=self.queue.transport,
@@ -110,7 +114,8 @@ class QueueWorker:
                 timeout=self.queue.dns_timeout,
                 port=self.queue.port,
                 local_names=(settings.hostname,),
-            )
+            ),
+            resolver=self.dns,
         )
         verify = self.queue.tls_verify
         self.client_options = ClientOptions(
@@ -122,7 +127,9 @@ class QueueWorker:
             tls_context=verifying_context(self.queue.tls_ca_file) if verify else None,
             pkix_context=verifying_context(self.queue.tls_ca_file),
         )
-        self.security = TransportSecurity(store, self.queue, clock=lambda: self.clock().timestamp())
+        self.security = TransportSecurity(
+            store, self.queue, resolver=self.dns, clock=lambda: self.clock().timestamp()
+        )
         self.log = get_logger(task="queue", owner=self.owner)
         # DKIM signing and ARC sealing share one signer: the keys read once per directory version.
         wanted = settings.dkim.sign or settings.arc.seal

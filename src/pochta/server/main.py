@@ -145,7 +145,9 @@ async def _serve(
         merged.update(web_handlers)
         merged.update(handlers or {})
         # The queue worker, if this process becomes the housekeeper (server.lease).
-        queue_worker = QueueWorker(store, settings, delivery) if settings.queue.worker else None
+        queue_worker = (
+            QueueWorker(store, settings, delivery, dns=delivery.dns) if settings.queue.worker else None
+        )
 
         def queued() -> None:
             if queue_worker is not None:
@@ -197,7 +199,7 @@ async def _serve(
                 jobs.append(renew_periodically(CertificateManager(data_dir, settings), domains, reload_tls))
             if settings.tls_rpt.enabled:
                 # RFC 8460: yesterday's TLS results to the domains that ask, through the queue.
-                reporter = TlsReporter(store, settings, on_queued=queued)
+                reporter = TlsReporter(store, settings, on_queued=queued, resolver=delivery.dns)
                 jobs.append(send_tls_reports_periodically(reporter, settings.tls_rpt.interval))
             return jobs
 

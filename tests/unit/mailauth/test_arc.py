@@ -17,10 +17,10 @@ from pochta.config import Settings
 from pochta.config_dkim import DkimSettings
 from pochta.mailauth.arc_verify import ArcResult, newest_seal_failed, verify_arc, verify_arc_prefetched
 from pochta.mailauth.check import MailAuth
-from pochta.mailauth.resolver import Answer, AuthResolver, Lookups
 from pochta.mailauth.results import AuthResults, authentication_results_field
 from pochta.queue import dkim_keys
 from pochta.queue.arc_seal import seal_message
+from pochta.resolver import Answer, DnsResolver, Lookups
 from pochta.store.dkim_model import DkimKey, KeyState
 
 MESSAGE = (
@@ -186,7 +186,7 @@ async def test_through_the_resolver_and_in_our_field(hop1: DkimKey, hop2: DkimKe
     }
     async with DnsStub(zone) as dns:
         lookups = Lookups()
-        result = await verify_arc(second, AuthResolver([dns.nameserver], 2.0), lookups=lookups)
+        result = await verify_arc(second, DnsResolver([dns.nameserver], 2.0), lookups=lookups)
         assert lookups.count == 2  # one per key record, looked up together
         auth = await MailAuth(
             Settings(hostname="mx.example.org", queue={"dns_nameservers": [dns.nameserver]})

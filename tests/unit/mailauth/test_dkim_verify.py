@@ -11,9 +11,9 @@ from pochta.config import Settings
 from pochta.config_dkim import DkimSettings
 from pochta.mailauth.check import MailAuth
 from pochta.mailauth.dkim_verify import verify_dkim
-from pochta.mailauth.resolver import AuthResolver, Lookups
 from pochta.queue import dkim_keys
 from pochta.queue.dkim_sign import sign_message
+from pochta.resolver import DnsResolver, Lookups
 from pochta.store.dkim_model import DkimKey, KeyState
 
 MESSAGE = (
@@ -44,7 +44,7 @@ async def test_a_valid_signature_passes(keys: list[DkimKey], algorithm: str) -> 
     signed = sign_message(MESSAGE, [key]) + MESSAGE
     async with DnsStub(_zone(keys)) as dns:
         lookups = Lookups()
-        results = await verify_dkim(signed, AuthResolver([dns.nameserver], 2.0), lookups=lookups)
+        results = await verify_dkim(signed, DnsResolver([dns.nameserver], 2.0), lookups=lookups)
     assert [(r.result, r.domain, r.selector) for r in results] == [("pass", "example.org", key.selector)]
     assert results[0].algorithm == f"{algorithm}-sha256"
     assert lookups.count == 1
@@ -53,7 +53,7 @@ async def test_a_valid_signature_passes(keys: list[DkimKey], algorithm: str) -> 
 async def test_a_changed_body_fails_and_an_unsigned_message_is_none(keys: list[DkimKey]) -> None:
     signed = sign_message(MESSAGE, keys) + MESSAGE
     async with DnsStub(_zone(keys)) as dns:
-        resolver = AuthResolver([dns.nameserver], 2.0)
+        resolver = DnsResolver([dns.nameserver], 2.0)
         changed = await verify_dkim(signed.replace(b"Hello Bob.", b"Hello Eve."), resolver)
         unsigned = await verify_dkim(MESSAGE, resolver)
         both = await verify_dkim(signed, resolver)
@@ -72,13 +72,13 @@ async def test_a_missing_key_is_permerror_and_a_dns_timeout_temperror(keys: list
         (f"{dkim_keys.dns_name(rsa)}.", "TXT"): ["v=DKIM1; k=rsa; p=" + base64.b64encode(b"junk").decode()]
     }
     async with DnsStub(zone, silent={f"{dkim_keys.dns_name(ed)}."}) as dns:
-        results = await verify_dkim(signed, AuthResolver([dns.nameserver], 0.5))
+        results = await verify_dkim(signed, DnsResolver([dns.nameserver], 0.5))
     by_selector = {r.selector: r for r in results}
     assert by_selector[ed.selector].result == "temperror"
     assert by_selector[rsa.selector].result == "permerror"
     assert "bad key record" in by_selector[rsa.selector].reason
     async with DnsStub({}) as dns:
-        missing = await verify_dkim(signed, AuthResolver([dns.nameserver], 2.0))
+        missing = await verify_dkim(signed, DnsResolver([dns.nameserver], 2.0))
     assert [(r.result, r.reason) for r in missing] == [("permerror", "no key for signature")] * 2
 
 
@@ -86,7 +86,7 @@ async def test_several_signatures_and_the_limit(keys: list[DkimKey]) -> None:
     other = dkim_keys.new_keys("example.com", DkimSettings(algorithms=["ed25519"]), KeyState.ACTIVE)
     signed = sign_message(MESSAGE, other) + sign_message(MESSAGE, keys) + MESSAGE
     async with DnsStub(_zone(keys) | _zone(other)) as dns:
-        resolver = AuthResolver([dns.nameserver], 2.0)
+        resolver = DnsResolver([dns.nameserver], 2.0)
         every = await verify_dkim(signed, resolver)
         limited = await verify_dkim(signed, resolver, max_signatures=1)
     assert [(r.result, r.domain) for r in every] == [
@@ -103,7 +103,7 @@ async def test_unknown_algorithm_is_permerror_and_bad_syntax_neutral(keys: list[
     unknown = signature.replace(b"a=rsa-sha256", b"a=rsa-sha512")
     broken = signature.replace(b"bh=", b"xx=")
     async with DnsStub(_zone(keys)) as dns:
-        resolver = AuthResolver([dns.nameserver], 2.0)
+        resolver = DnsResolver([dns.nameserver], 2.0)
         assert [r.result for r in await verify_dkim(unknown + MESSAGE, resolver)] == ["permerror"]
         assert [r.result for r in await verify_dkim(broken + MESSAGE, resolver)] == ["neutral"]
 
@@ -139,7 +139,7 @@ async def test_a_header_dkimpy_cannot_split_is_neutral_when_signed(keys: list[Dk
     malformed = MESSAGE.replace(b"Subject: hello\r\n", b"Subject: hello\r\nnot a field\r\n")
     signed = sign_message(MESSAGE, [_key(keys, "rsa")]) + malformed
     async with DnsStub(_zone(keys)) as dns:
-        resolver = AuthResolver([dns.nameserver], 2.0)
+        resolver = DnsResolver([dns.nameserver], 2.0)
         assert [(r.result, r.reason) for r in await verify_dkim(signed, resolver)] == [
             ("neutral", "malformed header section")
         ]

@@ -19,8 +19,8 @@ from pochta.mailauth.dmarc_record import (
     parse_dmarc,
     select_dmarc,
 )
-from pochta.mailauth.resolver import AuthResolver, Lookups
 from pochta.mailauth.spf import SpfCheck, SpfResult
+from pochta.resolver import DnsResolver, Lookups
 
 
 def test_tags_and_defaults() -> None:
@@ -130,7 +130,7 @@ ZONE = {
 
 async def test_discovery_and_evaluation() -> None:
     async with DnsStub(ZONE, servfail={"_dmarc.broken.example."}) as dns:
-        resolver = AuthResolver([dns.nameserver], 2.0)
+        resolver = DnsResolver([dns.nameserver], 2.0)
 
         async def check(
             from_: str, spf: SpfCheck | None = None, dkim: list[DkimResult] | None = None

@@ -4,8 +4,8 @@ identities, the null sender, the shared lookup count and cache, and the overall 
 from __future__ import annotations
 
 from dns_stub import DnsStub
-from pochta.mailauth.resolver import AuthResolver, Lookups
 from pochta.mailauth.spf import check_spf
+from pochta.resolver import DnsResolver, Lookups
 
 ZONE = {
     ("example.net.", "TXT"): ['"v=spf1 mx include:_spf.example.net -all"'],
@@ -20,7 +20,7 @@ ZONE = {
 
 async def test_both_identities_and_the_count() -> None:
     async with DnsStub(ZONE) as dns:
-        resolver = AuthResolver([dns.nameserver], 2.0)
+        resolver = DnsResolver([dns.nameserver], 2.0)
         lookups = Lookups()
         spf = await check_spf(
             resolver, "192.0.2.10", "carol@example.net", "client.example.net", lookups=lookups
@@ -46,7 +46,7 @@ async def test_both_identities_and_the_count() -> None:
 
 async def test_a_null_sender_is_postmaster_at_the_helo() -> None:
     async with DnsStub(ZONE) as dns:
-        resolver = AuthResolver([dns.nameserver], 2.0)
+        resolver = DnsResolver([dns.nameserver], 2.0)
         spf = await check_spf(resolver, "192.0.2.10", "", "client.example.net")
         assert (spf.mailfrom.result, spf.mailfrom.sender) == ("pass", "postmaster@client.example.net")
         assert dns.queries.count(("client.example.net.", "TXT")) == 1  # evaluated once
@@ -56,7 +56,7 @@ async def test_a_null_sender_is_postmaster_at_the_helo() -> None:
 
 async def test_errors_and_the_time_limit() -> None:
     async with DnsStub(ZONE, servfail={"broken.example."}, silent={"slow.example."}) as dns:
-        resolver = AuthResolver([dns.nameserver], 5.0)
+        resolver = DnsResolver([dns.nameserver], 5.0)
         spf = await check_spf(resolver, "192.0.2.10", "x@broken.example", None)
         assert spf.mailfrom.result == "temperror"
         spf = await check_spf(resolver, "192.0.2.10", "x@slow.example", None, time_limit=0.3)

@@ -16,8 +16,6 @@ from pochta.queue.route import (
     RouteError,
     Router,
     RouteSettings,
-    parse_nameserver,
-    parse_transport,
 )
 
 ZONE: Zone = {
@@ -394,81 +392,6 @@ async def test_unresolvable_transport_host_is_temporary() -> None:
     assert (error.permanent, error.status) == (False, "4.4.4")
     error = await route_error("example.net", transport={"*": "relay.test"}, stub={"servfail": {"relay.test"}})
     assert (error.permanent, error.status) == (False, "4.4.3")
-
-
-@pytest.mark.parametrize(
-    ("value", "parsed"),
-    [
-        ("relay.test", ("relay.test", 25)),
-        ("relay.test:2525", ("relay.test", 2525)),
-        ("[relay.test]:2525", ("relay.test", 2525)),
-        ("[relay.test]", ("relay.test", 25)),
-        ("Relay.Test.", ("relay.test", 25)),
-        ("bücher.example:26", ("xn--bcher-kva.example", 26)),
-        (" 192.0.2.1:25 ", ("192.0.2.1", 25)),
-        ("[::1]:2525", ("::1", 2525)),
-        ("[2001:DB8::1]", ("2001:db8::1", 25)),
-    ],
-)
-def test_parse_transport(value: str, parsed: tuple[str, int]) -> None:
-    assert parse_transport(value) == parsed
-
-
-def test_parse_transport_default_port() -> None:
-    assert parse_transport("relay.test", 587) == ("relay.test", 587)
-    assert parse_transport("relay.test:25", 587) == ("relay.test", 25)
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "",
-        "   ",
-        ":25",
-        "relay.test:",
-        "relay.test:0",
-        "relay.test:65536",
-        "relay.test:smtp",
-        "relay.test:-1",
-        "relay.test:２５",
-        "::1",
-        "::1:25",
-        "[::1",
-        "[::1]x",
-        "[::1]:",
-        "[]:25",
-        "[fe80::1%eth0]",
-        "bad host:25",
-        "a..b",
-        "-relay.test",
-    ],
-)
-def test_parse_transport_rejects(value: str) -> None:
-    with pytest.raises(ValueError, match="transport"):
-        parse_transport(value)
-
-
-def test_router_refuses_bad_transport_and_nameserver_values() -> None:
-    with pytest.raises(ValueError, match="transport"):
-        Router(RouteSettings(transport={"example.net": "relay.test:99999"}))
-    with pytest.raises(ValueError, match="transport key"):
-        Router(RouteSettings(transport={"bad key": "relay.test"}))
-    with pytest.raises(ValueError, match="nameserver"):
-        Router(RouteSettings(nameservers=["dns.example"]))
-
-
-@pytest.mark.parametrize(
-    ("value", "parsed"),
-    [
-        ("127.0.0.1", ("127.0.0.1", 53)),
-        ("127.0.0.1:5353", ("127.0.0.1", 5353)),
-        ("[::1]:5353", ("::1", 5353)),
-        ("::1", ("::1", 53)),
-        ("[::1]", ("::1", 53)),
-    ],
-)
-def test_parse_nameserver(value: str, parsed: tuple[str, int]) -> None:
-    assert parse_nameserver(value) == parsed
 
 
 def test_system_resolver_is_not_touched_at_construction() -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pochta.config_gate import DnsblSettings, DnsblZone
-from pochta.mailauth.resolver import AuthResolver
+from pochta.resolver import DnsResolver
 
 __all__ = ["ClientListing", "Hit", "domain_query", "interpret", "ip_query", "lookup_client", "lookup_domain"]
 
@@ -100,14 +100,14 @@ def interpret(zone: DnsblZone, records: tuple[str, ...]) -> tuple[Hit | None, tu
     return None, tuple(errors)
 
 
-async def _ask(resolver: AuthResolver, name: str | None) -> tuple[str, tuple[str, ...]]:
+async def _ask(resolver: DnsResolver, name: str | None) -> tuple[str, tuple[str, ...]]:
     if name is None:
         return "none", ()
     answer = await resolver.query(name, "A")
     return answer.status, answer.records
 
 
-async def lookup_client(settings: DnsblSettings, resolver: AuthResolver, ip: str) -> ClientListing:
+async def lookup_client(settings: DnsblSettings, resolver: DnsResolver, ip: str) -> ClientListing:
     """Every allowlist and blocklist asked together; an allowlisting wins over any hit."""
     allow = settings.allow_zones
     blocks = settings.blocklists()
@@ -138,7 +138,7 @@ async def lookup_client(settings: DnsblSettings, resolver: AuthResolver, ip: str
 
 
 async def lookup_domain(
-    settings: DnsblSettings, resolver: AuthResolver, domain: str
+    settings: DnsblSettings, resolver: DnsResolver, domain: str
 ) -> tuple[Hit | None, tuple[str, ...]]:
     """The first refusing hit of ``domain`` on the domain lists (else the first hit), and the lists
     that failed to answer."""

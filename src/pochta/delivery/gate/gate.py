@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Protocol
 from pochta.config import Settings
 from pochta.delivery.gate.limits import MxLimits
 from pochta.delivery.gate.session import GateSession
-from pochta.mailauth.resolver import AuthResolver
 from pochta.mime.address import SmtpPath
+from pochta.resolver import DnsResolver
 from pochta.store.api import GreylistStore
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ __all__ = ["Gate"]
 
 class HasResolver(Protocol):
     @property
-    def resolver(self) -> AuthResolver: ...
+    def resolver(self) -> DnsResolver: ...
 
 
 class Gate:
@@ -45,7 +45,7 @@ class Gate:
         self._configure(settings)
 
     @property
-    def resolver(self) -> AuthResolver:
+    def resolver(self) -> DnsResolver:
         return self.mailauth.resolver  # the one of the delivery pipeline: its cache
 
     def session(self, conn: Connection) -> GateSession | None:
