@@ -27,15 +27,14 @@ from typing import Any
 
 from dns_stub import DnsStub
 from pochta.auth.passwords import hash_password, make_scram_credentials
-from pochta.config import QueueSettings, Settings
+from pochta.config import Settings
 from pochta.config_dkim import DkimSettings
-from pochta.delivery import Delivery
 from pochta.queue import dkim_keys
 from pochta.queue.worker import QueueWorker
 from pochta.store.dkim_model import DkimKey
 from pochta.store.model import Account
 from smtp_env import ALICE, BOB, DOMAIN, PASSWORD, SmtpEnv, smtp_server, smtp_settings
-from sts_env import PolicyHost, policy
+from sts_env import PolicyHost, policy, policy_queue
 
 REMOTE = "remote.example"
 REMOTE_MX = f"mx.{REMOTE}"
@@ -114,21 +113,8 @@ class TwoServers:
             assert client.sendmail(sender, recipients, data) == {}
 
     def _queue(self, env: SmtpEnv, other: SmtpEnv, ca_file: Path, **queue: Any) -> Settings:
-        values: dict[str, Any] = {
-            "dns_nameservers": [self.dns.nameserver],
-            "dns_timeout": 2.0,
-            "port": other.port("smtp"),
-            "mta_sts_port": self.policy_host.port,
-            "mta_sts_timeout": 5.0,
-            "tls_ca_file": str(ca_file),
-            "retry_schedule": [1.0],
-            "poll_interval": 0.2,
-            "lease_seconds": 30,
-            "connect_timeout": 5.0,
-            "command_timeout": 10.0,
-        }
-        values.update(queue)
-        return env.settings.model_copy(update={"queue": QueueSettings(**values)})
+        values = policy_queue(self.dns, self.policy_host, ca_file, other.port("smtp")) | {"dns_timeout": 2.0}
+        return env.queue_settings(**(values | queue))
 
     def worker(self, sender: str, **queue: Any) -> QueueWorker:
         """The queue worker of server "a" or "b", sending to the other one through MX records."""
@@ -136,7 +122,7 @@ class TwoServers:
             (self.a, self.b, self.b_ca_file) if sender == "a" else (self.b, self.a, self.a_ca_file)
         )
         settings = self._queue(env, other, ca_file, **queue)
-        return QueueWorker(env.store, settings, Delivery(env.store, settings, env.data_dir))
+        return env.queue_worker(settings)
 
 
 @contextlib.asynccontextmanager

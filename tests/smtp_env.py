@@ -18,11 +18,12 @@ from typing import Any
 import trustme
 
 from pochta.auth.passwords import hash_password, make_scram_credentials
-from pochta.config import LISTENER_KINDS, Settings
+from pochta.config import LISTENER_KINDS, QueueSettings, Settings
 from pochta.delivery import Delivery
 from pochta.delivery.forwarding import load_srs_key
 from pochta.mail import srs
 from pochta.metrics import Metrics
+from pochta.queue.worker import QueueWorker
 from pochta.server.listeners import Server
 from pochta.server.smtp import smtp_handlers
 from pochta.store.api import Store
@@ -83,6 +84,17 @@ class SmtpEnv(ListenerEnv):
 
     def spool_files(self) -> list[Path]:
         return [p for p in (self.data_dir / "blobs" / "tmp").glob("*") if p.is_file()]
+
+    def queue_settings(self, **queue: Any) -> Settings:
+        """This server's settings with a queue quick enough for tests (retries after a second, polled
+        five times a second), updated with ``queue``."""
+        values: dict[str, Any] = {"retry_schedule": [1.0], "poll_interval": 0.2, "lease_seconds": 30}
+        values.update(queue)
+        return self.settings.model_copy(update={"queue": QueueSettings(**values)})
+
+    def queue_worker(self, settings: Settings) -> QueueWorker:
+        """A queue worker of this server's store, delivering locally through its own Delivery."""
+        return QueueWorker(self.store, settings, Delivery(self.store, settings, self.data_dir))
 
     def unsrs(self, address: str) -> str:
         """The original sender an SRS envelope sender of this server encodes (pochta.mail.srs)."""

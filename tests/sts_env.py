@@ -21,8 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from dns_stub import DnsStub
 from pochta.auth.passwords import hash_password, make_scram_credentials
-from pochta.config import QueueSettings, Settings
-from pochta.delivery import Delivery
+from pochta.config import Settings
 from pochta.queue.worker import QueueWorker
 from pochta.store.model import Account
 from smtp_env import PASSWORD, SmtpEnv, smtp_server
@@ -135,26 +134,25 @@ class StsEnv:
         self.dns.zone = zone
 
     def settings(self, **queue: Any) -> Settings:
-        values: dict[str, Any] = {
-            "dns_nameservers": [self.dns.nameserver],
-            "port": self.remote.port("smtp"),
-            "mta_sts_port": self.policy_host.port,
-            "mta_sts_timeout": 5.0,
-            "tls_ca_file": str(self.ca_file),
-            "retry_schedule": [1.0],
-            "poll_interval": 0.2,
-            "lease_seconds": 30,
-            "connect_timeout": 5.0,
-            "command_timeout": 10.0,
-        }
-        values.update(queue)
-        return self.local.settings.model_copy(update={"queue": QueueSettings(**values)})
+        values = policy_queue(self.dns, self.policy_host, self.ca_file, self.remote.port("smtp"))
+        return self.local.queue_settings(**(values | queue))
 
     def worker(self, **queue: Any) -> QueueWorker:
-        settings = self.settings(**queue)
-        return QueueWorker(
-            self.local.store, settings, Delivery(self.local.store, settings, self.local.data_dir)
-        )
+        return self.local.queue_worker(self.settings(**queue))
+
+
+def policy_queue(dns: DnsStub, policy_host: PolicyHost, ca_file: Path, port: int) -> dict[str, Any]:
+    """Queue settings that find the other server through ``dns`` on ``port``, its MTA-STS policy on
+    ``policy_host`` and trust certificates of ``ca_file``."""
+    return {
+        "dns_nameservers": [dns.nameserver],
+        "port": port,
+        "mta_sts_port": policy_host.port,
+        "mta_sts_timeout": 5.0,
+        "tls_ca_file": str(ca_file),
+        "connect_timeout": 5.0,
+        "command_timeout": 10.0,
+    }
 
 
 @contextlib.asynccontextmanager

@@ -29,7 +29,7 @@ import structlog
 
 from dns_stub import DnsStub
 from pochta.auth.passwords import hash_password, make_scram_credentials
-from pochta.config import QueueSettings, Settings
+from pochta.config import Settings
 from pochta.config_dkim import DkimSettings
 from pochta.delivery import Delivery
 from pochta.queue import dkim_keys
@@ -50,20 +50,11 @@ class Pair:
     friend: Account
 
     def settings(self, **queue: Any) -> Settings:
-        values: dict[str, Any] = {
-            "transport": {REMOTE: f"127.0.0.1:{self.remote.port('smtp')}"},
-            "retry_schedule": [1.0],
-            "poll_interval": 0.2,
-            "lease_seconds": 30,
-        }
-        values.update(queue)
-        return self.local.settings.model_copy(update={"queue": QueueSettings(**values)})
+        transport = {"transport": {REMOTE: f"127.0.0.1:{self.remote.port('smtp')}"}}
+        return self.local.queue_settings(**(transport | queue))
 
     def worker(self, **queue: Any) -> QueueWorker:
-        settings = self.settings(**queue)
-        return QueueWorker(
-            self.local.store, settings, Delivery(self.local.store, settings, self.local.data_dir)
-        )
+        return self.local.queue_worker(self.settings(**queue))
 
     def submit(self, data: bytes, recipients: list[str], *, sender: str = ALICE) -> None:
         host, port = self.local.address("submission")

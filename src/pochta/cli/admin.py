@@ -26,13 +26,13 @@ from pochta.cli.common import (
 )
 from pochta.cli.quota import parse_count
 from pochta.cli.send_limits import (
-    account_defaults,
     apply_send_limits,
     limits_text,
     send_limit_options,
     send_limit_rows,
 )
 from pochta.config import Settings
+from pochta.delivery.send_limits import account_send_limits
 from pochta.naming import normalize_address, normalize_domain
 from pochta.queue import dkim_keys
 from pochta.store.api import UNSET, NotFound, Store, _Unset
@@ -305,7 +305,7 @@ async def user_set(
     limits = await apply_send_limits(store, "account", address_key, send_limit, send_rcpt_limit)
     if limits is not None:
         click.echo(
-            f"{updated.address}: sending limits {limits_text(limits.over(account_defaults(settings)))}"
+            f"{updated.address}: sending limits {limits_text(limits.over(account_send_limits(settings)))}"
         )
 
 

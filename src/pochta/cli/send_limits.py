@@ -9,11 +9,11 @@ import time
 import click
 
 from pochta.config import Settings
-from pochta.delivery.send_limits import parse_send_limit
+from pochta.delivery.send_limits import account_send_limits, parse_send_limit
 from pochta.store.api import Store
 from pochta.store.send_limit_model import Scope, SendLimitOverride, SendLimits
 
-__all__ = ["account_defaults", "apply_send_limits", "limits_text", "send_limit_options", "send_limit_rows"]
+__all__ = ["apply_send_limits", "limits_text", "send_limit_options", "send_limit_rows"]
 
 
 def send_limit_options(func: click.decorators.FC) -> click.decorators.FC:
@@ -74,20 +74,10 @@ def limits_text(limits: SendLimits) -> str:
     )
 
 
-def account_defaults(settings: Settings) -> SendLimits:
-    limits = settings.limits
-    return SendLimits(
-        limits.send_messages_per_hour,
-        limits.send_messages_per_day,
-        limits.send_recipients_per_hour,
-        limits.send_recipients_per_day,
-    )
-
-
 async def send_limit_rows(store: Store, settings: Settings, scope: Scope, name: str) -> list[list[str]]:
     """One row per window: limit (messages, recipients) and what was sent in the current one."""
     override = await store.send_limit_override(scope, name)
-    defaults = account_defaults(settings) if scope == "account" else SendLimits()
+    defaults = account_send_limits(settings) if scope == "account" else SendLimits()
     limits = override.over(defaults) if override else defaults
     rows = []
     for count in await store.send_counts(scope, name, int(time.time())):

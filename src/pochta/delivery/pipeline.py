@@ -45,7 +45,12 @@ from pochta.delivery.dmarc_actions import DmarcActions
 from pochta.delivery.forwarding import Forwarding
 from pochta.delivery.headers import HeaderBuffer, HeaderFacts, received_field, submission_fields
 from pochta.delivery.resolve import Destination, Resolution, Resolver
-from pochta.delivery.send_limits import SendLimitPolicy, notice_recipient, send_limit_reply
+from pochta.delivery.send_limits import (
+    SendLimitPolicy,
+    account_send_limits,
+    notice_recipient,
+    send_limit_reply,
+)
 from pochta.delivery.sieve_carry import Outgoing
 from pochta.delivery.sieve_run import SieveRunner
 from pochta.delivery.sieve_step import SieveInput, SieveStep
@@ -68,7 +73,7 @@ from pochta.store.queue_model import (
     QueueOrigin,
     new_queue_id,
 )
-from pochta.store.send_limit_model import SendCharge, SendLimitReached, SendLimits
+from pochta.store.send_limit_model import SendCharge, SendLimitReached
 from pochta.store.spool import SpoolFile, parse_file, spool_directory
 
 if TYPE_CHECKING:
@@ -127,7 +132,7 @@ class Delivery:
         self.mailauth = MailAuth(settings, self.dns)
         self.forwarding = Forwarding(settings, self.data_dir, self.is_local_domain)
         self.dmarc = DmarcActions(store, settings)
-        self.send_limits = SendLimitPolicy(store, _send_defaults(settings), self._enqueue_notice)
+        self.send_limits = SendLimitPolicy(store, account_send_limits(settings), self._enqueue_notice)
         self.clamav = ClamavScanner(settings.clamav)
         self.on_queued: Callable[[], None] | None = None  # the queue worker's wake-up
         self._disk_low = False
@@ -142,7 +147,7 @@ class Delivery:
         self.mailauth = MailAuth(settings, self.dns)
         self.forwarding = Forwarding(settings, self.data_dir, self.is_local_domain)
         self.dmarc = DmarcActions(self.store, settings)
-        self.send_limits.defaults = _send_defaults(settings)
+        self.send_limits.defaults = account_send_limits(settings)
         self.clamav = ClamavScanner(settings.clamav)
         runner = self.sieve.runner
         runner.configure(settings)
@@ -753,16 +758,6 @@ class DeliveryTransaction:
         spool, self._spool = self._spool, None
         if spool is not None:
             await spool.discard()
-
-
-def _send_defaults(settings: Settings) -> SendLimits:
-    limits = settings.limits
-    return SendLimits(
-        limits.send_messages_per_hour,
-        limits.send_messages_per_day,
-        limits.send_recipients_per_hour,
-        limits.send_recipients_per_day,
-    )
 
 
 def _written(path: SmtpPath) -> str:

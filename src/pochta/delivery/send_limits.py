@@ -18,16 +18,35 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from pochta.config import Settings
 from pochta.log import get_logger
 from pochta.proto.smtp.replies import Reply
 from pochta.store.api import Store
 from pochta.store.send_limit_model import Period, SendCharge, SendLimitReached, SendLimits
 
-__all__ = ["SendLimitPolicy", "notice_message", "notice_recipient", "parse_send_limit", "send_limit_reply"]
+__all__ = [
+    "SendLimitPolicy",
+    "account_send_limits",
+    "notice_message",
+    "notice_recipient",
+    "parse_send_limit",
+    "send_limit_reply",
+]
 
 log = get_logger(component="send-limits")
 
 _PERIOD_WORDS: dict[str, Period] = {"hour": "hour", "h": "hour", "day": "day", "d": "day"}
+
+
+def account_send_limits(settings: Settings) -> SendLimits:
+    """An account's sending limits from the config (``[limits] send_*``; a domain has none by default)."""
+    limits = settings.limits
+    return SendLimits(
+        limits.send_messages_per_hour,
+        limits.send_messages_per_day,
+        limits.send_recipients_per_hour,
+        limits.send_recipients_per_day,
+    )
 
 
 def parse_send_limit(text: str) -> tuple[int, Period]:
