@@ -7,9 +7,10 @@ that begins with a header field: an MH folder's numbered files) a message of the
 directory, each Maildir inside it a folder; a single file is an mbox or one message. Hidden entries
 (".imap", ".subscriptions", editors' files) are left alone.
 
-Where messages go (``target_name``): with ``--folder NAME`` the source's top is NAME and its
-subfolders are below NAME; without it the top is INBOX, a top-level folder named INBOX (any case)
-is INBOX too, and a top-level folder of a special-use name (Sent, Sent Items, Drafts, Trash, Deleted
+Where messages go (``target_name``): a top-level folder named INBOX (any case: an mbox file
+``INBOX``, a Maildir++ ``.INBOX.Sub``) is the source's top, as a Maildir's own messages are. With
+``--folder NAME`` the top is NAME and every other folder goes below NAME; without it the top is
+INBOX, and a top-level folder of a special-use name (Sent, Sent Items, Drafts, Trash, Deleted
 Items, Junk, Spam, Archive ... ``SPECIAL_NAMES``) goes into the account's mailbox of that use
 (RFC 6154), created with the attribute when the account has none. Missing folders are created and
 subscribed.
@@ -222,13 +223,16 @@ class _Folders:
 
     def target_name(self, relative: str) -> tuple[str, str | None]:
         """The mailbox name a source folder goes into, and the special use to create it with."""
+        top, _, rest = relative.partition("/")
+        if top.upper() == INBOX:  # the source's INBOX (an mbox file, a Maildir++ ".INBOX.Sub") is its top
+            relative = rest
         if self.base is not None:
             return (f"{self.base}/{relative}" if relative else self.base), None
         if not relative:
             return INBOX, None
-        top, _, rest = relative.partition("/")
         if top.upper() == INBOX:
-            return (f"{INBOX}/{rest}" if rest else INBOX), None
+            return f"{INBOX}/{relative}", None
+        top, _, rest = relative.partition("/")
         use = SPECIAL_NAMES.get(top.lower())
         if use is None:
             return relative, None

@@ -95,7 +95,8 @@ async def test_folders_special_use_and_the_folder_option(store: SqliteStore, ali
     again = await import_path(store, SETTINGS, alice, root, folder="Old/Server")
     assert again.placed == 7 and again.already == 0  # another target: another import
     names = {box.name for box in await store.mailboxes(alice.id)}
-    assert {"Old/Server", "Old/Server/Sent Items", "Old/Server/INBOX/Sub", "Old/Server/Lists/Python"} <= names
+    # The source's INBOX is the top: its subfolder Sub is Old/Server/Sub.
+    assert {"Old/Server", "Old/Server/Sent Items", "Old/Server/Sub", "Old/Server/Lists/Python"} <= names
 
 
 async def test_a_special_use_folder_is_created_with_its_attribute(store: SqliteStore, alice: Account, tmp_path: Path) -> None:
