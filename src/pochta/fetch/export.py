@@ -6,7 +6,7 @@
   alone (its messages at the top).
 - mbox: PATH is a directory with one mboxrd file per mailbox, ``<name>.mbox``, the hierarchy as
   directories (``Work.mbox`` and ``Work/Projects.mbox``); flags in Status/X-Status/X-Keywords, the
-  internal date in the From line (``mbox.write_message``). With ``--folder NAME`` PATH is that
+  internal date in the From line, the UIDs in X-UID and X-IMAPbase (``mbox.write_message``). With ``--folder NAME`` PATH is that
   mailbox's mbox file.
 
 The export reads each mailbox's view (a snapshot: messages arriving meanwhile wait for the next
@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pochta.fetch.maildir import MaildirWriter
-from pochta.fetch.mbox import write_message
+from pochta.fetch.mbox import imap_base, write_message
+from pochta.mail.flags import is_system_flag
 from pochta.store.api import NotFound
-from pochta.store.model import Account, MailboxInfo
+from pochta.store.model import Account, MailboxInfo, MailboxView
 from pochta.store.sqlite import SqliteStore
 
 __all__ = ["FORMATS", "ExportReport", "export_account", "target_problem"]
@@ -65,6 +66,11 @@ def _fsync_file(path: Path) -> None:
 
 def _mbox_path(root: Path, name: str) -> Path:
     return root.joinpath(*name.split("/")).with_name(name.split("/")[-1] + ".mbox")
+
+
+def view_uidnext(view: MailboxView, box: MailboxInfo) -> int:
+    """The UIDNEXT the file says: above every UID written, even when mail arrived after ``box`` was read."""
+    return max(box.uidnext, (view.uids[-1] + 1) if len(view) else 1)
 
 
 async def _boxes(store: SqliteStore, account: Account, folder: str | None) -> list[MailboxInfo]:
@@ -104,11 +110,16 @@ async def export_account(
             continue
         target = path if folder is not None else _mbox_path(path, box.name)
         await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        keywords = sorted({flag for flags in set(view.flags) for flag in flags if not is_system_flag(flag)})
+        base = imap_base(box.uidvalidity, view_uidnext(view, box), keywords)
         file = await asyncio.to_thread(open, target, "wb")
         try:
-            for entry in view:
+            for index, entry in enumerate(view):
                 data = await asyncio.to_thread(store.read_blob, entry.blob)
-                await asyncio.to_thread(file.write, write_message(data, entry.flags, entry.internal_date))
+                entry_text = write_message(
+                    data, entry.flags, entry.internal_date, uid=entry.uid, base=base if index == 0 else b""
+                )
+                await asyncio.to_thread(file.write, entry_text)
                 report.messages += 1
                 report.octets += len(data)
                 if progress is not None:

@@ -18,7 +18,10 @@ These headers are taken out of the message, with ``X-UID``, ``X-IMAP``, ``X-IMAP
 they are the mbox file's bookkeeping, not the message, and stripping them is what makes an export
 imported again byte-identical. UW-IMAP's folder pseudo-message (an ``X-IMAP`` header) is skipped.
 
-Writing (``write_message``): mboxrd, LF line ends (the format's own), the same From line and headers.
+Writing (``write_message``): mboxrd, LF line ends (the format's own), the same From line and headers,
+with the UIDs (``X-UID``, and ``X-IMAPbase`` on a folder's first message with its UIDVALIDITY, UIDNEXT and
+keyword names) as UW-IMAP and Dovecot keep them: a server reading the file keeps the UIDs and
+keywords (Dovecot ignores an X-Keywords name its X-IMAPbase does not list).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from pochta.fetch.importer_source import (
 )
 from pochta.mail.flags import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, is_system_flag
 
-__all__ = ["HIDDEN_HEADERS", "from_line", "is_mbox", "read_mbox", "split_flags", "write_message"]
+__all__ = ["HIDDEN_HEADERS", "from_line", "imap_base", "is_mbox", "read_mbox", "split_flags", "write_message"]
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # The asctime date of a From line, possibly with a zone before or after the year (qmail, old UUCP).
@@ -195,16 +198,27 @@ def _return_path(header: bytes) -> str:
     return match.group(1).decode("ascii", "replace") if match and match.group(1) else "MAILER-DAEMON"
 
 
-def write_message(message: bytes, flags: frozenset[str], when: datetime) -> bytes:
+def imap_base(uidvalidity: int, uidnext: int, keywords: list[str]) -> bytes:
+    """The ``X-IMAPbase`` header of a folder's first message (UW-IMAP's, which Dovecot reads): UIDVALIDITY,
+    UIDNEXT and the folder's keywords (Dovecot honours an ``X-Keywords`` name only when it is listed
+    here)."""
+    return f"X-IMAPbase: {uidvalidity} {uidnext:010d} {' '.join(keywords)}".rstrip().encode("ascii") + b"\n"
+
+
+def write_message(
+    message: bytes, flags: frozenset[str], when: datetime, *, uid: int | None = None, base: bytes = b""
+) -> bytes:
     """One message as an mboxrd entry: From line, the header with the flag headers at its end (any
-    it had already are replaced), the body quoted, an empty line after it."""
+    it had already are replaced; ``base`` the folder's ``X-IMAPbase`` for its first message, ``uid``
+    an ``X-UID``), the body quoted, an empty line after it."""
     lf = message.replace(b"\r\n", b"\n")
     stripped, _, _ = split_flags(lf)
     end = stripped.find(b"\n\n")
     header, body = (stripped, b"") if end < 0 else (stripped[: end + 1], stripped[end + 1 :])
     if not header.endswith(b"\n"):
         header += b"\n"
-    text = header + _status_headers(flags) + body
+    uid_header = b"" if uid is None else f"X-UID: {uid}\n".encode("ascii")
+    text = header + base + _status_headers(flags) + uid_header + body
     text = _RD_QUOTE.sub(rb">\1", text)
     if not text.endswith(b"\n"):
         text += b"\n"
