@@ -51,7 +51,11 @@ def imap_mailboxes(port: int, user: str) -> dict[str, list[tuple[bytes, bytes, b
         client.login(user, ACCOUNTS[user])
         typ, listed = client.list()
         assert typ == "OK"
-        names = [re.search(rb'"/" (.*)$', line).group(1).strip(b'"').decode() for line in listed if isinstance(line, bytes)]  # type: ignore[union-attr]
+        names = [
+            re.search(rb'"/" (.*)$', line).group(1).strip(b'"').decode()
+            for line in listed
+            if isinstance(line, bytes)
+        ]  # type: ignore[union-attr]
         for name in names:
             typ, data = client.select(f'"{name}"', readonly=True)
             if typ != "OK" or int(data[0] or 0) == 0:
@@ -62,16 +66,25 @@ def imap_mailboxes(port: int, user: str) -> dict[str, list[tuple[bytes, bytes, b
                 if isinstance(item, tuple):
                     flags = re.search(rb"FLAGS \(([^)]*)\)", item[0])
                     date = re.search(rb'INTERNALDATE "([^"]*)"', item[0])
-                    assert flags is not None and date is not None
-                    kept = sorted(flag for flag in flags.group(1).split() if flag != b"\\Recent")  # a session's
+                    assert flags is not None
+                    assert date is not None
+                    kept = sorted(
+                        flag for flag in flags.group(1).split() if flag != b"\\Recent"
+                    )  # a session's
                     rows.append((b" ".join(kept), date.group(1), item[1]))
             out[name] = rows
     return out
 
 
-def test_import_while_serving_then_export_and_import_into_another_account(server: ServeProcess, tmp_path: Path) -> None:
+def test_import_while_serving_then_export_and_import_into_another_account(
+    server: ServeProcess, tmp_path: Path
+) -> None:
     source = tmp_path / "Maildir"
-    for name, flags in (("", {"\\Seen", "$Label1"}), ("Work/Projects", {"\\Flagged"}), ("Sent Items", {"\\Seen", "\\Answered"})):
+    for name, flags in (
+        ("", {"\\Seen", "$Label1"}),
+        ("Work/Projects", {"\\Flagged"}),
+        ("Sent Items", {"\\Seen", "\\Answered"}),
+    ):
         writer = MaildirWriter(source, name)
         for n in range(3):
             writer.add(message(n), frozenset(flags), WHEN)
@@ -82,7 +95,8 @@ def test_import_while_serving_then_export_and_import_into_another_account(server
         watcher.login("alice@example.org", ACCOUNTS["alice@example.org"])
         assert watcher.select("INBOX")[1] == [b"0"]
         output = run_pochta("import", "alice@example.org", str(source), "--data", str(server.data)).stdout
-        assert "imported 9 messages" in output and "msgs/s" in output
+        assert "imported 9 messages" in output
+        assert "msgs/s" in output
         assert "created folders: Work, Work/Projects" in output
         typ, _ = watcher.noop()
         assert typ == "OK"
@@ -94,16 +108,30 @@ def test_import_while_serving_then_export_and_import_into_another_account(server
     assert [body for _, _, body in alice["Work/Projects"]] == [message(n) for n in range(3)]
     for fmt in ("mbox", "maildir"):
         out = tmp_path / f"export-{fmt}"
-        exported = run_pochta("export", "alice@example.org", str(out), "--format", fmt, "--data", str(server.data))
+        exported = run_pochta(
+            "export", "alice@example.org", str(out), "--format", fmt, "--data", str(server.data)
+        )
         assert "exported 9 messages" in exported.stdout
-        run_pochta("import", "bob@example.org", str(out), "--folder", f"From {fmt}", "--data", str(server.data))
+        run_pochta(
+            "import", "bob@example.org", str(out), "--folder", f"From {fmt}", "--data", str(server.data)
+        )
     bob = imap_mailboxes(port, "bob@example.org")
     for fmt in ("mbox", "maildir"):
         for name, rows in alice.items():
             # The source's INBOX is the --folder itself; the other folders are below it.
             assert bob[f"From {fmt}" if name == "INBOX" else f"From {fmt}/{name}"] == rows
-    refused = run_pochta("export", "alice@example.org", str(tmp_path / "export-mbox"), "--format", "mbox", "--data", str(server.data), check=False)
-    assert refused.returncode == 1 and "not an empty directory" in refused.stderr
+    refused = run_pochta(
+        "export",
+        "alice@example.org",
+        str(tmp_path / "export-mbox"),
+        "--format",
+        "mbox",
+        "--data",
+        str(server.data),
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "not an empty directory" in refused.stderr
 
 
 def test_bad_input_is_summarised_not_raised(tmp_path: Path) -> None:
@@ -113,18 +141,29 @@ def test_bad_input_is_summarised_not_raised(tmp_path: Path) -> None:
     source.mkdir()
     (source / "ok.eml").write_bytes(b"Subject: ok\n\nfine\n")
     (source / "big.eml").write_bytes(b"Subject: big\n\n" + b"x" * 5000 + b"\n")
-    (source / "cut.mbox").write_bytes(write_message(b"Subject: a\r\n\r\nx\r\n", frozenset(), WHEN) + b"From a Mon Dec  7 10:08:20 2026\nSubject: cut")
+    (source / "cut.mbox").write_bytes(
+        write_message(b"Subject: a\r\n\r\nx\r\n", frozenset(), WHEN)
+        + b"From a Mon Dec  7 10:08:20 2026\nSubject: cut"
+    )
     (source / "junk.bin").write_bytes(b"\x89PNG\r\n\x1a\n")
     (source / "gone.eml").symlink_to(tmp_path / "nowhere")
     result = run_pochta("import", "alice@example.org", str(source), "--data", str(data))
     assert "imported 2 messages" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
-    for reason in ("over the size limit", "truncated: the file ends inside the message header", "neither an mbox nor a message"):
+    for reason in (
+        "over the size limit",
+        "truncated: the file ends inside the message header",
+        "neither an mbox nor a message",
+    ):
         assert reason in result.stdout
     missing = run_pochta("import", "nobody@example.org", str(source), "--data", str(data), check=False)
-    assert missing.returncode == 1 and "no such account" in missing.stderr
-    nothing = run_pochta("import", "alice@example.org", str(tmp_path / "absent"), "--data", str(data), check=False)
-    assert nothing.returncode == 2 and "does not exist" in nothing.stderr
+    assert missing.returncode == 1
+    assert "no such account" in missing.stderr
+    nothing = run_pochta(
+        "import", "alice@example.org", str(tmp_path / "absent"), "--data", str(data), check=False
+    )
+    assert nothing.returncode == 2
+    assert "does not exist" in nothing.stderr
 
 
 def _journal_rows(data: Path) -> int:

@@ -44,16 +44,28 @@ async def filled(tmp_path: Path) -> AsyncIterator[tuple[SqliteStore, Account]]:
         await store.create_mailbox(account.id, "Work/Projects")
         zone = timezone(timedelta(hours=2))
         samples = [
-            ("INBOX", b"Subject: a\r\n\r\nFrom the start\r\n>From quoted\r\n>>From twice\r\n", {"\\Seen", "$Label1"}),
-            ("INBOX", b"Subject: b\r\n\r\nbody\r\n", {"\\Answered", "\\Flagged", "\\Draft", "\\Deleted", "$Forwarded"}),
+            (
+                "INBOX",
+                b"Subject: a\r\n\r\nFrom the start\r\n>From quoted\r\n>>From twice\r\n",
+                {"\\Seen", "$Label1"},
+            ),
+            (
+                "INBOX",
+                b"Subject: b\r\n\r\nbody\r\n",
+                {"\\Answered", "\\Flagged", "\\Draft", "\\Deleted", "$Forwarded"},
+            ),
             ("Work", b"Subject: c\r\n\r\nwork\r\n", {"project", "\\Seen"}),
             ("Work/Projects", b"Subject: d\r\n\r\nnested\r\n", set()),
         ]
-        samples += [("INBOX", data, {"\\Seen"}) for _, data in corpus_messages()[:25] if data.endswith(b"\r\n")]
+        samples += [
+            ("INBOX", data, {"\\Seen"}) for _, data in corpus_messages()[:25] if data.endswith(b"\r\n")
+        ]
         for n, (name, message, flags) in enumerate(samples):
             blob = await store.new_blob(message)
             when = datetime(2018, 6, 1 + n, 9, 30, n, tzinfo=zone)
-            await store.append(account.id, name, blob, parse_message(message, Settings().mime), frozenset(flags), when)
+            await store.append(
+                account.id, name, blob, parse_message(message, Settings().mime), frozenset(flags), when
+            )
         yield store, account
     finally:
         await store.close()
@@ -63,7 +75,9 @@ async def pochta_rows(store: SqliteStore, account: Account) -> dict[str, list[Ro
     out: dict[str, list[Row]] = {}
     for box in await store.mailboxes(account.id):
         view = await store.open_view(box.id)
-        rows = [(entry.flags, int(entry.internal_date.timestamp()), store.read_blob(entry.blob)) for entry in view]
+        rows = [
+            (entry.flags, int(entry.internal_date.timestamp()), store.read_blob(entry.blob)) for entry in view
+        ]
         if rows:
             out[box.name] = rows
     return out
@@ -111,7 +125,9 @@ def dovecot_maildir() -> Iterator[DovecotServer]:
         yield server
 
 
-async def test_dovecot_serves_the_maildir_export(filled: tuple[SqliteStore, Account], tmp_path: Path, dovecot_maildir: DovecotServer) -> None:
+async def test_dovecot_serves_the_maildir_export(
+    filled: tuple[SqliteStore, Account], tmp_path: Path, dovecot_maildir: DovecotServer
+) -> None:
     store, account = filled
     out = tmp_path / "maildir"
     await export_account(store, account, out, "maildir")
@@ -129,6 +145,10 @@ async def test_dovecot_serves_the_mbox_export(filled: tuple[SqliteStore, Account
     out = tmp_path / "mbox"
     await export_account(store, account, out, "mbox")
     ours = await pochta_rows(store, account)
+    check_mbox_with_dovecot(out, ours)
+
+
+def check_mbox_with_dovecot(out: Path, ours: dict[str, list[Row]]) -> None:
     # Dovecot's mbox: one file per folder under the user's directory, INBOX named explicitly.
     root = Path(tempfile.mkdtemp(prefix="pochta-dovecot-"))
     try:
@@ -138,7 +158,9 @@ async def test_dovecot_serves_the_mbox_export(filled: tuple[SqliteStore, Account
         give_to_dovecot(out, root / "mail" / "alice")
         binary = dovecot_binary()
         assert binary is not None
-        process = subprocess.Popen([binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
         server = DovecotServer(root, process, ports)
         try:
             server.wait_listening()

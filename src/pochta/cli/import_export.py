@@ -29,7 +29,14 @@ def _progress(total: int, what: str) -> Iterator[Callable[[int], None] | None]:
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     columns = (TextColumn(what), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
@@ -75,11 +82,18 @@ async def import_command(
     from pochta.mail.errors import InvalidMailboxName
 
     account = await _account(store, user)
-    units = await asyncio.to_thread(scan, path.resolve())
+    units = await asyncio.to_thread(lambda: scan(path.resolve()))
     try:
         with _progress(sum(unit.size for unit in units), "import") as progress:
             report = await import_path(
-                store, settings, account, path, folder=folder, quoting=mbox_quoting, progress=progress, units=units
+                store,
+                settings,
+                account,
+                path,
+                folder=folder,
+                quoting=mbox_quoting,
+                progress=progress,
+                units=units,
             )
     except InvalidMailboxName as exc:
         raise CommandFailed(f"--folder: {exc}") from None
@@ -104,7 +118,9 @@ async def import_command(
 @data_option
 @click.argument("user")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["maildir", "mbox"]), required=True, help="Maildir++ or mboxrd.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["maildir", "mbox"]), required=True, help="Maildir++ or mboxrd."
+)
 @click.option("--folder", help="Export this mailbox alone (with mbox, PATH is its file).")
 @with_store
 async def export_command(
@@ -123,9 +139,10 @@ async def export_command(
     total = sum(box.size for box in boxes if name is None or box.name == name)
     with _progress(total, "export") as progress:
         report = await export_account(store, account, path, fmt, folder=name, progress=progress)
+    rate = _rate(report.messages, report.seconds)
     click.echo(
         f"exported {report.messages} messages ({report.octets} octets) from {len(report.folders)} folders "
-        f"of {account.address} to {path} ({fmt}) in {report.seconds:.1f} s ({_rate(report.messages, report.seconds)})"
+        f"of {account.address} to {path} ({fmt}) in {report.seconds:.1f} s ({rate})"
     )
 
 

@@ -6,8 +6,8 @@
   alone (its messages at the top).
 - mbox: PATH is a directory with one mboxrd file per mailbox, ``<name>.mbox``, the hierarchy as
   directories (``Work.mbox`` and ``Work/Projects.mbox``); flags in Status/X-Status/X-Keywords, the
-  internal date in the From line, the UIDs in X-UID and X-IMAPbase (``mbox.write_message``). With ``--folder NAME`` PATH is that
-  mailbox's mbox file.
+  internal date in the From line, the UIDs in X-UID and X-IMAPbase (``mbox.write_message``). With
+  ``--folder NAME`` PATH is that mailbox's mbox file.
 
 The export reads each mailbox's view (a snapshot: messages arriving meanwhile wait for the next
 export) and streams blobs one at a time, so memory stays at one message. Files are fsync'ed. An
@@ -98,7 +98,9 @@ async def export_account(
         view = await store.open_view(box.id)
         report.folders.append(box.name)
         if fmt == "maildir":
-            writer = await asyncio.to_thread(MaildirWriter, path, "" if folder is not None or box.name == "INBOX" else box.name)
+            writer = await asyncio.to_thread(
+                MaildirWriter, path, "" if folder is not None or box.name == "INBOX" else box.name
+            )
             for entry in view:
                 data = await asyncio.to_thread(store.read_blob, entry.blob)
                 await asyncio.to_thread(writer.add, data, entry.flags, entry.internal_date)

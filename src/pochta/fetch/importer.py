@@ -29,14 +29,14 @@ import mmap
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pochta.config import Settings
 from pochta.fetch import into_store
 from pochta.fetch.eml import EML_SUFFIXES, read_eml
-from pochta.fetch.importer_source import Skipped, SourceMessage, looks_like_message
+from pochta.fetch.importer_source import Known, Skipped, SourceItem, SourceMessage, looks_like_message
 from pochta.fetch.maildir import MaildirFolder, find_folders, is_maildir, read_folder
 from pochta.fetch.mbox import is_mbox, read_mbox
 from pochta.mail.errors import InvalidMailboxName
@@ -122,7 +122,9 @@ def _maildir_units(folders: list[MaildirFolder], root: Path, prefix: str) -> Ite
         size = 0
         for part in ("new", "cur"):
             with contextlib.suppress(OSError):
-                size += sum(entry.stat().st_size for entry in os.scandir(folder.path / part) if entry.is_file())
+                size += sum(
+                    entry.stat().st_size for entry in os.scandir(folder.path / part) if entry.is_file()
+                )
         relative = folder.path.relative_to(root).as_posix()
         key = "" if relative == "." else relative + "/"
         name = f"{prefix}/{folder.name}".strip("/") if prefix else folder.name
@@ -168,7 +170,16 @@ def _walk(root: Path, directory: Path, folder: str, units: list[Unit]) -> None:
     try:
         entries = sorted(directory.iterdir())
     except OSError as exc:
-        units.append(Unit("unreadable", directory, folder, directory.relative_to(root).as_posix(), 0, f"unreadable: {exc.strerror}"))
+        units.append(
+            Unit(
+                "unreadable",
+                directory,
+                folder,
+                directory.relative_to(root).as_posix(),
+                0,
+                f"unreadable: {exc.strerror}",
+            )
+        )
         return
     for entry in entries:
         if entry.name.startswith("."):
@@ -185,9 +196,11 @@ def _walk(root: Path, directory: Path, folder: str, units: list[Unit]) -> None:
                 units.append(unit)
 
 
-def _messages(unit: Unit, quoting: str) -> Iterator[SourceMessage | Skipped]:
+def _messages(unit: Unit, quoting: str, known: Container[str]) -> Iterator[SourceItem]:
     if unit.kind == "maildir":
-        yield from read_folder(MaildirFolder(unit.path, unit.folder), unit.key)
+        yield from read_folder(MaildirFolder(unit.path, unit.folder), unit.key, known)
+    elif unit.kind == "eml" and unit.key in known:
+        yield Known(unit.folder, unit.key, unit.size)
     elif unit.kind == "eml":
         yield read_eml(unit.path, unit.folder, unit.key)
     elif unit.kind == "mbox":
@@ -196,7 +209,7 @@ def _messages(unit: Unit, quoting: str) -> Iterator[SourceMessage | Skipped]:
                 if os.fstat(file.fileno()).st_size == 0:
                     return
                 with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                    yield from read_mbox(data, unit.folder, unit.key, quoting=quoting)  # type: ignore[arg-type]
+                    yield from read_mbox(data, unit.folder, unit.key, quoting=quoting, known=known)  # type: ignore[arg-type]
         except OSError as exc:
             yield Skipped(unit.folder, unit.key, f"unreadable: {exc.strerror}", unit.size)
     else:
@@ -284,7 +297,7 @@ async def import_path(
     """Import ``path`` into the account; ``progress`` is told the source octets done as they go."""
     started = time.monotonic()
     report = ImportReport()
-    root = path.resolve()
+    root = await asyncio.to_thread(path.resolve)
     limits = NameLimits(settings.limits.max_mailbox_name_bytes, settings.limits.max_mailbox_depth)
     base = canonical_name(folder, creating=True, limits=limits) if folder is not None else None
     folders = _Folders(store, account, base, limits)
@@ -317,13 +330,15 @@ async def import_path(
         nonlocal pending, pending_batch
         await settle()  # one batch in the writer while the next is parsed
         if batch.placements:
-            pending = asyncio.create_task(into_store.place_batch(store, account.id, source, batch.placements, max_keywords))
+            pending = asyncio.create_task(
+                into_store.place_batch(store, account.id, source, batch.placements, max_keywords)
+            )
             pending_batch = batch
 
     batch = _Batch()
     try:
         for unit in units if units is not None else await asyncio.to_thread(scan, root):
-            iterator = _messages(unit, quoting)
+            iterator = _messages(unit, quoting, done)
             while True:
                 item = await asyncio.to_thread(next, iterator, None)
                 if item is None:
@@ -332,12 +347,18 @@ async def import_path(
                     report.skip(item)
                     tick(item.source_size)
                     continue
-                if item.key in done:
+                if isinstance(item, Known):
                     report.already += 1
                     tick(item.source_size)
                     continue
                 if len(item.data) > max_size:
-                    report.skip(Skipped(item.folder, item.key, f"over the size limit (limits.max_message_size, {max_size} octets)"))
+                    report.skip(
+                        Skipped(
+                            item.folder,
+                            item.key,
+                            f"over the size limit (limits.max_message_size, {max_size} octets)",
+                        )
+                    )
                     tick(item.source_size)
                     continue
                 try:
@@ -348,7 +369,9 @@ async def import_path(
                     continue
                 report.folders.add(folders.target_name(item.folder)[0])
                 prepared = await into_store.prepare_message(store, item.data, settings)
-                batch.placements.append(into_store.Placement(item.key, mailbox_id, prepared, item.flags, item.internal_date))
+                batch.placements.append(
+                    into_store.Placement(item.key, mailbox_id, prepared, item.flags, item.internal_date)
+                )
                 batch.items.append(item)
                 batch.octets += len(item.data)
                 tick(item.source_size)

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from pochta.mail.flags import is_atom, is_system_flag
 
-__all__ = ["SourceMessage", "Skipped", "crlf", "keyword_flags", "looks_like_message"]
+__all__ = ["Known", "Skipped", "SourceItem", "SourceMessage", "crlf", "keyword_flags", "looks_like_message"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,18 @@ class Skipped:
     key: str
     reason: str
     source_size: int = 0
+
+
+@dataclass(frozen=True)
+class Known:
+    """A message whose key the journal has (placed by an earlier run): not read, not converted."""
+
+    folder: str
+    key: str
+    source_size: int = 0
+
+
+SourceItem = SourceMessage | Skipped | Known
 
 
 _BARE_LF = re.compile(rb"(?<!\r)\n")

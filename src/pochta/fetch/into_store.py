@@ -50,7 +50,9 @@ def prepare(data: bytes, blob: BlobRef, settings: Settings) -> mail.PreparedMess
     """What delivery computes once per message (DESIGN "work is done once"): the parse cache, the
     search rows and the IMAP wire forms. CPU work: called off the event loop."""
     parsed = parse_message(data, settings.mime)
-    return mail.PreparedMessage(blob, parsed.to_json(with_text=False), search.search_rows(parsed), wire_forms(parsed.root))
+    return mail.PreparedMessage(
+        blob, parsed.to_json(with_text=False), search.search_rows(parsed), wire_forms(parsed.root)
+    )
 
 
 async def prepare_message(store: SqliteStore, data: bytes, settings: Settings) -> mail.PreparedMessage:

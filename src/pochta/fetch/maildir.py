@@ -23,14 +23,23 @@ into ``cur/`` with their info and mtime, LF line ends as Dovecot writes them, an
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pochta.fetch.importer_source import Skipped, SourceMessage, crlf, keyword_flags, looks_like_message
+from pochta.fetch.importer_source import (
+    Known,
+    Skipped,
+    SourceItem,
+    SourceMessage,
+    crlf,
+    keyword_flags,
+    looks_like_message,
+)
 from pochta.mail.flags import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, is_system_flag
 from pochta.mail.names import modified_utf7_decode, modified_utf7_encode
 
@@ -88,9 +97,9 @@ def _nested(directory: Path, name: str) -> Iterator[MaildirFolder]:
     if is_maildir(directory):
         yield MaildirFolder(directory, name)
     for child in sorted(directory.iterdir()):
-        if child.is_dir() and child.name not in _PARTS and not child.name.startswith("."):
-            if child.name != COURIER_KEYWORDS:
-                yield from _nested(child, f"{name}/{_decode_level(child.name)}")
+        skipped = child.name in _PARTS or child.name == COURIER_KEYWORDS or child.name.startswith(".")
+        if child.is_dir() and not skipped:
+            yield from _nested(child, f"{name}/{_decode_level(child.name)}")
 
 
 def split_name(file_name: str) -> tuple[str, str | None]:
@@ -147,7 +156,9 @@ def courier_keywords(folder: Path) -> dict[str, list[str]]:
             updates[unique] = (counter, entry)
     for unique, (_, path) in updates.items():
         try:
-            found[unique] = [line.strip() for line in path.read_text("utf-8", "replace").splitlines() if line.strip()]
+            found[unique] = [
+                line.strip() for line in path.read_text("utf-8", "replace").splitlines() if line.strip()
+            ]
         except OSError:
             continue
     return found
@@ -155,12 +166,17 @@ def courier_keywords(folder: Path) -> dict[str, list[str]]:
 
 def info_flags(letters: str, keywords: dict[int, str]) -> frozenset[str]:
     flags = {_LETTERS[letter] for letter in letters if letter in _LETTERS}
-    numbered = [keywords[ord(letter) - ord("a")] for letter in letters if "a" <= letter <= "z" and ord(letter) - ord("a") in keywords]
+    numbered = [
+        keywords[ord(letter) - ord("a")]
+        for letter in letters
+        if "a" <= letter <= "z" and ord(letter) - ord("a") in keywords
+    ]
     return frozenset(flags) | keyword_flags(numbered)
 
 
-def read_folder(folder: MaildirFolder, key_prefix: str) -> Iterator[SourceMessage | Skipped]:
-    """Every message of one folder, new/ then cur/, in name order (deliveries are named by time)."""
+def read_folder(folder: MaildirFolder, key_prefix: str, known: Container[str] = ()) -> Iterator[SourceItem]:
+    """Every message of one folder, new/ then cur/, in name order (deliveries are named by time);
+    those in ``known`` are only named, their files not read."""
     keywords = dovecot_keywords(folder.path)
     courier = courier_keywords(folder.path)
     for part in ("new", "cur"):
@@ -175,6 +191,10 @@ def read_folder(folder: MaildirFolder, key_prefix: str) -> Iterator[SourceMessag
         for file_name in names:
             unique, letters = split_name(file_name)
             key = f"{key_prefix}{unique}"
+            if key in known:
+                with contextlib.suppress(OSError):
+                    yield Known(folder.name, key, os.stat(directory / file_name).st_size)
+                continue
             path = directory / file_name
             try:
                 with open(path, "rb") as file:
@@ -189,7 +209,9 @@ def read_folder(folder: MaildirFolder, key_prefix: str) -> Iterator[SourceMessag
                 yield Skipped(folder.name, key, "empty message", len(data))
                 continue
             if not looks_like_message(data):
-                yield Skipped(folder.name, key, "not a message: it does not begin with a header field", len(data))
+                yield Skipped(
+                    folder.name, key, "not a message: it does not begin with a header field", len(data)
+                )
                 continue
             flags = info_flags(letters or "", keywords) | keyword_flags(courier.get(unique, []))
             when = datetime.fromtimestamp(int(stat.st_mtime), UTC)

@@ -27,11 +27,13 @@ keywords (Dovecot ignores an X-Keywords name its X-IMAPbase does not list).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 from pochta.fetch.importer_source import (
+    Known,
     Skipped,
+    SourceItem,
     SourceMessage,
     cr_only,
     cr_to_lf,
@@ -55,7 +57,9 @@ _O_QUOTED = re.compile(rb"^>(From )", re.MULTILINE)
 _RD_QUOTE = re.compile(rb"^(>*From )", re.MULTILINE)
 
 # Dovecot's mbox_hide_headers: the mbox file's bookkeeping, never part of the message.
-HIDDEN_HEADERS = frozenset({b"status", b"x-status", b"x-keywords", b"x-uid", b"x-imap", b"x-imapbase", b"content-length"})
+HIDDEN_HEADERS = frozenset(
+    {b"status", b"x-status", b"x-keywords", b"x-uid", b"x-imap", b"x-imapbase", b"content-length"}
+)
 _X_STATUS = {"A": ANSWERED, "F": FLAGGED, "T": DRAFT, "D": DELETED}
 _X_STATUS_LETTER = {flag: letter for letter, flag in _X_STATUS.items()}
 
@@ -136,8 +140,11 @@ def split_flags(data: bytes) -> tuple[bytes, frozenset[str], bool]:
     return b"".join(kept) + body, frozenset(flags), pseudo
 
 
-def read_mbox(data: bytes, folder: str, key_prefix: str, *, quoting: str = "rd") -> Iterator[SourceMessage | Skipped]:
-    """Every message of an mbox file's bytes (an mmap of it does); keys are ``key_prefix@offset``."""
+def read_mbox(
+    data: bytes, folder: str, key_prefix: str, *, quoting: str = "rd", known: Container[str] = ()
+) -> Iterator[SourceItem]:
+    """Every message of an mbox file's bytes (an mmap of it does); keys are ``key_prefix@offset``;
+    those in ``known`` are only named."""
     if cr_only(data[:65536]):
         data = cr_to_lf(data)  # an old Mac file: lines end in CR alone
     unquote = _RD_QUOTED if quoting == "rd" else _O_QUOTED
@@ -145,6 +152,9 @@ def read_mbox(data: bytes, folder: str, key_prefix: str, *, quoting: str = "rd")
     for index, (start, body_start, date) in enumerate(marks):
         end = marks[index + 1][0] if index + 1 < len(marks) else len(data)
         key = f"{key_prefix}@{start}"
+        if key in known:
+            yield Known(folder, key, end - start)
+            continue
         raw = data[body_start:end]
         if raw.endswith(b"\n\n"):
             raw = raw[:-1]  # the empty line before the next From line is the file's
@@ -157,7 +167,12 @@ def read_mbox(data: bytes, folder: str, key_prefix: str, *, quoting: str = "rd")
         if not looks_like_message(raw):
             yield Skipped(folder, key, "not a message: it does not begin with a header field", size)
             continue
-        if index + 1 == len(marks) and b"\n\n" not in raw and b"\r\n\r\n" not in raw and not raw.endswith(b"\n"):
+        if (
+            index + 1 == len(marks)
+            and b"\n\n" not in raw
+            and b"\r\n\r\n" not in raw
+            and not raw.endswith(b"\n")
+        ):
             yield Skipped(folder, key, "truncated: the file ends inside the message header", size)
             continue
         message = unquote.sub(rb"\1", raw)

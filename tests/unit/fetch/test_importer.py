@@ -51,7 +51,9 @@ def write_source(kind: str, root: Path, messages: list[bytes]) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["maildir", "mbox", "eml"])
-async def test_the_corpus_in_each_format(store: SqliteStore, alice: Account, tmp_path: Path, kind: str) -> None:
+async def test_the_corpus_in_each_format(
+    store: SqliteStore, alice: Account, tmp_path: Path, kind: str
+) -> None:
     messages = corpus()
     assert len(messages) > 50
     source = write_source(kind, tmp_path / kind, messages)
@@ -67,10 +69,14 @@ async def test_the_corpus_in_each_format(store: SqliteStore, alice: Account, tmp
         wanted = [data if data.endswith(b"\r\n") else data + b"\r\n" for data in wanted]
     assert Counter(data for data, _, _ in found["INBOX"].elements()) == Counter(wanted)
     if kind != "eml":  # an .eml file has no flags; its date is its Date: header
-        assert {(flags, date) for _, flags, date in found["INBOX"]} == {(frozenset({"\\Seen"}), int(WHEN.timestamp()))}
+        assert {(flags, date) for _, flags, date in found["INBOX"]} == {
+            (frozenset({"\\Seen"}), int(WHEN.timestamp()))
+        }
 
 
-async def test_folders_special_use_and_the_folder_option(store: SqliteStore, alice: Account, tmp_path: Path) -> None:
+async def test_folders_special_use_and_the_folder_option(
+    store: SqliteStore, alice: Account, tmp_path: Path
+) -> None:
     root = tmp_path / "Maildir"
     for name in ("", "Sent Items", "Deleted Messages", "Spam", "Lists/Python", "INBOX/Sub", "Drafts"):
         writer = MaildirWriter(root, name)
@@ -93,27 +99,35 @@ async def test_folders_special_use_and_the_folder_option(store: SqliteStore, ali
     assert boxes["Lists/Python"].subscribed
     # Into a folder of its own: nothing is mapped, everything is below it.
     again = await import_path(store, SETTINGS, alice, root, folder="Old/Server")
-    assert again.placed == 7 and again.already == 0  # another target: another import
+    assert again.placed == 7  # another target: another import
+    assert again.already == 0
     names = {box.name for box in await store.mailboxes(alice.id)}
     # The source's INBOX is the top: its subfolder Sub is Old/Server/Sub.
     assert {"Old/Server", "Old/Server/Sent Items", "Old/Server/Sub", "Old/Server/Lists/Python"} <= names
 
 
-async def test_a_special_use_folder_is_created_with_its_attribute(store: SqliteStore, alice: Account, tmp_path: Path) -> None:
+async def test_a_special_use_folder_is_created_with_its_attribute(
+    store: SqliteStore, alice: Account, tmp_path: Path
+) -> None:
     await store.delete_mailbox(alice.id, "Archive")
     source = tmp_path / "mail"
     (source / "Archives").mkdir(parents=True)
     (source / "Archives" / "1.eml").write_bytes(b"Subject: a\n\nx\n")
     await import_path(store, SETTINGS, alice, source)
     [box] = [box for box in await store.mailboxes(alice.id) if box.name == "Archives"]
-    assert box.special_use == "\\Archive" and box.messages == 1
+    assert box.special_use == "\\Archive"
+    assert box.messages == 1
 
 
-async def test_a_tree_of_mbox_files_and_eml_directories(store: SqliteStore, alice: Account, tmp_path: Path) -> None:
+async def test_a_tree_of_mbox_files_and_eml_directories(
+    store: SqliteStore, alice: Account, tmp_path: Path
+) -> None:
     root = tmp_path / "Mail"
     (root / "Work").mkdir(parents=True)
     (root / "inbox").write_bytes(write_message(b"Subject: i\r\n\r\nx\r\n", frozenset(), WHEN))
-    (root / "Work" / "Projects.mbox").write_bytes(write_message(b"Subject: p\r\n\r\nx\r\n", frozenset({"$Work"}), WHEN))
+    (root / "Work" / "Projects.mbox").write_bytes(
+        write_message(b"Subject: p\r\n\r\nx\r\n", frozenset({"$Work"}), WHEN)
+    )
     (root / "Work" / "1.eml").write_bytes(b"Subject: e\nDate: Tue, 3 Mar 2015 10:00:00 +0100\n\nx\n")
     (root / "notes.txt").write_bytes(b"\x00binary")
     (root / ".imap").mkdir()  # an index directory of another server: left alone
@@ -122,26 +136,33 @@ async def test_a_tree_of_mbox_files_and_eml_directories(store: SqliteStore, alic
     found = await contents(store, alice)
     assert found == {
         "INBOX": Counter({(b"Subject: i\r\n\r\nx\r\n", frozenset(), int(WHEN.timestamp())): 1}),
-        "Work": Counter({(b"Subject: e\r\nDate: Tue, 3 Mar 2015 10:00:00 +0100\r\n\r\nx\r\n", frozenset(), 1425373200): 1}),
-        "Work/Projects": Counter({(b"Subject: p\r\n\r\nx\r\n", frozenset({"$Work"}), int(WHEN.timestamp())): 1}),
+        "Work": Counter(
+            {(b"Subject: e\r\nDate: Tue, 3 Mar 2015 10:00:00 +0100\r\n\r\nx\r\n", frozenset(), 1425373200): 1}
+        ),
+        "Work/Projects": Counter(
+            {(b"Subject: p\r\n\r\nx\r\n", frozenset({"$Work"}), int(WHEN.timestamp())): 1}
+        ),
     }
     assert report.skipped == Counter({"neither an mbox nor a message": 1})
 
 
 async def test_a_rerun_places_nothing_twice(store: SqliteStore, alice: Account, tmp_path: Path) -> None:
     path = tmp_path / "a.mbox"
-    path.write_bytes(b"".join(write_message(f"Subject: {n}\r\n\r\nx\r\n".encode(), frozenset(), WHEN) for n in range(30)))
+    path.write_bytes(
+        b"".join(write_message(f"Subject: {n}\r\n\r\nx\r\n".encode(), frozenset(), WHEN) for n in range(30))
+    )
     first = await import_path(store, SETTINGS, alice, path)
     assert (first.placed, first.already) == (30, 0)
     # The file grows (mail appended to it since): only the new message is placed.
-    with open(path, "ab") as file:
-        file.write(write_message(b"Subject: new\r\n\r\nx\r\n", frozenset(), WHEN))
+    path.write_bytes(path.read_bytes() + write_message(b"Subject: new\r\n\r\nx\r\n", frozenset(), WHEN))
     second = await import_path(store, SETTINGS, alice, path)
     assert (second.placed, second.already) == (1, 30)
     assert sum((await contents(store, alice))["INBOX"].values()) == 31
 
 
-async def test_the_same_message_is_stored_once(store: SqliteStore, alice: Account, bob: Account, tmp_path: Path) -> None:
+async def test_the_same_message_is_stored_once(
+    store: SqliteStore, alice: Account, bob: Account, tmp_path: Path
+) -> None:
     data = b"Subject: same\r\n\r\nbody\r\n" + b"x" * 100_000 + b"\r\n"  # a file blob, not an inline one
     path = tmp_path / "twice.mbox"
     path.write_bytes(write_message(data, frozenset(), WHEN) * 2)
@@ -157,7 +178,9 @@ async def test_the_same_message_is_stored_once(store: SqliteStore, alice: Accoun
     assert len(blobs) == 1
 
 
-async def test_size_limit_quota_and_bad_names_are_skipped_with_reasons(store: SqliteStore, alice: Account, tmp_path: Path) -> None:
+async def test_size_limit_quota_and_bad_names_are_skipped_with_reasons(
+    store: SqliteStore, alice: Account, tmp_path: Path
+) -> None:
     settings = Settings(limits=LimitSettings(max_message_size=2048))
     root = tmp_path / "m"
     (root / "bad%name").mkdir(parents=True)
@@ -167,7 +190,8 @@ async def test_size_limit_quota_and_bad_names_are_skipped_with_reasons(store: Sq
     report = await import_path(store, settings, alice, root)
     assert report.placed == 1
     reasons = sorted(report.skipped)
-    assert reasons[0].startswith("folder name refused") and reasons[1].startswith("over the size limit")
+    assert reasons[0].startswith("folder name refused")
+    assert reasons[1].startswith("over the size limit")
     await store.update_account("alice@example.org", quota_bytes=100)
     other = tmp_path / "q.mbox"
     other.write_bytes(write_message(b"Subject: q\r\n\r\n" + b"z" * 200 + b"\r\n", frozenset(), WHEN))
@@ -184,7 +208,11 @@ async def _fill(store: SqliteStore, account: Account) -> None:
     await store.create_mailbox(account.id, "Work/Projekte ü")
     samples = [
         ("INBOX", b"Subject: plain\r\n\r\nhello\r\nFrom the start\r\n>From quoted\r\n", {"\\Seen"}),
-        ("INBOX", b"Subject: flags\r\nX-Status-Line: kept\r\n\r\nbody\r\n", {"\\Answered", "\\Flagged", "\\Draft", "$Label1", "work"}),
+        (
+            "INBOX",
+            b"Subject: flags\r\nX-Status-Line: kept\r\n\r\nbody\r\n",
+            {"\\Answered", "\\Flagged", "\\Draft", "$Label1", "work"},
+        ),
         ("INBOX", b"Subject: deleted\r\n\r\nx\r\n", {"\\Deleted", "$Forwarded"}),
         ("Work", b"Subject: no body\r\n", set()),
         ("Work/Projekte ü", b"Subject: nested\r\n\r\n\r\n\r\nblank lines\r\n\r\n", {"$Junk"}),

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pochta.fetch.importer_source import Skipped, SourceMessage
-from pochta.fetch.maildir import MaildirFolder, MaildirWriter, find_folders, info_flags, read_folder, split_name
+from pochta.fetch.maildir import (
+    MaildirFolder,
+    MaildirWriter,
+    find_folders,
+    info_flags,
+    read_folder,
+    split_name,
+)
 
 MESSAGE = b"Subject: m\n\nbody\n"
 
@@ -39,7 +46,14 @@ def test_names_with_and_without_info() -> None:
 def test_flag_letters_and_dovecot_keywords() -> None:
     keywords = {0: "$Junk", 1: "work", 3: "bad keyword"}
     assert info_flags("DFPRSTabcd", keywords) == {
-        "\\Draft", "\\Flagged", "$Forwarded", "\\Answered", "\\Seen", "\\Deleted", "$Junk", "work",
+        "\\Draft",
+        "\\Flagged",
+        "$Forwarded",
+        "\\Answered",
+        "\\Seen",
+        "\\Deleted",
+        "$Junk",
+        "work",
     }  # "c" has no keyword, "d"'s is not an atom
     assert info_flags("", {}) == frozenset()
 
@@ -77,9 +91,11 @@ def test_messages_flags_dates_and_odd_files(tmp_path: Path) -> None:
     assert first.flags == {"\\Seen", "$Label1", "todo"}
     assert first.internal_date == datetime.fromtimestamp(1_500_000_000, UTC)
     assert first.data == b"Subject: m\r\n\r\nbody\r\n"
-    assert isinstance(by_key["2.b.host"], SourceMessage) and by_key["2.b.host"].flags == frozenset()
+    assert isinstance(by_key["2.b.host"], SourceMessage)
+    assert by_key["2.b.host"].flags == frozenset()
     cr = by_key["5.e.host"]
-    assert isinstance(cr, SourceMessage) and cr.data == b"Subject: cr\r\n\r\nbody\r\n"
+    assert isinstance(cr, SourceMessage)
+    assert cr.data == b"Subject: cr\r\n\r\nbody\r\n"
     reasons = {key: item.reason for key, item in by_key.items() if isinstance(item, Skipped)}
     assert reasons["3.c.host"] == "empty message"
     assert "header field" in reasons["4.d.host"]
@@ -97,7 +113,11 @@ def test_courier_keywords(tmp_path: Path) -> None:
     (keywords / ".4.2.b.host").write_text("later\n")  # an update after the list: it wins
     (keywords / "3.c.host").write_text("solo\n")
     flags = {item.key: item.flags for item in read(folder) if isinstance(item, SourceMessage)}
-    assert flags == {"1.a.host": {"\\Seen", "$Label1", "project"}, "2.b.host": {"later"}, "3.c.host": {"solo"}}
+    assert flags == {
+        "1.a.host": {"\\Seen", "$Label1", "project"},
+        "2.b.host": {"later"},
+        "3.c.host": {"solo"},
+    }
 
 
 def test_writer_then_reader_keeps_bytes_flags_keywords_and_dates(tmp_path: Path) -> None:

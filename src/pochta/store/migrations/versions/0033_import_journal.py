@@ -28,7 +28,10 @@ def upgrade() -> None:
         sa.Column("mailbox_id", sa.Integer(), nullable=False),
         sa.Column("uid", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_import_journal_account_id_accounts"), ondelete="CASCADE"
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_import_journal_account_id_accounts"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("account_id", "source", "item", name=op.f("pk_import_journal")),
     )
