@@ -51,7 +51,6 @@ _DATE = re.compile(
     rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s+(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+(\d{1,2})\s+"
     rb"(\d{1,2}):(\d{2})(?::(\d{2}))?\s+(?:([A-Za-z]{1,5}|[+-]\d{4})\s+)?(\d{4})(?:\s+([+-]\d{4}))?"
 )
-_FROM = re.compile(rb"^From ", re.MULTILINE)
 _RD_QUOTED = re.compile(rb"^>(>*From )", re.MULTILINE)
 _O_QUOTED = re.compile(rb"^>(From )", re.MULTILINE)
 _RD_QUOTE = re.compile(rb"^(>*From )", re.MULTILINE)
@@ -92,21 +91,32 @@ def is_mbox(head: bytes) -> bool:
     return first.startswith(b"From ") and from_line_date(first) is not None
 
 
+def _next_from(data: bytes, position: int) -> int:
+    """Where the next line starting "From " begins (bytes.find: far faster than a MULTILINE regex)."""
+    found = data.find(b"\nFrom ", position)
+    return found + 1 if found >= 0 else -1
+
+
 def _separators(data: bytes) -> Iterator[tuple[int, int, datetime | None]]:
     """(start of the From line, start of the message, date) of each message."""
-    for match in _FROM.finditer(data):
-        start = match.start()
+    start = 0 if data[:5] == b"From " else _next_from(data, 0)
+    while start >= 0:
         end = data.find(b"\n", start)
         line_end = len(data) if end < 0 else end
         date = from_line_date(data[start:line_end])
         if date is not None or start == 0:
             yield start, min(line_end + 1, len(data)), date
+        start = _next_from(data, line_end)
+
+
+_HEADER_END = re.compile(rb"\n\r?\n")
 
 
 def split_flags(data: bytes) -> tuple[bytes, frozenset[str], bool]:
     """The message without the mbox bookkeeping headers, the flags they gave, and whether it is
-    UW-IMAP's folder pseudo-message. ``data`` has LF line ends."""
-    end = data.find(b"\n\n")
+    UW-IMAP's folder pseudo-message. Line ends (LF or CRLF) are left as they are."""
+    found = _HEADER_END.search(data)
+    end = -1 if found is None else found.start()
     header = data if end < 0 else data[: end + 1]
     flags: set[str] = set()
     kept: list[bytes] = []
@@ -175,15 +185,12 @@ def read_mbox(
         ):
             yield Skipped(folder, key, "truncated: the file ends inside the message header", size)
             continue
-        message = unquote.sub(rb"\1", raw)
-        lf = message.replace(b"\r\n", b"\n")
-        stripped, flags, pseudo = split_flags(lf)
+        message = unquote.sub(rb"\1", raw) if b">From " in raw else raw  # only quoted lines have it
+        stripped, flags, pseudo = split_flags(message)
         if pseudo:
             yield Skipped(folder, key, "UW-IMAP folder pseudo-message", size)
             continue
-        if stripped is not lf:
-            message = stripped
-        yield SourceMessage(folder, key, crlf(message), flags, date, size)
+        yield SourceMessage(folder, key, crlf(stripped), flags, date, size)
 
 
 def from_line(sender: str, when: datetime) -> bytes:
