@@ -211,3 +211,31 @@ async def inbox(data: Path) -> list[tuple[frozenset[str], bytes]]:
         return [(entry.flags, store.read_blob(entry.blob)) for entry in await store.open_view(box.id)]
     finally:
         await store.close()
+
+
+@pytest.mark.slow
+def test_ten_thousand_messages_through_three_sigkills(tmp_path: Path) -> None:
+    # The long version: an mbox of 10,000 messages, the import killed three times at random
+    # moments, then run to the end; every message is in INBOX once, with its bytes and flags.
+    data = tmp_path / "data"
+    init_data_dir(data, listeners=[], accounts={"alice@example.org": ACCOUNTS["alice@example.org"]})
+    count = 10_000
+    path = tmp_path / "big.mbox"
+    flags = [frozenset({"\\Seen"}) if n % 3 == 0 else frozenset() for n in range(count)]
+    path.write_bytes(b"".join(write_message(message(n, 3 + n % 200), flags[n], WHEN) for n in range(count)))
+    command = [*POCHTA, "import", "alice@example.org", str(path), "--data", str(data)]
+    for _ in range(3):
+        before = _journal_rows(data)
+        victim = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=pochta_env())
+        deadline = time.monotonic() + 120
+        while _journal_rows(data) == before and victim.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(random.uniform(0, 2.0))
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate(timeout=60)
+    assert _journal_rows(data) < count
+    rerun = run_pochta("import", "alice@example.org", str(path), "--data", str(data))
+    assert "already imported by an earlier run" in rerun.stdout
+    found = asyncio.run(inbox(data))
+    assert [body for _, body in found] == [message(n, 3 + n % 200) for n in range(count)]
+    assert [flag_set for flag_set, _ in found] == flags

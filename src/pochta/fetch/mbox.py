@@ -194,7 +194,7 @@ def read_mbox(
 
 
 def from_line(sender: str, when: datetime) -> bytes:
-    """``From sender asctime`` in UTC (RFC 4155 §2: the sender without spaces; MAILER-DAEMON when
+    """``From sender asctime`` in UTC (RFC 4155 section 2: the sender without spaces; MAILER-DAEMON when
     there is none)."""
     utc = when.astimezone(UTC)
     name = "".join(sender.split()) or "MAILER-DAEMON"

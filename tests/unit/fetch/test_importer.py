@@ -12,6 +12,7 @@ import pytest
 
 from conftest import contents
 from pochta.config import LimitSettings, Settings
+from pochta.fetch import into_store
 from pochta.fetch.export import export_account
 from pochta.fetch.importer import import_path
 from pochta.fetch.importer_source import looks_like_message
@@ -246,3 +247,13 @@ async def test_export_of_one_folder(store: SqliteStore, alice: Account, bob: Acc
     maildir = tmp_path / "inbox-maildir"
     await export_account(store, alice, maildir, "maildir", folder="INBOX")
     assert sorted(os.listdir(maildir)) == ["cur", "dovecot-keywords", "new", "tmp"]
+
+
+async def test_the_journal_goes_with_the_account(store: SqliteStore, alice: Account, tmp_path: Path) -> None:
+    path = tmp_path / "one.eml"
+    path.write_bytes(b"Subject: gone\n\nx\n")
+    await import_path(store, SETTINGS, alice, path)
+    source = str(path.resolve())
+    assert await into_store.journal_items(store, alice.id, source) == {"one.eml"}
+    await store.delete_account("alice@example.org")
+    assert await into_store.journal_items(store, alice.id, source) == set()
