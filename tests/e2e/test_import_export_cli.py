@@ -6,7 +6,10 @@ middle of an import finished by a rerun with every message exactly once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import imaplib
+import os
+import pty
 import random
 import re
 import signal
@@ -239,3 +242,28 @@ def test_ten_thousand_messages_through_three_sigkills(tmp_path: Path) -> None:
     found = asyncio.run(inbox(data))
     assert [body for _, body in found] == [message(n, 3 + n % 200) for n in range(count)]
     assert [flag_set for flag_set, _ in found] == flags
+
+
+def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    init_data_dir(data, listeners=[], accounts={"alice@example.org": ACCOUNTS["alice@example.org"]})
+    path = tmp_path / "some.mbox"
+    path.write_bytes(b"".join(write_message(message(n, 50), frozenset(), WHEN) for n in range(300)))
+    controller, terminal = pty.openpty()
+    command = [*POCHTA, "import", "alice@example.org", str(path), "--data", str(data)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=terminal, env=pochta_env()) as process:
+        os.close(terminal)
+        drawn = b""
+        with contextlib.suppress(OSError):  # EIO once the child closed the terminal
+            while chunk := os.read(controller, 65536):
+                drawn += chunk
+        stdout, _ = process.communicate(timeout=60)
+    os.close(controller)
+    assert process.returncode == 0
+    assert b"imported 300 messages" in stdout
+    assert b"import" in drawn
+    assert "━".encode() in drawn  # rich's bar
+    piped = run_pochta(
+        "export", "alice@example.org", str(tmp_path / "out"), "--format", "mbox", "--data", str(data)
+    )
+    assert "━" not in piped.stderr
