@@ -227,6 +227,7 @@ class _Folders:
         self.by_name: dict[str, MailboxInfo] = {}
         self.by_use: dict[str, MailboxInfo] = {}
         self.created: list[str] = []
+        self.by_relative: dict[str, MailboxId] = {}  # source folder -> mailbox, once looked up
 
     async def load(self) -> None:
         for box in await self.store.mailboxes(self.account.id):
@@ -256,6 +257,13 @@ class _Folders:
 
     async def mailbox_id(self, relative: str) -> MailboxId:
         """Raises InvalidMailboxName for a name no mailbox may have."""
+        known = self.by_relative.get(relative)
+        if known is not None:
+            return known
+        self.by_relative[relative] = found = await self._mailbox_id(relative)
+        return found
+
+    async def _mailbox_id(self, relative: str) -> MailboxId:
         name, use = self.target_name(relative)
         name = canonical_name(name, creating=name not in self.by_name, limits=self.limits)
         box = self.by_name.get(name)
