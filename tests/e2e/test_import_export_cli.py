@@ -47,6 +47,16 @@ def server(tmp_path: Path) -> ServeProcess:
     assert process.failures() == []
 
 
+@pytest.fixture(scope="module")
+def shared_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data directory (no listener, alice only, messages up to 4 KB) for the tests that run the
+    commands alone: each imports into a folder of its own, the SIGKILL test into INBOX."""
+    data = tmp_path_factory.mktemp("import") / "data"
+    accounts = {"alice@example.org": ACCOUNTS["alice@example.org"]}
+    init_data_dir(data, listeners=[], accounts=accounts, config="[limits]\nmax_message_size = 4096\n")
+    return data
+
+
 def imap_mailboxes(port: int, user: str) -> dict[str, list[tuple[bytes, bytes, bytes]]]:
     """Every non-empty mailbox over IMAP: (flags, INTERNALDATE, body) per message, in UID order."""
     out: dict[str, list[tuple[bytes, bytes, bytes]]] = {}
@@ -137,9 +147,8 @@ def test_import_while_serving_then_export_and_import_into_another_account(
     assert "not an empty directory" in refused.stderr
 
 
-def test_bad_input_is_summarised_not_raised(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    init_data_dir(data, listeners=[], accounts=ACCOUNTS, config="[limits]\nmax_message_size = 4096\n")
+def test_bad_input_is_summarised_not_raised(shared_data: Path, tmp_path: Path) -> None:
+    data = shared_data
     source = tmp_path / "in"
     source.mkdir()
     (source / "ok.eml").write_bytes(b"Subject: ok\n\nfine\n")
@@ -150,7 +159,7 @@ def test_bad_input_is_summarised_not_raised(tmp_path: Path) -> None:
     )
     (source / "junk.bin").write_bytes(b"\x89PNG\r\n\x1a\n")
     (source / "gone.eml").symlink_to(tmp_path / "nowhere")
-    result = run_pochta("import", "alice@example.org", str(source), "--data", str(data))
+    result = run_pochta("import", "alice@example.org", str(source), "--folder", "Bad", "--data", str(data))
     assert "imported 2 messages" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     for reason in (
@@ -169,33 +178,36 @@ def test_bad_input_is_summarised_not_raised(tmp_path: Path) -> None:
     assert "does not exist" in nothing.stderr
 
 
-def _journal_rows(data: Path) -> int:
+def _journal_rows(data: Path, source: Path) -> int:
+    """How many messages of ``source`` the import journal lists (read beside the running import)."""
     try:
         conn = sqlite3.connect(f"file:{data / 'pochta.db'}?mode=ro", uri=True, timeout=5)
         try:
-            return int(conn.execute("SELECT count(*) FROM import_journal").fetchone()[0])
+            query = "SELECT count(*) FROM import_journal WHERE source = ?"
+            return int(conn.execute(query, (str(source.resolve()),)).fetchone()[0])
         finally:
             conn.close()
     except sqlite3.Error:
         return 0
 
 
-def test_sigkill_during_an_import_then_a_rerun_places_each_message_once(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    init_data_dir(data, listeners=[], accounts={"alice@example.org": ACCOUNTS["alice@example.org"]})
+def test_sigkill_during_an_import_then_a_rerun_places_each_message_once(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    data = shared_data
     count = 2000
     path = tmp_path / "big.mbox"
     path.write_bytes(b"".join(write_message(message(n, 3 + n % 40), frozenset(), WHEN) for n in range(count)))
     command = [*POCHTA, "import", "alice@example.org", str(path), "--data", str(data)]
     victim = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=pochta_env())
     deadline = time.monotonic() + 60
-    while _journal_rows(data) == 0 and victim.poll() is None and time.monotonic() < deadline:
+    while _journal_rows(data, path) == 0 and victim.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(random.uniform(0, 0.5))  # somewhere in the middle: between or inside commits
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
     assert victim.returncode == -signal.SIGKILL, "the import finished before it could be killed"
-    placed_before = _journal_rows(data)
+    placed_before = _journal_rows(data, path)
     assert 0 < placed_before < count
     rerun = run_pochta("import", "alice@example.org", str(path), "--data", str(data))
     assert f"imported {count - placed_before} messages" in rerun.stdout
@@ -228,15 +240,15 @@ def test_ten_thousand_messages_through_three_sigkills(tmp_path: Path) -> None:
     path.write_bytes(b"".join(write_message(message(n, 3 + n % 200), flags[n], WHEN) for n in range(count)))
     command = [*POCHTA, "import", "alice@example.org", str(path), "--data", str(data)]
     for _ in range(3):
-        before = _journal_rows(data)
+        before = _journal_rows(data, path)
         victim = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=pochta_env())
         deadline = time.monotonic() + 120
-        while _journal_rows(data) == before and victim.poll() is None and time.monotonic() < deadline:
+        while _journal_rows(data, path) == before and victim.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(random.uniform(0, 2.0))
         victim.send_signal(signal.SIGKILL)
         victim.communicate(timeout=60)
-    assert _journal_rows(data) < count
+    assert _journal_rows(data, path) < count
     rerun = run_pochta("import", "alice@example.org", str(path), "--data", str(data))
     assert "already imported by an earlier run" in rerun.stdout
     found = asyncio.run(inbox(data))
@@ -244,13 +256,12 @@ def test_ten_thousand_messages_through_three_sigkills(tmp_path: Path) -> None:
     assert [flag_set for flag_set, _ in found] == flags
 
 
-def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    init_data_dir(data, listeners=[], accounts={"alice@example.org": ACCOUNTS["alice@example.org"]})
+def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(shared_data: Path, tmp_path: Path) -> None:
+    data = shared_data
     path = tmp_path / "some.mbox"
     path.write_bytes(b"".join(write_message(message(n, 50), frozenset(), WHEN) for n in range(300)))
     controller, terminal = pty.openpty()
-    command = [*POCHTA, "import", "alice@example.org", str(path), "--data", str(data)]
+    command = [*POCHTA, "import", "alice@example.org", str(path), "--folder", "Progress", "--data", str(data)]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=terminal, env=pochta_env()) as process:
         os.close(terminal)
         drawn = b""
@@ -263,7 +274,16 @@ def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(tmp_path: Path) -> None
     assert b"imported 300 messages" in stdout
     assert b"import" in drawn
     assert "━".encode() in drawn  # rich's bar
+    out = tmp_path / "out.mbox"
     piped = run_pochta(
-        "export", "alice@example.org", str(tmp_path / "out"), "--format", "mbox", "--data", str(data)
+        "export",
+        "alice@example.org",
+        str(out),
+        "--format",
+        "mbox",
+        "--folder",
+        "Progress",
+        "--data",
+        str(data),
     )
     assert "━" not in piped.stderr
