@@ -4,7 +4,8 @@ A folder is a directory with ``cur/`` and ``new/`` (and ``tmp/``, whose files ar
 progress and never read). The top directory is INBOX; subfolders come in two layouts, both read:
 
 - Maildir++ (Courier, Dovecot's default): ``.Sub.Folder/`` beside ``cur/``, levels separated by "."
-  and each level in modified UTF-7 (RFC 3501 §5.1.3), as Dovecot writes them.
+  and each level in modified UTF-7 (RFC 3501 §5.1.3), as Dovecot writes them; a "." or "\\" inside a
+  level is written ``\\2e`` / ``\\5c`` (Dovecot's listescape plugin).
 - the ``/`` layout (Dovecot's ``LAYOUT=fs``): ``Sub/Folder/`` nested directories.
 
 A message is one file; its name is ``<unique>:2,<flags>`` (the "info"; ``!`` instead of ``:`` where
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
@@ -71,11 +73,20 @@ def is_maildir(path: Path) -> bool:
     return (path / "cur").is_dir() or (path / "new").is_dir()
 
 
+_ESCAPED = re.compile(r"\\([0-9a-fA-F]{2})")
+
+
 def _decode_level(level: str) -> str:
+    # Dovecot's listescape: "\2e" is a "." inside a level (the Maildir++ separator), "\5c" a "\".
+    unescaped = _ESCAPED.sub(lambda match: chr(int(match.group(1), 16)), level)
     try:
-        return modified_utf7_decode(level)
+        return modified_utf7_decode(unescaped)
     except ValueError:
-        return level  # not modified UTF-7 (a name some other program wrote in UTF-8): as it is
+        return unescaped  # not modified UTF-7 (a name some other program wrote in UTF-8): as it is
+
+
+def _encode_level(level: str) -> str:
+    return modified_utf7_encode(level).replace("\\", "\\5c").replace(".", "\\2e")
 
 
 def find_folders(root: Path) -> list[MaildirFolder]:
@@ -222,7 +233,7 @@ def folder_directory(root: Path, name: str) -> Path:
     """Where the Maildir++ folder of a mailbox name (relative, "" the top) lives."""
     if not name:
         return root
-    return root / ("." + ".".join(modified_utf7_encode(level) for level in name.split("/")))
+    return root / ("." + ".".join(_encode_level(level) for level in name.split("/")))
 
 
 class MaildirWriter:

@@ -137,3 +137,12 @@ def test_writer_then_reader_keeps_bytes_flags_keywords_and_dates(tmp_path: Path)
     assert {item.data for item in found} == {b"Subject: w\r\n\r\nbody\r\n", b"Subject: v\r\n\r\nx\r\n"}
     assert {item.flags for item in found} == {flags, frozenset()}
     assert {item.internal_date for item in found} == {when}
+
+
+def test_dots_and_backslashes_inside_a_level_are_escaped_as_dovecot_does(tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    writer = MaildirWriter(root, "Release v1.2/a\\b")
+    writer.add(b"Subject: x\r\n\r\ny\r\n", frozenset(), datetime(2020, 1, 1, tzinfo=UTC))
+    writer.finish()
+    assert writer.path.name == ".Release v1\\2e2.a\\5cb"
+    assert [folder.name for folder in find_folders(root) if folder.name] == ["Release v1.2/a\\b"]
