@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import mmap
 import os
 import time
@@ -69,6 +70,7 @@ _MBOX_SUFFIXES = (".mbox", ".mbx")
 _HEAD = 4096
 BATCH_MESSAGES = 200  # messages per write transaction (one fsync each)
 BATCH_OCTETS = 16 * 1024 * 1024
+READ_AHEAD = 32  # messages read from the source per trip to a worker thread
 
 
 @dataclass(frozen=True)
@@ -286,9 +288,12 @@ class _Folders:
 
 @dataclass
 class _Batch:
-    placements: list[into_store.Placement] = field(default_factory=list)
-    items: list[SourceMessage] = field(default_factory=list)
+    items: list[tuple[SourceMessage, MailboxId]] = field(default_factory=list)
     octets: int = 0
+
+
+def _take(iterator: Iterator[SourceItem], count: int) -> list[SourceItem]:
+    return list(itertools.islice(iterator, count))
 
 
 async def import_path(
@@ -326,7 +331,7 @@ async def import_path(
         if pending is None or pending_batch is None:
             return
         outcome = await pending
-        for item, refused in zip(pending_batch.items, outcome, strict=True):
+        for (item, _), refused in zip(pending_batch.items, outcome, strict=True):
             if refused is None:
                 report.placed += 1
                 report.octets += len(item.data)
@@ -336,56 +341,58 @@ async def import_path(
 
     async def flush(batch: _Batch) -> None:
         nonlocal pending, pending_batch
-        await settle()  # one batch in the writer while the next is parsed
-        if batch.placements:
+        # The batch's blobs are written (and fsync'ed) together, its messages parsed, while the
+        # writer still commits the previous batch: concurrent fsyncs share the file system's
+        # journal commits (store.blob_threads).
+        prepared = await asyncio.gather(
+            *(into_store.prepare_message(store, item.data, settings) for item, _ in batch.items)
+        )
+        placements = [
+            into_store.Placement(item.key, mailbox_id, message, item.flags, item.internal_date)
+            for (item, mailbox_id), message in zip(batch.items, prepared, strict=True)
+        ]
+        await settle()
+        if placements:
             pending = asyncio.create_task(
-                into_store.place_batch(store, account.id, source, batch.placements, max_keywords)
+                into_store.place_batch(store, account.id, source, placements, max_keywords)
             )
             pending_batch = batch
+
+    async def admit(item: SourceItem) -> tuple[SourceMessage, MailboxId] | None:
+        """The message and its mailbox; None when it is counted as known or skipped instead."""
+        tick(item.source_size)
+        if isinstance(item, Skipped):
+            report.skip(item)
+            return None
+        if isinstance(item, Known):
+            report.already += 1
+            return None
+        if len(item.data) > max_size:
+            reason = f"over the size limit (limits.max_message_size, {max_size} octets)"
+            report.skip(Skipped(item.folder, item.key, reason))
+            return None
+        try:
+            mailbox_id = await folders.mailbox_id(item.folder)
+        except InvalidMailboxName as exc:
+            report.skip(Skipped(item.folder, item.key, f"folder name refused: {exc}"))
+            return None
+        report.folders.add(folders.target_name(item.folder)[0])
+        return item, mailbox_id
 
     batch = _Batch()
     try:
         for unit in units if units is not None else await asyncio.to_thread(scan, root):
             iterator = _messages(unit, quoting, done)
-            while True:
-                item = await asyncio.to_thread(next, iterator, None)
-                if item is None:
-                    break
-                if isinstance(item, Skipped):
-                    report.skip(item)
-                    tick(item.source_size)
-                    continue
-                if isinstance(item, Known):
-                    report.already += 1
-                    tick(item.source_size)
-                    continue
-                if len(item.data) > max_size:
-                    report.skip(
-                        Skipped(
-                            item.folder,
-                            item.key,
-                            f"over the size limit (limits.max_message_size, {max_size} octets)",
-                        )
-                    )
-                    tick(item.source_size)
-                    continue
-                try:
-                    mailbox_id = await folders.mailbox_id(item.folder)
-                except InvalidMailboxName as exc:
-                    report.skip(Skipped(item.folder, item.key, f"folder name refused: {exc}"))
-                    tick(item.source_size)
-                    continue
-                report.folders.add(folders.target_name(item.folder)[0])
-                prepared = await into_store.prepare_message(store, item.data, settings)
-                batch.placements.append(
-                    into_store.Placement(item.key, mailbox_id, prepared, item.flags, item.internal_date)
-                )
-                batch.items.append(item)
-                batch.octets += len(item.data)
-                tick(item.source_size)
-                if len(batch.placements) >= BATCH_MESSAGES or batch.octets >= BATCH_OCTETS:
-                    await flush(batch)
-                    batch = _Batch()
+            while items := await asyncio.to_thread(_take, iterator, READ_AHEAD):
+                for item in items:
+                    admitted = await admit(item)
+                    if admitted is None:
+                        continue
+                    batch.items.append(admitted)
+                    batch.octets += len(admitted[0].data)
+                    if len(batch.items) >= BATCH_MESSAGES or batch.octets >= BATCH_OCTETS:
+                        await flush(batch)
+                        batch = _Batch()
             if unit.kind == "mbox" or unit.kind == "maildir":
                 # An empty folder of the source is still a folder of the account.
                 with contextlib.suppress(InvalidMailboxName):
