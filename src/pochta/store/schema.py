@@ -705,3 +705,18 @@ send_counts = Table(
     Column("notified", Boolean, nullable=False),
     PrimaryKeyConstraint("scope", "name", "period", "start"),
 )
+
+# What `pochta import` placed (docs/import-export.md "Resuming"), revision 0033: one row per message
+# of a source, written in the same transaction as the message's placement, so that a rerun after a
+# crash skips exactly what was placed. ``source``: the resolved path imported and the target folder;
+# ``item``: the message's key within it (pochta.fetch.importer_source).
+import_journal = Table(
+    "import_journal",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("item", Text, nullable=False),
+    Column("mailbox_id", Integer, nullable=False),
+    Column("uid", Integer, nullable=False),
+    PrimaryKeyConstraint("account_id", "source", "item"),
+)

@@ -1,0 +1,1 @@
+"""Bringing mail in and out: the fetcher of external accounts, import, export and migration."""
