@@ -8,8 +8,13 @@ import socket
 from pathlib import Path
 
 from fetch_env import LOCAL, fetch_settings, local_side
+from pochta.fetch import FetchReport
 from pochta.store.fetch_model import FetchAccount
 from pop3_env import ADDRESS, PASSWORD, message, pop3_server
+
+
+def kind(report: FetchReport) -> str | None:
+    return report.error.kind if report.error is not None else None
 
 
 async def _state(side_store: object, account: FetchAccount) -> FetchAccount:
@@ -32,7 +37,8 @@ async def test_keep_mode_over_starttls_fetches_each_message_once(tmp_path: Path)
             # The normal delivery: our Received field names the source host and protocol.
             first = got[0].split(b"\r\n", 3)
             assert first[0] == b"Received: from 127.0.0.1 ([127.0.0.1])"
-            assert b"with POP3 id" in first[1] and first[2] == f"\tfor <{LOCAL}>;".encode()
+            assert b"with POP3 id" in first[1]
+            assert first[2] == f"\tfor <{LOCAL}>;".encode()
             assert got[0].endswith(message(0))  # the body as sent, dot line included
             # Again: nothing new; the copies stay on the remote.
             again = await local.fetcher.run(account)
@@ -53,7 +59,9 @@ async def test_delete_mode_over_implicit_tls_into_a_folder(tmp_path: Path) -> No
             await remote.deliver(message(n))
         async with local_side(tmp_path, fetch_settings(str(remote.ca_file()))) as local:
             await local.delivery.ops.create(local.account.id, "Other")
-            account = await local.add(remote.tls[1], ADDRESS, PASSWORD, tls="implicit", keep=False, folder="Other")
+            account = await local.add(
+                remote.tls[1], ADDRESS, PASSWORD, tls="implicit", keep=False, folder="Other"
+            )
             report = await local.fetcher.run(account)
             assert report.error is None, report.summary()
             assert (report.fetched, report.deleted) == (4, 4)
@@ -83,46 +91,54 @@ async def test_quota_full_leaves_the_message_on_the_remote(tmp_path: Path) -> No
 
 
 async def test_wrong_password_is_reported_once(tmp_path: Path) -> None:
-    async with pop3_server(tmp_path) as remote:
-        async with local_side(tmp_path, fetch_settings(str(remote.ca_file()))) as local:
-            account = await local.add(remote.tls[1], ADDRESS, "wrong", tls="implicit")
-            for _ in range(3):
-                report = await local.fetcher.run(account)
-                assert report.error is not None and report.error.kind == "auth"
-            notices = await local.messages()
-            assert len(notices) == 1  # once, not on every poll
-            assert b"Subject: Cannot fetch mail from alice@example.org@127.0.0.1" in notices[0]
-            state = await _state(local.store, account)
-            assert (state.last_result, state.failures, state.notified) == ("auth", 3, "auth")
-            assert "login refused" in state.last_error
-            # Backoff: the next run is later than the first interval allows at the least.
-            assert state.next_run - state.last_run >= 60 * 2 ** 2 / 2  # type: ignore[operator]
+    async with (
+        pop3_server(tmp_path) as remote,
+        local_side(tmp_path, fetch_settings(str(remote.ca_file()))) as local,
+    ):
+        account = await local.add(remote.tls[1], ADDRESS, "wrong", tls="implicit")
+        for _ in range(3):
+            report = await local.fetcher.run(account)
+            assert report.error is not None
+            assert report.error.kind == "auth"
+        notices = await local.messages()
+        assert len(notices) == 1  # once, not on every poll
+        assert b"Subject: Cannot fetch mail from alice@example.org@127.0.0.1" in notices[0]
+        state = await _state(local.store, account)
+        assert (state.last_result, state.failures, state.notified) == ("auth", 3, "auth")
+        assert "login refused" in state.last_error
+        # Backoff: the next run is later than the first interval allows at the least.
+        assert state.next_run - state.last_run >= 60 * 2**2 / 2  # type: ignore[operator]
 
 
 async def test_certificate_and_unreachable_errors(tmp_path: Path) -> None:
-    async with pop3_server(tmp_path) as remote:
-        async with local_side(tmp_path, fetch_settings("")) as local:  # the system store: no test CA
-            account = await local.add(remote.tls[1], ADDRESS, PASSWORD, tls="implicit")
-            report = await local.fetcher.run(account)
-            assert report.error is not None and report.error.kind == "certificate", report.summary()
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                closed = probe.getsockname()[1]
-            account = await local.add(closed, ADDRESS, PASSWORD, tls="implicit")
-            report = await local.fetcher.run(account)
-            assert report.error is not None and report.error.kind == "unreachable", report.summary()
-            assert len(await local.messages()) == 2  # one notice each
+    async with (
+        pop3_server(tmp_path) as remote,
+        local_side(tmp_path, fetch_settings("")) as local,
+    ):  # the system store: no test CA
+        account = await local.add(remote.tls[1], ADDRESS, PASSWORD, tls="implicit")
+        report = await local.fetcher.run(account)
+        assert kind(report) == "certificate", report.summary()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed = probe.getsockname()[1]
+        account = await local.add(closed, ADDRESS, PASSWORD, tls="implicit")
+        report = await local.fetcher.run(account)
+        assert kind(report) == "unreachable", report.summary()
+        assert len(await local.messages()) == 2  # one notice each
 
 
 async def test_two_runs_of_one_account_never_overlap(tmp_path: Path) -> None:
-    async with pop3_server(tmp_path) as remote:
-        async with local_side(tmp_path, fetch_settings(str(remote.ca_file()))) as local:
-            account = await local.add(remote.tls[1], ADDRESS, PASSWORD, tls="implicit")
-            lock = await local.store.try_lock(f"fetch-{account.id}")
-            assert lock is not None
-            try:
-                report = await local.fetcher.run(account)
-                assert report.busy and report.fetched == 0
-            finally:
-                await lock.release()
-            assert not (await local.fetcher.run(account)).busy
+    async with (
+        pop3_server(tmp_path) as remote,
+        local_side(tmp_path, fetch_settings(str(remote.ca_file()))) as local,
+    ):
+        account = await local.add(remote.tls[1], ADDRESS, PASSWORD, tls="implicit")
+        lock = await local.store.try_lock(f"fetch-{account.id}")
+        assert lock is not None
+        try:
+            report = await local.fetcher.run(account)
+            assert report.busy
+            assert report.fetched == 0
+        finally:
+            await lock.release()
+        assert not (await local.fetcher.run(account)).busy

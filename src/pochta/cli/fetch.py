@@ -10,7 +10,14 @@ from typing import Literal
 import click
 
 from pochta.bootstrap import ensure_server_secret
-from pochta.cli.common import CommandFailed, data_option, load_or_exit, print_table, read_secret_stdin, run_async
+from pochta.cli.common import (
+    CommandFailed,
+    data_option,
+    load_or_exit,
+    print_table,
+    read_secret_stdin,
+    run_async,
+)
 from pochta.config import Settings
 from pochta.fetch.accounts import AccountRequest, InvalidRequest, add_external_account
 from pochta.fetch.fetcher import describe
@@ -64,18 +71,31 @@ def _with_store(data_dir: Path, body: object) -> None:
 @fetch.command("add")
 @data_option
 @click.argument("address")
-@click.option("--pop3", "pop3", metavar="HOST[:PORT]", help="The POP3 server (port: 995, or 110 with --tls starttls|none).")
+@click.option(
+    "--pop3",
+    "pop3",
+    metavar="HOST[:PORT]",
+    help="The POP3 server (port: 995, or 110 with --tls starttls|none).",
+)
 @click.option("--imap", "imap", metavar="HOST[:PORT]", hidden=True)
 @click.option("--login", required=True, help="The user name on the external server.")
-@click.option("--password-stdin", is_flag=True, help="Read the external account's password from standard input.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the external account's password from standard input."
+)
 @click.option(
     "--tls",
     type=click.Choice(["implicit", "starttls", "none"]),
     default="implicit",
     show_default=True,
-    help="Implicit TLS, STLS (never falls back to plain text), or none (loopback only, else --insecure-plain).",
+    help="Implicit TLS, STLS (never falls back to plain text), or none (loopback only, else "
+    "--insecure-plain).",
 )
-@click.option("--keep/--delete", default=True, show_default=True, help="Leave a copy on the server, or delete it once stored here.")
+@click.option(
+    "--keep/--delete",
+    default=True,
+    show_default=True,
+    help="Leave a copy on the server, or delete it once stored here.",
+)
 @click.option("--folder", help="File fetched mail into this folder (created if missing) instead of INBOX.")
 @click.option("--insecure-plain", is_flag=True, help="Allow --tls none to a host that is not this machine.")
 def fetch_add(
@@ -180,7 +200,16 @@ def fetch_status(data_dir: Path, address: str) -> None:
             for a in await store.fetch_accounts(account.id)
         ]
         print_table(
-            ["ID", "SOURCE", "LAST RUN (UTC)", "RESULT", "FETCHED (LAST/ALL)", "LEFT", "NEXT RUN (UTC)", "ERROR"],
+            [
+                "ID",
+                "SOURCE",
+                "LAST RUN (UTC)",
+                "RESULT",
+                "FETCHED (LAST/ALL)",
+                "LEFT",
+                "NEXT RUN (UTC)",
+                "ERROR",
+            ],
             rows,
         )
 

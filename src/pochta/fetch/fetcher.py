@@ -47,8 +47,9 @@ def backoff_delay(failures: int, initial: float, cap: float, rnd: random.Random 
     """Seconds to wait after the ``failures``-th failure in a row: doubling from ``initial`` up to
     ``cap``, then a random part of it from half to all ("equal jitter"), so accounts failing
     together (a remote host down) do not all retry at the same instant."""
-    full = min(cap, initial * 2 ** max(0, min(failures - 1, 30)))
-    return full / 2 + (rnd or random).uniform(0, full / 2)
+    full = min(cap, initial * 2.0 ** max(0, min(failures - 1, 30)))
+    jitter = rnd.uniform(0, full / 2) if rnd is not None else random.uniform(0, full / 2)
+    return full / 2 + jitter
 
 
 @dataclass
@@ -228,9 +229,10 @@ class Fetcher:
             return f"{answer.reply.code} {' '.join(answer.reply.lines)}"
         if account.folder:
             rcpt = txn.recipients[0]
-            rcpt.destinations = tuple(
-                _in_folder(d, account.folder) for d in rcpt.destinations if d.account.id == local.id
-            ) or rcpt.destinations
+            rcpt.destinations = (
+                tuple(_in_folder(d, account.folder) for d in rcpt.destinations if d.account.id == local.id)
+                or rcpt.destinations
+            )
         mark = FetchMark(account.id, message.key)
         txn.fetched = mark
         txn.start_body()

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 
 from pochta.fetch.remote import FetchError, RemoteMessage
 from pochta.proto.pop3.client import (
-    NEED_DATA,
     Capabilities,
     Err,
     Greeting,
     Listing,
     Message,
+    NeedData,
     Ok,
     Pop3Client,
     Pop3ClientError,
@@ -65,8 +65,7 @@ class Pop3Remote:
                 event = self._client.next_event()
             except Pop3ClientError as exc:
                 raise FetchError("protocol", f"the remote server broke POP3: {exc}") from None
-            if event is not NEED_DATA:
-                assert not isinstance(event, type(NEED_DATA))
+            if not isinstance(event, NeedData):
                 return event
             try:
                 data = await asyncio.wait_for(self._reader.read(_READ), self._timeout)
@@ -104,9 +103,7 @@ class Pop3Remote:
             raise FetchError("tls", f"the remote server refused STLS: {_text(event)}")
         self._client.start_tls()
         try:
-            await asyncio.wait_for(
-                self._writer.start_tls(context, server_hostname=host), connect_timeout
-            )
+            await asyncio.wait_for(self._writer.start_tls(context, server_hostname=host), connect_timeout)
         except ssl.SSLCertVerificationError as exc:
             raise FetchError("certificate", f"certificate not valid: {exc.verify_message}") from None
         except ssl.SSLError as exc:
@@ -196,7 +193,9 @@ async def connect_pop3(
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(
-                host, port, ssl=context if tls == "implicit" else None,
+                host,
+                port,
+                ssl=context if tls == "implicit" else None,
                 server_hostname=host if tls == "implicit" else None,
             ),
             connect_timeout,
@@ -206,7 +205,9 @@ async def connect_pop3(
     except ssl.SSLError as exc:
         raise FetchError("tls", f"TLS with {host} failed: {exc.reason or exc}") from None
     except TimeoutError:
-        raise FetchError("unreachable", f"{host}:{port} did not answer within {connect_timeout:g} s") from None
+        raise FetchError(
+            "unreachable", f"{host}:{port} did not answer within {connect_timeout:g} s"
+        ) from None
     except OSError as exc:
         raise FetchError("unreachable", f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
     address = writer.get_extra_info("peername")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-__all__ = ["FetchError", "ErrorKind", "RemoteMessage", "RemoteSource", "client_tls_context"]
+__all__ = ["ErrorKind", "FetchError", "RemoteMessage", "RemoteSource", "client_tls_context"]
 
 # The kinds of error a run reports. The first three are the user's to fix (a message tells them once,
 # docs/fetch.md "Errors"); the others are the remote's or the network's and pass with retries.

@@ -29,7 +29,9 @@ async def run_fetch_scheduler(fetcher: Fetcher) -> None:
             report = await fetcher.run(account)
             if report.busy:
                 # Another process runs it now (``pochta fetch run``): look again after one poll.
-                await fetcher.store.schedule_fetch(account.id, int(time.time() + fetcher.settings.fetch.poll_interval))
+                await fetcher.store.schedule_fetch(
+                    account.id, int(time.time() + fetcher.settings.fetch.poll_interval)
+                )
         except Exception as exc:  # a bug or the store failing: logged, the account tried again later
             log.error("fetch run failed", fetch_id=account.id, error=repr(exc))
             later = int(time.time() + fetcher.settings.fetch.backoff_initial)

@@ -11,11 +11,11 @@ from typing import Any
 from pochta.acme import CertificateManager, renew_periodically
 from pochta.auth.authenticator import Authenticator
 from pochta.bootstrap import ensure_server_secret
-from pochta.fetch import Fetcher, run_fetch_scheduler
 from pochta.config import Settings
 from pochta.delivery import Delivery
 from pochta.delivery.dmarc_reports import send_reports_periodically
 from pochta.delivery.gate import MxLimits
+from pochta.fetch import Fetcher, run_fetch_scheduler
 from pochta.log import bind_worker, configure_logging, get_logger
 from pochta.metrics import METRICS
 from pochta.queue.tls_rpt_job import TlsReporter, send_tls_reports_periodically

@@ -28,6 +28,7 @@ from typing import Any, BinaryIO, Literal, Protocol, TypeVar
 from pochta.mime import ParsedMessage
 from pochta.store.dkim_model import DkimKey, KeyState
 from pochta.store.dmarc_model import DmarcRow
+from pochta.store.fetch_model import FetchAccount, FetchMark, FetchRunResult, NewFetchAccount
 from pochta.store.greylist_model import GreylistRow
 from pochta.store.model import (
     Account,
@@ -63,7 +64,6 @@ from pochta.store.model import (
     VerifyReport,
 )
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
-from pochta.store.fetch_model import FetchAccount, FetchMark, FetchRunResult, NewFetchAccount
 from pochta.store.send_limit_model import Scope, SendCharge, SendCount, SendLimitOverride, SendLimitReached
 from pochta.store.sieve_model import (
     ManagedScript,

@@ -54,6 +54,7 @@ from pochta.store import sqlite_wire as wire
 from pochta.store.api import FlagOp
 from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
+from pochta.store.fetch_model import FetchMark
 from pochta.store.locks import FileLock, FileLocks
 from pochta.store.model import (
     AccountId,
@@ -81,9 +82,8 @@ from pochta.store.sqlite_acl import AclMethods
 from pochta.store.sqlite_directory_methods import DirectoryMethods
 from pochta.store.sqlite_dkim import DkimMethods
 from pochta.store.sqlite_dmarc import DmarcMethods
-from pochta.store.fetch_model import FetchMark
-from pochta.store.sqlite_fetch import FetchMethods, mark_fetched
 from pochta.store.sqlite_engine import READER_THREADS, make_engine, migrate
+from pochta.store.sqlite_fetch import FetchMethods, mark_fetched
 from pochta.store.sqlite_greylist import GreylistMethods
 from pochta.store.sqlite_mail_rules import MailRuleMethods
 from pochta.store.sqlite_metadata import MetadataMethods

@@ -98,9 +98,7 @@ class FetchMethods:
         """The external account and its records; NotFound when it is not ``account_id``'s."""
 
         def run(conn: Connection, changes: list[Change]) -> None:
-            gone = conn.execute(
-                delete(fetch_accounts).where(_a.id == fetch_id, _a.account_id == account_id)
-            )
+            gone = conn.execute(delete(fetch_accounts).where(_a.id == fetch_id, _a.account_id == account_id))
             if not gone.rowcount:
                 raise NotFound(f"no external account {fetch_id} for this user")
 
@@ -122,7 +120,9 @@ class FetchMethods:
             removed = 0
             for start in range(0, len(wanted), 500):  # SQLite's bound on variables per statement
                 chunk = wanted[start : start + 500]
-                gone = conn.execute(delete(fetched_messages).where(_m.fetch_id == fetch_id, _m.key.in_(chunk)))
+                gone = conn.execute(
+                    delete(fetched_messages).where(_m.fetch_id == fetch_id, _m.key.in_(chunk))
+                )
                 removed += int(gone.rowcount or 0)
             return removed
 
@@ -142,7 +142,9 @@ class FetchMethods:
         }
         if result.notified is not None:
             values["notified"] = result.notified
-        await self.run_write(lambda c, e: c.execute(update(fetch_accounts).where(_a.id == fetch_id).values(values)))
+        await self.run_write(
+            lambda c, e: c.execute(update(fetch_accounts).where(_a.id == fetch_id).values(values))
+        )
 
     async def schedule_fetch(self: _Jobs, fetch_id: int, next_run: int) -> None:
         await self.run_write(

@@ -11,6 +11,7 @@ from pochta.proto.pop3.client import (
     Greeting,
     Listing,
     Message,
+    NeedData,
     Ok,
     Pop3Client,
     Pop3ClientError,
@@ -26,9 +27,8 @@ def events(client: Pop3Client, data: bytes, *, bytewise: bool) -> list[Pop3Respo
         client.receive_data(piece)
         while True:
             event = client.next_event()
-            if event is NEED_DATA:
+            if isinstance(event, NeedData):
                 break
-            assert not isinstance(event, type(NEED_DATA))
             out.append(event)
     return out
 
@@ -74,7 +74,9 @@ def test_session_transcript(bytewise: bool) -> None:
     ]
     assert client.closed
     caps = got[1]
-    assert isinstance(caps, Capabilities) and caps.has("stls") and caps.sasl == ("PLAIN", "LOGIN")
+    assert isinstance(caps, Capabilities)
+    assert caps.has("stls")
+    assert caps.sasl == ("PLAIN", "LOGIN")
 
 
 def test_auth_errors_and_codes(bytewise: bool) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "Greeting",
     "Listing",
     "Message",
+    "NeedData",
     "Ok",
     "Pop3Client",
     "Pop3ClientError",
@@ -52,12 +53,12 @@ class Pop3ClientError(Exception):
     """The server sent something that is not POP3, or more than a limit allows."""
 
 
-class _NeedData:
+class NeedData:
     def __repr__(self) -> str:
         return "NEED_DATA"
 
 
-NEED_DATA = _NeedData()  # next_event(): feed more bytes with receive_data()
+NEED_DATA = NeedData()  # next_event(): feed more bytes with receive_data()
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ class Pop3Client:
     def receive_data(self, data: bytes) -> None:
         self._buffer.feed(data)
 
-    def next_event(self) -> Pop3Response | _NeedData:
+    def next_event(self) -> Pop3Response | NeedData:
         """The next complete answer, or NEED_DATA. Raises Pop3ClientError on what is not POP3."""
         while True:
             if not self._expect:
@@ -246,7 +247,9 @@ class Pop3Client:
             self._body_size += len(line) + 2
             if self._body_size > self.max_message_size:
                 self.closed = True
-                raise Pop3ClientError(f"a {expected.command} answer longer than {self.max_message_size} octets")
+                raise Pop3ClientError(
+                    f"a {expected.command} answer longer than {self.max_message_size} octets"
+                )
             self._body.append(line)
 
     def _status_line(self, expected: _Expected, line: bytes) -> Pop3Response | None:
