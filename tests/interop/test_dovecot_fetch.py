@@ -58,8 +58,8 @@ def deliver(server: DovecotServer, count: int, start: int = 0) -> None:
     with smtplib.LMTP("127.0.0.1", server.lmtp, timeout=30) as lmtp:
         for n in range(start, start + count):
             text = (
-                f"From: a@example.net\r\nTo: {USER}\r\nSubject: remote {n}\r\nMessage-ID: <{n}@example.net>\r\n"
-                f"\r\nBody {n}\r\n.leading dot\r\n"
+                f"From: a@example.net\r\nTo: {USER}\r\nSubject: remote {n}\r\n"
+                f"Message-ID: <{n}@example.net>\r\n\r\nBody {n}\r\n.leading dot\r\n"
             )
             lmtp.sendmail("a@example.net", [USER], text.encode())
 

@@ -52,7 +52,8 @@ class Pop3Remote:
     async def _send(self, data: bytes) -> None:
         self._writer.write(data)
         try:
-            await asyncio.wait_for(self._writer.drain(), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await self._writer.drain()
         except TimeoutError:
             raise FetchError("timeout", "the remote server stopped reading") from None
         except (ConnectionError, OSError) as exc:
@@ -68,7 +69,8 @@ class Pop3Remote:
             if not isinstance(event, NeedData):
                 return event
             try:
-                data = await asyncio.wait_for(self._reader.read(_READ), self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    data = await self._reader.read(_READ)
             except TimeoutError:
                 raise FetchError("timeout", f"no answer within {self._timeout:g} s") from None
             except ssl.SSLError as exc:
@@ -103,7 +105,8 @@ class Pop3Remote:
             raise FetchError("tls", f"the remote server refused STLS: {_text(event)}")
         self._client.start_tls()
         try:
-            await asyncio.wait_for(self._writer.start_tls(context, server_hostname=host), connect_timeout)
+            async with asyncio.timeout(connect_timeout):
+                await self._writer.start_tls(context, server_hostname=host)
         except ssl.SSLCertVerificationError as exc:
             raise FetchError("certificate", f"certificate not valid: {exc.verify_message}") from None
         except ssl.SSLError as exc:
@@ -170,7 +173,8 @@ class Pop3Remote:
     async def close(self) -> None:
         self._writer.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._writer.wait_closed(), 5)
+            async with asyncio.timeout(5):
+                await self._writer.wait_closed()
 
 
 def _text(event: Pop3Response) -> str:
@@ -191,15 +195,13 @@ async def connect_pop3(
 ) -> Pop3Remote:
     """A logged-in session, or FetchError with the kind of failure."""
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(
+        async with asyncio.timeout(connect_timeout):
+            reader, writer = await asyncio.open_connection(
                 host,
                 port,
                 ssl=context if tls == "implicit" else None,
                 server_hostname=host if tls == "implicit" else None,
-            ),
-            connect_timeout,
-        )
+            )
     except ssl.SSLCertVerificationError as exc:
         raise FetchError("certificate", f"certificate of {host} not valid: {exc.verify_message}") from None
     except ssl.SSLError as exc:

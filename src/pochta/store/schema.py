@@ -734,6 +734,8 @@ fetch_accounts = Table(
     Column("failures", Integer, nullable=False),
     Column("next_run", BigInteger, nullable=False, index=True),
     Column("notified", Text, nullable=False),
+    # Ids are never reused: a run of a deleted account finishing late cannot record into a new one.
+    sqlite_autoincrement=True,
 )
 
 fetched_messages = Table(

@@ -52,6 +52,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_fetch_accounts")),
+        sqlite_autoincrement=True,  # ids never reused (schema.py)
     )
     op.create_index(op.f("ix_fetch_accounts_account_id"), "fetch_accounts", ["account_id"])
     op.create_index(op.f("ix_fetch_accounts_next_run"), "fetch_accounts", ["next_run"])
