@@ -15,7 +15,7 @@ from pochta.store.model import Account
 
 __all__ = ["AccountRequest", "InvalidRequest", "add_external_account", "default_port", "parse_host_port"]
 
-# RFC 1939 §4 port 110 (plain, RFC 2595 STLS); RFC 8314 §7.3 port 995 (implicit TLS).
+# RFC 1939 §3 port 110 (plain, RFC 2595 STLS); RFC 8314 section 7.3 port 995 (implicit TLS).
 _PORTS: dict[tuple[str, str], int] = {
     ("pop3", "implicit"): 995,
     ("pop3", "starttls"): 110,

@@ -313,7 +313,7 @@ def error_notice(account: FetchAccount, address: str, error: FetchError, hostnam
         f"Subject: Cannot fetch mail from {account.login}@{account.host}\r\n"
         f"Date: {email.utils.format_datetime(now)}\r\n"
         f"Message-ID: <fetch-{account.id}-{int(now.timestamp())}@{hostname}>\r\n"
-        f"Auto-Submitted: auto-generated\r\n"  # RFC 3834 §5: no automatic reply to it
+        f"Auto-Submitted: auto-generated\r\n"  # RFC 3834 section 5: no automatic reply to it
         f"X-Pochta-Fetch: {json.dumps({'id': account.id, 'source': source, 'kind': error.kind})}\r\n"
         "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
         "Content-Transfer-Encoding: 8bit\r\n\r\n"

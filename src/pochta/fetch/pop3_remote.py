@@ -119,7 +119,7 @@ class Pop3Remote:
     async def login(self, login: str, password: str) -> None:
         caps = self.capabilities
         if " " not in login and (caps.has("USER") or not caps.has("SASL") or "PLAIN" not in caps.sasl):
-            # RFC 1939 §7 USER/PASS: what every POP3 server has (CAPA's USER, RFC 2449 §6.3).
+            # RFC 1939 §7 USER/PASS: what every POP3 server has (CAPA lists it as USER, RFC 2449 §6.2).
             event = await self._ask(self._client.user(login))
             if isinstance(event, Ok):
                 event = await self._ask(self._client.pass_(password))
@@ -127,7 +127,7 @@ class Pop3Remote:
             event = await self._ask(self._client.auth_plain(login, password))  # RFC 5034
         if isinstance(event, Err):
             if event.code in ("IN-USE", "LOGIN-DELAY", "SYS/TEMP"):
-                # RFC 2449 §8.1.1, RFC 3206 §4: the credentials may be right; try again later.
+                # RFC 2449 §8.1.1, RFC 3206 section 4: the credentials may be right; try again later.
                 raise FetchError("remote", f"the remote server refused the login for now: {event.text}")
             raise FetchError("auth", f"login refused: {event.text}")
 

@@ -175,7 +175,7 @@ class Pop3Client:
         return self._command(_Expected("PASS"), f"PASS {password}")
 
     def auth_plain(self, username: str, password: str, authzid: str = "") -> bytes:
-        """RFC 5034 §4 AUTH with RFC 4616 PLAIN and its initial response on the command line."""
+        """RFC 5034 section 4 AUTH with RFC 4616 PLAIN and its initial response on the command line."""
         token = base64.b64encode(f"{authzid}\0{username}\0{password}".encode()).decode("ascii")
         return self._command(_Expected("AUTH"), f"AUTH PLAIN {token}")
 
@@ -277,7 +277,7 @@ class Pop3Client:
                 self.closed = True
             return Err(expected.command, text, code.group(1).decode("ascii").upper() if code else "")
         if line.startswith(b"+") and expected.command == "AUTH":
-            # RFC 5034 §4: a continuation: PLAIN's whole answer went with the command, so the
+            # RFC 5034 section 4: a continuation: PLAIN's whole answer went with the command, so the
             # server asking for more is a failure we cannot answer otherwise.
             raise Pop3ClientError("the server asked for more AUTH data after PLAIN's initial response")
         self.closed = True
