@@ -86,7 +86,13 @@ async def test_fetch_add_refusals(tmp_path: Path) -> None:
     loopback = await pochta(
         *base, "--pop3", "127.0.0.1:1110", "--tls", "none", "--delete", data=data, stdin="pw\n"
     )
-    assert "(tls none, delete)" in ok(loopback)
+    assert "(tls none, delete) into INBOX" in ok(loopback)
+    archived = await pochta(
+        *base, "--pop3", "127.0.0.1", "--tls", "none", "--archive", data=data, stdin="pw\n"
+    )
+    assert "(tls none, keep) into Archive" in ok(archived)
+    both = await pochta(*base, "--pop3", "h", "--archive", "--folder", "X", data=data, stdin="pw\n")
+    assert both.returncode == 2
     no_stdin = await pochta("fetch", "add", LOCAL, "--pop3", "pop.example.net", "--login", "x", data=data)
     assert no_stdin.returncode == 2
     assert "--password-stdin" in no_stdin.stderr

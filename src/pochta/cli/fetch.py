@@ -97,6 +97,11 @@ def _with_store(data_dir: Path, body: object) -> None:
     help="Leave a copy on the server, or delete it once stored here.",
 )
 @click.option("--folder", help="File fetched mail into this folder (created if missing) instead of INBOX.")
+@click.option(
+    "--archive",
+    is_flag=True,
+    help="Skip the INBOX: file fetched mail into the user's \\Archive mailbox (made as Archive if missing).",
+)
 @click.option("--insecure-plain", is_flag=True, help="Allow --tls none to a host that is not this machine.")
 def fetch_add(
     data_dir: Path,
@@ -108,6 +113,7 @@ def fetch_add(
     tls: Literal["implicit", "starttls", "none"],
     keep: bool,
     folder: str | None,
+    archive: bool,
     insecure_plain: bool,
 ) -> None:
     """Add an external account of ADDRESS; the server fetches it every fetch.poll_interval."""
@@ -117,12 +123,26 @@ def fetch_add(
         raise click.UsageError("give the server with --pop3 HOST[:PORT]")
     if not password_stdin:
         raise click.UsageError("give the password on standard input with --password-stdin")
+    if archive and folder:
+        raise click.UsageError("--archive files into the Archive mailbox: give --folder or --archive")
     password = read_secret_stdin("password")
 
     async def body(store: Store, settings: Settings) -> None:
         account = await _account(store, address)
         filed = folder
-        if folder:
+        if archive:
+            # Gmail's "Archive incoming messages (Skip the Inbox)": the RFC 6154 \Archive mailbox.
+            found = [m.name for m in await store.mailboxes(account.id) if m.special_use == "\\Archive"]
+            filed = found[0] if found else None
+            if filed is None and await store.get_mailbox(account.id, "Archive") is not None:
+                filed = "Archive"
+            if filed is None:
+                ops = MailOps.from_settings(store, settings)
+                try:
+                    filed = (await ops.create(account.id, "Archive", "\\Archive")).name
+                except OpsError as exc:
+                    raise CommandFailed(f"the Archive mailbox: {exc}") from None
+        elif folder:
             ops = MailOps.from_settings(store, settings)
             try:
                 filed = ops.canonical_name(folder)
