@@ -142,3 +142,35 @@ async def test_two_runs_of_one_account_never_overlap(tmp_path: Path) -> None:
         finally:
             await lock.release()
         assert not (await local.fetcher.run(account)).busy
+
+
+async def test_fetched_mail_goes_through_the_accounts_sieve_script(tmp_path: Path) -> None:
+    # The normal delivery: the script files one message, discards another (handled: fetched once,
+    # deleted on the remote) and keeps the third; the envelope sender is the Return-Path.
+    script = (
+        'require ["fileinto", "envelope"];\n'
+        'if header :contains "subject" "message 1" { fileinto "Sieved"; }\n'
+        'elsif header :contains "subject" "message 2" { discard; }\n'
+        'elsif envelope "from" "bounce@example.net" { fileinto "Enveloped"; }\n'
+    )
+    async with (
+        pop3_server(tmp_path) as remote,
+        local_side(tmp_path, fetch_settings(str(remote.ca_file()))) as local,
+    ):
+        for n in range(3):
+            await remote.deliver(message(n))
+        await remote.deliver(b"Return-Path: <bounce@example.net>\r\n" + message(3))
+        account_id = local.account.id
+        for name in ("Sieved", "Enveloped"):
+            await local.delivery.ops.create(account_id, name)
+        await local.store.put_sieve_script(account_id, "main", script, local.delivery.settings.sieve.quota())
+        await local.store.activate_sieve_script(account_id, "main")
+        account = await local.add(remote.tls[1], ADDRESS, PASSWORD, tls="implicit", keep=False)
+        report = await local.fetcher.run(account)
+        assert report.error is None, report.summary()
+        assert (report.fetched, report.deleted) == (4, 4)
+        inbox, sieved, enveloped = [await local.messages(n) for n in ("INBOX", "Sieved", "Enveloped")]
+        assert [b"message 0" in m for m in inbox] == [True]
+        assert [b"message 1" in m for m in sieved] == [True]
+        assert [b"message 3" in m for m in enveloped] == [True]
+        assert await remote.uids() == []
