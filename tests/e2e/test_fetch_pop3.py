@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 from fetch_env import LOCAL, fetch_settings, local_side
+from pochta.auth.passwords import hash_password, make_scram_credentials
 from pochta.fetch import FetchReport
 from pochta.store.fetch_model import FetchAccount
 from pop3_env import ADDRESS, PASSWORD, message, pop3_server
@@ -174,3 +175,26 @@ async def test_fetched_mail_goes_through_the_accounts_sieve_script(tmp_path: Pat
         assert [b"message 1" in m for m in sieved] == [True]
         assert [b"message 3" in m for m in enveloped] == [True]
         assert await remote.uids() == []
+
+
+async def test_error_told_again_only_after_a_success(tmp_path: Path) -> None:
+    async with (
+        pop3_server(tmp_path) as remote,
+        local_side(tmp_path, fetch_settings(str(remote.ca_file()))) as local,
+    ):
+        account = await local.add(remote.tls[1], ADDRESS, "new password", tls="implicit")
+        for _ in range(2):
+            assert kind(await local.fetcher.run(account)) == "auth"
+        assert len(await local.messages()) == 1
+        # The remote password becomes the one stored: a success clears the notice ...
+        await remote.store.update_account(
+            ADDRESS, password_hash=hash_password("new password"), scram=make_scram_credentials("new password")
+        )
+        assert kind(await local.fetcher.run(account)) is None
+        assert (await _state(local.store, account)).notified == ""
+        # ... so the next failure is told again.
+        await remote.store.update_account(
+            ADDRESS, password_hash=hash_password(PASSWORD), scram=make_scram_credentials(PASSWORD)
+        )
+        assert kind(await local.fetcher.run(account)) == "auth"
+        assert len(await local.messages()) == 2
