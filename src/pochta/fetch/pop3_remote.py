@@ -48,6 +48,7 @@ class Pop3Remote:
         self._timeout = command_timeout
         self.peer = peer
         self.capabilities = Capabilities()
+        self._deletions: list[int] = []  # message numbers to DELE at ``finish``
 
     async def _send(self, data: bytes) -> None:
         self._writer.write(data)
@@ -159,12 +160,23 @@ class Pop3Remote:
         return event.data
 
     async def delete(self, message: RemoteMessage) -> None:
-        event = await self._ask(self._client.dele(message.number))
-        if isinstance(event, Err):
-            raise FetchError("remote", f"DELE {message.number} failed: {event.text}")
+        """Marked here; the DELEs go at ``finish``, just before QUIT. POP3 deletes nothing before
+        QUIT anyway (RFC 1939 §6), so this is the same as a DELE now, at one round trip for all
+        when the server pipelines (RFC 2449 §6.6) instead of one each."""
+        self._deletions.append(message.number)
 
     async def finish(self) -> None:
-        """RFC 1939 §6: QUIT enters the UPDATE state: the messages marked with DELE go now."""
+        """The DELEs, then QUIT: the UPDATE state (RFC 1939 §6) deletes the marked messages now."""
+        numbers, self._deletions = self._deletions, []
+        batch = 256 if self.capabilities.has("PIPELINING") else 1
+        for start in range(0, len(numbers), batch):
+            chunk = numbers[start : start + batch]
+            await self._send(b"".join(self._client.dele(n) for n in chunk))
+            for number in chunk:
+                event = await self._next()
+                if isinstance(event, Err):
+                    # RSET would undo the others; QUIT is not sent: nothing is deleted this run.
+                    raise FetchError("remote", f"DELE {number} failed: {event.text}")
         event = await self._ask(self._client.quit())
         if isinstance(event, Err):
             raise FetchError("remote", f"QUIT failed, nothing was deleted: {event.text}")
