@@ -178,28 +178,28 @@ class Fetcher:
         known = await self.store.fetched_keys(account.id)
         on_remote = {m.key for m in listed}
         budget = fetch.max_messages_per_run
+        wanted: list[RemoteMessage] = []
         for message in listed:
             if message.key in known:
                 report.known += 1
                 if not account.keep:  # recorded by a run that did not get to QUIT
                     await remote.delete(message)
                     report.deleted += 1
-                continue
-            if message.size > fetch.max_message_size:
+            elif message.size > fetch.max_message_size:
                 report.left.append(f"{message.key}: {message.size} octets, over fetch.max_message_size")
-                continue
-            if budget <= 0:
+            elif budget <= 0:
                 report.left.append(f"{message.key}: over fetch.max_messages_per_run, next run")
-                continue
-            budget -= 1
-            data = await remote.retrieve(message)
+            else:
+                budget -= 1
+                wanted.append(message)
+        async for message, data in remote.retrieve(wanted):
             refusal = await self._deliver(account, local, remote.peer, message, data)
             if refusal is not None:
                 report.left.append(f"{message.key}: {refusal}")
                 continue
             report.fetched += 1
             known.add(message.key)
-            if not account.keep:
+            if not account.keep:  # only now that its record is committed (docs/fetch.md)
                 await remote.delete(message)
                 report.deleted += 1
         # Records of messages no longer on the remote (deleted there, by us or another client)

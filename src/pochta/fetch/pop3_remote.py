@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import hashlib
 import ssl
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
 
 from pochta.fetch.remote import FetchError, RemoteMessage
 from pochta.proto.pop3.client import (
@@ -31,6 +32,8 @@ from pochta.proto.pop3.client import (
 __all__ = ["Pop3Remote", "connect_pop3"]
 
 _READ = 256 * 1024
+# RETRs sent ahead of their answers, by the sizes LIST gave (bounds what the socket buffers hold).
+_AHEAD_OCTETS = 1024 * 1024
 
 
 class Pop3Remote:
@@ -153,11 +156,32 @@ class Pop3Remote:
             keys[number] = "top:" + hashlib.sha256(event.data).hexdigest()
         return keys
 
-    async def retrieve(self, message: RemoteMessage) -> bytes:
-        event = await self._ask(self._client.retr(message.number))
-        if not isinstance(event, Message):
-            raise FetchError("remote", f"RETR {message.number} failed: {_text(event)}")
-        return event.data
+    async def retrieve(self, messages: Sequence[RemoteMessage]) -> AsyncIterator[tuple[RemoteMessage, bytes]]:
+        """RETR each, in order. With PIPELINING (RFC 2449 §6.6) the next RETRs are sent before the
+        answer to the first is read, up to ``_AHEAD_OCTETS`` of listed sizes (always one), so the
+        remote prepares the next message while we deliver this one."""
+        ahead = _AHEAD_OCTETS if self.capabilities.has("PIPELINING") else 0
+        pending: deque[RemoteMessage] = deque()
+        octets = 0
+        rest = iter(messages)
+        while True:
+            batch = b""
+            for message in rest:
+                batch += self._client.retr(message.number)
+                pending.append(message)
+                octets += message.size
+                if octets >= ahead:
+                    break
+            if batch:
+                await self._send(batch)
+            if not pending:
+                return
+            message = pending.popleft()
+            octets -= message.size
+            event = await self._next()
+            if not isinstance(event, Message):
+                raise FetchError("remote", f"RETR {message.number} failed: {_text(event)}")
+            yield message, event.data
 
     async def delete(self, message: RemoteMessage) -> None:
         """Marked here; the DELEs go at ``finish``, just before QUIT. POP3 deletes nothing before

@@ -7,6 +7,7 @@ POP3 (``pop3_remote``) implements it; an IMAP source plugs into the same shape. 
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -39,7 +40,8 @@ class RemoteSource(Protocol):
     async def messages(self) -> list[RemoteMessage]:
         """Every message of the remote mailbox, oldest first."""
 
-    async def retrieve(self, message: RemoteMessage) -> bytes: ...
+    def retrieve(self, messages: Sequence[RemoteMessage]) -> AsyncIterator[tuple[RemoteMessage, bytes]]:
+        """Each message's bytes, in order (a protocol may ask for the next ones ahead)."""
 
     async def delete(self, message: RemoteMessage) -> None:
         """Mark it for deletion; ``finish`` makes the deletions happen."""
