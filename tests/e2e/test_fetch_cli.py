@@ -41,8 +41,6 @@ async def test_fetch_commands(tmp_path: Path) -> None:
         # Never shown, never stored in clear text.
         assert PASSWORD not in listed + added
         assert PASSWORD.encode() not in (data / "pochta.db").read_bytes()
-        before = ok(await pochta("fetch", "status", LOCAL, data=data))
-        assert "0/0" in before
         fetched = ok(await pochta("fetch", "run", LOCAL, data=data))
         assert "3 fetched, 0 deleted on the remote, 0 fetched before, 0 left on the remote" in fetched
         again = ok(await pochta("fetch", "run", LOCAL, "1", data=data))
