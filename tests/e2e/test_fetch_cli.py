@@ -7,7 +7,10 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from cli_env import init_data, ok, run
+from pochta.cli import main
 from pop3_env import ADDRESS, PASSWORD, message, pop3_server
 
 LOCAL = "carol@example.org"
@@ -49,7 +52,6 @@ async def test_fetch_commands(tmp_path: Path) -> None:
         assert " ok " in status
         assert "0/3" in status
         ok(await pochta("fetch", "del", LOCAL, "1", data=data))
-        assert "pop3://" not in ok(await pochta("fetch", "list", LOCAL, data=data))
         gone = await pochta("fetch", "del", LOCAL, "1", data=data)
         assert gone.returncode == 1
         assert "no external account 1" in gone.stderr
@@ -64,7 +66,6 @@ async def test_fetch_commands(tmp_path: Path) -> None:
         assert failed.returncode == 1
         assert "failed (auth): login refused" in failed.stdout
         assert secret not in failed.stdout + failed.stderr
-        assert "auth" in ok(await pochta("fetch", "status", LOCAL, data=data))
 
 
 async def test_fetch_add_refusals(tmp_path: Path) -> None:
@@ -80,24 +81,30 @@ async def test_fetch_add_refusals(tmp_path: Path) -> None:
     allowed = await pochta(
         *base, "--pop3", "pop.example.net", "--tls", "none", "--insecure-plain", data=data, stdin="pw\n"
     )
-    assert "pop3://someone@pop.example.net:110 (tls none, keep)" in ok(allowed)
-    loopback = await pochta(
-        *base, "--pop3", "127.0.0.1:1110", "--tls", "none", "--delete", data=data, stdin="pw\n"
-    )
-    assert "(tls none, delete) into INBOX" in ok(loopback)
+    assert "pop3://someone@pop.example.net:110 (tls none, keep) into INBOX" in ok(allowed)
     archived = await pochta(
-        *base, "--pop3", "127.0.0.1", "--tls", "none", "--archive", data=data, stdin="pw\n"
+        *base, "--pop3", "127.0.0.1", "--tls", "none", "--archive", "--delete", data=data, stdin="pw\n"
     )
-    assert "(tls none, keep) into Archive" in ok(archived)
-    both = await pochta(*base, "--pop3", "h", "--archive", "--folder", "X", data=data, stdin="pw\n")
-    assert both.returncode == 2
-    no_stdin = await pochta("fetch", "add", LOCAL, "--pop3", "pop.example.net", "--login", "x", data=data)
-    assert no_stdin.returncode == 2
-    assert "--password-stdin" in no_stdin.stderr
-    bad_port = await pochta(*base, "--pop3", "pop.example.net:99999", data=data, stdin="pw\n")
-    assert bad_port.returncode == 1
-    assert "not a port number" in bad_port.stderr
-    unknown = await pochta(*base[:2], "nobody@example.org", *base[3:], "--pop3", "h", data=data, stdin="pw\n")
-    assert unknown.returncode == 1
-    assert "no such user" in unknown.stderr
-    assert "--imap" not in ok(await pochta("fetch", "add", "--help", data=None))  # type: ignore[arg-type]
+    assert "pop3://someone@127.0.0.1:110 (tls none, delete) into Archive" in ok(archived)
+    assert "pop3://someone@127.0.0.1:110" in ok(await pochta("fetch", "list", LOCAL, data=data))
+
+
+def test_fetch_add_usage_errors(tmp_path: Path) -> None:
+    # Refused before the data directory is read: the command's own checks, in this process.
+    runner = CliRunner()
+    base = ["fetch", "add", LOCAL, "--login", "x", "--data", str(tmp_path)]
+    no_stdin = runner.invoke(main, [*base, "--pop3", "pop.example.net"])
+    assert no_stdin.exit_code == 2
+    assert "--password-stdin" in no_stdin.output
+    both = runner.invoke(
+        main, [*base, "--pop3", "h", "--archive", "--folder", "X", "--password-stdin"], input="pw\n"
+    )
+    assert both.exit_code == 2
+    assert "give --folder or --archive" in both.output
+    no_server = runner.invoke(main, [*base, "--password-stdin"], input="pw\n")
+    assert no_server.exit_code == 2
+    assert "--pop3 HOST[:PORT]" in no_server.output
+    helped = runner.invoke(main, ["fetch", "add", "--help"])
+    assert helped.exit_code == 0
+    assert "--imap" not in helped.output  # not advertised until IMAP sources exist
+    assert "--pop3" in helped.output

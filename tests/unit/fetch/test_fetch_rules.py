@@ -4,17 +4,25 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from pochta.config import Settings
-from pochta.fetch.accounts import InvalidRequest, default_port, parse_host_port
+from pochta.fetch.accounts import (
+    AccountRequest,
+    InvalidRequest,
+    add_external_account,
+    default_port,
+    parse_host_port,
+)
 from pochta.fetch.fetcher import backoff_delay, error_notice
 from pochta.fetch.remote import FetchError
 from pochta.fetch.secrets import SecretError, decrypt_password, encrypt_password
 from pochta.store.fetch_model import FetchAccount
 from pochta.store.model import AccountId
+from pochta.store.sqlite import open_sqlite_store
 
 
 def test_password_round_trip_bound_to_secret_and_account() -> None:
@@ -94,3 +102,30 @@ def test_error_notice_names_the_source_and_never_the_password() -> None:
     assert b"login refused: [AUTH] no" in body
     assert b"pochta fetch del" in body
     assert b"SECRET" not in data
+
+
+async def test_add_external_account_refusals(tmp_path: Path) -> None:
+    store = await open_sqlite_store(tmp_path, Settings(), indexer=False)
+    try:
+        await store.add_domain("example.org")
+        account = await store.add_account("a@example.org", "$argon2id$not-a-real-hash", None)
+        refusals = {
+            AccountRequest("imap", "imap.example.net", "l", "p"): "IMAP fetching is not available yet",
+            AccountRequest("pop3", "pop.example.net:99999", "l", "p"): "not a port number",
+            AccountRequest("pop3", "pop.example.net", "l", "p", "none"): "loopback address only",
+            AccountRequest("pop3", "192.0.2.1", "l", "p", "none"): "loopback address only",
+            AccountRequest("pop3", "h", "l\r\nDELE 1", "p"): "one line",
+            AccountRequest("pop3", "h", "", "p"): "one line",
+        }
+        for request, reason in refusals.items():
+            with pytest.raises(InvalidRequest, match=reason):
+                await add_external_account(store, account, request, b"k" * 32)
+        for server in ("127.0.0.1", "[::1]", "localhost"):
+            added = await add_external_account(
+                store, account, AccountRequest("pop3", server, "l", "p", "none", False), b"k" * 32
+            )
+            assert (added.port, added.tls, added.keep) == (110, "none", False)
+        assert await store.fetch_accounts(AccountId(999)) == []
+        assert len(await store.fetch_accounts(account.id)) == 3
+    finally:
+        await store.close()
