@@ -28,7 +28,8 @@ class Store:
 
 
 class Fetcher:
-    """Runs take 300 ms (three looks of the scheduler); the runs of account 3 raise (a bug, or the store failing)."""
+    """Runs take 300 ms (three looks of the scheduler); the runs of account 3 raise (a bug, or the
+    store failing)."""
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
