@@ -128,6 +128,15 @@ async def test_certificate_and_unreachable_errors(tmp_path: Path) -> None:
         assert len(await local.messages()) == 2  # one notice each
 
 
+async def test_a_missing_ca_file_is_a_local_error(tmp_path: Path) -> None:
+    async with local_side(tmp_path, fetch_settings(str(tmp_path / "missing.pem"))) as local:
+        account = await local.add(995, ADDRESS, PASSWORD, tls="implicit")
+        report = await local.fetcher.run(account)
+        assert kind(report) == "local"
+        assert "fetch.ca_file" in report.summary()
+        assert await local.messages() == []  # the administrator's to fix: no notice to the user
+
+
 async def test_two_runs_of_one_account_never_overlap(tmp_path: Path) -> None:
     async with (
         pop3_server(tmp_path) as remote,

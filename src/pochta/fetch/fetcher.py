@@ -20,6 +20,7 @@ import dataclasses
 import email.utils
 import json
 import random
+import ssl
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -157,13 +158,17 @@ class Fetcher:
         except SecretError as exc:
             raise FetchError("local", f"{exc}; set the password again (pochta fetch del, add)") from None
         fetch = self.settings.fetch
+        try:
+            context = client_tls_context(fetch.ca_file, self.data_dir)
+        except (OSError, ssl.SSLError) as exc:
+            raise FetchError("local", f"fetch.ca_file {fetch.ca_file!r} cannot be used: {exc}") from None
         return await connect_pop3(
             account.host,
             account.port,
             account.tls,
             account.login,
             password,
-            context=client_tls_context(fetch.ca_file, self.data_dir),
+            context=context,
             connect_timeout=fetch.connect_timeout,
             command_timeout=fetch.command_timeout,
             max_message_size=fetch.max_message_size,
