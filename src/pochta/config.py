@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 from pochta.config_antispam import AntispamSettings
 from pochta.config_clamav import ClamavSettings
 from pochta.config_dkim import DkimSettings
+from pochta.config_fetch import FetchSettings
 from pochta.config_forward import ArcSettings, SrsSettings
 from pochta.config_gate import ConnectionCheckSettings, DnsblSettings, GreylistSettings
 from pochta.config_http import HttpSettings, MtaStsSettings
@@ -52,6 +53,7 @@ __all__ = [
     "ConnectionCheckSettings",
     "DkimSettings",
     "DnsblSettings",
+    "FetchSettings",
     "GreylistSettings",
     "HttpSettings",
     "ImapSettings",
@@ -684,6 +686,7 @@ class Settings(Section):
     connection_checks: ConnectionCheckSettings = Field(default_factory=ConnectionCheckSettings)
     antispam: AntispamSettings = Field(default_factory=AntispamSettings)
     clamav: ClamavSettings = Field(default_factory=ClamavSettings)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
 
     trusted_networks: list[str] = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"],

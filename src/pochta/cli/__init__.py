@@ -15,6 +15,7 @@ from pochta.cli.backup import register_backup_commands
 from pochta.cli.dkim import register_dkim_commands
 from pochta.cli.dmarc import register_dmarc_commands
 from pochta.cli.dns import register_dns_commands
+from pochta.cli.fetch import register_fetch_commands
 from pochta.cli.import_export import register_import_export_commands
 from pochta.cli.maintenance import register_maintenance_commands
 from pochta.cli.queue import register_queue_commands
@@ -48,3 +49,4 @@ register_dmarc_commands(main)
 register_dns_commands(main)
 register_tls_commands(main)
 register_import_export_commands(main)
+register_fetch_commands(main)

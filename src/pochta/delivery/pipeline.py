@@ -64,6 +64,7 @@ from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.proto.smtp import Reply, replies
 from pochta.resolver import DnsResolver
 from pochta.store.api import QuotaExceeded, Store, StoreError
+from pochta.store.fetch_model import FetchMark
 from pochta.store.model import AccountId, BlobRef, MailboxId
 from pochta.store.queue_model import (
     NewQueueEntry,
@@ -251,7 +252,13 @@ class Delivery:
         await self.enqueue(blob, sender, recipients, origin)
 
     async def file(
-        self, blob: BlobRef, parsed: ParsedMessage, placement: Placement, *, all_or_nothing: bool = False
+        self,
+        blob: BlobRef,
+        parsed: ParsedMessage,
+        placement: Placement,
+        *,
+        all_or_nothing: bool = False,
+        fetched: FetchMark | None = None,
     ) -> None:
         """``store.deliver`` into the mailboxes of the accepted recipients. The store's quota check
         is the authority (see the module docstring): the recipients of the accounts it refuses get
@@ -259,7 +266,7 @@ class Delivery:
         with ``all_or_nothing``: the caller then stores nothing at all)."""
         while placement.targets:
             try:
-                await self.store.deliver(blob, parsed, list(placement.targets.values()))
+                await self.store.deliver(blob, parsed, list(placement.targets.values()), fetched=fetched)
                 return
             except QuotaExceeded as exc:
                 # RFC 9208 §3.1.2 / RFC 3463 X.2.2: over quota, now that the usage is what it is.
@@ -444,6 +451,8 @@ class DeliveryTransaction:
     auth: AuthResults | None = None
     # The session's milters (docs/antispam.md), asked at end of message after the MX's own checks.
     milters: MilterChain | None = None
+    # The fetcher's record of the message (docs/fetch.md), committed with it by ``store.deliver``.
+    fetched: FetchMark | None = None
 
     # --- recipients ------------------------------------------------------------------------------
 
@@ -695,7 +704,7 @@ class DeliveryTransaction:
                     return CommitResult([r or _not_stored() for r in results], 0, size)
                 return CommitResult([r or replies.local_error() for r in results], 0, size)
             blob = await spool.adopt(store)
-            await delivery.file(blob, parsed, placement, all_or_nothing=all_or_nothing)
+            await delivery.file(blob, parsed, placement, all_or_nothing=all_or_nothing, fetched=self.fetched)
             if placement.refused and all_or_nothing:  # refused by the store: nothing was stored
                 await self.abort()
                 return CommitResult([r or _not_stored() for r in results], 0, size)

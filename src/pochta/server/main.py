@@ -15,6 +15,7 @@ from pochta.config import Settings
 from pochta.delivery import Delivery
 from pochta.delivery.dmarc_reports import send_reports_periodically
 from pochta.delivery.gate import MxLimits
+from pochta.fetch import Fetcher, run_fetch_scheduler
 from pochta.log import bind_worker, configure_logging, get_logger
 from pochta.metrics import METRICS
 from pochta.queue.tls_rpt_job import TlsReporter, send_tls_reports_periodically
@@ -193,6 +194,9 @@ async def _serve(
             if queue_worker is not None:
                 # The outbound queue: delivers what submission and forwarding queued (and bounces).
                 jobs.append(queue_worker.run())
+            if settings.fetch.enabled:
+                # The external accounts users added: polled, delivered locally (docs/fetch.md).
+                jobs.append(run_fetch_scheduler(Fetcher(delivery, data_dir, secret)))
             if settings.tls.acme:
                 # RFC 8555: the certificate, obtained and renewed in time (docs/certificates.md);
                 # the other workers load the new files by themselves (Server's TLS watch).

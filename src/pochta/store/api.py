@@ -28,6 +28,7 @@ from typing import Any, BinaryIO, Literal, Protocol, TypeVar
 from pochta.mime import ParsedMessage
 from pochta.store.dkim_model import DkimKey, KeyState
 from pochta.store.dmarc_model import DmarcRow
+from pochta.store.fetch_model import FetchAccount, FetchMark, FetchRunResult, NewFetchAccount
 from pochta.store.greylist_model import GreylistRow
 from pochta.store.model import (
     Account,
@@ -350,8 +351,12 @@ class MailStore(Protocol):
         reading on the event loop. A blob that is missing is left out."""
 
     # Messages
-    async def deliver(self, blob: BlobRef, parsed: ParsedMessage, targets: list[Target]) -> list[Placed]:
+    async def deliver(
+        self, blob: BlobRef, parsed: ParsedMessage, targets: list[Target], *, fetched: FetchMark | None = None
+    ) -> list[Placed]:
         """One message, many mailboxes, one commit. Assigns UIDs and MODSEQs, updates quota usage.
+        ``fetched``: the fetcher's record of the message, written in the same commit (AlreadyFetched,
+        storing nothing, when it exists: docs/fetch.md "Never twice").
 
         The same blob delivered again reuses its message record (single-instance store). A
         ``NewBlob``'s bytes are stored in the same commit. Raises
@@ -711,6 +716,32 @@ class SendLimitStore(Protocol):
         """Delete the counts of windows that ended before ``now``; how many rows went."""
 
 
+class FetchStore(Protocol):
+    """The fetcher's external accounts and the messages fetched from them (revision 0031;
+    ``pochta.fetch`` owns the rules, docs/fetch.md)."""
+
+    async def add_fetch_account(self, new: NewFetchAccount, now: int) -> FetchAccount:
+        """The new external account, due at once."""
+
+    async def fetch_accounts(self, account_id: AccountId) -> list[FetchAccount]: ...
+    async def fetch_account(self, fetch_id: int) -> FetchAccount | None: ...
+    async def due_fetch_accounts(self, now: int, limit: int) -> list[FetchAccount]:
+        """Those whose next run is at ``now`` or before, the most overdue first."""
+
+    async def delete_fetch_account(self, account_id: AccountId, fetch_id: int) -> None:
+        """With its records; NotFound when it is not ``account_id``'s."""
+
+    async def fetched_keys(self, fetch_id: int) -> set[str]: ...
+    async def mark_fetched(self, marks: list[FetchMark], now: int) -> None:
+        """Records for messages handled without a delivery (AlreadyFetched when one exists)."""
+
+    async def forget_fetched(self, fetch_id: int, keys: Iterable[str]) -> int:
+        """Drop the records of ``keys`` (gone from the remote); how many went."""
+
+    async def record_fetch_run(self, fetch_id: int, result: FetchRunResult) -> None: ...
+    async def schedule_fetch(self, fetch_id: int, next_run: int) -> None: ...
+
+
 class SieveStateStore(Protocol):
     """What Sieve at delivery remembers (docs/sieve.md "At delivery"); times in epoch seconds."""
 
@@ -767,6 +798,7 @@ class Store(
     TransportSecurityStore,
     GreylistStore,
     SendLimitStore,
+    FetchStore,
     OutboundQueue,
     Protocol,
 ):

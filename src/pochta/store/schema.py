@@ -706,6 +706,48 @@ send_counts = Table(
     PrimaryKeyConstraint("scope", "name", "period", "start"),
 )
 
+# The fetcher of external accounts (docs/fetch.md), revision 0031: pochta.store.fetch_model says what
+# the columns hold. ``fetch_accounts``: one row per external account of a local account, with the
+# state of its runs; ``fetched_messages``: the messages of each already in the store (written in the
+# delivery's transaction).
+fetch_accounts = Table(
+    "fetch_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("protocol", Text, nullable=False),
+    Column("host", Text, nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("tls", Text, nullable=False),
+    Column("login", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("keep", Boolean, nullable=False),
+    Column("folder", Text, nullable=True),
+    Column("options", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("last_run", BigInteger, nullable=True),
+    Column("last_result", Text, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("last_fetched", Integer, nullable=False),
+    Column("last_left", Integer, nullable=False),
+    Column("total_fetched", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("next_run", BigInteger, nullable=False, index=True),
+    Column("notified", Text, nullable=False),
+    # Ids are never reused: a run of a deleted account finishing late cannot record into a new one.
+    sqlite_autoincrement=True,
+)
+
+fetched_messages = Table(
+    "fetched_messages",
+    metadata,
+    Column("fetch_id", Integer, ForeignKey("fetch_accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("fetched_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("fetch_id", "key"),
+)
+
+
 # What `pochta import` placed (docs/import-export.md "Resuming"), revision 0033: one row per message
 # of a source, written in the same transaction as the message's placement, so that a rerun after a
 # crash skips exactly what was placed. ``source``: the resolved path imported and the target folder;

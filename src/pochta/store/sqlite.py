@@ -28,6 +28,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +54,7 @@ from pochta.store import sqlite_wire as wire
 from pochta.store.api import FlagOp
 from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
+from pochta.store.fetch_model import FetchMark
 from pochta.store.locks import FileLock, FileLocks
 from pochta.store.model import (
     AccountId,
@@ -81,6 +83,7 @@ from pochta.store.sqlite_directory_methods import DirectoryMethods
 from pochta.store.sqlite_dkim import DkimMethods
 from pochta.store.sqlite_dmarc import DmarcMethods
 from pochta.store.sqlite_engine import READER_THREADS, make_engine, migrate
+from pochta.store.sqlite_fetch import FetchMethods, mark_fetched
 from pochta.store.sqlite_greylist import GreylistMethods
 from pochta.store.sqlite_mail_rules import MailRuleMethods
 from pochta.store.sqlite_metadata import MetadataMethods
@@ -121,6 +124,7 @@ class SqliteStore(
     TransportMethods,
     GreylistMethods,
     SendLimitMethods,
+    FetchMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 
@@ -345,14 +349,21 @@ class SqliteStore(
         # The write jobs bound each mailbox's keyword list themselves (sqlite_keywords).
         return self.settings.limits.max_keywords_per_mailbox
 
-    async def deliver(self, blob: BlobRef, parsed: ParsedMessage, targets: list[Target]) -> list[Placed]:
+    async def deliver(
+        self, blob: BlobRef, parsed: ParsedMessage, targets: list[Target], *, fetched: FetchMark | None = None
+    ) -> list[Placed]:
         targets = list(targets)
         if not targets:
             return []
         prepared = await self._prepare(blob, parsed)
-        return await self.run_write(
-            lambda c, e: mail.deliver(c, e, self.blobs, prepared, targets, self._max_keywords)
-        )
+
+        def run(conn: Connection, events: list[Change]) -> list[Placed]:
+            placed = mail.deliver(conn, events, self.blobs, prepared, targets, self._max_keywords)
+            if fetched is not None:  # the fetcher's record commits with the message (docs/fetch.md)
+                mark_fetched(conn, [fetched], int(time.time()))
+            return placed
+
+        return await self.run_write(run)
 
     async def append(
         self,

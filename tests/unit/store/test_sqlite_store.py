@@ -38,6 +38,7 @@ from pochta.store.api import NotFound, Store  # noqa: E402
 from pochta.store.changes import LocalChangeFeed  # noqa: E402
 from pochta.store.dkim_model import DkimKey, KeyState  # noqa: E402
 from pochta.store.dmarc_model import DmarcRow  # noqa: E402
+from pochta.store.fetch_model import FetchMark, FetchRunResult, NewFetchAccount  # noqa: E402
 from pochta.store.greylist_model import GreylistRow  # noqa: E402
 from pochta.store.model import (  # noqa: E402
     AccountId,
@@ -65,6 +66,7 @@ from pochta.store.sqlite import (  # noqa: E402
     open_sqlite_store,
 )
 from pochta.store.sqlite_engine import SCHEMA_HEAD, alembic_config, make_engine  # noqa: E402
+from pochta.store.sqlite_fetch import AlreadyFetched  # noqa: E402
 from pochta.store.sqlite_mail import uid_ranges  # noqa: E402
 from pochta.store.writer import driver_connection  # noqa: E402
 from pochta.testing.store_suite import *  # noqa: E402, F403
@@ -790,14 +792,14 @@ async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
 
 
 async def test_migration_0033_adds_the_import_journal(data_dir: Path) -> None:
-    # A store at revision 0030: the upgrade adds the (empty) journal of `pochta import`, which an
+    # A store at revision 0031: the upgrade adds the (empty) journal of `pochta import`, which an
     # import then fills in the transaction of each placement.
     from pochta.fetch import into_store
     from pochta.fetch.importer import import_path
 
     store = await open_sqlite_store(data_dir, Settings())
     await store.close()
-    downgrade_to(data_dir, "0030")
+    downgrade_to(data_dir, "0031")
     store = await open_sqlite_store(data_dir, Settings())
     try:
         account = await make_account(store)
@@ -807,6 +809,51 @@ async def test_migration_0033_adds_the_import_journal(data_dir: Path) -> None:
         report = await import_path(store, Settings(), account, source)
         assert report.placed == 1
         assert await into_store.journal_items(store, account.id, str(source.resolve())) == {"one.eml"}
+    finally:
+        await store.close()
+
+
+async def test_migration_0031_adds_fetch_accounts(data_dir: Path) -> None:
+    # A store at revision 0030: the upgrade adds the (empty) fetcher tables; an external account is
+    # added, due at once, its run recorded; a delivery with its fetched record commits both, and a
+    # second delivery of the same record stores nothing (AlreadyFetched); deleting the local
+    # account takes its external accounts and records with it.
+    store = await open_sqlite_store(data_dir, Settings())
+    await store.close()
+    downgrade_to(data_dir, "0030")
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        alice = await make_account(store)
+        new = NewFetchAccount(alice.id, "pop3", "pop.example.net", 995, "implicit", "al", "v1:x")
+        added = await store.add_fetch_account(new, 1000)
+        assert (added.next_run, added.keep, added.failures) == (1000, True, 0)
+        assert await store.due_fetch_accounts(999, 10) == []
+        assert [a.id for a in await store.due_fetch_accounts(1000, 10)] == [added.id]
+        await store.record_fetch_run(added.id, FetchRunResult(1001, "auth", "refused", 0, 0, 1100, "auth"))
+        await store.record_fetch_run(added.id, FetchRunResult(1101, "auth", "refused", 0, 0, 1300))
+        state = await store.fetch_account(added.id)
+        assert state is not None
+        assert (state.failures, state.notified, state.next_run, state.last_error) == (
+            2,
+            "auth",
+            1300,
+            "refused",
+        )
+        inbox = await mailbox(store, alice)
+        blob, parsed = await put(store, b"Subject: fetched\r\n\r\nbody\r\n")
+        mark = FetchMark(added.id, "uidl:1")
+        await store.deliver(blob, parsed, [Target(inbox.id)], fetched=mark)
+        with pytest.raises(AlreadyFetched):
+            await store.deliver(blob, parsed, [Target(inbox.id)], fetched=mark)
+        assert len(await store.open_view(inbox.id)) == 1  # the second one rolled back whole
+        assert await store.fetched_keys(added.id) == {"uidl:1"}
+        await store.record_fetch_run(added.id, FetchRunResult(1400, "ok", "", 1, 0, 1700, ""))
+        state = await store.fetch_account(added.id)
+        assert state is not None
+        assert (state.failures, state.total_fetched, state.notified) == (0, 1, "")
+        assert await store.forget_fetched(added.id, ["uidl:1", "uidl:9"]) == 1
+        await store.delete_account(alice.address)
+        assert await store.fetch_account(added.id) is None
     finally:
         await store.close()
 
@@ -1288,6 +1335,11 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 # Each revision since 0011 taken out again by hand, as its downgrade does (a migration test takes the
 # store back with ``downgrade_to`` and lets the upgrade run again). A new revision adds its entry.
 UNDO: dict[str, str] = {
+    # the fetcher's external accounts and fetched-message records
+    "0031": (
+        "DROP TABLE fetched_messages; DROP INDEX ix_fetch_accounts_next_run; "
+        "DROP INDEX ix_fetch_accounts_account_id; DROP TABLE fetch_accounts;"
+    ),
     # the sending limits: overrides and counts
     "0033": "DROP TABLE import_journal;",
     "0030": "DROP TABLE send_counts; DROP TABLE send_limits;",
