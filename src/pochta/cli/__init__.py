@@ -16,6 +16,7 @@ from pochta.cli.dkim import register_dkim_commands
 from pochta.cli.dmarc import register_dmarc_commands
 from pochta.cli.dns import register_dns_commands
 from pochta.cli.maintenance import register_maintenance_commands
+from pochta.cli.migrate import register_migrate_commands
 from pochta.cli.queue import register_queue_commands
 from pochta.cli.quota import register_quota_commands
 from pochta.cli.rules import register_rule_commands
@@ -46,3 +47,4 @@ register_dkim_commands(main)
 register_dmarc_commands(main)
 register_dns_commands(main)
 register_tls_commands(main)
+register_migrate_commands(main)
