@@ -31,7 +31,7 @@ from alembic.runtime.migration import MigrationContext  # noqa: E402
 from alembic.script import ScriptDirectory  # noqa: E402
 from sqlalchemy import Connection, event  # noqa: E402
 
-from pochta.config import Settings  # noqa: E402
+from pochta.config import MimeSettings, Settings  # noqa: E402
 from pochta.mime import parse_message  # noqa: E402
 from pochta.store import sqlite_views as views  # noqa: E402
 from pochta.store.api import NotFound, Store  # noqa: E402
@@ -39,6 +39,7 @@ from pochta.store.changes import LocalChangeFeed  # noqa: E402
 from pochta.store.dkim_model import DkimKey, KeyState  # noqa: E402
 from pochta.store.dmarc_model import DmarcRow  # noqa: E402
 from pochta.store.greylist_model import GreylistRow  # noqa: E402
+from pochta.store.migrate_state_model import MigrateItem, Placement  # noqa: E402
 from pochta.store.model import (  # noqa: E402
     AccountId,
     BlobRef,
@@ -789,6 +790,29 @@ async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
         await store.close()
 
 
+async def test_migration_0032_adds_migrate_state(data_dir: Path) -> None:
+    # A store at revision 0030: the upgrade adds the (empty) migration state; a folder's state is
+    # made, a message placed and recorded (tests/unit/store/test_migrate_state.py has the rest).
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        account = await make_account(store)
+    finally:
+        await store.close()
+    downgrade_to(data_dir, "0030")
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        inbox = await mailbox(store, account)
+        folder = await store.migrate_folder(account.id, "imap://a@h:993", "INBOX", 7, inbox.id)
+        assert await store.migrated(folder) == {}
+        data = b"Subject: migrated\r\n\r\nx\r\n"
+        parsed = parse_message(data, MimeSettings())
+        item = MigrateItem(3, await store.new_blob(data), parsed, frozenset(), None)
+        assert await store.migrate_place(folder, [item]) == [Placement.COPIED]
+        assert list(await store.migrated(folder)) == [3]
+    finally:
+        await store.close()
+
+
 async def test_migration_0030_adds_send_limits(data_dir: Path) -> None:
     # A store at revision 0029: the upgrade adds the (empty) override and count tables; an override
     # set and cleared, a check that counts nothing, and a notice flag taken once per window.
@@ -1266,6 +1290,8 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 # Each revision since 0011 taken out again by hand, as its downgrade does (a migration test takes the
 # store back with ``downgrade_to`` and lets the upgrade run again). A new revision adds its entry.
 UNDO: dict[str, str] = {
+    # what `pochta migrate` copied
+    "0032": "DROP TABLE migrate_messages; DROP TABLE migrate_folders;",
     # the sending limits: overrides and counts
     "0030": "DROP TABLE send_counts; DROP TABLE send_limits;",
     # the DMARC results for aggregate reports
@@ -1357,8 +1383,12 @@ def downgrade_to(data_dir: Path, revision: str) -> None:
 
 
 def test_every_revision_has_its_undo() -> None:
-    # A revision without its entry would leave its tables behind in every downgrade above it.
-    assert sorted(UNDO) == [f"{n:04}" for n in range(11, int(SCHEMA_HEAD) + 1)]
+    # A revision without its entry would leave its tables behind in every downgrade above it. The
+    # revisions are the scripts' (a branch may skip a number another branch brings).
+    scripts = ScriptDirectory.from_config(alembic_config())
+    revisions = sorted(script.revision for script in scripts.walk_revisions() if script.revision >= "0011")
+    assert sorted(UNDO) == revisions
+    assert revisions[-1] == SCHEMA_HEAD
 
 
 # What revision 0007 added, taken out again by hand (as its downgrade does).
