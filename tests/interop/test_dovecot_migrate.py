@@ -1,0 +1,239 @@
+"""Our IMAP client (pochta.fetch.imap_remote) and `pochta migrate` against Debian's Dovecot
+(tests/imap_remote_env.py): STARTTLS and implicit TLS verified against a trustme CA, every
+command the migration uses, and migrations compared message by message (bytes, flags,
+keywords, internal dates), rerun, changed on the remote, with a new UIDVALIDITY, and killed."""
+
+from __future__ import annotations
+
+import asyncio
+import imaplib
+import random
+import signal
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cli_env import init_data, ok, run
+from dovecot_env import dovecot_missing
+from imap_remote_env import (
+    LOCAL_USER,
+    REMOTE_PASSWORD,
+    REMOTE_USER,
+    SPECIAL_USE_NAMESPACE,
+    LocalMessage,
+    Sample,
+    TlsDovecot,
+    fill,
+    local_mailboxes,
+    local_messages,
+    migrate,
+    migrate_args,
+    sample_messages,
+    summary_value,
+    tls_dovecot,
+)
+from pochta.fetch.imap_remote import AuthFailed, ImapRemote, RemoteError, RemoteServer, TlsMode
+from serve_process import POCHTA, pochta_env
+
+pytestmark = pytest.mark.interop
+
+
+def _need_dovecot() -> None:
+    missing = dovecot_missing(("imap",))
+    if missing:
+        pytest.skip(missing)
+
+
+@pytest.fixture
+def dovecot() -> Iterator[TlsDovecot]:
+    _need_dovecot()
+    with tls_dovecot(SPECIAL_USE_NAMESPACE) as server:
+        yield server
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = init_data(tmp_path / "data")
+    ok(run("user", "add", LOCAL_USER, "--password-stdin", data=path, stdin="local password 123\n"))
+    return path
+
+
+async def test_client_commands(dovecot: TlsDovecot) -> None:
+    for mode in (TlsMode.STARTTLS, TlsMode.IMPLICIT):
+        client = await ImapRemote.connect(dovecot.remote(mode))
+        async with client:
+            with pytest.raises(AuthFailed, match="AUTHENTICATE: NO"):
+                await client.login(REMOTE_USER, "wrong")
+            await client.login(REMOTE_USER, REMOTE_PASSWORD)
+            assert {"CONDSTORE", "SPECIAL-USE", "LIST-EXTENDED", "UIDPLUS"} <= client.capabilities
+    # The system CAs do not know the trustme CA: refused before any login.
+    with pytest.raises(RemoteError, match="CERTIFICATE_VERIFY_FAILED"):
+        await ImapRemote.connect(RemoteServer("127.0.0.1", dovecot.imaps, TlsMode.IMPLICIT))
+
+    async with await ImapRemote.connect(dovecot.remote(max_literal=3500, batch_messages=2)) as client:
+        await client.login(REMOTE_USER, REMOTE_PASSWORD)
+        assert (await client.id())["name"] == "Dovecot"
+        assert "CONDSTORE" in await client.enable("CONDSTORE")
+        await client.create("Projekte/Büro")
+        await client.subscribe("Projekte/Büro")
+        when = datetime(2020, 2, 29, 23, 59, 58, tzinfo=UTC)
+        bodies = [b"Subject: %d\r\n\r\n" % n + b"x" * (1000 * n) + b"\r\n" for n in range(1, 6)]
+        uids = [await client.append("Projekte/Büro", body, ["$Work", "\\Flagged"], when) for body in bodies]
+        assert uids == [1, 2, 3, 4, 5]  # RFC 4315 APPENDUID
+        folders = {folder.name: folder for folder in await client.folders()}
+        assert folders["Sent Items"].special_use == "\\Sent"
+        assert folders["Projekte/Büro"].subscribed
+        assert folders["Projekte/Büro"].parts == ["Projekte", "Büro"]
+        state = await client.select("Projekte/Büro")
+        assert (state.exists, state.uidnext, state.read_only) == (5, 6, True)
+        assert state.highestmodseq is not None
+        assert await client.uid_search() == uids
+        assert await client.uid_search(b"LARGER 2500") == [3, 4, 5]
+        skipped: list[int] = []
+        fetched = [m async for m in client.fetch_since(1, too_large=lambda uid, size: skipped.append(uid))]
+        assert [m.uid for m in fetched] == [2, 3]  # 4 and 5 are larger than max_literal
+        assert skipped == [4, 5]
+        assert fetched[0].data == bodies[1]
+        assert fetched[0].flags == {"$Work", "\\Flagged"}  # BODY.PEEK[]: \Seen not set
+        assert fetched[0].internal_date == when
+        # Writes: SELECT, UID STORE, then CHANGEDSINCE sees only what changed.
+        state = await client.select("Projekte/Büro", read_only=False)
+        await client.uid_store([2], "+", ["\\Seen"])
+        changed = await client.fetch_flags(changed_since=state.highestmodseq)
+        assert {uid: flags for uid, (flags, _) in changed.items()} == {2: {"$Work", "\\Flagged", "\\Seen"}}
+        await client.uid_store([1, 3], "", ["\\Deleted"])
+        await client.uid_expunge([1])
+        assert await client.uid_search() == [2, 3, 4, 5]
+
+
+def _expected(samples: list[Sample], local_names: dict[str, str]) -> dict[str, list[LocalMessage]]:
+    expected: dict[str, list[LocalMessage]] = {}
+    for sample in samples:
+        expected.setdefault(local_names[sample.folder], []).append(
+            LocalMessage(sample.data, sample.flags, sample.date)
+        )
+    return expected
+
+
+def _only(found: dict[str, list[LocalMessage]], names: set[str]) -> dict[str, list[LocalMessage]]:
+    return {name: messages for name, messages in found.items() if name in names}
+
+
+async def test_migrate_end_to_end(dovecot: TlsDovecot, data: Path) -> None:
+    remote = dovecot.remote(TlsMode.STARTTLS)
+    folders = [
+        "INBOX",
+        "Sent Items",
+        "Brouillons",
+        "Rubbish",
+        "Old",
+        "Lists",
+        "Lists/python",
+        "Lists/python/dev",
+    ]
+    samples = sample_messages(folders, 4)
+    await fill(remote, folders, samples)
+    local_names = {
+        "INBOX": "INBOX",
+        "Sent Items": "Sent",
+        "Brouillons": "Drafts",
+        "Rubbish": "Trash",
+        "Old": "Archive",
+        "Lists": "Lists",
+        "Lists/python": "Lists/python",
+        "Lists/python/dev": "Lists/python/dev",
+    }
+    output = migrate(data, remote)
+    assert summary_value(output, "messages copied") == len(samples)
+    expected = _expected(samples, local_names)
+    found = await local_messages(data)
+    assert _only(found, set(expected)) == expected
+    boxes = await local_mailboxes(data)
+    assert boxes["Sent"] == ("\\Sent", True)
+    assert boxes["Lists/python/dev"] == (None, True)
+    assert "Sent Items" not in boxes  # mapped onto our \Sent, not made beside it
+
+    # Rerun: nothing moves.
+    output = migrate(data, remote)
+    assert summary_value(output, "messages copied") == 0
+    assert summary_value(output, "flag updates") == 0
+    assert summary_value(output, "messages already here") == len(samples)
+    assert await local_messages(data) == found
+
+    # A change on the remote moves only it: a new message and a flag change (another client).
+    extra = Sample(
+        "Lists/python", b"Subject: new\r\n\r\nlate arrival\r\n", frozenset({"$New"}), samples[0].date
+    )
+    await fill(remote, [], [extra], subscribe=False)
+    imap = imaplib.IMAP4("127.0.0.1", dovecot.imap)
+    try:
+        imap.starttls(ssl_context=__import__("ssl").create_default_context(cafile=str(dovecot.ca_file)))
+        imap.login(REMOTE_USER, REMOTE_PASSWORD)
+        imap.select("INBOX")
+        assert imap.uid("STORE", "1", "+FLAGS", "(\\Flagged $Changed)")[0] == "OK"
+    finally:
+        imap.logout()
+    output = migrate(data, remote)
+    assert summary_value(output, "messages copied") == 1
+    assert summary_value(output, "flag updates") == 1
+    after = await local_messages(data)
+    assert after["Lists/python"][-1] == LocalMessage(extra.data, extra.flags, extra.date)
+    assert after["INBOX"][0].flags == samples[0].flags | {"\\Flagged", "$Changed"}
+    assert after["INBOX"][1:] == found["INBOX"][1:]
+
+
+async def test_new_uidvalidity_copies_nothing_twice(dovecot: TlsDovecot, data: Path) -> None:
+    # The remote folder is deleted and made again with the same messages and one more: a new
+    # UIDVALIDITY. Messages already here are matched by their bytes, the new one is copied.
+    remote = dovecot.remote(TlsMode.IMPLICIT)
+    samples = sample_messages(["Work"], 5)
+    await fill(remote, ["Work"], samples)
+    migrate(data, remote)
+    async with await ImapRemote.connect(remote) as client:
+        await client.login(REMOTE_USER, REMOTE_PASSWORD)
+        await client.command("DELETE", "Work")
+    newer = Sample("Work", b"Subject: newer\r\n\r\nx\r\n", frozenset({"\\Seen"}), samples[0].date)
+    await fill(remote, ["Work"], [*samples, newer])
+    output = migrate(data, remote)
+    assert "UIDVALIDITY changed" in output
+    assert summary_value(output, "messages copied") == 1
+    found = await local_messages(data)
+    assert [message.data for message in found["Work"]] == [s.data for s in samples] + [newer.data]
+
+
+async def test_sigkill_then_rerun_copies_each_message_once(dovecot: TlsDovecot, data: Path) -> None:
+    remote = dovecot.remote(TlsMode.STARTTLS, batch_messages=20)
+    folders = ["INBOX", "Lists", "Lists/a"]
+    samples = sample_messages(folders, 80, size=2000)
+    await fill(remote, folders, samples)
+    rng = random.Random()
+    for _ in range(2):
+        process = await asyncio.create_subprocess_exec(
+            *POCHTA,
+            *migrate_args(data, remote, "--quiet"),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=pochta_env(),
+        )
+        assert process.stdin is not None
+        process.stdin.write((REMOTE_PASSWORD + "\n").encode())
+        await process.stdin.drain()
+        process.stdin.close()
+        await asyncio.sleep(rng.uniform(0.8, 2.5))
+        if process.returncode is None:
+            process.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(process.wait(), 30)
+    started = time.monotonic()
+    output = migrate(data, remote)
+    assert time.monotonic() - started < 60
+    found = await local_messages(data)
+    for name in folders:
+        got = sorted(message.data for message in found[name])
+        assert got == sorted(s.data for s in samples if s.folder == name), name
+    assert summary_value(output, "messages copied") + summary_value(output, "messages already here") == len(
+        samples
+    )
