@@ -81,6 +81,7 @@ def tls_dovecot(extra: str = "") -> Iterator[TlsDovecot]:
             path.chmod(0o644)
         imaps = free_port()
         tls = f"""
+auth_failure_delay = 0
 ssl = yes
 ssl_cert = <{files}/cert.pem
 ssl_key = <{files}/key.pem
@@ -132,10 +133,14 @@ def sample_messages(folders: Sequence[str], per_folder: int, *, size: int = 300)
 
 
 async def fill(
-    server: RemoteServer, folders: Sequence[str], samples: Sequence[Sample], subscribe: bool = True
+    server: RemoteServer,
+    folders: Sequence[str],
+    samples: Sequence[Sample],
+    subscribe: bool = True,
+    user: str = REMOTE_USER,
 ) -> None:
     async with await ImapRemote.connect(server) as client:
-        await client.login(REMOTE_USER, REMOTE_PASSWORD)
+        await client.login(user, REMOTE_PASSWORD)
         existing = {folder.name for folder in await client.folders()}
         for name in folders:
             if name not in existing and name.upper() != "INBOX":
@@ -154,17 +159,17 @@ def run_pochta(
     )
 
 
-def migrate_args(data: Path, remote: RemoteServer, *extra: str) -> list[str]:
-    args = ["migrate", LOCAL_USER, f"imap://{REMOTE_USER.replace('@', '%40')}@{remote.host}:{remote.port}"]
+def migrate_args(data: Path, remote: RemoteServer, *extra: str, user: str = REMOTE_USER) -> list[str]:
+    args = ["migrate", LOCAL_USER, f"imap://{user.replace('@', '%40')}@{remote.host}:{remote.port}"]
     args += ["--password-stdin", "--tls", remote.tls.value, "--data", str(data)]
     if remote.ca_file:
         args += ["--ca-file", remote.ca_file]
     return [*args, *extra]
 
 
-def migrate(data: Path, remote: RemoteServer, *extra: str) -> str:
-    """`pochta migrate` of REMOTE_USER into LOCAL_USER; its output (fails the test on an error)."""
-    result = run_pochta(*migrate_args(data, remote, *extra), stdin=REMOTE_PASSWORD + "\n")
+def migrate(data: Path, remote: RemoteServer, *extra: str, user: str = REMOTE_USER) -> str:
+    """`pochta migrate` of ``user`` into LOCAL_USER; its output (fails the test on an error)."""
+    result = run_pochta(*migrate_args(data, remote, *extra, user=user), stdin=REMOTE_PASSWORD + "\n")
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result.stdout
 

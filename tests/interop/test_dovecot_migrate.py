@@ -21,7 +21,6 @@ from dovecot_env import dovecot_missing
 from imap_remote_env import (
     LOCAL_USER,
     REMOTE_PASSWORD,
-    REMOTE_USER,
     SPECIAL_USE_NAMESPACE,
     LocalMessage,
     Sample,
@@ -47,11 +46,17 @@ def _need_dovecot() -> None:
         pytest.skip(missing)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def dovecot() -> Iterator[TlsDovecot]:
     _need_dovecot()
     with tls_dovecot(SPECIAL_USE_NAMESPACE) as server:
         yield server
+
+
+@pytest.fixture
+def user(request: pytest.FixtureRequest) -> str:
+    """A remote account of the test's own (Dovecot's static passdb takes any name)."""
+    return f"{request.node.name.replace('_', '-')}@legacy.example"
 
 
 @pytest.fixture
@@ -61,20 +66,20 @@ def data(tmp_path: Path) -> Path:
     return path
 
 
-async def test_client_commands(dovecot: TlsDovecot) -> None:
+async def test_client_commands(dovecot: TlsDovecot, user: str) -> None:
     for mode in (TlsMode.STARTTLS, TlsMode.IMPLICIT):
         client = await ImapRemote.connect(dovecot.remote(mode))
         async with client:
             with pytest.raises(AuthFailed, match="AUTHENTICATE: NO"):
-                await client.login(REMOTE_USER, "wrong")
-            await client.login(REMOTE_USER, REMOTE_PASSWORD)
+                await client.login(user, "wrong")
+            await client.login(user, REMOTE_PASSWORD)
             assert {"CONDSTORE", "SPECIAL-USE", "LIST-EXTENDED", "UIDPLUS"} <= client.capabilities
     # The system CAs do not know the trustme CA: refused before any login.
     with pytest.raises(RemoteError, match="CERTIFICATE_VERIFY_FAILED"):
         await ImapRemote.connect(RemoteServer("127.0.0.1", dovecot.imaps, TlsMode.IMPLICIT))
 
     async with await ImapRemote.connect(dovecot.remote(max_literal=3500, batch_messages=2)) as client:
-        await client.login(REMOTE_USER, REMOTE_PASSWORD)
+        await client.login(user, REMOTE_PASSWORD)
         assert (await client.id())["name"] == "Dovecot"
         assert "CONDSTORE" in await client.enable("CONDSTORE")
         await client.create("Projekte/Büro")
@@ -122,7 +127,7 @@ def _only(found: dict[str, list[LocalMessage]], names: set[str]) -> dict[str, li
     return {name: messages for name, messages in found.items() if name in names}
 
 
-async def test_migrate_end_to_end(dovecot: TlsDovecot, data: Path) -> None:
+async def test_migrate_end_to_end(dovecot: TlsDovecot, data: Path, user: str) -> None:
     remote = dovecot.remote(TlsMode.STARTTLS)
     folders = [
         "INBOX",
@@ -135,7 +140,7 @@ async def test_migrate_end_to_end(dovecot: TlsDovecot, data: Path) -> None:
         "Lists/python/dev",
     ]
     samples = sample_messages(folders, 4)
-    await fill(remote, folders, samples)
+    await fill(remote, folders, samples, user=user)
     local_names = {
         "INBOX": "INBOX",
         "Sent Items": "Sent",
@@ -146,7 +151,7 @@ async def test_migrate_end_to_end(dovecot: TlsDovecot, data: Path) -> None:
         "Lists/python": "Lists/python",
         "Lists/python/dev": "Lists/python/dev",
     }
-    output = migrate(data, remote)
+    output = migrate(data, remote, user=user)
     assert summary_value(output, "messages copied") == len(samples)
     expected = _expected(samples, local_names)
     found = await local_messages(data)
@@ -157,7 +162,7 @@ async def test_migrate_end_to_end(dovecot: TlsDovecot, data: Path) -> None:
     assert "Sent Items" not in boxes  # mapped onto our \Sent, not made beside it
 
     # Rerun: nothing moves.
-    output = migrate(data, remote)
+    output = migrate(data, remote, user=user)
     assert summary_value(output, "messages copied") == 0
     assert summary_value(output, "flag updates") == 0
     assert summary_value(output, "messages already here") == len(samples)
@@ -167,16 +172,16 @@ async def test_migrate_end_to_end(dovecot: TlsDovecot, data: Path) -> None:
     extra = Sample(
         "Lists/python", b"Subject: new\r\n\r\nlate arrival\r\n", frozenset({"$New"}), samples[0].date
     )
-    await fill(remote, [], [extra], subscribe=False)
+    await fill(remote, [], [extra], subscribe=False, user=user)
     imap = imaplib.IMAP4("127.0.0.1", dovecot.imap)
     try:
         imap.starttls(ssl_context=__import__("ssl").create_default_context(cafile=str(dovecot.ca_file)))
-        imap.login(REMOTE_USER, REMOTE_PASSWORD)
+        imap.login(user, REMOTE_PASSWORD)
         imap.select("INBOX")
         assert imap.uid("STORE", "1", "+FLAGS", "(\\Flagged $Changed)")[0] == "OK"
     finally:
         imap.logout()
-    output = migrate(data, remote)
+    output = migrate(data, remote, user=user)
     assert summary_value(output, "messages copied") == 1
     assert summary_value(output, "flag updates") == 1
     after = await local_messages(data)
@@ -185,50 +190,57 @@ async def test_migrate_end_to_end(dovecot: TlsDovecot, data: Path) -> None:
     assert after["INBOX"][1:] == found["INBOX"][1:]
 
 
-async def test_new_uidvalidity_copies_nothing_twice(dovecot: TlsDovecot, data: Path) -> None:
+async def test_new_uidvalidity_copies_nothing_twice(dovecot: TlsDovecot, data: Path, user: str) -> None:
     # The remote folder is deleted and made again with the same messages and one more: a new
     # UIDVALIDITY. Messages already here are matched by their bytes, the new one is copied.
     remote = dovecot.remote(TlsMode.IMPLICIT)
     samples = sample_messages(["Work"], 5)
-    await fill(remote, ["Work"], samples)
-    migrate(data, remote)
+    await fill(remote, ["Work"], samples, user=user)
+    migrate(data, remote, user=user)
     async with await ImapRemote.connect(remote) as client:
-        await client.login(REMOTE_USER, REMOTE_PASSWORD)
+        await client.login(user, REMOTE_PASSWORD)
         await client.command("DELETE", "Work")
     newer = Sample("Work", b"Subject: newer\r\n\r\nx\r\n", frozenset({"\\Seen"}), samples[0].date)
-    await fill(remote, ["Work"], [*samples, newer])
-    output = migrate(data, remote)
+    await fill(remote, ["Work"], [*samples, newer], user=user)
+    output = migrate(data, remote, user=user)
     assert "UIDVALIDITY changed" in output
     assert summary_value(output, "messages copied") == 1
     found = await local_messages(data)
     assert [message.data for message in found["Work"]] == [s.data for s in samples] + [newer.data]
 
 
-async def test_sigkill_then_rerun_copies_each_message_once(dovecot: TlsDovecot, data: Path) -> None:
+async def test_sigkill_then_rerun_copies_each_message_once(
+    dovecot: TlsDovecot, data: Path, user: str
+) -> None:
     remote = dovecot.remote(TlsMode.STARTTLS, batch_messages=20)
     folders = ["INBOX", "Lists", "Lists/a"]
     samples = sample_messages(folders, 80, size=2000)
-    await fill(remote, folders, samples)
+    await fill(remote, folders, samples, user=user)
     rng = random.Random()
-    for _ in range(2):
+    for _ in range(3):
         process = await asyncio.create_subprocess_exec(
             *POCHTA,
-            *migrate_args(data, remote, "--quiet"),
+            *migrate_args(data, remote, user=user),
             stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
             env=pochta_env(),
         )
         assert process.stdin is not None
+        assert process.stdout is not None
         process.stdin.write((REMOTE_PASSWORD + "\n").encode())
         await process.stdin.drain()
         process.stdin.close()
-        await asyncio.sleep(rng.uniform(0.8, 2.5))
+        # Killed while it copies: after it says the first folder is done, a random moment into the
+        # next ones (each of 80 messages, placed in batches of 20).
+        first = await asyncio.wait_for(process.stdout.readline(), 60)
+        assert b" -> " in first, first
+        await asyncio.sleep(rng.uniform(0, 0.3))
         if process.returncode is None:
             process.send_signal(signal.SIGKILL)
-        await asyncio.wait_for(process.wait(), 30)
+        await asyncio.wait_for(process.communicate(), 30)
     started = time.monotonic()
-    output = migrate(data, remote)
+    output = migrate(data, remote, user=user)
     assert time.monotonic() - started < 60
     found = await local_messages(data)
     for name in folders:
