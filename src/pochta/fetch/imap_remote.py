@@ -195,15 +195,14 @@ class ImapRemote:
     async def connect(cls, server: RemoteServer) -> ImapRemote:
         context = server.ssl_context() if server.tls is not TlsMode.NONE else None
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(
+            # asyncio.timeout, not wait_for (tests/test_quality.py: wait_for can lose a cancellation).
+            async with asyncio.timeout(server.timeout):
+                reader, writer = await asyncio.open_connection(
                     server.host,
                     server.port,
                     ssl=context if server.tls is TlsMode.IMPLICIT else None,
                     server_hostname=server.host if server.tls is TlsMode.IMPLICIT else None,
-                ),
-                server.timeout,
-            )
+                )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             raise RemoteError(f"cannot connect to {server.host}:{server.port}: {exc}") from exc
         client = cls(server, reader, writer)
@@ -231,7 +230,8 @@ class ImapRemote:
     async def close(self) -> None:
         self._writer.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._writer.wait_closed(), 5)
+            async with asyncio.timeout(5):
+                await self._writer.wait_closed()
 
     async def _greeting(self) -> None:
         greeting = await self._response()
@@ -251,9 +251,8 @@ class ImapRemote:
             # RFC 9051 §6.2.1: nothing may follow the OK before the TLS negotiation (an injection).
             raise RemoteError("data after the STARTTLS answer, before TLS")
         try:
-            await asyncio.wait_for(
-                self._writer.start_tls(context, server_hostname=self.server.host), self.server.timeout
-            )
+            async with asyncio.timeout(self.server.timeout):
+                await self._writer.start_tls(context, server_hostname=self.server.host)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             raise RemoteError(f"TLS with {self.server.host} failed: {exc}") from exc
         # RFC 9051 §6.2.1: capabilities learned before TLS are discarded.
@@ -274,7 +273,8 @@ class ImapRemote:
                 except ResponseError as exc:
                     raise RemoteError(f"bad response from {self.server.host}: {exc}") from exc
             try:
-                data = await asyncio.wait_for(self._reader.read(_READ_CHUNK), self.server.timeout)
+                async with asyncio.timeout(self.server.timeout):
+                    data = await self._reader.read(_READ_CHUNK)
             except TimeoutError:
                 raise RemoteError(f"{self.server.host} did not answer in {self.server.timeout:g} s") from None
             except (OSError, ssl.SSLError) as exc:
@@ -287,7 +287,8 @@ class ImapRemote:
     async def _send(self, data: bytes) -> None:
         try:
             self._writer.write(data)
-            await asyncio.wait_for(self._writer.drain(), self.server.timeout)
+            async with asyncio.timeout(self.server.timeout):
+                await self._writer.drain()
         except (OSError, TimeoutError) as exc:
             raise RemoteError(f"cannot send to {self.server.host}: {exc}") from exc
 
@@ -484,7 +485,7 @@ class ImapRemote:
             for response in untagged
             if isinstance(response, FetchData) and response.uid is not None and response.size is not None
         }
-        # RFC 9051 §6.4.8 (n:* includes the highest UID even when it is below n).
+        # RFC 9051 §6.4.9 (n:* includes the highest UID even when it is below n).
         return sorted((key, size) for key, size in found.items() if key > uid)
 
     async def fetch(self, uids: Sequence[int]) -> list[RemoteMessage]:

@@ -2,7 +2,7 @@
 
 ``CommandEncoder.encode(name, *args)`` gives an ``Encoded`` command: its tag and the chunks to
 send. A synchronizing literal splits a command: ``chunks[i + 1]`` may only be sent once the server
-has answered ``chunks[i]`` with a continuation request (RFC 9051 §7.7). With LITERAL+ (RFC 7888
+has answered ``chunks[i]`` with a continuation request (RFC 9051 §7.6). With LITERAL+ (RFC 7888
 §3) no literal waits, and with LITERAL- only literals up to 4096 octets do not; then a command is
 one chunk.
 

@@ -83,7 +83,7 @@ class Tagged:
 
 @dataclass(frozen=True)
 class Continuation:
-    """A continuation request, "+ text" (RFC 9051 §7.7); ``text`` raw (SASL sends base64)."""
+    """A continuation request, "+ text" (RFC 9051 §7.6); ``text`` raw (SASL sends base64)."""
 
     text: bytes
 
@@ -131,7 +131,7 @@ class ListItem:
 
 @dataclass(frozen=True)
 class StatusData:
-    """A STATUS line (RFC 9051 §7.2.4)."""
+    """A STATUS line (RFC 9051 §7.3.3)."""
 
     name: str
     items: dict[str, int]
