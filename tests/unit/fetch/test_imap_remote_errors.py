@@ -105,3 +105,40 @@ async def test_login_refused_and_closed(serve: Callable[[Script], Awaitable[int]
     with pytest.raises(RemoteError, match="closed the connection"):
         await client.capability()
     await client.close()
+
+
+async def test_synchronizing_literal_and_sasl_continuation(serve: Callable[[Script], Awaitable[int]]) -> None:
+    # No LITERAL+ and no SASL-IR: the client waits for each continuation request.
+    seen: list[bytes] = []
+
+    async def strict(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN UIDPLUS] hi\r\n")
+        seen.append(await reader.readline())  # p1 AUTHENTICATE PLAIN
+        writer.write(b"+ \r\n")
+        seen.append(await reader.readline())  # the base64 response
+        writer.write(b"p1 OK [CAPABILITY IMAP4rev1 UIDPLUS] in\r\n")
+        seen.append(await reader.readline())  # p2 APPEND ... {5}
+        assert not await _arrives(reader)  # nothing more before the continuation request
+        writer.write(b"+ go on\r\n")
+        seen.append(await reader.readexactly(7))  # the literal and CRLF
+        writer.write(b"p2 OK [APPENDUID 9 41] done\r\n")
+        await reader.read()
+
+    client = await ImapRemote.connect(_plain(await serve(strict)))
+    await client.login("alice", "pw")
+    assert await client.append("INBOX", b"hello", ["\\Seen"]) == 41
+    await client.close()
+    assert seen == [
+        b"p1 AUTHENTICATE PLAIN\r\n",
+        b"AGFsaWNlAHB3\r\n",  # base64 of NUL alice NUL pw (RFC 4616)
+        b"p2 APPEND INBOX (\\Seen) {5}\r\n",
+        b"hello\r\n",
+    ]
+
+
+async def _arrives(reader: asyncio.StreamReader) -> bool:
+    try:
+        async with asyncio.timeout(0.2):
+            return bool(await reader.read(1))
+    except TimeoutError:
+        return False
