@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_env import init_data, ok, run
+from cli_env import ServerProcess, init_data, ok, run
 from dovecot_env import dovecot_missing
 from imap_remote_env import (
     LOCAL_USER,
@@ -249,3 +249,25 @@ async def test_sigkill_then_rerun_copies_each_message_once(
     assert summary_value(output, "messages copied") + summary_value(output, "messages already here") == len(
         samples
     )
+
+
+async def test_migrate_while_the_server_runs(dovecot: TlsDovecot, data: Path, user: str) -> None:
+    remote = dovecot.remote(TlsMode.STARTTLS)
+    samples = sample_messages(["INBOX", "Lists"], 6)
+    await fill(remote, ["INBOX", "Lists"], samples, user=user)
+    with ServerProcess(data) as server:
+        host, port = server.wait_listening()["imap"]
+        imap = imaplib.IMAP4(host, port)
+        try:
+            imap.login(LOCAL_USER, "local password 123")
+            assert imap.select("INBOX")[1] == [b"0"]
+            output = await asyncio.to_thread(migrate, data, remote, user=user)
+            assert summary_value(output, "messages copied") == 12
+            imap.unselect()  # not CLOSE: it would expunge the migrated message marked \Deleted
+            assert imap.select("INBOX")[1] == [b"6"]
+            assert imap.select("Lists")[1] == [b"6"]
+            status, fetched = imap.uid("FETCH", "1", "(BODY.PEEK[])")
+            assert status == "OK"
+            assert fetched[0][1] == samples[6].data  # the first of Lists
+        finally:
+            imap.logout()
