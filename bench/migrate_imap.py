@@ -8,7 +8,8 @@ Lists/<name> ...), with a mix of sizes (75% 1-10 KB, 20% 10-60 KB, 5% 60-300 KB)
 there by our client's APPEND (LITERAL+; the fill time is printed too). Then `pochta migrate` runs
 as a subprocess into a fresh data directory (its whole run, CLI start included), and once more
 (nothing new: the incremental check). Printed: messages/s and MB/s of the first run, the rerun's
-time, the local count checked against the remote, and /proc/loadavg before and after.
+time, the CPU time of the migrate process per message (less sensitive to the machine's load than the
+rate), the local count checked against the remote, and /proc/loadavg before and after.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -92,6 +94,11 @@ async def fill(remote: RemoteServer, folders: list[str], count: int, seed: int) 
     return octets
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def loadavg() -> str:
     return Path("/proc/loadavg").read_text().strip()
 
@@ -122,13 +129,16 @@ def main() -> None:
         ok(run("user", "add", LOCAL_USER, "--password-stdin", data=data, stdin="local password 123\n"))
         print(f"load before: {loadavg()}")
         started = time.monotonic()
+        cpu_before = _children_cpu()
         output = migrate(data, remote, "--quiet")
         first = time.monotonic() - started
+        cpu = _children_cpu() - cpu_before
         copied = summary_value(output, "messages copied")
         print(
             f"migrate: {copied} messages in {first:.1f} s: {copied / first:.0f} msg/s, "
             f"{octets / 1e6 / first:.1f} MB/s (whole command, start included)"
         )
+        print(f"  pochta migrate CPU: {cpu:.1f} s, {cpu / max(1, copied) * 1000:.2f} ms per message")
         print("  " + "\n  ".join(output.strip().splitlines()))
         print(f"load after: {loadavg()}")
         started = time.monotonic()

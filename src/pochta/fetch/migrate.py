@@ -17,6 +17,7 @@ placed beside it, and the server may run throughout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -189,13 +190,28 @@ class _Migration:
             self.summary.too_large += 1
             self.say(f"{plan.remote.name}: UID {uid} skipped, {size} octets is more than the limit")
 
+        # A batch is placed while the next one is fetched: the remote server and our writer work at
+        # the same time. Batches are placed in UID order, one after the other, so what a killed
+        # run placed is always every message up to some UID (``fetch_since`` resumes there).
         batch: list[RemoteMessage] = []
-        async for message in self.remote.fetch_since(max(copied, default=0), too_large=too_large):
-            batch.append(message)
-            if len(batch) >= self.remote.server.batch_messages:
-                await self._place(folder, batch)
-                batch = []
-        await self._place(folder, batch)
+        placing: asyncio.Task[None] | None = None
+        try:
+            async for message in self.remote.fetch_since(max(copied, default=0), too_large=too_large):
+                batch.append(message)
+                if len(batch) >= self.remote.server.batch_messages:
+                    if placing is not None:
+                        await placing
+                    placing = asyncio.create_task(self._place(folder, batch))
+                    batch = []
+            if placing is not None:
+                await placing
+            placing = None
+            await self._place(folder, batch)
+        finally:
+            if placing is not None and not placing.done():
+                placing.cancel()
+                with contextlib.suppress(BaseException):
+                    await placing
         await self.store.migrate_finish(folder, state.highestmodseq)
         self.summary.folders += 1
         self.say(f"{plan.remote.name} -> {plan.local}: {state.exists} messages")
@@ -203,7 +219,9 @@ class _Migration:
     async def _place(self, folder: MigrateFolder, batch: list[RemoteMessage]) -> None:
         if not batch:
             return
-        items = [await self._item(message) for message in batch]
+        # Together: the blob files of large messages are written (and fsync'ed) by the store's blob
+        # writer threads side by side, not one after the other.
+        items = list(await asyncio.gather(*(self._item(message) for message in batch)))
         self._count(await self.store.migrate_place(folder, items), items)
 
     async def run(self, folder_map: Mapping[str, str]) -> MigrateSummary:
