@@ -9,7 +9,6 @@ import asyncio
 import imaplib
 import random
 import signal
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -209,6 +208,44 @@ async def test_new_uidvalidity_copies_nothing_twice(dovecot: TlsDovecot, data: P
     assert [message.data for message in found["Work"]] == [s.data for s in samples] + [newer.data]
 
 
+async def _kill_during_migration(data: Path, remote: RemoteServer, user: str, delay: float) -> None:
+    """Starts `pochta migrate` and SIGKILLs it ``delay`` seconds after it says its first folder is
+    done, while it copies the next ones."""
+    process = await asyncio.create_subprocess_exec(
+        *POCHTA,
+        *migrate_args(data, remote, user=user),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=pochta_env(),
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    process.stdin.write((REMOTE_PASSWORD + "\n").encode())
+    await process.stdin.drain()
+    process.stdin.close()
+    async with asyncio.timeout(60):
+        first = await process.stdout.readline()
+    assert b" -> " in first, first
+    await asyncio.sleep(delay)
+    if process.returncode is None:
+        process.send_signal(signal.SIGKILL)
+    async with asyncio.timeout(30):
+        await process.communicate()
+
+
+async def _each_message_once(data: Path, remote: RemoteServer, user: str, samples: list[Sample]) -> None:
+    """A last run finishes the job: every message exactly once, with its flags and date."""
+    output = migrate(data, remote, user=user)
+    found = await local_messages(data)
+    for name in {sample.folder for sample in samples}:
+        got = sorted(found[name], key=lambda message: message.data)
+        want = [LocalMessage(s.data, s.flags, s.date) for s in samples if s.folder == name]
+        assert got == sorted(want, key=lambda message: message.data), name
+    done = summary_value(output, "messages copied") + summary_value(output, "messages already here")
+    assert done == len(samples)
+
+
 async def test_sigkill_then_rerun_copies_each_message_once(
     dovecot: TlsDovecot, data: Path, user: str
 ) -> None:
@@ -217,38 +254,22 @@ async def test_sigkill_then_rerun_copies_each_message_once(
     samples = sample_messages(folders, 80, size=2000)
     await fill(remote, folders, samples, user=user)
     rng = random.Random()
-    for _ in range(3):
-        process = await asyncio.create_subprocess_exec(
-            *POCHTA,
-            *migrate_args(data, remote, user=user),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            env=pochta_env(),
-        )
-        assert process.stdin is not None
-        assert process.stdout is not None
-        process.stdin.write((REMOTE_PASSWORD + "\n").encode())
-        await process.stdin.drain()
-        process.stdin.close()
-        # Killed while it copies: after it says the first folder is done, a random moment into the
-        # next ones (each of 80 messages, placed in batches of 20).
-        first = await asyncio.wait_for(process.stdout.readline(), 60)
-        assert b" -> " in first, first
-        await asyncio.sleep(rng.uniform(0, 0.3))
-        if process.returncode is None:
-            process.send_signal(signal.SIGKILL)
-        await asyncio.wait_for(process.communicate(), 30)
-    started = time.monotonic()
-    output = migrate(data, remote, user=user)
-    assert time.monotonic() - started < 60
-    found = await local_messages(data)
-    for name in folders:
-        got = sorted(message.data for message in found[name])
-        assert got == sorted(s.data for s in samples if s.folder == name), name
-    assert summary_value(output, "messages copied") + summary_value(output, "messages already here") == len(
-        samples
-    )
+    for _ in range(2):
+        # Each folder is 80 messages placed in batches of 20: a kill lands inside one.
+        await _kill_during_migration(data, remote, user, rng.uniform(0, 0.3))
+    await _each_message_once(data, remote, user, samples)
+
+
+@pytest.mark.slow
+async def test_many_sigkills_during_a_long_migration(dovecot: TlsDovecot, data: Path, user: str) -> None:
+    remote = dovecot.remote(TlsMode.STARTTLS, batch_messages=25)
+    folders = ["INBOX", "Archive", "Archive/2020", "Archive/2021", "Lists/python"]
+    samples = sample_messages(folders, 400, size=3000)
+    await fill(remote, folders, samples, user=user)
+    rng = random.Random()
+    for _ in range(15):
+        await _kill_during_migration(data, remote, user, rng.uniform(0, 1.5))
+    await _each_message_once(data, remote, user, samples)
 
 
 async def test_migrate_while_the_server_runs(dovecot: TlsDovecot, data: Path, user: str) -> None:
