@@ -61,12 +61,11 @@ class MigrateSummary:
             f"messages copied: {self.copied} ({self.octets} octets, {rate:.1f}/s)",
             f"messages already here: {self.unchanged + self.already + self.matched}"
             + (f" ({self.matched} matched after a UIDVALIDITY change)" if self.matched else ""),
+            f"messages skipped (larger than the limit): {self.too_large}",
             f"flag updates: {self.flag_updates}",
             f"subscriptions: {self.subscribed}",
             f"time: {self.seconds:.1f} s",
         ]
-        if self.too_large:
-            found.insert(2, f"messages skipped (larger than the limit): {self.too_large}")
         found.extend(f"skipped folder {why}" for why in self.skipped_folders)
         return found
 
