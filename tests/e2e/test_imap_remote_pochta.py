@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from imap_env import ALICE, PASSWORD, ImapEnv, imap_server
+from imap_env import ALICE, BOB, PASSWORD, ImapEnv, imap_server
 from pochta.config import Settings
 from pochta.fetch.imap_remote import AuthFailed, ImapRemote, RemoteServer, TlsMode
 from pochta.fetch.migrate import migrate_account
+from pochta.proto.imap_client import Mailbox
 from pochta.store.sqlite import open_sqlite_store
 
 
@@ -68,7 +69,15 @@ async def test_migrate_from_pochta(env: ImapEnv, tmp_path: Path) -> None:
     remote = _remote(env, tmp_path, TlsMode.STARTTLS)
     when = datetime(2022, 6, 7, 8, 9, 10, tzinfo=UTC)
     async with await ImapRemote.connect(remote) as client:
+        # Bob shares a folder with alice (RFC 4314): she sees it in the other users' namespace,
+        # but it is not her mail, and a migration of her account leaves it out.
+        await client.login(BOB, PASSWORD)
+        await client.create("Private")
+        await client.append("Private", b"Subject: bob's\r\n\r\nnot alice's\r\n")
+        await client.command("SETACL", Mailbox("Private"), ALICE, "lr")
+    async with await ImapRemote.connect(remote) as client:
         await client.login(ALICE, PASSWORD)
+        assert (await client.namespaces()).other == ("Other Users/",)
         await client.create("Lists/Ünïcode")
         await client.subscribe("Lists/Ünïcode")
         await client.append("Lists/Ünïcode", b"Subject: a\r\n\r\nx\r\n", ["\\Seen", "$List"], when)
@@ -81,6 +90,10 @@ async def test_migrate_from_pochta(env: ImapEnv, tmp_path: Path) -> None:
         carol = await store.add_account("carol@example.net", "hash", None)
         summary = await migrate_account(store, settings, carol, remote, ALICE, PASSWORD)
         assert (summary.copied, summary.flag_updates) == (3, 0)
+        assert summary.skipped_folders == [
+            f"Other Users/bob@example.org{leaf}: in another user's or a shared namespace"
+            for leaf in ("", "/Private")
+        ]
         boxes = {box.name: box for box in await store.mailboxes(carol.id)}
         assert boxes["Lists/Ünïcode"].subscribed
         found = {}

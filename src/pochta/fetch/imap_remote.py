@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 
+from pochta.proto.imap.mutf7 import MalformedName, modified_utf7_decode
 from pochta.proto.imap_client import (
     Capability,
     CommandEncoder,
@@ -45,6 +46,8 @@ from pochta.proto.imap_client import (
     Search,
     Status,
     Tagged,
+    Untagged,
+    Value,
     format_internal_date,
     parse_response,
 )
@@ -54,6 +57,7 @@ __all__ = [
     "CommandFailed",
     "FolderState",
     "ImapRemote",
+    "Namespaces",
     "RemoteError",
     "RemoteFolder",
     "RemoteMessage",
@@ -168,6 +172,36 @@ def uid_set(uids: Iterable[int]) -> str:
     if start is not None:
         parts.append(str(start) if start == prev else f"{start}:{prev}")
     return ",".join(parts)
+
+
+@dataclass(frozen=True)
+class Namespaces:
+    """Namespace prefixes, decoded (RFC 2342 §5)."""
+
+    personal: tuple[str, ...]
+    other: tuple[str, ...]
+    shared: tuple[str, ...]
+
+    def personal_name(self, name: str) -> bool:
+        """Whether a folder name is the account's own: not below another user's or a shared
+        namespace's prefix."""
+        return not any(prefix and name.startswith(prefix) for prefix in (*self.other, *self.shared))
+
+
+def _prefixes(value: Value) -> tuple[str, ...]:
+    """The prefixes of one namespace list: NIL or ((prefix delimiter ext...) ...)."""
+    if not isinstance(value, list):
+        return ()
+    found: list[str] = []
+    for entry in value:
+        if isinstance(entry, list) and entry and isinstance(entry[0], bytes | str):
+            raw = entry[0]
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            try:
+                found.append(modified_utf7_decode(text) if text.isascii() else text)
+            except MalformedName:
+                found.append(text)
+    return tuple(found)
 
 
 def _session_flags(flags: Iterable[str]) -> frozenset[str]:
@@ -425,6 +459,18 @@ class ImapRemote:
         for name in subscribed - set(found):
             found[name] = RemoteFolder(name, None, frozenset({"\\NonExistent"}), True)
         return list(found.values())
+
+    async def namespaces(self) -> Namespaces:
+        """RFC 2342 NAMESPACE (RFC 9051 §6.3.10): the prefixes of the personal, other users' and
+        shared namespaces (a server without NAMESPACE: one personal namespace, "")."""
+        if "NAMESPACE" not in self.capabilities and "IMAP4REV2" not in self.capabilities:
+            return Namespaces(("",), (), ())
+        untagged, _ = await self.command("NAMESPACE")
+        for response in untagged:
+            if isinstance(response, Untagged) and response.name == "NAMESPACE" and len(response.values) == 3:
+                personal, other, shared = (_prefixes(value) for value in response.values)
+                return Namespaces(personal, other, shared)
+        raise RemoteError("NAMESPACE: no namespace data")
 
     async def select(self, name: str, *, read_only: bool = True) -> FolderState:
         """EXAMINE (or SELECT): the folder's UIDVALIDITY, UIDNEXT, count and HIGHESTMODSEQ; asks

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from pochta import __version__
 from pochta.config import Settings
-from pochta.fetch.imap_remote import FolderState, ImapRemote, RemoteMessage, RemoteServer
+from pochta.fetch.imap_remote import CommandFailed, FolderState, ImapRemote, RemoteMessage, RemoteServer
 from pochta.fetch.migrate_names import FolderPlan, plan_folders
 from pochta.mail import flags as flagrules
 from pochta.mail.errors import InvalidFlag, InvalidMailboxName
@@ -175,7 +175,13 @@ class _Migration:
         mailbox_id = await self._local_mailbox(plan)
         if not plan.remote.selectable:
             return
-        state = await self.remote.select(plan.remote.name)
+        try:
+            state = await self.remote.select(plan.remote.name)
+        except CommandFailed as exc:
+            # Deleted since LIST, or one the server cannot open: the others are still copied.
+            self.summary.skipped_folders.append(f"{plan.remote.name}: {exc}")
+            self.say(f"{plan.remote.name}: skipped, {exc}")
+            return
         folder = await self.store.migrate_folder(
             self.account.id, self.source, plan.remote.name, state.uidvalidity, mailbox_id
         )
@@ -227,7 +233,15 @@ class _Migration:
         started = time.monotonic()
         await self.remote.id({"name": "pochta", "version": __version__})
         await self.remote.enable("CONDSTORE", "UTF8=ACCEPT")
-        folders = await self.remote.folders()
+        namespaces = await self.remote.namespaces()
+        folders = []
+        for found in await self.remote.folders():
+            if namespaces.personal_name(found.name):
+                folders.append(found)
+            else:
+                # RFC 2342: another user's folder shared with this one, or a public folder: not
+                # this account's mail.
+                self.summary.skipped_folders.append(f"{found.name}: in another user's or a shared namespace")
         local_special = {
             box.special_use: box.name
             for box in await self.store.mailboxes(self.account.id)
