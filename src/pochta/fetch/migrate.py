@@ -172,6 +172,10 @@ class _Migration:
             self.summary.flag_updates += await self.store.migrate_flags(folder, changed)
 
     async def copy_folder(self, plan: FolderPlan) -> None:
+        if any(flag.lower() == "\\nonexistent" for flag in plan.remote.attributes):
+            # RFC 5258 §3.4: a name only (a parent of real folders, or a stale subscription): made
+            # here as the parent of a folder copied below it, not for itself.
+            return
         mailbox_id = await self._local_mailbox(plan)
         if not plan.remote.selectable:
             return
