@@ -20,6 +20,7 @@ from dovecot_env import dovecot_missing
 from imap_remote_env import (
     LOCAL_USER,
     REMOTE_PASSWORD,
+    REMOTE_USER,
     SPECIAL_USE_NAMESPACE,
     LocalMessage,
     Sample,
@@ -292,3 +293,29 @@ async def test_migrate_while_the_server_runs(dovecot: TlsDovecot, data: Path, us
             assert fetched[0][1] == samples[6].data  # the first of Lists
         finally:
             imap.logout()
+
+
+async def test_flags_compared_without_condstore(data: Path) -> None:
+    # A server without CONDSTORE (Dovecot told to advertise an IMAP4rev1 list without it, nor
+    # SPECIAL-USE): the rerun reads every copied message's flags and compares them with those last
+    # copied; the Sent folder is found by its name.
+    _need_dovecot()
+    plain = "imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE UIDPLUS\n"
+    with tls_dovecot(plain) as server:
+        remote = server.remote(TlsMode.IMPLICIT)
+        samples = sample_messages(["INBOX", "Sent Messages"], 3)
+        await fill(remote, ["INBOX", "Sent Messages"], samples)
+        migrate(data, remote)
+        async with await ImapRemote.connect(remote) as client:
+            await client.login(REMOTE_USER, REMOTE_PASSWORD)
+            assert "CONDSTORE" not in client.capabilities
+            await client.select("Sent Messages", read_only=False)
+            await client.uid_store([2], "", ["\\Answered", "Other"])
+        output = migrate(data, remote)
+    assert summary_value(output, "flag updates") == 1
+    found = await local_messages(data)
+    assert [message.flags for message in found["Sent"]] == [
+        samples[3].flags,
+        frozenset({"\\Answered", "Other"}),
+        samples[5].flags,
+    ]
