@@ -107,5 +107,14 @@ async def test_migrate_from_pochta(env: ImapEnv, tmp_path: Path) -> None:
         }
         again = await migrate_account(store, settings, carol, remote, ALICE, PASSWORD)
         assert (again.copied, again.unchanged) == (0, 3)
+        # --folder-map: a remote folder (and what is below it) goes where it is told.
+        dave = await store.add_account("dave@example.net", "hash", None)
+        mapped = await migrate_account(
+            store, settings, dave, remote, ALICE, PASSWORD, folder_map={"Lists": "Old/Lists"}
+        )
+        assert mapped.copied == 3
+        names = {box.name for box in await store.mailboxes(dave.id)}
+        assert {"Old", "Old/Lists", "Old/Lists/Ünïcode"} <= names
+        assert "Lists" not in names
     finally:
         await store.close()
