@@ -18,6 +18,7 @@ from pochta.cli.dns import register_dns_commands
 from pochta.cli.fetch import register_fetch_commands
 from pochta.cli.import_export import register_import_export_commands
 from pochta.cli.maintenance import register_maintenance_commands
+from pochta.cli.migrate import register_migrate_commands
 from pochta.cli.queue import register_queue_commands
 from pochta.cli.quota import register_quota_commands
 from pochta.cli.rules import register_rule_commands
@@ -50,3 +51,4 @@ register_dns_commands(main)
 register_tls_commands(main)
 register_import_export_commands(main)
 register_fetch_commands(main)
+register_migrate_commands(main)

@@ -30,6 +30,7 @@ from pochta.store.dkim_model import DkimKey, KeyState
 from pochta.store.dmarc_model import DmarcRow
 from pochta.store.fetch_model import FetchAccount, FetchMark, FetchRunResult, NewFetchAccount
 from pochta.store.greylist_model import GreylistRow
+from pochta.store.migrate_state_model import MigratedMessage, MigrateFolder, MigrateItem, Placement
 from pochta.store.model import (
     Account,
     AccountId,
@@ -742,6 +743,35 @@ class FetchStore(Protocol):
     async def schedule_fetch(self, fetch_id: int, next_run: int) -> None: ...
 
 
+class MigrateStateStore(Protocol):
+    """What `pochta migrate` copied from another IMAP server (revision 0032, docs/migrate.md):
+    per remote folder its UIDVALIDITY and every message copied, recorded by the transaction that
+    places it (``pochta.fetch.migrate`` owns the rules)."""
+
+    async def migrate_folder(
+        self, account_id: AccountId, source: str, remote_name: str, uidvalidity: int, mailbox_id: MailboxId
+    ) -> MigrateFolder:
+        """The folder's state, made on first use; ``restarted`` when its UIDVALIDITY (or its local
+        mailbox) changed since the last run."""
+
+    async def migrated(self, folder: MigrateFolder) -> dict[int, MigratedMessage]:
+        """The messages copied under the folder's current UIDVALIDITY, by remote UID."""
+
+    async def migrate_place(self, folder: MigrateFolder, items: Sequence[MigrateItem]) -> list[Placement]:
+        """Place the messages in the folder's mailbox and record each, one transaction (nothing for
+        a remote UID recorded already; the record moves when the same bytes were copied under an
+        older UIDVALIDITY). QuotaExceeded (nothing stored) as ``deliver``."""
+
+    async def migrate_flags(
+        self, folder: MigrateFolder, changed: Sequence[tuple[int, frozenset[str]]]
+    ) -> int:
+        """Give the local copies of these remote UIDs these flags, and record them; how many changed."""
+
+    async def migrate_finish(self, folder: MigrateFolder, highestmodseq: int | None) -> int:
+        """Keep ``highestmodseq`` for the next run; drop records of older UIDVALIDITYs that matched
+        nothing (how many)."""
+
+
 class SieveStateStore(Protocol):
     """What Sieve at delivery remembers (docs/sieve.md "At delivery"); times in epoch seconds."""
 
@@ -799,6 +829,7 @@ class Store(
     GreylistStore,
     SendLimitStore,
     FetchStore,
+    MigrateStateStore,
     OutboundQueue,
     Protocol,
 ):

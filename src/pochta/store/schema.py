@@ -762,3 +762,36 @@ import_journal = Table(
     Column("uid", Integer, nullable=False),
     PrimaryKeyConstraint("account_id", "source", "item"),
 )
+
+
+# What `pochta migrate` copied from another IMAP server (docs/migrate.md), revision 0032.
+# ``migrate_folders``: one row per account, source ("imap://login@host:port") and remote folder:
+# its UIDVALIDITY, the local mailbox it fills, and the HIGHESTMODSEQ up to which its flags were
+# read (NULL: none yet, or no CONDSTORE). ``migrate_messages``: one row per message copied, written
+# by the transaction that places it (pochta.store.sqlite_migrate_state): rows under an older
+# UIDVALIDITY are matched again by SHA-256 when a folder starts over.
+migrate_folders = Table(
+    "migrate_folders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("remote_name", Text, nullable=False),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("highestmodseq", BigInteger, nullable=True),
+    UniqueConstraint("account_id", "source", "remote_name"),
+)
+
+migrate_messages = Table(
+    "migrate_messages",
+    metadata,
+    Column("folder_id", Integer, ForeignKey("migrate_folders.id", ondelete="CASCADE"), nullable=False),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("remote_uid", BigInteger, nullable=False),
+    Column("local_uid", BigInteger, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("flags", Text, nullable=False),  # the remote flags last seen, space-separated
+    PrimaryKeyConstraint("folder_id", "uidvalidity", "remote_uid"),
+    Index(None, "folder_id", "sha256"),
+)

@@ -87,6 +87,7 @@ from pochta.store.sqlite_fetch import FetchMethods, mark_fetched
 from pochta.store.sqlite_greylist import GreylistMethods
 from pochta.store.sqlite_mail_rules import MailRuleMethods
 from pochta.store.sqlite_metadata import MetadataMethods
+from pochta.store.sqlite_migrate_state import MigrateStateMethods
 from pochta.store.sqlite_opener import ViewOpener
 from pochta.store.sqlite_query_methods import QueryMethods
 from pochta.store.sqlite_queue_methods import QueueMethods
@@ -125,6 +126,7 @@ class SqliteStore(
     GreylistMethods,
     SendLimitMethods,
     FetchMethods,
+    MigrateStateMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 

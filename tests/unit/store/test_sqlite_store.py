@@ -31,7 +31,7 @@ from alembic.runtime.migration import MigrationContext  # noqa: E402
 from alembic.script import ScriptDirectory  # noqa: E402
 from sqlalchemy import Connection, event  # noqa: E402
 
-from pochta.config import Settings  # noqa: E402
+from pochta.config import MimeSettings, Settings  # noqa: E402
 from pochta.mime import parse_message  # noqa: E402
 from pochta.store import sqlite_views as views  # noqa: E402
 from pochta.store.api import NotFound, Store  # noqa: E402
@@ -40,6 +40,7 @@ from pochta.store.dkim_model import DkimKey, KeyState  # noqa: E402
 from pochta.store.dmarc_model import DmarcRow  # noqa: E402
 from pochta.store.fetch_model import FetchMark, FetchRunResult, NewFetchAccount  # noqa: E402
 from pochta.store.greylist_model import GreylistRow  # noqa: E402
+from pochta.store.migrate_state_model import MigrateItem, Placement  # noqa: E402
 from pochta.store.model import (  # noqa: E402
     AccountId,
     BlobRef,
@@ -792,14 +793,14 @@ async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
 
 
 async def test_migration_0033_adds_the_import_journal(data_dir: Path) -> None:
-    # A store at revision 0031: the upgrade adds the (empty) journal of `pochta import`, which an
+    # A store at revision 0032: the upgrade adds the (empty) journal of `pochta import`, which an
     # import then fills in the transaction of each placement.
     from pochta.fetch import into_store
     from pochta.fetch.importer import import_path
 
     store = await open_sqlite_store(data_dir, Settings())
     await store.close()
-    downgrade_to(data_dir, "0031")
+    downgrade_to(data_dir, "0032")
     store = await open_sqlite_store(data_dir, Settings())
     try:
         account = await make_account(store)
@@ -854,6 +855,29 @@ async def test_migration_0031_adds_fetch_accounts(data_dir: Path) -> None:
         assert await store.forget_fetched(added.id, ["uidl:1", "uidl:9"]) == 1
         await store.delete_account(alice.address)
         assert await store.fetch_account(added.id) is None
+    finally:
+        await store.close()
+
+
+async def test_migration_0032_adds_migrate_state(data_dir: Path) -> None:
+    # A store at revision 0031: the upgrade adds the (empty) migration state; a folder's state is
+    # made, a message placed and recorded (tests/unit/store/test_migrate_state.py has the rest).
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        account = await make_account(store)
+    finally:
+        await store.close()
+    downgrade_to(data_dir, "0031")
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        inbox = await mailbox(store, account)
+        folder = await store.migrate_folder(account.id, "imap://a@h:993", "INBOX", 7, inbox.id)
+        assert await store.migrated(folder) == {}
+        data = b"Subject: migrated\r\n\r\nx\r\n"
+        parsed = parse_message(data, MimeSettings())
+        item = MigrateItem(3, await store.new_blob(data), parsed, frozenset(), None)
+        assert await store.migrate_place(folder, [item]) == [Placement.COPIED]
+        assert list(await store.migrated(folder)) == [3]
     finally:
         await store.close()
 
@@ -1340,6 +1364,8 @@ UNDO: dict[str, str] = {
         "DROP TABLE fetched_messages; DROP INDEX ix_fetch_accounts_next_run; "
         "DROP INDEX ix_fetch_accounts_account_id; DROP TABLE fetch_accounts;"
     ),
+    # what `pochta migrate` copied
+    "0032": "DROP TABLE migrate_messages; DROP TABLE migrate_folders;",
     # the sending limits: overrides and counts
     "0033": "DROP TABLE import_journal;",
     "0030": "DROP TABLE send_counts; DROP TABLE send_limits;",
@@ -1432,12 +1458,12 @@ def downgrade_to(data_dir: Path, revision: str) -> None:
 
 
 def test_every_revision_has_its_undo() -> None:
-    # A revision without its entry would leave its tables behind in every downgrade above it.
-    # Every revision from 0011 on, as the scripts chain them (a branch's number may skip some).
+    # A revision without its entry would leave its tables behind in every downgrade above it. The
+    # revisions are the scripts' (a branch may skip a number another branch brings).
     scripts = ScriptDirectory.from_config(alembic_config())
-    revisions = [script.revision for script in scripts.walk_revisions() if script.revision >= "0011"]
-    assert sorted(UNDO) == sorted(revisions)
-    assert max(UNDO) == SCHEMA_HEAD
+    revisions = sorted(script.revision for script in scripts.walk_revisions() if script.revision >= "0011")
+    assert sorted(UNDO) == revisions
+    assert revisions[-1] == SCHEMA_HEAD
 
 
 # What revision 0007 added, taken out again by hand (as its downgrade does).

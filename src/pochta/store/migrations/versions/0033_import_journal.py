@@ -1,7 +1,7 @@
 """The import journal of `pochta import` (docs/import-export.md "Resuming").
 
 Revision ID: 0033
-Revises: 0031
+Revises: 0032
 Create Date: 2026-12-07
 
 - ``import_journal``: (account, source, item) of every message an import placed, written in the
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0033"
-down_revision = "0031"
+down_revision = "0032"
 branch_labels = None
 depends_on = None
 
