@@ -28,10 +28,14 @@ from pathlib import Path
 
 from pochta.config import Settings
 from pochta.delivery import Delivery, Destination, Envelope
+from pochta.fetch import imap_keys
+from pochta.fetch.imap_source import connect_imap
 from pochta.fetch.pop3_remote import connect_pop3
 from pochta.fetch.remote import ACTIONABLE, FetchError, RemoteMessage, RemoteSource, client_tls_context
 from pochta.fetch.secrets import SecretError, decrypt_password
 from pochta.log import get_logger
+from pochta.mail import flags as flagrules
+from pochta.mail.errors import InvalidFlag
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.store.api import StoreError
 from pochta.store.fetch_model import FetchAccount, FetchMark, FetchRunResult
@@ -151,8 +155,6 @@ class Fetcher:
                 await remote.close()  # without QUIT: nothing marked is deleted
 
     async def _connect(self, account: FetchAccount) -> RemoteSource:
-        if account.protocol != "pop3":
-            raise FetchError("local", "IMAP fetching is not available yet")
         try:
             password = decrypt_password(self._secret, account.account_id, account.secret)
         except SecretError as exc:
@@ -162,6 +164,19 @@ class Fetcher:
             context = client_tls_context(fetch.ca_file, self.data_dir)
         except (OSError, ssl.SSLError) as exc:
             raise FetchError("local", f"fetch.ca_file {fetch.ca_file!r} cannot be used: {exc}") from None
+        if account.protocol == "imap":
+            return await connect_imap(
+                account.host,
+                account.port,
+                account.tls,
+                account.login,
+                password,
+                imap_keys.ImapOptions.from_json(account.options).folders,
+                context=context,
+                connect_timeout=fetch.connect_timeout,
+                command_timeout=fetch.command_timeout,
+                max_message_size=fetch.max_message_size,
+            )
         return await connect_pop3(
             account.host,
             account.port,
@@ -180,8 +195,8 @@ class Fetcher:
         fetch = self.settings.fetch
         listed = await remote.messages()
         report.listed = len(listed)
+        report.left.extend(remote.problems)
         known = await self.store.fetched_keys(account.id)
-        on_remote = {m.key for m in listed}
         budget = fetch.max_messages_per_run
         wanted: list[RemoteMessage] = []
         for message in listed:
@@ -197,28 +212,44 @@ class Fetcher:
             else:
                 budget -= 1
                 wanted.append(message)
+        mirror = account.protocol == "imap" and imap_keys.ImapOptions.from_json(account.options).mirror_flags
         async for message, data in remote.retrieve(wanted):
-            refusal = await self._deliver(account, local, remote.peer, message, data)
-            if refusal is not None:
-                report.left.append(f"{message.key}: {refusal}")
-                continue
-            report.fetched += 1
-            known.add(message.key)
+            keys = remote.record_keys(message, data)
+            marks = [FetchMark(account.id, key) for key in keys]
+            if remote.stored_before(keys, known):
+                # The same bytes, fetched before the folder's UIDVALIDITY changed: recorded, not
+                # delivered again (docs/fetch.md "IMAP accounts").
+                await self.store.mark_fetched(marks, int(time.time()))
+                report.known += 1
+            else:
+                flags = _mirrored(message.flags) if mirror else frozenset()
+                refusal = await self._deliver(account, local, remote.peer, data, marks, flags)
+                if refusal is not None:
+                    report.left.append(f"{message.key}: {refusal}")
+                    continue
+                report.fetched += 1
+            known.update(keys)
             if not account.keep:  # only now that its record is committed (docs/fetch.md)
                 await remote.delete(message)
                 report.deleted += 1
         # Records of messages no longer on the remote (deleted there, by us or another client)
-        # serve nothing: a unique-id is never used again for another message (RFC 1939 §7).
-        gone = known - on_remote
+        # serve nothing (the source says which: POP3 by unique-id, IMAP by folder and UID).
+        gone = remote.stale(known)
         if gone:
             await self.store.forget_fetched(account.id, gone)
 
     async def _deliver(
-        self, account: FetchAccount, local: Account, peer: str, message: RemoteMessage, data: bytes
+        self,
+        account: FetchAccount,
+        local: Account,
+        peer: str,
+        data: bytes,
+        marks: list[FetchMark],
+        flags: frozenset[str],
     ) -> str | None:
         """The message through the normal local delivery (quota, Sieve, a Received field naming
-        the source), recorded as fetched in the same commit. None when it is stored (or a Sieve
-        script discarded it: handled too), else why it was not."""
+        the source), recorded as fetched in the same commit, each copy with ``flags``. None when it
+        is stored (or a Sieve script discarded it: handled too), else why it was not."""
         delivery = self.delivery
         envelope = Envelope(
             sender=_return_path(data),
@@ -238,8 +269,8 @@ class Fetcher:
                 tuple(_in_folder(d, account.folder) for d in rcpt.destinations if d.account.id == local.id)
                 or rcpt.destinations
             )
-        mark = FetchMark(account.id, message.key)
-        txn.fetched = mark
+        txn.fetched = marks
+        txn.flags = flags
         txn.start_body()
         txn.write(data)
         txn.end_body()
@@ -249,7 +280,7 @@ class Fetcher:
             return None
         if 200 <= reply.code < 300:
             # Accepted without being stored: the account's Sieve script discarded or redirected it.
-            await self.store.mark_fetched([mark], int(time.time()))
+            await self.store.mark_fetched(marks, int(time.time()))
             return None
         return f"{reply.code} {' '.join(reply.lines)}"
 
@@ -324,6 +355,26 @@ def error_notice(account: FetchAccount, address: str, error: FetchError, hostnam
         "Content-Transfer-Encoding: 8bit\r\n\r\n"
     )
     return (head + body).encode("utf-8")
+
+
+# --mirror-flags: the remote's flags the local copy starts with. \Deleted is the remote's business
+# (and \Recent a session's, RFC 3501 §2.3.2): neither is copied.
+_MIRRORED_SYSTEM = frozenset({"\\seen", "\\flagged", "\\answered", "\\draft"})
+
+
+def _mirrored(flags: frozenset[str]) -> frozenset[str]:
+    kept: list[str] = []
+    for flag in flags:
+        if flag.startswith("\\"):
+            if flag.lower() in _MIRRORED_SYSTEM:
+                kept.append(flag)
+            continue
+        try:
+            flagrules.canonical_flag(flag)  # a keyword our rules accept (RFC 9051 §9 flag-keyword)
+        except InvalidFlag:
+            continue
+        kept.append(flag)
+    return flagrules.normalize_flags(kept)
 
 
 def _in_folder(destination: Destination, folder: str) -> Destination:
