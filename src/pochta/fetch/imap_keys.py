@@ -67,11 +67,11 @@ def parse_folders(text: str | None) -> tuple[str, ...]:
         return DEFAULT_FOLDERS
     found: list[str] = []
     for part in text.split(","):
-        name = part.strip()
+        if any(c in part for c in "\r\n\0"):
+            raise InvalidOptions(f"a folder name must be one line: {part!r}")
+        name = part.strip(" ")
         if not name:
             raise InvalidOptions(f"an empty folder name in --imap-folders {text!r}")
-        if any(c in name for c in "\r\n\0"):
-            raise InvalidOptions(f"a folder name must be one line: {name!r}")
         if name.upper() == "INBOX":
             name = "INBOX"
         if name not in found:

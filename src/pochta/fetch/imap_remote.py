@@ -490,6 +490,8 @@ class ImapRemote:
         args: list[Raw | Mailbox] = [Mailbox(name)]
         if "CONDSTORE" in self.capabilities and "CONDSTORE" not in self.enabled:
             args.append(Raw(b"(CONDSTORE)"))
+        # RFC 9051 §6.3.2: a SELECT or EXAMINE that fails leaves no mailbox selected.
+        self.selected = None
         untagged, done = await self.command("EXAMINE" if read_only else "SELECT", *args)
         uidvalidity = uidnext = highest = None
         exists = 0
