@@ -110,7 +110,9 @@ async def test_uidvalidity_change_delivers_nothing_twice(tmp_path: Path) -> None
             assert got[3].endswith(message(9))
             keys = await local.store.fetched_keys(account.id)
             # Every current message recorded: the records of the old UIDVALIDITY are gone.
-            assert {k for k in keys if k.startswith("imap:")} == {f"imap:Work:{after}:{u}" for u in (1, 2, 3, 4)}
+            assert {k for k in keys if k.startswith("imap:")} == {
+                f"imap:Work:{after}:{u}" for u in (1, 2, 3, 4)
+            }
             assert len(keys) == 8
             assert (await local.fetcher.run(account)).fetched == 0
 
@@ -124,12 +126,11 @@ async def test_a_folder_that_does_not_open_and_a_wrong_password(tmp_path: Path) 
             assert report.error is None, report.summary()
             assert report.fetched == 1
             assert any("'Missing' cannot be opened" in why for why in report.left)
-            wrong = await local.add(
-                remote.tls[1], ALICE, "not the password", tls="implicit", protocol="imap"
-            )
+            wrong = await local.add(remote.tls[1], ALICE, "not the password", tls="implicit", protocol="imap")
             for _ in range(2):
                 failed = await local.fetcher.run(wrong)
-                assert failed.error is not None and failed.error.kind == "auth", failed.summary()
+                assert failed.error is not None
+                assert failed.error.kind == "auth", failed.summary()
             state = await local.store.fetch_account(wrong.id)
             assert state is not None
             assert (state.last_result, state.notified) == ("auth", "auth")

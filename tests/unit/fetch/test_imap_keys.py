@@ -48,7 +48,12 @@ def test_keys_carry_folder_uidvalidity_uid_even_with_colons_in_the_name() -> Non
     assert key == f"imap-sha256:a:b:3:9:{digest}"
     parsed = parse_key(key)
     assert parsed is not None
-    assert (parsed.folder, parsed.uid, parsed.digest, parsed.message_key) == ("a:b", 9, digest, "imap:a:b:3:9")
+    assert (parsed.folder, parsed.uid, parsed.digest, parsed.message_key) == (
+        "a:b",
+        9,
+        digest,
+        "imap:a:b:3:9",
+    )
     for other in ("uidl:abc", "top:123", "imap:INBOX:x:1", "imap:INBOX", "imap-sha256:F:1:2"):
         assert parse_key(other) is None
 
