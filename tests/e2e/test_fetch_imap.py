@@ -72,9 +72,10 @@ async def test_delete_mode_over_implicit_tls_with_folders_and_flags(tmp_path: Pa
             assert (report.fetched, report.deleted) == (4, 4)
             assert await remote.uids() == []
             assert await remote.uids("Lists/python") == []
-            got = await local.messages("Fetched")
+            # INBOX into --folder, the other folder below it under its own name (made here).
+            got = await local.messages("Fetched") + await local.messages("Fetched/Lists/python")
             assert [m.endswith(message(n)) for n, m in zip((1, 2, 3, 4), got, strict=True)] == [True] * 4
-            assert await local.flags("Fetched") == [
+            assert await local.flags("Fetched") + await local.flags("Fetched/Lists/python") == [
                 {"\\Seen", "\\Flagged", "$Work"},  # \Deleted is the remote's, not copied
                 {"\\Answered", "\\Draft"},
                 {"Later"},
@@ -105,7 +106,7 @@ async def test_uidvalidity_change_delivers_nothing_twice(tmp_path: Path) -> None
             report = await local.fetcher.run(account)
             assert report.error is None, report.summary()
             assert (report.fetched, report.known) == (1, 3)
-            got = await local.messages()
+            got = await local.messages("Work")
             assert len(got) == 4
             assert got[3].endswith(message(9))
             keys = await local.store.fetched_keys(account.id)

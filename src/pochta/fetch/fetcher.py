@@ -35,7 +35,7 @@ from pochta.fetch.remote import ACTIONABLE, FetchError, RemoteMessage, RemoteSou
 from pochta.fetch.secrets import SecretError, decrypt_password
 from pochta.log import get_logger
 from pochta.mail import flags as flagrules
-from pochta.mail.errors import InvalidFlag
+from pochta.mail.errors import Code, InvalidFlag, OpsError
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.store.api import StoreError
 from pochta.store.fetch_model import FetchAccount, FetchMark, FetchRunResult
@@ -213,6 +213,7 @@ class Fetcher:
                 budget -= 1
                 wanted.append(message)
         mirror = account.protocol == "imap" and imap_keys.ImapOptions.from_json(account.options).mirror_flags
+        folders: dict[str | None, str | None] = {account.folder: account.folder}  # wanted -> made
         async for message, data in remote.retrieve(wanted):
             keys = remote.record_keys(message, data)
             marks = [FetchMark(account.id, key) for key in keys]
@@ -223,7 +224,11 @@ class Fetcher:
                 report.known += 1
             else:
                 flags = _mirrored(message.flags) if mirror else frozenset()
-                refusal = await self._deliver(account, local, remote.peer, data, marks, flags)
+                wanted_folder = remote.local_folder(message, account.folder)
+                if wanted_folder not in folders:
+                    folders[wanted_folder] = await self._make_folder(local, wanted_folder, account)
+                folder = folders[wanted_folder]
+                refusal = await self._deliver(account, local, remote.peer, data, marks, flags, folder)
                 if refusal is not None:
                     report.left.append(f"{message.key}: {refusal}")
                     continue
@@ -246,6 +251,7 @@ class Fetcher:
         data: bytes,
         marks: list[FetchMark],
         flags: frozenset[str],
+        folder: str | None,
     ) -> str | None:
         """The message through the normal local delivery (quota, Sieve, a Received field naming
         the source), recorded as fetched in the same commit, each copy with ``flags``. None when it
@@ -263,10 +269,10 @@ class Fetcher:
         answer = await txn.add_recipient(SmtpPath(local_part, domain))
         if not answer.accepted:
             return f"{answer.reply.code} {' '.join(answer.reply.lines)}"
-        if account.folder:
+        if folder:
             rcpt = txn.recipients[0]
             rcpt.destinations = (
-                tuple(_in_folder(d, account.folder) for d in rcpt.destinations if d.account.id == local.id)
+                tuple(_in_folder(d, folder) for d in rcpt.destinations if d.account.id == local.id)
                 or rcpt.destinations
             )
         txn.fetched = marks
@@ -283,6 +289,24 @@ class Fetcher:
             await self.store.mark_fetched(marks, int(time.time()))
             return None
         return f"{reply.code} {' '.join(reply.lines)}"
+
+    async def _make_folder(self, local: Account, name: str | None, account: FetchAccount) -> str | None:
+        """The local folder a remote folder's mail goes to, made when missing (with its parents);
+        when our rules refuse the name, the account's folder (or INBOX), said in the log."""
+        if name is None:
+            return None
+        ops = self.delivery.ops
+        try:
+            canonical = ops.canonical_name(name, creating=True)
+            if await self.store.get_mailbox(local.id, canonical) is None:
+                await ops.create(local.id, canonical)
+        except OpsError as exc:
+            if exc.code != Code.ALREADYEXISTS:  # made meanwhile by a client: fine
+                # Not left on the remote: filed, only elsewhere; the log says so.
+                self.log.warning("fetch folder refused", fetch_id=account.id, folder=name, error=str(exc))
+                return account.folder
+            canonical = ops.canonical_name(name)
+        return canonical
 
     async def _record(self, account: FetchAccount, report: FetchReport) -> None:
         fetch = self.settings.fetch

@@ -22,6 +22,7 @@ __all__ = [
     "InvalidOptions",
     "ListedFolder",
     "content_key",
+    "local_folder",
     "message_key",
     "parse_folders",
     "parse_key",
@@ -77,6 +78,19 @@ def parse_folders(text: str | None) -> tuple[str, ...]:
         if name not in found:
             found.append(name)
     return tuple(found)
+
+
+def local_folder(remote: str, delimiter: str | None, base: str | None) -> str | None:
+    """Where the messages of remote folder ``remote`` are filed here (None: INBOX), as a mail
+    client shows another account: its INBOX into ``base`` (``--folder``, or INBOX), any other
+    folder into a folder of the same name, below ``base`` when there is one. The remote's hierarchy
+    delimiter becomes ours (``Lists.python`` is ``Lists/python``); a ``/`` inside one level of a
+    server whose delimiter is another is written ``_``, as `pochta migrate` does."""
+    if remote.upper() == "INBOX":
+        return base
+    levels = remote.split(delimiter) if delimiter else [remote]
+    name = "/".join(level.replace("/", "_") for level in levels)
+    return f"{base}/{name}" if base else name
 
 
 def message_key(folder: str, uidvalidity: int, uid: int) -> str:

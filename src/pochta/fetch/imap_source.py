@@ -17,6 +17,7 @@ from itertools import groupby
 from pochta.fetch import imap_keys
 from pochta.fetch.imap_remote import CommandFailed, ImapRemote, RemoteServer, TlsMode
 from pochta.fetch.remote import RemoteMessage
+from pochta.proto.imap_client import ListItem
 
 __all__ = ["ImapSource", "connect_imap"]
 
@@ -32,9 +33,19 @@ class ImapSource:
         self._listed: dict[str, imap_keys.ListedFolder] = {}
         self._earlier: dict[str, set[str]] = {}  # folder -> digests fetched under an older UIDVALIDITY
         self._deletions: dict[str, list[int]] = {}
+        self._delimiter: str | None = None
+
+    async def _read_delimiter(self) -> None:
+        # RFC 9051 §6.3.9: LIST "" "" answers the hierarchy delimiter (and the root name).
+        untagged, _ = await self.remote.command("LIST", "", "")
+        for response in untagged:
+            if isinstance(response, ListItem) and response.delimiter:
+                self._delimiter = response.delimiter
 
     async def messages(self) -> list[RemoteMessage]:
         found: list[RemoteMessage] = []
+        if any(name != "INBOX" for name in self._folders):
+            await self._read_delimiter()
         for name in self._folders:
             try:
                 # RFC 9051 §6.3.3: EXAMINE, read-only: listing and fetching change nothing there.
@@ -83,6 +94,9 @@ class ImapSource:
 
     async def delete(self, message: RemoteMessage) -> None:
         self._deletions.setdefault(message.folder, []).append(message.number)
+
+    def local_folder(self, message: RemoteMessage, base: str | None) -> str | None:
+        return imap_keys.local_folder(message.folder, self._delimiter, base)
 
     def record_keys(self, message: RemoteMessage, data: bytes) -> tuple[str, ...]:
         listed = self._listed[message.folder]

@@ -135,6 +135,9 @@ class Pop3Remote:
         self._listed = set(keys.values())
         return [RemoteMessage(keys[n], size, n) for n, size in sorted(sizes.sizes.items()) if n in keys]
 
+    def local_folder(self, message: RemoteMessage, base: str | None) -> str | None:
+        return base  # one mailbox there: into --folder or INBOX
+
     def record_keys(self, message: RemoteMessage, data: bytes) -> tuple[str, ...]:
         return (message.key,)
 

@@ -51,6 +51,9 @@ class RemoteSource(Protocol):
     async def delete(self, message: RemoteMessage) -> None:
         """Mark it for deletion; ``finish`` makes the deletions happen."""
 
+    def local_folder(self, message: RemoteMessage, base: str | None) -> str | None:
+        """Where the message is filed here (None: INBOX); ``base`` is the account's ``--folder``."""
+
     def record_keys(self, message: RemoteMessage, data: bytes) -> tuple[str, ...]:
         """The records a stored message leaves: its key first (IMAP adds its content digest)."""
 

@@ -13,6 +13,7 @@ from pochta.fetch.imap_keys import (
     ListedFolder,
     content_key,
     earlier_digests,
+    local_folder,
     message_key,
     parse_folders,
     parse_key,
@@ -27,6 +28,16 @@ def test_folders_default_to_inbox_and_inbox_is_case_blind() -> None:
     for bad in ("INBOX,,Work", " ", "A,\r\nB"):
         with pytest.raises(InvalidOptions):
             parse_folders(bad)
+
+
+def test_remote_folders_file_under_their_own_names() -> None:
+    assert local_folder("INBOX", ".", None) is None  # INBOX
+    assert local_folder("inbox", ".", "Remote") == "Remote"
+    assert local_folder("Lists.python", ".", None) == "Lists/python"
+    assert local_folder("Lists.python", ".", "Remote") == "Remote/Lists/python"
+    assert local_folder("Lists/python", "/", None) == "Lists/python"
+    assert local_folder("a/b.c", ".", None) == "a_b/c"  # a "/" inside one level
+    assert local_folder("Work", None, "Archive") == "Archive/Work"
 
 
 def test_options_round_trip_and_garbage_falls_back_to_inbox() -> None:
