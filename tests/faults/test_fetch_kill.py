@@ -18,19 +18,20 @@ import re
 import signal
 import sqlite3
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from faults_support import base_seed
 
 from imap_env import PASSWORD as IMAP_PASSWORD
-from imap_env import imap_server
+from imap_env import ImapEnv, imap_server
 from pochta.bootstrap import ensure_server_secret, initialise
 from pochta.config import LISTENER_KINDS, load_settings
 from pochta.fetch.accounts import AccountRequest, add_external_account
 from pochta.store.fetch_model import FetchProtocol
 from pochta.store.sqlite import open_sqlite_store
-from pop3_env import ADDRESS, PASSWORD, message, pop3_server
+from pop3_env import ADDRESS, PASSWORD, Pop3Env, message, pop3_server
 from serve_process import POCHTA, ServeProcess, pochta_env
 
 LOCAL = "carol@example.org"
@@ -113,37 +114,34 @@ async def inbox_subjects(data: Path) -> Counter[bytes]:
 EXPECTED = Counter({f"message {n}".encode(): 1 for n in range(COUNT)})
 
 
-async def test_sigkill_during_fetch_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    seed = base_seed()
-    rnd = random.Random(seed)
-    async with pop3_server(tmp_path) as remote:
-        for n in range(COUNT):
-            await remote.deliver(message(n, size=rnd.randrange(200, 30000)))
-        data = tmp_path / "local"
-        await make_local(data, remote.tls[1], remote.ca_file(), {name: "off" for name in LISTENER_KINDS})
-        killed = 0
-        for target in sorted(rnd.sample(range(1, COUNT), 2)):
-            if await run_until(data, target) is None:
-                killed += 1
-        assert killed >= 1, f"seed {seed}: no run was killed"
-        assert await run_until(data, None) == 0, f"seed {seed}"
-        assert await inbox_subjects(data) == EXPECTED, f"seed {seed}"
-        assert await remote.uids() == [], f"seed {seed}: left on the remote"
+@contextlib.asynccontextmanager
+async def remote_server(tmp_path: Path, protocol: FetchProtocol) -> AsyncIterator[Pop3Env | ImapEnv]:
+    if protocol == "imap":
+        async with imap_server(tmp_path) as imap:
+            yield imap
+    else:
+        async with pop3_server(tmp_path) as pop3:
+            yield pop3
 
 
-async def test_sigkill_during_an_imap_fetch_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    # Two records per IMAP message (its UID and its content digest), written in one commit.
+@pytest.mark.parametrize("protocol", ["pop3", "imap"])
+async def test_sigkill_during_fetch_loses_and_duplicates_nothing(
+    tmp_path: Path, protocol: FetchProtocol
+) -> None:
     seed = base_seed()
     rnd = random.Random(seed)
-    async with imap_server(tmp_path) as remote:
+    # IMAP records two rows per message (its UID and its content digest), in one commit.
+    rows = 2 if protocol == "imap" else 1
+    password = IMAP_PASSWORD if protocol == "imap" else PASSWORD
+    async with remote_server(tmp_path, protocol) as remote:
         for n in range(COUNT):
             await remote.deliver(message(n, size=rnd.randrange(200, 30000)))
         data = tmp_path / "local"
         listen = {name: "off" for name in LISTENER_KINDS}
-        await make_local(data, remote.tls[1], remote.ca_file(), listen, "imap", IMAP_PASSWORD)
+        await make_local(data, remote.tls[1], remote.ca_file(), listen, protocol, password)
         killed = 0
         for target in sorted(rnd.sample(range(1, COUNT), 2)):
-            if await run_until(data, 2 * target) is None:
+            if await run_until(data, rows * target) is None:
                 killed += 1
         assert killed >= 1, f"seed {seed}: no run was killed"
         assert await run_until(data, None) == 0, f"seed {seed}"
