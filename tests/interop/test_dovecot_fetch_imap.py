@@ -154,3 +154,20 @@ def test_wrong_password_in_fetch_status(dovecot: TlsDovecot, user: str, tmp_path
     status = ok(run("fetch", "status", "carol@example.org", data=data))
     assert " auth " in status
     assert "AUTHENTICATE: NO" in status
+
+
+async def test_delete_mode_without_uidplus(user: str, tmp_path: Path) -> None:
+    # Dovecot told to advertise IMAP4rev1 without UIDPLUS: the deletions end with a plain EXPUNGE.
+    if dovecot_missing(("imap",)):
+        pytest.skip(dovecot_missing(("imap",)))
+    with tls_dovecot("imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE\n") as plain:
+        await fill(plain.remote(), ["INBOX"], sample_messages(["INBOX"], 3), user=user)
+        async with local_side(tmp_path, fetch_settings(str(plain.ca_file))) as local:
+            account = await _add(local, plain, user, TlsMode.STARTTLS, keep=False)
+            report = await local.fetcher.run(account)
+            assert report.error is None, report.summary()
+            assert (report.fetched, report.deleted) == (3, 3)
+            async with await ImapRemote.connect(plain.remote()) as client:
+                await client.login(user, REMOTE_PASSWORD)
+                assert "UIDPLUS" not in client.capabilities
+                assert (await client.select("INBOX")).exists == 0
