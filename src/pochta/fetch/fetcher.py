@@ -7,6 +7,7 @@ The rules that make a run safe to kill at any instant:
   and the next run fetches it again in the second case only.
 - DELE is sent only for messages whose record is committed, and POP3 deletes at QUIT (RFC 1939 §6):
   a run killed before QUIT deletes nothing; the next one sees the records and deletes them then.
+  IMAP the same way: \\Deleted and UID EXPUNGE at the end of the run (``imap_source``).
 - Two runs of one account never overlap: each holds the store lock ``fetch-<id>`` (a ``flock``, or
   an advisory lock on PostgreSQL), across the server's workers and ``pochta fetch run``.
 
