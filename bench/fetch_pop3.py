@@ -1,15 +1,17 @@
-"""Fetch a 2,000-message POP3 mailbox into pochta with the fetcher: messages/s (docs/fetch.md).
+"""Fetch a 2,000-message POP3 or IMAP mailbox into pochta with the fetcher: messages/s
+(docs/fetch.md).
 
-    .venv/bin/python bench/fetch_pop3.py [--messages 2000] [--size 8000] [--tls none|starttls|implicit]
+    .venv/bin/python bench/fetch_pop3.py [--protocol pop3|imap] [--messages 2000] [--size 8000]
                                          [--delete] [--dir /tmp]
 
 The remote is Debian's Dovecot (tests/dovecot_env.py: its own processes, so the remote does not
 share this process's GIL), filled over its LMTP with ``--messages`` messages of about ``--size``
-octets. This process is the local side: a fresh data directory with one account, the normal
-delivery and a ``Fetcher`` (pochta.fetch), as ``pochta fetch run`` has them. One run fetches the
-whole mailbox (fetch.max_messages_per_run is raised to the count); a second run, with nothing new,
-measures the listing alone. Printed: the seconds and messages/s of each run, the server CPU time of
-this process per message, and /proc/loadavg before and after.
+octets, and fetched over POP3 or IMAP (its INBOX). This process is the local side: a fresh
+data directory with one account, the normal delivery and a ``Fetcher`` (pochta.fetch), as
+``pochta fetch run`` has them. One run fetches the whole mailbox (fetch.max_messages_per_run is
+raised to the count); a second run, with nothing new, measures the listing alone. Printed: the
+seconds and messages/s of each run, the server CPU time of this process per message, and
+/proc/loadavg before and after.
 """
 
 from __future__ import annotations
@@ -53,7 +55,9 @@ def cpu() -> float:
 async def measure(port: int, args: argparse.Namespace, workdir: Path) -> None:
     settings = fetch_settings("", fetch={"max_messages_per_run": args.messages, "ca_file": ""})
     async with local_side(workdir, settings) as local:
-        account = await local.add(port, USER, PASSWORD, tls=args.tls, keep=not args.delete)
+        account = await local.add(
+            port, USER, PASSWORD, tls=args.tls, keep=not args.delete, protocol=args.protocol
+        )
         for label in ("full", "nothing new"):
             started, cpu0 = time.perf_counter(), cpu()
             report = await local.fetcher.run(account)
@@ -72,22 +76,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--protocol", choices=["pop3", "imap"], default="pop3")
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--size", type=int, default=8000)
     parser.add_argument("--tls", choices=["none"], default="none", help="loopback plain text")
-    parser.add_argument("--delete", action="store_true", help="delete mode (DELE after each commit)")
+    parser.add_argument(
+        "--delete", action="store_true", help="delete mode (DELE, or \\Deleted and UID EXPUNGE)"
+    )
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
-    missing = dovecot_missing(("pop3", "lmtp"))
+    missing = dovecot_missing((args.protocol, "lmtp"))
     if missing:
         raise SystemExit(missing)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         Path(tmp).chmod(0o755)  # Dovecot's processes must reach its directory (tests/dovecot_env.py)
-        with dovecot_server(protocols=("pop3", "lmtp"), password=PASSWORD, parent=Path(tmp)) as dovecot:
-            run(dovecot.lmtp, dovecot.pop3, args, Path(tmp))
+        with dovecot_server(
+            protocols=(args.protocol, "lmtp"), password=PASSWORD, parent=Path(tmp)
+        ) as dovecot:
+            port = dovecot.imap if args.protocol == "imap" else dovecot.pop3
+            run(dovecot.lmtp, port, args, Path(tmp))
 
 
-def run(lmtp: int, pop3: int, args: argparse.Namespace, tmp: Path) -> None:
+def run(lmtp: int, port: int, args: argparse.Namespace, tmp: Path) -> None:
     started = time.perf_counter()
     fill(lmtp, args.messages, args.size)
     seconds = time.perf_counter() - started
@@ -95,7 +105,7 @@ def run(lmtp: int, pop3: int, args: argparse.Namespace, tmp: Path) -> None:
     print("load before:", Path("/proc/loadavg").read_text().strip())
     work = tmp / "local"
     work.mkdir()
-    asyncio.run(measure(pop3, args, work))
+    asyncio.run(measure(port, args, work))
     print("load after: ", Path("/proc/loadavg").read_text().strip())
 
 

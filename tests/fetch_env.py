@@ -15,7 +15,7 @@ from pochta.config import LISTENER_KINDS, Settings
 from pochta.delivery import Delivery
 from pochta.fetch import Fetcher
 from pochta.fetch.accounts import AccountRequest, add_external_account
-from pochta.store.fetch_model import FetchAccount, FetchTls
+from pochta.store.fetch_model import FetchAccount, FetchProtocol, FetchTls
 from pochta.store.model import Account
 from pochta.store.sqlite import SqliteStore, open_sqlite_store
 
@@ -51,8 +51,21 @@ class LocalSide:
         keep: bool = True,
         folder: str | None = None,
         host: str = "127.0.0.1",
+        protocol: FetchProtocol = "pop3",
+        imap_folders: str | None = None,
+        mirror_flags: bool = False,
     ) -> FetchAccount:
-        request = AccountRequest("pop3", f"{host}:{port}", login, password, tls, keep, folder)
+        request = AccountRequest(
+            protocol,
+            f"{host}:{port}",
+            login,
+            password,
+            tls,
+            keep,
+            folder,
+            imap_folders=imap_folders,
+            mirror_flags=mirror_flags,
+        )
         return await add_external_account(self.store, self.account, request, SECRET)
 
     async def messages(self, mailbox: str = "INBOX") -> list[bytes]:
@@ -60,6 +73,11 @@ class LocalSide:
         assert info is not None
         view = await self.store.open_view(info.id)
         return [self.store.read_blob(view.blob(i)) for i in range(len(view))]
+
+    async def flags(self, mailbox: str = "INBOX") -> list[frozenset[str]]:
+        info = await self.store.get_mailbox(self.account.id, mailbox)
+        assert info is not None
+        return list((await self.store.open_view(info.id)).flags)
 
 
 @contextlib.asynccontextmanager

@@ -72,9 +72,25 @@ async def test_fetch_add_refusals(tmp_path: Path) -> None:
     data = await asyncio.to_thread(init_data, tmp_path / "local")
     ok(await pochta("user", "add", LOCAL, "--password-stdin", data=data, stdin="x-password\n"))
     base = ("fetch", "add", LOCAL, "--login", "someone", "--password-stdin")
-    imap = await pochta(*base, "--imap", "imap.example.net", data=data, stdin="pw\n")
-    assert imap.returncode == 1
-    assert "IMAP fetching is not available yet" in imap.stderr
+    imap = await pochta(
+        *base,
+        "--imap",
+        "imap.example.net",
+        "--imap-folders",
+        "INBOX,Lists/python",
+        "--mirror-flags",
+        data=data,
+        stdin="pw\n",
+    )
+    assert "imap://someone@imap.example.net:993 (tls implicit, keep, mirror flags) into INBOX" in ok(imap)
+    assert "from INBOX,Lists/python" in imap.stdout
+    listed = ok(await pochta("fetch", "list", LOCAL, data=data))
+    assert "INBOX,Lists/python" in listed
+    starttls = await pochta(*base, "--imap", "imap.example.net", "--tls", "starttls", data=data, stdin="pw\n")
+    assert "imap://someone@imap.example.net:143 (tls starttls, keep) into INBOX from INBOX" in ok(starttls)
+    plain_imap = await pochta(*base, "--imap", "imap.example.net", "--tls", "none", data=data, stdin="pw\n")
+    assert plain_imap.returncode == 1
+    assert "allowed to a loopback address only" in plain_imap.stderr
     plain = await pochta(*base, "--pop3", "pop.example.net", "--tls", "none", data=data, stdin="pw\n")
     assert plain.returncode == 1
     assert "allowed to a loopback address only" in plain.stderr
@@ -104,7 +120,15 @@ def test_fetch_add_usage_errors(tmp_path: Path) -> None:
     no_server = runner.invoke(main, [*base, "--password-stdin"], input="pw\n")
     assert no_server.exit_code == 2
     assert "--pop3 HOST[:PORT]" in no_server.output
+    two = runner.invoke(main, [*base, "--pop3", "h", "--imap", "h", "--password-stdin"], input="pw\n")
+    assert two.exit_code == 2
+    pop3_folders = runner.invoke(
+        main, [*base, "--pop3", "h", "--imap-folders", "A", "--password-stdin"], input="pw\n"
+    )
+    assert pop3_folders.exit_code == 2
+    assert "are for --imap accounts" in pop3_folders.output
     helped = runner.invoke(main, ["fetch", "add", "--help"])
     assert helped.exit_code == 0
-    assert "--imap" not in helped.output  # not advertised until IMAP sources exist
+    assert "--imap" in helped.output
+    assert "--imap-folders" in helped.output
     assert "--pop3" in helped.output

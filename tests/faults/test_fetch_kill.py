@@ -2,7 +2,8 @@
 fetches) in the middle of a fetch (delete mode), then runs again: every message of the remote
 arrives exactly once, and the remote ends up empty (docs/fetch.md "Never twice").
 
-The remote is a second pochta's POP3 (tests/pop3_env.py) on this test's event loop. Each kill lands
+The remote is a second pochta's POP3 (tests/pop3_env.py), or its IMAP (tests/imap_env.py: deletions
+by UID STORE and UID EXPUNGE at the end of the run), on this test's event loop. Each kill lands
 once the local store has recorded a chosen number of fetched messages (read with sqlite3 while the
 command runs), so it always falls inside a run: between a commit and the next message, during a
 delivery, or between DELE and QUIT. ``POCHTA_FAULT_SEED`` replays a run.
@@ -17,16 +18,20 @@ import re
 import signal
 import sqlite3
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from faults_support import base_seed
 
+from imap_env import PASSWORD as IMAP_PASSWORD
+from imap_env import ImapEnv, imap_server
 from pochta.bootstrap import ensure_server_secret, initialise
 from pochta.config import LISTENER_KINDS, load_settings
 from pochta.fetch.accounts import AccountRequest, add_external_account
+from pochta.store.fetch_model import FetchProtocol
 from pochta.store.sqlite import open_sqlite_store
-from pop3_env import ADDRESS, PASSWORD, message, pop3_server
+from pop3_env import ADDRESS, PASSWORD, Pop3Env, message, pop3_server
 from serve_process import POCHTA, ServeProcess, pochta_env
 
 LOCAL = "carol@example.org"
@@ -67,7 +72,14 @@ async def run_until(data: Path, target: int | None) -> int | None:
             await process.wait()
 
 
-async def make_local(data: Path, remote_port: int, ca_file: Path, listen: dict[str, str]) -> None:
+async def make_local(
+    data: Path,
+    remote_port: int,
+    ca_file: Path,
+    listen: dict[str, str],
+    protocol: FetchProtocol = "pop3",
+    password: str = PASSWORD,
+) -> None:
     """The local data directory with carol and her external account (delete mode), made in this
     process: a pochta command costs seconds of start-up on a loaded machine."""
     await asyncio.to_thread(initialise, data, domain="example.org", listen=listen, account=LOCAL)
@@ -77,7 +89,7 @@ async def make_local(data: Path, remote_port: int, ca_file: Path, listen: dict[s
     try:
         local = await store.get_account(LOCAL)
         assert local is not None
-        request = AccountRequest("pop3", f"127.0.0.1:{remote_port}", ADDRESS, PASSWORD, "implicit", False)
+        request = AccountRequest(protocol, f"127.0.0.1:{remote_port}", ADDRESS, password, "implicit", False)
         await add_external_account(store, local, request, ensure_server_secret(data))
     finally:
         await store.close()
@@ -102,17 +114,34 @@ async def inbox_subjects(data: Path) -> Counter[bytes]:
 EXPECTED = Counter({f"message {n}".encode(): 1 for n in range(COUNT)})
 
 
-async def test_sigkill_during_fetch_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def remote_server(tmp_path: Path, protocol: FetchProtocol) -> AsyncIterator[Pop3Env | ImapEnv]:
+    if protocol == "imap":
+        async with imap_server(tmp_path) as imap:
+            yield imap
+    else:
+        async with pop3_server(tmp_path) as pop3:
+            yield pop3
+
+
+@pytest.mark.parametrize("protocol", ["pop3", "imap"])
+async def test_sigkill_during_fetch_loses_and_duplicates_nothing(
+    tmp_path: Path, protocol: FetchProtocol
+) -> None:
     seed = base_seed()
     rnd = random.Random(seed)
-    async with pop3_server(tmp_path) as remote:
+    # IMAP records two rows per message (its UID and its content digest), in one commit.
+    rows = 2 if protocol == "imap" else 1
+    password = IMAP_PASSWORD if protocol == "imap" else PASSWORD
+    async with remote_server(tmp_path, protocol) as remote:
         for n in range(COUNT):
             await remote.deliver(message(n, size=rnd.randrange(200, 30000)))
         data = tmp_path / "local"
-        await make_local(data, remote.tls[1], remote.ca_file(), {name: "off" for name in LISTENER_KINDS})
+        listen = {name: "off" for name in LISTENER_KINDS}
+        await make_local(data, remote.tls[1], remote.ca_file(), listen, protocol, password)
         killed = 0
         for target in sorted(rnd.sample(range(1, COUNT), 2)):
-            if await run_until(data, target) is None:
+            if await run_until(data, rows * target) is None:
                 killed += 1
         assert killed >= 1, f"seed {seed}: no run was killed"
         assert await run_until(data, None) == 0, f"seed {seed}"

@@ -21,6 +21,7 @@ from pochta.cli.common import (
 from pochta.config import Settings
 from pochta.fetch.accounts import AccountRequest, InvalidRequest, add_external_account
 from pochta.fetch.fetcher import describe
+from pochta.fetch.imap_keys import ImapOptions
 from pochta.log import configure_logging
 from pochta.mail.errors import OpsError
 from pochta.mail.ops import MailOps
@@ -34,7 +35,7 @@ __all__ = ["register_fetch_commands"]
 
 @click.group()
 def fetch() -> None:
-    """External POP3 accounts whose mail the server fetches for a user."""
+    """External POP3 and IMAP accounts whose mail the server fetches for a user."""
 
 
 async def _account(store: Store, address: str) -> Account:
@@ -49,7 +50,16 @@ def _when(epoch: int | None) -> str:
 
 
 def _mode(account: FetchAccount) -> str:
-    return "keep" if account.keep else "delete"
+    mode = "keep" if account.keep else "delete"
+    if account.protocol == "imap" and ImapOptions.from_json(account.options).mirror_flags:
+        mode += ", mirror flags"
+    return mode
+
+
+def _remote_folders(account: FetchAccount) -> str:
+    if account.protocol != "imap":
+        return "-"
+    return ",".join(ImapOptions.from_json(account.options).folders)
 
 
 def _with_store(data_dir: Path, body: object) -> None:
@@ -77,7 +87,12 @@ def _with_store(data_dir: Path, body: object) -> None:
     metavar="HOST[:PORT]",
     help="The POP3 server (port: 995, or 110 with --tls starttls|none).",
 )
-@click.option("--imap", "imap", metavar="HOST[:PORT]", hidden=True)
+@click.option(
+    "--imap",
+    "imap",
+    metavar="HOST[:PORT]",
+    help="The IMAP server (port: 993, or 143 with --tls starttls|none).",
+)
 @click.option("--login", required=True, help="The user name on the external server.")
 @click.option(
     "--password-stdin", is_flag=True, help="Read the external account's password from standard input."
@@ -103,6 +118,14 @@ def _with_store(data_dir: Path, body: object) -> None:
     help="Skip the INBOX: file fetched mail into the user's \\Archive mailbox (made as Archive if missing).",
 )
 @click.option("--insecure-plain", is_flag=True, help="Allow --tls none to a host that is not this machine.")
+@click.option(
+    "--imap-folders",
+    metavar="A,B",
+    help="IMAP: the remote folders to fetch, comma-separated (default INBOX), all into --folder or INBOX.",
+)
+@click.option(
+    "--mirror-flags", is_flag=True, help="IMAP: give the local copy the remote's flags and keywords."
+)
 def fetch_add(
     data_dir: Path,
     address: str,
@@ -115,12 +138,17 @@ def fetch_add(
     folder: str | None,
     archive: bool,
     insecure_plain: bool,
+    imap_folders: str | None,
+    mirror_flags: bool,
 ) -> None:
     """Add an external account of ADDRESS; the server fetches it every fetch.poll_interval."""
-    if imap is not None:
-        raise CommandFailed("IMAP fetching is not available yet; only --pop3 accounts can be added")
-    if pop3 is None:
-        raise click.UsageError("give the server with --pop3 HOST[:PORT]")
+    if (pop3 is None) == (imap is None):
+        raise click.UsageError("give the server with --pop3 HOST[:PORT] or --imap HOST[:PORT]")
+    protocol: Literal["pop3", "imap"] = "pop3" if pop3 is not None else "imap"
+    server = pop3 or imap
+    assert server is not None
+    if protocol == "pop3" and (imap_folders is not None or mirror_flags):
+        raise click.UsageError("--imap-folders and --mirror-flags are for --imap accounts")
     if not password_stdin:
         raise click.UsageError("give the password on standard input with --password-stdin")
     if archive and folder:
@@ -150,7 +178,9 @@ def fetch_add(
                     await ops.create(account.id, folder)
             except OpsError as exc:
                 raise CommandFailed(f"folder {folder!r}: {exc}") from None
-        request = AccountRequest("pop3", pop3, login, password, tls, keep, filed, insecure_plain)
+        request = AccountRequest(
+            protocol, server, login, password, tls, keep, filed, insecure_plain, imap_folders, mirror_flags
+        )
         try:
             added = await add_external_account(store, account, request, ensure_server_secret(data_dir))
         except InvalidRequest as exc:
@@ -158,6 +188,7 @@ def fetch_add(
         click.echo(
             f"added external account {added.id} of {account.address}: {describe(added)} "
             f"(tls {added.tls}, {_mode(added)}) into {added.folder or 'INBOX'}"
+            + (f" from {_remote_folders(added)}" if added.protocol == "imap" else "")
         )
 
     _with_store(data_dir, body)
@@ -172,10 +203,10 @@ def fetch_list(data_dir: Path, address: str) -> None:
     async def body(store: Store, settings: Settings) -> None:
         account = await _account(store, address)
         rows = [
-            [str(a.id), describe(a), a.tls, _mode(a), a.folder or "INBOX"]
+            [str(a.id), describe(a), a.tls, _mode(a), _remote_folders(a), a.folder or "INBOX"]
             for a in await store.fetch_accounts(account.id)
         ]
-        print_table(["ID", "SOURCE", "TLS", "MODE", "FOLDER"], rows)
+        print_table(["ID", "SOURCE", "TLS", "MODE", "REMOTE FOLDERS", "FOLDER"], rows)
 
     _with_store(data_dir, body)
 

@@ -258,7 +258,7 @@ class Delivery:
         placement: Placement,
         *,
         all_or_nothing: bool = False,
-        fetched: FetchMark | None = None,
+        fetched: Sequence[FetchMark] = (),
     ) -> None:
         """``store.deliver`` into the mailboxes of the accepted recipients. The store's quota check
         is the authority (see the module docstring): the recipients of the accounts it refuses get
@@ -451,8 +451,11 @@ class DeliveryTransaction:
     auth: AuthResults | None = None
     # The session's milters (docs/antispam.md), asked at end of message after the MX's own checks.
     milters: MilterChain | None = None
-    # The fetcher's record of the message (docs/fetch.md), committed with it by ``store.deliver``.
-    fetched: FetchMark | None = None
+    # The fetcher's records of the message (docs/fetch.md), committed with it by ``store.deliver``.
+    fetched: Sequence[FetchMark] = ()
+    # Flags every stored copy starts with, besides those a Sieve script sets: the remote's flags
+    # when the fetcher mirrors them (docs/fetch.md "IMAP").
+    flags: frozenset[str] = frozenset()
 
     # --- recipients ------------------------------------------------------------------------------
 
@@ -681,6 +684,9 @@ class DeliveryTransaction:
             )
             # Per recipient, now with the real size (RCPT checked the declared SIZE only).
             placement = await delivery.place(self.recipients, parsed, size, given)
+            if self.flags:
+                for mailbox in placement.targets:
+                    placement.flags[mailbox] = placement.flags.get(mailbox, frozenset()) | self.flags
             if self.auth is not None:  # RFC 7489 section 6.6.4: quarantine, into Junk
                 await delivery.dmarc.quarantine(self.auth, placement)
             # A milter's quarantine (pochta has no hold queue) or its spam header: into Junk.

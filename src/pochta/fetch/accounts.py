@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from pochta.fetch import imap_keys
 from pochta.fetch.secrets import encrypt_password
 from pochta.netaddr import is_loopback
 from pochta.store.api import Store
@@ -69,14 +70,22 @@ class AccountRequest:
     keep: bool = True
     folder: str | None = None
     insecure_plain: bool = False  # allow tls "none" to a host that is not on this machine
+    imap_folders: str | None = None  # IMAP: "A,B" (imap_keys.parse_folders); None: INBOX
+    mirror_flags: bool = False  # IMAP: the local copy gets the remote's flags
 
 
 async def add_external_account(
     store: Store, account: Account, request: AccountRequest, server_secret: bytes
 ) -> FetchAccount:
+    options = "{}"
     if request.protocol == "imap":
-        # Until the IMAP source exists nothing is stored that could never run.
-        raise InvalidRequest("IMAP fetching is not available yet; only --pop3 accounts can be added")
+        try:
+            folders = imap_keys.parse_folders(request.imap_folders)
+        except imap_keys.InvalidOptions as exc:
+            raise InvalidRequest(str(exc)) from None
+        options = imap_keys.ImapOptions(folders, request.mirror_flags).to_json()
+    elif request.imap_folders is not None or request.mirror_flags:
+        raise InvalidRequest("--imap-folders and --mirror-flags are for IMAP accounts")
     host, port = parse_host_port(request.server)
     if request.tls == "none" and not (_loopback(host) or request.insecure_plain):
         # The password would cross the network in clear text (docs/fetch.md "TLS").
@@ -98,5 +107,6 @@ async def add_external_account(
         secret=encrypt_password(server_secret, account.id, request.password),
         keep=request.keep,
         folder=request.folder,
+        options=options,
     )
     return await store.add_fetch_account(new, int(time.time()))

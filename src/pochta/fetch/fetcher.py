@@ -7,6 +7,7 @@ The rules that make a run safe to kill at any instant:
   and the next run fetches it again in the second case only.
 - DELE is sent only for messages whose record is committed, and POP3 deletes at QUIT (RFC 1939 §6):
   a run killed before QUIT deletes nothing; the next one sees the records and deletes them then.
+  IMAP the same way: \\Deleted and UID EXPUNGE at the end of the run (``imap_source``).
 - Two runs of one account never overlap: each holds the store lock ``fetch-<id>`` (a ``flock``, or
   an advisory lock on PostgreSQL), across the server's workers and ``pochta fetch run``.
 
@@ -28,10 +29,14 @@ from pathlib import Path
 
 from pochta.config import Settings
 from pochta.delivery import Delivery, Destination, Envelope
+from pochta.fetch import imap_keys
+from pochta.fetch.imap_source import connect_imap
 from pochta.fetch.pop3_remote import connect_pop3
 from pochta.fetch.remote import ACTIONABLE, FetchError, RemoteMessage, RemoteSource, client_tls_context
 from pochta.fetch.secrets import SecretError, decrypt_password
 from pochta.log import get_logger
+from pochta.mail import flags as flagrules
+from pochta.mail.errors import Code, InvalidFlag, OpsError
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.store.api import StoreError
 from pochta.store.fetch_model import FetchAccount, FetchMark, FetchRunResult
@@ -151,8 +156,6 @@ class Fetcher:
                 await remote.close()  # without QUIT: nothing marked is deleted
 
     async def _connect(self, account: FetchAccount) -> RemoteSource:
-        if account.protocol != "pop3":
-            raise FetchError("local", "IMAP fetching is not available yet")
         try:
             password = decrypt_password(self._secret, account.account_id, account.secret)
         except SecretError as exc:
@@ -162,6 +165,19 @@ class Fetcher:
             context = client_tls_context(fetch.ca_file, self.data_dir)
         except (OSError, ssl.SSLError) as exc:
             raise FetchError("local", f"fetch.ca_file {fetch.ca_file!r} cannot be used: {exc}") from None
+        if account.protocol == "imap":
+            return await connect_imap(
+                account.host,
+                account.port,
+                account.tls,
+                account.login,
+                password,
+                imap_keys.ImapOptions.from_json(account.options).folders,
+                context=context,
+                connect_timeout=fetch.connect_timeout,
+                command_timeout=fetch.command_timeout,
+                max_message_size=fetch.max_message_size,
+            )
         return await connect_pop3(
             account.host,
             account.port,
@@ -180,8 +196,8 @@ class Fetcher:
         fetch = self.settings.fetch
         listed = await remote.messages()
         report.listed = len(listed)
+        report.left.extend(remote.problems)
         known = await self.store.fetched_keys(account.id)
-        on_remote = {m.key for m in listed}
         budget = fetch.max_messages_per_run
         wanted: list[RemoteMessage] = []
         for message in listed:
@@ -197,28 +213,50 @@ class Fetcher:
             else:
                 budget -= 1
                 wanted.append(message)
+        mirror = account.protocol == "imap" and imap_keys.ImapOptions.from_json(account.options).mirror_flags
+        folders: dict[str | None, str | None] = {account.folder: account.folder}  # wanted -> made
         async for message, data in remote.retrieve(wanted):
-            refusal = await self._deliver(account, local, remote.peer, message, data)
-            if refusal is not None:
-                report.left.append(f"{message.key}: {refusal}")
-                continue
-            report.fetched += 1
-            known.add(message.key)
+            keys = remote.record_keys(message, data)
+            marks = [FetchMark(account.id, key) for key in keys]
+            if remote.stored_before(keys, known):
+                # The same bytes, fetched before the folder's UIDVALIDITY changed: recorded, not
+                # delivered again (docs/fetch.md "IMAP accounts").
+                await self.store.mark_fetched(marks, int(time.time()))
+                report.known += 1
+            else:
+                flags = _mirrored(message.flags) if mirror else frozenset()
+                wanted_folder = remote.local_folder(message, account.folder)
+                if wanted_folder not in folders:
+                    folders[wanted_folder] = await self._make_folder(local, wanted_folder, account)
+                folder = folders[wanted_folder]
+                refusal = await self._deliver(account, local, remote.peer, data, marks, flags, folder)
+                if refusal is not None:
+                    report.left.append(f"{message.key}: {refusal}")
+                    continue
+                report.fetched += 1
+            known.update(keys)
             if not account.keep:  # only now that its record is committed (docs/fetch.md)
                 await remote.delete(message)
                 report.deleted += 1
         # Records of messages no longer on the remote (deleted there, by us or another client)
-        # serve nothing: a unique-id is never used again for another message (RFC 1939 §7).
-        gone = known - on_remote
+        # serve nothing (the source says which: POP3 by unique-id, IMAP by folder and UID).
+        gone = remote.stale(known)
         if gone:
             await self.store.forget_fetched(account.id, gone)
 
     async def _deliver(
-        self, account: FetchAccount, local: Account, peer: str, message: RemoteMessage, data: bytes
+        self,
+        account: FetchAccount,
+        local: Account,
+        peer: str,
+        data: bytes,
+        marks: list[FetchMark],
+        flags: frozenset[str],
+        folder: str | None,
     ) -> str | None:
         """The message through the normal local delivery (quota, Sieve, a Received field naming
-        the source), recorded as fetched in the same commit. None when it is stored (or a Sieve
-        script discarded it: handled too), else why it was not."""
+        the source), recorded as fetched in the same commit, each copy with ``flags``. None when it
+        is stored (or a Sieve script discarded it: handled too), else why it was not."""
         delivery = self.delivery
         envelope = Envelope(
             sender=_return_path(data),
@@ -232,14 +270,14 @@ class Fetcher:
         answer = await txn.add_recipient(SmtpPath(local_part, domain))
         if not answer.accepted:
             return f"{answer.reply.code} {' '.join(answer.reply.lines)}"
-        if account.folder:
+        if folder:
             rcpt = txn.recipients[0]
             rcpt.destinations = (
-                tuple(_in_folder(d, account.folder) for d in rcpt.destinations if d.account.id == local.id)
+                tuple(_in_folder(d, folder) for d in rcpt.destinations if d.account.id == local.id)
                 or rcpt.destinations
             )
-        mark = FetchMark(account.id, message.key)
-        txn.fetched = mark
+        txn.fetched = marks
+        txn.flags = flags
         txn.start_body()
         txn.write(data)
         txn.end_body()
@@ -249,9 +287,27 @@ class Fetcher:
             return None
         if 200 <= reply.code < 300:
             # Accepted without being stored: the account's Sieve script discarded or redirected it.
-            await self.store.mark_fetched([mark], int(time.time()))
+            await self.store.mark_fetched(marks, int(time.time()))
             return None
         return f"{reply.code} {' '.join(reply.lines)}"
+
+    async def _make_folder(self, local: Account, name: str | None, account: FetchAccount) -> str | None:
+        """The local folder a remote folder's mail goes to, made when missing (with its parents);
+        when our rules refuse the name, the account's folder (or INBOX), said in the log."""
+        if name is None:
+            return None
+        ops = self.delivery.ops
+        try:
+            canonical = ops.canonical_name(name, creating=True)
+            if await self.store.get_mailbox(local.id, canonical) is None:
+                await ops.create(local.id, canonical)
+        except OpsError as exc:
+            if exc.code != Code.ALREADYEXISTS:  # made meanwhile by a client: fine
+                # Not left on the remote: filed, only elsewhere; the log says so.
+                self.log.warning("fetch folder refused", fetch_id=account.id, folder=name, error=str(exc))
+                return account.folder
+            canonical = ops.canonical_name(name)
+        return canonical
 
     async def _record(self, account: FetchAccount, report: FetchReport) -> None:
         fetch = self.settings.fetch
@@ -324,6 +380,26 @@ def error_notice(account: FetchAccount, address: str, error: FetchError, hostnam
         "Content-Transfer-Encoding: 8bit\r\n\r\n"
     )
     return (head + body).encode("utf-8")
+
+
+# --mirror-flags: the remote's flags the local copy starts with. \Deleted is the remote's business
+# (and \Recent a session's, RFC 3501 §2.3.2): neither is copied.
+_MIRRORED_SYSTEM = frozenset({"\\seen", "\\flagged", "\\answered", "\\draft"})
+
+
+def _mirrored(flags: frozenset[str]) -> frozenset[str]:
+    kept: list[str] = []
+    for flag in flags:
+        if flag.startswith("\\"):
+            if flag.lower() in _MIRRORED_SYSTEM:
+                kept.append(flag)
+            continue
+        try:
+            flagrules.canonical_flag(flag)  # a keyword our rules accept (RFC 9051 §9 flag-keyword)
+        except InvalidFlag:
+            continue
+        kept.append(flag)
+    return flagrules.normalize_flags(kept)
 
 
 def _in_folder(destination: Destination, folder: str) -> Destination:

@@ -21,10 +21,12 @@ import contextlib
 import enum
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 
+from pochta.fetch.connection import Stream, close_stream, open_stream, upgrade_stream
+from pochta.fetch.remote import ErrorKind, FetchError
 from pochta.proto.imap.mutf7 import MalformedName, modified_utf7_decode
 from pochta.proto.imap_client import (
     Capability,
@@ -76,8 +78,12 @@ class TlsMode(enum.StrEnum):
     NONE = "none"
 
 
-class RemoteError(Exception):
-    """The connection failed, timed out, or the server broke the protocol or a limit."""
+class RemoteError(FetchError):
+    """The connection failed, timed out, or the server broke the protocol or a limit; ``kind``
+    says which, as the fetcher reports it (``pochta.fetch.remote.ErrorKind``)."""
+
+    def __init__(self, message: str, kind: ErrorKind = "protocol") -> None:
+        super().__init__(kind, message)
 
 
 class CommandFailed(RemoteError):
@@ -85,12 +91,16 @@ class CommandFailed(RemoteError):
 
     def __init__(self, command: str, response: Tagged) -> None:
         code = f"[{response.code.name}] " if response.code else ""
-        super().__init__(f"{command}: {response.word} {code}{response.text}".rstrip())
+        super().__init__(f"{command}: {response.word} {code}{response.text}".rstrip(), self.failure_kind)
         self.response = response
+
+    failure_kind: ErrorKind = "remote"
 
 
 class AuthFailed(CommandFailed):
     """LOGIN or AUTHENTICATE refused (wrong password, say)."""
+
+    failure_kind: ErrorKind = "auth"
 
 
 @dataclass(frozen=True)
@@ -100,12 +110,16 @@ class RemoteServer:
     tls: TlsMode = TlsMode.IMPLICIT
     ca_file: str | None = None  # None: the system's CAs
     timeout: float = 60.0  # seconds for connecting and for each read
+    connect_timeout: float | None = None  # seconds for connecting and TLS; None: ``timeout``
     max_line: int = 65536
     max_literal: int = 64 * 1024 * 1024  # the largest message (literal) accepted
     batch_messages: int = 100  # messages per UID FETCH
     batch_octets: int = 8 * 1024 * 1024  # and at most this many octets of them (RFC822.SIZE)
+    context: ssl.SSLContext | None = field(default=None, compare=False)  # given: used as it is
 
     def ssl_context(self) -> ssl.SSLContext:
+        if self.context is not None:
+            return self.context
         # Verifying by default: the CA file replaces the system store when given.
         return ssl.create_default_context(cafile=self.ca_file)
 
@@ -210,12 +224,12 @@ def _session_flags(flags: Iterable[str]) -> frozenset[str]:
 
 
 class ImapRemote:
-    def __init__(
-        self, server: RemoteServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def __init__(self, server: RemoteServer, stream: Stream) -> None:
         self.server = server
-        self._reader = reader
-        self._writer = writer
+        self._stream = stream
+        self._reader = stream.reader
+        self._writer = stream.writer
+        self.peer = stream.peer
         self._framer = ResponseFramer(max_line=server.max_line, max_literal=server.max_literal)
         self._encoder = CommandEncoder()
         self.capabilities: frozenset[str] = frozenset()
@@ -229,17 +243,12 @@ class ImapRemote:
     async def connect(cls, server: RemoteServer) -> ImapRemote:
         context = server.ssl_context() if server.tls is not TlsMode.NONE else None
         try:
-            # asyncio.timeout, not wait_for (tests/test_quality.py: wait_for can lose a cancellation).
-            async with asyncio.timeout(server.timeout):
-                reader, writer = await asyncio.open_connection(
-                    server.host,
-                    server.port,
-                    ssl=context if server.tls is TlsMode.IMPLICIT else None,
-                    server_hostname=server.host if server.tls is TlsMode.IMPLICIT else None,
-                )
-        except (OSError, TimeoutError, ssl.SSLError) as exc:
-            raise RemoteError(f"cannot connect to {server.host}:{server.port}: {exc}") from exc
-        client = cls(server, reader, writer)
+            stream = await open_stream(
+                server.host, server.port, server.tls.value, context, server.connect_timeout or server.timeout
+            )
+        except FetchError as exc:
+            raise RemoteError(exc.message, exc.kind) from None
+        client = cls(server, stream)
         try:
             await client._greeting()
             if server.tls is TlsMode.STARTTLS:
@@ -262,10 +271,7 @@ class ImapRemote:
         await self.close()
 
     async def close(self) -> None:
-        self._writer.close()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(5):
-                await self._writer.wait_closed()
+        await close_stream(self._stream)
 
     async def _greeting(self) -> None:
         greeting = await self._response()
@@ -279,16 +285,18 @@ class ImapRemote:
         if not self.capabilities:
             await self.capability()
         if "STARTTLS" not in self.capabilities:
-            raise RemoteError(f"{self.server.host} does not offer STARTTLS")
+            # RFC 9051 §6.2.1: never go on in plain text when TLS was asked for.
+            raise RemoteError(f"{self.server.host} does not offer STARTTLS", "tls")
         await self.command("STARTTLS")
         if self._framer.buffered:
             # RFC 9051 §6.2.1: nothing may follow the OK before the TLS negotiation (an injection).
             raise RemoteError("data after the STARTTLS answer, before TLS")
         try:
-            async with asyncio.timeout(self.server.timeout):
-                await self._writer.start_tls(context, server_hostname=self.server.host)
-        except (OSError, TimeoutError, ssl.SSLError) as exc:
-            raise RemoteError(f"TLS with {self.server.host} failed: {exc}") from exc
+            await upgrade_stream(
+                self._stream, context, self.server.host, self.server.connect_timeout or self.server.timeout
+            )
+        except FetchError as exc:
+            raise RemoteError(exc.message, exc.kind) from None
         # RFC 9051 §6.2.1: capabilities learned before TLS are discarded.
         self.capabilities = frozenset()
         await self.capability()
@@ -310,11 +318,13 @@ class ImapRemote:
                 async with asyncio.timeout(self.server.timeout):
                     data = await self._reader.read(_READ_CHUNK)
             except TimeoutError:
-                raise RemoteError(f"{self.server.host} did not answer in {self.server.timeout:g} s") from None
+                raise RemoteError(
+                    f"{self.server.host} did not answer in {self.server.timeout:g} s", "timeout"
+                ) from None
             except (OSError, ssl.SSLError) as exc:
-                raise RemoteError(f"connection to {self.server.host} failed: {exc}") from exc
+                raise RemoteError(f"connection to {self.server.host} failed: {exc}", "unreachable") from exc
             if not data:
-                raise RemoteError(f"{self.server.host} closed the connection")
+                raise RemoteError(f"{self.server.host} closed the connection", "remote")
             self.octets_read += len(data)
             self._framer.receive_data(data)
 
@@ -323,8 +333,10 @@ class ImapRemote:
             self._writer.write(data)
             async with asyncio.timeout(self.server.timeout):
                 await self._writer.drain()
-        except (OSError, TimeoutError) as exc:
-            raise RemoteError(f"cannot send to {self.server.host}: {exc}") from exc
+        except TimeoutError:
+            raise RemoteError(f"{self.server.host} stopped reading", "timeout") from None
+        except OSError as exc:
+            raise RemoteError(f"cannot send to {self.server.host}: {exc}", "unreachable") from exc
 
     def _set_capabilities(self, names: Iterable[object]) -> None:
         self.capabilities = frozenset(str(name).upper() for name in names if isinstance(name, str))
@@ -372,7 +384,7 @@ class ImapRemote:
                     raise failure(name, response)
                 return untagged, response
             if isinstance(response, Status) and response.word == "BYE" and name != "LOGOUT":
-                raise RemoteError(f"{self.server.host} said BYE: {response.text}")
+                raise RemoteError(f"{self.server.host} said BYE: {response.text}", "remote")
             untagged.append(response)
 
     # Commands
@@ -395,7 +407,7 @@ class ImapRemote:
                     "AUTHENTICATE", Raw(b"PLAIN"), continuation=lambda _: token, failure=AuthFailed
                 )
         elif "LOGINDISABLED" in self.capabilities:
-            raise RemoteError(f"{self.server.host} allows no login here (LOGINDISABLED): use TLS")
+            raise RemoteError(f"{self.server.host} allows no login here (LOGINDISABLED): use TLS", "tls")
         else:
             _, done = await self.command("LOGIN", user, password, failure=AuthFailed)
         # RFC 9051 §6.2.2: the capabilities may change at login; a server not sending them anew
@@ -478,6 +490,8 @@ class ImapRemote:
         args: list[Raw | Mailbox] = [Mailbox(name)]
         if "CONDSTORE" in self.capabilities and "CONDSTORE" not in self.enabled:
             args.append(Raw(b"(CONDSTORE)"))
+        # RFC 9051 §6.3.2: a SELECT or EXAMINE that fails leaves no mailbox selected.
+        self.selected = None
         untagged, done = await self.command("EXAMINE" if read_only else "SELECT", *args)
         uidvalidity = uidnext = highest = None
         exists = 0
@@ -523,16 +537,22 @@ class ImapRemote:
 
     async def sizes_since(self, uid: int) -> list[tuple[int, int]]:
         """(UID, RFC822.SIZE) of every message above ``uid``, ascending."""
+        return [(found, size) for found, size, _ in await self.listing(uid)]
+
+    async def listing(self, uid: int = 0, *, flags: bool = False) -> list[tuple[int, int, frozenset[str]]]:
+        """(UID, RFC822.SIZE, flags) of every message above ``uid``, ascending; the flags only when
+        asked for (else empty)."""
         if self.selected is not None and self.selected.exists == 0:
             return []
-        untagged, _ = await self.command("UID FETCH", Raw(b"%d:*" % (uid + 1)), Raw(b"(UID RFC822.SIZE)"))
+        items = b"(UID RFC822.SIZE FLAGS)" if flags else b"(UID RFC822.SIZE)"
+        untagged, _ = await self.command("UID FETCH", Raw(b"%d:*" % (uid + 1)), Raw(items))
         found = {
-            response.uid: response.size
+            response.uid: (response.size, _session_flags(response.flags or ()))
             for response in untagged
             if isinstance(response, FetchData) and response.uid is not None and response.size is not None
         }
         # RFC 9051 §6.4.9 (n:* includes the highest UID even when it is below n).
-        return sorted((key, size) for key, size in found.items() if key > uid)
+        return sorted((key, size, marks) for key, (size, marks) in found.items() if key > uid)
 
     async def fetch(self, uids: Sequence[int]) -> list[RemoteMessage]:
         """UID FETCH of whole messages (BODY.PEEK[]: \\Seen stays as it is, RFC 9051 §6.4.5) with

@@ -8,12 +8,12 @@ header (TOP n 0): stable as long as the server does not rewrite headers (docs/fe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 
+from pochta.fetch.connection import Stream, close_stream, open_stream, upgrade_stream
 from pochta.fetch.remote import FetchError, RemoteMessage
 from pochta.proto.pop3.client import (
     Capabilities,
@@ -37,21 +37,17 @@ _AHEAD_OCTETS = 1024 * 1024
 
 
 class Pop3Remote:
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        client: Pop3Client,
-        command_timeout: float,
-        peer: str,
-    ) -> None:
-        self._reader = reader
-        self._writer = writer
+    def __init__(self, stream: Stream, client: Pop3Client, command_timeout: float) -> None:
+        self._stream = stream
+        self._reader = stream.reader
+        self._writer = stream.writer
         self._client = client
         self._timeout = command_timeout
-        self.peer = peer
+        self.peer = stream.peer
         self.capabilities = Capabilities()
         self._deletions: list[int] = []  # message numbers to DELE at ``finish``
+        self._listed: set[str] = set()  # the keys of the last listing
+        self.problems: list[str] = []  # a POP3 listing is all or nothing
 
     async def _send(self, data: bytes) -> None:
         self._writer.write(data)
@@ -108,15 +104,7 @@ class Pop3Remote:
         if not isinstance(event, Ok):
             raise FetchError("tls", f"the remote server refused STLS: {_text(event)}")
         self._client.start_tls()
-        try:
-            async with asyncio.timeout(connect_timeout):
-                await self._writer.start_tls(context, server_hostname=host)
-        except ssl.SSLCertVerificationError as exc:
-            raise FetchError("certificate", f"certificate not valid: {exc.verify_message}") from None
-        except ssl.SSLError as exc:
-            raise FetchError("tls", f"TLS handshake failed: {exc.reason or exc}") from None
-        except TimeoutError:
-            raise FetchError("timeout", "the TLS handshake did not finish") from None
+        await upgrade_stream(self._stream, context, host, connect_timeout)
         # RFC 2595 §4: the capabilities are asked again once TLS is on (they may differ).
         await self.read_capabilities()
 
@@ -144,7 +132,22 @@ class Pop3Remote:
             keys = {n: f"uidl:{uid}" for n, uid in ids.ids.items()}
         else:
             keys = await self._header_keys(sorted(sizes.sizes))
+        self._listed = set(keys.values())
         return [RemoteMessage(keys[n], size, n) for n, size in sorted(sizes.sizes.items()) if n in keys]
+
+    def local_folder(self, message: RemoteMessage, base: str | None) -> str | None:
+        return base  # one mailbox there: into --folder or INBOX
+
+    def record_keys(self, message: RemoteMessage, data: bytes) -> tuple[str, ...]:
+        return (message.key,)
+
+    def stored_before(self, keys: tuple[str, ...], known: set[str]) -> bool:
+        return False  # a unique-id stays with its message (RFC 1939 §7): its key says it all
+
+    def stale(self, known: set[str]) -> set[str]:
+        # A unique-id is never used again for another message (RFC 1939 §7): a record whose
+        # message is not listed any more serves nothing.
+        return known - self._listed
 
     async def _header_keys(self, numbers: Sequence[int]) -> dict[int, str]:
         """No UIDL: each message's header, hashed, is its key (TOP n 0, RFC 1939 §7)."""
@@ -207,10 +210,7 @@ class Pop3Remote:
         await self.close()
 
     async def close(self) -> None:
-        self._writer.close()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(5):
-                await self._writer.wait_closed()
+        await close_stream(self._stream)
 
 
 def _text(event: Pop3Response) -> str:
@@ -230,27 +230,8 @@ async def connect_pop3(
     max_message_size: int,
 ) -> Pop3Remote:
     """A logged-in session, or FetchError with the kind of failure."""
-    try:
-        async with asyncio.timeout(connect_timeout):
-            reader, writer = await asyncio.open_connection(
-                host,
-                port,
-                ssl=context if tls == "implicit" else None,
-                server_hostname=host if tls == "implicit" else None,
-            )
-    except ssl.SSLCertVerificationError as exc:
-        raise FetchError("certificate", f"certificate of {host} not valid: {exc.verify_message}") from None
-    except ssl.SSLError as exc:
-        raise FetchError("tls", f"TLS with {host} failed: {exc.reason or exc}") from None
-    except TimeoutError:
-        raise FetchError(
-            "unreachable", f"{host}:{port} did not answer within {connect_timeout:g} s"
-        ) from None
-    except OSError as exc:
-        raise FetchError("unreachable", f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
-    address = writer.get_extra_info("peername")
-    peer = f"[{address[0]}]" if address else "unknown"
-    remote = Pop3Remote(reader, writer, Pop3Client(max_message_size=max_message_size), command_timeout, peer)
+    stream = await open_stream(host, port, tls, context, connect_timeout)
+    remote = Pop3Remote(stream, Pop3Client(max_message_size=max_message_size), command_timeout)
     try:
         await remote.greeting()
         await remote.read_capabilities()

@@ -353,10 +353,15 @@ class MailStore(Protocol):
 
     # Messages
     async def deliver(
-        self, blob: BlobRef, parsed: ParsedMessage, targets: list[Target], *, fetched: FetchMark | None = None
+        self,
+        blob: BlobRef,
+        parsed: ParsedMessage,
+        targets: list[Target],
+        *,
+        fetched: Sequence[FetchMark] = (),
     ) -> list[Placed]:
         """One message, many mailboxes, one commit. Assigns UIDs and MODSEQs, updates quota usage.
-        ``fetched``: the fetcher's record of the message, written in the same commit (AlreadyFetched,
+        ``fetched``: the fetcher's records of the message, written in the same commit (AlreadyFetched,
         storing nothing, when it exists: docs/fetch.md "Never twice").
 
         The same blob delivered again reuses its message record (single-instance store). A

@@ -352,7 +352,12 @@ class SqliteStore(
         return self.settings.limits.max_keywords_per_mailbox
 
     async def deliver(
-        self, blob: BlobRef, parsed: ParsedMessage, targets: list[Target], *, fetched: FetchMark | None = None
+        self,
+        blob: BlobRef,
+        parsed: ParsedMessage,
+        targets: list[Target],
+        *,
+        fetched: Sequence[FetchMark] = (),
     ) -> list[Placed]:
         targets = list(targets)
         if not targets:
@@ -361,8 +366,8 @@ class SqliteStore(
 
         def run(conn: Connection, events: list[Change]) -> list[Placed]:
             placed = mail.deliver(conn, events, self.blobs, prepared, targets, self._max_keywords)
-            if fetched is not None:  # the fetcher's record commits with the message (docs/fetch.md)
-                mark_fetched(conn, [fetched], int(time.time()))
+            if fetched:  # the fetcher's records commit with the message (docs/fetch.md)
+                mark_fetched(conn, fetched, int(time.time()))
             return placed
 
         return await self.run_write(run)

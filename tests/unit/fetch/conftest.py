@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -34,23 +32,3 @@ async def alice(store: SqliteStore) -> Account:
 @pytest.fixture
 async def bob(store: SqliteStore, alice: Account) -> Account:
     return await store.add_account("bob@example.org", "not-a-real-hash", None)
-
-
-Content = Counter[tuple[bytes, frozenset[str], int]]
-
-
-async def contents(store: SqliteStore, account: Account) -> dict[str, Content]:
-    """Every non-empty mailbox: the multiset of (bytes, flags, internal date as epoch seconds)."""
-    out: dict[str, Content] = {}
-    for box in await store.mailboxes(account.id):
-        view = await store.open_view(box.id)
-        found: Content = Counter()
-        for entry in view:
-            found[(store.read_blob(entry.blob), entry.flags, int(entry.internal_date.timestamp()))] += 1
-        if found:
-            out[box.name] = found
-    return out
-
-
-def epoch(when: datetime) -> int:
-    return int(when.timestamp())

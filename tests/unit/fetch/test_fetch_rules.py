@@ -18,6 +18,7 @@ from pochta.fetch.accounts import (
     parse_host_port,
 )
 from pochta.fetch.fetcher import backoff_delay, error_notice
+from pochta.fetch.imap_keys import ImapOptions
 from pochta.fetch.remote import FetchError
 from pochta.fetch.secrets import SecretError, decrypt_password, encrypt_password
 from pochta.store.fetch_model import FetchAccount
@@ -110,7 +111,9 @@ async def test_add_external_account_refusals(tmp_path: Path) -> None:
         await store.add_domain("example.org")
         account = await store.add_account("a@example.org", "$argon2id$not-a-real-hash", None)
         refusals = {
-            AccountRequest("imap", "imap.example.net", "l", "p"): "IMAP fetching is not available yet",
+            AccountRequest("imap", "imap.example.net", "l", "p", imap_folders="INBOX,,Work"): "empty folder",
+            AccountRequest("pop3", "pop.example.net", "l", "p", imap_folders="Work"): "for IMAP accounts",
+            AccountRequest("pop3", "pop.example.net", "l", "p", mirror_flags=True): "for IMAP accounts",
             AccountRequest("pop3", "pop.example.net:99999", "l", "p"): "not a port number",
             AccountRequest("pop3", "pop.example.net", "l", "p", "none"): "loopback address only",
             AccountRequest("pop3", "192.0.2.1", "l", "p", "none"): "loopback address only",
@@ -126,6 +129,16 @@ async def test_add_external_account_refusals(tmp_path: Path) -> None:
             )
             assert (added.port, added.tls, added.keep) == (110, "none", False)
         assert await store.fetch_accounts(AccountId(999)) == []
-        assert len(await store.fetch_accounts(account.id)) == 3
+        imap = await add_external_account(
+            store,
+            account,
+            AccountRequest(
+                "imap", "imap.example.net", "l", "p", imap_folders="inbox, Work,Work", mirror_flags=True
+            ),
+            b"k" * 32,
+        )
+        assert (imap.protocol, imap.port, imap.tls) == ("imap", 993, "implicit")
+        assert ImapOptions.from_json(imap.options) == ImapOptions(("INBOX", "Work"), True)
+        assert len(await store.fetch_accounts(account.id)) == 4
     finally:
         await store.close()

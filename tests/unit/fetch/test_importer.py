@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import contents
+from mailbox_contents import contents
 from pochta.config import LimitSettings, Settings
 from pochta.fetch import into_store
 from pochta.fetch.export import export_account
