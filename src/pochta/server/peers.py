@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from pochta.log import get_logger
+from pochta.server.unix_address import unix_address
 from pochta.store.model import AccountId, Change, ChangeKind, MailboxId, ModSeq
 
 __all__ = ["PEERS_DIR", "Message", "PeerChannel", "clear_peers", "decode_changes", "encode_changes"]
@@ -150,7 +151,7 @@ class PeerChannel:
         receiver.setblocking(False)
         with contextlib.suppress(OSError):  # a larger queue where the system allows it
             receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
-        receiver.bind(str(self.path))
+        receiver.bind(unix_address(self.path))
         self._receiver = receiver
         self._handler = handler
         self._loop = asyncio.get_running_loop()
@@ -208,7 +209,7 @@ class PeerChannel:
 
     def _try(self, peer: str, datagram: bytes) -> bool:
         try:
-            self._sender.sendto(datagram, peer)
+            self._sender.sendto(datagram, unix_address(Path(peer)))
         except (BlockingIOError, InterruptedError):
             self._behind.add(peer)  # its queue is full: it resyncs when it has room again
             return False

@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from pochta.metrics import Metrics
+from pochta.server.unix_address import unix_address
 
 __all__ = ["METRICS_DIR", "gather", "merge", "serve_worker_metrics"]
 
@@ -43,7 +44,7 @@ async def serve_worker_metrics(metrics: Metrics, path: Path) -> asyncio.Server:
             writer.close()
 
     await asyncio.to_thread(_clear, path)
-    return await asyncio.start_unix_server(answer, str(path))
+    return await asyncio.start_unix_server(answer, unix_address(path))
 
 
 def _clear(path: Path) -> None:
@@ -61,7 +62,7 @@ async def gather(paths: Iterable[Path]) -> bytes:
 async def _read(path: Path) -> str | None:
     try:
         async with asyncio.timeout(_READ_TIMEOUT):
-            reader, writer = await asyncio.open_unix_connection(str(path))
+            reader, writer = await asyncio.open_unix_connection(unix_address(path))
             try:
                 return (await reader.read()).decode("utf-8")
             finally:

@@ -66,6 +66,28 @@ async def test_a_message_reaches_every_other_process_but_not_the_sender(tmp_path
     assert list((tmp_path / "run" / "peers").iterdir()) == []
 
 
+async def test_a_data_directory_too_deep_for_a_socket_address_still_works(tmp_path: Path) -> None:
+    # unix(7): a socket path holds 107 bytes; deeper data directories reach their sockets through
+    # /proc/self/fd (pochta.server.unix_address), sending and receiving alike.
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    assert len(str(deep / "run" / "peers" / "12345-abcdef01.sock")) > 107
+    got: dict[str, list[dict[str, object]]] = {"a": [], "b": []}
+    channels = {name: PeerChannel(deep) for name in got}
+    for name, channel in channels.items():
+        channel.open(got[name].append)
+    try:
+        channels["a"].send([{"t": "queue"}])
+        await eventually(lambda: bool(got["b"]), 5)
+        assert got["b"] == [{"t": "queue"}]
+        assert sorted(p.name for p in (deep / "run" / "peers").iterdir()) == sorted(
+            c.path.name for c in channels.values()
+        )
+    finally:
+        for channel in channels.values():
+            channel.close()
+    assert list((deep / "run" / "peers").iterdir()) == []
+
+
 async def test_the_socket_of_a_dead_process_is_removed_by_the_first_sender(tmp_path: Path) -> None:
     alive, dead = PeerChannel(tmp_path), PeerChannel(tmp_path)
     alive.open(lambda message: None)

@@ -7,6 +7,8 @@ import asyncio
 import re
 from pathlib import Path
 
+import pytest
+
 from pochta.metrics import Metrics
 from pochta.server.worker_metrics import gather, merge, serve_worker_metrics
 
@@ -45,15 +47,18 @@ def test_counters_and_per_worker_gauges_add_up_shared_gauges_do_not() -> None:
     assert text.count("# TYPE pochta_connections_opened_total counter") == 1
 
 
-def test_gather_reads_each_worker_socket_and_skips_a_missing_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("depth", ["", "d" * 100], ids=["short", "deeper-than-a-socket-address"])
+def test_gather_reads_each_worker_socket_and_skips_a_missing_one(tmp_path: Path, depth: str) -> None:
+    run = tmp_path / depth / "run"  # the deep one is past unix(7)'s 107 bytes: reached via /proc/self/fd
+
     async def scenario() -> str:
         a, b = workers()
         servers = [
-            await serve_worker_metrics(a, tmp_path / "run" / "0.sock"),
-            await serve_worker_metrics(b, tmp_path / "run" / "1.sock"),
+            await serve_worker_metrics(a, run / "0.sock"),
+            await serve_worker_metrics(b, run / "1.sock"),
         ]
         try:
-            paths = [tmp_path / "run" / f"{i}.sock" for i in range(3)]  # worker 2 is restarting
+            paths = [run / f"{i}.sock" for i in range(3)]  # worker 2 is restarting
             return (await gather(paths)).decode()
         finally:
             for server in servers:
