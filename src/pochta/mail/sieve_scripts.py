@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from pochta.config_sieve import SieveSettings
 from pochta.sieve import Script, SieveSyntaxError, compile_script
-from pochta.store.api import AlreadyExists, NotFound, ScriptActive, SieveQuotaExceeded, SieveScriptStore
+from pochta.store.api import AlreadyExists, NotFound, ScriptActive, SieveQuotaExceeded
+from pochta.store.api_features import SieveScriptStore
 from pochta.store.model import AccountId
 from pochta.store.sieve_model import SieveScript, SieveScriptInfo
 

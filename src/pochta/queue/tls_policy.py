@@ -21,7 +21,7 @@ from pochta.queue.dane import usable_records
 from pochta.queue.mta_sts import Policy, PolicyError, parse_policy, parse_txt
 from pochta.queue.sts_fetch import FetchError, fetch_policy
 from pochta.resolver import DnsResolver, LookupFailed, RecordLookup, record_lookup
-from pochta.store.api import TransportSecurityStore
+from pochta.store.api_features import TransportSecurityStore
 from pochta.store.transport_model import CachedPolicy, TlsResult
 
 

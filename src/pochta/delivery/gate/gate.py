@@ -12,7 +12,7 @@ from pochta.delivery.gate.limits import MxLimits
 from pochta.delivery.gate.session import GateSession
 from pochta.mime.address import SmtpPath
 from pochta.resolver import DnsResolver
-from pochta.store.api import GreylistStore
+from pochta.store.api_features import GreylistStore
 
 if TYPE_CHECKING:
     from pochta.server.connection import Connection
