@@ -12,17 +12,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pochta.delivery.envelope import CommitResult, Envelope, RecipientResult
     from pochta.delivery.headers import HeaderFacts
-    from pochta.delivery.pipeline import INBOX, Delivery, DeliveryTransaction, sieve_filing
+    from pochta.delivery.pipeline import Delivery, sieve_filing
     from pochta.delivery.resolve import Destination, Resolution, Resolver
+    from pochta.delivery.transaction import INBOX, DeliveryTransaction
 
 _HOMES = {
     "CommitResult": "envelope",
     "Envelope": "envelope",
     "RecipientResult": "envelope",
     "HeaderFacts": "headers",
-    "INBOX": "pipeline",
+    "INBOX": "transaction",
     "Delivery": "pipeline",
-    "DeliveryTransaction": "pipeline",
+    "DeliveryTransaction": "transaction",
     "sieve_filing": "pipeline",
     "Destination": "resolve",
     "Resolution": "resolve",

@@ -55,7 +55,7 @@ from pochta.proto.milter import (
 from pochta.proto.smtp import Reply as SmtpReply
 
 if TYPE_CHECKING:
-    from pochta.delivery.pipeline import DeliveryTransaction
+    from pochta.delivery.transaction import DeliveryTransaction
 
 __all__ = ["ClientFacts", "FilterOutcome", "MilterChain", "mail_args"]
 
