@@ -17,9 +17,8 @@ import click
 from pochta.cli.common import CommandFailed, data_option, with_store
 from pochta.config import Settings
 from pochta.naming import normalize_address
-from pochta.store.api import NotFound
+from pochta.store.api import NotFound, Store
 from pochta.store.model import Account
-from pochta.store.sqlite import SqliteStore
 
 
 @contextmanager
@@ -44,7 +43,7 @@ def _progress(total: int, what: str) -> Iterator[Callable[[int], None] | None]:
         yield lambda octets: bar.advance(task, octets)
 
 
-async def _account(store: SqliteStore, user: str) -> Account:
+async def _account(store: Store, user: str) -> Account:
     account = await store.get_account(normalize_address(user))
     if account is None:
         raise NotFound(f"no such account: {user}")
@@ -69,7 +68,7 @@ def _rate(count: int, seconds: float) -> str:
 )
 @with_store
 async def import_command(
-    store: SqliteStore, settings: Settings, user: str, path: Path, folder: str | None, mbox_quoting: str
+    store: Store, settings: Settings, user: str, path: Path, folder: str | None, mbox_quoting: str
 ) -> None:
     """Import a Maildir, an mbox file, a directory of mbox or .eml files, or one .eml file into USER.
 
@@ -124,7 +123,7 @@ async def import_command(
 @click.option("--folder", help="Export this mailbox alone (with mbox, PATH is its file).")
 @with_store
 async def export_command(
-    store: SqliteStore, settings: Settings, user: str, path: Path, fmt: str, folder: str | None
+    store: Store, settings: Settings, user: str, path: Path, fmt: str, folder: str | None
 ) -> None:
     """Export USER's mailboxes (or one) with flags, keywords and internal dates into PATH."""
     from pochta.fetch.export import export_account, target_problem

@@ -28,9 +28,8 @@ from pathlib import Path
 from pochta.fetch.maildir import MaildirWriter
 from pochta.fetch.mbox import imap_base, write_message
 from pochta.mail.flags import is_system_flag
-from pochta.store.api import NotFound
+from pochta.store.api import NotFound, Store
 from pochta.store.model import Account, MailboxInfo, MailboxView
-from pochta.store.sqlite import SqliteStore
 
 __all__ = ["FORMATS", "ExportReport", "export_account", "target_problem"]
 
@@ -73,7 +72,7 @@ def view_uidnext(view: MailboxView, box: MailboxInfo) -> int:
     return max(box.uidnext, (view.uids[-1] + 1) if len(view) else 1)
 
 
-async def _boxes(store: SqliteStore, account: Account, folder: str | None) -> list[MailboxInfo]:
+async def _boxes(store: Store, account: Account, folder: str | None) -> list[MailboxInfo]:
     boxes = sorted(await store.mailboxes(account.id), key=lambda box: box.name)
     if folder is None:
         return boxes
@@ -84,7 +83,7 @@ async def _boxes(store: SqliteStore, account: Account, folder: str | None) -> li
 
 
 async def export_account(
-    store: SqliteStore,
+    store: Store,
     account: Account,
     path: Path,
     fmt: str,

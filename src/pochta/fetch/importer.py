@@ -15,7 +15,7 @@ Items, Junk, Spam, Archive ... ``SPECIAL_NAMES``) goes into the account's mailbo
 (RFC 6154), created with the attribute when the account has none. Missing folders are created and
 subscribed.
 
-Each message is placed with its flags and internal date by ``into_store`` in batches, its key
+Each message is placed with its flags and internal date by ``Store.import_place`` in batches, its key
 recorded in the import journal in the same transaction; a rerun reads the journal first and skips
 what is there (docs/import-export.md "Resuming"). What cannot be imported is skipped with a reason
 and counted in the report, never raised.
@@ -35,15 +35,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pochta.config import Settings
-from pochta.fetch import into_store
 from pochta.fetch.eml import EML_SUFFIXES, read_eml
 from pochta.fetch.importer_source import Known, Skipped, SourceItem, SourceMessage, looks_like_message
 from pochta.fetch.maildir import MaildirFolder, find_folders, is_maildir, read_folder
 from pochta.fetch.mbox import is_mbox, read_mbox
 from pochta.mail.errors import InvalidMailboxName
 from pochta.mail.names import INBOX, NameLimits, canonical_name, parent_names
-from pochta.store.model import Account, MailboxId, MailboxInfo
-from pochta.store.sqlite import SqliteStore
+from pochta.mime import ParsedMessage, parse_message
+from pochta.store.api import Store
+from pochta.store.import_model import ImportItem
+from pochta.store.model import Account, BlobRef, MailboxId, MailboxInfo
 
 __all__ = ["SPECIAL_NAMES", "ImportReport", "Unit", "import_path", "scan"]
 
@@ -221,7 +222,7 @@ def _messages(unit: Unit, quoting: str, known: Container[str]) -> Iterator[Sourc
 class _Folders:
     """Mailbox names and ids of the account, creating what an import needs."""
 
-    def __init__(self, store: SqliteStore, account: Account, base: str | None, limits: NameLimits) -> None:
+    def __init__(self, store: Store, account: Account, base: str | None, limits: NameLimits) -> None:
         self.store = store
         self.account = account
         self.base = base
@@ -297,7 +298,7 @@ def _take(iterator: Iterator[SourceItem], count: int) -> list[SourceItem]:
 
 
 async def import_path(
-    store: SqliteStore,
+    store: Store,
     settings: Settings,
     account: Account,
     path: Path,
@@ -316,9 +317,8 @@ async def import_path(
     folders = _Folders(store, account, base, limits)
     await folders.load()
     source = str(root) if base is None else f"{root} -> {base}"
-    done = await into_store.journal_items(store, account.id, source)
+    done = await store.import_journal(account.id, source)
     max_size = settings.limits.max_message_size
-    max_keywords = settings.limits.max_keywords_per_mailbox
     pending: asyncio.Task[list[str | None]] | None = None
     pending_batch: _Batch | None = None
 
@@ -344,18 +344,14 @@ async def import_path(
         # The batch's blobs are written (and fsync'ed) together, its messages parsed, while the
         # writer still commits the previous batch: concurrent fsyncs share the file system's
         # journal commits (store.blob_threads).
-        prepared = await asyncio.gather(
-            *(into_store.prepare_message(store, item.data, settings) for item, _ in batch.items)
-        )
+        stored = await asyncio.gather(*(_stored(store, item.data, settings) for item, _ in batch.items))
         placements = [
-            into_store.Placement(item.key, mailbox_id, message, item.flags, item.internal_date)
-            for (item, mailbox_id), message in zip(batch.items, prepared, strict=True)
+            ImportItem(item.key, mailbox_id, blob, parsed, item.flags, item.internal_date)
+            for (item, mailbox_id), (blob, parsed) in zip(batch.items, stored, strict=True)
         ]
         await settle()
         if placements:
-            pending = asyncio.create_task(
-                into_store.place_batch(store, account.id, source, placements, max_keywords)
-            )
+            pending = asyncio.create_task(store.import_place(account.id, source, placements))
             pending_batch = batch
 
     async def admit(item: SourceItem) -> tuple[SourceMessage, MailboxId] | None:
@@ -407,3 +403,10 @@ async def import_path(
     report.created = folders.created
     report.seconds = time.monotonic() - started
     return report
+
+
+async def _stored(store: Store, data: bytes, settings: Settings) -> tuple[BlobRef, ParsedMessage]:
+    """The message's blob (a small one stored with its placement, a large one written and fsync'ed
+    now) and its parse, made off the event loop."""
+    blob = await store.new_blob(data)
+    return blob, await asyncio.to_thread(parse_message, data, settings.mime)

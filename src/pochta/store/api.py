@@ -34,6 +34,7 @@ from pochta.store.api_features import (
     DmarcReportStore,
     FetchStore,
     GreylistStore,
+    ImportJournalStore,
     MailRuleStore,
     MigrateStateStore,
     OutboundQueue,
@@ -576,6 +577,7 @@ class Store(
     SendLimitStore,
     FetchStore,
     MigrateStateStore,
+    ImportJournalStore,
     OutboundQueue,
     Protocol,
 ):

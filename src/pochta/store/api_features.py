@@ -14,6 +14,7 @@ from pochta.store.dkim_model import DkimKey, KeyState
 from pochta.store.dmarc_model import DmarcRow
 from pochta.store.fetch_model import FetchAccount, FetchMark, FetchRunResult, NewFetchAccount
 from pochta.store.greylist_model import GreylistRow
+from pochta.store.import_model import ImportItem
 from pochta.store.migrate_state_model import MigratedMessage, MigrateFolder, MigrateItem, Placement
 from pochta.store.model import (
     AccountId,
@@ -217,6 +218,21 @@ class FetchStore(Protocol):
 
     async def record_fetch_run(self, fetch_id: int, result: FetchRunResult) -> None: ...
     async def schedule_fetch(self, fetch_id: int, next_run: int) -> None: ...
+
+
+class ImportJournalStore(Protocol):
+    """What `pochta import` placed (revision 0033, docs/import-export.md "Resuming"): each message is
+    placed and journaled in one transaction (``pochta.fetch.importer`` owns the rules)."""
+
+    async def import_journal(self, account_id: AccountId, source: str) -> set[str]:
+        """The keys of the messages of ``source`` already placed for the account."""
+
+    async def import_place(
+        self, account_id: AccountId, source: str, items: Sequence[ImportItem]
+    ) -> list[str | None]:
+        """Place the items in one write, each with its journal row; per item None (placed, or
+        placed by an earlier run: the journal has it) or the reason it was refused (over quota, the
+        mailbox gone): the others are placed all the same."""
 
 
 class MigrateStateStore(Protocol):

@@ -85,6 +85,7 @@ from pochta.store.sqlite_dmarc import DmarcMethods
 from pochta.store.sqlite_engine import READER_THREADS, make_engine, migrate
 from pochta.store.sqlite_fetch import FetchMethods, mark_fetched
 from pochta.store.sqlite_greylist import GreylistMethods
+from pochta.store.sqlite_import_journal import ImportJournalMethods
 from pochta.store.sqlite_mail_rules import MailRuleMethods
 from pochta.store.sqlite_metadata import MetadataMethods
 from pochta.store.sqlite_migrate_state import MigrateStateMethods
@@ -127,6 +128,7 @@ class SqliteStore(
     SendLimitMethods,
     FetchMethods,
     MigrateStateMethods,
+    ImportJournalMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 

@@ -12,7 +12,6 @@ import pytest
 
 from mailbox_contents import contents
 from pochta.config import LimitSettings, Settings
-from pochta.fetch import into_store
 from pochta.fetch.export import export_account
 from pochta.fetch.importer import import_path
 from pochta.fetch.importer_source import looks_like_message
@@ -254,6 +253,6 @@ async def test_the_journal_goes_with_the_account(store: SqliteStore, alice: Acco
     path.write_bytes(b"Subject: gone\n\nx\n")
     await import_path(store, SETTINGS, alice, path)
     source = str(path.resolve())
-    assert await into_store.journal_items(store, alice.id, source) == {"one.eml"}
+    assert await store.import_journal(alice.id, source) == {"one.eml"}
     await store.delete_account("alice@example.org")
-    assert await into_store.journal_items(store, alice.id, source) == set()
+    assert await store.import_journal(alice.id, source) == set()

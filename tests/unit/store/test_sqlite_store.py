@@ -795,7 +795,6 @@ async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
 async def test_migration_0033_adds_the_import_journal(data_dir: Path) -> None:
     # A store at revision 0032: the upgrade adds the (empty) journal of `pochta import`, which an
     # import then fills in the transaction of each placement.
-    from pochta.fetch import into_store
     from pochta.fetch.importer import import_path
 
     store = await open_sqlite_store(data_dir, Settings())
@@ -804,12 +803,12 @@ async def test_migration_0033_adds_the_import_journal(data_dir: Path) -> None:
     store = await open_sqlite_store(data_dir, Settings())
     try:
         account = await make_account(store)
-        assert await into_store.journal_items(store, account.id, "/nowhere") == set()
+        assert await store.import_journal(account.id, "/nowhere") == set()
         source = data_dir / "one.eml"
         source.write_bytes(b"Subject: j\r\n\r\nx\r\n")
         report = await import_path(store, Settings(), account, source)
         assert report.placed == 1
-        assert await into_store.journal_items(store, account.id, str(source.resolve())) == {"one.eml"}
+        assert await store.import_journal(account.id, str(source.resolve())) == {"one.eml"}
     finally:
         await store.close()
 
