@@ -78,7 +78,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "faults")]
 from faults_support import base_seed, scan_blob_tree  # noqa: E402
 
 from pochta.config import load_settings  # noqa: E402
-from pochta.store.sqlite import open_sqlite_store  # noqa: E402
+from pochta.store.sqlite.store import open_sqlite_store  # noqa: E402
 from serve_process import ServeProcess, init_data_dir, run_pochta  # noqa: E402
 
 PASSWORD = "crash-trial-pw"

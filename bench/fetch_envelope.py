@@ -107,7 +107,7 @@ async def fill_store(data: Path, count: int) -> None:
     from pochta.config import load_settings
     from pochta.mime import parse_message
     from pochta.store.model import Target as StoreTarget
-    from pochta.store.sqlite import open_sqlite_store
+    from pochta.store.sqlite.store import open_sqlite_store
 
     settings = load_settings(data / "pochta.toml")
     store = await open_sqlite_store(data, settings)

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from store_open import RARE, fill
 
 from pochta.config import load_settings
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 
 POCHTA = [sys.executable, "-m", "pochta"]
 USER, PASSWORD = "bench@example.org", "bench password 1"

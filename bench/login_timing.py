@@ -31,7 +31,7 @@ from argon2 import PasswordHasher
 from pochta.auth import passwords
 from pochta.auth.authenticator import Authenticator, AuthOk
 from pochta.config import Settings
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 
 SECRET = b"s" * 32
 VERIFICATIONS = 0

@@ -80,7 +80,7 @@ async def serve(data_dir: Path, count: int, seed: int, fixed: int) -> None:
     from pochta.metrics import Metrics
     from pochta.server.listeners import Server
     from pochta.server.pop3 import Pop3Handler
-    from pochta.store.sqlite import open_sqlite_store
+    from pochta.store.sqlite.store import open_sqlite_store
 
     settings = Settings.model_validate(
         {

@@ -34,7 +34,7 @@ from typing import Any
 from pochta.config import Settings
 from pochta.mime import parse_message
 from pochta.store.model import Target
-from pochta.store.sqlite import DB_FILE_NAME, SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import DB_FILE_NAME, SqliteStore, open_sqlite_store
 
 RARE = "quetzalcoatlus"
 RARE_EVERY = 10_000  # one message in this many contains the rare word (at least one in all)

@@ -17,7 +17,7 @@ from pochta.fetch import Fetcher
 from pochta.fetch.accounts import AccountRequest, add_external_account
 from pochta.store.fetch_model import FetchAccount, FetchProtocol, FetchTls
 from pochta.store.model import Account
-from pochta.store.sqlite import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
 
 LOCAL = "carol@example.com"
 SECRET = b"s" * 32

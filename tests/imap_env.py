@@ -34,7 +34,7 @@ from pochta.server.smtp import smtp_handlers
 from pochta.store.api import Store
 from pochta.store.model import Account, MailboxInfo, Target
 from pochta.store.spool import spool_directory
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from server_env import ListenerEnv, loopback_ca
 
 ALICE = "alice@example.org"

@@ -18,7 +18,7 @@ import trustme
 from dovecot_env import DovecotServer, dovecot_server, free_port
 from pochta.config import CONFIG_FILE_NAME, load_settings
 from pochta.fetch.imap_remote import ImapRemote, RemoteServer, TlsMode
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from serve_process import POCHTA, pochta_env
 
 REMOTE_PASSWORD = "remote-secret"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from pochta.store.model import Account
-from pochta.store.sqlite import SqliteStore
+from pochta.store.sqlite.store import SqliteStore
 
 Content = Counter[tuple[bytes, frozenset[str], int]]
 

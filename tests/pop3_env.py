@@ -22,7 +22,7 @@ from pochta.server.listeners import Server
 from pochta.server.pop3 import Pop3Handler
 from pochta.store.api import Store
 from pochta.store.model import Account
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from server_env import ListenerEnv, loopback_ca
 
 ADDRESS = "alice@example.org"

@@ -22,8 +22,8 @@ from pochta.mime import parse_message
 from pochta.server.listeners import Server
 from pochta.store.api import Store
 from pochta.store.model import Target
-from pochta.store.sqlite import SqliteStore
-from pochta.store.writer import Writer
+from pochta.store.sqlite.store import SqliteStore
+from pochta.store.sqlite.writer import Writer
 
 
 def loopback_ca(*names: str, common_name: str | None = "localhost") -> tuple[trustme.CA, ssl.SSLContext]:

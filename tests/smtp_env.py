@@ -28,7 +28,7 @@ from pochta.server.listeners import Server
 from pochta.server.smtp import smtp_handlers
 from pochta.store.api import Store
 from pochta.store.model import Account
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from server_env import ListenerEnv, loopback_ca, stored_blob_names
 
 DOMAIN = "example.org"

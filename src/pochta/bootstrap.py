@@ -29,7 +29,7 @@ from pochta.durable import fsync_path, fsync_tree
 from pochta.naming import normalize_address, normalize_domain
 from pochta.queue import dkim_keys
 from pochta.server.tls import ensure_certificate
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.factory import open_store
 
 SERVER_SECRET_FILE = "server-secret"  # noqa: S105 (a file name, not a secret)
 
@@ -133,7 +133,7 @@ def build_settings(hostname: str, listen: dict[str, str], config_path: Path) -> 
 async def _create_store(
     workdir: Path, settings: Settings, domain: str, account: str | None, password: str | None
 ) -> None:
-    store = await open_sqlite_store(workdir, settings, indexer=False)
+    store = await open_store(workdir, settings)
     try:
         await store.add_domain(domain)
         await dkim_keys.first_keys(store, domain, settings.dkim)

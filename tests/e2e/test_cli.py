@@ -17,7 +17,7 @@ from pochta.bootstrap import ensure_server_secret
 from pochta.config import LISTENER_KINDS, load_settings
 from pochta.mime import parse_message
 from pochta.store.model import Target
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from server_env import replace_blob, stored_blob
 
 

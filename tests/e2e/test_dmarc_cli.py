@@ -11,7 +11,7 @@ from pathlib import Path
 from cli_env import init_data, ok, run
 from pochta.config import CONFIG_FILE_NAME, load_settings
 from pochta.store.dmarc_model import DmarcRow
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 
 
 async def _with_store(data: Path, rows: list[DmarcRow]) -> tuple[int, list[tuple[str, ...]]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from pochta.bootstrap import ensure_server_secret, initialise
 from pochta.config import LISTENER_KINDS, load_settings
 from pochta.fetch.accounts import AccountRequest, add_external_account
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from pop3_env import ADDRESS, PASSWORD, message, pop3_server
 from serve_process import ServeProcess
 

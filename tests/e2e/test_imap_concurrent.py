@@ -17,7 +17,7 @@ import pytest
 from imap_env import ALICE, PASSWORD, ImapEnv, ask, imap_server, imap_settings, message, open_session
 from pochta.mime import parse_message
 from pochta.store.model import Target
-from pochta.store.sqlite import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from imap_env import (
 )
 from pochta.mime import parse_message
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
-from pochta.store.sqlite import DB_FILE_NAME, SqliteStore
+from pochta.store.sqlite.store import DB_FILE_NAME, SqliteStore
 from shared_dir import corpus_messages
 
 

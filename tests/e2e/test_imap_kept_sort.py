@@ -1,4 +1,4 @@
-"""SORT and THREAD answered from what a worker keeps for a big mailbox (store/sort_orders.py,
+"""SORT and THREAD answered from what a worker keeps for a big mailbox (store/sqlite/sort_orders.py,
 server/imap/kept_threads.py), over real sockets, with "big" made small (store.sort_cache_min_messages
 = 2). After every change (a delivery, an expunge in another session, a flag change, a message whose
 Message-ID makes it the parent of threads already there) each answer must equal one computed afresh
@@ -18,7 +18,7 @@ from imap_env import ImapEnv, ask, imap_server, imap_session, imap_settings
 from pochta.mime.sortkeys import SortKeys
 from pochta.proto.imap.sort import Item, encode_sort, sort_items
 from pochta.proto.imap.thread import encode_threads, ordered_subject, references
-from pochta.store.sqlite_sortkeys import FIELDS
+from pochta.store.sqlite.sortkeys import FIELDS
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CRITERIA = {b"SUBJECT": ("SUBJECT", False), b"REVERSE DATE": ("DATE", True), b"FROM": ("FROM", False)}

@@ -13,7 +13,7 @@ import imapclient
 
 from cli_env import ok, run
 from imap_env import ALICE, PASSWORD, ImapEnv, ask, message, open_session
-from pochta.store.sqlite import DB_FILE_NAME
+from pochta.store.sqlite.store import DB_FILE_NAME
 
 
 def mail(mid: str, *, refs: str = "", body: str = "Hello there.", subject: str = "s") -> bytes:

@@ -15,7 +15,7 @@ from pochta.config import Settings
 from pochta.fetch.imap_remote import AuthFailed, ImapRemote, RemoteServer, TlsMode
 from pochta.fetch.migrate import migrate_account
 from pochta.proto.imap_client import Mailbox
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import imapclient
 import pytest
 
 from imap_env import ImapEnv, ask, imap_server, imap_session
-from pochta.store.sqlite import DB_FILE_NAME
+from pochta.store.sqlite.store import DB_FILE_NAME
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -24,7 +24,7 @@ import pytest
 from pochta.config import load_settings
 from pochta.fetch.maildir import MaildirWriter
 from pochta.fetch.mbox import write_message
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from serve_process import POCHTA, ServeProcess, init_data_dir, pochta_env, run_pochta
 
 ACCOUNTS = {"alice@example.org": "alice password 1", "bob@example.org": "bob password 1"}

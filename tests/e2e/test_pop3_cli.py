@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from pochta.config import LISTENER_KINDS, load_settings
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 
 
 def pochta(*args: str, data: Path) -> str:

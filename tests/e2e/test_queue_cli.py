@@ -21,7 +21,7 @@ import pytest
 
 from pochta.config import load_settings
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient, QueueEntry, QueueId
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from smtp_sink import Script, SmtpSink
 
 POCHTA = [sys.executable, "-m", "pochta"]

@@ -36,7 +36,7 @@ from pochta.queue import dkim_keys
 from pochta.queue.worker import QueueWorker
 from pochta.store.model import Account
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from smtp_env import ALICE, BOB, PASSWORD, SmtpEnv, message, smtp_server
 
 REMOTE = "remote.example"

@@ -14,7 +14,7 @@ import pytest
 from cli_env import ok, run
 from pochta.config import load_settings
 from pochta.store.model import Account
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from serve_process import init_data_dir
 from sieve_delivery_env import final_replies, lmtp_session, mailbox_flags, queued
 from smtp_env import ALICE, BOB, SmtpEnv, converse, message, smtp_server, smtp_settings

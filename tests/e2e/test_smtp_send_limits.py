@@ -17,7 +17,7 @@ import pytest
 
 from pochta.config import load_settings
 from pochta.store.send_limit_model import SendLimitOverride
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from smtp_env import ALICE, PASSWORD, SmtpEnv, message, smtp_server, smtp_settings
 
 FRIEND = "friend@remote.example"

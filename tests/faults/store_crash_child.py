@@ -39,7 +39,7 @@ from typing import Any
 from pochta.config import Settings
 from pochta.mime import parse_message
 from pochta.store.model import Target
-from pochta.store.sqlite import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
 
 # fmt: off
 WORDS = [

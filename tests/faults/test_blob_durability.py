@@ -28,7 +28,7 @@ from faults_support import Child, base_seed, read_log, scan_blob_tree
 
 from pochta.config import Settings
 from pochta.store.blobs import BlobStore
-from pochta.store.sqlite import BLOB_DIR_NAME, open_sqlite_store
+from pochta.store.sqlite.store import BLOB_DIR_NAME, open_sqlite_store
 
 CHILD = Path(__file__).with_name("blob_crash_child.py")
 POINTS = ("mid-write", "before-fsync", "before-rename", "after-rename")

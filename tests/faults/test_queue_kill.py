@@ -30,7 +30,7 @@ from faults_support import base_seed
 
 from pochta.config import load_settings
 from pochta.store.queue_model import QueueEntry
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from serve_process import ServeProcess, init_data_dir, run_pochta
 from smtp_sink import Script, SmtpSink, Transaction
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from faults_support import base_seed
 
 from pochta.config import load_settings
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from serve_process import ServeProcess, init_data_dir
 
 SENDERS = 4

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pochta.config import load_settings
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from serve_process import ServeProcess, init_data_dir
 
 LISTENERS = ("smtp", "submission", "submissions", "lmtp")

@@ -46,7 +46,7 @@ from faults_support import Child, base_seed, read_log, scan_blob_tree
 from pochta.config import Settings
 from pochta.mime import parse_message
 from pochta.store.model import MessageEntry, Target
-from pochta.store.sqlite import BLOB_DIR_NAME, DB_FILE_NAME, SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import BLOB_DIR_NAME, DB_FILE_NAME, SqliteStore, open_sqlite_store
 from server_env import stored_blob_names
 
 CHILD = Path(__file__).with_name("store_crash_child.py")

@@ -23,7 +23,7 @@ from pochta.config import Settings
 from pochta.fetch.export import export_account
 from pochta.mime import parse_message
 from pochta.store.model import Account
-from pochta.store.sqlite import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
 from shared_dir import corpus_messages
 
 pytestmark = pytest.mark.interop

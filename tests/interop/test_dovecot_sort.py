@@ -113,7 +113,7 @@ async def test_sort_and_thread_answers_agree_with_dovecot(dovecot: DovecotServer
         pytest.skip(f"the shared corpus is not at {SHARED_CORPUS}")
     messages = mailbox_messages()
     # pochta twice: SQLite's orderings and fresh trees, then kept orders and kept THREAD answers
-    # (store/sort_orders.py, server/imap/kept_threads.py: "big" made 1 message here)
+    # (store/sqlite/sort_orders.py, server/imap/kept_threads.py: "big" made 1 message here)
     kept = imap_settings(store={"sort_cache_min_messages": 1})
     runs = {}
     for label, settings in (("sqlite", None), ("kept", kept)):

@@ -1,4 +1,4 @@
-"""`pochta backup DIR` and `pochta restore DIR`: nothing needed but pochta (store/backup.py)."""
+"""`pochta backup DIR` and `pochta restore DIR`: nothing needed but pochta (store/sqlite/backup.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import click
 from pochta.cli.common import CommandFailed, data_option, load_or_exit, run_async
 from pochta.cli.maintenance import print_verify_report
 from pochta.server.pidfile import AlreadyRunning, PidFile, server_state
-from pochta.store.backup import BackupError, BackupReport
-from pochta.store.backup import backup as make_backup
-from pochta.store.backup import restore as restore_backup
+from pochta.store.sqlite.backup import BackupError, BackupReport
+from pochta.store.sqlite.backup import backup as make_backup
+from pochta.store.sqlite.backup import restore as restore_backup
 
 
 def _print_damage(report: BackupReport, what: str) -> None:
@@ -90,9 +90,9 @@ def restore(data_dir: Path, source: Path, replace: bool) -> None:
         _print_damage(report, "backup")
 
     async def verify() -> bool:
-        from pochta.store.sqlite import open_sqlite_store
+        from pochta.store.factory import open_store
 
-        store = await open_sqlite_store(data_dir, load_or_exit(data_dir), indexer=False)
+        store = await open_store(data_dir, load_or_exit(data_dir))
         try:
             result = await store.verify()
         finally:

@@ -93,10 +93,10 @@ def _store_command(func: Callable[..., Awaitable[T]], *, pass_data_dir: bool) ->
             kwargs["data_dir"] = data_dir
 
         async def body() -> T:
-            from pochta.store.sqlite import open_sqlite_store
+            from pochta.store.factory import open_store
 
             # Short commands leave indexing to the server (docs/architecture.md "Search index").
-            store = await open_sqlite_store(data_dir, settings, indexer=False)
+            store = await open_store(data_dir, settings)
             try:
                 return await func(store, settings, **kwargs)
             finally:

@@ -67,9 +67,9 @@ def _with_store(data_dir: Path, body: object) -> None:
     settings = load_or_exit(data_dir)
 
     async def run() -> None:
-        from pochta.store.sqlite import open_sqlite_store
+        from pochta.store.factory import open_store
 
-        store = await open_sqlite_store(data_dir, settings, indexer=False)
+        store = await open_store(data_dir, settings)
         try:
             await body(store, settings)  # type: ignore[operator]
         finally:

@@ -143,9 +143,9 @@ def queue_flush(data_dir: Path, timeout: float) -> None:
     async def body() -> None:
         from pochta.delivery import Delivery
         from pochta.queue.worker import QueueWorker
-        from pochta.store.sqlite import open_sqlite_store
+        from pochta.store.factory import open_store
 
-        store = await open_sqlite_store(data_dir, settings, indexer=False)
+        store = await open_store(data_dir, settings)
         try:
             await store.retry_queue(None, datetime.now(UTC))
             worker = QueueWorker(store, settings, Delivery(store, settings, data_dir))

@@ -3,7 +3,7 @@
 models below validate every rule, whichever way it comes in: the CLI now, JMAP and the web
 settings later) and of the Sieve they become: ``render`` is a pure function from the rules to the
 source of the account's managed script, ``MANAGED_SCRIPT``, which the store rewrites in the
-transaction of every change to the rules (``pochta.store.sqlite_mail_rules``).
+transaction of every change to the rules (``pochta.store.sql.mail_rules``).
 
 The managed script runs when it is the active script (it is made active when the account has
 none), or when the user's own active script says ``include :personal "pochta-settings";``.

@@ -10,7 +10,7 @@
   restrict the creation of server annotations: ``NO [NOPERM]``), and /private/ names, which any user
   sets for themself (they are per user and seen by nobody else, like private mailbox entries).
 - Access to a mailbox's entries: ``can_access_metadata``, the one check (RFC 5464 §3.3).
-- Limits (``limits``): checked by the store inside the write (``sqlite_metadata``).
+- Limits (``limits``): checked by the store inside the write (``sql/metadata``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``SortKeys`` holds, per message, every string a sort criterion or a threading algorithm compares,
 already in its comparison form (``casemap``: i;unicode-casemap, which RFC 5256 §7 asks for, so
 that comparing keys is comparing code points), the sent date, and the normalised Message-ID and
-references. The store keeps them (``pochta.store.sqlite_sortkeys``) so that sorting a mailbox
+references. The store keeps them (``pochta.store.sqlite.sortkeys``) so that sorting a mailbox
 never reads parse records again.
 """
 

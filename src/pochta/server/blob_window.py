@@ -1,6 +1,6 @@
 """Small messages read ahead for a session's thread: one reader job for a run of them.
 
-A small message may live in the database (``store.inline_blob_max``, ``sqlite_inline``), and the
+A small message may live in the database (``store.inline_blob_max``, ``sqlite/inline``), and the
 event loop thread makes no SQLite call (DESIGN.md). IMAP FETCH of body sections and POP3 RETR/TOP
 serve small messages on the session's thread (``imap.inline_read_max``, ``pop3.inline_read_max``),
 so they read them ahead through ``Store.read_blobs``: the next messages in the order they will be

@@ -47,8 +47,9 @@ from pochta.server.sockets import BoundListener
 from pochta.server.tasks import cancel_and_wait
 from pochta.server.worker_metrics import serve_worker_metrics
 from pochta.store.api import NotFound
+from pochta.store.factory import open_store
 from pochta.store.model import Change
-from pochta.store.sqlite import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore
 
 __all__ = ["WorkerRole", "serve_forever", "serve_worker"]
 
@@ -105,7 +106,7 @@ async def _serve(
     # Opening the store first applies pending migrations and fails early on a damaged database,
     # before any listener accepts a client.
     # The search indexer runs as a housekeeping job below: one process per data directory.
-    store = await open_sqlite_store(data_dir, settings, indexer=False)
+    store = await open_store(data_dir, settings)
     await store.start_readers()
     METRICS.watch_store_commits(lambda: store.writer_stats.commits)
     peers = PeerChannel(data_dir)

@@ -45,7 +45,7 @@ from pochta.server.listeners import StartupError, load_tls
 from pochta.server.peers import clear_peers
 from pochta.server.pidfile import AlreadyRunning, PidFile
 from pochta.server.worker_metrics import METRICS_DIR, gather
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.factory import open_store
 
 __all__ = ["WORKER_MODULE", "supervise"]
 
@@ -133,7 +133,7 @@ class _Supervisor:
 
     async def _prepare(self) -> None:
         """What workers must not race to do: migrations, the secret, the certificate, stale peers."""
-        store = await open_sqlite_store(self.data_dir, self.settings, indexer=False)
+        store = await open_store(self.data_dir, self.settings)
         await store.close()
         ensure_server_secret(self.data_dir)
         enabled = self.settings.enabled_listeners()

@@ -434,7 +434,7 @@ class MailboxView(Sequence[MessageEntry]):
     def messages(self) -> MailboxView:
         return self
 
-    # The packed columns, for code that stores or rebuilds views (``sqlite_views``)
+    # The packed columns, for code that stores or rebuilds views (``sqlite/views``)
 
     @property
     def packed_dates(self) -> array[int]:

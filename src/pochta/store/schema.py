@@ -214,7 +214,7 @@ message_wire = Table(
 )
 
 # Revision 0011: the bytes of small messages (up to ``store.inline_blob_max``), stored in the
-# transaction that first refers to them instead of in a blob file (``sqlite_inline``). Keyed like
+# transaction that first refers to them instead of in a blob file (``sqlite/inline``). Keyed like
 # the files: messages.sha256 and queue_messages.sha256 refer to a row here or to a file. A row no
 # message or queue entry refers to is deleted by blob collection.
 inline_blobs = Table(
@@ -249,7 +249,7 @@ membership = Table(
     sqlite_with_rowid=False,
 )
 
-# Revision 0016, RFC 8474 §5.2 THREADID (``sqlite_threads``): the thread of each message of an
+# Revision 0016, RFC 8474 §5.2 THREADID (``sqlite/threads``): the thread of each message of an
 # account, given once by the background indexer and never changed. thread_id is the messages.id of
 # the message that started the thread (unique within the account). Rows stay when the message goes
 # from the account (a later copy of the same message gets its old thread back).
@@ -493,7 +493,7 @@ def is_fts_table(name: str | None) -> bool:
     return name is not None and (name == FTS_TABLE or name.startswith(FTS_TABLE + "_"))
 
 
-# Revision 0019, RFC 5464 METADATA (``sqlite_metadata``): one row per entry with a value. mailbox_id
+# Revision 0019, RFC 5464 METADATA (``sql/metadata``): one row per entry with a value. mailbox_id
 # NULL: an entry of the server; account_id: the user a /private entry belongs to, NULL for a /shared
 # one. Names are lower-cased (RFC 5464 §3.2). (mailbox_id, account_id, name) is unique; the NULLs
 # keep SQLite from enforcing that, so the one writer (``sqlite_metadata.set_entries``) replaces rows
@@ -511,7 +511,7 @@ metadata_entries = Table(
     Index(None, "account_id"),
 )
 
-# Revision 0020, Sieve scripts (RFC 5228, managed as RFC 5804 describes; ``sqlite_sieve``): one row
+# Revision 0020, Sieve scripts (RFC 5228, managed as RFC 5804 describes; ``sql/sieve``): one row
 # per script of an account, its source as the user stored it (UTF-8 text, RFC 5804 §1.8), ``size``
 # its length in octets (the unit of ManageSieve's quotas), ``updated`` epoch seconds. At most one
 # script of an account is active (RFC 5804 §2.8): the partial unique index enforces it.
@@ -529,7 +529,7 @@ sieve_scripts = Table(
     Index("ix_sieve_scripts_active", "account_id", unique=True, sqlite_where=text("active")),
 )
 
-# Revision 0024, Gmail-style settings (``sqlite_mail_rules``, owned by ``pochta.mail.mail_rules``):
+# Revision 0024, Gmail-style settings (``sql/mail_rules``, owned by ``pochta.mail.mail_rules``):
 # one row per rule of an account, ``kind`` "filter", "vacation" or "forward" (at most one of the
 # last two per account, kept so by the one writer), filters run in ``position`` order; ``data`` is
 # the rule as JSON (the pydantic models of ``pochta.mail.mail_rules`` read and write it). The Sieve
@@ -768,7 +768,7 @@ import_journal = Table(
 # ``migrate_folders``: one row per account, source ("imap://login@host:port") and remote folder:
 # its UIDVALIDITY, the local mailbox it fills, and the HIGHESTMODSEQ up to which its flags were
 # read (NULL: none yet, or no CONDSTORE). ``migrate_messages``: one row per message copied, written
-# by the transaction that places it (pochta.store.sqlite_migrate_state): rows under an older
+# by the transaction that places it (pochta.store.sql.migrate_state): rows under an older
 # UIDVALIDITY are matched again by SHA-256 when a folder starts over.
 migrate_folders = Table(
     "migrate_folders",

@@ -1,4 +1,4 @@
-"""What the store gives back of Sieve at delivery's state (``sqlite_sieve_state``)."""
+"""What the store gives back of Sieve at delivery's state (``sql/sieve_state``)."""
 
 from __future__ import annotations
 

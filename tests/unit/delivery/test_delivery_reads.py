@@ -22,7 +22,7 @@ from pochta.mime import parse_message
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.store.model import QuotaUsage, Target
 from pochta.store.queue_model import QueueEntry, new_queue_id
-from pochta.store.sqlite import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
 from server_env import delivered_first
 
 T = TypeVar("T")

@@ -15,7 +15,7 @@ from pochta.delivery.resolve import Resolver
 from pochta.mime.address import SmtpPath, parse_smtp_path
 from pochta.store.api import DirectoryReader, Store
 from pochta.store.model import MailboxInfo, QuotaUsage
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from pochta.testing.store_suite import deliver, make_message
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ import pytest
 
 from pochta.config import Settings
 from pochta.store.model import Account
-from pochta.store.sqlite import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
 
 
 @pytest.fixture

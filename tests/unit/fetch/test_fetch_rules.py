@@ -23,7 +23,7 @@ from pochta.fetch.remote import FetchError
 from pochta.fetch.secrets import SecretError, decrypt_password, encrypt_password
 from pochta.store.fetch_model import FetchAccount
 from pochta.store.model import AccountId
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 
 
 def test_password_round_trip_bound_to_secret_and_account() -> None:

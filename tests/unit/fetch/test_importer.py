@@ -19,7 +19,7 @@ from pochta.fetch.maildir import MaildirWriter
 from pochta.fetch.mbox import write_message
 from pochta.mime import parse_message
 from pochta.store.model import Account
-from pochta.store.sqlite import SqliteStore
+from pochta.store.sqlite.store import SqliteStore
 from shared_dir import corpus_messages
 
 SETTINGS = Settings()

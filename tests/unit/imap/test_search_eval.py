@@ -23,7 +23,7 @@ from pochta.proto.imap.wire import Assembled, Cursor
 from pochta.server.imap.search_eval import evaluate
 from pochta.store.api import MailStore, Store
 from pochta.store.model import MailboxView, MessageEntry
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from pochta.testing.store_suite.support import deliver, mailbox, make_account
 
 # One event loop for the module, so that the read-only tests share one store (set up once).

@@ -16,7 +16,7 @@ from pochta.store.model import Account
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    from pochta.store.sqlite import open_sqlite_store
+    from pochta.store.sqlite.store import open_sqlite_store
 
     data_dir = tmp_path / "data"
     data_dir.mkdir()

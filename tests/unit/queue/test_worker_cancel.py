@@ -9,7 +9,7 @@ from pathlib import Path
 from pochta.config import QueueSettings, Settings
 from pochta.delivery import Delivery
 from pochta.queue.worker import QueueWorker
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 
 
 async def test_a_worker_cancelled_as_it_is_woken_stops(tmp_path: Path) -> None:

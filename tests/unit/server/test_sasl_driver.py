@@ -15,7 +15,7 @@ from pochta.log import get_logger
 from pochta.proto.sasl import CANCEL, Cancel, ClientMechanism, Malformed
 from pochta.server.sasl_driver import Aborted, SaslExchange, SendChallenge, Verdict, drive
 from pochta.store.api import Store
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 
 ALICE = "alice@example.org"
 PASSWORD = "secret-1"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from pochta.config import Settings
-from pochta.store.backup import backup, restore
-from pochta.store.sqlite import DB_FILE_NAME, SqliteStore, open_sqlite_store
+from pochta.store.sqlite.backup import backup, restore
+from pochta.store.sqlite.store import DB_FILE_NAME, SqliteStore, open_sqlite_store
 from pochta.testing.store_suite.support import deliver, mailbox, make_account, make_message
 
 

@@ -15,7 +15,7 @@ from client_process import LockBusy, lock_holder
 from pochta.config import Settings
 from pochta.server.pop3.maildrop import MaildropLocks
 from pochta.store.locks import LOCK_DIR, FileLocks
-from pochta.store.sqlite import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
 
 
 @pytest.fixture

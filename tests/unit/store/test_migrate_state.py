@@ -1,4 +1,4 @@
-"""`pochta migrate`'s state in the store (revision 0032, pochta.store.sqlite_migrate_state): a
+"""`pochta migrate`'s state in the store (revision 0032, pochta.store.sql.migrate_state): a
 message is placed and recorded in one transaction; a recorded UID is never placed again; a folder
 whose UIDVALIDITY changed matches what it copied before by SHA-256."""
 
@@ -13,7 +13,7 @@ from pochta.config import MimeSettings, Settings
 from pochta.mime import parse_message
 from pochta.store.api import Store
 from pochta.store.migrate_state_model import MigrateFolder, MigrateItem, Placement
-from pochta.store.sqlite import open_sqlite_store
+from pochta.store.sqlite.store import open_sqlite_store
 from pochta.testing.store_suite import mailbox, make_account
 
 SOURCE = "imap://alice@remote.example:993"

@@ -18,7 +18,7 @@ from pochta.store.send_limit_model import (
     SendLimits,
     window_start,
 )
-from pochta.store.sqlite import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
 
 HOUR = 1_800_000_000 - 1_800_000_000 % 3600  # the start of a clock hour
 

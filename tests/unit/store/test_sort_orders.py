@@ -1,4 +1,4 @@
-"""Kept sort orders (store/sort_orders.py): a SORT by one key of a big mailbox is a filter of an order
+"""Kept sort orders (store/sqlite/sort_orders.py): a SORT by one key of a big mailbox is a filter of an order
 kept per process and brought forward to the mailbox's view. Its answers must be SQLite's
 (``sqlite_sortkeys.ordered_uids``) after every kind of change: deliveries (keys kept by the indexer
 or derived on the way), expunges, flag changes, messages arriving in bulk, a new UIDVALIDITY."""
@@ -14,8 +14,8 @@ import pytest
 
 from pochta.config import Settings
 from pochta.store.model import MailboxInfo
-from pochta.store.sqlite import SqliteStore, open_sqlite_store
-from pochta.store.sqlite_sortkeys import ORDER_KEYS
+from pochta.store.sqlite.sortkeys import ORDER_KEYS
+from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
 from pochta.testing.store_suite.support import deliver, mailbox, make_account
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ import pytest
 from pochta.config import Settings
 from pochta.store.model import BlobRef, NewBlob, Target
 from pochta.store.spool import SpoolFile
-from pochta.store.sqlite import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
 
 MESSAGE = b"Subject: spooled\r\n\r\n" + b"a line of the body\r\n" * 50  # 1,020 octets
 

@@ -33,7 +33,6 @@ from sqlalchemy import Connection, event  # noqa: E402
 
 from pochta.config import MimeSettings, Settings  # noqa: E402
 from pochta.mime import parse_message  # noqa: E402
-from pochta.store import sqlite_views as views  # noqa: E402
 from pochta.store.api import NotFound, Store  # noqa: E402
 from pochta.store.changes import LocalChangeFeed  # noqa: E402
 from pochta.store.dkim_model import DkimKey, KeyState  # noqa: E402
@@ -61,15 +60,16 @@ from pochta.store.send_limit_model import (  # noqa: E402
     SendLimits,
 )
 from pochta.store.sieve_model import ManagedScript, RuleEdit  # noqa: E402
-from pochta.store.sqlite import (  # noqa: E402
+from pochta.store.sql.fetch import AlreadyFetched  # noqa: E402
+from pochta.store.sqlite import views as views  # noqa: E402
+from pochta.store.sqlite.engine import SCHEMA_HEAD, alembic_config, make_engine  # noqa: E402
+from pochta.store.sqlite.mail import uid_ranges  # noqa: E402
+from pochta.store.sqlite.store import (  # noqa: E402
     DB_FILE_NAME,
     SqliteStore,
     open_sqlite_store,
 )
-from pochta.store.sqlite_engine import SCHEMA_HEAD, alembic_config, make_engine  # noqa: E402
-from pochta.store.sqlite_fetch import AlreadyFetched  # noqa: E402
-from pochta.store.sqlite_mail import uid_ranges  # noqa: E402
-from pochta.store.writer import driver_connection  # noqa: E402
+from pochta.store.sqlite.writer import driver_connection  # noqa: E402
 from pochta.testing.store_suite import *  # noqa: E402, F403
 from pochta.testing.store_suite import (  # noqa: E402
     StoreFactory,
@@ -449,7 +449,7 @@ async def test_another_process_writes_while_open(store: Store, data_dir: Path) -
         from pochta.config import MimeSettings, Settings
         from pochta.mime import parse_message
         from pochta.store.model import Target
-        from pochta.store.sqlite import open_sqlite_store
+        from pochta.store.sqlite.store import open_sqlite_store
 
         async def main():
             store = await open_sqlite_store(Path({str(data_dir)!r}), Settings())
@@ -499,7 +499,7 @@ async def test_quota_race_between_processes(store: Store, data_dir: Path, root: 
         from pathlib import Path
         from pochta.config import Settings
         from pochta.store.api import QuotaExceeded
-        from pochta.store.sqlite import open_sqlite_store
+        from pochta.store.sqlite.store import open_sqlite_store
         from pochta.testing.store_suite.support import deliver, make_message
 
         async def main(first):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pochta.store.view_stamps import SLOTS, WHOLE_DATABASE, ViewStamps
+from pochta.store.sqlite.view_stamps import SLOTS, WHOLE_DATABASE, ViewStamps
 
 
 def test_processes_mapping_the_file_see_each_others_bumps(tmp_path: Path) -> None:

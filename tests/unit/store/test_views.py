@@ -1,4 +1,4 @@
-"""Mailbox views: the process cache, deltas and stored snapshots (``pochta.store.sqlite_views``).
+"""Mailbox views: the process cache, deltas and stored snapshots (``pochta.store.sqlite.views``).
 
 Two ``SqliteStore`` instances on one data directory stand for two processes (two server workers, or
 the server and the CLI): each has its own cache, and neither is told of the other's writes except
@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from pochta.config import Settings
-from pochta.store import sqlite_views as views
 from pochta.store.model import MailboxInfo, MailboxView
-from pochta.store.sqlite import DB_FILE_NAME, SqliteStore, open_sqlite_store
-from pochta.store.writer import driver_connection
+from pochta.store.sqlite import views
+from pochta.store.sqlite.store import DB_FILE_NAME, SqliteStore, open_sqlite_store
+from pochta.store.sqlite.writer import driver_connection
 from pochta.testing.store_suite.support import deliver, mailbox, make_account, make_message, refreshed
 
 SMALL = 5  # mailboxes of this many messages get stored snapshots in these tests

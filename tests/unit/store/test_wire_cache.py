@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import pytest
 
 from pochta.config import Settings
-from pochta.store.sqlite import DB_FILE_NAME, SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import DB_FILE_NAME, SqliteStore, open_sqlite_store
 from pochta.store.wire_cache import WireCache
 from pochta.testing.store_suite.support import deliver, mailbox, make_account, make_message
 

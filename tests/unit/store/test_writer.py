@@ -16,9 +16,9 @@ from sqlalchemy import Connection
 
 from pochta.config import Settings
 from pochta.store.model import Change, ChangeKind, Target
-from pochta.store.sqlite import SqliteStore, open_sqlite_store
-from pochta.store.sqlite_engine import make_engine
-from pochta.store.writer import Writer, WriteTurn, cancel_deferred, defer_until_commit
+from pochta.store.sqlite.engine import make_engine
+from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.writer import Writer, WriteTurn, cancel_deferred, defer_until_commit
 from pochta.testing.store_suite import make_account, make_message, put
 
 

@@ -16,7 +16,7 @@ from pochta.auth.authenticator import Authenticator
 from pochta.auth.passwords import hash_password, make_scram_credentials
 from pochta.config import Settings
 from pochta.server.http.asgi import Reply, call_app
-from pochta.store.sqlite import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
 from pochta.web import WebServices, build_app
 from pochta.web.policy import policy_id, policy_text, txt_record
 

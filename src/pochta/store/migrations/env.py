@@ -1,6 +1,6 @@
 """Alembic environment of the embedded store.
 
-Migrations run only programmatically (``pochta.store.sqlite_engine.migrate``): the caller hands over an
+Migrations run only programmatically (``pochta.store.sqlite.engine.migrate``): the caller hands over an
 open connection that already holds the write lock inside a transaction, so two processes opening the
 same data directory cannot race an upgrade.
 """

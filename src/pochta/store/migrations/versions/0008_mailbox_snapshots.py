@@ -4,7 +4,7 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-06
 
-``mailbox_snapshots`` holds a mailbox's view packed at one HIGHESTMODSEQ (``pochta.store.sqlite_views``).
+``mailbox_snapshots`` holds a mailbox's view packed at one HIGHESTMODSEQ (``pochta.store.sqlite.views``).
 It is derived data, written in the background after a full read of a big mailbox; a database
 upgraded to this revision starts without any.
 """

@@ -6,7 +6,7 @@ Create Date: 2026-12-06
 
 One row per message holding what SORT and THREAD compare (``pochta.mime.sortkeys``), derived from
 the parse record: the background indexer writes the rows of the messages it indexes; messages
-already stored get theirs the first time a SORT or THREAD meets them (``sqlite_sortkeys``). Nothing
+already stored get theirs the first time a SORT or THREAD meets them (``sqlite/sortkeys``). Nothing
 is filled here: the table starts empty.
 """
 

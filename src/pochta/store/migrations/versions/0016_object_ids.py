@@ -11,7 +11,7 @@ Create Date: 2026-12-06
   and never changed; ``thread_keys`` maps each Message-ID an account's messages carry or refer to
   (their own, In-Reply-To, References) to the thread that first carried it; ``thread_progress`` is
   per mailbox the last UID threaded. Threads are assigned off the delivery path, by the background
-  indexer (``sqlite_threads``); messages stored before this revision are threaded by it too.
+  indexer (``sqlite/threads``); messages stored before this revision are threaded by it too.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ RFC 9051 §7.3.5: a session keeps every keyword its FLAGS told it of; before thi
 selecting the mailbox later was told only the keywords its messages carried then, so two sessions
 could list different FLAGS once the last message carrying a keyword was expunged. ``mailboxes.keywords``
 (space-separated, each keyword as first spelled) keeps every keyword the mailbox ever had; the write
-jobs storing flags add to it (``pochta.store.sqlite_keywords``). Filled here from the flags stored now.
+jobs storing flags add to it (``pochta.store.sqlite.keywords``). Filled here from the flags stored now.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Opening mailbox views for one SQLite store process: the view cache, the stored snapshots kept
 near the head, the background prefetch of a mailbox another worker's client opened, and the
 announcement of a big mailbox's first use (architecture.md "Mailbox views", "SELECT without a
-read"). The reads and writes themselves are in ``sqlite_views``; this is the per-process state
+read"). The reads and writes themselves are in ``sqlite/views``; this is the per-process state
 around them, owned by ``SqliteStore`` and reached through its ``open_view*``/``*_snapshots`` methods.
 """
 
@@ -16,11 +16,11 @@ from typing import Protocol, TypeVar
 from sqlalchemy import Connection
 
 from pochta.config import StoreSettings
-from pochta.store import sqlite_views as views
 from pochta.store.api import NotFound
 from pochta.store.model import AccountId, Change, MailboxId, MailboxView
-from pochta.store.view_stamps import ViewStamps
-from pochta.store.writer import driver_connection
+from pochta.store.sqlite import views
+from pochta.store.sqlite.view_stamps import ViewStamps
+from pochta.store.sqlite.writer import driver_connection
 
 __all__ = ["ViewOpener"]
 

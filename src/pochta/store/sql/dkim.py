@@ -13,7 +13,7 @@ from pochta.store.api import AlreadyExists, NotFound
 from pochta.store.dkim_model import DkimKey, KeyState
 from pochta.store.model import Change
 from pochta.store.schema import dkim_keys, domains
-from pochta.store.sqlite_directory import domain_key
+from pochta.store.sql.directory import domain_key
 
 __all__ = ["DkimMethods"]
 

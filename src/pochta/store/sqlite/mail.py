@@ -3,8 +3,8 @@
 Every function here runs in a writer job (those taking ``events``, inside the writer's transaction
 and savepoint) or in a reader thread (inside one read transaction, so one snapshot). None is ever
 called on the event loop. ``SqliteStore`` in ``sqlite.py`` is the async face; mailbox creation,
-renaming and deletion live in ``sqlite_mailboxes``; search data, the indexer and the search queries
-in ``sqlite_search``.
+renaming and deletion live in ``sqlite/mailboxes``; search data, the indexer and the search queries
+in ``sqlite/search``.
 
 Counters (mailbox messages/unseen/deleted/size, quota usage, message refcounts) are adjusted by deltas
 in the same transaction as the change that moves them; ``reconstruct`` re-derives them from scratch.
@@ -14,7 +14,7 @@ QuotaExceeded before anything of the job is kept.
 MODSEQs: each write operation bumps a mailbox's HIGHESTMODSEQ once and stamps every membership it
 touched with the new value (RFC 7162 §3.1 allows one value for the messages one command changed).
 
-Mailbox views (``open_view``) live in ``sqlite_views``. The hot paths (``deliver``, views) run raw
+Mailbox views (``open_view``) live in ``sqlite/views``. The hot paths (``deliver``, views) run raw
 SQL on the sqlite3 connection under the SQLAlchemy one (``writer.driver_connection``), in the same
 transaction: at a few hundred deliveries per second SQLAlchemy's per-statement work was most of the
 writer thread's time.
@@ -43,12 +43,6 @@ from pochta.mail.flags import (
     stored_text,
 )
 from pochta.mime.imapform import WireForms
-from pochta.store import sqlite_inline as inline
-from pochta.store import sqlite_keywords as keywords
-from pochta.store import sqlite_search as search
-from pochta.store import sqlite_sortkeys as sortkeys
-from pochta.store import sqlite_threads as threads
-from pochta.store import sqlite_wire as wire
 from pochta.store.api import FlagOp, NotFound
 from pochta.store.blobs import BlobStore
 from pochta.store.model import (
@@ -71,8 +65,9 @@ from pochta.store.model import (
     date_parts,
 )
 from pochta.store.schema import accounts, quota_usage
-from pochta.store.sqlite_quota import enforce_quota
-from pochta.store.writer import driver_connection
+from pochta.store.sqlite import inline, keywords, search, sortkeys, threads, wire
+from pochta.store.sqlite.quota import enforce_quota
+from pochta.store.sqlite.writer import driver_connection
 
 # Version of the parse cache layout written at delivery; reconstruct rewrites caches regardless.
 PARSE_VERSION = 1
@@ -359,7 +354,7 @@ class PreparedMessage:
 
 def upsert_message(conn: Connection, message: PreparedMessage, references: int) -> MessageId:
     """Single-instance store: reuse the row of a known blob, else add it with its search rows (the
-    full-text index is the background indexer's, ``sqlite_search``)."""
+    full-text index is the background indexer's, ``sqlite/search``)."""
     raw = driver_connection(conn)
     found = raw.execute(_SQL_MESSAGE_BY_SHA, (message.blob.sha256,)).fetchall()
     if found:

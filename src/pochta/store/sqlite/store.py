@@ -16,8 +16,8 @@ change made by the CLI reaches the server's sessions through the database, not t
 locks (``try_lock``, the POP3 maildrop lock) are ``flock``s on files under ``DATA/run/locks``
 (``locks.py``), so they hold across every process on the directory and die with their holder.
 
-The logic lives in plain functions over a Connection (``sqlite_directory``, ``sqlite_mail``,
-``sqlite_maintenance``); this module is the async face and the plumbing.
+The logic lives in plain functions over a Connection (``sql/directory``, ``sqlite/mail``,
+``sqlite/maintenance``); this module is the async face and the plumbing.
 """
 
 from __future__ import annotations
@@ -42,15 +42,6 @@ if TYPE_CHECKING:
     pass
 from pochta.mime import ParsedMessage
 from pochta.mime.imapform import wire_forms
-from pochta.store import sqlite_inline as inline
-from pochta.store import sqlite_mail as mail
-from pochta.store import sqlite_mailboxes as mailbox_tree
-from pochta.store import sqlite_maintenance as maintenance
-from pochta.store import sqlite_search as search
-from pochta.store import sqlite_sortkeys as sortkeys
-from pochta.store import sqlite_threads as threads
-from pochta.store import sqlite_views as views
-from pochta.store import sqlite_wire as wire
 from pochta.store.api import FlagOp
 from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
@@ -77,28 +68,30 @@ from pochta.store.model import (
     VerifyReport,
 )
 from pochta.store.schema import INDEX_ADD
-from pochta.store.sort_orders import KeptOrders
-from pochta.store.sqlite_acl import AclMethods
-from pochta.store.sqlite_directory_methods import DirectoryMethods
-from pochta.store.sqlite_dkim import DkimMethods
-from pochta.store.sqlite_dmarc import DmarcMethods
-from pochta.store.sqlite_engine import READER_THREADS, make_engine, migrate
-from pochta.store.sqlite_fetch import FetchMethods, mark_fetched
-from pochta.store.sqlite_greylist import GreylistMethods
-from pochta.store.sqlite_import_journal import ImportJournalMethods
-from pochta.store.sqlite_mail_rules import MailRuleMethods
-from pochta.store.sqlite_metadata import MetadataMethods
-from pochta.store.sqlite_migrate_state import MigrateStateMethods
-from pochta.store.sqlite_opener import ViewOpener
-from pochta.store.sqlite_query_methods import QueryMethods
-from pochta.store.sqlite_queue_methods import QueueMethods
-from pochta.store.sqlite_send_limits import SendLimitMethods
-from pochta.store.sqlite_sieve import SieveMethods
-from pochta.store.sqlite_sieve_state import SieveStateMethods
-from pochta.store.sqlite_transport import TransportMethods
-from pochta.store.view_stamps import STAMPS_FILE, ViewStamps
+from pochta.store.sql.acl import AclMethods
+from pochta.store.sql.directory_methods import DirectoryMethods
+from pochta.store.sql.dkim import DkimMethods
+from pochta.store.sql.dmarc import DmarcMethods
+from pochta.store.sql.fetch import FetchMethods, mark_fetched
+from pochta.store.sql.greylist import GreylistMethods
+from pochta.store.sql.mail_rules import MailRuleMethods
+from pochta.store.sql.metadata import MetadataMethods
+from pochta.store.sql.migrate_state import MigrateStateMethods
+from pochta.store.sql.queue_methods import QueueMethods
+from pochta.store.sql.send_limits import SendLimitMethods
+from pochta.store.sql.sieve import SieveMethods
+from pochta.store.sql.sieve_state import SieveStateMethods
+from pochta.store.sql.transport import TransportMethods
+from pochta.store.sqlite import inline, mail, maintenance, search, sortkeys, threads, views, wire
+from pochta.store.sqlite import mailboxes as mailbox_tree
+from pochta.store.sqlite.engine import READER_THREADS, make_engine, migrate
+from pochta.store.sqlite.import_journal import ImportJournalMethods
+from pochta.store.sqlite.opener import ViewOpener
+from pochta.store.sqlite.query_methods import QueryMethods
+from pochta.store.sqlite.sort_orders import KeptOrders
+from pochta.store.sqlite.view_stamps import STAMPS_FILE, ViewStamps
+from pochta.store.sqlite.writer import Writer, WriterStats, WriteTurn, driver_connection
 from pochta.store.wire_cache import WireCache
-from pochta.store.writer import Writer, WriterStats, WriteTurn, driver_connection
 
 log = logging.getLogger(__name__)
 
@@ -569,8 +562,8 @@ class SqliteStore(
 
     async def index_pending(self, limit: int | None = None) -> IndexResult:
         """Index up to ``limit`` queued messages (default ``search.index_batch``), store their SORT and
-        THREAD keys (revision 0015, ``sqlite_sortkeys``) and thread up to ``limit`` new membership rows
-        (RFC 8474 §5.2, ``sqlite_threads``) in one write transaction, re-parsing the blobs of messages
+        THREAD keys (revision 0015, ``sqlite/sortkeys``) and thread up to ``limit`` new membership rows
+        (RFC 8474 §5.2, ``sqlite/threads``) in one write transaction, re-parsing the blobs of messages
         stored before the index existed. One read before it (is there work; the keys, derived from the
         parse records on a reader thread). The writes are background jobs: deliveries queued at the
         writer go first (``Writer.submit``). Safe to run in several processes at once: queue rows are
@@ -687,7 +680,7 @@ class SqliteStore(
         return await maintenance.collect_blobs(self, grace)
 
     async def prune_expunged(self, older_than_seconds: float) -> int:
-        """Delete expunge records older than this (QRESYNC stays correct: ``sqlite_maintenance``)."""
+        """Delete expunge records older than this (QRESYNC stays correct: ``sqlite/maintenance``)."""
         return await maintenance.prune_expunged(self, older_than_seconds)
 
     async def close(self) -> None:

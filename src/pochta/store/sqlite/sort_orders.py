@@ -31,8 +31,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pochta.store import sqlite_sortkeys as sortkeys
 from pochta.store.model import MailboxId, MailboxView, SortRow, Uid
+from pochta.store.sqlite import sortkeys
 
 __all__ = ["KeptOrders", "order_bytes"]
 

@@ -16,7 +16,7 @@ from pochta.store.api import NotFound
 from pochta.store.model import AccountId, Change
 from pochta.store.schema import mail_rules
 from pochta.store.sieve_model import ManagedScript, RuleEdit, StoredRule
-from pochta.store.sqlite_sieve import activate_script, delete_script, get_active, get_script, put_script
+from pochta.store.sql.sieve import activate_script, delete_script, get_active, get_script, put_script
 
 __all__ = ["MailRuleMethods"]
 

@@ -1,6 +1,6 @@
 """Each account's mailbox tree over a Connection: create, rename with children, delete, subscriptions.
 
-Like ``sqlite_mail``, every function runs in a writer job or a reader thread, never on the loop.
+Like ``sqlite/mail``, every function runs in a writer job or a reader thread, never on the loop.
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ from pochta.store.schema import (
     meta,
     subscriptions,
 )
-from pochta.store.sqlite_mail import (
+from pochta.store.sqlite.mail import (
     adjust_quota,
     chunked,
     mailbox_info,
     release_messages,
     require_account,
 )
-from pochta.store.writer import driver_connection
+from pochta.store.sqlite.writer import driver_connection
 
 # Mailbox trees (the MailStore's mailbox administration)
 

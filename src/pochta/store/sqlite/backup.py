@@ -14,7 +14,7 @@ Backup, in this order:
    unreferenced for ``store.blob_grace_seconds`` (a day by default) before collection -- a backup
    would have to take that long. The other order (blobs, then database) would miss the blobs of
    messages committed in between. Small messages kept inside the database (``inline_blobs``,
-   ``sqlite_inline``) are in the snapshot itself, committed with the rows that refer to them: they
+   ``sqlite/inline``) are in the snapshot itself, committed with the rows that refer to them: they
    are re-hashed there, not copied;
 3. the config, the server secret and the TLS files;
 4. a manifest, then ``fsync`` of every file and directory; the backup is built in a temporary
@@ -43,10 +43,10 @@ from sqlalchemy import create_engine
 
 from pochta.config import CONFIG_FILE_NAME, Settings, resolve_path
 from pochta.durable import fsync_path, fsync_tree
-from pochta.store import sqlite_inline as inline
-from pochta.store.sqlite import BLOB_DIR_NAME, DB_FILE_NAME
-from pochta.store.sqlite_maintenance import referenced_blobs
-from pochta.store.writer import driver_connection
+from pochta.store.sqlite import inline
+from pochta.store.sqlite.maintenance import referenced_blobs
+from pochta.store.sqlite.store import BLOB_DIR_NAME, DB_FILE_NAME
+from pochta.store.sqlite.writer import driver_connection
 
 __all__ = ["MANIFEST_NAME", "BackupError", "BackupReport", "backup", "restore"]
 

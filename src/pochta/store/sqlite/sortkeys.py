@@ -20,8 +20,8 @@ from typing import Any
 
 from pochta.mime import ParsedMessage
 from pochta.mime.sortkeys import SORT_KEYS_VERSION, SortKeys, sort_keys
-from pochta.store import sqlite_mail as mail
 from pochta.store.model import MailboxId, SortRow, Uid
+from pochta.store.sqlite import mail
 
 __all__ = [
     "derive", "derive_queued", "forget_keys", "forget_orphans", "ordered_uids", "read_keys", "store_keys",

@@ -1,7 +1,7 @@
 """The query half of ``SqliteStore``: header and text search, sort keys and orderings, quota
 figures; each method one read job (a sort key derived on first use is kept by one write).
 
-A mixin, as ``sqlite_directory_methods`` is, so that ``sqlite.py`` keeps the store's plumbing and
+A mixin, as ``sql/directory_methods`` is, so that ``sqlite.py`` keeps the store's plumbing and
 its mail side; ``SqliteStore`` provides what ``_Jobs`` names.
 """
 
@@ -13,11 +13,6 @@ from typing import Literal, Protocol, TypeVar
 from sqlalchemy import Connection
 
 from pochta.config import Settings
-from pochta.store import sqlite_inline as inline
-from pochta.store import sqlite_mail as mail
-from pochta.store import sqlite_quota
-from pochta.store import sqlite_search as search
-from pochta.store import sqlite_sortkeys as sortkeys
 from pochta.store.api import NotFound
 from pochta.store.model import (
     AccountId,
@@ -29,9 +24,11 @@ from pochta.store.model import (
     SortRow,
     Uid,
 )
-from pochta.store.sort_orders import KeptOrders
-from pochta.store.sqlite_opener import ViewOpener
-from pochta.store.writer import driver_connection
+from pochta.store.sqlite import inline, mail, search, sortkeys
+from pochta.store.sqlite import quota as sqlite_quota
+from pochta.store.sqlite.opener import ViewOpener
+from pochta.store.sqlite.sort_orders import KeptOrders
+from pochta.store.sqlite.writer import driver_connection
 
 T = TypeVar("T")
 

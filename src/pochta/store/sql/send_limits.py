@@ -1,6 +1,6 @@
 """Sending limits in the embedded store (``send_limits``, ``send_counts``, revision 0030): the
 overrides the CLI sets, the counts, and ``charge``, which the queue's write transaction runs before it
-queues a submitted message (``pochta.store.sqlite_queue.enqueue``)."""
+queues a submitted message (``pochta.store.sqlite.queue.enqueue``)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ when it is large compared to the mailbox, or when the result disagrees with the 
 message count.
 
 Anything that changes a membership row must bump the mailbox's HIGHESTMODSEQ and stamp the row (all
-writes in ``sqlite_mail`` do). ``expunged`` records are pruned by housekeeping after
+writes in ``sqlite/mail`` do). ``expunged`` records are pruned by housekeeping after
 ``store.expunge_record_days`` (``sqlite_maintenance.prune_expunged``), which raises the mailbox's
 ``expunge_horizon``: a view older than the horizon is never brought forward, it is read whole.
 ``reconstruct``, which may repair a message's size without a new MODSEQ, deletes every stored
@@ -59,8 +59,8 @@ from pochta.store.model import (
     digests_from_hex,
     pack_date,
 )
-from pochta.store.sqlite_mail import expunge_horizon
-from pochta.store.view_stamps import ViewStamps
+from pochta.store.sqlite.mail import expunge_horizon
+from pochta.store.sqlite.view_stamps import ViewStamps
 
 # Layout of a stored snapshot's data: native byte order, five int64 columns, uint32 flag-set
 # indexes, 32-byte digests. A snapshot of another layout (a database moved to another machine) is

@@ -1,7 +1,7 @@
 """The outbound-queue half of ``SqliteStore``: each method one read or one write job over the
-functions of ``sqlite_queue``.
+functions of ``sqlite/queue``.
 
-A mixin, as ``sqlite_directory_methods`` is, so that ``sqlite.py`` keeps the store's plumbing and
+A mixin, as ``sql/directory_methods`` is, so that ``sqlite.py`` keeps the store's plumbing and
 its mail side; ``SqliteStore`` provides the jobs and the blob store that ``_Jobs`` names.
 """
 
@@ -13,10 +13,10 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection
 
-from pochta.store import sqlite_queue as queue
 from pochta.store.blobs import BlobStore
 from pochta.store.model import Change
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
+from pochta.store.sqlite import queue
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ snapshot, writes go through the writer in short transactions that other writers 
   without search text, the indexer's backlog (not damage), and SQLite's own integrity and
   foreign-key checks.
 - ``collect_blobs`` removes unreferenced blob files after a grace period, and unreferenced rows of
-  ``inline_blobs`` (small messages kept in the database, ``sqlite_inline``) at once, in one write
+  ``inline_blobs`` (small messages kept in the database, ``sqlite/inline``) at once, in one write
   transaction.
 
 Blobs are files and rows alike here: reconstruct re-parses a message from either, verify re-hashes
@@ -34,13 +34,6 @@ from sqlalchemy import Connection, Row, bindparam, case, delete, func, insert, s
 from pochta.config import MimeSettings
 from pochta.mime import parse_message
 from pochta.mime.imapform import WireForms, wire_forms
-from pochta.store import sqlite_inline as inline
-from pochta.store import sqlite_keywords as keywords
-from pochta.store import sqlite_queue as queue
-from pochta.store import sqlite_quota
-from pochta.store import sqlite_search as search
-from pochta.store import sqlite_sortkeys as sortkeys
-from pochta.store import sqlite_wire as wire
 from pochta.store.api import NotFound
 from pochta.store.blobs import BlobStore
 from pochta.store.model import BlobRef, Change, ReconstructReport, VerifyReport
@@ -52,12 +45,14 @@ from pochta.store.schema import (
     queue_messages,
     quota_usage,
 )
-from pochta.store.sqlite_inline import BlobReader
-from pochta.store.sqlite_mail import PARSE_VERSION, chunked
-from pochta.store.writer import driver_connection
+from pochta.store.sqlite import inline, keywords, queue, search, sortkeys, wire
+from pochta.store.sqlite import quota as sqlite_quota
+from pochta.store.sqlite.inline import BlobReader
+from pochta.store.sqlite.mail import PARSE_VERSION, chunked
+from pochta.store.sqlite.writer import driver_connection
 
 if TYPE_CHECKING:
-    from pochta.store.sqlite import SqliteStore
+    from pochta.store.sqlite.store import SqliteStore
 
 # Messages re-parsed per round trip: bounded memory, and short write transactions.
 RECONSTRUCT_BATCH = 100
@@ -179,7 +174,7 @@ _EXPUNGED_MAX = (
 def _recount(conn: Connection, apply: bool, report: ReconstructReport) -> None:
     """Re-derive counters from membership rows; writes only when ``apply`` (inside a writer job).
 
-    Stored view snapshots (``sqlite_views``) are derived data too: a reconstruct drops them all, and
+    Stored view snapshots (``sqlite/views``) are derived data too: a reconstruct drops them all, and
     the next full read of each big mailbox stores a new one. (A process's cached view notices a
     repaired size by the mailbox's size counter, which changes without a new MODSEQ.)
     """

@@ -20,12 +20,12 @@ from typing import Protocol, TypeVar
 from sqlalchemy import Connection
 
 from pochta.mime import ParsedMessage
-from pochta.store import sqlite_mail as mail
 from pochta.store.api import NotFound, QuotaExceeded
 from pochta.store.blobs import BlobStore
 from pochta.store.import_model import ImportItem
 from pochta.store.model import AccountId, BlobRef, Change, Target
-from pochta.store.writer import driver_connection
+from pochta.store.sqlite import mail
+from pochta.store.sqlite.writer import driver_connection
 
 __all__ = ["ImportJournalMethods"]
 

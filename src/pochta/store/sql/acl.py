@@ -1,7 +1,7 @@
 """ACL (RFC 4314) in the embedded store: the entries of a mailbox, and the mailboxes shared with a
 user. Rights are stored as given (``mail.acl`` decides what they mean); the owner is never stored.
 
-A mixin, as ``sqlite_directory_methods`` is: ``SqliteStore`` provides the jobs (``run_read``,
+A mixin, as ``sql/directory_methods`` is: ``SqliteStore`` provides the jobs (``run_read``,
 ``run_write``). A change of an ACL publishes no feed event: sessions read the rights of a mailbox
 of another user on each command (``mail.access``), so a change is seen by every worker at once.
 """
@@ -16,8 +16,8 @@ from sqlalchemy import Connection, delete, insert, select, update
 from pochta.store.api import NotFound
 from pochta.store.model import SHARED_KIND, AccountId, Change, MailboxId, MailboxInfo, SharedMailbox
 from pochta.store.schema import accounts, mailbox_acl, mailboxes
-from pochta.store.sqlite_mail import mailbox_info
-from pochta.store.sqlite_mailboxes import get_mailbox_by_id
+from pochta.store.sqlite.mail import mailbox_info
+from pochta.store.sqlite.mailboxes import get_mailbox_by_id
 
 T = TypeVar("T")
 

@@ -10,11 +10,11 @@ from typing import Protocol, TypeVar
 from sqlalchemy import Connection, delete, insert, select, update
 
 from pochta.mime import ParsedMessage
-from pochta.store import sqlite_mail as mail
 from pochta.store.blobs import BlobStore
 from pochta.store.migrate_state_model import MigratedMessage, MigrateFolder, MigrateItem, Placement
 from pochta.store.model import AccountId, BlobRef, Change, MailboxId, Target, Uid
 from pochta.store.schema import migrate_folders, migrate_messages
+from pochta.store.sqlite import mail
 
 __all__ = ["MigrateStateMethods"]
 

@@ -56,7 +56,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection, Engine
 
 from pochta.store.model import Change
-from pochta.store.view_stamps import ViewStamps
+from pochta.store.sqlite.view_stamps import ViewStamps
 
 log = logging.getLogger(__name__)
 

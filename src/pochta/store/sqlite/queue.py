@@ -17,8 +17,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
 
-from pochta.store import sqlite_inline as inline
-from pochta.store import sqlite_send_limits as send_limits
 from pochta.store.blobs import BlobStore
 from pochta.store.model import BlobRef, Change
 from pochta.store.queue_model import (
@@ -31,7 +29,9 @@ from pochta.store.queue_model import (
     from_epoch,
 )
 from pochta.store.schema import queue_messages, queue_recipients
-from pochta.store.writer import driver_connection
+from pochta.store.sql import send_limits
+from pochta.store.sqlite import inline
+from pochta.store.sqlite.writer import driver_connection
 
 
 def enqueue(conn: Connection, events: list[Change], blobs: BlobStore, entry: NewQueueEntry) -> QueueId:

@@ -4,7 +4,7 @@ RFC 9051 §7.3.5: FLAGS lists the flags applicable to the mailbox, and a session
 keeps every keyword it was told of. So that a session selecting the mailbox later is told the same
 list (as Dovecot does, which keeps each keyword a mailbox ever had), ``mailboxes.keywords`` keeps
 them all, space-separated in the spelling first stored: the write jobs that store flags
-(``sqlite_mail``: delivery and APPEND, STORE, COPY and MOVE) add to it in their own transaction, and
+(``sqlite/mail``: delivery and APPEND, STORE, COPY and MOVE) add to it in their own transaction, and
 expunging leaves it as it is. Writes whose flags carry no keyword (most deliveries) read nothing
 here.
 

@@ -27,7 +27,7 @@ from pochta.store.model import (
     ReconstructReport,
 )
 from pochta.store.schema import accounts, domain_quota_usage, domains, quota_usage
-from pochta.store.writer import driver_connection
+from pochta.store.sqlite.writer import driver_connection
 
 # SQLite's default SQLITE_MAX_VARIABLE_NUMBER is 32766; stay well below it.
 _CHUNK = 500

@@ -1,6 +1,6 @@
 """Domains, accounts, aliases and app passwords, over a Connection.
 
-Like ``sqlite_mail``, every function runs in a writer job or a reader thread, never on the loop.
+Like ``sqlite/mail``, every function runs in a writer job or a reader thread, never on the loop.
 Nothing here is cached: the server reads directory data on each login, so a change made by the CLI
 in another process applies to the next login at once.
 
@@ -44,8 +44,8 @@ from pochta.store.schema import (
     mailboxes,
     quota_usage,
 )
-from pochta.store.sqlite_mailboxes import drop_mailboxes, insert_mailbox
-from pochta.store.sqlite_send_limits import forget_send_limits
+from pochta.store.sql.send_limits import forget_send_limits
+from pochta.store.sqlite.mailboxes import drop_mailboxes, insert_mailbox
 
 # Names and addresses
 
@@ -131,7 +131,7 @@ def add_domain(conn: Connection, events: list[Change], name: str) -> Domain:
         raise AlreadyExists(f"domain {key} already exists")
     values = {"name": key, **_switch_values(ProtocolSwitches()), "created": now()}
     domain_id = conn.execute(insert(domains).values(values)).inserted_primary_key[0]  # type: ignore[index]
-    # The sum of its accounts' usage, kept by triggers (revision 0017, ``sqlite_quota``).
+    # The sum of its accounts' usage, kept by triggers (revision 0017, ``sqlite/quota``).
     conn.execute(insert(domain_quota_usage).values(domain_id=domain_id, bytes=0, messages=0))
     return _domain(conn.execute(select(domains).where(domains.c.id == domain_id)).one())
 

@@ -1,5 +1,5 @@
 """The directory half of ``SqliteStore``: domains, accounts, aliases, app passwords and login
-unblocks, each method one read or one write job over the functions of ``sqlite_directory``.
+unblocks, each method one read or one write job over the functions of ``sql/directory``.
 
 A mixin, so that ``sqlite.py`` keeps the store's plumbing and its mail side; ``SqliteStore``
 provides the jobs (``run_read``, ``run_write``) that ``_Jobs`` names.
@@ -13,7 +13,6 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection
 
-from pochta.store import sqlite_directory as directory
 from pochta.store.api import UNSET, DirectoryReader, _Unset
 from pochta.store.model import (
     Account,
@@ -26,7 +25,8 @@ from pochta.store.model import (
     ProtocolSwitches,
     ScramCredentials,
 )
-from pochta.store.sqlite_reader import SqliteDirectoryReader
+from pochta.store.sql import directory
+from pochta.store.sqlite.reader import SqliteDirectoryReader
 
 T = TypeVar("T")
 

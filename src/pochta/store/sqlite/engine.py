@@ -1,6 +1,6 @@
 """The SQLite database file of the embedded store: engines with the store's pragmas and
 transaction discipline (writer and readers), and the schema brought to the newest revision
-(``migrate``, alembic scripts in ``pochta.store.migrations``). ``pochta.store.sqlite`` builds the
+(``migrate``, alembic scripts in ``pochta.store.migrations``). ``pochta.store.sqlite.store`` builds the
 store on them."""
 
 from __future__ import annotations

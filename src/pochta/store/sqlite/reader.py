@@ -21,10 +21,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from pochta.store import sqlite_directory as directory
-from pochta.store import sqlite_quota
 from pochta.store.model import Account, AccountId, AccountQuota, Alias, AppPassword, Domain, MailboxId
-from pochta.store.writer import driver_connection
+from pochta.store.sql import directory
+from pochta.store.sqlite import quota as sqlite_quota
+from pochta.store.sqlite.writer import driver_connection
 
 _DOMAIN_BY_NAME = "SELECT * FROM domains WHERE name = ?"
 _ACCOUNT_BY_KEY = "SELECT * FROM accounts WHERE address_key = ?"

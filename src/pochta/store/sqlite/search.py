@@ -38,8 +38,8 @@ from pochta.mime.search import SEARCH_FIELDS, fold, folded_text, header_rows
 from pochta.store.api import NotFound
 from pochta.store.model import BlobRef, IndexResult, MailboxId, Uid
 from pochta.store.schema import INDEX_ADD, INDEX_DROP, INDEX_FILL
-from pochta.store.sqlite_inline import BlobReader
-from pochta.store.writer import driver_connection
+from pochta.store.sqlite.inline import BlobReader
+from pochta.store.sqlite.writer import driver_connection
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection
 
 from pochta.store.model import MailboxId, ObjectRow, Uid
-from pochta.store.writer import driver_connection
+from pochta.store.sqlite.writer import driver_connection
 
 # The mailboxes with membership rows not threaded yet (UIDs past their progress mark).
 _SQL_PENDING_BOXES = (
