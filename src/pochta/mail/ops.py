@@ -15,7 +15,7 @@ Semantics chosen where the RFCs leave a choice (documented for docs/ and the pro
   to leave behind.
 - RENAME (RFC 9051 §6.3.6): inferior names move along; missing superiors of the new name are
   created; renaming into one's own inferior is CANNOT. Renaming INBOX creates the new mailbox,
-  moves every INBOX message into it (flags kept, one atomic store.move) and leaves INBOX, and its
+  moves every INBOX message into it (flags kept, one atomic Store.transfer) and leaves INBOX, and its
   inferiors, in place.
 - SUBSCRIBE (RFC 9051 §6.3.7) does not require the mailbox to exist, and DELETE keeps the
   subscription (the store keeps names without a mailbox); the name must be creatable. UNSUBSCRIBE
@@ -74,6 +74,7 @@ from pochta.store.model import (
     CopyResult,
     MailboxId,
     MailboxInfo,
+    MailboxName,
     MailboxView,
     Placed,
     Uid,
@@ -402,7 +403,7 @@ class MailOps:
         if uids:
             try:
                 with _store_errors():
-                    await self.store.move(inbox.id, uids, target.id)
+                    await self.store.transfer(inbox.id, uids, target.id, move=True)
             except OpsError:
                 # The store refused the move, which is atomic: nothing moved. Undo the create so
                 # that RENAME fails as a whole. (Not on cancellation: the move may have committed.)
@@ -641,11 +642,9 @@ class MailOps:
         self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId, *, move: bool
     ) -> CopyResult:
         """COPY or MOVE between mailboxes known by id, also of two accounts (a mailbox shared with the
-        user, RFC 4314): the destination's quota applies (``Store.copy``/``Store.move``)."""
+        user, RFC 4314): the destination's quota applies (``Store.transfer``)."""
         with _store_errors(Code.TRYCREATE):  # one of them was deleted meanwhile
-            if move:
-                return await self.store.move(source_id, _unique_uids(uids), destination_id)
-            return await self.store.copy(source_id, _unique_uids(uids), destination_id)
+            return await self.store.transfer(source_id, _unique_uids(uids), destination_id, move=move)
 
     async def _transfer(
         self, account_id: AccountId, source_id: MailboxId, uids: Iterable[Uid], name: str, *, move: bool
@@ -653,7 +652,7 @@ class MailOps:
         canonical = self.canonical_name(name)
         with _store_errors():  # NotFound: the source is gone (or not the account's)
             result = await self.store.transfer(
-                account_id, source_id, _unique_uids(uids), canonical, move=move
+                source_id, _unique_uids(uids), MailboxName(account_id, canonical), move=move
             )
         if result is None:
             raise self.missing_destination(name)
@@ -686,7 +685,9 @@ class MailOps:
         if view is not None and view.mailbox.deleted == 0:
             return ChangeSet(mailbox_id, view.mailbox.highestmodseq)
         with _store_errors():
-            return await self.store.expunge_deleted(mailbox_id, None if uids is None else _unique_uids(uids))
+            return await self.store.expunge(
+                mailbox_id, None if uids is None else _unique_uids(uids), only_deleted=True
+            )
 
     async def expunge_uids(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet:
         """Remove exactly these UIDs, flags regardless (POP3 UPDATE state, RFC 1939 §6 QUIT)."""

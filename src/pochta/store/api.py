@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, BinaryIO, Literal, Protocol, TypeVar
+from typing import Any, BinaryIO, Literal, Protocol, TypeVar, overload
 
 from pochta.mime import ParsedMessage
 from pochta.store.api_features import (
@@ -60,6 +60,7 @@ from pochta.store.model import (
     LoginUnblock,
     MailboxId,
     MailboxInfo,
+    MailboxName,
     MailboxView,
     MessageId,
     MetadataLimits,
@@ -413,30 +414,33 @@ class MailStore(Protocol):
         flags: Iterable[str],
         unchanged_since: ModSeq | None = None,
     ) -> ChangeSet: ...
-    async def copy(self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId) -> CopyResult:
-        """Raises QuotaExceeded (nothing copied) when the copies take the account past its quota."""
-
-    async def move(self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId) -> CopyResult:
-        """Copy plus expunge from the source in one commit (RFC 6851 atomicity). Within one account
-        usage does not grow, so no quota applies; into another account, as ``copy``."""
-
+    @overload
     async def transfer(
-        self,
-        account_id: AccountId,
-        source_id: MailboxId,
-        uids: Iterable[Uid],
-        to: str,
-        *,
-        move: bool,
+        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxId, *, move: bool
+    ) -> CopyResult: ...
+    @overload
+    async def transfer(
+        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxName, *, move: bool
+    ) -> CopyResult | None: ...
+    async def transfer(
+        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxId | MailboxName, *, move: bool
     ) -> CopyResult | None:
-        """``copy`` (or ``move``) to the account's mailbox named ``to`` (canonical), looked up in the
-        write itself: one write, no read before it. None when there is no such mailbox (nothing
-        copied); NotFound when ``source_id`` is not a mailbox of the account."""
+        """COPY of these messages (those of ``uids`` in the source) to ``to``, or MOVE: the copy plus
+        the expunge from the source in one commit (RFC 6851 §3.3 atomicity). Flags travel.
 
-    async def expunge(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet: ...
-    async def expunge_deleted(self, mailbox_id: MailboxId, uids: Iterable[Uid] | None = None) -> ChangeSet:
-        """Expunge the messages carrying \\Deleted (among ``uids`` unless None), chosen inside the
-        write: one write, no read before it."""
+        ``to`` is a mailbox id (also of another account: a mailbox shared with the user), or a
+        ``MailboxName`` looked up in the write itself (one write, no read before it): None when the
+        account has no mailbox of that name (nothing copied), NotFound when ``source_id`` is not a
+        mailbox of that account. Each copy counts against the destination account's quota
+        (QuotaExceeded, nothing copied); a MOVE within one account leaves its usage as it was."""
+
+    async def expunge(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid] | None, *, only_deleted: bool = False
+    ) -> ChangeSet:
+        """Remove messages from the mailbox: those of ``uids`` (None: every message), and with
+        ``only_deleted`` only those among them carrying \\Deleted, chosen inside the write (IMAP
+        EXPUNGE and UID EXPUNGE: no read before it, and no message flagged or unflagged between the
+        choice and the expunge)."""
 
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]: ...
     async def wire_forms(

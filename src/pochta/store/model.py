@@ -624,6 +624,15 @@ class Placed:
 
 
 @dataclass(frozen=True)
+class MailboxName:
+    """A destination named by its account and canonical name instead of its id: the store looks it up
+    inside the write that uses it (``MailStore.transfer``), so a COPY needs no read before it."""
+
+    account_id: AccountId
+    name: str
+
+
+@dataclass(frozen=True)
 class CopyResult:
     """RFC 4315 COPYUID data: source UIDs and the UIDs they got in the destination, in pairs."""
 

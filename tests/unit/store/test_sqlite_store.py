@@ -1084,7 +1084,7 @@ async def test_large_sparse_uid_sets(store: Store) -> None:
     info = await store.get_mailbox_by_id(inbox.id)
     assert info is not None
     assert info.unseen == 500
-    copied = await store.copy(inbox.id, odd, inbox.id)
+    copied = await store.transfer(inbox.id, odd, inbox.id, move=False)
     assert copied.destination_uids == tuple(range(1001, 1501))
     gone = await store.expunge(inbox.id, range(1, 1501, 3))
     assert len(gone.expunged) == 500
@@ -1106,7 +1106,7 @@ async def test_open_view_paths_agree(store: Store) -> None:
     await deliver(store, make_message(n=0), inbox.id)  # the same blob again: a shared message row
     await store.expunge(inbox.id, [3, 4, 10])
     await store.set_flags(inbox.id, [1, 2, 20], "add", ["\\Deleted"])
-    await store.copy(inbox.id, range(1, 40), archive.id)
+    await store.transfer(inbox.id, range(1, 40), archive.id, move=False)
     for box in (inbox, archive):
         fast, plain = await _sqlite(store).run_read(partial(_both_views, mailbox_id=box.id))
         assert fast is not None

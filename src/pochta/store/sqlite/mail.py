@@ -201,6 +201,7 @@ def read_entries(conn: Connection, mailbox_id: MailboxId, uids: Iterable[Uid]) -
 
 _SQL_BOX = "SELECT account_id, highestmodseq, uidvalidity, deleted FROM mailboxes WHERE id = ?"
 _SQL_BOX_BY_NAME = "SELECT id FROM mailboxes WHERE account_id = ? AND name = ?"
+_SQL_UIDNEXT = "SELECT uidnext FROM mailboxes WHERE id = ?"
 
 # One statement per mailbox and operation: reserve UIDs, take the next MODSEQ and move the counters.
 _SQL_BUMP_MAILBOX = (
@@ -659,8 +660,14 @@ def copy_messages(
     return CopyResult(destination_id, box.uidvalidity, source_uids, new_uids, added, removed)
 
 
-def expunge(conn: Connection, events: list[Change], mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet:
+def expunge(
+    conn: Connection, events: list[Change], mailbox_id: MailboxId, uids: Iterable[Uid] | None
+) -> ChangeSet:
+    """Expunge exactly these UIDs (those that exist; None: every message of the mailbox)."""
     box = mailbox_box(conn, mailbox_id)
+    if uids is None:
+        (uidnext,) = driver_connection(conn).execute(_SQL_UIDNEXT, (mailbox_id,)).fetchone()
+        uids = range(1, int(uidnext))
     rows = read_entries(conn, mailbox_id, uids)
     if not rows:
         return ChangeSet(mailbox_id, box.highestmodseq)

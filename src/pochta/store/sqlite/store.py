@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, overload
 
 from sqlalchemy import Connection, Engine
 
@@ -57,6 +57,7 @@ from pochta.store.model import (
     IndexResult,
     MailboxId,
     MailboxInfo,
+    MailboxName,
     MailboxView,
     MessageId,
     ModSeq,
@@ -481,43 +482,34 @@ class SqliteStore(
             )
         )
 
-    async def copy(self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId) -> CopyResult:
-        uid_list = mail.normalize_uids(uids)
-        return await self.run_write(
-            lambda c, e: mail.copy_messages(
-                c, e, source_id, uid_list, destination_id, move=False, max_keywords=self._max_keywords
-            )
-        )
-
-    async def move(self, source_id: MailboxId, uids: Iterable[Uid], destination_id: MailboxId) -> CopyResult:
-        uid_list = mail.normalize_uids(uids)
-        return await self.run_write(
-            lambda c, e: mail.copy_messages(
-                c, e, source_id, uid_list, destination_id, move=True, max_keywords=self._max_keywords
-            )
-        )
-
+    @overload
     async def transfer(
-        self,
-        account_id: AccountId,
-        source_id: MailboxId,
-        uids: Iterable[Uid],
-        to: str,
-        *,
-        move: bool,
+        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxId, *, move: bool
+    ) -> CopyResult: ...
+    @overload
+    async def transfer(
+        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxName, *, move: bool
+    ) -> CopyResult | None: ...
+    async def transfer(
+        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxId | MailboxName, *, move: bool
     ) -> CopyResult | None:
         uid_list = mail.normalize_uids(uids)
+        limit = self._max_keywords
+        if isinstance(to, MailboxName):
+            return await self.run_write(
+                lambda c, e: mail.transfer(c, e, to.account_id, source_id, uid_list, to.name, move, limit)
+            )
         return await self.run_write(
-            lambda c, e: mail.transfer(c, e, account_id, source_id, uid_list, to, move, self._max_keywords)
+            lambda c, e: mail.copy_messages(c, e, source_id, uid_list, to, move, limit)
         )
 
-    async def expunge(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> ChangeSet:
-        uid_list = mail.normalize_uids(uids)
-        return await self.run_write(lambda c, e: mail.expunge(c, e, mailbox_id, uid_list))
-
-    async def expunge_deleted(self, mailbox_id: MailboxId, uids: Iterable[Uid] | None = None) -> ChangeSet:
+    async def expunge(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid] | None, *, only_deleted: bool = False
+    ) -> ChangeSet:
         uid_list = None if uids is None else mail.normalize_uids(uids)
-        return await self.run_write(lambda c, e: mail.expunge_deleted(c, e, mailbox_id, uid_list))
+        if only_deleted:
+            return await self.run_write(lambda c, e: mail.expunge_deleted(c, e, mailbox_id, uid_list))
+        return await self.run_write(lambda c, e: mail.expunge(c, e, mailbox_id, uid_list))
 
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]:
         uid_list = mail.normalize_uids(uids)

@@ -68,6 +68,7 @@ __all__ = [
     "test_domain_crud",
     "test_domain_usage_follows_every_change",
     "test_expunge_deleted_chooses_in_the_write",
+    "test_expunge_of_every_message",
     "test_expunge_records_and_uids_never_reused",
     "test_feed_after_commit_to_right_subscriber_only",
     "test_feed_mailbox_events_and_close",

@@ -142,6 +142,6 @@ async def test_copies_are_recent_in_their_new_mailbox(store: Store) -> None:
     archive = await store.create_mailbox(account.id, "Kept")
     await deliver(store, make_message("copied"), inbox.id)
     await store.take_recent(inbox.id, 2)
-    await store.copy(inbox.id, [1], archive.id)
+    await store.transfer(inbox.id, [1], archive.id, move=False)
     assert (await refreshed(store, inbox)).recent == 0
     assert (await refreshed(store, archive)).recent == 1

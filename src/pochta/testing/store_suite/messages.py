@@ -16,6 +16,7 @@ from pochta.store.model import (
     BlobRef,
     ChangeKind,
     MailboxInfo,
+    MailboxName,
     Target,
 )
 from pochta.testing.store_suite.support import (
@@ -208,7 +209,7 @@ async def test_copy_preserves_flags_and_dates(store: Store) -> None:
     await deliver(store, make_message(n=3), inbox.id)
     await deliver(store, make_message(n=4), archive.id)  # the destination has UID 1 already
     before = await store.open_view(inbox.id)
-    result = await store.copy(inbox.id, [3, 1, 42], archive.id)
+    result = await store.transfer(inbox.id, [3, 1, 42], archive.id, move=False)
     # RFC 4315 COPYUID: pairs in source UID order, destination UIDs ascending.
     assert result.destination_id == archive.id
     assert result.uidvalidity == archive.uidvalidity
@@ -224,7 +225,7 @@ async def test_copy_preserves_flags_and_dates(store: Store) -> None:
     assert await store.open_view(inbox.id) == before  # the source is untouched
     info = await refreshed(store, archive)
     assert (info.messages, info.unseen, info.uidnext) == (3, 2, 4)
-    nothing = await store.copy(inbox.id, [77], archive.id)
+    nothing = await store.transfer(inbox.id, [77], archive.id, move=False)
     assert nothing.source_uids == ()
     assert nothing.destination_uids == ()
 
@@ -236,7 +237,7 @@ async def test_move_is_copy_plus_expunge(store: Store) -> None:
         await deliver(store, make_message(n=n), inbox.id, flags={"\\Seen"} if n % 2 else ())
     used = await store.quota_usage(account.id)
     before = await refreshed(store, inbox)
-    result = await store.move(inbox.id, [2, 3], trash.id)
+    result = await store.transfer(inbox.id, [2, 3], trash.id, move=True)
     assert result.source_uids == (2, 3)
     assert result.destination_uids == (1, 2)
     assert [e.uid for e in (await store.open_view(inbox.id)).messages] == [1, 4]
@@ -248,7 +249,7 @@ async def test_move_is_copy_plus_expunge(store: Store) -> None:
     assert changes.expunged == (2, 3)
     assert await store.quota_usage(account.id) == used  # moved within the account
     # Moving back gives new UIDs: UIDs are never reused.
-    back = await store.move(trash.id, [1, 2], inbox.id)
+    back = await store.transfer(trash.id, [1, 2], inbox.id, move=True)
     assert back.destination_uids == (5, 6)
 
 
@@ -271,8 +272,8 @@ async def test_keyword_list_keeps_every_keyword_stored(store: Store) -> None:
     assert await listed(inbox) == ["$Delivered", "$Replaced", "$Stored"]  # one spelling of each
     blob, parsed = await put(store, make_message(n=3))
     await store.append(account.id, "INBOX", blob, parsed, frozenset({"$Appended"}))
-    await store.copy(inbox.id, [2], archive.id)
-    await store.move(inbox.id, [1], trash.id)
+    await store.transfer(inbox.id, [2], archive.id, move=False)
+    await store.transfer(inbox.id, [1], trash.id, move=True)
     assert await listed(archive) == ["$Delivered"]
     assert await listed(trash) == ["$DELIVERED"]  # copied as the message had it: ops spells keywords
     await store.expunge(inbox.id, [2, 3])
@@ -306,10 +307,11 @@ async def test_keyword_list_is_bounded_by_every_write(store_factory: StoreFactor
         assert sorted(changed.changed[0].flags) == ["$A", "\\Answered", "\\Seen"]
         assert (await store.set_flags(inbox.id, [1], "add", ["$New"])).changed == ()  # nothing to store
         await deliver(store, make_message(n=3), archive.id, flags={"$X", "$Y"})
-        await store.copy(inbox.id, [1, 2], archive.id)  # Archive is full: $A and $B/$C stay behind
+        # Archive is full: $A and $B/$C stay behind
+        await store.transfer(inbox.id, [1, 2], archive.id, move=False)
         assert sorted((await refreshed(store, archive)).keywords) == ["$X", "$Y"]
         assert await flags(archive) == [["$X", "$Y"], ["\\Answered", "\\Seen"], ["\\Flagged"]]
-        await store.move(archive.id, [1], inbox.id)
+        await store.transfer(archive.id, [1], inbox.id, move=True)
         assert sorted((await refreshed(store, inbox)).keywords) == listed
         assert (await flags(inbox))[-1] == []  # moved without $X and $Y, and kept
         assert (await store.reconstruct()).counters_changed == 0  # every kept keyword is listed
@@ -348,19 +350,37 @@ async def test_expunge_deleted_chooses_in_the_write(store: Store) -> None:
     await store.set_flags(inbox.id, [4], "remove", ["\\Deleted"])  # unflagged again: it stays
     await store.set_flags(inbox.id, [2], "add", ["\\Deleted"])  # flagged later: it goes
     mark = (await refreshed(store, inbox)).highestmodseq
-    only = await store.expunge_deleted(inbox.id, [3, 4, 99])  # UID EXPUNGE: among these only
+    only = await store.expunge(inbox.id, [3, 4, 99], only_deleted=True)  # UID EXPUNGE: among these only
     assert only.expunged == (3,)
     assert only.highestmodseq == mark + 1
-    rest = await store.expunge_deleted(inbox.id)
+    rest = await store.expunge(inbox.id, None, only_deleted=True)
     assert rest.expunged == (1, 2)
     assert rest.highestmodseq == mark + 2
-    none = await store.expunge_deleted(inbox.id)  # nothing flagged: no write, no new MODSEQ
+    none = await store.expunge(inbox.id, None, only_deleted=True)  # nothing flagged: no write, no new MODSEQ
     assert (none.expunged, none.highestmodseq) == ((), rest.highestmodseq)
     info = await refreshed(store, inbox)
     assert (info.messages, info.deleted, info.highestmodseq) == (1, 0, rest.highestmodseq)
     assert (await store.changes_since(inbox.id, mark)).expunged == (1, 2, 3)
     with pytest.raises(NotFound):
-        await store.expunge_deleted(inbox.id + 1000)
+        await store.expunge(inbox.id + 1000, None, only_deleted=True)
+
+
+async def test_expunge_of_every_message(store: Store) -> None:
+    # uids None without only_deleted: the mailbox is emptied, flags regardless (what an "empty
+    # folder" of a client asks), with one MODSEQ and expunge records for every UID.
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    for n in range(1, 4):
+        await deliver(store, make_message(n=n), inbox.id, flags={"\\Flagged"} if n == 2 else ())
+    await store.expunge(inbox.id, [1])
+    mark = (await refreshed(store, inbox)).highestmodseq
+    emptied = await store.expunge(inbox.id, None)
+    assert (emptied.expunged, emptied.highestmodseq) == ((2, 3), mark + 1)
+    info = await refreshed(store, inbox)
+    assert (info.messages, info.size, info.highestmodseq) == (0, 0, mark + 1)
+    assert (await store.changes_since(inbox.id, mark)).expunged == (2, 3)
+    again = await store.expunge(inbox.id, None)  # nothing left: no write
+    assert (again.expunged, again.highestmodseq) == ((), mark + 1)
 
 
 async def test_write_results_carry_the_new_entries(store: Store) -> None:
@@ -374,17 +394,17 @@ async def test_write_results_carry_the_new_entries(store: Store) -> None:
     view = await store.open_view(inbox.id)
     assert placed[0].entry == view.messages[0]
     archive_mark = (await refreshed(store, archive)).highestmodseq
-    copied = await store.transfer(alice.id, inbox.id, [2, 1, 7], "Archive", move=False)
+    copied = await store.transfer(inbox.id, [2, 1, 7], MailboxName(alice.id, "Archive"), move=False)
     assert copied is not None
     assert (copied.source_uids, copied.destination_uids, copied.removed) == ((1, 2), (1, 2), None)
     assert copied.added == await store.changes_since(archive.id, archive_mark)
     # No such destination: nothing copied; a source of another account is NotFound.
-    assert await store.transfer(alice.id, inbox.id, [1], "Nowhere", move=False) is None
+    assert await store.transfer(inbox.id, [1], MailboxName(alice.id, "Nowhere"), move=False) is None
     with pytest.raises(NotFound):
-        await store.transfer(bob.id, inbox.id, [1], "INBOX", move=False)
+        await store.transfer(inbox.id, [1], MailboxName(bob.id, "INBOX"), move=False)
     assert await store.open_view(inbox.id) == view
     inbox_mark = (await refreshed(store, inbox)).highestmodseq
-    moved = await store.transfer(alice.id, inbox.id, [1], "Archive", move=True)
+    moved = await store.transfer(inbox.id, [1], MailboxName(alice.id, "Archive"), move=True)
     assert moved is not None
     assert moved.added is not None
     assert moved.removed is not None
@@ -443,9 +463,9 @@ async def test_write_errors_on_missing_mailbox(store: Store) -> None:
     with pytest.raises(NotFound):
         await store.expunge(missing, [1])
     with pytest.raises(NotFound):
-        await store.copy(inbox.id, [1], missing)
+        await store.transfer(inbox.id, [1], missing, move=False)
     with pytest.raises(NotFound):
-        await store.move(missing, [1], inbox.id)
+        await store.transfer(missing, [1], inbox.id, move=True)
     with pytest.raises(NotFound):
         await store.changes_since(missing, 0)
 
@@ -477,7 +497,7 @@ async def test_quota_usage_counts_every_membership(store: Store) -> None:
     # One blob, but IMAP QUOTA counts the message once per mailbox holding it.
     assert await store.quota_usage(account.id) == 2 * size
     assert await store.quota_usage(other.id) == size
-    await store.copy(inbox.id, [1], inbox.id)
+    await store.transfer(inbox.id, [1], inbox.id, move=False)
     assert await store.quota_usage(account.id) == 3 * size
     await store.expunge(inbox.id, [1])
     assert await store.quota_usage(account.id) == 2 * size
@@ -622,7 +642,7 @@ async def test_feed_after_commit_to_right_subscriber_only(store: Store) -> None:
         with pytest.raises(NotFound):
             await store.deliver(*(await put(store, make_message(n=3))), [Target(inbox.id), Target(-1)])
         moved = await deliver(store, make_message(n=4), archive.id)
-        await store.move(archive.id, [moved[0].uid], inbox.id)
+        await store.transfer(archive.id, [moved[0].uid], inbox.id, move=True)
         change = await next_change(inbox_changes)
         assert change.kind is ChangeKind.APPENDED  # the failed delivery left no event before this
         assert [c.kind for c in [await next_change(archive_changes) for _ in range(2)]] == [

@@ -64,7 +64,7 @@ async def test_threads_follow_references_per_account(store: Store) -> None:
     assert bob_row.message_id == alice_row.message_id  # the same content: one EMAILID
     assert bob_row.thread_id is not None
     # A copy keeps its thread; a message linking two threads joins the oldest; none ever changes.
-    await store.copy(inbox.id, [3], archive.id)
+    await store.transfer(inbox.id, [3], archive.id, move=False)
     await deliver(store, mail("<g@x>", refs="<c@x> <a@x>"), archive.id)
     await _index_all(store)
     copied = await _threads(store, archive.id)
@@ -94,8 +94,8 @@ async def test_save_date_of_every_write(store: Store) -> None:
     old = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
     start = int(time.time())
     await deliver(store, mail("<1@x>", body="First words of the body."), inbox.id, when=old)
-    await store.copy(inbox.id, [1], archive.id)
-    await store.move(inbox.id, [1], archive.id)
+    await store.transfer(inbox.id, [1], archive.id, move=False)
+    await store.transfer(inbox.id, [1], archive.id, move=True)
     end = int(time.time())
     [copied, moved] = await store.message_objects(archive.id, None, preview=True)
     # RFC 8514 §3: the save date is when the row was written, whatever the internal date says.

@@ -92,21 +92,21 @@ async def test_quota_of_copy_and_move(store: Store) -> None:
         await deliver(store, make_message(n=n), inbox.id)
     # Copying both would make 4 copies: refused as a whole, nothing copied.
     with pytest.raises(QuotaExceeded) as refused:
-        await store.copy(inbox.id, [1, 2], archive.id)
+        await store.transfer(inbox.id, [1, 2], archive.id, move=False)
     assert refused.value.accounts == {alice.id}
     assert (await refreshed(store, archive)).messages == 0
-    assert (await store.copy(inbox.id, [1], archive.id)).destination_uids == (1,)
+    assert (await store.transfer(inbox.id, [1], archive.id, move=False)).destination_uids == (1,)
     assert await store.quota_usage(alice.id) == 3 * size  # full
     # MOVE within the account does not grow usage: allowed at a full quota.
-    moved = await store.move(inbox.id, [2], archive.id)
+    moved = await store.transfer(inbox.id, [2], archive.id, move=True)
     assert moved.destination_uids == (2,)
     assert await store.quota_usage(alice.id) == 3 * size
     # Into another account it counts there (and bob has room for one only).
     with pytest.raises(QuotaExceeded) as refused:
-        await store.move(archive.id, [1, 2], inbox_b.id)
+        await store.transfer(archive.id, [1, 2], inbox_b.id, move=True)
     assert refused.value.accounts == {bob.id}
     assert (await refreshed(store, archive)).messages == 2
-    await store.move(archive.id, [2], inbox_b.id)
+    await store.transfer(archive.id, [2], inbox_b.id, move=True)
     assert [await store.quota_usage(a.id) for a in (alice, bob)] == [2 * size, size]
 
 
@@ -188,11 +188,11 @@ async def test_domain_usage_follows_every_change(store: Store) -> None:
         store, make_message(n=10), inbox.id, archive.id, inbox_b.id, (await mailbox(store, other)).id
     )
     assert await usage() == (used(2), used(1), used(3))
-    await store.copy(inbox.id, [1], trash.id)
+    await store.transfer(inbox.id, [1], trash.id, move=False)
     assert await usage() == (used(3), used(1), used(4))
-    await store.move(archive.id, [1], inbox.id)  # within the account: nothing moves
+    await store.transfer(archive.id, [1], inbox.id, move=True)  # within the account: nothing moves
     assert await usage() == (used(3), used(1), used(4))
-    await store.move(inbox.id, [2], inbox_b.id)  # to another account of the domain
+    await store.transfer(inbox.id, [2], inbox_b.id, move=True)  # to another account of the domain
     assert await usage() == (used(2), used(2), used(4))
     await store.expunge(inbox.id, [1])
     assert await usage() == (used(1), used(2), used(3))
@@ -222,8 +222,8 @@ async def test_message_and_domain_quotas_refuse_what_does_not_fit(store: Store) 
         "Quota exceeded (MESSAGE)",
     )
     with pytest.raises(QuotaExceeded):
-        await store.copy(inbox.id, [1], archive.id)
-    await store.move(inbox.id, [1], archive.id)  # within the account: allowed when full
+        await store.transfer(inbox.id, [1], archive.id, move=False)
+    await store.transfer(inbox.id, [1], archive.id, move=True)  # within the account: allowed when full
     await store.update_account("alice@example.org", quota_messages=None)
     # The domain's root, STORAGE: room for one more message in all. One delivery to bob and carol
     # stores nothing, and names only the account (in id order) that does not fit beside the other.
@@ -238,7 +238,7 @@ async def test_message_and_domain_quotas_refuse_what_does_not_fit(store: Store) 
     assert [(await refreshed(store, box)).messages for box in (inbox_b, inbox_c)] == [0, 0]
     await store.deliver(blob, parsed, [Target(inbox_b.id)])
     with pytest.raises(QuotaExceeded):
-        await store.copy(inbox.id, [2], archive.id)
+        await store.transfer(inbox.id, [2], archive.id, move=False)
     # The domain's MESSAGE limit; 0 prohibits any addition (RFC 9208 §3.1.2).
     await store.set_domain_quota("example.org", quota_bytes=None, quota_messages=0)
     with pytest.raises(QuotaExceeded) as refused:
@@ -274,7 +274,7 @@ async def test_usage_matches_the_mailboxes_after_random_changes(store: Store) ->
                 await store.expunge(source.id, chosen)
             else:
                 destination = rng.choice([b for b in boxes if b.id != source.id])
-                await (store.copy if action == "copy" else store.move)(source.id, chosen, destination.id)
+                await store.transfer(source.id, chosen, destination.id, move=action == "move")
         if step == 30:
             trash = boxes.pop()  # bob's Trash, with whatever it holds
             await store.delete_mailbox(trash.account_id, "Trash")
