@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from pochta.mail.access import is_shared_name
 from pochta.mail.errors import OpsError
@@ -460,13 +461,16 @@ async def push(session: Session, *, idle: bool = False) -> None:
 
 
 async def wait_for_news(session: Session, *, selected: bool) -> None:
-    """Until the notifier has news (or, with ``selected``, the selected mailbox changed)."""
+    """Until the notifier has news (or, with ``selected``, the selected mailbox changed: the feed
+    says so, or the store does when asked every ``imap.idle_check_seconds``)."""
     notifier = session.notifier
-    waits = []
+    waits: list[asyncio.Future[Any]] = []
     if notifier is not None:
         waits.append(asyncio.ensure_future(notifier.ready.wait()))
     if selected:
         waits.append(asyncio.ensure_future(session.dirty.wait()))
+        if session.selected is not None:
+            waits.append(asyncio.ensure_future(_check_store(session)))
     if not waits:
         await asyncio.Event().wait()  # nothing can come: wait to be cancelled
         return
@@ -475,6 +479,17 @@ async def wait_for_news(session: Session, *, selected: bool) -> None:
     finally:
         for waiting in waits:
             waiting.cancel()
+
+
+async def _check_store(session: Session) -> None:
+    """Returns once the store tells of a change of the selected mailbox the feed did not announce
+    (``select.changed_unannounced``): the feed is a wake-up, the store the truth, so a lost wake-up
+    delays a change by at most one interval and never loses it."""
+    interval = session.services.settings.imap.idle_check_seconds
+    while True:
+        await asyncio.sleep(interval)
+        if await select.changed_unannounced(session):
+            return
 
 
 async def read_between_commands(session: Session) -> bytes:

@@ -244,6 +244,28 @@ async def catch_up(session: Session, *, poll: bool = False) -> bool:
     return True
 
 
+async def changed_unannounced(session: Session) -> bool:
+    """Whether the selected mailbox changed in the store beyond what the session knows, without the
+    feed saying so (a pochta command beside the server, a wake-up lost between machines); if so the
+    session is marked stale, and the next ``catch_up`` reads the changes. No I/O when this process
+    holds a provably current view of the mailbox; else one read of its row."""
+    selected = session.selected
+    if selected is None:
+        return False
+    store = session.services.store
+    view = store.current_view(selected.mailbox_id)
+    highest: int | None
+    if view is not None:
+        highest = view.mailbox.highestmodseq
+    else:
+        info = await store.get_mailbox_by_id(selected.mailbox_id)
+        highest = None if info is None else info.highestmodseq  # None: deleted
+    if highest is not None and highest <= selected.highestmodseq:
+        return False
+    session.mark_stale()
+    return True
+
+
 def take_own_additions(session: Session, changes: Iterable[ChangeSet | None]) -> None:
     """New messages this session's own APPEND/COPY/MOVE put into the selected mailbox, one change
     set per commit in commit order: taken as they are, with no read of them back, when each took
