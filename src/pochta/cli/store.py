@@ -101,7 +101,12 @@ def migrate_store(data_dir: Path, url: str) -> None:
     seconds = time.monotonic() - started
     click.echo(f"copied {report.rows} rows of {report.tables} tables in {seconds:.1f} s; verified")
     click.echo(f"search index: {queued} messages queued for the indexer of the new database")
-    click.echo(f'next: stop the server, set [store] url = "{url}" in {data_dir / "pochta.toml"}, start it')
+    # A SQLite store is always its data directory's pochta.db (backup, restore and the blob reader
+    # know it by that name): the copy is served from there.
+    click.echo(
+        f"to serve it: stop the server, remove {source_path.name}-wal and -shm, put {path} in place "
+        f"of {source_path}, start the server"
+    )
 
 
 def _copy(source_engine: Engine, target_engine: Engine) -> tuple[db_copy.CopyReport, int]:
