@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("import_export", "register_import_export_commands"),
     "fetch": ("fetch", "register_fetch_commands"),
     "migrate": ("migrate", "register_migrate_commands"),
+    "unit": ("unit", "register_unit_commands"),
 }
 
 
