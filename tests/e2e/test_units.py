@@ -149,7 +149,7 @@ def test_unit_cli_tree_conflicts_and_errors(server: Running) -> None:
     assert re.match(r"root\s+0\s+-", lines[1])
     assert re.match(r"  staff\s+0\s+-", lines[2])
     assert re.match(r"    sales\s+1\s+pop3\.login_delay=900, pop3\.mode=since-enabled", lines[3])
-    assert "unit sales" in server.pochta("user", "list")
+    assert re.search(r"ann@example\.org\s.*\ssales\s+yes", server.pochta("user", "list"))
 
     def fails(*args: str) -> str:
         result = run(*args, data=server.data)
