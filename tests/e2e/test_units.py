@@ -150,6 +150,12 @@ def test_unit_cli_tree_conflicts_and_errors(server: Running) -> None:
     assert re.match(r"  staff\s+0\s+-", lines[2])
     assert re.match(r"    sales\s+1\s+pop3\.login_delay=900, pop3\.mode=since-enabled", lines[3])
     assert re.search(r"ann@example\.org\s.*\ssales\s+yes", server.pochta("user", "list"))
+    # A unit's sending limit is the default of the accounts under it (an account's own still wins).
+    server.pochta("unit", "set", "staff", "send.messages_per_hour=50")
+    shown = server.pochta("user", "show", ANN)
+    assert re.search(r"account ann@example\.org\s+hour\s+0/50\s+0/\S+\s+unit staff", shown), shown
+    assert re.search(r"send\.messages_per_hour\s+50\s+unit staff", shown), shown
+    assert re.search(r"pop3\.mode\s+since-enabled\s+unit sales", shown), shown
 
     def fails(*args: str) -> str:
         result = run(*args, data=server.data)

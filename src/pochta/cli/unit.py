@@ -53,6 +53,9 @@ def config_default(key: SettingKey[object], settings: Settings) -> object | None
         return settings.pop3.delete_action
     if key.name == POP3_LOGIN_DELAY.name:
         return settings.pop3.login_delay
+    if key.name.startswith("send."):  # send.messages_per_hour -> [limits] send_messages_per_hour
+        value: object = getattr(settings.limits, "send_" + key.name.removeprefix("send."))
+        return value
     return key.default
 
 

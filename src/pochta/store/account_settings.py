@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -51,6 +51,12 @@ def _parse_seconds(text: str) -> int:
     return int(text)
 
 
+def _parse_count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise ValueError(f"{text!r} is not a whole number")
+    return int(text)
+
+
 def _parse_time(text: str) -> datetime:
     if not text.strip().isdigit():
         raise ValueError(f"{text!r} is not a time in epoch seconds")
@@ -79,12 +85,24 @@ class SettingKey(Generic[T]):
     format: Callable[[T], str] = field(repr=False)
     description: str
     unit: bool = True  # may a unit set it (False: one account's own state, as a secret or a time)
+    account: bool = True  # may an account set it (False: a unit's; the account has its own place)
     default: T | None = None  # None: the caller's config value (or "none")
     secret: bool = False  # shown as "set", never printed
 
 
 def _key(name: str, description: str, *, unit: bool = True, secret: bool = False) -> SettingKey[str]:
     return SettingKey(name, str, str, description, unit=unit, secret=secret)
+
+
+def _send_limit(kind: str, period: str) -> SettingKey[int]:
+    return SettingKey(
+        f"send.{kind}_per_{period}",
+        _parse_count,
+        str,
+        f"{kind} an account may submit per {period}, 0 unlimited ([limits] send_{kind}_per_{period}; "
+        "an account's own: pochta user set --send-limit)",
+        account=False,
+    )
 
 
 def _switch(protocol: str) -> SettingKey[bool]:
@@ -127,21 +145,26 @@ POP3_LAST_LOGIN = SettingKey(
     "pop3.last_login", _parse_time, _format_time, "the last POP3 login, for LOGIN-DELAY", unit=False
 )
 
-KEYS: dict[str, SettingKey[object]] = {
-    key.name: key  # type: ignore[misc]
-    for key in (
-        IMAP_ENABLED,
-        POP3_ENABLED,
-        SUBMISSION_ENABLED,
-        MANAGESIEVE_ENABLED,
-        POP3_MODE,
-        POP3_DELETE_ACTION,
-        POP3_LOGIN_DELAY,
-        POP3_APOP_SECRET,
-        POP3_ENABLED_AT,
-        POP3_LAST_LOGIN,
-    )
-}
+# Sending limits of authenticated submission (docs/antispam.md "Sending limits"): the defaults of
+# the accounts under a unit. An account's own limits stay in ``send_limits`` (`--send-limit`).
+SEND_LIMIT_KEYS = tuple(
+    _send_limit(kind, period) for kind in ("messages", "recipients") for period in ("hour", "day")
+)
+
+_ALL_KEYS: tuple[SettingKey[Any], ...] = (
+    IMAP_ENABLED,
+    POP3_ENABLED,
+    SUBMISSION_ENABLED,
+    MANAGESIEVE_ENABLED,
+    POP3_MODE,
+    POP3_DELETE_ACTION,
+    POP3_LOGIN_DELAY,
+    POP3_APOP_SECRET,
+    POP3_ENABLED_AT,
+    POP3_LAST_LOGIN,
+    *SEND_LIMIT_KEYS,
+)
+KEYS: dict[str, SettingKey[object]] = {key.name: key for key in _ALL_KEYS}
 
 # Keys whose changes no cache keyed by ``directory_version`` needs to see: written at every POP3
 # login, so they must not empty the caches of every process (revision 0034's triggers skip them).
@@ -155,12 +178,15 @@ def switch_key(protocol: str) -> SettingKey[bool] | None:
 
 
 def known_key(name: str, *, unit: bool = False) -> SettingKey[object]:
-    """The key called ``name``; ValueError for an unknown one, or one a unit may not set."""
+    """The key called ``name``; ValueError for an unknown one, or one the unit (or account) may
+    not set."""
     key = KEYS.get(name)
     if key is None:
         raise ValueError(f"unknown setting {name!r} (known: {', '.join(sorted(KEYS))})")
     if unit and not key.unit:
         raise ValueError(f"{name} is an account's own setting; a unit cannot set it")
+    if not unit and not key.account:
+        raise ValueError(f"{name} is a unit's setting; an account cannot set it")
     return key
 
 
@@ -174,8 +200,11 @@ def parse_value(name: str, text: str, *, unit: bool = False) -> object:
 
 
 def format_value(name: str, value: object) -> str:
-    """The stored text of a value of ``name``."""
-    return known_key(name).format(value)
+    """The stored text of a value of ``name`` (whoever may set it)."""
+    key = KEYS.get(name)
+    if key is None:
+        raise ValueError(f"unknown setting {name!r}")
+    return key.format(value)
 
 
 def shown_value(name: str, value: object) -> str:
