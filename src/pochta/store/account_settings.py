@@ -275,6 +275,10 @@ class AccountSettings:
                 entry[1][name] = value
         return cls(own, tuple(units[depth] for depth in sorted(units)))
 
+    def __hash__(self) -> int:
+        # Accounts are hashable (frozen records): so are their settings, by value.
+        return hash((frozenset(self.own.items()), tuple((n, frozenset(v.items())) for n, v in self.chain)))
+
     @property
     def unit(self) -> str:
         """The unit the account belongs to."""
