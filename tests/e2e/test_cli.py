@@ -183,7 +183,9 @@ def test_user_lifecycle(data: Path) -> None:
     assert "not an address" in bad.stderr
 
     listing = ok(run("user", "list", data=data))
-    assert re.search(r"Alice@example\.org\s+2G\s+0\s+unlimited\s+0\s+imap,pop3,submission\s+yes", listing)
+    assert re.search(
+        r"Alice@example\.org\s+2G\s+0\s+unlimited\s+0\s+imap,pop3,submission\s+root\s+yes", listing
+    )
     assert re.search(r"bob@example\.org\s+unlimited", listing)
 
     out = ok(run("user", "set", "bob@example.org", "--no-pop3", "--quota", "500M", data=data))
@@ -207,7 +209,7 @@ def test_user_lifecycle(data: Path) -> None:
             assert not isinstance(pop, AuthOk)
             account = await store.get_account("bob@example.org")
             assert account is not None
-            assert account.apop_secret == "tanstaaf"
+            assert account.settings.own["pop3.apop_secret"] == "tanstaaf"
             assert account.quota_bytes == 500 * 1024**2
         finally:
             await store.close()

@@ -14,7 +14,6 @@ import pytest
 from imap_env import ALICE, PASSWORD, ImapEnv, exchange, imap_server, imap_session, imap_settings, read_line
 from pochta.proto.sasl import ClientMechanism, encode_sasl
 from pochta.server.imap import commands
-from pochta.store.model import ProtocolSwitches
 from server_env import drip
 
 
@@ -84,7 +83,7 @@ async def test_starttls_drops_pipelined_plaintext(env: ImapEnv) -> None:
 
 
 async def test_login_failures(env: ImapEnv) -> None:
-    await env.store.update_account("bob@example.org", protocols=ProtocolSwitches(imap=False))
+    await env.store.set_account_settings("bob@example.org", {"imap.enabled": False})
 
     def run() -> list[list[bytes]]:
         sock = env.raw()

@@ -245,7 +245,7 @@ async def test_snapshot_fixed_at_login(env: Pop3Env) -> None:
 
 
 async def test_apop(env: Pop3Env) -> None:
-    await env.store.update_account(ADDRESS, apop_secret="tanstaaf")
+    await env.store.set_account_settings(ADDRESS, {"pop3.apop_secret": "tanstaaf"})
     await env.deliver(message(1))
 
     def session() -> None:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from pochta.config import LISTENER_KINDS, load_settings
@@ -55,11 +56,14 @@ def test_user_set_pop_policy(tmp_path: Path) -> None:
         try:
             account = await store.get_account("ann@example.org")
             assert account is not None
-            assert account.pop_mode == "since-enabled"
-            assert account.pop_delete_action == "archive"
-            assert account.pop_login_delay == 900
-            assert account.pop_enabled_at is not None
-            assert account.pop_enabled_at >= account.created
+            own = account.settings.own
+            assert own["pop3.mode"] == "since-enabled"
+            assert own["pop3.delete_action"] == "archive"
+            assert own["pop3.login_delay"] == 900
+            assert own["pop3.enabled"] is True
+            enabled_at = own["pop3.enabled_at"]
+            assert isinstance(enabled_at, datetime)
+            assert enabled_at >= account.created
         finally:
             await store.close()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pochta.store.account_settings import POP3_LAST_LOGIN
 from pochta.store.model import ProtocolSwitches
 from pop3_env import ADDRESS, PASSWORD, Pop3Env, message, pop3_server, pop3_settings
 from server_env import drip
@@ -125,8 +126,9 @@ async def test_login_delay(tmp_path: Path) -> None:
         # As if 3 seconds passed: the last login time is kept in the store.
         account = await env.store.get_account(ADDRESS)
         assert account is not None
-        assert account.pop_last_login is not None
-        await env.store.update_account(ADDRESS, pop_last_login=account.pop_last_login - timedelta(seconds=4))
+        last = account.settings.optional(POP3_LAST_LOGIN)
+        assert last is not None
+        await env.store.record_account_setting(account.id, POP3_LAST_LOGIN.name, last - timedelta(seconds=4))
         assert await in_thread(env, count) == 0
 
 
@@ -134,7 +136,7 @@ async def test_login_delay(tmp_path: Path) -> None:
 async def test_pop3_disabled(tmp_path: Path, where: str) -> None:
     async with pop3_server(tmp_path) as env:
         if where == "account":
-            await env.store.update_account(ADDRESS, protocols=ProtocolSwitches(pop3=False))
+            await env.store.set_account_settings(ADDRESS, {"pop3.enabled": False})
         else:
             await env.store.set_domain_protocols("example.org", ProtocolSwitches(pop3=False))
 
@@ -193,11 +195,13 @@ async def test_account_policy_overrides_server_default(tmp_path: Path) -> None:
     async with pop3_server(tmp_path) as env:
         await env.deliver(message(1), date=datetime(2020, 1, 1, tzinfo=UTC))
         await env.deliver(message(2))
-        await env.store.update_account(
+        await env.store.set_account_settings(
             ADDRESS,
-            pop_mode="since-enabled",
-            pop_delete_action="trash",
-            pop_enabled_at=datetime.now(UTC) - timedelta(days=1),
+            {
+                "pop3.mode": "since-enabled",
+                "pop3.delete_action": "trash",
+                "pop3.enabled_at": datetime.now(UTC) - timedelta(days=1),
+            },
         )
         assert await in_thread(env, count) == 1
         await in_thread(env, lambda c: c.dele(1))

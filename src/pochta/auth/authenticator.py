@@ -376,9 +376,10 @@ class Authenticator:
             return AuthFailed(AuthFailure.BAD_CREDENTIALS)
         if not account.enabled:
             return AuthFailed(AuthFailure.ACCOUNT_DISABLED)
-        if protocol in SWITCHABLE_PROTOCOLS:  # managesieve has no switch of its own
-            if not account.protocols.allows(protocol):
-                return AuthFailed(AuthFailure.PROTOCOL_DISABLED)
+        if not account.settings.allows(protocol):
+            # The account's effective switch: its own, else its unit chain's (docs/units.md).
+            return AuthFailed(AuthFailure.PROTOCOL_DISABLED)
+        if protocol in SWITCHABLE_PROTOCOLS:  # a domain switches IMAP, POP3 and submission
             if domain is _UNREAD:
                 domain = await self._directory.get_domain(_domain_of(account))
             if domain is not None and not domain.protocols.allows(protocol):

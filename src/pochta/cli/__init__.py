@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fetch": ("fetch", "register_fetch_commands"),
     "migrate": ("migrate", "register_migrate_commands"),
     "store": ("store", "register_store_commands"),
+    "unit": ("unit", "register_unit_commands"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -31,17 +32,45 @@ from pochta.cli.send_limits import (
     send_limit_options,
     send_limit_rows,
 )
+from pochta.cli.unit import effective_rows, parse_assignments
 from pochta.config import Settings
 from pochta.delivery.send_limits import account_send_limits
 from pochta.naming import normalize_address, normalize_domain
 from pochta.queue import dkim_keys
-from pochta.store.api import UNSET, NotFound, Store, _Unset
-from pochta.store.model import SWITCHABLE_PROTOCOLS, ProtocolSwitches, QuotaUsage, ScramCredentials
+from pochta.store.account_settings import (
+    IMAP_ENABLED,
+    POP3_APOP_SECRET,
+    POP3_DELETE_ACTION,
+    POP3_ENABLED,
+    POP3_LOGIN_DELAY,
+    POP3_MODE,
+    SUBMISSION_ENABLED,
+    SettingKey,
+    shown_value,
+)
+from pochta.store.api import UNSET, NotFound, Store
+from pochta.store.model import SWITCHABLE_PROTOCOLS, Account, ProtocolSwitches, QuotaUsage, ScramCredentials
 from pochta.store.send_limit_model import SendLimits
+
+T = TypeVar("T")
 
 
 def _switches_text(switches: ProtocolSwitches) -> str:
     return ",".join(p for p in SWITCHABLE_PROTOCOLS if switches.allows(p)) or "-"
+
+
+def _account_protocols(account: Account) -> str:
+    """The protocols the account may use by its effective switches (its own, else its unit's)."""
+    return ",".join(p for p in SWITCHABLE_PROTOCOLS if account.settings.allows(p)) or "-"
+
+
+def _own_or_inherited(account: Account, key: SettingKey[T]) -> str:
+    """A setting as `user set` reports it: the account's value, a unit's (named), or "default"."""
+    found = account.settings.find(key)
+    if found is None:
+        return "default"
+    text = shown_value(key.name, found.value)
+    return text if found.source == "account" else f"{text} (unit {found.source})"
 
 
 def _protocol_options(func: click.decorators.FC) -> click.decorators.FC:
@@ -185,11 +214,12 @@ async def user_list(store: Store, settings: Settings, domain_name: str | None) -
                 str(used.bytes),
                 "unlimited" if account.quota_messages is None else str(account.quota_messages),
                 str(used.messages),
-                _switches_text(account.protocols),
+                _account_protocols(account),
+                account.settings.unit,
                 "yes" if account.enabled else "no",
             ]
         )
-    print_table(["ADDRESS", "QUOTA", "USED", "MESSAGES", "STORED", "PROTOCOLS", "ENABLED"], rows)
+    print_table(["ADDRESS", "QUOTA", "USED", "MESSAGES", "STORED", "PROTOCOLS", "UNIT", "ENABLED"], rows)
 
 
 @user.command("passwd")
@@ -238,6 +268,17 @@ async def user_passwd(store: Store, settings: Settings, address: str, password_s
     help="Least seconds between POP3 logins (RFC 2449 LOGIN-DELAY), 0 for none; 'default' follows "
     "[pop3] login_delay.",
 )
+@click.option("--unit", "unit", help="Move the account into this organisational unit (docs/units.md).")
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set one of the account's own settings (`pochta unit keys` lists them; VALUE 'default' removes it).",
+)
+@click.option(
+    "--unset", "unsets", multiple=True, metavar="KEY", help="Remove one of the account's own settings."
+)
 @send_limit_options
 @with_store
 async def user_set(
@@ -256,50 +297,64 @@ async def user_set(
     pop_mode: str | None,
     pop_delete_action: str | None,
     pop_login_delay: str | None,
+    unit: str | None,
+    assignments: tuple[str, ...],
+    unsets: tuple[str, ...],
     send_limit: tuple[str, ...],
     send_rcpt_limit: tuple[str, ...],
 ) -> None:
-    """Change an account's quota, admin flag, protocol switches, state, APOP secret, POP3 policy or
-    sending limits."""
+    """Change an account's quota, admin flag, protocol switches, state, APOP secret, POP3 policy,
+    unit, other settings or sending limits."""
     normalized = normalize_address(address)
     current = await store.get_account(normalized)
     if current is None:
         raise NotFound(f"no such account: {normalized}")
     if apop_secret_stdin and no_apop:
         raise CommandFailed("--apop-secret-stdin and --no-apop exclude each other")
-    apop: str | _Unset | None = UNSET
+    # The switches and POP3 options are spellings of settings keys (docs/units.md): all of them go
+    # to the settings store together, after --set and --unset.
+    values = parse_assignments(assignments, unsets, unit=False)
+    for name, switch in (
+        (IMAP_ENABLED.name, imap),
+        (POP3_ENABLED.name, pop3),
+        (SUBMISSION_ENABLED.name, submission),
+    ):
+        if switch is not None:
+            values[name] = switch
     if apop_secret_stdin:
-        apop = read_secret_stdin("APOP secret")
+        values[POP3_APOP_SECRET.name] = read_secret_stdin("APOP secret")
     elif no_apop:
-        apop = None
-    delay: int | _Unset | None = UNSET
+        values[POP3_APOP_SECRET.name] = None
+    for name, choice in ((POP3_MODE.name, pop_mode), (POP3_DELETE_ACTION.name, pop_delete_action)):
+        if choice is not None:
+            values[name] = None if choice == "default" else choice
     if pop_login_delay == "default":
-        delay = None
+        values[POP3_LOGIN_DELAY.name] = None
     elif pop_login_delay is not None:
         if not pop_login_delay.isdigit():
             raise CommandFailed("--pop-login-delay takes a number of seconds or 'default'")
-        delay = int(pop_login_delay)
+        values[POP3_LOGIN_DELAY.name] = int(pop_login_delay)
     updated = await store.update_account(
         normalized,
         quota_bytes=UNSET if quota is None else parse_size(quota),
         quota_messages=UNSET if messages is None else parse_count(messages),
         admin=UNSET if admin is None else admin,
-        protocols=_updated_switches(current.protocols, imap, pop3, submission),
         enabled=UNSET if enabled is None else enabled,
-        apop_secret=apop,
-        pop_mode=_policy_value(pop_mode),
-        pop_delete_action=_policy_value(pop_delete_action),
-        pop_login_delay=delay,
     )
+    if unit is not None:
+        updated = await store.set_account_unit(normalized, unit)
+    if values:
+        updated = await store.set_account_settings(normalized, values)
     click.echo(
         f"{updated.address}: quota {format_size(updated.quota_bytes)}, "
         f"messages {'unlimited' if updated.quota_messages is None else updated.quota_messages}, "
         f"{'admin, ' if updated.admin else ''}"
-        f"protocols {_switches_text(updated.protocols)}, {'enabled' if updated.enabled else 'disabled'}, "
-        f"apop {'set' if updated.apop_secret else 'off'}, "
-        f"pop3 mode {updated.pop_mode or 'default'}, "
-        f"delete action {updated.pop_delete_action or 'default'}, "
-        f"login delay {'default' if updated.pop_login_delay is None else updated.pop_login_delay}"
+        f"unit {updated.settings.unit}, "
+        f"protocols {_account_protocols(updated)}, {'enabled' if updated.enabled else 'disabled'}, "
+        f"apop {'set' if updated.settings.optional(POP3_APOP_SECRET) else 'off'}, "
+        f"pop3 mode {_own_or_inherited(updated, POP3_MODE)}, "
+        f"delete action {_own_or_inherited(updated, POP3_DELETE_ACTION)}, "
+        f"login delay {_own_or_inherited(updated, POP3_LOGIN_DELAY)}"
     )
     address_key = updated.address.lower()
     limits = await apply_send_limits(store, "account", address_key, send_limit, send_rcpt_limit)
@@ -314,25 +369,20 @@ async def user_set(
 @click.argument("address")
 @with_store
 async def user_show(store: Store, settings: Settings, address: str) -> None:
-    """An account's sending limits and what it (and its domain) sent this hour and today."""
+    """An account's effective settings (and where each comes from: the account, a unit, the
+    default), its sending limits and what it (and its domain) sent this hour and today."""
     normalized = normalize_address(address)
     account = await store.get_account(normalized)
     if account is None:
         raise NotFound(f"no such account: {normalized}")
     click.echo(
-        f"{account.address}: {'enabled' if account.enabled else 'disabled'}, "
-        f"protocols {_switches_text(account.protocols)}, quota {format_size(account.quota_bytes)}"
+        f"{account.address}: {'enabled' if account.enabled else 'disabled'}, unit {account.settings.unit}, "
+        f"protocols {_account_protocols(account)}, quota {format_size(account.quota_bytes)}"
     )
+    print_table(["setting", "value", "from"], effective_rows(account, settings))
     rows = await send_limit_rows(store, settings, "account", account.address.lower())
     rows += await send_limit_rows(store, settings, "domain", account.address.rpartition("@")[2].lower())
     print_table(["sending", "window", "messages", "recipients", "limits"], rows)
-
-
-def _policy_value(choice: str | None) -> str | _Unset | None:
-    """A --pop-* choice: unchanged when absent, cleared (server default) for 'default'."""
-    if choice is None:
-        return UNSET
-    return None if choice == "default" else choice
 
 
 @user.command("del")

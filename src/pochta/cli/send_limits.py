@@ -10,8 +10,9 @@ import click
 
 from pochta.config import Settings
 from pochta.delivery.send_limits import account_send_limits, parse_send_limit
+from pochta.store.account_settings import SEND_LIMIT_KEYS
 from pochta.store.api import Store
-from pochta.store.send_limit_model import Scope, SendLimitOverride, SendLimits
+from pochta.store.send_limit_model import Scope, SendLimitOverride, SendLimits, inherited_send_limits
 
 __all__ = ["apply_send_limits", "limits_text", "send_limit_options", "send_limit_rows"]
 
@@ -78,6 +79,11 @@ async def send_limit_rows(store: Store, settings: Settings, scope: Scope, name: 
     """One row per window: limit (messages, recipients) and what was sent in the current one."""
     override = await store.send_limit_override(scope, name)
     defaults = account_send_limits(settings) if scope == "account" else SendLimits()
+    source = "default"
+    if scope == "account" and (account := await store.get_account(name)) is not None:
+        defaults = inherited_send_limits(account.settings, defaults)
+        units = {found.source for key in SEND_LIMIT_KEYS if (found := account.settings.find(key)) is not None}
+        source = "unit " + ", ".join(sorted(units)) if units else source
     limits = override.over(defaults) if override else defaults
     rows = []
     for count in await store.send_counts(scope, name, int(time.time())):
@@ -87,7 +93,7 @@ async def send_limit_rows(store: Store, settings: Settings, scope: Scope, name: 
                 count.period,
                 f"{count.messages}/{_limit(limits.limit('messages', count.period))}",
                 f"{count.recipients}/{_limit(limits.limit('recipients', count.period))}",
-                "own" if override else "default",
+                "own" if override else source,
             ]
         )
     return rows

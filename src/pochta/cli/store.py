@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from pochta.cli.common import CommandFailed, data_option, load_or_exit
 from pochta.store import db_copy
@@ -119,6 +120,8 @@ def _copy(source_engine: Engine, target_engine: Engine) -> tuple[db_copy.CopyRep
                 report = db_copy.copy_database(source, target, progress)
         except db_copy.CopyRefused as exc:
             raise CommandFailed(str(exc)) from None
+        except DBAPIError as exc:  # the target refused a row: nothing is kept
+            raise CommandFailed(f"the copy failed: {exc.orig}") from None
         queued = rebuild_index(target)  # the target's own FTS index, from the copied texts
         bad = [check for check in db_copy.verify(source, target) if not check.same]
         if bad:

@@ -23,7 +23,7 @@ Rules every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, BinaryIO, Literal, Protocol, TypeVar, overload
 
@@ -75,6 +75,7 @@ from pochta.store.model import (
     SortRow,
     Target,
     Uid,
+    Unit,
     VerifyReport,
 )
 
@@ -231,19 +232,45 @@ class Directory(Protocol):
         password_hash: str | _Unset = UNSET,
         scram: ScramCredentials | _Unset | None = UNSET,
         quota_bytes: int | _Unset | None = UNSET,
-        protocols: ProtocolSwitches | _Unset = UNSET,
-        apop_secret: str | _Unset | None = UNSET,
         enabled: bool | _Unset = UNSET,
-        pop_mode: str | _Unset | None = UNSET,
-        pop_delete_action: str | _Unset | None = UNSET,
-        pop_login_delay: int | _Unset | None = UNSET,
-        pop_enabled_at: datetime | _Unset | None = UNSET,
-        pop_last_login: datetime | _Unset | None = UNSET,
         quota_messages: int | _Unset | None = UNSET,
         admin: bool | _Unset = UNSET,
     ) -> Account:
-        """Changes the given fields. ``pop_*`` are the POP3 policy (None: the ``[pop3]`` default);
-        switching POP3 back on (``protocols``) sets ``pop_enabled_at`` to now."""
+        """Changes the given fields (protocol switches, POP3 policy, APOP secret: the settings
+        store, ``set_account_settings``)."""
+
+    # The settings store and organisational units (docs/units.md). Keys, types and the rule of
+    # inheritance: ``pochta.store.account_settings``; every Account carries its ``settings``.
+    async def set_account_settings(self, address: str, values: Mapping[str, object | None]) -> Account:
+        """Sets the account's own values (typed as ``KEYS`` says; None removes one, and the
+        account follows its unit again); ValueError for an unknown key or a bad value, before
+        anything is written. Switching POP3 on for an account that had it off (effectively) sets
+        ``pop3.enabled_at`` to now."""
+
+    async def record_account_setting(self, account_id: AccountId, key: str, value: object | None) -> None:
+        """One own value, one write, nothing read back (``pop3.last_login`` at each POP3 login)."""
+
+    async def set_account_unit(self, address: str, unit: str) -> Account:
+        """Moves the account into ``unit`` (``ROOT_UNIT``: back to the root); NotFound without it."""
+
+    async def add_unit(self, name: str, parent: str | None = None) -> Unit:
+        """A new unit under ``parent`` (None: the root); AlreadyExists, NotFound for the parent,
+        ValueError for a malformed name."""
+
+    async def get_unit(self, name: str) -> Unit | None: ...
+    async def list_units(self) -> list[Unit]:
+        """Every unit, the root first and each unit's children after it, siblings by name."""
+
+    async def set_unit_settings(self, name: str, values: Mapping[str, object | None]) -> Unit:
+        """Sets (None: removes) the unit's own values; ValueError for a key only an account may
+        hold (``SettingKey.unit``) or a bad value."""
+
+    async def set_unit_parent(self, name: str, parent: str) -> Unit:
+        """Moves the unit under ``parent``; Conflict for the root or when ``parent`` is the unit
+        itself or below it (a cycle)."""
+
+    async def delete_unit(self, name: str) -> None:
+        """Conflict for the root or while accounts or units are in it."""
 
     async def delete_account(self, address: str) -> None:
         """Removes the account, its mailboxes, memberships and app passwords; blobs are collected later."""

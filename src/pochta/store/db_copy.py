@@ -43,10 +43,6 @@ BATCH_ROWS = 2000  # rows per INSERT executemany: large enough to amortise, smal
 # 0010, 0012 and 0017 create those triggers): rewritten from the source after the copy.
 TRIGGER_WRITTEN = ("mailboxes", "domain_quota_usage", "directory_version")
 
-# Rows a new database holds before anything is stored (migrations insert them): replaced, not
-# counted as "not empty".
-_SEEDED = ("directory_version",)
-
 # The tables that say whether a database holds an installation: a target with rows in any of them
 # is refused (a copy never merges two installations).
 _INSTALLATION = ("domains", "accounts", "mailboxes", "messages", "queue_messages")
@@ -112,8 +108,10 @@ def copy_database(source: Connection, target: Connection, progress: Progress | N
     write transaction; the caller commits). ``progress`` is told each batch."""
     check_target(source, target)
     report = CopyReport()
-    for name in _SEEDED:
-        target.execute(schema.metadata.tables[name].delete())
+    # What a new database holds before anything is stored (the rows its migrations insert: the
+    # directory version, the root unit ...) gives way to the source's rows.
+    for table in reversed(copied_tables()):
+        target.execute(table.delete())
     for table in copied_tables():
         copied = 0
         for rows in _batches(source, table):

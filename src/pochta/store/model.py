@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from enum import StrEnum
 from typing import NamedTuple, overload
 
 from pochta.mime.sortkeys import SortKeys
+from pochta.store.account_settings import AccountSettings
 
 AccountId = int
 DomainId = int
@@ -23,7 +24,8 @@ ModSeq = int
 # IMAP hierarchy separator for mailbox names. Names are stored as UTF-8 with this separator.
 HIERARCHY_SEPARATOR = "/"
 
-# The protocols an administrator can switch off per account and per domain.
+# The protocols an administrator can switch off per domain (per account and unit: the settings store,
+# ``account_settings.SWITCHED_PROTOCOLS``).
 SWITCHABLE_PROTOCOLS = ("imap", "pop3", "submission")
 
 # Mailboxes every new account gets, with their RFC 6154 special-use attribute.
@@ -107,19 +109,14 @@ class Account:
     password_hash: str  # argon2id encoded hash
     scram: ScramCredentials | None
     quota_bytes: int | None  # None: unlimited
-    protocols: ProtocolSwitches
-    apop_secret: str | None
     enabled: bool
     created: datetime
-    # POP3 policy (docs/pop3.md); None: the server default of [pop3].
-    pop_mode: str | None = None  # "all" | "since-enabled"
-    pop_delete_action: str | None = None  # "delete" | "seen" | "archive" | "trash"
-    pop_login_delay: int | None = None  # seconds between logins (RFC 2449 LOGIN-DELAY)
-    pop_enabled_at: datetime | None = None  # when POP3 was (re-)enabled; None: since created
-    pop_last_login: datetime | None = None  # the last POP3 login, for LOGIN-DELAY
     quota_messages: int | None = None  # RFC 9208 §5.2 MESSAGE limit; None: unlimited
     admin: bool = False  # may SETQUOTA and read any quota root over IMAP (docs/imap.md "QUOTA")
     kind: str = USER_KIND  # USER_KIND, or SHARED_KIND: a domain's hidden owner of public mailboxes
+    # Protocol switches, POP3 policy, APOP secret ...: the settings store (revision 0034), the
+    # account's own and those of its organisational unit's chain (docs/units.md).
+    settings: AccountSettings = field(default_factory=AccountSettings)
 
     @property
     def is_user(self) -> bool:
@@ -130,6 +127,19 @@ class Account:
     def domain_name(self) -> str:
         """The account's domain, as stored (lower-case A-labels)."""
         return self.address.rpartition("@")[2].lower()
+
+
+@dataclass(frozen=True)
+class Unit:
+    """An organisational unit (docs/units.md): accounts belong to one, units nest under a parent,
+    and settings set here apply to every account below that does not set its own."""
+
+    id: int
+    name: str
+    parent: str | None  # None: the root unit (account_settings.ROOT_UNIT)
+    settings: Mapping[str, object]  # its own settings, typed (account_settings.KEYS)
+    accounts: int  # how many accounts belong to it directly
+    created: datetime
 
 
 @dataclass(frozen=True)

@@ -79,18 +79,9 @@ accounts = Table(
     Column("scram_stored_key", LargeBinary, nullable=True),
     Column("scram_server_key", LargeBinary, nullable=True),
     Column("quota_bytes", BigInteger, nullable=True),  # NULL: unlimited
-    Column("imap", Boolean, nullable=False),
-    Column("pop3", Boolean, nullable=False),
-    Column("submission", Boolean, nullable=False),
-    Column("apop_secret", Text, nullable=True),
     Column("enabled", Boolean, nullable=False),
     Column("created", BigInteger, nullable=False),
-    # POP3 policy (revision 0002, docs/pop3.md); NULL: the [pop3] default / never.
-    Column("pop_mode", Text, nullable=True),  # "all" | "since-enabled"
-    Column("pop_delete_action", Text, nullable=True),  # "delete" | "seen" | "archive" | "trash"
-    Column("pop_login_delay", Integer, nullable=True),  # seconds
-    Column("pop_enabled_at", BigInteger, nullable=True),  # epoch seconds; NULL: since created
-    Column("pop_last_login", BigInteger, nullable=True),  # epoch seconds, for LOGIN-DELAY
+    # (Protocol switches, POP3 policy and the APOP secret: ``account_settings``, revision 0034.)
     # Revision 0017: the MESSAGE limit beside quota_bytes (NULL: unlimited), and the administrator
     # flag (SETQUOTA over IMAP, GETQUOTA of any root; docs/imap.md "QUOTA").
     Column("quota_messages", BigInteger, nullable=True),
@@ -98,6 +89,46 @@ accounts = Table(
     # Revision 0023: "user", or "shared" for a domain's hidden owner of its public mailboxes.
     Column("kind", Text, nullable=False, server_default="user"),
     sqlite_autoincrement=True,
+)
+
+# Organisational units and the settings store (revision 0034, docs/units.md). Units nest under a
+# parent; the root (parent NULL, named ``account_settings.ROOT_UNIT``) is made by the revision. An
+# account belongs to the unit of its ``account_units`` row, or to the root without one. Settings are
+# (key, text) pairs whose keys, types and defaults ``pochta.store.account_settings.KEYS`` owns.
+units = Table(
+    "units",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    # RESTRICT: a unit with children is not deleted (the store says so first, in words).
+    Column("parent_id", Integer, ForeignKey("units.id", ondelete="RESTRICT"), nullable=True, index=True),
+    Column("created", BigInteger, nullable=False),
+)
+
+unit_settings = Table(
+    "unit_settings",
+    metadata,
+    Column("unit_id", Integer, ForeignKey("units.id", ondelete="CASCADE"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("unit_id", "key"),
+)
+
+account_units = Table(
+    "account_units",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    # RESTRICT: a unit with members is not deleted.
+    Column("unit_id", Integer, ForeignKey("units.id", ondelete="RESTRICT"), nullable=False, index=True),
+)
+
+account_settings = Table(
+    "account_settings",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("account_id", "key"),
 )
 
 app_passwords = Table(

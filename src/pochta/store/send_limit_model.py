@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pochta.store.account_settings import SEND_LIMIT_KEYS, AccountSettings
+
 __all__ = [
     "PERIODS",
     "Period",
@@ -19,6 +21,7 @@ __all__ = [
     "SendLimitOverride",
     "SendLimitReached",
     "SendLimits",
+    "inherited_send_limits",
     "window_start",
 ]
 
@@ -46,6 +49,14 @@ class SendLimits:
     def limit(self, kind: Kind, period: Period) -> int:
         value: int = getattr(self, f"{kind}_per_{period}")
         return value
+
+
+def inherited_send_limits(settings: AccountSettings, defaults: SendLimits) -> SendLimits:
+    """An account's limits before its own override: for each, the nearest of its units that sets it
+    (``send.*``, docs/units.md), else ``defaults`` (the config's)."""
+    return SendLimits(
+        *(settings.get(key, getattr(defaults, key.name.removeprefix("send."))) for key in SEND_LIMIT_KEYS)
+    )
 
 
 @dataclass(frozen=True)

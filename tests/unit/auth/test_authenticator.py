@@ -26,6 +26,7 @@ from pochta.config import LoginSettings, LogSettings
 from pochta.log import configure_logging, reset_logging
 from pochta.metrics import Metrics
 from pochta.proto.sasl import ClientMechanism, NeedScramCredentials, ServerMechanism, Success
+from pochta.store.account_settings import AccountSettings
 from pochta.store.api import StoreError
 from pochta.store.model import (
     Account,
@@ -121,8 +122,6 @@ class FakeDirectory:
             password_hash=password_hash,
             scram=SCRAM,
             quota_bytes=None,
-            protocols=ProtocolSwitches(),
-            apop_secret=None,
             enabled=True,
             created=T0,
         )
@@ -371,10 +370,9 @@ async def test_disabled_account(h: Harness) -> None:
     assert await h.login("wrong", address="gone@example.com") == failed(AuthFailure.BAD_CREDENTIALS)
 
 
-@pytest.mark.parametrize("protocol", ["imap", "pop3", "submission"])
+@pytest.mark.parametrize("protocol", ["imap", "pop3", "submission", "managesieve"])
 async def test_protocol_switched_off_for_the_account(h: Harness, protocol: LoginProtocol) -> None:
-    switches = replace(ProtocolSwitches(), **{protocol: False})
-    h.directory.add("limited@example.com", protocols=switches)
+    h.directory.add("limited@example.com", settings=AccountSettings(own={f"{protocol}.enabled": False}))
     for other in ("imap", "pop3", "submission", "managesieve"):
         result = await h.login("right password", address="limited@example.com", protocol=other)  # type: ignore[arg-type]
         assert isinstance(result, AuthOk) == (other != protocol)
@@ -384,6 +382,18 @@ async def test_protocol_switched_off_for_the_account(h: Harness, protocol: Login
     assert await h.login("wrong", address="limited@example.com", protocol=protocol) == failed(
         AuthFailure.BAD_CREDENTIALS
     )
+
+
+async def test_protocol_switched_off_by_the_accounts_unit(h: Harness) -> None:
+    # The effective switch: the account's own, else the nearest unit's (docs/units.md).
+    chain = (("sales", {}), ("staff", {"pop3.enabled": False}), ("root", {"pop3.enabled": True}))
+    h.directory.add("unit@example.com", settings=AccountSettings(chain=chain))
+    assert await h.login("right password", address="unit@example.com", protocol="pop3") == failed(
+        AuthFailure.PROTOCOL_DISABLED
+    )
+    assert isinstance(await h.login("right password", address="unit@example.com", protocol="imap"), AuthOk)
+    h.directory.add("own@example.com", settings=AccountSettings(own={"pop3.enabled": True}, chain=chain))
+    assert isinstance(await h.login("right password", address="own@example.com", protocol="pop3"), AuthOk)
 
 
 async def test_protocol_switched_off_for_the_domain(h: Harness) -> None:
@@ -556,7 +566,7 @@ async def test_complete_login_goes_through_limits_and_switches(h: Harness) -> No
     ) -> object:
         return await h.auth.complete_login(address, verified, protocol=protocol, remote_ip="192.0.2.7")
 
-    h.directory.add("nopop@example.com", protocols=ProtocolSwitches(pop3=False))
+    h.directory.add("nopop@example.com", settings=AccountSettings(own={"pop3.enabled": False}))
     assert await complete(True, "nopop@example.com", "pop3") == failed(AuthFailure.PROTOCOL_DISABLED)
     assert await complete(True, "deleted@example.com") == failed(AuthFailure.BAD_CREDENTIALS)
     assert await complete(False) == failed(AuthFailure.BAD_CREDENTIALS)

@@ -311,7 +311,8 @@ async def test_deliveries_and_logins_leave_the_directory_version_alone(store: St
     inbox = await store.get_mailbox(alice.id, "INBOX")
     assert inbox is not None
     await deliver(store, make_message(), inbox.id)
-    await store.update_account("alice@example.org", pop_last_login=datetime.now(UTC), password_hash="y")
+    await store.record_account_setting(alice.id, "pop3.last_login", datetime.now(UTC))
+    await store.update_account("alice@example.org", password_hash="y")
     await store.set_subscribed(alice.id, "INBOX", False)
     assert store.directory_version() == version
     await store.update_account("alice@example.org", quota_bytes=1)

@@ -127,3 +127,28 @@ async def test_counts_of_ended_windows_are_pruned(store: SqliteStore) -> None:
     assert (hour.messages, day.messages) == (1, 1)
     [hour, day] = await store.send_counts("domain", "example.org", HOUR + 10)
     assert (hour.messages, day.messages) == (1, 1)
+
+
+async def test_a_units_limits_come_between_the_config_and_the_accounts_own(store: SqliteStore) -> None:
+    # docs/units.md: the nearest unit's send.* value replaces the config default; the account's own
+    # override (``send_limits``) still wins over both.
+    await store.add_domain("example.org")
+    await store.add_account("a@example.org", "x", None)
+    await store.add_unit("staff")
+    await store.add_unit("sales", parent="staff")
+    await store.set_unit_settings("staff", {"send.messages_per_hour": 1})
+    await store.set_account_unit("a@example.org", "sales")
+    assert await _send(store, _charge(HOUR + 1, messages_per_hour=5))
+    assert not await _send(store, _charge(HOUR + 2, messages_per_hour=5))  # staff's 1, not the config's 5
+    hit = await store.send_limit_check(_charge(HOUR + 3, messages_per_hour=5))
+    assert hit is not None
+    assert (hit.scope, hit.limit) == ("account", 1)
+    await store.set_send_limit_override(SendLimitOverride("account", "a@example.org", messages_per_hour=3))
+    assert await _send(store, _charge(HOUR + 4, messages_per_hour=5))  # its own 3
+    await store.set_send_limit_override(SendLimitOverride("account", "a@example.org"))
+    await store.set_unit_settings("staff", {"send.messages_per_hour": None})
+    for second in (5, 6, 7):  # the config's 5 again: the 3rd, 4th and 5th message of the hour go
+        assert await _send(store, _charge(HOUR + second, messages_per_hour=5))
+    assert not await _send(store, _charge(HOUR + 8, messages_per_hour=5))
+    with pytest.raises(ValueError, match="a unit's setting"):
+        await store.set_account_settings("a@example.org", {"send.messages_per_hour": 1})

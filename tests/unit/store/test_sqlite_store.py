@@ -765,8 +765,8 @@ async def test_migration_0023_makes_every_account_a_user(data_dir: Path) -> None
         assert (owner.address, owner.kind, owner.is_user) == ("(shared)@example.org", "shared", False)
         assert await store.add_shared_owner("example.org") == owner  # added once
         assert await store.mailboxes(owner.id) == []
-        assert not owner.protocols.imap
-        assert not owner.protocols.pop3
+        assert not owner.settings.allows("imap")
+        assert not owner.settings.allows("pop3")
     finally:
         await store.close()
 
@@ -788,6 +788,81 @@ async def test_migration_0024_adds_mail_rules(data_dir: Path) -> None:
         active = await store.active_sieve_script(alice.id)
         assert active is not None
         assert active.source == "# 1 rules\n"
+    finally:
+        await store.close()
+
+
+async def test_migration_0034_moves_account_settings_out_of_accounts(data_dir: Path) -> None:
+    # A store at revision 0033 whose accounts carry switches, an APOP secret and a POP3 policy in
+    # their columns: the upgrade moves each into the settings store (a switch only where it was
+    # off), puts every account in the root unit, and its downgrade puts them back.
+    from alembic import command
+
+    store = await open_sqlite_store(data_dir, Settings())
+    alice = await make_account(store, "alice@example.org")
+    bob = await make_account(store, "bob@example.org")
+    await store.close()
+    downgrade_to(data_dir, "0033")
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.execute(
+            "UPDATE accounts SET pop3 = 0, submission = 0, apop_secret = 'tanstaaf', pop_mode = "
+            "'since-enabled', pop_delete_action = 'archive', pop_login_delay = 900, "
+            "pop_enabled_at = 1700000000, pop_last_login = 1700000100 WHERE id = ?",
+            (alice.id,),
+        )
+    finally:
+        conn.close()
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        moved = await store.get_account("alice@example.org")
+        assert moved is not None
+        own = dict(moved.settings.own)
+        assert own == {
+            "pop3.enabled": False,
+            "submission.enabled": False,
+            "pop3.apop_secret": "tanstaaf",
+            "pop3.mode": "since-enabled",
+            "pop3.delete_action": "archive",
+            "pop3.login_delay": 900,
+            "pop3.enabled_at": datetime.fromtimestamp(1700000000, UTC),
+            "pop3.last_login": datetime.fromtimestamp(1700000100, UTC),
+        }
+        assert (moved.settings.unit, moved.settings.allows("imap")) == ("root", True)
+        untouched = await store.get_account_by_id(bob.id)
+        assert untouched is not None
+        assert dict(untouched.settings.own) == {}  # on, as by default: its unit decides
+        await store.add_unit("staff")
+        await store.set_unit_settings("staff", {"imap.enabled": False})
+        await store.set_account_unit("bob@example.org", "staff")
+    finally:
+        await store.close()
+    # The revision's own downgrade: the values go back to their columns (what units set is lost).
+    engine = make_engine(data_dir / DB_FILE_NAME, 10.0, writer=True)
+    try:
+        with engine.connect() as conn_sa, conn_sa.begin():
+            command.downgrade(alembic_config(conn_sa), "0033")
+    finally:
+        engine.dispose()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        rows = conn.execute(
+            "SELECT imap, pop3, submission, apop_secret, pop_mode, pop_delete_action, pop_login_delay, "
+            "pop_enabled_at, pop_last_login FROM accounts ORDER BY id"
+        ).fetchall()
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    assert rows == [
+        (1, 0, 0, "tanstaaf", "since-enabled", "archive", 900, 1700000000, 1700000100),
+        (1, 1, 1, None, None, None, None, None, None),
+    ]
+    assert not tables & {"units", "unit_settings", "account_units", "account_settings"}
+    store = await open_sqlite_store(data_dir, Settings())  # and up again
+    try:
+        again = await store.get_account("alice@example.org")
+        assert again is not None
+        assert again.settings.own == own
     finally:
         await store.close()
 
@@ -1341,8 +1416,9 @@ async def test_migration_0016_threads_old_messages_and_dates_them_by_internal_da
 
 def _later_trigger(name: str) -> bool:
     """A directory-version trigger of a later revision (0021's scripts, 0025's IMAPSIEVE entries,
-    0026's DKIM keys)."""
-    return any(part in name for part in ("sieve_scripts", "imapsieve", "dkim_keys"))
+    0026's DKIM keys, 0034's units and settings)."""
+    later = ("sieve_scripts", "imapsieve", "dkim_keys", "units", "unit_settings", "account_settings")
+    return any(part in name for part in later)
 
 
 def undo_0010(conn: sqlite3.Connection) -> str:
@@ -1358,7 +1434,50 @@ def undo_0010(conn: sqlite3.Connection) -> str:
 
 # Each revision since 0011 taken out again by hand, as its downgrade does (a migration test takes the
 # store back with ``downgrade_to`` and lets the upgrade run again). A new revision adds its entry.
+_SETTING_0034 = "(SELECT value FROM account_settings WHERE account_id = accounts.id AND key = '{}')"
+_COLUMNS_0034 = (
+    ("imap", "BOOLEAN NOT NULL DEFAULT 1", f"coalesce({_SETTING_0034.format('imap.enabled')} != 'off', 1)"),
+    ("pop3", "BOOLEAN NOT NULL DEFAULT 1", f"coalesce({_SETTING_0034.format('pop3.enabled')} != 'off', 1)"),
+    (
+        "submission",
+        "BOOLEAN NOT NULL DEFAULT 1",
+        f"coalesce({_SETTING_0034.format('submission.enabled')} != 'off', 1)",
+    ),
+    ("apop_secret", "TEXT", _SETTING_0034.format("pop3.apop_secret")),
+    ("pop_mode", "TEXT", _SETTING_0034.format("pop3.mode")),
+    ("pop_delete_action", "TEXT", _SETTING_0034.format("pop3.delete_action")),
+    ("pop_login_delay", "INTEGER", f"CAST({_SETTING_0034.format('pop3.login_delay')} AS INTEGER)"),
+    ("pop_enabled_at", "BIGINT", f"CAST({_SETTING_0034.format('pop3.enabled_at')} AS INTEGER)"),
+    ("pop_last_login", "BIGINT", f"CAST({_SETTING_0034.format('pop3.last_login')} AS INTEGER)"),
+)
+_TABLES_0034 = ("units", "unit_settings", "account_units", "account_settings")
+
+
+def undo_0034() -> str:
+    """Revision 0034 by hand: the settings back into their accounts columns, the new tables and
+    their triggers out."""
+    triggers = "".join(
+        f"DROP TRIGGER directory_version_{table}_{event};"
+        for table in _TABLES_0034
+        for event in ("insert", "update", "delete")
+    )
+    columns = "".join(
+        f"ALTER TABLE accounts ADD COLUMN {name} {declared};" for name, declared, _ in _COLUMNS_0034
+    )
+    fill = "UPDATE accounts SET " + ", ".join(f"{name} = {value}" for name, _, value in _COLUMNS_0034) + ";"
+    return (
+        triggers
+        + columns
+        + fill
+        + "DROP TABLE account_settings; DROP INDEX ix_account_units_unit_id; DROP TABLE account_units; "
+        "DROP TABLE unit_settings; DROP INDEX ix_units_parent_id; UPDATE units SET parent_id = NULL; "
+        "DROP TABLE units;"
+    )
+
+
 UNDO: dict[str, str] = {
+    # the settings store and organisational units
+    "0034": undo_0034(),
     # the fetcher's external accounts and fetched-message records
     "0031": (
         "DROP TABLE fetched_messages; DROP INDEX ix_fetch_accounts_next_run; "

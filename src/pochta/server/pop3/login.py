@@ -17,6 +17,7 @@ from pochta.proto.pop3 import ApopLogin, AuthStart, PasswordLogin, SaslResponse
 from pochta.proto.sasl import Cancel, Malformed
 from pochta.server.pop3.maildrop import open_maildrop, policy_for
 from pochta.server.sasl_driver import SaslExchange, SendChallenge, Verdict
+from pochta.store.account_settings import POP3_APOP_SECRET, POP3_LAST_LOGIN
 from pochta.store.api import StoreError
 
 if TYPE_CHECKING:
@@ -80,10 +81,9 @@ class LoginFlow:
         except (ValueError, StoreError):
             account = None
         verified = False
-        if account is not None and account.apop_secret:
-            expected = hashlib.md5(
-                (timestamp + account.apop_secret).encode(), usedforsecurity=False
-            ).hexdigest()
+        secret = None if account is None else account.settings.optional(POP3_APOP_SECRET)
+        if secret:
+            expected = hashlib.md5((timestamp + secret).encode(), usedforsecurity=False).hexdigest()
             verified = hmac.compare_digest(expected, digest)
         result = await self.handler.authenticator.complete_login(
             address, verified, protocol="pop3", remote_ip=session.conn.peer_ip
@@ -147,7 +147,7 @@ class LoginFlow:
         account = result.account
         policy = policy_for(account, handler.settings.pop3)
         now = handler.now()
-        last = account.pop_last_login
+        last = account.settings.optional(POP3_LAST_LOGIN)
         since = None if last is None else (now - last).total_seconds()
         if policy.login_delay > 0 and since is not None and 0 <= since < policy.login_delay:
             # RFC 2449 §8.1.2: logged in too recently; the session stays in AUTHORIZATION.
@@ -176,7 +176,7 @@ class LoginFlow:
             # Kept in the store, so that the delay holds across restarts (one commit per login, and
             # only for accounts with a delay). A recent: login does not count.
             try:
-                await handler.store.update_account(account.address, pop_last_login=now)
+                await handler.store.record_account_setting(account.id, POP3_LAST_LOGIN.name, now)
             except StoreError as exc:
                 conn.log.warning("pop3 last login not recorded", error=str(exc))
         session.maildrop = maildrop

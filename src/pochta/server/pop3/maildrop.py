@@ -27,6 +27,7 @@ from pochta.mail import flags as flagrules
 from pochta.mail.errors import OpsError
 from pochta.mail.ops import MailOps
 from pochta.proto.pop3 import Listing
+from pochta.store.account_settings import POP3_DELETE_ACTION, POP3_ENABLED_AT, POP3_LOGIN_DELAY, POP3_MODE
 from pochta.store.api import HeldLock, Store
 from pochta.store.model import Account, AccountId, BlobRef, MailboxInfo, MailboxView
 
@@ -56,15 +57,15 @@ class Pop3Policy:
 
 
 def policy_for(account: Account, settings: Pop3Settings) -> Pop3Policy:
-    """The account's own settings, each falling back to the server default of ``[pop3]``."""
-    mode = account.pop_mode or settings.mode
-    action = account.pop_delete_action or settings.delete_action
-    delay = account.pop_login_delay
+    """The account's effective settings (its own, else its unit chain's: docs/units.md), each
+    falling back to the server default of ``[pop3]``."""
+    mode = account.settings.get(POP3_MODE, settings.mode)
+    action = account.settings.get(POP3_DELETE_ACTION, settings.delete_action)
     return Pop3Policy(
         mode="since-enabled" if mode == "since-enabled" else "all",
         delete_action=_ACTIONS.get(action, "delete"),
-        login_delay=settings.login_delay if delay is None else delay,
-        enabled_at=account.pop_enabled_at or account.created,
+        login_delay=account.settings.get(POP3_LOGIN_DELAY, settings.login_delay),
+        enabled_at=account.settings.optional(POP3_ENABLED_AT) or account.created,
     )
 
 

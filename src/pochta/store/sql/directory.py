@@ -12,13 +12,14 @@ get here.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from pochta.plural import plural
+from pochta.store.account_settings import SWITCHED_PROTOCOLS, AccountSettings, stored_values, switch_key
 from pochta.store.api import UNSET, AlreadyExists, Conflict, NotFound, _Unset
 from pochta.store.model import (
     DEFAULT_MAILBOXES,
@@ -44,6 +45,7 @@ from pochta.store.schema import (
     mailboxes,
     quota_usage,
 )
+from pochta.store.sql import units
 from pochta.store.sql.send_limits import forget_send_limits
 from pochta.store.sqlite.mailboxes import drop_mailboxes, insert_mailbox
 
@@ -102,6 +104,9 @@ def _switches(row: Row[Any]) -> ProtocolSwitches:
 def _switch_values(switches: ProtocolSwitches) -> dict[str, bool]:
     return {"imap": switches.imap, "pop3": switches.pop3, "submission": switches.submission}
 
+
+# The settings of a domain's hidden owner of public mailboxes: every switch off.
+_SHARED_OFF = tuple(key.name for key in map(switch_key, SWITCHED_PROTOCOLS) if key is not None)
 
 # Domains
 
@@ -208,8 +213,9 @@ def set_domain_protocols(
 # Accounts
 
 
-def _account(row: Row[Any]) -> Account:
-    """An Account from an ``accounts`` row (SQLAlchemy's, or any with the columns as attributes)."""
+def _account(row: Row[Any], settings: AccountSettings) -> Account:
+    """An Account from an ``accounts`` row (SQLAlchemy's, or any with the columns as attributes)
+    and its settings (``units.load_settings``)."""
     scram = None
     if row.scram_salt is not None:
         scram = ScramCredentials(
@@ -225,30 +231,24 @@ def _account(row: Row[Any]) -> Account:
         password_hash=row.password_hash,
         scram=scram,
         quota_bytes=row.quota_bytes,
-        protocols=_switches(row),
-        apop_secret=row.apop_secret,
         enabled=bool(row.enabled),
         created=datetime.fromtimestamp(row.created, UTC),
-        pop_mode=row.pop_mode,
-        pop_delete_action=row.pop_delete_action,
-        pop_login_delay=row.pop_login_delay,
-        pop_enabled_at=_optional_time(row.pop_enabled_at),
-        pop_last_login=_optional_time(row.pop_last_login),
         quota_messages=row.quota_messages,
         admin=bool(row.admin),
         kind=row.kind,
+        settings=settings,
     )
 
 
 account_from_row = _account
 
 
-def _optional_time(epoch: int | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+def _read_account(conn: Connection, row: Row[Any]) -> Account:
+    return _account(row, units.load_settings(conn, row.id))
 
 
-def _optional_epoch(when: datetime | None) -> int | None:
-    return None if when is None else int(when.timestamp())
+def _account_by_id(conn: Connection, account_id: AccountId) -> Account:
+    return _read_account(conn, conn.execute(select(accounts).where(accounts.c.id == account_id)).one())
 
 
 def _scram_values(scram: ScramCredentials | None) -> dict[str, Any]:
@@ -302,8 +302,6 @@ def add_account(
         **_scram_values(scram),
         "quota_bytes": quota_bytes,
         "quota_messages": quota_messages,
-        **_switch_values(ProtocolSwitches()),
-        "apop_secret": None,
         "enabled": True,
         "created": now(),
     }
@@ -311,7 +309,7 @@ def add_account(
     conn.execute(insert(quota_usage).values(account_id=account_id, bytes=0, messages=0))
     for name, special_use in DEFAULT_MAILBOXES:
         insert_mailbox(conn, account_id, name, special_use, subscribed=True)
-    return _account(conn.execute(select(accounts).where(accounts.c.id == account_id)).one())
+    return _account_by_id(conn, account_id)
 
 
 def add_shared_owner(conn: Connection, events: list[Change], domain: str) -> Account:
@@ -325,7 +323,7 @@ def add_shared_owner(conn: Connection, events: list[Change], domain: str) -> Acc
     address = shared_owner_address(name)
     existing = _account_row(conn, address)
     if existing is not None:
-        return _account(existing)
+        return _read_account(conn, existing)
     values = {
         "domain_id": domain_row.id,
         "address": address,
@@ -334,25 +332,25 @@ def add_shared_owner(conn: Connection, events: list[Change], domain: str) -> Acc
         **_scram_values(None),
         "quota_bytes": None,
         "quota_messages": None,
-        **_switch_values(ProtocolSwitches(imap=False, pop3=False, submission=False)),
-        "apop_secret": None,
         "enabled": True,
         "created": now(),
         "kind": SHARED_KIND,
     }
     account_id = conn.execute(insert(accounts).values(values)).inserted_primary_key[0]  # type: ignore[index]
     conn.execute(insert(quota_usage).values(account_id=account_id, bytes=0, messages=0))
-    return _account(conn.execute(select(accounts).where(accounts.c.id == account_id)).one())
+    # No protocol at all, whatever its unit says (it never logs in: ``Account.is_user`` first).
+    units.write_account_settings(conn, account_id, dict.fromkeys(_SHARED_OFF, False))
+    return _account_by_id(conn, account_id)
 
 
 def get_account(conn: Connection, address: str) -> Account | None:
     row = _account_row(conn, address)
-    return _account(row) if row is not None else None
+    return _read_account(conn, row) if row is not None else None
 
 
 def get_account_by_id(conn: Connection, account_id: AccountId) -> Account | None:
     row = conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
-    return _account(row) if row is not None else None
+    return _read_account(conn, row) if row is not None else None
 
 
 def list_accounts(conn: Connection, domain: str | None) -> list[Account]:
@@ -361,7 +359,7 @@ def list_accounts(conn: Connection, domain: str | None) -> list[Account]:
         stmt = stmt.join_from(accounts, domains, accounts.c.domain_id == domains.c.id).where(
             domains.c.name == domain_key(domain)
         )
-    return [_account(row) for row in conn.execute(stmt)]
+    return [_read_account(conn, row) for row in conn.execute(stmt)]
 
 
 def update_account(
@@ -372,14 +370,7 @@ def update_account(
     password_hash: str | _Unset = UNSET,
     scram: ScramCredentials | _Unset | None = UNSET,
     quota_bytes: int | _Unset | None = UNSET,
-    protocols: ProtocolSwitches | _Unset = UNSET,
-    apop_secret: str | _Unset | None = UNSET,
     enabled: bool | _Unset = UNSET,
-    pop_mode: str | _Unset | None = UNSET,
-    pop_delete_action: str | _Unset | None = UNSET,
-    pop_login_delay: int | _Unset | None = UNSET,
-    pop_enabled_at: datetime | _Unset | None = UNSET,
-    pop_last_login: datetime | _Unset | None = UNSET,
     quota_messages: int | _Unset | None = UNSET,
     admin: bool | _Unset = UNSET,
 ) -> Account:
@@ -391,32 +382,38 @@ def update_account(
         values.update(_scram_values(scram))
     if not isinstance(quota_bytes, _Unset):
         values["quota_bytes"] = quota_bytes
-    if not isinstance(protocols, _Unset):
-        values.update(_switch_values(protocols))
-        if protocols.pop3 and not row.pop3:
-            # "Serve mail since POP3 was enabled" counts from the moment it is switched back on.
-            values["pop_enabled_at"] = now()
-    if not isinstance(apop_secret, _Unset):
-        values["apop_secret"] = apop_secret
     if not isinstance(enabled, _Unset):
         values["enabled"] = enabled
-    if not isinstance(pop_mode, _Unset):
-        values["pop_mode"] = pop_mode
-    if not isinstance(pop_delete_action, _Unset):
-        values["pop_delete_action"] = pop_delete_action
-    if not isinstance(pop_login_delay, _Unset):
-        values["pop_login_delay"] = pop_login_delay
-    if not isinstance(pop_enabled_at, _Unset):
-        values["pop_enabled_at"] = _optional_epoch(pop_enabled_at)
-    if not isinstance(pop_last_login, _Unset):
-        values["pop_last_login"] = _optional_epoch(pop_last_login)
     if not isinstance(quota_messages, _Unset):
         values["quota_messages"] = quota_messages
     if not isinstance(admin, _Unset):
         values["admin"] = admin
     if values:
         conn.execute(update(accounts).where(accounts.c.id == row.id).values(values))
-    return _account(conn.execute(select(accounts).where(accounts.c.id == row.id)).one())
+    return _account_by_id(conn, row.id)
+
+
+def set_account_settings(
+    conn: Connection, events: list[Change], address: str, values: Mapping[str, object | None]
+) -> Account:
+    """Sets (None: removes) the account's own settings (``account_settings.KEYS``)."""
+    row = _require_account_row(conn, address)
+    units.write_account_settings(conn, row.id, values)
+    return _account_by_id(conn, row.id)
+
+
+def set_account_unit(conn: Connection, events: list[Change], address: str, unit: str) -> Account:
+    row = _require_account_row(conn, address)
+    units.set_account_unit(conn, row.id, unit)
+    return _account_by_id(conn, row.id)
+
+
+def record_account_setting(
+    conn: Connection, events: list[Change], account_id: AccountId, key: str, value: object | None
+) -> None:
+    """One key, one statement, nothing read back: for state written at logins (``pop3.last_login``)."""
+    [(name, stored)] = stored_values({key: value}, unit=False).items()
+    units.put_account_setting(conn, account_id, name, stored)
 
 
 def delete_account(conn: Connection, events: list[Change], address: str) -> None:

@@ -7,7 +7,7 @@ provides the jobs (``run_read``, ``run_write``) that ``_Jobs`` names.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Protocol, TypeVar
 
@@ -24,8 +24,9 @@ from pochta.store.model import (
     LoginUnblock,
     ProtocolSwitches,
     ScramCredentials,
+    Unit,
 )
-from pochta.store.sql import directory
+from pochta.store.sql import directory, units
 from pochta.store.sqlite.reader import SqliteDirectoryReader
 
 T = TypeVar("T")
@@ -105,14 +106,7 @@ class DirectoryMethods:
         password_hash: str | _Unset = UNSET,
         scram: ScramCredentials | _Unset | None = UNSET,
         quota_bytes: int | _Unset | None = UNSET,
-        protocols: ProtocolSwitches | _Unset = UNSET,
-        apop_secret: str | _Unset | None = UNSET,
         enabled: bool | _Unset = UNSET,
-        pop_mode: str | _Unset | None = UNSET,
-        pop_delete_action: str | _Unset | None = UNSET,
-        pop_login_delay: int | _Unset | None = UNSET,
-        pop_enabled_at: datetime | _Unset | None = UNSET,
-        pop_last_login: datetime | _Unset | None = UNSET,
         quota_messages: int | _Unset | None = UNSET,
         admin: bool | _Unset = UNSET,
     ) -> Account:
@@ -124,18 +118,44 @@ class DirectoryMethods:
                 password_hash=password_hash,
                 scram=scram,
                 quota_bytes=quota_bytes,
-                protocols=protocols,
-                apop_secret=apop_secret,
                 enabled=enabled,
-                pop_mode=pop_mode,
-                pop_delete_action=pop_delete_action,
-                pop_login_delay=pop_login_delay,
-                pop_enabled_at=pop_enabled_at,
-                pop_last_login=pop_last_login,
                 quota_messages=quota_messages,
                 admin=admin,
             )
         )
+
+    # Directory: the settings store and organisational units
+
+    async def set_account_settings(self: _Jobs, address: str, values: Mapping[str, object | None]) -> Account:
+        given = dict(values)
+        return await self.run_write(lambda c, e: directory.set_account_settings(c, e, address, given))
+
+    async def record_account_setting(
+        self: _Jobs, account_id: AccountId, key: str, value: object | None
+    ) -> None:
+        await self.run_write(lambda c, e: directory.record_account_setting(c, e, account_id, key, value))
+
+    async def set_account_unit(self: _Jobs, address: str, unit: str) -> Account:
+        return await self.run_write(lambda c, e: directory.set_account_unit(c, e, address, unit))
+
+    async def add_unit(self: _Jobs, name: str, parent: str | None = None) -> Unit:
+        return await self.run_write(lambda c, e: units.add_unit(c, e, name, parent))
+
+    async def get_unit(self: _Jobs, name: str) -> Unit | None:
+        return await self.run_read(lambda c: units.get_unit(c, name))
+
+    async def list_units(self: _Jobs) -> list[Unit]:
+        return await self.run_read(units.list_units)
+
+    async def set_unit_settings(self: _Jobs, name: str, values: Mapping[str, object | None]) -> Unit:
+        given = dict(values)
+        return await self.run_write(lambda c, e: units.set_unit_settings(c, e, name, given))
+
+    async def set_unit_parent(self: _Jobs, name: str, parent: str) -> Unit:
+        return await self.run_write(lambda c, e: units.set_unit_parent(c, e, name, parent))
+
+    async def delete_unit(self: _Jobs, name: str) -> None:
+        await self.run_write(lambda c, e: units.delete_unit(c, e, name))
 
     async def delete_account(self: _Jobs, address: str) -> None:
         await self.run_write(lambda c, e: directory.delete_account(c, e, address))

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, delete, select, update
 from sqlalchemy.dialects.sqlite import insert
 
 from pochta.store.model import Change
-from pochta.store.schema import send_counts, send_limits
+from pochta.store.schema import accounts, send_counts, send_limits
 from pochta.store.send_limit_model import (
     PERIODS,
     Scope,
@@ -21,8 +21,10 @@ from pochta.store.send_limit_model import (
     SendLimitOverride,
     SendLimitReached,
     SendLimits,
+    inherited_send_limits,
     window_start,
 )
+from pochta.store.sql.units import load_settings
 
 __all__ = ["SendLimitMethods", "charge", "check", "forget_send_limits"]
 
@@ -48,6 +50,9 @@ def _effective(conn: Connection, given: SendCharge) -> list[tuple[Scope, str, Se
     account = _override(conn, "account", given.account)
     domain = _override(conn, "domain", given.domain)
     defaults = given.account_defaults
+    account_id = conn.execute(select(accounts.c.id).where(accounts.c.address_key == given.account)).scalar()
+    if account_id is not None:  # what its units set comes between the config and its own
+        defaults = inherited_send_limits(load_settings(conn, account_id), defaults)
     return [
         ("account", given.account, account.over(defaults) if account else defaults),
         ("domain", given.domain, domain.over(SendLimits()) if domain else SendLimits()),

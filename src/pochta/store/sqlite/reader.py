@@ -4,11 +4,11 @@ Each lookup is the query the store's async method of the same meaning runs; here
 read transaction, so a caller's dependent lookups cost one thread hop and one BEGIN.
 
 The lookups every delivered message makes (domain, account, quota limits and usage, mailbox id: recipient
-resolution at RCPT and the refresh at commit) and every login makes (account, domain, app password)
-run on the driver connection inside the same
-transaction: SQLAlchemy's own work per statement costs several times what SQLite spends on these
-one-row primary-key or unique-index lookups. Rows come back as named tuples, so the same
-``_domain``/``_account`` builders serve both.
+resolution at RCPT and the refresh at commit) and every login makes (account with its settings,
+domain, app password) run on the driver connection inside the same transaction: SQLAlchemy's own
+work per statement costs several times what SQLite spends on these one-row primary-key or
+unique-index lookups (and on ``sql/units.SETTINGS_SQL``'s walk up an account's units). Rows come
+back as named tuples, so the same ``_domain``/``_account`` builders serve both.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from pochta.store.account_settings import AccountSettings
 from pochta.store.model import Account, AccountId, AccountQuota, Alias, AppPassword, Domain, MailboxId
-from pochta.store.sql import directory
+from pochta.store.sql import directory, units
 from pochta.store.sqlite import quota as sqlite_quota
 from pochta.store.sqlite.writer import driver_connection
 
@@ -64,11 +65,16 @@ class SqliteDirectoryReader:
 
     def account(self, address: str) -> Account | None:
         row = _first(self._raw, _ACCOUNT_BY_KEY, (directory.address_key(address),))
-        return None if row is None else directory.account_from_row(row)
+        return None if row is None else self._account(row)
 
     def account_by_id(self, account_id: AccountId) -> Account | None:
         row = _first(self._raw, _ACCOUNT_BY_ID, (account_id,))
-        return None if row is None else directory.account_from_row(row)
+        return None if row is None else self._account(row)
+
+    def _account(self, row: Any) -> Account:
+        # Its settings and its units' (revision 0034): one more query, the chain walk's CTE.
+        rows = self._raw.execute(units.SETTINGS_SQL, {"account": row.id})
+        return directory.account_from_row(row, AccountSettings.from_rows(rows))
 
     def alias(self, source: str) -> Alias | None:
         return directory.get_alias(self._conn, source)

@@ -40,6 +40,7 @@ from pochta.testing.store_suite.sieve_state import *
 from pochta.testing.store_suite.sortkeys import *
 from pochta.testing.store_suite.support import *
 from pochta.testing.store_suite.transport import *
+from pochta.testing.store_suite.units import *
 from pochta.testing.store_suite.wire import *
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "store",
     "test_account_crud_case_insensitive",
     "test_account_needs_domain",
+    "test_account_settings_are_typed_and_removable",
     "test_acl_entries_and_shared_mailboxes",
     "test_aliases_and_catch_all",
     "test_app_password_found_by_lookup_digest_of_its_own_account_only",
@@ -61,6 +63,7 @@ __all__ = [
     "test_delete_account_releases_messages",
     "test_delete_and_recreate_gives_new_uidvalidity",
     "test_delete_domain_with_accounts_or_aliases_conflicts",
+    "test_deleting_an_account_takes_its_settings",
     "test_deliver_is_all_or_nothing",
     "test_deliver_single_instance",
     "test_dkim_keys_per_domain_and_selector",
@@ -118,6 +121,7 @@ __all__ = [
     "test_reconstruct_dry_run_changes_nothing",
     "test_reconstruct_rebuilds_the_index",
     "test_reconstruct_restores_tampered_values",
+    "test_recorded_setting_is_read_back",
     "test_rename_with_children_keeps_uidvalidity",
     "test_save_date_of_every_write",
     "test_search_header_fields",
@@ -125,6 +129,7 @@ __all__ = [
     "test_search_text",
     "test_search_text_hostile_input",
     "test_second_handle_sees_writes",
+    "test_settings_changes_move_the_directory_version",
     "test_sieve_duplicates_expire_and_last_moves_the_expiry",
     "test_sieve_errors_newest_kept_and_pruned",
     "test_sieve_one_active_script_per_account",
@@ -135,11 +140,15 @@ __all__ = [
     "test_sort_keys_derived_kept_and_forgotten",
     "test_sort_order_is_the_order_of_the_keys",
     "test_subscriptions",
+    "test_switching_pop3_back_on_records_when",
     "test_thread_now_threads_what_the_indexer_has_not",
     "test_threads_follow_references_per_account",
     "test_tls_results_count_per_day_and_row",
     "test_try_lock_is_exclusive_until_released",
     "test_unchanged_since",
+    "test_unit_cycles_and_deletes_are_refused",
+    "test_units_list_as_a_tree_with_members",
+    "test_units_nest_and_settings_inherit",
     "test_update_account",
     "test_usage_matches_the_mailboxes_after_random_changes",
     "test_verify_detects_damage",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from pochta.store.account_settings import ROOT_UNIT
 from pochta.store.api import UNSET, AlreadyExists, Conflict, DirectoryReader, NotFound, Store
 from pochta.store.model import (
     DEFAULT_MAILBOXES,
@@ -18,7 +19,6 @@ from pochta.store.model import (
     ScramCredentials,
 )
 from pochta.testing.store_suite.support import (
-    APOP_SECRET,
     NEW_HASH,
     StoreBackdoor,
     StoreFactory,
@@ -81,7 +81,8 @@ async def test_account_crud_case_insensitive(store: Store) -> None:
     assert created.scram == scram
     assert created.quota_bytes == 1000
     assert created.enabled
-    assert created.protocols == ProtocolSwitches()
+    assert all(created.settings.allows(p) for p in ("imap", "pop3", "submission", "managesieve"))
+    assert created.settings.unit == ROOT_UNIT
     for spelling in ("alice.smith@example.org", "ALICE.SMITH@EXAMPLE.ORG", "Alice.Smith@example.org"):
         found = await store.get_account(spelling)
         assert found == created, spelling
@@ -108,24 +109,19 @@ async def test_update_account(store: Store) -> None:
         password_hash=NEW_HASH,
         scram=scram,
         quota_bytes=5000,
-        protocols=ProtocolSwitches(imap=False),
-        apop_secret=APOP_SECRET,
         enabled=False,
     )
     assert updated.password_hash == NEW_HASH
     assert updated.scram == scram
     assert updated.quota_bytes == 5000
-    assert updated.protocols == ProtocolSwitches(imap=False)
-    assert updated.apop_secret == APOP_SECRET
     assert not updated.enabled
     assert await store.get_account("alice@example.org") == updated
     # UNSET leaves a field alone, None clears it.
     cleared = await store.update_account(
-        "alice@example.org", scram=None, quota_bytes=None, apop_secret=None, password_hash=UNSET
+        "alice@example.org", scram=None, quota_bytes=None, password_hash=UNSET
     )
     assert cleared.scram is None
     assert cleared.quota_bytes is None
-    assert cleared.apop_secret is None
     assert cleared.password_hash == NEW_HASH
     with pytest.raises(NotFound):
         await store.update_account("nobody@example.org", enabled=True)
