@@ -404,6 +404,22 @@ class StoreSettings(Section):
         "opened are shared between workers.",
     )
 
+    pg_pool_size: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="PostgreSQL store: connections each process keeps to the database, and threads "
+        "running its reads and writes (a read or write holds one connection for its transaction).",
+    )
+    pg_write_retries: int = Field(
+        10,
+        ge=0,
+        le=1000,
+        description="PostgreSQL store: times a write transaction that lost a race with another one "
+        "(a serialization failure or a deadlock, which PostgreSQL rolls back whole) is run again before "
+        "the error reaches the caller.",
+    )
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
