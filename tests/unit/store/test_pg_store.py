@@ -256,6 +256,13 @@ async def test_send_limits_count_and_override_in_place(store: Store) -> None:
     assert found == SendLimitOverride("domain", "example.org", messages_per_day=7)
 
 
+async def test_sent_to_asks_each_engine_for_its_substring_function(store: Store) -> None:
+    # instr on SQLite, strpos on PostgreSQL (which has no instr): the query runs on both. Whether it
+    # finds a message in \Sent is the Sieve tests' (SQLite: delivering is the mail core's).
+    alice = await make_account(store, "alice@example.org")
+    assert await store.sent_to(alice.id, "bob@example.net") is False
+
+
 # The schema: built at the head on PostgreSQL, the same as SQLite's migrated 0001 -> head
 
 
