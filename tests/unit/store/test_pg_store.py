@@ -30,6 +30,8 @@ import pochta.testing.store_suite as suite  # noqa: E402
 from pg_env import TEMPLATE  # noqa: E402
 from pochta.config import Settings  # noqa: E402
 from pochta.store.api import Store  # noqa: E402
+from pochta.store.dmarc_model import DmarcRow  # noqa: E402
+from pochta.store.fetch_model import FetchMark, FetchRunResult, NewFetchAccount  # noqa: E402
 from pochta.store.greylist_model import GreylistRow  # noqa: E402
 from pochta.store.pg.schema import SchemaError, create_schema, current_revision  # noqa: E402
 from pochta.store.pg.store import PgStore, open_pg_store  # noqa: E402
@@ -41,6 +43,7 @@ from pochta.store.send_limit_model import (  # noqa: E402
     SendLimits,
 )
 from pochta.store.sql import send_limits  # noqa: E402
+from pochta.store.sql.fetch import AlreadyFetched  # noqa: E402
 from pochta.store.sqlite.engine import SCHEMA_HEAD, make_engine, migrate  # noqa: E402
 from pochta.store.sqlite.store import DB_FILE_NAME, SqliteStore, open_sqlite_store  # noqa: E402
 from pochta.testing.pg_cluster import PgCluster  # noqa: E402
@@ -223,8 +226,8 @@ async def store_factory(
         await handle.close()
 
 
-# The upserts of store/sql (sql/upsert.py) on both engines: the suite has no section for greylisting
-# and sending limits
+# Portable parts the suite has no section for, on both engines: greylisting and sending limits
+# (the upserts of sql/upsert.py), the address book's query, DMARC results, fetch accounts
 
 
 async def test_greylist_rows_are_replaced_in_place(store: Store) -> None:
@@ -261,6 +264,40 @@ async def test_sent_to_asks_each_engine_for_its_substring_function(store: Store)
     # finds a message in \Sent is the Sieve tests' (SQLite: delivering is the mail core's).
     alice = await make_account(store, "alice@example.org")
     assert await store.sent_to(alice.id, "bob@example.net") is False
+
+
+async def test_dmarc_results_in_and_out_by_time(store: Store) -> None:
+    row = DmarcRow(
+        100, "example.net", "example.net", "192.0.2.1", "example.net", "example.org",
+        '{"p": "reject"}', "mailto:d@example.net", "reject", False, True, "", "", "{}",
+    )  # fmt: skip
+    await store.add_dmarc_result(row)
+    await store.add_dmarc_result(replace(row, received=200, dkim_aligned=True))
+    assert await store.dmarc_results(150) == [row]  # booleans come back as booleans on both
+    assert (await store.dmarc_results(201))[1].dkim_aligned is True
+    assert await store.delete_dmarc_results(150) == 1
+    assert [r.received for r in await store.dmarc_results(2**40)] == [200]
+
+
+async def test_fetch_accounts_their_runs_and_records(store: Store) -> None:
+    alice = await make_account(store, "alice@example.org")
+    new = NewFetchAccount(alice.id, "pop3", "pop.example.net", 995, "implicit", "al", "v1:x")
+    added = await store.add_fetch_account(new, 1000)
+    assert (added.next_run, added.keep, added.failures) == (1000, True, 0)
+    assert await store.due_fetch_accounts(999, 10) == []
+    assert [a.id for a in await store.due_fetch_accounts(1000, 10)] == [added.id]
+    await store.record_fetch_run(added.id, FetchRunResult(1001, "auth", "refused", 0, 0, 1100, "auth"))
+    await store.record_fetch_run(added.id, FetchRunResult(1101, "auth", "refused", 0, 0, 1300))
+    state = await store.fetch_account(added.id)
+    assert state is not None
+    assert (state.failures, state.notified, state.next_run, state.last_error) == (2, "auth", 1300, "refused")
+    await store.mark_fetched([FetchMark(added.id, "uidl:1"), FetchMark(added.id, "uidl:2")], 1200)
+    with pytest.raises(AlreadyFetched):  # a record is kept once (the delivery that made it rolls back)
+        await store.mark_fetched([FetchMark(added.id, "uidl:1")], 1201)
+    assert await store.fetched_keys(added.id) == {"uidl:1", "uidl:2"}
+    assert await store.forget_fetched(added.id, ["uidl:1", "uidl:9"]) == 1
+    await store.delete_account(alice.address)  # its external accounts and records go with it
+    assert await store.fetch_account(added.id) is None
 
 
 # The schema: built at the head on PostgreSQL, the same as SQLite's migrated 0001 -> head
