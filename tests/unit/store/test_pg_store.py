@@ -46,6 +46,7 @@ from pochta.store.sql import send_limits  # noqa: E402
 from pochta.store.sql.fetch import AlreadyFetched  # noqa: E402
 from pochta.store.sqlite.engine import SCHEMA_HEAD, make_engine, migrate  # noqa: E402
 from pochta.store.sqlite.store import DB_FILE_NAME, SqliteStore, open_sqlite_store  # noqa: E402
+from pochta.testing import pg_cluster as clusters  # noqa: E402
 from pochta.testing.pg_cluster import PgCluster  # noqa: E402
 from pochta.testing.store_suite import StoreFactory, make_account  # noqa: E402
 
@@ -651,3 +652,23 @@ def test_database_names_are_checked(pg_cluster: PgCluster) -> None:
     for bad in ("x; DROP DATABASE postgres", "Upper", "", "1abc"):
         with pytest.raises(ValueError, match="not a plain database name"):
             pg_cluster.create_database(bad)
+
+
+def test_missing_binaries_are_named_with_their_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(clusters, "_DEBIAN_ROOT", tmp_path / "nothing")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert clusters.binaries() is None
+    assert clusters.missing() == (
+        "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: apt-get install postgresql"
+    )
+
+
+def test_without_postgresql_tests_skip_or_fail_under_require_interop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_env, "REQUIRE", False)
+    with pytest.raises(pytest.skip.Exception, match="no cluster"):
+        pg_env._unavailable("no cluster")
+    monkeypatch.setattr(pg_env, "REQUIRE", True)
+    with pytest.raises(pytest.fail.Exception, match="unavailable under POCHTA_REQUIRE_INTEROP=1: no cluster"):
+        pg_env._unavailable("no cluster")
