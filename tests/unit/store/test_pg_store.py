@@ -612,6 +612,25 @@ async def test_a_failed_write_leaves_nothing_and_is_not_retried(pg_url: str, tmp
         await store.close()
 
 
+async def test_reads_and_writes_take_turns_on_one_connection(pg_url: str, tmp_path: Path) -> None:
+    # The read and write engines share the pool: a connection a read used (READ ONLY, REPEATABLE
+    # READ) is back to a writable SERIALIZABLE one for the next write, and the other way round.
+    store = await open_pg_store(pg_url, tmp_path, Settings.model_validate({"store": {"pg_pool_size": 1}}))
+
+    def level(conn: Connection) -> tuple[str, str]:
+        iso = conn.execute(text("SHOW transaction_isolation")).scalar_one()
+        return str(iso), str(conn.execute(text("SHOW transaction_read_only")).scalar_one())
+
+    try:
+        for round_ in range(2):
+            assert await store.run_read(level) == ("repeatable read", "on")
+            assert await store.run_write(lambda c, e: level(c)) == ("serializable", "off")
+            row = meta.insert().values(key=f"k{round_}", value="")
+            await store.run_write(lambda c, e, row=row: c.execute(row))
+    finally:
+        await store.close()
+
+
 async def test_a_read_sees_one_snapshot(pg_url: str, tmp_path: Path) -> None:
     store = await open_pg_store(pg_url, tmp_path, Settings())
     try:

@@ -32,6 +32,8 @@ def make_engines(url: str, pool_size: int) -> tuple[Engine, Engine, Engine]:
     """(base, read, write) engines sharing one pool: ``read`` and ``write`` carry the isolation
     levels above. ``pool_pre_ping``: a connection the server closed (a restart, a failover) is
     replaced at checkout instead of failing the job that took it."""
+    # As many connections as job threads (PgStore), each job holding one for its transaction: a
+    # checkout never waits, and pool_timeout is only the bound for a caller outside the jobs.
     base = create_engine(
         url, poolclass=QueuePool, pool_size=pool_size, max_overflow=0, pool_pre_ping=True, pool_timeout=60
     )
