@@ -94,7 +94,7 @@ ON_BOTH_ENGINES = (
 
 _DELIVERY = "delivers messages (the mail core)"
 _VERSION = "reads directory_version() (its fast read comes with the cross-node change feed)"
-_QUEUE = "enqueues: the queue stores small blobs in inline_blobs through SQLite's driver connection"
+_QUEUE = "the outbound queue (sqlite/queue stores small blobs in inline_blobs on SQLite's driver connection)"
 _LOCK = "try_lock: session locks are advisory locks on PostgreSQL, not written yet"
 _BLOBS = "new_blob/read_blob: blobs kept in the database come with the mail core"
 NOT_YET: dict[str, str] = {
@@ -691,3 +691,12 @@ def test_without_postgresql_tests_skip_or_fail_under_require_interop(monkeypatch
     monkeypatch.setattr(pg_env, "REQUIRE", True)
     with pytest.raises(pytest.fail.Exception, match="unavailable under POCHTA_REQUIRE_INTEROP=1: no cluster"):
         pg_env._unavailable("no cluster")
+
+
+async def test_a_database_that_does_not_flush_commits_is_named_in_the_log(
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The tests' cluster runs with fsync=off (pg_cluster): exactly what an operator must hear of.
+    store = await open_pg_store(pg_url, tmp_path, Settings())
+    await store.close()
+    assert "PostgreSQL does not make commits durable (fsync=off, synchronous_commit=off)" in caplog.text

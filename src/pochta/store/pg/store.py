@@ -2,9 +2,11 @@
 which parts serve; the mail core is the next step). Built by ``open_pg_store``; tests construct it
 directly, ``pochta.store.factory`` does not open it yet.
 
-The portable method mixins of ``store/sql`` (directory, ACL, metadata, Sieve, DKIM, DMARC, TLS
-results, greylisting, sending limits, fetch and migration state ...) run unchanged on it: each
-method is one ``run_read`` or ``run_write`` job over a SQLAlchemy Connection, as on SQLite.
+The portable method mixins of ``store/sql`` (directory, ACL, metadata, Sieve scripts and state,
+mail rules, DKIM, DMARC, TLS results, greylisting, sending limits, fetch accounts) run unchanged on
+it: each method is one ``run_read`` or ``run_write`` job over a SQLAlchemy Connection, as on SQLite.
+Not yet: the outbound queue (``sql/queue_methods`` over ``sqlite/queue``, which stores small blobs
+through SQLite's driver connection) and migration state (``sqlite/mail``), with the mail core.
 
 Jobs run on a pool of threads (``store.pg_pool_size``), each on its own pooled connection for one
 transaction: a read in REPEATABLE READ READ ONLY, a write in SERIALIZABLE, retried when PostgreSQL
@@ -46,7 +48,6 @@ from pochta.store.sql.fetch import FetchMethods
 from pochta.store.sql.greylist import GreylistMethods
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.metadata import MetadataMethods
-from pochta.store.sql.queue_methods import QueueMethods
 from pochta.store.sql.send_limits import SendLimitMethods
 from pochta.store.sql.sieve import SieveMethods
 from pochta.store.sql.sieve_state import SieveStateMethods
@@ -65,7 +66,6 @@ _RETRY_PAUSE = 0.005  # seconds, doubled with each retry of one write and spread
 
 class PgStore(
     DirectoryMethods,
-    QueueMethods,
     AclMethods,
     MetadataMethods,
     SieveMethods,
@@ -200,6 +200,21 @@ class PgStore(
         await asyncio.to_thread(self._engine.dispose)
 
 
+def _warn_if_not_durable(engine: Engine) -> None:
+    """A commit acknowledges mail (DESIGN: acknowledged means fsync'ed): say so when the server
+    would not flush it. Not refused: tests run a throw-away cluster that flushes nothing."""
+    with engine.connect() as conn:
+        fsync = conn.exec_driver_sql("SHOW fsync").scalar_one()
+        synchronous = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+    if fsync != "on" or synchronous == "off":
+        log.warning(
+            "PostgreSQL does not make commits durable (fsync=%s, synchronous_commit=%s): "
+            "mail acknowledged before a crash of the database server may be lost",
+            fsync,
+            synchronous,
+        )
+
+
 async def open_pg_store(url: str, data_dir: Path, settings: Settings) -> PgStore:
     """Open the store in the PostgreSQL database at ``url`` (building its schema at the head when
     it is empty, upgrading an older one), with blob files under ``data_dir/blobs``."""
@@ -219,6 +234,7 @@ async def open_pg_store(url: str, data_dir: Path, settings: Settings) -> PgStore
                 create_schema(conn)
 
         await asyncio.to_thread(build)
+        await asyncio.to_thread(_warn_if_not_durable, engines[0])
     except BaseException:
         engines[0].dispose()
         raise
