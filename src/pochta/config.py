@@ -37,6 +37,7 @@ from pochta.config_milter import MilterSettings
 from pochta.config_section import Section, SubkeyError
 from pochta.config_sieve import SieveSettings
 from pochta.config_smtp import LmtpSettings, QueueSettings, SmtpSettings
+from pochta.config_store_url import StoreUrl, parse_store_url
 from pochta.config_tls import TlsSettings
 from pochta.config_tls_rpt import TlsRptSettings
 from pochta.netaddr import check_networks, in_networks
@@ -286,7 +287,14 @@ class LoginSettings(Section):
 
 
 class StoreSettings(Section):
-    backend: Literal["sqlite"] = Field("sqlite", description="Metadata store. PostgreSQL comes later.")
+    url: str = Field(
+        "",
+        description='Where the metadata lives: "" is SQLite in the data directory (DATA/pochta.db), as is '
+        '"sqlite:///pochta.db"; "postgresql://USER:PASSWORD@HOST/DATABASE" (or "postgresql+psycopg://...", '
+        '"postgresql:///DATABASE?host=/run/postgresql" for a UNIX socket) is PostgreSQL, which needs '
+        "pip install 'pochta[postgresql]'. The PostgreSQL store is not complete yet: pochta serve and the "
+        "CLI refuse it (docs/scaling.md says what exists).",
+    )
     group_commit_max: int = Field(
         256, ge=1, description="Most write transactions folded into one SQLite commit."
     )
@@ -396,6 +404,33 @@ class StoreSettings(Section):
         "burst of deliveries reads nothing wherever the connection lands. false: only the views clients "
         "opened are shared between workers.",
     )
+
+    pg_pool_size: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="PostgreSQL store: connections each process keeps to the database, and threads "
+        "running its reads and writes (a read or write holds one connection for its transaction).",
+    )
+    pg_write_retries: int = Field(
+        10,
+        ge=0,
+        le=1000,
+        description="PostgreSQL store: times a write transaction that lost a race with another one "
+        "(a serialization failure or a deadlock, which PostgreSQL rolls back whole) is run again before "
+        "the error reaches the caller.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parse_store_url(value)  # ValueError: reported with the file and key
+        return value
+
+    @property
+    def engine(self) -> StoreUrl:
+        """``url`` parsed: the engine and its address."""
+        return parse_store_url(self.url)
 
 
 class SearchSettings(Section):

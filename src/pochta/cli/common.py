@@ -56,10 +56,18 @@ def data_option(func: Callable[P, T]) -> Callable[P, T]:
 def load_or_exit(data_dir: Path) -> Settings:
     """Settings of a data directory; exit code 2 with file, key and problem when they are bad."""
     try:
-        return load_settings(data_dir / CONFIG_FILE_NAME)
+        settings = load_settings(data_dir / CONFIG_FILE_NAME)
     except ConfigError as exc:
         click.echo(f"pochta: configuration error:\n{exc}", err=True)
         sys.exit(2)
+    from pochta.store.factory import unsupported
+
+    refused = unsupported(data_dir, settings)  # [store] url: an engine this version cannot open yet
+    if refused is not None:
+        where = data_dir / CONFIG_FILE_NAME
+        click.echo(f"pochta: configuration error:\n{where}: [store] url: {refused}", err=True)
+        sys.exit(2)
+    return settings
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

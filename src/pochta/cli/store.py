@@ -22,7 +22,6 @@ from sqlalchemy.exc import DBAPIError
 
 from pochta.cli.common import CommandFailed, data_option, load_or_exit
 from pochta.store import db_copy
-from pochta.store.sqlite.search import rebuild_index
 
 __all__ = ["register_store_commands"]
 
@@ -122,7 +121,7 @@ def _copy(source_engine: Engine, target_engine: Engine) -> tuple[db_copy.CopyRep
             raise CommandFailed(str(exc)) from None
         except DBAPIError as exc:  # the target refused a row: nothing is kept
             raise CommandFailed(f"the copy failed: {exc.orig}") from None
-        queued = rebuild_index(target)  # the target's own FTS index, from the copied texts
+        queued = db_copy.after_copy(target)  # the target's own FTS index, from the copied texts
         bad = [check for check in db_copy.verify(source, target) if not check.same]
         if bad:
             transaction.rollback()

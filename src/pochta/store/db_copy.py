@@ -35,7 +35,15 @@ from sqlalchemy import Connection, Table, and_, bindparam, func, select, text, u
 from pochta.store import schema
 from pochta.store.schema import INDEX_DROP
 
-__all__ = ["BATCH_ROWS", "TRIGGER_WRITTEN", "CopyRefused", "CopyReport", "copy_database", "verify"]
+__all__ = [
+    "BATCH_ROWS",
+    "TRIGGER_WRITTEN",
+    "CopyRefused",
+    "CopyReport",
+    "after_copy",
+    "copy_database",
+    "verify",
+]
 
 BATCH_ROWS = 2000  # rows per INSERT executemany: large enough to amortise, small enough to stream
 
@@ -127,6 +135,29 @@ def copy_database(source: Connection, target: Connection, progress: Progress | N
     for name in TRIGGER_WRITTEN:
         _rewrite(source, target, schema.metadata.tables[name])
     return report
+
+
+def after_copy(target: Connection) -> int:
+    """What the target's engine needs once the rows are in, in the copy's transaction; returns how
+    many messages its indexer has to index. SQLite: its FTS5 index rebuilt from the copied texts.
+    PostgreSQL: every sequence moved past the ids the copy inserted (``nextval`` would hand out a
+    copied id again otherwise); its full-text search comes with its mail core (docs/scaling.md)."""
+    if target.dialect.name == "sqlite":
+        from pochta.store.sqlite.search import rebuild_index
+
+        return rebuild_index(target)
+    for table in copied_tables():
+        keys = list(table.primary_key.columns)
+        if len(keys) != 1:
+            continue
+        column = keys[0].name
+        sequence = target.execute(
+            text("SELECT pg_get_serial_sequence(:table, :column)"), {"table": table.name, "column": column}
+        ).scalar_one()
+        if sequence is not None:
+            highest = select(func.coalesce(func.max(table.c[column]), 0)).scalar_subquery()
+            target.execute(select(func.setval(sequence, highest + 1, False)))
+    return 0
 
 
 def _without_dropped(source: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -579,7 +579,11 @@ def add_login_unblock(
 ) -> LoginUnblock:
     created_ms = int(time.time() * 1000)
     conn.execute(delete(login_unblocks).where(login_unblocks.c.created_ms < created_ms - keep_seconds * 1000))
-    unblock_id = conn.execute(insert(login_unblocks).values(target=target, created_ms=created_ms)).lastrowid
+    # inserted_primary_key, not lastrowid (SQLite's cursor attribute; psycopg has none).
+    inserted = conn.execute(insert(login_unblocks).values(target=target, created_ms=created_ms))
+    key = inserted.inserted_primary_key
+    assert key is not None
+    unblock_id = key[0]
     return _login_unblock(conn.execute(select(login_unblocks).where(login_unblocks.c.id == unblock_id)).one())
 
 

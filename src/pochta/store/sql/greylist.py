@@ -8,11 +8,11 @@ from dataclasses import asdict
 from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection, and_, delete, exists, or_, select
-from sqlalchemy.dialects.sqlite import insert
 
 from pochta.store.greylist_model import GreylistRow
 from pochta.store.model import Change
 from pochta.store.schema import greylist
+from pochta.store.sql import upsert
 
 __all__ = ["GreylistMethods"]
 
@@ -42,13 +42,18 @@ class GreylistMethods:
 
     async def greylist_put(self: _Jobs, row: GreylistRow) -> None:
         values = asdict(row)
-        statement = insert(greylist).values(values)
         keys = ("client", "sender", "recipient")
-        upsert = statement.on_conflict_do_update(
-            index_elements=[_g[k] for k in keys],
-            set_={name: statement.excluded[name] for name in _FIELDS if name not in keys},
-        )
-        await self.run_write(lambda c, e: c.execute(upsert))
+
+        def run(conn: Connection, changes: list[Change]) -> None:
+            statement = upsert.insert(conn, greylist).values(values)
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[_g[k] for k in keys],
+                    set_={name: statement.excluded[name] for name in _FIELDS if name not in keys},
+                )
+            )
+
+        await self.run_write(run)
 
     async def greylist_sender_known(self: _Jobs, domain: str, since: int) -> bool:
         query = select(exists().where(_g.sender_domain == domain, _g.passed > 0, _g.last_seen >= since))

@@ -28,13 +28,18 @@ _r = mail_rules.c
 # Values of the recipient fields of the messages in the account's \Sent mailbox holding the address
 # as a substring: one query over the Sent mailbox's memberships (index on mailbox_id) and their
 # header rows (primary key message_id, field); the values are searchable text (folded, each
-# addr-spec verbatim: pochta.mime.search.searchable), so instr finds every candidate.
-_SQL_SENT_TO = text(
+# addr-spec verbatim: pochta.mime.search.searchable), so a substring search finds every candidate:
+# instr on SQLite, strpos on PostgreSQL (the same: the 1-based position, 0 when absent, case-sensitive).
+_SQL_SENT_TO = (
     "SELECT h.value FROM mailboxes AS b JOIN membership AS m ON m.mailbox_id = b.id "
     "JOIN message_header_values AS h ON h.message_id = m.message_id "
     "WHERE b.account_id = :account AND b.special_use = '\\Sent' AND h.field IN ('to', 'cc', 'bcc') "
-    "AND instr(h.value, :address) > 0"
+    "AND {position}(h.value, :address) > 0"
 )
+_SENT_TO = {
+    "sqlite": text(_SQL_SENT_TO.format(position="instr")),
+    "postgresql": text(_SQL_SENT_TO.format(position="strpos")),
+}
 # Characters that may stand in an addr-spec next to the address found: a hit inside a longer
 # address ("jimbob@example.net" for "bob@example.net") is no hit.
 _ADDRESS_CHAR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]"
@@ -43,7 +48,7 @@ _ADDRESS_CHAR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]"
 def sent_to(conn: Connection, account_id: AccountId, address: str) -> bool:
     wanted = address.lower()
     alone = re.compile(f"(?<!{_ADDRESS_CHAR}){re.escape(wanted)}(?!{_ADDRESS_CHAR})")
-    rows = conn.execute(_SQL_SENT_TO, {"account": account_id, "address": wanted})
+    rows = conn.execute(_SENT_TO[conn.dialect.name], {"account": account_id, "address": wanted})
     return any(alone.search(str(row[0])) for row in rows)
 
 

@@ -9,7 +9,6 @@ from dataclasses import asdict, replace
 from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection, and_, delete, select, update
-from sqlalchemy.dialects.sqlite import insert
 
 from pochta.store.model import Change
 from pochta.store.schema import accounts, send_counts, send_limits
@@ -24,6 +23,7 @@ from pochta.store.send_limit_model import (
     inherited_send_limits,
     window_start,
 )
+from pochta.store.sql import upsert
 from pochta.store.sql.units import load_settings
 
 __all__ = ["SendLimitMethods", "charge", "check", "forget_send_limits"]
@@ -106,7 +106,7 @@ def charge(conn: Connection, given: SendCharge) -> None:
                     _c.scope == scope, _c.name == name, _c.period == period, _c.start < start
                 )
             )
-            statement = insert(send_counts).values(
+            statement = upsert.insert(conn, send_counts).values(
                 scope=scope,
                 name=name,
                 period=period,
@@ -129,7 +129,9 @@ def charge(conn: Connection, given: SendCharge) -> None:
 def _mark_notified(conn: Connection, hit: SendLimitReached) -> bool:
     keys = {"scope": hit.scope, "name": hit.name, "period": hit.period, "start": hit.start}
     conn.execute(
-        insert(send_counts).values(**keys, messages=0, recipients=0, notified=False).on_conflict_do_nothing()
+        upsert.insert(conn, send_counts)
+        .values(**keys, messages=0, recipients=0, notified=False)
+        .on_conflict_do_nothing()
     )
     done = conn.execute(
         update(send_counts)
@@ -160,7 +162,7 @@ class SendLimitMethods:
             if all(values[f] is None for f in _LIMIT_FIELDS):
                 conn.execute(delete(send_limits).where(*key))
                 return
-            statement = insert(send_limits).values(values)
+            statement = upsert.insert(conn, send_limits).values(values)
             conn.execute(
                 statement.on_conflict_do_update(
                     index_elements=[_l.scope, _l.name],

@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects.sqlite import insert
 
 from pochta.store.model import Change
 from pochta.store.schema import mta_sts_policies, tls_rpt_results
+from pochta.store.sql import upsert
 from pochta.store.transport_model import CachedPolicy, TlsResult, TlsResultRow
 
 __all__ = ["TransportMethods"]
@@ -35,13 +35,13 @@ def put_policy(conn: Connection, policy: CachedPolicy) -> None:
         "fetched": policy.fetched,
         "expires": policy.expires,
     }
-    statement = insert(mta_sts_policies).values(values)
+    statement = upsert.insert(conn, mta_sts_policies).values(values)
     conn.execute(statement.on_conflict_do_update(index_elements=[_p.domain], set_=values))
 
 
 def count_results(conn: Connection, day: str, results: Sequence[TlsResult]) -> None:
     for result in results:
-        statement = insert(tls_rpt_results).values(
+        statement = upsert.insert(conn, tls_rpt_results).values(
             day=day,
             domain=result.domain,
             policy_type=result.policy_type,

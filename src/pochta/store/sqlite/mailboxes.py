@@ -198,9 +198,10 @@ def rename_mailbox(
         if clash is not None:
             raise AlreadyExists(f"mailbox {clash.name!r} already exists")
     # Two steps, because a new name may be an old name of the same subtree ("a" -> "a/a") and the
-    # UNIQUE constraint is checked row by row.
+    # UNIQUE constraint is checked row by row. The names in between hold a control character, which
+    # no mailbox name may (mail/names.py), and not NUL, which PostgreSQL's text refuses.
     stmt = update(mailboxes).where(mailboxes.c.id == bindparam("b_id"))
-    conn.execute(stmt, [{"b_id": mid, "name": f"\x00renaming\x00{mid}"} for mid in renamed])
+    conn.execute(stmt, [{"b_id": mid, "name": f"\x01renaming\x01{mid}"} for mid in renamed])
     conn.execute(stmt, [{"b_id": mid, "name": name} for mid, name in renamed.items()])
     result = []
     for row in rows:

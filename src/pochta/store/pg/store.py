@@ -1,0 +1,241 @@
+"""``PgStore``: the store on PostgreSQL, so far its portable part (docs/scaling.md says exactly
+which parts serve; the mail core is the next step). Built by ``open_pg_store``; tests construct it
+directly, ``pochta.store.factory`` does not open it yet.
+
+The portable method mixins of ``store/sql`` (directory, ACL, metadata, Sieve scripts and state,
+mail rules, DKIM, DMARC, TLS results, greylisting, sending limits, fetch accounts) run unchanged on
+it: each method is one ``run_read`` or ``run_write`` job over a SQLAlchemy Connection, as on SQLite.
+Not yet: the outbound queue (``sql/queue_methods`` over ``sqlite/queue``, which stores small blobs
+through SQLite's driver connection) and migration state (``sqlite/mail``), with the mail core.
+
+Jobs run on a pool of threads (``store.pg_pool_size``), each on its own pooled connection for one
+transaction: a read in REPEATABLE READ READ ONLY, a write in SERIALIZABLE, retried when PostgreSQL
+aborts it for a race (``engine``). Unlike SQLite's one writer with group commit, writes run side by
+side, each its own commit (PostgreSQL groups the WAL flushes of concurrent commits itself).
+No database call runs on the event loop thread.
+
+Change-feed events a write records are published to this process's feed after its commit; the
+feed across processes and nodes (LISTEN/NOTIFY) is a later step, as are session locks
+(``try_lock``: advisory locks) and the directory version's fast read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from pochta.config import Settings
+from pochta.store.api import DirectoryReader
+from pochta.store.blobs import BlobStore
+from pochta.store.changes import LocalChangeFeed
+from pochta.store.model import AccountId, BlobRef, Change, MailboxId, MailboxInfo
+from pochta.store.pg.engine import is_retryable, make_engines
+from pochta.store.pg.reader import CoreDirectoryReader
+from pochta.store.pg.schema import create_schema
+from pochta.store.sql.acl import AclMethods
+from pochta.store.sql.directory_methods import DirectoryMethods
+from pochta.store.sql.dkim import DkimMethods
+from pochta.store.sql.dmarc import DmarcMethods
+from pochta.store.sql.fetch import FetchMethods
+from pochta.store.sql.greylist import GreylistMethods
+from pochta.store.sql.mail_rules import MailRuleMethods
+from pochta.store.sql.metadata import MetadataMethods
+from pochta.store.sql.send_limits import SendLimitMethods
+from pochta.store.sql.sieve import SieveMethods
+from pochta.store.sql.sieve_state import SieveStateMethods
+from pochta.store.sql.transport import TransportMethods
+from pochta.store.sqlite import mailboxes as mailbox_tree
+
+__all__ = ["PgStore", "open_pg_store"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BLOB_DIR_NAME = "blobs"
+_RETRY_PAUSE = 0.005  # seconds, doubled with each retry of one write and spread at random
+
+
+class PgStore(
+    DirectoryMethods,
+    AclMethods,
+    MetadataMethods,
+    SieveMethods,
+    SieveStateMethods,
+    MailRuleMethods,
+    DkimMethods,
+    DmarcMethods,
+    TransportMethods,
+    GreylistMethods,
+    SendLimitMethods,
+    FetchMethods,
+):
+    """The portable part of ``pochta.store.api.Store`` over PostgreSQL. Create with ``open_pg_store``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engines: tuple[Engine, Engine, Engine],
+        blobs: BlobStore,
+        feed: LocalChangeFeed,
+    ) -> None:
+        self.settings = settings
+        self.blobs = blobs
+        self._engine, self._read_engine, self._write_engine = engines
+        self._feed = feed
+        self._jobs = concurrent.futures.ThreadPoolExecutor(
+            settings.store.pg_pool_size, thread_name_prefix="pochta-pg"
+        )
+        self._closed = False
+        self.write_retries = 0  # writes run again after a serialization failure or a deadlock
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    async def run_read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` on a pool thread inside one REPEATABLE READ, READ ONLY transaction."""
+        return await asyncio.get_running_loop().run_in_executor(self._jobs, self._read_sync, fn)
+
+    def _read_sync(self, fn: Callable[[Connection], T]) -> T:
+        with self._read_engine.connect() as conn, conn.begin():
+            return fn(conn)
+
+    async def run_write(
+        self, fn: Callable[[Connection, list[Change]], T], *, durable: bool = True, background: bool = False
+    ) -> T:
+        """Run ``fn`` in one SERIALIZABLE transaction on a pool thread, again from the start when
+        PostgreSQL aborted it for a race; the feed events it records are published once it
+        commits. ``durable`` and ``background`` are SQLite's writer's (every commit here is
+        durable, and writes do not queue behind one another)."""
+        del durable, background
+        events: list[Change] = []
+        result = await asyncio.get_running_loop().run_in_executor(self._jobs, self._write_sync, fn, events)
+        if events:
+            self._feed.publish(events)
+        return result
+
+    def _write_sync(self, fn: Callable[[Connection, list[Change]], T], events: list[Change]) -> T:
+        retries = self.settings.store.pg_write_retries
+        pause = _RETRY_PAUSE
+        for attempt in range(retries + 1):
+            events.clear()  # a retried job records its events afresh
+            try:
+                with self._write_engine.connect() as conn, conn.begin():
+                    return fn(conn, events)
+            except Exception as error:
+                if attempt == retries or not is_retryable(error):
+                    raise
+                self.write_retries += 1
+                log.debug("write lost a race (attempt %d), running it again: %s", attempt + 1, error)
+                time.sleep(pause * (1 + random.random()))
+                pause *= 2
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    # Mailbox trees: the functions of sqlite/mailboxes that are SQLAlchemy Core throughout (the
+    # same forwarders as SqliteStore's; the Recent boundary, views and messages come with the mail core).
+
+    async def mailboxes(self, account_id: AccountId) -> list[MailboxInfo]:
+        return await self.run_read(lambda c: mailbox_tree.list_mailboxes(c, account_id))
+
+    async def get_mailbox(self, account_id: AccountId, name: str) -> MailboxInfo | None:
+        return await self.run_read(lambda c: mailbox_tree.get_mailbox(c, account_id, name))
+
+    async def get_mailbox_by_id(self, mailbox_id: MailboxId) -> MailboxInfo | None:
+        return await self.run_read(lambda c: mailbox_tree.get_mailbox_by_id(c, mailbox_id))
+
+    async def create_mailbox(
+        self, account_id: AccountId, name: str, special_use: str | None = None
+    ) -> MailboxInfo:
+        return await self.run_write(
+            lambda c, e: mailbox_tree.create_mailbox(c, e, account_id, name, special_use)
+        )
+
+    async def rename_mailbox(self, account_id: AccountId, old: str, new: str) -> list[MailboxInfo]:
+        return await self.run_write(lambda c, e: mailbox_tree.rename_mailbox(c, e, account_id, old, new))
+
+    async def delete_mailbox(self, account_id: AccountId, name: str) -> None:
+        await self.run_write(lambda c, e: mailbox_tree.delete_mailbox(c, e, account_id, name))
+
+    async def set_subscribed(self, account_id: AccountId, name: str, subscribed: bool) -> None:
+        await self.run_write(lambda c, e: mailbox_tree.set_subscribed(c, e, account_id, name, subscribed))
+
+    async def subscriptions(self, account_id: AccountId) -> list[str]:
+        return await self.run_read(lambda c: mailbox_tree.list_subscriptions(c, account_id))
+
+    # Blob files (blobs.py, engine-independent); blobs kept in the database come with the mail core.
+
+    async def put_blob(self, data: bytes) -> BlobRef:
+        return await self.blobs.put(data)
+
+    async def put_blob_file(self, path: str) -> BlobRef:
+        return await self.blobs.put_file(path)
+
+    async def read_directory(self, fn: Callable[[DirectoryReader], T]) -> T:
+        return await self.run_read(lambda c: fn(CoreDirectoryReader(c)))
+
+    def directory_version(self) -> int | None:
+        # None: "cache nothing" (api.Directory). On SQLite a one-row read on the loop thread costs
+        # microseconds; here it is a round trip, which the change feed's next step will spare.
+        return None
+
+    def feed(self) -> LocalChangeFeed:
+        return self._feed
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._feed.close()
+        await asyncio.to_thread(self._jobs.shutdown, True)
+        await asyncio.to_thread(self.blobs.close)
+        await asyncio.to_thread(self._engine.dispose)
+
+
+def _warn_if_not_durable(engine: Engine) -> None:
+    """A commit acknowledges mail (DESIGN: acknowledged means fsync'ed): say so when the server
+    would not flush it. Not refused: tests run a throw-away cluster that flushes nothing."""
+    with engine.connect() as conn:
+        fsync = conn.exec_driver_sql("SHOW fsync").scalar_one()
+        synchronous = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+    if fsync != "on" or synchronous == "off":
+        log.warning(
+            "PostgreSQL does not make commits durable (fsync=%s, synchronous_commit=%s): "
+            "mail acknowledged before a crash of the database server may be lost",
+            fsync,
+            synchronous,
+        )
+
+
+async def open_pg_store(url: str, data_dir: Path, settings: Settings) -> PgStore:
+    """Open the store in the PostgreSQL database at ``url`` (building its schema at the head when
+    it is empty, upgrading an older one), with blob files under ``data_dir/blobs``."""
+    blobs = BlobStore(Path(data_dir) / BLOB_DIR_NAME, write_threads=settings.store.blob_threads)
+
+    def prepare() -> None:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        blobs.ensure_dirs()
+        blobs.sweep_tmp_sync()
+
+    await asyncio.to_thread(prepare)
+    engines = make_engines(url, settings.store.pg_pool_size)
+    try:
+
+        def build() -> None:
+            with engines[0].begin() as conn:
+                create_schema(conn)
+
+        await asyncio.to_thread(build)
+        await asyncio.to_thread(_warn_if_not_durable, engines[0])
+    except BaseException:
+        engines[0].dispose()
+        raise
+    return PgStore(settings, engines, blobs, LocalChangeFeed())

@@ -1,0 +1,71 @@
+"""PostgreSQL for tests: one throw-away cluster per test process (``pochta.testing.pg_cluster``),
+a template database built once at the schema's head, and a fresh database per test copied from it.
+
+Under pytest-xdist every worker is its own process with its own session fixtures, so each starts
+its own cluster in its own temp dir (about a second): nothing is shared, so nothing needs a lock.
+The cluster is stopped and removed when the test session of that process ends.
+
+Without the PostgreSQL server binaries the tests skip with the reason (``apt-get install
+postgresql``); under ``POCHTA_REQUIRE_INTEROP=1`` (CI) they fail instead.
+
+Use: ``import pg_env`` and ``pg_cluster = pg_env.pg_cluster`` (and ``pg_url``) in a test module:
+pytest finds the fixtures in the module's namespace (an assignment, not an import, so that the
+test functions' parameters of the same names are no redefinition to ruff).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from pochta.testing import pg_cluster as clusters
+
+REQUIRE = os.environ.get("POCHTA_REQUIRE_INTEROP") == "1"
+TEMPLATE = "pochta_template"
+_names = itertools.count(1)
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRE:
+        pytest.fail(f"PostgreSQL unavailable under POCHTA_REQUIRE_INTEROP=1: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[clusters.PgCluster]:
+    """This test process's cluster, with ``TEMPLATE`` created at the schema's head."""
+    reason = clusters.missing()
+    if reason is not None:
+        _unavailable(reason)
+    try:
+        import psycopg  # noqa: F401  (the driver: pip install 'pochta[postgresql]')
+    except ImportError:
+        _unavailable("psycopg is not installed: pip install 'pochta[postgresql]'")
+    cluster = clusters.start_cluster()
+    try:
+        build_template(cluster)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def build_template(cluster: clusters.PgCluster) -> None:
+    """The template every test database copies: the schema built once at the head."""
+    from pochta.store.pg.schema import create_schema_sync
+
+    url = cluster.create_database(TEMPLATE)
+    create_schema_sync(url)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: clusters.PgCluster) -> Iterator[str]:
+    """A fresh database at the schema's head for this test, dropped after it."""
+    name = f"t{os.getpid()}_{next(_names)}"
+    url = pg_cluster.create_database(name, template=TEMPLATE)
+    try:
+        yield url
+    finally:
+        pg_cluster.drop_database(name)
