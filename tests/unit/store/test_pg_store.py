@@ -13,7 +13,11 @@ on PostgreSQL (deliveries, views, flags, search, quota, inline blobs), the next 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import signal
+import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -34,8 +38,10 @@ from pochta.store.api import Store  # noqa: E402
 from pochta.store.dmarc_model import DmarcRow  # noqa: E402
 from pochta.store.fetch_model import FetchMark, FetchRunResult, NewFetchAccount  # noqa: E402
 from pochta.store.greylist_model import GreylistRow  # noqa: E402
+from pochta.store.pg.locks import lock_key  # noqa: E402
 from pochta.store.pg.schema import SchemaError, create_schema, current_revision  # noqa: E402
 from pochta.store.pg.store import PgStore, open_pg_store  # noqa: E402
+from pochta.store.pg.version import VersionReader  # noqa: E402
 from pochta.store.schema import directory_version, is_fts_table, meta  # noqa: E402
 from pochta.store.send_limit_model import (  # noqa: E402
     SendCharge,
@@ -100,12 +106,13 @@ ON_BOTH_ENGINES = (
     "test_dkim_keys_per_domain_and_selector",
     "test_mta_sts_policy_cache_replaces_per_domain",
     "test_tls_results_count_per_day_and_row",
+    # session locks (pg/locks.py), directory_version (pg/version.py)
+    "test_try_lock_is_exclusive_until_released",
+    "test_dkim_state_changes_are_one_write",
 )
 
 _DELIVERY = "delivers messages (the mail core)"
-_VERSION = "reads directory_version() (its fast read comes with the cross-node change feed)"
 _QUEUE = "the outbound queue (sqlite/queue stores small blobs in inline_blobs on SQLite's driver connection)"
-_LOCK = "try_lock: session locks are advisory locks on PostgreSQL, not written yet"
 _BLOBS = "new_blob/read_blob: blobs kept in the database come with the mail core"
 NOT_YET: dict[str, str] = {
     "test_cached_parse_results": _DELIVERY,
@@ -117,7 +124,6 @@ NOT_YET: dict[str, str] = {
     "test_delete_and_recreate_gives_new_uidvalidity": _DELIVERY,
     "test_deliver_is_all_or_nothing": _DELIVERY,
     "test_deliver_single_instance": _DELIVERY,
-    "test_dkim_state_changes_are_one_write": _VERSION,
     "test_domain_usage_follows_every_change": _DELIVERY,
     "test_expunge_deleted_chooses_in_the_write": _DELIVERY,
     "test_expunge_of_every_message": _DELIVERY,
@@ -170,7 +176,6 @@ NOT_YET: dict[str, str] = {
     "test_sort_order_is_the_order_of_the_keys": _DELIVERY,
     "test_thread_now_threads_what_the_indexer_has_not": _DELIVERY,
     "test_threads_follow_references_per_account": _DELIVERY,
-    "test_try_lock_is_exclusive_until_released": _LOCK,
     "test_unchanged_since": _DELIVERY,
     "test_usage_matches_the_mailboxes_after_random_changes": _DELIVERY,
     "test_verify_detects_damage": _DELIVERY,
@@ -716,3 +721,119 @@ async def test_a_database_that_does_not_flush_commits_is_named_in_the_log(
     store = await open_pg_store(pg_url, tmp_path, Settings())
     await store.close()
     assert "PostgreSQL does not make commits durable (fsync=off, synchronous_commit=off)" in caplog.text
+
+
+# Session locks (pg/locks.py): advisory locks, each on a connection of its own
+
+
+async def test_a_lock_held_by_a_killed_process_is_free_again(pg_url: str, tmp_path: Path) -> None:
+    # The holder dies by SIGKILL (no release, no cleanup): its connection closes with it, and the
+    # server drops its advisory lock.
+    holder = (
+        "import sys, time\n"
+        "from pochta.store.pg.locks import PgLocks\n"
+        "lock = PgLocks(sys.argv[1]).try_lock_sync('pop3-42')\n"
+        "print('held' if lock else 'refused', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    store = await open_pg_store(pg_url, tmp_path, Settings())
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", holder, pg_url, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(child.stdout.readline(), 60)
+        assert line.strip() == b"held"
+        assert await store.try_lock("pop3-42") is None  # held by the other process
+        other = await store.try_lock("pop3-43")  # another name is free
+        assert other is not None
+        await other.release()
+        child.send_signal(signal.SIGKILL)
+        await child.wait()
+        deadline = time.monotonic() + 10
+        lock = await store.try_lock("pop3-42")
+        while lock is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the server ends the dead session at once on its socket's close
+            lock = await store.try_lock("pop3-42")
+        assert lock is not None
+        await lock.release()
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+        await store.close()
+
+
+async def test_a_lock_lives_on_a_connection_of_its_own(pg_url: str, tmp_path: Path) -> None:
+    # Not a pooled connection: jobs running after try_lock do not carry the lock, and releasing it
+    # closes its session (one session more while held, none after).
+    store = await open_pg_store(pg_url, tmp_path, Settings())
+
+    def sessions(conn: Connection) -> int:
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return int(conn.execute(query).scalar_one())
+
+    def advisory_holders(conn: Connection) -> set[int]:
+        query = text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")
+        return {int(pid) for pid in conn.execute(query).scalars()}
+
+    try:
+        before = await store.run_read(sessions)
+        lock = await store.try_lock("housekeeper")
+        assert lock is not None
+        assert await store.run_read(sessions) == before + 1
+        my_pid = await store.run_read(lambda c: int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()))
+        holders = await store.run_read(advisory_holders)
+        assert len(holders) == 1
+        assert my_pid not in holders  # the pool's connections hold nothing
+        await lock.release()
+        assert await store.run_read(advisory_holders) == set()
+        assert await store.run_read(sessions) == before
+    finally:
+        await store.close()
+
+
+def test_lock_keys_are_stable_64_bit_and_per_name() -> None:
+    names = [f"pop3-{n}" for n in range(2000)] + ["housekeeper", "pop3-recent-7"]
+    keys = {lock_key(name) for name in names}
+    assert len(keys) == len(names)
+    assert all(-(2**63) <= key < 2**63 for key in keys)
+    assert lock_key("housekeeper") == lock_key("housekeeper")  # the same on every node and run
+    assert lock_key("housekeeper") == int.from_bytes(
+        hashlib.sha256(b"pochta-lock\x00housekeeper").digest()[:8], "big", signed=True
+    )
+
+
+# directory_version (pg/version.py): one read per turn of the event loop, on a connection of its own
+
+
+async def test_directory_version_sees_other_handles_writes_from_the_next_turn(
+    pg_url: str, tmp_path: Path
+) -> None:
+    store = await open_pg_store(pg_url, tmp_path / "a", Settings())
+    other = await open_pg_store(pg_url, tmp_path / "b", Settings())  # another process or node
+    try:
+        first = store.directory_version()
+        assert isinstance(first, int)
+        await other.add_domain("example.org")
+        assert store.directory_version() != first  # awaiting the write took turns of the loop
+        kept = store.directory_version()
+        with other.engine.begin() as conn:  # a commit without a turn of the loop (blocking)
+            conn.execute(update(directory_version).values(version=directory_version.c.version + 1))
+        assert store.directory_version() == kept  # within one turn: the one read is kept
+        await asyncio.sleep(0)
+        assert store.directory_version() == kept + 1
+    finally:
+        await other.close()
+        await store.close()
+
+
+def test_directory_version_of_an_unreachable_database_is_none_at_once(tmp_path: Path) -> None:
+    reader = VersionReader(f"postgresql+psycopg:///nowhere?host={tmp_path}")  # no server there
+    try:
+        started = time.monotonic()
+        assert reader.read() is None
+        assert reader.read() is None  # within RETRY_AFTER: not even a connection attempt
+        assert time.monotonic() - started < 2
+    finally:
+        reader.close()

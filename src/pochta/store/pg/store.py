@@ -38,8 +38,10 @@ from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
 from pochta.store.model import AccountId, BlobRef, Change, MailboxId, MailboxInfo
 from pochta.store.pg.engine import is_retryable, make_engines
+from pochta.store.pg.locks import PgLock, PgLocks
 from pochta.store.pg.reader import CoreDirectoryReader
 from pochta.store.pg.schema import create_schema
+from pochta.store.pg.version import VersionReader
 from pochta.store.sql.acl import AclMethods
 from pochta.store.sql.directory_methods import DirectoryMethods
 from pochta.store.sql.dkim import DkimMethods
@@ -86,6 +88,7 @@ class PgStore(
         engines: tuple[Engine, Engine, Engine],
         blobs: BlobStore,
         feed: LocalChangeFeed,
+        url: str,
     ) -> None:
         self.settings = settings
         self.blobs = blobs
@@ -96,6 +99,9 @@ class PgStore(
         )
         self._closed = False
         self.write_retries = 0  # writes run again after a serialization failure or a deadlock
+        self._locks = PgLocks(url)  # try_lock: an advisory lock on a connection of its own (pg/locks.py)
+        self._version = VersionReader(url)  # directory_version's connection (pg/version.py)
+        self._version_memo: int | None = None  # directory_version's answer for this turn of the loop
 
     @property
     def engine(self) -> Engine:
@@ -183,9 +189,33 @@ class PgStore(
         return await self.run_read(lambda c: fn(CoreDirectoryReader(c)))
 
     def directory_version(self) -> int | None:
-        # None: "cache nothing" (api.Directory). On SQLite a one-row read on the loop thread costs
-        # microseconds; here it is a round trip, which the change feed's next step will spare.
-        return None
+        # One round trip on the caller's thread (the event loop), bounded by pg/version.py's
+        # timeouts, and at most one per turn of the loop: as SqliteStore's, the answer is kept until
+        # the loop's next turn, so a change committed later reaches no session of this turn with
+        # the old number (a callback queued after the one that forgets it).
+        if self._closed:
+            return None
+        memo = self._version_memo
+        if memo is not None:
+            return memo
+        version = self._version.read()
+        if version is not None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return version  # not on a loop (a CLI or test thread): no turn to keep it for
+            self._version_memo = version
+            loop.call_soon(self._forget_directory_version)
+        return version
+
+    def _forget_directory_version(self) -> None:
+        self._version_memo = None
+
+    # Session locks
+
+    async def try_lock(self, name: str) -> PgLock | None:
+        # A connection of its own per lock, opened on a worker thread (pg/locks.py).
+        return await self._locks.try_lock(name)
 
     def feed(self) -> LocalChangeFeed:
         return self._feed
@@ -197,6 +227,8 @@ class PgStore(
         self._feed.close()
         await asyncio.to_thread(self._jobs.shutdown, True)
         await asyncio.to_thread(self.blobs.close)
+        await asyncio.to_thread(self._version.close)
+        await asyncio.to_thread(self._locks.close)
         await asyncio.to_thread(self._engine.dispose)
 
 
@@ -238,4 +270,4 @@ async def open_pg_store(url: str, data_dir: Path, settings: Settings) -> PgStore
     except BaseException:
         engines[0].dispose()
         raise
-    return PgStore(settings, engines, blobs, LocalChangeFeed())
+    return PgStore(settings, engines, blobs, LocalChangeFeed(), url)
