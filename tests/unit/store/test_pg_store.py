@@ -818,6 +818,7 @@ async def test_directory_version_sees_other_handles_writes_from_the_next_turn(
         await other.add_domain("example.org")
         assert store.directory_version() != first  # awaiting the write took turns of the loop
         kept = store.directory_version()
+        assert kept is not None
         with other.engine.begin() as conn:  # a commit without a turn of the loop (blocking)
             conn.execute(update(directory_version).values(version=directory_version.c.version + 1))
         assert store.directory_version() == kept  # within one turn: the one read is kept
