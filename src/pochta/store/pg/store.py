@@ -39,6 +39,7 @@ from pochta.store.changes import LocalChangeFeed
 from pochta.store.model import AccountId, BlobRef, Change, MailboxId, MailboxInfo
 from pochta.store.pg.engine import is_retryable, make_engines
 from pochta.store.pg.locks import PgLock, PgLocks
+from pochta.store.pg.queue_methods import PgQueueMethods
 from pochta.store.pg.reader import CoreDirectoryReader
 from pochta.store.pg.schema import create_schema
 from pochta.store.pg.version import VersionReader
@@ -79,6 +80,7 @@ class PgStore(
     GreylistMethods,
     SendLimitMethods,
     FetchMethods,
+    PgQueueMethods,
 ):
     """The portable part of ``pochta.store.api.Store`` over PostgreSQL. Create with ``open_pg_store``."""
 
@@ -93,6 +95,8 @@ class PgStore(
         self.settings = settings
         self.blobs = blobs
         self._engine, self._read_engine, self._write_engine = engines
+        # The queue's claims (pg/queue.py: FOR UPDATE SKIP LOCKED wants READ COMMITTED)
+        self._committed_engine = self._engine.execution_options(isolation_level="READ COMMITTED")
         self._feed = feed
         self._jobs = concurrent.futures.ThreadPoolExecutor(
             settings.store.pg_pool_size, thread_name_prefix="pochta-pg"
@@ -123,19 +127,31 @@ class PgStore(
         commits. ``durable`` and ``background`` are SQLite's writer's (every commit here is
         durable, and writes do not queue behind one another)."""
         del durable, background
+        return await self._write(self._write_engine, fn)
+
+    async def run_write_committed(self, fn: Callable[[Connection, list[Change]], T]) -> T:
+        """``run_write`` at READ COMMITTED: for a write whose statements lock the rows they take
+        and recheck their conditions on them (the queue's claim, ``FOR UPDATE SKIP LOCKED``), and
+        so need no serializable snapshot. Retried on a deadlock."""
+        return await self._write(self._committed_engine, fn)
+
+    async def _write(self, engine: Engine, fn: Callable[[Connection, list[Change]], T]) -> T:
         events: list[Change] = []
-        result = await asyncio.get_running_loop().run_in_executor(self._jobs, self._write_sync, fn, events)
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._jobs, self._write_sync, engine, fn, events)
         if events:
             self._feed.publish(events)
         return result
 
-    def _write_sync(self, fn: Callable[[Connection, list[Change]], T], events: list[Change]) -> T:
+    def _write_sync(
+        self, engine: Engine, fn: Callable[[Connection, list[Change]], T], events: list[Change]
+    ) -> T:
         retries = self.settings.store.pg_write_retries
         pause = _RETRY_PAUSE
         for attempt in range(retries + 1):
             events.clear()  # a retried job records its events afresh
             try:
-                with self._write_engine.connect() as conn, conn.begin():
+                with engine.connect() as conn, conn.begin():
                     return fn(conn, events)
             except Exception as error:
                 if attempt == retries or not is_retryable(error):
