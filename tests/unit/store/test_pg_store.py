@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,14 @@ from pochta.store.api import Store  # noqa: E402
 from pochta.store.dmarc_model import DmarcRow  # noqa: E402
 from pochta.store.fetch_model import FetchMark, FetchRunResult, NewFetchAccount  # noqa: E402
 from pochta.store.greylist_model import GreylistRow  # noqa: E402
+from pochta.store.model import BlobRef, Change  # noqa: E402
+from pochta.store.pg import queue as pg_queue  # noqa: E402
 from pochta.store.pg.locks import lock_key  # noqa: E402
 from pochta.store.pg.schema import SchemaError, create_schema, current_revision  # noqa: E402
 from pochta.store.pg.store import PgStore, open_pg_store  # noqa: E402
 from pochta.store.pg.version import VersionReader  # noqa: E402
-from pochta.store.schema import directory_version, is_fts_table, meta  # noqa: E402
+from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient, RecipientOutcome  # noqa: E402
+from pochta.store.schema import directory_version, is_fts_table, meta, queue_messages  # noqa: E402
 from pochta.store.send_limit_model import (  # noqa: E402
     SendCharge,
     SendLimitOverride,
@@ -52,6 +55,7 @@ from pochta.store.send_limit_model import (  # noqa: E402
 from pochta.store.sql import send_limits  # noqa: E402
 from pochta.store.sql.fetch import AlreadyFetched  # noqa: E402
 from pochta.store.sqlite.engine import SCHEMA_HEAD, make_engine, migrate  # noqa: E402
+from pochta.store.sqlite.inline import new_blob  # noqa: E402
 from pochta.store.sqlite.store import DB_FILE_NAME, SqliteStore, open_sqlite_store  # noqa: E402
 from pochta.testing import pg_cluster as clusters  # noqa: E402
 from pochta.testing.pg_cluster import PgCluster  # noqa: E402
@@ -839,3 +843,116 @@ def test_directory_version_of_an_unreachable_database_is_none_at_once(tmp_path: 
         assert time.monotonic() - started < 2
     finally:
         reader.close()
+
+
+# The outbound queue (pg/queue.py): blobs as files, claims with FOR UPDATE SKIP LOCKED
+
+QUEUE_T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+def _queued(blob: BlobRef, address: str = "bob@remote.example") -> NewQueueEntry:
+    return NewQueueEntry(blob, "alice@example.org", (NewQueueRecipient(address),), "submission", QUEUE_T0)
+
+
+async def test_a_small_queued_message_is_a_durable_blob_file(pg_url: str, tmp_path: Path) -> None:
+    # A NewBlob (SQLite keeps it in inline_blobs) becomes a file here before its row commits.
+    store = await open_pg_store(pg_url, tmp_path, Settings())
+    try:
+        data = b"Subject: small\r\n\r\nsmall\r\n"
+        blob = new_blob(data)
+        queue_id = await store.enqueue(_queued(blob))
+        assert store.blobs.path_for(blob.sha256).read_bytes() == data
+        entry = await store.queue_entry(queue_id)
+        assert entry is not None
+        assert entry.blob == BlobRef(blob.sha256, len(data))
+        # The same bytes again (a notice, a resend): one file, two rows.
+        await store.enqueue(_queued(new_blob(data), "carol@remote.example"))
+        assert [e.blob.sha256 for e in await store.queue_entries()] == [blob.sha256] * 2
+    finally:
+        await store.close()
+
+
+async def test_a_claim_skips_rows_another_node_is_taking_instead_of_waiting(
+    pg_url: str, tmp_path: Path
+) -> None:
+    store = await open_pg_store(pg_url, tmp_path, Settings())
+    try:
+        blob = await store.put_blob(b"Subject: x\r\n\r\nx\r\n")
+        first = await store.enqueue(_queued(blob, "a@remote.example"))
+        second = await store.enqueue(_queued(blob, "b@remote.example"))
+        # Another node's claim, midway: it holds the row lock on the first entry, uncommitted.
+        with store.engine.connect() as other, other.begin():
+            other.execute(
+                select(queue_messages.c.id).where(queue_messages.c.qid == first).with_for_update()
+            ).scalar_one()
+            claimed = await asyncio.wait_for(store.claim_queue("node-b", QUEUE_T0, 60, 10), 10)
+            assert [e.id for e in claimed] == [second]  # the locked row skipped, not waited for
+        # Released (that node's transaction ended without taking it): the first is claimable.
+        assert [e.id for e in await store.claim_queue("node-c", QUEUE_T0, 60, 10)] == [first]
+        assert await store.claim_queue("node-d", QUEUE_T0, 60, 10) == []  # both leased
+    finally:
+        await store.close()
+
+
+async def test_concurrent_claims_of_two_nodes_take_each_entry_once(pg_url: str, tmp_path: Path) -> None:
+    # Two stores (two nodes), each claiming from several tasks at once on its pool's threads.
+    node_a = await open_pg_store(pg_url, tmp_path / "a", Settings())
+    node_b = await open_pg_store(pg_url, tmp_path / "b", Settings())
+    try:
+        blob = await node_a.put_blob(b"Subject: many\r\n\r\nmany\r\n")
+        ids = {await node_a.enqueue(_queued(blob, f"r{i}@remote.example")) for i in range(60)}
+        claimed: list[str] = []
+
+        async def worker(node: PgStore, owner: str) -> None:
+            while batch := await node.claim_queue(owner, QUEUE_T0, 60, 4):
+                claimed.extend(e.id for e in batch)
+
+        nodes = (("a", node_a), ("b", node_b))
+        await asyncio.gather(*(worker(node, f"{name}{i}") for name, node in nodes for i in range(4)))
+        assert sorted(claimed) == sorted(ids)  # each exactly once
+        assert node_a.write_retries == node_b.write_retries == 0  # no claim was rolled back
+    finally:
+        await node_b.close()
+        await node_a.close()
+
+
+async def test_a_lease_taken_over_while_its_old_owner_records_is_not_recorded(
+    pg_url: str, tmp_path: Path
+) -> None:
+    # The old owner's finish_attempt starts, then another node claims the expired lease and
+    # commits first: the old owner's write fails on the changed row, and its retry finds the
+    # lease gone (False, nothing recorded).
+    store = await open_pg_store(pg_url, tmp_path, Settings())
+    try:
+        blob = await store.put_blob(b"Subject: y\r\n\r\ny\r\n")
+        queue_id = await store.enqueue(_queued(blob))
+        [entry] = await store.claim_queue("old", QUEUE_T0, 60, 10)
+        outcome = [RecipientOutcome(entry.recipients[0].id, "delivered", reply="250 ok")]
+        started = threading.Event()
+        taken = threading.Event()
+        runs: list[int] = []
+
+        def finish_after_takeover(conn: Connection, events: list[Change]) -> bool:
+            runs.append(1)
+            if len(runs) == 1:
+                # The transaction's snapshot is taken by its first statement; then the takeover.
+                conn.execute(select(queue_messages.c.id)).all()
+                started.set()
+                assert taken.wait(10)
+            return pg_queue.finish(conn, events, store.blobs, queue_id, "old", outcome, (), QUEUE_T0)
+
+        async def takeover() -> None:
+            await asyncio.to_thread(started.wait, 10)
+            later = QUEUE_T0 + timedelta(seconds=61)
+            assert [e.id for e in await store.claim_queue("new", later, 60, 10)] == [queue_id]
+            taken.set()
+
+        recorded, _ = await asyncio.gather(store.run_write(finish_after_takeover), takeover())
+        assert recorded is False
+        assert len(runs) == 2  # rolled back once for the race, then refused
+        after = await store.queue_entry(queue_id)
+        assert after is not None
+        assert after.lease_owner == "new"
+        assert after.recipients[0].status == "pending"
+    finally:
+        await store.close()
