@@ -5,8 +5,9 @@ directly, ``pochta.store.factory`` does not open it yet.
 The portable method mixins of ``store/sql`` (directory, ACL, metadata, Sieve scripts and state,
 mail rules, DKIM, DMARC, TLS results, greylisting, sending limits, fetch accounts) run unchanged on
 it: each method is one ``run_read`` or ``run_write`` job over a SQLAlchemy Connection, as on SQLite.
-Not yet: the outbound queue (``sql/queue_methods`` over ``sqlite/queue``, which stores small blobs
-through SQLite's driver connection) and migration state (``sqlite/mail``), with the mail core.
+The outbound queue is ``pg/queue_methods`` (small blobs as files, claims with ``FOR UPDATE SKIP
+LOCKED`` at READ COMMITTED: ``run_write_committed``). Not yet: migration state (``sqlite/mail``),
+with the mail core.
 
 Jobs run on a pool of threads (``store.pg_pool_size``), each on its own pooled connection for one
 transaction: a read in REPEATABLE READ READ ONLY, a write in SERIALIZABLE, retried when PostgreSQL
@@ -15,8 +16,9 @@ side, each its own commit (PostgreSQL groups the WAL flushes of concurrent commi
 No database call runs on the event loop thread.
 
 Change-feed events a write records are published to this process's feed after its commit; the
-feed across processes and nodes (LISTEN/NOTIFY) is a later step, as are session locks
-(``try_lock``: advisory locks) and the directory version's fast read.
+feed across processes and nodes (LISTEN/NOTIFY) is a later step. Session locks (``try_lock``) are
+advisory locks, each on a connection of its own (``pg/locks``); ``directory_version`` is one read
+per turn of the event loop on another connection of its own (``pg/version``).
 """
 
 from __future__ import annotations
