@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ import pg_env  # noqa: E402
 import pochta.testing.store_suite as suite  # noqa: E402
 from pg_env import TEMPLATE  # noqa: E402
 from pochta.config import Settings  # noqa: E402
+from pochta.server.lease import hold_housekeeping  # noqa: E402
 from pochta.store.api import Store  # noqa: E402
 from pochta.store.dmarc_model import DmarcRow  # noqa: E402
 from pochta.store.fetch_model import FetchMark, FetchRunResult, NewFetchAccount  # noqa: E402
@@ -956,3 +957,40 @@ async def test_a_lease_taken_over_while_its_old_owner_records_is_not_recorded(
         assert after.recipients[0].status == "pending"
     finally:
         await store.close()
+
+
+async def test_one_housekeeper_across_nodes_and_a_takeover_when_it_stops(pg_url: str, tmp_path: Path) -> None:
+    # The housekeeper's lock (server/lease.py) over two stores on one database, as two nodes.
+    node_a = await open_pg_store(pg_url, tmp_path / "a", Settings())
+    node_b = await open_pg_store(pg_url, tmp_path / "b", Settings())
+    running: list[str] = []
+
+    def jobs(who: str) -> Callable[[], list[Awaitable[None]]]:
+        async def job() -> None:
+            running.append(who)
+            await asyncio.Event().wait()
+
+        return lambda: [job()]
+
+    async def until(check: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 10
+        while not check():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+
+    first = asyncio.create_task(hold_housekeeping(node_a.try_lock, jobs("a"), 0.05))
+    second: asyncio.Task[None] | None = None
+    try:
+        await until(lambda: running == ["a"])
+        second = asyncio.create_task(hold_housekeeping(node_b.try_lock, jobs("b"), 0.05))
+        await asyncio.sleep(0.4)
+        assert running == ["a"]  # several tries by b, none took it
+        first.cancel()  # node a stops: its lock is released
+        await until(lambda: running == ["a", "b"])
+    finally:
+        first.cancel()
+        if second is not None:
+            second.cancel()
+        await asyncio.gather(first, *([second] if second else []), return_exceptions=True)
+        await node_b.close()
+        await node_a.close()
