@@ -13,10 +13,14 @@ on PostgreSQL (deliveries, views, flags, search, quota, inline blobs), the next 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import signal
+import sys
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +34,19 @@ import pg_env  # noqa: E402
 import pochta.testing.store_suite as suite  # noqa: E402
 from pg_env import TEMPLATE  # noqa: E402
 from pochta.config import Settings  # noqa: E402
+from pochta.server.lease import hold_housekeeping  # noqa: E402
 from pochta.store.api import Store  # noqa: E402
 from pochta.store.dmarc_model import DmarcRow  # noqa: E402
 from pochta.store.fetch_model import FetchMark, FetchRunResult, NewFetchAccount  # noqa: E402
 from pochta.store.greylist_model import GreylistRow  # noqa: E402
+from pochta.store.model import BlobRef, Change  # noqa: E402
+from pochta.store.pg import queue as pg_queue  # noqa: E402
+from pochta.store.pg.locks import lock_key  # noqa: E402
 from pochta.store.pg.schema import SchemaError, create_schema, current_revision  # noqa: E402
 from pochta.store.pg.store import PgStore, open_pg_store  # noqa: E402
-from pochta.store.schema import directory_version, is_fts_table, meta  # noqa: E402
+from pochta.store.pg.version import VersionReader  # noqa: E402
+from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient, RecipientOutcome  # noqa: E402
+from pochta.store.schema import directory_version, is_fts_table, meta, queue_messages  # noqa: E402
 from pochta.store.send_limit_model import (  # noqa: E402
     SendCharge,
     SendLimitOverride,
@@ -46,6 +56,7 @@ from pochta.store.send_limit_model import (  # noqa: E402
 from pochta.store.sql import send_limits  # noqa: E402
 from pochta.store.sql.fetch import AlreadyFetched  # noqa: E402
 from pochta.store.sqlite.engine import SCHEMA_HEAD, make_engine, migrate  # noqa: E402
+from pochta.store.sqlite.inline import new_blob  # noqa: E402
 from pochta.store.sqlite.store import DB_FILE_NAME, SqliteStore, open_sqlite_store  # noqa: E402
 from pochta.testing import pg_cluster as clusters  # noqa: E402
 from pochta.testing.pg_cluster import PgCluster  # noqa: E402
@@ -100,12 +111,21 @@ ON_BOTH_ENGINES = (
     "test_dkim_keys_per_domain_and_selector",
     "test_mta_sts_policy_cache_replaces_per_domain",
     "test_tls_results_count_per_day_and_row",
+    # session locks (pg/locks.py), directory_version (pg/version.py)
+    "test_try_lock_is_exclusive_until_released",
+    "test_dkim_state_changes_are_one_write",
+    # the outbound queue (pg/queue.py)
+    "test_queue_claims_across_handles_are_disjoint",
+    "test_queue_deferral_failure_and_notices",
+    "test_queue_enqueue_and_read_back",
+    "test_queue_keeps_the_requiretls_flag",
+    "test_queue_lease_is_exclusive_until_it_expires",
+    "test_queue_needs_a_stored_blob_and_recipients",
+    "test_queue_retry_and_delete",
 )
 
 _DELIVERY = "delivers messages (the mail core)"
-_VERSION = "reads directory_version() (its fast read comes with the cross-node change feed)"
-_QUEUE = "the outbound queue (sqlite/queue stores small blobs in inline_blobs on SQLite's driver connection)"
-_LOCK = "try_lock: session locks are advisory locks on PostgreSQL, not written yet"
+_MAINTENANCE = "verify/reconstruct (the mail core)"
 _BLOBS = "new_blob/read_blob: blobs kept in the database come with the mail core"
 NOT_YET: dict[str, str] = {
     "test_cached_parse_results": _DELIVERY,
@@ -117,7 +137,6 @@ NOT_YET: dict[str, str] = {
     "test_delete_and_recreate_gives_new_uidvalidity": _DELIVERY,
     "test_deliver_is_all_or_nothing": _DELIVERY,
     "test_deliver_single_instance": _DELIVERY,
-    "test_dkim_state_changes_are_one_write": _VERSION,
     "test_domain_usage_follows_every_change": _DELIVERY,
     "test_expunge_deleted_chooses_in_the_write": _DELIVERY,
     "test_expunge_of_every_message": _DELIVERY,
@@ -140,14 +159,7 @@ NOT_YET: dict[str, str] = {
     "test_open_blob_and_put_blob_file": _BLOBS,
     "test_open_view_columns_and_lookup": _DELIVERY,
     "test_open_view_snapshot": _DELIVERY,
-    "test_queue_claims_across_handles_are_disjoint": _QUEUE,
-    "test_queue_deferral_failure_and_notices": _QUEUE,
-    "test_queue_enqueue_and_read_back": _QUEUE,
-    "test_queue_keeps_the_requiretls_flag": _QUEUE,
-    "test_queue_lease_is_exclusive_until_it_expires": _QUEUE,
-    "test_queue_needs_a_stored_blob_and_recipients": _QUEUE,
-    "test_queue_retry_and_delete": _QUEUE,
-    "test_queued_blobs_are_referenced": _QUEUE,
+    "test_queued_blobs_are_referenced": _MAINTENANCE,
     "test_quota_of_copy_and_move": _DELIVERY,
     "test_quota_race_between_handles": _DELIVERY,
     "test_quota_race_stores_exactly_what_fits": _DELIVERY,
@@ -170,7 +182,6 @@ NOT_YET: dict[str, str] = {
     "test_sort_order_is_the_order_of_the_keys": _DELIVERY,
     "test_thread_now_threads_what_the_indexer_has_not": _DELIVERY,
     "test_threads_follow_references_per_account": _DELIVERY,
-    "test_try_lock_is_exclusive_until_released": _LOCK,
     "test_unchanged_since": _DELIVERY,
     "test_usage_matches_the_mailboxes_after_random_changes": _DELIVERY,
     "test_verify_detects_damage": _DELIVERY,
@@ -716,3 +727,270 @@ async def test_a_database_that_does_not_flush_commits_is_named_in_the_log(
     store = await open_pg_store(pg_url, tmp_path, Settings())
     await store.close()
     assert "PostgreSQL does not make commits durable (fsync=off, synchronous_commit=off)" in caplog.text
+
+
+# Session locks (pg/locks.py): advisory locks, each on a connection of its own
+
+
+async def test_a_lock_held_by_a_killed_process_is_free_again(pg_url: str, tmp_path: Path) -> None:
+    # The holder dies by SIGKILL (no release, no cleanup): its connection closes with it, and the
+    # server drops its advisory lock.
+    holder = (
+        "import sys, time\n"
+        "from pochta.store.pg.locks import PgLocks\n"
+        "lock = PgLocks(sys.argv[1]).try_lock_sync('pop3-42')\n"
+        "print('held' if lock else 'refused', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    store = await open_pg_store(pg_url, tmp_path, Settings())
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", holder, pg_url, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(child.stdout.readline(), 60)
+        assert line.strip() == b"held"
+        assert await store.try_lock("pop3-42") is None  # held by the other process
+        other = await store.try_lock("pop3-43")  # another name is free
+        assert other is not None
+        await other.release()
+        child.send_signal(signal.SIGKILL)
+        await child.wait()
+        deadline = time.monotonic() + 10
+        lock = await store.try_lock("pop3-42")
+        while lock is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the server ends the dead session at once on its socket's close
+            lock = await store.try_lock("pop3-42")
+        assert lock is not None
+        await lock.release()
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+        await store.close()
+
+
+async def test_a_lock_lives_on_a_connection_of_its_own(pg_url: str, tmp_path: Path) -> None:
+    # Not a pooled connection: jobs running after try_lock do not carry the lock, and releasing it
+    # closes its session (one session more while held, none after).
+    store = await open_pg_store(pg_url, tmp_path, Settings())
+
+    def sessions(conn: Connection) -> int:
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return int(conn.execute(query).scalar_one())
+
+    def advisory_holders(conn: Connection) -> set[int]:
+        query = text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")
+        return {int(pid) for pid in conn.execute(query).scalars()}
+
+    try:
+        before = await store.run_read(sessions)
+        lock = await store.try_lock("housekeeper")
+        assert lock is not None
+        assert await store.run_read(sessions) == before + 1
+        my_pid = await store.run_read(lambda c: int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()))
+        holders = await store.run_read(advisory_holders)
+        assert len(holders) == 1
+        assert my_pid not in holders  # the pool's connections hold nothing
+        await lock.release()
+        assert await store.run_read(advisory_holders) == set()
+        assert await store.run_read(sessions) == before
+    finally:
+        await store.close()
+
+
+def test_lock_keys_are_stable_64_bit_and_per_name() -> None:
+    names = [f"pop3-{n}" for n in range(2000)] + ["housekeeper", "pop3-recent-7"]
+    keys = {lock_key(name) for name in names}
+    assert len(keys) == len(names)
+    assert all(-(2**63) <= key < 2**63 for key in keys)
+    assert lock_key("housekeeper") == lock_key("housekeeper")  # the same on every node and run
+    assert lock_key("housekeeper") == int.from_bytes(
+        hashlib.sha256(b"pochta-lock\x00housekeeper").digest()[:8], "big", signed=True
+    )
+
+
+# directory_version (pg/version.py): one read per turn of the event loop, on a connection of its own
+
+
+async def test_directory_version_sees_other_handles_writes_from_the_next_turn(
+    pg_url: str, tmp_path: Path
+) -> None:
+    store = await open_pg_store(pg_url, tmp_path / "a", Settings())
+    other = await open_pg_store(pg_url, tmp_path / "b", Settings())  # another process or node
+    try:
+        first = store.directory_version()
+        assert isinstance(first, int)
+        await other.add_domain("example.org")
+        assert store.directory_version() != first  # awaiting the write took turns of the loop
+        kept = store.directory_version()
+        assert kept is not None
+        with other.engine.begin() as conn:  # a commit without a turn of the loop (blocking)
+            conn.execute(update(directory_version).values(version=directory_version.c.version + 1))
+        assert store.directory_version() == kept  # within one turn: the one read is kept
+        await asyncio.sleep(0)
+        assert store.directory_version() == kept + 1
+    finally:
+        await other.close()
+        await store.close()
+
+
+def test_directory_version_of_an_unreachable_database_is_none_at_once(tmp_path: Path) -> None:
+    reader = VersionReader(f"postgresql+psycopg:///nowhere?host={tmp_path}")  # no server there
+    try:
+        started = time.monotonic()
+        assert reader.read() is None
+        assert reader.read() is None  # within RETRY_AFTER: not even a connection attempt
+        assert time.monotonic() - started < 2
+    finally:
+        reader.close()
+
+
+# The outbound queue (pg/queue.py): blobs as files, claims with FOR UPDATE SKIP LOCKED
+
+QUEUE_T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+def _queued(blob: BlobRef, address: str = "bob@remote.example") -> NewQueueEntry:
+    return NewQueueEntry(blob, "alice@example.org", (NewQueueRecipient(address),), "submission", QUEUE_T0)
+
+
+async def test_a_small_queued_message_is_a_durable_blob_file(pg_url: str, tmp_path: Path) -> None:
+    # A NewBlob (SQLite keeps it in inline_blobs) becomes a file here before its row commits.
+    store = await open_pg_store(pg_url, tmp_path, Settings())
+    try:
+        data = b"Subject: small\r\n\r\nsmall\r\n"
+        blob = new_blob(data)
+        queue_id = await store.enqueue(_queued(blob))
+        assert store.blobs.path_for(blob.sha256).read_bytes() == data
+        entry = await store.queue_entry(queue_id)
+        assert entry is not None
+        assert entry.blob == BlobRef(blob.sha256, len(data))
+        # The same bytes again (a notice, a resend): one file, two rows.
+        await store.enqueue(_queued(new_blob(data), "carol@remote.example"))
+        assert [e.blob.sha256 for e in await store.queue_entries()] == [blob.sha256] * 2
+    finally:
+        await store.close()
+
+
+async def test_a_claim_skips_rows_another_node_is_taking_instead_of_waiting(
+    pg_url: str, tmp_path: Path
+) -> None:
+    store = await open_pg_store(pg_url, tmp_path, Settings())
+    try:
+        blob = await store.put_blob(b"Subject: x\r\n\r\nx\r\n")
+        first = await store.enqueue(_queued(blob, "a@remote.example"))
+        second = await store.enqueue(_queued(blob, "b@remote.example"))
+        # Another node's claim, midway: it holds the row lock on the first entry, uncommitted.
+        with store.engine.connect() as other, other.begin():
+            other.execute(
+                select(queue_messages.c.id).where(queue_messages.c.qid == first).with_for_update()
+            ).scalar_one()
+            claimed = await asyncio.wait_for(store.claim_queue("node-b", QUEUE_T0, 60, 10), 10)
+            assert [e.id for e in claimed] == [second]  # the locked row skipped, not waited for
+        # Released (that node's transaction ended without taking it): the first is claimable.
+        assert [e.id for e in await store.claim_queue("node-c", QUEUE_T0, 60, 10)] == [first]
+        assert await store.claim_queue("node-d", QUEUE_T0, 60, 10) == []  # both leased
+    finally:
+        await store.close()
+
+
+async def test_concurrent_claims_of_two_nodes_take_each_entry_once(pg_url: str, tmp_path: Path) -> None:
+    # Two stores (two nodes), each claiming from several tasks at once on its pool's threads.
+    node_a = await open_pg_store(pg_url, tmp_path / "a", Settings())
+    node_b = await open_pg_store(pg_url, tmp_path / "b", Settings())
+    try:
+        blob = await node_a.put_blob(b"Subject: many\r\n\r\nmany\r\n")
+        ids = {await node_a.enqueue(_queued(blob, f"r{i}@remote.example")) for i in range(60)}
+        claimed: list[str] = []
+
+        async def worker(node: PgStore, owner: str) -> None:
+            while batch := await node.claim_queue(owner, QUEUE_T0, 60, 4):
+                claimed.extend(e.id for e in batch)
+
+        nodes = (("a", node_a), ("b", node_b))
+        await asyncio.gather(*(worker(node, f"{name}{i}") for name, node in nodes for i in range(4)))
+        assert sorted(claimed) == sorted(ids)  # each exactly once
+        assert node_a.write_retries == node_b.write_retries == 0  # no claim was rolled back
+    finally:
+        await node_b.close()
+        await node_a.close()
+
+
+async def test_a_lease_taken_over_while_its_old_owner_records_is_not_recorded(
+    pg_url: str, tmp_path: Path
+) -> None:
+    # The old owner's finish_attempt starts, then another node claims the expired lease and
+    # commits first: the old owner's write fails on the changed row, and its retry finds the
+    # lease gone (False, nothing recorded).
+    store = await open_pg_store(pg_url, tmp_path, Settings())
+    try:
+        blob = await store.put_blob(b"Subject: y\r\n\r\ny\r\n")
+        queue_id = await store.enqueue(_queued(blob))
+        [entry] = await store.claim_queue("old", QUEUE_T0, 60, 10)
+        outcome = [RecipientOutcome(entry.recipients[0].id, "delivered", reply="250 ok")]
+        started = threading.Event()
+        taken = threading.Event()
+        runs: list[int] = []
+
+        def finish_after_takeover(conn: Connection, events: list[Change]) -> bool:
+            runs.append(1)
+            if len(runs) == 1:
+                # The transaction's snapshot is taken by its first statement; then the takeover.
+                conn.execute(select(queue_messages.c.id)).all()
+                started.set()
+                assert taken.wait(10)
+            return pg_queue.finish(conn, events, store.blobs, queue_id, "old", outcome, (), QUEUE_T0)
+
+        async def takeover() -> None:
+            await asyncio.to_thread(started.wait, 10)
+            later = QUEUE_T0 + timedelta(seconds=61)
+            assert [e.id for e in await store.claim_queue("new", later, 60, 10)] == [queue_id]
+            taken.set()
+
+        recorded, _ = await asyncio.gather(store.run_write(finish_after_takeover), takeover())
+        assert recorded is False
+        assert len(runs) == 2  # rolled back once for the race, then refused
+        after = await store.queue_entry(queue_id)
+        assert after is not None
+        assert after.lease_owner == "new"
+        assert after.recipients[0].status == "pending"
+    finally:
+        await store.close()
+
+
+async def test_one_housekeeper_across_nodes_and_a_takeover_when_it_stops(pg_url: str, tmp_path: Path) -> None:
+    # The housekeeper's lock (server/lease.py) over two stores on one database, as two nodes.
+    node_a = await open_pg_store(pg_url, tmp_path / "a", Settings())
+    node_b = await open_pg_store(pg_url, tmp_path / "b", Settings())
+    running: list[str] = []
+
+    def jobs(who: str) -> Callable[[], list[Awaitable[None]]]:
+        async def job() -> None:
+            running.append(who)
+            await asyncio.Event().wait()
+
+        return lambda: [job()]
+
+    async def until(check: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 10
+        while not check():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+
+    first = asyncio.create_task(hold_housekeeping(node_a.try_lock, jobs("a"), 0.05))
+    second: asyncio.Task[None] | None = None
+    try:
+        await until(lambda: running == ["a"])
+        second = asyncio.create_task(hold_housekeeping(node_b.try_lock, jobs("b"), 0.05))
+        await asyncio.sleep(0.4)
+        assert running == ["a"]  # several tries by b, none took it
+        first.cancel()  # node a stops: its lock is released
+        await until(lambda: running == ["a", "b"])
+    finally:
+        first.cancel()
+        if second is not None:
+            second.cancel()
+        await asyncio.gather(first, *([second] if second else []), return_exceptions=True)
+        await node_b.close()
+        await node_a.close()

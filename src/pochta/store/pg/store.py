@@ -5,8 +5,9 @@ directly, ``pochta.store.factory`` does not open it yet.
 The portable method mixins of ``store/sql`` (directory, ACL, metadata, Sieve scripts and state,
 mail rules, DKIM, DMARC, TLS results, greylisting, sending limits, fetch accounts) run unchanged on
 it: each method is one ``run_read`` or ``run_write`` job over a SQLAlchemy Connection, as on SQLite.
-Not yet: the outbound queue (``sql/queue_methods`` over ``sqlite/queue``, which stores small blobs
-through SQLite's driver connection) and migration state (``sqlite/mail``), with the mail core.
+The outbound queue is ``pg/queue_methods`` (small blobs as files, claims with ``FOR UPDATE SKIP
+LOCKED`` at READ COMMITTED: ``run_write_committed``). Not yet: migration state (``sqlite/mail``),
+with the mail core.
 
 Jobs run on a pool of threads (``store.pg_pool_size``), each on its own pooled connection for one
 transaction: a read in REPEATABLE READ READ ONLY, a write in SERIALIZABLE, retried when PostgreSQL
@@ -15,8 +16,9 @@ side, each its own commit (PostgreSQL groups the WAL flushes of concurrent commi
 No database call runs on the event loop thread.
 
 Change-feed events a write records are published to this process's feed after its commit; the
-feed across processes and nodes (LISTEN/NOTIFY) is a later step, as are session locks
-(``try_lock``: advisory locks) and the directory version's fast read.
+feed across processes and nodes (LISTEN/NOTIFY) is a later step. Session locks (``try_lock``) are
+advisory locks, each on a connection of its own (``pg/locks``); ``directory_version`` is one read
+per turn of the event loop on another connection of its own (``pg/version``).
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
 from pochta.store.model import AccountId, BlobRef, Change, MailboxId, MailboxInfo
 from pochta.store.pg.engine import is_retryable, make_engines
+from pochta.store.pg.locks import PgLock, PgLocks
+from pochta.store.pg.queue_methods import PgQueueMethods
 from pochta.store.pg.reader import CoreDirectoryReader
 from pochta.store.pg.schema import create_schema
+from pochta.store.pg.version import VersionReader
 from pochta.store.sql.acl import AclMethods
 from pochta.store.sql.directory_methods import DirectoryMethods
 from pochta.store.sql.dkim import DkimMethods
@@ -77,6 +82,7 @@ class PgStore(
     GreylistMethods,
     SendLimitMethods,
     FetchMethods,
+    PgQueueMethods,
 ):
     """The portable part of ``pochta.store.api.Store`` over PostgreSQL. Create with ``open_pg_store``."""
 
@@ -86,16 +92,22 @@ class PgStore(
         engines: tuple[Engine, Engine, Engine],
         blobs: BlobStore,
         feed: LocalChangeFeed,
+        url: str,
     ) -> None:
         self.settings = settings
         self.blobs = blobs
         self._engine, self._read_engine, self._write_engine = engines
+        # The queue's claims (pg/queue.py: FOR UPDATE SKIP LOCKED wants READ COMMITTED)
+        self._committed_engine = self._engine.execution_options(isolation_level="READ COMMITTED")
         self._feed = feed
         self._jobs = concurrent.futures.ThreadPoolExecutor(
             settings.store.pg_pool_size, thread_name_prefix="pochta-pg"
         )
         self._closed = False
         self.write_retries = 0  # writes run again after a serialization failure or a deadlock
+        self._locks = PgLocks(url)  # try_lock: an advisory lock on a connection of its own (pg/locks.py)
+        self._version = VersionReader(url)  # directory_version's connection (pg/version.py)
+        self._version_memo: int | None = None  # directory_version's answer for this turn of the loop
 
     @property
     def engine(self) -> Engine:
@@ -117,19 +129,31 @@ class PgStore(
         commits. ``durable`` and ``background`` are SQLite's writer's (every commit here is
         durable, and writes do not queue behind one another)."""
         del durable, background
+        return await self._write(self._write_engine, fn)
+
+    async def run_write_committed(self, fn: Callable[[Connection, list[Change]], T]) -> T:
+        """``run_write`` at READ COMMITTED: for a write whose statements lock the rows they take
+        and recheck their conditions on them (the queue's claim, ``FOR UPDATE SKIP LOCKED``), and
+        so need no serializable snapshot. Retried on a deadlock."""
+        return await self._write(self._committed_engine, fn)
+
+    async def _write(self, engine: Engine, fn: Callable[[Connection, list[Change]], T]) -> T:
         events: list[Change] = []
-        result = await asyncio.get_running_loop().run_in_executor(self._jobs, self._write_sync, fn, events)
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._jobs, self._write_sync, engine, fn, events)
         if events:
             self._feed.publish(events)
         return result
 
-    def _write_sync(self, fn: Callable[[Connection, list[Change]], T], events: list[Change]) -> T:
+    def _write_sync(
+        self, engine: Engine, fn: Callable[[Connection, list[Change]], T], events: list[Change]
+    ) -> T:
         retries = self.settings.store.pg_write_retries
         pause = _RETRY_PAUSE
         for attempt in range(retries + 1):
             events.clear()  # a retried job records its events afresh
             try:
-                with self._write_engine.connect() as conn, conn.begin():
+                with engine.connect() as conn, conn.begin():
                     return fn(conn, events)
             except Exception as error:
                 if attempt == retries or not is_retryable(error):
@@ -183,9 +207,33 @@ class PgStore(
         return await self.run_read(lambda c: fn(CoreDirectoryReader(c)))
 
     def directory_version(self) -> int | None:
-        # None: "cache nothing" (api.Directory). On SQLite a one-row read on the loop thread costs
-        # microseconds; here it is a round trip, which the change feed's next step will spare.
-        return None
+        # One round trip on the caller's thread (the event loop), bounded by pg/version.py's
+        # timeouts, and at most one per turn of the loop: as SqliteStore's, the answer is kept until
+        # the loop's next turn, so a change committed later reaches no session of this turn with
+        # the old number (a callback queued after the one that forgets it).
+        if self._closed:
+            return None
+        memo = self._version_memo
+        if memo is not None:
+            return memo
+        version = self._version.read()
+        if version is not None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return version  # not on a loop (a CLI or test thread): no turn to keep it for
+            self._version_memo = version
+            loop.call_soon(self._forget_directory_version)
+        return version
+
+    def _forget_directory_version(self) -> None:
+        self._version_memo = None
+
+    # Session locks
+
+    async def try_lock(self, name: str) -> PgLock | None:
+        # A connection of its own per lock, opened on a worker thread (pg/locks.py).
+        return await self._locks.try_lock(name)
 
     def feed(self) -> LocalChangeFeed:
         return self._feed
@@ -197,6 +245,8 @@ class PgStore(
         self._feed.close()
         await asyncio.to_thread(self._jobs.shutdown, True)
         await asyncio.to_thread(self.blobs.close)
+        await asyncio.to_thread(self._version.close)
+        await asyncio.to_thread(self._locks.close)
         await asyncio.to_thread(self._engine.dispose)
 
 
@@ -238,4 +288,4 @@ async def open_pg_store(url: str, data_dir: Path, settings: Settings) -> PgStore
     except BaseException:
         engines[0].dispose()
         raise
-    return PgStore(settings, engines, blobs, LocalChangeFeed())
+    return PgStore(settings, engines, blobs, LocalChangeFeed(), url)

@@ -43,6 +43,11 @@ def enqueue(conn: Connection, events: list[Change], blobs: BlobStore, entry: New
     # Stored (a NewBlob) or checked inside the write transaction, as deliver does: blob collection
     # removes blobs only inside one too, so the blob cannot vanish before this reference commits.
     inline.ensure_stored(driver_connection(conn), blobs, entry.blob)
+    return insert_entry(conn, entry)
+
+
+def insert_entry(conn: Connection, entry: NewQueueEntry) -> QueueId:
+    """The rows of a queued message, once its blob is stored (each engine's ``enqueue``)."""
     due = epoch(entry.next_attempt or entry.arrival)
     inserted = conn.execute(
         insert(queue_messages).values(
@@ -103,7 +108,7 @@ def _recipient(row: Row[Any]) -> QueuedRecipient:
     )
 
 
-def _entries(conn: Connection, rows: Sequence[Row[Any]]) -> list[QueueEntry]:
+def entries(conn: Connection, rows: Sequence[Row[Any]]) -> list[QueueEntry]:
     ids = [row.id for row in rows]
     by_queue: dict[int, list[QueuedRecipient]] = {i: [] for i in ids}
     if ids:
@@ -137,12 +142,12 @@ def _entries(conn: Connection, rows: Sequence[Row[Any]]) -> list[QueueEntry]:
 
 def list_entries(conn: Connection) -> list[QueueEntry]:
     rows = conn.execute(select(queue_messages).order_by(queue_messages.c.id)).all()
-    return _entries(conn, rows)
+    return entries(conn, rows)
 
 
 def get_entry(conn: Connection, queue_id: QueueId) -> QueueEntry | None:
     rows = conn.execute(select(queue_messages).where(queue_messages.c.qid == queue_id)).all()
-    found = _entries(conn, rows)
+    found = entries(conn, rows)
     return found[0] if found else None
 
 
@@ -173,7 +178,7 @@ def claim(
     rows = conn.execute(
         select(queue_messages).where(queue_messages.c.id.in_(claimed)).order_by(queue_messages.c.id)
     ).all()
-    return _entries(conn, rows)
+    return entries(conn, rows)
 
 
 def renew(
@@ -206,13 +211,27 @@ def finish(
     Returns False (and records nothing) when ``owner`` no longer holds the lease. The message row goes
     when no recipient is pending any more.
     """
+    row_id = record_outcomes(conn, queue_id, owner, outcomes, now)
+    if row_id is None:
+        return False
+    for notice in notices:
+        enqueue(conn, events, blobs, notice)
+    settle(conn, row_id)
+    return True
+
+
+def record_outcomes(
+    conn: Connection, queue_id: QueueId, owner: str, outcomes: Sequence[RecipientOutcome], now: datetime
+) -> int | None:
+    """The recipients' outcomes of one attempt, when ``owner`` holds the lease: the message's row
+    id (``settle`` it once the notices are queued), else None and nothing recorded."""
     held = conn.execute(
         select(queue_messages.c.id).where(
             queue_messages.c.qid == queue_id, queue_messages.c.lease_owner == owner
         )
     ).scalar()
     if held is None:
-        return False
+        return None
     row_id = int(held)
     for outcome in outcomes:
         values: dict[str, Any] = {
@@ -233,13 +252,10 @@ def finish(
             .where(queue_recipients.c.id == outcome.recipient_id, queue_recipients.c.queue_id == row_id)
             .values(**values)
         )
-    for notice in notices:
-        enqueue(conn, events, blobs, notice)
-    _settle(conn, row_id)
-    return True
+    return row_id
 
 
-def _settle(conn: Connection, queue_id: int) -> None:
+def settle(conn: Connection, queue_id: int) -> None:
     """Releases the lease; drops the row when nothing is pending, else moves its next attempt."""
     due = conn.execute(
         select(func.min(queue_recipients.c.next_attempt)).where(
