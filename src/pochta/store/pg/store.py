@@ -38,6 +38,7 @@ from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
 from pochta.store.model import AccountId, BlobRef, Change, MailboxId, MailboxInfo
 from pochta.store.pg.engine import is_retryable, make_engines
+from pochta.store.pg.mail_methods import MailMethods
 from pochta.store.pg.reader import CoreDirectoryReader
 from pochta.store.pg.schema import create_schema
 from pochta.store.sql.acl import AclMethods
@@ -65,6 +66,7 @@ _RETRY_PAUSE = 0.005  # seconds, doubled with each retry of one write and spread
 
 
 class PgStore(
+    MailMethods,
     DirectoryMethods,
     AclMethods,
     MetadataMethods,

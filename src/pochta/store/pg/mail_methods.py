@@ -1,0 +1,235 @@
+"""``PgStore``'s mail core: the async face of ``pg/mail`` (deliveries, APPEND, views, flags, COPY
+and MOVE, EXPUNGE, the \\Recent boundary, parse records) and of the blob files, each method one
+``run_read`` or ``run_write`` job as on SQLite (``sqlite/store``'s methods of the same names).
+
+Blobs are files in the data directory's ``blobs/`` on PostgreSQL for now: ``new_blob`` writes a
+file (durable when it returns) where SQLite keeps a small one for the write that refers to it
+(``inline_blobs``); blobs in the database, or a directory every node mounts, come with several
+nodes (docs/scaling.md).
+
+Views are read whole at each ``open_view``: no view cache and no stored snapshots yet, so
+``current_view`` and ``mailbox_hint`` answer None (both are hints the API allows to be absent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import BinaryIO, TypeVar, overload
+
+from sqlalchemy import Connection
+
+from pochta.config import Settings
+from pochta.mime import ParsedMessage
+from pochta.mime.imapform import wire_forms
+from pochta.store.api import FlagOp, NotFound
+from pochta.store.blobs import BlobStore
+from pochta.store.fetch_model import FetchMark
+from pochta.store.model import (
+    AccountId,
+    BlobRef,
+    CachedMessage,
+    Change,
+    ChangeSet,
+    CopyResult,
+    MailboxId,
+    MailboxName,
+    MailboxView,
+    ModSeq,
+    NewBlob,
+    Placed,
+    Target,
+    Uid,
+)
+from pochta.store.pg import mail
+from pochta.store.sql.fetch import mark_fetched
+from pochta.store.sqlite import search
+from pochta.store.sqlite.mail import PreparedMessage, normalize_uids
+
+__all__ = ["MailMethods"]
+
+T = TypeVar("T")
+
+
+class MailMethods:
+    """Mixed into ``PgStore``, which provides what is declared here."""
+
+    settings: Settings
+    blobs: BlobStore
+
+    async def run_read(self, fn: Callable[[Connection], T]) -> T:
+        raise NotImplementedError
+
+    async def run_write(
+        self, fn: Callable[[Connection, list[Change]], T], *, durable: bool = True, background: bool = False
+    ) -> T:
+        raise NotImplementedError
+
+    @property
+    def _max_keywords(self) -> int:
+        # The write jobs bound each mailbox's keyword list themselves (sqlite/keywords).
+        return self.settings.limits.max_keywords_per_mailbox
+
+    # Blob files
+
+    async def new_blob(self, data: bytes) -> BlobRef:
+        return await self.blobs.put(data)
+
+    def open_blob(self, blob: BlobRef) -> BinaryIO:
+        if isinstance(blob, NewBlob):
+            import io
+
+            return io.BytesIO(blob.data)
+        try:
+            return self.blobs.open(blob.sha256)
+        except FileNotFoundError:
+            raise NotFound(f"blob {blob.sha256} is not stored") from None
+
+    def read_blob(self, blob: BlobRef) -> bytes:
+        with self.open_blob(blob) as file:
+            return file.read(blob.size)
+
+    async def read_blobs(self, blobs: Sequence[BlobRef]) -> dict[str, bytes]:
+        def read() -> dict[str, bytes]:
+            found: dict[str, bytes] = {}
+            for blob in blobs:
+                with contextlib.suppress(NotFound):
+                    found[blob.sha256] = self.read_blob(blob)
+            return found
+
+        return await asyncio.to_thread(read)
+
+    # Deliveries and APPEND
+
+    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> PreparedMessage:
+        def prepare() -> PreparedMessage:
+            return PreparedMessage(
+                blob, parsed.to_json(with_text=False), search.search_rows(parsed), wire_forms(parsed.root)
+            )
+
+        # CPU work off the loop, unless the message is small enough that the trip costs more.
+        if blob.size <= self.settings.server.inline_message_max:
+            return prepare()
+        return await asyncio.to_thread(prepare)
+
+    async def deliver(
+        self,
+        blob: BlobRef,
+        parsed: ParsedMessage,
+        targets: list[Target],
+        *,
+        fetched: Sequence[FetchMark] = (),
+    ) -> list[Placed]:
+        targets = list(targets)
+        if not targets:
+            return []
+        prepared = await self._prepare(blob, parsed)
+        limit = self._max_keywords
+
+        def run(conn: Connection, events: list[Change]) -> list[Placed]:
+            placed = mail.deliver(conn, events, self.blobs, prepared, targets, limit)
+            if fetched:  # the fetcher's records commit with the message (docs/fetch.md)
+                mark_fetched(conn, fetched, int(time.time()))
+            return placed
+
+        return await self.run_write(run)
+
+    async def append(
+        self,
+        account_id: AccountId,
+        mailbox: str,
+        blob: BlobRef,
+        parsed: ParsedMessage,
+        flags: frozenset[str] = frozenset(),
+        internal_date: datetime | None = None,
+    ) -> Placed | None:
+        prepared = await self._prepare(blob, parsed)
+        target = Target(MailboxId(0), flags, internal_date)
+        limit = self._max_keywords
+        return await self.run_write(
+            lambda c, e: mail.append_named(c, e, self.blobs, prepared, account_id, mailbox, target, limit)
+        )
+
+    # Views and changes
+
+    async def open_view(self, mailbox_id: MailboxId) -> MailboxView:
+        return await self.run_read(lambda c: mail.read_view(c, mailbox_id))
+
+    async def open_named_view(
+        self, account_id: AccountId, name: str, guess: MailboxId | None = None
+    ) -> MailboxView | None:
+        del guess  # a hint for SQLite's view stamps; nothing is cached here yet
+        return await self.run_read(lambda c: mail.read_named_view(c, account_id, name))
+
+    def prefetch_view(self, mailbox_id: MailboxId) -> None:
+        del mailbox_id  # no view cache to warm yet
+
+    def mailbox_hint(self, account_id: AccountId, name: str) -> MailboxId | None:
+        del account_id, name
+        return None
+
+    def current_view(self, mailbox_id: MailboxId) -> MailboxView | None:
+        del mailbox_id  # no view cache yet: nothing is provably current without a read
+        return None
+
+    async def changes_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:
+        return await self.run_read(lambda c: mail.changes_since(c, mailbox_id, modseq))
+
+    async def expunged_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> tuple[Uid, ...] | None:
+        return await self.run_read(lambda c: mail.expunged_since(c, mailbox_id, modseq))
+
+    async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]:
+        uid_list = normalize_uids(uids)
+        return await self.run_read(lambda c: mail.cached(c, mailbox_id, uid_list))
+
+    # Writes to messages in mailboxes
+
+    async def take_recent(self, mailbox_id: MailboxId, before: Uid) -> Uid:
+        return await self.run_write(lambda c, _e: mail.take_recent(c, mailbox_id, before), durable=False)
+
+    async def set_flags(
+        self,
+        mailbox_id: MailboxId,
+        uids: Iterable[Uid],
+        op: FlagOp,
+        flags: Iterable[str],
+        unchanged_since: ModSeq | None = None,
+    ) -> ChangeSet:
+        uid_list = normalize_uids(uids)
+        flag_list = list(flags)
+        limit = self._max_keywords
+        return await self.run_write(
+            lambda c, e: mail.set_flags(c, e, mailbox_id, uid_list, op, flag_list, unchanged_since, limit)
+        )
+
+    @overload
+    async def transfer(
+        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxId, *, move: bool
+    ) -> CopyResult: ...
+    @overload
+    async def transfer(
+        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxName, *, move: bool
+    ) -> CopyResult | None: ...
+    async def transfer(
+        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxId | MailboxName, *, move: bool
+    ) -> CopyResult | None:
+        uid_list = normalize_uids(uids)
+        limit = self._max_keywords
+        if isinstance(to, MailboxName):
+            return await self.run_write(
+                lambda c, e: mail.transfer(c, e, to.account_id, source_id, uid_list, to.name, move, limit)
+            )
+        return await self.run_write(
+            lambda c, e: mail.copy_messages(c, e, source_id, uid_list, to, move, limit)
+        )
+
+    async def expunge(
+        self, mailbox_id: MailboxId, uids: Iterable[Uid] | None, *, only_deleted: bool = False
+    ) -> ChangeSet:
+        uid_list = None if uids is None else normalize_uids(uids)
+        if only_deleted:
+            return await self.run_write(lambda c, e: mail.expunge_deleted(c, e, mailbox_id, uid_list))
+        return await self.run_write(lambda c, e: mail.expunge(c, e, mailbox_id, uid_list))
