@@ -129,7 +129,10 @@ _SQL_INSERT_MEMBERSHIP = (
 )
 _SQL_INSERT_EXPUNGED = "INSERT INTO expunged (mailbox_id, uid, modseq, at) VALUES (%s, %s, %s, %s)"
 _SQL_DELETE_MEMBERSHIP = "DELETE FROM membership WHERE mailbox_id = %s AND uid = %s"
-_SQL_UPDATE_FLAGS = "UPDATE membership SET flags = %s, seen = %s, deleted = %s, modseq = %s WHERE mailbox_id = %s AND uid = %s"
+_SQL_UPDATE_FLAGS = (
+    "UPDATE membership SET flags = %s, seen = %s, deleted = %s, modseq = %s "
+    "WHERE mailbox_id = %s AND uid = %s"
+)
 _SQL_DEAD_MESSAGES = "SELECT id FROM messages WHERE refcount <= 0 AND id = ANY(%s)"
 
 # Search rows and wire forms written with a new message row (``sqlite/search``, ``sqlite/wire``).
@@ -179,7 +182,9 @@ _SQL_RECENT_TAKE = (
 )
 _SQL_CACHED = (
     "SELECT m.uid, m.message_id, g.sha256, g.size, g.parsed_json FROM membership AS m "
-    "JOIN messages AS g ON g.id = m.message_id " + _RANGES + "WHERE m.mailbox_id = %s ORDER BY m.uid"
+    "JOIN messages AS g ON g.id = m.message_id "
+    "JOIN unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi "
+    "WHERE m.mailbox_id = %s ORDER BY m.uid"
 )
 _SQL_VIEW_ROWS = (
     "SELECT m.uid, m.message_id, m.flags, m.modseq, m.internal_date, m.internal_tz, g.sha256, g.size "
@@ -471,10 +476,11 @@ def read_mailbox(conn: Connection, mailbox_id: MailboxId) -> MailboxInfo:
 def read_view(conn: Connection, mailbox_id: MailboxId) -> MailboxView:
     """The mailbox's view in this read transaction: its row and its membership rows, one snapshot."""
     info = read_mailbox(conn, mailbox_id)
+    rows = _rows(conn, _SQL_VIEW_ROWS, (mailbox_id,))
     entries = (
         MessageEntry(uid, message_id, frozenset(flags.split()), modseq, size, date_from_parts(epoch, tz),
                      BlobRef(sha256, size))
-        for uid, message_id, flags, modseq, epoch, tz, sha256, size in _rows(conn, _SQL_VIEW_ROWS, (mailbox_id,))
+        for uid, message_id, flags, modseq, epoch, tz, sha256, size in rows
     )  # fmt: skip
     return MailboxView.from_entries(info, entries)
 
@@ -694,3 +700,41 @@ def expunge_deleted(
         return ChangeSet(mailbox_id, box.highestmodseq)
     modseq = remove_memberships(conn, events, mailbox_id, rows)
     return ChangeSet(mailbox_id, modseq, (), tuple(row.uid for row in rows))
+
+
+# Deleting mailboxes (``sqlite/mailboxes.drop_mailboxes``'s PostgreSQL form)
+
+_SQL_MAILBOX_USAGE = (
+    "SELECT m.message_id, count(*), sum(g.size) FROM membership AS m "
+    "JOIN messages AS g ON g.id = m.message_id WHERE m.mailbox_id = %s GROUP BY m.message_id"
+)
+_SQL_DROP_MAILBOX = (
+    "DELETE FROM membership WHERE mailbox_id = %(id)s",
+    "DELETE FROM expunged WHERE mailbox_id = %(id)s",
+    "DELETE FROM expunge_horizon WHERE mailbox_id = %(id)s",
+    "DELETE FROM mailboxes WHERE id = %(id)s",
+)
+# RFC 9208 §4.1.4: the octets an EXPUNGE would give back.
+_SQL_DELETED_STORAGE = (
+    "SELECT coalesce(sum(g.size), 0) FROM membership AS m JOIN messages AS g ON g.id = m.message_id "
+    "WHERE m.mailbox_id = %s AND m.deleted"
+)
+
+
+def drop_mailboxes(conn: Connection, events: list[Change], rows: Sequence[Any]) -> None:
+    """Delete mailboxes (rows of ``mailboxes``) with their memberships: refcounts and quota follow,
+    blob files are collected later."""
+    for mailbox in rows:
+        usage = _rows(conn, _SQL_MAILBOX_USAGE, (mailbox.id,))
+        for sql in _SQL_DROP_MAILBOX:
+            conn.exec_driver_sql(sql, {"id": mailbox.id})
+        adjust_quota(
+            conn, mailbox.account_id, -sum(int(size) for _, _, size in usage), -sum(n for _, n, _ in usage)
+        )
+        release_messages(conn, Counter({int(mid): int(n) for mid, n, _ in usage}))
+        events.append(Change(ChangeKind.MAILBOX, mailbox.account_id, mailbox.id, mailbox.highestmodseq))
+
+
+def deleted_storage(conn: Connection, mailbox_id: MailboxId) -> int:
+    rows = _rows(conn, _SQL_DELETED_STORAGE, (mailbox_id,))
+    return int(rows[0][0]) if rows else 0

@@ -30,6 +30,7 @@ from pochta.store.blobs import BlobStore
 from pochta.store.fetch_model import FetchMark
 from pochta.store.model import (
     AccountId,
+    AccountQuota,
     BlobRef,
     CachedMessage,
     Change,
@@ -41,13 +42,19 @@ from pochta.store.model import (
     ModSeq,
     NewBlob,
     Placed,
+    QuotaLimits,
+    QuotaUsage,
     Target,
     Uid,
 )
 from pochta.store.pg import mail
+from pochta.store.pg.reader import CoreDirectoryReader
+from pochta.store.sql import directory
 from pochta.store.sql.fetch import mark_fetched
+from pochta.store.sqlite import mailboxes as mailbox_tree
+from pochta.store.sqlite import quota as sqlite_quota
 from pochta.store.sqlite import search
-from pochta.store.sqlite.mail import PreparedMessage, normalize_uids
+from pochta.store.sqlite.mail import PreparedMessage, get_quota_usage, normalize_uids
 
 __all__ = ["MailMethods"]
 
@@ -184,6 +191,30 @@ class MailMethods:
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]:
         uid_list = normalize_uids(uids)
         return await self.run_read(lambda c: mail.cached(c, mailbox_id, uid_list))
+
+    # Quota (RFC 9208): usage moves by deltas in each write (``pg/mail``)
+
+    async def quota_usage(self, account_id: AccountId) -> int:
+        return await self.run_read(lambda c: get_quota_usage(c, account_id))
+
+    async def account_quota(self, account_id: AccountId) -> AccountQuota | None:
+        return await self.run_read(lambda c: CoreDirectoryReader(c).quota(account_id))
+
+    async def domain_quota(self, name: str) -> tuple[QuotaLimits, QuotaUsage] | None:
+        return await self.run_read(lambda c: sqlite_quota.domain_quota(c, name))
+
+    async def deleted_storage(self, mailbox_id: MailboxId) -> int:
+        return await self.run_read(lambda c: mail.deleted_storage(c, mailbox_id))
+
+    # Deleting mailboxes and accounts: their messages released by ``pg/mail.drop_mailboxes``
+
+    async def delete_mailbox(self, account_id: AccountId, name: str) -> None:
+        await self.run_write(
+            lambda c, e: mailbox_tree.delete_mailbox(c, e, account_id, name, drop=mail.drop_mailboxes)
+        )
+
+    async def delete_account(self, address: str) -> None:
+        await self.run_write(lambda c, e: directory.delete_account(c, e, address, drop=mail.drop_mailboxes))
 
     # Writes to messages in mailboxes
 

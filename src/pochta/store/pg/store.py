@@ -164,9 +164,6 @@ class PgStore(
     async def rename_mailbox(self, account_id: AccountId, old: str, new: str) -> list[MailboxInfo]:
         return await self.run_write(lambda c, e: mailbox_tree.rename_mailbox(c, e, account_id, old, new))
 
-    async def delete_mailbox(self, account_id: AccountId, name: str) -> None:
-        await self.run_write(lambda c, e: mailbox_tree.delete_mailbox(c, e, account_id, name))
-
     async def set_subscribed(self, account_id: AccountId, name: str, subscribed: bool) -> None:
         await self.run_write(lambda c, e: mailbox_tree.set_subscribed(c, e, account_id, name, subscribed))
 
