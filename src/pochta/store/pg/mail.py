@@ -74,6 +74,7 @@ from pochta.store.sqlite.mail import (
     uid_ranges,
 )
 from pochta.store.sqlite.quota import judge_quota
+from pochta.store.sqlite.wire import form_column
 
 __all__ = [
     "append_named",
@@ -84,6 +85,7 @@ __all__ = [
     "expunge",
     "expunge_deleted",
     "expunged_since",
+    "read_forms",
     "read_view",
     "set_flags",
     "take_recent",
@@ -700,6 +702,27 @@ def expunge_deleted(
         return ChangeSet(mailbox_id, box.highestmodseq)
     modseq = remove_memberships(conn, events, mailbox_id, rows)
     return ChangeSet(mailbox_id, modseq, (), tuple(row.uid for row in rows))
+
+
+# Wire forms (``sqlite/wire.read_forms``'s PostgreSQL form)
+
+# The columns are chosen from FORM_NAMES by ``form_column``, never from the caller's text.
+_SQL_WIRE_READ = (
+    "SELECT w.message_id, {columns} FROM message_wire AS w WHERE w.version = %s AND w.message_id = ANY(%s)"
+)
+
+
+def read_forms(
+    conn: Connection, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool
+) -> list[tuple[Any, ...]]:
+    """``(message_id, form, ...)`` for the messages that have a current row, in no particular order,
+    one form per name of ``names`` (of ``wire.FORM_NAMES``) as the session gets it; one statement."""
+    ids = sorted(set(message_ids))
+    if not ids:
+        return []
+    columns = ", ".join(form_column(name, utf8) for name in names)
+    rows = _rows(conn, _SQL_WIRE_READ.format(columns=columns), (WIRE_VERSION, ids))
+    return [(row[0], *(bytes(form) for form in row[1:])) for row in rows]
 
 
 # Deleting mailboxes (``sqlite/mailboxes.drop_mailboxes``'s PostgreSQL form)

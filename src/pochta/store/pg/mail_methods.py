@@ -18,7 +18,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import BinaryIO, TypeVar, overload
+from typing import Any, BinaryIO, TypeVar, overload
 
 from sqlalchemy import Connection
 
@@ -39,6 +39,7 @@ from pochta.store.model import (
     MailboxId,
     MailboxName,
     MailboxView,
+    MessageId,
     ModSeq,
     NewBlob,
     Placed,
@@ -191,6 +192,14 @@ class MailMethods:
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]:
         uid_list = normalize_uids(uids)
         return await self.run_read(lambda c: mail.cached(c, mailbox_id, uid_list))
+
+    async def wire_forms(
+        self, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool
+    ) -> list[tuple[Any, ...]]:
+        # No cache of forms in the process yet (SQLite's WireCache keys on directory_version,
+        # which PostgreSQL does not keep yet): every call reads the database.
+        id_list, name_list = list(message_ids), list(names)
+        return await self.run_read(lambda c: mail.read_forms(c, id_list, name_list, utf8))
 
     # Quota (RFC 9208): usage moves by deltas in each write (``pg/mail``)
 
