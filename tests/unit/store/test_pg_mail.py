@@ -11,12 +11,13 @@ import pytest
 
 pytest.register_assert_rewrite("pochta.testing.store_suite")
 
+from test_pg_store import engine_name, store_factory  # noqa: E402, F401
+
 import pg_env  # noqa: E402
 import pochta.testing.store_suite as suite  # noqa: E402
 from pochta.store.api import Store  # noqa: E402
 from pochta.testing.store_suite.support import deliver, mailbox, make_account  # noqa: E402
 from pochta.testing.store_suite.wire import EIGHT_BIT, NAMES, computed  # noqa: E402
-from test_pg_store import engine_name, store_factory  # noqa: E402, F401
 
 pg_cluster = pg_env.pg_cluster
 pg_url = pg_env.pg_url
