@@ -140,7 +140,7 @@ ON_BOTH_ENGINES = (
 
 _SEARCH = "search, the indexer, SORT keys and threads: their PostgreSQL forms are not written yet"
 _MAINTENANCE = "reconstruct and verify (sqlite/maintenance): their PostgreSQL forms are not written yet"
-_READS = "message_objects and wire_forms (and reconstruct): their PostgreSQL forms are not written yet"
+_READS = "message_objects, and reconstruct rewriting wire forms: their PostgreSQL forms are not written yet"
 _VERSION = "reads directory_version() (its fast read comes with the cross-node change feed)"
 _QUEUE = "the outbound queue (sqlite/queue stores small blobs in inline_blobs on SQLite's driver connection)"
 _LOCK = "try_lock: session locks are advisory locks on PostgreSQL, not written yet"

@@ -1,12 +1,12 @@
-"""``PgStore``: the store on PostgreSQL, so far its portable part (docs/scaling.md says exactly
-which parts serve; the mail core is the next step). Built by ``open_pg_store``; tests construct it
+"""``PgStore``: the store on PostgreSQL, so far its portable part and the first part of the mail
+core (``pg/mail_methods``; docs/scaling.md says exactly which parts serve). Built by ``open_pg_store``; tests construct it
 directly, ``pochta.store.factory`` does not open it yet.
 
 The portable method mixins of ``store/sql`` (directory, ACL, metadata, Sieve scripts and state,
 mail rules, DKIM, DMARC, TLS results, greylisting, sending limits, fetch accounts) run unchanged on
 it: each method is one ``run_read`` or ``run_write`` job over a SQLAlchemy Connection, as on SQLite.
 Not yet: the outbound queue (``sql/queue_methods`` over ``sqlite/queue``, which stores small blobs
-through SQLite's driver connection) and migration state (``sqlite/mail``), with the mail core.
+through SQLite's driver connection), migration state, search, reconstruct and verify.
 
 Jobs run on a pool of threads (``store.pg_pool_size``), each on its own pooled connection for one
 transaction: a read in REPEATABLE READ READ ONLY, a write in SERIALIZABLE, retried when PostgreSQL
@@ -143,7 +143,8 @@ class PgStore(
         raise AssertionError("unreachable")  # the loop returns or raises
 
     # Mailbox trees: the functions of sqlite/mailboxes that are SQLAlchemy Core throughout (the
-    # same forwarders as SqliteStore's; the Recent boundary, views and messages come with the mail core).
+    # same forwarders as SqliteStore's; deleting a mailbox, the Recent boundary, views and messages
+    # are pg/mail_methods').
 
     async def mailboxes(self, account_id: AccountId) -> list[MailboxInfo]:
         return await self.run_read(lambda c: mailbox_tree.list_mailboxes(c, account_id))
@@ -170,7 +171,7 @@ class PgStore(
     async def subscriptions(self, account_id: AccountId) -> list[str]:
         return await self.run_read(lambda c: mailbox_tree.list_subscriptions(c, account_id))
 
-    # Blob files (blobs.py, engine-independent); blobs kept in the database come with the mail core.
+    # Blob files (blobs.py, engine-independent); new_blob and the reads are pg/mail_methods'.
 
     async def put_blob(self, data: bytes) -> BlobRef:
         return await self.blobs.put(data)
