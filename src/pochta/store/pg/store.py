@@ -1,6 +1,6 @@
 """``PgStore``: the store on PostgreSQL, so far its portable part and the first part of the mail
-core (``pg/mail_methods``; docs/scaling.md says exactly which parts serve). Built by ``open_pg_store``; tests construct it
-directly, ``pochta.store.factory`` does not open it yet.
+core (``pg/mail_methods``; docs/scaling.md says exactly which parts serve). Built by
+``open_pg_store``; tests construct it directly, ``pochta.store.factory`` does not open it yet.
 
 The portable method mixins of ``store/sql`` (directory, ACL, metadata, Sieve scripts and state,
 mail rules, DKIM, DMARC, TLS results, greylisting, sending limits, fetch accounts) run unchanged on
