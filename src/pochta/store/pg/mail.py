@@ -1,8 +1,9 @@
-"""Messages in mailboxes on PostgreSQL (deliver, views, flags, copy/move, expunge), over the job's
-Connection: the PostgreSQL forms of ``sqlite/mail``'s functions, with the same semantics (the store
-conformance suite is the referee). ``sqlite/mail``'s module docstring tells the rules (counters by
-deltas in the transaction that moves them, the quota checked inside the write, one MODSEQ per write
-and mailbox); here only what differs:
+"""Messages in mailboxes on PostgreSQL, the writes (deliver, flags, copy/move, expunge, deleting
+mailboxes; the reads are ``pg/mail_reads``'), over the job's Connection: the PostgreSQL forms of
+``sqlite/mail``'s functions, with the same semantics (the store conformance suite is the referee).
+``sqlite/mail``'s module docstring tells the rules (counters by deltas in the transaction that
+moves them, the quota checked inside the write, one MODSEQ per write and mailbox); here only what
+differs:
 
 - Statements are PostgreSQL SQL run through ``Connection.exec_driver_sql`` (psycopg's ``%s``
   placeholders), in the job's transaction. A set of UIDs is one statement whatever its size: its
@@ -14,8 +15,6 @@ and mailbox); here only what differs:
 - Blobs are files (``BlobStore``) on PostgreSQL for now: a ``NewBlob`` reaching a write is
   written as a file before the row refers to it (``ensure_stored``); blobs kept in the database
   come later (docs/scaling.md).
-- Views are read whole from the membership rows at each ``open_view``: no view cache and no stored
-  snapshots yet (``current_view`` answers None).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from pochta.mail.flags import (
     DELETED_KEY,
@@ -43,14 +42,11 @@ from pochta.store.blobs import BlobStore
 from pochta.store.model import (
     AccountId,
     BlobRef,
-    CachedMessage,
     Change,
     ChangeKind,
     ChangeSet,
     CopyResult,
     MailboxId,
-    MailboxInfo,
-    MailboxView,
     MessageEntry,
     MessageId,
     ModSeq,
@@ -61,7 +57,7 @@ from pochta.store.model import (
     date_from_parts,
     date_parts,
 )
-from pochta.store.schema import INDEX_ADD, INDEX_DROP, mailboxes
+from pochta.store.schema import INDEX_ADD, INDEX_DROP
 from pochta.store.sqlite.keywords import merge_keywords, text_keywords, without_keys
 from pochta.store.sqlite.mail import (
     PARSE_VERSION,
@@ -69,24 +65,24 @@ from pochta.store.sqlite.mail import (
     BumpedMailbox,
     EntryRow,
     PreparedMessage,
-    mailbox_info,
     message_entry,
     uid_ranges,
 )
 from pochta.store.sqlite.quota import judge_quota
-from pochta.store.sqlite.wire import form_column
 
 __all__ = [
+    "ENTRY_COLUMNS",
+    "SQL_BOX_BY_NAME",
     "append_named",
-    "cached",
-    "changes_since",
     "copy_messages",
     "deliver",
+    "drop_mailboxes",
+    "entry_row",
     "expunge",
     "expunge_deleted",
-    "expunged_since",
-    "read_forms",
-    "read_view",
+    "fetch_rows",
+    "mailbox_box",
+    "range_arrays",
     "set_flags",
     "take_recent",
     "transfer",
@@ -95,20 +91,16 @@ __all__ = [
 # UID sets: the ranges of a sorted UID list as two arrays (low ends, high ends), joined as rows.
 _RANGES = "JOIN unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi "
 
-_ENTRY_COLUMNS = (
+ENTRY_COLUMNS = (
     "SELECT m.uid, m.message_id, m.flags, m.seen, m.deleted, m.modseq, m.internal_date, m.internal_tz, "
     "g.sha256, g.size FROM membership AS m JOIN messages AS g ON g.id = m.message_id "
 )
-_SQL_ENTRIES_IN = _ENTRY_COLUMNS + _RANGES + "WHERE m.mailbox_id = %s ORDER BY m.uid"
-_SQL_ENTRIES_ALL = _ENTRY_COLUMNS + "WHERE m.mailbox_id = %s ORDER BY m.uid"
-_SQL_ENTRIES_SINCE = _ENTRY_COLUMNS + "WHERE m.mailbox_id = %s AND m.modseq > %s ORDER BY m.uid"
-_SQL_ENTRIES_DELETED = _ENTRY_COLUMNS + "WHERE m.mailbox_id = %s AND m.deleted ORDER BY m.uid"
-_SQL_EXPUNGED_SINCE = "SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid"
-_SQL_HORIZON = "SELECT modseq FROM expunge_horizon WHERE mailbox_id = %s"
-_SQL_LIVE_UIDS = "SELECT uid FROM membership WHERE mailbox_id = %s ORDER BY uid"
+_SQL_ENTRIES_IN = ENTRY_COLUMNS + _RANGES + "WHERE m.mailbox_id = %s ORDER BY m.uid"
+_SQL_ENTRIES_ALL = ENTRY_COLUMNS + "WHERE m.mailbox_id = %s ORDER BY m.uid"
+_SQL_ENTRIES_DELETED = ENTRY_COLUMNS + "WHERE m.mailbox_id = %s AND m.deleted ORDER BY m.uid"
 
 _SQL_BOX = "SELECT account_id, highestmodseq, uidvalidity, deleted FROM mailboxes WHERE id = %s"
-_SQL_BOX_BY_NAME = "SELECT id FROM mailboxes WHERE account_id = %s AND name = %s"
+SQL_BOX_BY_NAME = "SELECT id FROM mailboxes WHERE account_id = %s AND name = %s"
 _SQL_BUMP_MAILBOX = (
     "UPDATE mailboxes SET uidnext = uidnext + %s, highestmodseq = highestmodseq + 1, "
     "messages = messages + %s, unseen = unseen + %s, deleted = deleted + %s, size = size + %s "
@@ -182,19 +174,9 @@ _SQL_RECENT_TAKE = (
     "UPDATE mailboxes SET first_recent_uid = %(before)s, recent = (SELECT count(*) FROM membership "
     "WHERE mailbox_id = %(id)s AND uid >= %(before)s) WHERE id = %(id)s"
 )
-_SQL_CACHED = (
-    "SELECT m.uid, m.message_id, g.sha256, g.size, g.parsed_json FROM membership AS m "
-    "JOIN messages AS g ON g.id = m.message_id "
-    "JOIN unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi "
-    "WHERE m.mailbox_id = %s ORDER BY m.uid"
-)
-_SQL_VIEW_ROWS = (
-    "SELECT m.uid, m.message_id, m.flags, m.modseq, m.internal_date, m.internal_tz, g.sha256, g.size "
-    "FROM membership AS m JOIN messages AS g ON g.id = m.message_id WHERE m.mailbox_id = %s ORDER BY m.uid"
-)
 
 
-def _rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+def fetch_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in conn.exec_driver_sql(sql, tuple(params)).fetchall()]
 
 
@@ -203,13 +185,13 @@ def _many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         conn.exec_driver_sql(sql, [tuple(row) for row in rows])
 
 
-def _range_arrays(uids: Sequence[Uid]) -> tuple[list[int], list[int]]:
+def range_arrays(uids: Sequence[Uid]) -> tuple[list[int], list[int]]:
     """A sorted, distinct UID list's ranges as the two arrays ``_RANGES`` joins."""
     ranges = uid_ranges(uids)
     return [low for low, _ in ranges], [high for _, high in ranges]
 
 
-def _entry_row(row: Sequence[Any]) -> EntryRow:
+def entry_row(row: Sequence[Any]) -> EntryRow:
     uid, message_id, flags, seen, deleted, modseq, date, tz, sha256, size = row
     return EntryRow(uid, message_id, flags, int(seen), int(deleted), modseq, date, tz, sha256, size)
 
@@ -218,18 +200,18 @@ def read_entries(conn: Connection, mailbox_id: MailboxId, uids: Sequence[Uid] | 
     """Membership rows (joined with their message) of these sorted, distinct UIDs that exist (None:
     every one of the mailbox), in UID order, in one statement."""
     if uids is None:
-        return [_entry_row(row) for row in _rows(conn, _SQL_ENTRIES_ALL, (mailbox_id,))]
+        return [entry_row(row) for row in fetch_rows(conn, _SQL_ENTRIES_ALL, (mailbox_id,))]
     if not uids:
         return []
-    lows, highs = _range_arrays(uids)
-    return [_entry_row(row) for row in _rows(conn, _SQL_ENTRIES_IN, (lows, highs, mailbox_id))]
+    lows, highs = range_arrays(uids)
+    return [entry_row(row) for row in fetch_rows(conn, _SQL_ENTRIES_IN, (lows, highs, mailbox_id))]
 
 
 # Mailbox rows, counters, references
 
 
 def mailbox_box(conn: Connection, mailbox_id: MailboxId) -> Box:
-    rows = _rows(conn, _SQL_BOX, (mailbox_id,))
+    rows = fetch_rows(conn, _SQL_BOX, (mailbox_id,))
     if not rows:
         raise NotFound(f"no mailbox with id {mailbox_id}")
     account_id, highestmodseq, uidvalidity, deleted = rows[0]
@@ -248,7 +230,7 @@ def bump_mailbox(
 ) -> BumpedMailbox:
     """``sqlite/mail.bump_mailbox``: reserve UIDs, take a new MODSEQ, move the counters, in one
     UPDATE whose row lock serialises the writers of this mailbox."""
-    rows = _rows(conn, _SQL_BUMP_MAILBOX, (uids, messages, unseen, deleted, size, mailbox_id))
+    rows = fetch_rows(conn, _SQL_BUMP_MAILBOX, (uids, messages, unseen, deleted, size, mailbox_id))
     if not rows:
         raise NotFound(f"no mailbox with id {mailbox_id}")
     return BumpedMailbox(*rows[0])
@@ -260,7 +242,7 @@ def enforce_quota(conn: Connection, additional: dict[AccountId, tuple[int, int]]
     aborts one of the two jobs, which runs again and reads the new usage."""
     growing = sorted(account for account, (octets, count) in additional.items() if octets > 0 or count > 0)
     if growing:
-        judge_quota(_rows(conn, _SQL_LIMITED, (growing,)), additional)
+        judge_quota(fetch_rows(conn, _SQL_LIMITED, (growing,)), additional)
 
 
 def adjust_quota(conn: Connection, account_id: AccountId, size: int, count: int) -> None:
@@ -275,7 +257,7 @@ def admit_keywords(
     write; the comparison keys of the keywords that did not fit."""
     if not found:
         return frozenset()
-    rows = _rows(conn, _SQL_KEYWORDS_READ, (mailbox_id,))
+    rows = fetch_rows(conn, _SQL_KEYWORDS_READ, (mailbox_id,))
     if not rows:
         return frozenset()  # a missing mailbox: the write raises NotFound on its own
     merged, refused = merge_keywords(rows[0][0], found, limit)
@@ -293,12 +275,12 @@ def release_messages(conn: Connection, counts: Counter[MessageId]) -> None:
     if not counts:
         return
     _many(conn, _SQL_RETAIN, [(-n, mid) for mid, n in sorted(counts.items())])
-    dead = [int(row[0]) for row in _rows(conn, _SQL_DEAD_MESSAGES, (sorted(counts),))]
+    dead = [int(row[0]) for row in fetch_rows(conn, _SQL_DEAD_MESSAGES, (sorted(counts),))]
     if not dead:
         return
     for sql in _SQL_FORGET:
         conn.exec_driver_sql(sql, (dead,))
-    unindexed = [int(row[0]) for row in _rows(conn, _SQL_UNQUEUE_UNINDEXED, (dead, INDEX_DROP))]
+    unindexed = [int(row[0]) for row in fetch_rows(conn, _SQL_UNQUEUE_UNINDEXED, (dead, INDEX_DROP))]
     if unindexed:
         conn.exec_driver_sql(_SQL_DELETE_TEXTS, (unindexed,))
     indexed = sorted(set(dead) - set(unindexed))
@@ -345,13 +327,13 @@ def ensure_stored(blobs: BlobStore, blob: BlobRef) -> None:
 def upsert_message(conn: Connection, message: PreparedMessage, references: int) -> MessageId:
     """Single-instance store: reuse the row of a known blob, else add it with its search rows
     (queued for an indexer) and its wire forms."""
-    found = _rows(conn, _SQL_MESSAGE_BY_SHA, (message.blob.sha256,))
+    found = fetch_rows(conn, _SQL_MESSAGE_BY_SHA, (message.blob.sha256,))
     if found:
         message_id = int(found[0][0])
         conn.exec_driver_sql(_SQL_RETAIN, (references, message_id))
         return message_id
     params = (message.blob.sha256, message.blob.size, message.parsed_json, PARSE_VERSION, references)
-    inserted = int(_rows(conn, _SQL_INSERT_MESSAGE, params)[0][0])
+    inserted = int(fetch_rows(conn, _SQL_INSERT_MESSAGE, params)[0][0])
     rows = message.search
     conn.exec_driver_sql(_SQL_SEARCH_TEXT, (inserted, rows.headers, rows.body))
     _many(conn, _SQL_HEADER, [(inserted, *row) for row in rows.header_values])
@@ -447,75 +429,11 @@ def append_named(
     max_keywords: int,
 ) -> Placed | None:
     """``deliver`` to the account's mailbox of that name, looked up in the write (None: no such mailbox)."""
-    found = _rows(conn, _SQL_BOX_BY_NAME, (account_id, name))
+    found = fetch_rows(conn, SQL_BOX_BY_NAME, (account_id, name))
     if not found:
         return None
     [placed] = deliver(conn, events, blobs, message, [replace(target, mailbox_id=found[0][0])], max_keywords)
     return placed
-
-
-# Reads
-
-
-def cached(conn: Connection, mailbox_id: MailboxId, uids: Sequence[Uid]) -> list[CachedMessage]:
-    """Parse records of these sorted, distinct UIDs (those that exist), in UID order."""
-    if not uids:
-        return []
-    lows, highs = _range_arrays(uids)
-    return [
-        CachedMessage(uid, message_id, BlobRef(sha256, size), bytes(parsed))
-        for uid, message_id, sha256, size, parsed in _rows(conn, _SQL_CACHED, (lows, highs, mailbox_id))
-    ]
-
-
-def read_mailbox(conn: Connection, mailbox_id: MailboxId) -> MailboxInfo:
-    row = conn.execute(select(mailboxes).where(mailboxes.c.id == mailbox_id)).first()
-    if row is None:
-        raise NotFound(f"no mailbox with id {mailbox_id}")
-    return mailbox_info(row)
-
-
-def read_view(conn: Connection, mailbox_id: MailboxId) -> MailboxView:
-    """The mailbox's view in this read transaction: its row and its membership rows, one snapshot."""
-    info = read_mailbox(conn, mailbox_id)
-    rows = _rows(conn, _SQL_VIEW_ROWS, (mailbox_id,))
-    entries = (
-        MessageEntry(uid, message_id, frozenset(flags.split()), modseq, size, date_from_parts(epoch, tz),
-                     BlobRef(sha256, size))
-        for uid, message_id, flags, modseq, epoch, tz, sha256, size in rows
-    )  # fmt: skip
-    return MailboxView.from_entries(info, entries)
-
-
-def read_named_view(conn: Connection, account_id: AccountId, name: str) -> MailboxView | None:
-    found = _rows(conn, _SQL_BOX_BY_NAME, (account_id, name))
-    return None if not found else read_view(conn, MailboxId(found[0][0]))
-
-
-def expunge_horizon(conn: Connection, mailbox_id: MailboxId) -> ModSeq:
-    """The highest MODSEQ of the mailbox's pruned expunge records (0: none pruned)."""
-    rows = _rows(conn, _SQL_HORIZON, (mailbox_id,))
-    return int(rows[0][0]) if rows else 0
-
-
-def expunged_since(conn: Connection, mailbox_id: MailboxId, modseq: ModSeq) -> tuple[Uid, ...] | None:
-    mailbox_box(conn, mailbox_id)  # NotFound for a mailbox that is gone
-    if modseq < expunge_horizon(conn, mailbox_id):
-        return None
-    return tuple(uid for (uid,) in _rows(conn, _SQL_EXPUNGED_SINCE, (mailbox_id, modseq)))
-
-
-def changes_since(conn: Connection, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:
-    box = mailbox_box(conn, mailbox_id)
-    changed = tuple(
-        message_entry(_entry_row(row)) for row in _rows(conn, _SQL_ENTRIES_SINCE, (mailbox_id, modseq))
-    )
-    gone = tuple(uid for (uid,) in _rows(conn, _SQL_EXPUNGED_SINCE, (mailbox_id, modseq)))
-    live = None
-    if modseq < expunge_horizon(conn, mailbox_id):
-        # RFC 7162 §3.2.6: records pruned, so what is gone is told by what is still here.
-        live = tuple(uid for (uid,) in _rows(conn, _SQL_LIVE_UIDS, (mailbox_id,)))
-    return ChangeSet(mailbox_id, box.highestmodseq, changed, gone, live_uids=live)
 
 
 # Flags, \Recent
@@ -579,7 +497,7 @@ def set_flags(
 
 def take_recent(conn: Connection, mailbox_id: MailboxId, before: Uid) -> Uid:
     """``Store.take_recent``: the boundary read and raised in one write."""
-    rows = _rows(conn, _SQL_RECENT_FIRST, (mailbox_id,))
+    rows = fetch_rows(conn, _SQL_RECENT_FIRST, (mailbox_id,))
     if not rows:
         raise NotFound(f"no mailbox with id {mailbox_id}")
     first = Uid(rows[0][0])
@@ -606,7 +524,7 @@ def transfer(
     source = mailbox_box(conn, source_id)
     if source.account_id != account_id:
         raise NotFound(f"no mailbox with id {source_id} in account {account_id}")
-    found = _rows(conn, _SQL_BOX_BY_NAME, (account_id, destination_name))
+    found = fetch_rows(conn, SQL_BOX_BY_NAME, (account_id, destination_name))
     if not found:
         return None
     return copy_messages(conn, events, source_id, uids, found[0][0], move, max_keywords, source)
@@ -694,7 +612,7 @@ def expunge_deleted(
     box = mailbox_box(conn, mailbox_id)
     if not box.deleted:
         return ChangeSet(mailbox_id, box.highestmodseq)
-    rows = [_entry_row(row) for row in _rows(conn, _SQL_ENTRIES_DELETED, (mailbox_id,))]
+    rows = [entry_row(row) for row in fetch_rows(conn, _SQL_ENTRIES_DELETED, (mailbox_id,))]
     if uids is not None:
         wanted = set(uids)
         rows = [row for row in rows if row.uid in wanted]
@@ -702,27 +620,6 @@ def expunge_deleted(
         return ChangeSet(mailbox_id, box.highestmodseq)
     modseq = remove_memberships(conn, events, mailbox_id, rows)
     return ChangeSet(mailbox_id, modseq, (), tuple(row.uid for row in rows))
-
-
-# Wire forms (``sqlite/wire.read_forms``'s PostgreSQL form)
-
-# The columns are chosen from FORM_NAMES by ``form_column``, never from the caller's text.
-_SQL_WIRE_READ = (
-    "SELECT w.message_id, {columns} FROM message_wire AS w WHERE w.version = %s AND w.message_id = ANY(%s)"
-)
-
-
-def read_forms(
-    conn: Connection, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool
-) -> list[tuple[Any, ...]]:
-    """``(message_id, form, ...)`` for the messages that have a current row, in no particular order,
-    one form per name of ``names`` (of ``wire.FORM_NAMES``) as the session gets it; one statement."""
-    ids = sorted(set(message_ids))
-    if not ids:
-        return []
-    columns = ", ".join(form_column(name, utf8) for name in names)
-    rows = _rows(conn, _SQL_WIRE_READ.format(columns=columns), (WIRE_VERSION, ids))
-    return [(row[0], *(bytes(form) for form in row[1:])) for row in rows]
 
 
 # Deleting mailboxes (``sqlite/mailboxes.drop_mailboxes``'s PostgreSQL form)
@@ -737,18 +634,13 @@ _SQL_DROP_MAILBOX = (
     "DELETE FROM expunge_horizon WHERE mailbox_id = %(id)s",
     "DELETE FROM mailboxes WHERE id = %(id)s",
 )
-# RFC 9208 §4.1.4: the octets an EXPUNGE would give back.
-_SQL_DELETED_STORAGE = (
-    "SELECT coalesce(sum(g.size), 0) FROM membership AS m JOIN messages AS g ON g.id = m.message_id "
-    "WHERE m.mailbox_id = %s AND m.deleted"
-)
 
 
 def drop_mailboxes(conn: Connection, events: list[Change], rows: Sequence[Any]) -> None:
     """Delete mailboxes (rows of ``mailboxes``) with their memberships: refcounts and quota follow,
     blob files are collected later."""
     for mailbox in rows:
-        usage = _rows(conn, _SQL_MAILBOX_USAGE, (mailbox.id,))
+        usage = fetch_rows(conn, _SQL_MAILBOX_USAGE, (mailbox.id,))
         for sql in _SQL_DROP_MAILBOX:
             conn.exec_driver_sql(sql, {"id": mailbox.id})
         adjust_quota(
@@ -756,8 +648,3 @@ def drop_mailboxes(conn: Connection, events: list[Change], rows: Sequence[Any]) 
         )
         release_messages(conn, Counter({int(mid): int(n) for mid, n, _ in usage}))
         events.append(Change(ChangeKind.MAILBOX, mailbox.account_id, mailbox.id, mailbox.highestmodseq))
-
-
-def deleted_storage(conn: Connection, mailbox_id: MailboxId) -> int:
-    rows = _rows(conn, _SQL_DELETED_STORAGE, (mailbox_id,))
-    return int(rows[0][0]) if rows else 0

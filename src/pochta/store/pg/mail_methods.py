@@ -1,6 +1,7 @@
-"""``PgStore``'s mail core: the async face of ``pg/mail`` (deliveries, APPEND, views, flags, COPY
-and MOVE, EXPUNGE, the \\Recent boundary, parse records) and of the blob files, each method one
-``run_read`` or ``run_write`` job as on SQLite (``sqlite/store``'s methods of the same names).
+"""``PgStore``'s mail core: the async face of ``pg/mail`` and ``pg/mail_reads`` (deliveries,
+APPEND, views, flags, COPY and MOVE, EXPUNGE, the \\Recent boundary, parse records, wire forms) and
+of the blob files, each method one ``run_read`` or ``run_write`` job as on SQLite (``sqlite/store``'s
+methods of the same names).
 
 Blobs are files in the data directory's ``blobs/`` on PostgreSQL for now: ``new_blob`` writes a
 file (durable when it returns) where SQLite keeps a small one for the write that refers to it
@@ -48,7 +49,7 @@ from pochta.store.model import (
     Target,
     Uid,
 )
-from pochta.store.pg import mail
+from pochta.store.pg import mail, mail_reads
 from pochta.store.pg.reader import CoreDirectoryReader
 from pochta.store.sql import directory
 from pochta.store.sql.fetch import mark_fetched
@@ -164,13 +165,13 @@ class MailMethods:
     # Views and changes
 
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView:
-        return await self.run_read(lambda c: mail.read_view(c, mailbox_id))
+        return await self.run_read(lambda c: mail_reads.read_view(c, mailbox_id))
 
     async def open_named_view(
         self, account_id: AccountId, name: str, guess: MailboxId | None = None
     ) -> MailboxView | None:
         del guess  # a hint for SQLite's view stamps; nothing is cached here yet
-        return await self.run_read(lambda c: mail.read_named_view(c, account_id, name))
+        return await self.run_read(lambda c: mail_reads.read_named_view(c, account_id, name))
 
     def prefetch_view(self, mailbox_id: MailboxId) -> None:
         del mailbox_id  # no view cache to warm yet
@@ -184,14 +185,14 @@ class MailMethods:
         return None
 
     async def changes_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:
-        return await self.run_read(lambda c: mail.changes_since(c, mailbox_id, modseq))
+        return await self.run_read(lambda c: mail_reads.changes_since(c, mailbox_id, modseq))
 
     async def expunged_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> tuple[Uid, ...] | None:
-        return await self.run_read(lambda c: mail.expunged_since(c, mailbox_id, modseq))
+        return await self.run_read(lambda c: mail_reads.expunged_since(c, mailbox_id, modseq))
 
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]:
         uid_list = normalize_uids(uids)
-        return await self.run_read(lambda c: mail.cached(c, mailbox_id, uid_list))
+        return await self.run_read(lambda c: mail_reads.cached(c, mailbox_id, uid_list))
 
     async def wire_forms(
         self, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool
@@ -199,7 +200,7 @@ class MailMethods:
         # No cache of forms in the process yet (SQLite's WireCache keys on directory_version,
         # which PostgreSQL does not keep yet): every call reads the database.
         id_list, name_list = list(message_ids), list(names)
-        return await self.run_read(lambda c: mail.read_forms(c, id_list, name_list, utf8))
+        return await self.run_read(lambda c: mail_reads.read_forms(c, id_list, name_list, utf8))
 
     # Quota (RFC 9208): usage moves by deltas in each write (``pg/mail``)
 
@@ -213,7 +214,7 @@ class MailMethods:
         return await self.run_read(lambda c: sqlite_quota.domain_quota(c, name))
 
     async def deleted_storage(self, mailbox_id: MailboxId) -> int:
-        return await self.run_read(lambda c: mail.deleted_storage(c, mailbox_id))
+        return await self.run_read(lambda c: mail_reads.deleted_storage(c, mailbox_id))
 
     # Deleting mailboxes and accounts: their messages released by ``pg/mail.drop_mailboxes``
 
