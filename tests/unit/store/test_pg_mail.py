@@ -1,7 +1,7 @@
-"""The mail core on both engines, where the conformance suite's test of it waits for more of the
-PostgreSQL store (``test_pg_store.NOT_YET``) or where PostgreSQL's forms differ in shape: wire
-forms read back without ``reconstruct``, and UID sets of many ranges (one statement on
-PostgreSQL, chunks of 200 ranges on SQLite)."""
+"""The mail core on both engines, where the conformance suite has no test of it, or its test
+waits for more of the PostgreSQL store (``test_pg_store.NOT_YET``), or PostgreSQL's forms differ in
+shape: wire forms read back without ``reconstruct``, DELETED-STORAGE, and UID sets of many ranges
+(one statement on PostgreSQL, chunks of 200 ranges on SQLite)."""
 
 from __future__ import annotations
 
@@ -61,3 +61,17 @@ async def test_uid_sets_of_many_ranges(store: Store) -> None:
     view = await store.open_view(inbox.id)
     assert list(view.uids) == sorted(set(uids) - set(runs))
     assert view.mailbox.unseen == len(view) - len(set(odd) - set(runs) - {10**6})
+
+
+async def test_deleted_storage_counts_the_deleted_messages_only(store: Store) -> None:
+    # RFC 9208 §4.1.4 DELETED-STORAGE: the octets an EXPUNGE would give back.
+    inbox = await mailbox(store, await make_account(store))
+    small, large = b"Subject: s\r\n\r\nx\r\n", b"Subject: l\r\n\r\n" + b"y" * 500 + b"\r\n"
+    assert await store.deleted_storage(inbox.id) == 0
+    [kept] = await deliver(store, small, inbox.id)
+    [flagged] = await deliver(store, large, inbox.id, flags=["\\Deleted"])
+    assert await store.deleted_storage(inbox.id) == len(large)
+    await store.set_flags(inbox.id, [kept.uid], "add", ["\\Deleted"])
+    assert await store.deleted_storage(inbox.id) == len(large) + len(small)
+    await store.expunge(inbox.id, [flagged.uid])
+    assert await store.deleted_storage(inbox.id) == len(small)
