@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["PG_NOT_COMPLETE", "EngineRefused", "open_store", "unsupported"]
 
 PG_NOT_COMPLETE = (
-    "the PostgreSQL store is not complete yet: it keeps the directory, queue, Sieve scripts and the "
-    "other non-mail records, but not mailboxes and messages (docs/scaling.md); "
+    "the PostgreSQL store is not complete yet: it keeps the directory, Sieve scripts, mailboxes and "
+    "messages, but not yet search, the outbound queue or maintenance (docs/scaling.md); "
     'remove [store] url or set it to "" to use SQLite in the data directory'
 )
 

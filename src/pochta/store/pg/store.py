@@ -1,13 +1,13 @@
-"""``PgStore``: the store on PostgreSQL, so far its portable part (docs/scaling.md says exactly
-which parts serve; the mail core is the next step). Built by ``open_pg_store``; tests construct it
-directly, ``pochta.store.factory`` does not open it yet.
+"""``PgStore``: the store on PostgreSQL, so far its portable part and the first part of the mail
+core (``pg/mail_methods``; docs/scaling.md says exactly which parts serve). Built by
+``open_pg_store``; tests construct it directly, ``pochta.store.factory`` does not open it yet.
 
 The portable method mixins of ``store/sql`` (directory, ACL, metadata, Sieve scripts and state,
 mail rules, DKIM, DMARC, TLS results, greylisting, sending limits, fetch accounts) run unchanged on
 it: each method is one ``run_read`` or ``run_write`` job over a SQLAlchemy Connection, as on SQLite.
 The outbound queue is ``pg/queue_methods`` (small blobs as files, claims with ``FOR UPDATE SKIP
-LOCKED`` at READ COMMITTED: ``run_write_committed``). Not yet: migration state (``sqlite/mail``),
-with the mail core.
+LOCKED`` at READ COMMITTED: ``run_write_committed``). Not yet: migration state, search, reconstruct
+and verify.
 
 Jobs run on a pool of threads (``store.pg_pool_size``), each on its own pooled connection for one
 transaction: a read in REPEATABLE READ READ ONLY, a write in SERIALIZABLE, retried when PostgreSQL
@@ -41,6 +41,7 @@ from pochta.store.changes import LocalChangeFeed
 from pochta.store.model import AccountId, BlobRef, Change, MailboxId, MailboxInfo
 from pochta.store.pg.engine import is_retryable, make_engines
 from pochta.store.pg.locks import PgLock, PgLocks
+from pochta.store.pg.mail_methods import MailMethods
 from pochta.store.pg.queue_methods import PgQueueMethods
 from pochta.store.pg.reader import CoreDirectoryReader
 from pochta.store.pg.schema import create_schema
@@ -70,6 +71,7 @@ _RETRY_PAUSE = 0.005  # seconds, doubled with each retry of one write and spread
 
 
 class PgStore(
+    MailMethods,
     DirectoryMethods,
     AclMethods,
     MetadataMethods,
@@ -165,7 +167,8 @@ class PgStore(
         raise AssertionError("unreachable")  # the loop returns or raises
 
     # Mailbox trees: the functions of sqlite/mailboxes that are SQLAlchemy Core throughout (the
-    # same forwarders as SqliteStore's; the Recent boundary, views and messages come with the mail core).
+    # same forwarders as SqliteStore's; deleting a mailbox, the Recent boundary, views and messages
+    # are pg/mail_methods').
 
     async def mailboxes(self, account_id: AccountId) -> list[MailboxInfo]:
         return await self.run_read(lambda c: mailbox_tree.list_mailboxes(c, account_id))
@@ -186,16 +189,13 @@ class PgStore(
     async def rename_mailbox(self, account_id: AccountId, old: str, new: str) -> list[MailboxInfo]:
         return await self.run_write(lambda c, e: mailbox_tree.rename_mailbox(c, e, account_id, old, new))
 
-    async def delete_mailbox(self, account_id: AccountId, name: str) -> None:
-        await self.run_write(lambda c, e: mailbox_tree.delete_mailbox(c, e, account_id, name))
-
     async def set_subscribed(self, account_id: AccountId, name: str, subscribed: bool) -> None:
         await self.run_write(lambda c, e: mailbox_tree.set_subscribed(c, e, account_id, name, subscribed))
 
     async def subscriptions(self, account_id: AccountId) -> list[str]:
         return await self.run_read(lambda c: mailbox_tree.list_subscriptions(c, account_id))
 
-    # Blob files (blobs.py, engine-independent); blobs kept in the database come with the mail core.
+    # Blob files (blobs.py, engine-independent); new_blob and the reads are pg/mail_methods'.
 
     async def put_blob(self, data: bytes) -> BlobRef:
         return await self.blobs.put(data)

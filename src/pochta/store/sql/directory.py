@@ -47,7 +47,7 @@ from pochta.store.schema import (
 )
 from pochta.store.sql import units
 from pochta.store.sql.send_limits import forget_send_limits
-from pochta.store.sqlite.mailboxes import drop_mailboxes, insert_mailbox
+from pochta.store.sqlite.mailboxes import DropMailboxes, drop_mailboxes, insert_mailbox
 
 # Names and addresses
 
@@ -416,11 +416,14 @@ def record_account_setting(
     units.put_account_setting(conn, account_id, name, stored)
 
 
-def delete_account(conn: Connection, events: list[Change], address: str) -> None:
+def delete_account(
+    conn: Connection, events: list[Change], address: str, drop: DropMailboxes = drop_mailboxes
+) -> None:
+    """``drop``: the engine's form of ``drop_mailboxes`` (``pg/mail``'s on PostgreSQL)."""
     row = _require_account_row(conn, address)
     boxes = conn.execute(select(mailboxes).where(mailboxes.c.account_id == row.id)).all()
     # Memberships go explicitly (not by cascade) so that message refcounts drop with them.
-    drop_mailboxes(conn, events, boxes)
+    drop(conn, events, boxes)
     # app_passwords, subscriptions and quota_usage follow by ON DELETE CASCADE.
     conn.execute(delete(accounts).where(accounts.c.id == row.id))
     # Its sending limits and counts are keyed by address (no foreign key): a new account of the

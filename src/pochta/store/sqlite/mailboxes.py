@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -210,6 +210,10 @@ def rename_mailbox(
     return result
 
 
+# Deletes mailbox rows with what hangs on them, in the caller's write: one form per engine.
+DropMailboxes = Callable[[Connection, list[Change], Sequence[Row[Any]]], None]
+
+
 def drop_mailboxes(conn: Connection, events: list[Change], rows: Sequence[Row[Any]]) -> None:
     """Delete mailboxes with their memberships: refcounts and quota follow, blobs are collected later."""
     for mailbox in rows:
@@ -230,11 +234,18 @@ def drop_mailboxes(conn: Connection, events: list[Change], rows: Sequence[Row[An
         events.append(Change(ChangeKind.MAILBOX, mailbox.account_id, mailbox.id, mailbox.highestmodseq))
 
 
-def delete_mailbox(conn: Connection, events: list[Change], account_id: AccountId, name: str) -> None:
+def delete_mailbox(
+    conn: Connection,
+    events: list[Change],
+    account_id: AccountId,
+    name: str,
+    drop: DropMailboxes = drop_mailboxes,
+) -> None:
+    """``drop``: the engine's form of ``drop_mailboxes`` (``pg/mail``'s on PostgreSQL)."""
     row = _mailbox_by_name(conn, account_id, name)
     if row is None:
         raise NotFound(f"no mailbox {name!r}")
-    drop_mailboxes(conn, events, [row])
+    drop(conn, events, [row])
     if row.subscribed:
         # RFC 9051 §6.3.10: the server SHOULD NOT remove a subscription because the mailbox went.
         where = (subscriptions.c.account_id == account_id, subscriptions.c.name == name)

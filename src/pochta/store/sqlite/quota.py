@@ -79,10 +79,17 @@ def enforce_quota(conn: Connection, additional: dict[AccountId, tuple[int, int]]
     rows: list[tuple[Any, ...]] = []
     for ids in _chunked(growing):
         rows += raw.execute(_SQL_LIMITED + "(" + ",".join("?" * len(ids)) + ")", tuple(ids)).fetchall()
+    judge_quota(rows, additional)
+
+
+def judge_quota(rows: Sequence[Sequence[Any]], additional: dict[AccountId, tuple[int, int]]) -> None:
+    """``enforce_quota``'s rule over the rows of ``_SQL_LIMITED`` (account id, domain id, the
+    account's limits and usage, the domain's limits and usage): pure, so that each engine reads
+    the rows its own way (``pg/mail`` on PostgreSQL) and one function decides."""
     taken: dict[int, QuotaUsage] = {}  # per domain: what the accounts that fit add to it
     over: list[AccountId] = []
     reason = ""
-    for row in sorted(rows):
+    for row in sorted(tuple(row) for row in rows):
         account, domain_id = row[0], row[1]
         octets, count = additional[account]
         before = taken.get(domain_id, QuotaUsage())

@@ -18,7 +18,15 @@ from typing import Any
 
 from pochta.mime.imapform import WIRE_VERSION, WireForms
 
-__all__ = ["FORM_NAMES", "forget_forms", "read_forms", "replace_forms", "store_forms", "stored_forms"]
+__all__ = [
+    "FORM_NAMES",
+    "forget_forms",
+    "form_column",
+    "read_forms",
+    "replace_forms",
+    "store_forms",
+    "stored_forms",
+]
 
 # FETCH item -> column (and the column a UTF-8 session reads first: NULL there means the same octets).
 FORM_NAMES = ("ENVELOPE", "BODY", "BODYSTRUCTURE")
@@ -96,7 +104,7 @@ def forget_forms(raw: sqlite3.Connection, dead: Sequence[int] | None) -> None:
         raw.execute(_SQL_FORGET, ("[" + ",".join(map(str, dead)) + "]",))
 
 
-def _column(name: str, utf8: bool) -> str:
+def form_column(name: str, utf8: bool) -> str:
     column = "w." + _COLUMNS[name]
     # RFC 6855 §3: a UTF-8 session gets its own octets where they differ (NULL: the same).
     return f"coalesce({column}_utf8, {column})" if utf8 else column
@@ -107,7 +115,7 @@ def read_forms(
 ) -> list[tuple[Any, ...]]:
     """``(message_id, form, ...)`` for the messages of ``message_ids`` that have a current row, in no
     particular order, one form per name of ``names`` (of ``FORM_NAMES``) as the session gets it."""
-    columns = ", ".join(_column(name, utf8) for name in names)
+    columns = ", ".join(form_column(name, utf8) for name in names)
     ids = list(dict.fromkeys(message_ids))  # a message copied within one mailbox is there twice
     result: list[tuple[Any, ...]] = []
     for start in range(0, len(ids), IDS_PER_STATEMENT):

@@ -1,0 +1,650 @@
+"""Messages in mailboxes on PostgreSQL, the writes (deliver, flags, copy/move, expunge, deleting
+mailboxes; the reads are ``pg/mail_reads``'), over the job's Connection: the PostgreSQL forms of
+``sqlite/mail``'s functions, with the same semantics (the store conformance suite is the referee).
+``sqlite/mail``'s module docstring tells the rules (counters by deltas in the transaction that
+moves them, the quota checked inside the write, one MODSEQ per write and mailbox); here only what
+differs:
+
+- Statements are PostgreSQL SQL run through ``Connection.exec_driver_sql`` (psycopg's ``%s``
+  placeholders), in the job's transaction. A set of UIDs is one statement whatever its size: its
+  ranges go as two arrays joined with ``unnest`` (SQLite needs a statement per 200 ranges).
+- Every write job runs SERIALIZABLE (``pg/engine``): the UPDATE of the mailbox row that hands out
+  UIDs and the MODSEQ serialises writers of one mailbox, and a write whose reads (quota usage, a
+  message row by digest) another commit made stale is aborted and run again by ``PgStore``, so two
+  deliveries never take one UID and a quota is never overrun by a race.
+- Blobs are files (``BlobStore``) on PostgreSQL for now: a ``NewBlob`` reaching a write is
+  written as a file before the row refers to it (``ensure_stored``); blobs kept in the database
+  come later (docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Connection
+
+from pochta.mail.flags import (
+    DELETED_KEY,
+    SEEN_KEY,
+    apply_stored,
+    is_system_flag,
+    parse_stored,
+    stored_flags,
+    stored_text,
+)
+from pochta.mime.imapform import WIRE_VERSION
+from pochta.store.api import FlagOp, NotFound
+from pochta.store.blobs import BlobStore
+from pochta.store.model import (
+    AccountId,
+    BlobRef,
+    Change,
+    ChangeKind,
+    ChangeSet,
+    CopyResult,
+    MailboxId,
+    MessageEntry,
+    MessageId,
+    ModSeq,
+    NewBlob,
+    Placed,
+    Target,
+    Uid,
+    date_from_parts,
+    date_parts,
+)
+from pochta.store.schema import INDEX_ADD, INDEX_DROP
+from pochta.store.sqlite.keywords import merge_keywords, text_keywords, without_keys
+from pochta.store.sqlite.mail import (
+    PARSE_VERSION,
+    Box,
+    BumpedMailbox,
+    EntryRow,
+    PreparedMessage,
+    message_entry,
+    uid_ranges,
+)
+from pochta.store.sqlite.quota import judge_quota
+
+__all__ = [
+    "ENTRY_COLUMNS",
+    "SQL_BOX_BY_NAME",
+    "append_named",
+    "copy_messages",
+    "deliver",
+    "drop_mailboxes",
+    "entry_row",
+    "expunge",
+    "expunge_deleted",
+    "fetch_rows",
+    "mailbox_box",
+    "range_arrays",
+    "set_flags",
+    "take_recent",
+    "transfer",
+]
+
+# UID sets: the ranges of a sorted UID list as two arrays (low ends, high ends), joined as rows.
+_RANGES = "JOIN unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi "
+
+ENTRY_COLUMNS = (
+    "SELECT m.uid, m.message_id, m.flags, m.seen, m.deleted, m.modseq, m.internal_date, m.internal_tz, "
+    "g.sha256, g.size FROM membership AS m JOIN messages AS g ON g.id = m.message_id "
+)
+_SQL_ENTRIES_IN = ENTRY_COLUMNS + _RANGES + "WHERE m.mailbox_id = %s ORDER BY m.uid"
+_SQL_ENTRIES_ALL = ENTRY_COLUMNS + "WHERE m.mailbox_id = %s ORDER BY m.uid"
+_SQL_ENTRIES_DELETED = ENTRY_COLUMNS + "WHERE m.mailbox_id = %s AND m.deleted ORDER BY m.uid"
+
+_SQL_BOX = "SELECT account_id, highestmodseq, uidvalidity, deleted FROM mailboxes WHERE id = %s"
+SQL_BOX_BY_NAME = "SELECT id FROM mailboxes WHERE account_id = %s AND name = %s"
+_SQL_BUMP_MAILBOX = (
+    "UPDATE mailboxes SET uidnext = uidnext + %s, highestmodseq = highestmodseq + 1, "
+    "messages = messages + %s, unseen = unseen + %s, deleted = deleted + %s, size = size + %s "
+    "WHERE id = %s RETURNING uidnext, highestmodseq, uidvalidity, account_id"
+)
+_SQL_ADD_QUOTA = (
+    "INSERT INTO quota_usage (account_id, bytes, messages) VALUES (%s, %s, %s) "
+    "ON CONFLICT (account_id) DO UPDATE "
+    "SET bytes = quota_usage.bytes + excluded.bytes, messages = quota_usage.messages + excluded.messages"
+)
+_SQL_RETAIN = "UPDATE messages SET refcount = refcount + %s WHERE id = %s"
+_SQL_MESSAGE_BY_SHA = "SELECT id FROM messages WHERE sha256 = %s"
+_SQL_INSERT_MESSAGE = (
+    "INSERT INTO messages (sha256, size, parsed_json, parse_version, refcount) "
+    "VALUES (%s, %s, %s, %s, %s) RETURNING id"
+)
+_SQL_INSERT_MEMBERSHIP = (
+    "INSERT INTO membership (mailbox_id, uid, message_id, flags, seen, deleted, modseq, internal_date, "
+    "internal_tz, save_date) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_SQL_INSERT_EXPUNGED = "INSERT INTO expunged (mailbox_id, uid, modseq, at) VALUES (%s, %s, %s, %s)"
+_SQL_DELETE_MEMBERSHIP = "DELETE FROM membership WHERE mailbox_id = %s AND uid = %s"
+_SQL_UPDATE_FLAGS = (
+    "UPDATE membership SET flags = %s, seen = %s, deleted = %s, modseq = %s "
+    "WHERE mailbox_id = %s AND uid = %s"
+)
+_SQL_DEAD_MESSAGES = "SELECT id FROM messages WHERE refcount <= 0 AND id = ANY(%s)"
+
+# Search rows and wire forms written with a new message row (``sqlite/search``, ``sqlite/wire``).
+_SQL_SEARCH_TEXT = "INSERT INTO message_search_text (message_id, headers, body) VALUES (%s, %s, %s)"
+_SQL_HEADER = "INSERT INTO message_header_values (message_id, field, position, value) VALUES (%s, %s, %s, %s)"
+_SQL_QUEUE = (
+    "INSERT INTO search_queue (message_id, action) VALUES (%s, %s) "
+    "ON CONFLICT (message_id) DO UPDATE SET action = excluded.action"
+)
+_SQL_WIRE = (
+    "INSERT INTO message_wire (message_id, version, envelope, body, bodystructure, envelope_utf8, "
+    "body_utf8, bodystructure_utf8) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+)
+# What goes with a message row (``sqlite/mail.release_messages``): its derived rows; the text of a
+# message the index never took goes now, one it took is queued for the indexer to take out.
+_SQL_FORGET = (
+    "DELETE FROM message_header_values WHERE message_id = ANY(%s)",
+    "DELETE FROM message_wire WHERE message_id = ANY(%s)",
+    "DELETE FROM message_threads WHERE message_id = ANY(%s)",
+    "DELETE FROM message_sort_keys WHERE message_id = ANY(%s)",
+)
+_SQL_UNQUEUE_UNINDEXED = (
+    "DELETE FROM search_queue WHERE message_id = ANY(%s) AND action != %s RETURNING message_id"
+)
+_SQL_DELETE_TEXTS = "DELETE FROM message_search_text WHERE message_id = ANY(%s)"
+_SQL_DELETE_MESSAGES = "DELETE FROM messages WHERE id = ANY(%s)"
+
+# enforce_quota's rows (``sqlite/quota._SQL_LIMITED``): every account among the ids whose own root
+# or domain's root has a limit, with both roots' usage.
+_SQL_LIMITED = (
+    "SELECT a.id, a.domain_id, a.quota_bytes, a.quota_messages, coalesce(q.bytes, 0), "
+    "coalesce(q.messages, 0), d.quota_bytes, d.quota_messages, coalesce(u.bytes, 0), "
+    "coalesce(u.messages, 0) FROM accounts AS a JOIN domains AS d ON d.id = a.domain_id "
+    "LEFT JOIN quota_usage AS q ON q.account_id = a.id "
+    "LEFT JOIN domain_quota_usage AS u ON u.domain_id = a.domain_id "
+    "WHERE (a.quota_bytes IS NOT NULL OR a.quota_messages IS NOT NULL OR d.quota_bytes IS NOT NULL "
+    "OR d.quota_messages IS NOT NULL) AND a.id = ANY(%s)"
+)
+
+_SQL_KEYWORDS_READ = "SELECT keywords FROM mailboxes WHERE id = %s"
+_SQL_KEYWORDS_WRITE = "UPDATE mailboxes SET keywords = %s WHERE id = %s"
+_SQL_RECENT_FIRST = "SELECT first_recent_uid FROM mailboxes WHERE id = %s"
+# The count (kept by triggers, revision 0012) is what remains at or above the new boundary.
+_SQL_RECENT_TAKE = (
+    "UPDATE mailboxes SET first_recent_uid = %(before)s, recent = (SELECT count(*) FROM membership "
+    "WHERE mailbox_id = %(id)s AND uid >= %(before)s) WHERE id = %(id)s"
+)
+
+
+def fetch_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in conn.exec_driver_sql(sql, tuple(params)).fetchall()]
+
+
+def _many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    if rows:
+        conn.exec_driver_sql(sql, [tuple(row) for row in rows])
+
+
+def range_arrays(uids: Sequence[Uid]) -> tuple[list[int], list[int]]:
+    """A sorted, distinct UID list's ranges as the two arrays ``_RANGES`` joins."""
+    ranges = uid_ranges(uids)
+    return [low for low, _ in ranges], [high for _, high in ranges]
+
+
+def entry_row(row: Sequence[Any]) -> EntryRow:
+    uid, message_id, flags, seen, deleted, modseq, date, tz, sha256, size = row
+    return EntryRow(uid, message_id, flags, int(seen), int(deleted), modseq, date, tz, sha256, size)
+
+
+def read_entries(conn: Connection, mailbox_id: MailboxId, uids: Sequence[Uid] | None) -> list[EntryRow]:
+    """Membership rows (joined with their message) of these sorted, distinct UIDs that exist (None:
+    every one of the mailbox), in UID order, in one statement."""
+    if uids is None:
+        return [entry_row(row) for row in fetch_rows(conn, _SQL_ENTRIES_ALL, (mailbox_id,))]
+    if not uids:
+        return []
+    lows, highs = range_arrays(uids)
+    return [entry_row(row) for row in fetch_rows(conn, _SQL_ENTRIES_IN, (lows, highs, mailbox_id))]
+
+
+# Mailbox rows, counters, references
+
+
+def mailbox_box(conn: Connection, mailbox_id: MailboxId) -> Box:
+    rows = fetch_rows(conn, _SQL_BOX, (mailbox_id,))
+    if not rows:
+        raise NotFound(f"no mailbox with id {mailbox_id}")
+    account_id, highestmodseq, uidvalidity, deleted = rows[0]
+    return Box(account_id, highestmodseq, uidvalidity, deleted)
+
+
+def bump_mailbox(
+    conn: Connection,
+    mailbox_id: MailboxId,
+    *,
+    uids: int = 0,
+    messages: int = 0,
+    unseen: int = 0,
+    deleted: int = 0,
+    size: int = 0,
+) -> BumpedMailbox:
+    """``sqlite/mail.bump_mailbox``: reserve UIDs, take a new MODSEQ, move the counters, in one
+    UPDATE whose row lock serialises the writers of this mailbox."""
+    rows = fetch_rows(conn, _SQL_BUMP_MAILBOX, (uids, messages, unseen, deleted, size, mailbox_id))
+    if not rows:
+        raise NotFound(f"no mailbox with id {mailbox_id}")
+    return BumpedMailbox(*rows[0])
+
+
+def enforce_quota(conn: Connection, additional: dict[AccountId, tuple[int, int]]) -> None:
+    """``sqlite/quota.enforce_quota`` on PostgreSQL: the rows read here, judged by ``judge_quota``.
+    SERIALIZABLE makes the read and the write one: a concurrent write that moves this usage
+    aborts one of the two jobs, which runs again and reads the new usage."""
+    growing = sorted(account for account, (octets, count) in additional.items() if octets > 0 or count > 0)
+    if growing:
+        judge_quota(fetch_rows(conn, _SQL_LIMITED, (growing,)), additional)
+
+
+def adjust_quota(conn: Connection, account_id: AccountId, size: int, count: int) -> None:
+    if size or count:
+        conn.exec_driver_sql(_SQL_ADD_QUOTA, (account_id, size, count))
+
+
+def admit_keywords(
+    conn: Connection, mailbox_id: MailboxId, found: dict[str, str], limit: int
+) -> frozenset[str]:
+    """``sqlite/keywords.admit_keywords``: the mailbox's keyword list grown within ``limit`` in the
+    write; the comparison keys of the keywords that did not fit."""
+    if not found:
+        return frozenset()
+    rows = fetch_rows(conn, _SQL_KEYWORDS_READ, (mailbox_id,))
+    if not rows:
+        return frozenset()  # a missing mailbox: the write raises NotFound on its own
+    merged, refused = merge_keywords(rows[0][0], found, limit)
+    if merged is not None:
+        conn.exec_driver_sql(_SQL_KEYWORDS_WRITE, (merged, mailbox_id))
+    return refused
+
+
+def retain_messages(conn: Connection, counts: Counter[MessageId]) -> None:
+    _many(conn, _SQL_RETAIN, [(n, mid) for mid, n in sorted(counts.items())])
+
+
+def release_messages(conn: Connection, counts: Counter[MessageId]) -> None:
+    """Drop references; a message nobody holds loses its row and derived rows (its blob stays for GC)."""
+    if not counts:
+        return
+    _many(conn, _SQL_RETAIN, [(-n, mid) for mid, n in sorted(counts.items())])
+    dead = [int(row[0]) for row in fetch_rows(conn, _SQL_DEAD_MESSAGES, (sorted(counts),))]
+    if not dead:
+        return
+    for sql in _SQL_FORGET:
+        conn.exec_driver_sql(sql, (dead,))
+    unindexed = [int(row[0]) for row in fetch_rows(conn, _SQL_UNQUEUE_UNINDEXED, (dead, INDEX_DROP))]
+    if unindexed:
+        conn.exec_driver_sql(_SQL_DELETE_TEXTS, (unindexed,))
+    indexed = sorted(set(dead) - set(unindexed))
+    _many(conn, _SQL_QUEUE, [(mid, INDEX_DROP) for mid in indexed])
+    conn.exec_driver_sql(_SQL_DELETE_MESSAGES, (dead,))
+
+
+def remove_memberships(
+    conn: Connection, events: list[Change], mailbox_id: MailboxId, rows: Sequence[EntryRow]
+) -> ModSeq:
+    """Expunge these membership rows: records for VANISHED, counters, quota, refcounts, one MODSEQ."""
+    size = sum(row.size for row in rows)
+    box = bump_mailbox(
+        conn,
+        mailbox_id,
+        messages=-len(rows),
+        unseen=-sum(1 for row in rows if not row.seen),
+        deleted=-sum(1 for row in rows if row.deleted),
+        size=-size,
+    )
+    modseq = int(box.highestmodseq)
+    uids = [row.uid for row in rows]
+    _many(conn, _SQL_DELETE_MEMBERSHIP, [(mailbox_id, uid) for uid in uids])
+    now = int(time.time())
+    _many(conn, _SQL_INSERT_EXPUNGED, [(mailbox_id, uid, modseq, now) for uid in uids])
+    adjust_quota(conn, box.account_id, -size, -len(rows))
+    release_messages(conn, Counter(row.message_id for row in rows))
+    events.append(Change(ChangeKind.EXPUNGED, box.account_id, mailbox_id, modseq, tuple(uids)))
+    return modseq
+
+
+# Delivery and APPEND
+
+
+def ensure_stored(blobs: BlobStore, blob: BlobRef) -> None:
+    """Before a row refers to ``blob``: a ``NewBlob``'s bytes become a file (durable, as a put's),
+    any other blob must be a file already, else NotFound."""
+    if isinstance(blob, NewBlob):
+        blobs.put_sync(blob.data)
+    elif not blobs.exists_sync(blob.sha256):
+        raise NotFound(f"blob {blob.sha256} is not stored")
+
+
+def upsert_message(conn: Connection, message: PreparedMessage, references: int) -> MessageId:
+    """Single-instance store: reuse the row of a known blob, else add it with its search rows
+    (queued for an indexer) and its wire forms."""
+    found = fetch_rows(conn, _SQL_MESSAGE_BY_SHA, (message.blob.sha256,))
+    if found:
+        message_id = int(found[0][0])
+        conn.exec_driver_sql(_SQL_RETAIN, (references, message_id))
+        return message_id
+    params = (message.blob.sha256, message.blob.size, message.parsed_json, PARSE_VERSION, references)
+    inserted = int(fetch_rows(conn, _SQL_INSERT_MESSAGE, params)[0][0])
+    rows = message.search
+    conn.exec_driver_sql(_SQL_SEARCH_TEXT, (inserted, rows.headers, rows.body))
+    _many(conn, _SQL_HEADER, [(inserted, *row) for row in rows.header_values])
+    conn.exec_driver_sql(_SQL_QUEUE, (inserted, INDEX_ADD))
+    forms = message.wire
+    conn.exec_driver_sql(
+        _SQL_WIRE,
+        (
+            inserted,
+            WIRE_VERSION,
+            forms.envelope,
+            forms.body,
+            forms.bodystructure,
+            forms.envelope_utf8,
+            forms.body_utf8,
+            forms.bodystructure_utf8,
+        ),
+    )
+    return inserted
+
+
+def deliver(
+    conn: Connection,
+    events: list[Change],
+    blobs: BlobStore,
+    message: PreparedMessage,
+    targets: Sequence[Target],
+    max_keywords: int,
+) -> list[Placed]:
+    """``sqlite/mail.deliver``: one message into these mailboxes, all or nothing."""
+    if not targets:
+        return []
+    ensure_stored(blobs, message.blob)
+    message_id = upsert_message(conn, message, len(targets))
+    size = message.blob.size
+    by_box: dict[MailboxId, list[int]] = {}
+    for index, target in enumerate(targets):
+        by_box.setdefault(target.mailbox_id, []).append(index)
+    flags = [stored_flags(target.flags) for target in targets]
+    for mid, indexes in by_box.items():
+        if any(not is_system_flag(key) for i in indexes for key in flags[i]):
+            found = text_keywords(" ".join(flags[i].values()) for i in indexes)
+            refused = admit_keywords(conn, mid, found, max_keywords)
+            for i in indexes:
+                flags[i] = {key: flag for key, flag in flags[i].items() if key not in refused}
+    placed: list[Placed | None] = [None] * len(targets)
+    rows: list[tuple[Any, ...]] = []
+    saved = int(time.time())  # RFC 8514 §3: the save date, whatever internal date APPEND gave
+    quota: dict[AccountId, list[int]] = {}
+    for mid, indexes in by_box.items():
+        box = bump_mailbox(
+            conn,
+            mid,
+            uids=len(indexes),
+            messages=len(indexes),
+            unseen=sum(1 for i in indexes if SEEN_KEY not in flags[i]),
+            deleted=sum(1 for i in indexes if DELETED_KEY in flags[i]),
+            size=len(indexes) * size,
+        )
+        first_uid = box.uidnext - len(indexes)
+        for uid, i in enumerate(indexes, start=first_uid):
+            epoch, tz = date_parts(targets[i].internal_date)
+            wanted = flags[i]
+            rows.append(
+                (mid, uid, message_id, stored_text(wanted), SEEN_KEY in wanted, DELETED_KEY in wanted,
+                 box.highestmodseq, epoch, tz, saved)
+            )  # fmt: skip
+            entry = MessageEntry(
+                uid, message_id, frozenset(wanted.values()), box.highestmodseq, size,
+                date_from_parts(epoch, tz), message.blob,
+            )  # fmt: skip
+            placed[i] = Placed(mid, box.uidvalidity, uid, message_id, entry)
+        used = quota.setdefault(box.account_id, [0, 0])
+        used[0] += len(indexes) * size
+        used[1] += len(indexes)
+        new_uids = tuple(range(first_uid, first_uid + len(indexes)))
+        events.append(Change(ChangeKind.APPENDED, box.account_id, mid, box.highestmodseq, new_uids))
+    # Before anything is inserted; the bumps above roll back with the transaction.
+    enforce_quota(conn, {account: (used[0], used[1]) for account, used in quota.items()})
+    _many(conn, _SQL_INSERT_MEMBERSHIP, rows)
+    _many(conn, _SQL_ADD_QUOTA, [(account, used[0], used[1]) for account, used in sorted(quota.items())])
+    return [p for p in placed if p is not None]
+
+
+def append_named(
+    conn: Connection,
+    events: list[Change],
+    blobs: BlobStore,
+    message: PreparedMessage,
+    account_id: AccountId,
+    name: str,
+    target: Target,
+    max_keywords: int,
+) -> Placed | None:
+    """``deliver`` to the account's mailbox of that name, looked up in the write (None: no such mailbox)."""
+    found = fetch_rows(conn, SQL_BOX_BY_NAME, (account_id, name))
+    if not found:
+        return None
+    [placed] = deliver(conn, events, blobs, message, [replace(target, mailbox_id=found[0][0])], max_keywords)
+    return placed
+
+
+# Flags, \Recent
+
+
+def set_flags(
+    conn: Connection,
+    events: list[Change],
+    mailbox_id: MailboxId,
+    uids: Sequence[Uid],
+    op: FlagOp,
+    flags: Iterable[str],
+    unchanged_since: ModSeq | None,
+    max_keywords: int,
+) -> ChangeSet:
+    """``sqlite/mail.set_flags``: one MODSEQ for the messages whose flags change."""
+    if op not in ("add", "remove", "replace"):
+        raise ValueError(f"unknown flag operation {op!r}")
+    box = mailbox_box(conn, mailbox_id)
+    wanted = stored_flags(flags)
+    changes: list[tuple[EntryRow, dict[str, str]]] = []
+    failed: list[Uid] = []
+    unseen = deleted = 0
+    for row in read_entries(conn, mailbox_id, uids):
+        # RFC 7162 §3.1.3: UNCHANGEDSINCE fails messages changed after the given mod-sequence.
+        if unchanged_since is not None and row.modseq > unchanged_since:
+            failed.append(row.uid)
+            continue
+        current = parse_stored(row.flags)
+        new = apply_stored(current, op, wanted)
+        if new.keys() == current.keys():
+            continue  # flags compare case-insensitively: nothing to store, no new MODSEQ
+        changes.append((row, new))
+    if changes and op != "remove":  # removing flags never brings a keyword
+        refused = admit_keywords(conn, mailbox_id, text_keywords(wanted.values()), max_keywords)
+        if refused:
+            changes = [
+                (row, trimmed)
+                for row, new in changes
+                if (trimmed := {k: f for k, f in new.items() if k not in refused}).keys()
+                != parse_stored(row.flags).keys()
+            ]
+    if not changes:
+        return ChangeSet(mailbox_id, box.highestmodseq, (), (), tuple(failed))
+    for row, new in changes:
+        unseen += int(bool(row.seen)) - int(SEEN_KEY in new)
+        deleted += int(DELETED_KEY in new) - int(bool(row.deleted))
+    modseq = int(bump_mailbox(conn, mailbox_id, unseen=unseen, deleted=deleted).highestmodseq)
+    _many(
+        conn,
+        _SQL_UPDATE_FLAGS,
+        [
+            (stored_text(new), SEEN_KEY in new, DELETED_KEY in new, modseq, mailbox_id, row.uid)
+            for row, new in changes
+        ],
+    )
+    changed = tuple(message_entry(row, new, modseq) for row, new in changes)
+    events.append(Change(ChangeKind.FLAGS, box.account_id, mailbox_id, modseq, tuple(e.uid for e in changed)))
+    return ChangeSet(mailbox_id, modseq, changed, (), tuple(failed))
+
+
+def take_recent(conn: Connection, mailbox_id: MailboxId, before: Uid) -> Uid:
+    """``Store.take_recent``: the boundary read and raised in one write."""
+    rows = fetch_rows(conn, _SQL_RECENT_FIRST, (mailbox_id,))
+    if not rows:
+        raise NotFound(f"no mailbox with id {mailbox_id}")
+    first = Uid(rows[0][0])
+    if first < before:
+        # RFC 3501 §2.3.2: "subsequent sessions will not see \\Recent set for this message".
+        conn.exec_driver_sql(_SQL_RECENT_TAKE, {"before": before, "id": mailbox_id})
+    return first
+
+
+# COPY, MOVE, EXPUNGE
+
+
+def transfer(
+    conn: Connection,
+    events: list[Change],
+    account_id: AccountId,
+    source_id: MailboxId,
+    uids: Sequence[Uid],
+    destination_name: str,
+    move: bool,
+    max_keywords: int,
+) -> CopyResult | None:
+    """``sqlite/mail.transfer``: to the account's mailbox of that name (None: no such mailbox)."""
+    source = mailbox_box(conn, source_id)
+    if source.account_id != account_id:
+        raise NotFound(f"no mailbox with id {source_id} in account {account_id}")
+    found = fetch_rows(conn, SQL_BOX_BY_NAME, (account_id, destination_name))
+    if not found:
+        return None
+    return copy_messages(conn, events, source_id, uids, found[0][0], move, max_keywords, source)
+
+
+def copy_messages(
+    conn: Connection,
+    events: list[Change],
+    source_id: MailboxId,
+    uids: Sequence[Uid],
+    destination_id: MailboxId,
+    move: bool,
+    max_keywords: int,
+    source: Box | None = None,
+) -> CopyResult:
+    """``sqlite/mail.copy_messages``: COPY, or MOVE as copy plus expunge in one transaction."""
+    if source is None:
+        source = mailbox_box(conn, source_id)  # NotFound for a missing source
+    rows = read_entries(conn, source_id, uids)
+    if not rows:
+        return CopyResult(destination_id, mailbox_box(conn, destination_id).uidvalidity, (), ())
+    size = sum(row.size for row in rows)
+    target = mailbox_box(conn, destination_id)
+    refused = admit_keywords(conn, destination_id, text_keywords({row.flags for row in rows}), max_keywords)
+    if refused:  # the target's keyword list is full: copied without those
+        rows = [row._replace(flags=without_keys(row.flags, refused)) for row in rows]
+    if not (move and target.account_id == source.account_id):
+        # Each copy counts against the quota; a MOVE within one account leaves its usage as it was.
+        enforce_quota(conn, {target.account_id: (size, len(rows))})
+    # RFC 4315 §4.3: the destination UIDs are allocated in source UID order.
+    box = bump_mailbox(
+        conn,
+        destination_id,
+        uids=len(rows),
+        messages=len(rows),
+        unseen=sum(1 for row in rows if not row.seen),
+        deleted=sum(1 for row in rows if row.deleted),
+        size=size,
+    )
+    first = int(box.uidnext) - len(rows)
+    new_uids = tuple(range(first, first + len(rows)))
+    modseq = box.highestmodseq
+    saved = int(time.time())  # RFC 8514 §3: a copy (or a move) is saved now
+    _many(
+        conn,
+        _SQL_INSERT_MEMBERSHIP,
+        [
+            (destination_id, uid, row.message_id, row.flags, bool(row.seen), bool(row.deleted), modseq,
+             row.internal_date, row.internal_tz, saved)
+            for uid, row in zip(new_uids, rows, strict=True)
+        ],
+    )  # fmt: skip
+    # References are added before the move's expunge releases them, so no message hits zero between.
+    retain_messages(conn, Counter(row.message_id for row in rows))
+    adjust_quota(conn, box.account_id, size, len(rows))
+    events.append(Change(ChangeKind.APPENDED, box.account_id, destination_id, modseq, new_uids))
+    entries = tuple(
+        message_entry(row, modseq=modseq, uid=uid) for uid, row in zip(new_uids, rows, strict=True)
+    )
+    added = ChangeSet(destination_id, modseq, entries)
+    source_uids = tuple(row.uid for row in rows)
+    removed = None
+    if move:
+        # RFC 6851 §3.3: MOVE is atomic; this runs in the same transaction as the copy.
+        removed = ChangeSet(source_id, remove_memberships(conn, events, source_id, rows), (), source_uids)
+    return CopyResult(destination_id, box.uidvalidity, source_uids, new_uids, added, removed)
+
+
+def expunge(
+    conn: Connection, events: list[Change], mailbox_id: MailboxId, uids: Sequence[Uid] | None
+) -> ChangeSet:
+    """Expunge exactly these UIDs (those that exist; None: every message of the mailbox)."""
+    box = mailbox_box(conn, mailbox_id)
+    rows = read_entries(conn, mailbox_id, uids)
+    if not rows:
+        return ChangeSet(mailbox_id, box.highestmodseq)
+    modseq = remove_memberships(conn, events, mailbox_id, rows)
+    return ChangeSet(mailbox_id, modseq, (), tuple(row.uid for row in rows))
+
+
+def expunge_deleted(
+    conn: Connection, events: list[Change], mailbox_id: MailboxId, uids: Sequence[Uid] | None
+) -> ChangeSet:
+    """Expunge the \\Deleted messages (only those among ``uids`` unless None), chosen in the write."""
+    box = mailbox_box(conn, mailbox_id)
+    if not box.deleted:
+        return ChangeSet(mailbox_id, box.highestmodseq)
+    rows = [entry_row(row) for row in fetch_rows(conn, _SQL_ENTRIES_DELETED, (mailbox_id,))]
+    if uids is not None:
+        wanted = set(uids)
+        rows = [row for row in rows if row.uid in wanted]
+    if not rows:
+        return ChangeSet(mailbox_id, box.highestmodseq)
+    modseq = remove_memberships(conn, events, mailbox_id, rows)
+    return ChangeSet(mailbox_id, modseq, (), tuple(row.uid for row in rows))
+
+
+# Deleting mailboxes (``sqlite/mailboxes.drop_mailboxes``'s PostgreSQL form)
+
+_SQL_MAILBOX_USAGE = (
+    "SELECT m.message_id, count(*), sum(g.size) FROM membership AS m "
+    "JOIN messages AS g ON g.id = m.message_id WHERE m.mailbox_id = %s GROUP BY m.message_id"
+)
+_SQL_DROP_MAILBOX = (
+    "DELETE FROM membership WHERE mailbox_id = %(id)s",
+    "DELETE FROM expunged WHERE mailbox_id = %(id)s",
+    "DELETE FROM expunge_horizon WHERE mailbox_id = %(id)s",
+    "DELETE FROM mailboxes WHERE id = %(id)s",
+)
+
+
+def drop_mailboxes(conn: Connection, events: list[Change], rows: Sequence[Any]) -> None:
+    """Delete mailboxes (rows of ``mailboxes``) with their memberships: refcounts and quota follow,
+    blob files are collected later."""
+    for mailbox in rows:
+        usage = fetch_rows(conn, _SQL_MAILBOX_USAGE, (mailbox.id,))
+        for sql in _SQL_DROP_MAILBOX:
+            conn.exec_driver_sql(sql, {"id": mailbox.id})
+        adjust_quota(
+            conn, mailbox.account_id, -sum(int(size) for _, _, size in usage), -sum(n for _, n, _ in usage)
+        )
+        release_messages(conn, Counter({int(mid): int(n) for mid, n, _ in usage}))
+        events.append(Change(ChangeKind.MAILBOX, mailbox.account_id, mailbox.id, mailbox.highestmodseq))
