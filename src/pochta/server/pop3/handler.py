@@ -163,6 +163,8 @@ class Pop3Handler:
                 await conn.send(goodbye)
         finally:
             conn.set_fast_reader(None)
+            if session.window is not None:
+                session.window.close()
             if session.locked is not None:
                 await self.locks.release(*session.locked)
 
@@ -252,6 +254,8 @@ class Pop3Handler:
         ref = maildrop.blob(index)
         window = self._window(session, maildrop)
         if ref.size <= pop3.inline_read_max and window.take(index) is None:
+            await window.settle()  # a read ahead in progress may bring it
+        if ref.size <= pop3.inline_read_max and window.take(index) is None:
             # Not held: this message and the next small ones, in one reader job (the socket
             # callback then answers their RETRs from memory).
             try:
@@ -301,10 +305,10 @@ class Pop3Handler:
         maildrop, core = session.maildrop, session.core
         assert maildrop is not None
         index, body_lines = event.index, event.body_lines
-        ref = maildrop.blob(index)
-        if ref.size > self.settings.pop3.inline_read_max:
+        size = core.listing.sizes[index]  # the blob's recorded size, as listed at login
+        if size > self.settings.pop3.inline_read_max:
             return False
-        window = self._window(session, maildrop)
+        window = session.window or self._window(session, maildrop)
         text = window.take(index)
         if text is None:
             if not window.tried(index):
@@ -313,7 +317,8 @@ class Pop3Handler:
             session.conn.log.error("pop3 blob unreadable", error="missing", uid=maildrop.uid(index))
             core.retrieve_failed("Message cannot be read now")
             return True
-        text = text[: ref.size]
+        window.read_ahead(index)  # the next run, while the client takes this one
+        text = text[:size]
         core.retrieve_begin(index, body_lines)
         out = session.out
         out += core.data_to_send()
