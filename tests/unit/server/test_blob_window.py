@@ -33,7 +33,9 @@ class _Blobs:
         return {ref.sha256: self.by_digest[ref.sha256] for ref in refs if ref.sha256 not in self.missing}
 
 
-def _window(messages: list[bytes], max_bytes: int, small_max: int = 1000) -> tuple[BlobWindow, _Blobs, list[BlobRef]]:
+def _window(
+    messages: list[bytes], max_bytes: int, small_max: int = 1000
+) -> tuple[BlobWindow, _Blobs, list[BlobRef]]:
     blobs = _Blobs(messages)
     refs = [BlobRef(hashlib.sha256(m).hexdigest(), len(m)) for m in messages]
     store = cast(Store, cast(Any, blobs))

@@ -201,7 +201,9 @@ async def test_forms_read_are_shared_and_prefetched_by_another_worker(tmp_path: 
     """Worker one reads forms for a client and tells their ids (``forms_read``, sent over the peer
     channel by the server); worker two reads them into its cache (``prefetch_forms``) without telling
     anyone, and its client's FETCH then needs no read."""
-    one = await open_sqlite_store(tmp_path / "data", Settings.model_validate({"store": {"wire_cache_share": 2}}))
+    one = await open_sqlite_store(
+        tmp_path / "data", Settings.model_validate({"store": {"wire_cache_share": 2}})
+    )
     two = await open_sqlite_store(tmp_path / "data", _settings(32))
     try:
         inbox = await mailbox(one, await make_account(one))

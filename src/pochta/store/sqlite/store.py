@@ -536,7 +536,9 @@ class SqliteStore(
     ) -> list[tuple[Any, ...]]:
         return await self._wire_forms(list(message_ids), list(names), utf8, share=True)
 
-    async def prefetch_forms(self, message_ids: Sequence[MessageId], names: Sequence[str], utf8: bool) -> None:
+    async def prefetch_forms(
+        self, message_ids: Sequence[MessageId], names: Sequence[str], utf8: bool
+    ) -> None:
         """Read into this process's cache the forms another worker just read for a client
         (``forms_read``), those not held yet: a client of this worker fetching them next (a new
         connection of the same client, its other connections) is answered without a read."""
