@@ -256,7 +256,7 @@ async def _serve(
 async def _logged(job: Coroutine[Any, Any, None], kind: str, mailbox_id: int, *, quiet: bool = False) -> None:
     """A head start asked for by a peer (``warm_order``, ``warm_thread``, ``prefetch_forms``): a
     failure is logged, the next client's command does the work itself. ``quiet``: success is not
-    logged (forms are shared after every FETCH that read some)."""
+    logged at debug level only (forms are shared after every FETCH that read some)."""
     try:
         await job
     except NotFound:
@@ -264,8 +264,8 @@ async def _logged(job: Coroutine[Any, Any, None], kind: str, mailbox_id: int, *,
     except Exception as exc:
         get_logger(task="peers").warning("peer warm-up failed", kind=kind, error=repr(exc))
     else:
-        if not quiet:
-            get_logger(task="peers").info("kept for a peer", kind=kind, mailbox=mailbox_id)
+        log = get_logger(task="peers")
+        (log.debug if quiet else log.info)("kept for a peer", kind=kind, mailbox=mailbox_id)
 
 
 def _connect_peers(
