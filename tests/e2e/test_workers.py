@@ -651,12 +651,12 @@ def test_a_burst_of_lmtp_sessions_is_shared_between_the_workers(tmp_path: Path) 
 
 
 def test_forms_a_fetch_read_in_one_worker_are_kept_by_the_other(tmp_path: Path) -> None:
-    """A FETCH ENVELOPE that read kept wire forms from the database in one worker has the other read
-    them into its own cache (peer message ``forms``): the same answer from both."""
+    """A FETCH ENVELOPE in a big mailbox (``store.view_snapshot_min_messages`` = 2 here) that read kept
+    wire forms from the database in one worker has the other read them into its own cache (peer
+    message ``forms``): the same answer from both."""
     data = tmp_path / "data"
-    init_data_dir(
-        data, listeners=("imap", "lmtp"), accounts={ALICE: PASSWORD}, config='[log]\nlevel = "debug"\n'
-    )
+    config = '[log]\nlevel = "debug"\n[store]\nview_snapshot_min_messages = 2\n'
+    init_data_dir(data, listeners=("imap", "lmtp"), accounts={ALICE: PASSWORD}, config=config)
     server = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
     server.wait_listening(["imap", "lmtp"])
     try:

@@ -215,13 +215,15 @@ async def test_forms_read_are_shared_and_prefetched_by_another_worker(tmp_path: 
         heard: list[object] = []
         two.forms_read = lambda i, n, u: heard.append(i)
 
-        await one.wire_forms(ids[:2], ["ENVELOPE"], False)
+        await one.wire_forms(ids[:1], ["BODY"], False)  # not a big mailbox's: not told
+        assert told == []
+        await one.wire_forms(ids[:2], ["ENVELOPE"], False, share=True)
         assert told == [(ids[:2], ["ENVELOPE"], False)]
-        await one.wire_forms(ids[:2], ["ENVELOPE"], False)  # held: no read, nothing told
+        await one.wire_forms(ids[:2], ["ENVELOPE"], False, share=True)  # held: no read, nothing told
         assert len(told) == 1
-        await one.wire_forms(ids, ["ENVELOPE", "BODY"], True)  # 3 read: over wire_cache_share
+        await one.wire_forms(ids, ["ENVELOPE", "BODY"], True, share=True)  # 3 read: over wire_cache_share
         assert len(told) == 1
-        await one.wire_forms(ids[2:], ["ENVELOPE"], False)  # only what was read is told
+        await one.wire_forms(ids[2:], ["ENVELOPE"], False, share=True)  # only what was read is told
         assert told[-1] == (ids[2:], ["ENVELOPE"], False)
 
         reads = _count_reads(two)

@@ -532,9 +532,9 @@ class SqliteStore(
         return self._wire_cache
 
     async def wire_forms(
-        self, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool
+        self, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool, *, share: bool = False
     ) -> list[tuple[Any, ...]]:
-        return await self._wire_forms(list(message_ids), list(names), utf8, share=True)
+        return await self._wire_forms(list(message_ids), list(names), utf8, share=share)
 
     async def prefetch_forms(
         self, message_ids: Sequence[MessageId], names: Sequence[str], utf8: bool
