@@ -200,6 +200,45 @@ def pop3_download(port: int, user: str, password: str) -> tuple[int, int, float]
     return len(listing), octets, time.perf_counter() - started
 
 
+def pop3_round_trips(port: int, user: str, password: str) -> list[float]:
+    """Log in with a raw socket, RETR every message one at a time (each read to its terminator
+    before the next is sent), QUIT: the microseconds of each RETR's round trip. The client's own
+    cost is a buffer search per reply, so this is the server's latency, where poplib's rate is
+    mostly poplib (it parses each reply line by line in Python)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buffer = bytearray()
+
+    def until(end: bytes) -> bytes:
+        while (found := buffer.find(end)) < 0:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            buffer.extend(chunk)
+        reply = bytes(buffer[: found + len(end)])
+        del buffer[: found + len(end)]
+        return reply
+
+    try:
+        until(b"\r\n")
+        for command in (f"USER {user}", f"PASS {password}", "STAT"):
+            sock.sendall(command.encode() + b"\r\n")
+            reply = until(b"\r\n")
+            if not reply.startswith(b"+OK"):
+                raise ConnectionError(f"{command.split()[0]}: {reply!r}")
+        times: list[float] = []
+        for number in range(1, int(reply.split()[1]) + 1):
+            started = time.perf_counter_ns()
+            sock.sendall(b"RETR %d\r\n" % number)
+            until(b"\r\n.\r\n")  # RFC 1939 §3: byte-stuffing keeps it out of the text
+            times.append((time.perf_counter_ns() - started) / 1000)
+        sock.sendall(b"QUIT\r\n")
+        until(b"\r\n")
+        return times
+    finally:
+        sock.close()
+
+
 # -- IMAP -------------------------------------------------------------------------------------------
 
 

@@ -368,6 +368,16 @@ class StoreSettings(Section):
         "change (pochta reconstruct, which may rewrite them, empties every process's cache). 0: every "
         "FETCH of them reads the database.",
     )
+    wire_cache_share: int = Field(
+        1000,
+        ge=0,
+        le=4000,
+        description="With several workers, a FETCH in a big mailbox (view_snapshot_min_messages) that "
+        "read at most this many messages' kept forms from the database (not held in wire_cache_mb) "
+        "tells the other workers their ids, and each reads them into its own cache in the background: "
+        "the next connection of the client, on whichever worker, is answered without a read. Larger "
+        "reads are not shared (each worker would read them all). 0: nothing shared.",
+    )
     sort_cache_mb: int = Field(
         32,
         ge=0,

@@ -144,3 +144,36 @@ async def test_line_trickled_after_login_meets_its_deadline(tmp_path: Path) -> N
             assert goodbye.result().startswith(b"-ERR [SYS/TEMP] Autologout")
         finally:
             client.close()
+
+
+async def test_download_in_order_over_several_runs_same_octets(tmp_path: Path) -> None:
+    # A maildrop downloaded a RETR per round trip, as poplib does: each run of small messages is
+    # read ahead in the background (store.blob_prefetch_bytes is one run), whether the next message
+    # needs byte-stuffing is found while the client reads the last reply; messages with and without
+    # dot lines alternate, and a RETR out of order, a TOP and a DELE come between.
+    settings = pop3_settings(pop3={"inline_read_max": 10_000}, store={"blob_prefetch_bytes": 64 * 1024})
+    async with pop3_server(tmp_path, settings) as env:
+        messages = [
+            message(n, b"" if n % 3 else f"Plain body {n}, no dot lines.\r\n".encode(), size=3000)
+            for n in range(1, 61)
+        ]
+        for data in messages:
+            await env.deliver(data)
+        client = await RawClient.login(env)
+        try:
+            order = [*range(1, 30), 45, 30, 31, 7, *range(32, 41), *range(42, 61)]
+            for n in order:
+                client.send(f"RETR {n}".encode())
+                assert await client.exactly(len(retr_reply(messages[n - 1]))) == retr_reply(messages[n - 1])
+                if n == 40:
+                    client.send(b"TOP 41 0", b"DELE 41")
+                    head = messages[40].split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+                    expected = (
+                        b"+OK top of message follows\r\n" + stuff_whole(head) + b"+OK Message 41 deleted\r\n"
+                    )
+                    assert await client.exactly(len(expected)) == expected
+            client.send(b"RETR 41", b"RETR 42")
+            expected = b"-ERR Message already deleted\r\n" + retr_reply(messages[41])
+            assert await client.exactly(len(expected)) == expected
+        finally:
+            client.close()

@@ -648,3 +648,35 @@ def test_a_burst_of_lmtp_sessions_is_shared_between_the_workers(tmp_path: Path) 
         for sock in socks:
             sock.close()
         assert server.stop() == 0
+
+
+def test_forms_a_fetch_read_in_one_worker_are_kept_by_the_other(tmp_path: Path) -> None:
+    """A FETCH ENVELOPE in a big mailbox (``store.view_snapshot_min_messages`` = 2 here) that read kept
+    wire forms from the database in one worker has the other read them into its own cache (peer
+    message ``forms``): the same answer from both."""
+    data = tmp_path / "data"
+    config = '[log]\nlevel = "debug"\n[store]\nview_snapshot_min_messages = 2\n'
+    init_data_dir(data, listeners=("imap", "lmtp"), accounts={ALICE: PASSWORD}, config=config)
+    server = ServeProcess(data, tmp_path / "serve.log", ["--workers=2"])
+    server.wait_listening(["imap", "lmtp"])
+    try:
+        lmtp_deliver(server, 3)
+        sessions = one_on_each_worker(lambda: imap_session(server), server)
+        first = exchange(sessions[0], b"F FETCH 1:3 (ENVELOPE BODYSTRUCTURE)")
+        assert first[-1].startswith(b"F OK"), first
+        assert len(first) == 4, first
+
+        def kept_by_the_other() -> bool:
+            return any(
+                "kind=forms" in line and "worker=1" in line
+                for line in server.log_text().splitlines()
+                if "kept for a peer" in line
+            )
+
+        eventually(kept_by_the_other)
+        assert exchange(sessions[1], b"F FETCH 1:3 (ENVELOPE BODYSTRUCTURE)") == first
+        for sock in sessions.values():
+            sock.close()
+    finally:
+        assert server.stop() == 0
+    assert server.failures() == [], server.tail()

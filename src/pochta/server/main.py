@@ -48,7 +48,7 @@ from pochta.server.tasks import cancel_and_wait
 from pochta.server.worker_metrics import serve_worker_metrics
 from pochta.store.api import NotFound
 from pochta.store.factory import open_store
-from pochta.store.model import Change
+from pochta.store.model import Change, MessageId
 from pochta.store.sqlite.store import SqliteStore
 
 __all__ = ["WorkerRole", "serve_forever", "serve_worker"]
@@ -253,9 +253,10 @@ async def _serve(
         await store.close()
 
 
-async def _logged(job: Coroutine[Any, Any, None], kind: str, mailbox_id: int) -> None:
-    """A head start asked for by a peer (``warm_order``, ``warm_thread``): a failure is logged, the
-    next client's command does the work itself."""
+async def _logged(job: Coroutine[Any, Any, None], kind: str, mailbox_id: int, *, quiet: bool = False) -> None:
+    """A head start asked for by a peer (``warm_order``, ``warm_thread``, ``prefetch_forms``): a
+    failure is logged, the next client's command does the work itself. ``quiet``: success is not
+    logged at debug level only (forms are shared after every FETCH that read some)."""
     try:
         await job
     except NotFound:
@@ -263,7 +264,8 @@ async def _logged(job: Coroutine[Any, Any, None], kind: str, mailbox_id: int) ->
     except Exception as exc:
         get_logger(task="peers").warning("peer warm-up failed", kind=kind, error=repr(exc))
     else:
-        get_logger(task="peers").info("kept for a peer", kind=kind, mailbox=mailbox_id)
+        log = get_logger(task="peers")
+        (log.debug if quiet else log.info)("kept for a peer", kind=kind, mailbox=mailbox_id)
 
 
 def _connect_peers(
@@ -315,6 +317,15 @@ def _connect_peers(
             elif kind == "thread" and imap is not None:
                 # ... or threaded it: keep the answer here too (server/imap/kept_threads.py).
                 background(warm_thread(imap.services, int(message["m"]), str(message["a"])), message)
+            elif kind == "forms":
+                # A client of another worker read these messages' kept forms (FETCH ENVELOPE ...):
+                # hold them here too, for its next connection landing on this worker.
+                ids = [MessageId(int(i)) for i in message["i"]]
+                names = [str(n) for n in message["n"]]
+                job = store.prefetch_forms(ids, names, bool(message["u"]))
+                task = asyncio.get_running_loop().create_task(_logged(job, "forms", 0, quiet=True))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
             elif kind == "unblocks":
                 task = asyncio.get_running_loop().create_task(authenticator.catch_up_unblocks())
                 pending.add(task)
@@ -329,6 +340,9 @@ def _connect_peers(
 
     feed.relay = relay
     store.view_loaded = lambda mailbox_id: peers.send([{"t": "view", "m": int(mailbox_id)}])
+    store.forms_read = lambda ids, names, utf8: peers.send(
+        [{"t": "forms", "i": [int(i) for i in ids], "n": names, "u": utf8}]
+    )
     store.snapshot_stored = lambda mailbox_id, count: peers.send(
         [{"t": "snapshot", "m": int(mailbox_id), "n": count}]
     )

@@ -22,6 +22,10 @@ must hear at once to every other socket there:
 - ``snapshot``: the housekeeper stored a new snapshot of a big mailbox (id and message count); the
   others bring their view of it forward, or read it when it fits in their caches without evicting
   another (``SqliteStore.warm_view``, ``store.view_snapshot_warm``).
+- ``forms``: a FETCH here read the kept wire forms (ENVELOPE, BODY, BODYSTRUCTURE) of these message
+  ids from the database; the others read them into their caches in the background
+  (``SqliteStore.prefetch_forms``, ``store.wire_cache_share``), so the client's next connection
+  is answered without a read on whichever worker it lands.
 - ``order`` and ``thread``: a client's SORT built this process's kept order of a big mailbox by one
   key, or its THREAD kept an answer over a whole big mailbox; the others build theirs in the
   background (``SqliteStore.warm_order``, ``imap.sort.warm_thread``).

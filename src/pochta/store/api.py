@@ -471,7 +471,7 @@ class MailStore(Protocol):
 
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]: ...
     async def wire_forms(
-        self, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool
+        self, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool, *, share: bool = False
     ) -> list[tuple[Any, ...]]:
         """IMAP wire forms kept at delivery (``pochta.mime.imapform.wire_forms``):
         ``(message_id, form, ...)`` for the messages of ``message_ids`` that have them, in no
@@ -480,7 +480,9 @@ class MailStore(Protocol):
         (stored before they were, or gone): the caller computes them from the parse record. By
         message id, which a session's view holds for every message it numbers: no membership read.
         A message's forms never change, so a store may answer from forms it read before (the SQLite
-        store's ``wire_cache``), also for a message gone since (RFC 2180 section 4.1.1)."""
+        store's ``wire_cache``), also for a message gone since (RFC 2180 section 4.1.1). ``share``:
+        the messages are a big mailbox's, whose clients list them again on other connections; a
+        store served by several processes may have the others read what it had to read too."""
 
     async def search_text(
         self, mailbox_id: MailboxId, query: str, field: Literal["body", "text"]

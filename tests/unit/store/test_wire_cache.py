@@ -186,3 +186,55 @@ async def test_budget_zero_reads_every_time(stores: tuple[SqliteStore, SqliteSto
     assert await other.wire_forms(ids, NAMES, False) == first
     assert len(reads) == 2
     assert len(other.wire_cache) == 0
+
+
+def test_share_setting_default_and_bounds() -> None:
+    assert Settings().store.wire_cache_share == 1000
+    assert Settings.model_validate({"store": {"wire_cache_share": 0}}).store.wire_cache_share == 0
+    with pytest.raises(ValueError, match="less than or equal"):
+        Settings.model_validate({"store": {"wire_cache_share": 4001}})
+    with pytest.raises(ValueError, match="greater than or equal"):
+        Settings.model_validate({"store": {"wire_cache_share": -1}})
+
+
+async def test_forms_read_are_shared_and_prefetched_by_another_worker(tmp_path: Path) -> None:
+    """Worker one reads forms for a client and tells their ids (``forms_read``, sent over the peer
+    channel by the server); worker two reads them into its cache (``prefetch_forms``) without telling
+    anyone, and its client's FETCH then needs no read."""
+    one = await open_sqlite_store(
+        tmp_path / "data", Settings.model_validate({"store": {"wire_cache_share": 2}})
+    )
+    two = await open_sqlite_store(tmp_path / "data", _settings(32))
+    try:
+        inbox = await mailbox(one, await make_account(one))
+        for n in range(3):
+            await deliver(one, make_message(f"subject {n}", n=n), inbox.id)
+        ids = list((await one.open_view(inbox.id)).message_ids)
+        told: list[tuple[list[int], list[str], bool]] = []
+        one.forms_read = lambda i, n, u: told.append((list(i), list(n), u))
+        heard: list[object] = []
+        two.forms_read = lambda i, n, u: heard.append(i)
+
+        await one.wire_forms(ids[:1], ["BODY"], False)  # not a big mailbox's: not told
+        assert told == []
+        await one.wire_forms(ids[:2], ["ENVELOPE"], False, share=True)
+        assert told == [(ids[:2], ["ENVELOPE"], False)]
+        await one.wire_forms(ids[:2], ["ENVELOPE"], False, share=True)  # held: no read, nothing told
+        assert len(told) == 1
+        await one.wire_forms(ids, ["ENVELOPE", "BODY"], True, share=True)  # 3 read: over wire_cache_share
+        assert len(told) == 1
+        await one.wire_forms(ids[2:], ["ENVELOPE"], False, share=True)  # only what was read is told
+        assert told[-1] == (ids[2:], ["ENVELOPE"], False)
+
+        reads = _count_reads(two)
+        await two.prefetch_forms(ids[:2], ["ENVELOPE"], False)
+        assert len(reads) == 1
+        assert heard == []  # a prefetch is not told on: no echo between workers
+        truth = await one.wire_forms(ids[:2], ["ENVELOPE"], False)
+        assert sorted(await two.wire_forms(ids[:2], ["ENVELOPE"], False)) == sorted(truth)
+        assert len(reads) == 1  # answered from what the prefetch read
+        await two.prefetch_forms(ids[:2], ["ENVELOPE"], False)  # all held: no read
+        assert len(reads) == 1
+    finally:
+        await one.close()
+        await two.close()

@@ -116,6 +116,12 @@ def err(text: str, code: str | None = None) -> bytes:
     return _line("-ERR ", f"[{code}] {text}" if code else text)
 
 
+def _octets_line(size: int) -> bytes:
+    """``ok(plural(size, "octet"))`` for RETR (RFC 1939 §7: "+OK 120 octets"), without the checks a
+    free text needs: a number cannot hold a line end or pass the line limit."""
+    return b"+OK 1 octet\r\n" if size == 1 else b"+OK %d octets\r\n" % size
+
+
 def _parse_number(arg: str, limit: int) -> int | None:
     """RFC 1939 §3: numbers are decimal; no sign, no blanks, at most ``limit`` octets."""
     if not arg or len(arg) > limit or not arg.isascii() or not arg.isdigit():
@@ -249,7 +255,7 @@ class Pop3Core:
             self._retrieved.add(index)
             # RFC 1225 LAST: the highest message number accessed.
             self._last = max(self._last, index + 1)
-            self._out += ok(plural(self._listing.sizes[index], "octet"))
+            self._out += _octets_line(self._listing.sizes[index])
         else:
             self._out += ok("top of message follows")
 
@@ -325,13 +331,16 @@ class Pop3Core:
     def _args(self, argument: str, count_min: int, count_max: int) -> list[str] | None:
         """Split arguments on single spaces (RFC 1939 §3); enforce count and the 40-octet limit."""
         args = argument.split(" ") if argument else []
-        if not count_min <= len(args) <= count_max or any(not a for a in args):
+        if not count_min <= len(args) <= count_max or "" in args:
             self._error("Syntax error")
             return None
-        if any(len(a.encode()) > self.max_argument_length for a in args):
-            # RFC 2449 §4: "Each argument may be up to 40 characters long."
-            self._error(f"Argument longer than {self.max_argument_length} octets")
-            return None
+        limit = self.max_argument_length
+        for arg in args:
+            # RFC 2449 §4: "Each argument may be up to 40 characters long." (octets: an ASCII
+            # argument, the usual message number, is as long as its encoding)
+            if len(arg) > limit or (not arg.isascii() and len(arg.encode()) > limit):
+                self._error(f"Argument longer than {limit} octets")
+                return None
         return args
 
     def _message(self, arg: str) -> int | None:

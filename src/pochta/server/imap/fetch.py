@@ -698,7 +698,11 @@ async def _stored_rows(
     # message expunged elsewhere whose content is still stored is answered from its kept forms too
     # (RFC 2180 section 4.1.1 allows a server to serve it until the EXPUNGE is sent).
     message_ids = selected.message_ids(uids)
-    kept = {row[0]: row[1:] for row in await session.services.store.wire_forms(message_ids, forms, utf8)}
+    # A big mailbox's (store.view_snapshot_min_messages, as for its view): what this read the other
+    # workers read too, for the client's next connection (store.wire_cache_share).
+    share = selected.exists >= session.services.settings.store.view_snapshot_min_messages
+    store = session.services.store
+    kept = {row[0]: row[1:] for row in await store.wire_forms(message_ids, forms, utf8, share=share)}
     rows: dict[int, tuple[Any, ...]] = {}
     lacking: list[int] = []
     for uid, message_id in zip(uids, message_ids, strict=True):

@@ -195,8 +195,9 @@ class MailMethods:
         return await self.run_read(lambda c: mail_reads.cached(c, mailbox_id, uid_list))
 
     async def wire_forms(
-        self, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool
+        self, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool, *, share: bool = False
     ) -> list[tuple[Any, ...]]:
+        # ``share`` tells other workers' caches of forms; there are none on PostgreSQL yet.
         # No cache of forms in the process yet (SQLite's WireCache keys on directory_version,
         # which PostgreSQL does not keep yet): every call reads the database.
         id_list, name_list = list(message_ids), list(names)

@@ -158,6 +158,9 @@ class SqliteStore(
         # SORT's kept orders of big mailboxes (sort_orders), brought forward to the views above
         self._kept_orders = KeptOrders(settings.store.sort_cache_mb, settings.store.sort_cache_min_messages)
         self._wire_cache = WireCache(settings.store.wire_cache_mb * 1024 * 1024)  # FETCH's kept forms
+        # Told the ids of forms this process read from the database (the other workers read them
+        # into their caches too: ``prefetch_forms``, server/peers.py).
+        self.forms_read: Callable[[list[MessageId], list[str], bool], None] | None = None
         self._locks = FileLocks(data_dir)  # DATA/run/locks: flock, see locks.py
         self._indexer: asyncio.Task[None] | None = None
         self._indexer_wake = asyncio.Event()
@@ -521,10 +524,21 @@ class SqliteStore(
         return self._wire_cache
 
     async def wire_forms(
-        self, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool
+        self, message_ids: Iterable[MessageId], names: Sequence[str], utf8: bool, *, share: bool = False
     ) -> list[tuple[Any, ...]]:
-        id_list = list(message_ids)
-        name_list = list(names)
+        return await self._wire_forms(list(message_ids), list(names), utf8, share=share)
+
+    async def prefetch_forms(
+        self, message_ids: Sequence[MessageId], names: Sequence[str], utf8: bool
+    ) -> None:
+        """Read into this process's cache the forms another worker just read for a client
+        (``forms_read``), those not held yet: a client of this worker fetching them next (a new
+        connection of the same client, its other connections) is answered without a read."""
+        await self._wire_forms(list(message_ids), list(names), utf8, share=False)
+
+    async def _wire_forms(
+        self, id_list: list[MessageId], name_list: list[str], utf8: bool, *, share: bool
+    ) -> list[tuple[Any, ...]]:
 
         def read(ids: list[MessageId]) -> Callable[[Connection], list[tuple[Any, ...]]]:
             return lambda c: wire.read_forms(driver_connection(c), ids, name_list, utf8)
@@ -539,6 +553,9 @@ class SqliteStore(
             found = await self.run_read(read(lacking))
             cache.fill(version, found, name_list, utf8)
             rows.extend(found)
+            told = self.forms_read
+            if share and told is not None and len(lacking) <= self.settings.store.wire_cache_share:
+                told(lacking, name_list, utf8)
         return rows
 
     def feed(self) -> LocalChangeFeed:
