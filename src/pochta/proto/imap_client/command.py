@@ -24,7 +24,9 @@ __all__ = ["CommandEncoder", "Encoded", "Literal", "Mailbox", "Raw", "quote_or_l
 LITERAL_MINUS_MAX = 4096  # RFC 7888 §4: a non-synchronizing literal under LITERAL- is at most this
 
 # RFC 9051 §9: ASTRING-CHAR = ATOM-CHAR / resp-specials, i.e. no "(" ")" "{" SP CTL "%" "*" '"' "\".
-_ATOM = re.compile(rb"[!#$&'+-\[^-z|}~]+\Z")
+# "[" and "]" are sent quoted all the same: a bare "[" reads as the start of a section (BODY[...]) to
+# many parsers, ours among them (found by hypothesis: b"[" did not read back).
+_ATOM = re.compile(rb"[!#$&'+-Z^-z|}~]+\Z")
 # A quoted string holds any TEXT-CHAR (no CR, LF or NUL); we quote only 7-bit text here.
 _QUOTABLE = re.compile(rb"[\x01-\x09\x0b\x0c\x0e-\x7f]*\Z")
 

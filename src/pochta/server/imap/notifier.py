@@ -150,6 +150,9 @@ class Notifier:
     # to their owners' changes (one per owner) and each one's status as last told.
     foreign: dict[MailboxId, Foreign] = field(default_factory=dict)
     foreign_told: dict[MailboxId, MailboxInfo] = field(default_factory=dict)
+    # (UIDVALIDITY, HIGHESTMODSEQ) of each mailbox's last STATUS sent: a wake-up for a change that
+    # STATUS already counted (a burst of deliveries) tells nothing new, and is not told twice.
+    status_told: dict[MailboxId, tuple[int, int]] = field(default_factory=dict)
     _names: bool = False
     _untold: int = 0
     _task: asyncio.Task[None] | None = None

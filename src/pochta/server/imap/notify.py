@@ -306,10 +306,16 @@ async def _tell_status(
     info = await session.services.store.get_mailbox_by_id(mailbox_id)
     if info is None:
         return None
+    notifier = session.notifier
+    stamp = (info.uidvalidity, info.highestmodseq)
+    if notifier is not None and notifier.status_told.get(mailbox_id) == stamp:
+        return info  # nothing committed since the last STATUS of it (``Notifier.status_told``)
     if flags and not session.condstore and (told is None or info.unseen != told.unseen):
         items.add("UNSEEN")  # RFC 5465 §5.1: MAY, when the count of unseen messages changed
     if items:
         session.send(_status(info, items, name))
+        if notifier is not None:
+            notifier.status_told[mailbox_id] = stamp
     return info
 
 
