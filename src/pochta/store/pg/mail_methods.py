@@ -19,7 +19,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, BinaryIO, TypeVar, overload
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, overload
 
 from sqlalchemy import Connection
 
@@ -69,13 +69,17 @@ class MailMethods:
     settings: Settings
     blobs: BlobStore
 
-    async def run_read(self, fn: Callable[[Connection], T]) -> T:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # PgStore's own jobs; declared for the type checker only, as sql/'s mixins do
 
-    async def run_write(
-        self, fn: Callable[[Connection, list[Change]], T], *, durable: bool = True, background: bool = False
-    ) -> T:
-        raise NotImplementedError
+        async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
+
+        async def run_write(
+            self,
+            fn: Callable[[Connection, list[Change]], T],
+            *,
+            durable: bool = True,
+            background: bool = False,
+        ) -> T: ...
 
     @property
     def _max_keywords(self) -> int:

@@ -6,17 +6,22 @@ portable modules (``greylist``, ``send_limits``, ``transport``) build their upse
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = ["insert"]
 
 
+# The engines ``[store] url`` names; each dialect's ``insert`` has ``on_conflict_do_update``.
+_INSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+}
+
+
 def insert(conn: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
-    """An INSERT into ``table`` with ON CONFLICT clauses, in the dialect of ``conn``."""
-    name = conn.dialect.name
-    if name == "sqlite":
-        return sqlite.insert(table)
-    if name == "postgresql":
-        return postgresql.insert(table)
-    raise NotImplementedError(f"no upsert for the {name} dialect: pochta's engines are SQLite and PostgreSQL")
+    """An INSERT into ``table`` with ON CONFLICT clauses, in the dialect of ``conn`` (one of the
+    engines ``pochta.config_store_url`` accepts: nothing else reaches here)."""
+    return _INSERTS[conn.dialect.name](table)
