@@ -63,7 +63,7 @@ from pochta.store.sieve_model import ManagedScript, RuleEdit  # noqa: E402
 from pochta.store.sql.fetch import AlreadyFetched  # noqa: E402
 from pochta.store.sqlite import views as views  # noqa: E402
 from pochta.store.sqlite.engine import SCHEMA_HEAD, alembic_config, make_engine  # noqa: E402
-from pochta.store.sqlite.mail import uid_ranges  # noqa: E402
+from pochta.store.sql.mail_rows import uid_ranges  # noqa: E402
 from pochta.store.sqlite.store import (  # noqa: E402
     DB_FILE_NAME,
     SqliteStore,

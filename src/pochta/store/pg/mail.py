@@ -1,9 +1,7 @@
-"""Messages in mailboxes on PostgreSQL, the writes (deliver, flags, copy/move, expunge, deleting
-mailboxes; the reads are ``pg/mail_reads``'), over the job's Connection: the PostgreSQL forms of
-``sqlite/mail``'s functions, with the same semantics (the store conformance suite is the referee).
-``sqlite/mail``'s module docstring tells the rules (counters by deltas in the transaction that
-moves them, the quota checked inside the write, one MODSEQ per write and mailbox); here only what
-differs:
+"""The mail core's statements on PostgreSQL, over the job's Connection: the ``MailOps`` that the
+writes of ``store/sql/mail_writes`` (deliver, flags, copy/move, expunge; the rules are told there)
+run here, the \\Recent boundary and deleting mailboxes; the reads are ``pg/mail_reads``'. What
+differs from SQLite (``sqlite/mail``):
 
 - Statements are PostgreSQL SQL run through ``Connection.exec_driver_sql`` (psycopg's ``%s``
   placeholders), in the job's transaction. A set of UIDs is one statement whatever its size: its
@@ -19,73 +17,62 @@ differs:
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection
 
-from pochta.mail.flags import (
-    DELETED_KEY,
-    SEEN_KEY,
-    apply_stored,
-    is_system_flag,
-    parse_stored,
-    stored_flags,
-    stored_text,
-)
 from pochta.mime.imapform import WIRE_VERSION
-from pochta.store.api import FlagOp, NotFound
+from pochta.store.api import NotFound
 from pochta.store.blobs import BlobStore
 from pochta.store.model import (
     AccountId,
     BlobRef,
     Change,
     ChangeKind,
-    ChangeSet,
-    CopyResult,
     MailboxId,
-    MessageEntry,
     MessageId,
     ModSeq,
     NewBlob,
-    Placed,
-    Target,
     Uid,
-    date_from_parts,
-    date_parts,
 )
 from pochta.store.schema import INDEX_ADD, INDEX_DROP
-from pochta.store.sqlite.keywords import merge_keywords, text_keywords, without_keys
-from pochta.store.sqlite.mail import (
+from pochta.store.sql.mail_rows import (
     PARSE_VERSION,
     Box,
     BumpedMailbox,
     EntryRow,
     PreparedMessage,
-    message_entry,
     uid_ranges,
 )
+from pochta.store.sql.mail_writes import MembershipRow
+from pochta.store.sqlite.keywords import merge_keywords
 from pochta.store.sqlite.quota import judge_quota
 
 __all__ = [
     "ENTRY_COLUMNS",
     "SQL_BOX_BY_NAME",
-    "append_named",
-    "copy_messages",
-    "deliver",
+    "adjust_quota",
+    "admit_keywords",
+    "box_by_name",
+    "bump_mailbox",
+    "delete_memberships",
+    "deleted_entries",
     "drop_mailboxes",
+    "enforce_quota",
+    "ensure_stored",
     "entry_row",
-    "expunge",
-    "expunge_deleted",
     "fetch_rows",
+    "insert_memberships",
     "mailbox_box",
     "range_arrays",
-    "set_flags",
+    "read_entries",
+    "release_messages",
+    "retain_messages",
     "take_recent",
-    "transfer",
+    "update_flags",
+    "upsert_message",
 ]
 
 # UID sets: the ranges of a sorted UID list as two arrays (low ends, high ends), joined as rows.
@@ -288,36 +275,37 @@ def release_messages(conn: Connection, counts: Counter[MessageId]) -> None:
     conn.exec_driver_sql(_SQL_DELETE_MESSAGES, (dead,))
 
 
-def remove_memberships(
-    conn: Connection, events: list[Change], mailbox_id: MailboxId, rows: Sequence[EntryRow]
-) -> ModSeq:
-    """Expunge these membership rows: records for VANISHED, counters, quota, refcounts, one MODSEQ."""
-    size = sum(row.size for row in rows)
-    box = bump_mailbox(
-        conn,
-        mailbox_id,
-        messages=-len(rows),
-        unseen=-sum(1 for row in rows if not row.seen),
-        deleted=-sum(1 for row in rows if row.deleted),
-        size=-size,
-    )
-    modseq = int(box.highestmodseq)
-    uids = [row.uid for row in rows]
+# Memberships, messages
+
+
+def box_by_name(conn: Connection, account_id: AccountId, name: str) -> MailboxId | None:
+    found = fetch_rows(conn, SQL_BOX_BY_NAME, (account_id, name))
+    return MailboxId(found[0][0]) if found else None
+
+
+def deleted_entries(conn: Connection, mailbox_id: MailboxId) -> list[EntryRow]:
+    return [entry_row(row) for row in fetch_rows(conn, _SQL_ENTRIES_DELETED, (mailbox_id,))]
+
+
+def insert_memberships(conn: Connection, rows: Sequence[MembershipRow]) -> None:
+    _many(conn, _SQL_INSERT_MEMBERSHIP, rows)
+
+
+def delete_memberships(
+    conn: Connection, mailbox_id: MailboxId, uids: Sequence[Uid], modseq: ModSeq, at: int
+) -> None:
     _many(conn, _SQL_DELETE_MEMBERSHIP, [(mailbox_id, uid) for uid in uids])
-    now = int(time.time())
-    _many(conn, _SQL_INSERT_EXPUNGED, [(mailbox_id, uid, modseq, now) for uid in uids])
-    adjust_quota(conn, box.account_id, -size, -len(rows))
-    release_messages(conn, Counter(row.message_id for row in rows))
-    events.append(Change(ChangeKind.EXPUNGED, box.account_id, mailbox_id, modseq, tuple(uids)))
-    return modseq
+    _many(conn, _SQL_INSERT_EXPUNGED, [(mailbox_id, uid, modseq, at) for uid in uids])
 
 
-# Delivery and APPEND
+def update_flags(conn: Connection, rows: Sequence[tuple[str, bool, bool, int, MailboxId, Uid]]) -> None:
+    _many(conn, _SQL_UPDATE_FLAGS, rows)
 
 
-def ensure_stored(blobs: BlobStore, blob: BlobRef) -> None:
+def ensure_stored(conn: Connection, blobs: BlobStore, blob: BlobRef) -> None:
     """Before a row refers to ``blob``: a ``NewBlob``'s bytes become a file (durable, as a put's),
     any other blob must be a file already, else NotFound."""
+    del conn  # the files are outside the transaction
     if isinstance(blob, NewBlob):
         blobs.put_sync(blob.data)
     elif not blobs.exists_sync(blob.sha256):
@@ -355,144 +343,7 @@ def upsert_message(conn: Connection, message: PreparedMessage, references: int) 
     return inserted
 
 
-def deliver(
-    conn: Connection,
-    events: list[Change],
-    blobs: BlobStore,
-    message: PreparedMessage,
-    targets: Sequence[Target],
-    max_keywords: int,
-) -> list[Placed]:
-    """``sqlite/mail.deliver``: one message into these mailboxes, all or nothing."""
-    if not targets:
-        return []
-    ensure_stored(blobs, message.blob)
-    message_id = upsert_message(conn, message, len(targets))
-    size = message.blob.size
-    by_box: dict[MailboxId, list[int]] = {}
-    for index, target in enumerate(targets):
-        by_box.setdefault(target.mailbox_id, []).append(index)
-    flags = [stored_flags(target.flags) for target in targets]
-    for mid, indexes in by_box.items():
-        if any(not is_system_flag(key) for i in indexes for key in flags[i]):
-            found = text_keywords(" ".join(flags[i].values()) for i in indexes)
-            refused = admit_keywords(conn, mid, found, max_keywords)
-            for i in indexes:
-                flags[i] = {key: flag for key, flag in flags[i].items() if key not in refused}
-    placed: list[Placed | None] = [None] * len(targets)
-    rows: list[tuple[Any, ...]] = []
-    saved = int(time.time())  # RFC 8514 §3: the save date, whatever internal date APPEND gave
-    quota: dict[AccountId, list[int]] = {}
-    for mid, indexes in by_box.items():
-        box = bump_mailbox(
-            conn,
-            mid,
-            uids=len(indexes),
-            messages=len(indexes),
-            unseen=sum(1 for i in indexes if SEEN_KEY not in flags[i]),
-            deleted=sum(1 for i in indexes if DELETED_KEY in flags[i]),
-            size=len(indexes) * size,
-        )
-        first_uid = box.uidnext - len(indexes)
-        for uid, i in enumerate(indexes, start=first_uid):
-            epoch, tz = date_parts(targets[i].internal_date)
-            wanted = flags[i]
-            rows.append(
-                (mid, uid, message_id, stored_text(wanted), SEEN_KEY in wanted, DELETED_KEY in wanted,
-                 box.highestmodseq, epoch, tz, saved)
-            )  # fmt: skip
-            entry = MessageEntry(
-                uid, message_id, frozenset(wanted.values()), box.highestmodseq, size,
-                date_from_parts(epoch, tz), message.blob,
-            )  # fmt: skip
-            placed[i] = Placed(mid, box.uidvalidity, uid, message_id, entry)
-        used = quota.setdefault(box.account_id, [0, 0])
-        used[0] += len(indexes) * size
-        used[1] += len(indexes)
-        new_uids = tuple(range(first_uid, first_uid + len(indexes)))
-        events.append(Change(ChangeKind.APPENDED, box.account_id, mid, box.highestmodseq, new_uids))
-    # Before anything is inserted; the bumps above roll back with the transaction.
-    enforce_quota(conn, {account: (used[0], used[1]) for account, used in quota.items()})
-    _many(conn, _SQL_INSERT_MEMBERSHIP, rows)
-    _many(conn, _SQL_ADD_QUOTA, [(account, used[0], used[1]) for account, used in sorted(quota.items())])
-    return [p for p in placed if p is not None]
-
-
-def append_named(
-    conn: Connection,
-    events: list[Change],
-    blobs: BlobStore,
-    message: PreparedMessage,
-    account_id: AccountId,
-    name: str,
-    target: Target,
-    max_keywords: int,
-) -> Placed | None:
-    """``deliver`` to the account's mailbox of that name, looked up in the write (None: no such mailbox)."""
-    found = fetch_rows(conn, SQL_BOX_BY_NAME, (account_id, name))
-    if not found:
-        return None
-    [placed] = deliver(conn, events, blobs, message, [replace(target, mailbox_id=found[0][0])], max_keywords)
-    return placed
-
-
-# Flags, \Recent
-
-
-def set_flags(
-    conn: Connection,
-    events: list[Change],
-    mailbox_id: MailboxId,
-    uids: Sequence[Uid],
-    op: FlagOp,
-    flags: Iterable[str],
-    unchanged_since: ModSeq | None,
-    max_keywords: int,
-) -> ChangeSet:
-    """``sqlite/mail.set_flags``: one MODSEQ for the messages whose flags change."""
-    if op not in ("add", "remove", "replace"):
-        raise ValueError(f"unknown flag operation {op!r}")
-    box = mailbox_box(conn, mailbox_id)
-    wanted = stored_flags(flags)
-    changes: list[tuple[EntryRow, dict[str, str]]] = []
-    failed: list[Uid] = []
-    unseen = deleted = 0
-    for row in read_entries(conn, mailbox_id, uids):
-        # RFC 7162 §3.1.3: UNCHANGEDSINCE fails messages changed after the given mod-sequence.
-        if unchanged_since is not None and row.modseq > unchanged_since:
-            failed.append(row.uid)
-            continue
-        current = parse_stored(row.flags)
-        new = apply_stored(current, op, wanted)
-        if new.keys() == current.keys():
-            continue  # flags compare case-insensitively: nothing to store, no new MODSEQ
-        changes.append((row, new))
-    if changes and op != "remove":  # removing flags never brings a keyword
-        refused = admit_keywords(conn, mailbox_id, text_keywords(wanted.values()), max_keywords)
-        if refused:
-            changes = [
-                (row, trimmed)
-                for row, new in changes
-                if (trimmed := {k: f for k, f in new.items() if k not in refused}).keys()
-                != parse_stored(row.flags).keys()
-            ]
-    if not changes:
-        return ChangeSet(mailbox_id, box.highestmodseq, (), (), tuple(failed))
-    for row, new in changes:
-        unseen += int(bool(row.seen)) - int(SEEN_KEY in new)
-        deleted += int(DELETED_KEY in new) - int(bool(row.deleted))
-    modseq = int(bump_mailbox(conn, mailbox_id, unseen=unseen, deleted=deleted).highestmodseq)
-    _many(
-        conn,
-        _SQL_UPDATE_FLAGS,
-        [
-            (stored_text(new), SEEN_KEY in new, DELETED_KEY in new, modseq, mailbox_id, row.uid)
-            for row, new in changes
-        ],
-    )
-    changed = tuple(message_entry(row, new, modseq) for row, new in changes)
-    events.append(Change(ChangeKind.FLAGS, box.account_id, mailbox_id, modseq, tuple(e.uid for e in changed)))
-    return ChangeSet(mailbox_id, modseq, changed, (), tuple(failed))
+# \Recent
 
 
 def take_recent(conn: Connection, mailbox_id: MailboxId, before: Uid) -> Uid:
@@ -505,121 +356,6 @@ def take_recent(conn: Connection, mailbox_id: MailboxId, before: Uid) -> Uid:
         # RFC 3501 §2.3.2: "subsequent sessions will not see \\Recent set for this message".
         conn.exec_driver_sql(_SQL_RECENT_TAKE, {"before": before, "id": mailbox_id})
     return first
-
-
-# COPY, MOVE, EXPUNGE
-
-
-def transfer(
-    conn: Connection,
-    events: list[Change],
-    account_id: AccountId,
-    source_id: MailboxId,
-    uids: Sequence[Uid],
-    destination_name: str,
-    move: bool,
-    max_keywords: int,
-) -> CopyResult | None:
-    """``sqlite/mail.transfer``: to the account's mailbox of that name (None: no such mailbox)."""
-    source = mailbox_box(conn, source_id)
-    if source.account_id != account_id:
-        raise NotFound(f"no mailbox with id {source_id} in account {account_id}")
-    found = fetch_rows(conn, SQL_BOX_BY_NAME, (account_id, destination_name))
-    if not found:
-        return None
-    return copy_messages(conn, events, source_id, uids, found[0][0], move, max_keywords, source)
-
-
-def copy_messages(
-    conn: Connection,
-    events: list[Change],
-    source_id: MailboxId,
-    uids: Sequence[Uid],
-    destination_id: MailboxId,
-    move: bool,
-    max_keywords: int,
-    source: Box | None = None,
-) -> CopyResult:
-    """``sqlite/mail.copy_messages``: COPY, or MOVE as copy plus expunge in one transaction."""
-    if source is None:
-        source = mailbox_box(conn, source_id)  # NotFound for a missing source
-    rows = read_entries(conn, source_id, uids)
-    if not rows:
-        return CopyResult(destination_id, mailbox_box(conn, destination_id).uidvalidity, (), ())
-    size = sum(row.size for row in rows)
-    target = mailbox_box(conn, destination_id)
-    refused = admit_keywords(conn, destination_id, text_keywords({row.flags for row in rows}), max_keywords)
-    if refused:  # the target's keyword list is full: copied without those
-        rows = [row._replace(flags=without_keys(row.flags, refused)) for row in rows]
-    if not (move and target.account_id == source.account_id):
-        # Each copy counts against the quota; a MOVE within one account leaves its usage as it was.
-        enforce_quota(conn, {target.account_id: (size, len(rows))})
-    # RFC 4315 §4.3: the destination UIDs are allocated in source UID order.
-    box = bump_mailbox(
-        conn,
-        destination_id,
-        uids=len(rows),
-        messages=len(rows),
-        unseen=sum(1 for row in rows if not row.seen),
-        deleted=sum(1 for row in rows if row.deleted),
-        size=size,
-    )
-    first = int(box.uidnext) - len(rows)
-    new_uids = tuple(range(first, first + len(rows)))
-    modseq = box.highestmodseq
-    saved = int(time.time())  # RFC 8514 §3: a copy (or a move) is saved now
-    _many(
-        conn,
-        _SQL_INSERT_MEMBERSHIP,
-        [
-            (destination_id, uid, row.message_id, row.flags, bool(row.seen), bool(row.deleted), modseq,
-             row.internal_date, row.internal_tz, saved)
-            for uid, row in zip(new_uids, rows, strict=True)
-        ],
-    )  # fmt: skip
-    # References are added before the move's expunge releases them, so no message hits zero between.
-    retain_messages(conn, Counter(row.message_id for row in rows))
-    adjust_quota(conn, box.account_id, size, len(rows))
-    events.append(Change(ChangeKind.APPENDED, box.account_id, destination_id, modseq, new_uids))
-    entries = tuple(
-        message_entry(row, modseq=modseq, uid=uid) for uid, row in zip(new_uids, rows, strict=True)
-    )
-    added = ChangeSet(destination_id, modseq, entries)
-    source_uids = tuple(row.uid for row in rows)
-    removed = None
-    if move:
-        # RFC 6851 §3.3: MOVE is atomic; this runs in the same transaction as the copy.
-        removed = ChangeSet(source_id, remove_memberships(conn, events, source_id, rows), (), source_uids)
-    return CopyResult(destination_id, box.uidvalidity, source_uids, new_uids, added, removed)
-
-
-def expunge(
-    conn: Connection, events: list[Change], mailbox_id: MailboxId, uids: Sequence[Uid] | None
-) -> ChangeSet:
-    """Expunge exactly these UIDs (those that exist; None: every message of the mailbox)."""
-    box = mailbox_box(conn, mailbox_id)
-    rows = read_entries(conn, mailbox_id, uids)
-    if not rows:
-        return ChangeSet(mailbox_id, box.highestmodseq)
-    modseq = remove_memberships(conn, events, mailbox_id, rows)
-    return ChangeSet(mailbox_id, modseq, (), tuple(row.uid for row in rows))
-
-
-def expunge_deleted(
-    conn: Connection, events: list[Change], mailbox_id: MailboxId, uids: Sequence[Uid] | None
-) -> ChangeSet:
-    """Expunge the \\Deleted messages (only those among ``uids`` unless None), chosen in the write."""
-    box = mailbox_box(conn, mailbox_id)
-    if not box.deleted:
-        return ChangeSet(mailbox_id, box.highestmodseq)
-    rows = [entry_row(row) for row in fetch_rows(conn, _SQL_ENTRIES_DELETED, (mailbox_id,))]
-    if uids is not None:
-        wanted = set(uids)
-        rows = [row for row in rows if row.uid in wanted]
-    if not rows:
-        return ChangeSet(mailbox_id, box.highestmodseq)
-    modseq = remove_memberships(conn, events, mailbox_id, rows)
-    return ChangeSet(mailbox_id, modseq, (), tuple(row.uid for row in rows))
 
 
 # Deleting mailboxes (``sqlite/mailboxes.drop_mailboxes``'s PostgreSQL form)

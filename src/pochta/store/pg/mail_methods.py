@@ -51,12 +51,13 @@ from pochta.store.model import (
 )
 from pochta.store.pg import mail, mail_reads
 from pochta.store.pg.reader import CoreDirectoryReader
-from pochta.store.sql import directory
+from pochta.store.sql import directory, mail_writes
 from pochta.store.sql.fetch import mark_fetched
+from pochta.store.sql.mail_rows import PreparedMessage, normalize_uids
 from pochta.store.sqlite import mailboxes as mailbox_tree
 from pochta.store.sqlite import quota as sqlite_quota
 from pochta.store.sqlite import search
-from pochta.store.sqlite.mail import PreparedMessage, get_quota_usage, normalize_uids
+from pochta.store.sqlite.mail import get_quota_usage
 
 __all__ = ["MailMethods"]
 
@@ -143,7 +144,7 @@ class MailMethods:
         limit = self._max_keywords
 
         def run(conn: Connection, events: list[Change]) -> list[Placed]:
-            placed = mail.deliver(conn, events, self.blobs, prepared, targets, limit)
+            placed = mail_writes.deliver(mail, conn, events, self.blobs, prepared, targets, limit)
             if fetched:  # the fetcher's records commit with the message (docs/fetch.md)
                 mark_fetched(conn, fetched, int(time.time()))
             return placed
@@ -163,7 +164,9 @@ class MailMethods:
         target = Target(MailboxId(0), flags, internal_date)
         limit = self._max_keywords
         return await self.run_write(
-            lambda c, e: mail.append_named(c, e, self.blobs, prepared, account_id, mailbox, target, limit)
+            lambda c, e: mail_writes.append_named(
+                mail, c, e, self.blobs, prepared, account_id, mailbox, target, limit
+            )
         )
 
     # Views and changes
@@ -248,7 +251,9 @@ class MailMethods:
         flag_list = list(flags)
         limit = self._max_keywords
         return await self.run_write(
-            lambda c, e: mail.set_flags(c, e, mailbox_id, uid_list, op, flag_list, unchanged_since, limit)
+            lambda c, e: mail_writes.set_flags(
+                mail, c, e, mailbox_id, uid_list, op, flag_list, unchanged_since, limit
+            )
         )
 
     @overload
@@ -266,10 +271,12 @@ class MailMethods:
         limit = self._max_keywords
         if isinstance(to, MailboxName):
             return await self.run_write(
-                lambda c, e: mail.transfer(c, e, to.account_id, source_id, uid_list, to.name, move, limit)
+                lambda c, e: mail_writes.transfer(
+                    mail, c, e, to.account_id, source_id, uid_list, to.name, move, limit
+                )
             )
         return await self.run_write(
-            lambda c, e: mail.copy_messages(c, e, source_id, uid_list, to, move, limit)
+            lambda c, e: mail_writes.copy_messages(mail, c, e, source_id, uid_list, to, move, limit)
         )
 
     async def expunge(
@@ -277,5 +284,7 @@ class MailMethods:
     ) -> ChangeSet:
         uid_list = None if uids is None else normalize_uids(uids)
         if only_deleted:
-            return await self.run_write(lambda c, e: mail.expunge_deleted(c, e, mailbox_id, uid_list))
-        return await self.run_write(lambda c, e: mail.expunge(c, e, mailbox_id, uid_list))
+            return await self.run_write(
+                lambda c, e: mail_writes.expunge_deleted(mail, c, e, mailbox_id, uid_list)
+            )
+        return await self.run_write(lambda c, e: mail_writes.expunge(mail, c, e, mailbox_id, uid_list))

@@ -39,7 +39,8 @@ from pochta.store.pg.mail import (
     range_arrays,
 )
 from pochta.store.schema import mailboxes
-from pochta.store.sqlite.mail import mailbox_info, message_entry
+from pochta.store.sql.mail_rows import message_entry
+from pochta.store.sqlite.mail import mailbox_info
 from pochta.store.sqlite.wire import form_column
 
 __all__ = [

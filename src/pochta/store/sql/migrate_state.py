@@ -14,6 +14,8 @@ from pochta.store.blobs import BlobStore
 from pochta.store.migrate_state_model import MigratedMessage, MigrateFolder, MigrateItem, Placement
 from pochta.store.model import AccountId, BlobRef, Change, MailboxId, Target, Uid
 from pochta.store.schema import migrate_folders, migrate_messages
+from pochta.store.sql import mail_writes
+from pochta.store.sql.mail_rows import PreparedMessage
 from pochta.store.sqlite import mail
 
 __all__ = ["MigrateStateMethods"]
@@ -28,7 +30,7 @@ class _Jobs(Protocol):
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
     async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
-    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> mail.PreparedMessage: ...
+    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> PreparedMessage: ...
 
     @property
     def _max_keywords(self) -> int: ...
@@ -63,7 +65,7 @@ def _replace_flags(
     flags: frozenset[str],
     max_keywords: int,
 ) -> None:
-    mail.set_flags(conn, events, mailbox_id, [Uid(uid)], "replace", flags, None, max_keywords)
+    mail_writes.set_flags(mail, conn, events, mailbox_id, [Uid(uid)], "replace", flags, None, max_keywords)
 
 
 class MigrateStateMethods:
@@ -141,7 +143,7 @@ class MigrateStateMethods:
         blobs = self.blobs
 
         def place(
-            conn: Connection, events: list[Change], item: MigrateItem, message: mail.PreparedMessage
+            conn: Connection, events: list[Change], item: MigrateItem, message: PreparedMessage
         ) -> Placement:
             key = (_m.folder_id == folder.id, _m.uidvalidity == folder.uidvalidity)
             if conn.execute(select(_m.local_uid).where(*key, _m.remote_uid == item.remote_uid)).first():
@@ -172,7 +174,8 @@ class MigrateStateMethods:
                 if _flag_set(old.flags) != item.flags:
                     _replace_flags(conn, events, folder.mailbox_id, old.local_uid, item.flags, max_keywords)
                 return Placement.MATCHED
-            [placed] = mail.deliver(
+            [placed] = mail_writes.deliver(
+                mail,
                 conn,
                 events,
                 blobs,

@@ -24,6 +24,8 @@ from pochta.store.api import NotFound, QuotaExceeded
 from pochta.store.blobs import BlobStore
 from pochta.store.import_model import ImportItem
 from pochta.store.model import AccountId, BlobRef, Change, Target
+from pochta.store.sql import mail_writes
+from pochta.store.sql.mail_rows import PreparedMessage
 from pochta.store.sqlite import mail
 from pochta.store.sqlite.writer import driver_connection
 
@@ -41,7 +43,7 @@ class _Jobs(Protocol):
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
     async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
-    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> mail.PreparedMessage: ...
+    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> PreparedMessage: ...
 
     @property
     def _max_keywords(self) -> int: ...
@@ -73,7 +75,7 @@ class ImportJournalMethods:
                 raw.execute("SAVEPOINT import_message")
                 try:
                     target = Target(item.mailbox_id, item.flags, item.internal_date)
-                    [placed] = mail.deliver(conn, events, blobs, message, [target], max_keywords)
+                    [placed] = mail_writes.deliver(mail, conn, events, blobs, message, [target], max_keywords)
                     raw.execute(_SQL_RECORD, (account_id, source, item.key, placed.mailbox_id, placed.uid))
                 except (QuotaExceeded, NotFound) as exc:
                     raw.execute("ROLLBACK TO import_message")

@@ -45,10 +45,11 @@ from pochta.store.schema import (
     queue_messages,
     quota_usage,
 )
+from pochta.store.sql.mail_rows import PARSE_VERSION
 from pochta.store.sqlite import inline, keywords, queue, search, sortkeys, wire
 from pochta.store.sqlite import quota as sqlite_quota
 from pochta.store.sqlite.inline import BlobReader
-from pochta.store.sqlite.mail import PARSE_VERSION, chunked
+from pochta.store.sqlite.mail import chunked
 from pochta.store.sqlite.writer import driver_connection
 
 if TYPE_CHECKING:

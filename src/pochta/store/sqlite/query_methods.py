@@ -24,6 +24,7 @@ from pochta.store.model import (
     SortRow,
     Uid,
 )
+from pochta.store.sql.mail_rows import normalize_uids
 from pochta.store.sqlite import inline, mail, search, sortkeys
 from pochta.store.sqlite import quota as sqlite_quota
 from pochta.store.sqlite.opener import ViewOpener
@@ -65,7 +66,7 @@ class QueryMethods:
     async def sort_keys(
         self: _Jobs, mailbox_id: MailboxId, uids: Iterable[Uid], fields: Iterable[str]
     ) -> list[SortRow]:
-        uid_list, wanted = mail.normalize_uids(uids), frozenset(fields)
+        uid_list, wanted = normalize_uids(uids), frozenset(fields)
         rows, derived = await self.run_read(
             lambda c: sortkeys.read_keys(driver_connection(c), mailbox_id, uid_list, wanted)
         )
@@ -76,7 +77,7 @@ class QueryMethods:
     async def sort_order(
         self: _Jobs, mailbox_id: MailboxId, uids: Iterable[Uid], order: Sequence[tuple[str, bool]]
     ) -> list[Uid]:
-        return await self._sort_order(mailbox_id, mail.normalize_uids(uids), list(order), announce=True)
+        return await self._sort_order(mailbox_id, normalize_uids(uids), list(order), announce=True)
 
     async def warm_order(self: _Jobs, mailbox_id: MailboxId, name: str) -> None:
         """Another worker's client sorted this whole big mailbox by ``name`` (an ``ORDER_KEYS``

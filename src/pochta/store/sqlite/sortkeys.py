@@ -21,6 +21,7 @@ from typing import Any
 from pochta.mime import ParsedMessage
 from pochta.mime.sortkeys import SORT_KEYS_VERSION, SortKeys, sort_keys
 from pochta.store.model import MailboxId, SortRow, Uid
+from pochta.store.sql.mail_rows import uid_ranges
 from pochta.store.sqlite import mail
 
 __all__ = [
@@ -116,7 +117,7 @@ def read_keys(
     refs = "references" in wanted
     rows: list[SortRow] = []
     pending: dict[int, list[int]] = {}  # messages.id -> indexes in rows still without keys
-    ranges = mail.uid_ranges(uids)
+    ranges = uid_ranges(uids)
     make = SortKeys._make
     for start in range(0, len(ranges), mail.RANGES_PER_STATEMENT):
         condition, params = mail.uid_condition_sql(ranges[start : start + mail.RANGES_PER_STATEMENT])
@@ -169,7 +170,7 @@ _SQL_WITHOUT_KEYS = (
 
 def _uid_condition(uids: Sequence[Uid]) -> tuple[str, list[Any]]:
     """One condition for any set of UIDs: ranges while they are few, else a JSON list."""
-    ranges = mail.uid_ranges(uids)
+    ranges = uid_ranges(uids)
     if len(ranges) <= mail.RANGES_PER_STATEMENT:
         return mail.uid_condition_sql(ranges)
     return "m.uid IN (SELECT value FROM json_each(?))", [json.dumps(list(uids))]

@@ -69,12 +69,14 @@ from pochta.store.model import (
     VerifyReport,
 )
 from pochta.store.schema import INDEX_ADD
+from pochta.store.sql import mail_writes
 from pochta.store.sql.acl import AclMethods
 from pochta.store.sql.directory_methods import DirectoryMethods
 from pochta.store.sql.dkim import DkimMethods
 from pochta.store.sql.dmarc import DmarcMethods
 from pochta.store.sql.fetch import FetchMethods, mark_fetched
 from pochta.store.sql.greylist import GreylistMethods
+from pochta.store.sql.mail_rows import PreparedMessage, normalize_uids
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.metadata import MetadataMethods
 from pochta.store.sql.migrate_state import MigrateStateMethods
@@ -364,7 +366,9 @@ class SqliteStore(
         prepared = await self._prepare(blob, parsed)
 
         def run(conn: Connection, events: list[Change]) -> list[Placed]:
-            placed = mail.deliver(conn, events, self.blobs, prepared, targets, self._max_keywords)
+            placed = mail_writes.deliver(
+                mail, conn, events, self.blobs, prepared, targets, self._max_keywords
+            )
             if fetched:  # the fetcher's records commit with the message (docs/fetch.md)
                 mark_fetched(conn, fetched, int(time.time()))
             return placed
@@ -382,7 +386,8 @@ class SqliteStore(
     ) -> Placed | None:
         prepared = await self._prepare(blob, parsed)
         return await self.run_write(
-            lambda c, e: mail.append_named(
+            lambda c, e: mail_writes.append_named(
+                mail,
                 c,
                 e,
                 self.blobs,
@@ -394,9 +399,9 @@ class SqliteStore(
             )
         )
 
-    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> mail.PreparedMessage:
-        def prepare() -> mail.PreparedMessage:
-            return mail.PreparedMessage(
+    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> PreparedMessage:
+        def prepare() -> PreparedMessage:
+            return PreparedMessage(
                 blob, parsed.to_json(with_text=False), search.search_rows(parsed), wire_forms(parsed.root)
             )
 
@@ -477,11 +482,11 @@ class SqliteStore(
         flags: Iterable[str],
         unchanged_since: ModSeq | None = None,
     ) -> ChangeSet:
-        uid_list = mail.normalize_uids(uids)
+        uid_list = normalize_uids(uids)
         flag_list = list(flags)
         return await self.run_write(
-            lambda c, e: mail.set_flags(
-                c, e, mailbox_id, uid_list, op, flag_list, unchanged_since, self._max_keywords
+            lambda c, e: mail_writes.set_flags(
+                mail, c, e, mailbox_id, uid_list, op, flag_list, unchanged_since, self._max_keywords
             )
         )
 
@@ -496,26 +501,30 @@ class SqliteStore(
     async def transfer(
         self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxId | MailboxName, *, move: bool
     ) -> CopyResult | None:
-        uid_list = mail.normalize_uids(uids)
+        uid_list = normalize_uids(uids)
         limit = self._max_keywords
         if isinstance(to, MailboxName):
             return await self.run_write(
-                lambda c, e: mail.transfer(c, e, to.account_id, source_id, uid_list, to.name, move, limit)
+                lambda c, e: mail_writes.transfer(
+                    mail, c, e, to.account_id, source_id, uid_list, to.name, move, limit
+                )
             )
         return await self.run_write(
-            lambda c, e: mail.copy_messages(c, e, source_id, uid_list, to, move, limit)
+            lambda c, e: mail_writes.copy_messages(mail, c, e, source_id, uid_list, to, move, limit)
         )
 
     async def expunge(
         self, mailbox_id: MailboxId, uids: Iterable[Uid] | None, *, only_deleted: bool = False
     ) -> ChangeSet:
-        uid_list = None if uids is None else mail.normalize_uids(uids)
+        uid_list = None if uids is None else normalize_uids(uids)
         if only_deleted:
-            return await self.run_write(lambda c, e: mail.expunge_deleted(c, e, mailbox_id, uid_list))
-        return await self.run_write(lambda c, e: mail.expunge(c, e, mailbox_id, uid_list))
+            return await self.run_write(
+                lambda c, e: mail_writes.expunge_deleted(mail, c, e, mailbox_id, uid_list)
+            )
+        return await self.run_write(lambda c, e: mail_writes.expunge(mail, c, e, mailbox_id, uid_list))
 
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]:
-        uid_list = mail.normalize_uids(uids)
+        uid_list = normalize_uids(uids)
         return await self.run_read(lambda c: mail.cached(c, mailbox_id, uid_list))
 
     @property
@@ -625,7 +634,7 @@ class SqliteStore(
     async def message_objects(
         self, mailbox_id: MailboxId, uids: Iterable[Uid] | None, *, preview: bool = False
     ) -> list[ObjectRow]:
-        uid_list = None if uids is None else mail.normalize_uids(uids)
+        uid_list = None if uids is None else normalize_uids(uids)
         return await self.run_read(lambda c: threads.read_objects(c, mailbox_id, uid_list, preview))
 
     async def index_backlog(self) -> int:
