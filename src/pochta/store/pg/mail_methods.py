@@ -1,7 +1,8 @@
-"""``PgStore``'s mail core: the async face of ``pg/mail`` and ``pg/mail_reads`` (deliveries,
-APPEND, views, flags, COPY and MOVE, EXPUNGE, the \\Recent boundary, parse records, wire forms) and
-of the blob files, each method one ``run_read`` or ``run_write`` job as on SQLite (``sqlite/store``'s
-methods of the same names).
+"""``PgStore``'s mail core: the async face of ``pg/mail`` and ``pg/mail_reads`` (views, changes,
+the \\Recent boundary, parse records, wire forms, quota, deleting mailboxes) and of the blob files,
+each method one ``run_read`` or ``run_write`` job as on SQLite (``sqlite/store``'s methods of the
+same names). The writes to messages (deliver, APPEND, flags, COPY/MOVE, EXPUNGE) are
+``store/sql/mail_write_methods``', shared with SQLite.
 
 Blobs are files in the data directory's ``blobs/`` on PostgreSQL for now: ``new_blob`` writes a
 file (durable when it returns) where SQLite keeps a small one for the write that refers to it
@@ -16,19 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, overload
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from sqlalchemy import Connection
 
 from pochta.config import Settings
-from pochta.mime import ParsedMessage
-from pochta.mime.imapform import wire_forms
-from pochta.store.api import FlagOp, NotFound
+from pochta.store.api import NotFound
 from pochta.store.blobs import BlobStore
-from pochta.store.fetch_model import FetchMark
 from pochta.store.model import (
     AccountId,
     AccountQuota,
@@ -36,27 +32,21 @@ from pochta.store.model import (
     CachedMessage,
     Change,
     ChangeSet,
-    CopyResult,
     MailboxId,
-    MailboxName,
     MailboxView,
     MessageId,
     ModSeq,
     NewBlob,
-    Placed,
     QuotaLimits,
     QuotaUsage,
-    Target,
     Uid,
 )
 from pochta.store.pg import mail, mail_reads
 from pochta.store.pg.reader import CoreDirectoryReader
-from pochta.store.sql import directory, mail_writes
-from pochta.store.sql.fetch import mark_fetched
-from pochta.store.sql.mail_rows import PreparedMessage, normalize_uids
+from pochta.store.sql import directory
+from pochta.store.sql.mail_rows import normalize_uids
 from pochta.store.sqlite import mailboxes as mailbox_tree
 from pochta.store.sqlite import quota as sqlite_quota
-from pochta.store.sqlite import search
 from pochta.store.sqlite.mail import get_quota_usage
 
 __all__ = ["MailMethods"]
@@ -81,11 +71,6 @@ class MailMethods:
             durable: bool = True,
             background: bool = False,
         ) -> T: ...
-
-    @property
-    def _max_keywords(self) -> int:
-        # The write jobs bound each mailbox's keyword list themselves (sqlite/keywords).
-        return self.settings.limits.max_keywords_per_mailbox
 
     # Blob files
 
@@ -115,59 +100,6 @@ class MailMethods:
             return found
 
         return await asyncio.to_thread(read)
-
-    # Deliveries and APPEND
-
-    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> PreparedMessage:
-        def prepare() -> PreparedMessage:
-            return PreparedMessage(
-                blob, parsed.to_json(with_text=False), search.search_rows(parsed), wire_forms(parsed.root)
-            )
-
-        # CPU work off the loop, unless the message is small enough that the trip costs more.
-        if blob.size <= self.settings.server.inline_message_max:
-            return prepare()
-        return await asyncio.to_thread(prepare)
-
-    async def deliver(
-        self,
-        blob: BlobRef,
-        parsed: ParsedMessage,
-        targets: list[Target],
-        *,
-        fetched: Sequence[FetchMark] = (),
-    ) -> list[Placed]:
-        targets = list(targets)
-        if not targets:
-            return []
-        prepared = await self._prepare(blob, parsed)
-        limit = self._max_keywords
-
-        def run(conn: Connection, events: list[Change]) -> list[Placed]:
-            placed = mail_writes.deliver(mail, conn, events, self.blobs, prepared, targets, limit)
-            if fetched:  # the fetcher's records commit with the message (docs/fetch.md)
-                mark_fetched(conn, fetched, int(time.time()))
-            return placed
-
-        return await self.run_write(run)
-
-    async def append(
-        self,
-        account_id: AccountId,
-        mailbox: str,
-        blob: BlobRef,
-        parsed: ParsedMessage,
-        flags: frozenset[str] = frozenset(),
-        internal_date: datetime | None = None,
-    ) -> Placed | None:
-        prepared = await self._prepare(blob, parsed)
-        target = Target(MailboxId(0), flags, internal_date)
-        limit = self._max_keywords
-        return await self.run_write(
-            lambda c, e: mail_writes.append_named(
-                mail, c, e, self.blobs, prepared, account_id, mailbox, target, limit
-            )
-        )
 
     # Views and changes
 
@@ -238,53 +170,3 @@ class MailMethods:
 
     async def take_recent(self, mailbox_id: MailboxId, before: Uid) -> Uid:
         return await self.run_write(lambda c, _e: mail.take_recent(c, mailbox_id, before), durable=False)
-
-    async def set_flags(
-        self,
-        mailbox_id: MailboxId,
-        uids: Iterable[Uid],
-        op: FlagOp,
-        flags: Iterable[str],
-        unchanged_since: ModSeq | None = None,
-    ) -> ChangeSet:
-        uid_list = normalize_uids(uids)
-        flag_list = list(flags)
-        limit = self._max_keywords
-        return await self.run_write(
-            lambda c, e: mail_writes.set_flags(
-                mail, c, e, mailbox_id, uid_list, op, flag_list, unchanged_since, limit
-            )
-        )
-
-    @overload
-    async def transfer(
-        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxId, *, move: bool
-    ) -> CopyResult: ...
-    @overload
-    async def transfer(
-        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxName, *, move: bool
-    ) -> CopyResult | None: ...
-    async def transfer(
-        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxId | MailboxName, *, move: bool
-    ) -> CopyResult | None:
-        uid_list = normalize_uids(uids)
-        limit = self._max_keywords
-        if isinstance(to, MailboxName):
-            return await self.run_write(
-                lambda c, e: mail_writes.transfer(
-                    mail, c, e, to.account_id, source_id, uid_list, to.name, move, limit
-                )
-            )
-        return await self.run_write(
-            lambda c, e: mail_writes.copy_messages(mail, c, e, source_id, uid_list, to, move, limit)
-        )
-
-    async def expunge(
-        self, mailbox_id: MailboxId, uids: Iterable[Uid] | None, *, only_deleted: bool = False
-    ) -> ChangeSet:
-        uid_list = None if uids is None else normalize_uids(uids)
-        if only_deleted:
-            return await self.run_write(
-                lambda c, e: mail_writes.expunge_deleted(mail, c, e, mailbox_id, uid_list)
-            )
-        return await self.run_write(lambda c, e: mail_writes.expunge(mail, c, e, mailbox_id, uid_list))

@@ -30,7 +30,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -39,6 +39,7 @@ from pochta.store.api import DirectoryReader
 from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
 from pochta.store.model import AccountId, BlobRef, Change, MailboxId, MailboxInfo
+from pochta.store.pg import mail as pg_mail
 from pochta.store.pg.engine import is_retryable, make_engines
 from pochta.store.pg.locks import PgLock, PgLocks
 from pochta.store.pg.mail_methods import MailMethods
@@ -53,6 +54,8 @@ from pochta.store.sql.dmarc import DmarcMethods
 from pochta.store.sql.fetch import FetchMethods
 from pochta.store.sql.greylist import GreylistMethods
 from pochta.store.sql.mail_rules import MailRuleMethods
+from pochta.store.sql.mail_write_methods import MailWriteMethods
+from pochta.store.sql.mail_writes import MailOps
 from pochta.store.sql.metadata import MetadataMethods
 from pochta.store.sql.send_limits import SendLimitMethods
 from pochta.store.sql.sieve import SieveMethods
@@ -72,6 +75,7 @@ _RETRY_PAUSE = 0.005  # seconds, doubled with each retry of one write and spread
 
 class PgStore(
     MailMethods,
+    MailWriteMethods,
     DirectoryMethods,
     AclMethods,
     MetadataMethods,
@@ -87,6 +91,8 @@ class PgStore(
     PgQueueMethods,
 ):
     """The portable part of ``pochta.store.api.Store`` over PostgreSQL. Create with ``open_pg_store``."""
+
+    _mail_ops: ClassVar[MailOps] = pg_mail  # the statements of the mail core's writes (MailWriteMethods)
 
     def __init__(
         self,

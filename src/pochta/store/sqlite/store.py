@@ -28,11 +28,9 @@ import contextlib
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, overload
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -40,12 +38,8 @@ from pochta.config import Settings
 
 if TYPE_CHECKING:
     pass
-from pochta.mime import ParsedMessage
-from pochta.mime.imapform import wire_forms
-from pochta.store.api import FlagOp
 from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
-from pochta.store.fetch_model import FetchMark
 from pochta.store.locks import FileLock, FileLocks
 from pochta.store.model import (
     AccountId,
@@ -53,31 +47,28 @@ from pochta.store.model import (
     CachedMessage,
     Change,
     ChangeSet,
-    CopyResult,
     IndexResult,
     MailboxId,
     MailboxInfo,
-    MailboxName,
     MailboxView,
     MessageId,
     ModSeq,
     ObjectRow,
-    Placed,
     ReconstructReport,
-    Target,
     Uid,
     VerifyReport,
 )
 from pochta.store.schema import INDEX_ADD
-from pochta.store.sql import mail_writes
 from pochta.store.sql.acl import AclMethods
 from pochta.store.sql.directory_methods import DirectoryMethods
 from pochta.store.sql.dkim import DkimMethods
 from pochta.store.sql.dmarc import DmarcMethods
-from pochta.store.sql.fetch import FetchMethods, mark_fetched
+from pochta.store.sql.fetch import FetchMethods
 from pochta.store.sql.greylist import GreylistMethods
-from pochta.store.sql.mail_rows import PreparedMessage, normalize_uids
+from pochta.store.sql.mail_rows import normalize_uids
 from pochta.store.sql.mail_rules import MailRuleMethods
+from pochta.store.sql.mail_write_methods import MailWriteMethods
+from pochta.store.sql.mail_writes import MailOps
 from pochta.store.sql.metadata import MetadataMethods
 from pochta.store.sql.migrate_state import MigrateStateMethods
 from pochta.store.sql.queue_methods import QueueMethods
@@ -109,6 +100,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 
 class SqliteStore(
+    MailWriteMethods,
     DirectoryMethods,
     QueueMethods,
     QueryMethods,
@@ -127,6 +119,8 @@ class SqliteStore(
     ImportJournalMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
+
+    _mail_ops: ClassVar[MailOps] = mail  # the statements of the mail core's writes (MailWriteMethods)
 
     def __init__(
         self,
@@ -347,70 +341,6 @@ class SqliteStore(
 
     # Messages
 
-    @property
-    def _max_keywords(self) -> int:
-        # The write jobs bound each mailbox's keyword list themselves (sqlite_keywords).
-        return self.settings.limits.max_keywords_per_mailbox
-
-    async def deliver(
-        self,
-        blob: BlobRef,
-        parsed: ParsedMessage,
-        targets: list[Target],
-        *,
-        fetched: Sequence[FetchMark] = (),
-    ) -> list[Placed]:
-        targets = list(targets)
-        if not targets:
-            return []
-        prepared = await self._prepare(blob, parsed)
-
-        def run(conn: Connection, events: list[Change]) -> list[Placed]:
-            placed = mail_writes.deliver(
-                mail, conn, events, self.blobs, prepared, targets, self._max_keywords
-            )
-            if fetched:  # the fetcher's records commit with the message (docs/fetch.md)
-                mark_fetched(conn, fetched, int(time.time()))
-            return placed
-
-        return await self.run_write(run)
-
-    async def append(
-        self,
-        account_id: AccountId,
-        mailbox: str,
-        blob: BlobRef,
-        parsed: ParsedMessage,
-        flags: frozenset[str] = frozenset(),
-        internal_date: datetime | None = None,
-    ) -> Placed | None:
-        prepared = await self._prepare(blob, parsed)
-        return await self.run_write(
-            lambda c, e: mail_writes.append_named(
-                mail,
-                c,
-                e,
-                self.blobs,
-                prepared,
-                account_id,
-                mailbox,
-                Target(MailboxId(0), flags, internal_date),
-                self._max_keywords,
-            )
-        )
-
-    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> PreparedMessage:
-        def prepare() -> PreparedMessage:
-            return PreparedMessage(
-                blob, parsed.to_json(with_text=False), search.search_rows(parsed), wire_forms(parsed.root)
-            )
-
-        # Serialising the parse results is CPU work, kept off the writer thread; off the loop too,
-        # unless the message is small enough that the trip to a worker thread costs more.
-        if blob.size <= self.settings.server.inline_message_max:
-            return prepare()
-        return await asyncio.to_thread(prepare)
-
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView:
         return (await self._opener.open_view_traced(mailbox_id)).view
 
@@ -473,55 +403,6 @@ class SqliteStore(
 
     async def expunged_since(self, mailbox_id: MailboxId, modseq: ModSeq) -> tuple[Uid, ...] | None:
         return await self.run_read(lambda c: mail.expunged_since(c, mailbox_id, modseq))
-
-    async def set_flags(
-        self,
-        mailbox_id: MailboxId,
-        uids: Iterable[Uid],
-        op: FlagOp,
-        flags: Iterable[str],
-        unchanged_since: ModSeq | None = None,
-    ) -> ChangeSet:
-        uid_list = normalize_uids(uids)
-        flag_list = list(flags)
-        return await self.run_write(
-            lambda c, e: mail_writes.set_flags(
-                mail, c, e, mailbox_id, uid_list, op, flag_list, unchanged_since, self._max_keywords
-            )
-        )
-
-    @overload
-    async def transfer(
-        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxId, *, move: bool
-    ) -> CopyResult: ...
-    @overload
-    async def transfer(
-        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxName, *, move: bool
-    ) -> CopyResult | None: ...
-    async def transfer(
-        self, source_id: MailboxId, uids: Iterable[Uid], to: MailboxId | MailboxName, *, move: bool
-    ) -> CopyResult | None:
-        uid_list = normalize_uids(uids)
-        limit = self._max_keywords
-        if isinstance(to, MailboxName):
-            return await self.run_write(
-                lambda c, e: mail_writes.transfer(
-                    mail, c, e, to.account_id, source_id, uid_list, to.name, move, limit
-                )
-            )
-        return await self.run_write(
-            lambda c, e: mail_writes.copy_messages(mail, c, e, source_id, uid_list, to, move, limit)
-        )
-
-    async def expunge(
-        self, mailbox_id: MailboxId, uids: Iterable[Uid] | None, *, only_deleted: bool = False
-    ) -> ChangeSet:
-        uid_list = None if uids is None else normalize_uids(uids)
-        if only_deleted:
-            return await self.run_write(
-                lambda c, e: mail_writes.expunge_deleted(mail, c, e, mailbox_id, uid_list)
-            )
-        return await self.run_write(lambda c, e: mail_writes.expunge(mail, c, e, mailbox_id, uid_list))
 
     async def cached(self, mailbox_id: MailboxId, uids: Iterable[Uid]) -> list[CachedMessage]:
         uid_list = normalize_uids(uids)
