@@ -38,7 +38,7 @@ from pochta.config import Settings
 from pochta.store.api import DirectoryReader
 from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
-from pochta.store.model import AccountId, BlobRef, Change, MailboxId, MailboxInfo
+from pochta.store.model import BlobRef, Change
 from pochta.store.pg import mail as pg_mail
 from pochta.store.pg.engine import is_retryable, make_engines
 from pochta.store.pg.locks import PgLock, PgLocks
@@ -56,12 +56,12 @@ from pochta.store.sql.greylist import GreylistMethods
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.mail_write_methods import MailWriteMethods
 from pochta.store.sql.mail_writes import MailOps
+from pochta.store.sql.mailbox_methods import MailboxTreeMethods
 from pochta.store.sql.metadata import MetadataMethods
 from pochta.store.sql.send_limits import SendLimitMethods
 from pochta.store.sql.sieve import SieveMethods
 from pochta.store.sql.sieve_state import SieveStateMethods
 from pochta.store.sql.transport import TransportMethods
-from pochta.store.sqlite import mailboxes as mailbox_tree
 
 __all__ = ["PgStore", "open_pg_store"]
 
@@ -76,6 +76,7 @@ _RETRY_PAUSE = 0.005  # seconds, doubled with each retry of one write and spread
 class PgStore(
     MailMethods,
     MailWriteMethods,
+    MailboxTreeMethods,
     DirectoryMethods,
     AclMethods,
     MetadataMethods,
@@ -171,35 +172,6 @@ class PgStore(
                 time.sleep(pause * (1 + random.random()))
                 pause *= 2
         raise AssertionError("unreachable")  # the loop returns or raises
-
-    # Mailbox trees: the functions of sqlite/mailboxes that are SQLAlchemy Core throughout (the
-    # same forwarders as SqliteStore's; deleting a mailbox, the Recent boundary, views and messages
-    # are pg/mail_methods').
-
-    async def mailboxes(self, account_id: AccountId) -> list[MailboxInfo]:
-        return await self.run_read(lambda c: mailbox_tree.list_mailboxes(c, account_id))
-
-    async def get_mailbox(self, account_id: AccountId, name: str) -> MailboxInfo | None:
-        return await self.run_read(lambda c: mailbox_tree.get_mailbox(c, account_id, name))
-
-    async def get_mailbox_by_id(self, mailbox_id: MailboxId) -> MailboxInfo | None:
-        return await self.run_read(lambda c: mailbox_tree.get_mailbox_by_id(c, mailbox_id))
-
-    async def create_mailbox(
-        self, account_id: AccountId, name: str, special_use: str | None = None
-    ) -> MailboxInfo:
-        return await self.run_write(
-            lambda c, e: mailbox_tree.create_mailbox(c, e, account_id, name, special_use)
-        )
-
-    async def rename_mailbox(self, account_id: AccountId, old: str, new: str) -> list[MailboxInfo]:
-        return await self.run_write(lambda c, e: mailbox_tree.rename_mailbox(c, e, account_id, old, new))
-
-    async def set_subscribed(self, account_id: AccountId, name: str, subscribed: bool) -> None:
-        await self.run_write(lambda c, e: mailbox_tree.set_subscribed(c, e, account_id, name, subscribed))
-
-    async def subscriptions(self, account_id: AccountId) -> list[str]:
-        return await self.run_read(lambda c: mailbox_tree.list_subscriptions(c, account_id))
 
     # Blob files (blobs.py, engine-independent); new_blob and the reads are pg/mail_methods'.
 

@@ -49,7 +49,6 @@ from pochta.store.model import (
     ChangeSet,
     IndexResult,
     MailboxId,
-    MailboxInfo,
     MailboxView,
     MessageId,
     ModSeq,
@@ -69,6 +68,7 @@ from pochta.store.sql.mail_rows import normalize_uids
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.mail_write_methods import MailWriteMethods
 from pochta.store.sql.mail_writes import MailOps
+from pochta.store.sql.mailbox_methods import MailboxTreeMethods
 from pochta.store.sql.metadata import MetadataMethods
 from pochta.store.sql.migrate_state import MigrateStateMethods
 from pochta.store.sql.queue_methods import QueueMethods
@@ -101,6 +101,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 
 class SqliteStore(
     MailWriteMethods,
+    MailboxTreeMethods,
     DirectoryMethods,
     QueueMethods,
     QueryMethods,
@@ -274,33 +275,8 @@ class SqliteStore(
 
     # Mailboxes
 
-    async def mailboxes(self, account_id: AccountId) -> list[MailboxInfo]:
-        return await self.run_read(lambda c: mailbox_tree.list_mailboxes(c, account_id))
-
-    async def get_mailbox(self, account_id: AccountId, name: str) -> MailboxInfo | None:
-        return await self.run_read(lambda c: mailbox_tree.get_mailbox(c, account_id, name))
-
-    async def get_mailbox_by_id(self, mailbox_id: MailboxId) -> MailboxInfo | None:
-        return await self.run_read(lambda c: mailbox_tree.get_mailbox_by_id(c, mailbox_id))
-
-    async def create_mailbox(
-        self, account_id: AccountId, name: str, special_use: str | None = None
-    ) -> MailboxInfo:
-        return await self.run_write(
-            lambda c, e: mailbox_tree.create_mailbox(c, e, account_id, name, special_use)
-        )
-
-    async def rename_mailbox(self, account_id: AccountId, old: str, new: str) -> list[MailboxInfo]:
-        return await self.run_write(lambda c, e: mailbox_tree.rename_mailbox(c, e, account_id, old, new))
-
     async def delete_mailbox(self, account_id: AccountId, name: str) -> None:
         await self.run_write(lambda c, e: mailbox_tree.delete_mailbox(c, e, account_id, name))
-
-    async def set_subscribed(self, account_id: AccountId, name: str, subscribed: bool) -> None:
-        await self.run_write(lambda c, e: mailbox_tree.set_subscribed(c, e, account_id, name, subscribed))
-
-    async def subscriptions(self, account_id: AccountId) -> list[str]:
-        return await self.run_read(lambda c: mailbox_tree.list_subscriptions(c, account_id))
 
     async def take_recent(self, mailbox_id: MailboxId, before: Uid) -> Uid:
         # Not fsync'ed (writer: durable=False): a take lost in a crash of the machine shows those
