@@ -74,6 +74,7 @@ ON_BOTH_ENGINES = (
     "test_account_settings_are_typed_and_removable",
     "test_recorded_setting_is_read_back",
     "test_switching_pop3_back_on_records_when",
+    "test_a_units_change_switching_pop3_on_records_when",
     "test_units_list_as_a_tree_with_members",
     "test_deleting_an_account_takes_its_settings",
     "test_settings_changes_move_the_directory_version",

@@ -83,6 +83,34 @@ def write_account_settings(
         _note_pop3_enabled(conn, account_id)
 
 
+def _pop3_off_below(conn: Connection, unit_id: int) -> list[AccountId]:
+    """The accounts in this unit or any unit below it for which POP3 is off now: a change of the
+    unit's settings or place may switch it on for them (``_note_pop3_on_again``)."""
+    subtree = [unit_id]
+    frontier = [unit_id]
+    for _ in range(MAX_UNIT_DEPTH + 1):  # nesting is bounded (set_unit_parent): so is this walk
+        frontier = list(conn.execute(select(units.c.id).where(units.c.parent_id.in_(frontier))).scalars())
+        if not frontier:
+            break
+        subtree.extend(frontier)
+    members = select(account_units.c.account_id).where(account_units.c.unit_id.in_(subtree))
+    if conn.execute(select(units.c.parent_id).where(units.c.id == unit_id)).scalar_one() is None:
+        # The root: its members are the accounts without a unit of their own, and so are every one.
+        members = select(accounts.c.id).where(accounts.c.kind == USER_KIND)
+    return [
+        AccountId(account_id)
+        for account_id in conn.execute(members).scalars()
+        if not load_settings(conn, AccountId(account_id)).get(POP3_ENABLED, True)
+    ]
+
+
+def _note_pop3_on_again(conn: Connection, were_off: list[AccountId]) -> None:
+    """``pop3.enabled_at`` for each of these accounts whose POP3 a unit's change switched on, as
+    switching it on for the account itself records it ("serve mail since POP3 was enabled")."""
+    for account_id in were_off:
+        _note_pop3_enabled(conn, account_id)
+
+
 def _note_pop3_enabled(conn: Connection, account_id: AccountId) -> None:
     if load_settings(conn, account_id).get(POP3_ENABLED, True):
         put_account_setting(
@@ -186,12 +214,15 @@ def set_unit_settings(
     conn: Connection, events: list[Change], name: str, values: Mapping[str, object | None]
 ) -> Unit:
     row = _require_unit_row(conn, name)
-    for key, value in stored_values(values, unit=True).items():
+    stored = stored_values(values, unit=True)
+    were_off = _pop3_off_below(conn, row.id) if POP3_ENABLED.name in stored else []
+    for key, value in stored.items():
         where = (unit_settings.c.unit_id == row.id, unit_settings.c.key == key)
         if value is None:
             conn.execute(delete(unit_settings).where(*where))
         elif conn.execute(update(unit_settings).where(*where).values(value=value)).rowcount == 0:
             conn.execute(insert(unit_settings).values(unit_id=row.id, key=key, value=value))
+    _note_pop3_on_again(conn, were_off)
     return _unit(conn, row)
 
 
@@ -210,7 +241,9 @@ def set_unit_parent(conn: Connection, events: list[Change], name: str, parent: s
         ancestor = conn.execute(select(units.c.parent_id).where(units.c.id == ancestor)).scalar_one()
     else:
         raise Conflict(f"units may nest at most {MAX_UNIT_DEPTH} deep")
+    were_off = _pop3_off_below(conn, row.id)
     conn.execute(update(units).where(units.c.id == row.id).values(parent_id=new_parent.id))
+    _note_pop3_on_again(conn, were_off)
     return _unit(conn, _require_unit_row(conn, name))
 
 

@@ -68,6 +68,40 @@ async def test_switching_pop3_back_on_records_when(store: Store) -> None:
     assert enabled_at >= before
 
 
+async def test_a_units_change_switching_pop3_on_records_when(store: Store) -> None:
+    await store.add_unit("closed")
+    await store.add_unit("east", parent="closed")
+    await store.set_unit_settings("closed", {POP3_ENABLED.name: False})
+    await make_account(store)  # alice
+    await make_account(store, "bob@example.org")
+    await store.set_account_unit("alice@example.org", "east")
+    await store.set_account_unit("bob@example.org", "east")
+    await store.set_account_settings("bob@example.org", {POP3_ENABLED.name: False})  # his own: off
+    before = datetime.now(UTC).replace(microsecond=0)
+    # The unit two levels up switches POP3 on: alice's POP3 is on from now; bob's stays off.
+    await store.set_unit_settings("closed", {POP3_ENABLED.name: True})
+    alice = await store.get_account("alice@example.org")
+    bob = await store.get_account("bob@example.org")
+    assert alice is not None and bob is not None
+    assert alice.settings.allows("pop3")
+    enabled_at = alice.settings.optional(POP3_ENABLED_AT)
+    assert enabled_at is not None and enabled_at >= before
+    assert not bob.settings.allows("pop3")
+    assert bob.settings.optional(POP3_ENABLED_AT) is None
+    # Moving a unit out from under a parent with POP3 off switches it on for its accounts too.
+    await store.set_unit_settings("closed", {POP3_ENABLED.name: False})
+    await store.set_account_settings("alice@example.org", {POP3_ENABLED_AT.name: None})
+    await store.set_unit_parent("east", ROOT_UNIT)
+    moved = await store.get_account("alice@example.org")
+    assert moved is not None and moved.settings.allows("pop3")
+    assert moved.settings.optional(POP3_ENABLED_AT) is not None
+    # A change that leaves POP3 as it was records nothing.
+    await store.set_account_settings("alice@example.org", {POP3_ENABLED_AT.name: None})
+    await store.set_unit_settings(ROOT_UNIT, {POP3_ENABLED.name: True})
+    unchanged = await store.get_account("alice@example.org")
+    assert unchanged is not None and unchanged.settings.optional(POP3_ENABLED_AT) is None
+
+
 async def test_recorded_setting_is_read_back(store: Store) -> None:
     account = await make_account(store)
     when = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
