@@ -76,8 +76,11 @@ async def test_updates_are_pushed_during_idle(env: ImapEnv) -> None:
         appended = await asyncio.to_thread(send_append, b, b"b2 APPEND INBOX", [(b"", message(9))])
         pushed += [await line(a), await line(a)]
         await ask(b, b"b3 STORE 2 +FLAGS.SILENT (\\Deleted)")
+        # Read before the expunge: a session woken only after both commits would rightly tell the
+        # expunge alone (no FETCH for a message already gone), which is not what this test is about.
+        pushed += [await line(a)]
         await ask(b, b"b4 EXPUNGE")
-        pushed += [await line(a), await line(a), await line(a)]
+        pushed += [await line(a), await line(a)]
         ended = await asyncio.to_thread(exchange, a, b"DONE", b"i")
     finally:
         a.close()
