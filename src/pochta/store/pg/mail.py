@@ -12,9 +12,9 @@ differs:
   UIDs and the MODSEQ serialises writers of one mailbox, and a write whose reads (quota usage, a
   message row by digest) another commit made stale is aborted and run again by ``PgStore``, so two
   deliveries never take one UID and a quota is never overrun by a race.
-- Blobs are files (``BlobStore``) on PostgreSQL for now: a ``NewBlob`` reaching a write is
-  written as a file before the row refers to it (``ensure_stored``); blobs kept in the database
-  come later (docs/scaling.md).
+- Blobs are ``PgBlobs`` (``pg/blobs``): a write stores a ``NewBlob``'s bytes, or takes a
+  reference on a stored blob that keeps collectors of every node from it, in its own transaction
+  before a row refers to it (``PgBlobs.ensure_stored``).
 """
 
 from __future__ import annotations
@@ -38,10 +38,8 @@ from pochta.mail.flags import (
 )
 from pochta.mime.imapform import WIRE_VERSION
 from pochta.store.api import FlagOp, NotFound
-from pochta.store.blobs import BlobStore
 from pochta.store.model import (
     AccountId,
-    BlobRef,
     Change,
     ChangeKind,
     ChangeSet,
@@ -50,13 +48,13 @@ from pochta.store.model import (
     MessageEntry,
     MessageId,
     ModSeq,
-    NewBlob,
     Placed,
     Target,
     Uid,
     date_from_parts,
     date_parts,
 )
+from pochta.store.pg.blobs import PgBlobs
 from pochta.store.schema import INDEX_ADD, INDEX_DROP
 from pochta.store.sqlite.keywords import merge_keywords, text_keywords, without_keys
 from pochta.store.sqlite.mail import (
@@ -315,15 +313,6 @@ def remove_memberships(
 # Delivery and APPEND
 
 
-def ensure_stored(blobs: BlobStore, blob: BlobRef) -> None:
-    """Before a row refers to ``blob``: a ``NewBlob``'s bytes become a file (durable, as a put's),
-    any other blob must be a file already, else NotFound."""
-    if isinstance(blob, NewBlob):
-        blobs.put_sync(blob.data)
-    elif not blobs.exists_sync(blob.sha256):
-        raise NotFound(f"blob {blob.sha256} is not stored")
-
-
 def upsert_message(conn: Connection, message: PreparedMessage, references: int) -> MessageId:
     """Single-instance store: reuse the row of a known blob, else add it with its search rows
     (queued for an indexer) and its wire forms."""
@@ -358,7 +347,7 @@ def upsert_message(conn: Connection, message: PreparedMessage, references: int) 
 def deliver(
     conn: Connection,
     events: list[Change],
-    blobs: BlobStore,
+    blobs: PgBlobs,
     message: PreparedMessage,
     targets: Sequence[Target],
     max_keywords: int,
@@ -366,7 +355,7 @@ def deliver(
     """``sqlite/mail.deliver``: one message into these mailboxes, all or nothing."""
     if not targets:
         return []
-    ensure_stored(blobs, message.blob)
+    blobs.ensure_stored(conn, message.blob)
     message_id = upsert_message(conn, message, len(targets))
     size = message.blob.size
     by_box: dict[MailboxId, list[int]] = {}
@@ -421,7 +410,7 @@ def deliver(
 def append_named(
     conn: Connection,
     events: list[Change],
-    blobs: BlobStore,
+    blobs: PgBlobs,
     message: PreparedMessage,
     account_id: AccountId,
     name: str,
