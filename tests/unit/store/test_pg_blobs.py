@@ -122,7 +122,9 @@ async def test_large_blobs_are_chunked_rows_read_back_as_a_file(
         return opened, fileno, store.read_blob(BlobRef(blob.sha256, blob.size))
 
     opened, fileno, read = await asyncio.to_thread(read_both)
-    assert opened == data and read == data and fileno >= 0
+    assert opened == data
+    assert read == data
+    assert fileno >= 0
     assert list(store.blobs.large.tmp_dir.iterdir()) == []  # nothing left behind
     inbox = await mailbox(store, await make_account(store))
     await store.deliver(blob, parse_message(data, MIME), [Target(inbox.id)])
@@ -193,7 +195,8 @@ async def test_a_changed_inline_threshold_leaves_every_blob_readable(
 async def test_nodes_share_a_blob_directory(nodes: Callable[..., Awaitable[PgStore]], tmp_path: Path) -> None:
     shared = tmp_path / "shared-blobs"
     a, b = await nodes(blobs=str(shared)), await nodes(blobs=str(shared))
-    assert isinstance(a.blobs.large, FileBlobs) and a.blobs.large.files.root == shared
+    assert isinstance(a.blobs.large, FileBlobs)
+    assert a.blobs.large.files.root == shared
     inbox = await mailbox(a, await make_account(a))
     data = _big("shared", 100_000)
     blob = await a.put_blob(data)
@@ -376,7 +379,9 @@ async def test_racing_references_and_collections_never_leave_a_reference_to_a_mi
     queued = await a.queue_entries()
     assert sorted(e.blob.sha256 for e in queued) == sorted(ref.sha256 for ref in taken)
     for entry in queued:
-        assert await asyncio.to_thread(b.read_blob, entry.blob) == await asyncio.to_thread(a.read_blob, entry.blob)
+        assert await asyncio.to_thread(b.read_blob, entry.blob) == await asyncio.to_thread(
+            a.read_blob, entry.blob
+        )
 
 
 # Migration 0036 on PostgreSQL
@@ -399,6 +404,10 @@ async def test_migration_0036_adds_the_blob_tables_on_postgresql(pg_url: str, tm
             assert current_revision(conn) == SCHEMA_HEAD
             columns = {c["name"]: c for c in inspect(conn).get_columns("large_blobs")}
             assert columns["sha256"]["type"].collation == "C"  # as built at the head
-            assert {c["name"] for c in inspect(conn).get_columns("large_blob_chunks")} == {"sha256", "seq", "data"}
+            assert {c["name"] for c in inspect(conn).get_columns("large_blob_chunks")} == {
+                "sha256",
+                "seq",
+                "data",
+            }
     finally:
         engine.dispose()

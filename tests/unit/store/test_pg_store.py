@@ -240,7 +240,9 @@ class FileBackdoor:
         assert isinstance(store, (PgStore, SqliteStore))
         row = inline_blobs.c.sha256 == sha256
         change = (
-            delete(inline_blobs).where(row) if data is None else update(inline_blobs).where(row).values(data=data)
+            delete(inline_blobs).where(row)
+            if data is None
+            else update(inline_blobs).where(row).values(data=data)
         )
         await store.run_write(lambda c, e: c.execute(change))
 
