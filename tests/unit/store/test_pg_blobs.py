@@ -23,6 +23,7 @@ import pg_env
 from pochta.config import Settings
 from pochta.mime import parse_message
 from pochta.store.api import NotFound
+from pochta.store.blobs import BlobStore
 from pochta.store.model import BlobRef, NewBlob, Target
 from pochta.store.pg import queue as pg_queue
 from pochta.store.pg.blob_chunks import CHUNK, ChunkedBlobs
@@ -204,7 +205,9 @@ async def test_nodes_share_a_blob_directory(nodes: Callable[..., Awaitable[PgSto
     # Node B refers to what node A wrote, and reads it.
     await b.deliver(BlobRef(blob.sha256, blob.size), parse_message(data, MIME), [Target(inbox.id)])
     assert await asyncio.to_thread(b.read_blob, blob) == data
-    assert not (tmp_path / "node0" / "blobs" / "ab").exists()  # nothing in the nodes' own directories
+    for own in ("node0", "node1"):  # the nodes' own blobs/ hold no blob, only their tmp/ (spool files)
+        assert BlobStore(tmp_path / own / "blobs").list_sync() == set()
+        assert (tmp_path / own / "blobs" / "tmp").is_dir()
     await b.expunge(inbox.id, None)
     assert await a.collect_blobs(grace_seconds=0) == [blob.sha256]
     with pytest.raises(NotFound):

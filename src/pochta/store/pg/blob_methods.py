@@ -12,6 +12,7 @@ from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import QueuePool
 
 from pochta.config import BLOBS_IN_POSTGRESQL, Settings
+from pochta.store.blobs import BlobStore
 from pochta.store.model import BlobRef
 from pochta.store.pg.blob_chunks import ChunkedBlobs
 from pochta.store.pg.blob_files import FileBlobs
@@ -42,6 +43,11 @@ def open_blobs(url: str, data_dir: Path, settings: Settings) -> PgBlobs:
         root = Path(store.blobs) if store.blobs else Path(data_dir) / BLOB_DIR_NAME
         large = FileBlobs(root, store.blob_threads)
     Path(data_dir).mkdir(parents=True, exist_ok=True)
+    # This node's own DATA/blobs/tmp, whatever the layout: spool files of messages being received
+    # (store/spool) and read copies of chunked blobs go there; what a crash left is swept.
+    local = BlobStore(Path(data_dir) / BLOB_DIR_NAME)
+    local.ensure_dirs()
+    local.sweep_tmp_sync()
     large.prepare_sync()
     return PgBlobs(large, engine, store.inline_blob_max)
 
