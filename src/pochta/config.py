@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from pochta.config_antispam import AntispamSettings
 from pochta.config_clamav import ClamavSettings
@@ -286,6 +286,9 @@ class LoginSettings(Section):
     )
 
 
+BLOBS_IN_POSTGRESQL = "postgresql"  # store.blobs: blobs as chunked rows of the database
+
+
 class StoreSettings(Section):
     url: str = Field(
         "",
@@ -294,6 +297,14 @@ class StoreSettings(Section):
         '"postgresql:///DATABASE?host=/run/postgresql" for a UNIX socket) is PostgreSQL, which needs '
         "pip install 'pochta[postgresql]'. The PostgreSQL store is not complete yet: pochta serve and the "
         "CLI refuse it (docs/scaling.md says what exists).",
+    )
+    blobs: str = Field(
+        "",
+        description='Where message blobs larger than inline_blob_max live: "" is the data directory\'s '
+        "blobs/ (DATA/blobs); an absolute path is a directory every node mounts (several nodes on one "
+        'PostgreSQL database must share their blobs); "postgresql" keeps them in the PostgreSQL database '
+        'itself, in chunks. A path or "postgresql" needs a postgresql url. Smaller blobs are always '
+        "inside the database (inline_blob_max). docs/scaling.md, 'Blob layouts'.",
     )
     group_commit_max: int = Field(
         256, ge=1, description="Most write transactions folded into one SQLite commit."
@@ -441,6 +452,29 @@ class StoreSettings(Section):
     def engine(self) -> StoreUrl:
         """``url`` parsed: the engine and its address."""
         return parse_store_url(self.url)
+
+    @field_validator("blobs")
+    @classmethod
+    def _check_blobs(cls, value: str) -> str:
+        if value in ("", BLOBS_IN_POSTGRESQL):
+            return value
+        if not value.startswith("/"):
+            raise ValueError(
+                f'{value!r} is neither "" (the data directory\'s blobs/), an absolute path (a directory '
+                f'every node mounts) nor "{BLOBS_IN_POSTGRESQL}"'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_blobs_engine(self) -> StoreSettings:
+        if self.blobs and self.engine.engine != "postgresql":
+            # SQLite is one node: its blobs stay in the data directory, where backups and restore
+            # find them; a shared directory or the database is for several nodes on PostgreSQL.
+            raise ValueError(
+                f'blobs = {self.blobs!r} needs a PostgreSQL store (url = "postgresql://..."); with '
+                'SQLite the blobs are the data directory\'s blobs/ (blobs = "")'
+            )
+        return self
 
 
 class SearchSettings(Section):

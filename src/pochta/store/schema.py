@@ -265,6 +265,26 @@ inline_blobs = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+# Revision 0036: blobs larger than ``store.inline_blob_max`` kept in the database itself, when
+# ``store.blobs = "postgresql"`` (``store/pg/blob_chunks``): one row per blob (its size, and when it
+# was last written or written again, by the database's clock: collection's grace period), its bytes
+# in chunks of ``blob_chunks.CHUNK`` octets numbered from 0. Keyed like the files and
+# ``inline_blobs``. Empty on SQLite, whose blobs are files (config refuses the setting there).
+large_blobs = Table(
+    "large_blobs",
+    metadata,
+    Column("sha256", Text, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("touched", BigInteger, nullable=False),  # seconds since the epoch
+)
+large_blob_chunks = Table(
+    "large_blob_chunks",
+    metadata,
+    Column("sha256", Text, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
 membership = Table(
     "membership",
     metadata,
@@ -559,6 +579,8 @@ __all__ = [
     "import_journal",
     "inline_blobs",
     "is_fts_table",
+    "large_blob_chunks",
+    "large_blobs",
     "login_unblocks",
     "mail_rules",
     "mailbox_acl",

@@ -7,7 +7,7 @@ PostgreSQL's binaries, and fail under POCHTA_REQUIRE_INTEROP=1 (CI).
 Which suite tests run here is two lists, ``ON_BOTH_ENGINES`` and ``NOT_YET`` (with the reason):
 together they are the whole suite (a test checks it), so a suite test added later lands in one of
 them by a decision, and docs/scaling.md lists the same. The tests of ``NOT_YET`` wait for the rest
-of the store on PostgreSQL: search, maintenance, inline blobs, the queue, locks (each its reason).
+of the store on PostgreSQL: search, maintenance, message objects (each its reason).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pytest
 
 pytest.register_assert_rewrite("pochta.testing.store_suite")
 
-from sqlalchemy import Connection, create_engine, inspect, select, text, update  # noqa: E402
+from sqlalchemy import Connection, create_engine, delete, inspect, select, text, update  # noqa: E402
 
 import pg_env  # noqa: E402
 import pochta.testing.store_suite as suite  # noqa: E402
@@ -36,17 +36,25 @@ from pg_env import TEMPLATE  # noqa: E402
 from pochta.config import Settings  # noqa: E402
 from pochta.server.lease import hold_housekeeping  # noqa: E402
 from pochta.store.api import Store  # noqa: E402
+from pochta.store.blobs import BlobStore  # noqa: E402
 from pochta.store.dmarc_model import DmarcRow  # noqa: E402
 from pochta.store.fetch_model import FetchMark, FetchRunResult, NewFetchAccount  # noqa: E402
 from pochta.store.greylist_model import GreylistRow  # noqa: E402
 from pochta.store.model import BlobRef, Change  # noqa: E402
 from pochta.store.pg import queue as pg_queue  # noqa: E402
+from pochta.store.pg.blob_files import FileBlobs  # noqa: E402
 from pochta.store.pg.locks import lock_key  # noqa: E402
 from pochta.store.pg.schema import SchemaError, create_schema, current_revision  # noqa: E402
 from pochta.store.pg.store import PgStore, open_pg_store  # noqa: E402
 from pochta.store.pg.version import VersionReader  # noqa: E402
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient, RecipientOutcome  # noqa: E402
-from pochta.store.schema import directory_version, is_fts_table, meta, queue_messages  # noqa: E402
+from pochta.store.schema import (  # noqa: E402
+    directory_version,
+    inline_blobs,
+    is_fts_table,
+    meta,
+    queue_messages,
+)
 from pochta.store.send_limit_model import (  # noqa: E402
     SendCharge,
     SendLimitOverride,
@@ -159,21 +167,21 @@ ON_BOTH_ENGINES = (
     "test_large_new_blob_is_a_file",
     "test_open_blob_and_put_blob_file",
     "test_read_blob_whole_and_missing",
+    "test_inline_blob_collected_once_unreferenced_and_not_before",
+    "test_inline_blob_stored_by_its_delivery_and_read_back",
+    "test_inline_blobs_are_single_instance",
 )
 
 _SEARCH = "search, the indexer, SORT keys and threads: their PostgreSQL forms are not written yet"
 _MAINTENANCE = "reconstruct and verify (sqlite/maintenance): their PostgreSQL forms are not written yet"
 _READS = "message_objects, and reconstruct rewriting wire forms: their PostgreSQL forms are not written yet"
-_BLOBS = "inline blobs: small blobs are files on PostgreSQL for now (blobs in the database come later)"
+_VERIFY_BLOBS = "inline blobs, which pass, seen by reconstruct and verify, which are not written yet"
 NOT_YET: dict[str, str] = {
     "test_delete_account_releases_messages": _MAINTENANCE,
     "test_index_claims_across_handles_are_disjoint": _SEARCH,
     "test_index_drops_expunged_messages": _SEARCH,
-    "test_inline_blob_collected_once_unreferenced_and_not_before": _BLOBS,
-    "test_inline_blob_stored_by_its_delivery_and_read_back": _BLOBS,
-    "test_inline_blobs_are_single_instance": _BLOBS,
-    "test_inline_blobs_readable_after_the_threshold_changes": _BLOBS,
-    "test_inline_blobs_seen_by_verify_and_reconstruct": _BLOBS,
+    "test_inline_blobs_readable_after_the_threshold_changes": _VERIFY_BLOBS,
+    "test_inline_blobs_seen_by_verify_and_reconstruct": _VERIFY_BLOBS,
     "test_invalid_arguments": _SEARCH,
     "test_keyword_list_is_bounded_by_every_write": _MAINTENANCE,
     "test_queued_blobs_are_referenced": _MAINTENANCE,
@@ -207,16 +215,37 @@ def test_every_suite_test_is_placed_once() -> None:
     assert set(ON_BOTH_ENGINES) | set(NOT_YET) == tests
 
 
+def _files(store: Store) -> BlobStore:
+    if isinstance(store, PgStore):
+        assert isinstance(store.blobs.large, FileBlobs)  # the default layout: DATA/blobs
+        return store.blobs.large.files
+    assert isinstance(store, SqliteStore)
+    return store.blobs
+
+
 class FileBackdoor:
-    """What the portable tests ask of a backdoor: the blob files (the same on both engines)."""
+    """What the portable tests ask of a backdoor: the blob files and the rows of ``inline_blobs``."""
 
     def blob_path(self, store: Store, sha256: str) -> Path:
-        assert isinstance(store, (PgStore, SqliteStore))
-        return store.blobs.path_for(sha256)
+        return _files(store).path_for(sha256)
 
     def blob_files(self, store: Store) -> set[str]:
+        return _files(store).list_sync()
+
+    async def inline_blobs(self, store: Store) -> dict[str, bytes]:
         assert isinstance(store, (PgStore, SqliteStore))
-        return store.blobs.list_sync()
+        rows = await store.run_read(lambda c: c.execute(select(inline_blobs)).all())
+        return {str(name): bytes(data) for name, data in rows}
+
+    async def set_inline_blob(self, store: Store, sha256: str, data: bytes | None) -> None:
+        assert isinstance(store, (PgStore, SqliteStore))
+        row = inline_blobs.c.sha256 == sha256
+        change = (
+            delete(inline_blobs).where(row)
+            if data is None
+            else update(inline_blobs).where(row).values(data=data)
+        )
+        await store.run_write(lambda c, e: c.execute(change))
 
 
 @pytest.fixture
@@ -864,20 +893,22 @@ def _queued(blob: BlobRef, address: str = "bob@remote.example") -> NewQueueEntry
     return NewQueueEntry(blob, "alice@example.org", (NewQueueRecipient(address),), "submission", QUEUE_T0)
 
 
-async def test_a_small_queued_message_is_a_durable_blob_file(pg_url: str, tmp_path: Path) -> None:
-    # A NewBlob (SQLite keeps it in inline_blobs) becomes a file here before its row commits.
+async def test_a_small_queued_message_is_kept_in_the_database(pg_url: str, tmp_path: Path) -> None:
+    # A NewBlob is a row of inline_blobs, inserted by the write that queues it, as on SQLite.
     store = await open_pg_store(pg_url, tmp_path, Settings())
     try:
         data = b"Subject: small\r\n\r\nsmall\r\n"
         blob = new_blob(data)
         queue_id = await store.enqueue(_queued(blob))
-        assert store.blobs.path_for(blob.sha256).read_bytes() == data
+        assert await FileBackdoor().inline_blobs(store) == {blob.sha256: data}
+        assert FileBackdoor().blob_files(store) == set()
         entry = await store.queue_entry(queue_id)
         assert entry is not None
         assert entry.blob == BlobRef(blob.sha256, len(data))
-        # The same bytes again (a notice, a resend): one file, two rows.
+        # The same bytes again (a notice, a resend): one row of bytes, two queue rows.
         await store.enqueue(_queued(new_blob(data), "carol@remote.example"))
         assert [e.blob.sha256 for e in await store.queue_entries()] == [blob.sha256] * 2
+        assert list(await FileBackdoor().inline_blobs(store)) == [blob.sha256]
     finally:
         await store.close()
 

@@ -29,7 +29,7 @@ pytest.register_assert_rewrite("pochta.testing.store_suite")
 from alembic.autogenerate import compare_metadata  # noqa: E402
 from alembic.runtime.migration import MigrationContext  # noqa: E402
 from alembic.script import ScriptDirectory  # noqa: E402
-from sqlalchemy import Connection, event  # noqa: E402
+from sqlalchemy import Connection, event, func, select  # noqa: E402
 
 from pochta.config import MimeSettings, Settings  # noqa: E402
 from pochta.mime import parse_message  # noqa: E402
@@ -52,7 +52,7 @@ from pochta.store.model import (  # noqa: E402
     Target,
 )
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient  # noqa: E402
-from pochta.store.schema import is_fts_table, metadata  # noqa: E402
+from pochta.store.schema import is_fts_table, large_blob_chunks, large_blobs, metadata  # noqa: E402
 from pochta.store.send_limit_model import (  # noqa: E402
     SendCharge,
     SendLimitOverride,
@@ -61,9 +61,9 @@ from pochta.store.send_limit_model import (  # noqa: E402
 )
 from pochta.store.sieve_model import ManagedScript, RuleEdit  # noqa: E402
 from pochta.store.sql.fetch import AlreadyFetched  # noqa: E402
+from pochta.store.sql.mail_rows import uid_ranges  # noqa: E402
 from pochta.store.sqlite import views as views  # noqa: E402
 from pochta.store.sqlite.engine import SCHEMA_HEAD, alembic_config, make_engine  # noqa: E402
-from pochta.store.sql.mail_rows import uid_ranges  # noqa: E402
 from pochta.store.sqlite.store import (  # noqa: E402
     DB_FILE_NAME,
     SqliteStore,
@@ -1032,6 +1032,32 @@ async def test_migration_0028_adds_transport_security(data_dir: Path) -> None:
         await store.close()
 
 
+async def test_migration_0036_adds_the_tables_of_blobs_kept_in_the_database(data_dir: Path) -> None:
+    # A store at revision 0034 with a message: the upgrade adds the two (empty) tables of
+    # store.blobs = "postgresql", which SQLite keeps as one schema with PostgreSQL; the message
+    # stays readable.
+    store = await open_sqlite_store(data_dir, Settings())
+    blob, _ = await put(store, make_message("before 0036"))
+    await store.close()
+    downgrade_to(data_dir, "0034")
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME)
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    assert not {"large_blobs", "large_blob_chunks"} & tables
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        assert await asyncio.to_thread(store.read_blob, blob) == make_message("before 0036")
+        tables = (large_blobs, large_blob_chunks)
+        counts = await store.run_read(
+            lambda c: [c.execute(select(func.count()).select_from(t)).scalar() for t in tables]
+        )
+        assert counts == [0, 0]
+    finally:
+        await store.close()
+
+
 async def test_migration_0027_adds_dmarc_results(data_dir: Path) -> None:
     # A store at revision 0026: the upgrade adds the (empty) results table; rows go in, come back
     # before a time and are deleted by it.
@@ -1476,6 +1502,8 @@ def undo_0034() -> str:
 
 
 UNDO: dict[str, str] = {
+    # blobs kept in the database (store.blobs = "postgresql"; empty on SQLite)
+    "0036": "DROP TABLE large_blob_chunks; DROP TABLE large_blobs;",
     # the settings store and organisational units
     "0034": undo_0034(),
     # the fetcher's external accounts and fetched-message records

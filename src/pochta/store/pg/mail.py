@@ -10,9 +10,9 @@ differs from SQLite (``sqlite/mail``):
   UIDs and the MODSEQ serialises writers of one mailbox, and a write whose reads (quota usage, a
   message row by digest) another commit made stale is aborted and run again by ``PgStore``, so two
   deliveries never take one UID and a quota is never overrun by a race.
-- Blobs are files (``BlobStore``) on PostgreSQL for now: a ``NewBlob`` reaching a write is
-  written as a file before the row refers to it (``ensure_stored``); blobs kept in the database
-  come later (docs/scaling.md).
+- Blobs are ``PgBlobs`` (``pg/blobs``): a write stores a ``NewBlob``'s bytes, or takes a
+  reference on a stored blob that keeps collectors of every node from it, in its own transaction
+  before a row refers to it (``PgBlobs.ensure_stored``).
 """
 
 from __future__ import annotations
@@ -25,16 +25,13 @@ from sqlalchemy import Connection
 
 from pochta.mime.imapform import WIRE_VERSION
 from pochta.store.api import NotFound
-from pochta.store.blobs import BlobStore
 from pochta.store.model import (
     AccountId,
-    BlobRef,
     Change,
     ChangeKind,
     MailboxId,
     MessageId,
     ModSeq,
-    NewBlob,
     Uid,
 )
 from pochta.store.schema import INDEX_ADD, INDEX_DROP
@@ -61,7 +58,6 @@ __all__ = [
     "deleted_entries",
     "drop_mailboxes",
     "enforce_quota",
-    "ensure_stored",
     "entry_row",
     "fetch_rows",
     "insert_memberships",
@@ -300,16 +296,6 @@ def delete_memberships(
 
 def update_flags(conn: Connection, rows: Sequence[tuple[str, bool, bool, int, MailboxId, Uid]]) -> None:
     _many(conn, _SQL_UPDATE_FLAGS, rows)
-
-
-def ensure_stored(conn: Connection, blobs: BlobStore, blob: BlobRef) -> None:
-    """Before a row refers to ``blob``: a ``NewBlob``'s bytes become a file (durable, as a put's),
-    any other blob must be a file already, else NotFound."""
-    del conn  # the files are outside the transaction
-    if isinstance(blob, NewBlob):
-        blobs.put_sync(blob.data)
-    elif not blobs.exists_sync(blob.sha256):
-        raise NotFound(f"blob {blob.sha256} is not stored")
 
 
 def upsert_message(conn: Connection, message: PreparedMessage, references: int) -> MessageId:

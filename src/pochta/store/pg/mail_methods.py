@@ -1,13 +1,11 @@
 """``PgStore``'s mail core: the async face of ``pg/mail`` and ``pg/mail_reads`` (views, changes,
-the \\Recent boundary, parse records, wire forms, quota, deleting mailboxes) and of the blob files,
-each method one ``run_read`` or ``run_write`` job as on SQLite (``sqlite/store``'s methods of the
-same names). The writes to messages (deliver, APPEND, flags, COPY/MOVE, EXPUNGE) are
+the \\Recent boundary, parse records, wire forms, quota, deleting mailboxes), each method one
+``run_read`` or ``run_write`` job as on SQLite (``sqlite/store``'s methods of the same names). The
+writes to messages (deliver, APPEND, flags, COPY/MOVE, EXPUNGE) are
 ``store/sql/mail_write_methods``', shared with SQLite.
 
-Blobs are files in the data directory's ``blobs/`` on PostgreSQL for now: ``new_blob`` writes a
-file (durable when it returns) where SQLite keeps a small one for the write that refers to it
-(``inline_blobs``); blobs in the database, or a directory every node mounts, come with several
-nodes (docs/scaling.md).
+Blobs are ``pg/blob_methods``' (``PgBlobs``): the writes here hand a delivery's blob to
+``PgBlobs.ensure_stored`` inside their transaction, whichever place ``store.blobs`` names.
 
 Views are read whole at each ``open_view``: no view cache and no stored snapshots yet, so
 ``current_view`` and ``mailbox_hint`` answer None (both are hints the API allows to be absent).
@@ -15,20 +13,15 @@ Views are read whole at each ``open_view``: no view cache and no stored snapshot
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection
 
 from pochta.config import Settings
-from pochta.store.api import NotFound
-from pochta.store.blobs import BlobStore
 from pochta.store.model import (
     AccountId,
     AccountQuota,
-    BlobRef,
     CachedMessage,
     Change,
     ChangeSet,
@@ -36,12 +29,12 @@ from pochta.store.model import (
     MailboxView,
     MessageId,
     ModSeq,
-    NewBlob,
     QuotaLimits,
     QuotaUsage,
     Uid,
 )
 from pochta.store.pg import mail, mail_reads
+from pochta.store.pg.blobs import PgBlobs
 from pochta.store.pg.reader import CoreDirectoryReader
 from pochta.store.sql import directory
 from pochta.store.sql.mail_rows import normalize_uids
@@ -58,7 +51,7 @@ class MailMethods:
     """Mixed into ``PgStore``, which provides what is declared here."""
 
     settings: Settings
-    blobs: BlobStore
+    blobs: PgBlobs
 
     if TYPE_CHECKING:  # PgStore's own jobs; declared for the type checker only, as sql/'s mixins do
 
@@ -71,35 +64,6 @@ class MailMethods:
             durable: bool = True,
             background: bool = False,
         ) -> T: ...
-
-    # Blob files
-
-    async def new_blob(self, data: bytes) -> BlobRef:
-        return await self.blobs.put(data)
-
-    def open_blob(self, blob: BlobRef) -> BinaryIO:
-        if isinstance(blob, NewBlob):
-            import io
-
-            return io.BytesIO(blob.data)
-        try:
-            return self.blobs.open(blob.sha256)
-        except FileNotFoundError:
-            raise NotFound(f"blob {blob.sha256} is not stored") from None
-
-    def read_blob(self, blob: BlobRef) -> bytes:
-        with self.open_blob(blob) as file:
-            return file.read(blob.size)
-
-    async def read_blobs(self, blobs: Sequence[BlobRef]) -> dict[str, bytes]:
-        def read() -> dict[str, bytes]:
-            found: dict[str, bytes] = {}
-            for blob in blobs:
-                with contextlib.suppress(NotFound):
-                    found[blob.sha256] = self.read_blob(blob)
-            return found
-
-        return await asyncio.to_thread(read)
 
     # Views and changes
 

@@ -1,12 +1,10 @@
 """The outbound queue's engine-specific steps on PostgreSQL; the rest is ``sqlite/queue``'s
 SQLAlchemy Core (rows, outcomes, administration), which runs unchanged here.
 
-- **Blobs are files.** SQLite keeps a small queued message (``NewBlob``) in ``inline_blobs``
-  through its driver connection; here a ``NewBlob``'s bytes are written as a blob file
-  (``BlobStore.put_sync``: written, fsynced and renamed into place) inside the write job, before
-  the row that refers to it commits, so an acknowledged message is durable. Any other blob must
-  already be a file (else NotFound). A shared blob directory or blobs kept in PostgreSQL come with
-  the mail core (docs/scaling.md).
+- **Blobs are ``PgBlobs``'.** A small queued message (``NewBlob``) goes into ``inline_blobs`` in
+  the write that queues it, as on SQLite; a blob named by digest gets a reference that keeps
+  collectors of every node from it until the row commits (``PgBlobs.ensure_stored``); NotFound
+  when it is stored nowhere.
 - **Claims hold across nodes.** The lease is in the row (``lease_owner``, ``lease_until``), as on
   SQLite. ``claim`` is one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)`` run at
   READ COMMITTED (``PgStore.run_write_committed``): two nodes claiming at once lock disjoint due
@@ -25,34 +23,23 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select, update
 
-from pochta.store.api import NotFound
-from pochta.store.blobs import BlobStore
-from pochta.store.model import BlobRef, Change, NewBlob
+from pochta.store.model import Change
+from pochta.store.pg.blobs import PgBlobs
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome, epoch, from_epoch
 from pochta.store.schema import queue_messages
 from pochta.store.sql import send_limits
 from pochta.store.sqlite import queue
 
-__all__ = ["claim", "enqueue", "finish", "next_due", "store_blob_file"]
+__all__ = ["claim", "enqueue", "finish", "next_due"]
 
 
-def store_blob_file(blobs: BlobStore, blob: BlobRef) -> None:
-    """Before a row refers to ``blob``: a ``NewBlob``'s bytes become a durable file (nothing to
-    write when that digest's file exists); any other blob must be a file already."""
-    if isinstance(blob, NewBlob):
-        blobs.put_sync(blob.data)
-        return
-    if not blobs.exists_sync(blob.sha256):
-        raise NotFound(f"blob {blob.sha256} is not stored")
-
-
-def enqueue(conn: Connection, events: list[Change], blobs: BlobStore, entry: NewQueueEntry) -> QueueId:
+def enqueue(conn: Connection, events: list[Change], blobs: PgBlobs, entry: NewQueueEntry) -> QueueId:
     del events  # the queue is not a mailbox: nothing for IMAP sessions to see
     if not entry.recipients:
         raise ValueError("a queued message needs at least one recipient")
     if entry.charge is not None:  # before the blob and any row, as on SQLite
         send_limits.charge(conn, entry.charge)
-    store_blob_file(blobs, entry.blob)
+    blobs.ensure_stored(conn, entry.blob)
     return queue.insert_entry(conn, entry)
 
 
@@ -91,15 +78,16 @@ def claim(
 def finish(
     conn: Connection,
     events: list[Change],
-    blobs: BlobStore,
+    blobs: PgBlobs,
     queue_id: QueueId,
     owner: str,
     outcomes: Sequence[RecipientOutcome],
     notices: Sequence[NewQueueEntry],
     now: datetime,
 ) -> bool:
-    """``sqlite/queue.finish`` with the notices' blobs as files: one attempt, its notices and the
-    lease's release in one transaction; False (nothing recorded) when ``owner`` lost the lease."""
+    """``sqlite/queue.finish`` with the notices' blobs stored by ``PgBlobs``: one attempt, its
+    notices and the lease's release in one transaction; False (nothing recorded) when ``owner``
+    lost the lease."""
     row_id = queue.record_outcomes(conn, queue_id, owner, outcomes, now)
     if row_id is None:
         return False

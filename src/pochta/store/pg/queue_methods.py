@@ -1,5 +1,5 @@
 """The outbound queue on ``PgStore``: ``sql/queue_methods``'s jobs, with the steps that differ on
-PostgreSQL (``pg/queue``: blobs as files, claims with ``FOR UPDATE SKIP LOCKED`` at READ
+PostgreSQL (``pg/queue``: blobs by ``PgBlobs``, claims with ``FOR UPDATE SKIP LOCKED`` at READ
 COMMITTED, GREATEST)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection
 
-from pochta.store.blobs import BlobStore
 from pochta.store.model import Change
 from pochta.store.pg import queue as pg_queue
+from pochta.store.pg.blobs import PgBlobs
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
 from pochta.store.sql.queue_methods import QueueMethods
 
@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 
 class _Jobs(Protocol):
-    blobs: BlobStore
+    blobs: PgBlobs
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
     async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...

@@ -5,7 +5,7 @@ core (``pg/mail_methods``; docs/scaling.md says exactly which parts serve). Buil
 The portable method mixins of ``store/sql`` (directory, ACL, metadata, Sieve scripts and state,
 mail rules, DKIM, DMARC, TLS results, greylisting, sending limits, fetch accounts) run unchanged on
 it: each method is one ``run_read`` or ``run_write`` job over a SQLAlchemy Connection, as on SQLite.
-The outbound queue is ``pg/queue_methods`` (small blobs as files, claims with ``FOR UPDATE SKIP
+The outbound queue is ``pg/queue_methods`` (claims with ``FOR UPDATE SKIP
 LOCKED`` at READ COMMITTED: ``run_write_committed``). Not yet: migration state, search, reconstruct
 and verify.
 
@@ -36,10 +36,11 @@ from sqlalchemy import Connection, Engine
 
 from pochta.config import Settings
 from pochta.store.api import DirectoryReader
-from pochta.store.blobs import BlobStore
 from pochta.store.changes import LocalChangeFeed
 from pochta.store.model import BlobRef, Change
 from pochta.store.pg import mail as pg_mail
+from pochta.store.pg.blob_methods import PgBlobMethods, open_blobs
+from pochta.store.pg.blobs import PgBlobs
 from pochta.store.pg.engine import is_retryable, make_engines
 from pochta.store.pg.locks import PgLock, PgLocks
 from pochta.store.pg.mail_methods import MailMethods
@@ -69,11 +70,11 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-BLOB_DIR_NAME = "blobs"
 _RETRY_PAUSE = 0.005  # seconds, doubled with each retry of one write and spread at random
 
 
 class PgStore(
+    PgBlobMethods,
     MailMethods,
     MailWriteMethods,
     MailboxTreeMethods,
@@ -99,7 +100,7 @@ class PgStore(
         self,
         settings: Settings,
         engines: tuple[Engine, Engine, Engine],
-        blobs: BlobStore,
+        blobs: PgBlobs,
         feed: LocalChangeFeed,
         url: str,
     ) -> None:
@@ -173,13 +174,8 @@ class PgStore(
                 pause *= 2
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    # Blob files (blobs.py, engine-independent); new_blob and the reads are pg/mail_methods'.
-
-    async def put_blob(self, data: bytes) -> BlobRef:
-        return await self.blobs.put(data)
-
-    async def put_blob_file(self, path: str) -> BlobRef:
-        return await self.blobs.put_file(path)
+    def _store_blob(self, conn: Connection, blob: BlobRef) -> None:
+        self.blobs.ensure_stored(conn, blob)  # PgBlobs: whichever layout store.blobs names
 
     async def read_directory(self, fn: Callable[[DirectoryReader], T]) -> T:
         return await self.run_read(lambda c: fn(CoreDirectoryReader(c)))
@@ -245,15 +241,9 @@ def _warn_if_not_durable(engine: Engine) -> None:
 
 async def open_pg_store(url: str, data_dir: Path, settings: Settings) -> PgStore:
     """Open the store in the PostgreSQL database at ``url`` (building its schema at the head when
-    it is empty, upgrading an older one), with blob files under ``data_dir/blobs``."""
-    blobs = BlobStore(Path(data_dir) / BLOB_DIR_NAME, write_threads=settings.store.blob_threads)
-
-    def prepare() -> None:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
-        blobs.ensure_dirs()
-        blobs.sweep_tmp_sync()
-
-    await asyncio.to_thread(prepare)
+    it is empty, upgrading an older one), with its blobs where ``store.blobs`` says (``pg/blobs``;
+    ``data_dir`` holds this node's own files: its blob directory by default, temporary files)."""
+    blobs = await asyncio.to_thread(open_blobs, url, Path(data_dir), settings)
     engines = make_engines(url, settings.store.pg_pool_size)
     try:
 
@@ -265,5 +255,6 @@ async def open_pg_store(url: str, data_dir: Path, settings: Settings) -> PgStore
         await asyncio.to_thread(_warn_if_not_durable, engines[0])
     except BaseException:
         engines[0].dispose()
+        blobs.close()
         raise
     return PgStore(settings, engines, blobs, LocalChangeFeed(), url)

@@ -16,7 +16,6 @@ from pochta.config import Settings
 from pochta.mime import ParsedMessage
 from pochta.mime.imapform import wire_forms
 from pochta.store.api import FlagOp
-from pochta.store.blobs import BlobStore
 from pochta.store.fetch_model import FetchMark
 from pochta.store.model import (
     AccountId,
@@ -46,10 +45,12 @@ class MailWriteMethods:
     """Mixed into ``SqliteStore`` and ``PgStore``, which provide what is declared here."""
 
     settings: Settings
-    blobs: BlobStore
     _mail_ops: ClassVar[MailOps]  # the engine's statements
 
-    if TYPE_CHECKING:  # the store's own jobs; declared for the type checker only, as sql/'s mixins do
+    if TYPE_CHECKING:  # the store's own; declared for the type checker only, as sql/'s mixins do
+
+        def _store_blob(self, conn: Connection, blob: BlobRef) -> None:
+            """``mail_writes.StoreBlob``: the store's blob layouts are its own."""
 
         async def run_write(
             self,
@@ -91,7 +92,7 @@ class MailWriteMethods:
         ops, limit = self._mail_ops, self._max_keywords
 
         def run(conn: Connection, events: list[Change]) -> list[Placed]:
-            placed = mail_writes.deliver(ops, conn, events, self.blobs, prepared, targets, limit)
+            placed = mail_writes.deliver(ops, conn, events, self._store_blob, prepared, targets, limit)
             if fetched:  # the fetcher's records commit with the message (docs/fetch.md)
                 mark_fetched(conn, fetched, int(time.time()))
             return placed
@@ -112,7 +113,7 @@ class MailWriteMethods:
         ops, limit = self._mail_ops, self._max_keywords
         return await self.run_write(
             lambda c, e: mail_writes.append_named(
-                ops, c, e, self.blobs, prepared, account_id, mailbox, target, limit
+                ops, c, e, self._store_blob, prepared, account_id, mailbox, target, limit
             )
         )
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -37,7 +37,6 @@ from pochta.mail.flags import (
     stored_text,
 )
 from pochta.store.api import FlagOp, NotFound
-from pochta.store.blobs import BlobStore
 from pochta.store.model import (
     AccountId,
     BlobRef,
@@ -68,6 +67,7 @@ from pochta.store.sqlite.keywords import text_keywords, without_keys
 __all__ = [
     "MailOps",
     "MembershipRow",
+    "StoreBlob",
     "append_named",
     "copy_messages",
     "deliver",
@@ -80,6 +80,11 @@ __all__ = [
 
 # (mailbox_id, uid, message_id, flags, seen, deleted, modseq, internal_date, internal_tz, save_date)
 MembershipRow = tuple[Any, ...]
+
+# The store's step before a row refers to a blob, in the write's transaction: store a new blob's
+# bytes, or make sure a known one exists (NotFound) and that no collector, on any node, removes it
+# before this reference commits. Each store's own (``_store_blob``): its blob layouts differ.
+StoreBlob = Callable[[Connection, BlobRef], None]
 
 
 class MailOps(Protocol):
@@ -148,11 +153,6 @@ class MailOps(Protocol):
         """(flags, seen, deleted, modseq, mailbox_id, uid) of each membership row to change."""
         ...
 
-    def ensure_stored(self, conn: Connection, blobs: BlobStore, blob: BlobRef) -> None:
-        """Before a row refers to ``blob``: store a new blob's bytes, or check a known one exists
-        (NotFound), so that no collection can remove it before this reference commits."""
-        ...
-
     def upsert_message(self, conn: Connection, message: PreparedMessage, references: int) -> MessageId:
         """Single-instance store: the row of a known blob gains references, else a new row with its
         search rows and wire forms."""
@@ -166,7 +166,7 @@ def deliver(
     ops: MailOps,
     conn: Connection,
     events: list[Change],
-    blobs: BlobStore,
+    store_blob: StoreBlob,
     message: PreparedMessage,
     targets: Sequence[Target],
     max_keywords: int,
@@ -174,7 +174,7 @@ def deliver(
     """One message into these mailboxes (UIDs in target order per mailbox), all or nothing."""
     if not targets:
         return []
-    ops.ensure_stored(conn, blobs, message.blob)
+    store_blob(conn, message.blob)
     message_id = ops.upsert_message(conn, message, len(targets))
     size = message.blob.size
     by_box: dict[MailboxId, list[int]] = {}
@@ -232,7 +232,7 @@ def append_named(
     ops: MailOps,
     conn: Connection,
     events: list[Change],
-    blobs: BlobStore,
+    store_blob: StoreBlob,
     message: PreparedMessage,
     account_id: AccountId,
     name: str,
@@ -245,7 +245,9 @@ def append_named(
     found = ops.box_by_name(conn, account_id, name)
     if found is None:
         return None
-    [placed] = deliver(ops, conn, events, blobs, message, [replace(target, mailbox_id=found)], max_keywords)
+    [placed] = deliver(
+        ops, conn, events, store_blob, message, [replace(target, mailbox_id=found)], max_keywords
+    )
     return placed
 
 

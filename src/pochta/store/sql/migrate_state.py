@@ -10,7 +10,6 @@ from typing import Protocol, TypeVar
 from sqlalchemy import Connection, delete, insert, select, update
 
 from pochta.mime import ParsedMessage
-from pochta.store.blobs import BlobStore
 from pochta.store.migrate_state_model import MigratedMessage, MigrateFolder, MigrateItem, Placement
 from pochta.store.model import AccountId, BlobRef, Change, MailboxId, Target, Uid
 from pochta.store.schema import migrate_folders, migrate_messages
@@ -26,7 +25,7 @@ _m = migrate_messages.c
 
 
 class _Jobs(Protocol):
-    blobs: BlobStore
+    def _store_blob(self, conn: Connection, blob: BlobRef) -> None: ...
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
     async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
@@ -140,7 +139,7 @@ class MigrateStateMethods:
         batch stored) as ``deliver`` does."""
         prepared = [await self._prepare(item.blob, item.parsed) for item in items]
         max_keywords = self._max_keywords
-        blobs = self.blobs
+        store_blob = self._store_blob
 
         def place(
             conn: Connection, events: list[Change], item: MigrateItem, message: PreparedMessage
@@ -178,7 +177,7 @@ class MigrateStateMethods:
                 mail,
                 conn,
                 events,
-                blobs,
+                store_blob,
                 message,
                 [Target(folder.mailbox_id, item.flags, item.internal_date)],
                 max_keywords,

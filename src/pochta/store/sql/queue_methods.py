@@ -22,14 +22,18 @@ T = TypeVar("T")
 
 
 class _Jobs(Protocol):
-    blobs: BlobStore
-
     async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
     async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
 
 
+class _BlobJobs(_Jobs, Protocol):
+    # Only the writes that store a queued message's blob need SQLite's blob files (PostgreSQL's
+    # store overrides them: pg/queue_methods).
+    blobs: BlobStore
+
+
 class QueueMethods:
-    async def enqueue(self: _Jobs, entry: NewQueueEntry) -> QueueId:
+    async def enqueue(self: _BlobJobs, entry: NewQueueEntry) -> QueueId:
         return await self.run_write(lambda c, e: queue.enqueue(c, e, self.blobs, entry))
 
     async def claim_queue(
@@ -44,7 +48,7 @@ class QueueMethods:
         return await self.run_write(lambda c, e: queue.renew(c, e, owner, ids, until))
 
     async def finish_attempt(
-        self: _Jobs,
+        self: _BlobJobs,
         queue_id: QueueId,
         owner: str,
         outcomes: Sequence[RecipientOutcome],

@@ -21,7 +21,6 @@ from sqlalchemy import Connection
 
 from pochta.mime import ParsedMessage
 from pochta.store.api import NotFound, QuotaExceeded
-from pochta.store.blobs import BlobStore
 from pochta.store.import_model import ImportItem
 from pochta.store.model import AccountId, BlobRef, Change, Target
 from pochta.store.sql import mail_writes
@@ -39,7 +38,7 @@ _SQL_RECORD = "INSERT INTO import_journal (account_id, source, item, mailbox_id,
 
 
 class _Jobs(Protocol):
-    blobs: BlobStore
+    def _store_blob(self, conn: Connection, blob: BlobRef) -> None: ...
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
     async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
@@ -62,7 +61,7 @@ class ImportJournalMethods:
     ) -> list[str | None]:
         prepared = await asyncio.gather(*(self._prepare(item.blob, item.parsed) for item in items))
         max_keywords = self._max_keywords
-        blobs = self.blobs
+        store_blob = self._store_blob
 
         def job(conn: Connection, events: list[Change]) -> list[str | None]:
             raw = driver_connection(conn)
@@ -75,7 +74,9 @@ class ImportJournalMethods:
                 raw.execute("SAVEPOINT import_message")
                 try:
                     target = Target(item.mailbox_id, item.flags, item.internal_date)
-                    [placed] = mail_writes.deliver(mail, conn, events, blobs, message, [target], max_keywords)
+                    [placed] = mail_writes.deliver(
+                        mail, conn, events, store_blob, message, [target], max_keywords
+                    )
                     raw.execute(_SQL_RECORD, (account_id, source, item.key, placed.mailbox_id, placed.uid))
                 except (QuotaExceeded, NotFound) as exc:
                     raw.execute("ROLLBACK TO import_message")

@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from pochta.store.api import NotFound
-from pochta.store.blobs import BlobStore
 from pochta.store.model import (
     AccountId,
     BlobRef,
@@ -47,7 +46,7 @@ from pochta.store.sql.mail_rows import (
     uid_ranges,
 )
 from pochta.store.sql.mail_writes import MembershipRow
-from pochta.store.sqlite import inline, keywords, search, sortkeys, threads, wire
+from pochta.store.sqlite import keywords, search, sortkeys, threads, wire
 from pochta.store.sqlite.quota import enforce_quota as enforce_quota  # one of the MailOps
 from pochta.store.sqlite.writer import driver_connection
 
@@ -261,13 +260,6 @@ def update_flags(conn: Connection, rows: Sequence[tuple[str, bool, bool, int, Ma
 
 
 # Messages
-
-
-def ensure_stored(conn: Connection, blobs: BlobStore, blob: BlobRef) -> None:
-    """A small message's bytes are stored here, in this transaction (``sqlite/inline``); any other
-    blob is checked inside it: garbage collection removes blobs only inside one too, so a blob seen
-    here cannot vanish before this reference commits."""
-    inline.ensure_stored(driver_connection(conn), blobs, blob)
 
 
 def upsert_message(conn: Connection, message: PreparedMessage, references: int) -> MessageId:

@@ -317,6 +317,12 @@ class SqliteStore(
 
     # Messages
 
+    def _store_blob(self, conn: Connection, blob: BlobRef) -> None:
+        # A small message's bytes are stored here, in this transaction (sqlite/inline); any other
+        # blob is checked inside it: collection removes blobs only inside a write too, so a blob
+        # seen here cannot vanish before this reference commits.
+        inline.ensure_stored(driver_connection(conn), self.blobs, blob)
+
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView:
         return (await self._opener.open_view_traced(mailbox_id)).view
 

@@ -47,6 +47,7 @@ __all__ = [
     "StoreBackdoor",
     "StoreFactory",
     "store",
+    "test_a_units_change_switching_pop3_on_records_when",
     "test_account_crud_case_insensitive",
     "test_account_needs_domain",
     "test_account_settings_are_typed_and_removable",

@@ -82,10 +82,12 @@ async def test_a_units_change_switching_pop3_on_records_when(store: Store) -> No
     await store.set_unit_settings("closed", {POP3_ENABLED.name: True})
     alice = await store.get_account("alice@example.org")
     bob = await store.get_account("bob@example.org")
-    assert alice is not None and bob is not None
+    assert alice is not None
+    assert bob is not None
     assert alice.settings.allows("pop3")
     enabled_at = alice.settings.optional(POP3_ENABLED_AT)
-    assert enabled_at is not None and enabled_at >= before
+    assert enabled_at is not None
+    assert enabled_at >= before
     assert not bob.settings.allows("pop3")
     assert bob.settings.optional(POP3_ENABLED_AT) is None
     # Moving a unit out from under a parent with POP3 off switches it on for its accounts too.
@@ -93,13 +95,15 @@ async def test_a_units_change_switching_pop3_on_records_when(store: Store) -> No
     await store.set_account_settings("alice@example.org", {POP3_ENABLED_AT.name: None})
     await store.set_unit_parent("east", ROOT_UNIT)
     moved = await store.get_account("alice@example.org")
-    assert moved is not None and moved.settings.allows("pop3")
+    assert moved is not None
+    assert moved.settings.allows("pop3")
     assert moved.settings.optional(POP3_ENABLED_AT) is not None
     # A change that leaves POP3 as it was records nothing.
     await store.set_account_settings("alice@example.org", {POP3_ENABLED_AT.name: None})
     await store.set_unit_settings(ROOT_UNIT, {POP3_ENABLED.name: True})
     unchanged = await store.get_account("alice@example.org")
-    assert unchanged is not None and unchanged.settings.optional(POP3_ENABLED_AT) is None
+    assert unchanged is not None
+    assert unchanged.settings.optional(POP3_ENABLED_AT) is None
 
 
 async def test_recorded_setting_is_read_back(store: Store) -> None:
