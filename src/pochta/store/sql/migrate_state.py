@@ -1,6 +1,7 @@
-"""`pochta migrate`'s state in the embedded store (``migrate_folders``, ``migrate_messages``,
-revision 0032): a message is placed and recorded in one write transaction, so a migration killed
-at any instant is resumed without losing or duplicating a message (docs/migrate.md)."""
+"""`pochta migrate`'s state in the store (``migrate_folders``, ``migrate_messages``, revision 0032),
+on both engines: a message is placed and recorded in one write transaction, so a migration killed
+at any instant is resumed without losing or duplicating a message (docs/migrate.md). Placing and
+flag changes are the engine's mail core (``_mail_core``, ``sql/mail_core``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pochta.store.blobs import BlobStore
 from pochta.store.migrate_state_model import MigratedMessage, MigrateFolder, MigrateItem, Placement
 from pochta.store.model import AccountId, BlobRef, Change, MailboxId, Target, Uid
 from pochta.store.schema import migrate_folders, migrate_messages
-from pochta.store.sqlite import mail
+from pochta.store.sql.mail_core import MailCore
+from pochta.store.sqlite.mail import PreparedMessage
 
 __all__ = ["MigrateStateMethods"]
 
@@ -26,9 +28,12 @@ _m = migrate_messages.c
 class _Jobs(Protocol):
     blobs: BlobStore
 
+    @property
+    def _mail_core(self) -> MailCore: ...
+
     async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
     async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
-    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> mail.PreparedMessage: ...
+    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> PreparedMessage: ...
 
     @property
     def _max_keywords(self) -> int: ...
@@ -56,6 +61,7 @@ def _folder(conn: Connection, account_id: AccountId, source: str, remote_name: s
 
 
 def _replace_flags(
+    core: MailCore,
     conn: Connection,
     events: list[Change],
     mailbox_id: MailboxId,
@@ -63,7 +69,7 @@ def _replace_flags(
     flags: frozenset[str],
     max_keywords: int,
 ) -> None:
-    mail.set_flags(conn, events, mailbox_id, [Uid(uid)], "replace", flags, None, max_keywords)
+    core.set_flags(conn, events, mailbox_id, [Uid(uid)], "replace", sorted(flags), None, max_keywords)
 
 
 class MigrateStateMethods:
@@ -139,9 +145,10 @@ class MigrateStateMethods:
         prepared = [await self._prepare(item.blob, item.parsed) for item in items]
         max_keywords = self._max_keywords
         blobs = self.blobs
+        core = self._mail_core
 
         def place(
-            conn: Connection, events: list[Change], item: MigrateItem, message: mail.PreparedMessage
+            conn: Connection, events: list[Change], item: MigrateItem, message: PreparedMessage
         ) -> Placement:
             key = (_m.folder_id == folder.id, _m.uidvalidity == folder.uidvalidity)
             if conn.execute(select(_m.local_uid).where(*key, _m.remote_uid == item.remote_uid)).first():
@@ -170,9 +177,11 @@ class MigrateStateMethods:
                     )
                 )
                 if _flag_set(old.flags) != item.flags:
-                    _replace_flags(conn, events, folder.mailbox_id, old.local_uid, item.flags, max_keywords)
+                    _replace_flags(
+                        core, conn, events, folder.mailbox_id, old.local_uid, item.flags, max_keywords
+                    )
                 return Placement.MATCHED
-            [placed] = mail.deliver(
+            [placed] = core.deliver(
                 conn,
                 events,
                 blobs,
@@ -203,6 +212,7 @@ class MigrateStateMethods:
         """Gives the local copies of these remote UIDs the remote flags (remote UID, flags), and
         records them, in one transaction; returns how many local messages changed."""
         max_keywords = self._max_keywords
+        core = self._mail_core
 
         def run(conn: Connection, events: list[Change]) -> int:
             done = 0
@@ -215,7 +225,7 @@ class MigrateStateMethods:
                 row = conn.execute(select(_m.local_uid, _m.flags).where(*key)).first()
                 if row is None or _flag_set(row.flags) == flags:
                     continue
-                _replace_flags(conn, events, folder.mailbox_id, row.local_uid, flags, max_keywords)
+                _replace_flags(core, conn, events, folder.mailbox_id, row.local_uid, flags, max_keywords)
                 conn.execute(update(migrate_messages).where(*key).values(flags=_flag_text(flags)))
                 done += 1
             return done

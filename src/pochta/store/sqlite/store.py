@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, overload
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar, overload
 
 from sqlalchemy import Connection, Engine
 
@@ -75,6 +75,8 @@ from pochta.store.sql.dkim import DkimMethods
 from pochta.store.sql.dmarc import DmarcMethods
 from pochta.store.sql.fetch import FetchMethods, mark_fetched
 from pochta.store.sql.greylist import GreylistMethods
+from pochta.store.sql.import_journal import ImportJournalMethods
+from pochta.store.sql.mail_core import MailCore
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.metadata import MetadataMethods
 from pochta.store.sql.migrate_state import MigrateStateMethods
@@ -86,7 +88,6 @@ from pochta.store.sql.transport import TransportMethods
 from pochta.store.sqlite import inline, mail, maintenance, search, sortkeys, threads, views, wire
 from pochta.store.sqlite import mailboxes as mailbox_tree
 from pochta.store.sqlite.engine import READER_THREADS, make_engine, migrate
-from pochta.store.sqlite.import_journal import ImportJournalMethods
 from pochta.store.sqlite.opener import ViewOpener
 from pochta.store.sqlite.query_methods import QueryMethods
 from pochta.store.sqlite.sort_orders import KeptOrders
@@ -125,6 +126,8 @@ class SqliteStore(
     ImportJournalMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
+
+    _mail_core: ClassVar[MailCore] = mail  # the placement mixins' deliver and set_flags (sql/mail_core)
 
     def __init__(
         self,
