@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, bindparam, func, select, text, update
 
 from pochta.store import schema
+from pochta.store.blobs import BlobStore
 from pochta.store.schema import INDEX_DROP
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "CopyReport",
     "after_copy",
     "copy_database",
+    "export_inline_blobs",
     "verify",
 ]
 
@@ -235,3 +237,25 @@ def verify(source: Connection, target: Connection, tables: Sequence[Table] | Non
         target_rows, target_digest = _digest(target, table)
         checks.append(TableCheck(table.name, source_rows, target_rows, source_digest == target_digest))
     return checks
+
+
+def export_inline_blobs(source: Connection, blobs: BlobStore, progress: Progress | None = None) -> list[str]:
+    """Write every blob the source keeps in its database (SQLite's ``inline_blobs``: small messages)
+    as a blob file, fsynced, for a target whose store reads blobs from files only (PostgreSQL's, for
+    now: docs/scaling.md); called before the copy commits, so every message the target refers to
+    has its bytes on disk first. Returns the digests of rows whose bytes no longer match their
+    name (nothing is written for them: the copy is refused)."""
+    corrupt: list[str] = []
+    rows = source.execution_options(yield_per=BATCH_ROWS).execute(
+        select(schema.inline_blobs.c.sha256, schema.inline_blobs.c.data).order_by(
+            schema.inline_blobs.c.sha256
+        )
+    )
+    for sha256, data in rows:
+        if hashlib.sha256(bytes(data)).hexdigest() != sha256:
+            corrupt.append(str(sha256))
+            continue
+        blobs.put_sync(bytes(data))
+        if progress is not None:
+            progress("inline_blobs as files", 1)
+    return corrupt
