@@ -110,7 +110,7 @@ def migrate_store(data_dir: Path, url: str) -> None:
         if target.url is not None:
             blobs = BlobStore(data_dir / "blobs")
             try:
-                report, queued = _to_postgresql(source_engine, target.url, blobs)
+                report, queued = _to_postgresql(source_engine, target.url, blobs, settings.store.blob_threads)
             finally:
                 blobs.close()
         else:
@@ -160,7 +160,9 @@ def _to_sqlite(
         target_engine.dispose()
 
 
-def _to_postgresql(source_engine: Engine, url: str, blobs: BlobStore) -> tuple[db_copy.CopyReport, int]:
+def _to_postgresql(
+    source_engine: Engine, url: str, blobs: BlobStore, threads: int
+) -> tuple[db_copy.CopyReport, int]:
     try:
         import psycopg  # noqa: F401  (the driver: an extra, docs/scaling.md)
     except ImportError:
@@ -180,13 +182,13 @@ def _to_postgresql(source_engine: Engine, url: str, blobs: BlobStore) -> tuple[d
                 create_schema(conn)
         except (SchemaError, DBAPIError) as exc:
             raise CommandFailed(f"the target database: {getattr(exc, 'orig', None) or exc}") from None
-        return _copy(source_engine, target_engine, blobs)
+        return _copy(source_engine, target_engine, blobs, threads)
     finally:
         target_engine.dispose()
 
 
 def _copy(
-    source_engine: Engine, target_engine: Engine, blobs: BlobStore | None = None
+    source_engine: Engine, target_engine: Engine, blobs: BlobStore | None = None, threads: int = 1
 ) -> tuple[db_copy.CopyReport, int]:
     """One snapshot of the source into one transaction of the target, verified before it commits.
     With ``blobs`` (a target whose store reads blob files only), the blobs the source keeps in its
@@ -198,7 +200,9 @@ def _copy(
         try:
             with _rows_bar(work) as progress:
                 report = db_copy.copy_database(source, target, progress)
-                corrupt = [] if blobs is None else db_copy.export_inline_blobs(source, blobs, progress)
+                corrupt = (
+                    [] if blobs is None else db_copy.export_inline_blobs(source, blobs, threads, progress)
+                )
         except db_copy.CopyRefused as exc:
             raise CommandFailed(str(exc)) from None
         except DBAPIError as exc:  # the target refused a row: nothing is kept

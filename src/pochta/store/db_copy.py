@@ -25,6 +25,7 @@ primary-key order, with values normalised across engines (booleans, octet string
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -239,23 +240,34 @@ def verify(source: Connection, target: Connection, tables: Sequence[Table] | Non
     return checks
 
 
-def export_inline_blobs(source: Connection, blobs: BlobStore, progress: Progress | None = None) -> list[str]:
+def export_inline_blobs(
+    source: Connection, blobs: BlobStore, threads: int, progress: Progress | None = None
+) -> list[str]:
     """Write every blob the source keeps in its database (SQLite's ``inline_blobs``: small messages)
     as a blob file, fsynced, for a target whose store reads blobs from files only (PostgreSQL's, for
     now: docs/scaling.md); called before the copy commits, so every message the target refers to
-    has its bytes on disk first. Returns the digests of rows whose bytes no longer match their
-    name (nothing is written for them: the copy is refused)."""
+    has its bytes on disk first. ``threads`` files are written at once (``store.blob_threads``:
+    concurrent fsyncs share the filesystem's journal commits; one at a time, 10,000 small blobs
+    took minutes). Returns the digests of rows whose bytes no longer match their name (nothing is
+    written for them: the caller refuses the copy)."""
     corrupt: list[str] = []
+    table = schema.inline_blobs
     rows = source.execution_options(yield_per=BATCH_ROWS).execute(
-        select(schema.inline_blobs.c.sha256, schema.inline_blobs.c.data).order_by(
-            schema.inline_blobs.c.sha256
-        )
+        select(table.c.sha256, table.c.data).order_by(table.c.sha256)
     )
-    for sha256, data in rows:
-        if hashlib.sha256(bytes(data)).hexdigest() != sha256:
-            corrupt.append(str(sha256))
-            continue
-        blobs.put_sync(bytes(data))
-        if progress is not None:
-            progress("inline_blobs as files", 1)
+
+    def write(row: Any) -> str | None:
+        sha256, data = str(row[0]), bytes(row[1])
+        if hashlib.sha256(data).hexdigest() != sha256:
+            return sha256
+        blobs.put_sync(data)
+        return None
+
+    with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="pochta-copy-blobs") as pool:
+        for batch in rows.partitions():
+            for bad in pool.map(write, batch):
+                if bad is not None:
+                    corrupt.append(bad)
+            if progress is not None:
+                progress("inline_blobs as files", len(batch))
     return corrupt
