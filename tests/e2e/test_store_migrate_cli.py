@@ -139,9 +139,10 @@ def test_copy_is_served_as_it_was(installation: Path, tmp_path: Path) -> None:
 
 
 def test_refusals(installation: Path, tmp_path: Path) -> None:
-    result = run("store", "migrate", "--to", "postgresql://pochta@localhost/mail", data=installation)
-    assert result.returncode == 1
-    assert "PostgreSQL store is not complete yet" in result.stderr
+    # A copy into PostgreSQL: tests/unit/store/test_db_copy_pg.py
+    result = run("store", "migrate", "--to", "postgresql://pochta@localhost", data=installation)
+    assert result.returncode == 2
+    assert "names no database" in result.stderr
     result = run("store", "migrate", "--to", "mysql://x/y", data=installation)
     assert result.returncode == 2
     assert "unsupported store URL" in result.stderr

@@ -9,19 +9,30 @@ from pathlib import Path
 
 import pytest
 
+import pg_env
 from pochta.config import MimeSettings, Settings
 from pochta.mime import parse_message
 from pochta.store.api import Store
 from pochta.store.migrate_state_model import MigrateFolder, MigrateItem, Placement
+from pochta.store.pg.store import open_pg_store
 from pochta.store.sqlite.store import open_sqlite_store
 from pochta.testing.store_suite import mailbox, make_account
 
 SOURCE = "imap://alice@remote.example:993"
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await open_sqlite_store(tmp_path / "data", Settings())
+pg_cluster = pg_env.pg_cluster
+pg_url = pg_env.pg_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    # On both engines: the state's rules are store/sql's, placing is each engine's deliver.
+    opened: Store
+    if request.param == "postgresql":
+        opened = await open_pg_store(request.getfixturevalue("pg_url"), tmp_path / "data", Settings())
+    else:
+        opened = await open_sqlite_store(tmp_path / "data", Settings())
     try:
         yield opened
     finally:

@@ -26,7 +26,9 @@ store's job pool, whose connections are one per job thread.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hashlib
 import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -40,6 +42,7 @@ from pochta.store.model import BlobRef, NewBlob
 __all__ = ["LargeBlobs", "PgBlobs"]
 
 COLLECT_BATCH = 500  # inline rows claimed per collecting transaction
+_HASH_CHUNK = 1 << 20  # octets read at a time when verify hashes a large blob
 
 _SQL_PUT = "INSERT INTO inline_blobs (sha256, data) VALUES (%s, %s) ON CONFLICT (sha256) DO NOTHING"
 _SQL_TAKE = "SELECT 1 FROM inline_blobs WHERE sha256 = %s FOR KEY SHARE"
@@ -155,6 +158,31 @@ class PgBlobs:
     def inline_names_sync(self) -> set[str]:
         with self._read.connect() as conn, conn.begin():
             return {str(row[0]) for row in conn.exec_driver_sql(_SQL_NAMES)}
+
+    # What reconstruct and verify look at
+
+    def names_sync(self) -> set[str]:
+        """Every stored blob's digest, in both places."""
+        return self.inline_names_sync() | self.large.names_sync()
+
+    async def list_all(self) -> set[str]:
+        return await asyncio.to_thread(self.names_sync)
+
+    def intact_sync(self, sha256: str) -> bool | None:
+        """Whether the stored bytes still hash to their name (None: stored nowhere any more, as
+        after a collection since the listing), read as a stream in either place."""
+        data = self._row(sha256)
+        if data is not None:
+            return hashlib.sha256(data).hexdigest() == sha256
+        try:
+            file = self.large.open(sha256)
+        except FileNotFoundError:
+            return None
+        digest = hashlib.sha256()
+        with file:
+            while chunk := file.read(_HASH_CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest() == sha256
 
     # Collection
 

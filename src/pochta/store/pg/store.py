@@ -5,9 +5,9 @@ core (``pg/mail_methods``; docs/scaling.md says exactly which parts serve). Buil
 The portable method mixins of ``store/sql`` (directory, ACL, metadata, Sieve scripts and state,
 mail rules, DKIM, DMARC, TLS results, greylisting, sending limits, fetch accounts) run unchanged on
 it: each method is one ``run_read`` or ``run_write`` job over a SQLAlchemy Connection, as on SQLite.
-The outbound queue is ``pg/queue_methods`` (claims with ``FOR UPDATE SKIP
-LOCKED`` at READ COMMITTED: ``run_write_committed``). Not yet: migration state, search, reconstruct
-and verify.
+The outbound queue is ``pg/queue_methods`` (claims with ``FOR UPDATE SKIP LOCKED`` at READ
+COMMITTED: ``run_write_committed``). Reconstruct, verify, expunge pruning and the import and
+migration state are ``pg/maintenance``'s. Not yet: search.
 
 Jobs run on a pool of threads (``store.pg_pool_size``), each on its own pooled connection for one
 transaction: a read in REPEATABLE READ READ ONLY, a write in SERIALIZABLE, retried when PostgreSQL
@@ -44,6 +44,7 @@ from pochta.store.pg.blobs import PgBlobs
 from pochta.store.pg.engine import is_retryable, make_engines
 from pochta.store.pg.locks import PgLock, PgLocks
 from pochta.store.pg.mail_methods import MailMethods
+from pochta.store.pg.maintenance import PgMaintenanceMethods
 from pochta.store.pg.queue_methods import PgQueueMethods
 from pochta.store.pg.reader import CoreDirectoryReader
 from pochta.store.pg.schema import create_schema
@@ -78,6 +79,7 @@ class PgStore(
     MailMethods,
     MailWriteMethods,
     MailboxTreeMethods,
+    PgMaintenanceMethods,
     DirectoryMethods,
     AclMethods,
     MetadataMethods,

@@ -1,6 +1,7 @@
-"""`pochta migrate`'s state in the embedded store (``migrate_folders``, ``migrate_messages``,
-revision 0032): a message is placed and recorded in one write transaction, so a migration killed
-at any instant is resumed without losing or duplicating a message (docs/migrate.md)."""
+"""`pochta migrate`'s state in the store (``migrate_folders``, ``migrate_messages``, revision 0032),
+on both engines: a message is placed and recorded in one write transaction, so a migration killed
+at any instant is resumed without losing or duplicating a message (docs/migrate.md). Placing and
+flag changes are the engine's mail core (``_mail_ops`` through ``sql/mail_writes``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pochta.store.model import AccountId, BlobRef, Change, MailboxId, Target, Ui
 from pochta.store.schema import migrate_folders, migrate_messages
 from pochta.store.sql import mail_writes
 from pochta.store.sql.mail_rows import PreparedMessage
-from pochta.store.sqlite import mail
+from pochta.store.sql.mail_writes import MailOps
 
 __all__ = ["MigrateStateMethods"]
 
@@ -26,6 +27,9 @@ _m = migrate_messages.c
 
 class _Jobs(Protocol):
     def _store_blob(self, conn: Connection, blob: BlobRef) -> None: ...
+
+    @property
+    def _mail_ops(self) -> MailOps: ...
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
     async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
@@ -57,6 +61,7 @@ def _folder(conn: Connection, account_id: AccountId, source: str, remote_name: s
 
 
 def _replace_flags(
+    ops: MailOps,
     conn: Connection,
     events: list[Change],
     mailbox_id: MailboxId,
@@ -64,7 +69,7 @@ def _replace_flags(
     flags: frozenset[str],
     max_keywords: int,
 ) -> None:
-    mail_writes.set_flags(mail, conn, events, mailbox_id, [Uid(uid)], "replace", flags, None, max_keywords)
+    mail_writes.set_flags(ops, conn, events, mailbox_id, [Uid(uid)], "replace", flags, None, max_keywords)
 
 
 class MigrateStateMethods:
@@ -140,6 +145,7 @@ class MigrateStateMethods:
         prepared = [await self._prepare(item.blob, item.parsed) for item in items]
         max_keywords = self._max_keywords
         store_blob = self._store_blob
+        ops = self._mail_ops
 
         def place(
             conn: Connection, events: list[Change], item: MigrateItem, message: PreparedMessage
@@ -171,10 +177,12 @@ class MigrateStateMethods:
                     )
                 )
                 if _flag_set(old.flags) != item.flags:
-                    _replace_flags(conn, events, folder.mailbox_id, old.local_uid, item.flags, max_keywords)
+                    _replace_flags(
+                        ops, conn, events, folder.mailbox_id, old.local_uid, item.flags, max_keywords
+                    )
                 return Placement.MATCHED
             [placed] = mail_writes.deliver(
-                mail,
+                ops,
                 conn,
                 events,
                 store_blob,
@@ -205,6 +213,7 @@ class MigrateStateMethods:
         """Gives the local copies of these remote UIDs the remote flags (remote UID, flags), and
         records them, in one transaction; returns how many local messages changed."""
         max_keywords = self._max_keywords
+        ops = self._mail_ops
 
         def run(conn: Connection, events: list[Change]) -> int:
             done = 0
@@ -217,7 +226,7 @@ class MigrateStateMethods:
                 row = conn.execute(select(_m.local_uid, _m.flags).where(*key)).first()
                 if row is None or _flag_set(row.flags) == flags:
                     continue
-                _replace_flags(conn, events, folder.mailbox_id, row.local_uid, flags, max_keywords)
+                _replace_flags(ops, conn, events, folder.mailbox_id, row.local_uid, flags, max_keywords)
                 conn.execute(update(migrate_messages).where(*key).values(flags=_flag_text(flags)))
                 done += 1
             return done

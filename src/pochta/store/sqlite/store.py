@@ -64,6 +64,7 @@ from pochta.store.sql.dkim import DkimMethods
 from pochta.store.sql.dmarc import DmarcMethods
 from pochta.store.sql.fetch import FetchMethods
 from pochta.store.sql.greylist import GreylistMethods
+from pochta.store.sql.import_journal import ImportJournalMethods
 from pochta.store.sql.mail_rows import normalize_uids
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.mail_write_methods import MailWriteMethods
@@ -79,7 +80,6 @@ from pochta.store.sql.transport import TransportMethods
 from pochta.store.sqlite import inline, mail, maintenance, search, sortkeys, threads, views, wire
 from pochta.store.sqlite import mailboxes as mailbox_tree
 from pochta.store.sqlite.engine import READER_THREADS, make_engine, migrate
-from pochta.store.sqlite.import_journal import ImportJournalMethods
 from pochta.store.sqlite.opener import ViewOpener
 from pochta.store.sqlite.query_methods import QueryMethods
 from pochta.store.sqlite.sort_orders import KeptOrders
