@@ -45,6 +45,7 @@ from pochta.store.pg.mail_methods import MailMethods
 from pochta.store.pg.queue_methods import PgQueueMethods
 from pochta.store.pg.reader import CoreDirectoryReader
 from pochta.store.pg.schema import create_schema
+from pochta.store.pg.search_methods import SearchMethods
 from pochta.store.pg.version import VersionReader
 from pochta.store.sql.acl import AclMethods
 from pochta.store.sql.directory_methods import DirectoryMethods
@@ -72,6 +73,7 @@ _RETRY_PAUSE = 0.005  # seconds, doubled with each retry of one write and spread
 
 class PgStore(
     MailMethods,
+    SearchMethods,
     DirectoryMethods,
     AclMethods,
     MetadataMethods,
@@ -242,6 +244,7 @@ class PgStore(
         if self._closed:
             return
         self._closed = True
+        await self.stop_indexer()
         self._feed.close()
         await asyncio.to_thread(self._jobs.shutdown, True)
         await asyncio.to_thread(self.blobs.close)
