@@ -7,7 +7,7 @@ PostgreSQL's binaries, and fail under POCHTA_REQUIRE_INTEROP=1 (CI).
 Which suite tests run here is two lists, ``ON_BOTH_ENGINES`` and ``NOT_YET`` (with the reason):
 together they are the whole suite (a test checks it), so a suite test added later lands in one of
 them by a decision, and docs/scaling.md lists the same. The tests of ``NOT_YET`` wait for the rest
-of the store on PostgreSQL: search, maintenance, inline blobs, the queue, locks (each its reason).
+of the store on PostgreSQL: maintenance, inline blobs (each its reason).
 """
 
 from __future__ import annotations
