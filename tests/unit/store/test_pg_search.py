@@ -201,3 +201,25 @@ async def test_revision_0035_builds_the_indexes_on_a_database_at_0034(pg_url: st
             assert current_revision(conn) == SCHEMA_HEAD
     finally:
         engine.dispose()
+
+
+async def test_the_indexer_merges_the_pending_lists(store: PgStore, pg_url: str) -> None:
+    # Deliveries put trigram entries in GIN's pending lists; the indexer's batch merges them into
+    # the indexes (searches scan a pending list entry by entry). Merging again then finds nothing.
+    await store.stop_indexer()
+    inbox = await mailbox(store, await make_account(store))
+
+    def merged() -> int:
+        return sum(
+            int(str(_sql(pg_url, f"SELECT gin_clean_pending_list('{name}')")[0][0]))
+            for name in TRIGRAM_INDEXES
+        )
+
+    await deliver(store, make_message("first", "an aardvark"), inbox.id)
+    assert merged() > 0  # left by the delivery, merged here
+    for n in range(3):
+        await deliver(store, make_message(f"next {n}", f"an echidna {n}", n + 1), inbox.id)
+    result = await store.index_pending()
+    assert result.added == 4
+    assert merged() == 0  # the indexer merged them
+    assert await store.search_text(inbox.id, "echidna 2", "body") == {4}

@@ -8,9 +8,11 @@ INDEX_ADD row in ``search_queue``. What differs is the index:
   by ``pg/schema`` and revision 0035) cover the text and header values: PostgreSQL keeps them with
   each insert, in the delivery's transaction, where SQLite's FTS5 table is filled by the indexer
   (its writes were most of a delivery's cost on the one writer; here writers run side by side, and
-  GIN's pending list makes the insert cheap). So the indexer's "add" is only taking the queue row
-  (the message is searchable through the index from its commit), and its "drop" deletes the text
-  (the index entry goes with the row). The queue stays: it is what ``index_backlog`` counts, where
+  GIN's pending list makes the insert cheap). So the indexer's "add" is taking the queue row (the
+  message is searchable from its commit) and merging GIN's pending lists into the indexes
+  (``merge_pending``: a search scans a pending list entry by entry, ten times slower than the
+  index when a few thousand messages wait there, docs/search-index.md), and its "drop" deletes
+  the text (the index entry goes with the row). The queue stays: it is what ``index_backlog`` counts, where
   the SORT keys of new messages are derived (``pg/sortkeys``), and what the tests of both engines
   share. docs/search-index.md has the figures.
 - **Queries are exact by themselves.** ``LIKE`` on the folded text with the folded query, its
@@ -49,6 +51,7 @@ __all__ = [
     "claim",
     "fill_messages",
     "like_pattern",
+    "merge_pending",
     "narrows",
     "search_header",
     "search_text",
@@ -189,6 +192,17 @@ def claim(conn: Connection, limit: int) -> IndexResult:
     if len(claimed) < limit:
         result.fill = to_fill(conn, limit - len(claimed))
     return result
+
+
+def merge_pending(conn: Connection) -> int:
+    """The indexer's index step: GIN's pending lists (where inserts put new entries, unsorted,
+    until a merge) merged into the trigram indexes, so that searches find new messages through
+    the index rather than by scanning the list, and deliveries seldom meet a full list to merge
+    themselves. Returns the pages merged. Needs the indexes' owner (the role that built the schema)."""
+    merged = 0
+    for name in TRIGRAM_INDEXES:
+        merged += int(fetch_rows(conn, "SELECT gin_clean_pending_list(%s::regclass)", (name,))[0][0])
+    return merged
 
 
 def to_fill(conn: Connection, limit: int) -> list[tuple[int, str]]:

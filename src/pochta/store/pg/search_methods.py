@@ -2,17 +2,20 @@
 (``pg/sortkeys``), threads and object data (``pg/threads``) and the background indexer, each method
 one job or a few, as ``SqliteStore``'s methods of the same names.
 
-The indexer's batch is three jobs where SQLite's is one write: a read (is there work; the SORT
+The indexer's batch is a few jobs where SQLite's is one write: a read (is there work; the SORT
 keys of the queued messages, derived from their parse records), the claim at READ COMMITTED
-(``pg/search.claim``: disjoint across nodes) and one SERIALIZABLE write that keeps the keys and
-threads new membership rows. Should that last one fail after the claim committed, nothing is lost:
-keys missing are derived by the next SORT that needs them, rows not threaded by the next batch.
+(``pg/search.claim``: disjoint across nodes), one SERIALIZABLE write that keeps the keys and
+threads new membership rows, and the merge of the trigram indexes' pending lists
+(``pg/search.merge_pending``) when it took new messages. Should a job after the claim fail, nothing
+is lost: keys missing are derived by the next SORT that needs them, rows not threaded by the next
+batch, pending lists merged by the next merge (or autovacuum).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, BinaryIO, Literal, TypeVar
 
@@ -28,6 +31,8 @@ from pochta.store.sqlite.search import rows_of_blob
 
 __all__ = ["SearchMethods"]
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 
 
@@ -39,6 +44,7 @@ class SearchMethods:
     # The background indexer's task and wake-up (created on first use: a mixin has no __init__).
     _indexer: asyncio.Task[None] | None = None
     _indexer_event: asyncio.Event | None = None
+    _merge_refused = False  # merging GIN's pending lists failed once (``pg/search.merge_pending``)
 
     if TYPE_CHECKING:  # PgStore's own jobs; declared for the type checker only, as sql/'s mixins do
 
@@ -146,6 +152,13 @@ class SearchMethods:
         if result.added_ids or unthreaded:
             result.threaded, more = await self.run_write(lambda c, e: keep_and_thread(c), background=True)
             result.more = result.more or more
+        if result.added and not self._merge_refused:
+            try:
+                await self.run_write_committed(lambda c, e: search.merge_pending(c))
+            except Exception:
+                # Not the indexes' owner: autovacuum and the deliveries merge instead (slower searches).
+                log.warning("search indexer: cannot merge the trigram indexes' pending lists", exc_info=True)
+                self._merge_refused = True
         if result.fill:
             opener, mime = self.open_blob, self.settings.mime
             items = await asyncio.to_thread(
