@@ -139,13 +139,14 @@ def search_text(
     return found
 
 
-_SQL_HEADER_ANY = (
+_HEADER_EXISTS = (
     "SELECT m.uid FROM membership AS m WHERE m.mailbox_id = %(mailbox)s AND EXISTS (SELECT 1 FROM "
-    "message_header_values AS h WHERE h.message_id = m.message_id AND h.field = %(field)s)"
+    "message_header_values AS h WHERE h.message_id = m.message_id AND h.field = %(field)s"
 )
+_SQL_HEADER_ANY = _HEADER_EXISTS + ")"
 _SQL_HEADER_MATCH = {
-    True: _SQL_HEADER_ANY[:-1] + " AND h.value LIKE %(pattern)s ESCAPE '\\')",
-    False: _SQL_HEADER_ANY[:-1] + " AND strpos(h.value, %(q)s) > 0)",
+    True: _HEADER_EXISTS + " AND h.value LIKE %(pattern)s ESCAPE '\\')",
+    False: _HEADER_EXISTS + " AND strpos(h.value, %(q)s) > 0)",
 }
 
 
