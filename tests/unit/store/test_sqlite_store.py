@@ -867,6 +867,29 @@ async def test_migration_0034_moves_account_settings_out_of_accounts(data_dir: P
         await store.close()
 
 
+async def test_migration_0035_changes_nothing_on_sqlite(data_dir: Path) -> None:
+    # Revision 0035 builds PostgreSQL's trigram indexes (tests/unit/store/test_pg_search.py); a
+    # SQLite store at 0034 is brought to the head with its FTS5 index and search as they were.
+    store = await open_sqlite_store(data_dir, Settings(), indexer=False)
+    inbox = await mailbox(store, await make_account(store))
+    await deliver(store, make_message("before", "a quokka"), inbox.id)
+    await store.index_pending()
+    await store.close()
+    downgrade_to(data_dir, "0034")
+    store = await open_sqlite_store(data_dir, Settings(), indexer=False)
+    try:
+        assert await store.search_text(inbox.id, "quokka", "body") == {1}
+        await deliver(store, make_message("after", "another quokka", 2), inbox.id)
+        assert await store.search_text(inbox.id, "QUOKKA", "body") == {1, 2}
+    finally:
+        await store.close()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME)
+    try:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (SCHEMA_HEAD,)
+    finally:
+        conn.close()
+
+
 async def test_migration_0033_adds_the_import_journal(data_dir: Path) -> None:
     # A store at revision 0032: the upgrade adds the (empty) journal of `pochta import`, which an
     # import then fills in the transaction of each placement.
@@ -1502,6 +1525,8 @@ def undo_0034() -> str:
 
 
 UNDO: dict[str, str] = {
+    # PostgreSQL's trigram indexes for search: nothing on SQLite
+    "0035": "",
     # blobs kept in the database (store.blobs = "postgresql"; empty on SQLite)
     "0036": "DROP TABLE large_blob_chunks; DROP TABLE large_blobs;",
     # the settings store and organisational units

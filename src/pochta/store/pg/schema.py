@@ -18,7 +18,8 @@ A database at an older revision than this code's head is brought forward by alem
 needs where they differ. Two processes opening one database take turns on an advisory lock held
 for the transaction, so exactly one builds or upgrades it.
 
-The full-text index is not built here yet (the mail core is the next step, docs/scaling.md).
+Search's trigram indexes (pg_trgm, ``pg/search.TRIGRAM_INDEXES``) are PostgreSQL's own: SQLite's
+FTS5 table stands in their place there.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import time
 from sqlalchemy import Connection, MetaData, String, create_engine, insert, text
 
 from pochta.store.account_settings import ROOT_UNIT
+from pochta.store.pg.search import trigram_ddl
 from pochta.store.pg.triggers import TRIGGERS, trigger_ddl
 from pochta.store.schema import directory_version, metadata, units
 from pochta.store.sqlite.engine import SCHEMA_HEAD
@@ -102,6 +104,9 @@ def _create_at_head(conn: Connection) -> None:
     for trigger in TRIGGERS:
         for statement in trigger_ddl(trigger):
             conn.exec_driver_sql(statement)
+    # Search: pg_trgm's indexes of the folded text (pg/search.py; revision 0035 on an older database).
+    for statement in trigram_ddl():
+        conn.exec_driver_sql(statement)
     conn.exec_driver_sql(_ALEMBIC_TABLE)
     conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:head)"), {"head": SCHEMA_HEAD})
 

@@ -48,6 +48,7 @@ from pochta.store.pg.maintenance import PgMaintenanceMethods
 from pochta.store.pg.queue_methods import PgQueueMethods
 from pochta.store.pg.reader import CoreDirectoryReader
 from pochta.store.pg.schema import create_schema
+from pochta.store.pg.search_methods import SearchMethods
 from pochta.store.pg.version import VersionReader
 from pochta.store.sql.acl import AclMethods
 from pochta.store.sql.directory_methods import DirectoryMethods
@@ -80,6 +81,7 @@ class PgStore(
     MailWriteMethods,
     MailboxTreeMethods,
     PgMaintenanceMethods,
+    SearchMethods,
     DirectoryMethods,
     AclMethods,
     MetadataMethods,
@@ -218,6 +220,7 @@ class PgStore(
         if self._closed:
             return
         self._closed = True
+        await self.stop_indexer()
         self._feed.close()
         await asyncio.to_thread(self._jobs.shutdown, True)
         await asyncio.to_thread(self.blobs.close)

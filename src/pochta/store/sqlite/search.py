@@ -26,9 +26,9 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from sqlalchemy import Connection
 
@@ -160,8 +160,13 @@ def index_pending(conn: Connection, limit: int, max_chars: int | None = None) ->
 def parse_for_fill(blobs: BlobReader, mime: MimeSettings, sha256: str) -> SearchRows:
     """The search rows of a stored message, from its blob, a file or a row (empty if it is missing).
     On a worker thread: the blob may be read from the database."""
+    return rows_of_blob(blobs.open, mime, sha256)
+
+
+def rows_of_blob(open_blob: Callable[[BlobRef], BinaryIO], mime: MimeSettings, sha256: str) -> SearchRows:
+    """The search rows of the blob ``open_blob`` reads (empty if it is missing), on either engine."""
     try:
-        with blobs.open(BlobRef(sha256, 0)) as f:
+        with open_blob(BlobRef(sha256, 0)) as f:
             data = f.read()
     except NotFound:
         log.warning("search index: blob %s is missing; the message is indexed without text", sha256)
@@ -321,6 +326,20 @@ _SQL_UNFILLED = (
 )
 
 
+def search_string(query: str) -> str:
+    """What a search compares, on either engine: the folded query (``fold``, as the stored text is),
+    without NUL, which no stored text holds and PostgreSQL's text cannot."""
+    return fold(query.replace("\x00", ""))
+
+
+def header_field(name: str) -> str:
+    """The stored name of a header field searched for, ValueError for one not kept."""
+    name = name.lower()
+    if name not in SEARCH_FIELDS:
+        raise ValueError(f"header field {name!r} is not kept for search")
+    return name
+
+
 def search_text(
     conn: Connection,
     blobs: BlobReader,
@@ -333,7 +352,7 @@ def search_text(
     if where not in ("body", "text"):
         raise ValueError(f"unknown search field {where!r}")
     raw = driver_connection(conn)
-    q = fold(query.replace("\x00", ""))
+    q = search_string(query)
     if not q:
         # Every string contains the empty string.
         return {row[0] for row in raw.execute(_SQL_ALL, (mailbox_id,))}
@@ -370,11 +389,9 @@ def search_header(
     """RFC 9051 §6.4.4 header keys on a ``SEARCH_FIELDS`` field: (UIDs whose decoded value of a
     ``name`` field contains the folded query, "" any such field; UIDs not decided here because their
     values are not stored yet)."""
-    name = name.lower()
-    if name not in SEARCH_FIELDS:
-        raise ValueError(f"header field {name!r} is not kept for search")
+    name = header_field(name)
     raw = driver_connection(conn)
-    q = fold(query.replace("\x00", ""))
+    q = search_string(query)
     if q:
         found = {row[0] for row in raw.execute(_SQL_HEADER_MATCH, (mailbox_id, name, q))}
     else:

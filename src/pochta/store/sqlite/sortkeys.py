@@ -25,7 +25,20 @@ from pochta.store.sql.mail_rows import uid_ranges
 from pochta.store.sqlite import mail
 
 __all__ = [
-    "derive", "derive_queued", "forget_keys", "forget_orphans", "ordered_uids", "read_keys", "store_keys",
+    "COLUMNS",
+    "FIELDS",
+    "ORDER_KEYS",
+    "derive",
+    "derive_queued",
+    "forget_keys",
+    "forget_orphans",
+    "key_columns",
+    "keys_of_record",
+    "only_asked",
+    "ordered_uids",
+    "read_keys",
+    "store_keys",
+    "store_row",
     "without_keys",
 ]  # fmt: skip
 
@@ -34,7 +47,7 @@ log = logging.getLogger(__name__)
 # Each key's column, and what stands in for it when a command does not need it (an empty string,
 # 0 and NULL cost no allocation per row: reading all ten columns of 20,000 rows took 3-4 times as
 # long as reading the one a SORT (SUBJECT) compares).
-_COLUMNS = {
+COLUMNS = {
     "subject": ("k.subject", "''"),
     "reply": ("k.reply", "0"),
     "from_": ("k.from_addr", "''"),
@@ -46,7 +59,7 @@ _COLUMNS = {
     "message_id": ("k.msgid", "NULL"),
     "references": ("k.refs", "''"),
 }
-FIELDS = frozenset({*_COLUMNS, "size"})  # what ``read_keys`` can be asked for
+FIELDS = frozenset({*COLUMNS, "size"})  # what ``read_keys`` can be asked for
 _SQL_READ = (
     "SELECT m.uid, m.message_id, m.internal_date, {size}, k.version, {columns} FROM membership AS m {join}"
     "LEFT JOIN message_sort_keys AS k ON k.message_id = m.message_id "
@@ -76,7 +89,7 @@ _SQL_FORGET_ORPHANS = "DELETE FROM message_sort_keys WHERE message_id NOT IN (SE
 Derived = list[tuple[int, SortKeys]]  # (messages.id, keys) to store
 
 
-def _keys_of(parsed_json: bytes) -> SortKeys:
+def keys_of_record(parsed_json: bytes) -> SortKeys:
     try:
         return sort_keys(ParsedMessage.from_json(bytes(parsed_json)))
     except ValueError:
@@ -84,20 +97,24 @@ def _keys_of(parsed_json: bytes) -> SortKeys:
         return SortKeys()
 
 
-def _select(fields: Iterable[str]) -> str:
-    wanted = set(fields)
+def key_columns(wanted: frozenset[str]) -> str:
+    """The select list of the keys (``COLUMNS``' order), stand-ins for those not ``wanted``;
+    ValueError for a name that is no key (both engines)."""
     unknown = wanted - FIELDS
     if unknown:
         raise ValueError(f"no sort keys named {sorted(unknown)}")
-    columns = ", ".join(
-        column if name in wanted else stand_in for name, (column, stand_in) in _COLUMNS.items()
-    )
+    return ", ".join(column if name in wanted else stand_in for name, (column, stand_in) in COLUMNS.items())
+
+
+def _select(fields: Iterable[str]) -> str:
+    wanted = frozenset(fields)
+    columns = key_columns(wanted)
     if "size" in wanted:
         return _SQL_READ.format(size="g.size", columns=columns, join=_JOIN_MESSAGES, condition="{}")
     return _SQL_READ.format(size="0", columns=columns, join="", condition="{}")
 
 
-def _only(keys: SortKeys, fields: frozenset[str]) -> SortKeys:
+def only_asked(keys: SortKeys, fields: frozenset[str]) -> SortKeys:
     """The derived keys with what was not asked for as a stored row would read it (the same answers
     whether keys were kept or derived)."""
     default = SortKeys()
@@ -135,9 +152,9 @@ def read_keys(
     for start in range(0, len(ids), mail.IDS_PER_STATEMENT):
         chunk = json.dumps(ids[start : start + mail.IDS_PER_STATEMENT])
         for message_id, parsed_json in raw.execute(_SQL_RECORDS, (chunk,)):
-            keys = _keys_of(parsed_json)
+            keys = keys_of_record(parsed_json)
             derived.append((message_id, keys))
-            shown = _only(keys, wanted)
+            shown = only_asked(keys, wanted)
             for index in pending[message_id]:
                 rows[index] = rows[index]._replace(keys=shown)
     return rows, derived
@@ -210,7 +227,7 @@ def derive(raw: sqlite3.Connection, message_ids: Iterable[int]) -> Derived:
     for start in range(0, len(ids), mail.IDS_PER_STATEMENT):
         chunk = json.dumps(ids[start : start + mail.IDS_PER_STATEMENT])
         for message_id, parsed_json in raw.execute(_SQL_MISSING, (chunk, SORT_KEYS_VERSION)):
-            derived.append((message_id, _keys_of(parsed_json)))
+            derived.append((message_id, keys_of_record(parsed_json)))
     return derived
 
 
@@ -219,23 +236,23 @@ def derive_queued(raw: sqlite3.Connection, action: int, limit: int) -> Derived:
     indexer's next batch takes) that have no current row: read by the indexer's look at its queue, on
     a reader, so that its one write transaction only stores them."""
     return [
-        (message_id, _keys_of(parsed_json))
+        (message_id, keys_of_record(parsed_json))
         for message_id, parsed_json in raw.execute(_SQL_QUEUED_MISSING, (action, SORT_KEYS_VERSION, limit))
     ]
 
 
+def store_row(message_id: int, k: SortKeys) -> tuple[Any, ...]:
+    """The parameters of a kept row (``_SQL_STORE``'s order, both engines): references are kept
+    space-separated."""
+    return (
+        message_id, SORT_KEYS_VERSION, k.subject, k.reply, k.from_, k.to, k.cc, k.display_from,
+        k.display_to, k.sent, k.message_id, " ".join(k.references), message_id,
+    )  # fmt: skip
+
+
 def store_keys(raw: sqlite3.Connection, derived: Derived) -> None:
     """A writer job's part: keep derived keys (of messages that still exist)."""
-    raw.executemany(
-        _SQL_STORE,
-        [
-            (
-                message_id, SORT_KEYS_VERSION, k.subject, k.reply, k.from_, k.to, k.cc, k.display_from,
-                k.display_to, k.sent, k.message_id, " ".join(k.references), message_id,
-            )
-            for message_id, k in derived
-        ],
-    )  # fmt: skip
+    raw.executemany(_SQL_STORE, [store_row(message_id, k) for message_id, k in derived])
 
 
 def forget_keys(raw: sqlite3.Connection, dead: Sequence[int]) -> None:

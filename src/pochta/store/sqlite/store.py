@@ -58,6 +58,7 @@ from pochta.store.model import (
     VerifyReport,
 )
 from pochta.store.schema import INDEX_ADD
+from pochta.store.sql import indexer
 from pochta.store.sql.acl import AclMethods
 from pochta.store.sql.directory_methods import DirectoryMethods
 from pochta.store.sql.dkim import DkimMethods
@@ -505,30 +506,10 @@ class SqliteStore(
         return await self.run_read(search.backlog)
 
     async def run_indexer(self) -> None:
-        """Index until cancelled: batches back to back while each is cut by its limits (a backlog),
-        ``search.index_pause`` seconds after one that took all there was (deliveries still arriving:
-        the next batch is bigger and rounds are fewer), then a look every ``search.index_interval``
-        seconds once nothing was found. An error is logged and retried after the interval."""
-        settings = self.settings.search
-        while True:
-            self._indexer_wake.clear()  # a wake-up during the batch below ends the wait after it
-            try:
-                result = await self.index_pending()
-                busy = result.done > 0 or bool(result.fill) or result.threaded > 0
-                more = result.more or bool(result.fill)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if self._closed:
-                    return
-                log.exception("search indexer: a batch failed")
-                busy = more = False
-            if more:
-                continue
-            with contextlib.suppress(TimeoutError):
-                # not wait_for: test_quality
-                async with asyncio.timeout(settings.index_pause if busy else settings.index_interval):
-                    await self._indexer_wake.wait()
+        """Index until cancelled (``sql/indexer.run_indexer``: when batches run)."""
+        await indexer.run_indexer(
+            self.index_pending, self._indexer_wake, self.settings.search, lambda: self._closed
+        )
 
     def start_indexer(self) -> None:
         """Run ``run_indexer`` as a task of the running loop until the store closes."""

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -53,34 +54,83 @@ _SQL_ADD_KEY = "INSERT OR IGNORE INTO thread_keys (account_id, msgid, thread_id)
 _SQL_PROGRESS = "INSERT OR REPLACE INTO thread_progress (mailbox_id, uid) VALUES (?, ?)"
 
 
-def _keys(found: str | None) -> list[str]:
-    """The Message-IDs a message carries or refers to, from ``[mid, irt, refs]`` (JSON)."""
-    if not found:
-        return []
-    mid, irt, refs = json.loads(found)
-    keys = [mid, irt, *(json.loads(refs) if isinstance(refs, str) else refs or ())]
+def message_keys(mid: object, irt: object, refs: object) -> list[str]:
+    """The Message-IDs a message carries or refers to, from its parse record's ``mid``, ``irt`` and
+    ``refs`` (a list, or a list as JSON text), each once, in that order."""
+    listed: Any = json.loads(refs) if isinstance(refs, str) else refs
+    keys = [mid, irt, *(listed if isinstance(listed, list) else ())]
     return list(dict.fromkeys(k for k in keys if isinstance(k, str) and k))
 
 
-def _thread_box(raw: sqlite3.Connection, box: tuple[int, int, int, int], limit: int) -> int:
-    """Thread up to ``limit`` rows of one mailbox past its mark; returns the rows looked at."""
-    mailbox_id, account_id, done, uidnext = box
-    rows = raw.execute(_SQL_NEW_ROWS, (account_id, mailbox_id, done, limit)).fetchall()
+def _keys(found: str | None) -> list[str]:
+    """``message_keys`` of ``[mid, irt, refs]`` as SQLite's ``json_extract`` gives them (JSON)."""
+    if not found:
+        return []
+    return message_keys(*json.loads(found))
+
+
+# The rules of threading, shared by both engines (``pg/threads`` gives them its SQL).
+
+NewRow = tuple[int, int, int | None, Any]  # (uid, messages.id, thread already given, the row's keys' source)
+
+
+def assign_threads(
+    rows: Sequence[NewRow],
+    keys_of: Callable[[Any], list[str]],
+    find: Callable[[list[str]], int | None],
+    add: Callable[[int, int, list[str]], None],
+) -> None:
+    """Give each new row's message its thread (module docstring): ``find`` is the oldest thread of
+    the account holding any of the keys, ``add`` records (message, thread, keys) so that the next
+    ``find`` of this batch sees them."""
     given: dict[int, int] = {}
     for _uid, message_id, thread_id, found in rows:
         if thread_id is not None or message_id in given:
             continue
-        keys = _keys(found)
-        thread = raw.execute(_SQL_FIND_THREAD, (account_id, json.dumps(keys))).fetchone()[0] if keys else None
+        keys = keys_of(found)
+        thread = find(keys) if keys else None
         if thread is None:
             thread = message_id  # RFC 8474 §5.2: a new thread, named after the message that starts it
         given[message_id] = thread
+        add(message_id, thread, keys)
+
+
+def progress_mark(rows: Sequence[NewRow], limit: int, uidnext: int) -> int:
+    """The mailbox's new mark: past the last row read; past every UID allocated when the batch was
+    not full (expunged ones)."""
+    return int(rows[-1][0]) if len(rows) == limit else uidnext - 1
+
+
+Box = tuple[int, int, int, int]  # (mailbox id, account id, threaded up to UID, uidnext)
+
+
+def thread_boxes(boxes: Sequence[Box], limit: int, thread_box: Callable[[Box, int], int]) -> tuple[int, bool]:
+    """Thread the pending mailboxes (at most ``limit`` were read) up to ``limit`` rows in all:
+    (rows threaded, whether rows remain)."""
+    done = 0
+    for box in boxes:
+        if done >= limit:
+            return done, True
+        done += thread_box(box, limit - done)
+    return done, done >= limit or len(boxes) >= limit
+
+
+def _thread_box(raw: sqlite3.Connection, box: Box, limit: int) -> int:
+    """Thread up to ``limit`` rows of one mailbox past its mark; returns the rows looked at."""
+    mailbox_id, account_id, done, uidnext = box
+    rows = raw.execute(_SQL_NEW_ROWS, (account_id, mailbox_id, done, limit)).fetchall()
+
+    def find(keys: list[str]) -> int | None:
+        found: int | None = raw.execute(_SQL_FIND_THREAD, (account_id, json.dumps(keys))).fetchone()[0]
+        return found
+
+    def add(message_id: int, thread: int, keys: list[str]) -> None:
         raw.execute(_SQL_ADD_THREAD, (account_id, message_id, thread))
         if keys:
             raw.executemany(_SQL_ADD_KEY, [(account_id, key, thread) for key in keys])
-    # Past the last row read; past every UID allocated when the batch was not full (expunged ones).
-    mark = rows[-1][0] if len(rows) == limit else uidnext - 1
-    raw.execute(_SQL_PROGRESS, (mailbox_id, mark))
+
+    assign_threads(rows, _keys, find, add)
+    raw.execute(_SQL_PROGRESS, (mailbox_id, progress_mark(rows, limit, uidnext)))
     return len(rows)
 
 
@@ -92,12 +142,7 @@ def thread_pending(conn: Connection, limit: int, mailbox_id: MailboxId | None = 
     if mailbox_id is not None:
         sql, params = sql + " AND b.id = ?", (mailbox_id,)
     boxes = raw.execute(sql + " LIMIT ?", (*params, limit)).fetchall()
-    done = 0
-    for box in boxes:
-        if done >= limit:
-            return done, True
-        done += _thread_box(raw, box, limit - done)
-    return done, done >= limit or len(boxes) >= limit
+    return thread_boxes(boxes, limit, lambda box, left: _thread_box(raw, box, left))
 
 
 def has_pending(conn: Connection) -> bool:

@@ -1,7 +1,7 @@
 """Blobs kept in the database: ``large_blobs`` and ``large_blob_chunks`` (``store.blobs = "postgresql"``).
 
 Revision ID: 0036
-Revises: 0034
+Revises: 0035
 Create Date: 2026-12-07
 
 With ``[store] blobs = "postgresql"`` a blob larger than ``store.inline_blob_max`` is not a file:
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0036"
-down_revision = "0034"
+down_revision = "0035"
 branch_labels = None
 depends_on = None
 
