@@ -21,6 +21,9 @@ from pochta.store.account_settings import (
     MAX_UNIT_DEPTH,
     POP3_ENABLED,
     POP3_ENABLED_AT,
+    QUOTA_BYTES,
+    QUOTA_KEYS,
+    QUOTA_MESSAGES,
     ROOT_UNIT,
     AccountSettings,
     format_value,
@@ -274,3 +277,45 @@ def set_account_unit(conn: Connection, account_id: AccountId, name: str) -> None
         conn.execute(insert(account_units).values(account_id=account_id, unit_id=row.id))
     if not was:
         _note_pop3_enabled(conn, account_id)
+
+
+# The storage quota the accounts inherit from their units (keys quota.bytes, quota.messages), for
+# the quota checks inside every write and the quota reads (sqlite/quota, pg/mail, pg/reader). One
+# text for both engines, filled with how the engine names the account ids (``{ids}``: "IN (?, ?)",
+# "= ANY(%s)", "= :account") and its integer type (``{int}``): the caller puts ``unit_quota`` in
+# its own query with a LEFT JOIN, so a check stays one statement.
+#
+# Why it costs nothing when no unit sets a quota: the anchor's EXISTS is uncorrelated, so both
+# engines evaluate it once per statement, over ``unit_settings`` (a few rows per unit), and when it
+# is false the chain is empty and nothing walks the units; the accounts' own columns and the
+# domain's are then read exactly as before. When some unit sets one, the walk is the accounts in
+# question times the depth of their units (at most MAX_UNIT_DEPTH). Only user accounts inherit: the
+# hidden owner of a domain's public mailboxes belongs to no unit (as for the root's members).
+_QUOTA_KEY_LIST = ", ".join(f"'{key.name}'" for key in QUOTA_KEYS)
+UNIT_QUOTA_CTE = f"""WITH RECURSIVE quota_chain(account_id, unit_id, depth) AS (
+    SELECT qa.id, coalesce(qm.unit_id, (SELECT id FROM units WHERE parent_id IS NULL ORDER BY id LIMIT 1)), 1
+    FROM accounts AS qa LEFT JOIN account_units AS qm ON qm.account_id = qa.id
+    WHERE EXISTS (SELECT 1 FROM unit_settings WHERE key IN ({_QUOTA_KEY_LIST}))
+    AND qa.kind = '{USER_KIND}' AND qa.id {{ids}}
+    UNION ALL
+    SELECT quota_chain.account_id, units.parent_id, quota_chain.depth + 1
+    FROM quota_chain JOIN units ON units.id = quota_chain.unit_id
+    WHERE units.parent_id IS NOT NULL AND quota_chain.depth < {MAX_UNIT_DEPTH}
+), unit_quota(account_id, bytes, messages) AS (
+    SELECT c.account_id,
+    (SELECT CAST(s.value AS {{int}}) FROM quota_chain AS n JOIN unit_settings AS s
+     ON s.unit_id = n.unit_id AND s.key = '{QUOTA_BYTES.name}'
+     WHERE n.account_id = c.account_id ORDER BY n.depth LIMIT 1),
+    (SELECT CAST(s.value AS {{int}}) FROM quota_chain AS n JOIN unit_settings AS s
+     ON s.unit_id = n.unit_id AND s.key = '{QUOTA_MESSAGES.name}'
+     WHERE n.account_id = c.account_id ORDER BY n.depth LIMIT 1)
+    FROM quota_chain AS c WHERE c.depth = 1
+)
+"""  # noqa: S608 (constants only)
+
+
+def quota_sql(select_text: str, *, ids: str, integer: str) -> str:
+    """``select_text`` (which may LEFT JOIN ``unit_quota AS uq ON uq.account_id = a.id`` and read
+    ``uq.bytes``, ``uq.messages``: NULL where no unit sets one) behind ``UNIT_QUOTA_CTE``, whose
+    account ids the engine names ``ids`` (the caller binds them once more for the CTE, first)."""
+    return UNIT_QUOTA_CTE.format(ids=ids, int=integer) + select_text.replace("{ids}", ids)
