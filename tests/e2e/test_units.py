@@ -187,7 +187,7 @@ def test_a_units_quota_is_set_shown_and_overridden_in_the_cli(server: Running) -
     server.pochta("unit", "add", "staff")
     server.pochta("unit", "add", "sales", "--parent", "staff")
     out = server.pochta("unit", "set", "staff", "quota.bytes=2G", "quota.messages=10000")
-    assert "quota.bytes=2G" in out and "quota.messages=10000" in out, out
+    assert "quota.bytes=2G, quota.messages=10000" in out, out
     server.pochta("user", "set", ANN, "--unit", "sales")
     assert re.search(r"staff\s+0\s+quota\.bytes=2G, quota\.messages=10000", server.pochta("unit", "list"))
     shown = server.pochta("user", "show", ANN)

@@ -219,8 +219,8 @@ def enforce_quota(conn: Connection, additional: dict[AccountId, tuple[int, int]]
     aborts one of the two jobs, which runs again and reads the new usage."""
     growing = sorted(account for account, (octets, count) in additional.items() if octets > 0 or count > 0)
     if growing:
-        # The ids twice: once for the unit chain's anchor, once for the accounts' rows.
-        judge_quota(fetch_rows(conn, _SQL_LIMITED, (growing, growing)), additional)
+        # The ids three times: the unit chain's anchor, then each branch (``sql/units.quota_sql``).
+        judge_quota(fetch_rows(conn, _SQL_LIMITED, (growing,) * 3), additional)
 
 
 def adjust_quota(conn: Connection, account_id: AccountId, size: int, count: int) -> None:

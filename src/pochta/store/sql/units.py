@@ -282,21 +282,23 @@ def set_account_unit(conn: Connection, account_id: AccountId, name: str) -> None
 # The storage quota the accounts inherit from their units (keys quota.bytes, quota.messages), for
 # the quota checks inside every write and the quota reads (sqlite/quota, pg/mail, pg/reader). One
 # text for both engines, filled with how the engine names the account ids (``{ids}``: "IN (?, ?)",
-# "= ANY(%s)", "= :account") and its integer type (``{int}``): the caller puts ``unit_quota`` in
-# its own query with a LEFT JOIN, so a check stays one statement.
+# "= ANY(%s)", "= :account") and its integer type (``{int}``), so that a check stays one statement.
 #
-# Why it costs nothing when no unit sets a quota: the anchor's EXISTS is uncorrelated, so both
-# engines evaluate it once per statement, over ``unit_settings`` (a few rows per unit), and when it
-# is false the chain is empty and nothing walks the units; the accounts' own columns and the
-# domain's are then read exactly as before. When some unit sets one, the walk is the accounts in
-# question times the depth of their units (at most MAX_UNIT_DEPTH). Only user accounts inherit: the
-# hidden owner of a domain's public mailboxes belongs to no unit (as for the root's members).
+# Why it costs nothing while no unit sets a quota: ``quota_sql`` runs the caller's query twice over,
+# joined by UNION ALL: as it was before units had quotas (the account's own columns) behind NOT
+# EXISTS(a unit sets a quota key), and with the units' limits behind EXISTS. The gate refers to no
+# row of the query, so both engines evaluate it once, before any loop (SQLite codes such a term
+# ahead of its loops; PostgreSQL makes it a one-time filter): the branch whose gate is false reads
+# nothing, and the recursive chain, only scanned in the second branch, is never built. Measured
+# (docs/units.md "Storage quota"): the check costs what it did. When some unit sets one, the walk
+# is the accounts in question times the depth of their units (at most MAX_UNIT_DEPTH). Only user
+# accounts inherit: a domain's hidden owner of public mailboxes belongs to no unit.
 _QUOTA_KEY_LIST = ", ".join(f"'{key.name}'" for key in QUOTA_KEYS)
+_ANY_UNIT_QUOTA = f"EXISTS (SELECT 1 FROM unit_settings WHERE key IN ({_QUOTA_KEY_LIST}))"  # noqa: S608
 UNIT_QUOTA_CTE = f"""WITH RECURSIVE quota_chain(account_id, unit_id, depth) AS (
     SELECT qa.id, coalesce(qm.unit_id, (SELECT id FROM units WHERE parent_id IS NULL ORDER BY id LIMIT 1)), 1
     FROM accounts AS qa LEFT JOIN account_units AS qm ON qm.account_id = qa.id
-    WHERE EXISTS (SELECT 1 FROM unit_settings WHERE key IN ({_QUOTA_KEY_LIST}))
-    AND qa.kind = '{USER_KIND}' AND qa.id {{ids}}
+    WHERE qa.kind = '{USER_KIND}' AND qa.id {{ids}}
     UNION ALL
     SELECT quota_chain.account_id, units.parent_id, quota_chain.depth + 1
     FROM quota_chain JOIN units ON units.id = quota_chain.unit_id
@@ -313,9 +315,29 @@ UNIT_QUOTA_CTE = f"""WITH RECURSIVE quota_chain(account_id, unit_id, depth) AS (
 )
 """  # noqa: S608 (constants only)
 
+_OWN_ONLY = {
+    "{bytes}": "a.quota_bytes",
+    "{messages}": "a.quota_messages",
+    "{unit_join}": "",
+    "{gate}": "NOT " + _ANY_UNIT_QUOTA,
+}
+_WITH_UNITS = {
+    "{bytes}": "coalesce(a.quota_bytes, uq.bytes)",
+    "{messages}": "coalesce(a.quota_messages, uq.messages)",
+    "{unit_join}": "LEFT JOIN unit_quota AS uq ON uq.account_id = a.id",
+    "{gate}": _ANY_UNIT_QUOTA,
+}
+
 
 def quota_sql(select_text: str, *, ids: str, integer: str) -> str:
-    """``select_text`` (which may LEFT JOIN ``unit_quota AS uq ON uq.account_id = a.id`` and read
-    ``uq.bytes``, ``uq.messages``: NULL where no unit sets one) behind ``UNIT_QUOTA_CTE``, whose
-    account ids the engine names ``ids`` (the caller binds them once more for the CTE, first)."""
-    return UNIT_QUOTA_CTE.format(ids=ids, int=integer) + select_text.replace("{ids}", ids)
+    """One statement of ``select_text``, a query of ``accounts AS a`` that names the account's
+    effective limits ``{bytes}`` and ``{messages}``, has ``{unit_join}`` among its joins and
+    ``{gate}`` among its conditions, and its account ids ``{ids}``: the two branches above. The
+    engine binds the ids three times: for the chain, the first branch, the second."""
+    branches = []
+    for words in (_OWN_ONLY, _WITH_UNITS):
+        branch = select_text.replace("{ids}", ids)
+        for word, replacement in words.items():
+            branch = branch.replace(word, replacement)
+        branches.append(branch)
+    return UNIT_QUOTA_CTE.format(ids=ids, int=integer) + "\nUNION ALL\n".join(branches)

@@ -31,34 +31,31 @@ from pochta.store.schema import accounts, domain_quota_usage, domains, quota_usa
 from pochta.store.sql.units import quota_sql
 from pochta.store.sqlite.writer import driver_connection
 
-# SQLite's default SQLITE_MAX_VARIABLE_NUMBER is 32766; stay well below it (each id is bound twice).
+# SQLite's default SQLITE_MAX_VARIABLE_NUMBER is 32766; stay well below it (each id is bound 3 times).
 _CHUNK = 500
 
 # Every account among the ids whose own root or domain's root has a limit, with both roots' usage.
-# The account's limit is its own column, else its nearest unit's (``unit_quota``, resolved in the
-# same statement: sql/units.UNIT_QUOTA_CTE says why that costs nothing while no unit sets a quota),
-# each resource on its own. The engine's form of the ids, ``{ids}``, is filled in per call.
+# The account's limit is its own column, else its nearest unit's, each resource on its own; the
+# placeholders are ``sql/units.quota_sql``'s (which says why units cost nothing while none sets a
+# quota), the ids' form is the engine's.
 LIMITED_SELECT = (
-    "SELECT a.id, a.domain_id, coalesce(a.quota_bytes, uq.bytes), coalesce(a.quota_messages, uq.messages), "
-    "coalesce(q.bytes, 0), coalesce(q.messages, 0), d.quota_bytes, d.quota_messages, coalesce(u.bytes, 0), "
-    "coalesce(u.messages, 0) FROM accounts AS a JOIN domains AS d ON d.id = a.domain_id "
-    "LEFT JOIN quota_usage AS q ON q.account_id = a.id "
-    "LEFT JOIN domain_quota_usage AS u ON u.domain_id = a.domain_id "
-    "LEFT JOIN unit_quota AS uq ON uq.account_id = a.id "
-    "WHERE (a.quota_bytes IS NOT NULL OR a.quota_messages IS NOT NULL OR uq.bytes IS NOT NULL "
-    "OR uq.messages IS NOT NULL OR d.quota_bytes IS NOT NULL OR d.quota_messages IS NOT NULL) "
-    "AND a.id {ids}"
-)
-# One account's two roots, limits (effective, as above) and usage: GETQUOTA, GETQUOTAROOT, the
-# RCPT-time check. ``{ids}`` as above (one id).
-ACCOUNT_QUOTA_SELECT = (
-    "SELECT coalesce(a.quota_bytes, uq.bytes), coalesce(a.quota_messages, uq.messages), "
-    "coalesce(q.bytes, 0), coalesce(q.messages, 0), d.name, "
+    "SELECT a.id, a.domain_id, {bytes}, {messages}, coalesce(q.bytes, 0), coalesce(q.messages, 0), "
     "d.quota_bytes, d.quota_messages, coalesce(u.bytes, 0), coalesce(u.messages, 0) "
     "FROM accounts AS a JOIN domains AS d ON d.id = a.domain_id "
     "LEFT JOIN quota_usage AS q ON q.account_id = a.id "
-    "LEFT JOIN domain_quota_usage AS u ON u.domain_id = a.domain_id "
-    "LEFT JOIN unit_quota AS uq ON uq.account_id = a.id WHERE a.id {ids}"
+    "LEFT JOIN domain_quota_usage AS u ON u.domain_id = a.domain_id {unit_join} "
+    "WHERE {gate} AND ({bytes} IS NOT NULL OR {messages} IS NOT NULL OR d.quota_bytes IS NOT NULL "
+    "OR d.quota_messages IS NOT NULL) AND a.id {ids}"
+)
+# One account's two roots, limits (effective, as above) and usage: GETQUOTA, GETQUOTAROOT, the
+# RCPT-time check.
+ACCOUNT_QUOTA_SELECT = (
+    "SELECT {bytes}, {messages}, coalesce(q.bytes, 0), coalesce(q.messages, 0), d.name, "
+    "d.quota_bytes, d.quota_messages, coalesce(u.bytes, 0), coalesce(u.messages, 0) "
+    "FROM accounts AS a JOIN domains AS d ON d.id = a.domain_id "
+    "LEFT JOIN quota_usage AS q ON q.account_id = a.id "
+    "LEFT JOIN domain_quota_usage AS u ON u.domain_id = a.domain_id {unit_join} "
+    "WHERE {gate} AND a.id {ids}"
 )
 _SQL_ACCOUNT_QUOTA = quota_sql(ACCOUNT_QUOTA_SELECT, ids="= ?", integer="INTEGER")
 _LIMITED_BY_SIZE: dict[int, str] = {}  # the statement for n ids (sqlite3 caches each text's plan)
@@ -102,8 +99,8 @@ def enforce_quota(conn: Connection, additional: dict[AccountId, tuple[int, int]]
     raw = driver_connection(conn)
     rows: list[tuple[Any, ...]] = []
     for ids in _chunked(growing):
-        # The ids twice: once for the unit chain's anchor, once for the accounts' rows.
-        rows += raw.execute(_sql_limited(len(ids)), (*ids, *ids)).fetchall()
+        # The ids three times: the unit chain's anchor, then each branch (``quota_sql``).
+        rows += raw.execute(_sql_limited(len(ids)), (*ids, *ids, *ids)).fetchall()
     judge_quota(rows, additional)
 
 
@@ -135,7 +132,7 @@ def judge_quota(rows: Sequence[Sequence[Any]], additional: dict[AccountId, tuple
 
 
 def account_quota(conn: Connection, account_id: AccountId) -> AccountQuota | None:
-    row = driver_connection(conn).execute(_SQL_ACCOUNT_QUOTA, (account_id, account_id)).fetchone()
+    row = driver_connection(conn).execute(_SQL_ACCOUNT_QUOTA, (account_id,) * 3).fetchone()
     if row is None:
         return None
     a_bytes, a_messages, a_used, a_count, domain, d_bytes, d_messages, d_used, d_count = row

@@ -315,7 +315,10 @@ async def test_unit_quota_is_inherited_and_enforced(store: Store) -> None:
     await deliver(store, make_message(n=10), inbox.id)
     with pytest.raises(QuotaExceeded) as refused:  # a delivery of two copies: one too many
         await deliver(store, make_message(n=11), inbox.id, archive.id)
-    assert (refused.value.accounts, refused.value.reason) == (frozenset({alice.id}), "Quota exceeded (STORAGE)")
+    assert (refused.value.accounts, refused.value.reason) == (
+        frozenset({alice.id}),
+        "Quota exceeded (STORAGE)",
+    )
     blob, parsed = await put(store, make_message(n=12))
     assert await store.append(alice.id, "Archive", blob, parsed) is not None  # exactly the limit
     with pytest.raises(QuotaExceeded):
@@ -328,9 +331,11 @@ async def test_unit_quota_is_inherited_and_enforced(store: Store) -> None:
     # from "staff". Bob, in "staff", keeps staff's.
     await store.set_unit_settings("sales", {QUOTA_BYTES.name: 10 * size})
     quota = await store.account_quota(alice.id)
-    assert quota is not None and quota.account_limits == QuotaLimits(10 * size, 100)
+    assert quota is not None
+    assert quota.account_limits == QuotaLimits(10 * size, 100)
     bob_quota = await store.account_quota(bob.id)
-    assert bob_quota is not None and bob_quota.account_limits == QuotaLimits(2 * size, 100)
+    assert bob_quota is not None
+    assert bob_quota.account_limits == QuotaLimits(2 * size, 100)
     await deliver(store, make_message(n=13), inbox.id)
     await store.set_unit_settings("staff", {QUOTA_MESSAGES.name: 3})
     with pytest.raises(QuotaExceeded) as refused:
@@ -340,7 +345,8 @@ async def test_unit_quota_is_inherited_and_enforced(store: Store) -> None:
     await store.set_unit_settings("staff", {QUOTA_MESSAGES.name: None, QUOTA_BYTES.name: None})
     await store.set_unit_settings("sales", {QUOTA_BYTES.name: None})
     quota = await store.account_quota(alice.id)
-    assert quota is not None and quota.account_limits == QuotaLimits()
+    assert quota is not None
+    assert quota.account_limits == QuotaLimits()
     await deliver(store, make_message(n=14), inbox.id, inbox.id)
     assert await store.quota_usage(alice.id) == 5 * size
 
@@ -354,7 +360,8 @@ async def test_an_accounts_own_quota_wins_over_its_units(store: Store) -> None:
     await store.set_unit_settings("root", {QUOTA_BYTES.name: size})
     await store.update_account("alice@example.org", quota_bytes=3 * size)  # her own: larger
     quota = await store.account_quota(alice.id)
-    assert quota is not None and quota.account_limits == QuotaLimits(3 * size, None)
+    assert quota is not None
+    assert quota.account_limits == QuotaLimits(3 * size, None)
     await deliver(store, make_message(n=10), inbox.id, inbox.id, inbox.id)
     with pytest.raises(QuotaExceeded):
         await deliver(store, make_message(n=11), inbox.id)
@@ -375,9 +382,11 @@ async def test_an_accounts_own_quota_wins_over_its_units(store: Store) -> None:
     # Without her own, she follows the unit again.
     await store.update_account("alice@example.org", quota_bytes=None)
     quota = await store.account_quota(alice.id)
-    assert quota is not None and quota.account_limits == QuotaLimits(100 * size, None)
+    assert quota is not None
+    assert quota.account_limits == QuotaLimits(100 * size, None)
     await deliver(store, make_message(n=13), inbox.id)
     # The hidden owner of a domain's public mailboxes belongs to no unit: the root's limit is not its.
     shared = await store.add_shared_owner("example.org")
     shared_quota = await store.account_quota(shared.id)
-    assert shared_quota is not None and shared_quota.account_limits == QuotaLimits()
+    assert shared_quota is not None
+    assert shared_quota.account_limits == QuotaLimits()
