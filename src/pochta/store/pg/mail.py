@@ -140,7 +140,7 @@ _SQL_DELETE_MESSAGES = "DELETE FROM messages WHERE id = ANY(%s)"
 
 # enforce_quota's rows (``sqlite/quota.LIMITED_SELECT``): every account among the ids whose own
 # root (its own limit, else its nearest unit's) or domain's root has a limit, with both roots'
-# usage; the units' part costs one EXISTS while no unit sets a quota (sql/units.UNIT_QUOTA_CTE).
+# usage; the units' part costs one EXISTS while no unit sets a quota (sql/units.quota_sql says why).
 _SQL_LIMITED = quota_sql(LIMITED_SELECT, ids="= ANY(%s)", integer="BIGINT")
 
 _SQL_KEYWORDS_READ = "SELECT keywords FROM mailboxes WHERE id = %s"

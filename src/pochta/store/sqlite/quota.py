@@ -105,9 +105,9 @@ def enforce_quota(conn: Connection, additional: dict[AccountId, tuple[int, int]]
 
 
 def judge_quota(rows: Sequence[Sequence[Any]], additional: dict[AccountId, tuple[int, int]]) -> None:
-    """``enforce_quota``'s rule over the rows of ``_SQL_LIMITED`` (account id, domain id, the
-    account's limits and usage, the domain's limits and usage): pure, so that each engine reads
-    the rows its own way (``pg/mail`` on PostgreSQL) and one function decides."""
+    """``enforce_quota``'s rule over the rows of ``LIMITED_SELECT`` (account id, domain id, the
+    account's effective limits and usage, the domain's limits and usage): pure, so that each
+    engine reads the rows its own way (``pg/mail`` on PostgreSQL) and one function decides."""
     taken: dict[int, QuotaUsage] = {}  # per domain: what the accounts that fit add to it
     over: list[AccountId] = []
     reason = ""
