@@ -30,6 +30,10 @@ MAX_UNIT_DEPTH = 32
 # The protocols with a switch (``<protocol>.enabled``); a domain also switches the first three.
 SWITCHED_PROTOCOLS = ("imap", "pop3", "submission", "managesieve")
 
+# The largest quota a unit may set (18 digits: the enforcing SQL reads no longer value, so that its
+# cast to a signed 64-bit integer cannot overflow; about 888 PiB).
+MAX_QUOTA = 10**18 - 1
+
 _TRUE = {"on", "yes", "true", "1"}
 _FALSE = {"off", "no", "false", "0"}
 
@@ -64,7 +68,16 @@ def _parse_quota_size(text: str) -> int:
     size = parse_size(text)
     if size is None:
         raise ValueError(f"{text!r}: give a size such as 500M or 2G (to remove the limit: --unset)")
+    if size > MAX_QUOTA:
+        raise ValueError(f"{text!r} is past the largest quota, {MAX_QUOTA} octets")
     return size
+
+
+def _parse_quota_count(text: str) -> int:
+    count = _parse_count(text)
+    if count > MAX_QUOTA:
+        raise ValueError(f"{text!r} is past the largest quota, {MAX_QUOTA}")
+    return count
 
 
 def _parse_time(text: str) -> datetime:
@@ -175,7 +188,7 @@ QUOTA_BYTES = SettingKey(
 )
 QUOTA_MESSAGES = SettingKey(
     "quota.messages",
-    _parse_count,
+    _parse_quota_count,
     str,
     "message quota of each account under the unit (an account's own: pochta user set --messages)",
     account=False,

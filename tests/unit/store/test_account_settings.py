@@ -104,5 +104,11 @@ def test_quota_keys_take_sizes_and_are_a_units_only() -> None:
         parse_value("quota.bytes", "-1G", unit=True)
     with pytest.raises(ValueError, match="not a whole number"):
         parse_value("quota.messages", "1e3", unit=True)
+    # 18 digits at most: the enforcing SQL casts the text to a 64-bit integer and reads no longer.
+    assert parse_value("quota.messages", "9" * 18, unit=True) == 10**18 - 1
+    with pytest.raises(ValueError, match="past the largest quota"):
+        parse_value("quota.messages", "1" + "0" * 18, unit=True)
+    with pytest.raises(ValueError, match="past the largest quota"):
+        parse_value("quota.bytes", "1000000T", unit=True)
     with pytest.raises(ValueError, match="an account cannot set it"):
         parse_value("quota.bytes", "1G")  # an account's own quota: `pochta user set --quota`

@@ -44,7 +44,7 @@ from pochta.store.sql.mail_rows import (
     uid_ranges,
 )
 from pochta.store.sql.mail_writes import MembershipRow
-from pochta.store.sql.units import quota_sql
+from pochta.store.sql.units import PG_DIGITS, quota_sql
 from pochta.store.sqlite.keywords import merge_keywords
 from pochta.store.sqlite.quota import LIMITED_SELECT, judge_quota
 
@@ -141,7 +141,7 @@ _SQL_DELETE_MESSAGES = "DELETE FROM messages WHERE id = ANY(%s)"
 # enforce_quota's rows (``sqlite/quota.LIMITED_SELECT``): every account among the ids whose own
 # root (its own limit, else its nearest unit's) or domain's root has a limit, with both roots'
 # usage; the units' part costs one EXISTS while no unit sets a quota (sql/units.quota_sql says why).
-_SQL_LIMITED = quota_sql(LIMITED_SELECT, ids="= ANY(%s)", integer="BIGINT")
+_SQL_LIMITED = quota_sql(LIMITED_SELECT, ids="= ANY(%s)", integer="BIGINT", digits=PG_DIGITS)
 
 _SQL_KEYWORDS_READ = "SELECT keywords FROM mailboxes WHERE id = %s"
 _SQL_KEYWORDS_WRITE = "UPDATE mailboxes SET keywords = %s WHERE id = %s"

@@ -20,13 +20,13 @@ from pochta.store.model import (
 )
 from pochta.store.schema import mailbox_acl, mailboxes
 from pochta.store.sql import directory
-from pochta.store.sql.units import quota_sql
+from pochta.store.sql.units import PG_DIGITS, quota_sql
 from pochta.store.sqlite.quota import ACCOUNT_QUOTA_SELECT
 
 __all__ = ["CoreDirectoryReader"]
 
-# BIGINT: PostgreSQL's integer type, which SQLite reads as INTEGER too.
-_ACCOUNT_QUOTA = text(quota_sql(ACCOUNT_QUOTA_SELECT, ids="= :account", integer="BIGINT"))
+# PostgreSQL's forms (BIGINT, its regular expression): this reader serves PgStore only.
+_ACCOUNT_QUOTA = text(quota_sql(ACCOUNT_QUOTA_SELECT, ids="= :account", integer="BIGINT", digits=PG_DIGITS))
 
 
 class CoreDirectoryReader:

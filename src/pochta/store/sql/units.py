@@ -282,7 +282,9 @@ def set_account_unit(conn: Connection, account_id: AccountId, name: str) -> None
 # The storage quota the accounts inherit from their units (keys quota.bytes, quota.messages), for
 # the quota checks inside every write and the quota reads (sqlite/quota, pg/mail, pg/reader). One
 # text for both engines, filled with how the engine names the account ids (``{ids}``: "IN (?, ?)",
-# "= ANY(%s)", "= :account") and its integer type (``{int}``), so that a check stays one statement.
+# "= ANY(%s)", "= :account"), its integer type (``{int}``) and its test that ``s.value`` is all
+# digits (``{digits}``: a value this version cannot read is skipped, as AccountSettings skips it,
+# rather than cast into an error or a limit of 0), so that a check stays one statement.
 #
 # Why it costs nothing while no unit sets a quota: ``quota_sql`` runs the caller's query twice over,
 # joined by UNION ALL: as it was before units had quotas (the account's own columns) behind NOT
@@ -307,10 +309,10 @@ UNIT_QUOTA_CTE = f"""WITH RECURSIVE quota_chain(account_id, unit_id, depth) AS (
     SELECT c.account_id,
     (SELECT CAST(s.value AS {{int}}) FROM quota_chain AS n JOIN unit_settings AS s
      ON s.unit_id = n.unit_id AND s.key = '{QUOTA_BYTES.name}'
-     WHERE n.account_id = c.account_id ORDER BY n.depth LIMIT 1),
+     WHERE n.account_id = c.account_id AND {{digits}} ORDER BY n.depth LIMIT 1),
     (SELECT CAST(s.value AS {{int}}) FROM quota_chain AS n JOIN unit_settings AS s
      ON s.unit_id = n.unit_id AND s.key = '{QUOTA_MESSAGES.name}'
-     WHERE n.account_id = c.account_id ORDER BY n.depth LIMIT 1)
+     WHERE n.account_id = c.account_id AND {{digits}} ORDER BY n.depth LIMIT 1)
     FROM quota_chain AS c WHERE c.depth = 1
 )
 """  # noqa: S608 (constants only)
@@ -329,7 +331,13 @@ _WITH_UNITS = {
 }
 
 
-def quota_sql(select_text: str, *, ids: str, integer: str) -> str:
+# ``quota_sql``'s ``digits`` on each engine (the stored text is checked when set; this guards
+# against a row written by hand or by a later version).
+SQLITE_DIGITS = "s.value != '' AND s.value NOT GLOB '*[^0-9]*' AND length(s.value) <= 18"
+PG_DIGITS = "s.value ~ '^[0-9]{1,18}$'"
+
+
+def quota_sql(select_text: str, *, ids: str, integer: str, digits: str) -> str:
     """One statement of ``select_text``, a query of ``accounts AS a`` that names the account's
     effective limits ``{bytes}`` and ``{messages}``, has ``{unit_join}`` among its joins and
     ``{gate}`` among its conditions, and its account ids ``{ids}``: the two branches above. The
@@ -340,4 +348,4 @@ def quota_sql(select_text: str, *, ids: str, integer: str) -> str:
         for word, replacement in words.items():
             branch = branch.replace(word, replacement)
         branches.append(branch)
-    return UNIT_QUOTA_CTE.format(ids=ids, int=integer) + "\nUNION ALL\n".join(branches)
+    return UNIT_QUOTA_CTE.format(ids=ids, int=integer, digits=digits) + "\nUNION ALL\n".join(branches)

@@ -28,7 +28,7 @@ from pochta.store.model import (
     ReconstructReport,
 )
 from pochta.store.schema import accounts, domain_quota_usage, domains, quota_usage
-from pochta.store.sql.units import quota_sql
+from pochta.store.sql.units import SQLITE_DIGITS, quota_sql
 from pochta.store.sqlite.writer import driver_connection
 
 # SQLite's default SQLITE_MAX_VARIABLE_NUMBER is 32766; stay well below it (each id is bound 3 times).
@@ -57,14 +57,16 @@ ACCOUNT_QUOTA_SELECT = (
     "LEFT JOIN domain_quota_usage AS u ON u.domain_id = a.domain_id {unit_join} "
     "WHERE {gate} AND a.id {ids}"
 )
-_SQL_ACCOUNT_QUOTA = quota_sql(ACCOUNT_QUOTA_SELECT, ids="= ?", integer="INTEGER")
+_SQL_ACCOUNT_QUOTA = quota_sql(ACCOUNT_QUOTA_SELECT, ids="= ?", integer="INTEGER", digits=SQLITE_DIGITS)
 _LIMITED_BY_SIZE: dict[int, str] = {}  # the statement for n ids (sqlite3 caches each text's plan)
 
 
 def _sql_limited(count: int) -> str:
     sql = _LIMITED_BY_SIZE.get(count)
     if sql is None:
-        sql = quota_sql(LIMITED_SELECT, ids="IN (" + ",".join("?" * count) + ")", integer="INTEGER")
+        sql = quota_sql(
+            LIMITED_SELECT, ids="IN (" + ",".join("?" * count) + ")", integer="INTEGER", digits=SQLITE_DIGITS
+        )
         if len(_LIMITED_BY_SIZE) < 64:
             _LIMITED_BY_SIZE[count] = sql
     return sql
