@@ -292,7 +292,8 @@ def set_account_unit(conn: Connection, account_id: AccountId, name: str) -> None
 # row of the query, so both engines evaluate it once, before any loop (SQLite codes such a term
 # ahead of its loops; PostgreSQL makes it a one-time filter): the branch whose gate is false reads
 # nothing, and the recursive chain, only scanned in the second branch, is never built. Measured
-# (docs/units.md "Storage quota"): the check costs what it did. When some unit sets one, the walk
+# (docs/units.md "Storage quota"): the gate adds under 1 µs to a check of about 5 µs, nothing
+# visible in a delivery (about 2 ms of fsyncs and writes). When some unit sets one, the walk
 # is the accounts in question times the depth of their units (at most MAX_UNIT_DEPTH). Only user
 # accounts inherit: a domain's hidden owner of public mailboxes belongs to no unit.
 _QUOTA_KEY_LIST = ", ".join(f"'{key.name}'" for key in QUOTA_KEYS)
