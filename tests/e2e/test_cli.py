@@ -340,7 +340,7 @@ def test_quota_commands(data: Path) -> None:
     assert re.search(r"example\.org\s+messages\s+2\s+1000", domain)
     # `user set` sets the same limits, and the administrator flag.
     out = ok(run("user", "set", "alice@example.org", "--messages", "none", "--admin", data=data))
-    assert "quota 2G, messages unlimited, admin," in out
+    assert "quota 2G (own), messages unlimited, admin," in out
     listing = ok(run("user", "list", data=data))
     assert re.search(rf"alice@example\.org \(admin\)\s+2G\s+{size}\s+unlimited\s+1\s", listing)
     assert re.search(rf"bob@example\.org\s+unlimited\s+{size}\s+unlimited\s+1\s", listing)

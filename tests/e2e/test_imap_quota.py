@@ -10,6 +10,7 @@ import imapclient
 import pytest
 
 from imap_env import ALICE, BOB, PASSWORD, ImapEnv, ask, message, open_session, read_line
+from pochta.store.account_settings import QUOTA_BYTES, QUOTA_MESSAGES
 from pochta.store.model import QuotaLimits, QuotaUsage
 
 
@@ -239,3 +240,42 @@ async def test_imapclient_get_quota_root_get_quota_and_set_quota(env: ImapEnv) -
     bob = await env.store.get_account(BOB)
     assert bob is not None
     assert bob.quota_messages == 10
+
+
+async def test_a_units_quota_is_the_accounts_storage_limit(env: ImapEnv) -> None:
+    # docs/units.md: quota.bytes / quota.messages set on a unit are the limits of the account's own
+    # root for every account below it without limits of its own; a client sees them as its quota.
+    size = len(message(1))
+    await env.deliver(message(1))
+    await env.store.add_unit("staff")
+    await env.store.set_account_unit(ALICE, "staff")
+    await env.store.set_unit_settings("staff", {QUOTA_BYTES.name: size + size // 2, QUOTA_MESSAGES.name: 50})
+    limit_kib = kib(size + size // 2)  # RFC 9208 §5.1: in units of 1024 octets
+    sock = await open_session(env, select=b"INBOX")
+    try:
+        roots = await ask(sock, b"a GETQUOTAROOT INBOX")
+        own = await ask(sock, b'b GETQUOTA ""')
+        appended = await append(sock, b"c", message(2))
+        copied = await ask(sock, b"d COPY 1 Archive")
+        # An administrator's SETQUOTA sets the account's own limit, which wins over the unit's ...
+        await env.store.update_account(ALICE, admin=True)
+        raised = await ask(sock, b'e SETQUOTA "" (STORAGE 1000)')
+        appended_after = await append(sock, b"f", message(2))
+        # ... and once removed the account follows its unit again.
+        cleared = await ask(sock, b'g SETQUOTA "" ()')
+        again = await ask(sock, b'h GETQUOTA ""')
+    finally:
+        sock.close()
+    assert roots == [
+        b'* QUOTAROOT INBOX ""\r\n',
+        b'* QUOTA "" (STORAGE %d %d MESSAGE 1 50)\r\n' % (kib(size), limit_kib),
+        b"a OK GETQUOTAROOT completed\r\n",
+    ]
+    assert own[0] == b'* QUOTA "" (STORAGE %d %d MESSAGE 1 50)\r\n' % (kib(size), limit_kib)
+    assert appended[-1] == b"c NO [OVERQUOTA] Quota exceeded (STORAGE)\r\n"
+    assert copied == [b"d NO [OVERQUOTA] Quota exceeded (STORAGE)\r\n"]
+    # Each resource on its own: the unit's MESSAGE limit still holds beside her own STORAGE.
+    assert raised[0] == b'* QUOTA "" (STORAGE %d 1000 MESSAGE 1 50)\r\n' % kib(size)
+    assert appended_after[-1].startswith(b"f OK [APPENDUID ")
+    assert cleared[-1] == b"g OK SETQUOTA completed\r\n"
+    assert again[0] == b'* QUOTA "" (STORAGE %d %d MESSAGE 2 50)\r\n' % (kib(2 * size), limit_kib)

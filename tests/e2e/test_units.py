@@ -179,3 +179,40 @@ def test_unit_cli_tree_conflicts_and_errors(server: Running) -> None:
     server.pochta("unit", "del", "staff")
     [_header, root] = server.pochta("unit", "list").splitlines()
     assert re.fullmatch(r"root\s+1\s+-", root)
+
+
+def test_a_units_quota_is_set_shown_and_overridden_in_the_cli(server: Running) -> None:
+    # docs/units.md: quota.bytes takes a size as `pochta user set --quota` does; the account's own
+    # quota wins, and `user show` says where the effective one comes from.
+    server.pochta("unit", "add", "staff")
+    server.pochta("unit", "add", "sales", "--parent", "staff")
+    out = server.pochta("unit", "set", "staff", "quota.bytes=2G", "quota.messages=10000")
+    assert "quota.bytes=2G, quota.messages=10000" in out, out
+    server.pochta("user", "set", ANN, "--unit", "sales")
+    assert re.search(r"staff\s+0\s+quota\.bytes=2G, quota\.messages=10000", server.pochta("unit", "list"))
+    shown = server.pochta("user", "show", ANN)
+    assert "quota 2G (unit staff), messages 10000 (unit staff)" in shown, shown
+    assert re.search(r"quota\.bytes\s+2G\s+unit staff", shown), shown
+    assert re.search(r"ann@example\.org\s+2G\s+0\s+10000\s+0\s", server.pochta("user", "list"))
+    # The nearest unit wins, per resource; the account's own quota wins over both.
+    server.pochta("unit", "set", "sales", "quota.bytes=500M")
+    assert "quota 500M (unit sales), messages 10000 (unit staff)" in server.pochta("user", "show", ANN)
+    out = server.pochta("user", "set", ANN, "--quota", "1G")
+    assert "quota 1G (own), messages 10000 (unit staff)" in out, out
+    shown = server.pochta("user", "show", ANN)
+    assert re.search(r"quota\.bytes\s+1G\s+account", shown), shown
+    assert "quota 500M (unit sales)" in server.pochta("user", "set", ANN, "--quota", "none")
+    server.pochta("unit", "set", "sales", "--unset", "quota.bytes")
+    server.pochta("unit", "set", "staff", "quota.bytes=default", "--unset", "quota.messages")
+    assert "quota unlimited, messages unlimited" in server.pochta("user", "show", ANN)
+
+    def fails(*args: str) -> str:
+        result = run(*args, data=server.data)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        return result.stderr
+
+    assert "expected a size" in fails("unit", "set", "staff", "quota.bytes=lots")
+    assert "--unset" in fails("unit", "set", "staff", "quota.bytes=none")
+    assert "not a whole number" in fails("unit", "set", "staff", "quota.messages=-1")
+    assert "a unit's setting" in fails("user", "set", ANN, "--set", "quota.bytes=1G")

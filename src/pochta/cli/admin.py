@@ -32,7 +32,7 @@ from pochta.cli.send_limits import (
     send_limit_options,
     send_limit_rows,
 )
-from pochta.cli.unit import effective_rows, parse_assignments
+from pochta.cli.unit import effective_rows, parse_assignments, quota_text
 from pochta.config import Settings
 from pochta.delivery.send_limits import account_send_limits
 from pochta.naming import normalize_address, normalize_domain
@@ -49,7 +49,14 @@ from pochta.store.account_settings import (
     shown_value,
 )
 from pochta.store.api import UNSET, NotFound, Store
-from pochta.store.model import SWITCHABLE_PROTOCOLS, Account, ProtocolSwitches, QuotaUsage, ScramCredentials
+from pochta.store.model import (
+    SWITCHABLE_PROTOCOLS,
+    Account,
+    ProtocolSwitches,
+    QuotaLimits,
+    QuotaUsage,
+    ScramCredentials,
+)
 from pochta.store.send_limit_model import SendLimits
 
 T = TypeVar("T")
@@ -207,12 +214,18 @@ async def user_list(store: Store, settings: Settings, domain_name: str | None) -
             continue  # a domain's hidden owner of public mailboxes: ``pochta shared list``
         quota = await store.account_quota(account.id)
         used = QuotaUsage() if quota is None else quota.account_used
+        # The effective limits: the account's own, else its unit's (`pochta user show` says which).
+        limits = (
+            QuotaLimits(account.quota_bytes, account.quota_messages)
+            if quota is None
+            else quota.account_limits
+        )
         rows.append(
             [
                 account.address + (" (admin)" if account.admin else ""),
-                format_size(account.quota_bytes),
+                format_size(limits.bytes),
                 str(used.bytes),
-                "unlimited" if account.quota_messages is None else str(account.quota_messages),
+                "unlimited" if limits.messages is None else str(limits.messages),
                 str(used.messages),
                 _account_protocols(account),
                 account.settings.unit,
@@ -346,8 +359,7 @@ async def user_set(
     if values:
         updated = await store.set_account_settings(normalized, values)
     click.echo(
-        f"{updated.address}: quota {format_size(updated.quota_bytes)}, "
-        f"messages {'unlimited' if updated.quota_messages is None else updated.quota_messages}, "
+        f"{updated.address}: quota {quota_text(updated)}, "
         f"{'admin, ' if updated.admin else ''}"
         f"unit {updated.settings.unit}, "
         f"protocols {_account_protocols(updated)}, {'enabled' if updated.enabled else 'disabled'}, "
@@ -377,7 +389,7 @@ async def user_show(store: Store, settings: Settings, address: str) -> None:
         raise NotFound(f"no such account: {normalized}")
     click.echo(
         f"{account.address}: {'enabled' if account.enabled else 'disabled'}, unit {account.settings.unit}, "
-        f"protocols {_account_protocols(account)}, quota {format_size(account.quota_bytes)}"
+        f"protocols {_account_protocols(account)}, quota {quota_text(account)}"
     )
     print_table(["setting", "value", "from"], effective_rows(account, settings))
     rows = await send_limit_rows(store, settings, "account", account.address.lower())

@@ -18,6 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
+from pochta import sizes
 from pochta.config import (
     CONFIG_FILE_NAME,
     DEFAULT_DATA_DIR,
@@ -135,34 +136,15 @@ def parse_listen(values: tuple[str, ...]) -> dict[str, str]:
     return listen
 
 
-_SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-
-
 def parse_size(text: str) -> int | None:
-    """`500M`, `2G`, `1048576` or `none`/`unlimited` (None) -> bytes."""
-    value = text.strip().upper().removesuffix("IB").removesuffix("B") if text.strip() else ""
-    if value in ("NONE", "UNLIMITED"):
-        return None
-    number, unit = value, ""
-    if value and value[-1] in _SIZE_UNITS:
-        number, unit = value[:-1], value[-1]
+    """`500M`, `2G`, `1048576` or `none`/`unlimited` (None) -> bytes (``pochta.sizes``)."""
     try:
-        amount = float(number)
-    except ValueError:
-        raise click.BadParameter(f"expected a size such as 500M, 2G or 'none', got {text!r}") from None
-    if amount < 0:
-        raise click.BadParameter(f"size cannot be negative: {text!r}")
-    return int(amount * _SIZE_UNITS[unit])
+        return sizes.parse_size(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
-def format_size(size: int | None) -> str:
-    if size is None:
-        return "unlimited"
-    for unit in ("T", "G", "M", "K"):
-        factor = _SIZE_UNITS[unit]
-        if size >= factor and size % factor == 0:
-            return f"{size // factor}{unit}"
-    return str(size)
+format_size = sizes.format_size
 
 
 def read_secret_stdin(what: str) -> str:

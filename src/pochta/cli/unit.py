@@ -14,6 +14,8 @@ from pochta.store.account_settings import (
     POP3_DELETE_ACTION,
     POP3_LOGIN_DELAY,
     POP3_MODE,
+    QUOTA_BYTES,
+    QUOTA_MESSAGES,
     ROOT_UNIT,
     SettingKey,
     known_key,
@@ -59,10 +61,41 @@ def config_default(key: SettingKey[object], settings: Settings) -> object | None
     return key.default
 
 
+def own_quota(account: Account, key: SettingKey[object]) -> int | None:
+    """The account's own limit of a quota key (its ``accounts`` column, `pochta user set --quota` or
+    SETQUOTA): None when it has none and follows its units."""
+    if key.name == QUOTA_BYTES.name:
+        return account.quota_bytes
+    if key.name == QUOTA_MESSAGES.name:
+        return account.quota_messages
+    return None
+
+
+def quota_text(account: Account) -> str:
+    """The effective storage and message quota and where each comes from: "2G (own), messages
+    10000 (unit staff)"; a resource nobody limits is "unlimited" (docs/units.md)."""
+    parts = []
+    for key in (QUOTA_BYTES, QUOTA_MESSAGES):
+        own = own_quota(account, key)  # type: ignore[arg-type]
+        found = account.settings.find(key)
+        if own is not None:
+            text = f"{shown_value(key.name, own)} (own)"
+        elif found is not None:
+            text = f"{shown_value(key.name, found.value)} (unit {found.source})"
+        else:
+            text = "unlimited"
+        parts.append(text if key is QUOTA_BYTES else f"messages {text}")
+    return ", ".join(parts)
+
+
 def effective_rows(account: Account, settings: Settings) -> list[list[str]]:
     """(key, effective value, where it comes from) for every known key."""
     rows = []
     for name, key in sorted(KEYS.items()):
+        own = own_quota(account, key)
+        if own is not None:  # the account's own quota is a column, and wins over its units'
+            rows.append([name, shown_value(name, own), "account"])
+            continue
         found = account.settings.find(key)
         if found is not None:
             source = "account" if found.source == "account" else f"unit {found.source}"

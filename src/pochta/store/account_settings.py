@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from pochta.sizes import format_size, parse_size
+
 T = TypeVar("T")
 
 # The installation's root unit: every account without a unit of its own belongs to it.
@@ -27,6 +29,10 @@ MAX_UNIT_DEPTH = 32
 
 # The protocols with a switch (``<protocol>.enabled``); a domain also switches the first three.
 SWITCHED_PROTOCOLS = ("imap", "pop3", "submission", "managesieve")
+
+# The largest quota a unit may set (18 digits: the enforcing SQL reads no longer value, so that its
+# cast to a signed 64-bit integer cannot overflow; about 888 PiB).
+MAX_QUOTA = 10**18 - 1
 
 _TRUE = {"on", "yes", "true", "1"}
 _FALSE = {"off", "no", "false", "0"}
@@ -55,6 +61,23 @@ def _parse_count(text: str) -> int:
     if not text.strip().isdigit():
         raise ValueError(f"{text!r} is not a whole number")
     return int(text)
+
+
+def _parse_quota_size(text: str) -> int:
+    # A limit, never "none": a unit that wants no limit of its own unsets the key (docs/units.md).
+    size = parse_size(text)
+    if size is None:
+        raise ValueError(f"{text!r}: give a size such as 500M or 2G (to remove the limit: --unset)")
+    if size > MAX_QUOTA:
+        raise ValueError(f"{text!r} is past the largest quota, {MAX_QUOTA} octets")
+    return size
+
+
+def _parse_quota_count(text: str) -> int:
+    count = _parse_count(text)
+    if count > MAX_QUOTA:
+        raise ValueError(f"{text!r} is past the largest quota, {MAX_QUOTA}")
+    return count
 
 
 def _parse_time(text: str) -> datetime:
@@ -88,6 +111,7 @@ class SettingKey(Generic[T]):
     account: bool = True  # may an account set it (False: a unit's; the account has its own place)
     default: T | None = None  # None: the caller's config value (or "none")
     secret: bool = False  # shown as "set", never printed
+    show: Callable[[T], str] | None = field(default=None, repr=False)  # None: as stored (``format``)
 
 
 def _key(name: str, description: str, *, unit: bool = True, secret: bool = False) -> SettingKey[str]:
@@ -151,6 +175,26 @@ SEND_LIMIT_KEYS = tuple(
     _send_limit(kind, period) for kind in ("messages", "recipients") for period in ("hour", "day")
 )
 
+# Storage quota (RFC 9208 STORAGE and MESSAGE) of the accounts under a unit. Stored as a decimal
+# number (the enforcing SQL casts it: sqlite/quota, pg/mail); an account's own limits stay in
+# ``accounts.quota_bytes`` / ``quota_messages`` (`pochta user set --quota/--messages`) and win.
+QUOTA_BYTES = SettingKey(
+    "quota.bytes",
+    _parse_quota_size,
+    str,
+    "storage quota of each account under the unit: 500M, 2G (an account's own: pochta user set --quota)",
+    account=False,
+    show=format_size,
+)
+QUOTA_MESSAGES = SettingKey(
+    "quota.messages",
+    _parse_quota_count,
+    str,
+    "message quota of each account under the unit (an account's own: pochta user set --messages)",
+    account=False,
+)
+QUOTA_KEYS = (QUOTA_BYTES, QUOTA_MESSAGES)
+
 _ALL_KEYS: tuple[SettingKey[Any], ...] = (
     IMAP_ENABLED,
     POP3_ENABLED,
@@ -163,6 +207,7 @@ _ALL_KEYS: tuple[SettingKey[Any], ...] = (
     POP3_ENABLED_AT,
     POP3_LAST_LOGIN,
     *SEND_LIMIT_KEYS,
+    *QUOTA_KEYS,
 )
 KEYS: dict[str, SettingKey[object]] = {key.name: key for key in _ALL_KEYS}
 
@@ -212,6 +257,8 @@ def shown_value(name: str, value: object) -> str:
     key = KEYS.get(name)
     if key is not None and key.secret:
         return "set"
+    if key is not None and key.show is not None:
+        return key.show(value)
     return format_value(name, value) if key is not None else str(value)
 
 

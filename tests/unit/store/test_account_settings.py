@@ -82,3 +82,33 @@ def test_the_nearest_value_wins_else_the_default() -> None:
     again = AccountSettings.from_rows(reversed(rows))
     assert again == settings
     assert hash(again) == hash(settings)
+
+
+def test_quota_keys_take_sizes_and_are_a_units_only() -> None:
+    # A size as `pochta user set --quota` reads it (pochta.sizes), stored as a decimal number of
+    # octets (the quota check's SQL casts it), shown in its short form.
+    assert parse_value("quota.bytes", "2G", unit=True) == 2 * 1024**3
+    assert parse_value("quota.bytes", "500MiB", unit=True) == 500 * 1024**2
+    assert stored_values({"quota.bytes": 1536 * 1024, "quota.messages": 100}, unit=True) == {
+        "quota.bytes": "1572864",
+        "quota.messages": "100",
+    }
+    assert shown_value("quota.bytes", 2 * 1024**3) == "2G"
+    assert shown_value("quota.bytes", 1000) == "1000"
+    assert shown_value("quota.messages", 100) == "100"
+    with pytest.raises(ValueError, match="--unset"):
+        parse_value("quota.bytes", "none", unit=True)  # no limit: the key unset, not a value
+    with pytest.raises(ValueError, match="expected a size"):
+        parse_value("quota.bytes", "nan", unit=True)
+    with pytest.raises(ValueError, match="cannot be negative"):
+        parse_value("quota.bytes", "-1G", unit=True)
+    with pytest.raises(ValueError, match="not a whole number"):
+        parse_value("quota.messages", "1e3", unit=True)
+    # 18 digits at most: the enforcing SQL casts the text to a 64-bit integer and reads no longer.
+    assert parse_value("quota.messages", "9" * 18, unit=True) == 10**18 - 1
+    with pytest.raises(ValueError, match="past the largest quota"):
+        parse_value("quota.messages", "1" + "0" * 18, unit=True)
+    with pytest.raises(ValueError, match="past the largest quota"):
+        parse_value("quota.bytes", "1000000T", unit=True)
+    with pytest.raises(ValueError, match="an account cannot set it"):
+        parse_value("quota.bytes", "1G")  # an account's own quota: `pochta user set --quota`

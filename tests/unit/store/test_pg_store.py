@@ -157,6 +157,8 @@ ON_BOTH_ENGINES = (
     "test_quota_race_between_handles",
     "test_quota_race_stores_exactly_what_fits",
     "test_quota_refusal_is_all_or_nothing_per_call",
+    "test_unit_quota_is_inherited_and_enforced",
+    "test_an_accounts_own_quota_wins_over_its_units",
     "test_quota_usage_counts_every_membership",
     "test_read_directory_lookups",
     "test_recent_is_taken_once",

@@ -44,8 +44,9 @@ from pochta.store.sql.mail_rows import (
     uid_ranges,
 )
 from pochta.store.sql.mail_writes import MembershipRow
+from pochta.store.sql.units import PG_DIGITS, quota_sql
 from pochta.store.sqlite.keywords import merge_keywords
-from pochta.store.sqlite.quota import judge_quota
+from pochta.store.sqlite.quota import LIMITED_SELECT, judge_quota
 
 __all__ = [
     "ENTRY_COLUMNS",
@@ -137,17 +138,10 @@ _SQL_UNQUEUE_UNINDEXED = (
 _SQL_DELETE_TEXTS = "DELETE FROM message_search_text WHERE message_id = ANY(%s)"
 _SQL_DELETE_MESSAGES = "DELETE FROM messages WHERE id = ANY(%s)"
 
-# enforce_quota's rows (``sqlite/quota._SQL_LIMITED``): every account among the ids whose own root
-# or domain's root has a limit, with both roots' usage.
-_SQL_LIMITED = (
-    "SELECT a.id, a.domain_id, a.quota_bytes, a.quota_messages, coalesce(q.bytes, 0), "
-    "coalesce(q.messages, 0), d.quota_bytes, d.quota_messages, coalesce(u.bytes, 0), "
-    "coalesce(u.messages, 0) FROM accounts AS a JOIN domains AS d ON d.id = a.domain_id "
-    "LEFT JOIN quota_usage AS q ON q.account_id = a.id "
-    "LEFT JOIN domain_quota_usage AS u ON u.domain_id = a.domain_id "
-    "WHERE (a.quota_bytes IS NOT NULL OR a.quota_messages IS NOT NULL OR d.quota_bytes IS NOT NULL "
-    "OR d.quota_messages IS NOT NULL) AND a.id = ANY(%s)"
-)
+# enforce_quota's rows (``sqlite/quota.LIMITED_SELECT``): every account among the ids whose own
+# root (its own limit, else its nearest unit's) or domain's root has a limit, with both roots'
+# usage; the units' part costs one EXISTS while no unit sets a quota (sql/units.quota_sql says why).
+_SQL_LIMITED = quota_sql(LIMITED_SELECT, ids="= ANY(%s)", integer="BIGINT", digits=PG_DIGITS)
 
 _SQL_KEYWORDS_READ = "SELECT keywords FROM mailboxes WHERE id = %s"
 _SQL_KEYWORDS_WRITE = "UPDATE mailboxes SET keywords = %s WHERE id = %s"
@@ -225,7 +219,8 @@ def enforce_quota(conn: Connection, additional: dict[AccountId, tuple[int, int]]
     aborts one of the two jobs, which runs again and reads the new usage."""
     growing = sorted(account for account, (octets, count) in additional.items() if octets > 0 or count > 0)
     if growing:
-        judge_quota(fetch_rows(conn, _SQL_LIMITED, (growing,)), additional)
+        # The ids three times: the unit chain's anchor, then each branch (``sql/units.quota_sql``).
+        judge_quota(fetch_rows(conn, _SQL_LIMITED, (growing,) * 3), additional)
 
 
 def adjust_quota(conn: Connection, account_id: AccountId, size: int, count: int) -> None:

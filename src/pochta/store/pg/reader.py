@@ -5,7 +5,7 @@ through SQLAlchemy, so it serves PostgreSQL until the mail core there is measure
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select, text
 
 from pochta.store.model import (
     Account,
@@ -18,10 +18,15 @@ from pochta.store.model import (
     QuotaLimits,
     QuotaUsage,
 )
-from pochta.store.schema import accounts, domain_quota_usage, domains, mailbox_acl, mailboxes, quota_usage
+from pochta.store.schema import mailbox_acl, mailboxes
 from pochta.store.sql import directory
+from pochta.store.sql.units import PG_DIGITS, quota_sql
+from pochta.store.sqlite.quota import ACCOUNT_QUOTA_SELECT
 
 __all__ = ["CoreDirectoryReader"]
+
+# PostgreSQL's forms (BIGINT, its regular expression): this reader serves PgStore only.
+_ACCOUNT_QUOTA = text(quota_sql(ACCOUNT_QUOTA_SELECT, ids="= :account", integer="BIGINT", digits=PG_DIGITS))
 
 
 class CoreDirectoryReader:
@@ -46,26 +51,9 @@ class CoreDirectoryReader:
         return directory.get_alias(self._conn, source)
 
     def quota(self, account_id: AccountId) -> AccountQuota | None:
-        # The query of sqlite/quota.account_quota: both roots' limits and usage in one row.
-        a, d, q, u = accounts.c, domains.c, quota_usage.c, domain_quota_usage.c
-        row = self._conn.execute(
-            select(
-                a.quota_bytes,
-                a.quota_messages,
-                func.coalesce(q.bytes, 0),
-                func.coalesce(q.messages, 0),
-                d.name,
-                d.quota_bytes,
-                d.quota_messages,
-                func.coalesce(u.bytes, 0),
-                func.coalesce(u.messages, 0),
-            )
-            .select_from(accounts)
-            .join(domains, d.id == a.domain_id)
-            .outerjoin(quota_usage, q.account_id == a.id)
-            .outerjoin(domain_quota_usage, u.domain_id == a.domain_id)
-            .where(a.id == account_id)
-        ).first()
+        # The query of sqlite/quota.account_quota: both roots' limits (the account's own, else its
+        # nearest unit's) and usage in one row.
+        row = self._conn.execute(_ACCOUNT_QUOTA, {"account": account_id}).first()
         if row is None:
             return None
         return AccountQuota(

@@ -4,9 +4,10 @@ limits, DELETED-STORAGE, and the recount of domain usage for ``reconstruct``.
 An account's usage (``quota_usage``: octets and messages) moves by deltas in the transaction of each
 change (``sqlite_mail.adjust_quota``); its domain's (``domain_quota_usage``) follows by triggers on
 ``quota_usage`` and ``accounts`` (revision 0017), so a delivery pays one one-row UPDATE by primary key
-for it and no write path has to know. ``enforce_quota`` reads both roots' limits and usage inside the
-writer's transaction (BEGIN IMMEDIATE holds SQLite's write lock: no other writer, in this process or
-another, commits in between) and raises QuotaExceeded before anything of the job is kept.
+for it and no write path has to know. ``enforce_quota`` reads both roots' limits (the account's
+own, else its nearest unit's: docs/units.md) and usage inside the writer's transaction (BEGIN
+IMMEDIATE holds SQLite's write lock: no other writer, in this process or another, commits in
+between) and raises QuotaExceeded before anything of the job is kept.
 """
 
 from __future__ import annotations
@@ -27,28 +28,50 @@ from pochta.store.model import (
     ReconstructReport,
 )
 from pochta.store.schema import accounts, domain_quota_usage, domains, quota_usage
+from pochta.store.sql.units import SQLITE_DIGITS, quota_sql
 from pochta.store.sqlite.writer import driver_connection
 
-# SQLite's default SQLITE_MAX_VARIABLE_NUMBER is 32766; stay well below it.
+# SQLite's default SQLITE_MAX_VARIABLE_NUMBER is 32766; stay well below it (each id is bound 3 times).
 _CHUNK = 500
 
 # Every account among the ids whose own root or domain's root has a limit, with both roots' usage.
-_SQL_LIMITED = (
-    "SELECT a.id, a.domain_id, a.quota_bytes, a.quota_messages, coalesce(q.bytes, 0), "
-    "coalesce(q.messages, 0), d.quota_bytes, d.quota_messages, coalesce(u.bytes, 0), "
-    "coalesce(u.messages, 0) FROM accounts AS a JOIN domains AS d ON d.id = a.domain_id "
-    "LEFT JOIN quota_usage AS q ON q.account_id = a.id "
-    "LEFT JOIN domain_quota_usage AS u ON u.domain_id = a.domain_id "
-    "WHERE (a.quota_bytes IS NOT NULL OR a.quota_messages IS NOT NULL OR d.quota_bytes IS NOT NULL "
-    "OR d.quota_messages IS NOT NULL) AND a.id IN "
-)
-_SQL_ACCOUNT_QUOTA = (
-    "SELECT a.quota_bytes, a.quota_messages, coalesce(q.bytes, 0), coalesce(q.messages, 0), d.name, "
+# The account's limit is its own column, else its nearest unit's, each resource on its own; the
+# placeholders are ``sql/units.quota_sql``'s (which says why units cost nothing while none sets a
+# quota), the ids' form is the engine's.
+LIMITED_SELECT = (
+    "SELECT a.id, a.domain_id, {bytes}, {messages}, coalesce(q.bytes, 0), coalesce(q.messages, 0), "
     "d.quota_bytes, d.quota_messages, coalesce(u.bytes, 0), coalesce(u.messages, 0) "
     "FROM accounts AS a JOIN domains AS d ON d.id = a.domain_id "
     "LEFT JOIN quota_usage AS q ON q.account_id = a.id "
-    "LEFT JOIN domain_quota_usage AS u ON u.domain_id = a.domain_id WHERE a.id = ?"
+    "LEFT JOIN domain_quota_usage AS u ON u.domain_id = a.domain_id {unit_join} "
+    "WHERE {gate} AND ({bytes} IS NOT NULL OR {messages} IS NOT NULL OR d.quota_bytes IS NOT NULL "
+    "OR d.quota_messages IS NOT NULL) AND a.id {ids}"
 )
+# One account's two roots, limits (effective, as above) and usage: GETQUOTA, GETQUOTAROOT, the
+# RCPT-time check.
+ACCOUNT_QUOTA_SELECT = (
+    "SELECT {bytes}, {messages}, coalesce(q.bytes, 0), coalesce(q.messages, 0), d.name, "
+    "d.quota_bytes, d.quota_messages, coalesce(u.bytes, 0), coalesce(u.messages, 0) "
+    "FROM accounts AS a JOIN domains AS d ON d.id = a.domain_id "
+    "LEFT JOIN quota_usage AS q ON q.account_id = a.id "
+    "LEFT JOIN domain_quota_usage AS u ON u.domain_id = a.domain_id {unit_join} "
+    "WHERE {gate} AND a.id {ids}"
+)
+_SQL_ACCOUNT_QUOTA = quota_sql(ACCOUNT_QUOTA_SELECT, ids="= ?", integer="INTEGER", digits=SQLITE_DIGITS)
+_LIMITED_BY_SIZE: dict[int, str] = {}  # the statement for n ids (sqlite3 caches each text's plan)
+
+
+def _sql_limited(count: int) -> str:
+    sql = _LIMITED_BY_SIZE.get(count)
+    if sql is None:
+        sql = quota_sql(
+            LIMITED_SELECT, ids="IN (" + ",".join("?" * count) + ")", integer="INTEGER", digits=SQLITE_DIGITS
+        )
+        if len(_LIMITED_BY_SIZE) < 64:
+            _LIMITED_BY_SIZE[count] = sql
+    return sql
+
+
 # RFC 9208 §4.1.4: the octets an EXPUNGE would give back; the partial index of \Deleted rows
 # (revision 0013) makes this cost what is flagged, not the mailbox.
 _SQL_DELETED_STORAGE = (
@@ -78,14 +101,15 @@ def enforce_quota(conn: Connection, additional: dict[AccountId, tuple[int, int]]
     raw = driver_connection(conn)
     rows: list[tuple[Any, ...]] = []
     for ids in _chunked(growing):
-        rows += raw.execute(_SQL_LIMITED + "(" + ",".join("?" * len(ids)) + ")", tuple(ids)).fetchall()
+        # The ids three times: the unit chain's anchor, then each branch (``quota_sql``).
+        rows += raw.execute(_sql_limited(len(ids)), (*ids, *ids, *ids)).fetchall()
     judge_quota(rows, additional)
 
 
 def judge_quota(rows: Sequence[Sequence[Any]], additional: dict[AccountId, tuple[int, int]]) -> None:
-    """``enforce_quota``'s rule over the rows of ``_SQL_LIMITED`` (account id, domain id, the
-    account's limits and usage, the domain's limits and usage): pure, so that each engine reads
-    the rows its own way (``pg/mail`` on PostgreSQL) and one function decides."""
+    """``enforce_quota``'s rule over the rows of ``LIMITED_SELECT`` (account id, domain id, the
+    account's effective limits and usage, the domain's limits and usage): pure, so that each
+    engine reads the rows its own way (``pg/mail`` on PostgreSQL) and one function decides."""
     taken: dict[int, QuotaUsage] = {}  # per domain: what the accounts that fit add to it
     over: list[AccountId] = []
     reason = ""
@@ -110,7 +134,7 @@ def judge_quota(rows: Sequence[Sequence[Any]], additional: dict[AccountId, tuple
 
 
 def account_quota(conn: Connection, account_id: AccountId) -> AccountQuota | None:
-    row = driver_connection(conn).execute(_SQL_ACCOUNT_QUOTA, (account_id,)).fetchone()
+    row = driver_connection(conn).execute(_SQL_ACCOUNT_QUOTA, (account_id,) * 3).fetchone()
     if row is None:
         return None
     a_bytes, a_messages, a_used, a_count, domain, d_bytes, d_messages, d_used, d_count = row

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from pochta.store.account_settings import QUOTA_BYTES, QUOTA_MESSAGES
 from pochta.store.api import QuotaExceeded, Store
 from pochta.store.model import QuotaLimits, QuotaUsage, Target
 from pochta.testing.store_suite.support import (
@@ -291,3 +292,101 @@ async def test_usage_matches_the_mailboxes_after_random_changes(store: Store) ->
             assert quota.domain_used == total, (step, action)
     report = await store.reconstruct(dry_run=True)
     assert (report.quota_changed, report.counters_changed) == (0, 0)
+
+
+async def test_unit_quota_is_inherited_and_enforced(store: Store) -> None:
+    # A unit's quota.bytes / quota.messages bound every account below it that has no limit of its
+    # own (docs/units.md): the nearest unit's wins, each resource on its own; deliver, APPEND and
+    # COPY are refused at the unit's limit, in the write, as at an account's own.
+    size = _size()
+    alice = await make_account(store)
+    bob = await make_account(store, "bob@example.org")
+    await store.add_unit("staff")
+    await store.add_unit("sales", parent="staff")
+    await store.set_account_unit("alice@example.org", "sales")
+    await store.set_account_unit("bob@example.org", "staff")
+    inbox, archive = await mailbox(store, alice), await mailbox(store, alice, "Archive")
+    await store.set_unit_settings("staff", {QUOTA_BYTES.name: 2 * size, QUOTA_MESSAGES.name: 100})
+    # Inherited through "sales", which sets nothing: GETQUOTA's limits are the unit's.
+    quota = await store.account_quota(alice.id)
+    assert quota is not None
+    assert (quota.account_limits, quota.account_used) == (QuotaLimits(2 * size, 100), QuotaUsage())
+    assert await store.read_directory(lambda r: r.quota(alice.id)) == quota
+    await deliver(store, make_message(n=10), inbox.id)
+    with pytest.raises(QuotaExceeded) as refused:  # a delivery of two copies: one too many
+        await deliver(store, make_message(n=11), inbox.id, archive.id)
+    assert (refused.value.accounts, refused.value.reason) == (
+        frozenset({alice.id}),
+        "Quota exceeded (STORAGE)",
+    )
+    blob, parsed = await put(store, make_message(n=12))
+    assert await store.append(alice.id, "Archive", blob, parsed) is not None  # exactly the limit
+    with pytest.raises(QuotaExceeded):
+        await store.append(alice.id, "INBOX", blob, parsed)
+    with pytest.raises(QuotaExceeded):
+        await store.transfer(inbox.id, [1], archive.id, move=False)
+    await store.transfer(inbox.id, [1], archive.id, move=True)  # a move within the account: allowed
+    assert await store.quota_usage(alice.id) == 2 * size
+    # The nearest unit wins: "sales" sets its own storage limit; the message limit still comes
+    # from "staff". Bob, in "staff", keeps staff's.
+    await store.set_unit_settings("sales", {QUOTA_BYTES.name: 10 * size})
+    quota = await store.account_quota(alice.id)
+    assert quota is not None
+    assert quota.account_limits == QuotaLimits(10 * size, 100)
+    bob_quota = await store.account_quota(bob.id)
+    assert bob_quota is not None
+    assert bob_quota.account_limits == QuotaLimits(2 * size, 100)
+    await deliver(store, make_message(n=13), inbox.id)
+    await store.set_unit_settings("staff", {QUOTA_MESSAGES.name: 3})
+    with pytest.raises(QuotaExceeded) as refused:
+        await deliver(store, make_message(n=14), inbox.id)
+    assert refused.value.reason == "Quota exceeded (MESSAGE)"
+    # Unset: unlimited again (no unit above sets one).
+    await store.set_unit_settings("staff", {QUOTA_MESSAGES.name: None, QUOTA_BYTES.name: None})
+    await store.set_unit_settings("sales", {QUOTA_BYTES.name: None})
+    quota = await store.account_quota(alice.id)
+    assert quota is not None
+    assert quota.account_limits == QuotaLimits()
+    await deliver(store, make_message(n=14), inbox.id, inbox.id)
+    assert await store.quota_usage(alice.id) == 5 * size
+
+
+async def test_an_accounts_own_quota_wins_over_its_units(store: Store) -> None:
+    size = _size()
+    alice = await make_account(store)
+    bob = await make_account(store, "bob@example.org")
+    inbox, inbox_b = await mailbox(store, alice), await mailbox(store, bob)
+    # The root unit's quota: every account without a unit of its own inherits it.
+    await store.set_unit_settings("root", {QUOTA_BYTES.name: size})
+    await store.update_account("alice@example.org", quota_bytes=3 * size)  # her own: larger
+    quota = await store.account_quota(alice.id)
+    assert quota is not None
+    assert quota.account_limits == QuotaLimits(3 * size, None)
+    await deliver(store, make_message(n=10), inbox.id, inbox.id, inbox.id)
+    with pytest.raises(QuotaExceeded):
+        await deliver(store, make_message(n=11), inbox.id)
+    # One delivery to both: bob (the root's limit, one message) fits, alice does not; only she is named.
+    blob, parsed = await put(store, make_message(n=12))
+    with pytest.raises(QuotaExceeded) as refused:
+        await store.deliver(blob, parsed, [Target(inbox.id), Target(inbox_b.id)])
+    assert refused.value.accounts == {alice.id}
+    await store.deliver(blob, parsed, [Target(inbox_b.id)])
+    with pytest.raises(QuotaExceeded) as refused:
+        await deliver(store, make_message(n=13), inbox_b.id)
+    assert refused.value.accounts == {bob.id}
+    # Her own, smaller than the unit's: hers applies (0: nothing may be added, RFC 9208 §3.1.2).
+    await store.set_unit_settings("root", {QUOTA_BYTES.name: 100 * size})
+    await store.update_account("bob@example.org", quota_bytes=0)
+    with pytest.raises(QuotaExceeded):
+        await deliver(store, make_message(n=13), inbox_b.id)
+    # Without her own, she follows the unit again.
+    await store.update_account("alice@example.org", quota_bytes=None)
+    quota = await store.account_quota(alice.id)
+    assert quota is not None
+    assert quota.account_limits == QuotaLimits(100 * size, None)
+    await deliver(store, make_message(n=13), inbox.id)
+    # The hidden owner of a domain's public mailboxes belongs to no unit: the root's limit is not its.
+    shared = await store.add_shared_owner("example.org")
+    shared_quota = await store.account_quota(shared.id)
+    assert shared_quota is not None
+    assert shared_quota.account_limits == QuotaLimits()
