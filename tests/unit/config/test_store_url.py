@@ -179,3 +179,27 @@ def test_cli_reports_an_unreachable_database_without_a_traceback(
     assert result.exit_code == 1, result.output
     assert "cannot open the PostgreSQL store" in result.output
     assert "Traceback" not in result.output
+
+
+def test_init_with_a_store_url_writes_it_and_refuses_a_database_already_set_up(
+    tmp_path: Path, pg_url: str
+) -> None:
+    runner = CliRunner()
+    first = tmp_path / "first"
+    result = runner.invoke(
+        main, ["init", "--data", str(first), "--domain", "example.org", "--store-url", pg_url]
+    )
+    assert result.exit_code == 0, result.output
+    assert load_settings(first / "pochta.toml").store.url == pg_url
+    assert not (first / "pochta.db").exists()
+    listed = runner.invoke(main, ["domain", "list", "--data", str(first)])
+    assert "example.org" in listed.output
+    # A second init on the same database would change what the first one serves: refused, and
+    # nothing is created.
+    second = tmp_path / "second"
+    again = runner.invoke(
+        main, ["init", "--data", str(second), "--domain", "example.org", "--store-url", pg_url]
+    )
+    assert again.exit_code == 1, again.output
+    assert "already holds the domain example.org" in again.output
+    assert not second.exists()
