@@ -12,7 +12,7 @@ from pathlib import Path
 from pochta.bootstrap import ensure_server_secret, initialise
 from pochta.config import LISTENER_KINDS, load_settings
 from pochta.fetch.accounts import AccountRequest, add_external_account
-from pochta.store.sqlite.store import open_sqlite_store
+from pochta.store.factory import open_store
 from pop3_env import ADDRESS, PASSWORD, message, pop3_server
 from serve_process import ServeProcess
 
@@ -42,7 +42,7 @@ async def test_the_server_polls_external_accounts(tmp_path: Path) -> None:
         try:
             await asyncio.to_thread(server.wait_listening, ["imap"])
             settings = load_settings(config)
-            store = await open_sqlite_store(data, settings, indexer=False)
+            store = await open_store(data, settings)
             try:
                 local = await store.get_account(LOCAL)
                 assert local is not None
@@ -57,7 +57,7 @@ async def test_the_server_polls_external_accounts(tmp_path: Path) -> None:
         finally:
             await asyncio.to_thread(server.stop)
         assert server.failures() == []
-        store = await open_sqlite_store(data, load_settings(config), indexer=False)
+        store = await open_store(data, load_settings(config))
         try:
             local = await store.get_account(LOCAL)
             assert local is not None

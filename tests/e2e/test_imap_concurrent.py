@@ -16,8 +16,9 @@ import pytest
 
 from imap_env import ALICE, PASSWORD, ImapEnv, ask, imap_server, imap_settings, message, open_session
 from pochta.mime import parse_message
+from pochta.store.factory import open_store
 from pochta.store.model import Target
-from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore
 
 
 @pytest.fixture
@@ -160,7 +161,7 @@ async def test_sessions_sharing_a_view_diverge_and_new_ones_see_every_change(env
             c.close()
         # Another process changes the mailbox: this process's cached view is checked against the
         # database at the next SELECT, not trusted.
-        other = await open_sqlite_store(env.data_dir, env.settings)
+        other = await open_store(env.data_dir, env.settings)
         try:
             await other.set_flags(inbox.id, [1], "add", ["$FromElsewhere"])
             await other.expunge(inbox.id, [6])

@@ -24,7 +24,7 @@ import pytest
 from pochta.config import load_settings
 from pochta.fetch.maildir import MaildirWriter
 from pochta.fetch.mbox import write_message
-from pochta.store.sqlite.store import open_sqlite_store
+from pochta.store.factory import open_store
 from serve_process import POCHTA, ServeProcess, init_data_dir, pochta_env, run_pochta
 
 ACCOUNTS = {"alice@example.org": "alice password 1", "bob@example.org": "bob password 1"}
@@ -217,7 +217,7 @@ def test_sigkill_during_an_import_then_a_rerun_places_each_message_once(
 
 async def inbox(data: Path) -> list[tuple[frozenset[str], bytes]]:
     """(flags, bytes) of every INBOX message of alice, in UID order, read from the store itself."""
-    store = await open_sqlite_store(data, load_settings(data / "pochta.toml"), indexer=False)
+    store = await open_store(data, load_settings(data / "pochta.toml"))
     try:
         account = await store.get_account("alice@example.org")
         assert account is not None
