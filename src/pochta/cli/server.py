@@ -19,6 +19,7 @@ from pochta.naming import InvalidName
 from pochta.plural import plural
 from pochta.server.pidfile import PID_FILE_NAME, server_state
 from pochta.server.preflight import Problem, check_settings
+from pochta.store.api import StoreError
 
 FIRST_RUN_DOMAIN = "localhost"
 FIRST_RUN_ACCOUNT = "postmaster@localhost"
@@ -132,7 +133,7 @@ def serve(data_dir: Path, workers: int | None) -> None:
             asyncio.run(supervise(data_dir, settings, count))
     except KeyboardInterrupt:
         click.echo("pochta: interrupted during startup", err=True)
-    except StartupError as exc:
+    except (StartupError, StoreError) as exc:  # StoreError: the database cannot be opened
         raise CommandFailed(f"cannot start: {exc}") from None
 
 

@@ -203,3 +203,17 @@ def test_init_with_a_store_url_writes_it_and_refuses_a_database_already_set_up(
     assert again.exit_code == 1, again.output
     assert "already holds the domain example.org" in again.output
     assert not second.exists()
+
+
+def test_serve_stops_with_one_line_when_the_database_cannot_be_opened(
+    tmp_path: Path, pg_cluster: PgCluster
+) -> None:
+    data = tmp_path / "data"
+    init = CliRunner().invoke(main, ["init", "--data", str(data), "--domain", "example.org"])
+    assert init.exit_code == 0, init.output
+    with open(data / "pochta.toml", "a", encoding="utf-8") as config:
+        config.write(f"\n[store]\nurl = {pg_cluster.url('nosuchdb')!r}\n")
+    result = CliRunner().invoke(main, ["serve", "--data", str(data), "--workers", "1"])
+    assert result.exit_code == 1, result.output
+    assert "cannot start: cannot open the PostgreSQL store" in result.output
+    assert "Traceback" not in result.output
