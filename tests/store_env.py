@@ -33,6 +33,7 @@ __all__ = [
     "init_options",
     "new_store_url",
     "open_test_store",
+    "read_rows",
     "sqlite_only",
     "store_settings",
 ]
@@ -107,3 +108,20 @@ def drop_databases_since(mark: int) -> None:
     for name in _created[mark:]:
         cluster.drop_database(name)
     del _created[mark:]
+
+
+def read_rows(data_dir: Path, settings: Settings, sql: str, **params: object) -> list[tuple[object, ...]]:
+    """The rows of one query (portable SQL, ``:name`` parameters) on a server's database, read
+    beside the server as an operator's tool would: its SQLite file or its PostgreSQL database."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    url = settings.store.engine.postgresql_url
+    if url is None:
+        url = f"sqlite:///file:{data_dir / 'pochta.db'}?mode=ro&uri=true"
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()

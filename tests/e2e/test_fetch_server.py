@@ -5,8 +5,6 @@ state recorded for ``pochta fetch status`` (docs/fetch.md)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 from pathlib import Path
 
 from pochta.bootstrap import ensure_server_secret, initialise
@@ -15,16 +13,17 @@ from pochta.fetch.accounts import AccountRequest, add_external_account
 from pochta.store.factory import open_store
 from pop3_env import ADDRESS, PASSWORD, message, pop3_server
 from serve_process import ServeProcess
+from store_env import read_rows
 
 LOCAL = "carol@example.org"
 
 
 def run_state(data: Path) -> tuple[int, str]:
     """(messages recorded as fetched, the account's last result)."""
-    with contextlib.closing(sqlite3.connect(f"file:{data / 'pochta.db'}?mode=ro", uri=True, timeout=1)) as db:
-        count = int(db.execute("SELECT count(*) FROM fetched_messages").fetchone()[0])
-        row = db.execute("SELECT last_result FROM fetch_accounts").fetchone()
-    return count, str(row[0]) if row else ""
+    settings = load_settings(data / "pochta.toml")
+    [(count,)] = read_rows(data, settings, "SELECT count(*) FROM fetched_messages")
+    rows = read_rows(data, settings, "SELECT last_result FROM fetch_accounts")
+    return int(str(count)), str(rows[0][0]) if rows else ""
 
 
 async def test_the_server_polls_external_accounts(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from pochta.mime import parse_message
 from pochta.store.factory import open_store
 from pochta.store.model import Target
 from pochta.store.sqlite.store import SqliteStore
+from store_env import sqlite_only
 
 
 @pytest.fixture
@@ -125,6 +126,7 @@ def flag_lines(lines: list[bytes]) -> list[bytes]:
     return [line for line in lines if b" FETCH (UID " in line]
 
 
+@sqlite_only("the per-process view cache")
 async def test_sessions_sharing_a_view_diverge_and_new_ones_see_every_change(env: ImapEnv) -> None:
     # Sessions of one process that select the same mailbox state share one immutable view (the
     # store's view cache); each keeps its own overlay. A later SELECT gets the cached view brought
