@@ -80,7 +80,7 @@ class SmtpEnv(ListenerEnv):
 
     def blob_count(self) -> int:
         """Blobs kept, as files or rows of the database (store.inline_blob_max)."""
-        return len(stored_blob_names(self.data_dir))
+        return len(stored_blob_names(self.data_dir, self.settings))
 
     def spool_files(self) -> list[Path]:
         return [p for p in (self.data_dir / "blobs" / "tmp").glob("*") if p.is_file()]

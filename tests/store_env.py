@@ -36,6 +36,7 @@ __all__ = [
     "read_rows",
     "sqlite_only",
     "store_settings",
+    "store_toml",
 ]
 
 ENGINE = os.environ.get("POCHTA_TEST_STORE", "sqlite")
@@ -125,3 +126,11 @@ def read_rows(data_dir: Path, settings: Settings, sql: str, **params: object) ->
             return [tuple(row) for row in conn.execute(text(sql), params)]
     finally:
         engine.dispose()
+
+
+def store_toml(settings: Settings) -> str:
+    """The ``[store] url`` lines of a pochta.toml a test writes for an in-process server's data
+    directory (so that a CLI command on it opens the same store): "" on SQLite."""
+    if not settings.store.url:
+        return ""
+    return f"\n[store]\nurl = {settings.store.url!r}\n"

@@ -38,6 +38,7 @@ from pochta.store.factory import open_store
 from pochta.store.model import Account
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient
 from smtp_env import ALICE, BOB, PASSWORD, SmtpEnv, message, smtp_server
+from store_env import store_toml
 
 REMOTE = "remote.example"
 FRIEND = f"friend@{REMOTE}"
@@ -327,7 +328,8 @@ def _cli(data_dir: Path, *args: str) -> str:
 
 async def test_one_id_for_the_reply_received_log_and_queue_commands(pair: Pair) -> None:
     local = pair.local
-    (local.data_dir / "pochta.toml").write_text('hostname = "mx.example.org"\n', encoding="utf-8")
+    config = 'hostname = "mx.example.org"\n' + store_toml(local.settings)
+    (local.data_dir / "pochta.toml").write_text(config, encoding="utf-8")
     data = message("one id", sender=ALICE, to=FRIEND)
 
     def submit() -> bytes:

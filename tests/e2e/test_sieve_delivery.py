@@ -18,6 +18,7 @@ from pochta.store.model import Account
 from serve_process import init_data_dir
 from sieve_delivery_env import final_replies, lmtp_session, mailbox_flags, queued
 from smtp_env import ALICE, BOB, SmtpEnv, converse, message, smtp_server, smtp_settings
+from store_env import store_toml
 
 
 @pytest.fixture
@@ -302,7 +303,8 @@ async def test_cpu_time_limit_stops_the_run_and_keeps_in_inbox(tmp_path: Path) -
         [error] = await env.store.sieve_errors(env.alice.id)
         assert "CPU time limit of 0.05 s exceeded" in error.error
         assert error.error.startswith(("line 2,", "line 3,"))  # in the loop, not at its end
-        (env.data_dir / "pochta.toml").write_text("")  # the defaults: the CLI reads the same store
+        # the defaults: the CLI reads the same store
+        (env.data_dir / "pochta.toml").write_text(store_toml(env.settings))
         out = ok(run("sieve", "errors", ALICE, data=env.data_dir))
         assert "CPU time limit of 0.05 s exceeded" in out
 
