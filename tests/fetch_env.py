@@ -85,7 +85,7 @@ class LocalSide:
 async def local_side(tmp_path: Path, settings: Settings) -> AsyncIterator[LocalSide]:
     data_dir = tmp_path / "local"
     data_dir.mkdir(exist_ok=True)
-    settings = store_settings(settings)
+    settings = store_settings(settings, data_dir)
     store = await open_test_store(data_dir, settings, indexer=False)
     try:
         await store.add_domain("example.com")

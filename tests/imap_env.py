@@ -351,8 +351,8 @@ async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
 
 @contextlib.asynccontextmanager
 async def imap_server(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[ImapEnv]:
-    settings = store_settings(settings or imap_settings())
     data_dir = tmp_path / "data"
+    settings = store_settings(settings or imap_settings(), data_dir)
     data_dir.mkdir(exist_ok=True)
     ca, server_context = loopback_ca()
     store = await open_test_store(data_dir, settings)

@@ -146,8 +146,8 @@ class SieveEnv(ListenerEnv):
 
 @contextlib.asynccontextmanager
 async def managesieve_server(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[SieveEnv]:
-    settings = store_settings(settings or managesieve_settings())
     data_dir = tmp_path / "data"
+    settings = store_settings(settings or managesieve_settings(), data_dir)
     data_dir.mkdir(exist_ok=True)
     ca, server_context = loopback_ca()
     store = await open_test_store(data_dir, settings)

@@ -103,8 +103,8 @@ def message(n: int, body: bytes = b"", *, size: int = 0) -> bytes:
 
 @contextlib.asynccontextmanager
 async def pop3_server(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[Pop3Env]:
-    settings = store_settings(settings or pop3_settings())
     data_dir = tmp_path / "data"
+    settings = store_settings(settings or pop3_settings(), data_dir)
     data_dir.mkdir(exist_ok=True)
     ca, server_context = loopback_ca()
     store = await open_test_store(data_dir, settings)

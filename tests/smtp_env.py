@@ -129,8 +129,8 @@ async def smtp_server(
     tls_names: tuple[str, ...] = ("localhost", "127.0.0.1", "mx.example.org"),
 ) -> AsyncIterator[SmtpEnv]:
     """``tls_names``: the names the server's certificate is for (its CA is ``SmtpEnv.ca``)."""
-    settings = store_settings(settings or smtp_settings())
     data_dir = tmp_path / "data"
+    settings = store_settings(settings or smtp_settings(), data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     ca, server_context = loopback_ca(*tls_names, common_name=None)
     store = await open_test_store(data_dir, settings)

@@ -46,6 +46,7 @@ ON_POSTGRESQL = ENGINE == "postgresql"
 
 _names = itertools.count(1)
 _created: list[str] = []  # databases made for servers in this process, in order
+_by_data_dir: dict[Path, str] = {}  # the database of each data directory's servers
 
 
 def sqlite_only(reason: str) -> pytest.MarkDecorator:
@@ -73,14 +74,16 @@ def init_options() -> list[str]:
     return ["--store-url", url] if url else []
 
 
-def store_settings(settings: Settings) -> Settings:
-    """``settings`` for a new server's store: unchanged on SQLite, naming a fresh database on
-    PostgreSQL, unless they name one already (a server restarted on its own settings)."""
-    if settings.store.url:
+def store_settings(settings: Settings, data_dir: Path) -> Settings:
+    """``settings`` for the store of a server on ``data_dir``: unchanged on SQLite; on PostgreSQL
+    naming a fresh database, or the one of a server on that data directory before (a restart, as
+    a real one reads its database from the directory's pochta.toml), unless they name one already."""
+    if settings.store.url or not ON_POSTGRESQL:
         return settings
-    url = new_store_url()
-    if not url:
-        return settings
+    key = data_dir.resolve()
+    url = _by_data_dir.get(key)
+    if url is None:
+        url = _by_data_dir[key] = new_store_url()
     return settings.model_copy(update={"store": settings.store.model_copy(update={"url": url})})
 
 
@@ -106,9 +109,13 @@ def drop_databases_since(mark: int) -> None:
     import pg_env
 
     cluster = pg_env.shared_cluster()
-    for name in _created[mark:]:
+    dropped = _created[mark:]
+    for name in dropped:
         cluster.drop_database(name)
     del _created[mark:]
+    for key, url in list(_by_data_dir.items()):
+        if url.partition("@/")[2].partition("?")[0] in dropped:
+            del _by_data_dir[key]
 
 
 def read_rows(data_dir: Path, settings: Settings, sql: str, **params: object) -> list[tuple[object, ...]]:
