@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pochta.config import LISTENER_KINDS
+from store_env import init_options
 
 POCHTA = [sys.executable, "-m", "pochta"]
 _LISTENING = re.compile(r"listening name=(\w+) addr=127\.0\.0\.1:(\d+)")
@@ -58,10 +59,18 @@ def init_data_dir(
     if unknown:
         raise ValueError(f"unknown listeners {sorted(unknown)}")
     listen = [f"--listen={name}=" + ("127.0.0.1:0" if name in wanted else "off") for name in LISTENER_KINDS]
-    run_pochta("init", "--domain", domain, *listen, "--data", str(data))
+    store = init_options()
+    run_pochta("init", "--domain", domain, *listen, *store, "--data", str(data))
     for address, password in accounts.items():
         run_pochta("user", "add", address, "--password-stdin", "--data", str(data), stdin=password + "\n")
     if config:
+        if store and "[store]\n" in config:
+            # One [store] table in TOML: init's url goes into the test's own section.
+            path = data / "pochta.toml"
+            written = path.read_text(encoding="utf-8")
+            url_line = f'url = "{store[1]}"'  # as init writes it (bootstrap.render_config)
+            path.write_text(written.replace("[store]\n", "", 1).replace(url_line, ""), encoding="utf-8")
+            config = config.replace("[store]\n", f"[store]\n{url_line}\n", 1)
         with open(data / "pochta.toml", "a", encoding="utf-8") as file:
             file.write("\n" + config)
 

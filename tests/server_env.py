@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import sqlite3
 import ssl
 import threading
 import time
@@ -17,13 +16,14 @@ from pathlib import Path
 import trustme
 from sqlalchemy import Connection
 
-from pochta.config import MimeSettings
+from pochta.config import MimeSettings, Settings
 from pochta.mime import parse_message
 from pochta.server.listeners import Server
 from pochta.store.api import Store
 from pochta.store.model import Target
 from pochta.store.sqlite.store import SqliteStore
 from pochta.store.sqlite.writer import Writer
+from store_env import read_rows, write_rows
 
 
 def loopback_ca(*names: str, common_name: str | None = "localhost") -> tuple[trustme.CA, ssl.SSLContext]:
@@ -167,26 +167,28 @@ def blob_file(data_dir: Path, sha256: str) -> Path:
     return data_dir / "blobs" / sha256[:2] / sha256[2:4] / sha256
 
 
-def stored_blob_names(data_dir: Path) -> set[str]:
-    """The digest of every blob kept: files and rows of the database alike."""
+def stored_blob_names(data_dir: Path, settings: Settings | None = None) -> set[str]:
+    """The digest of every blob kept: files and rows of the database alike (``settings``: the
+    server's, naming its database; None: SQLite's in the data directory)."""
     root = data_dir / "blobs"
     names = {p.name for p in root.glob("??/??/*") if p.is_file()}
-    with contextlib.closing(sqlite3.connect(data_dir / "pochta.db", timeout=10)) as conn:
-        return names | {str(row[0]) for row in conn.execute("SELECT sha256 FROM inline_blobs")}
+    rows = read_rows(data_dir, settings or Settings(), "SELECT sha256 FROM inline_blobs")
+    return names | {str(row[0]) for row in rows}
 
 
-def stored_blob(data_dir: Path, sha256: str) -> bytes | None:
+def stored_blob(data_dir: Path, sha256: str, settings: Settings | None = None) -> bytes | None:
     """A blob's bytes wherever they are kept (the file first), None if nowhere."""
     path = blob_file(data_dir, sha256)
     if path.is_file():
         return path.read_bytes()
-    with contextlib.closing(sqlite3.connect(data_dir / "pochta.db", timeout=10)) as conn:
-        row = conn.execute("SELECT data FROM inline_blobs WHERE sha256 = ?", (sha256,)).fetchone()
-    return None if row is None else bytes(row[0])
+    query = "SELECT data FROM inline_blobs WHERE sha256 = :sha256"
+    rows = read_rows(data_dir, settings or Settings(), query, sha256=sha256)
+    return None if not rows else bytes(rows[0][0])
 
 
-def replace_blob(data_dir: Path, sha256: str, data: bytes | None) -> None:
-    """Damage a stored blob wherever it is kept: new bytes, or gone (None). Raises if it is nowhere."""
+def replace_blob(data_dir: Path, sha256: str, data: bytes | None, settings: Settings | None = None) -> None:
+    """Damage a stored blob wherever it is kept: new bytes, or gone (None). Raises if it is nowhere
+    (``settings``: the server's, naming its database; None: SQLite's in the data directory)."""
     path = blob_file(data_dir, sha256)
     if path.is_file():
         if data is None:
@@ -195,13 +197,12 @@ def replace_blob(data_dir: Path, sha256: str, data: bytes | None) -> None:
             path.chmod(0o600)
             path.write_bytes(data)
         return
-    with contextlib.closing(
-        sqlite3.connect(data_dir / "pochta.db", timeout=10, isolation_level=None)
-    ) as conn:
-        if data is None:
-            changed = conn.execute("DELETE FROM inline_blobs WHERE sha256 = ?", (sha256,)).rowcount
-        else:
-            changed = conn.execute(
-                "UPDATE inline_blobs SET data = ? WHERE sha256 = ?", (data, sha256)
-            ).rowcount
+    if data is None:
+        sql, params = "DELETE FROM inline_blobs WHERE sha256 = :sha256", {"sha256": sha256}
+    else:
+        sql, params = (
+            "UPDATE inline_blobs SET data = :data WHERE sha256 = :sha256",
+            {"sha256": sha256, "data": data},
+        )
+    changed = write_rows(data_dir, settings or Settings(), sql, **params)
     assert changed == 1, f"blob {sha256} is stored nowhere"

@@ -211,7 +211,7 @@ async def test_lock_held_by_another_process(env: Pop3Env) -> None:
     # is SIGKILLed, the kernel drops its lock and the login succeeds.
     await env.deliver(message(1))
     name = MaildropLocks.name(env.account.id, recent=False)
-    async with lock_holder(env.data_dir, name) as worker:
+    async with lock_holder(env.data_dir, name, env.settings.store.url) as worker:
         client = await asyncio.to_thread(connect, env)
         await asyncio.to_thread(client.user, ADDRESS)
         with pytest.raises(poplib.error_proto, match=r"\[IN-USE\]"):
@@ -226,10 +226,10 @@ async def test_lock_held_by_another_process(env: Pop3Env) -> None:
         assert (await asyncio.to_thread(client.stat))[0] == 1
         # Held by this server's session now: the other process is refused in turn.
         with pytest.raises(LockBusy):
-            async with lock_holder(env.data_dir, name):
+            async with lock_holder(env.data_dir, name, env.settings.store.url):
                 pass
         await asyncio.to_thread(client.quit)
-    async with lock_holder(env.data_dir, name):
+    async with lock_holder(env.data_dir, name, env.settings.store.url):
         pass  # QUIT released it
 
 
@@ -610,7 +610,7 @@ async def test_retr_of_a_missing_blob_fails_alone(env: Pop3Env, size: int) -> No
     assert info is not None
     view = await env.store.open_view(info.id)
     sha256 = view.blob(0).sha256
-    replace_blob(env.data_dir, sha256, None)  # a file (100,000 octets) or a row of the database (100)
+    replace_blob(env.data_dir, sha256, None, env.settings)  # a file (100,000 octets) or a row (100)
     got = await retr_raw(env, "plain", [b"RETR 1", b"RETR 2"], 2)
     assert got[0] == b"-ERR [SYS/TEMP] Message cannot be read now\r\n"
     assert got[1] == f"+OK {len(message(2))} octets\r\n".encode() + stuffed_reference(message(2))

@@ -20,6 +20,7 @@ from pochta.queue.tls_policy import TransportSecurity
 from pochta.queue.worker import QueueWorker
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient, QueueEntry
 from smtp_env import ALICE, message
+from store_env import store_toml
 from sts_env import FRIEND, MX, REMOTE, StsEnv, policy, sts_env
 
 
@@ -205,7 +206,8 @@ async def test_queue_command_shows_the_policy_reason(env: StsEnv) -> None:
     env.policy_host.body = policy("enforce", MX)
     queue_id = await enqueue(env, "shown")
     await attempt(env.worker())
-    (env.local.data_dir / "pochta.toml").write_text('hostname = "mx.example.org"\n', encoding="utf-8")
+    config = 'hostname = "mx.example.org"\n' + store_toml(env.local.settings)
+    (env.local.data_dir / "pochta.toml").write_text(config, encoding="utf-8")
     result = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "pochta", "queue", "show", queue_id, "--data", str(env.local.data_dir)],

@@ -13,11 +13,12 @@ import pytest
 
 from cli_env import ok, run
 from pochta.config import load_settings
+from pochta.store.factory import open_store
 from pochta.store.model import Account
-from pochta.store.sqlite.store import open_sqlite_store
 from serve_process import init_data_dir
 from sieve_delivery_env import final_replies, lmtp_session, mailbox_flags, queued
 from smtp_env import ALICE, BOB, SmtpEnv, converse, message, smtp_server, smtp_settings
+from store_env import store_toml
 
 
 @pytest.fixture
@@ -302,7 +303,8 @@ async def test_cpu_time_limit_stops_the_run_and_keeps_in_inbox(tmp_path: Path) -
         [error] = await env.store.sieve_errors(env.alice.id)
         assert "CPU time limit of 0.05 s exceeded" in error.error
         assert error.error.startswith(("line 2,", "line 3,"))  # in the loop, not at its end
-        (env.data_dir / "pochta.toml").write_text("")  # the defaults: the CLI reads the same store
+        # the defaults: the CLI reads the same store
+        (env.data_dir / "pochta.toml").write_text(store_toml(env.settings))
         out = ok(run("sieve", "errors", ALICE, data=env.data_dir))
         assert "CPU time limit of 0.05 s exceeded" in out
 
@@ -359,7 +361,7 @@ async def test_environment_items_atlmtp_session(env: SmtpEnv) -> None:
 async def test_cli_lists_a_users_script_errors(tmp_path: Path) -> None:
     data = tmp_path / "data"
     init_data_dir(data, listeners=(), accounts={ALICE: "pw pw pw pw"})
-    store = await open_sqlite_store(data, load_settings(data / "pochta.toml"))
+    store = await open_store(data, load_settings(data / "pochta.toml"))
     try:
         account = await store.get_account(ALICE)
         assert account is not None

@@ -25,6 +25,7 @@ import pytest
 
 from imap_env import exchange, read_line
 from serve_process import ServeProcess, init_data_dir, run_pochta
+from store_env import sqlite_only
 
 PASSWORD = "correct horse battery"
 ALICE = "alice@example.org"
@@ -557,6 +558,7 @@ def test_acl_changes_in_one_worker_apply_to_sessions_in_the_other(tmp_path: Path
     assert server.failures() == [], server.tail()
 
 
+@sqlite_only("the per-process caches SQLite's workers warm for each other (PeerWarmedCaches)")
 def test_a_snapshot_round_warms_the_other_workers_view(tmp_path: Path) -> None:
     """After a burst of deliveries the housekeeper stores the big mailbox's snapshot and tells the
     other worker (peer message ``snapshot``), which reads the view into its cache before any client
@@ -579,6 +581,7 @@ def test_a_snapshot_round_warms_the_other_workers_view(tmp_path: Path) -> None:
     assert server.failures() == [], server.tail()
 
 
+@sqlite_only("the per-process caches SQLite's workers warm for each other (PeerWarmedCaches)")
 def test_a_sort_or_thread_in_one_worker_has_the_other_keep_its_own(tmp_path: Path) -> None:
     """A SORT that built a kept order of a big mailbox, or a THREAD that kept an answer over all of
     it, in one worker has the other build its own in the background (``store.sort_cache_min_messages``
@@ -650,6 +653,7 @@ def test_a_burst_of_lmtp_sessions_is_shared_between_the_workers(tmp_path: Path) 
         assert server.stop() == 0
 
 
+@sqlite_only("the per-process caches SQLite's workers warm for each other (PeerWarmedCaches)")
 def test_forms_a_fetch_read_in_one_worker_are_kept_by_the_other(tmp_path: Path) -> None:
     """A FETCH ENVELOPE in a big mailbox (``store.view_snapshot_min_messages`` = 2 here) that read kept
     wire forms from the database in one worker has the other read them into its own cache (peer
