@@ -15,6 +15,7 @@ session read the store; the sessions read it every ``imap.idle_check_seconds`` i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 from collections.abc import Callable, Iterable
@@ -80,10 +81,8 @@ class NotifyPeerChannel:
         loop = self._loop
         if loop is None or self._closed:
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the process is stopping
             loop.call_soon_threadsafe(fn, messages)
-        except RuntimeError:
-            pass  # the loop is closed: the process is stopping
 
     def _dispatch(self, messages: list[object]) -> None:
         if self._closed or self._handler is None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-import pg_env
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+import pg_env
+from pochta.server.lease import hold_housekeeping
 from pochta.server.peers_codec import decode_changes, encode_changes
 from pochta.server.peers_pg import NotifyPeerChannel
 from pochta.store.model import Change, ChangeKind
+from pochta.store.pg.locks import PgLocks
 from pochta.store.pg.notify import PAYLOAD_LIMIT
 from pochta.testing.pg_cluster import PgCluster
 from server_env import eventually
@@ -127,7 +129,8 @@ async def test_a_dropped_listen_connection_resyncs_and_reconnects(
 ) -> None:
     opened, got = channels
     listener = opened["b"].listener
-    assert listener is not None and listener.backend_pid is not None
+    assert listener is not None
+    assert listener.backend_pid is not None
     old_pid = listener.backend_pid
     database = make_url(pg_url).database
     assert database is not None
@@ -159,3 +162,60 @@ async def test_a_failed_send_makes_the_others_resync_once_sending_works_again(
     assert {"t": "unblocks"} not in got["b"]
     opened["a"].send([{"t": "queue"}])
     await eventually(lambda: got["b"][-1] == {"t": "queue"}, 10)
+
+
+def _terminate_lock_holders(cluster: PgCluster, database: str) -> int:
+    with psycopg.connect(cluster.conninfo(database), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE l.locktype = 'advisory' AND d.datname = %s",
+            (database,),
+        ).fetchall()
+    return len(rows)
+
+
+async def test_one_housekeeper_across_nodes_and_a_lost_lock_stops_its_jobs(
+    pg_cluster: PgCluster, pg_url: str
+) -> None:
+    """Two nodes' housekeeping on one database: one runs the jobs. When its lock's session ends
+    under it (the database ended it), it stops its jobs, the other takes them over, and the first
+    waits for its turn again: never both for longer than a check's interval."""
+    nodes = {"first": PgLocks(pg_url), "second": PgLocks(pg_url)}
+    running: list[str] = []
+    active: set[str] = set()
+
+    def jobs(who: str) -> Callable[[], list[Awaitable[None]]]:
+        async def job() -> None:
+            running.append(who)
+            active.add(who)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                active.discard(who)
+
+        return lambda: [job()]
+
+    first = asyncio.create_task(hold_housekeeping(nodes["first"].try_lock, jobs("first"), 0.1))
+    await eventually(lambda: running == ["first"], 10)
+    second = asyncio.create_task(hold_housekeeping(nodes["second"].try_lock, jobs("second"), 0.1))
+    try:
+        await asyncio.sleep(0.5)
+        assert running == ["first"]  # several tries, none took it
+        database = make_url(pg_url).database
+        assert database is not None
+        assert await asyncio.to_thread(_terminate_lock_holders, pg_cluster, database) == 1
+        # The first stopped its job; whichever tried first since holds the lock and runs them.
+        await eventually(lambda: len(running) == 2 and len(active) == 1, 10)
+        await asyncio.sleep(0.5)
+        assert len(running) == 2  # the other tries again, and waits
+        assert len(active) == 1
+        (holder,) = active
+        {"first": first, "second": second}[holder].cancel()
+        other = "second" if holder == "first" else "first"
+        await eventually(lambda: len(running) == 3 and active == {other}, 10)
+    finally:
+        first.cancel()
+        second.cancel()
+        await asyncio.gather(first, second, return_exceptions=True)
+        for locks in nodes.values():
+            locks.close()
