@@ -43,14 +43,11 @@ async def hold_housekeeping(
     while True:
         lock = await _take(try_lock, retry)
         tasks: list[asyncio.Task[None]] = []
+        jobs: asyncio.Future[object] | None = None
         try:
             log.info("housekeeper", pid=os.getpid())
             tasks = [asyncio.ensure_future(job) for job in start()]
-            jobs: asyncio.Future[object] = (
-                asyncio.ensure_future(asyncio.gather(*tasks))
-                if tasks
-                else asyncio.get_running_loop().create_future()
-            )
+            jobs = asyncio.gather(*tasks) if tasks else asyncio.get_running_loop().create_future()
             while True:
                 done, _ = await asyncio.wait({jobs}, timeout=retry)
                 if done:
@@ -59,8 +56,9 @@ async def hold_housekeeping(
                 if not await lock.check():
                     break
             log.error("housekeeper lock lost (its database session ended): jobs stopped, taking it again")
-            jobs.cancel()
         finally:
+            if jobs is not None:
+                jobs.cancel()  # cancels the jobs, and nobody is left to be told their outcome
             await cancel_and_wait(tasks)
             await lock.release()
 
