@@ -48,6 +48,9 @@ async def hold_housekeeping(
             log.info("housekeeper", pid=os.getpid())
             tasks = [asyncio.ensure_future(job) for job in start()]
             jobs = asyncio.gather(*tasks) if tasks else asyncio.get_running_loop().create_future()
+            # Cancelled with its jobs, a gathering future ends with CancelledError as its exception,
+            # which nobody awaits then: read here, so that asyncio does not log it as lost.
+            jobs.add_done_callback(_outcome_read)
             while True:
                 done, _ = await asyncio.wait({jobs}, timeout=retry)
                 if done:
@@ -58,9 +61,14 @@ async def hold_housekeeping(
             log.error("housekeeper lock lost (its database session ended): jobs stopped, taking it again")
         finally:
             if jobs is not None:
-                jobs.cancel()  # cancels the jobs, and nobody is left to be told their outcome
+                jobs.cancel()
             await cancel_and_wait(tasks)
             await lock.release()
+
+
+def _outcome_read(jobs: asyncio.Future[object]) -> None:
+    if not jobs.cancelled():
+        jobs.exception()
 
 
 async def _take(try_lock: Callable[[str], Awaitable[HeldLock | None]], retry: float) -> HeldLock:
