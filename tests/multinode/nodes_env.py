@@ -88,7 +88,7 @@ def make_nodes(
     the database's), not started."""
     listeners = tuple(listeners)
     shared_blobs = root / "blobs"
-    shared_blobs.mkdir()
+    shared_blobs.mkdir(parents=True)
     first = root / "a"
     init_data_dir(first, listeners=listeners, accounts={}, domain=DOMAIN, config=node_config(url, extra))
     shutil.rmtree(first / "blobs")  # made by init, empty of messages
