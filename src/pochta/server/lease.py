@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pochta.log import get_logger
 from pochta.server.tasks import cancel_and_wait
@@ -43,18 +44,21 @@ async def hold_housekeeping(
     while True:
         lock = await _take(try_lock, retry)
         tasks: list[asyncio.Task[None]] = []
-        jobs: asyncio.Future[object] | None = None
+        jobs: asyncio.Future[Any] | None = None
         try:
             log.info("housekeeper", pid=os.getpid())
             tasks = [asyncio.ensure_future(job) for job in start()]
-            jobs = asyncio.gather(*tasks) if tasks else asyncio.get_running_loop().create_future()
+            gathered: asyncio.Future[Any] = (
+                asyncio.gather(*tasks) if tasks else asyncio.get_running_loop().create_future()
+            )
+            jobs = gathered
             # Cancelled with its jobs, a gathering future ends with CancelledError as its exception,
             # which nobody awaits then: read here, so that asyncio does not log it as lost.
-            jobs.add_done_callback(_outcome_read)
+            gathered.add_done_callback(_outcome_read)
             while True:
-                done, _ = await asyncio.wait({jobs}, timeout=retry)
+                done, _ = await asyncio.wait({gathered}, timeout=retry)
                 if done:
-                    jobs.result()  # a job's failure ends the housekeeping, as it always did
+                    gathered.result()  # a job's failure ends the housekeeping, as it always did
                     return
                 if not await lock.check():
                     break
@@ -66,7 +70,7 @@ async def hold_housekeeping(
             await lock.release()
 
 
-def _outcome_read(jobs: asyncio.Future[object]) -> None:
+def _outcome_read(jobs: asyncio.Future[Any]) -> None:
     if not jobs.cancelled():
         jobs.exception()
 
