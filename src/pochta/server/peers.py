@@ -92,5 +92,5 @@ def open_peer_channel(data_dir: Path, settings: Settings) -> PeerTransport:
         assert engine.postgresql_url is not None  # parse_store_url sets it for this engine
         from pochta.server.peers_pg import NotifyPeerChannel  # psycopg only where it is used
 
-        return NotifyPeerChannel(engine.postgresql_url)
+        return NotifyPeerChannel(engine.postgresql_url, settings.store.pg_notify_queue)
     return PeerChannel(data_dir)

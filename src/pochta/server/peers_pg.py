@@ -31,16 +31,18 @@ _RESYNC = dumps({"t": "resync"})
 
 class NotifyPeerChannel:
     """This process's end of the channel on the database at ``url`` (a SQLAlchemy URL):
-    ``open`` on the event loop, ``send`` from any thread."""
+    ``open`` on the event loop, ``send`` from any thread. ``max_queued``: payloads kept waiting
+    for a slow database (``store.pg_notify_queue``)."""
 
-    def __init__(self, url: str, channel: str = CHANNEL) -> None:
+    def __init__(self, url: str, max_queued: int, channel: str = CHANNEL) -> None:
         self._url = url
         self._channel = channel
         self.sender_id = secrets.token_hex(8)
         self._prefix = self.sender_id + " "
         # Octets left for the messages' JSON list in one payload, brackets included.
         self._room = PAYLOAD_LIMIT - len(self._prefix)
-        self.sender = NotifySender(url, channel, lost=self._prefix + "[" + _RESYNC + "]")
+        lost = self._prefix + "[" + _RESYNC + "]"
+        self.sender = NotifySender(url, channel, lost=lost, max_queued=max_queued)
         self.listener: NotifyListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handler: Callable[[Message], None] | None = None

@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
 import pg_env
+from pochta.config import Settings
 from pochta.server.lease import hold_housekeeping
+from pochta.server.peers import PeerChannel, open_peer_channel
 from pochta.server.peers_codec import decode_changes, encode_changes
 from pochta.server.peers_pg import NotifyPeerChannel
 from pochta.store.model import Change, ChangeKind
@@ -25,6 +28,7 @@ pg_cluster = pg_env.pg_cluster
 pg_url = pg_env.pg_url
 
 Got = list[dict[str, object]]
+NOWHERE = "postgresql+psycopg://nobody@/none?host=/nonexistent"
 
 # Every kind main.py sends, with the fields it sends.
 CROSSING = [
@@ -47,7 +51,7 @@ NODE_LOCAL = [
 @pytest.fixture
 async def channels(pg_url: str) -> AsyncIterator[tuple[dict[str, NotifyPeerChannel], dict[str, Got]]]:
     got: dict[str, Got] = {"a": [], "b": [], "c": []}
-    opened = {name: NotifyPeerChannel(pg_url) for name in got}
+    opened = {name: NotifyPeerChannel(pg_url, 10_000) for name in got}
     for name, channel in opened.items():
         channel.open(got[name].append)
     try:
@@ -81,7 +85,7 @@ async def test_every_kind_that_crosses_nodes_reaches_every_other_process_but_not
 
 
 def test_messages_are_packed_into_payloads_below_notifys_limit() -> None:
-    channel = NotifyPeerChannel("postgresql+psycopg://nobody@/none?host=/nonexistent")
+    channel = NotifyPeerChannel(NOWHERE, 10_000)
     logins = [{"t": "login", "ip": "192.0.2.1", "a": f"user{i}@example.org", "f": False} for i in range(500)]
     payloads = channel.pack(logins)
     assert len(payloads) > 1
@@ -90,6 +94,30 @@ def test_messages_are_packed_into_payloads_below_notifys_limit() -> None:
     unpacked = [m for p in payloads for m in json.loads(p.partition(" ")[2])]
     assert unpacked == logins
     assert channel.pack(NODE_LOCAL) == []
+
+
+def test_a_message_that_cannot_be_cut_to_fit_is_sent_as_resync() -> None:
+    channel = NotifyPeerChannel(NOWHERE, 10_000)
+    (payload,) = channel.pack(
+        [{"t": "login", "ip": "192.0.2.1", "a": "x" * 9000 + "@example.org", "f": True}]
+    )
+    assert json.loads(payload.partition(" ")[2]) == [{"t": "resync"}]
+    huge_name = "/shared/" + "n" * 9000
+    (payload,) = channel.pack(encode_changes([Change(ChangeKind.METADATA, 1, 2, 3, entries=(huge_name,))]))
+    assert json.loads(payload.partition(" ")[2]) == [{"t": "resync"}]
+
+
+def test_the_transport_follows_the_store_url(tmp_path: Path) -> None:
+    """Every process on one store chooses the same transport: from ``[store] url`` alone."""
+    sqlite = open_peer_channel(tmp_path, Settings())
+    assert isinstance(sqlite, PeerChannel)
+    sqlite.close()
+    postgresql = open_peer_channel(
+        tmp_path, Settings.model_validate({"store": {"url": NOWHERE, "pg_notify_queue": 7}})
+    )
+    assert isinstance(postgresql, NotifyPeerChannel)  # nothing connects before ``open``
+    assert postgresql.sender._max_queued == 7
+    postgresql.close()
 
 
 async def test_big_changes_are_split_across_payloads_and_arrive_whole(
@@ -162,6 +190,27 @@ async def test_a_failed_send_makes_the_others_resync_once_sending_works_again(
     assert {"t": "unblocks"} not in got["b"]
     opened["a"].send([{"t": "queue"}])
     await eventually(lambda: got["b"][-1] == {"t": "queue"}, 10)
+
+
+async def test_payloads_past_the_queue_bound_are_dropped_for_a_resync(
+    pg_url: str, channels: tuple[dict[str, NotifyPeerChannel], dict[str, Got]]
+) -> None:
+    """A process whose database is slow keeps ``store.pg_notify_queue`` payloads waiting; past
+    that they go, and the others are told to read the store instead."""
+    _, got = channels
+    slow = NotifyPeerChannel(pg_url, 3)  # not open yet: nothing is sent, as on a stalled database
+    for n in range(5):
+        slow.send([{"t": "login", "ip": "192.0.2.1", "a": f"u{n}@example.org", "f": True}])
+    assert slow.sender.dropped == 4  # the fourth found three waiting: all four went; the fifth waits
+    slow.open(lambda message: None)
+    try:
+        await eventually(lambda: len(got["b"]) == 2, 10)
+        assert got["b"] == [
+            {"t": "resync"},
+            {"t": "login", "ip": "192.0.2.1", "a": "u4@example.org", "f": True},
+        ]
+    finally:
+        slow.close()
 
 
 def _terminate_lock_holders(cluster: PgCluster, database: str) -> int:

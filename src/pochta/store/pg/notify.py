@@ -12,8 +12,9 @@
 - ``NotifySender`` sends payloads from a thread of its own on another connection: ``post`` only
   queues (the event loop never waits on the database) and the thread sends what is queued in one
   transaction, after the commits that made it (the store publishes a write's changes once it has
-  committed). When a send fails, or the queue reaches ``MAX_QUEUED`` (the database is down or
-  slow), what is queued is dropped and ``lost`` is sent first once a send works again, so that
+  committed). When a send fails, or the queue reaches ``max_queued`` (``store.pg_notify_queue``:
+  the database is down or slow), what is queued is dropped and ``lost`` is sent first once a send
+  works again, so that
   the listeners read the store for what they missed.
 
 Payloads are text of less than 8000 octets (PostgreSQL refuses longer ones in its default build:
@@ -34,13 +35,12 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-__all__ = ["CHANNEL", "MAX_QUEUED", "PAYLOAD_LIMIT", "NotifyListener", "NotifySender", "connect"]
+__all__ = ["CHANNEL", "PAYLOAD_LIMIT", "NotifyListener", "NotifySender", "connect"]
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "pochta_peers"
 PAYLOAD_LIMIT = 7999  # octets: PostgreSQL's NOTIFY takes payloads shorter than 8000
-MAX_QUEUED = 10_000  # payloads waiting for the sender; past it they are dropped for ``lost``
 RECONNECT_FIRST = 0.05  # seconds before the first reconnection; doubled up to RECONNECT_MAX
 RECONNECT_MAX = 5.0
 _WAIT = 0.5  # seconds the listener waits for notifications before it looks whether it is closed
@@ -122,8 +122,9 @@ class NotifyListener:
 class NotifySender:
     """Sends the payloads ``post``-ed to it, in order, on ``channel`` from a thread of its own."""
 
-    def __init__(self, url: str, channel: str, lost: str) -> None:
+    def __init__(self, url: str, channel: str, lost: str, max_queued: int) -> None:
         self._url = url
+        self._max_queued = max_queued
         self._channel = channel
         self._lost_payload = lost
         self._queue: collections.deque[str] = collections.deque()
@@ -143,7 +144,7 @@ class NotifySender:
     def post(self, payloads: list[str]) -> None:
         """Queue ``payloads`` (each below ``PAYLOAD_LIMIT`` octets); returns at once."""
         with self._wake:
-            if len(self._queue) + len(payloads) > MAX_QUEUED:
+            if len(self._queue) + len(payloads) > self._max_queued:
                 self.dropped += len(self._queue) + len(payloads)
                 self._queue.clear()
                 self._lost = True
