@@ -4,7 +4,7 @@ another without a full resync, one housekeeper runs at a time and another takes 
 outbound queue's lease of a killed node is taken over.
 
 The nodes (``nodes_env``) start once for the module; a test that kills one starts it again at the
-start of the next test that needs all three.
+start of the next test that needs all three. The queue takeover is ``slow`` (``-m slow``).
 """
 
 from __future__ import annotations
@@ -107,6 +107,8 @@ def nodes(
         # A wake-up that reached a session through the store's poll would take this long: the
         # IDLE test's bound shows that it came through NOTIFY.
         "[imap]\nidle_check_seconds = 60\n"
+        # The login test's lockout: four failures, two seconds (no delays before it).
+        "[login]\nfailures_before_delay = 100\nlockout_after = 4\nlockout_seconds = 2\n"
     )
     made = make_nodes(tmp_path_factory.mktemp("nodes"), url, 3, LISTENERS, {ALICE: PASSWORD}, queue)
     try:
@@ -259,6 +261,7 @@ def test_exactly_one_housekeeper_and_another_takes_over_when_it_is_killed(nodes:
     assert len(_housekeepers(nodes)) == 1
 
 
+@pytest.mark.slow  # a node's restart and a lease's expiry: with the module's set-up, past 30 s
 def test_a_killed_nodes_queue_lease_is_taken_over(nodes: list[Node], sink: StallingSink) -> None:
     """A message submitted on the housekeeper (which runs the queue worker) is being delivered
     under its lease when the node is killed; once the lease expires (queue.lease_seconds) the
@@ -280,3 +283,26 @@ def test_a_killed_nodes_queue_lease_is_taken_over(nodes: list[Node], sink: Stall
     assert len(sink.delivered) == 1
     assert b"X-Tag: leased" in sink.delivered[0]
     assert len(_housekeepers(nodes)) == 1
+
+
+def _login(node: Node, password: str) -> bytes:
+    sock = socket.create_connection(("127.0.0.1", node.port("imap")), timeout=30)
+    try:
+        read_line(sock)
+        return exchange(sock, f"L LOGIN {ALICE} {password}".encode())[-1]
+    finally:
+        sock.close()
+
+
+def test_login_failures_on_one_node_lock_the_address_out_on_the_others(nodes: list[Node]) -> None:
+    """Last: the loopback address is locked out for ``login.lockout_seconds`` (2) afterwards. The
+    failures counted by node A reach B and C through the peer channel (``login`` messages)."""
+    a, b, c = running(nodes)
+    assert _login(b, PASSWORD).startswith(b"L OK")
+    for _ in range(4):
+        assert _login(a, "wrong").startswith(b"L NO")
+    time.sleep(0.5)  # the notifications' way (milliseconds: the IDLE test)
+    assert _login(b, PASSWORD).startswith(b"L NO")  # the right password, refused: locked out
+    assert _login(c, PASSWORD).startswith(b"L NO")
+    time.sleep(2.5)
+    assert _login(c, PASSWORD).startswith(b"L OK")  # the lockout ended on every node
