@@ -89,7 +89,7 @@ def imap_commands(nodes: list[Node], sessions: int, commands: int, messages: int
         lambda c, i: c.fetch(str(1 + i % messages), "(ENVELOPE)"),
         lambda c, i: c.store(str(1 + i % messages), "+FLAGS", "(\\Seen)"),
         lambda c, i: c.status("INBOX", "(MESSAGES UNSEEN)"),
-        lambda c, i: c.list("", "*"),
+        lambda c, i: c.list('""', "*"),
     ]
 
     def work(k: int) -> None:
