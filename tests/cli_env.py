@@ -16,6 +16,7 @@ from types import TracebackType
 
 from pochta.config import LISTENER_KINDS, load_settings
 from serve_process import POCHTA, pochta_env
+from store_env import init_options
 
 # `init` options that put every listener on a free port (the server logs the real one).
 PORT0 = [f"--listen={name}=127.0.0.1:0" for name in LISTENER_KINDS]
@@ -41,7 +42,7 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 def init_data(path: Path, *options: str) -> Path:
     """A data directory for example.org with every listener on port 0."""
-    ok(run("init", "--domain", "example.org", *PORT0, *options, data=path))
+    ok(run("init", "--domain", "example.org", *PORT0, *init_options(), *options, data=path))
     return path
 
 

@@ -31,15 +31,27 @@ class LockBusy(Exception):
 
 
 @contextlib.asynccontextmanager
-async def lock_holder(data_dir: Path, name: str) -> AsyncIterator[asyncio.subprocess.Process]:
+async def lock_holder(
+    data_dir: Path, name: str, store_url: str = ""
+) -> AsyncIterator[asyncio.subprocess.Process]:
     """Another process holding the store's session lock ``name`` on ``data_dir`` (as another worker
     would) until it is killed or the block ends; yields it once it holds the lock. LockBusy when
-    the lock is held already (by this process or another)."""
+    the lock is held already (by this process or another). ``store_url``: a PostgreSQL store's
+    (its locks are advisory locks in the database, pg/locks.py), "" for SQLite's files."""
+    if store_url:
+        take = (
+            "from pochta.store.pg.locks import PgLocks\n"
+            f"lock = PgLocks({store_url!r}).try_lock_sync({name!r})\n"
+        )
+    else:
+        take = (
+            "from pochta.store.locks import FileLocks\n"
+            f"lock = FileLocks(Path({str(data_dir)!r})).try_lock({name!r})\n"
+        )
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from pochta.store.locks import FileLocks\n"
-        f"lock = FileLocks(Path({str(data_dir)!r})).try_lock({name!r})\n"
+        f"{take}"
         "print('busy' if lock is None else 'locked', flush=True)\n"
         "sys.stdin.read()  # held until the parent closes stdin or kills us\n"
     )

@@ -1,13 +1,16 @@
 """Suite-wide rules: interop skips become failures when CI demands the interop clients; hypothesis
-has no per-example deadline."""
+has no per-example deadline; under POCHTA_TEST_STORE=postgresql the databases of a test's servers
+are dropped after it (tests/store_env.py)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 
 import pytest
 from hypothesis import settings
+
+import store_env
 
 REQUIRE_INTEROP = os.environ.get("POCHTA_REQUIRE_INTEROP") == "1"
 
@@ -30,3 +33,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if REQUIRE_INTEROP and report.skipped and item.get_closest_marker("interop") is not None:
         report.outcome = "failed"
         report.longrepr = f"interop test skipped under POCHTA_REQUIRE_INTEROP=1: {report.longrepr}"
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    # Set up before the test's own fixtures and torn down after them: its servers have stopped.
+    mark = store_env.created_databases()
+    yield
+    store_env.drop_databases_since(mark)

@@ -15,9 +15,10 @@ from pochta.config import LISTENER_KINDS, Settings
 from pochta.delivery import Delivery
 from pochta.fetch import Fetcher
 from pochta.fetch.accounts import AccountRequest, add_external_account
+from pochta.store.api import Store
 from pochta.store.fetch_model import FetchAccount, FetchProtocol, FetchTls
 from pochta.store.model import Account
-from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
+from store_env import open_test_store, store_settings
 
 LOCAL = "carol@example.com"
 SECRET = b"s" * 32
@@ -36,7 +37,7 @@ def fetch_settings(ca_file: str = "", **sections: Any) -> Settings:
 @dataclass
 class LocalSide:
     data_dir: Path
-    store: SqliteStore
+    store: Store
     account: Account
     delivery: Delivery
     fetcher: Fetcher
@@ -84,7 +85,8 @@ class LocalSide:
 async def local_side(tmp_path: Path, settings: Settings) -> AsyncIterator[LocalSide]:
     data_dir = tmp_path / "local"
     data_dir.mkdir(exist_ok=True)
-    store = await open_sqlite_store(data_dir, settings, indexer=False)
+    settings = store_settings(settings)
+    store = await open_test_store(data_dir, settings, indexer=False)
     try:
         await store.add_domain("example.com")
         account = await store.add_account(LOCAL, hash_password("x"), make_scram_credentials("x"))

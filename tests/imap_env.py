@@ -34,8 +34,8 @@ from pochta.server.smtp import smtp_handlers
 from pochta.store.api import Store
 from pochta.store.model import Account, MailboxInfo, Target
 from pochta.store.spool import spool_directory
-from pochta.store.sqlite.store import open_sqlite_store
 from server_env import ListenerEnv, loopback_ca
+from store_env import open_test_store, store_settings
 
 ALICE = "alice@example.org"
 BOB = "bob@example.org"
@@ -351,11 +351,11 @@ async def ask(sock: socket.socket, line: bytes) -> list[bytes]:
 
 @contextlib.asynccontextmanager
 async def imap_server(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[ImapEnv]:
-    settings = settings or imap_settings()
+    settings = store_settings(settings or imap_settings())
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     ca, server_context = loopback_ca()
-    store = await open_sqlite_store(data_dir, settings)
+    store = await open_test_store(data_dir, settings)
     try:
         await store.add_domain("example.org")
         scram = make_scram_credentials(PASSWORD)

@@ -18,7 +18,7 @@ import trustme
 from dovecot_env import DovecotServer, dovecot_server, free_port
 from pochta.config import CONFIG_FILE_NAME, load_settings
 from pochta.fetch.imap_remote import ImapRemote, RemoteServer, TlsMode
-from pochta.store.sqlite.store import open_sqlite_store
+from pochta.store.factory import open_store
 from serve_process import POCHTA, pochta_env
 
 REMOTE_PASSWORD = "remote-secret"
@@ -191,7 +191,7 @@ class LocalMessage:
 
 async def local_messages(data_dir: Path, address: str = LOCAL_USER) -> dict[str, list[LocalMessage]]:
     """Every message of the account by mailbox name, in UID order, read from the store."""
-    store = await open_sqlite_store(data_dir, load_settings(data_dir / CONFIG_FILE_NAME), indexer=False)
+    store = await open_store(data_dir, load_settings(data_dir / CONFIG_FILE_NAME))
     try:
         account = await store.get_account(address)
         assert account is not None
@@ -210,7 +210,7 @@ async def local_messages(data_dir: Path, address: str = LOCAL_USER) -> dict[str,
 
 async def local_mailboxes(data_dir: Path, address: str = LOCAL_USER) -> dict[str, tuple[str | None, bool]]:
     """Mailbox name -> (special use, subscribed)."""
-    store = await open_sqlite_store(data_dir, load_settings(data_dir / CONFIG_FILE_NAME), indexer=False)
+    store = await open_store(data_dir, load_settings(data_dir / CONFIG_FILE_NAME))
     try:
         account = await store.get_account(address)
         assert account is not None

@@ -26,8 +26,8 @@ from pochta.server.listeners import Server
 from pochta.server.managesieve import ManageSieveHandler
 from pochta.store.api import Store
 from pochta.store.model import Account
-from pochta.store.sqlite.store import open_sqlite_store
 from server_env import ListenerEnv, loopback_ca
+from store_env import open_test_store, store_settings
 
 ALICE = "alice@example.org"
 BOB = "bob@example.org"
@@ -146,11 +146,11 @@ class SieveEnv(ListenerEnv):
 
 @contextlib.asynccontextmanager
 async def managesieve_server(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[SieveEnv]:
-    settings = settings or managesieve_settings()
+    settings = store_settings(settings or managesieve_settings())
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     ca, server_context = loopback_ca()
-    store = await open_sqlite_store(data_dir, settings)
+    store = await open_test_store(data_dir, settings)
     try:
         await store.add_domain("example.org")
         scram = make_scram_credentials(PASSWORD)

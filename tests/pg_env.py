@@ -3,7 +3,7 @@ a template database built once at the schema's head, and a fresh database per te
 
 Under pytest-xdist every worker is its own process with its own session fixtures, so each starts
 its own cluster in its own temp dir (about a second): nothing is shared, so nothing needs a lock.
-The cluster is stopped and removed when the test session of that process ends.
+The cluster is stopped and removed when that process exits.
 
 Without the PostgreSQL server binaries the tests skip with the reason (``apt-get install
 postgresql``); under ``POCHTA_REQUIRE_INTEROP=1`` (CI) they fail instead.
@@ -34,22 +34,37 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+_shared: clusters.PgCluster | None = None
+
+
+def shared_cluster() -> clusters.PgCluster:
+    """This test process's cluster, started at first use with ``TEMPLATE`` created at the schema's
+    head, and stopped when the process exits (``pg_cluster.start_cluster``): the store tests'
+    fixture and the servers of POCHTA_TEST_STORE=postgresql (tests/store_env.py) share it. Skips
+    (fails under POCHTA_REQUIRE_INTEROP=1) without PostgreSQL."""
+    global _shared
+    if _shared is None:
+        reason = clusters.missing()
+        if reason is not None:
+            _unavailable(reason)
+        try:
+            import psycopg  # noqa: F401  (the driver: pip install 'pochta[postgresql]')
+        except ImportError:
+            _unavailable("psycopg is not installed: pip install 'pochta[postgresql]'")
+        cluster = clusters.start_cluster()
+        try:
+            build_template(cluster)
+        except BaseException:
+            cluster.stop()
+            raise
+        _shared = cluster
+    return _shared
+
+
 @pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[clusters.PgCluster]:
-    """This test process's cluster, with ``TEMPLATE`` created at the schema's head."""
-    reason = clusters.missing()
-    if reason is not None:
-        _unavailable(reason)
-    try:
-        import psycopg  # noqa: F401  (the driver: pip install 'pochta[postgresql]')
-    except ImportError:
-        _unavailable("psycopg is not installed: pip install 'pochta[postgresql]'")
-    cluster = clusters.start_cluster()
-    try:
-        build_template(cluster)
-        yield cluster
-    finally:
-        cluster.stop()
+def pg_cluster() -> clusters.PgCluster:
+    """This test process's cluster (``shared_cluster``)."""
+    return shared_cluster()
 
 
 def build_template(cluster: clusters.PgCluster) -> None:

@@ -22,8 +22,8 @@ from pochta.server.listeners import Server
 from pochta.server.pop3 import Pop3Handler
 from pochta.store.api import Store
 from pochta.store.model import Account
-from pochta.store.sqlite.store import open_sqlite_store
 from server_env import ListenerEnv, loopback_ca
+from store_env import open_test_store, store_settings
 
 ADDRESS = "alice@example.org"
 PASSWORD = "correct horse battery"
@@ -103,11 +103,11 @@ def message(n: int, body: bytes = b"", *, size: int = 0) -> bytes:
 
 @contextlib.asynccontextmanager
 async def pop3_server(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[Pop3Env]:
-    settings = settings or pop3_settings()
+    settings = store_settings(settings or pop3_settings())
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     ca, server_context = loopback_ca()
-    store = await open_sqlite_store(data_dir, settings)
+    store = await open_test_store(data_dir, settings)
     try:
         await store.add_domain("example.org")
         account = await store.add_account(ADDRESS, hash_password(PASSWORD), make_scram_credentials(PASSWORD))

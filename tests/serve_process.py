@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pochta.config import LISTENER_KINDS
+from store_env import init_options
 
 POCHTA = [sys.executable, "-m", "pochta"]
 _LISTENING = re.compile(r"listening name=(\w+) addr=127\.0\.0\.1:(\d+)")
@@ -58,7 +59,7 @@ def init_data_dir(
     if unknown:
         raise ValueError(f"unknown listeners {sorted(unknown)}")
     listen = [f"--listen={name}=" + ("127.0.0.1:0" if name in wanted else "off") for name in LISTENER_KINDS]
-    run_pochta("init", "--domain", domain, *listen, "--data", str(data))
+    run_pochta("init", "--domain", domain, *listen, *init_options(), "--data", str(data))
     for address, password in accounts.items():
         run_pochta("user", "add", address, "--password-stdin", "--data", str(data), stdin=password + "\n")
     if config:

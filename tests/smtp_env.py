@@ -28,8 +28,8 @@ from pochta.server.listeners import Server
 from pochta.server.smtp import smtp_handlers
 from pochta.store.api import Store
 from pochta.store.model import Account
-from pochta.store.sqlite.store import open_sqlite_store
 from server_env import ListenerEnv, loopback_ca, stored_blob_names
+from store_env import open_test_store, store_settings
 
 DOMAIN = "example.org"
 ALICE = "alice@example.org"
@@ -129,11 +129,11 @@ async def smtp_server(
     tls_names: tuple[str, ...] = ("localhost", "127.0.0.1", "mx.example.org"),
 ) -> AsyncIterator[SmtpEnv]:
     """``tls_names``: the names the server's certificate is for (its CA is ``SmtpEnv.ca``)."""
-    settings = settings or smtp_settings()
+    settings = store_settings(settings or smtp_settings())
     data_dir = tmp_path / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     ca, server_context = loopback_ca(*tls_names, common_name=None)
-    store = await open_sqlite_store(data_dir, settings)
+    store = await open_test_store(data_dir, settings)
     try:
         if await store.get_domain(DOMAIN) is None:
             await store.add_domain(DOMAIN)

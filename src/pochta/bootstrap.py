@@ -29,6 +29,7 @@ from pochta.durable import fsync_path, fsync_tree
 from pochta.naming import normalize_address, normalize_domain
 from pochta.queue import dkim_keys
 from pochta.server.tls import ensure_certificate
+from pochta.store.api import StoreError
 from pochta.store.factory import open_store
 
 SERVER_SECRET_FILE = "server-secret"  # noqa: S105 (a file name, not a secret)
@@ -120,12 +121,22 @@ def render_config(settings: Settings) -> str:
         f"key = {_toml_string(settings.tls.key)}",
         "",
     ]
+    if settings.store.url:
+        lines += [
+            "[store]",
+            "# The database of this installation (docs/scaling.md); blob files stay in blobs/ here.",
+            f"url = {_toml_string(settings.store.url)}",
+            "",
+        ]
     return "\n".join(lines)
 
 
-def build_settings(hostname: str, listen: dict[str, str], config_path: Path) -> Settings:
+def build_settings(hostname: str, listen: dict[str, str], config_path: Path, store_url: str = "") -> Settings:
+    values: dict[str, object] = {"hostname": hostname, "listeners": listen}
+    if store_url:
+        values["store"] = {"url": store_url}
     try:
-        return Settings.model_validate({"hostname": hostname, "listeners": listen})
+        return Settings.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(config_path, exc)) from None
 
@@ -133,8 +144,19 @@ def build_settings(hostname: str, listen: dict[str, str], config_path: Path) -> 
 async def _create_store(
     workdir: Path, settings: Settings, domain: str, account: str | None, password: str | None
 ) -> None:
-    store = await open_store(workdir, settings)
     try:
+        store = await open_store(workdir, settings)
+    except StoreError as exc:  # an unreachable PostgreSQL server, psycopg missing
+        raise InitError(str(exc)) from None
+    try:
+        if settings.store.url and await store.get_domain(domain) is not None:
+            # A database another data directory already set up: init would change it, and could
+            # not take that back. A further node copies the first one's data directory instead.
+            raise InitError(
+                f"the database of [store] url already holds the domain {domain}: to run another "
+                "node on it, copy the first node's data directory (its config, server-secret and "
+                "certificate; docs/scaling.md)"
+            )
         await store.add_domain(domain)
         await dkim_keys.first_keys(store, domain, settings.dkim)
         if account is not None and password is not None:
@@ -152,10 +174,11 @@ def initialise(
     hostname: str | None = None,
     listen: dict[str, str] | None = None,
     account: str | None = None,
+    store_url: str = "",
 ) -> InitResult:
     """Create a complete data directory, or raise InitError/ConfigError having changed nothing."""
     domain_name = normalize_domain(domain)
-    settings = build_settings(hostname or domain_name, listen or {}, data_dir / CONFIG_FILE_NAME)
+    settings = build_settings(hostname or domain_name, listen or {}, data_dir / CONFIG_FILE_NAME, store_url)
     account_address = normalize_address(account) if account else None
     if account_address is not None and account_address.rpartition("@")[2] != domain_name:
         raise InitError(f"the first account {account_address} must be in the domain {domain_name}")

@@ -292,8 +292,8 @@ class StoreSettings(Section):
         description='Where the metadata lives: "" is SQLite in the data directory (DATA/pochta.db), as is '
         '"sqlite:///pochta.db"; "postgresql://USER:PASSWORD@HOST/DATABASE" (or "postgresql+psycopg://...", '
         '"postgresql:///DATABASE?host=/run/postgresql" for a UNIX socket) is PostgreSQL, which needs '
-        "pip install 'pochta[postgresql]'. The PostgreSQL store is not complete yet: pochta serve and the "
-        "CLI refuse it (docs/scaling.md says what exists).",
+        "pip install 'pochta[postgresql]'; its blob files stay in the data directory (docs/scaling.md, "
+        '"Running on PostgreSQL").',
     )
     group_commit_max: int = Field(
         256, ge=1, description="Most write transactions folded into one SQLite commit."

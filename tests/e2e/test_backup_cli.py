@@ -13,6 +13,12 @@ from pathlib import Path
 
 from cli_env import ServerProcess, init_data, ok, run
 from server_env import stored_blob
+from store_env import sqlite_only
+
+pytestmark = sqlite_only(
+    "pochta backup and restore copy SQLite's database file "
+    "(on PostgreSQL they refuse: tests/unit/config/test_store_url.py)"
+)
 
 USER, PASSWORD = "alice@example.org", "alice password 1"
 

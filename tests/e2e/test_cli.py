@@ -16,8 +16,8 @@ from pochta.auth.authenticator import Authenticator, AuthOk
 from pochta.bootstrap import ensure_server_secret
 from pochta.config import LISTENER_KINDS, load_settings
 from pochta.mime import parse_message
+from pochta.store.factory import open_store
 from pochta.store.model import Target
-from pochta.store.sqlite.store import open_sqlite_store
 from server_env import replace_blob, stored_blob
 
 
@@ -148,7 +148,7 @@ def test_first_run_creates_data_prints_account_and_listeners(
 
     async def login() -> None:
         settings = load_settings(data / "pochta.toml")
-        store = await open_sqlite_store(data, settings)
+        store = await open_store(data, settings)
         try:
             result = await Authenticator(store, settings.login).check_password(
                 "postmaster@localhost", password.group(1), protocol="imap", remote_ip="127.0.0.1"
@@ -196,7 +196,7 @@ def test_user_lifecycle(data: Path) -> None:
 
     async def check() -> None:
         settings = load_settings(data / "pochta.toml")
-        store = await open_sqlite_store(data, settings)
+        store = await open_store(data, settings)
         try:
             auth = Authenticator(store, settings.login)
             good = await auth.check_password(
@@ -247,7 +247,7 @@ def test_domains_aliases_and_app_passwords(data: Path) -> None:
 
     async def login(password: str) -> bool:
         settings = load_settings(data / "pochta.toml")
-        store = await open_sqlite_store(data, settings)
+        store = await open_store(data, settings)
         try:
             # keyed with the server-secret `init` made, as `pochta serve` is
             auth = Authenticator(store, settings.login, server_secret=ensure_server_secret(data))
@@ -288,7 +288,7 @@ def test_alias_to_an_unknown_local_target_is_refused_unless_forced(data: Path) -
 def test_cli_changes_are_seen_by_a_running_store_without_restart(data: Path) -> None:
     async def scenario() -> None:
         settings = load_settings(data / "pochta.toml")
-        server_store = await open_sqlite_store(data, settings)  # stands for the running server
+        server_store = await open_store(data, settings)  # stands for the running server
         try:
             assert await server_store.get_account("dave@example.org") is None
             result = await asyncio.to_thread(run, "user", "add", "dave@example.org", data=data)
@@ -311,7 +311,7 @@ def test_quota_commands(data: Path) -> None:
 
     async def deliver() -> int:
         settings = load_settings(data / "pochta.toml")
-        store = await open_sqlite_store(data, settings, indexer=False)
+        store = await open_store(data, settings)
         try:
             raw = b"From: a@example.org\r\nSubject: hello\r\n\r\nbody text\r\n"
             for address in ("alice@example.org", "bob@example.org"):
@@ -402,7 +402,7 @@ def test_verify_and_reconstruct(data: Path) -> None:
 
     async def deliver() -> str:
         settings = load_settings(data / "pochta.toml")
-        store = await open_sqlite_store(data, settings, indexer=False)
+        store = await open_store(data, settings)
         try:
             account = await store.get_account("alice@example.org")
             assert account is not None

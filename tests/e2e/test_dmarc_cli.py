@@ -11,11 +11,11 @@ from pathlib import Path
 from cli_env import init_data, ok, run
 from pochta.config import CONFIG_FILE_NAME, load_settings
 from pochta.store.dmarc_model import DmarcRow
-from pochta.store.sqlite.store import open_sqlite_store
+from pochta.store.factory import open_store
 
 
 async def _with_store(data: Path, rows: list[DmarcRow]) -> tuple[int, list[tuple[str, ...]]]:
-    store = await open_sqlite_store(data, load_settings(data / CONFIG_FILE_NAME))
+    store = await open_store(data, load_settings(data / CONFIG_FILE_NAME))
     try:
         for row in rows:
             await store.add_dmarc_result(row)

@@ -5,26 +5,25 @@ state recorded for ``pochta fetch status`` (docs/fetch.md)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 from pathlib import Path
 
 from pochta.bootstrap import ensure_server_secret, initialise
 from pochta.config import LISTENER_KINDS, load_settings
 from pochta.fetch.accounts import AccountRequest, add_external_account
-from pochta.store.sqlite.store import open_sqlite_store
+from pochta.store.factory import open_store
 from pop3_env import ADDRESS, PASSWORD, message, pop3_server
 from serve_process import ServeProcess
+from store_env import read_rows
 
 LOCAL = "carol@example.org"
 
 
 def run_state(data: Path) -> tuple[int, str]:
     """(messages recorded as fetched, the account's last result)."""
-    with contextlib.closing(sqlite3.connect(f"file:{data / 'pochta.db'}?mode=ro", uri=True, timeout=1)) as db:
-        count = int(db.execute("SELECT count(*) FROM fetched_messages").fetchone()[0])
-        row = db.execute("SELECT last_result FROM fetch_accounts").fetchone()
-    return count, str(row[0]) if row else ""
+    settings = load_settings(data / "pochta.toml")
+    [(count,)] = read_rows(data, settings, "SELECT count(*) FROM fetched_messages")
+    rows = read_rows(data, settings, "SELECT last_result FROM fetch_accounts")
+    return int(str(count)), str(rows[0][0]) if rows else ""
 
 
 async def test_the_server_polls_external_accounts(tmp_path: Path) -> None:
@@ -42,7 +41,7 @@ async def test_the_server_polls_external_accounts(tmp_path: Path) -> None:
         try:
             await asyncio.to_thread(server.wait_listening, ["imap"])
             settings = load_settings(config)
-            store = await open_sqlite_store(data, settings, indexer=False)
+            store = await open_store(data, settings)
             try:
                 local = await store.get_account(LOCAL)
                 assert local is not None
@@ -57,7 +56,7 @@ async def test_the_server_polls_external_accounts(tmp_path: Path) -> None:
         finally:
             await asyncio.to_thread(server.stop)
         assert server.failures() == []
-        store = await open_sqlite_store(data, load_settings(config), indexer=False)
+        store = await open_store(data, load_settings(config))
         try:
             local = await store.get_account(LOCAL)
             assert local is not None

@@ -16,8 +16,10 @@ import pytest
 
 from imap_env import ALICE, PASSWORD, ImapEnv, ask, imap_server, imap_settings, message, open_session
 from pochta.mime import parse_message
+from pochta.store.factory import open_store
 from pochta.store.model import Target
-from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore
+from store_env import sqlite_only
 
 
 @pytest.fixture
@@ -124,6 +126,7 @@ def flag_lines(lines: list[bytes]) -> list[bytes]:
     return [line for line in lines if b" FETCH (UID " in line]
 
 
+@sqlite_only("the per-process view cache")
 async def test_sessions_sharing_a_view_diverge_and_new_ones_see_every_change(env: ImapEnv) -> None:
     # Sessions of one process that select the same mailbox state share one immutable view (the
     # store's view cache); each keeps its own overlay. A later SELECT gets the cached view brought
@@ -160,7 +163,7 @@ async def test_sessions_sharing_a_view_diverge_and_new_ones_see_every_change(env
             c.close()
         # Another process changes the mailbox: this process's cached view is checked against the
         # database at the next SELECT, not trusted.
-        other = await open_sqlite_store(env.data_dir, env.settings)
+        other = await open_store(env.data_dir, env.settings)
         try:
             await other.set_flags(inbox.id, [1], "add", ["$FromElsewhere"])
             await other.expunge(inbox.id, [6])

@@ -32,6 +32,7 @@ from pochta.mime import parse_message
 from pochta.mime.imapform import bodystructure_bytes, envelope_bytes
 from pochta.store.sqlite.store import DB_FILE_NAME, SqliteStore
 from shared_dir import corpus_messages
+from store_env import sqlite_only
 
 
 @pytest.fixture(params=["inline", "thread"])
@@ -446,6 +447,7 @@ async def cache_env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         yield running
 
 
+@sqlite_only("the per-process cache of wire forms, emptied in the database file")
 async def test_wire_forms_kept_at_delivery_are_what_the_parse_record_gives(cache_env: ImapEnv) -> None:
     env = cache_env
     messages = corpus_messages()

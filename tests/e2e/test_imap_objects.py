@@ -14,6 +14,7 @@ import imapclient
 from cli_env import ok, run
 from imap_env import ALICE, PASSWORD, ImapEnv, ask, message, open_session
 from pochta.store.sqlite.store import DB_FILE_NAME
+from store_env import sqlite_only
 
 
 def mail(mid: str, *, refs: str = "", body: str = "Hello there.", subject: str = "s") -> bytes:
@@ -218,6 +219,7 @@ async def test_preview(env: ImapEnv) -> None:
     assert lazy[-1] == b"b OK UID FETCH completed\r\n"
 
 
+@sqlite_only("damages a parse record in the database file")
 async def test_preview_lazy_is_nil_only_when_it_would_wait(env: ImapEnv) -> None:
     # A parse record that cannot be read (damage, until reconstruct): LAZY answers NIL (RFC 8970
     # §4.1), the plain item parses the blob now (RFC 8970 §3.2: never NIL without LAZY).

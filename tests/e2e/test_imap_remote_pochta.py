@@ -15,7 +15,7 @@ from pochta.config import Settings
 from pochta.fetch.imap_remote import AuthFailed, ImapRemote, RemoteServer, TlsMode
 from pochta.fetch.migrate import migrate_account
 from pochta.proto.imap_client import Mailbox
-from pochta.store.sqlite.store import open_sqlite_store
+from pochta.store.factory import open_store
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ async def test_migrate_from_pochta(env: ImapEnv, tmp_path: Path) -> None:
         await client.append("Sent", b"Subject: s\r\n\r\ny\r\n", ["\\Seen"], when)
         await client.append("INBOX", b"Subject: i\r\n\r\nz\r\n", ["\\Flagged"], when)
     settings = Settings()
-    store = await open_sqlite_store(tmp_path / "dest", settings, indexer=False)
+    store = await open_store(tmp_path / "dest", settings)
     try:
         await store.add_domain("example.net")
         carol = await store.add_account("carol@example.net", "hash", None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ import imapclient
 import pytest
 
 from imap_env import ImapEnv, ask, imap_server, imap_session
-from pochta.store.sqlite.store import DB_FILE_NAME
+from store_env import read_rows
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -49,16 +48,14 @@ async def env(tmp_path: Path) -> AsyncIterator[ImapEnv]:
 
 
 def newest_has_keys(env: ImapEnv) -> bool:
-    with sqlite3.connect(env.data_dir / DB_FILE_NAME) as db:
-        found = db.execute(
-            "SELECT count(*) FROM message_sort_keys WHERE message_id = (SELECT max(id) FROM messages)"
-        )
-        return bool(found.fetchone()[0])
+    newest = "SELECT count(*) FROM message_sort_keys WHERE message_id = (SELECT max(id) FROM messages)"
+    [(found,)] = read_rows(env.data_dir, env.settings, newest)
+    return bool(found)
 
 
 def key_rows(env: ImapEnv) -> int:
-    with sqlite3.connect(env.data_dir / DB_FILE_NAME) as db:
-        return int(db.execute("SELECT count(*) FROM message_sort_keys").fetchone()[0])
+    [(count,)] = read_rows(env.data_dir, env.settings, "SELECT count(*) FROM message_sort_keys")
+    return int(str(count))
 
 
 async def test_sort_transcripts(env: ImapEnv) -> None:

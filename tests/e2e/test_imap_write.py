@@ -32,6 +32,7 @@ from pochta.mime import parse_message
 from pochta.proto.imap.sections import decode_binary
 from pochta.store.model import ChangeSet
 from server_env import delivered_first, eventually
+from store_env import sqlite_only
 
 LIMIT = 4096  # limits.max_message_size in the small-limit server: APPENDLIMIT
 
@@ -380,6 +381,7 @@ async def test_concurrent_appends_store_exactly_what_the_quota_holds(env: ImapEn
     assert await env.store.quota_usage(env.alice.id) == 3 * size
 
 
+@sqlite_only("holds SQLite's one writer so that another delivery commits first")
 async def test_append_and_copy_refused_when_the_quota_filled_before_their_write(env: ImapEnv) -> None:
     # Another delivery lands between the session's quota check and its write: the store refuses
     # the write in its transaction, and the client gets NO [OVERQUOTA] (RFC 9208 §4.1, §4.3).

@@ -13,19 +13,20 @@ import pty
 import random
 import re
 import signal
-import sqlite3
 import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import SQLAlchemyError
 
 from pochta.config import load_settings
 from pochta.fetch.maildir import MaildirWriter
 from pochta.fetch.mbox import write_message
-from pochta.store.sqlite.store import open_sqlite_store
+from pochta.store.factory import open_store
 from serve_process import POCHTA, ServeProcess, init_data_dir, pochta_env, run_pochta
+from store_env import read_rows
 
 ACCOUNTS = {"alice@example.org": "alice password 1", "bob@example.org": "bob password 1"}
 WHEN = datetime(2021, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -180,15 +181,12 @@ def test_bad_input_is_summarised_not_raised(shared_data: Path, tmp_path: Path) -
 
 def _journal_rows(data: Path, source: Path) -> int:
     """How many messages of ``source`` the import journal lists (read beside the running import)."""
+    query = "SELECT count(*) FROM import_journal WHERE source = :source"
     try:
-        conn = sqlite3.connect(f"file:{data / 'pochta.db'}?mode=ro", uri=True, timeout=5)
-        try:
-            query = "SELECT count(*) FROM import_journal WHERE source = ?"
-            return int(conn.execute(query, (str(source.resolve()),)).fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.Error:
+        [(count,)] = read_rows(data, load_settings(data / "pochta.toml"), query, source=str(source.resolve()))
+    except SQLAlchemyError:  # busy or not created yet: nothing listed so far
         return 0
+    return int(str(count))
 
 
 def test_sigkill_during_an_import_then_a_rerun_places_each_message_once(
@@ -217,7 +215,7 @@ def test_sigkill_during_an_import_then_a_rerun_places_each_message_once(
 
 async def inbox(data: Path) -> list[tuple[frozenset[str], bytes]]:
     """(flags, bytes) of every INBOX message of alice, in UID order, read from the store itself."""
-    store = await open_sqlite_store(data, load_settings(data / "pochta.toml"), indexer=False)
+    store = await open_store(data, load_settings(data / "pochta.toml"))
     try:
         account = await store.get_account("alice@example.org")
         assert account is not None

@@ -211,7 +211,7 @@ async def test_lock_held_by_another_process(env: Pop3Env) -> None:
     # is SIGKILLed, the kernel drops its lock and the login succeeds.
     await env.deliver(message(1))
     name = MaildropLocks.name(env.account.id, recent=False)
-    async with lock_holder(env.data_dir, name) as worker:
+    async with lock_holder(env.data_dir, name, env.settings.store.url) as worker:
         client = await asyncio.to_thread(connect, env)
         await asyncio.to_thread(client.user, ADDRESS)
         with pytest.raises(poplib.error_proto, match=r"\[IN-USE\]"):
@@ -226,10 +226,10 @@ async def test_lock_held_by_another_process(env: Pop3Env) -> None:
         assert (await asyncio.to_thread(client.stat))[0] == 1
         # Held by this server's session now: the other process is refused in turn.
         with pytest.raises(LockBusy):
-            async with lock_holder(env.data_dir, name):
+            async with lock_holder(env.data_dir, name, env.settings.store.url):
                 pass
         await asyncio.to_thread(client.quit)
-    async with lock_holder(env.data_dir, name):
+    async with lock_holder(env.data_dir, name, env.settings.store.url):
         pass  # QUIT released it
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pochta.config import LISTENER_KINDS, load_settings
-from pochta.store.sqlite.store import open_sqlite_store
+from pochta.store.factory import open_store
 
 
 def pochta(*args: str, data: Path) -> str:
@@ -52,7 +52,7 @@ def test_user_set_pop_policy(tmp_path: Path) -> None:
     pochta("user", "set", "ann@example.org", "--pop3", data=data)
 
     async def check() -> None:
-        store = await open_sqlite_store(data, load_settings(data / "pochta.toml"))
+        store = await open_store(data, load_settings(data / "pochta.toml"))
         try:
             account = await store.get_account("ann@example.org")
             assert account is not None

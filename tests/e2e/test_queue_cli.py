@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from pochta.config import load_settings
+from pochta.store.factory import open_store
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient, QueueEntry, QueueId
-from pochta.store.sqlite.store import open_sqlite_store
 from smtp_sink import Script, SmtpSink
 
 POCHTA = [sys.executable, "-m", "pochta"]
@@ -78,7 +78,7 @@ def entry(**envelope: Any) -> dict[str, Any]:
 
 async def enqueue(data: Path, *items: tuple[bytes, dict[str, Any]]) -> list[QueueId]:
     """Each (message, envelope): the message stored as a durable blob, then queued with that envelope."""
-    store = await open_sqlite_store(data, load_settings(data / "pochta.toml"))
+    store = await open_store(data, load_settings(data / "pochta.toml"))
     try:
         ids = []
         for content, envelope in items:
@@ -91,7 +91,7 @@ async def enqueue(data: Path, *items: tuple[bytes, dict[str, Any]]) -> list[Queu
 
 async def queue_state(data: Path) -> tuple[list[QueueEntry], int]:
     """The queue, and how many messages alice has (a notice to her would be delivered locally)."""
-    store = await open_sqlite_store(data, load_settings(data / "pochta.toml"))
+    store = await open_store(data, load_settings(data / "pochta.toml"))
     try:
         account = await store.get_account(ALICE)
         assert account is not None

@@ -34,9 +34,9 @@ from pochta.config_dkim import DkimSettings
 from pochta.delivery import Delivery
 from pochta.queue import dkim_keys
 from pochta.queue.worker import QueueWorker
+from pochta.store.factory import open_store
 from pochta.store.model import Account
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient
-from pochta.store.sqlite.store import open_sqlite_store
 from smtp_env import ALICE, BOB, PASSWORD, SmtpEnv, message, smtp_server
 
 REMOTE = "remote.example"
@@ -268,7 +268,7 @@ async def test_two_workers_deliver_each_message_once(pair: Pair) -> None:
             NewQueueEntry(blob, ALICE, (NewQueueRecipient(FRIEND),), "submission", arrival=datetime.now(UTC))
         )
     # A second store handle on the same data directory: as a second process would have.
-    other_store = await open_sqlite_store(pair.local.data_dir, pair.local.settings)
+    other_store = await open_store(pair.local.data_dir, pair.local.settings)
     try:
         first = pair.worker(concurrency=4)
         settings = pair.settings(concurrency=4)

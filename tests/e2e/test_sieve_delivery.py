@@ -13,8 +13,8 @@ import pytest
 
 from cli_env import ok, run
 from pochta.config import load_settings
+from pochta.store.factory import open_store
 from pochta.store.model import Account
-from pochta.store.sqlite.store import open_sqlite_store
 from serve_process import init_data_dir
 from sieve_delivery_env import final_replies, lmtp_session, mailbox_flags, queued
 from smtp_env import ALICE, BOB, SmtpEnv, converse, message, smtp_server, smtp_settings
@@ -359,7 +359,7 @@ async def test_environment_items_atlmtp_session(env: SmtpEnv) -> None:
 async def test_cli_lists_a_users_script_errors(tmp_path: Path) -> None:
     data = tmp_path / "data"
     init_data_dir(data, listeners=(), accounts={ALICE: "pw pw pw pw"})
-    store = await open_sqlite_store(data, load_settings(data / "pochta.toml"))
+    store = await open_store(data, load_settings(data / "pochta.toml"))
     try:
         account = await store.get_account(ALICE)
         assert account is not None

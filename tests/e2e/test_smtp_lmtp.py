@@ -20,6 +20,7 @@ from smtp_env import (
     smtp_settings,
     strip_received,
 )
+from store_env import sqlite_only
 
 
 @pytest.fixture
@@ -82,6 +83,7 @@ async def test_lmtp_quota_after_data(env: SmtpEnv) -> None:
     assert await env.messages(env.bob) == []
 
 
+@sqlite_only("holds SQLite's one writer so that another delivery commits first")
 async def test_lmtp_quota_filled_by_another_delivery_before_the_commit(env: SmtpEnv) -> None:
     # Bob has room for this message, and for the one another session delivers meanwhile, but not
     # for both. Every check before the write passes (RCPT, the real size before the commit); the

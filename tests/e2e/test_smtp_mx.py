@@ -12,6 +12,7 @@ import pytest
 
 from server_env import delivered_first
 from smtp_env import ALICE, BOB, SmtpEnv, message, send_one, smtp_server, smtp_settings, strip_received
+from store_env import sqlite_only
 
 
 @pytest.fixture
@@ -194,6 +195,7 @@ async def test_smtp_stores_for_all_recipients_or_none(env: SmtpEnv) -> None:
     assert env.blob_count() == 0
 
 
+@sqlite_only("holds SQLite's one writer so that another delivery commits first")
 async def test_smtp_quota_filled_before_the_commit_stores_for_none(env: SmtpEnv) -> None:
     # As above, but bob's quota is filled by another delivery between the checks and the write: the
     # store refuses bob in the write transaction, and SMTP, with one reply, stores for alice neither.

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from pochta.config import load_settings
+from pochta.store.factory import open_store
 from pochta.store.send_limit_model import SendLimitOverride
-from pochta.store.sqlite.store import open_sqlite_store
 from smtp_env import ALICE, PASSWORD, SmtpEnv, message, smtp_server, smtp_settings
 
 FRIEND = "friend@remote.example"
@@ -185,7 +185,7 @@ def test_cli_sets_and_shows_send_limits(tmp_path: Path) -> None:
     _pochta("user", "set", "ann@example.org", "--send-limit", "none", "--send-rcpt-limit", "none", data=data)
 
     async def check() -> None:
-        store = await open_sqlite_store(data, load_settings(data / "pochta.toml"))
+        store = await open_store(data, load_settings(data / "pochta.toml"))
         try:
             assert await store.send_limit_override("account", "ann@example.org") is None
             domain = await store.send_limit_override("domain", "example.org")
@@ -203,7 +203,7 @@ def test_cli_sets_and_shows_send_limits(tmp_path: Path) -> None:
     _pochta("user", "del", "ann@example.org", "--yes", data=data)
 
     async def forgotten() -> None:
-        store = await open_sqlite_store(data, load_settings(data / "pochta.toml"))
+        store = await open_store(data, load_settings(data / "pochta.toml"))
         try:
             assert await store.send_limit_override("account", "ann@example.org") is None
         finally:

@@ -20,6 +20,11 @@ from pochta.store.model import MailboxView
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient
 from pochta.store.sieve_model import SieveQuota
 from pochta.testing.store_suite import deliver, mailbox, make_account, make_message
+from store_env import sqlite_only
+
+pytestmark = sqlite_only(
+    "copies and compares SQLite database files (a copy to PostgreSQL: the store's migration tests)"
+)
 
 ROOMY = SieveQuota(max_scripts=5, max_storage=10_000)
 

@@ -18,15 +18,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from nodes_env import Node, make_nodes, start_all, wait_for
 
 import pg_env
 from imap_env import exchange, login_socket, read_line
-from pochta.config import Settings
-from pochta.store.factory import PG_NOT_COMPLETE, unsupported
 from pochta.testing.pg_cluster import PgCluster
 
 pg_cluster = pg_env.pg_cluster
@@ -97,9 +94,6 @@ def nodes(
 ) -> Iterator[list[Node]]:
     name = f"multinode_{id(sink)}"
     url = pg_cluster.create_database(name, template=pg_env.TEMPLATE)
-    if unsupported(Path("."), Settings.model_validate({"store": {"url": url}})) == PG_NOT_COMPLETE:
-        pg_cluster.drop_database(name)
-        pytest.skip("pochta serve does not open a PostgreSQL store yet (branch n16-serve)")
     queue = (
         "[queue]\n"
         f'transport = {{ "{REMOTE}" = "127.0.0.1:{sink.server_address[1]}" }}\n'

@@ -10,10 +10,24 @@ import click
 
 from pochta.cli.common import CommandFailed, data_option, load_or_exit, run_async
 from pochta.cli.maintenance import print_verify_report
+from pochta.config import CONFIG_FILE_NAME, Settings
 from pochta.server.pidfile import AlreadyRunning, PidFile, server_state
+from pochta.store.factory import sqlite_database
 from pochta.store.sqlite.backup import BackupError, BackupReport
 from pochta.store.sqlite.backup import backup as make_backup
 from pochta.store.sqlite.backup import restore as restore_backup
+
+
+def _sqlite_only(data_dir: Path, settings: Settings, command: str) -> None:
+    """``backup`` and ``restore`` copy SQLite's database file; a PostgreSQL database is backed up
+    by PostgreSQL's own tools, and the blob files beside it by the system's."""
+    if sqlite_database(data_dir, settings) is None:
+        raise CommandFailed(
+            f"pochta {command} copies the SQLite database of the data directory, but [store] url "
+            "names a PostgreSQL database: back the database up with PostgreSQL's tools (pg_dump, or "
+            "pg_basebackup with WAL archiving) and the data directory's blobs/ and config files "
+            "with the system's (docs/scaling.md)"
+        )
 
 
 def _print_damage(report: BackupReport, what: str) -> None:
@@ -35,6 +49,7 @@ def backup(data_dir: Path, destination: Path) -> None:
     corrupt in the data directory (the backup is written all the same, and says which).
     """
     settings = load_or_exit(data_dir)
+    _sqlite_only(data_dir, settings, "backup")
     try:
         report = make_backup(data_dir, settings, destination, busy_timeout=settings.store.busy_timeout)
     except BackupError as exc:
@@ -76,6 +91,8 @@ def restore(data_dir: Path, source: Path, replace: bool) -> None:
     Refuses while `pochta serve` runs on the data directory. The data directory must be new or
     empty, unless --replace.
     """
+    if (data_dir / CONFIG_FILE_NAME).exists():  # restoring over a data directory of PostgreSQL's
+        _sqlite_only(data_dir, load_or_exit(data_dir), "restore")
     state = server_state(data_dir)
     if state.running:
         raise CommandFailed(f"pochta serve runs on {data_dir} (pid {state.pid}); stop it before restoring")

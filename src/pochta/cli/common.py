@@ -1,8 +1,9 @@
 """Shared pieces of the `pochta` command: the --data option, config loading, store access, errors.
 
 Every command takes ``--data DIR`` (env ``POCHTA_DATA``, default ``./pochta-data``). Administration
-commands open the same store the server uses; SQLite's locking lets them run while the server runs,
-and the server reads directory data at each login, so changes take effect without a restart.
+commands open the same store the server uses (``[store] url``: SQLite in the data directory or a
+PostgreSQL database); both engines let them run while the server runs, and the server reads
+directory data at each login, so changes take effect without a restart.
 
 Exit codes: 0 success, 1 the operation failed (a message says why), 2 usage or configuration error.
 """
@@ -62,7 +63,7 @@ def load_or_exit(data_dir: Path) -> Settings:
         sys.exit(2)
     from pochta.store.factory import unsupported
 
-    refused = unsupported(data_dir, settings)  # [store] url: an engine this version cannot open yet
+    refused = unsupported(data_dir, settings)  # [store] url: a store this installation cannot open
     if refused is not None:
         where = data_dir / CONFIG_FILE_NAME
         click.echo(f"pochta: configuration error:\n{where}: [store] url: {refused}", err=True)

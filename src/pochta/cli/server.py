@@ -19,6 +19,7 @@ from pochta.naming import InvalidName
 from pochta.plural import plural
 from pochta.server.pidfile import PID_FILE_NAME, server_state
 from pochta.server.preflight import Problem, check_settings
+from pochta.store.api import StoreError
 
 FIRST_RUN_DOMAIN = "localhost"
 FIRST_RUN_ACCOUNT = "postmaster@localhost"
@@ -31,9 +32,12 @@ def _initialise_or_exit(
     hostname: str | None = None,
     listen: dict[str, str] | None = None,
     account: str | None = None,
+    store_url: str = "",
 ) -> None:
     try:
-        result = initialise(data_dir, domain=domain, hostname=hostname, listen=listen, account=account)
+        result = initialise(
+            data_dir, domain=domain, hostname=hostname, listen=listen, account=account, store_url=store_url
+        )
     except ConfigError as exc:
         click.echo(f"pochta: configuration error:\n{exc}", err=True)
         sys.exit(2)
@@ -60,12 +64,29 @@ def _initialise_or_exit(
     help="Listener address or 'off'; repeatable. Names: " + ", ".join(LISTENER_KINDS) + ".",
 )
 @click.option("--account", help="Also create this account and print its generated password.")
+@click.option(
+    "--store-url",
+    default="",
+    metavar="URL",
+    help="[store] url: the store's database, e.g. postgresql://USER@HOST/DATABASE (default: SQLite "
+    "in the data directory).",
+)
 def init(
-    data_dir: Path, domain: str, hostname: str | None, listen: tuple[str, ...], account: str | None
+    data_dir: Path,
+    domain: str,
+    hostname: str | None,
+    listen: tuple[str, ...],
+    account: str | None,
+    store_url: str,
 ) -> None:
     """Create a data directory: config, self-signed certificate, store and first domain."""
     _initialise_or_exit(
-        data_dir, domain=domain, hostname=hostname, listen=parse_listen(listen), account=account
+        data_dir,
+        domain=domain,
+        hostname=hostname,
+        listen=parse_listen(listen),
+        account=account,
+        store_url=store_url,
     )
 
 
@@ -112,7 +133,7 @@ def serve(data_dir: Path, workers: int | None) -> None:
             asyncio.run(supervise(data_dir, settings, count))
     except KeyboardInterrupt:
         click.echo("pochta: interrupted during startup", err=True)
-    except StartupError as exc:
+    except (StartupError, StoreError) as exc:  # StoreError: the database cannot be opened
         raise CommandFailed(f"cannot start: {exc}") from None
 
 

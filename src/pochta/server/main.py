@@ -53,10 +53,9 @@ from pochta.server.smtp.handler import SmtpHandler
 from pochta.server.sockets import BoundListener
 from pochta.server.tasks import cancel_and_wait
 from pochta.server.worker_metrics import serve_worker_metrics
-from pochta.store.api import NotFound
+from pochta.store.api import NotFound, PeerWarmedCaches, Store
 from pochta.store.factory import open_store
 from pochta.store.model import Change, MessageId
-from pochta.store.sqlite.store import SqliteStore
 
 __all__ = ["WorkerRole", "serve_forever", "serve_worker"]
 
@@ -115,7 +114,7 @@ async def _serve(
     # The search indexer runs as a housekeeping job below: one process per data directory.
     store = await open_store(data_dir, settings)
     await store.start_readers()
-    METRICS.watch_store_commits(lambda: store.writer_stats.commits)
+    METRICS.watch_store_commits(store.commit_count)
     # UNIX datagrams between the workers on SQLite, NOTIFY between every node's on PostgreSQL.
     peers = open_peer_channel(data_dir, settings)
     background: list[asyncio.Task[None]] = []
@@ -190,9 +189,9 @@ async def _serve(
             jobs.append(prune_send_counts_periodically(store, settings.store))
             # Sieve at delivery: expired vacation and duplicate records, old script errors.
             jobs.append(prune_sieve_state_periodically(store, settings.store, settings.sieve.error_days))
-            if settings.store.view_snapshot_interval > 0:
+            if settings.store.view_snapshot_interval > 0 and isinstance(store, PeerWarmedCaches):
                 # Stored view snapshots near the head: a worker's first SELECT of a big mailbox
-                # reads one and a short delta (docs/architecture.md "Mailbox views").
+                # reads one and a short delta (docs/architecture.md "Mailbox views"); SQLite's.
                 jobs.append(refresh_snapshots_periodically(store, settings.store))
             if settings.search.indexer:
                 # Full-text indexing of what deliveries queued (docs/architecture.md "Search index").
@@ -278,7 +277,7 @@ async def _logged(job: Coroutine[Any, Any, None], kind: str, mailbox_id: int, *,
 
 def _connect_peers(
     peers: PeerTransport,
-    store: SqliteStore,
+    store: Store,
     authenticator: Authenticator,
     queue_worker: QueueWorker | None,
     imap: ImapHandler | None,
@@ -288,6 +287,8 @@ def _connect_peers(
     login attempts, the MX's per-address counts and the big mailbox views we read go out, theirs
     come in."""
     feed = store.feed()
+    # The per-process caches of SQLite's store, warmed across workers; PostgreSQL's has none yet.
+    caches = store if isinstance(store, PeerWarmedCaches) else None
 
     def relay(changes: Sequence[Change]) -> None:
         peers.send(encode_changes(changes))
@@ -311,26 +312,26 @@ def _connect_peers(
             elif kind == "mx" and mx_limits is not None:
                 # A connection, message or block of the MX gate in another worker (delivery.gate.limits).
                 mx_limits.apply_shared(str(message["k"]), str(message["ip"]))
-            elif kind == "view":
+            elif kind == "view" and caches is not None:
                 # A client of another worker opened this big mailbox: read its view now, so that
                 # a SELECT of it here needs no read (docs/architecture.md "Mailbox views").
-                store.prefetch_view(int(message["m"]))
-            elif kind == "snapshot":
+                caches.prefetch_view(int(message["m"]))
+            elif kind == "snapshot" and caches is not None:
                 # The housekeeper stored a new snapshot of this big mailbox (a burst of deliveries):
                 # warm this worker's view of it too, room permitting (store.view_snapshot_warm).
-                store.warm_view(int(message["m"]), int(message["n"]))
-            elif kind == "order":
+                caches.warm_view(int(message["m"]), int(message["n"]))
+            elif kind == "order" and caches is not None:
                 # A client of another worker sorted this big mailbox: keep its order here too.
-                background(store.warm_order(int(message["m"]), str(message["k"])), message)
+                background(caches.warm_order(int(message["m"]), str(message["k"])), message)
             elif kind == "thread" and imap is not None:
                 # ... or threaded it: keep the answer here too (server/imap/kept_threads.py).
                 background(warm_thread(imap.services, int(message["m"]), str(message["a"])), message)
-            elif kind == "forms":
+            elif kind == "forms" and caches is not None:
                 # A client of another worker read these messages' kept forms (FETCH ENVELOPE ...):
                 # hold them here too, for its next connection landing on this worker.
                 ids = [MessageId(int(i)) for i in message["i"]]
                 names = [str(n) for n in message["n"]]
-                job = store.prefetch_forms(ids, names, bool(message["u"]))
+                job = caches.prefetch_forms(ids, names, bool(message["u"]))
                 task = asyncio.get_running_loop().create_task(_logged(job, "forms", 0, quiet=True))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
@@ -347,14 +348,17 @@ def _connect_peers(
         task.add_done_callback(pending.discard)
 
     feed.relay = relay
-    store.view_loaded = lambda mailbox_id: peers.send([{"t": "view", "m": int(mailbox_id)}])
-    store.forms_read = lambda ids, names, utf8: peers.send(
-        [{"t": "forms", "i": [int(i) for i in ids], "n": names, "u": utf8}]
-    )
-    store.snapshot_stored = lambda mailbox_id, count: peers.send(
-        [{"t": "snapshot", "m": int(mailbox_id), "n": count}]
-    )
-    store.order_built = lambda mailbox_id, name: peers.send([{"t": "order", "m": int(mailbox_id), "k": name}])
+    if caches is not None:
+        caches.view_loaded = lambda mailbox_id: peers.send([{"t": "view", "m": int(mailbox_id)}])
+        caches.forms_read = lambda ids, names, utf8: peers.send(
+            [{"t": "forms", "i": [int(i) for i in ids], "n": names, "u": utf8}]
+        )
+        caches.snapshot_stored = lambda mailbox_id, count: peers.send(
+            [{"t": "snapshot", "m": int(mailbox_id), "n": count}]
+        )
+        caches.order_built = lambda mailbox_id, name: peers.send(
+            [{"t": "order", "m": int(mailbox_id), "k": name}]
+        )
     if imap is not None:
         imap.services.threads.built = lambda mailbox_id, algorithm: peers.send(
             [{"t": "thread", "m": int(mailbox_id), "a": algorithm}]

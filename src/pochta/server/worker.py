@@ -22,6 +22,7 @@ from pochta.server.accept import SessionCounts
 from pochta.server.listeners import StartupError
 from pochta.server.main import WorkerRole, serve_worker
 from pochta.server.sockets import BoundListener
+from pochta.store.api import StoreError
 
 _PR_SET_PDEATHSIG = 1
 
@@ -62,7 +63,7 @@ def main(argv: list[str]) -> int:
         asyncio.run(serve_worker(data_dir, settings, role))
     except KeyboardInterrupt:
         return 0
-    except (ConfigError, StartupError) as exc:
+    except (ConfigError, StartupError, StoreError) as exc:  # StoreError: the database cannot be opened
         print(f"pochta worker {spec['index']}: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

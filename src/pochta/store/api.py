@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, BinaryIO, Literal, Protocol, TypeVar, overload
+from typing import Any, BinaryIO, Literal, Protocol, TypeVar, overload, runtime_checkable
 
 from pochta.mime import ParsedMessage
 from pochta.store.api_features import (
@@ -334,6 +334,16 @@ class ChangeFeed(Protocol):
         """Changes committed to any mailbox of this account after the call (IMAP NOTIFY), with
         ChangeKind.OVERFLOW when more than ``max_pending`` wait unread."""
 
+    # How the server joins the feeds of its processes (and nodes: ``server.peers``).
+    relay: Callable[[Sequence[Change]], None] | None
+    """Called with every batch this process commits, to pass it on to the other processes."""
+
+    def publish_local(self, changes: Sequence[Change]) -> None:
+        """Hand changes another process committed (and relayed) to this process's subscribers."""
+
+    def resync_all(self) -> None:
+        """Changes may have been missed: every subscription is told to catch up from the store."""
+
 
 class MailStore(Protocol):
     # Mailboxes
@@ -577,6 +587,19 @@ class MailStore(Protocol):
     async def stop_indexer(self) -> None:
         """Stop the background indexer; searches stay exact, and ``index_pending`` still works."""
 
+    async def run_indexer(self) -> None:
+        """Index until cancelled, in batches as deliveries queue them (what ``start_indexer`` runs
+        as a task): the server's housekeeper runs it, in one process per installation."""
+
+    # The server's start and its metrics
+    async def start_readers(self) -> None:
+        """Open what the store reads with (threads, database connections) now, before the server
+        accepts, rather than inside the first clients' commands."""
+
+    def commit_count(self) -> int:
+        """Write transactions this process committed (``pochta_store_commits``; on SQLite one
+        group commit, one fsync of the WAL, carries many)."""
+
     def feed(self) -> ChangeFeed: ...
 
     # Locks held by a session (the POP3 maildrop lock, RFC 1939 §8)
@@ -598,6 +621,57 @@ class MailStore(Protocol):
         ``store.blob_grace_seconds``), blobs kept in the database at once. Their digests."""
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class PeerWarmedCaches(Protocol):
+    """A capability of an engine that keeps caches in each process of what it read (SQLite's:
+    mailbox views and their stored snapshots, SORT's kept orders, IMAP wire forms): the worker
+    processes of a server tell each other what they read or stored (``server.peers``), so that the
+    others warm their caches too. A store without such caches (PostgreSQL's, so far) lacks it, and
+    the server neither sends nor applies these messages for it."""
+
+    @property
+    def view_loaded(self) -> Callable[[MailboxId], None] | None:
+        """Told a big mailbox's id the first time this process serves a client its view."""
+
+    @view_loaded.setter
+    def view_loaded(self, callback: Callable[[MailboxId], None] | None) -> None: ...
+
+    @property
+    def snapshot_stored(self) -> Callable[[MailboxId, int], None] | None:
+        """Told ``(id, messages)`` of each big mailbox whose snapshot ``refresh_snapshots`` stored."""
+
+    @snapshot_stored.setter
+    def snapshot_stored(self, callback: Callable[[MailboxId, int], None] | None) -> None: ...
+
+    @property
+    def order_built(self) -> Callable[[MailboxId, str], None] | None:
+        """Told (mailbox, key) when a client's SORT built a kept order of a big mailbox."""
+
+    @order_built.setter
+    def order_built(self, callback: Callable[[MailboxId, str], None] | None) -> None: ...
+
+    forms_read: Callable[[list[MessageId], list[str], bool], None] | None
+    """Told the ids of the wire forms this process read from the database for a client."""
+
+    def prefetch_view(self, mailbox_id: MailboxId) -> None:
+        """Read the mailbox's view into this process's cache (another worker's client opened it)."""
+
+    def warm_view(self, mailbox_id: MailboxId, messages: int) -> None:
+        """Bring the cached view forward to the snapshot another process just stored."""
+
+    async def warm_order(self, mailbox_id: MailboxId, name: str) -> None:
+        """Build this process's kept order of the mailbox by ``name`` (another worker sorted it)."""
+
+    async def prefetch_forms(
+        self, message_ids: Sequence[MessageId], names: Sequence[str], utf8: bool
+    ) -> None:
+        """Read into this process's cache the forms another worker read for a client."""
+
+    async def refresh_snapshots(self, limit: int = 100) -> int:
+        """Store new view snapshots of the big mailboxes whose stored one is missing or behind (the
+        housekeeper's job); how many were stored."""
 
 
 class Store(

@@ -177,9 +177,6 @@ class MailMethods:
         del guess  # a hint for SQLite's view stamps; nothing is cached here yet
         return await self.run_read(lambda c: mail_reads.read_named_view(c, account_id, name))
 
-    def prefetch_view(self, mailbox_id: MailboxId) -> None:
-        del mailbox_id  # no view cache to warm yet
-
     def mailbox_hint(self, account_id: AccountId, name: str) -> MailboxId | None:
         del account_id, name
         return None

@@ -28,6 +28,7 @@ import asyncio
 import concurrent.futures
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,7 @@ from pochta.store.pg.mail_methods import MailMethods
 from pochta.store.pg.queue_methods import PgQueueMethods
 from pochta.store.pg.reader import CoreDirectoryReader
 from pochta.store.pg.schema import create_schema
+from pochta.store.pg.server_hooks import ServerHooks
 from pochta.store.pg.version import VersionReader
 from pochta.store.sql.acl import AclMethods
 from pochta.store.sql.directory_methods import DirectoryMethods
@@ -86,6 +88,7 @@ class PgStore(
     SendLimitMethods,
     FetchMethods,
     PgQueueMethods,
+    ServerHooks,
 ):
     """The portable part of ``pochta.store.api.Store`` over PostgreSQL. Create with ``open_pg_store``."""
 
@@ -108,6 +111,8 @@ class PgStore(
         )
         self._closed = False
         self.write_retries = 0  # writes run again after a serialization failure or a deadlock
+        self._commits = 0  # write transactions committed (commit_count: pochta_store_commits)
+        self._commits_lock = threading.Lock()  # the pool's threads commit side by side
         self._locks = PgLocks(url)  # try_lock: an advisory lock on a connection of its own (pg/locks.py)
         self._version = VersionReader(url)  # directory_version's connection (pg/version.py)
         self._version_memo: int | None = None  # directory_version's answer for this turn of the loop
@@ -115,6 +120,9 @@ class PgStore(
     @property
     def engine(self) -> Engine:
         return self._engine
+
+    def commit_count(self) -> int:
+        return self._commits
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` on a pool thread inside one REPEATABLE READ, READ ONLY transaction."""
@@ -157,7 +165,10 @@ class PgStore(
             events.clear()  # a retried job records its events afresh
             try:
                 with engine.connect() as conn, conn.begin():
-                    return fn(conn, events)
+                    result = fn(conn, events)
+                with self._commits_lock:
+                    self._commits += 1
+                return result
             except Exception as error:
                 if attempt == retries or not is_retryable(error):
                     raise

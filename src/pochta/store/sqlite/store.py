@@ -186,6 +186,9 @@ class SqliteStore(
         """Commits, batches and jobs so far: commits/jobs is the fsyncs paid per write."""
         return self._writer.stats
 
+    def commit_count(self) -> int:
+        return self._writer.stats.commits
+
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a reader thread inside one read transaction (one consistent snapshot)."""
         return await asyncio.get_running_loop().run_in_executor(self._readers, self._read_sync, fn)
