@@ -9,6 +9,7 @@ start of the next test that needs all three. The queue takeover is ``slow`` (``-
 
 from __future__ import annotations
 
+import poplib
 import re
 import smtplib
 import socket
@@ -31,7 +32,7 @@ pg_cluster = pg_env.pg_cluster
 ALICE = "alice@example.org"
 PASSWORD = "PASSWORD"  # imap_env's login_socket logs in with it
 REMOTE = "remote.example"
-LISTENERS = ("lmtp", "imap", "submission")
+LISTENERS = ("lmtp", "imap", "submission", "pop3")
 
 
 class StallingSink(socketserver.ThreadingTCPServer):
@@ -277,6 +278,31 @@ def test_a_killed_nodes_queue_lease_is_taken_over(nodes: list[Node], sink: Stall
     assert len(sink.delivered) == 1
     assert b"X-Tag: leased" in sink.delivered[0]
     assert len(_housekeepers(nodes)) == 1
+
+
+def test_a_pop3_maildrop_locked_on_one_node_is_in_use_on_the_others(nodes: list[Node]) -> None:
+    """RFC 2449 §8.1.1: one POP3 session per maildrop, wherever the others connect (the lock is
+    the database's advisory lock)."""
+    a, b, _ = running(nodes)
+    holder = poplib.POP3("127.0.0.1", a.port("pop3"), timeout=30)
+    try:
+        holder.user(ALICE)
+        holder.pass_(PASSWORD)
+        other = poplib.POP3("127.0.0.1", b.port("pop3"), timeout=30)
+        try:
+            other.user(ALICE)
+            with pytest.raises(poplib.error_proto, match=r"\[IN-USE\]"):
+                other.pass_(PASSWORD)
+        finally:
+            other.close()
+    finally:
+        holder.quit()  # releases the maildrop
+    again = poplib.POP3("127.0.0.1", b.port("pop3"), timeout=30)
+    try:
+        again.user(ALICE)
+        again.pass_(PASSWORD)
+    finally:
+        again.quit()
 
 
 def _login(node: Node, password: str) -> bytes:
