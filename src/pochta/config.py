@@ -433,6 +433,14 @@ class StoreSettings(Section):
         description="PostgreSQL store: connections each process keeps to the database, and threads "
         "running its reads and writes (a read or write holds one connection for its transaction).",
     )
+    pg_notify_queue: int = Field(
+        10_000,
+        ge=1,
+        le=10_000_000,
+        description="PostgreSQL store: NOTIFY payloads of the peer channel (the change feed between "
+        "nodes) a process keeps waiting while the database is slow or unreachable; past this many they "
+        "are dropped and the other processes are told to read their mailboxes' changes from the store.",
+    )
     pg_write_retries: int = Field(
         10,
         ge=0,

@@ -37,7 +37,14 @@ from pochta.server.imap.sort import warm_thread
 from pochta.server.lease import hold_housekeeping
 from pochta.server.listeners import ProtocolHandler, Server, StartupError, run_until_signal
 from pochta.server.managesieve import managesieve_handlers
-from pochta.server.peers import Message, PeerChannel, clear_peers, decode_changes, encode_changes
+from pochta.server.peers import (
+    Message,
+    PeerTransport,
+    clear_peers,
+    decode_changes,
+    encode_changes,
+    open_peer_channel,
+)
 from pochta.server.pidfile import AlreadyRunning, PidFile
 from pochta.server.pop3 import Pop3Handler
 from pochta.server.reload import Reconfigurable, Reloader
@@ -108,7 +115,8 @@ async def _serve(
     store = await open_store(data_dir, settings)
     await store.start_readers()
     METRICS.watch_store_commits(store.commit_count)
-    peers = PeerChannel(data_dir)
+    # UNIX datagrams between the workers on SQLite, NOTIFY between every node's on PostgreSQL.
+    peers = open_peer_channel(data_dir, settings)
     background: list[asyncio.Task[None]] = []
     metrics_server: asyncio.Server | None = None
     try:
@@ -268,7 +276,7 @@ async def _logged(job: Coroutine[Any, Any, None], kind: str, mailbox_id: int, *,
 
 
 def _connect_peers(
-    peers: PeerChannel,
+    peers: PeerTransport,
     store: Store,
     authenticator: Authenticator,
     queue_worker: QueueWorker | None,

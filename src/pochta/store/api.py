@@ -309,6 +309,10 @@ class HeldLock(Protocol):
     async def release(self) -> None:
         """Gives the lock up; a second call does nothing."""
 
+    async def check(self) -> bool:
+        """Whether it is still held: False once it was lost without a release (on PostgreSQL,
+        with its database session: the server restarted, the connection dropped)."""
+
 
 class ChangeSubscription(Protocol):
     """What subscribe() returns: an async iterator of changes; aclose() (or dropping it) ends it."""

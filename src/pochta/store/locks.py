@@ -73,6 +73,10 @@ class FileLock:
         """Never waits (one ``close``), so it is safe in a ``finally`` of a cancelled task."""
         self.release_sync()
 
+    async def check(self) -> bool:
+        # A flock lasts as long as its descriptor: nothing but a release loses it.
+        return self.held
+
     def __del__(self) -> None:
         # A lock dropped without release (a bug) is still given back when collected.
         with contextlib.suppress(Exception):

@@ -58,6 +58,7 @@ _SESSION_SETUP = (
 )
 _TRY = text("SELECT pg_try_advisory_lock(:key)")
 _UNLOCK = text("SELECT pg_advisory_unlock(:key)")
+_ALIVE = text("SELECT 1")
 
 
 def lock_key(name: str) -> int:
@@ -101,6 +102,29 @@ class PgLock:
         if self._conn is None:
             return
         await asyncio.shield(asyncio.to_thread(self.release_sync))
+
+    def check_sync(self) -> bool:
+        conn = self._conn
+        if conn is None:
+            return False
+        try:
+            # A session-level advisory lock lasts as long as its session: a live session holds it.
+            conn.execute(_ALIVE)
+        except Exception:
+            log.warning("the connection holding lock %s is lost, and the lock with it", self._name)
+            self._conn = None
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+                conn.close()
+            return False
+        return True
+
+    async def check(self) -> bool:
+        """One round trip on a worker thread: False once the lock's session has ended (the
+        server restarted or ended it, the connection dropped), when another may hold it."""
+        if self._conn is None:
+            return False
+        return await asyncio.to_thread(self.check_sync)
 
     def __del__(self) -> None:
         # A lock dropped without release (a bug) is still given back when collected.

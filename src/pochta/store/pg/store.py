@@ -16,7 +16,8 @@ side, each its own commit (PostgreSQL groups the WAL flushes of concurrent commi
 No database call runs on the event loop thread.
 
 Change-feed events a write records are published to this process's feed after its commit; the
-feed across processes and nodes (LISTEN/NOTIFY) is a later step. Session locks (``try_lock``) are
+server relays them to every other process of every node as NOTIFY payloads (``server.peers_pg``,
+``pg/notify``). Session locks (``try_lock``) are
 advisory locks, each on a connection of its own (``pg/locks``); ``directory_version`` is one read
 per turn of the event loop on another connection of its own (``pg/version``).
 """
