@@ -61,10 +61,11 @@ def folded_text(parsed: ParsedMessage) -> tuple[str, str]:
 
 
 def header_rows(parsed: ParsedMessage) -> list[tuple[str, int, str]]:
-    """(field name lower-case, position, folded decoded value) of each ``SEARCH_FIELDS`` field."""
+    """(field name lower-case, position, folded decoded value) of each ``SEARCH_FIELDS`` field; NUL
+    removed, as from the text (an encoded word may decode to one; PostgreSQL's text refuses it)."""
     rows: list[tuple[str, int, str]] = []
     for n, (name, value) in enumerate(parsed.headers):
         key = name.lower()
         if key in SEARCH_FIELDS:
-            rows.append((key, n, searchable(key, value)))
+            rows.append((key, n, searchable(key, value).replace("\x00", "")))
     return rows

@@ -243,11 +243,27 @@ def derive_queued(raw: sqlite3.Connection, action: int, limit: int) -> Derived:
 
 def store_row(message_id: int, k: SortKeys) -> tuple[Any, ...]:
     """The parameters of a kept row (``_SQL_STORE``'s order, both engines): references are kept
-    space-separated."""
+    space-separated, and NUL is left out of every text (a header may decode to one; PostgreSQL's
+    text refuses it, and a key without it sorts as one with it would but for that character)."""
+    texts = (
+        k.subject,
+        k.from_,
+        k.to,
+        k.cc,
+        k.display_from,
+        k.display_to,
+        k.message_id,
+        " ".join(k.references),
+    )
+    subject, from_, to, cc, display_from, display_to, mid, references = (_no_nul(t) for t in texts)
     return (
-        message_id, SORT_KEYS_VERSION, k.subject, k.reply, k.from_, k.to, k.cc, k.display_from,
-        k.display_to, k.sent, k.message_id, " ".join(k.references), message_id,
+        message_id, SORT_KEYS_VERSION, subject, k.reply, from_, to, cc, display_from,
+        display_to, k.sent, mid, references, message_id,
     )  # fmt: skip
+
+
+def _no_nul(text: str | None) -> str | None:
+    return None if text is None else text.replace("\x00", "")
 
 
 def store_keys(raw: sqlite3.Connection, derived: Derived) -> None:

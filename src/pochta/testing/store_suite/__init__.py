@@ -99,6 +99,7 @@ __all__ = [
     "test_metadata_refused_write_changes_nothing",
     "test_move_is_copy_plus_expunge",
     "test_mta_sts_policy_cache_replaces_per_domain",
+    "test_nul_decoded_from_headers_is_left_out_of_search_and_sort_rows",
     "test_open_blob_and_put_blob_file",
     "test_open_view_columns_and_lookup",
     "test_open_view_snapshot",

@@ -17,6 +17,7 @@ from pochta.testing.store_suite.support import (
 )
 
 __all__ = [
+    "test_nul_decoded_from_headers_is_left_out_of_search_and_sort_rows",
     "test_index_claims_across_handles_are_disjoint",
     "test_index_drops_expunged_messages",
     "test_reconstruct_rebuilds_the_index",
@@ -58,6 +59,29 @@ async def test_search_is_exact_before_and_after_indexing(store: Store) -> None:
     assert await _catch_up(store) == 2
     assert await store.index_backlog() == 0
     await check()  # through the index
+
+
+async def test_nul_decoded_from_headers_is_left_out_of_search_and_sort_rows(store: Store) -> None:
+    # An encoded word may decode to NUL (=00): delivery and indexing keep working (PostgreSQL's text
+    # refuses NUL), and the message is found and sorted by the rest of its text.
+    inbox = await mailbox(store, await make_account(store))
+    data = (
+        b"From: =?utf-8?q?Eve=00_Null?= <eve@example.net>\r\n"
+        b"To: =?utf-8?q?=00?= <team@example.org>\r\n"
+        b"Subject: =?utf-8?q?zero=00byte?=\r\n"
+        b"Message-ID: <nul@example.net>\r\n"
+        b"\r\nbody with a \x00 NUL\r\n"
+    )
+    await deliver(store, data, inbox.id)
+    await deliver(store, make_message("Other", "x"), inbox.id)
+    await store.index_pending()
+    assert await store.index_backlog() == 0
+    assert await store.search_header(inbox.id, "subject", "zerobyte") == ({1}, set())
+    assert await store.search_header(inbox.id, "from", "eve null") == ({1}, set())
+    assert await store.search_text(inbox.id, "nul", "body") == {1}
+    assert await store.sort_order(inbox.id, [1, 2], [("subject", False)]) == [2, 1]
+    [row] = await store.sort_keys(inbox.id, [1], ["subject"])
+    assert row.keys.subject == "ZEROBYTE"  # casemapped (RFC 5256 §2.1), without the NUL
 
 
 async def test_search_header_fields(store: Store) -> None:
