@@ -117,7 +117,7 @@ def serve(data_dir: Path, workers: int | None) -> None:
     # The checks `pochta config check` runs, but for binding: that is the start itself.
     exit_on_problems(data_dir, check_settings(data_dir, settings, bind=False))
 
-    from pochta.server.listeners import StartupError
+    from pochta.server.listeners import StartupError, interrupt_startup_on_sigterm
     from pochta.server.main import serve_forever
     from pochta.server.supervisor import supervise
 
@@ -125,7 +125,7 @@ def serve(data_dir: Path, workers: int | None) -> None:
     raise_open_files_limit()
     # Until the event loop installs its own handlers, SIGTERM and SIGINT interrupt startup cleanly
     # (KeyboardInterrupt below): nothing is accepting yet, so there is nothing to drain.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    interrupt_startup_on_sigterm()
     try:
         if count == 1:
             asyncio.run(serve_forever(data_dir, settings))

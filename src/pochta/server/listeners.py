@@ -11,6 +11,8 @@ import asyncio
 import collections
 import signal
 import ssl
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -541,6 +543,37 @@ def load_tls(settings: Settings, data_dir: Path) -> ssl.SSLContext:
         raise StartupError(f"tls: {exc}") from None
 
 
+# SIGTERM before ``run_until_signal`` installs its handlers (``interrupt_startup_on_sigterm``):
+# remembered, since the KeyboardInterrupt that interrupts startup is dropped (and printed as
+# "Exception ignored") when it lands in a garbage collector's callback or a finaliser, as seen on
+# PostgreSQL, whose store opens more slowly; the process would then serve on, deaf to the signal.
+_stopped_early = threading.Event()
+
+
+def interrupt_startup_on_sigterm() -> None:
+    """Until ``run_until_signal`` (or the supervisor) installs its own handlers, SIGTERM interrupts
+    startup (KeyboardInterrupt) and is remembered, so that a startup going on after an interrupt
+    that was dropped stops as soon as it serves; the dropped interrupt is not printed."""
+    signal.signal(signal.SIGTERM, _interrupt_startup)
+    sys.unraisablehook = _quiet_dropped_interrupt
+
+
+def _interrupt_startup(signum: int, frame: object) -> None:
+    _stopped_early.set()
+    raise KeyboardInterrupt
+
+
+def _quiet_dropped_interrupt(unraisable: sys.UnraisableHookArgs) -> None:
+    if _stopped_early.is_set() and isinstance(unraisable.exc_value, KeyboardInterrupt):
+        return  # our own interrupt of startup, dropped where it landed: heeded once serving
+    sys.__unraisablehook__(unraisable)
+
+
+def stopped_early() -> bool:
+    """Whether ``interrupt_startup`` was called (for a supervisor, which installs its own handlers)."""
+    return _stopped_early.is_set()
+
+
 class _Greeting(Protocol):
     async def __call__(self, conn: Connection, /) -> None: ...
 
@@ -564,6 +597,8 @@ async def run_until_signal(server: Server, on_reload: Callable[[], object] | Non
     if hasattr(signal, "SIGHUP"):
         loop.add_signal_handler(signal.SIGHUP, on_reload or server.reload_tls)
         installed.append(signal.SIGHUP)
+    if _stopped_early.is_set():  # a SIGTERM whose interrupt of startup was dropped: heed it now
+        on_stop(signal.SIGTERM)
     try:
         # Handlers go in before the listeners open: a supervisor that sees the "listening" lines
         # may signal at once, and that signal must mean a graceful stop, not a default kill.

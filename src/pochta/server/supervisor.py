@@ -41,7 +41,7 @@ from pochta.metrics import MetricsEndpoint
 from pochta.server import sockets
 from pochta.server.accept import SessionCounts
 from pochta.server.connection import format_address
-from pochta.server.listeners import StartupError, load_tls
+from pochta.server.listeners import StartupError, load_tls, stopped_early
 from pochta.server.peers import clear_peers
 from pochta.server.pidfile import AlreadyRunning, PidFile
 from pochta.server.worker_metrics import METRICS_DIR, gather
@@ -104,6 +104,8 @@ class _Supervisor:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_stop, signum)
         loop.add_signal_handler(signal.SIGHUP, self._forward, signal.SIGHUP)
+        if stopped_early():  # a SIGTERM whose interrupt of startup was dropped (listeners.py)
+            on_stop(signal.SIGTERM)
         try:
             self._bind()
             await asyncio.gather(*(self._start(slot, startup=True) for slot in self.slots))

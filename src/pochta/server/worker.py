@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pochta.config import CONFIG_FILE_NAME, ConfigError, load_settings
 from pochta.server.accept import SessionCounts
-from pochta.server.listeners import StartupError
+from pochta.server.listeners import StartupError, interrupt_startup_on_sigterm
 from pochta.server.main import WorkerRole, serve_worker
 from pochta.server.sockets import BoundListener
 from pochta.store.api import StoreError
@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
         os.close(ready_fd)
 
     # Until the event loop installs its own handlers, SIGTERM interrupts startup cleanly.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    interrupt_startup_on_sigterm()
     try:
         settings = load_settings(data_dir / CONFIG_FILE_NAME)
         role = WorkerRole(

@@ -17,9 +17,9 @@ from pochta.testing.store_suite.support import (
 )
 
 __all__ = [
-    "test_nul_decoded_from_headers_is_left_out_of_search_and_sort_rows",
     "test_index_claims_across_handles_are_disjoint",
     "test_index_drops_expunged_messages",
+    "test_nul_decoded_from_headers_is_left_out_of_search_and_sort_rows",
     "test_reconstruct_rebuilds_the_index",
     "test_search_header_fields",
     "test_search_is_exact_before_and_after_indexing",
