@@ -42,6 +42,7 @@ from pochta.store.model import BlobRef, NewBlob
 __all__ = ["LargeBlobs", "PgBlobs"]
 
 COLLECT_BATCH = 500  # inline rows claimed per collecting transaction
+_STORE_TRIES = 3  # ensure_stored's rounds for a NewBlob: each lost only to a collector's commit
 _HASH_CHUNK = 1 << 20  # octets read at a time when verify hashes a large blob
 
 _SQL_PUT = "INSERT INTO inline_blobs (sha256, data) VALUES (%s, %s) ON CONFLICT (sha256) DO NOTHING"
@@ -101,16 +102,23 @@ class PgBlobs:
     # Inside a write transaction (the mail core's and the queue's)
 
     def ensure_stored(self, conn: Connection, blob: BlobRef) -> None:
-        """Before a row refers to ``blob``, in that row's (SERIALIZABLE) transaction: a ``NewBlob``'s
-        bytes are inserted (nothing if that digest is here already), and the blob is referenced
+        """Before a row refers to ``blob``, in that row's transaction: a ``NewBlob``'s bytes are
+        inserted (nothing if that digest is here already), and the blob is referenced
         (``collect_inline``, ``LargeBlobs.take_reference``) so that no collector deletes it before
-        this transaction ends. NotFound when a blob named by digest is stored nowhere."""
-        if isinstance(blob, NewBlob):
-            conn.exec_driver_sql(_SQL_PUT, (blob.sha256, blob.data))
-        if conn.exec_driver_sql(_SQL_TAKE, (blob.sha256,)).first() is not None:
-            return
-        if not isinstance(blob, NewBlob) and self.large.take_reference(conn, blob.sha256):
-            return
+        this transaction ends. NotFound when a blob named by digest is stored nowhere.
+
+        At READ COMMITTED (the mail writes, the queue's) a collector may delete the row between the
+        insert that found it and the lock that would keep it: the lock then finds nothing, and a
+        ``NewBlob`` is inserted again (a serializable write fails instead, and runs again)."""
+        for _ in range(_STORE_TRIES):
+            if isinstance(blob, NewBlob):
+                conn.exec_driver_sql(_SQL_PUT, (blob.sha256, blob.data))
+            if conn.exec_driver_sql(_SQL_TAKE, (blob.sha256,)).first() is not None:
+                return
+            if not isinstance(blob, NewBlob):
+                if self.large.take_reference(conn, blob.sha256):
+                    return
+                break
         raise NotFound(f"blob {blob.sha256} is not stored")
 
     # Reads

@@ -6,10 +6,17 @@ differs from SQLite (``sqlite/mail``):
 - Statements are PostgreSQL SQL run through ``Connection.exec_driver_sql`` (psycopg's ``%s``
   placeholders), in the job's transaction. A set of UIDs is one statement whatever its size: its
   ranges go as two arrays joined with ``unnest`` (SQLite needs a statement per 200 ranges).
-- Every write job runs SERIALIZABLE (``pg/engine``): the UPDATE of the mailbox row that hands out
-  UIDs and the MODSEQ serialises writers of one mailbox, and a write whose reads (quota usage, a
-  message row by digest) another commit made stale is aborted and run again by ``PgStore``, so two
-  deliveries never take one UID and a quota is never overrun by a race.
+- The mail writes run at READ COMMITTED (``PgStore._run_mail_write``) and take turns by row
+  locks, held until they commit: a write's first read of a mailbox locks its row
+  (``mailbox_box``; deliver's is the UPDATE that hands out UIDs and the MODSEQ, or its keyword
+  list's read), and a quota check that finds a limit locks the usage rows it bounds and reads them
+  again (``enforce_quota``). Each statement reads what was committed before it, so a write that
+  waited for another reads that one's result: two deliveries never take one UID, a quota is never
+  overrun, and flags are never computed from a stale row. (Serializable, writers meeting on one
+  row aborted each other past any number of retries under imaptest's load.) A message row is
+  found or made by digest with ``INSERT ... ON CONFLICT`` (``upsert_message``). Two writes that
+  lock two mailboxes in opposite orders (COPY each way) deadlock; PostgreSQL aborts one, which
+  runs again.
 - Blobs are ``PgBlobs`` (``pg/blobs``): a write stores a ``NewBlob``'s bytes, or takes a
   reference on a stored blob that keeps collectors of every node from it, in its own transaction
   before a row refers to it (``PgBlobs.ensure_stored``).
@@ -64,6 +71,7 @@ __all__ = [
     "insert_memberships",
     "mailbox_box",
     "range_arrays",
+    "read_box",
     "read_entries",
     "release_messages",
     "retain_messages",
@@ -84,6 +92,9 @@ _SQL_ENTRIES_ALL = ENTRY_COLUMNS + "WHERE m.mailbox_id = %s ORDER BY m.uid"
 _SQL_ENTRIES_DELETED = ENTRY_COLUMNS + "WHERE m.mailbox_id = %s AND m.deleted ORDER BY m.uid"
 
 _SQL_BOX = "SELECT account_id, highestmodseq, uidvalidity, deleted FROM mailboxes WHERE id = %s"
+# The writes' first read of a mailbox locks its row until they commit: writers of one mailbox take
+# turns, and each reads its memberships after the one before it committed (module docstring).
+_SQL_BOX_LOCKED = _SQL_BOX + " FOR NO KEY UPDATE"
 SQL_BOX_BY_NAME = "SELECT id FROM mailboxes WHERE account_id = %s AND name = %s"
 _SQL_BUMP_MAILBOX = (
     "UPDATE mailboxes SET uidnext = uidnext + %s, highestmodseq = highestmodseq + 1, "
@@ -96,11 +107,12 @@ _SQL_ADD_QUOTA = (
     "SET bytes = quota_usage.bytes + excluded.bytes, messages = quota_usage.messages + excluded.messages"
 )
 _SQL_RETAIN = "UPDATE messages SET refcount = refcount + %s WHERE id = %s"
-_SQL_MESSAGE_BY_SHA = "SELECT id FROM messages WHERE sha256 = %s"
+_SQL_RETAIN_BY_SHA = "UPDATE messages SET refcount = refcount + %s WHERE sha256 = %s RETURNING id"
 _SQL_INSERT_MESSAGE = (
     "INSERT INTO messages (sha256, size, parsed_json, parse_version, refcount) "
-    "VALUES (%s, %s, %s, %s, %s) RETURNING id"
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (sha256) DO NOTHING RETURNING id"
 )
+_UPSERT_TRIES = 5  # upsert_message's rounds: each lost only to another write's commit
 _SQL_INSERT_MEMBERSHIP = (
     "INSERT INTO membership (mailbox_id, uid, message_id, flags, seen, deleted, modseq, internal_date, "
     "internal_tz, save_date) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -143,7 +155,20 @@ _SQL_DELETE_MESSAGES = "DELETE FROM messages WHERE id = ANY(%s)"
 # usage; the units' part costs one EXISTS while no unit sets a quota (sql/units.quota_sql says why).
 _SQL_LIMITED = quota_sql(LIMITED_SELECT, ids="= ANY(%s)", integer="BIGINT", digits=PG_DIGITS)
 
-_SQL_KEYWORDS_READ = "SELECT keywords FROM mailboxes WHERE id = %s"
+# The usage rows a quota check holds (``enforce_quota``), made first if missing, locked in key order.
+_SQL_USAGE_ROWS = (
+    "INSERT INTO quota_usage (account_id, bytes, messages) SELECT a, 0, 0 FROM unnest(%s::bigint[]) AS a "
+    "ON CONFLICT (account_id) DO NOTHING"
+)
+_SQL_LOCK_USAGE = "SELECT 1 FROM quota_usage WHERE account_id = ANY(%s) ORDER BY account_id FOR UPDATE"
+_SQL_DOMAIN_USAGE_ROWS = (
+    "INSERT INTO domain_quota_usage (domain_id, bytes, messages) SELECT d, 0, 0 "
+    "FROM unnest(%s::bigint[]) AS d ON CONFLICT (domain_id) DO NOTHING"
+)
+_SQL_LOCK_DOMAIN_USAGE = (
+    "SELECT 1 FROM domain_quota_usage WHERE domain_id = ANY(%s) ORDER BY domain_id FOR UPDATE"
+)
+_SQL_KEYWORDS_READ = "SELECT keywords FROM mailboxes WHERE id = %s FOR NO KEY UPDATE"
 _SQL_KEYWORDS_WRITE = "UPDATE mailboxes SET keywords = %s WHERE id = %s"
 _SQL_RECENT_FIRST = "SELECT first_recent_uid FROM mailboxes WHERE id = %s"
 # The count (kept by triggers, revision 0012) is what remains at or above the new boundary.
@@ -187,8 +212,17 @@ def read_entries(conn: Connection, mailbox_id: MailboxId, uids: Sequence[Uid] | 
 # Mailbox rows, counters, references
 
 
+def read_box(conn: Connection, mailbox_id: MailboxId) -> Box:
+    """What a read needs of a mailbox row (NotFound when there is none)."""
+    return _box(fetch_rows(conn, _SQL_BOX, (mailbox_id,)), mailbox_id)
+
+
 def mailbox_box(conn: Connection, mailbox_id: MailboxId) -> Box:
-    rows = fetch_rows(conn, _SQL_BOX, (mailbox_id,))
+    """``MailOps.mailbox_box``: the row read and locked for the rest of the write."""
+    return _box(fetch_rows(conn, _SQL_BOX_LOCKED, (mailbox_id,)), mailbox_id)
+
+
+def _box(rows: list[tuple[Any, ...]], mailbox_id: MailboxId) -> Box:
     if not rows:
         raise NotFound(f"no mailbox with id {mailbox_id}")
     account_id, highestmodseq, uidvalidity, deleted = rows[0]
@@ -215,12 +249,23 @@ def bump_mailbox(
 
 def enforce_quota(conn: Connection, additional: dict[AccountId, tuple[int, int]]) -> None:
     """``sqlite/quota.enforce_quota`` on PostgreSQL: the rows read here, judged by ``judge_quota``.
-    SERIALIZABLE makes the read and the write one: a concurrent write that moves this usage
-    aborts one of the two jobs, which runs again and reads the new usage."""
+    When a limit applies, the usage rows it bounds (the accounts' and their domains') are locked
+    and read again: a concurrent write that moves them waits for this one to commit, and this one
+    judges what the one before it committed (READ COMMITTED reads each statement afresh)."""
     growing = sorted(account for account, (octets, count) in additional.items() if octets > 0 or count > 0)
-    if growing:
-        # The ids three times: the unit chain's anchor, then each branch (``sql/units.quota_sql``).
-        judge_quota(fetch_rows(conn, _SQL_LIMITED, (growing,) * 3), additional)
+    if not growing:
+        return
+    # The ids three times: the unit chain's anchor, then each branch (``sql/units.quota_sql``).
+    rows = fetch_rows(conn, _SQL_LIMITED, (growing,) * 3)
+    if not rows:
+        return  # no limit applies: nothing to judge, nothing to hold
+    accounts = sorted({int(row[0]) for row in rows})
+    domains = sorted({int(row[1]) for row in rows})
+    conn.exec_driver_sql(_SQL_USAGE_ROWS, (accounts,))
+    conn.exec_driver_sql(_SQL_LOCK_USAGE, (accounts,))
+    conn.exec_driver_sql(_SQL_DOMAIN_USAGE_ROWS, (domains,))
+    conn.exec_driver_sql(_SQL_LOCK_DOMAIN_USAGE, (domains,))
+    judge_quota(fetch_rows(conn, _SQL_LIMITED, (growing,) * 3), additional)
 
 
 def adjust_quota(conn: Connection, account_id: AccountId, size: int, count: int) -> None:
@@ -296,13 +341,19 @@ def update_flags(conn: Connection, rows: Sequence[tuple[str, bool, bool, int, Ma
 def upsert_message(conn: Connection, message: PreparedMessage, references: int) -> MessageId:
     """Single-instance store: reuse the row of a known blob, else add it with its search rows
     (queued for an indexer) and its wire forms."""
-    found = fetch_rows(conn, _SQL_MESSAGE_BY_SHA, (message.blob.sha256,))
-    if found:
-        message_id = int(found[0][0])
-        conn.exec_driver_sql(_SQL_RETAIN, (references, message_id))
-        return message_id
     params = (message.blob.sha256, message.blob.size, message.parsed_json, PARSE_VERSION, references)
-    inserted = int(fetch_rows(conn, _SQL_INSERT_MESSAGE, params)[0][0])
+    for _ in range(_UPSERT_TRIES):
+        found = fetch_rows(conn, _SQL_RETAIN_BY_SHA, (references, message.blob.sha256))
+        if found:
+            return MessageId(int(found[0][0]))
+        # None yet, or the last reference's release deleted it while this waited for its lock.
+        created = fetch_rows(conn, _SQL_INSERT_MESSAGE, params)
+        if created:
+            break
+        # Another write inserted it meanwhile (and committed: ON CONFLICT waited): take a reference.
+    else:
+        raise NotFound(f"message {message.blob.sha256} kept vanishing while it was delivered")
+    inserted = int(created[0][0])
     rows = message.search
     conn.exec_driver_sql(_SQL_SEARCH_TEXT, (inserted, rows.headers, rows.body))
     _many(conn, _SQL_HEADER, [(inserted, *row) for row in rows.header_values])

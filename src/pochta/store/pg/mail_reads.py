@@ -35,8 +35,8 @@ from pochta.store.pg.mail import (
     SQL_BOX_BY_NAME,
     entry_row,
     fetch_rows,
-    mailbox_box,
     range_arrays,
+    read_box,
 )
 from pochta.store.schema import mailboxes
 from pochta.store.sql.mail_rows import message_entry
@@ -116,14 +116,14 @@ def expunge_horizon(conn: Connection, mailbox_id: MailboxId) -> ModSeq:
 
 
 def expunged_since(conn: Connection, mailbox_id: MailboxId, modseq: ModSeq) -> tuple[Uid, ...] | None:
-    mailbox_box(conn, mailbox_id)  # NotFound for a mailbox that is gone
+    read_box(conn, mailbox_id)  # NotFound for a mailbox that is gone
     if modseq < expunge_horizon(conn, mailbox_id):
         return None
     return tuple(uid for (uid,) in fetch_rows(conn, _SQL_EXPUNGED_SINCE, (mailbox_id, modseq)))
 
 
 def changes_since(conn: Connection, mailbox_id: MailboxId, modseq: ModSeq) -> ChangeSet:
-    box = mailbox_box(conn, mailbox_id)
+    box = read_box(conn, mailbox_id)
     changed = tuple(
         message_entry(entry_row(row)) for row in fetch_rows(conn, _SQL_ENTRIES_SINCE, (mailbox_id, modseq))
     )

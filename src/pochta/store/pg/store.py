@@ -190,6 +190,11 @@ class PgStore(
                 pause *= 2
         raise AssertionError("unreachable")  # the loop returns or raises
 
+    async def _run_mail_write(self, fn: Callable[[Connection, list[Change]], T]) -> T:
+        # READ COMMITTED with row locks (pg/mail.py): writers that meet on a mailbox or a quota
+        # wait for each other; serializable, they aborted each other past any number of retries.
+        return await self.run_write_committed(fn)
+
     def _store_blob(self, conn: Connection, blob: BlobRef) -> None:
         self.blobs.ensure_stored(conn, blob)  # PgBlobs: whichever layout store.blobs names
 

@@ -52,13 +52,9 @@ class MailWriteMethods:
         def _store_blob(self, conn: Connection, blob: BlobRef) -> None:
             """``mail_writes.StoreBlob``: the store's blob layouts are its own."""
 
-        async def run_write(
-            self,
-            fn: Callable[[Connection, list[Change]], T],
-            *,
-            durable: bool = True,
-            background: bool = False,
-        ) -> T: ...
+        async def _run_mail_write(self, fn: Callable[[Connection, list[Change]], T]) -> T:
+            """One write job of these (the engine chooses its transaction: ``MailOps`` are written
+            for it)."""
 
     @property
     def _max_keywords(self) -> int:
@@ -97,7 +93,7 @@ class MailWriteMethods:
                 mark_fetched(conn, fetched, int(time.time()))
             return placed
 
-        return await self.run_write(run)
+        return await self._run_mail_write(run)
 
     async def append(
         self,
@@ -111,7 +107,7 @@ class MailWriteMethods:
         prepared = await self._prepare(blob, parsed)
         target = Target(MailboxId(0), flags, internal_date)
         ops, limit = self._mail_ops, self._max_keywords
-        return await self.run_write(
+        return await self._run_mail_write(
             lambda c, e: mail_writes.append_named(
                 ops, c, e, self._store_blob, prepared, account_id, mailbox, target, limit
             )
@@ -127,7 +123,7 @@ class MailWriteMethods:
     ) -> ChangeSet:
         uid_list, flag_list = normalize_uids(uids), list(flags)
         ops, limit = self._mail_ops, self._max_keywords
-        return await self.run_write(
+        return await self._run_mail_write(
             lambda c, e: mail_writes.set_flags(
                 ops, c, e, mailbox_id, uid_list, op, flag_list, unchanged_since, limit
             )
@@ -147,12 +143,12 @@ class MailWriteMethods:
         uid_list = normalize_uids(uids)
         ops, limit = self._mail_ops, self._max_keywords
         if isinstance(to, MailboxName):
-            return await self.run_write(
+            return await self._run_mail_write(
                 lambda c, e: mail_writes.transfer(
                     ops, c, e, to.account_id, source_id, uid_list, to.name, move, limit
                 )
             )
-        return await self.run_write(
+        return await self._run_mail_write(
             lambda c, e: mail_writes.copy_messages(ops, c, e, source_id, uid_list, to, move, limit)
         )
 
@@ -162,7 +158,7 @@ class MailWriteMethods:
         uid_list = None if uids is None else normalize_uids(uids)
         ops = self._mail_ops
         if only_deleted:
-            return await self.run_write(
+            return await self._run_mail_write(
                 lambda c, e: mail_writes.expunge_deleted(ops, c, e, mailbox_id, uid_list)
             )
-        return await self.run_write(lambda c, e: mail_writes.expunge(ops, c, e, mailbox_id, uid_list))
+        return await self._run_mail_write(lambda c, e: mail_writes.expunge(ops, c, e, mailbox_id, uid_list))

@@ -321,6 +321,9 @@ class SqliteStore(
 
     # Messages
 
+    async def _run_mail_write(self, fn: Callable[[Connection, list[Change]], T]) -> T:
+        return await self.run_write(fn)  # the one writer: every write has the database to itself
+
     def _store_blob(self, conn: Connection, blob: BlobRef) -> None:
         # A small message's bytes are stored here, in this transaction (sqlite/inline); any other
         # blob is checked inside it: collection removes blobs only inside a write too, so a blob
