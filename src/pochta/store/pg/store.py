@@ -59,6 +59,7 @@ from pochta.store.sql.dkim import DkimMethods
 from pochta.store.sql.dmarc import DmarcMethods
 from pochta.store.sql.fetch import FetchMethods
 from pochta.store.sql.greylist import GreylistMethods
+from pochta.store.sql.indexer import IndexerMethods
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.mail_write_methods import MailWriteMethods
 from pochta.store.sql.mail_writes import MailOps
@@ -85,6 +86,7 @@ class PgStore(
     MailboxTreeMethods,
     PgMaintenanceMethods,
     SearchMethods,
+    IndexerMethods,
     DirectoryMethods,
     AclMethods,
     MetadataMethods,
