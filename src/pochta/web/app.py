@@ -11,6 +11,7 @@ from pochta.web.autodiscover import autodiscover_routes
 from pochta.web.mobileconfig import mobileconfig_routes
 from pochta.web.mta_sts import mta_sts_routes
 from pochta.web.services import WebServices
+from pochta.web.webmail import webmail_routes
 
 __all__ = ["build_app"]
 
@@ -23,4 +24,6 @@ def build_app(services: WebServices) -> Starlette:
         *autodiscover_routes(services),
         *mobileconfig_routes(services),
     ]
+    if services.settings.webmail.enabled:  # off while issue 17 is being built (docs/webmail.md)
+        routes.extend(webmail_routes(services))
     return Starlette(routes=routes)

@@ -1,5 +1,6 @@
-"""What the web routes use: settings, the directory, the authenticator, the data directory and the
-addresses the server listens on; and the lookups every route shares (is a domain ours?)."""
+"""What the web routes use: settings, the store (and its directory), the authenticator, the data
+directory and the addresses the server listens on; and the lookups every route shares (is a domain
+ours?)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from pochta.auth.authenticator import Authenticator
 from pochta.config import Settings
 from pochta.naming import InvalidName, normalize_domain, split_address
-from pochta.store.api import Directory, StoreError
+from pochta.store.api import Directory, Store, StoreError
 
 __all__ = ["Listening", "WebServices"]
 
@@ -26,11 +27,15 @@ def _nothing_bound() -> Mapping[str, tuple[str, int] | str]:
 class WebServices:
     settings: Settings
     data_dir: Path
-    directory: Directory
+    store: Store
     authenticator: Authenticator
     # Set once the server is bound (``pochta.server.main``): the ports clients are told are the
     # ones really listened on (a configured port 0 becomes the real one).
     listening: Listening = field(default=_nothing_bound)
+
+    @property
+    def directory(self) -> Directory:
+        return self.store
 
     def reconfigure(self, settings: Settings) -> None:
         self.settings = settings

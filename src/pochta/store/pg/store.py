@@ -69,6 +69,7 @@ from pochta.store.sql.send_limits import SendLimitMethods
 from pochta.store.sql.sieve import SieveMethods
 from pochta.store.sql.sieve_state import SieveStateMethods
 from pochta.store.sql.transport import TransportMethods
+from pochta.store.sql.web_sessions import WebSessionMethods
 
 __all__ = ["PgStore", "open_pg_store"]
 
@@ -97,6 +98,7 @@ class PgStore(
     DmarcMethods,
     TransportMethods,
     GreylistMethods,
+    WebSessionMethods,
     SendLimitMethods,
     FetchMethods,
     PgQueueMethods,

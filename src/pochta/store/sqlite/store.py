@@ -77,6 +77,7 @@ from pochta.store.sql.send_limits import SendLimitMethods
 from pochta.store.sql.sieve import SieveMethods
 from pochta.store.sql.sieve_state import SieveStateMethods
 from pochta.store.sql.transport import TransportMethods
+from pochta.store.sql.web_sessions import WebSessionMethods
 from pochta.store.sqlite import inline, mail, maintenance, search, sortkeys, threads, views, wire
 from pochta.store.sqlite import mailboxes as mailbox_tree
 from pochta.store.sqlite.engine import READER_THREADS, make_engine, migrate
@@ -119,6 +120,7 @@ class SqliteStore(
     MigrateStateMethods,
     ImportJournalMethods,
     IndexerMethods,
+    WebSessionMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 
