@@ -10,6 +10,7 @@ create), ``errors`` (what the server maps to JMAP errors).
 from __future__ import annotations
 
 from pochta.proto.jmap.mail.body import BlobIdOf, decoded_content
+from pochta.proto.jmap.mail.compose import Blob, BlobLookup, compose_email
 from pochta.proto.jmap.mail.email_get import (
     EmailRequest,
     email_object,
@@ -23,12 +24,15 @@ from pochta.proto.jmap.mail.properties import GET_DEFAULT, PARSE_DEFAULT
 __all__ = [
     "GET_DEFAULT",
     "PARSE_DEFAULT",
+    "Blob",
     "BlobIdOf",
+    "BlobLookup",
     "BlobNotFound",
     "EmailError",
     "EmailRequest",
     "InvalidArguments",
     "InvalidProperties",
+    "compose_email",
     "decoded_content",
     "email_object",
     "email_request",
