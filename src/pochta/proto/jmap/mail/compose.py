@@ -4,7 +4,8 @@ and the RFC 5322 octets (CRLF line ends) it stands for.
 The body comes from ``bodyStructure``, or from ``textBody``/``htmlBody``/``attachments`` arranged as
 mail clients arrange them: text and HTML in a multipart/alternative, the HTML with the inline
 attachments it refers to by Content-ID in a multipart/related, and the other attachments with the
-body in a multipart/mixed, so that the split of section 4.1.4 gives back the same three lists.
+body in a multipart/mixed (an attachment without a disposition gets "attachment"), so that the
+split of section 4.1.4 gives back the same three lists.
 Text from ``bodyValues`` is written in UTF-8 (us-ascii when it is ASCII), as 7bit when it can be,
 else quoted-printable or, when most of it is not ASCII, base64; blobs are 7bit when they are
 7bit text already and base64 otherwise (message/* blobs 7bit or 8bit, RFC 2046 §5.2.1). Header
@@ -404,6 +405,17 @@ def _multipart(subtype: str, children: list[_Entity]) -> _Entity:
     return _Entity(multipart=f"multipart/{subtype}", children=children)
 
 
+def _as_attachment(spec: Any) -> Any:
+    """An ``attachments`` part without a disposition is written as one ("attachment"): at the head
+    of a multipart/mixed, an image without one would read back as the body (section 4.1.4's split
+    takes a leading inline-able part as body), not as the attachment the client sent."""
+    if not isinstance(spec, dict) or spec.get("disposition") is not None or "subParts" in spec:
+        return spec
+    if any(key.lower().startswith("header:content-disposition") for key in spec):
+        return spec
+    return {**spec, "disposition": "attachment"}
+
+
 def _from_lists(create: Mapping[str, Any], builder: _Builder, errors: _Errors) -> _Entity:
     """textBody/htmlBody/attachments arranged as the module docstring says."""
     singles: dict[str, _Entity | None] = {}
@@ -425,7 +437,7 @@ def _from_lists(create: Mapping[str, Any], builder: _Builder, errors: _Errors) -
             errors.add("attachments", "a list of EmailBodyParts")
         else:
             for index, spec in enumerate(value):
-                made = builder.tree(spec, f"attachments/{index}")
+                made = builder.tree(_as_attachment(spec), f"attachments/{index}")
                 if made is not None:
                     attachments.append(made)
     text, html = singles["textBody"], singles["htmlBody"]

@@ -23,7 +23,9 @@ from pochta.proto.jmap.mail.properties import Form
 
 LINE = 78  # RFC 5322 §2.1.1: lines SHOULD be at most 78 characters
 MAX_LINE = 998  # RFC 5322 §2.1.1: MUST be at most 998 characters
-_WORD_CHUNK = 45  # octets per "B" encoded word: 60 base64 characters, 72 with "=?UTF-8?B?" "?="
+# Octets per "B" encoded word: 52 base64 characters, 64 with "=?UTF-8?B?" and "?=", so that a word
+# fits on a line after most field names within 78 (RFC 2047 §2 allows 75).
+_WORD_CHUNK = 39
 
 # RFC 5322 §3.2.3 atext: a display name of atoms and spaces needs no quotes.
 _PHRASE_ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+\Z")
