@@ -416,3 +416,20 @@ def test_round_trip_through_both_parsers(
     assert plain.get_content().replace("\r\n", "\n") == text.replace("\r\n", "\n")
     found = [(part.get_filename(), part.get_payload(decode=True)) for part in reader.iter_attachments()]
     assert found == [(f"file{key}.bin", blob.data) for key, blob in blobs.items()]
+
+
+def test_header_fields_of_the_root_part_are_the_messages() -> None:
+    create = {
+        "bodyStructure": {
+            "partId": "a",
+            "header:Date:asDate": "2001-02-03T04:05:06-07:00",
+            "header:X-Root": " r",
+        },
+        "bodyValues": {"a": {"value": "x"}},
+    }
+    data = compose(create)
+    assert data.count(b"Date:") == 1
+    assert get(data, ["sentAt", "header:X-Root"]) == {
+        "sentAt": "2001-02-03T04:05:06-07:00",
+        "header:X-Root": " r",
+    }

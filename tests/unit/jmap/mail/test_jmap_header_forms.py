@@ -164,3 +164,9 @@ def test_headers_property_lists_every_field_raw_in_order() -> None:
     assert headers[0] == {"name": "Received", "value": " from a by b; Mon, 7 Dec 2026 10:00:00 +0000"}
     assert [h["name"] for h in headers][-2:] == ["X-Twice", "x-twice"]
     assert len(headers) == 12
+
+
+def test_quoted_display_names_keep_their_inner_spaces() -> None:
+    assert addresses(' "  Two  Spaces " <a@example.com>') == [
+        {"name": "Two  Spaces", "email": "a@example.com"}
+    ]

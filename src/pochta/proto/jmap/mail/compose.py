@@ -86,6 +86,7 @@ class _Entity:
     children: list[_Entity] = field(default_factory=list)
     cid: str | None = None
     disposition: str | None = None
+    names: frozenset[str] = frozenset()  # lower-case names of the header: properties given
 
 
 class _Errors:
@@ -271,7 +272,12 @@ class _Builder:
             errors.add(f"{path}/type", f"must be {forced_type}")
         if media_type and not _MEDIA_TYPE.match(media_type):
             errors.add(f"{path}/type", "not a media type")
-        entity = _Entity(fields=fields, cid=strings["cid"], disposition=(strings["disposition"] or None))
+        entity = _Entity(
+            fields=fields,
+            cid=strings["cid"],
+            disposition=strings["disposition"] or None,
+            names=frozenset(given),
+        )
         sub_parts = spec.get("subParts")
         if media_type.startswith("multipart/") or sub_parts is not None:
             if not media_type.startswith("multipart/"):
@@ -542,12 +548,13 @@ def compose_email(
         raise BlobNotFound(errors.missing)
     assert root is not None
     # RFC 8621 section 4.6: "MUST generate and set a Message-ID ... and a Date header field".
+    have = taken.keys() | root.names  # the root part's header fields are the message's
     generated: list[str] = []
-    if "date" not in taken:
+    if "date" not in have:
         generated.append(fold("Date", [" " + date_field(now)]))
-    if "message-id" not in taken:
+    if "message-id" not in have:
         generated.append(f"Message-ID: <{now:%Y%m%d%H%M%S}.{token()}@{hostname}>\r\n")
-    if "mime-version" not in taken:
+    if "mime-version" not in have:
         top_fields.append("MIME-Version: 1.0\r\n")  # RFC 2045 §4
     return _serialise(root, generated + top_fields, token)
 

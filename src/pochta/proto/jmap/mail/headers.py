@@ -63,10 +63,11 @@ def text(value: str) -> str:
 
 def _name(written: str | None) -> str | None:
     """RFC 8621 section 4.1.2.3: a display name with quotes and quoted-pairs gone (the parser did
-    that), encoded words decoded as for Text, white space unfolded and trimmed; None if empty."""
+    that, and wrote the words of a phrase one space apart), encoded words decoded as for Text,
+    white space unfolded and trimmed; None if empty."""
     if written is None:
         return None
-    name = _nfc(decode_encoded_words_strict(_WSP_RUN.sub(" ", written))).strip()
+    name = _nfc(decode_encoded_words_strict(unfold(written))).strip()
     return name or None
 
 
