@@ -433,3 +433,9 @@ def test_header_fields_of_the_root_part_are_the_messages() -> None:
         "sentAt": "2001-02-03T04:05:06-07:00",
         "header:X-Root": " r",
     }
+
+
+def test_addresses_of_drafts_and_quoted_local_parts() -> None:
+    to = [{"name": None, "email": '"john doe"@example.com'}, {"name": "Half", "email": "typed-so-far"}]
+    assert get(compose({"to": to}), ["to"])["to"] == to
+    assert invalid({"to": [{"name": None, "email": "a, b@example.com"}]}) == ["to"]

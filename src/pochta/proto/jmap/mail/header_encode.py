@@ -18,6 +18,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
+from pochta.mime.address import Mailbox, parse_address_list
 from pochta.proto.jmap.mail.dates import parse_date
 from pochta.proto.jmap.mail.properties import Form
 
@@ -140,7 +141,12 @@ def _address(address: Any) -> list[str]:
     if name is not None and not isinstance(name, str):
         raise BadValue("an EmailAddress name is a string or null")
     email = address["email"].strip()
-    if _CONTROLS.search(email) or any(char in email for char in "<>,; \t"):
+    # A draft's address may be incomplete ("john"), but it may not break the list it is written in:
+    # an addr-spec the address parser reads back whole is fine ("john doe"@example.com), else no
+    # character that ends or opens an element.
+    whole = parse_address_list(f"<{email}>")
+    readable = len(whole) == 1 and isinstance(whole[0], Mailbox) and whole[0].addr_spec == email
+    if _CONTROLS.search(email) or not (readable or not any(char in email for char in '<>,;" \t()')):
         raise BadValue(f"{email!r} cannot be written as an address")
     phrase = _phrase(name) if name else []
     return [*phrase, " <" + email + ">"] if phrase else [" " + email]
