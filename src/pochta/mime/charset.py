@@ -100,19 +100,26 @@ def is_known(charset: str | None) -> bool:
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
     """Decode ``data`` labelled with MIME ``charset``; never raises."""
+    return decode_bytes_checked(data, charset)[0]
+
+
+def decode_bytes_checked(data: bytes, charset: str | None) -> tuple[str, bool]:
+    """:func:`decode_bytes` and whether it went cleanly: False when the charset is unknown (the
+    text is a guess) or when no codec of its chain read the bytes strictly (the text holds
+    replacement characters). JMAP reports this as ``isEncodingProblem`` (RFC 8621 section 4.1.4)."""
     chain = _codecs_for(normalise_label(charset))
     if data.isascii() and (not chain or not chain[0].replace("_", "-").startswith(_NOT_ASCII_BASED)):
-        return data.decode("ascii")
+        return data.decode("ascii"), bool(chain)
     if not chain:
-        return decode_unknown(data)
+        return decode_unknown(data), False
     for name in chain:
         text = _try_decode(data, name)
         if text is not None:
-            return text
+            return text, True
     try:
-        return data.decode(chain[0], "replace")
+        return data.decode(chain[0], "replace"), False
     except Exception:  # a broken codec must not break parsing
-        return decode_unknown(data)
+        return decode_unknown(data), False
 
 
 def _try_decode(data: bytes, codec: str) -> str | None:

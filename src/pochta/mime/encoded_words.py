@@ -11,7 +11,7 @@ from __future__ import annotations
 import binascii
 import re
 
-from pochta.mime.charset import decode_bytes, normalise_label
+from pochta.mime.charset import decode_bytes, is_known, normalise_label
 
 # RFC 2047 §2: encoded-word = "=?" charset "?" encoding "?" encoded-text "?="
 # (encoded-text cannot contain "?", which keeps the scan linear).
@@ -91,4 +91,45 @@ def decode_encoded_words(text: str) -> str:
     if run:
         out.append(_decode_run(run))
     out.append(text[pos:])
+    return "".join(out)
+
+
+# RFC 2047 §2: encoded-text = 1*<any printable ASCII character other than "?" or SPACE>.
+_STRICT_WORD = re.compile(r"=\?([^?\s]{1,80})\?([QqBb])\?([!->@-~]*)\?=\Z")
+_PIECES = re.compile(r"[ \t\r\n]+|[^ \t\r\n]+")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def decode_encoded_words_strict(text: str) -> str:
+    """Decode the encoded words of an unstructured value by the letter of RFC 2047, for JMAP's Text
+    form (RFC 8621 section 4.1.2.2): only a word that stands alone between linear white space (or
+    the ends) is decoded (RFC 2047 §5 (1)), and only in a known charset; what merely looks like
+    one stays as written. White space between two decoded words goes (RFC 2047 §6.2), and
+    control characters a word encodes are dropped (RFC 8621 section 4.1.2.2)."""
+    if "=?" not in text:
+        return text
+    out: list[str] = []
+    run: list[tuple[str, bytes]] = []
+    held = ""  # white space after a decoded word: dropped if another decoded word follows
+    for piece in _PIECES.findall(text):
+        if piece[0] in " \t\r\n":
+            if run:
+                held += piece
+            else:
+                out.append(piece)
+            continue
+        word = _STRICT_WORD.match(piece)
+        if word is not None and is_known(word.group(1)):
+            run.append(_word_bytes(word))
+            held = ""
+            continue
+        if run:
+            out.append(_CONTROLS.sub("", _decode_run(run)))
+            run = []
+        out.append(held)
+        held = ""
+        out.append(piece)
+    if run:
+        out.append(_CONTROLS.sub("", _decode_run(run)))
+    out.append(held)
     return "".join(out)

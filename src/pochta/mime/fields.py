@@ -8,6 +8,7 @@ import email.utils
 import re
 
 from pochta.mime.encoded_words import decode_encoded_words
+from pochta.mime.params import skip_cfws
 
 _WSP_RUN = re.compile(r"[ \t\r\n]+")
 # RFC 5256 §5: subj-trailer = "(fwd)" / WSP
@@ -81,17 +82,26 @@ _MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}  # not c
 
 def parse_date(value: str) -> int | None:
     """RFC 5322 §3.3 date-time (and §4.3 obsolete forms) -> UTC seconds, or None."""
+    found = parse_date_zone(value)
+    return found[0] if found is not None else None
+
+
+def parse_date_zone(value: str) -> tuple[int, int] | None:
+    """RFC 5322 §3.3 date-time (and §4.3 obsolete forms) -> (UTC seconds, zone offset in seconds
+    east of UTC), or None. "-0000" and unknown zones give offset 0 (RFC 5322 §3.3)."""
     found = _COMMON_DATE.match(value)
     if found is None:
         return _parse_any_date(value)
     day, month, year, hour, minute, second, sign, zone_hours, zone_minutes = found.groups()
     # What email.utils.parsedate_tz reads in this form: "-0000" (unknown zone) counts as UTC.
     offset = int(zone_hours) * 3600 + int(zone_minutes) * 60
+    if sign == "-":
+        offset = -offset
     moment = (int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second or 0), 0, 1, -1)
-    return calendar.timegm(moment) - (offset if sign == "+" else -offset)
+    return calendar.timegm(moment) - offset, offset
 
 
-def _parse_any_date(value: str) -> int | None:
+def _parse_any_date(value: str) -> tuple[int, int] | None:
     """Any form email.utils reads (obsolete zones, two-digit years, missing parts)."""
     try:
         parsed = email.utils.parsedate_tz(value)
@@ -101,7 +111,7 @@ def _parse_any_date(value: str) -> int | None:
         if not 1 <= year <= 9999:
             return None
         offset = parsed[9] or 0  # RFC 5322 §3.3: "-0000" and unknown zones are UTC
-        return calendar.timegm((year, *parsed[1:6], 0, 1, -1)) - offset
+        return calendar.timegm((year, *parsed[1:6], 0, 1, -1)) - offset, offset
     except Exception:  # the stdlib date parser has raised on odd input in some versions
         return None
 
@@ -118,3 +128,22 @@ def message_id(value: str) -> str | None:
         return ids[0]
     words = value.split()
     return words[0] if words else None
+
+
+_MSG_ID_STRICT = re.compile(r"<([^<>@\s\"()\\]+@[^<>@\s\"()\\]+)>")
+
+
+def strict_message_ids(value: str) -> tuple[str, ...] | None:
+    """RFC 5322 §3.6.4: a list of ``msg-id`` (``[CFWS] "<" id-left "@" id-right ">" [CFWS]``), each
+    without its angle brackets; None when the value is not such a list (JMAP's MessageIds form,
+    RFC 8621 section 4.1.2.5; ``message_ids`` above is the lenient reading for threading)."""
+    ids: list[str] = []
+    pos = skip_cfws(value, 0)
+    end = len(value)
+    while pos < end:
+        found = _MSG_ID_STRICT.match(value, pos)
+        if found is None or len(ids) >= _MAX_REFERENCES:
+            return None
+        ids.append(found.group(1))
+        pos = skip_cfws(value, found.end())
+    return tuple(ids) if ids else None
