@@ -31,6 +31,7 @@ from pochta.config_listen import (
     TlsMode,
     parse_listen_address,
 )
+from pochta.config_jmap import JmapSettings
 from pochta.config_mailauth import MailAuthSettings
 from pochta.config_managesieve import ManageSieveSettings
 from pochta.config_milter import MilterSettings
@@ -59,6 +60,7 @@ __all__ = [
     "GreylistSettings",
     "HttpSettings",
     "ImapSettings",
+    "JmapSettings",
     "LimitSettings",
     "ListenAddress",
     "ListenerKind",
@@ -617,6 +619,7 @@ class Settings(Section):
     arc: ArcSettings = Field(default_factory=ArcSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     mta_sts: MtaStsSettings = Field(default_factory=MtaStsSettings)
+    jmap: JmapSettings = Field(default_factory=JmapSettings)
     tls_rpt: TlsRptSettings = Field(default_factory=TlsRptSettings)
     milters: list[MilterSettings] = Field(
         default_factory=list,

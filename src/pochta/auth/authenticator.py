@@ -39,7 +39,7 @@ from pochta.metrics import METRICS, Metrics
 from pochta.store.api import Directory, DirectoryReader, StoreError
 from pochta.store.model import SWITCHABLE_PROTOCOLS, Account, AppPassword, Domain, ScramCredentials
 
-LoginProtocol = Literal["imap", "pop3", "submission", "managesieve"]
+LoginProtocol = Literal["imap", "pop3", "submission", "managesieve", "jmap"]
 
 # Seconds between two reads of the unblock table: refusals of a locked-out address cost no more than
 # ten queries a second however fast it knocks, and an unblock still acts within a tenth of a second.

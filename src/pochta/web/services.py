@@ -1,5 +1,6 @@
-"""What the web routes use: settings, the directory, the authenticator, the data directory and the
-addresses the server listens on; and the lookups every route shares (is a domain ours?)."""
+"""What the web routes use: settings, the directory, the authenticator, the data directory, the
+addresses the server listens on and the mail store; and the lookups every route shares (is a
+domain ours?)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from pochta.auth.authenticator import Authenticator
 from pochta.config import Settings
 from pochta.naming import InvalidName, normalize_domain, split_address
-from pochta.store.api import Directory, StoreError
+from pochta.store.api import Directory, Store, StoreError
 
 __all__ = ["Listening", "WebServices"]
 
@@ -31,6 +32,9 @@ class WebServices:
     # Set once the server is bound (``pochta.server.main``): the ports clients are told are the
     # ones really listened on (a configured port 0 becomes the real one).
     listening: Listening = field(default=_nothing_bound)
+    # The mail store, for the routes that read mail (JMAP's methods); None where a test serves
+    # routes that need only the directory.
+    store: Store | None = None
 
     def reconfigure(self, settings: Settings) -> None:
         self.settings = settings

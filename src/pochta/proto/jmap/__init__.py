@@ -13,7 +13,15 @@ from pochta.proto.jmap.errors import (
     SetErrorType,
     SetFailure,
 )
-from pochta.proto.jmap.ids import MAX_INT, MIN_INT, is_id, is_int, is_unsigned_int
+from pochta.proto.jmap.ids import (
+    MAX_INT,
+    MIN_INT,
+    account_id,
+    is_id,
+    is_int,
+    is_unsigned_int,
+    parse_account_id,
+)
 from pochta.proto.jmap.json_text import dumps
 from pochta.proto.jmap.patch import apply_patch
 from pochta.proto.jmap.pointer import PointerError, evaluate, parse_pointer
@@ -48,6 +56,7 @@ __all__ = [
     "SetError",
     "SetErrorType",
     "SetFailure",
+    "account_id",
     "apply_patch",
     "dumps",
     "evaluate",
@@ -57,6 +66,7 @@ __all__ = [
     "is_id_or_reference",
     "is_int",
     "is_unsigned_int",
+    "parse_account_id",
     "parse_date",
     "parse_pointer",
     "parse_request",

@@ -8,17 +8,17 @@ from pathlib import Path
 from pochta.auth.authenticator import Authenticator
 from pochta.config import Settings
 from pochta.server.http.handler import HttpHandler
-from pochta.store.api import Directory
+from pochta.store.api import Store
 from pochta.web import WebServices, build_app
 
 __all__ = ["HttpHandler", "http_handlers"]
 
 
 def http_handlers(
-    directory: Directory, settings: Settings, data_dir: Path, *, authenticator: Authenticator
+    store: Store, settings: Settings, data_dir: Path, *, authenticator: Authenticator
 ) -> tuple[dict[str, HttpHandler], WebServices]:
     """The handler of protocol ``http`` (both listeners), and the services its routes share (the
     caller sets ``services.listening`` once the server is bound)."""
-    services = WebServices(settings, data_dir, directory, authenticator)
+    services = WebServices(settings, data_dir, store, authenticator, store=store)
     handler = HttpHandler(settings, build_app(services))
     return {"http": handler}, services
