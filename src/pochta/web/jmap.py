@@ -33,7 +33,7 @@ from pochta.server.jmap import ConcurrentRequests, Principal, default_registry, 
 from pochta.web.basic_auth import basic_login
 from pochta.web.services import WebServices
 
-__all__ = ["API_PATH", "SESSION_PATH", "jmap_routes"]
+__all__ = ["API_PATH", "SESSION_PATH", "JmapEndpoints", "jmap_routes"]
 
 SESSION_PATH = "/.well-known/jmap"  # RFC 8620 section 2.2
 API_PATH = "/jmap/api"
@@ -58,6 +58,9 @@ def _problem(problem: RequestProblem) -> Response:
 
 
 class JmapEndpoints:
+    """The JMAP routes and what they share: the method registry and the requests in progress
+    per user (``maxConcurrentRequests``, counted in this worker process)."""
+
     def __init__(self, services: WebServices) -> None:
         self.services = services
         self.registry = default_registry()
@@ -130,6 +133,13 @@ class JmapEndpoints:
                 )
             return await self._run(request, principal)
 
+    def routes(self) -> list[Route]:
+        return [
+            # Every method is routed here, so that a disabled JMAP is a 404 whatever the method.
+            Route(SESSION_PATH, self.session_resource, methods=_EVERY_METHOD),
+            Route(API_PATH, self.api, methods=_EVERY_METHOD),
+        ]
+
     async def _run(self, request: Request, principal: Principal) -> Response:
         body = await request.body()
         limits = self.core_limits()
@@ -158,9 +168,4 @@ class JmapEndpoints:
 
 
 def jmap_routes(services: WebServices) -> list[Route]:
-    endpoints = JmapEndpoints(services)
-    return [
-        # Every method is routed here, so that a disabled JMAP is a 404 whatever the method.
-        Route(SESSION_PATH, endpoints.session_resource, methods=_EVERY_METHOD),
-        Route(API_PATH, endpoints.api, methods=_EVERY_METHOD),
-    ]
+    return JmapEndpoints(services).routes()

@@ -51,7 +51,11 @@ def format_date(moment: datetime) -> str:
     offset = moment.utcoffset()
     if offset is None:
         raise ValueError("a Date needs an aware datetime")
-    base = moment.strftime("%Y-%m-%dT%H:%M:%S") + _fraction(moment)
+    # Not strftime: its %Y does not pad years before 1000 to the four digits RFC 3339 needs.
+    base = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}{_fraction(moment)}"
+    )
     if offset == timedelta(0):
         return base + "Z"
     minutes = int(offset.total_seconds()) // 60
