@@ -22,6 +22,7 @@ from pochta.config_forward import ArcSettings, SrsSettings
 from pochta.config_gate import ConnectionCheckSettings, DnsblSettings, GreylistSettings
 from pochta.config_http import HttpSettings, MtaStsSettings
 from pochta.config_imap import ImapSettings
+from pochta.config_jmap import JmapSettings
 from pochta.config_listen import (
     LISTENER_KINDS,
     NOT_YET_AVAILABLE,
@@ -31,7 +32,6 @@ from pochta.config_listen import (
     TlsMode,
     parse_listen_address,
 )
-from pochta.config_jmap import JmapSettings
 from pochta.config_mailauth import MailAuthSettings
 from pochta.config_managesieve import ManageSieveSettings
 from pochta.config_milter import MilterSettings
