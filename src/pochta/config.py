@@ -41,6 +41,7 @@ from pochta.config_smtp import LmtpSettings, QueueSettings, SmtpSettings
 from pochta.config_store_url import StoreUrl, parse_store_url
 from pochta.config_tls import TlsSettings
 from pochta.config_tls_rpt import TlsRptSettings
+from pochta.config_webmail import WebmailSettings
 from pochta.netaddr import check_networks, in_networks
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "TlsMode",
     "TlsRptSettings",
     "TlsSettings",
+    "WebmailSettings",
     "format_validation_error",
     "load_settings",
     "parse_listen_address",
@@ -618,6 +620,7 @@ class Settings(Section):
     srs: SrsSettings = Field(default_factory=SrsSettings)
     arc: ArcSettings = Field(default_factory=ArcSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    webmail: WebmailSettings = Field(default_factory=WebmailSettings)
     mta_sts: MtaStsSettings = Field(default_factory=MtaStsSettings)
     jmap: JmapSettings = Field(default_factory=JmapSettings)
     tls_rpt: TlsRptSettings = Field(default_factory=TlsRptSettings)

@@ -13,7 +13,7 @@ import asyncio
 import time
 from typing import Protocol
 
-from pochta.config import GreylistSettings, StoreSettings
+from pochta.config import GreylistSettings, StoreSettings, WebmailSettings
 from pochta.log import get_logger
 
 
@@ -35,6 +35,10 @@ class PrunesGreylist(Protocol):
 
 class PrunesSendCounts(Protocol):
     async def prune_send_counts(self, now: int) -> int: ...
+
+
+class PrunesWebSessions(Protocol):
+    async def prune_web_sessions(self, now: int, idle: int) -> int: ...
 
 
 class RefreshesSnapshots(Protocol):
@@ -135,3 +139,23 @@ async def prune_greylist_periodically(store: PrunesGreylist, settings: GreylistS
             continue
         if removed:
             log.info("pruned greylist triplets", count=removed)
+
+
+# Expired sessions are refused when they are read (``pochta.web.sessions``); pruning them is only
+# upkeep of the table, so an hour between rounds is plenty.
+WEB_SESSION_PRUNE_INTERVAL = 3600.0
+
+
+async def prune_web_sessions_periodically(store: PrunesWebSessions, settings: WebmailSettings) -> None:
+    """Every hour, delete webmail sessions past their lifetime or idle for ``webmail.session_idle``.
+    Until cancelled; a failed round is logged and retried."""
+    log = get_logger(task="web-session-pruner")
+    while True:
+        await asyncio.sleep(WEB_SESSION_PRUNE_INTERVAL)
+        try:
+            removed = await store.prune_web_sessions(int(time.time()), settings.session_idle)
+        except Exception as exc:  # expired rows are refused when read; they only take room
+            log.error("pruning web sessions failed", error=repr(exc))
+            continue
+        if removed:
+            log.info("pruned web sessions", count=removed)

@@ -28,6 +28,7 @@ from pochta.server.housekeeping import (
     prune_greylist_periodically,
     prune_send_counts_periodically,
     prune_sieve_state_periodically,
+    prune_web_sessions_periodically,
     refresh_snapshots_periodically,
 )
 from pochta.server.http import http_handlers
@@ -185,6 +186,9 @@ async def _serve(
             if settings.greylisting.enabled:
                 # Greylisting triplets past their expiry or retain time (docs/antispam.md).
                 jobs.append(prune_greylist_periodically(store, settings.greylisting))
+            if settings.webmail.enabled:
+                # Webmail sessions past their lifetime or idle time (docs/webmail.md).
+                jobs.append(prune_web_sessions_periodically(store, settings.webmail))
             # Sending limits: the counts of ended hour and day windows.
             jobs.append(prune_send_counts_periodically(store, settings.store))
             # Sieve at delivery: expired vacation and duplicate records, old script errors.

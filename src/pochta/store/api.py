@@ -42,6 +42,7 @@ from pochta.store.api_features import (
     SieveScriptStore,
     SieveStateStore,
     TransportSecurityStore,
+    WebSessionStore,
 )
 from pochta.store.fetch_model import FetchMark
 from pochta.store.model import (
@@ -686,6 +687,7 @@ class Store(
     TransportSecurityStore,
     GreylistStore,
     SendLimitStore,
+    WebSessionStore,
     FetchStore,
     MigrateStateStore,
     ImportJournalStore,

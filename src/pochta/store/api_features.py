@@ -33,6 +33,7 @@ from pochta.store.sieve_model import (
 )
 from pochta.store.sieve_state_model import SieveError
 from pochta.store.transport_model import CachedPolicy, TlsResult, TlsResultRow
+from pochta.store.web_session_model import WebSession
 
 
 class OutboundQueue(Protocol):
@@ -170,6 +171,31 @@ class GreylistStore(Protocol):
     async def prune_greylist(self, unconfirmed_before: int, passed_before: int) -> int:
         """Delete triplets still waiting that were first seen before ``unconfirmed_before`` and passed
         ones last seen before ``passed_before``; how many went."""
+
+
+class WebSessionStore(Protocol):
+    """The webmail's signed-in sessions (revision 0037; ``pochta.web.sessions`` owns the rules)."""
+
+    async def add_web_session(self, session: WebSession, keep: int) -> list[str]:
+        """Store a new session; the token hashes of the account's sessions it ended (those least
+        recently seen past ``keep``)."""
+
+    async def web_session(self, token_hash: str) -> WebSession | None: ...
+
+    async def web_sessions(self, account_id: AccountId) -> list[WebSession]:
+        """The account's sessions, most recently seen first."""
+
+    async def touch_web_session(self, token_hash: str, seen: int) -> None:
+        """Move the session's last request up to ``seen`` (never back)."""
+
+    async def delete_web_session(self, token_hash: str) -> bool:
+        """End one session; whether it existed."""
+
+    async def delete_web_sessions(self, account_id: AccountId) -> int:
+        """End every session of the account; how many."""
+
+    async def prune_web_sessions(self, now: int, idle: int) -> int:
+        """Delete sessions expired by ``now`` or not seen for ``idle`` seconds; how many."""
 
 
 class SendLimitStore(Protocol):

@@ -49,6 +49,7 @@ from pochta.store.schema_features import (
     sieve_scripts,
     sieve_vacation,
     tls_rpt_results,
+    web_sessions,
 )
 
 # Free-form key/value pairs the store keeps about itself (for example the last UIDVALIDITY handed out).
@@ -615,4 +616,5 @@ __all__ = [
     "tls_rpt_results",
     "unit_settings",
     "units",
+    "web_sessions",
 ]

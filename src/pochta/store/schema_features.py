@@ -324,3 +324,22 @@ migrate_messages = Table(
     PrimaryKeyConstraint("folder_id", "uidvalidity", "remote_uid"),
     Index(None, "folder_id", "sha256"),
 )
+
+# Revision 0037: the webmail's signed-in sessions (``sql/web_sessions``, ``pochta.web.sessions``).
+# The cookie carries a random token; only its SHA-256 is kept, so a copy of the database signs no
+# one in. ``csrf``: the token the webmail's pages send back with every change (docs/webmail.md).
+# Times are epoch seconds; the housekeeper deletes expired rows, and an account's go with it.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", Text, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("seen", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("remote_ip", Text, nullable=False),
+    Column("user_agent", Text, nullable=False),
+    Index(None, "account_id"),
+    Index(None, "expires"),
+)

@@ -12,6 +12,7 @@ from pochta.web.jmap import jmap_routes
 from pochta.web.mobileconfig import mobileconfig_routes
 from pochta.web.mta_sts import mta_sts_routes
 from pochta.web.services import WebServices
+from pochta.web.webmail import webmail_routes
 
 __all__ = ["build_app"]
 
@@ -25,4 +26,6 @@ def build_app(services: WebServices) -> Starlette:
         *mobileconfig_routes(services),
         *jmap_routes(services),  # 404 while [jmap] enabled is false (web.jmap)
     ]
+    if services.settings.webmail.enabled:  # off while issue 17 is being built (docs/webmail.md)
+        routes.extend(webmail_routes(services))
     return Starlette(routes=routes)

@@ -1,6 +1,6 @@
-"""What the web routes use: settings, the directory, the authenticator, the data directory, the
-addresses the server listens on and the mail store; and the lookups every route shares (is a
-domain ours?)."""
+"""What the web routes use: settings, the store (and its directory), the authenticator, the data
+directory and the addresses the server listens on; and the lookups every route shares (is a domain
+ours?)."""
 
 from __future__ import annotations
 
@@ -27,14 +27,15 @@ def _nothing_bound() -> Mapping[str, tuple[str, int] | str]:
 class WebServices:
     settings: Settings
     data_dir: Path
-    directory: Directory
+    store: Store
     authenticator: Authenticator
     # Set once the server is bound (``pochta.server.main``): the ports clients are told are the
     # ones really listened on (a configured port 0 becomes the real one).
     listening: Listening = field(default=_nothing_bound)
-    # The mail store, for the routes that read mail (JMAP's methods); None where a test serves
-    # routes that need only the directory.
-    store: Store | None = None
+
+    @property
+    def directory(self) -> Directory:
+        return self.store
 
     def reconfigure(self, settings: Settings) -> None:
         self.settings = settings

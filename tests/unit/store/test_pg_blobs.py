@@ -393,8 +393,8 @@ async def test_racing_references_and_collections_never_leave_a_reference_to_a_mi
 async def test_migration_0036_adds_the_blob_tables_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     engine = create_engine(pg_url)
     try:
-        with engine.begin() as conn:  # a database at 0034: without the two tables
-            conn.execute(text("DROP TABLE large_blob_chunks; DROP TABLE large_blobs"))
+        with engine.begin() as conn:  # a database at 0034: without the tables of 0036 and later
+            conn.execute(text("DROP TABLE large_blob_chunks, large_blobs, web_sessions"))
             conn.execute(text("UPDATE alembic_version SET version_num = '0034'"))
         settings = _settings(url=pg_url, blobs="postgresql", inline_blob_max=0)
         store = await open_pg_store(pg_url, tmp_path, settings)
@@ -412,5 +412,7 @@ async def test_migration_0036_adds_the_blob_tables_on_postgresql(pg_url: str, tm
                 "seq",
                 "data",
             }
+            # 0037's sessions table, by the upgrade as at the head
+            assert inspect(conn).get_pk_constraint("web_sessions")["constrained_columns"] == ["token_hash"]
     finally:
         engine.dispose()

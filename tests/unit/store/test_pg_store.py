@@ -129,6 +129,10 @@ ON_BOTH_ENGINES = (
     "test_queue_deferral_failure_and_notices",
     "test_queue_enqueue_and_read_back",
     "test_queue_keeps_the_requiretls_flag",
+    # the webmail's sessions (store_suite/web_sessions.py)
+    "test_web_sessions_are_kept_touched_and_ended",
+    "test_web_sessions_past_the_limit_end_the_least_recently_seen",
+    "test_web_sessions_are_pruned_and_go_with_their_account",
     "test_queue_lease_is_exclusive_until_it_expires",
     "test_queue_needs_a_stored_blob_and_recipients",
     "test_queue_retry_and_delete",

@@ -70,6 +70,7 @@ from pochta.store.sqlite.store import (  # noqa: E402
     open_sqlite_store,
 )
 from pochta.store.sqlite.writer import driver_connection  # noqa: E402
+from pochta.store.web_session_model import WebSession  # noqa: E402
 from pochta.testing.store_suite import *  # noqa: E402, F403
 from pochta.testing.store_suite import (  # noqa: E402
     StoreFactory,
@@ -1081,6 +1082,30 @@ async def test_migration_0036_adds_the_tables_of_blobs_kept_in_the_database(data
         await store.close()
 
 
+async def test_migration_0037_adds_the_webmail_sessions(data_dir: Path) -> None:
+    # A store at revision 0036 with an account: the upgrade adds the (empty) sessions table, which
+    # then keeps a session of that account.
+    store = await open_sqlite_store(data_dir, Settings())
+    await store.add_domain("example.org")
+    account = await store.add_account("alice@example.org", "x", None)
+    await store.close()
+    downgrade_to(data_dir, "0036")
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME)
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    assert "web_sessions" not in tables
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        assert await store.web_sessions(account.id) == []
+        session = WebSession("h", account.id, "c", 1, 2, 3, "127.0.0.1", "ua")
+        await store.add_web_session(session, keep=1)
+        assert await store.web_session("h") == session
+    finally:
+        await store.close()
+
+
 async def test_migration_0027_adds_dmarc_results(data_dir: Path) -> None:
     # A store at revision 0026: the upgrade adds the (empty) results table; rows go in, come back
     # before a time and are deleted by it.
@@ -1529,6 +1554,10 @@ UNDO: dict[str, str] = {
     "0035": "",
     # blobs kept in the database (store.blobs = "postgresql"; empty on SQLite)
     "0036": "DROP TABLE large_blob_chunks; DROP TABLE large_blobs;",
+    # the webmail's sessions
+    "0037": (
+        "DROP INDEX ix_web_sessions_expires; DROP INDEX ix_web_sessions_account_id; DROP TABLE web_sessions;"
+    ),
     # the settings store and organisational units
     "0034": undo_0034(),
     # the fetcher's external accounts and fetched-message records

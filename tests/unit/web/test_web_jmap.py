@@ -42,7 +42,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 def services(store: SqliteStore, tmp_path: Path, **jmap: Any) -> WebServices:
     settings = Settings(jmap=JmapSettings(**{"enabled": True, **jmap}))
-    return WebServices(settings, tmp_path, store, Authenticator(store, settings.login), store=store)
+    return WebServices(settings, tmp_path, store, Authenticator(store, settings.login))
 
 
 async def call(

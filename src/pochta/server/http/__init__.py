@@ -19,6 +19,6 @@ def http_handlers(
 ) -> tuple[dict[str, HttpHandler], WebServices]:
     """The handler of protocol ``http`` (both listeners), and the services its routes share (the
     caller sets ``services.listening`` once the server is bound)."""
-    services = WebServices(settings, data_dir, store, authenticator, store=store)
+    services = WebServices(settings, data_dir, store, authenticator)
     handler = HttpHandler(settings, build_app(services))
     return {"http": handler}, services

@@ -13,17 +13,14 @@ Views are read whole at each ``open_view``: no view cache and no stored snapshot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from sqlalchemy import Connection
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pochta.config import Settings
 from pochta.store.model import (
     AccountId,
     AccountQuota,
     CachedMessage,
-    Change,
     ChangeSet,
     MailboxId,
     MailboxView,
@@ -35,6 +32,7 @@ from pochta.store.model import (
 )
 from pochta.store.pg import mail, mail_reads
 from pochta.store.pg.blobs import PgBlobs
+from pochta.store.pg.jobs import PgJobs
 from pochta.store.pg.reader import CoreDirectoryReader
 from pochta.store.sql import directory
 from pochta.store.sql.mail_rows import normalize_uids
@@ -44,26 +42,12 @@ from pochta.store.sqlite.mail import get_quota_usage
 
 __all__ = ["MailMethods"]
 
-T = TypeVar("T")
 
-
-class MailMethods:
+class MailMethods(PgJobs):
     """Mixed into ``PgStore``, which provides what is declared here."""
 
     settings: Settings
     blobs: PgBlobs
-
-    if TYPE_CHECKING:  # PgStore's own jobs; declared for the type checker only, as sql/'s mixins do
-
-        async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
-
-        async def run_write(
-            self,
-            fn: Callable[[Connection, list[Change]], T],
-            *,
-            durable: bool = True,
-            background: bool = False,
-        ) -> T: ...
 
     # Views and changes
 

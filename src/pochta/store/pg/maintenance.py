@@ -20,32 +20,22 @@ How it differs from SQLite:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, text, update
+from sqlalchemy import Connection, text
 
 from pochta.config import Settings
 from pochta.mime.imapform import WIRE_VERSION, WireForms
-from pochta.store.model import Change, MailboxId, ReconstructReport, VerifyReport
+from pochta.store.model import MailboxId, ReconstructReport, VerifyReport
 from pochta.store.pg.blobs import PgBlobs
+from pochta.store.pg.jobs import PgJobs
 from pochta.store.pg.mail import fetch_rows
-from pochta.store.schema import INDEX_ADD, INDEX_DROP, INDEX_FILL, messages
+from pochta.store.schema import INDEX_ADD, INDEX_DROP, INDEX_FILL
 from pochta.store.sql import maintenance as rules
 from pochta.store.sql.import_journal import ImportJournalMethods
-from pochta.store.sql.mail_rows import PARSE_VERSION
 from pochta.store.sql.maintenance import Batch, CacheFix
 from pochta.store.sql.migrate_state import MigrateStateMethods
 from pochta.store.sqlite.keywords import text_keywords
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import BinaryIO, TypeVar
-
-    from pochta.store.model import BlobRef
-
-    T = TypeVar("T")
 
 __all__ = ["PgMaintenanceMethods"]
 
@@ -111,38 +101,22 @@ _SQL_REPLACE_WIRE = (
     "envelope_utf8 = excluded.envelope_utf8, body_utf8 = excluded.body_utf8, "
     "bodystructure_utf8 = excluded.bodystructure_utf8"
 )
-_SQL_BUMP_DIRECTORY_VERSION = "UPDATE directory_version SET version = version + 1 WHERE id = 1"
 
 
-def _apply_fixes(conn: Connection, events: list[Change], fixes: Sequence[CacheFix]) -> None:
-    del events
-    rewritten = False
-    for fix in fixes:
-        # The message may have been expunged everywhere since it was read: then there is nothing to fix.
-        result = conn.execute(
-            update(messages)
-            .where(messages.c.id == fix.message_id)
-            .values(size=fix.size, parsed_json=fix.parsed_json, parse_version=PARSE_VERSION)
-        )
-        if result.rowcount == 0:
-            continue
-        for sql in _SQL_FIX_TEXT:
-            conn.exec_driver_sql(sql, (fix.message_id,))
-        rows = fix.search
-        conn.exec_driver_sql(_SQL_INSERT_TEXT, (fix.message_id, rows.headers, rows.body))
-        for header in rows.header_values:
-            conn.exec_driver_sql(_SQL_INSERT_HEADER, (fix.message_id, *header))
-        conn.exec_driver_sql(_SQL_UNQUEUE_FILL, (fix.message_id, INDEX_FILL))
-        forms = fix.wire
-        conn.exec_driver_sql(
-            _SQL_REPLACE_WIRE,
-            (fix.message_id, WIRE_VERSION, forms.envelope, forms.body, forms.bodystructure,
-             forms.envelope_utf8, forms.body_utf8, forms.bodystructure_utf8),
-        )  # fmt: skip
-        rewritten = True
-    if rewritten:
-        # As on SQLite: a process keeping forms by directory_version learns they were rewritten.
-        conn.exec_driver_sql(_SQL_BUMP_DIRECTORY_VERSION)
+def _rewrite_derived(conn: Connection, fix: CacheFix) -> None:
+    for sql in _SQL_FIX_TEXT:
+        conn.exec_driver_sql(sql, (fix.message_id,))
+    rows = fix.search
+    conn.exec_driver_sql(_SQL_INSERT_TEXT, (fix.message_id, rows.headers, rows.body))
+    for header in rows.header_values:
+        conn.exec_driver_sql(_SQL_INSERT_HEADER, (fix.message_id, *header))
+    conn.exec_driver_sql(_SQL_UNQUEUE_FILL, (fix.message_id, INDEX_FILL))
+    forms = fix.wire
+    conn.exec_driver_sql(
+        _SQL_REPLACE_WIRE,
+        (fix.message_id, WIRE_VERSION, forms.envelope, forms.body, forms.bodystructure,
+         forms.envelope_utf8, forms.body_utf8, forms.bodystructure_utf8),
+    )  # fmt: skip
 
 
 # Derived rows of messages that are gone (``pg/mail.release_messages`` for rows reconstruct
@@ -189,7 +163,7 @@ class _PgForms:
     """``sql/maintenance``'s engine forms on PostgreSQL (``ReconstructForms``)."""
 
     message_batch = staticmethod(_message_batch)
-    apply_fixes = staticmethod(_apply_fixes)
+    rewrite_derived = staticmethod(_rewrite_derived)
 
     def keywords_in_use(self, conn: Connection) -> dict[MailboxId, dict[str, str]]:
         texts: dict[MailboxId, list[str]] = {}
@@ -221,25 +195,11 @@ class _PgForms:
 FORMS = _PgForms()
 
 
-class PgMaintenanceMethods(ImportJournalMethods, MigrateStateMethods):
+class PgMaintenanceMethods(ImportJournalMethods, MigrateStateMethods, PgJobs):
     """Mixed into ``PgStore``, which provides what is declared here."""
 
     settings: Settings
     blobs: PgBlobs
-
-    if TYPE_CHECKING:  # PgStore's own; declared for the type checker only, as sql/'s mixins do
-
-        async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
-
-        async def run_write(
-            self,
-            fn: Callable[[Connection, list[Change]], T],
-            *,
-            durable: bool = True,
-            background: bool = False,
-        ) -> T: ...
-
-        def open_blob(self, blob: BlobRef) -> BinaryIO: ...
 
     async def reconstruct(self, dry_run: bool = False) -> ReconstructReport:
         return await rules.reconstruct(

@@ -43,7 +43,7 @@ from pochta.config import MimeSettings
 from pochta.store.model import BlobRef, IndexResult, MailboxId, Uid
 from pochta.store.pg.mail import fetch_rows
 from pochta.store.schema import INDEX_ADD, INDEX_DROP, INDEX_FILL
-from pochta.store.sqlite.search import SearchRows, header_field, rows_of_blob, search_string
+from pochta.store.sqlite.search import SearchRows, header_field, rows_of_blob, search_string, text_query
 
 __all__ = [
     "TRIGRAM_INDEXES",
@@ -123,9 +123,7 @@ def search_text(
     where: Literal["body", "text"],
 ) -> set[Uid]:
     """RFC 9051 §6.4.4 BODY/TEXT: the mailbox's messages whose folded text contains the folded query."""
-    if where not in ("body", "text"):
-        raise ValueError(f"unknown search field {where!r}")
-    q = search_string(query)
+    q = text_query(query, where)
     if not q:
         # Every string contains the empty string.
         return {row[0] for row in fetch_rows(conn, _SQL_ALL, (mailbox_id,))}

@@ -14,18 +14,17 @@ batch, pending lists merged by the next merge (or autovacuum).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, BinaryIO, Literal, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
 from sqlalchemy import Connection
 
 from pochta.config import Settings
-from pochta.store.model import BlobRef, Change, IndexResult, MailboxId, ObjectRow, SortRow, Uid
+from pochta.store.model import IndexResult, MailboxId, ObjectRow, SortRow, Uid
 from pochta.store.pg import search, sortkeys, threads
+from pochta.store.pg.jobs import PgJobs
 from pochta.store.schema import INDEX_ADD
-from pochta.store.sql import indexer
 from pochta.store.sql.mail_rows import normalize_uids
 from pochta.store.sqlite.search import rows_of_blob
 
@@ -33,34 +32,13 @@ __all__ = ["SearchMethods"]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
-
-class SearchMethods:
+class SearchMethods(PgJobs):
     """Mixed into ``PgStore``, which provides what is declared here."""
 
     settings: Settings
     _closed: bool
-    # The background indexer's task and wake-up (created on first use: a mixin has no __init__).
-    _indexer: asyncio.Task[None] | None = None
-    _indexer_event: asyncio.Event | None = None
     _merge_refused = False  # merging GIN's pending lists failed once (``pg/search.merge_pending``)
-
-    if TYPE_CHECKING:  # PgStore's own jobs; declared for the type checker only, as sql/'s mixins do
-
-        async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
-
-        async def run_write(
-            self,
-            fn: Callable[[Connection, list[Change]], T],
-            *,
-            durable: bool = True,
-            background: bool = False,
-        ) -> T: ...
-
-        async def run_write_committed(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
-
-        def open_blob(self, blob: BlobRef) -> BinaryIO: ...
 
     # Search
 
@@ -170,31 +148,3 @@ class SearchMethods:
     async def index_backlog(self) -> int:
         """Messages waiting for the indexer (added, removed, or stored before SQLite's revision 0007)."""
         return await self.run_read(search.backlog)
-
-    def _indexer_wake(self) -> asyncio.Event:
-        if self._indexer_event is None:
-            self._indexer_event = asyncio.Event()
-        return self._indexer_event
-
-    async def run_indexer(self) -> None:
-        """Index until cancelled (``sql/indexer.run_indexer``: when batches run)."""
-        await indexer.run_indexer(
-            self.index_pending, self._indexer_wake(), self.settings.search, lambda: self._closed
-        )
-
-    def start_indexer(self) -> None:
-        """Run ``run_indexer`` as a task of the running loop until the store closes."""
-        if self._indexer is None:
-            self._indexer = asyncio.get_running_loop().create_task(self.run_indexer(), name="pochta-indexer")
-
-    async def stop_indexer(self) -> None:
-        """Stop the background indexer of this store (``index_pending`` still works)."""
-        task, self._indexer = self._indexer, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    def wake_indexer(self) -> None:
-        """Look at the queue now rather than at the next interval (tests, the CLI)."""
-        self._indexer_wake().set()

@@ -59,6 +59,7 @@ from pochta.store.sql.dkim import DkimMethods
 from pochta.store.sql.dmarc import DmarcMethods
 from pochta.store.sql.fetch import FetchMethods
 from pochta.store.sql.greylist import GreylistMethods
+from pochta.store.sql.indexer import IndexerMethods
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.mail_write_methods import MailWriteMethods
 from pochta.store.sql.mail_writes import MailOps
@@ -68,6 +69,7 @@ from pochta.store.sql.send_limits import SendLimitMethods
 from pochta.store.sql.sieve import SieveMethods
 from pochta.store.sql.sieve_state import SieveStateMethods
 from pochta.store.sql.transport import TransportMethods
+from pochta.store.sql.web_sessions import WebSessionMethods
 
 __all__ = ["PgStore", "open_pg_store"]
 
@@ -85,6 +87,7 @@ class PgStore(
     MailboxTreeMethods,
     PgMaintenanceMethods,
     SearchMethods,
+    IndexerMethods,
     DirectoryMethods,
     AclMethods,
     MetadataMethods,
@@ -95,6 +98,7 @@ class PgStore(
     DmarcMethods,
     TransportMethods,
     GreylistMethods,
+    WebSessionMethods,
     SendLimitMethods,
     FetchMethods,
     PgQueueMethods,

@@ -15,19 +15,17 @@ with a membership each. The placement itself is the engine's ``deliver`` (``_mai
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 from sqlalchemy import Connection, insert, select
 
-from pochta.mime import ParsedMessage
 from pochta.store.api import NotFound, QuotaExceeded
 from pochta.store.import_model import ImportItem
-from pochta.store.model import AccountId, BlobRef, Change, Target
+from pochta.store.model import AccountId, Change, Target
 from pochta.store.schema import import_journal
 from pochta.store.sql import mail_writes
-from pochta.store.sql.mail_rows import PreparedMessage
-from pochta.store.sql.mail_writes import MailOps
+from pochta.store.sql.mail_writes import PlacingJobs
 
 __all__ = ["ImportJournalMethods"]
 
@@ -35,18 +33,7 @@ T = TypeVar("T")
 _j = import_journal.c
 
 
-class _Jobs(Protocol):
-    def _store_blob(self, conn: Connection, blob: BlobRef) -> None: ...
-
-    @property
-    def _mail_ops(self) -> MailOps: ...
-
-    async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
-    async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
-    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> PreparedMessage: ...
-
-    @property
-    def _max_keywords(self) -> int: ...
+_Jobs = PlacingJobs
 
 
 class ImportJournalMethods:

@@ -1,6 +1,6 @@
-"""The background indexer's loop, the same on both engines (``SqliteStore.run_indexer`` and
-``pg/search_methods``): what a batch is belongs to each engine's ``index_pending``; when the next
-one runs is decided here."""
+"""The background indexer, the same on both engines: what a batch is belongs to each engine's
+``index_pending``; when the next one runs (``run_indexer``) and the task that runs it
+(``IndexerMethods``, mixed into both stores) are decided here."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from pochta.config import SearchSettings
+from pochta.config import SearchSettings, Settings
 from pochta.store.model import IndexResult
 
-__all__ = ["run_indexer"]
+__all__ = ["IndexerMethods", "run_indexer"]
 
 log = logging.getLogger(__name__)
 
@@ -47,3 +48,48 @@ async def run_indexer(
             # not wait_for: test_quality
             async with asyncio.timeout(settings.index_pause if busy else settings.index_interval):
                 await wake.wait()
+
+
+class IndexerMethods:
+    """The store's background indexer task: mixed into ``SqliteStore`` and ``PgStore``, which
+    provide ``index_pending``, ``settings`` and ``_closed``."""
+
+    settings: Settings
+    _closed: bool
+    # Created on first use: a mixin has no __init__.
+    _indexer: asyncio.Task[None] | None = None
+    _indexer_event: asyncio.Event | None = None
+
+    if TYPE_CHECKING:  # the store's own batch; declared for the type checker only
+
+        async def index_pending(self, limit: int | None = None) -> IndexResult: ...
+
+    def _indexer_wake(self) -> asyncio.Event:
+        if self._indexer_event is None:
+            self._indexer_event = asyncio.Event()
+        return self._indexer_event
+
+    async def run_indexer(self) -> None:
+        """Index until cancelled (``run_indexer`` above: when batches run)."""
+
+        def closed() -> bool:
+            return self._closed
+
+        await run_indexer(self.index_pending, self._indexer_wake(), self.settings.search, closed)
+
+    def start_indexer(self) -> None:
+        """Run ``run_indexer`` as a task of the running loop until the store closes."""
+        if self._indexer is None:
+            self._indexer = asyncio.get_running_loop().create_task(self.run_indexer(), name="pochta-indexer")
+
+    async def stop_indexer(self) -> None:
+        """Stop the background indexer of this store (``index_pending`` still works)."""
+        task, self._indexer = self._indexer, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake_indexer(self) -> None:
+        """Look at the queue now rather than at the next interval (tests, the CLI)."""
+        self._indexer_wake().set()

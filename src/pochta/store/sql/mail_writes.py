@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection
 
@@ -36,6 +36,7 @@ from pochta.mail.flags import (
     stored_flags,
     stored_text,
 )
+from pochta.mime import ParsedMessage
 from pochta.store.api import FlagOp, NotFound
 from pochta.store.model import (
     AccountId,
@@ -67,6 +68,7 @@ from pochta.store.sqlite.keywords import text_keywords, without_keys
 __all__ = [
     "MailOps",
     "MembershipRow",
+    "PlacingJobs",
     "StoreBlob",
     "append_named",
     "copy_messages",
@@ -85,6 +87,25 @@ MembershipRow = tuple[Any, ...]
 # bytes, or make sure a known one exists (NotFound) and that no collector, on any node, removes it
 # before this reference commits. Each store's own (``_store_blob``): its blob layouts differ.
 StoreBlob = Callable[[Connection, BlobRef], None]
+
+_T = TypeVar("_T")
+
+
+class PlacingJobs(Protocol):
+    """What the mixins that place messages with these writes (``sql/import_journal``,
+    ``sql/migrate_state``) ask of the store beside their own statements."""
+
+    def _store_blob(self, conn: Connection, blob: BlobRef) -> None: ...
+
+    @property
+    def _mail_ops(self) -> MailOps: ...
+
+    async def run_read(self, fn: Callable[[Connection], _T]) -> _T: ...
+    async def run_write(self, fn: Callable[[Connection, list[Change]], _T]) -> _T: ...
+    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> PreparedMessage: ...
+
+    @property
+    def _max_keywords(self) -> int: ...
 
 
 class MailOps(Protocol):

@@ -80,7 +80,7 @@ PRUNE_MAILBOXES = 100  # mailboxes pruned in one write transaction
 
 @dataclass(frozen=True)
 class CacheFix:
-    """A message's derived rows as its blob gives them (written by the engine's ``apply_fixes``)."""
+    """A message's derived rows as its blob gives them (written by ``apply_fixes``)."""
 
     message_id: int
     size: int
@@ -152,8 +152,9 @@ class ReconstructForms(RecountForms, Protocol):
     def message_batch(self, conn: Connection, after: int) -> Batch:
         """The next ``RECONSTRUCT_BATCH`` messages after this id, in id order."""
 
-    def apply_fixes(self, conn: Connection, events: list[Change], fixes: Sequence[CacheFix]) -> None:
-        """In a write: store the fixed derived rows (a message gone meanwhile is skipped)."""
+    def rewrite_derived(self, conn: Connection, fix: CacheFix) -> None:
+        """In ``apply_fixes``'s write, once the message row is fixed: the engine's derived rows of
+        the message (search text and header values, wire forms, sort keys)."""
 
     def rebuild_index(self, conn: Connection) -> int:
         """In a write: empty the search index and queue every stored text again; how many queued."""
@@ -164,6 +165,33 @@ class Jobs(Protocol):
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
     async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
+
+
+_SQL_BUMP_DIRECTORY_VERSION = "UPDATE directory_version SET version = version + 1 WHERE id = 1"
+
+
+def apply_fixes(
+    conn: Connection, events: list[Change], fixes: Sequence[CacheFix], forms: ReconstructForms
+) -> None:
+    """In a write: store the fixed parse records and the engine's derived rows (a message gone
+    meanwhile is skipped)."""
+    del events
+    rewritten = False
+    for fix in fixes:
+        # The message may have been expunged everywhere since it was read: then there is nothing to fix.
+        result = conn.execute(
+            update(messages)
+            .where(messages.c.id == fix.message_id)
+            .values(size=fix.size, parsed_json=fix.parsed_json, parse_version=PARSE_VERSION)
+        )
+        if result.rowcount == 0:
+            continue
+        forms.rewrite_derived(conn, fix)
+        rewritten = True
+    if rewritten:
+        # Every process's cache of kept forms (wire_cache) holds them by message id while
+        # directory_version stays the same: moving it empties them all, in this commit.
+        conn.execute(text(_SQL_BUMP_DIRECTORY_VERSION))
 
 
 async def reconstruct(
@@ -188,7 +216,7 @@ async def reconstruct(
         # Parsing is CPU work: in a thread, one batch at a time.
         fixes = await asyncio.to_thread(reparse, open_blob, mime, rows, report)
         if fixes and not dry_run:
-            await jobs.run_write(partial(forms.apply_fixes, fixes=fixes))
+            await jobs.run_write(partial(apply_fixes, fixes=fixes, forms=forms))
     if dry_run:
         await jobs.run_read(lambda c: recount(c, False, report, forms))
     else:

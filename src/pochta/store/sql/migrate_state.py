@@ -5,18 +5,17 @@ flag changes are the engine's mail core (``_mail_ops`` through ``sql/mail_writes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from pochta.mime import ParsedMessage
 from pochta.store.migrate_state_model import MigratedMessage, MigrateFolder, MigrateItem, Placement
-from pochta.store.model import AccountId, BlobRef, Change, MailboxId, Target, Uid
+from pochta.store.model import AccountId, Change, MailboxId, Target, Uid
 from pochta.store.schema import migrate_folders, migrate_messages
 from pochta.store.sql import mail_writes
 from pochta.store.sql.mail_rows import PreparedMessage
-from pochta.store.sql.mail_writes import MailOps
+from pochta.store.sql.mail_writes import MailOps, PlacingJobs
 
 __all__ = ["MigrateStateMethods"]
 
@@ -25,18 +24,7 @@ _f = migrate_folders.c
 _m = migrate_messages.c
 
 
-class _Jobs(Protocol):
-    def _store_blob(self, conn: Connection, blob: BlobRef) -> None: ...
-
-    @property
-    def _mail_ops(self) -> MailOps: ...
-
-    async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
-    async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
-    async def _prepare(self, blob: BlobRef, parsed: ParsedMessage) -> PreparedMessage: ...
-
-    @property
-    def _max_keywords(self) -> int: ...
+_Jobs = PlacingJobs
 
 
 def _flag_text(flags: frozenset[str]) -> str:

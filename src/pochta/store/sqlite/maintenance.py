@@ -30,13 +30,12 @@ from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, select, text
 
 from pochta.store.blobs import BlobStore
 from pochta.store.model import Change, MailboxId, ReconstructReport, VerifyReport
 from pochta.store.schema import messages, queue_messages
 from pochta.store.sql import maintenance as rules
-from pochta.store.sql.mail_rows import PARSE_VERSION
 from pochta.store.sql.maintenance import Batch, CacheFix
 from pochta.store.sqlite import inline, keywords, search, sortkeys, wire
 from pochta.store.sqlite.mail import chunked
@@ -68,36 +67,18 @@ def _message_batch(conn: Connection, after: int) -> Batch:
     ]
 
 
-_SQL_BUMP_DIRECTORY_VERSION = "UPDATE directory_version SET version = version + 1 WHERE id = 1"
-
-
-def _apply_fixes(conn: Connection, events: list[Change], fixes: Sequence[CacheFix]) -> None:
-    rewritten = False
-    for fix in fixes:
-        # The message may have been expunged everywhere since it was read: then there is nothing to fix.
-        result = conn.execute(
-            update(messages)
-            .where(messages.c.id == fix.message_id)
-            .values(size=fix.size, parsed_json=fix.parsed_json, parse_version=PARSE_VERSION)
-        )
-        if result.rowcount == 0:
-            continue
-        # The index is rebuilt at the end of reconstruct (search.rebuild_index), from these rows.
-        search.replace_message(driver_connection(conn), fix.message_id, fix.search)
-        wire.replace_forms(driver_connection(conn), fix.message_id, fix.wire)
-        rewritten = True
-        sortkeys.forget_keys(driver_connection(conn), [fix.message_id])  # derived again when needed
-    if rewritten:
-        # Every process's cache of kept forms (wire_cache) holds them by message id while
-        # directory_version stays the same: moving it empties them all, in this commit.
-        driver_connection(conn).execute(_SQL_BUMP_DIRECTORY_VERSION)
+def _rewrite_derived(conn: Connection, fix: CacheFix) -> None:
+    # The index is rebuilt at the end of reconstruct (search.rebuild_index), from these rows.
+    search.replace_message(driver_connection(conn), fix.message_id, fix.search)
+    wire.replace_forms(driver_connection(conn), fix.message_id, fix.wire)
+    sortkeys.forget_keys(driver_connection(conn), [fix.message_id])  # derived again when needed
 
 
 class _SqliteForms:
     """``sql/maintenance``'s engine forms on SQLite (``ReconstructForms``)."""
 
     message_batch = staticmethod(_message_batch)
-    apply_fixes = staticmethod(_apply_fixes)
+    rewrite_derived = staticmethod(_rewrite_derived)
 
     def rebuild_index(self, conn: Connection) -> int:
         return search.rebuild_index(conn)

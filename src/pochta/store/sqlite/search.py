@@ -332,6 +332,13 @@ def search_string(query: str) -> str:
     return fold(query.replace("\x00", ""))
 
 
+def text_query(query: str, where: str) -> str:
+    """The folded query of a BODY/TEXT search (``search_string``), ValueError for another field."""
+    if where not in ("body", "text"):
+        raise ValueError(f"unknown search field {where!r}")
+    return search_string(query)
+
+
 def header_field(name: str) -> str:
     """The stored name of a header field searched for, ValueError for one not kept."""
     name = name.lower()
@@ -349,10 +356,8 @@ def search_text(
     where: Literal["body", "text"],
 ) -> set[Uid]:
     """RFC 9051 §6.4.4 BODY/TEXT: the mailbox's messages whose folded text contains the folded query."""
-    if where not in ("body", "text"):
-        raise ValueError(f"unknown search field {where!r}")
     raw = driver_connection(conn)
-    q = search_string(query)
+    q = text_query(query, where)
     if not q:
         # Every string contains the empty string.
         return {row[0] for row in raw.execute(_SQL_ALL, (mailbox_id,))}

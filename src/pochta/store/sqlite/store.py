@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import sqlite3
 import threading
@@ -58,7 +57,6 @@ from pochta.store.model import (
     VerifyReport,
 )
 from pochta.store.schema import INDEX_ADD
-from pochta.store.sql import indexer
 from pochta.store.sql.acl import AclMethods
 from pochta.store.sql.directory_methods import DirectoryMethods
 from pochta.store.sql.dkim import DkimMethods
@@ -66,6 +64,7 @@ from pochta.store.sql.dmarc import DmarcMethods
 from pochta.store.sql.fetch import FetchMethods
 from pochta.store.sql.greylist import GreylistMethods
 from pochta.store.sql.import_journal import ImportJournalMethods
+from pochta.store.sql.indexer import IndexerMethods
 from pochta.store.sql.mail_rows import normalize_uids
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.mail_write_methods import MailWriteMethods
@@ -78,6 +77,7 @@ from pochta.store.sql.send_limits import SendLimitMethods
 from pochta.store.sql.sieve import SieveMethods
 from pochta.store.sql.sieve_state import SieveStateMethods
 from pochta.store.sql.transport import TransportMethods
+from pochta.store.sql.web_sessions import WebSessionMethods
 from pochta.store.sqlite import inline, mail, maintenance, search, sortkeys, threads, views, wire
 from pochta.store.sqlite import mailboxes as mailbox_tree
 from pochta.store.sqlite.engine import READER_THREADS, make_engine, migrate
@@ -119,6 +119,8 @@ class SqliteStore(
     FetchMethods,
     MigrateStateMethods,
     ImportJournalMethods,
+    IndexerMethods,
+    WebSessionMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 
@@ -160,8 +162,6 @@ class SqliteStore(
         # into their caches too: ``prefetch_forms``, server/peers.py).
         self.forms_read: Callable[[list[MessageId], list[str], bool], None] | None = None
         self._locks = FileLocks(data_dir)  # DATA/run/locks: flock, see locks.py
-        self._indexer: asyncio.Task[None] | None = None
-        self._indexer_wake = asyncio.Event()
         self._version_conn: sqlite3.Connection | None = None  # directory_version's, opened on first use
         self._version_memo: int | None = None  # directory_version's answer for this turn of the loop
         self._blob_reader = inline.BlobReader(
@@ -510,29 +510,6 @@ class SqliteStore(
     async def index_backlog(self) -> int:
         """Messages waiting for the indexer (added, removed, or stored before revision 0007)."""
         return await self.run_read(search.backlog)
-
-    async def run_indexer(self) -> None:
-        """Index until cancelled (``sql/indexer.run_indexer``: when batches run)."""
-        await indexer.run_indexer(
-            self.index_pending, self._indexer_wake, self.settings.search, lambda: self._closed
-        )
-
-    def start_indexer(self) -> None:
-        """Run ``run_indexer`` as a task of the running loop until the store closes."""
-        if self._indexer is None:
-            self._indexer = asyncio.get_running_loop().create_task(self.run_indexer(), name="pochta-indexer")
-
-    async def stop_indexer(self) -> None:
-        """Stop the background indexer of this store (``index_pending`` still works)."""
-        task, self._indexer = self._indexer, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    def wake_indexer(self) -> None:
-        """Look at the queue now rather than at the next interval (tests, the CLI)."""
-        self._indexer_wake.set()
 
     # Maintenance
 

@@ -12,7 +12,8 @@ unchanged (``tests/unit/store/test_sqlite_store.py`` is the SQLite binding).
 
 The tests live in one module per concept (``acl``, ``directory``, ``dkim`` keys, ``inline`` blobs,
 ``mailboxes``, ``messages``, ``maintenance``, ``metadata``, ``objects``, ``queue``, ``quota`` with
-session locks, ``search``, ``sieve`` scripts, ``sortkeys``, ``transport`` security, ``wire``;
+session locks, ``search``, ``sieve`` scripts, ``sortkeys``, ``transport`` security, webmail
+``web_sessions``, ``wire``;
 ``support`` holds the fixtures and helpers they share). This package star-imports every one of
 them, so each ``test_*`` defined in any lands here, and the binding's check that every suite test
 is listed in ``__all__`` keeps covering all of them.
@@ -41,6 +42,7 @@ from pochta.testing.store_suite.sortkeys import *
 from pochta.testing.store_suite.support import *
 from pochta.testing.store_suite.transport import *
 from pochta.testing.store_suite.units import *
+from pochta.testing.store_suite.web_sessions import *
 from pochta.testing.store_suite.wire import *
 
 __all__ = [
@@ -156,6 +158,9 @@ __all__ = [
     "test_update_account",
     "test_usage_matches_the_mailboxes_after_random_changes",
     "test_verify_detects_damage",
+    "test_web_sessions_are_kept_touched_and_ended",
+    "test_web_sessions_are_pruned_and_go_with_their_account",
+    "test_web_sessions_past_the_limit_end_the_least_recently_seen",
     "test_wire_forms_kept_at_delivery",
     "test_write_errors_on_missing_mailbox",
     "test_write_results_carry_the_new_entries",

@@ -1,0 +1,54 @@
+"""The webmail's HTML pages, written out here (no template engine: the pages are few and small,
+and every value goes through ``html.escape``)."""
+
+from __future__ import annotations
+
+from html import escape
+
+__all__ = ["app_page", "sign_in_page"]
+
+STATIC = "/webmail/static"
+
+
+def _page(title: str, body_class: str, body: str, *, head: str = "") -> str:
+    return (
+        "<!doctype html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)}</title>\n"
+        f'<link rel="stylesheet" href="{STATIC}/style.css">\n{head}</head>\n'
+        f'<body class="{body_class}">\n{body}</body>\n</html>\n'
+    )
+
+
+def sign_in_page(*, hostname: str, token: str, address: str = "", error: str = "") -> str:
+    """The sign-in form; ``token`` is the form's double-submit token (``WebSessions``)."""
+    alert = f'<p class="error" role="alert">{escape(error)}</p>\n' if error else ""
+    body = (
+        "<main>\n"
+        '<h1>Sign in</h1>\n<p class="server">to your mail on '
+        f"<strong>{escape(hostname)}</strong></p>\n{alert}"
+        '<form method="post" action="/webmail/login">\n'
+        f'<input type="hidden" name="token" value="{escape(token)}">\n'
+        '<label for="address">Email address</label>\n'
+        '<input id="address" name="address" type="text" inputmode="email" autocomplete="username" '
+        f'autocapitalize="none" spellcheck="false" required autofocus value="{escape(address)}">\n'
+        '<label for="password">Password</label>\n'
+        '<input id="password" name="password" type="password" autocomplete="current-password" required>\n'
+        '<button type="submit">Sign in</button>\n'
+        "</form>\n</main>\n"
+    )
+    return _page("Sign in · mail", "sign-in", body)
+
+
+def app_page(*, address: str, csrf: str) -> str:
+    """The page a signed-in user gets: the account, and signing out."""
+    body = (
+        '<header class="bar">\n<h1>Mail</h1>\n'
+        f'<span class="account">{escape(address)}</span>\n'
+        '<form method="post" action="/webmail/logout">\n'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">\n'
+        '<button type="submit">Sign out</button>\n</form>\n</header>\n'
+        '<main id="app">\n<p>You are signed in.</p>\n</main>\n'
+    )
+    return _page("Mail", "app", body, head=f'<meta name="csrf-token" content="{escape(csrf)}">\n')
