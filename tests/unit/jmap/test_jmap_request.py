@@ -211,7 +211,7 @@ def test_limit_max_calls_in_request() -> None:
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
     ),
@@ -261,3 +261,30 @@ def test_fuzz_truncated_and_mangled(document: dict[str, object], cut: int) -> No
     body = json.dumps(document).encode()
     assert isinstance(parse(body[:cut]), Request | RequestProblem)
     assert isinstance(parse(body[cut:]), Request | RequestProblem)
+
+
+IDS = st.from_regex(r"[A-Za-z0-9_-]{1,20}", fullmatch=True)
+INVOCATIONS = st.lists(
+    st.builds(
+        Invocation,
+        st.text(max_size=12),
+        st.dictionaries(st.text(max_size=6), JSON, max_size=3),
+        st.text(max_size=6),
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.frozensets(st.sampled_from(sorted(SUPPORTED))),
+    INVOCATIONS,
+    st.none() | st.dictionaries(IDS, IDS, max_size=3),
+)
+def test_round_trip(using: frozenset[str], calls: list[Invocation], created: dict[str, str] | None) -> None:
+    """A Request written as JSON parses back to itself."""
+    document: dict[str, object] = {"using": sorted(using), "methodCalls": [c.to_json() for c in calls]}
+    if created is not None:
+        document["createdIds"] = created
+    parsed = parse(json.dumps(document).encode())
+    assert parsed == Request(using, tuple(calls), created)
