@@ -22,6 +22,7 @@ from pochta.config_forward import ArcSettings, SrsSettings
 from pochta.config_gate import ConnectionCheckSettings, DnsblSettings, GreylistSettings
 from pochta.config_http import HttpSettings, MtaStsSettings
 from pochta.config_imap import ImapSettings
+from pochta.config_jmap import JmapSettings
 from pochta.config_listen import (
     LISTENER_KINDS,
     NOT_YET_AVAILABLE,
@@ -60,6 +61,7 @@ __all__ = [
     "GreylistSettings",
     "HttpSettings",
     "ImapSettings",
+    "JmapSettings",
     "LimitSettings",
     "ListenAddress",
     "ListenerKind",
@@ -620,6 +622,7 @@ class Settings(Section):
     http: HttpSettings = Field(default_factory=HttpSettings)
     webmail: WebmailSettings = Field(default_factory=WebmailSettings)
     mta_sts: MtaStsSettings = Field(default_factory=MtaStsSettings)
+    jmap: JmapSettings = Field(default_factory=JmapSettings)
     tls_rpt: TlsRptSettings = Field(default_factory=TlsRptSettings)
     milters: list[MilterSettings] = Field(
         default_factory=list,

@@ -28,7 +28,7 @@ ROOT_UNIT = "root"
 MAX_UNIT_DEPTH = 32
 
 # The protocols with a switch (``<protocol>.enabled``); a domain also switches the first three.
-SWITCHED_PROTOCOLS = ("imap", "pop3", "submission", "managesieve")
+SWITCHED_PROTOCOLS = ("imap", "pop3", "submission", "managesieve", "jmap")
 
 # The largest quota a unit may set (18 digits: the enforcing SQL reads no longer value, so that its
 # cast to a signed 64-bit integer cannot overflow; about 888 PiB).
@@ -139,6 +139,7 @@ IMAP_ENABLED = _switch("imap")
 POP3_ENABLED = _switch("pop3")
 SUBMISSION_ENABLED = _switch("submission")
 MANAGESIEVE_ENABLED = _switch("managesieve")
+JMAP_ENABLED = _switch("jmap")
 POP3_MODE = SettingKey(
     "pop3.mode",
     _choice("all", "since-enabled"),
@@ -200,6 +201,7 @@ _ALL_KEYS: tuple[SettingKey[Any], ...] = (
     POP3_ENABLED,
     SUBMISSION_ENABLED,
     MANAGESIEVE_ENABLED,
+    JMAP_ENABLED,
     POP3_MODE,
     POP3_DELETE_ACTION,
     POP3_LOGIN_DELAY,

@@ -5,16 +5,13 @@ and macOS Mail.
 The profile names the account, so it is only given to the account itself: HTTP Basic
 authentication (RFC 7617) with the account's password or one of its app passwords, checked by the
 server's ``Authenticator`` with the same delays and lockouts as IMAP logins (and refused for an
-account whose IMAP is switched off). Passwords are only taken over TLS or from loopback, as the
-mail listeners take them (``login.plaintext_on_insecure``). Every failure is the same 401, so the
-page tells a stranger nothing about which addresses exist. ``?emailaddress=`` may name the
+account whose IMAP is switched off): ``web.basic_auth`` has the rules (TLS or loopback, the same
+401 for every failure, 429 once locked out). ``?emailaddress=`` may name the
 account (a link from a welcome mail); it must then be the one that logs in.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import plistlib
 import uuid
 
@@ -22,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from pochta.auth.authenticator import AuthOk, plaintext_allowed
+from pochta.auth.authenticator import AuthOk
+from pochta.web.basic_auth import basic_login
 from pochta.web.client_setup import Endpoint, preferred
 from pochta.web.services import WebServices
 
@@ -78,43 +76,11 @@ def profile(address: str, hostname: str, incoming: Endpoint, outgoing: Endpoint)
     return plistlib.dumps(document, fmt=plistlib.FMT_XML)
 
 
-def _basic_credentials(request: Request) -> tuple[str, str] | None:
-    """(user, password) of an ``Authorization: Basic`` header (RFC 7617 section 2), else None."""
-    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, colon, password = decoded.partition(":")
-    return (user, password) if colon and user else None
-
-
-def _challenge(text: str) -> Response:
-    return PlainTextResponse(
-        text + "\n",
-        status_code=401,
-        headers={"WWW-Authenticate": 'Basic realm="pochta mail account", charset="UTF-8"'},
-    )
-
-
 def mobileconfig_routes(services: WebServices) -> list[Route]:
     async def mobileconfig(request: Request) -> Response:
-        client = request.client
-        remote_ip = client.host if client is not None else ""
-        secure = request.url.scheme == "https"
-        if not plaintext_allowed(services.settings.login, secure, remote_ip):
-            return PlainTextResponse("use https: a password is only taken over TLS\n", status_code=403)
-        credentials = _basic_credentials(request)
-        if credentials is None:
-            return _challenge("log in with the mail account's address and password")
-        user, password = credentials
-        result = await services.authenticator.check_password(
-            user, password, protocol="imap", remote_ip=remote_ip
-        )
+        result = await basic_login(services, request, "imap")
         if not isinstance(result, AuthOk):
-            return _challenge("wrong address or password")
+            return result
         address = result.account.address
         wanted = request.query_params.get("emailaddress", "")
         if wanted and wanted.strip().lower() != address.lower():

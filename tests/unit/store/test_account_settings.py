@@ -41,8 +41,8 @@ def test_values_are_checked_with_a_message() -> None:
         parse_value("imap.enabled", "maybe")
     with pytest.raises(ValueError, match="not a number of seconds"):
         parse_value("pop3.login_delay", "-1")
-    with pytest.raises(ValueError, match=r"unknown setting 'jmap\.enabled'"):
-        parse_value("jmap.enabled", "on")
+    with pytest.raises(ValueError, match=r"unknown setting 'caldav\.enabled'"):
+        parse_value("caldav.enabled", "on")
     with pytest.raises(ValueError, match="a unit cannot set it"):
         parse_value("pop3.apop_secret", "x", unit=True)
     with pytest.raises(ValueError, match="an account cannot set it"):

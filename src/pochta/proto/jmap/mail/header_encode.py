@@ -19,7 +19,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from pochta.mime.address import Mailbox, parse_address_list
-from pochta.proto.jmap.mail.dates import parse_date
+from pochta.proto.jmap.dates import parse_date
 from pochta.proto.jmap.mail.properties import Form
 
 LINE = 78  # RFC 5322 §2.1.1: lines SHOULD be at most 78 characters
@@ -195,7 +195,7 @@ def _message_ids(ids: Any) -> list[str]:
 
 
 def _date(value: Any) -> list[str]:
-    moment = parse_date(value) if isinstance(value, str) else None
+    moment = _parsed_date(value) if isinstance(value, str) else None
     if moment is None:
         raise BadValue("Date is an RFC 3339 date-time")
     return [" " + date_field(moment)]
@@ -239,3 +239,10 @@ def write_field(name: str, form: Form, value: Any) -> str:
             raise BadValue(f"a line of {name} is longer than 998 octets")
         return field
     return fold(name, _WRITERS[form](value))
+
+
+def _parsed_date(text: str) -> datetime | None:
+    try:
+        return parse_date(text)
+    except ValueError:
+        return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pochta.mime.address import Group, InvalidAddress, Mailbox, parse_address_list, recover_address
@@ -20,7 +21,7 @@ from pochta.mime.header import parse_header
 from pochta.mime.params import skip_cfws
 from pochta.mime.source import Source
 from pochta.mime.text import scrub
-from pochta.proto.jmap.mail.dates import format_date
+from pochta.proto.jmap.dates import format_date
 from pochta.proto.jmap.mail.properties import Form, HeaderProperty
 
 Fields = Sequence[tuple[str, bytes]]  # (name as written, raw value) in message order
@@ -132,7 +133,7 @@ def date(value: str) -> str | None:
     """RFC 8621 section 4.1.2.6 Date: the date-time in its own zone (RFC 8620 Date); null if it
     does not parse."""
     found = parse_date_zone(_WSP_RUN.sub(" ", unfold(value)).strip())
-    return format_date(*found) if found is not None else None
+    return _zoned_date(*found) if found is not None else None
 
 
 def urls(value: str) -> list[str] | None:
@@ -182,3 +183,13 @@ def header_value(fields: Fields, prop: HeaderProperty) -> Any:
 def email_headers(fields: Fields) -> list[dict[str, str]]:
     """RFC 8621 section 4.1.3 ``headers``: every field in order, name as written, Raw value."""
     return [{"name": name, "value": raw(value)} for name, value in fields]
+
+
+def _zoned_date(seconds: int, offset: int) -> str | None:
+    """UTC ``seconds`` as a Date in the zone ``offset`` seconds east of UTC (the zone the field
+    was written in); None when the moment cannot be written (a year outside 1..9999)."""
+    try:
+        moment = datetime.fromtimestamp(seconds, timezone(timedelta(seconds=offset)))
+    except (OverflowError, OSError, ValueError):
+        return None
+    return format_date(moment)

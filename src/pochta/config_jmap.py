@@ -1,0 +1,57 @@
+"""JMAP's settings (``[jmap]``; ``pochta.config`` re-exports the section; docs/jmap.md). The limits
+are the core capability's (RFC 8620 section 2), advertised in the Session object and enforced."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from pochta.config_section import Section
+
+__all__ = ["JmapSettings"]
+
+
+class JmapSettings(Section):
+    """JMAP (RFC 8620, docs/jmap.md): in progress, only the core is served yet."""
+
+    enabled: bool = Field(
+        False,
+        description="Serve JMAP on the HTTP listeners (/.well-known/jmap, /jmap/api). Off while JMAP "
+        "is in progress: only the core (Core/echo) works yet.",
+    )
+    max_size_request: int = Field(
+        10_000_000,
+        ge=1024,
+        description="maxSizeRequest: octets of one API request; a larger one is refused with the "
+        "'limit' problem. The HTTP listener's http.max_body_size caps it too (the smaller is advertised).",
+    )
+    max_calls_in_request: int = Field(
+        16, ge=1, le=1000, description="maxCallsInRequest: method calls in one API request."
+    )
+    max_concurrent_requests: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="maxConcurrentRequests: API requests one user may have in progress at once, in "
+        "each server worker process; more get the 'limit' problem.",
+    )
+    max_objects_in_get: int = Field(
+        500, ge=1, le=100_000, description="maxObjectsInGet: ids one /get call may ask for."
+    )
+    max_objects_in_set: int = Field(
+        500,
+        ge=1,
+        le=100_000,
+        description="maxObjectsInSet: creates, updates and destroys one /set or /copy call may make.",
+    )
+    max_size_upload: int = Field(
+        50_000_000,
+        ge=1024,
+        description="maxSizeUpload: octets of one uploaded blob (advertised; uploads are not served yet).",
+    )
+    max_concurrent_upload: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="maxConcurrentUpload: uploads one user may have in progress at once (advertised; "
+        "uploads are not served yet).",
+    )

@@ -1,0 +1,32 @@
+"""/get arguments (RFC 8620 section 5.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pochta.proto.jmap.arguments import ArgumentReader
+from pochta.proto.jmap.errors import MethodError, MethodErrorType
+
+__all__ = ["GetArgs", "parse_get"]
+
+
+@dataclass(frozen=True)
+class GetArgs:
+    account_id: str
+    ids: tuple[str, ...] | None  # None: every record (section 5.1); items may be "#creationId"
+    properties: tuple[str, ...] | None  # None: every property
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_get(arguments: Mapping[str, Any], *, max_objects: int, extra: Collection[str] = ()) -> GetArgs:
+    reader = ArgumentReader(arguments, extra)
+    account_id = reader.id("accountId")
+    ids = reader.ids("ids", references=True)
+    properties = reader.strings("properties")
+    rest = reader.rest()
+    if ids is not None and len(ids) > max_objects:
+        # RFC 8620 section 5.1: more ids than maxObjectsInGet is requestTooLarge.
+        raise MethodError(MethodErrorType.REQUEST_TOO_LARGE, f"more than {max_objects} ids (maxObjectsInGet)")
+    return GetArgs(account_id, ids, properties, rest)

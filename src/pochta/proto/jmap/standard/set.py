@@ -1,0 +1,38 @@
+"""/set arguments (RFC 8620 section 5.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pochta.proto.jmap.arguments import ArgumentReader
+from pochta.proto.jmap.errors import MethodError, MethodErrorType
+
+__all__ = ["SetArgs", "parse_set"]
+
+
+@dataclass(frozen=True)
+class SetArgs:
+    account_id: str
+    if_in_state: str | None
+    create: Mapping[str, dict[str, Any]]  # creation id -> the record to create
+    update: Mapping[str, dict[str, Any]]  # id (or "#creationId") -> its PatchObject
+    destroy: tuple[str, ...]  # ids (or "#creationId")
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_set(arguments: Mapping[str, Any], *, max_objects: int, extra: Collection[str] = ()) -> SetArgs:
+    reader = ArgumentReader(arguments, extra)
+    account_id = reader.id("accountId")
+    if_in_state = reader.optional_string("ifInState")
+    create = reader.object_map("create") or {}
+    update = reader.object_map("update", references=True) or {}
+    destroy = reader.ids("destroy", references=True) or ()
+    rest = reader.rest()
+    if len(create) + len(update) + len(destroy) > max_objects:
+        # RFC 8620 section 5.3: more changes than maxObjectsInSet is requestTooLarge.
+        raise MethodError(
+            MethodErrorType.REQUEST_TOO_LARGE, f"more than {max_objects} changes (maxObjectsInSet)"
+        )
+    return SetArgs(account_id, if_in_state, create, update, destroy, rest)

@@ -1,0 +1,174 @@
+"""JMAP over HTTP (RFC 8620 sections 2 and 3.1): ``GET /.well-known/jmap`` answers the Session
+object, ``POST /jmap/api`` runs a Request. docs/jmap.md.
+
+Both take HTTP Basic (``web.basic_auth``: the account's password or an app password, TLS or
+loopback, the login limits and lockouts of IMAP, the account's ``jmap.enabled`` switch). While
+``[jmap] enabled`` is false every JMAP path answers 404, as if unrouted: the setting is read at
+each request, so that a reload switches JMAP on or off without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from pochta.auth.authenticator import AuthOk
+from pochta.proto.jmap import (
+    CORE_CAPABILITY,
+    PROBLEM_MEDIA_TYPE,
+    CoreLimits,
+    ProblemType,
+    RequestLimits,
+    RequestProblem,
+    SessionDescription,
+    dumps,
+    parse_request,
+    session_object,
+)
+from pochta.proto.jmap import Request as JmapRequest
+from pochta.server.jmap import ConcurrentRequests, Principal, default_registry, principal_of, process_request
+from pochta.web.basic_auth import basic_login
+from pochta.web.services import WebServices
+
+__all__ = ["API_PATH", "SESSION_PATH", "JmapEndpoints", "jmap_routes"]
+
+SESSION_PATH = "/.well-known/jmap"  # RFC 8620 section 2.2
+API_PATH = "/jmap/api"
+# URI templates of the resources still to come (uploads, downloads: section 6; push: section
+# 7.3). The Session object must name them (section 2); until they are served they answer 404.
+DOWNLOAD_TEMPLATE = "/jmap/download/{accountId}/{blobId}/{name}?accept={type}"
+UPLOAD_TEMPLATE = "/jmap/upload/{accountId}/"
+EVENT_SOURCE_TEMPLATE = "/jmap/eventsource/?types={types}&closeafter={closeafter}&ping={ping}"
+JSON_MEDIA_TYPE = "application/json"
+_EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+# A body or a response past this many octets is parsed or serialised off the event loop thread.
+_OFF_LOOP = 256 * 1024
+
+
+def _json(document: object, *, status: int = 200, media_type: str = JSON_MEDIA_TYPE) -> Response:
+    return Response(dumps(document), status_code=status, media_type=media_type)
+
+
+def _problem(problem: RequestProblem) -> Response:
+    # RFC 8620 section 3.6.1: request-level errors are RFC 7807 problem details.
+    return _json(problem.to_json(), status=problem.status, media_type=PROBLEM_MEDIA_TYPE)
+
+
+class JmapEndpoints:
+    """The JMAP routes and what they share: the method registry and the requests in progress
+    per user (``maxConcurrentRequests``, counted in this worker process)."""
+
+    def __init__(self, services: WebServices) -> None:
+        self.services = services
+        self.registry = default_registry()
+        self.concurrent = ConcurrentRequests()
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset({CORE_CAPABILITY, *self.registry.capabilities})
+
+    def core_limits(self) -> CoreLimits:
+        jmap = self.services.settings.jmap
+        return CoreLimits(
+            max_size_upload=jmap.max_size_upload,
+            max_concurrent_upload=jmap.max_concurrent_upload,
+            # What the HTTP listener takes, whichever of the two limits is smaller.
+            max_size_request=min(jmap.max_size_request, self.services.settings.http.max_body_size),
+            max_concurrent_requests=jmap.max_concurrent_requests,
+            max_calls_in_request=jmap.max_calls_in_request,
+            max_objects_in_get=jmap.max_objects_in_get,
+            max_objects_in_set=jmap.max_objects_in_set,
+        )
+
+    def session(self, request: Request, principal: Principal) -> dict[str, object]:
+        # Absolute URLs on the scheme and host the client reached us by.
+        base = f"{request.url.scheme}://{request.url.netloc}"
+        description = SessionDescription(
+            core=self.core_limits(),
+            accounts=[account.session_account() for account in principal.accounts.values()],
+            primary_accounts={uri: principal.own_id for uri in sorted(self.capabilities)},
+            username=principal.username,
+            api_url=base + API_PATH,
+            download_url=base + DOWNLOAD_TEMPLATE,
+            upload_url=base + UPLOAD_TEMPLATE,
+            event_source_url=base + EVENT_SOURCE_TEMPLATE,
+        )
+        return session_object(description)
+
+    async def login(self, request: Request, method: str) -> Principal | Response:
+        if not self.services.settings.jmap.enabled:
+            return PlainTextResponse("Not Found", status_code=404)
+        if request.method != method and not (method == "GET" and request.method == "HEAD"):
+            return PlainTextResponse("Method Not Allowed", status_code=405, headers={"Allow": method})
+        result = await basic_login(self.services, request, "jmap")
+        if not isinstance(result, AuthOk):
+            return result
+        return principal_of(result.account, self.capabilities)
+
+    async def session_resource(self, request: Request) -> Response:
+        principal = await self.login(request, "GET")
+        if isinstance(principal, Response):
+            return principal
+        response = _json(self.session(request, principal))
+        response.headers["Cache-Control"] = "no-store"  # it names the account
+        return response
+
+    async def api(self, request: Request) -> Response:
+        principal = await self.login(request, "POST")
+        if isinstance(principal, Response):
+            return principal
+        settings = self.services.settings
+        with self.concurrent.enter(principal.own_id, settings.jmap.max_concurrent_requests) as admitted:
+            if not admitted:
+                # RFC 8620 section 3.6.1: the limit problem, naming maxConcurrentRequests.
+                return _problem(
+                    RequestProblem(
+                        ProblemType.LIMIT,
+                        f"over {settings.jmap.max_concurrent_requests} requests in progress",
+                        limit="maxConcurrentRequests",
+                    )
+                )
+            return await self._run(request, principal)
+
+    def routes(self) -> list[Route]:
+        return [
+            # Every method is routed here, so that a disabled JMAP is a 404 whatever the method.
+            Route(SESSION_PATH, self.session_resource, methods=_EVERY_METHOD),
+            Route(API_PATH, self.api, methods=_EVERY_METHOD),
+        ]
+
+    async def _run(self, request: Request, principal: Principal) -> Response:
+        body = await request.body()
+        limits = self.core_limits()
+        request_limits = RequestLimits(limits.max_size_request, limits.max_calls_in_request)
+
+        def parse() -> JmapRequest | RequestProblem:
+            return parse_request(
+                body,
+                request.headers.get("content-type"),
+                capabilities=self.capabilities,
+                limits=request_limits,
+            )
+
+        parsed = await asyncio.to_thread(parse) if len(body) > _OFF_LOOP else parse()
+        if isinstance(parsed, RequestProblem):
+            return _problem(parsed)
+        response = await process_request(
+            parsed,
+            registry=self.registry,
+            principal=principal,
+            settings=self.services.settings,
+            store=self.services.store,
+            session_state=lambda: str(self.session(request, principal)["state"]),
+        )
+        document = response.to_json()
+        if len(body) > _OFF_LOOP:  # a large request (Core/echo hands it back): likely a large answer
+            return Response(await asyncio.to_thread(dumps, document), media_type=JSON_MEDIA_TYPE)
+        return _json(document)
+
+
+def jmap_routes(services: WebServices) -> list[Route]:
+    return JmapEndpoints(services).routes()
