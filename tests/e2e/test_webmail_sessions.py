@@ -4,6 +4,7 @@ browser tests in tests/browser do it with Chromium)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -15,7 +16,10 @@ import pytest
 from serve_process import run_pochta
 from web_env import ALICE, PASSWORD, Response, WebEnv, start_web_server
 
-CONFIG = "[webmail]\nenabled = true\n\n[login]\nfailures_before_delay = 100\nlockout_after = 6\n"
+CONFIG = (
+    "[webmail]\nenabled = true\n\n[jmap]\nenabled = true\n\n"
+    "[login]\nfailures_before_delay = 100\nlockout_after = 6\n"
+)
 BOB = "bob@example.org"
 
 
@@ -197,16 +201,6 @@ def test_disabling_the_account_ends_its_sessions(env: WebEnv) -> None:
     assert browser.request("GET", "/webmail/").status == 303
 
 
-def test_repeated_failures_lock_the_sign_in_out(env: WebEnv) -> None:
-    browser = Browser(env)
-    address = "nobody-" + str(int(time.time())) + "@example.org"
-    statuses = [browser.sign_in(address, "wrong").status for _ in range(8)]
-    assert statuses[0] == 403
-    assert statuses[-1] == 429
-    page = browser.sign_in(address, "wrong")
-    assert b"Too many failed sign-ins" in page.body
-
-
 def test_static_files_are_served_with_an_etag(env: WebEnv) -> None:
     style = env.get("/webmail/static/style.css")
     assert style.status == 200
@@ -215,3 +209,39 @@ def test_static_files_are_served_with_an_etag(env: WebEnv) -> None:
     assert env.get("/webmail/static/style.css", headers={"If-None-Match": etag}).status == 304
     for name in ("missing.css", "..%2Fsessions.py", "style.py"):
         assert env.get(f"/webmail/static/{name}").status == 404
+
+
+def test_the_session_cookie_is_a_jmap_login_with_its_csrf_token(env: WebEnv) -> None:
+    # The webmail is a JMAP client: its cookie opens the Session and the API, and a POST must
+    # carry the session's token (X-CSRF-Token) as the webmail's scripts send it.
+    browser = Browser(env)
+    browser.sign_in()
+    csrf = browser.csrf()
+    session = browser.request("GET", "/.well-known/jmap")
+    assert session.status == 200, session.body
+    assert json.loads(session.body)["username"] == ALICE
+    call = {"using": ["urn:ietf:params:jmap:core"], "methodCalls": [["Core/echo", {"x": 1}, "c1"]]}
+    body = json.dumps(call).encode()
+    headers = {
+        "Cookie": "; ".join(f"{k}={v}" for k, v in browser.jar.items()),
+        "Content-Type": "application/json",
+    }
+    refused = env.request("POST", "/jmap/api", body=body, headers=headers)
+    assert refused.status == 403  # no token: another site's request would look like this
+    answered = env.request("POST", "/jmap/api", body=body, headers={**headers, "X-CSRF-Token": csrf})
+    assert answered.status == 200, answered.body
+    assert json.loads(answered.body)["methodResponses"] == [["Core/echo", {"x": 1}, "c1"]]
+    browser.request("POST", "/webmail/logout", {"csrf": csrf})
+    after = env.request("POST", "/jmap/api", body=body, headers={**headers, "X-CSRF-Token": csrf})
+    assert after.status == 401  # the session is over: Basic is asked for
+
+
+def test_repeated_failures_lock_the_sign_in_out(env: WebEnv) -> None:
+    # Last in the file: the lockout holds the client's address (127.0.0.1) for every later sign-in.
+    browser = Browser(env)
+    address = "nobody-" + str(int(time.time())) + "@example.org"
+    statuses = [browser.sign_in(address, "wrong").status for _ in range(8)]
+    assert statuses[0] == 403
+    assert statuses[-1] == 429
+    page = browser.sign_in(address, "wrong")
+    assert b"Too many failed sign-ins" in page.body

@@ -2,7 +2,10 @@
 object, ``POST /jmap/api`` runs a Request. docs/jmap.md.
 
 Both take HTTP Basic (``web.basic_auth``: the account's password or an app password, TLS or
-loopback, the login limits and lockouts of IMAP, the account's ``jmap.enabled`` switch). While
+loopback, the login limits and lockouts of IMAP, the account's ``jmap.enabled`` switch), or the
+webmail's session cookie (``web.sessions``) when no Authorization is sent: the webmail is a JMAP
+client like any other (docs/webmail.md); a POST with the cookie must carry the session's CSRF token
+in ``X-CSRF-Token``. While
 ``[jmap] enabled`` is false every JMAP path answers 404, as if unrouted: the setting is read at
 each request, so that a reload switches JMAP on or off without a restart.
 """
@@ -32,6 +35,7 @@ from pochta.proto.jmap import Request as JmapRequest
 from pochta.server.jmap import ConcurrentRequests, Principal, default_registry, principal_of, process_request
 from pochta.web.basic_auth import basic_login
 from pochta.web.services import WebServices
+from pochta.web.sessions import WebSessions
 
 __all__ = ["API_PATH", "SESSION_PATH", "JmapEndpoints", "jmap_routes"]
 
@@ -65,6 +69,7 @@ class JmapEndpoints:
         self.services = services
         self.registry = default_registry()
         self.concurrent = ConcurrentRequests()
+        self.sessions = WebSessions(services)
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -103,6 +108,13 @@ class JmapEndpoints:
             return PlainTextResponse("Not Found", status_code=404)
         if request.method != method and not (method == "GET" and request.method == "HEAD"):
             return PlainTextResponse("Method Not Allowed", status_code=405, headers={"Allow": method})
+        if "authorization" not in request.headers:
+            signed_in = await self.sessions.current(request)
+            if signed_in is not None:
+                changes = request.method not in ("GET", "HEAD")
+                if changes and not self.sessions.csrf_ok(request, signed_in, None):
+                    return PlainTextResponse("forbidden: wrong X-CSRF-Token\n", status_code=403)
+                return principal_of(signed_in.account, self.capabilities)
         result = await basic_login(self.services, request, "jmap")
         if not isinstance(result, AuthOk):
             return result
