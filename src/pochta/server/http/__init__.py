@@ -8,10 +8,15 @@ from pathlib import Path
 from pochta.auth.authenticator import Authenticator
 from pochta.config import Settings
 from pochta.server.http.handler import HttpHandler
+from pochta.server.http.limits import RouteBodyLimit
 from pochta.store.api import Directory
 from pochta.web import WebServices, build_app
 
-__all__ = ["HttpHandler", "http_handlers"]
+__all__ = ["BODY_LIMITS", "HttpHandler", "RouteBodyLimit", "http_handlers"]
+
+# The routes of ``pochta.web`` whose request bodies have a bound of their own instead of
+# ``http.max_body_size`` (an upload endpoint: ``RouteBodyLimit("/jmap/upload/", lambda s: ...)``).
+BODY_LIMITS: tuple[RouteBodyLimit, ...] = ()
 
 
 def http_handlers(
@@ -20,5 +25,5 @@ def http_handlers(
     """The handler of protocol ``http`` (both listeners), and the services its routes share (the
     caller sets ``services.listening`` once the server is bound)."""
     services = WebServices(settings, data_dir, directory, authenticator)
-    handler = HttpHandler(settings, build_app(services))
+    handler = HttpHandler(settings, build_app(services), body_limits=BODY_LIMITS)
     return {"http": handler}, services
