@@ -201,7 +201,9 @@ def test_hundred_megabyte_download_in_bounded_memory(env: StreamEnv) -> None:
     tracemalloc.start()
     try:
         with connect(env, timeout=60) as sock:
-            sock.sendall(f"GET /download?size={size} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            sock.sendall(
+                f"GET /download?size={size} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+            )
             head, rest = read_head(sock)
             assert header(head, b"content-length") == str(size).encode()
             total = len(rest)
