@@ -162,6 +162,7 @@ def build_test_app(probe: Probe) -> Starlette:
 def stream_settings(**http: Any) -> Settings:
     values: dict[str, Any] = {
         "body_timeout": 2.0,
+        "send_timeout": 2.0,
         "keepalive_timeout": 5.0,
         "websocket_max_message": 64 * 1024,
     } | http

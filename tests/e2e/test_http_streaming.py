@@ -164,6 +164,20 @@ def test_client_reset_ends_a_download(env: StreamEnv) -> None:
     assert produced < size // 10
 
 
+def test_client_reading_nothing_is_dropped_after_send_timeout(env: StreamEnv) -> None:
+    size = 1024 * 1024 * 1024
+    with connect(env, timeout=20) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(f"GET /download?name=unread&size={size} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert env.probe.event("started", "unread").wait(10)
+        time.sleep(5)  # send_timeout is 2 s: the server gives up on us meanwhile
+        produced = env.probe.produced["unread"]
+        time.sleep(1)
+        assert env.probe.produced["unread"] == produced  # the application is no longer asked
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    assert produced < size // 10
+
+
 def test_graceful_stop_ends_an_event_stream_at_once(stopping_env: StreamEnv) -> None:
     env = stopping_env
     with connect(env) as sock:
