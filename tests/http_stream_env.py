@@ -140,6 +140,12 @@ def build_test_app(probe: Probe) -> Starlette:
     async def refuse_socket(websocket: WebSocket) -> None:
         await websocket.close()
 
+    async def deaf_socket(websocket: WebSocket) -> None:
+        """Accepts, then never takes a message."""
+        await websocket.accept()
+        probe.event("started", "deaf").set()
+        await asyncio.sleep(3600)
+
     async def broken_socket(websocket: WebSocket) -> None:
         await websocket.accept()
         raise RuntimeError("a bug in a WebSocket route")
@@ -155,6 +161,7 @@ def build_test_app(probe: Probe) -> Starlette:
             WebSocketRoute("/ws", echo_socket),
             WebSocketRoute("/ws-refuse", refuse_socket),
             WebSocketRoute("/ws-broken", broken_socket),
+            WebSocketRoute("/ws-deaf", deaf_socket),
         ]
     )
 

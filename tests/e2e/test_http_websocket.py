@@ -141,6 +141,22 @@ def test_graceful_stop_closes_with_1001(stopping_env: StreamEnv) -> None:
     assert env.probe.disconnects["stop"] == 1001
 
 
+def test_graceful_stop_closes_a_websocket_whose_application_takes_nothing(stopping_env: StreamEnv) -> None:
+    """The listener stops reading a client whose messages the application does not take, and
+    still closes it with 1001 on a stop."""
+    env = stopping_env
+    with open_ws(env, "/ws-deaf") as ws:
+        assert env.probe.event("started", "deaf").wait(5)
+        for number in range(20):
+            ws.send(f"message {number}")
+        time.sleep(0.5)
+        started = time.monotonic()
+        stopped = env.stop_server()
+        assert close_code(ws) == 1001
+        stopped.result(10)
+        assert time.monotonic() - started < 5  # not the 10 s of server.shutdown_grace
+
+
 # -- with a raw client ---------------------------------------------------------------------------
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"

@@ -56,6 +56,7 @@ MESSAGE_TOO_BIG = 1009
 
 _VERSION = b"13"  # RFC 6455 section 4.1: the only version
 _INBOX_DEPTH = 8  # messages waiting for the application before the socket is no longer read
+_ROOM_CHECK = 1.0  # seconds between looks for a stop while the socket is not read
 # Response headers the listener owns in a 101.
 _OWN_HEADERS = frozenset(
     {
@@ -221,8 +222,8 @@ class WebSocketSession:
                 if data is None:
                     return  # no Close from the client in time: drop the connection
             else:
-                await self._wait_for_room()
                 try:
+                    await self._wait_for_room()
                     data = await self._read_open()
                 except ServerShutdown:
                     self._close(GOING_AWAY, "server shutting down")
@@ -247,7 +248,12 @@ class WebSocketSession:
         assert task is not None
         while self._inbox.qsize() >= _INBOX_DEPTH and not task.done() and ws.state is ConnectionState.OPEN:
             self._inbox_space.clear()
-            await self._inbox_space.wait()
+            try:
+                async with asyncio.timeout(_ROOM_CHECK):
+                    await self._inbox_space.wait()
+            except TimeoutError:
+                if self._conn.shutdown_requested:  # no read is waiting to be woken by the stop
+                    raise ServerShutdown from None
 
     async def _read_open(self) -> bytes | None:
         """What the client sends next; None after a timer (a Ping sent, or the idle close)."""
