@@ -21,7 +21,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -50,7 +50,7 @@ class Probe:
             return table.setdefault(name, threading.Event())
 
 
-def build_test_app(probe: Probe) -> Starlette:
+def build_test_app(probe: Probe, files: Path) -> Starlette:
     async def events(request: Request) -> Response:
         """An event stream: ``count`` events ``interval`` seconds apart (0: for ever)."""
         name = request.query_params.get("name", "events")
@@ -110,6 +110,10 @@ def build_test_app(probe: Probe) -> Starlette:
             size += len(piece)
         return JSONResponse({"size": size, "sha256": digest.hexdigest()})
 
+    async def blob(request: Request) -> Response:
+        """A file from ``files``, as a blob download would be served (ranges included)."""
+        return FileResponse(files / request.path_params["name"], media_type="application/octet-stream")
+
     async def hello(request: Request) -> Response:
         return PlainTextResponse("hello\n")
 
@@ -158,6 +162,7 @@ def build_test_app(probe: Probe) -> Starlette:
             Route("/upload/{name}", upload, methods=["POST"]),
             Route("/small", upload, methods=["POST"]),
             Route("/hello", hello),
+            Route("/blob/{name}", blob),
             WebSocketRoute("/ws", echo_socket),
             WebSocketRoute("/ws-refuse", refuse_socket),
             WebSocketRoute("/ws-broken", broken_socket),
@@ -188,6 +193,7 @@ class StreamEnv:
     probe: Probe
     loop: asyncio.AbstractEventLoop
     port: int
+    files: Path  # what /blob/NAME serves
 
     def url(self, path: str, scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.port}{path}"
@@ -207,7 +213,7 @@ def start_stream_server(data_dir: Path, settings: Settings) -> Iterator[StreamEn
     limits = (RouteBodyLimit("/upload/", lambda _settings: UPLOAD_LIMIT),)
 
     async def start() -> Server:
-        handler = HttpHandler(settings, build_test_app(probe), body_limits=limits)
+        handler = HttpHandler(settings, build_test_app(probe, data_dir), body_limits=limits)
         server = Server(settings, data_dir, {"http": handler}, metrics=Metrics())
         await server.start()
         return server
@@ -216,7 +222,7 @@ def start_stream_server(data_dir: Path, settings: Settings) -> Iterator[StreamEn
     address = server.bound_addresses()["http"]
     assert isinstance(address, tuple)
     try:
-        yield StreamEnv(server, probe, loop, address[1])
+        yield StreamEnv(server, probe, loop, address[1], data_dir)
     finally:
         if not server.stopping:
             asyncio.run_coroutine_threadsafe(server.stop(), loop).result(60)

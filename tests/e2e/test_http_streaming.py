@@ -244,6 +244,28 @@ def test_chunked_download_without_length(env: StreamEnv) -> None:
     assert body[:256] == bytes(range(256))
 
 
+def test_file_download_whole_and_by_range(env: StreamEnv) -> None:
+    """Starlette's FileResponse (what a blob download uses): its Content-Length, pieces and ranges."""
+    content = bytes(range(256)) * (5 * 1024 * 1024 // 256)
+    (env.files / "blob.bin").write_bytes(content)
+    conn = http.client.HTTPConnection("127.0.0.1", env.port, timeout=30)
+    try:
+        conn.request("GET", "/blob/blob.bin")
+        response = conn.getresponse()
+        assert response.getheader("Content-Length") == str(len(content))
+        assert response.read() == content
+        conn.request("GET", "/blob/blob.bin", headers={"Range": "bytes=1000-1999"})
+        response = conn.getresponse()
+        assert response.status == 206
+        assert response.read() == content[1000:2000]
+        conn.request("HEAD", "/blob/blob.bin")
+        response = conn.getresponse()
+        assert response.getheader("Content-Length") == str(len(content))
+        assert response.read() == b""
+    finally:
+        conn.close()
+
+
 # -- request bodies ------------------------------------------------------------------------------
 
 
