@@ -22,7 +22,22 @@ class HttpSettings(Section):
         "the blank line that ends them, however slowly they trickle in (slowloris); then 408 and close.",
     )
     body_timeout: float = Field(
-        30.0, gt=0, description="Seconds a request body may take to arrive once its header is complete."
+        30.0,
+        gt=0,
+        description="Seconds a request body may go without an octet arriving, and the time it may take "
+        "whole once its head is complete, plus one second per body_min_rate octets received; then 408.",
+    )
+    body_min_rate: int = Field(
+        16 * 1024,
+        ge=1024,
+        description="Octets per second a large request body must keep up on average (a route with a "
+        "larger limit than max_body_size, such as an upload): each of them adds a second to body_timeout.",
+    )
+    send_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a client may read nothing of a response while the server has more of it to "
+        "send; then the exchange ends and the connection is closed.",
     )
     keepalive_timeout: float = Field(
         15.0, gt=0, description="Seconds an idle keep-alive connection stays open between requests."
@@ -50,6 +65,32 @@ class HttpSettings(Section):
     )
     max_requests_per_connection: int = Field(
         100, ge=1, description="Requests served on one keep-alive connection before it is closed."
+    )
+    websocket_max_message: int = Field(
+        10_000_000,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="Octets of one WebSocket message, its fragments reassembled (a JMAP request over "
+        "WebSocket is one message); a larger one closes the WebSocket with 1009.",
+    )
+    websocket_ping_interval: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a WebSocket may be silent before the server sends a Ping (the client's Pong "
+        "keeps it alive through proxies and shows the client is there).",
+    )
+    websocket_idle_timeout: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds a WebSocket may go without a frame from the client (Pongs count); then the "
+        "server closes it with 1001.",
+    )
+    websocket_close_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="Seconds the server waits for the client's Close frame after its own (or for the "
+        "application to end after the client left) before it drops the connection.",
     )
 
 

@@ -80,8 +80,8 @@ class JmapEndpoints:
         return CoreLimits(
             max_size_upload=jmap.max_size_upload,
             max_concurrent_upload=jmap.max_concurrent_upload,
-            # What the HTTP listener takes, whichever of the two limits is smaller.
-            max_size_request=min(jmap.max_size_request, self.services.settings.http.max_body_size),
+            # The HTTP listener bounds /jmap/api by this same setting (server.http.BODY_LIMITS).
+            max_size_request=jmap.max_size_request,
             max_concurrent_requests=jmap.max_concurrent_requests,
             max_calls_in_request=jmap.max_calls_in_request,
             max_objects_in_get=jmap.max_objects_in_get,

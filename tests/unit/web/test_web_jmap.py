@@ -105,10 +105,12 @@ async def test_disabled_is_404_and_a_reload_switches_it(store: SqliteStore, tmp_
     assert (await call(app, "POST", "/jmap/api", body=echo(("Core/echo", {})))).status == 200
 
 
-async def test_http_body_limit_caps_the_advertised_size(store: SqliteStore, tmp_path: Path) -> None:
+async def test_the_advertised_request_size_is_jmaps_own(store: SqliteStore, tmp_path: Path) -> None:
+    # The listener bounds /jmap/api by the JMAP setting (server.http.BODY_LIMITS), not by
+    # http.max_body_size.
     app = build_app(services(store, tmp_path))
     session = json.loads((await call(app, "GET", "/.well-known/jmap")).body)
-    assert session["capabilities"][CORE_CAPABILITY]["maxSizeRequest"] == Settings().http.max_body_size
+    assert session["capabilities"][CORE_CAPABILITY]["maxSizeRequest"] == JmapSettings().max_size_request
 
 
 async def test_max_concurrent_requests(store: SqliteStore, tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
-"""One HTTP request through an ASGI application, buffered both ways.
+"""The ASGI vocabulary the HTTP listener speaks to the web application (``pochta.web``).
 
-The HTTP listener reads a whole request (its body bounded by ``http.max_body_size``) before it
-calls the application, and the application's answers here are small documents (a policy, an XML
-or plist file), so the response is collected whole too: ``call_app`` returns it as a ``Reply``
-that the listener frames with h11. Streaming bodies are for a later JMAP/webmail that needs them.
+An ``http`` request is run by ``exchange.Exchange`` (the request body streamed to the app through
+``receive``, the response written as the app sends it), a ``websocket`` one by
+``websocket.WebSocketSession``. Both declare ASGI 3.0, spec version 2.3: Starlette then listens on
+``receive`` for ``http.disconnect`` while it streams a response, which is how a client that goes
+away, or a graceful stop, ends a long-lived stream promptly (docs/http.md "Streaming").
 """
 
 from __future__ import annotations
@@ -12,17 +13,36 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AppError", "AsgiApp", "Reply", "call_app"]
+__all__ = [
+    "ASGI_VERSION",
+    "AppError",
+    "AsgiApp",
+    "ClientDisconnected",
+    "Message",
+    "Receive",
+    "Reply",
+    "Scope",
+    "Send",
+    "call_app",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
-AsgiApp = Callable[
-    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
-]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.3"}
 
 
 class AppError(Exception):
     """The application broke the ASGI contract (no response, a second start ...)."""
+
+
+class ClientDisconnected(OSError):
+    """``send`` on an exchange whose client is gone (or that a graceful stop ended): the ASGI
+    specification asks servers to raise an OSError subclass, which ends the app's stream; the
+    listener takes it as the normal end of that exchange, not as an error."""
 
 
 @dataclass
@@ -33,7 +53,8 @@ class Reply:
 
 
 async def call_app(app: AsgiApp, scope: Scope, body: bytes) -> Reply:
-    """Run ``app`` for one request whose body is ``body``; its complete response."""
+    """Run ``app`` in-process for one request whose body is ``body``; its whole response. No
+    socket: for tests that need what a loopback client cannot be (another address, a scheme)."""
     delivered = False
     reply: Reply | None = None
     chunks: list[bytes] = []
@@ -44,7 +65,6 @@ async def call_app(app: AsgiApp, scope: Scope, body: bytes) -> Reply:
         if not delivered:
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
-        # The request was read whole; after it there is only the end of the exchange.
         return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:
