@@ -29,6 +29,7 @@ from pochta.proto.jmap.references import resolve_references
 from pochta.proto.jmap.request import Invocation, Request, RequestLimits, Response, parse_request
 from pochta.proto.jmap.session import (
     CORE_CAPABILITY,
+    MAIL_CAPABILITY,
     CoreLimits,
     SessionAccount,
     SessionDescription,
@@ -37,6 +38,7 @@ from pochta.proto.jmap.session import (
 
 __all__ = [
     "CORE_CAPABILITY",
+    "MAIL_CAPABILITY",
     "MAX_INT",
     "MIN_INT",
     "PROBLEM_MEDIA_TYPE",
