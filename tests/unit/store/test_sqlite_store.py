@@ -1529,6 +1529,11 @@ UNDO: dict[str, str] = {
     "0035": "",
     # blobs kept in the database (store.blobs = "postgresql"; empty on SQLite)
     "0036": "DROP TABLE large_blob_chunks; DROP TABLE large_blobs;",
+    # the account MODSEQ counters and JMAP's change records
+    "0037": (
+        "DROP TABLE mailbox_tombstones; DROP TABLE account_emails; DROP TABLE account_modseq; "
+        "ALTER TABLE mailboxes DROP COLUMN meta_modseq; ALTER TABLE mailboxes DROP COLUMN created_modseq;"
+    ),
     # the settings store and organisational units
     "0034": undo_0034(),
     # the fetcher's external accounts and fetched-message records

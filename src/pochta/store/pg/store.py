@@ -62,6 +62,7 @@ from pochta.store.sql.greylist import GreylistMethods
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.mail_write_methods import MailWriteMethods
 from pochta.store.sql.mail_writes import MailOps
+from pochta.store.sql.account_state_methods import AccountStateMethods
 from pochta.store.sql.mailbox_methods import MailboxTreeMethods
 from pochta.store.sql.metadata import MetadataMethods
 from pochta.store.sql.send_limits import SendLimitMethods
@@ -83,6 +84,7 @@ class PgStore(
     MailMethods,
     MailWriteMethods,
     MailboxTreeMethods,
+    AccountStateMethods,
     PgMaintenanceMethods,
     SearchMethods,
     DirectoryMethods,

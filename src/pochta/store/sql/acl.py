@@ -16,6 +16,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from pochta.store.api import NotFound
 from pochta.store.model import SHARED_KIND, AccountId, Change, MailboxId, MailboxInfo, SharedMailbox
 from pochta.store.schema import accounts, mailbox_acl, mailboxes
+from pochta.store.sql.account_modseq import mark_mailboxes_changed
 from pochta.store.sqlite.mail import mailbox_info
 from pochta.store.sqlite.mailboxes import get_mailbox_by_id
 
@@ -35,8 +36,11 @@ def mailbox_acl_entries(conn: Connection, mailbox_id: MailboxId) -> dict[str, st
 
 
 def set_acl_entry(conn: Connection, mailbox_id: MailboxId, identifier: str, rights: str | None) -> None:
-    if get_mailbox_by_id(conn, mailbox_id) is None:
+    box = get_mailbox_by_id(conn, mailbox_id)
+    if box is None:
         raise NotFound(f"no mailbox {mailbox_id}")
+    # JMAP Mailbox/changes: the owner's mailbox changed (its myRights for others, shareWith).
+    mark_mailboxes_changed(conn, box.account_id, [mailbox_id])
     where = (mailbox_acl.c.mailbox_id == mailbox_id, mailbox_acl.c.identifier == identifier)
     if rights is None:
         conn.execute(delete(mailbox_acl).where(*where))

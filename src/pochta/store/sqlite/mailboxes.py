@@ -32,10 +32,12 @@ from pochta.store.schema import (
     meta,
     subscriptions,
 )
+from pochta.store.sql.account_modseq import mark_mailboxes_changed, take_modseq, tombstone_mailbox
 from pochta.store.sqlite.mail import (
     adjust_quota,
     chunked,
     mailbox_info,
+    record_emails,
     release_messages,
     require_account,
 )
@@ -63,8 +65,14 @@ def new_uidvalidity(conn: Connection) -> int:
 
 
 def insert_mailbox(
-    conn: Connection, account_id: AccountId, name: str, special_use: str | None, subscribed: bool
+    conn: Connection,
+    account_id: AccountId,
+    name: str,
+    special_use: str | None,
+    subscribed: bool,
+    created_modseq: int = 0,
 ) -> MailboxInfo:
+    """``created_modseq``: the account MODSEQ taken for the creation (0: with the account itself)."""
     values = {
         "account_id": account_id,
         "name": name,
@@ -77,6 +85,8 @@ def insert_mailbox(
         "unseen": 0,
         "deleted": 0,
         "size": 0,
+        "created_modseq": created_modseq,
+        "meta_modseq": created_modseq,
     }
     mailbox_id = conn.execute(insert(mailboxes).values(values)).inserted_primary_key[0]  # type: ignore[index]
     return MailboxInfo(
@@ -156,7 +166,8 @@ def create_mailbox(
         ).rowcount
         > 0
     )
-    info = insert_mailbox(conn, account_id, name, special_use, subscribed)
+    # JMAP Mailbox/changes: created at the account's next MODSEQ.
+    info = insert_mailbox(conn, account_id, name, special_use, subscribed, take_modseq(conn, account_id))
     events.append(Change(ChangeKind.MAILBOX, account_id, info.id, info.highestmodseq))
     return info
 
@@ -203,6 +214,7 @@ def rename_mailbox(
     stmt = update(mailboxes).where(mailboxes.c.id == bindparam("b_id"))
     conn.execute(stmt, [{"b_id": mid, "name": f"\x01renaming\x01{mid}"} for mid in renamed])
     conn.execute(stmt, [{"b_id": mid, "name": name} for mid, name in renamed.items()])
+    mark_mailboxes_changed(conn, account_id, renamed)  # each one's name or parent changed
     result = []
     for row in rows:
         result.append(replace(mailbox_info(row), name=renamed[row.id]))
@@ -215,8 +227,10 @@ DropMailboxes = Callable[[Connection, list[Change], Sequence[Row[Any]]], None]
 
 
 def drop_mailboxes(conn: Connection, events: list[Change], rows: Sequence[Row[Any]]) -> None:
-    """Delete mailboxes with their memberships: refcounts and quota follow, blobs are collected later."""
+    """Delete mailboxes with their memberships: refcounts and quota follow, blobs are collected later;
+    the account's records for JMAP: the mailbox's tombstone, its messages changed or destroyed."""
     for mailbox in rows:
+        modseq = take_modseq(conn, mailbox.account_id)  # first: the counter before any other row
         usage = conn.execute(
             select(membership.c.message_id, func.count().label("n"), func.sum(messages.c.size).label("size"))
             .join_from(membership, messages, membership.c.message_id == messages.c.id)
@@ -230,7 +244,9 @@ def drop_mailboxes(conn: Connection, events: list[Change], rows: Sequence[Row[An
         adjust_quota(
             conn, mailbox.account_id, -sum(int(row.size) for row in usage), -sum(int(row.n) for row in usage)
         )
+        record_emails(conn, mailbox.account_id, modseq, removed=[int(row.message_id) for row in usage])
         release_messages(conn, Counter({int(row.message_id): int(row.n) for row in usage}))
+        tombstone_mailbox(conn, mailbox.account_id, mailbox.id, mailbox.created_modseq, modseq)
         events.append(Change(ChangeKind.MAILBOX, mailbox.account_id, mailbox.id, mailbox.highestmodseq))
 
 
@@ -261,6 +277,7 @@ def set_subscribed(
     if row is not None:
         if bool(row.subscribed) != subscribed:
             conn.execute(update(mailboxes).where(mailboxes.c.id == row.id).values(subscribed=subscribed))
+            mark_mailboxes_changed(conn, account_id, [row.id])  # JMAP Mailbox isSubscribed
             events.append(Change(ChangeKind.MAILBOX, account_id, row.id, row.highestmodseq))
         return
     where = (subscriptions.c.account_id == account_id, subscriptions.c.name == name)

@@ -70,6 +70,7 @@ from pochta.store.sql.mail_rows import normalize_uids
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.mail_write_methods import MailWriteMethods
 from pochta.store.sql.mail_writes import MailOps
+from pochta.store.sql.account_state_methods import AccountStateMethods
 from pochta.store.sql.mailbox_methods import MailboxTreeMethods
 from pochta.store.sql.metadata import MetadataMethods
 from pochta.store.sql.migrate_state import MigrateStateMethods
@@ -103,6 +104,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 class SqliteStore(
     MailWriteMethods,
     MailboxTreeMethods,
+    AccountStateMethods,
     DirectoryMethods,
     QueueMethods,
     QueryMethods,
