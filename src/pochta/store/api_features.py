@@ -87,7 +87,7 @@ class AccountStateStore(Protocol):
     one MODSEQ counter per account, from which every MODSEQ of its mailboxes is drawn."""
 
     async def account_state(self, account_id: AccountId) -> ModSeq:
-        """The account's MODSEQ counter (0 before its first write): its Email and Mailbox state."""
+        """The account's MODSEQ counter (its mailboxes' highest before its first write): its Email and Mailbox state."""
         ...
 
     async def email_changes(
@@ -108,7 +108,9 @@ class AccountStateStore(Protocol):
         """The account's Emails among these messages (those it holds), in message id order."""
         ...
 
-    async def email_threads(self, account_id: AccountId, message_ids: Iterable[MessageId]) -> list[EmailThread]:
+    async def email_threads(
+        self, account_id: AccountId, message_ids: Iterable[MessageId]
+    ) -> list[EmailThread]:
         """The thread and record of each of these Emails the account holds or held."""
         ...
 

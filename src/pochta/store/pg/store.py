@@ -53,6 +53,7 @@ from pochta.store.pg.schema import create_schema
 from pochta.store.pg.search_methods import SearchMethods
 from pochta.store.pg.server_hooks import ServerHooks
 from pochta.store.pg.version import VersionReader
+from pochta.store.sql.account_state_methods import AccountStateMethods
 from pochta.store.sql.acl import AclMethods
 from pochta.store.sql.directory_methods import DirectoryMethods
 from pochta.store.sql.dkim import DkimMethods
@@ -62,7 +63,6 @@ from pochta.store.sql.greylist import GreylistMethods
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.mail_write_methods import MailWriteMethods
 from pochta.store.sql.mail_writes import MailOps
-from pochta.store.sql.account_state_methods import AccountStateMethods
 from pochta.store.sql.mailbox_methods import MailboxTreeMethods
 from pochta.store.sql.metadata import MetadataMethods
 from pochta.store.sql.send_limits import SendLimitMethods

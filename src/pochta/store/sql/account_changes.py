@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from pochta.store.account_state_model import (
     AccountEmail,
@@ -73,11 +73,17 @@ def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
 
 
 def _counter(conn: Connection, account_id: AccountId) -> tuple[ModSeq, ModSeq]:
-    """(the account's MODSEQ, the highest pruned): (0, 0) for an account with no write yet."""
+    """(the account's MODSEQ, the highest pruned). An account with no counter row yet (made at its
+    first write) stands at its mailboxes' highest MODSEQ, as the first write will take it from."""
     row = conn.execute(
         select(account_modseq.c.modseq, account_modseq.c.pruned).where(account_modseq.c.account_id == account_id)
     ).first()
-    return (ModSeq(int(row.modseq)), ModSeq(int(row.pruned))) if row is not None else (ModSeq(0), ModSeq(0))
+    if row is not None:
+        return ModSeq(int(row.modseq)), ModSeq(int(row.pruned))
+    highest = conn.execute(
+        select(func.coalesce(func.max(mailboxes.c.highestmodseq), 0)).where(mailboxes.c.account_id == account_id)
+    ).scalar_one()
+    return ModSeq(int(highest)), ModSeq(0)
 
 
 def account_state(conn: Connection, account_id: AccountId) -> ModSeq:
@@ -119,7 +125,10 @@ def email_changes(
             select(e.message_id, e.created, e.changed, e.destroyed)
             .where(
                 e.account_id == account_id,
-                or_(e.changed > position.modseq, and_(e.changed == position.modseq, e.message_id > position.item)),
+                or_(
+                    e.changed > position.modseq,
+                    and_(e.changed == position.modseq, e.message_id > position.item),
+                ),
             )
             .order_by(e.changed, e.message_id)
             .limit(limit + 1)
@@ -201,7 +210,16 @@ def account_emails_in(
     by_message: dict[int, list[Any]] = {}
     for ids in _chunks(message_ids):
         rows = conn.execute(
-            select(m.message_id, m.mailbox_id, m.flags, m.seen, m.internal_date, m.internal_tz, g.size, th.thread_id)
+            select(
+                m.message_id,
+                m.mailbox_id,
+                m.flags,
+                m.seen,
+                m.internal_date,
+                m.internal_tz,
+                g.size,
+                th.thread_id,
+            )
             .join_from(membership, mailboxes, b.id == m.mailbox_id)
             .join(messages, g.id == m.message_id)
             .outerjoin(message_threads, and_(th.account_id == b.account_id, th.message_id == m.message_id))
@@ -222,7 +240,7 @@ def _account_email(message_id: MessageId, rows: Sequence[Any]) -> AccountEmail:
     first = min(rows, key=lambda row: (row.internal_date, row.mailbox_id))
     return AccountEmail(
         message_id=message_id,
-        mailbox_ids=tuple(sorted(MailboxId(int(row.mailbox_id)) for row in rows)),
+        mailbox_ids=tuple(sorted({MailboxId(int(row.mailbox_id)) for row in rows})),
         flags=frozenset(flags.values()),
         size=int(first.size),
         received_at=int(first.internal_date),
@@ -231,7 +249,9 @@ def _account_email(message_id: MessageId, rows: Sequence[Any]) -> AccountEmail:
     )
 
 
-def email_threads(conn: Connection, account_id: AccountId, message_ids: Iterable[MessageId]) -> list[EmailThread]:
+def email_threads(
+    conn: Connection, account_id: AccountId, message_ids: Iterable[MessageId]
+) -> list[EmailThread]:
     """The thread and record of each of these Emails the account holds or held (Thread/changes:
     the threads of the Emails created or destroyed since a state), in message id order."""
     e, th = account_emails.c, message_threads.c

@@ -37,12 +37,16 @@ class AccountStateMethods:
     async def email_changes(
         self, account_id: AccountId, since: ModSeq, after: ChangesPosition | None, limit: int
     ) -> EmailChanges:
-        return await self.run_read(lambda c: account_changes.email_changes(c, account_id, since, after, limit))
+        return await self.run_read(
+            lambda c: account_changes.email_changes(c, account_id, since, after, limit)
+        )
 
     async def mailbox_changes(
         self, account_id: AccountId, since: ModSeq, after: ChangesPosition | None, limit: int
     ) -> MailboxChanges:
-        return await self.run_read(lambda c: account_changes.mailbox_changes(c, account_id, since, after, limit))
+        return await self.run_read(
+            lambda c: account_changes.mailbox_changes(c, account_id, since, after, limit)
+        )
 
     async def account_emails_in(
         self, account_id: AccountId, message_ids: Iterable[MessageId]
@@ -50,7 +54,9 @@ class AccountStateMethods:
         ids = list(message_ids)
         return await self.run_read(lambda c: account_changes.account_emails_in(c, account_id, ids))
 
-    async def email_threads(self, account_id: AccountId, message_ids: Iterable[MessageId]) -> list[EmailThread]:
+    async def email_threads(
+        self, account_id: AccountId, message_ids: Iterable[MessageId]
+    ) -> list[EmailThread]:
         ids = list(message_ids)
         return await self.run_read(lambda c: account_changes.email_threads(c, account_id, ids))
 

@@ -59,6 +59,7 @@ from pochta.store.model import (
 )
 from pochta.store.schema import INDEX_ADD
 from pochta.store.sql import indexer
+from pochta.store.sql.account_state_methods import AccountStateMethods
 from pochta.store.sql.acl import AclMethods
 from pochta.store.sql.directory_methods import DirectoryMethods
 from pochta.store.sql.dkim import DkimMethods
@@ -70,7 +71,6 @@ from pochta.store.sql.mail_rows import normalize_uids
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.mail_write_methods import MailWriteMethods
 from pochta.store.sql.mail_writes import MailOps
-from pochta.store.sql.account_state_methods import AccountStateMethods
 from pochta.store.sql.mailbox_methods import MailboxTreeMethods
 from pochta.store.sql.metadata import MetadataMethods
 from pochta.store.sql.migrate_state import MigrateStateMethods

@@ -23,6 +23,7 @@ is listed in ``__all__`` keeps covering all of them.
 
 from __future__ import annotations
 
+from pochta.testing.store_suite.account_state import *
 from pochta.testing.store_suite.acl import *
 from pochta.testing.store_suite.directory import *
 from pochta.testing.store_suite.dkim import *
@@ -47,6 +48,15 @@ __all__ = [
     "StoreBackdoor",
     "StoreFactory",
     "store",
+    "test_account_emails_carry_mailboxes_keywords_and_the_earliest_date",
+    "test_account_modseqs_increase_across_mailboxes",
+    "test_email_changes_follow_each_mail_write",
+    "test_email_changes_leave_out_what_came_and_went_since",
+    "test_email_changes_page_inside_one_writes_group",
+    "test_mailbox_changes_follow_the_tree_and_the_counts",
+    "test_pruned_records_cannot_answer_older_states",
+    "test_reconstruct_repairs_the_account_state",
+    "test_threads_of_changed_emails",
     "test_a_units_change_switching_pop3_on_records_when",
     "test_account_crud_case_insensitive",
     "test_account_needs_domain",

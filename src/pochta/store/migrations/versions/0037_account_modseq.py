@@ -25,7 +25,9 @@ depends_on = None
 
 def upgrade() -> None:
     # Plain ADD COLUMN on both engines (a batch rebuild of mailboxes would trip its triggers).
-    op.add_column("mailboxes", sa.Column("created_modseq", sa.BigInteger(), nullable=False, server_default="0"))
+    op.add_column(
+        "mailboxes", sa.Column("created_modseq", sa.BigInteger(), nullable=False, server_default="0")
+    )
     op.add_column("mailboxes", sa.Column("meta_modseq", sa.BigInteger(), nullable=False, server_default="0"))
     op.create_table(
         "account_modseq",
@@ -33,7 +35,10 @@ def upgrade() -> None:
         sa.Column("modseq", sa.BigInteger(), nullable=False),
         sa.Column("pruned", sa.BigInteger(), nullable=False, server_default="0"),
         sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_account_modseq_account_id_accounts"), ondelete="CASCADE"
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_account_modseq_account_id_accounts"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("account_id", name=op.f("pk_account_modseq")),
     )
@@ -46,7 +51,10 @@ def upgrade() -> None:
         sa.Column("destroyed", sa.BigInteger(), nullable=True),
         sa.Column("thread_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_account_emails_account_id_accounts"), ondelete="CASCADE"
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_account_emails_account_id_accounts"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("account_id", "message_id", name=op.f("pk_account_emails")),
         sqlite_with_rowid=False,
@@ -69,7 +77,8 @@ def upgrade() -> None:
     )
     op.execute(
         "INSERT INTO account_modseq (account_id, modseq, pruned) "
-        "SELECT a.id, COALESCE((SELECT max(b.highestmodseq) FROM mailboxes AS b WHERE b.account_id = a.id), 0), 0 "
+        "SELECT a.id, COALESCE((SELECT max(b.highestmodseq) FROM mailboxes AS b "
+        "WHERE b.account_id = a.id), 0), 0 "
         "FROM accounts AS a"
     )
     op.execute(
