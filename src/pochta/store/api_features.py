@@ -87,7 +87,8 @@ class AccountStateStore(Protocol):
     one MODSEQ counter per account, from which every MODSEQ of its mailboxes is drawn."""
 
     async def account_state(self, account_id: AccountId) -> ModSeq:
-        """The account's MODSEQ counter (its mailboxes' highest before its first write): its Email and Mailbox state."""
+        """The account's MODSEQ counter (its mailboxes' highest before its first write): the state of
+        its Emails and Mailboxes."""
         ...
 
     async def email_changes(

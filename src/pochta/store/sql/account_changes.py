@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
 from pochta.store.account_state_model import (
     AccountEmail,
@@ -61,8 +61,9 @@ __all__ = [
 ]
 
 _IDS_PER_STATEMENT = 500
-# The position of a first page: past every record of ``since`` itself (ids stay far below it).
-_PAST_EVERY_ID = 2**62
+# The position of a first page: past every record of ``since`` itself (ids are 32-bit integers).
+_LAST_ID = 2**31 - 1
+_PAST_EVERY_ID = _LAST_ID
 _SEEN = "\\Seen"
 
 
@@ -76,12 +77,16 @@ def _counter(conn: Connection, account_id: AccountId) -> tuple[ModSeq, ModSeq]:
     """(the account's MODSEQ, the highest pruned). An account with no counter row yet (made at its
     first write) stands at its mailboxes' highest MODSEQ, as the first write will take it from."""
     row = conn.execute(
-        select(account_modseq.c.modseq, account_modseq.c.pruned).where(account_modseq.c.account_id == account_id)
+        select(account_modseq.c.modseq, account_modseq.c.pruned).where(
+            account_modseq.c.account_id == account_id
+        )
     ).first()
     if row is not None:
         return ModSeq(int(row.modseq)), ModSeq(int(row.pruned))
     highest = conn.execute(
-        select(func.coalesce(func.max(mailboxes.c.highestmodseq), 0)).where(mailboxes.c.account_id == account_id)
+        select(func.coalesce(func.max(mailboxes.c.highestmodseq), 0)).where(
+            mailboxes.c.account_id == account_id
+        )
     ).scalar_one()
     return ModSeq(int(highest)), ModSeq(0)
 
@@ -109,6 +114,15 @@ def _past(position: ChangesPosition, modseq: ModSeq, item: int) -> bool:
     return (modseq, item) > (position.modseq, position.item)
 
 
+def _walked_past(position: ChangesPosition) -> ColumnElement[bool]:
+    """The Email records past ``position`` (ids are 32-bit on PostgreSQL: one past every id is
+    said without comparing ids)."""
+    e = account_emails.c
+    if position.item >= _LAST_ID:
+        return e.changed > position.modseq
+    return or_(e.changed > position.modseq, and_(e.changed == position.modseq, e.message_id > position.item))
+
+
 def email_changes(
     conn: Connection, account_id: AccountId, since: ModSeq, after: ChangesPosition | None, limit: int
 ) -> EmailChanges:
@@ -125,10 +139,7 @@ def email_changes(
             select(e.message_id, e.created, e.changed, e.destroyed)
             .where(
                 e.account_id == account_id,
-                or_(
-                    e.changed > position.modseq,
-                    and_(e.changed == position.modseq, e.message_id > position.item),
-                ),
+                _walked_past(position),
             )
             .order_by(e.changed, e.message_id)
             .limit(limit + 1)

@@ -73,7 +73,8 @@ async def test_email_changes_follow_each_mail_write(store: Store) -> None:
     assert (delivered.created, delivered.updated, delivered.destroyed) == (
         (one.message_id, two.message_id), (), ()
     )  # fmt: skip
-    assert delivered.state == await store.account_state(account.id) and not delivered.has_more
+    assert delivered.state == await store.account_state(account.id)
+    assert not delivered.has_more
     assert await _changes(store, account.id, delivered.state) == EmailChanges((), (), (), delivered.state)
 
     state = delivered.state
@@ -127,7 +128,7 @@ async def test_email_changes_leave_out_what_came_and_went_since(store: Store) ->
     # A state from the future, or a page size of nothing, is refused.
     with pytest.raises(CannotCalculateChanges):
         await _changes(store, account.id, ModSeq(changes.state + 1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one"):
         await _changes(store, account.id, state, limit=0)
 
 
@@ -209,7 +210,8 @@ async def test_mailbox_changes_follow_the_tree_and_the_counts(store: Store) -> N
     await store.rename_mailbox(account.id, "Projects", "Work")
     await store.set_subscribed(account.id, "INBOX", not inbox.subscribed)
     changes = await store.mailbox_changes(account.id, state, None, 100)
-    assert set(changes.updated) == {made.id, child.id, inbox.id} and not changes.counts_only
+    assert set(changes.updated) == {made.id, child.id, inbox.id}
+    assert not changes.counts_only
 
     state = await store.account_state(account.id)
     await store.delete_mailbox(account.id, "Work/Old")
@@ -271,7 +273,8 @@ async def test_threads_of_changed_emails(store: Store) -> None:
     await store.expunge(inbox.id, [root.uid])
     # Gone from the account (and the store): the record keeps its thread for Thread/changes.
     [record] = await store.email_threads(account.id, [root.message_id])
-    assert record.thread_id == email.thread_id and record.destroyed is not None
+    assert record.thread_id == email.thread_id
+    assert record.destroyed is not None
     [member] = await store.thread_emails(account.id, [email.thread_id])
     assert member == record
 
