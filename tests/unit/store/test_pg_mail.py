@@ -5,6 +5,7 @@ shape: wire forms read back without ``reconstruct``, DELETED-STORAGE, and UID se
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import pytest
@@ -75,3 +76,40 @@ async def test_deleted_storage_counts_the_deleted_messages_only(store: Store) ->
     assert await store.deleted_storage(inbox.id) == len(large) + len(small)
     await store.expunge(inbox.id, [flagged.uid])
     assert await store.deleted_storage(inbox.id) == len(small)
+
+
+async def test_an_accounts_writes_commit_in_modseq_order(store_factory: suite.StoreFactory) -> None:  # noqa: F811
+    # Two handles (two processes' pools on PostgreSQL) deliver to two mailboxes of one account at
+    # once while a third reads its changes over and over. Every delivery takes one MODSEQ of the
+    # account's counter and makes one Email, so a snapshot at state S holds exactly S - start new
+    # Emails: a reader that saw a later MODSEQ committed before an earlier one would count fewer.
+    first, second, reader = await store_factory(), await store_factory(), await store_factory()
+    account = await make_account(first)
+    inbox = await mailbox(first, account)
+    other = await first.create_mailbox(account.id, "Other")
+    start = await first.account_state(account.id)
+    done = False
+
+    async def write(handle: Store, box: int, name: str) -> None:
+        for n in range(15):
+            await deliver(handle, f"Subject: {name} {n}\r\n\r\nbody {n}\r\n".encode(), box)
+
+    async def read() -> int:
+        reads = 0
+        while not done:
+            changes = await reader.email_changes(account.id, start, None, 1000)
+            assert len(changes.created) == changes.state - start
+            reads += 1
+        return reads
+
+    async def writers() -> None:
+        nonlocal done
+        try:
+            await asyncio.gather(write(first, inbox.id, "a"), write(second, other.id, "b"))
+        finally:
+            done = True
+
+    _, reads = await asyncio.gather(writers(), read())
+    assert reads > 0
+    final = await reader.email_changes(account.id, start, None, 1000)
+    assert (len(final.created), final.state) == (30, start + 30)

@@ -47,6 +47,7 @@ from pochta.store.model import (  # noqa: E402
     ChangeKind,
     MailboxView,
     MetadataLimits,
+    ModSeq,
     QuotaLimits,
     QuotaUsage,
     Target,
@@ -1077,6 +1078,45 @@ async def test_migration_0036_adds_the_tables_of_blobs_kept_in_the_database(data
             lambda c: [c.execute(select(func.count()).select_from(t)).scalar() for t in tables]
         )
         assert counts == [0, 0]
+    finally:
+        await store.close()
+
+
+async def test_migration_0037_counts_each_account_from_its_highest_modseq(data_dir: Path) -> None:
+    # A store at revision 0036 with mail: one message in two mailboxes, one flagged, an account
+    # with no mail. The upgrade gives each account its counter at its mailboxes' highest MODSEQ and
+    # a live Email record per message it holds; the next write takes the MODSEQ above it.
+    store = await open_sqlite_store(data_dir, Settings())
+    alice = await make_account(store)
+    bob = await make_account(store, "bob@example.org")
+    inbox, sent = await mailbox(store, alice), await mailbox(store, alice, "Sent")
+    [both, _] = await deliver(store, make_message("both"), inbox.id, sent.id)
+    [alone] = await deliver(store, make_message("alone"), inbox.id)
+    await store.set_flags(inbox.id, [alone.uid], "add", ["\\Seen"])
+    await store.close()
+    downgrade_to(data_dir, "0036")
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME)
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(mailboxes)")}
+    finally:
+        conn.close()
+    assert not {"account_modseq", "account_emails", "mailbox_tombstones"} & tables
+    assert not {"created_modseq", "meta_modseq"} & columns
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        highest = max([(await refreshed(store, box)).highestmodseq for box in (inbox, sent)])
+        assert await store.account_state(alice.id) == highest
+        assert await store.account_state(bob.id) == 1  # its new mailboxes' MODSEQ
+        changes = await store.email_changes(alice.id, ModSeq(0), None, 100)
+        assert changes.created == (both.message_id, alone.message_id)
+        assert (changes.updated, changes.destroyed, changes.state) == ((), (), highest)
+        assert (await store.mailbox_changes(alice.id, highest, None, 100)).created == ()
+        [placed] = await deliver(store, make_message("after"), sent.id)
+        assert placed.entry.modseq == highest + 1
+        changes = await store.email_changes(alice.id, highest, None, 100)
+        assert changes.created == (placed.message_id,)
+        assert (await store.reconstruct(dry_run=True)).counters_changed == 0
     finally:
         await store.close()
 
