@@ -1121,6 +1121,38 @@ async def test_migration_0037_counts_each_account_from_its_highest_modseq(data_d
         await store.close()
 
 
+async def test_reconstruct_rebuilds_the_account_counter_and_email_records(data_dir: Path) -> None:
+    # Damage behind the store's back: the counter behind the mailboxes, a held message without its
+    # record, a record of a message the account does not hold. Reconstruct repairs all three, with a
+    # new MODSEQ that a client's next changes see.
+    store = await open_sqlite_store(data_dir, Settings())
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    [placed] = await deliver(store, make_message("kept"), inbox.id)
+    state = await store.account_state(account.id)
+    await store.close()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.execute("UPDATE account_modseq SET modseq = 0")
+        conn.execute("DELETE FROM account_emails")
+        conn.execute(
+            "INSERT INTO account_emails (account_id, message_id, created, changed) VALUES (?, 999, 1, 1)",
+            (account.id,),
+        )
+    finally:
+        conn.close()
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        assert (await store.reconstruct(dry_run=True)).counters_changed == 3
+        await store.reconstruct()
+        assert (await store.reconstruct(dry_run=True)).counters_changed == 0
+        assert await store.account_state(account.id) == state + 1
+        changes = await store.email_changes(account.id, state, None, 100)
+        assert (changes.created, changes.updated, changes.destroyed) == ((placed.message_id,), (), (999,))
+    finally:
+        await store.close()
+
+
 async def test_migration_0027_adds_dmarc_results(data_dir: Path) -> None:
     # A store at revision 0026: the upgrade adds the (empty) results table; rows go in, come back
     # before a time and are deleted by it.
