@@ -44,6 +44,7 @@ async def test_account_modseqs_increase_across_mailboxes(store: Store) -> None:
     for n in range(3):
         for box in (inbox, other):
             [placed] = await deliver(store, make_message(f"m{n}{box.name}"), box.id)
+            assert placed.entry is not None
             seen.append(placed.entry.modseq)
     assert seen == sorted(set(seen))  # one counter: every write above the one before, whatever mailbox
     inbox, other = await refreshed(store, inbox), await refreshed(store, other)
@@ -253,6 +254,7 @@ async def test_account_emails_carry_mailboxes_keywords_and_the_earliest_date(sto
     # Keywords: the union of the copies' flags, except \Seen, which needs every copy seen.
     assert email.flags == {"$Work", "\\Flagged"}
     assert (email.received_at, email.received_tz) == (int(early.timestamp()), 0)
+    assert first.entry is not None
     assert email.size == first.entry.size
     await store.set_flags(other.id, [second.uid], "add", ["\\Seen"])
     [email] = await store.account_emails_in(account.id, [first.message_id])
