@@ -393,7 +393,8 @@ async def test_racing_references_and_collections_never_leave_a_reference_to_a_mi
 async def test_migration_0036_adds_the_blob_tables_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     engine = create_engine(pg_url)
     try:
-        with engine.begin() as conn:  # a database at 0034: without the two tables
+        with engine.begin() as conn:  # a database at 0034: without the two tables (nor 0037's)
+            conn.execute(text(pg_env.UNDO_0037))
             conn.execute(text("DROP TABLE large_blob_chunks; DROP TABLE large_blobs"))
             conn.execute(text("UPDATE alembic_version SET version_num = '0034'"))
         settings = _settings(url=pg_url, blobs="postgresql", inline_blob_max=0)
