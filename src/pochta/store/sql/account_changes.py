@@ -169,17 +169,22 @@ def mailbox_changes(
     conn: Connection, account_id: AccountId, since: ModSeq, after: ChangesPosition | None, limit: int
 ) -> MailboxChanges:
     """``email_changes`` for the account's mailboxes. A mailbox changed at the highest of its
-    creation, its last name/subscription/role/rights change and its HIGHESTMODSEQ (its counts move
-    only with its own messages); the counts alone changed when only the last is past ``since``."""
+    creation, its last name/subscription/role/rights change, and the last change of its counts;
+    the counts alone changed when only the last is past ``since``. Its counts change with its own
+    messages (its HIGHESTMODSEQ) and with every Email it holds: an Email's ``$seen`` is all its
+    copies' (``AccountEmail``), so a copy read elsewhere can make it read here too
+    (``_counts_changed``)."""
     state = _check(conn, account_id, since, after, limit)
     position = after if after is not None else ChangesPosition(since, _PAST_EVERY_ID)
     b, t = mailboxes.c, mailbox_tombstones.c
+    held_changed = _counts_changed(conn, account_id, since)
     # (changed, id, created, destroyed, counts only): a few hundred rows at most, walked here.
     records: list[tuple[int, int, int, int | None, bool]] = []
     for row in conn.execute(
         select(b.id, b.created_modseq, b.meta_modseq, b.highestmodseq).where(b.account_id == account_id)
     ):
-        changed = max(row.created_modseq, row.meta_modseq, row.highestmodseq)
+        counts = max(row.highestmodseq, held_changed.get(int(row.id), 0))
+        changed = max(row.created_modseq, row.meta_modseq, counts)
         counts_only = row.created_modseq <= since and row.meta_modseq <= since
         records.append((changed, row.id, row.created_modseq, None, counts_only))
     for gone in conn.execute(
@@ -209,6 +214,21 @@ def mailbox_changes(
         reported += 1
         position = ChangesPosition(ModSeq(changed), mailbox_id)
     return MailboxChanges(*_lists(found), frozenset(counts), state)
+
+
+def _counts_changed(conn: Connection, account_id: AccountId, since: ModSeq) -> dict[int, int]:
+    """For each mailbox of the account holding an Email changed since ``since``: the last such
+    change (the Emails changed since a recent state are few; the walk starts at the index)."""
+    e, m, b = account_emails.c, membership.c, mailboxes.c
+    rows = conn.execute(
+        select(m.mailbox_id, func.max(e.changed).label("changed"))
+        .select_from(account_emails)
+        .join(membership, m.message_id == e.message_id)
+        .join(mailboxes, and_(b.id == m.mailbox_id, b.account_id == e.account_id))
+        .where(e.account_id == account_id, e.changed > since, e.destroyed.is_(None))
+        .group_by(m.mailbox_id)
+    )
+    return {int(row.mailbox_id): int(row.changed) for row in rows}
 
 
 def account_emails_in(

@@ -207,6 +207,18 @@ async def test_mailbox_changes_follow_the_tree_and_the_counts(store: Store) -> N
     assert (changes.created, changes.updated, changes.destroyed) == ((), (inbox.id,), ())
     assert changes.counts_only == {inbox.id}
 
+    # The same message in two mailboxes, read in one: the Email is read only when both copies are
+    # ($seen is every copy's), so the other mailbox's unread count moves too, its MODSEQ does not.
+    [copy_a] = await deliver(store, make_message("twice"), inbox.id)
+    [copy_b] = await deliver(store, make_message("twice"), made.id)
+    await store.set_flags(inbox.id, [copy_a.uid], "add", ["\\Seen"])
+    state = await store.account_state(account.id)
+    await store.set_flags(made.id, [copy_b.uid], "add", ["\\Seen"])  # now the Email is read
+    assert (await refreshed(store, inbox)).highestmodseq <= state
+    changes = await store.mailbox_changes(account.id, state, None, 100)
+    assert set(changes.updated) == {made.id, inbox.id}
+    assert changes.counts_only == {made.id, inbox.id}
+
     state = changes.state
     await store.rename_mailbox(account.id, "Projects", "Work")
     await store.set_subscribed(account.id, "INBOX", not inbox.subscribed)
