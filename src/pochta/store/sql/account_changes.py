@@ -183,8 +183,8 @@ def mailbox_changes(
     for row in conn.execute(
         select(b.id, b.created_modseq, b.meta_modseq, b.highestmodseq).where(b.account_id == account_id)
     ):
-        counts = max(row.highestmodseq, held_changed.get(int(row.id), 0))
-        changed = max(row.created_modseq, row.meta_modseq, counts)
+        counted = max(row.highestmodseq, held_changed.get(int(row.id), 0))
+        changed = max(row.created_modseq, row.meta_modseq, counted)
         counts_only = row.created_modseq <= since and row.meta_modseq <= since
         records.append((changed, row.id, row.created_modseq, None, counts_only))
     for gone in conn.execute(
