@@ -65,6 +65,8 @@ class MailMethods:
             background: bool = False,
         ) -> T: ...
 
+        async def _run_mail_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
+
     # Views and changes
 
     async def open_view(self, mailbox_id: MailboxId) -> MailboxView:
@@ -120,7 +122,8 @@ class MailMethods:
     # Deleting mailboxes and accounts: their messages released by ``pg/mail.drop_mailboxes``
 
     async def delete_mailbox(self, account_id: AccountId, name: str) -> None:
-        await self.run_write(
+        # READ COMMITTED, the account's counter taken first (``sql/account_modseq``).
+        await self._run_mail_write(
             lambda c, e: mailbox_tree.delete_mailbox(c, e, account_id, name, drop=mail.drop_mailboxes)
         )
 

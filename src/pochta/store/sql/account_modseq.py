@@ -2,7 +2,10 @@
 (``store/sql/mail_writes`` takes its values through ``MailOps.bump_mailbox``): mailbox creation,
 renaming, subscription, ACL changes and deletion, which JMAP's Mailbox/changes reports
 (``mailboxes.created_modseq``, ``meta_modseq``, ``mailbox_tombstones``). SQLAlchemy Core, both
-engines. On PostgreSQL the UPDATE locks the counter row until commit, as the mail writes' do."""
+engines. On PostgreSQL the UPDATE locks the counter row until commit, as the mail writes' do: each
+of these writes takes its value first of all and runs at READ COMMITTED (``_run_mail_write``), so
+that it waits for the account's mail writes instead of aborting on them (serializable, a folder
+created while mail arrived ran out of retries)."""
 
 from __future__ import annotations
 
@@ -37,16 +40,12 @@ def take_modseq(conn: Connection, account_id: AccountId) -> ModSeq:
     return modseq
 
 
-def mark_mailboxes_changed(
-    conn: Connection, account_id: AccountId, mailbox_ids: Iterable[MailboxId]
-) -> ModSeq:
-    """Name, parent, subscription, role or rights of these mailboxes of the account changed: one
-    new MODSEQ as their ``meta_modseq``."""
-    modseq = take_modseq(conn, account_id)
+def mark_mailboxes_changed(conn: Connection, mailbox_ids: Iterable[MailboxId], modseq: ModSeq) -> None:
+    """Name, parent, subscription, role or rights of these mailboxes changed at ``modseq`` (taken
+    by the write first of all, ``take_modseq``): their ``meta_modseq``."""
     ids = sorted(set(mailbox_ids))
     if ids:
         conn.execute(update(mailboxes).where(mailboxes.c.id.in_(ids)).values(meta_modseq=modseq))
-    return modseq
 
 
 def tombstone_mailbox(

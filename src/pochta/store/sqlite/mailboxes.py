@@ -52,7 +52,8 @@ def new_uidvalidity(conn: Connection) -> int:
     Seeded from the clock (so a store rebuilt from scratch does not repeat old values) and strictly
     increasing through a counter kept in ``meta``.
     """
-    row = conn.execute(select(meta.c.value).where(meta.c.key == "last_uidvalidity")).first()
+    # Locked (PostgreSQL; SQLite has one writer): two creations at READ COMMITTED take turns.
+    row = conn.execute(select(meta.c.value).where(meta.c.key == "last_uidvalidity").with_for_update()).first()
     last = int(row.value) if row is not None else 0
     value = max(last + 1, int(time.time()))
     if value >= 2**32:
@@ -155,6 +156,8 @@ def create_mailbox(
     conn: Connection, events: list[Change], account_id: AccountId, name: str, special_use: str | None
 ) -> MailboxInfo:
     require_account(conn, account_id)
+    # The account's counter first (its row lock, on PostgreSQL, orders the account's writes).
+    modseq = take_modseq(conn, account_id)
     if _mailbox_by_name(conn, account_id, name) is not None:
         raise AlreadyExists(f"mailbox {name!r} already exists")
     # A name subscribed to while it did not exist is subscribed once it does.
@@ -167,7 +170,7 @@ def create_mailbox(
         > 0
     )
     # JMAP Mailbox/changes: created at the account's next MODSEQ.
-    info = insert_mailbox(conn, account_id, name, special_use, subscribed, take_modseq(conn, account_id))
+    info = insert_mailbox(conn, account_id, name, special_use, subscribed, modseq)
     events.append(Change(ChangeKind.MAILBOX, account_id, info.id, info.highestmodseq))
     return info
 
@@ -192,6 +195,7 @@ def _subtree(conn: Connection, account_id: AccountId, name: str) -> list[Row[Any
 def rename_mailbox(
     conn: Connection, events: list[Change], account_id: AccountId, old: str, new: str
 ) -> list[MailboxInfo]:
+    modseq = take_modseq(conn, account_id)  # first: the counter before any other row
     rows = _subtree(conn, account_id, old)
     if not any(row.name == old for row in rows):
         raise NotFound(f"no mailbox {old!r}")
@@ -214,7 +218,7 @@ def rename_mailbox(
     stmt = update(mailboxes).where(mailboxes.c.id == bindparam("b_id"))
     conn.execute(stmt, [{"b_id": mid, "name": f"\x01renaming\x01{mid}"} for mid in renamed])
     conn.execute(stmt, [{"b_id": mid, "name": name} for mid, name in renamed.items()])
-    mark_mailboxes_changed(conn, account_id, renamed)  # each one's name or parent changed
+    mark_mailboxes_changed(conn, renamed, modseq)  # each one's name or parent changed
     result = []
     for row in rows:
         result.append(replace(mailbox_info(row), name=renamed[row.id]))
@@ -258,6 +262,7 @@ def delete_mailbox(
     drop: DropMailboxes = drop_mailboxes,
 ) -> None:
     """``drop``: the engine's form of ``drop_mailboxes`` (``pg/mail``'s on PostgreSQL)."""
+    take_modseq(conn, account_id)  # first: the counter before any other row (``drop`` takes its own)
     row = _mailbox_by_name(conn, account_id, name)
     if row is None:
         raise NotFound(f"no mailbox {name!r}")
@@ -273,11 +278,12 @@ def set_subscribed(
     conn: Connection, events: list[Change], account_id: AccountId, name: str, subscribed: bool
 ) -> None:
     require_account(conn, account_id)
+    modseq = take_modseq(conn, account_id)  # first: the counter before any other row
     row = _mailbox_by_name(conn, account_id, name)
     if row is not None:
         if bool(row.subscribed) != subscribed:
             conn.execute(update(mailboxes).where(mailboxes.c.id == row.id).values(subscribed=subscribed))
-            mark_mailboxes_changed(conn, account_id, [row.id])  # JMAP Mailbox isSubscribed
+            mark_mailboxes_changed(conn, [row.id], modseq)  # JMAP Mailbox isSubscribed
             events.append(Change(ChangeKind.MAILBOX, account_id, row.id, row.highestmodseq))
         return
     where = (subscriptions.c.account_id == account_id, subscriptions.c.name == name)
