@@ -418,7 +418,8 @@ class StoreSettings(Section):
     view_snapshot_behind: int = Field(
         100,
         ge=1,
-        description="A stored snapshot this many changes (MODSEQs) behind its mailbox is written again by "
+        description="A stored snapshot this many changes (messages changed or expunged) behind its mailbox "
+        "is written again by "
         "the housekeeper's next round, so that a process opening the mailbox applies a short delta.",
     )
     view_snapshot_warm: bool = Field(

@@ -29,6 +29,7 @@ from typing import Any, BinaryIO, Literal, Protocol, TypeVar, overload, runtime_
 
 from pochta.mime import ParsedMessage
 from pochta.store.api_features import (
+    AccountStateStore,
     AclStore,
     DkimKeyStore,
     DmarcReportStore,
@@ -678,6 +679,7 @@ class PeerWarmedCaches(Protocol):
 class Store(
     Directory,
     MailStore,
+    AccountStateStore,
     AclStore,
     SieveScriptStore,
     SieveStateStore,

@@ -10,6 +10,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from pochta.store.account_state_model import (
+    AccountEmail,
+    ChangesPosition,
+    EmailChanges,
+    EmailThread,
+    MailboxChanges,
+)
 from pochta.store.dkim_model import DkimKey, KeyState
 from pochta.store.dmarc_model import DmarcRow
 from pochta.store.fetch_model import FetchAccount, FetchMark, FetchRunResult, NewFetchAccount
@@ -19,6 +26,8 @@ from pochta.store.migrate_state_model import MigratedMessage, MigrateFolder, Mig
 from pochta.store.model import (
     AccountId,
     MailboxId,
+    MessageId,
+    ModSeq,
     SharedMailbox,
 )
 from pochta.store.queue_model import NewQueueEntry, QueueEntry, QueueId, RecipientOutcome
@@ -72,6 +81,44 @@ class OutboundQueue(Protocol):
     async def delete_queue_entry(self, queue_id: QueueId) -> bool: ...
     async def queue_next_due(self) -> datetime | None:
         """The earliest time a queued message becomes due (or its lease expires); None when empty."""
+
+
+class AccountStateStore(Protocol):
+    """An account's state for JMAP (``store/sql/account_changes`` tells the rules and the paging):
+    one MODSEQ counter per account, from which every MODSEQ of its mailboxes is drawn."""
+
+    async def account_state(self, account_id: AccountId) -> ModSeq:
+        """The account's MODSEQ counter (its mailboxes' highest before its first write): the state of
+        its Emails and Mailboxes."""
+        ...
+
+    async def email_changes(
+        self, account_id: AccountId, since: ModSeq, after: ChangesPosition | None, limit: int
+    ) -> EmailChanges:
+        """Email ids created, updated, destroyed since ``since`` (past ``after``, a page's
+        position), at most ``limit``; CannotCalculateChanges for a state older than the pruned
+        records or newer than the counter."""
+        ...
+
+    async def mailbox_changes(
+        self, account_id: AccountId, since: ModSeq, after: ChangesPosition | None, limit: int
+    ) -> MailboxChanges: ...
+
+    async def account_emails_in(
+        self, account_id: AccountId, message_ids: Iterable[MessageId]
+    ) -> list[AccountEmail]:
+        """The account's Emails among these messages (those it holds), in message id order."""
+        ...
+
+    async def email_threads(
+        self, account_id: AccountId, message_ids: Iterable[MessageId]
+    ) -> list[EmailThread]:
+        """The thread and record of each of these Emails the account holds or held."""
+        ...
+
+    async def thread_emails(self, account_id: AccountId, thread_ids: Iterable[int]) -> list[EmailThread]:
+        """Every Email (records not pruned) the account holds or held in these threads."""
+        ...
 
 
 class AclStore(Protocol):

@@ -194,8 +194,59 @@ mailboxes = Table(
     Column("recent", Integer, nullable=False, server_default="0"),  # messages from first_recent_uid on
     # Every keyword ever stored in the mailbox, space-separated (revision 0022, sqlite_keywords).
     Column("keywords", Text, nullable=False, server_default=""),
+    # Revision 0038, JMAP Mailbox/changes (``sql/account_changes``): the account MODSEQ (below) of the
+    # mailbox's creation and of the last change of its name, subscription, role or ACL (0: before).
+    Column("created_modseq", BigInteger, nullable=False, server_default="0"),
+    Column("meta_modseq", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("account_id", "name"),
     sqlite_autoincrement=True,
+)
+
+# Revision 0038: one MODSEQ counter per account. Every MODSEQ a mailbox of the account takes is drawn
+# from here (``MailOps.bump_mailbox``): the counter is the account's highest MODSEQ, JMAP's state of
+# its Emails and Mailboxes. A table of its own, not a column of ``accounts``: an update of
+# ``accounts`` moves directory_version and would drop directory caches at every delivery. ``pruned``:
+# the highest MODSEQ of the change records pruned (older states cannot be answered). A row is made
+# by the revision for each account, and by the first write of an account made later.
+account_modseq = Table(
+    "account_modseq",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("modseq", BigInteger, nullable=False),
+    Column("pruned", BigInteger, nullable=False, server_default="0"),
+)
+
+# Revision 0038, JMAP Email/changes: one row per message (messages.id) the account holds or held:
+# the account MODSEQ at which it came into the account, at which it last changed (a membership or
+# flags), and at which its last membership went (NULL: held). A destroyed row stays as a tombstone
+# until pruned with the expunge records (``account_modseq.pruned`` rises). No FK to messages: the
+# tombstone outlives the message row.
+account_emails = Table(
+    "account_emails",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", Integer, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("changed", BigInteger, nullable=False),
+    Column("destroyed", BigInteger, nullable=True),
+    # A destroyed row's thread (message_threads' rows go with the message row): Thread/changes.
+    Column("thread_id", Integer, nullable=True),
+    PrimaryKeyConstraint("account_id", "message_id"),
+    Index(None, "account_id", "changed"),
+    sqlite_with_rowid=False,
+)
+
+# Revision 0038, JMAP Mailbox/changes: the mailboxes deleted, at which account MODSEQ, with the one
+# of their creation (created and deleted since a state: neither reported). Pruned with the rest.
+mailbox_tombstones = Table(
+    "mailbox_tombstones",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("mailbox_id", Integer, nullable=False),
+    Column("created_modseq", BigInteger, nullable=False),
+    Column("modseq", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "mailbox_id"),
+    sqlite_with_rowid=False,
 )
 
 # RFC 9051 §6.3.10: a client may subscribe to a name that does not exist (or no longer exists);
@@ -562,6 +613,8 @@ __all__ = [
     "INDEX_ADD",
     "INDEX_DROP",
     "INDEX_FILL",
+    "account_emails",
+    "account_modseq",
     "account_settings",
     "account_units",
     "accounts",
@@ -586,6 +639,7 @@ __all__ = [
     "mail_rules",
     "mailbox_acl",
     "mailbox_snapshots",
+    "mailbox_tombstones",
     "mailboxes",
     "membership",
     "message_header_values",

@@ -394,7 +394,8 @@ async def test_migration_0036_adds_the_blob_tables_on_postgresql(pg_url: str, tm
     engine = create_engine(pg_url)
     try:
         with engine.begin() as conn:  # a database at 0034: without the tables of 0036 and later
-            conn.execute(text("DROP TABLE large_blob_chunks, large_blobs, web_sessions"))
+            conn.execute(text(pg_env.UNDO_AFTER_0036))
+            conn.execute(text("DROP TABLE large_blob_chunks; DROP TABLE large_blobs"))
             conn.execute(text("UPDATE alembic_version SET version_num = '0034'"))
         settings = _settings(url=pg_url, blobs="postgresql", inline_blob_max=0)
         store = await open_pg_store(pg_url, tmp_path, settings)

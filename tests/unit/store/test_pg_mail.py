@@ -5,6 +5,7 @@ shape: wire forms read back without ``reconstruct``, DELETED-STORAGE, and UID se
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import pytest
@@ -75,3 +76,80 @@ async def test_deleted_storage_counts_the_deleted_messages_only(store: Store) ->
     assert await store.deleted_storage(inbox.id) == len(large) + len(small)
     await store.expunge(inbox.id, [flagged.uid])
     assert await store.deleted_storage(inbox.id) == len(small)
+
+
+async def test_an_accounts_writes_commit_in_modseq_order(store_factory: suite.StoreFactory) -> None:  # noqa: F811
+    # Two handles (two processes' pools on PostgreSQL) deliver to two mailboxes of one account at
+    # once while a third reads its changes over and over. Every delivery takes one MODSEQ of the
+    # account's counter and makes one Email, so a snapshot at state S holds exactly S - start new
+    # Emails: a reader that saw a later MODSEQ committed before an earlier one would count fewer.
+    first, second, reader = await store_factory(), await store_factory(), await store_factory()
+    account = await make_account(first)
+    inbox = await mailbox(first, account)
+    other = await first.create_mailbox(account.id, "Other")
+    start = await first.account_state(account.id)
+    done = False
+
+    async def write(handle: Store, box: int, name: str) -> None:
+        for n in range(15):
+            await deliver(handle, f"Subject: {name} {n}\r\n\r\nbody {n}\r\n".encode(), box)
+
+    async def read() -> int:
+        reads = 0
+        while not done:
+            changes = await reader.email_changes(account.id, start, None, 1000)
+            assert len(changes.created) == changes.state - start
+            reads += 1
+        return reads
+
+    async def writers() -> None:
+        nonlocal done
+        try:
+            await asyncio.gather(write(first, inbox.id, "a"), write(second, other.id, "b"))
+        finally:
+            done = True
+
+    _, reads = await asyncio.gather(writers(), read())
+    assert reads > 0
+    final = await reader.email_changes(account.id, start, None, 1000)
+    assert (len(final.created), final.state) == (30, start + 30)
+
+
+async def test_mailbox_tree_writes_wait_for_the_accounts_mail(store_factory: suite.StoreFactory) -> None:  # noqa: F811
+    # Creating, subscribing, sharing and deleting folders while mail keeps arriving in the same
+    # account: each takes the account's MODSEQ counter, which the deliveries hold in turn. On
+    # PostgreSQL these writes wait for the row (READ COMMITTED); serializable, they aborted on it
+    # past every retry.
+    first, second = await store_factory(), await store_factory()
+    account = await make_account(first)
+    inbox = await mailbox(first, account)
+    done = False
+
+    async def deliveries(handle: Store, tag: str) -> int:
+        n = 0
+        while not done:
+            await deliver(handle, f"Subject: {tag} {n}\r\n\r\nbody\r\n".encode(), inbox.id)
+            n += 1
+        return n
+
+    async def tree() -> None:
+        nonlocal done
+        try:
+            for i in range(8):
+                made = await second.create_mailbox(account.id, f"Folder {i}")
+                await second.set_subscribed(account.id, f"Folder {i}", False)
+                await second.set_mailbox_acl(made.id, "anyone", "lr")
+                await second.rename_mailbox(account.id, f"Folder {i}", f"Renamed {i}")
+                if i % 2:
+                    await second.delete_mailbox(account.id, f"Renamed {i}")
+        finally:
+            done = True
+
+    _, *counts = await asyncio.gather(tree(), deliveries(first, "a"), deliveries(second, "b"))
+    names = {box.name for box in await first.mailboxes(account.id)}
+    assert {f"Renamed {i}" for i in range(0, 8, 2)} <= names
+    assert not {f"Renamed {i}" for i in range(1, 8, 2)} & names
+    changes = await first.mailbox_changes(account.id, 1, None, 1000)
+    assert len(changes.created) == 4
+    total = await first.email_changes(account.id, 1, None, 100_000)
+    assert len(total.created) == sum(counts)

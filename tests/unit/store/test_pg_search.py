@@ -183,7 +183,8 @@ async def test_messages_stored_before_the_index_are_filled(store: PgStore, pg_ur
 async def test_revision_0035_builds_the_indexes_on_a_database_at_0034(pg_url: str, tmp_path: Path) -> None:
     for name in TRIGRAM_INDEXES:
         _sql(pg_url, f"DROP INDEX {name}")
-    _sql(pg_url, "DROP TABLE large_blob_chunks, large_blobs")  # revision 0036's, after this one
+    _sql(pg_url, pg_env.UNDO_AFTER_0036)  # the revisions after this one
+    _sql(pg_url, "DROP TABLE large_blob_chunks, large_blobs")
     _sql(pg_url, "UPDATE alembic_version SET version_num = '0034'")
     handle = await open_pg_store(pg_url, tmp_path / "data", Settings())
     try:

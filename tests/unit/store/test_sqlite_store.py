@@ -47,6 +47,7 @@ from pochta.store.model import (  # noqa: E402
     ChangeKind,
     MailboxView,
     MetadataLimits,
+    ModSeq,
     QuotaLimits,
     QuotaUsage,
     Target,
@@ -1106,6 +1107,77 @@ async def test_migration_0037_adds_the_webmail_sessions(data_dir: Path) -> None:
         await store.close()
 
 
+async def test_migration_0038_counts_each_account_from_its_highest_modseq(data_dir: Path) -> None:
+    # A store at revision 0037 with mail: one message in two mailboxes, one flagged, an account
+    # with no mail. The upgrade gives each account its counter at its mailboxes' highest MODSEQ and
+    # a live Email record per message it holds; the next write takes the MODSEQ above it.
+    store = await open_sqlite_store(data_dir, Settings())
+    alice = await make_account(store)
+    bob = await make_account(store, "bob@example.org")
+    inbox, sent = await mailbox(store, alice), await mailbox(store, alice, "Sent")
+    [both, _] = await deliver(store, make_message("both"), inbox.id, sent.id)
+    [alone] = await deliver(store, make_message("alone"), inbox.id)
+    await store.set_flags(inbox.id, [alone.uid], "add", ["\\Seen"])
+    await store.close()
+    downgrade_to(data_dir, "0037")
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME)
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(mailboxes)")}
+    finally:
+        conn.close()
+    assert not {"account_modseq", "account_emails", "mailbox_tombstones"} & tables
+    assert not {"created_modseq", "meta_modseq"} & columns
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        highest = max([(await refreshed(store, box)).highestmodseq for box in (inbox, sent)])
+        assert await store.account_state(alice.id) == highest
+        assert await store.account_state(bob.id) == 1  # its new mailboxes' MODSEQ
+        changes = await store.email_changes(alice.id, ModSeq(0), None, 100)
+        assert changes.created == (both.message_id, alone.message_id)
+        assert (changes.updated, changes.destroyed, changes.state) == ((), (), highest)
+        assert (await store.mailbox_changes(alice.id, highest, None, 100)).created == ()
+        [placed] = await deliver(store, make_message("after"), sent.id)
+        assert placed.entry.modseq == highest + 1
+        changes = await store.email_changes(alice.id, highest, None, 100)
+        assert changes.created == (placed.message_id,)
+        assert (await store.reconstruct(dry_run=True)).counters_changed == 0
+    finally:
+        await store.close()
+
+
+async def test_reconstruct_rebuilds_the_account_counter_and_email_records(data_dir: Path) -> None:
+    # Damage behind the store's back: the counter behind the mailboxes, a held message without its
+    # record, a record of a message the account does not hold. Reconstruct repairs all three, with a
+    # new MODSEQ that a client's next changes see.
+    store = await open_sqlite_store(data_dir, Settings())
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    [placed] = await deliver(store, make_message("kept"), inbox.id)
+    state = await store.account_state(account.id)
+    await store.close()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME, isolation_level=None)
+    try:
+        conn.execute("UPDATE account_modseq SET modseq = 0")
+        conn.execute("DELETE FROM account_emails")
+        conn.execute(
+            "INSERT INTO account_emails (account_id, message_id, created, changed) VALUES (?, 999, 1, 1)",
+            (account.id,),
+        )
+    finally:
+        conn.close()
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        assert (await store.reconstruct(dry_run=True)).counters_changed == 3
+        await store.reconstruct()
+        assert (await store.reconstruct(dry_run=True)).counters_changed == 0
+        assert await store.account_state(account.id) == state + 1
+        changes = await store.email_changes(account.id, state, None, 100)
+        assert (changes.created, changes.updated, changes.destroyed) == ((placed.message_id,), (), (999,))
+    finally:
+        await store.close()
+
+
 async def test_migration_0027_adds_dmarc_results(data_dir: Path) -> None:
     # A store at revision 0026: the upgrade adds the (empty) results table; rows go in, come back
     # before a time and are deleted by it.
@@ -1554,6 +1626,11 @@ UNDO: dict[str, str] = {
     "0035": "",
     # blobs kept in the database (store.blobs = "postgresql"; empty on SQLite)
     "0036": "DROP TABLE large_blob_chunks; DROP TABLE large_blobs;",
+    # the account MODSEQ counters and JMAP's change records
+    "0038": (
+        "DROP TABLE mailbox_tombstones; DROP TABLE account_emails; DROP TABLE account_modseq; "
+        "ALTER TABLE mailboxes DROP COLUMN meta_modseq; ALTER TABLE mailboxes DROP COLUMN created_modseq;"
+    ),
     # the webmail's sessions
     "0037": (
         "DROP INDEX ix_web_sessions_expires; DROP INDEX ix_web_sessions_account_id; DROP TABLE web_sessions;"

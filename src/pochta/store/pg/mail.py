@@ -7,7 +7,11 @@ differs from SQLite (``sqlite/mail``):
   placeholders), in the job's transaction. A set of UIDs is one statement whatever its size: its
   ranges go as two arrays joined with ``unnest`` (SQLite needs a statement per 200 ranges).
 - The mail writes run at READ COMMITTED (``PgStore._run_mail_write``) and take turns by row
-  locks, held until they commit: a write's first read of a mailbox locks its row
+  locks, held until they commit. The order, always: the counter rows of the accounts the write
+  touches (``account_modseq``, in account id order, ``lock_accounts`` first of all: an account's
+  writes take their MODSEQs and commit one after the other, so a reader that sees MODSEQ n of an
+  account sees every lower one), then the mailbox rows, then the quota usage rows, then message
+  rows. A write's first read of a mailbox locks its row
   (``mailbox_box``; deliver's is the UPDATE that hands out UIDs and the MODSEQ, or its keyword
   list's read), and a quota check that finds a limit locks the usage rows it bounds and reads them
   again (``enforce_quota``). Each statement reads what was committed before it, so a write that
@@ -25,7 +29,7 @@ differs from SQLite (``sqlite/mail``):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -42,6 +46,7 @@ from pochta.store.model import (
     Uid,
 )
 from pochta.store.schema import INDEX_ADD, INDEX_DROP
+from pochta.store.sql.account_modseq import take_modseq, tombstone_mailbox
 from pochta.store.sql.mail_rows import (
     PARSE_VERSION,
     Box,
@@ -69,10 +74,12 @@ __all__ = [
     "entry_row",
     "fetch_rows",
     "insert_memberships",
+    "lock_accounts",
     "mailbox_box",
     "range_arrays",
     "read_box",
     "read_entries",
+    "record_emails",
     "release_messages",
     "retain_messages",
     "take_recent",
@@ -96,10 +103,40 @@ _SQL_BOX = "SELECT account_id, highestmodseq, uidvalidity, deleted FROM mailboxe
 # turns, and each reads its memberships after the one before it committed (module docstring).
 _SQL_BOX_LOCKED = _SQL_BOX + " FOR NO KEY UPDATE"
 SQL_BOX_BY_NAME = "SELECT id FROM mailboxes WHERE account_id = %s AND name = %s"
+# The accounts of these mailboxes: their counter rows (made when missing) locked in id order.
+_SQL_LOCK_ACCOUNTS = (
+    "WITH made AS (INSERT INTO account_modseq (account_id, modseq) "
+    "SELECT DISTINCT account_id, 0 FROM mailboxes WHERE id = ANY(%s) ON CONFLICT (account_id) DO NOTHING) "
+    "SELECT account_id FROM account_modseq WHERE account_id IN "
+    "(SELECT account_id FROM mailboxes WHERE id = ANY(%s)) ORDER BY account_id FOR NO KEY UPDATE"
+)
+# ``sqlite/mail``'s two statements: the account's next MODSEQ, then the mailbox's bump.
+_SQL_TAKE_MODSEQ = (
+    "INSERT INTO account_modseq (account_id, modseq) SELECT account_id, highestmodseq + 1 "
+    "FROM mailboxes WHERE id = %s ON CONFLICT (account_id) DO UPDATE "
+    "SET modseq = GREATEST(account_modseq.modseq + 1, excluded.modseq) RETURNING modseq"
+)
 _SQL_BUMP_MAILBOX = (
-    "UPDATE mailboxes SET uidnext = uidnext + %s, highestmodseq = highestmodseq + 1, "
+    "UPDATE mailboxes SET uidnext = uidnext + %s, highestmodseq = %s, "
     "messages = messages + %s, unseen = unseen + %s, deleted = deleted + %s, size = size + %s "
     "WHERE id = %s RETURNING uidnext, highestmodseq, uidvalidity, account_id"
+)
+_SQL_EMAIL_ADDED = (
+    "INSERT INTO account_emails (account_id, message_id, created, changed, destroyed) "
+    "VALUES (%s, %s, %s, %s, NULL) ON CONFLICT (account_id, message_id) DO UPDATE SET "
+    "created = CASE WHEN account_emails.destroyed IS NULL THEN account_emails.created "
+    "ELSE excluded.created END, changed = excluded.changed, destroyed = NULL"
+)
+_SQL_EMAIL_CHANGED = (
+    "INSERT INTO account_emails (account_id, message_id, created, changed, destroyed) "
+    "VALUES (%s, %s, %s, %s, NULL) ON CONFLICT (account_id, message_id) DO UPDATE SET "
+    "changed = excluded.changed"
+)
+_SQL_EMAIL_REMOVED = (
+    "UPDATE account_emails SET changed = %s, destroyed = CASE WHEN EXISTS (SELECT 1 FROM membership AS m "
+    "JOIN mailboxes AS b ON b.id = m.mailbox_id WHERE m.message_id = %s AND b.account_id = %s) "
+    "THEN NULL ELSE %s END, thread_id = (SELECT thread_id FROM message_threads "
+    "WHERE account_id = %s AND message_id = %s) WHERE account_id = %s AND message_id = %s"
 )
 _SQL_ADD_QUOTA = (
     "INSERT INTO quota_usage (account_id, bytes, messages) VALUES (%s, %s, %s) "
@@ -239,12 +276,39 @@ def bump_mailbox(
     deleted: int = 0,
     size: int = 0,
 ) -> BumpedMailbox:
-    """``sqlite/mail.bump_mailbox``: reserve UIDs, take a new MODSEQ, move the counters, in one
-    UPDATE whose row lock serialises the writers of this mailbox."""
-    rows = fetch_rows(conn, _SQL_BUMP_MAILBOX, (uids, messages, unseen, deleted, size, mailbox_id))
-    if not rows:
+    """``sqlite/mail.bump_mailbox``: take the account's next MODSEQ (its counter row locked until
+    commit: ``lock_accounts`` took it already), reserve UIDs and move the counters, in an UPDATE
+    whose row lock serialises the writers of this mailbox."""
+    taken = fetch_rows(conn, _SQL_TAKE_MODSEQ, (mailbox_id,))
+    if not taken:
         raise NotFound(f"no mailbox with id {mailbox_id}")
-    return BumpedMailbox(*rows[0])
+    params = (uids, taken[0][0], messages, unseen, deleted, size, mailbox_id)
+    return BumpedMailbox(*fetch_rows(conn, _SQL_BUMP_MAILBOX, params)[0])
+
+
+def lock_accounts(conn: Connection, mailbox_ids: Sequence[MailboxId]) -> None:
+    """``MailOps.lock_accounts``: the counter rows of the accounts of these mailboxes, locked in
+    account id order before any mailbox row (the module docstring's lock order), until commit."""
+    ids = sorted(set(mailbox_ids))
+    conn.exec_driver_sql(_SQL_LOCK_ACCOUNTS, (ids, ids)).fetchall()
+
+
+def record_emails(
+    conn: Connection,
+    account_id: AccountId,
+    modseq: ModSeq,
+    added: Iterable[MessageId] = (),
+    changed: Iterable[MessageId] = (),
+    removed: Iterable[MessageId] = (),
+) -> None:
+    """``MailOps.record_emails`` (``sqlite/mail.record_emails``'s statements)."""
+    _many(conn, _SQL_EMAIL_ADDED, [(account_id, mid, modseq, modseq) for mid in sorted(set(added))])
+    _many(conn, _SQL_EMAIL_CHANGED, [(account_id, mid, modseq, modseq) for mid in sorted(set(changed))])
+    _many(
+        conn,
+        _SQL_EMAIL_REMOVED,
+        [(modseq, mid, account_id, modseq, account_id, mid, account_id, mid) for mid in sorted(set(removed))],
+    )
 
 
 def enforce_quota(conn: Connection, additional: dict[AccountId, tuple[int, int]]) -> None:
@@ -408,11 +472,14 @@ def drop_mailboxes(conn: Connection, events: list[Change], rows: Sequence[Any]) 
     """Delete mailboxes (rows of ``mailboxes``) with their memberships: refcounts and quota follow,
     blob files are collected later."""
     for mailbox in rows:
+        modseq = take_modseq(conn, mailbox.account_id)  # first: the counter before any other row
         usage = fetch_rows(conn, _SQL_MAILBOX_USAGE, (mailbox.id,))
         for sql in _SQL_DROP_MAILBOX:
             conn.exec_driver_sql(sql, {"id": mailbox.id})
         adjust_quota(
             conn, mailbox.account_id, -sum(int(size) for _, _, size in usage), -sum(n for _, n, _ in usage)
         )
+        record_emails(conn, mailbox.account_id, modseq, removed=[int(mid) for mid, _, _ in usage])
         release_messages(conn, Counter({int(mid): int(n) for mid, n, _ in usage}))
+        tombstone_mailbox(conn, mailbox.account_id, mailbox.id, mailbox.created_modseq, modseq)
         events.append(Change(ChangeKind.MAILBOX, mailbox.account_id, mailbox.id, mailbox.highestmodseq))

@@ -104,7 +104,8 @@ class MailMethods(PgJobs):
     # Deleting mailboxes and accounts: their messages released by ``pg/mail.drop_mailboxes``
 
     async def delete_mailbox(self, account_id: AccountId, name: str) -> None:
-        await self.run_write(
+        # READ COMMITTED, the account's counter taken first (``sql/account_modseq``).
+        await self._run_mail_write(
             lambda c, e: mailbox_tree.delete_mailbox(c, e, account_id, name, drop=mail.drop_mailboxes)
         )
 

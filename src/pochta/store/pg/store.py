@@ -53,6 +53,7 @@ from pochta.store.pg.schema import create_schema
 from pochta.store.pg.search_methods import SearchMethods
 from pochta.store.pg.server_hooks import ServerHooks
 from pochta.store.pg.version import VersionReader
+from pochta.store.sql.account_state_methods import AccountStateMethods
 from pochta.store.sql.acl import AclMethods
 from pochta.store.sql.directory_methods import DirectoryMethods
 from pochta.store.sql.dkim import DkimMethods
@@ -85,6 +86,7 @@ class PgStore(
     MailMethods,
     MailWriteMethods,
     MailboxTreeMethods,
+    AccountStateMethods,
     PgMaintenanceMethods,
     SearchMethods,
     IndexerMethods,

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from pochta.store.api import NotFound
 from pochta.store.model import SHARED_KIND, AccountId, Change, MailboxId, MailboxInfo, SharedMailbox
 from pochta.store.schema import accounts, mailbox_acl, mailboxes
+from pochta.store.sql.account_modseq import mark_mailboxes_changed, take_modseq
 from pochta.store.sqlite.mail import mailbox_info
 from pochta.store.sqlite.mailboxes import get_mailbox_by_id
 
@@ -25,6 +26,7 @@ T = TypeVar("T")
 class _Jobs(Protocol):
     async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
     async def run_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
+    async def _run_mail_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
 
 
 def mailbox_acl_entries(conn: Connection, mailbox_id: MailboxId) -> dict[str, str]:
@@ -35,8 +37,12 @@ def mailbox_acl_entries(conn: Connection, mailbox_id: MailboxId) -> dict[str, st
 
 
 def set_acl_entry(conn: Connection, mailbox_id: MailboxId, identifier: str, rights: str | None) -> None:
-    if get_mailbox_by_id(conn, mailbox_id) is None:
+    box = get_mailbox_by_id(conn, mailbox_id)
+    if box is None:
         raise NotFound(f"no mailbox {mailbox_id}")
+    # JMAP Mailbox/changes: the owner's mailbox changed (its myRights for others, shareWith); the
+    # counter is taken before any row of the change is written.
+    mark_mailboxes_changed(conn, [mailbox_id], take_modseq(conn, box.account_id))
     where = (mailbox_acl.c.mailbox_id == mailbox_id, mailbox_acl.c.identifier == identifier)
     if rights is None:
         conn.execute(delete(mailbox_acl).where(*where))
@@ -71,7 +77,8 @@ class AclMethods:
     async def set_mailbox_acl(
         self: _Jobs, mailbox_id: MailboxId, identifier: str, rights: str | None
     ) -> None:
-        await self.run_write(lambda c, e: set_acl_entry(c, mailbox_id, identifier, rights))
+        # As the mail writes (READ COMMITTED on PostgreSQL): it takes the owner's MODSEQ counter.
+        await self._run_mail_write(lambda c, e: set_acl_entry(c, mailbox_id, identifier, rights))
 
     async def shared_mailboxes(
         self: _Jobs, identifiers: Sequence[str], exclude: AccountId

@@ -9,12 +9,22 @@ EXPUNGE. Each runs in the caller's write transaction over a Connection and is wr
   ``copy_messages`` raise QuotaExceeded before anything of the job is kept.
 - Each write bumps a mailbox's HIGHESTMODSEQ once and stamps every membership it touched with the
   new value (RFC 7162 §3.1 allows one value for the messages one command changed).
+- Every MODSEQ is drawn from the account's counter (``account_modseq``): the next value is the
+  counter plus one, and at least the mailbox's HIGHESTMODSEQ plus one, written to both. A mailbox's
+  MODSEQs still only grow (RFC 7162 §3.1.1 allows gaps); the counter is the account's highest
+  MODSEQ, the state of JMAP's Email and Mailbox changes (``sql/account_changes``).
+- A write first takes the counters of the accounts it touches (``MailOps.lock_accounts``): on
+  PostgreSQL their rows are locked in account id order until commit, before any mailbox row, so
+  an account's writes commit in MODSEQ order. SQLite has one writer.
+- In the same write, ``MailOps.record_emails`` keeps the account's Email records (``account_emails``):
+  a message that comes into an account with no membership of it is created (again, after it was
+  destroyed); a flag change, or a membership added or removed while others remain, changes it;
+  the last membership's removal destroys it. Each at the write's MODSEQ of that account.
 - A mailbox's keyword list is bounded (``MailOps.admit_keywords``): a keyword past the limit is
   stored nowhere, the rest of the write goes on.
 
 How an engine makes the UID and MODSEQ allocation safe against concurrent writers is its own: one
-writer at a time on SQLite, the row lock of ``bump_mailbox``'s UPDATE and SERIALIZABLE transactions
-on PostgreSQL.
+writer at a time on SQLite, row locks in a fixed order on PostgreSQL (``pg/mail``).
 """
 
 from __future__ import annotations
@@ -143,6 +153,24 @@ class MailOps(Protocol):
         apply the counter deltas, atomically; NotFound when there is no such mailbox."""
         ...
 
+    def lock_accounts(self, conn: Connection, mailbox_ids: Sequence[MailboxId]) -> None:
+        """Take the MODSEQ counters of the accounts of these mailboxes for the rest of the write,
+        before anything else is read or locked (the module docstring)."""
+        ...
+
+    def record_emails(
+        self,
+        conn: Connection,
+        account_id: AccountId,
+        modseq: ModSeq,
+        added: Iterable[MessageId] = (),
+        changed: Iterable[MessageId] = (),
+        removed: Iterable[MessageId] = (),
+    ) -> None:
+        """The account's Email records after its memberships were written: ``added`` (memberships
+        inserted), ``changed`` (flags), ``removed`` (memberships deleted)."""
+        ...
+
     def enforce_quota(self, conn: Connection, additional: dict[AccountId, tuple[int, int]]) -> None: ...
 
     def adjust_quota(self, conn: Connection, account_id: AccountId, size: int, count: int) -> None: ...
@@ -195,6 +223,7 @@ def deliver(
     """One message into these mailboxes (UIDs in target order per mailbox), all or nothing."""
     if not targets:
         return []
+    ops.lock_accounts(conn, [target.mailbox_id for target in targets])
     store_blob(conn, message.blob)
     message_id = ops.upsert_message(conn, message, len(targets))
     size = message.blob.size
@@ -213,6 +242,7 @@ def deliver(
     rows: list[MembershipRow] = []
     saved = int(time.time())  # RFC 8514 §3: the save date, whatever internal date APPEND gave
     quota: dict[AccountId, list[int]] = {}
+    last_modseq: dict[AccountId, ModSeq] = {}
     for mid, indexes in by_box.items():
         box = ops.bump_mailbox(
             conn,
@@ -236,6 +266,7 @@ def deliver(
                 date_from_parts(epoch, tz), message.blob,
             )  # fmt: skip
             placed[i] = Placed(mid, box.uidvalidity, uid, message_id, entry)
+        last_modseq[box.account_id] = box.highestmodseq  # each bump's is above the one before
         used = quota.setdefault(box.account_id, [0, 0])
         used[0] += len(indexes) * size
         used[1] += len(indexes)
@@ -246,6 +277,8 @@ def deliver(
     ops.insert_memberships(conn, rows)
     for account, (octets, count) in sorted(quota.items()):
         ops.adjust_quota(conn, account, octets, count)
+    for account, modseq in sorted(last_modseq.items()):
+        ops.record_emails(conn, account, modseq, added=[message_id])
     return [p for p in placed if p is not None]
 
 
@@ -289,6 +322,7 @@ def set_flags(
     """One MODSEQ for the messages whose flags change; none for a write that changes nothing."""
     if op not in ("add", "remove", "replace"):
         raise ValueError(f"unknown flag operation {op!r}")
+    ops.lock_accounts(conn, [mailbox_id])
     box = ops.mailbox_box(conn, mailbox_id)
     wanted = stored_flags(flags)
     changes: list[tuple[EntryRow, dict[str, str]]] = []
@@ -319,6 +353,7 @@ def set_flags(
             for row, new in changes
         ],
     )
+    ops.record_emails(conn, box.account_id, modseq, changed=[row.message_id for row, _ in changes])
     changed = tuple(message_entry(row, new, modseq) for row, new in changes)
     events.append(Change(ChangeKind.FLAGS, box.account_id, mailbox_id, modseq, tuple(e.uid for e in changed)))
     return ChangeSet(mailbox_id, modseq, changed, (), tuple(failed))
@@ -353,6 +388,7 @@ def transfer(
     """COPY or MOVE from the account's mailbox ``source_id`` (NotFound when it is not one) to its
     mailbox of that (canonical) name, the lookups in the write transaction: None when there is no
     such destination, nothing copied."""
+    ops.lock_accounts(conn, [source_id])  # the destination is the same account's
     source = ops.mailbox_box(conn, source_id)
     if source.account_id != account_id:
         raise NotFound(f"no mailbox with id {source_id} in account {account_id}")
@@ -374,6 +410,8 @@ def copy_messages(
     source: Box | None = None,
 ) -> CopyResult:
     """COPY, or MOVE as copy plus expunge in one transaction."""
+    # Both accounts' counters, in id order (a COPY between shared mailboxes of two accounts).
+    ops.lock_accounts(conn, [source_id, destination_id])
     if source is None:
         source = ops.mailbox_box(conn, source_id)  # NotFound for a missing source
     rows = ops.read_entries(conn, source_id, normalize_uids(uids))
@@ -414,6 +452,7 @@ def copy_messages(
     # References are added before the move's expunge releases them, so no message hits zero between.
     ops.retain_messages(conn, Counter(row.message_id for row in rows))
     ops.adjust_quota(conn, box.account_id, size, len(rows))
+    ops.record_emails(conn, box.account_id, modseq, added=[row.message_id for row in rows])
     events.append(Change(ChangeKind.APPENDED, box.account_id, destination_id, modseq, new_uids))
     entries = tuple(
         message_entry(row, modseq=modseq, uid=uid) for uid, row in zip(new_uids, rows, strict=True)
@@ -446,6 +485,8 @@ def remove_memberships(
     uids = [row.uid for row in rows]
     ops.delete_memberships(conn, mailbox_id, uids, modseq, int(time.time()))
     ops.adjust_quota(conn, box.account_id, -size, -len(rows))
+    # Before the release, which takes the thread rows of a message nobody holds any more.
+    ops.record_emails(conn, box.account_id, modseq, removed=[row.message_id for row in rows])
     ops.release_messages(conn, Counter(row.message_id for row in rows))
     events.append(Change(ChangeKind.EXPUNGED, box.account_id, mailbox_id, modseq, tuple(uids)))
     return modseq
@@ -455,6 +496,7 @@ def expunge(
     ops: MailOps, conn: Connection, events: list[Change], mailbox_id: MailboxId, uids: Iterable[Uid] | None
 ) -> ChangeSet:
     """Expunge exactly these UIDs (those that exist; None: every message of the mailbox)."""
+    ops.lock_accounts(conn, [mailbox_id])
     box = ops.mailbox_box(conn, mailbox_id)
     rows = ops.read_entries(conn, mailbox_id, None if uids is None else normalize_uids(uids))
     if not rows:
@@ -470,6 +512,7 @@ def expunge_deleted(
     the write transaction itself: no read before the write, and no message flagged or unflagged
     between the choice and the expunge. Nothing to do (the mailbox's counter says no \\Deleted
     message): no write at all."""
+    ops.lock_accounts(conn, [mailbox_id])
     box = ops.mailbox_box(conn, mailbox_id)
     if not box.deleted:
         return ChangeSet(mailbox_id, box.highestmodseq)

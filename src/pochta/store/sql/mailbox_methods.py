@@ -1,6 +1,8 @@
 """The async face of the mailbox tree (list, look up, create, rename, subscribe), once for both
 stores: each a read or write job over ``sqlite/mailboxes``' functions, which are SQLAlchemy Core
-throughout. Deleting a mailbox is each store's own (what goes with its messages differs)."""
+throughout. Deleting a mailbox is each store's own (what goes with its messages differs). The
+writes take the account's MODSEQ counter first and run as the mail writes do (``_run_mail_write``:
+READ COMMITTED on PostgreSQL, ``sql/account_modseq`` says why)."""
 
 from __future__ import annotations
 
@@ -24,13 +26,7 @@ class MailboxTreeMethods:
 
         async def run_read(self, fn: Callable[[Connection], T]) -> T: ...
 
-        async def run_write(
-            self,
-            fn: Callable[[Connection, list[Change]], T],
-            *,
-            durable: bool = True,
-            background: bool = False,
-        ) -> T: ...
+        async def _run_mail_write(self, fn: Callable[[Connection, list[Change]], T]) -> T: ...
 
     async def mailboxes(self, account_id: AccountId) -> list[MailboxInfo]:
         return await self.run_read(lambda c: mailbox_tree.list_mailboxes(c, account_id))
@@ -44,15 +40,19 @@ class MailboxTreeMethods:
     async def create_mailbox(
         self, account_id: AccountId, name: str, special_use: str | None = None
     ) -> MailboxInfo:
-        return await self.run_write(
+        return await self._run_mail_write(
             lambda c, e: mailbox_tree.create_mailbox(c, e, account_id, name, special_use)
         )
 
     async def rename_mailbox(self, account_id: AccountId, old: str, new: str) -> list[MailboxInfo]:
-        return await self.run_write(lambda c, e: mailbox_tree.rename_mailbox(c, e, account_id, old, new))
+        return await self._run_mail_write(
+            lambda c, e: mailbox_tree.rename_mailbox(c, e, account_id, old, new)
+        )
 
     async def set_subscribed(self, account_id: AccountId, name: str, subscribed: bool) -> None:
-        await self.run_write(lambda c, e: mailbox_tree.set_subscribed(c, e, account_id, name, subscribed))
+        await self._run_mail_write(
+            lambda c, e: mailbox_tree.set_subscribed(c, e, account_id, name, subscribed)
+        )
 
     async def subscriptions(self, account_id: AccountId) -> list[str]:
         return await self.run_read(lambda c: mailbox_tree.list_subscriptions(c, account_id))

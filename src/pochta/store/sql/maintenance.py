@@ -39,9 +39,12 @@ from pochta.store.blobs import BlobStore
 from pochta.store.model import BlobRef, Change, MailboxId, ReconstructReport
 from pochta.store.schema import (
     INDEX_FILL,
+    account_emails,
+    account_modseq,
     expunge_horizon,
     expunged,
     mailbox_snapshots,
+    mailbox_tombstones,
     mailboxes,
     membership,
     message_search_text,
@@ -50,6 +53,7 @@ from pochta.store.schema import (
     quota_usage,
     search_queue,
 )
+from pochta.store.sql.account_modseq import recount_account_state
 from pochta.store.sql.mail_rows import PARSE_VERSION
 from pochta.store.sqlite import keywords, search
 from pochta.store.sqlite import quota as sqlite_quota
@@ -364,6 +368,8 @@ def recount(conn: Connection, apply: bool, report: ReconstructReport, forms: Rec
     # Domain usage (revision 0017): the triggers carried the accounts' corrections to it; a domain
     # row wrong on its own is found here.
     sqlite_quota.recount_domains(conn, report, apply)
+    # The account MODSEQ counters and Email records (revision 0038), after the mailboxes' MODSEQs.
+    report.counters_changed += recount_account_state(conn, apply)
 
 
 def referenced_blobs(conn: Connection) -> set[str]:
@@ -427,7 +433,35 @@ def _prune_batch(conn: Connection, events: list[Change], cutoff: int) -> tuple[i
             delete(expunged).where(expunged.c.mailbox_id == mailbox_id, expunged.c.modseq <= modseq)
         )
         deleted += int(pruned.rowcount or 0)
+        prune_account_records(conn, mailbox_id, modseq)
     return len(found), deleted
+
+
+def prune_account_records(conn: Connection, mailbox_id: MailboxId, modseq: int) -> None:
+    """JMAP's tombstones of the mailbox's account up to ``modseq`` go with its expunge records
+    (account MODSEQs grow with time, so they are as old): its Email and Mailbox changes can no
+    longer be told from a state before it (``account_modseq.pruned``, RFC 8620 §5.2)."""
+    owner = conn.execute(select(mailboxes.c.account_id).where(mailboxes.c.id == mailbox_id)).first()
+    if owner is None:
+        return
+    account_id = owner.account_id
+    conn.execute(
+        delete(account_emails).where(
+            account_emails.c.account_id == account_id,
+            account_emails.c.destroyed.is_not(None),
+            account_emails.c.destroyed <= modseq,
+        )
+    )
+    conn.execute(
+        delete(mailbox_tombstones).where(
+            mailbox_tombstones.c.account_id == account_id, mailbox_tombstones.c.modseq <= modseq
+        )
+    )
+    conn.execute(
+        update(account_modseq)
+        .where(account_modseq.c.account_id == account_id, account_modseq.c.pruned < modseq)
+        .values(pruned=modseq)
+    )
 
 
 async def prune_expunged(

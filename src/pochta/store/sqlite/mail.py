@@ -136,11 +136,35 @@ def deleted_entries(conn: Connection, mailbox_id: MailboxId) -> list[EntryRow]:
 _SQL_BOX = "SELECT account_id, highestmodseq, uidvalidity, deleted FROM mailboxes WHERE id = ?"
 _SQL_BOX_BY_NAME = "SELECT id FROM mailboxes WHERE account_id = ? AND name = ?"
 
-# One statement per mailbox and operation: reserve UIDs, take the next MODSEQ and move the counters.
+# Two statements per mailbox and operation: take the account's next MODSEQ (above the mailbox's own
+# too: ``store/sql/mail_writes`` tells why), then reserve UIDs, set the MODSEQ and move the counters.
+_SQL_TAKE_MODSEQ = (
+    "INSERT INTO account_modseq (account_id, modseq) SELECT account_id, highestmodseq + 1 "
+    "FROM mailboxes WHERE id = ? ON CONFLICT (account_id) DO UPDATE "
+    "SET modseq = max(account_modseq.modseq + 1, excluded.modseq) RETURNING modseq"
+)
 _SQL_BUMP_MAILBOX = (
-    "UPDATE mailboxes SET uidnext = uidnext + ?, highestmodseq = highestmodseq + 1, "
+    "UPDATE mailboxes SET uidnext = uidnext + ?, highestmodseq = ?, "
     "messages = messages + ?, unseen = unseen + ?, deleted = deleted + ?, size = size + ? "
     "WHERE id = ? RETURNING uidnext, highestmodseq, uidvalidity, account_id"
+)
+# The account's Email records (``store/sql/mail_writes.record_emails`` tells the rules).
+_SQL_EMAIL_ADDED = (
+    "INSERT INTO account_emails (account_id, message_id, created, changed, destroyed) "
+    "VALUES (?1, ?2, ?3, ?3, NULL) ON CONFLICT (account_id, message_id) DO UPDATE SET "
+    "created = CASE WHEN account_emails.destroyed IS NULL THEN account_emails.created "
+    "ELSE excluded.created END, changed = excluded.changed, destroyed = NULL"
+)
+_SQL_EMAIL_CHANGED = (
+    "INSERT INTO account_emails (account_id, message_id, created, changed, destroyed) "
+    "VALUES (?1, ?2, ?3, ?3, NULL) ON CONFLICT (account_id, message_id) DO UPDATE SET "
+    "changed = excluded.changed"
+)
+_SQL_EMAIL_REMOVED = (
+    "UPDATE account_emails SET changed = ?3, destroyed = CASE WHEN EXISTS (SELECT 1 FROM membership AS m "
+    "JOIN mailboxes AS b ON b.id = m.mailbox_id WHERE m.message_id = ?2 AND b.account_id = ?1) "
+    "THEN NULL ELSE ?3 END, thread_id = (SELECT thread_id FROM message_threads "
+    "WHERE account_id = ?1 AND message_id = ?2) WHERE account_id = ?1 AND message_id = ?2"
 )
 _SQL_ADD_QUOTA = (
     "INSERT INTO quota_usage (account_id, bytes, messages) VALUES (?, ?, ?) "
@@ -199,14 +223,34 @@ def bump_mailbox(
     Returns the mailbox's new uidnext (the reserved UIDs end just below it), highestmodseq (the new
     MODSEQ), uidvalidity and account_id. UIDs are never handed out twice; MODSEQs only grow.
     """
-    rows = (
-        driver_connection(conn)
-        .execute(_SQL_BUMP_MAILBOX, (uids, messages, unseen, deleted, size, mailbox_id))
-        .fetchall()  # to the end, so that the statement is finished before the next one
-    )
-    if not rows:
+    raw = driver_connection(conn)
+    # fetchall: to the end, so that each statement is finished before the next one
+    taken = raw.execute(_SQL_TAKE_MODSEQ, (mailbox_id,)).fetchall()
+    if not taken:
         raise NotFound(f"no mailbox with id {mailbox_id}")
-    return BumpedMailbox(*rows[0])
+    params = (uids, taken[0][0], messages, unseen, deleted, size, mailbox_id)
+    return BumpedMailbox(*raw.execute(_SQL_BUMP_MAILBOX, params).fetchall()[0])
+
+
+def lock_accounts(conn: Connection, mailbox_ids: Sequence[MailboxId]) -> None:
+    """``MailOps.lock_accounts``: SQLite has one writer, whose transaction orders every write."""
+    del conn, mailbox_ids
+
+
+def record_emails(
+    conn: Connection,
+    account_id: AccountId,
+    modseq: ModSeq,
+    added: Iterable[MessageId] = (),
+    changed: Iterable[MessageId] = (),
+    removed: Iterable[MessageId] = (),
+) -> None:
+    """``MailOps.record_emails``: after the memberships were written."""
+    raw = driver_connection(conn)
+    for sql, ids in ((_SQL_EMAIL_ADDED, added), (_SQL_EMAIL_CHANGED, changed), (_SQL_EMAIL_REMOVED, removed)):
+        rows = [(account_id, mid, modseq) for mid in sorted(set(ids))]
+        if rows:
+            raw.executemany(sql, rows)
 
 
 def adjust_quota(conn: Connection, account_id: AccountId, size: int, count: int) -> None:

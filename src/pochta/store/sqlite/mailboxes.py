@@ -32,10 +32,12 @@ from pochta.store.schema import (
     meta,
     subscriptions,
 )
+from pochta.store.sql.account_modseq import mark_mailboxes_changed, take_modseq, tombstone_mailbox
 from pochta.store.sqlite.mail import (
     adjust_quota,
     chunked,
     mailbox_info,
+    record_emails,
     release_messages,
     require_account,
 )
@@ -50,7 +52,8 @@ def new_uidvalidity(conn: Connection) -> int:
     Seeded from the clock (so a store rebuilt from scratch does not repeat old values) and strictly
     increasing through a counter kept in ``meta``.
     """
-    row = conn.execute(select(meta.c.value).where(meta.c.key == "last_uidvalidity")).first()
+    # Locked (PostgreSQL; SQLite has one writer): two creations at READ COMMITTED take turns.
+    row = conn.execute(select(meta.c.value).where(meta.c.key == "last_uidvalidity").with_for_update()).first()
     last = int(row.value) if row is not None else 0
     value = max(last + 1, int(time.time()))
     if value >= 2**32:
@@ -63,8 +66,14 @@ def new_uidvalidity(conn: Connection) -> int:
 
 
 def insert_mailbox(
-    conn: Connection, account_id: AccountId, name: str, special_use: str | None, subscribed: bool
+    conn: Connection,
+    account_id: AccountId,
+    name: str,
+    special_use: str | None,
+    subscribed: bool,
+    created_modseq: int = 0,
 ) -> MailboxInfo:
+    """``created_modseq``: the account MODSEQ taken for the creation (0: with the account itself)."""
     values = {
         "account_id": account_id,
         "name": name,
@@ -77,6 +86,8 @@ def insert_mailbox(
         "unseen": 0,
         "deleted": 0,
         "size": 0,
+        "created_modseq": created_modseq,
+        "meta_modseq": created_modseq,
     }
     mailbox_id = conn.execute(insert(mailboxes).values(values)).inserted_primary_key[0]  # type: ignore[index]
     return MailboxInfo(
@@ -145,6 +156,8 @@ def create_mailbox(
     conn: Connection, events: list[Change], account_id: AccountId, name: str, special_use: str | None
 ) -> MailboxInfo:
     require_account(conn, account_id)
+    # The account's counter first (its row lock, on PostgreSQL, orders the account's writes).
+    modseq = take_modseq(conn, account_id)
     if _mailbox_by_name(conn, account_id, name) is not None:
         raise AlreadyExists(f"mailbox {name!r} already exists")
     # A name subscribed to while it did not exist is subscribed once it does.
@@ -156,7 +169,8 @@ def create_mailbox(
         ).rowcount
         > 0
     )
-    info = insert_mailbox(conn, account_id, name, special_use, subscribed)
+    # JMAP Mailbox/changes: created at the account's next MODSEQ.
+    info = insert_mailbox(conn, account_id, name, special_use, subscribed, modseq)
     events.append(Change(ChangeKind.MAILBOX, account_id, info.id, info.highestmodseq))
     return info
 
@@ -181,6 +195,7 @@ def _subtree(conn: Connection, account_id: AccountId, name: str) -> list[Row[Any
 def rename_mailbox(
     conn: Connection, events: list[Change], account_id: AccountId, old: str, new: str
 ) -> list[MailboxInfo]:
+    modseq = take_modseq(conn, account_id)  # first: the counter before any other row
     rows = _subtree(conn, account_id, old)
     if not any(row.name == old for row in rows):
         raise NotFound(f"no mailbox {old!r}")
@@ -203,6 +218,7 @@ def rename_mailbox(
     stmt = update(mailboxes).where(mailboxes.c.id == bindparam("b_id"))
     conn.execute(stmt, [{"b_id": mid, "name": f"\x01renaming\x01{mid}"} for mid in renamed])
     conn.execute(stmt, [{"b_id": mid, "name": name} for mid, name in renamed.items()])
+    mark_mailboxes_changed(conn, renamed, modseq)  # each one's name or parent changed
     result = []
     for row in rows:
         result.append(replace(mailbox_info(row), name=renamed[row.id]))
@@ -215,8 +231,10 @@ DropMailboxes = Callable[[Connection, list[Change], Sequence[Row[Any]]], None]
 
 
 def drop_mailboxes(conn: Connection, events: list[Change], rows: Sequence[Row[Any]]) -> None:
-    """Delete mailboxes with their memberships: refcounts and quota follow, blobs are collected later."""
+    """Delete mailboxes with their memberships: refcounts and quota follow, blobs are collected later;
+    the account's records for JMAP: the mailbox's tombstone, its messages changed or destroyed."""
     for mailbox in rows:
+        modseq = take_modseq(conn, mailbox.account_id)  # first: the counter before any other row
         usage = conn.execute(
             select(membership.c.message_id, func.count().label("n"), func.sum(messages.c.size).label("size"))
             .join_from(membership, messages, membership.c.message_id == messages.c.id)
@@ -230,7 +248,9 @@ def drop_mailboxes(conn: Connection, events: list[Change], rows: Sequence[Row[An
         adjust_quota(
             conn, mailbox.account_id, -sum(int(row.size) for row in usage), -sum(int(row.n) for row in usage)
         )
+        record_emails(conn, mailbox.account_id, modseq, removed=[int(row.message_id) for row in usage])
         release_messages(conn, Counter({int(row.message_id): int(row.n) for row in usage}))
+        tombstone_mailbox(conn, mailbox.account_id, mailbox.id, mailbox.created_modseq, modseq)
         events.append(Change(ChangeKind.MAILBOX, mailbox.account_id, mailbox.id, mailbox.highestmodseq))
 
 
@@ -242,6 +262,7 @@ def delete_mailbox(
     drop: DropMailboxes = drop_mailboxes,
 ) -> None:
     """``drop``: the engine's form of ``drop_mailboxes`` (``pg/mail``'s on PostgreSQL)."""
+    take_modseq(conn, account_id)  # first: the counter before any other row (``drop`` takes its own)
     row = _mailbox_by_name(conn, account_id, name)
     if row is None:
         raise NotFound(f"no mailbox {name!r}")
@@ -257,10 +278,12 @@ def set_subscribed(
     conn: Connection, events: list[Change], account_id: AccountId, name: str, subscribed: bool
 ) -> None:
     require_account(conn, account_id)
+    modseq = take_modseq(conn, account_id)  # first: the counter before any other row
     row = _mailbox_by_name(conn, account_id, name)
     if row is not None:
         if bool(row.subscribed) != subscribed:
             conn.execute(update(mailboxes).where(mailboxes.c.id == row.id).values(subscribed=subscribed))
+            mark_mailboxes_changed(conn, [row.id], modseq)  # JMAP Mailbox isSubscribed
             events.append(Change(ChangeKind.MAILBOX, account_id, row.id, row.highestmodseq))
         return
     where = (subscriptions.c.account_id == account_id, subscriptions.c.name == name)

@@ -57,6 +57,7 @@ from pochta.store.model import (
     VerifyReport,
 )
 from pochta.store.schema import INDEX_ADD
+from pochta.store.sql.account_state_methods import AccountStateMethods
 from pochta.store.sql.acl import AclMethods
 from pochta.store.sql.directory_methods import DirectoryMethods
 from pochta.store.sql.dkim import DkimMethods
@@ -103,6 +104,7 @@ _SQL_DIRECTORY_VERSION = "SELECT version FROM directory_version WHERE id = 1"
 class SqliteStore(
     MailWriteMethods,
     MailboxTreeMethods,
+    AccountStateMethods,
     DirectoryMethods,
     QueueMethods,
     QueryMethods,

@@ -395,17 +395,36 @@ def pack_snapshot(view: MailboxView) -> Snapshot | None:
     return Snapshot(info.id, info.uidvalidity, info.highestmodseq, len(view), texts, data)
 
 
+# How far behind a snapshot is: the rows of its delta (memberships changed and expunge records
+# since it). Not the MODSEQ distance: MODSEQs are drawn from the account's counter (revision 0038),
+# so a mailbox's distance counts the writes to the account's other mailboxes too; the distance is
+# only the first, cheap filter (at least one MODSEQ per row).
 _SQL_STALE_SNAPSHOTS = (
     "SELECT m.id FROM mailboxes AS m LEFT JOIN mailbox_snapshots AS s ON s.mailbox_id = m.id "
     "WHERE m.messages >= ?1 AND (s.mailbox_id IS NULL OR s.uidvalidity != m.uidvalidity "
-    "OR s.layout != ?2 OR m.highestmodseq - s.highestmodseq >= ?3) "
+    "OR s.layout != ?2 OR (m.highestmodseq - s.highestmodseq >= ?3 AND "
+    "(SELECT count(*) FROM membership AS r INDEXED BY ix_membership_mailbox_id_modseq "
+    "WHERE r.mailbox_id = m.id AND r.modseq > s.highestmodseq) + "
+    "(SELECT count(*) FROM expunged AS x INDEXED BY ix_expunged_mailbox_id_modseq "
+    "WHERE x.mailbox_id = m.id AND x.modseq > s.highestmodseq) >= ?3)) "
     "ORDER BY m.highestmodseq - coalesce(s.highestmodseq, 0) DESC LIMIT ?4"
 )
+_SQL_COUNT_DELTA = (
+    "SELECT count(*) FROM (SELECT 1 FROM membership INDEXED BY ix_membership_mailbox_id_modseq "
+    "WHERE mailbox_id = ?1 AND modseq > ?2 LIMIT ?3) UNION ALL "
+    "SELECT count(*) FROM (SELECT 1 FROM expunged INDEXED BY ix_expunged_mailbox_id_modseq "
+    "WHERE mailbox_id = ?1 AND modseq > ?2 LIMIT ?3)"
+)
+
+
+def delta_rows(raw: sqlite3.Connection, mailbox_id: MailboxId, since: int, cap: int) -> int:
+    """The rows of the mailbox's delta since the MODSEQ ``since``, counted up to ``cap`` per table."""
+    return sum(n for (n,) in raw.execute(_SQL_COUNT_DELTA, (mailbox_id, since, cap)))
 
 
 def stale_snapshots(raw: sqlite3.Connection, min_messages: int, behind: int, limit: int) -> list[MailboxId]:
     """Mailboxes of ``min_messages`` or more whose stored snapshot is missing, of another
-    UIDVALIDITY or layout, or ``behind`` MODSEQs or more behind (the furthest behind first)."""
+    UIDVALIDITY or layout, or ``behind`` changed rows or more behind (the furthest behind first)."""
     params = (min_messages, SNAPSHOT_LAYOUT, behind, limit)
     return [MailboxId(mailbox_id) for (mailbox_id,) in raw.execute(_SQL_STALE_SNAPSHOTS, params)]
 
@@ -696,7 +715,15 @@ def _open(
     # A cached view far behind (a worker's view of a mailbox that took a burst of deliveries since):
     # a newer stored snapshot and the short delta after it cost less than the long delta, which
     # applies its rows one by one in Python.
-    far = base is not None and big and info.highestmodseq - base.mailbox.highestmodseq > SNAPSHOT_REFRESH_ROWS
+    # Far: the MODSEQ distance first (cheap; it counts the writes to the account's other mailboxes
+    # too since revision 0038), then the rows of the delta themselves, counted up to the bound.
+    far = (
+        base is not None
+        and big
+        and info.highestmodseq - base.mailbox.highestmodseq > SNAPSHOT_REFRESH_ROWS
+        and delta_rows(raw, info.id, base.mailbox.highestmodseq, SNAPSHOT_REFRESH_ROWS + 1)
+        > SNAPSHOT_REFRESH_ROWS
+    )
     if base is not None and not far:
         delta = apply_delta(raw, base, info)
         if delta is not None:

@@ -24,6 +24,7 @@ is listed in ``__all__`` keeps covering all of them.
 
 from __future__ import annotations
 
+from pochta.testing.store_suite.account_state import *
 from pochta.testing.store_suite.acl import *
 from pochta.testing.store_suite.directory import *
 from pochta.testing.store_suite.dkim import *
@@ -51,6 +52,8 @@ __all__ = [
     "store",
     "test_a_units_change_switching_pop3_on_records_when",
     "test_account_crud_case_insensitive",
+    "test_account_emails_carry_mailboxes_keywords_and_the_earliest_date",
+    "test_account_modseqs_increase_across_mailboxes",
     "test_account_needs_domain",
     "test_account_settings_are_typed_and_removable",
     "test_acl_entries_and_shared_mailboxes",
@@ -74,6 +77,9 @@ __all__ = [
     "test_dkim_state_changes_are_one_write",
     "test_domain_crud",
     "test_domain_usage_follows_every_change",
+    "test_email_changes_follow_each_mail_write",
+    "test_email_changes_leave_out_what_came_and_went_since",
+    "test_email_changes_page_inside_one_writes_group",
     "test_expunge_deleted_chooses_in_the_write",
     "test_expunge_of_every_message",
     "test_expunge_records_and_uids_never_reused",
@@ -92,6 +98,7 @@ __all__ = [
     "test_keyword_list_keeps_every_keyword_stored",
     "test_large_new_blob_is_a_file",
     "test_login_unblocks",
+    "test_mailbox_changes_follow_the_tree_and_the_counts",
     "test_mailbox_create_get",
     "test_message_and_domain_quotas_refuse_what_does_not_fit",
     "test_metadata_account_limits_count_private_and_owned_shared_entries",
@@ -105,6 +112,7 @@ __all__ = [
     "test_open_blob_and_put_blob_file",
     "test_open_view_columns_and_lookup",
     "test_open_view_snapshot",
+    "test_pruned_records_cannot_answer_older_states",
     "test_queue_claims_across_handles_are_disjoint",
     "test_queue_deferral_failure_and_notices",
     "test_queue_enqueue_and_read_back",
@@ -125,6 +133,7 @@ __all__ = [
     "test_recent_is_taken_once",
     "test_reconstruct_dry_run_changes_nothing",
     "test_reconstruct_rebuilds_the_index",
+    "test_reconstruct_repairs_the_account_state",
     "test_reconstruct_restores_tampered_values",
     "test_recorded_setting_is_read_back",
     "test_rename_with_children_keeps_uidvalidity",
@@ -148,6 +157,7 @@ __all__ = [
     "test_switching_pop3_back_on_records_when",
     "test_thread_now_threads_what_the_indexer_has_not",
     "test_threads_follow_references_per_account",
+    "test_threads_of_changed_emails",
     "test_tls_results_count_per_day_and_row",
     "test_try_lock_is_exclusive_until_released",
     "test_unchanged_since",

@@ -1,0 +1,304 @@
+"""The account's MODSEQ counter and JMAP's change records (``AccountStateStore``): one counter
+per account from which every mailbox MODSEQ is drawn, Email and Mailbox changes since a state, page
+by page, the Emails' rows, the threads of changed Emails."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from pochta.store.account_state_model import CannotCalculateChanges, ChangesPosition, EmailChanges
+from pochta.store.api import Store
+from pochta.store.model import AccountId, MessageId, ModSeq
+from pochta.testing.store_suite.support import deliver, mailbox, make_account, make_message, refreshed
+
+__all__ = [
+    "test_account_emails_carry_mailboxes_keywords_and_the_earliest_date",
+    "test_account_modseqs_increase_across_mailboxes",
+    "test_email_changes_follow_each_mail_write",
+    "test_email_changes_leave_out_what_came_and_went_since",
+    "test_email_changes_page_inside_one_writes_group",
+    "test_mailbox_changes_follow_the_tree_and_the_counts",
+    "test_pruned_records_cannot_answer_older_states",
+    "test_reconstruct_repairs_the_account_state",
+    "test_threads_of_changed_emails",
+]
+
+EVERYTHING = -60.0  # prune_expunged's age: every record is older than a minute in the future
+
+
+async def _changes(store: Store, account: AccountId, since: ModSeq, limit: int = 1000) -> EmailChanges:
+    return await store.email_changes(account, since, None, limit)
+
+
+def _sets(changes: EmailChanges) -> tuple[set[int], set[int], set[int]]:
+    return set(changes.created), set(changes.updated), set(changes.destroyed)
+
+
+async def test_account_modseqs_increase_across_mailboxes(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    other = await store.create_mailbox(account.id, "Other")
+    seen: list[int] = []
+    for n in range(3):
+        for box in (inbox, other):
+            [placed] = await deliver(store, make_message(f"m{n}{box.name}"), box.id)
+            assert placed.entry is not None
+            seen.append(placed.entry.modseq)
+    assert seen == sorted(set(seen))  # one counter: every write above the one before, whatever mailbox
+    inbox, other = await refreshed(store, inbox), await refreshed(store, other)
+    state = await store.account_state(account.id)
+    assert state == max(inbox.highestmodseq, other.highestmodseq) == seen[-1]
+    # Per mailbox, CONDSTORE's rules hold: the mailbox's changes since a MODSEQ are its own.
+    changes = await store.changes_since(inbox.id, seen[0])
+    assert [entry.modseq for entry in changes.changed] == [seen[2], seen[4]]
+    await store.set_flags(other.id, [1], "add", ["\\Flagged"])
+    assert (await refreshed(store, other)).highestmodseq == await store.account_state(account.id) > state
+    # Another account has a counter of its own.
+    bob = await make_account(store, "bob@example.org")
+    assert await store.account_state(bob.id) == 1  # its mailboxes' MODSEQ, none taken yet
+
+
+async def test_email_changes_follow_each_mail_write(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    archive = await store.create_mailbox(account.id, "Kept")
+    bob = await make_account(store, "bob@example.org")
+    # Bob holds "one" throughout: its message row (and id) outlives Alice's copies.
+    await deliver(store, make_message("one"), (await mailbox(store, bob)).id)
+    start = await store.account_state(account.id)
+    [one] = await deliver(store, make_message("one"), inbox.id)
+    [two] = await deliver(store, make_message("two"), inbox.id)
+    delivered = await _changes(store, account.id, start)
+    assert (delivered.created, delivered.updated, delivered.destroyed) == (
+        (one.message_id, two.message_id), (), ()
+    )  # fmt: skip
+    assert delivered.state == await store.account_state(account.id)
+    assert not delivered.has_more
+    assert await _changes(store, account.id, delivered.state) == EmailChanges((), (), (), delivered.state)
+
+    state = delivered.state
+    await store.set_flags(inbox.id, [one.uid], "add", ["\\Seen"])
+    assert _sets(await _changes(store, account.id, state)) == (set(), {one.message_id}, set())
+
+    state = await store.account_state(account.id)
+    copied = await store.transfer(inbox.id, [one.uid, two.uid], archive.id, move=False)
+    assert _sets(await _changes(store, account.id, state)) == (set(), {one.message_id, two.message_id}, set())
+
+    # Expunging one of two copies changes the Email; expunging the last destroys it.
+    state = await store.account_state(account.id)
+    await store.expunge(inbox.id, [one.uid])
+    assert _sets(await _changes(store, account.id, state)) == (set(), {one.message_id}, set())
+    state = await store.account_state(account.id)
+    await store.expunge(archive.id, [copied.destination_uids[0]])
+    assert _sets(await _changes(store, account.id, state)) == (set(), set(), {one.message_id})
+
+    # A MOVE keeps the Email (updated: its mailboxes changed); two copies in one mailbox: one id.
+    state = await store.account_state(account.id)
+    await store.transfer(archive.id, [copied.destination_uids[1]], inbox.id, move=True)
+    assert _sets(await _changes(store, account.id, state)) == (set(), {two.message_id}, set())
+    [held] = await store.account_emails_in(account.id, [two.message_id])
+    assert held.mailbox_ids == (inbox.id,)
+
+    # Delivered again after it was destroyed: created again, since the state of its destruction.
+    state = await store.account_state(account.id)
+    [again] = await deliver(store, make_message("one"), archive.id)
+    assert again.message_id == one.message_id  # one message row per blob, kept by Bob's copy
+    assert _sets(await _changes(store, account.id, state)) == ({one.message_id}, set(), set())
+    # From the first state, both are created (one was destroyed in between, and is back).
+    assert _sets(await _changes(store, account.id, start)) == ({one.message_id, two.message_id}, set(), set())
+
+    # A mailbox deleted with its messages destroys the Emails it held last.
+    state = await store.account_state(account.id)
+    await store.delete_mailbox(account.id, "Kept")
+    assert _sets(await _changes(store, account.id, state)) == (set(), set(), {one.message_id})
+
+
+async def test_email_changes_leave_out_what_came_and_went_since(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    [old] = await deliver(store, make_message("old"), inbox.id)
+    state = await store.account_state(account.id)
+    [brief] = await deliver(store, make_message("brief"), inbox.id)
+    await store.set_flags(inbox.id, [brief.uid], "add", ["\\Seen"])
+    await store.expunge(inbox.id, [brief.uid, old.uid])
+    changes = await _changes(store, account.id, state)
+    # RFC 8620 §5.2: created and destroyed since the state: in no list; destroyed: the old one.
+    assert (changes.created, changes.updated, changes.destroyed) == ((), (), (old.message_id,))
+    # A state from the future, or a page size of nothing, is refused.
+    with pytest.raises(CannotCalculateChanges):
+        await _changes(store, account.id, ModSeq(changes.state + 1))
+    with pytest.raises(ValueError, match="at least one"):
+        await _changes(store, account.id, state, limit=0)
+
+
+async def test_email_changes_page_inside_one_writes_group(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    other = await store.create_mailbox(account.id, "Other")
+    placed = [(await deliver(store, make_message(f"p{n}"), inbox.id))[0] for n in range(5)]
+    ids = [p.message_id for p in placed]
+    state = await store.account_state(account.id)
+    # One COPY: five records at one MODSEQ, then a sixth message delivered after.
+    await store.transfer(inbox.id, [p.uid for p in placed], other.id, move=False)
+    [sixth] = await deliver(store, make_message("sixth"), other.id)
+    pages: list[EmailChanges] = []
+    after: ChangesPosition | None = None
+    while True:
+        page = await store.email_changes(account.id, state, after, 2)
+        pages.append(page)
+        assert len(page.created) + len(page.updated) + len(page.destroyed) <= 2
+        if not page.has_more:
+            break
+        after = page.position
+        if len(pages) == 2:
+            # Between pages: an Email of the first page changes again, one not reported yet goes,
+            # and a new one comes. Nothing is lost, nothing said twice in contradiction.
+            await store.set_flags(inbox.id, [placed[0].uid], "add", ["\\Flagged"])
+            await store.expunge(inbox.id, [placed[4].uid])
+            await store.expunge(other.id, [5])  # placed[4]'s copy: its last membership
+            [late] = await deliver(store, make_message("late"), inbox.id)
+    assert [len(p.created) + len(p.updated) + len(p.destroyed) for p in pages[:2]] == [2, 2]
+    assert pages[-1].state == await store.account_state(account.id)
+    updated = {m for p in pages for m in p.updated}
+    created = {m for p in pages for m in p.created}
+    destroyed = {m for p in pages for m in p.destroyed}
+    assert updated == set(ids[:4])  # the five copied (placed[4] went), placed[0] twice
+    assert created == {sixth.message_id, late.message_id}
+    assert destroyed == {ids[4]}
+    # A position from another walk, or outside the state's range, is refused.
+    with pytest.raises(CannotCalculateChanges):
+        await store.email_changes(account.id, state, ChangesPosition(ModSeq(state - 1), 0), 2)
+
+
+async def test_pruned_records_cannot_answer_older_states(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    start = await store.account_state(account.id)
+    [gone] = await deliver(store, make_message("gone"), inbox.id)
+    [kept] = await deliver(store, make_message("kept"), inbox.id)
+    await store.expunge(inbox.id, [gone.uid])
+    after_expunge = await store.account_state(account.id)
+    assert _sets(await _changes(store, account.id, start)) == ({kept.message_id}, set(), set())
+    assert await store.prune_expunged(EVERYTHING) == 1
+    with pytest.raises(CannotCalculateChanges):
+        await _changes(store, account.id, start)
+    with pytest.raises(CannotCalculateChanges):
+        await store.mailbox_changes(account.id, start, None, 100)
+    # From the pruned state on, changes are told as before.
+    await store.set_flags(inbox.id, [kept.uid], "add", ["\\Seen"])
+    assert _sets(await _changes(store, account.id, after_expunge)) == (set(), {kept.message_id}, set())
+
+
+async def test_mailbox_changes_follow_the_tree_and_the_counts(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    start = await store.account_state(account.id)
+    made = await store.create_mailbox(account.id, "Projects")
+    child = await store.create_mailbox(account.id, "Projects/Old")
+    changes = await store.mailbox_changes(account.id, start, None, 100)
+    assert (set(changes.created), changes.updated, changes.destroyed) == ({made.id, child.id}, (), ())
+    assert changes.state == await store.account_state(account.id)
+
+    state = changes.state
+    await deliver(store, make_message("counted"), inbox.id)
+    changes = await store.mailbox_changes(account.id, state, None, 100)
+    assert (changes.created, changes.updated, changes.destroyed) == ((), (inbox.id,), ())
+    assert changes.counts_only == {inbox.id}
+
+    # The same message in two mailboxes, read in one: the Email is read only when both copies are
+    # ($seen is every copy's), so the other mailbox's unread count moves too, its MODSEQ does not.
+    [copy_a] = await deliver(store, make_message("twice"), inbox.id)
+    [copy_b] = await deliver(store, make_message("twice"), made.id)
+    await store.set_flags(inbox.id, [copy_a.uid], "add", ["\\Seen"])
+    state = await store.account_state(account.id)
+    await store.set_flags(made.id, [copy_b.uid], "add", ["\\Seen"])  # now the Email is read
+    assert (await refreshed(store, inbox)).highestmodseq <= state
+    changes = await store.mailbox_changes(account.id, state, None, 100)
+    assert set(changes.updated) == {made.id, inbox.id}
+    assert changes.counts_only == {made.id, inbox.id}
+
+    state = changes.state
+    await store.rename_mailbox(account.id, "Projects", "Work")
+    await store.set_subscribed(account.id, "INBOX", not inbox.subscribed)
+    changes = await store.mailbox_changes(account.id, state, None, 100)
+    assert set(changes.updated) == {made.id, child.id, inbox.id}
+    assert not changes.counts_only
+
+    state = await store.account_state(account.id)
+    await store.delete_mailbox(account.id, "Work/Old")
+    brief = await store.create_mailbox(account.id, "Brief")
+    await store.delete_mailbox(account.id, "Brief")
+    changes = await store.mailbox_changes(account.id, state, None, 100)
+    # The one made and deleted since the state is in no list.
+    assert (changes.created, changes.updated, changes.destroyed) == ((), (), (child.id,))
+    assert brief.id not in changes.destroyed
+
+    # Paging: one at a time, each reported once, in the order of their changes.
+    pages = []
+    after: ChangesPosition | None = None
+    while True:
+        page = await store.mailbox_changes(account.id, start, after, 1)
+        pages.append(page)
+        if not page.has_more:
+            break
+        after = page.position
+    ids = [m for p in pages for m in (*p.created, *p.updated, *p.destroyed)]
+    assert len(ids) == len(set(ids))
+    assert [m for p in pages for m in p.created] == [made.id]
+    assert [m for p in pages for m in p.updated] == [inbox.id]
+    # A mailbox made and deleted since ``start`` may come as destroyed on a later page (a page
+    # before might have reported it created): a client ignores an unknown id it is told is gone.
+    assert {m for p in pages for m in p.destroyed} <= {child.id, brief.id}
+
+
+async def test_account_emails_carry_mailboxes_keywords_and_the_earliest_date(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    other = await store.create_mailbox(account.id, "Other")
+    early = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    [first] = await deliver(store, make_message("kw"), inbox.id, flags=["\\Seen", "$Work"])
+    [second] = await deliver(store, make_message("kw"), other.id, flags=["\\Flagged"], when=early)
+    assert first.message_id == second.message_id
+    [email] = await store.account_emails_in(account.id, [MessageId(first.message_id), MessageId(10**9)])
+    assert email.mailbox_ids == tuple(sorted((inbox.id, other.id)))
+    # Keywords: the union of the copies' flags, except \Seen, which needs every copy seen.
+    assert email.flags == {"$Work", "\\Flagged"}
+    assert (email.received_at, email.received_tz) == (int(early.timestamp()), 0)
+    assert first.entry is not None
+    assert email.size == first.entry.size
+    await store.set_flags(other.id, [second.uid], "add", ["\\Seen"])
+    [email] = await store.account_emails_in(account.id, [first.message_id])
+    assert email.flags == {"$Work", "\\Flagged", "\\Seen"}
+    bob = await make_account(store, "bob@example.org")
+    assert await store.account_emails_in(bob.id, [first.message_id]) == []
+
+
+async def test_threads_of_changed_emails(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    [root] = await deliver(store, make_message("thread root", n=1), inbox.id)
+    await store.thread_now(inbox.id)
+    [email] = await store.account_emails_in(account.id, [root.message_id])
+    assert email.thread_id is not None
+    [record] = await store.email_threads(account.id, [root.message_id])
+    assert (record.thread_id, record.destroyed) == (email.thread_id, None)
+    await store.expunge(inbox.id, [root.uid])
+    # Gone from the account (and the store): the record keeps its thread for Thread/changes.
+    [record] = await store.email_threads(account.id, [root.message_id])
+    assert record.thread_id == email.thread_id
+    assert record.destroyed is not None
+    [member] = await store.thread_emails(account.id, [email.thread_id])
+    assert member == record
+
+
+async def test_reconstruct_repairs_the_account_state(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    [placed] = await deliver(store, make_message("repaired"), inbox.id)
+    report = await store.reconstruct(dry_run=True)
+    assert report.counters_changed == 0  # what the writes kept is what reconstruct derives
+    state = await store.account_state(account.id)
+    assert _sets(await _changes(store, account.id, ModSeq(0))) == ({placed.message_id}, set(), set())
+    assert state >= (await refreshed(store, inbox)).highestmodseq
