@@ -6,33 +6,18 @@ from __future__ import annotations
 
 import base64
 import plistlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from pochta.auth.authenticator import Authenticator
-from pochta.auth.passwords import hash_password, make_scram_credentials
 from pochta.config import Settings
 from pochta.server.http.asgi import Reply, call_app
-from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore
 from pochta.web import WebServices, build_app
 from pochta.web.policy import policy_id, policy_text, txt_record
 
-ALICE = "alice@example.org"
+ALICE = "alice@example.org"  # the account of conftest.py's store
 PASSWORD = "secret-1"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await open_sqlite_store(tmp_path, Settings())
-    await store.add_domain("example.org")
-    await store.add_account(ALICE, hash_password(PASSWORD), make_scram_credentials(PASSWORD))
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def services(store: SqliteStore, tmp_path: Path, settings: Settings) -> WebServices:

@@ -7,37 +7,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from starlette.applications import Starlette
 
 from pochta.auth.authenticator import Authenticator
-from pochta.auth.passwords import hash_password, make_scram_credentials
 from pochta.config import Settings
 from pochta.config_jmap import JmapSettings
 from pochta.proto.jmap import CORE_CAPABILITY
 from pochta.server.http.asgi import Reply, call_app
 from pochta.server.jmap import CallContext
-from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore
 from pochta.web import WebServices, build_app
 from pochta.web.jmap import JmapEndpoints
 
-ALICE = "alice@example.org"
+ALICE = "alice@example.org"  # the account of conftest.py's store
 PASSWORD = "secret-1"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await open_sqlite_store(tmp_path, Settings())
-    await store.add_domain("example.org")
-    await store.add_account(ALICE, hash_password(PASSWORD), make_scram_credentials(PASSWORD))
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def services(store: SqliteStore, tmp_path: Path, **jmap: Any) -> WebServices:

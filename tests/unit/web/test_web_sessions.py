@@ -4,24 +4,22 @@ over TLS off loopback, and the webmail's routes absent while it is off."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
 from pochta.auth.authenticator import Authenticator
-from pochta.auth.passwords import hash_password, make_scram_credentials
 from pochta.config import Settings
 from pochta.server.http.asgi import call_app
-from pochta.store.sqlite.store import SqliteStore, open_sqlite_store
+from pochta.store.sqlite.store import SqliteStore
 from pochta.web import WebServices, build_app
 from pochta.web.sessions import SignedIn, SignInRefused, WebSessions
 
-ALICE = "alice@example.org"
+ALICE = "alice@example.org"  # the account of conftest.py's store
 PASSWORD = "secret-1"
+
 SETTINGS = Settings.model_validate({"webmail": {"session_lifetime": 3600, "session_idle": 600}})
 
 
@@ -31,17 +29,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await open_sqlite_store(tmp_path, Settings())
-    await store.add_domain("example.org")
-    await store.add_account(ALICE, hash_password(PASSWORD), make_scram_credentials(PASSWORD))
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def request(*, cookie: str = "", scheme: str = "http", client: str = "127.0.0.1") -> Request:
