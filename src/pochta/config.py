@@ -687,6 +687,13 @@ class Settings(Section):
             merged[name] = address
         return merged
 
+    @model_validator(mode="after")
+    def _check_webmail_needs_jmap(self) -> Settings:
+        # The webmail is a JMAP client of this server (docs/webmail.md): without JMAP it has no API.
+        if self.webmail.enabled and not self.jmap.enabled:
+            raise ValueError("webmail.enabled needs jmap.enabled: the webmail reads mail over JMAP")
+        return self
+
     def enabled_listeners(self) -> dict[str, ListenAddress]:
         """The listeners to open, by name, in a stable order."""
         return {

@@ -14,8 +14,9 @@ class WebmailSettings(Section):
 
     enabled: bool = Field(
         False,
-        description="Serve the webmail at /webmail/. Off by default while it is being built (issue "
-        "17: sign-in and sessions work; reading and writing mail come with the JMAP mail methods).",
+        description="Serve the webmail at /webmail/ (needs jmap.enabled: the webmail reads mail over "
+        "JMAP). Off by default while it is being built (issue 17: sign-in, sessions and the folder "
+        "list work; reading and writing mail come with the JMAP mail methods).",
     )
     session_lifetime: int = Field(
         14 * 24 * 3600,

@@ -11,7 +11,7 @@ from browser_env import chromium_driver
 
 from web_env import WebEnv, start_web_server
 
-WEBMAIL = "[webmail]\nenabled = true\n"
+WEBMAIL = "[webmail]\nenabled = true\n\n[jmap]\nenabled = true\n"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -42,13 +42,20 @@ def sign_in_page(*, hostname: str, token: str, address: str = "", error: str = "
 
 
 def app_page(*, address: str, csrf: str) -> str:
-    """The page a signed-in user gets: the account, and signing out."""
+    """The page a signed-in user gets: the account and signing out, the folders, the folder's
+    messages and the reading view, filled by ``app.js`` over JMAP (the CSRF token in a meta
+    element, for its requests)."""
     body = (
         '<header class="bar">\n<h1>Mail</h1>\n'
         f'<span class="account">{escape(address)}</span>\n'
         '<form method="post" action="/webmail/logout">\n'
         f'<input type="hidden" name="csrf" value="{escape(csrf)}">\n'
         '<button type="submit">Sign out</button>\n</form>\n</header>\n'
-        '<main id="app">\n<p>You are signed in.</p>\n</main>\n'
+        '<div class="panes">\n'
+        '<nav id="folders" aria-label="Folders">\n<ul id="folder-list"></ul>\n</nav>\n'
+        '<main id="app">\n<h2 id="folder-title"></h2>\n'
+        '<p id="status" role="status" aria-live="polite">Loading your mail…</p>\n'
+        "</main>\n</div>\n"
+        f'<script type="module" src="{STATIC}/app.js"></script>\n'
     )
     return _page("Mail", "app", body, head=f'<meta name="csrf-token" content="{escape(csrf)}">\n')

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,7 +21,9 @@ from pochta.web.sessions import SignedIn, SignInRefused, WebSessions
 ALICE = "alice@example.org"  # the account of conftest.py's store
 PASSWORD = "secret-1"
 
-SETTINGS = Settings.model_validate({"webmail": {"session_lifetime": 3600, "session_idle": 600}})
+SETTINGS = Settings.model_validate(
+    {"webmail": {"session_lifetime": 3600, "session_idle": 600}, "jmap": {"enabled": True}}
+)
 
 
 class Clock:
@@ -121,3 +124,9 @@ async def test_the_webmail_is_not_served_while_off(store: SqliteStore, tmp_path:
         "server": ("127.0.0.1", 80),
     }
     assert (await call_app(build_app(web), scope, b"")).status == 404
+
+
+def test_the_webmail_needs_jmap() -> None:
+    with pytest.raises(ValueError, match=r"webmail\.enabled needs jmap\.enabled"):
+        Settings.model_validate({"webmail": {"enabled": True}})
+    assert Settings.model_validate({"webmail": {"enabled": True}, "jmap": {"enabled": True}}).webmail.enabled
