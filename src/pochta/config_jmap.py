@@ -43,6 +43,13 @@ class JmapSettings(Section):
         le=100_000,
         description="maxObjectsInSet: creates, updates and destroys one /set or /copy call may make.",
     )
+    max_changes: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="The most ids one */changes call answers (RFC 8620 section 5.2: a smaller "
+        "maxChanges of the client's wins); more changes come in further calls (hasMoreChanges).",
+    )
     max_size_upload: int = Field(
         50_000_000,
         ge=1024,

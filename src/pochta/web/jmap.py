@@ -32,7 +32,14 @@ from pochta.proto.jmap import (
     session_object,
 )
 from pochta.proto.jmap import Request as JmapRequest
-from pochta.server.jmap import ConcurrentRequests, Principal, default_registry, principal_of, process_request
+from pochta.server.jmap import (
+    IN_PROGRESS,
+    ConcurrentRequests,
+    Principal,
+    default_registry,
+    principal_of,
+    process_request,
+)
 from pochta.web.basic_auth import basic_login
 from pochta.web.services import WebServices
 from pochta.web.sessions import WebSessions
@@ -73,7 +80,13 @@ class JmapEndpoints:
 
     @property
     def capabilities(self) -> frozenset[str]:
+        """What a request may name in ``using``: every capability with a registered method."""
         return frozenset({CORE_CAPABILITY, *self.registry.capabilities})
+
+    @property
+    def advertised(self) -> frozenset[str]:
+        """What the Session lists: the capabilities whose methods are all served."""
+        return self.capabilities - IN_PROGRESS
 
     def core_limits(self) -> CoreLimits:
         jmap = self.services.settings.jmap
@@ -93,8 +106,8 @@ class JmapEndpoints:
         base = f"{request.url.scheme}://{request.url.netloc}"
         description = SessionDescription(
             core=self.core_limits(),
-            accounts=[account.session_account() for account in principal.accounts.values()],
-            primary_accounts={uri: principal.own_id for uri in sorted(self.capabilities)},
+            accounts=[account.session_account(self.advertised) for account in principal.accounts.values()],
+            primary_accounts={uri: principal.own_id for uri in sorted(self.advertised)},
             username=principal.username,
             api_url=base + API_PATH,
             download_url=base + DOWNLOAD_TEMPLATE,
