@@ -41,6 +41,7 @@ from pochta.server.jmap import (
     process_request,
 )
 from pochta.web.basic_auth import basic_login
+from pochta.web.jmap_download import DOWNLOAD_PATH, download
 from pochta.web.services import WebServices
 from pochta.web.sessions import WebSessions
 
@@ -48,9 +49,10 @@ __all__ = ["API_PATH", "SESSION_PATH", "JmapEndpoints", "jmap_routes"]
 
 SESSION_PATH = "/.well-known/jmap"  # RFC 8620 section 2.2
 API_PATH = "/jmap/api"
-# URI templates of the resources still to come (uploads, downloads: section 6; push: section
-# 7.3). The Session object must name them (section 2); until they are served they answer 404.
-DOWNLOAD_TEMPLATE = "/jmap/download/{accountId}/{blobId}/{name}?accept={type}"
+# URI templates of the blob download (section 6.2, web/jmap_download.py), and of the resources
+# still to come (uploads: section 6.1; push: section 7.3). The Session object must name them
+# (section 2); until they are served they answer 404.
+DOWNLOAD_TEMPLATE = DOWNLOAD_PATH + "?accept={type}"
 UPLOAD_TEMPLATE = "/jmap/upload/{accountId}/"
 EVENT_SOURCE_TEMPLATE = "/jmap/eventsource/?types={types}&closeafter={closeafter}&ping={ping}"
 JSON_MEDIA_TYPE = "application/json"
@@ -163,7 +165,11 @@ class JmapEndpoints:
             # Every method is routed here, so that a disabled JMAP is a 404 whatever the method.
             Route(SESSION_PATH, self.session_resource, methods=_EVERY_METHOD),
             Route(API_PATH, self.api, methods=_EVERY_METHOD),
+            Route(DOWNLOAD_PATH, self.download, methods=_EVERY_METHOD),
         ]
+
+    async def download(self, request: Request) -> Response:
+        return await download(self, request)
 
     async def _run(self, request: Request, principal: Principal) -> Response:
         body = await request.body()

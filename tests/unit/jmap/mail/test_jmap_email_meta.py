@@ -55,9 +55,12 @@ def test_metadata_object() -> None:
         "size": 1234,
         "receivedAt": "2026-05-28T20:26:40Z",
     }
-    assert metadata_of(
-        message_id=1, sha256=SHA, thread=None, mailbox_ids=[], flags=[], size=0, received_at=0
-    )["threadId"] is None
+    assert (
+        metadata_of(message_id=1, sha256=SHA, thread=None, mailbox_ids=[], flags=[], size=0, received_at=0)[
+            "threadId"
+        ]
+        is None
+    )
 
 
 def test_thread_order_is_received_at_then_id() -> None:
@@ -79,11 +82,14 @@ def test_email_get_arguments() -> None:
     )
     assert args.ids == ("M1", "#new")
     assert request.properties == ("id", "subject")
+    only = parse_email_get({"accountId": "A1", "ids": [], "properties": ["size"]}, max_objects=5)[1]
+    assert only.properties == ("id", "size")  # RFC 8620 section 5.1: the id always comes
     assert request.body_properties == ("partId", "type")
     assert (request.fetch_text_body_values, request.fetch_html_body_values) == (True, False)
     assert request.max_body_value_bytes == 10
     defaults = parse_email_get({"accountId": "A1", "ids": []}, max_objects=5)[1]
-    assert "bodyValues" in defaults.properties and not defaults.fetch_all_body_values
+    assert "bodyValues" in defaults.properties
+    assert not defaults.fetch_all_body_values
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ fetch*BodyValues, maxBodyValueBytes), checked by the Email core's ``email_reques
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from pochta.proto.jmap.errors import MethodError, MethodErrorType
@@ -39,6 +40,9 @@ def parse_email_get(arguments: Mapping[str, Any], *, max_objects: int) -> tuple[
         )
     except InvalidArguments as error:
         raise MethodError(MethodErrorType.INVALID_ARGUMENTS, error.description) from None
+    if "id" not in request.properties:
+        # RFC 8620 section 5.1: "The id property of the object is always returned".
+        request = replace(request, properties=("id", *request.properties))
     return args, request
 
 
