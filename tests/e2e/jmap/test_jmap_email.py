@@ -268,6 +268,32 @@ def test_emails_are_imaps_messages_and_download_their_octets(env: WebEnv) -> Non
     assert ok(env, "Email/get", {"accountId": aid, "ids": [reply_id]})["notFound"] == [reply_id]
 
 
+def test_large_blobs_download_in_pieces(env: WebEnv) -> None:
+    big = bytes(range(256)) * 3000  # 768,000 octets: several of the route's pieces
+    encoded = base64.encodebytes(big).decode().replace("\n", "\r\n")
+    data = (
+        f"From: bob@example.net\r\nTo: {ALICE}\r\nSubject: big\r\nMessage-ID: <big@example.net>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}"
+    ).encode()
+    aid = account(env)
+    start = state(env)
+    deliver(env, data)
+    [emailid] = ok(env, "Email/changes", {"accountId": aid, "sinceState": start})["created"]
+    [mail] = ok(
+        env, "Email/get", {"accountId": aid, "ids": [emailid], "properties": ["blobId", "bodyStructure"]}
+    )["list"]
+    whole = download(env, mail["blobId"], "big.eml")
+    assert whole.status == 200
+    assert whole.body.endswith(data)
+    assert int(whole.headers["Content-Length"]) == len(whole.body)
+    body = mail["bodyStructure"]
+    assert body["partId"] == "1"
+    part = download(env, body["blobId"], "big.bin")
+    assert part.body == big
+    assert part.headers["Content-Length"] == str(len(big))
+
+
 def test_changes_come_in_pages(env: WebEnv) -> None:
     aid = account(env)
     start = state(env)

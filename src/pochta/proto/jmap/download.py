@@ -33,6 +33,6 @@ def content_disposition(name: str) -> str:
     octets percent-encoded (RFC 6266 section 4.3: a recipient that knows ``filename*`` prefers it)."""
     plain = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in name) or "download"
     header = f'attachment; filename="{plain}"'
-    if plain != name:
+    if name and plain != name:
         header += "; filename*=UTF-8''" + quote(name, safe=_ATTR_CHARS)
     return header
