@@ -11,12 +11,12 @@ __all__ = ["JmapSettings"]
 
 
 class JmapSettings(Section):
-    """JMAP (RFC 8620, docs/jmap.md): in progress, only the core is served yet."""
+    """JMAP (RFC 8620, docs/jmap.md): in progress: the core and the first Mail methods."""
 
     enabled: bool = Field(
         False,
         description="Serve JMAP on the HTTP listeners (/.well-known/jmap, /jmap/api). Off while JMAP "
-        "is in progress: only the core (Core/echo) works yet.",
+        "is in progress: the core and the first Mail methods (docs/jmap.md) work yet.",
     )
     max_size_request: int = Field(
         10_000_000,

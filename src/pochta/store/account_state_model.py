@@ -103,7 +103,7 @@ class EmailThread:
 class EmailRecord:
     """An Email's message as kept: its blob and its parse record (``messages.parsed_json``,
     ``ParsedMessage.to_json(with_text=False)``), for Email/get's header and body properties and for
-    a download (RFC 8620 §6.2)."""
+    a download (RFC 8620 section 6.2)."""
 
     message_id: MessageId
     blob: BlobRef

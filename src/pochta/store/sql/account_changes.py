@@ -367,7 +367,7 @@ def email_records(
 
 def email_record_of_blob(conn: Connection, account_id: AccountId, sha256: str) -> EmailRecord | None:
     """The message whose blob has this SHA-256 (hex), if the account holds it: a download's check
-    (RFC 8620 §6.2: a blob the account cannot see is not found)."""
+    (RFC 8620 section 6.2: a blob the account cannot see is not found)."""
     g = messages.c
     row = conn.execute(
         select(g.id, g.sha256, g.size, g.parsed_json).where(g.sha256 == sha256, _held_by(account_id))
