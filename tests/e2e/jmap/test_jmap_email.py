@@ -13,7 +13,9 @@ import json
 import re
 import smtplib
 from collections.abc import Iterator
+from http.cookies import SimpleCookie
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from jmapc import Client
@@ -24,7 +26,7 @@ from web_env import ALICE, PASSWORD, WebEnv, start_web_server
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
 MAX_CHANGES = 3
-CONFIG = f"[jmap]\nenabled = true\nmax_changes = {MAX_CHANGES}\n"
+CONFIG = f"[jmap]\nenabled = true\nmax_changes = {MAX_CHANGES}\n[webmail]\nenabled = true\n"
 ATTACHMENT = bytes(range(256)) * 40  # binary: base64 in the message, decoded on download
 BOUNDARY = "b0undary"
 
@@ -266,6 +268,40 @@ def test_emails_are_imaps_messages_and_download_their_octets(env: WebEnv) -> Non
         {"id": thread, "emailIds": [first_id]}
     ]
     assert ok(env, "Email/get", {"accountId": aid, "ids": [reply_id]})["notFound"] == [reply_id]
+
+
+def _cookies(headers: Any) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    for line in headers.get_all("Set-Cookie") or []:
+        jar.load(line)
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
+def test_the_webmails_cookie_downloads_without_a_csrf_token(env: WebEnv) -> None:
+    aid = account(env)
+    start = state(env)
+    deliver(env, _message("Cookie", "<cookie@example.net>"))
+    [emailid] = ok(env, "Email/changes", {"accountId": aid, "sinceState": start})["created"]
+    [mail] = ok(env, "Email/get", {"accountId": aid, "ids": [emailid], "properties": ["blobId"]})["list"]
+    page = env.get("/webmail/login", tls=True)
+    token = re.search(rb'name="token" value="([^"]+)"', page.body).group(1).decode()  # type: ignore[union-attr]
+    jar = _cookies(page.headers)
+    form = urlencode({"token": token, "address": ALICE, "password": PASSWORD}).encode()
+    signed = env.request(
+        "POST",
+        "/webmail/login",
+        tls=True,
+        body=form,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items()),
+        },
+    )
+    jar.update(_cookies(signed.headers))
+    cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())}
+    got = env.get(f"/jmap/download/{aid}/{mail['blobId']}/m.eml", tls=True, headers=cookie)
+    assert got.status == 200, got.body
+    assert got.body.endswith(_message("Cookie", "<cookie@example.net>"))
 
 
 def test_large_blobs_download_in_pieces(env: WebEnv) -> None:
