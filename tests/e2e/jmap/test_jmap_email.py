@@ -26,7 +26,11 @@ from web_env import ALICE, PASSWORD, WebEnv, start_web_server
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
 MAX_CHANGES = 3
-CONFIG = f"[jmap]\nenabled = true\nmax_changes = {MAX_CHANGES}\n[webmail]\nenabled = true\n"
+# No background indexer: Emails are threaded on demand only, so that the tests see it done.
+CONFIG = (
+    f"[jmap]\nenabled = true\nmax_changes = {MAX_CHANGES}\n[webmail]\nenabled = true\n"
+    "[search]\nindexer = false\n"
+)
 ATTACHMENT = bytes(range(256)) * 40  # binary: base64 in the message, decoded on download
 BOUNDARY = "b0undary"
 
@@ -328,6 +332,21 @@ def test_large_blobs_download_in_pieces(env: WebEnv) -> None:
     part = download(env, body["blobId"], "big.bin")
     assert part.body == big
     assert part.headers["Content-Length"] == str(len(big))
+
+
+def test_a_thread_is_whole_with_emails_not_threaded_yet(env: WebEnv) -> None:
+    aid = account(env)
+    start = state(env)
+    deliver(env, _message("Plan", "<plan@example.net>"))
+    [first] = ok(env, "Email/changes", {"accountId": aid, "sinceState": start})["created"]
+    [mail] = ok(env, "Email/get", {"accountId": aid, "ids": [first], "properties": ["threadId"]})["list"]
+    middle = state(env)
+    # The reply waits for the indexer (there is none here) when Thread/get asks for the thread.
+    deliver(env, _message("Re: Plan", "<re.plan@example.net>", reply_to="<plan@example.net>"))
+    [reply] = ok(env, "Email/changes", {"accountId": aid, "sinceState": middle})["created"]
+    threads = ok(env, "Thread/get", {"accountId": aid, "ids": [mail["threadId"]]})
+    assert threads["list"] == [{"id": mail["threadId"], "emailIds": [first, reply]}]
+    assert threads["state"] == state(env)
 
 
 def test_changes_come_in_pages(env: WebEnv) -> None:

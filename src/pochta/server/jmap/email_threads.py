@@ -10,7 +10,7 @@ from pochta.store.account_state_model import AccountEmail
 from pochta.store.api import Store
 from pochta.store.model import AccountId
 
-__all__ = ["threaded"]
+__all__ = ["thread_account", "threaded"]
 
 
 async def threaded(store: Store, account_id: AccountId, emails: Sequence[AccountEmail]) -> list[AccountEmail]:
@@ -32,3 +32,13 @@ async def threaded(store: Store, account_id: AccountId, emails: Sequence[Account
         elif email.message_id in again:
             out.append(again[email.message_id])
     return out
+
+
+async def thread_account(store: Store, account_id: AccountId) -> None:
+    """Thread every Email of the account now (each mailbox holding mail; where the indexer has
+    been, ``thread_now`` finds nothing to do). Thread/get needs it: a Thread listed while one of
+    its Emails waited for the indexer would miss that Email, and no later Thread/changes would
+    tell (the Email was created before the state Thread/get returned)."""
+    for mailbox in await store.mailboxes(account_id):
+        if mailbox.messages:
+            await store.thread_now(mailbox.id)

@@ -1,5 +1,6 @@
 """Thread/get (RFC 8621 section 3.1): a Thread is the Emails the account holds of one IMAP
-THREADID (``T`` + the thread's id), oldest receivedAt first (RFC 8621 section 3)."""
+THREADID (``T`` + the thread's id), oldest receivedAt first (RFC 8621 section 3). The account's
+Emails the indexer has not threaded yet are threaded first (``email_threads.thread_account``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pochta.proto.jmap.mail.states import state_string
 from pochta.proto.jmap.standard import parse_get
 from pochta.server.jmap.changes import store_of
 from pochta.server.jmap.context import CallContext
+from pochta.server.jmap.email_threads import thread_account
 
 __all__ = ["THREAD_PROPERTIES", "thread_get"]
 
@@ -32,6 +34,8 @@ async def thread_get(context: CallContext, arguments: dict[str, Any]) -> dict[st
         raise MethodError(MethodErrorType.REQUEST_TOO_LARGE, "ids null: ask for the Threads by id")
     store = store_of(context)
     state = state_string(await store.account_state(account.account.id))
+    # Every Email up to that state in its thread, so that the Threads are whole at the state.
+    await thread_account(store, account.account.id)
     asked = list(dict.fromkeys(args.ids))
     numbers = {text: parse_thread_id(text) for text in asked}
     records = await store.thread_emails(account.account.id, {n for n in numbers.values() if n is not None})
