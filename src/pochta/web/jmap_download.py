@@ -83,10 +83,11 @@ async def download(endpoints: JmapEndpoints, request: Request) -> Response:
     if record is None:
         return _not_found()
     headers = {
+        # As a header, not Starlette's media_type, which would add a charset to a text/* type.
+        "Content-Type": content_type(request.query_params.get("accept")),
         "Content-Disposition": content_disposition(request.path_params["name"]),
         "Cache-Control": CACHE_CONTROL,
     }
-    media_type = content_type(request.query_params.get("accept"))
     if not name.part:
         size = record.blob.size
         body: AsyncIterator[bytes] | None = (
@@ -102,5 +103,5 @@ async def download(endpoints: JmapEndpoints, request: Request) -> Response:
         body = _pieces(content) if request.method == "GET" else None
     headers["Content-Length"] = str(size)
     if body is None:  # HEAD: the headers of the GET, no body
-        return Response(b"", media_type=media_type, headers=headers)
-    return StreamingResponse(body, media_type=media_type, headers=headers)
+        return Response(b"", headers=headers)
+    return StreamingResponse(body, headers=headers)
