@@ -7,6 +7,8 @@ downloaded are IMAP's BODY[] and the decoded part."""
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import email.utils
 import imaplib
 import json
@@ -14,6 +16,7 @@ import re
 import smtplib
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +25,8 @@ from jmapc import Client
 from jmapc.methods import EmailGet, EmailGetResponse
 
 from web_env import ALICE, PASSWORD, WebEnv, start_web_server
+
+CORPUS = Path(__file__).parents[2] / "corpus" / "mime"
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
@@ -351,6 +356,26 @@ def test_a_thread_is_whole_with_emails_not_threaded_yet(env: WebEnv) -> None:
     threads = ok(env, "Thread/get", {"accountId": aid, "ids": [mail["threadId"]]})
     assert threads["list"] == [{"id": mail["threadId"], "emailIds": [first, reply]}]
     assert threads["state"] == state(env)
+
+
+def test_corpus_attachments_by_name_and_octets(env: WebEnv) -> None:
+    raw = (CORPUS / "rfc2231_attachments.eml").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    aid = account(env)
+    start = state(env)
+    deliver(env, raw)
+    [emailid] = ok(env, "Email/changes", {"accountId": aid, "sinceState": start})["created"]
+    [mail] = ok(env, "Email/get", {"accountId": aid, "ids": [emailid], "properties": ["attachments"]})["list"]
+    names = [part["name"] for part in mail["attachments"]]
+    # RFC 2231 continuations and charsets, RFC 2047 in a Content-Type name: decoded.
+    assert names == ["Отчёт за март.pdf", "résumé.txt", "very long file name split across three lines.bin"]
+    # Each attachment downloads as the stdlib's decoding of that part.
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    expected = [part.get_payload(decode=True) for part in parsed.iter_attachments()]
+    for part, octets in zip(mail["attachments"], expected, strict=True):
+        got = download(env, part["blobId"], "a")
+        assert got.status == 200
+        assert got.body == octets, part["name"]
+        assert part["size"] == len(octets)
 
 
 def test_changes_come_in_pages(env: WebEnv) -> None:
