@@ -34,10 +34,11 @@ async def thread_get(context: CallContext, arguments: dict[str, Any]) -> dict[st
         raise MethodError(MethodErrorType.REQUEST_TOO_LARGE, "ids null: ask for the Threads by id")
     store = store_of(context)
     state = state_string(await store.account_state(account.account.id))
-    # Every Email up to that state in its thread, so that the Threads are whole at the state.
-    await thread_account(store, account.account.id)
     asked = list(dict.fromkeys(args.ids))
     numbers = {text: parse_thread_id(text) for text in asked}
+    if any(number is not None for number in numbers.values()):
+        # Every Email up to that state in its thread, so that the Threads are whole at the state.
+        await thread_account(store, account.account.id)
     records = await store.thread_emails(account.account.id, {n for n in numbers.values() if n is not None})
     live = [record for record in records if record.destroyed is None and record.thread_id is not None]
     emails = {
