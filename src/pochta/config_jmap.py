@@ -11,12 +11,12 @@ __all__ = ["JmapSettings"]
 
 
 class JmapSettings(Section):
-    """JMAP (RFC 8620, docs/jmap.md): in progress, only the core is served yet."""
+    """JMAP (RFC 8620, docs/jmap.md): in progress: the core and the first Mail methods."""
 
     enabled: bool = Field(
         False,
         description="Serve JMAP on the HTTP listeners (/.well-known/jmap, /jmap/api). Off while JMAP "
-        "is in progress: only the core (Core/echo) works yet.",
+        "is in progress: the core and the first Mail methods (docs/jmap.md) work yet.",
     )
     max_size_request: int = Field(
         10_000_000,
@@ -42,6 +42,13 @@ class JmapSettings(Section):
         ge=1,
         le=100_000,
         description="maxObjectsInSet: creates, updates and destroys one /set or /copy call may make.",
+    )
+    max_changes: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="The most ids one */changes call answers (RFC 8620 section 5.2: a smaller "
+        "maxChanges of the client's wins); more changes come in further calls (hasMoreChanges).",
     )
     max_size_upload: int = Field(
         50_000_000,

@@ -5,15 +5,16 @@ Mailbox changes since a state, page by page, and the Email rows JMAP builds its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from pochta.store.model import MailboxId, MessageId, ModSeq
+from pochta.store.model import BlobRef, MailboxId, MessageId, ModSeq
 
 __all__ = [
     "AccountEmail",
     "CannotCalculateChanges",
     "ChangesPosition",
     "EmailChanges",
+    "EmailRecord",
     "EmailThread",
     "MailboxChanges",
 ]
@@ -96,3 +97,14 @@ class EmailThread:
     thread_id: int | None
     created: ModSeq
     destroyed: ModSeq | None
+
+
+@dataclass(frozen=True)
+class EmailRecord:
+    """An Email's message as kept: its blob and its parse record (``messages.parsed_json``,
+    ``ParsedMessage.to_json(with_text=False)``), for Email/get's header and body properties and for
+    a download (RFC 8620 section 6.2)."""
+
+    message_id: MessageId
+    blob: BlobRef
+    parsed_json: bytes = field(repr=False)

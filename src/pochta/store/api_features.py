@@ -14,6 +14,7 @@ from pochta.store.account_state_model import (
     AccountEmail,
     ChangesPosition,
     EmailChanges,
+    EmailRecord,
     EmailThread,
     MailboxChanges,
 )
@@ -118,6 +119,16 @@ class AccountStateStore(Protocol):
 
     async def thread_emails(self, account_id: AccountId, thread_ids: Iterable[int]) -> list[EmailThread]:
         """Every Email (records not pruned) the account holds or held in these threads."""
+        ...
+
+    async def email_records(
+        self, account_id: AccountId, message_ids: Iterable[MessageId]
+    ) -> list[EmailRecord]:
+        """The blob and parse record of each of these messages the account holds, by message id."""
+        ...
+
+    async def email_record_of_blob(self, account_id: AccountId, sha256: str) -> EmailRecord | None:
+        """The message with this blob (SHA-256, hex), if the account holds it (a download's check)."""
         ...
 
 

@@ -32,8 +32,16 @@ from pochta.proto.jmap import (
     session_object,
 )
 from pochta.proto.jmap import Request as JmapRequest
-from pochta.server.jmap import ConcurrentRequests, Principal, default_registry, principal_of, process_request
+from pochta.server.jmap import (
+    IN_PROGRESS,
+    ConcurrentRequests,
+    Principal,
+    default_registry,
+    principal_of,
+    process_request,
+)
 from pochta.web.basic_auth import basic_login
+from pochta.web.jmap_download import DOWNLOAD_PATH, download
 from pochta.web.services import WebServices
 from pochta.web.sessions import WebSessions
 
@@ -41,9 +49,10 @@ __all__ = ["API_PATH", "SESSION_PATH", "JmapEndpoints", "jmap_routes"]
 
 SESSION_PATH = "/.well-known/jmap"  # RFC 8620 section 2.2
 API_PATH = "/jmap/api"
-# URI templates of the resources still to come (uploads, downloads: section 6; push: section
-# 7.3). The Session object must name them (section 2); until they are served they answer 404.
-DOWNLOAD_TEMPLATE = "/jmap/download/{accountId}/{blobId}/{name}?accept={type}"
+# URI templates of the blob download (section 6.2, web/jmap_download.py), and of the resources
+# still to come (uploads: section 6.1; push: section 7.3). The Session object must name them
+# (section 2); until they are served they answer 404.
+DOWNLOAD_TEMPLATE = DOWNLOAD_PATH + "?accept={type}"
 UPLOAD_TEMPLATE = "/jmap/upload/{accountId}/"
 EVENT_SOURCE_TEMPLATE = "/jmap/eventsource/?types={types}&closeafter={closeafter}&ping={ping}"
 JSON_MEDIA_TYPE = "application/json"
@@ -73,7 +82,13 @@ class JmapEndpoints:
 
     @property
     def capabilities(self) -> frozenset[str]:
+        """What a request may name in ``using``: every capability with a registered method."""
         return frozenset({CORE_CAPABILITY, *self.registry.capabilities})
+
+    @property
+    def advertised(self) -> frozenset[str]:
+        """What the Session lists: the capabilities whose methods are all served."""
+        return self.capabilities - IN_PROGRESS
 
     def core_limits(self) -> CoreLimits:
         jmap = self.services.settings.jmap
@@ -93,8 +108,8 @@ class JmapEndpoints:
         base = f"{request.url.scheme}://{request.url.netloc}"
         description = SessionDescription(
             core=self.core_limits(),
-            accounts=[account.session_account() for account in principal.accounts.values()],
-            primary_accounts={uri: principal.own_id for uri in sorted(self.capabilities)},
+            accounts=[account.session_account(self.advertised) for account in principal.accounts.values()],
+            primary_accounts={uri: principal.own_id for uri in sorted(self.advertised)},
             username=principal.username,
             api_url=base + API_PATH,
             download_url=base + DOWNLOAD_TEMPLATE,
@@ -150,7 +165,11 @@ class JmapEndpoints:
             # Every method is routed here, so that a disabled JMAP is a 404 whatever the method.
             Route(SESSION_PATH, self.session_resource, methods=_EVERY_METHOD),
             Route(API_PATH, self.api, methods=_EVERY_METHOD),
+            Route(DOWNLOAD_PATH, self.download, methods=_EVERY_METHOD),
         ]
+
+    async def download(self, request: Request) -> Response:
+        return await download(self, request)
 
     async def _run(self, request: Request, principal: Principal) -> Response:
         body = await request.body()

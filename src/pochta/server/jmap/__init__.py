@@ -8,12 +8,14 @@ error response, reads its arguments with ``pochta.proto.jmap.standard``'s parser
 from pochta.server.jmap.context import CallContext, RequestState
 from pochta.server.jmap.core_methods import register_core
 from pochta.server.jmap.limits import ConcurrentRequests
+from pochta.server.jmap.mail_methods import IN_PROGRESS, register_mail
 from pochta.server.jmap.principal import JmapAccount, Principal, principal_of
 from pochta.server.jmap.processor import ERROR_RESPONSE, process_request
 from pochta.server.jmap.registry import Handler, Method, MethodRegistry
 
 __all__ = [
     "ERROR_RESPONSE",
+    "IN_PROGRESS",
     "CallContext",
     "ConcurrentRequests",
     "Handler",
@@ -33,4 +35,5 @@ def default_registry() -> MethodRegistry:
     """Every method pochta serves (the mail methods join here as they are written)."""
     registry = MethodRegistry()
     register_core(registry)
+    register_mail(registry)
     return registry

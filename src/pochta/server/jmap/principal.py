@@ -23,13 +23,15 @@ class JmapAccount:
     is_read_only: bool
     capabilities: frozenset[str]
 
-    def session_account(self) -> SessionAccount:
+    def session_account(self, advertised: Collection[str] | None = None) -> SessionAccount:
+        """The account in the Session, with the capabilities of ``advertised`` (None: all)."""
+        shown = self.capabilities if advertised is None else self.capabilities & frozenset(advertised)
         return SessionAccount(
             self.id,
             self.account.address,
             self.is_personal,
             self.is_read_only,
-            {uri: {} for uri in sorted(self.capabilities)},
+            {uri: {} for uri in sorted(shown)},
         )
 
 

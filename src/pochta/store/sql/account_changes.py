@@ -30,17 +30,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select
 
 from pochta.store.account_state_model import (
     AccountEmail,
     CannotCalculateChanges,
     ChangesPosition,
     EmailChanges,
+    EmailRecord,
     EmailThread,
     MailboxChanges,
 )
-from pochta.store.model import AccountId, MailboxId, MessageId, ModSeq
+from pochta.store.model import AccountId, BlobRef, MailboxId, MessageId, ModSeq
 from pochta.store.schema import (
     account_emails,
     account_modseq,
@@ -55,6 +56,8 @@ __all__ = [
     "account_emails_in",
     "account_state",
     "email_changes",
+    "email_record_of_blob",
+    "email_records",
     "email_threads",
     "mailbox_changes",
     "thread_emails",
@@ -330,3 +333,43 @@ def _email_thread(row: Any) -> EmailThread:
         ModSeq(int(row.created)),
         None if row.destroyed is None else ModSeq(int(row.destroyed)),
     )
+
+
+def _held_by(account_id: AccountId) -> ColumnElement[bool]:
+    """The message (``messages`` row) has a membership in one of the account's mailboxes."""
+    m, b = membership.c, mailboxes.c
+    return exists(
+        select(m.message_id)
+        .join_from(membership, mailboxes, b.id == m.mailbox_id)
+        .where(m.message_id == messages.c.id, b.account_id == account_id)
+    )
+
+
+def _record(row: Any) -> EmailRecord:
+    return EmailRecord(MessageId(int(row.id)), BlobRef(row.sha256, int(row.size)), bytes(row.parsed_json))
+
+
+def email_records(
+    conn: Connection, account_id: AccountId, message_ids: Iterable[MessageId]
+) -> list[EmailRecord]:
+    """The blob and parse record of each of these messages the account holds, in message id order."""
+    g = messages.c
+    out: list[EmailRecord] = []
+    for ids in _chunks(message_ids):
+        rows = conn.execute(
+            select(g.id, g.sha256, g.size, g.parsed_json)
+            .where(g.id.in_(ids), _held_by(account_id))
+            .order_by(g.id)
+        )
+        out.extend(_record(row) for row in rows)
+    return out
+
+
+def email_record_of_blob(conn: Connection, account_id: AccountId, sha256: str) -> EmailRecord | None:
+    """The message whose blob has this SHA-256 (hex), if the account holds it: a download's check
+    (RFC 8620 section 6.2: a blob the account cannot see is not found)."""
+    g = messages.c
+    row = conn.execute(
+        select(g.id, g.sha256, g.size, g.parsed_json).where(g.sha256 == sha256, _held_by(account_id))
+    ).first()
+    return None if row is None else _record(row)

@@ -13,6 +13,7 @@ from pochta.store.account_state_model import (
     AccountEmail,
     ChangesPosition,
     EmailChanges,
+    EmailRecord,
     EmailThread,
     MailboxChanges,
 )
@@ -63,3 +64,12 @@ class AccountStateMethods:
     async def thread_emails(self, account_id: AccountId, thread_ids: Iterable[int]) -> list[EmailThread]:
         ids = list(thread_ids)
         return await self.run_read(lambda c: account_changes.thread_emails(c, account_id, ids))
+
+    async def email_records(
+        self, account_id: AccountId, message_ids: Iterable[MessageId]
+    ) -> list[EmailRecord]:
+        ids = list(message_ids)
+        return await self.run_read(lambda c: account_changes.email_records(c, account_id, ids))
+
+    async def email_record_of_blob(self, account_id: AccountId, sha256: str) -> EmailRecord | None:
+        return await self.run_read(lambda c: account_changes.email_record_of_blob(c, account_id, sha256))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pochta.mime import ParsedMessage
 from pochta.store.account_state_model import CannotCalculateChanges, ChangesPosition, EmailChanges
 from pochta.store.api import Store
 from pochta.store.model import AccountId, MessageId, ModSeq
@@ -19,6 +20,7 @@ __all__ = [
     "test_email_changes_follow_each_mail_write",
     "test_email_changes_leave_out_what_came_and_went_since",
     "test_email_changes_page_inside_one_writes_group",
+    "test_email_records_are_the_accounts_own",
     "test_mailbox_changes_follow_the_tree_and_the_counts",
     "test_pruned_records_cannot_answer_older_states",
     "test_reconstruct_repairs_the_account_state",
@@ -273,6 +275,26 @@ async def test_account_emails_carry_mailboxes_keywords_and_the_earliest_date(sto
     assert email.flags == {"$Work", "\\Flagged", "\\Seen"}
     bob = await make_account(store, "bob@example.org")
     assert await store.account_emails_in(bob.id, [first.message_id]) == []
+
+
+async def test_email_records_are_the_accounts_own(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    data = make_message("record")
+    [placed] = await deliver(store, data, inbox.id)
+    [record] = await store.email_records(account.id, [placed.message_id, MessageId(10**9)])
+    assert record.message_id == placed.message_id
+    assert record.blob.size == len(data)
+    assert ParsedMessage.from_json(record.parsed_json).subject == "record"
+    assert await store.email_record_of_blob(account.id, record.blob.sha256) == record
+    assert await store.email_record_of_blob(account.id, "0" * 64) is None
+    # Another account sees neither, until it holds the message too.
+    bob = await make_account(store, "bob@example.org")
+    assert await store.email_records(bob.id, [placed.message_id]) == []
+    assert await store.email_record_of_blob(bob.id, record.blob.sha256) is None
+    await store.expunge(inbox.id, [placed.uid])
+    assert await store.email_records(account.id, [placed.message_id]) == []
+    assert await store.email_record_of_blob(account.id, record.blob.sha256) is None
 
 
 async def test_threads_of_changed_emails(store: Store) -> None:
