@@ -16,6 +16,7 @@ __all__ = [
     "EmailChanges",
     "EmailThread",
     "MailboxChanges",
+    "MailboxCounts",
 ]
 
 
@@ -96,3 +97,16 @@ class EmailThread:
     thread_id: int | None
     created: ModSeq
     destroyed: ModSeq | None
+
+
+@dataclass(frozen=True)
+class MailboxCounts:
+    """A mailbox's counts as RFC 8621 section 2 defines them (``sql/mailbox_counts`` tells how):
+    Emails (distinct messages) it holds, those unread (neither $seen nor $draft, by the Email's
+    keywords: ``AccountEmail``), threads with an Email in it, and threads with an Email in it and
+    an unread Email anywhere, the trash counted apart."""
+
+    total_emails: int = 0
+    unread_emails: int = 0
+    total_threads: int = 0
+    unread_threads: int = 0
