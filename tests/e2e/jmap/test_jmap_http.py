@@ -17,6 +17,7 @@ from serve_process import run_pochta
 from web_env import ALICE, DOMAIN, PASSWORD, Response, WebEnv, start_web_server
 
 CORE = "urn:ietf:params:jmap:core"
+MAIL = "urn:ietf:params:jmap:mail"  # Mailbox/* registered (the Session's capability object: to come)
 MAX_SIZE_REQUEST = 100_000  # over http.max_body_size (64 KiB): /jmap/api has its own bound
 CONFIG = (
     f"[jmap]\nenabled = true\nmax_size_request = {MAX_SIZE_REQUEST}\nmax_calls_in_request = 8\n"
@@ -81,9 +82,9 @@ def test_session_resource(env: WebEnv) -> None:
         "name": ALICE,
         "isPersonal": True,
         "isReadOnly": False,
-        "accountCapabilities": {CORE: {}},
+        "accountCapabilities": {CORE: {}, MAIL: {}},
     }
-    assert session["primaryAccounts"] == {CORE: account_id}
+    assert session["primaryAccounts"] == {CORE: account_id, MAIL: account_id}
     base = f"https://localhost:{env.port('https')}"
     assert session["apiUrl"] == base + "/jmap/api"
     for template, variables in (

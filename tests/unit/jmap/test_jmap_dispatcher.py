@@ -12,6 +12,7 @@ import pytest
 
 from pochta.config import Settings
 from pochta.proto.jmap import (
+    MAIL_CAPABILITY,
     CORE_CAPABILITY,
     Invocation,
     MethodError,
@@ -214,7 +215,7 @@ async def test_account_checks() -> None:
 
 def test_registry() -> None:
     registry = default_registry()
-    assert registry.capabilities == {CORE_CAPABILITY}
+    assert registry.capabilities == {CORE_CAPABILITY, MAIL_CAPABILITY}  # Mailbox/* so far
     assert registry.lookup("Core/echo", frozenset({CORE_CAPABILITY})) is not None
     assert registry.lookup("Core/echo", frozenset()) is None
     with pytest.raises(ValueError, match="twice"):
