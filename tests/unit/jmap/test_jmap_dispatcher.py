@@ -12,8 +12,8 @@ import pytest
 
 from pochta.config import Settings
 from pochta.proto.jmap import (
-    MAIL_CAPABILITY,
     CORE_CAPABILITY,
+    MAIL_CAPABILITY,
     Invocation,
     MethodError,
     MethodErrorType,
