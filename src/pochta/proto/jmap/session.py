@@ -9,14 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = [
-    "CORE_CAPABILITY",
-    "MAIL_CAPABILITY",
-    "CoreLimits",
-    "SessionAccount",
-    "SessionDescription",
-    "session_object",
-]
+__all__ = ["CORE_CAPABILITY",
+    "MAIL_CAPABILITY", "CoreLimits", "SessionAccount", "SessionDescription", "session_object"]
 
 CORE_CAPABILITY = "urn:ietf:params:jmap:core"
 MAIL_CAPABILITY = "urn:ietf:params:jmap:mail"  # RFC 8621 section 1.3.1
