@@ -195,13 +195,14 @@ def test_set_create_update_destroy_and_imap_sees_them(env: WebEnv) -> None:
                 inbox: {"name": "Post"},
                 "F999999": {"name": "x"},
             },
-            "destroy": [inbox, "F999998"],
+            "destroy": ["F999998"],
         },
     )
     assert set(done["updated"]) == {top, child}
     assert done["notUpdated"][inbox]["type"] == "forbidden"
     assert done["notUpdated"]["F999999"]["type"] == "notFound"
-    assert done["notDestroyed"][inbox]["type"] == "forbidden"
+    inbox_kept = call(env, "Mailbox/set", {"accountId": acc, "destroy": [inbox]})
+    assert inbox_kept["notDestroyed"][inbox]["type"] == "forbidden"
     assert done["notDestroyed"]["F999998"]["type"] == "notFound"
     with imap(env) as client:
         assert mailbox_ids_over_imap(client, "INBOX/Work/Child") == child
@@ -372,3 +373,21 @@ def test_query_filters_sorts_and_trees(env: WebEnv) -> None:
         error(env, "Mailbox/queryChanges", {"accountId": acc, "sinceQueryState": query_state})
         == "cannotCalculateChanges"
     )
+
+
+def test_set_references_and_will_destroy(env: WebEnv) -> None:
+    acc = account(env)
+    arguments = {
+        "accountId": acc,
+        "create": {"r": {"name": "Referenced"}},
+        "update": {"#r": {"isSubscribed": True}},
+    }
+    done = call(env, "Mailbox/set", arguments)
+    new = done["created"]["r"]["id"]
+    assert done["updated"] == {new: None}  # keyed by the id, not the creation id
+    assert call(env, "Mailbox/get", {"accountId": acc, "ids": ["#r"]})["notFound"] == [
+        "#r"
+    ]  # another request
+    both = call(env, "Mailbox/set", {"accountId": acc, "update": {new: {"name": "Gone"}}, "destroy": [new]})
+    assert both["notUpdated"][new]["type"] == "willDestroy"
+    assert both["destroyed"] == [new]

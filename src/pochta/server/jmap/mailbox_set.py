@@ -147,8 +147,12 @@ class _MailboxSet:
         else:
             await self.ops.unsubscribe(account_id, name)
 
-    async def update(self, given: str, patch: dict[str, Any]) -> None:
+    async def update(self, given: str, patch: dict[str, Any], destroying: set[str]) -> str:
+        """Updates the Mailbox; its id."""
         record = self._record(given)
+        if record.id in destroying:
+            # RFC 8620 section 5.3: a record also in the destroy list is willDestroy.
+            raise _failure(SetErrorType.WILL_DESTROY, "the Mailbox is destroyed in this call")
         current = mailbox_object(record)
         wish = update_wish(current, apply_patch(current, patch))
         new_name = self._full_name(wish, moving=record)
@@ -166,6 +170,7 @@ class _MailboxSet:
         except OpsError as error:
             raise _ops_failure(error, "name") from None
         await self.reload()
+        return record.id
 
     async def destroy(self, record: MailboxRecord, remove_emails: bool) -> None:
         if record.name == INBOX:
@@ -210,10 +215,11 @@ async def mailbox_set(context: CallContext, arguments: dict[str, Any]) -> dict[s
                 not_created[creation_id] = failure.error.to_json()
     updated: dict[str, Any] = {}
     not_updated: dict[str, Any] = {}
+    destroying = {resolved for given in args.destroy if (resolved := context.resolve_id(given)) is not None}
     for given, patch in args.update.items():
         try:
-            await calls.update(given, patch)
-            updated[given] = None
+            # RFC 8620 section 5.3: updated and destroyed are keyed by the ids (not "#creationId").
+            updated[await calls.update(given, patch, destroying)] = None
         except SetFailure as failure:
             not_updated[given] = failure.error.to_json()
     destroyed: list[str] = []
@@ -228,7 +234,7 @@ async def mailbox_set(context: CallContext, arguments: dict[str, Any]) -> dict[s
     for given, target in sorted(targets, key=lambda item: -item[1].name.count(SEPARATOR)):
         try:
             await calls.destroy(target, remove_emails)
-            destroyed.append(given)
+            destroyed.append(target.id)
         except SetFailure as failure:
             not_destroyed[given] = failure.error.to_json()
     if created or updated or destroyed:
