@@ -36,6 +36,13 @@ async def mailbox_records(store: Store, account: JmapAccount) -> list[MailboxRec
     rights = acl.rights_for(account.account.address, owner=owner, acl={})
     infos = await store.mailboxes(account.account.id)
     counts = await store.mailbox_counts(account.account.id)
+    unthreaded = [number for number, count in counts.items() if count.unthreaded]
+    if unthreaded:
+        # Thread counts are final once every message is threaded (``sql/mailbox_counts``), as
+        # IMAP's FETCH THREADID has a mailbox threaded first.
+        for number in unthreaded:
+            await store.thread_now(number)
+        counts = await store.mailbox_counts(account.account.id)
     ids_by_name = {info.name: info.id for info in infos}
     records = []
     for info in infos:

@@ -7,7 +7,9 @@ snapshot.
   its keywords being ``AccountEmail``'s: seen when every membership is, a draft when any is.
   Messages flagged ``\\Deleted`` still count: they are in the mailbox until expunged.
 - A message not yet threaded (the indexer threads a mailbox later: ``thread_now``) is a thread of
-  its own (keyed by its negated id, which no thread id is).
+  its own (keyed by its negated id, which no thread id is), and counted in ``unthreaded``: a
+  caller that wants the thread counts final threads those mailboxes first (threading changes no
+  state, so counts shown before it would change later with no change reported).
 - unreadThreads is the "quality implementation" RFC 8621 section 2 describes: the threads with an
   Email in the mailbox and an unread Email anywhere in the account, except that Emails only in the
   trash (the mailbox of special use ``\\Trash``) are ignored for the other mailboxes, and Emails
@@ -51,6 +53,7 @@ def mailbox_counts(conn: Connection, account_id: AccountId) -> dict[MailboxId, M
         select(
             h.message_id,
             func.coalesce(func.max(th.thread_id), -h.message_id).label("thread"),
+            case((func.max(th.thread_id).is_(None), 1), else_=0).label("unthreaded"),
             case(
                 (and_(func.min(h.seen) == 0, func.max(h.draft) == 0), 1),
                 else_=0,
@@ -85,6 +88,7 @@ def mailbox_counts(conn: Connection, account_id: AccountId) -> dict[MailboxId, M
             func.count(distinct(case((e.unread == 1, h.message_id)))).label("unread_emails"),
             func.count(distinct(e.thread)).label("total_threads"),
             func.count(distinct(unread_thread)).label("unread_threads"),
+            func.count(distinct(case((e.unthreaded == 1, h.message_id)))).label("unthreaded"),
         )
         .select_from(held)
         .join(email, e.message_id == h.message_id)
@@ -94,7 +98,11 @@ def mailbox_counts(conn: Connection, account_id: AccountId) -> dict[MailboxId, M
     )
     return {
         MailboxId(int(row.mailbox_id)): MailboxCounts(
-            int(row.total_emails), int(row.unread_emails), int(row.total_threads), int(row.unread_threads)
+            int(row.total_emails),
+            int(row.unread_emails),
+            int(row.total_threads),
+            int(row.unread_threads),
+            int(row.unthreaded),
         )
         for row in rows
     }

@@ -333,6 +333,9 @@ async def test_mailbox_counts_count_emails_and_threads(store: Store) -> None:
     # The same message twice in INBOX is one Email; read in one copy only, it is unread.
     twice, _ = await deliver(store, make_message("d", n=5), inbox.id, inbox.id)
     await store.set_flags(inbox.id, [twice.uid], "add", ["\\Seen"])
+    # Not threaded yet: each message a thread of its own, and said so.
+    early = await store.mailbox_counts(account.id)
+    assert early[inbox.id].unthreaded == early[inbox.id].total_threads == 4
     await store.thread_now(inbox.id)
     await store.thread_now(trash.id)
     counts = await store.mailbox_counts(account.id)
@@ -353,5 +356,5 @@ async def test_mailbox_counts_count_emails_and_threads(store: Store) -> None:
     await store.thread_now(trash.id)
     counts = await store.mailbox_counts(account.id)
     assert counts[inbox.id] == MailboxCounts(4, 0, 3, 0)
-    assert counts[trash.id] == MailboxCounts(3, 1, 2, 1)
+    assert counts[trash.id] == MailboxCounts(3, 1, 2, 1, 0)
     assert late.message_id not in {root.message_id, reply.message_id}
