@@ -263,14 +263,26 @@ def test_changes_follow_imap_renames_and_counts(env: WebEnv) -> None:
         counted["unreadEmails"] - 1,
         counted["unreadThreads"] - 1,
     )
-    # Paging: one change a page, the intermediate state resumes.
-    page = call(env, "Mailbox/changes", {"accountId": acc, "sinceState": state, "maxChanges": 1})
+    # Paging: one change a page, each intermediate state resuming where the page stopped.
+    made = call(env, "Mailbox/set", {"accountId": acc, "create": {"p": {"name": "Paged"}}})
+    whole = call(env, "Mailbox/changes", {"accountId": acc, "sinceState": state})
+    assert len(whole["created"]) + len(whole["updated"]) == 2
+    pages, since = [], state
+    while True:
+        page = call(env, "Mailbox/changes", {"accountId": acc, "sinceState": since, "maxChanges": 1})
+        assert len(page["created"]) + len(page["updated"]) + len(page["destroyed"]) <= 1
+        pages.append(page)
+        since = page["newState"]
+        if not page["hasMoreChanges"]:
+            break
+    assert since == whole["newState"] == made["newState"]
+    assert [i for p in pages for i in p["created"]] == whole["created"] == [made["created"]["p"]["id"]]
+    assert [i for p in pages for i in p["updated"]] == whole["updated"]
     assert error(env, "Mailbox/changes", {"accountId": acc, "sinceState": "junk"}) == "cannotCalculateChanges"
     assert (
         error(env, "Mailbox/changes", {"accountId": acc, "sinceState": state, "maxChanges": 0})
         == "invalidArguments"
     )
-    assert len(page["updated"]) == 1
 
 
 def test_destroy_with_emails(env: WebEnv) -> None:
