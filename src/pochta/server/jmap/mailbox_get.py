@@ -16,9 +16,9 @@ from pochta.server.jmap.principal import JmapAccount
 from pochta.server.jmap.registry import MethodRegistry
 from pochta.store.account_state_model import CannotCalculateChanges, ChangesPosition, MailboxCounts
 from pochta.store.api import Store
-from pochta.store.model import ModSeq
+from pochta.store.model import AccountId, MailboxId, ModSeq
 
-__all__ = ["mailbox_records", "register_mailbox_get", "store_of"]
+__all__ = ["mailbox_records", "register_mailbox_get", "store_of", "threaded_counts"]
 
 # RFC 8621 section 2.2: what may have changed when only a Mailbox's counts did.
 COUNT_PROPERTIES = ["totalEmails", "unreadEmails", "totalThreads", "unreadThreads"]
@@ -30,19 +30,25 @@ def store_of(context: CallContext) -> Store:
     return context.store
 
 
+async def threaded_counts(store: Store, account_id: AccountId) -> dict[MailboxId, MailboxCounts]:
+    """The account's mailbox counts, once every message is threaded: thread counts are final then
+    (``sql/mailbox_counts``), and a thread joined later cannot change them with no change reported
+    (``mailbox_changes`` follows thread-mates). IMAP's FETCH THREADID threads a mailbox first too."""
+    counts = await store.mailbox_counts(account_id)
+    unthreaded = [number for number, count in counts.items() if count.unthreaded]
+    if not unthreaded:
+        return counts
+    for number in unthreaded:
+        await store.thread_now(number)
+    return await store.mailbox_counts(account_id)
+
+
 async def mailbox_records(store: Store, account: JmapAccount) -> list[MailboxRecord]:
     """The account's Mailboxes as the principal sees them (its own: the owner's rights, RFC 4314)."""
     owner = account.is_personal
     rights = acl.rights_for(account.account.address, owner=owner, acl={})
     infos = await store.mailboxes(account.account.id)
-    counts = await store.mailbox_counts(account.account.id)
-    unthreaded = [number for number, count in counts.items() if count.unthreaded]
-    if unthreaded:
-        # Thread counts are final once every message is threaded (``sql/mailbox_counts``), as
-        # IMAP's FETCH THREADID has a mailbox threaded first.
-        for number in unthreaded:
-            await store.thread_now(number)
-        counts = await store.mailbox_counts(account.account.id)
+    counts = await threaded_counts(store, account.account.id)
     ids_by_name = {info.name: info.id for info in infos}
     records = []
     for info in infos:
@@ -102,10 +108,10 @@ async def mailbox_changes(context: CallContext, arguments: dict[str, Any]) -> di
     cap = context.settings.jmap.max_objects_in_get
     limit = cap if args.max_changes is None else min(args.max_changes, cap)
     after = None if since.after is None else ChangesPosition(ModSeq(since.after[0]), since.after[1])
+    store = store_of(context)
+    await threaded_counts(store, account.account.id)  # threads joined since count as changes
     try:
-        changes = await store_of(context).mailbox_changes(
-            account.account.id, ModSeq(since.since), after, limit
-        )
+        changes = await store.mailbox_changes(account.account.id, ModSeq(since.since), after, limit)
     except CannotCalculateChanges as exc:
         raise MethodError(MethodErrorType.CANNOT_CALCULATE_CHANGES, str(exc)) from None
     if changes.position is not None:

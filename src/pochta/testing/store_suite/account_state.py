@@ -352,8 +352,13 @@ async def test_mailbox_counts_count_emails_and_threads(store: Store) -> None:
     assert counts[inbox.id] == MailboxCounts(4, 0, 3, 0)
     assert counts[trash.id] == MailboxCounts(2, 0, 2, 0)
     # A thread whose only unread Email is in the trash is not unread in INBOX; it is in the trash.
+    before = await store.account_state(account.id)
     [late] = await deliver(store, _reply("a", 6, 1), trash.id)
     await store.thread_now(trash.id)
+    # INBOX's thread counts may change with a thread-mate elsewhere: its counts come as changed.
+    changes = await store.mailbox_changes(account.id, before, None, 100)
+    assert set(changes.updated) == {inbox.id, trash.id}
+    assert inbox.id in changes.counts_only
     counts = await store.mailbox_counts(account.id)
     assert counts[inbox.id] == MailboxCounts(4, 0, 3, 0)
     assert counts[trash.id] == MailboxCounts(3, 1, 2, 1, 0)
