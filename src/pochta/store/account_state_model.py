@@ -17,6 +17,7 @@ __all__ = [
     "EmailRecord",
     "EmailThread",
     "MailboxChanges",
+    "MailboxCounts",
 ]
 
 
@@ -108,3 +109,19 @@ class EmailRecord:
     message_id: MessageId
     blob: BlobRef
     parsed_json: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class MailboxCounts:
+    """A mailbox's counts as RFC 8621 section 2 defines them (``sql/mailbox_counts`` tells how):
+    Emails (distinct messages) it holds, those unread (neither $seen nor $draft, by the Email's
+    keywords: ``AccountEmail``), threads with an Email in it, and threads with an Email in it and
+    an unread Email anywhere, the trash counted apart. ``unthreaded``: its Emails the indexer has
+    not threaded yet, each counted as a thread of its own (``MailStore.thread_now`` threads them,
+    after which the thread counts are the final ones)."""
+
+    total_emails: int = 0
+    unread_emails: int = 0
+    total_threads: int = 0
+    unread_threads: int = 0
+    unthreaded: int = 0

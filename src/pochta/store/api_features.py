@@ -17,6 +17,7 @@ from pochta.store.account_state_model import (
     EmailRecord,
     EmailThread,
     MailboxChanges,
+    MailboxCounts,
 )
 from pochta.store.dkim_model import DkimKey, KeyState
 from pochta.store.dmarc_model import DmarcRow
@@ -104,6 +105,11 @@ class AccountStateStore(Protocol):
     async def mailbox_changes(
         self, account_id: AccountId, since: ModSeq, after: ChangesPosition | None, limit: int
     ) -> MailboxChanges: ...
+
+    async def mailbox_counts(self, account_id: AccountId) -> dict[MailboxId, MailboxCounts]:
+        """Each of the account's mailboxes' counts (RFC 8621 section 2), read in one snapshot; a
+        mailbox holding nothing is absent (all its counts are 0)."""
+        ...
 
     async def account_emails_in(
         self, account_id: AccountId, message_ids: Iterable[MessageId]

@@ -1,5 +1,6 @@
 """A JMAP client library against pochta: jmapc (PyPI) fetches the Session over HTTPS with Basic
-authentication and calls Core/echo; and a server without ``[jmap] enabled`` has no JMAP at all."""
+authentication, calls Core/echo and the Mailbox methods; and a server without ``[jmap] enabled``
+has no JMAP at all."""
 
 from __future__ import annotations
 
@@ -7,8 +8,17 @@ import base64
 from collections.abc import Iterator
 
 import pytest
-from jmapc import Client
-from jmapc.methods import CoreEcho, CoreEchoResponse
+from jmapc import Client, Mailbox, MailboxQueryFilterCondition, Ref
+from jmapc.methods import (
+    CoreEcho,
+    CoreEchoResponse,
+    MailboxGet,
+    MailboxGetResponse,
+    MailboxQuery,
+    MailboxQueryResponse,
+    MailboxSet,
+    MailboxSetResponse,
+)
 
 from web_env import ALICE, PASSWORD, WebEnv, start_web_server
 
@@ -50,6 +60,32 @@ def test_jmapc_core_echo(env: WebEnv) -> None:
     several = jmap.request([CoreEcho(data={"a": 1}), CoreEcho(data={"b": 2})], raise_errors=True)
     assert [r.response.data for r in several] == [{"a": 1}, {"b": 2}]  # type: ignore[union-attr]
     assert [r.id for r in several] == ["0.Core/echo", "1.Core/echo"]
+
+
+def test_jmapc_mailboxes(env: WebEnv) -> None:
+    jmap = client(env)
+    made = jmap.request(MailboxSet(create={"new": Mailbox(name="From jmapc", is_subscribed=True)}))
+    assert isinstance(made, MailboxSetResponse)
+    assert made.created is not None
+    assert made.created["new"] is not None
+    new_id = made.created["new"].id
+    found = jmap.request(
+        [
+            MailboxQuery(filter=MailboxQueryFilterCondition(name="jmapc")),
+            MailboxGet(ids=Ref("/ids")),
+        ],
+        raise_errors=True,
+    )
+    query, got = (item.response for item in found)
+    assert isinstance(query, MailboxQueryResponse)
+    assert query.ids == [new_id]
+    assert isinstance(got, MailboxGetResponse)
+    [mailbox] = got.data
+    assert (mailbox.name, mailbox.is_subscribed, mailbox.total_emails) == ("From jmapc", True, 0)
+    inbox = jmap.request(MailboxQuery(filter=MailboxQueryFilterCondition(role="inbox")))
+    assert isinstance(inbox, MailboxQueryResponse)
+    assert isinstance(inbox.ids, list)
+    assert len(inbox.ids) == 1
 
 
 @pytest.mark.parametrize("path", ["/.well-known/jmap", "/jmap/api"])

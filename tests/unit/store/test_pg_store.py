@@ -213,6 +213,7 @@ ON_BOTH_ENGINES = (
     "test_email_changes_page_inside_one_writes_group",
     "test_email_records_are_the_accounts_own",
     "test_mailbox_changes_follow_the_tree_and_the_counts",
+    "test_mailbox_counts_count_emails_and_threads",
     "test_pruned_records_cannot_answer_older_states",
     "test_reconstruct_repairs_the_account_state",
     "test_threads_of_changed_emails",

@@ -108,6 +108,9 @@ class SetErrorType(StrEnum):
     SINGLETON = "singleton"
     # RFC 8620 section 5.4: a /copy whose record exists in the target account already.
     ALREADY_EXISTS = "alreadyExists"
+    # RFC 8621 section 2.5: Mailbox/set destroy of a Mailbox with a child, or with Emails.
+    MAILBOX_HAS_CHILD = "mailboxHasChild"
+    MAILBOX_HAS_EMAIL = "mailboxHasEmail"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ from pochta.server.jmap.context import CallContext, RequestState
 from pochta.server.jmap.core_methods import register_core
 from pochta.server.jmap.limits import ConcurrentRequests
 from pochta.server.jmap.mail_methods import IN_PROGRESS, register_mail
+from pochta.server.jmap.mailbox_get import register_mailbox_get
+from pochta.server.jmap.mailbox_query import register_mailbox_query
+from pochta.server.jmap.mailbox_set import register_mailbox_set
 from pochta.server.jmap.principal import JmapAccount, Principal, principal_of
 from pochta.server.jmap.processor import ERROR_RESPONSE, process_request
 from pochta.server.jmap.registry import Handler, Method, MethodRegistry
@@ -36,4 +39,7 @@ def default_registry() -> MethodRegistry:
     registry = MethodRegistry()
     register_core(registry)
     register_mail(registry)
+    register_mailbox_get(registry)
+    register_mailbox_query(registry)
+    register_mailbox_set(registry)
     return registry

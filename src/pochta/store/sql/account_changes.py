@@ -231,6 +231,36 @@ def _counts_changed(conn: Connection, account_id: AccountId, since: ModSeq) -> d
         .where(e.account_id == account_id, e.changed > since, e.destroyed.is_(None))
         .group_by(m.mailbox_id)
     )
+    changed = {int(row.mailbox_id): int(row.changed) for row in rows}
+    for mailbox_id, modseq in _thread_counts_changed(conn, account_id, since).items():
+        changed[mailbox_id] = max(changed.get(mailbox_id, 0), modseq)
+    return changed
+
+
+def _thread_counts_changed(conn: Connection, account_id: AccountId, since: ModSeq) -> dict[int, int]:
+    """For each mailbox holding an Email of a thread with an Email changed (or destroyed) since
+    ``since``: the last such change. A mailbox's thread counts (RFC 8621 section 2 totalThreads,
+    unreadThreads) change with the Emails of its threads in other mailboxes too (a reply filed
+    elsewhere makes a thread unread here). ``message_threads`` rows outlive their messages, so a
+    destroyed Email still names its thread."""
+    e, th, m, b = account_emails.c, message_threads.c, membership.c, mailboxes.c
+    mates = message_threads.alias("mates")
+    threads = (
+        select(th.thread_id, func.max(e.changed).label("changed"))
+        .select_from(account_emails)
+        .join(message_threads, and_(th.account_id == e.account_id, th.message_id == e.message_id))
+        .where(e.account_id == account_id, e.changed > since)
+        .group_by(th.thread_id)
+        .cte("changed_threads")
+    )
+    rows = conn.execute(
+        select(m.mailbox_id, func.max(threads.c.changed).label("changed"))
+        .select_from(threads)
+        .join(mates, and_(mates.c.account_id == account_id, mates.c.thread_id == threads.c.thread_id))
+        .join(membership, m.message_id == mates.c.message_id)
+        .join(mailboxes, and_(b.id == m.mailbox_id, b.account_id == account_id))
+        .group_by(m.mailbox_id)
+    )
     return {int(row.mailbox_id): int(row.changed) for row in rows}
 
 

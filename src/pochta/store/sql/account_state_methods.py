@@ -16,9 +16,10 @@ from pochta.store.account_state_model import (
     EmailRecord,
     EmailThread,
     MailboxChanges,
+    MailboxCounts,
 )
-from pochta.store.model import AccountId, MessageId, ModSeq
-from pochta.store.sql import account_changes
+from pochta.store.model import AccountId, MailboxId, MessageId, ModSeq
+from pochta.store.sql import account_changes, mailbox_counts
 
 __all__ = ["AccountStateMethods"]
 
@@ -48,6 +49,9 @@ class AccountStateMethods:
         return await self.run_read(
             lambda c: account_changes.mailbox_changes(c, account_id, since, after, limit)
         )
+
+    async def mailbox_counts(self, account_id: AccountId) -> dict[MailboxId, MailboxCounts]:
+        return await self.run_read(lambda c: mailbox_counts.mailbox_counts(c, account_id))
 
     async def account_emails_in(
         self, account_id: AccountId, message_ids: Iterable[MessageId]

@@ -9,7 +9,12 @@ from datetime import UTC, datetime
 import pytest
 
 from pochta.mime import ParsedMessage
-from pochta.store.account_state_model import CannotCalculateChanges, ChangesPosition, EmailChanges
+from pochta.store.account_state_model import (
+    CannotCalculateChanges,
+    ChangesPosition,
+    EmailChanges,
+    MailboxCounts,
+)
 from pochta.store.api import Store
 from pochta.store.model import AccountId, MessageId, ModSeq
 from pochta.testing.store_suite.support import deliver, mailbox, make_account, make_message, refreshed
@@ -22,6 +27,7 @@ __all__ = [
     "test_email_changes_page_inside_one_writes_group",
     "test_email_records_are_the_accounts_own",
     "test_mailbox_changes_follow_the_tree_and_the_counts",
+    "test_mailbox_counts_count_emails_and_threads",
     "test_pruned_records_cannot_answer_older_states",
     "test_reconstruct_repairs_the_account_state",
     "test_threads_of_changed_emails",
@@ -324,3 +330,58 @@ async def test_reconstruct_repairs_the_account_state(store: Store) -> None:
     state = await store.account_state(account.id)
     assert _sets(await _changes(store, account.id, ModSeq(0))) == ({placed.message_id}, set(), set())
     assert state >= (await refreshed(store, inbox)).highestmodseq
+
+
+def _reply(subject: str, n: int, to: int) -> bytes:
+    """A message of the thread of ``make_message(subject, n=to)``."""
+    return make_message(subject, n=n).replace(
+        b"MIME-Version:", f"In-Reply-To: <{to}.{subject}@example.net>\r\nMIME-Version:".encode(), 1
+    )
+
+
+async def test_mailbox_counts_count_emails_and_threads(store: Store) -> None:
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    trash = await mailbox(store, account, "Trash")  # a new account's, of special use \\Trash
+    assert trash.special_use == "\\Trash"
+    empty = await store.create_mailbox(account.id, "Empty")
+    # Thread "a": a read root in INBOX, an unread reply in INBOX and (copied) in Trash.
+    [root] = await deliver(store, make_message("a", n=1), inbox.id, flags=["\\Seen"])
+    [reply] = await deliver(store, _reply("a", 2, 1), inbox.id)
+    await store.transfer(inbox.id, [reply.uid], trash.id, move=False)
+    # Thread "b": an unread message only in Trash; "c": a draft in INBOX (not unread).
+    await deliver(store, make_message("b", n=3), trash.id)
+    await deliver(store, make_message("c", n=4), inbox.id, flags=["\\Draft"])
+    # The same message twice in INBOX is one Email; read in one copy only, it is unread.
+    twice, _ = await deliver(store, make_message("d", n=5), inbox.id, inbox.id)
+    await store.set_flags(inbox.id, [twice.uid], "add", ["\\Seen"])
+    # Not threaded yet: each message a thread of its own, and said so.
+    early = await store.mailbox_counts(account.id)
+    assert early[inbox.id].unthreaded == early[inbox.id].total_threads == 4
+    await store.thread_now(inbox.id)
+    await store.thread_now(trash.id)
+    counts = await store.mailbox_counts(account.id)
+    assert empty.id not in counts
+    # INBOX: root, reply, c, d; unread: reply, d; threads a, c, d; unread threads: a (the reply), d.
+    assert counts[inbox.id] == MailboxCounts(4, 2, 3, 2)
+    # Trash: reply and b, both unread; threads a and b, both with an unread Email in the trash.
+    assert counts[trash.id] == MailboxCounts(2, 2, 2, 2)
+    # Read everywhere, the reply no longer makes thread "a" unread anywhere.
+    for box in (inbox, trash):
+        view = await store.open_view(box.id)
+        await store.set_flags(box.id, list(view.uids), "add", ["\\Seen"])
+    counts = await store.mailbox_counts(account.id)
+    assert counts[inbox.id] == MailboxCounts(4, 0, 3, 0)
+    assert counts[trash.id] == MailboxCounts(2, 0, 2, 0)
+    # A thread whose only unread Email is in the trash is not unread in INBOX; it is in the trash.
+    before = await store.account_state(account.id)
+    [late] = await deliver(store, _reply("a", 6, 1), trash.id)
+    await store.thread_now(trash.id)
+    # INBOX's thread counts may change with a thread-mate elsewhere: its counts come as changed.
+    changes = await store.mailbox_changes(account.id, before, None, 100)
+    assert set(changes.updated) == {inbox.id, trash.id}
+    assert inbox.id in changes.counts_only
+    counts = await store.mailbox_counts(account.id)
+    assert counts[inbox.id] == MailboxCounts(4, 0, 3, 0)
+    assert counts[trash.id] == MailboxCounts(3, 1, 2, 1, 0)
+    assert late.message_id not in {root.message_id, reply.message_id}
