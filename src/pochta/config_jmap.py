@@ -43,6 +43,20 @@ class JmapSettings(Section):
         le=100_000,
         description="maxObjectsInSet: creates, updates and destroys one /set or /copy call may make.",
     )
+    max_filter_depth: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="FilterOperators one /query filter may nest (RFC 8620 section 5.5); deeper is "
+        "unsupportedFilter.",
+    )
+    max_query_limit: int = Field(
+        5000,
+        ge=1,
+        le=1_000_000,
+        description="The most ids one /query response returns: a larger (or no) limit is lowered to "
+        "it and the limit returned (RFC 8620 section 5.5).",
+    )
     max_size_upload: int = Field(
         50_000_000,
         ge=1024,

@@ -32,6 +32,7 @@ from pochta.proto.jmap import (
     session_object,
 )
 from pochta.proto.jmap import Request as JmapRequest
+from pochta.proto.jmap.mail.query import COLLATIONS
 from pochta.server.jmap import ConcurrentRequests, Principal, default_registry, principal_of, process_request
 from pochta.web.basic_auth import basic_login
 from pochta.web.services import WebServices
@@ -86,6 +87,8 @@ class JmapEndpoints:
             max_calls_in_request=jmap.max_calls_in_request,
             max_objects_in_get=jmap.max_objects_in_get,
             max_objects_in_set=jmap.max_objects_in_set,
+            # RFC 8620 section 2: the collations /query sorts may name (Email/query's).
+            collation_algorithms=COLLATIONS,
         )
 
     def session(self, request: Request, principal: Principal) -> dict[str, object]:

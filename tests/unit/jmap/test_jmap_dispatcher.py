@@ -13,6 +13,7 @@ import pytest
 from pochta.config import Settings
 from pochta.proto.jmap import (
     CORE_CAPABILITY,
+    MAIL_CAPABILITY,
     Invocation,
     MethodError,
     MethodErrorType,
@@ -214,7 +215,7 @@ async def test_account_checks() -> None:
 
 def test_registry() -> None:
     registry = default_registry()
-    assert registry.capabilities == {CORE_CAPABILITY}
+    assert registry.capabilities == {CORE_CAPABILITY, MAIL_CAPABILITY}
     assert registry.lookup("Core/echo", frozenset({CORE_CAPABILITY})) is not None
     assert registry.lookup("Core/echo", frozenset()) is None
     with pytest.raises(ValueError, match="twice"):
