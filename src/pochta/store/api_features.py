@@ -14,6 +14,7 @@ from pochta.store.account_state_model import (
     AccountEmail,
     ChangesPosition,
     EmailChanges,
+    EmailPage,
     EmailThread,
     MailboxChanges,
 )
@@ -118,6 +119,21 @@ class AccountStateStore(Protocol):
 
     async def thread_emails(self, account_id: AccountId, thread_ids: Iterable[int]) -> list[EmailThread]:
         """Every Email (records not pruned) the account holds or held in these threads."""
+        ...
+
+    async def emails_by_received(
+        self,
+        account_id: AccountId,
+        mailbox_id: MailboxId,
+        *,
+        descending: bool,
+        position: int,
+        limit: int,
+        count: bool,
+    ) -> EmailPage:
+        """The Emails of one of the account's mailboxes by internal date (ties by message id), the
+        ``limit`` from ``position`` on, with the account's state of the same read and, with
+        ``count``, how many Emails the mailbox holds (``sql/email_query``): one indexed read."""
         ...
 
 

@@ -307,3 +307,19 @@ def test_errors(mail: Mail) -> None:
     assert (
         error(mail, "Email/queryChanges", sinceQueryState=state, filter={"colour": 1}) == "unsupportedFilter"
     )
+
+
+@pytest.mark.parametrize("ascending", [False, True])
+def test_common_query_equals_the_general_one(mail: Mail, ascending: bool) -> None:
+    # inMailbox sorted by receivedAt alone is one indexed read (store.emails_by_received); the
+    # same filter inside an AND goes the general way. Both must answer the same pages.
+    sort = [{"property": "receivedAt", "isAscending": ascending}]
+    for mailbox in (mail.inbox, mail.work):
+        common = {"inMailbox": mailbox}
+        general = {"operator": "AND", "conditions": [common]}
+        for position, limit in ((0, 3), (2, 3), (0, None), (7, 3), (50, 2)):
+            extra = {} if limit is None else {"limit": limit}
+            fast = query(mail, filter=common, sort=sort, position=position, calculateTotal=True, **extra)
+            slow = query(mail, filter=general, sort=sort, position=position, calculateTotal=True, **extra)
+            assert fast == slow
+    assert query(mail, filter={"inMailbox": "F999999"}, sort=sort, calculateTotal=True)["total"] == 0

@@ -40,12 +40,13 @@ from pochta.proto.jmap.mail.query import (
     parse_email_sort,
 )
 from pochta.proto.jmap.mail.states import state_string
-from pochta.proto.jmap.standard import parse_query, parse_query_changes, query_window
+from pochta.proto.jmap.standard import QueryArgs, parse_query, parse_query_changes, query_window
 from pochta.server.imap.search_eval import evaluate
 from pochta.server.jmap.context import CallContext
+from pochta.server.jmap.principal import JmapAccount
 from pochta.server.jmap.registry import MethodRegistry
 from pochta.store.api import Store
-from pochta.store.model import AccountId, MailboxView, MessageEntry
+from pochta.store.model import AccountId, MailboxId, MailboxView, MessageEntry
 
 __all__ = ["register_email_query"]
 
@@ -275,6 +276,56 @@ async def _open_account(store: Store, account_id: AccountId) -> _Account:
     return _Account(store, views)
 
 
+def _is_common(
+    args: QueryArgs, tree: EmailFilter | None, sorts: tuple[EmailSort, ...], collapse: bool
+) -> bool:
+    """The common query, which one indexed read answers (``store.emails_by_received``): only
+    inMailbox, sorted by receivedAt alone, from a position (no anchor, none from the end)."""
+    return (
+        isinstance(tree, EmailCondition)
+        and tree.in_mailbox is not None
+        and tree == EmailCondition(in_mailbox=tree.in_mailbox)
+        and len(sorts) == 1
+        and sorts[0].property == "receivedAt"
+        and not collapse
+        and args.anchor is None
+        and args.position >= 0
+    )
+
+
+async def _common_query(
+    store: Store,
+    account: JmapAccount,
+    args: QueryArgs,
+    tree: EmailFilter | None,
+    sort: EmailSort,
+    maximum: int,
+) -> dict[str, Any]:
+    assert isinstance(tree, EmailCondition)
+    assert tree.in_mailbox is not None
+    limit = args.limit if args.limit is not None and args.limit <= maximum else maximum
+    page = await store.emails_by_received(
+        account.account.id,
+        MailboxId(tree.in_mailbox),
+        descending=not sort.is_ascending,
+        position=args.position,
+        limit=limit,
+        count=args.calculate_total,
+    )
+    response: dict[str, Any] = {
+        "accountId": account.id,
+        "queryState": state_string(page.state),
+        "canCalculateChanges": False,
+        "position": args.position,
+        "ids": [email_id(m) for m in page.ids],
+    }
+    if page.total is not None:
+        response["total"] = page.total
+    if limit != args.limit:
+        response["limit"] = limit  # RFC 8620 section 5.5: the limit the server applied
+    return response
+
+
 async def email_query(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
     args = parse_query(arguments, extra=("collapseThreads",))
     collapse = args.extra.get("collapseThreads", False)
@@ -289,6 +340,8 @@ async def email_query(context: CallContext, arguments: dict[str, Any]) -> dict[s
     store = context.store
     if store is None:
         raise MethodError(MethodErrorType.SERVER_UNAVAILABLE)
+    if _is_common(args, tree, sorts, collapse):
+        return await _common_query(store, account, args, tree, sorts[0], settings.max_query_limit)
     # The state before the read: a change racing the read makes the state older, never newer.
     state = await store.account_state(account.account.id)
     mail = await _open_account(store, account.account.id)

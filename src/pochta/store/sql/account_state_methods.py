@@ -13,11 +13,12 @@ from pochta.store.account_state_model import (
     AccountEmail,
     ChangesPosition,
     EmailChanges,
+    EmailPage,
     EmailThread,
     MailboxChanges,
 )
-from pochta.store.model import AccountId, MessageId, ModSeq
-from pochta.store.sql import account_changes
+from pochta.store.model import AccountId, MailboxId, MessageId, ModSeq
+from pochta.store.sql import account_changes, email_query
 
 __all__ = ["AccountStateMethods"]
 
@@ -63,3 +64,19 @@ class AccountStateMethods:
     async def thread_emails(self, account_id: AccountId, thread_ids: Iterable[int]) -> list[EmailThread]:
         ids = list(thread_ids)
         return await self.run_read(lambda c: account_changes.thread_emails(c, account_id, ids))
+
+    async def emails_by_received(
+        self,
+        account_id: AccountId,
+        mailbox_id: MailboxId,
+        *,
+        descending: bool,
+        position: int,
+        limit: int,
+        count: bool,
+    ) -> EmailPage:
+        return await self.run_read(
+            lambda c: email_query.emails_by_received(
+                c, account_id, mailbox_id, descending=descending, position=position, limit=limit, count=count
+            )
+        )
