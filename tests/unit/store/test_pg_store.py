@@ -211,6 +211,7 @@ ON_BOTH_ENGINES = (
     "test_email_changes_follow_each_mail_write",
     "test_email_changes_leave_out_what_came_and_went_since",
     "test_email_changes_page_inside_one_writes_group",
+    "test_emails_by_received_pages_a_mailbox",
     "test_mailbox_changes_follow_the_tree_and_the_counts",
     "test_pruned_records_cannot_answer_older_states",
     "test_reconstruct_repairs_the_account_state",

@@ -80,6 +80,7 @@ __all__ = [
     "test_email_changes_follow_each_mail_write",
     "test_email_changes_leave_out_what_came_and_went_since",
     "test_email_changes_page_inside_one_writes_group",
+    "test_emails_by_received_pages_a_mailbox",
     "test_expunge_deleted_chooses_in_the_write",
     "test_expunge_of_every_message",
     "test_expunge_records_and_uids_never_reused",
