@@ -323,3 +323,40 @@ def test_common_query_equals_the_general_one(mail: Mail, ascending: bool) -> Non
             slow = query(mail, filter=general, sort=sort, position=position, calculateTotal=True, **extra)
             assert fast == slow
     assert query(mail, filter={"inMailbox": "F999999"}, sort=sort, calculateTotal=True)["total"] == 0
+
+
+def test_search_snippets_mark_what_the_query_matched(mail: Mail) -> None:
+    text = {"text": "banana"}
+    found = all_ids(mail, filter=text)
+    name, result = call(
+        mail,
+        "SearchSnippet/get",
+        {"accountId": mail.account, "filter": text, "emailIds": [*found, "M999999"]},
+    )
+    assert name == "SearchSnippet/get", result
+    assert result["notFound"] == ["M999999"]
+    snippets = {s["emailId"]: s for s in result["list"]}
+    assert list(snippets) == found
+    [report, reply] = sorted(imap_ids(mail, "INBOX", "SUBJECT banana"))
+    assert snippets[report]["subject"] == "<mark>Banana</mark> report"
+    assert snippets[report]["preview"] is None  # "the yellow fruit": no match in the body
+    assert snippets[reply]["subject"] == "Re: <mark>Banana</mark> report"
+    [pie] = imap_ids(mail, "INBOX", "SUBJECT apple")
+    assert snippets[pie]["subject"] is None
+    assert snippets[pie]["preview"].startswith("bake it with <mark>banana</mark> too padding")
+    # A body condition marks the body only; escaping of the subject.
+    name, result = call(
+        mail,
+        "SearchSnippet/get",
+        {
+            "accountId": mail.account,
+            "filter": {"body": "дыня"},
+            "emailIds": found[:1] + all_ids(mail, filter={"body": "дыня"}),
+        },
+    )
+    [plain, melon] = result["list"]
+    assert plain == {"emailId": found[0], "subject": None, "preview": None}
+    assert melon["subject"] is None
+    assert melon["preview"].startswith("сладкая <mark>дыня</mark> more")
+    assert error(mail, "SearchSnippet/get", filter={"colour": 1}, emailIds=[]) == "unsupportedFilter"
+    assert error(mail, "SearchSnippet/get", filter=None) == "invalidArguments"

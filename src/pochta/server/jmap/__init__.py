@@ -12,6 +12,7 @@ from pochta.server.jmap.limits import ConcurrentRequests
 from pochta.server.jmap.principal import JmapAccount, Principal, principal_of
 from pochta.server.jmap.processor import ERROR_RESPONSE, process_request
 from pochta.server.jmap.registry import Handler, Method, MethodRegistry
+from pochta.server.jmap.search_snippet import register_search_snippet
 
 __all__ = [
     "ERROR_RESPONSE",
@@ -35,4 +36,5 @@ def default_registry() -> MethodRegistry:
     registry = MethodRegistry()
     register_core(registry)
     register_email_query(registry)
+    register_search_snippet(registry)
     return registry
