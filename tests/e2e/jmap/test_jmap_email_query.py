@@ -321,6 +321,9 @@ def test_common_query_equals_the_general_one(mail: Mail, ascending: bool) -> Non
             extra = {} if limit is None else {"limit": limit}
             fast = query(mail, filter=common, sort=sort, position=position, calculateTotal=True, **extra)
             slow = query(mail, filter=general, sort=sort, position=position, calculateTotal=True, **extra)
+            # Only the common shape's changes are calculated (Email/queryChanges).
+            assert fast.pop("canCalculateChanges") is True
+            assert slow.pop("canCalculateChanges") is False
             assert fast == slow
     assert query(mail, filter={"inMailbox": "F999999"}, sort=sort, calculateTotal=True)["total"] == 0
 
@@ -360,3 +363,78 @@ def test_search_snippets_mark_what_the_query_matched(mail: Mail) -> None:
     assert melon["preview"].startswith("сладкая <mark>дыня</mark> more")
     assert error(mail, "SearchSnippet/get", filter={"colour": 1}, emailIds=[]) == "unsupportedFilter"
     assert error(mail, "SearchSnippet/get", filter=None) == "invalidArguments"
+
+
+def apply_changes(old: list[str], changes: dict[str, Any]) -> list[str]:
+    """RFC 8620 section 5.6: what a client does with a queryChanges response."""
+    removed = set(changes["removed"])
+    new = [i for i in old if i not in removed]
+    for item in sorted(changes["added"], key=lambda a: a["index"]):
+        new.insert(item["index"], item["id"])
+    return new
+
+
+def full(mail: Mail, **arguments: Any) -> tuple[str, list[str]]:
+    first = query(mail, limit=6, calculateTotal=True, **arguments)
+    ids = list(first["ids"])
+    while len(ids) < first["total"]:
+        ids += query(mail, position=len(ids), limit=6, **arguments)["ids"]
+    return first["queryState"], ids
+
+
+def test_query_changes_are_exact_for_received_order(mail: Mail) -> None:
+    # Last in this file: it changes the mail the tests above read.
+    newest = [{"property": "receivedAt", "isAscending": False}]
+    shapes: list[dict[str, Any]] = [
+        {"filter": {"inMailbox": mail.inbox}, "sort": newest},
+        {"filter": {"inMailbox": mail.work}, "sort": [{"property": "receivedAt"}]},
+        {"sort": newest},
+    ]
+    before = [full(mail, **shape) for shape in shapes]
+    for shape in shapes:
+        assert query(mail, **shape)["canCalculateChanges"] is True
+    assert (
+        query(mail, filter={"inMailbox": mail.inbox}, sort=newest, collapseThreads=True)[
+            "canCalculateChanges"
+        ]
+        is False
+    )
+    # Changes over LMTP and IMAP: a new message, a copy into Work, a flag, an expunge.
+    with smtplib.LMTP("127.0.0.1", mail.env.port("lmtp"), timeout=30) as lmtp:
+        assert (
+            lmtp.sendmail("s@example.net", [ALICE], message(8, "Grape", "Gus <g@example.net>", "new")) == {}
+        )
+    client = imap(mail.env)
+    try:
+        client.select("INBOX")
+        assert client.uid("COPY", "5", "Work")[0] == "OK"
+        assert client.uid("STORE", "8", "+FLAGS", "($done)")[0] == "OK"
+        client.select("Work")
+        assert client.uid("STORE", "1", "+FLAGS", "(\\Deleted)")[0] == "OK"
+        assert client.expunge()[0] == "OK"
+    finally:
+        client.logout()
+    for shape, (state, old) in zip(shapes, before, strict=True):
+        name, changes = call(
+            mail, "Email/queryChanges", {"accountId": mail.account, "sinceQueryState": state, **shape}
+        )
+        assert name == "Email/queryChanges", changes
+        new_state, new = full(mail, **shape)
+        assert changes["oldQueryState"] == state
+        assert changes["newQueryState"] == new_state != state
+        assert apply_changes(old, changes) == new
+        assert old != new
+    # Nothing changed since: nothing to apply.
+    state, _ids = full(mail, **shapes[0])
+    _, changes = call(
+        mail, "Email/queryChanges", {"accountId": mail.account, "sinceQueryState": state, **shapes[0]}
+    )
+    assert (changes["removed"], changes["added"], changes["newQueryState"]) == ([], [], state)
+    arguments = {"sinceQueryState": before[0][0], "maxChanges": 1, **shapes[0]}
+    assert error(mail, "Email/queryChanges", **arguments) == "tooManyChanges"
+    assert (
+        error(mail, "Email/queryChanges", **{**arguments, "sinceQueryState": "x"}) == "cannotCalculateChanges"
+    )
+    assert error(mail, "Email/queryChanges", **{**arguments, "sort": [{"property": "size"}]}) == (
+        "cannotCalculateChanges"
+    )

@@ -8,6 +8,7 @@ error response, reads its arguments with ``pochta.proto.jmap.standard``'s parser
 from pochta.server.jmap.context import CallContext, RequestState
 from pochta.server.jmap.core_methods import register_core
 from pochta.server.jmap.email_query import register_email_query
+from pochta.server.jmap.email_query_changes import register_email_query_changes
 from pochta.server.jmap.limits import ConcurrentRequests
 from pochta.server.jmap.principal import JmapAccount, Principal, principal_of
 from pochta.server.jmap.processor import ERROR_RESPONSE, process_request
@@ -36,5 +37,6 @@ def default_registry() -> MethodRegistry:
     registry = MethodRegistry()
     register_core(registry)
     register_email_query(registry)
+    register_email_query_changes(registry)
     register_search_snippet(registry)
     return registry

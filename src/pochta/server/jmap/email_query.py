@@ -12,8 +12,8 @@ second matcher. The filter tree is then set algebra (``proto.jmap.mail.query``).
 from/to/subject/sentAt reads the keys IMAP SORT keeps (``store.sort_keys``, RFC 5256): the
 casemapped first address, the base subject, the Date: field (else the internal date).
 
-Email/queryChanges answers ``cannotCalculateChanges`` (RFC 8620 section 5.6 allows it): the
-query result is not kept, and ``canCalculateChanges`` is false in every Email/query response.
+Email/queryChanges (``email_query_changes``) is exact for the shapes ``changes_shape`` names, for
+which Email/query says ``canCalculateChanges``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from pochta.proto.jmap.mail.query import (
     parse_email_sort,
 )
 from pochta.proto.jmap.mail.states import state_string
-from pochta.proto.jmap.standard import QueryArgs, parse_query, parse_query_changes, query_window
+from pochta.proto.jmap.standard import QueryArgs, parse_query, query_window
 from pochta.server.imap.search_eval import evaluate
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.principal import JmapAccount
@@ -48,7 +48,7 @@ from pochta.server.jmap.registry import MethodRegistry
 from pochta.store.api import Store
 from pochta.store.model import AccountId, MailboxId, MailboxView, MessageEntry
 
-__all__ = ["register_email_query"]
+__all__ = ["changes_shape", "query_results", "register_email_query"]
 
 _CHUNK = 500  # parse records per ``store.cached`` call (hasAttachment)
 _SEEN = "$seen"
@@ -315,7 +315,7 @@ async def _common_query(
     response: dict[str, Any] = {
         "accountId": account.id,
         "queryState": state_string(page.state),
-        "canCalculateChanges": False,
+        "canCalculateChanges": True,  # the common query is a "mailbox" shape of changes_shape
         "position": args.position,
         "ids": [email_id(m) for m in page.ids],
     }
@@ -324,6 +324,51 @@ async def _common_query(
     if limit != args.limit:
         response["limit"] = limit  # RFC 8620 section 5.5: the limit the server applied
     return response
+
+
+async def query_results(
+    store: Store,
+    account_id: AccountId,
+    tree: EmailFilter | None,
+    sorts: tuple[EmailSort, ...],
+    collapse: bool,
+) -> tuple[int, list[int]]:
+    """The account's state (read first: a change racing the read makes it older, never newer)
+    and every Email the query matches (messages.id), in order."""
+    state = await store.account_state(account_id)
+    mail = await _open_account(store, account_id)
+    for condition in _conditions(tree):
+        for prop, value in condition.content:
+            await mail.find_content(prop, value)
+        if condition.has_attachment is not None:
+            await mail.find_attachments()
+        if condition.needs_threads:
+            await mail.find_threads()
+    matched = evaluate_filter(tree, set(mail.emails), lambda c: _matches(mail, c))
+    ordered = await _sorted(mail, matched, sorts)
+    if collapse:
+        # RFC 8621 section 4.4.3: only the first Email of each thread, in sort order.
+        threads, seen, kept = await mail.find_threads(), set(), []
+        for message_id in ordered:
+            thread = threads.get(message_id, message_id)
+            if thread not in seen:
+                seen.add(thread)
+                kept.append(message_id)
+        ordered = kept
+    return state, ordered
+
+
+def changes_shape(tree: EmailFilter | None, sorts: tuple[EmailSort, ...], collapse: bool) -> str | None:
+    """Which queries Email/queryChanges answers exactly (``email_query_changes``): "mailbox" for
+    only inMailbox sorted by receivedAt, "account" for no filter sorted by receivedAt; None for
+    the others (``cannotCalculateChanges``)."""
+    if collapse or len(sorts) != 1 or sorts[0].property != "receivedAt":
+        return None
+    if tree is None:
+        return "account"
+    if isinstance(tree, EmailCondition) and tree.in_mailbox is not None:
+        return "mailbox" if tree == EmailCondition(in_mailbox=tree.in_mailbox) else None
+    return None
 
 
 async def email_query(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -342,34 +387,13 @@ async def email_query(context: CallContext, arguments: dict[str, Any]) -> dict[s
         raise MethodError(MethodErrorType.SERVER_UNAVAILABLE)
     if _is_common(args, tree, sorts, collapse):
         return await _common_query(store, account, args, tree, sorts[0], settings.max_query_limit)
-    # The state before the read: a change racing the read makes the state older, never newer.
-    state = await store.account_state(account.account.id)
-    mail = await _open_account(store, account.account.id)
-    conditions = _conditions(tree)
-    for condition in conditions:
-        for prop, value in condition.content:
-            await mail.find_content(prop, value)
-        if condition.has_attachment is not None:
-            await mail.find_attachments()
-        if condition.needs_threads:
-            await mail.find_threads()
-    matched = evaluate_filter(tree, set(mail.emails), lambda c: _matches(mail, c))
-    ordered = await _sorted(mail, matched, sorts)
-    if collapse:
-        # RFC 8621 section 4.4.3: only the first Email of each thread, in sort order.
-        threads, seen, kept = await mail.find_threads(), set(), []
-        for message_id in ordered:
-            thread = threads.get(message_id, message_id)
-            if thread not in seen:
-                seen.add(thread)
-                kept.append(message_id)
-        ordered = kept
+    state, ordered = await query_results(store, account.account.id, tree, sorts, collapse)
     ids = [email_id(m) for m in ordered]
     window = query_window(args, ids, max_limit=settings.max_query_limit)
     response: dict[str, Any] = {
         "accountId": account.id,
         "queryState": state_string(state),
-        "canCalculateChanges": False,
+        "canCalculateChanges": changes_shape(tree, sorts, collapse) is not None,
         "position": window.position,
         "ids": list(window.ids),
     }
@@ -380,21 +404,5 @@ async def email_query(context: CallContext, arguments: dict[str, Any]) -> dict[s
     return response
 
 
-async def email_query_changes(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
-    args = parse_query_changes(arguments, extra=("collapseThreads",))
-    if not isinstance(args.extra.get("collapseThreads", False), bool):
-        raise invalid_arguments("collapseThreads must be a Boolean")
-    context.account(args.account_id)
-    # The filter and sort are checked first: an unsupported one is that error, not the one below.
-    parse_email_filter(
-        args.filter, max_depth=context.settings.jmap.max_filter_depth, parse_mailbox=parse_mailbox_id
-    )
-    parse_email_sort(args.sort)
-    # RFC 8620 section 5.6: a server that cannot say what changed answers cannotCalculateChanges;
-    # the client runs the query again (every Email/query says canCalculateChanges false).
-    raise MethodError(MethodErrorType.CANNOT_CALCULATE_CHANGES, "query changes are not kept; query again")
-
-
 def register_email_query(registry: MethodRegistry) -> None:
     registry.register("Email/query", MAIL_CAPABILITY, email_query)
-    registry.register("Email/queryChanges", MAIL_CAPABILITY, email_query_changes)
