@@ -18,8 +18,8 @@ which Email/query says ``canCalculateChanges``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Set
-from dataclasses import dataclass, field
 from typing import Any
 
 from pochta.mime import ParsedMessage
@@ -57,16 +57,32 @@ _IMAP_STRING_KEYS |= {"cc": "CC", "bcc": "BCC"}
 _SORT_FIELDS = {"from": "from_", "to": "to", "subject": "subject", "sentAt": "sent"}
 
 
-@dataclass
-class _Email:
-    """What the query knows of one Email: its memberships, keywords, size, receivedAt."""
+@functools.lru_cache(maxsize=4096)
+def _keywords(copies: tuple[frozenset[str], ...]) -> frozenset[str]:
+    """The keywords of an Email whose copies have these flag sets: the union, with ``$seen`` only
+    when every copy is seen (``AccountEmail``'s rule). Cached: views share one frozenset per
+    combination of flags, so an account has few distinct tuples."""
+    found = {k for flags in copies for flag in flags if (k := jmap_keyword(flag)) is not None}
+    if any("\\Seen" not in flags for flags in copies):
+        found.discard(_SEEN)
+    return frozenset(found)
 
-    mailboxes: set[int] = field(default_factory=set)
-    keywords: set[str] = field(default_factory=set)
-    unseen_copy: bool = False
-    size: int = 0
-    received_at: int = 2**62
-    where: list[tuple[int, int]] = field(default_factory=list)  # (mailbox id, uid)
+
+class _Email:
+    """What the query knows of one Email: its mailboxes, its copies' flags, size, receivedAt (the
+    earliest copy's internal date). Slots and no factories: an account has one per message."""
+
+    __slots__ = ("copies", "mailboxes", "received_at", "size")
+
+    def __init__(self, mailbox_id: int, flags: frozenset[str], size: int, received_at: int) -> None:
+        self.mailboxes: list[int] = [mailbox_id]
+        self.copies: tuple[frozenset[str], ...] = (flags,)
+        self.size = size
+        self.received_at = received_at
+
+    @property
+    def keywords(self) -> frozenset[str]:
+        return _keywords(self.copies)
 
 
 class _Account:
@@ -75,25 +91,18 @@ class _Account:
     def __init__(self, store: Store, views: list[MailboxView]) -> None:
         self.store, self.views = store, views
         self.emails: dict[int, _Email] = {}
+        emails = self.emails
         for view in views:
-            mailbox_id = view.mailbox.id
+            mailbox_id, flags, sizes = view.mailbox.id, view.flags, view.sizes
             for i, message_id in enumerate(view.message_ids):
-                email = self.emails.get(message_id)
+                email = emails.get(message_id)
                 if email is None:
-                    email = self.emails[message_id] = _Email(size=view.sizes[i])
-                email.mailboxes.add(mailbox_id)
-                email.where.append((mailbox_id, view.uids[i]))
+                    emails[message_id] = _Email(mailbox_id, flags[i], sizes[i], view.internal_epoch(i))
+                    continue
+                if mailbox_id not in email.mailboxes:
+                    email.mailboxes.append(mailbox_id)
+                email.copies += (flags[i],)
                 email.received_at = min(email.received_at, view.internal_epoch(i))
-                flags = view.flags[i]
-                for flag in flags:
-                    keyword = jmap_keyword(flag)
-                    if keyword is not None:
-                        email.keywords.add(keyword)
-                if "\\Seen" not in flags:
-                    email.unseen_copy = True
-        for email in self.emails.values():
-            if email.unseen_copy:
-                email.keywords.discard(_SEEN)  # seen only when every copy is (AccountEmail's rule)
         self.content: dict[tuple[str, str | tuple[str, ...]], set[int]] = {}
         self.attachments: set[int] | None = None
         self.threads: dict[int, int] | None = None  # message id -> thread id
@@ -196,7 +205,7 @@ def _matches(account: _Account, condition: EmailCondition) -> Set[int]:
         found = {m for m in found if c.in_mailbox in emails[m].mailboxes}
     if c.in_mailbox_other_than is not None:
         others = set(c.in_mailbox_other_than)
-        found = {m for m in found if emails[m].mailboxes - others}
+        found = {m for m in found if any(b not in others for b in emails[m].mailboxes)}
     if c.before is not None:
         before = int(c.before.timestamp())
         found = {m for m in found if emails[m].received_at < before}
