@@ -273,8 +273,23 @@ def test_collapse_threads(mail: Mail) -> None:
     assert every == imap_ids(mail, "INBOX", "FLAGGED") - first  # message 4 alone in its thread
 
 
-def test_has_attachment_is_false_for_plain_mail(mail: Mail) -> None:
+def test_has_attachment_as_email_get_decides(mail: Mail) -> None:
     assert all_ids(mail, filter={"hasAttachment": True}) == []
+    assert len(all_ids(mail, filter={"hasAttachment": False})) == len(MESSAGES)
+    # The tests below this one do not count the messages: one with an attachment joins here.
+    attached = (
+        f"From: Hal <hal@example.net>\r\nTo: {ALICE}\r\nSubject: Scan enclosed\r\n"
+        "Date: Mon, 1 Jun 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nsee the scan\r\n"
+        "--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=scan.pdf\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
+    ).encode()
+    with smtplib.LMTP("127.0.0.1", mail.env.port("lmtp"), timeout=30) as lmtp:
+        assert lmtp.sendmail("s@example.net", [ALICE], attached) == {}
+    with_attachment = all_ids(mail, filter={"hasAttachment": True})
+    assert set(with_attachment) == imap_ids(mail, "INBOX", "SUBJECT enclosed")
+    assert len(with_attachment) == 1
     assert len(all_ids(mail, filter={"hasAttachment": False})) == len(MESSAGES)
 
 

@@ -28,6 +28,7 @@ from pochta.proto.imap.search import And, HeaderKey, SearchKey, StringKey
 from pochta.proto.imap.selected import SelectedMailbox
 from pochta.proto.jmap import MAIL_CAPABILITY, MethodError, MethodErrorType
 from pochta.proto.jmap.arguments import invalid_arguments
+from pochta.proto.jmap.mail.body import body_structure, has_attachment, split_body
 from pochta.proto.jmap.mail.ids import email_id, parse_mailbox_id
 from pochta.proto.jmap.mail.query import (
     EmailCondition,
@@ -132,7 +133,8 @@ class _Account:
         self.content[prop, value] = found
 
     async def find_attachments(self) -> None:
-        """The Emails with an attachment, from their parse records (``ParsedMessage.has_attachments``)."""
+        """The Emails with an attachment, from their parse records, as Email/get decides
+        ``hasAttachment`` (``proto.jmap.mail.body``)."""
         if self.attachments is not None:
             return
         found: set[int] = set()
@@ -143,7 +145,9 @@ class _Account:
                 for cached in await self.store.cached(view.mailbox.id, uids[start : start + _CHUNK]):
                     todo.discard(cached.message_id)
                     try:
-                        if ParsedMessage.from_json(cached.parsed_json).has_attachments:
+                        root = ParsedMessage.from_json(cached.parsed_json).root
+                        # The Email core's rule (Email/get's hasAttachment, RFC 8621 section 4.1.4).
+                        if has_attachment(split_body(body_structure(root))[2]):
                             found.add(cached.message_id)
                     except ValueError:
                         continue  # a damaged parse record (reconstruct repairs it): no attachment known
