@@ -50,6 +50,20 @@ class JmapSettings(Section):
         description="The most ids one */changes call answers (RFC 8620 section 5.2: a smaller "
         "maxChanges of the client's wins); more changes come in further calls (hasMoreChanges).",
     )
+    max_filter_depth: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="FilterOperators one /query filter may nest (RFC 8620 section 5.5); deeper is "
+        "unsupportedFilter.",
+    )
+    max_query_limit: int = Field(
+        5000,
+        ge=1,
+        le=1_000_000,
+        description="The most ids one /query response returns: a larger (or no) limit is lowered to "
+        "it and the limit returned (RFC 8620 section 5.5).",
+    )
     max_size_upload: int = Field(
         50_000_000,
         ge=1024,

@@ -14,6 +14,7 @@ __all__ = [
     "CannotCalculateChanges",
     "ChangesPosition",
     "EmailChanges",
+    "EmailPage",
     "EmailRecord",
     "EmailThread",
     "MailboxChanges",
@@ -125,3 +126,14 @@ class MailboxCounts:
     total_threads: int = 0
     unread_threads: int = 0
     unthreaded: int = 0
+
+
+@dataclass(frozen=True)
+class EmailPage:
+    """A page of a mailbox's Emails by internal date (JMAP Email/query's common query): the
+    account's state at the read, the Email ids (messages.id) of the page, and the number of Emails
+    in the mailbox when asked (else None)."""
+
+    state: ModSeq
+    ids: tuple[MessageId, ...]
+    total: int | None

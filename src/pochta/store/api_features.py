@@ -14,6 +14,7 @@ from pochta.store.account_state_model import (
     AccountEmail,
     ChangesPosition,
     EmailChanges,
+    EmailPage,
     EmailRecord,
     EmailThread,
     MailboxChanges,
@@ -135,6 +136,20 @@ class AccountStateStore(Protocol):
 
     async def email_record_of_blob(self, account_id: AccountId, sha256: str) -> EmailRecord | None:
         """The message with this blob (SHA-256, hex), if the account holds it (a download's check)."""
+
+    async def emails_by_received(
+        self,
+        account_id: AccountId,
+        mailbox_id: MailboxId,
+        *,
+        descending: bool,
+        position: int,
+        limit: int,
+        count: bool,
+    ) -> EmailPage:
+        """The Emails of one of the account's mailboxes by internal date (ties by message id), the
+        ``limit`` from ``position`` on, with the account's state of the same read and, with
+        ``count``, how many Emails the mailbox holds (``sql/email_query``): one indexed read."""
         ...
 
 

@@ -358,6 +358,9 @@ membership = Table(
     Index(None, "message_id"),
     # Revision 0013: the \\Deleted messages only, which EXPUNGE picks inside its write.
     Index("ix_membership_deleted", "mailbox_id", "uid", sqlite_where=text("deleted")),
+    # Revision 0039: a mailbox's messages by internal date, JMAP Email/query's common query
+    # (``sql/email_query``: inMailbox sorted by receivedAt, one page read from the index).
+    Index("ix_membership_received", "mailbox_id", "internal_date"),
     # Clustered on (mailbox, uid): a UID range is one contiguous b-tree range.
     sqlite_with_rowid=False,
 )

@@ -32,6 +32,7 @@ from pochta.proto.jmap import (
     session_object,
 )
 from pochta.proto.jmap import Request as JmapRequest
+from pochta.proto.jmap.mail.query import COLLATIONS
 from pochta.server.jmap import (
     IN_PROGRESS,
     ConcurrentRequests,
@@ -101,6 +102,8 @@ class JmapEndpoints:
             max_calls_in_request=jmap.max_calls_in_request,
             max_objects_in_get=jmap.max_objects_in_get,
             max_objects_in_set=jmap.max_objects_in_set,
+            # RFC 8620 section 2: the collations /query sorts may name (Email/query's).
+            collation_algorithms=COLLATIONS,
         )
 
     def session(self, request: Request, principal: Principal) -> dict[str, object]:

@@ -212,6 +212,7 @@ ON_BOTH_ENGINES = (
     "test_email_changes_leave_out_what_came_and_went_since",
     "test_email_changes_page_inside_one_writes_group",
     "test_email_records_are_the_accounts_own",
+    "test_emails_by_received_pages_a_mailbox",
     "test_mailbox_changes_follow_the_tree_and_the_counts",
     "test_mailbox_counts_count_emails_and_threads",
     "test_pruned_records_cannot_answer_older_states",

@@ -1107,6 +1107,41 @@ async def test_migration_0037_adds_the_webmail_sessions(data_dir: Path) -> None:
         await store.close()
 
 
+async def test_migration_0039_indexes_messages_by_internal_date(data_dir: Path) -> None:
+    # A store at revision 0038 with mail: the upgrade adds the index, which the page query uses.
+    store = await open_sqlite_store(data_dir, Settings())
+    alice = await make_account(store)
+    inbox = await store.get_mailbox(alice.id, "INBOX")
+    assert inbox is not None
+    await store.close()
+    downgrade_to(data_dir, "0038")
+
+    def indexes() -> set[str]:
+        conn = sqlite3.connect(data_dir / DB_FILE_NAME)
+        try:
+            return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        finally:
+            conn.close()
+
+    assert "ix_membership_received" not in indexes()
+    store = await open_sqlite_store(data_dir, Settings())
+    await store.close()
+    assert "ix_membership_received" in indexes()
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME)
+    try:
+        plan = " ".join(
+            str(row[-1])
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT message_id FROM membership WHERE mailbox_id = ? "
+                "ORDER BY internal_date DESC, message_id LIMIT 50",
+                (inbox.id,),
+            )
+        )
+    finally:
+        conn.close()
+    assert "ix_membership_received" in plan
+
+
 async def test_migration_0038_counts_each_account_from_its_highest_modseq(data_dir: Path) -> None:
     # A store at revision 0037 with mail: one message in two mailboxes, one flagged, an account
     # with no mail. The upgrade gives each account its counter at its mailboxes' highest MODSEQ and
@@ -1622,6 +1657,8 @@ def undo_0034() -> str:
 
 
 UNDO: dict[str, str] = {
+    # Email/query's index of a mailbox's messages by internal date
+    "0039": "DROP INDEX ix_membership_received;",
     # PostgreSQL's trigram indexes for search: nothing on SQLite
     "0035": "",
     # blobs kept in the database (store.blobs = "postgresql"; empty on SQLite)

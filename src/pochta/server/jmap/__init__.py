@@ -7,6 +7,8 @@ error response, reads its arguments with ``pochta.proto.jmap.standard``'s parser
 
 from pochta.server.jmap.context import CallContext, RequestState
 from pochta.server.jmap.core_methods import register_core
+from pochta.server.jmap.email_query import register_email_query
+from pochta.server.jmap.email_query_changes import register_email_query_changes
 from pochta.server.jmap.limits import ConcurrentRequests
 from pochta.server.jmap.mail_methods import IN_PROGRESS, register_mail
 from pochta.server.jmap.mailbox_get import register_mailbox_get
@@ -15,6 +17,7 @@ from pochta.server.jmap.mailbox_set import register_mailbox_set
 from pochta.server.jmap.principal import JmapAccount, Principal, principal_of
 from pochta.server.jmap.processor import ERROR_RESPONSE, process_request
 from pochta.server.jmap.registry import Handler, Method, MethodRegistry
+from pochta.server.jmap.search_snippet import register_search_snippet
 
 __all__ = [
     "ERROR_RESPONSE",
@@ -42,4 +45,7 @@ def default_registry() -> MethodRegistry:
     register_mailbox_get(registry)
     register_mailbox_query(registry)
     register_mailbox_set(registry)
+    register_email_query(registry)
+    register_email_query_changes(registry)
+    register_search_snippet(registry)
     return registry

@@ -13,13 +13,14 @@ from pochta.store.account_state_model import (
     AccountEmail,
     ChangesPosition,
     EmailChanges,
+    EmailPage,
     EmailRecord,
     EmailThread,
     MailboxChanges,
     MailboxCounts,
 )
 from pochta.store.model import AccountId, MailboxId, MessageId, ModSeq
-from pochta.store.sql import account_changes, mailbox_counts
+from pochta.store.sql import account_changes, email_query, mailbox_counts
 
 __all__ = ["AccountStateMethods"]
 
@@ -77,3 +78,19 @@ class AccountStateMethods:
 
     async def email_record_of_blob(self, account_id: AccountId, sha256: str) -> EmailRecord | None:
         return await self.run_read(lambda c: account_changes.email_record_of_blob(c, account_id, sha256))
+
+    async def emails_by_received(
+        self,
+        account_id: AccountId,
+        mailbox_id: MailboxId,
+        *,
+        descending: bool,
+        position: int,
+        limit: int,
+        count: bool,
+    ) -> EmailPage:
+        return await self.run_read(
+            lambda c: email_query.emails_by_received(
+                c, account_id, mailbox_id, descending=descending, position=position, limit=limit, count=count
+            )
+        )

@@ -81,6 +81,7 @@ __all__ = [
     "test_email_changes_leave_out_what_came_and_went_since",
     "test_email_changes_page_inside_one_writes_group",
     "test_email_records_are_the_accounts_own",
+    "test_emails_by_received_pages_a_mailbox",
     "test_expunge_deleted_chooses_in_the_write",
     "test_expunge_of_every_message",
     "test_expunge_records_and_uids_never_reused",

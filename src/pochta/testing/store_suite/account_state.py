@@ -26,6 +26,7 @@ __all__ = [
     "test_email_changes_leave_out_what_came_and_went_since",
     "test_email_changes_page_inside_one_writes_group",
     "test_email_records_are_the_accounts_own",
+    "test_emails_by_received_pages_a_mailbox",
     "test_mailbox_changes_follow_the_tree_and_the_counts",
     "test_mailbox_counts_count_emails_and_threads",
     "test_pruned_records_cannot_answer_older_states",
@@ -301,6 +302,41 @@ async def test_email_records_are_the_accounts_own(store: Store) -> None:
     await store.expunge(inbox.id, [placed.uid])
     assert await store.email_records(account.id, [placed.message_id]) == []
     assert await store.email_record_of_blob(account.id, record.blob.sha256) is None
+
+
+async def test_emails_by_received_pages_a_mailbox(store: Store) -> None:
+    # JMAP Email/query's common query: a mailbox's Emails by internal date (ties by message id),
+    # one page, the account's state from the same read, the count when asked.
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    day = datetime(2026, 3, 1, tzinfo=UTC)
+    placed = []
+    for n, hour in enumerate((5, 1, 3, 3, 9)):
+        [one] = await deliver(store, make_message(f"page {n}"), inbox.id, when=day.replace(hour=hour))
+        placed.append(one)
+    # The same message again in the same mailbox (a second UID): one Email, at its first place.
+    [again] = await deliver(store, make_message("page 1"), inbox.id, when=day.replace(hour=10))
+    assert again.message_id == placed[1].message_id
+    ids = [p.message_id for p in placed]
+    tied = sorted((ids[2], ids[3]))
+    newest = [ids[1], ids[4], ids[0], *tied]  # ids[1]'s second copy is the newest
+    oldest = [ids[1], *tied, ids[0], ids[4]]
+    page = await store.emails_by_received(
+        account.id, inbox.id, descending=True, position=0, limit=10, count=True
+    )
+    assert (list(page.ids), page.total, page.state) == (newest, 5, await store.account_state(account.id))
+    page = await store.emails_by_received(
+        account.id, inbox.id, descending=False, position=1, limit=2, count=False
+    )
+    assert (list(page.ids), page.total) == (oldest[1:3], None)
+    page = await store.emails_by_received(
+        account.id, inbox.id, descending=True, position=4, limit=2, count=False
+    )
+    assert list(page.ids) == newest[4:]
+    # Another account's mailbox holds nothing for this one.
+    bob = await make_account(store, "bob@example.org")
+    page = await store.emails_by_received(bob.id, inbox.id, descending=True, position=0, limit=5, count=True)
+    assert (page.ids, page.total) == ((), 0)
 
 
 async def test_threads_of_changed_emails(store: Store) -> None:
