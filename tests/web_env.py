@@ -81,9 +81,9 @@ class WebEnv:
         return self.request("GET", path, **kwargs)  # type: ignore[arg-type]
 
 
-def start_web_server(base: Path, config: str = "") -> Iterator[WebEnv]:
+def start_web_server(base: Path, config: str = "", extra_listeners: tuple[str, ...] = ()) -> Iterator[WebEnv]:
     """Start the server (generator for a fixture: yields the env, then stops it and checks its
-    log holds no traceback)."""
+    log holds no traceback); ``extra_listeners`` beside LISTENERS (``lmtp`` to deliver)."""
     data = base / "data"
     ca = trustme.CA()
     cert = ca.issue_cert("localhost", "127.0.0.1", HOSTNAME, f"mta-sts.{DOMAIN}")
@@ -94,14 +94,14 @@ def start_web_server(base: Path, config: str = "") -> Iterator[WebEnv]:
         extra.write_to_path(str(cert_file), append=True)
     cert.private_key_pem.write_to_path(str(key_file))
     ca.cert_pem.write_to_path(str(ca_file))
-    init_data_dir(data, listeners=LISTENERS, accounts={ALICE: PASSWORD}, domain=DOMAIN)
+    init_data_dir(data, listeners=(*LISTENERS, *extra_listeners), accounts={ALICE: PASSWORD}, domain=DOMAIN)
     toml = (data / "pochta.toml").read_text(encoding="utf-8")
     toml = toml.replace('hostname = "example.org"', f'hostname = "{HOSTNAME}"')
     toml = toml.replace('certificate = "tls/cert.pem"', f'certificate = "{cert_file}"')
     toml = toml.replace('key = "tls/key.pem"', f'key = "{key_file}"')
     (data / "pochta.toml").write_text(toml + "\n" + config, encoding="utf-8")
     server = ServeProcess(data, base / "serve.log", ["--workers=2"])
-    server.wait_listening(LISTENERS)
+    server.wait_listening((*LISTENERS, *extra_listeners))
     try:
         yield WebEnv(server, ca, data, ca_file)
     finally:

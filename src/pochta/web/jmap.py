@@ -34,6 +34,7 @@ from pochta.proto.jmap import (
 from pochta.proto.jmap import Request as JmapRequest
 from pochta.server.jmap import ConcurrentRequests, Principal, default_registry, principal_of, process_request
 from pochta.web.basic_auth import basic_login
+from pochta.web.jmap_push import EVENT_SOURCE_PATH, event_source
 from pochta.web.services import WebServices
 from pochta.web.sessions import WebSessions
 
@@ -41,11 +42,11 @@ __all__ = ["API_PATH", "SESSION_PATH", "JmapEndpoints", "jmap_routes"]
 
 SESSION_PATH = "/.well-known/jmap"  # RFC 8620 section 2.2
 API_PATH = "/jmap/api"
-# URI templates of the resources still to come (uploads, downloads: section 6; push: section
-# 7.3). The Session object must name them (section 2); until they are served they answer 404.
+# URI templates of the resources (uploads, downloads: section 6, still to come: the Session object
+# must name them (section 2), until they are served they answer 404; push: section 7.3).
 DOWNLOAD_TEMPLATE = "/jmap/download/{accountId}/{blobId}/{name}?accept={type}"
 UPLOAD_TEMPLATE = "/jmap/upload/{accountId}/"
-EVENT_SOURCE_TEMPLATE = "/jmap/eventsource/?types={types}&closeafter={closeafter}&ping={ping}"
+EVENT_SOURCE_TEMPLATE = EVENT_SOURCE_PATH + "?types={types}&closeafter={closeafter}&ping={ping}"
 JSON_MEDIA_TYPE = "application/json"
 _EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 # A body or a response past this many octets is parsed or serialised off the event loop thread.
@@ -69,6 +70,7 @@ class JmapEndpoints:
         self.services = services
         self.registry = default_registry()
         self.concurrent = ConcurrentRequests()
+        self.push_connections = ConcurrentRequests()  # event streams and WebSockets per user
         self.sessions = WebSessions(services)
 
     @property
@@ -150,7 +152,11 @@ class JmapEndpoints:
             # Every method is routed here, so that a disabled JMAP is a 404 whatever the method.
             Route(SESSION_PATH, self.session_resource, methods=_EVERY_METHOD),
             Route(API_PATH, self.api, methods=_EVERY_METHOD),
+            Route(EVENT_SOURCE_PATH, self.event_source, methods=_EVERY_METHOD),
         ]
+
+    async def event_source(self, request: Request) -> Response:
+        return await event_source(self, request)
 
     async def _run(self, request: Request, principal: Principal) -> Response:
         body = await request.body()
