@@ -1,7 +1,8 @@
 """JMAP push over real sockets on a real ``pochta serve --workers 2`` (tests/web_env.py): the event
 source (RFC 8620 section 7.3) told of a delivery by LMTP and of an IMAP STORE, its types filter,
 closeafter=state, ping, the webmail cookie, the per-user limit, and the end of a stream when the
-server stops."""
+server stops; and JMAP over WebSocket (RFC 8887) with the ``websockets`` client: requests, errors,
+push enabled, filtered, disabled and caught up by pushState."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as ws_connect
 
 from jmap_push_client import Event, EventStream, deliver
 from web_env import ALICE, PASSWORD, Response, WebEnv, start_web_server
@@ -249,3 +253,212 @@ def test_stream_ends_when_the_server_stops(tmp_path_factory: pytest.TempPathFact
     finally:
         stream.close()
         next(servers, None)  # the fixture's end: the log holds no traceback
+
+
+# -- JMAP over WebSocket (RFC 8887) ----------------------------------------------------------------
+
+WEBSOCKET = "urn:ietf:params:jmap:websocket"
+
+
+def open_ws(
+    env: WebEnv, headers: dict[str, str] | None = None, subprotocols: list[str] | None = None
+) -> ClientConnection:
+    url = f"wss://localhost:{env.port('https')}/jmap/ws"
+    return ws_connect(
+        url,
+        ssl=env.client_context(),
+        subprotocols=subprotocols or ["jmap"],  # type: ignore[list-item]
+        additional_headers=basic() if headers is None else headers,
+        open_timeout=TIMEOUT,
+    )
+
+
+def ws_message(ws: ClientConnection) -> dict[str, Any]:
+    text = ws.recv(timeout=TIMEOUT)
+    assert isinstance(text, str)  # JMAP messages are text frames
+    found: dict[str, Any] = json.loads(text)
+    return found
+
+
+def test_session_advertises_the_websocket(env: WebEnv) -> None:
+    session = json.loads(env.get("/.well-known/jmap", tls=True, headers=basic()).body)
+    assert session["capabilities"][WEBSOCKET] == {
+        "url": f"wss://localhost:{env.port('https')}/jmap/ws",
+        "supportsPush": True,
+    }
+    plain = json.loads(env.get("/.well-known/jmap", headers=basic()).body)  # loopback: plain allowed
+    assert plain["capabilities"][WEBSOCKET]["url"] == f"ws://127.0.0.1:{env.port('http')}/jmap/ws"
+
+
+def test_websocket_request_and_response(env: WebEnv) -> None:
+    with open_ws(env) as ws:
+        assert ws.subprotocol == "jmap"
+        # RFC 8887 section 4.4's example.
+        request = {
+            "@type": "Request",
+            "id": "R1",
+            "using": [CORE],
+            "methodCalls": [["Core/echo", {"hello": True, "high": 5}, "b3ff"]],
+        }
+        ws.send(json.dumps(request))
+        answer = ws_message(ws)
+        assert answer["@type"] == "Response"
+        assert answer["requestId"] == "R1"
+        assert answer["methodResponses"] == [["Core/echo", {"hello": True, "high": 5}, "b3ff"]]
+        session = json.loads(env.get("/.well-known/jmap", tls=True, headers=basic()).body)
+        assert answer["sessionState"] == session["state"]
+        # Without an id: no requestId. With the websocket capability in using: fine.
+        ws.send(json.dumps({"@type": "Request", "using": [CORE, WEBSOCKET], "methodCalls": []}))
+        bare = ws_message(ws)
+        assert bare["@type"] == "Response"
+        assert "requestId" not in bare
+
+
+@pytest.mark.parametrize(
+    ("message", "problem", "request_id"),
+    [
+        ("{not json", "urn:ietf:params:jmap:error:notJSON", None),
+        ('{"using": [], "methodCalls": []}', "urn:ietf:params:jmap:error:notRequest", None),
+        (
+            '{"@type": "Request", "id": "R7", "methodCalls": []}',
+            "urn:ietf:params:jmap:error:notRequest",
+            "R7",
+        ),
+        (
+            '{"@type": "Request", "id": "R8", "using": ["urn:x:nothing"], "methodCalls": []}',
+            "urn:ietf:params:jmap:error:unknownCapability",
+            "R8",
+        ),
+    ],
+)
+def test_websocket_request_errors(env: WebEnv, message: str, problem: str, request_id: str | None) -> None:
+    with open_ws(env) as ws:
+        ws.send(message)
+        error = ws_message(ws)
+        assert error["@type"] == "RequestError"
+        assert error["type"] == problem
+        assert error["status"] == 400
+        assert isinstance(error["detail"], str)
+        assert error.get("requestId") == request_id
+        # The WebSocket stays open and answers the next request.
+        ws.send(json.dumps({"@type": "Request", "id": "ok", "using": [CORE], "methodCalls": []}))
+        assert ws_message(ws)["requestId"] == "ok"
+
+
+def test_websocket_binary_message_is_an_error(env: WebEnv) -> None:
+    with open_ws(env) as ws:
+        ws.send(b'{"@type": "Request"}')
+        assert ws_message(ws)["type"] == "urn:ietf:params:jmap:error:notJSON"
+
+
+def test_websocket_refusals(env: WebEnv) -> None:
+    for headers, subprotocols in (({}, ["jmap"]), (basic(), ["chat"])):
+        with pytest.raises(InvalidStatus) as refused:
+            open_ws(env, headers=headers, subprotocols=subprotocols)
+        assert refused.value.response.status_code == 403
+    wrong = {"Authorization": "Basic " + base64.b64encode(f"{ALICE}:nope".encode()).decode()}
+    with pytest.raises(InvalidStatus):
+        open_ws(env, headers=wrong)
+
+
+def test_websocket_push(env: WebEnv) -> None:
+    with open_ws(env) as ws:
+        ws.send(json.dumps({"@type": "WebSocketPushEnable", "dataTypes": None}))
+        deliver(env.port("lmtp"), ALICE, "pushed by websocket")
+        change = ws_message(ws)
+        assert change["@type"] == "StateChange"
+        [(account, changed)] = change["changed"].items()
+        assert account == account_id(env)
+        assert set(changed) == {"Email", "Mailbox", "Thread"}
+        assert change["pushState"] == changed["Email"]
+        # A request still gets its Response while push is on.
+        ws.send(json.dumps({"@type": "Request", "id": "R2", "using": [CORE], "methodCalls": []}))
+        assert ws_message(ws)["requestId"] == "R2"
+        # Only the types asked for.
+        ws.send(json.dumps({"@type": "WebSocketPushEnable", "dataTypes": ["Mailbox"]}))
+        imap_store(env, "(\\Answered)")
+        flagged = ws_message(ws)
+        assert set(flagged["changed"][account]) == {"Mailbox"}
+        # Disabled: a delivery is not told; the next message is the Response to a request.
+        ws.send(json.dumps({"@type": "WebSocketPushDisable"}))
+        ws.send(json.dumps({"@type": "Request", "id": "R3", "using": [CORE], "methodCalls": []}))
+        assert ws_message(ws)["requestId"] == "R3"
+        deliver(env.port("lmtp"), ALICE, "not pushed")
+        ws.send(json.dumps({"@type": "Request", "id": "R4", "using": [CORE], "methodCalls": []}))
+        assert ws_message(ws)["requestId"] == "R4"
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=1.0)
+
+
+def test_websocket_push_state_catches_up(env: WebEnv) -> None:
+    with open_ws(env) as ws:
+        ws.send(json.dumps({"@type": "WebSocketPushEnable", "dataTypes": ["Email"]}))
+        deliver(env.port("lmtp"), ALICE, "first of two")
+        seen = ws_message(ws)["pushState"]
+    deliver(env.port("lmtp"), ALICE, "while away")
+    with open_ws(env) as ws:
+        # RFC 8887 section 4.3.5.2: with its last pushState, the client hears of what it missed.
+        ws.send(json.dumps({"@type": "WebSocketPushEnable", "dataTypes": ["Email"], "pushState": seen}))
+        caught_up = ws_message(ws)
+        assert caught_up["@type"] == "StateChange"
+        [changed] = caught_up["changed"].values()
+        assert set(changed) == {"Email"}
+        assert int(caught_up["pushState"]) > int(seen)
+
+
+def test_websocket_with_the_webmail_cookie(env: WebEnv) -> None:
+    cookie = webmail_cookie(env)
+    origin = f"https://localhost:{env.port('https')}"
+    with open_ws(env, headers={"Cookie": cookie, "Origin": origin}) as ws:
+        ws.send(json.dumps({"@type": "Request", "id": "c", "using": [CORE], "methodCalls": []}))
+        assert ws_message(ws)["requestId"] == "c"
+    # From another site's page the cookie counts for nothing.
+    with pytest.raises(InvalidStatus):
+        open_ws(env, headers={"Cookie": cookie, "Origin": "https://evil.example"})
+
+
+# -- PushSubscription (RFC 8620 section 7.2): none is ever made --------------------------------------
+
+
+def api(env: WebEnv, calls: list[Any]) -> list[Any]:
+    body = json.dumps({"using": [CORE], "methodCalls": calls}).encode()
+    headers = {**basic(), "Content-Type": "application/json"}
+    response = env.request("POST", "/jmap/api", tls=True, body=body, headers=headers)
+    assert response.status == 200, response.body
+    responses: list[Any] = json.loads(response.body)["methodResponses"]
+    return responses
+
+
+def test_push_subscriptions_are_refused(env: WebEnv) -> None:
+    create = {
+        "deviceClientId": "a889-ffea-910",
+        "url": "https://push.example.com/push/?device=X8980fc&client=12c6d086",
+        "types": None,
+    }
+    [got, got_ids, made, wrong] = api(
+        env,
+        [
+            ["PushSubscription/get", {}, "g"],
+            ["PushSubscription/get", {"ids": ["P1", "P2"]}, "g2"],
+            [
+                "PushSubscription/set",
+                {"create": {"4f29": create}, "update": {"P1": {}}, "destroy": ["P2"]},
+                "s",
+            ],
+            ["PushSubscription/set", {"accountId": account_id(env), "create": {}}, "bad"],
+        ],
+    )
+    assert got == ["PushSubscription/get", {"list": [], "notFound": []}, "g"]
+    assert got_ids == ["PushSubscription/get", {"list": [], "notFound": ["P1", "P2"]}, "g2"]
+    name, result, _ = made
+    assert name == "PushSubscription/set"
+    assert "oldState" not in result
+    assert "newState" not in result
+    assert result["created"] is None
+    assert result["notCreated"]["4f29"]["type"] == "forbidden"
+    assert "eventSourceUrl" in result["notCreated"]["4f29"]["description"]
+    assert result["notUpdated"] == {"P1": {"type": "notFound"}}
+    assert result["notDestroyed"] == {"P2": {"type": "notFound"}}
+    # Section 7.2.2: no accountId for this type.
+    assert wrong[0] == "error"
+    assert wrong[1]["type"] == "invalidArguments"

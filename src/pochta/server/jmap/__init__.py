@@ -10,6 +10,7 @@ from pochta.server.jmap.core_methods import register_core
 from pochta.server.jmap.limits import ConcurrentRequests
 from pochta.server.jmap.principal import JmapAccount, Principal, principal_of
 from pochta.server.jmap.processor import ERROR_RESPONSE, process_request
+from pochta.server.jmap.push_subscription import register_push_subscription
 from pochta.server.jmap.registry import Handler, Method, MethodRegistry
 
 __all__ = [
@@ -33,4 +34,5 @@ def default_registry() -> MethodRegistry:
     """Every method pochta serves (the mail methods join here as they are written)."""
     registry = MethodRegistry()
     register_core(registry)
+    register_push_subscription(registry)  # RFC 8620 section 7.2: none is ever made
     return registry
