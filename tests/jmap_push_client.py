@@ -8,10 +8,12 @@ import http.client
 import json
 import smtplib
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Event", "EventStream", "deliver"]
+__all__ = ["Event", "EventStream", "deliver", "fan_out"]
 
 
 @dataclass
@@ -29,10 +31,15 @@ class EventStream:
         port: int,
         path: str,
         headers: dict[str, str],
-        context: ssl.SSLContext,
+        context: ssl.SSLContext | None,
         timeout: float,
     ) -> None:
-        self.conn = http.client.HTTPSConnection(host, port, context=context, timeout=timeout)
+        """Over TLS with ``context``, plain HTTP without (passwords are taken so from loopback)."""
+        self.conn: http.client.HTTPConnection
+        if context is None:
+            self.conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        else:
+            self.conn = http.client.HTTPSConnection(host, port, context=context, timeout=timeout)
         self.conn.request("GET", path, headers=headers)
         self.response = self.conn.getresponse()
         self.status = self.response.status
@@ -75,3 +82,42 @@ def deliver(port: int, recipient: str, subject: str) -> None:
     with smtplib.LMTP("127.0.0.1", port) as lmtp:
         refused = lmtp.sendmail("bob@example.net", [recipient], message.encode())
         assert not refused, refused
+
+
+def fan_out(
+    http_port: int, lmtp_port: int, headers: dict[str, str], recipient: str, clients: int
+) -> list[float]:
+    """Open ``clients`` event streams (plain HTTP on loopback, ``types=*``), deliver one message by
+    LMTP, and return, for each stream that received the state event, the seconds from the LMTP
+    acknowledgement to the event read (negative when the event won the race with the 250 reply).
+    Streams that got none within 60 s are missing from the list."""
+    path = "/jmap/eventsource/?types=*&closeafter=state&ping=0"
+    streams = [EventStream("127.0.0.1", http_port, path, headers, None, 60.0) for _ in range(clients)]
+    for stream in streams:
+        if stream.status != 200:
+            raise RuntimeError(f"event source answered {stream.status}")
+    read_at: list[float] = []
+    lock = threading.Lock()
+
+    def read(stream: EventStream) -> None:
+        try:
+            event = stream.next()
+        except TimeoutError:
+            return
+        at = time.monotonic()
+        if event is not None and event.name == "state":
+            with lock:
+                read_at.append(at)
+
+    readers = [threading.Thread(target=read, args=(stream,)) for stream in streams]
+    for reader in readers:
+        reader.start()
+    try:
+        deliver(lmtp_port, recipient, f"fan out to {clients}")
+        acknowledged = time.monotonic()
+        for reader in readers:
+            reader.join(60.0)
+    finally:
+        for stream in streams:
+            stream.close()
+    return [at - acknowledged for at in read_at]
