@@ -13,6 +13,7 @@ open in a worker process. The stream is open-ended: the HTTP listener lets a gra
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -64,14 +65,31 @@ async def event_source(endpoints: JmapEndpoints, request: Request) -> Response:
         endpoints.push_connections.release(user)
         raise
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}  # no proxy buffering of events
-    return StreamingResponse(
-        _events(endpoints, user, watch, query), media_type=EVENT_STREAM_MEDIA_TYPE, headers=headers
-    )
+    release = _Release(endpoints, user)
+    events = _events(user, release, watch, query)
+    # The generator's ``finally`` gives the place back; a stream cut before its first piece (the
+    # client left at once) never starts its generator, so its collection does it instead.
+    weakref.finalize(events, release)
+    return StreamingResponse(events, media_type=EVENT_STREAM_MEDIA_TYPE, headers=headers)
+
+
+class _Release:
+    """Gives the user's push connection place back, once however often it is called."""
+
+    def __init__(self, endpoints: JmapEndpoints, user: str) -> None:
+        self._endpoints: JmapEndpoints | None = endpoints
+        self._user = user
+
+    def __call__(self) -> None:
+        endpoints, self._endpoints = self._endpoints, None
+        if endpoints is not None:
+            endpoints.push_connections.release(self._user)
 
 
 async def _events(
-    endpoints: JmapEndpoints, user: str, watch: StateWatch, query: EventSourceQuery
+    account: str, release: _Release, watch: StateWatch, query: EventSourceQuery
 ) -> AsyncIterator[bytes]:
+    """The stream of ``account`` (its JMAP id)."""
     loop_time = asyncio.get_running_loop().time
     try:
         # A comment line (ignored by EventSource clients): the listener writes the head with the
@@ -82,7 +100,7 @@ async def _events(
             timeout = None if not query.ping else max(0.0, last_event + query.ping - loop_time())
             moved = await watch.next(timeout, lambda name: query.types is None or name in query.types)
             if moved:
-                yield state_event(state_change({user: moved}))
+                yield state_event(state_change({account: moved}))
                 last_event = loop_time()
                 if query.close_after_state:
                     return  # RFC 8620 section 7.3: closeafter=state ends the response after one
@@ -91,5 +109,5 @@ async def _events(
                 yield ping_event(query.ping)
                 last_event = loop_time()
     finally:
-        endpoints.push_connections.release(user)
+        release()
         await watch.close()

@@ -11,6 +11,7 @@ import imaplib
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from typing import Any
@@ -25,7 +26,10 @@ from jmap_push_client import Event, EventStream, deliver
 from web_env import ALICE, PASSWORD, Response, WebEnv, start_web_server
 
 CORE = "urn:ietf:params:jmap:core"
-CONFIG = "[jmap]\nenabled = true\npush_min_ping = 1\nmax_push_connections = 3\n[webmail]\nenabled = true\n"
+CONFIG = (
+    "[jmap]\nenabled = true\npush_min_ping = 1\nmax_push_connections = 3\npush_coalesce = 0.5\n"
+    "[webmail]\nenabled = true\n"
+)
 STREAM = "/jmap/eventsource/?types={types}&closeafter={closeafter}&ping={ping}"
 TIMEOUT = 20.0
 
@@ -108,6 +112,31 @@ def test_imap_store_changes_email_and_mailbox(env: WebEnv) -> None:
         assert set(changed) == {"Email", "Mailbox"}
     finally:
         stream.close()
+
+
+def test_a_burst_is_one_state_event(env: WebEnv) -> None:
+    for number in range(5):
+        deliver(env.port("lmtp"), ALICE, f"burst {number}")
+    imap = imaplib.IMAP4("127.0.0.1", env.port("imap"))
+    try:
+        imap.login(ALICE, PASSWORD)
+        imap.select("INBOX")
+        stream = open_stream(env, ping=3)
+        try:
+            # Five commits, well within push_coalesce (0.5 s here): one StateChange.
+            for number in range(1, 6):
+                status, _ = imap.store(str(number), "+FLAGS", f"(burst{number})")
+                assert status == "OK"
+            event = state_event(stream)
+            [changed] = event.data["changed"].values()
+            assert set(changed) == {"Email", "Mailbox"}
+            following = stream.next()
+            assert following is not None
+            assert following.name == "ping"  # and no second state event
+        finally:
+            stream.close()
+    finally:
+        imap.logout()
 
 
 def test_types_filter(env: WebEnv) -> None:
@@ -200,6 +229,16 @@ def test_per_user_limit(env: WebEnv) -> None:
     finally:
         for stream in streams:
             stream.close()
+    # A stream the client closed gives its place back (the server hears the close at once).
+    for _ in range(10):
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            stream = open_stream(env)
+            stream.close()
+            if stream.status == 200:
+                break
+            assert time.monotonic() < deadline, "places were not given back"
+            time.sleep(0.2)
 
 
 def webmail_cookie(env: WebEnv) -> str:
