@@ -88,5 +88,6 @@ class JmapSettings(Section):
         ge=1,
         le=10_000,
         description="Event streams (/jmap/eventsource/) and JMAP WebSockets one user may have open at "
-        "once, in each server worker process; more are refused (429 before a WebSocket is accepted).",
+        "once, in each server worker process; more are refused (an event stream with 429, a WebSocket "
+        "handshake with 403).",
     )

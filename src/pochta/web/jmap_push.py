@@ -49,6 +49,8 @@ async def event_source(endpoints: JmapEndpoints, request: Request) -> Response:
     )
     if isinstance(query, str):
         return PlainTextResponse(query + "\n", status_code=400)
+    if request.method == "HEAD":  # the head a GET would have, without opening a stream
+        return Response(media_type=EVENT_STREAM_MEDIA_TYPE, headers={"Cache-Control": "no-store"})
     user = principal.own_id
     if not endpoints.push_connections.acquire(user, jmap.max_push_connections):
         return PlainTextResponse(f"over {jmap.max_push_connections} push connections open\n", status_code=429)

@@ -205,6 +205,14 @@ def test_bad_query_is_400(env: WebEnv, query: str) -> None:
     assert response.status == 400, response.body
 
 
+def test_head_opens_no_stream(env: WebEnv) -> None:
+    response = env.request(
+        "HEAD", STREAM.format(types="*", closeafter="no", ping=0), tls=True, headers=basic()
+    )
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+
+
 def test_login_required(env: WebEnv) -> None:
     response = env.get(STREAM.format(types="*", closeafter="no", ping=0), tls=True)
     assert response.status == 401
