@@ -76,3 +76,39 @@ class JmapSettings(Section):
         description="maxConcurrentUpload: uploads one user may have in progress at once (advertised; "
         "uploads are not served yet).",
     )
+    push_min_ping: int = Field(
+        10,
+        ge=1,
+        le=30,
+        description="Smallest ping interval (seconds) of a JMAP event source (RFC 8620 section 7.3); a "
+        "smaller ping the client asks for is raised to it. The RFC forbids a minimum above 30.",
+    )
+    push_max_ping: int = Field(
+        600,
+        ge=300,
+        le=86_400,
+        description="Largest ping interval (seconds) of a JMAP event source; a larger one is lowered to "
+        "it. The RFC forbids a maximum below 300.",
+    )
+    push_coalesce: float = Field(
+        0.05,
+        ge=0,
+        le=10,
+        description="Seconds a push waits after a change for more before it tells the client: a delivery "
+        "to ten mailboxes, or a burst of flag changes, is one StateChange.",
+    )
+    push_max_pending: int = Field(
+        1000,
+        ge=10,
+        le=1_000_000,
+        description="Store changes one push connection may have waiting unread; past it they are "
+        "dropped and the client is told every type changed.",
+    )
+    max_push_connections: int = Field(
+        8,
+        ge=1,
+        le=10_000,
+        description="Event streams (/jmap/eventsource/) and JMAP WebSockets one user may have open at "
+        "once, in each server worker process; more are refused (an event stream with 429, a WebSocket "
+        "handshake with 403).",
+    )

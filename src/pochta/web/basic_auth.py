@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse, Response
 
 from pochta.auth.authenticator import AuthFailed, AuthFailure, AuthOk, LoginProtocol, plaintext_allowed
@@ -50,11 +50,13 @@ def challenge(text: str) -> Response:
     )
 
 
-async def basic_login(services: WebServices, request: Request, protocol: LoginProtocol) -> AuthOk | Response:
+async def basic_login(
+    services: WebServices, request: HTTPConnection, protocol: LoginProtocol
+) -> AuthOk | Response:
     """The account that logs in with the request's Basic credentials, or the response refusing it."""
     client = request.client
     remote_ip = client.host if client is not None else ""
-    secure = request.url.scheme == "https"
+    secure = request.url.scheme in ("https", "wss")  # wss: a WebSocket handshake over TLS
     if not plaintext_allowed(services.settings.login, secure, remote_ip):
         return PlainTextResponse("use https: a password is only taken over TLS\n", status_code=403)
     credentials = basic_credentials(request.headers.get("authorization", ""))

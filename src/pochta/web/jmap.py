@@ -13,10 +13,12 @@ each request, so that a reload switches JMAP on or off without a restart.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from pochta.auth.authenticator import AuthOk
 from pochta.proto.jmap import (
@@ -43,6 +45,8 @@ from pochta.server.jmap import (
 )
 from pochta.web.basic_auth import basic_login
 from pochta.web.jmap_download import DOWNLOAD_PATH, download
+from pochta.web.jmap_push import EVENT_SOURCE_PATH, event_source
+from pochta.web.jmap_ws import WEBSOCKET_CAPABILITY, WS_PATH, jmap_websocket
 from pochta.web.services import WebServices
 from pochta.web.sessions import WebSessions
 
@@ -50,16 +54,22 @@ __all__ = ["API_PATH", "SESSION_PATH", "JmapEndpoints", "jmap_routes"]
 
 SESSION_PATH = "/.well-known/jmap"  # RFC 8620 section 2.2
 API_PATH = "/jmap/api"
-# URI templates of the blob download (section 6.2, web/jmap_download.py), and of the resources
-# still to come (uploads: section 6.1; push: section 7.3). The Session object must name them
-# (section 2); until they are served they answer 404.
+# URI templates of the blob download (section 6.2, web/jmap_download.py) and of the resources
+# still to come (uploads: section 6.1): the Session object must name them (section 2); until they
+# are served they answer 404. Push: section 7.3 (web/jmap_push.py).
 DOWNLOAD_TEMPLATE = DOWNLOAD_PATH + "?accept={type}"
 UPLOAD_TEMPLATE = "/jmap/upload/{accountId}/"
-EVENT_SOURCE_TEMPLATE = "/jmap/eventsource/?types={types}&closeafter={closeafter}&ping={ping}"
+EVENT_SOURCE_TEMPLATE = EVENT_SOURCE_PATH + "?types={types}&closeafter={closeafter}&ping={ping}"
 JSON_MEDIA_TYPE = "application/json"
 _EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 # A body or a response past this many octets is parsed or serialised off the event loop thread.
 _OFF_LOOP = 256 * 1024
+
+
+def base_url(connection: HTTPConnection) -> str:
+    """``https://host[:port]`` as the client reached us (``http`` for ``ws``, ``https`` for ``wss``)."""
+    scheme = {"ws": "http", "wss": "https"}.get(connection.url.scheme, connection.url.scheme)
+    return f"{scheme}://{connection.url.netloc}"
 
 
 def _json(document: object, *, status: int = 200, media_type: str = JSON_MEDIA_TYPE) -> Response:
@@ -79,6 +89,7 @@ class JmapEndpoints:
         self.services = services
         self.registry = default_registry()
         self.concurrent = ConcurrentRequests()
+        self.push_connections = ConcurrentRequests()  # event streams and WebSockets per user
         self.sessions = WebSessions(services)
 
     @property
@@ -106,9 +117,13 @@ class JmapEndpoints:
             collation_algorithms=COLLATIONS,
         )
 
-    def session(self, request: Request, principal: Principal) -> dict[str, object]:
-        # Absolute URLs on the scheme and host the client reached us by.
-        base = f"{request.url.scheme}://{request.url.netloc}"
+    def session(self, base: str, principal: Principal) -> dict[str, object]:
+        """The Session object, its URLs on ``base`` (``https://host``: the scheme and host the
+        client reached us by)."""
+        secure = base.startswith("https:")
+        websocket_url = (
+            ("wss" if secure else "ws") + base.removeprefix("https" if secure else "http") + WS_PATH
+        )
         description = SessionDescription(
             core=self.core_limits(),
             accounts=[account.session_account(self.advertised) for account in principal.accounts.values()],
@@ -118,8 +133,27 @@ class JmapEndpoints:
             download_url=base + DOWNLOAD_TEMPLATE,
             upload_url=base + UPLOAD_TEMPLATE,
             event_source_url=base + EVENT_SOURCE_TEMPLATE,
+            # RFC 8887 section 4.1: the WebSocket URL, and that it pushes StateChanges.
+            other_capabilities={WEBSOCKET_CAPABILITY: {"url": websocket_url, "supportsPush": True}},
         )
         return session_object(description)
+
+    @property
+    def request_capabilities(self) -> frozenset[str]:
+        """What a request's ``using`` may name: every capability the Session advertises."""
+        return self.capabilities | {WEBSOCKET_CAPABILITY}
+
+    async def respond(self, parsed: JmapRequest, principal: Principal, base: str) -> dict[str, Any]:
+        """The Response object to a parsed request (``/jmap/api`` and the WebSocket's)."""
+        response = await process_request(
+            parsed,
+            registry=self.registry,
+            principal=principal,
+            settings=self.services.settings,
+            store=self.services.store,
+            session_state=lambda: str(self.session(base, principal)["state"]),
+        )
+        return response.to_json()
 
     async def login(self, request: Request, method: str) -> Principal | Response:
         if not self.services.settings.jmap.enabled:
@@ -142,7 +176,7 @@ class JmapEndpoints:
         principal = await self.login(request, "GET")
         if isinstance(principal, Response):
             return principal
-        response = _json(self.session(request, principal))
+        response = _json(self.session(base_url(request), principal))
         response.headers["Cache-Control"] = "no-store"  # it names the account
         return response
 
@@ -163,16 +197,24 @@ class JmapEndpoints:
                 )
             return await self._run(request, principal)
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[BaseRoute]:
         return [
             # Every method is routed here, so that a disabled JMAP is a 404 whatever the method.
             Route(SESSION_PATH, self.session_resource, methods=_EVERY_METHOD),
             Route(API_PATH, self.api, methods=_EVERY_METHOD),
             Route(DOWNLOAD_PATH, self.download, methods=_EVERY_METHOD),
+            Route(EVENT_SOURCE_PATH, self.event_source, methods=_EVERY_METHOD),
+            WebSocketRoute(WS_PATH, self.websocket),
         ]
 
     async def download(self, request: Request) -> Response:
         return await download(self, request)
+
+    async def websocket(self, websocket: WebSocket) -> None:
+        await jmap_websocket(self, websocket)
+
+    async def event_source(self, request: Request) -> Response:
+        return await event_source(self, request)
 
     async def _run(self, request: Request, principal: Principal) -> Response:
         body = await request.body()
@@ -183,26 +225,18 @@ class JmapEndpoints:
             return parse_request(
                 body,
                 request.headers.get("content-type"),
-                capabilities=self.capabilities,
+                capabilities=self.request_capabilities,
                 limits=request_limits,
             )
 
         parsed = await asyncio.to_thread(parse) if len(body) > _OFF_LOOP else parse()
         if isinstance(parsed, RequestProblem):
             return _problem(parsed)
-        response = await process_request(
-            parsed,
-            registry=self.registry,
-            principal=principal,
-            settings=self.services.settings,
-            store=self.services.store,
-            session_state=lambda: str(self.session(request, principal)["state"]),
-        )
-        document = response.to_json()
+        document = await self.respond(parsed, principal, base_url(request))
         if len(body) > _OFF_LOOP:  # a large request (Core/echo hands it back): likely a large answer
             return Response(await asyncio.to_thread(dumps, document), media_type=JSON_MEDIA_TYPE)
         return _json(document)
 
 
-def jmap_routes(services: WebServices) -> list[Route]:
+def jmap_routes(services: WebServices) -> list[BaseRoute]:
     return JmapEndpoints(services).routes()

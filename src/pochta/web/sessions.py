@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from pochta.auth.authenticator import AuthFailed, AuthFailure, AuthOk, plaintext_allowed
@@ -62,7 +62,7 @@ class SignInRefused:
     status: int
 
 
-def client_ip(request: Request) -> str:
+def client_ip(request: HTTPConnection) -> str:
     return request.client.host if request.client is not None else ""
 
 
@@ -70,11 +70,11 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
-def _is_https(request: Request) -> bool:
-    return request.url.scheme == "https"
+def _is_https(request: HTTPConnection) -> bool:
+    return request.url.scheme in ("https", "wss")  # wss: a WebSocket handshake over TLS (JMAP's)
 
 
-def _cookie_name(request: Request, base: str) -> str:
+def _cookie_name(request: HTTPConnection, base: str) -> str:
     # RFC 6265bis section 4.1.3.2: a __Host- cookie is Secure, has Path=/ and no Domain.
     return f"__Host-{base}" if _is_https(request) else base
 
@@ -137,7 +137,7 @@ class WebSessions:
 
     # -- the current session -----------------------------------------------------------------------
 
-    async def current(self, request: Request) -> SignedIn | None:
+    async def current(self, request: HTTPConnection) -> SignedIn | None:
         """The request's signed-in session, None if it has none (or one that ended)."""
         token = request.cookies.get(_cookie_name(request, self.SESSION))
         if not token:

@@ -11,7 +11,7 @@ from pochta.proto.jmap.errors import ProblemType, RequestProblem
 from pochta.proto.jmap.ids import is_id
 from pochta.proto.jmap.json_text import NotIJson, loads
 
-__all__ = ["Invocation", "Request", "RequestLimits", "Response", "parse_request"]
+__all__ = ["Invocation", "Request", "RequestLimits", "Response", "parse_request", "request_from_json"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,14 @@ def parse_request(
         document = loads(body)
     except NotIJson as exc:
         return RequestProblem(ProblemType.NOT_JSON, f"the request is not I-JSON: {exc}")
+    return request_from_json(document, capabilities=capabilities, limits=limits)
+
+
+def request_from_json(
+    document: Any, *, capabilities: Collection[str], limits: RequestLimits
+) -> Request | RequestProblem:
+    """The Request object in parsed I-JSON (``parse_request`` after its checks of the body; RFC
+    8887's Request message, whose ``@type`` and ``id`` members are not looked at here)."""
     # Section 3.6.1 notRequest: JSON that does not match the Request object's type.
     if not isinstance(document, dict):
         return _not_request("the request is not a JSON object")

@@ -90,6 +90,7 @@ class Exchange:
         self._body_done = False  # h11 has given the end of the request
         self._delivered = False  # the application has the end of the request
         self._pending: bytes | None = None  # a body read whole, for the application's receive
+        self._out: list[bytes] = []  # the response's octets of the app's current send, written at its end
         self._start: tuple[int, list[tuple[bytes, bytes]]] | None = None
         self._wire_done = False  # the end of the message is written (for HEAD: with the head)
         self._ended = asyncio.Event()  # from now on ``receive`` answers http.disconnect
@@ -259,14 +260,19 @@ class Exchange:
             if not self.head_sent:
                 self._write_head(self._start, body, more)
             if body and not self._wire_done:
-                for piece in self._h.send_with_data_passthrough(h11.Data(data=body)) or ():
-                    self._conn.write(piece)
+                self._out.extend(self._h.send_with_data_passthrough(h11.Data(data=body)) or ())
                 self.sent += len(body)
             if not more:
                 self.complete = True
                 self._write_end()
         except h11.LocalProtocolError as exc:  # more body than its Content-Length, a bad header ...
             raise AppError(f"response refused by h11: {exc}") from None
+        finally:
+            # One write per piece of the app's: a small response leaves in one segment, not as
+            # head, body and end one after the other.
+            if self._out:
+                self._conn.write(b"".join(self._out))
+                self._out.clear()
         try:
             await self._conn.drain()
         except OSError as exc:  # lost, or the client read nothing for send_timeout (IdleTimeout)
@@ -284,7 +290,7 @@ class Exchange:
         if not self.keep:
             headers.append((b"connection", b"close"))
         response = h11.Response(status_code=status, headers=headers, reason=_phrase(status))
-        self._conn.write(self._h.send(response) or b"")
+        self._out.append(self._h.send(response) or b"")
         self.head_sent = True
         self.status = status
         if self._head.method == b"HEAD":
@@ -299,7 +305,7 @@ class Exchange:
     def _write_end(self) -> None:
         if not self._wire_done:
             self._wire_done = True
-            self._conn.write(self._h.send(h11.EndOfMessage()) or b"")
+            self._out.append(self._h.send(h11.EndOfMessage()) or b"")
         self._ended.set()  # the exchange is over: a receive waiting for the end returns
 
 

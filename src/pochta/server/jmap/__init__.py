@@ -16,6 +16,7 @@ from pochta.server.jmap.mailbox_query import register_mailbox_query
 from pochta.server.jmap.mailbox_set import register_mailbox_set
 from pochta.server.jmap.principal import JmapAccount, Principal, principal_of
 from pochta.server.jmap.processor import ERROR_RESPONSE, process_request
+from pochta.server.jmap.push_subscription import register_push_subscription
 from pochta.server.jmap.registry import Handler, Method, MethodRegistry
 from pochta.server.jmap.search_snippet import register_search_snippet
 
@@ -48,4 +49,5 @@ def default_registry() -> MethodRegistry:
     register_email_query(registry)
     register_email_query_changes(registry)
     register_search_snippet(registry)
+    register_push_subscription(registry)  # RFC 8620 section 7.2: none is ever made
     return registry

@@ -20,9 +20,13 @@ class GetArgs:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-def parse_get(arguments: Mapping[str, Any], *, max_objects: int, extra: Collection[str] = ()) -> GetArgs:
+def parse_get(
+    arguments: Mapping[str, Any], *, max_objects: int, extra: Collection[str] = (), in_account: bool = True
+) -> GetArgs:
     reader = ArgumentReader(arguments, extra)
-    account_id = reader.id("accountId")
+    # in_account=False: a type outside any account (RFC 8620 section 7.2's PushSubscription), whose
+    # /get and /set take no accountId (and its /set no ifInState); account_id is then "".
+    account_id = reader.id("accountId") if in_account else ""
     ids = reader.ids("ids", references=True)
     properties = reader.strings("properties")
     rest = reader.rest()

@@ -22,10 +22,14 @@ class SetArgs:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-def parse_set(arguments: Mapping[str, Any], *, max_objects: int, extra: Collection[str] = ()) -> SetArgs:
+def parse_set(
+    arguments: Mapping[str, Any], *, max_objects: int, extra: Collection[str] = (), in_account: bool = True
+) -> SetArgs:
     reader = ArgumentReader(arguments, extra)
-    account_id = reader.id("accountId")
-    if_in_state = reader.optional_string("ifInState")
+    # in_account=False: a type outside any account (RFC 8620 section 7.2's PushSubscription), whose
+    # /get and /set take no accountId (and its /set no ifInState); account_id is then "".
+    account_id = reader.id("accountId") if in_account else ""
+    if_in_state = reader.optional_string("ifInState") if in_account else None
     create = reader.object_map("create") or {}
     update = reader.object_map("update", references=True) or {}
     destroy = reader.ids("destroy", references=True) or ()
