@@ -22,7 +22,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebEnv]:
-    yield from start_web_server(tmp_path_factory.mktemp("browser"), WEBMAIL)
+    yield from start_web_server(tmp_path_factory.mktemp("browser"), WEBMAIL, ("lmtp",))
 
 
 @pytest.fixture(scope="module")

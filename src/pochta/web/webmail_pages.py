@@ -55,6 +55,11 @@ def app_page(*, address: str, csrf: str) -> str:
         '<nav id="folders" aria-label="Folders">\n<ul id="folder-list"></ul>\n</nav>\n'
         '<main id="app">\n<h2 id="folder-title"></h2>\n'
         '<p id="status" role="status" aria-live="polite">Loading your mail…</p>\n'
+        '<ul id="message-list" aria-label="Messages"></ul>\n'
+        '<nav class="pages" aria-label="Pages">\n'
+        '<button type="button" id="newer" disabled>Newer</button>\n'
+        '<button type="button" id="older" disabled>Older</button>\n</nav>\n'
+        '<article id="reader" aria-label="Message" hidden></article>\n'
         "</main>\n</div>\n"
         f'<script type="module" src="{STATIC}/app.js"></script>\n'
     )

@@ -23,7 +23,8 @@ export class JmapClient {
     if (response.status === 401) throw new JmapError("signedOut");
     if (!response.ok) throw new JmapError("session", `HTTP ${response.status}`);
     this.session = await response.json();
-    this.accountId = this.session.primaryAccounts[MAIL] ?? null;
+    // Mail's own entry once the server advertises it; until then the user's own (core) account.
+    this.accountId = this.session.primaryAccounts[MAIL] ?? this.session.primaryAccounts[CORE] ?? null;
     return this.session;
   }
 
