@@ -327,6 +327,16 @@ def ws_message(ws: ClientConnection) -> dict[str, Any]:
     return found
 
 
+def enable_push(ws: ClientConnection, enable: dict[str, Any]) -> None:
+    """Send a WebSocketPushEnable and wait until the server has taken it: messages are handled in
+    order, so the Response to a request sent after it means the watch has read its starting state.
+    Without this a delivery racing the enable can land before the state the watch starts from,
+    and its change is (rightly) never pushed."""
+    ws.send(json.dumps({"@type": "WebSocketPushEnable", **enable}))
+    ws.send(json.dumps({"@type": "Request", "id": "enabled", "using": [CORE], "methodCalls": []}))
+    assert ws_message(ws)["requestId"] == "enabled"
+
+
 def test_session_advertises_the_websocket(env: WebEnv) -> None:
     session = json.loads(env.get("/.well-known/jmap", tls=True, headers=basic()).body)
     assert session["capabilities"][WEBSOCKET] == {
@@ -410,7 +420,7 @@ def test_websocket_refusals(env: WebEnv) -> None:
 
 def test_websocket_push(env: WebEnv) -> None:
     with open_ws(env) as ws:
-        ws.send(json.dumps({"@type": "WebSocketPushEnable", "dataTypes": None}))
+        enable_push(ws, {"dataTypes": None})
         deliver(env.port("lmtp"), ALICE, "pushed by websocket")
         change = ws_message(ws)
         assert change["@type"] == "StateChange"
@@ -422,7 +432,7 @@ def test_websocket_push(env: WebEnv) -> None:
         ws.send(json.dumps({"@type": "Request", "id": "R2", "using": [CORE], "methodCalls": []}))
         assert ws_message(ws)["requestId"] == "R2"
         # Only the types asked for.
-        ws.send(json.dumps({"@type": "WebSocketPushEnable", "dataTypes": ["Mailbox"]}))
+        enable_push(ws, {"dataTypes": ["Mailbox"]})
         imap_store(env, "(\\Answered)")
         flagged = ws_message(ws)
         assert set(flagged["changed"][account]) == {"Mailbox"}
@@ -439,7 +449,7 @@ def test_websocket_push(env: WebEnv) -> None:
 
 def test_websocket_push_state_catches_up(env: WebEnv) -> None:
     with open_ws(env) as ws:
-        ws.send(json.dumps({"@type": "WebSocketPushEnable", "dataTypes": ["Email"]}))
+        enable_push(ws, {"dataTypes": ["Email"]})
         deliver(env.port("lmtp"), ALICE, "first of two")
         seen = ws_message(ws)["pushState"]
     deliver(env.port("lmtp"), ALICE, "while away")
