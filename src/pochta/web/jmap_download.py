@@ -2,8 +2,9 @@
 whole message, or one of its parts decoded from its transfer encoding, as JMAP names them
 (``proto/jmap/mail/ids``: a blob id is the SHA-256 of the message and the part's section).
 
-The account must hold a message with those octets (``store.email_record_of_blob``), else 404, as
-for a blob id that is not ours: a blob's existence is not told to an account that cannot see it.
+The account must hold a message with those octets (``store.email_record_of_blob``), or have
+uploaded them (``uploaded_blob``: a whole blob, RFC 8620 section 6.1), else 404, as for a blob id
+that is not ours: a blob's existence is not told to an account that cannot see it.
 The body is sent in pieces (the listener streams), with its Content-Length, so that a graceful
 stop lets the download finish (docs/http.md); blob ids name content, so the response never
 changes: ``Cache-Control: private, immutable``. Authentication is /jmap/api's (HTTP Basic, or
@@ -12,6 +13,7 @@ the webmail's cookie, which a GET needs no CSRF token with)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -24,12 +26,12 @@ from pochta.proto.jmap.download import content_disposition, content_type
 from pochta.proto.jmap.mail import decoded_content
 from pochta.proto.jmap.mail.ids import parse_blob_id
 from pochta.store.api import Store
-from pochta.store.model import BlobRef
+from pochta.store.model import AccountId, BlobRef
 
 if TYPE_CHECKING:
     from pochta.web.jmap import JmapEndpoints
 
-__all__ = ["DOWNLOAD_PATH", "download"]
+__all__ = ["DOWNLOAD_PATH", "download", "uploaded_blob"]
 
 DOWNLOAD_PATH = "/jmap/download/{accountId}/{blobId}/{name}"
 CHUNK = 256 * 1024  # octets sent per piece
@@ -70,6 +72,14 @@ async def _pieces(data: bytes) -> AsyncIterator[bytes]:
         yield data[start : start + CHUNK]
 
 
+async def uploaded_blob(endpoints: JmapEndpoints, account_id: AccountId, sha256: str) -> BlobRef | None:
+    """The blob, if the account uploaded it within ``jmap.upload_lifetime`` (RFC 8620 section 6.1:
+    an upload is the uploader's until something refers to it)."""
+    since = int(time.time()) - endpoints.services.settings.jmap.upload_lifetime
+    found = await endpoints.services.store.upload_of(account_id, sha256, since)
+    return None if found is None else BlobRef(found.sha256, found.size)
+
+
 async def download(endpoints: JmapEndpoints, request: Request) -> Response:
     principal = await endpoints.login(request, "GET")
     if isinstance(principal, Response):
@@ -80,7 +90,10 @@ async def download(endpoints: JmapEndpoints, request: Request) -> Response:
     if account is None or name is None:
         return _not_found()
     record = await store.email_record_of_blob(account.account.id, name.sha256)
-    if record is None:
+    uploaded: BlobRef | None = None
+    if record is None and not name.part:
+        uploaded = await uploaded_blob(endpoints, account.account.id, name.sha256)
+    if record is None and uploaded is None:
         return _not_found()
     headers = {
         # As a header, not Starlette's media_type, which would add a charset to a text/* type.
@@ -89,11 +102,12 @@ async def download(endpoints: JmapEndpoints, request: Request) -> Response:
         "Cache-Control": CACHE_CONTROL,
     }
     if not name.part:
-        size = record.blob.size
-        body: AsyncIterator[bytes] | None = (
-            _blob_pieces(store, record.blob) if request.method == "GET" else None
-        )
+        whole = uploaded if record is None else record.blob
+        assert whole is not None
+        size = whole.size
+        body: AsyncIterator[bytes] | None = _blob_pieces(store, whole) if request.method == "GET" else None
     else:
+        assert record is not None
         part = _leaf(ParsedMessage.from_json(record.parsed_json), name.part)
         if part is None:
             return _not_found()

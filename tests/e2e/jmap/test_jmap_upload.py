@@ -1,0 +1,143 @@
+"""The blob upload (RFC 8620 section 6.1) over HTTP on a real ``pochta serve``: an upload answers
+its blob id, type and size, downloads back byte for byte (section 6.2), is bounded by
+maxSizeUpload (the listener's 413), only to the uploader's own account, and authenticated as
+/jmap/api (a webmail cookie needs the CSRF token to upload)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from web_env import ALICE, PASSWORD, WebEnv, start_web_server
+
+CORE = "urn:ietf:params:jmap:core"
+MAX_SIZE_UPLOAD = 64 * 1024
+CONFIG = f"[jmap]\nenabled = true\nmax_size_upload = {MAX_SIZE_UPLOAD}\n[webmail]\nenabled = true\n"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebEnv]:
+    yield from start_web_server(tmp_path_factory.mktemp("jmap-upload"), CONFIG)
+
+
+def basic() -> dict[str, str]:
+    token = base64.b64encode(f"{ALICE}:{PASSWORD}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def session(env: WebEnv) -> dict[str, Any]:
+    response = env.get("/.well-known/jmap", tls=True, headers=basic())
+    assert response.status == 200, response.body
+    document: dict[str, Any] = json.loads(response.body)
+    return document
+
+
+def upload(env: WebEnv, account: str, data: bytes, media_type: str | None, **headers: str) -> Any:
+    sent = {**basic(), **headers} if "Cookie" not in headers else dict(headers)
+    if media_type is not None:
+        sent["Content-Type"] = media_type
+    return env.request("POST", f"/jmap/upload/{account}/", tls=True, body=data, headers=sent)
+
+
+def test_an_upload_downloads_back_its_octets(env: WebEnv) -> None:
+    document = session(env)
+    account = document["primaryAccounts"][CORE]
+    assert document["uploadUrl"].endswith("/jmap/upload/{accountId}/")
+    data = bytes(range(256)) * 100  # binary, 25,600 octets
+    response = upload(env, account, data, "application/x-test; name=x")
+    assert response.status == 201, response.body
+    assert response.headers["Content-Type"].startswith("application/json")
+    answer = json.loads(response.body)
+    assert answer == {
+        "accountId": account,
+        "blobId": "G" + hashlib.sha256(data).hexdigest(),
+        "type": "application/x-test; name=x",
+        "size": len(data),
+    }
+    got = env.get(f"/jmap/download/{account}/{answer['blobId']}/x.bin", tls=True, headers=basic())
+    assert got.status == 200, got.body
+    assert got.body == data
+    # The same octets again: the same blob id (section 6.1 allows it), the type of this upload.
+    again = json.loads(upload(env, account, data, None).body)
+    assert (again["blobId"], again["type"]) == (answer["blobId"], "application/octet-stream")
+    # A blob id never uploaded (nor held in a message) is not found.
+    other = "G" + hashlib.sha256(b"never uploaded").hexdigest()
+    assert env.get(f"/jmap/download/{account}/{other}/x", tls=True, headers=basic()).status == 404
+
+
+def test_an_empty_upload_is_a_blob_of_no_octets(env: WebEnv) -> None:
+    account = session(env)["primaryAccounts"][CORE]
+    response = upload(env, account, b"", "text/plain")
+    assert response.status == 201, response.body
+    answer = json.loads(response.body)
+    assert answer["size"] == 0
+    got = env.get(f"/jmap/download/{account}/{answer['blobId']}/empty", tls=True, headers=basic())
+    assert (got.status, got.body) == (200, b"")
+
+
+def test_an_upload_past_max_size_upload_is_refused(env: WebEnv) -> None:
+    document = session(env)
+    account = document["primaryAccounts"][CORE]
+    assert document["capabilities"][CORE]["maxSizeUpload"] == MAX_SIZE_UPLOAD
+    response = upload(env, account, b"x" * (MAX_SIZE_UPLOAD + 1), "text/plain")
+    assert response.status == 413
+    # At the bound exactly: taken.
+    assert upload(env, account, b"y" * MAX_SIZE_UPLOAD, "text/plain").status == 201
+
+
+def test_uploads_need_the_users_own_account_and_authentication(env: WebEnv) -> None:
+    account = session(env)["primaryAccounts"][CORE]
+    assert upload(env, "A999999", b"data", "text/plain").status == 404
+    assert upload(env, "nope", b"data", "text/plain").status == 404
+    response = env.request("POST", f"/jmap/upload/{account}/", tls=True, body=b"data")
+    assert response.status == 401
+    wrong = env.request("GET", f"/jmap/upload/{account}/", tls=True, headers=basic())
+    assert wrong.status == 405
+
+
+def _cookies(headers: Any) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    for line in headers.get_all("Set-Cookie") or []:
+        jar.load(line)
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
+def test_the_webmails_cookie_uploads_only_with_its_csrf_token(env: WebEnv) -> None:
+    account = session(env)["primaryAccounts"][CORE]
+    page = env.get("/webmail/login", tls=True)
+    token = re.search(rb'name="token" value="([^"]+)"', page.body).group(1).decode()  # type: ignore[union-attr]
+    jar = _cookies(page.headers)
+    form = urlencode({"token": token, "address": ALICE, "password": PASSWORD}).encode()
+    signed = env.request(
+        "POST",
+        "/webmail/login",
+        tls=True,
+        body=form,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items()),
+        },
+    )
+    jar.update(_cookies(signed.headers))
+    cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
+    assert upload(env, account, b"from the webmail", "text/plain", Cookie=cookie).status == 403
+    app = env.get("/webmail/", tls=True, headers={"Cookie": cookie})
+    csrf = re.search(rb'name="csrf-token" content="([^"]+)"', app.body)
+    assert csrf is not None, app.body[:500]
+    response = upload(
+        env,
+        account,
+        b"from the webmail",
+        "text/plain",
+        Cookie=cookie,
+        **{"X-CSRF-Token": csrf.group(1).decode()},
+    )
+    assert response.status == 201, response.body
