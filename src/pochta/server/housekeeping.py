@@ -165,7 +165,7 @@ async def prune_web_sessions_periodically(store: PrunesWebSessions, settings: We
             log.info("pruned web sessions", count=removed)
 
 
-# An upload past its lifetime is refused when it is looked up (``web.jmap_download.uploaded_blob``);
+# An upload past its lifetime is refused when it is looked up (``server.jmap.blobs.uploaded_blob``);
 # pruning only lets blob collection take its blob, so an hour between rounds is plenty.
 UPLOAD_PRUNE_INTERVAL = 3600.0
 

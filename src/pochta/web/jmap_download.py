@@ -3,8 +3,9 @@ whole message, or one of its parts decoded from its transfer encoding, as JMAP n
 (``proto/jmap/mail/ids``: a blob id is the SHA-256 of the message and the part's section).
 
 The account must hold a message with those octets (``store.email_record_of_blob``), or have
-uploaded them (``uploaded_blob``: a whole blob, RFC 8620 section 6.1), else 404, as for a blob id
-that is not ours: a blob's existence is not told to an account that cannot see it.
+uploaded them (``server.jmap.blobs.uploaded_blob``: a whole blob, RFC 8620 section 6.1), else
+404, as for a blob id that is not ours: a blob's existence is not told to an account that cannot
+see it.
 The body is sent in pieces (the listener streams), with its Content-Length, so that a graceful
 stop lets the download finish (docs/http.md); blob ids name content, so the response never
 changes: ``Cache-Control: private, immutable``. Authentication is /jmap/api's (HTTP Basic, or
@@ -13,7 +14,6 @@ the webmail's cookie, which a GET needs no CSRF token with)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -25,13 +25,14 @@ from pochta.mime.model import Part, part_at
 from pochta.proto.jmap.download import content_disposition, content_type
 from pochta.proto.jmap.mail import decoded_content
 from pochta.proto.jmap.mail.ids import parse_blob_id
+from pochta.server.jmap.blobs import uploaded_blob
 from pochta.store.api import Store
-from pochta.store.model import AccountId, BlobRef
+from pochta.store.model import BlobRef
 
 if TYPE_CHECKING:
     from pochta.web.jmap import JmapEndpoints
 
-__all__ = ["DOWNLOAD_PATH", "download", "uploaded_blob"]
+__all__ = ["DOWNLOAD_PATH", "download"]
 
 DOWNLOAD_PATH = "/jmap/download/{accountId}/{blobId}/{name}"
 CHUNK = 256 * 1024  # octets sent per piece
@@ -72,14 +73,6 @@ async def _pieces(data: bytes) -> AsyncIterator[bytes]:
         yield data[start : start + CHUNK]
 
 
-async def uploaded_blob(endpoints: JmapEndpoints, account_id: AccountId, sha256: str) -> BlobRef | None:
-    """The blob, if the account uploaded it within ``jmap.upload_lifetime`` (RFC 8620 section 6.1:
-    an upload is the uploader's until something refers to it)."""
-    since = int(time.time()) - endpoints.services.settings.jmap.upload_lifetime
-    found = await endpoints.services.store.upload_of(account_id, sha256, since)
-    return None if found is None else BlobRef(found.sha256, found.size)
-
-
 async def download(endpoints: JmapEndpoints, request: Request) -> Response:
     principal = await endpoints.login(request, "GET")
     if isinstance(principal, Response):
@@ -92,7 +85,7 @@ async def download(endpoints: JmapEndpoints, request: Request) -> Response:
     record = await store.email_record_of_blob(account.account.id, name.sha256)
     uploaded: BlobRef | None = None
     if record is None and not name.part:
-        uploaded = await uploaded_blob(endpoints, account.account.id, name.sha256)
+        uploaded = await uploaded_blob(store, endpoints.services.settings, account.account.id, name.sha256)
     if record is None and uploaded is None:
         return _not_found()
     headers = {

@@ -141,3 +141,39 @@ def test_the_webmails_cookie_uploads_only_with_its_csrf_token(env: WebEnv) -> No
         **{"X-CSRF-Token": csrf.group(1).decode()},
     )
     assert response.status == 201, response.body
+
+
+def call(env: WebEnv, name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    body = json.dumps({"using": [CORE], "methodCalls": [[name, arguments, "c"]]}).encode()
+    headers = {**basic(), "Content-Type": "application/json"}
+    response = env.request("POST", "/jmap/api", tls=True, body=body, headers=headers)
+    assert response.status == 200, response.body
+    [[answered, result, _]] = json.loads(response.body)["methodResponses"]
+    return answered, result
+
+
+def test_blob_copy_within_the_account_and_not_found(env: WebEnv) -> None:
+    account = session(env)["primaryAccounts"][CORE]
+    uploaded = json.loads(upload(env, account, b"copy me", "text/plain").body)["blobId"]
+    missing = "G" + hashlib.sha256(b"not uploaded").hexdigest()
+    answered, result = call(
+        env,
+        "Blob/copy",
+        {"fromAccountId": account, "accountId": account, "blobIds": [uploaded, missing, "Gzz"]},
+    )
+    assert answered == "Blob/copy", result
+    assert result == {
+        "fromAccountId": account,
+        "accountId": account,
+        "copied": {uploaded: uploaded},
+        "notCopied": {missing: {"type": "notFound"}, "Gzz": {"type": "notFound"}},
+    }
+    # RFC 8620 section 6.3: an account the user may not use is fromAccountNotFound.
+    answered, result = call(
+        env, "Blob/copy", {"fromAccountId": "A999999", "accountId": account, "blobIds": []}
+    )
+    assert (answered, result["type"]) == ("error", "fromAccountNotFound")
+    answered, result = call(
+        env, "Blob/copy", {"fromAccountId": account, "accountId": "A999999", "blobIds": []}
+    )
+    assert (answered, result["type"]) == ("error", "accountNotFound")

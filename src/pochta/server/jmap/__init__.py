@@ -5,6 +5,7 @@ A method is an ``async def handler(context: CallContext, arguments: dict) -> dic
 under its name and capability (``MethodRegistry.register``); it raises ``MethodError`` for an
 error response, reads its arguments with ``pochta.proto.jmap.standard``'s parsers."""
 
+from pochta.server.jmap.blob_copy import register_blob_copy
 from pochta.server.jmap.context import CallContext, RequestState
 from pochta.server.jmap.core_methods import register_core
 from pochta.server.jmap.email_query import register_email_query
@@ -42,6 +43,7 @@ def default_registry() -> MethodRegistry:
     """Every method pochta serves (the mail methods join here as they are written)."""
     registry = MethodRegistry()
     register_core(registry)
+    register_blob_copy(registry)  # RFC 8620 section 6.3
     register_mail(registry)
     register_mailbox_get(registry)
     register_mailbox_query(registry)
