@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import imaplib
 import json
 import re
 from collections.abc import Iterator
@@ -177,3 +178,95 @@ def test_blob_copy_within_the_account_and_not_found(env: WebEnv) -> None:
         env, "Blob/copy", {"fromAccountId": account, "accountId": "A999999", "blobIds": []}
     )
     assert (answered, result["type"]) == ("error", "accountNotFound")
+
+
+MAIL = "urn:ietf:params:jmap:mail"
+MESSAGE = (
+    b"From: Bob <bob@example.net>\r\nTo: alice@example.org\r\nSubject: imported\r\n"
+    b"Message-ID: <imported@example.net>\r\nDate: Mon, 07 Dec 2026 10:00:00 +0000\r\n\r\nHello.\r\n"
+)
+
+
+def mail_call(env: WebEnv, name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    body = json.dumps({"using": [CORE, MAIL], "methodCalls": [[name, arguments, "c"]]}).encode()
+    headers = {**basic(), "Content-Type": "application/json"}
+    response = env.request("POST", "/jmap/api", tls=True, body=body, headers=headers)
+    assert response.status == 200, response.body
+    [[answered, result, _]] = json.loads(response.body)["methodResponses"]
+    return answered, result
+
+
+def test_an_uploaded_message_imports_and_imap_sees_it(env: WebEnv) -> None:
+    account = session(env)["primaryAccounts"][CORE]
+    uploaded = json.loads(upload(env, account, MESSAGE, "message/rfc822").body)["blobId"]
+    not_mail = json.loads(upload(env, account, b"\r\n\r\n", "text/plain").body)["blobId"]
+    _, mailboxes = mail_call(env, "Mailbox/get", {"accountId": account, "ids": None})
+    inbox = next(box["id"] for box in mailboxes["list"] if box["role"] == "inbox")
+    answered, state = mail_call(env, "Email/get", {"accountId": account, "ids": []})
+    old = state["state"]
+    answered, result = mail_call(
+        env, "Email/import", {"accountId": account, "ifInState": "999999", "emails": {}}
+    )
+    assert (answered, result["type"]) == ("error", "stateMismatch")
+    missing = "G" + hashlib.sha256(b"nothing").hexdigest()
+    answered, result = mail_call(
+        env,
+        "Email/import",
+        {
+            "accountId": account,
+            "ifInState": old,
+            "emails": {
+                "m1": {
+                    "blobId": uploaded,
+                    "mailboxIds": {inbox: True},
+                    "keywords": {"$seen": True, "$label1": True},
+                    "receivedAt": "2026-12-01T09:30:00Z",
+                },
+                "m2": {"blobId": missing, "mailboxIds": {inbox: True}},
+                "m3": {"blobId": not_mail, "mailboxIds": {inbox: True}},
+                "m4": {"blobId": uploaded, "mailboxIds": {"F999999": True}},
+                "m5": {"blobId": uploaded, "mailboxIds": {}},
+            },
+        },
+    )
+    assert answered == "Email/import", result
+    assert result["oldState"] == old
+    assert result["newState"] != old
+    created = result["created"]["m1"]
+    assert created["blobId"] == uploaded
+    assert created["size"] == len(MESSAGE)
+    assert created["threadId"].startswith("T")
+    errors = {key: (value["type"], value.get("properties")) for key, value in result["notCreated"].items()}
+    assert errors == {
+        "m2": ("invalidProperties", ["blobId"]),
+        "m3": ("invalidEmail", None),
+        "m4": ("invalidProperties", ["mailboxIds"]),
+        "m5": ("invalidProperties", ["mailboxIds"]),
+    }
+    client = imaplib.IMAP4_SSL("localhost", env.port("imaps"), ssl_context=env.client_context(), timeout=30)
+    try:
+        client.login(ALICE, PASSWORD)
+        client.select("INBOX")
+        status, data = client.uid("SEARCH", "HEADER", "Message-ID", "<imported@example.net>")
+        assert status == "OK", data
+        [uid] = data[0].split()
+        status, data = client.uid("FETCH", uid, "(EMAILID THREADID FLAGS INTERNALDATE BODY.PEEK[])")
+        assert status == "OK", data
+        head = data[0][0].decode()
+        assert f"EMAILID ({created['id']})" in head
+        assert f"THREADID ({created['threadId']})" in head
+        assert "\\Seen" in head
+        assert "$label1" in head
+        assert 'INTERNALDATE " 1-Dec-2026 09:30:00 +0000"' in head
+        assert data[0][1] == MESSAGE
+    finally:
+        client.logout()
+    answered, got = mail_call(
+        env,
+        "Email/get",
+        {"accountId": account, "ids": [created["id"]], "properties": ["subject", "keywords", "mailboxIds"]},
+    )
+    [email] = got["list"]
+    assert email["subject"] == "imported"
+    assert email["keywords"] == {"$label1": True, "$seen": True}
+    assert email["mailboxIds"] == {inbox: True}
