@@ -270,3 +270,75 @@ def test_an_uploaded_message_imports_and_imap_sees_it(env: WebEnv) -> None:
     assert email["subject"] == "imported"
     assert email["keywords"] == {"$label1": True, "$seen": True}
     assert email["mailboxIds"] == {inbox: True}
+
+
+INNER = (
+    b"From: Carol <carol@example.net>\r\nTo: bob@example.net\r\nSubject: the original\r\n"
+    b"Message-ID: <original@example.net>\r\n\r\nThe forwarded text.\r\n"
+)
+FORWARD = (
+    b"From: Bob <bob@example.net>\r\nTo: alice@example.org\r\nSubject: Fwd: the original\r\n"
+    b"Message-ID: <forward@example.net>\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="fw"\r\n\r\n'
+    b"--fw\r\nContent-Type: text/plain\r\n\r\nSee below.\r\n"
+    b"--fw\r\nContent-Type: message/rfc822\r\n\r\n" + INNER + b"--fw--\r\n"
+)
+
+
+def test_parse_of_an_upload_and_of_an_attached_message(env: WebEnv) -> None:
+    account = session(env)["primaryAccounts"][CORE]
+    uploaded = json.loads(upload(env, account, FORWARD, "message/rfc822").body)["blobId"]
+    image = json.loads(upload(env, account, b"\x89PNG\r\n\x1a\n\x00\x00", "image/png").body)["blobId"]
+    missing = "G" + hashlib.sha256(b"absent").hexdigest()
+    answered, result = mail_call(
+        env,
+        "Email/parse",
+        {
+            "accountId": account,
+            "blobIds": [uploaded, image, missing],
+            "properties": ["id", "blobId", "subject", "from", "size", "mailboxIds", "attachments"],
+            "fetchTextBodyValues": True,
+        },
+    )
+    assert answered == "Email/parse", result
+    assert result["notParsable"] == [image]
+    assert result["notFound"] == [missing]
+    email = result["parsed"][uploaded]
+    assert (email["id"], email["mailboxIds"], email["blobId"]) == (None, None, uploaded)
+    assert email["subject"] == "Fwd: the original"
+    assert email["size"] == len(FORWARD)
+    [attached] = email["attachments"]
+    assert attached["type"] == "message/rfc822"
+    assert attached["blobId"] == f"{uploaded}-2"
+    # The attached message is a blob of the account once the message is: import it, then parse it.
+    _, mailboxes = mail_call(env, "Mailbox/get", {"accountId": account, "ids": None})
+    inbox = next(box["id"] for box in mailboxes["list"] if box["role"] == "inbox")
+    _, notfound = mail_call(
+        env, "Email/parse", {"accountId": account, "blobIds": [attached["blobId"]], "properties": ["subject"]}
+    )
+    assert notfound["notFound"] == [attached["blobId"]]  # a part of an upload is not a blob yet
+    _, imported = mail_call(
+        env,
+        "Email/import",
+        {"accountId": account, "emails": {"f": {"blobId": uploaded, "mailboxIds": {inbox: True}}}},
+    )
+    assert imported["created"]["f"]["blobId"] == uploaded, imported
+    _, inner = mail_call(
+        env,
+        "Email/parse",
+        {
+            "accountId": account,
+            "blobIds": [attached["blobId"]],
+            "properties": ["subject", "from", "textBody", "bodyValues"],
+            "fetchTextBodyValues": True,
+        },
+    )
+    parsed = inner["parsed"][attached["blobId"]]
+    assert parsed["subject"] == "the original"
+    assert parsed["from"] == [{"name": "Carol", "email": "carol@example.net"}]
+    [text] = parsed["textBody"]
+    assert parsed["bodyValues"][text["partId"]]["value"] == "The forwarded text."
+    # The inner text part is named as a part of the stored message, and downloads.
+    got = env.get(f"/jmap/download/{account}/{text['blobId']}/t.txt", tls=True, headers=basic())
+    assert got.status == 200, (text, got.body)
+    assert got.body == b"The forwarded text."  # the CRLF before a boundary is the boundary's (RFC 2046)

@@ -9,6 +9,7 @@ from pochta.server.jmap.blob_copy import register_blob_copy
 from pochta.server.jmap.context import CallContext, RequestState
 from pochta.server.jmap.core_methods import register_core
 from pochta.server.jmap.email_import import register_email_import
+from pochta.server.jmap.email_parse import register_email_parse
 from pochta.server.jmap.email_query import register_email_query
 from pochta.server.jmap.email_query_changes import register_email_query_changes
 from pochta.server.jmap.limits import ConcurrentRequests
@@ -51,6 +52,7 @@ def default_registry() -> MethodRegistry:
     register_mailbox_set(registry)
     register_email_query(registry)
     register_email_import(registry)
+    register_email_parse(registry)
     register_email_query_changes(registry)
     register_search_snippet(registry)
     register_push_subscription(registry)  # RFC 8620 section 7.2: none is ever made
