@@ -67,14 +67,23 @@ class JmapSettings(Section):
     max_size_upload: int = Field(
         50_000_000,
         ge=1024,
-        description="maxSizeUpload: octets of one uploaded blob (advertised; uploads are not served yet).",
+        description="maxSizeUpload: octets of one uploaded blob (RFC 8620 section 6.1; the HTTP "
+        "listener bounds /jmap/upload/ by it).",
+    )
+    upload_lifetime: int = Field(
+        86_400,
+        ge=60,
+        le=30 * 86_400,
+        description="Seconds an uploaded blob stays usable (downloadable) by the account that "
+        "uploaded it; then the housekeeper prunes the upload and the blob is collected if "
+        "nothing else refers to it.",
     )
     max_concurrent_upload: int = Field(
         4,
         ge=1,
         le=1000,
-        description="maxConcurrentUpload: uploads one user may have in progress at once (advertised; "
-        "uploads are not served yet).",
+        description="maxConcurrentUpload: uploads one user may have in progress at once, counted in "
+        "each worker process.",
     )
     push_min_ping: int = Field(
         10,

@@ -13,7 +13,7 @@ import asyncio
 import time
 from typing import Protocol
 
-from pochta.config import GreylistSettings, StoreSettings, WebmailSettings
+from pochta.config import GreylistSettings, JmapSettings, StoreSettings, WebmailSettings
 from pochta.log import get_logger
 
 
@@ -39,6 +39,10 @@ class PrunesSendCounts(Protocol):
 
 class PrunesWebSessions(Protocol):
     async def prune_web_sessions(self, now: int, idle: int) -> int: ...
+
+
+class PrunesUploads(Protocol):
+    async def prune_uploads(self, before: int) -> int: ...
 
 
 class RefreshesSnapshots(Protocol):
@@ -159,3 +163,23 @@ async def prune_web_sessions_periodically(store: PrunesWebSessions, settings: We
             continue
         if removed:
             log.info("pruned web sessions", count=removed)
+
+
+# An upload past its lifetime is refused when it is looked up (``server.jmap.blobs.uploaded_blob``);
+# pruning only lets blob collection take its blob, so an hour between rounds is plenty.
+UPLOAD_PRUNE_INTERVAL = 3600.0
+
+
+async def prune_uploads_periodically(store: PrunesUploads, settings: JmapSettings) -> None:
+    """Every hour, delete JMAP uploads older than ``jmap.upload_lifetime`` (their blobs are then
+    collected when nothing else refers to them). Until cancelled; a failed round is logged and retried."""
+    log = get_logger(task="upload-pruner")
+    while True:
+        await asyncio.sleep(UPLOAD_PRUNE_INTERVAL)
+        try:
+            removed = await store.prune_uploads(int(time.time()) - settings.upload_lifetime)
+        except Exception as exc:  # expired uploads are refused when read; they only keep blobs
+            log.error("pruning uploads failed", error=repr(exc))
+            continue
+        if removed:
+            log.info("pruned uploads", count=removed)

@@ -28,6 +28,7 @@ from pochta.server.housekeeping import (
     prune_greylist_periodically,
     prune_send_counts_periodically,
     prune_sieve_state_periodically,
+    prune_uploads_periodically,
     prune_web_sessions_periodically,
     refresh_snapshots_periodically,
 )
@@ -189,6 +190,8 @@ async def _serve(
             if settings.webmail.enabled:
                 # Webmail sessions past their lifetime or idle time (docs/webmail.md).
                 jobs.append(prune_web_sessions_periodically(store, settings.webmail))
+            # JMAP uploads past their lifetime (docs/jmap.md), whether JMAP is on now or was.
+            jobs.append(prune_uploads_periodically(store, settings.jmap))
             # Sending limits: the counts of ended hour and day windows.
             jobs.append(prune_send_counts_periodically(store, settings.store))
             # Sieve at delivery: expired vacation and duplicate records, old script errors.

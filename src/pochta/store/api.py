@@ -43,6 +43,7 @@ from pochta.store.api_features import (
     SieveScriptStore,
     SieveStateStore,
     TransportSecurityStore,
+    UploadStore,
     WebSessionStore,
 )
 from pochta.store.fetch_model import FetchMark
@@ -690,6 +691,7 @@ class Store(
     GreylistStore,
     SendLimitStore,
     WebSessionStore,
+    UploadStore,
     FetchStore,
     MigrateStateStore,
     ImportJournalStore,

@@ -45,6 +45,7 @@ from pochta.store.sieve_model import (
 )
 from pochta.store.sieve_state_model import SieveError
 from pochta.store.transport_model import CachedPolicy, TlsResult, TlsResultRow
+from pochta.store.upload_model import Upload
 from pochta.store.web_session_model import WebSession
 
 
@@ -275,6 +276,19 @@ class WebSessionStore(Protocol):
 
     async def prune_web_sessions(self, now: int, idle: int) -> int:
         """Delete sessions expired by ``now`` or not seen for ``idle`` seconds; how many."""
+
+
+class UploadStore(Protocol):
+    """JMAP uploads (revision 0040; ``pochta.web.jmap_upload`` owns the rules)."""
+
+    async def add_upload(self, upload: Upload) -> None:
+        """Record an upload of a blob already stored; durable when this returns."""
+
+    async def upload_of(self, account_id: AccountId, sha256: str, since: int) -> Upload | None:
+        """The account's latest upload of this blob made at ``since`` or later, if any."""
+
+    async def prune_uploads(self, before: int) -> int:
+        """Delete uploads made before ``before``; how many."""
 
 
 class SendLimitStore(Protocol):

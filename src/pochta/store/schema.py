@@ -49,6 +49,7 @@ from pochta.store.schema_features import (
     sieve_scripts,
     sieve_vacation,
     tls_rpt_results,
+    uploads,
     web_sessions,
 )
 
@@ -673,5 +674,6 @@ __all__ = [
     "tls_rpt_results",
     "unit_settings",
     "units",
+    "uploads",
     "web_sessions",
 ]

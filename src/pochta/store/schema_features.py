@@ -343,3 +343,21 @@ web_sessions = Table(
     Index(None, "account_id"),
     Index(None, "expires"),
 )
+
+# Revision 0040: JMAP uploads (RFC 8620 section 6.1; ``sql/uploads``, ``pochta.web.jmap_upload``).
+# One row per upload: the account that uploaded the blob may use and download it until the row
+# expires (``jmap.upload_lifetime``; the housekeeper prunes). The blob itself is the store's, named
+# by its SHA-256 (hex); a row keeps it from blob collection (``sql/maintenance.referenced_blobs``).
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Index(None, "account_id", "sha256"),
+    Index(None, "sha256"),
+    Index(None, "created"),
+)

@@ -46,6 +46,7 @@ from pochta.server.jmap import (
 from pochta.web.basic_auth import basic_login
 from pochta.web.jmap_download import DOWNLOAD_PATH, download
 from pochta.web.jmap_push import EVENT_SOURCE_PATH, event_source
+from pochta.web.jmap_upload import UPLOAD_PATH, upload
 from pochta.web.jmap_ws import WEBSOCKET_CAPABILITY, WS_PATH, jmap_websocket
 from pochta.web.services import WebServices
 from pochta.web.sessions import WebSessions
@@ -54,11 +55,11 @@ __all__ = ["API_PATH", "SESSION_PATH", "JmapEndpoints", "jmap_routes"]
 
 SESSION_PATH = "/.well-known/jmap"  # RFC 8620 section 2.2
 API_PATH = "/jmap/api"
-# URI templates of the blob download (section 6.2, web/jmap_download.py) and of the resources
-# still to come (uploads: section 6.1): the Session object must name them (section 2); until they
-# are served they answer 404. Push: section 7.3 (web/jmap_push.py).
+# URI templates of the blob download (section 6.2, web/jmap_download.py) and upload (section 6.1,
+# web/jmap_upload.py), which the Session object names (section 2). Push: section 7.3
+# (web/jmap_push.py).
 DOWNLOAD_TEMPLATE = DOWNLOAD_PATH + "?accept={type}"
-UPLOAD_TEMPLATE = "/jmap/upload/{accountId}/"
+UPLOAD_TEMPLATE = UPLOAD_PATH
 EVENT_SOURCE_TEMPLATE = EVENT_SOURCE_PATH + "?types={types}&closeafter={closeafter}&ping={ping}"
 JSON_MEDIA_TYPE = "application/json"
 _EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
@@ -90,6 +91,7 @@ class JmapEndpoints:
         self.registry = default_registry()
         self.concurrent = ConcurrentRequests()
         self.push_connections = ConcurrentRequests()  # event streams and WebSockets per user
+        self.uploads = ConcurrentRequests()  # uploads in progress per user (maxConcurrentUpload)
         self.sessions = WebSessions(services)
 
     @property
@@ -203,12 +205,16 @@ class JmapEndpoints:
             Route(SESSION_PATH, self.session_resource, methods=_EVERY_METHOD),
             Route(API_PATH, self.api, methods=_EVERY_METHOD),
             Route(DOWNLOAD_PATH, self.download, methods=_EVERY_METHOD),
+            Route(UPLOAD_PATH, self.upload, methods=_EVERY_METHOD),
             Route(EVENT_SOURCE_PATH, self.event_source, methods=_EVERY_METHOD),
             WebSocketRoute(WS_PATH, self.websocket),
         ]
 
     async def download(self, request: Request) -> Response:
         return await download(self, request)
+
+    async def upload(self, request: Request) -> Response:
+        return await upload(self, request)
 
     async def websocket(self, websocket: WebSocket) -> None:
         await jmap_websocket(self, websocket)

@@ -2,8 +2,10 @@
 whole message, or one of its parts decoded from its transfer encoding, as JMAP names them
 (``proto/jmap/mail/ids``: a blob id is the SHA-256 of the message and the part's section).
 
-The account must hold a message with those octets (``store.email_record_of_blob``), else 404, as
-for a blob id that is not ours: a blob's existence is not told to an account that cannot see it.
+The account must hold a message with those octets (``store.email_record_of_blob``), or have
+uploaded them (``server.jmap.blobs.uploaded_blob``: a whole blob, RFC 8620 section 6.1), else
+404, as for a blob id that is not ours: a blob's existence is not told to an account that cannot
+see it.
 The body is sent in pieces (the listener streams), with its Content-Length, so that a graceful
 stop lets the download finish (docs/http.md); blob ids name content, so the response never
 changes: ``Cache-Control: private, immutable``. Authentication is /jmap/api's (HTTP Basic, or
@@ -23,6 +25,7 @@ from pochta.mime.model import Part, part_at
 from pochta.proto.jmap.download import content_disposition, content_type
 from pochta.proto.jmap.mail import decoded_content
 from pochta.proto.jmap.mail.ids import parse_blob_id
+from pochta.server.jmap.blobs import uploaded_blob
 from pochta.store.api import Store
 from pochta.store.model import BlobRef
 
@@ -80,7 +83,10 @@ async def download(endpoints: JmapEndpoints, request: Request) -> Response:
     if account is None or name is None:
         return _not_found()
     record = await store.email_record_of_blob(account.account.id, name.sha256)
-    if record is None:
+    uploaded: BlobRef | None = None
+    if record is None and not name.part:
+        uploaded = await uploaded_blob(store, endpoints.services.settings, account.account.id, name.sha256)
+    if record is None and uploaded is None:
         return _not_found()
     headers = {
         # As a header, not Starlette's media_type, which would add a charset to a text/* type.
@@ -89,11 +95,12 @@ async def download(endpoints: JmapEndpoints, request: Request) -> Response:
         "Cache-Control": CACHE_CONTROL,
     }
     if not name.part:
-        size = record.blob.size
-        body: AsyncIterator[bytes] | None = (
-            _blob_pieces(store, record.blob) if request.method == "GET" else None
-        )
+        whole = uploaded if record is None else record.blob
+        assert whole is not None
+        size = whole.size
+        body: AsyncIterator[bytes] | None = _blob_pieces(store, whole) if request.method == "GET" else None
     else:
+        assert record is not None
         part = _leaf(ParsedMessage.from_json(record.parsed_json), name.part)
         if part is None:
             return _not_found()

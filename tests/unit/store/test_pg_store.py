@@ -133,6 +133,8 @@ ON_BOTH_ENGINES = (
     "test_web_sessions_are_kept_touched_and_ended",
     "test_web_sessions_past_the_limit_end_the_least_recently_seen",
     "test_web_sessions_are_pruned_and_go_with_their_account",
+    # JMAP uploads (store_suite/uploads.py)
+    "test_uploads_are_kept_per_account_and_pruned",
     "test_queue_lease_is_exclusive_until_it_expires",
     "test_queue_needs_a_stored_blob_and_recipients",
     "test_queue_retry_and_delete",

@@ -71,6 +71,7 @@ from pochta.store.sqlite.store import (  # noqa: E402
     open_sqlite_store,
 )
 from pochta.store.sqlite.writer import driver_connection  # noqa: E402
+from pochta.store.upload_model import Upload  # noqa: E402
 from pochta.store.web_session_model import WebSession  # noqa: E402
 from pochta.testing.store_suite import *  # noqa: E402, F403
 from pochta.testing.store_suite import (  # noqa: E402
@@ -1107,6 +1108,30 @@ async def test_migration_0037_adds_the_webmail_sessions(data_dir: Path) -> None:
         await store.close()
 
 
+async def test_migration_0040_adds_the_uploads_table(data_dir: Path) -> None:
+    # A store at revision 0039 with an account: the upgrade adds an empty uploads table.
+    store = await open_sqlite_store(data_dir, Settings())
+    alice = await make_account(store)
+    await store.close()
+    downgrade_to(data_dir, "0039")
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME)
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    assert "uploads" not in tables
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        blob = await store.put_blob(b"x")
+        assert await store.upload_of(alice.id, blob.sha256, since=0) is None
+        await store.add_upload(Upload(alice.id, blob.sha256, "text/plain", 1, 5))
+        assert await store.upload_of(alice.id, blob.sha256, since=0) == Upload(
+            alice.id, blob.sha256, "text/plain", 1, 5
+        )
+    finally:
+        await store.close()
+
+
 async def test_migration_0039_indexes_messages_by_internal_date(data_dir: Path) -> None:
     # A store at revision 0038 with mail: the upgrade adds the index, which the page query uses.
     store = await open_sqlite_store(data_dir, Settings())
@@ -1657,6 +1682,11 @@ def undo_0034() -> str:
 
 
 UNDO: dict[str, str] = {
+    # JMAP uploads
+    "0040": (
+        "DROP INDEX ix_uploads_created; DROP INDEX ix_uploads_sha256; "
+        "DROP INDEX ix_uploads_account_id_sha256; DROP TABLE uploads;"
+    ),
     # Email/query's index of a mailbox's messages by internal date
     "0039": "DROP INDEX ix_membership_received;",
     # PostgreSQL's trigram indexes for search: nothing on SQLite

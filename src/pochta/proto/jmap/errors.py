@@ -111,6 +111,8 @@ class SetErrorType(StrEnum):
     # RFC 8621 section 2.5: Mailbox/set destroy of a Mailbox with a child, or with Emails.
     MAILBOX_HAS_CHILD = "mailboxHasChild"
     MAILBOX_HAS_EMAIL = "mailboxHasEmail"
+    # RFC 8621 section 4.8: Email/import of a blob that is not a message.
+    INVALID_EMAIL = "invalidEmail"
 
 
 @dataclass(frozen=True)

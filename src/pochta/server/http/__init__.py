@@ -20,6 +20,8 @@ __all__ = ["BODY_LIMITS", "HttpHandler", "RouteBodyLimit", "http_handlers"]
 # from the API, and only a far larger one the listener's 413 before it is read.
 BODY_LIMITS: tuple[RouteBodyLimit, ...] = (
     RouteBodyLimit("/jmap/api", lambda s: 2 * s.jmap.max_size_request),
+    # RFC 8620 section 6.1: an upload is one blob of at most maxSizeUpload octets (web/jmap_upload).
+    RouteBodyLimit("/jmap/upload/", lambda s: s.jmap.max_size_upload),
 )
 
 

@@ -5,8 +5,11 @@ A method is an ``async def handler(context: CallContext, arguments: dict) -> dic
 under its name and capability (``MethodRegistry.register``); it raises ``MethodError`` for an
 error response, reads its arguments with ``pochta.proto.jmap.standard``'s parsers."""
 
+from pochta.server.jmap.blob_copy import register_blob_copy
 from pochta.server.jmap.context import CallContext, RequestState
 from pochta.server.jmap.core_methods import register_core
+from pochta.server.jmap.email_import import register_email_import
+from pochta.server.jmap.email_parse import register_email_parse
 from pochta.server.jmap.email_query import register_email_query
 from pochta.server.jmap.email_query_changes import register_email_query_changes
 from pochta.server.jmap.limits import ConcurrentRequests
@@ -42,11 +45,14 @@ def default_registry() -> MethodRegistry:
     """Every method pochta serves (the mail methods join here as they are written)."""
     registry = MethodRegistry()
     register_core(registry)
+    register_blob_copy(registry)  # RFC 8620 section 6.3
     register_mail(registry)
     register_mailbox_get(registry)
     register_mailbox_query(registry)
     register_mailbox_set(registry)
     register_email_query(registry)
+    register_email_import(registry)
+    register_email_parse(registry)
     register_email_query_changes(registry)
     register_search_snippet(registry)
     register_push_subscription(registry)  # RFC 8620 section 7.2: none is ever made

@@ -65,6 +65,7 @@ _SQL_CLAIM = (
     "SELECT b.sha256 FROM large_blobs AS b "
     "WHERE b.touched <= CAST(extract(epoch FROM statement_timestamp()) AS bigint) - %(grace)s AND "
     "NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.sha256 = b.sha256) AND "
+    "NOT EXISTS (SELECT 1 FROM uploads AS u WHERE u.sha256 = b.sha256) AND "
     "NOT EXISTS (SELECT 1 FROM queue_messages AS q WHERE q.sha256 = b.sha256) "
     "LIMIT %(limit)s FOR UPDATE OF b SKIP LOCKED"
 )
@@ -72,6 +73,7 @@ _SQL_DELETE = (
     "DELETE FROM large_blobs AS b WHERE b.sha256 = ANY(%(names)s) "
     "AND b.touched <= CAST(extract(epoch FROM statement_timestamp()) AS bigint) - %(grace)s AND "
     "NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.sha256 = b.sha256) AND "
+    "NOT EXISTS (SELECT 1 FROM uploads AS u WHERE u.sha256 = b.sha256) AND "
     "NOT EXISTS (SELECT 1 FROM queue_messages AS q WHERE q.sha256 = b.sha256) RETURNING b.sha256"
 )
 _SQL_DELETE_CHUNKS = "DELETE FROM large_blob_chunks WHERE sha256 = ANY(%s)"

@@ -1,6 +1,7 @@
 """What refers to a blob on PostgreSQL, and the lock a collector takes on a blob file's digest.
 
-Every reference to a blob is a digest in ``messages.sha256`` or ``queue_messages.sha256`` (as on
+Every reference to a blob is a digest in ``messages.sha256``, ``queue_messages.sha256`` or
+``uploads.sha256`` (as on
 SQLite, ``sqlite/maintenance.referenced_blobs``). A write that adds one first takes a reference
 on the blob in its own transaction (``PgBlobs.ensure_stored``); a collector deletes a blob only
 when, after taking the blob's lock, a statement started later still finds no reference. Rows
@@ -22,7 +23,8 @@ FILE_LOCK_SPACE = 0x626C6F62
 
 _SQL_REFERENCED = (
     "SELECT sha256 FROM messages WHERE sha256 = ANY(%(names)s) "
-    "UNION SELECT sha256 FROM queue_messages WHERE sha256 = ANY(%(names)s)"
+    "UNION SELECT sha256 FROM queue_messages WHERE sha256 = ANY(%(names)s) "
+    "UNION SELECT sha256 FROM uploads WHERE sha256 = ANY(%(names)s)"
 )
 
 

@@ -52,12 +52,16 @@ _SQL_GET_MANY = "SELECT sha256, data FROM inline_blobs WHERE sha256 = ANY(%s)"
 _SQL_NAMES = "SELECT sha256 FROM inline_blobs"
 _SQL_CLAIM = (
     "SELECT b.sha256 FROM inline_blobs AS b WHERE NOT EXISTS (SELECT 1 FROM messages AS m WHERE "
-    "m.sha256 = b.sha256) AND NOT EXISTS (SELECT 1 FROM queue_messages AS q WHERE q.sha256 = b.sha256) "
+    "m.sha256 = b.sha256) AND "
+    "NOT EXISTS (SELECT 1 FROM uploads AS u WHERE u.sha256 = b.sha256) AND "
+    "NOT EXISTS (SELECT 1 FROM queue_messages AS q WHERE q.sha256 = b.sha256) "
     "LIMIT %s FOR UPDATE OF b SKIP LOCKED"
 )
 _SQL_DELETE = (
     "DELETE FROM inline_blobs AS b WHERE b.sha256 = ANY(%s) AND NOT EXISTS (SELECT 1 FROM messages AS m "
-    "WHERE m.sha256 = b.sha256) AND NOT EXISTS (SELECT 1 FROM queue_messages AS q WHERE "
+    "WHERE m.sha256 = b.sha256) AND "
+    "NOT EXISTS (SELECT 1 FROM uploads AS u WHERE u.sha256 = b.sha256) AND "
+    "NOT EXISTS (SELECT 1 FROM queue_messages AS q WHERE "
     "q.sha256 = b.sha256) RETURNING b.sha256"
 )
 

@@ -70,6 +70,7 @@ from pochta.store.sql.send_limits import SendLimitMethods
 from pochta.store.sql.sieve import SieveMethods
 from pochta.store.sql.sieve_state import SieveStateMethods
 from pochta.store.sql.transport import TransportMethods
+from pochta.store.sql.uploads import UploadMethods
 from pochta.store.sql.web_sessions import WebSessionMethods
 
 __all__ = ["PgStore", "open_pg_store"]
@@ -101,6 +102,7 @@ class PgStore(
     TransportMethods,
     GreylistMethods,
     WebSessionMethods,
+    UploadMethods,
     SendLimitMethods,
     FetchMethods,
     PgQueueMethods,

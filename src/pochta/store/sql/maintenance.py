@@ -52,6 +52,7 @@ from pochta.store.schema import (
     queue_messages,
     quota_usage,
     search_queue,
+    uploads,
 )
 from pochta.store.sql.account_modseq import recount_account_state
 from pochta.store.sql.mail_rows import PARSE_VERSION
@@ -373,9 +374,12 @@ def recount(conn: Connection, apply: bool, report: ReconstructReport, forms: Rec
 
 
 def referenced_blobs(conn: Connection) -> set[str]:
-    # Stored messages, and queued ones (the outbound queue keeps its blobs until it is done).
-    return set(conn.execute(select(messages.c.sha256)).scalars()) | set(
-        conn.execute(select(queue_messages.c.sha256)).scalars()
+    # Stored messages, queued ones (the outbound queue keeps its blobs until it is done), and JMAP
+    # uploads until they are pruned (revision 0040).
+    return (
+        set(conn.execute(select(messages.c.sha256)).scalars())
+        | set(conn.execute(select(queue_messages.c.sha256)).scalars())
+        | set(conn.execute(select(uploads.c.sha256)).scalars())
     )
 
 

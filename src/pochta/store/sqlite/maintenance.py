@@ -34,7 +34,7 @@ from sqlalchemy import Connection, select, text
 
 from pochta.store.blobs import BlobStore
 from pochta.store.model import Change, MailboxId, ReconstructReport, VerifyReport
-from pochta.store.schema import messages, queue_messages
+from pochta.store.schema import messages, queue_messages, uploads
 from pochta.store.sql import maintenance as rules
 from pochta.store.sql.maintenance import Batch, CacheFix
 from pochta.store.sqlite import inline, keywords, search, sortkeys, wire
@@ -155,6 +155,7 @@ def _remove_unreferenced(
     still |= set(
         conn.execute(select(queue_messages.c.sha256).where(queue_messages.c.sha256.in_(names))).scalars()
     )
+    still |= set(conn.execute(select(uploads.c.sha256).where(uploads.c.sha256.in_(names))).scalars())
     return [name for name in names if name not in still and blobs.remove_if_old_sync(name, grace)]
 
 

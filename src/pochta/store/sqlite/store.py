@@ -78,6 +78,7 @@ from pochta.store.sql.send_limits import SendLimitMethods
 from pochta.store.sql.sieve import SieveMethods
 from pochta.store.sql.sieve_state import SieveStateMethods
 from pochta.store.sql.transport import TransportMethods
+from pochta.store.sql.uploads import UploadMethods
 from pochta.store.sql.web_sessions import WebSessionMethods
 from pochta.store.sqlite import inline, mail, maintenance, search, sortkeys, threads, views, wire
 from pochta.store.sqlite import mailboxes as mailbox_tree
@@ -123,6 +124,7 @@ class SqliteStore(
     ImportJournalMethods,
     IndexerMethods,
     WebSessionMethods,
+    UploadMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 

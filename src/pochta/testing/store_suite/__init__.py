@@ -12,7 +12,7 @@ unchanged (``tests/unit/store/test_sqlite_store.py`` is the SQLite binding).
 
 The tests live in one module per concept (``acl``, ``directory``, ``dkim`` keys, ``inline`` blobs,
 ``mailboxes``, ``messages``, ``maintenance``, ``metadata``, ``objects``, ``queue``, ``quota`` with
-session locks, ``search``, ``sieve`` scripts, ``sortkeys``, ``transport`` security, webmail
+session locks, ``search``, ``sieve`` scripts, ``sortkeys``, ``transport`` security, JMAP ``uploads``, webmail
 ``web_sessions``, ``wire``;
 ``support`` holds the fixtures and helpers they share). This package star-imports every one of
 them, so each ``test_*`` defined in any lands here, and the binding's check that every suite test
@@ -43,6 +43,7 @@ from pochta.testing.store_suite.sortkeys import *
 from pochta.testing.store_suite.support import *
 from pochta.testing.store_suite.transport import *
 from pochta.testing.store_suite.units import *
+from pochta.testing.store_suite.uploads import *
 from pochta.testing.store_suite.web_sessions import *
 from pochta.testing.store_suite.wire import *
 
@@ -169,6 +170,7 @@ __all__ = [
     "test_units_list_as_a_tree_with_members",
     "test_units_nest_and_settings_inherit",
     "test_update_account",
+    "test_uploads_are_kept_per_account_and_pruned",
     "test_usage_matches_the_mailboxes_after_random_changes",
     "test_verify_detects_damage",
     "test_web_sessions_are_kept_touched_and_ended",
