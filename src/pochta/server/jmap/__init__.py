@@ -9,6 +9,7 @@ from pochta.server.jmap.context import CallContext, RequestState
 from pochta.server.jmap.core_methods import register_core
 from pochta.server.jmap.email_query import register_email_query
 from pochta.server.jmap.email_query_changes import register_email_query_changes
+from pochta.server.jmap.email_set import register_email_set
 from pochta.server.jmap.limits import ConcurrentRequests
 from pochta.server.jmap.mail_methods import IN_PROGRESS, register_mail
 from pochta.server.jmap.mailbox_get import register_mailbox_get
@@ -47,6 +48,7 @@ def default_registry() -> MethodRegistry:
     register_mailbox_query(registry)
     register_mailbox_set(registry)
     register_email_query(registry)
+    register_email_set(registry)
     register_email_query_changes(registry)
     register_search_snippet(registry)
     register_push_subscription(registry)  # RFC 8620 section 7.2: none is ever made
