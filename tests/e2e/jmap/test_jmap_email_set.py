@@ -1,0 +1,232 @@
+"""Email/set update and destroy (RFC 8621 section 4.6) over HTTP on a real ``pochta serve``, with
+IMAP beside it: a keyword set over JMAP is a flag in IMAP FETCH and an IMAP IDLE session is told
+at once, a Mailbox change over JMAP is a move IMAP sees, a destroy an expunge; the rules
+(ifInState, at least one Mailbox, immutable properties, unknown ids) as SetErrors."""
+
+from __future__ import annotations
+
+import base64
+import imaplib
+import json
+import re
+import smtplib
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from web_env import ALICE, PASSWORD, WebEnv, start_web_server
+
+CORE = "urn:ietf:params:jmap:core"
+MAIL = "urn:ietf:params:jmap:mail"
+CONFIG = "[jmap]\nenabled = true\n[search]\nindexer = false\n"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebEnv]:
+    yield from start_web_server(tmp_path_factory.mktemp("jmap-email-set"), CONFIG, ("lmtp",))
+
+
+def deliver(env: WebEnv, subject: str) -> None:
+    data = f"From: bob@example.net\r\nTo: {ALICE}\r\nSubject: {subject}\r\n\r\nHello.\r\n".encode()
+    with smtplib.LMTP("127.0.0.1", env.port("lmtp"), timeout=30) as client:
+        client.sendmail("bob@example.net", [ALICE], data)
+
+
+def imap(env: WebEnv) -> imaplib.IMAP4_SSL:
+    client = imaplib.IMAP4_SSL("localhost", env.port("imaps"), ssl_context=env.client_context(), timeout=30)
+    client.login(ALICE, PASSWORD)
+    return client
+
+
+def call(env: WebEnv, name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    token = base64.b64encode(f"{ALICE}:{PASSWORD}".encode()).decode()
+    headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+    body = json.dumps({"using": [CORE, MAIL], "methodCalls": [[name, arguments, "c"]]}).encode()
+    response = env.request("POST", "/jmap/api", tls=True, body=body, headers=headers)
+    assert response.status == 200, response.body
+    [[answered, result, _]] = json.loads(response.body)["methodResponses"]
+    return answered, result
+
+
+def ok(env: WebEnv, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    answered, result = call(env, name, arguments)
+    assert answered == name, result
+    return result
+
+
+def account(env: WebEnv) -> str:
+    token = base64.b64encode(f"{ALICE}:{PASSWORD}".encode()).decode()
+    session = json.loads(
+        env.get("/.well-known/jmap", tls=True, headers={"Authorization": f"Basic {token}"}).body
+    )
+    return str(session["primaryAccounts"][CORE])
+
+
+def mailbox_ids(client: imaplib.IMAP4_SSL, *names: str) -> list[str]:
+    out = []
+    for name in names:
+        status, data = client.status(name, "(MAILBOXID)")
+        assert status == "OK", data
+        out.append(re.search(rb"MAILBOXID \(([^)]+)\)", data[0]).group(1).decode())  # type: ignore[union-attr]
+    return out
+
+
+def emails(client: imaplib.IMAP4_SSL, mailbox: str) -> dict[str, tuple[int, str]]:
+    """EMAILID -> (UID, FLAGS) of the mailbox's messages."""
+    client.select(mailbox)
+    status, data = client.uid("FETCH", "1:*", "(EMAILID FLAGS)")
+    assert status == "OK", data
+    out: dict[str, tuple[int, str]] = {}
+    for item in data:
+        if not item:
+            continue
+        line = item.decode() if isinstance(item, bytes) else item[0].decode()
+        found = re.search(r"UID (\d+)", line), re.search(r"EMAILID \(([^)]+)\)", line)
+        flags = re.search(r"FLAGS \(([^)]*)\)", line)
+        if found[0] and found[1] and flags:
+            out[found[1].group(1)] = (int(found[0].group(1)), flags.group(1))
+    return out
+
+
+def email_set(env: WebEnv, **arguments: Any) -> dict[str, Any]:
+    return ok(env, "Email/set", {"accountId": account(env), **arguments})
+
+
+def test_keywords_set_over_jmap_are_imap_flags_and_idle_hears_at_once(env: WebEnv) -> None:
+    deliver(env, "keywords")
+    client = imap(env)
+    try:
+        [(eid, (_uid, flags))] = [(k, v) for k, v in emails(client, "INBOX").items()]
+        assert "\\Flagged" not in flags
+    finally:
+        client.logout()
+    # An IDLE session on INBOX (raw: imaplib has no IDLE in this Python).
+    raw = env.client_context().wrap_socket(
+        socket.create_connection(("127.0.0.1", env.port("imaps")), timeout=10), server_hostname="localhost"
+    )
+    reader = raw.makefile("rb")
+    try:
+        reader.readline()
+        for line in (f'a LOGIN {ALICE} "{PASSWORD}"', "b SELECT INBOX", "c IDLE"):
+            raw.sendall(line.encode() + b"\r\n")
+            tag = line.split()[0].encode()
+            while True:
+                got = reader.readline()
+                assert got, "connection closed"
+                if got.startswith((tag + b" ", b"+")):
+                    assert got.startswith((tag + b" OK", b"+")), got
+                    break
+        before = ok(env, "Email/get", {"accountId": account(env), "ids": []})["state"]
+        started = time.monotonic()
+        result = email_set(
+            env, ifInState=before, update={eid: {"keywords/$flagged": True, "keywords/work": True}}
+        )
+        assert result["updated"] == {eid: None}
+        assert result["oldState"] == before != result["newState"]
+        # A new keyword is announced first (FLAGS, PERMANENTFLAGS), then the message's FETCH.
+        heard = reader.readline()
+        while b" FETCH " not in heard:
+            heard = reader.readline()
+        assert time.monotonic() - started < 5
+        assert re.match(rb"\* \d+ FETCH \(.*FLAGS \(", heard), heard
+        assert b"\\Flagged" in heard
+        assert b"work" in heard
+        raw.sendall(b"DONE\r\n")
+    finally:
+        reader.close()
+        raw.close()
+    client = imap(env)
+    try:
+        _, flags = emails(client, "INBOX")[eid]
+        assert set(flags.split()) >= {"\\Flagged", "work"}
+        got = ok(env, "Email/get", {"accountId": account(env), "ids": [eid], "properties": ["keywords"]})
+        assert got["list"][0]["keywords"] == {"$flagged": True, "work": True}
+        # Whole keywords replace: $seen only.
+        email_set(env, update={eid: {"keywords": {"$Seen": True}}})
+        _, flags = emails(client, "INBOX")[eid]
+        assert flags.split() == ["\\Seen"]
+    finally:
+        client.logout()
+
+
+def test_a_mailbox_change_over_jmap_is_a_move_imap_sees(env: WebEnv) -> None:
+    deliver(env, "move me")
+    client = imap(env)
+    try:
+        client.create("Archive")
+        client.create("Later")
+        inbox, archive, later = mailbox_ids(client, "INBOX", "Archive", "Later")
+        eid = next(k for k, _ in emails(client, "INBOX").items() if k not in emails(client, "Archive"))
+        result = email_set(env, update={eid: {f"mailboxIds/{inbox}": None, f"mailboxIds/{archive}": True}})
+        assert result["updated"] == {eid: None}, result
+        assert eid not in emails(client, "INBOX")
+        assert eid in emails(client, "Archive")
+        # A second Mailbox added (a copy; the EMAILID is the same message), then the whole set.
+        email_set(env, update={eid: {f"mailboxIds/{later}": True}})
+        assert eid in emails(client, "Archive")
+        assert eid in emails(client, "Later")
+        got = ok(env, "Email/get", {"accountId": account(env), "ids": [eid], "properties": ["mailboxIds"]})
+        assert got["list"][0]["mailboxIds"] == {archive: True, later: True}
+        email_set(env, update={eid: {"mailboxIds": {inbox: True}}})
+        assert eid in emails(client, "INBOX")
+        assert eid not in emails(client, "Archive")
+        assert eid not in emails(client, "Later")
+    finally:
+        client.logout()
+
+
+def test_the_rules_are_set_errors(env: WebEnv) -> None:
+    deliver(env, "rules")
+    client = imap(env)
+    try:
+        [inbox] = mailbox_ids(client, "INBOX")
+        eid = list(emails(client, "INBOX"))[-1]
+    finally:
+        client.logout()
+    answered, result = call(env, "Email/set", {"accountId": account(env), "ifInState": "S0", "update": {}})
+    assert (answered, result["type"]) == ("error", "stateMismatch")
+    result = email_set(
+        env,
+        update={
+            eid: {f"mailboxIds/{inbox}": None},
+            "M999999": {"keywords": {}},
+        },
+        destroy=["M999998"],
+        create={"k": {"mailboxIds": {inbox: True}}},
+    )
+    assert result["notUpdated"][eid]["type"] == "invalidProperties"
+    assert result["notUpdated"][eid]["properties"] == ["mailboxIds"]
+    assert result["notUpdated"]["M999999"]["type"] == "notFound"
+    assert result["notDestroyed"]["M999998"]["type"] == "notFound"
+    assert result["notCreated"]["k"]["type"] == "forbidden"  # create is not written yet
+    result = email_set(env, update={eid: {"subject": "no"}})
+    assert result["notUpdated"][eid] == {
+        "type": "invalidProperties",
+        "description": "subject cannot be changed",
+        "properties": ["subject"],
+    }
+    result = email_set(env, update={eid: {"mailboxIds": {"F999999": True}}})
+    assert result["notUpdated"][eid]["type"] == "invalidProperties"
+    assert result["oldState"] == result["newState"]  # nothing written
+
+
+def test_destroy_expunges_every_membership(env: WebEnv) -> None:
+    deliver(env, "destroy me")
+    client = imap(env)
+    try:
+        client.create("Keep")
+        [keep] = mailbox_ids(client, "Keep")
+        eid = list(emails(client, "INBOX"))[-1]
+        email_set(env, update={eid: {f"mailboxIds/{keep}": True}})
+        assert eid in emails(client, "Keep")
+        result = email_set(env, destroy=[eid])
+        assert result["destroyed"] == [eid]
+        assert eid not in emails(client, "INBOX")
+        assert eid not in emails(client, "Keep")
+        got = ok(env, "Email/get", {"accountId": account(env), "ids": [eid], "properties": ["id"]})
+        assert got["notFound"] == [eid]
+    finally:
+        client.logout()
