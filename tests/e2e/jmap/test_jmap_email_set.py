@@ -1,11 +1,14 @@
-"""Email/set update and destroy (RFC 8621 section 4.6) over HTTP on a real ``pochta serve``, with
-IMAP beside it: a keyword set over JMAP is a flag in IMAP FETCH and an IMAP IDLE session is told
-at once, a Mailbox change over JMAP is a move IMAP sees, a destroy an expunge; the rules
-(ifInState, at least one Mailbox, immutable properties, unknown ids) as SetErrors."""
+"""Email/set create, update and destroy (RFC 8621 section 4.6) over HTTP on a real ``pochta
+serve``, with IMAP beside it: a keyword set over JMAP is a flag in IMAP FETCH and an IMAP IDLE
+session is told at once, an Email created over JMAP is an IMAP message with its flags, a Mailbox
+change over JMAP is a move IMAP sees, a destroy an expunge; the rules (ifInState, at least one
+Mailbox, immutable properties, unknown ids and blobs) as SetErrors."""
 
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import imaplib
 import json
 import re
@@ -195,13 +198,13 @@ def test_the_rules_are_set_errors(env: WebEnv) -> None:
             "M999999": {"keywords": {}},
         },
         destroy=["M999998"],
-        create={"k": {"mailboxIds": {inbox: True}}},
+        create={"k": {"mailboxIds": {}}},
     )
     assert result["notUpdated"][eid]["type"] == "invalidProperties"
     assert result["notUpdated"][eid]["properties"] == ["mailboxIds"]
     assert result["notUpdated"]["M999999"]["type"] == "notFound"
     assert result["notDestroyed"]["M999998"]["type"] == "notFound"
-    assert result["notCreated"]["k"]["type"] == "forbidden"  # create is not written yet
+    assert result["notCreated"]["k"]["type"] == "invalidProperties"  # in no Mailbox
     result = email_set(env, update={eid: {"subject": "no"}})
     assert result["notUpdated"][eid] == {
         "type": "invalidProperties",
@@ -230,3 +233,69 @@ def test_destroy_expunges_every_membership(env: WebEnv) -> None:
         assert got["notFound"] == [eid]
     finally:
         client.logout()
+
+
+def test_create_is_an_imap_message_with_its_flags_and_attachments(env: WebEnv) -> None:
+    deliver(env, "to attach")
+    client = imap(env)
+    try:
+        client.create("Drafts")
+        inbox, drafts = mailbox_ids(client, "INBOX", "Drafts")
+        attached = list(emails(client, "INBOX"))[-1]
+    finally:
+        client.logout()
+    aid = account(env)
+    [source] = ok(env, "Email/get", {"accountId": aid, "ids": [attached], "properties": ["blobId"]})["list"]
+    draft = {
+        "mailboxIds": {drafts: True, inbox: True},
+        "keywords": {"$draft": True, "$seen": True},
+        "from": [{"name": "Alice", "email": ALICE}],
+        "to": [{"email": "bob@example.net"}],
+        "subject": "Draft été",
+        "textBody": [{"partId": "t", "type": "text/plain"}],
+        "bodyValues": {"t": {"value": "Hello Bob."}},
+        "attachments": [{"blobId": source["blobId"], "type": "message/rfc822", "name": "fwd.eml"}],
+        "receivedAt": "2026-12-01T08:00:00Z",
+    }
+    result = email_set(
+        env,
+        create={
+            "d": draft,
+            "bad": {**draft, "attachments": [{"blobId": "Gnope", "type": "application/pdf"}]},
+        },
+    )
+    made = result["created"]["d"]
+    assert set(made) == {"id", "blobId", "threadId", "size"}
+    assert result["notCreated"]["bad"]["type"] == "blobNotFound"
+    assert result["notCreated"]["bad"]["notFound"] == ["Gnope"]
+    client = imap(env)
+    try:
+        for mailbox in ("Drafts", "INBOX"):
+            uid, flags = emails(client, mailbox)[made["id"]]
+            assert set(flags.split()) - {"\\Recent"} == {"\\Draft", "\\Seen"}
+        status, dates = client.uid("FETCH", str(uid), "(INTERNALDATE)")
+        assert b'INTERNALDATE " 1-Dec-2026 08:00:00 +0000"' in dates[0], dates
+        status, data = client.uid("FETCH", str(uid), "(RFC822.SIZE BODY.PEEK[])")
+        assert status == "OK", data
+        head, body = data[0]
+        assert f"RFC822.SIZE {made['size']}".encode() in head
+        parsed = email.message_from_bytes(body, policy=email.policy.default)
+        assert parsed["Subject"] == "Draft été"  # RFC 2047-encoded on the wire
+        assert body.isascii()
+        assert b"Hello Bob." in body
+        assert b"Subject: to attach" in body  # the attached message, as it is
+    finally:
+        client.logout()
+    got = ok(
+        env,
+        "Email/get",
+        {
+            "accountId": aid,
+            "ids": [made["id"]],
+            "properties": ["subject", "threadId", "blobId", "attachments"],
+        },
+    )
+    [mail] = got["list"]
+    assert mail["subject"] == "Draft été"
+    assert (mail["threadId"], mail["blobId"]) == (made["threadId"], made["blobId"])
+    assert [a["name"] for a in mail["attachments"]] == ["fwd.eml"]

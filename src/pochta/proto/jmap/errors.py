@@ -111,6 +111,8 @@ class SetErrorType(StrEnum):
     # RFC 8621 section 2.5: Mailbox/set destroy of a Mailbox with a child, or with Emails.
     MAILBOX_HAS_CHILD = "mailboxHasChild"
     MAILBOX_HAS_EMAIL = "mailboxHasEmail"
+    # RFC 8621 section 4.6: an Email create naming blobs the account does not have (notFound).
+    BLOB_NOT_FOUND = "blobNotFound"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ An Email is a message with one membership (mailbox, UID) per Mailbox holding it:
   stays), a Mailbox lost an expunge of the Email's UIDs there; the flags are written before, so the
   copies carry them, and the copies before the expunges, so the Email is never in no Mailbox.
 - destroy: every membership expunged.
-Create is not written yet: a create is refused (forbidden) rather than half done.
+- create: ``email_create`` (compose, APPEND, COPY to the other Mailboxes).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from pochta.proto.jmap.mail.states import state_string
 from pochta.proto.jmap.standard import parse_set
 from pochta.server.jmap.changes import store_of
 from pochta.server.jmap.context import CallContext
+from pochta.server.jmap.email_create import create_email
 from pochta.server.jmap.principal import JmapAccount
 from pochta.server.jmap.registry import MethodRegistry
 from pochta.store.account_state_model import AccountEmail
@@ -107,7 +108,9 @@ class _EmailSet:
         for box, entries in members.items():
             for uid, had in entries:
                 kept = {flag for flag in had if flag.lower() == "\\deleted"}  # no keyword stands for it
-                if {f.lower() for f in had} != {f.lower() for f in flags | kept}:
+                # \\Recent is the session's, not a flag a STORE writes (RFC 3501 §2.3.2).
+                now = {f.lower() for f in had} - {"\\recent"}
+                if now != {f.lower() for f in flags | kept}:
                     await self.ops.store_flags(box, [uid], "replace", flags | kept)
 
     async def _write_mailboxes(
@@ -146,10 +149,23 @@ async def email_set(context: CallContext, arguments: dict[str, Any]) -> dict[str
         # RFC 8620 section 5.3: ifInState must be the current state.
         raise MethodError(MethodErrorType.STATE_MISMATCH, f"the state is {old_state}")
     calls = _EmailSet(context, account)
-    not_created = {
-        creation_id: SetError(SetErrorType.FORBIDDEN, "Email creation is not available yet").to_json()
-        for creation_id in args.create
-    }
+    created: dict[str, Any] = {}
+    not_created: dict[str, Any] = {}
+    if args.create:
+        mailboxes = {info.id: info.name for info in await store.mailboxes(account.account.id)}
+        for creation_id, record in args.create.items():
+            try:
+                created[creation_id] = await create_email(
+                    calls.ops,
+                    account.account.id,
+                    record,
+                    mailboxes,
+                    context.resolve_id,
+                    context.settings.hostname,
+                )
+                context.created(creation_id, created[creation_id]["id"])
+            except SetFailure as failure:
+                not_created[creation_id] = failure.error.to_json()
     destroying = {resolved for given in args.destroy if (resolved := context.resolve_id(given)) is not None}
     updated: dict[str, Any] = {}
     not_updated: dict[str, Any] = {}
@@ -165,14 +181,14 @@ async def email_set(context: CallContext, arguments: dict[str, Any]) -> dict[str
             destroyed.append(await calls.destroy(given))
         except SetFailure as failure:
             not_destroyed[given] = failure.error.to_json()
-    if updated or destroyed:
+    if created or updated or destroyed:
         context.changed(account.id, "Email", "Mailbox", "Thread")
     new_state = state_string(await store.account_state(account.account.id))
     return {
         "accountId": account.id,
         "oldState": old_state,
         "newState": new_state,
-        "created": None,
+        "created": created or None,
         "updated": updated or None,
         "destroyed": destroyed or None,
         "notCreated": not_created or None,

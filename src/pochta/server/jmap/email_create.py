@@ -1,0 +1,136 @@
+"""Email/set create (RFC 8621 section 4.6): ``compose_email`` builds the message, which is appended
+(IMAP APPEND's write, ``MailOps.append_many``) to one of its mailboxIds with its keywords as flags
+and copied to the others, so it is an IMAP message like any other. A blobId a body part names must
+be a blob the account holds: for now a message of the account or one of its parts (its decoded
+octets, as a download gives them); uploads (RFC 8620 section 6.1) come later."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from pochta.mail.errors import Code, OpsError
+from pochta.mail.ops import MailOps, NewMessage
+from pochta.mime import ParsedMessage
+from pochta.mime.model import part_at
+from pochta.proto.jmap import SetError, SetErrorType, SetFailure, parse_utc_date
+from pochta.proto.jmap.mail import decoded_content
+from pochta.proto.jmap.mail.compose import Blob, compose_email
+from pochta.proto.jmap.mail.email_meta import flag_of_keyword
+from pochta.proto.jmap.mail.email_set import is_keyword
+from pochta.proto.jmap.mail.errors import BlobNotFound, EmailError, InvalidProperties
+from pochta.proto.jmap.mail.ids import blob_id, email_id, parse_blob_id, thread_id
+from pochta.server.jmap.email_threads import threaded
+from pochta.store.api import Store
+from pochta.store.model import AccountId, MailboxId
+
+__all__ = ["create_email"]
+
+
+def _invalid(description: str, *properties: str) -> SetFailure:
+    return SetFailure(SetError(SetErrorType.INVALID_PROPERTIES, description, properties))
+
+
+def _blob_ids(value: Any) -> Iterator[str]:
+    """Every blobId an Email create names, in bodyStructure (and its subParts) or the body lists."""
+    if isinstance(value, dict):
+        if isinstance(value.get("blobId"), str):
+            yield value["blobId"]
+        for key in ("bodyStructure", "subParts", "textBody", "htmlBody", "attachments"):
+            yield from _blob_ids(value.get(key))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _blob_ids(item)
+
+
+async def account_blob(store: Store, account_id: AccountId, given: str) -> Blob | None:
+    """The octets a blobId names in the account (a message, or a part of one decoded), or None."""
+    name = parse_blob_id(given)
+    if name is None:
+        return None
+    record = await store.email_record_of_blob(account_id, name.sha256)
+    if record is None:
+        return None
+    data = await asyncio.to_thread(store.read_blob, record.blob)
+    if not name.part:
+        return Blob(data, "message/rfc822")
+    parsed = ParsedMessage.from_json(record.parsed_json)
+    part = part_at(parsed.root, tuple(int(n) for n in name.part.split(".")))
+    if part is None or (part.is_multipart and not part.opaque):
+        return None  # RFC 8621 section 4.1.4: a multipart has no blobId
+    return Blob(decoded_content(data, part), part.media_type)
+
+
+def _true_map(create: dict[str, Any], property_: str) -> dict[str, bool]:
+    value = create.get(property_, {})
+    if not isinstance(value, dict) or any(v is not True for v in value.values()):
+        raise _invalid(f"{property_} must map names to true", property_)
+    return value
+
+
+async def create_email(
+    ops: MailOps,
+    account_id: AccountId,
+    create: dict[str, Any],
+    mailboxes: dict[MailboxId, str],
+    resolve: Callable[[str], str | None],
+    hostname: str,
+) -> dict[str, Any]:
+    """Creates the Email; RFC 8621 section 4.6's answer: id, blobId, threadId, size.
+    ``mailboxes``: the account's mailboxes (id -> name); ``resolve`` a creation id resolver."""
+    store = ops.store
+    keywords = _true_map(create, "keywords")
+    if any(not is_keyword(k) for k in keywords):
+        raise _invalid("not a keyword", "keywords")
+    boxes: list[MailboxId] = []
+    for given in _true_map(create, "mailboxIds"):
+        resolved = resolve(given)
+        number = resolved[1:] if isinstance(resolved, str) and resolved.startswith("F") else ""
+        if not number.isdigit() or MailboxId(int(number)) not in mailboxes:
+            raise _invalid(f"no Mailbox {given}", "mailboxIds")
+        boxes.append(MailboxId(int(number)))
+    if not boxes:
+        # RFC 8621 section 4.1.1: an Email belongs to at least one Mailbox.
+        raise _invalid("an Email must be in at least one Mailbox", "mailboxIds")
+    received = None
+    if "receivedAt" in create:
+        try:
+            received = parse_utc_date(create["receivedAt"])
+        except (TypeError, ValueError):
+            raise _invalid("receivedAt is not a UTCDate", "receivedAt") from None
+    blobs: dict[str, Blob] = {}
+    for given in set(_blob_ids(create)):
+        found = await account_blob(store, account_id, given)
+        if found is not None:
+            blobs[given] = found
+    try:
+        data = compose_email(create, blobs=blobs.get, hostname=hostname, now=datetime.now(UTC))
+    except BlobNotFound as error:
+        # RFC 8621 section 4.6: blobNotFound lists the blobIds in notFound.
+        raise SetFailure(
+            SetError(SetErrorType.BLOB_NOT_FOUND, error.description, extra={"notFound": error.not_found})
+        ) from None
+    except InvalidProperties as error:
+        raise _invalid(error.description, *error.properties) from None
+    except EmailError as error:
+        raise _invalid(error.description) from None
+    flags = tuple(flag_of_keyword(k) for k in keywords)
+    first, *others = boxes
+    try:
+        [placed] = await ops.append_many(account_id, mailboxes[first], [NewMessage(data, flags, received)])
+        for other in others:
+            await ops.transfer_between(first, [placed.uid], other, move=False)
+    except OpsError as error:
+        kind = SetErrorType.OVER_QUOTA if error.code == Code.OVERQUOTA else SetErrorType.INVALID_PROPERTIES
+        raise SetFailure(SetError(kind, error.message)) from None
+    [email] = await store.account_emails_in(account_id, {placed.message_id})
+    [email] = await threaded(store, account_id, [email])
+    [record] = await store.email_records(account_id, [placed.message_id])
+    return {
+        "id": email_id(placed.message_id),
+        "blobId": blob_id(record.blob.sha256),
+        "threadId": thread_id(email.thread_id or 0),
+        "size": email.size,
+    }
