@@ -299,3 +299,32 @@ def test_create_is_an_imap_message_with_its_flags_and_attachments(env: WebEnv) -
     assert mail["subject"] == "Draft été"
     assert (mail["threadId"], mail["blobId"]) == (made["threadId"], made["blobId"])
     assert [a["name"] for a in mail["attachments"]] == ["fwd.eml"]
+
+
+def test_email_copy_is_between_accounts_and_a_user_reaches_one(env: WebEnv) -> None:
+    """RFC 8620 section 5.4: accountId must differ from fromAccountId; a principal reaches only its
+    own account, so the other one is fromAccountNotFound or accountNotFound."""
+    aid = account(env)
+    client = imap(env)
+    try:
+        [inbox] = mailbox_ids(client, "INBOX")
+        eid = list(emails(client, "INBOX"))[-1]
+    finally:
+        client.logout()
+    create = {"c": {"id": eid, "mailboxIds": {inbox: True}}}
+
+    def copy_error(from_account: str, to_account: str, **more: Any) -> str:
+        arguments = {"fromAccountId": from_account, "accountId": to_account, "create": create, **more}
+        answered, result = call(env, "Email/copy", arguments)
+        assert answered == "error", result
+        return str(result["type"])
+
+    assert copy_error(aid, aid) == "invalidArguments"
+    assert copy_error("A999999", aid) == "fromAccountNotFound"
+    assert copy_error(aid, "A999999", onSuccessDestroyOriginal=True) == "accountNotFound"
+    # Nothing was copied or destroyed.
+    client = imap(env)
+    try:
+        assert eid in emails(client, "INBOX")
+    finally:
+        client.logout()

@@ -7,6 +7,7 @@ error response, reads its arguments with ``pochta.proto.jmap.standard``'s parser
 
 from pochta.server.jmap.context import CallContext, RequestState
 from pochta.server.jmap.core_methods import register_core
+from pochta.server.jmap.email_copy import register_email_copy
 from pochta.server.jmap.email_query import register_email_query
 from pochta.server.jmap.email_query_changes import register_email_query_changes
 from pochta.server.jmap.email_set import register_email_set
@@ -49,6 +50,7 @@ def default_registry() -> MethodRegistry:
     register_mailbox_set(registry)
     register_email_query(registry)
     register_email_set(registry)
+    register_email_copy(registry)
     register_email_query_changes(registry)
     register_search_snippet(registry)
     register_push_subscription(registry)  # RFC 8620 section 7.2: none is ever made
