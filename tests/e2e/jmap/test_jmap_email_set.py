@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from jmapc import Client
+from jmapc.methods import EmailSet, EmailSetResponse
 
 from web_env import ALICE, PASSWORD, WebEnv, start_web_server
 
@@ -326,5 +328,26 @@ def test_email_copy_is_between_accounts_and_a_user_reaches_one(env: WebEnv) -> N
     client = imap(env)
     try:
         assert eid in emails(client, "INBOX")
+    finally:
+        client.logout()
+
+
+def test_jmapc_email_set(env: WebEnv) -> None:
+    deliver(env, "for jmapc")
+    client = imap(env)
+    try:
+        eid = list(emails(client, "INBOX"))[-1]
+    finally:
+        client.logout()
+    jmap = Client.create_with_password(f"localhost:{env.port('https')}", ALICE, PASSWORD)
+    jmap.requests_session.trust_env = False
+    jmap.requests_session.verify = str(env.ca_file)
+    answer = jmap.request(EmailSet(update={eid: {"keywords/$answered": True}}))
+    assert isinstance(answer, EmailSetResponse)
+    assert answer.updated == {eid: None}
+    client = imap(env)
+    try:
+        _, flags = emails(client, "INBOX")[eid]
+        assert "\\Answered" in flags.split()
     finally:
         client.logout()
