@@ -19,9 +19,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from pochta.mime import ParsedMessage
-from pochta.mime.model import Part, part_at
 from pochta.proto.jmap.download import content_disposition, content_type
-from pochta.proto.jmap.mail import decoded_content
+from pochta.proto.jmap.mail import blob_part, decoded_content
 from pochta.proto.jmap.mail.ids import parse_blob_id
 from pochta.store.api import Store
 from pochta.store.model import BlobRef
@@ -39,15 +38,6 @@ CACHE_CONTROL = "private, immutable, max-age=31536000"
 
 def _not_found() -> Response:
     return PlainTextResponse("Not Found", status_code=404)
-
-
-def _leaf(parsed: ParsedMessage, section: str) -> Part | None:
-    """The part a blob id's section names, if it has octets of its own (RFC 8621 section 4.1.4: a
-    multipart has no blobId)."""
-    part = part_at(parsed.root, tuple(int(number) for number in section.split(".")))
-    if part is None or (part.is_multipart and not part.opaque):
-        return None
-    return part
 
 
 async def _blob_pieces(store: Store, blob: BlobRef) -> AsyncIterator[bytes]:
@@ -94,7 +84,7 @@ async def download(endpoints: JmapEndpoints, request: Request) -> Response:
             _blob_pieces(store, record.blob) if request.method == "GET" else None
         )
     else:
-        part = _leaf(ParsedMessage.from_json(record.parsed_json), name.part)
+        part = blob_part(ParsedMessage.from_json(record.parsed_json).root, name.part)
         if part is None:
             return _not_found()
         data = await asyncio.to_thread(store.read_blob, record.blob)

@@ -14,9 +14,8 @@ from typing import Any
 from pochta.mail.errors import Code, OpsError
 from pochta.mail.ops import MailOps, NewMessage
 from pochta.mime import ParsedMessage
-from pochta.mime.model import part_at
 from pochta.proto.jmap import SetError, SetErrorType, SetFailure, parse_utc_date
-from pochta.proto.jmap.mail import decoded_content
+from pochta.proto.jmap.mail import blob_part, decoded_content
 from pochta.proto.jmap.mail.compose import Blob, compose_email
 from pochta.proto.jmap.mail.email_meta import flag_of_keyword
 from pochta.proto.jmap.mail.email_set import is_keyword
@@ -57,9 +56,9 @@ async def account_blob(store: Store, account_id: AccountId, given: str) -> Blob 
     if not name.part:
         return Blob(data, "message/rfc822")
     parsed = ParsedMessage.from_json(record.parsed_json)
-    part = part_at(parsed.root, tuple(int(n) for n in name.part.split(".")))
-    if part is None or (part.is_multipart and not part.opaque):
-        return None  # RFC 8621 section 4.1.4: a multipart has no blobId
+    part = blob_part(parsed.root, name.part)
+    if part is None:
+        return None
     return Blob(decoded_content(data, part), part.media_type)
 
 
