@@ -167,6 +167,11 @@ def test_a_mailbox_change_over_jmap_is_a_move_imap_sees(env: WebEnv) -> None:
         eid = next(k for k, _ in emails(client, "INBOX").items() if k not in emails(client, "Archive"))
         result = email_set(env, update={eid: {f"mailboxIds/{inbox}": None, f"mailboxIds/{archive}": True}})
         assert result["updated"] == {eid: None}, result
+        # The move is an update of the Email (RFC 8621 section 4.3), seen from the oldState on.
+        aid = account(env)
+        changes = ok(env, "Email/changes", {"accountId": aid, "sinceState": result["oldState"]})
+        assert (changes["created"], changes["updated"], changes["destroyed"]) == ([], [eid], [])
+        assert changes["newState"] == result["newState"]
         assert eid not in emails(client, "INBOX")
         assert eid in emails(client, "Archive")
         # A second Mailbox added (a copy; the EMAILID is the same message), then the whole set.
