@@ -25,7 +25,7 @@ from pochta.server.jmap.email_threads import threaded
 from pochta.store.api import Store
 from pochta.store.model import AccountId, MailboxId
 
-__all__ = ["create_email"]
+__all__ = ["account_blob", "create_email", "ops_failure"]
 
 
 def _invalid(description: str, *properties: str) -> SetFailure:
@@ -42,6 +42,20 @@ def _blob_ids(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _blob_ids(item)
+
+
+def ops_failure(error: OpsError, property_: str) -> SetFailure:
+    """IMAP's refusal of a write (RFC 5530 codes) as the SetError of RFC 8620 section 5.3."""
+    if error.code == Code.OVERQUOTA:
+        return SetFailure(SetError(SetErrorType.OVER_QUOTA, error.message))
+    if error.code in (Code.NONEXISTENT, Code.TRYCREATE):
+        return SetFailure(
+            SetError(SetErrorType.NOT_FOUND, error.message)
+        )  # the Email or a Mailbox went meanwhile
+    if error.code == Code.TOOBIG:
+        return SetFailure(SetError(SetErrorType.TOO_LARGE, error.message))
+    # LIMIT (keywords per mailbox), CLIENTBUG ...: what the update asks breaks a rule of the store.
+    return SetFailure(SetError(SetErrorType.INVALID_PROPERTIES, error.message, (property_,)))
 
 
 async def account_blob(store: Store, account_id: AccountId, given: str) -> Blob | None:
@@ -122,8 +136,7 @@ async def create_email(
         for other in others:
             await ops.transfer_between(first, [placed.uid], other, move=False)
     except OpsError as error:
-        kind = SetErrorType.OVER_QUOTA if error.code == Code.OVERQUOTA else SetErrorType.INVALID_PROPERTIES
-        raise SetFailure(SetError(kind, error.message)) from None
+        raise ops_failure(error, "mailboxIds") from None
     [email] = await store.account_emails_in(account_id, {placed.message_id})
     [email] = await threaded(store, account_id, [email])
     [record] = await store.email_records(account_id, [placed.message_id])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pochta.mail.errors import Code, OpsError
+from pochta.mail.errors import OpsError
 from pochta.mail.ops import MailOps
 from pochta.proto.jmap import (
     MAIL_CAPABILITY,
@@ -33,7 +33,7 @@ from pochta.proto.jmap.mail.states import state_string
 from pochta.proto.jmap.standard import parse_set
 from pochta.server.jmap.changes import store_of
 from pochta.server.jmap.context import CallContext
-from pochta.server.jmap.email_create import create_email
+from pochta.server.jmap.email_create import create_email, ops_failure
 from pochta.server.jmap.principal import JmapAccount
 from pochta.server.jmap.registry import MethodRegistry
 from pochta.store.account_state_model import AccountEmail
@@ -97,8 +97,7 @@ class _EmailSet:
                 await self._write_keywords(members, wish.keywords)
             await self._write_mailboxes(members, wanted)
         except OpsError as error:
-            kind = SetErrorType.OVER_QUOTA if error.code == Code.OVERQUOTA else SetErrorType.NOT_FOUND
-            raise _failure(kind, error.message) from None
+            raise ops_failure(error, "keywords") from None
         return this_id
 
     async def _write_keywords(
@@ -136,7 +135,7 @@ class _EmailSet:
             for box, entries in members.items():
                 await self.ops.expunge_uids(box, [u for u, _ in entries])
         except OpsError as error:
-            raise _failure(SetErrorType.NOT_FOUND, error.message) from None
+            raise ops_failure(error, "id") from None
         return email_id(email.message_id)
 
 
