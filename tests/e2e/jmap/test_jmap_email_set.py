@@ -26,7 +26,11 @@ from web_env import ALICE, PASSWORD, WebEnv, start_web_server
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
-CONFIG = "[jmap]\nenabled = true\n[search]\nindexer = false\n"
+MAX_KEYWORDS = 4  # per mailbox: IMAP's limit, which an Email/set update meets as IMAP STORE does
+CONFIG = (
+    "[jmap]\nenabled = true\n[search]\nindexer = false\n"
+    f"[limits]\nmax_keywords_per_mailbox = {MAX_KEYWORDS}\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -356,3 +360,21 @@ def test_jmapc_email_set(env: WebEnv) -> None:
         assert "\\Answered" in flags.split()
     finally:
         client.logout()
+
+
+def test_the_keywords_a_mailbox_may_hold_are_imaps_limit(env: WebEnv) -> None:
+    deliver(env, "many keywords")
+    client = imap(env)
+    try:
+        client.create("Tagged")
+        [tagged] = mailbox_ids(client, "Tagged")
+        eid = list(emails(client, "INBOX"))[-1]
+    finally:
+        client.logout()
+    email_set(env, update={eid: {"mailboxIds": {tagged: True}}})
+    many = {f"tag{n}": True for n in range(MAX_KEYWORDS + 1)}
+    result = email_set(env, update={eid: {"keywords": many}})
+    assert result["notUpdated"][eid]["type"] == "invalidProperties", result
+    assert result["notUpdated"][eid]["properties"] == ["keywords"]
+    got = ok(env, "Email/get", {"accountId": account(env), "ids": [eid], "properties": ["keywords"]})
+    assert got["list"][0]["keywords"] == {}
