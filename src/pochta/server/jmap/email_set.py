@@ -3,8 +3,9 @@ STORE, COPY/MOVE, UID EXPUNGE), so an IMAP session sees a JMAP change as it sees
 session's, IDLE included.
 
 An Email is a message with one membership (mailbox, UID) per Mailbox holding it:
-- update ``keywords``: each membership's flags replaced by the keywords' flags (``\\Deleted`` kept:
-  it has no keyword); the keyword <-> flag mapping is Email/get's (``email_meta``).
+- update ``keywords``: the keywords gained added to each membership's flags and those lost removed
+  (STORE +FLAGS/-FLAGS: the flags no keyword stands for stay); the keyword <-> flag mapping is
+  Email/get's (``email_meta``).
 - update ``mailboxIds``: a Mailbox gained is a MOVE from one that goes (else a COPY from one that
   stays), a Mailbox lost an expunge of the Email's UIDs there; the flags are written before, so the
   copies carry them, and the copies before the expunges, so the Email is never in no Mailbox.
@@ -37,6 +38,7 @@ from pochta.server.jmap.email_create import create_email, ops_failure
 from pochta.server.jmap.principal import JmapAccount
 from pochta.server.jmap.registry import MethodRegistry
 from pochta.store.account_state_model import AccountEmail
+from pochta.store.api import FlagOp
 from pochta.store.model import MailboxId, MessageId, Uid
 
 __all__ = ["email_set", "register_email_set"]
@@ -89,28 +91,42 @@ class _EmailSet:
         if this_id in destroying:
             raise _failure(SetErrorType.WILL_DESTROY, "the Email is destroyed in this call")
         current_boxes = {mailbox_id(box): True for box in email.mailbox_ids}
-        wish = update_wish(keywords_of(email.flags), current_boxes, patch)
+        current_keywords = keywords_of(email.flags)
+        wish = update_wish(current_keywords, current_boxes, patch)
         wanted = {await self._mailbox_of(given_box) for given_box in wish.mailbox_ids}
         members = await self.memberships(email)
         try:
             if any(path.split("/", 1)[0] == "keywords" for path in patch):
-                await self._write_keywords(members, wish.keywords)
+                await self._write_keywords(members, frozenset(current_keywords), wish.keywords)
             await self._write_mailboxes(members, wanted)
         except OpsError as error:
             raise ops_failure(error, "keywords") from None
         return this_id
 
     async def _write_keywords(
-        self, members: dict[MailboxId, list[tuple[Uid, frozenset[str]]]], keywords: frozenset[str]
+        self,
+        members: dict[MailboxId, list[tuple[Uid, frozenset[str]]]],
+        before: frozenset[str],
+        after: frozenset[str],
     ) -> None:
-        flags = {flag_of_keyword(keyword) for keyword in keywords}
-        for box, entries in members.items():
-            for uid, had in entries:
-                kept = {flag for flag in had if flag.lower() == "\\deleted"}  # no keyword stands for it
-                # \\Recent is the session's, not a flag a STORE writes (RFC 3501 §2.3.2).
-                now = {f.lower() for f in had} - {"\\recent"}
-                if now != {f.lower() for f in flags | kept}:
-                    await self.ops.store_flags(box, [uid], "replace", flags | kept)
+        """The keywords gained added and those lost removed, as IMAP STORE +FLAGS and -FLAGS, so
+        that a flag the update does not name (\\Deleted, or \\Seen on some copies only) stays as
+        it is, also when another session changes it meanwhile."""
+        writes: tuple[tuple[FlagOp, frozenset[str]], ...] = (
+            ("add", after - before),
+            ("remove", before - after),
+        )
+        for op, keywords in writes:
+            flags = {flag_of_keyword(keyword).lower(): flag_of_keyword(keyword) for keyword in keywords}
+            for box, entries in members.items():
+                had = [{flag.lower() for flag in flags_of} for _, flags_of in entries]
+                uids = [
+                    uid
+                    for (uid, _), have in zip(entries, had, strict=True)
+                    if (op == "add" and not flags.keys() <= have) or (op == "remove" and flags.keys() & have)
+                ]
+                if uids:
+                    await self.ops.store_flags(box, uids, op, flags.values())
 
     async def _write_mailboxes(
         self, members: dict[MailboxId, list[tuple[Uid, frozenset[str]]]], wanted: set[MailboxId]
