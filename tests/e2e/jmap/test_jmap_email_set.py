@@ -378,3 +378,18 @@ def test_the_keywords_a_mailbox_may_hold_are_imaps_limit(env: WebEnv) -> None:
     assert result["notUpdated"][eid]["properties"] == ["keywords"]
     got = ok(env, "Email/get", {"accountId": account(env), "ids": [eid], "properties": ["keywords"]})
     assert got["list"][0]["keywords"] == {}
+
+
+def test_flags_no_keyword_stands_for_stay(env: WebEnv) -> None:
+    deliver(env, "deleted stays")
+    client = imap(env)
+    try:
+        eid = list(emails(client, "INBOX"))[-1]
+        uid, _ = emails(client, "INBOX")[eid]
+        status, data = client.uid("STORE", str(uid), "+FLAGS", "(\\Deleted)")
+        assert status == "OK", data
+        email_set(env, update={eid: {"keywords": {"$flagged": True}}})
+        _, flags = emails(client, "INBOX")[eid]
+        assert {"\\Deleted", "\\Flagged"} <= set(flags.split())
+    finally:
+        client.logout()
