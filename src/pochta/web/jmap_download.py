@@ -2,10 +2,9 @@
 whole message, or one of its parts decoded from its transfer encoding, as JMAP names them
 (``proto/jmap/mail/ids``: a blob id is the SHA-256 of the message and the part's section).
 
-The account must hold a message with those octets (``store.email_record_of_blob``), or have
-uploaded them (``server.jmap.blobs.uploaded_blob``: a whole blob, RFC 8620 section 6.1), else
-404, as for a blob id that is not ours: a blob's existence is not told to an account that cannot
-see it.
+The account must hold the blob (``server.jmap.blobs.held_blob``: a message's octets or a part of
+them, or an upload, RFC 8620 section 6.1), else 404, as for a blob id that is not ours: a blob's
+existence is not told to an account that cannot see it.
 The body is sent in pieces (the listener streams), with its Content-Length, so that a graceful
 stop lets the download finish (docs/http.md); blob ids name content, so the response never
 changes: ``Cache-Control: private, immutable``. Authentication is /jmap/api's (HTTP Basic, or
@@ -20,12 +19,9 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
-from pochta.mime import ParsedMessage
-from pochta.mime.model import Part, part_at
 from pochta.proto.jmap.download import content_disposition, content_type
-from pochta.proto.jmap.mail import decoded_content
 from pochta.proto.jmap.mail.ids import parse_blob_id
-from pochta.server.jmap.blobs import uploaded_blob
+from pochta.server.jmap.blobs import held_blob, read_held
 from pochta.store.api import Store
 from pochta.store.model import BlobRef
 
@@ -42,15 +38,6 @@ CACHE_CONTROL = "private, immutable, max-age=31536000"
 
 def _not_found() -> Response:
     return PlainTextResponse("Not Found", status_code=404)
-
-
-def _leaf(parsed: ParsedMessage, section: str) -> Part | None:
-    """The part a blob id's section names, if it has octets of its own (RFC 8621 section 4.1.4: a
-    multipart has no blobId)."""
-    part = part_at(parsed.root, tuple(int(number) for number in section.split(".")))
-    if part is None or (part.is_multipart and not part.opaque):
-        return None
-    return part
 
 
 async def _blob_pieces(store: Store, blob: BlobRef) -> AsyncIterator[bytes]:
@@ -82,11 +69,8 @@ async def download(endpoints: JmapEndpoints, request: Request) -> Response:
     store = endpoints.services.store
     if account is None or name is None:
         return _not_found()
-    record = await store.email_record_of_blob(account.account.id, name.sha256)
-    uploaded: BlobRef | None = None
-    if record is None and not name.part:
-        uploaded = await uploaded_blob(store, endpoints.services.settings, account.account.id, name.sha256)
-    if record is None and uploaded is None:
+    held = await held_blob(store, endpoints.services.settings, account.account.id, name)
+    if held is None:
         return _not_found()
     headers = {
         # As a header, not Starlette's media_type, which would add a charset to a text/* type.
@@ -94,18 +78,12 @@ async def download(endpoints: JmapEndpoints, request: Request) -> Response:
         "Content-Disposition": content_disposition(request.path_params["name"]),
         "Cache-Control": CACHE_CONTROL,
     }
-    if not name.part:
-        whole = uploaded if record is None else record.blob
-        assert whole is not None
-        size = whole.size
-        body: AsyncIterator[bytes] | None = _blob_pieces(store, whole) if request.method == "GET" else None
+    body: AsyncIterator[bytes] | None
+    if held.part is None:  # stored octets as they are: streamed from the blob
+        size = held.stored.size
+        body = _blob_pieces(store, held.stored) if request.method == "GET" else None
     else:
-        assert record is not None
-        part = _leaf(ParsedMessage.from_json(record.parsed_json), name.part)
-        if part is None:
-            return _not_found()
-        data = await asyncio.to_thread(store.read_blob, record.blob)
-        content = await asyncio.to_thread(decoded_content, data, part)
+        content = await read_held(store, held)
         size = len(content)
         body = _pieces(content) if request.method == "GET" else None
     headers["Content-Length"] = str(size)

@@ -113,6 +113,8 @@ class SetErrorType(StrEnum):
     MAILBOX_HAS_EMAIL = "mailboxHasEmail"
     # RFC 8621 section 4.8: Email/import of a blob that is not a message.
     INVALID_EMAIL = "invalidEmail"
+    # RFC 8621 section 4.6: an Email create naming blobs the account does not have (notFound).
+    BLOB_NOT_FOUND = "blobNotFound"
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,12 @@ error response, reads its arguments with ``pochta.proto.jmap.standard``'s parser
 from pochta.server.jmap.blob_copy import register_blob_copy
 from pochta.server.jmap.context import CallContext, RequestState
 from pochta.server.jmap.core_methods import register_core
+from pochta.server.jmap.email_copy import register_email_copy
 from pochta.server.jmap.email_import import register_email_import
 from pochta.server.jmap.email_parse import register_email_parse
 from pochta.server.jmap.email_query import register_email_query
 from pochta.server.jmap.email_query_changes import register_email_query_changes
+from pochta.server.jmap.email_set import register_email_set
 from pochta.server.jmap.limits import ConcurrentRequests
 from pochta.server.jmap.mail_methods import IN_PROGRESS, register_mail
 from pochta.server.jmap.mailbox_get import register_mailbox_get
@@ -53,6 +55,8 @@ def default_registry() -> MethodRegistry:
     register_email_query(registry)
     register_email_import(registry)
     register_email_parse(registry)
+    register_email_set(registry)
+    register_email_copy(registry)
     register_email_query_changes(registry)
     register_search_snippet(registry)
     register_push_subscription(registry)  # RFC 8620 section 7.2: none is ever made

@@ -11,7 +11,7 @@ from typing import Any
 from pochta.proto.jmap import CORE_CAPABILITY, MethodError, MethodErrorType, SetError, SetErrorType
 from pochta.proto.jmap.blob_copy import blob_copy_response, parse_blob_copy
 from pochta.proto.jmap.mail.ids import parse_blob_id
-from pochta.server.jmap.blobs import holds_blob, whole_blob
+from pochta.server.jmap.blobs import held_blob
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.registry import MethodRegistry
 from pochta.store.upload_model import Upload
@@ -34,12 +34,13 @@ async def blob_copy(context: CallContext, arguments: dict[str, Any]) -> dict[str
     not_copied: dict[str, SetError] = {}
     for blob_id in args.blob_ids:
         name = parse_blob_id(blob_id)
-        if name is None or not await holds_blob(store, context.settings, source.account.id, name):
+        held = None if name is None else await held_blob(store, context.settings, source.account.id, name)
+        if held is None:
             not_copied[blob_id] = SetError(SetErrorType.NOT_FOUND)
             continue
         if target.account.id != source.account.id:
-            blob = await whole_blob(store, context.settings, source.account.id, name.sha256)
-            if blob is None:  # a part: not a stored blob of its own to give another account
+            blob = held.stored
+            if held.part is not None:  # a part: not a stored blob of its own to give another account
                 not_copied[blob_id] = SetError(
                     SetErrorType.NOT_FOUND, "parts are copied within an account only"
                 )

@@ -1,39 +1,75 @@
-"""Which blobs an account holds (RFC 8620 section 6): the octets of a message it holds, a part of
-one, or a blob it uploaded within ``jmap.upload_lifetime`` (section 6.1: an upload is its
-uploader's alone). One owner of the rule for the download, Blob/copy and what uses uploads."""
+"""Which blobs an account holds (RFC 8620 section 6) and their octets: the octets of a message it
+holds, a leaf part of one (decoded from its transfer encoding, RFC 8621 section 4.1.4 blobId), or a
+blob it uploaded within ``jmap.upload_lifetime`` (section 6.1: an upload is its uploader's alone).
+One owner of the rule for the download, Blob/copy, Email/import, Email/parse and Email/set create."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import dataclass
 
 from pochta.config import Settings
+from pochta.mime import ParsedMessage
+from pochta.mime.model import Part
+from pochta.proto.jmap.mail import blob_part, decoded_content
 from pochta.proto.jmap.mail.ids import BlobName
 from pochta.store.api import Store
 from pochta.store.model import AccountId, BlobRef
 
-__all__ = ["holds_blob", "uploaded_blob", "whole_blob"]
+__all__ = ["HeldBlob", "held_blob", "read_held", "uploaded_blob", "whole_blob"]
+
+MESSAGE_TYPE = "message/rfc822"
+
+
+@dataclass(frozen=True)
+class HeldBlob:
+    """A blob the account holds: ``stored`` octets, or the leaf ``part`` of a stored message."""
+
+    stored: BlobRef
+    media_type: str  # the upload's type as given, the part's, or message/rfc822 for a message
+    part: Part | None = None
 
 
 async def uploaded_blob(
     store: Store, settings: Settings, account_id: AccountId, sha256: str
 ) -> BlobRef | None:
     """The blob, if the account uploaded it within ``jmap.upload_lifetime``."""
+    held = await _upload(store, settings, account_id, sha256)
+    return None if held is None else held.stored
+
+
+async def _upload(store: Store, settings: Settings, account_id: AccountId, sha256: str) -> HeldBlob | None:
     since = int(time.time()) - settings.jmap.upload_lifetime
     found = await store.upload_of(account_id, sha256, since)
-    return None if found is None else BlobRef(found.sha256, found.size)
+    return None if found is None else HeldBlob(BlobRef(found.sha256, found.size), found.type)
 
 
 async def whole_blob(store: Store, settings: Settings, account_id: AccountId, sha256: str) -> BlobRef | None:
     """A whole blob the account holds: a message's octets, or an upload."""
-    record = await store.email_record_of_blob(account_id, sha256)
-    if record is not None:
-        return record.blob
-    return await uploaded_blob(store, settings, account_id, sha256)
+    held = await held_blob(store, settings, account_id, BlobName(sha256, ""))
+    return None if held is None else held.stored
 
 
-async def holds_blob(store: Store, settings: Settings, account_id: AccountId, name: BlobName) -> bool:
-    """Whether the account may read the blob ``name``: a whole blob it holds, or a part of a
-    message it holds (parts of uploads are not blobs of their own yet: Email/parse will say)."""
+async def held_blob(
+    store: Store, settings: Settings, account_id: AccountId, name: BlobName
+) -> HeldBlob | None:
+    """The blob ``name`` if the account holds it, else None (parts of uploads are not blobs of
+    their own: Email/parse names them, the account holds them once imported)."""
+    record = await store.email_record_of_blob(account_id, name.sha256)
     if not name.part:
-        return await whole_blob(store, settings, account_id, name.sha256) is not None
-    return await store.email_record_of_blob(account_id, name.sha256) is not None
+        if record is not None:
+            return HeldBlob(record.blob, MESSAGE_TYPE)
+        return await _upload(store, settings, account_id, name.sha256)
+    if record is None:
+        return None
+    part = blob_part(ParsedMessage.from_json(record.parsed_json).root, name.part)
+    return None if part is None else HeldBlob(record.blob, part.media_type, part)
+
+
+async def read_held(store: Store, held: HeldBlob) -> bytes:
+    """The octets ``held`` names, a part decoded, read on a worker thread."""
+    data = await asyncio.to_thread(store.read_blob, held.stored)
+    if held.part is None:
+        return data
+    return await asyncio.to_thread(decoded_content, data, held.part)

@@ -10,14 +10,12 @@ import asyncio
 from typing import Any
 
 from pochta.config import MimeSettings
-from pochta.mime import ParsedMessage
-from pochta.mime.model import Part, part_at
-from pochta.proto.jmap.mail import decoded_content
+from pochta.mime.model import Part
 from pochta.proto.jmap.mail.email_get import EmailRequest, parse_email
 from pochta.proto.jmap.mail.ids import BlobName, blob_id, parse_blob_id
 from pochta.proto.jmap.mail.parse_args import parse_email_parse, parsed_metadata
 from pochta.proto.jmap.session import MAIL_CAPABILITY
-from pochta.server.jmap.blobs import whole_blob
+from pochta.server.jmap.blobs import held_blob, read_held
 from pochta.server.jmap.changes import store_of
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.registry import MethodRegistry
@@ -29,19 +27,8 @@ __all__ = ["register_email_parse"]
 
 async def _octets(store: Store, context: CallContext, account_id: AccountId, name: BlobName) -> bytes | None:
     """The blob's octets if the account holds it: a whole blob, or a message's leaf part decoded."""
-    if not name.part:
-        blob = await whole_blob(store, context.settings, account_id, name.sha256)
-        return None if blob is None else await asyncio.to_thread(store.read_blob, blob)
-    record = await store.email_record_of_blob(account_id, name.sha256)
-    if record is None:
-        return None
-    part = part_at(
-        ParsedMessage.from_json(record.parsed_json).root, tuple(int(n) for n in name.part.split("."))
-    )
-    if part is None or (part.is_multipart and not part.opaque):
-        return None  # RFC 8621 section 4.1.4: a multipart has no blobId
-    data = await asyncio.to_thread(store.read_blob, record.blob)
-    return await asyncio.to_thread(decoded_content, data, part)
+    held = await held_blob(store, context.settings, account_id, name)
+    return None if held is None else await read_held(store, held)
 
 
 def _parse(

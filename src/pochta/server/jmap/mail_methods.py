@@ -12,8 +12,8 @@ from pochta.server.jmap.thread_get import thread_get
 __all__ = ["IN_PROGRESS", "register_mail"]
 
 # Capabilities whose methods are served to a client that names them in ``using`` but not
-# advertised in the Session yet: RFC 8621's Mail is not complete (Mailbox/*, Email/query,
-# Email/set are still to come), and a capability is advertised only when all its methods work.
+# advertised in the Session yet: RFC 8621's Mail is not complete (Email/import, uploads,
+# submission are still to come), and a capability is advertised only when all its methods work.
 IN_PROGRESS = frozenset({MAIL_CAPABILITY})
 
 

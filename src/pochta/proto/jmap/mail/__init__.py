@@ -9,7 +9,7 @@ create), ``errors`` (what the server maps to JMAP errors).
 
 from __future__ import annotations
 
-from pochta.proto.jmap.mail.body import BlobIdOf, decoded_content
+from pochta.proto.jmap.mail.body import BlobIdOf, blob_part, decoded_content
 from pochta.proto.jmap.mail.compose import Blob, BlobLookup, compose_email
 from pochta.proto.jmap.mail.email_get import (
     EmailRequest,
@@ -32,6 +32,7 @@ __all__ = [
     "EmailRequest",
     "InvalidArguments",
     "InvalidProperties",
+    "blob_part",
     "compose_email",
     "decoded_content",
     "email_object",

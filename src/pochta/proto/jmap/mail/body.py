@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pochta.mime.model import Part
+from pochta.mime.model import Part, part_at
 from pochta.mime.params import skip_cfws
 from pochta.mime.source import Source
 from pochta.mime.text import transfer_decode
@@ -193,6 +193,18 @@ def has_attachment(attachments: Iterable[BodyPart]) -> bool:
     """RFC 8621 section 4.1.4 hasAttachment: "SHOULD" be true when ``attachments`` holds a part
     that does not have Content-Disposition: inline."""
     return any(part.disposition != "inline" for part in attachments)
+
+
+def blob_part(root: Part, section: str) -> Part | None:
+    """The part a blob id's section (``1.2``) names, if it has octets of its own (RFC 8621 section
+    4.1.4: a multipart has no blobId); None for no such part or a bad section."""
+    numbers = section.split(".")
+    if not all(number.isdigit() for number in numbers):
+        return None
+    part = part_at(root, tuple(int(number) for number in numbers))
+    if part is None or (part.is_multipart and not part.opaque):
+        return None
+    return part
 
 
 def decoded_content(data: Source, part: Part) -> bytes:
