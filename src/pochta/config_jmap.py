@@ -78,6 +78,14 @@ class JmapSettings(Section):
         "uploaded it; then the housekeeper prunes the upload and the blob is collected if "
         "nothing else refers to it.",
     )
+    max_blob_data_sources: int = Field(
+        64,
+        ge=1,
+        le=10_000,
+        description="maxDataSources: data sources one Blob/upload creation may join (RFC 9404 "
+        "section 3.1; the RFC asks servers to accept at least 64). The blob made is bounded by "
+        "max_size_upload, as an upload is.",
+    )
     max_concurrent_upload: int = Field(
         4,
         ge=1,

@@ -4,9 +4,9 @@ The body is written to a spool file as it arrives (``store.spool``: never held w
 the HTTP listener bounds this route by ``jmap.max_size_upload``, ``server.http.BODY_LIMITS``), then
 adopted as a blob (``Store.put_blob_file``: hashed, fsync'ed, moved) and recorded in the store's
 ``uploads`` (``Store.add_upload``) before the answer, so an acknowledged upload is durable. The
-account may then download it (Email/import, still to come, will use it) for
-``jmap.upload_lifetime`` seconds; the
-housekeeper prunes older uploads, after which blob collection takes blobs nothing else names.
+account may then download it and use it (Email/import, an Email/set attachment, Blob/copy,
+Blob/upload's data sources) for ``jmap.upload_lifetime`` seconds; the housekeeper prunes older
+uploads, after which blob collection takes blobs nothing else names.
 
 Only the uploader's own account may be named: section 6.1 keeps an unreferenced blob to its
 uploader even in shared accounts. Uploads in progress are counted per user in each worker process
@@ -15,7 +15,6 @@ Authentication is /jmap/api's (HTTP Basic, or the webmail cookie with its X-CSRF
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -23,8 +22,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from pochta.proto.jmap import PROBLEM_MEDIA_TYPE, ProblemType, RequestProblem, dumps
 from pochta.proto.jmap.mail.ids import blob_id
+from pochta.server.jmap.blobs import add_upload
 from pochta.store.spool import SpoolFile, spool_directory
-from pochta.store.upload_model import Upload
 
 if TYPE_CHECKING:
     from pochta.web.jmap import JmapEndpoints
@@ -92,9 +91,7 @@ async def upload(endpoints: JmapEndpoints, request: Request) -> Response:
         finally:
             await spool.discard()
         media_type = upload_type(request.headers.get("content-type"))
-        await store.add_upload(
-            Upload(account.account.id, blob.sha256, media_type, blob.size, int(time.time()))
-        )
+        await add_upload(store, account.account.id, blob, media_type)
     body = {
         "accountId": principal.own_id,
         "blobId": blob_id(blob.sha256),

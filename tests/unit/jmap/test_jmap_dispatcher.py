@@ -22,6 +22,7 @@ from pochta.proto.jmap import (
     Response,
     parse_request,
 )
+from pochta.proto.jmap.blob import BLOB_CAPABILITY
 from pochta.server.jmap import (
     CallContext,
     ConcurrentRequests,
@@ -215,7 +216,7 @@ async def test_account_checks() -> None:
 
 def test_registry() -> None:
     registry = default_registry()
-    assert registry.capabilities == {CORE_CAPABILITY, MAIL_CAPABILITY}
+    assert registry.capabilities == {CORE_CAPABILITY, MAIL_CAPABILITY, BLOB_CAPABILITY}
     assert registry.lookup("Email/get", frozenset({CORE_CAPABILITY})) is None  # mail not in using
     assert registry.lookup("Email/get", frozenset({CORE_CAPABILITY, MAIL_CAPABILITY})) is not None
     assert registry.lookup("Core/echo", frozenset({CORE_CAPABILITY})) is not None

@@ -109,6 +109,7 @@ def test_method_errors() -> None:
         "tooManyChanges",
         "fromAccountNotFound",
         "fromAccountNotSupportedByMethod",
+        "unknownDataType",  # RFC 9404 section 4.3
     }
 
 

@@ -71,6 +71,9 @@ class MethodErrorType(StrEnum):
     TOO_MANY_CHANGES = "tooManyChanges"
     FROM_ACCOUNT_NOT_FOUND = "fromAccountNotFound"
     FROM_ACCOUNT_NOT_SUPPORTED_BY_METHOD = "fromAccountNotSupportedByMethod"
+    # RFC 9404 section 4.3: Blob/lookup of a type the server does not know or the request does
+    # not use.
+    UNKNOWN_DATA_TYPE = "unknownDataType"
 
 
 class MethodError(Exception):

@@ -6,6 +6,7 @@ under its name and capability (``MethodRegistry.register``); it raises ``MethodE
 error response, reads its arguments with ``pochta.proto.jmap.standard``'s parsers."""
 
 from pochta.server.jmap.blob_copy import register_blob_copy
+from pochta.server.jmap.blob_methods import register_blob_methods
 from pochta.server.jmap.context import CallContext, RequestState
 from pochta.server.jmap.core_methods import register_core
 from pochta.server.jmap.email_copy import register_email_copy
@@ -59,5 +60,6 @@ def default_registry() -> MethodRegistry:
     register_email_copy(registry)
     register_email_query_changes(registry)
     register_search_snippet(registry)
+    register_blob_methods(registry)
     register_push_subscription(registry)  # RFC 8620 section 7.2: none is ever made
     return registry

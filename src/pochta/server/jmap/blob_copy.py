@@ -5,20 +5,16 @@ octets are stored once, by digest). Within one account a blob is copied as itsel
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from pochta.proto.jmap import CORE_CAPABILITY, MethodError, MethodErrorType, SetError, SetErrorType
 from pochta.proto.jmap.blob_copy import blob_copy_response, parse_blob_copy
 from pochta.proto.jmap.mail.ids import parse_blob_id
-from pochta.server.jmap.blobs import held_blob
+from pochta.server.jmap.blobs import add_upload, held_blob
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.registry import MethodRegistry
-from pochta.store.upload_model import Upload
 
 __all__ = ["register_blob_copy"]
-
-_UPLOADED_TYPE = "application/octet-stream"  # a copy's type: the source's is not kept per blob
 
 
 async def blob_copy(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -45,9 +41,7 @@ async def blob_copy(context: CallContext, arguments: dict[str, Any]) -> dict[str
                     SetErrorType.NOT_FOUND, "parts are copied within an account only"
                 )
                 continue
-            await store.add_upload(
-                Upload(target.account.id, blob.sha256, _UPLOADED_TYPE, blob.size, int(time.time()))
-            )
+            await add_upload(store, target.account.id, blob, held.media_type)
         copied[blob_id] = blob_id
     return blob_copy_response(args, copied, not_copied)
 

@@ -16,8 +16,9 @@ from pochta.proto.jmap.mail import blob_part, decoded_content
 from pochta.proto.jmap.mail.ids import BlobName
 from pochta.store.api import Store
 from pochta.store.model import AccountId, BlobRef
+from pochta.store.upload_model import Upload
 
-__all__ = ["HeldBlob", "held_blob", "read_held", "uploaded_blob", "whole_blob"]
+__all__ = ["HeldBlob", "add_upload", "held_blob", "read_held", "uploaded_blob", "whole_blob"]
 
 MESSAGE_TYPE = "message/rfc822"
 
@@ -73,3 +74,9 @@ async def read_held(store: Store, held: HeldBlob) -> bytes:
     if held.part is None:
         return data
     return await asyncio.to_thread(decoded_content, data, held.part)
+
+
+async def add_upload(store: Store, account_id: AccountId, blob: BlobRef, media_type: str) -> None:
+    """The stored ``blob`` is the account's upload from now on (for ``jmap.upload_lifetime``):
+    the upload route, Blob/upload and Blob/copy record theirs alike."""
+    await store.add_upload(Upload(account_id, blob.sha256, media_type, blob.size, int(time.time())))

@@ -104,7 +104,9 @@ async def create_email(
             raise _invalid("receivedAt is not a UTCDate", "receivedAt") from None
     blobs: dict[str, Blob] = {}
     for given in set(_blob_ids(create)):
-        found = await account_blob(store, settings, account_id, given)
+        # RFC 8620 section 5.3: "#creationId" names a blob made earlier in the request (Blob/upload).
+        target = resolve(given) if given.startswith("#") else given
+        found = None if target is None else await account_blob(store, settings, account_id, target)
         if found is not None:
             blobs[given] = found
     try:

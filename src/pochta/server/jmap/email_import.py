@@ -16,7 +16,7 @@ from pochta.mail.ops import MailOps
 from pochta.mime import parse_message
 from pochta.proto.jmap import SetError, SetErrorType
 from pochta.proto.jmap.mail.email_import import EmailImport, parse_email_import
-from pochta.proto.jmap.mail.ids import blob_id, email_id, thread_id
+from pochta.proto.jmap.mail.ids import blob_id, email_id, parse_blob_id, thread_id
 from pochta.proto.jmap.mail.states import state_string
 from pochta.proto.jmap.session import MAIL_CAPABILITY
 from pochta.proto.jmap.standard import require_state
@@ -58,10 +58,13 @@ async def _import_one(
         if name is None:
             raise _Refused(SetError(SetErrorType.INVALID_PROPERTIES, f"no Mailbox {given}", ("mailboxIds",)))
         mailbox_names.append(name)
+    # A blob made earlier in the request (Blob/upload's "#creationId", RFC 8620 section 5.3).
+    resolved_blob = context.resolve_id(wish.blob_id) if wish.blob is None else wish.blob_id
+    named = None if resolved_blob is None else parse_blob_id(resolved_blob)
     blob = (
         None
-        if wish.blob.part
-        else await whole_blob(store, context.settings, account.account.id, wish.blob.sha256)
+        if named is None or named.part
+        else await whole_blob(store, context.settings, account.account.id, named.sha256)
     )
     if blob is None:
         # RFC 8621 section 4.8: a blobId not found is invalidProperties.

@@ -287,7 +287,7 @@ def account_emails_in(
             .join_from(membership, mailboxes, b.id == m.mailbox_id)
             .join(messages, g.id == m.message_id)
             .outerjoin(message_threads, and_(th.account_id == b.account_id, th.message_id == m.message_id))
-            .where(b.account_id == account_id, m.message_id.in_(ids))
+            .where(_in_account(account_id), m.message_id.in_(ids))
         )
         for row in rows:
             by_message.setdefault(int(row.message_id), []).append(row)
@@ -371,8 +371,17 @@ def _held_by(account_id: AccountId) -> ColumnElement[bool]:
     return exists(
         select(m.message_id)
         .join_from(membership, mailboxes, b.id == m.mailbox_id)
-        .where(m.message_id == messages.c.id, b.account_id == account_id)
+        .where(m.message_id == messages.c.id, _in_account(account_id))
     )
+
+
+def _in_account(account_id: AccountId) -> ColumnElement[bool]:
+    """The mailbox (``mailboxes``, joined to the memberships of given messages) is the account's.
+    Written ``account_id + 0`` so that SQLite's planner reads the memberships by message
+    (``ix_membership_message_id``) and each one's mailbox by its key, instead of every membership
+    of the account's mailboxes and then the few asked for: 0.2 ms instead of 32 ms for 50 messages
+    of a 100,000-message mailbox. PostgreSQL plans by cost either way."""
+    return (mailboxes.c.account_id + 0) == account_id
 
 
 def _record(row: Any) -> EmailRecord:

@@ -27,6 +27,7 @@ def test_a_good_import_is_read_with_keywords_as_flags() -> None:
         }
     )
     assert isinstance(wish, EmailImport)
+    assert wish.blob is not None
     assert (wish.blob.sha256, wish.blob.part, wish.blob_id) == ("a" * 64, "", BLOB)
     assert wish.mailbox_ids == ("F1", "#new")
     assert wish.flags == frozenset({"\\Seen", "\\Flagged", "work"})
@@ -34,6 +35,10 @@ def test_a_good_import_is_read_with_keywords_as_flags() -> None:
     plain = _one({"blobId": BLOB, "mailboxIds": {"F1": True}})
     assert isinstance(plain, EmailImport)
     assert (plain.flags, plain.received_at) == (frozenset(), None)
+    # A blob made earlier in the request (Blob/upload): resolved by the handler.
+    referenced = _one({"blobId": "#made", "mailboxIds": {"F1": True}})
+    assert isinstance(referenced, EmailImport)
+    assert (referenced.blob, referenced.blob_id) == (None, "#made")
 
 
 @pytest.mark.parametrize(

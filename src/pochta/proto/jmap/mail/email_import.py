@@ -23,7 +23,7 @@ _KEYWORD_BANNED = frozenset('(){]%*"\\')
 
 @dataclass(frozen=True)
 class EmailImport:
-    blob: BlobName
+    blob: BlobName | None  # None: blob_id is a "#creationId" (RFC 8620 section 5.3), resolved by the caller
     blob_id: str
     mailbox_ids: tuple[str, ...]  # Mailbox ids or #creation references, in the order given
     flags: frozenset[str]  # the keywords as IMAP flags
@@ -51,7 +51,7 @@ def _one(record: Mapping[str, Any]) -> EmailImport | SetError:
         return _invalid("unknown properties", *unknown)
     blob_id = record.get("blobId")
     name = parse_blob_id(blob_id) if isinstance(blob_id, str) else None
-    if name is None or not isinstance(blob_id, str):
+    if not isinstance(blob_id, str) or (name is None and not blob_id.startswith("#")):
         return _invalid("blobId must be a blob id", "blobId")
     mailboxes = record.get("mailboxIds")
     if (
