@@ -399,3 +399,29 @@ def test_set_references_and_will_destroy(env: WebEnv) -> None:
     both = call(env, "Mailbox/set", {"accountId": acc, "update": {new: {"name": "Gone"}}, "destroy": [new]})
     assert both["notUpdated"][new]["type"] == "willDestroy"
     assert both["destroyed"] == [new]
+
+
+def test_the_advertised_name_and_depth_limits_are_kept(env: WebEnv) -> None:
+    # RFC 8621 section 1.3.1: maxSizeMailboxName and maxMailboxDepth as the Session will advertise
+    # them (server/jmap/account_capabilities, from [limits]) are what Mailbox/set enforces.
+    from pochta.config import Settings
+    from pochta.server.jmap.account_capabilities import mail_capability
+
+    acc = account(env)
+    advertised = mail_capability(Settings(), read_only=False).to_json()
+    longest, depth = advertised["maxSizeMailboxName"], advertised["maxMailboxDepth"]
+    name = "\u00e9" * (longest // 2)  # two octets each in UTF-8
+    done = call(
+        env, "Mailbox/set", {"accountId": acc, "create": {"ok": {"name": name}, "long": {"name": name + "x"}}}
+    )
+    assert done["created"]["ok"]["id"]
+    assert done["notCreated"]["long"]["type"] == "invalidProperties"
+    create = {
+        f"d{level}": {"name": "deep", "parentId": f"#d{level - 1}" if level else None}
+        for level in range(depth + 1)
+    }
+    done = call(env, "Mailbox/set", {"accountId": acc, "create": create})
+    assert sorted(done["created"]) == sorted(f"d{level}" for level in range(depth))
+    assert done["notCreated"][f"d{depth}"]["type"] == "invalidProperties"
+    destroy = [done["created"][f"d{level}"]["id"] for level in reversed(range(depth))]
+    assert len(call(env, "Mailbox/set", {"accountId": acc, "destroy": destroy})["destroyed"]) == depth
