@@ -374,6 +374,7 @@ def test_search_snippets_mark_what_the_query_matched(mail: Mail) -> None:
         },
     )
     [plain, melon] = result["list"]
+    assert result["notFound"] is None  # RFC 8621 section 5.1: every one found
     assert plain == {"emailId": found[0], "subject": None, "preview": None}
     assert melon["subject"] is None
     assert melon["preview"].startswith("сладкая <mark>дыня</mark> more")
