@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: serve_process
 
-from serve_process import ServeProcess, init_data_dir  # noqa: E402
+from serve_process import ServeProcess, init_data_dir
 
 PRIMARY = ("primary@example.org", "primary-password-1")
 SECONDARY = ("secondary@example.org", "secondary-password-2")
@@ -53,7 +53,7 @@ def check_suite_is_offline(suite: Path) -> None:
 def session(base: str, user: tuple[str, str]) -> dict[str, Any]:
     token = base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()
     request = urllib.request.Request(base + "/.well-known/jmap", headers={"Authorization": f"Basic {token}"})
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
+    with urllib.request.urlopen(request, timeout=30) as response:  # loopback only
         document: dict[str, Any] = json.load(response)
     return document
 

@@ -131,7 +131,9 @@ class JmapEndpoints:
         accounts = principal.accounts.values()
         # RFC 8621 section 1.3.1 (and 1.3.2, 1.3.3): beyond core, a capability's object in the
         # Session's "capabilities" is empty; what it tells is per account.
-        advertised = {uri: {} for uri in sorted(self.advertised - {CORE_CAPABILITY})}
+        advertised: dict[str, dict[str, object]] = {
+            uri: {} for uri in sorted(self.advertised - {CORE_CAPABILITY})
+        }
         description = SessionDescription(
             core=self.core_limits(),
             accounts=[
