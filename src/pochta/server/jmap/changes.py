@@ -1,20 +1,29 @@
 """What every ``*/changes`` of JMAP Mail shares (RFC 8620 section 5.2): the store of the call, the
-state it starts from (``proto/jmap/mail/states``), how many ids one answer may hold, and the
-newState of a page."""
+state it starts from (``proto/jmap/mail/states``), how many ids one answer may hold, the
+newState of a page, and the page of Email records Email/changes and Thread/changes both read."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pochta.proto.jmap import MethodError, MethodErrorType
 from pochta.proto.jmap.mail.states import intermediate_state, parse_state, state_string
-from pochta.proto.jmap.standard import ChangesArgs
+from pochta.proto.jmap.standard import ChangesArgs, parse_changes
 from pochta.server.jmap.context import CallContext
-from pochta.store.account_state_model import ChangesPosition
+from pochta.server.jmap.principal import JmapAccount
+from pochta.store.account_state_model import CannotCalculateChanges, ChangesPosition, EmailChanges
 from pochta.store.api import Store
 from pochta.store.model import ModSeq
 
-__all__ = ["ChangesWindow", "changes_window", "new_state", "store_of"]
+__all__ = [
+    "ChangesWindow",
+    "EmailChangesPage",
+    "changes_window",
+    "email_changes_page",
+    "new_state",
+    "store_of",
+]
 
 
 def store_of(context: CallContext) -> Store:
@@ -48,3 +57,40 @@ def new_state(window: ChangesWindow, state: ModSeq, position: ChangesPosition | 
     if position is None:
         return state_string(state)
     return intermediate_state(window.since, position.modseq, position.item)
+
+
+@dataclass(frozen=True)
+class EmailChangesPage:
+    """A page of the account's Email records since a state, which Email/changes reports and
+    Thread/changes judges threads by (one page of Email changes at most changes as many threads)."""
+
+    account: JmapAccount
+    since_state: str
+    window: ChangesWindow
+    changes: EmailChanges
+
+    def response(self, created: list[str], updated: list[str], destroyed: list[str]) -> dict[str, Any]:
+        """RFC 8620 section 5.2's response for this page, with the ids of the type reported."""
+        return {
+            "accountId": self.account.id,
+            "oldState": self.since_state,
+            "newState": new_state(self.window, self.changes.state, self.changes.position),
+            "hasMoreChanges": self.changes.has_more,
+            "created": created,
+            "updated": updated,
+            "destroyed": destroyed,
+        }
+
+
+async def email_changes_page(context: CallContext, arguments: dict[str, Any]) -> EmailChangesPage:
+    args = parse_changes(arguments)
+    account = context.account(args.account_id)
+    window = changes_window(context, args)
+    store = store_of(context)
+    try:
+        changes = await store.email_changes(account.account.id, window.since, window.after, window.limit)
+    except CannotCalculateChanges:
+        raise MethodError(
+            MethodErrorType.CANNOT_CALCULATE_CHANGES, "the changes since this state are no longer kept"
+        ) from None
+    return EmailChangesPage(account, args.since_state, window, changes)

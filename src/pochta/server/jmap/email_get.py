@@ -60,7 +60,7 @@ async def email_get(context: CallContext, arguments: dict[str, Any]) -> dict[str
     if needs_record:
         records = {r.message_id: r for r in await store.email_records(account.account.id, list(found))}
     needs_octets = bool(wanted - set(METADATA) - _FROM_RECORD)
-    listed: list[dict[str, Any]] = []
+    present: list[tuple[AccountEmail, EmailRecord | None]] = []
     not_found: list[str] = []
     for text in asked:
         number = numbers.get(text)
@@ -68,13 +68,16 @@ async def email_get(context: CallContext, arguments: dict[str, Any]) -> dict[str
         if email is None or (needs_record and email.message_id not in records):
             not_found.append(text)  # not one of ours, not the account's, or gone meanwhile
             continue
-        record = records.get(email.message_id)
-        if record is None:
-            listed.append(_metadata_only(request, email))
-        elif needs_octets:
-            listed.append(await asyncio.to_thread(_with_octets, store, request, email, record))
-        else:
-            listed.append(_email(request, email, record, b""))
+        present.append((email, records.get(email.message_id)))
+    if needs_octets:
+        # One trip to a worker thread for the whole list: the blobs are read there and the objects
+        # built (a hop per Email cost more than the reads of small messages).
+        listed = await asyncio.to_thread(_with_octets, store, request, present)
+    else:
+        listed = [
+            _metadata_only(request, email) if record is None else _email(request, email, record, b"")
+            for email, record in present
+        ]
     return {"accountId": account.id, "state": state, "list": listed, "notFound": not_found}
 
 
@@ -106,7 +109,12 @@ def _email(request: EmailRequest, email: AccountEmail, record: EmailRecord, data
 
 
 def _with_octets(
-    store: Store, request: EmailRequest, email: AccountEmail, record: EmailRecord
-) -> dict[str, Any]:
-    """On a worker thread: the blob is read there (``Store.read_blob``), and the object built."""
-    return _email(request, email, record, store.read_blob(record.blob))
+    store: Store, request: EmailRequest, present: list[tuple[AccountEmail, EmailRecord | None]]
+) -> list[dict[str, Any]]:
+    """On a worker thread: each blob is read there (``Store.read_blob``), and its object built."""
+    return [
+        _metadata_only(request, email)
+        if record is None
+        else _email(request, email, record, store.read_blob(record.blob))
+        for email, record in present
+    ]

@@ -14,11 +14,12 @@ from typing import Any
 from pochta.mail.errors import Code, OpsError
 from pochta.mail.ops import MailOps
 from pochta.mime import parse_message
-from pochta.proto.jmap import MethodError, MethodErrorType, SetError, SetErrorType
+from pochta.proto.jmap import SetError, SetErrorType
 from pochta.proto.jmap.mail.email_import import EmailImport, parse_email_import
 from pochta.proto.jmap.mail.ids import blob_id, email_id, thread_id
 from pochta.proto.jmap.mail.states import state_string
 from pochta.proto.jmap.session import MAIL_CAPABILITY
+from pochta.proto.jmap.standard import require_state
 from pochta.server.jmap.blobs import whole_blob
 from pochta.server.jmap.changes import store_of
 from pochta.server.jmap.context import CallContext
@@ -97,9 +98,7 @@ async def email_import(context: CallContext, arguments: dict[str, Any]) -> dict[
     account = context.writable_account(args.account_id)
     store = store_of(context)
     old_state = state_string(await store.account_state(account.account.id))
-    if args.if_in_state is not None and args.if_in_state != old_state:
-        # RFC 8621 section 4.8 with RFC 8620 section 5.3: ifInState must be the current state.
-        raise MethodError(MethodErrorType.STATE_MISMATCH, f"the state is {old_state}")
+    require_state(args.if_in_state, old_state)  # RFC 8621 section 4.8: as /set's
     ops = MailOps.from_settings(store, context.settings)
     names = {record.id: record.name for record in await mailbox_records(store, account)}
     created: dict[str, Any] = {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Set
+from dataclasses import dataclass
 from typing import Any
 
 from pochta.mime import ParsedMessage
@@ -41,7 +42,8 @@ from pochta.proto.jmap.mail.query import (
     parse_email_sort,
 )
 from pochta.proto.jmap.mail.states import state_string
-from pochta.proto.jmap.standard import QueryArgs, parse_query, query_window
+from pochta.proto.jmap.standard import QueryArgs, QueryWindow, parse_query, query_response, query_window
+from pochta.proto.jmap.standard.query_changes import QueryChangesArgs
 from pochta.server.imap.search_eval import evaluate
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.principal import JmapAccount
@@ -49,7 +51,16 @@ from pochta.server.jmap.registry import MethodRegistry
 from pochta.store.api import Store
 from pochta.store.model import AccountId, MailboxId, MailboxView, MessageEntry
 
-__all__ = ["changes_shape", "query_results", "register_email_query"]
+__all__ = [
+    "COLLAPSE_THREADS",
+    "EmailQueryShape",
+    "changes_shape",
+    "email_query_shape",
+    "query_results",
+    "register_email_query",
+]
+
+COLLAPSE_THREADS = "collapseThreads"  # RFC 8621 section 4.4's argument of Email/query and /queryChanges
 
 _CHUNK = 500  # parse records per ``store.cached`` call (hasAttachment)
 _SEEN = "$seen"
@@ -325,18 +336,10 @@ async def _common_query(
         limit=limit,
         count=args.calculate_total,
     )
-    response: dict[str, Any] = {
-        "accountId": account.id,
-        "queryState": state_string(page.state),
-        "canCalculateChanges": True,  # the common query is a "mailbox" shape of changes_shape
-        "position": args.position,
-        "ids": [email_id(m) for m in page.ids],
-    }
-    if page.total is not None:
-        response["total"] = page.total
-    if limit != args.limit:
-        response["limit"] = limit  # RFC 8620 section 5.5: the limit the server applied
-    return response
+    ids = [email_id(m) for m in page.ids]
+    window = QueryWindow(args.position, ids, None if limit == args.limit else limit)
+    # canCalculateChanges: the common query is a "mailbox" shape of changes_shape.
+    return query_response(account.id, state_string(page.state), True, window, page.total)
 
 
 async def query_results(
@@ -385,17 +388,33 @@ def changes_shape(tree: EmailFilter | None, sorts: tuple[EmailSort, ...], collap
     return None
 
 
-async def email_query(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
-    args = parse_query(arguments, extra=("collapseThreads",))
-    collapse = args.extra.get("collapseThreads", False)
+@dataclass(frozen=True)
+class EmailQueryShape:
+    """What Email/query and Email/queryChanges read alike from their arguments (RFC 8621 sections
+    4.4 and 4.5): the account, the filter tree, the sorts and collapseThreads."""
+
+    account: JmapAccount
+    tree: EmailFilter | None
+    sorts: tuple[EmailSort, ...]
+    collapse: bool
+
+
+def email_query_shape(context: CallContext, args: QueryArgs | QueryChangesArgs) -> EmailQueryShape:
+    collapse = args.extra.get(COLLAPSE_THREADS, False)
     if not isinstance(collapse, bool):
         raise invalid_arguments("collapseThreads must be a Boolean")
     account = context.account(args.account_id)
-    settings = context.settings.jmap
     tree = parse_email_filter(
-        args.filter, max_depth=settings.max_filter_depth, parse_mailbox=parse_mailbox_id
+        args.filter, max_depth=context.settings.jmap.max_filter_depth, parse_mailbox=parse_mailbox_id
     )
-    sorts = parse_email_sort(args.sort)
+    return EmailQueryShape(account, tree, parse_email_sort(args.sort), collapse)
+
+
+async def email_query(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    args = parse_query(arguments, extra=(COLLAPSE_THREADS,))
+    shape = email_query_shape(context, args)
+    account, tree, sorts, collapse = shape.account, shape.tree, shape.sorts, shape.collapse
+    settings = context.settings.jmap
     store = context.store
     if store is None:
         raise MethodError(MethodErrorType.SERVER_UNAVAILABLE)
@@ -404,18 +423,9 @@ async def email_query(context: CallContext, arguments: dict[str, Any]) -> dict[s
     state, ordered = await query_results(store, account.account.id, tree, sorts, collapse)
     ids = [email_id(m) for m in ordered]
     window = query_window(args, ids, max_limit=settings.max_query_limit)
-    response: dict[str, Any] = {
-        "accountId": account.id,
-        "queryState": state_string(state),
-        "canCalculateChanges": changes_shape(tree, sorts, collapse) is not None,
-        "position": window.position,
-        "ids": list(window.ids),
-    }
-    if args.calculate_total:
-        response["total"] = len(ids)
-    if window.limit is not None:
-        response["limit"] = window.limit
-    return response
+    can_calculate = changes_shape(tree, sorts, collapse) is not None
+    total = len(ids) if args.calculate_total else None
+    return query_response(account.id, state_string(state), can_calculate, window, total)
 
 
 def register_email_query(registry: MethodRegistry) -> None:

@@ -21,13 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 from pochta.proto.jmap import MAIL_CAPABILITY, MethodError, MethodErrorType
-from pochta.proto.jmap.arguments import invalid_arguments
-from pochta.proto.jmap.mail.ids import email_id, parse_mailbox_id
-from pochta.proto.jmap.mail.query import EmailCondition, parse_email_filter, parse_email_sort
+from pochta.proto.jmap.mail.ids import email_id
+from pochta.proto.jmap.mail.query import EmailCondition
 from pochta.proto.jmap.mail.states import parse_state, state_string
 from pochta.proto.jmap.standard import parse_query_changes
 from pochta.server.jmap.context import CallContext
-from pochta.server.jmap.email_query import changes_shape, query_results
+from pochta.server.jmap.email_query import COLLAPSE_THREADS, changes_shape, email_query_shape, query_results
 from pochta.server.jmap.registry import MethodRegistry
 from pochta.store.account_state_model import CannotCalculateChanges
 from pochta.store.model import MailboxId, ModSeq
@@ -45,17 +44,10 @@ def _cannot(description: str) -> MethodError:
 
 
 async def email_query_changes(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
-    args = parse_query_changes(arguments, extra=("collapseThreads",))
-    collapse = args.extra.get("collapseThreads", False)
-    if not isinstance(collapse, bool):
-        raise invalid_arguments("collapseThreads must be a Boolean")
-    account = context.account(args.account_id)
-    settings = context.settings.jmap
+    args = parse_query_changes(arguments, extra=(COLLAPSE_THREADS,))
     # The filter and sort are checked first: an unsupported one is that error, not the ones below.
-    tree = parse_email_filter(
-        args.filter, max_depth=settings.max_filter_depth, parse_mailbox=parse_mailbox_id
-    )
-    sorts = parse_email_sort(args.sort)
+    query = email_query_shape(context, args)
+    account, tree, sorts, collapse = query.account, query.tree, query.sorts, query.collapse
     shape = changes_shape(tree, sorts, collapse)
     if shape is None:
         raise _cannot("changes are calculated for inMailbox or no filter, sorted by receivedAt or not sorted")

@@ -21,8 +21,6 @@ from pochta.mail.errors import OpsError
 from pochta.mail.ops import MailOps
 from pochta.proto.jmap import (
     MAIL_CAPABILITY,
-    MethodError,
-    MethodErrorType,
     SetError,
     SetErrorType,
     SetFailure,
@@ -31,7 +29,7 @@ from pochta.proto.jmap.mail.email_meta import flag_of_keyword, keywords_of
 from pochta.proto.jmap.mail.email_set import update_wish
 from pochta.proto.jmap.mail.ids import email_id, mailbox_id, parse_email_id, parse_mailbox_id
 from pochta.proto.jmap.mail.states import state_string
-from pochta.proto.jmap.standard import parse_set
+from pochta.proto.jmap.standard import SetOutcome, parse_set, require_state
 from pochta.server.jmap.changes import store_of
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.email_create import create_email, ops_failure
@@ -160,56 +158,36 @@ async def email_set(context: CallContext, arguments: dict[str, Any]) -> dict[str
     account = context.writable_account(args.account_id)
     store = store_of(context)
     old_state = state_string(await store.account_state(account.account.id))
-    if args.if_in_state is not None and args.if_in_state != old_state:
-        # RFC 8620 section 5.3: ifInState must be the current state.
-        raise MethodError(MethodErrorType.STATE_MISMATCH, f"the state is {old_state}")
+    require_state(args.if_in_state, old_state)
     calls = _EmailSet(context, account)
-    created: dict[str, Any] = {}
-    not_created: dict[str, Any] = {}
+    outcome = SetOutcome()
     if args.create:
         mailboxes = {info.id: info.name for info in await store.mailboxes(account.account.id)}
         for creation_id, record in args.create.items():
             try:
-                created[creation_id] = await create_email(
-                    calls.ops,
-                    account.account.id,
-                    record,
-                    mailboxes,
-                    context.resolve_id,
-                    context.settings,
+                made = await create_email(
+                    calls.ops, account.account.id, record, mailboxes, context.resolve_id, context.settings
                 )
-                context.created(creation_id, created[creation_id]["id"])
+                outcome.created[creation_id] = made
+                context.created(creation_id, made["id"])
             except SetFailure as failure:
-                not_created[creation_id] = failure.error.to_json()
+                outcome.not_created[creation_id] = failure.error.to_json()
     destroying = {resolved for given in args.destroy if (resolved := context.resolve_id(given)) is not None}
-    updated: dict[str, Any] = {}
-    not_updated: dict[str, Any] = {}
     for given, patch in args.update.items():
         try:
-            updated[await calls.update(given, patch, destroying)] = None
+            outcome.updated[await calls.update(given, patch, destroying)] = None
         except SetFailure as failure:
-            not_updated[given] = failure.error.to_json()
-    destroyed: list[str] = []
-    not_destroyed: dict[str, Any] = {}
+            outcome.not_updated[given] = failure.error.to_json()
     for given in dict.fromkeys(args.destroy):
         try:
-            destroyed.append(await calls.destroy(given))
+            outcome.destroyed.append(await calls.destroy(given))
         except SetFailure as failure:
-            not_destroyed[given] = failure.error.to_json()
-    if created or updated or destroyed:
+            outcome.not_destroyed[given] = failure.error.to_json()
+    if outcome.changed:
         context.changed(account.id, "Email", "Mailbox", "Thread")
-    new_state = state_string(await store.account_state(account.account.id))
-    return {
-        "accountId": account.id,
-        "oldState": old_state,
-        "newState": new_state,
-        "created": created or None,
-        "updated": updated or None,
-        "destroyed": destroyed or None,
-        "notCreated": not_created or None,
-        "notUpdated": not_updated or None,
-        "notDestroyed": not_destroyed or None,
-    }
+    return outcome.response(
+        account.id, old_state, state_string(await store.account_state(account.account.id))
+    )
 
 
 def register_email_set(registry: MethodRegistry) -> None:

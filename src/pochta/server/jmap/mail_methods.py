@@ -1,4 +1,6 @@
-"""The methods of ``urn:ietf:params:jmap:mail`` (RFC 8621) written so far, registered together."""
+"""Email/get, Email/changes, Thread/get and Thread/changes of ``urn:ietf:params:jmap:mail`` (RFC
+8621), registered together (the other Mail methods register from their own modules,
+``server/jmap/__init__``), and which capabilities are not advertised yet."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from pochta.server.jmap.thread_get import thread_get
 __all__ = ["IN_PROGRESS", "register_mail"]
 
 # Capabilities whose methods are served to a client that names them in ``using`` but not
-# advertised in the Session yet: RFC 8621's Mail is not complete (Email/import, uploads,
-# submission are still to come), and a capability is advertised only when all its methods work.
+# advertised in the Session yet: RFC 8621's Mail is not complete (its Mail capability object,
+# Identity, EmailSubmission and VacationResponse are still to come), and a capability is
+# advertised only when all its methods work.
 IN_PROGRESS = frozenset({MAIL_CAPABILITY})
 
 

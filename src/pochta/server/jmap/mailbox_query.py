@@ -18,7 +18,7 @@ from pochta.proto.jmap import MAIL_CAPABILITY, MethodError, MethodErrorType
 from pochta.proto.jmap.mail.ids import mailbox_id
 from pochta.proto.jmap.mail.mailbox_query import check_filter, check_sort, query_mailboxes
 from pochta.proto.jmap.mail.states import parse_state, state_string
-from pochta.proto.jmap.standard import parse_query, parse_query_changes, query_window
+from pochta.proto.jmap.standard import parse_query, parse_query_changes, query_response, query_window
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.mailbox_get import mailbox_records, store_of, threaded_counts
 from pochta.server.jmap.registry import MethodRegistry
@@ -58,18 +58,8 @@ async def mailbox_query(context: CallContext, arguments: dict[str, Any]) -> dict
         filter_as_tree=tree["filterAsTree"],
     )
     window = query_window(args, ids, max_limit=context.settings.jmap.max_objects_in_get)
-    response: dict[str, Any] = {
-        "accountId": account.id,
-        "queryState": state_string(state),
-        "canCalculateChanges": not any(tree.values()),
-        "position": window.position,
-        "ids": list(window.ids),
-    }
-    if args.calculate_total:
-        response["total"] = len(ids)
-    if window.limit is not None:
-        response["limit"] = window.limit
-    return response
+    total = len(ids) if args.calculate_total else None
+    return query_response(account.id, state_string(state), not any(tree.values()), window, total)
 
 
 async def mailbox_query_changes(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from pochta.proto.jmap.mail.ids import mailbox_id
 from pochta.proto.jmap.mail.mailbox import INBOX, SEPARATOR, MailboxRecord, mailbox_object, special_use_of
 from pochta.proto.jmap.mail.mailbox_set import MailboxWish, create_wish, update_wish
 from pochta.proto.jmap.mail.states import state_string
-from pochta.proto.jmap.standard import parse_set
+from pochta.proto.jmap.standard import SetOutcome, parse_set, require_state
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.mailbox_get import mailbox_records, store_of
 from pochta.server.jmap.principal import JmapAccount
@@ -196,12 +196,9 @@ async def mailbox_set(context: CallContext, arguments: dict[str, Any]) -> dict[s
     account = context.writable_account(args.account_id)
     store = store_of(context)
     old_state = state_string(await store.account_state(account.account.id))
-    if args.if_in_state is not None and args.if_in_state != old_state:
-        # RFC 8620 section 5.3: ifInState must be the current state.
-        raise MethodError(MethodErrorType.STATE_MISMATCH, f"the state is {old_state}")
+    require_state(args.if_in_state, old_state)
     calls = _MailboxSet(context, account, await mailbox_records(store, account))
-    created: dict[str, Any] = {}
-    not_created: dict[str, Any] = {}
+    outcome = SetOutcome()
     pending = dict(args.create)
     while pending:
         # Parents first: a create whose parentId is a creation id of this call waits for it.
@@ -209,48 +206,37 @@ async def mailbox_set(context: CallContext, arguments: dict[str, Any]) -> dict[s
         for creation_id in ready or list(pending):
             record = pending.pop(creation_id)
             try:
-                created[creation_id] = await calls.create(record)
-                context.created(creation_id, created[creation_id]["id"])
+                made = await calls.create(record)
+                outcome.created[creation_id] = made
+                context.created(creation_id, made["id"])
             except SetFailure as failure:
-                not_created[creation_id] = failure.error.to_json()
-    updated: dict[str, Any] = {}
-    not_updated: dict[str, Any] = {}
+                outcome.not_created[creation_id] = failure.error.to_json()
     destroying = {resolved for given in args.destroy if (resolved := context.resolve_id(given)) is not None}
     for given, patch in args.update.items():
         try:
             # RFC 8620 section 5.3: updated and destroyed are keyed by the ids (not "#creationId").
-            updated[await calls.update(given, patch, destroying)] = None
+            outcome.updated[await calls.update(given, patch, destroying)] = None
         except SetFailure as failure:
-            not_updated[given] = failure.error.to_json()
-    destroyed: list[str] = []
-    not_destroyed: dict[str, Any] = {}
+            outcome.not_updated[given] = failure.error.to_json()
     targets: list[tuple[str, MailboxRecord]] = []
     for given in dict.fromkeys(args.destroy):
         try:
             targets.append((given, calls._record(given)))
         except SetFailure as failure:
-            not_destroyed[given] = failure.error.to_json()
+            outcome.not_destroyed[given] = failure.error.to_json()
     # Children before their parents (deeper names first), so that a subtree goes in one call.
     for given, target in sorted(targets, key=lambda item: -item[1].name.count(SEPARATOR)):
         try:
             await calls.destroy(target, remove_emails)
-            destroyed.append(target.id)
+            outcome.destroyed.append(target.id)
         except SetFailure as failure:
-            not_destroyed[given] = failure.error.to_json()
-    if created or updated or destroyed:
-        context.changed(account.id, "Mailbox", *(("Email", "Thread") if destroyed and remove_emails else ()))
-    new_state = state_string(await store.account_state(account.account.id))
-    return {
-        "accountId": account.id,
-        "oldState": old_state,
-        "newState": new_state,
-        "created": created or None,
-        "updated": updated or None,
-        "destroyed": destroyed or None,
-        "notCreated": not_created or None,
-        "notUpdated": not_updated or None,
-        "notDestroyed": not_destroyed or None,
-    }
+            outcome.not_destroyed[given] = failure.error.to_json()
+    if outcome.changed:
+        removed = ("Email", "Thread") if outcome.destroyed and remove_emails else ()
+        context.changed(account.id, "Mailbox", *removed)
+    return outcome.response(
+        account.id, old_state, state_string(await store.account_state(account.account.id))
+    )
 
 
 def _waits(record: dict[str, Any], pending: dict[str, Any]) -> bool:

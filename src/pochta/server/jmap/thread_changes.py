@@ -8,30 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pochta.proto.jmap import MethodError, MethodErrorType
 from pochta.proto.jmap.mail.ids import thread_id
 from pochta.proto.jmap.mail.thread_changes import EmailSpan, thread_changes
-from pochta.proto.jmap.standard import parse_changes
-from pochta.server.jmap.changes import changes_window, new_state, store_of
+from pochta.server.jmap.changes import email_changes_page, store_of
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.email_threads import threaded
-from pochta.store.account_state_model import CannotCalculateChanges
 
 __all__ = ["thread_changes_method"]
 
 
 async def thread_changes_method(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
-    args = parse_changes(arguments)
-    account = context.account(args.account_id)
-    window = changes_window(context, args)
+    page = await email_changes_page(context, arguments)
+    changes, window = page.changes, page.window
     store = store_of(context)
-    owner = account.account.id
-    try:
-        changes = await store.email_changes(owner, window.since, window.after, window.limit)
-    except CannotCalculateChanges:
-        raise MethodError(
-            MethodErrorType.CANNOT_CALCULATE_CHANGES, "the changes since this state are no longer kept"
-        ) from None
+    owner = page.account.account.id
     # The Emails created have their threads first (the indexer may not have come yet).
     await threaded(store, owner, await store.account_emails_in(owner, changes.created))
     moved = [*changes.created, *changes.destroyed]
@@ -42,12 +32,8 @@ async def thread_changes_method(context: CallContext, arguments: dict[str, Any])
         if record.thread_id is not None:
             spans.setdefault(record.thread_id, []).append(EmailSpan(record.created, record.destroyed))
     found = thread_changes(window.since, spans)
-    return {
-        "accountId": account.id,
-        "oldState": args.since_state,
-        "newState": new_state(window, changes.state, changes.position),
-        "hasMoreChanges": changes.has_more,
-        "created": [thread_id(n) for n in found.created],
-        "updated": [thread_id(n) for n in found.updated],
-        "destroyed": [thread_id(n) for n in found.destroyed],
-    }
+    return page.response(
+        [thread_id(n) for n in found.created],
+        [thread_id(n) for n in found.updated],
+        [thread_id(n) for n in found.destroyed],
+    )

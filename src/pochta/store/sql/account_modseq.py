@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, case, delete, func, insert, select, update
 
 from pochta.store.model import AccountId, MailboxId, ModSeq
 from pochta.store.schema import account_emails, account_modseq, mailbox_tombstones, mailboxes, membership
+from pochta.store.sql import upsert
 
 __all__ = ["mark_mailboxes_changed", "recount_account_state", "take_modseq", "tombstone_mailbox"]
 
@@ -35,9 +36,20 @@ def take_modseq(conn: Connection, account_id: AccountId) -> ModSeq:
             mailboxes.c.account_id == account_id
         )
     ).scalar_one()
-    modseq = ModSeq(int(highest) + 1)
-    conn.execute(insert(account_modseq).values(account_id=account_id, modseq=modseq, pruned=0))
-    return modseq
+    # Two first writers of an account (PostgreSQL, READ COMMITTED) both find no row: the second's
+    # insert meets the first's row and takes the next value past it instead of failing.
+    made = upsert.insert(conn, account_modseq).values(
+        account_id=account_id, modseq=int(highest) + 1, pruned=0
+    )
+    taken = account_modseq.c.modseq + 1
+    row = conn.execute(
+        made.on_conflict_do_update(
+            index_elements=[account_modseq.c.account_id],
+            set_={"modseq": case((taken > made.excluded.modseq, taken), else_=made.excluded.modseq)},
+        ).returning(account_modseq.c.modseq)
+    ).first()
+    assert row is not None  # an upsert's RETURNING always has its row
+    return ModSeq(int(row[0]))
 
 
 def mark_mailboxes_changed(conn: Connection, mailbox_ids: Iterable[MailboxId], modseq: ModSeq) -> None:

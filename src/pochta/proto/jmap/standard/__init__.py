@@ -5,9 +5,9 @@ from pochta.proto.jmap.standard.changes import ChangesArgs, parse_changes
 from pochta.proto.jmap.standard.copy import CopyArgs, parse_copy
 from pochta.proto.jmap.standard.filter import Comparator, Filter, FilterCondition, FilterOperator
 from pochta.proto.jmap.standard.get import GetArgs, parse_get
-from pochta.proto.jmap.standard.query import QueryArgs, QueryWindow, parse_query, query_window
+from pochta.proto.jmap.standard.query import QueryArgs, QueryWindow, parse_query, query_response, query_window
 from pochta.proto.jmap.standard.query_changes import QueryChangesArgs, parse_query_changes
-from pochta.proto.jmap.standard.set import SetArgs, parse_set
+from pochta.proto.jmap.standard.set import SetArgs, SetOutcome, parse_set, require_state
 
 __all__ = [
     "ChangesArgs",
@@ -21,11 +21,14 @@ __all__ = [
     "QueryChangesArgs",
     "QueryWindow",
     "SetArgs",
+    "SetOutcome",
     "parse_changes",
     "parse_copy",
     "parse_get",
     "parse_query",
     "parse_query_changes",
     "parse_set",
+    "query_response",
     "query_window",
+    "require_state",
 ]

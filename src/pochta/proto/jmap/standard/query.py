@@ -10,7 +10,7 @@ from pochta.proto.jmap.arguments import ArgumentReader
 from pochta.proto.jmap.errors import MethodError, MethodErrorType
 from pochta.proto.jmap.standard.filter import Comparator, Filter, parse_filter, parse_sort
 
-__all__ = ["QueryArgs", "QueryWindow", "parse_query", "query_window"]
+__all__ = ["QueryArgs", "QueryWindow", "parse_query", "query_response", "query_window"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +71,22 @@ def query_window(args: QueryArgs, results: Sequence[str], *, max_limit: int | No
         limit = clamped = max_limit
     end = len(results) if limit is None else start + limit
     return QueryWindow(start, results[start:end], clamped)
+
+
+def query_response(
+    account_id: str, query_state: str, can_calculate_changes: bool, window: QueryWindow, total: int | None
+) -> dict[str, Any]:
+    """RFC 8620 section 5.5's response: ``total`` only when calculateTotal asked for it (None
+    otherwise), ``limit`` only when the server lowered the client's."""
+    response: dict[str, Any] = {
+        "accountId": account_id,
+        "queryState": query_state,
+        "canCalculateChanges": can_calculate_changes,
+        "position": window.position,
+        "ids": list(window.ids),
+    }
+    if total is not None:
+        response["total"] = total
+    if window.limit is not None:
+        response["limit"] = window.limit
+    return response
