@@ -199,8 +199,9 @@ class LimitSettings(Section):
     max_errors: int = Field(
         10, ge=1, description="Protocol errors a session may make before the server closes it."
     )
+    # ge=100: JMAP advertises it as maxSizeMailboxName, which RFC 8621 section 1.3.1 wants >= 100.
     max_mailbox_name_bytes: int = Field(
-        1024, ge=64, description="Longest mailbox name (UTF-8 octets, all levels) a client may create."
+        1024, ge=100, description="Longest mailbox name (UTF-8 octets, all levels) a client may create."
     )
     max_mailbox_depth: int = Field(32, ge=1, description="Most hierarchy levels in a mailbox name.")
     max_keywords_per_mailbox: int = Field(

@@ -43,6 +43,7 @@ from pochta.server.jmap import (
     principal_of,
     process_request,
 )
+from pochta.server.jmap.account_capabilities import account_capabilities
 from pochta.web.basic_auth import basic_login
 from pochta.web.jmap_download import DOWNLOAD_PATH, download
 from pochta.web.jmap_push import EVENT_SOURCE_PATH, event_source
@@ -126,9 +127,19 @@ class JmapEndpoints:
         websocket_url = (
             ("wss" if secure else "ws") + base.removeprefix("https" if secure else "http") + WS_PATH
         )
+        settings = self.services.settings
+        accounts = principal.accounts.values()
+        # RFC 8621 section 1.3.1 (and 1.3.2, 1.3.3): beyond core, a capability's object in the
+        # Session's "capabilities" is empty; what it tells is per account.
+        advertised: dict[str, dict[str, object]] = {
+            uri: {} for uri in sorted(self.advertised - {CORE_CAPABILITY})
+        }
         description = SessionDescription(
             core=self.core_limits(),
-            accounts=[account.session_account(self.advertised) for account in principal.accounts.values()],
+            accounts=[
+                account.session_account(self.advertised, account_capabilities(settings, account))
+                for account in accounts
+            ],
             primary_accounts={uri: principal.own_id for uri in sorted(self.advertised)},
             username=principal.username,
             api_url=base + API_PATH,
@@ -136,7 +147,10 @@ class JmapEndpoints:
             upload_url=base + UPLOAD_TEMPLATE,
             event_source_url=base + EVENT_SOURCE_TEMPLATE,
             # RFC 8887 section 4.1: the WebSocket URL, and that it pushes StateChanges.
-            other_capabilities={WEBSOCKET_CAPABILITY: {"url": websocket_url, "supportsPush": True}},
+            other_capabilities={
+                **advertised,
+                WEBSOCKET_CAPABILITY: {"url": websocket_url, "supportsPush": True},
+            },
         )
         return session_object(description)
 

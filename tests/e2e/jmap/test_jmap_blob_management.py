@@ -296,3 +296,15 @@ def test_an_uploaded_blob_is_imported_and_attached_in_the_same_request(env: WebE
         "GET", f"/jmap/download/{aid}/{attachment['blobId']}/x.pdf", tls=True, headers=basic()
     )
     assert download.body == ATTACHED
+
+
+def test_the_session_advertises_blob_with_the_limits_set(env: WebEnv) -> None:
+    session = json.loads(env.get("/.well-known/jmap", tls=True, headers=basic()).body)
+    assert session["capabilities"][BLOB] == {}
+    [account_object] = session["accounts"].values()
+    assert account_object["accountCapabilities"][BLOB] == {
+        "maxSizeBlobSet": MAX_SIZE_UPLOAD,
+        "maxDataSources": 4,
+        "supportedTypeNames": ["Email", "Mailbox", "Thread"],
+        "supportedDigestAlgorithms": ["sha", "sha-256"],
+    }

@@ -318,7 +318,8 @@ def test_errors(mail: Mail) -> None:
     name, result = call(mail, "Email/query", {"accountId": "A999999"})
     assert (name, result["type"]) == ("error", "accountNotFound")
     state = query(mail)["queryState"]
-    assert error(mail, "Email/queryChanges", sinceQueryState=state) == "cannotCalculateChanges"
+    by_size = [{"property": "size"}]
+    assert error(mail, "Email/queryChanges", sinceQueryState=state, sort=by_size) == "cannotCalculateChanges"
     assert (
         error(mail, "Email/queryChanges", sinceQueryState=state, filter={"colour": 1}) == "unsupportedFilter"
     )
@@ -373,6 +374,7 @@ def test_search_snippets_mark_what_the_query_matched(mail: Mail) -> None:
         },
     )
     [plain, melon] = result["list"]
+    assert result["notFound"] is None  # RFC 8621 section 5.1: every one found
     assert plain == {"emailId": found[0], "subject": None, "preview": None}
     assert melon["subject"] is None
     assert melon["preview"].startswith("сладкая <mark>дыня</mark> more")
@@ -404,6 +406,10 @@ def test_query_changes_are_exact_for_received_order(mail: Mail) -> None:
         {"filter": {"inMailbox": mail.inbox}, "sort": newest},
         {"filter": {"inMailbox": mail.work}, "sort": [{"property": "receivedAt"}]},
         {"sort": newest},
+        # Not sorted (the Email's number), with no filter, an empty one, or inMailbox.
+        {},
+        {"filter": {}},
+        {"filter": {"inMailbox": mail.work}},
     ]
     before = [full(mail, **shape) for shape in shapes]
     for shape in shapes:

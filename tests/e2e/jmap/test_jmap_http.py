@@ -17,6 +17,7 @@ from serve_process import run_pochta
 from web_env import ALICE, DOMAIN, PASSWORD, Response, WebEnv, start_web_server
 
 CORE = "urn:ietf:params:jmap:core"
+BLOB = "urn:ietf:params:jmap:blob"
 MAX_SIZE_REQUEST = 100_000  # over http.max_body_size (64 KiB): /jmap/api has its own bound
 CONFIG = (
     f"[jmap]\nenabled = true\nmax_size_request = {MAX_SIZE_REQUEST}\nmax_calls_in_request = 8\n"
@@ -67,8 +68,9 @@ def test_session_resource(env: WebEnv) -> None:
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.headers["Cache-Control"] == "no-store"
     session = json.loads(response.body)
-    # The mail capability is not advertised while its methods are missing; RFC 8887's WebSocket is.
-    assert set(session["capabilities"]) == {CORE, "urn:ietf:params:jmap:websocket"}
+    # The mail capability is not advertised while its methods are missing; RFC 8887's WebSocket
+    # and RFC 9404's Blob are.
+    assert set(session["capabilities"]) == {CORE, "urn:ietf:params:jmap:websocket", BLOB}
     core = session["capabilities"][CORE]
     assert core["maxSizeRequest"] == MAX_SIZE_REQUEST
     assert core["maxCallsInRequest"] == 8
@@ -82,9 +84,18 @@ def test_session_resource(env: WebEnv) -> None:
         "name": ALICE,
         "isPersonal": True,
         "isReadOnly": False,
-        "accountCapabilities": {CORE: {}},  # Mail: reachable by name, advertised once complete
+        # Mail: reachable by name, advertised once complete.
+        "accountCapabilities": {
+            CORE: {},
+            BLOB: {
+                "maxSizeBlobSet": 50_000_000,  # RFC 9404 section 3.1: as maxSizeUpload
+                "maxDataSources": 64,
+                "supportedTypeNames": ["Email", "Mailbox", "Thread"],
+                "supportedDigestAlgorithms": ["sha", "sha-256"],
+            },
+        },
     }
-    assert session["primaryAccounts"] == {CORE: account_id}
+    assert session["primaryAccounts"] == {CORE: account_id, BLOB: account_id}
     base = f"https://localhost:{env.port('https')}"
     assert session["apiUrl"] == base + "/jmap/api"
     for template, variables in (

@@ -318,7 +318,7 @@ def test_query_filters_sorts_and_trees(env: WebEnv) -> None:
         env, "Mailbox/query", {"accountId": acc, "filter": {"parentId": a}, "sort": [{"property": "name"}]}
     )
     assert under["ids"] == [b, c]
-    assert under["canCalculateChanges"] is False
+    assert under["canCalculateChanges"] is True
     down = call(
         env,
         "Mailbox/query",
@@ -377,10 +377,70 @@ def test_query_filters_sorts_and_trees(env: WebEnv) -> None:
     )
     assert error(env, "Mailbox/query", {"accountId": acc, "sortAsTree": 1}) == "invalidArguments"
     query_state = under["queryState"]
+    as_tree = {"accountId": acc, "sinceQueryState": query_state, "sortAsTree": True}
+    assert error(env, "Mailbox/queryChanges", as_tree) == "cannotCalculateChanges"
     assert (
-        error(env, "Mailbox/queryChanges", {"accountId": acc, "sinceQueryState": query_state})
-        == "cannotCalculateChanges"
+        call(env, "Mailbox/query", {"accountId": acc, "filterAsTree": True})["canCalculateChanges"] is False
     )
+
+
+def apply_changes(old: list[str], changes: dict[str, Any]) -> list[str]:
+    """RFC 8620 section 5.6: what a client does with a queryChanges response."""
+    removed = set(changes["removed"])
+    new = [i for i in old if i not in removed]
+    for item in sorted(changes["added"], key=lambda a: a["index"]):
+        new.insert(item["index"], item["id"])
+    return new
+
+
+def test_query_changes_are_exact(env: WebEnv) -> None:
+    acc = account(env)
+    made = call(
+        env,
+        "Mailbox/set",
+        {"accountId": acc, "create": {"p": {"name": "Plum"}, "q": {"name": "Quince", "parentId": "#p"}}},
+    )
+    plum = made["created"]["p"]["id"]
+    shapes: list[dict[str, Any]] = [
+        {},
+        {"filter": None, "sort": [{"property": "name", "isAscending": False}]},
+        {"filter": {"parentId": plum}, "sort": [{"property": "name"}]},
+        {
+            "filter": {"operator": "NOT", "conditions": [{"isSubscribed": True}]},
+            "sort": [{"property": "name"}],
+        },
+    ]
+    before = []
+    for shape in shapes:
+        got = call(env, "Mailbox/query", {"accountId": acc, **shape})
+        assert got["canCalculateChanges"] is True
+        before.append((got["queryState"], got["ids"]))
+    # Changes by JMAP, IMAP and LMTP: a create under Plum, a rename over IMAP, a subscription, a
+    # delivery (INBOX's counts), a destroy.
+    call(env, "Mailbox/set", {"accountId": acc, "create": {"r": {"name": "Apricot", "parentId": plum}}})
+    client = imap(env)
+    try:
+        assert client.rename("Plum/Quince", "Plum/Zucchini")[0] == "OK"
+        assert client.subscribe("Plum")[0] == "OK"
+        assert client.create("Fig")[0] == "OK"
+        assert client.delete("Fig")[0] == "OK"
+    finally:
+        client.logout()
+    deliver(env, "query-changes")
+    for shape, (state, old) in zip(shapes, before, strict=True):
+        changes = call(env, "Mailbox/queryChanges", {"accountId": acc, "sinceQueryState": state, **shape})
+        now = call(env, "Mailbox/query", {"accountId": acc, **shape})
+        assert changes["oldQueryState"] == state
+        assert changes["newQueryState"] == now["queryState"] != state
+        assert apply_changes(old, changes) == now["ids"], shape
+    assert old != now["ids"]
+    # Nothing changed since; maxChanges.
+    state = now["queryState"]
+    same = call(env, "Mailbox/queryChanges", {"accountId": acc, "sinceQueryState": state, **shapes[-1]})
+    assert (same["removed"], same["added"], same["newQueryState"]) == ([], [], state)
+    few = {"accountId": acc, "sinceQueryState": before[0][0], "maxChanges": 1}
+    assert error(env, "Mailbox/queryChanges", few) == "tooManyChanges"
+    assert error(env, "Mailbox/queryChanges", {**few, "sinceQueryState": "x"}) == "cannotCalculateChanges"
 
 
 def test_set_references_and_will_destroy(env: WebEnv) -> None:
@@ -399,3 +459,29 @@ def test_set_references_and_will_destroy(env: WebEnv) -> None:
     both = call(env, "Mailbox/set", {"accountId": acc, "update": {new: {"name": "Gone"}}, "destroy": [new]})
     assert both["notUpdated"][new]["type"] == "willDestroy"
     assert both["destroyed"] == [new]
+
+
+def test_the_advertised_name_and_depth_limits_are_kept(env: WebEnv) -> None:
+    # RFC 8621 section 1.3.1: maxSizeMailboxName and maxMailboxDepth as the Session will advertise
+    # them (server/jmap/account_capabilities, from [limits]) are what Mailbox/set enforces.
+    from pochta.config import Settings
+    from pochta.server.jmap.account_capabilities import mail_capability
+
+    acc = account(env)
+    advertised = mail_capability(Settings(), read_only=False).to_json()
+    longest, depth = advertised["maxSizeMailboxName"], advertised["maxMailboxDepth"]
+    name = "\u00e9" * (longest // 2)  # two octets each in UTF-8
+    done = call(
+        env, "Mailbox/set", {"accountId": acc, "create": {"ok": {"name": name}, "long": {"name": name + "x"}}}
+    )
+    assert done["created"]["ok"]["id"]
+    assert done["notCreated"]["long"]["type"] == "invalidProperties"
+    create = {
+        f"d{level}": {"name": "deep", "parentId": f"#d{level - 1}" if level else None}
+        for level in range(depth + 1)
+    }
+    done = call(env, "Mailbox/set", {"accountId": acc, "create": create})
+    assert sorted(done["created"]) == sorted(f"d{level}" for level in range(depth))
+    assert done["notCreated"][f"d{depth}"]["type"] == "invalidProperties"
+    destroy = [done["created"][f"d{level}"]["id"] for level in reversed(range(depth))]
+    assert len(call(env, "Mailbox/set", {"accountId": acc, "destroy": destroy})["destroyed"]) == depth

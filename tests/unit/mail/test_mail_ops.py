@@ -556,11 +556,11 @@ async def test_limits_come_from_settings(store: Store, account: Account) -> None
     from pochta.config import Settings
 
     settings = Settings.model_validate(
-        {"limits": {"max_mailbox_depth": 2, "max_mailbox_name_bytes": 64, "max_message_size": 2048}}
+        {"limits": {"max_mailbox_depth": 2, "max_mailbox_name_bytes": 100, "max_message_size": 2048}}
     )
     ops = MailOps.from_settings(store, settings)
     await ops.create(account.id, "a/b")
     error = await expect("LIMIT", ops.create(account.id, "a/b/c"))
     assert "level" in error.message or "deep" in error.message
-    await expect("LIMIT", ops.create(account.id, "x" * 65))
+    await expect("LIMIT", ops.create(account.id, "x" * 101))
     await expect("TOOBIG", ops.append(account.id, "INBOX", message(body=b"y" * 4096), [], None))

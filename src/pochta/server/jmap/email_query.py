@@ -376,11 +376,12 @@ async def query_results(
 
 def changes_shape(tree: EmailFilter | None, sorts: tuple[EmailSort, ...], collapse: bool) -> str | None:
     """Which queries Email/queryChanges answers exactly (``email_query_changes``): "mailbox" for
-    only inMailbox sorted by receivedAt, "account" for no filter sorted by receivedAt; None for
-    the others (``cannotCalculateChanges``)."""
-    if collapse or len(sorts) != 1 or sorts[0].property != "receivedAt":
+    only inMailbox, "account" for no filter (or an empty FilterCondition, which every Email
+    matches), each sorted by receivedAt or not sorted (the Email's number, which never changes:
+    RFC 8620 section 5.5's server order); None for the others (``cannotCalculateChanges``)."""
+    if collapse or len(sorts) > 1 or (sorts and sorts[0].property != "receivedAt"):
         return None
-    if tree is None:
+    if tree is None or tree == EmailCondition():
         return "account"
     if isinstance(tree, EmailCondition) and tree.in_mailbox is not None:
         return "mailbox" if tree == EmailCondition(in_mailbox=tree.in_mailbox) else None

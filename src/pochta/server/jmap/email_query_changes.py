@@ -1,11 +1,11 @@
 """Email/queryChanges (RFC 8621 section 4.5, RFC 8620 section 5.6), exact for two shapes of query
-(``email_query.changes_shape``): only ``inMailbox`` sorted by receivedAt, and no filter sorted by
-receivedAt. Every other query answers ``cannotCalculateChanges``, and Email/query says
-``canCalculateChanges`` false for it.
+(``email_query.changes_shape``): only ``inMailbox``, and no filter, each sorted by receivedAt or not
+sorted (the Email's number). Every other query answers ``cannotCalculateChanges``, and Email/query
+says ``canCalculateChanges`` false for it.
 
 How: the Emails created, changed (a membership or keywords) or destroyed since the old state come
 from the account's change records (``store.email_changes``). An Email that did not change kept
-its receivedAt and its mailboxes, so the unchanged Emails keep their relative order: the client's
+its receivedAt, its number and its mailboxes, so the unchanged Emails keep their relative order: the client's
 list with every changed Email removed, and each changed Email still in the results inserted at its
 index in the new results (lowest index first), is the new results. ``removed`` therefore lists
 every changed Email (RFC 8620 section 5.6 allows ids that were not in the results; the client
@@ -50,7 +50,7 @@ async def email_query_changes(context: CallContext, arguments: dict[str, Any]) -
     account, tree, sorts, collapse = query.account, query.tree, query.sorts, query.collapse
     shape = changes_shape(tree, sorts, collapse)
     if shape is None:
-        raise _cannot("changes are calculated for inMailbox or no filter, sorted by receivedAt only")
+        raise _cannot("changes are calculated for inMailbox or no filter, sorted by receivedAt or not sorted")
     since = parse_state(args.since_query_state)
     if since is None or since.after is not None:
         raise _cannot("not a query state of this server")
@@ -64,7 +64,7 @@ async def email_query_changes(context: CallContext, arguments: dict[str, Any]) -
         raise _cannot("the state is older than the change records kept") from None
     if changes.has_more:
         raise _cannot(f"more than {CHANGES_READ} Emails changed since the state")
-    if shape == "mailbox":
+    if shape == "mailbox" and sorts:
         assert isinstance(tree, EmailCondition)
         assert tree.in_mailbox is not None
         page = await store.emails_by_received(

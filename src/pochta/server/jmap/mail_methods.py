@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 from pochta.proto.jmap import MAIL_CAPABILITY
-from pochta.proto.jmap.blob import BLOB_CAPABILITY
 from pochta.server.jmap.email_changes import email_changes
 from pochta.server.jmap.email_get import email_get
 from pochta.server.jmap.registry import MethodRegistry
@@ -16,9 +15,9 @@ __all__ = ["IN_PROGRESS", "register_mail"]
 
 # Capabilities whose methods are served to a client that names them in ``using`` but not
 # advertised in the Session yet: RFC 8621's Mail is not complete (its Mail capability object,
-# Identity, EmailSubmission and VacationResponse are still to come; Blob's capability object is
-# not in the Session yet), and a capability is advertised only when all its methods work.
-IN_PROGRESS = frozenset({MAIL_CAPABILITY, BLOB_CAPABILITY})
+# Identity, EmailSubmission and VacationResponse are still to come), and a capability is
+# advertised only when all its methods work.
+IN_PROGRESS = frozenset({MAIL_CAPABILITY})
 
 
 def register_mail(registry: MethodRegistry) -> None:

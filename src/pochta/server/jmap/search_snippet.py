@@ -72,7 +72,8 @@ async def search_snippet_get(context: CallContext, arguments: dict[str, Any]) ->
             continue
         subject, preview = texts.get(number, (None, None))
         found.append({"emailId": text_id, "subject": subject, "preview": preview})
-    return {"accountId": account.id, "list": found, "notFound": not_found}
+    # RFC 8621 section 5.1: notFound is null when every Email was found (not an empty array).
+    return {"accountId": account.id, "list": found, "notFound": not_found or None}
 
 
 def register_search_snippet(registry: MethodRegistry) -> None:
