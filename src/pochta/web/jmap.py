@@ -35,6 +35,7 @@ from pochta.proto.jmap import (
 )
 from pochta.proto.jmap import Request as JmapRequest
 from pochta.proto.jmap.mail.query import COLLATIONS
+from pochta.proto.jmap.sieve import SIEVE_CAPABILITY
 from pochta.server.jmap import (
     IN_PROGRESS,
     ConcurrentRequests,
@@ -43,6 +44,7 @@ from pochta.server.jmap import (
     principal_of,
     process_request,
 )
+from pochta.server.jmap.sieve_script import sieve_capability
 from pochta.web.basic_auth import basic_login
 from pochta.web.jmap_download import DOWNLOAD_PATH, download
 from pochta.web.jmap_push import EVENT_SOURCE_PATH, event_source
@@ -119,6 +121,11 @@ class JmapEndpoints:
             collation_algorithms=COLLATIONS,
         )
 
+    def account_capabilities(self) -> dict[str, dict[str, Any]]:
+        """The account capability objects that are not empty: Sieve's limits (RFC 9661 section
+        1.3), from the ``[sieve]`` settings ManageSieve announces too."""
+        return {SIEVE_CAPABILITY: sieve_capability(self.services.settings)}
+
     def session(self, base: str, principal: Principal) -> dict[str, object]:
         """The Session object, its URLs on ``base`` (``https://host``: the scheme and host the
         client reached us by)."""
@@ -128,7 +135,10 @@ class JmapEndpoints:
         )
         description = SessionDescription(
             core=self.core_limits(),
-            accounts=[account.session_account(self.advertised) for account in principal.accounts.values()],
+            accounts=[
+                account.session_account(self.advertised, self.account_capabilities())
+                for account in principal.accounts.values()
+            ],
             primary_accounts={uri: principal.own_id for uri in sorted(self.advertised)},
             username=principal.username,
             api_url=base + API_PATH,

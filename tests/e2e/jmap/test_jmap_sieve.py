@@ -97,8 +97,10 @@ def test_a_script_made_over_jmap_is_managesieves_and_runs_at_delivery(env: WebEn
         {"create": {"s1": {"name": "filing", "blobId": blob}}, "onSuccessActivateScript": "#s1"},
     )
     made = result["created"]["s1"]
-    assert made["id"].startswith("S") and made["isActive"] is True
-    assert result["oldState"] == state and result["newState"] != state
+    assert made["id"].startswith("S")
+    assert made["isActive"] is True
+    assert result["oldState"] == state
+    assert result["newState"] != state
     assert scripts(env)["filing"] == {"id": made["id"], "name": "filing", "blobId": blob, "isActive": True}
     listed, got = managesieve(env, b"LISTSCRIPTS", b'GETSCRIPT "filing"')
     assert b'"filing" ACTIVE' in listed
@@ -113,7 +115,8 @@ def test_a_script_made_over_jmap_is_managesieves_and_runs_at_delivery(env: WebEn
     try:
         imap.login(ALICE, PASSWORD)
         status, counts = imap.status("Filed", "(MESSAGES)")
-        assert status == "OK" and b"MESSAGES 1" in counts[0], counts  # type: ignore[operator]
+        assert status == "OK", counts
+        assert b"MESSAGES 1" in counts[0], counts
     finally:
         imap.logout()
 
@@ -134,7 +137,8 @@ def test_a_script_put_over_managesieve_is_a_sieve_script(env: WebEnv) -> None:
     )
     assert result["updated"] == {found["id"]: None}, result
     listed, got = managesieve(env, b"LISTSCRIPTS", b'GETSCRIPT "marker"')
-    assert b'"marker"' in listed and b'"flagger"' not in listed
+    assert b'"marker"' in listed
+    assert b'"flagger"' not in listed
     assert b"Seen" in got
     # Destroyed over JMAP: gone from ManageSieve.
     assert ok(env, "SieveScript/set", {"destroy": [found["id"]]})["destroyed"] == [found["id"]]
@@ -174,7 +178,8 @@ def test_the_managed_script_is_read_and_activated_only(env: WebEnv) -> None:
     managed = scripts(env)["pochta-settings"]
     assert managed["isActive"] is True  # the account had no active script
     status, body = download(env, managed["blobId"])
-    assert status == 200 and b'vacation "Away.' in body
+    assert status == 200
+    assert b'vacation "Away.' in body
     other_blob = upload(env, "keep;\n")
     result = ok(
         env,
@@ -247,7 +252,8 @@ def test_query_validate_and_changes(env: WebEnv) -> None:
     )["created"]
     names = {made[n]["id"]: n for n in made}
     every = ok(env, "SieveScript/query", {"calculateTotal": True})
-    assert [names[i] for i in every["ids"]] == ["Alpha", "beta", "gamma"] and every["total"] == 3
+    assert [names[i] for i in every["ids"]] == ["Alpha", "beta", "gamma"]
+    assert every["total"] == 3
     active_first = ok(env, "SieveScript/query", {"sort": [{"property": "isActive", "isAscending": False}]})
     assert names[active_first["ids"][0]] == "gamma"
     by_name = ok(env, "SieveScript/query", {"filter": {"name": "A"}})
@@ -267,7 +273,8 @@ def test_query_validate_and_changes(env: WebEnv) -> None:
     invalid = ok(env, "SieveScript/validate", {"blobId": upload(env, 'require "fileinto";\nfileinto;\n')})[
         "error"
     ]
-    assert invalid["type"] == "invalidSieve" and "line 2" in invalid["description"]
+    assert invalid["type"] == "invalidSieve"
+    assert "line 2" in invalid["description"]
 
     state = ok(env, "SieveScript/get", {"ids": []})["state"]
     same = ok(env, "SieveScript/changes", {"sinceState": state})

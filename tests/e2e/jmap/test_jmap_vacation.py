@@ -104,12 +104,14 @@ def replies(env: WebEnv, user: str, count: int, timeout: float = 60.0) -> list[E
             _, data = client.search(None, "ALL")
             numbers = data[0].split()
             if len(numbers) >= count or time.monotonic() > deadline:
-                out = []
+                out: list[EmailMessage] = []
                 for number in numbers:
                     _, fetched = client.fetch(number, "(BODY.PEEK[])")
                     raw = fetched[0][1]  # type: ignore[index]
-                    out.append(email.message_from_bytes(raw, policy=email.policy.default))  # type: ignore[arg-type]
-                return out  # type: ignore[return-value]
+                    parsed = email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[arg-type]
+                    assert isinstance(parsed, EmailMessage)
+                    out.append(parsed)
+                return out
         finally:
             client.logout()
         time.sleep(0.2)
@@ -121,8 +123,8 @@ def managed_script(env: WebEnv) -> str:
         client.response()
         client.starttls(env.client_context())
         assert client.login(ALICE, PASSWORD).startswith(b"OK")
-        answer = client.command(b'GETSCRIPT "pochta-settings"')
-        assert answer.rstrip().endswith(b"OK") or b"\r\nOK" in answer, answer
+        answer: bytes = client.command(b'GETSCRIPT "pochta-settings"')
+        assert b"\r\nOK" in answer, answer
         return answer.decode()
     finally:
         client.close()
@@ -150,18 +152,23 @@ def test_a_vacation_set_over_jmap_answers_the_next_delivery(env: WebEnv) -> None
     }
     result = update(env, wished)
     assert result["updated"] == {"singleton": None}, result
-    assert result["oldState"] == state and result["newState"] != state
+    assert result["oldState"] == state
+    assert result["newState"] != state
     after, new_state = vacation(env)
     assert after == {"id": "singleton", **wished}
     assert new_state == result["newState"]
 
     # The CLI's view of the same rule.
     shown = run_pochta("vacation", "show", ALICE, "--data", str(env.data)).stdout
-    assert "Away until Wednesday" in shown and "Back on Wednesday." in shown
-    assert now.strftime("%Y-%m-%d") in shown and "<p>Back on <b>Wednesday</b>.</p>" in shown
+    assert "Away until Wednesday" in shown
+    assert "Back on Wednesday." in shown
+    assert now.strftime("%Y-%m-%d") in shown
+    assert "<p>Back on <b>Wednesday</b>.</p>" in shown
     # ManageSieve reads the managed script that carries it.
     script = managed_script(env)
-    assert "vacation" in script and ":mime" in script and "currentdate" in script
+    assert "vacation" in script
+    assert ":mime" in script
+    assert "currentdate" in script
 
     message_id = deliver(env, "bob@example.org", "Project")
     [reply] = replies(env, "bob@example.org", 1)
@@ -171,8 +178,10 @@ def test_a_vacation_set_over_jmap_answers_the_next_delivery(env: WebEnv) -> None
     assert reply.get_content_type() == "multipart/alternative"
     text = reply.get_body(("plain",))
     html = reply.get_body(("html",))
-    assert text is not None and "Back on Wednesday." in text.get_content()  # type: ignore[attr-defined]
-    assert html is not None and "<b>Wednesday</b>" in html.get_content()  # type: ignore[attr-defined]
+    assert text is not None
+    assert "Back on Wednesday." in text.get_content()
+    assert html is not None
+    assert "<b>Wednesday</b>" in html.get_content()
 
 
 def test_no_reply_outside_the_window(env: WebEnv) -> None:
@@ -229,10 +238,13 @@ def test_the_cli_rule_is_the_singleton_and_moves_its_state(env: WebEnv) -> None:
     # An update of the text keeps the days as days.
     update(env, {"textBody": "Back in January, really.\n"})
     shown = run_pochta("vacation", "show", ALICE, "--data", str(env.data)).stdout
-    assert "2030-01-02" in shown and "2030-01-05" in shown and "really" in shown
+    assert "2030-01-02" in shown
+    assert "2030-01-05" in shown
+    assert "really" in shown
     run_pochta("vacation", "off", ALICE, "--data", str(env.data))
     off, _ = vacation(env)
-    assert off["isEnabled"] is False and off["textBody"] is None
+    assert off["isEnabled"] is False
+    assert off["textBody"] is None
 
 
 def test_the_singleton_is_neither_created_nor_destroyed(env: WebEnv) -> None:
@@ -268,4 +280,5 @@ def test_the_singleton_is_neither_created_nor_destroyed(env: WebEnv) -> None:
         "VacationResponse/get",
         {"accountId": account_id, "ids": ["singleton", "x"], "properties": ["isEnabled"]},
     )
-    assert got["list"] == [{"id": "singleton", "isEnabled": False}] and got["notFound"] == ["x"]
+    assert got["list"] == [{"id": "singleton", "isEnabled": False}]
+    assert got["notFound"] == ["x"]

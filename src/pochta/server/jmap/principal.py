@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pochta.proto.jmap import SessionAccount, account_id
 from pochta.store.model import Account
@@ -23,15 +24,22 @@ class JmapAccount:
     is_read_only: bool
     capabilities: frozenset[str]
 
-    def session_account(self, advertised: Collection[str] | None = None) -> SessionAccount:
-        """The account in the Session, with the capabilities of ``advertised`` (None: all)."""
+    def session_account(
+        self,
+        advertised: Collection[str] | None = None,
+        objects: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> SessionAccount:
+        """The account in the Session, with the capabilities of ``advertised`` (None: all), each
+        with its account capability object from ``objects`` (RFC 9661 section 1.3's limits of
+        the Sieve capability), else ``{}``."""
         shown = self.capabilities if advertised is None else self.capabilities & frozenset(advertised)
+        found = objects or {}
         return SessionAccount(
             self.id,
             self.account.address,
             self.is_personal,
             self.is_read_only,
-            {uri: {} for uri in sorted(shown)},
+            {uri: dict(found.get(uri, {})) for uri in sorted(shown)},
         )
 
 
