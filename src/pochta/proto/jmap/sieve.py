@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 SIEVE_CAPABILITY = "urn:ietf:params:jmap:sieve"  # RFC 9661 section 1.3
-SIEVE_MEDIA_TYPE = "application/sieve"  # RFC 5228 section 8 (IANA media type)
+SIEVE_MEDIA_TYPE = "application/sieve"  # RFC 5228 §7: the MIME type of a Sieve script
 SCRIPT_PROPERTIES = ("id", "name", "blobId", "isActive")  # RFC 9661 section 2
 
 _ID = re.compile(r"S([1-9][0-9]{0,18})")
