@@ -225,7 +225,7 @@ async def vacation_show(store: Store, settings: Settings, user: str) -> None:
         ["from date", vacation.from_date.isoformat() if vacation.from_date else "-"],
         ["until", vacation.until.isoformat() if vacation.until else "-"],
         ["starts (UTC)", vacation.starts.isoformat() if vacation.starts else "-"],
-        ["ends before (UTC)", vacation.ends.isoformat() if vacation.ends else "-"],
+        ["ends (UTC)", vacation.ends.isoformat() if vacation.ends else "-"],
         ["contacts only", "yes" if vacation.contacts_only else "no"],
         [
             "days",
