@@ -220,18 +220,25 @@ async def vacation_show(store: Store, settings: Settings, user: str) -> None:
         click.echo(f"{account.address}: vacation reply off")
         return
     rows = [
+        ["state", "on" if vacation.enabled else "off (kept)"],
         ["subject", vacation.subject or "(Auto: and the message's subject)"],
         ["from date", vacation.from_date.isoformat() if vacation.from_date else "-"],
         ["until", vacation.until.isoformat() if vacation.until else "-"],
+        ["starts (UTC)", vacation.starts.isoformat() if vacation.starts else "-"],
+        ["ends (UTC)", vacation.ends.isoformat() if vacation.ends else "-"],
         ["contacts only", "yes" if vacation.contacts_only else "no"],
         [
             "days",
             str(vacation.days) if vacation.days else f"default ({settings.sieve.vacation_default_period}s)",
         ],
+        ["html", "yes" if vacation.html is not None else "no"],
     ]
     print_table(["SETTING", "VALUE"], rows)
     click.echo("")
-    click.echo(vacation.message.rstrip("\n"))
+    click.echo(vacation.text().rstrip("\n"))
+    if vacation.html is not None:
+        click.echo("")
+        click.echo(vacation.html.rstrip("\n"))
 
 
 # --- forwarding --------------------------------------------------------------------------------------

@@ -11,18 +11,21 @@ none), or when the user's own active script says ``include :personal "pochta-set
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pochta.mail.sieve_scripts import MANAGED_SCRIPT
+from pochta.mime.text import html_to_text
 from pochta.store.sieve_model import StoredRule
 
 __all__ = [
+    "DEFAULT_MESSAGE",
     "INCLUDE_LINE",
     "MANAGED_SCRIPT",
     "AccountRules",
@@ -127,22 +130,33 @@ class Filter(BaseModel):
 
 class Vacation(BaseModel):
     """The vacation reply (RFC 5230), between ``from_date`` and ``until`` inclusive (the server's
-    dates) when given, to the senders in the user's address book only when ``contacts_only``."""
+    dates) when given, to the senders in the user's address book only when ``contacts_only``.
+
+    JMAP's VacationResponse (RFC 8621 section 8) keeps the same rule and adds: ``starts`` and
+    ``ends``, moments (UTC) the reply is sent from and before; ``html``, an HTML body (the reply
+    then goes as text and HTML, RFC 5230 §4.4 ``:mime``); ``enabled`` false, a reply kept but not
+    sent. ``message`` may then be missing: the text comes from the HTML, or is ``DEFAULT_MESSAGE``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     subject: str | None = None
-    message: str
+    message: str | None = None
+    html: str | None = None
     from_date: date | None = None
     until: date | None = None
+    starts: datetime | None = None
+    ends: datetime | None = None
     contacts_only: bool = False
     days: int | None = Field(None, ge=1)
+    enabled: bool = True
 
     _subject = field_validator("subject")(_one_line)
 
-    @field_validator("message")
+    @field_validator("message", "html")
     @classmethod
-    def _text(cls, value: str) -> str:
+    def _text(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         value = value.replace("\r\n", "\n").replace("\r", "\n")
         if any(c in _CONTROLS and c not in "\n\t" for c in value):
             raise ValueError("must not contain control characters")
@@ -150,11 +164,34 @@ class Vacation(BaseModel):
             raise ValueError("must not be empty")
         return value
 
+    @field_validator("starts", "ends")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("must be a moment with its time zone")
+        return value.astimezone(UTC).replace(microsecond=0)
+
     @model_validator(mode="after")
     def _dates(self) -> Vacation:
         if self.from_date and self.until and self.until < self.from_date:
             raise ValueError("--until is before --from-date")
+        if self.starts and self.ends and self.ends <= self.starts:
+            raise ValueError("the end of the vacation is not after its start")
         return self
+
+    def text(self) -> str:
+        """The reply's plain text: the message, else the HTML's text (RFC 8621 section 8: the
+        server SHOULD make the text from the HTML), else the default."""
+        if self.message is not None:
+            return self.message
+        text = html_to_text(self.html).strip() if self.html is not None else ""
+        return text + "\n" if text else DEFAULT_MESSAGE
+
+
+# RFC 8621 section 8: with neither a text nor an HTML body the server SHOULD make one up.
+DEFAULT_MESSAGE = "I am away at the moment and will read your message when I am back.\n"
 
 
 class Forward(BaseModel):
@@ -261,7 +298,39 @@ def _flags(rule: Filter) -> list[str]:
 _ARCHIVE = 'fileinto :specialuse "\\\\Archive" :create "Archive";'
 
 
+def _moment(moment: datetime) -> str:
+    # RFC 5260 §4.2 "iso8601" in UTC ("Z"): one length and form, so text order is time order.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _mime_reason(rule: Vacation) -> str:
+    """The ``:mime`` reason (RFC 5230 §4.4): a MIME entity, the text and the HTML as alternatives
+    (RFC 2046 §5.1.4), both UTF-8 in 8bit (the reply is built as an 8-bit message)."""
+    boundary = "=_pochta-vacation-" + hashlib.sha256((rule.html or "").encode()).hexdigest()[:16]
+    parts = [
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        "",
+        f"--{boundary}",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+        "",
+        rule.text().rstrip("\n"),
+        f"--{boundary}",
+        "Content-Type: text/html; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+        "",
+        (rule.html or "").rstrip("\n"),
+        f"--{boundary}--",
+        "",
+    ]
+    return "\n".join(parts)
+
+
 def _vacation(script: _Script, rule: Vacation) -> None:
+    if not rule.enabled:
+        script.add("# The vacation reply is kept but turned off.")
+        return
     script.need("vacation")
     conditions: list[str] = []
     if rule.from_date:
@@ -270,13 +339,24 @@ def _vacation(script: _Script, rule: Vacation) -> None:
     if rule.until:
         script.need("date", "relational")
         conditions.append(f'currentdate :value "le" "date" {_q(rule.until.isoformat())}')
+    if rule.starts:
+        # RFC 8621 section 8: fromDate, the first moment a reply goes (inclusive), in UTC.
+        script.need("date", "relational")
+        conditions.append(f'currentdate :zone "+0000" :value "ge" "iso8601" {_q(_moment(rule.starts))}')
+    if rule.ends:
+        # RFC 8621 section 8: toDate, replies go to messages that arrive before it.
+        script.need("date", "relational")
+        conditions.append(f'currentdate :zone "+0000" :value "lt" "iso8601" {_q(_moment(rule.ends))}')
     if rule.contacts_only:
         script.need("extlists")  # RFC 6134 section 2.4: the :list match against the address book
         conditions.append('address :all :list "from" ":addrbook:default"')
     tags = "" if rule.days is None else f":days {rule.days} "
     if rule.subject:
         tags += f":subject {_q(rule.subject)} "
-    action = f"vacation {tags}{_q(rule.message)};"
+    if rule.html is not None:
+        action = f"vacation {tags}:mime {_q(_mime_reason(rule))};"
+    else:
+        action = f"vacation {tags}{_q(rule.text())};"
     script.add("# The vacation reply.")
     if not conditions:
         script.add(action)

@@ -13,12 +13,14 @@ __all__ = ["ManagedScript", "RuleEdit", "SieveQuota", "SieveScript", "SieveScrip
 @dataclass(frozen=True)
 class SieveScriptInfo:
     """One script: ``size`` is its source's length in octets (UTF-8), the unit of ManageSieve's
-    quotas (RFC 5804 §2.3); ``updated`` is when it was last stored, epoch seconds."""
+    quotas (RFC 5804 §2.3); ``updated`` is when it was last stored, epoch seconds; ``id`` its row,
+    which a rename or a new source keeps (JMAP's SieveScript id, RFC 9661)."""
 
     name: str
     size: int
     active: bool
     updated: int
+    id: int = 0
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ async def download(endpoints: JmapEndpoints, request: Request) -> Response:
         "Cache-Control": CACHE_CONTROL,
     }
     body: AsyncIterator[bytes] | None
-    if held.part is None:  # stored octets as they are: streamed from the blob
+    if held.part is None and held.inline is None:  # stored octets as they are: streamed from the blob
         size = held.stored.size
         body = _blob_pieces(store, held.stored) if request.method == "GET" else None
     else:

@@ -216,7 +216,13 @@ async def test_account_checks() -> None:
 
 def test_registry() -> None:
     registry = default_registry()
-    assert registry.capabilities == {CORE_CAPABILITY, MAIL_CAPABILITY, BLOB_CAPABILITY}
+    assert registry.capabilities == {
+        CORE_CAPABILITY,
+        MAIL_CAPABILITY,
+        BLOB_CAPABILITY,
+        "urn:ietf:params:jmap:vacationresponse",  # RFC 8621 section 8
+        "urn:ietf:params:jmap:sieve",  # RFC 9661
+    }
     assert registry.lookup("Email/get", frozenset({CORE_CAPABILITY})) is None  # mail not in using
     assert registry.lookup("Email/get", frozenset({CORE_CAPABILITY, MAIL_CAPABILITY})) is not None
     assert registry.lookup("Core/echo", frozenset({CORE_CAPABILITY})) is not None

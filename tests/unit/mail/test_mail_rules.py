@@ -5,11 +5,12 @@ included) and, run through the interpreter, gives the actions each option promis
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
 from pochta.mail.mail_rules import (
+    DEFAULT_MESSAGE,
     AccountRules,
     Filter,
     Forward,
@@ -225,6 +226,49 @@ def test_vacation_to_contacts_only() -> None:
     now = datetime(2026, 12, 10, tzinfo=UTC)
     assert _vacation_actions(vacation, now) == []
     assert len(_vacation_actions(vacation, now, frozenset({"carol@example.net"}))) == 1
+
+
+def test_vacation_moments_bound_the_replies_in_utc() -> None:
+    # RFC 8621 section 8: from fromDate (inclusive) to before toDate, moments in UTC.
+    start = datetime(2026, 12, 10, 9, 30, tzinfo=UTC)
+    end = datetime(2026, 12, 10, 17, 0, tzinfo=UTC)
+    vacation = Vacation(message="Back tomorrow.", starts=start, ends=end)
+    assert _vacation_actions(vacation, datetime(2026, 12, 10, 9, 29, 59, tzinfo=UTC)) == []
+    assert len(_vacation_actions(vacation, start)) == 1
+    # Another zone's clock: the same moment.
+    east = timezone(timedelta(hours=5))
+    assert len(_vacation_actions(vacation, datetime(2026, 12, 10, 21, 59, tzinfo=east))) == 1
+    assert _vacation_actions(vacation, end) == []
+    assert _vacation_actions(vacation, datetime(2027, 1, 1, tzinfo=UTC)) == []
+
+
+def test_a_vacation_turned_off_sends_nothing_but_is_kept() -> None:
+    vacation = Vacation(message="Away.", enabled=False)
+    assert _vacation_actions(vacation, datetime(2026, 12, 10, tzinfo=UTC)) == []
+    assert load_rules([StoredRule(1, "vacation", 1, dump(vacation))]).vacation == vacation
+
+
+def test_an_html_vacation_goes_as_text_and_html() -> None:
+    vacation = Vacation(subject="Away", html="<p>Back <b>soon</b>.</p>")
+    [reply] = _vacation_actions(vacation, datetime(2026, 12, 10, tzinfo=UTC))
+    assert reply.mime  # type: ignore[attr-defined]
+    reason: str = reply.reason  # type: ignore[attr-defined]
+    assert "multipart/alternative" in reason
+    assert "Content-Type: text/plain; charset=utf-8" in reason
+    assert "Back soon." in reason  # the text made from the HTML
+    assert "<p>Back <b>soon</b>.</p>" in reason
+
+
+def test_a_vacation_without_a_body_has_the_default_text() -> None:
+    [reply] = _vacation_actions(Vacation(subject="Away"), datetime(2026, 12, 10, tzinfo=UTC))
+    assert reply.reason == DEFAULT_MESSAGE.replace("\n", "\r\n")  # type: ignore[attr-defined]
+
+
+def test_vacation_moments_need_a_zone_and_an_order() -> None:
+    with pytest.raises(RuleInvalid, match="time zone"):
+        parse(Vacation, {"message": "m", "starts": "2026-12-10T09:00:00"})
+    with pytest.raises(RuleInvalid, match="not after its start"):
+        parse(Vacation, {"message": "m", "starts": "2026-12-10T09:00:00Z", "ends": "2026-12-10T09:00:00Z"})
 
 
 @pytest.mark.parametrize(

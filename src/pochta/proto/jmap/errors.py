@@ -118,6 +118,9 @@ class SetErrorType(StrEnum):
     INVALID_EMAIL = "invalidEmail"
     # RFC 8621 section 4.6: an Email create naming blobs the account does not have (notFound).
     BLOB_NOT_FOUND = "blobNotFound"
+    # RFC 9661 section 2.3: a script that does not compile; the destroy of the active script.
+    INVALID_SIEVE = "invalidSieve"
+    SIEVE_IS_ACTIVE = "sieveIsActive"
 
 
 @dataclass(frozen=True)

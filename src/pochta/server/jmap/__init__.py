@@ -25,6 +25,8 @@ from pochta.server.jmap.processor import ERROR_RESPONSE, process_request
 from pochta.server.jmap.push_subscription import register_push_subscription
 from pochta.server.jmap.registry import Handler, Method, MethodRegistry
 from pochta.server.jmap.search_snippet import register_search_snippet
+from pochta.server.jmap.sieve_script import register_sieve_script
+from pochta.server.jmap.vacation_response import register_vacation_response
 
 __all__ = [
     "ERROR_RESPONSE",
@@ -62,4 +64,6 @@ def default_registry() -> MethodRegistry:
     register_search_snippet(registry)
     register_blob_methods(registry)
     register_push_subscription(registry)  # RFC 8620 section 7.2: none is ever made
+    register_vacation_response(registry)  # RFC 8621 section 8
+    register_sieve_script(registry)  # RFC 9661
     return registry

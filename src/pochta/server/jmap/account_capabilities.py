@@ -10,8 +10,10 @@ from pochta.config import Settings
 from pochta.proto.jmap import MAIL_CAPABILITY
 from pochta.proto.jmap.blob import BLOB_CAPABILITY, blob_capability
 from pochta.proto.jmap.mail.capability import MailCapability, attachments_within
+from pochta.proto.jmap.sieve import SIEVE_CAPABILITY
 from pochta.server.jmap.blob_methods import LOOKUP_TYPES
 from pochta.server.jmap.principal import JmapAccount
+from pochta.server.jmap.sieve_script import sieve_capability
 
 __all__ = ["account_capabilities", "mail_capability"]
 
@@ -37,6 +39,8 @@ def account_capabilities(settings: Settings, account: JmapAccount) -> Mapping[st
     return {
         MAIL_CAPABILITY: mail_capability(settings, read_only=account.is_read_only).to_json(),
         # RFC 9404 section 3.1: maxSizeBlobSet SHOULD be maxSizeUpload (Blob/upload is bounded by it).
+        # RFC 9661 section 1.3: the limits ManageSieve announces too ([sieve] settings).
+        SIEVE_CAPABILITY: sieve_capability(settings),
         BLOB_CAPABILITY: blob_capability(
             max_size_blob_set=settings.jmap.max_size_upload,
             max_data_sources=settings.jmap.max_blob_data_sources,

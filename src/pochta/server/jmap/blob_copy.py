@@ -36,7 +36,8 @@ async def blob_copy(context: CallContext, arguments: dict[str, Any]) -> dict[str
             continue
         if target.account.id != source.account.id:
             blob = held.stored
-            if held.part is not None:  # a part: not a stored blob of its own to give another account
+            if held.part is not None or held.inline is not None:
+                # A part, or a script's content: not a stored blob of its own to give another account.
                 not_copied[blob_id] = SetError(
                     SetErrorType.NOT_FOUND, "parts are copied within an account only"
                 )

@@ -22,15 +22,15 @@ __all__ = ["SieveMethods"]
 T = TypeVar("T")
 
 _s = sieve_scripts.c
-_INFO = (_s.name, _s.size, _s.active, _s.updated)
+_INFO = (_s.name, _s.size, _s.active, _s.updated, _s.id)
 
 
 def _info(row: Sequence[Any]) -> SieveScriptInfo:
-    return SieveScriptInfo(str(row[0]), int(row[1]), bool(row[2]), int(row[3]))
+    return SieveScriptInfo(str(row[0]), int(row[1]), bool(row[2]), int(row[3]), int(row[4]))
 
 
 def _script(row: Sequence[Any] | None) -> SieveScript | None:
-    return None if row is None else SieveScript(_info(row), str(row[4]))
+    return None if row is None else SieveScript(_info(row), str(row[5]))
 
 
 def list_scripts(conn: Connection, account_id: AccountId) -> list[SieveScriptInfo]:
