@@ -152,7 +152,9 @@ async def _serve(
         )
         merged.update(managesieve_handlers(store, settings, scram_secret=secret, authenticator=authenticator))
         # HTTP (docs/http.md): MTA-STS policy, client autoconfiguration, ACME http-01.
-        web_handlers, web = http_handlers(store, settings, data_dir, authenticator=authenticator)
+        web_handlers, web = http_handlers(
+            store, settings, data_dir, authenticator=authenticator, delivery=delivery
+        )
         merged.update(web_handlers)
         merged.update(handlers or {})
         # The queue worker, if this process becomes the housekeeper (server.lease).

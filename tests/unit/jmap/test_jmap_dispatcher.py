@@ -14,6 +14,7 @@ from pochta.config import Settings
 from pochta.proto.jmap import (
     CORE_CAPABILITY,
     MAIL_CAPABILITY,
+    SUBMISSION_CAPABILITY,
     Invocation,
     MethodError,
     MethodErrorType,
@@ -215,7 +216,7 @@ async def test_account_checks() -> None:
 
 def test_registry() -> None:
     registry = default_registry()
-    assert registry.capabilities == {CORE_CAPABILITY, MAIL_CAPABILITY}
+    assert registry.capabilities == {CORE_CAPABILITY, MAIL_CAPABILITY, SUBMISSION_CAPABILITY}
     assert registry.lookup("Email/get", frozenset({CORE_CAPABILITY})) is None  # mail not in using
     assert registry.lookup("Email/get", frozenset({CORE_CAPABILITY, MAIL_CAPABILITY})) is not None
     assert registry.lookup("Core/echo", frozenset({CORE_CAPABILITY})) is not None

@@ -115,6 +115,14 @@ class SetErrorType(StrEnum):
     INVALID_EMAIL = "invalidEmail"
     # RFC 8621 section 4.6: an Email create naming blobs the account does not have (notFound).
     BLOB_NOT_FOUND = "blobNotFound"
+    # RFC 8621 section 6.3 (Identity/set) and 7.5 (EmailSubmission/set).
+    FORBIDDEN_FROM = "forbiddenFrom"
+    FORBIDDEN_MAIL_FROM = "forbiddenMailFrom"
+    FORBIDDEN_TO_SEND = "forbiddenToSend"
+    TOO_MANY_RECIPIENTS = "tooManyRecipients"
+    NO_RECIPIENTS = "noRecipients"
+    INVALID_RECIPIENTS = "invalidRecipients"
+    CANNOT_UNSEND = "cannotUnsend"
 
 
 @dataclass(frozen=True)

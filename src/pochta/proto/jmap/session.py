@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "ACCOUNT_CAPABILITIES",
     "CORE_CAPABILITY",
     "MAIL_CAPABILITY",
+    "SUBMISSION_CAPABILITY",
     "CoreLimits",
     "SessionAccount",
     "SessionDescription",
@@ -20,6 +22,15 @@ __all__ = [
 
 CORE_CAPABILITY = "urn:ietf:params:jmap:core"
 MAIL_CAPABILITY = "urn:ietf:params:jmap:mail"  # RFC 8621 section 1.3.1
+SUBMISSION_CAPABILITY = "urn:ietf:params:jmap:submission"  # RFC 8621 section 1.3.2
+
+# The objects of capabilities in an account's accountCapabilities that have one ({} otherwise).
+# RFC 8621 section 1.3.2: submission has no delayed send (EmailSubmission is sent at once, so
+# undoStatus is always "final"), and no SMTP extension a client may use in an envelope's
+# parameters (pochta takes none: docs/jmap.md "Submission").
+ACCOUNT_CAPABILITIES: Mapping[str, Mapping[str, Any]] = {
+    SUBMISSION_CAPABILITY: {"maxDelayedSend": 0, "submissionExtensions": {}},
+}
 
 
 @dataclass(frozen=True)

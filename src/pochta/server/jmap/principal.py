@@ -7,6 +7,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from pochta.proto.jmap import SessionAccount, account_id
+from pochta.proto.jmap.session import ACCOUNT_CAPABILITIES
 from pochta.store.model import Account
 
 __all__ = ["JmapAccount", "Principal", "principal_of"]
@@ -31,7 +32,7 @@ class JmapAccount:
             self.account.address,
             self.is_personal,
             self.is_read_only,
-            {uri: {} for uri in sorted(shown)},
+            {uri: ACCOUNT_CAPABILITIES.get(uri, {}) for uri in sorted(shown)},
         )
 
 

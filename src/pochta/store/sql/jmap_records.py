@@ -79,7 +79,8 @@ def _write(conn: Connection, account_id: AccountId, type_: str, write: JmapRecor
         values = dict(
             account_id=account_id, type=type_, data=data, ref=ref, created=new, changed=new, destroyed=False
         )
-        created.append(int(conn.execute(insert(jmap_records).values(**values)).inserted_primary_key[0]))
+        key = conn.execute(insert(jmap_records).values(**values)).inserted_primary_key
+        created.append(int(key[0]))  # type: ignore[index]
     for id_, data in write.updates:
         if id_ in live:
             conn.execute(update(jmap_records).where(_r.id == id_).values(data=data, changed=new))
