@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import imaplib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,7 +60,7 @@ def sink() -> Iterator[ThreadSink]:
 def env(tmp_path_factory: pytest.TempPathFactory, sink: ThreadSink) -> Iterator[WebEnv]:
     config = (
         "[jmap]\nenabled = true\n[search]\nindexer = false\n"
-        f"[queue]\ntransport = {{ \"{REMOTE}\" = \"127.0.0.1:{sink.sink.port}\" }}\n"
+        f'[queue]\ntransport = {{ "{REMOTE}" = "127.0.0.1:{sink.sink.port}" }}\n'
         f"[limits]\nsend_recipients_per_hour = {SEND_LIMIT}\n"
     )
     for running in start_web_server(tmp_path_factory.mktemp("jmap-submission"), config, ("lmtp",)):
@@ -170,3 +172,218 @@ def test_identities_are_created_with_an_alias_updated_and_destroyed_with_changes
     stale = call(env, ("Identity/set", {"accountId": acct, "destroy": [], "ifInState": start}))
     assert stale[0][0] == "error"
     assert stale[0][1]["type"] == "stateMismatch"
+
+
+def roles(env: WebEnv) -> dict[str, str]:
+    """Mailbox role -> id, Drafts and Sent made once."""
+    acct = account(env)
+    found = {m["role"]: m["id"] for m in ok(env, "Mailbox/get", {"accountId": acct, "ids": None})["list"]}
+    wanted = {role: {"name": role.title(), "role": role} for role in ("drafts", "sent") if role not in found}
+    if wanted:
+        made = ok(env, "Mailbox/set", {"accountId": acct, "create": wanted})
+        found.update({role: made["created"][role]["id"] for role in wanted})
+    return found
+
+
+def draft(env: WebEnv, **fields: Any) -> dict[str, Any]:
+    """An Email/set create of a draft in Drafts from alice (``fields`` replace its properties)."""
+    record = {
+        "mailboxIds": {roles(env)["drafts"]: True},
+        "keywords": {"$draft": True, "$seen": True},
+        "from": [{"name": "Alice", "email": ALICE}],
+        "to": [{"name": "Bob", "email": BOB}],
+        "subject": "Lunch",
+        "textBody": [{"partId": "t", "type": "text/plain"}],
+        "bodyValues": {"t": {"value": "Lunch at noon?"}},
+    }
+    record.update(fields)
+    return {key: value for key, value in record.items() if value is not None}
+
+
+def own_identity(env: WebEnv) -> str:
+    return str(identities(env)[ALICE]["id"])
+
+
+def submit(env: WebEnv, email: dict[str, Any], **submission: Any) -> dict[str, Any]:
+    """Create the draft and submit it in one request; the EmailSubmission/set response."""
+    acct = account(env)
+    responses = call(
+        env,
+        ("Email/set", {"accountId": acct, "create": {"draft": email}}),
+        (
+            "EmailSubmission/set",
+            {
+                "accountId": acct,
+                "create": {"send": {"identityId": own_identity(env), "emailId": "#draft", **submission}},
+            },
+        ),
+    )
+    assert responses[0][0] == "Email/set", responses
+    assert "draft" in responses[0][1]["created"], responses
+    assert responses[1][0] == "EmailSubmission/set", responses
+    return responses[1][1]  # type: ignore[no-any-return]
+
+
+def refusal(env: WebEnv, email: dict[str, Any], **submission: Any) -> dict[str, Any]:
+    result = submit(env, email, **submission)
+    assert result["created"] is None, result
+    return result["notCreated"]["send"]  # type: ignore[no-any-return]
+
+
+def imap_messages(env: WebEnv, user: str, password: str, mailbox: str = "INBOX") -> list[bytes]:
+    client = imaplib.IMAP4_SSL("localhost", env.port("imaps"), ssl_context=env.client_context(), timeout=30)
+    try:
+        client.login(user, password)
+        client.select(mailbox, readonly=True)
+        status, data = client.fetch("1:*", "(BODY.PEEK[])")
+        if status != "OK" or data == [None]:
+            return []
+        return [item[1] for item in data if isinstance(item, tuple)]
+    finally:
+        client.logout()
+
+
+def wait_for(what: str, check: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_a_draft_is_sent_to_a_local_and_a_remote_recipient_and_moved_to_sent(
+    env: WebEnv, sink: ThreadSink
+) -> None:
+    acct = account(env)
+    boxes = roles(env)
+    before = ok(env, "EmailSubmission/get", {"accountId": acct, "ids": []})["state"]
+    email = draft(env, bcc=[{"email": FRIEND}], subject="Lunch for two")
+    responses = call(
+        env,
+        ("Email/set", {"accountId": acct, "create": {"draft": email}}),
+        (
+            "EmailSubmission/set",
+            {
+                "accountId": acct,
+                "create": {"send": {"identityId": own_identity(env), "emailId": "#draft"}},
+                # RFC 8621 section 7.5: one implicit Email/set after success; the draft goes to Sent.
+                "onSuccessUpdateEmail": {
+                    "#send": {
+                        f"mailboxIds/{boxes['drafts']}": None,
+                        f"mailboxIds/{boxes['sent']}": True,
+                        "keywords/$draft": None,
+                    }
+                },
+            },
+        ),
+    )
+    assert [name for name, _, _ in responses] == ["Email/set", "EmailSubmission/set", "Email/set"], responses
+    email_id = responses[0][1]["created"]["draft"]["id"]
+    made = responses[1][1]["created"]["send"]
+    assert made["undoStatus"] == "final"
+    # The envelope derived from the Email: alice, and To + Bcc.
+    status = made["deliveryStatus"]
+    assert set(status) == {BOB, FRIEND}
+    assert status[BOB]["delivered"] == "yes"  # stored at once
+    assert status[BOB]["smtpReply"].startswith("250 ")
+    assert status[FRIEND]["delivered"] == "queued"
+    assert responses[2][1]["updated"] == {email_id: None}
+    moved = ok(
+        env,
+        "Email/get",
+        {"accountId": acct, "ids": [email_id], "properties": ["mailboxIds", "keywords", "bcc"]},
+    )
+    [shown] = moved["list"]
+    assert shown["mailboxIds"] == {boxes["sent"]: True}
+    assert "$draft" not in shown["keywords"]
+    assert shown["bcc"] == [{"name": None, "email": FRIEND}]  # the stored draft keeps its Bcc
+    # bob's INBOX has it over IMAP, without the Bcc field (RFC 8621 section 7.5).
+    received = wait_for(
+        "bob's copy",
+        lambda: [m for m in imap_messages(env, BOB, BOB_PASSWORD) if b"Lunch for two" in m],
+    )
+    header = received[0].split(b"\r\n\r\n", 1)[0]
+    assert b"\r\nBcc:" not in header
+    assert f"From: Alice <{ALICE}>".encode() in header
+    assert b"with HTTPSA" in header  # our Received field
+    # The remote recipient gets it through the queue, from alice, without Bcc either.
+    wait_for(
+        "the sink's copy",
+        lambda: [t for t in sink.sink.transactions if t.data and b"Lunch for two" in t.data],
+    )
+    [transaction] = [t for t in sink.sink.transactions if t.data and b"Lunch for two" in t.data]
+    assert transaction.mail.startswith(f"MAIL FROM:<{ALICE}>")
+    assert transaction.accepted == [FRIEND]
+    assert transaction.data is not None
+    assert b"\r\nBcc:" not in transaction.data.split(b"\r\n\r\n", 1)[0]
+    # The queue's outcome reaches the EmailSubmission: relayed, so "unknown" (RFC 8621 section 7).
+    submission_id = made["id"]
+
+    def relayed() -> dict[str, Any] | None:
+        got = ok(env, "EmailSubmission/get", {"accountId": acct, "ids": [submission_id]})["list"][0]
+        return got if got["deliveryStatus"][FRIEND]["delivered"] != "queued" else None
+
+    got = wait_for("the relay's status", relayed)
+    assert got["deliveryStatus"][FRIEND]["delivered"] == "unknown"
+    assert got["deliveryStatus"][FRIEND]["smtpReply"].startswith("250")
+    assert (got["emailId"], got["identityId"], got["dsnBlobIds"]) == (email_id, own_identity(env), [])
+    assert got["envelope"]["mailFrom"] == {"email": ALICE, "parameters": None}
+    assert [a["email"] for a in got["envelope"]["rcptTo"]] == [BOB, FRIEND]
+    changes = ok(env, "EmailSubmission/changes", {"accountId": acct, "sinceState": before})
+    assert changes["created"] == [submission_id]
+    # No unsending: pochta sends at once.
+    cancel = ok(
+        env, "EmailSubmission/set", {"accountId": acct, "update": {submission_id: {"undoStatus": "canceled"}}}
+    )
+    assert cancel["notUpdated"][submission_id]["type"] == "cannotUnsend"
+
+
+def test_an_explicit_envelope_is_used_as_given(env: WebEnv, sink: ThreadSink) -> None:
+    envelope = {
+        "mailFrom": {"email": ALIAS, "parameters": None},
+        "rcptTo": [{"email": FRIEND, "parameters": None}],
+    }
+    result = submit(env, draft(env, subject="Envelope only"), envelope=envelope)
+    assert set(result["created"]["send"]["deliveryStatus"]) == {FRIEND}
+    wait_for(
+        "the sink's copy",
+        lambda: [t for t in sink.sink.transactions if t.data and b"Envelope only" in t.data],
+    )
+    [transaction] = [t for t in sink.sink.transactions if t.data and b"Envelope only" in t.data]
+    assert transaction.mail.startswith(f"MAIL FROM:<{ALIAS}>")
+    assert not [m for m in imap_messages(env, BOB, BOB_PASSWORD) if b"Envelope only" in m]
+
+
+def test_submissions_the_policy_refuses_are_set_errors(env: WebEnv) -> None:
+    # A From: the account may not use (SMTP submission's header rule): forbiddenFrom.
+    assert refusal(env, draft(env, **{"from": [{"email": BOB}]}))["type"] == "forbiddenFrom"
+    # An envelope sender it may not use: forbiddenMailFrom.
+    envelope = {"mailFrom": {"email": BOB}, "rcptTo": [{"email": BOB}]}
+    assert refusal(env, draft(env), envelope=envelope)["type"] == "forbiddenMailFrom"
+    assert refusal(env, draft(env, to=None))["type"] == "noRecipients"
+    unknown = refusal(env, draft(env, to=[{"email": "nobody@example.org"}]))
+    assert (unknown["type"], unknown["invalidRecipients"]) == ("invalidRecipients", ["nobody@example.org"])
+    bad = refusal(
+        env, draft(env), envelope={"mailFrom": {"email": ALICE}, "rcptTo": [{"email": "no address"}]}
+    )
+    assert (bad["type"], bad["invalidRecipients"]) == ("invalidRecipients", ["no address"])
+    params = {"mailFrom": {"email": ALICE, "parameters": {"HOLDFOR": "60"}}, "rcptTo": [{"email": BOB}]}
+    assert refusal(env, draft(env), envelope=params)["type"] == "invalidProperties"
+    missing = refusal(env, draft(env), identityId="I999999")
+    assert (missing["type"], missing["properties"]) == ("invalidProperties", ["identityId"])
+    acct = account(env)
+    gone = ok(
+        env,
+        "EmailSubmission/set",
+        {"accountId": acct, "create": {"x": {"identityId": own_identity(env), "emailId": "M999999"}}},
+    )
+    assert gone["notCreated"]["x"]["properties"] == ["emailId"]
+
+
+def test_past_the_sending_limit_is_forbidden_to_send(env: WebEnv) -> None:
+    many = [{"email": f"r{i}@{REMOTE}"} for i in range(SEND_LIMIT + 1)]
+    refused = refusal(env, draft(env, to=many, subject="To many"))
+    assert refused["type"] == "forbiddenToSend"
+    assert "limit" in refused["description"]
