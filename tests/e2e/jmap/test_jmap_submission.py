@@ -387,3 +387,67 @@ def test_past_the_sending_limit_is_forbidden_to_send(env: WebEnv) -> None:
     refused = refusal(env, draft(env, to=many, subject="To many"))
     assert refused["type"] == "forbiddenToSend"
     assert "limit" in refused["description"]
+
+
+def test_submissions_are_queried_by_email_thread_identity_and_date(env: WebEnv) -> None:
+    acct = account(env)
+    first = submit(env, draft(env, subject="Query one"))["created"]["send"]["id"]
+    second = submit(env, draft(env, subject="Query two"))["created"]["send"]["id"]
+    listed = ok(env, "EmailSubmission/get", {"accountId": acct, "ids": [first, second]})["list"]
+    email_one, email_two = (item["emailId"] for item in listed)
+    found = ok(env, "EmailSubmission/query", {"accountId": acct, "filter": {"emailIds": [email_two]}})
+    assert (found["ids"], found["canCalculateChanges"]) == ([second], False)
+    both = ok(
+        env,
+        "EmailSubmission/query",
+        {
+            "accountId": acct,
+            "filter": {
+                "operator": "OR",
+                "conditions": [{"emailIds": [email_one]}, {"emailIds": [email_two]}],
+            },
+            "sort": [{"property": "emailId", "isAscending": False}],
+            "calculateTotal": True,
+        },
+    )
+    assert (both["ids"], both["total"]) == ([second, first], 2)
+    mine = ok(
+        env,
+        "EmailSubmission/query",
+        {
+            "accountId": acct,
+            "filter": {
+                "identityIds": [own_identity(env)],
+                "undoStatus": "final",
+                "after": "2000-01-01T00:00:00Z",
+            },
+            "sort": [{"property": "sentAt"}],
+        },
+    )
+    assert mine["ids"][-2:] == [first, second]
+    none = ok(env, "EmailSubmission/query", {"accountId": acct, "filter": {"before": "2000-01-01T00:00:00Z"}})
+    assert none["ids"] == []
+    for bad, error in (
+        ({"filter": {"subject": "x"}}, "unsupportedFilter"),
+        ({"sort": [{"property": "subject"}]}, "unsupportedSort"),
+    ):
+        [[name, result, _]] = call(env, ("EmailSubmission/query", {"accountId": acct, **bad}))
+        assert (name, result["type"]) == ("error", error)
+    [[name, result, _]] = call(
+        env, ("EmailSubmission/queryChanges", {"accountId": acct, "sinceQueryState": found["queryState"]})
+    )
+    assert (name, result["type"]) == ("error", "cannotCalculateChanges")
+    # Destroying the record leaves the mail alone (RFC 8621 section 7.5); onSuccessDestroyEmail
+    # destroys the Email too.
+    state = ok(env, "EmailSubmission/get", {"accountId": acct, "ids": []})["state"]
+    responses = call(
+        env,
+        ("EmailSubmission/set", {"accountId": acct, "destroy": [first], "onSuccessDestroyEmail": [first]}),
+    )
+    assert [name for name, _, _ in responses] == ["EmailSubmission/set", "Email/set"]
+    assert responses[0][1]["destroyed"] == [first]
+    assert responses[1][1]["destroyed"] == [email_one]
+    changes = ok(env, "EmailSubmission/changes", {"accountId": acct, "sinceState": state})
+    assert (changes["destroyed"], changes["created"]) == ([first], [])
+    assert ok(env, "EmailSubmission/get", {"accountId": acct, "ids": [first]})["notFound"] == [first]
+    assert [m for m in imap_messages(env, BOB, BOB_PASSWORD) if b"Query one" in m]

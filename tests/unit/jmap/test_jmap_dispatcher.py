@@ -237,6 +237,10 @@ def test_principal() -> None:
         "isReadOnly": False,
         "accountCapabilities": {CORE_CAPABILITY: {}},
     }
+    # RFC 8621 section 1.3.2: the submission capability's account object.
+    sending = principal_of(account(), {CORE_CAPABILITY, SUBMISSION_CAPABILITY}).accounts["A7"]
+    shown = sending.session_account([SUBMISSION_CAPABILITY]).to_json()["accountCapabilities"]
+    assert shown == {SUBMISSION_CAPABILITY: {"maxDelayedSend": 0, "submissionExtensions": {}}}
 
 
 def test_concurrent_requests() -> None:

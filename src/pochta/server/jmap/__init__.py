@@ -15,6 +15,7 @@ from pochta.server.jmap.email_query import register_email_query
 from pochta.server.jmap.email_query_changes import register_email_query_changes
 from pochta.server.jmap.email_set import register_email_set
 from pochta.server.jmap.email_submission import register_email_submission
+from pochta.server.jmap.email_submission_query import register_email_submission_query
 from pochta.server.jmap.identity import register_identity
 from pochta.server.jmap.limits import ConcurrentRequests
 from pochta.server.jmap.mail_methods import IN_PROGRESS, register_mail
@@ -64,4 +65,5 @@ def default_registry() -> MethodRegistry:
     register_push_subscription(registry)  # RFC 8620 section 7.2: none is ever made
     register_identity(registry)  # RFC 8621 section 6
     register_email_submission(registry)  # RFC 8621 section 7
+    register_email_submission_query(registry)
     return registry
