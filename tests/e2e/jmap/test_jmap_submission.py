@@ -16,6 +16,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from jmapc import Client, EmailSubmission
+from jmapc.methods import (
+    EmailSubmissionGet,
+    EmailSubmissionGetResponse,
+    EmailSubmissionSet,
+    EmailSubmissionSetResponse,
+    IdentityGet,
+    IdentityGetResponse,
+)
 
 from serve_process import run_pochta
 from smtp_sink import Script, SmtpSink
@@ -451,3 +460,29 @@ def test_submissions_are_queried_by_email_thread_identity_and_date(env: WebEnv) 
     assert (changes["destroyed"], changes["created"]) == ([first], [])
     assert ok(env, "EmailSubmission/get", {"accountId": acct, "ids": [first]})["notFound"] == [first]
     assert [m for m in imap_messages(env, BOB, BOB_PASSWORD) if b"Query one" in m]
+
+
+def test_jmapc_identity_and_submission(env: WebEnv) -> None:
+    jmap = Client.create_with_password(f"localhost:{env.port('https')}", ALICE, PASSWORD)
+    jmap.requests_session.trust_env = False
+    jmap.requests_session.verify = str(env.ca_file)
+    got = jmap.request(IdentityGet())
+    assert isinstance(got, IdentityGetResponse)
+    assert ALICE in [identity.email for identity in got.data]
+    acct = account(env)
+    made = ok(env, "Email/set", {"accountId": acct, "create": {"d": draft(env, subject="From jmapc")}})
+    email_id = made["created"]["d"]["id"]
+    sent = jmap.request(
+        EmailSubmissionSet(create={"s": EmailSubmission(identity_id=own_identity(env), email_id=email_id)})
+    )
+    assert isinstance(sent, EmailSubmissionSetResponse)
+    assert sent.created is not None
+    created = sent.created["s"]
+    assert created is not None
+    listed = jmap.request(EmailSubmissionGet(ids=[str(created.id)]))
+    assert isinstance(listed, EmailSubmissionGetResponse)
+    [submission] = listed.data
+    assert (submission.email_id, getattr(submission.undo_status, "value", None)) == (email_id, "final")
+    assert wait_for(
+        "bob's copy", lambda: [m for m in imap_messages(env, BOB, BOB_PASSWORD) if b"From jmapc" in m]
+    )
