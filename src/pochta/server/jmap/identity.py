@@ -15,7 +15,7 @@ from typing import Any
 
 from pochta.proto.jmap import MethodError, MethodErrorType, SetError, SetErrorType, SetFailure
 from pochta.proto.jmap.session import SUBMISSION_CAPABILITY
-from pochta.proto.jmap.standard import parse_get, parse_set
+from pochta.proto.jmap.standard import parse_changes, parse_get, parse_set
 from pochta.proto.jmap.submission.identity import (
     IDENTITY_PROPERTIES,
     IdentityDoc,
@@ -92,7 +92,7 @@ async def identity_get(context: CallContext, arguments: dict[str, Any]) -> dict[
 
 
 async def identity_changes(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
-    account = context.account(str(arguments.get("accountId", "")))
+    account = context.account(parse_changes(arguments).account_id)  # invalidArguments first
     await account_identities(store_of(context), account)  # the own address's exists from the start
     return await record_changes(context, arguments, IDENTITY, identity_id)
 
