@@ -32,10 +32,17 @@ def _one_line(reply: str | None, status: str) -> str:
         )
     # RFC 8621 section 7 smtpReply: a multi-line reply as one line.
     lines = [line.strip() for line in reply.replace("\r\n", "\n").split("\n") if line.strip()]
-    first, rest = lines[0], lines[1:]
-    # The hyphen after the code becomes a space; a later line's code (its prefix in common
-    # with the first) is left out.
-    joined = [first[:3] + " " + first[4:], *(line[4:] if line[:3] == first[:3] else line for line in rest)]
+    # The hyphen after the code becomes a space, and a later line loses the prefix it has in
+    # common with the first (its code and enhanced code).
+    first = lines[0][:3] + " " + lines[0][4:] if len(lines[0]) > 3 else lines[0]
+    joined = [first]
+    for line in lines[1:]:
+        line = line[:3] + " " + line[4:] if len(line) > 3 else line
+        common = next(
+            (i for i, (a, b) in enumerate(zip(first, line, strict=False)) if a != b),
+            min(len(first), len(line)),
+        )
+        joined.append(line[common:])
     return " ".join(part.strip() for part in joined if part.strip())
 
 
