@@ -39,6 +39,7 @@ ALIAS = "sales@example.org"
 REMOTE = "remote.example"
 FRIEND = f"friend@{REMOTE}"
 SEND_LIMIT = 4  # recipients per hour
+MAX_RECIPIENTS = 8
 
 
 class ThreadSink:
@@ -71,6 +72,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, sink: ThreadSink) -> Iterator[
         "[jmap]\nenabled = true\n[search]\nindexer = false\n"
         f'[queue]\ntransport = {{ "{REMOTE}" = "127.0.0.1:{sink.sink.port}" }}\n'
         f"[limits]\nsend_recipients_per_hour = {SEND_LIMIT}\n"
+        f"max_recipients = {MAX_RECIPIENTS}\n"
     )
     for running in start_web_server(tmp_path_factory.mktemp("jmap-submission"), config, ("lmtp",)):
         data = str(running.data)
@@ -389,6 +391,12 @@ def test_submissions_the_policy_refuses_are_set_errors(env: WebEnv) -> None:
         {"accountId": acct, "create": {"x": {"identityId": own_identity(env), "emailId": "M999999"}}},
     )
     assert gone["notCreated"]["x"]["properties"] == ["emailId"]
+
+
+def test_too_many_recipients(env: WebEnv) -> None:
+    crowd = [{"email": f"r{i}@{REMOTE}"} for i in range(MAX_RECIPIENTS + 1)]
+    many = refusal(env, draft(env), envelope={"mailFrom": {"email": ALICE}, "rcptTo": crowd})
+    assert (many["type"], many["maxRecipients"]) == ("tooManyRecipients", MAX_RECIPIENTS)
 
 
 def test_past_the_sending_limit_is_forbidden_to_send(env: WebEnv) -> None:
