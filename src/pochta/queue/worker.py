@@ -138,6 +138,9 @@ class QueueWorker:
         self._wake = asyncio.Event()
         self._active: dict[QueueId, asyncio.Task[None]] = {}
         self.attempts = 0  # finished attempts, for tests and the log
+        # Told each recorded attempt's outcomes (JMAP EmailSubmission's deliveryStatus); its
+        # failures are logged, never the delivery's.
+        self.on_outcomes: Callable[[QueueEntry, Sequence[RecipientOutcome]], Awaitable[None]] | None = None
 
     def wake(self) -> None:
         """Something was queued (or made due) in this process: look now rather than at the next poll."""
@@ -386,6 +389,11 @@ class QueueWorker:
         notices = await self._notices(entry, decision, now)
         recorded = await self.store.finish_attempt(entry.id, self.owner, decision.outcomes, notices, now=now)
         self._log(entry, decision.outcomes, recorded)
+        if recorded and self.on_outcomes is not None:
+            try:
+                await self.on_outcomes(entry, decision.outcomes)
+            except Exception:  # the attempt is recorded; its echo elsewhere must not undo that
+                self.log.exception("queue outcome listener failed", id=entry.id)
         if notices:
             self.wake()
 

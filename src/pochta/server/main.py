@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from pochta.server.http import http_handlers
 from pochta.server.imap import imap_handlers
 from pochta.server.imap.handler import ImapHandler
 from pochta.server.imap.sort import warm_thread
+from pochta.server.jmap.submission_status import record_queue_outcomes
 from pochta.server.lease import hold_housekeeping
 from pochta.server.listeners import ProtocolHandler, Server, StartupError, run_until_signal
 from pochta.server.managesieve import managesieve_handlers
@@ -152,7 +154,9 @@ async def _serve(
         )
         merged.update(managesieve_handlers(store, settings, scram_secret=secret, authenticator=authenticator))
         # HTTP (docs/http.md): MTA-STS policy, client autoconfiguration, ACME http-01.
-        web_handlers, web = http_handlers(store, settings, data_dir, authenticator=authenticator)
+        web_handlers, web = http_handlers(
+            store, settings, data_dir, authenticator=authenticator, delivery=delivery
+        )
         merged.update(web_handlers)
         merged.update(handlers or {})
         # The queue worker, if this process becomes the housekeeper (server.lease).
@@ -166,6 +170,9 @@ async def _serve(
             peers.send([{"t": "queue"}])
 
         delivery.on_queued = queued
+        if queue_worker is not None:
+            # JMAP EmailSubmission's deliveryStatus follows its queue entry (RFC 8621 section 7).
+            queue_worker.on_outcomes = functools.partial(record_queue_outcomes, store)
         imap = merged.get("imap")
         mx = merged.get("smtp")
         _connect_peers(

@@ -25,6 +25,7 @@ from pochta.store.dmarc_model import DmarcRow
 from pochta.store.fetch_model import FetchAccount, FetchMark, FetchRunResult, NewFetchAccount
 from pochta.store.greylist_model import GreylistRow
 from pochta.store.import_model import ImportItem
+from pochta.store.jmap_record_model import JmapRecord, JmapRecords, JmapRecordWrite, JmapWriteResult
 from pochta.store.migrate_state_model import MigratedMessage, MigrateFolder, MigrateItem, Placement
 from pochta.store.model import (
     AccountId,
@@ -289,6 +290,24 @@ class UploadStore(Protocol):
 
     async def prune_uploads(self, before: int) -> int:
         """Delete uploads made before ``before``; how many."""
+
+
+class JmapRecordStore(Protocol):
+    """JMAP objects kept as JSON records with a state per account and type (revision 0041;
+    ``pochta.server.jmap.identity`` and ``email_submission`` own what they hold)."""
+
+    async def jmap_records(
+        self, account_id: AccountId, type_: str, *, tombstones: bool = False
+    ) -> JmapRecords:
+        """The account's records of the type (destroyed ones too when ``tombstones``) and its state."""
+
+    async def jmap_record_by_ref(self, type_: str, ref: str) -> JmapRecord | None:
+        """The live record of the type with this ``ref``, if any."""
+
+    async def write_jmap_records(
+        self, account_id: AccountId, type_: str, write: JmapRecordWrite
+    ) -> JmapWriteResult:
+        """Creates, updates and destroys in one transaction; durable when this returns."""
 
 
 class SendLimitStore(Protocol):

@@ -361,3 +361,33 @@ uploads = Table(
     Index(None, "sha256"),
     Index(None, "created"),
 )
+
+# Revision 0041: JMAP objects kept as records (``sql/jmap_records``): Identity and EmailSubmission
+# (RFC 8621 sections 6 and 7). One row per object with its JSON document; ``type`` names the JMAP
+# data type; ``ref`` a key to find it by (a submission's outbound queue id); ``created``/``changed``
+# the type's state when it was created and last changed; a destroyed object stays as a tombstone
+# (``destroyed``) so that ``*/changes`` can tell it. The per-account state of each type is in
+# ``jmap_record_states``. Both go with their account.
+jmap_records = Table(
+    "jmap_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("type", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("ref", Text, nullable=True),
+    Column("created", BigInteger, nullable=False),
+    Column("changed", BigInteger, nullable=False),
+    Column("destroyed", Boolean, nullable=False),
+    Index(None, "account_id", "type"),
+    Index(None, "type", "ref"),
+)
+
+jmap_record_states = Table(
+    "jmap_record_states",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("type", Text, nullable=False),
+    Column("state", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "type"),
+)

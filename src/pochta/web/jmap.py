@@ -168,6 +168,7 @@ class JmapEndpoints:
             settings=self.services.settings,
             store=self.services.store,
             session_state=lambda: str(self.session(base, principal)["state"]),
+            delivery=self.services.delivery,
         )
         return response.to_json()
 

@@ -7,11 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pochta.auth.authenticator import Authenticator
 from pochta.config import Settings
 from pochta.naming import InvalidName, normalize_domain, split_address
 from pochta.store.api import Directory, Store, StoreError
+
+if TYPE_CHECKING:
+    from pochta.delivery.pipeline import Delivery
 
 __all__ = ["Listening", "WebServices"]
 
@@ -32,6 +36,9 @@ class WebServices:
     # Set once the server is bound (``pochta.server.main``): the ports clients are told are the
     # ones really listened on (a configured port 0 becomes the real one).
     listening: Listening = field(default=_nothing_bound)
+    # The server's delivery pipeline (JMAP EmailSubmission sends through it as SMTP submission
+    # does); None in a web application built without one.
+    delivery: Delivery | None = None
 
     @property
     def directory(self) -> Directory:

@@ -14,6 +14,7 @@ from pochta.config import Settings
 from pochta.proto.jmap import (
     CORE_CAPABILITY,
     MAIL_CAPABILITY,
+    SUBMISSION_CAPABILITY,
     Invocation,
     MethodError,
     MethodErrorType,
@@ -32,6 +33,7 @@ from pochta.server.jmap import (
     principal_of,
     process_request,
 )
+from pochta.server.jmap.account_capabilities import account_capabilities
 from pochta.store.model import Account
 
 OTHER = "urn:example:other"
@@ -220,6 +222,7 @@ def test_registry() -> None:
         CORE_CAPABILITY,
         MAIL_CAPABILITY,
         BLOB_CAPABILITY,
+        SUBMISSION_CAPABILITY,
         "urn:ietf:params:jmap:vacationresponse",  # RFC 8621 section 8
         "urn:ietf:params:jmap:sieve",  # RFC 9661
     }
@@ -243,6 +246,11 @@ def test_principal() -> None:
         "isReadOnly": False,
         "accountCapabilities": {CORE_CAPABILITY: {}},
     }
+    # RFC 8621 section 1.3.2: the submission capability's account object, from the one owner.
+    sending = principal_of(account(), {CORE_CAPABILITY, SUBMISSION_CAPABILITY}).accounts["A7"]
+    objects = account_capabilities(Settings(), sending)
+    shown = sending.session_account([SUBMISSION_CAPABILITY], objects).to_json()["accountCapabilities"]
+    assert shown == {SUBMISSION_CAPABILITY: {"maxDelayedSend": 0, "submissionExtensions": {}}}
 
 
 def test_concurrent_requests() -> None:

@@ -135,6 +135,8 @@ ON_BOTH_ENGINES = (
     "test_web_sessions_are_pruned_and_go_with_their_account",
     # JMAP uploads (store_suite/uploads.py)
     "test_uploads_are_kept_per_account_and_pruned",
+    # JMAP Identity and EmailSubmission records (store_suite/jmap_records.py)
+    "test_jmap_records_keep_a_state_and_tombstones_per_account_and_type",
     "test_queue_lease_is_exclusive_until_it_expires",
     "test_queue_needs_a_stored_blob_and_recipients",
     "test_queue_retry_and_delete",

@@ -39,6 +39,7 @@ from pochta.store.dkim_model import DkimKey, KeyState  # noqa: E402
 from pochta.store.dmarc_model import DmarcRow  # noqa: E402
 from pochta.store.fetch_model import FetchMark, FetchRunResult, NewFetchAccount  # noqa: E402
 from pochta.store.greylist_model import GreylistRow  # noqa: E402
+from pochta.store.jmap_record_model import JmapRecordWrite  # noqa: E402
 from pochta.store.migrate_state_model import MigrateItem, Placement  # noqa: E402
 from pochta.store.model import (  # noqa: E402
     AccountId,
@@ -1108,6 +1109,27 @@ async def test_migration_0037_adds_the_webmail_sessions(data_dir: Path) -> None:
         await store.close()
 
 
+async def test_migration_0041_adds_the_jmap_records(data_dir: Path) -> None:
+    # A store at revision 0040 with an account: the upgrade adds the empty records and states.
+    store = await open_sqlite_store(data_dir, Settings())
+    alice = await make_account(store)
+    await store.close()
+    downgrade_to(data_dir, "0040")
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME)
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    assert not {"jmap_records", "jmap_record_states"} & tables
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        assert (await store.jmap_records(alice.id, "Identity")).state == 0
+        wrote = await store.write_jmap_records(alice.id, "Identity", JmapRecordWrite(creates=(("{}", None),)))
+        assert wrote.new_state == 1
+    finally:
+        await store.close()
+
+
 async def test_migration_0040_adds_the_uploads_table(data_dir: Path) -> None:
     # A store at revision 0039 with an account: the upgrade adds an empty uploads table.
     store = await open_sqlite_store(data_dir, Settings())
@@ -1682,6 +1704,11 @@ def undo_0034() -> str:
 
 
 UNDO: dict[str, str] = {
+    # JMAP Identity and EmailSubmission records
+    "0041": (
+        "DROP INDEX ix_jmap_records_type_ref; DROP INDEX ix_jmap_records_account_id_type; "
+        "DROP TABLE jmap_records; DROP TABLE jmap_record_states;"
+    ),
     # JMAP uploads
     "0040": (
         "DROP INDEX ix_uploads_created; DROP INDEX ix_uploads_sha256; "

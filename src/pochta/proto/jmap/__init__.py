@@ -30,6 +30,7 @@ from pochta.proto.jmap.request import Invocation, Request, RequestLimits, Respon
 from pochta.proto.jmap.session import (
     CORE_CAPABILITY,
     MAIL_CAPABILITY,
+    SUBMISSION_CAPABILITY,
     CoreLimits,
     SessionAccount,
     SessionDescription,
@@ -42,6 +43,7 @@ __all__ = [
     "MAX_INT",
     "MIN_INT",
     "PROBLEM_MEDIA_TYPE",
+    "SUBMISSION_CAPABILITY",
     "CoreLimits",
     "CreatedIds",
     "Invocation",

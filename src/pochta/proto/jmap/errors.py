@@ -121,6 +121,14 @@ class SetErrorType(StrEnum):
     # RFC 9661 section 2.3: a script that does not compile; the destroy of the active script.
     INVALID_SIEVE = "invalidSieve"
     SIEVE_IS_ACTIVE = "sieveIsActive"
+    # RFC 8621 section 6.3 (Identity/set) and 7.5 (EmailSubmission/set).
+    FORBIDDEN_FROM = "forbiddenFrom"
+    FORBIDDEN_MAIL_FROM = "forbiddenMailFrom"
+    FORBIDDEN_TO_SEND = "forbiddenToSend"
+    TOO_MANY_RECIPIENTS = "tooManyRecipients"
+    NO_RECIPIENTS = "noRecipients"
+    INVALID_RECIPIENTS = "invalidRecipients"
+    CANNOT_UNSEND = "cannotUnsend"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "CORE_CAPABILITY",
     "MAIL_CAPABILITY",
+    "SUBMISSION_CAPABILITY",
     "CoreLimits",
     "SessionAccount",
     "SessionDescription",
@@ -20,6 +21,9 @@ __all__ = [
 
 CORE_CAPABILITY = "urn:ietf:params:jmap:core"
 MAIL_CAPABILITY = "urn:ietf:params:jmap:mail"  # RFC 8621 section 1.3.1
+SUBMISSION_CAPABILITY = "urn:ietf:params:jmap:submission"  # RFC 8621 section 1.3.2
+
+# The objects of capabilities in an account's accountCapabilities that have one ({} otherwise).
 
 
 @dataclass(frozen=True)

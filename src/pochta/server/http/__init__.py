@@ -4,6 +4,7 @@ application of ``pochta.web``."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pochta.auth.authenticator import Authenticator
 from pochta.config import Settings
@@ -11,6 +12,9 @@ from pochta.server.http.handler import HttpHandler
 from pochta.server.http.limits import RouteBodyLimit
 from pochta.store.api import Store
 from pochta.web import WebServices, build_app
+
+if TYPE_CHECKING:
+    from pochta.delivery.pipeline import Delivery
 
 __all__ = ["BODY_LIMITS", "HttpHandler", "RouteBodyLimit", "http_handlers"]
 
@@ -26,10 +30,15 @@ BODY_LIMITS: tuple[RouteBodyLimit, ...] = (
 
 
 def http_handlers(
-    store: Store, settings: Settings, data_dir: Path, *, authenticator: Authenticator
+    store: Store,
+    settings: Settings,
+    data_dir: Path,
+    *,
+    authenticator: Authenticator,
+    delivery: Delivery | None = None,
 ) -> tuple[dict[str, HttpHandler], WebServices]:
     """The handler of protocol ``http`` (both listeners), and the services its routes share (the
     caller sets ``services.listening`` once the server is bound)."""
-    services = WebServices(settings, data_dir, store, authenticator)
+    services = WebServices(settings, data_dir, store, authenticator, delivery=delivery)
     handler = HttpHandler(settings, build_app(services), body_limits=BODY_LIMITS)
     return {"http": handler}, services

@@ -15,6 +15,9 @@ from pochta.server.jmap.email_parse import register_email_parse
 from pochta.server.jmap.email_query import register_email_query
 from pochta.server.jmap.email_query_changes import register_email_query_changes
 from pochta.server.jmap.email_set import register_email_set
+from pochta.server.jmap.email_submission import register_email_submission
+from pochta.server.jmap.email_submission_query import register_email_submission_query
+from pochta.server.jmap.identity import register_identity
 from pochta.server.jmap.limits import ConcurrentRequests
 from pochta.server.jmap.mail_methods import IN_PROGRESS, register_mail
 from pochta.server.jmap.mailbox_get import register_mailbox_get
@@ -66,4 +69,7 @@ def default_registry() -> MethodRegistry:
     register_push_subscription(registry)  # RFC 8620 section 7.2: none is ever made
     register_vacation_response(registry)  # RFC 8621 section 8
     register_sieve_script(registry)  # RFC 9661
+    register_identity(registry)  # RFC 8621 section 6
+    register_email_submission(registry)  # RFC 8621 section 7
+    register_email_submission_query(registry)
     return registry

@@ -10,6 +10,7 @@ from pochta.config import Settings
 from pochta.proto.jmap import MAIL_CAPABILITY
 from pochta.proto.jmap.blob import BLOB_CAPABILITY, blob_capability
 from pochta.proto.jmap.mail.capability import MailCapability, attachments_within
+from pochta.proto.jmap.session import SUBMISSION_CAPABILITY
 from pochta.proto.jmap.sieve import SIEVE_CAPABILITY
 from pochta.server.jmap.blob_methods import LOOKUP_TYPES
 from pochta.server.jmap.principal import JmapAccount
@@ -39,6 +40,10 @@ def account_capabilities(settings: Settings, account: JmapAccount) -> Mapping[st
     return {
         MAIL_CAPABILITY: mail_capability(settings, read_only=account.is_read_only).to_json(),
         # RFC 9404 section 3.1: maxSizeBlobSet SHOULD be maxSizeUpload (Blob/upload is bounded by it).
+        # RFC 8621 section 1.3.2: submission has no delayed send (EmailSubmission is sent at once,
+        # so undoStatus is always "final"), and no SMTP extension a client may use in an
+        # envelope's parameters (pochta takes none: docs/jmap.md "Submission").
+        SUBMISSION_CAPABILITY: {"maxDelayedSend": 0, "submissionExtensions": {}},
         # RFC 9661 section 1.3: the limits ManageSieve announces too ([sieve] settings).
         SIEVE_CAPABILITY: sieve_capability(settings),
         BLOB_CAPABILITY: blob_capability(

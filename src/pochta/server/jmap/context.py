@@ -4,12 +4,15 @@ the accounts it may use, the request's creation ids, and where to say which stat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pochta.config import Settings
 from pochta.proto.jmap import CreatedIds, Invocation, MethodError, MethodErrorType
 from pochta.server.jmap.principal import JmapAccount, Principal
 from pochta.store.api import Store
+
+if TYPE_CHECKING:
+    from pochta.delivery.pipeline import Delivery
 
 __all__ = ["CallContext", "RequestState"]
 
@@ -40,6 +43,9 @@ class CallContext:
     store: Store | None
     request: RequestState
     extra_responses: list[Invocation] = field(default_factory=list)
+    # The server's delivery pipeline, for EmailSubmission (None where there is none: the unit
+    # tests of the dispatcher, a web process without one).
+    delivery: Delivery | None = None
 
     def account(self, account_id: str) -> JmapAccount:
         """The account ``account_id`` names, if the principal may use it with this method."""

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from pochta.proto.jmap import MAIL_CAPABILITY
+from pochta.proto.jmap.session import SUBMISSION_CAPABILITY
 from pochta.proto.jmap.sieve import SIEVE_CAPABILITY
 from pochta.proto.jmap.vacation import VACATION_CAPABILITY
 from pochta.server.jmap.email_changes import email_changes
@@ -16,10 +17,11 @@ from pochta.server.jmap.thread_get import thread_get
 __all__ = ["IN_PROGRESS", "register_mail"]
 
 # Capabilities whose methods are served to a client that names them in ``using`` but not
-# advertised in the Session yet: RFC 8621's Mail is not complete (Identity and EmailSubmission are
-# still to come), and a capability is advertised only when all its methods work. VacationResponse
-# (RFC 8621 section 8) and Sieve (RFC 9661) wait with Mail, whose account they belong to.
-IN_PROGRESS = frozenset({MAIL_CAPABILITY, VACATION_CAPABILITY, SIEVE_CAPABILITY})
+# advertised in the Session yet: RFC 8621's Mail is not complete (the webmail and its proof are
+# to come), and a capability is advertised only when all its methods work. Submission (Identity,
+# EmailSubmission), VacationResponse (RFC 8621 section 8) and Sieve (RFC 9661) wait with Mail,
+# whose account they belong to.
+IN_PROGRESS = frozenset({MAIL_CAPABILITY, SUBMISSION_CAPABILITY, VACATION_CAPABILITY, SIEVE_CAPABILITY})
 
 
 def register_mail(registry: MethodRegistry) -> None:

@@ -9,7 +9,7 @@ exception of a handler is logged and answered as that call's serverFail."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pochta.config import Settings
 from pochta.log import get_logger
@@ -26,6 +26,9 @@ from pochta.server.jmap.context import CallContext, RequestState
 from pochta.server.jmap.principal import Principal
 from pochta.server.jmap.registry import MethodRegistry
 from pochta.store.api import Store
+
+if TYPE_CHECKING:
+    from pochta.delivery.pipeline import Delivery
 
 __all__ = ["ERROR_RESPONSE", "process_request"]
 
@@ -46,6 +49,7 @@ async def process_request(
     store: Store | None,
     session_state: Callable[[], str],
     on_changed: Callable[[dict[str, set[str]]], None] | None = None,
+    delivery: Delivery | None = None,
 ) -> Response:
     """The Response to ``request``. ``session_state`` is asked once all calls ran (a call may
     change the session); ``on_changed`` hears which types changed in which accounts."""
@@ -58,7 +62,15 @@ async def process_request(
             responses.append(_error(MethodError(MethodErrorType.UNKNOWN_METHOD), call.call_id))
             continue
         context = CallContext(
-            call.name, call.call_id, request.using, method.capability, principal, settings, store, state
+            call.name,
+            call.call_id,
+            request.using,
+            method.capability,
+            principal,
+            settings,
+            store,
+            state,
+            delivery=delivery,
         )
         try:
             arguments = resolve_references(call.arguments, responses)

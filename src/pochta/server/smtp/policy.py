@@ -63,12 +63,17 @@ class SenderPolicy:
         mine = account.address.lower()
         return alias is not None and any(target.lower() == mine for target in alias.targets)
 
-    async def may_send_as(self, account: Account, path: SmtpPath, settings: SmtpSettings) -> bool:
+    async def may_use(self, account: Account, address: str, settings: SmtpSettings) -> bool:
+        """May ``account`` send as ``address`` (the envelope sender of SMTP submission, a JMAP
+        Identity's email and an EmailSubmission's mailFrom)?"""
         if settings.sender_policy == "off":
             return True
-        if path.is_null:
+        return await self.owns(account, address)
+
+    async def may_send_as(self, account: Account, path: SmtpPath, settings: SmtpSettings) -> bool:
+        if settings.sender_policy != "off" and path.is_null:
             return False  # RFC 6409 §6.1: an authenticated user sends as an address of theirs
-        return await self.owns(account, f"{path.local}@{path.domain}")
+        return await self.may_use(account, f"{path.local}@{path.domain}", settings)
 
     async def header_refusal(
         self, account: Account, facts: HeaderFacts, settings: SmtpSettings

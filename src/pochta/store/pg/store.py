@@ -61,6 +61,7 @@ from pochta.store.sql.dmarc import DmarcMethods
 from pochta.store.sql.fetch import FetchMethods
 from pochta.store.sql.greylist import GreylistMethods
 from pochta.store.sql.indexer import IndexerMethods
+from pochta.store.sql.jmap_records import JmapRecordMethods
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.mail_write_methods import MailWriteMethods
 from pochta.store.sql.mail_writes import MailOps
@@ -103,6 +104,7 @@ class PgStore(
     GreylistMethods,
     WebSessionMethods,
     UploadMethods,
+    JmapRecordMethods,
     SendLimitMethods,
     FetchMethods,
     PgQueueMethods,

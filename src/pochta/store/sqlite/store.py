@@ -66,6 +66,7 @@ from pochta.store.sql.fetch import FetchMethods
 from pochta.store.sql.greylist import GreylistMethods
 from pochta.store.sql.import_journal import ImportJournalMethods
 from pochta.store.sql.indexer import IndexerMethods
+from pochta.store.sql.jmap_records import JmapRecordMethods
 from pochta.store.sql.mail_rows import normalize_uids
 from pochta.store.sql.mail_rules import MailRuleMethods
 from pochta.store.sql.mail_write_methods import MailWriteMethods
@@ -125,6 +126,7 @@ class SqliteStore(
     IndexerMethods,
     WebSessionMethods,
     UploadMethods,
+    JmapRecordMethods,
 ):
     """``pochta.store.api.Store`` over SQLite and blob files. Create with ``open_sqlite_store``."""
 

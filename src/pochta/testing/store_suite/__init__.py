@@ -29,6 +29,7 @@ from pochta.testing.store_suite.acl import *
 from pochta.testing.store_suite.directory import *
 from pochta.testing.store_suite.dkim import *
 from pochta.testing.store_suite.inline import *
+from pochta.testing.store_suite.jmap_records import *
 from pochta.testing.store_suite.mailboxes import *
 from pochta.testing.store_suite.maintenance import *
 from pochta.testing.store_suite.messages import *
@@ -97,6 +98,7 @@ __all__ = [
     "test_inline_blobs_readable_after_the_threshold_changes",
     "test_inline_blobs_seen_by_verify_and_reconstruct",
     "test_invalid_arguments",
+    "test_jmap_records_keep_a_state_and_tombstones_per_account_and_type",
     "test_keyword_list_is_bounded_by_every_write",
     "test_keyword_list_keeps_every_keyword_stored",
     "test_large_new_blob_is_a_file",
