@@ -160,6 +160,13 @@ def check_page(driver: Any, request: pytest.FixtureRequest, step: str) -> None:
     assert serious_accessibility_violations(driver) == []
 
 
+FETCH_HEADERS = (
+    "const done = arguments[arguments.length - 1];"
+    "fetch(arguments[0]).then((r) => done([r.status, r.headers.get('content-security-policy'),"
+    " r.headers.get('content-disposition')]));"
+)
+
+
 def test_html_message_is_sanitised_and_its_remote_image_shown_on_request(
     signed_in: Any, request: pytest.FixtureRequest
 ) -> None:
@@ -198,6 +205,15 @@ def test_html_message_is_sanitised_and_its_remote_image_shown_on_request(
     finally:
         driver.switch_to.default_content()
     assert not driver.find_element(By.ID, "images-bar").is_displayed()
+    # The frame's own policy: no script ever; remote images only in the document asked for them.
+    shown = driver.find_element(By.CSS_SELECTOR, "iframe.message-frame").get_attribute("src")
+    status, policy, _ = driver.execute_async_script(FETCH_HEADERS, shown)
+    assert status == 200
+    assert "script-src 'none'" in policy
+    assert " http: https:" in policy
+    _, held_policy, _ = driver.execute_async_script(FETCH_HEADERS, shown.replace("?images=show", ""))
+    assert "script-src 'none'" in held_policy
+    assert " http: https:" not in held_policy
     check_page(driver, request, "html-images-shown")
     back_to_inbox(driver)
 
@@ -225,6 +241,14 @@ def test_attachment_downloads_and_an_image_previews(signed_in: Any, request: pyt
     assert got[0] == 200
     assert got[1].startswith("attachment")
     assert bytes(got[2]) == PNG
+    # Shown in the browser (a preview) only as the image it is: asked as HTML it stays an attachment.
+    _, _, inline = driver.execute_async_script(FETCH_HEADERS, href + "&inline=1")
+    assert inline.startswith("inline")
+    as_html = href.replace("accept=image%2Fpng", "accept=text%2Fhtml") + "&inline=1"
+    assert "text%2Fhtml" in as_html
+    _, policy, forced = driver.execute_async_script(FETCH_HEADERS, as_html)
+    assert forced.startswith("attachment")
+    assert policy.endswith("sandbox")
     item.find_element(By.CSS_SELECTOR, "button.preview").click()
     image = wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, "#preview img"))
     wait(driver).until(lambda d: d.execute_script("return arguments[0].naturalWidth", image) == 8)
@@ -308,6 +332,7 @@ def test_keyboard_j_k_o_e(signed_in: Any, web: WebEnv, request: pytest.FixtureRe
     driver.switch_to.active_element.send_keys("k")
     wait(driver).until(lambda d: current(d) == second)
     subject = driver.find_element(By.CSS_SELECTOR, "li.message.current .subject").text
+    subject = subject.removeprefix("📎").strip()  # the list's mark of attachments
     driver.switch_to.active_element.send_keys("o")
     wait(driver).until(lambda d: d.find_element(By.ID, "reader").is_displayed())
     assert driver.find_element(By.ID, "reader-subject").text == subject
