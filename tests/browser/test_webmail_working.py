@@ -17,6 +17,7 @@ import pytest
 from browser_env import screenshot, serious_accessibility_violations
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from web_env import ALICE, PASSWORD, WebEnv
@@ -32,6 +33,13 @@ def _closed_port() -> int:
 REMOTE = f"http://127.0.0.1:{_closed_port()}/tracker.png"
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEklEQVR4nGP4z8CAFWEXHbQSACj/P8Fu7N9hAAAAAElFTkSuQmCC"
+)
+# A one-page PDF with no content: what the browser's viewer is handed in the preview.
+PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
 )
 
 HTML_MESSAGE = (
@@ -69,6 +77,11 @@ def _attachment_message() -> str:
         'Content-Disposition: attachment; filename="beach.png"\r\n'
         "Content-Transfer-Encoding: base64\r\n\r\n"
         f"{png}"
+        "--b1\r\n"
+        'Content-Type: application/pdf; name="plan.pdf"\r\n'
+        'Content-Disposition: attachment; filename="plan.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+        f"{base64.encodebytes(PDF).decode().replace(chr(10), chr(13) + chr(10))}"
         "--b1--\r\n"
     )
 
@@ -221,7 +234,8 @@ def test_html_message_is_sanitised_and_its_remote_image_shown_on_request(
 def test_attachment_downloads_and_an_image_previews(signed_in: Any, request: pytest.FixtureRequest) -> None:
     driver = signed_in
     click_row(driver, "Holiday pictures")
-    item = wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, "li.attachment"))
+    wait(driver).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "li.attachment")) == 2)
+    item, pdf = driver.find_elements(By.CSS_SELECTOR, "li.attachment")
     assert "beach.png" in item.text
     assert "image/png" in item.text
     assert f"{len(PNG)} B" in item.text
@@ -253,6 +267,15 @@ def test_attachment_downloads_and_an_image_previews(signed_in: Any, request: pyt
     image = wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, "#preview img"))
     wait(driver).until(lambda d: d.execute_script("return arguments[0].naturalWidth", image) == 8)
     check_page(driver, request, "attachment-preview")
+    # A PDF previews in a frame of the browser's viewer: shown inline, framed by our page only.
+    assert "plan.pdf" in pdf.text
+    assert "application/pdf" in pdf.text
+    pdf.find_element(By.CSS_SELECTOR, "button.preview").click()
+    frame = wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, "#preview iframe.pdf"))
+    assert frame.get_attribute("sandbox") is None
+    _, policy, disposition = driver.execute_async_script(FETCH_HEADERS, frame.get_attribute("src"))
+    assert disposition.startswith("inline")
+    assert policy == "frame-ancestors 'self'"
     back_to_inbox(driver)
 
 
@@ -359,3 +382,62 @@ def test_phone_screen(signed_in: Any, request: pytest.FixtureRequest) -> None:
         check_page(driver, request, "phone-reading")
     finally:
         driver.set_window_size(1280, 900)
+
+
+def test_push_lists_a_new_message_and_counts_it(signed_in: Any, web: WebEnv) -> None:
+    driver = signed_in
+    back_to_inbox(driver)
+    before = len(rows(driver))
+    deliver(web, _plain("Pushed along", "Gina <gina@example.net>", "Arrives while you look.", 11))
+    # No reload: the event source tells the page the account changed.
+    row_named(driver, "Pushed along")
+    assert len(rows(driver)) == before + 1
+    wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, "a.folder .unread").text == "1")
+
+
+def test_checked_messages_move_by_menu_delete_to_trash_then_for_good(signed_in: Any, web: WebEnv) -> None:
+    driver = signed_in
+    back_to_inbox(driver)
+    deliver(web, _plain("Spam one", "Spammer <s@example.net>", "Buy now.", 12))
+    deliver(web, _plain("Spam two", "Spammer <s@example.net>", "Buy again.", 13))
+    for subject in ("Spam one", "Spam two"):
+        click_row(driver, subject, "input.select")
+    menu = driver.find_element(By.CSS_SELECTOR, '#list-tools select[data-action="move"]')
+    Select(menu).select_by_visible_text("Junk")
+    wait(driver).until(lambda d: not any("Spam" in row.text for row in rows(d)))
+    assert sorted(subjects_in(web, "Junk")) == ["Spam one", "Spam two"]
+
+    driver.find_element(By.XPATH, "//a[contains(@class,'folder')][span[text()='Junk']]").click()
+    wait(driver).until(lambda d: len(rows(d)) == 2)
+    click_row(driver, "Spam one")
+    wait(driver).until(lambda d: d.find_element(By.ID, "reader").is_displayed())
+    driver.switch_to.active_element.send_keys("#")  # Gmail's delete: to the bin
+    wait(driver).until(lambda d: d.find_element(By.ID, "list-view").is_displayed())
+    wait(driver).until(lambda d: len(rows(d)) == 1)
+    assert subjects_in(web, "Trash") == ["Spam one"]
+
+    driver.find_element(By.XPATH, "//a[contains(@class,'folder')][span[text()='Trash']]").click()
+    wait(driver).until(lambda d: len(rows(d)) == 1)
+    click_row(driver, "Spam one", "input.select")
+    driver.find_element(By.CSS_SELECTOR, '#list-tools button[data-action="delete"]').click()
+    wait(driver).until(lambda d: len(rows(d)) == 0)
+    assert subjects_in(web, "Trash") == []
+
+
+def test_shift_u_marks_unread(signed_in: Any, web: WebEnv) -> None:
+    driver = signed_in
+    back_to_inbox(driver)
+    click_row(driver, "Pushed along")
+    wait(driver).until(lambda d: d.find_element(By.ID, "reader").is_displayed())
+    inbox = "//a[contains(@class,'folder')][span[text()='INBOX']]"
+    wait(driver).until(lambda d: not d.find_elements(By.XPATH, inbox + "/span[@class='unread']"))
+    driver.switch_to.active_element.send_keys("U")
+    wait(driver).until(lambda d: d.find_element(By.ID, "list-view").is_displayed())
+    wait(driver).until(lambda d: "unread" in row_named(d, "Pushed along").get_attribute("class"))
+    client = imap(web)
+    try:
+        client.select("INBOX", readonly=True)
+        _, unseen = client.search(None, "UNSEEN")
+        assert len(unseen[0].split()) == 1
+    finally:
+        client.logout()
