@@ -488,6 +488,7 @@ async function openList(key) {
   } else {
     state.current = key;
     state.filter = { inMailbox: key };
+    $("search").value = "";
     $("folder-title").textContent = boxNamed(key)?.name ?? "";
     renderFolders();
   }
