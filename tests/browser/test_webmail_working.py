@@ -548,3 +548,24 @@ def test_search_says_what_it_did_not_understand(signed_in: Any) -> None:
             BOXES,
         )
         assert error in got["error"]
+
+
+def test_a_conversation_lists_its_messages_in_the_reader(signed_in: Any, web: WebEnv, request: Any) -> None:
+    driver = signed_in
+    back_to_inbox(driver)
+    reply = _plain("Re: Team lunch", "Frank <frank@example.net>", "Make it Friday instead.", 14).replace(
+        "MIME-Version",
+        "In-Reply-To: <" + hashlib.sha1(b"Team lunch").hexdigest() + "@example.net>\r\nMIME-Version",
+    )
+    deliver(web, reply)
+    click_row(driver, "Re: Team lunch")
+    conversation = wait(driver).until(lambda d: d.find_element(By.ID, "conversation"))
+    wait(driver).until(lambda d: conversation.is_displayed())
+    links = conversation.find_elements(By.TAG_NAME, "a")
+    assert len(links) == 2
+    assert "Pizza with pineapple" in links[0].text  # the first message, in the Archive
+    assert links[1].get_attribute("aria-current") == "true"
+    check_page(driver, request, "conversation")
+    links[0].click()
+    wait(driver).until(lambda d: "pineapple" in d.find_element(By.ID, "reader-body").text)
+    back_to_inbox(driver)

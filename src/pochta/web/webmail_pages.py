@@ -80,7 +80,9 @@ def app_page(*, address: str, csrf: str) -> str:
         '<div class="tools" id="reader-tools" role="toolbar" aria-label="This message">\n'
         '<button type="button" data-action="back" title="Back to the list (u)">Back</button>\n'
         f"{actions}</div>\n"
-        '<h3 id="reader-subject" tabindex="-1"></h3>\n<p class="meta" id="reader-meta"></p>\n'
+        '<h3 id="reader-subject" tabindex="-1"></h3>\n'
+        '<nav id="conversation" aria-label="Conversation" hidden><ol id="conversation-list"></ol></nav>\n'
+        '<p class="meta" id="reader-meta"></p>\n'
         '<p class="images-bar" id="images-bar" hidden><span id="images-count"></span> '
         '<button type="button" id="show-images">Show</button></p>\n'
         '<div id="reader-body"></div>\n'

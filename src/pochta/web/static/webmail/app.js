@@ -290,6 +290,30 @@ function showHtml(email) {
   $("reader-body").replaceChildren(frame);
 }
 
+// The other messages of the open one's conversation, oldest first, each a link to read it (as
+// Gmail lists a conversation); hidden for a conversation of one.
+async function renderConversation(email) {
+  const responses = await client.request([
+    ["Thread/get", { accountId: client.accountId, ids: [email.threadId] }, "t"],
+    ["Email/get", {
+      accountId: client.accountId,
+      "#ids": { resultOf: "t", name: "Thread/get", path: "/list/*/emailIds" },
+      properties: ["from", "receivedAt", "preview", "keywords"],
+    }, "g"],
+  ]);
+  const members = responses.get("g").list.sort((a, b) => a.receivedAt.localeCompare(b.receivedAt));
+  const list = $("conversation-list");
+  list.replaceChildren();
+  for (const member of members) {
+    const text = `${sender(member)} · ${dateFormat.format(new Date(member.receivedAt))} · ${member.preview ?? ""}`;
+    const link = element("a", { href: `#${state.listKey}/${member.id}`, text });
+    if (member.id === email.id) link.setAttribute("aria-current", "true");
+    if (!member.keywords?.$seen && member.id !== email.id) link.classList.add("unread");
+    list.append(element("li", {}, link));
+  }
+  $("conversation").hidden = members.length < 2;
+}
+
 async function openMessage(emailId) {
   const answer = await client.call("Email/get", {
     ids: [emailId],
@@ -310,6 +334,7 @@ async function openMessage(emailId) {
     $("reader-meta").textContent = "";
     $("reader-body").replaceChildren();
     $("attachments").hidden = true;
+    $("conversation").hidden = true;
     return;
   }
   if (state.open?.id !== email.id) state.showImages = false;
@@ -326,6 +351,7 @@ async function openMessage(emailId) {
     $("reader-body").replaceChildren(linkified(text));
   }
   renderAttachments(email);
+  await renderConversation(email);
   const index = state.rows.findIndex((row) => row.id === email.id);
   if (index >= 0) state.cursor = index;
   $("reader-subject").focus();
