@@ -375,6 +375,14 @@ def test_keyboard_j_k_o_e(signed_in: Any, web: WebEnv, request: pytest.FixtureRe
         lambda d: d.find_element(By.CSS_SELECTOR, "li.message.current .subject").text
     )
     subject = subject.removeprefix("📎").strip()  # the list's mark of attachments
+    driver.switch_to.active_element.send_keys("x")  # checks the message at the cursor
+    wait(driver).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "li.message.current input.select").is_selected()
+    )
+    driver.switch_to.active_element.send_keys("x")  # and again unchecks it
+    wait(driver).until(
+        lambda d: not d.find_element(By.CSS_SELECTOR, "li.message.current input.select").is_selected()
+    )
     driver.switch_to.active_element.send_keys("o")
     wait(driver).until(lambda d: d.find_element(By.ID, "reader").is_displayed())
     assert driver.find_element(By.ID, "reader-subject").text == subject

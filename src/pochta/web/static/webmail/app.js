@@ -371,10 +371,10 @@ function showList() {
 
 // ----- actions on messages
 
-// The Emails an action works on: the checked ones, else the open one, else the one at the cursor.
+// The Emails an action works on: the open one, else the checked ones, else the one at the cursor.
 function targets() {
-  if (state.selected.size) return [...state.selected];
   if (state.open) return [state.open.id];
+  if (state.selected.size) return [...state.selected];
   const row = state.rows[state.cursor];
   return row ? [row.id] : [];
 }
@@ -572,7 +572,8 @@ function openAt(index) {
 function onKey(event) {
   const target = event.target;
   if (event.ctrlKey || event.metaKey || event.altKey) return;
-  if (target.closest?.("input, textarea, select, [contenteditable]")) {
+  // A checked box keeps the focus: the keys still work there, as in Gmail; not in a text field.
+  if (target.closest?.('input:not([type="checkbox"]), textarea, select, [contenteditable]')) {
     if (event.key === "Escape") target.blur();
     return;
   }
