@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
-from pochta.proto.jmap.download import content_disposition, content_type
+from pochta.proto.jmap.download import INLINE_TYPES, content_disposition, content_type, download_policy
 from pochta.proto.jmap.mail.ids import parse_blob_id
 from pochta.server.jmap.blobs import held_blob, read_held
 from pochta.store.api import Store
@@ -72,10 +72,16 @@ async def download(endpoints: JmapEndpoints, request: Request) -> Response:
     held = await held_blob(store, endpoints.services.settings, account.account.id, name)
     if held is None:
         return _not_found()
+    kind = content_type(request.query_params.get("accept"))
+    # ``inline=1`` (the webmail's previews) shows a raster image or a PDF in the browser; any
+    # other type is an attachment whatever is asked, so that no message's HTML runs on our origin.
+    inline = request.query_params.get("inline") == "1" and kind.lower() in INLINE_TYPES
     headers = {
         # As a header, not Starlette's media_type, which would add a charset to a text/* type.
-        "Content-Type": content_type(request.query_params.get("accept")),
-        "Content-Disposition": content_disposition(request.path_params["name"]),
+        "Content-Type": kind,
+        "Content-Disposition": content_disposition(request.path_params["name"], inline=inline),
+        "Content-Security-Policy": download_policy(kind.lower(), inline=inline),
+        "X-Content-Type-Options": "nosniff",
         "Cache-Control": CACHE_CONTROL,
     }
     body: AsyncIterator[bytes] | None

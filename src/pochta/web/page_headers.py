@@ -27,10 +27,15 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
-def page_headers(*, cache: bool = False) -> dict[str, str]:
-    """Headers for an HTML page (``cache``: a static asset that may be kept)."""
+def page_headers(*, cache: bool = False, frames: tuple[str, ...] = ()) -> dict[str, str]:
+    """Headers for an HTML page (``cache``: a static asset that may be kept; ``frames``: the URL
+    prefixes its frames may load, absolute as CSP wants a path: the webmail's message documents
+    and previews of downloads, nothing else)."""
+    policy = CONTENT_SECURITY_POLICY
+    if frames:
+        policy += "; frame-src " + " ".join(frames)
     headers = {
-        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "Content-Security-Policy": policy,
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",  # for browsers without CSP frame-ancestors
         # same-origin, not no-referrer: under no-referrer Chromium sends "Origin: null" with the

@@ -12,10 +12,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from pochta.web.jmap import JmapEndpoints, base_url
 from pochta.web.page_headers import page_headers
 from pochta.web.services import WebServices
 from pochta.web.sessions import HTTPS_ONLY, SignInRefused, WebSessions
 from pochta.web.webmail_pages import app_page, sign_in_page
+from pochta.web.webmail_reader import reader_routes
 
 __all__ = ["webmail_routes"]
 
@@ -30,8 +32,8 @@ _STATIC_TYPES = {
 }
 
 
-def _html(text: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(text, status_code=status, headers=page_headers())
+def _html(text: str, status: int = 200, *, frames: tuple[str, ...] = ()) -> HTMLResponse:
+    return HTMLResponse(text, status_code=status, headers=page_headers(frames=frames))
 
 
 def _see_other(path: str) -> RedirectResponse:
@@ -64,7 +66,10 @@ def webmail_routes(services: WebServices) -> list[BaseRoute]:
         signed_in = await sessions.current(request)
         if signed_in is None:
             return _see_other(SIGN_IN)
-        return _html(app_page(address=signed_in.account.address, csrf=signed_in.session.csrf))
+        base = base_url(request)
+        # The reading view's frames: a message's document, a preview of an attachment.
+        frames = (f"{base}/webmail/message/", f"{base}/jmap/download/")
+        return _html(app_page(address=signed_in.account.address, csrf=signed_in.session.csrf), frames=frames)
 
     async def login_page(request: Request) -> Response:
         if await sessions.current(request) is not None:
@@ -124,4 +129,5 @@ def webmail_routes(services: WebServices) -> list[BaseRoute]:
         Route(SIGN_IN, login, methods=["POST"]),
         Route("/webmail/logout", logout, methods=["POST"]),
         Route("/webmail/static/{name}", static, methods=["GET"]),
+        *reader_routes(JmapEndpoints(services)),
     ]

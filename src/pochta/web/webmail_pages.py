@@ -42,11 +42,23 @@ def sign_in_page(*, hostname: str, token: str, address: str = "", error: str = "
 
 
 def app_page(*, address: str, csrf: str) -> str:
-    """The page a signed-in user gets: the account and signing out, the folders, the folder's
-    messages and the reading view, filled by ``app.js`` over JMAP (the CSRF token in a meta
-    element, for its requests)."""
+    """The page a signed-in user gets: the account and signing out, search, the folders, the
+    folder's messages with their actions and the reading view, filled by ``app.js`` over JMAP
+    (the CSRF token in a meta element, for its requests)."""
+    actions = (
+        '<button type="button" data-action="archive" title="Archive (e)">Archive</button>\n'
+        '<button type="button" data-action="delete" title="Delete (#)">Delete</button>\n'
+        '<button type="button" data-action="read">Mark read</button>\n'
+        '<button type="button" data-action="unread" title="Mark unread (shift+u)">Mark unread</button>\n'
+        '<button type="button" data-action="star" title="Star (s)">Star</button>\n'
+        '<select data-action="move" aria-label="Move to"><option value="">Move to…</option></select>\n'
+    )
     body = (
         '<header class="bar">\n<h1>Mail</h1>\n'
+        '<form id="search-form" role="search">\n'
+        '<input id="search" type="search" name="q" aria-label="Search mail" '
+        'placeholder="Search mail (from: to: subject: has:attachment is:unread …)">\n'
+        '<button type="submit">Search</button>\n</form>\n'
         f'<span class="account">{escape(address)}</span>\n'
         '<form method="post" action="/webmail/logout">\n'
         f'<input type="hidden" name="csrf" value="{escape(csrf)}">\n'
@@ -54,13 +66,49 @@ def app_page(*, address: str, csrf: str) -> str:
         '<div class="panes">\n'
         '<nav id="folders" aria-label="Folders">\n<ul id="folder-list"></ul>\n</nav>\n'
         '<main id="app">\n<h2 id="folder-title"></h2>\n'
+        '<section id="list-view" aria-labelledby="folder-title">\n'
+        '<div class="tools" id="list-tools" role="toolbar" aria-label="Selected messages">\n'
+        '<input type="checkbox" id="select-all" aria-label="Select all">\n'
+        f"{actions}</div>\n"
         '<p id="status" role="status" aria-live="polite">Loading your mail…</p>\n'
         '<ul id="message-list" aria-label="Messages"></ul>\n'
         '<nav class="pages" aria-label="Pages">\n'
         '<button type="button" id="newer" disabled>Newer</button>\n'
         '<button type="button" id="older" disabled>Older</button>\n</nav>\n'
-        '<article id="reader" aria-label="Message" hidden></article>\n'
+        "</section>\n"
+        '<article id="reader" aria-label="Message" hidden>\n'
+        '<div class="tools" id="reader-tools" role="toolbar" aria-label="This message">\n'
+        '<button type="button" data-action="back" title="Back to the list (u)">Back</button>\n'
+        f"{actions}</div>\n"
+        '<h3 id="reader-subject" tabindex="-1"></h3>\n'
+        '<nav id="conversation" aria-label="Conversation" hidden><ol id="conversation-list"></ol></nav>\n'
+        '<p class="meta" id="reader-meta"></p>\n'
+        '<p class="images-bar" id="images-bar" hidden><span id="images-count"></span> '
+        '<button type="button" id="show-images">Show</button></p>\n'
+        '<div id="reader-body"></div>\n'
+        '<section id="attachments" aria-label="Attachments" hidden><ul id="attachment-list"></ul>'
+        '<div id="preview"></div></section>\n'
+        "</article>\n"
         "</main>\n</div>\n"
+        '<dialog id="shortcuts" aria-labelledby="shortcuts-title">\n'
+        '<h2 id="shortcuts-title">Keyboard shortcuts</h2>\n<dl>\n'
+        + "".join(f"<dt><kbd>{escape(key)}</kbd></dt><dd>{escape(what)}</dd>\n" for key, what in SHORTCUTS)
+        + '</dl>\n<form method="dialog"><button type="submit">Close</button></form>\n</dialog>\n'
         f'<script type="module" src="{STATIC}/app.js"></script>\n'
     )
     return _page("Mail", "app", body, head=f'<meta name="csrf-token" content="{escape(csrf)}">\n')
+
+
+# Gmail's keys (app.js handles them; the "?" dialog lists them).
+SHORTCUTS = (
+    ("j / k", "next / previous message"),
+    ("o or Enter", "open the message"),
+    ("u", "back to the list"),
+    ("e", "archive"),
+    ("#", "delete"),
+    ("s", "star or unstar"),
+    ("shift+u", "mark unread"),
+    ("x", "select the message"),
+    ("/", "search"),
+    ("?", "this list"),
+)
