@@ -5,6 +5,7 @@ A method is an ``async def handler(context: CallContext, arguments: dict) -> dic
 under its name and capability (``MethodRegistry.register``); it raises ``MethodError`` for an
 error response, reads its arguments with ``pochta.proto.jmap.standard``'s parsers."""
 
+from pochta.server.jmap.admin_methods import ADMIN_IN_PROGRESS, register_admin
 from pochta.server.jmap.blob_copy import register_blob_copy
 from pochta.server.jmap.context import CallContext, RequestState
 from pochta.server.jmap.core_methods import register_core
@@ -15,7 +16,8 @@ from pochta.server.jmap.email_query import register_email_query
 from pochta.server.jmap.email_query_changes import register_email_query_changes
 from pochta.server.jmap.email_set import register_email_set
 from pochta.server.jmap.limits import ConcurrentRequests
-from pochta.server.jmap.mail_methods import IN_PROGRESS, register_mail
+from pochta.server.jmap.mail_methods import IN_PROGRESS as MAIL_IN_PROGRESS
+from pochta.server.jmap.mail_methods import register_mail
 from pochta.server.jmap.mailbox_get import register_mailbox_get
 from pochta.server.jmap.mailbox_query import register_mailbox_query
 from pochta.server.jmap.mailbox_set import register_mailbox_set
@@ -24,6 +26,9 @@ from pochta.server.jmap.processor import ERROR_RESPONSE, process_request
 from pochta.server.jmap.push_subscription import register_push_subscription
 from pochta.server.jmap.registry import Handler, Method, MethodRegistry
 from pochta.server.jmap.search_snippet import register_search_snippet
+
+# Capabilities served when named in ``using`` but not advertised in the Session yet.
+IN_PROGRESS = MAIL_IN_PROGRESS | ADMIN_IN_PROGRESS
 
 __all__ = [
     "ERROR_RESPONSE",
@@ -60,4 +65,5 @@ def default_registry() -> MethodRegistry:
     register_email_query_changes(registry)
     register_search_snippet(registry)
     register_push_subscription(registry)  # RFC 8620 section 7.2: none is ever made
+    register_admin(registry)  # urn:pochta:params:jmap:admin (docs/admin.md)
     return registry
