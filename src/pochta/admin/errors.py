@@ -18,6 +18,7 @@ class AdminErrorKind(StrEnum):
     ALREADY_EXISTS = "alreadyExists"
     INVALID = "invalid"  # a value breaks a rule (a name, a target nothing receives ...)
     CONFLICT = "conflict"  # the object is in use (a domain with accounts ...)
+    UNAVAILABLE = "unavailable"  # something the action asks failed (a DNS lookup)
 
 
 class AdminError(Exception):

@@ -154,6 +154,7 @@ class JmapEndpoints:
             settings=self.services.settings,
             store=self.services.store,
             session_state=lambda: str(self.session(base, principal)["state"]),
+            data_dir=self.services.data_dir,
         )
         return response.to_json()
 

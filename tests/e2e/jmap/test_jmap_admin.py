@@ -2,23 +2,29 @@
 ``pochta serve``: an administrator makes a domain, an account (which then logs in over IMAP), an
 alias (mail to it by LMTP arrives in the account), switches POP3 off for the account (POP3
 refuses it), lists, retries and deletes a queued message; an account without the admin role is
-refused (forbidden), and the capability stays out of the Session while it is in progress."""
+refused (forbidden), and the capability stays out of the Session while it is in progress. Also
+units, DKIM keys (rotation activated once the loopback DNS stub, tests/dns_stub.py, publishes the
+records), the DNS records with their live check (against the stub: no real lookup), app
+passwords and the server status."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import imaplib
 import json
 import poplib
 import smtplib
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from dns_stub import DnsStub
 from serve_process import run_pochta
-from web_env import ALICE, PASSWORD, WebEnv, start_web_server
+from web_env import ALICE, DOMAIN, HOSTNAME, PASSWORD, WebEnv, start_web_server
 
 CORE = "urn:ietf:params:jmap:core"
 ADMIN = "urn:pochta:params:jmap:admin"
@@ -37,9 +43,41 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class StubThread:
+    """The DNS stub on a loop of its own thread, so that it answers while the tests block on HTTP."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.stub = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+
+    async def _start(self) -> DnsStub:
+        return await DnsStub({(f"{DOMAIN}.", "MX"): [f"10 {HOSTNAME}."]}).__aenter__()
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.stub.__aexit__(None, None, None), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebEnv]:
-    config = f'[jmap]\nenabled = true\n[queue]\ntransport = {{ "{REMOTE}" = "127.0.0.1:{_closed_port()}" }}\n'
+def dns_stub() -> Iterator[DnsStub]:
+    running = StubThread()
+    try:
+        yield running.stub
+    finally:
+        running.close()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory, dns_stub: DnsStub) -> Iterator[WebEnv]:
+    config = (
+        "[jmap]\nenabled = true\n"
+        f'[queue]\ntransport = {{ "{REMOTE}" = "127.0.0.1:{_closed_port()}" }}\n'
+        f'dns_nameservers = ["{dns_stub.nameserver}"]\ndns_timeout = 2.0\n'
+    )
     for started in start_web_server(tmp_path_factory.mktemp("jmap-admin"), config, ("lmtp",)):
         run_pochta("user", "set", ALICE, "--admin", "--data", str(started.data))
         yield started
@@ -198,3 +236,102 @@ def test_queue_list_retry_delete(env: WebEnv) -> None:
     assert ok(env, "QueueMessage/get", {"ids": [message_id]})["notFound"] == [message_id]
     listing = run_pochta("queue", "list", "--data", str(env.data)).stdout
     assert message_id[1:] not in listing  # the CLI sees the same queue
+
+
+def test_units_settings_apply_to_their_accounts(env: WebEnv) -> None:
+    made = ok(env, "Unit/set", {"create": {"u": {"name": "staff", "settings": {"pop3.enabled": "off"}}}})
+    unit = made["created"]["u"]
+    assert unit["parent"] == "root"
+    assert unit["accounts"] == 0
+    listed = ok(env, "Unit/get", {"ids": [unit["id"]]})["list"]
+    assert listed == [{**unit, "name": "staff", "settings": {"pop3.enabled": "off"}}]
+    bad = ok(env, "Unit/set", {"update": {unit["id"]: {"settings/pop3.enabled": "maybe"}}})
+    assert bad["notUpdated"][unit["id"]]["type"] == "invalidProperties"
+    user = f"erin@{DOMAIN}"
+    account = ok(env, "Account/set", {"create": {"e": {"address": user, "password": "erin's password!"}}})
+    account_id = account["created"]["e"]["id"]
+    ok(env, "Account/set", {"update": {account_id: {"unit": "staff"}}})
+    erin = ok(env, "Account/get", {"ids": [account_id], "properties": ["unit", "protocols"]})["list"][0]
+    assert erin["unit"] == "staff"
+    assert erin["protocols"]["pop3"] is False  # the unit's switch
+    busy = ok(env, "Unit/set", {"destroy": [unit["id"]]})
+    assert busy["notDestroyed"][unit["id"]]["type"] == "forbidden"
+    listing = run_pochta("unit", "list", "--data", str(env.data)).stdout
+    assert "pop3.enabled=off" in listing  # the CLI sees what the API set
+
+
+def test_dns_records_checked_against_the_stub(env: WebEnv, dns_stub: DnsStub) -> None:
+    result = ok(env, "DnsRecord/get", {"domain": DOMAIN})
+    by_type = {(r["name"], r["type"]): r for r in result["list"]}
+    mx = by_type[(f"{DOMAIN}.", "MX")]
+    assert mx["value"] == f"10 {HOSTNAME}."
+    assert mx["verdict"] == "ok"
+    assert mx["found"] == [f"10 {HOSTNAME}."]
+    assert by_type[(f"_dmarc.{DOMAIN}.", "TXT")]["verdict"] == "missing"
+    assert (f"{DOMAIN}.", "MX") in dns_stub.queries  # asked of the stub, never of real DNS
+    unchecked = ok(env, "DnsRecord/get", {"domain": DOMAIN, "check": False, "ids": [mx["id"]]})
+    assert unchecked["list"][0]["verdict"] is None
+    answered, error = call(env, "DnsRecord/get", {"domain": "not-ours.example"})
+    assert (answered, error["type"]) == ("error", "invalidArguments")
+
+
+def test_dkim_rotation_waits_for_dns(env: WebEnv, dns_stub: DnsStub) -> None:
+    before = ok(env, "DkimKey/get", {})["list"]
+    active = [k for k in before if k["domain"] == DOMAIN and k["state"] == "active"]
+    assert active
+    assert all("private" not in name.lower() for key in before for name in key)
+    made = ok(env, "DkimKey/set", {"create": {"k": {"domain": DOMAIN}}})["created"]["k"]
+    rotation = made["rotation"]
+    assert made["id"] == rotation[0]
+    assert made["state"] == "pending"
+    pending = {k["id"]: k for k in ok(env, "DkimKey/get", {"ids": rotation})["list"]}
+    assert set(pending) == set(rotation)
+    waiting = ok(env, "DkimKey/activate", {"domain": DOMAIN})
+    assert waiting["activated"] == []
+    assert set(waiting["missing"]) == set(rotation)
+    for key in pending.values():
+        text = key["txtRecord"]  # an RSA key's record is past 255 octets: several strings
+        dns_stub.zone[(key["dnsName"] + ".", "TXT")] = [
+            " ".join(f'"{text[i : i + 255]}"' for i in range(0, len(text), 255))
+        ]
+    done = ok(env, "DkimKey/activate", {"domain": DOMAIN})
+    assert set(done["activated"]) == set(rotation)
+    states = {k["id"]: k["state"] for k in ok(env, "DkimKey/get", {})["list"]}
+    assert all(states[key_id] == "active" for key_id in rotation)
+    assert all(states[k["id"]] == "retiring" for k in active)
+    refused = ok(env, "DkimKey/set", {"destroy": [rotation[0]]})
+    assert refused["notDestroyed"][rotation[0]]["type"] == "forbidden"  # it signs
+    retired = ok(env, "DkimKey/set", {"destroy": [active[0]["id"]]})
+    assert retired["destroyed"] == [active[0]["id"]]
+
+
+def test_app_password_shown_once_and_revoked(env: WebEnv) -> None:
+    made = ok(env, "AppPassword/set", {"create": {"p": {"address": ALICE, "name": "laptop"}}})
+    created = made["created"]["p"]
+    secret = created["password"]
+    imap_login(env, ALICE, secret).logout()
+    [listed] = [p for p in ok(env, "AppPassword/get", {})["list"] if p["id"] == created["id"]]
+    assert listed["name"] == "laptop"
+    assert listed["needsReissue"] is False
+    assert "password" not in listed
+    assert ok(env, "AppPassword/set", {"destroy": [created["id"]]})["destroyed"] == [created["id"]]
+    client = imaplib.IMAP4_SSL("localhost", env.port("imaps"), ssl_context=env.client_context(), timeout=30)
+    try:
+        with pytest.raises(imaplib.IMAP4.error):
+            client.login(ALICE, secret)
+    finally:
+        client.shutdown()
+
+
+def test_server_status(env: WebEnv) -> None:
+    [found] = ok(env, "ServerStatus/get", {"ids": ["singleton"]})["list"]
+    assert found["running"] is True
+    assert isinstance(found["pid"], int)
+    assert found["uptimeSeconds"] >= 0
+    assert isinstance(found["queueMessages"], int)
+    assert found["metricsSource"] in ("workers", "this worker")
+    names = {sample["name"] for sample in found["metrics"]}
+    assert "pochta_connections_opened_total" in names
+    cli = run_pochta("status", "--data", str(env.data)).stdout
+    assert "running: yes" in cli
+    assert f"version: {found['version']}" in cli

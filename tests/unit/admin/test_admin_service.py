@@ -10,10 +10,27 @@ from pathlib import Path
 
 import pytest
 
-from pochta.admin import AdminError, AdminErrorKind, accounts, aliases, app_passwords, domains, queue
+from pochta.admin import (
+    AdminError,
+    AdminErrorKind,
+    accounts,
+    aliases,
+    app_passwords,
+    dkim,
+    dns,
+    domains,
+    queue,
+    status,
+    units,
+)
+from pochta.admin.status import Sample
 from pochta.auth.passwords import app_password_lookup, verify_password
 from pochta.config import Settings
+from pochta.dns_records import Verdict
+from pochta.metrics import Metrics
+from pochta.resolver import LookupFailed
 from pochta.store.api import Store
+from pochta.store.dkim_model import KeyState
 from pochta.store.queue_model import NewQueueEntry, NewQueueRecipient
 from pochta.store.sqlite.store import open_sqlite_store
 
@@ -159,3 +176,90 @@ async def test_queue_retry_and_delete(store: Store) -> None:
     with pytest.raises(AdminError) as bad:
         queue.queue_id("nope")
     assert bad.value.kind is AdminErrorKind.INVALID
+
+
+async def test_units_add_set_move_delete(store: Store) -> None:
+    staff = await units.add_unit(store, "staff")
+    assert staff.parent == "root"
+    await units.add_unit(store, "interns", "staff")
+    with pytest.raises(AdminError) as twice:
+        await units.add_unit(store, "staff")
+    assert twice.value.kind is AdminErrorKind.ALREADY_EXISTS
+    changed = await units.update_unit(store, "staff", settings={"pop3.enabled": False})
+    assert changed.settings == {"pop3.enabled": False}
+    with pytest.raises(AdminError) as bad:
+        await units.update_unit(store, "staff", settings={"pop3.apop_secret": "x"})  # an account's own
+    assert bad.value.kind is AdminErrorKind.INVALID
+    with pytest.raises(AdminError) as nothing:
+        await units.update_unit(store, "staff")
+    assert nothing.value.kind is AdminErrorKind.INVALID
+    with pytest.raises(AdminError) as busy:
+        await units.delete_unit(store, "staff")  # interns is under it
+    assert busy.value.kind is AdminErrorKind.CONFLICT
+    await units.delete_unit(store, "interns")
+    await units.delete_unit(store, "staff")
+    with pytest.raises(AdminError) as gone:
+        await units.get_unit(store, "staff")
+    assert gone.value.message == "no unit staff"
+
+
+async def test_dkim_rotate_activate_retire(store: Store) -> None:
+    await domains.add_domain(store, Settings(), "example.org")
+    first = await dkim.list_keys(store, "example.org")
+    assert {k.state for k in first} == {KeyState.ACTIVE}
+    made = await dkim.rotate(store, Settings(), "example.org")
+    assert {k.state for k in made} == {KeyState.PENDING}
+
+    async def nothing_published(name: str) -> list[str]:
+        return []
+
+    activated, missing = await dkim.activate(store, "example.org", nothing_published)
+    assert (activated, {k.selector for k in missing}) == ([], {k.selector for k in made})
+    with pytest.raises(AdminError) as signs:
+        await dkim.retire(store, "example.org", first[0].selector)
+    assert signs.value.kind is AdminErrorKind.CONFLICT
+    activated, missing = await dkim.activate(store, "example.org", None)
+    assert {k.selector for k in activated} == {k.selector for k in made}
+    retired = await dkim.retire(store, "example.org", first[0].selector)
+    assert retired.selector == first[0].selector
+    with pytest.raises(AdminError) as none_pending:
+        await dkim.activate(store, "example.org", None)
+    assert none_pending.value.kind is AdminErrorKind.INVALID
+    with pytest.raises(AdminError) as not_ours:
+        await dkim.rotate(store, Settings(), "other.example")
+    assert not_ours.value.message == "no such domain: other.example"
+
+
+async def test_dns_records_and_their_check(store: Store) -> None:
+    await domains.add_domain(store, Settings(), "example.org")
+    settings = Settings(hostname="mail.example.org")
+    wanted = await dns.domain_records(store, settings, "example.org", ["192.0.2.1"])
+    assert ("mail.example.org.", "A", "192.0.2.1") in [(r.name, r.type, r.value) for r in wanted]
+
+    async def lookup(name: str, rdtype: str) -> list[str]:
+        return ["10 mail.example.org."] if (name, rdtype) == ("example.org.", "MX") else []
+
+    verdicts = {
+        (f.record.name, f.record.type): f.verdict
+        for f in await dns.check_records(store, settings, "example.org", (), lookup)
+    }
+    assert verdicts[("example.org.", "MX")] is Verdict.OK
+    assert verdicts[("_dmarc.example.org.", "TXT")] is Verdict.MISSING
+
+    async def failing(name: str, rdtype: str) -> list[str]:
+        raise LookupFailed("SERVFAIL")
+
+    with pytest.raises(AdminError) as failed:
+        await dns.check_records(store, settings, "example.org", (), failing)
+    assert failed.value.kind is AdminErrorKind.UNAVAILABLE
+
+
+async def test_status_of_a_data_directory_without_server(store: Store, tmp_path: Path) -> None:
+    found = await status.server_status(store, tmp_path / "data")
+    assert (found.running, found.pid, found.started, found.workers) == (False, None, None, None)
+    assert (found.queue_messages, found.metrics_source, found.metrics) == (0, "none", ())
+    own = Metrics()
+    own.connections_opened.labels(listener="imap").inc(3)
+    with_own = await status.server_status(store, tmp_path / "data", own)
+    assert with_own.metrics_source == "this worker"
+    assert Sample("pochta_connections_opened_total", (("listener", "imap"),), 3.0) in with_own.metrics

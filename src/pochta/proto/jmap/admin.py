@@ -22,12 +22,15 @@ __all__ = [
     "ADMIN_CAPABILITY",
     "alias_id",
     "app_password_id",
+    "dkim_key_id",
     "domain_id",
     "list_state",
     "parse_alias_id",
+    "parse_dkim_key_id",
     "parse_number_id",
     "parse_queue_message_id",
     "queue_message_id",
+    "unit_id",
 ]
 
 ADMIN_CAPABILITY = "urn:pochta:params:jmap:admin"
@@ -36,10 +39,16 @@ DOMAIN_PREFIX = "D"
 ALIAS_PREFIX = "L"
 APP_PASSWORD_PREFIX = "P"  # noqa: S105 - an id prefix, no secret
 QUEUE_PREFIX = "Q"
+UNIT_PREFIX = "U"
+DKIM_PREFIX = "K"
 
 
 def domain_id(number: int) -> str:
     return f"{DOMAIN_PREFIX}{number}"
+
+
+def unit_id(number: int) -> str:
+    return f"{UNIT_PREFIX}{number}"
 
 
 def app_password_id(number: int) -> str:
@@ -57,18 +66,37 @@ def parse_number_id(prefix: str, text: str) -> int | None:
 def alias_id(source: str) -> str:
     """An alias is named by its source address, which holds "@" and ".": an Id may not (RFC 8620
     section 1.2), so the address is spelled in unpadded base64url."""
-    encoded = base64.urlsafe_b64encode(source.encode("utf-8")).decode("ascii").rstrip("=")
-    return ALIAS_PREFIX + encoded
+    return _encoded(ALIAS_PREFIX, source)
 
 
 def parse_alias_id(text: str) -> str | None:
-    if not text.startswith(ALIAS_PREFIX):
+    return _decoded(ALIAS_PREFIX, text)
+
+
+def _encoded(prefix: str, text: str) -> str:
+    return prefix + base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _decoded(prefix: str, text: str) -> str | None:
+    if not text.startswith(prefix):
         return None
-    body = text[len(ALIAS_PREFIX) :]
+    body = text[len(prefix) :]
     try:
         return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
+
+
+def dkim_key_id(domain: str, selector: str) -> str:
+    """A DKIM key is named by its record's DNS name (RFC 6376 section 3.6.2.1), in base64url."""
+    return _encoded(DKIM_PREFIX, f"{selector}._domainkey.{domain}")
+
+
+def parse_dkim_key_id(text: str) -> tuple[str, str] | None:
+    """(domain, selector) of a DkimKey id, or None."""
+    name = _decoded(DKIM_PREFIX, text)
+    selector, found, domain = (name or "").partition("._domainkey.")
+    return (domain, selector) if found and domain and selector else None
 
 
 def queue_message_id(queue_id: str) -> str:

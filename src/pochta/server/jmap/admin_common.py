@@ -71,6 +71,7 @@ _KINDS = {
     AdminErrorKind.INVALID: SetErrorType.INVALID_PROPERTIES,
     # A domain that still has accounts ...: RFC 8620 section 5.3 has no closer type.
     AdminErrorKind.CONFLICT: SetErrorType.FORBIDDEN,
+    AdminErrorKind.UNAVAILABLE: SetErrorType.FORBIDDEN,
 }
 
 

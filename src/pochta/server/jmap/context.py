@@ -4,6 +4,7 @@ the accounts it may use, the request's creation ids, and where to say which stat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pochta.config import Settings
@@ -40,6 +41,9 @@ class CallContext:
     store: Store | None
     request: RequestState
     extra_responses: list[Invocation] = field(default_factory=list)
+    # The server's data directory (its server secret, its workers' metrics sockets): the admin
+    # methods' (docs/admin.md); None where there is none (the dispatcher's unit tests).
+    data_dir: Path | None = None
 
     def account(self, account_id: str) -> JmapAccount:
         """The account ``account_id`` names, if the principal may use it with this method."""

@@ -9,6 +9,7 @@ exception of a handler is logged and answered as that call's serverFail."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pochta.config import Settings
@@ -46,6 +47,7 @@ async def process_request(
     store: Store | None,
     session_state: Callable[[], str],
     on_changed: Callable[[dict[str, set[str]]], None] | None = None,
+    data_dir: Path | None = None,
 ) -> Response:
     """The Response to ``request``. ``session_state`` is asked once all calls ran (a call may
     change the session); ``on_changed`` hears which types changed in which accounts."""
@@ -58,7 +60,15 @@ async def process_request(
             responses.append(_error(MethodError(MethodErrorType.UNKNOWN_METHOD), call.call_id))
             continue
         context = CallContext(
-            call.name, call.call_id, request.using, method.capability, principal, settings, store, state
+            call.name,
+            call.call_id,
+            request.using,
+            method.capability,
+            principal,
+            settings,
+            store,
+            state,
+            data_dir=data_dir,
         )
         try:
             arguments = resolve_references(call.arguments, responses)
