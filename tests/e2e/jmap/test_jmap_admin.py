@@ -254,6 +254,20 @@ def test_units_settings_apply_to_their_accounts(env: WebEnv) -> None:
     erin = ok(env, "Account/get", {"ids": [account_id], "properties": ["unit", "protocols"]})["list"][0]
     assert erin["unit"] == "staff"
     assert erin["protocols"]["pop3"] is False  # the unit's switch
+    assert ok(env, "Account/query", {"filter": {"unit": "staff"}})["ids"] == [account_id]
+    page = ok(
+        env,
+        "Account/query",
+        {"filter": {"domain": DOMAIN}, "sort": [{"property": "address"}], "limit": 2, "calculateTotal": True},
+    )
+    addresses = [
+        a["address"] for a in ok(env, "Account/get", {"ids": page["ids"], "properties": ["address"]})["list"]
+    ]
+    assert addresses == sorted(addresses)
+    assert len(page["ids"]) == 2
+    assert page["total"] >= 3  # alice, dave, erin at least
+    answered, error = call(env, "Account/query", {"filter": {"password": "x"}})
+    assert (answered, error["type"]) == ("error", "unsupportedFilter")
     busy = ok(env, "Unit/set", {"destroy": [unit["id"]]})
     assert busy["notDestroyed"][unit["id"]]["type"] == "forbidden"
     listing = run_pochta("unit", "list", "--data", str(env.data)).stdout

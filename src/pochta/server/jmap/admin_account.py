@@ -3,24 +3,27 @@
 
 An Account: ``id`` (its JMAP account id, "A" + store id), ``address`` (set at creation only),
 ``quotaBytes`` and ``quotaMessages`` (the account's own limits, null: none of its own),
-``usedBytes`` and ``usedMessages`` (server-set), ``unit`` (its organisational unit),
-``protocols`` ({"imap", "pop3", "submission"} -> on/off, effective: the account's own switch,
-else its unit's; a change sets the account's own), ``isAdmin``, ``isDisabled``. ``password`` is
-write-only: given at creation or in an update it sets the password; a creation without one gets a
-generated password in its created response, shown that once; /get never returns it."""
+``usedBytes`` and ``usedMessages`` (server-set), ``unit`` (its organisational unit), ``protocols``
+({"imap", "pop3", "submission"} -> on/off, effective: the account's own switch, else its unit's; a
+change sets the account's own), ``isAdmin``, ``isDisabled``. Account/query lists them page by page
+(a server has many). ``password`` is write-only: given at creation or in an update it sets the
+password; a creation without one gets a generated password in its created response, shown that
+once; /get never returns it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pochta.admin import accounts
 from pochta.admin.errors import AdminError
-from pochta.proto.jmap import SetErrorType, account_id, is_unsigned_int
+from pochta.proto.jmap import MethodError, MethodErrorType, SetErrorType, account_id, is_unsigned_int
 from pochta.proto.jmap.admin import ADMIN_CAPABILITY
 from pochta.server.jmap.admin_common import (
     AdminType,
     admin_failure,
     admin_get,
+    admin_query,
     admin_set,
     admin_store,
     failure,
@@ -133,6 +136,48 @@ async def _destroy(context: CallContext, current: dict[str, Any]) -> None:
 ACCOUNT = AdminType("Account", _objects, _create, _update, _destroy)
 
 
+def _text(name: str) -> Callable[[dict[str, Any], Any], bool]:
+    def matches(item: dict[str, Any], value: Any) -> bool:
+        if not isinstance(value, str):
+            raise MethodError(MethodErrorType.INVALID_ARGUMENTS, f"{name} is a String")
+        return value.lower() in str(item[name] or "").lower()
+
+    return matches
+
+
+def _equal(name: str, kind: type) -> Callable[[dict[str, Any], Any], bool]:
+    def matches(item: dict[str, Any], value: Any) -> bool:
+        if not isinstance(value, kind):
+            raise MethodError(MethodErrorType.INVALID_ARGUMENTS, f"{name} is a {kind.__name__}")
+        return bool(item[name] == value)
+
+    return matches
+
+
+def _in_domain(item: dict[str, Any], value: Any) -> bool:
+    if not isinstance(value, str):
+        raise MethodError(MethodErrorType.INVALID_ARGUMENTS, "domain is a String")
+    return str(item["address"]).rpartition("@")[2].lower() == value.lower()
+
+
+async def account_query(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Filters: ``address`` (substring, any case), ``domain``, ``unit``, ``isAdmin``,
+    ``isDisabled``; sorts: ``address``, ``usedBytes``, ``usedMessages``."""
+    return await admin_query(
+        context,
+        arguments,
+        ACCOUNT,
+        conditions={
+            "address": _text("address"),
+            "domain": _in_domain,
+            "unit": _equal("unit", str),
+            "isAdmin": _equal("isAdmin", bool),
+            "isDisabled": _equal("isDisabled", bool),
+        },
+        sortable=("address", "usedBytes", "usedMessages"),
+    )
+
+
 async def account_get(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
     return await admin_get(context, arguments, ACCOUNT)
 
@@ -144,3 +189,4 @@ async def account_set(context: CallContext, arguments: dict[str, Any]) -> dict[s
 def register_admin_account(registry: MethodRegistry) -> None:
     registry.register("Account/get", ADMIN_CAPABILITY, account_get)
     registry.register("Account/set", ADMIN_CAPABILITY, account_set)
+    registry.register("Account/query", ADMIN_CAPABILITY, account_query)
