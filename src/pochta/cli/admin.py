@@ -159,9 +159,10 @@ def user() -> None:
 @with_store
 async def user_add(store: Store, settings: Settings, address: str, password_stdin: bool, quota: str) -> None:
     """Add an account; without --password-stdin a password is generated and printed once."""
+    normalized = normalize_address(address)  # a bad address fails before the password is read
     quota_bytes = parse_size(quota)
     password = read_secret_stdin("password") if password_stdin else None
-    added = await admin_accounts.add_account(store, address, password, quota_bytes)
+    added = await admin_accounts.add_account(store, normalized, password, quota_bytes)
     click.echo(f"added {added.account.address}")
     if added.generated is not None:
         click.echo(f"password: {added.generated}")
@@ -200,8 +201,9 @@ async def user_list(store: Store, settings: Settings, domain_name: str | None) -
 @with_store
 async def user_passwd(store: Store, settings: Settings, address: str, password_stdin: bool) -> None:
     """Set a new password (generated and printed unless --password-stdin)."""
+    normalized = normalize_address(address)  # a bad address fails before the password is read
     password = read_secret_stdin("password") if password_stdin else None
-    changed = await admin_accounts.set_password(store, address, password)
+    changed = await admin_accounts.set_password(store, normalized, password)
     click.echo(f"password changed for {changed.account.address}")
     if changed.generated is not None:
         click.echo(f"password: {changed.generated}")

@@ -198,10 +198,18 @@ def test_admin_makes_domain_account_alias_and_switches_pop3_off(env: WebEnv) -> 
 def test_non_admin_is_refused(env: WebEnv) -> None:
     user, password = "dave@example.org", "dave's password here"
     ok(env, "Account/set", {"create": {"u": {"address": user, "password": password}}})
-    for method in ("Domain/get", "Account/set", "QueueMessage/query", "QueueMessage/retry"):
-        answered, result = call(env, method, {}, user=user, password=password)
+    methods = (
+        "Domain/get",
+        "Account/set",
+        "Account/query",
+        "QueueMessage/retry",
+        "DnsRecord/get",
+        "ServerStatus/get",
+    )
+    for method in methods:
+        answered, result = call(env, method, {"ids": 5}, user=user, password=password)  # not even valid
         # RFC 8620 section 3.6.2: forbidden, whatever the arguments.
-        assert (answered, result["type"]) == ("error", "forbidden")
+        assert (answered, result["type"]) == ("error", "forbidden"), (method, result)
     assert all(
         ADMIN not in a["accountCapabilities"] for a in session(env, user, password)["accounts"].values()
     )

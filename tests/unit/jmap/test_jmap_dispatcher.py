@@ -271,7 +271,7 @@ def test_admin_capability_only_for_admin_accounts() -> None:
 async def test_admin_method_is_forbidden_to_a_non_admin() -> None:
     document = {
         "using": [CORE_CAPABILITY, ADMIN_CAPABILITY],
-        "methodCalls": [["Domain/get", {"accountId": "A7"}, "0"]],
+        "methodCalls": [["Domain/get", {"ids": 5}, "0"]],
     }
     request = parse_request(
         json.dumps(document).encode(),
@@ -288,6 +288,7 @@ async def test_admin_method_is_forbidden_to_a_non_admin() -> None:
         store=None,
         session_state=lambda: "s1",
     )
-    # RFC 8620 section 3.6.2: the method exists; this principal may not use it.
+    # RFC 8620 section 3.6.2: the method exists; this principal may not use it, whatever its
+    # arguments (these are not even valid: no accountId, ids not a list).
     [(name, arguments, call_id)] = [tuple(r.to_json()) for r in response.method_responses]
     assert (name, arguments["type"], call_id) == ("error", "forbidden", "0")

@@ -38,20 +38,27 @@ __all__ = [
     "admin_store",
     "failure",
     "read_only",
+    "require_admin",
 ]
 
 Objects = dict[str, dict[str, Any]]
 T = TypeVar("T")
 
 
-def admin_account(context: CallContext, account_id: str) -> JmapAccount:
-    """The account named by ``account_id``, if the principal is an administrator. RFC 8620
+def require_admin(context: CallContext) -> None:
+    """Refuses a principal without the admin role, before its arguments are even read. RFC 8620
     section 3.6.2: "forbidden" is a call whose "method and arguments are valid, but executing the
-    method would violate ... [a] permissions policy": the method exists (unknownMethod would say
-    the server does not know it), only this principal may not use it; the answer is the same
-    whatever the arguments, so it tells nothing of the server's domains or accounts."""
+    method would violate ... [a] permissions policy": the method exists (unknownMethod would say the
+    server does not know it), only this principal may not use it; checked first, the answer is the
+    same whatever the arguments, so it tells nothing of the server's domains or accounts."""
     if not context.principal.account.admin:
         raise MethodError(MethodErrorType.FORBIDDEN, "only an account with the admin role may call this")
+
+
+def admin_account(context: CallContext, account_id: str) -> JmapAccount:
+    """The account named by ``account_id`` (the administrator's own: the one whose capabilities
+    list the admin capability)."""
+    require_admin(context)
     return context.account(account_id)
 
 
@@ -108,6 +115,7 @@ class AdminType:
 
 async def admin_get(context: CallContext, arguments: dict[str, Any], kind: AdminType) -> dict[str, Any]:
     """RFC 8620 section 5.1 over all objects of ``kind``."""
+    require_admin(context)
     args = parse_get(arguments, max_objects=context.settings.jmap.max_objects_in_get)
     account = admin_account(context, args.account_id)
     objects = await kind.objects(context)
@@ -140,6 +148,7 @@ async def admin_get(context: CallContext, arguments: dict[str, Any], kind: Admin
 async def admin_set(context: CallContext, arguments: dict[str, Any], kind: AdminType) -> dict[str, Any]:
     """RFC 8620 section 5.3 over ``kind``: creates, then updates, then destroys, each record on
     its own (a failure is that record's SetError, the others go on)."""
+    require_admin(context)
     args = parse_set(arguments, max_objects=context.settings.jmap.max_objects_in_set)
     account = admin_account(context, args.account_id)
     objects = await kind.objects(context)
@@ -241,6 +250,7 @@ async def admin_query(
     """RFC 8620 section 5.5 over all objects of ``kind``: ``conditions`` are the FilterCondition
     properties it knows, ``sortable`` the properties it sorts by (their values compared as they
     are, nulls first). Without a sort the order is the listing's."""
+    require_admin(context)
     args = parse_query(arguments)
     account = admin_account(context, args.account_id)
     objects = await kind.objects(context)

@@ -37,6 +37,7 @@ from pochta.server.jmap.admin_common import (
     admin_store,
     failure,
     read_only,
+    require_admin,
 )
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.registry import MethodRegistry
@@ -98,6 +99,7 @@ async def dkim_key_set(context: CallContext, arguments: dict[str, Any]) -> dict[
 
 
 async def dkim_key_activate(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    require_admin(context)
     reader = ArgumentReader(arguments, ("domain", "checkDns"))
     account = admin_account(context, reader.id("accountId"))
     extra = reader.rest()

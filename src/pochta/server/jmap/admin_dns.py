@@ -20,7 +20,7 @@ from pochta.proto.jmap import MethodError, MethodErrorType
 from pochta.proto.jmap.admin import ADMIN_CAPABILITY, list_state
 from pochta.proto.jmap.arguments import invalid_arguments
 from pochta.proto.jmap.standard import parse_get
-from pochta.server.jmap.admin_common import admin_account, admin_store
+from pochta.server.jmap.admin_common import admin_account, admin_store, require_admin
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.registry import MethodRegistry
 
@@ -45,6 +45,7 @@ def _object(record: Record, finding: Finding | None) -> dict[str, Any]:
 
 
 async def dns_record_get(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    require_admin(context)
     args = parse_get(
         arguments,
         max_objects=context.settings.jmap.max_objects_in_get,

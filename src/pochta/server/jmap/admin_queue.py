@@ -29,6 +29,7 @@ from pochta.server.jmap.admin_common import (
     admin_query,
     admin_set,
     admin_store,
+    require_admin,
 )
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.registry import MethodRegistry
@@ -104,6 +105,7 @@ async def queue_message_set(context: CallContext, arguments: dict[str, Any]) -> 
 
 
 async def queue_message_retry(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    require_admin(context)
     reader = ArgumentReader(arguments, ())
     account = admin_account(context, reader.id("accountId"))
     ids = reader.ids("ids")
