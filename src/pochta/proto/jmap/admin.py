@@ -27,7 +27,6 @@ __all__ = [
     "list_state",
     "parse_alias_id",
     "parse_dkim_key_id",
-    "parse_number_id",
     "parse_queue_message_id",
     "queue_message_id",
     "unit_id",
@@ -55,14 +54,6 @@ def app_password_id(number: int) -> str:
     return f"{APP_PASSWORD_PREFIX}{number}"
 
 
-def parse_number_id(prefix: str, text: str) -> int | None:
-    """The store id behind ``prefix`` + digits, or None when ``text`` cannot be one."""
-    digits = text.removeprefix(prefix)
-    if digits == text or not digits.isascii() or not digits.isdigit() or digits.startswith("0"):
-        return None
-    return int(digits) if len(digits) <= 19 else None
-
-
 def alias_id(source: str) -> str:
     """An alias is named by its source address, which holds "@" and ".": an Id may not (RFC 8620
     section 1.2), so the address is spelled in unpadded base64url."""
@@ -82,7 +73,9 @@ def _decoded(prefix: str, text: str) -> str | None:
         return None
     body = text[len(prefix) :]
     try:
-        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8")
+        # validate: a character outside the alphabet is an error, not skipped.
+        decoded = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
+        return decoded.decode("utf-8") or None
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
 
