@@ -260,3 +260,20 @@ def test_mdn_is_reachable_but_not_advertised_yet(env: WebEnv) -> None:
     assert MDN not in shown["capabilities"]
     [(name, _, _)] = call(env, ("MDN/parse", {"accountId": account(env), "blobIds": []}), using=(CORE, MDN))
     assert name == "MDN/parse"
+
+
+def test_two_mdns_for_one_email_in_one_call(env: WebEnv) -> None:
+    email_id = deliver(env, "Twice in one call")
+    record = {"forEmailId": email_id, "disposition": DISPLAYED}
+    arguments = {
+        "accountId": account(env),
+        "identityId": identity(env),
+        "send": {"k1": record, "k2": record},
+        "onSuccessUpdateEmail": {"#k1": {"keywords/$mdnsent": True}, "#k2": {"keywords/$mdnsent": True}},
+    }
+    [(name, result, _), (implicit, updated, _)] = call(env, ("MDN/send", arguments))
+    assert name == "MDN/send", result
+    assert list(result["sent"]) == ["k1"]
+    assert result["notSent"]["k2"]["type"] == "mdnAlreadySent"
+    assert implicit == "Email/set"
+    assert list(updated["updated"]) == [email_id]

@@ -186,12 +186,19 @@ async def mdn_send(context: CallContext, arguments: dict[str, Any]) -> dict[str,
             )
             not_sent[creation_id] = refusal.to_json()
             continue
+        target = record.get("forEmailId") if isinstance(record, dict) else None
+        email = context.resolve_id(target) if isinstance(target, str) else None
+        if email is not None and email in email_updates:
+            # One MDN per message (RFC 9007 section 2.1), also within one call.
+            refusal = SetError(SetErrorType.MDN_ALREADY_SENT, "an MDN for this Email was sent in this call")
+            not_sent[creation_id] = refusal.to_json()
+            continue
         try:
             sent[creation_id] = await sender.send(record)
         except SetFailure as failure:
             not_sent[creation_id] = failure.error.to_json()
             continue
-        email_updates[str(record["forEmailId"])] = patch
+        email_updates[email or str(target)] = patch
     response = {"accountId": account.id, "sent": sent or None, "notSent": not_sent or None}
     if email_updates:
         await implicit_email_set(context, account, email_updates, [])
