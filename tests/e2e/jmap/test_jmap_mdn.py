@@ -1,15 +1,18 @@
 """JMAP MDN (RFC 9007) on a real ``pochta serve``: alice receives (LMTP) a message asking for a
 disposition notification, sends one with MDN/send; bob, a local user, reads the multipart/report
 over IMAP and parses it back with MDN/parse; $mdnsent is set on alice's Email (seen over IMAP
-too) and a second MDN is refused; the other refusals as SetErrors and method errors."""
+too) and a second MDN is refused; one to a remote address leaves through the queue with the null
+envelope sender (seen by a sink SMTP server); the other refusals as SetErrors and method errors."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email
 import imaplib
 import json
 import smtplib
+import threading
 import time
 from collections.abc import Iterator
 from email.policy import compat32
@@ -18,6 +21,7 @@ from typing import Any
 import pytest
 
 from serve_process import run_pochta
+from smtp_sink import Script, SmtpSink
 from web_env import ALICE, PASSWORD, WebEnv, start_web_server
 
 CORE = "urn:ietf:params:jmap:core"
@@ -26,12 +30,40 @@ SUBMISSION = "urn:ietf:params:jmap:submission"
 MDN = "urn:ietf:params:jmap:mdn"
 BOB = "bob@example.org"
 BOB_PASSWORD = "bob's password"
+REMOTE = "remote.example"
+FRIEND = f"friend@{REMOTE}"
 DISPLAYED = {"actionMode": "manual-action", "sendingMode": "mdn-sent-manually", "type": "displayed"}
 
 
+class ThreadSink:
+    """A scripted SMTP sink (tests/smtp_sink.py) in a thread of its own, answering the queue."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.sink = asyncio.run_coroutine_threadsafe(SmtpSink(Script()).__aenter__(), self.loop).result(30)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.sink.__aexit__(None, None, None), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+        self.loop.close()
+
+
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebEnv]:
-    config = "[jmap]\nenabled = true\n[search]\nindexer = false\n"
+def sink() -> Iterator[ThreadSink]:
+    running = ThreadSink()
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory, sink: ThreadSink) -> Iterator[WebEnv]:
+    config = (
+        "[jmap]\nenabled = true\n[search]\nindexer = false\n"
+        f'[queue]\ntransport = {{ "{REMOTE}" = "127.0.0.1:{sink.sink.port}" }}\n'
+    )
     for running in start_web_server(tmp_path_factory.mktemp("jmap-mdn"), config, ("lmtp",)):
         data = str(running.data)
         run_pochta("user", "add", BOB, "--password-stdin", "--data", data, stdin=BOB_PASSWORD + "\n")
@@ -69,12 +101,12 @@ def account(env: WebEnv, user: str = ALICE) -> str:
     return str(session(env, user)["primaryAccounts"][CORE])
 
 
-def deliver(env: WebEnv, subject: str, *, notify: bool = True) -> str:
+def deliver(env: WebEnv, subject: str, *, notify: bool = True, notify_to: str = BOB) -> str:
     """A message from bob to alice (asking for an MDN when ``notify``); alice's Email id."""
     message_id = f"<{subject.replace(' ', '.')}.{time.monotonic_ns()}@example.org>"
     data = (
         f"From: Bob <{BOB}>\r\nTo: {ALICE}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n"
-        + (f"Disposition-Notification-To: Bob <{BOB}>\r\n" if notify else "")
+        + (f"Disposition-Notification-To: <{notify_to}>\r\n" if notify else "")
         + "\r\nPlease confirm.\r\n"
     ).encode()
     with smtplib.LMTP("127.0.0.1", env.port("lmtp"), timeout=30) as client:
@@ -277,3 +309,23 @@ def test_two_mdns_for_one_email_in_one_call(env: WebEnv) -> None:
     assert result["notSent"]["k2"]["type"] == "mdnAlreadySent"
     assert implicit == "Email/set"
     assert list(updated["updated"]) == [email_id]
+
+
+def test_a_remote_mdn_leaves_with_the_null_envelope_sender(env: WebEnv, sink: ThreadSink) -> None:
+    email_id = deliver(env, "To a friend", notify_to=FRIEND)
+    [(name, result, _), _implicit] = send_mdn(env, email_id)
+    assert name == "MDN/send", result
+    assert result["notSent"] is None, result
+
+    def relayed() -> list[Any]:
+        return [t for t in sink.sink.transactions if t.data and b"To a friend" in t.data]
+
+    deadline = time.monotonic() + 60
+    while not relayed():
+        assert time.monotonic() < deadline, "the MDN never reached the sink"
+        time.sleep(0.2)
+    [transaction] = relayed()
+    # RFC 8098 section 3: the MDN's envelope sender is null, so that nothing answers it.
+    assert transaction.mail.startswith("MAIL FROM:<>")
+    assert transaction.accepted == [FRIEND]
+    assert b"report-type=disposition-notification" in transaction.data
