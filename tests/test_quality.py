@@ -142,3 +142,12 @@ def test_no_asyncio_wait_for_in_src() -> None:
         if "wait_for(" in line and not line.lstrip().startswith("#")
     ]
     assert offenders == []
+
+
+def test_test_module_names_are_unique() -> None:
+    # pytest imports test modules by basename (rootdir-relative, no __init__.py): two files of one
+    # name in different directories make the whole run fail at collection ("import file mismatch").
+    seen: dict[str, Path] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        other = seen.setdefault(path.name, path)
+        assert other == path, f"{path.relative_to(ROOT)} and {other.relative_to(ROOT)} share a name"

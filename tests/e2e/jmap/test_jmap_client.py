@@ -47,7 +47,14 @@ def test_jmapc_reads_the_session(env: WebEnv) -> None:
     session = client(env).jmap_session
     assert session.username == ALICE
     assert session.api_url == f"https://localhost:{env.port('https')}/jmap/api"
-    assert session.capabilities.urns == {CORE, "urn:ietf:params:jmap:websocket", "urn:ietf:params:jmap:blob"}
+    assert session.capabilities.urns >= {
+        CORE,
+        "urn:ietf:params:jmap:websocket",
+        "urn:ietf:params:jmap:blob",
+        "urn:ietf:params:jmap:mail",
+        "urn:ietf:params:jmap:submission",
+    }
+    assert session.primary_accounts.mail == session.primary_accounts.core
     assert session.capabilities.core.max_calls_in_request == 16  # the default
     assert session.primary_accounts.core is not None
 

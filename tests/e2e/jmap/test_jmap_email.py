@@ -428,10 +428,10 @@ def test_errors(env: WebEnv) -> None:
         == "invalidArguments"
     )
     assert error(env, "Email/get", {"accountId": "A999", "ids": []}) == "accountNotFound"
-    # The Session does not advertise Mail while RFC 8621 is incomplete.
+    # The Session advertises Mail (RFC 8621 section 1.3.1), the account primary for it.
     session = json.loads(env.get("/.well-known/jmap", tls=True, headers=basic()).body)
-    assert MAIL not in session["capabilities"]
-    assert MAIL not in session["primaryAccounts"]
+    assert session["capabilities"][MAIL] == {}
+    assert session["primaryAccounts"][MAIL] == aid
 
 
 def test_jmapc_email_get(env: WebEnv) -> None:

@@ -90,7 +90,7 @@ def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mail]:
         finally:
             client.logout()
         session = json.loads(env.get("/.well-known/jmap", tls=True, headers=basic()).body)
-        yield Mail(env, session["primaryAccounts"][CORE], inbox, work)  # Mail: not advertised yet
+        yield Mail(env, session["primaryAccounts"][CORE], inbox, work)
 
 
 def call(mail: Mail, name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -18,6 +18,13 @@ from web_env import ALICE, DOMAIN, PASSWORD, Response, WebEnv, start_web_server
 
 CORE = "urn:ietf:params:jmap:core"
 BLOB = "urn:ietf:params:jmap:blob"
+MAIL_FAMILY = (
+    "urn:ietf:params:jmap:mail",
+    "urn:ietf:params:jmap:submission",
+    "urn:ietf:params:jmap:vacationresponse",
+    "urn:ietf:params:jmap:sieve",
+    "urn:ietf:params:jmap:mdn",
+)
 MAX_SIZE_REQUEST = 100_000  # over http.max_body_size (64 KiB): /jmap/api has its own bound
 CONFIG = (
     f"[jmap]\nenabled = true\nmax_size_request = {MAX_SIZE_REQUEST}\nmax_calls_in_request = 8\n"
@@ -68,9 +75,8 @@ def test_session_resource(env: WebEnv) -> None:
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.headers["Cache-Control"] == "no-store"
     session = json.loads(response.body)
-    # The mail capability is not advertised while its methods are missing; RFC 8887's WebSocket
-    # and RFC 9404's Blob are.
-    assert set(session["capabilities"]) == {CORE, "urn:ietf:params:jmap:websocket", BLOB}
+    # Every capability whose methods all work (the admin one is not, until its pages come).
+    assert set(session["capabilities"]) == {CORE, "urn:ietf:params:jmap:websocket", BLOB, *MAIL_FAMILY}
     core = session["capabilities"][CORE]
     assert core["maxSizeRequest"] == MAX_SIZE_REQUEST
     assert core["maxCallsInRequest"] == 8
@@ -84,9 +90,9 @@ def test_session_resource(env: WebEnv) -> None:
         "name": ALICE,
         "isPersonal": True,
         "isReadOnly": False,
-        # Mail: reachable by name, advertised once complete.
         "accountCapabilities": {
             CORE: {},
+            **{uri: account["accountCapabilities"][uri] for uri in MAIL_FAMILY},
             BLOB: {
                 "maxSizeBlobSet": 50_000_000,  # RFC 9404 section 3.1: as maxSizeUpload
                 "maxDataSources": 64,
@@ -95,7 +101,7 @@ def test_session_resource(env: WebEnv) -> None:
             },
         },
     }
-    assert session["primaryAccounts"] == {CORE: account_id, BLOB: account_id}
+    assert session["primaryAccounts"] == {uri: account_id for uri in (CORE, BLOB, *MAIL_FAMILY)}
     base = f"https://localhost:{env.port('https')}"
     assert session["apiUrl"] == base + "/jmap/api"
     for template, variables in (

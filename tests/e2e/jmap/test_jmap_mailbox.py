@@ -55,8 +55,7 @@ def error(env: WebEnv, name: str, arguments: dict[str, Any]) -> str:
 
 
 def account(env: WebEnv) -> str:
-    # Mail is reachable by name but not advertised while RFC 8621 is incomplete
-    # (server.jmap.mail_methods.IN_PROGRESS): the account is the user's own.
+    # The account is the user's own, the primary one of Mail too.
     session = json.loads(env.get("/.well-known/jmap", tls=True, headers=_headers()).body)
     [(account_id, _)] = session["accounts"].items()
     assert session["primaryAccounts"][CORE] == account_id

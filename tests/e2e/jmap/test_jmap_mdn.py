@@ -287,9 +287,9 @@ def test_refusals(env: WebEnv) -> None:
     assert (name, error["type"]) == ("error", "unknownMethod")
 
 
-def test_mdn_is_reachable_but_not_advertised_yet(env: WebEnv) -> None:
+def test_mdn_is_advertised(env: WebEnv) -> None:
     shown = session(env)
-    assert MDN not in shown["capabilities"]
+    assert shown["capabilities"][MDN] == {}  # RFC 9007 section 2: an empty object
     [(name, _, _)] = call(env, ("MDN/parse", {"accountId": account(env), "blobIds": []}), using=(CORE, MDN))
     assert name == "MDN/parse"
 

@@ -41,7 +41,11 @@ def _auth() -> dict[str, str]:
 
 def account(env: WebEnv) -> str:
     session = json.loads(env.get("/.well-known/jmap", tls=True, headers=_auth()).body)
-    assert SIEVE not in session["capabilities"]  # not advertised until Mail is (IN_PROGRESS)
+    # RFC 9661 section 1.3: advertised, with the account's limits.
+    assert session["capabilities"][SIEVE] == {}
+    [account_object] = session["accounts"].values()
+    assert account_object["accountCapabilities"][SIEVE]["maxNumberScripts"] >= 1
+    assert session["primaryAccounts"][SIEVE] == session["primaryAccounts"][CORE]
     return str(session["primaryAccounts"][CORE])
 
 

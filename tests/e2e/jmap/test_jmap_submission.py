@@ -123,8 +123,14 @@ def test_the_account_has_its_own_address_as_an_identity_it_may_not_delete(env: W
     assert (own["name"], own["textSignature"], own["replyTo"]) == ("", "", None)
     refused = ok(env, "Identity/set", {"accountId": acct, "destroy": [own["id"]]})
     assert refused["notDestroyed"][own["id"]]["type"] == "forbidden"
-    # Submission is not advertised until Mail is complete, but reachable by naming it.
-    assert SUBMISSION not in session(env)["capabilities"]
+    # RFC 8621 section 1.3.2: advertised, with the account's object.
+    shown = session(env)
+    assert shown["capabilities"][SUBMISSION] == {}
+    [account_object] = shown["accounts"].values()
+    assert account_object["accountCapabilities"][SUBMISSION] == {
+        "maxDelayedSend": 0,
+        "submissionExtensions": {},
+    }
 
 
 def test_identities_are_created_with_an_alias_updated_and_destroyed_with_changes(env: WebEnv) -> None:

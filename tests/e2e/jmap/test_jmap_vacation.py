@@ -62,8 +62,8 @@ def ok(env: WebEnv, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
 
 def account(env: WebEnv) -> str:
     session = json.loads(env.get("/.well-known/jmap", tls=True, headers=_basic()).body)
-    # Not advertised until Mail is complete (server/jmap/mail_methods.py IN_PROGRESS).
-    assert VACATION not in session["capabilities"]
+    assert session["capabilities"][VACATION] == {}  # RFC 8621 section 1.3.3: advertised
+    assert session["primaryAccounts"][VACATION] == session["primaryAccounts"][CORE]
     return str(session["primaryAccounts"][CORE])
 
 

@@ -128,22 +128,13 @@ async def test_max_concurrent_requests(store: SqliteStore, tmp_path: Path) -> No
     assert (await call(app, "POST", "/jmap/api", body=echo(("Core/echo", {})))).status == 200
 
 
-async def test_the_mail_capability_object_once_mail_is_advertised(
-    store: SqliteStore, tmp_path: Path, monkeypatch: Any
-) -> None:
+async def test_the_mail_capability_object(store: SqliteStore, tmp_path: Path) -> None:
     from pochta.config import LimitSettings
     from pochta.proto.jmap import MAIL_CAPABILITY
     from pochta.proto.jmap.mail.query import SORT_OPTIONS
 
-    app = build_app(services(store, tmp_path))
-    # Committed, Mail is not advertised (server/jmap/mail_methods.IN_PROGRESS) ...
-    session = json.loads((await call(app, "GET", "/.well-known/jmap")).body)
-    assert MAIL_CAPABILITY not in session["capabilities"]
-    (account,) = session["accounts"].values()
-    assert MAIL_CAPABILITY not in account["accountCapabilities"]
-    # ... and once it is: RFC 8621 section 1.3.1's empty object in "capabilities", the limits in
-    # the account's, each from the setting that enforces it.
-    monkeypatch.setattr("pochta.web.jmap.IN_PROGRESS", frozenset())
+    # RFC 8621 section 1.3.1's empty object in "capabilities", the limits in the account's, each
+    # from the setting that enforces it.
     settings = Settings(
         jmap=JmapSettings(enabled=True),
         limits=LimitSettings(max_mailbox_depth=5, max_mailbox_name_bytes=200, max_message_size=78_000),

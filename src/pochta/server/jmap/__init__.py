@@ -20,7 +20,6 @@ from pochta.server.jmap.email_submission import register_email_submission
 from pochta.server.jmap.email_submission_query import register_email_submission_query
 from pochta.server.jmap.identity import register_identity
 from pochta.server.jmap.limits import ConcurrentRequests
-from pochta.server.jmap.mail_methods import IN_PROGRESS as MAIL_IN_PROGRESS
 from pochta.server.jmap.mail_methods import register_mail
 from pochta.server.jmap.mailbox_get import register_mailbox_get
 from pochta.server.jmap.mailbox_query import register_mailbox_query
@@ -35,7 +34,7 @@ from pochta.server.jmap.sieve_script import register_sieve_script
 from pochta.server.jmap.vacation_response import register_vacation_response
 
 # Capabilities served when named in ``using`` but not advertised in the Session yet.
-IN_PROGRESS = MAIL_IN_PROGRESS | ADMIN_IN_PROGRESS
+IN_PROGRESS = ADMIN_IN_PROGRESS  # the admin API waits for its pages
 
 __all__ = [
     "ERROR_RESPONSE",
