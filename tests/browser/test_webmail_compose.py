@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 from browser_env import screenshot, serious_accessibility_violations
-
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -44,7 +43,9 @@ PNG = base64.b64decode(
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebEnv]:
     for running in start_web_server(tmp_path_factory.mktemp("compose"), WEBMAIL, ("lmtp",)):
-        run_pochta("user", "add", BOB, "--password-stdin", "--data", str(running.data), stdin=BOB_PASSWORD + "\n")
+        run_pochta(
+            "user", "add", BOB, "--password-stdin", "--data", str(running.data), stdin=BOB_PASSWORD + "\n"
+        )
         yield running
 
 
@@ -83,7 +84,7 @@ def imap(user: str, password: str, port: int) -> imaplib.IMAP4:
     return client
 
 
-def messages_in(web: WebEnv, mailbox: str, user: str = ALICE, password: str = PASSWORD) -> list[email.message.Message]:
+def messages_in(web: WebEnv, mailbox: str, user: str = ALICE, password: str = PASSWORD) -> list[EmailMessage]:
     client = imap(user, password, web.port("imap"))
     try:
         assert client.select(mailbox, readonly=True)[0] == "OK"
@@ -176,7 +177,7 @@ def test_a_reply_arrives_in_the_other_account_threaded(
     check_page(driver, request, "reply")
     send(driver)
 
-    def arrived() -> list[email.message.Message]:
+    def arrived() -> list[EmailMessage]:
         return [m for m in messages_in(web, "INBOX", BOB, BOB_PASSWORD) if m["Subject"] == "Re: Lunch plans"]
 
     [reply] = eventually(arrived, "the reply in bob's INBOX")
@@ -201,8 +202,14 @@ def test_reply_all_leaves_out_the_users_own_address(signed_in: Any) -> None:
     open_message(driver, "Lunch plans")
     press(driver, "a")
     compose = panel(driver)
-    to = [chip.get_attribute("title") for chip in compose.find_elements(By.CSS_SELECTOR, "#compose-to-chips li.chip")]
-    cc = [chip.get_attribute("title") for chip in compose.find_elements(By.CSS_SELECTOR, "#compose-cc-chips li.chip")]
+    to = [
+        chip.get_attribute("title")
+        for chip in compose.find_elements(By.CSS_SELECTOR, "#compose-to-chips li.chip")
+    ]
+    cc = [
+        chip.get_attribute("title")
+        for chip in compose.find_elements(By.CSS_SELECTOR, "#compose-cc-chips li.chip")
+    ]
     assert to == [BOB]
     assert cc == ["carol@example.net"]
     driver.find_element(By.ID, "compose-discard").click()
@@ -231,7 +238,7 @@ def test_a_new_message_with_an_attachment_reaches_bob_exactly(
     check_page(driver, request, "compose")
     send(driver)
 
-    def arrived() -> list[email.message.Message]:
+    def arrived() -> list[EmailMessage]:
         return [m for m in messages_in(web, "INBOX", BOB, BOB_PASSWORD) if m["Subject"] == "The figures"]
 
     [sent] = eventually(arrived, "the message in bob's INBOX")
@@ -280,26 +287,35 @@ def test_a_draft_is_saved_while_typing_once_and_sending_moves_it_to_sent(signed_
     [sent] = [m for m in messages_in(web, "Sent") if m["Subject"] == "Draft in progress"]
     assert sent.get_content().startswith("First words. More words. Last words.")
     eventually(
-        lambda: [m for m in messages_in(web, "INBOX", BOB, BOB_PASSWORD) if m["Subject"] == "Draft in progress"],
+        lambda: [
+            m for m in messages_in(web, "INBOX", BOB, BOB_PASSWORD) if m["Subject"] == "Draft in progress"
+        ],
         "the draft sent to bob",
     )
 
 
-def test_a_forward_carries_the_originals_attachment(signed_in: Any, web: WebEnv, request: pytest.FixtureRequest) -> None:
+def test_a_forward_carries_the_originals_attachment(
+    signed_in: Any, web: WebEnv, request: pytest.FixtureRequest
+) -> None:
     driver = signed_in
     driver.execute_script("location.hash = ''")
     open_message(driver, "Holiday picture")
     press(driver, "f")
     compose = panel(driver)
     assert driver.find_element(By.ID, "compose-subject").get_attribute("value") == "Fwd: Holiday picture"
-    names = [li.find_element(By.CSS_SELECTOR, ".name").text for li in compose.find_elements(By.CSS_SELECTOR, "#compose-attachments li")]
+    names = [
+        li.find_element(By.CSS_SELECTOR, ".name").text
+        for li in compose.find_elements(By.CSS_SELECTOR, "#compose-attachments li")
+    ]
     assert names == ["beach.png"]
     driver.find_element(By.ID, "compose-to").send_keys(BOB, Keys.ENTER)
     check_page(driver, request, "forward")
     send(driver)
 
-    def arrived() -> list[email.message.Message]:
-        return [m for m in messages_in(web, "INBOX", BOB, BOB_PASSWORD) if m["Subject"] == "Fwd: Holiday picture"]
+    def arrived() -> list[EmailMessage]:
+        return [
+            m for m in messages_in(web, "INBOX", BOB, BOB_PASSWORD) if m["Subject"] == "Fwd: Holiday picture"
+        ]
 
     [forwarded] = eventually(arrived, "the forward in bob's INBOX")
     [part] = list(forwarded.iter_attachments())
@@ -366,6 +382,61 @@ def test_threading_and_recipients_rules(signed_in: Any) -> None:
         "c@x",
         "d@x",
     ]
-    assert run_replying(driver, "parseAddress", '"Doe, Jane" <j@x.org>') == {"name": "Doe, Jane", "email": "j@x.org"}
+    assert run_replying(driver, "parseAddress", '"Doe, Jane" <j@x.org>') == {
+        "name": "Doe, Jane",
+        "email": "j@x.org",
+    }
     assert run_replying(driver, "parseAddress", "no at sign") is None
-    assert run_replying(driver, "quoted", "one\n> two", None, "Bob") == "On an earlier date, Bob wrote:\n> one\n>> two\n"
+    assert (
+        run_replying(driver, "quoted", "one\n> two", None, "Bob")
+        == "On an earlier date, Bob wrote:\n> one\n>> two\n"
+    )
+
+
+def test_drafts_is_made_when_the_account_has_none(signed_in: Any, web: WebEnv) -> None:
+    driver = signed_in
+    client = imap(ALICE, PASSWORD, web.port("imap"))
+    try:
+        assert client.delete("Drafts")[0] == "OK"
+    finally:
+        client.logout()
+    # Push brings the folder list up to date: no folder of role drafts any more.
+    wait(driver).until(
+        lambda d: not d.find_elements(By.XPATH, "//a[contains(@class,'folder')][span[text()='Drafts']]")
+    )
+    driver.execute_script("location.hash = ''")
+    press(driver, "c")
+    compose = panel(driver)
+    driver.find_element(By.ID, "compose-subject").send_keys("Where do drafts go")
+    wait(driver).until(lambda d: compose.get_attribute("data-draft-id"))
+    client = imap(ALICE, PASSWORD, web.port("imap"))
+    try:
+        _, listed = client.list('""', "Drafts")
+        assert listed[0] is not None
+        assert b"\\Drafts" in listed[0]
+    finally:
+        client.logout()
+    assert [m["Subject"] for m in messages_in(web, "Drafts")] == ["Where do drafts go"]
+    driver.find_element(By.ID, "compose-discard").click()
+    wait(driver).until(lambda d: not compose.is_displayed())
+    eventually(lambda: messages_in(web, "Drafts") == [], "the discarded draft gone")
+
+
+def test_the_panel_takes_a_phones_whole_screen(signed_in: Any, request: pytest.FixtureRequest) -> None:
+    driver = signed_in
+    size = driver.get_window_size()
+    driver.set_window_size(390, 844)
+    try:
+        driver.execute_script("location.hash = ''")
+        press(driver, "c")
+        compose = panel(driver)
+        width, height = driver.execute_script("return [innerWidth, innerHeight]")
+        rect = compose.rect
+        assert (rect["x"], rect["y"]) == (0, 0)
+        assert rect["width"] == width
+        assert rect["height"] == height
+        check_page(driver, request, "phone-compose")
+        compose.find_element(By.ID, "compose-body").send_keys(Keys.ESCAPE)
+        wait(driver).until(lambda d: not compose.is_displayed())
+    finally:
+        driver.set_window_size(size["width"], size["height"])

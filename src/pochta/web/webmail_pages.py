@@ -101,7 +101,10 @@ def app_page(*, address: str, csrf: str) -> str:
         + '</dl>\n<form method="dialog"><button type="submit">Close</button></form>\n</dialog>\n'
         f'<script type="module" src="{STATIC}/app.js"></script>\n'
     )
-    head = f'<meta name="csrf-token" content="{escape(csrf)}">\n<link rel="stylesheet" href="{STATIC}/compose.css">\n'
+    head = (
+        f'<meta name="csrf-token" content="{escape(csrf)}">\n'
+        f'<link rel="stylesheet" href="{STATIC}/compose.css">\n'
+    )
     return _page("Mail", "app", body, head=head)
 
 
