@@ -29,7 +29,10 @@ from selenium.webdriver.support.wait import WebDriverWait
 from serve_process import run_pochta
 from web_env import ALICE, PASSWORD, WebEnv, start_web_server
 
-WEBMAIL = "[webmail]\nenabled = true\n\n[jmap]\nenabled = true\n"
+MAX_RECIPIENTS = 5
+WEBMAIL = (
+    f"[webmail]\nenabled = true\n\n[jmap]\nenabled = true\n\n[limits]\nmax_recipients = {MAX_RECIPIENTS}\n"
+)
 BOB = "bob@example.org"
 BOB_PASSWORD = "bob's own password"
 ORIGINAL_ID = "lunch-plans-1@example.org"
@@ -332,6 +335,32 @@ def test_a_refused_send_is_said_in_words(signed_in: Any) -> None:
     wait(driver).until(lambda d: "Add at least one recipient" in d.find_element(By.ID, "compose-status").text)
     driver.find_element(By.ID, "compose-discard").click()
     wait(driver).until(lambda d: not d.find_element(By.ID, "compose").is_displayed())
+
+
+def test_too_many_recipients_is_said_in_words_and_the_draft_kept(signed_in: Any, web: WebEnv) -> None:
+    driver = signed_in
+    driver.execute_script("location.hash = ''")
+    press(driver, "c")
+    compose = panel(driver)
+    crowd = [f"guest{i}@example.net" for i in range(MAX_RECIPIENTS)]
+    # A pasted list becomes one chip per address.
+    driver.execute_script(
+        "const input = document.getElementById('compose-to'); input.focus();"
+        "const data = new DataTransfer(); data.setData('text/plain', arguments[0]);"
+        "const paste = {clipboardData: data, bubbles: true, cancelable: true};"
+        "input.dispatchEvent(new ClipboardEvent('paste', paste));",
+        f"Bob <{BOB}>, " + "; ".join(crowd),
+    )
+    assert len(compose.find_elements(By.CSS_SELECTOR, "#compose-to-chips li.chip")) == MAX_RECIPIENTS + 1
+    driver.find_element(By.ID, "compose-subject").send_keys("A crowd")
+    driver.find_element(By.ID, "compose-body").send_keys(Keys.CONTROL, Keys.ENTER)
+    wait(driver).until(
+        lambda d: "Too many recipients for one message." in d.find_element(By.ID, "compose-status").text
+    )
+    assert [m["Subject"] for m in messages_in(web, "Drafts")] == ["A crowd"]
+    driver.find_element(By.ID, "compose-discard").click()
+    wait(driver).until(lambda d: not compose.is_displayed())
+    eventually(lambda: messages_in(web, "Drafts") == [], "the discarded draft gone")
 
 
 def run_replying(driver: Any, function: str, *args: Any) -> Any:

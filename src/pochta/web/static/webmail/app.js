@@ -586,6 +586,7 @@ function onKey(event) {
     return;
   }
   if ($("shortcuts").open) return;
+  if (state.composer?.isOpen() && target.closest?.("#compose")) return; // the panel's own keys
   const reading = !$("reader").hidden;
   const keys = {
     j: () => (reading ? openAt(state.cursor + 1) : setCursor(state.cursor + 1)),

@@ -550,7 +550,7 @@ export function setupCompose(app) {
     if (email) action(email.id).catch((error) => app.status(`Could not start it: ${error.message}`));
   };
   const handlers = {
-    c: () => composer.compose(),
+    c: () => composer.compose().catch((error) => app.status(`Could not start it: ${error.message}`)),
     r: withOpen((id) => composer.reply(id, false)),
     a: withOpen((id) => composer.reply(id, true)),
     f: withOpen((id) => composer.forward(id)),
