@@ -346,7 +346,7 @@ export function setupCompose(app) {
 
   async function open(setup, title) {
     if (!panel.hidden) await close();
-    if (identities.length === 0) await loadIdentities();
+    await loadIdentities(); // each time: a signature or Identity changed elsewhere shows at once
     Object.assign(draft, { id: null, answering: null, answeredBefore: false, inReplyTo: null, references: null, dirty: false });
     delete panel.dataset.draftId;
     delete panel.dataset.sent;
