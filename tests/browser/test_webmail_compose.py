@@ -201,6 +201,56 @@ def test_a_reply_arrives_in_the_other_account_threaded(
         client.logout()
 
 
+def test_a_reply_saved_as_a_draft_and_sent_later_still_answers_the_original(
+    signed_in: Any, web: WebEnv
+) -> None:
+    driver = signed_in
+    deliver(
+        web,
+        (
+            f"From: Bob Builder <{BOB}>\r\nTo: {ALICE}\r\nSubject: Second question\r\n"
+            "Message-ID: <second-question@example.org>\r\nDate: Mon, 07 Dec 2026 11:00:00 +0000\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAnd dinner?\r\n"
+        ).encode(),
+    )
+    open_message(driver, "Second question")
+    press(driver, "r")
+    compose = panel(driver)
+    driver.find_element(By.ID, "compose-body").send_keys("Let me think.")
+    driver.find_element(By.ID, "compose-body").send_keys(Keys.ESCAPE)
+    wait(driver).until(lambda d: not compose.is_displayed())
+    assert [m["Subject"] for m in messages_in(web, "Drafts")] == ["Re: Second question"]
+    driver.find_element(By.XPATH, "//a[contains(@class,'folder')][span[text()='Drafts']]").click()
+    open_message_in_list(driver, "Re: Second question")
+    panel(driver)
+    send(driver)
+    [reply] = eventually(
+        lambda: [
+            m for m in messages_in(web, "INBOX", BOB, BOB_PASSWORD) if m["Subject"] == "Re: Second question"
+        ],
+        "the reply in bob's INBOX",
+    )
+    assert reply["In-Reply-To"] == "<second-question@example.org>"
+    client = imap(ALICE, PASSWORD, web.port("imap"))
+    try:
+        client.select("INBOX", readonly=True)
+        _, answered = client.search(None, "ANSWERED", "SUBJECT", '"Second question"')
+        assert len(answered[0].split()) == 1
+    finally:
+        client.logout()
+
+
+def open_message_in_list(driver: Any, subject: str) -> None:
+    def click(d: Any) -> bool:
+        for row in d.find_elements(By.CSS_SELECTOR, "#message-list li.message"):
+            if subject in row.text:
+                row.find_element(By.CSS_SELECTOR, "a").click()
+                return True
+        return False
+
+    wait(driver).until(click)
+
+
 def test_reply_all_leaves_out_the_users_own_address(signed_in: Any) -> None:
     driver = signed_in
     open_message(driver, "Lunch plans")

@@ -393,6 +393,27 @@ export function setupCompose(app) {
     return email;
   }
 
+  // A reply's draft reopened: the message it answers, found by its Message-ID (the draft's
+  // In-Reply-To), so that sending it still marks that message $answered.
+  async function findAnswered(reply) {
+    const responses = await request([
+      ["Email/query", {
+        accountId: client.accountId,
+        filter: { header: ["Message-ID", reply.inReplyTo[0]] },
+        limit: 5,
+      }, "q"],
+      ["Email/get", {
+        accountId: client.accountId,
+        "#ids": { resultOf: "q", name: "Email/query", path: "/ids" },
+        properties: ["messageId", "keywords"],
+      }, "g"],
+    ]);
+    const found = responses.get("g").list.find((one) => one.id !== reply.id && one.messageId?.[0] === reply.inReplyTo[0]);
+    if (!found) return;
+    draft.answering = found.id;
+    draft.answeredBefore = Boolean(found.keywords?.$answered);
+  }
+
   const senderName = (email) => {
     const [first] = email.from ?? [];
     return first ? first.name || first.email : "someone";
@@ -443,6 +464,7 @@ export function setupCompose(app) {
         draft.inReplyTo = email.inReplyTo;
         draft.references = email.references;
         panel.dataset.draftId = email.id;
+        if (email.inReplyTo?.length) await findAnswered(email);
       }, "Draft"),
 
     isOpen: () => !panel.hidden,
