@@ -175,6 +175,8 @@ def test_a_reply_arrives_in_the_other_account_threaded(
     chips = compose.find_elements(By.CSS_SELECTOR, "#compose-to-chips li.chip")
     assert [chip.get_attribute("title") for chip in chips] == [BOB]
     assert driver.find_element(By.ID, "compose-subject").get_attribute("value") == "Re: Lunch plans"
+    # Cc and Bcc stay folded away until asked for (or filled).
+    assert not compose.find_element(By.ID, "compose-cc-row").is_displayed()
     text = driver.find_element(By.ID, "compose-body").get_attribute("value")
     assert "Bob Builder wrote:\n> Shall we eat at noon?\n> The usual place." in text
     driver.find_element(By.ID, "compose-body").send_keys("Noon is fine.")
@@ -266,6 +268,8 @@ def test_reply_all_leaves_out_the_users_own_address(signed_in: Any) -> None:
     ]
     assert to == [BOB]
     assert cc == ["carol@example.net"]
+    assert compose.find_element(By.ID, "compose-cc-row").is_displayed()
+    assert not compose.find_element(By.ID, "compose-bcc-row").is_displayed()
     driver.find_element(By.ID, "compose-discard").click()
     wait(driver).until(lambda d: not d.find_element(By.ID, "compose").is_displayed())
 
