@@ -284,9 +284,11 @@ def test_a_new_message_with_an_attachment_reaches_bob_exactly(
     to = driver.find_element(By.ID, "compose-to")
     to.send_keys("not an address", Keys.ENTER)
     assert to.get_attribute("aria-invalid") == "true"
+    assert driver.find_element(By.ID, "compose-status").text == "Not an address: not an address"
     to.clear()
     to.send_keys(f"Bob <{BOB}>", Keys.ENTER)
     assert to.get_attribute("aria-invalid") == "false"
+    assert driver.find_element(By.ID, "compose-status").text == ""
     driver.find_element(By.ID, "compose-subject").send_keys("The figures")
     driver.find_element(By.ID, "compose-body").send_keys("Attached.")
     attachment = tmp_path / "figures.bin"

@@ -160,6 +160,7 @@ export function setupCompose(app) {
     input.value = rejected.join(", ");
     input.setAttribute("aria-invalid", String(rejected.length > 0));
     if (rejected.length) say(`Not an address: ${rejected.join(", ")}`);
+    else if ($("compose-status").textContent.startsWith("Not an address")) say("");
     if (added) {
       renderChips(field);
       changed();
