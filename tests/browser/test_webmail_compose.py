@@ -293,8 +293,15 @@ def test_a_new_message_with_an_attachment_reaches_bob_exactly(
     driver.find_element(By.ID, "compose-body").send_keys("Attached.")
     attachment = tmp_path / "figures.bin"
     attachment.write_bytes(ATTACHMENT)
-    driver.find_element(By.ID, "compose-files").send_keys(str(attachment))
-    wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#compose-attachments li .size"))
+    unwanted = tmp_path / "unwanted.txt"
+    unwanted.write_bytes(b"not this one\n")
+    driver.find_element(By.ID, "compose-files").send_keys(f"{attachment}\n{unwanted}")
+    wait(driver).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#compose-attachments li .size")) == 2)
+    # An attachment can be taken off before sending.
+    driver.find_element(
+        By.CSS_SELECTOR, "#compose-attachments button[aria-label='Remove unwanted.txt']"
+    ).click()
+    wait(driver).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#compose-attachments li")) == 1)
     check_page(driver, request, "compose")
     send(driver)
 
