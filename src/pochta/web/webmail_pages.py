@@ -59,6 +59,7 @@ def app_page(*, address: str, csrf: str) -> str:
         '<input id="search" type="search" name="q" aria-label="Search mail" '
         'placeholder="Search mail (from: to: subject: has:attachment is:unread …)">\n'
         '<button type="submit">Search</button>\n</form>\n'
+        '<button type="button" id="compose-new" title="Compose (c)">Compose</button>\n'
         f'<span class="account">{escape(address)}</span>\n'
         '<form method="post" action="/webmail/logout">\n'
         f'<input type="hidden" name="csrf" value="{escape(csrf)}">\n'
@@ -79,6 +80,9 @@ def app_page(*, address: str, csrf: str) -> str:
         '<article id="reader" aria-label="Message" hidden>\n'
         '<div class="tools" id="reader-tools" role="toolbar" aria-label="This message">\n'
         '<button type="button" data-action="back" title="Back to the list (u)">Back</button>\n'
+        '<button type="button" id="reply" title="Reply (r)">Reply</button>\n'
+        '<button type="button" id="reply-all" title="Reply all (a)">Reply all</button>\n'
+        '<button type="button" id="forward" title="Forward (f)">Forward</button>\n'
         f"{actions}</div>\n"
         '<h3 id="reader-subject" tabindex="-1"></h3>\n'
         '<nav id="conversation" aria-label="Conversation" hidden><ol id="conversation-list"></ol></nav>\n'
@@ -90,13 +94,55 @@ def app_page(*, address: str, csrf: str) -> str:
         '<div id="preview"></div></section>\n'
         "</article>\n"
         "</main>\n</div>\n"
+        f"{COMPOSE_PANEL}"
         '<dialog id="shortcuts" aria-labelledby="shortcuts-title">\n'
         '<h2 id="shortcuts-title">Keyboard shortcuts</h2>\n<dl>\n'
         + "".join(f"<dt><kbd>{escape(key)}</kbd></dt><dd>{escape(what)}</dd>\n" for key, what in SHORTCUTS)
         + '</dl>\n<form method="dialog"><button type="submit">Close</button></form>\n</dialog>\n'
         f'<script type="module" src="{STATIC}/app.js"></script>\n'
     )
-    return _page("Mail", "app", body, head=f'<meta name="csrf-token" content="{escape(csrf)}">\n')
+    head = (
+        f'<meta name="csrf-token" content="{escape(csrf)}">\n'
+        f'<link rel="stylesheet" href="{STATIC}/compose.css">\n'
+    )
+    return _page("Mail", "app", body, head=head)
+
+
+def _address_row(field: str, label: str, *, hidden: bool) -> str:
+    # The chips (compose.js) before the field the user types or pastes addresses in.
+    return (
+        f'<div class="field addresses" id="compose-{field}-row"{" hidden" if hidden else ""}>'
+        f'<label for="compose-{field}">{label}</label>'
+        f'<ul class="chips" id="compose-{field}-chips" aria-label="{label} recipients"></ul>'
+        f'<input id="compose-{field}" type="text" inputmode="email" autocomplete="email" '
+        f'spellcheck="false" autocapitalize="none"></div>\n'
+    )
+
+
+# The compose panel (compose.js fills and runs it): a dialog beside the mail, full screen on a phone.
+COMPOSE_PANEL = (
+    '<section id="compose" class="compose" role="dialog" aria-labelledby="compose-title" hidden>\n'
+    '<header><h2 id="compose-title">New message</h2>'
+    '<button type="button" id="compose-close" title="Close and keep the draft (Esc)" '
+    'aria-label="Close and keep the draft">×</button></header>\n'
+    '<form id="compose-form" novalidate>\n'
+    '<div class="field"><label for="compose-from">From</label><select id="compose-from"></select></div>\n'
+    + _address_row("to", "To", hidden=False)
+    + '<button type="button" id="compose-show-cc" class="link">Cc / Bcc</button>\n'
+    + _address_row("cc", "Cc", hidden=True)
+    + _address_row("bcc", "Bcc", hidden=True)
+    + '<div class="field"><label for="compose-subject">Subject</label>'
+    '<input id="compose-subject" type="text"></div>\n'
+    '<textarea id="compose-body" rows="14" aria-label="Message"></textarea>\n'
+    '<ul id="compose-attachments" aria-label="Attachments"></ul>\n'
+    '<p id="compose-status" role="status" aria-live="polite"></p>\n'
+    '<div class="actions">'
+    '<button type="submit" id="compose-send" title="Send (Ctrl+Enter)">Send</button>'
+    '<label class="attach" for="compose-files">Attach files</label>'
+    '<input id="compose-files" type="file" multiple class="visually-hidden">'
+    '<button type="button" id="compose-discard">Discard</button></div>\n'
+    "</form>\n</section>\n"
+)
 
 
 # Gmail's keys (app.js handles them; the "?" dialog lists them).
@@ -109,6 +155,10 @@ SHORTCUTS = (
     ("s", "star or unstar"),
     ("shift+u", "mark unread"),
     ("x", "select the message"),
+    ("c", "compose"),
+    ("r / a / f", "reply / reply all / forward"),
+    ("Ctrl+Enter", "send"),
+    ("Esc", "close the message being written (the draft is kept)"),
     ("/", "search"),
     ("?", "this list"),
 )

@@ -5,6 +5,7 @@
 
 import { JmapClient, JmapError } from "./jmap.js";
 import { searchFilter } from "./search.js";
+import { setupCompose } from "./compose.js";
 
 const PAGE = 50; // messages listed at once
 const DRAG_TYPE = "application/x-pochta-emails";
@@ -26,6 +27,7 @@ const state = {
   selected: new Set(),
   open: null, // the Email in the reading view
   showImages: false,
+  composer: null, // compose.js: writing, replying, drafts
 };
 
 const $ = (id) => document.getElementById(id);
@@ -325,6 +327,12 @@ async function openMessage(emailId) {
     fetchTextBodyValues: true,
   });
   const [email] = answer.list;
+  if (email?.keywords?.$draft && state.composer) {
+    // A draft opens in the compose panel to be edited, as in Gmail.
+    location.hash = `#${state.listKey}`;
+    await state.composer.editDraft(email.id);
+    return;
+  }
   $("list-view").hidden = true;
   $("reader").hidden = false;
   $("images-bar").hidden = true;
@@ -578,6 +586,7 @@ function onKey(event) {
     return;
   }
   if ($("shortcuts").open) return;
+  if (state.composer?.isOpen() && target.closest?.("#compose")) return; // the panel's own keys
   const reading = !$("reader").hidden;
   const keys = {
     j: () => (reading ? openAt(state.cursor + 1) : setCursor(state.cursor + 1)),
@@ -654,6 +663,13 @@ async function start() {
     await client.connect();
     await loadFolders();
     wire();
+    state.composer = setupCompose({
+      client,
+      status,
+      refresh,
+      mailboxes: () => state.mailboxes,
+      openEmail: () => state.open,
+    });
     await route();
     listenForChanges();
     document.body.dataset.ready = "true"; // for the browser tests: the page is wired
