@@ -28,6 +28,9 @@ from pochta.server.jmap.processor import ERROR_RESPONSE, process_request
 from pochta.server.jmap.push_subscription import register_push_subscription
 from pochta.server.jmap.registry import Handler, Method, MethodRegistry
 from pochta.server.jmap.search_snippet import register_search_snippet
+from pochta.server.jmap.settings_access import register_settings_access
+from pochta.server.jmap.settings_fetch import register_settings_fetch
+from pochta.server.jmap.settings_rules import register_settings_rules
 from pochta.server.jmap.sieve_script import register_sieve_script
 from pochta.server.jmap.vacation_response import register_vacation_response
 
@@ -72,4 +75,7 @@ def default_registry() -> MethodRegistry:
     register_identity(registry)  # RFC 8621 section 6
     register_email_submission(registry)  # RFC 8621 section 7
     register_email_submission_query(registry)
+    register_settings_rules(registry)  # urn:pochta:params:jmap:settings
+    register_settings_access(registry)
+    register_settings_fetch(registry)
     return registry
