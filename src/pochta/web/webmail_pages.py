@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from html import escape
 
-__all__ = ["app_page", "sign_in_page"]
+__all__ = ["app_page", "page", "sign_in_page"]
 
 STATIC = "/webmail/static"
 
 
-def _page(title: str, body_class: str, body: str, *, head: str = "") -> str:
+def page(title: str, body_class: str, body: str, *, head: str = "") -> str:
     return (
         "<!doctype html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -38,7 +38,7 @@ def sign_in_page(*, hostname: str, token: str, address: str = "", error: str = "
         '<button type="submit">Sign in</button>\n'
         "</form>\n</main>\n"
     )
-    return _page("Sign in · mail", "sign-in", body)
+    return page("Sign in · mail", "sign-in", body)
 
 
 def app_page(*, address: str, csrf: str) -> str:
@@ -60,6 +60,7 @@ def app_page(*, address: str, csrf: str) -> str:
         'placeholder="Search mail (from: to: subject: has:attachment is:unread …)">\n'
         '<button type="submit">Search</button>\n</form>\n'
         f'<span class="account">{escape(address)}</span>\n'
+        '<a href="/webmail/settings">Settings</a>\n'
         '<form method="post" action="/webmail/logout">\n'
         f'<input type="hidden" name="csrf" value="{escape(csrf)}">\n'
         '<button type="submit">Sign out</button>\n</form>\n</header>\n'
@@ -96,7 +97,7 @@ def app_page(*, address: str, csrf: str) -> str:
         + '</dl>\n<form method="dialog"><button type="submit">Close</button></form>\n</dialog>\n'
         f'<script type="module" src="{STATIC}/app.js"></script>\n'
     )
-    return _page("Mail", "app", body, head=f'<meta name="csrf-token" content="{escape(csrf)}">\n')
+    return page("Mail", "app", body, head=f'<meta name="csrf-token" content="{escape(csrf)}">\n')
 
 
 # Gmail's keys (app.js handles them; the "?" dialog lists them).

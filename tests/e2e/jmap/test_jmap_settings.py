@@ -9,6 +9,7 @@ fetches from it now (this server's own POP3, on loopback)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import email
 import email.policy
 import imaplib
@@ -103,10 +104,8 @@ def pop3_login(env: WebEnv) -> str:
     except poplib.error_proto as exc:
         return str(exc)
     finally:
-        try:
+        with contextlib.suppress(poplib.error_proto, OSError):
             client.quit()
-        except (poplib.error_proto, OSError):
-            pass
 
 
 def test_a_filter_made_over_jmap_files_the_next_delivery(env: WebEnv) -> None:
@@ -124,7 +123,8 @@ def test_a_filter_made_over_jmap_files_the_next_delivery(env: WebEnv) -> None:
             }
         },
     )
-    assert made["oldState"] == before["state"] and made["newState"] != before["state"]
+    assert made["oldState"] == before["state"]
+    assert made["newState"] != before["state"]
     filter_id = made["created"]["f1"]["id"]
     [got] = ok(env, "MailFilter/get", {"ids": [filter_id]})["list"]
     assert got == {
@@ -142,7 +142,8 @@ def test_a_filter_made_over_jmap_files_the_next_delivery(env: WebEnv) -> None:
         "skipInbox": False,
     }
     listed = run_pochta("filter", "list", ALICE, "--data", str(env.data)).stdout
-    assert "carol@example.net" in listed and "Work" in listed
+    assert "carol@example.net" in listed
+    assert "Work" in listed
 
     deliver(env, "carol@example.net", "The weekly report")
     deliver(env, "dan@example.net", "The weekly report too")
@@ -217,7 +218,8 @@ def test_pop3_switched_off_over_jmap_refuses_at_once(env: WebEnv) -> None:
     run_pochta("domain", "set", "example.org", "--no-pop3", "--data", str(env.data))
     try:
         [access] = ok(env, "ProtocolAccess/get", {})["list"]
-        assert access["pop3"] is False and access["pop3Allowed"] is False
+        assert access["pop3"] is False
+        assert access["pop3Allowed"] is False
         refused = ok(env, "ProtocolAccess/set", {"update": {"singleton": {"pop3": True}}})
         assert refused["notUpdated"]["singleton"]["type"] == "forbidden"
         assert not pop3_login(env).startswith("+OK")
@@ -241,22 +243,27 @@ def test_a_fetch_account_made_over_jmap_is_listed_and_runs(env: WebEnv) -> None:
     assert f"pop3://{BOB}@127.0.0.1:{env.port('pop3')}" in listed
     assert PASSWORD not in listed
     [got] = ok(env, "FetchAccount/get", {"ids": [created["id"]]})["list"]
-    assert got["login"] == BOB and got["tls"] == "none" and "password" not in got
+    assert got["login"] == BOB
+    assert got["tls"] == "none"
+    assert "password" not in got
     # The password is write-only: no property reads it back.
     answered, refused = call(
         env,
         "FetchAccount/get",
         {"accountId": account(env), "ids": [created["id"]], "properties": ["password"]},
     )
-    assert answered == "error" and refused["type"] == "invalidArguments"
+    assert answered == "error"
+    assert refused["type"] == "invalidArguments"
 
     ran = ok(env, "FetchAccount/run", {"ids": [created["id"]]})
     report = ran["ran"][created["id"]]
     # The scheduler may have run it first (a new account is due at once): fetched, or known.
-    assert report["result"] == "ok" and report["fetched"] + report["known"] >= 1, report["summary"]
+    assert report["result"] == "ok", report["summary"]
+    assert report["fetched"] + report["known"] >= 1, report["summary"]
     assert subject in subjects(env, ALICE, "INBOX", 1)
     [after] = ok(env, "FetchAccount/get", {"ids": [created["id"]]})["list"]
-    assert after["lastResult"] == "ok" and after["totalFetched"] >= 1
+    assert after["lastResult"] == "ok"
+    assert after["totalFetched"] >= 1
 
     gone = ok(env, "FetchAccount/set", {"destroy": [created["id"]]})
     assert gone["destroyed"] == [created["id"]]
