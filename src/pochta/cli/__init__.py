@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("migrate", "register_migrate_commands"),
     "store": ("store", "register_store_commands"),
     "unit": ("unit", "register_unit_commands"),
+    "status": ("status", "register_status_commands"),
 }
 
 

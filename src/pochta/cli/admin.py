@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TypeVar
 
 import click
 
-from pochta.auth.passwords import (
-    app_password_lookup,
-    generate_password,
-    hash_password,
-    make_scram_credentials,
-)
+from pochta.admin import accounts as admin_accounts
+from pochta.admin import aliases as admin_aliases
+from pochta.admin import app_passwords as admin_app_passwords
+from pochta.admin import domains as admin_domains
 from pochta.bootstrap import ensure_server_secret
 from pochta.cli.common import (
     CommandFailed,
@@ -35,27 +32,20 @@ from pochta.cli.send_limits import (
 from pochta.cli.unit import effective_rows, parse_assignments, quota_text
 from pochta.config import Settings
 from pochta.delivery.send_limits import account_send_limits
-from pochta.naming import normalize_address, normalize_domain
-from pochta.queue import dkim_keys
+from pochta.naming import normalize_address
 from pochta.store.account_settings import (
-    IMAP_ENABLED,
     POP3_APOP_SECRET,
     POP3_DELETE_ACTION,
-    POP3_ENABLED,
     POP3_LOGIN_DELAY,
     POP3_MODE,
-    SUBMISSION_ENABLED,
     SettingKey,
     shown_value,
 )
-from pochta.store.api import UNSET, NotFound, Store
+from pochta.store.api import UNSET, Store
 from pochta.store.model import (
     SWITCHABLE_PROTOCOLS,
     Account,
     ProtocolSwitches,
-    QuotaLimits,
-    QuotaUsage,
-    ScramCredentials,
 )
 from pochta.store.send_limit_model import SendLimits
 
@@ -89,23 +79,6 @@ def _protocol_options(func: click.decorators.FC) -> click.decorators.FC:
     return func
 
 
-def _updated_switches(
-    current: ProtocolSwitches, imap: bool | None, pop3: bool | None, submission: bool | None
-) -> ProtocolSwitches:
-    return ProtocolSwitches(
-        imap=current.imap if imap is None else imap,
-        pop3=current.pop3 if pop3 is None else pop3,
-        submission=current.submission if submission is None else submission,
-    )
-
-
-async def _hash(password: str) -> tuple[str, ScramCredentials]:
-    # argon2 and PBKDF2 are deliberately slow; keep them off the event loop.
-    return await asyncio.to_thread(hash_password, password), await asyncio.to_thread(
-        make_scram_credentials, password
-    )
-
-
 # ---------------------------------------------------------------- domains
 @click.group()
 def domain() -> None:
@@ -119,10 +92,9 @@ def domain() -> None:
 async def domain_add(store: Store, settings: Settings, name: str) -> None:
     """Add a local domain, with its DKIM keys (`pochta dkim list NAME --records` prints their DNS
     records)."""
-    created = await store.add_domain(normalize_domain(name))
-    keys = await dkim_keys.first_keys(store, created.name, settings.dkim)
-    click.echo(f"added domain {created.name}")
-    click.echo("publish its DKIM keys: " + ", ".join(dkim_keys.dns_name(key) for key in keys))
+    added = await admin_domains.add_domain(store, settings, name)
+    click.echo(f"added domain {added.domain.name}")
+    click.echo("publish its DKIM keys: " + ", ".join(added.dkim_records))
 
 
 @domain.command("list")
@@ -130,10 +102,10 @@ async def domain_add(store: Store, settings: Settings, name: str) -> None:
 @with_store
 async def domain_list(store: Store, settings: Settings) -> None:
     """List domains with their protocol switches and account counts."""
-    rows = []
-    for item in await store.list_domains():
-        accounts = [a for a in await store.list_accounts(item.name) if a.is_user]
-        rows.append([item.name, str(len(accounts)), _switches_text(item.protocols)])
+    rows = [
+        [item.name, str(item.accounts), _switches_text(item.domain.protocols)]
+        for item in await admin_domains.list_domains(store)
+    ]
     print_table(["DOMAIN", "ACCOUNTS", "PROTOCOLS"], rows)
 
 
@@ -143,8 +115,7 @@ async def domain_list(store: Store, settings: Settings) -> None:
 @with_store
 async def domain_del(store: Store, settings: Settings, name: str) -> None:
     """Delete a domain that has no accounts or aliases left."""
-    await store.delete_domain(normalize_domain(name))
-    click.echo(f"deleted domain {normalize_domain(name)}")
+    click.echo(f"deleted domain {await admin_domains.delete_domain(store, name)}")
 
 
 @domain.command("set")
@@ -165,11 +136,8 @@ async def domain_set(
 ) -> None:
     """Switch protocols on or off for every account of a domain; set the domain's sending limits
     (all its accounts together)."""
-    current = await store.get_domain(normalize_domain(name))
-    if current is None:
-        raise NotFound(f"no such domain: {name}")
-    updated = await store.set_domain_protocols(
-        current.name, _updated_switches(current.protocols, imap, pop3, submission)
+    updated = await admin_domains.set_domain_protocols(
+        store, name, {"imap": imap, "pop3": pop3, "submission": submission}
     )
     click.echo(f"{updated.name}: {_switches_text(updated.protocols)}")
     limits = await apply_send_limits(store, "domain", updated.name, send_limit, send_rcpt_limit)
@@ -191,14 +159,13 @@ def user() -> None:
 @with_store
 async def user_add(store: Store, settings: Settings, address: str, password_stdin: bool, quota: str) -> None:
     """Add an account; without --password-stdin a password is generated and printed once."""
-    normalized = normalize_address(address)
+    normalized = normalize_address(address)  # a bad address fails before the password is read
     quota_bytes = parse_size(quota)
-    password = read_secret_stdin("password") if password_stdin else generate_password()
-    password_hash, scram = await _hash(password)
-    account = await store.add_account(normalized, password_hash, scram, quota_bytes)
-    click.echo(f"added {account.address}")
-    if not password_stdin:
-        click.echo(f"password: {password}")
+    password = read_secret_stdin("password") if password_stdin else None
+    added = await admin_accounts.add_account(store, normalized, password, quota_bytes)
+    click.echo(f"added {added.account.address}")
+    if added.generated is not None:
+        click.echo(f"password: {added.generated}")
 
 
 @user.command("list")
@@ -208,18 +175,10 @@ async def user_add(store: Store, settings: Settings, address: str, password_stdi
 async def user_list(store: Store, settings: Settings, domain_name: str | None) -> None:
     """List accounts with their quota (storage and messages), usage and protocol switches."""
     rows = []
-    accounts = await store.list_accounts(normalize_domain(domain_name) if domain_name else None)
-    for account in accounts:
-        if not account.is_user:
-            continue  # a domain's hidden owner of public mailboxes: ``pochta shared list``
-        quota = await store.account_quota(account.id)
-        used = QuotaUsage() if quota is None else quota.account_used
+    # A domain's hidden owner of public mailboxes is not listed: ``pochta shared list``.
+    for view in await admin_accounts.list_accounts(store, domain_name):
+        account, limits, used = view.account, view.limits, view.used
         # The effective limits: the account's own, else its unit's (`pochta user show` says which).
-        limits = (
-            QuotaLimits(account.quota_bytes, account.quota_messages)
-            if quota is None
-            else quota.account_limits
-        )
         rows.append(
             [
                 account.address + (" (admin)" if account.admin else ""),
@@ -242,12 +201,12 @@ async def user_list(store: Store, settings: Settings, domain_name: str | None) -
 @with_store
 async def user_passwd(store: Store, settings: Settings, address: str, password_stdin: bool) -> None:
     """Set a new password (generated and printed unless --password-stdin)."""
-    password = read_secret_stdin("password") if password_stdin else generate_password()
-    password_hash, scram = await _hash(password)
-    account = await store.update_account(normalize_address(address), password_hash=password_hash, scram=scram)
-    click.echo(f"password changed for {account.address}")
-    if not password_stdin:
-        click.echo(f"password: {password}")
+    normalized = normalize_address(address)  # a bad address fails before the password is read
+    password = read_secret_stdin("password") if password_stdin else None
+    changed = await admin_accounts.set_password(store, normalized, password)
+    click.echo(f"password changed for {changed.account.address}")
+    if changed.generated is not None:
+        click.echo(f"password: {changed.generated}")
 
 
 @user.command("set")
@@ -318,22 +277,12 @@ async def user_set(
 ) -> None:
     """Change an account's quota, admin flag, protocol switches, state, APOP secret, POP3 policy,
     unit, other settings or sending limits."""
-    normalized = normalize_address(address)
-    current = await store.get_account(normalized)
-    if current is None:
-        raise NotFound(f"no such account: {normalized}")
+    await admin_accounts.get_account(store, address)  # "no such account" before reading stdin
     if apop_secret_stdin and no_apop:
         raise CommandFailed("--apop-secret-stdin and --no-apop exclude each other")
-    # The switches and POP3 options are spellings of settings keys (docs/units.md): all of them go
-    # to the settings store together, after --set and --unset.
+    # The POP3 options are spellings of settings keys (docs/units.md): all of them go to the
+    # settings store together, after --set and --unset.
     values = parse_assignments(assignments, unsets, unit=False)
-    for name, switch in (
-        (IMAP_ENABLED.name, imap),
-        (POP3_ENABLED.name, pop3),
-        (SUBMISSION_ENABLED.name, submission),
-    ):
-        if switch is not None:
-            values[name] = switch
     if apop_secret_stdin:
         values[POP3_APOP_SECRET.name] = read_secret_stdin("APOP secret")
     elif no_apop:
@@ -347,17 +296,16 @@ async def user_set(
         if not pop_login_delay.isdigit():
             raise CommandFailed("--pop-login-delay takes a number of seconds or 'default'")
         values[POP3_LOGIN_DELAY.name] = int(pop_login_delay)
-    updated = await store.update_account(
-        normalized,
+    changes = admin_accounts.AccountChanges(
         quota_bytes=UNSET if quota is None else parse_size(quota),
         quota_messages=UNSET if messages is None else parse_count(messages),
         admin=UNSET if admin is None else admin,
         enabled=UNSET if enabled is None else enabled,
+        unit=unit,
+        protocols={"imap": imap, "pop3": pop3, "submission": submission},
+        settings=values,
     )
-    if unit is not None:
-        updated = await store.set_account_unit(normalized, unit)
-    if values:
-        updated = await store.set_account_settings(normalized, values)
+    updated = await admin_accounts.update_account(store, address, changes)
     click.echo(
         f"{updated.address}: quota {quota_text(updated)}, "
         f"{'admin, ' if updated.admin else ''}"
@@ -383,10 +331,7 @@ async def user_set(
 async def user_show(store: Store, settings: Settings, address: str) -> None:
     """An account's effective settings (and where each comes from: the account, a unit, the
     default), its sending limits and what it (and its domain) sent this hour and today."""
-    normalized = normalize_address(address)
-    account = await store.get_account(normalized)
-    if account is None:
-        raise NotFound(f"no such account: {normalized}")
+    account = (await admin_accounts.get_account(store, address)).account
     click.echo(
         f"{account.address}: {'enabled' if account.enabled else 'disabled'}, unit {account.settings.unit}, "
         f"protocols {_account_protocols(account)}, quota {quota_text(account)}"
@@ -407,30 +352,10 @@ async def user_del(store: Store, settings: Settings, address: str, yes: bool) ->
     normalized = normalize_address(address)
     if not yes and not click.confirm(f"delete {normalized} and all its mail?", default=False):
         raise CommandFailed("not deleted")
-    await store.delete_account(normalized)
-    click.echo(f"deleted {normalized}")
+    click.echo(f"deleted {await admin_accounts.delete_account(store, normalized)}")
 
 
 # ---------------------------------------------------------------- aliases
-async def _refuse_unknown_local_targets(store: Store, settings: Settings, targets: list[str]) -> None:
-    """Delivery's own resolver decides: a local target it cannot resolve would bounce every message."""
-    from pochta.delivery import Resolver
-    from pochta.mime.address import SmtpPath
-
-    resolver = Resolver(store, settings.smtp, settings.hostname)
-    unknown = []
-    for target in targets:
-        local, _, domain = target.rpartition("@")
-        if (await resolver.resolve(SmtpPath(local, domain))).kind == "unknown":
-            unknown.append(target)
-    if unknown:
-        raise CommandFailed(
-            f"{', '.join(unknown)}: no account, alias or catch-all receives mail for "
-            f"{'this address' if len(unknown) == 1 else 'these addresses'} here, so mail to the alias "
-            "would bounce; add the account first, or use --force to add the alias anyway"
-        )
-
-
 @click.group()
 def alias() -> None:
     """Aliases: ALIAS -> TARGET...; a catch-all is @domain."""
@@ -454,11 +379,7 @@ async def alias_add(
     A target in one of this server's domains must receive mail (an enabled account, an alias or a
     catch-all), else nothing is changed, unless --force. Targets in other domains are forwarded.
     """
-    normalized = normalize_address(source, allow_catch_all=True)
-    addresses = [normalize_address(t) for t in targets]
-    if not force:
-        await _refuse_unknown_local_targets(store, settings, addresses)
-    created = await store.add_alias(normalized, addresses)
+    created = await admin_aliases.add_alias(store, settings, source, targets, force=force)
     click.echo(f"{created.source} -> {', '.join(created.targets)}")
 
 
@@ -468,7 +389,7 @@ async def alias_add(
 @with_store
 async def alias_list(store: Store, settings: Settings, domain_name: str | None) -> None:
     """List aliases."""
-    aliases = await store.list_aliases(normalize_domain(domain_name) if domain_name else None)
+    aliases = await admin_aliases.list_aliases(store, domain_name)
     print_table(["ALIAS", "TARGETS"], [[a.source, ", ".join(a.targets)] for a in aliases])
 
 
@@ -479,8 +400,7 @@ async def alias_list(store: Store, settings: Settings, domain_name: str | None) 
 @with_store
 async def alias_del(store: Store, settings: Settings, source: str, targets: tuple[str, ...]) -> None:
     """Delete an alias, or only the given targets of it."""
-    normalized = normalize_address(source, allow_catch_all=True)
-    await store.delete_alias(normalized, [normalize_address(t) for t in targets] if targets else None)
+    normalized = await admin_aliases.delete_alias(store, source, targets or None)
     click.echo(f"deleted {normalized}" + (f" -> {', '.join(targets)}" if targets else ""))
 
 
@@ -497,13 +417,10 @@ def app_password() -> None:
 @with_store_and_data_dir
 async def app_password_add(store: Store, settings: Settings, data_dir: Path, address: str, name: str) -> None:
     """Create an app password and print it (shown once)."""
-    password = generate_password()
-    password_hash = await asyncio.to_thread(hash_password, password)
-    # The digest a login finds it by, keyed with the server's secret (docs/authentication.md).
-    lookup = app_password_lookup(ensure_server_secret(data_dir), password)
-    created = await store.add_app_password(normalize_address(address), name, password_hash, lookup)
-    click.echo(f"app password {created.name!r} for {normalize_address(address)}")
-    click.echo(f"password: {password}")
+    # The digest a login finds it by is keyed with the server's secret (docs/authentication.md).
+    created = await admin_app_passwords.add_app_password(store, ensure_server_secret(data_dir), address, name)
+    click.echo(f"app password {created.app_password.name!r} for {created.address}")
+    click.echo(f"password: {created.password}")
 
 
 @app_password.command("list")
@@ -513,7 +430,7 @@ async def app_password_add(store: Store, settings: Settings, data_dir: Path, add
 async def app_password_list(store: Store, settings: Settings, address: str) -> None:
     """List an account's app passwords. "re-issue" marks one made before app passwords were found by
     a keyed digest: it no longer logs in (docs/authentication.md)."""
-    items = await store.list_app_passwords(normalize_address(address))
+    items = await admin_app_passwords.list_app_passwords(store, address)
     print_table(
         ["NAME", "CREATED", "LAST USED", "STATE"],
         [
@@ -535,8 +452,8 @@ async def app_password_list(store: Store, settings: Settings, address: str) -> N
 @with_store
 async def app_password_revoke(store: Store, settings: Settings, address: str, name: str) -> None:
     """Revoke an app password."""
-    await store.revoke_app_password(normalize_address(address), name)
-    click.echo(f"revoked {name!r} for {normalize_address(address)}")
+    normalized = await admin_app_passwords.revoke_app_password(store, address, name)
+    click.echo(f"revoked {name!r} for {normalized}")
 
 
 def register_admin_commands(group: click.Group) -> None:

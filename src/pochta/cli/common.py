@@ -20,6 +20,7 @@ from typing import Any, ParamSpec, TypeVar
 import click
 
 from pochta import sizes
+from pochta.admin.errors import AdminError
 from pochta.config import (
     CONFIG_FILE_NAME,
     DEFAULT_DATA_DIR,
@@ -76,7 +77,7 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run one admin coroutine, turning store and name errors into clean exit-1 messages."""
     try:
         return asyncio.run(coro)
-    except (StoreError, InvalidName) as exc:
+    except (StoreError, InvalidName, AdminError) as exc:
         raise CommandFailed(str(exc)) from None
 
 

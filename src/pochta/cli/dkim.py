@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 import click
 
+from pochta.admin import dkim as admin_dkim
 from pochta.cli.common import CommandFailed, data_option, print_table, with_store
 from pochta.config import Settings
-from pochta.naming import normalize_domain
 from pochta.queue import dkim_keys
 from pochta.resolver import DnsResolver, LookupFailed
-from pochta.store.api import NotFound, Store
+from pochta.store.api import Store
 from pochta.store.dkim_model import DkimKey, KeyState
 
 _POLL = 10.0  # seconds between DNS checks of `--wait`
@@ -29,13 +29,6 @@ def _echo_records(keys: list[DkimKey]) -> None:
         click.echo(dkim_keys.zone_lines(key))
 
 
-async def _domain(store: Store, name: str) -> str:
-    domain = normalize_domain(name)
-    if await store.get_domain(domain) is None:
-        raise NotFound(f"no such domain: {domain}")
-    return domain
-
-
 @click.group()
 def dkim() -> None:
     """DKIM signing keys of the local domains (RFC 6376, RFC 8463)."""
@@ -48,7 +41,7 @@ def dkim() -> None:
 @with_store
 async def dkim_list(store: Store, settings: Settings, domain: str | None, records: bool) -> None:
     """The keys of DOMAIN (or of every domain): selector, kind, state, dates."""
-    keys = await store.dkim_keys(await _domain(store, domain) if domain else None)
+    keys = await admin_dkim.list_keys(store, domain)
     if records:
         _echo_records(keys)
         return
@@ -64,7 +57,7 @@ async def _activate(store: Store, settings: Settings, domain: str, wait: bool, c
     deadline = time.monotonic() + (settings.dkim.dns_wait if wait else 0.0)
     while True:
         try:
-            activated, missing = await dkim_keys.activate(store, domain, lookup)
+            activated, missing = await admin_dkim.activate(store, domain, lookup)
         except LookupFailed as exc:
             if time.monotonic() >= deadline:
                 raise CommandFailed(f"DNS lookup failed: {exc}; nothing changed") from None
@@ -80,8 +73,6 @@ async def _activate(store: Store, settings: Settings, domain: str, wait: bool, c
                     f"`pochta dkim retire {domain} SELECTOR`: " + ", ".join(k.selector for k in retiring)
                 )
             return
-        if not missing:
-            raise CommandFailed(f"{domain} has no pending key: `pochta dkim rotate {domain}` makes them")
         if time.monotonic() >= deadline:
             names = ", ".join(dkim_keys.dns_name(key) for key in missing)
             raise CommandFailed(f"not published yet (or not matching): {names}; nothing changed")
@@ -98,8 +89,8 @@ async def _activate(store: Store, settings: Settings, domain: str, wait: bool, c
 async def dkim_rotate(store: Store, settings: Settings, domain: str, wait: bool) -> None:
     """Make new keys for DOMAIN. They sign only once their DNS records are published: publish the
     records printed, then `pochta dkim activate DOMAIN` (or give --wait)."""
-    name = await _domain(store, domain)
-    keys = await dkim_keys.rotate(store, name, settings.dkim)
+    name = await admin_dkim.local_domain(store, domain)
+    keys = await admin_dkim.rotate(store, settings, name)
     click.echo(f"new keys for {name}; publish these records:")
     _echo_records(keys)
     if wait:
@@ -116,7 +107,9 @@ async def dkim_rotate(store: Store, settings: Settings, domain: str, wait: bool)
 @with_store
 async def dkim_activate(store: Store, settings: Settings, domain: str, wait: bool, no_check: bool) -> None:
     """Sign with DOMAIN's pending keys (once DNS publishes them); the keys they replace retire."""
-    await _activate(store, settings, await _domain(store, domain), wait=wait, check=not no_check)
+    await _activate(
+        store, settings, await admin_dkim.local_domain(store, domain), wait=wait, check=not no_check
+    )
 
 
 @dkim.command("retire")
@@ -126,14 +119,8 @@ async def dkim_activate(store: Store, settings: Settings, domain: str, wait: boo
 @with_store
 async def dkim_retire(store: Store, settings: Settings, domain: str, selector: str) -> None:
     """Forget a key that no longer signs (remove its DNS record too)."""
-    name = await _domain(store, domain)
-    found = {key.selector: key for key in await store.dkim_keys(name)}.get(selector)
-    if found is None:
-        raise NotFound(f"no key {selector} of {name}")
-    if found.state is KeyState.ACTIVE:
-        raise CommandFailed(f"{selector} signs mail of {name}: rotate and activate new keys first")
-    await store.delete_dkim_key(name, selector)
-    click.echo(f"retired {selector} of {name}; remove {dkim_keys.dns_name(found)} from DNS")
+    found = await admin_dkim.retire(store, domain, selector)
+    click.echo(f"retired {selector} of {found.domain}; remove {dkim_keys.dns_name(found)} from DNS")
 
 
 def register_dkim_commands(group: click.Group) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import click
 
+from pochta.admin import dns as admin_dns
 from pochta.cli.common import CommandFailed, data_option, print_table, with_store
 from pochta.config import Settings
-from pochta.dns_records import Record, Verdict, check, records
-from pochta.naming import normalize_domain
-from pochta.resolver import DnsResolver, LookupFailed, record_lookup
-from pochta.store.api import NotFound, Store
+from pochta.dns_records import Verdict
+from pochta.store.api import Store
 
 _ADDRESS = click.option(
     "--address",
@@ -30,13 +29,6 @@ class _DomainFirst(click.Group):
         return super().parse_args(ctx, args)
 
 
-async def _records(store: Store, settings: Settings, domain: str, addresses: tuple[str, ...]) -> list[Record]:
-    name = normalize_domain(domain)
-    if await store.get_domain(name) is None:
-        raise NotFound(f"no such domain: {name}")
-    return records(name, settings, await store.dkim_keys(name), addresses)
-
-
 @click.group(cls=_DomainFirst)
 def dns() -> None:
     """DNS records of a local domain: `pochta dns DOMAIN` prints them, `pochta dns check DOMAIN`
@@ -52,7 +44,7 @@ async def dns_show(store: Store, settings: Settings, domain: str, addresses: tup
     """The records to publish for DOMAIN, in zone file syntax."""
     if settings.hostname == "localhost":
         click.echo("; hostname is 'localhost': set `hostname` in the config to the server's public name")
-    for record in await _records(store, settings, domain, addresses):
+    for record in await admin_dns.domain_records(store, settings, domain, addresses):
         click.echo(record.zone_line())
 
 
@@ -64,12 +56,7 @@ async def dns_show(store: Store, settings: Settings, domain: str, addresses: tup
 async def dns_check(store: Store, settings: Settings, domain: str, addresses: tuple[str, ...]) -> None:
     """Look each record up (through queue.dns_nameservers, or resolv.conf) and say how it stands;
     exit 1 when one is missing or wrong."""
-    wanted = await _records(store, settings, domain, addresses)
-    lookup = record_lookup(DnsResolver.from_settings(settings, cache=False))
-    try:
-        findings = await check(wanted, lookup)
-    except LookupFailed as exc:
-        raise CommandFailed(f"DNS lookup failed: {exc}") from None
+    findings = await admin_dns.check_records(store, settings, domain, addresses)
     rows = [
         [
             f.record.name,

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
+from pochta.admin import queue as admin_queue
+from pochta.admin.errors import AdminError
 from pochta.cli.common import (
-    CommandFailed,
     data_option,
     format_size,
     load_or_exit,
@@ -25,7 +26,7 @@ from pochta.config import Settings
 from pochta.log import configure_logging
 from pochta.plural import plural
 from pochta.store.api import Store
-from pochta.store.queue_model import QueueEntry, QueueId, parse_queue_id
+from pochta.store.queue_model import QueueEntry, QueueId
 
 
 def _queue_id(ctx: click.Context, param: click.Parameter, value: str | None) -> QueueId | None:
@@ -34,9 +35,9 @@ def _queue_id(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     if value is None:
         return None
     try:
-        return parse_queue_id(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        return admin_queue.queue_id(value)
+    except AdminError as exc:
+        raise click.BadParameter(exc.message) from None
 
 
 def _when(moment: datetime | None) -> str:
@@ -58,7 +59,7 @@ def queue() -> None:
 async def queue_list(store: Store, settings: Settings) -> None:
     """One line per queued message: id, arrival, size, sender, pending recipients, next attempt."""
     rows = []
-    for entry in await store.queue_entries():
+    for entry in await admin_queue.list_entries(store):
         pending = entry.pending
         last = next((r.last_reply for r in pending if r.last_reply), "")
         rows.append(
@@ -81,9 +82,7 @@ async def queue_list(store: Store, settings: Settings) -> None:
 @with_store
 async def queue_show(store: Store, settings: Settings, queue_id: QueueId) -> None:
     """Everything about one queued message and each of its recipients."""
-    entry = await store.queue_entry(queue_id)
-    if entry is None:
-        raise CommandFailed(f"no queued message {queue_id}")
+    entry = await admin_queue.get_entry(store, queue_id)
     click.echo(f"id: {entry.id}")
     click.echo(f"origin: {entry.origin}")
     click.echo(f"sender: {_sender(entry)}")
@@ -111,9 +110,7 @@ async def queue_show(store: Store, settings: Settings, queue_id: QueueId) -> Non
 @with_store
 async def queue_retry(store: Store, settings: Settings, queue_id: QueueId | None) -> None:
     """Make one message (or, without an id, every message) due now."""
-    touched = await store.retry_queue(queue_id, datetime.now(UTC))
-    if queue_id is not None and not touched:
-        raise CommandFailed(f"no queued message {queue_id}")
+    touched = await admin_queue.retry(store, queue_id)
     click.echo(f"{plural(touched, 'message')} due now")
 
 
@@ -123,8 +120,7 @@ async def queue_retry(store: Store, settings: Settings, queue_id: QueueId | None
 @with_store
 async def queue_delete(store: Store, settings: Settings, queue_id: QueueId) -> None:
     """Remove a queued message without delivering it and without telling the sender."""
-    if not await store.delete_queue_entry(queue_id):
-        raise CommandFailed(f"no queued message {queue_id}")
+    await admin_queue.delete_entry(store, queue_id)
     click.echo(f"deleted queued message {queue_id}")
 
 
@@ -147,7 +143,7 @@ def queue_flush(data_dir: Path, timeout: float) -> None:
 
         store = await open_store(data_dir, settings)
         try:
-            await store.retry_queue(None, datetime.now(UTC))
+            await admin_queue.retry(store, None)
             worker = QueueWorker(store, settings, Delivery(store, settings, data_dir))
             attempts = await worker.run_until_idle(deadline=timeout)
             left = await store.queue_entries()

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import click
 
+from pochta.admin import units as admin_units
 from pochta.cli.common import CommandFailed, data_option, print_table, with_store
 from pochta.config import Settings
 from pochta.store.account_settings import (
@@ -123,10 +124,7 @@ def unit() -> None:
 @with_store
 async def unit_add(store: Store, settings: Settings, name: str, parent: str | None) -> None:
     """Add a unit."""
-    try:
-        created = await store.add_unit(name, parent)
-    except ValueError as exc:
-        raise CommandFailed(str(exc)) from None
+    created = await admin_units.add_unit(store, name, parent)
     click.echo(f"added unit {created.name} under {created.parent}")
 
 
@@ -148,15 +146,7 @@ async def unit_set(
     """Set a unit's settings (e.g. pop3.enabled=off, pop3.login_delay=900), remove them (--unset
     KEY, or KEY=default), or move it (--parent)."""
     values = parse_assignments(assignments, unsets, unit=True)
-    if not values and parent is None:
-        raise CommandFailed("nothing to set: give KEY=VALUE, --unset KEY or --parent")
-    current = await store.get_unit(name)
-    if current is None:
-        raise CommandFailed(f"no unit {name}")
-    if parent is not None:
-        current = await store.set_unit_parent(name, parent)
-    if values:
-        current = await store.set_unit_settings(name, values)
+    current = await admin_units.update_unit(store, name, parent=parent, settings=values)
     click.echo(f"{current.name}: {_settings_text(current) or 'no settings of its own'}")
 
 
@@ -165,7 +155,7 @@ async def unit_set(
 @with_store
 async def unit_list(store: Store, settings: Settings) -> None:
     """The units as a tree, with their accounts and their own settings."""
-    units = await store.list_units()
+    units = await admin_units.list_units(store)
     depth: dict[str, int] = {}
     rows = []
     for item in units:
@@ -180,7 +170,7 @@ async def unit_list(store: Store, settings: Settings) -> None:
 @with_store
 async def unit_del(store: Store, settings: Settings, name: str) -> None:
     """Delete a unit with no accounts and no units under it."""
-    await store.delete_unit(name)
+    await admin_units.delete_unit(store, name)
     click.echo(f"deleted unit {name}")
 
 

@@ -169,6 +169,7 @@ class JmapEndpoints:
             store=self.services.store,
             session_state=lambda: str(self.session(base, principal)["state"]),
             delivery=self.services.delivery,
+            data_dir=self.services.data_dir,
         )
         return response.to_json()
 

@@ -5,6 +5,7 @@ responses, the account checks, and RFC 8620 section 3.4's response example repro
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from pochta.proto.jmap import (
     Response,
     parse_request,
 )
+from pochta.proto.jmap.admin import ADMIN_CAPABILITY
 from pochta.proto.jmap.blob import BLOB_CAPABILITY
 from pochta.server.jmap import (
     CallContext,
@@ -222,6 +224,7 @@ def test_registry() -> None:
         CORE_CAPABILITY,
         MAIL_CAPABILITY,
         BLOB_CAPABILITY,
+        ADMIN_CAPABILITY,
         SUBMISSION_CAPABILITY,
         "urn:ietf:params:jmap:vacationresponse",  # RFC 8621 section 8
         "urn:ietf:params:jmap:sieve",  # RFC 9661
@@ -231,6 +234,8 @@ def test_registry() -> None:
     assert registry.lookup("Email/get", frozenset({CORE_CAPABILITY, MAIL_CAPABILITY})) is not None
     assert registry.lookup("Core/echo", frozenset({CORE_CAPABILITY})) is not None
     assert registry.lookup("Core/echo", frozenset()) is None
+    assert registry.lookup("Domain/get", frozenset({CORE_CAPABILITY})) is None  # admin not in using
+    assert registry.lookup("Domain/get", frozenset({CORE_CAPABILITY, ADMIN_CAPABILITY})) is not None
     with pytest.raises(ValueError, match="twice"):
         registry.register(
             "Core/echo", CORE_CAPABILITY, registry.lookup("Core/echo", frozenset({CORE_CAPABILITY})).handler
@@ -270,3 +275,37 @@ def test_concurrent_requests() -> None:
 
 def test_invocation_json() -> None:
     assert Invocation("Core/echo", {}, "c0").to_json() == ["Core/echo", {}, "c0"]
+
+
+def test_admin_capability_only_for_admin_accounts() -> None:
+    offered = {CORE_CAPABILITY, ADMIN_CAPABILITY}
+    user = principal_of(account(), offered)
+    assert user.accounts[user.own_id].capabilities == {CORE_CAPABILITY}
+    admin = principal_of(replace(account(), admin=True), offered)
+    assert admin.accounts[admin.own_id].capabilities == offered
+
+
+async def test_admin_method_is_forbidden_to_a_non_admin() -> None:
+    document = {
+        "using": [CORE_CAPABILITY, ADMIN_CAPABILITY],
+        "methodCalls": [["Domain/get", {"ids": 5}, "0"]],
+    }
+    request = parse_request(
+        json.dumps(document).encode(),
+        "application/json",
+        capabilities={CORE_CAPABILITY, ADMIN_CAPABILITY},
+        limits=RequestLimits(1_000_000, 100),
+    )
+    assert isinstance(request, Request), request
+    response = await process_request(
+        request,
+        registry=default_registry(),
+        principal=principal_of(account(), {CORE_CAPABILITY, ADMIN_CAPABILITY}),
+        settings=Settings(),
+        store=None,
+        session_state=lambda: "s1",
+    )
+    # RFC 8620 section 3.6.2: the method exists; this principal may not use it, whatever its
+    # arguments (these are not even valid: no accountId, ids not a list).
+    [(name, arguments, call_id)] = [tuple(r.to_json()) for r in response.method_responses]
+    assert (name, arguments["type"], call_id) == ("error", "forbidden", "0")

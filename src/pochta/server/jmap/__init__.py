@@ -5,6 +5,7 @@ A method is an ``async def handler(context: CallContext, arguments: dict) -> dic
 under its name and capability (``MethodRegistry.register``); it raises ``MethodError`` for an
 error response, reads its arguments with ``pochta.proto.jmap.standard``'s parsers."""
 
+from pochta.server.jmap.admin_methods import ADMIN_IN_PROGRESS, register_admin
 from pochta.server.jmap.blob_copy import register_blob_copy
 from pochta.server.jmap.blob_methods import register_blob_methods
 from pochta.server.jmap.context import CallContext, RequestState
@@ -19,7 +20,8 @@ from pochta.server.jmap.email_submission import register_email_submission
 from pochta.server.jmap.email_submission_query import register_email_submission_query
 from pochta.server.jmap.identity import register_identity
 from pochta.server.jmap.limits import ConcurrentRequests
-from pochta.server.jmap.mail_methods import IN_PROGRESS, register_mail
+from pochta.server.jmap.mail_methods import IN_PROGRESS as MAIL_IN_PROGRESS
+from pochta.server.jmap.mail_methods import register_mail
 from pochta.server.jmap.mailbox_get import register_mailbox_get
 from pochta.server.jmap.mailbox_query import register_mailbox_query
 from pochta.server.jmap.mailbox_set import register_mailbox_set
@@ -33,6 +35,9 @@ from pochta.server.jmap.settings_fetch import register_settings_fetch
 from pochta.server.jmap.settings_rules import register_settings_rules
 from pochta.server.jmap.sieve_script import register_sieve_script
 from pochta.server.jmap.vacation_response import register_vacation_response
+
+# Capabilities served when named in ``using`` but not advertised in the Session yet.
+IN_PROGRESS = MAIL_IN_PROGRESS | ADMIN_IN_PROGRESS
 
 __all__ = [
     "ERROR_RESPONSE",
@@ -75,6 +80,7 @@ def default_registry() -> MethodRegistry:
     register_identity(registry)  # RFC 8621 section 6
     register_email_submission(registry)  # RFC 8621 section 7
     register_email_submission_query(registry)
+    register_admin(registry)  # urn:pochta:params:jmap:admin (docs/admin.md)
     register_settings_rules(registry)  # urn:pochta:params:jmap:settings
     register_settings_access(registry)
     register_settings_fetch(registry)

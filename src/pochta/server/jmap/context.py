@@ -4,6 +4,7 @@ the accounts it may use, the request's creation ids, and where to say which stat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pochta.config import Settings
@@ -46,6 +47,9 @@ class CallContext:
     # The server's delivery pipeline, for EmailSubmission (None where there is none: the unit
     # tests of the dispatcher, a web process without one).
     delivery: Delivery | None = None
+    # The server's data directory (its server secret, its workers' metrics sockets): the admin
+    # methods' (docs/admin.md); None where there is none (the dispatcher's unit tests).
+    data_dir: Path | None = None
 
     def account(self, account_id: str) -> JmapAccount:
         """The account ``account_id`` names, if the principal may use it with this method."""

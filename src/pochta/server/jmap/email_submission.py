@@ -27,7 +27,7 @@ from pochta.proto.jmap import (
 from pochta.proto.jmap.dates import format_utc_date
 from pochta.proto.jmap.mail.ids import email_id, parse_email_id, thread_id
 from pochta.proto.jmap.session import SUBMISSION_CAPABILITY
-from pochta.proto.jmap.standard import parse_get, parse_set
+from pochta.proto.jmap.standard import SetOutcome, parse_get, parse_set, wanted_properties
 from pochta.proto.jmap.submission.envelope import derive_envelope, header_addresses
 from pochta.proto.jmap.submission.identity import IdentityDoc, parse_identity_id
 from pochta.proto.jmap.submission.submission import (
@@ -73,11 +73,8 @@ async def submission_objects(
 async def email_submission_get(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
     args = parse_get(arguments, max_objects=context.settings.jmap.max_objects_in_get)
     account = context.account(args.account_id)
-    unknown = set(args.properties or ()) - set(SUBMISSION_PROPERTIES)
-    if unknown:
-        raise MethodError(MethodErrorType.INVALID_ARGUMENTS, f"unknown properties {sorted(unknown)}")
+    wanted = wanted_properties(args, SUBMISSION_PROPERTIES)
     state, objects = await submission_objects(context, account)
-    wanted = ("id", *(args.properties or SUBMISSION_PROPERTIES))
     asked = [submission_id(n) for n in objects] if args.ids is None else list(args.ids)
     listed, not_found = [], []
     for given in dict.fromkeys(asked):
@@ -225,17 +222,9 @@ async def email_submission_set(context: CallContext, arguments: dict[str, Any]) 
                 done[submission_id(number)] = objects[number]["emailId"]
     if created or destroyed:
         context.changed(account.id, SUBMISSION)
-    response = {
-        "accountId": account.id,
-        "oldState": old_state,
-        "newState": record_state(new_state),
-        "created": created or None,
-        "updated": updated or None,
-        "destroyed": destroyed or None,
-        "notCreated": not_created or None,
-        "notUpdated": not_updated or None,
-        "notDestroyed": not_destroyed or None,
-    }
+    response = SetOutcome(created, updated, destroyed, not_created, not_updated, not_destroyed).response(
+        account.id, old_state, record_state(new_state)
+    )
     await _on_success(context, account, actions, done)
     return response
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pochta.proto.jmap import MethodError, MethodErrorType, SetError, SetErrorType, SetFailure
 from pochta.proto.jmap.session import SUBMISSION_CAPABILITY
-from pochta.proto.jmap.standard import parse_changes, parse_get, parse_set
+from pochta.proto.jmap.standard import SetOutcome, parse_changes, parse_get, parse_set, wanted_properties
 from pochta.proto.jmap.submission.identity import (
     IDENTITY_PROPERTIES,
     IdentityDoc,
@@ -72,11 +72,8 @@ async def account_identities(store: Store, account: JmapAccount) -> AccountIdent
 async def identity_get(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:
     args = parse_get(arguments, max_objects=context.settings.jmap.max_objects_in_get)
     account = context.account(args.account_id)
-    unknown = set(args.properties or ()) - set(IDENTITY_PROPERTIES)
-    if unknown:
-        raise MethodError(MethodErrorType.INVALID_ARGUMENTS, f"unknown properties {sorted(unknown)}")
+    wanted = wanted_properties(args, IDENTITY_PROPERTIES)
     held = await account_identities(store_of(context), account)
-    wanted = ("id", *(args.properties or IDENTITY_PROPERTIES))
     asked = [identity_id(number) for number in held.identities] if args.ids is None else args.ids
     listed, not_found = [], []
     for given in dict.fromkeys(asked):
@@ -179,17 +176,9 @@ async def identity_set(context: CallContext, arguments: dict[str, Any]) -> dict[
     destroyed = [identity_id(n) for n in destroys if n not in result.missing]
     if created or updated or destroyed:
         context.changed(account.id, IDENTITY)
-    return {
-        "accountId": account.id,
-        "oldState": old_state,
-        "newState": record_state(result.new_state),
-        "created": created or None,
-        "updated": updated or None,
-        "destroyed": destroyed or None,
-        "notCreated": not_created or None,
-        "notUpdated": not_updated or None,
-        "notDestroyed": not_destroyed or None,
-    }
+    return SetOutcome(created, updated, destroyed, not_created, not_updated, not_destroyed).response(
+        account.id, old_state, record_state(result.new_state)
+    )
 
 
 def register_identity(registry: MethodRegistry) -> None:

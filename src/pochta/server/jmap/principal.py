@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pochta.proto.jmap import SessionAccount, account_id
+from pochta.proto.jmap.admin import ADMIN_CAPABILITY
 from pochta.store.model import Account
 
 __all__ = ["JmapAccount", "Principal", "principal_of"]
@@ -59,6 +60,8 @@ class Principal:
 
 
 def principal_of(account: Account, capabilities: Collection[str]) -> Principal:
-    """The principal of a logged-in account: its own account, with ``capabilities``."""
-    own = JmapAccount(account_id(account.id), account, True, False, frozenset(capabilities))
+    """The principal of a logged-in account: its own account, with ``capabilities`` (the admin
+    capability only for an account with the admin role: docs/admin.md)."""
+    usable = frozenset(capabilities) - (frozenset() if account.admin else {ADMIN_CAPABILITY})
+    own = JmapAccount(account_id(account.id), account, True, False, usable)
     return Principal(account, {own.id: own})

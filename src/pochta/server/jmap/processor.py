@@ -9,6 +9,7 @@ exception of a handler is logged and answered as that call's serverFail."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pochta.config import Settings
@@ -50,6 +51,7 @@ async def process_request(
     session_state: Callable[[], str],
     on_changed: Callable[[dict[str, set[str]]], None] | None = None,
     delivery: Delivery | None = None,
+    data_dir: Path | None = None,
 ) -> Response:
     """The Response to ``request``. ``session_state`` is asked once all calls ran (a call may
     change the session); ``on_changed`` hears which types changed in which accounts."""
@@ -71,6 +73,7 @@ async def process_request(
             store,
             state,
             delivery=delivery,
+            data_dir=data_dir,
         )
         try:
             arguments = resolve_references(call.arguments, responses)

@@ -35,7 +35,14 @@ from pochta.proto.jmap.sieve import (
     scripts_state,
     sieve_account_capability,
 )
-from pochta.proto.jmap.standard import parse_changes, parse_get, parse_query, parse_set, query_window
+from pochta.proto.jmap.standard import (
+    SetOutcome,
+    parse_changes,
+    parse_get,
+    parse_query,
+    parse_set,
+    query_window,
+)
 from pochta.server.jmap.blobs import held_blob, read_held
 from pochta.server.jmap.changes import store_of
 from pochta.server.jmap.context import CallContext
@@ -415,17 +422,9 @@ async def sieve_script_set(context: CallContext, arguments: dict[str, Any]) -> d
             shown["isActive"] = True
     if created or updated or destroyed:
         context.changed(account.id, "SieveScript")
-    return {
-        "accountId": account.id,
-        "oldState": old_state,
-        "newState": scripts_state(item.record for item in calls.stored.values()),
-        "created": created or None,
-        "updated": updated or None,
-        "destroyed": destroyed or None,
-        "notCreated": not_created or None,
-        "notUpdated": not_updated or None,
-        "notDestroyed": not_destroyed or None,
-    }
+    return SetOutcome(created, updated, destroyed, not_created, not_updated, not_destroyed).response(
+        account.id, old_state, scripts_state(item.record for item in calls.stored.values())
+    )
 
 
 async def sieve_script_validate(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,13 @@ from typing import Any
 from pochta.proto.jmap.dates import parse_utc_date
 from pochta.proto.jmap.errors import MethodError, MethodErrorType
 from pochta.proto.jmap.ids import is_id, is_unsigned_int
-from pochta.proto.jmap.standard.filter import Comparator, Filter, FilterCondition, FilterOperator
+from pochta.proto.jmap.standard.filter import (
+    Comparator,
+    Filter,
+    FilterCondition,
+    FilterOperator,
+    evaluate_tree,
+)
 
 __all__ = [
     "COLLATIONS",
@@ -303,26 +309,4 @@ def evaluate_filter(
     Emails a condition matches (a subset of ``universe``)."""
     if tree is None:
         return set(universe)
-    done: dict[int, Set[int]] = {}
-    stack: list[tuple[EmailFilter, bool]] = [(tree, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if isinstance(node, EmailCondition):
-            done[id(node)] = condition(node)
-            continue
-        if not expanded:
-            stack.append((node, True))
-            stack.extend((child, False) for child in node.conditions)
-            continue
-        parts = [done[id(child)] for child in node.conditions]
-        if node.operator == "AND":
-            result = set(universe)
-            for part in parts:
-                result &= part
-        else:
-            result = set().union(*parts)
-            if node.operator == "NOT":
-                # RFC 8620 section 5.5: NOT is "none of the conditions".
-                result = set(universe) - result
-        done[id(node)] = result
-    return set(done[id(tree)])
+    return evaluate_tree(tree, universe, condition, lambda node: isinstance(node, EmailCondition))

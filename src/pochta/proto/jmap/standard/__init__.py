@@ -4,7 +4,7 @@ into typed values with the RFC's rules; a type's handler reads them with ``parse
 from pochta.proto.jmap.standard.changes import ChangesArgs, parse_changes
 from pochta.proto.jmap.standard.copy import CopyArgs, parse_copy
 from pochta.proto.jmap.standard.filter import Comparator, Filter, FilterCondition, FilterOperator
-from pochta.proto.jmap.standard.get import GetArgs, parse_get
+from pochta.proto.jmap.standard.get import GetArgs, parse_get, wanted_properties
 from pochta.proto.jmap.standard.query import QueryArgs, QueryWindow, parse_query, query_response, query_window
 from pochta.proto.jmap.standard.query_changes import QueryChangesArgs, parse_query_changes
 from pochta.proto.jmap.standard.set import SetArgs, SetOutcome, parse_set, require_state
@@ -31,4 +31,5 @@ __all__ = [
     "query_response",
     "query_window",
     "require_state",
+    "wanted_properties",
 ]

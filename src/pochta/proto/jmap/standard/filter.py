@@ -3,13 +3,21 @@ over a type's FilterConditions, and Comparators."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pochta.proto.jmap.arguments import invalid_arguments
 
-__all__ = ["Comparator", "Filter", "FilterCondition", "FilterOperator", "parse_filter", "parse_sort"]
+__all__ = [
+    "Comparator",
+    "Filter",
+    "FilterCondition",
+    "FilterOperator",
+    "evaluate_tree",
+    "parse_filter",
+    "parse_sort",
+]
 
 Operator = Literal["AND", "OR", "NOT"]
 
@@ -90,3 +98,34 @@ def parse_sort(value: Any) -> tuple[Comparator, ...] | None:
         extra = {k: v for k, v in item.items() if k not in ("property", "isAscending", "collation")}
         comparators.append(Comparator(item["property"], ascending, collation, extra))
     return tuple(comparators)
+
+
+def evaluate_tree(
+    tree: Any, universe: Set[int], condition: Callable[[Any], Set[int]], is_condition: Callable[[Any], bool]
+) -> set[int]:
+    """The items of ``universe`` a filter tree matches (RFC 8620 section 5.5), without recursion:
+    a node for which ``is_condition`` holds is answered by ``condition`` (a subset of
+    ``universe``); any other has ``operator`` (AND, OR, NOT: "none of") and ``conditions``. A type's
+    tree (the standard one here, Email's own) is evaluated by this one rule."""
+    done: dict[int, Set[int]] = {}
+    stack: list[tuple[Any, bool]] = [(tree, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if is_condition(node):
+            done[id(node)] = condition(node)
+            continue
+        if not expanded:
+            stack.append((node, True))
+            stack.extend((child, False) for child in node.conditions)
+            continue
+        parts = [done[id(child)] for child in node.conditions]
+        if node.operator == "AND":
+            result = set(universe)
+            for part in parts:
+                result &= part
+        else:
+            result = set().union(*parts)
+            if node.operator == "NOT":
+                result = set(universe) - result
+        done[id(node)] = result
+    return set(done[id(tree)])

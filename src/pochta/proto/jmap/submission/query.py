@@ -9,7 +9,12 @@ from typing import Any
 
 from pochta.proto.jmap.dates import parse_utc_date
 from pochta.proto.jmap.errors import MethodError, MethodErrorType
-from pochta.proto.jmap.standard import Comparator, Filter, FilterCondition, FilterOperator
+from pochta.proto.jmap.standard.filter import (
+    Comparator,
+    Filter,
+    FilterCondition,
+    evaluate_tree,
+)
 
 __all__ = ["check_filter", "filter_submissions", "sort_submissions"]
 
@@ -79,30 +84,11 @@ def filter_submissions(tree: Filter | None, items: Sequence[Mapping[str, Any]]) 
     universe = set(range(len(items)))
     if tree is None:
         return sorted(universe)
-    done: dict[int, set[int]] = {}
-    stack: list[tuple[Filter, bool]] = [(tree, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if isinstance(node, FilterCondition):
-            done[id(node)] = {i for i in universe if _matches(node.properties, items[i])}
-            continue
-        assert isinstance(node, FilterOperator)
-        if not expanded:
-            stack.append((node, True))
-            stack.extend((child, False) for child in node.conditions)
-            continue
-        parts = [done[id(child)] for child in node.conditions]
-        if node.operator == "AND":
-            result = set(universe)
-            for part in parts:
-                result &= part
-        else:
-            result = set().union(*parts)
-            if node.operator == "NOT":
-                # RFC 8620 section 5.5: NOT is "none of the conditions".
-                result = universe - result
-        done[id(node)] = result
-    return sorted(done[id(tree)])
+
+    def matching(node: FilterCondition) -> set[int]:
+        return {i for i in universe if _matches(node.properties, items[i])}
+
+    return sorted(evaluate_tree(tree, universe, matching, lambda node: isinstance(node, FilterCondition)))
 
 
 def sort_submissions(
