@@ -16,11 +16,11 @@ from typing import Any
 
 from pochta.proto.jmap import MethodError, MethodErrorType, SetError, SetErrorType, SetFailure, apply_patch
 from pochta.proto.jmap.settings import PROTOCOL_PROPERTIES, SETTINGS_CAPABILITY, SINGLETON, settings_state
-from pochta.proto.jmap.standard import parse_get, parse_set
+from pochta.proto.jmap.standard import SetOutcome, parse_get, parse_set
 from pochta.server.jmap.changes import store_of
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.registry import MethodRegistry
-from pochta.server.jmap.settings_rules import set_response, shown
+from pochta.server.jmap.settings_rules import shown
 from pochta.store.account_settings import IMAP_ENABLED, POP3_ENABLED, POP3_MODE, SettingKey
 from pochta.store.api import StoreError
 from pochta.store.model import Account
@@ -70,9 +70,7 @@ async def access_get(context: CallContext, arguments: dict[str, Any]) -> dict[st
     return {
         "accountId": account.id,
         "state": settings_state(whole),
-        "list": [shown(whole, args.properties, PROTOCOL_PROPERTIES, "ProtocolAccess")]
-        if SINGLETON in asked
-        else [],
+        "list": [shown(whole, args, PROTOCOL_PROPERTIES)] if SINGLETON in asked else [],
         "notFound": [given for given in asked if given != SINGLETON],
     }
 
@@ -141,15 +139,12 @@ async def access_set(context: CallContext, arguments: dict[str, Any]) -> dict[st
             not_updated[given] = failure.error.to_json()
     if updated:
         context.changed(jmap_account.id, "ProtocolAccess")
-    return set_response(
-        jmap_account,
-        old_state,
-        settings_state(current),
+    return SetOutcome(
         updated=updated,
-        notCreated={creation_id: singleton for creation_id in args.create},
-        notUpdated=not_updated,
-        notDestroyed={given: singleton for given in args.destroy},
-    )
+        not_created={creation_id: singleton for creation_id in args.create},
+        not_updated=not_updated,
+        not_destroyed={given: singleton for given in args.destroy},
+    ).response(jmap_account.id, old_state, settings_state(current))
 
 
 def register_settings_access(registry: MethodRegistry) -> None:

@@ -20,11 +20,11 @@ from pochta.proto.jmap.settings import (
     fetch_number_of,
     settings_state,
 )
-from pochta.proto.jmap.standard import parse_get, parse_set
+from pochta.proto.jmap.standard import SetOutcome, parse_get, parse_set
 from pochta.server.jmap.changes import store_of
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.registry import MethodRegistry
-from pochta.server.jmap.settings_rules import set_response, shown
+from pochta.server.jmap.settings_rules import shown
 from pochta.store.api import NotFound
 from pochta.store.fetch_model import FetchAccount
 from pochta.store.model import Account
@@ -130,9 +130,9 @@ async def _create(context: CallContext, account: Account, record: dict[str, Any]
     if request.folder is not None and await store.get_mailbox(account.id, request.folder) is None:
         # As a filter's folder: a typo is refused now, not found at the first run.
         raise _invalid(f"{account.address} has no folder {request.folder!r} (create it first)", "folder")
-    data_dir = context.delivery.data_dir if context.delivery is not None else None
+    data_dir = context.data_dir  # the server secret's directory
     if data_dir is None:
-        raise MethodError(MethodErrorType.SERVER_UNAVAILABLE, "no delivery in this process")
+        raise MethodError(MethodErrorType.SERVER_UNAVAILABLE, "no data directory in this process")
     try:
         return await add_external_account(store, account, request, ensure_server_secret(data_dir))
     except InvalidRequest as exc:
@@ -149,11 +149,7 @@ async def fetch_get(context: CallContext, arguments: dict[str, Any]) -> dict[str
     return {
         "accountId": account.id,
         "state": _state(accounts),
-        "list": [
-            shown(objects[given], args.properties, FETCH_PROPERTIES, "FetchAccount")
-            for given in asked
-            if given in objects
-        ],
+        "list": [shown(objects[given], args, FETCH_PROPERTIES) for given in asked if given in objects],
         "notFound": [given for given in asked if given not in objects],
     }
 
@@ -194,16 +190,13 @@ async def fetch_set(context: CallContext, arguments: dict[str, Any]) -> dict[str
             not_destroyed[given] = SetError(SetErrorType.NOT_FOUND, f"no FetchAccount {real}").to_json()
     if created or destroyed:
         context.changed(account.id, "FetchAccount")
-    return set_response(
-        account,
-        old_state,
-        _state(list(await store.fetch_accounts(account.account.id))),
+    return SetOutcome(
         created=created,
         destroyed=destroyed,
-        notCreated=not_created,
-        notUpdated=not_updated,
-        notDestroyed=not_destroyed,
-    )
+        not_created=not_created,
+        not_updated=not_updated,
+        not_destroyed=not_destroyed,
+    ).response(account.id, old_state, _state(list(await store.fetch_accounts(account.account.id))))
 
 
 async def fetch_run(context: CallContext, arguments: dict[str, Any]) -> dict[str, Any]:

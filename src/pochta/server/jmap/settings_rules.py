@@ -26,13 +26,12 @@ from pochta.proto.jmap.settings import (
     rule_id_of,
     settings_state,
 )
-from pochta.proto.jmap.standard import parse_get, parse_set
+from pochta.proto.jmap.standard import GetArgs, SetOutcome, parse_get, parse_set, wanted_properties
 from pochta.server.jmap.changes import store_of
 from pochta.server.jmap.context import CallContext
-from pochta.server.jmap.principal import JmapAccount
 from pochta.server.jmap.registry import MethodRegistry
 
-__all__ = ["register_settings_rules", "set_response", "shown"]
+__all__ = ["register_settings_rules", "shown"]
 
 
 def _service(context: CallContext) -> MailRuleService:
@@ -46,28 +45,9 @@ def _refusal(exc: RuleInvalid | ScriptRefused) -> SetFailure:
     return SetFailure(SetError(SetErrorType.INVALID_PROPERTIES, str(exc)))
 
 
-def shown(
-    whole: dict[str, Any], properties: tuple[str, ...] | None, known: tuple[str, ...], kind: str
-) -> dict[str, Any]:
-    """The properties asked of one object (RFC 8620 section 5.1: the id always)."""
-    if properties is None:
-        return whole
-    unknown = sorted(set(properties) - set(known))
-    if unknown:
-        raise MethodError(
-            MethodErrorType.INVALID_ARGUMENTS, f"unknown {kind} properties: {', '.join(unknown)}"
-        )
-    return {name: value for name, value in whole.items() if name in properties or name == "id"}
-
-
-def set_response(account: JmapAccount, old_state: str, new_state: str, **parts: Any) -> dict[str, Any]:
-    """A /set response (RFC 8620 section 5.3): an empty map as null."""
-    names = ("created", "updated", "destroyed", "notCreated", "notUpdated", "notDestroyed")
-    out: dict[str, Any] = {"accountId": account.id, "oldState": old_state, "newState": new_state}
-    for name in names:
-        value = parts.get(name)
-        out[name] = value or None
-    return out
+def shown(whole: dict[str, Any], args: GetArgs, known: tuple[str, ...]) -> dict[str, Any]:
+    """The properties asked of one object (``wanted_properties``: the id always, unknown refused)."""
+    return {name: whole[name] for name in wanted_properties(args, known)}
 
 
 def _filters_state(rules: AccountRules) -> str:
@@ -91,11 +71,7 @@ async def filter_get(context: CallContext, arguments: dict[str, Any]) -> dict[st
     return {
         "accountId": account.id,
         "state": _filters_state(rules),
-        "list": [
-            shown(objects[given], args.properties, FILTER_PROPERTIES, "MailFilter")
-            for given in asked
-            if given in objects
-        ],
+        "list": [shown(objects[given], args, FILTER_PROPERTIES) for given in asked if given in objects],
         "notFound": [given for given in asked if given not in objects],
     }
 
@@ -144,16 +120,13 @@ async def filter_set(context: CallContext, arguments: dict[str, Any]) -> dict[st
             not_destroyed[given] = failure.error.to_json()
     if created or destroyed:
         context.changed(account.id, "MailFilter")
-    return set_response(
-        account,
-        old_state,
-        _filters_state(rules),
+    return SetOutcome(
         created=created,
         destroyed=destroyed,
-        notCreated=not_created,
-        notUpdated=not_updated,
-        notDestroyed=not_destroyed,
-    )
+        not_created=not_created,
+        not_updated=not_updated,
+        not_destroyed=not_destroyed,
+    ).response(account.id, old_state, _filters_state(rules))
 
 
 def _forwarding(rules: AccountRules) -> dict[str, Any]:
@@ -174,9 +147,7 @@ async def forwarding_get(context: CallContext, arguments: dict[str, Any]) -> dic
     return {
         "accountId": account.id,
         "state": settings_state(whole),
-        "list": [shown(whole, args.properties, FORWARDING_PROPERTIES, "Forwarding")]
-        if SINGLETON in asked
-        else [],
+        "list": [shown(whole, args, FORWARDING_PROPERTIES)] if SINGLETON in asked else [],
         "notFound": [given for given in asked if given != SINGLETON],
     }
 
@@ -220,15 +191,12 @@ async def forwarding_set(context: CallContext, arguments: dict[str, Any]) -> dic
             not_updated[given] = failure.error.to_json()
     if updated:
         context.changed(account.id, "Forwarding")
-    return set_response(
-        account,
-        old_state,
-        settings_state(_forwarding(rules)),
+    return SetOutcome(
         updated=updated,
-        notCreated={creation_id: singleton for creation_id in args.create},
-        notUpdated=not_updated,
-        notDestroyed={given: singleton for given in args.destroy},
-    )
+        not_created={creation_id: singleton for creation_id in args.create},
+        not_updated=not_updated,
+        not_destroyed={given: singleton for given in args.destroy},
+    ).response(account.id, old_state, settings_state(_forwarding(rules)))
 
 
 def register_settings_rules(registry: MethodRegistry) -> None:
