@@ -138,3 +138,20 @@ def test_pop3_access_switched_off_in_the_page_is_refused(settings: Any, web: Web
     settings.find_element(By.CSS_SELECTOR, "#access-form button[type=submit]").click()
     status_is(settings, "Access saved.")
     assert pop3_answer(web).startswith("+OK")
+
+
+def test_a_signature_saved_in_the_page_is_the_identitys(settings: Any) -> None:
+    open_tab(settings, "signature")
+    wait(settings).until(lambda d: len(Select(d.find_element(By.ID, "s-identity")).options) >= 1)
+    text = settings.find_element(By.ID, "s-text")
+    text.clear()
+    text.send_keys("Alice\nExample Org")
+    settings.find_element(By.CSS_SELECTOR, "#signature-form button[type=submit]").click()
+    status_is(settings, "Signature saved.")
+    # A new page reads it back from the server (Identity/get).
+    settings.refresh()
+    wait(settings).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
+    open_tab(settings, "signature")
+    wait(settings).until(
+        lambda d: d.find_element(By.ID, "s-text").get_attribute("value") == "Alice\nExample Org"
+    )
