@@ -26,7 +26,7 @@ from pochta.testing import pg_cluster as clusters
 REQUIRE = os.environ.get("POCHTA_REQUIRE_INTEROP") == "1"
 TEMPLATE = "pochta_template"
 
-# Revisions 0041 to 0037 taken out by hand, for the tests that take a database at the head back
+# Revisions 0042 to 0037 taken out by hand, for the tests that take a database at the head back
 # to an earlier revision (each later revision's own statements before theirs).
 UNDO_0038 = (
     "DROP TABLE mailbox_tombstones, account_emails, account_modseq; "
@@ -36,7 +36,8 @@ UNDO_0037 = "DROP TABLE web_sessions"
 UNDO_0039 = "DROP INDEX ix_membership_received"
 UNDO_0040 = "DROP TABLE uploads"
 UNDO_0041 = "DROP TABLE jmap_records, jmap_record_states"
-UNDO_AFTER_0036 = f"{UNDO_0041}; {UNDO_0040}; {UNDO_0039}; {UNDO_0038}; {UNDO_0037}"
+UNDO_0042 = "ALTER TABLE mailboxes DROP COLUMN sort_order"
+UNDO_AFTER_0036 = f"{UNDO_0042}; {UNDO_0041}; {UNDO_0040}; {UNDO_0039}; {UNDO_0038}; {UNDO_0037}"
 _names = itertools.count(1)
 
 

@@ -373,6 +373,15 @@ class MailStore(Protocol):
     async def subscriptions(self, account_id: AccountId) -> list[str]:
         """Every subscribed name, sorted, with names that have no mailbox (RFC 9051 §6.3.10)."""
 
+    async def set_mailbox_sort_order(
+        self, account_id: AccountId, mailbox_id: MailboxId, sort_order: int
+    ) -> None:
+        """JMAP's Mailbox sortOrder (RFC 8621 section 2, revision 0042); a change is a Mailbox
+        change for Mailbox/changes. NotFound when the account has no such mailbox."""
+
+    async def mailbox_sort_orders(self, account_id: AccountId) -> dict[MailboxId, int]:
+        """Mailbox id -> sortOrder, for the account's mailboxes whose sortOrder is not 0."""
+
     # Blobs: bytes become durable before any metadata refers to them, or with it (``new_blob``).
     async def put_blob(self, data: bytes) -> BlobRef:
         """A blob file, durable when this returns."""

@@ -201,6 +201,8 @@ mailboxes = Table(
     # mailbox's creation and of the last change of its name, subscription, role or ACL (0: before).
     Column("created_modseq", BigInteger, nullable=False, server_default="0"),
     Column("meta_modseq", BigInteger, nullable=False, server_default="0"),
+    # Revision 0042: JMAP's Mailbox sortOrder (RFC 8621 section 2), set by the client; 0 by default.
+    Column("sort_order", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("account_id", "name"),
     sqlite_autoincrement=True,
 )

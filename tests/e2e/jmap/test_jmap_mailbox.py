@@ -485,3 +485,53 @@ def test_the_advertised_name_and_depth_limits_are_kept(env: WebEnv) -> None:
     assert done["notCreated"][f"d{depth}"]["type"] == "invalidProperties"
     destroy = [done["created"][f"d{level}"]["id"] for level in reversed(range(depth))]
     assert len(call(env, "Mailbox/set", {"accountId": acc, "destroy": destroy})["destroyed"]) == depth
+
+
+def test_sort_order_is_kept_changed_and_sorted_by(env: WebEnv) -> None:
+    # RFC 8621 section 2: sortOrder is the client's (revision 0042), an UnsignedInt.
+    acc = account(env)
+    made = call(
+        env,
+        "Mailbox/set",
+        {
+            "accountId": acc,
+            "create": {
+                "z": {"name": "Zeta sorted", "sortOrder": 1},
+                "a": {"name": "Alpha sorted", "sortOrder": 20},
+                "neg": {"name": "Negative", "sortOrder": -1},
+                "text": {"name": "Text", "sortOrder": "3"},
+            },
+        },
+    )
+    zeta, alpha = made["created"]["z"]["id"], made["created"]["a"]["id"]
+    assert "sortOrder" not in made["created"]["z"]  # given, so not echoed (RFC 8620 section 5.3)
+    assert made["notCreated"]["neg"]["properties"] == ["sortOrder"]
+    assert made["notCreated"]["text"]["properties"] == ["sortOrder"]
+    got = call(env, "Mailbox/get", {"accountId": acc, "ids": [zeta, alpha], "properties": ["sortOrder"]})
+    assert got["list"] == [{"id": zeta, "sortOrder": 1}, {"id": alpha, "sortOrder": 20}]
+    ordered = call(
+        env,
+        "Mailbox/query",
+        {"accountId": acc, "filter": {"name": "sorted"}, "sort": [{"property": "sortOrder"}]},
+    )
+    assert ordered["ids"] == [zeta, alpha]
+    # An update is a Mailbox change, of a property other than the counts.
+    state = made["newState"]
+    updated = call(env, "Mailbox/set", {"accountId": acc, "update": {alpha: {"sortOrder": 0}}})
+    assert updated["updated"] == {alpha: None}
+    changes = call(env, "Mailbox/changes", {"accountId": acc, "sinceState": state})
+    assert changes["updated"] == [alpha]
+    assert changes["updatedProperties"] is None
+    ordered = call(
+        env,
+        "Mailbox/query",
+        {"accountId": acc, "filter": {"name": "sorted"}, "sort": [{"property": "sortOrder"}]},
+    )
+    assert ordered["ids"] == [alpha, zeta]
+    refused = call(env, "Mailbox/set", {"accountId": acc, "update": {zeta: {"sortOrder": 2**53}}})
+    assert refused["notUpdated"][zeta]["properties"] == ["sortOrder"]
+    # IMAP is untouched by it: the names are as they were.
+    with imap(env) as client:
+        typ, listed = client.list('""', "*sorted")
+    assert typ == "OK"
+    assert len(listed) == 2

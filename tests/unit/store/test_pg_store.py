@@ -218,6 +218,7 @@ ON_BOTH_ENGINES = (
     "test_email_records_are_the_accounts_own",
     "test_emails_by_received_pages_a_mailbox",
     "test_mailbox_changes_follow_the_tree_and_the_counts",
+    "test_mailbox_sort_order_is_a_mailbox_change",
     "test_mailbox_counts_count_emails_and_threads",
     "test_pruned_records_cannot_answer_older_states",
     "test_reconstruct_repairs_the_account_state",

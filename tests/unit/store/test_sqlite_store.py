@@ -1109,6 +1109,28 @@ async def test_migration_0037_adds_the_webmail_sessions(data_dir: Path) -> None:
         await store.close()
 
 
+async def test_migration_0042_adds_the_mailbox_sort_order(data_dir: Path) -> None:
+    # A store at revision 0041 with a mailbox: the upgrade gives every mailbox sortOrder 0.
+    store = await open_sqlite_store(data_dir, Settings())
+    alice = await make_account(store)
+    work = await store.create_mailbox(alice.id, "Work")
+    await store.close()
+    downgrade_to(data_dir, "0041")
+    conn = sqlite3.connect(data_dir / DB_FILE_NAME)
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(mailboxes)")}
+    finally:
+        conn.close()
+    assert "sort_order" not in columns
+    store = await open_sqlite_store(data_dir, Settings())
+    try:
+        assert await store.mailbox_sort_orders(alice.id) == {}
+        await store.set_mailbox_sort_order(alice.id, work.id, 3)
+        assert await store.mailbox_sort_orders(alice.id) == {work.id: 3}
+    finally:
+        await store.close()
+
+
 async def test_migration_0041_adds_the_jmap_records(data_dir: Path) -> None:
     # A store at revision 0040 with an account: the upgrade adds the empty records and states.
     store = await open_sqlite_store(data_dir, Settings())
@@ -1704,6 +1726,8 @@ def undo_0034() -> str:
 
 
 UNDO: dict[str, str] = {
+    # JMAP Mailbox sortOrder
+    "0042": "ALTER TABLE mailboxes DROP COLUMN sort_order;",
     # JMAP Identity and EmailSubmission records
     "0041": (
         "DROP INDEX ix_jmap_records_type_ref; DROP INDEX ix_jmap_records_account_id_type; "

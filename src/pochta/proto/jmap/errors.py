@@ -129,6 +129,8 @@ class SetErrorType(StrEnum):
     NO_RECIPIENTS = "noRecipients"
     INVALID_RECIPIENTS = "invalidRecipients"
     CANNOT_UNSEND = "cannotUnsend"
+    # RFC 9007 section 2.1: MDN/send for an Email with the $mdnsent keyword.
+    MDN_ALREADY_SENT = "mdnAlreadySent"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pochta.server.jmap.mail_methods import register_mail
 from pochta.server.jmap.mailbox_get import register_mailbox_get
 from pochta.server.jmap.mailbox_query import register_mailbox_query
 from pochta.server.jmap.mailbox_set import register_mailbox_set
+from pochta.server.jmap.mdn_methods import register_mdn
 from pochta.server.jmap.principal import JmapAccount, Principal, principal_of
 from pochta.server.jmap.processor import ERROR_RESPONSE, process_request
 from pochta.server.jmap.push_subscription import register_push_subscription
@@ -81,6 +82,7 @@ def default_registry() -> MethodRegistry:
     register_email_submission(registry)  # RFC 8621 section 7
     register_email_submission_query(registry)
     register_admin(registry)  # urn:pochta:params:jmap:admin (docs/admin.md)
+    register_mdn(registry)  # RFC 9007
     register_settings_rules(registry)  # urn:pochta:params:jmap:settings
     register_settings_access(registry)
     register_settings_fetch(registry)

@@ -52,7 +52,7 @@ from pochta.server.smtp.policy import SenderPolicy
 from pochta.store.jmap_record_model import JmapRecordWrite
 from pochta.store.model import MessageId
 
-__all__ = ["SUBMISSION", "register_email_submission", "submission_objects"]
+__all__ = ["SUBMISSION", "implicit_email_set", "register_email_submission", "submission_objects"]
 
 SUBMISSION = "EmailSubmission"  # the records' type
 _EXTRA = ("onSuccessUpdateEmail", "onSuccessDestroyEmail")
@@ -244,8 +244,15 @@ async def _on_success(
         target = done.get(context.resolve_id(given) or "")
         if target is not None:
             destroy.append(target)
-    if not update and not destroy:
-        return
+    if update or destroy:
+        await implicit_email_set(context, account, update, destroy)
+
+
+async def implicit_email_set(
+    context: CallContext, account: JmapAccount, update: dict[str, Any], destroy: list[str]
+) -> None:
+    """An Email/set made for the caller (section 7.5's onSuccess actions, RFC 9007's
+    onSuccessUpdateEmail); its response, or its error, follows the caller's."""
     implicit = dataclasses.replace(
         context, method="Email/set", capability=MAIL_CAPABILITY, extra_responses=[]
     )

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from pochta.proto.jmap import MAIL_CAPABILITY
+from pochta.proto.jmap.mdn import MDN_CAPABILITY
 from pochta.proto.jmap.session import SUBMISSION_CAPABILITY
 from pochta.proto.jmap.settings import SETTINGS_CAPABILITY
 from pochta.proto.jmap.sieve import SIEVE_CAPABILITY
@@ -21,10 +22,17 @@ __all__ = ["IN_PROGRESS", "register_mail"]
 # advertised in the Session yet: RFC 8621's Mail is not complete (the webmail and its proof are
 # to come), and a capability is advertised only when all its methods work. Submission (Identity,
 # EmailSubmission), VacationResponse (RFC 8621 section 8) and Sieve (RFC 9661) wait with Mail,
-# whose account they belong to, and so does pochta's settings capability (MailFilter, Forwarding,
-# ProtocolAccess, FetchAccount: server/jmap/settings_*.py).
+# whose account they belong to, and MDN (RFC 9007) with them, and so does pochta's settings
+# capability (MailFilter, Forwarding, ProtocolAccess, FetchAccount: server/jmap/settings_*.py).
 IN_PROGRESS = frozenset(
-    {MAIL_CAPABILITY, SUBMISSION_CAPABILITY, VACATION_CAPABILITY, SIEVE_CAPABILITY, SETTINGS_CAPABILITY}
+    {
+        MAIL_CAPABILITY,
+        SUBMISSION_CAPABILITY,
+        VACATION_CAPABILITY,
+        SIEVE_CAPABILITY,
+        MDN_CAPABILITY,
+        SETTINGS_CAPABILITY,
+    }
 )
 
 

@@ -49,6 +49,7 @@ async def mailbox_records(store: Store, account: JmapAccount) -> list[MailboxRec
     rights = acl.rights_for(account.account.address, owner=owner, acl={})
     infos = await store.mailboxes(account.account.id)
     counts = await threaded_counts(store, account.account.id)
+    sort_orders = await store.mailbox_sort_orders(account.account.id)
     ids_by_name = {info.name: info.id for info in infos}
     records = []
     for info in infos:
@@ -68,6 +69,7 @@ async def mailbox_records(store: Store, account: JmapAccount) -> list[MailboxRec
                 unread_emails=count.unread_emails,
                 total_threads=count.total_threads,
                 unread_threads=count.unread_threads,
+                sort_order=sort_orders.get(info.id, 0),
             )
         )
     return records

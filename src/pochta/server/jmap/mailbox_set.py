@@ -29,7 +29,7 @@ from pochta.proto.jmap import (
     SetFailure,
     apply_patch,
 )
-from pochta.proto.jmap.mail.ids import mailbox_id
+from pochta.proto.jmap.mail.ids import mailbox_id, parse_mailbox_id
 from pochta.proto.jmap.mail.mailbox import INBOX, SEPARATOR, MailboxRecord, mailbox_object, special_use_of
 from pochta.proto.jmap.mail.mailbox_set import MailboxWish, create_wish, update_wish
 from pochta.proto.jmap.mail.states import state_string
@@ -38,6 +38,8 @@ from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.mailbox_get import mailbox_records, store_of
 from pochta.server.jmap.principal import JmapAccount
 from pochta.server.jmap.registry import MethodRegistry
+from pochta.store.api import NotFound
+from pochta.store.model import MailboxId
 
 __all__ = ["register_mailbox_set"]
 
@@ -132,6 +134,8 @@ class _MailboxSet:
             info = await self.ops.create(account_id, full_name, use)
             if info.subscribed != wish.subscribed:
                 await self._subscribe(full_name, wish.subscribed)
+            if wish.sort_order:
+                await self._sort(mailbox_id(info.id), wish.sort_order)
         except OpsError as error:
             raise _ops_failure(error, "name") from None
         await self.reload()
@@ -146,6 +150,17 @@ class _MailboxSet:
             await self.ops.subscribe(account_id, name)
         else:
             await self.ops.unsubscribe(account_id, name)
+
+    async def _sort(self, given: str, sort_order: int) -> None:
+        """RFC 8621 section 2 sortOrder (revision 0042); a Mailbox change for Mailbox/changes."""
+        number = parse_mailbox_id(given)
+        if number is None:
+            raise _failure(SetErrorType.NOT_FOUND, "no such Mailbox")
+        store = self.ops.store
+        try:
+            await store.set_mailbox_sort_order(self.account.account.id, MailboxId(number), sort_order)
+        except NotFound:
+            raise _failure(SetErrorType.NOT_FOUND, "the Mailbox went meanwhile") from None
 
     async def update(self, given: str, patch: dict[str, Any], destroying: set[str]) -> str:
         """Updates the Mailbox; its id."""
@@ -167,6 +182,8 @@ class _MailboxSet:
                 await self.ops.rename(self.account.account.id, record.name, new_name)
             if wish.subscribed != record.subscribed:
                 await self._subscribe(new_name, wish.subscribed)
+            if wish.sort_order != record.sort_order:
+                await self._sort(record.id, wish.sort_order)
         except OpsError as error:
             raise _ops_failure(error, "name") from None
         await self.reload()

@@ -117,14 +117,19 @@ async def send_submission(
     account: Account,
     envelope: Envelope,
     octets: bytes,
+    *,
+    report: bool = False,
 ) -> Sent:
     """Send ``octets`` (the Email as stored) with ``envelope``; SetFailure with section 7.5's
-    error when it is refused (nothing is then stored or queued)."""
+    error when it is refused (nothing is then stored or queued). ``report``: a notification (an
+    MDN) whose envelope sender may be null; its From: field is checked as any other's."""
     await _check_account(store, account)
     mail_from, paths = _paths(envelope, settings.limits.max_recipients)
     policy = SenderPolicy(store)
     # RFC 6409 section 6.1 / RFC 8621 section 7.5: the envelope sender SMTP submission would take.
-    if not await policy.may_send_as(account, mail_from, settings.smtp):
+    # RFC 8098 section 3: an MDN's envelope sender SHOULD be null, so that nothing answers it.
+    null_report = report and mail_from.is_null
+    if not null_report and not await policy.may_send_as(account, mail_from, settings.smtp):
         raise _refused(
             SetErrorType.FORBIDDEN_MAIL_FROM, f"{account.address} may not send as {mail_from.address or '<>'}"
         )

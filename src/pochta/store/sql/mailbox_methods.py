@@ -56,3 +56,13 @@ class MailboxTreeMethods:
 
     async def subscriptions(self, account_id: AccountId) -> list[str]:
         return await self.run_read(lambda c: mailbox_tree.list_subscriptions(c, account_id))
+
+    async def set_mailbox_sort_order(
+        self, account_id: AccountId, mailbox_id: MailboxId, sort_order: int
+    ) -> None:
+        await self._run_mail_write(
+            lambda c, e: mailbox_tree.set_sort_order(c, e, account_id, mailbox_id, sort_order)
+        )
+
+    async def mailbox_sort_orders(self, account_id: AccountId) -> dict[MailboxId, int]:
+        return await self.run_read(lambda c: mailbox_tree.sort_orders(c, account_id))

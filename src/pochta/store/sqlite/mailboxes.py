@@ -294,6 +294,36 @@ def set_subscribed(
         conn.execute(delete(subscriptions).where(*where))
 
 
+def set_sort_order(
+    conn: Connection, events: list[Change], account_id: AccountId, mailbox_id: MailboxId, sort_order: int
+) -> None:
+    """JMAP's Mailbox sortOrder (RFC 8621 section 2); a change moves the mailbox's meta MODSEQ, so
+    Mailbox/changes reports it. NotFound when the account has no such mailbox."""
+    require_account(conn, account_id)
+    modseq = take_modseq(conn, account_id)  # first: the counter before any other row
+    row = conn.execute(
+        select(mailboxes.c.id, mailboxes.c.sort_order, mailboxes.c.highestmodseq).where(
+            mailboxes.c.id == mailbox_id, mailboxes.c.account_id == account_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no mailbox with id {mailbox_id}")
+    if row.sort_order != sort_order:
+        conn.execute(update(mailboxes).where(mailboxes.c.id == row.id).values(sort_order=sort_order))
+        mark_mailboxes_changed(conn, [row.id], modseq)
+        events.append(Change(ChangeKind.MAILBOX, account_id, row.id, row.highestmodseq))
+
+
+def sort_orders(conn: Connection, account_id: AccountId) -> dict[MailboxId, int]:
+    """The account's mailboxes whose sortOrder is not 0 (the default)."""
+    rows = conn.execute(
+        select(mailboxes.c.id, mailboxes.c.sort_order).where(
+            mailboxes.c.account_id == account_id, mailboxes.c.sort_order != 0
+        )
+    )
+    return {MailboxId(row.id): int(row.sort_order) for row in rows}
+
+
 def list_subscriptions(conn: Connection, account_id: AccountId) -> list[str]:
     existing = conn.execute(
         select(mailboxes.c.name).where(mailboxes.c.account_id == account_id, mailboxes.c.subscribed)

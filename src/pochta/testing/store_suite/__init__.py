@@ -106,6 +106,7 @@ __all__ = [
     "test_mailbox_changes_follow_the_tree_and_the_counts",
     "test_mailbox_counts_count_emails_and_threads",
     "test_mailbox_create_get",
+    "test_mailbox_sort_order_is_a_mailbox_change",
     "test_message_and_domain_quotas_refuse_what_does_not_fit",
     "test_metadata_account_limits_count_private_and_owned_shared_entries",
     "test_metadata_changes_name_their_entries_to_who_may_read_them",

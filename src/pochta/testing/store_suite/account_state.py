@@ -15,7 +15,7 @@ from pochta.store.account_state_model import (
     EmailChanges,
     MailboxCounts,
 )
-from pochta.store.api import Store
+from pochta.store.api import NotFound, Store
 from pochta.store.model import AccountId, MessageId, ModSeq
 from pochta.testing.store_suite.support import deliver, mailbox, make_account, make_message, refreshed
 
@@ -29,6 +29,7 @@ __all__ = [
     "test_emails_by_received_pages_a_mailbox",
     "test_mailbox_changes_follow_the_tree_and_the_counts",
     "test_mailbox_counts_count_emails_and_threads",
+    "test_mailbox_sort_order_is_a_mailbox_change",
     "test_pruned_records_cannot_answer_older_states",
     "test_reconstruct_repairs_the_account_state",
     "test_threads_of_changed_emails",
@@ -260,6 +261,30 @@ async def test_mailbox_changes_follow_the_tree_and_the_counts(store: Store) -> N
     # A mailbox made and deleted since ``start`` may come as destroyed on a later page (a page
     # before might have reported it created): a client ignores an unknown id it is told is gone.
     assert {m for p in pages for m in p.destroyed} <= {child.id, brief.id}
+
+
+async def test_mailbox_sort_order_is_a_mailbox_change(store: Store) -> None:
+    # Revision 0042: JMAP's Mailbox sortOrder, stored; a change of it is a Mailbox update.
+    account = await make_account(store)
+    inbox = await mailbox(store, account)
+    other = await make_account(store, "bob@example.org")
+    made = await store.create_mailbox(account.id, "Projects")
+    assert await store.mailbox_sort_orders(account.id) == {}
+    state = await store.account_state(account.id)
+    await store.set_mailbox_sort_order(account.id, made.id, 10)
+    await store.set_mailbox_sort_order(account.id, inbox.id, 0)  # unchanged: no update
+    assert await store.mailbox_sort_orders(account.id) == {made.id: 10}
+    changes = await store.mailbox_changes(account.id, state, None, 100)
+    assert (changes.created, changes.updated, changes.destroyed) == ((), (made.id,), ())
+    assert not changes.counts_only
+    await store.set_mailbox_sort_order(account.id, made.id, 0)
+    assert await store.mailbox_sort_orders(account.id) == {}
+    with pytest.raises(NotFound):
+        await store.set_mailbox_sort_order(other.id, made.id, 1)  # another account's mailbox
+    # It survives a rename.
+    await store.set_mailbox_sort_order(account.id, made.id, 2**32 - 1)
+    await store.rename_mailbox(account.id, "Projects", "Work")
+    assert await store.mailbox_sort_orders(account.id) == {made.id: 2**32 - 1}
 
 
 async def test_account_emails_carry_mailboxes_keywords_and_the_earliest_date(store: Store) -> None:

@@ -94,6 +94,16 @@ def test_query_sorts_and_trees() -> None:
     assert query(sort=[{"property": "sortOrder"}, {"property": "name"}], sort_as_tree=True) == [
         "F1", "F5", "F2", "F4", "F6", "F3",
     ]  # fmt: skip
+    # sortOrder first (a number), then the name: Trash 1, Work/beta 1 before INBOX 5.
+    ordered = [record(1, "INBOX", sort_order=5), record(2, "Work"), record(5, "Trash", sort_order=1)]
+    ordered += [record(3, "Work/beta", 2, sort_order=1), record(4, "Work/Alpha", 2, sort_order=2)]
+    sort = parse_sort([{"property": "sortOrder"}, {"property": "name"}])
+    assert query_mailboxes(ordered, None, sort) == ["F2", "F3", "F5", "F4", "F1"]
+    assert query_mailboxes(ordered, None, sort, sort_as_tree=True) == ["F2", "F3", "F4", "F5", "F1"]
+    descending = parse_sort([{"property": "sortOrder", "isAscending": False}])
+    assert query_mailboxes(ordered, None, descending) == ["F1", "F4", "F3", "F5", "F2"]
+    shown = mailbox_object(ordered[0], ["sortOrder"])
+    assert shown == {"id": "F1", "sortOrder": 5}
     # filterAsTree: "deep" and "beta" match, but a parent of each does not.
     assert query({"isSubscribed": True}) == ["F3", "F6", "F1", "F5"]
     assert set(query({"isSubscribed": True}, filter_as_tree=True)) == {"F1", "F5"}
@@ -120,6 +130,8 @@ def test_create_wish() -> None:
         {"name": "A\u0301", "parentId": "#p", "role": "junk", "isSubscribed": True}
     ) == MailboxWish("\u00c1", "#p", "junk", True)
     assert create_wish({"name": "x", "sortOrder": 0}).subscribed is False
+    assert create_wish({"name": "x", "sortOrder": 7}).sort_order == 7
+    assert create_wish({"name": "x"}).sort_order == 0
 
 
 @pytest.mark.parametrize(
@@ -130,7 +142,10 @@ def test_create_wish() -> None:
         ({"name": "a/b"}, ["name"]),
         ({"name": "a\x07"}, ["name"]),
         ({"name": "x", "parentId": 7}, ["parentId"]),
-        ({"name": "x", "sortOrder": 3}, ["sortOrder"]),
+        ({"name": "x", "sortOrder": -1}, ["sortOrder"]),
+        ({"name": "x", "sortOrder": "3"}, ["sortOrder"]),
+        ({"name": "x", "sortOrder": 1.5}, ["sortOrder"]),
+        ({"name": "x", "sortOrder": True}, ["sortOrder"]),
         ({"name": "x", "role": "inbox"}, ["role"]),
         ({"name": "x", "role": "flagged"}, ["role"]),
         ({"name": "x", "isSubscribed": 1}, ["isSubscribed"]),

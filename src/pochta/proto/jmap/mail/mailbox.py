@@ -8,7 +8,7 @@ properties. The filter and sort of Mailbox/query are ``mailbox_query``'s.
 - role: RFC 8621 section 2 takes the names of the IANA "IMAP Mailbox Name Attributes" registry in
   lower case: "inbox" for INBOX, else the special use (RFC 6154, RFC 8457 \\Important) lower-cased
   without its backslash.
-- sortOrder: not stored; 0 for every mailbox (the sort falls back to the name, as section 2 says).
+- sortOrder: the number the client set (revision 0042's ``mailboxes.sort_order``), 0 until then.
 - myRights: RFC 8621 section 2's mapping from IMAP ACL rights (RFC 4314), ``my_rights``.
 """
 
@@ -127,6 +127,7 @@ class MailboxRecord:
     unread_emails: int = 0
     total_threads: int = 0
     unread_threads: int = 0
+    sort_order: int = 0
 
     @property
     def role(self) -> str | None:
@@ -140,7 +141,7 @@ def mailbox_object(record: MailboxRecord, properties: Iterable[str] | None = Non
         "name": leaf_name(record.name),
         "parentId": record.parent_id,
         "role": record.role,
-        "sortOrder": 0,
+        "sortOrder": record.sort_order,
         "totalEmails": record.total_emails,
         "unreadEmails": record.unread_emails,
         "totalThreads": record.total_threads,

@@ -111,14 +111,19 @@ def _combine(node: FilterOperator, parts: list[set[str]], everyone: set[str]) ->
 
 
 def _key(sort: Sequence[Comparator]) -> Callable[[MailboxRecord], Any]:
-    """The sort key; RFC 8621 section 2.3 falls back to the name (then the id, for a stable
-    order). sortOrder is 0 for every Mailbox (not stored)."""
-    comparators = [c for c in sort if c.property == "name"]
+    """The sort key: the comparators in order (sortOrder as a number, name case-folded); RFC 8621
+    section 2.3 falls back to the name (then the id, for a stable order)."""
+    comparators = [c for c in sort if c.property in _SORTS]
 
     def key(record: MailboxRecord) -> Any:
         name = leaf_name(record.name)
         folded = _Folded(name.casefold(), name)
-        keys = [folded if c.is_ascending else _Reversed(folded) for c in comparators]
+        keys: list[Any] = []
+        for comparator in comparators:
+            if comparator.property == "sortOrder":
+                keys.append(record.sort_order if comparator.is_ascending else -record.sort_order)
+            else:
+                keys.append(folded if comparator.is_ascending else _Reversed(folded))
         return (*keys, folded, record.id)
 
     return key

@@ -2,8 +2,8 @@
 patched Mailbox, checked and turned into what the server writes (``MailboxWish``).
 
 pochta keeps what IMAP keeps: the name (the last level; its parent gives the rest), the
-subscription and a special use given at creation. So sortOrder is 0 and cannot be set otherwise,
-and a role is given at creation only (IMAP CREATE's USE, RFC 6154 section 5.3; pochta's METADATA
+subscription and a special use given at creation, and JMAP's sortOrder (revision 0042). A role is
+given at creation only (IMAP CREATE's USE, RFC 6154 section 5.3; pochta's METADATA
 refuses to change a special use too): each of these is ``invalidProperties``, as RFC 8620 section
 5.3 answers a value the server cannot set."""
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from pochta.proto.jmap.creation import is_id_or_reference
 from pochta.proto.jmap.errors import SetError, SetErrorType, SetFailure
+from pochta.proto.jmap.ids import is_unsigned_int
 from pochta.proto.jmap.mail.mailbox import DEFAULT_PROPERTIES, IMMUTABLE_SERVER_SET, SEPARATOR, special_use_of
 
 __all__ = ["MailboxWish", "create_wish", "update_wish"]
@@ -28,12 +29,13 @@ _CREATABLE_ROLES = frozenset({"archive", "drafts", "important", "junk", "sent", 
 @dataclass(frozen=True)
 class MailboxWish:
     """A Mailbox as the client wants it: its name's last level, its parent (an id, a
-    ``#creationId`` or None), its role and subscription."""
+    ``#creationId`` or None), its role, subscription and sortOrder."""
 
     name: str
     parent_id: str | None
     role: str | None
     subscribed: bool
+    sort_order: int = 0
 
 
 def _invalid(properties: list[str], description: str) -> SetFailure:
@@ -66,9 +68,11 @@ def _check(record: Mapping[str, Any]) -> MailboxWish:
     subscribed = record.get("isSubscribed", False)
     if not isinstance(subscribed, bool):
         raise _invalid(["isSubscribed"], "isSubscribed must be a Boolean")
-    if record.get("sortOrder", 0) != 0:
-        raise _invalid(["sortOrder"], "sortOrder is not stored: it is 0")
-    return MailboxWish(name, parent, role, subscribed)
+    sort_order = record.get("sortOrder", 0)
+    if not is_unsigned_int(sort_order):
+        # RFC 8621 section 2: sortOrder is an UnsignedInt.
+        raise _invalid(["sortOrder"], "sortOrder must be an UnsignedInt")
+    return MailboxWish(name, parent, role, subscribed, int(sort_order))
 
 
 def create_wish(record: Mapping[str, Any]) -> MailboxWish:
