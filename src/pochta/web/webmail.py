@@ -18,6 +18,7 @@ from pochta.web.services import WebServices
 from pochta.web.sessions import HTTPS_ONLY, SignInRefused, WebSessions
 from pochta.web.webmail_pages import app_page, sign_in_page
 from pochta.web.webmail_reader import reader_routes
+from pochta.web.webmail_settings import settings_routes
 
 __all__ = ["webmail_routes"]
 
@@ -130,4 +131,5 @@ def webmail_routes(services: WebServices) -> list[BaseRoute]:
         Route("/webmail/logout", logout, methods=["POST"]),
         Route("/webmail/static/{name}", static, methods=["GET"]),
         *reader_routes(JmapEndpoints(services)),
+        *settings_routes(sessions),
     ]

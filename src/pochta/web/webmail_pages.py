@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from html import escape
 
-__all__ = ["app_page", "sign_in_page"]
+__all__ = ["app_page", "page", "sign_in_page"]
 
 STATIC = "/webmail/static"
 
 
-def _page(title: str, body_class: str, body: str, *, head: str = "") -> str:
+def page(title: str, body_class: str, body: str, *, head: str = "") -> str:
     return (
         "<!doctype html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -38,7 +38,7 @@ def sign_in_page(*, hostname: str, token: str, address: str = "", error: str = "
         '<button type="submit">Sign in</button>\n'
         "</form>\n</main>\n"
     )
-    return _page("Sign in · mail", "sign-in", body)
+    return page("Sign in · mail", "sign-in", body)
 
 
 def app_page(*, address: str, csrf: str) -> str:
@@ -61,6 +61,7 @@ def app_page(*, address: str, csrf: str) -> str:
         '<button type="submit">Search</button>\n</form>\n'
         '<button type="button" id="compose-new" title="Compose (c)">Compose</button>\n'
         f'<span class="account">{escape(address)}</span>\n'
+        '<a href="/webmail/settings">Settings</a>\n'
         '<form method="post" action="/webmail/logout">\n'
         f'<input type="hidden" name="csrf" value="{escape(csrf)}">\n'
         '<button type="submit">Sign out</button>\n</form>\n</header>\n'
@@ -105,7 +106,7 @@ def app_page(*, address: str, csrf: str) -> str:
         f'<meta name="csrf-token" content="{escape(csrf)}">\n'
         f'<link rel="stylesheet" href="{STATIC}/compose.css">\n'
     )
-    return _page("Mail", "app", body, head=head)
+    return page("Mail", "app", body, head=head)
 
 
 def _address_row(field: str, label: str, *, hidden: bool) -> str:

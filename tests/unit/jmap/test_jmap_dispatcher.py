@@ -229,6 +229,7 @@ def test_registry() -> None:
         "urn:ietf:params:jmap:vacationresponse",  # RFC 8621 section 8
         "urn:ietf:params:jmap:sieve",  # RFC 9661
         "urn:ietf:params:jmap:mdn",  # RFC 9007
+        "urn:pochta:params:jmap:settings",  # pochta's own (docs/jmap.md "Settings")
     }
     assert registry.lookup("Email/get", frozenset({CORE_CAPABILITY})) is None  # mail not in using
     assert registry.lookup("Email/get", frozenset({CORE_CAPABILITY, MAIL_CAPABILITY})) is not None

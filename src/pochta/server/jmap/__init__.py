@@ -5,6 +5,7 @@ A method is an ``async def handler(context: CallContext, arguments: dict) -> dic
 under its name and capability (``MethodRegistry.register``); it raises ``MethodError`` for an
 error response, reads its arguments with ``pochta.proto.jmap.standard``'s parsers."""
 
+from pochta.proto.jmap.settings import SETTINGS_CAPABILITY
 from pochta.server.jmap.admin_methods import ADMIN_IN_PROGRESS, register_admin
 from pochta.server.jmap.blob_copy import register_blob_copy
 from pochta.server.jmap.blob_methods import register_blob_methods
@@ -30,11 +31,16 @@ from pochta.server.jmap.processor import ERROR_RESPONSE, process_request
 from pochta.server.jmap.push_subscription import register_push_subscription
 from pochta.server.jmap.registry import Handler, Method, MethodRegistry
 from pochta.server.jmap.search_snippet import register_search_snippet
+from pochta.server.jmap.settings_access import register_settings_access
+from pochta.server.jmap.settings_fetch import register_settings_fetch
+from pochta.server.jmap.settings_rules import register_settings_rules
 from pochta.server.jmap.sieve_script import register_sieve_script
 from pochta.server.jmap.vacation_response import register_vacation_response
 
 # Capabilities served when named in ``using`` but not advertised in the Session yet.
-IN_PROGRESS = ADMIN_IN_PROGRESS  # the admin API waits for its pages
+# The admin API waits for its pages; pochta's settings capability for its limits on FetchAccount
+# (which hosts a user may make the server connect to, how often it may run: docs/jmap.md).
+IN_PROGRESS = ADMIN_IN_PROGRESS | {SETTINGS_CAPABILITY}
 
 __all__ = [
     "ERROR_RESPONSE",
@@ -79,4 +85,7 @@ def default_registry() -> MethodRegistry:
     register_email_submission_query(registry)
     register_admin(registry)  # urn:pochta:params:jmap:admin (docs/admin.md)
     register_mdn(registry)  # RFC 9007
+    register_settings_rules(registry)  # urn:pochta:params:jmap:settings
+    register_settings_access(registry)
+    register_settings_fetch(registry)
     return registry
