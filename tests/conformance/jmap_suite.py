@@ -14,9 +14,8 @@ Nothing may leave this machine: the suite's own copy must have its smee.io helpe
 is checked here before anything runs), and the Session's URLs, which the suite follows, are
 checked to point at the loopback server.
 
-Mail (``urn:ietf:params:jmap:mail``) is not advertised while RFC 8621 is incomplete
-(server/jmap/mail_methods.IN_PROGRESS) and the suite needs it in the Session: run this on a local,
-uncommitted toggle that empties IN_PROGRESS, never committed.
+The suite reads the capabilities it tests from the Session, where Mail, submission and
+vacationresponse are advertised (docs/jmap.md "Conformance" has the last run's counts).
 """
 
 from __future__ import annotations
