@@ -23,7 +23,15 @@ from pochta.proto.jmap import (
     apply_patch,
 )
 from pochta.proto.jmap.admin import list_state
-from pochta.proto.jmap.standard import Filter, FilterOperator, parse_get, parse_query, parse_set, query_window
+from pochta.proto.jmap.standard import (
+    Filter,
+    FilterOperator,
+    parse_get,
+    parse_query,
+    parse_set,
+    query_window,
+    require_state,
+)
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.principal import JmapAccount
 from pochta.store.api import Store
@@ -153,8 +161,7 @@ async def admin_set(context: CallContext, arguments: dict[str, Any], kind: Admin
     account = admin_account(context, args.account_id)
     objects = await kind.objects(context)
     old_state = list_state(objects.values())
-    if args.if_in_state is not None and args.if_in_state != old_state:
-        raise MethodError(MethodErrorType.STATE_MISMATCH, f"the state is {old_state}")
+    require_state(args.if_in_state, old_state)
     created: dict[str, Any] = {}
     not_created: dict[str, Any] = {}
     for creation_id, record in args.create.items():

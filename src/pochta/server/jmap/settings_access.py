@@ -16,7 +16,7 @@ from typing import Any
 
 from pochta.proto.jmap import MethodError, MethodErrorType, SetError, SetErrorType, SetFailure, apply_patch
 from pochta.proto.jmap.settings import PROTOCOL_PROPERTIES, SETTINGS_CAPABILITY, SINGLETON, settings_state
-from pochta.proto.jmap.standard import SetOutcome, parse_get, parse_set
+from pochta.proto.jmap.standard import SetOutcome, parse_get, parse_set, require_state
 from pochta.server.jmap.changes import store_of
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.registry import MethodRegistry
@@ -118,8 +118,7 @@ async def access_set(context: CallContext, arguments: dict[str, Any]) -> dict[st
     account = await _fresh(context, jmap_account.account.address)
     current = await _access(context, account)
     old_state = settings_state(current)
-    if args.if_in_state is not None and args.if_in_state != old_state:
-        raise MethodError(MethodErrorType.STATE_MISMATCH, f"the state is {old_state}")
+    require_state(args.if_in_state, old_state)
     singleton = SetError(SetErrorType.SINGLETON, "ProtocolAccess is a singleton: update it").to_json()
     updated: dict[str, Any] = {}
     not_updated: dict[str, Any] = {}

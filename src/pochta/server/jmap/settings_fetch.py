@@ -20,7 +20,7 @@ from pochta.proto.jmap.settings import (
     fetch_number_of,
     settings_state,
 )
-from pochta.proto.jmap.standard import SetOutcome, parse_get, parse_set
+from pochta.proto.jmap.standard import SetOutcome, parse_get, parse_set, require_state
 from pochta.server.jmap.changes import store_of
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.registry import MethodRegistry
@@ -159,8 +159,7 @@ async def fetch_set(context: CallContext, arguments: dict[str, Any]) -> dict[str
     account = context.writable_account(args.account_id)
     store = store_of(context)
     old_state = _state(list(await store.fetch_accounts(account.account.id)))
-    if args.if_in_state is not None and args.if_in_state != old_state:
-        raise MethodError(MethodErrorType.STATE_MISMATCH, f"the state is {old_state}")
+    require_state(args.if_in_state, old_state)
     created: dict[str, Any] = {}
     not_created: dict[str, Any] = {}
     for creation_id, record in args.create.items():

@@ -14,7 +14,7 @@ from typing import Any
 from pochta.mail.mail_rule_service import MailRuleService
 from pochta.mail.mail_rules import AccountRules, RuleInvalid
 from pochta.mail.sieve_scripts import ScriptRefused
-from pochta.proto.jmap import MethodError, MethodErrorType, SetError, SetErrorType, SetFailure, apply_patch
+from pochta.proto.jmap import SetError, SetErrorType, SetFailure, apply_patch
 from pochta.proto.jmap.settings import (
     FILTER_PROPERTIES,
     FORWARDING_PROPERTIES,
@@ -26,7 +26,14 @@ from pochta.proto.jmap.settings import (
     rule_id_of,
     settings_state,
 )
-from pochta.proto.jmap.standard import GetArgs, SetOutcome, parse_get, parse_set, wanted_properties
+from pochta.proto.jmap.standard import (
+    GetArgs,
+    SetOutcome,
+    parse_get,
+    parse_set,
+    require_state,
+    wanted_properties,
+)
 from pochta.server.jmap.changes import store_of
 from pochta.server.jmap.context import CallContext
 from pochta.server.jmap.registry import MethodRegistry
@@ -82,8 +89,7 @@ async def filter_set(context: CallContext, arguments: dict[str, Any]) -> dict[st
     service = _service(context)
     rules = await service.rules(account.account)
     old_state = _filters_state(rules)
-    if args.if_in_state is not None and args.if_in_state != old_state:
-        raise MethodError(MethodErrorType.STATE_MISMATCH, f"the state is {old_state}")
+    require_state(args.if_in_state, old_state)
     created: dict[str, Any] = {}
     not_created: dict[str, Any] = {}
     for creation_id, record in args.create.items():
@@ -160,8 +166,7 @@ async def forwarding_set(context: CallContext, arguments: dict[str, Any]) -> dic
     service = _service(context)
     rules = await service.rules(account.account)
     old_state = settings_state(_forwarding(rules))
-    if args.if_in_state is not None and args.if_in_state != old_state:
-        raise MethodError(MethodErrorType.STATE_MISMATCH, f"the state is {old_state}")
+    require_state(args.if_in_state, old_state)
     singleton = SetError(SetErrorType.SINGLETON, "Forwarding is a singleton: update it").to_json()
     updated: dict[str, Any] = {}
     not_updated: dict[str, Any] = {}

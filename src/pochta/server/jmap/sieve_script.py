@@ -42,6 +42,7 @@ from pochta.proto.jmap.standard import (
     parse_query,
     parse_set,
     query_window,
+    require_state,
 )
 from pochta.server.jmap.blobs import held_blob, read_held
 from pochta.server.jmap.changes import store_of
@@ -367,8 +368,7 @@ async def sieve_script_set(context: CallContext, arguments: dict[str, Any]) -> d
     account = context.writable_account(args.account_id)
     calls = _ScriptSet(context, account, await _records(_scripts(context), account.account.id))
     old_state = scripts_state(item.record for item in calls.stored.values())
-    if args.if_in_state is not None and args.if_in_state != old_state:
-        raise MethodError(MethodErrorType.STATE_MISMATCH, f"the state is {old_state}")
+    require_state(args.if_in_state, old_state)
     was_active = {item.record.id for item in calls.stored.values() if item.record.is_active}
     created: dict[str, Any] = {}
     not_created: dict[str, Any] = {}

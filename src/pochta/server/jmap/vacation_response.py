@@ -25,7 +25,7 @@ from pochta.mail.mail_rule_service import MailRuleService
 from pochta.mail.mail_rules import RuleInvalid, Vacation, dump
 from pochta.mail.sieve_scripts import ScriptRefused
 from pochta.proto.jmap import MethodError, MethodErrorType, SetError, SetErrorType, SetFailure, apply_patch
-from pochta.proto.jmap.standard import parse_get, parse_set
+from pochta.proto.jmap.standard import parse_get, parse_set, require_state
 from pochta.proto.jmap.vacation import (
     PROPERTIES,
     SINGLETON,
@@ -128,8 +128,7 @@ async def vacation_set(context: CallContext, arguments: dict[str, Any]) -> dict[
     account = context.writable_account(args.account_id)
     service, vacation = await _current(context, account)
     old_state = _state(vacation)
-    if args.if_in_state is not None and args.if_in_state != old_state:
-        raise MethodError(MethodErrorType.STATE_MISMATCH, f"the state is {old_state}")
+    require_state(args.if_in_state, old_state)
     # RFC 8621 section 8.2: the singleton can be neither created nor destroyed.
     singleton = SetError(SetErrorType.SINGLETON, "VacationResponse is a singleton: update it").to_json()
     not_created = {creation_id: singleton for creation_id in args.create}
