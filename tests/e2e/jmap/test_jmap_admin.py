@@ -122,11 +122,13 @@ def imap_login(env: WebEnv, user: str, password: str) -> imaplib.IMAP4_SSL:
     return client
 
 
-def test_capability_is_served_but_not_advertised(env: WebEnv) -> None:
+def test_capability_is_advertised_to_the_administrator(env: WebEnv) -> None:
     found = session(env)
-    # In progress (server/jmap/admin_methods.ADMIN_IN_PROGRESS): reachable by name only.
-    assert ADMIN not in found["capabilities"]
-    assert all(ADMIN not in a["accountCapabilities"] for a in found["accounts"].values())
+    # Its pages (web/webmail_admin.py) are its client: advertised, in the admin's own account.
+    assert ADMIN in found["capabilities"]
+    own = found["primaryAccounts"]["urn:ietf:params:jmap:core"]
+    assert ADMIN in found["accounts"][own]["accountCapabilities"]
+    assert found["primaryAccounts"][ADMIN] == own
     result = ok(env, "Domain/get", {"ids": None})
     assert "example.org" in [d["name"] for d in result["list"]]
 
@@ -210,9 +212,10 @@ def test_non_admin_is_refused(env: WebEnv) -> None:
         answered, result = call(env, method, {"ids": 5}, user=user, password=password)  # not even valid
         # RFC 8620 section 3.6.2: forbidden, whatever the arguments.
         assert (answered, result["type"]) == ("error", "forbidden"), (method, result)
-    assert all(
-        ADMIN not in a["accountCapabilities"] for a in session(env, user, password)["accounts"].values()
-    )
+    theirs = session(env, user, password)
+    assert all(ADMIN not in a["accountCapabilities"] for a in theirs["accounts"].values())
+    assert ADMIN not in theirs["capabilities"]  # not even told of it
+    assert ADMIN not in theirs["primaryAccounts"]
 
 
 def test_queue_list_retry_delete(env: WebEnv) -> None:
