@@ -9,20 +9,18 @@ passwords and the server status."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import imaplib
 import json
 import poplib
 import smtplib
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from dns_stub import DnsStub
+from dns_stub import DnsStub, DnsStubThread
 from serve_process import run_pochta
 from web_env import ALICE, DOMAIN, HOSTNAME, PASSWORD, WebEnv, start_web_server
 
@@ -43,28 +41,9 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class StubThread:
-    """The DNS stub on a loop of its own thread, so that it answers while the tests block on HTTP."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.stub = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-
-    async def _start(self) -> DnsStub:
-        return await DnsStub({(f"{DOMAIN}.", "MX"): [f"10 {HOSTNAME}."]}).__aenter__()
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.stub.__aexit__(None, None, None), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
 @pytest.fixture(scope="module")
 def dns_stub() -> Iterator[DnsStub]:
-    running = StubThread()
+    running = DnsStubThread({(f"{DOMAIN}.", "MX"): [f"10 {HOSTNAME}."]})
     try:
         yield running.stub
     finally:
