@@ -18,6 +18,7 @@ import pytest
 from browser_env import screenshot, serious_accessibility_violations
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from serve_process import run_pochta
@@ -189,3 +190,30 @@ def test_the_queue_lists_retries_and_deletes(
     WebDriverWait(driver, 10).until(expected_conditions.alert_is_present()).accept()
     status_says(driver, "Deleted")
     assert driver.find_elements(By.XPATH, f"//tr[td[text()='{ALICE}']]") == []  # the list redrawn
+
+
+def test_an_account_moved_into_a_unit_follows_its_switch(
+    web: WebEnv, signed_in: Any, request: pytest.FixtureRequest
+) -> None:
+    driver = signed_in
+    open_section(driver, web, "units")
+    submit(driver, "Add a unit", {"unit": "night-shift"})
+    status_says(driver, "Added unit night-shift")
+    row = driver.find_element(By.XPATH, "//tr[td[1][text()='night-shift']]")
+    row.find_element(By.CSS_SELECTOR, "input[aria-label^='POP3']").click()
+    status_says(driver, "night-shift: POP3 off")
+    pop_login(web, ALICE, PASSWORD)  # not in it yet
+
+    open_section(driver, web, "accounts")
+    picker = Select(driver.find_element(By.CSS_SELECTOR, f"select[aria-label='Unit of {ALICE}']"))
+    home = picker.first_selected_option.text
+    picker.select_by_visible_text("night-shift")
+    status_says(driver, f"{ALICE}: unit night-shift")
+    checked(driver, request, "accounts-unit")
+    with pytest.raises(poplib.error_proto):
+        pop_login(web, ALICE, PASSWORD)
+    Select(
+        driver.find_element(By.CSS_SELECTOR, f"select[aria-label='Unit of {ALICE}']")
+    ).select_by_visible_text(home)
+    status_says(driver, f"{ALICE}: unit {home}")
+    pop_login(web, ALICE, PASSWORD)

@@ -27,6 +27,22 @@ function quotaEditor(api, account, section) {
   return element("span", { class: "quota-edit" }, input, element("span", { text: " MiB " }), save);
 }
 
+function unitPicker(api, account, units) {
+  const select = element("select", { "aria-label": `Unit of ${account.address}`, class: "unit" });
+  for (const name of units) select.append(element("option", { value: name, text: name }));
+  select.value = account.unit;
+  select.addEventListener("change", async () => {
+    try {
+      await api.setOne("Account", "update", account.id, { unit: select.value });
+      status(`${account.address}: unit ${select.value}.`);
+    } catch (error) {
+      select.value = account.unit;
+      status(error.message, true);
+    }
+  });
+  return select;
+}
+
 function flag(api, account, section, property, label) {
   const box = checkbox(label, account[property], { "aria-label": `${label}: ${account.address}` });
   box.input.addEventListener("change", async () => {
@@ -52,6 +68,7 @@ export async function showAccounts(api, section) {
   });
   const { list } = found.ids.length ? await api.call("Account/get", { ids: found.ids }) : { list: [] };
   const byId = new Map(list.map((a) => [a.id, a]));
+  const units = (await api.call("Unit/get", { properties: ["name"] })).list.map((u) => u.name).sort();
   const rows = found.ids.filter((id) => byId.has(id)).map((id) => {
     const account = byId.get(id);
     return [
@@ -62,6 +79,7 @@ export async function showAccounts(api, section) {
         await api.setOne("Account", "update", account.id, { [`protocols/${protocol}`]: on });
         status(`${account.address}: ${protocol} ${on ? "on" : "off"}.`);
       }),
+      unitPicker(api, account, units),
       element("span", { class: "switches" }, flag(api, account, section, "isAdmin", "Admin"), flag(api, account, section, "isDisabled", "Disabled")),
       element(
         "span",
@@ -119,7 +137,7 @@ export async function showAccounts(api, section) {
   });
   section.replaceChildren(
     searchForm,
-    table("Accounts", ["Address", "Used", "Quota", "Protocols", "Role", ""], rows),
+    table("Accounts", ["Address", "Used", "Quota", "Protocols", "Unit", "Role", ""], rows),
     pages,
     add,
   );

@@ -43,9 +43,12 @@ export async function run(action) {
 // A table: the column headers, the rows (arrays of cells: text or nodes), a caption for readers.
 export function table(caption, headers, rows) {
   const head = element("tr", {}, ...headers.map((text) => element("th", { scope: "col", text })));
-  const body = rows.map((cells) =>
-    element("tr", {}, ...cells.map((cell) => (cell instanceof Node ? element("td", {}, cell) : element("td", { text: cell ?? "" })))),
-  );
+  // Each cell names its column (data-label): a phone's screen shows the rows as cards.
+  const cellOf = (cell, index) => {
+    const label = headers[index] || null;
+    return cell instanceof Node ? element("td", { "data-label": label }, cell) : element("td", { "data-label": label, text: cell ?? "" });
+  };
+  const body = rows.map((cells) => element("tr", {}, ...cells.map(cellOf)));
   return element("div", { class: "table" }, element("table", {}, element("caption", { text: caption }), element("thead", {}, head), element("tbody", {}, ...body)));
 }
 
