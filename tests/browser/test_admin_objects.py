@@ -217,3 +217,17 @@ def test_an_account_moved_into_a_unit_follows_its_switch(
     ).select_by_visible_text(home)
     status_says(driver, f"{ALICE}: unit {home}")
     pop_login(web, ALICE, PASSWORD)
+
+
+def test_a_password_changed_in_the_page(web: WebEnv, signed_in: Any, request: pytest.FixtureRequest) -> None:
+    driver = signed_in
+    erin, first, second = f"erin@{DOMAIN}", "erin's first password", "erin's second password"
+    run_pochta("user", "add", erin, "--password-stdin", "--data", str(web.data), stdin=f"{first}\n")
+    imap_login(web, erin, first).logout()
+    open_section(driver, web, "accounts")
+    submit(driver, "Change a password", {"passwd-address": erin, "new-password": second})
+    status_says(driver, f"{erin}: password changed")
+    checked(driver, request, "password-changed")
+    imap_login(web, erin, second).logout()
+    with pytest.raises(imaplib.IMAP4.error):
+        imap_login(web, erin, first)

@@ -135,11 +135,24 @@ export async function showAccounts(api, section) {
     if (shown) $("section").append(shown);
     status(`Added ${record.address}.`);
   });
+  const whose = field("Address", { name: "passwd-address", required: true, autocapitalize: "none", spellcheck: "false" });
+  const secret = field("New password", { name: "new-password", type: "password", required: true, autocomplete: "new-password" });
+  const passwd = form("Change a password", [whose, secret], "Change password", async () => {
+    const target = whose.input.value.trim().toLowerCase();
+    const hit = await api.call("Account/query", { filter: { address: target }, limit: 50 });
+    const { list: candidates } = hit.ids.length ? await api.call("Account/get", { ids: hit.ids, properties: ["address"] }) : { list: [] };
+    const account = candidates.find((a) => a.address.toLowerCase() === target);
+    if (!account) throw new Error(`No account ${target}.`);
+    await api.setOne("Account", "update", account.id, { password: secret.input.value });
+    secret.input.value = "";
+    status(`${account.address}: password changed.`);
+  });
   section.replaceChildren(
     searchForm,
     table("Accounts", ["Address", "Used", "Quota", "Protocols", "Unit", "Role", ""], rows),
     pages,
     add,
+    passwd,
   );
   const first = total ? view.position + 1 : 0;
   status(`Accounts ${first}–${view.position + rows.length} of ${total}.`);
