@@ -33,6 +33,7 @@ order (no round-robin). UDP only: answers are small and never truncated. The ser
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 
@@ -143,3 +144,23 @@ class DnsStub(asyncio.DatagramProtocol):
 
     def _rrset(self, name: str, rdtype: str) -> dns.rrset.RRset:
         return dns.rrset.from_text_list(name, self._ttl, "IN", rdtype, self.zone[(name, rdtype)])
+
+
+class DnsStubThread:
+    """A DnsStub on an event loop of its own thread, so that it answers while a test blocks (on
+    HTTP, a browser, a stdlib client); ``stub`` is the running DnsStub, ``close()`` stops it."""
+
+    def __init__(self, zone: Mapping[tuple[str, str], Sequence[str]] | None = None) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.stub = asyncio.run_coroutine_threadsafe(self._start(dict(zone or {})), self.loop).result(10)
+
+    async def _start(self, zone: dict[tuple[str, str], Sequence[str]]) -> DnsStub:
+        return await DnsStub(zone).__aenter__()
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.stub.__aexit__(None, None, None), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()

@@ -34,6 +34,7 @@ from pochta.proto.jmap import (
     session_object,
 )
 from pochta.proto.jmap import Request as JmapRequest
+from pochta.proto.jmap.admin import ADMIN_CAPABILITY
 from pochta.proto.jmap.mail.query import COLLATIONS
 from pochta.server.jmap import (
     IN_PROGRESS,
@@ -129,18 +130,21 @@ class JmapEndpoints:
         )
         settings = self.services.settings
         accounts = principal.accounts.values()
+        # The admin capability is for administrators only (docs/admin.md "Who may call it"): a
+        # principal none of whose accounts has it is not told of it at all.
+        shown = self.advertised
+        if not any(ADMIN_CAPABILITY in account.capabilities for account in accounts):
+            shown = shown - {ADMIN_CAPABILITY}
         # RFC 8621 section 1.3.1 (and 1.3.2, 1.3.3): beyond core, a capability's object in the
         # Session's "capabilities" is empty; what it tells is per account.
-        advertised: dict[str, dict[str, object]] = {
-            uri: {} for uri in sorted(self.advertised - {CORE_CAPABILITY})
-        }
+        advertised: dict[str, dict[str, object]] = {uri: {} for uri in sorted(shown - {CORE_CAPABILITY})}
         description = SessionDescription(
             core=self.core_limits(),
             accounts=[
-                account.session_account(self.advertised, account_capabilities(settings, account))
+                account.session_account(shown, account_capabilities(settings, account))
                 for account in accounts
             ],
-            primary_accounts={uri: principal.own_id for uri in sorted(self.advertised)},
+            primary_accounts={uri: principal.own_id for uri in sorted(shown)},
             username=principal.username,
             api_url=base + API_PATH,
             download_url=base + DOWNLOAD_TEMPLATE,

@@ -16,6 +16,7 @@ from pochta.web.jmap import JmapEndpoints, base_url
 from pochta.web.page_headers import page_headers
 from pochta.web.services import WebServices
 from pochta.web.sessions import HTTPS_ONLY, SignInRefused, WebSessions
+from pochta.web.webmail_admin import admin_routes
 from pochta.web.webmail_pages import app_page, sign_in_page
 from pochta.web.webmail_reader import reader_routes
 from pochta.web.webmail_settings import settings_routes
@@ -132,4 +133,5 @@ def webmail_routes(services: WebServices) -> list[BaseRoute]:
         Route("/webmail/static/{name}", static, methods=["GET"]),
         *reader_routes(JmapEndpoints(services)),
         *settings_routes(sessions),
+        *admin_routes(sessions),
     ]

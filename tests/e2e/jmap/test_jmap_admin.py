@@ -9,20 +9,18 @@ passwords and the server status."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import imaplib
 import json
 import poplib
 import smtplib
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from dns_stub import DnsStub
+from dns_stub import DnsStub, DnsStubThread
 from serve_process import run_pochta
 from web_env import ALICE, DOMAIN, HOSTNAME, PASSWORD, WebEnv, start_web_server
 
@@ -43,28 +41,9 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class StubThread:
-    """The DNS stub on a loop of its own thread, so that it answers while the tests block on HTTP."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.stub = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-
-    async def _start(self) -> DnsStub:
-        return await DnsStub({(f"{DOMAIN}.", "MX"): [f"10 {HOSTNAME}."]}).__aenter__()
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.stub.__aexit__(None, None, None), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
 @pytest.fixture(scope="module")
 def dns_stub() -> Iterator[DnsStub]:
-    running = StubThread()
+    running = DnsStubThread({(f"{DOMAIN}.", "MX"): [f"10 {HOSTNAME}."]})
     try:
         yield running.stub
     finally:
@@ -122,11 +101,13 @@ def imap_login(env: WebEnv, user: str, password: str) -> imaplib.IMAP4_SSL:
     return client
 
 
-def test_capability_is_served_but_not_advertised(env: WebEnv) -> None:
+def test_capability_is_advertised_to_the_administrator(env: WebEnv) -> None:
     found = session(env)
-    # In progress (server/jmap/admin_methods.ADMIN_IN_PROGRESS): reachable by name only.
-    assert ADMIN not in found["capabilities"]
-    assert all(ADMIN not in a["accountCapabilities"] for a in found["accounts"].values())
+    # Its pages (web/webmail_admin.py) are its client: advertised, in the admin's own account.
+    assert ADMIN in found["capabilities"]
+    own = found["primaryAccounts"]["urn:ietf:params:jmap:core"]
+    assert ADMIN in found["accounts"][own]["accountCapabilities"]
+    assert found["primaryAccounts"][ADMIN] == own
     result = ok(env, "Domain/get", {"ids": None})
     assert "example.org" in [d["name"] for d in result["list"]]
 
@@ -210,9 +191,10 @@ def test_non_admin_is_refused(env: WebEnv) -> None:
         answered, result = call(env, method, {"ids": 5}, user=user, password=password)  # not even valid
         # RFC 8620 section 3.6.2: forbidden, whatever the arguments.
         assert (answered, result["type"]) == ("error", "forbidden"), (method, result)
-    assert all(
-        ADMIN not in a["accountCapabilities"] for a in session(env, user, password)["accounts"].values()
-    )
+    theirs = session(env, user, password)
+    assert all(ADMIN not in a["accountCapabilities"] for a in theirs["accounts"].values())
+    assert ADMIN not in theirs["capabilities"]  # not even told of it
+    assert ADMIN not in theirs["primaryAccounts"]
 
 
 def test_queue_list_retry_delete(env: WebEnv) -> None:

@@ -6,7 +6,7 @@ under its name and capability (``MethodRegistry.register``); it raises ``MethodE
 error response, reads its arguments with ``pochta.proto.jmap.standard``'s parsers."""
 
 from pochta.proto.jmap.settings import SETTINGS_CAPABILITY
-from pochta.server.jmap.admin_methods import ADMIN_IN_PROGRESS, register_admin
+from pochta.server.jmap.admin_methods import register_admin
 from pochta.server.jmap.blob_copy import register_blob_copy
 from pochta.server.jmap.blob_methods import register_blob_methods
 from pochta.server.jmap.context import CallContext, RequestState
@@ -37,10 +37,9 @@ from pochta.server.jmap.settings_rules import register_settings_rules
 from pochta.server.jmap.sieve_script import register_sieve_script
 from pochta.server.jmap.vacation_response import register_vacation_response
 
-# Capabilities served when named in ``using`` but not advertised in the Session yet.
-# The admin API waits for its pages; pochta's settings capability for its limits on FetchAccount
-# (which hosts a user may make the server connect to, how often it may run: docs/jmap.md).
-IN_PROGRESS = ADMIN_IN_PROGRESS | {SETTINGS_CAPABILITY}
+# Capabilities served to a client naming them in ``using`` but not advertised: pochta's settings
+# capability until a user's FetchAccount targets and runs are limited (docs/jmap.md "Settings").
+IN_PROGRESS = frozenset({SETTINGS_CAPABILITY})
 
 __all__ = [
     "ERROR_RESPONSE",

@@ -4,7 +4,6 @@ capabilities (``principal.principal_of``) and may call them (``admin_common.admi
 
 from __future__ import annotations
 
-from pochta.proto.jmap.admin import ADMIN_CAPABILITY
 from pochta.server.jmap.admin_account import register_admin_account
 from pochta.server.jmap.admin_alias import register_admin_alias
 from pochta.server.jmap.admin_app_password import register_admin_app_password
@@ -16,11 +15,7 @@ from pochta.server.jmap.admin_status import register_admin_status
 from pochta.server.jmap.admin_unit import register_admin_unit
 from pochta.server.jmap.registry import MethodRegistry
 
-__all__ = ["ADMIN_IN_PROGRESS", "register_admin"]
-
-# Served to an administrator who names it in ``using``, not advertised in the Session until the
-# lead switches it on (the web administration's pages, its first client, come next).
-ADMIN_IN_PROGRESS = frozenset({ADMIN_CAPABILITY})
+__all__ = ["register_admin"]
 
 
 def register_admin(registry: MethodRegistry) -> None:

@@ -3,6 +3,7 @@
 // (read, star, archive, delete, move by menu or by dragging), Gmail's keyboard shortcuts, and
 // push (the event source) keeping it all current. Everything comes from JMAP (jmap.js).
 
+import { showAdminLink } from "./admin_link.js";
 import { JmapClient, JmapError } from "./jmap.js";
 import { searchFilter } from "./search.js";
 import { setupCompose } from "./compose.js";
@@ -661,6 +662,7 @@ function page(step) {
 async function start() {
   try {
     await client.connect();
+    showAdminLink(client.session);
     await loadFolders();
     wire();
     state.composer = setupCompose({
