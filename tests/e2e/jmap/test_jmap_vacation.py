@@ -162,7 +162,8 @@ def test_a_vacation_set_over_jmap_answers_the_next_delivery(env: WebEnv) -> None
     shown = run_pochta("vacation", "show", ALICE, "--data", str(env.data)).stdout
     assert "Away until Wednesday" in shown
     assert "Back on Wednesday." in shown
-    assert now.strftime("%Y-%m-%d") in shown
+    # The window's start, an hour ago: yesterday's date just after midnight (UTC).
+    assert (now - timedelta(hours=1)).strftime("%Y-%m-%d") in shown
     assert "<p>Back on <b>Wednesday</b>.</p>" in shown
     # ManageSieve reads the managed script that carries it.
     script = managed_script(env)
